@@ -1,0 +1,83 @@
+"""Dense reference kernel: materialises the logits block by block; any device, any float dtype.
+
+It is the oracle for every faster kernel and the CPU path. Memory is bounded by `query_block`
+queries at a time: ``[B, H, query_block, N]`` logits.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+
+from ..mods import MaskMod, ScoreMod
+
+
+def dense_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    mask_mod: Optional[MaskMod] = None,
+    score_mod: Optional[ScoreMod] = None,
+    compute_dtype: Optional[torch.dtype] = None,
+    query_block: int = 2048,
+    return_lse: bool = False,
+):
+    """Softmax attention with FlexAttention-style modifiers.
+
+    Args:
+        query, key, value: ``[B, H, N, D]`` (key/value may have another length ``M``).
+        mask_mod: ``(b, h, q_idx, kv_idx) -> bool`` or None.
+        score_mod: ``(score, b, h, q_idx, kv_idx) -> score`` applied to ``q·k / sqrt(D)``.
+        compute_dtype: dtype of the arithmetic (default: float32, or float64 for float64 inputs).
+        query_block: queries per block.
+        return_lse: also return the natural log-sum-exp of the (modified, masked) logits.
+
+    Returns:
+        ``[B, H, N, D]`` in the query's dtype (and ``[B, H, N]`` float32/64 LSE if asked). A query
+        that sees no key gets zeros and LSE ``-inf``, as FlexAttention does.
+    """
+    if compute_dtype is None:
+        compute_dtype = torch.float64 if query.dtype == torch.float64 else torch.float32
+    batch, heads, n_q, dim = query.shape
+    n_kv = key.shape[2]
+    device = query.device
+    scale = 1.0 / math.sqrt(dim)
+    k = key.to(compute_dtype)
+    v = value.to(compute_dtype)
+    b_idx = torch.arange(batch, device=device).view(batch, 1, 1, 1)
+    h_idx = torch.arange(heads, device=device).view(1, heads, 1, 1)
+    kv_idx = torch.arange(n_kv, device=device).view(1, 1, 1, n_kv)
+
+    outs, lses = [], []
+    for start in range(0, n_q, query_block):
+        q = query[:, :, start : start + query_block].to(compute_dtype)
+        q_idx = torch.arange(start, start + q.shape[2], device=device).view(1, 1, -1, 1)
+        scores = torch.matmul(q, k.transpose(-1, -2)) * scale
+        if score_mod is not None:
+            scores = score_mod(scores, b_idx, h_idx, q_idx, kv_idx)
+        if mask_mod is not None:
+            scores = scores.masked_fill(~mask_mod(b_idx, h_idx, q_idx, kv_idx), float("-inf"))
+        lse = torch.logsumexp(scores, dim=-1)
+        weights = torch.exp(scores - lse.unsqueeze(-1)).nan_to_num(0.0)
+        outs.append(torch.matmul(weights, v))
+        lses.append(lse)
+    out = torch.cat(outs, dim=2).to(query.dtype)
+    return (out, torch.cat(lses, dim=2)) if return_lse else out
+
+
+class DenseKernel:
+    """Executes each branch of a plan with `dense_attention`."""
+
+    name = "dense"
+
+    def __init__(self, compute_dtype: Optional[torch.dtype] = None, query_block: int = 2048):
+        self.compute_dtype = compute_dtype
+        self.query_block = query_block
+
+    def __call__(self, query, key, value, plan):
+        """query/key/value ``[B, H, N, D]`` -> one ``[B, H, N, D]`` output per branch."""
+        return [
+            dense_attention(query, key, value, plan.branch_mask(k), plan.score_mod, self.compute_dtype, self.query_block)
+            for k in range(plan.num_branches)
+        ]

@@ -1,0 +1,100 @@
+"""FlexAttention kernel (the CUDA fast path): compiled flex_attention with block-sparse masks.
+
+Nested branch windows are executed as disjoint *rings* of keys (the most local window, then each
+wider window minus the next narrower one) and merged by log-sum-exp, so K nested branches cost about
+one global attention instead of K. Never runs FlexAttention eagerly: its eager path materialises the
+N² scores and runs out of memory at video lengths.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from ..mods import MaskMod, and_masks, window_mask
+
+_COMPILED = {}
+
+
+def _flex_api():
+    from torch.nn.attention import flex_attention as fa
+
+    if "attention" not in _COMPILED:
+        import torch._dynamo
+
+        # every new token layout (and mask/score closure) compiles once; allow many before failing
+        limit = 256
+        for name in ("recompile_limit", "cache_size_limit"):
+            if hasattr(torch._dynamo.config, name):
+                setattr(torch._dynamo.config, name, max(getattr(torch._dynamo.config, name), limit))
+        _COMPILED["attention"] = torch.compile(fa.flex_attention, dynamic=False)
+    return fa, _COMPILED["attention"]
+
+
+def _ring_masks(plan) -> list[Optional[MaskMod]]:
+    """Disjoint key sets whose running unions are the branches, most local first."""
+    rings = []
+    for k in reversed(range(plan.num_branches)):
+        window = plan.windows[k]
+        own = None if window is None else window_mask(plan.layout, window)
+        if k == plan.num_branches - 1:
+            rings.append(and_masks(plan.base_mask, own))
+            continue
+        inner = window_mask(plan.layout, plan.windows[k + 1])
+
+        def outside(b, h, q_idx, kv_idx, inner=inner):
+            return ~inner(b, h, q_idx, kv_idx)
+
+        rings.append(and_masks(plan.base_mask, own, outside))
+    return rings
+
+
+def merge_by_lse(out_a, lse_a, out_b, lse_b):
+    """Softmax attention over the union of two disjoint key sets, from each set's output and LSE.
+
+    out_*: ``[B, H, N, D]``; lse_*: ``[B, H, N]`` natural log-sum-exp. Returns (out, lse).
+    """
+    lse = torch.logaddexp(lse_a, lse_b)
+    w_a = torch.exp(lse_a - lse).nan_to_num(0.0).unsqueeze(-1)
+    w_b = torch.exp(lse_b - lse).nan_to_num(0.0).unsqueeze(-1)
+    out = out_a.float() * w_a + out_b.float() * w_b
+    return out.to(out_a.dtype), lse
+
+
+class FlexKernel:
+    """Executes plans with compiled FlexAttention; block masks cached per plan key and device."""
+
+    name = "flex"
+
+    def __init__(self):
+        self._block_masks = {}
+
+    def _block_mask(self, plan, ring: int, mask_mod, n_q: int, n_kv: int, device):
+        if mask_mod is None:
+            return None
+        cache_key = (plan.key, ring, n_q, n_kv, str(device))
+        if cache_key not in self._block_masks:
+            fa, _ = _flex_api()
+            self._block_masks[cache_key] = fa.create_block_mask(
+                mask_mod, None, None, n_q, n_kv, device=device, _compile=True
+            )
+        return self._block_masks[cache_key]
+
+    def _attend(self, query, key, value, score_mod, block_mask):
+        fa, flex = _flex_api()
+        if hasattr(fa, "AuxRequest"):
+            out, aux = flex(query, key, value, score_mod=score_mod, block_mask=block_mask, return_aux=fa.AuxRequest(lse=True))
+            return out, aux.lse
+        return flex(query, key, value, score_mod=score_mod, block_mask=block_mask, return_lse=True)
+
+    def __call__(self, query, key, value, plan):
+        """query/key/value ``[B, H, N, D]`` -> one ``[B, H, N, D]`` output per branch (global first)."""
+        n_q, n_kv = query.shape[2], key.shape[2]
+        outputs = []
+        out = lse = None
+        for ring, mask_mod in enumerate(_ring_masks(plan)):
+            block_mask = self._block_mask(plan, ring, mask_mod, n_q, n_kv, query.device)
+            ring_out, ring_lse = self._attend(query, key, value, plan.score_mod, block_mask)
+            out, lse = (ring_out, ring_lse) if out is None else merge_by_lse(out, lse, ring_out, ring_lse)
+            outputs.append(out)
+        return outputs[::-1]

@@ -1,0 +1,66 @@
+"""The attention processor for diffusers' Wan video self-attention (`WanTransformerBlock.attn1`)."""
+from __future__ import annotations
+
+import torch
+from diffusers.models.attention_dispatch import dispatch_attention_fn
+
+from .execute import run_plan
+
+
+def wan_qkv(attn, hidden_states: torch.Tensor, rotary_emb=None):
+    """q, k, v ``[B, N, H, D]`` exactly as diffusers' `WanAttnProcessor` computes them for
+    self-attention: projections (fused or not), RMS norms across heads, head split, RoPE."""
+    if getattr(attn, "fused_projections", False):
+        query, key, value = attn.to_qkv(hidden_states).chunk(3, dim=-1)
+    else:
+        query, key, value = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
+    query = attn.norm_q(query).unflatten(2, (attn.heads, -1))
+    key = attn.norm_k(key).unflatten(2, (attn.heads, -1))
+    value = value.unflatten(2, (attn.heads, -1))
+    if rotary_emb is not None:
+        query = apply_wan_rotary(query, *rotary_emb)
+        key = apply_wan_rotary(key, *rotary_emb)
+    return query, key, value
+
+
+def apply_wan_rotary(x: torch.Tensor, freqs_cos: torch.Tensor, freqs_sin: torch.Tensor) -> torch.Tensor:
+    """Wan's interleaved RoPE on ``[B, N, H, D]`` with cos/sin ``[1, N, 1, D]`` (same op order as diffusers)."""
+    x1, x2 = x.unflatten(-1, (-1, 2)).unbind(-1)
+    cos = freqs_cos[..., 0::2]
+    sin = freqs_sin[..., 1::2]
+    out = torch.empty_like(x)
+    out[..., 0::2] = x1 * cos - x2 * sin
+    out[..., 1::2] = x1 * sin + x2 * cos
+    return out.type_as(x)
+
+
+class VidlongWanAttnProcessor:
+    """Replaces `WanAttnProcessor` on video self-attention; executes the plan of the current forward.
+
+    Args:
+        state: the `VidlongState` shared with the transformer-level hook, which sets ``state.plan``
+            before each forward. A stock plan goes through diffusers' own attention dispatch, so the
+            output is the stock model's bit for bit.
+        stock: the processor this one replaced (its attention backend is reused on the stock path).
+    """
+
+    def __init__(self, state, stock):
+        self.state = state
+        self.stock = stock
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):
+        if encoder_hidden_states is not None:
+            raise ValueError("VidlongWanAttnProcessor only handles self-attention (attn1)")
+        query, key, value = wan_qkv(attn, hidden_states, rotary_emb)
+        plan = self.state.plan
+        if plan is None or plan.is_stock:
+            out = dispatch_attention_fn(
+                query, key, value, attn_mask=attention_mask, dropout_p=0.0, is_causal=False,
+                backend=getattr(self.stock, "_attention_backend", None),
+                parallel_config=getattr(self.stock, "_parallel_config", None),
+            )
+        else:
+            out = run_plan(query, key, value, plan, self.state.kernel_for(query.device))
+        out = out.flatten(2, 3).type_as(query)
+        out = attn.to_out[0](out)
+        return attn.to_out[1](out)

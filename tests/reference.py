@@ -1,0 +1,85 @@
+"""Float64 dense references written from the math of ../shared/METHODS.md, independent of vidlong's
+implementation (plain loops over frames and explicit index grids)."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def frame_index(num_tokens: int, tokens_per_frame: int) -> torch.Tensor:
+    return torch.arange(num_tokens) // tokens_per_frame
+
+
+def local_window_allowed(frames: int, tokens_per_frame: int, window: int) -> torch.Tensor:
+    """[N, N] bool: query frame f sees key frames [s, s + window), s = clamp(f - window//2, 0, F - window)."""
+    allowed_frames = torch.zeros(frames, frames, dtype=torch.bool)
+    for f in range(frames):
+        start = min(max(f - window // 2, 0), frames - window)
+        allowed_frames[f, start : start + window] = True
+    fi = frame_index(frames * tokens_per_frame, tokens_per_frame)
+    return allowed_frames[fi][:, fi]
+
+
+def ultravico_attention(q, k, v, frames, tokens_per_frame, native, alpha=0.9, region="token", guard=True,
+                        center=True, allowed=None):
+    """UltraViCo attention in float64. q, k, v: [B, N, H, D]. Returns [B, N, H, D] float64."""
+    q, k, v = (t.double().transpose(1, 2) for t in (q, k, v))  # [B, H, N, D]
+    n = q.shape[2]
+    if center:
+        k = k - k.mean(dim=2, keepdim=True)
+    s = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+    i = torch.arange(n).view(-1, 1)
+    j = torch.arange(n).view(1, -1)
+    fi, fj = i // tokens_per_frame, j // tokens_per_frame
+    if region == "token":
+        far = (i - j).abs().double() > native * tokens_per_frame / 2
+    else:
+        far = (fi - fj).abs().double() > native / 2
+    s = torch.where(far & (s > 0), alpha * s, s)
+    keep = torch.ones(n, n, dtype=torch.bool)
+    if guard:
+        keep &= ~((fi == 0) & (fj >= native))
+    if allowed is not None:
+        keep &= allowed
+    s = s.masked_fill(~keep, float("-inf"))
+    return (torch.softmax(s, dim=-1) @ v).transpose(1, 2)
+
+
+def plain_attention(q, k, v, allowed=None):
+    """Softmax attention in float64 on [B, N, H, D], optionally restricted by an [N, N] mask."""
+    q, k, v = (t.double().transpose(1, 2) for t in (q, k, v))
+    s = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+    if allowed is not None:
+        s = s.masked_fill(~allowed, float("-inf"))
+    return (torch.softmax(s, dim=-1) @ v).transpose(1, 2)
+
+
+def centred_coords(n: int) -> torch.Tensor:
+    """Normalised frequency of each fftshift-ed index, in [-1, 1) with DC at 0."""
+    return (torch.arange(n, dtype=torch.float64) - n // 2) / (n / 2)
+
+
+def gaussian_lowpass_shifted(frames, height, width, d_t, d_s):
+    t = centred_coords(frames).view(-1, 1, 1)
+    h = centred_coords(height).view(1, -1, 1)
+    w = centred_coords(width).view(1, 1, -1)
+    return torch.exp(-0.5 * ((t / d_t) ** 2 + (h / d_s) ** 2 + (w / d_s) ** 2))
+
+
+def band_fusion(outputs, frames, height, width, cutoffs, d_s):
+    """K-branch FreeLong++ fusion in float64 with full complex FFTs and fftshift.
+
+    outputs: K tensors [B, N, H, D], global first. Bands: G_1, G_2 - G_1, ..., 1 - G_{K-1}.
+    """
+    lows = [gaussian_lowpass_shifted(frames, height, width, c, d_s) for c in cutoffs]
+    edges = [torch.zeros_like(lows[0])] + lows + [torch.ones_like(lows[0])]
+    total = 0
+    for k, out in enumerate(outputs):
+        b, n, h, d = out.shape
+        grid = out.double().reshape(b, frames, height, width, h * d).permute(0, 4, 1, 2, 3)
+        spec = torch.fft.fftshift(torch.fft.fftn(grid, dim=(-3, -2, -1)), dim=(-3, -2, -1))
+        total = total + spec * (edges[k + 1] - edges[k])
+    fused = torch.fft.ifftn(torch.fft.ifftshift(total, dim=(-3, -2, -1)), dim=(-3, -2, -1)).real
+    b, c = fused.shape[:2]
+    return fused.permute(0, 2, 3, 4, 1).reshape(b, -1, outputs[0].shape[2], outputs[0].shape[3])

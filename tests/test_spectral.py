@@ -1,0 +1,130 @@
+"""FreeLong++ spectral fusion against float64 references."""
+import pytest
+import torch
+
+import vidlong
+from vidlong.attention.execute import run_plan
+from vidlong.attention.fusion import fuse_bands
+from vidlong.attention.kernels.dense import DenseKernel
+from vidlong.attention.layout import TokenLayout
+from vidlong.plans import build_plan
+from vidlong.schedulers.bands import band_filters, default_cutoffs
+from vidlong.schedulers.windows import branch_windows
+from reference import band_fusion, gaussian_lowpass_shifted, local_window_allowed, plain_attention, ultravico_attention
+
+NATIVE = 3
+
+
+def rel_err(a, b):
+    return ((a.double() - b.double()).norm() / b.double().norm()).item()
+
+
+@pytest.mark.parametrize("grid", [(12, 3, 4), (9, 5, 5), (8, 4, 6)])
+@pytest.mark.parametrize("cutoffs", [(0.25,), (0.1, 0.3), (0.05, 0.2, 0.6)])
+def test_band_filters_partition_unity(grid, cutoffs):
+    filters = band_filters(*grid, cutoffs, 0.25, dtype=torch.float64)
+    assert filters.shape == (len(cutoffs) + 1, grid[0], grid[1], grid[2] // 2 + 1)
+    assert torch.allclose(filters.sum(0), torch.ones((), dtype=torch.float64), atol=1e-12)
+    assert (filters >= -1e-12).all()
+
+
+@pytest.mark.parametrize("grid", [(12, 3, 4), (9, 5, 5)])
+@pytest.mark.parametrize("cutoffs", [(0.25,), (0.1, 0.3), (0.05, 0.2, 0.6)])
+def test_fusion_matches_float64_reference(grid, cutoffs):
+    layout = TokenLayout(grid[0], grid[1], grid[2], NATIVE)
+    outputs = [torch.randn(2, layout.num_tokens, 2, 3) for _ in range(len(cutoffs) + 1)]
+    fused = fuse_bands(outputs, band_filters(*grid, cutoffs, 0.25), layout)
+    ref = band_fusion(outputs, *grid, cutoffs, 0.25)
+    assert rel_err(fused, ref) < 1e-6
+
+
+def test_identity_when_branches_equal():
+    layout = TokenLayout(12, 3, 4, NATIVE)
+    out = torch.randn(1, layout.num_tokens, 2, 4)
+    fused = fuse_bands([out, out.clone(), out.clone()], band_filters(12, 3, 4, (0.1, 0.3), 0.25), layout)
+    assert (fused - out).abs().max() < 1e-6
+
+
+def test_two_branches_is_freelong_gaussian_blend():
+    """K = 2: fused = IFFT(G·FFT(O_g) + (1 - G)·FFT(O_l)), FreeLong's SpectralBlend, d_s = d_t = 0.25."""
+    f, h, w = 12, 4, 4
+    layout = TokenLayout(f, h, w, NATIVE)
+    o_g, o_l = torch.randn(1, layout.num_tokens, 2, 3), torch.randn(1, layout.num_tokens, 2, 3)
+    g = gaussian_lowpass_shifted(f, h, w, 0.25, 0.25)
+    to_grid = lambda o: o.double().reshape(1, f, h, w, 6).permute(0, 4, 1, 2, 3)
+    spec = lambda o: torch.fft.fftshift(torch.fft.fftn(to_grid(o), dim=(-3, -2, -1)), dim=(-3, -2, -1))
+    blend = torch.fft.ifftn(torch.fft.ifftshift(g * spec(o_g) + (1 - g) * spec(o_l), dim=(-3, -2, -1)), dim=(-3, -2, -1)).real
+    ref = blend.permute(0, 2, 3, 4, 1).reshape(1, -1, 2, 3)
+    assert rel_err(fuse_bands([o_g, o_l], band_filters(f, h, w, (0.25,), 0.25), layout), ref) < 1e-6
+
+
+def test_band_energy_comes_from_its_branch():
+    """Each branch supplies only its band: a branch that is zero contributes nothing to the spectrum,
+    and the fused spectrum at DC equals the global branch's."""
+    layout = TokenLayout(16, 4, 4, NATIVE)
+    grid = (16, 4, 4)
+    filters = band_filters(*grid, (0.1, 0.4), 0.25, dtype=torch.float64)
+    outputs = [torch.randn(1, layout.num_tokens, 1, 2, dtype=torch.float64) for _ in range(3)]
+    fused = fuse_bands(outputs, filters, layout)
+    spec = lambda o: torch.fft.rfftn(o.reshape(1, *grid, 2), dim=(1, 2, 3))
+    expected = sum(filters[k].unsqueeze(-1) * spec(outputs[k]) for k in range(3))
+    assert torch.allclose(spec(fused), expected, atol=1e-9)
+    assert torch.allclose(spec(fused)[0, 0, 0, 0], spec(outputs[0])[0, 0, 0, 0], atol=1e-9)  # DC: H_1 = 1
+    per_band = [(filters[k].unsqueeze(-1) * spec(fused)).abs().pow(2).sum() for k in range(3)]
+    assert all(e > 0 for e in per_band)
+
+
+def test_windows_and_default_cutoffs():
+    assert branch_windows(12, 3, (2, 1)) == (None, 6, 3)
+    assert branch_windows(6, 3, (2, 1)) == (None, 3)  # 2L spans the whole video: dropped
+    assert branch_windows(3, 3, (2, 1)) == (None,)
+    assert default_cutoffs((None, 6, 3), 3) == (0.125, 0.25)
+
+
+@pytest.mark.parametrize("windows", [(1,), (2, 1), (4, 2, 1)])
+def test_fused_attention_matches_reference(windows):
+    """Windowed branches + fusion vs float64 dense attention with explicit window masks."""
+    frames, h, w = 4 * NATIVE, 2, 3
+    layout = TokenLayout(frames, h, w, NATIVE)
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, layout.num_tokens, 2, 8, generator=gen) for _ in range(3))
+    method = vidlong.SpectralFusion(windows=windows)
+    plan = build_plan(layout, [method])
+    out = run_plan(q, k, v, plan, DenseKernel())
+    branches = [plain_attention(q, k, v)] + [
+        plain_attention(q, k, v, local_window_allowed(frames, h * w, win)) for win in plan.windows[1:]
+    ]
+    cutoffs = [0.25 * NATIVE / win for win in plan.windows[1:]]
+    ref = band_fusion(branches, frames, h, w, cutoffs, 0.25)
+    assert rel_err(out, ref) < 1e-5
+
+
+def test_composition_matches_reference():
+    """UltraViCo decay inside every FreeLong++ branch, then fusion."""
+    frames, h, w = 4 * NATIVE, 2, 3
+    layout = TokenLayout(frames, h, w, NATIVE)
+    gen = torch.Generator().manual_seed(1)
+    q, k, v = (torch.randn(1, layout.num_tokens, 2, 8, generator=gen) * 2 for _ in range(3))
+    k = k + 0.5
+    decay, fusion = vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(windows=(2, 1))
+    out = run_plan(q, k, v, build_plan(layout, [decay, fusion]), DenseKernel())
+    tpf = h * w
+    branches = [ultravico_attention(q, k, v, frames, tpf, NATIVE, 0.8)] + [
+        ultravico_attention(q, k, v, frames, tpf, NATIVE, 0.8, allowed=local_window_allowed(frames, tpf, win))
+        for win in (2 * NATIVE, NATIVE)
+    ]
+    ref = band_fusion(branches, frames, h, w, (0.125, 0.25), 0.25)
+    assert rel_err(out, ref) < 1e-5
+    decay_only = run_plan(q, k, v, build_plan(layout, [decay]), DenseKernel())
+    assert rel_err(decay_only, ref) > 1e-3
+
+
+def test_explicit_bands_and_presets():
+    fusion = vidlong.SpectralFusion(windows=(1, 2), bands=(0.3, 0.1))
+    assert fusion.windows == (2.0, 1.0)
+    layout = TokenLayout(12, 2, 2, NATIVE)
+    filters = fusion.filters_for(layout, fusion.windows_for(layout))
+    assert torch.allclose(filters, band_filters(12, 2, 2, (0.1, 0.3), 0.25))
+    assert vidlong.SpectralFusion.preset("8x").windows == (4.0, 2.0, 1.0)
+    with pytest.raises(vidlong.VidlongError, match="unknown preset"):
+        vidlong.SpectralFusion.preset("5x")

@@ -1,0 +1,12 @@
+"""vidlong: training-free long and streaming video generation for diffusers video transformers.
+
+    import vidlong
+    pipe = vidlong.load_pipeline()                         # embedded default, or a local folder
+    vidlong.apply(pipe.transformer, vidlong.UltraViCo(), vidlong.SpectralFusion.preset("4x"))
+"""
+from .errors import VidlongError
+from .hooks import apply, remove
+from .methods import SpectralFusion, UltraViCo, load_preset, preset_names
+
+__all__ = ["SpectralFusion", "UltraViCo", "VidlongError", "apply", "remove", "load_preset", "preset_names"]
+__version__ = "0.1.0"

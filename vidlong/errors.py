@@ -1,0 +1,2 @@
+class VidlongError(Exception):
+    """A user-facing error: its message is one line that names the fix."""

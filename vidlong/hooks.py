@@ -1,0 +1,131 @@
+"""Apply and remove vidlong's methods on a diffusers Wan transformer, diffusers-hooks style.
+
+`apply` registers one `ModelHook` on the transformer (it reads the latent grid of each forward and
+selects the attention plan) and one on every video self-attention (it swaps in
+`VidlongWanAttnProcessor` and restores the stock processor on removal). All state lives in the hooks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+from diffusers.hooks import HookRegistry, ModelHook
+
+from .attention.execute import KERNELS, make_kernel
+from .attention.layout import TokenLayout
+from .attention.plan import AttentionPlan
+from .attention.processor import VidlongWanAttnProcessor
+from .errors import VidlongError
+from .methods import SpectralFusion, UltraViCo
+from .plans import build_plan
+
+HOOK_NAME = "vidlong"
+
+
+@dataclass
+class VidlongState:
+    """What the hooks of one transformer share: the methods, the native window, the current plan.
+
+    Attributes:
+        methods: the method configs.
+        native_frames: the model's native window in latent frames.
+        kernel: kernel name ("auto", "dense", "flex").
+        plan: the plan of the forward in progress (set by `PlanHook`).
+    """
+
+    methods: tuple
+    native_frames: int
+    kernel: str = "auto"
+    plan: Optional[AttentionPlan] = None
+    _plans: dict = field(default_factory=dict)
+    _kernels: dict = field(default_factory=dict)
+
+    def use_layout(self, layout: TokenLayout) -> AttentionPlan:
+        """Select (building once per layout) the plan for `layout`."""
+        if layout not in self._plans:
+            self._plans[layout] = build_plan(layout, self.methods)
+        self.plan = self._plans[layout]
+        return self.plan
+
+    def kernel_for(self, device: torch.device):
+        if device not in self._kernels:
+            self._kernels[device] = make_kernel(self.kernel, device)
+        return self._kernels[device]
+
+
+class PlanHook(ModelHook):
+    """On the transformer: reads ``hidden_states [B, C, F, H, W]`` (latents) and picks the plan."""
+
+    def __init__(self, state: VidlongState):
+        super().__init__()
+        self.state = state
+
+    def pre_forward(self, module, *args, **kwargs):
+        latents = args[0] if args else kwargs["hidden_states"]
+        self.state.use_layout(TokenLayout.from_latents(latents.shape, module.config.patch_size, self.state.native_frames))
+        return args, kwargs
+
+
+class ProcessorHook(ModelHook):
+    """On one video self-attention: installs `VidlongWanAttnProcessor`, restores the stock one on removal."""
+
+    def __init__(self, state: VidlongState):
+        super().__init__()
+        self.state = state
+        self.stock = None
+
+    def initialize_hook(self, module):
+        self.stock = module.processor
+        module.set_processor(VidlongWanAttnProcessor(self.state, self.stock))
+        return module
+
+    def deinitalize_hook(self, module):
+        module.set_processor(self.stock)
+        return module
+
+
+def video_self_attentions(transformer) -> list:
+    """The modules whose processor vidlong replaces: ``blocks[i].attn1`` of a Wan transformer."""
+    from diffusers import WanTransformer3DModel
+
+    if not isinstance(transformer, WanTransformer3DModel):
+        raise VidlongError(f"vidlong supports diffusers' WanTransformer3DModel; got {type(transformer).__name__}")
+    return [block.attn1 for block in transformer.blocks]
+
+
+def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: str = "auto") -> VidlongState:
+    """Apply `methods` (`UltraViCo`, `SpectralFusion`) to `transformer`; replaces earlier methods.
+
+    Args:
+        transformer: a diffusers `WanTransformer3DModel`.
+        methods: method configs; none (or neutral settings) leaves the output bit-identical.
+        native_frames: the model's native window in latent frames; default from `configs/models`.
+        kernel: "auto" (FlexAttention on CUDA, dense elsewhere), "dense" or "flex".
+
+    Returns:
+        The shared state (its ``plan`` shows what the last forward executed).
+    """
+    attentions = video_self_attentions(transformer)
+    for method in methods:
+        if not isinstance(method, (UltraViCo, SpectralFusion)):
+            raise VidlongError(f"not a vidlong method: {method!r}; use vidlong.UltraViCo(...) or vidlong.SpectralFusion(...)")
+    if kernel not in KERNELS:
+        raise VidlongError(f"unknown kernel {kernel!r}; choose one of: {', '.join(KERNELS)}")
+    if native_frames is None:
+        from .models import spec_for_transformer
+
+        native_frames = spec_for_transformer(transformer).native_frames
+    remove(transformer)
+    state = VidlongState(methods=tuple(methods), native_frames=int(native_frames), kernel=kernel)
+    HookRegistry.check_if_exists_or_initialize(transformer).register_hook(PlanHook(state), HOOK_NAME)
+    for attention in attentions:
+        HookRegistry.check_if_exists_or_initialize(attention).register_hook(ProcessorHook(state), HOOK_NAME)
+    return state
+
+
+def remove(transformer) -> None:
+    """Remove vidlong's hooks from `transformer`, restoring its stock attention processors."""
+    registry = getattr(transformer, "_diffusers_hook", None)
+    if registry is not None:
+        registry.remove_hook(HOOK_NAME, recurse=True)

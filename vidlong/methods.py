@@ -1,0 +1,154 @@
+"""The methods as config dataclasses, and presets per extrapolation ratio.
+
+Frame counts are in latent frames (Wan: token frames = latent frames). Every CLI/app option maps to
+one field here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from importlib import resources
+from typing import Optional
+
+import yaml
+
+from .attention.layout import TokenLayout
+from .attention.mods import MaskMod, ScoreMod, decay_score, far_pair, first_frame_guard
+from .errors import VidlongError
+from .schedulers.bands import band_filters, default_cutoffs
+from .schedulers.windows import branch_windows
+
+
+@dataclass(frozen=True)
+class UltraViCo:
+    """UltraViCo attention decay (Zhao et al., 2025).
+
+    For a far query/key pair (see `region`) with a positive logit, the logit is multiplied by
+    `alpha`. Queries of the first frame see no key beyond the native window (`guard_first_frame`).
+    `center_keys` judges and scales logits of mean-centred keys, as the reference INT8 kernel does.
+
+    Attributes:
+        alpha: decay factor in (0, 1]; 1 disables the decay.
+        region: "token" (``|i-j| > L·tokens_per_frame/2``, the reference) or "frame" (``|f_i-f_j| > L/2``).
+        guard_first_frame: mask keys at frames >= L for first-frame queries.
+        center_keys: subtract the mean key over the sequence before attention.
+    """
+
+    alpha: float = 0.9
+    region: str = "token"
+    guard_first_frame: bool = True
+    center_keys: bool = True
+
+    def __post_init__(self):
+        if not 0 < self.alpha <= 1:
+            raise VidlongError(f"UltraViCo alpha must be in (0, 1], got {self.alpha}; the paper's default is 0.9")
+        if self.region not in ("token", "frame"):
+            raise VidlongError(f"UltraViCo region must be 'token' or 'frame', got {self.region!r}")
+
+    def score_mod(self, layout: TokenLayout) -> Optional[ScoreMod]:
+        """The decay, or None when it cannot change any logit at this layout."""
+        if self.alpha == 1:
+            return None
+        is_far = far_pair(layout, self.region)
+        last = layout.num_tokens - 1
+        if not bool(is_far(_as_tensor(0), _as_tensor(last))):
+            return None
+        return decay_score(layout, self.alpha, self.region)
+
+    def mask_mod(self, layout: TokenLayout) -> Optional[MaskMod]:
+        """The first-frame guard, or None when off or when the video fits the native window."""
+        if not self.guard_first_frame or layout.frames <= layout.native_frames:
+            return None
+        return first_frame_guard(layout)
+
+
+@dataclass(frozen=True)
+class SpectralFusion:
+    """FreeLong++ multi-band spectral fusion (FreeLong for a single local window).
+
+    Branches: the global attention plus one local branch per entry of `windows` (multiples of the
+    native window L, e.g. ``(2, 1)`` for {F, 2L, L}); branch k supplies frequency band k, lowest from
+    the global branch, highest from the most local one.
+
+    Attributes:
+        windows: local windows as multiples of L; windows >= the video length are dropped.
+        bands: temporal cut-offs (normalised frequency in (0, 1]) at which each local window takes
+            over, one per entry of `windows`; default ``0.25 · L / w`` (FreeLong's 0.25 at w = L).
+        spatial_cutoff: spatial Gaussian cut-off d_s shared by every band (FreeLong: 0.25).
+    """
+
+    windows: tuple[float, ...] = (2.0, 1.0)
+    bands: Optional[tuple[float, ...]] = None
+    spatial_cutoff: float = 0.25
+
+    def __post_init__(self):
+        if self.bands is not None and len(self.bands) != len(self.windows):
+            raise VidlongError(f"SpectralFusion needs one band cut-off per window: {len(self.windows)} windows, {len(self.bands)} bands")
+        bands = self.bands if self.bands is not None else [None] * len(self.windows)
+        pairs = sorted(((float(w), b) for w, b in zip(self.windows, bands)), key=lambda p: p[0], reverse=True)
+        object.__setattr__(self, "windows", tuple(w for w, _ in pairs))
+        if self.bands is not None:
+            object.__setattr__(self, "bands", tuple(float(b) for _, b in pairs))
+
+    @classmethod
+    def preset(cls, name: str) -> "SpectralFusion":
+        """The fusion settings of preset `name` (e.g. "4x")."""
+        return load_preset(name)["fusion"]
+
+    def windows_for(self, layout: TokenLayout):
+        """Branch windows in token frames, global first (see `branch_windows`)."""
+        return branch_windows(layout.frames, layout.native_frames, self.windows)
+
+    def filters_for(self, layout: TokenLayout, windows) -> "torch.Tensor":
+        """Band filters ``[K, F, H, W // 2 + 1]`` for the branches `windows`."""
+        if self.bands is None:
+            cutoffs = default_cutoffs(windows, layout.native_frames)
+        else:
+            by_window = {max(1, round(m * layout.native_frames)): b for m, b in zip(self.windows, self.bands)}
+            cutoffs = tuple(by_window[w] for w in windows[1:])
+        return band_filters(layout.frames, layout.height, layout.width, cutoffs, self.spatial_cutoff)
+
+
+def _as_tensor(value: int):
+    import torch
+
+    return torch.tensor(value)
+
+
+METHOD_NAMES = ("none", "ultravico", "freelong", "both")
+
+
+def methods_for(name: str, preset: Optional[str] = None) -> tuple:
+    """Method configs for a CLI method name, with the preset's settings (or the defaults)."""
+    if name not in METHOD_NAMES:
+        raise VidlongError(f"unknown method {name!r}; choose one of: {', '.join(METHOD_NAMES)}")
+    settings = load_preset(preset) if preset else {"ultravico": UltraViCo(), "fusion": SpectralFusion()}
+    chosen = {"none": (), "ultravico": ("ultravico",), "freelong": ("fusion",), "both": ("ultravico", "fusion")}[name]
+    return tuple(settings[key] for key in chosen)
+
+
+def preset_names() -> list[str]:
+    """Names of the presets shipped in `vidlong.configs/presets` (e.g. "2x", "4x")."""
+    folder = resources.files("vidlong.configs") / "presets"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_preset(name: str) -> dict:
+    """A preset as ``{"ratio": float, "ultravico": UltraViCo, "fusion": SpectralFusion, "noise": str}``."""
+    names = preset_names()
+    if name not in names:
+        raise VidlongError(f"unknown preset {name!r}; choose one of: {', '.join(names)}")
+    raw = yaml.safe_load((resources.files("vidlong.configs") / "presets" / f"{name}.yaml").read_text())
+    return {
+        "ratio": float(raw["ratio"]),
+        "ultravico": _from_dict(UltraViCo, raw.get("ultravico", {})),
+        "fusion": _from_dict(SpectralFusion, raw.get("fusion", {})),
+        "noise": raw.get("noise", "plain"),
+    }
+
+
+def _from_dict(cls, values: dict):
+    known = {f.name for f in fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise VidlongError(f"{cls.__name__} has no setting {sorted(unknown)[0]!r}; known: {', '.join(sorted(known))}")
+    return cls(**values)

@@ -1,0 +1,27 @@
+"""Turn the active method configs and a token layout into one attention plan."""
+from __future__ import annotations
+
+from .attention.layout import TokenLayout
+from .attention.plan import AttentionPlan
+from .methods import SpectralFusion, UltraViCo
+
+
+def build_plan(layout: TokenLayout, methods) -> AttentionPlan:
+    """The plan for one self-attention of `layout` under `methods` (UltraViCo / SpectralFusion).
+
+    Settings that cannot change the result at this layout (alpha = 1, a guard or window past the
+    video's end) are dropped, so neutral settings give the stock plan and the stock kernel.
+    """
+    decay = next((m for m in methods if isinstance(m, UltraViCo)), None)
+    fusion = next((m for m in methods if isinstance(m, SpectralFusion)), None)
+    score_mod = decay.score_mod(layout) if decay else None
+    windows = fusion.windows_for(layout) if fusion else (None,)
+    return AttentionPlan(
+        layout=layout,
+        windows=windows,
+        base_mask=decay.mask_mod(layout) if decay else None,
+        score_mod=score_mod,
+        center_keys=bool(decay and decay.center_keys and score_mod is not None),
+        band_filters=fusion.filters_for(layout, windows) if len(windows) > 1 else None,
+        key=(layout, decay, fusion, windows),
+    )
