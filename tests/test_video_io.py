@@ -1,0 +1,159 @@
+import multiprocessing
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from vidlong.errors import VidlongError
+from vidlong.video_io import StreamingVideoWriter, count_frames, read_video, write_video
+
+def _clip(t=12, h=48, w=64):
+    """A smooth gradient with a bright square moving right one pixel per frame (uint8 [t, h, w, 3])."""
+    y, x = np.mgrid[0:h, 0:w]
+    frames = np.empty((t, h, w, 3), np.uint8)
+    for i in range(t):
+        frames[i] = np.stack([x * 3, y * 4, np.full_like(x, 90)], -1).clip(0, 255)
+        frames[i, 10:26, 4 + i : 20 + i] = 230
+    return frames
+
+
+def test_round_trip(tmp_path):
+    frames = _clip()
+    path = write_video(tmp_path / "a.mp4", frames, fps=8)
+    back, fps = read_video(path)
+    assert back.shape == frames.shape
+    assert fps == 8
+    assert count_frames(path) == len(frames)
+    assert np.abs(back.astype(float) - frames).mean() < 3
+
+
+def test_float_frames_in_unit_range(tmp_path):
+    frames = _clip()
+    write_video(tmp_path / "f.mp4", frames / 255.0, fps=8)
+    back, _ = read_video(tmp_path / "f.mp4")
+    assert np.abs(back.astype(float) - frames).mean() < 3
+
+
+def test_odd_sizes_are_edge_padded(tmp_path):
+    frames = _clip(t=5, h=33, w=47)
+    back, _ = read_video(write_video(tmp_path / "odd.mp4", frames, fps=8))
+    assert back.shape == (5, 34, 48, 3)
+    assert np.abs(back[:, :33, :47].astype(float) - frames).mean() < 3
+
+
+def _raising_frames():
+    yield from _clip(t=3)
+    raise RuntimeError("generation failed")
+
+
+def _mixed_sizes():
+    yield from _clip(t=3)
+    yield _clip(t=1, h=32)[0]
+
+
+@pytest.mark.parametrize("frames, error", [(_raising_frames, RuntimeError), (_mixed_sizes, ValueError)])
+def test_failed_write_leaves_nothing_behind(tmp_path, frames, error):
+    with pytest.raises(error):
+        write_video(tmp_path / "new.mp4", frames(), fps=8)
+    assert os.listdir(tmp_path) == []
+
+    (tmp_path / "old.mp4").write_bytes(b"previous video")
+    with pytest.raises(error):
+        write_video(tmp_path / "old.mp4", frames(), fps=8)
+    assert os.listdir(tmp_path) == ["old.mp4"]
+    assert (tmp_path / "old.mp4").read_bytes() == b"previous video"
+
+
+@pytest.mark.parametrize("name, fix", [("missing/a.mp4", "create it first"), ("a.avi", ".mp4 extension")])
+def test_bad_output_paths_name_the_fix(tmp_path, name, fix):
+    with pytest.raises(VidlongError, match=fix):
+        write_video(tmp_path / name, _clip(t=2), fps=8)
+    with pytest.raises(VidlongError, match=fix):
+        StreamingVideoWriter(tmp_path / name, fps=8)
+    assert os.listdir(tmp_path) == []
+
+
+def test_missing_input_names_the_path(tmp_path):
+    with pytest.raises(VidlongError, match="no video file"):
+        read_video(tmp_path / "nope.mp4")
+    with pytest.raises(VidlongError, match="no video file"):
+        count_frames(tmp_path / "nope.mp4")
+
+
+def test_streaming_writer_appends_chunks(tmp_path):
+    frames = _clip(t=12)
+    with StreamingVideoWriter(tmp_path / "s.mp4", fps=8) as writer:
+        for chunk in np.split(frames, 3):
+            writer.append(chunk)
+        assert writer.frames_written == 12
+    back, fps = read_video(tmp_path / "s.mp4")
+    assert back.shape == frames.shape and fps == 8
+    assert np.abs(back.astype(float) - frames).mean() < 3
+
+
+CHUNK = 16  # frames per chunk in the kill tests; chunk k is a flat grey of level _LEVELS[k]
+_LEVELS = [40, 120, 200, 80, 160, 240]
+
+
+def _writer_process(path, conn):
+    """Append chunk k, report (frames written, ffmpeg pid), wait for the parent's go, repeat."""
+    writer = StreamingVideoWriter(path, fps=8)
+    for level in _LEVELS:
+        writer.append(np.full((CHUNK, 32, 48, 3), level, np.uint8))
+        conn.send((writer.frames_written, writer._encoder._proc.pid))
+        conn.recv()
+
+
+def _write_chunks(path, n):
+    """Fork a writer that appends n chunks then waits; returns (writer process, ffmpeg pid)."""
+    ctx = multiprocessing.get_context("fork")  # the child reuses the parent's imports: no slow start
+    parent, child = ctx.Pipe()
+    writer = ctx.Process(target=_writer_process, args=(path, child))
+    writer.start()
+    for k in range(n):
+        if k:
+            parent.send("go")
+        frames_written, ffmpeg_pid = parent.recv()
+    assert frames_written == n * CHUNK
+    return writer, ffmpeg_pid
+
+
+def _frames_or_zero(path):
+    try:
+        return count_frames(path)
+    except Exception:  # the file may not have its header yet
+        return 0
+
+
+def _wait_for_frames(path, predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not predicate(n := _frames_or_zero(path)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return n
+
+
+def test_sigkill_of_writer_keeps_every_appended_frame(tmp_path):
+    path = tmp_path / "killed.mp4"
+    writer, _ = _write_chunks(path, 2)
+    writer.kill()
+    writer.join()
+    assert _wait_for_frames(path, lambda n: n >= 2 * CHUNK) == 2 * CHUNK
+    frames, _ = read_video(path)
+    assert frames.shape == (2 * CHUNK, 32, 48, 3)
+    assert np.allclose(frames.reshape(2, -1).mean(1), _LEVELS[:2], atol=3)
+
+
+def test_sigkill_of_writer_and_ffmpeg_leaves_a_playable_file(tmp_path):
+    path = tmp_path / "killed.mp4"
+    writer, ffmpeg_pid = _write_chunks(path, len(_LEVELS))
+    seen = _wait_for_frames(path, lambda n: n > 0)
+    assert seen > 0, "ffmpeg wrote no fragment before the kill"
+    os.kill(ffmpeg_pid, signal.SIGKILL)
+    writer.kill()
+    writer.join()
+    frames, _ = read_video(path)
+    assert seen <= len(frames) <= len(_LEVELS) * CHUNK
+    assert frames.shape[1:] == (32, 48, 3)
+    assert np.allclose(frames[:CHUNK].mean((1, 2, 3)), _LEVELS[0], atol=3)

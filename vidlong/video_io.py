@@ -1,0 +1,202 @@
+"""The project's one mp4 layer: H.264 mp4 files written and read through the ffmpeg of imageio-ffmpeg.
+
+Frames are uint8 arrays ``[T, H, W, 3]`` (RGB). Writers also take floats in ``[0, 1]``, which are
+clipped and rounded to uint8. H.264 4:2:0 (yuv420p, the format every player reads) needs even sizes,
+so a frame with an odd height or width is padded by repeating its last row or column; reading such a
+file back gives the padded, even size.
+
+``write_video`` is atomic: the file appears complete or not at all. ``StreamingVideoWriter`` writes
+a fragmented mp4 chunk by chunk, so that a run killed midway still leaves a playable file.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+
+from vidlong.errors import VidlongError
+
+_CRF = 18  # x264 constant-quality setting: visually lossless for generated frames
+_FRAGMENTED = "+frag_every_frame+empty_moov+default_base_moof"
+
+
+def _check_output_path(path) -> Path:
+    path = Path(path)
+    if path.suffix.lower() != ".mp4":
+        raise VidlongError(f"cannot write video to {path}: name the output file with a .mp4 extension")
+    if not path.parent.is_dir():
+        raise VidlongError(f"cannot write video to {path}: folder {path.parent} does not exist; create it first")
+    return path
+
+
+def _to_uint8_even(frame) -> np.ndarray:
+    """One RGB frame as uint8 [H, W, 3] with even H and W (edge-padded by one row/column if odd)."""
+    frame = np.asarray(frame)
+    if frame.ndim != 3 or frame.shape[-1] != 3:
+        raise ValueError(f"expected an RGB frame of shape [H, W, 3], got {frame.shape}")
+    if frame.dtype != np.uint8:
+        if not np.issubdtype(frame.dtype, np.floating):
+            raise ValueError(f"expected uint8 frames or floats in [0, 1], got dtype {frame.dtype}")
+        frame = np.round(np.clip(frame, 0.0, 1.0) * 255.0).astype(np.uint8)
+    pad = ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0))
+    return np.pad(frame, pad, mode="edge") if any(p[1] for p in pad) else frame
+
+
+class _Encoder:
+    """An ffmpeg process that encodes raw RGB frames from its stdin into one H.264 mp4 file.
+
+    ffmpeg runs in its own session, so Ctrl-C in the terminal does not reach it and the death of
+    this Python process only closes its stdin: ffmpeg then encodes every frame already sent and
+    finishes the file.
+    """
+
+    def __init__(self, path: Path, fps: float, height: int, width: int, movflags: str):
+        self.size = (height, width)
+        cmd = [
+            imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-nostdin", "-loglevel", "error",
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps}", "-i", "pipe:0",
+            "-an", "-c:v", "libx264", "-crf", str(_CRF), "-pix_fmt", "yuv420p",
+            "-movflags", movflags, "-flush_packets", "1", "-f", "mp4", str(path),
+        ]  # fmt: skip
+        self._log = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._log, start_new_session=True)
+
+    def write(self, frame: np.ndarray) -> None:
+        if frame.shape[:2] != self.size:
+            raise ValueError(f"frame size {frame.shape[:2]} differs from the first frame's {self.size}")
+        try:
+            self._proc.stdin.write(frame.tobytes())
+        except BrokenPipeError:
+            self._proc.wait()
+            raise VidlongError(f"ffmpeg stopped while encoding: {self._error()}") from None
+
+    def flush(self) -> None:
+        self._proc.stdin.flush()
+
+    def close(self) -> None:
+        """Finish the file; raises VidlongError if ffmpeg failed."""
+        try:
+            self._proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        if self._proc.wait() != 0:
+            raise VidlongError(f"ffmpeg failed to write the video: {self._error()}")
+        self._log.close()
+
+    def kill(self) -> None:
+        self._proc.kill()
+        self._proc.wait()
+        self._log.close()
+
+    def _error(self) -> str:
+        self._log.seek(0)
+        lines = self._log.read().decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else f"exit code {self._proc.returncode}"
+
+
+def write_video(path, frames: Iterable, fps: float) -> Path:
+    """Write ``frames`` (uint8 [T, H, W, 3], floats in [0, 1], or any iterable of such frames) to
+    the mp4 file ``path`` at ``fps`` frames per second, atomically.
+
+    The video is encoded into a hidden temporary file in the same folder, then moved onto ``path``
+    with ``os.replace``. If anything fails (including the frame iterable raising, or Ctrl-C), the
+    temporary file is removed and an existing file at ``path`` is left untouched. Odd heights or
+    widths are edge-padded to even (see the module docstring).
+    """
+    path = _check_output_path(path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    encoder = None
+    try:
+        for frame in frames:
+            frame = _to_uint8_even(frame)
+            if encoder is None:
+                encoder = _Encoder(tmp, fps, *frame.shape[:2], movflags="+faststart")
+            encoder.write(frame)
+        if encoder is None:
+            raise ValueError("write_video needs at least one frame")
+        encoder.close()
+        os.replace(tmp, path)
+    except BaseException:
+        if encoder is not None:
+            encoder.kill()
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+class StreamingVideoWriter:
+    """Write an mp4 chunk by chunk, as a long video is generated, so that a crash keeps what was made.
+
+    ``with StreamingVideoWriter("out.mp4", fps=16) as w: w.append(chunk)`` with each chunk uint8
+    [T, H, W, 3] (or floats in [0, 1]); every chunk must have the size of the first.
+
+    The file is a fragmented mp4 (an empty index, then one self-describing fragment per frame),
+    which is playable however it ends. When ``append`` returns, the chunk is in ffmpeg's input pipe;
+    if this process then crashes, is interrupted or is SIGKILLed, ffmpeg reads the rest of the pipe
+    and finishes the file with every frame appended so far. If ffmpeg itself is killed too, the
+    file stays playable and holds the frames ffmpeg had already encoded (up to about 40 frames of
+    encoder look-ahead are lost). The file appears at the first ``append`` and overwrites any file
+    at ``path``; leaving the ``with`` block, normally or by an exception, finishes it.
+    """
+
+    def __init__(self, path, fps: float):
+        self.path = _check_output_path(path)
+        self.fps = fps
+        self._encoder: _Encoder | None = None
+        self._frames_written = 0
+
+    @property
+    def frames_written(self) -> int:
+        """Frames handed to the encoder so far (all of them end up in the file)."""
+        return self._frames_written
+
+    def append(self, frames) -> None:
+        """Append a chunk of frames, uint8 [T, H, W, 3] or floats in [0, 1]."""
+        for frame in frames:
+            frame = _to_uint8_even(frame)
+            if self._encoder is None:
+                self._encoder = _Encoder(self.path, self.fps, *frame.shape[:2], movflags=_FRAGMENTED)
+            self._encoder.write(frame)
+            self._frames_written += 1
+        if self._encoder is not None:
+            self._encoder.flush()
+
+    def close(self) -> None:
+        """Finish the file (safe to call twice)."""
+        if self._encoder is not None:
+            encoder, self._encoder = self._encoder, None
+            encoder.close()
+
+    def __enter__(self) -> StreamingVideoWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _check_input_path(path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise VidlongError(f"no video file at {path}: check the path")
+    return path
+
+
+def read_video(path) -> tuple[np.ndarray, float]:
+    """Read a video file into (frames uint8 [T, H, W, 3] RGB, frames per second)."""
+    reader = imageio_ffmpeg.read_frames(str(_check_input_path(path)), pix_fmt="rgb24")
+    meta = next(reader)
+    width, height = meta["size"]
+    frames = [np.frombuffer(raw, np.uint8).reshape(height, width, 3) for raw in reader]
+    return np.stack(frames) if frames else np.zeros((0, height, width, 3), np.uint8), float(meta["fps"])
+
+
+def count_frames(path) -> int:
+    """Number of video frames in the file (ffmpeg decodes it to count them)."""
+    return imageio_ffmpeg.count_frames_and_secs(str(_check_input_path(path)))[0]
