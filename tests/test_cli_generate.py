@@ -1,0 +1,76 @@
+"""`vidlong generate` end to end on a tiny local WanPipeline, and its handling of bad input."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from vidlong.cli import main
+from vidlong.video_io import read_video
+from tiny_pipeline import save_tiny_pipeline
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny-wan"))
+
+
+@pytest.mark.parametrize("args, latent", [(["--ratio", "4", "--method", "both", "--preset", "4x"], 12),
+                                          (["--frames", "17", "--method", "ultravico"], 5),
+                                          (["--preset", "2x", "--method", "freelong"], 6)])
+def test_generate_writes_mp4_and_settings(model_dir, tmp_path, args, latent):
+    out = tmp_path / "video.mp4"
+    assert main(["generate", "--prompt", "a red circle", "--model", str(model_dir), "--out", str(out), *args]) == 0
+    frames, fps = read_video(out)
+    assert frames.shape == (4 * (latent - 1) + 1, 32, 32, 3)
+    assert fps == pytest.approx(8)
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert settings["latent_frames"] == latent and settings["pixel_frames"] == frames.shape[0]
+    assert settings["prompt"] == "a red circle"
+    assert [p.name for p in tmp_path.iterdir()] != [] and not list(tmp_path.glob(".*.tmp"))
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "vidlong.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+BAD_INPUT = [
+    (["--frames", "80"], "use --frames 77 or --frames 81"),
+    (["--model", "/nonexistent/wan"], "does not exist"),
+    (["--model", "{not_diffusers}"], "no model_index.json"),
+    (["--preset", "5x"], "unknown preset '5x'; choose one of: 2x, 3x, 4x, 8x"),
+    (["--method", "magic"], "unknown method 'magic'"),
+    (["--height", "40"], "--height 40 must be a multiple of 16; use --height 32 or --height 48"),
+]
+
+
+def generate_args(model_dir, tmp_path, args):
+    args = [a.replace("{not_diffusers}", str(tmp_path)) for a in args]
+    if "--model" not in args:
+        args += ["--model", str(model_dir)]
+    return ["generate", "--prompt", "a red circle", "--out", str(tmp_path / "x.mp4"), *args]
+
+
+@pytest.mark.parametrize("args, message", BAD_INPUT)
+def test_bad_input_is_one_line(model_dir, tmp_path, capsys, args, message):
+    assert main(generate_args(model_dir, tmp_path, args)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("vidlong: error:") and message in err[-1]
+    assert list(tmp_path.iterdir()) == []  # nothing written, no partial file
+
+
+@pytest.mark.parametrize("case", [0, 5])  # refused before loading the model, and after
+def test_process_exits_nonzero_without_traceback(model_dir, tmp_path, case):
+    args, message = BAD_INPUT[case]
+    result = subprocess.run([sys.executable, "-m", "vidlong.cli", *generate_args(model_dir, tmp_path, args)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert message in result.stderr.strip().splitlines()[-1]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_output_path(model_dir, tmp_path, capsys):
+    assert main(["generate", "--prompt", "x", "--model", str(model_dir), "--out", str(tmp_path / "missing" / "x.mp4")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["generate", "--prompt", "x", "--model", str(model_dir), "--out", str(tmp_path / "x.avi")]) == 2

@@ -1,0 +1,122 @@
+"""One long generation as a plain request -> frames job; the CLI and the app are thin layers on it."""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from .errors import VidlongError
+from .methods import load_preset, methods_for
+from .models import latent_frames, pixel_frames
+from .schedulers.noise import initial_noise
+
+
+@dataclass
+class GenerateRequest:
+    """Everything that decides one generated video.
+
+    Attributes:
+        prompt: the text prompt.
+        ratio: length as a multiple of the native window (used when `frames` is None).
+        frames: pixel frames (must be 4k+1 for Wan); overrides `ratio`.
+        method: "none", "ultravico", "freelong" or "both".
+        preset: a preset name ("2x", "4x", ...) for method settings and noise; None for defaults.
+        noise: "plain" or "specmix"; None takes the preset's (plain without a preset).
+        steps, guidance, height, width: None takes the model's defaults.
+        seed: random seed.
+        negative_prompt: optional negative prompt.
+    """
+
+    prompt: str
+    ratio: float = 1.0
+    frames: Optional[int] = None
+    method: str = "none"
+    preset: Optional[str] = None
+    noise: Optional[str] = None
+    steps: Optional[int] = None
+    guidance: Optional[float] = None
+    seed: int = 0
+    height: Optional[int] = None
+    width: Optional[int] = None
+    negative_prompt: str = ""
+
+
+@dataclass
+class GenerateResult:
+    """frames: uint8 ``[T, H, W, 3]`` pixel frames; settings: every setting used (JSON-ready)."""
+
+    frames: np.ndarray
+    settings: dict
+
+
+def resolve_latent_frames(request: GenerateRequest, native_frames: int) -> int:
+    """Latent frames of the request: from `frames` (pixel, 4k+1) or `ratio` × native."""
+    if request.frames is not None:
+        return latent_frames(request.frames)
+    if request.ratio <= 0:
+        raise VidlongError(f"--ratio must be > 0, got {request.ratio}")
+    return max(1, round(request.ratio * native_frames))
+
+
+def check_size(height: int, width: int, multiple: int) -> None:
+    for name, value in (("height", height), ("width", width)):
+        if value < multiple or value % multiple:
+            lower = max(multiple, value // multiple * multiple)
+            raise VidlongError(f"--{name} {value} must be a multiple of {multiple}; use --{name} {lower} or --{name} {lower + multiple}")
+
+
+def generate(pipe, request: GenerateRequest, step_callback: Optional[Callable[[int, int], None]] = None) -> GenerateResult:
+    """Generate the video of `request` with `pipe` (a `VidLongWanPipeline`).
+
+    Methods are applied for this call only and removed afterwards, even on error.
+    `step_callback(step, total)` is called after each denoising step.
+    """
+    spec = pipe.spec
+    if not request.prompt or not request.prompt.strip():
+        raise VidlongError("the prompt is empty; pass --prompt \"a red circle ...\"")
+    methods = methods_for(request.method, request.preset)
+    noise = request.noise or (load_preset(request.preset)["noise"] if request.preset else "plain")
+    height, width = request.height or spec.height, request.width or spec.width
+    patch = pipe.transformer.config.patch_size
+    check_size(height, width, pipe.vae_scale_factor_spatial * patch[1])
+    n_latent = resolve_latent_frames(request, spec.native_frames)
+    steps = request.steps or spec.num_inference_steps
+    guidance = spec.guidance_scale if request.guidance is None else request.guidance
+    if steps < 1:
+        raise VidlongError(f"--steps must be >= 1, got {steps}")
+
+    generator = torch.Generator().manual_seed(request.seed)
+    latent_shape = (1, pipe.transformer.config.in_channels, n_latent,
+                    height // pipe.vae_scale_factor_spatial, width // pipe.vae_scale_factor_spatial)
+    latents = initial_noise(noise, latent_shape, spec.native_frames, generator)
+
+    def on_step(_pipe, step, _t, kwargs):
+        if step_callback is not None:
+            step_callback(step + 1, steps)
+        return {}
+
+    start = time.perf_counter()
+    pipe.apply(*methods)
+    try:
+        video = pipe(
+            prompt=request.prompt, negative_prompt=request.negative_prompt or None, height=height, width=width,
+            num_frames=pixel_frames(n_latent, spec.temporal_ratio), num_inference_steps=steps,
+            guidance_scale=guidance, latents=latents.to(pipe.device, pipe.transformer.dtype),
+            output_type="np", callback_on_step_end=on_step,
+        ).frames[0]
+    finally:
+        pipe.remove()
+    frames = (np.clip(video, 0, 1) * 255).round().astype(np.uint8)
+    settings = dict(
+        dataclasses.asdict(request), model=spec.name, native_frames=spec.native_frames, latent_frames=n_latent,
+        pixel_frames=int(frames.shape[0]), ratio=n_latent / spec.native_frames, height=height, width=width,
+        steps=steps, guidance=guidance, noise=noise, fps=spec.fps,
+        methods=[{"name": type(m).__name__, **dataclasses.asdict(m)} for m in methods],
+        seconds=round(time.perf_counter() - start, 3), device=str(pipe.device),
+    )
+    settings.pop("frames")
+    return GenerateResult(frames=frames, settings=settings)
