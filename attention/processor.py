@@ -5,6 +5,7 @@ import torch
 from diffusers.models.attention_dispatch import dispatch_attention_fn
 
 from .execute import run_plan
+from .rope import apply_wan_rotary
 
 
 def wan_qkv(attn, hidden_states: torch.Tensor, rotary_emb=None):
@@ -23,37 +24,32 @@ def wan_qkv(attn, hidden_states: torch.Tensor, rotary_emb=None):
     return query, key, value
 
 
-def apply_wan_rotary(x: torch.Tensor, freqs_cos: torch.Tensor, freqs_sin: torch.Tensor) -> torch.Tensor:
-    """Wan's interleaved RoPE on ``[B, N, H, D]`` with cos/sin ``[1, N, 1, D]`` (same op order as diffusers)."""
-    x1, x2 = x.unflatten(-1, (-1, 2)).unbind(-1)
-    cos = freqs_cos[..., 0::2]
-    sin = freqs_sin[..., 1::2]
-    out = torch.empty_like(x)
-    out[..., 0::2] = x1 * cos - x2 * sin
-    out[..., 1::2] = x1 * sin + x2 * cos
-    return out.type_as(x)
-
-
 class VidlongWanAttnProcessor:
     """Replaces `WanAttnProcessor` on video self-attention; executes the plan of the current forward.
 
     Args:
         state: the `VidlongState` shared with the transformer-level hook, which sets ``state.plan``
             before each forward. A stock plan goes through diffusers' own attention dispatch, so the
-            output is the stock model's bit for bit.
+            output is the stock model's bit for bit. With ``state.stream`` set, the chunk attends to
+            the rolling KV cache instead (RoPE placed by the stream, see `StreamContext`).
         stock: the processor this one replaced (its attention backend is reused on the stock path).
+        layer: index of this block, to address its KV cache.
     """
 
-    def __init__(self, state, stock):
+    def __init__(self, state, stock, layer: int = 0):
         self.state = state
         self.stock = stock
+        self.layer = layer
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):
         if encoder_hidden_states is not None:
             raise ValueError("VidlongWanAttnProcessor only handles self-attention (attn1)")
-        query, key, value = wan_qkv(attn, hidden_states, rotary_emb)
+        stream = self.state.stream
+        query, key, value = wan_qkv(attn, hidden_states, None if stream is not None else rotary_emb)
         plan = self.state.plan
-        if plan is None or plan.is_stock:
+        if stream is not None:
+            out = stream.attend(self.layer, query, key, value, getattr(self.stock, "_attention_backend", None))
+        elif plan is None or plan.is_stock:
             out = dispatch_attention_fn(
                 query, key, value, attn_mask=attention_mask, dropout_p=0.0, is_causal=False,
                 backend=getattr(self.stock, "_attention_backend", None),

@@ -16,6 +16,7 @@ from .attention.execute import KERNELS, make_kernel
 from .attention.layout import TokenLayout
 from .attention.plan import AttentionPlan
 from .attention.processor import VidlongWanAttnProcessor
+from .attention.stream_attention import StreamContext
 from .errors import VidlongError
 from .methods import SpectralFusion, UltraViCo
 from .plans import build_plan
@@ -32,12 +33,14 @@ class VidlongState:
         native_frames: the model's native window in latent frames.
         kernel: kernel name ("auto", "dense", "flex").
         plan: the plan of the forward in progress (set by `PlanHook`).
+        stream: streaming context (rolling KV cache), or None for whole-video generation.
     """
 
     methods: tuple
     native_frames: int
     kernel: str = "auto"
     plan: Optional[AttentionPlan] = None
+    stream: Optional[StreamContext] = None
     _plans: dict = field(default_factory=dict)
     _kernels: dict = field(default_factory=dict)
 
@@ -63,21 +66,31 @@ class PlanHook(ModelHook):
 
     def pre_forward(self, module, *args, **kwargs):
         latents = args[0] if args else kwargs["hidden_states"]
-        self.state.use_layout(TokenLayout.from_latents(latents.shape, module.config.patch_size, self.state.native_frames))
+        self.token_frames = latents.shape[2] // module.config.patch_size[0]
+        if self.state.stream is not None:
+            self.state.stream.prepare(module, latents)
+        else:
+            self.state.use_layout(TokenLayout.from_latents(latents.shape, module.config.patch_size, self.state.native_frames))
         return args, kwargs
+
+    def post_forward(self, module, output):
+        if self.state.stream is not None:
+            self.state.stream.finish_forward(self.token_frames)
+        return output
 
 
 class ProcessorHook(ModelHook):
     """On one video self-attention: installs `VidlongWanAttnProcessor`, restores the stock one on removal."""
 
-    def __init__(self, state: VidlongState):
+    def __init__(self, state: VidlongState, layer: int):
         super().__init__()
         self.state = state
+        self.layer = layer
         self.stock = None
 
     def initialize_hook(self, module):
         self.stock = module.processor
-        module.set_processor(VidlongWanAttnProcessor(self.state, self.stock))
+        module.set_processor(VidlongWanAttnProcessor(self.state, self.stock, self.layer))
         return module
 
     def deinitalize_hook(self, module):
@@ -94,7 +107,8 @@ def video_self_attentions(transformer) -> list:
     return [block.attn1 for block in transformer.blocks]
 
 
-def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: str = "auto") -> VidlongState:
+def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: str = "auto",
+          stream: Optional[StreamContext] = None) -> VidlongState:
     """Apply `methods` (`UltraViCo`, `SpectralFusion`) to `transformer`; replaces earlier methods.
 
     Args:
@@ -102,6 +116,8 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
         methods: method configs; none (or neutral settings) leaves the output bit-identical.
         native_frames: the model's native window in latent frames; default from `configs/models`.
         kernel: "auto" (FlexAttention on CUDA, dense elsewhere), "dense" or "flex".
+        stream: a `StreamContext` to generate chunk by chunk through a rolling KV cache (see
+            `vidlong.streaming`); the methods are then unused (the window never exceeds native).
 
     Returns:
         The shared state (its ``plan`` shows what the last forward executed).
@@ -117,10 +133,10 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
 
         native_frames = spec_for_transformer(transformer).native_frames
     remove(transformer)
-    state = VidlongState(methods=tuple(methods), native_frames=int(native_frames), kernel=kernel)
+    state = VidlongState(methods=tuple(methods), native_frames=int(native_frames), kernel=kernel, stream=stream)
     HookRegistry.check_if_exists_or_initialize(transformer).register_hook(PlanHook(state), HOOK_NAME)
-    for attention in attentions:
-        HookRegistry.check_if_exists_or_initialize(attention).register_hook(ProcessorHook(state), HOOK_NAME)
+    for layer, attention in enumerate(attentions):
+        HookRegistry.check_if_exists_or_initialize(attention).register_hook(ProcessorHook(state, layer), HOOK_NAME)
     return state
 
 

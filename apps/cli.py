@@ -1,0 +1,33 @@
+"""`vidlong app`: serve the Gradio app (wired into `vidlong.cli.build_parser` by `add_app_parser`)."""
+from __future__ import annotations
+
+import argparse
+
+from vidlong.errors import VidlongError
+
+
+def add_app_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the `app` subcommand to `subparsers` (the result of ``parser.add_subparsers()``)."""
+    p = subparsers.add_parser("app", help="serve the Gradio app in the browser",
+                              description="Serve a web page (Gradio) for generating long videos; also an API at /generate.")
+    p.add_argument("--model", default=None, help="local diffusers Wan pipeline folder (default: the embedded model)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface)")
+    p.add_argument("--port", type=int, default=7860, help="port to listen on")
+    p.add_argument("--share", action="store_true", help="also make a public gradio.live link (needs the internet)")
+    p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
+    p.set_defaults(run=run_app)
+    return p
+
+
+def run_app(args) -> int:
+    """Serve until Ctrl-C; 0 on a clean stop."""
+    if not 0 < args.port < 65536:
+        raise VidlongError(f"--port must be in 1..65535, got {args.port}")
+    try:
+        from vidlong.apps.gradio_app import launch
+    except ImportError as err:
+        if "gradio" not in str(err):
+            raise
+        raise VidlongError("the app needs gradio; install it with: pip install 'vidlong[app]'") from None
+    launch(model=args.model, host=args.host, port=args.port, share=args.share, device=args.device)
+    return 0

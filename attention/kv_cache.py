@@ -1,0 +1,90 @@
+"""Rolling KV cache for streaming: attention-sink frames plus a ring buffer of recent frames.
+
+Keys are stored *before* RoPE, so a cached frame can be re-placed at a new temporal position as the
+window rolls (StreamingLLM's re-indexing). Every buffer is allocated once; nothing grows per chunk.
+"""
+from __future__ import annotations
+
+import torch
+
+
+class RollingKVCache:
+    """K/V of `sinks` + `window` latent frames for each of `layers` self-attentions.
+
+    Storage per layer: ``[B, (sinks + window)·tokens_per_frame, H, D]`` for keys and for values;
+    frame slots ``0 .. sinks-1`` hold the first frames ever written (never evicted), slots after
+    them form a ring over the most recent `window` frames.
+    """
+
+    def __init__(self, layers: int, batch: int, heads: int, head_dim: int, tokens_per_frame: int, sinks: int,
+                 window: int, device, dtype):
+        self.sinks, self.window, self.tokens_per_frame = sinks, window, tokens_per_frame
+        shape = (batch, (sinks + window) * tokens_per_frame, heads, head_dim)
+        self.keys = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(layers)]
+        self.values = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(layers)]
+        self.sinks_filled = 0
+        self.window_filled = 0
+        self.window_head = 0  # ring slot of the oldest window frame
+
+    @property
+    def frames(self) -> int:
+        """Frames currently cached (sinks + window)."""
+        return self.sinks_filled + self.window_filled
+
+    def nbytes(self) -> int:
+        """Bytes of cache storage (constant for the cache's life)."""
+        return sum(t.numel() * t.element_size() for t in self.keys + self.values)
+
+    def frame_slots(self, frames: int) -> list[int]:
+        """Slots the next `frames` written frames go to (sinks first, then the ring), in order."""
+        slots, sinks, filled, head = [], self.sinks_filled, self.window_filled, self.window_head
+        for _ in range(frames):
+            if sinks < self.sinks:
+                slots.append(sinks)
+                sinks += 1
+            elif self.window == 0:
+                slots.append(None)
+            elif filled < self.window:
+                slots.append(self.sinks + (head + filled) % self.window)
+                filled += 1
+            else:
+                slots.append(self.sinks + head)
+                head = (head + 1) % self.window
+        return slots
+
+    def write(self, layer: int, key: torch.Tensor, value: torch.Tensor) -> None:
+        """Store pre-RoPE `key`/`value` ``[B, frames·tokens_per_frame, H, D]`` of one chunk for `layer`."""
+        tpf = self.tokens_per_frame
+        for i, slot in enumerate(self.frame_slots(key.shape[1] // tpf)):
+            if slot is not None:
+                self.keys[layer][:, slot * tpf : (slot + 1) * tpf] = key[:, i * tpf : (i + 1) * tpf]
+                self.values[layer][:, slot * tpf : (slot + 1) * tpf] = value[:, i * tpf : (i + 1) * tpf]
+
+    def advance(self, frames: int) -> None:
+        """Commit the slot bookkeeping of `frames` just written to every layer (evicts the oldest)."""
+        for _ in range(frames):
+            if self.sinks_filled < self.sinks:
+                self.sinks_filled += 1
+            elif self.window_filled < self.window:
+                self.window_filled += 1
+            elif self.window:
+                self.window_head = (self.window_head + 1) % self.window
+
+    def positions(self) -> torch.Tensor:
+        """Temporal position (frames) of each cached frame in storage order, ``[frames]`` long.
+
+        Sinks sit at ``0 .. sinks-1``; window frames follow oldest to newest, so the newest cached
+        frame is at ``frames - 1`` and the next chunk starts at ``frames``.
+        """
+        ring = [self.sinks + (i - self.window_head) % self.window for i in range(self.window_filled)]
+        return torch.tensor(list(range(self.sinks_filled)) + ring, dtype=torch.long)
+
+    def read(self, layer: int):
+        """Cached pre-RoPE keys and values of `layer` in storage order (views, no copy), each
+        ``[B, frames·tokens_per_frame, H, D]``; see `positions` for their temporal order."""
+        span = slice(0, self.frames * self.tokens_per_frame)
+        return self.keys[layer][:, span], self.values[layer][:, span]
+
+    def reset(self) -> None:
+        """Forget every cached frame (storage is kept)."""
+        self.sinks_filled = self.window_filled = self.window_head = 0

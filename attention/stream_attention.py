@@ -1,0 +1,67 @@
+"""Streaming self-attention: a chunk attends to ``[sinks | window | itself]`` through a rolling KV cache."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from diffusers.models.attention_dispatch import dispatch_attention_fn
+
+from .kv_cache import RollingKVCache
+from .rope import apply_wan_rotary, wan_rotary_at
+
+
+@dataclass
+class StreamContext:
+    """Streaming state shared by the hooks of one transformer.
+
+    Attributes:
+        sinks, window: cache sizes in latent (token) frames (see `StreamSchedule`).
+        writing: when True, the forward also stores the chunk's K/V (the clean-latent pass at t = 0).
+        cache: allocated on the first forward, from the chunk's shape; never reallocated.
+    """
+
+    sinks: int
+    window: int
+    writing: bool = False
+    cache: Optional[RollingKVCache] = None
+    _rotary_cache: Optional[tuple] = None
+    _rotary_chunk: Optional[tuple] = None
+
+    def prepare(self, transformer, latents: torch.Tensor) -> None:
+        """Before a forward on chunk latents ``[B, C, f, h, w]``: allocate the cache once, place the
+        chunk after the cached frames and build both RoPE tables (shared by every layer)."""
+        config = transformer.config
+        p_t, p_h, p_w = config.patch_size
+        batch, _, frames, height, width = latents.shape
+        frames, height, width = frames // p_t, height // p_h, width // p_w
+        if self.cache is None:
+            self.cache = RollingKVCache(
+                layers=len(transformer.blocks), batch=batch, heads=config.num_attention_heads,
+                head_dim=config.attention_head_dim, tokens_per_frame=height * width, sinks=self.sinks,
+                window=self.window, device=latents.device, dtype=transformer.dtype,
+            )
+        rope = transformer.rope
+        cached = self.cache.frames
+        self._rotary_cache = wan_rotary_at(rope, self.cache.positions(), height, width) if cached else None
+        self._rotary_chunk = wan_rotary_at(rope, torch.arange(cached, cached + frames), height, width)
+
+    def attend(self, layer: int, query, key, value, backend=None) -> torch.Tensor:
+        """Pre-RoPE q/k/v ``[B, n, H, D]`` of the chunk -> attention output ``[B, n, H, D]``."""
+        q = apply_wan_rotary(query, *self._rotary_chunk)
+        k = apply_wan_rotary(key, *self._rotary_chunk)
+        v = value
+        if self._rotary_cache is not None:
+            cached_k, cached_v = self.cache.read(layer)
+            k = torch.cat([apply_wan_rotary(cached_k, *self._rotary_cache), k], dim=1)
+            v = torch.cat([cached_v, v], dim=1)
+        out = dispatch_attention_fn(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, backend=backend)
+        if self.writing:
+            self.cache.write(layer, key, value)
+        return out
+
+    def finish_forward(self, frames: int) -> None:
+        """After a forward on `frames` token frames: if it was writing, commit them to the cache
+        (which rolls the window)."""
+        if self.writing:
+            self.cache.advance(frames)

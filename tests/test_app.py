@@ -1,0 +1,179 @@
+"""The Gradio app served for real on localhost with a tiny WanPipeline, driven through `gradio_client`
+and through a headless Chromium (Playwright); plus the `vidlong app` subcommand's parser."""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import time
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import pytest  # noqa: E402
+from gradio_client import Client  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+import vidlong.apps.gradio_app as gradio_app  # noqa: E402
+from tiny_pipeline import NATIVE_LATENT_FRAMES, save_tiny_pipeline  # noqa: E402
+from vidlong.apps.cli import add_app_parser  # noqa: E402
+from vidlong.errors import VidlongError  # noqa: E402
+from vidlong.pipeline import load_pipeline  # noqa: E402
+from vidlong.video_io import read_video  # noqa: E402
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+EMPTY_PROMPT = 'the prompt is empty; pass --prompt "a red circle ..."'  # vidlong.generate's one-line message
+TIMEOUT_MS = 120_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny-wan"))
+
+
+@pytest.fixture(scope="module")
+def server(model_dir):
+    """The app on a free localhost port, in this process; shut down after the module."""
+    demo = gradio_app.build_app(load_pipeline(model_dir, device="cpu"))
+    demo.queue()
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                show_error=True)
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(server, tmp_path_factory):
+    return Client(server, verbose=False, analytics_enabled=False,
+                  download_files=str(tmp_path_factory.mktemp("client-downloads")))
+
+
+def video_path(output) -> str:
+    """The file of a gr.Video output as gradio_client hands it back (a path, or a dict holding one)."""
+    return output["video"] if isinstance(output, dict) else output
+
+
+def test_client_generates_mp4(client):
+    video, settings = client.predict(prompt="a red circle bouncing", method="both", ratio=2, api_name="/generate")
+    latent = 2 * NATIVE_LATENT_FRAMES
+    frames, fps = read_video(video_path(video))
+    assert frames.shape == ((latent - 1) * 4 + 1, 32, 32, 3)
+    assert fps == pytest.approx(8)
+    assert settings["latent_frames"] == latent and settings["pixel_frames"] == frames.shape[0]
+    assert settings["method"] == "both" and [m["name"] for m in settings["methods"]] == ["UltraViCo", "SpectralFusion"]
+    assert settings["prompt"] == "a red circle bouncing" and settings["preset"] is None
+
+
+def test_client_options_map_to_request(client):
+    _, settings = client.predict(prompt="a blue square", method="freelong", preset="4x", ratio=1.5, steps=1,
+                                 guidance=1.0, seed=7, noise="plain", api_name="/generate")
+    assert settings["latent_frames"] == round(1.5 * NATIVE_LATENT_FRAMES)
+    assert (settings["preset"], settings["noise"], settings["steps"], settings["guidance"], settings["seed"]) == \
+        ("4x", "plain", 1, 1.0, 7)
+    assert [m["name"] for m in settings["methods"]] == ["SpectralFusion"]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(prompt="   "), EMPTY_PROMPT),
+    (dict(prompt="a red circle", height=40), "--height 40 must be a multiple of 16; use --height 32 or --height 48"),
+])
+def test_client_bad_input_is_one_line(client, kwargs, message):
+    with pytest.raises(AppError) as err:
+        client.predict(**kwargs, api_name="/generate")
+    assert str(err.value) == message
+    assert "Traceback" not in str(err.value)
+
+
+def test_one_generation_at_a_time(client, monkeypatch):
+    spans, real_generate = [], gradio_app.generate
+
+    def timed_generate(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return real_generate(*args, **kwargs)
+        finally:
+            spans.append((start, time.perf_counter()))
+
+    monkeypatch.setattr(gradio_app, "generate", timed_generate)
+    jobs = [client.submit(prompt=f"a red circle {i}", method="ultravico", ratio=1, api_name="/generate") for i in range(3)]
+    results = [job.result(timeout=120) for job in jobs]
+    assert [r[1]["prompt"] for r in results] == [f"a red circle {i}" for i in range(3)]
+    spans.sort()
+    assert len(spans) == 3 and all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:]))
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium: apt-get install -y chromium")
+def test_browser_generates_and_shows_video(server, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    shot = tmp_path / "app.png"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(server, wait_until="networkidle")
+            prompt = page.get_by_label("Prompt")
+            expect(prompt).to_be_visible()
+            prompt.fill("a green triangle bouncing on the dark background")
+            page.get_by_role("button", name="Generate").click()
+
+            video = page.locator("#video video[src]")
+            expect(video).to_be_attached()
+            expect(page.locator("#settings")).to_contain_text("latent_frames")
+            # the browser can decode what was served (readyState >= HAVE_CURRENT_DATA)
+            page.wait_for_function("document.querySelector('#video video').readyState >= 2")
+            response = page.request.get(video.get_attribute("src"))
+            assert response.ok
+            (tmp_path / "served.mp4").write_bytes(response.body())
+            frames, _ = read_video(tmp_path / "served.mp4")
+            assert frames.shape == ((2 * NATIVE_LATENT_FRAMES - 1) * 4 + 1, 32, 32, 3)
+
+            page.wait_for_load_state("networkidle")
+            page.screenshot(path=str(shot), full_page=True)
+
+            prompt.fill("")
+            page.get_by_role("button", name="Generate").click()
+            expect(page.get_by_text(EMPTY_PROMPT)).to_be_visible()
+            assert "Traceback" not in page.locator("body").inner_text()
+        finally:
+            browser.close()
+    png = shot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert int.from_bytes(png[16:20], "big") == 1280  # IHDR width
+    assert len(png) > 20_000  # a rendered page, not a blank image
+
+
+def parse_app(*argv):
+    parser = argparse.ArgumentParser(prog="vidlong")
+    add_app_parser(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(["app", *argv])
+
+
+def test_app_subcommand_options():
+    args = parse_app("--model", "/some/wan", "--host", "0.0.0.0", "--port", "8000")
+    assert (args.command, args.model, args.host, args.port, args.share) == ("app", "/some/wan", "0.0.0.0", 8000, False)
+    defaults = parse_app()
+    assert (defaults.model, defaults.host, defaults.port) == (None, "127.0.0.1", 7860)
+
+
+def test_app_subcommand_errors_are_one_line(model_dir):
+    with pytest.raises(VidlongError, match="does not exist"):
+        parse_app("--model", "/nonexistent/wan").run(parse_app("--model", "/nonexistent/wan"))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        args = parse_app("--model", str(model_dir), "--port", str(port))
+        with pytest.raises(VidlongError, match=f"port {port} on 127.0.0.1 is already in use; pass another --port"):
+            args.run(args)
