@@ -36,4 +36,4 @@ def run_plan(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, plan: 
     outputs = [out.transpose(1, 2) for out in outputs]
     if plan.num_branches == 1:
         return outputs[0]
-    return fuse_bands(outputs, plan.band_filters, plan.layout)
+    return fuse_bands(outputs, plan.bands, plan.layout)

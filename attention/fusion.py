@@ -1,35 +1,64 @@
-"""FreeLong++ spectral fusion of branch outputs on the token grid."""
+"""FreeLong++ spectral fusion of branch outputs on the token grid, as small real matrix products.
+
+Multiplying a spectrum by a filter is a circular convolution; with separable filters it is one
+circulant ``[n, n]`` matrix per axis. So ``IFFT(H_k · FFT(x))`` over (F, H, W) becomes three batched
+matrix products and no FFT at all: a few GFLOP even at Wan2.1 shapes.
+"""
 from __future__ import annotations
+
+import functools
 
 import torch
 
+from ..schedulers.bands import SeparableBands
 from .layout import TokenLayout
 
 
-def fuse_bands(outputs: list[torch.Tensor], band_filters: torch.Tensor, layout: TokenLayout) -> torch.Tensor:
+def circulant(response: torch.Tensor) -> torch.Tensor:
+    """``[n, n]`` real matrix M with ``M @ x == IFFT(response · FFT(x))`` for a symmetric `response` ``[n]``."""
+    n = response.shape[-1]
+    eye = torch.eye(n, dtype=torch.complex128)
+    return torch.fft.ifft(response.to(torch.complex128)[:, None] * torch.fft.fft(eye, dim=0), dim=0).real
+
+
+def fusion_matrices(bands: SeparableBands):
+    """(temporal ``[F, (K-1)·F]``, spatial h ``[H, H]``, spatial w ``[W, W]``) float64 matrices.
+
+    The temporal block k filters the difference ``O_k - O_K`` by ``T_k - T_{k-1}``; the shared
+    spatial factor is applied once to the sum.
+    """
+    steps = torch.diff(bands.temporal, dim=0, prepend=torch.zeros_like(bands.temporal[:1]))
+    temporal = torch.cat([circulant(step) for step in steps], dim=1)
+    return temporal, circulant(bands.spatial_h), circulant(bands.spatial_w)
+
+
+@functools.lru_cache(maxsize=64)
+def _matrices_on(bands: SeparableBands, device: torch.device, dtype: torch.dtype):
+    return tuple(m.to(device=device, dtype=dtype) for m in fusion_matrices(bands))
+
+
+def fuse_bands(outputs: list[torch.Tensor], bands: SeparableBands, layout: TokenLayout) -> torch.Tensor:
     """Take band k of branch k's output and sum the bands.
 
     ``fused = IFFT(sum_k H_k · FFT(O_k))`` over the (F, H, W) token grid, per channel. Because the
-    filters sum to one this equals ``O_K + IFFT(sum_{k<K} H_k · FFT(O_k - O_K))``, which saves one FFT
-    and makes equal branches come back bit for bit.
+    bands sum to one this equals ``O_K + IFFT(sum_{k<K} H_k · FFT(O_k - O_K))``; equal branches come
+    back bit for bit.
 
     Args:
         outputs: K tensors ``[B, N, H_heads, D]`` (diffusers layout), global branch first.
-        band_filters: ``[K, F, H, W // 2 + 1]`` real filters on the rfft grid.
+        bands: the K bands (`make_bands`).
         layout: the token grid (N = F·H·W).
 
     Returns:
-        ``[B, N, H_heads, D]`` in the outputs' dtype; the FFTs run in float32 (float64 for float64).
+        ``[B, N, H_heads, D]`` in the outputs' dtype; arithmetic in float32 (float64 for float64).
     """
     last = outputs[-1]
-    batch, _, heads, dim = last.shape
-    grid = (layout.frames, layout.height, layout.width)
-    fft_dtype = torch.float64 if last.dtype == torch.float64 else torch.float32
-    filters = band_filters.to(device=last.device, dtype=fft_dtype).unsqueeze(1).unsqueeze(-1)  # [K,1,F,H,Wr,1]
-    spectrum = None
-    for k, out in enumerate(outputs[:-1]):
-        diff = (out.to(fft_dtype) - last.to(fft_dtype)).reshape(batch, *grid, heads * dim)
-        band = torch.fft.rfftn(diff, dim=(1, 2, 3)) * filters[k]
-        spectrum = band if spectrum is None else spectrum + band
-    correction = torch.fft.irfftn(spectrum, s=grid, dim=(1, 2, 3)).reshape(batch, -1, heads, dim)
-    return (last.to(fft_dtype) + correction).to(last.dtype)
+    batch, n, heads, dim = last.shape
+    f, h, w = layout.frames, layout.height, layout.width
+    dtype = torch.float64 if last.dtype == torch.float64 else torch.float32
+    m_t, m_h, m_w = _matrices_on(bands, last.device, dtype)
+    diffs = torch.cat([(out.to(dtype) - last.to(dtype)).reshape(batch, f, -1) for out in outputs[:-1]], dim=1)
+    x = torch.matmul(m_t, diffs)                                        # [B, F, H·W·C]
+    x = torch.matmul(m_h, x.reshape(batch * f, h, -1))                  # [B·F, H, W·C]
+    x = torch.matmul(m_w, x.reshape(batch * f * h, w, -1))              # [B·F·H, W, C]
+    return (last.to(dtype) + x.reshape(batch, n, heads, dim)).to(last.dtype)

@@ -64,26 +64,55 @@ def and_masks(*mods: Optional[MaskMod]) -> Optional[MaskMod]:
     return mask_mod
 
 
-def far_pair(layout: TokenLayout, region: str):
-    """UltraViCo's "far" rule as ``(q_idx, kv_idx) -> bool``.
+def far_pair(layout: TokenLayout, region: str) -> MaskMod:
+    """UltraViCo's "far" rule as a mask_mod (True for far pairs).
 
     ``region="token"``: ``|i - j| > L·tokens_per_frame / 2`` in flattened token index (the reference
     kernel's rule); ``region="frame"``: ``|f_i - f_j| > L / 2`` in frames.
     """
     if region == "token":
         limit = layout.native_frames * layout.tokens_per_frame
-        return lambda q_idx, kv_idx: 2 * (q_idx - kv_idx).abs() > limit
-    if region == "frame":
+
+        def far(b, h, q_idx, kv_idx):
+            return 2 * (q_idx - kv_idx).abs() > limit
+
+    elif region == "frame":
         limit = layout.native_frames
-        return lambda q_idx, kv_idx: 2 * (layout.frame_of(q_idx) - layout.frame_of(kv_idx)).abs() > limit
-    raise ValueError(f"region must be 'token' or 'frame', got {region!r}")
+
+        def far(b, h, q_idx, kv_idx):
+            return 2 * (layout.frame_of(q_idx) - layout.frame_of(kv_idx)).abs() > limit
+
+    else:
+        raise ValueError(f"region must be 'token' or 'frame', got {region!r}")
+    return far
 
 
-def decay_score(layout: TokenLayout, alpha: float, region: str) -> ScoreMod:
-    """UltraViCo's decay: a positive logit of a far pair is multiplied by `alpha`; others are kept."""
-    is_far = far_pair(layout, region)
+def positive_decay(alpha: float) -> ScoreMod:
+    """Scale positive logits by `alpha` <= 1 and keep the others: ``min(s, alpha·s)``.
+
+    For alpha <= 1, ``alpha·s < s`` exactly when ``s > 0``, so no comparison or index math is
+    needed: inside a region known to be far this is the whole of UltraViCo's rule.
+    """
 
     def score_mod(score, b, h, q_idx, kv_idx):
-        return torch.where(is_far(q_idx, kv_idx) & (score > 0), score * alpha, score)
+        return torch.minimum(score, score * alpha)
 
     return score_mod
+
+
+def in_region(region: MaskMod, inside: ScoreMod) -> ScoreMod:
+    """A score_mod applying `inside` where the mask_mod `region` holds and leaving other logits."""
+
+    def score_mod(score, b, h, q_idx, kv_idx):
+        return torch.where(region(b, h, q_idx, kv_idx), inside(score, b, h, q_idx, kv_idx), score)
+
+    return score_mod
+
+
+def not_mask(mod: MaskMod) -> MaskMod:
+    """Complement of a mask_mod."""
+
+    def mask_mod(b, h, q_idx, kv_idx):
+        return ~mod(b, h, q_idx, kv_idx)
+
+    return mask_mod

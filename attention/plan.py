@@ -4,10 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Hashable, Optional
 
-import torch
-
+from ..schedulers.bands import SeparableBands
 from .layout import TokenLayout
-from .mods import MaskMod, ScoreMod, and_masks, window_mask
+from .mods import MaskMod, ScoreMod, and_masks, in_region, window_mask
 
 
 @dataclass(frozen=True)
@@ -15,44 +14,56 @@ class AttentionPlan:
     """Branches of one self-attention and how their outputs are fused.
 
     Each branch ``k`` is the attention restricted to a temporal window ``windows[k]`` (token frames;
-    ``None`` = every frame), intersected with `base_mask`, with every logit passed through
-    `score_mod`. Windows run from global to local and are nested (each branch's keys contain the
-    next branch's), which lets kernels share work between branches.
+    ``None`` = every frame), intersected with `base_mask`; logits of pairs in `score_region` pass
+    through `region_score_mod` (together: `score_mod`). Windows run from global to local and are
+    nested (each branch's keys contain the next branch's), which lets kernels share work between
+    branches; the region split lets them skip index math where a whole block is inside or outside.
 
     Attributes:
         layout: the token grid.
         windows: one entry per branch, global first.
         base_mask: mask_mod shared by every branch (e.g. UltraViCo's first-frame guard), or None.
-        score_mod: logit modifier shared by every branch (e.g. UltraViCo's decay), or None.
+        score_region: mask_mod of the pairs whose logits are modified (e.g. UltraViCo's far pairs).
+        region_score_mod: the modifier valid inside `score_region`, free of index tests
+            (e.g. ``min(s, alpha·s)``); None for no modifier.
         center_keys: subtract the mean key over the sequence before attention (SageAttention's
             `smooth_k`; only changes results together with a non-linear `score_mod`).
-        band_filters: ``[K, F, H, W // 2 + 1]`` float32 filters on the rfft grid of the token grid,
-            summing to one over K; None for a single branch.
+        bands: the K frequency bands (`SeparableBands`) that fuse the branches; None for one branch.
         key: hashable description of the plan, for kernels that cache masks.
     """
 
     layout: TokenLayout
     windows: tuple[Optional[int], ...] = (None,)
     base_mask: Optional[MaskMod] = None
-    score_mod: Optional[ScoreMod] = None
+    score_region: Optional[MaskMod] = None
+    region_score_mod: Optional[ScoreMod] = None
     center_keys: bool = False
-    band_filters: Optional[torch.Tensor] = field(default=None, compare=False)
+    bands: Optional[SeparableBands] = field(default=None, compare=False)
     key: Hashable = None
 
     def __post_init__(self):
-        if len(self.windows) > 1 and self.band_filters is None:
-            raise ValueError("a plan with several branches needs band_filters to fuse them")
-        if self.band_filters is not None and self.band_filters.shape[0] != len(self.windows):
-            raise ValueError("band_filters must have one filter per branch")
+        if len(self.windows) > 1 and self.bands is None:
+            raise ValueError("a plan with several branches needs bands to fuse them")
+        if self.bands is not None and self.bands.num_bands != len(self.windows):
+            raise ValueError("bands must have one band per branch")
 
     @property
     def num_branches(self) -> int:
         return len(self.windows)
 
     @property
+    def score_mod(self) -> Optional[ScoreMod]:
+        """The full score_mod (`region_score_mod` inside `score_region`), None when there is none."""
+        if self.region_score_mod is None:
+            return None
+        if self.score_region is None:
+            return self.region_score_mod
+        return in_region(self.score_region, self.region_score_mod)
+
+    @property
     def is_stock(self) -> bool:
         """True when the plan is exactly the model's own global attention."""
-        return self.windows == (None,) and self.base_mask is None and self.score_mod is None and not self.center_keys
+        return self.windows == (None,) and self.base_mask is None and self.region_score_mod is None and not self.center_keys
 
     def branch_mask(self, k: int) -> Optional[MaskMod]:
         """The full mask_mod of branch `k` (window ∩ base mask), None when every pair is visible."""

@@ -1,9 +1,12 @@
 """Frequency bands of FreeLong++ fusion: cut-offs per branch and the band filters on the token grid.
 
-Frequencies are normalised per axis to [-1, 1) (1 = Nyquist): ``2 * fftfreq(n)``.
+Frequencies are normalised per axis to [-1, 1) (1 = Nyquist): ``2 * fftfreq(n)``. FreeLong's 3D
+Gaussian low-pass ``exp(-½((t/d_t)² + (h/d_s)² + (w/d_s)²))`` is a product of 1D Gaussians, so every
+band is kept as separable 1D responses and applied as small matrices (see `attention.fusion`).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import torch
@@ -22,35 +25,51 @@ def default_cutoffs(windows: Sequence[Optional[int]], native_frames: int) -> tup
     return tuple(min(1.0, BASE_CUTOFF * native_frames / w) for w in windows[1:])
 
 
-def _grid_frequencies(frames: int, height: int, width: int, dtype=torch.float64):
-    """Normalised frequencies of the rfft grid: ``[F,1,1]``, ``[1,H,1]``, ``[1,1,W//2+1]``."""
-    f_t = 2 * torch.fft.fftfreq(frames, dtype=dtype).view(-1, 1, 1)
-    f_h = 2 * torch.fft.fftfreq(height, dtype=dtype).view(1, -1, 1)
-    f_w = 2 * torch.fft.rfftfreq(width, dtype=dtype).view(1, 1, -1)
-    return f_t, f_h, f_w
+def gaussian_response(n: int, cutoff: float, dtype=torch.float64) -> torch.Tensor:
+    """``exp(-½ (f / cutoff)²)`` at the normalised frequencies ``2 · fftfreq(n)``, ``[n]``."""
+    return torch.exp(-0.5 * (2 * torch.fft.fftfreq(n, dtype=dtype) / cutoff) ** 2)
 
 
-def gaussian_lowpass(frames: int, height: int, width: int, temporal_cutoff: float, spatial_cutoff: float,
-                     dtype=torch.float64) -> torch.Tensor:
-    """FreeLong's 3D Gaussian low-pass ``exp(-½((t/d_t)² + (h/d_s)² + (w/d_s)²))`` on the rfft grid,
-    ``[F, H, W // 2 + 1]``."""
-    f_t, f_h, f_w = _grid_frequencies(frames, height, width, dtype)
-    return torch.exp(-0.5 * ((f_t / temporal_cutoff) ** 2 + (f_h / spatial_cutoff) ** 2 + (f_w / spatial_cutoff) ** 2))
+@dataclass(frozen=True, eq=False)
+class SeparableBands:
+    """K bands that partition unity, from K - 1 nested separable Gaussian low-passes.
 
+    ``G_k(t, h, w) = T_k(t) · S_h(h) · S_w(w)`` with increasing temporal cut-offs (shared spatial
+    cut-off); bands ``H_1 = G_1`` (global branch), ``H_k = G_k - G_{k-1}``, ``H_K = 1 - G_{K-1}``
+    (most local branch). For K = 2 this is FreeLong's ``G`` / ``1 - G`` blend.
 
-def band_filters(frames: int, height: int, width: int, temporal_cutoffs: Sequence[float], spatial_cutoff: float,
-                 dtype=torch.float32) -> torch.Tensor:
-    """K band filters that partition unity, ``[K, F, H, W // 2 + 1]`` with K = len(cutoffs) + 1.
-
-    With nested low-passes ``G_1 <= ... <= G_{K-1}`` (increasing temporal cut-offs):
-    ``H_1 = G_1`` (lowest band, global branch), ``H_k = G_k - G_{k-1}``, ``H_K = 1 - G_{K-1}``
-    (highest band, most local branch). For K = 2 this is FreeLong's ``G`` / ``1 - G`` blend.
+    Attributes:
+        temporal: ``[K-1, F]`` responses T_k on the full FFT grid.
+        spatial_h: ``[H]`` response S_h; spatial_w: ``[W]`` response S_w (float64).
     """
+
+    temporal: torch.Tensor
+    spatial_h: torch.Tensor
+    spatial_w: torch.Tensor
+
+    @property
+    def num_bands(self) -> int:
+        return self.temporal.shape[0] + 1
+
+    def lowpasses(self) -> torch.Tensor:
+        """``[K-1, F, H, W]`` low-passes G_k on the full FFT grid."""
+        return self.temporal[:, :, None, None] * self.spatial_h[None, None, :, None] * self.spatial_w[None, None, None, :]
+
+    def dense(self, dtype=torch.float32) -> torch.Tensor:
+        """``[K, F, H, W]`` band filters on the full FFT grid (for checks and references)."""
+        lows = self.lowpasses()
+        edges = torch.cat([torch.zeros_like(lows[:1]), lows, torch.ones_like(lows[:1])])
+        return (edges[1:] - edges[:-1]).to(dtype)
+
+
+def make_bands(frames: int, height: int, width: int, temporal_cutoffs: Sequence[float],
+               spatial_cutoff: float) -> SeparableBands:
+    """Bands on an (F, H, W) token grid; `temporal_cutoffs` increase from global to local."""
     cutoffs = list(temporal_cutoffs)
-    if any(c <= 0 for c in cutoffs) or any(b <= a for a, b in zip(cutoffs, cutoffs[1:])) or spatial_cutoff <= 0:
+    if not cutoffs or any(c <= 0 for c in cutoffs) or any(b <= a for a, b in zip(cutoffs, cutoffs[1:])) or spatial_cutoff <= 0:
         raise ValueError(f"temporal cut-offs must be positive and increase from global to local, got {cutoffs}")
-    if not cutoffs:
-        return torch.ones(1, frames, height, width // 2 + 1, dtype=dtype)
-    lowpasses = [gaussian_lowpass(frames, height, width, c, spatial_cutoff) for c in cutoffs]
-    edges = [torch.zeros_like(lowpasses[0]), *lowpasses, torch.ones_like(lowpasses[0])]
-    return torch.stack([hi - lo for lo, hi in zip(edges[:-1], edges[1:])]).to(dtype)
+    return SeparableBands(
+        temporal=torch.stack([gaussian_response(frames, c) for c in cutoffs]),
+        spatial_h=gaussian_response(height, spatial_cutoff),
+        spatial_w=gaussian_response(width, spatial_cutoff),
+    )

@@ -8,7 +8,7 @@ from typing import Optional
 
 import torch
 
-from .bands import gaussian_lowpass
+from .bands import make_bands
 
 
 def plain_noise(shape, generator: Optional[torch.Generator] = None, device="cpu", dtype=torch.float32) -> torch.Tensor:
@@ -39,7 +39,7 @@ def specmix_noise(shape, native_frames: int, generator: Optional[torch.Generator
     batch, channels, frames, height, width = shape
     z_shared = shared_noise(shape, native_frames, generator)
     z_indep = torch.randn(shape, generator=generator)
-    low = gaussian_lowpass(frames, height, width, temporal_cutoff, spatial_cutoff)
+    low = make_bands(frames, height, width, (temporal_cutoff,), spatial_cutoff).lowpasses()[0][..., : width // 2 + 1]
     norm = torch.sqrt(low**2 + (1 - low) ** 2)
     dims = (2, 3, 4)
     mixed = torch.fft.rfftn(z_shared.double(), dim=dims) * (low / norm) + torch.fft.rfftn(z_indep.double(), dim=dims) * ((1 - low) / norm)

@@ -51,12 +51,12 @@ def test_neutral_settings_are_stock(methods, frames):
 def test_equal_branches_fuse_bit_for_bit():
     from vidlong.attention.fusion import fuse_bands
     from vidlong.attention.layout import TokenLayout
-    from vidlong.schedulers.bands import band_filters
+    from vidlong.schedulers.bands import make_bands
 
     layout = TokenLayout(8, 3, 4, 2)
     out = torch.randn(2, layout.num_tokens, 2, 5)
-    filters = band_filters(8, 3, 4, (0.1, 0.3), 0.25)
-    assert torch.equal(fuse_bands([out, out, out], filters, layout), out)
+    bands = make_bands(8, 3, 4, (0.1, 0.3), 0.25)
+    assert torch.equal(fuse_bands([out, out, out], bands, layout), out)
 
 
 def test_reapply_replaces_and_rejects_non_methods():

@@ -8,7 +8,7 @@ from vidlong.attention.fusion import fuse_bands
 from vidlong.attention.kernels.dense import DenseKernel
 from vidlong.attention.layout import TokenLayout
 from vidlong.plans import build_plan
-from vidlong.schedulers.bands import band_filters, default_cutoffs
+from vidlong.schedulers.bands import default_cutoffs, make_bands
 from vidlong.schedulers.windows import branch_windows
 from reference import band_fusion, gaussian_lowpass_shifted, local_window_allowed, plain_attention, ultravico_attention
 
@@ -22,8 +22,8 @@ def rel_err(a, b):
 @pytest.mark.parametrize("grid", [(12, 3, 4), (9, 5, 5), (8, 4, 6)])
 @pytest.mark.parametrize("cutoffs", [(0.25,), (0.1, 0.3), (0.05, 0.2, 0.6)])
 def test_band_filters_partition_unity(grid, cutoffs):
-    filters = band_filters(*grid, cutoffs, 0.25, dtype=torch.float64)
-    assert filters.shape == (len(cutoffs) + 1, grid[0], grid[1], grid[2] // 2 + 1)
+    filters = make_bands(*grid, cutoffs, 0.25).dense(torch.float64)
+    assert filters.shape == (len(cutoffs) + 1, *grid)
     assert torch.allclose(filters.sum(0), torch.ones((), dtype=torch.float64), atol=1e-12)
     assert (filters >= -1e-12).all()
 
@@ -33,7 +33,7 @@ def test_band_filters_partition_unity(grid, cutoffs):
 def test_fusion_matches_float64_reference(grid, cutoffs):
     layout = TokenLayout(grid[0], grid[1], grid[2], NATIVE)
     outputs = [torch.randn(2, layout.num_tokens, 2, 3) for _ in range(len(cutoffs) + 1)]
-    fused = fuse_bands(outputs, band_filters(*grid, cutoffs, 0.25), layout)
+    fused = fuse_bands(outputs, make_bands(*grid, cutoffs, 0.25), layout)
     ref = band_fusion(outputs, *grid, cutoffs, 0.25)
     assert rel_err(fused, ref) < 1e-6
 
@@ -41,7 +41,7 @@ def test_fusion_matches_float64_reference(grid, cutoffs):
 def test_identity_when_branches_equal():
     layout = TokenLayout(12, 3, 4, NATIVE)
     out = torch.randn(1, layout.num_tokens, 2, 4)
-    fused = fuse_bands([out, out.clone(), out.clone()], band_filters(12, 3, 4, (0.1, 0.3), 0.25), layout)
+    fused = fuse_bands([out, out.clone(), out.clone()], make_bands(12, 3, 4, (0.1, 0.3), 0.25), layout)
     assert (fused - out).abs().max() < 1e-6
 
 
@@ -55,7 +55,7 @@ def test_two_branches_is_freelong_gaussian_blend():
     spec = lambda o: torch.fft.fftshift(torch.fft.fftn(to_grid(o), dim=(-3, -2, -1)), dim=(-3, -2, -1))
     blend = torch.fft.ifftn(torch.fft.ifftshift(g * spec(o_g) + (1 - g) * spec(o_l), dim=(-3, -2, -1)), dim=(-3, -2, -1)).real
     ref = blend.permute(0, 2, 3, 4, 1).reshape(1, -1, 2, 3)
-    assert rel_err(fuse_bands([o_g, o_l], band_filters(f, h, w, (0.25,), 0.25), layout), ref) < 1e-6
+    assert rel_err(fuse_bands([o_g, o_l], make_bands(f, h, w, (0.25,), 0.25), layout), ref) < 1e-6
 
 
 def test_band_energy_comes_from_its_branch():
@@ -63,10 +63,11 @@ def test_band_energy_comes_from_its_branch():
     and the fused spectrum at DC equals the global branch's."""
     layout = TokenLayout(16, 4, 4, NATIVE)
     grid = (16, 4, 4)
-    filters = band_filters(*grid, (0.1, 0.4), 0.25, dtype=torch.float64)
+    bands = make_bands(*grid, (0.1, 0.4), 0.25)
+    filters = bands.dense(torch.float64)
     outputs = [torch.randn(1, layout.num_tokens, 1, 2, dtype=torch.float64) for _ in range(3)]
-    fused = fuse_bands(outputs, filters, layout)
-    spec = lambda o: torch.fft.rfftn(o.reshape(1, *grid, 2), dim=(1, 2, 3))
+    fused = fuse_bands(outputs, bands, layout)
+    spec = lambda o: torch.fft.fftn(o.reshape(1, *grid, 2), dim=(1, 2, 3))
     expected = sum(filters[k].unsqueeze(-1) * spec(outputs[k]) for k in range(3))
     assert torch.allclose(spec(fused), expected, atol=1e-9)
     assert torch.allclose(spec(fused)[0, 0, 0, 0], spec(outputs[0])[0, 0, 0, 0], atol=1e-9)  # DC: H_1 = 1
@@ -123,8 +124,8 @@ def test_explicit_bands_and_presets():
     fusion = vidlong.SpectralFusion(windows=(1, 2), bands=(0.3, 0.1))
     assert fusion.windows == (2.0, 1.0)
     layout = TokenLayout(12, 2, 2, NATIVE)
-    filters = fusion.filters_for(layout, fusion.windows_for(layout))
-    assert torch.allclose(filters, band_filters(12, 2, 2, (0.1, 0.3), 0.25))
+    bands = fusion.bands_for(layout, fusion.windows_for(layout))
+    assert torch.allclose(bands.dense(), make_bands(12, 2, 2, (0.1, 0.3), 0.25).dense())
     assert vidlong.SpectralFusion.preset("8x").windows == (4.0, 2.0, 1.0)
     with pytest.raises(vidlong.VidlongError, match="unknown preset"):
         vidlong.SpectralFusion.preset("5x")

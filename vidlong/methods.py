@@ -12,9 +12,9 @@ from typing import Optional
 import yaml
 
 from .attention.layout import TokenLayout
-from .attention.mods import MaskMod, ScoreMod, decay_score, far_pair, first_frame_guard
+from .attention.mods import MaskMod, far_pair, first_frame_guard, positive_decay
 from .errors import VidlongError
-from .schedulers.bands import band_filters, default_cutoffs
+from .schedulers.bands import SeparableBands, default_cutoffs, make_bands
 from .schedulers.windows import branch_windows
 
 
@@ -44,15 +44,14 @@ class UltraViCo:
         if self.region not in ("token", "frame"):
             raise VidlongError(f"UltraViCo region must be 'token' or 'frame', got {self.region!r}")
 
-    def score_mod(self, layout: TokenLayout) -> Optional[ScoreMod]:
-        """The decay, or None when it cannot change any logit at this layout."""
+    def decay_region(self, layout: TokenLayout) -> Optional[MaskMod]:
+        """The far pairs whose positive logits decay, or None when the decay cannot act here."""
         if self.alpha == 1:
             return None
         is_far = far_pair(layout, self.region)
-        last = layout.num_tokens - 1
-        if not bool(is_far(_as_tensor(0), _as_tensor(last))):
+        if not bool(is_far(None, None, _as_tensor(0), _as_tensor(layout.num_tokens - 1))):
             return None
-        return decay_score(layout, self.alpha, self.region)
+        return is_far
 
     def mask_mod(self, layout: TokenLayout) -> Optional[MaskMod]:
         """The first-frame guard, or None when off or when the video fits the native window."""
@@ -98,14 +97,14 @@ class SpectralFusion:
         """Branch windows in token frames, global first (see `branch_windows`)."""
         return branch_windows(layout.frames, layout.native_frames, self.windows)
 
-    def filters_for(self, layout: TokenLayout, windows) -> "torch.Tensor":
-        """Band filters ``[K, F, H, W // 2 + 1]`` for the branches `windows`."""
+    def bands_for(self, layout: TokenLayout, windows) -> SeparableBands:
+        """The K frequency bands for the branches `windows`."""
         if self.bands is None:
             cutoffs = default_cutoffs(windows, layout.native_frames)
         else:
             by_window = {max(1, round(m * layout.native_frames)): b for m, b in zip(self.windows, self.bands)}
             cutoffs = tuple(by_window[w] for w in windows[1:])
-        return band_filters(layout.frames, layout.height, layout.width, cutoffs, self.spatial_cutoff)
+        return make_bands(layout.frames, layout.height, layout.width, cutoffs, self.spatial_cutoff)
 
 
 def _as_tensor(value: int):

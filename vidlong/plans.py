@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .attention.layout import TokenLayout
+from .attention.mods import positive_decay
 from .attention.plan import AttentionPlan
 from .methods import SpectralFusion, UltraViCo
 
@@ -14,14 +15,15 @@ def build_plan(layout: TokenLayout, methods) -> AttentionPlan:
     """
     decay = next((m for m in methods if isinstance(m, UltraViCo)), None)
     fusion = next((m for m in methods if isinstance(m, SpectralFusion)), None)
-    score_mod = decay.score_mod(layout) if decay else None
+    region = decay.decay_region(layout) if decay else None
     windows = fusion.windows_for(layout) if fusion else (None,)
     return AttentionPlan(
         layout=layout,
         windows=windows,
         base_mask=decay.mask_mod(layout) if decay else None,
-        score_mod=score_mod,
-        center_keys=bool(decay and decay.center_keys and score_mod is not None),
-        band_filters=fusion.filters_for(layout, windows) if len(windows) > 1 else None,
+        score_region=region,
+        region_score_mod=positive_decay(decay.alpha) if region is not None else None,
+        center_keys=bool(decay and decay.center_keys and region is not None),
+        bands=fusion.bands_for(layout, windows) if len(windows) > 1 else None,
         key=(layout, decay, fusion, windows),
     )

@@ -1,9 +1,13 @@
 """FlexAttention kernel (the CUDA fast path): compiled flex_attention with block-sparse masks.
 
-Nested branch windows are executed as disjoint *rings* of keys (the most local window, then each
-wider window minus the next narrower one) and merged by log-sum-exp, so K nested branches cost about
-one global attention instead of K. Never runs FlexAttention eagerly: its eager path materialises the
-N² scores and runs out of memory at video lengths.
+Keys are split into disjoint *pieces* whose results are merged by log-sum-exp:
+- nested branch windows become rings (the most local window, then each wider window minus the next
+  narrower one), so K nested branches cost about one global attention instead of K;
+- a plan's `score_region` splits each ring once more, into pairs outside it (plain attention) and
+  inside it (only `region_score_mod`, e.g. ``min(s, alpha·s)``); full blocks then skip all index
+  math, which is most of the cost of a naive score_mod.
+Never runs FlexAttention eagerly: its eager path materialises the N² scores and runs out of memory
+at video lengths.
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from typing import Optional
 
 import torch
 
-from ..mods import MaskMod, and_masks, window_mask
+from ..mods import MaskMod, and_masks, not_mask, window_mask
 
 _COMPILED = {}
 
@@ -37,16 +41,19 @@ def _ring_masks(plan) -> list[Optional[MaskMod]]:
     for k in reversed(range(plan.num_branches)):
         window = plan.windows[k]
         own = None if window is None else window_mask(plan.layout, window)
-        if k == plan.num_branches - 1:
-            rings.append(and_masks(plan.base_mask, own))
-            continue
-        inner = window_mask(plan.layout, plan.windows[k + 1])
-
-        def outside(b, h, q_idx, kv_idx, inner=inner):
-            return ~inner(b, h, q_idx, kv_idx)
-
-        rings.append(and_masks(plan.base_mask, own, outside))
+        inner = None if k == plan.num_branches - 1 else not_mask(window_mask(plan.layout, plan.windows[k + 1]))
+        rings.append(and_masks(plan.base_mask, own, inner))
     return rings
+
+
+def _pieces(plan, ring_mask):
+    """(mask_mod, score_mod) pieces of one ring: outside and inside the plan's score region."""
+    if plan.region_score_mod is None:
+        return [(ring_mask, None)]
+    if plan.score_region is None:
+        return [(ring_mask, plan.region_score_mod)]
+    return [(and_masks(ring_mask, not_mask(plan.score_region)), None),
+            (and_masks(ring_mask, plan.score_region), plan.region_score_mod)]
 
 
 def merge_by_lse(out_a, lse_a, out_b, lse_b):
@@ -69,10 +76,10 @@ class FlexKernel:
     def __init__(self):
         self._block_masks = {}
 
-    def _block_mask(self, plan, ring: int, mask_mod, n_q: int, n_kv: int, device):
+    def _block_mask(self, plan, piece, mask_mod, n_q: int, n_kv: int, device):
         if mask_mod is None:
             return None
-        cache_key = (plan.key, ring, n_q, n_kv, str(device))
+        cache_key = (plan.key, piece, n_q, n_kv, str(device))
         if cache_key not in self._block_masks:
             fa, _ = _flex_api()
             self._block_masks[cache_key] = fa.create_block_mask(
@@ -92,9 +99,10 @@ class FlexKernel:
         n_q, n_kv = query.shape[2], key.shape[2]
         outputs = []
         out = lse = None
-        for ring, mask_mod in enumerate(_ring_masks(plan)):
-            block_mask = self._block_mask(plan, ring, mask_mod, n_q, n_kv, query.device)
-            ring_out, ring_lse = self._attend(query, key, value, plan.score_mod, block_mask)
-            out, lse = (ring_out, ring_lse) if out is None else merge_by_lse(out, lse, ring_out, ring_lse)
+        for ring, ring_mask in enumerate(_ring_masks(plan)):
+            for part, (mask_mod, score_mod) in enumerate(_pieces(plan, ring_mask)):
+                block_mask = self._block_mask(plan, (ring, part), mask_mod, n_q, n_kv, query.device)
+                piece_out, piece_lse = self._attend(query, key, value, score_mod, block_mask)
+                out, lse = (piece_out, piece_lse) if out is None else merge_by_lse(out, lse, piece_out, piece_lse)
             outputs.append(out)
         return outputs[::-1]

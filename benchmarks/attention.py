@@ -1,0 +1,65 @@
+"""Time of each attention plan as a ratio to stock SDPA, at Wan2.1-1.3B shapes.
+
+    python benchmarks/attention.py                      # 12 heads x 128, 30x52 tokens/frame, 21/42/84 frames
+    python benchmarks/attention.py --small              # CPU-sized smoke run
+
+Plans: UltraViCo decay (paper defaults), 3-branch FreeLong++ fusion (windows F, F/2, F/4) and both,
+executed by `run_plan` with the FlexAttention kernel on CUDA (dense kernel on CPU), including key
+centring and the FFT fusion. Prints a Markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+
+import torch
+import torch.nn.functional as F
+
+from common import print_table, time_ms
+from vidlong import SpectralFusion, UltraViCo
+from vidlong.attention.execute import make_kernel, run_plan
+from vidlong.attention.layout import TokenLayout
+from vidlong.plans import build_plan
+
+
+def plans_for(layout: TokenLayout) -> dict:
+    ratio = layout.frames / layout.native_frames
+    fusion = SpectralFusion(windows=(ratio / 2, ratio / 4))
+    return {"decay": [UltraViCo()], "fusion3": [fusion], "both": [UltraViCo(), fusion]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, nargs="+", default=[21, 42, 84], help="latent frames")
+    parser.add_argument("--native", type=int, default=21, help="native latent frames")
+    parser.add_argument("--grid", type=int, nargs=2, default=[30, 52], help="token rows, columns per frame")
+    parser.add_argument("--heads", type=int, default=12)
+    parser.add_argument("--head-dim", type=int, default=128)
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--small", action="store_true", help="tiny shapes for a CPU smoke run")
+    args = parser.parse_args()
+    if args.small:
+        args.frames, args.native, args.grid, args.heads, args.head_dim, args.repeat = [4, 8], 4, [4, 4], 2, 32, 2
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    kernel = make_kernel("auto", device)
+    print(f"device: {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}; kernel: {kernel.name}; "
+          f"{args.heads} heads x {args.head_dim}, {args.grid[0]}x{args.grid[1]} tokens/frame, {dtype}")
+    rows = []
+    for frames in args.frames:
+        layout = TokenLayout(frames, *args.grid, args.native)
+        q, k, v = (torch.randn(1, layout.num_tokens, args.heads, args.head_dim, device=device, dtype=dtype) for _ in range(3))
+        sdpa_ms = time_ms(lambda: F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)),
+                          repeat=args.repeat)
+        row = [frames, layout.num_tokens, sdpa_ms]
+        for name, methods in plans_for(layout).items():
+            plan = build_plan(layout, methods)
+            ms = time_ms(lambda: run_plan(q, k, v, plan, kernel), repeat=args.repeat)
+            row += [ms, ms / sdpa_ms]
+        rows.append(row)
+        del q, k, v
+    print_table(["latent frames", "tokens", "SDPA ms", "decay ms", "decay / SDPA", "fusion3 ms", "fusion3 / SDPA",
+                 "both ms", "both / SDPA"], rows)
+
+
+if __name__ == "__main__":
+    main()

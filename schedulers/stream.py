@@ -1,0 +1,72 @@
+"""The streaming schedule: chunk sizes, sink and window frames, and prompt switches.
+
+All counts are latent frames (Wan: 1 latent frame = 4 pixel frames, the first decodes to 1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ..errors import VidlongError
+
+
+@dataclass(frozen=True)
+class StreamSchedule:
+    """What each chunk attends to: ``[sinks | window | chunk]``, at most the native window in total.
+
+    Attributes:
+        chunk: C, latent frames generated per chunk.
+        sinks: S, first frames kept forever (attention sinks).
+        window: W, most recent frames kept in the rolling cache.
+    """
+
+    chunk: int
+    sinks: int
+    window: int
+
+    @classmethod
+    def resolve(cls, native_frames: int, chunk: int = 3, sinks: Optional[int] = None,
+                window: Optional[int] = None) -> "StreamSchedule":
+        """Defaults: one chunk of sinks and a window that fills the native length: ``S + W + C = L``."""
+        if chunk < 1:
+            raise VidlongError(f"--chunk must be >= 1 latent frame, got {chunk}")
+        sinks = chunk if sinks is None else sinks
+        window = max(0, native_frames - sinks - chunk) if window is None else window
+        if sinks < 0 or window < 0:
+            raise VidlongError(f"sinks and window must be >= 0 frames, got sinks={sinks}, window={window}")
+        return cls(chunk=chunk, sinks=sinks, window=window)
+
+    @property
+    def context_frames(self) -> int:
+        """Frames one chunk attends to, itself included (the largest temporal position + 1)."""
+        return self.sinks + self.window + self.chunk
+
+
+def parse_prompt_schedule(text: str) -> list[tuple[int, str]]:
+    """``"0:a red ball; 20:a blue ball"`` -> ``[(0, "a red ball"), (20, "a blue ball")]`` (chunk, prompt).
+
+    A text without ``N:`` prefixes is one prompt from chunk 0.
+    """
+    parts = [p.strip() for p in text.split(";") if p.strip()]
+    if not parts:
+        raise VidlongError("the prompt is empty; pass --prompt \"a red ball\" or \"0:a red ball; 20:a blue ball\"")
+    schedule = []
+    for part in parts:
+        head, sep, rest = part.partition(":")
+        if sep and head.strip().isdigit():
+            schedule.append((int(head), rest.strip()))
+        elif len(parts) == 1:
+            schedule.append((0, part))
+        else:
+            raise VidlongError(f"prompt schedule entry {part!r} needs a chunk number: \"0:a red ball; 20:a blue ball\"")
+    schedule.sort()
+    if schedule[0][0] != 0:
+        raise VidlongError("a prompt schedule must start at chunk 0: \"0:a red ball; 20:a blue ball\"")
+    if any(not prompt for _, prompt in schedule):
+        raise VidlongError("every prompt-schedule entry needs a prompt after its chunk number")
+    return schedule
+
+
+def prompt_at(schedule: list[tuple[int, str]], chunk_index: int) -> str:
+    """The prompt in force at `chunk_index`."""
+    return [prompt for start, prompt in schedule if start <= chunk_index][-1]
