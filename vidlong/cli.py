@@ -57,10 +57,72 @@ def _run_generate(args) -> int:
     return 0
 
 
+def _add_stream(sub) -> None:
+    p = sub.add_parser("stream", help="stream an unbounded video chunk by chunk into an mp4",
+                       description="Stream a video of any length: each chunk attends to sink frames and a rolling "
+                                   "window of recent frames, so memory and time per chunk stay flat. The mp4 grows as "
+                                   "chunks arrive; Ctrl-C leaves a playable file with every finished chunk.")
+    p.add_argument("--prompt", required=True, help='a prompt, or a schedule "0:a red ball; 20:a blue ball" (chunk: prompt)')
+    p.add_argument("--negative-prompt", default="")
+    p.add_argument("--model", default=None, help="local diffusers Wan pipeline folder (default: the embedded model)")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--seconds", type=float, default=None, help="video length in seconds (0: until interrupted)")
+    length.add_argument("--chunks", type=int, default=None, help="number of chunks")
+    length.add_argument("--forever", action="store_true", help="stream until interrupted (Ctrl-C)")
+    p.add_argument("--chunk", type=int, default=3, help="latent frames per chunk (default 3)")
+    p.add_argument("--sinks", type=int, default=None, help="sink frames kept forever (default: one chunk)")
+    p.add_argument("--window", type=int, default=None, help="recent frames kept in the cache (default: native - sinks - chunk)")
+    p.add_argument("--no-recache", action="store_true", help="keep cached K/V on a prompt switch instead of re-encoding them")
+    p.add_argument("--steps", type=int, default=None, help="denoising steps per chunk (default: the model's)")
+    p.add_argument("--guidance", type=float, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--height", type=int, default=None)
+    p.add_argument("--width", type=int, default=None)
+    p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
+    p.add_argument("--out", required=True, help="output .mp4 file, appended as chunks arrive")
+    p.set_defaults(run=_run_stream)
+
+
+def _run_stream(args) -> int:
+    from tqdm import tqdm
+
+    from .methods import Streaming
+    from .pipeline import load_pipeline
+    from .schedulers.stream import parse_prompt_schedule
+    from .video_io import StreamingVideoWriter, _check_output_path
+
+    out = _check_output_path(Path(args.out))
+    parse_prompt_schedule(args.prompt)  # reject a bad schedule before loading a model
+    if args.chunks is not None and args.chunks < 1:
+        raise VidlongError(f"--chunks must be >= 1, got {args.chunks}")
+    streaming = Streaming(chunk=args.chunk, sinks=args.sinks, window=args.window,
+                          recache_on_prompt_switch=not args.no_recache, steps=args.steps)
+    pipe = load_pipeline(args.model, device=args.device)
+    forever = args.forever or args.seconds == 0
+    stream = pipe.stream(args.prompt, streaming=streaming, chunks=None if forever else args.chunks,
+                         seconds=None if forever else (args.seconds or (None if args.chunks else 10.0)),
+                         guidance=args.guidance, seed=args.seed, height=args.height, width=args.width,
+                         negative_prompt=args.negative_prompt)
+    fps = pipe.spec.fps
+    with StreamingVideoWriter(out, fps=fps) as writer, tqdm(total=stream.chunks, unit="chunk", dynamic_ncols=True) as bar:
+        try:
+            for chunk in stream:
+                writer.append(chunk.frames)
+                bar.update()
+                bar.set_postfix(frames=writer.frames_written, fps=f"{len(chunk.frames) / chunk.seconds:.1f}")
+        except KeyboardInterrupt:
+            bar.close()
+            print(f"vidlong: interrupted; {out} holds {writer.frames_written} frames", file=sys.stderr)
+            return 130
+    print(f"wrote {out} ({writer.frames_written} frames, {writer.frames_written / fps:.1f} s at {fps} fps)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vidlong", description="Long and streaming video from diffusers video transformers, training-free.")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_generate(sub)
+    _add_stream(sub)
     return parser
 
 

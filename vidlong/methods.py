@@ -107,6 +107,29 @@ class SpectralFusion:
         return make_bands(layout.frames, layout.height, layout.width, cutoffs, self.spatial_cutoff)
 
 
+@dataclass(frozen=True)
+class Streaming:
+    """Streaming generation: chunk by chunk through attention sinks and a rolling KV cache.
+
+    All counts are latent frames. Defaults keep ``sinks + window + chunk`` equal to the native
+    window, so no query ever sees a temporal position the model was not trained on.
+
+    Attributes:
+        chunk: latent frames generated per chunk (C).
+        sinks: first frames kept forever as attention sinks (S); default one chunk.
+        window: most recent frames kept in the cache (W); default ``native - S - C``.
+        recache_on_prompt_switch: on a prompt switch, re-encode the cached frames' K/V under the
+            new prompt (LongLive) instead of keeping them (cheaper, slower to follow the prompt).
+        steps: denoising steps per chunk; default the model's.
+    """
+
+    chunk: int = 3
+    sinks: Optional[int] = None
+    window: Optional[int] = None
+    recache_on_prompt_switch: bool = True
+    steps: Optional[int] = None
+
+
 def _as_tensor(value: int):
     import torch
 

@@ -52,6 +52,23 @@ class VidLongWanPipeline(WanPipeline):
         for transformer in self.transformers():
             hooks.remove(transformer)
 
+    def stream(self, prompt: str, streaming=None, chunks=None, seconds=None, **kwargs):
+        """Stream a video chunk by chunk: an iterator of `StreamChunk` (decoded frames as they are made).
+
+        Args:
+            prompt: a prompt or a schedule ``"0:a red ball; 20:a blue ball"`` (chunk: prompt).
+            streaming: a `vidlong.Streaming` config (default: its defaults).
+            chunks: number of chunks; or `seconds` of video; neither streams until you stop iterating.
+            kwargs: guidance, seed, height, width, negative_prompt.
+        """
+        from .methods import Streaming
+        from .streaming import VideoStreamer, chunks_for_seconds
+
+        streaming = streaming or Streaming()
+        if chunks is None and seconds:
+            chunks = chunks_for_seconds(seconds, self.spec.fps, streaming.chunk, self.spec.temporal_ratio)
+        return VideoStreamer(self, prompt, streaming, chunks=chunks, **kwargs)
+
 
 def check_model_folder(path: Union[str, Path]) -> Path:
     """A local diffusers Wan pipeline folder, or a one-line `VidlongError` naming the fix."""

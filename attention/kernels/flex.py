@@ -59,13 +59,12 @@ def _pieces(plan, ring_mask):
 def merge_by_lse(out_a, lse_a, out_b, lse_b):
     """Softmax attention over the union of two disjoint key sets, from each set's output and LSE.
 
-    out_*: ``[B, H, N, D]``; lse_*: ``[B, H, N]`` natural log-sum-exp. Returns (out, lse).
+    out_*: ``[B, H, N, D]``; lse_*: ``[B, H, N]`` natural log-sum-exp. Returns (out float32, lse).
     """
     lse = torch.logaddexp(lse_a, lse_b)
     w_a = torch.exp(lse_a - lse).nan_to_num(0.0).unsqueeze(-1)
     w_b = torch.exp(lse_b - lse).nan_to_num(0.0).unsqueeze(-1)
-    out = out_a.float() * w_a + out_b.float() * w_b
-    return out.to(out_a.dtype), lse
+    return out_a.float() * w_a + out_b.float() * w_b, lse
 
 
 class FlexKernel:
@@ -104,5 +103,5 @@ class FlexKernel:
                 block_mask = self._block_mask(plan, (ring, part), mask_mod, n_q, n_kv, query.device)
                 piece_out, piece_lse = self._attend(query, key, value, score_mod, block_mask)
                 out, lse = (piece_out, piece_lse) if out is None else merge_by_lse(out, lse, piece_out, piece_lse)
-            outputs.append(out)
+            outputs.append(out.to(query.dtype))
         return outputs[::-1]

@@ -1,0 +1,179 @@
+"""Streaming: rolling KV cache against a dense block-causal reference, flat memory, the CLI."""
+import pytest
+import torch
+
+import vidlong
+from vidlong.attention.processor import wan_qkv
+from vidlong.attention.stream_attention import StreamContext
+from vidlong.cli import main
+from vidlong.video_io import read_video
+from conftest import IN_CHANNELS, TEXT_DIM, tiny_transformer
+from reference import plain_attention
+from tiny_pipeline import save_tiny_pipeline
+
+GRID = (4, 4)  # latent height, width -> 2x2 tokens per frame
+TPF = 4
+
+
+def rel_err(a, b):
+    return ((a.double() - b.double()).norm() / b.double().norm()).item()
+
+
+class BlockCausalReference:
+    """Self-attention in float64 where a frame sees the frames of its own and earlier chunks."""
+
+    def __init__(self, chunk_of_frame):
+        self.chunk_of_frame = chunk_of_frame
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):
+        q, k, v = wan_qkv(attn, hidden_states, rotary_emb)
+        chunk = self.chunk_of_frame[torch.arange(q.shape[1]) // TPF]
+        out = plain_attention(q, k, v, chunk[None, :] <= chunk[:, None]).to(q.dtype)
+        return attn.to_out[1](attn.to_out[0](out.flatten(2, 3)))
+
+
+def frames(count, seed):
+    return torch.randn(1, IN_CHANNELS, count, *GRID, generator=torch.Generator().manual_seed(seed))
+
+
+def text():
+    return torch.randn(1, 5, TEXT_DIM, generator=torch.Generator().manual_seed(9))
+
+
+def stream_forward(model, latents, t):
+    return model(hidden_states=latents, timestep=torch.tensor([float(t)]), encoder_hidden_states=text(), return_dict=False)[0]
+
+
+def reference_forward(model, latents, timesteps, chunk_of_frame):
+    """Dense forward over all frames with per-token timesteps and a block-causal mask."""
+    for block in model.blocks:
+        block.attn1.set_processor(BlockCausalReference(chunk_of_frame))
+    per_token = torch.tensor(timesteps, dtype=torch.float32).repeat_interleave(TPF)[None]
+    return model(hidden_states=latents, timestep=per_token, encoder_hidden_states=text(), return_dict=False)[0]
+
+
+@torch.no_grad()
+def test_chunk_matches_dense_block_causal_reference():
+    """Two chunks written (2 layers, nothing evicted yet), a third denoised: same as one dense forward."""
+    c0, c1, c2 = frames(2, 0), frames(2, 1), frames(2, 2)
+    model = tiny_transformer(layers=2)
+    ctx = StreamContext(sinks=2, window=4)
+    vidlong.apply(model, native_frames=8, stream=ctx)
+    for clean in (c0, c1):
+        ctx.writing = True
+        stream_forward(model, clean, 0)
+    ctx.writing = False
+    out = stream_forward(model, c2, 700)
+    assert ctx.cache.positions().tolist() == [0, 1, 2, 3]
+    ref = reference_forward(tiny_transformer(layers=2), torch.cat([c0, c1, c2], 2), [0, 0, 0, 0, 700, 700],
+                            torch.tensor([0, 0, 1, 1, 2, 2]))
+    assert rel_err(out, ref[:, :, 4:]) < 1e-5
+
+
+@torch.no_grad()
+def test_after_eviction_chunk_sees_sinks_window_itself_reindexed():
+    """sinks 1, window 1, chunk 1: after frames 0, 1, 2 are written, frame 1 is gone and frame 3 attends
+    to [0 | 2 | 3] at positions 0, 1, 2. With one layer a frame's K/V do not depend on its context,
+    so a dense forward over [0, 2, 3] is the exact reference."""
+    f = [frames(1, s) for s in range(4)]
+    model = tiny_transformer(layers=1)
+    ctx = StreamContext(sinks=1, window=1)
+    vidlong.apply(model, native_frames=3, stream=ctx)
+    for clean in f[:3]:
+        ctx.writing = True
+        stream_forward(model, clean, 0)
+    ctx.writing = False
+    out = stream_forward(model, f[3], 500)
+    assert ctx.cache.positions().tolist() == [0, 1]
+    ref = reference_forward(tiny_transformer(layers=1), torch.cat([f[0], f[2], f[3]], 2), [0, 0, 500], torch.tensor([0, 1, 2]))
+    assert rel_err(out, ref[:, :, 2:]) < 1e-5
+
+
+@torch.no_grad()
+def test_first_chunk_is_the_stock_forward():
+    c0 = frames(3, 5)
+    stock = stream_forward(tiny_transformer(), c0, 300)
+    model = tiny_transformer()
+    vidlong.apply(model, native_frames=9, stream=StreamContext(sinks=3, window=3))
+    assert rel_err(stream_forward(model, c0, 300), stock) < 1e-6
+
+
+@torch.no_grad()
+def test_cache_memory_is_flat_after_filling():
+    model = tiny_transformer()
+    ctx = StreamContext(sinks=1, window=2)
+    vidlong.apply(model, native_frames=4, stream=ctx)
+
+    def chunk(i):
+        ctx.writing = False
+        stream_forward(model, frames(1, i), 800)
+        ctx.writing = True
+        stream_forward(model, frames(1, i), 0)
+        ctx.writing = False
+
+    for i in range(5):
+        chunk(i)
+    storage = [(t.data_ptr(), t.untyped_storage().nbytes()) for t in ctx.cache.keys + ctx.cache.values]
+    nbytes = ctx.cache.nbytes()
+    for i in range(5, 55):
+        chunk(i)
+        assert int(ctx.cache.positions().max()) <= 2  # never beyond sinks + window
+    assert ctx.cache.nbytes() == nbytes
+    assert [(t.data_ptr(), t.untyped_storage().nbytes()) for t in ctx.cache.keys + ctx.cache.values] == storage
+    vidlong.remove(model)
+    assert all(type(b.attn1.processor).__name__ == "WanAttnProcessor" for b in model.blocks)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny-wan"))
+
+
+def test_pipeline_stream_yields_decoded_chunks_and_switches_prompts(model_dir):
+    pipe = vidlong.load_pipeline(model_dir)
+    schedule = "0:a red circle; 2:a blue square"
+    chunks = list(pipe.stream(schedule, streaming=vidlong.Streaming(chunk=1, sinks=1, window=1), chunks=4, seed=3))
+    assert [c.frames.shape[0] for c in chunks] == [1, 4, 4, 4]
+    assert [c.prompt for c in chunks] == ["a red circle", "a red circle", "a blue square", "a blue square"]
+    kept = list(pipe.stream(schedule, streaming=vidlong.Streaming(chunk=1, sinks=1, window=1, recache_on_prompt_switch=False),
+                            chunks=4, seed=3))
+    assert torch.equal(kept[1].latents, chunks[1].latents)  # identical before the switch
+    assert not torch.equal(kept[2].latents, chunks[2].latents)  # re-caching changes what follows it
+    assert all(type(b.attn1.processor).__name__ == "WanAttnProcessor" for b in pipe.transformer.blocks)
+
+
+def test_stream_cli_writes_growing_mp4(model_dir, tmp_path):
+    out = tmp_path / "stream.mp4"
+    assert main(["stream", "--prompt", "a red circle", "--model", str(model_dir), "--chunks", "5", "--out", str(out)]) == 0
+    video, fps = read_video(out)
+    assert video.shape == (4 * 5 * 3 - 3, 32, 32, 3)
+
+
+def test_interrupted_stream_keeps_finished_chunks(model_dir, tmp_path, monkeypatch, capsys):
+    from vidlong import streaming
+
+    real_iter = streaming.VideoStreamer.__iter__
+
+    def interrupted(self):
+        for chunk in real_iter(self):
+            yield chunk
+            if chunk.index == 1:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(streaming.VideoStreamer, "__iter__", interrupted)
+    out = tmp_path / "cut.mp4"
+    assert main(["stream", "--prompt", "a red circle", "--model", str(model_dir), "--forever", "--out", str(out)]) == 130
+    assert "holds 21 frames" in capsys.readouterr().err
+    assert read_video(out)[0].shape[0] == 9 + 12
+
+
+@pytest.mark.parametrize("args, message", [(["--prompt", "a; b"], "needs a chunk number"),
+                                           (["--prompt", "3:a red ball"], "must start at chunk 0"),
+                                           (["--chunks", "0"], "--chunks must be >= 1")])
+def test_stream_bad_input(model_dir, tmp_path, capsys, args, message):
+    base = ["stream", "--model", str(model_dir), "--out", str(tmp_path / "x.mp4")]
+    if "--prompt" not in args:
+        base += ["--prompt", "a red ball"]
+    assert main(base + args) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
