@@ -6,9 +6,9 @@
 """
 from .errors import VidlongError
 from .hooks import apply, remove
-from .methods import SpectralFusion, Streaming, UltraViCo, load_preset, preset_names
+from .methods import RIFLEx, SlidingWindow, SpectralFusion, Streaming, UltraViCo, load_preset, preset_names
 from .pipeline import VidLongWanPipeline, load_pipeline
 
-__all__ = ["SpectralFusion", "Streaming", "UltraViCo", "VidLongWanPipeline", "VidlongError", "apply", "remove",
+__all__ = ["RIFLEx", "SlidingWindow", "SpectralFusion", "Streaming", "UltraViCo", "VidLongWanPipeline", "VidlongError", "apply", "remove",
            "load_pipeline", "load_preset", "preset_names"]
 __version__ = "0.1.0"

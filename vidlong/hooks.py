@@ -18,8 +18,9 @@ from .attention.plan import AttentionPlan
 from .attention.processor import VidlongWanAttnProcessor
 from .attention.stream_attention import StreamContext
 from .errors import VidlongError
-from .methods import SpectralFusion, UltraViCo
+from .methods import RIFLEx, SlidingWindow, SpectralFusion, UltraViCo
 from .plans import build_plan
+from .schedulers.riflex import riflex_tables
 
 HOOK_NAME = "vidlong"
 
@@ -98,6 +99,32 @@ class ProcessorHook(ModelHook):
         return module
 
 
+class RopeHook(ModelHook):
+    """On ``transformer.rope``: swaps in RIFLEx's tables for the length of each forward; restores on removal."""
+
+    def __init__(self, native_frames: int):
+        super().__init__()
+        self.native_frames = native_frames
+        self.stock = None
+        self._tables = {}
+
+    def initialize_hook(self, module):
+        self.stock = (module.freqs_cos, module.freqs_sin)
+        return module
+
+    def pre_forward(self, module, *args, **kwargs):
+        latents = args[0] if args else kwargs["hidden_states"]
+        frames = latents.shape[2] // module.patch_size[0]
+        if frames not in self._tables:
+            self._tables[frames] = riflex_tables(*self.stock, module.t_dim, self.native_frames, frames)
+        module.freqs_cos, module.freqs_sin = self._tables[frames]
+        return args, kwargs
+
+    def deinitalize_hook(self, module):
+        module.freqs_cos, module.freqs_sin = self.stock
+        return module
+
+
 def video_self_attentions(transformer) -> list:
     """The modules whose processor vidlong replaces: ``blocks[i].attn1`` of a Wan transformer."""
     from diffusers import WanTransformer3DModel
@@ -113,7 +140,8 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
 
     Args:
         transformer: a diffusers `WanTransformer3DModel`.
-        methods: method configs; none (or neutral settings) leaves the output bit-identical.
+        methods: method configs (`UltraViCo`, `SpectralFusion`, `SlidingWindow`, `RIFLEx`); none (or
+            neutral settings) leaves the output bit-identical.
         native_frames: the model's native window in latent frames; default from `configs/models`.
         kernel: "auto" (FlexAttention on CUDA, dense elsewhere), "dense" or "flex".
         stream: a `StreamContext` to generate chunk by chunk through a rolling KV cache (see
@@ -124,7 +152,7 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
     """
     attentions = video_self_attentions(transformer)
     for method in methods:
-        if not isinstance(method, (UltraViCo, SpectralFusion)):
+        if not isinstance(method, (UltraViCo, SpectralFusion, SlidingWindow, RIFLEx)):
             raise VidlongError(f"not a vidlong method: {method!r}; use vidlong.UltraViCo(...) or vidlong.SpectralFusion(...)")
     if kernel not in KERNELS:
         raise VidlongError(f"unknown kernel {kernel!r}; choose one of: {', '.join(KERNELS)}")
@@ -137,6 +165,8 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
     HookRegistry.check_if_exists_or_initialize(transformer).register_hook(PlanHook(state), HOOK_NAME)
     for layer, attention in enumerate(attentions):
         HookRegistry.check_if_exists_or_initialize(attention).register_hook(ProcessorHook(state, layer), HOOK_NAME)
+    if any(isinstance(m, RIFLEx) for m in methods):
+        HookRegistry.check_if_exists_or_initialize(transformer.rope).register_hook(RopeHook(state.native_frames), HOOK_NAME)
     return state
 
 

@@ -108,6 +108,32 @@ class SpectralFusion:
 
 
 @dataclass(frozen=True)
+class SlidingWindow:
+    """Baseline: every query attends only to a local temporal window (no fusion).
+
+    Attributes:
+        window: window as a multiple of the native window L (1 = L frames, centred, shifted at the ends).
+    """
+
+    window: float = 1.0
+
+    def __post_init__(self):
+        if self.window <= 0:
+            raise VidlongError(f"SlidingWindow window must be > 0 (a multiple of the native length), got {self.window}")
+
+    def windows_for(self, layout: TokenLayout):
+        """``(w,)`` in token frames, or ``(None,)`` when the window spans the video."""
+        window = max(1, round(self.window * layout.native_frames))
+        return (window,) if window < layout.frames else (None,)
+
+
+@dataclass(frozen=True)
+class RIFLEx:
+    """Baseline (Zhao et al., 2025): lower the RoPE temporal component whose period is closest to the
+    native window so one period covers the new length. Acts on positions, not on attention."""
+
+
+@dataclass(frozen=True)
 class Streaming:
     """Streaming generation: chunk by chunk through attention sinks and a rolling KV cache.
 
@@ -136,7 +162,7 @@ def _as_tensor(value: int):
     return torch.tensor(value)
 
 
-METHOD_NAMES = ("none", "ultravico", "freelong", "both")
+METHOD_NAMES = ("none", "direct", "ultravico", "freelong", "both", "riflex", "window")
 
 
 def methods_for(name: str, preset: Optional[str] = None) -> tuple:
@@ -144,7 +170,9 @@ def methods_for(name: str, preset: Optional[str] = None) -> tuple:
     if name not in METHOD_NAMES:
         raise VidlongError(f"unknown method {name!r}; choose one of: {', '.join(METHOD_NAMES)}")
     settings = load_preset(preset) if preset else {"ultravico": UltraViCo(), "fusion": SpectralFusion()}
-    chosen = {"none": (), "ultravico": ("ultravico",), "freelong": ("fusion",), "both": ("ultravico", "fusion")}[name]
+    settings = dict(settings, riflex=RIFLEx(), window=SlidingWindow())
+    chosen = {"none": (), "direct": (), "ultravico": ("ultravico",), "freelong": ("fusion",),
+              "both": ("ultravico", "fusion"), "riflex": ("riflex",), "window": ("window",)}[name]
     return tuple(settings[key] for key in chosen)
 
 

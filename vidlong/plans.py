@@ -4,19 +4,24 @@ from __future__ import annotations
 from .attention.layout import TokenLayout
 from .attention.mods import positive_decay
 from .attention.plan import AttentionPlan
-from .methods import SpectralFusion, UltraViCo
+from .errors import VidlongError
+from .methods import SlidingWindow, SpectralFusion, UltraViCo
 
 
 def build_plan(layout: TokenLayout, methods) -> AttentionPlan:
-    """The plan for one self-attention of `layout` under `methods` (UltraViCo / SpectralFusion).
+    """The plan for one self-attention of `layout` under `methods` (UltraViCo, SpectralFusion,
+    SlidingWindow; other methods act elsewhere).
 
     Settings that cannot change the result at this layout (alpha = 1, a guard or window past the
     video's end) are dropped, so neutral settings give the stock plan and the stock kernel.
     """
     decay = next((m for m in methods if isinstance(m, UltraViCo)), None)
     fusion = next((m for m in methods if isinstance(m, SpectralFusion)), None)
+    sliding = next((m for m in methods if isinstance(m, SlidingWindow)), None)
+    if fusion and sliding:
+        raise VidlongError("SpectralFusion already has local windows; use it or SlidingWindow, not both")
     region = decay.decay_region(layout) if decay else None
-    windows = fusion.windows_for(layout) if fusion else (None,)
+    windows = (fusion or sliding).windows_for(layout) if (fusion or sliding) else (None,)
     return AttentionPlan(
         layout=layout,
         windows=windows,
@@ -25,5 +30,5 @@ def build_plan(layout: TokenLayout, methods) -> AttentionPlan:
         region_score_mod=positive_decay(decay.alpha) if region is not None else None,
         center_keys=bool(decay and decay.center_keys and region is not None),
         bands=fusion.bands_for(layout, windows) if len(windows) > 1 else None,
-        key=(layout, decay, fusion, windows),
+        key=(layout, decay, fusion, sliding, windows),
     )

@@ -1,0 +1,96 @@
+"""Streaming stays flat: per-chunk wall time and memory for chunks 1..N.
+
+    python benchmarks/stream.py --chunks 200                       # embedded default model, full pipeline, CPU
+    python benchmarks/stream.py --wan13b --chunks 200 --steps 4    # Wan2.1-1.3B-shaped transformer (random weights), CUDA
+
+Prints per-chunk percentiles and the ratios median(chunks 150-200) / median(chunks 20-50) for time and
+for memory (process RSS on CPU; peak CUDA memory allocated during the chunk on GPU). Targets: <= 1.10
+for time, <= 1.05 for memory. Chunk ranges scale down with --chunks.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import psutil
+import torch
+
+from common import print_table
+
+
+def wan13b_chunks(chunks: int, steps: int, height: int, width: int):
+    """Transformer-only stream at Wan2.1-1.3B dims: `steps` denoising forwards + one K/V-writing forward
+    per chunk of 3 latent frames, sinks 3, window 15 (21 latent frames of context)."""
+    from diffusers import WanTransformer3DModel
+
+    from vidlong import apply
+    from vidlong.attention.stream_attention import StreamContext
+
+    torch.manual_seed(0)
+    model = WanTransformer3DModel(num_attention_heads=12, attention_head_dim=128, num_layers=30, ffn_dim=8960,
+                                  text_dim=4096).to("cuda", torch.bfloat16).eval()
+    ctx = StreamContext(sinks=3, window=15)
+    apply(model, native_frames=21, stream=ctx)
+    text = torch.randn(1, 512, 4096, device="cuda", dtype=torch.bfloat16)
+    shape = (1, 16, 3, height // 8, width // 8)
+    for _ in range(chunks):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        start = time.perf_counter()
+        with torch.no_grad():
+            x = torch.randn(shape, device="cuda", dtype=torch.bfloat16)
+            for t in torch.linspace(1000, 250, steps):
+                x = x - 0.1 * model(x, torch.tensor([float(t)], device="cuda"), text, return_dict=False)[0]
+            ctx.writing = True
+            model(x, torch.tensor([0.0], device="cuda"), text, return_dict=False)
+            ctx.writing = False
+        torch.cuda.synchronize()
+        yield time.perf_counter() - start, torch.cuda.max_memory_allocated() / 2**20, 4 * 3
+
+
+def pipeline_chunks(model, chunks: int, steps):
+    from vidlong import Streaming, load_pipeline
+
+    pipe = load_pipeline(model, device="cpu")
+    process = psutil.Process()
+    start = time.perf_counter()
+    for chunk in pipe.stream("a red circle and a blue square", streaming=Streaming(steps=steps), chunks=chunks):
+        now = time.perf_counter()
+        yield now - start, process.memory_info().rss / 2**20, len(chunk.frames)
+        start = time.perf_counter()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chunks", type=int, default=200)
+    parser.add_argument("--model", default=None, help="pipeline folder (default: the embedded model)")
+    parser.add_argument("--steps", type=int, default=None, help="denoising steps per chunk")
+    parser.add_argument("--wan13b", action="store_true", help="Wan2.1-1.3B-shaped transformer on CUDA (random weights)")
+    parser.add_argument("--size", type=int, nargs=2, default=[480, 832], help="pixels, with --wan13b")
+    args = parser.parse_args()
+    if args.wan13b:
+        rows = wan13b_chunks(args.chunks, args.steps or 4, *args.size)
+        memory_name = "peak CUDA MiB"
+    else:
+        rows = pipeline_chunks(args.model, args.chunks, args.steps)
+        memory_name = "RSS MiB"
+    seconds, memory, frames = [], [], 0
+    for i, (sec, mem, n) in enumerate(rows, 1):
+        seconds.append(sec)
+        memory.append(mem)
+        frames += n
+        if i % 25 == 0 or i == args.chunks:
+            print(f"chunk {i}: {sec * 1e3:.0f} ms, {mem:.0f} {memory_name}", flush=True)
+    n = len(seconds)
+    early = slice(n // 10, n // 4)           # chunks 20-50 of 200
+    late = slice(3 * n // 4, n)              # chunks 150-200 of 200
+    med = lambda xs, s: statistics.median(xs[s])
+    print_table(["chunks", "median s/chunk (early)", "median s/chunk (late)", "time ratio", f"{memory_name} early",
+                 f"{memory_name} late", "memory ratio", "pixel frames / s"],
+                [[n, med(seconds, early), med(seconds, late), med(seconds, late) / med(seconds, early),
+                  med(memory, early), med(memory, late), med(memory, late) / med(memory, early), frames / sum(seconds)]])
+
+
+if __name__ == "__main__":
+    main()
