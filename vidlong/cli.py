@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_generate(sub)
     _add_stream(sub)
+    from .apps.cli import add_app_parser
+
+    add_app_parser(sub)
     return parser
 
 
