@@ -1,0 +1,118 @@
+"""`vidlong eval` on the tiny local WanPipeline: results.csv / results.md / plots, resuming, bad input."""
+import argparse
+import csv
+
+import pytest
+
+import vidlong.eval.runner as runner
+from vidlong.errors import VidlongError
+from vidlong.eval.cli import add_eval_parser
+from vidlong.eval.metrics import DIRECTION
+from tiny_pipeline import save_tiny_pipeline
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny-wan"))
+
+
+def eval_main(argv):
+    """`vidlong eval ...` through its own parser, handled as vidlong.cli.main handles errors."""
+    parser = argparse.ArgumentParser(prog="vidlong")
+    add_eval_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+def small_eval(model_dir, out, *extra):
+    return ["eval", "--model", str(model_dir), "--out", str(out), "--methods", "direct,stream", "--ratios", "1,2",
+            "--prompts", str(out.parent / "prompts.txt"), "--seeds", "1", "--steps", "1", "--no-progress", *extra]
+
+
+def rows_of(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_small_eval_writes_table_plots_and_resumes(model_dir, tmp_path, monkeypatch):
+    (tmp_path / "prompts.txt").write_text("# one prompt\na red circle bouncing\n\n")
+    out = tmp_path / "eval"
+    assert eval_main(small_eval(model_dir, out)) == 0
+
+    rows = rows_of(out / "results.csv")
+    assert sorted((r["method"], float(r["ratio"])) for r in rows) == [("direct", 1), ("direct", 2), ("stream", 1), ("stream", 2)]
+    for r in rows:
+        assert r["prompt"] == "a red circle bouncing" and r["seed"] == "0" and r["steps"] == "1"
+        latent = round(float(r["ratio"]) * 3)  # tiny model: native 3 latent frames
+        assert int(r["latent_frames"]) == latent and int(r["pixel_frames"]) == 4 * (latent - 1) + 1
+        assert (out / r["video"]).is_file()
+        for metric in DIRECTION:
+            assert metric in r
+        assert float(r["dynamic_degree"]) >= 0 and float(r["sharpness"]) >= 0
+        assert r["shapes_num_prompted"] == "1"  # a shapes prompt: the checker ran
+    assert {r["repetition"] for r in rows if r["ratio"] == "1.0"} == {"nan"}  # 1x: no lag beyond native
+    assert all(r["noise"] == "plain" for r in rows)
+
+    md = (out / "results.md").read_text()
+    assert "| method | ratio | n | flow magnitude | dynamic degree ↑ |" in md
+    assert "temporal flicker ↓" in md and "repetition ↓" in md and "all present ↑" in md
+    assert md.count("| direct | 2x | 1 |") == 2 and md.count("| stream | 1x | 1 |") == 2  # both tables
+    for metric in [m for m in DIRECTION if m != "repetition_lag"] + ["shapes_frac_frames_all_present"]:
+        png = out / f"{metric}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # a rerun measures nothing again and generates nothing
+    def fail(*a, **k):
+        raise AssertionError("a finished cell was generated again")
+    monkeypatch.setattr(runner, "generate", fail)
+    monkeypatch.setattr(runner, "load_pipeline", fail)
+    before = (out / "results.csv").read_text()
+    outcome = runner.run_eval(runner.EvalConfig(model=str(model_dir), out=str(out), prompts=["a red circle bouncing"],
+                                                ratios=[1, 2], methods=["direct", "stream"], seeds=1, steps=1),
+                              progress=False)
+    assert (outcome.generated, outcome.from_video, outcome.skipped) == (0, 0, 4)
+    assert (out / "results.csv").read_text() == before
+
+    # a cell whose video exists but whose row was lost is measured from the saved video
+    (out / "results.csv").write_text("".join(before.splitlines(keepends=True)[:3]))  # header + 2 rows
+    assert eval_main(small_eval(model_dir, out)) == 0
+    assert len(rows_of(out / "results.csv")) == 4
+    assert (out / "results.csv").read_text().count("a red circle bouncing") == 4
+
+
+def test_bad_input_is_one_line_error(model_dir, tmp_path):
+    (tmp_path / "prompts.txt").write_text("a red circle\n")
+    out = tmp_path / "eval"
+    cases = [
+        (["--methods", "direct,magic"], "unknown method 'magic'"),
+        (["--ratios", "1,0"], "every ratio must be > 0"),
+        (["--ratios", "1,-2"], "every ratio must be > 0"),
+        (["--ratios", "one"], "--ratios takes numbers"),
+        (["--seeds", "0"], "--seeds must be >= 1"),
+        (["--ratios", "0.3"], "fewer than 2 latent frames"),
+    ]
+    for extra, message in cases:
+        with pytest.raises(VidlongError, match=message.replace("(", r"\(")) as err:
+            eval_main(small_eval(model_dir, out, *extra))
+        assert "\n" not in str(err.value)
+    with pytest.raises(VidlongError, match="prompts file .* does not exist"):
+        eval_main(small_eval(model_dir, out)[:-1] + ["--prompts", str(tmp_path / "missing.txt"), "--no-progress"])
+    (tmp_path / "empty.txt").write_text("\n# only a comment\n")
+    with pytest.raises(VidlongError, match="holds no prompts"):
+        eval_main(["eval", "--model", str(model_dir), "--out", str(out), "--prompts", str(tmp_path / "empty.txt")])
+    with pytest.raises(VidlongError, match="does not exist"):
+        eval_main(["eval", "--model", str(tmp_path / "nowhere"), "--out", str(out)])
+    assert not (out / "results.csv").exists()  # nothing generated or written
+
+
+def test_markdown_table_means_over_prompts_and_seeds():
+    rows = [dict(method="direct", ratio="2.0", seconds="1", dynamic_degree=str(v), repetition="nan",
+                 shapes_frac_frames_all_present="") for v in (0.2, 0.4)]
+    table = runner.aggregate(rows, ["direct", "freelong"], [2.0])
+    assert table["cells"][("direct", 2.0)]["n"] == 2
+    assert table["cells"][("direct", 2.0)]["dynamic_degree"][0] == pytest.approx(0.3)
+    assert ("direct", 2.0) in table["cells"] and ("freelong", 2.0) not in table["cells"]
+    md = runner.results_markdown(table, dict(model="m", native_frames=3, native_pixel_frames=9, steps=2, guidance=1.0,
+                                             noise="preset", prompts=1, seeds=2, command="vidlong eval --out x"))
+    assert "| direct | 2x | 2 |" in md and "0.300" in md and "–" in md  # NaN repetition shown as a dash
+    assert "Shapes-world" not in md  # no checker column had a value

@@ -1,0 +1,49 @@
+"""`vidlong eval`: the long-video quality table (wired into `vidlong.cli.build_parser` by `add_eval_parser`)."""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+
+def add_eval_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the `eval` subcommand to `subparsers` (the result of ``parser.add_subparsers()``)."""
+    from .runner import EVAL_METHODS
+
+    p = subparsers.add_parser(
+        "eval", help="measure methods at several lengths: results.csv, a Markdown table and plots",
+        description="Generate every (method, ratio, prompt, seed) video, measure it with video-only metrics (and "
+                    "the shapes-world checker for shapes prompts), and write DIR/results.csv, DIR/results.md and "
+                    "DIR/<metric>.png. Videos are kept in DIR/videos/; a rerun skips cells already measured.")
+    p.add_argument("--model", default="default", help="local diffusers Wan pipeline folder, or 'default' (the embedded model)")
+    p.add_argument("--prompts", default=None, help="text file, one prompt per line (default: 8 built-in shapes-world prompts)")
+    p.add_argument("--ratios", default="1,2,4,8", help="lengths as multiples of the native window, comma-separated")
+    p.add_argument("--methods", default="direct,riflex,window,ultravico,freelong,both,stream",
+                   help=f"comma-separated, from: {', '.join(EVAL_METHODS)}")
+    p.add_argument("--seeds", type=int, default=2, help="seeds per prompt (0 .. N-1)")
+    p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
+    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (default: the model's)")
+    p.add_argument("--noise", default="preset", choices=["preset", "plain"],
+                   help="preset: ultravico/freelong/both use their ratio preset's noise, the rest plain; plain: all plain")
+    p.add_argument("--stream-chunk", type=int, default=None, help="latent frames per streamed chunk (default: native / 3)")
+    p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
+    p.add_argument("--out", required=True, help="output folder (created; reused to resume)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=run_eval_command)
+    return p
+
+
+def run_eval_command(args) -> int:
+    from .runner import DEFAULT_PROMPTS, EvalConfig, parse_methods, parse_ratios, read_prompts, run_eval
+
+    config = EvalConfig(
+        model=args.model, out=args.out, prompts=read_prompts(args.prompts) if args.prompts else DEFAULT_PROMPTS,
+        ratios=parse_ratios(args.ratios), methods=parse_methods(args.methods), seeds=args.seeds, steps=args.steps,
+        guidance=args.guidance, noise=args.noise, stream_chunk=args.stream_chunk, device=args.device,
+        command=" ".join(["vidlong", *map(shlex.quote, sys.argv[1:])]) if sys.argv[1:2] == ["eval"] else "",
+    )
+    outcome = run_eval(config, progress=not args.no_progress)
+    print(f"{len(outcome.rows)} cells in {args.out}/results.csv ({outcome.generated} generated, "
+          f"{outcome.from_video} read from saved videos, {outcome.skipped} already measured); "
+          f"table: {args.out}/results.md")
+    return 0

@@ -1,0 +1,544 @@
+"""The long-video quality table: every (method, ratio, prompt, seed) cell generated, measured, tabled.
+
+    from vidlong.eval.runner import EvalConfig, run_eval
+    run_eval(EvalConfig(model="default", ratios=(1, 2, 4), methods=("direct", "freelong", "stream"), out="eval"))
+
+For each cell the video is generated (or, if ``DIR/videos/`` already holds it, read back), measured
+with `vidlong.eval.metrics.compute_all` and, for shapes-world prompts or the embedded default model,
+with the shapes checker of `vidlong.eval.shapes`, and appended to ``DIR/results.csv`` (rewritten
+atomically after every cell). A cell already in ``results.csv`` is skipped, so an interrupted run
+picks up where it stopped. Metrics are always computed on the frames read back from the saved mp4,
+so a resumed cell measures exactly what a fresh one does.
+
+``DIR/results.md`` is the table (mean over prompts x seeds per method and ratio) and
+``DIR/<metric>.png`` the plots (metric vs length ratio, one line per method).
+
+Method names are those of `vidlong.methods.METHOD_NAMES` plus ``stream`` (chunk-by-chunk generation
+through attention sinks and a rolling KV cache, `vidlong.Streaming`). With ``noise="preset"`` the
+methods that have ratio presets (ultravico, freelong, both) run as ``vidlong generate --preset Nx``
+would, with the preset's initial noise; the baselines (none, direct, riflex, window) and stream
+always start from plain Gaussian noise.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..errors import VidlongError
+from ..files import atomic_write_text
+from ..generate import GenerateRequest, generate
+from ..methods import METHOD_NAMES, Streaming, preset_names
+from ..models import ModelSpec, latent_frames, pixel_frames, spec_for_folder
+from ..pipeline import DEFAULT_MODEL_DIR, check_model_folder, load_pipeline
+from ..video_io import read_video, write_video
+from . import shapes
+from .metrics import DIRECTION, compute_all
+
+#: Every method `vidlong eval` knows: the generate methods plus streaming.
+EVAL_METHODS = (*METHOD_NAMES, "stream")
+#: The methods that take a ratio preset's settings (and, with noise="preset", its initial noise).
+PRESET_METHODS = ("ultravico", "freelong", "both")
+
+#: Eight shapes-world prompts in the default model's template language (one, two and three objects,
+#: every colour and shape, plain and gradient backgrounds, spinning and bouncing).
+DEFAULT_PROMPTS = (
+    "a red circle and a blue square on a black background",
+    "a green triangle bouncing on a dark gray background",
+    "a yellow square and a magenta circle on a gray background",
+    "a cyan ball moving on a black to gray gradient background",
+    "a blue triangle, a red square and a yellow circle on a light gray background",
+    "a spinning magenta square on a dark gray background",
+    "a green circle and a red triangle bouncing",
+    "a yellow triangle and a cyan box on a black background",
+)
+
+#: Shapes-checker statistics shown in the table and plotted ("higher"/"lower" is better); every key
+#: of `ShapesReport.summary` still goes to results.csv with a ``shapes_`` prefix.
+SHAPES_DIRECTION = {
+    "frac_frames_all_present": "higher",
+    "frac_frames_all_shapes_correct": "higher",
+    "frac_frames_count_correct": "higher",
+    "frac_frames_extra_colour": "lower",
+    "frac_frames_duplicate_object": "lower",
+    "colour_fidelity": "higher",
+    "mean_accel_rel_diag": "lower",
+    "vanish_events": "lower",
+}
+
+#: Short column titles for the shapes statistics (the CSV keeps the full ``shapes_<key>`` names).
+SHAPES_LABELS = {
+    "frac_frames_all_present": "all present",
+    "frac_frames_all_shapes_correct": "shapes right",
+    "frac_frames_count_correct": "count right",
+    "frac_frames_extra_colour": "extra colour",
+    "frac_frames_duplicate_object": "duplicates",
+    "colour_fidelity": "colour fidelity",
+    "mean_accel_rel_diag": "accel / diag",
+    "vanish_events": "vanish events",
+}
+
+ARROW = {"higher": "↑", "lower": "↓", "neither": ""}
+KEY_FIELDS = ("model", "method", "ratio", "prompt", "seed", "steps", "guidance", "noise_mode")
+INFO_FIELDS = ("preset", "noise", "latent_frames", "pixel_frames", "native_pixel_frames", "seconds", "video")
+
+
+@dataclass
+class EvalConfig:
+    """One `vidlong eval` run.
+
+    Attributes:
+        model: a local diffusers Wan folder, or None / "default" for the embedded default model.
+        out: output folder (created); holds videos/, results.csv, results.md and the plots.
+        prompts: the prompts (default: `DEFAULT_PROMPTS`).
+        ratios: lengths as multiples of the native window (latent frames = round(ratio x native)).
+        methods: names from `EVAL_METHODS`.
+        seeds: number of seeds per prompt (seeds 0 .. seeds-1).
+        steps, guidance: sampling settings; None takes the model's defaults.
+        noise: "preset" (preset methods use their preset's noise, others plain) or "plain" (all plain).
+        stream_chunk: latent frames per streamed chunk; None: a third of the native window (>= 1).
+        device: "cpu" / "cuda"; None picks cuda when available.
+        command: the command line, recorded in results.md.
+    """
+
+    model: Optional[str] = None
+    out: str = "eval"
+    prompts: Sequence[str] = DEFAULT_PROMPTS
+    ratios: Sequence[float] = (1, 2, 4, 8)
+    methods: Sequence[str] = ("direct", "riflex", "window", "ultravico", "freelong", "both", "stream")
+    seeds: int = 2
+    steps: Optional[int] = None
+    guidance: Optional[float] = None
+    noise: str = "preset"
+    stream_chunk: Optional[int] = None
+    device: Optional[str] = None
+    command: str = ""
+
+    def __post_init__(self):
+        self.prompts = [p.strip() for p in self.prompts if p and p.strip()]
+        if not self.prompts:
+            raise VidlongError("no prompts to evaluate; give a prompts file with one prompt per line")
+        self.ratios = [float(r) for r in self.ratios]
+        bad = [r for r in self.ratios if not (r > 0 and math.isfinite(r))]
+        if bad or not self.ratios:
+            raise VidlongError(f"every ratio must be > 0 (a multiple of the native length), got {bad[0] if bad else 'none'}")
+        self.methods = list(self.methods)
+        for m in self.methods:
+            if m not in EVAL_METHODS:
+                raise VidlongError(f"unknown method {m!r}; choose from: {', '.join(EVAL_METHODS)}")
+        if not self.methods:
+            raise VidlongError(f"no methods given; choose from: {', '.join(EVAL_METHODS)}")
+        if self.seeds < 1:
+            raise VidlongError(f"--seeds must be >= 1 (the number of seeds per prompt), got {self.seeds}")
+        if self.steps is not None and self.steps < 1:
+            raise VidlongError(f"--steps must be >= 1, got {self.steps}")
+        if self.noise not in ("preset", "plain"):
+            raise VidlongError(f"--noise must be 'preset' or 'plain', got {self.noise!r}")
+        if self.stream_chunk is not None and self.stream_chunk < 1:
+            raise VidlongError(f"--stream-chunk must be >= 1 latent frame, got {self.stream_chunk}")
+
+
+@dataclass
+class Cell:
+    method: str
+    ratio: float
+    prompt: str
+    seed: int
+
+
+@dataclass
+class EvalOutcome:
+    """What `run_eval` did: cells generated, read back from existing videos, and skipped."""
+
+    generated: int = 0
+    from_video: int = 0
+    skipped: int = 0
+    rows: list = field(default_factory=list)
+    files: list = field(default_factory=list)
+
+
+# ---- parsing helpers (shared with the CLI) ---------------------------------------------------
+
+
+def parse_ratios(text: str) -> list[float]:
+    """``"1,2,4,8"`` -> [1.0, 2.0, 4.0, 8.0]; a one-line error for anything else."""
+    out = []
+    for part in str(text).split(","):
+        part = part.strip().lower().removesuffix("x")
+        try:
+            value = float(part)
+        except ValueError:
+            raise VidlongError(f"--ratios takes numbers separated by commas (e.g. 1,2,4,8), got {text!r}") from None
+        if not (value > 0 and math.isfinite(value)):
+            raise VidlongError(f"every ratio must be > 0 (a multiple of the native length), got {part}")
+        out.append(value)
+    return out
+
+
+def parse_methods(text: str) -> list[str]:
+    """``"direct,stream"`` -> ["direct", "stream"], each checked against `EVAL_METHODS`."""
+    methods = [m.strip() for m in str(text).split(",") if m.strip()]
+    for m in methods:
+        if m not in EVAL_METHODS:
+            raise VidlongError(f"unknown method {m!r}; choose from: {', '.join(EVAL_METHODS)}")
+    if not methods:
+        raise VidlongError(f"--methods is empty; choose from: {', '.join(EVAL_METHODS)}")
+    return methods
+
+
+def read_prompts(path) -> list[str]:
+    """One prompt per line; blank lines and lines starting with '#' are ignored."""
+    path = Path(path)
+    if not path.is_file():
+        raise VidlongError(f"prompts file {path} does not exist; give a text file with one prompt per line")
+    prompts = [line.strip() for line in path.read_text().splitlines()]
+    prompts = [p for p in prompts if p and not p.startswith("#")]
+    if not prompts:
+        raise VidlongError(f"prompts file {path} holds no prompts; write one prompt per line")
+    return prompts
+
+
+def ratio_label(ratio: float) -> str:
+    return f"{ratio:g}x"
+
+
+# ---- results.csv -----------------------------------------------------------------------------
+
+
+def _key(row: dict) -> tuple:
+    return (str(row["model"]), str(row["method"]), f"{float(row['ratio']):g}", str(row["prompt"]), int(row["seed"]),
+            int(row["steps"]), f"{float(row['guidance']):g}", str(row["noise_mode"]))
+
+
+def read_results(path) -> list[dict]:
+    """Rows of a results.csv (values as strings), [] when there is none."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def write_results(path, rows: list[dict]) -> None:
+    """Rewrite results.csv atomically; columns: key fields, info fields, then every metric seen."""
+    columns = list(KEY_FIELDS) + list(INFO_FIELDS)
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _fmt_csv(v) for k, v in row.items()})
+    atomic_write_text(path, buffer.getvalue())
+
+
+def _fmt_csv(value):
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else repr(value)
+    return value
+
+
+# ---- one cell ------------------------------------------------------------------------------------
+
+
+def _slug(text: str, limit: int = 40) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].strip("-")
+    return f"{slug}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
+
+
+def video_path(out: Path, spec: ModelSpec, cell: Cell, steps: int, guidance: float, noise_mode: str) -> Path:
+    """Where the cell's mp4 lives: ``out/videos/<model>/<method>-<ratio>-<prompt>-seed<s>-steps<n>[...].mp4``."""
+    extra = f"-cfg{guidance:g}" + ("" if noise_mode == "preset" else f"-{noise_mode}")
+    name = f"{cell.method}-{ratio_label(cell.ratio)}-{_slug(cell.prompt)}-seed{cell.seed}-steps{steps}{extra}.mp4"
+    return out / "videos" / re.sub(r"[^A-Za-z0-9._-]+", "_", spec.name) / name
+
+
+def preset_for(method: str, ratio: float) -> Optional[str]:
+    """The ratio preset a method uses ("4x" at ratio 4 when shipped), None for baselines."""
+    name = ratio_label(ratio)
+    return name if method in PRESET_METHODS and name in preset_names() else None
+
+
+def stream_chunk_for(spec: ModelSpec, chunk: Optional[int]) -> int:
+    """Latent frames per streamed chunk: given, or a third of the native window (sinks = chunk,
+    window = native - 2 chunks, so a chunk never sees more than the native window)."""
+    return chunk if chunk is not None else max(1, spec.native_frames // 3)
+
+
+def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: int, guidance: float, noise_mode: str,
+                  stream_chunk: Optional[int]) -> tuple[np.ndarray, dict]:
+    """(uint8 frames [T, H, W, 3], settings) of one cell."""
+    n_latent = max(1, round(cell.ratio * spec.native_frames))
+    if cell.method == "stream":
+        chunk = stream_chunk_for(spec, stream_chunk)
+        chunks = -(-n_latent // chunk)
+        streaming = Streaming(chunk=chunk, steps=steps)
+        frames, seconds = [], 0.0
+        for piece in pipe.stream(cell.prompt, streaming=streaming, chunks=chunks, guidance=guidance, seed=cell.seed):
+            frames.append(piece.frames)
+            seconds += piece.seconds
+        video = np.concatenate(frames)[: pixel_frames(n_latent, spec.temporal_ratio)]
+        return video, dict(preset="", noise="plain", latent_frames=n_latent, seconds=round(seconds, 3),
+                           stream_chunk=chunk, stream_chunks=chunks)
+    preset = preset_for(cell.method, cell.ratio)
+    request = GenerateRequest(prompt=cell.prompt, ratio=n_latent / spec.native_frames, method=cell.method,
+                              preset=preset, noise=None if (preset and noise_mode == "preset") else "plain",
+                              steps=steps, guidance=guidance, seed=cell.seed)
+    result = generate(pipe, request)
+    s = result.settings
+    return result.frames, dict(preset=preset or "", noise=s["noise"], latent_frames=s["latent_frames"],
+                               seconds=s["seconds"])
+
+
+def measure(frames: np.ndarray, prompt: str, spec: ModelSpec, shapes_model: bool) -> dict:
+    """`compute_all` metrics plus, for shapes prompts / the shapes model, ``shapes_*`` checker stats."""
+    row = dict(compute_all(frames, native_frames=spec.native_pixel_frames))
+    if shapes_model or shapes.parse_prompt(prompt):
+        summary = shapes.check_video(frames, prompt).summary()
+        row.update({f"shapes_{k}": v for k, v in summary.items()})
+    return row
+
+
+# ---- the run -------------------------------------------------------------------------------------
+
+
+def resolve_model(model: Optional[str]) -> Path:
+    return check_model_folder(DEFAULT_MODEL_DIR if model in (None, "", "default") else model)
+
+
+def is_default_model(folder: Path, spec: ModelSpec) -> bool:
+    """The embedded shapes-world model: its folder, or a copy of it (same spec name)."""
+    return Path(folder).resolve() == DEFAULT_MODEL_DIR.resolve() or spec.name == DEFAULT_MODEL_DIR.name
+
+
+def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcome:
+    """Run (or resume) the evaluation of `config`; returns what was done. `pipe`: an already loaded
+    pipeline for the same model (loaded lazily otherwise, only when a cell needs generating)."""
+    from tqdm import tqdm
+
+    folder = resolve_model(config.model)
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise VidlongError(f"--out {out} is a file; give a folder")
+    if not out.parent.is_dir():
+        raise VidlongError(f"cannot write to {out}: folder {out.parent} does not exist; create it first")
+    try:
+        spec = pipe.spec if pipe is not None else spec_for_folder(folder)
+    except VidlongError:  # no vidlong.yaml: the spec comes from the transformer's config
+        pipe = _load(folder, config.device)
+        spec = pipe.spec
+    steps = config.steps or spec.num_inference_steps
+    guidance = spec.guidance_scale if config.guidance is None else config.guidance
+    shapes_model = is_default_model(folder, spec)
+    too_short = [r for r in config.ratios if round(r * spec.native_frames) < 2]
+    if too_short:
+        raise VidlongError(f"ratio {too_short[0]:g} gives fewer than 2 latent frames of {spec.name} (native "
+                           f"{spec.native_frames}); use a ratio >= {2 / spec.native_frames:.2g}")
+
+    out.mkdir(exist_ok=True)
+    csv_path = out / "results.csv"
+    rows = read_results(csv_path)
+    done = {_key(r) for r in rows}
+    cells = [Cell(m, r, p, s) for m in config.methods for r in config.ratios for p in config.prompts
+             for s in range(config.seeds)]
+    outcome = EvalOutcome()
+
+    def key_of(cell):
+        return _key(dict(model=spec.name, method=cell.method, ratio=cell.ratio, prompt=cell.prompt, seed=cell.seed,
+                         steps=steps, guidance=guidance, noise_mode=config.noise))
+
+    bar = tqdm(cells, unit="video", dynamic_ncols=True, disable=not progress, file=sys.stderr)
+    for cell in bar:
+        bar.set_postfix_str(f"{cell.method} {ratio_label(cell.ratio)} seed {cell.seed}")
+        if key_of(cell) in done:
+            outcome.skipped += 1
+            continue
+        path = video_path(out, spec, cell, steps, guidance, config.noise)
+        info_path = path.with_suffix(".json")
+        if path.is_file() and info_path.is_file():
+            info = json.loads(info_path.read_text())
+            outcome.from_video += 1
+        else:
+            if pipe is None:
+                pipe = _load(folder, config.device)
+            frames, info = generate_cell(pipe, cell, spec, steps, guidance, config.noise, config.stream_chunk)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_video(path, frames, fps=spec.fps)
+            atomic_write_text(info_path, json.dumps(info, indent=2) + "\n")  # written last: marks the video done
+            outcome.generated += 1
+        frames, _ = read_video(path)
+        row = dict(model=spec.name, method=cell.method, ratio=cell.ratio, prompt=cell.prompt, seed=cell.seed,
+                   steps=steps, guidance=guidance, noise_mode=config.noise, preset=info.get("preset", ""),
+                   noise=info.get("noise", ""), latent_frames=info.get("latent_frames", ""),
+                   pixel_frames=int(frames.shape[0]), native_pixel_frames=spec.native_pixel_frames,
+                   seconds=info.get("seconds", ""), video=str(path.relative_to(out)))
+        row.update(measure(frames, cell.prompt, spec, shapes_model))
+        rows.append(row)
+        done.add(key_of(cell))
+        write_results(csv_path, rows)
+    bar.close()
+
+    wanted = {key_of(c) for c in cells}
+    outcome.rows = [r for r in read_results(csv_path) if _key(r) in wanted]
+    header = dict(model=spec.name, model_path=str(folder), steps=steps, guidance=guidance, noise=config.noise,
+                  prompts=len(config.prompts), seeds=config.seeds, command=config.command,
+                  native_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames)
+    table = aggregate(outcome.rows, config.methods, config.ratios)
+    atomic_write_text(out / "results.md", results_markdown(table, header))
+    outcome.files = [csv_path, out / "results.md", *write_plots(table, config.methods, config.ratios, out)]
+    return outcome
+
+
+def _load(folder: Path, device: Optional[str]):
+    pipe = load_pipeline(folder, device=device)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+# ---- aggregation ---------------------------------------------------------------------------------
+
+
+def metric_columns(rows: list[dict]) -> list[tuple[str, str]]:
+    """[(column, direction)]: the video metrics, then the shown shapes statistics present in `rows`."""
+    cols = [(k, d) for k, d in DIRECTION.items() if k != "repetition_lag"]
+    cols += [(f"shapes_{k}", d) for k, d in SHAPES_DIRECTION.items()
+             if any(r.get(f"shapes_{k}", "") not in ("", None) for r in rows)]
+    return cols
+
+
+def _floats(values) -> np.ndarray:
+    out = []
+    for v in values:
+        try:
+            out.append(float(v))
+        except (TypeError, ValueError):
+            out.append(float("nan"))
+    return np.array(out, dtype=np.float64)
+
+
+def aggregate(rows: list[dict], methods: Sequence[str], ratios: Sequence[float]) -> dict:
+    """``{"columns": [(name, direction)], "cells": {(method, ratio): {"n", "seconds", name: (mean, std)}}}``;
+    means and standard deviations over prompts x seeds, NaNs ignored."""
+    columns = metric_columns(rows)
+    cells = {}
+    for m in methods:
+        for r in ratios:
+            group = [row for row in rows if row["method"] == m and float(row["ratio"]) == float(r)]
+            if not group:
+                continue
+            stats = {"n": len(group), "seconds": _mean_std(_floats(row.get("seconds") for row in group))}
+            for name, _ in columns:
+                stats[name] = _mean_std(_floats(row.get(name) for row in group))
+            cells[(m, float(r))] = stats
+    return {"columns": columns, "cells": cells}
+
+
+def _mean_std(values: np.ndarray) -> tuple[float, float]:
+    finite = values[np.isfinite(values)]
+    if not len(finite):
+        return float("nan"), float("nan")
+    return float(finite.mean()), float(finite.std())
+
+
+def _short(name: str) -> str:
+    key = name.removeprefix("shapes_")
+    return SHAPES_LABELS.get(key, key.replace("_", " ")) if name.startswith("shapes_") else name.replace("_", " ")
+
+
+def _num(value: float) -> str:
+    if not math.isfinite(value):
+        return "–"
+    if value == 0:
+        return "0"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3f}"
+
+
+def results_markdown(table: dict, header: dict) -> str:
+    """The Markdown report: how it was made, then one table of video metrics and one of shapes stats."""
+    lines = ["# vidlong eval: long-video quality", ""]
+    if header.get("command"):
+        lines += ["```", header["command"], "```", ""]
+    lines += [f"Model `{header['model']}` (native {header['native_frames']} latent = {header['native_pixel_frames']} "
+              f"pixel frames), {header['steps']} steps, guidance {header['guidance']:g}, noise mode "
+              f"`{header['noise']}`. Each number is the mean over {header['prompts']} prompt(s) x {header['seeds']} "
+              "seed(s) (n = videos in the cell); ↑ higher is better, ↓ lower is better, no arrow: neither. "
+              "Repetition needs a video longer than 1.5 native windows, so it is blank at 1x.", ""]
+    if any(c[0].startswith("shapes_") for c in table["columns"]):
+        lines += ["Shapes columns are per-frame fractions from `vidlong.eval.shapes` (all present: every prompted "
+                  "colour found; shapes right: each with its prompted shape; count right: as many colours as "
+                  "prompted; extra colour: an unprompted colour; duplicates: a prompted colour in two places), "
+                  "colour fidelity (share of coloured pixels in prompted colours), accel / diag (mean |centroid "
+                  "acceleration| per frame over the frame diagonal: jumps) and vanish events (per video).", ""]
+    columns = table["columns"]
+    groups = [("Video metrics", [c for c in columns if not c[0].startswith("shapes_")]),
+              ("Shapes-world ground truth (checker)", [c for c in columns if c[0].startswith("shapes_")])]
+    for title, cols in groups:
+        if not cols:
+            continue
+        lines += [f"## {title}", ""]
+        head = ["method", "ratio", "n"] + [f"{_short(n)} {ARROW[d]}".strip() for n, d in cols]
+        if title == "Video metrics":
+            head.append("s/video")
+        lines += ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["--:"] * (len(head) - 2)) + "|"]
+        for (m, r), stats in table["cells"].items():
+            cells = [m, ratio_label(r), str(stats["n"])] + [_num(stats[n][0]) for n, _ in cols]
+            if title == "Video metrics":
+                cells.append(_num(stats["seconds"][0]))
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_plots(table: dict, methods: Sequence[str], ratios: Sequence[float], out: Path) -> list[Path]:
+    """``out/<metric>.png`` for every column: mean (± std band) vs length ratio, one line per method."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("vidlong eval: matplotlib is not installed, so no plots were drawn (pip install matplotlib)",
+              file=sys.stderr)
+        return []
+    paths = []
+    xs_all = sorted(set(float(r) for r in ratios))
+    for name, direction in table["columns"]:
+        fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=100)
+        for m in methods:
+            pts = [(r, *table["cells"][(m, r)][name]) for r in xs_all if (m, r) in table["cells"]]
+            pts = [p for p in pts if math.isfinite(p[1])]
+            if not pts:
+                continue
+            x, mean, std = (np.array(v) for v in zip(*pts))
+            ax.plot(x, mean, marker="o", label=m)
+            ax.fill_between(x, mean - std, mean + std, alpha=0.12)
+        if len(xs_all) > 1 and min(xs_all) > 0 and max(xs_all) / min(xs_all) >= 4:
+            ax.set_xscale("log", base=2)
+        ax.set_xticks(xs_all, [ratio_label(r) for r in xs_all])
+        ax.set_xlabel("length / native length")
+        ax.set_ylabel(_short(name))
+        ax.set_title(f"{_short(name)} {ARROW[direction]}".strip() + " (mean ± std over prompts x seeds)", fontsize=9)
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=7, ncol=2)
+        fig.tight_layout()
+        path = out / f"{name}.png"
+        tmp = path.with_name(f".{path.name}.tmp.png")
+        fig.savefig(tmp)
+        plt.close(fig)
+        tmp.replace(path)
+        paths.append(path)
+    return paths
