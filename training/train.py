@@ -55,15 +55,18 @@ def parse_args(argv=None):
     p.add_argument("--work-dir", default=None, help="scratch folder for the clip memmaps")
     # stage 1: VAE
     p.add_argument("--vae-clips", type=int, default=4096)
-    p.add_argument("--vae-frames", type=int, default=9, help="pixel frames per VAE clip")
-    p.add_argument("--vae-steps", type=int, default=600)
-    p.add_argument("--vae-batch", type=int, default=16)
-    p.add_argument("--vae-lr", type=float, default=8e-4)
+    p.add_argument("--vae-frames", type=int, default=17, help="pixel frames per VAE clip")
+    p.add_argument("--vae-crop", type=int, default=64, help="square crop (pixels) for VAE steps")
+    p.add_argument("--vae-object-weight", type=float, default=10.0,
+                   help="extra loss weight on shape (saturated) pixels")
+    p.add_argument("--vae-steps", type=int, default=800)
+    p.add_argument("--vae-batch", type=int, default=24)
+    p.add_argument("--vae-lr", type=float, default=1e-3)
     p.add_argument("--vae-kl", type=float, default=1e-4, help="KL weight (per-element means)")
     p.add_argument("--vae-max-seconds", type=float, default=float("inf"))
     # stage 2: transformer
-    p.add_argument("--dit-clips", type=int, default=8192)
-    p.add_argument("--dit-steps", type=int, default=2400)
+    p.add_argument("--dit-clips", type=int, default=6144)
+    p.add_argument("--dit-steps", type=int, default=2000)
     p.add_argument("--dit-batch", type=int, default=128)
     p.add_argument("--dit-lr", type=float, default=5e-4)
     p.add_argument("--dit-max-seconds", type=float, default=float("inf"))
@@ -79,7 +82,7 @@ def parse_args(argv=None):
     p.add_argument("--guidance-default", type=float, default=4.0, help="vidlong.yaml CFG scale")
     a = p.parse_args(argv)
     if a.smoke:
-        a.vae_clips, a.vae_steps, a.vae_batch = 8, 3, 2
+        a.vae_clips, a.vae_steps, a.vae_batch, a.vae_frames, a.vae_crop = 8, 3, 2, 9, 32
         a.dit_clips, a.dit_steps, a.dit_batch, a.encode_batch = 8, 4, 4, 4
         a.max_sequence_length = 32
         a.workers = 0 if a.workers is None else a.workers
@@ -138,6 +141,19 @@ def ema_update(ema: dict, model: torch.nn.Module, decay: float):
 # ---------------------------------------------------------------------------------------------
 
 
+def object_weights(x: torch.Tensor, weight: float) -> torch.Tensor:
+    """Per-pixel loss weights [B, 1, T, H, W]: 1 on the background, 1 + ``weight`` on shapes.
+
+    Shapes are the saturated pixels (HSV saturation > 0.3); they cover a few percent of a frame,
+    so without this weight the reconstruction loss is all background and colours wash out.
+    """
+    rgb = (x + 1) / 2
+    mx = rgb.max(dim=1, keepdim=True).values
+    mn = rgb.min(dim=1, keepdim=True).values
+    sat = (mx - mn) / mx.clamp_min(1e-3)
+    return 1.0 + weight * (sat > 0.3).float()
+
+
 def train_vae(vae, frames: np.ndarray, args, device, log: Log, gen: torch.Generator) -> dict:
     """Train the VAE on uint8 clips [N, T, H, W, 3]; returns {"steps", "loss", "seconds"}."""
     vae.to(device).train()
@@ -147,7 +163,7 @@ def train_vae(vae, frames: np.ndarray, args, device, log: Log, gen: torch.Genera
         pool = pool.to(device)
     n = pool.shape[0]
     t0, step, recent = time.time(), 0, []
-    warmup = max(1, min(100, args.vae_steps // 10))
+    warmup = max(1, min(50, args.vae_steps // 10))
     for step in range(args.vae_steps):
         if time.time() - t0 > args.vae_max_seconds:
             print(f"[vae] wall-clock cap hit at step {step}", flush=True)
@@ -156,9 +172,15 @@ def train_vae(vae, frames: np.ndarray, args, device, log: Log, gen: torch.Genera
         for g in opt.param_groups:
             g["lr"] = lr
         idx = torch.randint(0, n, (args.vae_batch,), generator=gen)
-        x = pool[idx.to(pool.device)].to(device).permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
+        clip = pool[idx.to(pool.device)]  # uint8 [B, T, H, W, 3]
+        c = min(args.vae_crop, clip.shape[2], clip.shape[3])
+        top = int(torch.randint(0, clip.shape[2] - c + 1, (), generator=gen))
+        left = int(torch.randint(0, clip.shape[3] - c + 1, (), generator=gen))
+        clip = clip[:, :, top:top + c, left:left + c]
+        x = clip.to(device).permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
         if torch.rand((), generator=gen) < 0.5:  # flips: free augmentation in pixel space
             x = x.flip(-1)
+        w = object_weights(x, args.vae_object_weight)
         with autocast(device):
             h = vae._encode(x)
             mean, logvar = h.float().chunk(2, dim=1)
@@ -166,8 +188,8 @@ def train_vae(vae, frames: np.ndarray, args, device, log: Log, gen: torch.Genera
             z = mean + torch.exp(0.5 * logvar) * torch.randn(mean.shape, device=device)
             rec = vae._decode(z, return_dict=False)[0]
         rec = rec.float()
-        l1 = (rec - x).abs().mean()
-        mse = F.mse_loss(rec, x)
+        l1 = ((rec - x).abs() * w).sum() / (w.sum() * 3)
+        mse = ((rec - x).pow(2) * w).sum() / (w.sum() * 3)
         kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).mean()
         loss = l1 + mse + args.vae_kl * kl
         opt.zero_grad(set_to_none=True)
@@ -178,7 +200,7 @@ def train_vae(vae, frames: np.ndarray, args, device, log: Log, gen: torch.Genera
         if step % 25 == 0 or step == args.vae_steps - 1:
             log.row("vae", step, loss.item(), lr)
             print(f"[vae] step {step} loss {loss.item():.4f} l1 {l1.item():.4f} "
-                  f"kl {float(kl):.2f} ({time.time() - t0:.0f}s)", flush=True)
+                  f"kl {kl.item():.2f} ({time.time() - t0:.0f}s)", flush=True)
     vae.eval().requires_grad_(False)
     return {"steps": step + 1, "l1_last100": float(np.mean(recent[-100:])),
             "seconds": time.time() - t0}
