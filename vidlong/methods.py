@@ -12,7 +12,7 @@ from typing import Optional
 import yaml
 
 from .attention.layout import TokenLayout
-from .attention.mods import MaskMod, far_pair, first_frame_guard, positive_decay
+from .attention.mods import MaskMod, far_pair, first_frame_guard
 from .errors import VidlongError
 from .schedulers.bands import SeparableBands, default_cutoffs, make_bands
 from .schedulers.windows import branch_windows

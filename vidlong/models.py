@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
-from typing import Optional
 
 import yaml
 

@@ -12,7 +12,7 @@ import itertools
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Iterator, Optional, Union
+from typing import Iterator, Optional
 
 import numpy as np
 import torch
@@ -122,7 +122,7 @@ class VideoStreamer:
             self._forward(torch.cat(frames[start : start + self.schedule.chunk], dim=2), 0.0, text, writing=True)
 
     def _denoise(self, text: torch.Tensor) -> torch.Tensor:
-        pipe, spec = self.pipe, self.pipe.spec
+        pipe = self.pipe
         shape = (1, pipe.transformer.config.in_channels, self.schedule.chunk,
                  self.height // pipe.vae_scale_factor_spatial, self.width // pipe.vae_scale_factor_spatial)
         latents = torch.randn(shape, generator=self.generator).to(pipe.device)
