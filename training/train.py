@@ -70,6 +70,9 @@ def parse_args(argv=None):
     p.add_argument("--dit-batch", type=int, default=128)
     p.add_argument("--dit-lr", type=float, default=5e-4)
     p.add_argument("--dit-max-seconds", type=float, default=float("inf"))
+    p.add_argument("--time-budget", type=float, default=None,
+                   help="seconds for the whole run: sets the two stages' wall-clock caps "
+                        "(45%% VAE / 55%% transformer of what data, encoding and saving leave)")
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
                    help="regional torch.compile of the transformer blocks (GPU only)")
@@ -81,6 +84,10 @@ def parse_args(argv=None):
     p.add_argument("--steps-default", type=int, default=20, help="vidlong.yaml inference steps")
     p.add_argument("--guidance-default", type=float, default=4.0, help="vidlong.yaml CFG scale")
     a = p.parse_args(argv)
+    if a.time_budget is not None:
+        overhead = 25.0 + 0.0045 * a.dit_clips + 35.0  # data + encoding + compile/save
+        left = max(20.0, a.time_budget - overhead)
+        a.vae_max_seconds, a.dit_max_seconds = 0.45 * left, 0.55 * left
     if a.smoke:
         a.vae_clips, a.vae_steps, a.vae_batch, a.vae_frames, a.vae_crop = 8, 3, 2, 9, 32
         a.dit_clips, a.dit_steps, a.dit_batch, a.encode_batch = 8, 4, 4, 4
@@ -110,12 +117,20 @@ class Log:
         self.f.close()
 
 
-def lr_at(step: int, total: int, base: float, warmup: int) -> float:
-    """Linear warm-up then cosine decay to 10% of ``base``."""
+def lr_at(step: int, total: int, base: float, warmup: int, time_frac: float = 0.0) -> float:
+    """Linear warm-up then cosine decay to 10% of ``base``.
+
+    ``time_frac`` (elapsed / wall-clock cap) advances the decay when a stage runs under a time
+    budget, so a capped stage still ends at the low learning rate.
+    """
     if step < warmup:
         return base * (step + 1) / warmup
-    frac = (step - warmup) / max(1, total - warmup)
+    frac = max((step - warmup) / max(1, total - warmup), time_frac)
     return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+
+
+def _time_frac(elapsed: float, cap: float) -> float:
+    return 0.0 if not math.isfinite(cap) else elapsed / cap
 
 
 def to_video_tensor(frames_u8: np.ndarray, device) -> torch.Tensor:
@@ -168,7 +183,8 @@ def train_vae(vae, frames: np.ndarray, args, device, log: Log, gen: torch.Genera
         if time.time() - t0 > args.vae_max_seconds:
             print(f"[vae] wall-clock cap hit at step {step}", flush=True)
             break
-        lr = lr_at(step, args.vae_steps, args.vae_lr, warmup)
+        lr = lr_at(step, args.vae_steps, args.vae_lr, warmup,
+                   _time_frac(time.time() - t0, args.vae_max_seconds))
         for g in opt.param_groups:
             g["lr"] = lr
         idx = torch.randint(0, n, (args.vae_batch,), generator=gen)
@@ -304,7 +320,8 @@ def train_transformer(transformer, latents: torch.Tensor, ctx_all: torch.Tensor,
         if time.time() - t0 > args.dit_max_seconds:
             print(f"[dit] wall-clock cap hit at step {step}", flush=True)
             break
-        lr = lr_at(step, args.dit_steps, args.dit_lr, warmup)
+        lr = lr_at(step, args.dit_steps, args.dit_lr, warmup,
+                   _time_frac(time.time() - t0, args.dit_max_seconds))
         for g in opt.param_groups:
             g["lr"] = lr
         b = args.dit_batch
