@@ -391,7 +391,8 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
     outcome.rows = [r for r in read_results(csv_path) if _key(r) in wanted]
     header = dict(model=spec.name, model_path=str(folder), steps=steps, guidance=guidance, noise=config.noise,
                   prompts=len(config.prompts), seeds=config.seeds, command=config.command,
-                  native_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames)
+                  native_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames,
+                  stream_chunk=stream_chunk_for(spec, config.stream_chunk) if "stream" in config.methods else None)
     table = aggregate(outcome.rows, config.methods, config.ratios)
     atomic_write_text(out / "results.md", results_markdown(table, header))
     outcome.files = [csv_path, out / "results.md", *write_plots(table, config.methods, config.ratios, out)]
@@ -476,6 +477,13 @@ def results_markdown(table: dict, header: dict) -> str:
               f"`{header['noise']}`. Each number is the mean over {header['prompts']} prompt(s) x {header['seeds']} "
               "seed(s) (n = videos in the cell); ↑ higher is better, ↓ lower is better, no arrow: neither. "
               "Repetition needs a video longer than 1.5 native windows, so it is blank at 1x.", ""]
+    if header.get("noise") == "preset":
+        lines += ["ultravico, freelong and both take the shipped ratio preset (`2x`, `3x`, `4x`, `8x`; defaults at "
+                  "other ratios) with its initial noise (`specmix`); direct, riflex, window and stream start from "
+                  "plain Gaussian noise (the `noise` column of results.csv says which each video used).", ""]
+    if header.get("stream_chunk"):
+        lines += [f"stream: chunks of {header['stream_chunk']} latent frames, sinks = one chunk, rolling window = "
+                  "native - 2 chunks; the video is cut to the same length as the others.", ""]
     if any(c[0].startswith("shapes_") for c in table["columns"]):
         lines += ["Shapes columns are per-frame fractions from `vidlong.eval.shapes` (all present: every prompted "
                   "colour found; shapes right: each with its prompted shape; count right: as many colours as "
