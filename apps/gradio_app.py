@@ -41,11 +41,15 @@ AUTO_NOISE = "auto"
 #: Videos kept in the app's temporary folder (Gradio serves its own copy from its cache).
 KEEP_VIDEOS = 8
 
+#: One phrase per method name, for the method control's help line (names not listed show bare).
 METHOD_HELP = {
     "none": "the stock model, just longer",
+    "direct": "baseline, the same as none",
     "ultravico": "UltraViCo attention decay",
     "freelong": "FreeLong++ spectral fusion",
     "both": "UltraViCo + FreeLong++",
+    "riflex": "RIFLEx baseline (RoPE frequency)",
+    "window": "sliding-window attention baseline",
 }
 
 
@@ -142,7 +146,7 @@ def build_app(pipe) -> gr.Blocks:
                                     elem_id="prompt")
                 with gr.Row():
                     method = gr.Radio(list(METHOD_NAMES), value="both", label="Method",
-                                      info="; ".join(f"{k}: {v}" for k, v in METHOD_HELP.items()), elem_id="method")
+                                      info="; ".join(f"{k}: {METHOD_HELP[k]}" if k in METHOD_HELP else k for k in METHOD_NAMES), elem_id="method")
                 with gr.Row():
                     preset = gr.Dropdown([NO_PRESET, *presets], value=NO_PRESET, label="Preset",
                                          info="method settings and noise tuned for a ratio", elem_id="preset")

@@ -41,7 +41,7 @@ def screenshot(url: str, out: Path, prompt: str, method: str = "both", ratio: fl
             ratio_box.fill(str(ratio))
             ratio_box.press("Enter")
             page.get_by_role("button", name="Generate").click()
-            expect(page.locator("#video video[src]")).to_be_attached()
+            expect(page.locator("#video video[src]")).to_be_attached(timeout=timeout_s * 1000)
             page.wait_for_function("document.querySelector('#video video').readyState >= 2")
             page.wait_for_load_state("networkidle")
             page.wait_for_timeout(1500)  # let the video play a little and the progress UI settle

@@ -124,13 +124,13 @@ def test_browser_generates_and_shows_video(server, tmp_path):
             page.set_default_timeout(TIMEOUT_MS)
             page.goto(server, wait_until="networkidle")
             prompt = page.get_by_label("Prompt")
-            expect(prompt).to_be_visible()
+            expect(prompt).to_be_visible(timeout=TIMEOUT_MS)
             prompt.fill("a green triangle bouncing on the dark background")
             page.get_by_role("button", name="Generate").click()
 
             video = page.locator("#video video[src]")
-            expect(video).to_be_attached()
-            expect(page.locator("#settings")).to_contain_text("latent_frames")
+            expect(video).to_be_attached(timeout=TIMEOUT_MS)
+            expect(page.locator("#settings")).to_contain_text("latent_frames", timeout=TIMEOUT_MS)
             # the browser can decode what was served (readyState >= HAVE_CURRENT_DATA)
             page.wait_for_function("document.querySelector('#video video').readyState >= 2")
             response = page.request.get(video.get_attribute("src"))
@@ -144,7 +144,7 @@ def test_browser_generates_and_shows_video(server, tmp_path):
 
             prompt.fill("")
             page.get_by_role("button", name="Generate").click()
-            expect(page.get_by_text(EMPTY_PROMPT)).to_be_visible()
+            expect(page.get_by_text(EMPTY_PROMPT)).to_be_visible(timeout=TIMEOUT_MS)
             assert "Traceback" not in page.locator("body").inner_text()
         finally:
             browser.close()
