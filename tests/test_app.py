@@ -24,7 +24,7 @@ from vidlong.video_io import read_video  # noqa: E402
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-EMPTY_PROMPT = 'the prompt is empty; pass --prompt "a red circle ..."'  # vidlong.generate's one-line message
+EMPTY_PROMPT = 'the prompt is empty; describe the video, e.g. "a red circle and a blue square"'  # vidlong.generate's one-line message
 TIMEOUT_MS = 120_000
 
 

@@ -77,7 +77,7 @@ def generate(pipe, request: GenerateRequest, step_callback: Optional[Callable[[i
     """
     spec = pipe.spec
     if not request.prompt or not request.prompt.strip():
-        raise VidlongError("the prompt is empty; pass --prompt \"a red circle ...\"")
+        raise VidlongError("the prompt is empty; describe the video, e.g. \"a red circle and a blue square\"")
     methods = methods_for(request.method, request.preset)
     noise = request.noise or (load_preset(request.preset)["noise"] if request.preset else "plain")
     height, width = request.height or spec.height, request.width or spec.width
