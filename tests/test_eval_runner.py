@@ -116,3 +116,13 @@ def test_markdown_table_means_over_prompts_and_seeds():
                                              noise="preset", prompts=1, seeds=2, command="vidlong eval --out x"))
     assert "| direct | 2x | 2 |" in md and "0.300" in md and "–" in md  # NaN repetition shown as a dash
     assert "Shapes-world" not in md  # no checker column had a value
+
+
+def test_module_entry_point_exits_2_with_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "vidlong.eval", "--out", str(tmp_path / "e"), "--methods", "magic"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("vidlong: error: unknown method 'magic'")
