@@ -126,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .apps.cli import add_app_parser
 
     add_app_parser(sub)
+    from .eval.cli import add_eval_parser
+
+    add_eval_parser(sub)
     return parser
 
 
