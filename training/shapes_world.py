@@ -19,19 +19,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vidlong.eval.shapes import COLOUR_HUES
+
 # --------------------------------------------------------------------------------------------
 # The world's vocabulary
 # --------------------------------------------------------------------------------------------
 
-#: Shape colours by hue (degrees). Six hues 60 degrees apart, saturation 0.85, value 0.9.
-COLOUR_HUES: dict[str, float] = {
-    "red": 0.0,
-    "yellow": 55.0,
-    "green": 120.0,
-    "cyan": 185.0,
-    "blue": 235.0,
-    "magenta": 300.0,
-}
+#: Shape colours by hue (degrees): the checker's palette, so generator and checker cannot drift apart.
 COLOUR_SATURATION = 0.85
 COLOUR_VALUE = 0.9
 

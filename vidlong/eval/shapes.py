@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: Palette hues in degrees; must match ``training/shapes_world.py`` (a test checks it).
+#: Palette hues in degrees of the shapes world (``training/shapes_world.py`` draws with these).
 COLOUR_HUES: dict[str, float] = {
     "red": 0.0,
     "yellow": 55.0,
