@@ -40,8 +40,7 @@ def run_eval_command(args) -> int:
         model=args.model, out=args.out, prompts=read_prompts(args.prompts) if args.prompts else DEFAULT_PROMPTS,
         ratios=parse_ratios(args.ratios), methods=parse_methods(args.methods), seeds=args.seeds, steps=args.steps,
         guidance=args.guidance, noise=args.noise, stream_chunk=args.stream_chunk, device=args.device,
-        command=getattr(args, "command_line", None) or (
-            " ".join(["vidlong", *map(shlex.quote, sys.argv[1:])]) if sys.argv[1:2] == ["eval"] else ""),
+        command=" ".join(["vidlong", "eval", *map(shlex.quote, sys.argv[2:] if sys.argv[1:2] == ["eval"] else sys.argv[1:])]),
     )
     outcome = run_eval(config, progress=not args.no_progress)
     print(f"{len(outcome.rows)} cells in {args.out}/results.csv ({outcome.generated} generated, "
