@@ -32,7 +32,8 @@ class VidlongWanAttnProcessor:
             before each forward. A stock plan goes through diffusers' own attention dispatch, so the
             output is the stock model's bit for bit. With ``state.stream`` set, the chunk attends to
             the rolling KV cache instead (RoPE placed by the stream, see `StreamContext`).
-        stock: the processor this one replaced (its attention backend is reused on the stock path).
+        stock: the processor this one replaced (its attention backend is kept for the stock path and
+            for streaming; diffusers' ``set_attention_backend`` changes it as for any processor).
         layer: index of this block, to address its KV cache.
     """
 
@@ -40,6 +41,10 @@ class VidlongWanAttnProcessor:
         self.state = state
         self.stock = stock
         self.layer = layer
+        # diffusers' `set_attention_backend` (e.g. "xformers", "flash") sets these on processors;
+        # start from the stock processor's so a backend chosen before `apply` is kept
+        self._attention_backend = getattr(stock, "_attention_backend", None)
+        self._parallel_config = getattr(stock, "_parallel_config", None)
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):
         if encoder_hidden_states is not None:
@@ -48,12 +53,11 @@ class VidlongWanAttnProcessor:
         query, key, value = wan_qkv(attn, hidden_states, None if stream is not None else rotary_emb)
         plan = self.state.plan
         if stream is not None:
-            out = stream.attend(self.layer, query, key, value, getattr(self.stock, "_attention_backend", None))
+            out = stream.attend(self.layer, query, key, value, self._attention_backend)
         elif plan is None or plan.is_stock:
             out = dispatch_attention_fn(
                 query, key, value, attn_mask=attention_mask, dropout_p=0.0, is_causal=False,
-                backend=getattr(self.stock, "_attention_backend", None),
-                parallel_config=getattr(self.stock, "_parallel_config", None),
+                backend=self._attention_backend, parallel_config=self._parallel_config,
             )
         else:
             out = run_plan(query, key, value, plan, self.state.kernel_for(query.device))

@@ -68,3 +68,13 @@ def test_reapply_replaces_and_rejects_non_methods():
         vidlong.apply(model, "ultravico", native_frames=NATIVE)
     with pytest.raises(vidlong.VidlongError, match="WanTransformer3DModel"):
         vidlong.apply(torch.nn.Linear(2, 2), vidlong.UltraViCo())
+
+
+def test_attention_backend_choice_reaches_the_stock_path():
+    """diffusers' set_attention_backend works on vidlong's processor like on the stock one."""
+    model = tiny_transformer()
+    vidlong.apply(model, native_frames=NATIVE)
+    model.set_attention_backend("native")
+    assert all(b.attn1.processor._attention_backend == "native" for b in model.blocks)
+    with torch.no_grad():
+        assert torch.equal(model(**transformer_inputs(8))[0], stock_output(8))
