@@ -37,9 +37,9 @@ def _run_generate(args) -> int:
     from .generate import GenerateRequest, generate
     from .methods import load_preset, methods_for
     from .pipeline import load_pipeline
-    from .video_io import _check_output_path, write_video
+    from .video_io import check_output_path, write_video
 
-    out = _check_output_path(Path(args.out))
+    out = check_output_path(Path(args.out))
     ratio = args.ratio if args.ratio is not None else (load_preset(args.preset)["ratio"] if args.preset else 1.0)
     request = GenerateRequest(
         prompt=args.prompt, negative_prompt=args.negative_prompt, ratio=ratio, frames=args.frames,
@@ -89,9 +89,9 @@ def _run_stream(args) -> int:
     from .methods import Streaming
     from .pipeline import load_pipeline
     from .schedulers.stream import parse_prompt_schedule
-    from .video_io import StreamingVideoWriter, _check_output_path
+    from .video_io import StreamingVideoWriter, check_output_path
 
-    out = _check_output_path(Path(args.out))
+    out = check_output_path(Path(args.out))
     parse_prompt_schedule(args.prompt)  # reject a bad schedule before loading a model
     if args.chunks is not None and args.chunks < 1:
         raise VidlongError(f"--chunks must be >= 1, got {args.chunks}")

@@ -27,7 +27,8 @@ _CRF = 18  # x264 constant-quality setting: visually lossless for generated fram
 _FRAGMENTED = "+frag_every_frame+empty_moov+default_base_moof"
 
 
-def _check_output_path(path) -> Path:
+def check_output_path(path) -> Path:
+    """`path` as a Path if an mp4 can be written there, else a one-line `VidlongError` naming the fix."""
     path = Path(path)
     if path.suffix.lower() != ".mp4":
         raise VidlongError(f"cannot write video to {path}: name the output file with a .mp4 extension")
@@ -110,7 +111,7 @@ def write_video(path, frames: Iterable, fps: float) -> Path:
     temporary file is removed and an existing file at ``path`` is left untouched. Odd heights or
     widths are edge-padded to even (see the module docstring).
     """
-    path = _check_output_path(path)
+    path = check_output_path(path)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     encoder = None
     try:
@@ -147,7 +148,7 @@ class StreamingVideoWriter:
     """
 
     def __init__(self, path, fps: float):
-        self.path = _check_output_path(path)
+        self.path = check_output_path(path)
         self.fps = fps
         self._encoder: _Encoder | None = None
         self._frames_written = 0
