@@ -133,6 +133,19 @@ def _time_frac(elapsed: float, cap: float) -> float:
     return 0.0 if not math.isfinite(cap) else elapsed / cap
 
 
+def set_scheduled_lr(opt, stage: str, step: int, total: int, base: float, warmup: int, t0: float, cap: float):
+    """Set the learning rate of `step` on `opt` and return it; None once the stage's wall-clock cap
+    (seconds since `t0`) is spent."""
+    elapsed = time.time() - t0
+    if elapsed > cap:
+        print(f"[{stage}] wall-clock cap hit at step {step}", flush=True)
+        return None
+    lr = lr_at(step, total, base, warmup, _time_frac(elapsed, cap))
+    for group in opt.param_groups:
+        group["lr"] = lr
+    return lr
+
+
 def to_video_tensor(frames_u8: np.ndarray, device) -> torch.Tensor:
     """uint8 [B, T, H, W, 3] -> float [B, 3, T, H, W] in [-1, 1] on ``device``."""
     x = torch.from_numpy(np.array(frames_u8, copy=True)).to(device)
@@ -180,13 +193,9 @@ def train_vae(vae, frames: np.ndarray, args, device, log: Log, gen: torch.Genera
     t0, step, recent = time.time(), 0, []
     warmup = max(1, min(50, args.vae_steps // 10))
     for step in range(args.vae_steps):
-        if time.time() - t0 > args.vae_max_seconds:
-            print(f"[vae] wall-clock cap hit at step {step}", flush=True)
+        lr = set_scheduled_lr(opt, "vae", step, args.vae_steps, args.vae_lr, warmup, t0, args.vae_max_seconds)
+        if lr is None:
             break
-        lr = lr_at(step, args.vae_steps, args.vae_lr, warmup,
-                   _time_frac(time.time() - t0, args.vae_max_seconds))
-        for g in opt.param_groups:
-            g["lr"] = lr
         idx = torch.randint(0, n, (args.vae_batch,), generator=gen)
         clip = pool[idx.to(pool.device)]  # uint8 [B, T, H, W, 3]
         c = min(args.vae_crop, clip.shape[2], clip.shape[3])
@@ -317,13 +326,9 @@ def train_transformer(transformer, latents: torch.Tensor, ctx_all: torch.Tensor,
     t0, recent, step = time.time(), [], 0
     warmup = max(1, min(200, args.dit_steps // 10))
     while step < args.dit_steps:
-        if time.time() - t0 > args.dit_max_seconds:
-            print(f"[dit] wall-clock cap hit at step {step}", flush=True)
+        lr = set_scheduled_lr(opt, "dit", step, args.dit_steps, args.dit_lr, warmup, t0, args.dit_max_seconds)
+        if lr is None:
             break
-        lr = lr_at(step, args.dit_steps, args.dit_lr, warmup,
-                   _time_frac(time.time() - t0, args.dit_max_seconds))
-        for g in opt.param_groups:
-            g["lr"] = lr
         b = args.dit_batch
         idx = torch.randint(0, n, (b,), generator=gen).to(device)
         drop = (torch.rand(b, generator=gen) < args.cfg_dropout).to(device)
