@@ -259,6 +259,28 @@ def reconstruction_psnr(vae, frames: np.ndarray, device) -> float:
     return 10 * math.log10(4.0 / max(mse, 1e-12))
 
 
+@torch.no_grad()
+def reconstruction_objects(vae, frames: np.ndarray, prompts: list[str], device) -> dict:
+    """The ground-truth checker on VAE reconstructions of full clips uint8 [N, T, H, W, 3].
+
+    The transformer can only learn what the VAE keeps: if the prompted shapes are not found in
+    the reconstructions, they will not be found in generated videos either.
+    """
+    from training.evaluate import load_checker
+
+    chk = load_checker()
+    sums = []
+    for clip, prompt in zip(frames, prompts):
+        x = to_video_tensor(clip[None], device)
+        with autocast(device):
+            mean = vae._encode(x).float().chunk(2, dim=1)[0]
+            rec = vae._decode(mean, return_dict=False)[0].float()
+        video = ((rec[0].permute(1, 2, 3, 0).clamp(-1, 1) + 1) * 127.5).round().byte().cpu().numpy()
+        sums.append(chk.check_video(video, prompt).summary())
+    m = chk.aggregate(sums)
+    return {k: m[k] for k in ("frac_frames_all_present", "colour_fidelity")}
+
+
 # ---------------------------------------------------------------------------------------------
 # stage 2: transformer
 # ---------------------------------------------------------------------------------------------
@@ -446,6 +468,9 @@ def main(argv=None) -> dict:
     if pool is not None:
         pool.close()
     t_enc = time.time()
+    summary["vae"]["reconstruction_check"] = reconstruction_objects(
+        vae, dit_frames[:8], prompts[:8], device)
+    print(f"[vae] checker on reconstructions: {summary['vae']['reconstruction_check']}", flush=True)
     lat = encode_clips(vae, dit_frames, args.encode_batch, device, gen)
     mean = lat.mean(dim=(0, 2, 3, 4))
     std = lat.std(dim=(0, 2, 3, 4)).clamp_min(1e-4)
