@@ -56,6 +56,7 @@ def main() -> None:
             ms = time_ms(lambda: run_plan(q, k, v, plan, kernel), repeat=args.repeat)
             row += [ms, ms / sdpa_ms]
         rows.append(row)
+        print(f"{frames} latent frames: " + ", ".join(f"{x:.3g}" for x in row[2:]), flush=True)
         del q, k, v
     print_table(["latent frames", "tokens", "SDPA ms", "decay ms", "decay / SDPA", "fusion3 ms", "fusion3 / SDPA",
                  "both ms", "both / SDPA"], rows)

@@ -8,7 +8,10 @@ set -euo pipefail
 export PYTHONUNBUFFERED=1
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .whl/*.whl
-export PYTHONPATH=/tmp/site:$PWD
+# vidlong as installed (its attention/, schedulers/ ... folders become vidlong.*), training from here
+python3 -m pip install -q --no-index --no-deps --no-build-isolation --target /tmp/pkg . >/dev/null
+export PYTHONPATH=/tmp/site:/tmp/pkg:$PWD
+cd /tmp  # `python -m` puts the working folder first on sys.path: keep the repo's vidlong/ off it
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 RUN=/tmp/run
 mkdir -p $RUN
