@@ -1,6 +1,9 @@
 """Train the embedded default model: a small Wan2.1-layout pipeline on shapes-world videos.
 
-Stage 1 trains the ``AutoencoderKLWan`` (L1 + MSE reconstruction + a small KL term) on short clips.
+Stage 1 trains the ``AutoencoderKLWan`` (L1 + MSE reconstruction + a small KL term) on crops of
+native-length clips: the VAE is causal in time and its receptive field spans more than 9 pixel
+frames, so clips shorter than the native 33 frames leave later frames decoding from a history it
+never saw (run 2 trained on 9-frame clips and its colours drifted to grey after frame 9).
 Stage 2 encodes 33-pixel-frame clips (= 9 latent frames at 128x128, latent 16x16) with the frozen
 VAE and trains the ``WanTransformer3DModel`` with rectified-flow matching as Wan does:
 x_t = (1 - s) x0 + s * noise, target = noise - x0, timestep = 1000 * s, with 10% of prompts
@@ -55,12 +58,12 @@ def parse_args(argv=None):
     p.add_argument("--work-dir", default=None, help="scratch folder for the clip memmaps")
     # stage 1: VAE
     p.add_argument("--vae-clips", type=int, default=4096)
-    p.add_argument("--vae-frames", type=int, default=17, help="pixel frames per VAE clip")
+    p.add_argument("--vae-frames", type=int, default=NATIVE_PIXEL_FRAMES, help="pixel frames per VAE clip")
     p.add_argument("--vae-crop", type=int, default=64, help="square crop (pixels) for VAE steps")
     p.add_argument("--vae-object-weight", type=float, default=10.0,
                    help="extra loss weight on shape (saturated) pixels")
-    p.add_argument("--vae-steps", type=int, default=800)
-    p.add_argument("--vae-batch", type=int, default=24)
+    p.add_argument("--vae-steps", type=int, default=3000)
+    p.add_argument("--vae-batch", type=int, default=48)
     p.add_argument("--vae-lr", type=float, default=1e-3)
     p.add_argument("--vae-kl", type=float, default=1e-4, help="KL weight (per-element means)")
     p.add_argument("--vae-max-seconds", type=float, default=float("inf"))
