@@ -42,6 +42,24 @@ def test_training_smoke_run_writes_a_loadable_pipeline(tmp_path):
     assert (tmp_path / "train_log.csv").read_text().count("\n") > 4
 
 
+def test_decoder_finetune_changes_the_decoder_only(tmp_path):
+    from diffusers import AutoencoderKLWan
+
+    from training.finetune_decoder import main as finetune
+    from training.train import main as train
+
+    train(["--smoke", "--out", str(tmp_path)])
+    vae_dir = tmp_path / "pipeline" / "vae"
+    before = AutoencoderKLWan.from_pretrained(str(vae_dir)).state_dict()
+    summary = finetune(["--model", str(tmp_path / "pipeline"), "--clips", "2", "--frames", "9",
+                        "--crop", "32", "--batch", "1", "--steps", "2", "--lr", "1e-2"])
+    assert summary["steps_run"] == 2
+    after = AutoencoderKLWan.from_pretrained(str(vae_dir)).state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith(("decoder.", "post_quant_conv.")) for k in changed)
+    assert "decoder" in (tmp_path / "pipeline" / "train_log.csv").read_text()
+
+
 def test_default_model_folder_is_complete_and_small():
     if not os.path.exists(os.path.join(MODEL, "model_index.json")):
         pytest.fail("vidlong/default_model has no model_index.json: the trained weights are missing")

@@ -112,8 +112,8 @@ def main(argv=None) -> dict:
     vae.to(torch.float16).save_pretrained(vae_dir, safe_serialization=True)
     with open(log_path, "a", newline="") as f:
         csv.writer(f).writerows(rows)
-    summary = {"steps": step + 1, "seconds": time.time() - t0, "final_loss": rows[-1][2] if rows else None,
-               **{k: v for k, v in vars(args).items() if k != "model"}}
+    summary = {"args": {k: v for k, v in vars(args).items() if k != "model"}, "steps_run": step + 1,
+               "seconds": time.time() - t0, "final_loss": rows[-1][2] if rows else None}
     print(f"[decoder] done: {json.dumps(summary)}", flush=True)
     return summary
 

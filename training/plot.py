@@ -19,7 +19,8 @@ def plot_log(csv_path: str, png_path: str) -> None:
     with open(csv_path) as f:
         for r in csv.DictReader(f):
             rows.setdefault(r["stage"], []).append((int(r["step"]), float(r["loss"])))
-    titles = {"vae": "VAE: L1 + MSE + KL", "dit": "Transformer: flow-matching MSE"}
+    titles = {"vae": "VAE: L1 + MSE + KL", "dit": "Transformer: flow-matching MSE",
+              "decoder": "VAE decoder on 33-frame clips: L1 + MSE"}
     fig, axes = plt.subplots(1, len(rows), figsize=(5 * len(rows), 3.5), squeeze=False)
     for ax, (stage, pts) in zip(axes[0], rows.items()):
         steps, losses = zip(*pts)
