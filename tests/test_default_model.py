@@ -71,24 +71,38 @@ def test_default_model_folder_is_complete_and_small():
     assert os.path.exists(os.path.join(MODEL, "README.md"))
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(reason="the shipped weights (first training run) draw the background but not "
-                          "the shapes yet; see vidlong/default_model/README.md", strict=False)
-def test_default_model_generates_the_prompted_objects():
+def _generate_and_check(prompt: str, seed: int = 0) -> dict:
+    """One native-length video of the default model at its own settings -> checker summary."""
     from vidlong.eval.shapes import check_video
 
     cfg = yaml.safe_load(open(os.path.join(MODEL, "vidlong.yaml")))
     pipe = _load(MODEL)
-    prompt = "a red circle and a blue square"
     out = pipe(prompt, height=128, width=128, num_frames=33,
                num_inference_steps=cfg["num_inference_steps"],
                guidance_scale=cfg["guidance_scale"], output_type="np",
-               generator=torch.Generator().manual_seed(0))
+               generator=torch.Generator().manual_seed(seed))
     frames = out.frames[0]
     assert frames.shape == (33, 128, 128, 3)
     video = np.clip(np.round(frames * 255), 0, 255).astype(np.uint8)
-    s = check_video(video, prompt).summary()
-    assert s["frac_frames_all_present"] >= 0.8, s
+    return check_video(video, prompt).summary()
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="quality target not reached yet: the shipped weights find all prompted "
+                          "objects in about half the frames (see vidlong/default_model/README.md)",
+                   strict=False)
+def test_default_model_generates_the_prompted_objects():
+    """A one-video version of the model's target (all prompted objects in >= 90% of frames)."""
+    s = _generate_and_check("a red circle and a blue square")
+    assert s["frac_frames_all_present"] >= 0.9, s
+
+
+@pytest.mark.slow
+def test_default_model_draws_a_prompted_shape_in_its_colour():
+    """Regression guard at the level the shipped weights reach (not the target): a one-object
+    prompt gives that object, in its colour, in most frames."""
+    s = _generate_and_check("a green triangle on a black background")
+    assert s["frac_frames_all_present"] >= 0.6 and s["colour_fidelity"] >= 0.6, s
 
 
 def test_truncated_weight_file_fails_to_load(tmp_path):
