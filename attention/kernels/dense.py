@@ -1,7 +1,9 @@
-"""Dense reference kernel: materialises the logits block by block; any device, any float dtype.
+"""Dense reference kernel: attention block by block of queries; any device, any float dtype.
 
 It is the oracle for every faster kernel and the CPU path. Memory is bounded by `query_block`
-queries at a time: ``[B, H, query_block, N]`` logits.
+queries at a time: ``[B, H, query_block, N]`` logits. A branch with only a mask runs through
+PyTorch's fused SDPA with the mask materialised per block; a score_mod (or a request for the
+log-sum-exp) materialises the logits and takes one softmax over them.
 """
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import math
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 
 from ..mods import MaskMod, ScoreMod
 
@@ -53,15 +56,28 @@ def dense_attention(
     for start in range(0, n_q, query_block):
         q = query[:, :, start : start + query_block].to(compute_dtype)
         q_idx = torch.arange(start, start + q.shape[2], device=device).view(1, 1, -1, 1)
-        scores = torch.matmul(q, k.transpose(-1, -2)) * scale
-        if score_mod is not None:
-            scores = score_mod(scores, b_idx, h_idx, q_idx, kv_idx)
-        if mask_mod is not None:
-            scores = scores.masked_fill(~mask_mod(b_idx, h_idx, q_idx, kv_idx), float("-inf"))
-        lse = torch.logsumexp(scores, dim=-1)
-        weights = torch.exp(scores - lse.unsqueeze(-1)).nan_to_num(0.0)
-        outs.append(torch.matmul(weights, v))
-        lses.append(lse)
+        keep = None if mask_mod is None else mask_mod(b_idx, h_idx, q_idx, kv_idx)
+        if score_mod is None and not return_lse:
+            # nothing but a mask: PyTorch's fused SDPA computes exactly this softmax
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)
+        else:
+            scores = torch.matmul(q * scale, k.transpose(-1, -2))
+            if score_mod is not None:
+                scores = score_mod(scores, b_idx, h_idx, q_idx, kv_idx)
+            if keep is not None:
+                scores = scores.masked_fill(~keep, float("-inf"))
+            if return_lse:
+                lse = torch.logsumexp(scores, dim=-1)
+                lses.append(lse)
+                weights = torch.exp(scores - lse.unsqueeze(-1))
+            else:
+                weights = torch.softmax(scores, dim=-1)
+            out = torch.matmul(weights, v)
+        if keep is not None:  # queries that see no key: zeros, not the NaNs of an empty softmax
+            dead = ~keep.any(dim=-1, keepdim=True)
+            if dead.any():
+                out = out.masked_fill(dead, 0.0)
+        outs.append(out)
     out = torch.cat(outs, dim=2).to(query.dtype)
     return (out, torch.cat(lses, dim=2)) if return_lse else out
 
