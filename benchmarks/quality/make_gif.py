@@ -1,0 +1,69 @@
+"""Side-by-side GIF of one prompt's videos from a `vidlong eval` folder, one panel per method.
+
+    python benchmarks/quality/make_gif.py EVAL_DIR --ratio 4 --prompt "cyan ball" \
+        --methods direct,ultravico,freelong,both,stream --out docs/methods_4x.gif
+
+Reads the mp4s that `vidlong eval` saved (``EVAL_DIR/videos/<model>/<method>-<ratio>x-<prompt>...``),
+labels each panel with its method, keeps every ``--stride``-th frame and writes a looping GIF at the
+videos' frame rate divided by the stride (so it plays in real time).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+from PIL import Image, ImageDraw
+
+from vidlong.video_io import read_video
+
+
+def pick_videos(eval_dir: Path, ratio: float, prompt: str, methods: list[str], seed: int) -> dict[str, Path]:
+    """method -> mp4 path of the cell (ratio, first prompt containing `prompt`, seed) in results.csv."""
+    rows = list(csv.DictReader(open(eval_dir / "results.csv")))
+    found = {}
+    for row in rows:
+        if (float(row["ratio"]) == ratio and prompt in row["prompt"] and int(row["seed"]) == seed
+                and row["method"] in methods):
+            found.setdefault(row["method"], eval_dir / row["video"])
+    missing = [m for m in methods if m not in found]
+    if missing:
+        raise SystemExit(f"error: no {ratio:g}x video for {', '.join(missing)} with '{prompt}' in {eval_dir}")
+    return {m: found[m] for m in methods}
+
+
+def labelled(frames: np.ndarray, label: str, bar: int = 16) -> np.ndarray:
+    """Frames uint8 [T, H, W, 3] with a black caption bar of `bar` pixels on top."""
+    t, h, w, _ = frames.shape
+    caption = Image.new("RGB", (w, bar))
+    ImageDraw.Draw(caption).text((4, 2), label, fill=(255, 255, 255))
+    top = np.broadcast_to(np.asarray(caption), (t, bar, w, 3))
+    return np.concatenate([top, frames], axis=1)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("eval_dir", type=Path)
+    p.add_argument("--ratio", type=float, default=4.0)
+    p.add_argument("--prompt", required=True, help="a substring of the prompt")
+    p.add_argument("--methods", default="direct,ultravico,freelong,both,stream")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stride", type=int, default=2, help="keep every n-th frame")
+    p.add_argument("--out", type=Path, required=True)
+    a = p.parse_args()
+    methods = a.methods.split(",")
+    panels, fps = [], 16.0
+    for method, path in pick_videos(a.eval_dir, a.ratio, a.prompt, methods, a.seed).items():
+        frames, fps = read_video(path)
+        panels.append(labelled(frames[:: a.stride], method))
+    n = min(len(x) for x in panels)
+    strip = np.concatenate([x[:n] for x in panels], axis=2)
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    iio.imwrite(a.out, strip, extension=".gif", duration=1000 * a.stride / fps, loop=0)
+    print(f"wrote {a.out} ({n} frames, {strip.shape[2]}x{strip.shape[1]}, {a.out.stat().st_size // 1024} KiB)")
+
+
+if __name__ == "__main__":
+    main()
