@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from training.shapes_world import make_clips
-from training.train import lr_at, object_weights, to_video_tensor
+from training.train import set_scheduled_lr, to_video_tensor, weighted_reconstruction
 
 
 def parse_args(argv=None):
@@ -85,20 +85,14 @@ def main(argv=None) -> dict:
     rows, t0, step = [], time.time(), 0
     warmup = max(1, min(20, args.steps // 10))
     for step in range(args.steps):
-        elapsed = time.time() - t0
-        if elapsed > args.max_seconds:
-            print(f"[decoder] wall-clock cap hit at step {step}", flush=True)
+        lr = set_scheduled_lr(opt, "decoder", step, args.steps, args.lr, warmup, t0, args.max_seconds)
+        if lr is None:
             break
-        lr = lr_at(step, args.steps, args.lr, warmup, elapsed / args.max_seconds)
-        for group in opt.param_groups:
-            group["lr"] = lr
         idx = torch.randint(0, args.clips, (args.batch,), generator=gen)
         x = x_all[idx]
         z = mean_all[idx] + std_all[idx] * torch.randn(mean_all[idx].shape, generator=gen)
         rec = vae._decode(z, return_dict=False)[0]
-        w = object_weights(x, args.object_weight)
-        l1 = ((rec - x).abs() * w).sum() / (w.sum() * 3)
-        mse = ((rec - x).pow(2) * w).sum() / (w.sum() * 3)
+        l1, mse = weighted_reconstruction(rec, x, args.object_weight)
         loss = l1 + mse
         opt.zero_grad(set_to_none=True)
         loss.backward()

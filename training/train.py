@@ -185,6 +185,14 @@ def object_weights(x: torch.Tensor, weight: float) -> torch.Tensor:
     return 1.0 + weight * (sat > 0.3).float()
 
 
+def weighted_reconstruction(rec: torch.Tensor, x: torch.Tensor, weight: float
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(L1, MSE) of a reconstruction ``rec`` of ``x`` [B, 3, T, H, W], weighted by `object_weights`."""
+    w = object_weights(x, weight)
+    norm = w.sum() * 3
+    return ((rec - x).abs() * w).sum() / norm, ((rec - x).pow(2) * w).sum() / norm
+
+
 def train_vae(vae, frames: np.ndarray, args, device, log: Log, gen: torch.Generator) -> dict:
     """Train the VAE on uint8 clips [N, T, H, W, 3]; returns {"steps", "loss", "seconds"}."""
     vae.to(device).train()
@@ -208,7 +216,6 @@ def train_vae(vae, frames: np.ndarray, args, device, log: Log, gen: torch.Genera
         x = clip.to(device).permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
         if torch.rand((), generator=gen) < 0.5:  # flips: free augmentation in pixel space
             x = x.flip(-1)
-        w = object_weights(x, args.vae_object_weight)
         with autocast(device):
             h = vae._encode(x)
             mean, logvar = h.float().chunk(2, dim=1)
@@ -216,8 +223,7 @@ def train_vae(vae, frames: np.ndarray, args, device, log: Log, gen: torch.Genera
             z = mean + torch.exp(0.5 * logvar) * torch.randn(mean.shape, device=device)
             rec = vae._decode(z, return_dict=False)[0]
         rec = rec.float()
-        l1 = ((rec - x).abs() * w).sum() / (w.sum() * 3)
-        mse = ((rec - x).pow(2) * w).sum() / (w.sum() * 3)
+        l1, mse = weighted_reconstruction(rec, x, args.vae_object_weight)
         kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).mean()
         loss = l1 + mse + args.vae_kl * kl
         opt.zero_grad(set_to_none=True)
