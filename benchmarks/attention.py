@@ -2,6 +2,7 @@
 
     python benchmarks/attention.py                      # 12 heads x 128, 30x52 tokens/frame, 21/42/84 frames
     python benchmarks/attention.py --small              # CPU-sized smoke run
+    python benchmarks/attention.py --flex-options '{"USE_TMA": true}'   # FlexAttention kernel_options
 
 Plans: UltraViCo decay (paper defaults), 3-branch FreeLong++ fusion (windows F, F/2, F/4) and both,
 executed by `run_plan` with the FlexAttention kernel on CUDA (dense kernel on CPU), including key
@@ -10,6 +11,7 @@ centring and the FFT fusion. Prints a Markdown table.
 from __future__ import annotations
 
 import argparse
+import json
 
 import torch
 import torch.nn.functional as F
@@ -36,13 +38,15 @@ def main() -> None:
     parser.add_argument("--head-dim", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--small", action="store_true", help="tiny shapes for a CPU smoke run")
+    parser.add_argument("--flex-options", type=json.loads, default=None, help="FlexAttention kernel_options (JSON)")
     args = parser.parse_args()
     if args.small:
         args.frames, args.native, args.grid, args.heads, args.head_dim, args.repeat = [4, 8], 4, [4, 4], 2, 32, 2
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    kernel = make_kernel("auto", device)
-    print(f"device: {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}; kernel: {kernel.name}; "
+    kernel = make_kernel("flex" if device.type == "cuda" else "dense", device, flex_options=args.flex_options)
+    print(f"device: {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}; kernel: {kernel.name} "
+          f"{args.flex_options or ''}; "
           f"{args.heads} heads x {args.head_dim}, {args.grid[0]}x{args.grid[1]} tokens/frame, {dtype}")
     rows = []
     for frames in args.frames:

@@ -1,9 +1,10 @@
 """Where the time of the FlexAttention path goes, at Wan2.1-1.3B shapes (CUDA only).
 
-    python benchmarks/flex_tuning.py --frames 42 84
+    python benchmarks/flex_tuning.py --frames 42
 
-Rows: SDPA backends, plain compiled flex, flex + UltraViCo decay under several kernel options, and
-max-autotune. Ratios are to the default SDPA.
+Rows: stock SDPA; plain compiled flex with default options and with TMA loads (``USE_TMA``); the
+UltraViCo decay plan taken apart (key centring, each key piece alone, the log-sum-exp merge, the
+whole plan); the 3-branch FreeLong++ plan and its band fusion alone. Ratios are to stock SDPA.
 """
 from __future__ import annotations
 
@@ -11,58 +12,63 @@ import argparse
 
 import torch
 import torch.nn.functional as F
-from torch.nn.attention import SDPBackend, sdpa_kernel
-from torch.nn.attention.flex_attention import flex_attention
 
 from common import print_table, time_ms
 from vidlong import SpectralFusion, UltraViCo
+from vidlong.attention.execute import center_keys, run_plan
 from vidlong.attention.fusion import fuse_bands
-from vidlong.plans import build_plan
-from vidlong.attention.kernels.flex import _flex_api
+from vidlong.attention.kernels.flex import FlexKernel, _flex_api, _pieces, _ring_masks, merge_by_lse
 from vidlong.attention.layout import TokenLayout
+from vidlong.plans import build_plan
 
-OPTIONS = {
-    "default": None,
-    "128x64 w4 s3": {"BLOCK_M": 128, "BLOCK_N": 64, "num_warps": 4, "num_stages": 3},
-    "128x128 w8 s2": {"BLOCK_M": 128, "BLOCK_N": 128, "num_warps": 8, "num_stages": 2},
-    "64x128 w4 s3": {"BLOCK_M": 64, "BLOCK_N": 128, "num_warps": 4, "num_stages": 3},
-}
+TMA = {"USE_TMA": True}
+
+
+def decay_rows(layout, q, k, v, options) -> dict:
+    """Each step of the decay plan alone, with FlexAttention `options`."""
+    kernel = FlexKernel(options)
+    plan = build_plan(layout, [UltraViCo()])
+    suffix = " (TMA)" if options else ""
+    rows = {f"decay: key centring{suffix}": time_ms(lambda: center_keys(k.transpose(1, 2)))}
+    (ring_mask,) = _ring_masks(plan)
+    outs = []
+    for part, (mask_mod, score_mod) in enumerate(_pieces(plan, ring_mask)):
+        block_mask = kernel._block_mask(plan, (0, part), mask_mod, q.shape[2], k.shape[2], q.device)
+        name = "inside (min(s, a*s))" if score_mod is not None else "outside (plain)"
+        rows[f"decay: piece {name}{suffix}"] = time_ms(lambda: kernel._attend(q, k, v, score_mod, block_mask))
+        outs.append(kernel._attend(q, k, v, score_mod, block_mask))
+    if len(outs) == 2:
+        rows[f"decay: LSE merge{suffix}"] = time_ms(lambda: merge_by_lse(*outs[0], *outs[1]))
+    q_, k_, v_ = (t.transpose(1, 2) for t in (q, k, v))
+    rows[f"decay: whole plan{suffix}"] = time_ms(lambda: run_plan(q_, k_, v_, plan, kernel))
+    return rows
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--frames", type=int, nargs="+", default=[42, 84])
+    parser.add_argument("--frames", type=int, nargs="+", default=[42])
     args = parser.parse_args()
-    _flex_api()
-    flex = torch.compile(flex_attention, dynamic=False)
-    flex_tuned = torch.compile(flex_attention, dynamic=False, mode="max-autotune-no-cudagraphs")
+    _, flex = _flex_api()
     rows = []
     for frames in args.frames:
         layout = TokenLayout(frames, 30, 52, 21)
         q, k, v = (torch.randn(1, 12, layout.num_tokens, 128, device="cuda", dtype=torch.bfloat16) for _ in range(3))
-        decay = UltraViCo().score_mod(layout)
         base = time_ms(lambda: F.scaled_dot_product_attention(q, k, v))
-        results = {"sdpa default": base}
-        for name, backend in (("sdpa flash", SDPBackend.FLASH_ATTENTION), ("sdpa cudnn", SDPBackend.CUDNN_ATTENTION)):
-            try:
-                with sdpa_kernel(backend):
-                    results[name] = time_ms(lambda: F.scaled_dot_product_attention(q, k, v))
-            except RuntimeError:
-                results[name] = float("nan")
-        results["flex plain"] = time_ms(lambda: flex(q, k, v))
-        for name, opts in OPTIONS.items():
-            try:
-                results[f"flex decay {name}"] = time_ms(lambda: flex(q, k, v, score_mod=decay, kernel_options=opts))
-            except Exception as err:  # noqa: BLE001 - an option set the GPU cannot run
-                print(f"{name}: {type(err).__name__}")
-                results[f"flex decay {name}"] = float("nan")
-        results["flex decay max-autotune"] = time_ms(lambda: flex_tuned(q, k, v, score_mod=decay))
-        plan = build_plan(layout, [SpectralFusion(windows=(frames / 42, frames / 84))])
-        outs = [t.transpose(1, 2) for t in (q, k, v)]
-        results["fuse_bands only (3 branches)"] = time_ms(lambda: fuse_bands(outs, plan.bands, layout))
+        results = {"sdpa default": base,
+                   "flex plain": time_ms(lambda: flex(q, k, v)),
+                   "flex plain (TMA)": time_ms(lambda: flex(q, k, v, kernel_options=TMA))}
+        for options in (None, TMA):
+            results.update(decay_rows(layout, q, k, v, options))
+        fusion = build_plan(layout, [SpectralFusion(windows=(frames / 42, frames / 84))])
+        q_, k_, v_ = (t.transpose(1, 2) for t in (q, k, v))
+        for options, suffix in ((None, ""), (TMA, " (TMA)")):
+            kernel = FlexKernel(options)
+            results[f"fusion3: whole plan{suffix}"] = time_ms(lambda: run_plan(q_, k_, v_, fusion, kernel))
+        results["fusion3: band fusion alone"] = time_ms(lambda: fuse_bands([q_, k_, v_], fusion.bands, layout))
         for name, ms in results.items():
             rows.append([frames, name, ms, ms / base])
-        del q, k, v
+        print(f"{frames} latent frames done", flush=True)
+        del q, k, v, q_, k_, v_
     print_table(["latent frames", "variant", "ms", "/ SDPA"], rows)
 
 

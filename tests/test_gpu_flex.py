@@ -59,3 +59,15 @@ def test_transformer_on_cuda_flex_matches_dense():
         with torch.no_grad():
             outs.append(model(**inputs)[0])
     assert rel_err(outs[0], outs[1]) < 2e-3
+
+
+def test_size_dispatch_runs_flex_from_its_threshold():
+    from vidlong.attention.execute import SizeDispatchKernel
+
+    layout = TokenLayout(16, 4, 8, NATIVE)
+    q, k, v = (torch.randn(1, 2, layout.num_tokens, 32, device="cuda") for _ in range(3))
+    plan = build_plan(layout, [vidlong.UltraViCo(center_keys=False)])
+    auto = SizeDispatchKernel(min_tokens=layout.num_tokens)
+    (out,) = auto(q, k, v, plan)
+    assert auto._flex is not None
+    assert torch.equal(out, auto._flex(q, k, v, plan)[0])

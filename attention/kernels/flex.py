@@ -68,11 +68,16 @@ def merge_by_lse(out_a, lse_a, out_b, lse_b):
 
 
 class FlexKernel:
-    """Executes plans with compiled FlexAttention; block masks cached per plan key and device."""
+    """Executes plans with compiled FlexAttention; block masks cached per plan key and device.
+
+    Args:
+        options: FlexAttention ``kernel_options`` for every call (e.g. ``{"USE_TMA": True}``), or None.
+    """
 
     name = "flex"
 
-    def __init__(self):
+    def __init__(self, options: Optional[dict] = None):
+        self.options = dict(options) if options else None
         self._block_masks = {}
 
     def _block_mask(self, plan, piece, mask_mod, n_q: int, n_kv: int, device):
@@ -89,9 +94,11 @@ class FlexKernel:
     def _attend(self, query, key, value, score_mod, block_mask):
         fa, flex = _flex_api()
         if hasattr(fa, "AuxRequest"):
-            out, aux = flex(query, key, value, score_mod=score_mod, block_mask=block_mask, return_aux=fa.AuxRequest(lse=True))
+            out, aux = flex(query, key, value, score_mod=score_mod, block_mask=block_mask,
+                            kernel_options=self.options, return_aux=fa.AuxRequest(lse=True))
             return out, aux.lse
-        return flex(query, key, value, score_mod=score_mod, block_mask=block_mask, return_lse=True)
+        return flex(query, key, value, score_mod=score_mod, block_mask=block_mask, kernel_options=self.options,
+                    return_lse=True)
 
     def __call__(self, query, key, value, plan):
         """query/key/value ``[B, H, N, D]`` -> one ``[B, H, N, D]`` output per branch (global first)."""

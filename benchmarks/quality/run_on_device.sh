@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The full quality grid (8 prompts x 2 seeds, 1/2/4/8x, every method) on the GPU machine (device tool).
+#   bash benchmarks/quality/run_on_device.sh [seconds]      # default 480: each shard stops by then
+# Carry `.evalcarry/` (made here, see benchmarks/quality/README.md): diffusers and imageio-ffmpeg,
+# xz-packed to fit the working-tree limit. One `vidlong eval` process per prompt runs on the one GPU
+# (attention of this model is small: the dense kernel, no compile); each writes its own results.csv,
+# resumable. Returns $OUT/shards.tar.gz (results.csv + log of each shard) and the mp4s in
+# $OUT/videos.tar.part-* (15 MB parts).
+set -euo pipefail
+export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2
+LIMIT=${1:-480}
+mkdir -p /tmp/site /tmp/ev
+tar xJf .evalcarry/diffusers.tar.xz -C /tmp/site
+tar xJf .evalcarry/imageio_ffmpeg.tar.xz -C /tmp/site
+unxz -f /tmp/site/imageio_ffmpeg/binaries/*.xz
+chmod +x /tmp/site/imageio_ffmpeg/binaries/ffmpeg-*
+python3 -m pip install -q --no-index --no-deps --no-build-isolation --target /tmp/pkg . >/dev/null
+export PYTHONPATH=/tmp/site:/tmp/pkg
+cd /tmp  # keep the repo's vidlong/ folder off sys.path
+python3 -c "from vidlong.eval.runner import DEFAULT_PROMPTS as P; [open(f'/tmp/ev/p{i}.txt', 'w').write(p + '\n') for i, p in enumerate(P)]"
+for prompts in /tmp/ev/p*.txt; do
+    shard=/tmp/ev/$(basename "$prompts" .txt)
+    timeout "$LIMIT" python3 -m vidlong.eval --model default --prompts "$prompts" --ratios 1,2,4,8 --seeds 2 \
+        --device cuda --no-progress --out "$shard" >"$shard.log" 2>&1 &
+done
+wait || true
+tail -n 2 /tmp/ev/*.log
+for f in /tmp/ev/p*/results.csv; do echo "$f: $(($(wc -l <"$f") - 1)) cells"; done
+tar czf "$OUT/shards.tar.gz" -C /tmp/ev --exclude=videos .
+tar cf - -C /tmp/ev --wildcards 'p*/videos' | split -b 15m - "$OUT/videos.tar.part-"
+ls -la "$OUT"
