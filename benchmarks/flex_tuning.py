@@ -61,9 +61,7 @@ def main():
             results.update(decay_rows(layout, q, k, v, options))
         fusion = build_plan(layout, [SpectralFusion(windows=(frames / 42, frames / 84))])
         q_, k_, v_ = (t.transpose(1, 2) for t in (q, k, v))
-        for options, suffix in ((None, ""), (TMA, " (TMA)")):
-            kernel = FlexKernel(options)
-            results[f"fusion3: whole plan{suffix}"] = time_ms(lambda: run_plan(q_, k_, v_, fusion, kernel))
+        results["fusion3: whole plan"] = time_ms(lambda: run_plan(q_, k_, v_, fusion, FlexKernel()))
         results["fusion3: band fusion alone"] = time_ms(lambda: fuse_bands([q_, k_, v_], fusion.bands, layout))
         for name, ms in results.items():
             rows.append([frames, name, ms, ms / base])
