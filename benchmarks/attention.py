@@ -2,7 +2,8 @@
 
     python benchmarks/attention.py                      # 12 heads x 128, 30x52 tokens/frame, 21/42/84 frames
     python benchmarks/attention.py --small              # CPU-sized smoke run
-    python benchmarks/attention.py --flex-options '{"USE_TMA": true}'   # FlexAttention kernel_options
+    python benchmarks/attention.py --flex-options '{}'  # FlexAttention kernel_options (default: TMA on Hopper)
+    python benchmarks/attention.py --check              # also each plan's error against the dense kernel
 
 Plans: UltraViCo decay (paper defaults), 3-branch FreeLong++ fusion (windows F, F/2, F/4) and both,
 executed by `run_plan` with the FlexAttention kernel on CUDA (dense kernel on CPU), including key
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from common import print_table, time_ms
 from vidlong import SpectralFusion, UltraViCo
 from vidlong.attention.execute import make_kernel, run_plan
+from vidlong.attention.kernels.dense import DenseKernel
 from vidlong.attention.layout import TokenLayout
 from vidlong.plans import build_plan
 
@@ -38,7 +40,9 @@ def main() -> None:
     parser.add_argument("--head-dim", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--small", action="store_true", help="tiny shapes for a CPU smoke run")
-    parser.add_argument("--flex-options", type=json.loads, default=None, help="FlexAttention kernel_options (JSON)")
+    parser.add_argument("--flex-options", type=json.loads, default=None,
+                        help="FlexAttention kernel_options (JSON; default: the kernel's own for the device)")
+    parser.add_argument("--check", action="store_true", help="print each plan's relative error vs the dense kernel")
     args = parser.parse_args()
     if args.small:
         args.frames, args.native, args.grid, args.heads, args.head_dim, args.repeat = [4, 8], 4, [4, 4], 2, 32, 2
@@ -46,7 +50,7 @@ def main() -> None:
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     kernel = make_kernel("flex" if device.type == "cuda" else "dense", device, flex_options=args.flex_options)
     print(f"device: {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}; kernel: {kernel.name} "
-          f"{args.flex_options or ''}; "
+          f"{args.flex_options if args.flex_options is not None else '(its default options)'}; "
           f"{args.heads} heads x {args.head_dim}, {args.grid[0]}x{args.grid[1]} tokens/frame, {dtype}")
     rows = []
     for frames in args.frames:
@@ -59,6 +63,10 @@ def main() -> None:
             plan = build_plan(layout, methods)
             ms = time_ms(lambda: run_plan(q, k, v, plan, kernel), repeat=args.repeat)
             row += [ms, ms / sdpa_ms]
+            if args.check:
+                ref = run_plan(q.float(), k.float(), v.float(), plan, DenseKernel()).double()
+                err = (run_plan(q, k, v, plan, kernel).double() - ref).norm() / ref.norm()
+                print(f"{frames} latent frames, {name}: relative error vs dense float32 {err.item():.2e}", flush=True)
         rows.append(row)
         print(f"{frames} latent frames: " + ", ".join(f"{x:.3g}" for x in row[2:]), flush=True)
         del q, k, v

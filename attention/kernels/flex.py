@@ -67,18 +67,37 @@ def merge_by_lse(out_a, lse_a, out_b, lse_b):
     return out_a.float() * w_a + out_b.float() * w_b, lse
 
 
+def default_options(device) -> Optional[dict]:
+    """FlexAttention ``kernel_options`` for `device`: TMA loads on Hopper and newer (H100, bf16,
+    Wan2.1-1.3B shapes, 42 latent frames: plain flex 1.31x -> 1.23x SDPA, the decay plan
+    1.67x -> 1.51x; benchmarks/RESULTS.md), the defaults elsewhere."""
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 9:
+        return {"USE_TMA": True}
+    return None
+
+
 class FlexKernel:
     """Executes plans with compiled FlexAttention; block masks cached per plan key and device.
 
     Args:
-        options: FlexAttention ``kernel_options`` for every call (e.g. ``{"USE_TMA": True}``), or None.
+        options: FlexAttention ``kernel_options`` for every call (e.g. ``{"USE_TMA": True}``);
+            None: `default_options` of the inputs' device.
     """
 
     name = "flex"
 
     def __init__(self, options: Optional[dict] = None):
-        self.options = dict(options) if options else None
+        self.options = dict(options) if options is not None else None
         self._block_masks = {}
+        self._device_options = {}
+
+    def _options(self, device) -> Optional[dict]:
+        if self.options is not None:
+            return self.options or None
+        if device not in self._device_options:
+            self._device_options[device] = default_options(device)
+        return self._device_options[device]
 
     def _block_mask(self, plan, piece, mask_mod, n_q: int, n_kv: int, device):
         if mask_mod is None:
@@ -93,11 +112,12 @@ class FlexKernel:
 
     def _attend(self, query, key, value, score_mod, block_mask):
         fa, flex = _flex_api()
+        options = self._options(query.device)
         if hasattr(fa, "AuxRequest"):
             out, aux = flex(query, key, value, score_mod=score_mod, block_mask=block_mask,
-                            kernel_options=self.options, return_aux=fa.AuxRequest(lse=True))
+                            kernel_options=options, return_aux=fa.AuxRequest(lse=True))
             return out, aux.lse
-        return flex(query, key, value, score_mod=score_mod, block_mask=block_mask, kernel_options=self.options,
+        return flex(query, key, value, score_mod=score_mod, block_mask=block_mask, kernel_options=options,
                     return_lse=True)
 
     def __call__(self, query, key, value, plan):
