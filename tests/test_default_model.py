@@ -60,6 +60,21 @@ def test_decoder_finetune_changes_the_decoder_only(tmp_path):
     assert "decoder" in (tmp_path / "pipeline" / "train_log.csv").read_text()
 
 
+def test_training_can_reuse_a_trained_vae(tmp_path):
+    from diffusers import AutoencoderKLWan
+
+    from training.train import main as train
+
+    train(["--smoke", "--out", str(tmp_path / "first")])
+    summary = train(["--smoke", "--out", str(tmp_path / "second"), "--vae-from", str(tmp_path / "first" / "pipeline")])
+    assert summary["vae"]["reused_from"] == str(tmp_path / "first" / "pipeline") and "steps" not in summary["vae"]
+    assert summary["dit"]["steps"] == 4
+    first, second = (AutoencoderKLWan.from_pretrained(str(tmp_path / run / "pipeline" / "vae")).state_dict()
+                     for run in ("first", "second"))
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert "vae," not in (tmp_path / "second" / "train_log.csv").read_text()
+
+
 def test_default_model_folder_is_complete_and_small():
     if not os.path.exists(os.path.join(MODEL, "model_index.json")):
         pytest.fail("vidlong/default_model has no model_index.json: the trained weights are missing")

@@ -99,6 +99,15 @@ def build_vae(sizes: ModelSizes, seed: int):
                             latents_std=[1.0] * sizes.vae_z_dim)
 
 
+def load_vae(pipeline_folder: str):
+    """The trained ``AutoencoderKLWan`` of a saved pipeline folder (its ``vae/``), in float32."""
+    import os
+
+    from diffusers import AutoencoderKLWan
+
+    return AutoencoderKLWan.from_pretrained(os.path.join(pipeline_folder, "vae"), torch_dtype=torch.float32)
+
+
 def build_transformer(sizes: ModelSizes, seed: int):
     """A small ``WanTransformer3DModel`` over ``sizes.vae_z_dim`` latent channels."""
     from diffusers import WanTransformer3DModel

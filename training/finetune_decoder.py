@@ -24,6 +24,7 @@ import time
 import numpy as np
 import torch
 
+from training.components import load_vae
 from training.shapes_world import make_clips
 from training.train import set_scheduled_lr, to_video_tensor, weighted_reconstruction
 
@@ -61,15 +62,12 @@ def encode_crops(vae, frames: np.ndarray, crop: int, gen: torch.Generator
 
 
 def main(argv=None) -> dict:
-    from diffusers import AutoencoderKLWan
-
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
-    vae_dir = os.path.join(args.model, "vae")
-    vae = AutoencoderKLWan.from_pretrained(vae_dir, torch_dtype=torch.float32)
+    vae = load_vae(args.model)
     vae.requires_grad_(False).eval()
     t0 = time.time()
     frames, _ = make_clips(args.seed, 0, args.clips, num_frames=args.frames)
@@ -103,7 +101,7 @@ def main(argv=None) -> dict:
             print(f"[decoder] step {step} loss {loss.item():.4f} l1 {l1.item():.4f} "
                   f"({time.time() - t0:.0f}s)", flush=True)
     vae.requires_grad_(False)
-    vae.to(torch.float16).save_pretrained(vae_dir, safe_serialization=True)
+    vae.to(torch.float16).save_pretrained(os.path.join(args.model, "vae"), safe_serialization=True)
     with open(log_path, "a", newline="") as f:
         csv.writer(f).writerows(rows)
     summary = {"args": {k: v for k, v in vars(args).items() if k != "model"}, "steps_run": step + 1,

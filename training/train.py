@@ -1,9 +1,12 @@
 """Train the embedded default model: a small Wan2.1-layout pipeline on shapes-world videos.
 
-Stage 1 trains the ``AutoencoderKLWan`` (L1 + MSE reconstruction + a small KL term) on crops of
-native-length clips: the VAE is causal in time and its receptive field spans more than 9 pixel
-frames, so clips shorter than the native 33 frames leave later frames decoding from a history it
-never saw (run 2 trained on 9-frame clips and its colours drifted to grey after frame 9).
+Stage 1 trains the ``AutoencoderKLWan`` (L1 + MSE reconstruction, weighted on shape pixels, + a
+small KL term) on 9-pixel-frame clips. The VAE is causal in time with a receptive field longer than
+9 frames, so later frames of a 33-frame clip decode from a history it never saw (colours drift to
+grey): `training/finetune_decoder.py` then trains the decoder alone on 33-frame clips. Training the
+whole VAE on 33-frame clips instead (``--vae-frames 33``) costs 2.8x more per step; run 3 reached
+404 steps in its 260 s and a VAE too poor to ship (see the model card). ``--vae-from`` reuses a
+trained VAE and skips this stage.
 Stage 2 encodes 33-pixel-frame clips (= 9 latent frames at 128x128, latent 16x16) with the frozen
 VAE and trains the ``WanTransformer3DModel`` with rectified-flow matching as Wan does:
 x_t = (1 - s) x0 + s * noise, target = noise - x0, timestep = 1000 * s, with 10% of prompts
@@ -58,7 +61,8 @@ def parse_args(argv=None):
     p.add_argument("--work-dir", default=None, help="scratch folder for the clip memmaps")
     # stage 1: VAE
     p.add_argument("--vae-clips", type=int, default=4096)
-    p.add_argument("--vae-frames", type=int, default=NATIVE_PIXEL_FRAMES, help="pixel frames per VAE clip")
+    p.add_argument("--vae-frames", type=int, default=9,
+                   help="pixel frames per VAE clip (33 = full clips: 2.8x slower per step, see the model card)")
     p.add_argument("--vae-crop", type=int, default=64, help="square crop (pixels) for VAE steps")
     p.add_argument("--vae-object-weight", type=float, default=10.0,
                    help="extra loss weight on shape (saturated) pixels")
@@ -67,6 +71,8 @@ def parse_args(argv=None):
     p.add_argument("--vae-lr", type=float, default=1e-3)
     p.add_argument("--vae-kl", type=float, default=1e-4, help="KL weight (per-element means)")
     p.add_argument("--vae-max-seconds", type=float, default=float("inf"))
+    p.add_argument("--vae-from", default=None,
+                   help="pipeline folder whose trained vae/ is reused as is (stage 1 skipped)")
     # stage 2: transformer
     p.add_argument("--dit-clips", type=int, default=6144)
     p.add_argument("--dit-steps", type=int, default=2000)
@@ -453,23 +459,27 @@ def main(argv=None) -> dict:
 
     # data: the VAE pool first (needed at once), then the transformer pool in the background
     pool = make_worker_pool(workers)
-    vae_pool = ClipPool(work, "vae", args.seed + 1, args.vae_clips, args.vae_frames, res, res)
-    vae_frames, _ = vae_pool.start(pool).wait()
+    if args.vae_from is None:
+        vae_pool = ClipPool(work, "vae", args.seed + 1, args.vae_clips, args.vae_frames, res, res)
+        vae_frames, _ = vae_pool.start(pool).wait()
+        print(f"[data] VAE pool ready ({time.time() - t_start:.0f}s)", flush=True)
     dit_pool = ClipPool(work, "dit", args.seed + 2, args.dit_clips, frames_px, res, res)
     dit_pool.start(pool)
-    print(f"[data] VAE pool ready ({time.time() - t_start:.0f}s)", flush=True)
 
     tokenizer = C.build_tokenizer(args.max_sequence_length)
     text_encoder = C.build_text_encoder(len(tokenizer), sizes, args.seed + 10)
-    vae = C.build_vae(sizes, args.seed + 11)
+    vae = C.load_vae(args.vae_from) if args.vae_from else C.build_vae(sizes, args.seed + 11)
     transformer = C.build_transformer(sizes, args.seed + 12)
     summary["params"] = {k: C.param_count(m) for k, m in
                          [("text_encoder", text_encoder), ("vae", vae), ("transformer", transformer)]}
     log = Log(os.path.join(args.out, "train_log.csv"))
 
     # stage 1
-    summary["vae"] = train_vae(vae, vae_frames, args, device, log, gen)
-    summary["vae"]["psnr_db"] = reconstruction_psnr(vae, vae_frames[:4], device)
+    if args.vae_from is None:
+        summary["vae"] = train_vae(vae, vae_frames, args, device, log, gen)
+        summary["vae"]["psnr_db"] = reconstruction_psnr(vae, vae_frames[:4], device)
+    else:
+        summary["vae"] = {"reused_from": os.path.abspath(args.vae_from)}
     print(f"[vae] done: {summary['vae']}", flush=True)
 
     # stage 2: encode the transformer pool, normalise per channel
