@@ -27,5 +27,5 @@ wait || true
 tail -n 2 /tmp/ev/*.log
 for f in /tmp/ev/p*/results.csv; do echo "$f: $(($(wc -l <"$f") - 1)) cells"; done
 tar czf "$OUT/shards.tar.gz" -C /tmp/ev --exclude=videos .
-tar cf - -C /tmp/ev --wildcards 'p*/videos' | split -b 15m - "$OUT/videos.tar.part-"
+(cd /tmp/ev && tar cf - p*/videos) | split -b 15m - "$OUT/videos.tar.part-"
 ls -la "$OUT"

@@ -511,7 +511,8 @@ def results_markdown(table: dict, header: dict) -> str:
 
 
 def write_plots(table: dict, methods: Sequence[str], ratios: Sequence[float], out: Path) -> list[Path]:
-    """``out/<metric>.png`` for every column: mean (± std band) vs length ratio, one line per method."""
+    """``out/<metric>.png`` for every column: mean vs length ratio, one line per method, with a band of
+    ± one standard error of the mean (std / sqrt(n) over the cell's videos)."""
     try:
         import matplotlib
 
@@ -526,19 +527,20 @@ def write_plots(table: dict, methods: Sequence[str], ratios: Sequence[float], ou
     for name, direction in table["columns"]:
         fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=100)
         for m in methods:
-            pts = [(r, *table["cells"][(m, r)][name]) for r in xs_all if (m, r) in table["cells"]]
-            pts = [p for p in pts if math.isfinite(p[1])]
+            cells = [(r, table["cells"][(m, r)]) for r in xs_all if (m, r) in table["cells"]]
+            pts = [(r, *cell[name], cell["n"]) for r, cell in cells if math.isfinite(cell[name][0])]
             if not pts:
                 continue
-            x, mean, std = (np.array(v) for v in zip(*pts))
+            x, mean, std, n = (np.array(v, dtype=np.float64) for v in zip(*pts))
+            sem = std / np.sqrt(n)
             ax.plot(x, mean, marker="o", label=m)
-            ax.fill_between(x, mean - std, mean + std, alpha=0.12)
+            ax.fill_between(x, mean - sem, mean + sem, alpha=0.15)
         if len(xs_all) > 1 and min(xs_all) > 0 and max(xs_all) / min(xs_all) >= 4:
             ax.set_xscale("log", base=2)
         ax.set_xticks(xs_all, [ratio_label(r) for r in xs_all])
         ax.set_xlabel("length / native length")
         ax.set_ylabel(_short(name))
-        ax.set_title(f"{_short(name)} {ARROW[direction]}".strip() + " (mean ± std over prompts x seeds)", fontsize=9)
+        ax.set_title(f"{_short(name)} {ARROW[direction]}".strip() + " (mean ± std. error, prompts x seeds)", fontsize=9)
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(fontsize=7, ncol=2)
