@@ -143,7 +143,8 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
         methods: method configs (`UltraViCo`, `SpectralFusion`, `SlidingWindow`, `RIFLEx`); none (or
             neutral settings) leaves the output bit-identical.
         native_frames: the model's native window in latent frames; default from `configs/models`.
-        kernel: "auto" (FlexAttention on CUDA, dense elsewhere), "dense" or "flex".
+        kernel: "auto" (on CUDA FlexAttention from 8192 tokens up and the dense kernel below; dense
+            elsewhere), "dense" or "flex".
         stream: a `StreamContext` to generate chunk by chunk through a rolling KV cache (see
             `vidlong.streaming`); the methods are then unused (the window never exceeds native).
 
