@@ -45,20 +45,28 @@ def fuse_bands(outputs: list[torch.Tensor], bands: SeparableBands, layout: Token
     back bit for bit.
 
     Args:
-        outputs: K tensors ``[B, N, H_heads, D]`` (diffusers layout), global branch first.
+        outputs: K tensors ``[B, N, H_heads, D]`` (diffusers layout), global first. The work runs on
+            their ``[B, H_heads, N, D]`` transposes, so outputs that are transposed views of the
+            kernels' ``[B, H_heads, N, D]`` results are read in place, with no copy.
         bands: the K bands (`make_bands`).
         layout: the token grid (N = F·H·W).
 
     Returns:
-        ``[B, N, H_heads, D]`` in the outputs' dtype; arithmetic in float32 (float64 for float64).
+        ``[B, N, H_heads, D]`` in the outputs' dtype (a transposed view of a ``[B, H_heads, N, D]``
+        tensor); arithmetic in float32 (float64 for float64).
     """
-    last = outputs[-1]
-    batch, n, heads, dim = last.shape
-    f, h, w = layout.frames, layout.height, layout.width
+    heads_first = [out.transpose(1, 2) for out in outputs]              # [B, H_heads, N, D]
+    last = heads_first[-1]
+    batch, heads, n, dim = last.shape
+    lead, f, h, w = batch * heads, layout.frames, layout.height, layout.width
     dtype = torch.float64 if last.dtype == torch.float64 else torch.float32
     m_t, m_h, m_w = _matrices_on(bands, last.device, dtype)
-    diffs = torch.cat([(out.to(dtype) - last.to(dtype)).reshape(batch, f, -1) for out in outputs[:-1]], dim=1)
-    x = torch.matmul(m_t, diffs)                                        # [B, F, H·W·C]
-    x = torch.matmul(m_h, x.reshape(batch * f, h, -1))                  # [B·F, H, W·C]
-    x = torch.matmul(m_w, x.reshape(batch * f * h, w, -1))              # [B·F·H, W, C]
-    return (last.to(dtype) + x.reshape(batch, n, heads, dim)).to(last.dtype)
+    last_wide = last.to(dtype).reshape(lead, f, -1)                     # [B·H_heads, F, H·W·D]
+    diffs = torch.empty(lead, (len(outputs) - 1) * f, last_wide.shape[-1], dtype=dtype, device=last.device)
+    for k, branch in enumerate(heads_first[:-1]):
+        torch.sub(branch.reshape(lead, f, -1), last_wide, out=diffs[:, k * f:(k + 1) * f])
+    x = torch.matmul(m_t, diffs)                                        # [B·H_heads, F, H·W·D]
+    x = torch.matmul(m_h, x.view(lead * f, h, -1))                      # [B·H_heads·F, H, W·D]
+    x = torch.matmul(m_w, x.view(lead * f * h, w, dim))                 # [B·H_heads·F·H, W, D]
+    fused = x.view(batch, heads, n, dim).add_(last_wide.view(batch, heads, n, dim))
+    return fused.to(last.dtype).transpose(1, 2)
