@@ -62,9 +62,10 @@ def merge_by_lse(out_a, lse_a, out_b, lse_b):
     out_*: ``[B, H, N, D]``; lse_*: ``[B, H, N]`` natural log-sum-exp. Returns (out float32, lse).
     """
     lse = torch.logaddexp(lse_a, lse_b)
-    w_a = torch.exp(lse_a - lse).nan_to_num(0.0).unsqueeze(-1)
-    w_b = torch.exp(lse_b - lse).nan_to_num(0.0).unsqueeze(-1)
-    return out_a.float() * w_a + out_b.float() * w_b, lse
+    w_a = torch.exp(lse_a - lse).nan_to_num(0.0).unsqueeze(-1).float()
+    w_b = torch.exp(lse_b - lse).nan_to_num(0.0).unsqueeze(-1).float()
+    # bf16 x float32 promotes inside the kernels: no float32 copies of the outputs
+    return torch.mul(out_a, w_a).addcmul_(out_b, w_b), lse
 
 
 def default_options(device) -> Optional[dict]:
