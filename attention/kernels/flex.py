@@ -91,14 +91,9 @@ class FlexKernel:
     def __init__(self, options: Optional[dict] = None):
         self.options = dict(options) if options is not None else None
         self._block_masks = {}
-        self._device_options = {}
 
     def _options(self, device) -> Optional[dict]:
-        if self.options is not None:
-            return self.options or None
-        if device not in self._device_options:
-            self._device_options[device] = default_options(device)
-        return self._device_options[device]
+        return default_options(device) if self.options is None else (self.options or None)
 
     def _block_mask(self, plan, piece, mask_mod, n_q: int, n_kv: int, device):
         if mask_mod is None:

@@ -9,15 +9,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vidlong.eval.runner import _key, read_results, write_results
+from vidlong.eval.runner import cell_key, read_results, write_results
 
 
 def merge(out: Path, shards: list[Path]) -> int:
     rows, seen = [], set()
     for shard in shards:
         for row in read_results(shard / "results.csv"):
-            if _key(row) not in seen:
-                seen.add(_key(row))
+            if cell_key(row) not in seen:
+                seen.add(cell_key(row))
                 rows.append(row)
     out.mkdir(parents=True, exist_ok=True)
     write_results(out / "results.csv", rows)

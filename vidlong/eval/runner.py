@@ -214,7 +214,8 @@ def ratio_label(ratio: float) -> str:
 # ---- results.csv -----------------------------------------------------------------------------
 
 
-def _key(row: dict) -> tuple:
+def cell_key(row: dict) -> tuple:
+    """What identifies one cell of results.csv (model, method, ratio, prompt, seed, sampling settings)."""
     return (str(row["model"]), str(row["method"]), f"{float(row['ratio']):g}", str(row["prompt"]), int(row["seed"]),
             int(row["steps"]), f"{float(row['guidance']):g}", str(row["noise_mode"]))
 
@@ -347,13 +348,13 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
     out.mkdir(exist_ok=True)
     csv_path = out / "results.csv"
     rows = read_results(csv_path)
-    done = {_key(r) for r in rows}
+    done = {cell_key(r) for r in rows}
     cells = [Cell(m, r, p, s) for m in config.methods for r in config.ratios for p in config.prompts
              for s in range(config.seeds)]
     outcome = EvalOutcome()
 
     def key_of(cell):
-        return _key(dict(model=spec.name, method=cell.method, ratio=cell.ratio, prompt=cell.prompt, seed=cell.seed,
+        return cell_key(dict(model=spec.name, method=cell.method, ratio=cell.ratio, prompt=cell.prompt, seed=cell.seed,
                          steps=steps, guidance=guidance, noise_mode=config.noise))
 
     bar = tqdm(cells, unit="video", dynamic_ncols=True, disable=not progress, file=sys.stderr)
@@ -388,7 +389,7 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
     bar.close()
 
     wanted = {key_of(c) for c in cells}
-    outcome.rows = [r for r in read_results(csv_path) if _key(r) in wanted]
+    outcome.rows = [r for r in read_results(csv_path) if cell_key(r) in wanted]
     header = dict(model=spec.name, model_path=str(folder), steps=steps, guidance=guidance, noise=config.noise,
                   prompts=len(config.prompts), seeds=config.seeds, command=config.command,
                   native_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames,
