@@ -479,6 +479,7 @@ def main(argv=None) -> dict:
         summary["vae"] = train_vae(vae, vae_frames, args, device, log, gen)
         summary["vae"]["psnr_db"] = reconstruction_psnr(vae, vae_frames[:4], device)
     else:
+        vae.to(device)
         summary["vae"] = {"reused_from": os.path.abspath(args.vae_from)}
     print(f"[vae] done: {summary['vae']}", flush=True)
 
