@@ -4,7 +4,9 @@
 
 Rows: stock SDPA; plain compiled flex with default options and with TMA loads (``USE_TMA``); the
 UltraViCo decay plan taken apart (key centring, each key piece alone, the log-sum-exp merge, the
-whole plan); the 3-branch FreeLong++ plan and its band fusion alone. Ratios are to stock SDPA.
+whole plan); the 3-branch FreeLong++ plan taken apart (each window ring alone, the whole plan, the
+band fusion alone). Ratios are to stock SDPA; each row prints as soon as it is measured.
+``--tma-only`` skips the default-options variants (half the compile time).
 """
 from __future__ import annotations
 
@@ -44,9 +46,42 @@ def decay_rows(layout, q, k, v, options) -> dict:
     return rows
 
 
+def fusion_rows(layout, q, k, v) -> dict:
+    """The 3-branch fusion plan (windows F, F/2, F/4) with the device's default options, taken apart."""
+    kernel = FlexKernel()
+    plan = build_plan(layout, [SpectralFusion(windows=(layout.frames / 42, layout.frames / 84))])
+    rows = {}
+    for ring, ring_mask in enumerate(_ring_masks(plan)):
+        block_mask = kernel._block_mask(plan, (ring, 0), ring_mask, q.shape[2], k.shape[2], q.device)
+        share = block_mask.sparsity() if block_mask is not None else 0.0
+        rows[f"fusion3: ring {ring} alone ({100 - share:.0f}% of blocks)"] = time_ms(
+            lambda: kernel._attend(q, k, v, None, block_mask))
+    q_, k_, v_ = (t.transpose(1, 2) for t in (q, k, v))
+    rows["fusion3: whole plan"] = time_ms(lambda: run_plan(q_, k_, v_, plan, kernel))
+    rows["fusion3: band fusion alone"] = time_ms(lambda: fuse_bands([q_, k_, v_], plan.bands, layout))
+    return rows
+
+
+class Rows(dict):
+    """A dict of ``variant -> ms`` that prints each row (and its ratio to SDPA) as it is set."""
+
+    def __init__(self, frames: int, base_ms: float):
+        super().__init__()
+        self.frames, self.base_ms = frames, base_ms
+
+    def __setitem__(self, name, ms):
+        print(f"{self.frames} | {name} | {ms:.3g} ms | {ms / self.base_ms:.3g}", flush=True)
+        super().__setitem__(name, ms)
+
+    def update(self, other):
+        for name, ms in other.items():
+            self[name] = ms
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--frames", type=int, nargs="+", default=[42])
+    parser.add_argument("--tma-only", action="store_true", help="only the TMA-load variants")
     args = parser.parse_args()
     _, flex = _flex_api()
     rows = []
@@ -54,19 +89,18 @@ def main():
         layout = TokenLayout(frames, 30, 52, 21)
         q, k, v = (torch.randn(1, 12, layout.num_tokens, 128, device="cuda", dtype=torch.bfloat16) for _ in range(3))
         base = time_ms(lambda: F.scaled_dot_product_attention(q, k, v))
-        results = {"sdpa default": base,
-                   "flex plain": time_ms(lambda: flex(q, k, v)),
-                   "flex plain (TMA)": time_ms(lambda: flex(q, k, v, kernel_options=TMA))}
-        for options in (None, TMA):
+        results = Rows(frames, base)
+        results["sdpa default"] = base
+        if not args.tma_only:
+            results["flex plain"] = time_ms(lambda: flex(q, k, v))
+        results["flex plain (TMA)"] = time_ms(lambda: flex(q, k, v, kernel_options=TMA))
+        for options in (TMA,) if args.tma_only else (None, TMA):
             results.update(decay_rows(layout, q, k, v, options))
-        fusion = build_plan(layout, [SpectralFusion(windows=(frames / 42, frames / 84))])
-        q_, k_, v_ = (t.transpose(1, 2) for t in (q, k, v))
-        results["fusion3: whole plan"] = time_ms(lambda: run_plan(q_, k_, v_, fusion, FlexKernel()))
-        results["fusion3: band fusion alone"] = time_ms(lambda: fuse_bands([q_, k_, v_], fusion.bands, layout))
+        results.update(fusion_rows(layout, q, k, v))
         for name, ms in results.items():
             rows.append([frames, name, ms, ms / base])
         print(f"{frames} latent frames done", flush=True)
-        del q, k, v, q_, k_, v_
+        del q, k, v
     print_table(["latent frames", "variant", "ms", "/ SDPA"], rows)
 
 
