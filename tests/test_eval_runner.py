@@ -80,6 +80,27 @@ def test_small_eval_writes_table_plots_and_resumes(model_dir, tmp_path, monkeypa
     assert (out / "results.csv").read_text().count("a red circle bouncing") == 4
 
 
+def test_new_weights_are_evaluated_again_not_resumed(model_dir, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    model = shutil.copytree(model_dir, tmp_path / "model")
+    config = runner.EvalConfig(model=str(model), out=str(tmp_path / "eval"), prompts=["a red circle"], ratios=[1],
+                               methods=["direct"], seeds=1, steps=1)
+    first = runner.run_eval(config, progress=False)
+    weights_file = next((model / "transformer").glob("*.safetensors"))
+    tensors = load_file(weights_file)
+    save_file({k: v + 0.01 for k, v in tensors.items()}, weights_file)  # "retrained"
+    second = runner.run_eval(config, progress=False)
+
+    assert (first.generated, second.generated, second.skipped) == (1, 1, 0)
+    rows = rows_of(tmp_path / "eval" / "results.csv")
+    assert len({r["weights"] for r in rows}) == 2 and len({r["video"] for r in rows}) == 2
+    assert [r["weights"] for r in second.rows] == [rows[-1]["weights"]]  # the table: the new weights only
+    assert f"weights `{rows[-1]['weights']}`" in (tmp_path / "eval" / "results.md").read_text()
+
+
 def test_bad_input_is_one_line_error(model_dir, tmp_path):
     (tmp_path / "prompts.txt").write_text("a red circle\n")
     out = tmp_path / "eval"
@@ -112,7 +133,7 @@ def test_markdown_table_means_over_prompts_and_seeds():
     assert table["cells"][("direct", 2.0)]["n"] == 2
     assert table["cells"][("direct", 2.0)]["dynamic_degree"][0] == pytest.approx(0.3)
     assert ("direct", 2.0) in table["cells"] and ("freelong", 2.0) not in table["cells"]
-    md = runner.results_markdown(table, dict(model="m", native_frames=3, native_pixel_frames=9, steps=2, guidance=1.0,
+    md = runner.results_markdown(table, dict(model="m", weights="0123abcd4567", native_frames=3, native_pixel_frames=9, steps=2, guidance=1.0,
                                              noise="preset", prompts=1, seeds=2, command="vidlong eval --out x"))
     assert "| direct | 2x | 2 |" in md and "0.300" in md and "–" in md  # NaN repetition shown as a dash
     assert "Shapes-world" not in md  # no checker column had a value
@@ -126,3 +147,24 @@ def test_module_entry_point_exits_2_with_one_line(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("vidlong: error: unknown method 'magic'")
+
+
+def test_weights_fingerprint_follows_the_weight_files(tmp_path):
+    from vidlong.files import FINGERPRINT_SPAN, weights_fingerprint
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder in (a, b):
+        (folder / "transformer").mkdir(parents=True)
+        (folder / "transformer" / "w.safetensors").write_bytes(bytes(3 * FINGERPRINT_SPAN))
+        (folder / "model_index.json").write_text("{}")
+    assert weights_fingerprint(a) == weights_fingerprint(b)  # the same weights elsewhere
+    (b / "model_index.json").write_text('{"x": 1}')
+    assert weights_fingerprint(a) == weights_fingerprint(b)  # configs are not weights
+    for edit in (lambda d: d.__setitem__(0, 1), lambda d: d.__setitem__(-1, 1), lambda d: d.append(0)):
+        data = bytearray(bytes(3 * FINGERPRINT_SPAN))
+        edit(data)
+        (b / "transformer" / "w.safetensors").write_bytes(bytes(data))
+        assert weights_fingerprint(a) != weights_fingerprint(b)
+    assert weights_fingerprint(tmp_path / "a" / "transformer") != weights_fingerprint(a)  # paths count
+    (tmp_path / "empty").mkdir()
+    assert weights_fingerprint(tmp_path / "empty") == "none"

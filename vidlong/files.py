@@ -1,6 +1,7 @@
-"""Small file helpers: atomic writes of text files."""
+"""Small file helpers: atomic writes of text files, fingerprints of weight folders."""
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from pathlib import Path
@@ -16,3 +17,32 @@ def atomic_write_text(path, text: str) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+#: bytes read from each end of a weight file by `weights_fingerprint`
+FINGERPRINT_SPAN = 1 << 20
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+
+
+def weights_fingerprint(folder) -> str:
+    """12 hex digits that change when any weight file under `folder` changes.
+
+    Hashes each weight file's relative path, size, first and last `FINGERPRINT_SPAN` bytes (a
+    safetensors header and the first and last tensors' values): cheap for multi-GB models, and
+    retraining changes those bytes. "none" for a folder without weight files.
+    """
+    folder = Path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+    if not files:
+        return "none"
+    digest = hashlib.sha256()
+    for path in files:
+        size = path.stat().st_size
+        digest.update(f"{path.relative_to(folder).as_posix()}\0{size}\0".encode())
+        with path.open("rb") as f:
+            digest.update(f.read(FINGERPRINT_SPAN))
+            if size > FINGERPRINT_SPAN:
+                f.seek(max(FINGERPRINT_SPAN, size - FINGERPRINT_SPAN))
+                digest.update(f.read())
+    return digest.hexdigest()[:12]

@@ -35,7 +35,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..errors import VidlongError
-from ..files import atomic_write_text
+from ..files import atomic_write_text, weights_fingerprint
 from ..generate import GenerateRequest, generate
 from ..methods import METHOD_NAMES, Streaming, preset_names
 from ..models import ModelSpec, latent_frames, pixel_frames, spec_for_folder
@@ -88,7 +88,7 @@ SHAPES_LABELS = {
 }
 
 ARROW = {"higher": "↑", "lower": "↓", "neither": ""}
-KEY_FIELDS = ("model", "method", "ratio", "prompt", "seed", "steps", "guidance", "noise_mode")
+KEY_FIELDS = ("model", "weights", "method", "ratio", "prompt", "seed", "steps", "guidance", "noise_mode")
 INFO_FIELDS = ("preset", "noise", "latent_frames", "pixel_frames", "native_pixel_frames", "seconds", "video")
 
 
@@ -215,8 +215,9 @@ def ratio_label(ratio: float) -> str:
 
 
 def cell_key(row: dict) -> tuple:
-    """What identifies one cell of results.csv (model, method, ratio, prompt, seed, sampling settings)."""
-    return (str(row["model"]), str(row["method"]), f"{float(row['ratio']):g}", str(row["prompt"]), int(row["seed"]),
+    """What identifies one cell of results.csv (model and its weights' fingerprint, method, ratio,
+    prompt, seed, sampling settings). Rows of files written before the fingerprint match nothing."""
+    return (str(row["model"]), str(row.get("weights", "")), str(row["method"]), f"{float(row['ratio']):g}", str(row["prompt"]), int(row["seed"]),
             int(row["steps"]), f"{float(row['guidance']):g}", str(row["noise_mode"]))
 
 
@@ -256,11 +257,13 @@ def _slug(text: str, limit: int = 40) -> str:
     return f"{slug}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
 
 
-def video_path(out: Path, spec: ModelSpec, cell: Cell, steps: int, guidance: float, noise_mode: str) -> Path:
-    """Where the cell's mp4 lives: ``out/videos/<model>/<method>-<ratio>-<prompt>-seed<s>-steps<n>[...].mp4``."""
+def video_path(out: Path, spec: ModelSpec, weights: str, cell: Cell, steps: int, guidance: float,
+               noise_mode: str) -> Path:
+    """Where the cell's mp4 lives:
+    ``out/videos/<model>-<weights>/<method>-<ratio>-<prompt>-seed<s>-steps<n>[...].mp4``."""
     extra = f"-cfg{guidance:g}" + ("" if noise_mode == "preset" else f"-{noise_mode}")
     name = f"{cell.method}-{ratio_label(cell.ratio)}-{_slug(cell.prompt)}-seed{cell.seed}-steps{steps}{extra}.mp4"
-    return out / "videos" / re.sub(r"[^A-Za-z0-9._-]+", "_", spec.name) / name
+    return out / "videos" / re.sub(r"[^A-Za-z0-9._-]+", "_", f"{spec.name}-{weights}") / name
 
 
 def preset_for(method: str, ratio: float) -> Optional[str]:
@@ -340,6 +343,7 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
     steps = config.steps or spec.num_inference_steps
     guidance = spec.guidance_scale if config.guidance is None else config.guidance
     shapes_model = is_default_model(folder, spec)
+    weights = weights_fingerprint(folder)
     too_short = [r for r in config.ratios if round(r * spec.native_frames) < 2]
     if too_short:
         raise VidlongError(f"ratio {too_short[0]:g} gives fewer than 2 latent frames of {spec.name} (native "
@@ -354,7 +358,7 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
     outcome = EvalOutcome()
 
     def key_of(cell):
-        return cell_key(dict(model=spec.name, method=cell.method, ratio=cell.ratio, prompt=cell.prompt, seed=cell.seed,
+        return cell_key(dict(model=spec.name, weights=weights, method=cell.method, ratio=cell.ratio, prompt=cell.prompt, seed=cell.seed,
                          steps=steps, guidance=guidance, noise_mode=config.noise))
 
     bar = tqdm(cells, unit="video", dynamic_ncols=True, disable=not progress, file=sys.stderr)
@@ -363,7 +367,7 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
         if key_of(cell) in done:
             outcome.skipped += 1
             continue
-        path = video_path(out, spec, cell, steps, guidance, config.noise)
+        path = video_path(out, spec, weights, cell, steps, guidance, config.noise)
         info_path = path.with_suffix(".json")
         if path.is_file() and info_path.is_file():
             info = json.loads(info_path.read_text())
@@ -377,7 +381,7 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
             atomic_write_text(info_path, json.dumps(info, indent=2) + "\n")  # written last: marks the video done
             outcome.generated += 1
         frames, _ = read_video(path)
-        row = dict(model=spec.name, method=cell.method, ratio=cell.ratio, prompt=cell.prompt, seed=cell.seed,
+        row = dict(model=spec.name, weights=weights, method=cell.method, ratio=cell.ratio, prompt=cell.prompt, seed=cell.seed,
                    steps=steps, guidance=guidance, noise_mode=config.noise, preset=info.get("preset", ""),
                    noise=info.get("noise", ""), latent_frames=info.get("latent_frames", ""),
                    pixel_frames=int(frames.shape[0]), native_pixel_frames=spec.native_pixel_frames,
@@ -390,7 +394,7 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
 
     wanted = {key_of(c) for c in cells}
     outcome.rows = [r for r in read_results(csv_path) if cell_key(r) in wanted]
-    header = dict(model=spec.name, model_path=str(folder), steps=steps, guidance=guidance, noise=config.noise,
+    header = dict(model=spec.name, weights=weights, model_path=str(folder), steps=steps, guidance=guidance, noise=config.noise,
                   prompts=len(config.prompts), seeds=config.seeds, command=config.command,
                   native_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames,
                   stream_chunk=stream_chunk_for(spec, config.stream_chunk) if "stream" in config.methods else None)
@@ -473,7 +477,7 @@ def results_markdown(table: dict, header: dict) -> str:
     lines = ["# vidlong eval: long-video quality", ""]
     if header.get("command"):
         lines += ["```", header["command"], "```", ""]
-    lines += [f"Model `{header['model']}` (native {header['native_frames']} latent = {header['native_pixel_frames']} "
+    lines += [f"Model `{header['model']}` (weights `{header['weights']}`; native {header['native_frames']} latent = {header['native_pixel_frames']} "
               f"pixel frames), {header['steps']} steps, guidance {header['guidance']:g}, noise mode "
               f"`{header['noise']}`. Each number is the mean over {header['prompts']} prompt(s) x {header['seeds']} "
               "seed(s) (n = videos in the cell); ↑ higher is better, ↓ lower is better, no arrow: neither. "
