@@ -3,7 +3,8 @@
     python benchmarks/quality/make_gif.py EVAL_DIR --ratio 4 --prompt "cyan ball" \
         --methods direct,ultravico,freelong,both,stream --out docs/methods_4x.gif
 
-Reads the mp4s that `vidlong eval` saved (``EVAL_DIR/videos/<model>/<method>-<ratio>x-<prompt>...``),
+Reads the mp4s that `vidlong eval` saved (``EVAL_DIR/videos/<model>-<weights>/<method>-<ratio>x-<prompt>...``;
+``--weights`` picks one fingerprint where results.csv holds several),
 labels each panel with its method, keeps every ``--stride``-th frame and writes a looping GIF at the
 videos' frame rate divided by the stride (so it plays in real time).
 """
@@ -20,9 +21,16 @@ from PIL import Image, ImageDraw
 from vidlong.video_io import read_video
 
 
-def pick_videos(eval_dir: Path, ratio: float, prompt: str, methods: list[str], seed: int) -> dict[str, Path]:
-    """method -> mp4 path of the cell (ratio, first prompt containing `prompt`, seed) in results.csv."""
+def pick_videos(eval_dir: Path, ratio: float, prompt: str, methods: list[str], seed: int,
+                weights: str | None = None) -> dict[str, Path]:
+    """method -> mp4 path of the cell (ratio, first prompt containing `prompt`, seed) in results.csv,
+    among the rows of `weights` (a fingerprint; None: the file must hold only one)."""
     rows = list(csv.DictReader(open(eval_dir / "results.csv")))
+    fingerprints = sorted({row.get("weights", "") for row in rows})
+    if weights is None and len(fingerprints) > 1:
+        raise SystemExit(f"error: {eval_dir} holds videos of several weights ({', '.join(fingerprints)}); "
+                         "pick one with --weights")
+    rows = [row for row in rows if weights is None or row.get("weights", "") == weights]
     found = {}
     for row in rows:
         if (float(row["ratio"]) == ratio and prompt in row["prompt"] and int(row["seed"]) == seed
@@ -50,12 +58,13 @@ def main() -> None:
     p.add_argument("--prompt", required=True, help="a substring of the prompt")
     p.add_argument("--methods", default="direct,ultravico,freelong,both,stream")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--weights", default=None, help="weights fingerprint (results.csv's `weights` column)")
     p.add_argument("--stride", type=int, default=2, help="keep every n-th frame")
     p.add_argument("--out", type=Path, required=True)
     a = p.parse_args()
     methods = a.methods.split(",")
     panels, fps = [], 16.0
-    for method, path in pick_videos(a.eval_dir, a.ratio, a.prompt, methods, a.seed).items():
+    for method, path in pick_videos(a.eval_dir, a.ratio, a.prompt, methods, a.seed, a.weights).items():
         frames, fps = read_video(path)
         panels.append(labelled(frames[:: a.stride], method))
     n = min(len(x) for x in panels)

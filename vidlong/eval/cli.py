@@ -27,7 +27,7 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
                    help="preset: ultravico/freelong/both use their ratio preset's noise, the rest plain; plain: all plain")
     p.add_argument("--stream-chunk", type=int, default=None, help="latent frames per streamed chunk (default: native / 3)")
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
-    p.add_argument("--out", required=True, help="output folder (created; reused to resume)")
+    p.add_argument("--out", required=True, help="output folder (created; reused to resume cells of the same weights)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run_eval_command)
     return p
