@@ -75,6 +75,34 @@ def test_training_can_reuse_a_trained_vae(tmp_path):
     assert "vae," not in (tmp_path / "second" / "train_log.csv").read_text()
 
 
+def test_training_can_continue_a_trained_vae(tmp_path):
+    from diffusers import AutoencoderKLWan
+
+    from training.train import main as train
+
+    train(["--smoke", "--out", str(tmp_path / "first")])
+    first_vae = tmp_path / "first" / "pipeline"
+    summary = train(["--smoke", "--out", str(tmp_path / "second"), "--vae-init", str(first_vae), "--vae-lr", "1e-2"])
+    assert summary["vae"]["initialised_from"] == str(first_vae) and summary["vae"]["steps"] == 3
+    first, second = (AutoencoderKLWan.from_pretrained(str(tmp_path / run / "pipeline" / "vae")).state_dict()
+                     for run in ("first", "second"))
+    changed = {k for k in first if not torch.equal(first[k], second[k])}
+    assert any(k.startswith("encoder.") for k in changed) and any(k.startswith("decoder.") for k in changed)
+    # a fresh VAE from the same seed lands elsewhere: the second run started from the first's weights
+    fresh = train(["--smoke", "--out", str(tmp_path / "fresh"), "--vae-lr", "1e-2"])
+    assert "initialised_from" not in fresh["vae"]
+    third = AutoencoderKLWan.from_pretrained(str(tmp_path / "fresh" / "pipeline" / "vae")).state_dict()
+    assert not all(torch.equal(second[k], third[k]) for k in second)
+
+
+def test_vae_from_and_vae_init_exclude_each_other(capsys):
+    from training.train import parse_args
+
+    with pytest.raises(SystemExit) as err:
+        parse_args(["--out", "x", "--vae-from", "a", "--vae-init", "b"])
+    assert err.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+
+
 def test_default_model_folder_is_complete_and_small():
     if not os.path.exists(os.path.join(MODEL, "model_index.json")):
         pytest.fail("vidlong/default_model has no model_index.json: the trained weights are missing")

@@ -71,8 +71,12 @@ def parse_args(argv=None):
     p.add_argument("--vae-lr", type=float, default=1e-3)
     p.add_argument("--vae-kl", type=float, default=1e-4, help="KL weight (per-element means)")
     p.add_argument("--vae-max-seconds", type=float, default=float("inf"))
-    p.add_argument("--vae-from", default=None,
-                   help="pipeline folder whose trained vae/ is reused as is (stage 1 skipped)")
+    vae_source = p.add_mutually_exclusive_group()
+    vae_source.add_argument("--vae-from", default=None,
+                            help="pipeline folder whose trained vae/ is reused as is (stage 1 skipped)")
+    vae_source.add_argument("--vae-init", default=None,
+                            help="pipeline folder whose trained vae/ stage 1 starts from and trains further "
+                                 "(e.g. the whole VAE on 33-frame clips at a lower --vae-lr)")
     # stage 2: transformer
     p.add_argument("--dit-clips", type=int, default=6144)
     p.add_argument("--dit-steps", type=int, default=2000)
@@ -91,7 +95,8 @@ def parse_args(argv=None):
                    help="text tokens (WanPipeline pads prompts to 512 by default)")
     p.add_argument("--flow-shift", type=float, default=2.0, help="sampler flow shift saved")
     p.add_argument("--steps-default", type=int, default=20, help="vidlong.yaml inference steps")
-    p.add_argument("--guidance-default", type=float, default=4.0, help="vidlong.yaml CFG scale")
+    p.add_argument("--guidance-default", type=float, default=3.0,
+                   help="vidlong.yaml CFG scale (3: best of 2-4 on run 4's eval set, see the model card)")
     a = p.parse_args(argv)
     if a.time_budget is not None:
         overhead = 25.0 + 0.0045 * a.dit_clips + 35.0  # data + encoding + compile/save
@@ -468,7 +473,8 @@ def main(argv=None) -> dict:
 
     tokenizer = C.build_tokenizer(args.max_sequence_length)
     text_encoder = C.build_text_encoder(len(tokenizer), sizes, args.seed + 10)
-    vae = C.load_vae(args.vae_from) if args.vae_from else C.build_vae(sizes, args.seed + 11)
+    trained_vae = args.vae_from or args.vae_init
+    vae = C.load_vae(trained_vae) if trained_vae else C.build_vae(sizes, args.seed + 11)
     transformer = C.build_transformer(sizes, args.seed + 12)
     summary["params"] = {k: C.param_count(m) for k, m in
                          [("text_encoder", text_encoder), ("vae", vae), ("transformer", transformer)]}
@@ -478,6 +484,8 @@ def main(argv=None) -> dict:
     if args.vae_from is None:
         summary["vae"] = train_vae(vae, vae_frames, args, device, log, gen)
         summary["vae"]["psnr_db"] = reconstruction_psnr(vae, vae_frames[:4], device)
+        if args.vae_init:
+            summary["vae"]["initialised_from"] = os.path.abspath(args.vae_init)
     else:
         vae.to(device)
         summary["vae"] = {"reused_from": os.path.abspath(args.vae_from)}
