@@ -133,8 +133,8 @@ def test_markdown_table_means_over_prompts_and_seeds():
     assert table["cells"][("direct", 2.0)]["n"] == 2
     assert table["cells"][("direct", 2.0)]["dynamic_degree"][0] == pytest.approx(0.3)
     assert ("direct", 2.0) in table["cells"] and ("freelong", 2.0) not in table["cells"]
-    md = runner.results_markdown(table, dict(model="m", weights="0123abcd4567", native_frames=3, native_pixel_frames=9, steps=2, guidance=1.0,
-                                             noise="preset", prompts=1, seeds=2, command="vidlong eval --out x"))
+    md = runner.results_markdown(table, dict(model="m", weights="0123abcd4567", native_frames=3, native_pixel_frames=9,
+                                             steps=2, guidance=1.0, noise="preset", prompts=1, seeds=2, command="vidlong eval --out x"))
     assert "| direct | 2x | 2 |" in md and "0.300" in md and "–" in md  # NaN repetition shown as a dash
     assert "Shapes-world" not in md  # no checker column had a value
 

@@ -217,8 +217,9 @@ def ratio_label(ratio: float) -> str:
 def cell_key(row: dict) -> tuple:
     """What identifies one cell of results.csv (model and its weights' fingerprint, method, ratio,
     prompt, seed, sampling settings). Rows of files written before the fingerprint match nothing."""
-    return (str(row["model"]), str(row.get("weights", "")), str(row["method"]), f"{float(row['ratio']):g}", str(row["prompt"]), int(row["seed"]),
-            int(row["steps"]), f"{float(row['guidance']):g}", str(row["noise_mode"]))
+    return (str(row["model"]), str(row.get("weights", "")), str(row["method"]), f"{float(row['ratio']):g}",
+            str(row["prompt"]), int(row["seed"]), int(row["steps"]), f"{float(row['guidance']):g}",
+            str(row["noise_mode"]))
 
 
 def read_results(path) -> list[dict]:
@@ -358,8 +359,9 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
     outcome = EvalOutcome()
 
     def key_of(cell):
-        return cell_key(dict(model=spec.name, weights=weights, method=cell.method, ratio=cell.ratio, prompt=cell.prompt, seed=cell.seed,
-                         steps=steps, guidance=guidance, noise_mode=config.noise))
+        return cell_key(dict(model=spec.name, weights=weights, method=cell.method, ratio=cell.ratio,
+                             prompt=cell.prompt, seed=cell.seed, steps=steps, guidance=guidance,
+                             noise_mode=config.noise))
 
     bar = tqdm(cells, unit="video", dynamic_ncols=True, disable=not progress, file=sys.stderr)
     for cell in bar:
@@ -381,9 +383,9 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
             atomic_write_text(info_path, json.dumps(info, indent=2) + "\n")  # written last: marks the video done
             outcome.generated += 1
         frames, _ = read_video(path)
-        row = dict(model=spec.name, weights=weights, method=cell.method, ratio=cell.ratio, prompt=cell.prompt, seed=cell.seed,
-                   steps=steps, guidance=guidance, noise_mode=config.noise, preset=info.get("preset", ""),
-                   noise=info.get("noise", ""), latent_frames=info.get("latent_frames", ""),
+        row = dict(model=spec.name, weights=weights, method=cell.method, ratio=cell.ratio, prompt=cell.prompt,
+                   seed=cell.seed, steps=steps, guidance=guidance, noise_mode=config.noise,
+                   preset=info.get("preset", ""), noise=info.get("noise", ""), latent_frames=info.get("latent_frames", ""),
                    pixel_frames=int(frames.shape[0]), native_pixel_frames=spec.native_pixel_frames,
                    seconds=info.get("seconds", ""), video=str(path.relative_to(out)))
         row.update(measure(frames, cell.prompt, spec, shapes_model))
@@ -394,8 +396,8 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
 
     wanted = {key_of(c) for c in cells}
     outcome.rows = [r for r in read_results(csv_path) if cell_key(r) in wanted]
-    header = dict(model=spec.name, weights=weights, model_path=str(folder), steps=steps, guidance=guidance, noise=config.noise,
-                  prompts=len(config.prompts), seeds=config.seeds, command=config.command,
+    header = dict(model=spec.name, weights=weights, model_path=str(folder), steps=steps, guidance=guidance,
+                  noise=config.noise, prompts=len(config.prompts), seeds=config.seeds, command=config.command,
                   native_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames,
                   stream_chunk=stream_chunk_for(spec, config.stream_chunk) if "stream" in config.methods else None)
     table = aggregate(outcome.rows, config.methods, config.ratios)
@@ -477,8 +479,9 @@ def results_markdown(table: dict, header: dict) -> str:
     lines = ["# vidlong eval: long-video quality", ""]
     if header.get("command"):
         lines += ["```", header["command"], "```", ""]
-    lines += [f"Model `{header['model']}` (weights `{header['weights']}`; native {header['native_frames']} latent = {header['native_pixel_frames']} "
-              f"pixel frames), {header['steps']} steps, guidance {header['guidance']:g}, noise mode "
+    lines += [f"Model `{header['model']}` (weights `{header['weights']}`; native {header['native_frames']} latent = "
+              f"{header['native_pixel_frames']} pixel frames), {header['steps']} steps, "
+              f"guidance {header['guidance']:g}, noise mode "
               f"`{header['noise']}`. Each number is the mean over {header['prompts']} prompt(s) x {header['seeds']} "
               "seed(s) (n = videos in the cell); ↑ higher is better, ↓ lower is better, no arrow: neither. "
               "Repetition needs a video longer than 1.5 native windows, so it is blank at 1x.", ""]
