@@ -8,6 +8,7 @@ reference kernel (broadcast index grids), so policy is written once and every ke
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import torch
@@ -38,13 +39,15 @@ def window_mask(layout: TokenLayout, window: int) -> MaskMod:
     return mask_mod
 
 
-def first_frame_guard(layout: TokenLayout) -> MaskMod:
-    """UltraViCo's guard: queries of the first frame see no key at or beyond the native window."""
+@dataclass(frozen=True)
+class FirstFrameGuard:
+    """UltraViCo's guard (a mask_mod): queries of the first frame see no key at or beyond the native
+    window. A dataclass, so kernels with a compiled form of this rule can recognise it."""
 
-    def mask_mod(b, h, q_idx, kv_idx):
-        return (layout.frame_of(q_idx) > 0) | (layout.frame_of(kv_idx) < layout.native_frames)
+    layout: TokenLayout
 
-    return mask_mod
+    def __call__(self, b, h, q_idx, kv_idx):
+        return (self.layout.frame_of(q_idx) > 0) | (self.layout.frame_of(kv_idx) < self.layout.native_frames)
 
 
 def and_masks(*mods: Optional[MaskMod]) -> Optional[MaskMod]:
@@ -64,40 +67,46 @@ def and_masks(*mods: Optional[MaskMod]) -> Optional[MaskMod]:
     return mask_mod
 
 
-def far_pair(layout: TokenLayout, region: str) -> MaskMod:
-    """UltraViCo's "far" rule as a mask_mod (True for far pairs).
+@dataclass(frozen=True)
+class FarPair:
+    """UltraViCo's "far" rule (a mask_mod, True for far pairs).
 
     ``region="token"``: ``|i - j| > L·tokens_per_frame / 2`` in flattened token index (the reference
     kernel's rule); ``region="frame"``: ``|f_i - f_j| > L / 2`` in frames.
     """
-    if region == "token":
-        limit = layout.native_frames * layout.tokens_per_frame
 
-        def far(b, h, q_idx, kv_idx):
-            return 2 * (q_idx - kv_idx).abs() > limit
+    layout: TokenLayout
+    region: str
 
-    elif region == "frame":
-        limit = layout.native_frames
+    def __post_init__(self):
+        if self.region not in ("token", "frame"):
+            raise ValueError(f"region must be 'token' or 'frame', got {self.region!r}")
 
-        def far(b, h, q_idx, kv_idx):
-            return 2 * (layout.frame_of(q_idx) - layout.frame_of(kv_idx)).abs() > limit
+    @property
+    def limit(self) -> int:
+        """Twice the distance (tokens or frames, by `region`) beyond which a pair is far."""
+        if self.region == "token":
+            return self.layout.native_frames * self.layout.tokens_per_frame
+        return self.layout.native_frames
 
-    else:
-        raise ValueError(f"region must be 'token' or 'frame', got {region!r}")
-    return far
+    def __call__(self, b, h, q_idx, kv_idx):
+        if self.region == "token":
+            return 2 * (q_idx - kv_idx).abs() > self.limit
+        return 2 * (self.layout.frame_of(q_idx) - self.layout.frame_of(kv_idx)).abs() > self.limit
 
 
-def positive_decay(alpha: float) -> ScoreMod:
-    """Scale positive logits by `alpha` <= 1 and keep the others: ``min(s, alpha·s)``.
+@dataclass(frozen=True)
+class PositiveDecay:
+    """Scale positive logits by `alpha` <= 1 and keep the others: ``min(s, alpha·s)`` (a score_mod).
 
     For alpha <= 1, ``alpha·s < s`` exactly when ``s > 0``, so no comparison or index math is
     needed: inside a region known to be far this is the whole of UltraViCo's rule.
     """
 
-    def score_mod(score, b, h, q_idx, kv_idx):
-        return torch.minimum(score, score * alpha)
+    alpha: float
 
-    return score_mod
+    def __call__(self, score, b, h, q_idx, kv_idx):
+        return torch.minimum(score, score * self.alpha)
 
 
 def in_region(region: MaskMod, inside: ScoreMod) -> ScoreMod:

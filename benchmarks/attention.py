@@ -2,12 +2,13 @@
 
     python benchmarks/attention.py                      # 12 heads x 128, 30x52 tokens/frame, 21/42/84 frames
     python benchmarks/attention.py --small              # CPU-sized smoke run
+    python benchmarks/attention.py --kernel flex        # a kernel by name (default: "auto", what the model runs)
     python benchmarks/attention.py --flex-options '{}'  # FlexAttention kernel_options (default: TMA on Hopper)
     python benchmarks/attention.py --check              # also each plan's error against the dense kernel
 
 Plans: UltraViCo decay (paper defaults), 3-branch FreeLong++ fusion (windows F, F/2, F/4) and both,
-executed by `run_plan` with the FlexAttention kernel on CUDA (dense kernel on CPU), including key
-centring and the FFT fusion. Prints a Markdown table.
+executed by `run_plan` with the kernel "auto" picks (on CUDA the fused Triton kernel for these plans;
+the dense kernel on CPU), including key centring and the band fusion. Prints a Markdown table.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import torch.nn.functional as F
 
 from common import print_table, time_ms
 from vidlong import SpectralFusion, UltraViCo
-from vidlong.attention.execute import make_kernel, run_plan
+from vidlong.attention.execute import KERNELS, make_kernel, run_plan
 from vidlong.attention.kernels.dense import DenseKernel
 from vidlong.attention.layout import TokenLayout
 from vidlong.plans import build_plan
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument("--head-dim", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--small", action="store_true", help="tiny shapes for a CPU smoke run")
+    parser.add_argument("--kernel", default="auto", choices=KERNELS, help="attention kernel (default: auto)")
     parser.add_argument("--flex-options", type=json.loads, default=None,
                         help="FlexAttention kernel_options (JSON; default: the kernel's own for the device)")
     parser.add_argument("--check", action="store_true", help="print each plan's relative error vs the dense kernel")
@@ -48,7 +50,7 @@ def main() -> None:
         args.frames, args.native, args.grid, args.heads, args.head_dim, args.repeat = [4, 8], 4, [4, 4], 2, 32, 2
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    kernel = make_kernel("flex" if device.type == "cuda" else "dense", device, flex_options=args.flex_options)
+    kernel = make_kernel(args.kernel, device, flex_options=args.flex_options)
     print(f"device: {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}; kernel: {kernel.name} "
           f"{args.flex_options if args.flex_options is not None else '(its default options)'}; "
           f"{args.heads} heads x {args.head_dim}, {args.grid[0]}x{args.grid[1]} tokens/frame, {dtype}")
@@ -62,6 +64,8 @@ def main() -> None:
         for name, methods in plans_for(layout).items():
             plan = build_plan(layout, methods)
             ms = time_ms(lambda: run_plan(q, k, v, plan, kernel), repeat=args.repeat)
+            if hasattr(kernel, "pick"):
+                print(f"{frames} latent frames, {name}: {kernel.pick(q.transpose(1, 2), k.transpose(1, 2), plan).name} kernel")
             row += [ms, ms / sdpa_ms]
             if args.check:
                 ref = run_plan(q.float(), k.float(), v.float(), plan, DenseKernel()).double()

@@ -1,6 +1,8 @@
 """Tiny models built locally for the tests (no downloads)."""
 from __future__ import annotations
 
+import triton_interpreter  # noqa: F401  (first: Triton must see TRITON_INTERPRET before diffusers imports it)
+
 import pytest
 import torch
 from diffusers import WanTransformer3DModel

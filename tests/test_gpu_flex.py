@@ -61,13 +61,15 @@ def test_transformer_on_cuda_flex_matches_dense():
     assert rel_err(outs[0], outs[1]) < 2e-3
 
 
-def test_size_dispatch_runs_flex_from_its_threshold():
-    from vidlong.attention.execute import SizeDispatchKernel
+def test_auto_runs_flex_from_its_threshold_for_plans_the_fused_kernel_declines():
+    from vidlong.attention.execute import AutoKernel
+    from vidlong.attention.plan import AttentionPlan
 
     layout = TokenLayout(16, 4, 8, NATIVE)
     q, k, v = (torch.randn(1, 2, layout.num_tokens, 32, device="cuda") for _ in range(3))
-    plan = build_plan(layout, [vidlong.UltraViCo(center_keys=False)])
-    auto = SizeDispatchKernel(min_tokens=layout.num_tokens)
+    plan = AttentionPlan(layout, base_mask=lambda b, h, q_idx, kv_idx: q_idx >= kv_idx, key="causal")
+    auto = AutoKernel(min_tokens=layout.num_tokens)
     (out,) = auto(q, k, v, plan)
-    assert auto._flex is not None
+    assert auto._flex is not None and auto._fused is None
     assert torch.equal(out, auto._flex(q, k, v, plan)[0])
+    assert rel_err(out, DenseKernel()(q, k, v, plan)[0]) < 2e-3

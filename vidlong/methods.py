@@ -12,7 +12,7 @@ from typing import Optional
 import yaml
 
 from .attention.layout import TokenLayout
-from .attention.mods import MaskMod, far_pair, first_frame_guard
+from .attention.mods import MaskMod, FarPair, FirstFrameGuard
 from .errors import VidlongError
 from .schedulers.bands import SeparableBands, default_cutoffs, make_bands
 from .schedulers.windows import branch_windows
@@ -48,7 +48,7 @@ class UltraViCo:
         """The far pairs whose positive logits decay, or None when the decay cannot act here."""
         if self.alpha == 1:
             return None
-        is_far = far_pair(layout, self.region)
+        is_far = FarPair(layout, self.region)
         if not bool(is_far(None, None, _as_tensor(0), _as_tensor(layout.num_tokens - 1))):
             return None
         return is_far
@@ -57,7 +57,7 @@ class UltraViCo:
         """The first-frame guard, or None when off or when the video fits the native window."""
         if not self.guard_first_frame or layout.frames <= layout.native_frames:
             return None
-        return first_frame_guard(layout)
+        return FirstFrameGuard(layout)
 
 
 @dataclass(frozen=True)

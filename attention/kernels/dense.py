@@ -82,6 +82,11 @@ def dense_attention(
     return (out, torch.cat(lses, dim=2)) if return_lse else out
 
 
+def center_keys(key: torch.Tensor) -> torch.Tensor:
+    """Subtract the mean key over the sequence: ``[B, H, N, D]`` -> same, mean taken in float32."""
+    return (key.float() - key.float().mean(dim=2, keepdim=True)).to(key.dtype)
+
+
 class DenseKernel:
     """Executes each branch of a plan with `dense_attention`."""
 
@@ -93,6 +98,8 @@ class DenseKernel:
 
     def __call__(self, query, key, value, plan):
         """query/key/value ``[B, H, N, D]`` -> one ``[B, H, N, D]`` output per branch."""
+        if plan.center_keys:
+            key = center_keys(key)
         return [
             dense_attention(query, key, value, plan.branch_mask(k), plan.score_mod, self.compute_dtype, self.query_block)
             for k in range(plan.num_branches)

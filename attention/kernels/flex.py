@@ -16,6 +16,7 @@ from typing import Optional
 import torch
 
 from ..mods import MaskMod, and_masks, not_mask, window_mask
+from .dense import center_keys
 
 _COMPILED = {}
 
@@ -118,6 +119,8 @@ class FlexKernel:
 
     def __call__(self, query, key, value, plan):
         """query/key/value ``[B, H, N, D]`` -> one ``[B, H, N, D]`` output per branch (global first)."""
+        if plan.center_keys:
+            key = center_keys(key)
         n_q, n_kv = query.shape[2], key.shape[2]
         outputs = []
         out = lse = None

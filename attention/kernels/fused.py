@@ -1,0 +1,313 @@
+"""Fused Triton kernel: every branch of a frame-window plan in one pass over the keys.
+
+For each block of queries the keys are visited ring by ring, most local first: the keys of the
+narrowest window, then those of each wider window not seen yet. One running softmax state (row max,
+row sum, output accumulator) is carried through the rings, so after ring k it *is* branch k's
+attention and is written out before ring k+1 starts: K nested branches cost about one global
+attention, with no log-sum-exp merge and no second pass over the queries.
+
+UltraViCo runs inside the same pass. Key blocks wholly inside or outside the far region skip the
+index test (`_decay`); key centring is folded into one offset per query: with ``μ = q·m̄·scale``
+(``m̄`` the mean key), ``min(s - μ, α(s - μ)) + μ = min(s, α·s + (1-α)·μ)``, and adding ``μ`` to a
+query's logits leaves its softmax unchanged, so the uncentred logits need no centred copy of the keys.
+Only key blocks on a ring edge, by the first-frame guard or past the sequence end evaluate a mask.
+
+Supports plans made of `window_mask` windows, `FirstFrameGuard`, `FarPair` and `PositiveDecay`
+(`supports`); anything else runs on the FlexAttention kernel. Units: frames are token frames.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Optional
+
+import torch
+
+from ..mods import FarPair, FirstFrameGuard, PositiveDecay
+
+try:
+    import triton
+    import triton.language as tl
+except ImportError:  # the kernel is optional: CUDA builds of torch ship Triton
+    triton = None
+
+#: `_decay`'s modes: no decay, on every pair, in a token-distance region, in a frame-distance region
+DECAY_NONE, DECAY_ALL, DECAY_TOKEN, DECAY_FRAME = 0, 1, 2, 3
+
+
+def supports(plan, query: torch.Tensor) -> bool:
+    """Whether `FusedKernel` can run `plan` on ``[B, H, N, D]`` inputs like `query`."""
+    dim = query.shape[-1]
+    return (
+        triton is not None
+        and query.dtype in (torch.float16, torch.bfloat16, torch.float32)
+        and 16 <= dim <= 256 and dim & (dim - 1) == 0
+        and query.shape[2] == plan.layout.num_tokens
+        and (plan.base_mask is None or plan.base_mask == FirstFrameGuard(plan.layout))
+        and (plan.score_region is None or (isinstance(plan.score_region, FarPair) and plan.score_region.layout == plan.layout))
+        and (plan.region_score_mod is None or isinstance(plan.region_score_mod, PositiveDecay))
+        and (plan.score_region is None or plan.region_score_mod is not None)
+    )
+
+
+def _decay_mode(plan) -> int:
+    if plan.region_score_mod is None:
+        return DECAY_NONE
+    if plan.score_region is None:
+        return DECAY_ALL
+    return DECAY_TOKEN if plan.score_region.region == "token" else DECAY_FRAME
+
+
+if triton is not None:
+
+    @triton.jit
+    def _window_start(frame, window, frames):
+        """First frame of the `window`-frame span centred on `frame`, clamped into the video."""
+        return tl.minimum(tl.maximum(frame - window // 2, 0), frames - window)
+
+    @triton.jit
+    def _decay(qk, c_row, rows, kv, row_frame, m_first, m_last, f_lo, f_hi, n0,
+               tokens_per_frame, alpha, far_limit, DECAY: tl.constexpr, BLOCK_N: tl.constexpr):
+        """UltraViCo on one ``[BLOCK_M, BLOCK_N]`` block of logits (log2 units): far pairs become
+        ``min(s, α·s + c)``; the index test runs only where the block straddles the region edge."""
+        if DECAY == 1:
+            qk = tl.minimum(qk, qk * alpha + c_row[:, None])
+        else:
+            n_last = n0 + BLOCK_N - 1
+            if DECAY == 2:
+                d_min = tl.maximum(tl.maximum(n0 - m_last, m_first - n_last), 0)
+                d_max = tl.maximum(m_last - n0, n_last - m_first)
+            else:
+                g_lo = n0 // tokens_per_frame
+                g_hi = n_last // tokens_per_frame
+                d_min = tl.maximum(tl.maximum(g_lo - f_hi, f_lo - g_hi), 0)
+                d_max = tl.maximum(f_hi - g_lo, g_hi - f_lo)
+            if 2 * d_min > far_limit:
+                qk = tl.minimum(qk, qk * alpha + c_row[:, None])
+            elif 2 * d_max > far_limit:
+                if DECAY == 2:
+                    far = 2 * tl.abs(rows[:, None] - kv[None, :]) > far_limit
+                else:
+                    far = 2 * tl.abs(row_frame[:, None] - (kv // tokens_per_frame)[None, :]) > far_limit
+                qk = tl.where(far, tl.minimum(qk, qk * alpha + c_row[:, None]), qk)
+        return qk
+
+    @triton.jit
+    def _attend_blocks(acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, stride_kn, stride_vn,
+                       lo, hi, m_first, m_last, f_lo, f_hi, ring_lo, ring_hi, inner_lo, inner_hi,
+                       n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
+                       MASKED: tl.constexpr, HAS_INNER: tl.constexpr, HAS_GUARD: tl.constexpr,
+                       DECAY: tl.constexpr, IEEE: tl.constexpr, BLOCK_N: tl.constexpr):
+        """Key blocks ``[lo, hi)`` into the running softmax. MASKED blocks keep only keys of this ring
+        (frames in ``[ring_lo, ring_hi)`` and, with an inner window, outside ``[inner_lo, inner_hi)``),
+        inside the guard and before the sequence end; the others are known to be wholly visible."""
+        offs_n = tl.arange(0, BLOCK_N)
+        for block in range(lo, hi):
+            n0 = block * BLOCK_N
+            kv = n0 + offs_n
+            if MASKED:
+                k = tl.load(k_ptrs + kv[None, :] * stride_kn, mask=kv[None, :] < n_tokens, other=0.0)
+            else:
+                k = tl.load(k_ptrs + kv[None, :] * stride_kn)
+            if IEEE:
+                qk = tl.dot(q, k, input_precision="ieee") * qk_scale
+            else:
+                qk = tl.dot(q, k) * qk_scale
+            if DECAY != 0:
+                qk = _decay(qk, c_row, rows, kv, row_frame, m_first, m_last, f_lo, f_hi, n0,
+                            tokens_per_frame, alpha, far_limit, DECAY, BLOCK_N)
+            if MASKED:
+                kv_frame = (kv // tokens_per_frame)[None, :]
+                keep = (kv_frame >= ring_lo[:, None]) & (kv_frame < ring_hi[:, None]) & (kv[None, :] < n_tokens)
+                if HAS_INNER:
+                    keep = keep & ((kv_frame < inner_lo[:, None]) | (kv_frame >= inner_hi[:, None]))
+                if HAS_GUARD:
+                    keep = keep & ((row_frame[:, None] > 0) | (kv_frame < native_frames))
+                qk = tl.where(keep, qk, float("-inf"))
+            m_new = tl.maximum(m_i, tl.max(qk, 1))
+            m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)  # rows that have seen no key yet
+            p = tl.math.exp2(qk - m_safe[:, None])
+            correction = tl.math.exp2(m_i - m_safe)
+            l_i = l_i * correction + tl.sum(p, 1)
+            if MASKED:
+                v = tl.load(v_ptrs + kv[:, None] * stride_vn, mask=kv[:, None] < n_tokens, other=0.0)
+            else:
+                v = tl.load(v_ptrs + kv[:, None] * stride_vn)
+            if IEEE:
+                acc = acc * correction[:, None] + tl.dot(p.to(v.dtype), v, input_precision="ieee")
+            else:
+                acc = acc * correction[:, None] + tl.dot(p.to(v.dtype), v)
+            m_i = m_new
+        return acc, l_i, m_i
+
+    @triton.jit
+    def _attend_range(acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, stride_kn, stride_vn,
+                      lo, hi, full_lo, full_hi, m_first, m_last, f_lo, f_hi,
+                      ring_lo, ring_hi, inner_lo, inner_hi,
+                      n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
+                      HAS_INNER: tl.constexpr, HAS_GUARD: tl.constexpr, DECAY: tl.constexpr,
+                      IEEE: tl.constexpr, BLOCK_N: tl.constexpr):
+        """Key blocks ``[lo, hi)``: those wholly inside tokens ``[full_lo, full_hi)`` (visible to every
+        query of the block) without a mask, the edges on either side with one."""
+        first_full = tl.minimum(tl.maximum(tl.cdiv(full_lo, BLOCK_N), lo), hi)
+        end_full = tl.minimum(tl.maximum(full_hi // BLOCK_N, first_full), hi)
+        acc, l_i, m_i = _attend_blocks(
+            acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, stride_kn, stride_vn,
+            lo, first_full, m_first, m_last, f_lo, f_hi, ring_lo, ring_hi, inner_lo, inner_hi,
+            n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
+            True, HAS_INNER, HAS_GUARD, DECAY, IEEE, BLOCK_N)
+        acc, l_i, m_i = _attend_blocks(
+            acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, stride_kn, stride_vn,
+            first_full, end_full, m_first, m_last, f_lo, f_hi, ring_lo, ring_hi, inner_lo, inner_hi,
+            n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
+            False, HAS_INNER, HAS_GUARD, DECAY, IEEE, BLOCK_N)
+        acc, l_i, m_i = _attend_blocks(
+            acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, stride_kn, stride_vn,
+            end_full, hi, m_first, m_last, f_lo, f_hi, ring_lo, ring_hi, inner_lo, inner_hi,
+            n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
+            True, HAS_INNER, HAS_GUARD, DECAY, IEEE, BLOCK_N)
+        return acc, l_i, m_i
+
+    @triton.jit
+    def _fused_attention(Q, K, V, O, MEAN_K, WINDOWS,
+                         stride_qb, stride_qh, stride_qn, stride_kb, stride_kh, stride_kn,
+                         stride_vb, stride_vh, stride_vn, stride_ok, stride_ob, stride_oh, stride_on,
+                         heads, n_tokens, tokens_per_frame, frames, native_frames, qk_scale, alpha, far_limit,
+                         NUM_BRANCHES: tl.constexpr, HAS_GUARD: tl.constexpr, DECAY: tl.constexpr,
+                         CENTER: tl.constexpr, IEEE: tl.constexpr,
+                         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr):
+        """One program: BLOCK_M queries of one (batch, head); writes every branch's output for them."""
+        pid_m = tl.program_id(0)
+        pid_bh = tl.program_id(1)
+        b = pid_bh // heads
+        h = pid_bh % heads
+        m_first = pid_m * BLOCK_M
+        m_last = m_first + BLOCK_M - 1
+        rows = m_first + tl.arange(0, BLOCK_M)
+        offs_d = tl.arange(0, HEAD_DIM)
+        q = tl.load(Q + b * stride_qb + h * stride_qh + rows[:, None] * stride_qn + offs_d[None, :],
+                    mask=rows[:, None] < n_tokens, other=0.0)
+        k_ptrs = K + b * stride_kb + h * stride_kh + offs_d[:, None]      # [HEAD_DIM, 1]: keys transposed
+        v_ptrs = V + b * stride_vb + h * stride_vh + offs_d[None, :]      # [1, HEAD_DIM]
+        row_frame = tl.minimum(rows, n_tokens - 1) // tokens_per_frame
+        f_lo = m_first // tokens_per_frame
+        f_hi = tl.minimum(m_last, n_tokens - 1) // tokens_per_frame
+        if CENTER:
+            mean_k = tl.load(MEAN_K + pid_bh * HEAD_DIM + offs_d)
+            c_row = tl.sum(q.to(tl.float32) * mean_k[None, :], 1) * ((1.0 - alpha) * qk_scale)
+        else:
+            c_row = tl.zeros([BLOCK_M], dtype=tl.float32)
+        # keys every query of this block may see, as far as the first-frame guard goes
+        visible_end = n_tokens
+        if HAS_GUARD:
+            if f_lo == 0:
+                visible_end = tl.minimum(n_tokens, native_frames * tokens_per_frame)
+
+        m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
+        l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
+        acc = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
+        for k in tl.static_range(NUM_BRANCHES - 1, -1, -1):
+            window = tl.load(WINDOWS + k)
+            s_lo = _window_start(f_lo, window, frames)                     # window of the block's first row
+            s_hi = _window_start(f_hi, window, frames)                     # ... and of its last row
+            ring_lo = _window_start(row_frame, window, frames)
+            ring_hi = ring_lo + window
+            if k == NUM_BRANCHES - 1:
+                # the narrowest window: its hull over the block's rows; wholly visible where all overlap
+                acc, l_i, m_i = _attend_range(
+                    acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, stride_kn, stride_vn,
+                    (s_lo * tokens_per_frame) // BLOCK_N, tl.cdiv((s_hi + window) * tokens_per_frame, BLOCK_N),
+                    s_hi * tokens_per_frame, tl.minimum((s_lo + window) * tokens_per_frame, visible_end),
+                    m_first, m_last, f_lo, f_hi, ring_lo, ring_hi, ring_lo, ring_hi,
+                    n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
+                    False, HAS_GUARD, DECAY, IEEE, BLOCK_N)
+            else:
+                inner = tl.load(WINDOWS + k + 1)
+                i_lo = _window_start(f_lo, inner, frames)
+                i_hi = _window_start(f_hi, inner, frames)
+                inner_lo = _window_start(row_frame, inner, frames)
+                inner_hi = inner_lo + inner
+                # the ring is this window minus the inner one: a left part [s_lo, i_hi) and a right
+                # part [i_lo + inner, s_hi + window); when their edge blocks meet, one range covers both
+                left_lo = (s_lo * tokens_per_frame) // BLOCK_N
+                left_hi = tl.cdiv(i_hi * tokens_per_frame, BLOCK_N)
+                right_lo = ((i_lo + inner) * tokens_per_frame) // BLOCK_N
+                right_hi = tl.cdiv((s_hi + window) * tokens_per_frame, BLOCK_N)
+                if right_lo < left_hi:
+                    left_hi = right_hi
+                    right_lo = right_hi
+                acc, l_i, m_i = _attend_range(
+                    acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, stride_kn, stride_vn,
+                    left_lo, left_hi,
+                    s_hi * tokens_per_frame, tl.minimum(i_lo * tokens_per_frame, visible_end),
+                    m_first, m_last, f_lo, f_hi, ring_lo, ring_hi, inner_lo, inner_hi,
+                    n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
+                    True, HAS_GUARD, DECAY, IEEE, BLOCK_N)
+                acc, l_i, m_i = _attend_range(
+                    acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, stride_kn, stride_vn,
+                    right_lo, right_hi,
+                    (i_hi + inner) * tokens_per_frame, tl.minimum((s_lo + window) * tokens_per_frame, visible_end),
+                    m_first, m_last, f_lo, f_hi, ring_lo, ring_hi, inner_lo, inner_hi,
+                    n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
+                    True, HAS_GUARD, DECAY, IEEE, BLOCK_N)
+            out = acc / l_i[:, None]
+            o_ptrs = O + k * stride_ok + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + offs_d[None, :]
+            tl.store(o_ptrs, out.to(O.dtype.element_ty), mask=rows[:, None] < n_tokens)
+
+
+class FusedKernel:
+    """Executes supported plans (`supports`) with one fused Triton pass per query block.
+
+    Args:
+        block_m, block_n: queries and keys per block.
+        num_warps, num_stages: Triton launch settings (None: Triton's defaults).
+    """
+
+    name = "fused"
+
+    def __init__(self, block_m: int = 128, block_n: int = 64, num_warps: Optional[int] = 8,
+                 num_stages: Optional[int] = 3):
+        if triton is None:
+            raise RuntimeError("the fused kernel needs Triton (shipped with CUDA builds of PyTorch)")
+        self.block_m, self.block_n = block_m, block_n
+        self.launch = {k: v for k, v in (("num_warps", num_warps), ("num_stages", num_stages)) if v is not None}
+
+    def __call__(self, query, key, value, plan):
+        """query/key/value ``[B, H, N, D]`` (any strides, unit stride in D) -> one ``[B, H, N, D]``
+        output per branch, global first."""
+        if not supports(plan, query):
+            raise ValueError("the fused kernel cannot run this plan; use the flex or dense kernel")
+        batch, heads, n_tokens, dim = query.shape
+        layout = plan.layout
+        if query.stride(-1) != 1 or key.stride(-1) != 1 or value.stride(-1) != 1:
+            raise ValueError("the fused kernel needs unit stride along the head dimension")
+        branches = plan.num_branches
+        if branches == 1:  # the processor's layout, so flattening the heads needs no copy
+            out = torch.empty(batch, n_tokens, heads, dim, dtype=query.dtype, device=query.device).transpose(1, 2)
+            outputs, stride_k = [out], 0
+        else:              # branch-major: the band fusion reads each branch in place
+            stacked = torch.empty(branches, batch, heads, n_tokens, dim, dtype=query.dtype, device=query.device)
+            outputs, stride_k = list(stacked), stacked.stride(0)
+        windows = torch.tensor([layout.frames if w is None else w for w in plan.windows], dtype=torch.int32,
+                               device=query.device)
+        decay = _decay_mode(plan)
+        center = bool(plan.center_keys and decay != DECAY_NONE)
+        mean_k = key.mean(dim=2, dtype=torch.float32).contiguous() if center else windows
+        alpha = plan.region_score_mod.alpha if decay != DECAY_NONE else 1.0
+        far_limit = plan.score_region.limit if decay in (DECAY_TOKEN, DECAY_FRAME) else 0
+        out0 = outputs[0]
+        grid = (triton.cdiv(n_tokens, self.block_m), batch * heads)
+        with torch.cuda.device(query.device) if query.is_cuda else contextlib.nullcontext():
+            _fused_attention[grid](
+                query, key, value, out0, mean_k, windows,
+                query.stride(0), query.stride(1), query.stride(2), key.stride(0), key.stride(1), key.stride(2),
+                value.stride(0), value.stride(1), value.stride(2),
+                stride_k, out0.stride(0), out0.stride(1), out0.stride(2),
+                heads, n_tokens, layout.tokens_per_frame, layout.frames, layout.native_frames,
+                math.log2(math.e) / math.sqrt(dim), alpha, far_limit,
+                NUM_BRANCHES=branches, HAS_GUARD=plan.base_mask is not None, DECAY=decay, CENTER=center,
+                IEEE=query.dtype == torch.float32, BLOCK_M=self.block_m, BLOCK_N=self.block_n, HEAD_DIM=dim,
+                **self.launch,
+            )
+        return outputs
+

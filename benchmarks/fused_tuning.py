@@ -1,0 +1,57 @@
+"""Launch settings of the fused Triton kernel at Wan2.1-1.3B shapes (CUDA only).
+
+    python benchmarks/fused_tuning.py --frames 21 42
+
+For each (block_m, block_n, num_warps, num_stages) setting: the fused kernel alone (every branch,
+no band fusion) on the plain global plan, the UltraViCo decay plan and the 3-branch FreeLong++ plan,
+as ratios to stock SDPA on the same ``[B, N, H, D]`` inputs. Each row prints as it is measured.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+
+import torch
+import torch.nn.functional as F
+
+from common import print_table, time_ms
+from vidlong import SpectralFusion, UltraViCo
+from vidlong.attention.kernels.fused import FusedKernel
+from vidlong.attention.layout import TokenLayout
+from vidlong.plans import build_plan
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, nargs="+", default=[21])
+    parser.add_argument("--block-m", type=int, nargs="+", default=[128])
+    parser.add_argument("--block-n", type=int, nargs="+", default=[64, 128])
+    parser.add_argument("--warps", type=int, nargs="+", default=[4, 8])
+    parser.add_argument("--stages", type=int, nargs="+", default=[2, 3])
+    args = parser.parse_args()
+    rows = []
+    for frames in args.frames:
+        layout = TokenLayout(frames, 30, 52, 21)
+        q, k, v = (torch.randn(1, layout.num_tokens, 12, 128, device="cuda", dtype=torch.bfloat16).transpose(1, 2)
+                   for _ in range(3))
+        sdpa = time_ms(lambda: F.scaled_dot_product_attention(q, k, v))
+        plans = {"plain": build_plan(layout, []), "decay": build_plan(layout, [UltraViCo()]),
+                 "fusion3 branches": build_plan(layout, [SpectralFusion(windows=(frames / 42, frames / 84))])}
+        for bm, bn, warps, stages in itertools.product(args.block_m, args.block_n, args.warps, args.stages):
+            kernel = FusedKernel(bm, bn, warps, stages)
+            row = [frames, f"{bm}x{bn} w{warps} s{stages}", sdpa]
+            for plan in plans.values():
+                try:
+                    ms = time_ms(lambda: kernel(q, k, v, plan))
+                except Exception as error:  # e.g. out of shared memory for this setting
+                    print(f"{row[1]}: {type(error).__name__}: {str(error).splitlines()[0]}", flush=True)
+                    ms = float("nan")
+                row += [ms / sdpa]
+            print(" | ".join(str(c) if not isinstance(c, float) else f"{c:.3g}" for c in row), flush=True)
+            rows.append(row)
+        del q, k, v
+    print_table(["latent frames", "setting", "SDPA ms"] + [f"{name} / SDPA" for name in plans], rows)
+
+
+if __name__ == "__main__":
+    main()

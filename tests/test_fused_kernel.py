@@ -1,0 +1,114 @@
+"""The fused Triton kernel against the float64 dense reference (Triton's interpreter on CPU)."""
+import pytest
+import torch
+
+import vidlong
+from vidlong.attention.execute import AutoKernel, run_plan
+from vidlong.attention.kernels.dense import DenseKernel
+from vidlong.attention.layout import TokenLayout
+from vidlong.attention.plan import AttentionPlan
+from vidlong.plans import build_plan
+from triton_interpreter import DEVICE
+
+fused = pytest.importorskip("vidlong.attention.kernels.fused")
+pytestmark = pytest.mark.skipif(fused.triton is None, reason="needs Triton")
+
+NATIVE = 4
+CASES = [  # (methods, frames, grid, native frames, block_m, block_n)
+    ([vidlong.UltraViCo(alpha=0.6)], 4, (2, 3), NATIVE, 16, 16),                                   # 1x: token region only
+    ([vidlong.UltraViCo(alpha=0.6)], 8, (2, 3), NATIVE, 16, 16),                                   # 2x: guard + centring
+    ([vidlong.UltraViCo(alpha=0.6)], 16, (2, 3), NATIVE, 32, 16),                                  # 4x
+    ([vidlong.UltraViCo(alpha=0.6, region="frame", center_keys=False)], 16, (2, 3), NATIVE, 16, 32),
+    ([vidlong.UltraViCo(alpha=0.6, guard_first_frame=False)], 8, (3, 3), NATIVE, 16, 16),
+    ([vidlong.SpectralFusion(windows=(1,))], 8, (2, 3), NATIVE, 16, 16),                           # FreeLong: K = 2
+    ([vidlong.SpectralFusion(windows=(2, 1))], 16, (2, 3), NATIVE, 16, 16),                        # K = 3
+    ([vidlong.UltraViCo(alpha=0.6), vidlong.SpectralFusion(windows=(2, 1))], 16, (2, 5), NATIVE, 32, 32),
+    ([vidlong.SlidingWindow(1.0)], 9, (2, 2), NATIVE, 16, 16),
+    # 34 tokens per native window: a block pair 17 tokens apart sits exactly on the region's edge
+    ([vidlong.UltraViCo(alpha=0.6, guard_first_frame=False)], 6, (1, 17), 2, 16, 16),
+    # 28 tokens: block pairs whose farthest tokens are 15 apart hold far pairs only at that distance
+    ([vidlong.UltraViCo(alpha=0.6, guard_first_frame=False)], 8, (1, 7), NATIVE, 16, 16),
+]
+
+
+def rel_err(a, b):
+    return ((a.double() - b.double()).norm() / b.double().norm()).item()
+
+
+def qkv(layout, batch=2, heads=2, dim=16, seed=0):
+    """``[B, N, H, D]`` tensors (the processor's layout); keys off-centre so centring matters."""
+    gen = torch.Generator().manual_seed(seed)
+    q, k, v = (torch.randn(batch, layout.num_tokens, heads, dim, generator=gen) for _ in range(3))
+    return q.to(DEVICE), (k + 0.5).to(DEVICE), v.to(DEVICE)
+
+
+@pytest.mark.parametrize("methods, frames, grid, native, block_m, block_n", CASES)
+def test_every_branch_matches_the_float64_reference(methods, frames, grid, native, block_m, block_n):
+    layout = TokenLayout(frames, *grid, native)
+    plan = build_plan(layout, methods)
+    assert fused.supports(plan, torch.empty(1, 1, layout.num_tokens, 16))
+    q, k, v = qkv(layout)
+    heads_first = [t.transpose(1, 2) for t in (q, k, v)]  # strided [B, H, N, D] views, as run_plan passes
+    outputs = fused.FusedKernel(block_m, block_n)(*heads_first, plan)
+    references = DenseKernel(compute_dtype=torch.float64)(*(t.double() for t in heads_first), plan)
+    assert len(outputs) == plan.num_branches
+    for out, ref in zip(outputs, references):
+        assert out.shape == ref.shape and out.dtype == q.dtype
+        assert rel_err(out, ref) < 1e-5
+    fused_plan = run_plan(q, k, v, plan, fused.FusedKernel(block_m, block_n))
+    assert rel_err(fused_plan, run_plan(q.double(), k.double(), v.double(), plan, DenseKernel())) < 1e-5
+
+
+def test_the_decay_and_its_centring_change_the_output():
+    """The reference match above is not a match of plain attention: each part moves the result."""
+    layout = TokenLayout(8, 2, 3, NATIVE)
+    q, k, v = (t.transpose(1, 2) for t in qkv(layout))
+    kernel = fused.FusedKernel(16, 16)
+    full, uncentred, plain = (kernel(q, k, v, build_plan(layout, m))[0] for m in (
+        [vidlong.UltraViCo(alpha=0.6)], [vidlong.UltraViCo(alpha=0.6, center_keys=False)], []))
+    assert rel_err(full, plain) > 1e-2 and rel_err(full, uncentred) > 1e-3
+
+
+def test_plans_outside_its_rules_are_declined_and_auto_routes_them_elsewhere():
+    layout = TokenLayout(8, 2, 3, NATIVE)
+    q, k, v = (t.transpose(1, 2) for t in qkv(layout))
+    custom = AttentionPlan(layout, base_mask=lambda b, h, q_idx, kv_idx: q_idx >= kv_idx, key="causal")
+    supported = build_plan(layout, [vidlong.UltraViCo()])
+    assert not fused.supports(custom, q) and fused.supports(supported, q)
+    assert not fused.supports(supported, torch.empty(1, 1, layout.num_tokens, 12))   # head dim not a power of 2
+    with pytest.raises(ValueError, match="cannot run this plan"):
+        fused.FusedKernel()(q, k, v, custom)
+    auto = AutoKernel()
+    assert auto.pick(q, k, supported).name == "fused"
+    assert auto.pick(q, k, custom).name == "dense"           # below the FlexAttention threshold
+    (out,) = auto(q, k, v, custom)
+    assert torch.equal(out, DenseKernel()(q, k, v, custom)[0])
+
+
+def test_transformer_with_the_fused_kernel_matches_the_dense_kernel():
+    from conftest import tiny_transformer, transformer_inputs
+
+    outs = []
+    for kernel in ("fused", "dense"):
+        model = tiny_transformer().to(DEVICE)
+        vidlong.apply(model, vidlong.UltraViCo(), vidlong.SpectralFusion(windows=(1,)), native_frames=NATIVE, kernel=kernel)
+        inputs = {k: v.to(DEVICE) if torch.is_tensor(v) else v for k, v in transformer_inputs(8).items()}
+        with torch.no_grad():
+            outs.append(model(**inputs)[0])
+    assert rel_err(outs[0], outs[1]) < 1e-5
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(DEVICE != "cuda", reason="needs CUDA")
+@pytest.mark.parametrize("methods", [
+    [vidlong.UltraViCo()],
+    [vidlong.SpectralFusion(windows=(2, 1))],
+    [vidlong.UltraViCo(), vidlong.SpectralFusion(windows=(2, 1))],
+])
+def test_bf16_with_the_default_launch_settings_on_cuda(methods):
+    """Wan's head size, 128-query blocks straddling frames of 35 tokens, bf16 against float32 dense."""
+    layout = TokenLayout(16, 5, 7, NATIVE)
+    q, k, v = (t.to(DEVICE) for t in qkv(layout, batch=1, heads=2, dim=128))
+    plan = build_plan(layout, methods)
+    out = run_plan(q.bfloat16(), k.bfloat16(), v.bfloat16(), plan, fused.FusedKernel())
+    assert rel_err(out, run_plan(q, k, v, plan, DenseKernel())) < 1e-2
