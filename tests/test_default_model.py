@@ -95,6 +95,31 @@ def test_training_can_continue_a_trained_vae(tmp_path):
     assert not all(torch.equal(second[k], third[k]) for k in second)
 
 
+def test_training_can_continue_a_trained_transformer_with_its_text_encoder(tmp_path):
+    from diffusers import WanTransformer3DModel
+    from transformers import UMT5EncoderModel
+
+    from training.train import main as train
+
+    train(["--smoke", "--out", str(tmp_path / "first")])
+    first = tmp_path / "first" / "pipeline"
+    # another seed draws other clips, but the frozen random text encoder must stay the first run's
+    summary = train(["--smoke", "--seed", "1", "--out", str(tmp_path / "second"), "--vae-from", str(first),
+                     "--dit-init", str(first)])
+    assert summary["dit"]["initialised_from"] == str(first) and summary["dit"]["steps"] == 4
+    second = tmp_path / "second" / "pipeline"
+    encoders = [UMT5EncoderModel.from_pretrained(str(p / "text_encoder")).state_dict() for p in (first, second)]
+    assert all(torch.equal(encoders[0][k], encoders[1][k]) for k in encoders[0])
+    before, after = (WanTransformer3DModel.from_pretrained(str(p / "transformer")).state_dict() for p in (first, second))
+    assert not all(torch.equal(before[k], after[k]) for k in before)
+    # trained further, not afresh: closer to the first run's weights than a fresh seed-1 run is
+    fresh = tmp_path / "fresh"
+    train(["--smoke", "--seed", "1", "--out", str(fresh), "--vae-from", str(first)])
+    fresh_w = WanTransformer3DModel.from_pretrained(str(fresh / "pipeline" / "transformer")).state_dict()
+    distance = lambda a: sum((a[k].float() - before[k].float()).norm() ** 2 for k in before)  # noqa: E731
+    assert distance(after) < distance(fresh_w)
+
+
 def test_vae_from_and_vae_init_exclude_each_other(capsys):
     from training.train import parse_args
 

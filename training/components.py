@@ -99,13 +99,16 @@ def build_vae(sizes: ModelSizes, seed: int):
                             latents_std=[1.0] * sizes.vae_z_dim)
 
 
-def load_vae(pipeline_folder: str):
-    """The trained ``AutoencoderKLWan`` of a saved pipeline folder (its ``vae/``), in float32."""
+def load_component(pipeline_folder: str, name: str):
+    """The trained component `name` ("vae", "transformer", "text_encoder") of a saved pipeline
+    folder, in float32."""
     import os
 
-    from diffusers import AutoencoderKLWan
+    from diffusers import AutoencoderKLWan, WanTransformer3DModel
+    from transformers import UMT5EncoderModel
 
-    return AutoencoderKLWan.from_pretrained(os.path.join(pipeline_folder, "vae"), torch_dtype=torch.float32)
+    cls = {"vae": AutoencoderKLWan, "transformer": WanTransformer3DModel, "text_encoder": UMT5EncoderModel}[name]
+    return cls.from_pretrained(os.path.join(pipeline_folder, name), torch_dtype=torch.float32)
 
 
 def build_transformer(sizes: ModelSizes, seed: int):

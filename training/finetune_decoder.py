@@ -24,7 +24,7 @@ import time
 import numpy as np
 import torch
 
-from training.components import load_vae
+from training.components import load_component
 from training.shapes_world import make_clips
 from training.train import set_scheduled_lr, to_video_tensor, weighted_reconstruction
 
@@ -67,7 +67,7 @@ def main(argv=None) -> dict:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
-    vae = load_vae(args.model)
+    vae = load_component(args.model, "vae")
     vae.requires_grad_(False).eval()
     t0 = time.time()
     frames, _ = make_clips(args.seed, 0, args.clips, num_frames=args.frames)

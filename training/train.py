@@ -78,6 +78,9 @@ def parse_args(argv=None):
                             help="pipeline folder whose trained vae/ stage 1 starts from and trains further "
                                  "(e.g. the whole VAE on 33-frame clips at a lower --vae-lr)")
     # stage 2: transformer
+    p.add_argument("--dit-init", default=None,
+                   help="pipeline folder whose transformer and text encoder (a pair: the encoder is random "
+                        "and frozen) stage 2 starts from and trains further; a new --seed draws fresh clips")
     p.add_argument("--dit-clips", type=int, default=6144)
     p.add_argument("--dit-steps", type=int, default=2000)
     p.add_argument("--dit-batch", type=int, default=128)
@@ -472,10 +475,14 @@ def main(argv=None) -> dict:
     dit_pool.start(pool)
 
     tokenizer = C.build_tokenizer(args.max_sequence_length)
-    text_encoder = C.build_text_encoder(len(tokenizer), sizes, args.seed + 10)
+    if args.dit_init:
+        text_encoder = C.load_component(args.dit_init, "text_encoder")
+        transformer = C.load_component(args.dit_init, "transformer")
+    else:
+        text_encoder = C.build_text_encoder(len(tokenizer), sizes, args.seed + 10)
+        transformer = C.build_transformer(sizes, args.seed + 12)
     trained_vae = args.vae_from or args.vae_init
-    vae = C.load_vae(trained_vae) if trained_vae else C.build_vae(sizes, args.seed + 11)
-    transformer = C.build_transformer(sizes, args.seed + 12)
+    vae = C.load_component(trained_vae, "vae") if trained_vae else C.build_vae(sizes, args.seed + 11)
     summary["params"] = {k: C.param_count(m) for k, m in
                          [("text_encoder", text_encoder), ("vae", vae), ("transformer", transformer)]}
     log = Log(os.path.join(args.out, "train_log.csv"))
@@ -515,6 +522,8 @@ def main(argv=None) -> dict:
     summary["dit"] = train_transformer(transformer, lat, ctx_all, ctx_empty, args, device, log,
                                        gen)
     del ctx_all
+    if args.dit_init:
+        summary["dit"]["initialised_from"] = os.path.abspath(args.dit_init)
     print(f"[dit] done: {summary['dit']}", flush=True)
     log.close()
 
