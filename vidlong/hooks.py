@@ -32,7 +32,7 @@ class VidlongState:
     Attributes:
         methods: the method configs.
         native_frames: the model's native window in latent frames.
-        kernel: kernel name ("auto", "dense", "flex").
+        kernel: kernel name ("auto", "dense", "flex", "fused").
         plan: the plan of the forward in progress (set by `PlanHook`).
         stream: streaming context (rolling KV cache), or None for whole-video generation.
     """
@@ -143,8 +143,8 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
         methods: method configs (`UltraViCo`, `SpectralFusion`, `SlidingWindow`, `RIFLEx`); none (or
             neutral settings) leaves the output bit-identical.
         native_frames: the model's native window in latent frames; default from `configs/models`.
-        kernel: "auto" (on CUDA FlexAttention from 8192 tokens up and the dense kernel below; dense
-            elsewhere), "dense" or "flex".
+        kernel: "auto" (on CUDA the fused Triton kernel for the plans it supports, else FlexAttention
+            from 8192 tokens up and the dense kernel below; dense elsewhere), "dense", "flex" or "fused".
         stream: a `StreamContext` to generate chunk by chunk through a rolling KV cache (see
             `vidlong.streaming`); the methods are then unused (the window never exceeds native).
 
