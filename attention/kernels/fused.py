@@ -271,6 +271,16 @@ class FusedKernel:
             raise RuntimeError("the fused kernel needs Triton (shipped with CUDA builds of PyTorch)")
         self.block_m, self.block_n = block_m, block_n
         self.launch = {k: v for k, v in (("num_warps", num_warps), ("num_stages", num_stages)) if v is not None}
+        self._window_tensors = {}
+
+    def _windows(self, plan, device) -> torch.Tensor:
+        """``[K]`` int32 window of each branch in token frames (global = every frame), made once per
+        plan and device rather than copied to the device on every call."""
+        cache_key = (plan.windows, plan.layout.frames, str(device))
+        if cache_key not in self._window_tensors:
+            frames = [plan.layout.frames if w is None else w for w in plan.windows]
+            self._window_tensors[cache_key] = torch.tensor(frames, dtype=torch.int32, device=device)
+        return self._window_tensors[cache_key]
 
     def __call__(self, query, key, value, plan):
         """query/key/value ``[B, H, N, D]`` (any strides, unit stride in D) -> one ``[B, H, N, D]``
@@ -288,10 +298,10 @@ class FusedKernel:
         else:              # branch-major: the band fusion reads each branch in place
             stacked = torch.empty(branches, batch, heads, n_tokens, dim, dtype=query.dtype, device=query.device)
             outputs, stride_k = list(stacked), stacked.stride(0)
-        windows = torch.tensor([layout.frames if w is None else w for w in plan.windows], dtype=torch.int32,
-                               device=query.device)
+        windows = self._windows(plan, query.device)
         decay = _decay_mode(plan)
         center = bool(plan.center_keys and decay != DECAY_NONE)
+        # [B, H, D] mean key; without centring the kernel never reads it (any pointer will do)
         mean_k = key.mean(dim=2, dtype=torch.float32).contiguous() if center else windows
         alpha = plan.region_score_mod.alpha if decay != DECAY_NONE else 1.0
         far_limit = plan.score_region.limit if decay in (DECAY_TOKEN, DECAY_FRAME) else 0
