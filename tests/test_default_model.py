@@ -4,6 +4,7 @@ Also: the trainer's --smoke mode writes a loadable WanPipeline, and a damaged we
 load (the core package turns that failure into a one-line message).
 """
 
+import json
 import os
 import shutil
 
@@ -112,6 +113,10 @@ def test_training_can_continue_a_trained_transformer_with_its_text_encoder(tmp_p
     assert all(torch.equal(encoders[0][k], encoders[1][k]) for k in encoders[0])
     before, after = (WanTransformer3DModel.from_pretrained(str(p / "transformer")).state_dict() for p in (first, second))
     assert not all(torch.equal(before[k], after[k]) for k in before)
+    # its inputs keep the scale it learned: the first run's latent normalisation, not one re-measured
+    configs = [json.loads((p / "vae" / "config.json").read_text()) for p in (first, second)]
+    assert [c["latents_mean"] for c in configs] == [configs[0]["latents_mean"]] * 2
+    assert [c["latents_std"] for c in configs] == [configs[0]["latents_std"]] * 2
     # trained further, not afresh: closer to the first run's weights than a fresh seed-1 run is
     fresh = tmp_path / "fresh"
     train(["--smoke", "--seed", "1", "--out", str(fresh), "--vae-from", str(first)])
@@ -190,3 +195,4 @@ def test_garbage_weight_file_fails_to_load(tmp_path):
     (broken / "vae" / "diffusion_pytorch_model.safetensors").write_bytes(b"\x00garbage" * 100)
     with pytest.raises(Exception):
         _load(str(broken))
+

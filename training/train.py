@@ -255,6 +255,21 @@ def train_vae(vae, frames: np.ndarray, args, device, log: Log, gen: torch.Genera
 
 
 @torch.no_grad()
+def latent_normalisation(lat: torch.Tensor, args) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std, each [C], of the latents [N, C, T, H, W] the transformer trains on.
+
+    Measured on this run's clips, except when a trained transformer continues (``--dit-init``) on a
+    reused VAE (``--vae-from``): then the normalisation it learned with, from ``--dit-init``'s
+    ``vae/config.json``, so that its inputs keep their scale.
+    """
+    if args.dit_init and args.vae_from:
+        with open(os.path.join(args.dit_init, "vae", "config.json")) as f:
+            cfg = json.load(f)
+        return torch.tensor(cfg["latents_mean"]), torch.tensor(cfg["latents_std"])
+    return lat.mean(dim=(0, 2, 3, 4)), lat.std(dim=(0, 2, 3, 4)).clamp_min(1e-4)
+
+
+@torch.no_grad()
 def encode_clips(vae, frames: np.ndarray, batch: int, device, gen: torch.Generator
                  ) -> torch.Tensor:
     """Posterior samples of uint8 clips [N, T, H, W, 3] -> float32 [N, z, 1+(T-1)/4, H/8, W/8]."""
@@ -507,8 +522,7 @@ def main(argv=None) -> dict:
         vae, dit_frames[:8], prompts[:8], device)
     print(f"[vae] checker on reconstructions: {summary['vae']['reconstruction_check']}", flush=True)
     lat = encode_clips(vae, dit_frames, args.encode_batch, device, gen)
-    mean = lat.mean(dim=(0, 2, 3, 4))
-    std = lat.std(dim=(0, 2, 3, 4)).clamp_min(1e-4)
+    mean, std = latent_normalisation(lat, args)
     vae.register_to_config(latents_mean=[round(float(v), 5) for v in mean],
                            latents_std=[round(float(v), 5) for v in std])
     lat = (lat - mean.view(1, -1, 1, 1, 1)) / std.view(1, -1, 1, 1, 1)
