@@ -196,3 +196,16 @@ def test_garbage_weight_file_fails_to_load(tmp_path):
     with pytest.raises(Exception):
         _load(str(broken))
 
+
+def test_loss_plot_draws_continued_runs_after_the_run_they_continue(tmp_path):
+    from training.plot import panels, plot_log, read_stages
+
+    log = tmp_path / "train_log.csv"
+    log.write_text("stage,step,loss,lr,seconds\nvae,0,1.0,1e-3,1\nvae,25,0.5,1e-3,2\n"
+                   "dit,0,0.9,1e-3,3\ndit,100,0.3,1e-3,4\ndit_run5,0,0.25,1e-4,5\ndit_run5,50,0.2,1e-4,6\n")
+    parts = panels(read_stages(str(log)))
+    assert list(parts) == ["vae", "dit"]
+    assert [(stage, steps) for stage, steps, _ in parts["dit"]] == [("dit", [0, 100]),
+                                                                    ("dit_run5", [101, 151])]
+    plot_log(str(log), str(tmp_path / "loss.png"))
+    assert (tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
