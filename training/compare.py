@@ -4,7 +4,8 @@
 
 Each model samples the training eval prompts (``training.evaluate.EVAL_PROMPTS``) and ``vidlong
 eval``'s own prompts (``vidlong.eval.runner.DEFAULT_PROMPTS``) at native length with the model's
-default sampler (``vidlong.yaml``: guidance, steps, flow shift) and the checker scores them. The
+default sampler (``vidlong.yaml``: guidance, steps, flow shift), or at each ``--guidance`` given,
+and the checker scores them. The
 reported numbers use seeds 0 and 1 on the CPU, so a choice made here on other seeds does not tune
 on them.
 """
@@ -35,6 +36,8 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, nargs="+", default=list(range(10, 18)))
     p.add_argument("--seeds-per-batch", type=int, default=8,
                    help="seeds sampled together (x 8 prompts videos in one pipeline call)")
+    p.add_argument("--guidance", type=float, nargs="+", default=None,
+                   help="classifier-free guidance scales to try (default: each model's own)")
     p.add_argument("--device", default="cuda")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
@@ -44,19 +47,21 @@ def main(argv=None):
     for folder in a.models:
         cfg = sampler_defaults(folder)
         pipe = load_pipeline(folder, a.device, cfg["flow_shift"])
-        results[folder] = {}
-        for name, prompts in prompt_sets.items():
-            summaries = []
-            for i in range(0, len(a.seeds), a.seeds_per_batch):
-                vids, ps = run_batch(pipe, prompts, a.seeds[i:i + a.seeds_per_batch],
-                                     cfg["native_frames"], cfg["num_inference_steps"],
-                                     cfg["guidance_scale"], a.device)
-                summaries += [chk.check_video(v, pr).summary() for v, pr in zip(vids, ps)]
-            mean = chk.aggregate(summaries)
-            results[folder][name] = mean
-            print(f"[compare] {folder} {name} ({len(summaries)} videos): present {mean['frac_frames_all_present']:.3f} "
-                  f"fidelity {mean['colour_fidelity']:.3f} vanish {mean['vanish_events']:.2f}",
-                  flush=True)
+        for guidance in a.guidance or [cfg["guidance_scale"]]:
+            key = f"{folder} guidance {guidance:g}"
+            results[key] = {}
+            for name, prompts in prompt_sets.items():
+                summaries = []
+                for i in range(0, len(a.seeds), a.seeds_per_batch):
+                    vids, ps = run_batch(pipe, prompts, a.seeds[i:i + a.seeds_per_batch],
+                                         cfg["native_frames"], cfg["num_inference_steps"],
+                                         guidance, a.device)
+                    summaries += [chk.check_video(v, pr).summary() for v, pr in zip(vids, ps)]
+                mean = chk.aggregate(summaries)
+                results[key][name] = mean
+                print(f"[compare] {key} {name} ({len(summaries)} videos): present "
+                      f"{mean['frac_frames_all_present']:.3f} fidelity {mean['colour_fidelity']:.3f} "
+                      f"vanish {mean['vanish_events']:.2f}", flush=True)
     with open(a.out, "w") as f:
         json.dump(results, f, indent=1)
 
