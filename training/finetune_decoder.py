@@ -7,7 +7,8 @@ frozen, so the latents, and with them the transformer trained on them, stay vali
 
     python -m training.finetune_decoder --model vidlong/default_model --max-seconds 1800
 
-Runs on the CPU in minutes (the decoder is 3 M parameters). Crops of ``--crop`` pixels are encoded
+Runs on the CPU in minutes (the decoder is 3 M parameters), or with ``--device cuda`` on the GPU
+(bf16 autocast). Crops of ``--crop`` pixels are encoded
 once (posterior means); each step decodes a batch of them with posterior noise and takes the
 object-weighted L1 + MSE loss of stage 1. Writes the decoder back into ``--model``/vae (float16,
 as the pipeline is saved) and appends its log to ``--model``/train_log.csv.
@@ -26,7 +27,7 @@ import torch
 
 from training.components import load_component
 from training.shapes_world import make_clips
-from training.train import set_scheduled_lr, to_video_tensor, weighted_reconstruction
+from training.train import autocast, set_scheduled_lr, to_video_tensor, weighted_reconstruction
 
 
 def parse_args(argv=None):
@@ -42,18 +43,19 @@ def parse_args(argv=None):
     p.add_argument("--object-weight", type=float, default=10.0)
     p.add_argument("--max-seconds", type=float, default=1800.0)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--device", default="cpu")
     return p.parse_args(argv)
 
 
 @torch.no_grad()
-def encode_crops(vae, frames: np.ndarray, crop: int, gen: torch.Generator
+def encode_crops(vae, frames: np.ndarray, crop: int, gen: torch.Generator, device: torch.device
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One random crop per clip uint8 [N, T, H, W, 3] -> (pixels [N, 3, T, c, c] in [-1, 1],
-    posterior mean and std [N, z, 1 + (T-1)/4, c/8, c/8])."""
+    posterior mean and std [N, z, 1 + (T-1)/4, c/8, c/8]), all float32 on ``device``."""
     pixels, means, stds = [], [], []
     for clip in frames:
         top, left = (int(torch.randint(0, s - crop + 1, (), generator=gen)) for s in clip.shape[1:3])
-        x = to_video_tensor(clip[None, :, top:top + crop, left:left + crop], "cpu")
+        x = to_video_tensor(clip[None, :, top:top + crop, left:left + crop], device)
         mean, logvar = vae._encode(x).float().chunk(2, dim=1)
         pixels.append(x)
         means.append(mean)
@@ -67,11 +69,12 @@ def main(argv=None) -> dict:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
-    vae = load_component(args.model, "vae")
+    device = torch.device(args.device)
+    vae = load_component(args.model, "vae").to(device)
     vae.requires_grad_(False).eval()
     t0 = time.time()
     frames, _ = make_clips(args.seed, 0, args.clips, num_frames=args.frames)
-    x_all, mean_all, std_all = encode_crops(vae, frames, args.crop, gen)
+    x_all, mean_all, std_all = encode_crops(vae, frames, args.crop, gen, device)
     print(f"[decoder] {args.clips} clips encoded in {time.time() - t0:.0f}s", flush=True)
 
     decoder = [vae.post_quant_conv, vae.decoder]
@@ -86,11 +89,12 @@ def main(argv=None) -> dict:
         lr = set_scheduled_lr(opt, "decoder", step, args.steps, args.lr, warmup, t0, args.max_seconds)
         if lr is None:
             break
-        idx = torch.randint(0, args.clips, (args.batch,), generator=gen)
+        idx = torch.randint(0, args.clips, (args.batch,), generator=gen).to(device)
         x = x_all[idx]
-        z = mean_all[idx] + std_all[idx] * torch.randn(mean_all[idx].shape, generator=gen)
-        rec = vae._decode(z, return_dict=False)[0]
-        l1, mse = weighted_reconstruction(rec, x, args.object_weight)
+        noise = torch.randn(mean_all[idx].shape, generator=gen).to(device)
+        with autocast(device):
+            rec = vae._decode(mean_all[idx] + std_all[idx] * noise, return_dict=False)[0]
+        l1, mse = weighted_reconstruction(rec.float(), x, args.object_weight)
         loss = l1 + mse
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -101,7 +105,7 @@ def main(argv=None) -> dict:
             print(f"[decoder] step {step} loss {loss.item():.4f} l1 {l1.item():.4f} "
                   f"({time.time() - t0:.0f}s)", flush=True)
     vae.requires_grad_(False)
-    vae.to(torch.float16).save_pretrained(os.path.join(args.model, "vae"), safe_serialization=True)
+    vae.to("cpu", torch.float16).save_pretrained(os.path.join(args.model, "vae"), safe_serialization=True)
     with open(log_path, "a", newline="") as f:
         csv.writer(f).writerows(rows)
     summary = {"args": {k: v for k, v in vars(args).items() if k != "model"}, "steps_run": step + 1,
