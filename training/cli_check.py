@@ -28,7 +28,8 @@ def generate_and_check(chk, prompt: str, seed: int, extra: list[str], out: str) 
     wall seconds."""
     from vidlong.video_io import read_video
 
-    cli = [shutil.which("vidlong")] if shutil.which("vidlong") else [sys.executable, "-m", "vidlong.cli"]
+    installed = shutil.which("vidlong")
+    cli = [installed] if installed else [sys.executable, "-m", "vidlong.cli"]
     cmd = [*cli, "generate", "--prompt", prompt, "--seed", str(seed),
            "--out", out, *extra]
     t0 = time.time()

@@ -5,9 +5,8 @@
 Each model samples the training eval prompts (``training.evaluate.EVAL_PROMPTS``) and ``vidlong
 eval``'s own prompts (``vidlong.eval.runner.DEFAULT_PROMPTS``) at native length with the model's
 default sampler (``vidlong.yaml``: guidance, steps, flow shift), or at each ``--guidance`` given,
-and the checker scores them. The
-reported numbers use seeds 0 and 1 on the CPU, so a choice made here on other seeds does not tune
-on them.
+and the checker scores them. The reported numbers use seeds 0 and 1 on the CPU, so a choice made
+here on other seeds does not tune on them.
 """
 
 from __future__ import annotations
