@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 
-from training.evaluate import EVAL_PROMPTS, load_checker
+from training.evaluate import EVAL_PROMPTS, load_checker, mean_of_videos
 
 
 def generate_and_check(chk, prompt: str, seed: int, extra: list[str], out: str) -> dict:
@@ -62,7 +62,7 @@ def main(argv=None):
                 r = rows[-1]
                 print(f"[cli_check] {r['frac_frames_all_present']:.2f} {r['wall_seconds']:.1f}s "
                       f"seed {seed} {prompt}", flush=True)
-    mean = chk.aggregate([{k: v for k, v in r.items() if k not in ("prompt", "seed")} for r in rows])
+    mean = mean_of_videos(chk, rows)
     result = {"command": ["vidlong", "generate", *extra], "mean": mean,
               "max_wall_seconds": max(r["wall_seconds"] for r in rows), "videos": rows}
     with open(a.out, "w") as f:

@@ -4,7 +4,7 @@
 
 Each model samples the training eval prompts (``training.evaluate.EVAL_PROMPTS``) and ``vidlong
 eval``'s own prompts (``vidlong.eval.runner.DEFAULT_PROMPTS``) at native length with the model's
-default sampler (``vidlong.yaml``: guidance, steps, flow shift), or at each ``--guidance`` given,
+default sampler (``vidlong.yaml``: guidance, steps; the scheduler's flow shift), or at each ``--guidance`` given,
 and the checker scores them. The reported numbers use seeds 0 and 1 on the CPU, so a choice made
 here on other seeds does not tune on them.
 """
@@ -13,22 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-
-import yaml
 
 from training.evaluate import EVAL_PROMPTS, load_checker, load_pipeline
 from training.sweep import run_batch
 
 
-def sampler_defaults(folder: str) -> dict:
-    """The model's own ``vidlong.yaml`` sampler settings (guidance, steps, flow shift, latent frames)."""
-    with open(os.path.join(folder, "vidlong.yaml")) as f:
-        return yaml.safe_load(f)
-
-
 def main(argv=None):
     from vidlong.eval.runner import DEFAULT_PROMPTS
+    from vidlong.models import spec_for_folder
 
     p = argparse.ArgumentParser()
     p.add_argument("--models", nargs="+", required=True, help="pipeline folders")
@@ -44,16 +36,16 @@ def main(argv=None):
     prompt_sets = {"train_eval": EVAL_PROMPTS, "vidlong_eval": list(DEFAULT_PROMPTS)}
     results = {}
     for folder in a.models:
-        cfg = sampler_defaults(folder)
-        pipe = load_pipeline(folder, a.device, cfg["flow_shift"])
-        for guidance in a.guidance or [cfg["guidance_scale"]]:
+        spec = spec_for_folder(folder)
+        pipe = load_pipeline(folder, a.device)
+        for guidance in a.guidance or [spec.guidance_scale]:
             key = f"{folder} guidance {guidance:g}"
             results[key] = {}
             for name, prompts in prompt_sets.items():
                 summaries = []
                 for i in range(0, len(a.seeds), a.seeds_per_batch):
                     vids, ps = run_batch(pipe, prompts, a.seeds[i:i + a.seeds_per_batch],
-                                         cfg["native_frames"], cfg["num_inference_steps"],
+                                         spec.native_frames, spec.num_inference_steps,
                                          guidance, a.device)
                     summaries += [chk.check_video(v, pr).summary() for v, pr in zip(vids, ps)]
                 mean = chk.aggregate(summaries)

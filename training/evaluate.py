@@ -69,6 +69,11 @@ def generate(pipe, prompt: str, seed: int, latent_frames: int, height: int, widt
     return np.clip(np.round(out.frames[0] * 255.0), 0, 255).astype(np.uint8)
 
 
+def mean_of_videos(chk, rows: list[dict]) -> dict:
+    """The checker's aggregate of per-video rows (summary + prompt, seed, seconds): numbers only."""
+    return chk.aggregate([{k: v for k, v in r.items() if isinstance(v, (int, float))} for r in rows])
+
+
 def evaluate(pipe, prompts, seeds, latent_frames=9, height=128, width=128, steps=20,
              guidance=4.0, device="cpu", keep_videos=False) -> dict:
     chk = load_checker()
@@ -84,10 +89,9 @@ def evaluate(pipe, prompts, seeds, latent_frames=9, height=128, width=128, steps
             rows.append(s)
             if keep_videos:
                 videos.append(video)
-    numeric = [{k: v for k, v in r.items() if isinstance(v, (int, float))} for r in rows]
     out = {"settings": dict(latent_frames=latent_frames, height=height, width=width,
                             steps=steps, guidance=guidance),
-           "mean": chk.aggregate(numeric), "videos": rows}
+           "mean": mean_of_videos(chk, rows), "videos": rows}
     if keep_videos:
         out["frames"] = videos
     return out

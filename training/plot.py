@@ -58,5 +58,6 @@ def plot_log(csv_path: str, png_path: str) -> None:
     fig.savefig(png_path, dpi=100)
     plt.close(fig)
 
+
 if __name__ == "__main__":
     plot_log(sys.argv[1], sys.argv[2])

@@ -265,7 +265,8 @@ def latent_normalisation(lat: torch.Tensor, args) -> tuple[torch.Tensor, torch.T
     if args.dit_init and args.vae_from:
         with open(os.path.join(args.dit_init, "vae", "config.json")) as f:
             cfg = json.load(f)
-        return torch.tensor(cfg["latents_mean"]), torch.tensor(cfg["latents_std"])
+        return (torch.tensor(cfg["latents_mean"], dtype=lat.dtype, device=lat.device),
+                torch.tensor(cfg["latents_std"], dtype=lat.dtype, device=lat.device))
     return lat.mean(dim=(0, 2, 3, 4)), lat.std(dim=(0, 2, 3, 4)).clamp_min(1e-4)
 
 
