@@ -1,18 +1,28 @@
-"""A complete WanPipeline of tiny random components, saved to a local folder (no downloads)."""
+"""Complete Wan pipelines of tiny random components, one per family member, saved to local folders
+(no downloads): real diffusers classes at toy sizes.
+
+Kinds: "wan2.1" (T2V, one transformer), "wan2.2" (T2V A14B layout: two experts switched at
+boundary_ratio), "ti2v" (Wan2.2 TI2V-5B layout: residual VAE with patch 2, 16x spatial,
+`expand_timesteps`), "i2v" (Wan2.1 I2V: CLIP vision encoder, `image_dim`, 4 mask + condition channels)
+and "i2v-a14b" (Wan2.2 I2V A14B: two experts, no CLIP).
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
 import yaml
-from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline
+from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanImageToVideoPipeline, WanPipeline
 from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import PreTrainedTokenizerFast, UMT5Config, UMT5EncoderModel
+from transformers import (CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel, PreTrainedTokenizerFast,
+                          UMT5Config, UMT5EncoderModel)
 
 from conftest import tiny_transformer
 
 WORDS = "a red green blue circle square triangle ball bouncing on the dark background and".split()
 NATIVE_LATENT_FRAMES = 3  # = 9 pixel frames
+KINDS = ("wan2.1", "wan2.2", "ti2v", "i2v", "i2v-a14b")
+CLIP_DIM = 16
 
 
 def tiny_tokenizer() -> PreTrainedTokenizerFast:
@@ -22,22 +32,51 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
 
 
-def tiny_pipeline(seed: int = 0) -> WanPipeline:
+def tiny_vae(kind: str = "wan2.1") -> AutoencoderKLWan:
+    """Wan2.1's VAE layout (4 latent channels, 8x), or Wan2.2's (residual, patch 2, 16x, 12 channels)."""
+    if kind == "ti2v":
+        return AutoencoderKLWan(base_dim=8, z_dim=12, dim_mult=[1, 1, 1, 1], num_res_blocks=1, is_residual=True, in_channels=12, out_channels=12,
+                                patch_size=2, scale_factor_spatial=16, temperal_downsample=[False, True, True],
+                                latents_mean=[0.0] * 12, latents_std=[1.0] * 12).eval()
+    return AutoencoderKLWan(base_dim=8, z_dim=4, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                            temperal_downsample=[False, True, True], latents_mean=[0.0] * 4, latents_std=[1.0] * 4).eval()
+
+
+def tiny_pipeline(seed: int = 0, kind: str = "wan2.1"):
+    """A tiny pipeline of `kind` (see the module docstring)."""
     torch.manual_seed(seed)
     tokenizer = tiny_tokenizer()
     text_encoder = UMT5EncoderModel(UMT5Config(vocab_size=len(tokenizer), d_model=16, d_kv=8, d_ff=32, num_layers=1,
                                                num_heads=2, relative_attention_num_buckets=8)).eval()
-    vae = AutoencoderKLWan(base_dim=8, z_dim=4, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
-                           temperal_downsample=[False, True, True], latents_mean=[0.0] * 4, latents_std=[1.0] * 4).eval()
-    scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
-    return WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=tiny_transformer(seed),
-                       scheduler=scheduler)
+    vae = tiny_vae(kind)
+    channels = vae.config.z_dim
+    common = dict(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0))
+    if kind in ("wan2.1", "wan2.2", "ti2v"):
+        experts = dict(transformer=tiny_transformer(seed, channels=channels))
+        if kind == "wan2.2":
+            experts["transformer_2"] = tiny_transformer(seed + 1, channels=channels)
+        return WanPipeline(**common, **experts, boundary_ratio=0.5 if kind == "wan2.2" else None,
+                           expand_timesteps=kind == "ti2v")
+    condition = 2 * channels + vae.config.scale_factor_temporal  # noise + mask + image latents
+    if kind == "i2v":
+        clip = CLIPVisionModel(CLIPVisionConfig(hidden_size=CLIP_DIM, intermediate_size=32, num_hidden_layers=2,
+                                                              num_attention_heads=2, image_size=32, patch_size=8))
+        clip = clip.eval()
+        processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+        return WanImageToVideoPipeline(**common, image_encoder=clip, image_processor=processor,
+                                       transformer=tiny_transformer(seed, channels=condition, out_channels=channels,
+                                                                    image_dim=CLIP_DIM))
+    return WanImageToVideoPipeline(**common, transformer=tiny_transformer(seed, channels=condition, out_channels=channels),
+                                   transformer_2=tiny_transformer(seed + 1, channels=condition, out_channels=channels),
+                                   boundary_ratio=0.5)
 
 
-def save_tiny_pipeline(folder: Path) -> Path:
-    """Save the tiny pipeline with a vidlong.yaml (native 3 latent frames, 32x32, 4 steps)."""
-    tiny_pipeline().save_pretrained(folder, safe_serialization=True)
-    spec = dict(name="tiny-wan", native_frames=NATIVE_LATENT_FRAMES, fps=8, height=32, width=32,
-                num_inference_steps=2, guidance_scale=2.0)
-    (Path(folder) / "vidlong.yaml").write_text(yaml.safe_dump(spec))
+def save_tiny_pipeline(folder: Path, kind: str = "wan2.1", spec: bool = True) -> Path:
+    """Save the tiny pipeline of `kind`, with a vidlong.yaml (native 3 latent frames, 32x32, 2 steps)
+    unless `spec` is False."""
+    tiny_pipeline(kind=kind).save_pretrained(folder, safe_serialization=True)
+    if spec:
+        values = dict(name=f"tiny-{kind}", native_frames=NATIVE_LATENT_FRAMES, fps=8, height=32, width=32,
+                      num_inference_steps=2, guidance_scale=2.0)
+        (Path(folder) / "vidlong.yaml").write_text(yaml.safe_dump(values))
     return Path(folder)

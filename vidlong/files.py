@@ -7,16 +7,21 @@ import secrets
 from pathlib import Path
 
 
-def atomic_write_text(path, text: str) -> Path:
-    """Write `text` to `path` through a temporary file in the same folder and `os.replace`."""
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write `data` to `path` through a temporary file in the same folder and `os.replace`."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        tmp.write_text(text)
+        tmp.write_bytes(data)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def atomic_write_text(path, text: str) -> Path:
+    """Write `text` to `path` atomically (see `atomic_write_bytes`)."""
+    return atomic_write_bytes(path, text.encode())
 
 
 #: bytes read from each end of a weight file by `weights_fingerprint`

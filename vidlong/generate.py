@@ -29,6 +29,8 @@ class GenerateRequest:
         steps, guidance, height, width: None takes the model's defaults.
         seed: random seed.
         negative_prompt: optional negative prompt.
+        image: path of the first frame, for image-to-video models (None for text-to-video).
+        guidance_2: guidance of Wan2.2's low-noise expert; None takes the model's (or `guidance`).
     """
 
     prompt: str
@@ -43,14 +45,38 @@ class GenerateRequest:
     height: Optional[int] = None
     width: Optional[int] = None
     negative_prompt: str = ""
+    image: Optional[str] = None
+    guidance_2: Optional[float] = None
 
 
 @dataclass
 class GenerateResult:
-    """frames: uint8 ``[T, H, W, 3]`` pixel frames; settings: every setting used (JSON-ready)."""
+    """frames: uint8 ``[T, H, W, 3]`` pixel frames; settings: every setting used (JSON-ready);
+    latents: the final normalised latents ``[1, C, F, h, w]`` (for `--save-latents`)."""
 
     frames: np.ndarray
     settings: dict
+    latents: Optional[torch.Tensor] = None
+
+
+def load_image(path: str):
+    """The RGB image at `path` (PIL), or a one-line error naming the field."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (OSError, UnidentifiedImageError) as err:
+        raise VidlongError(f"--image {path} is not a readable image ({type(err).__name__}); pass a PNG or JPEG file") from None
+
+
+def check_task(task: str, image: Optional[str]) -> None:
+    """Image-to-video models need an image; text-to-video models take none."""
+    if task == "i2v" and not image:
+        raise VidlongError("this model is image-to-video: pass the first frame with --image start.png")
+    if task == "t2v" and image:
+        raise VidlongError("this model is text-to-video and takes no --image; use an image-to-video model folder "
+                           "(WanImageToVideoPipeline), or `vidlong extend --video` from a 1-frame video")
 
 
 def resolve_latent_frames(request: GenerateRequest, native_frames: int) -> int:
@@ -70,7 +96,7 @@ def check_size(height: int, width: int, multiple: int) -> None:
 
 
 def generate(pipe, request: GenerateRequest, step_callback: Optional[Callable[[int, int], None]] = None) -> GenerateResult:
-    """Generate the video of `request` with `pipe` (a `VidLongWanPipeline`).
+    """Generate the video of `request` with `pipe` (a vidlong pipeline, text- or image-to-video).
 
     Methods are applied for this call only and removed afterwards, even on error.
     `step_callback(step, total)` is called after each denoising step.
@@ -78,26 +104,35 @@ def generate(pipe, request: GenerateRequest, step_callback: Optional[Callable[[i
     spec = pipe.spec
     if not request.prompt or not request.prompt.strip():
         raise VidlongError("the prompt is empty; describe the video, e.g. \"a red circle and a blue square\"")
+    check_task(pipe.task, request.image)
     methods = methods_for(request.method, request.preset)
     noise = request.noise or (load_preset(request.preset)["noise"] if request.preset else "plain")
     height, width = request.height or spec.height, request.width or spec.width
-    patch = pipe.transformer.config.patch_size
+    patch = pipe.experts()[0].config.patch_size
     check_size(height, width, pipe.vae_scale_factor_spatial * patch[1])
     n_latent = resolve_latent_frames(request, spec.native_frames)
     steps = request.steps or spec.num_inference_steps
     guidance = spec.guidance_scale if request.guidance is None else request.guidance
+    guidance_2 = request.guidance_2 if request.guidance_2 is not None else (spec.guidance_scale_2 or guidance)
     if steps < 1:
         raise VidlongError(f"--steps must be >= 1, got {steps}")
 
     generator = torch.Generator().manual_seed(request.seed)
-    latent_shape = (1, pipe.transformer.config.in_channels, n_latent,
+    latent_shape = (1, pipe.latent_channels, n_latent,
                     height // pipe.vae_scale_factor_spatial, width // pipe.vae_scale_factor_spatial)
     latents = initial_noise(noise, latent_shape, spec.native_frames, generator)
 
+    final = {}
+
     def on_step(_pipe, step, _t, kwargs):
+        final["latents"] = kwargs["latents"]
         if step_callback is not None:
             step_callback(step + 1, steps)
         return {}
+
+    extra = dict(image=load_image(request.image)) if request.image else {}
+    if len(pipe.experts()) == 2:
+        extra["guidance_scale_2"] = guidance_2
 
     start = time.perf_counter()
     pipe.apply(*methods)
@@ -105,8 +140,8 @@ def generate(pipe, request: GenerateRequest, step_callback: Optional[Callable[[i
         video = pipe(
             prompt=request.prompt, negative_prompt=request.negative_prompt or None, height=height, width=width,
             num_frames=pixel_frames(n_latent, spec.temporal_ratio), num_inference_steps=steps,
-            guidance_scale=guidance, latents=latents.to(pipe.device, pipe.transformer.dtype),
-            output_type="np", callback_on_step_end=on_step,
+            guidance_scale=guidance, latents=latents.to(pipe.device, pipe.experts()[0].dtype),
+            output_type="np", callback_on_step_end=on_step, **extra,
         ).frames[0]
     finally:
         pipe.remove()
@@ -114,9 +149,10 @@ def generate(pipe, request: GenerateRequest, step_callback: Optional[Callable[[i
     settings = dict(
         dataclasses.asdict(request), model=spec.name, native_frames=spec.native_frames, latent_frames=n_latent,
         pixel_frames=int(frames.shape[0]), ratio=n_latent / spec.native_frames, height=height, width=width,
-        steps=steps, guidance=guidance, noise=noise, fps=spec.fps,
+        steps=steps, guidance=guidance, guidance_2=guidance_2 if len(pipe.experts()) == 2 else None, noise=noise, fps=spec.fps,
         methods=[{"name": type(m).__name__, **dataclasses.asdict(m)} for m in methods],
         seconds=round(time.perf_counter() - start, 3), device=str(pipe.device),
     )
     settings.pop("frames")
-    return GenerateResult(frames=frames, settings=settings)
+    latents_out = final.get("latents")
+    return GenerateResult(frames=frames, settings=settings, latents=None if latents_out is None else latents_out.float().cpu())

@@ -1,20 +1,30 @@
 """What vidlong knows about a model: native length, frame rate, resolution and sampling defaults.
 
-Read from `configs/models/*.yaml` (matched on the transformer's config) or from a ``vidlong.yaml``
-inside a model folder, which wins. Frame counts are latent frames unless named ``pixel``.
+Read from a ``vidlong.yaml`` inside the model folder (it wins), else from the entry of
+`configs/models/*.yaml` whose ``match`` rule fits the pipeline. A rule's keys are transformer config
+keys (``num_layers: 40``) plus three pipeline facts: ``experts`` (1, or 2 for Wan2.2's high/low-noise
+pair), ``expand_timesteps`` (Wan2.2 TI2V) and ``task`` ("t2v" or "i2v"); the rule with the most keys
+that all fit wins. Frame counts are latent frames unless named ``pixel``.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
+from typing import Optional
 
 import yaml
 
 from .errors import VidlongError
 
-#: Wan's VAE: pixel frames = 4 · (latent frames - 1) + 1.
+#: Wan's VAEs (2.1 and 2.2): pixel frames = 4 · (latent frames - 1) + 1.
 WAN_TEMPORAL_RATIO = 4
+
+#: diffusers pipeline classes vidlong serves, by task ("VidLong*" are the names vidlong's own
+#: subclasses save under).
+PIPELINE_TASKS = {"WanPipeline": "t2v", "VidLongWanPipeline": "t2v",
+                  "WanImageToVideoPipeline": "i2v", "VidLongWanImageToVideoPipeline": "i2v"}
 
 
 @dataclass(frozen=True)
@@ -27,6 +37,7 @@ class ModelSpec:
         fps: frame rate of the pixel video.
         height, width: native resolution in pixels.
         num_inference_steps, guidance_scale: sampling defaults.
+        guidance_scale_2: guidance of the low-noise expert (Wan2.2 A14B); None: `guidance_scale`.
         temporal_ratio: pixel frames per latent frame step of the VAE.
     """
 
@@ -37,7 +48,13 @@ class ModelSpec:
     width: int = 832
     num_inference_steps: int = 50
     guidance_scale: float = 5.0
+    guidance_scale_2: Optional[float] = None
     temporal_ratio: int = WAN_TEMPORAL_RATIO
+
+    def __post_init__(self):
+        if not isinstance(self.native_frames, int) or self.native_frames < 1:
+            raise VidlongError(f"native_frames of model {self.name!r} must be a whole number >= 1 (latent frames), "
+                               f"got {self.native_frames!r}; fix its vidlong.yaml")
 
     @property
     def native_pixel_frames(self) -> int:
@@ -76,26 +93,102 @@ def known_models() -> list[tuple[dict, ModelSpec]]:
     return out
 
 
-def spec_for_transformer(transformer, default: str = "wan2.1-t2v-1.3b") -> ModelSpec:
-    """The known model whose config matches `transformer` (e.g. layer and head counts), else Wan2.1."""
-    config = transformer.config
-    models = known_models()
-    for match, spec in models:
-        if match and all(config.get(k) == v for k, v in match.items()):
-            return spec
-    return next(spec for _, spec in models if spec.name == default)
+def model_facts(transformer_config, experts: int = 1, expand_timesteps: bool = False, task: str = "t2v") -> dict:
+    """What a match rule can test: the transformer's config plus the pipeline facts."""
+    return dict(transformer_config, experts=experts, expand_timesteps=bool(expand_timesteps), task=task)
 
 
-def spec_for_folder(folder: Path, transformer=None) -> ModelSpec:
-    """A model folder's ``vidlong.yaml`` if it has one, else the match for its transformer."""
+def spec_for_facts(facts: dict) -> Optional[ModelSpec]:
+    """The known model whose rule fits `facts` best (most keys), or None."""
+    fitting = [(len(match), spec) for match, spec in known_models()
+               if match and all(facts.get(k) == v for k, v in match.items())]
+    return max(fitting, key=lambda pair: pair[0])[1] if fitting else None
+
+
+def read_spec_file(path: Path) -> ModelSpec:
+    """A ``vidlong.yaml`` as a spec, or a one-line error naming the file."""
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+        raw.setdefault("name", path.parent.name)
+        return _spec(raw)
+    except (yaml.YAMLError, TypeError, OSError) as err:
+        raise VidlongError(f"{path} is not a valid vidlong.yaml ({type(err).__name__}); fix or delete it") from None
+
+
+def spec_for_transformer(transformer, native_frames: Optional[int] = None) -> ModelSpec:
+    """The spec of a transformer used on its own (`vidlong.apply`).
+
+    From the ``vidlong.yaml`` of the pipeline folder it was loaded from, else a known model whose rule
+    fits its config, else a one-line error asking for ``native_frames=``.
+    """
+    source = getattr(transformer.config, "_name_or_path", None)
+    if source:
+        for folder in (Path(source), Path(source).parent):
+            if (folder / "vidlong.yaml").is_file():
+                return read_spec_file(folder / "vidlong.yaml")
+    spec = spec_for_facts(model_facts(transformer.config))
+    if spec is None:
+        raise VidlongError(f"vidlong does not know this {type(transformer).__name__}'s native length; pass "
+                           "native_frames= (latent frames) or put a vidlong.yaml in its model folder")
+    return spec
+
+
+def pipeline_facts(folder: Path) -> dict:
+    """`model_facts` read from a diffusers pipeline folder's JSON files (no weights loaded)."""
+    index = json.loads((folder / "model_index.json").read_text())
+    experts = [name for name in ("transformer", "transformer_2") if (index.get(name) or [None])[0]]
+    config = json.loads((folder / experts[0] / "config.json").read_text()) if experts else {}
+    return model_facts(config, len(experts), index.get("expand_timesteps", False),
+                       PIPELINE_TASKS.get(index.get("_class_name"), "t2v"))
+
+
+def spec_for_folder(folder: Path, facts: Optional[dict] = None) -> ModelSpec:
+    """A model folder's ``vidlong.yaml`` if it has one, else the known model its files match."""
     own = Path(folder) / "vidlong.yaml"
     if own.is_file():
-        try:
-            raw = yaml.safe_load(own.read_text()) or {}
-            raw.setdefault("name", Path(folder).name)
-            return _spec(raw)
-        except (yaml.YAMLError, TypeError) as err:
-            raise VidlongError(f"{own} is not a valid vidlong.yaml ({type(err).__name__}); fix or delete it") from None
-    if transformer is None:
-        raise VidlongError(f"{folder} has no vidlong.yaml and no transformer to recognise")
-    return spec_for_transformer(transformer)
+        return read_spec_file(own)
+    try:
+        facts = facts if facts is not None else pipeline_facts(Path(folder))
+    except (OSError, ValueError, IndexError) as err:
+        raise VidlongError(f"cannot read the configs of {folder} ({type(err).__name__}); re-save it with save_pretrained()") from None
+    spec = spec_for_facts(facts)
+    if spec is None:
+        raise VidlongError(f"vidlong does not know the model in {folder}; add a vidlong.yaml there with native_frames "
+                           "(latent frames), fps, height and width")
+    return spec
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """The latent grid of a pipeline folder, read from its configs before any weights load.
+
+    Attributes:
+        channels: latent channels of the VAE (z_dim).
+        spatial: pixels per latent cell (VAE spatial factor, 8 for Wan2.1, 16 for Wan2.2's VAE).
+        temporal: pixel frames per latent frame (4).
+        patch: the transformer's patch ``(t, h, w)``.
+    """
+
+    channels: int
+    spatial: int
+    temporal: int
+    patch: tuple
+
+    @property
+    def pixel_multiple(self) -> int:
+        """Heights and widths must be multiples of this (VAE factor x patch)."""
+        return self.spatial * self.patch[1]
+
+
+def folder_geometry(folder: Path) -> Geometry:
+    """`Geometry` of a diffusers Wan pipeline folder, from its JSON configs."""
+    folder = Path(folder)
+    try:
+        vae = json.loads((folder / "vae" / "config.json").read_text())
+        index = json.loads((folder / "model_index.json").read_text())
+        expert = next(n for n in ("transformer", "transformer_2") if (index.get(n) or [None])[0])
+        patch = json.loads((folder / expert / "config.json").read_text()).get("patch_size", [1, 2, 2])
+    except (OSError, ValueError, StopIteration) as err:
+        raise VidlongError(f"cannot read the configs of {folder} ({type(err).__name__}); re-save it with save_pretrained()") from None
+    return Geometry(channels=int(vae.get("z_dim", 16)), spatial=int(vae.get("scale_factor_spatial") or 8),
+                    temporal=int(vae.get("scale_factor_temporal") or WAN_TEMPORAL_RATIO), patch=tuple(patch))

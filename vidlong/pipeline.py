@@ -1,56 +1,107 @@
-"""Loading Wan pipelines offline, and `VidLongWanPipeline`, a `WanPipeline` that knows its native length."""
+"""vidlong's diffusers pipelines: every Wan pipeline with its spec, methods, streaming and extension
+one call away, loaded offline from local folders.
+
+`VidlongPipelineMixin` gives a diffusers pipeline the same surface whatever the family member
+(`spec`, `native_frames`, `experts`, `apply`, `remove`, `stream`, `extend`, and call defaults from the
+spec); `load_pipeline` picks the subclass from the folder's ``model_index.json``.
+"""
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Optional, Union
 
 import torch
-from diffusers import WanPipeline
+from diffusers import WanImageToVideoPipeline, WanPipeline
 
 from . import hooks
 from .errors import VidlongError
-from .models import ModelSpec, spec_for_folder
+from .models import PIPELINE_TASKS, ModelSpec, model_facts, spec_for_facts, spec_for_folder
 
 #: The embedded default model, shipped inside the package.
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
 
-_WAN_PIPELINES = ("WanPipeline", "VidLongWanPipeline")
 
+class VidlongPipelineMixin:
+    """What vidlong adds to a diffusers Wan pipeline.
 
-class VidLongWanPipeline(WanPipeline):
-    """A diffusers `WanPipeline` with vidlong's methods one call away.
-
-    ``pipe.native_frames`` is the model's native window in latent frames and ``pipe.spec`` its
-    `ModelSpec` (frame rate, resolution, sampling defaults).
+    ``pipe.spec`` is the model's `ModelSpec` (native window in latent frames, fps, resolution,
+    sampling defaults) and ``pipe(...)`` takes its defaults from it (diffusers' own defaults are
+    Wan2.1-14B's 480x832, 81 frames, 50 steps). Wan2.2's two experts share every method; each keeps
+    its own hooks and state.
     """
 
     vidlong_spec: Optional[ModelSpec] = None
+    task = "t2v"
 
     @property
     def spec(self) -> ModelSpec:
         if self.vidlong_spec is None:
-            self.vidlong_spec = spec_for_folder(Path(self.config._name_or_path or "."), self.transformer)
+            folder = Path(self.config._name_or_path or "")
+            if str(folder) and (folder / "vidlong.yaml").is_file():
+                self.vidlong_spec = spec_for_folder(folder)
+            else:
+                spec = spec_for_facts(self.facts())
+                if spec is None:
+                    raise VidlongError("vidlong does not know this pipeline's model; set pipe.vidlong_spec = "
+                                       "vidlong.models.ModelSpec(name=..., native_frames=...) or save it with a vidlong.yaml")
+                self.vidlong_spec = spec
         return self.vidlong_spec
+
+    def facts(self) -> dict:
+        """What `configs/models` match rules test (see `vidlong.models`)."""
+        return model_facts(self.experts()[0].config, len(self.experts()), self.config.get("expand_timesteps", False),
+                           self.task)
 
     @property
     def native_frames(self) -> int:
         """Native window in latent frames."""
         return self.spec.native_frames
 
-    def transformers(self) -> list:
-        """Every Wan transformer of the pipeline (Wan2.2 has two)."""
-        return [t for t in (self.transformer, getattr(self, "transformer_2", None)) if t is not None]
+    @property
+    def latent_channels(self) -> int:
+        """Channels of the noise latents (the VAE's z_dim; the I2V transformer takes more, its condition)."""
+        return self.vae.config.z_dim
+
+    def experts(self) -> list:
+        """The transformers, high-noise first (Wan2.2 A14B has two, `transformer` and `transformer_2`)."""
+        return [t for t in (getattr(self, "transformer", None), getattr(self, "transformer_2", None)) if t is not None]
+
+    def expert_at(self, timestep: float) -> int:
+        """Index into `experts()` of the transformer that denoises at `timestep` (diffusers' rule:
+        `transformer` from ``boundary_ratio · num_train_timesteps`` up, `transformer_2` below)."""
+        ratio = self.config.get("boundary_ratio")
+        if ratio is None or len(self.experts()) == 1:
+            return 0
+        return 0 if timestep >= ratio * self.scheduler.config.num_train_timesteps else 1
 
     def apply(self, *methods, kernel: str = "auto") -> None:
-        """Apply `methods` to every transformer (see `vidlong.apply`)."""
-        for transformer in self.transformers():
+        """Apply `methods` to every expert (see `vidlong.apply`)."""
+        for transformer in self.experts():
             hooks.apply(transformer, *methods, native_frames=self.native_frames, kernel=kernel)
 
     def remove(self) -> None:
-        """Remove vidlong's methods from every transformer."""
-        for transformer in self.transformers():
+        """Remove vidlong's methods from every expert."""
+        for transformer in self.experts():
             hooks.remove(transformer)
+
+    def call_defaults(self) -> dict:
+        """Call arguments taken from the spec when the caller leaves them out."""
+        spec = self.spec
+        defaults = dict(height=spec.height, width=spec.width, num_frames=spec.native_pixel_frames,
+                        num_inference_steps=spec.num_inference_steps, guidance_scale=spec.guidance_scale)
+        if spec.guidance_scale_2 is not None and len(self.experts()) == 2:
+            defaults["guidance_scale_2"] = spec.guidance_scale_2
+        return defaults
+
+    def __call__(self, *args, **kwargs):
+        """diffusers' call with the spec's defaults for size, length, steps and guidance."""
+        call = super().__call__
+        bound = inspect.signature(call).bind_partial(*args, **kwargs)
+        for name, value in self.call_defaults().items():
+            bound.arguments.setdefault(name, value)
+        return call(*bound.args, **bound.kwargs)
 
     def stream(self, prompt: str, streaming=None, chunks=None, seconds=None, **kwargs):
         """Stream a video chunk by chunk: an iterator of `StreamChunk` (decoded frames as they are made).
@@ -59,7 +110,7 @@ class VidLongWanPipeline(WanPipeline):
             prompt: a prompt or a schedule ``"0:a red ball; 20:a blue ball"`` (chunk: prompt).
             streaming: a `vidlong.Streaming` config (default: its defaults).
             chunks: number of chunks; or `seconds` of video; neither streams until you stop iterating.
-            kwargs: guidance, seed, height, width, negative_prompt.
+            kwargs: guidance, guidance_2, seed, height, width, negative_prompt.
         """
         from .methods import Streaming
         from .streaming import VideoStreamer, chunks_for_seconds
@@ -69,10 +120,53 @@ class VidLongWanPipeline(WanPipeline):
             chunks = chunks_for_seconds(seconds, self.spec.fps, streaming.chunk, self.spec.temporal_ratio)
         return VideoStreamer(self, prompt, streaming, chunks=chunks, **kwargs)
 
+    def extend(self, prompt: str, video=None, latents=None, streaming=None, chunks=None, seconds=None, **kwargs):
+        """Continue a video: an iterator whose first `StreamChunk` (``is_input``) holds the input's frames,
+        unchanged, followed by the new chunks as they are made.
+
+        Args:
+            prompt: a prompt or a prompt schedule for the new chunks (chunk 0 = the first new chunk).
+            video: uint8 frames ``[T, H, W, 3]`` to continue (the last frames are encoded once).
+            latents: the video's saved latents ``[1, C, F, h, w]`` instead (no VAE round trip); with
+                `video` too, `video` gives the output's first frames and `latents` the continuation.
+            streaming, chunks, seconds, kwargs: as for `stream` (height and width follow the input).
+        """
+        from .extend import extension_prefix
+        from .methods import Streaming
+        from .streaming import chunks_for_seconds
+
+        streaming = streaming or Streaming()
+        prefix = extension_prefix(self, streaming, video=video, latents=latents)
+        if chunks is None and seconds:
+            chunks = chunks_for_seconds(seconds, self.spec.fps, streaming.chunk, self.spec.temporal_ratio, continuing=True)
+        from .streaming import VideoStreamer
+
+        return VideoStreamer(self, prompt, streaming, chunks=chunks, prefix=prefix, **kwargs)
+
+
+class VidLongWanPipeline(VidlongPipelineMixin, WanPipeline):
+    """diffusers' `WanPipeline` (Wan2.1 T2V, Wan2.2 T2V A14B and TI2V-5B) with vidlong's surface."""
+
+
+class VidLongWanImageToVideoPipeline(VidlongPipelineMixin, WanImageToVideoPipeline):
+    """diffusers' `WanImageToVideoPipeline` (Wan2.1 I2V with CLIP, Wan2.2 I2V A14B) with vidlong's surface."""
+
+    task = "i2v"
+
+
+PIPELINES = {"t2v": VidLongWanPipeline, "i2v": VidLongWanImageToVideoPipeline}
+
+
+def pipeline_task(folder: Path) -> str:
+    """"t2v" or "i2v" for a checked model folder (see `check_model_folder`)."""
+    return PIPELINE_TASKS[json.loads((Path(folder) / "model_index.json").read_text())["_class_name"]]
+
 
 def check_model_folder(path: Union[str, Path]) -> Path:
     """A local diffusers Wan pipeline folder, or a one-line `VidlongError` naming the fix."""
     folder = Path(path).expanduser()
+    if folder.is_file():
+        raise VidlongError(f"--model {folder} is a file; pass the diffusers pipeline folder that holds model_index.json")
     if not folder.is_dir():
         raise VidlongError(f"model folder {folder} does not exist; pass a local diffusers Wan folder to --model")
     index = folder / "model_index.json"
@@ -80,16 +174,19 @@ def check_model_folder(path: Union[str, Path]) -> Path:
         raise VidlongError(f"{folder} is not a diffusers pipeline folder (no model_index.json); save one with pipe.save_pretrained()")
     try:
         class_name = json.loads(index.read_text()).get("_class_name")
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, AttributeError):
         raise VidlongError(f"{index} is not valid JSON; re-save the pipeline with save_pretrained()") from None
-    if class_name not in _WAN_PIPELINES:
-        raise VidlongError(f"{folder} holds a {class_name}; vidlong needs a WanPipeline folder")
+    if class_name not in PIPELINE_TASKS:
+        raise VidlongError(f"{folder} holds a {class_name}; vidlong serves WanPipeline and WanImageToVideoPipeline folders")
     return folder
 
 
 def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.device, None] = None,
-                  dtype: Optional[torch.dtype] = None) -> VidLongWanPipeline:
+                  dtype: Optional[torch.dtype] = None) -> VidlongPipelineMixin:
     """Load a Wan pipeline from a local folder (default: the embedded model), never from a hub.
+
+    Returns a `VidLongWanPipeline` or `VidLongWanImageToVideoPipeline`, as the folder's
+    ``model_index.json`` says.
 
     Args:
         path: a diffusers Wan pipeline folder; None for the embedded default model.
@@ -97,13 +194,16 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
         dtype: default bfloat16 on CUDA, float32 on CPU.
     """
     folder = check_model_folder(DEFAULT_MODEL_DIR if path is None else path)
+    spec = spec_for_folder(folder)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise VidlongError(f"--device {device} was asked for but this machine has no CUDA device; use --device cpu")
     dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
     try:
-        pipe = VidLongWanPipeline.from_pretrained(folder, dtype=dtype, local_files_only=True)
+        pipe = PIPELINES[pipeline_task(folder)].from_pretrained(folder, dtype=dtype, local_files_only=True)
     except (OSError, ValueError, RuntimeError, EnvironmentError) as err:
         raise VidlongError(f"could not load the pipeline in {folder}: {_first_line(err)}") from None
-    pipe.vidlong_spec = spec_for_folder(folder, pipe.transformer)
+    pipe.vidlong_spec = spec
     pipe.set_progress_bar_config(leave=False)
     return pipe.to(device)
 

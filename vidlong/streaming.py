@@ -4,6 +4,11 @@ For each chunk of C latent frames: noise -> denoising steps with the chunk atten
 ``[sinks | window | itself]`` through the rolling KV cache -> one more forward of the clean chunk at
 timestep 0 that writes its K/V into the cache (the window rolls) -> decode the chunk with the causal
 VAE (its feature cache kept) -> yield its pixel frames.
+
+Wan2.2's two experts each keep their own cache: a denoising step goes to the expert its timestep
+selects, and the clean forward runs on both, so both caches hold the same frames. Extension
+(`VidlongPipelineMixin.extend`) is a stream whose cache and decoder start from the input's last
+frames (an `ExtensionPrefix`).
 """
 from __future__ import annotations
 
@@ -27,21 +32,25 @@ from .vae_stream import StreamingWanDecoder
 
 @dataclass
 class StreamChunk:
-    """One finished chunk: `frames` uint8 ``[T, H, W, 3]`` (T = 4·C, or 4·C - 3 for the first chunk),
-    `index` (0-based), `prompt`, `seconds` of wall time spent on it, `latents` ``[1, C_lat, C, h, w]``."""
+    """One finished chunk: `frames` uint8 ``[T, H, W, 3]`` (T = 4·C, or 4·C - 3 for a stream's first
+    chunk), `index` (0-based; -1 for an extension's input), `prompt`, `seconds` of wall time spent on it,
+    `latents` ``[1, C_lat, C, h, w]``; `is_input` marks the input frames an extension starts with."""
 
     index: int
     frames: np.ndarray
     prompt: str
     seconds: float
-    latents: torch.Tensor
+    latents: Optional[torch.Tensor]
+    is_input: bool = False
 
 
-def chunks_for_seconds(seconds: float, fps: float, chunk: int, temporal_ratio: int = 4) -> int:
-    """Smallest chunk count whose video lasts at least `seconds` (pixel frames ``4·n·C - 3``)."""
+def chunks_for_seconds(seconds: float, fps: float, chunk: int, temporal_ratio: int = 4, continuing: bool = False) -> int:
+    """Smallest chunk count whose video lasts at least `seconds`: pixel frames ``4·n·C - 3`` for a new
+    stream, ``4·n·C`` for a continuation (`continuing`)."""
     frames_needed = max(1, int(np.ceil(seconds * fps)))
     per_chunk = temporal_ratio * chunk
-    return max(1, int(np.ceil((frames_needed + temporal_ratio - 1) / per_chunk)))
+    first_short = 0 if continuing else temporal_ratio - 1
+    return max(1, int(np.ceil((frames_needed + first_short) / per_chunk)))
 
 
 def to_uint8(video: torch.Tensor) -> np.ndarray:
@@ -50,37 +59,51 @@ def to_uint8(video: torch.Tensor) -> np.ndarray:
 
 
 class VideoStreamer:
-    """Generates one stream with a `VidLongWanPipeline`; iterate it for `StreamChunk`s.
+    """Generates one stream with a vidlong pipeline; iterate it for `StreamChunk`s.
 
     Args:
-        pipe: the pipeline.
+        pipe: a text-to-video vidlong pipeline (one or two experts).
         prompt: one prompt, or a schedule ``"0:a red ball; 20:a blue ball"`` (chunk: prompt).
         streaming: the `Streaming` config.
         chunks: how many chunks; None streams until the consumer stops iterating.
-        guidance, seed, height, width: as for `generate` (None: the model's defaults).
+        guidance, guidance_2, seed, height, width: as for `generate` (None: the model's defaults;
+            `guidance_2` is the low-noise expert's).
+        prefix: an `ExtensionPrefix` to continue from (its frames come first, its latents fill the
+            cache); height and width then follow its latents.
     """
 
     def __init__(self, pipe, prompt: str, streaming: Streaming = Streaming(), chunks: Optional[int] = None,
-                 guidance: Optional[float] = None, seed: int = 0, height: Optional[int] = None,
-                 width: Optional[int] = None, negative_prompt: str = ""):
+                 guidance: Optional[float] = None, guidance_2: Optional[float] = None, seed: int = 0,
+                 height: Optional[int] = None, width: Optional[int] = None, negative_prompt: str = "",
+                 prefix=None):
         spec = pipe.spec
-        if getattr(pipe, "transformer_2", None) is not None:
-            raise VidlongError("streaming supports single-transformer Wan pipelines (Wan2.1-style), not Wan2.2's two experts")
-        self.pipe, self.streaming, self.chunks = pipe, streaming, chunks
+        if pipe.task != "t2v":
+            raise VidlongError("streaming and extension serve text-to-video Wan pipelines; for an image-to-video "
+                               "model use generate --image (any length), or extend a video with a text-to-video model")
+        self.pipe, self.streaming, self.chunks, self.prefix = pipe, streaming, chunks, prefix
         self.schedule = StreamSchedule.resolve(spec.native_frames, streaming.chunk, streaming.sinks, streaming.window)
         self.prompts = parse_prompt_schedule(prompt)
-        self.guidance = spec.guidance_scale if guidance is None else guidance
+        guidance = spec.guidance_scale if guidance is None else guidance
+        guidance_2 = guidance_2 if guidance_2 is not None else (spec.guidance_scale_2 or guidance)
+        self.guidances = (guidance, guidance_2)
         self.steps = streaming.steps or spec.num_inference_steps
         self.height, self.width = height or spec.height, width or spec.width
+        if prefix is not None:
+            self.height, self.width = prefix.pixel_size(pipe.vae_scale_factor_spatial)
         self.negative_prompt = negative_prompt
         self.generator = torch.Generator().manual_seed(seed)
-        self.context = StreamContext(sinks=self.schedule.sinks, window=self.schedule.window)
+        self.contexts = [StreamContext(sinks=self.schedule.sinks, window=self.schedule.window) for _ in pipe.experts()]
         self.sink_latents: list[torch.Tensor] = []  # clean latent frames kept for re-caching
         self.window_latents: deque = deque(maxlen=max(self.schedule.window, 0) or None)
 
     @property
     def cfg(self) -> bool:
-        return self.guidance > 1.0
+        return max(self.guidances) > 1.0
+
+    @property
+    def context(self) -> StreamContext:
+        """The first expert's streaming context (its cache shows what every expert holds)."""
+        return self.contexts[0]
 
     def _encode(self, prompt: str) -> torch.Tensor:
         """Text states, ``[2, L, D]`` (negative, positive) with guidance, else ``[1, L, D]``."""
@@ -88,23 +111,43 @@ class VideoStreamer:
         positive, negative = pipe.encode_prompt(prompt, negative_prompt=self.negative_prompt or None,
                                                 do_classifier_free_guidance=self.cfg, device=pipe.device)
         states = torch.cat([negative, positive]) if self.cfg else positive
-        return states.to(pipe.transformer.dtype)
+        return states.to(pipe.experts()[0].dtype)
 
-    def _forward(self, latents: torch.Tensor, timestep: float, text: torch.Tensor, writing: bool) -> torch.Tensor:
-        """One transformer forward on chunk latents ``[1, C, f, h, w]``; returns the guided prediction."""
-        pipe = self.pipe
+    def _timestep(self, timestep: float, latents: torch.Tensor, batch: int) -> torch.Tensor:
+        """The transformer's timestep input: ``[B]``, or ``[B, tokens]`` for per-token timesteps
+        (Wan2.2 TI2V's ``expand_timesteps``, every token of the chunk at `timestep`)."""
+        if not self.pipe.config.get("expand_timesteps", False):
+            return torch.full((batch,), float(timestep), device=self.pipe.device)
+        p_t, p_h, p_w = self.pipe.experts()[0].config.patch_size
+        _, _, f, h, w = latents.shape
+        return torch.full((batch, (f // p_t) * (h // p_h) * (w // p_w)), float(timestep), device=self.pipe.device)
+
+    def _run(self, expert: int, latents: torch.Tensor, timestep: float, text: torch.Tensor, writing: bool) -> torch.Tensor:
+        """One forward of `expert` on chunk latents ``[1, C, f, h, w]``; returns the raw prediction."""
+        pipe, context = self.pipe, self.contexts[expert]
+        transformer = pipe.experts()[expert]
         batch = text.shape[0]
-        x = latents.to(pipe.device, pipe.transformer.dtype).expand(batch, -1, -1, -1, -1)
-        t = torch.full((batch,), float(timestep), device=pipe.device)
-        self.context.writing = writing
+        x = latents.to(pipe.device, transformer.dtype).expand(batch, -1, -1, -1, -1)
+        context.writing = writing
         try:
-            pred = pipe.transformer(hidden_states=x, timestep=t, encoder_hidden_states=text, return_dict=False)[0]
+            return transformer(hidden_states=x, timestep=self._timestep(timestep, x, batch),
+                               encoder_hidden_states=text, return_dict=False)[0]
         finally:
-            self.context.writing = False
+            context.writing = False
+
+    def _predict(self, latents: torch.Tensor, timestep: float, text: torch.Tensor) -> torch.Tensor:
+        """The guided prediction of the expert that `timestep` selects."""
+        expert = self.pipe.expert_at(float(timestep))
+        pred = self._run(expert, latents, timestep, text, writing=False)
         if not self.cfg:
             return pred
         uncond, cond = pred.float().chunk(2)
-        return uncond + self.guidance * (cond - uncond)
+        return uncond + self.guidances[expert] * (cond - uncond)
+
+    def _write(self, latents: torch.Tensor, text: torch.Tensor) -> None:
+        """The clean forward (timestep 0) of `latents` on every expert: each writes its own cache."""
+        for expert in range(len(self.contexts)):
+            self._run(expert, latents, 0.0, text, writing=True)
 
     def _remember(self, latents: torch.Tensor) -> None:
         for i in range(latents.shape[2]):
@@ -115,42 +158,62 @@ class VideoStreamer:
                 self.window_latents.append(frame)
 
     def _recache(self, text: torch.Tensor) -> None:
-        """Rebuild the cache: re-encode the cached frames' K/V under `text` (same positions)."""
+        """Rebuild the caches: re-encode the cached frames' K/V under `text` (same positions)."""
         frames = self.sink_latents + list(self.window_latents)
-        self.context.cache.reset()
+        for context in self.contexts:
+            context.cache.reset()
         for start in range(0, len(frames), self.schedule.chunk):
-            self._forward(torch.cat(frames[start : start + self.schedule.chunk], dim=2), 0.0, text, writing=True)
+            self._write(torch.cat(frames[start : start + self.schedule.chunk], dim=2), text)
 
     def _denoise(self, text: torch.Tensor) -> torch.Tensor:
         pipe = self.pipe
-        shape = (1, pipe.transformer.config.in_channels, self.schedule.chunk,
+        shape = (1, pipe.latent_channels, self.schedule.chunk,
                  self.height // pipe.vae_scale_factor_spatial, self.width // pipe.vae_scale_factor_spatial)
         latents = torch.randn(shape, generator=self.generator).to(pipe.device)
         scheduler = copy.deepcopy(pipe.scheduler)
         scheduler.set_timesteps(self.steps, device=pipe.device)
         for t in scheduler.timesteps:
-            pred = self._forward(latents, t, text, writing=False)
+            pred = self._predict(latents, t, text)
             latents = scheduler.step(pred, t, latents.float(), return_dict=False)[0]
         return latents
 
+    def _start_from_prefix(self, decoder: StreamingWanDecoder, text: torch.Tensor) -> StreamChunk:
+        """Fill the caches with the prefix's cache frames (one clean forward) and the decoder's history
+        with its history latents; returns the input frames as the stream's first item."""
+        start, prefix = time.perf_counter(), self.prefix
+        cached = prefix.cache_latents(self.schedule.sinks + self.schedule.window)
+        self._write(cached, text)
+        self._remember(cached.cpu())
+        decoded = to_uint8(decoder.decode(prefix.history))
+        frames = prefix.frames if prefix.frames is not None else decoded
+        return StreamChunk(-1, frames, prompt_at(self.prompts, 0), time.perf_counter() - start, None, is_input=True)
+
     def __iter__(self) -> Iterator[StreamChunk]:
         pipe = self.pipe
-        hooks.apply(pipe.transformer, native_frames=pipe.native_frames, stream=self.context)
+        for transformer, context in zip(pipe.experts(), self.contexts):
+            hooks.apply(transformer, native_frames=pipe.native_frames, stream=context)
         decoder = StreamingWanDecoder(pipe.vae)
         prompt, text = None, None
         try:
             for index in itertools.count() if self.chunks is None else range(self.chunks):
-                start = time.perf_counter()
+                start, first = time.perf_counter(), None
                 with torch.no_grad():
                     wanted = prompt_at(self.prompts, index)
                     if wanted != prompt:
                         prompt, text = wanted, self._encode(wanted)
-                        if index > 0 and self.streaming.recache_on_prompt_switch:
+                        if index == 0 and self.prefix is not None:
+                            first = self._start_from_prefix(decoder, text)
+                        elif index > 0 and self.streaming.recache_on_prompt_switch:
                             self._recache(text)
+                if first is not None:
+                    yield first
+                    start = time.perf_counter()
+                with torch.no_grad():
                     latents = self._denoise(text)
-                    self._forward(latents, 0.0, text, writing=True)
+                    self._write(latents, text)
                     self._remember(latents.cpu())
                     frames = to_uint8(decoder.decode(latents))
                 yield StreamChunk(index, frames, prompt, time.perf_counter() - start, latents.cpu())
         finally:
-            hooks.remove(pipe.transformer)
+            for transformer in pipe.experts():
+                hooks.remove(transformer)

@@ -1,4 +1,5 @@
-"""Chunk-by-chunk decoding with diffusers' `AutoencoderKLWan`, which is causal in time.
+"""Chunk-by-chunk decoding with diffusers' `AutoencoderKLWan` (Wan2.1's and Wan2.2's VAE), which is
+causal in time.
 
 The VAE decodes latent frames one at a time through a cache of past features; keeping that cache
 between chunks makes decoding a stream exactly equal to decoding the whole latent video at once.
@@ -6,13 +7,15 @@ between chunks makes decoding a stream exactly equal to decoding the whole laten
 from __future__ import annotations
 
 import torch
+from diffusers.models.autoencoders.autoencoder_kl_wan import unpatchify
 
 
 class StreamingWanDecoder:
     """Decodes consecutive latent chunks ``[B, C, f, h, w]`` to pixel frames ``[B, 3, T, H, W]`` in [-1, 1].
 
     The first latent frame of the stream decodes to 1 pixel frame, every later one to 4.
-    Latents are the pipeline's normalised latents (the VAE's mean/std are undone here).
+    Latents are the pipeline's normalised latents (the VAE's mean/std are undone here). Wan2.2's VAE
+    (``patch_size`` 2) unpatchifies each decoded chunk, as `AutoencoderKLWan.decode` does.
     """
 
     def __init__(self, vae):
@@ -34,4 +37,17 @@ class StreamingWanDecoder:
             frames.append(vae.decoder(x[:, :, i : i + 1], feat_cache=self.feature_cache, feat_idx=[0],
                                       first_chunk=self.frames_decoded == 0))
             self.frames_decoded += 1
-        return torch.clamp(torch.cat(frames, dim=2), -1.0, 1.0)
+        out = torch.cat(frames, dim=2)
+        if vae.config.patch_size is not None:
+            out = unpatchify(out, patch_size=vae.config.patch_size)
+        return torch.clamp(out, -1.0, 1.0)
+
+
+@torch.no_grad()
+def encode_frames(vae, frames: torch.Tensor) -> torch.Tensor:
+    """Pixel frames ``[B, 3, T, H, W]`` in [-1, 1] (T = 4k+1) -> normalised latents ``[B, C, k+1, h, w]``
+    (the posterior's mode, normalised as the Wan pipelines do)."""
+    z = vae.encode(frames.to(vae.device, vae.dtype)).latent_dist.mode()
+    mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1).to(z)
+    std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1).to(z)
+    return (z - mean) / std

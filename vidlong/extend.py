@@ -1,0 +1,140 @@
+"""Extension: continue a video you already have, from its frames or from its saved latents.
+
+Extension is streaming with a pre-filled start: the input's last frames are encoded once with the
+causal VAE (or taken from saved latents), written into the sinks and window of every expert's rolling
+KV cache by one clean forward, and replayed through the streaming decoder so the continuation decodes
+with the input's history. The output is the input's frames unchanged, then the new chunks.
+
+Units: latent frames unless named pixel; a clip of 4k+1 pixel frames encodes to k+1 latent frames.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from .errors import VidlongError
+from .files import atomic_write_bytes
+from .models import Geometry, pixel_frames
+from .vae_stream import encode_frames
+
+
+@dataclass
+class ExtensionPrefix:
+    """Where a continuation starts.
+
+    Attributes:
+        latents: normalised latents ``[1, C, F, h, w]`` whose last frames fill the caches.
+        history: latents the streaming decoder replays first (the input's own decode history).
+        frames: uint8 ``[T, H, W, 3]`` the output starts with, or None to use the decoded `history`.
+    """
+
+    latents: torch.Tensor
+    history: torch.Tensor
+    frames: Optional[np.ndarray] = None
+
+    def cache_latents(self, frames: int) -> torch.Tensor:
+        """The last `frames` latent frames (fewer if the input is shorter)."""
+        return self.latents[:, :, -frames:]
+
+    def pixel_size(self, spatial: int) -> tuple[int, int]:
+        """(height, width) in pixels of the continuation."""
+        return self.latents.shape[3] * spatial, self.latents.shape[4] * spatial
+
+
+def check_video_for_model(frames: np.ndarray, geometry: Geometry, source: str = "--video") -> None:
+    """A one-line error unless `frames` ``[T, H, W, 3]`` can be continued by a model of `geometry`.
+
+    The continuation is made at the input's own size (so the two can be joined); a size that is not a
+    multiple of the model's grid is refused rather than resized, since resizing would change the input.
+    """
+    if frames.ndim != 4 or frames.shape[0] < 1:
+        raise VidlongError(f"{source} holds no frames; pass a video with at least 1 frame")
+    height, width, multiple = frames.shape[1], frames.shape[2], geometry.pixel_multiple
+    if height % multiple or width % multiple:
+        h, w = max(multiple, height // multiple * multiple), max(multiple, width // multiple * multiple)
+        raise VidlongError(f"{source} is {width}x{height}; this model needs sizes in multiples of {multiple}: resize it "
+                           f"first, e.g. ffmpeg -i in.mp4 -vf scale={w}:{h} in_{w}x{h}.mp4")
+
+
+def tail_pixel_frames(total: int, latent_count: int, temporal_ratio: int = 4) -> int:
+    """Pixel frames at the end of a `total`-frame video that encode to at most `latent_count` latent
+    frames: the largest ``4k+1 <= total`` with ``k+1 <= latent_count``."""
+    return min(pixel_frames(latent_count, temporal_ratio), (total - 1) // temporal_ratio * temporal_ratio + 1)
+
+
+def extension_prefix(pipe, streaming, video: Optional[np.ndarray] = None,
+                     latents: Optional[torch.Tensor] = None) -> ExtensionPrefix:
+    """The `ExtensionPrefix` of `video` (uint8 ``[T, H, W, 3]``) or of saved `latents` for `pipe`."""
+    from .schedulers.stream import StreamSchedule
+
+    if video is None and latents is None:
+        raise VidlongError("extend needs the video to continue: pass --video in.mp4 or --latents in.pt")
+    spec, geometry = pipe.spec, pipeline_geometry(pipe)
+    schedule = StreamSchedule.resolve(spec.native_frames, streaming.chunk, streaming.sinks, streaming.window)
+    context = schedule.sinks + schedule.window
+    if latents is not None:
+        check_latents_for_model(latents, geometry)
+        if video is not None:
+            check_video_for_model(video, geometry)
+        return ExtensionPrefix(latents=latents, history=latents, frames=video)
+    check_video_for_model(video, geometry)
+    tail = video[-tail_pixel_frames(len(video), max(1, context), spec.temporal_ratio):]
+    pixels = torch.from_numpy(np.ascontiguousarray(tail)).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
+    encoded = encode_frames(pipe.vae, pixels).float().cpu()
+    return ExtensionPrefix(latents=encoded, history=encoded, frames=video)
+
+
+def pipeline_geometry(pipe) -> Geometry:
+    """`Geometry` of a loaded pipeline."""
+    return Geometry(channels=pipe.vae.config.z_dim, spatial=pipe.vae_scale_factor_spatial,
+                    temporal=pipe.vae_scale_factor_temporal, patch=tuple(pipe.experts()[0].config.patch_size))
+
+
+def check_latents_for_model(latents: torch.Tensor, geometry: Geometry, source: str = "--latents") -> None:
+    """A one-line error unless `latents` are ``[1, C, F, h, w]`` with this model's channel count."""
+    if latents.ndim != 5 or latents.shape[0] != 1 or latents.shape[2] < 1:
+        raise VidlongError(f"{source} holds latents of shape {tuple(latents.shape)}; expected [1, C, frames, h, w] "
+                           "as saved by --save-latents")
+    if latents.shape[1] != geometry.channels:
+        raise VidlongError(f"{source} holds {latents.shape[1]}-channel latents but this model's VAE has "
+                           f"{geometry.channels}; continue them with the model that made them (--model)")
+    if latents.shape[3] % geometry.patch[1] or latents.shape[4] % geometry.patch[2]:
+        raise VidlongError(f"{source} has a latent grid of {latents.shape[3]}x{latents.shape[4]}, not a multiple of "
+                           f"this model's patch {geometry.patch[1]}x{geometry.patch[2]}; use the model that made them")
+    if not torch.isfinite(latents).all():
+        raise VidlongError(f"{source} holds NaN or infinite values; save the latents again")
+
+
+#: the keys of a latents file written by `save_latents`
+LATENTS_FORMAT = "vidlong-latents-1"
+
+
+def save_latents(path, latents: torch.Tensor, **meta) -> Path:
+    """Save normalised latents ``[1, C, F, h, w]`` and `meta` (model, prompt, fps: plain values) to
+    `path` atomically, as a torch file that `load_latents` reads."""
+    import io
+
+    buffer = io.BytesIO()
+    torch.save({"format": LATENTS_FORMAT, "latents": latents.detach().float().cpu().contiguous(), **meta}, buffer)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_latents(path) -> tuple[torch.Tensor, dict]:
+    """(latents ``[1, C, F, h, w]``, the file's other entries) of a file written by `save_latents`;
+    a one-line error for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise VidlongError(f"no latents file at {path}: check the path (write one with --save-latents)")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch.load raises many types for a bad file
+        raise VidlongError(f"{path} is not a readable latents file ({type(err).__name__}); write one with --save-latents") from None
+    if not isinstance(data, dict) or data.get("format") != LATENTS_FORMAT or not isinstance(data.get("latents"), torch.Tensor):
+        raise VidlongError(f"{path} is not a vidlong latents file; write one with --save-latents")
+    meta = {k: v for k, v in data.items() if k not in ("format", "latents")}
+    return data["latents"].float(), meta
+
