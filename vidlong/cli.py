@@ -6,33 +6,71 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Optional
 
 from .errors import VidlongError
+
+
+def _add_model_options(p) -> None:
+    p.add_argument("--model", default=None, help="local diffusers Wan pipeline folder (default: the embedded model)")
+    p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
+    p.add_argument("--negative-prompt", default="", help="negative prompt")
+    p.add_argument("--steps", type=int, default=None, help="denoising steps (per chunk when streaming; default: the model's)")
+    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (default: the model's)")
+    p.add_argument("--guidance-2", type=float, default=None,
+                   help="guidance of Wan2.2's low-noise expert (default: the model's, else --guidance)")
+    p.add_argument("--seed", type=int, default=0)
 
 
 def _add_generate(sub) -> None:
     p = sub.add_parser("generate", help="generate one long video into an mp4 file",
                        description="Generate a video many times the model's native length.")
     p.add_argument("--prompt", required=True, help="text prompt")
-    p.add_argument("--negative-prompt", default="", help="negative prompt")
-    p.add_argument("--model", default=None, help="local diffusers Wan pipeline folder (default: the embedded model)")
+    p.add_argument("--image", default=None, help="first frame (PNG/JPEG) for image-to-video models")
+    _add_model_options(p)
     length = p.add_mutually_exclusive_group()
     length.add_argument("--ratio", type=float, default=None, help="length as a multiple of the native window (default 1, or the preset's)")
     length.add_argument("--frames", type=int, default=None, help="pixel frames; Wan needs 4k+1 (e.g. 81, 161, 321)")
-    p.add_argument("--method", default="none", help="none | ultravico | freelong | both")
+    p.add_argument("--method", default="none", help="none | ultravico | freelong | both | riflex | window")
     p.add_argument("--preset", default=None, help="method settings for a length ratio: 2x | 3x | 4x | 8x")
     p.add_argument("--noise", default=None, choices=["plain", "specmix"], help="initial noise (default: the preset's, else plain)")
-    p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
-    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (default: the model's)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--height", type=int, default=None, help="pixels (default: the model's native height)")
     p.add_argument("--width", type=int, default=None, help="pixels (default: the model's native width)")
-    p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
     p.add_argument("--out", required=True, help="output .mp4 file; settings go to a .json beside it")
+    p.add_argument("--save-latents", default=None, metavar="FILE.pt",
+                   help="also save the final latents, to continue the video later with `vidlong extend --latents`")
     p.set_defaults(run=_run_generate)
 
 
+def _check_model(args) -> Path:
+    """The model folder, checked (and its task against --image, or against streaming) before anything loads."""
+    from .generate import check_task, load_image
+    from .pipeline import DEFAULT_MODEL_DIR, check_model_folder, pipeline_task
+    from .streaming import check_streamable
+
+    folder = check_model_folder(DEFAULT_MODEL_DIR if args.model is None else args.model)
+    if args.command == "generate":
+        check_task(pipeline_task(folder), args.image)
+        if args.image:
+            load_image(args.image)
+    else:
+        check_streamable(pipeline_task(folder))
+    return folder
+
+
+def _check_latents_path(path) -> Optional[Path]:
+    if path is None:
+        return None
+    path = Path(path)
+    if path.suffix != ".pt":
+        raise VidlongError(f"--save-latents {path}: name the file with a .pt extension")
+    if not path.parent.is_dir():
+        raise VidlongError(f"--save-latents {path}: folder {path.parent} does not exist; create it first")
+    return path
+
+
 def _run_generate(args) -> int:
+    from .extend import save_latents
     from .files import atomic_write_text
     from .generate import GenerateRequest, generate
     from .methods import load_preset, methods_for
@@ -40,21 +78,42 @@ def _run_generate(args) -> int:
     from .video_io import check_output_path, write_video
 
     out = check_output_path(Path(args.out))
+    latents_path = _check_latents_path(args.save_latents)
     ratio = args.ratio if args.ratio is not None else (load_preset(args.preset)["ratio"] if args.preset else 1.0)
     request = GenerateRequest(
         prompt=args.prompt, negative_prompt=args.negative_prompt, ratio=ratio, frames=args.frames,
         method=args.method, preset=args.preset, noise=args.noise, steps=args.steps, guidance=args.guidance,
-        seed=args.seed, height=args.height, width=args.width,
+        guidance_2=args.guidance_2, seed=args.seed, height=args.height, width=args.width, image=args.image,
     )
     methods_for(request.method, request.preset)  # reject a bad method or preset before loading a model
-    pipe = load_pipeline(args.model, device=args.device)
+    folder = _check_model(args)
+    pipe = load_pipeline(folder, device=args.device)
     result = generate(pipe, request)
     write_video(out, result.frames, fps=pipe.spec.fps)
     settings = dict(result.settings, model_path=str(args.model or "embedded default"), out=str(out))
+    if latents_path is not None:
+        save_latents(latents_path, result.latents, model=pipe.spec.name, prompt=request.prompt, fps=float(pipe.spec.fps))
+        settings["latents"] = str(latents_path)
     atomic_write_text(out.with_suffix(".json"), json.dumps(settings, indent=2) + "\n")
     print(f"wrote {out} ({result.frames.shape[0]} frames, {result.frames.shape[2]}x{result.frames.shape[1]}, "
           f"{settings['ratio']:.2g}x native, {settings['seconds']:.1f} s)")
     return 0
+
+
+def _add_stream_options(p) -> None:
+    """Options shared by `stream` and `extend`."""
+    _add_model_options(p)
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--seconds", type=float, default=None, help="seconds of new video (default 10; 0: until interrupted)")
+    length.add_argument("--chunks", type=int, default=None, help="number of chunks")
+    length.add_argument("--forever", action="store_true", help="stream until interrupted (Ctrl-C)")
+    p.add_argument("--chunk", type=int, default=3, help="latent frames per chunk (default 3)")
+    p.add_argument("--sinks", type=int, default=None, help="sink frames kept forever (default: one chunk)")
+    p.add_argument("--window", type=int, default=None, help="recent frames kept in the cache (default: native - sinks - chunk)")
+    p.add_argument("--no-recache", action="store_true", help="keep cached K/V on a prompt switch instead of re-encoding them")
+    p.add_argument("--out", required=True, help="output .mp4 file, appended as chunks arrive; settings go to a .json beside it")
+    p.add_argument("--save-latents", default=None, metavar="FILE.pt",
+                   help="also save the latents of the output's frames, to continue it later without a re-encode")
 
 
 def _add_stream(sub) -> None:
@@ -63,59 +122,157 @@ def _add_stream(sub) -> None:
                                    "window of recent frames, so memory and time per chunk stay flat. The mp4 grows as "
                                    "chunks arrive; Ctrl-C leaves a playable file with every finished chunk.")
     p.add_argument("--prompt", required=True, help='a prompt, or a schedule "0:a red ball; 20:a blue ball" (chunk: prompt)')
-    p.add_argument("--negative-prompt", default="")
-    p.add_argument("--model", default=None, help="local diffusers Wan pipeline folder (default: the embedded model)")
-    length = p.add_mutually_exclusive_group()
-    length.add_argument("--seconds", type=float, default=None, help="video length in seconds (0: until interrupted)")
-    length.add_argument("--chunks", type=int, default=None, help="number of chunks")
-    length.add_argument("--forever", action="store_true", help="stream until interrupted (Ctrl-C)")
-    p.add_argument("--chunk", type=int, default=3, help="latent frames per chunk (default 3)")
-    p.add_argument("--sinks", type=int, default=None, help="sink frames kept forever (default: one chunk)")
-    p.add_argument("--window", type=int, default=None, help="recent frames kept in the cache (default: native - sinks - chunk)")
-    p.add_argument("--no-recache", action="store_true", help="keep cached K/V on a prompt switch instead of re-encoding them")
-    p.add_argument("--steps", type=int, default=None, help="denoising steps per chunk (default: the model's)")
-    p.add_argument("--guidance", type=float, default=None)
-    p.add_argument("--seed", type=int, default=0)
+    _add_stream_options(p)
     p.add_argument("--height", type=int, default=None)
     p.add_argument("--width", type=int, default=None)
-    p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
-    p.add_argument("--out", required=True, help="output .mp4 file, appended as chunks arrive")
     p.set_defaults(run=_run_stream)
 
 
-def _run_stream(args) -> int:
-    from tqdm import tqdm
+def _add_extend(sub) -> None:
+    p = sub.add_parser("extend", help="continue a video you already have",
+                       description="Continue a video: its last frames are encoded once (or taken from --latents) "
+                                   "into the streaming cache, and new chunks stream from there. The output is the "
+                                   "input's frames unchanged, then the new frames, at the input's size and frame rate.")
+    p.add_argument("--video", default=None, help="the video to continue (mp4 or any file ffmpeg reads)")
+    p.add_argument("--latents", default=None, metavar="FILE.pt",
+                   help="continue from latents saved with --save-latents (no VAE round trip); without --video the "
+                        "output starts with their decoded frames")
+    p.add_argument("--prompt", default=None,
+                   help='prompt or schedule for the new chunks (default: the prompt in the input\'s .json sidecar)')
+    _add_stream_options(p)
+    p.set_defaults(run=_run_extend)
 
+
+def _streaming_config(args):
     from .methods import Streaming
-    from .pipeline import load_pipeline
-    from .schedulers.stream import parse_prompt_schedule
-    from .video_io import StreamingVideoWriter, check_output_path
 
-    out = check_output_path(Path(args.out))
-    parse_prompt_schedule(args.prompt)  # reject a bad schedule before loading a model
     if args.chunks is not None and args.chunks < 1:
         raise VidlongError(f"--chunks must be >= 1, got {args.chunks}")
-    streaming = Streaming(chunk=args.chunk, sinks=args.sinks, window=args.window,
-                          recache_on_prompt_switch=not args.no_recache, steps=args.steps)
-    pipe = load_pipeline(args.model, device=args.device)
+    return Streaming(chunk=args.chunk, sinks=args.sinks, window=args.window,
+                     recache_on_prompt_switch=not args.no_recache, steps=args.steps)
+
+
+def _length(args) -> dict:
+    """chunks/seconds keyword arguments of `stream`/`extend` (None for both: until interrupted)."""
     forever = args.forever or args.seconds == 0
-    stream = pipe.stream(args.prompt, streaming=streaming, chunks=None if forever else args.chunks,
-                         seconds=None if forever else (args.seconds or (None if args.chunks else 10.0)),
-                         guidance=args.guidance, seed=args.seed, height=args.height, width=args.width,
-                         negative_prompt=args.negative_prompt)
-    fps = pipe.spec.fps
+    return dict(chunks=None if forever else args.chunks,
+                seconds=None if forever else (args.seconds or (None if args.chunks else 10.0)))
+
+
+def _write_stream(stream, out: Path, fps: float, latents_path: Optional[Path], settings: dict) -> int:
+    """Append every chunk of `stream` to `out` as it arrives; on Ctrl-C keep what was made (exit 130).
+    Writes the .json sidecar (and the latents file) at the end either way."""
+    import torch
+    from tqdm import tqdm
+
+    from .extend import save_latents
+    from .files import atomic_write_text
+    from .video_io import StreamingVideoWriter
+
+    latents, code, chunks = [], 0, 0
     with StreamingVideoWriter(out, fps=fps) as writer, tqdm(total=stream.chunks, unit="chunk", dynamic_ncols=True) as bar:
         try:
             for chunk in stream:
                 writer.append(chunk.frames)
+                if chunk.is_input:
+                    latents.append(stream.prefix.history)
+                    continue
+                latents.append(chunk.latents)
+                chunks += 1
                 bar.update()
                 bar.set_postfix(frames=writer.frames_written, fps=f"{len(chunk.frames) / chunk.seconds:.1f}")
         except KeyboardInterrupt:
             bar.close()
             print(f"vidlong: interrupted; {out} holds {writer.frames_written} frames", file=sys.stderr)
-            return 130
-    print(f"wrote {out} ({writer.frames_written} frames, {writer.frames_written / fps:.1f} s at {fps} fps)")
-    return 0
+            code = 130
+    settings = dict(settings, chunks=chunks, pixel_frames=writer.frames_written, fps=fps, out=str(out))
+    if latents_path is not None and latents:
+        save_latents(latents_path, torch.cat(latents, dim=2), model=settings["model"], prompt=settings["prompt"], fps=float(fps))
+        settings["latents"] = str(latents_path)
+    atomic_write_text(out.with_suffix(".json"), json.dumps(settings, indent=2) + "\n")
+    if code == 0:
+        print(f"wrote {out} ({writer.frames_written} frames, {writer.frames_written / fps:.1f} s at {fps:g} fps)")
+    return code
+
+
+def _stream_settings(args, pipe, streaming, prompt: str) -> dict:
+    import dataclasses
+
+    return dict(command=args.command, prompt=prompt, negative_prompt=args.negative_prompt, model=pipe.spec.name,
+                model_path=str(args.model or "embedded default"), seed=args.seed, guidance=args.guidance,
+                streaming=dataclasses.asdict(streaming), device=str(pipe.device))
+
+
+def _run_stream(args) -> int:
+    from .pipeline import load_pipeline
+    from .schedulers.stream import parse_prompt_schedule
+    from .video_io import check_output_path
+
+    out = check_output_path(Path(args.out))
+    latents_path = _check_latents_path(args.save_latents)
+    parse_prompt_schedule(args.prompt)  # reject a bad schedule before loading a model
+    streaming = _streaming_config(args)
+    folder = _check_model(args)
+    pipe = load_pipeline(folder, device=args.device)
+    stream = pipe.stream(args.prompt, streaming=streaming, guidance=args.guidance, guidance_2=args.guidance_2,
+                         seed=args.seed, height=args.height, width=args.width, negative_prompt=args.negative_prompt,
+                         **_length(args))
+    return _write_stream(stream, out, pipe.spec.fps, latents_path, _stream_settings(args, pipe, streaming, args.prompt))
+
+
+def _extension_input(args, folder: Path):
+    """(video frames or None, latents or None, prompt, fps or None), each checked against the model's
+    configs before any weights load."""
+    from .extend import check_latents_for_model, check_video_for_model, load_latents
+    from .models import folder_geometry
+    from .video_io import read_video
+
+    if args.video is None and args.latents is None:
+        raise VidlongError("extend needs the video to continue: pass --video in.mp4 or --latents in.pt")
+    geometry = folder_geometry(folder)
+    frames = fps = latents = None
+    prompt, meta = args.prompt, {}
+    if args.latents is not None:
+        latents, meta = load_latents(args.latents)
+        check_latents_for_model(latents, geometry)
+        fps = meta.get("fps")
+    if args.video is not None:
+        try:
+            frames, fps = read_video(args.video)
+        except VidlongError:
+            raise
+        except Exception as err:  # noqa: BLE001 - ffmpeg's readers raise many types for a bad file
+            raise VidlongError(f"--video {args.video} is not a readable video ({type(err).__name__}); pass an mp4 file") from None
+        check_video_for_model(frames, geometry)
+        sidecar = Path(args.video).with_suffix(".json")
+        if prompt is None and sidecar.is_file():
+            try:
+                prompt = json.loads(sidecar.read_text()).get("prompt")
+            except (ValueError, AttributeError):
+                prompt = None
+    prompt = prompt or meta.get("prompt")
+    if not prompt:
+        raise VidlongError("extend needs --prompt (the input has no .json sidecar or latents file naming one)")
+    return frames, latents, prompt, fps
+
+
+def _run_extend(args) -> int:
+    from .pipeline import load_pipeline
+    from .schedulers.stream import parse_prompt_schedule
+    from .video_io import check_output_path
+
+    out = check_output_path(Path(args.out))
+    latents_path = _check_latents_path(args.save_latents)
+    streaming = _streaming_config(args)
+    folder = _check_model(args)
+    frames, latents, prompt, fps = _extension_input(args, folder)
+    parse_prompt_schedule(prompt)
+    pipe = load_pipeline(folder, device=args.device)
+    stream = pipe.extend(prompt, video=frames, latents=latents, streaming=streaming, guidance=args.guidance,
+                         guidance_2=args.guidance_2, seed=args.seed, negative_prompt=args.negative_prompt, **_length(args))
+    settings = dict(_stream_settings(args, pipe, streaming, prompt), video=args.video, input_latents=args.latents,
+                    input_frames=None if frames is None else int(len(frames)))
+    return _write_stream(stream, out, fps or pipe.spec.fps, latents_path, settings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_generate(sub)
     _add_stream(sub)
+    _add_extend(sub)
     from .apps.cli import add_app_parser
 
     add_app_parser(sub)

@@ -53,6 +53,14 @@ def chunks_for_seconds(seconds: float, fps: float, chunk: int, temporal_ratio: i
     return max(1, int(np.ceil((frames_needed + first_short) / per_chunk)))
 
 
+def check_streamable(task: str) -> None:
+    """Streaming and extension need a text-to-video pipeline: an image-to-video transformer takes mask
+    and image-condition channels for every frame, which a rolling cache of past chunks does not have."""
+    if task != "t2v":
+        raise VidlongError("streaming and extension serve text-to-video Wan pipelines; for an image-to-video "
+                           "model use generate --image (any length), or extend a video with a text-to-video model")
+
+
 def to_uint8(video: torch.Tensor) -> np.ndarray:
     """``[1, 3, T, H, W]`` in [-1, 1] -> uint8 ``[T, H, W, 3]``."""
     return ((video[0].permute(1, 2, 3, 0).float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
@@ -77,9 +85,7 @@ class VideoStreamer:
                  height: Optional[int] = None, width: Optional[int] = None, negative_prompt: str = "",
                  prefix=None):
         spec = pipe.spec
-        if pipe.task != "t2v":
-            raise VidlongError("streaming and extension serve text-to-video Wan pipelines; for an image-to-video "
-                               "model use generate --image (any length), or extend a video with a text-to-video model")
+        check_streamable(pipe.task)
         self.pipe, self.streaming, self.chunks, self.prefix = pipe, streaming, chunks, prefix
         self.schedule = StreamSchedule.resolve(spec.native_frames, streaming.chunk, streaming.sinks, streaming.window)
         self.prompts = parse_prompt_schedule(prompt)

@@ -1,0 +1,122 @@
+"""`vidlong extend` on the embedded default model: does the continuation keep the input's objects,
+and is the seam no larger a jump than two consecutive frames inside the input?
+
+    python benchmarks/extend.py --seeds 2 --chunks 6 --out benchmarks/extend_results.json
+
+For each of vidlong eval's 8 prompts x seeds: generate a native-length video (as `vidlong generate`
+does), write it to mp4 and read it back (the input a user has), extend it by `--chunks` chunks from
+the mp4's frames, and again from the generation's saved latents. Prints one row per video and the
+means: input frames kept bit for bit (API output vs the decoded input file), the shapes checker's
+fraction of continuation frames holding every prompted object, the seam's mean absolute frame
+difference and centroid jump against the input's consecutive-frame mean, and the difference between
+the continuations from latents and from the mp4 next to the VAE's reconstruction error of the input.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from common import print_table
+
+
+def frame_jumps(frames: np.ndarray) -> np.ndarray:
+    """Mean absolute difference (0-255) between each pair of consecutive frames, ``[T-1]``."""
+    f = frames.astype(np.float32)
+    return np.abs(f[1:] - f[:-1]).mean(axis=(1, 2, 3))
+
+
+def centroid_jumps(report) -> np.ndarray:
+    """Mean displacement (pixels) of the prompted objects between consecutive frames, NaN where absent."""
+    c = report.centroids()
+    return np.nanmean(np.linalg.norm(c[1:] - c[:-1], axis=-1), axis=1)
+
+
+def vae_reconstruction_error(pipe, frames: np.ndarray) -> float:
+    """Mean absolute error (0-255) of decode(encode(frames)) on the input's 4k+1 last frames."""
+    from vidlong.extend import tail_pixel_frames
+    from vidlong.streaming import to_uint8
+    from vidlong.vae_stream import StreamingWanDecoder, encode_frames
+
+    tail = frames[-tail_pixel_frames(len(frames), pipe.native_frames):]
+    pixels = torch.from_numpy(np.ascontiguousarray(tail)).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
+    decoded = to_uint8(StreamingWanDecoder(pipe.vae).decode(encode_frames(pipe.vae, pixels)))
+    return float(np.abs(decoded.astype(np.float32) - tail.astype(np.float32)).mean())
+
+
+def continuation(pipe, prompt, seed, chunks, **source) -> np.ndarray:
+    out = list(pipe.extend(prompt, chunks=chunks, seed=seed, **source))
+    return np.concatenate([c.frames for c in out]), len(out[0].frames)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="model folder (default: the embedded model)")
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--chunks", type=int, default=6, help="chunks of new video per extension")
+    parser.add_argument("--prompts", type=int, default=8, help="how many of vidlong eval's prompts")
+    parser.add_argument("--out", default=None, help="write the rows and means as JSON here")
+    args = parser.parse_args()
+
+    from vidlong import load_pipeline
+    from vidlong.eval.runner import DEFAULT_PROMPTS
+    from vidlong.eval.shapes import check_video
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.video_io import read_video, write_video
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    pipe = load_pipeline(args.model, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    rows, records = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for prompt in DEFAULT_PROMPTS[: args.prompts]:
+            for seed in range(args.seeds):
+                made = generate(pipe, GenerateRequest(prompt=prompt, seed=seed))
+                path = write_video(Path(tmp) / "in.mp4", made.frames, fps=pipe.spec.fps)
+                video, _ = read_video(path)
+                frames, kept = continuation(pipe, prompt, seed, args.chunks, video=video)
+                from_latents, _ = continuation(pipe, prompt, seed, args.chunks, latents=made.latents)
+                new = frames[kept:]
+                report_in, report_new = check_video(video, prompt), check_video(new, prompt)
+                seam = check_video(frames[kept - 1 : kept + 1], prompt)
+                record = dict(
+                    prompt=prompt, seed=seed, input_frames=len(video), new_frames=len(new),
+                    input_kept_bit_for_bit=bool(np.array_equal(frames[:kept], video) and kept == len(video)),
+                    present_input=report_in.summary()["frac_frames_all_present"],
+                    present_continuation=report_new.summary()["frac_frames_all_present"],
+                    seam_frame_jump=float(frame_jumps(frames[kept - 1 : kept + 1])[0]),
+                    input_frame_jump=float(frame_jumps(video).mean()),
+                    seam_centroid_jump=float(np.nan_to_num(centroid_jumps(seam)[0], nan=float("nan"))),
+                    input_centroid_jump=float(np.nanmean(centroid_jumps(report_in))),
+                    latents_vs_mp4=float(np.abs(from_latents[len(from_latents) - len(new):].astype(np.float32)
+                                                - new.astype(np.float32)).mean()),
+                    vae_error=vae_reconstruction_error(pipe, video),
+                )
+                records.append(record)
+                rows.append([prompt[:38], seed, record["input_kept_bit_for_bit"], f"{record['present_input']:.2f}",
+                             f"{record['present_continuation']:.2f}", f"{record['seam_frame_jump']:.2f}",
+                             f"{record['input_frame_jump']:.2f}", f"{record['seam_centroid_jump']:.2f}",
+                             f"{record['input_centroid_jump']:.2f}", f"{record['latents_vs_mp4']:.2f}",
+                             f"{record['vae_error']:.2f}"])
+                print(json.dumps(record), file=sys.stderr, flush=True)
+    keys = [k for k, v in records[0].items() if isinstance(v, (float, bool)) and k != "seed"]
+    means = {k: float(np.nanmean([float(r[k]) for r in records])) for k in keys}
+    print_table(["prompt", "seed", "input kept", "present (input)", "present (new)", "seam jump", "input jump",
+                 "seam centroid px", "input centroid px", "latents vs mp4", "VAE error"], rows)
+    print("\nmeans: " + ", ".join(f"{k} {v:.3f}" for k, v in means.items()))
+    print(f"videos with the seam jump <= the input's mean jump: "
+          f"{sum(r['seam_frame_jump'] <= r['input_frame_jump'] for r in records)}/{len(records)}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(dict(rows=records, means=means, chunks=args.chunks,
+                                                  median_seconds=None), indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+"""Every Wan pipeline in diffusers with every vidlong method: Wan2.2's two experts, the TI2V-5B layout
+(48-channel-style residual VAE, per-token timesteps) and image-to-video (Wan2.1 with CLIP, Wan2.2
+A14B), on tiny random models built here."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from diffusers import WanImageToVideoPipeline, WanPipeline
+from PIL import Image
+
+import vidlong
+from vidlong.attention.processor import wan_qkv
+from vidlong.cli import main
+from vidlong.extend import load_latents
+from vidlong.models import model_facts, read_spec_file, spec_for_facts
+from vidlong.video_io import read_video
+from conftest import TEXT_DIM, tiny_transformer
+from reference import band_fusion, local_window_allowed, plain_attention, ultravico_attention
+from tiny_pipeline import CLIP_DIM, NATIVE_LATENT_FRAMES as NATIVE, save_tiny_pipeline
+
+FAMILY = ("wan2.2", "ti2v", "i2v", "i2v-a14b")
+STOCK = {"wan2.2": WanPipeline, "ti2v": WanPipeline, "i2v": WanImageToVideoPipeline, "i2v-a14b": WanImageToVideoPipeline}
+
+
+def rel_err(a, b):
+    return ((a.double() - b.double()).norm() / b.double().norm()).item()
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    return {kind: save_tiny_pipeline(tmp_path_factory.mktemp(kind), kind) for kind in FAMILY}
+
+
+@pytest.fixture(scope="module")
+def image_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("img") / "start.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def call_args(kind, image_path, latent_frames=2 * NATIVE):
+    args = dict(prompt="a red circle", height=32, width=32, num_frames=4 * (latent_frames - 1) + 1,
+                num_inference_steps=2, guidance_scale=2.0, output_type="latent", generator=torch.Generator().manual_seed(0))
+    if kind.startswith("i2v"):
+        args["image"] = Image.open(image_path)
+    return args
+
+
+@pytest.mark.parametrize("kind", FAMILY)
+def test_methods_off_is_stock_bit_for_bit(folders, image_path, kind):
+    """Applied with neutral settings, and applied then removed: the stock diffusers pipeline's latents."""
+    stock = STOCK[kind].from_pretrained(folders[kind])
+    stock.set_progress_bar_config(disable=True)
+    expected = stock(**call_args(kind, image_path)).frames
+    pipe = vidlong.load_pipeline(folders[kind], device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    pipe.apply(vidlong.UltraViCo(alpha=1.0, guard_first_frame=False), vidlong.SpectralFusion(windows=()))
+    assert torch.equal(pipe(**call_args(kind, image_path)).frames, expected)
+    pipe.apply(vidlong.UltraViCo(), vidlong.SpectralFusion())
+    changed = pipe(**call_args(kind, image_path)).frames
+    pipe.remove()
+    assert torch.equal(pipe(**call_args(kind, image_path)).frames, expected)
+    assert not torch.equal(changed, expected)  # the methods did act, on every expert
+    assert all(type(b.attn1.processor).__name__ == "WanAttnProcessor" for t in pipe.experts() for b in t.blocks)
+
+
+class ReferenceAttention:
+    """The methods' float64 math on a Wan self-attention (q/k/v as the stock processor makes them)."""
+
+    def __init__(self, method, frames, tokens_per_frame, grid):
+        self.method, self.frames, self.tpf, self.grid = method, frames, tokens_per_frame, grid
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):
+        q, k, v = wan_qkv(attn, hidden_states, rotary_emb)
+        if isinstance(self.method, vidlong.UltraViCo):
+            out = ultravico_attention(q, k, v, self.frames, self.tpf, NATIVE, self.method.alpha)
+        else:  # SpectralFusion(windows=(1,)): global + one native window, FreeLong's cut-off 0.25
+            local = plain_attention(q, k, v, local_window_allowed(self.frames, self.tpf, NATIVE))
+            out = band_fusion([plain_attention(q, k, v), local], self.frames, *self.grid, [0.25], 0.25)
+        return attn.to_out[1](attn.to_out[0](out.to(q.dtype).flatten(2, 3)))
+
+
+def expert_inputs(kind, transformer, frames, dtype):
+    """Latents and conditioning as each family's pipeline feeds its transformer."""
+    gen = torch.Generator().manual_seed(4)
+    channels = transformer.config.in_channels
+    inputs = dict(hidden_states=torch.randn(1, channels, frames, 4, 4, generator=gen).to(dtype),
+                  encoder_hidden_states=torch.randn(1, 5, TEXT_DIM, generator=gen).to(dtype), return_dict=False)
+    tokens = frames * 2 * 2
+    inputs["timestep"] = torch.full((1, tokens), 600.0) if kind == "ti2v" else torch.tensor([600.0])
+    if transformer.config.image_dim:
+        inputs["encoder_hidden_states_image"] = torch.randn(1, 17, CLIP_DIM, generator=gen).to(dtype)
+    return inputs
+
+
+@pytest.mark.parametrize("method", [vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(windows=(1,))], ids=["ultravico", "fusion"])
+@pytest.mark.parametrize("kind", FAMILY)
+def test_methods_match_float64_reference(folders, kind, method):
+    """Every expert with the method (float32, dense kernel) vs the same expert in float64 running the
+    reference math: per-token timesteps (TI2V), condition channels and CLIP tokens (I2V) included."""
+    frames = 4 * NATIVE
+    pipe = vidlong.load_pipeline(folders[kind], device="cpu")
+    pipe.apply(method, kernel="dense")
+    for transformer in pipe.experts():
+        with torch.no_grad():
+            out = transformer(**expert_inputs(kind, transformer, frames, torch.float32))[0]
+        reference = type(transformer).from_config(transformer.config).to(torch.float64)
+        reference.load_state_dict({k: v.double() for k, v in transformer.state_dict().items()})
+        for block in reference.blocks:
+            block.attn1.set_processor(ReferenceAttention(method, frames, 4, (2, 2)))
+        with torch.no_grad():
+            ref = reference(**expert_inputs(kind, reference, frames, torch.float64))[0]
+        assert rel_err(out, ref) < 1e-5
+    pipe.remove()
+
+
+@pytest.mark.parametrize("kind", FAMILY)
+def test_generate_cli_end_to_end(folders, image_path, tmp_path, kind):
+    out = tmp_path / "video.mp4"
+    args = ["generate", "--model", str(folders[kind]), "--prompt", "a red circle", "--method", "both", "--ratio", "2",
+            "--out", str(out), "--save-latents", str(tmp_path / "video.pt")]
+    if kind.startswith("i2v"):
+        args += ["--image", str(image_path)]
+    assert main(args) == 0
+    frames, _ = read_video(out)
+    assert frames.shape == (4 * (2 * NATIVE - 1) + 1, 32, 32, 3)
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert settings["latent_frames"] == 2 * NATIVE and settings["model"] == f"tiny-{kind}"
+    latents, meta = load_latents(tmp_path / "video.pt")
+    assert latents.shape[2] == 2 * NATIVE and meta["prompt"] == "a red circle"
+
+
+def count_calls(module) -> list:
+    calls = []
+    module.register_forward_pre_hook(lambda m, args, kwargs: calls.append(kwargs["timestep"].flatten()[0].item()),
+                                     with_kwargs=True)
+    return calls
+
+
+@pytest.mark.parametrize("kind", ["wan2.2", "ti2v"])
+def test_stream_two_experts_and_per_token_timesteps(folders, kind):
+    """4 chunks: each step goes to the expert its timestep selects, every expert writes its own cache
+    with its own clean forward (so both hold the same frames), and the cost per chunk stays flat: the
+    caches never grow and every chunk after the window fills attends to the same number of keys."""
+    pipe = vidlong.load_pipeline(folders[kind], device="cpu")
+    streaming = vidlong.Streaming(chunk=1, sinks=1, window=1, steps=4)
+    calls = [count_calls(t) for t in pipe.experts()]
+    stream = pipe.stream("a red circle", streaming=streaming, chunks=4, seed=1)
+    sizes, storage = [], None
+    for chunk in stream:
+        caches = [c.cache for c in stream.contexts]
+        assert all(c.frames == caches[0].frames for c in caches)
+        assert all(torch.equal(c.positions(), caches[0].positions()) for c in caches)
+        sizes.append(caches[0].frames)
+        pointers = [t.data_ptr() for c in caches for t in c.keys + c.values]
+        assert storage in (None, pointers)
+        storage = pointers
+    assert sizes == [1, 2, 2, 2]
+    boundary = 0.5 * 1000
+    if kind == "wan2.2":
+        high, low = calls
+        assert [t for t in high if t != 0] and all(t >= boundary for t in high if t != 0)
+        assert [t for t in low if t != 0] and all(t < boundary for t in low if t != 0)
+        assert high.count(0.0) == low.count(0.0) == 4  # one clean forward per chunk on each expert
+    else:
+        assert len(calls[0]) == 4 * (4 + 1)
+    assert all(type(b.attn1.processor).__name__ == "WanAttnProcessor" for t in pipe.experts() for b in t.blocks)
+
+
+def test_image_to_video_refuses_streaming_in_one_line(folders, tmp_path, capsys):
+    args = ["stream", "--model", str(folders["i2v"]), "--prompt", "a red circle", "--chunks", "2", "--out", str(tmp_path / "x.mp4")]
+    assert main(args) == 2
+    assert "streaming and extension serve text-to-video" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind, image, message", [("i2v", False, "pass the first frame with --image"),
+                                                  ("wan2.2", True, "takes no --image")])
+def test_image_flag_checked_against_the_task(folders, image_path, tmp_path, capsys, kind, image, message):
+    args = ["generate", "--model", str(folders[kind]), "--prompt", "a red circle", "--out", str(tmp_path / "x.mp4")]
+    assert main(args + (["--image", str(image_path)] if image else [])) == 2
+    assert message in capsys.readouterr().err
+
+
+# Transformer configs as the released diffusers folders have them (the keys the rules test).
+RELEASED = {
+    "wan2.1-t2v-1.3b": (dict(num_layers=30, num_attention_heads=12, attention_head_dim=128, in_channels=16), 1, False, "t2v"),
+    "wan2.1-t2v-14b": (dict(num_layers=40, num_attention_heads=40, attention_head_dim=128, in_channels=16), 1, False, "t2v"),
+    "wan2.1-i2v-14b": (dict(num_layers=40, num_attention_heads=40, attention_head_dim=128, in_channels=36, image_dim=1280), 1, False, "i2v"),
+    "wan2.2-t2v-a14b": (dict(num_layers=40, num_attention_heads=40, attention_head_dim=128, in_channels=16), 2, False, "t2v"),
+    "wan2.2-i2v-a14b": (dict(num_layers=40, num_attention_heads=40, attention_head_dim=128, in_channels=36), 2, False, "i2v"),
+    "wan2.2-ti2v-5b": (dict(num_layers=30, num_attention_heads=24, attention_head_dim=128, in_channels=48), 1, True, "t2v"),
+}
+
+
+@pytest.mark.parametrize("name", RELEASED)
+def test_released_models_get_their_spec(name):
+    config, experts, expand, task = RELEASED[name]
+    spec = spec_for_facts(model_facts(config, experts, expand, task))
+    assert spec.name == name
+    assert (spec.native_frames, spec.fps) == ((31, 24) if name == "wan2.2-ti2v-5b" else (21, 16))
+
+
+def test_pipeline_call_defaults_come_from_the_spec(folders):
+    pipe = vidlong.load_pipeline(folders["wan2.2"], device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    latents = pipe("a red circle", output_type="latent").frames  # spec: 32x32, 3 latent frames, 2 steps
+    assert latents.shape == (1, 4, NATIVE, 4, 4)
+
+
+def test_apply_takes_native_length_from_the_folder_or_refuses(folders):
+    from diffusers import WanTransformer3DModel
+
+    transformer = WanTransformer3DModel.from_pretrained(folders["wan2.2"], subfolder="transformer")
+    assert vidlong.apply(transformer, vidlong.UltraViCo()).native_frames == NATIVE  # from the folder's vidlong.yaml
+    bare = tiny_transformer()  # made in code: no folder, no known config
+    with pytest.raises(vidlong.VidlongError, match="native_frames="):
+        vidlong.apply(bare, vidlong.UltraViCo())
+    assert vidlong.apply(bare, vidlong.UltraViCo(), native_frames=5).native_frames == 5
+
+
+def test_default_model_spec_reaches_apply():
+    pipe = vidlong.load_pipeline(device="cpu")
+    assert vidlong.apply(pipe.transformer, vidlong.UltraViCo()).native_frames == 9
+    vidlong.remove(pipe.transformer)
+
+
+@pytest.mark.parametrize("text", ["native_frames: 0\n", "native_frames: [1\n"])
+def test_bad_spec_file_is_one_line(tmp_path, text):
+    (tmp_path / "vidlong.yaml").write_text(text)
+    with pytest.raises(vidlong.VidlongError, match="vidlong.yaml"):
+        read_spec_file(tmp_path / "vidlong.yaml")
