@@ -1,7 +1,7 @@
 """`vidlong extend` on the embedded default model: does the continuation keep the input's objects,
 and is the seam no larger a jump than two consecutive frames inside the input?
 
-    python benchmarks/extend.py --seeds 2 --chunks 6 --out benchmarks/extend_results.json
+    python benchmarks/extend.py --seeds 2 --chunks 4 --context renoise --out benchmarks/extend_renoise.json
 
 For each of vidlong eval's 8 prompts x seeds: generate a native-length video (as `vidlong generate`
 does), write it to mp4 and read it back (the input a user has), extend it by `--chunks` chunks from
@@ -50,9 +50,12 @@ def vae_reconstruction_error(pipe, frames: np.ndarray) -> float:
     return float(np.abs(decoded.astype(np.float32) - tail.astype(np.float32)).mean())
 
 
-def continuation(pipe, prompt, seed, chunks, **source) -> np.ndarray:
-    out = list(pipe.extend(prompt, chunks=chunks, seed=seed, **source))
-    return np.concatenate([c.frames for c in out]), len(out[0].frames)
+def continuation(pipe, prompt, seed, chunks, context, **source) -> tuple[np.ndarray, int, float]:
+    """(input + new frames, input frame count, median seconds per new chunk)."""
+    from vidlong import Streaming
+
+    out = list(pipe.extend(prompt, chunks=chunks, seed=seed, streaming=Streaming(context=context), **source))
+    return np.concatenate([c.frames for c in out]), len(out[0].frames), statistics.median(c.seconds for c in out[1:])
 
 
 def main() -> int:
@@ -61,6 +64,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--chunks", type=int, default=6, help="chunks of new video per extension")
     parser.add_argument("--prompts", type=int, default=8, help="how many of vidlong eval's prompts")
+    parser.add_argument("--context", default="renoise", choices=["cache", "renoise"], help="Streaming.context")
     parser.add_argument("--out", default=None, help="write the rows and means as JSON here")
     args = parser.parse_args()
 
@@ -80,8 +84,8 @@ def main() -> int:
                 made = generate(pipe, GenerateRequest(prompt=prompt, seed=seed))
                 path = write_video(Path(tmp) / "in.mp4", made.frames, fps=pipe.spec.fps)
                 video, _ = read_video(path)
-                frames, kept = continuation(pipe, prompt, seed, args.chunks, video=video)
-                from_latents, _ = continuation(pipe, prompt, seed, args.chunks, latents=made.latents)
+                frames, kept, seconds = continuation(pipe, prompt, seed, args.chunks, args.context, video=video)
+                from_latents, _, _ = continuation(pipe, prompt, seed, args.chunks, args.context, latents=made.latents)
                 new = frames[kept:]
                 report_in, report_new = check_video(video, prompt), check_video(new, prompt)
                 seam = check_video(frames[kept - 1 : kept + 1], prompt)
@@ -97,6 +101,7 @@ def main() -> int:
                     latents_vs_mp4=float(np.abs(from_latents[len(from_latents) - len(new):].astype(np.float32)
                                                 - new.astype(np.float32)).mean()),
                     vae_error=vae_reconstruction_error(pipe, video),
+                    seconds_per_chunk=seconds,
                 )
                 records.append(record)
                 rows.append([prompt[:38], seed, record["input_kept_bit_for_bit"], f"{record['present_input']:.2f}",
@@ -113,8 +118,8 @@ def main() -> int:
     print(f"videos with the seam jump <= the input's mean jump: "
           f"{sum(r['seam_frame_jump'] <= r['input_frame_jump'] for r in records)}/{len(records)}")
     if args.out:
-        Path(args.out).write_text(json.dumps(dict(rows=records, means=means, chunks=args.chunks,
-                                                  median_seconds=None), indent=1) + "\n")
+        Path(args.out).write_text(json.dumps(dict(rows=records, means=means, chunks=args.chunks, context=args.context,
+                                                  command=" ".join(sys.argv)), indent=1) + "\n")
     return 0
 
 

@@ -111,6 +111,9 @@ def _add_stream_options(p) -> None:
     p.add_argument("--sinks", type=int, default=None, help="sink frames kept forever (default: one chunk)")
     p.add_argument("--window", type=int, default=None, help="recent frames kept in the cache (default: native - sinks - chunk)")
     p.add_argument("--no-recache", action="store_true", help="keep cached K/V on a prompt switch instead of re-encoding them")
+    p.add_argument("--context", default=None, choices=["cache", "renoise"],
+                   help="how a chunk sees earlier frames: their cached clean K/V, or re-noised to each step's level "
+                        "and denoised jointly (bidirectional models; default: the model's vidlong.yaml, else cache)")
     p.add_argument("--out", required=True, help="output .mp4 file, appended as chunks arrive; settings go to a .json beside it")
     p.add_argument("--save-latents", default=None, metavar="FILE.pt",
                    help="also save the latents of the output's frames, to continue it later without a re-encode")
@@ -149,7 +152,7 @@ def _streaming_config(args):
     if args.chunks is not None and args.chunks < 1:
         raise VidlongError(f"--chunks must be >= 1, got {args.chunks}")
     return Streaming(chunk=args.chunk, sinks=args.sinks, window=args.window,
-                     recache_on_prompt_switch=not args.no_recache, steps=args.steps)
+                     recache_on_prompt_switch=not args.no_recache, steps=args.steps, context=args.context)
 
 
 def _length(args) -> dict:

@@ -147,6 +147,12 @@ class Streaming:
         recache_on_prompt_switch: on a prompt switch, re-encode the cached frames' K/V under the
             new prompt (LongLive) instead of keeping them (cheaper, slower to follow the prompt).
         steps: denoising steps per chunk; default the model's.
+        context: how a chunk sees the frames before it. "cache": their clean K/V, written once into
+            the rolling KV cache (the pattern block-causal weights are trained with). "renoise": at
+            every step the clean context latents are re-noised to the step's noise level and denoised
+            jointly with the chunk in one bidirectional window of ``S + W + C`` frames (what
+            bidirectional weights are trained on; one native-window forward per step, still flat per
+            chunk). None: the model's `stream_context` (vidlong.yaml), else "cache".
     """
 
     chunk: int = 3
@@ -154,6 +160,15 @@ class Streaming:
     window: Optional[int] = None
     recache_on_prompt_switch: bool = True
     steps: Optional[int] = None
+    context: Optional[str] = None
+
+    def __post_init__(self):
+        if self.context not in (None, *STREAM_CONTEXTS):
+            raise VidlongError(f"Streaming context must be one of {', '.join(STREAM_CONTEXTS)}, got {self.context!r}")
+
+
+#: how a streamed chunk sees the frames before it (see `Streaming.context`)
+STREAM_CONTEXTS = ("cache", "renoise")
 
 
 def _as_tensor(value: int):

@@ -39,6 +39,8 @@ class ModelSpec:
         num_inference_steps, guidance_scale: sampling defaults.
         guidance_scale_2: guidance of the low-noise expert (Wan2.2 A14B); None: `guidance_scale`.
         temporal_ratio: pixel frames per latent frame step of the VAE.
+        stream_context: how streamed chunks see earlier frames by default ("cache" or "renoise",
+            see `vidlong.Streaming.context`).
     """
 
     name: str
@@ -50,6 +52,7 @@ class ModelSpec:
     guidance_scale: float = 5.0
     guidance_scale_2: Optional[float] = None
     temporal_ratio: int = WAN_TEMPORAL_RATIO
+    stream_context: str = "cache"
 
     def __post_init__(self):
         if not isinstance(self.native_frames, int) or self.native_frames < 1:

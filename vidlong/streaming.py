@@ -87,6 +87,7 @@ class VideoStreamer:
         spec = pipe.spec
         check_streamable(pipe.task)
         self.pipe, self.streaming, self.chunks, self.prefix = pipe, streaming, chunks, prefix
+        self.renoise = (streaming.context or spec.stream_context) == "renoise"
         self.schedule = StreamSchedule.resolve(spec.native_frames, streaming.chunk, streaming.sinks, streaming.window)
         self.prompts = parse_prompt_schedule(prompt)
         guidance = spec.guidance_scale if guidance is None else guidance
@@ -151,7 +152,10 @@ class VideoStreamer:
         return uncond + self.guidances[expert] * (cond - uncond)
 
     def _write(self, latents: torch.Tensor, text: torch.Tensor) -> None:
-        """The clean forward (timestep 0) of `latents` on every expert: each writes its own cache."""
+        """The clean forward (timestep 0) of `latents` on every expert: each writes its own cache
+        (nothing to write when the context is re-noised instead)."""
+        if self.renoise:
+            return
         for expert in range(len(self.contexts)):
             self._run(expert, latents, 0.0, text, writing=True)
 
@@ -163,9 +167,13 @@ class VideoStreamer:
             elif self.schedule.window:
                 self.window_latents.append(frame)
 
+    def _context_latents(self) -> list:
+        """The clean latent frames a chunk sees, in temporal order: sinks, then the window."""
+        return self.sink_latents + list(self.window_latents)
+
     def _recache(self, text: torch.Tensor) -> None:
         """Rebuild the caches: re-encode the cached frames' K/V under `text` (same positions)."""
-        frames = self.sink_latents + list(self.window_latents)
+        frames = self._context_latents()
         for context in self.contexts:
             context.cache.reset()
         for start in range(0, len(frames), self.schedule.chunk):
@@ -178,10 +186,21 @@ class VideoStreamer:
         latents = torch.randn(shape, generator=self.generator).to(pipe.device)
         scheduler = copy.deepcopy(pipe.scheduler)
         scheduler.set_timesteps(self.steps, device=pipe.device)
+        context = torch.cat(self._context_latents(), dim=2).to(pipe.device) if self.renoise and self.sink_latents else None
         for t in scheduler.timesteps:
-            pred = self._predict(latents, t, text)
+            if context is None:
+                pred = self._predict(latents, t, text)
+            else:
+                pred = self._predict(torch.cat([self._renoised(context, t), latents.float()], dim=2), t, text)[:, :, -shape[2]:]
             latents = scheduler.step(pred, t, latents.float(), return_dict=False)[0]
         return latents
+
+    def _renoised(self, clean: torch.Tensor, timestep) -> torch.Tensor:
+        """Clean latents brought to the noise level of `timestep` by flow matching's forward process,
+        ``x_t = (1 - σ)·x_0 + σ·ε`` with ``σ = t / num_train_timesteps``."""
+        sigma = float(timestep) / self.pipe.scheduler.config.num_train_timesteps
+        noise = torch.randn(clean.shape, generator=self.generator).to(clean.device)
+        return (1 - sigma) * clean.float() + sigma * noise
 
     def _start_from_prefix(self, decoder: StreamingWanDecoder, text: torch.Tensor) -> StreamChunk:
         """Fill the caches with the prefix's cache frames (one clean forward) and the decoder's history
@@ -197,7 +216,8 @@ class VideoStreamer:
     def __iter__(self) -> Iterator[StreamChunk]:
         pipe = self.pipe
         for transformer, context in zip(pipe.experts(), self.contexts):
-            hooks.apply(transformer, native_frames=pipe.native_frames, stream=context)
+            if not self.renoise:  # re-noised context: stock bidirectional forwards, no cache
+                hooks.apply(transformer, native_frames=pipe.native_frames, stream=context)
         decoder = StreamingWanDecoder(pipe.vae)
         prompt, text = None, None
         try:
@@ -209,7 +229,7 @@ class VideoStreamer:
                         prompt, text = wanted, self._encode(wanted)
                         if index == 0 and self.prefix is not None:
                             first = self._start_from_prefix(decoder, text)
-                        elif index > 0 and self.streaming.recache_on_prompt_switch:
+                        elif index > 0 and self.streaming.recache_on_prompt_switch and not self.renoise:
                             self._recache(text)
                 if first is not None:
                     yield first

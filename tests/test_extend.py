@@ -1,0 +1,142 @@
+"""`vidlong extend` / `pipe.extend`: the input kept bit for bit, the cache and decoder started from its
+last frames (or from saved latents), and every bad input refused in one line before a model loads."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import vidlong
+from vidlong import pipeline as pipeline_module
+from vidlong.cli import main
+from vidlong.extend import load_latents, save_latents, tail_pixel_frames
+from vidlong.video_io import read_video, write_video
+from tiny_pipeline import save_tiny_pipeline
+
+SMALL = vidlong.Streaming(chunk=1, sinks=1, window=1)  # tail: 2 latent frames = 5 pixel frames
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    return {kind: save_tiny_pipeline(tmp_path_factory.mktemp(kind), kind) for kind in ("wan2.1", "wan2.2", "i2v")}
+
+
+@pytest.fixture(scope="module")
+def made(folders, tmp_path_factory):
+    """A 2x video of the tiny model, as `vidlong generate --save-latents` leaves it: mp4, sidecar, latents."""
+    folder = tmp_path_factory.mktemp("made")
+    out = folder / "in.mp4"
+    assert main(["generate", "--model", str(folders["wan2.1"]), "--prompt", "a red circle", "--ratio", "2",
+                 "--out", str(out), "--save-latents", str(folder / "in.pt")]) == 0
+    return out
+
+
+def test_tail_is_the_last_4k_plus_1_frames():
+    assert tail_pixel_frames(21, 2) == 5 and tail_pixel_frames(21, 9) == 21 and tail_pixel_frames(22, 9) == 21
+    assert tail_pixel_frames(1, 6) == 1 and tail_pixel_frames(4, 6) == 1
+
+
+@pytest.mark.parametrize("context", ["cache", "renoise"])
+@pytest.mark.parametrize("kind", ["wan2.1", "wan2.2"])
+def test_extension_keeps_the_input_and_continues_from_its_tail(folders, made, kind, context):
+    video, _ = read_video(made)
+    pipe = vidlong.load_pipeline(folders[kind], device="cpu")
+    streaming = vidlong.Streaming(chunk=1, sinks=1, window=1, context=context)
+    stream = pipe.extend("a red circle", video=video, streaming=streaming, chunks=3, seed=2)
+    items = list(stream)
+    assert items[0].is_input and np.array_equal(items[0].frames, video)  # bit for bit
+    assert [len(c.frames) for c in items[1:]] == [4, 4, 4] and [c.index for c in items] == [-1, 0, 1, 2]
+    assert stream.prefix.latents.shape[2] == 2  # the last 5 pixel frames, encoded once
+    assert len(stream.sink_latents) == 1 and len(stream.window_latents) == 1
+    if context == "cache":
+        assert all(c.cache.frames == 2 for c in stream.contexts)  # sinks + window, on every expert
+
+
+def test_extension_writes_the_prefix_with_one_clean_forward(folders, made):
+    video, _ = read_video(made)
+    pipe = vidlong.load_pipeline(folders["wan2.1"], device="cpu")
+    calls = []
+    pipe.transformer.register_forward_pre_hook(lambda m, a, k: calls.append((k["hidden_states"].shape[2], float(k["timestep"][0]))),
+                                               with_kwargs=True)
+    stream = pipe.extend("a red circle", video=video, streaming=vidlong.Streaming(chunk=1, sinks=1, window=1, steps=2), chunks=1)
+    list(stream)
+    assert calls[0] == (2, 0.0)  # the tail's two latent frames, clean, in one forward
+    assert [shape for shape, _ in calls[1:]] == [1, 1, 1]  # then 2 steps and the chunk's clean forward
+
+
+def test_extension_from_latents_needs_no_vae_encode(folders, made, monkeypatch):
+    latents, meta = load_latents(made.with_suffix(".pt"))
+    pipe = vidlong.load_pipeline(folders["wan2.1"], device="cpu")
+    monkeypatch.setattr(type(pipe.vae), "encode", lambda *a, **k: pytest.fail("the VAE encoder ran"))
+    items = list(pipe.extend(meta["prompt"], latents=latents, streaming=SMALL, chunks=2))
+    assert items[0].is_input and len(items[0].frames) == 4 * (latents.shape[2] - 1) + 1  # decoded from the latents
+    assert [len(c.frames) for c in items[1:]] == [4, 4]
+
+
+def test_extend_cli_end_to_end(folders, made, tmp_path):
+    out = tmp_path / "longer.mp4"
+    # no --prompt: taken from in.json beside the video
+    assert main(["extend", "--model", str(folders["wan2.1"]), "--video", str(made), "--chunks", "2", "--out", str(out),
+                 "--save-latents", str(tmp_path / "longer.pt")]) == 0
+    video, _ = read_video(made)
+    longer, fps = read_video(out)
+    assert longer.shape == (len(video) + 2 * 12, 32, 32, 3) and fps == pytest.approx(8)
+    assert np.abs(longer[: len(video)].astype(int) - video.astype(int)).mean() < 3  # one more lossy mp4 encode
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert settings["prompt"] == "a red circle" and settings["input_frames"] == len(video) and settings["chunks"] == 2
+    latents, _ = load_latents(tmp_path / "longer.pt")
+    assert latents.shape[2] == 3 + 2 * 3  # the encoded tail (3 latent frames), then two chunks of 3
+    again = tmp_path / "again.mp4"
+    assert main(["extend", "--model", str(folders["wan2.1"]), "--latents", str(tmp_path / "longer.pt"), "--chunks", "1",
+                 "--out", str(again)]) == 0
+    assert read_video(again)[0].shape[0] == 4 * (latents.shape[2] - 1) + 1 + 12
+
+
+def bad_inputs(tmp_path, folders, made):
+    """(args, message) for every refused extension input; built on files made here."""
+    (tmp_path / "junk.mp4").write_bytes(b"not a video")
+    write_video(tmp_path / "odd.mp4", np.zeros((5, 24, 24, 3), np.uint8), fps=8)
+    save_latents(tmp_path / "wide.pt", torch.zeros(1, 12, 3, 4, 4), prompt="x")
+    (tmp_path / "junk.pt").write_bytes(b"garbage")
+    torch.save({"latents": torch.zeros(1, 4, 3, 4, 4)}, tmp_path / "foreign.pt")
+    save_latents(tmp_path / "nan.pt", torch.full((1, 4, 3, 4, 4), float("nan")), prompt="x")
+    video = ["--video", str(made)]
+    return [
+        ([], "pass --video in.mp4 or --latents in.pt"),
+        (["--video", str(tmp_path / "missing.mp4")], "no video file"),
+        (["--video", str(tmp_path / "junk.mp4")], "not a readable video"),
+        (["--video", str(tmp_path / "odd.mp4"), "--prompt", "x"], "multiples of 16"),
+        (["--latents", str(tmp_path / "wide.pt")], "12-channel latents"),
+        (["--latents", str(tmp_path / "junk.pt")], "not a readable latents file"),
+        (["--latents", str(tmp_path / "foreign.pt")], "not a vidlong latents file"),
+        (["--latents", str(tmp_path / "nan.pt")], "NaN"),
+        (["--latents", str(tmp_path / "missing.pt")], "no latents file"),
+        (["--video", str(tmp_path / "odd.mp4")], "multiples of 16"),
+        ([*video, "--prompt", "3:a ball"], "must start at chunk 0"),
+        ([*video, "--chunks", "0"], "--chunks must be >= 1"),
+        ([*video, "--context", "cache", "--save-latents", str(tmp_path / "x.npy")], ".pt extension"),
+        ([*video, "--model", str(folders["i2v"])], "streaming and extension serve text-to-video"),
+    ]
+
+
+def test_bad_extension_input_is_one_line_before_any_model_loads(folders, made, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(pipeline_module, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for args, message in bad_inputs(inputs, folders, made):
+        out_dir = tmp_path / "out"
+        out_dir.mkdir(exist_ok=True)
+        base = ["extend", "--out", str(out_dir / "x.mp4")]
+        if "--model" not in args:
+            base += ["--model", str(folders["wan2.1"])]
+        assert main(base + args) == 2, args
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("vidlong: error:") and message in err[0], (args, err)
+        assert list(out_dir.iterdir()) == []
+
+
+def test_prompt_is_required_without_a_sidecar(folders, made, tmp_path, capsys):
+    bare = tmp_path / "bare.mp4"
+    bare.write_bytes(made.read_bytes())
+    assert main(["extend", "--model", str(folders["wan2.1"]), "--video", str(bare), "--out", str(tmp_path / "x.mp4")]) == 2
+    assert "extend needs --prompt" in capsys.readouterr().err
