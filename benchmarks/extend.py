@@ -38,6 +38,15 @@ def centroid_jumps(report) -> np.ndarray:
     return np.nanmean(np.linalg.norm(c[1:] - c[:-1], axis=-1), axis=1)
 
 
+def kept_objects(report_in, report_new) -> float:
+    """Fraction of new frames that hold every prompted object present in the input's last frame (NaN
+    when the input ends with none of them: nothing to keep)."""
+    last = report_in.presence()[-1]
+    if not last.any():
+        return float("nan")
+    return float(report_new.presence()[:, last].all(axis=1).mean())
+
+
 def vae_reconstruction_error(pipe, frames: np.ndarray) -> float:
     """Mean absolute error (0-255) of decode(encode(frames)) on the input's 4k+1 last frames."""
     from vidlong.extend import tail_pixel_frames
@@ -50,11 +59,9 @@ def vae_reconstruction_error(pipe, frames: np.ndarray) -> float:
     return float(np.abs(decoded.astype(np.float32) - tail.astype(np.float32)).mean())
 
 
-def continuation(pipe, prompt, seed, chunks, context, **source) -> tuple[np.ndarray, int, float]:
+def continuation(pipe, prompt, seed, chunks, streaming, guidance, **source) -> tuple[np.ndarray, int, float]:
     """(input + new frames, input frame count, median seconds per new chunk)."""
-    from vidlong import Streaming
-
-    out = list(pipe.extend(prompt, chunks=chunks, seed=seed, streaming=Streaming(context=context), **source))
+    out = list(pipe.extend(prompt, chunks=chunks, seed=seed, streaming=streaming, guidance=guidance, **source))
     return np.concatenate([c.frames for c in out]), len(out[0].frames), statistics.median(c.seconds for c in out[1:])
 
 
@@ -64,28 +71,36 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--chunks", type=int, default=6, help="chunks of new video per extension")
     parser.add_argument("--prompts", type=int, default=8, help="how many of vidlong eval's prompts")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda")
     parser.add_argument("--context", default="renoise", choices=["cache", "renoise"], help="Streaming.context")
+    parser.add_argument("--chunk", type=int, default=3, help="latent frames per chunk")
+    parser.add_argument("--sinks", type=int, default=None)
+    parser.add_argument("--window", type=int, default=None)
+    parser.add_argument("--guidance", type=float, default=None, help="guidance of the continuation (default: the model's)")
+    parser.add_argument("--seam-frames", type=int, default=8, help="Streaming.seam_frames (0: off)")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--out", default=None, help="write the rows and means as JSON here")
     args = parser.parse_args()
 
-    from vidlong import load_pipeline
+    from vidlong import Streaming, load_pipeline
     from vidlong.eval.runner import DEFAULT_PROMPTS
     from vidlong.eval.shapes import check_video
     from vidlong.generate import GenerateRequest, generate
     from vidlong.video_io import read_video, write_video
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    pipe = load_pipeline(args.model, device="cpu")
+    pipe = load_pipeline(args.model, device=args.device)
     pipe.set_progress_bar_config(disable=True)
     rows, records = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for prompt in DEFAULT_PROMPTS[: args.prompts]:
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 made = generate(pipe, GenerateRequest(prompt=prompt, seed=seed))
                 path = write_video(Path(tmp) / "in.mp4", made.frames, fps=pipe.spec.fps)
                 video, _ = read_video(path)
-                frames, kept, seconds = continuation(pipe, prompt, seed, args.chunks, args.context, video=video)
-                from_latents, _, _ = continuation(pipe, prompt, seed, args.chunks, args.context, latents=made.latents)
+                streaming = Streaming(chunk=args.chunk, sinks=args.sinks, window=args.window, context=args.context,
+                                      seam_frames=args.seam_frames)
+                frames, kept, seconds = continuation(pipe, prompt, seed, args.chunks, streaming, args.guidance, video=video)
+                from_latents, _, _ = continuation(pipe, prompt, seed, args.chunks, streaming, args.guidance, latents=made.latents)
                 new = frames[kept:]
                 report_in, report_new = check_video(video, prompt), check_video(new, prompt)
                 seam = check_video(frames[kept - 1 : kept + 1], prompt)
@@ -94,6 +109,7 @@ def main() -> int:
                     input_kept_bit_for_bit=bool(np.array_equal(frames[:kept], video) and kept == len(video)),
                     present_input=report_in.summary()["frac_frames_all_present"],
                     present_continuation=report_new.summary()["frac_frames_all_present"],
+                    kept_objects=kept_objects(report_in, report_new),
                     seam_frame_jump=float(frame_jumps(frames[kept - 1 : kept + 1])[0]),
                     input_frame_jump=float(frame_jumps(video).mean()),
                     seam_centroid_jump=float(np.nan_to_num(centroid_jumps(seam)[0], nan=float("nan"))),
@@ -105,14 +121,15 @@ def main() -> int:
                 )
                 records.append(record)
                 rows.append([prompt[:38], seed, record["input_kept_bit_for_bit"], f"{record['present_input']:.2f}",
-                             f"{record['present_continuation']:.2f}", f"{record['seam_frame_jump']:.2f}",
+                             f"{record['present_continuation']:.2f}", f"{record['kept_objects']:.2f}",
+                             f"{record['seam_frame_jump']:.2f}",
                              f"{record['input_frame_jump']:.2f}", f"{record['seam_centroid_jump']:.2f}",
                              f"{record['input_centroid_jump']:.2f}", f"{record['latents_vs_mp4']:.2f}",
                              f"{record['vae_error']:.2f}"])
                 print(json.dumps(record), file=sys.stderr, flush=True)
     keys = [k for k, v in records[0].items() if isinstance(v, (float, bool)) and k != "seed"]
     means = {k: float(np.nanmean([float(r[k]) for r in records])) for k in keys}
-    print_table(["prompt", "seed", "input kept", "present (input)", "present (new)", "seam jump", "input jump",
+    print_table(["prompt", "seed", "input kept", "present (input)", "present (new)", "kept objects", "seam jump", "input jump",
                  "seam centroid px", "input centroid px", "latents vs mp4", "VAE error"], rows)
     print("\nmeans: " + ", ".join(f"{k} {v:.3f}" for k, v in means.items()))
     print(f"videos with the seam jump <= the input's mean jump: "

@@ -18,7 +18,7 @@ SMALL = vidlong.Streaming(chunk=1, sinks=1, window=1)  # tail: 2 latent frames =
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
-    return {kind: save_tiny_pipeline(tmp_path_factory.mktemp(kind), kind) for kind in ("wan2.1", "wan2.2", "i2v")}
+    return {kind: save_tiny_pipeline(tmp_path_factory.mktemp(kind), kind) for kind in ("wan2.1", "wan2.2", "ti2v", "i2v")}
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def test_tail_is_the_last_4k_plus_1_frames():
 
 
 @pytest.mark.parametrize("context", ["cache", "renoise"])
-@pytest.mark.parametrize("kind", ["wan2.1", "wan2.2"])
+@pytest.mark.parametrize("kind", ["wan2.1", "wan2.2", "ti2v"])
 def test_extension_keeps_the_input_and_continues_from_its_tail(folders, made, kind, context):
     video, _ = read_video(made)
     pipe = vidlong.load_pipeline(folders[kind], device="cpu")

@@ -20,8 +20,10 @@ from conftest import TEXT_DIM, tiny_transformer
 from reference import band_fusion, local_window_allowed, plain_attention, ultravico_attention
 from tiny_pipeline import CLIP_DIM, NATIVE_LATENT_FRAMES as NATIVE, save_tiny_pipeline
 
-FAMILY = ("wan2.2", "ti2v", "i2v", "i2v-a14b")
-STOCK = {"wan2.2": WanPipeline, "ti2v": WanPipeline, "i2v": WanImageToVideoPipeline, "i2v-a14b": WanImageToVideoPipeline}
+FAMILY = ("wan2.2", "ti2v", "i2v", "i2v-a14b", "ti2v-i2v")
+STOCK = {"wan2.2": WanPipeline, "ti2v": WanPipeline, "i2v": WanImageToVideoPipeline, "i2v-a14b": WanImageToVideoPipeline,
+         "ti2v-i2v": WanImageToVideoPipeline}
+IMAGE_KINDS = ("i2v", "i2v-a14b", "ti2v-i2v")
 
 
 def rel_err(a, b):
@@ -43,7 +45,7 @@ def image_path(tmp_path_factory):
 def call_args(kind, image_path, latent_frames=2 * NATIVE):
     args = dict(prompt="a red circle", height=32, width=32, num_frames=4 * (latent_frames - 1) + 1,
                 num_inference_steps=2, guidance_scale=2.0, output_type="latent", generator=torch.Generator().manual_seed(0))
-    if kind.startswith("i2v"):
+    if kind in IMAGE_KINDS:
         args["image"] = Image.open(image_path)
     return args
 
@@ -89,7 +91,7 @@ def expert_inputs(kind, transformer, frames, dtype):
     inputs = dict(hidden_states=torch.randn(1, channels, frames, 4, 4, generator=gen).to(dtype),
                   encoder_hidden_states=torch.randn(1, 5, TEXT_DIM, generator=gen).to(dtype), return_dict=False)
     tokens = frames * 2 * 2
-    inputs["timestep"] = torch.full((1, tokens), 600.0) if kind == "ti2v" else torch.tensor([600.0])
+    inputs["timestep"] = torch.full((1, tokens), 600.0) if kind.startswith("ti2v") else torch.tensor([600.0])
     if transformer.config.image_dim:
         inputs["encoder_hidden_states_image"] = torch.randn(1, 17, CLIP_DIM, generator=gen).to(dtype)
     return inputs
@@ -121,7 +123,7 @@ def test_generate_cli_end_to_end(folders, image_path, tmp_path, kind):
     out = tmp_path / "video.mp4"
     args = ["generate", "--model", str(folders[kind]), "--prompt", "a red circle", "--method", "both", "--ratio", "2",
             "--out", str(out), "--save-latents", str(tmp_path / "video.pt")]
-    if kind.startswith("i2v"):
+    if kind in IMAGE_KINDS:
         args += ["--image", str(image_path)]
     assert main(args) == 0
     frames, _ = read_video(out)

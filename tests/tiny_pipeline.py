@@ -4,7 +4,8 @@
 Kinds: "wan2.1" (T2V, one transformer), "wan2.2" (T2V A14B layout: two experts switched at
 boundary_ratio), "ti2v" (Wan2.2 TI2V-5B layout: residual VAE with patch 2, 16x spatial,
 `expand_timesteps`), "i2v" (Wan2.1 I2V: CLIP vision encoder, `image_dim`, 4 mask + condition channels)
-and "i2v-a14b" (Wan2.2 I2V A14B: two experts, no CLIP).
+"i2v-a14b" (Wan2.2 I2V A14B: two experts, no CLIP) and "ti2v-i2v" (TI2V-5B's image-to-video mode:
+`WanImageToVideoPipeline` with `expand_timesteps`, the image latent as the first frame).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from conftest import tiny_transformer
 
 WORDS = "a red green blue circle square triangle ball bouncing on the dark background and".split()
 NATIVE_LATENT_FRAMES = 3  # = 9 pixel frames
-KINDS = ("wan2.1", "wan2.2", "ti2v", "i2v", "i2v-a14b")
+KINDS = ("wan2.1", "wan2.2", "ti2v", "i2v", "i2v-a14b", "ti2v-i2v")
 CLIP_DIM = 16
 
 
@@ -48,7 +49,7 @@ def tiny_pipeline(seed: int = 0, kind: str = "wan2.1"):
     tokenizer = tiny_tokenizer()
     text_encoder = UMT5EncoderModel(UMT5Config(vocab_size=len(tokenizer), d_model=16, d_kv=8, d_ff=32, num_layers=1,
                                                num_heads=2, relative_attention_num_buckets=8)).eval()
-    vae = tiny_vae(kind)
+    vae = tiny_vae("ti2v" if kind.startswith("ti2v") else kind)
     channels = vae.config.z_dim
     common = dict(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0))
     if kind in ("wan2.1", "wan2.2", "ti2v"):
@@ -57,6 +58,8 @@ def tiny_pipeline(seed: int = 0, kind: str = "wan2.1"):
             experts["transformer_2"] = tiny_transformer(seed + 1, channels=channels)
         return WanPipeline(**common, **experts, boundary_ratio=0.5 if kind == "wan2.2" else None,
                            expand_timesteps=kind == "ti2v")
+    if kind == "ti2v-i2v":
+        return WanImageToVideoPipeline(**common, transformer=tiny_transformer(seed, channels=channels), expand_timesteps=True)
     condition = 2 * channels + vae.config.scale_factor_temporal  # noise + mask + image latents
     if kind == "i2v":
         clip = CLIPVisionModel(CLIPVisionConfig(hidden_size=CLIP_DIM, intermediate_size=32, num_hidden_layers=2,

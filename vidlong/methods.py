@@ -153,6 +153,10 @@ class Streaming:
             jointly with the chunk in one bidirectional window of ``S + W + C`` frames (what
             bidirectional weights are trained on; one native-window forward per step, still flat per
             chunk). None: the model's `stream_context` (vidlong.yaml), else "cache".
+        seam_frames: extension only: the first new pixel frames take on the difference between the
+            input's last frame and its VAE reconstruction, fading to nothing over this many frames, so
+            the continuation starts from the input's exact pixels instead of their reconstruction
+            (0: off). The input's own frames are never changed.
     """
 
     chunk: int = 3
@@ -161,8 +165,11 @@ class Streaming:
     recache_on_prompt_switch: bool = True
     steps: Optional[int] = None
     context: Optional[str] = None
+    seam_frames: int = 8
 
     def __post_init__(self):
+        if self.seam_frames < 0:
+            raise VidlongError(f"Streaming seam_frames must be >= 0 pixel frames, got {self.seam_frames}")
         if self.context not in (None, *STREAM_CONTEXTS):
             raise VidlongError(f"Streaming context must be one of {', '.join(STREAM_CONTEXTS)}, got {self.context!r}")
 

@@ -66,6 +66,34 @@ def to_uint8(video: torch.Tensor) -> np.ndarray:
     return ((video[0].permute(1, 2, 3, 0).float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
 
 
+class SeamBlend:
+    """Carries an extension's seam: new pixel frame k gets ``w_k · (input_last - decoded_last)`` with
+    ``w_k = 1 - k / frames`` (k < frames), so the continuation, decoded from the VAE's reconstruction of
+    the input, starts from the input's own last frame and fades back to its own decode.
+
+    Args:
+        input_last, decoded_last: uint8 ``[H, W, 3]``, the input's last frame and its reconstruction.
+        frames: pixel frames to fade over (0: off).
+    """
+
+    def __init__(self, input_last: Optional[np.ndarray], decoded_last: Optional[np.ndarray], frames: int):
+        self.frames, self.done = frames, 0
+        self.residual = None if input_last is None or not frames else input_last.astype(np.float32) - decoded_last.astype(np.float32)
+
+    @classmethod
+    def off(cls) -> "SeamBlend":
+        return cls(None, None, 0)
+
+    def __call__(self, chunk: np.ndarray) -> np.ndarray:
+        """uint8 ``[T, H, W, 3]`` new frames, the next ones after those already seen."""
+        if self.residual is None or self.done >= self.frames:
+            return chunk
+        k = np.arange(self.done, self.done + len(chunk))
+        weights = np.clip(1 - k / self.frames, 0, None).astype(np.float32)[:, None, None, None]
+        self.done += len(chunk)
+        return np.clip(chunk.astype(np.float32) + weights * self.residual, 0, 255).round().astype(np.uint8)
+
+
 class VideoStreamer:
     """Generates one stream with a vidlong pipeline; iterate it for `StreamChunk`s.
 
@@ -100,6 +128,7 @@ class VideoStreamer:
         self.negative_prompt = negative_prompt
         self.generator = torch.Generator().manual_seed(seed)
         self.contexts = [StreamContext(sinks=self.schedule.sinks, window=self.schedule.window) for _ in pipe.experts()]
+        self.seam = SeamBlend.off()
         self.sink_latents: list[torch.Tensor] = []  # clean latent frames kept for re-caching
         self.window_latents: deque = deque(maxlen=max(self.schedule.window, 0) or None)
 
@@ -211,6 +240,7 @@ class VideoStreamer:
         self._remember(cached.cpu())
         decoded = to_uint8(decoder.decode(prefix.history))
         frames = prefix.frames if prefix.frames is not None else decoded
+        self.seam = SeamBlend(frames[-1], decoded[-1], self.streaming.seam_frames)
         return StreamChunk(-1, frames, prompt_at(self.prompts, 0), time.perf_counter() - start, None, is_input=True)
 
     def __iter__(self) -> Iterator[StreamChunk]:
@@ -238,7 +268,7 @@ class VideoStreamer:
                     latents = self._denoise(text)
                     self._write(latents, text)
                     self._remember(latents.cpu())
-                    frames = to_uint8(decoder.decode(latents))
+                    frames = self.seam(to_uint8(decoder.decode(latents)))
                 yield StreamChunk(index, frames, prompt, time.perf_counter() - start, latents.cpu())
         finally:
             for transformer in pipe.experts():
