@@ -6,13 +6,7 @@
 # Returns $OUT/NAME.json (rows and means) for each setting (8 at most) and prints each one's means.
 set -euo pipefail
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
-mkdir -p /tmp/site
-tar xJf .evalcarry/diffusers.tar.xz -C /tmp/site
-tar xJf .evalcarry/imageio_ffmpeg.tar.xz -C /tmp/site
-unxz -f /tmp/site/imageio_ffmpeg/binaries/*.xz
-chmod +x /tmp/site/imageio_ffmpeg/binaries/ffmpeg-*
-python3 -m pip install -q --no-index --no-deps --no-build-isolation --target /tmp/pkg . >/dev/null
-export PYTHONPATH=/tmp/site:/tmp/pkg
+source benchmarks/device_setup.sh
 cp benchmarks/extend.py benchmarks/common.py /tmp/
 cd /tmp  # keep the repo's vidlong/ folder off sys.path
 for variant in "$@"; do

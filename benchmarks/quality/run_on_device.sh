@@ -9,13 +9,8 @@
 set -euo pipefail
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2
 LIMIT=${1:-480}
-mkdir -p /tmp/site /tmp/ev
-tar xJf .evalcarry/diffusers.tar.xz -C /tmp/site
-tar xJf .evalcarry/imageio_ffmpeg.tar.xz -C /tmp/site
-unxz -f /tmp/site/imageio_ffmpeg/binaries/*.xz
-chmod +x /tmp/site/imageio_ffmpeg/binaries/ffmpeg-*
-python3 -m pip install -q --no-index --no-deps --no-build-isolation --target /tmp/pkg . >/dev/null
-export PYTHONPATH=/tmp/site:/tmp/pkg
+source benchmarks/device_setup.sh
+mkdir -p /tmp/ev
 cd /tmp  # keep the repo's vidlong/ folder off sys.path
 python3 -c "from vidlong.eval.runner import DEFAULT_PROMPTS as P; [open(f'/tmp/ev/p{i}.txt', 'w').write(p + '\n') for i, p in enumerate(P)]"
 for prompts in /tmp/ev/p*.txt; do
