@@ -177,3 +177,31 @@ def test_stream_bad_input(model_dir, tmp_path, capsys, args, message):
     assert main(base + args) == 2
     assert message in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_first_chunk_length_and_chunk_counts(model_dir):
+    from vidlong.streaming import chunks_for_seconds
+
+    pipe = vidlong.load_pipeline(model_dir)
+    streaming = vidlong.Streaming(chunk=1, sinks=1, window=1, first_chunk=3, context="renoise")
+    chunks = list(pipe.stream("a red circle", streaming=streaming, chunks=3))
+    assert [c.latents.shape[2] for c in chunks] == [3, 1, 1] and [len(c.frames) for c in chunks] == [9, 4, 4]
+    assert chunks_for_seconds(2.0, 8, chunk=1, first_chunk=3) == 3  # 16 frames: 9 + 4 + 4
+    assert chunks_for_seconds(1.0, 8, chunk=1, first_chunk=3) == 1
+    assert chunks_for_seconds(2.0, 8, chunk=1, continuing=True) == 4
+    with pytest.raises(vidlong.VidlongError, match="first-chunk 4 exceeds"):
+        pipe.stream("a red circle", streaming=vidlong.Streaming(first_chunk=4), chunks=1)
+    with pytest.raises(vidlong.VidlongError, match="first_chunk must be >= 1"):
+        vidlong.Streaming(first_chunk=0)
+
+
+def test_renoised_context_runs_stock_forwards_on_the_whole_window(model_dir):
+    """With context="renoise" no cache hook is installed and each step's forward sees
+    [sinks | window | chunk] (here 1 + 1 + 1 frames once the window has filled)."""
+    pipe = vidlong.load_pipeline(model_dir)
+    frames_seen = []
+    pipe.transformer.register_forward_pre_hook(lambda m, a, k: frames_seen.append(k["hidden_states"].shape[2]), with_kwargs=True)
+    streaming = vidlong.Streaming(chunk=1, sinks=1, window=1, steps=2, context="renoise")
+    for chunk in pipe.stream("a red circle", streaming=streaming, chunks=4):
+        assert all(type(b.attn1.processor).__name__ == "WanAttnProcessor" for b in pipe.transformer.blocks)
+    assert frames_seen == [1, 1, 2, 2, 3, 3, 3, 3]  # no clean write passes

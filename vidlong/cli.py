@@ -114,6 +114,8 @@ def _add_stream_options(p) -> None:
     p.add_argument("--context", default=None, choices=["cache", "renoise"],
                    help="how a chunk sees earlier frames: their cached clean K/V, or re-noised to each step's level "
                         "and denoised jointly (bidirectional models; default: the model's vidlong.yaml, else cache)")
+    p.add_argument("--first-chunk", type=int, default=None,
+                   help="latent frames of a new stream's first chunk, made with no context (default: --chunk; at most native)")
     p.add_argument("--out", required=True, help="output .mp4 file, appended as chunks arrive; settings go to a .json beside it")
     p.add_argument("--save-latents", default=None, metavar="FILE.pt",
                    help="also save the latents of the output's frames, to continue it later without a re-encode")
@@ -152,7 +154,8 @@ def _streaming_config(args):
     if args.chunks is not None and args.chunks < 1:
         raise VidlongError(f"--chunks must be >= 1, got {args.chunks}")
     return Streaming(chunk=args.chunk, sinks=args.sinks, window=args.window,
-                     recache_on_prompt_switch=not args.no_recache, steps=args.steps, context=args.context)
+                     recache_on_prompt_switch=not args.no_recache, steps=args.steps, context=args.context,
+                     first_chunk=args.first_chunk)
 
 
 def _length(args) -> dict:

@@ -153,6 +153,9 @@ class Streaming:
             jointly with the chunk in one bidirectional window of ``S + W + C`` frames (what
             bidirectional weights are trained on; one native-window forward per step, still flat per
             chunk). None: the model's `stream_context` (vidlong.yaml), else "cache".
+        first_chunk: latent frames of a new stream's first chunk, which has no context (at most the
+            native window); None: `chunk`. A native-length first chunk gives later chunks a context
+            made the way the model makes its best videos.
         seam_frames: extension only: the first new pixel frames take on the difference between the
             input's last frame and its VAE reconstruction, fading to nothing over this many frames, so
             the continuation starts from the input's exact pixels instead of their reconstruction
@@ -165,9 +168,12 @@ class Streaming:
     recache_on_prompt_switch: bool = True
     steps: Optional[int] = None
     context: Optional[str] = None
+    first_chunk: Optional[int] = None
     seam_frames: int = 8
 
     def __post_init__(self):
+        if self.first_chunk is not None and self.first_chunk < 1:
+            raise VidlongError(f"Streaming first_chunk must be >= 1 latent frame, got {self.first_chunk}")
         if self.seam_frames < 0:
             raise VidlongError(f"Streaming seam_frames must be >= 0 pixel frames, got {self.seam_frames}")
         if self.context not in (None, *STREAM_CONTEXTS):

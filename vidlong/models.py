@@ -41,6 +41,8 @@ class ModelSpec:
         temporal_ratio: pixel frames per latent frame step of the VAE.
         stream_context: how streamed chunks see earlier frames by default ("cache" or "renoise",
             see `vidlong.Streaming.context`).
+        stream_first_chunk: latent frames of a new stream's first chunk by default (None: the chunk
+            size; see `vidlong.Streaming.first_chunk`).
     """
 
     name: str
@@ -53,6 +55,7 @@ class ModelSpec:
     guidance_scale_2: Optional[float] = None
     temporal_ratio: int = WAN_TEMPORAL_RATIO
     stream_context: str = "cache"
+    stream_first_chunk: Optional[int] = None
 
     def __post_init__(self):
         if not isinstance(self.native_frames, int) or self.native_frames < 1:

@@ -117,7 +117,8 @@ class VidlongPipelineMixin:
 
         streaming = streaming or Streaming()
         if chunks is None and seconds:
-            chunks = chunks_for_seconds(seconds, self.spec.fps, streaming.chunk, self.spec.temporal_ratio)
+            chunks = chunks_for_seconds(seconds, self.spec.fps, streaming.chunk, self.spec.temporal_ratio,
+                                        first_chunk=streaming.first_chunk or self.spec.stream_first_chunk)
         return VideoStreamer(self, prompt, streaming, chunks=chunks, **kwargs)
 
     def extend(self, prompt: str, video=None, latents=None, streaming=None, chunks=None, seconds=None, **kwargs):

@@ -44,13 +44,17 @@ class StreamChunk:
     is_input: bool = False
 
 
-def chunks_for_seconds(seconds: float, fps: float, chunk: int, temporal_ratio: int = 4, continuing: bool = False) -> int:
-    """Smallest chunk count whose video lasts at least `seconds`: pixel frames ``4·n·C - 3`` for a new
-    stream, ``4·n·C`` for a continuation (`continuing`)."""
+def chunks_for_seconds(seconds: float, fps: float, chunk: int, temporal_ratio: int = 4, continuing: bool = False,
+                       first_chunk: Optional[int] = None) -> int:
+    """Smallest chunk count whose video lasts at least `seconds`. A new stream's first chunk of F latent
+    frames (`first_chunk`, default `chunk`) gives ``4·F - 3`` pixel frames and every later chunk
+    ``4·chunk``; a continuation's (`continuing`) chunks all give ``4·chunk``."""
     frames_needed = max(1, int(np.ceil(seconds * fps)))
     per_chunk = temporal_ratio * chunk
-    first_short = 0 if continuing else temporal_ratio - 1
-    return max(1, int(np.ceil((frames_needed + first_short) / per_chunk)))
+    if continuing:
+        return max(1, int(np.ceil(frames_needed / per_chunk)))
+    first = temporal_ratio * ((first_chunk or chunk) - 1) + 1
+    return 1 + max(0, int(np.ceil((frames_needed - first) / per_chunk)))
 
 
 def check_streamable(task: str) -> None:
@@ -122,6 +126,10 @@ class VideoStreamer:
         guidance_2 = guidance_2 if guidance_2 is not None else (spec.guidance_scale_2 or guidance)
         self.guidances = (guidance, guidance_2)
         self.steps = streaming.steps or spec.num_inference_steps
+        self.first_chunk = streaming.first_chunk or spec.stream_first_chunk or self.schedule.chunk
+        if self.first_chunk > spec.native_frames:
+            raise VidlongError(f"--first-chunk {self.first_chunk} exceeds the model's native window of "
+                               f"{spec.native_frames} latent frames; use at most {spec.native_frames}")
         self.height, self.width = height or spec.height, width or spec.width
         if prefix is not None:
             self.height, self.width = prefix.pixel_size(pipe.vae_scale_factor_spatial)
@@ -208,9 +216,10 @@ class VideoStreamer:
         for start in range(0, len(frames), self.schedule.chunk):
             self._write(torch.cat(frames[start : start + self.schedule.chunk], dim=2), text)
 
-    def _denoise(self, text: torch.Tensor) -> torch.Tensor:
+    def _denoise(self, text: torch.Tensor, frames: int) -> torch.Tensor:
+        """A new chunk of `frames` latent frames, denoised with the context its mode gives it."""
         pipe = self.pipe
-        shape = (1, pipe.latent_channels, self.schedule.chunk,
+        shape = (1, pipe.latent_channels, frames,
                  self.height // pipe.vae_scale_factor_spatial, self.width // pipe.vae_scale_factor_spatial)
         latents = torch.randn(shape, generator=self.generator).to(pipe.device)
         scheduler = copy.deepcopy(pipe.scheduler)
@@ -265,7 +274,8 @@ class VideoStreamer:
                     yield first
                     start = time.perf_counter()
                 with torch.no_grad():
-                    latents = self._denoise(text)
+                    fresh = index == 0 and self.prefix is None
+                    latents = self._denoise(text, self.first_chunk if fresh else self.schedule.chunk)
                     self._write(latents, text)
                     self._remember(latents.cpu())
                     frames = self.seam(to_uint8(decoder.decode(latents)))

@@ -285,7 +285,8 @@ def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: int, guidance: float
     n_latent = max(1, round(cell.ratio * spec.native_frames))
     if cell.method == "stream":
         chunk = stream_chunk_for(spec, stream_chunk)
-        chunks = -(-n_latent // chunk)
+        first = min(spec.stream_first_chunk or chunk, n_latent)
+        chunks = 1 + -(-(n_latent - first) // chunk)
         streaming = Streaming(chunk=chunk, steps=steps)
         frames, seconds = [], 0.0
         for piece in pipe.stream(cell.prompt, streaming=streaming, chunks=chunks, guidance=guidance, seed=cell.seed):
