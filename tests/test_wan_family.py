@@ -171,10 +171,49 @@ def test_stream_two_experts_and_per_token_timesteps(folders, kind):
     assert all(type(b.attn1.processor).__name__ == "WanAttnProcessor" for t in pipe.experts() for b in t.blocks)
 
 
-def test_image_to_video_refuses_streaming_in_one_line(folders, tmp_path, capsys):
-    args = ["stream", "--model", str(folders["i2v"]), "--prompt", "a red circle", "--chunks", "2", "--out", str(tmp_path / "x.mp4")]
-    assert main(args) == 2
-    assert "streaming and extension serve text-to-video" in capsys.readouterr().err
+@pytest.mark.parametrize("kind", IMAGE_KINDS)
+def test_image_to_video_one_chunk_stream_is_the_pipelines_own_generation(folders, image_path, kind):
+    """A stream whose first chunk is the native window, with the image: the pipeline's own I2V call
+    (same noise, steps and guidance), up to batching of the two guidance branches."""
+    pipe = vidlong.load_pipeline(folders[kind], device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    image = Image.open(image_path)
+    streaming = vidlong.Streaming(chunk=1, sinks=1, window=1, first_chunk=NATIVE, steps=2)
+    chunk = next(iter(pipe.stream("a red circle", streaming=streaming, chunks=1, seed=5, image=image)))
+    grid = 32 // pipe.vae_scale_factor_spatial
+    noise = torch.randn(1, pipe.latent_channels, NATIVE, grid, grid, generator=torch.Generator().manual_seed(5))
+    expected = pipe(image=image, prompt="a red circle", num_frames=4 * NATIVE - 3, num_inference_steps=2, latents=noise,
+                    output_type="latent").frames
+    if kind == "ti2v-i2v":  # the pipeline returns its last step's latents and puts the image on frame 0 itself
+        expected = torch.cat([chunk.latents[:, :, :1], expected[:, :, 1:]], dim=2)
+    assert rel_err(chunk.latents, expected) < 1e-5
+
+
+@pytest.mark.parametrize("kind", IMAGE_KINDS)
+def test_image_to_video_streams_with_the_image_on_every_windows_first_frame(folders, image_path, kind):
+    pipe = vidlong.load_pipeline(folders[kind], device="cpu")
+    seen = []
+    for transformer in pipe.experts():
+        transformer.register_forward_pre_hook(lambda m, a, k: seen.append((k["hidden_states"], k["timestep"])), with_kwargs=True)
+    streaming = vidlong.Streaming(chunk=1, sinks=1, window=1, steps=2)
+    chunks = list(pipe.stream("a red circle", streaming=streaming, chunks=4, seed=1, image=Image.open(image_path)))
+    assert [len(c.frames) for c in chunks] == [1, 4, 4, 4]
+    assert [x.shape[2] for x, _ in seen] == [1, 1, 2, 2, 3, 3, 3, 3]  # [sink | window | chunk], re-noised
+    for x, t in seen:
+        if kind == "ti2v-i2v":  # frame 0 is the image's latent, at timestep 0
+            assert (t.view(x.shape[0], x.shape[2], -1)[:, 0] == 0).all() and (t.view(x.shape[0], x.shape[2], -1)[:, 1:] > 0).all()
+        else:  # mask channels: 1 on the window's first frame only
+            mask = x[:, pipe.latent_channels : pipe.latent_channels + 4]
+            assert (mask[:, :, 0] == 1).all() and (mask[:, :, 1:] == 0).all()
+
+
+def test_image_to_video_stream_refusals_are_one_line(folders, image_path, tmp_path, capsys):
+    base = ["stream", "--model", str(folders["i2v"]), "--prompt", "a red circle", "--chunks", "2", "--out", str(tmp_path / "x.mp4")]
+    for extra, message in [(["--image", str(image_path), "--context", "cache"], "only with --context renoise"),
+                           (["--image", str(image_path), "--sinks", "0"], "needs --sinks >= 1"),
+                           ([], "pass the first frame with --image")]:
+        assert main(base + extra) == 2
+        assert message in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 

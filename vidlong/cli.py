@@ -45,16 +45,18 @@ def _add_generate(sub) -> None:
 def _check_model(args) -> Path:
     """The model folder, checked (and its task against --image, or against streaming) before anything loads."""
     from .generate import check_task, load_image
+    from .models import spec_for_folder
     from .pipeline import DEFAULT_MODEL_DIR, check_model_folder, pipeline_task
-    from .streaming import check_streamable
+    from .streaming import check_streamable, resolve_context
 
     folder = check_model_folder(DEFAULT_MODEL_DIR if args.model is None else args.model)
-    if args.command == "generate":
-        check_task(pipeline_task(folder), args.image)
+    task = pipeline_task(folder)
+    if args.command != "generate":
+        check_streamable(task, resolve_context(_streaming_config(args), spec_for_folder(folder), task), args.sinks)
+    if args.command != "extend":  # an extension's image is its context's first frame
+        check_task(task, args.image)
         if args.image:
             load_image(args.image)
-    else:
-        check_streamable(pipeline_task(folder))
     return folder
 
 
@@ -127,6 +129,7 @@ def _add_stream(sub) -> None:
                                    "window of recent frames, so memory and time per chunk stay flat. The mp4 grows as "
                                    "chunks arrive; Ctrl-C leaves a playable file with every finished chunk.")
     p.add_argument("--prompt", required=True, help='a prompt, or a schedule "0:a red ball; 20:a blue ball" (chunk: prompt)')
+    p.add_argument("--image", default=None, help="first frame (PNG/JPEG) for image-to-video models")
     _add_stream_options(p)
     p.add_argument("--height", type=int, default=None)
     p.add_argument("--width", type=int, default=None)
@@ -220,9 +223,11 @@ def _run_stream(args) -> int:
     streaming = _streaming_config(args)
     folder = _check_model(args)
     pipe = load_pipeline(folder, device=args.device)
+    from .generate import load_image
+
     stream = pipe.stream(args.prompt, streaming=streaming, guidance=args.guidance, guidance_2=args.guidance_2,
                          seed=args.seed, height=args.height, width=args.width, negative_prompt=args.negative_prompt,
-                         **_length(args))
+                         image=load_image(args.image) if args.image else None, **_length(args))
     return _write_stream(stream, out, pipe.spec.fps, latents_path, _stream_settings(args, pipe, streaming, args.prompt))
 
 

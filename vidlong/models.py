@@ -40,7 +40,7 @@ class ModelSpec:
         guidance_scale_2: guidance of the low-noise expert (Wan2.2 A14B); None: `guidance_scale`.
         temporal_ratio: pixel frames per latent frame step of the VAE.
         stream_context: how streamed chunks see earlier frames by default ("cache" or "renoise",
-            see `vidlong.Streaming.context`).
+            see `vidlong.Streaming.context`); None: "renoise" for image-to-video pipelines, else "cache".
         stream_first_chunk: latent frames of a new stream's first chunk by default (None: the chunk
             size; see `vidlong.Streaming.first_chunk`).
     """
@@ -54,7 +54,7 @@ class ModelSpec:
     guidance_scale: float = 5.0
     guidance_scale_2: Optional[float] = None
     temporal_ratio: int = WAN_TEMPORAL_RATIO
-    stream_context: str = "cache"
+    stream_context: Optional[str] = None
     stream_first_chunk: Optional[int] = None
 
     def __post_init__(self):

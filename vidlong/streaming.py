@@ -25,7 +25,9 @@ import torch
 from . import hooks
 from .attention.stream_attention import StreamContext
 from .errors import VidlongError
+from .image_condition import ImageCondition
 from .methods import Streaming
+from .models import pixel_frames
 from .schedulers.stream import StreamSchedule, parse_prompt_schedule, prompt_at
 from .vae_stream import StreamingWanDecoder
 
@@ -57,12 +59,26 @@ def chunks_for_seconds(seconds: float, fps: float, chunk: int, temporal_ratio: i
     return 1 + max(0, int(np.ceil((frames_needed - first) / per_chunk)))
 
 
-def check_streamable(task: str) -> None:
-    """Streaming and extension need a text-to-video pipeline: an image-to-video transformer takes mask
-    and image-condition channels for every frame, which a rolling cache of past chunks does not have."""
-    if task != "t2v":
-        raise VidlongError("streaming and extension serve text-to-video Wan pipelines; for an image-to-video "
-                           "model use generate --image (any length), or extend a video with a text-to-video model")
+#: text tokens per prompt, as the Wan pipelines' calls pad them (their `max_sequence_length` default)
+TEXT_TOKENS = 512
+
+
+def resolve_context(streaming: Streaming, spec, task: str) -> str:
+    """The stream context in force: the config's, else the model's, else "renoise" for image-to-video
+    pipelines (the only one they stream with) and "cache" for the others."""
+    return streaming.context or spec.stream_context or ("renoise" if task == "i2v" else "cache")
+
+
+def check_streamable(task: str, context: str, sinks: Optional[int] = None) -> None:
+    """Image-to-video pipelines stream only with the re-noised context and at least one sink frame: every
+    window must start at the video's first frame, where their image condition sits (`ImageCondition`)."""
+    if task != "i2v":
+        return
+    if context != "renoise":
+        raise VidlongError("an image-to-video model streams and extends only with --context renoise (the image "
+                           "conditions the first frame of every window, which a cache of past K/V cannot carry)")
+    if sinks == 0:
+        raise VidlongError("an image-to-video model needs --sinks >= 1: the image sits on the first sink frame")
 
 
 def to_uint8(video: torch.Tensor) -> np.ndarray:
@@ -110,17 +126,22 @@ class VideoStreamer:
             `guidance_2` is the low-noise expert's).
         prefix: an `ExtensionPrefix` to continue from (its frames come first, its latents fill the
             cache); height and width then follow its latents.
+        image: the first frame (PIL image or uint8 ``[H, W, 3]``) for an image-to-video pipeline; an
+            extension uses the first frame of its context instead.
     """
 
     def __init__(self, pipe, prompt: str, streaming: Streaming = Streaming(), chunks: Optional[int] = None,
                  guidance: Optional[float] = None, guidance_2: Optional[float] = None, seed: int = 0,
                  height: Optional[int] = None, width: Optional[int] = None, negative_prompt: str = "",
-                 prefix=None):
+                 prefix=None, image=None):
         spec = pipe.spec
-        check_streamable(pipe.task)
         self.pipe, self.streaming, self.chunks, self.prefix = pipe, streaming, chunks, prefix
-        self.renoise = (streaming.context or spec.stream_context) == "renoise"
+        self.renoise = resolve_context(streaming, spec, pipe.task) == "renoise"
         self.schedule = StreamSchedule.resolve(spec.native_frames, streaming.chunk, streaming.sinks, streaming.window)
+        check_streamable(pipe.task, "renoise" if self.renoise else "cache", self.schedule.sinks)
+        if pipe.task == "i2v" and image is None and prefix is None:
+            raise VidlongError("this model is image-to-video: pass the first frame with --image start.png")
+        self.image, self.condition, self.spec_ratio = image, None, spec.temporal_ratio
         self.prompts = parse_prompt_schedule(prompt)
         guidance = spec.guidance_scale if guidance is None else guidance
         guidance_2 = guidance_2 if guidance_2 is not None else (spec.guidance_scale_2 or guidance)
@@ -153,7 +174,8 @@ class VideoStreamer:
         """Text states, ``[2, L, D]`` (negative, positive) with guidance, else ``[1, L, D]``."""
         pipe = self.pipe
         positive, negative = pipe.encode_prompt(prompt, negative_prompt=self.negative_prompt or None,
-                                                do_classifier_free_guidance=self.cfg, device=pipe.device)
+                                                do_classifier_free_guidance=self.cfg, device=pipe.device,
+                                                max_sequence_length=TEXT_TOKENS)
         states = torch.cat([negative, positive]) if self.cfg else positive
         return states.to(pipe.experts()[0].dtype)
 
@@ -162,9 +184,13 @@ class VideoStreamer:
         (Wan2.2 TI2V's ``expand_timesteps``, every token of the chunk at `timestep`)."""
         if not self.pipe.config.get("expand_timesteps", False):
             return torch.full((batch,), float(timestep), device=self.pipe.device)
-        p_t, p_h, p_w = self.pipe.experts()[0].config.patch_size
+        patch = self.pipe.experts()[0].config.patch_size
         _, _, f, h, w = latents.shape
-        return torch.full((batch, (f // p_t) * (h // p_h) * (w // p_w)), float(timestep), device=self.pipe.device)
+        per_token = torch.full(((f // patch[0]) * (h // patch[1]) * (w // patch[2]),), float(timestep), device=self.pipe.device)
+        mask = self.condition.timestep_mask(f, patch) if self.condition is not None else None
+        if mask is not None:
+            per_token = per_token * mask.to(per_token)
+        return per_token.expand(batch, -1)
 
     def _run(self, expert: int, latents: torch.Tensor, timestep: float, text: torch.Tensor, writing: bool) -> torch.Tensor:
         """One forward of `expert` on chunk latents ``[1, C, f, h, w]``; returns the raw prediction."""
@@ -172,10 +198,13 @@ class VideoStreamer:
         transformer = pipe.experts()[expert]
         batch = text.shape[0]
         x = latents.to(pipe.device, transformer.dtype).expand(batch, -1, -1, -1, -1)
+        extra = {}
+        if self.condition is not None:
+            x, extra = self.condition.hidden_states(x).to(transformer.dtype), self.condition.extra(batch)
         context.writing = writing
         try:
             return transformer(hidden_states=x, timestep=self._timestep(timestep, x, batch),
-                               encoder_hidden_states=text, return_dict=False)[0]
+                               encoder_hidden_states=text, return_dict=False, **extra)[0]
         finally:
             context.writing = False
 
@@ -231,6 +260,8 @@ class VideoStreamer:
             else:
                 pred = self._predict(torch.cat([self._renoised(context, t), latents.float()], dim=2), t, text)[:, :, -shape[2]:]
             latents = scheduler.step(pred, t, latents.float(), return_dict=False)[0]
+        if context is None and self.condition is not None:  # this window starts the video
+            latents = self.condition.first_frame(latents)
         return latents
 
     def _renoised(self, clean: torch.Tensor, timestep) -> torch.Tensor:
@@ -239,6 +270,11 @@ class VideoStreamer:
         sigma = float(timestep) / self.pipe.scheduler.config.num_train_timesteps
         noise = torch.randn(clean.shape, generator=self.generator).to(clean.device)
         return (1 - sigma) * clean.float() + sigma * noise
+
+    def _image_condition(self, image) -> ImageCondition:
+        with torch.no_grad():
+            frames = max(self.pipe.native_frames, self.schedule.context_frames, self.first_chunk)
+            return ImageCondition(self.pipe, image, self.height, self.width, frames)
 
     def _start_from_prefix(self, decoder: StreamingWanDecoder, text: torch.Tensor) -> StreamChunk:
         """Fill the caches with the prefix's cache frames (one clean forward) and the decoder's history
@@ -249,11 +285,15 @@ class VideoStreamer:
         self._remember(cached.cpu())
         decoded = to_uint8(decoder.decode(prefix.history))
         frames = prefix.frames if prefix.frames is not None else decoded
+        if self.pipe.task == "i2v":  # the context's first frame is its windows' image
+            self.condition = self._image_condition(frames[max(0, len(frames) - pixel_frames(cached.shape[2], self.spec_ratio))])
         self.seam = SeamBlend(frames[-1], decoded[-1], self.streaming.seam_frames)
         return StreamChunk(-1, frames, prompt_at(self.prompts, 0), time.perf_counter() - start, None, is_input=True)
 
     def __iter__(self) -> Iterator[StreamChunk]:
         pipe = self.pipe
+        if pipe.task == "i2v" and self.prefix is None:
+            self.condition = self._image_condition(self.image)
         for transformer, context in zip(pipe.experts(), self.contexts):
             if not self.renoise:  # re-noised context: stock bidirectional forwards, no cache
                 hooks.apply(transformer, native_frames=pipe.native_frames, stream=context)
