@@ -115,7 +115,8 @@ def bad_inputs(tmp_path, folders, made):
         ([*video, "--prompt", "3:a ball"], "must start at chunk 0"),
         ([*video, "--chunks", "0"], "--chunks must be >= 1"),
         ([*video, "--context", "cache", "--save-latents", str(tmp_path / "x.npy")], ".pt extension"),
-        ([*video, "--model", str(folders["i2v"])], "streaming and extension serve text-to-video"),
+        ([*video, "--model", str(folders["i2v"]), "--context", "cache"], "only with --context renoise"),
+        ([*video, "--model", str(folders["i2v"]), "--sinks", "0"], "needs --sinks >= 1"),
     ]
 
 
@@ -140,3 +141,14 @@ def test_prompt_is_required_without_a_sidecar(folders, made, tmp_path, capsys):
     bare.write_bytes(made.read_bytes())
     assert main(["extend", "--model", str(folders["wan2.1"]), "--video", str(bare), "--out", str(tmp_path / "x.mp4")]) == 2
     assert "extend needs --prompt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["i2v", "i2v-a14b", "ti2v-i2v"])
+def test_image_to_video_extension(tmp_path_factory, made, kind):
+    """An image-to-video model extends with its windows conditioned on the context's first frame."""
+    video, _ = read_video(made)
+    pipe = vidlong.load_pipeline(save_tiny_pipeline(tmp_path_factory.mktemp(kind), kind), device="cpu")
+    stream = pipe.extend("a red circle", video=video, streaming=SMALL, chunks=2)
+    items = list(stream)
+    assert np.array_equal(items[0].frames, video) and [len(c.frames) for c in items[1:]] == [4, 4]
+    assert stream.condition is not None and stream.renoise

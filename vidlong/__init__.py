@@ -3,12 +3,33 @@
     import vidlong
     pipe = vidlong.load_pipeline()                         # embedded default, or a local folder
     vidlong.apply(pipe.transformer, vidlong.UltraViCo(), vidlong.SpectralFusion.preset("4x"))
-"""
-from .errors import VidlongError
-from .hooks import apply, remove
-from .methods import RIFLEx, SlidingWindow, SpectralFusion, Streaming, UltraViCo, load_preset, preset_names
-from .pipeline import VidLongWanPipeline, load_pipeline
 
-__all__ = ["RIFLEx", "SlidingWindow", "SpectralFusion", "Streaming", "UltraViCo", "VidLongWanPipeline", "VidlongError", "apply", "remove",
-           "load_pipeline", "load_preset", "preset_names"]
+The public names load on first use, so that `import vidlong` (and `vidlong --help`) stays fast.
+"""
+from importlib import import_module
+
+from .errors import VidlongError
+
+#: public name -> the module (relative to this package) that defines it
+_PUBLIC = {
+    "apply": ".hooks", "remove": ".hooks",
+    "RIFLEx": ".methods", "SlidingWindow": ".methods", "SpectralFusion": ".methods", "Streaming": ".methods",
+    "UltraViCo": ".methods", "load_preset": ".methods", "preset_names": ".methods",
+    "VidLongWanPipeline": ".pipeline", "VidlongPipelineMixin": ".pipeline", "load_pipeline": ".pipeline",
+    "VidLongWanImageToVideoPipeline": ".pipeline_i2v",
+}
+
+__all__ = ["VidlongError", *_PUBLIC]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'vidlong' has no attribute {name!r}")
+    value = getattr(import_module(_PUBLIC[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(__all__)

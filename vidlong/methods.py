@@ -14,6 +14,7 @@ import yaml
 from .attention.layout import TokenLayout
 from .attention.mods import MaskMod, FarPair, FirstFrameGuard
 from .errors import VidlongError
+from .method_names import METHOD_NAMES
 from .schedulers.bands import SeparableBands, default_cutoffs, make_bands
 from .schedulers.windows import branch_windows
 
@@ -188,9 +189,6 @@ def _as_tensor(value: int):
     import torch
 
     return torch.tensor(value)
-
-
-METHOD_NAMES = ("none", "direct", "ultravico", "freelong", "both", "riflex", "window")
 
 
 def methods_for(name: str, preset: Optional[str] = None) -> tuple:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 import torch
-from diffusers import WanImageToVideoPipeline, WanPipeline
+from diffusers import WanPipeline
 
 from . import hooks
 from .errors import VidlongError
@@ -149,13 +149,14 @@ class VidLongWanPipeline(VidlongPipelineMixin, WanPipeline):
     """diffusers' `WanPipeline` (Wan2.1 T2V, Wan2.2 T2V A14B and TI2V-5B) with vidlong's surface."""
 
 
-class VidLongWanImageToVideoPipeline(VidlongPipelineMixin, WanImageToVideoPipeline):
-    """diffusers' `WanImageToVideoPipeline` (Wan2.1 I2V with CLIP, Wan2.2 I2V A14B) with vidlong's surface."""
+def pipeline_class(task: str) -> type:
+    """The vidlong pipeline class of a task; the image-to-video one is imported only when asked for
+    (diffusers' I2V pipeline pulls in the CLIP image processor)."""
+    if task == "i2v":
+        from .pipeline_i2v import VidLongWanImageToVideoPipeline
 
-    task = "i2v"
-
-
-PIPELINES = {"t2v": VidLongWanPipeline, "i2v": VidLongWanImageToVideoPipeline}
+        return VidLongWanImageToVideoPipeline
+    return VidLongWanPipeline
 
 
 def pipeline_task(folder: Path) -> str:
@@ -201,7 +202,7 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
         raise VidlongError(f"--device {device} was asked for but this machine has no CUDA device; use --device cpu")
     dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
     try:
-        pipe = PIPELINES[pipeline_task(folder)].from_pretrained(folder, dtype=dtype, local_files_only=True)
+        pipe = pipeline_class(pipeline_task(folder)).from_pretrained(folder, dtype=dtype, local_files_only=True)
     except (OSError, ValueError, RuntimeError, EnvironmentError) as err:
         raise VidlongError(f"could not load the pipeline in {folder}: {_first_line(err)}") from None
     pipe.vidlong_spec = spec

@@ -13,7 +13,7 @@ so a resumed cell measures exactly what a fresh one does.
 ``DIR/results.md`` is the table (mean over prompts x seeds per method and ratio) and
 ``DIR/<metric>.png`` the plots (metric vs length ratio, one line per method).
 
-Method names are those of `vidlong.methods.METHOD_NAMES` plus ``stream`` (chunk-by-chunk generation
+Method names are those of `vidlong.method_names.METHOD_NAMES` plus ``stream`` (chunk-by-chunk generation
 through attention sinks and a rolling KV cache, `vidlong.Streaming`). With ``noise="preset"`` the
 methods that have ratio presets (ultravico, freelong, both) run as ``vidlong generate --preset Nx``
 would, with the preset's initial noise; the baselines (none, direct, riflex, window) and stream
@@ -37,7 +37,8 @@ import numpy as np
 from ..errors import VidlongError
 from ..files import atomic_write_text, weights_fingerprint
 from ..generate import GenerateRequest, generate
-from ..methods import METHOD_NAMES, Streaming, preset_names
+from ..method_names import EVAL_METHODS
+from ..methods import Streaming, preset_names
 from ..models import ModelSpec, latent_frames, pixel_frames, spec_for_folder
 from ..pipeline import DEFAULT_MODEL_DIR, check_model_folder, load_pipeline
 from ..video_io import read_video, write_video
@@ -45,7 +46,6 @@ from . import shapes
 from .metrics import DIRECTION, compute_all
 
 #: Every method `vidlong eval` knows: the generate methods plus streaming.
-EVAL_METHODS = (*METHOD_NAMES, "stream")
 #: The methods that take a ratio preset's settings (and, with noise="preset", its initial noise).
 PRESET_METHODS = ("ultravico", "freelong", "both")
 
