@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -48,8 +49,10 @@ def _check_model(args) -> Path:
     from .models import spec_for_folder
     from .pipeline import DEFAULT_MODEL_DIR, check_model_folder, pipeline_task
     from .streaming import check_streamable, resolve_context
+    from .validate import check_device
 
     folder = check_model_folder(DEFAULT_MODEL_DIR if args.model is None else args.model)
+    check_device(args.device)
     task = pipeline_task(folder)
     if args.command != "generate":
         check_streamable(task, resolve_context(_streaming_config(args), spec_for_folder(folder), task), args.sinks)
@@ -75,8 +78,9 @@ def _run_generate(args) -> int:
     from .extend import save_latents
     from .files import atomic_write_text
     from .generate import GenerateRequest, generate
-    from .methods import load_preset, methods_for
+    from .methods import load_preset
     from .pipeline import load_pipeline
+    from .validate import check_generate, limits_for_folder
     from .video_io import check_output_path, write_video
 
     out = check_output_path(Path(args.out))
@@ -87,8 +91,8 @@ def _run_generate(args) -> int:
         method=args.method, preset=args.preset, noise=args.noise, steps=args.steps, guidance=args.guidance,
         guidance_2=args.guidance_2, seed=args.seed, height=args.height, width=args.width, image=args.image,
     )
-    methods_for(request.method, request.preset)  # reject a bad method or preset before loading a model
     folder = _check_model(args)
+    check_generate(request, limits_for_folder(folder))  # every field, before any model loads
     pipe = load_pipeline(folder, device=args.device)
     result = generate(pipe, request)
     write_video(out, result.frames, fps=pipe.spec.fps)
@@ -153,9 +157,14 @@ def _add_extend(sub) -> None:
 
 def _streaming_config(args):
     from .methods import Streaming
+    from .validate import check_finite, check_seed
 
     if args.chunks is not None and args.chunks < 1:
         raise VidlongError(f"--chunks must be >= 1, got {args.chunks}")
+    check_finite("seconds", args.seconds, 0)
+    check_finite("guidance", args.guidance, 0)
+    check_finite("guidance-2", args.guidance_2, 0)
+    check_seed(args.seed)
     return Streaming(chunk=args.chunk, sinks=args.sinks, window=args.window,
                      recache_on_prompt_switch=not args.no_recache, steps=args.steps, context=args.context,
                      first_chunk=args.first_chunk)
@@ -213,8 +222,10 @@ def _stream_settings(args, pipe, streaming, prompt: str) -> dict:
 
 
 def _run_stream(args) -> int:
+    from .generate import load_image
     from .pipeline import load_pipeline
     from .schedulers.stream import parse_prompt_schedule
+    from .validate import check_size, limits_for_folder
     from .video_io import check_output_path
 
     out = check_output_path(Path(args.out))
@@ -222,8 +233,10 @@ def _run_stream(args) -> int:
     parse_prompt_schedule(args.prompt)  # reject a bad schedule before loading a model
     streaming = _streaming_config(args)
     folder = _check_model(args)
+    limits = limits_for_folder(folder)
+    check_size(args.height or limits.spec.height, args.width or limits.spec.width, limits.geometry.pixel_multiple,
+               limits.rope_positions)
     pipe = load_pipeline(folder, device=args.device)
-    from .generate import load_image
 
     stream = pipe.stream(args.prompt, streaming=streaming, guidance=args.guidance, guidance_2=args.guidance_2,
                          seed=args.seed, height=args.height, width=args.width, negative_prompt=args.negative_prompt,
@@ -304,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Entry point: user errors print one line and exit 2; Ctrl-C exits 130; no tracebacks unless VIDLONG_DEBUG=1."""
     args = build_parser().parse_args(argv)
+    previous = _sigterm_as_interrupt()
     try:
         return args.run(args)
     except VidlongError as err:
@@ -318,6 +332,21 @@ def main(argv=None) -> int:
         first = (str(err).strip().splitlines() or [""])[0]
         print(f"vidlong: error: {type(err).__name__}: {first} (set VIDLONG_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _sigterm_as_interrupt():
+    """SIGTERM ends a run as Ctrl-C does (streams keep their finished chunks, temp files are removed);
+    returns the handler it replaced (None off the main thread, where signals cannot be set)."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:
+        return None
 
 
 if __name__ == "__main__":

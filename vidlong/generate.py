@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -79,20 +80,16 @@ def check_task(task: str, image: Optional[str]) -> None:
                            "(WanImageToVideoPipeline), or `vidlong extend --video` from a 1-frame video")
 
 
-def resolve_latent_frames(request: GenerateRequest, native_frames: int) -> int:
+def resolve_latent_frames(request: GenerateRequest, native_frames: int, temporal_ratio: int = 4) -> int:
     """Latent frames of the request: from `frames` (pixel, 4k+1) or `ratio` × native."""
     if request.frames is not None:
-        return latent_frames(request.frames)
-    if request.ratio <= 0:
-        raise VidlongError(f"--ratio must be > 0, got {request.ratio}")
+        if isinstance(request.frames, bool) or not isinstance(request.frames, int):
+            raise VidlongError(f"--frames must be a whole number of pixel frames, got {request.frames!r}")
+        return latent_frames(request.frames, temporal_ratio)
+    if isinstance(request.ratio, bool) or not isinstance(request.ratio, (int, float)) or not math.isfinite(request.ratio) \
+            or request.ratio <= 0:
+        raise VidlongError(f"--ratio must be a finite number > 0, got {request.ratio!r}")
     return max(1, round(request.ratio * native_frames))
-
-
-def check_size(height: int, width: int, multiple: int) -> None:
-    for name, value in (("height", height), ("width", width)):
-        if value < multiple or value % multiple:
-            lower = max(multiple, value // multiple * multiple)
-            raise VidlongError(f"--{name} {value} must be a multiple of {multiple}; use --{name} {lower} or --{name} {lower + multiple}")
 
 
 def generate(pipe, request: GenerateRequest, step_callback: Optional[Callable[[int, int], None]] = None) -> GenerateResult:
@@ -101,21 +98,16 @@ def generate(pipe, request: GenerateRequest, step_callback: Optional[Callable[[i
     Methods are applied for this call only and removed afterwards, even on error.
     `step_callback(step, total)` is called after each denoising step.
     """
+    from .validate import check_generate, limits_for_pipeline
+
     spec = pipe.spec
-    if not request.prompt or not request.prompt.strip():
-        raise VidlongError("the prompt is empty; describe the video, e.g. \"a red circle and a blue square\"")
-    check_task(pipe.task, request.image)
+    n_latent = check_generate(request, limits_for_pipeline(pipe))
     methods = methods_for(request.method, request.preset)
     noise = request.noise or (load_preset(request.preset)["noise"] if request.preset else "plain")
     height, width = request.height or spec.height, request.width or spec.width
-    patch = pipe.experts()[0].config.patch_size
-    check_size(height, width, pipe.vae_scale_factor_spatial * patch[1])
-    n_latent = resolve_latent_frames(request, spec.native_frames)
     steps = request.steps or spec.num_inference_steps
     guidance = spec.guidance_scale if request.guidance is None else request.guidance
     guidance_2 = request.guidance_2 if request.guidance_2 is not None else (spec.guidance_scale_2 or guidance)
-    if steps < 1:
-        raise VidlongError(f"--steps must be >= 1, got {steps}")
 
     generator = torch.Generator().manual_seed(request.seed)
     latent_shape = (1, pipe.latent_channels, n_latent,

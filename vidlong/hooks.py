@@ -6,6 +6,7 @@ selects the attention plan) and one on every video self-attention (it swaps in
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -134,6 +135,18 @@ def video_self_attentions(transformer) -> list:
     return [block.attn1 for block in transformer.blocks]
 
 
+def check_kernel_device(kernel: str, transformer) -> None:
+    """The Triton ("fused") and FlexAttention ("flex") kernels run on CUDA; refuse them on a model held
+    elsewhere, in one line, instead of failing inside Triton or Inductor at the first forward (the
+    tests run the fused kernel on the CPU through Triton's interpreter, TRITON_INTERPRET=1)."""
+    if kernel not in ("fused", "flex") or (kernel == "fused" and os.environ.get("TRITON_INTERPRET") == "1"):
+        return
+    device = next(transformer.parameters()).device
+    if device.type != "cuda":
+        raise VidlongError(f"kernel={kernel!r} runs on CUDA but the transformer is on {device.type}; "
+                           "use kernel='auto' (the dense kernel off CUDA) or move the model to a GPU")
+
+
 def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: str = "auto",
           stream: Optional[StreamContext] = None) -> VidlongState:
     """Apply `methods` (`UltraViCo`, `SpectralFusion`) to `transformer`; replaces earlier methods.
@@ -157,6 +170,9 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
             raise VidlongError(f"not a vidlong method: {method!r}; use vidlong.UltraViCo(...) or vidlong.SpectralFusion(...)")
     if kernel not in KERNELS:
         raise VidlongError(f"unknown kernel {kernel!r}; choose one of: {', '.join(KERNELS)}")
+    check_kernel_device(kernel, transformer)
+    if native_frames is not None and (isinstance(native_frames, bool) or not isinstance(native_frames, int) or native_frames < 1):
+        raise VidlongError(f"native_frames= must be a whole number of latent frames >= 1, got {native_frames!r}")
     if native_frames is None:
         from .models import spec_for_transformer
 

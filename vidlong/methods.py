@@ -40,7 +40,7 @@ class UltraViCo:
     center_keys: bool = True
 
     def __post_init__(self):
-        if not 0 < self.alpha <= 1:
+        if not _positive(self.alpha) or self.alpha > 1:
             raise VidlongError(f"UltraViCo alpha must be in (0, 1], got {self.alpha}; the paper's default is 0.9")
         if self.region not in ("token", "frame"):
             raise VidlongError(f"UltraViCo region must be 'token' or 'frame', got {self.region!r}")
@@ -81,6 +81,12 @@ class SpectralFusion:
     spatial_cutoff: float = 0.25
 
     def __post_init__(self):
+        if not _positive(self.spatial_cutoff):
+            raise VidlongError(f"SpectralFusion spatial_cutoff must be a finite number > 0 (FreeLong: 0.25), got {self.spatial_cutoff!r}")
+        if not all(_positive(w) for w in self.windows):
+            raise VidlongError(f"SpectralFusion windows must be multiples of the native length > 0, got {self.windows!r}")
+        if self.bands is not None and not all(_positive(b) and b <= 1 for b in self.bands):
+            raise VidlongError(f"SpectralFusion bands must be normalised frequencies in (0, 1], got {self.bands!r}")
         if self.bands is not None and len(self.bands) != len(self.windows):
             raise VidlongError(f"SpectralFusion needs one band cut-off per window: {len(self.windows)} windows, {len(self.bands)} bands")
         bands = self.bands if self.bands is not None else [None] * len(self.windows)
@@ -119,7 +125,7 @@ class SlidingWindow:
     window: float = 1.0
 
     def __post_init__(self):
-        if self.window <= 0:
+        if not _positive(self.window):
             raise VidlongError(f"SlidingWindow window must be > 0 (a multiple of the native length), got {self.window}")
 
     def windows_for(self, layout: TokenLayout):
@@ -173,16 +179,31 @@ class Streaming:
     seam_frames: int = 8
 
     def __post_init__(self):
-        if self.first_chunk is not None and self.first_chunk < 1:
-            raise VidlongError(f"Streaming first_chunk must be >= 1 latent frame, got {self.first_chunk}")
-        if self.seam_frames < 0:
-            raise VidlongError(f"Streaming seam_frames must be >= 0 pixel frames, got {self.seam_frames}")
+        for name in ("chunk", "first_chunk", "steps"):
+            value = getattr(self, name)
+            if value is not None and (not _whole(value) or value < 1):
+                raise VidlongError(f"Streaming {name} (--{name.replace('_', '-')}) must be a whole number >= 1, got {value!r}")
+        for name in ("sinks", "window", "seam_frames"):
+            value = getattr(self, name)
+            if value is not None and (not _whole(value) or value < 0):
+                raise VidlongError(f"Streaming {name} (--{name.replace('_', '-')}) must be a whole number >= 0, got {value!r}")
         if self.context not in (None, *STREAM_CONTEXTS):
             raise VidlongError(f"Streaming context must be one of {', '.join(STREAM_CONTEXTS)}, got {self.context!r}")
 
 
 #: how a streamed chunk sees the frames before it (see `Streaming.context`)
 STREAM_CONTEXTS = ("cache", "renoise")
+
+
+def _positive(value) -> bool:
+    """A finite real number > 0."""
+    import math
+
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _as_tensor(value: int):

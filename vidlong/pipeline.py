@@ -18,6 +18,7 @@ from diffusers import WanPipeline
 from . import hooks
 from .errors import VidlongError
 from .models import PIPELINE_TASKS, ModelSpec, model_facts, spec_for_facts, spec_for_folder
+from .validate import check_device
 
 #: The embedded default model, shipped inside the package.
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
@@ -197,9 +198,7 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
     """
     folder = check_model_folder(DEFAULT_MODEL_DIR if path is None else path)
     spec = spec_for_folder(folder)
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise VidlongError(f"--device {device} was asked for but this machine has no CUDA device; use --device cpu")
+    device = check_device(device)
     dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
     try:
         pipe = pipeline_class(pipeline_task(folder)).from_pretrained(folder, dtype=dtype, local_files_only=True)

@@ -16,6 +16,7 @@ import secrets
 import subprocess
 import tempfile
 from collections.abc import Iterable
+from glob import escape as glob_escape
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -34,7 +35,21 @@ def check_output_path(path) -> Path:
         raise VidlongError(f"cannot write video to {path}: name the output file with a .mp4 extension")
     if not path.parent.is_dir():
         raise VidlongError(f"cannot write video to {path}: folder {path.parent} does not exist; create it first")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise VidlongError(f"cannot write video to {path}: folder {path.parent} is not writable; choose another --out")
+    if path.is_dir():
+        raise VidlongError(f"cannot write video to {path}: it is a folder; name an .mp4 file")
     return path
+
+
+def sweep_stale_temps(path: Path) -> None:
+    """Remove the hidden temporary files an earlier, killed write of `path` left beside it
+    (``.NAME.XXXXXXXX.tmp``; one writer per output path is assumed)."""
+    for stale in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):  # the name may hold [ or *
+        try:
+            stale.unlink()
+        except OSError:
+            pass
 
 
 def _to_uint8_even(frame) -> np.ndarray:
@@ -112,6 +127,7 @@ def write_video(path, frames: Iterable, fps: float) -> Path:
     widths are edge-padded to even (see the module docstring).
     """
     path = check_output_path(path)
+    sweep_stale_temps(path)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     encoder = None
     try:
@@ -125,9 +141,12 @@ def write_video(path, frames: Iterable, fps: float) -> Path:
         encoder.close()
         os.replace(tmp, path)
     except BaseException:
-        if encoder is not None:
-            encoder.kill()
-        tmp.unlink(missing_ok=True)
+        try:  # cleanup must not hide the error that got us here
+            if encoder is not None:
+                encoder.kill()
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
         raise
     return path
 

@@ -1,0 +1,139 @@
+"""One validation layer for every entry point: a generation request is checked against the model's
+facts (its spec, latent grid, RoPE table and task), which can be read from a model folder's JSON
+files before any weights load (`limits_for_folder`) or from a loaded pipeline (`limits_for_pipeline`).
+The CLI runs it before loading a model, `vidlong.generate.generate` (the API and the app) before
+generating; every refusal is one `VidlongError` line naming the field and the fix.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import VidlongError
+from .models import Geometry, ModelSpec, folder_geometry, spec_for_folder
+
+#: seeds are torch generator seeds: non-negative 63-bit integers
+MAX_SEED = 2**63 - 1
+#: denoising steps beyond this are refused as a typo (the schedulers train on 1000 timesteps)
+MAX_STEPS = 1000
+
+
+@dataclass(frozen=True)
+class ModelLimits:
+    """What a request is checked against.
+
+    Attributes:
+        spec: the model's spec (native window in latent frames, defaults).
+        geometry: latent channels, VAE factors, transformer patch.
+        rope_positions: positions in the transformer's RoPE tables (``rope_max_seq_len``): the most
+            token frames, and token rows or columns, one forward can place.
+        task: "t2v" or "i2v".
+    """
+
+    spec: ModelSpec
+    geometry: Geometry
+    rope_positions: int
+    task: str
+
+
+def limits_for_folder(folder) -> ModelLimits:
+    """`ModelLimits` of a checked pipeline folder, from its JSON configs alone."""
+    from .pipeline import pipeline_task
+
+    folder = Path(folder)
+    index = json.loads((folder / "model_index.json").read_text())
+    expert = next((n for n in ("transformer", "transformer_2") if (index.get(n) or [None])[0]), "transformer")
+    try:
+        config = json.loads((folder / expert / "config.json").read_text())
+    except (OSError, ValueError):
+        raise VidlongError(f"cannot read {folder / expert / 'config.json'}; re-save the pipeline with save_pretrained()") from None
+    return ModelLimits(spec_for_folder(folder), folder_geometry(folder), int(config.get("rope_max_seq_len", 1024)),
+                       pipeline_task(folder))
+
+
+def limits_for_pipeline(pipe) -> ModelLimits:
+    """`ModelLimits` of a loaded vidlong pipeline."""
+    from .extend import pipeline_geometry
+
+    return ModelLimits(pipe.spec, pipeline_geometry(pipe), int(pipe.experts()[0].config.rope_max_seq_len), pipe.task)
+
+
+def check_finite(name: str, value, low: float | None = None) -> None:
+    """`value` is a finite number (and >= `low`), else one line naming `name`."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise VidlongError(f"--{name} must be a finite number, got {value!r}")
+    if low is not None and value < low:
+        raise VidlongError(f"--{name} must be >= {low:g}, got {value!r}")
+
+
+def check_device(device):
+    """`device` (None: cuda when available, else cpu) as a torch device that exists here, or one line."""
+    import torch
+
+    try:
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    except (RuntimeError, TypeError):
+        raise VidlongError(f"--device {device!r} is not a device; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise VidlongError(f"--device {device} was asked for but this machine has no CUDA device; use --device cpu")
+    return device
+
+
+def check_seed(seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise VidlongError(f"--seed must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
+
+
+def check_steps(steps) -> None:
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS):
+        raise VidlongError(f"--steps must be a whole number from 1 to {MAX_STEPS}, got {steps!r}")
+
+
+def check_size(height: int, width: int, multiple: int, rope_positions: int | None = None) -> None:
+    """Heights and widths are multiples of `multiple` (pixels per token) with at most `rope_positions` tokens."""
+    for name, value in (("height", height), ("width", width)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise VidlongError(f"--{name} must be a whole number of pixels, got {value!r}")
+        if value < multiple or value % multiple:
+            lower = max(multiple, value // multiple * multiple)
+            raise VidlongError(f"--{name} {value} must be a multiple of {multiple}; use --{name} {lower} or --{name} {lower + multiple}")
+        if rope_positions is not None and value // multiple > rope_positions:
+            raise VidlongError(f"--{name} {value} is more than this model's {rope_positions * multiple} pixels "
+                               f"({rope_positions} RoPE positions); use --{name} {rope_positions * multiple} or less")
+
+
+def check_latent_length(latent: int, limits: ModelLimits) -> None:
+    """A video of `latent` latent frames fits the transformer's RoPE table."""
+    most = limits.rope_positions * limits.geometry.patch[0]
+    if latent > most:
+        native = limits.spec.native_frames
+        raise VidlongError(f"{latent} latent frames is more than this model's RoPE table places ({most}, "
+                           f"{most / native:.0f}x its native {native}); ask for a shorter video or stream it "
+                           "(vidlong stream has no length limit)")
+
+
+def check_generate(request, limits: ModelLimits) -> int:
+    """Every field of a `GenerateRequest` against `limits`; returns the video's latent frames."""
+    from .generate import check_task, resolve_latent_frames
+    from .methods import methods_for
+
+    if not isinstance(request.prompt, str) or not request.prompt.strip():
+        raise VidlongError("the prompt is empty; describe the video, e.g. \"a red circle and a blue square\"")
+    check_task(limits.task, request.image)
+    methods_for(request.method, request.preset)
+    if request.noise not in (None, "plain", "specmix"):
+        raise VidlongError(f"--noise must be plain or specmix, got {request.noise!r}")
+    check_finite("guidance", request.guidance, 0)
+    check_finite("guidance-2", request.guidance_2, 0)
+    check_seed(request.seed)
+    check_steps(request.steps)
+    spec = limits.spec
+    check_size(request.height or spec.height, request.width or spec.width, limits.geometry.pixel_multiple,
+               limits.rope_positions)
+    latent = resolve_latent_frames(request, spec.native_frames, spec.temporal_ratio)
+    check_latent_length(latent, limits)
+    return latent
