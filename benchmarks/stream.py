@@ -2,6 +2,7 @@
 
     python benchmarks/stream.py --chunks 200                       # embedded default model, full pipeline, CPU
     python benchmarks/stream.py --wan13b --chunks 200 --steps 4    # Wan2.1-1.3B-shaped transformer (random weights), CUDA
+    python benchmarks/stream.py --model FOLDER --context cache     # any local pipeline folder (e.g. two experts), CPU
 
 Prints per-chunk percentiles and the ratios median(chunks 150-200) / median(chunks 20-50) for time and
 for memory (process RSS on CPU; peak CUDA memory allocated during the chunk on GPU). Targets: <= 1.10
@@ -49,13 +50,14 @@ def wan13b_chunks(chunks: int, steps: int, height: int, width: int):
         yield time.perf_counter() - start, torch.cuda.max_memory_allocated() / 2**20, 4 * 3
 
 
-def pipeline_chunks(model, chunks: int, steps):
+def pipeline_chunks(model, chunks: int, steps, context=None):
     from vidlong import Streaming, load_pipeline
 
     pipe = load_pipeline(model, device="cpu")
     process = psutil.Process()
     start = time.perf_counter()
-    for chunk in pipe.stream("a red circle and a blue square", streaming=Streaming(steps=steps), chunks=chunks):
+    streaming = Streaming(steps=steps, context=context)
+    for chunk in pipe.stream("a red circle and a blue square", streaming=streaming, chunks=chunks):
         now = time.perf_counter()
         yield now - start, process.memory_info().rss / 2**20, len(chunk.frames)
         start = time.perf_counter()
@@ -66,6 +68,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=200)
     parser.add_argument("--model", default=None, help="pipeline folder (default: the embedded model)")
     parser.add_argument("--steps", type=int, default=None, help="denoising steps per chunk")
+    parser.add_argument("--context", default=None, choices=["cache", "renoise"], help="Streaming.context (default: the model's)")
     parser.add_argument("--wan13b", action="store_true", help="Wan2.1-1.3B-shaped transformer on CUDA (random weights)")
     parser.add_argument("--size", type=int, nargs=2, default=[480, 832], help="pixels, with --wan13b")
     args = parser.parse_args()
@@ -73,7 +76,7 @@ def main() -> None:
         rows = wan13b_chunks(args.chunks, args.steps or 4, *args.size)
         memory_name = "peak CUDA MiB"
     else:
-        rows = pipeline_chunks(args.model, args.chunks, args.steps)
+        rows = pipeline_chunks(args.model, args.chunks, args.steps, args.context)
         memory_name = "RSS MiB"
     seconds, memory, frames = [], [], 0
     for i, (sec, mem, n) in enumerate(rows, 1):
