@@ -16,6 +16,8 @@ import atexit
 import html
 import logging
 import os
+import re
+import secrets
 import shutil
 import tempfile
 import threading
@@ -31,6 +33,7 @@ from vidlong.errors import VidlongError  # noqa: E402
 from vidlong.generate import GenerateRequest, generate, resolve_latent_frames  # noqa: E402
 from vidlong.methods import METHOD_NAMES, load_preset, preset_names  # noqa: E402
 from vidlong.models import pixel_frames  # noqa: E402
+from vidlong.validate import MAX_STEPS, limits_for_pipeline  # noqa: E402
 from vidlong.video_io import write_video  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -54,9 +57,18 @@ METHOD_HELP = {
 
 
 def _user_message(err: Exception) -> str:
-    """One line for the error toast (the toast renders HTML, so escape markup but keep quotes)."""
+    """One line for the error toast, naming fields as the page does ("height", not the CLI's "--height");
+    the toast renders HTML, so markup is escaped but quotes are kept."""
     text = str(err).strip().splitlines()
-    return html.escape(text[0] if text else type(err).__name__, quote=False)
+    line = re.sub(r"--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)", lambda m: m.group(1).replace("-", " "), text[0] if text else type(err).__name__)
+    return html.escape(line, quote=False)
+
+
+def _seed(value) -> int:
+    """The seed to use: the field's, or a random one for an empty field or -1 (the dice)."""
+    if value is None or int(value) == -1:
+        return secrets.randbelow(2**31)
+    return int(value)
 
 
 class _VideoFolder:
@@ -87,16 +99,19 @@ def _length_note(spec, ratio: float) -> str:
 
 
 def build_app(pipe) -> gr.Blocks:
-    """The app's page for `pipe` (a `VidLongWanPipeline`, e.g. from `vidlong.load_pipeline`)."""
+    """The app's page for `pipe` (a vidlong pipeline from `vidlong.load_pipeline`; an image-to-video one
+    shows a first-frame input)."""
     spec = pipe.spec
     lock = threading.Lock()
     videos = _VideoFolder()
-    multiple = pipe.vae_scale_factor_spatial * pipe.transformer.config.patch_size[1]
+    limits = limits_for_pipeline(pipe)
+    multiple, largest = limits.geometry.pixel_multiple, limits.rope_positions * limits.geometry.pixel_multiple
 
     def run(prompt: str, method: str, preset: str, ratio: float, steps: Optional[float], guidance: Optional[float],
             seed: Optional[float], noise: str, negative_prompt: str, height: Optional[float], width: Optional[float],
-            progress=gr.Progress()):
-        """Generate one video; returns (mp4 path, settings used)."""
+            image: Optional[str] = None, progress=gr.Progress()):
+        """Generate one video; returns (mp4 path, settings used). Seed -1 (or empty) picks a random seed,
+        which the settings show."""
         try:
             request = GenerateRequest(
                 prompt=prompt or "",
@@ -105,11 +120,12 @@ def build_app(pipe) -> gr.Blocks:
                 ratio=float(ratio),
                 steps=None if steps is None else int(steps),
                 guidance=None if guidance is None else float(guidance),
-                seed=0 if seed is None else int(seed),
+                seed=_seed(seed),
                 noise=None if noise in (None, "", AUTO_NOISE) else noise,
                 negative_prompt=negative_prompt or "",
                 height=None if height is None else int(height),
                 width=None if width is None else int(width),
+                image=image or None,
             )
             progress(0, desc="waiting for the model" if lock.locked() else "starting")
             with lock:
@@ -144,6 +160,8 @@ def build_app(pipe) -> gr.Blocks:
             with gr.Column(scale=1):
                 prompt = gr.Textbox(label="Prompt", lines=2, placeholder="a red circle bouncing on a dark background",
                                     elem_id="prompt")
+                image = gr.Image(type="filepath", label="First frame (image-to-video)", visible=pipe.task == "i2v",
+                                 elem_id="image")
                 with gr.Row():
                     method = gr.Radio(list(METHOD_NAMES), value="both", label="Method",
                                       info="; ".join(f"{k}: {METHOD_HELP[k]}" if k in METHOD_HELP else k for k in METHOD_NAMES), elem_id="method")
@@ -155,15 +173,15 @@ def build_app(pipe) -> gr.Blocks:
                 ratio = gr.Slider(1, 8, value=2, step=0.5, label="Length (× native window)", elem_id="ratio")
                 length_note = gr.Markdown(_length_note(spec, 2))
                 with gr.Row():
-                    steps = gr.Number(value=spec.num_inference_steps, precision=0, minimum=1, label="Steps")
-                    guidance = gr.Number(value=spec.guidance_scale, minimum=0, label="Guidance")
-                    seed = gr.Number(value=0, precision=0, label="Seed")
+                    steps = gr.Number(value=spec.num_inference_steps, precision=0, minimum=1, maximum=MAX_STEPS, label="Steps")
+                    guidance = gr.Number(value=spec.guidance_scale, minimum=0, maximum=30, label="Guidance")
+                    seed = gr.Number(value=0, precision=0, label="Seed (-1: random)")
                 with gr.Accordion("More", open=False):
                     negative_prompt = gr.Textbox("", label="Negative prompt", lines=1)
                     with gr.Row():
-                        height = gr.Number(value=spec.height, precision=0, minimum=multiple, step=multiple,
+                        height = gr.Number(value=spec.height, precision=0, minimum=multiple, maximum=largest, step=multiple,
                                            label=f"Height (multiple of {multiple})")
-                        width = gr.Number(value=spec.width, precision=0, minimum=multiple, step=multiple,
+                        width = gr.Number(value=spec.width, precision=0, minimum=multiple, maximum=largest, step=multiple,
                                           label=f"Width (multiple of {multiple})")
                 button = gr.Button("Generate", variant="primary", elem_id="generate")
             with gr.Column(scale=1):
@@ -175,7 +193,7 @@ def build_app(pipe) -> gr.Blocks:
         ratio.change(lambda r: _length_note(spec, r), ratio, length_note, api_name=False, queue=False)
         button.click(
             run,
-            [prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width],
+            [prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image],
             [video, settings],
             api_name="generate",
             concurrency_limit=1,

@@ -83,9 +83,16 @@ def test_client_options_map_to_request(client):
     assert [m["name"] for m in settings["methods"]] == ["SpectralFusion"]
 
 
+def test_seed_minus_one_is_random_and_shown(client):
+    seeds = {client.predict(prompt="a red circle", method="none", ratio=1, steps=1, seed=-1, api_name="/generate")[1]["seed"]
+             for _ in range(2)}
+    assert all(0 <= s < 2**31 for s in seeds) and len(seeds) == 2
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(prompt="   "), EMPTY_PROMPT),
-    (dict(prompt="a red circle", height=40), "--height 40 must be a multiple of 16; use --height 32 or --height 48"),
+    (dict(prompt="a red circle", height=40), "height 40 must be a multiple of 16; use height 32 or height 48"),
+    (dict(prompt="a red circle", seed=2**64), f"seed must be a whole number from 0 to {2**63 - 1}, got {2**64}"),
 ])
 def test_client_bad_input_is_one_line(client, kwargs, message):
     with pytest.raises(AppError) as err:
@@ -177,3 +184,28 @@ def test_app_subcommand_errors_are_one_line(model_dir):
         args = parse_app("--model", str(model_dir), "--port", str(port))
         with pytest.raises(VidlongError, match=f"port {port} on 127.0.0.1 is already in use; pass another --port"):
             args.run(args)
+
+
+def test_image_to_video_model_takes_a_first_frame(tmp_path_factory):
+    """An image-to-video folder gets the first-frame input; the API takes the image file."""
+    import numpy as np
+    from gradio_client import handle_file
+    from PIL import Image
+
+    folder = save_tiny_pipeline(tmp_path_factory.mktemp("tiny-i2v"), "i2v")
+    png = tmp_path_factory.mktemp("img") / "start.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(png)
+    demo = gradio_app.build_app(load_pipeline(folder, device="cpu"))
+    demo.queue()
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, show_error=True)
+    try:
+        client = Client(demo.local_url, verbose=False, analytics_enabled=False,
+                        download_files=str(tmp_path_factory.mktemp("i2v-downloads")))
+        video, settings = client.predict(prompt="a red circle", method="both", ratio=2, steps=1, image=handle_file(str(png)),
+                                         api_name="/generate")
+        assert read_video(video_path(video))[0].shape[0] == 4 * (2 * NATIVE_LATENT_FRAMES - 1) + 1
+        assert settings["image"]
+        with pytest.raises(AppError, match="image-to-video: pass the first frame"):
+            client.predict(prompt="a red circle", ratio=1, steps=1, api_name="/generate")
+    finally:
+        demo.close()
