@@ -112,7 +112,7 @@ def main() -> int:
                     kept_objects=kept_objects(report_in, report_new),
                     seam_frame_jump=float(frame_jumps(frames[kept - 1 : kept + 1])[0]),
                     input_frame_jump=float(frame_jumps(video).mean()),
-                    seam_centroid_jump=float(np.nan_to_num(centroid_jumps(seam)[0], nan=float("nan"))),
+                    seam_centroid_jump=float(centroid_jumps(seam)[0]),
                     input_centroid_jump=float(np.nanmean(centroid_jumps(report_in))),
                     latents_vs_mp4=float(np.abs(from_latents[len(from_latents) - len(new):].astype(np.float32)
                                                 - new.astype(np.float32)).mean()),

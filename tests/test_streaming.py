@@ -205,3 +205,6 @@ def test_renoised_context_runs_stock_forwards_on_the_whole_window(model_dir):
     for chunk in pipe.stream("a red circle", streaming=streaming, chunks=4):
         assert all(type(b.attn1.processor).__name__ == "WanAttnProcessor" for b in pipe.transformer.blocks)
     assert frames_seen == [1, 1, 2, 2, 3, 3, 3, 3]  # no clean write passes
+    frames_seen.clear()
+    list(pipe.stream("a red circle", streaming=vidlong.Streaming(chunk=1, sinks=0, window=2, steps=1, context="renoise"), chunks=4))
+    assert frames_seen == [1, 2, 3, 3]  # without sinks the window alone is the context

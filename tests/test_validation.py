@@ -1,7 +1,6 @@
 """One validation layer for every entry point: each bad input refused in one line naming the field,
 exit code 2, nothing written and no model loaded; SIGTERM ends a stream as Ctrl-C does."""
 import json
-import os
 import signal
 import subprocess
 import sys

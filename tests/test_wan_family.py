@@ -2,7 +2,6 @@
 (48-channel-style residual VAE, per-token timesteps) and image-to-video (Wan2.1 with CLIP, Wan2.2
 A14B), on tiny random models built here."""
 import json
-import math
 
 import numpy as np
 import pytest

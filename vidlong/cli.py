@@ -119,12 +119,12 @@ def _add_stream_options(p) -> None:
     p.add_argument("--no-recache", action="store_true", help="keep cached K/V on a prompt switch instead of re-encoding them")
     p.add_argument("--context", default=None, choices=["cache", "renoise"],
                    help="how a chunk sees earlier frames: their cached clean K/V, or re-noised to each step's level "
-                        "and denoised jointly (bidirectional models; default: the model's vidlong.yaml, else cache)")
-    p.add_argument("--first-chunk", type=int, default=None,
-                   help="latent frames of a new stream's first chunk, made with no context (default: --chunk; at most native)")
+                        "and denoised jointly (bidirectional models; default: the model's vidlong.yaml, else renoise for "
+                        "image-to-video models and cache for the others)")
     p.add_argument("--out", required=True, help="output .mp4 file, appended as chunks arrive; settings go to a .json beside it")
     p.add_argument("--save-latents", default=None, metavar="FILE.pt",
-                   help="also save the latents of the output's frames, to continue it later without a re-encode")
+                   help="also save latents to continue the output later without a re-encode (an extension of --video "
+                        "saves its encoded tail and the new chunks: continue it with --video OUT.mp4 --latents FILE.pt)")
 
 
 def _add_stream(sub) -> None:
@@ -135,6 +135,9 @@ def _add_stream(sub) -> None:
     p.add_argument("--prompt", required=True, help='a prompt, or a schedule "0:a red ball; 20:a blue ball" (chunk: prompt)')
     p.add_argument("--image", default=None, help="first frame (PNG/JPEG) for image-to-video models")
     _add_stream_options(p)
+    p.add_argument("--first-chunk", type=int, default=None,
+                   help="latent frames of the first chunk, made with no context (default: the model's, else --chunk; "
+                        "at most native)")
     p.add_argument("--height", type=int, default=None)
     p.add_argument("--width", type=int, default=None)
     p.set_defaults(run=_run_stream)
@@ -167,7 +170,7 @@ def _streaming_config(args):
     check_seed(args.seed)
     return Streaming(chunk=args.chunk, sinks=args.sinks, window=args.window,
                      recache_on_prompt_switch=not args.no_recache, steps=args.steps, context=args.context,
-                     first_chunk=args.first_chunk)
+                     first_chunk=getattr(args, "first_chunk", None))
 
 
 def _length(args) -> dict:
@@ -193,9 +196,11 @@ def _write_stream(stream, out: Path, fps: float, latents_path: Optional[Path], s
             for chunk in stream:
                 writer.append(chunk.frames)
                 if chunk.is_input:
-                    latents.append(stream.prefix.history)
+                    if latents_path is not None:
+                        latents.append(stream.prefix.history)
                     continue
-                latents.append(chunk.latents)
+                if latents_path is not None:  # kept only when asked for: a stream's memory stays flat
+                    latents.append(chunk.latents)
                 chunks += 1
                 bar.update()
                 bar.set_postfix(frames=writer.frames_written, fps=f"{len(chunk.frames) / chunk.seconds:.1f}")
@@ -225,7 +230,7 @@ def _run_stream(args) -> int:
     from .generate import load_image
     from .pipeline import load_pipeline
     from .schedulers.stream import parse_prompt_schedule
-    from .validate import check_size, limits_for_folder
+    from .validate import check_stream, limits_for_folder
     from .video_io import check_output_path
 
     out = check_output_path(Path(args.out))
@@ -233,9 +238,7 @@ def _run_stream(args) -> int:
     parse_prompt_schedule(args.prompt)  # reject a bad schedule before loading a model
     streaming = _streaming_config(args)
     folder = _check_model(args)
-    limits = limits_for_folder(folder)
-    check_size(args.height or limits.spec.height, args.width or limits.spec.width, limits.geometry.pixel_multiple,
-               limits.rope_positions)
+    check_stream(streaming, limits_for_folder(folder), args.height, args.width)
     pipe = load_pipeline(folder, device=args.device)
 
     stream = pipe.stream(args.prompt, streaming=streaming, guidance=args.guidance, guidance_2=args.guidance_2,
@@ -247,7 +250,7 @@ def _run_stream(args) -> int:
 def _extension_input(args, folder: Path):
     """(video frames or None, latents or None, prompt, fps or None), each checked against the model's
     configs before any weights load."""
-    from .extend import check_latents_for_model, check_video_for_model, load_latents
+    from .extend import check_latents_for_model, check_video_for_model, check_video_matches_latents, load_latents
     from .models import folder_geometry
     from .video_io import read_video
 
@@ -268,6 +271,8 @@ def _extension_input(args, folder: Path):
         except Exception as err:  # noqa: BLE001 - ffmpeg's readers raise many types for a bad file
             raise VidlongError(f"--video {args.video} is not a readable video ({type(err).__name__}); pass an mp4 file") from None
         check_video_for_model(frames, geometry)
+        if latents is not None:
+            check_video_matches_latents(frames, latents, geometry)
         sidecar = Path(args.video).with_suffix(".json")
         if prompt is None and sidecar.is_file():
             try:
@@ -283,16 +288,18 @@ def _extension_input(args, folder: Path):
 def _run_extend(args) -> int:
     from .pipeline import load_pipeline
     from .schedulers.stream import parse_prompt_schedule
+    from .validate import check_stream, limits_for_folder
     from .video_io import check_output_path
 
     out = check_output_path(Path(args.out))
     latents_path = _check_latents_path(args.save_latents)
     streaming = _streaming_config(args)
     folder = _check_model(args)
+    check_stream(streaming, limits_for_folder(folder))
     frames, latents, prompt, fps = _extension_input(args, folder)
     parse_prompt_schedule(prompt)
     pipe = load_pipeline(folder, device=args.device)
-    stream = pipe.extend(prompt, video=frames, latents=latents, streaming=streaming, guidance=args.guidance,
+    stream = pipe.extend(prompt, video=frames, latents=latents, streaming=streaming, guidance=args.guidance, fps=fps,
                          guidance_2=args.guidance_2, seed=args.seed, negative_prompt=args.negative_prompt, **_length(args))
     settings = dict(_stream_settings(args, pipe, streaming, prompt), video=args.video, input_latents=args.latents,
                     input_frames=None if frames is None else int(len(frames)))
@@ -344,9 +351,10 @@ def _sigterm_as_interrupt():
         raise KeyboardInterrupt
 
     try:
-        return signal.signal(signal.SIGTERM, interrupt)
+        previous = signal.signal(signal.SIGTERM, interrupt)
     except ValueError:
         return None
+    return signal.SIG_DFL if previous is None else previous
 
 
 if __name__ == "__main__":

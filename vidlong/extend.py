@@ -38,7 +38,7 @@ class ExtensionPrefix:
 
     def cache_latents(self, frames: int) -> torch.Tensor:
         """The last `frames` latent frames (fewer if the input is shorter)."""
-        return self.latents[:, :, -frames:]
+        return self.latents[:, :, max(0, self.latents.shape[2] - frames):]
 
     def pixel_size(self, spatial: int) -> tuple[int, int]:
         """(height, width) in pixels of the continuation."""
@@ -58,6 +58,18 @@ def check_video_for_model(frames: np.ndarray, geometry: Geometry, source: str = 
         h, w = max(multiple, height // multiple * multiple), max(multiple, width // multiple * multiple)
         raise VidlongError(f"{source} is {width}x{height}; this model needs sizes in multiples of {multiple}: resize it "
                            f"first, e.g. ffmpeg -i in.mp4 -vf scale={w}:{h} in_{w}x{h}.mp4")
+
+
+def check_video_matches_latents(frames: np.ndarray, latents: torch.Tensor, geometry: Geometry) -> None:
+    """`--video` and `--latents` together must be the same video: same size, and latents no longer
+    than the frames."""
+    size = (latents.shape[3] * geometry.spatial, latents.shape[4] * geometry.spatial)
+    if tuple(frames.shape[1:3]) != size:
+        raise VidlongError(f"--video is {frames.shape[2]}x{frames.shape[1]} but --latents decode to {size[1]}x{size[0]}; "
+                           "pass the latents saved with that video")
+    if pixel_frames(latents.shape[2], geometry.temporal) > len(frames):
+        raise VidlongError(f"--latents hold {latents.shape[2]} latent frames, more than --video's {len(frames)} frames; "
+                           "pass the latents saved with that video")
 
 
 def tail_pixel_frames(total: int, latent_count: int, temporal_ratio: int = 4) -> int:

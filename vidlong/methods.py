@@ -5,6 +5,8 @@ one field here.
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, fields
 from importlib import resources
 from typing import Optional
@@ -159,9 +161,10 @@ class Streaming:
             every step the clean context latents are re-noised to the step's noise level and denoised
             jointly with the chunk in one bidirectional window of ``S + W + C`` frames (what
             bidirectional weights are trained on; one native-window forward per step, still flat per
-            chunk). None: the model's `stream_context` (vidlong.yaml), else "cache".
+            chunk). None: the model's `stream_context` (vidlong.yaml), else "renoise" for image-to-video
+            pipelines and "cache" for the others.
         first_chunk: latent frames of a new stream's first chunk, which has no context (at most the
-            native window); None: `chunk`. A native-length first chunk gives later chunks a context
+            native window); None: the model's `stream_first_chunk` (vidlong.yaml), else `chunk`. A native-length first chunk gives later chunks a context
             made the way the model makes its best videos.
         seam_frames: extension only: the first new pixel frames take on the difference between the
             input's last frame and its VAE reconstruction, fading to nothing over this many frames, so
@@ -197,8 +200,6 @@ STREAM_CONTEXTS = ("cache", "renoise")
 
 def _positive(value) -> bool:
     """A finite real number > 0."""
-    import math
-
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 

@@ -148,13 +148,13 @@ def pipeline_facts(folder: Path) -> dict:
                        PIPELINE_TASKS.get(index.get("_class_name"), "t2v"))
 
 
-def spec_for_folder(folder: Path, facts: Optional[dict] = None) -> ModelSpec:
+def spec_for_folder(folder: Path) -> ModelSpec:
     """A model folder's ``vidlong.yaml`` if it has one, else the known model its files match."""
     own = Path(folder) / "vidlong.yaml"
     if own.is_file():
         return read_spec_file(own)
     try:
-        facts = facts if facts is not None else pipeline_facts(Path(folder))
+        facts = pipeline_facts(Path(folder))
     except (OSError, ValueError, IndexError) as err:
         raise VidlongError(f"cannot read the configs of {folder} ({type(err).__name__}); re-save it with save_pretrained()") from None
     spec = spec_for_facts(facts)

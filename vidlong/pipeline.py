@@ -39,7 +39,7 @@ class VidlongPipelineMixin:
     @property
     def spec(self) -> ModelSpec:
         if self.vidlong_spec is None:
-            folder = Path(self.config._name_or_path or "")
+            folder = Path(self.config.get("_name_or_path") or "")
             if str(folder) and (folder / "vidlong.yaml").is_file():
                 self.vidlong_spec = spec_for_folder(folder)
             else:
@@ -122,7 +122,7 @@ class VidlongPipelineMixin:
                                         first_chunk=streaming.first_chunk or self.spec.stream_first_chunk)
         return VideoStreamer(self, prompt, streaming, chunks=chunks, **kwargs)
 
-    def extend(self, prompt: str, video=None, latents=None, streaming=None, chunks=None, seconds=None, **kwargs):
+    def extend(self, prompt: str, video=None, latents=None, streaming=None, chunks=None, seconds=None, fps=None, **kwargs):
         """Continue a video: an iterator whose first `StreamChunk` (``is_input``) holds the input's frames,
         unchanged, followed by the new chunks as they are made.
 
@@ -132,6 +132,7 @@ class VidlongPipelineMixin:
             latents: the video's saved latents ``[1, C, F, h, w]`` instead (no VAE round trip); with
                 `video` too, `video` gives the output's first frames and `latents` the continuation.
             streaming, chunks, seconds, kwargs: as for `stream` (height and width follow the input).
+            fps: the input's frame rate, which `seconds` of new video are counted in (default: the model's).
         """
         from .extend import extension_prefix
         from .methods import Streaming
@@ -140,7 +141,7 @@ class VidlongPipelineMixin:
         streaming = streaming or Streaming()
         prefix = extension_prefix(self, streaming, video=video, latents=latents)
         if chunks is None and seconds:
-            chunks = chunks_for_seconds(seconds, self.spec.fps, streaming.chunk, self.spec.temporal_ratio, continuing=True)
+            chunks = chunks_for_seconds(seconds, fps or self.spec.fps, streaming.chunk, self.spec.temporal_ratio, continuing=True)
         from .streaming import VideoStreamer
 
         return VideoStreamer(self, prompt, streaming, chunks=chunks, prefix=prefix, **kwargs)

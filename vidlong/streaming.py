@@ -118,7 +118,7 @@ class VideoStreamer:
     """Generates one stream with a vidlong pipeline; iterate it for `StreamChunk`s.
 
     Args:
-        pipe: a text-to-video vidlong pipeline (one or two experts).
+        pipe: a vidlong pipeline (one or two experts; image-to-video ones with the re-noised context).
         prompt: one prompt, or a schedule ``"0:a red ball; 20:a blue ball"`` (chunk: prompt).
         streaming: the `Streaming` config.
         chunks: how many chunks; None streams until the consumer stops iterating.
@@ -253,7 +253,8 @@ class VideoStreamer:
         latents = torch.randn(shape, generator=self.generator).to(pipe.device)
         scheduler = copy.deepcopy(pipe.scheduler)
         scheduler.set_timesteps(self.steps, device=pipe.device)
-        context = torch.cat(self._context_latents(), dim=2).to(pipe.device) if self.renoise and self.sink_latents else None
+        frames_before = self._context_latents()
+        context = torch.cat(frames_before, dim=2).to(pipe.device) if self.renoise and frames_before else None
         for t in scheduler.timesteps:
             if context is None:
                 pred = self._predict(latents, t, text)
@@ -295,6 +296,7 @@ class VideoStreamer:
         if pipe.task == "i2v" and self.prefix is None:
             self.condition = self._image_condition(self.image)
         for transformer, context in zip(pipe.experts(), self.contexts):
+            hooks.remove(transformer)  # a stream runs without whole-video methods (none acts inside the native window)
             if not self.renoise:  # re-noised context: stock bidirectional forwards, no cache
                 hooks.apply(transformer, native_frames=pipe.native_frames, stream=context)
         decoder = StreamingWanDecoder(pipe.vae)

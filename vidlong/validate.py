@@ -116,6 +116,22 @@ def check_latent_length(latent: int, limits: ModelLimits) -> None:
                            "(vidlong stream has no length limit)")
 
 
+def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> None:
+    """A `Streaming` config (and a stream's size) against `limits`: chunks within the native window,
+    steps within `MAX_STEPS`, sizes as for generate."""
+    native = limits.spec.native_frames
+    for name in ("chunk", "first_chunk"):
+        value = getattr(streaming, name)
+        if value is not None and value > native:
+            raise VidlongError(f"--{name.replace('_', '-')} {value} exceeds the model's native window of {native} "
+                               f"latent frames; use at most {native}")
+    check_steps(streaming.steps)
+    for name, value in (("height", height), ("width", width)):
+        if value is not None and value < 1:
+            raise VidlongError(f"--{name} must be a positive number of pixels, got {value}")
+    check_size(height or limits.spec.height, width or limits.spec.width, limits.geometry.pixel_multiple, limits.rope_positions)
+
+
 def check_generate(request, limits: ModelLimits) -> int:
     """Every field of a `GenerateRequest` against `limits`; returns the video's latent frames."""
     from .generate import check_task, resolve_latent_frames
