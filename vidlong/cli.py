@@ -57,7 +57,7 @@ def _check_model(args) -> Path:
     if args.command != "generate":
         check_streamable(task, resolve_context(_streaming_config(args), spec_for_folder(folder), task), args.sinks)
     if args.command != "extend":  # an extension's image is its context's first frame
-        check_task(task, args.image)
+        check_task(task, bool(args.image))
         if args.image:
             load_image(args.image)
     return folder
@@ -250,12 +250,12 @@ def _run_stream(args) -> int:
 def _extension_input(args, folder: Path):
     """(video frames or None, latents or None, prompt, fps or None), each checked against the model's
     configs before any weights load."""
-    from .extend import check_latents_for_model, check_video_for_model, check_video_matches_latents, load_latents
+    from .extend import (check_extension_source, check_latents_for_model, check_video_for_model,
+                         check_video_matches_latents, load_latents)
     from .models import folder_geometry
     from .video_io import read_video
 
-    if args.video is None and args.latents is None:
-        raise VidlongError("extend needs the video to continue: pass --video in.mp4 or --latents in.pt")
+    check_extension_source(args.video, args.latents)
     geometry = folder_geometry(folder)
     frames = fps = latents = None
     prompt, meta = args.prompt, {}

@@ -78,13 +78,18 @@ def tail_pixel_frames(total: int, latent_count: int, temporal_ratio: int = 4) ->
     return min(pixel_frames(latent_count, temporal_ratio), (total - 1) // temporal_ratio * temporal_ratio + 1)
 
 
+def check_extension_source(video, latents) -> None:
+    """An extension needs frames or latents to continue."""
+    if video is None and latents is None:
+        raise VidlongError("extend needs the video to continue: pass --video in.mp4 or --latents in.pt")
+
+
 def extension_prefix(pipe, streaming, video: Optional[np.ndarray] = None,
                      latents: Optional[torch.Tensor] = None) -> ExtensionPrefix:
     """The `ExtensionPrefix` of `video` (uint8 ``[T, H, W, 3]``) or of saved `latents` for `pipe`."""
     from .schedulers.stream import StreamSchedule
 
-    if video is None and latents is None:
-        raise VidlongError("extend needs the video to continue: pass --video in.mp4 or --latents in.pt")
+    check_extension_source(video, latents)
     spec, geometry = pipe.spec, pipeline_geometry(pipe)
     schedule = StreamSchedule.resolve(spec.native_frames, streaming.chunk, streaming.sinks, streaming.window)
     context = schedule.sinks + schedule.window

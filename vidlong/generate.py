@@ -60,6 +60,13 @@ class GenerateResult:
     latents: Optional[torch.Tensor] = None
 
 
+def resolve_guidance(spec, guidance: Optional[float], guidance_2: Optional[float]) -> tuple[float, float]:
+    """(guidance, low-noise expert's guidance): the given values, else the model's, the second falling
+    back to the first."""
+    guidance = spec.guidance_scale if guidance is None else guidance
+    return guidance, guidance_2 if guidance_2 is not None else (spec.guidance_scale_2 or guidance)
+
+
 def load_image(path: str):
     """The RGB image at `path` (PIL), or a one-line error naming the field."""
     from PIL import Image, UnidentifiedImageError
@@ -71,11 +78,11 @@ def load_image(path: str):
         raise VidlongError(f"--image {path} is not a readable image ({type(err).__name__}); pass a PNG or JPEG file") from None
 
 
-def check_task(task: str, image: Optional[str]) -> None:
+def check_task(task: str, has_image: bool) -> None:
     """Image-to-video models need an image; text-to-video models take none."""
-    if task == "i2v" and not image:
+    if task == "i2v" and not has_image:
         raise VidlongError("this model is image-to-video: pass the first frame with --image start.png")
-    if task == "t2v" and image:
+    if task == "t2v" and has_image:
         raise VidlongError("this model is text-to-video and takes no --image; use an image-to-video model folder "
                            "(WanImageToVideoPipeline), or `vidlong extend --video` from a 1-frame video")
 
@@ -106,8 +113,7 @@ def generate(pipe, request: GenerateRequest, step_callback: Optional[Callable[[i
     noise = request.noise or (load_preset(request.preset)["noise"] if request.preset else "plain")
     height, width = request.height or spec.height, request.width or spec.width
     steps = request.steps or spec.num_inference_steps
-    guidance = spec.guidance_scale if request.guidance is None else request.guidance
-    guidance_2 = request.guidance_2 if request.guidance_2 is not None else (spec.guidance_scale_2 or guidance)
+    guidance, guidance_2 = resolve_guidance(spec, request.guidance, request.guidance_2)
 
     generator = torch.Generator().manual_seed(request.seed)
     latent_shape = (1, pipe.latent_channels, n_latent,

@@ -139,13 +139,23 @@ def spec_for_transformer(transformer, native_frames: Optional[int] = None) -> Mo
     return spec
 
 
+def folder_configs(folder: Path) -> tuple[dict, dict, int]:
+    """(model_index.json, the first expert's config.json, number of experts) of a pipeline folder, or a
+    one-line error naming the folder."""
+    folder = Path(folder)
+    try:
+        index = json.loads((folder / "model_index.json").read_text())
+        experts = [name for name in ("transformer", "transformer_2") if (index.get(name) or [None])[0]]
+        config = json.loads((folder / experts[0] / "config.json").read_text())
+    except (OSError, ValueError, IndexError, AttributeError) as err:
+        raise VidlongError(f"cannot read the configs of {folder} ({type(err).__name__}); re-save it with save_pretrained()") from None
+    return index, config, len(experts)
+
+
 def pipeline_facts(folder: Path) -> dict:
     """`model_facts` read from a diffusers pipeline folder's JSON files (no weights loaded)."""
-    index = json.loads((folder / "model_index.json").read_text())
-    experts = [name for name in ("transformer", "transformer_2") if (index.get(name) or [None])[0]]
-    config = json.loads((folder / experts[0] / "config.json").read_text()) if experts else {}
-    return model_facts(config, len(experts), index.get("expand_timesteps", False),
-                       PIPELINE_TASKS.get(index.get("_class_name"), "t2v"))
+    index, config, experts = folder_configs(folder)
+    return model_facts(config, experts, index.get("expand_timesteps", False), PIPELINE_TASKS.get(index.get("_class_name"), "t2v"))
 
 
 def spec_for_folder(folder: Path) -> ModelSpec:
@@ -153,11 +163,7 @@ def spec_for_folder(folder: Path) -> ModelSpec:
     own = Path(folder) / "vidlong.yaml"
     if own.is_file():
         return read_spec_file(own)
-    try:
-        facts = pipeline_facts(Path(folder))
-    except (OSError, ValueError, IndexError) as err:
-        raise VidlongError(f"cannot read the configs of {folder} ({type(err).__name__}); re-save it with save_pretrained()") from None
-    spec = spec_for_facts(facts)
+    spec = spec_for_facts(pipeline_facts(Path(folder)))
     if spec is None:
         raise VidlongError(f"vidlong does not know the model in {folder}; add a vidlong.yaml there with native_frames "
                            "(latent frames), fps, height and width")
@@ -189,12 +195,10 @@ class Geometry:
 def folder_geometry(folder: Path) -> Geometry:
     """`Geometry` of a diffusers Wan pipeline folder, from its JSON configs."""
     folder = Path(folder)
+    patch = folder_configs(folder)[1].get("patch_size", [1, 2, 2])
     try:
         vae = json.loads((folder / "vae" / "config.json").read_text())
-        index = json.loads((folder / "model_index.json").read_text())
-        expert = next(n for n in ("transformer", "transformer_2") if (index.get(n) or [None])[0])
-        patch = json.loads((folder / expert / "config.json").read_text()).get("patch_size", [1, 2, 2])
-    except (OSError, ValueError, StopIteration) as err:
+    except (OSError, ValueError) as err:
         raise VidlongError(f"cannot read the configs of {folder} ({type(err).__name__}); re-save it with save_pretrained()") from None
     return Geometry(channels=int(vae.get("z_dim", 16)), spatial=int(vae.get("scale_factor_spatial") or 8),
                     temporal=int(vae.get("scale_factor_temporal") or WAN_TEMPORAL_RATIO), patch=tuple(patch))

@@ -25,6 +25,7 @@ import torch
 from . import hooks
 from .attention.stream_attention import StreamContext
 from .errors import VidlongError
+from .generate import check_task, resolve_guidance
 from .image_condition import ImageCondition
 from .methods import Streaming
 from .models import pixel_frames
@@ -139,13 +140,11 @@ class VideoStreamer:
         self.renoise = resolve_context(streaming, spec, pipe.task) == "renoise"
         self.schedule = StreamSchedule.resolve(spec.native_frames, streaming.chunk, streaming.sinks, streaming.window)
         check_streamable(pipe.task, "renoise" if self.renoise else "cache", self.schedule.sinks)
-        if pipe.task == "i2v" and image is None and prefix is None:
-            raise VidlongError("this model is image-to-video: pass the first frame with --image start.png")
-        self.image, self.condition, self.spec_ratio = image, None, spec.temporal_ratio
+        if prefix is None:  # an extension's image is its context's first frame
+            check_task(pipe.task, image is not None)
+        self.image, self.condition = image, None
         self.prompts = parse_prompt_schedule(prompt)
-        guidance = spec.guidance_scale if guidance is None else guidance
-        guidance_2 = guidance_2 if guidance_2 is not None else (spec.guidance_scale_2 or guidance)
-        self.guidances = (guidance, guidance_2)
+        self.guidances = resolve_guidance(spec, guidance, guidance_2)
         self.steps = streaming.steps or spec.num_inference_steps
         self.first_chunk = streaming.first_chunk or spec.stream_first_chunk or self.schedule.chunk
         if self.first_chunk > spec.native_frames:
@@ -287,7 +286,7 @@ class VideoStreamer:
         decoded = to_uint8(decoder.decode(prefix.history))
         frames = prefix.frames if prefix.frames is not None else decoded
         if self.pipe.task == "i2v":  # the context's first frame is its windows' image
-            self.condition = self._image_condition(frames[max(0, len(frames) - pixel_frames(cached.shape[2], self.spec_ratio))])
+            self.condition = self._image_condition(frames[max(0, len(frames) - pixel_frames(cached.shape[2], self.pipe.spec.temporal_ratio))])
         self.seam = SeamBlend(frames[-1], decoded[-1], self.streaming.seam_frames)
         return StreamChunk(-1, frames, prompt_at(self.prompts, 0), time.perf_counter() - start, None, is_input=True)
 

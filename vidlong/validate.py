@@ -6,13 +6,12 @@ generating; every refusal is one `VidlongError` line naming the field and the fi
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import VidlongError
-from .models import Geometry, ModelSpec, folder_geometry, spec_for_folder
+from .models import Geometry, ModelSpec, folder_configs, folder_geometry, spec_for_folder
 
 #: seeds are torch generator seeds: non-negative 63-bit integers
 MAX_SEED = 2**63 - 1
@@ -42,13 +41,7 @@ def limits_for_folder(folder) -> ModelLimits:
     """`ModelLimits` of a checked pipeline folder, from its JSON configs alone."""
     from .pipeline import pipeline_task
 
-    folder = Path(folder)
-    index = json.loads((folder / "model_index.json").read_text())
-    expert = next((n for n in ("transformer", "transformer_2") if (index.get(n) or [None])[0]), "transformer")
-    try:
-        config = json.loads((folder / expert / "config.json").read_text())
-    except (OSError, ValueError):
-        raise VidlongError(f"cannot read {folder / expert / 'config.json'}; re-save the pipeline with save_pretrained()") from None
+    config = folder_configs(Path(folder))[1]
     return ModelLimits(spec_for_folder(folder), folder_geometry(folder), int(config.get("rope_max_seq_len", 1024)),
                        pipeline_task(folder))
 
@@ -139,7 +132,7 @@ def check_generate(request, limits: ModelLimits) -> int:
 
     if not isinstance(request.prompt, str) or not request.prompt.strip():
         raise VidlongError("the prompt is empty; describe the video, e.g. \"a red circle and a blue square\"")
-    check_task(limits.task, request.image)
+    check_task(limits.task, bool(request.image))
     methods_for(request.method, request.preset)
     if request.noise not in (None, "plain", "specmix"):
         raise VidlongError(f"--noise must be plain or specmix, got {request.noise!r}")
