@@ -40,6 +40,7 @@ def _add_generate(sub) -> None:
     p.add_argument("--out", required=True, help="output .mp4 file; settings go to a .json beside it")
     p.add_argument("--save-latents", default=None, metavar="FILE.pt",
                    help="also save the final latents, to continue the video later with `vidlong extend --latents`")
+    _add_overwrite(p)
     p.set_defaults(run=_run_generate)
 
 
@@ -63,6 +64,22 @@ def _check_model(args) -> Path:
     return folder
 
 
+def _add_overwrite(p) -> None:
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out (and its .json and --save-latents files); without it they are refused")
+
+
+def _check_outputs(args) -> tuple[Path, Optional[Path]]:
+    """(--out, --save-latents), checked before anything loads: writable, and not replacing files unasked."""
+    from .validate import check_new_outputs
+    from .video_io import check_output_path
+
+    out = check_output_path(Path(args.out))
+    latents_path = _check_latents_path(args.save_latents)
+    check_new_outputs(out, [latents_path], args.overwrite)
+    return out, latents_path
+
+
 def _check_latents_path(path) -> Optional[Path]:
     if path is None:
         return None
@@ -81,10 +98,9 @@ def _run_generate(args) -> int:
     from .methods import load_preset
     from .pipeline import load_pipeline
     from .validate import check_generate, limits_for_folder
-    from .video_io import check_output_path, write_video
+    from .video_io import write_video
 
-    out = check_output_path(Path(args.out))
-    latents_path = _check_latents_path(args.save_latents)
+    out, latents_path = _check_outputs(args)
     ratio = args.ratio if args.ratio is not None else (load_preset(args.preset)["ratio"] if args.preset else 1.0)
     request = GenerateRequest(
         prompt=args.prompt, negative_prompt=args.negative_prompt, ratio=ratio, frames=args.frames,
@@ -125,6 +141,7 @@ def _add_stream_options(p) -> None:
     p.add_argument("--save-latents", default=None, metavar="FILE.pt",
                    help="also save latents to continue the output later without a re-encode (an extension of --video "
                         "saves its encoded tail and the new chunks: continue it with --video OUT.mp4 --latents FILE.pt)")
+    _add_overwrite(p)
 
 
 def _add_stream(sub) -> None:
@@ -231,10 +248,8 @@ def _run_stream(args) -> int:
     from .pipeline import load_pipeline
     from .schedulers.stream import parse_prompt_schedule
     from .validate import check_stream, limits_for_folder
-    from .video_io import check_output_path
 
-    out = check_output_path(Path(args.out))
-    latents_path = _check_latents_path(args.save_latents)
+    out, latents_path = _check_outputs(args)
     parse_prompt_schedule(args.prompt)  # reject a bad schedule before loading a model
     streaming = _streaming_config(args)
     folder = _check_model(args)
@@ -289,10 +304,8 @@ def _run_extend(args) -> int:
     from .pipeline import load_pipeline
     from .schedulers.stream import parse_prompt_schedule
     from .validate import check_stream, limits_for_folder
-    from .video_io import check_output_path
 
-    out = check_output_path(Path(args.out))
-    latents_path = _check_latents_path(args.save_latents)
+    out, latents_path = _check_outputs(args)
     streaming = _streaming_config(args)
     folder = _check_model(args)
     check_stream(streaming, limits_for_folder(folder))

@@ -109,6 +109,17 @@ def check_latent_length(latent: int, limits: ModelLimits) -> None:
                            "(vidlong stream has no length limit)")
 
 
+def check_new_outputs(out: Path, others=(), overwrite: bool = False) -> None:
+    """Nothing that a run writes (the video `out`, its ``.json`` settings beside it, `others` such as a
+    latents file) exists already, unless `overwrite`: files are never replaced silently."""
+    if overwrite:
+        return
+    for path in (out, out.with_suffix(".json"), *(Path(p) for p in others if p is not None)):
+        if path.exists():
+            what = "" if path == out else f" ({path.name} would be replaced too)"
+            raise VidlongError(f"--out {out} exists{what}; pass --overwrite to replace it, or choose another --out")
+
+
 def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> None:
     """A `Streaming` config (and a stream's size) against `limits`: chunks within the native window,
     steps within `MAX_STEPS`, sizes as for generate."""

@@ -73,12 +73,15 @@ class _Encoder:
     finishes the file.
     """
 
-    def __init__(self, path: Path, fps: float, height: int, width: int, movflags: str):
+    def __init__(self, path: Path, fps: float, height: int, width: int, movflags: str, low_latency: bool = False):
         self.size = (height, width)
+        # x264's look-ahead and B-frames hold ~40 frames inside the encoder; without them each frame
+        # is encoded and written the moment it arrives, so killing ffmpeg loses nothing already sent
+        latency = ["-tune", "zerolatency"] if low_latency else []
         cmd = [
             imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-nostdin", "-loglevel", "error",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps}", "-i", "pipe:0",
-            "-an", "-c:v", "libx264", "-crf", str(_CRF), "-pix_fmt", "yuv420p",
+            "-an", "-c:v", "libx264", *latency, "-crf", str(_CRF), "-pix_fmt", "yuv420p",
             "-movflags", movflags, "-flush_packets", "1", "-f", "mp4", str(path),
         ]  # fmt: skip
         self._log = tempfile.TemporaryFile()
@@ -161,9 +164,11 @@ class StreamingVideoWriter:
     which is playable however it ends. When ``append`` returns, the chunk is in ffmpeg's input pipe;
     if this process then crashes, is interrupted or is SIGKILLed, ffmpeg reads the rest of the pipe
     and finishes the file with every frame appended so far. If ffmpeg itself is killed too, the
-    file stays playable and holds the frames ffmpeg had already encoded (up to about 40 frames of
-    encoder look-ahead are lost). The file appears at the first ``append`` and overwrites any file
-    at ``path``; leaving the ``with`` block, normally or by an exception, finishes it.
+    file stays playable and holds every frame ffmpeg had read but the last one: the encoder runs
+    without look-ahead (x264's zerolatency tuning), so each frame is written as the next arrives.
+    The file appears at the first ``append`` and overwrites any file at ``path`` (the CLI refuses an
+    existing file without ``--overwrite``); leaving the ``with`` block, normally or by an exception,
+    finishes it.
     """
 
     def __init__(self, path, fps: float):
@@ -182,7 +187,7 @@ class StreamingVideoWriter:
         for frame in frames:
             frame = _to_uint8_even(frame)
             if self._encoder is None:
-                self._encoder = _Encoder(self.path, self.fps, *frame.shape[:2], movflags=_FRAGMENTED)
+                self._encoder = _Encoder(self.path, self.fps, *frame.shape[:2], movflags=_FRAGMENTED, low_latency=True)
             self._encoder.write(frame)
             self._frames_written += 1
         if self._encoder is not None:
