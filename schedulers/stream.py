@@ -62,6 +62,10 @@ def parse_prompt_schedule(text: str) -> list[tuple[int, str]]:
     schedule.sort()
     if schedule[0][0] != 0:
         raise VidlongError("a prompt schedule must start at chunk 0: \"0:a red ball; 20:a blue ball\"")
+    starts = [start for start, _ in schedule]
+    twice = next((start for start in starts if starts.count(start) > 1), None)
+    if twice is not None:
+        raise VidlongError(f"the prompt schedule has two prompts at chunk {twice}; give each chunk number one prompt")
     if any(not prompt for _, prompt in schedule):
         raise VidlongError("every prompt-schedule entry needs a prompt after its chunk number")
     return schedule

@@ -177,11 +177,13 @@ def _add_extend(sub) -> None:
 
 def _streaming_config(args):
     from .methods import Streaming
-    from .validate import check_finite, check_seed
+    from .validate import MAX_SECONDS, check_finite, check_seed
 
     if args.chunks is not None and args.chunks < 1:
         raise VidlongError(f"--chunks must be >= 1, got {args.chunks}")
     check_finite("seconds", args.seconds, 0)
+    if args.seconds is not None and args.seconds > MAX_SECONDS:
+        raise VidlongError(f"--seconds must be at most {MAX_SECONDS:g}, got {args.seconds:g}; use --forever to stream until interrupted")
     check_finite("guidance", args.guidance, 0)
     check_finite("guidance-2", args.guidance_2, 0)
     check_seed(args.seed)

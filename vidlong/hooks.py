@@ -19,7 +19,7 @@ from .attention.plan import AttentionPlan
 from .attention.processor import VidlongWanAttnProcessor
 from .attention.stream_attention import StreamContext
 from .errors import VidlongError
-from .methods import RIFLEx, SlidingWindow, SpectralFusion, UltraViCo
+from .methods import RIFLEx, check_methods
 from .plans import build_plan
 from .schedulers.riflex import riflex_tables
 
@@ -165,9 +165,7 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
         The shared state (its ``plan`` shows what the last forward executed).
     """
     attentions = video_self_attentions(transformer)
-    for method in methods:
-        if not isinstance(method, (UltraViCo, SpectralFusion, SlidingWindow, RIFLEx)):
-            raise VidlongError(f"not a vidlong method: {method!r}; use vidlong.UltraViCo(...) or vidlong.SpectralFusion(...)")
+    check_methods(methods)
     if kernel not in KERNELS:
         raise VidlongError(f"unknown kernel {kernel!r}; choose one of: {', '.join(KERNELS)}")
     check_kernel_device(kernel, transformer)

@@ -85,9 +85,9 @@ class SpectralFusion:
     def __post_init__(self):
         if not _positive(self.spatial_cutoff):
             raise VidlongError(f"SpectralFusion spatial_cutoff must be a finite number > 0 (FreeLong: 0.25), got {self.spatial_cutoff!r}")
-        if not all(_positive(w) for w in self.windows):
+        if not isinstance(self.windows, (tuple, list)) or not all(_positive(w) for w in self.windows):
             raise VidlongError(f"SpectralFusion windows must be multiples of the native length > 0, got {self.windows!r}")
-        if self.bands is not None and not all(_positive(b) and b <= 1 for b in self.bands):
+        if self.bands is not None and (not isinstance(self.bands, (tuple, list)) or not all(_positive(b) and b <= 1 for b in self.bands)):
             raise VidlongError(f"SpectralFusion bands must be normalised frequencies in (0, 1], got {self.bands!r}")
         if self.bands is not None and len(self.bands) != len(self.windows):
             raise VidlongError(f"SpectralFusion needs one band cut-off per window: {len(self.windows)} windows, {len(self.bands)} bands")
@@ -190,6 +190,8 @@ class Streaming:
             value = getattr(self, name)
             if value is not None and (not _whole(value) or value < 0):
                 raise VidlongError(f"Streaming {name} (--{name.replace('_', '-')}) must be a whole number >= 0, got {value!r}")
+        if not isinstance(self.recache_on_prompt_switch, bool):
+            raise VidlongError(f"Streaming recache_on_prompt_switch must be True or False, got {self.recache_on_prompt_switch!r}")
         if self.context not in (None, *STREAM_CONTEXTS):
             raise VidlongError(f"Streaming context must be one of {', '.join(STREAM_CONTEXTS)}, got {self.context!r}")
 
@@ -211,6 +213,20 @@ def _as_tensor(value: int):
     import torch
 
     return torch.tensor(value)
+
+
+def check_methods(methods) -> None:
+    """Methods applied together: vidlong method configs, each kind at most once, and SpectralFusion or
+    SlidingWindow (not both)."""
+    kinds = []
+    for method in methods:
+        if not isinstance(method, (UltraViCo, SpectralFusion, SlidingWindow, RIFLEx)):
+            raise VidlongError(f"not a vidlong method: {method!r}; use vidlong.UltraViCo(...) or vidlong.SpectralFusion(...)")
+        if type(method) in kinds:
+            raise VidlongError(f"{type(method).__name__} is given twice; pass each method once")
+        kinds.append(type(method))
+    if SpectralFusion in kinds and SlidingWindow in kinds:
+        raise VidlongError("SpectralFusion already has local windows; use it or SlidingWindow, not both")
 
 
 def methods_for(name: str, preset: Optional[str] = None) -> tuple:

@@ -4,8 +4,7 @@ from __future__ import annotations
 from .attention.layout import TokenLayout
 from .attention.mods import PositiveDecay
 from .attention.plan import AttentionPlan
-from .errors import VidlongError
-from .methods import SlidingWindow, SpectralFusion, UltraViCo
+from .methods import SlidingWindow, SpectralFusion, UltraViCo, check_methods
 
 
 def build_plan(layout: TokenLayout, methods) -> AttentionPlan:
@@ -18,8 +17,7 @@ def build_plan(layout: TokenLayout, methods) -> AttentionPlan:
     decay = next((m for m in methods if isinstance(m, UltraViCo)), None)
     fusion = next((m for m in methods if isinstance(m, SpectralFusion)), None)
     sliding = next((m for m in methods if isinstance(m, SlidingWindow)), None)
-    if fusion and sliding:
-        raise VidlongError("SpectralFusion already has local windows; use it or SlidingWindow, not both")
+    check_methods(methods)
     region = decay.decay_region(layout) if decay else None
     windows = (fusion or sliding).windows_for(layout) if (fusion or sliding) else (None,)
     return AttentionPlan(

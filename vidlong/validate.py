@@ -17,6 +17,8 @@ from .models import Geometry, ModelSpec, folder_configs, folder_geometry, spec_f
 MAX_SEED = 2**63 - 1
 #: denoising steps beyond this are refused as a typo (the schedulers train on 1000 timesteps)
 MAX_STEPS = 1000
+#: a stream's --seconds beyond this (about four months) is refused: --forever streams until interrupted
+MAX_SECONDS = 1e7
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,17 @@ def check_finite(name: str, value, low: float | None = None) -> None:
     """`value` is a finite number (and >= `low`), else one line naming `name`."""
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
         raise VidlongError(f"--{name} must be a finite number, got {value!r}")
     if low is not None and value < low:
         raise VidlongError(f"--{name} must be >= {low:g}, got {value!r}")
+
+
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond every float
+        return False
 
 
 def check_device(device):
@@ -121,19 +130,17 @@ def check_new_outputs(out: Path, others=(), overwrite: bool = False) -> None:
 
 
 def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> None:
-    """A `Streaming` config (and a stream's size) against `limits`: chunks within the native window,
-    steps within `MAX_STEPS`, sizes as for generate."""
+    """A `Streaming` config (and a stream's size) against `limits`: chunks, sinks and window each within
+    the native window, steps within `MAX_STEPS`, sizes as for generate."""
     native = limits.spec.native_frames
-    for name in ("chunk", "first_chunk"):
+    for name in ("chunk", "first_chunk", "sinks", "window"):
         value = getattr(streaming, name)
         if value is not None and value > native:
             raise VidlongError(f"--{name.replace('_', '-')} {value} exceeds the model's native window of {native} "
                                f"latent frames; use at most {native}")
     check_steps(streaming.steps)
-    for name, value in (("height", height), ("width", width)):
-        if value is not None and value < 1:
-            raise VidlongError(f"--{name} must be a positive number of pixels, got {value}")
-    check_size(height or limits.spec.height, width or limits.spec.width, limits.geometry.pixel_multiple, limits.rope_positions)
+    check_size(limits.spec.height if height is None else height, limits.spec.width if width is None else width,
+               limits.geometry.pixel_multiple, limits.rope_positions)
 
 
 def check_generate(request, limits: ModelLimits) -> int:
@@ -143,6 +150,8 @@ def check_generate(request, limits: ModelLimits) -> int:
 
     if not isinstance(request.prompt, str) or not request.prompt.strip():
         raise VidlongError("the prompt is empty; describe the video, e.g. \"a red circle and a blue square\"")
+    if request.negative_prompt is not None and not isinstance(request.negative_prompt, str):
+        raise VidlongError(f"--negative-prompt must be text, got {request.negative_prompt!r:.80}")
     check_task(limits.task, bool(request.image))
     methods_for(request.method, request.preset)
     if request.noise not in (None, "plain", "specmix"):
@@ -152,8 +161,12 @@ def check_generate(request, limits: ModelLimits) -> int:
     check_seed(request.seed)
     check_steps(request.steps)
     spec = limits.spec
-    check_size(request.height or spec.height, request.width or spec.width, limits.geometry.pixel_multiple,
-               limits.rope_positions)
-    latent = resolve_latent_frames(request, spec.native_frames, spec.temporal_ratio)
+    check_size(spec.height if request.height is None else request.height,
+               spec.width if request.width is None else request.width, limits.geometry.pixel_multiple, limits.rope_positions)
+    try:
+        latent = resolve_latent_frames(request, spec.native_frames, spec.temporal_ratio)
+    except OverflowError:  # a finite ratio whose frame count is no finite number (1e308 x native)
+        raise VidlongError(f"--ratio {request.ratio!r} asks for more latent frames than this model's RoPE table places; "
+                           "ask for a shorter video or stream it (vidlong stream has no length limit)") from None
     check_latent_length(latent, limits)
     return latent

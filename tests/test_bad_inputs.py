@@ -1,0 +1,456 @@
+"""Issue 15: every bad input is refused in one line naming the field and the fix, with exit code 2,
+nothing written and no model loaded (a table of CLI cases and one of Python API cases); and a fuzz of
+every field of `GenerateRequest` and `Streaming`, through the CLI and the dataclasses: exit codes
+0/2/130 only, never a traceback, never an exception other than `VidlongError`."""
+import os
+import random
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+
+import vidlong
+from vidlong import pipeline as pipeline_module
+from vidlong.cli import main
+from conftest import tiny_transformer
+from tiny_pipeline import save_tiny_pipeline
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny-wan"))
+
+
+@pytest.fixture(scope="module")
+def zero_native_dir(model_dir, tmp_path_factory):
+    """The tiny model with ``native_frames: 0`` in its vidlong.yaml."""
+    folder = shutil.copytree(model_dir, tmp_path_factory.mktemp("zero-native") / "tiny-zero")
+    spec = folder / "vidlong.yaml"
+    spec.write_text("\n".join("native_frames: 0" if line.startswith("native_frames:") else line
+                              for line in spec.read_text().splitlines()) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """Input files the rows name: a text file, a PNG, a torch file that is no latents file, and two
+    9-frame videos without .json sidecars, at 32x32 and at 40x40 (no multiple of the model's 16)."""
+    import numpy as np
+    from PIL import Image
+
+    from vidlong.video_io import write_video
+
+    folder = tmp_path_factory.mktemp("inputs")
+    write_video(folder / "clip.mp4", np.full((9, 32, 32, 3), 120, np.uint8), fps=8)
+    write_video(folder / "clip40.mp4", np.full((9, 40, 40, 3), 120, np.uint8), fps=8)
+    (folder / "notes.txt").write_text("not a video\n")
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(folder / "frame.png")
+    torch.save({"something": 1}, folder / "other.pt")
+    return folder
+
+
+def run_main(argv):
+    """The exit code of an in-process `vidlong` run, argparse's exits included."""
+    try:
+        code = main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    return code
+
+
+def files_under(folder: Path) -> list:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+# --------------------------------------------------------------------------------------------------
+# A. The CLI table. Each row: (subcommand, its arguments, a substring the error line must hold, a setup
+# named in `_setup` or ARGPARSE).
+# Placeholders: {model} the tiny model, {out} OUT/x.mp4, {outdir} OUT, {zero_native} a model folder
+# whose vidlong.yaml says native_frames: 0, {inputs} a folder of input files, {ro} a read-only folder.
+# Rows without --model get the tiny model, without --prompt (generate/stream) "a red circle", without
+# --out {out}.  Rows marked ARGPARSE are refused by argparse (usage lines, then one "error:" line).
+# --------------------------------------------------------------------------------------------------
+
+ARGPARSE = "argparse"
+
+CLI_ROWS = [
+    # the issue's list
+    ("generate", ["--ratio", "nan"], "--ratio must be a finite number > 0", None),
+    ("generate", ["--seed", "18446744073709551616"], "--seed must be a whole number from 0", None),
+    ("generate", ["--seed", "-1"], "--seed must be a whole number from 0", None),
+    ("generate", ["--guidance", "nan"], "--guidance must be a finite number", None),
+    ("generate", ["--guidance", "-1"], "--guidance must be >= 0", None),
+    ("generate", ["--ratio", "30"], "RoPE table", None),  # 90 latent frames > the tiny model's 64 positions
+    ("generate", ["--model", "{zero_native}"], "native_frames of model 'tiny-wan2.1' must be a whole number >= 1", None),
+    ("generate", ["--out", "{ro}/x.mp4"], "{ro_message}", "readonly"),
+    ("generate", ["--model", "{model}/model_index.json"], "is a file; pass the diffusers pipeline folder", None),
+    ("generate", ["--device", "cuda"], "--device cuda was asked for but this machine has no CUDA device", "no_cuda"),
+    ("generate", ["--steps", "0"], "--steps must be a whole number from 1", None),
+    ("generate", ["--height", "0"], "--height 0 must be a multiple of 16", None),
+    ("generate", ["--width", "0"], "--width 0 must be a multiple of 16", None),
+    ("generate", [], "it is a folder; name an .mp4 file", "out_is_folder"),
+    ("generate", [], "exists; pass --overwrite", "out_exists"),
+    ("generate", [], "exists (x.json would be replaced too); pass --overwrite", "json_exists"),
+    ("stream", ["--prompt", "0:a red ball; 0:a blue ball"], "two prompts at chunk 0", None),
+    ("stream", ["--window", "1000"], "--window 1000 exceeds the model's native window of 3", None),
+    ("stream", ["--sinks", "1000"], "--sinks 1000 exceeds the model's native window of 3", None),
+    ("stream", ["--seconds", "-5"], "--seconds must be >= 0", None),
+    ("stream", ["--seconds", "nan"], "--seconds must be a finite number", None),
+    ("stream", ["--seconds", "1e308"], "--seconds must be at most 1e+07, got 1e+308; use --forever", None),
+    ("stream", ["--chunks", "0"], "--chunks must be >= 1", None),
+    ("stream", ["--first-chunk", "0"], "first_chunk (--first-chunk) must be a whole number >= 1", None),
+    ("stream", ["--first-chunk", "4"], "--first-chunk 4 exceeds the model's native window of 3", None),
+    ("generate", ["--height", "33"], "--height 33 must be a multiple of 16; use --height 32 or --height 48", None),
+    ("generate", ["--image", "{inputs}/frame.png"], "text-to-video and takes no --image", None),
+    ("extend", [], "extend needs the video to continue: pass --video in.mp4 or --latents in.pt", None),
+    ("extend", ["--video", "{inputs}/notes.txt"], "is not a readable video", None),
+    ("generate", ["--save-latents", "{outdir}/x.txt"], "--save-latents {outdir}/x.txt: name the file with a .pt extension", None),
+    ("generate", ["--noise", "bogus"], "--noise", ARGPARSE),
+    ("generate", ["--method", "bogus"], "unknown method 'bogus'; choose one of", None),
+    ("generate", ["--preset", "bogus"], "unknown preset 'bogus'; choose one of", None),
+    # added
+    ("generate", ["--ratio", "1e308"], "--ratio 1e+308 asks for more latent frames than this model's RoPE table", None),
+    ("generate", ["--frames", "1001"], "RoPE table", None),
+    ("generate", ["--frames", "0"], "use --frames 1 or --frames 5", None),
+    ("generate", ["--ratio", "0"], "--ratio must be a finite number > 0", None),
+    ("generate", ["--seed", str(2**63)], "--seed must be a whole number from 0", None),
+    ("generate", ["--guidance-2", "inf"], "--guidance-2 must be a finite number", None),
+    ("generate", ["--steps", "1001"], "--steps must be a whole number from 1 to 1000", None),
+    ("generate", ["--width", "-16"], "--width -16 must be a multiple of 16", None),
+    ("generate", ["--prompt", "   "], "the prompt is empty", None),
+    ("generate", ["--device", "gpu"], "--device 'gpu' is not a device", None),
+    ("generate", ["--out", "{outdir}/x.avi"], "name the output file with a .mp4 extension", None),
+    ("generate", ["--out", "{outdir}/missing/x.mp4"], "does not exist; create it first", None),
+    ("generate", ["--save-latents", "{outdir}/missing/x.pt"], "does not exist; create it first", None),
+    ("generate", ["--save-latents", "{outdir}/x.pt"], "exists (x.pt would be replaced too)", "latents_exist"),
+    ("generate", ["--model", "{outdir}/nowhere"], "does not exist; pass a local diffusers Wan folder", None),
+    ("generate", ["--ratio", "2", "--frames", "9"], "--frames: not allowed with argument --ratio", ARGPARSE),
+    ("generate", ["--steps", "abc"], "--steps: invalid int value", ARGPARSE),
+    ("stream", ["--prompt", ""], "the prompt is empty", None),
+    ("stream", ["--prompt", "2:a red ball"], "must start at chunk 0", None),
+    ("stream", ["--chunk", "0"], "chunk (--chunk) must be a whole number >= 1", None),
+    ("stream", ["--chunk", "4"], "--chunk 4 exceeds the model's native window of 3", None),
+    ("stream", ["--window", "-1"], "window (--window) must be a whole number >= 0", None),
+    ("stream", ["--steps", "0"], "Streaming steps (--steps) must be a whole number >= 1", None),
+    ("stream", ["--height", "0"], "--height 0 must be a multiple of 16", None),
+    ("stream", ["--width", "33"], "--width 33 must be a multiple of 16", None),
+    ("stream", ["--guidance-2", "-3"], "--guidance-2 must be >= 0", None),
+    ("stream", ["--seed", str(2**64)], "--seed must be a whole number from 0", None),
+    ("stream", ["--image", "{inputs}/frame.png"], "text-to-video and takes no --image", None),
+    ("stream", ["--context", "bogus"], "--context", ARGPARSE),
+    ("stream", ["--seconds", "1", "--chunks", "2"], "--chunks: not allowed with argument --seconds", ARGPARSE),
+    ("stream", ["--model", "{zero_native}"], "native_frames of model 'tiny-wan2.1' must be a whole number >= 1", None),
+    ("stream", [], "exists; pass --overwrite", "out_exists"),
+    ("extend", ["--latents", "{outdir}/missing.pt"], "no latents file at", None),
+    ("extend", ["--latents", "{inputs}/other.pt"], "is not a vidlong latents file", None),
+    ("extend", ["--video", "{inputs}/notes.txt", "--chunks", "0"], "--chunks must be >= 1", None),
+    ("extend", ["--video", "{inputs}/notes.txt", "--seconds", "inf"], "--seconds must be a finite number", None),
+    ("extend", ["--video", "{inputs}/notes.txt", "--window", "9"], "--window 9 exceeds the model's native window of 3", None),
+    ("extend", ["--video", "{inputs}/clip.mp4", "--prompt", "0:a; 0:b"], "two prompts at chunk 0", None),
+    ("extend", ["--video", "{inputs}/clip40.mp4", "--prompt", "a red ball"], "is 40x40; this model needs sizes in multiples of 16", None),
+    ("extend", ["--video", "{inputs}/clip.mp4"], "extend needs --prompt", None),
+    ("extend", ["--video", "{inputs}/clip.mp4", "--latents", "{inputs}/other.pt"], "is not a vidlong latents file", None),
+    ("extend", ["--video", "{inputs}/notes.txt", "--first-chunk", "2"], "unrecognized arguments: --first-chunk", ARGPARSE),
+]
+
+
+def _setup(kind, tmp_path, out_dir, subs):
+    """Prepare the row's situation; may add substitutions."""
+    if kind == "readonly":
+        ro = tmp_path / "readonly"
+        ro.mkdir()
+        ro.chmod(0o555)
+        if os.access(ro, os.W_OK):  # root writes anywhere: name a folder that does not exist instead
+            ro.chmod(0o755)
+            ro = tmp_path / "absent"
+            subs["{ro_message}"] = f"folder {ro} does not exist; create it first"
+        else:
+            subs["{ro_message}"] = f"folder {ro} is not writable; choose another --out"
+        subs["{ro}"] = str(ro)
+    elif kind == "no_cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    elif kind == "out_is_folder":
+        (out_dir / "x.mp4").mkdir()
+    elif kind == "out_exists":
+        (out_dir / "x.mp4").write_bytes(b"an earlier video")
+    elif kind == "json_exists":
+        (out_dir / "x.json").write_text("{}\n")
+    elif kind == "latents_exist":
+        (out_dir / "x.pt").write_bytes(b"earlier latents")
+
+
+def _row_id(row):
+    command, args, _, kind = row
+    return "-".join([command, *[a.rsplit("/", 1)[-1] for a in args], *([kind] if kind and kind != ARGPARSE else [])])[:60]
+
+
+@pytest.fixture
+def no_model_load(monkeypatch):
+    """Any model load fails the row (the CLI imports load_pipeline from vidlong.pipeline when it runs)."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("model loaded")
+
+    monkeypatch.setattr(pipeline_module, "load_pipeline", refuse)
+    monkeypatch.delenv("VIDLONG_DEBUG", raising=False)
+
+
+@pytest.mark.parametrize("command, args, message, kind", CLI_ROWS, ids=[_row_id(r) for r in CLI_ROWS])
+def test_cli_bad_input(command, args, message, kind, model_dir, zero_native_dir, inputs, tmp_path, capsys, no_model_load):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    subs = {"{model}": str(model_dir), "{zero_native}": str(zero_native_dir), "{inputs}": str(inputs),
+            "{outdir}": str(out_dir), "{out}": str(out_dir / "x.mp4")}
+    _setup(kind, tmp_path, out_dir, subs)
+
+    def fill(text):
+        for key, value in subs.items():
+            text = text.replace(key, value)
+        return text
+
+    argv = [command, *[fill(a) for a in args]]
+    if "--model" not in args:
+        argv += ["--model", str(model_dir)]
+    if "--prompt" not in args and command != "extend":
+        argv += ["--prompt", "a red circle"]
+    if "--out" not in args:
+        argv += ["--out", str(out_dir / "x.mp4")]
+    before = files_under(tmp_path)
+    capsys.readouterr()
+
+    code = run_main(argv)
+
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert code == 2, (code, captured.err)
+    assert "Traceback" not in captured.err and captured.out == ""
+    if kind == ARGPARSE:  # argparse: usage lines, then one error line naming the flag
+        assert err[0].startswith("usage: vidlong") and "error:" in err[-1] and message in err[-1], err
+    else:
+        assert len(err) == 1 and err[0].startswith("vidlong: error:") and fill(message) in err[0], err
+    assert files_under(tmp_path) == before  # nothing written
+    if kind == "readonly" and Path(subs["{ro}"]).exists():
+        Path(subs["{ro}"]).chmod(0o755)  # let pytest clean it up
+
+
+# --------------------------------------------------------------------------------------------------
+# B. The Python API table: each call raises VidlongError whose message names the field.
+# --------------------------------------------------------------------------------------------------
+
+def _apply(*methods, **kwargs):
+    kwargs.setdefault("native_frames", 3)
+    return vidlong.apply(tiny_transformer(), *methods, **kwargs)
+
+
+API_ROWS = [
+    # the issue's list
+    ("two-ultravico", lambda: _apply(vidlong.UltraViCo(), vidlong.UltraViCo()), "UltraViCo is given twice"),
+    ("fusion-and-window", lambda: _apply(vidlong.SpectralFusion(), vidlong.SlidingWindow()), "SpectralFusion .* or SlidingWindow, not both"),
+    ("window-nan", lambda: vidlong.SlidingWindow(window=float("nan")), "SlidingWindow window must be > 0"),
+    ("fusion-windows-0", lambda: vidlong.SpectralFusion(windows=(0,)), "SpectralFusion windows"),
+    ("stream-chunk-0", lambda: vidlong.Streaming(chunk=0), r"Streaming chunk \(--chunk\)"),
+    ("native-frames-0", lambda: _apply(vidlong.UltraViCo(), native_frames=0), "native_frames= must be a whole number"),
+    ("spatial-cutoff", lambda: vidlong.SpectralFusion(spatial_cutoff=-1), "SpectralFusion spatial_cutoff"),
+    ("kernel-fused-cpu", lambda: _apply(vidlong.UltraViCo(), kernel="fused"), "kernel='fused' runs on CUDA"),
+    ("kernel-flex-cpu", lambda: _apply(vidlong.UltraViCo(), kernel="flex"), "kernel='flex' runs on CUDA"),
+    # added
+    ("two-fusions", lambda: _apply(vidlong.SpectralFusion(), vidlong.SpectralFusion(windows=(1,))), "SpectralFusion is given twice"),
+    ("two-riflex", lambda: _apply(vidlong.RIFLEx(), vidlong.RIFLEx()), "RIFLEx is given twice"),
+    ("not-a-method", lambda: _apply("ultravico"), "not a vidlong method"),
+    ("kernel-bogus", lambda: _apply(vidlong.UltraViCo(), kernel="bogus"), "unknown kernel 'bogus'"),
+    ("native-frames-float", lambda: _apply(vidlong.UltraViCo(), native_frames=2.5), "native_frames="),
+    ("alpha-0", lambda: vidlong.UltraViCo(alpha=0), "UltraViCo alpha"),
+    ("alpha-nan", lambda: vidlong.UltraViCo(alpha=float("nan")), "UltraViCo alpha"),
+    ("region", lambda: vidlong.UltraViCo(region="pixel"), "UltraViCo region"),
+    ("fusion-windows-scalar", lambda: vidlong.SpectralFusion(windows=2.0), "SpectralFusion windows"),
+    ("fusion-bands-scalar", lambda: vidlong.SpectralFusion(windows=(1.0,), bands=0.5), "SpectralFusion bands"),
+    ("fusion-bands-2", lambda: vidlong.SpectralFusion(windows=(1.0,), bands=(2.0,)), "SpectralFusion bands"),
+    ("fusion-bands-count", lambda: vidlong.SpectralFusion(windows=(2.0, 1.0), bands=(0.5,)), "one band cut-off per window"),
+    ("window-0", lambda: vidlong.SlidingWindow(window=0), "SlidingWindow window"),
+    ("stream-window-neg", lambda: vidlong.Streaming(window=-1), r"Streaming window \(--window\)"),
+    ("stream-sinks-float", lambda: vidlong.Streaming(sinks=1.5), r"Streaming sinks \(--sinks\)"),
+    ("stream-steps-0", lambda: vidlong.Streaming(steps=0), r"Streaming steps \(--steps\)"),
+    ("stream-first-chunk-bool", lambda: vidlong.Streaming(first_chunk=True), r"Streaming first_chunk"),
+    ("stream-seam-neg", lambda: vidlong.Streaming(seam_frames=-1), r"Streaming seam_frames"),
+    ("stream-context", lambda: vidlong.Streaming(context="magic"), "Streaming context"),
+    ("stream-recache", lambda: vidlong.Streaming(recache_on_prompt_switch="no"), "recache_on_prompt_switch"),
+    ("preset-bogus", lambda: vidlong.load_preset("5x"), "unknown preset '5x'"),
+]
+
+
+@pytest.mark.parametrize("make, message", [(m, msg) for _, m, msg in API_ROWS], ids=[r[0] for r in API_ROWS])
+def test_api_bad_input(make, message, monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)  # the CUDA-only kernels are refused off CUDA
+    with pytest.raises(vidlong.VidlongError, match=message) as info:
+        make()
+    assert "\n" not in str(info.value)
+
+
+# --------------------------------------------------------------------------------------------------
+# C. Fuzz: random values for every field of GenerateRequest and Streaming.
+# --------------------------------------------------------------------------------------------------
+
+#: values no field should crash on, as CLI text
+NASTY = ["nan", "inf", "-inf", "-1", "0", "-0", "1", "3.5", " 7 ", "1e-300", "1e308", "0x10", str(2**63 - 1),
+         str(2**63), str(2**64), "9" * 400, "", "abc", "ünïcødé 🎥 \u202e", "x" * 5000, "a; b", "0:a; 0:b", "-"]
+
+#: valid CLI values per option, kept tiny so a run that passes every check takes well under a second
+VALID = {
+    "--prompt": ["a red circle", "a blue ball bouncing", "0:a red ball; 1:a blue ball"],
+    "--ratio": ["1", "2", "0.5", "1.5"],
+    "--frames": ["1", "5", "9"],
+    "--method": ["none", "direct", "ultravico", "freelong", "both", "riflex", "window"],
+    "--preset": ["2x"],
+    "--noise": ["plain", "specmix"],
+    "--steps": ["1", "2"],
+    "--guidance": ["0", "1", "2.5"],
+    "--guidance-2": ["1", "3"],
+    "--seed": ["0", "7", str(2**63 - 1)],
+    "--height": ["16", "32"],
+    "--width": ["16", "32"],
+    "--negative-prompt": ["", "blurry"],
+    "--image": [],  # the tiny model is text-to-video: every image is refused
+    "--chunk": ["1", "2", "3"],
+    "--sinks": ["0", "1"],
+    "--window": ["0", "1", "2"],
+    "--context": ["cache", "renoise"],
+    "--first-chunk": ["1", "3"],
+    "--seconds": ["0.5", "1"],
+    "--chunks": ["1", "2"],
+}
+GENERATE_FIELDS = ["--prompt", "--ratio", "--frames", "--method", "--preset", "--noise", "--steps", "--guidance",
+                   "--seed", "--height", "--width", "--negative-prompt", "--image", "--guidance-2"]
+STREAM_FIELDS = ["--prompt", "--chunk", "--sinks", "--window", "--steps", "--context", "--first-chunk", "--seconds",
+                 "--chunks", "--guidance", "--guidance-2", "--seed", "--height", "--width", "--negative-prompt", "--image"]
+
+#: seconds a fuzzed run may take before it is interrupted as Ctrl-C would (valid huge --chunks or
+#: --seconds stream for ever); an interrupted run must exit 130
+RUN_LIMIT_S = 2.0
+
+
+def fuzz_argv(rng, case, model_dir, out, inputs):
+    """Argv of `generate` (even cases) or `stream` (odd): each field left out or given a valid value, then
+    one to three fields (all of them one time in eight) given a value from `NASTY`."""
+    command = "generate" if case % 2 == 0 else "stream"
+    fields = GENERATE_FIELDS if command == "generate" else STREAM_FIELDS
+    values = {flag: rng.choice(VALID[flag]) for flag in fields if VALID[flag] and rng.random() < 0.5}
+    values["--prompt"] = values.get("--prompt", VALID["--prompt"][0])  # required
+    nasty = fields if rng.random() < 0.125 else rng.sample(fields, rng.choice([1, 1, 2, 3]))
+    for flag in nasty:
+        images = [str(inputs / "frame.png"), str(inputs / "notes.txt"), str(inputs / "missing.png")]
+        values[flag] = rng.choice(NASTY + images if flag == "--image" else NASTY)
+    for pair in (("--ratio", "--frames"), ("--seconds", "--chunks")):  # argparse refuses both: mostly keep one
+        if all(flag in values for flag in pair) and rng.random() < 0.8:
+            del values[rng.choice(pair)]
+    argv = [command, "--model", str(model_dir), "--out", str(out), *(f"{flag}={value}" for flag, value in values.items())]
+    if command == "stream":
+        if rng.random() < 0.3:
+            argv.append("--no-recache")
+        if "--seconds" not in values and "--chunks" not in values:
+            argv.append("--chunks=1")  # the default, 10 s, is many chunks on a 3-frame window
+    return argv
+
+
+class _Interrupt:
+    """Interrupts the main thread as Ctrl-C does after `seconds` (SIGALRM)."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def __enter__(self):
+        self.previous = signal.signal(signal.SIGALRM, self._fire)
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    @staticmethod
+    def _fire(signum, frame):
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, self.previous)
+        return False
+
+
+FUZZ_CASES = 60
+
+
+def test_fuzz_cli(model_dir, inputs, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("VIDLONG_DEBUG", raising=False)
+    rng = random.Random(0)
+    codes = []
+    for case in range(FUZZ_CASES):
+        out = tmp_path / f"case{case}.mp4"
+        argv = fuzz_argv(rng, case, model_dir, out, inputs)
+        capsys.readouterr()
+        try:
+            with _Interrupt(RUN_LIMIT_S):
+                code = run_main(argv)
+        except KeyboardInterrupt:
+            pytest.fail(f"a KeyboardInterrupt escaped main: {argv}")
+        err = capsys.readouterr().err
+        shown = " ".join(a[:80] for a in argv)
+        assert code in (0, 2, 130), (shown, code, err[-2000:])
+        assert "Traceback" not in err, (shown, err[-2000:])
+        if code == 2:  # refused: one line naming something, nothing written
+            last = err.strip().splitlines()[-1]
+            assert "error:" in last and last.split("error:", 1)[1].strip(), (shown, last)
+            assert not out.exists() and not out.with_suffix(".json").exists(), shown
+        if code == 0:
+            assert out.exists() and out.with_suffix(".json").exists(), shown
+        codes.append(code)
+    assert codes.count(2) > FUZZ_CASES // 3 and 0 in codes  # both refusals and real runs were exercised
+
+
+def _value(rng):
+    """A random Python value of any type the fuzz throws at a dataclass field."""
+    return rng.choice([None, True, False, 0, 1, 2, 3, -1, -5, 1.0, 2.5, float("nan"), float("inf"), -float("inf"),
+                       2**63, 2**64, 10**400, 1e308, "", "abc", "3", "cache", "renoise", "plain", "both", "2x",
+                       "ünïcødé 🎥", "x" * 5000, (), (1,), [1, 2], {"a": 1}, b"bytes", object()])
+
+
+STREAMING_FIELDS = ["chunk", "sinks", "window", "recache_on_prompt_switch", "steps", "context", "first_chunk", "seam_frames"]
+REQUEST_FIELDS = ["prompt", "ratio", "frames", "method", "preset", "noise", "steps", "guidance", "seed", "height",
+                  "width", "negative_prompt", "image", "guidance_2"]
+VALID_FIELDS = {"prompt": "a red circle", "ratio": 1.0, "frames": None, "method": "none", "preset": None, "noise": None,
+                "steps": 2, "guidance": 2.0, "seed": 0, "height": 32, "width": 32, "negative_prompt": "",
+                "image": None, "guidance_2": None, "chunk": 1, "sinks": 1, "window": 1,
+                "recache_on_prompt_switch": True, "context": None, "first_chunk": None, "seam_frames": 8}
+
+
+def _fields(rng, names):
+    """Mostly valid fields with a few random ones (all random one time in five)."""
+    wild = 1.0 if rng.random() < 0.2 else 0.07
+    return {name: _value(rng) if rng.random() < wild else VALID_FIELDS[name] for name in names}
+
+
+def test_fuzz_dataclasses(model_dir):
+    from vidlong.generate import GenerateRequest
+    from vidlong.validate import check_generate, check_stream, limits_for_folder
+
+    limits = limits_for_folder(model_dir)
+    rng = random.Random(0)
+    outcomes = {"ok": 0, "refused": 0}
+    for _ in range(400):
+        fields = _fields(rng, STREAMING_FIELDS)
+        size = {k: _value(rng) if rng.random() < 0.3 else None for k in ("height", "width")}
+        try:
+            check_stream(vidlong.Streaming(**fields), limits, **size)
+            outcomes["ok"] += 1
+        except vidlong.VidlongError as err:
+            assert "\n" not in str(err)
+            outcomes["refused"] += 1
+        except Exception as err:  # noqa: BLE001
+            pytest.fail(f"Streaming({fields!r:.500}) + check_stream({size}) raised {type(err).__name__}: {err}")
+
+        fields = _fields(rng, REQUEST_FIELDS)
+        try:
+            check_generate(GenerateRequest(**fields), limits)
+            outcomes["ok"] += 1
+        except vidlong.VidlongError as err:
+            assert "\n" not in str(err)
+            outcomes["refused"] += 1
+        except Exception as err:  # noqa: BLE001
+            pytest.fail(f"check_generate(GenerateRequest({fields!r:.500})) raised {type(err).__name__}: {err}")
+    assert outcomes["ok"] > 50 and outcomes["refused"] > 50, outcomes
