@@ -1,48 +1,60 @@
-"""The vidlong Gradio app: one page over `vidlong.generate`, every control one `GenerateRequest` field.
+"""The vidlong Gradio app: generate, compare methods side by side, or stream live, on one model.
 
     from vidlong.apps.gradio_app import build_app, launch
     launch(model="path/to/wan_folder")          # or `vidlong app --model path/to/wan_folder`
 
-The event is also a named API endpoint, ``/generate``, for `gradio_client`::
+Every run is a stoppable job (`vidlong.apps.jobs`): Stop, a client's cancel or a closed tab ends it at
+its next step (a stream at its next chunk, keeping a playable mp4 of what was made). The progress bar
+names the stage (encode prompt, denoise, decode, write) with an ETA. Outputs go to a history gallery
+(click one to reload its settings; each has its settings as a downloadable .json).
 
-    Client("http://127.0.0.1:7860").predict(prompt="a red circle", method="both", ratio=2, api_name="/generate")
+Two named API endpoints for `gradio_client`, whose errors are one-line `AppError`s::
 
-Only one generation runs at a time (the event's queue has one worker and a lock guards the pipeline).
-A `VidlongError` reaches the user as its one-line message, never a traceback.
+    Client(url).predict(prompt="a red circle", method="both", ratio=2, api_name="/generate")  # (mp4, settings)
+    Client(url).submit(prompt="a red circle", seconds=4, api_name="/stream")               # live clips, then the mp4
+
+Only one run computes at a time (events queue on one worker, and a lock guards the pipeline).
 """
 from __future__ import annotations
 
-import atexit
+import asyncio
+import dataclasses
 import html
 import logging
 import os
+import queue
 import re
 import secrets
-import shutil
-import tempfile
+import signal
 import threading
 import time
-from pathlib import Path
+from collections import deque
 from typing import Optional
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from a local tool
 
 import gradio as gr  # noqa: E402
 
-from vidlong.errors import VidlongError  # noqa: E402
-from vidlong.generate import GenerateRequest, generate, resolve_latent_frames  # noqa: E402
-from vidlong.methods import METHOD_NAMES, load_preset, preset_names  # noqa: E402
+from vidlong.apps.jobs import Job, Jobs, StageProgress, in_worker  # noqa: E402
+from vidlong.apps.outputs import History, OutputFolder  # noqa: E402
+from vidlong.errors import Stopped, VidlongError  # noqa: E402
+from vidlong.generate import GenerateRequest, generate, load_image, resolve_latent_frames  # noqa: E402
+from vidlong.methods import METHOD_NAMES, Streaming, load_preset, preset_names  # noqa: E402
 from vidlong.models import pixel_frames  # noqa: E402
-from vidlong.validate import MAX_STEPS, limits_for_pipeline  # noqa: E402
-from vidlong.video_io import write_video  # noqa: E402
+from vidlong.panels import side_by_side  # noqa: E402
+from vidlong.streaming import VideoStreamer, chunks_for_seconds  # noqa: E402
+from vidlong.validate import MAX_STEPS, check_generate, check_stream, limits_for_pipeline  # noqa: E402
+from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-#: The dropdown value meaning "no preset" / "the preset's noise".
+#: The dropdown value meaning "no preset" / "the preset's noise" / "the model's stream context".
 NO_PRESET = "none"
-AUTO_NOISE = "auto"
-#: Videos kept in the app's temporary folder (Gradio serves its own copy from its cache).
-KEEP_VIDEOS = 8
+AUTO = "auto"
+#: seconds of the newest frames a stream's live view shows
+LIVE_SECONDS = 4.0
+#: methods one comparison may render
+COMPARE_MIN, COMPARE_MAX = 2, 4
 
 #: One phrase per method name, for the method control's help line (names not listed show bare).
 METHOD_HELP = {
@@ -55,6 +67,10 @@ METHOD_HELP = {
     "window": "sliding-window attention baseline",
 }
 
+#: the form fields a generation's settings reload into (settings key per field, in the page's order)
+FORM_FIELDS = ("prompt", "method", "preset", "ratio", "steps", "guidance", "seed", "noise", "negative_prompt",
+               "height", "width")
+
 
 def _user_message(err: Exception) -> str:
     """One line for the error toast, naming fields as the page does ("height", not the CLI's "--height");
@@ -64,6 +80,16 @@ def _user_message(err: Exception) -> str:
     return html.escape(line, quote=False)
 
 
+def _as_app_error(err: Exception) -> gr.Error:
+    """The one-line `gr.Error` of any failure (a traceback goes to the server log for unexpected ones)."""
+    if isinstance(err, gr.Error):
+        return err
+    if isinstance(err, VidlongError):
+        return gr.Error(_user_message(err), print_exception=False)
+    log.error("run failed", exc_info=err)
+    return gr.Error(f"{type(err).__name__}: {_user_message(err)}", print_exception=False)
+
+
 def _seed(value) -> int:
     """The seed to use: the field's, or a random one for an empty field or -1 (the dice)."""
     if value is None or int(value) == -1:
@@ -71,20 +97,8 @@ def _seed(value) -> int:
     return int(value)
 
 
-class _VideoFolder:
-    """A temporary folder of the app's mp4 files, pruned to the newest few and removed at exit."""
-
-    def __init__(self):
-        self.path = Path(tempfile.mkdtemp(prefix="vidlong-app-"))
-        self._count = 0
-        atexit.register(shutil.rmtree, self.path, True)
-
-    def next_path(self) -> Path:
-        self._count += 1
-        videos = sorted(self.path.glob("video-*.mp4"), key=lambda p: p.stat().st_mtime)
-        for old in videos[: max(0, len(videos) - KEEP_VIDEOS + 1)]:
-            old.unlink(missing_ok=True)
-        return self.path / f"video-{self._count:05d}-{int(time.time())}.mp4"
+def _session(request: Optional[gr.Request]) -> str:
+    return getattr(request, "session_hash", None) or "no-session"
 
 
 def _length_note(spec, ratio: float) -> str:
@@ -98,55 +112,259 @@ def _length_note(spec, ratio: float) -> str:
             f"({latent / spec.native_frames:.2g}× the native {spec.native_frames})")
 
 
-def build_app(pipe) -> gr.Blocks:
-    """The app's page for `pipe` (a vidlong pipeline from `vidlong.load_pipeline`; an image-to-video one
-    shows a first-frame input)."""
-    spec = pipe.spec
-    lock = threading.Lock()
-    videos = _VideoFolder()
-    limits = limits_for_pipeline(pipe)
-    multiple, largest = limits.geometry.pixel_multiple, limits.rope_positions * limits.geometry.pixel_multiple
+def _caption(settings: dict) -> str:
+    methods = settings.get("compared") or [settings.get("method", "stream")]
+    length = f"{settings['pixel_frames'] / settings['fps']:.1f} s" if settings.get("fps") else ""
+    return f"{' | '.join(methods)} · {length} · seed {settings.get('seed')} · {settings.get('prompt', '')[:40]}"
 
-    def run(prompt: str, method: str, preset: str, ratio: float, steps: Optional[float], guidance: Optional[float],
-            seed: Optional[float], noise: str, negative_prompt: str, height: Optional[float], width: Optional[float],
-            image: Optional[str] = None, progress=gr.Progress()):
-        """Generate one video; returns (mp4 path, settings used). Seed -1 (or empty) picks a random seed,
-        which the settings show."""
+
+class App:
+    """The page's handlers around one pipeline: one run computes at a time (`lock`); each page session
+    has at most one job (`jobs`); outputs land in `folder` and `history`."""
+
+    def __init__(self, pipe, folder: Optional[OutputFolder] = None):
+        self.pipe, self.spec = pipe, pipe.spec
+        self.limits = limits_for_pipeline(pipe)
+        self.lock = threading.Lock()
+        self.jobs = Jobs()
+        self.folder = folder or OutputFolder()
+        self.history = History(self.folder)
+
+    # ---- one video, or several methods side by side ----------------------------------------------
+
+    def request(self, prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
+                image=None) -> GenerateRequest:
+        """The page's fields as a checked `GenerateRequest` (seed -1 or empty: a random one)."""
+        request = GenerateRequest(
+            prompt=prompt or "", method=method, preset=None if preset in (None, "", NO_PRESET) else preset,
+            ratio=float(ratio), steps=None if steps is None else int(steps),
+            guidance=None if guidance is None else float(guidance), seed=_seed(seed),
+            noise=None if noise in (None, "", AUTO) else noise, negative_prompt=negative_prompt or "",
+            height=None if height is None else int(height), width=None if width is None else int(width),
+            image=image or None,
+        )
+        check_generate(request, self.limits)
+        return request
+
+    def _generate(self, job: Job, requests: list[GenerateRequest], progress) -> tuple:
+        """Worker: generate each request (one, or one per compared method), write the mp4 and record it."""
+        progress(0, desc="waiting for the model" if self.lock.locked() else "starting")
+        with self.lock:
+            job.check()
+            results = {}
+            for i, request in enumerate(requests, 1):
+                prefix = f"{request.method} ({i}/{len(requests)}): " if len(requests) > 1 else ""
+                results[request.method] = generate(self.pipe, request, progress=StageProgress(progress, job, prefix))
+            progress(1.0, desc="write mp4")
+            first = next(iter(results.values()))
+            if len(results) == 1:
+                frames, settings = first.frames, first.settings
+            else:
+                frames = side_by_side({method: result.frames for method, result in results.items()})
+                settings = dict(first.settings, method=None, methods=None, compared=list(results),
+                                runs={method: result.settings for method, result in results.items()})
+            path = write_video(self.folder.new_path("video"), frames, fps=self.spec.fps)
+        return self.history.add(path, settings, _caption(settings))
+
+    async def generate_event(self, requests_of, args, request: Optional[gr.Request], progress, page: bool):
+        """Shared body of the Generate and Compare events: on the page, errors are toasts and the last
+        video stays; through the API, they are one-line `AppError`s."""
+        session = _session(request)
+        job = self.jobs.start(session)
         try:
-            request = GenerateRequest(
-                prompt=prompt or "",
-                method=method,
-                preset=None if preset in (None, "", NO_PRESET) else preset,
-                ratio=float(ratio),
-                steps=None if steps is None else int(steps),
-                guidance=None if guidance is None else float(guidance),
-                seed=_seed(seed),
-                noise=None if noise in (None, "", AUTO_NOISE) else noise,
-                negative_prompt=negative_prompt or "",
-                height=None if height is None else int(height),
-                width=None if width is None else int(width),
-                image=image or None,
-            )
-            progress(0, desc="waiting for the model" if lock.locked() else "starting")
-            with lock:
-                progress(0, desc="denoising")
-                result = generate(pipe, request, step_callback=lambda step, total: progress((step, total), desc="denoising"))
-                progress(1, desc="writing mp4")
-                path = write_video(videos.next_path(), result.frames, fps=spec.fps)
-        except VidlongError as err:
-            raise gr.Error(_user_message(err), print_exception=False) from None
-        except gr.Error:
-            raise
-        except Exception as err:  # noqa: BLE001 - the user sees one line, the log keeps the traceback
-            log.exception("generation failed")
-            raise gr.Error(f"{type(err).__name__}: {_user_message(err)}", print_exception=False) from None
-        return str(path), result.settings
+            output = await in_worker(job, self._generate, job, requests_of(*args), progress)
+        except Stopped:
+            gr.Info("Stopped: the model is free for the next run")
+            return (gr.update(),) * (4 if page else 2)
+        except Exception as err:  # noqa: BLE001 - one line to the user
+            error = _as_app_error(err)
+            if not page:
+                raise error from None
+            gr.Warning(error.message)
+            return (gr.update(),) * 4
+        finally:
+            self.jobs.finish(session, job)
+        if not page:
+            return str(output.video), output.settings
+        return str(output.video), output.settings, str(output.sidecar), self.history.gallery()
 
-    def on_preset(preset: str, ratio: float):
-        """Choosing a preset moves the length slider to the preset's ratio."""
-        if preset in (None, "", NO_PRESET):
-            return gr.update()
-        return gr.update(value=load_preset(preset)["ratio"])
+    def single_request(self, *fields) -> list[GenerateRequest]:
+        return [self.request(*fields)]
+
+    def compare_requests(self, methods, *fields) -> list[GenerateRequest]:
+        """One request per chosen method, all with the same prompt, seed and settings."""
+        methods = list(methods or [])
+        if not COMPARE_MIN <= len(methods) <= COMPARE_MAX:
+            raise VidlongError(f"compare needs {COMPARE_MIN} to {COMPARE_MAX} methods, got {len(methods)}; tick them in Compare methods")
+        first = self.request(*fields)
+        check_methods(methods, first)
+        return [dataclasses.replace(first, method=method) for method in methods]
+
+    # ---- streams ---------------------------------------------------------------------------------
+
+    def streamer(self, prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image=None):
+        """(streamer, chunks or None) of the Stream tab's fields, checked before anything runs."""
+        streaming = Streaming(chunk=int(chunk), steps=None if steps is None else int(steps),
+                              context=None if context in (None, "", AUTO) else context,
+                              recache_on_prompt_switch=bool(recache))
+        check_stream(streaming, self.limits)
+        if seconds is None or not float(seconds) >= 0 or float(seconds) == float("inf"):
+            raise VidlongError(f"seconds must be a finite number >= 0 (0: until stopped), got {seconds!r}")
+        streamer = VideoStreamer(
+            self.pipe, prompt or "", streaming, guidance=None if guidance is None else float(guidance), seed=_seed(seed),
+            image=load_image(image) if image else None)
+        streamer.follow_timeline(_timeline_rows(timeline))
+        chunks = None if float(seconds) == 0 else chunks_for_seconds(
+            float(seconds), self.spec.fps, streamer.schedule.chunk, self.spec.temporal_ratio, first_chunk=streamer.first_chunk)
+        return streamer, chunks
+
+    def _stream(self, job: Job, streamer: VideoStreamer, chunks: Optional[int], events: queue.Queue, settings: dict) -> None:
+        """Worker: run the stream into a growing mp4, sending a live clip of the newest frames per chunk;
+        ends after `chunks` (None: until stopped) or at the first chunk after a stop."""
+        fps = self.spec.fps
+        recent = deque(maxlen=max(1, int(LIVE_SECONDS * fps)))
+        path, made = self.folder.new_path("stream"), 0
+        try:
+            events.put(("status", "waiting for the model" if self.lock.locked() else "starting"))
+            with self.lock, StreamingVideoWriter(path, fps=fps) as writer:
+                job.streamer = streamer
+                iterator = iter(streamer)
+                try:
+                    while (chunks is None or made < chunks) and not job.stop.is_set():
+                        chunk = next(iterator)
+                        writer.append(chunk.frames)
+                        recent.extend(chunk.frames)
+                        made += 1
+                        live = write_video(self.folder.new_path("live"), list(recent), fps=fps)
+                        events.put(("chunk", (live, made, writer.frames_written, chunk)))
+                finally:
+                    iterator.close()  # the stream's hooks come off the transformer
+            if made:
+                settings = dict(settings, chunks=made, pixel_frames=writer.frames_written, fps=fps,
+                                prompts=[list(entry) for entry in streamer.prompts])
+                events.put(("done", self.history.add(path, settings, _caption(settings))))
+            else:
+                path.unlink(missing_ok=True)
+                events.put(("done", None))
+        except BaseException as err:  # noqa: BLE001 - handed to the event, which shows one line
+            events.put(("error", err))
+
+    async def stream_event(self, args, request: Optional[gr.Request], progress, page: bool):
+        """Shared body of the Stream event (page and API): yields (live clip, status, full video, sidecar, gallery)."""
+        session = _session(request)
+        job = self.jobs.start(session)
+        none = (gr.update(),) * 5
+        try:
+            streamer, chunks = self.streamer(*args)
+            settings = dict(command="stream", prompt=args[0], model=self.spec.name, seed=streamer.generator.initial_seed(),
+                            streaming=dataclasses.asdict(streamer.streaming), device=str(self.pipe.device))
+            events: queue.Queue = queue.Queue()
+            worker = threading.Thread(target=self._stream, args=(job, streamer, chunks, events, settings), daemon=True)
+            worker.start()
+            started = time.monotonic()
+            while True:
+                kind, payload = await asyncio.to_thread(events.get)
+                if kind == "status":
+                    progress(0, desc=payload)
+                elif kind == "chunk":
+                    live, made, frames, chunk = payload
+                    total = f"/{chunks}" if chunks else ""
+                    status = (f"chunk {made}{total}: {frames} frames = {frames / self.spec.fps:.1f} s of video, "
+                              f"{(time.monotonic() - started) / made:.1f} s per chunk; prompt: {chunk.prompt}")
+                    progress((made, chunks) if chunks else None, desc="stream", unit="chunks")
+                    yield str(live), status, gr.update(), gr.update(), gr.update()
+                elif kind == "error":
+                    raise payload
+                else:
+                    if payload is None:
+                        yield none
+                        return
+                    stopped = "stopped; " if job.stop.is_set() else ""
+                    yield (gr.update(), f"{stopped}{payload.settings['chunks']} chunks, {payload.settings['pixel_frames']} "
+                           f"frames: the whole video is below", str(payload.video), str(payload.sidecar), self.history.gallery())
+                    return
+        except Exception as err:  # noqa: BLE001 - one line to the user
+            error = _as_app_error(err)
+            if not page:
+                raise error from None
+            gr.Warning(error.message)
+            yield none
+        finally:
+            job.stop.set()  # a closed page or a cancelled client ends the stream at its next chunk
+            self.jobs.finish(session, job)
+
+    def switch_prompt(self, prompt: str, request: gr.Request) -> str:
+        """The Stream tab's "Switch prompt": the running stream takes `prompt` from its next chunk."""
+        job = self.jobs.get(_session(request))
+        if job is None or job.streamer is None:
+            return "no stream is running on this page"
+        try:
+            return f"prompt switches at chunk {job.streamer.switch_prompt(prompt) + 1}: {prompt.strip()}"
+        except VidlongError as err:
+            return _user_message(err)
+
+    def stop(self, request: gr.Request) -> None:
+        if self.jobs.stop(_session(request)):
+            gr.Info("Stopping at the next step")
+
+    def closed(self, request: gr.Request) -> None:
+        """A closed or reloaded tab ends its job."""
+        self.jobs.stop(_session(request))
+
+    def reload(self, evt: gr.SelectData) -> tuple:
+        """A clicked history item: its video, settings and sidecar, and its settings back in the form."""
+        items = self.history.items()
+        if not 0 <= evt.index < len(items):
+            return (gr.update(),) * (3 + len(FORM_FIELDS) + 1)
+        item = items[evt.index]
+        settings = item.settings
+        if "runs" in settings:  # a comparison: the first run's settings, the compared methods ticked
+            settings = dict(next(iter(settings["runs"].values())), compared=settings["compared"])
+        if settings.get("command") == "stream":
+            fields = [gr.update()] * len(FORM_FIELDS)
+        else:
+            values = dict(settings, preset=settings.get("preset") or NO_PRESET,
+                          ratio=settings.get("ratio_requested") or settings.get("ratio"))
+            fields = [gr.update(value=values.get(name)) for name in FORM_FIELDS]
+        compared = gr.update(value=settings["compared"]) if "compared" in settings else gr.update()
+        return (str(item.video), item.settings, str(item.sidecar), *fields, compared)
+
+
+def check_methods(methods: list, request: GenerateRequest) -> None:
+    """Each compared method is known and distinct, else a one-line error naming the field."""
+    from vidlong.methods import methods_for
+
+    if len(set(methods)) != len(methods):
+        raise VidlongError("compare methods must differ; tick each method once")
+    for method in methods:
+        methods_for(method, request.preset)
+
+
+def _timeline_rows(timeline) -> list[tuple[float, str]]:
+    """(second, prompt) rows of the timeline table (a DataFrame or a list of rows), blank rows skipped."""
+    if timeline is None:
+        return []
+    rows = timeline.values.tolist() if hasattr(timeline, "values") else list(timeline.get("data", [])) \
+        if isinstance(timeline, dict) else list(timeline)
+    out = []
+    for row in rows:
+        second, prompt = (list(row) + [None, None])[:2]
+        if (second in (None, "") or (isinstance(second, float) and second != second)) and not (prompt or "").strip():
+            continue
+        try:
+            second = float(second)
+        except (TypeError, ValueError):
+            raise VidlongError(f"prompt timeline: {second!r} is not a number of seconds; write e.g. 4") from None
+        out.append((second, str(prompt or "")))
+    return out
+
+
+def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
+    """The app's page for `pipe` (a vidlong pipeline from `vidlong.load_pipeline`; an image-to-video one
+    shows a first-frame input); outputs go to `folder` (default: a new folder in Gradio's cache)."""
+    app = App(pipe, folder)
+    spec = app.spec
+    multiple, largest = app.limits.geometry.pixel_multiple, app.limits.rope_positions * app.limits.geometry.pixel_multiple
 
     presets = preset_names()
     with gr.Blocks(title="vidlong", analytics_enabled=False) as demo:
@@ -154,65 +372,168 @@ def build_app(pipe) -> gr.Blocks:
             "# vidlong: long videos from a short-video model\n"
             f"Model **{spec.name}** on `{pipe.device}`: native window {spec.native_frames} latent frames "
             f"= {spec.native_pixel_frames} frames at {spec.width}×{spec.height}, {spec.fps} fps. "
-            "Pick a length ratio and a training-free method; presets carry the method settings tuned per ratio."
+            "Generate a long video with a training-free method, compare methods side by side, or stream one live."
         )
-        with gr.Row():
-            with gr.Column(scale=1):
-                prompt = gr.Textbox(label="Prompt", lines=2, placeholder="a red circle bouncing on a dark background",
-                                    elem_id="prompt")
-                image = gr.Image(type="filepath", label="First frame (image-to-video)", visible=pipe.task == "i2v",
-                                 elem_id="image")
+        image = gr.Image(type="filepath", label="First frame (image-to-video)", visible=pipe.task == "i2v", elem_id="image")
+        with gr.Tabs():
+            with gr.Tab("Generate", id="generate-tab"):
                 with gr.Row():
-                    method = gr.Radio(list(METHOD_NAMES), value="both", label="Method",
-                                      info="; ".join(f"{k}: {METHOD_HELP[k]}" if k in METHOD_HELP else k for k in METHOD_NAMES), elem_id="method")
+                    with gr.Column(scale=1):
+                        prompt = gr.Textbox(label="Prompt", lines=2, placeholder="a red circle bouncing on a dark background",
+                                            elem_id="prompt")
+                        method = gr.Radio(list(METHOD_NAMES), value="both", label="Method",
+                                          info="; ".join(f"{k}: {METHOD_HELP[k]}" if k in METHOD_HELP else k for k in METHOD_NAMES),
+                                          elem_id="method")
+                        with gr.Row():
+                            preset = gr.Dropdown([NO_PRESET, *presets], value=NO_PRESET, label="Preset",
+                                                 info="method settings and noise tuned for a ratio", elem_id="preset")
+                            noise = gr.Dropdown([AUTO, "plain", "specmix"], value=AUTO, label="Initial noise",
+                                                info="auto: the preset's, else plain", elem_id="noise")
+                        ratio = gr.Slider(1, 8, value=2, step=0.5, label="Length (× native window)", elem_id="ratio")
+                        length_note = gr.Markdown(_length_note(spec, 2))
+                        with gr.Row():
+                            steps = gr.Number(value=spec.num_inference_steps, precision=0, minimum=1, maximum=MAX_STEPS, label="Steps")
+                            guidance = gr.Number(value=spec.guidance_scale, minimum=0, maximum=30, label="Guidance")
+                            seed = gr.Number(value=0, precision=0, label="Seed (-1: random)")
+                        with gr.Accordion("More", open=False):
+                            negative_prompt = gr.Textbox("", label="Negative prompt", lines=1)
+                            with gr.Row():
+                                height = gr.Number(value=spec.height, precision=0, minimum=multiple, maximum=largest, step=multiple,
+                                                   label=f"Height (multiple of {multiple})")
+                                width = gr.Number(value=spec.width, precision=0, minimum=multiple, maximum=largest, step=multiple,
+                                                  label=f"Width (multiple of {multiple})")
+                        with gr.Row():
+                            button = gr.Button("Generate", variant="primary", elem_id="generate")
+                            stop = gr.Button("Stop", variant="stop", elem_id="stop")
+                        with gr.Accordion("Compare methods", open=False):
+                            compared = gr.CheckboxGroup(list(METHOD_NAMES), value=["none", "both"], elem_id="compared",
+                                                        label=f"Methods ({COMPARE_MIN}-{COMPARE_MAX}), same prompt and seed")
+                            compare = gr.Button("Compare side by side", elem_id="compare")
+                    with gr.Column(scale=1):
+                        video = gr.Video(label="Video", format="mp4", autoplay=True, loop=True, interactive=False, height=440,
+                                         elem_id="video")
+                        sidecar = gr.File(label="Settings (.json)", interactive=False, elem_id="sidecar")
+                        settings = gr.JSON(label="Settings used", max_height=320, elem_id="settings")
+            with gr.Tab("Stream", id="stream-tab"):
                 with gr.Row():
-                    preset = gr.Dropdown([NO_PRESET, *presets], value=NO_PRESET, label="Preset",
-                                         info="method settings and noise tuned for a ratio", elem_id="preset")
-                    noise = gr.Dropdown([AUTO_NOISE, "plain", "specmix"], value=AUTO_NOISE, label="Initial noise",
-                                        info="auto: the preset's, else plain", elem_id="noise")
-                ratio = gr.Slider(1, 8, value=2, step=0.5, label="Length (× native window)", elem_id="ratio")
-                length_note = gr.Markdown(_length_note(spec, 2))
-                with gr.Row():
-                    steps = gr.Number(value=spec.num_inference_steps, precision=0, minimum=1, maximum=MAX_STEPS, label="Steps")
-                    guidance = gr.Number(value=spec.guidance_scale, minimum=0, maximum=30, label="Guidance")
-                    seed = gr.Number(value=0, precision=0, label="Seed (-1: random)")
-                with gr.Accordion("More", open=False):
-                    negative_prompt = gr.Textbox("", label="Negative prompt", lines=1)
-                    with gr.Row():
-                        height = gr.Number(value=spec.height, precision=0, minimum=multiple, maximum=largest, step=multiple,
-                                           label=f"Height (multiple of {multiple})")
-                        width = gr.Number(value=spec.width, precision=0, minimum=multiple, maximum=largest, step=multiple,
-                                          label=f"Width (multiple of {multiple})")
-                button = gr.Button("Generate", variant="primary", elem_id="generate")
-            with gr.Column(scale=1):
-                video = gr.Video(label="Video", format="mp4", autoplay=True, loop=True, interactive=False, height=440,
-                                 elem_id="video")
-                settings = gr.JSON(label="Settings used", max_height=420, elem_id="settings")
+                    with gr.Column(scale=1):
+                        s_prompt = gr.Textbox(label="Stream prompt", lines=2, elem_id="stream-prompt",
+                                              placeholder="a red circle bouncing on a dark background")
+                        timeline = gr.Dataframe(headers=["from second", "prompt"], datatype=["number", "str"],
+                                                row_count=(1, "dynamic"), column_count=(2, "fixed"), type="array",
+                                                label="Prompt timeline (optional: the prompt from each second on)",
+                                                elem_id="timeline")
+                        with gr.Row():
+                            s_seconds = gr.Number(value=10, minimum=0, label="Seconds (0: until stopped)", elem_id="stream-seconds")
+                            s_chunk = gr.Number(value=min(3, spec.native_frames), precision=0, minimum=1,
+                                                maximum=spec.native_frames, label="Chunk (latent frames)")
+                            s_context = gr.Dropdown([AUTO, "cache", "renoise"], value=AUTO, label="Context",
+                                                    info="how a chunk sees earlier frames")
+                        with gr.Row():
+                            s_steps = gr.Number(value=spec.num_inference_steps, precision=0, minimum=1, maximum=MAX_STEPS,
+                                                label="Steps per chunk")
+                            s_guidance = gr.Number(value=spec.guidance_scale, minimum=0, maximum=30, label="Guidance")
+                            s_seed = gr.Number(value=0, precision=0, label="Seed (-1: random)")
+                        s_recache = gr.Checkbox(value=True, label="Re-encode the cache on a prompt switch")
+                        with gr.Row():
+                            s_start = gr.Button("Start stream", variant="primary", elem_id="stream-start")
+                            s_stop = gr.Button("Stop", variant="stop", elem_id="stream-stop")
+                        with gr.Row():
+                            next_prompt = gr.Textbox(label="Next prompt (while streaming)", scale=3, elem_id="next-prompt")
+                            switch = gr.Button("Switch prompt", scale=1, elem_id="switch")
+                    with gr.Column(scale=1):
+                        live = gr.Video(label=f"Live: the newest {LIVE_SECONDS:g} s", format="mp4", autoplay=True, loop=True,
+                                        interactive=False, height=300, elem_id="live")
+                        status = gr.Markdown("", elem_id="stream-status")
+                        full = gr.Video(label="Whole stream (after it ends or stops)", format="mp4", interactive=False,
+                                        height=300, elem_id="stream-video")
+                        s_sidecar = gr.File(label="Settings (.json)", interactive=False, elem_id="stream-sidecar")
+        gallery = gr.Gallery(label="History (this server's newest outputs; click one to reload its settings)",
+                             columns=4, height=260, allow_preview=False, elem_id="history")
 
-        preset.change(on_preset, [preset, ratio], ratio, api_name=False, queue=False)
+        form = [prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image]
+        stream_form = [s_prompt, timeline, s_seconds, s_chunk, s_context, s_recache, s_steps, s_guidance, s_seed, image]
+
+        def generate_handler(page: bool):
+            async def generate_video(prompt: str, method: str = "both", preset: str = NO_PRESET, ratio: float = 2.0,
+                                     steps: Optional[float] = None, guidance: Optional[float] = None,
+                                     seed: Optional[float] = 0, noise: str = AUTO, negative_prompt: str = "",
+                                     height: Optional[float] = None, width: Optional[float] = None,
+                                     image: Optional[str] = None, request: gr.Request = None, progress=gr.Progress()):
+                args = (prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image)
+                return await app.generate_event(app.single_request, args, request, progress, page=page)
+            return generate_video
+
+        async def compare_page(compared: list, prompt: str, method: str, preset: str, ratio: float, steps, guidance, seed,
+                               noise: str, negative_prompt: str, height, width, image=None, request: gr.Request = None,
+                               progress=gr.Progress()):
+            args = (compared, prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image)
+            return await app.generate_event(app.compare_requests, args, request, progress, page=True)
+
+        def stream_handler(page: bool):
+            async def stream(prompt: str, timeline: Optional[list] = None, seconds: float = 10.0, chunk: float = 3,
+                             context: str = AUTO, recache: bool = True, steps: Optional[float] = None,
+                             guidance: Optional[float] = None, seed: Optional[float] = 0, image: Optional[str] = None,
+                             request: gr.Request = None, progress=gr.Progress()):
+                args = (prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image)
+                async for update in app.stream_event(args, request, progress, page=page):
+                    yield update
+            return stream
+
+        outputs = [video, settings, sidecar, gallery]
+        button.click(generate_handler(True), form, outputs, api_name=False, concurrency_limit=1, concurrency_id="model")
+        compare.click(compare_page, [compared, *form], outputs, api_name=False, concurrency_limit=1, concurrency_id="model")
+        s_start.click(stream_handler(True), stream_form, [live, status, full, s_sidecar, gallery], api_name=False,
+                      concurrency_limit=1, concurrency_id="model")
+        for stop_button in (stop, s_stop):
+            stop_button.click(app.stop, None, None, api_name=False, queue=False)
+        switch.click(app.switch_prompt, next_prompt, status, api_name=False, queue=False)
+        gallery.select(app.reload, None, [video, settings, sidecar, *form[:-1], compared], api_name=False, queue=False)
+        preset.change(_on_preset, preset, ratio, api_name=False, queue=False)
         ratio.change(lambda r: _length_note(spec, r), ratio, length_note, api_name=False, queue=False)
-        button.click(
-            run,
-            [prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image],
-            [video, settings],
-            api_name="generate",
-            concurrency_limit=1,
-        )
-    demo.vidlong_video_folder = videos.path  # for tests and cleanup
+        demo.load(app.history.gallery, None, gallery, api_name=False, queue=False)
+        demo.unload(app.closed)
+
+        # API-only endpoints (hidden triggers): their errors are one-line AppErrors for gradio_client
+        api = gr.Button(visible=False)
+        api.click(generate_handler(False), form, [video, settings], api_name="generate", concurrency_limit=1, concurrency_id="model")
+        api_stream = gr.Button(visible=False)
+        api_stream.click(stream_handler(False), stream_form, [live, status, full, s_sidecar, gallery], api_name="stream",
+                         concurrency_limit=1, concurrency_id="model")
+    demo.vidlong_app = app  # for tests
     return demo
+
+
+def _on_preset(preset: str):
+    """Choosing a preset moves the length slider to the preset's ratio."""
+    if preset in (None, "", NO_PRESET):
+        return gr.update()
+    return gr.update(value=load_preset(preset)["ratio"])
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM stops the server as Ctrl-C does, so the app's files are removed at exit."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals to the host
+        pass
 
 
 def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
            device: Optional[str] = None, **launch_kwargs) -> gr.Blocks:
     """Load `model` (a local diffusers Wan folder; None: the embedded default) and serve the app.
 
-    Blocks until the server stops (Ctrl-C) unless ``prevent_thread_lock=True`` is passed.
+    Blocks until the server stops (Ctrl-C or SIGTERM) unless ``prevent_thread_lock=True`` is passed.
     """
     from vidlong.pipeline import load_pipeline
 
     pipe = load_pipeline(model, device=device)
     demo = build_app(pipe)
     demo.queue(default_concurrency_limit=1)
+    _stop_on_sigterm()
     try:
         demo.launch(server_name=host, server_port=port, share=share, show_error=True, **launch_kwargs)
     except OSError as err:

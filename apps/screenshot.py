@@ -34,7 +34,7 @@ def screenshot(url: str, out: Path, prompt: str, method: str = "both", ratio: fl
         try:
             page = browser.new_page(viewport={"width": width, "height": height})
             page.set_default_timeout(timeout_s * 1000)
-            page.goto(url, wait_until="networkidle")
+            page.goto(url, wait_until="load")
             page.get_by_label("Prompt").fill(prompt)
             page.locator("#method").get_by_text(method, exact=True).click()
             ratio_box = page.locator("#ratio input[type=number]")
@@ -43,7 +43,7 @@ def screenshot(url: str, out: Path, prompt: str, method: str = "both", ratio: fl
             page.get_by_role("button", name="Generate").click()
             expect(page.locator("#video video[src]")).to_be_attached(timeout=timeout_s * 1000)
             page.wait_for_function("document.querySelector('#video video').readyState >= 2")
-            page.wait_for_load_state("networkidle")
+            page.wait_for_timeout(500)
             page.wait_for_timeout(1500)  # let the video play a little and the progress UI settle
             out.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(out))

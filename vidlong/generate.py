@@ -52,7 +52,8 @@ class GenerateRequest:
 
 @dataclass
 class GenerateResult:
-    """frames: uint8 ``[T, H, W, 3]`` pixel frames; settings: every setting used (JSON-ready);
+    """frames: uint8 ``[T, H, W, 3]`` pixel frames; settings: every setting used (JSON-ready; ``ratio`` is the
+    length made, whole latent frames over the native window, ``ratio_requested`` the one asked for);
     latents: the final normalised latents ``[1, C, F, h, w]`` (for `--save-latents`)."""
 
     frames: np.ndarray
@@ -99,11 +100,32 @@ def resolve_latent_frames(request: GenerateRequest, native_frames: int, temporal
     return max(1, round(request.ratio * native_frames))
 
 
-def generate(pipe, request: GenerateRequest, step_callback: Optional[Callable[[int, int], None]] = None) -> GenerateResult:
+#: a progress callback: (stage, done, total), stages "encode prompt", "denoise" (steps), "decode" (latent frames)
+Progress = Callable[[str, int, int], None]
+
+
+class _DecodeProgress:
+    """Reports ``("decode", frames done, latent frames)`` as the Wan VAE decodes: its decoder runs once
+    per latent frame, so a forward pre-hook on it counts them."""
+
+    def __init__(self, vae, total: int, progress: Progress):
+        self.total, self.done, self.progress = total, 0, progress
+        self._handle = vae.decoder.register_forward_pre_hook(self._before)
+
+    def _before(self, module, args):
+        self.progress("decode", min(self.done, self.total), self.total)
+        self.done += 1
+
+    def remove(self) -> None:
+        self._handle.remove()
+
+
+def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None) -> GenerateResult:
     """Generate the video of `request` with `pipe` (a vidlong pipeline, text- or image-to-video).
 
     Methods are applied for this call only and removed afterwards, even on error.
-    `step_callback(step, total)` is called after each denoising step.
+    `progress(stage, done, total)` is called before the prompt is encoded, after each denoising step
+    and before each latent frame is decoded; one that raises (`vidlong.errors.Stopped`) ends the run there.
     """
     from .validate import check_generate, limits_for_pipeline
 
@@ -124,16 +146,21 @@ def generate(pipe, request: GenerateRequest, step_callback: Optional[Callable[[i
 
     def on_step(_pipe, step, _t, kwargs):
         final["latents"] = kwargs["latents"]
-        if step_callback is not None:
-            step_callback(step + 1, steps)
+        report("denoise", step + 1, steps)
         return {}
+
+    def report(stage: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(stage, done, total)
 
     extra = dict(image=load_image(request.image)) if request.image else {}
     if len(pipe.experts()) == 2:
         extra["guidance_scale_2"] = guidance_2
 
     start = time.perf_counter()
+    report("encode prompt", 0, 1)
     pipe.apply(*methods)
+    decoding = _DecodeProgress(pipe.vae, n_latent, report)
     try:
         video = pipe(
             prompt=request.prompt, negative_prompt=request.negative_prompt or None, height=height, width=width,
@@ -142,11 +169,14 @@ def generate(pipe, request: GenerateRequest, step_callback: Optional[Callable[[i
             output_type="np", callback_on_step_end=on_step, **extra,
         ).frames[0]
     finally:
+        decoding.remove()
         pipe.remove()
+    report("decode", n_latent, n_latent)
     frames = (np.clip(video, 0, 1) * 255).round().astype(np.uint8)
     settings = dict(
         dataclasses.asdict(request), model=spec.name, native_frames=spec.native_frames, latent_frames=n_latent,
-        pixel_frames=int(frames.shape[0]), ratio=n_latent / spec.native_frames, height=height, width=width,
+        pixel_frames=int(frames.shape[0]), ratio=n_latent / spec.native_frames,
+        ratio_requested=None if request.frames is not None else request.ratio, height=height, width=width,
         steps=steps, guidance=guidance, guidance_2=guidance_2 if len(pipe.experts()) == 2 else None, noise=noise, fps=spec.fps,
         methods=[{"name": type(m).__name__, **dataclasses.asdict(m)} for m in methods],
         seconds=round(time.perf_counter() - start, 3), device=str(pipe.device),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -144,6 +145,7 @@ class VideoStreamer:
             check_task(pipe.task, image is not None)
         self.image, self.condition = image, None
         self.prompts = parse_prompt_schedule(prompt)
+        self.next_index = 0  # the first chunk whose prompt is not chosen yet
         self.guidances = resolve_guidance(spec, guidance, guidance_2)
         self.steps = streaming.steps or spec.num_inference_steps
         self.first_chunk = streaming.first_chunk or spec.stream_first_chunk or self.schedule.chunk
@@ -168,6 +170,36 @@ class VideoStreamer:
     def context(self) -> StreamContext:
         """The first expert's streaming context (its cache shows what every expert holds)."""
         return self.contexts[0]
+
+    def switch_prompt(self, prompt: str) -> int:
+        """Stream `prompt` from the next chunk not begun yet, in place of the schedule's later entries;
+        returns that chunk's index. Safe to call from another thread while the stream runs; the switch
+        re-caches as `Streaming.recache_on_prompt_switch` says."""
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise VidlongError("the new prompt is empty; describe what the stream should show next")
+        start = self.next_index
+        self.prompts = [(chunk, text) for chunk, text in self.prompts if chunk < start] + [(start, prompt.strip())]
+        return start
+
+    def chunk_at_second(self, second: float) -> int:
+        """Index of the chunk of this stream that shows the frame at `second` seconds (of new video)."""
+        ratio, fps = self.pipe.spec.temporal_ratio, self.pipe.spec.fps
+        frame = int(second * fps + 1e-9)
+        first = ratio * (self.first_chunk - 1) + 1 if self.prefix is None else ratio * self.schedule.chunk
+        return 0 if frame < first else 1 + (frame - first) // (ratio * self.schedule.chunk)
+
+    def follow_timeline(self, timeline: list[tuple[float, str]]) -> None:
+        """Replace the prompt schedule by a timeline in seconds of video: each ``(second, prompt)`` holds
+        from the chunk showing that second on (the first entry is moved to 0 s; a later entry falling
+        in the same chunk as an earlier one wins)."""
+        if not timeline:
+            return
+        entries = sorted((float(second), str(prompt).strip()) for second, prompt in timeline)
+        for second, prompt in entries:
+            if not math.isfinite(second) or second < 0 or not prompt:
+                raise VidlongError(f"prompt timeline entry ({second:g} s, {prompt!r}) needs seconds >= 0 and a prompt")
+        by_chunk = {0 if i == 0 else self.chunk_at_second(second): prompt for i, (second, prompt) in enumerate(entries)}
+        self.prompts = sorted(by_chunk.items())
 
     def _encode(self, prompt: str) -> torch.Tensor:
         """Text states, ``[2, L, D]`` (negative, positive) with guidance, else ``[1, L, D]``."""
@@ -305,6 +337,7 @@ class VideoStreamer:
                 start, first = time.perf_counter(), None
                 with torch.no_grad():
                     wanted = prompt_at(self.prompts, index)
+                    self.next_index = index + 1
                     if wanted != prompt:
                         prompt, text = wanted, self._encode(wanted)
                         if index == 0 and self.prefix is not None:

@@ -15,9 +15,8 @@ import csv
 from pathlib import Path
 
 import imageio.v3 as iio
-import numpy as np
-from PIL import Image, ImageDraw
 
+from vidlong.panels import side_by_side
 from vidlong.video_io import read_video
 
 
@@ -42,15 +41,6 @@ def pick_videos(eval_dir: Path, ratio: float, prompt: str, methods: list[str], s
     return {m: found[m] for m in methods}
 
 
-def labelled(frames: np.ndarray, label: str, bar: int = 16) -> np.ndarray:
-    """Frames uint8 [T, H, W, 3] with a black caption bar of `bar` pixels on top."""
-    t, h, w, _ = frames.shape
-    caption = Image.new("RGB", (w, bar))
-    ImageDraw.Draw(caption).text((4, 2), label, fill=(255, 255, 255))
-    top = np.broadcast_to(np.asarray(caption), (t, bar, w, 3))
-    return np.concatenate([top, frames], axis=1)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("eval_dir", type=Path)
@@ -63,12 +53,12 @@ def main() -> None:
     p.add_argument("--out", type=Path, required=True)
     a = p.parse_args()
     methods = a.methods.split(",")
-    panels, fps = [], 16.0
+    panels, fps = {}, 16.0
     for method, path in pick_videos(a.eval_dir, a.ratio, a.prompt, methods, a.seed, a.weights).items():
         frames, fps = read_video(path)
-        panels.append(labelled(frames[:: a.stride], method))
-    n = min(len(x) for x in panels)
-    strip = np.concatenate([x[:n] for x in panels], axis=2)
+        panels[method] = frames[:: a.stride]
+    strip = side_by_side(panels, gap=0)
+    n = len(strip)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     iio.imwrite(a.out, strip, extension=".gif", duration=1000 * a.stride / fps, loop=0)
     print(f"wrote {a.out} ({n} frames, {strip.shape[2]}x{strip.shape[1]}, {a.out.stat().st_size // 1024} KiB)")

@@ -1,0 +1,111 @@
+"""The app's runs as stoppable jobs: each runs in a worker thread, reports stages to the page's progress
+bar with an ETA, and ends at its next step (or chunk) when its user presses Stop, its API client
+cancels, or its tab closes.
+
+A run's Python callbacks check its `Job` and raise `vidlong.errors.Stopped`; a cancelled Gradio event
+(a client's cancel, a closed tab) sets the job's stop flag, so the worker thread ends at its next step
+and frees the model for the next job.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Callable, Optional
+
+from vidlong.errors import Stopped
+
+
+class Job:
+    """One run of one page session: a stop flag, and (for a stream) the streamer to switch prompts on."""
+
+    def __init__(self):
+        self.stop = threading.Event()
+        self.streamer = None
+
+    def check(self) -> None:
+        """Raise `Stopped` if the job was asked to stop."""
+        if self.stop.is_set():
+            raise Stopped("stopped by its user")
+
+
+class Jobs:
+    """The running job of each page session (Gradio's ``session_hash``); one per session."""
+
+    def __init__(self):
+        self._by_session: dict[str, Job] = {}
+        self._lock = threading.Lock()
+
+    def start(self, session: str) -> Job:
+        """A new job for `session`; a job the session still runs is told to stop."""
+        job = Job()
+        with self._lock:
+            previous, self._by_session[session] = self._by_session.get(session), job
+        if previous is not None:
+            previous.stop.set()
+        return job
+
+    def get(self, session: str) -> Optional[Job]:
+        with self._lock:
+            return self._by_session.get(session)
+
+    def stop(self, session: str) -> bool:
+        """Ask the session's job to stop; False when it runs none."""
+        job = self.get(session)
+        if job is None:
+            return False
+        job.stop.set()
+        return True
+
+    def finish(self, session: str, job: Job) -> None:
+        with self._lock:
+            if self._by_session.get(session) is job:
+                del self._by_session[session]
+
+
+async def in_worker(job: Job, work: Callable, *args):
+    """``work(*args)`` in a worker thread, awaited; if the awaiting event is cancelled, the job is told to
+    stop (the thread ends at its next step) and the cancellation goes on."""
+    try:
+        return await asyncio.to_thread(work, *args)
+    except asyncio.CancelledError:
+        job.stop.set()
+        raise
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+class StageProgress:
+    """A `vidlong.generate.Progress` callback for a Gradio progress bar: "denoise: about 12 s left",
+    with ``done/total`` as the bar. Every report first checks the job, so a stop lands at the next step
+    or decoded frame.
+
+    Args:
+        progress: the event's ``gr.Progress``.
+        job: the run's job.
+        prefix: text before the stage (e.g. "ultravico (2/3): " in a comparison).
+    """
+
+    def __init__(self, progress, job: Job, prefix: str = ""):
+        self.progress, self.job, self.prefix = progress, job, prefix
+        self.stage, self.started, self.first_done = None, 0.0, 0
+
+    def eta(self, done: int, total: int) -> str:
+        """Time left in the current stage, from its pace so far ("" before the pace is known)."""
+        if done <= self.first_done or done >= total:
+            return ""
+        pace = (time.monotonic() - self.started) / (done - self.first_done)
+        return f", about {_duration(pace * (total - done))} left"
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        self.job.check()
+        if stage != self.stage:
+            self.stage, self.started, self.first_done = stage, time.monotonic(), done
+        self.progress((done, total), desc=f"{self.prefix}{stage}{self.eta(done, total)}", unit=stage_unit(stage))
+
+
+def stage_unit(stage: str) -> str:
+    return {"denoise": "steps", "decode": "frames", "stream": "chunks"}.get(stage, "")

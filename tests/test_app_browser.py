@@ -1,0 +1,214 @@
+"""The app as a person uses it, in a real headless Chromium (Debian's chromium, Playwright) against the
+real Gradio server in this process with a tiny WanPipeline: generate, the stages of the progress bar,
+Stop (and a closed tab) freeing the worker, live streaming with a prompt switch and Stop, compare, history."""
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+import vidlong.apps.gradio_app as gradio_app
+from test_app import CHROMIUM, CHROMIUM_ARGS, EMPTY_PROMPT, NATIVE_LATENT_FRAMES, free_port
+from tiny_pipeline import save_tiny_pipeline
+from vidlong.pipeline import load_pipeline
+from vidlong.video_io import read_video
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
+                                reason="needs Debian's chromium at /usr/bin/chromium: apt-get install -y chromium")
+TIMEOUT_MS = 120_000
+SIZE = 32  # the tiny model's frames are 32x32
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    demo = gradio_app.build_app(load_pipeline(save_tiny_pipeline(tmp_path_factory.mktemp("tiny-wan")), device="cpu"))
+    demo.queue()
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, show_error=True)
+    try:
+        yield demo
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def open_page(browser, demo, tab: str = "Generate"):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(demo.local_url, wait_until="load")
+    page.get_by_role("tab", name=tab).click()
+    expect(page.get_by_label("Stream prompt" if tab == "Stream" else "Prompt")).to_be_visible()
+    return page
+
+
+def served_video(page, selector: str, path):
+    """Download the mp4 that the page's video element `selector` plays; its frames."""
+    from playwright.sync_api import expect
+
+    video = page.locator(f"{selector} video[src]")
+    expect(video).to_be_attached()
+    page.wait_for_function(f"document.querySelector('{selector} video').readyState >= 2")
+    response = page.request.get(video.get_attribute("src"))
+    assert response.ok
+    path.write_bytes(response.body())
+    return read_video(path)[0]
+
+
+def set_number(page, label: str, value) -> None:
+    field = page.get_by_label(label, exact=True)
+    field.fill(str(value))
+    field.press("Tab")
+
+
+@pytest.fixture
+def slow(monkeypatch):
+    """Every denoising step of `generate` in the app takes `delay` seconds longer, every decoded latent
+    frame `decode_delay`; records each run's (prompt, start, end)."""
+    spans, real_generate = [], gradio_app.generate
+
+    def slowed(pipe, request, progress=None):
+        start = time.monotonic()
+
+        def report(stage, done, total):
+            time.sleep({"denoise": slowed.delay, "decode": slowed.decode_delay}.get(stage, 0.0))
+            progress(stage, done, total)
+
+        try:
+            return real_generate(pipe, request, progress=report)
+        finally:
+            spans.append((request.prompt, start, time.monotonic()))
+
+    slowed.delay, slowed.decode_delay, slowed.spans = 0.05, 0.3, spans
+    monkeypatch.setattr(gradio_app, "generate", slowed)
+    return slowed
+
+
+def test_generate_shows_stages_video_and_one_line_errors(demo, browser, tmp_path, slow):
+    from playwright.sync_api import expect
+
+    page = open_page(browser, demo)
+    page.get_by_label("Prompt").fill("a green triangle bouncing on the dark background")
+    set_number(page, "Steps", 8)
+    page.get_by_role("button", name="Generate").click()
+    expect(page.get_by_text("denoise").first).to_be_visible()
+    expect(page.get_by_text("decode").first).to_be_visible()  # the bar does not sit at 100 % through the decode
+    frames = served_video(page, "#video", tmp_path / "served.mp4")
+    assert frames.shape == ((2 * NATIVE_LATENT_FRAMES - 1) * 4 + 1, SIZE, SIZE, 3)
+    expect(page.locator("#settings")).to_contain_text("latent_frames")
+    expect(page.locator("#sidecar")).to_contain_text(".json")
+    expect(page.locator("#history img, #history video").first).to_be_attached()
+    page.screenshot(path=str(tmp_path / "app.png"), full_page=True)
+
+    shown = page.locator("#video video").get_attribute("src")
+    page.get_by_label("Prompt").fill("")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.get_by_text(EMPTY_PROMPT)).to_be_visible()
+    assert page.locator("#video video").get_attribute("src") == shown  # the last good video stays
+    assert "Traceback" not in page.locator("body").inner_text()
+    page.close()
+
+
+def test_stop_during_generate_frees_the_worker_for_another_tab(demo, browser, slow):
+    from playwright.sync_api import expect
+
+    slow.delay = 0.1
+    first, second = open_page(browser, demo), open_page(browser, demo)
+    first.get_by_label("Prompt").fill("a long job")
+    set_number(first, "Steps", 1000)  # 100 s at this pace unless stopped
+    first.get_by_role("button", name="Generate").click()
+    expect(first.get_by_text("denoise").first).to_be_visible()
+    second.get_by_label("Prompt").fill("the next job")
+    set_number(second, "Steps", 2)
+    second.get_by_role("button", name="Generate").click()
+    time.sleep(1.0)
+    stopped_at = time.monotonic()
+    first.locator("#stop").click()
+    expect(second.locator("#video video[src]")).to_be_attached()
+    runs = {prompt: (start, end) for prompt, start, end in slow.spans}
+    assert runs["a long job"][1] - stopped_at < 2.0, "the stopped job ran on"
+    assert runs["the next job"][0] - stopped_at < 3.0, "the second tab's job did not start within a step or so"
+    expect(first.get_by_text("Stopped").first).to_be_visible()
+    first.close()
+    second.close()
+
+
+def test_closing_the_tab_stops_its_job(demo, browser, slow):
+    from playwright.sync_api import expect
+
+    slow.delay = 0.1
+    page = open_page(browser, demo)
+    page.get_by_label("Prompt").fill("an abandoned job")
+    set_number(page, "Steps", 1000)
+    page.get_by_role("button", name="Generate").click()
+    expect(page.get_by_text("denoise").first).to_be_visible()
+    page.close()
+    deadline = time.monotonic() + 60
+    while not slow.spans and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert slow.spans, "the job of a closed tab kept running"
+    assert not demo.vidlong_app.lock.locked()
+
+
+def test_stream_updates_live_switches_prompt_and_stop_keeps_a_playable_file(demo, browser, tmp_path):
+    from playwright.sync_api import expect
+
+    page = open_page(browser, demo, "Stream")
+    page.get_by_label("Stream prompt").fill("a red circle")
+    set_number(page, "Seconds (0: until stopped)", 0)
+    page.get_by_role("button", name="Start stream").click()
+    sources = set()
+    deadline = time.monotonic() + 120
+    while len(sources) < 2 and time.monotonic() < deadline:
+        src = page.locator("#live video[src]").first
+        if src.count():
+            sources.add(src.get_attribute("src"))
+        time.sleep(0.05)
+    assert len(sources) >= 2, "the live view did not update twice"
+    page.get_by_label("Next prompt (while streaming)").fill("a blue square")
+    page.locator("#switch").click()
+    expect(page.locator("#stream-status")).to_contain_text("a blue square")  # switched, or a chunk with it landed
+    page.locator("#stream-stop").click()
+    frames = served_video(page, "#stream-video", tmp_path / "stream.mp4")
+    status = page.locator("#stream-status").inner_text()
+    assert "stopped" in status
+    chunks = int(status.split("stopped; ")[1].split(" chunks")[0])
+    assert chunks >= 2 and len(frames) == 9 + 12 * (chunks - 1)  # every chunk made, first 9 frames then 12 each
+    expect(page.locator("#stream-sidecar")).to_contain_text(".json")
+    page.screenshot(path=str(tmp_path / "stream.png"), full_page=True)
+    page.close()
+
+
+def test_compare_shows_synchronised_panels_and_history_reloads_settings(demo, browser, tmp_path):
+    from playwright.sync_api import expect
+
+    page = open_page(browser, demo)
+    page.get_by_label("Prompt").fill("a yellow star")
+    set_number(page, "Steps", 2)
+    page.get_by_role("button", name="Compare methods").click()
+    page.locator("#compared").get_by_label("ultravico").check()  # none, both (default) + ultravico
+    page.get_by_role("button", name="Compare side by side").click()
+    frames = served_video(page, "#video", tmp_path / "compare.mp4")
+    assert frames.shape == ((2 * NATIVE_LATENT_FRAMES - 1) * 4 + 1, 16 + SIZE, 3 * SIZE + 2 * 4, 3)
+    panels = [frames[:, 16:, i * (SIZE + 4): i * (SIZE + 4) + SIZE] for i in range(3)]
+    assert all(p.std() > 1 for p in panels)  # three rendered panels, one per method, in one video
+    expect(page.locator("#settings")).to_contain_text("compared")
+
+    page.get_by_label("Prompt").fill("something else")
+    page.locator("#history").get_by_role("button", name=re.compile(r"^Thumbnail 1 of")).click()
+    expect(page.get_by_label("Prompt")).to_have_value("a yellow star")
+    page.close()
+
