@@ -43,7 +43,7 @@ from vidlong.methods import METHOD_NAMES, Streaming, load_preset, preset_names  
 from vidlong.models import pixel_frames  # noqa: E402
 from vidlong.panels import side_by_side  # noqa: E402
 from vidlong.streaming import VideoStreamer, chunks_for_seconds  # noqa: E402
-from vidlong.validate import MAX_STEPS, check_generate, check_stream, limits_for_pipeline  # noqa: E402
+from vidlong.validate import MAX_GUIDANCE, MAX_STEPS, check_generate, check_stream, limits_for_pipeline  # noqa: E402
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -393,7 +393,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                         length_note = gr.Markdown(_length_note(spec, 2))
                         with gr.Row():
                             steps = gr.Number(value=spec.num_inference_steps, precision=0, minimum=1, maximum=MAX_STEPS, label="Steps")
-                            guidance = gr.Number(value=spec.guidance_scale, minimum=0, maximum=30, label="Guidance")
+                            guidance = gr.Number(value=spec.guidance_scale, minimum=0, maximum=MAX_GUIDANCE, label="Guidance")
                             seed = gr.Number(value=0, precision=0, label="Seed (-1: random)")
                         with gr.Accordion("More", open=False):
                             negative_prompt = gr.Textbox("", label="Negative prompt", lines=1)
@@ -432,7 +432,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                         with gr.Row():
                             s_steps = gr.Number(value=spec.num_inference_steps, precision=0, minimum=1, maximum=MAX_STEPS,
                                                 label="Steps per chunk")
-                            s_guidance = gr.Number(value=spec.guidance_scale, minimum=0, maximum=30, label="Guidance")
+                            s_guidance = gr.Number(value=spec.guidance_scale, minimum=0, maximum=MAX_GUIDANCE, label="Guidance")
                             s_seed = gr.Number(value=0, precision=0, label="Seed (-1: random)")
                         s_recache = gr.Checkbox(value=True, label="Re-encode the cache on a prompt switch")
                         with gr.Row():

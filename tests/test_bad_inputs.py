@@ -82,6 +82,8 @@ CLI_ROWS = [
     ("generate", ["--seed", "-1"], "--seed must be a whole number from 0", None),
     ("generate", ["--guidance", "nan"], "--guidance must be a finite number", None),
     ("generate", ["--guidance", "-1"], "--guidance must be >= 0", None),
+    ("generate", ["--guidance", "1e308"], "--guidance must be <= 100", None),
+    ("stream", ["--guidance", "1e308"], "--guidance must be <= 100", None),
     ("generate", ["--ratio", "30"], "RoPE table", None),  # 90 latent frames > the tiny model's 64 positions
     ("generate", ["--model", "{zero_native}"], "native_frames of model 'tiny-wan2.1' must be a whole number >= 1", None),
     ("generate", ["--out", "{ro}/x.mp4"], "{ro_message}", "readonly"),

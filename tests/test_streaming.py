@@ -167,6 +167,20 @@ def test_interrupted_stream_keeps_finished_chunks(model_dir, tmp_path, monkeypat
     assert read_video(out)[0].shape[0] == 9 + 12
 
 
+def test_stream_interrupted_before_its_first_chunk_writes_nothing(model_dir, tmp_path, monkeypatch, capsys):
+    from vidlong import streaming
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+        yield
+
+    monkeypatch.setattr(streaming.VideoStreamer, "__iter__", interrupted)
+    assert main(["stream", "--prompt", "a red circle", "--model", str(model_dir), "--forever",
+                 "--out", str(tmp_path / "never.mp4")]) == 130
+    assert "interrupted before the first chunk; nothing written" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("args, message", [(["--prompt", "a; b"], "needs a chunk number"),
                                            (["--prompt", "3:a red ball"], "must start at chunk 0"),
                                            (["--chunks", "0"], "--chunks must be >= 1")])

@@ -177,15 +177,15 @@ def _add_extend(sub) -> None:
 
 def _streaming_config(args):
     from .methods import Streaming
-    from .validate import MAX_SECONDS, check_finite, check_seed
+    from .validate import MAX_GUIDANCE, MAX_SECONDS, check_finite, check_seed
 
     if args.chunks is not None and args.chunks < 1:
         raise VidlongError(f"--chunks must be >= 1, got {args.chunks}")
     check_finite("seconds", args.seconds, 0)
     if args.seconds is not None and args.seconds > MAX_SECONDS:
         raise VidlongError(f"--seconds must be at most {MAX_SECONDS:g}, got {args.seconds:g}; use --forever to stream until interrupted")
-    check_finite("guidance", args.guidance, 0)
-    check_finite("guidance-2", args.guidance_2, 0)
+    check_finite("guidance", args.guidance, 0, MAX_GUIDANCE)
+    check_finite("guidance-2", args.guidance_2, 0, MAX_GUIDANCE)
     check_seed(args.seed)
     return Streaming(chunk=args.chunk, sinks=args.sinks, window=args.window,
                      recache_on_prompt_switch=not args.no_recache, steps=args.steps, context=args.context,
@@ -225,6 +225,9 @@ def _write_stream(stream, out: Path, fps: float, latents_path: Optional[Path], s
                 bar.set_postfix(frames=writer.frames_written, fps=f"{len(chunk.frames) / chunk.seconds:.1f}")
         except KeyboardInterrupt:
             bar.close()
+            if not writer.frames_written:
+                print("vidlong: interrupted before the first chunk; nothing written", file=sys.stderr)
+                return 130
             print(f"vidlong: interrupted; {out} holds {writer.frames_written} frames", file=sys.stderr)
             code = 130
     settings = dict(settings, chunks=chunks, pixel_frames=writer.frames_written, fps=fps, out=str(out))

@@ -136,7 +136,10 @@ class VideoStreamer:
                  guidance: Optional[float] = None, guidance_2: Optional[float] = None, seed: int = 0,
                  height: Optional[int] = None, width: Optional[int] = None, negative_prompt: str = "",
                  prefix=None, image=None):
+        from .validate import check_stream, limits_for_pipeline
+
         spec = pipe.spec
+        check_stream(streaming, limits_for_pipeline(pipe), height, width)
         self.pipe, self.streaming, self.chunks, self.prefix = pipe, streaming, chunks, prefix
         self.renoise = resolve_context(streaming, spec, pipe.task) == "renoise"
         self.schedule = StreamSchedule.resolve(spec.native_frames, streaming.chunk, streaming.sinks, streaming.window)

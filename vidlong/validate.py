@@ -19,6 +19,8 @@ MAX_SEED = 2**63 - 1
 MAX_STEPS = 1000
 #: a stream's --seconds beyond this (about four months) is refused: --forever streams until interrupted
 MAX_SECONDS = 1e7
+#: classifier-free guidance beyond this is refused (the models use 1-10; huge values give NaN frames)
+MAX_GUIDANCE = 100.0
 
 
 @dataclass(frozen=True)
@@ -55,14 +57,16 @@ def limits_for_pipeline(pipe) -> ModelLimits:
     return ModelLimits(pipe.spec, pipeline_geometry(pipe), int(pipe.experts()[0].config.rope_max_seq_len), pipe.task)
 
 
-def check_finite(name: str, value, low: float | None = None) -> None:
-    """`value` is a finite number (and >= `low`), else one line naming `name`."""
+def check_finite(name: str, value, low: float | None = None, high: float | None = None) -> None:
+    """`value` is a finite number (within `low`..`high`), else one line naming `name`."""
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
         raise VidlongError(f"--{name} must be a finite number, got {value!r}")
     if low is not None and value < low:
         raise VidlongError(f"--{name} must be >= {low:g}, got {value!r}")
+    if high is not None and value > high:
+        raise VidlongError(f"--{name} must be <= {high:g}, got {value!r}")
 
 
 def _finite(value) -> bool:
@@ -156,8 +160,8 @@ def check_generate(request, limits: ModelLimits) -> int:
     methods_for(request.method, request.preset)
     if request.noise not in (None, "plain", "specmix"):
         raise VidlongError(f"--noise must be plain or specmix, got {request.noise!r}")
-    check_finite("guidance", request.guidance, 0)
-    check_finite("guidance-2", request.guidance_2, 0)
+    check_finite("guidance", request.guidance, 0, MAX_GUIDANCE)
+    check_finite("guidance-2", request.guidance_2, 0, MAX_GUIDANCE)
     check_seed(request.seed)
     check_steps(request.steps)
     spec = limits.spec
