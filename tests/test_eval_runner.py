@@ -8,6 +8,7 @@ import vidlong.eval.runner as runner
 from vidlong.errors import VidlongError
 from vidlong.eval.cli import add_eval_parser
 from vidlong.eval.metrics import DIRECTION
+from vidlong.video_io import read_video
 from tiny_pipeline import save_tiny_pipeline
 
 
@@ -34,7 +35,7 @@ def rows_of(path):
         return list(csv.DictReader(f))
 
 
-def test_small_eval_writes_table_plots_and_resumes(model_dir, tmp_path, monkeypatch):
+def test_small_eval_writes_table_plots_and_resumes(model_dir, tmp_path, monkeypatch, capsys):
     (tmp_path / "prompts.txt").write_text("# one prompt\na red circle bouncing\n\n")
     out = tmp_path / "eval"
     assert eval_main(small_eval(model_dir, out)) == 0
@@ -78,6 +79,19 @@ def test_small_eval_writes_table_plots_and_resumes(model_dir, tmp_path, monkeypa
     assert eval_main(small_eval(model_dir, out)) == 0
     assert len(rows_of(out / "results.csv")) == 4
     assert (out / "results.csv").read_text().count("a red circle bouncing") == 4
+
+    # a damaged saved video is named and made again, not a stop at that cell on every rerun
+    damaged = out / rows_of(out / "results.csv")[0]["video"]
+    damaged.write_bytes(damaged.read_bytes()[:200])
+    (out / "results.csv").unlink()
+    monkeypatch.undo()
+    capsys.readouterr()
+    outcome = runner.run_eval(runner.EvalConfig(model=str(model_dir), out=str(out), prompts=["a red circle bouncing"],
+                                                ratios=[1, 2], methods=["direct", "stream"], seeds=1, steps=1),
+                              progress=False)
+    assert (outcome.generated, outcome.from_video) == (1, 3)
+    assert f"{damaged} is damaged" in capsys.readouterr().err
+    assert len(read_video(damaged)[0]) > 0
 
 
 def test_new_weights_are_evaluated_again_not_resumed(model_dir, tmp_path):

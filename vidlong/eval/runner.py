@@ -39,7 +39,7 @@ from ..files import atomic_write_text, weights_fingerprint
 from ..generate import GenerateRequest, generate
 from ..method_names import EVAL_METHODS
 from ..methods import Streaming, preset_names
-from ..models import ModelSpec, latent_frames, pixel_frames, spec_for_folder
+from ..models import ModelSpec, pixel_frames, spec_for_folder
 from ..pipeline import DEFAULT_MODEL_DIR, check_model_folder, load_pipeline
 from ..video_io import read_video, write_video
 from . import shapes
@@ -372,8 +372,9 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
             continue
         path = video_path(out, spec, weights, cell, steps, guidance, config.noise)
         info_path = path.with_suffix(".json")
-        if path.is_file() and info_path.is_file():
-            info = json.loads(info_path.read_text())
+        saved = read_saved_cell(path, info_path)
+        if saved is not None:
+            frames, info = saved
             outcome.from_video += 1
         else:
             if pipe is None:
@@ -383,7 +384,7 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
             write_video(path, frames, fps=spec.fps)
             atomic_write_text(info_path, json.dumps(info, indent=2) + "\n")  # written last: marks the video done
             outcome.generated += 1
-        frames, _ = read_video(path)
+            frames, _ = read_video(path)  # measured as saved (after compression), as a rerun would
         row = dict(model=spec.name, weights=weights, method=cell.method, ratio=cell.ratio, prompt=cell.prompt,
                    seed=cell.seed, steps=steps, guidance=guidance, noise_mode=config.noise,
                    preset=info.get("preset", ""), noise=info.get("noise", ""), latent_frames=info.get("latent_frames", ""),
@@ -405,6 +406,22 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
     atomic_write_text(out / "results.md", results_markdown(table, header))
     outcome.files = [csv_path, out / "results.md", *write_plots(table, config.methods, config.ratios, out)]
     return outcome
+
+
+def read_saved_cell(path: Path, info_path: Path):
+    """(frames, info) of a cell an earlier run saved, or None when it is missing or damaged; a damaged
+    one is named on stderr and made again."""
+    if not (path.is_file() and info_path.is_file()):
+        return None
+    try:
+        info = json.loads(info_path.read_text())
+        frames, _ = read_video(path)
+        if not len(frames) or not isinstance(info, dict):
+            raise ValueError("no frames or no settings")
+        return frames, info
+    except Exception as err:  # noqa: BLE001 - ffmpeg's readers and json raise many types for a damaged file
+        print(f"vidlong eval: {path} is damaged ({type(err).__name__}); making it again", file=sys.stderr)
+        return None
 
 
 def _load(folder: Path, device: Optional[str]):
