@@ -35,6 +35,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from
 
 import gradio as gr  # noqa: E402
 
+from vidlong.apps import fields  # noqa: E402
 from vidlong.apps.jobs import Job, Jobs, StageProgress, in_worker  # noqa: E402
 from vidlong.apps.outputs import History, OutputFolder  # noqa: E402
 from vidlong.errors import Stopped, VidlongError  # noqa: E402
@@ -381,32 +382,32 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                     with gr.Column(scale=1):
                         prompt = gr.Textbox(label="Prompt", lines=2, placeholder="a red circle bouncing on a dark background",
                                             elem_id="prompt")
-                        method = gr.Radio(list(METHOD_NAMES), value="both", label="Method",
+                        method = fields.Radio(list(METHOD_NAMES), value="both", label="Method",
                                           info="; ".join(f"{k}: {METHOD_HELP[k]}" if k in METHOD_HELP else k for k in METHOD_NAMES),
                                           elem_id="method")
                         with gr.Row():
-                            preset = gr.Dropdown([NO_PRESET, *presets], value=NO_PRESET, label="Preset",
+                            preset = fields.Dropdown([NO_PRESET, *presets], value=NO_PRESET, label="Preset",
                                                  info="method settings and noise tuned for a ratio", elem_id="preset")
-                            noise = gr.Dropdown([AUTO, "plain", "specmix"], value=AUTO, label="Initial noise",
+                            noise = fields.Dropdown([AUTO, "plain", "specmix"], value=AUTO, label="Initial noise",
                                                 info="auto: the preset's, else plain", elem_id="noise")
-                        ratio = gr.Slider(1, 8, value=2, step=0.5, label="Length (× native window)", elem_id="ratio")
+                        ratio = fields.Slider(1, 8, value=2, step=0.5, label="Length (× native window)", elem_id="ratio")
                         length_note = gr.Markdown(_length_note(spec, 2))
                         with gr.Row():
-                            steps = gr.Number(value=spec.num_inference_steps, precision=0, minimum=1, maximum=MAX_STEPS, label="Steps")
-                            guidance = gr.Number(value=spec.guidance_scale, minimum=0, maximum=MAX_GUIDANCE, label="Guidance")
-                            seed = gr.Number(value=0, precision=0, label="Seed (-1: random)")
+                            steps = fields.Number(value=spec.num_inference_steps, precision=0, minimum=1, maximum=MAX_STEPS, label="Steps")
+                            guidance = fields.Number(value=spec.guidance_scale, minimum=0, maximum=MAX_GUIDANCE, label="Guidance")
+                            seed = fields.Number(value=0, precision=0, label="Seed (-1: random)")
                         with gr.Accordion("More", open=False):
                             negative_prompt = gr.Textbox("", label="Negative prompt", lines=1)
                             with gr.Row():
-                                height = gr.Number(value=spec.height, precision=0, minimum=multiple, maximum=largest, step=multiple,
+                                height = fields.Number(value=spec.height, precision=0, minimum=multiple, maximum=largest, step=multiple,
                                                    label=f"Height (multiple of {multiple})")
-                                width = gr.Number(value=spec.width, precision=0, minimum=multiple, maximum=largest, step=multiple,
+                                width = fields.Number(value=spec.width, precision=0, minimum=multiple, maximum=largest, step=multiple,
                                                   label=f"Width (multiple of {multiple})")
                         with gr.Row():
                             button = gr.Button("Generate", variant="primary", elem_id="generate")
                             stop = gr.Button("Stop", variant="stop", elem_id="stop")
                         with gr.Accordion("Compare methods", open=False):
-                            compared = gr.CheckboxGroup(list(METHOD_NAMES), value=["none", "both"], elem_id="compared",
+                            compared = fields.CheckboxGroup(list(METHOD_NAMES), value=["none", "both"], elem_id="compared",
                                                         label=f"Methods ({COMPARE_MIN}-{COMPARE_MAX}), same prompt and seed")
                             compare = gr.Button("Compare side by side", elem_id="compare")
                     with gr.Column(scale=1):
@@ -424,16 +425,16 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                                 label="Prompt timeline (optional: the prompt from each second on)",
                                                 elem_id="timeline")
                         with gr.Row():
-                            s_seconds = gr.Number(value=10, minimum=0, label="Seconds (0: until stopped)", elem_id="stream-seconds")
-                            s_chunk = gr.Number(value=min(3, spec.native_frames), precision=0, minimum=1,
+                            s_seconds = fields.Number(value=10, minimum=0, label="Seconds (0: until stopped)", elem_id="stream-seconds")
+                            s_chunk = fields.Number(value=min(3, spec.native_frames), precision=0, minimum=1,
                                                 maximum=spec.native_frames, label="Chunk (latent frames)")
-                            s_context = gr.Dropdown([AUTO, "cache", "renoise"], value=AUTO, label="Context",
+                            s_context = fields.Dropdown([AUTO, "cache", "renoise"], value=AUTO, label="Context",
                                                     info="how a chunk sees earlier frames")
                         with gr.Row():
-                            s_steps = gr.Number(value=spec.num_inference_steps, precision=0, minimum=1, maximum=MAX_STEPS,
+                            s_steps = fields.Number(value=spec.num_inference_steps, precision=0, minimum=1, maximum=MAX_STEPS,
                                                 label="Steps per chunk")
-                            s_guidance = gr.Number(value=spec.guidance_scale, minimum=0, maximum=MAX_GUIDANCE, label="Guidance")
-                            s_seed = gr.Number(value=0, precision=0, label="Seed (-1: random)")
+                            s_guidance = fields.Number(value=spec.guidance_scale, minimum=0, maximum=MAX_GUIDANCE, label="Guidance")
+                            s_seed = fields.Number(value=0, precision=0, label="Seed (-1: random)")
                         s_recache = gr.Checkbox(value=True, label="Re-encode the cache on a prompt switch")
                         with gr.Row():
                             s_start = gr.Button("Start stream", variant="primary", elem_id="stream-start")

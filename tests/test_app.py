@@ -40,16 +40,21 @@ def model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(model_dir):
+def demo(model_dir):
     """The app on a free localhost port, in this process; shut down after the module."""
     demo = gradio_app.build_app(load_pipeline(model_dir, device="cpu"))
     demo.queue()
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
                 show_error=True)
     try:
-        yield demo.local_url
+        yield demo
     finally:
         demo.close()
+
+
+@pytest.fixture(scope="module")
+def server(demo):
+    return demo.local_url
 
 
 @pytest.fixture(scope="module")
@@ -89,16 +94,49 @@ def test_seed_minus_one_is_random_and_shown(client):
     assert all(0 <= s < 2**31 for s in seeds) and len(seeds) == 2
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(prompt="   "), EMPTY_PROMPT),
-    (dict(prompt="a red circle", height=40), "height 40 must be a multiple of 16; use height 32 or height 48"),
-    (dict(prompt="a red circle", seed=2**64), f"seed must be a whole number from 0 to {2**63 - 1}, got {2**64}"),
-])
-def test_client_bad_input_is_one_line(client, kwargs, message):
+BAD_INPUTS = [  # (endpoint, fields, the start of the one-line message)
+    ("/generate", dict(prompt="   "), EMPTY_PROMPT),
+    ("/generate", dict(height=40), "height 40 must be a multiple of 16; use height 32 or height 48"),
+    ("/generate", dict(width=0), "Width must be from 16 to 1024, got 0"),
+    ("/generate", dict(seed=2**64), f"seed must be a whole number from 0 to {2**63 - 1}, got {2**64}"),
+    ("/generate", dict(seed=-2), f"seed must be a whole number from 0 to {2**63 - 1}, got -2"),
+    ("/generate", dict(ratio=0), "Length must be from 1 to 8, got 0"),
+    ("/generate", dict(ratio=1e9), "Length must be from 1 to 8, got 1e+09"),
+    ("/generate", dict(steps=0), "Steps must be from 1 to 1000, got 0"),
+    ("/generate", dict(steps=5000), "Steps must be from 1 to 1000, got 5000"),
+    ("/generate", dict(guidance=-1), "Guidance must be from 0 to 100, got -1"),
+    ("/generate", dict(guidance=1000), "Guidance must be from 0 to 100, got 1000"),
+    ("/generate", dict(method="bogus"), "Method must be one of none, direct"),
+    ("/generate", dict(preset="9x"), "Preset must be one of none, 2x"),
+    ("/generate", dict(noise="bogus"), "Initial noise must be one of auto, plain, specmix; got 'bogus'"),
+    ("/stream", dict(prompt=""), "the prompt is empty"),
+    ("/stream", dict(seconds=-5), "Seconds must be at least 0, got -5"),
+    ("/stream", dict(chunk=0), "Chunk must be from 1 to 3, got 0"),
+    ("/stream", dict(chunk=99), "Chunk must be from 1 to 3, got 99"),
+    ("/stream", dict(steps=0), "Steps per chunk must be from 1 to 1000, got 0"),
+    ("/stream", dict(guidance=101), "Guidance must be from 0 to 100, got 101"),
+    ("/stream", dict(context="bogus"), "Context must be one of auto, cache, renoise; got 'bogus'"),
+    ("/stream", dict(timeline={"headers": ["from second", "prompt"], "data": [["soon", "a blue square"]]}),
+     "prompt timeline: 'soon' is not a number of seconds"),
+    ("/stream", dict(prompt="0:a; 0:b"), "two prompts at chunk 0"),
+]
+
+
+@pytest.mark.parametrize("endpoint, fields, message", BAD_INPUTS)
+def test_client_bad_input_is_one_line(demo, client, monkeypatch, endpoint, fields, message):
+    """Refused in one line naming the field as the page does, before any work: nothing generated or written."""
+    def fail(*args, **kwargs):
+        raise AssertionError("a refused request reached the model")
+
+    monkeypatch.setattr(gradio_app, "generate", fail)
+    monkeypatch.setattr(gradio_app.VideoStreamer, "__iter__", fail)
+    folder = demo.vidlong_app.folder.path
+    before = sorted(folder.iterdir())
     with pytest.raises(AppError) as err:
-        client.predict(**kwargs, api_name="/generate")
-    assert str(err.value) == message
-    assert "Traceback" not in str(err.value)
+        client.predict(**{"prompt": "a red circle", **fields}, api_name=endpoint)
+    text = str(err.value)
+    assert message in text and "\n" not in text and "Traceback" not in text and "--" not in text, text
+    assert sorted(folder.iterdir()) == before
 
 
 def test_one_generation_at_a_time(client, monkeypatch):

@@ -118,6 +118,10 @@ def test_generate_shows_stages_video_and_one_line_errors(demo, browser, tmp_path
     page.get_by_role("button", name="Generate").click()
     expect(page.get_by_text(EMPTY_PROMPT)).to_be_visible()
     assert page.locator("#video video").get_attribute("src") == shown  # the last good video stays
+    page.get_by_label("Prompt").fill("a green triangle")
+    set_number(page, "Steps", 0)
+    page.get_by_role("button", name="Generate").click()
+    expect(page.get_by_text("Steps must be from 1 to 1000, got 0")).to_be_visible()  # the field, named as on the page
     assert "Traceback" not in page.locator("body").inner_text()
     page.close()
 
