@@ -25,7 +25,6 @@ import os
 import queue
 import re
 import secrets
-import signal
 import threading
 import time
 from collections import deque
@@ -512,29 +511,17 @@ def _on_preset(preset: str):
     return gr.update(value=load_preset(preset)["ratio"])
 
 
-def _stop_on_sigterm() -> None:
-    """SIGTERM stops the server as Ctrl-C does, so the app's files are removed at exit."""
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    try:
-        signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread: leave signals to the host
-        pass
-
-
 def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
            device: Optional[str] = None, **launch_kwargs) -> gr.Blocks:
     """Load `model` (a local diffusers Wan folder; None: the embedded default) and serve the app.
 
-    Blocks until the server stops (Ctrl-C or SIGTERM) unless ``prevent_thread_lock=True`` is passed.
+    Blocks until the server stops (Ctrl-C; `vidlong app` also takes SIGTERM so) unless ``prevent_thread_lock=True`` is passed.
     """
     from vidlong.pipeline import load_pipeline
 
     pipe = load_pipeline(model, device=device)
     demo = build_app(pipe)
     demo.queue(default_concurrency_limit=1)
-    _stop_on_sigterm()
     try:
         demo.launch(server_name=host, server_port=port, share=share, show_error=True, **launch_kwargs)
     except OSError as err:

@@ -205,3 +205,50 @@ def test_image_to_video_model_takes_a_first_frame(tmp_path_factory):
             client.predict(prompt="a red circle", ratio=1, steps=1, api_name="/generate")
     finally:
         demo.close()
+
+
+def test_outputs_stay_bounded_in_gradios_cache(demo, client, tmp_path):
+    """The app's files live in Gradio's cache folder (served in place, no second copy) and are pruned to the
+    newest KEEP_OUTPUTS videos with their settings."""
+    from vidlong.apps.outputs import KEEP_OUTPUTS, gradio_cache_folder
+
+    folder = demo.vidlong_app.folder.path
+    assert folder.parent == gradio_cache_folder()
+    before = set(gradio_cache_folder().rglob("*.mp4"))
+    for i in range(KEEP_OUTPUTS + 2):
+        client.predict(prompt=f"a red circle {i}", method="none", ratio=1, steps=1, api_name="/generate")
+    videos = sorted(folder.glob("video-*.mp4"))
+    assert len(videos) == KEEP_OUTPUTS and len(list(folder.glob("video-*.json"))) == KEEP_OUTPUTS
+    assert len(demo.vidlong_app.history.items()) == KEEP_OUTPUTS
+    copies = [p for p in set(gradio_cache_folder().rglob("*.mp4")) - before if folder not in p.parents]
+    assert copies == [], "Gradio kept its own copies of the app's videos"
+
+
+def test_sigterm_stops_the_app_and_removes_its_files(model_dir, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    cache, port = tmp_path / "gradio-cache", free_port()
+    env = dict(os.environ, GRADIO_TEMP_DIR=str(cache))
+    app = subprocess.Popen([sys.executable, "-m", "vidlong.cli", "app", "--model", str(model_dir), "--port", str(port)],
+                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except OSError:
+                assert app.poll() is None, app.stderr.read().decode()
+                time.sleep(0.3)
+        Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=str(tmp_path / "downloads")).predict(
+            prompt="a red circle", method="none", ratio=1, steps=1, api_name="/generate")
+        assert list(cache.glob("vidlong-*/video-*.mp4"))
+        app.send_signal(signal.SIGTERM)
+        assert app.wait(timeout=60) in (0, 130)
+    finally:
+        app.kill()
+    assert not list(cache.glob("vidlong-*")), "the app's folder outlived a SIGTERM"
+    assert "Traceback" not in app.stderr.read().decode()
