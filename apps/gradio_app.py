@@ -38,7 +38,8 @@ from vidlong.apps import fields  # noqa: E402
 from vidlong.apps.jobs import Job, Jobs, StageProgress, in_worker  # noqa: E402
 from vidlong.apps.outputs import History, OutputFolder  # noqa: E402
 from vidlong.errors import Stopped, VidlongError  # noqa: E402
-from vidlong.generate import GenerateRequest, generate, load_image, resolve_latent_frames  # noqa: E402
+from vidlong.estimate import Pace, check_fits, run_cost  # noqa: E402
+from vidlong.generate import GenerateRequest, generate, load_image  # noqa: E402
 from vidlong.methods import METHOD_NAMES, Streaming, load_preset, preset_names  # noqa: E402
 from vidlong.models import pixel_frames  # noqa: E402
 from vidlong.panels import side_by_side  # noqa: E402
@@ -101,15 +102,9 @@ def _session(request: Optional[gr.Request]) -> str:
     return getattr(request, "session_hash", None) or "no-session"
 
 
-def _length_note(spec, ratio: float) -> str:
-    """Markdown: the length a ratio gives on this model."""
-    try:
-        latent = resolve_latent_frames(GenerateRequest(prompt="", ratio=float(ratio)), spec.native_frames)
-    except (VidlongError, TypeError, ValueError):
-        return ""
-    frames = pixel_frames(latent, spec.temporal_ratio)
-    return (f"{latent} latent frames = **{frames} frames**, {frames / spec.fps:.1f} s at {spec.fps} fps "
-            f"({latent / spec.native_frames:.2g}× the native {spec.native_frames})")
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{max(seconds, 1)} s"
 
 
 def _caption(settings: dict) -> str:
@@ -129,6 +124,32 @@ class App:
         self.jobs = Jobs()
         self.folder = folder or OutputFolder()
         self.history = History(self.folder)
+        self.pace = Pace()
+
+    def length_note(self, ratio, method="none", preset=NO_PRESET, steps=None, height=None, width=None) -> str:
+        """Markdown: the length a ratio gives on this model, and the run's estimated time and memory
+        (the time once a run on this device has finished); says so when the run will not fit."""
+        spec = self.spec
+        try:
+            request = GenerateRequest(prompt="-", ratio=float(ratio), method=method,
+                                      preset=None if preset in (None, "", NO_PRESET) else preset,
+                                      steps=None if steps is None else int(steps),
+                                      height=None if height is None else int(height), width=None if width is None else int(width))
+            latent = check_generate(request, self.limits)
+            cost = run_cost(self.pipe, request, latent)
+        except (VidlongError, TypeError, ValueError):
+            return ""
+        frames = pixel_frames(latent, spec.temporal_ratio)
+        note = (f"{latent} latent frames = **{frames} frames**, {frames / spec.fps:.1f} s at {spec.fps} fps "
+                f"({latent / spec.native_frames:.2g}× the native {spec.native_frames}). ")
+        seconds = self.pace.seconds(cost)
+        note += f"Estimate: about **{_duration(seconds)}** and " if seconds is not None else "Estimate (time after the first run): "
+        note += f"{cost.peak_bytes / 2**30:.2g} GiB beyond the model."
+        try:
+            check_fits(cost)
+        except VidlongError as err:
+            note += f" **Will not fit:** {_user_message(err)}"
+        return note
 
     # ---- one video, or several methods side by side ----------------------------------------------
 
@@ -143,7 +164,7 @@ class App:
             height=None if height is None else int(height), width=None if width is None else int(width),
             image=image or None,
         )
-        check_generate(request, self.limits)
+        check_fits(run_cost(self.pipe, request, check_generate(request, self.limits)))
         return request
 
     def _generate(self, job: Job, requests: list[GenerateRequest], progress) -> tuple:
@@ -154,7 +175,10 @@ class App:
             results = {}
             for i, request in enumerate(requests, 1):
                 prefix = f"{request.method} ({i}/{len(requests)}): " if len(requests) > 1 else ""
+                start = time.monotonic()
                 results[request.method] = generate(self.pipe, request, progress=StageProgress(progress, job, prefix))
+                self.pace.record(run_cost(self.pipe, request, results[request.method].settings["latent_frames"]),
+                                 time.monotonic() - start)
             progress(1.0, desc="write mp4")
             first = next(iter(results.values()))
             if len(results) == 1:
@@ -390,7 +414,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                             noise = fields.Dropdown([AUTO, "plain", "specmix"], value=AUTO, label="Initial noise",
                                                 info="auto: the preset's, else plain", elem_id="noise")
                         ratio = fields.Slider(1, 8, value=2, step=0.5, label="Length (× native window)", elem_id="ratio")
-                        length_note = gr.Markdown(_length_note(spec, 2))
+                        length_note = gr.Markdown(app.length_note(2, "both"), elem_id="length-note")
                         with gr.Row():
                             steps = fields.Number(value=spec.num_inference_steps, precision=0, minimum=1, maximum=MAX_STEPS, label="Steps")
                             guidance = fields.Number(value=spec.guidance_scale, minimum=0, maximum=MAX_GUIDANCE, label="Guidance")
@@ -481,8 +505,11 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
             return stream
 
         outputs = [video, settings, sidecar, gallery]
-        button.click(generate_handler(True), form, outputs, api_name=False, concurrency_limit=1, concurrency_id="model")
-        compare.click(compare_page, [compared, *form], outputs, api_name=False, concurrency_limit=1, concurrency_id="model")
+        note_fields = [ratio, method, preset, steps, height, width]
+        for run in (button.click(generate_handler(True), form, outputs, api_name=False, concurrency_limit=1, concurrency_id="model"),
+                    compare.click(compare_page, [compared, *form], outputs, api_name=False, concurrency_limit=1,
+                                  concurrency_id="model")):
+            run.then(app.length_note, note_fields, length_note, api_name=False, queue=False)  # now with a time estimate
         s_start.click(stream_handler(True), stream_form, [live, status, full, s_sidecar, gallery], api_name=False,
                       concurrency_limit=1, concurrency_id="model")
         for stop_button in (stop, s_stop):
@@ -490,7 +517,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
         switch.click(app.switch_prompt, next_prompt, status, api_name=False, queue=False)
         gallery.select(app.reload, None, [video, settings, sidecar, *form[:-1], compared], api_name=False, queue=False)
         preset.change(_on_preset, preset, ratio, api_name=False, queue=False)
-        ratio.change(lambda r: _length_note(spec, r), ratio, length_note, api_name=False, queue=False)
+        for field in note_fields:
+            field.change(app.length_note, note_fields, length_note, api_name=False, queue=False)
         demo.load(app.history.gallery, None, gallery, api_name=False, queue=False)
         demo.unload(app.closed)
 

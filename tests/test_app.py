@@ -252,3 +252,16 @@ def test_sigterm_stops_the_app_and_removes_its_files(model_dir, tmp_path):
         app.kill()
     assert not list(cache.glob("vidlong-*")), "the app's folder outlived a SIGTERM"
     assert "Traceback" not in app.stderr.read().decode()
+
+
+def test_estimate_shown_and_a_run_that_will_not_fit_refused(demo, client, monkeypatch):
+    import vidlong.estimate
+
+    app = demo.vidlong_app
+    assert "Estimate" in app.length_note(2, "both") and "GiB beyond the model" in app.length_note(2, "both")
+    client.predict(prompt="a red circle", method="none", ratio=1, steps=1, api_name="/generate")
+    assert "Estimate: about" in app.length_note(2, "both")  # a finished run gives the pace
+    monkeypatch.setattr(vidlong.estimate, "free_bytes", lambda device: 1000)
+    assert "Will not fit" in app.length_note(8, "both")
+    with pytest.raises(AppError, match=r"this run needs about .* GiB of RAM beyond the loaded model and 0.0 GiB is free"):
+        client.predict(prompt="a red circle", method="none", ratio=2, steps=1, api_name="/generate")

@@ -1,0 +1,47 @@
+"""Run estimates: FLOPs grow with the square of the length through attention, memory with the video;
+a run estimated above the free memory is refused in one line naming the limit."""
+import pytest
+
+import vidlong
+from tiny_pipeline import save_tiny_pipeline
+from vidlong.estimate import Pace, check_fits, run_cost
+from vidlong.generate import GenerateRequest, generate
+
+
+@pytest.fixture(scope="module")
+def pipe(tmp_path_factory):
+    return vidlong.load_pipeline(save_tiny_pipeline(tmp_path_factory.mktemp("tiny-wan")), device="cpu")
+
+
+def cost(pipe, latent, **fields):
+    return run_cost(pipe, GenerateRequest(prompt="a red circle", **fields), latent)
+
+
+def test_compute_grows_faster_than_length_and_with_fusion_branches(pipe):
+    size = dict(height=512, width=512)  # 1024 tokens a latent frame: attention outweighs the 512 text tokens
+    short, long = cost(pipe, 3, **size).flops, cost(pipe, 6, **size).flops
+    assert 2.5 < long / short < 4  # linear parts double, attention quadruples
+    assert cost(pipe, 6, method="freelong", **size).flops > 1.5 * long  # one attention per fusion window
+    assert cost(pipe, 6, steps=2, **size).flops == pytest.approx(long * 2 / pipe.spec.num_inference_steps)
+
+
+def test_memory_covers_the_decoded_video(pipe):
+    latent = 12
+    estimate = cost(pipe, latent).peak_bytes
+    frames = generate(pipe, GenerateRequest(prompt="a red circle", frames=4 * (latent - 1) + 1, steps=1)).frames
+    assert estimate >= frames.nbytes * 8  # float32 from the VAE, a float32 and a uint8 copy
+
+
+def test_a_run_that_will_not_fit_is_refused_naming_the_limit(pipe):
+    big = cost(pipe, 12)
+    check_fits(big, free=big.peak_bytes)
+    with pytest.raises(vidlong.VidlongError, match=r"needs about .* GiB of RAM beyond the loaded model and 0.0 GiB is free; "
+                                                   "shorten the length or lower the height and width"):
+        check_fits(big, free=1000)
+
+
+def test_pace_turns_flops_into_seconds_after_a_run(pipe):
+    pace, one = Pace(), cost(pipe, 3)
+    assert pace.seconds(one) is None
+    pace.record(one, 2.0)
+    assert pace.seconds(cost(pipe, 6)) == pytest.approx(2.0 * cost(pipe, 6).flops / one.flops)

@@ -1,0 +1,98 @@
+"""Before a run: about how much compute and memory it needs, and whether it fits this machine.
+
+The compute is the transformer's FLOPs, counted from its config (the rest of a run is small beside it
+at long lengths); `Pace` turns FLOPs into seconds at the rate the last finished run on the same
+device achieved. The memory is what the run needs beyond the loaded weights: the larger of one
+forward's live activations (a rule of thumb: per token six hidden vectors and one feed-forward vector
+per sequence in the batch) plus, for methods run by the dense kernel, its ``[B, H, 2048, N]``
+float32 logits per branch, and the decoded video (float32 from the VAE, a float32 and a uint8 copy).
+Both are estimates, meant to tell a 10-second run from a 10-minute one and a fitting run from one
+that will not fit; `check_fits` refuses only a run estimated above the free memory.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from .errors import VidlongError
+from .generate import GenerateRequest
+from .methods import SpectralFusion, methods_for
+from .models import pixel_frames
+from .streaming import TEXT_TOKENS
+
+#: query rows per block of the dense kernel (its logits are ``[B, H, DENSE_QUERY_BLOCK, N]``)
+DENSE_QUERY_BLOCK = 2048
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """flops: the transformer's FLOPs over the whole run; peak_bytes: memory needed beyond the loaded
+    weights; device: where it runs."""
+
+    flops: float
+    peak_bytes: int
+    device: torch.device
+
+
+def run_cost(pipe, request: GenerateRequest, latent_frames: int) -> RunCost:
+    """The cost of generating `request` (`latent_frames` long) with `pipe`."""
+    spec, config = pipe.spec, pipe.experts()[0].config
+    height, width = request.height or spec.height, request.width or spec.width
+    steps = request.steps or spec.num_inference_steps
+    guidance = spec.guidance_scale if request.guidance is None else request.guidance
+    batch = 2 if guidance > 1 else 1
+    pt, ph, pw = config.patch_size
+    tokens = (latent_frames // pt) * (height // pipe.vae_scale_factor_spatial // ph) * (width // pipe.vae_scale_factor_spatial // pw)
+    heads, dim, ffn, blocks = config.num_attention_heads, config.num_attention_heads * config.attention_head_dim, config.ffn_dim, config.num_layers
+    methods = methods_for(request.method, request.preset)
+    branches = max([len(m.windows) for m in methods if isinstance(m, SpectralFusion)] or [1])
+
+    per_block = (2 * 4 * tokens * dim * dim  # self-attention projections
+                 + branches * 2 * 2 * tokens * tokens * dim  # self-attention scores and values, per branch
+                 + 2 * 2 * tokens * dim * dim + 2 * 2 * TEXT_TOKENS * dim * dim + 2 * 2 * tokens * TEXT_TOKENS * dim  # cross-attention
+                 + 2 * 2 * tokens * dim * ffn)  # feed-forward
+    flops = float(per_block) * blocks * batch * steps
+
+    itemsize = pipe.experts()[0].dtype.itemsize
+    activations = batch * tokens * (6 * dim + ffn) * itemsize
+    dense = methods and (pipe.device.type != "cuda" or tokens < DENSE_QUERY_BLOCK)
+    logits = batch * heads * min(DENSE_QUERY_BLOCK, tokens) * tokens * 4 * branches if dense else 0
+    video = pixel_frames(latent_frames, spec.temporal_ratio) * height * width * 3 * (4 + 4 + 1)
+    return RunCost(flops, int(max(activations + logits, video)), pipe.device)
+
+
+def free_bytes(device: torch.device) -> int:
+    """Memory free for a run on `device`: the GPU's free memory, or the machine's available RAM."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+def check_fits(cost: RunCost, free: Optional[int] = None) -> None:
+    """Refuse, naming the limit, a run whose estimated memory exceeds what `cost.device` has free."""
+    free = free_bytes(cost.device) if free is None else free
+    if cost.peak_bytes > free:
+        where = "GPU" if cost.device.type == "cuda" else "RAM"
+        raise VidlongError(f"this run needs about {cost.peak_bytes / GIB:.1f} GiB of {where} beyond the loaded model and "
+                           f"{free / GIB:.1f} GiB is free; shorten the length or lower the height and width")
+
+
+class Pace:
+    """FLOPs per second of the last finished run, per device: turns a `RunCost` into seconds."""
+
+    def __init__(self):
+        self._rate: dict[str, float] = {}
+
+    def record(self, cost: RunCost, seconds: float) -> None:
+        if seconds > 0:
+            self._rate[str(cost.device)] = cost.flops / seconds
+
+    def seconds(self, cost: RunCost) -> Optional[float]:
+        """Estimated seconds, or None before any run on that device finished."""
+        rate = self._rate.get(str(cost.device))
+        return None if rate is None else cost.flops / rate
