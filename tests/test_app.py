@@ -94,6 +94,29 @@ def test_seed_minus_one_is_random_and_shown(client):
     assert all(0 <= s < 2**31 for s in seeds) and len(seeds) == 2
 
 
+@pytest.fixture
+def slow(monkeypatch):
+    """Every denoising step of `generate` in the app takes `delay` seconds longer, every decoded latent
+    frame `decode_delay`; records each run's (prompt, start, end)."""
+    spans, real_generate = [], gradio_app.generate
+
+    def slowed(pipe, request, progress=None):
+        start = time.monotonic()
+
+        def report(stage, done, total):
+            time.sleep({"denoise": slowed.delay, "decode": slowed.decode_delay}.get(stage, 0.0))
+            progress(stage, done, total)
+
+        try:
+            return real_generate(pipe, request, progress=report)
+        finally:
+            spans.append((request.prompt, start, time.monotonic()))
+
+    slowed.delay, slowed.decode_delay, slowed.spans = 0.05, 0.3, spans
+    monkeypatch.setattr(gradio_app, "generate", slowed)
+    return slowed
+
+
 BAD_INPUTS = [  # (endpoint, fields, the start of the one-line message)
     ("/generate", dict(prompt="   "), EMPTY_PROMPT),
     ("/generate", dict(height=40), "height 40 must be a multiple of 16; use height 32 or height 48"),
@@ -265,3 +288,18 @@ def test_estimate_shown_and_a_run_that_will_not_fit_refused(demo, client, monkey
     assert "Will not fit" in app.length_note(8, "both")
     with pytest.raises(AppError, match=r"this run needs about .* GiB of RAM beyond the loaded model and 0.0 GiB is free"):
         client.predict(prompt="a red circle", method="none", ratio=2, steps=1, api_name="/generate")
+
+
+def test_a_cancelled_client_job_frees_the_worker_within_a_step(client, slow):
+    slow.delay = 0.1
+    long = client.submit(prompt="a long job", method="none", ratio=1, steps=1000, api_name="/generate")  # 100 s
+    deadline = time.monotonic() + 60
+    while not (long.status().progress_data or []) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    cancelled_at = time.monotonic()
+    long.cancel()
+    _, settings = client.predict(prompt="the next job", method="none", ratio=1, steps=2, api_name="/generate")
+    runs = {prompt: (start, end) for prompt, start, end in slow.spans}
+    assert settings["prompt"] == "the next job"
+    assert runs["a long job"][1] - cancelled_at < 2.0, "the cancelled job ran on"
+    assert runs["the next job"][0] - cancelled_at < 3.0

@@ -9,7 +9,7 @@ import time
 import pytest
 
 import vidlong.apps.gradio_app as gradio_app
-from test_app import CHROMIUM, CHROMIUM_ARGS, EMPTY_PROMPT, NATIVE_LATENT_FRAMES, free_port
+from test_app import CHROMIUM, CHROMIUM_ARGS, EMPTY_PROMPT, NATIVE_LATENT_FRAMES, free_port, slow  # noqa: F401 - a fixture
 from tiny_pipeline import save_tiny_pipeline
 from vidlong.pipeline import load_pipeline
 from vidlong.video_io import read_video
@@ -72,29 +72,6 @@ def set_number(page, label: str, value) -> None:
     field = page.get_by_label(label, exact=True)
     field.fill(str(value))
     field.press("Tab")
-
-
-@pytest.fixture
-def slow(monkeypatch):
-    """Every denoising step of `generate` in the app takes `delay` seconds longer, every decoded latent
-    frame `decode_delay`; records each run's (prompt, start, end)."""
-    spans, real_generate = [], gradio_app.generate
-
-    def slowed(pipe, request, progress=None):
-        start = time.monotonic()
-
-        def report(stage, done, total):
-            time.sleep({"denoise": slowed.delay, "decode": slowed.decode_delay}.get(stage, 0.0))
-            progress(stage, done, total)
-
-        try:
-            return real_generate(pipe, request, progress=report)
-        finally:
-            spans.append((request.prompt, start, time.monotonic()))
-
-    slowed.delay, slowed.decode_delay, slowed.spans = 0.05, 0.3, spans
-    monkeypatch.setattr(gradio_app, "generate", slowed)
-    return slowed
 
 
 def test_generate_shows_stages_video_and_one_line_errors(demo, browser, tmp_path, slow):
