@@ -1,8 +1,8 @@
 """The page's bounded fields, refusing an out-of-range value or an unknown choice with a message that
 names the field ("Steps must be from 1 to 1000, got 0"), where Gradio's own names only the value.
 
-Each is a template of the Gradio component it extends (same look in the browser); the check runs
-when a value arrives from the page or through the API, before any handler.
+Each is the Gradio component itself (same look in the browser) with its preprocessing wrapped: the
+check runs when a value arrives from the page or through the API, before any handler.
 """
 from __future__ import annotations
 
@@ -34,41 +34,30 @@ def _check_choices(component, values) -> None:
                            print_exception=False)
 
 
-class Number(gr.Number):
-    is_template = True
+def named(component):
+    """`component` (a Gradio Number, Slider, Radio, Dropdown or CheckboxGroup) with its value checked
+    before its own preprocessing, so a refusal names the field; returns it. (Wrapped on the instance:
+    a subclass would make Gradio write a .pyi file beside this module.)"""
+    preprocess = component.preprocess
+    multiple = isinstance(component, gr.CheckboxGroup)
 
-    def preprocess(self, payload):
-        _check_bounds(self, payload)
-        return super().preprocess(payload)
+    def checked(payload):
+        if hasattr(component, "minimum"):
+            _check_bounds(component, payload)
+        else:
+            _check_choices(component, (payload or []) if multiple else [] if payload is None else [payload])
+        return preprocess(payload)
 
-
-class Slider(gr.Slider):
-    is_template = True
-
-    def preprocess(self, payload):
-        _check_bounds(self, payload)
-        return super().preprocess(payload)
-
-
-class Radio(gr.Radio):
-    is_template = True
-
-    def preprocess(self, payload):
-        _check_choices(self, [] if payload is None else [payload])
-        return super().preprocess(payload)
+    component.preprocess = checked
+    return component
 
 
-class Dropdown(gr.Dropdown):
-    is_template = True
+def _factory(cls):
+    def make(*args, **kwargs):
+        return named(cls(*args, **kwargs))
 
-    def preprocess(self, payload):
-        _check_choices(self, [] if payload is None else [payload])
-        return super().preprocess(payload)
+    make.__name__, make.__doc__ = cls.__name__, f"A gr.{cls.__name__} whose refusals name the field (see `named`)."
+    return make
 
 
-class CheckboxGroup(gr.CheckboxGroup):
-    is_template = True
-
-    def preprocess(self, payload):
-        _check_choices(self, payload or [])
-        return super().preprocess(payload)
+Number, Slider, Radio, Dropdown, CheckboxGroup = map(_factory, (gr.Number, gr.Slider, gr.Radio, gr.Dropdown, gr.CheckboxGroup))
