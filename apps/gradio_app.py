@@ -35,8 +35,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from
 import gradio as gr  # noqa: E402
 
 from vidlong.apps import fields  # noqa: E402
-from vidlong.apps.jobs import Job, Jobs, StageProgress, in_worker  # noqa: E402
-from vidlong.apps.outputs import History, OutputFolder  # noqa: E402
+from vidlong.apps.jobs import Job, Jobs, StageProgress, duration_text, in_worker  # noqa: E402
+from vidlong.apps.outputs import History, Output, OutputFolder  # noqa: E402
 from vidlong.errors import Stopped, VidlongError  # noqa: E402
 from vidlong.estimate import Pace, check_fits, run_cost  # noqa: E402
 from vidlong.generate import GenerateRequest, generate, load_image  # noqa: E402
@@ -102,15 +102,24 @@ def _session(request: Optional[gr.Request]) -> str:
     return getattr(request, "session_hash", None) or "no-session"
 
 
-def _duration(seconds: float) -> str:
-    seconds = round(seconds)
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{max(seconds, 1)} s"
-
-
 def _caption(settings: dict) -> str:
     methods = settings.get("compared") or [settings.get("method", "stream")]
     length = f"{settings['pixel_frames'] / settings['fps']:.1f} s" if settings.get("fps") else ""
     return f"{' | '.join(methods)} · {length} · seed {settings.get('seed')} · {settings.get('prompt', '')[:40]}"
+
+
+def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
+                image=None) -> GenerateRequest:
+    """The page's fields as a `GenerateRequest` (unchecked); the dropdowns' "none"/"auto" and empty
+    numbers are the model's defaults."""
+    return GenerateRequest(
+        prompt=prompt or "", method=method, preset=None if preset in (None, "", NO_PRESET) else preset,
+        ratio=float(ratio), steps=None if steps is None else int(steps),
+        guidance=None if guidance is None else float(guidance), seed=_seed(seed),
+        noise=None if noise in (None, "", AUTO) else noise, negative_prompt=negative_prompt or "",
+        height=None if height is None else int(height), width=None if width is None else int(width),
+        image=image or None,
+    )
 
 
 class App:
@@ -131,10 +140,7 @@ class App:
         (the time once a run on this device has finished); says so when the run will not fit."""
         spec = self.spec
         try:
-            request = GenerateRequest(prompt="-", ratio=float(ratio), method=method,
-                                      preset=None if preset in (None, "", NO_PRESET) else preset,
-                                      steps=None if steps is None else int(steps),
-                                      height=None if height is None else int(height), width=None if width is None else int(width))
+            request = _request_of("-", method, preset, ratio, steps, None, 0, AUTO, "", height, width)
             latent = check_generate(request, self.limits)
             cost = run_cost(self.pipe, request, latent)
         except (VidlongError, TypeError, ValueError):
@@ -143,7 +149,7 @@ class App:
         note = (f"{latent} latent frames = **{frames} frames**, {frames / spec.fps:.1f} s at {spec.fps} fps "
                 f"({latent / spec.native_frames:.2g}× the native {spec.native_frames}). ")
         seconds = self.pace.seconds(cost)
-        note += f"Estimate: about **{_duration(seconds)}** and " if seconds is not None else "Estimate (time after the first run): "
+        note += f"Estimate: about **{duration_text(max(seconds, 1))}** and " if seconds is not None else "Estimate (time after the first run): "
         note += f"{cost.peak_bytes / 2**30:.2g} GiB beyond the model."
         try:
             check_fits(cost)
@@ -155,19 +161,13 @@ class App:
 
     def request(self, prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
                 image=None) -> GenerateRequest:
-        """The page's fields as a checked `GenerateRequest` (seed -1 or empty: a random one)."""
-        request = GenerateRequest(
-            prompt=prompt or "", method=method, preset=None if preset in (None, "", NO_PRESET) else preset,
-            ratio=float(ratio), steps=None if steps is None else int(steps),
-            guidance=None if guidance is None else float(guidance), seed=_seed(seed),
-            noise=None if noise in (None, "", AUTO) else noise, negative_prompt=negative_prompt or "",
-            height=None if height is None else int(height), width=None if width is None else int(width),
-            image=image or None,
-        )
+        """The page's fields as a checked `GenerateRequest` (seed -1 or empty: a random one) that is
+        estimated to fit in memory."""
+        request = _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image)
         check_fits(run_cost(self.pipe, request, check_generate(request, self.limits)))
         return request
 
-    def _generate(self, job: Job, requests: list[GenerateRequest], progress) -> tuple:
+    def _generate(self, job: Job, requests: list[GenerateRequest], progress) -> Output:
         """Worker: generate each request (one, or one per compared method), write the mp4 and record it."""
         progress(0, desc="waiting for the model" if self.lock.locked() else "starting")
         with self.lock:

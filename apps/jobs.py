@@ -73,7 +73,8 @@ async def in_worker(job: Job, work: Callable, *args):
         raise
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
+    """"42 s" or "3 min 05 s"."""
     seconds = max(0, round(seconds))
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
@@ -98,7 +99,7 @@ class StageProgress:
         if done <= self.first_done or done >= total:
             return ""
         pace = (time.monotonic() - self.started) / (done - self.first_done)
-        return f", about {_duration(pace * (total - done))} left"
+        return f", about {duration_text(pace * (total - done))} left"
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         self.job.check()
