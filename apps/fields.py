@@ -18,7 +18,9 @@ def field_name(label: str) -> str:
 
 def _check_bounds(component, value) -> None:
     if value is None:
-        return
+        return  # an empty field: the model's default, or a one-line refusal where one is needed
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise gr.Error(f"{field_name(component.label)} must be a number, got {value!r}", print_exception=False)
     low, high = component.minimum, component.maximum
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = f"from {low:g} to {high:g}" if low is not None and high is not None else \

@@ -38,13 +38,13 @@ from vidlong.apps import fields  # noqa: E402
 from vidlong.apps.jobs import Job, Jobs, StageProgress, duration_text, in_worker  # noqa: E402
 from vidlong.apps.outputs import History, Output, OutputFolder  # noqa: E402
 from vidlong.errors import Stopped, VidlongError  # noqa: E402
-from vidlong.estimate import Pace, check_fits, run_cost  # noqa: E402
+from vidlong.estimate import Pace, check_fits, run_cost, together  # noqa: E402
 from vidlong.generate import GenerateRequest, generate, load_image  # noqa: E402
-from vidlong.methods import METHOD_NAMES, Streaming, load_preset, preset_names  # noqa: E402
+from vidlong.methods import METHOD_NAMES, Streaming, load_preset, methods_for, preset_names  # noqa: E402
 from vidlong.models import pixel_frames  # noqa: E402
 from vidlong.panels import side_by_side  # noqa: E402
 from vidlong.streaming import VideoStreamer, chunks_for_seconds  # noqa: E402
-from vidlong.validate import MAX_GUIDANCE, MAX_STEPS, check_generate, check_stream, limits_for_pipeline  # noqa: E402
+from vidlong.validate import MAX_GUIDANCE, MAX_STEPS, check_generate, check_seed, limits_for_pipeline  # noqa: E402
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -74,11 +74,10 @@ FORM_FIELDS = ("prompt", "method", "preset", "ratio", "steps", "guidance", "seed
 
 
 def _user_message(err: Exception) -> str:
-    """One line for the error toast, naming fields as the page does ("height", not the CLI's "--height");
-    the toast renders HTML, so markup is escaped but quotes are kept."""
+    """One line for the user, naming fields as the page does ("height", not the CLI's "--height")."""
     text = str(err).strip().splitlines()
-    line = re.sub(r"--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)", lambda m: m.group(1).replace("-", " "), text[0] if text else type(err).__name__)
-    return html.escape(line, quote=False)
+    return re.sub(r"--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)", lambda m: m.group(1).replace("-", " "),
+                  text[0] if text else type(err).__name__)
 
 
 def _as_app_error(err: Exception) -> gr.Error:
@@ -89,6 +88,11 @@ def _as_app_error(err: Exception) -> gr.Error:
         return gr.Error(_user_message(err), print_exception=False)
     log.error("run failed", exc_info=err)
     return gr.Error(f"{type(err).__name__}: {_user_message(err)}", print_exception=False)
+
+
+def _toast(error: gr.Error) -> None:
+    """A warning toast of `error` on the page (which renders HTML: markup escaped, quotes kept)."""
+    gr.Warning(html.escape(error.message, quote=False))
 
 
 def _seed(value) -> int:
@@ -112,6 +116,8 @@ def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, neg
                 image=None) -> GenerateRequest:
     """The page's fields as a `GenerateRequest` (unchecked); the dropdowns' "none"/"auto" and empty
     numbers are the model's defaults."""
+    if ratio is None:
+        raise VidlongError("Length is empty; set a multiple of the native window, e.g. 2")
     return GenerateRequest(
         prompt=prompt or "", method=method, preset=None if preset in (None, "", NO_PRESET) else preset,
         ratio=float(ratio), steps=None if steps is None else int(steps),
@@ -140,7 +146,8 @@ class App:
         (the time once a run on this device has finished); says so when the run will not fit."""
         spec = self.spec
         try:
-            request = _request_of("-", method, preset, ratio, steps, None, 0, AUTO, "", height, width)
+            image = "first-frame" if self.pipe.task == "i2v" else None  # the estimate needs no image, the check one
+            request = _request_of("-", method, preset, ratio, steps, None, 0, AUTO, "", height, width, image)
             latent = check_generate(request, self.limits)
             cost = run_cost(self.pipe, request, latent)
         except (VidlongError, TypeError, ValueError):
@@ -154,7 +161,7 @@ class App:
         try:
             check_fits(cost)
         except VidlongError as err:
-            note += f" **Will not fit:** {_user_message(err)}"
+            note += f" **Will not fit:** {html.escape(_user_message(err), quote=False)}"
         return note
 
     # ---- one video, or several methods side by side ----------------------------------------------
@@ -194,8 +201,9 @@ class App:
         """Shared body of the Generate and Compare events: on the page, errors are toasts and the last
         video stays; through the API, they are one-line `AppError`s."""
         session = _session(request)
-        job = self.jobs.start(session)
+        job = self.jobs.claim(session)
         try:
+            job.check()  # stopped while it waited in the queue
             output = await in_worker(job, self._generate, job, requests_of(*args), progress)
         except Stopped:
             gr.Info("Stopped: the model is free for the next run")
@@ -204,7 +212,7 @@ class App:
             error = _as_app_error(err)
             if not page:
                 raise error from None
-            gr.Warning(error.message)
+            _toast(error)
             return (gr.update(),) * 4
         finally:
             self.jobs.finish(session, job)
@@ -220,34 +228,46 @@ class App:
         methods = list(methods or [])
         if not COMPARE_MIN <= len(methods) <= COMPARE_MAX:
             raise VidlongError(f"compare needs {COMPARE_MIN} to {COMPARE_MAX} methods, got {len(methods)}; tick them in Compare methods")
-        first = self.request(*fields)
+        first = _request_of(*fields)
         check_methods(methods, first)
-        return [dataclasses.replace(first, method=method) for method in methods]
+        requests = [dataclasses.replace(first, method=method) for method in methods]
+        latent = max(check_generate(request, self.limits) for request in requests)
+        check_fits(together([run_cost(self.pipe, request, latent) for request in requests]))
+        return requests
 
     # ---- streams ---------------------------------------------------------------------------------
 
     def streamer(self, prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image=None):
-        """(streamer, chunks or None) of the Stream tab's fields, checked before anything runs."""
+        """(streamer, chunks or None, timeline rows) of the Stream tab's fields, checked before anything
+        runs. The stream prompt holds from 0 s, the timeline's prompts from their seconds on; either may
+        be empty, not both."""
+        if chunk is None:
+            raise VidlongError("Chunk is empty; give the latent frames per chunk, e.g. 3")
+        if seconds is None or not float(seconds) >= 0 or float(seconds) == float("inf"):
+            raise VidlongError(f"seconds must be a finite number >= 0 (0: until stopped), got {seconds!r}")
         streaming = Streaming(chunk=int(chunk), steps=None if steps is None else int(steps),
                               context=None if context in (None, "", AUTO) else context,
                               recache_on_prompt_switch=bool(recache))
-        check_stream(streaming, self.limits)
-        if seconds is None or not float(seconds) >= 0 or float(seconds) == float("inf"):
-            raise VidlongError(f"seconds must be a finite number >= 0 (0: until stopped), got {seconds!r}")
+        seed = _seed(seed)
+        check_seed(seed)
+        rows = _timeline_rows(timeline)
+        if rows and (prompt or "").strip():
+            rows = [(0.0, prompt), *rows]
         streamer = VideoStreamer(
-            self.pipe, prompt or "", streaming, guidance=None if guidance is None else float(guidance), seed=_seed(seed),
-            image=load_image(image) if image else None)
-        streamer.follow_timeline(_timeline_rows(timeline))
+            self.pipe, rows[0][1] if rows else prompt or "", streaming, seed=seed,
+            guidance=None if guidance is None else float(guidance), image=load_image(image) if image else None)
+        streamer.follow_timeline(rows)
         chunks = None if float(seconds) == 0 else chunks_for_seconds(
             float(seconds), self.spec.fps, streamer.schedule.chunk, self.spec.temporal_ratio, first_chunk=streamer.first_chunk)
-        return streamer, chunks
+        return streamer, chunks, rows
 
     def _stream(self, job: Job, streamer: VideoStreamer, chunks: Optional[int], events: queue.Queue, settings: dict) -> None:
         """Worker: run the stream into a growing mp4, sending a live clip of the newest frames per chunk;
-        ends after `chunks` (None: until stopped) or at the first chunk after a stop."""
+        ends after `chunks` (None: until stopped) or at the first chunk after a stop. The chunks made are
+        kept (in the history) however it ends, an error included."""
         fps = self.spec.fps
         recent = deque(maxlen=max(1, int(LIVE_SECONDS * fps)))
-        path, made = self.folder.new_path("stream"), 0
+        path, made, error, writer = self.folder.new_path("stream"), 0, None, None
         try:
             events.put(("status", "waiting for the model" if self.lock.locked() else "starting"))
             with self.lock, StreamingVideoWriter(path, fps=fps) as writer:
@@ -263,25 +283,27 @@ class App:
                         events.put(("chunk", (live, made, writer.frames_written, chunk)))
                 finally:
                     iterator.close()  # the stream's hooks come off the transformer
-            if made:
-                settings = dict(settings, chunks=made, pixel_frames=writer.frames_written, fps=fps,
-                                prompts=[list(entry) for entry in streamer.prompts])
-                events.put(("done", self.history.add(path, settings, _caption(settings))))
-            else:
-                path.unlink(missing_ok=True)
-                events.put(("done", None))
         except BaseException as err:  # noqa: BLE001 - handed to the event, which shows one line
-            events.put(("error", err))
-
+            error = err
+        output = None
+        if made:
+            settings = dict(settings, chunks=made, pixel_frames=writer.frames_written, fps=fps,
+                            prompts=[list(entry) for entry in streamer.prompts if entry[0] < made],
+                            error=None if error is None else _user_message(error))
+            output = self.history.add(path, settings, _caption(settings))
+        else:
+            path.unlink(missing_ok=True)
+        events.put(("error", error) if error is not None else ("done", output))
     async def stream_event(self, args, request: Optional[gr.Request], progress, page: bool):
         """Shared body of the Stream event (page and API): yields (live clip, status, full video, sidecar, gallery)."""
         session = _session(request)
-        job = self.jobs.start(session)
+        job = self.jobs.claim(session)
         none = (gr.update(),) * 5
         try:
-            streamer, chunks = self.streamer(*args)
-            settings = dict(command="stream", prompt=args[0], model=self.spec.name, seed=streamer.generator.initial_seed(),
-                            streaming=dataclasses.asdict(streamer.streaming), device=str(self.pipe.device))
+            streamer, chunks, rows = self.streamer(*args)
+            settings = dict(command="stream", prompt=streamer.prompts[0][1], timeline=[list(row) for row in rows],
+                            model=self.spec.name, seed=streamer.generator.initial_seed(), guidance=list(streamer.guidances),
+                            image=args[-1], streaming=dataclasses.asdict(streamer.streaming), device=str(self.pipe.device))
             events: queue.Queue = queue.Queue()
             worker = threading.Thread(target=self._stream, args=(job, streamer, chunks, events, settings), daemon=True)
             worker.start()
@@ -311,7 +333,7 @@ class App:
             error = _as_app_error(err)
             if not page:
                 raise error from None
-            gr.Warning(error.message)
+            _toast(error)
             yield none
         finally:
             job.stop.set()  # a closed page or a cancelled client ends the stream at its next chunk
@@ -323,9 +345,14 @@ class App:
         if job is None or job.streamer is None:
             return "no stream is running on this page"
         try:
-            return f"prompt switches at chunk {job.streamer.switch_prompt(prompt) + 1}: {prompt.strip()}"
+            return html.escape(f"prompt switches at chunk {job.streamer.switch_prompt(prompt) + 1}: {prompt.strip()}")
         except VidlongError as err:
-            return _user_message(err)
+            return html.escape(_user_message(err))
+
+    def reserve(self, request: gr.Request) -> None:
+        """A page's click, before its run is queued: the session's job exists from now, so Stop reaches it
+        even while it waits behind another tab's run."""
+        self.jobs.start(_session(request))
 
     def stop(self, request: gr.Request) -> None:
         if self.jobs.stop(_session(request)):
@@ -337,10 +364,10 @@ class App:
 
     def reload(self, evt: gr.SelectData) -> tuple:
         """A clicked history item: its video, settings and sidecar, and its settings back in the form."""
-        items = self.history.items()
-        if not 0 <= evt.index < len(items):
+        clicked = str(evt.value)  # the gallery as this page shows it: its item names the video file
+        item = next((item for item in self.history.items() if item.video.name in clicked), None)
+        if item is None:
             return (gr.update(),) * (3 + len(FORM_FIELDS) + 1)
-        item = items[evt.index]
         settings = item.settings
         if "runs" in settings:  # a comparison: the first run's settings, the compared methods ticked
             settings = dict(next(iter(settings["runs"].values())), compared=settings["compared"])
@@ -356,8 +383,6 @@ class App:
 
 def check_methods(methods: list, request: GenerateRequest) -> None:
     """Each compared method is known and distinct, else a one-line error naming the field."""
-    from vidlong.methods import methods_for
-
     if len(set(methods)) != len(methods):
         raise VidlongError("compare methods must differ; tick each method once")
     for method in methods:
@@ -365,15 +390,11 @@ def check_methods(methods: list, request: GenerateRequest) -> None:
 
 
 def _timeline_rows(timeline) -> list[tuple[float, str]]:
-    """(second, prompt) rows of the timeline table (a DataFrame or a list of rows), blank rows skipped."""
-    if timeline is None:
-        return []
-    rows = timeline.values.tolist() if hasattr(timeline, "values") else list(timeline.get("data", [])) \
-        if isinstance(timeline, dict) else list(timeline)
+    """(second, prompt) rows of the timeline table (rows of [second, prompt]), blank rows skipped."""
     out = []
-    for row in rows:
+    for row in timeline or []:
         second, prompt = (list(row) + [None, None])[:2]
-        if (second in (None, "") or (isinstance(second, float) and second != second)) and not (prompt or "").strip():
+        if second in (None, "") and not str(prompt or "").strip():
             continue
         try:
             second = float(second)
@@ -506,17 +527,20 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
 
         outputs = [video, settings, sidecar, gallery]
         note_fields = [ratio, method, preset, steps, height, width]
-        for run in (button.click(generate_handler(True), form, outputs, api_name=False, concurrency_limit=1, concurrency_id="model"),
-                    compare.click(compare_page, [compared, *form], outputs, api_name=False, concurrency_limit=1,
-                                  concurrency_id="model")):
+        def queued(trigger, handler, inputs, outputs):
+            """`handler` queued on the model's one worker after `trigger`, its job reserved at the click."""
+            return trigger(app.reserve, None, None, api_name=False, queue=False).then(
+                handler, inputs, outputs, api_name=False, concurrency_limit=1, concurrency_id="model")
+
+        for run in (queued(button.click, generate_handler(True), form, outputs),
+                    queued(compare.click, compare_page, [compared, *form], outputs)):
             run.then(app.length_note, note_fields, length_note, api_name=False, queue=False)  # now with a time estimate
-        s_start.click(stream_handler(True), stream_form, [live, status, full, s_sidecar, gallery], api_name=False,
-                      concurrency_limit=1, concurrency_id="model")
+        queued(s_start.click, stream_handler(True), stream_form, [live, status, full, s_sidecar, gallery])
         for stop_button in (stop, s_stop):
             stop_button.click(app.stop, None, None, api_name=False, queue=False)
         switch.click(app.switch_prompt, next_prompt, status, api_name=False, queue=False)
         gallery.select(app.reload, None, [video, settings, sidecar, *form[:-1], compared], api_name=False, queue=False)
-        preset.change(_on_preset, preset, ratio, api_name=False, queue=False)
+        preset.input(_on_preset, preset, ratio, api_name=False, queue=False)
         for field in note_fields:
             field.change(app.length_note, note_fields, length_note, api_name=False, queue=False)
         demo.load(app.history.gallery, None, gallery, api_name=False, queue=False)

@@ -22,6 +22,7 @@ class Job:
     def __init__(self):
         self.stop = threading.Event()
         self.streamer = None
+        self.claimed = False
 
     def check(self) -> None:
         """Raise `Stopped` if the job was asked to stop."""
@@ -43,6 +44,18 @@ class Jobs:
             previous, self._by_session[session] = self._by_session.get(session), job
         if previous is not None:
             previous.stop.set()
+        return job
+
+    def claim(self, session: str) -> Job:
+        """The job a run of `session` is to use: the one reserved by `start` when the page's click
+        queued it (so a Stop pressed while it waited in the queue holds), else a new one."""
+        with self._lock:
+            job = self._by_session.get(session)
+            if job is not None and not job.claimed:
+                job.claimed = True
+                return job
+        job = self.start(session)
+        job.claimed = True
         return job
 
     def get(self, session: str) -> Optional[Job]:
@@ -105,8 +118,8 @@ class StageProgress:
         self.job.check()
         if stage != self.stage:
             self.stage, self.started, self.first_done = stage, time.monotonic(), done
-        self.progress((done, total), desc=f"{self.prefix}{stage}{self.eta(done, total)}", unit=stage_unit(stage))
+        self.progress((done, total), desc=f"{self.prefix}{stage}{self.eta(done, total)}", unit=STAGE_UNITS.get(stage, ""))
 
 
-def stage_unit(stage: str) -> str:
-    return {"denoise": "steps", "decode": "frames", "stream": "chunks"}.get(stage, "")
+#: what the progress bar counts in each stage of `vidlong.generate.generate`
+STAGE_UNITS = {"denoise": "steps", "decode": "latent frames"}

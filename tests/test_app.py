@@ -142,6 +142,10 @@ BAD_INPUTS = [  # (endpoint, fields, the start of the one-line message)
     ("/stream", dict(timeline={"headers": ["from second", "prompt"], "data": [["soon", "a blue square"]]}),
      "prompt timeline: 'soon' is not a number of seconds"),
     ("/stream", dict(prompt="0:a; 0:b"), "two prompts at chunk 0"),
+    ("/stream", dict(seed=2**64), f"seed must be a whole number from 0 to {2**63 - 1}"),
+    ("/stream", dict(seed=-2), f"seed must be a whole number from 0 to {2**63 - 1}, got -2"),
+    ("/stream", dict(timeline={"headers": ["from second", "prompt"], "data": [[-1, "a blue square"]]}),
+     "prompt timeline entry (-1 s, 'a blue square') needs seconds >= 0"),
 ]
 
 
@@ -303,3 +307,44 @@ def test_a_cancelled_client_job_frees_the_worker_within_a_step(client, slow):
     assert settings["prompt"] == "the next job"
     assert runs["a long job"][1] - cancelled_at < 2.0, "the cancelled job ran on"
     assert runs["the next job"][0] - cancelled_at < 3.0
+
+
+def test_stream_timeline_keeps_the_stream_prompt_and_alone_is_enough(demo):
+    app = demo.vidlong_app
+    streamer, chunks, _ = app.streamer("a red circle", [[2, "a blue square"], [None, ""]], 4, 3, "auto", True, 1, None, 0)
+    # tiny model at 8 fps: chunk 0 = 9 frames, then 12 each; 2 s = frame 16, and chunk 2 is the first to start after it
+    assert streamer.prompts == [(0, "a red circle"), (2, "a blue square")] and chunks == 3
+    streamer, _, _ = app.streamer("", [[0, "a green triangle"], [1.0, "a blue square"]], 0, 3, "auto", True, 1, None, 0)
+    assert streamer.prompts == [(0, "a green triangle"), (1, "a blue square")]
+
+
+def test_a_stream_that_fails_midway_keeps_its_chunks(demo, client, monkeypatch):
+    real_iter = gradio_app.VideoStreamer.__iter__
+
+    def failing(self):
+        for chunk in real_iter(self):
+            yield chunk
+            if chunk.index == 1:
+                raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(gradio_app.VideoStreamer, "__iter__", failing)
+    with pytest.raises(AppError, match="RuntimeError: out of memory"):
+        client.predict(prompt="a failing stream", seconds=0, steps=1, api_name="/stream")
+    kept = demo.vidlong_app.history.items()[0]
+    assert kept.settings["prompt"] == "a failing stream" and kept.settings["chunks"] == 2
+    assert kept.settings["error"] == "RuntimeError: out of memory"
+    assert read_video(kept.video)[0].shape[0] == 9 + 12
+
+
+def test_stop_pressed_while_queued_holds():
+    from vidlong.apps.jobs import Jobs
+    from vidlong.errors import Stopped
+
+    jobs = Jobs()
+    jobs.start("tab")  # the click reserves the job
+    assert jobs.stop("tab")  # Stop while the run waits in the queue
+    job = jobs.claim("tab")
+    with pytest.raises(Stopped):
+        job.check()
+    jobs.finish("tab", job)
+    assert not jobs.claim("tab").stop.is_set()  # the next run starts afresh

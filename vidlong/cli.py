@@ -137,6 +137,12 @@ def _add_stream_options(p) -> None:
                    help="how a chunk sees earlier frames: their cached clean K/V, or re-noised to each step's level "
                         "and denoised jointly (bidirectional models; default: the model's vidlong.yaml, else renoise for "
                         "image-to-video models and cache for the others)")
+    p.add_argument("--sampler", default=None, choices=["scheduler", "causal"],
+                   help="how a chunk is denoised: the pipeline's scheduler, or the few-step causal sampler of "
+                        "block-causal models (guidance 1 unless --guidance; default: the model's vidlong.yaml, else scheduler)")
+    p.add_argument("--timesteps", default=None, metavar="T1,T2,...",
+                   help="the causal sampler's noise levels, e.g. 1000,750,500,250 (default: the model's, else --steps "
+                        "(4) evenly spaced)")
     p.add_argument("--out", required=True, help="output .mp4 file, appended as chunks arrive; settings go to a .json beside it")
     p.add_argument("--save-latents", default=None, metavar="FILE.pt",
                    help="also save latents to continue the output later without a re-encode (an extension of --video "
@@ -189,7 +195,18 @@ def _streaming_config(args):
     check_seed(args.seed)
     return Streaming(chunk=args.chunk, sinks=args.sinks, window=args.window,
                      recache_on_prompt_switch=not args.no_recache, steps=args.steps, context=args.context,
-                     first_chunk=getattr(args, "first_chunk", None))
+                     first_chunk=getattr(args, "first_chunk", None), sampler=args.sampler,
+                     timesteps=_timesteps(args.timesteps))
+
+
+def _timesteps(text: Optional[str]) -> Optional[tuple]:
+    """``"1000,750,500"`` -> (1000, 750, 500), or a one-line error naming --timesteps."""
+    if text is None:
+        return None
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise VidlongError(f"--timesteps must be whole numbers separated by commas, e.g. 1000,750,500,250; got {text!r}") from None
 
 
 def _length(args) -> dict:

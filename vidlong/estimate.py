@@ -3,9 +3,10 @@
 The compute is the transformer's FLOPs, counted from its config (the rest of a run is small beside it
 at long lengths); `Pace` turns FLOPs into seconds at the rate the last finished run on the same
 device achieved. The memory is what the run needs beyond the loaded weights: the larger of one
-forward's live activations (a rule of thumb: per token six hidden vectors and one feed-forward vector
-per sequence in the batch) plus, for methods run by the dense kernel, its ``[B, H, 2048, N]``
-float32 logits per branch, and the decoded video (float32 from the VAE, a float32 and a uint8 copy).
+forward's live activations (a rule of thumb: per token six hidden vectors and one feed-forward vector;
+batch 1, as the Wan pipelines run guidance as two forwards) plus, for methods run by the dense kernel,
+its ``[1, H, 2048, N]`` float32 logits per branch, and the decoded video (float32 from the VAE, a
+float32 and a uint8 copy).
 Both are estimates, meant to tell a 10-second run from a 10-minute one and a fitting run from one
 that will not fit; `check_fits` refuses only a run estimated above the free memory.
 """
@@ -16,6 +17,7 @@ from typing import Optional
 
 import torch
 
+from .attention.execute import FLEX_MIN_TOKENS
 from .errors import VidlongError
 from .generate import GenerateRequest
 from .methods import SpectralFusion, methods_for
@@ -30,11 +32,18 @@ GIB = 1024**3
 @dataclass(frozen=True)
 class RunCost:
     """flops: the transformer's FLOPs over the whole run; peak_bytes: memory needed beyond the loaded
-    weights; device: where it runs."""
+    weights; device: where it runs; video_bytes: the finished video (uint8)."""
 
     flops: float
     peak_bytes: int
     device: torch.device
+    video_bytes: int = 0
+
+
+def together(costs: list[RunCost]) -> RunCost:
+    """The cost of runs made one after another whose videos are all kept (a comparison)."""
+    peak = max(c.peak_bytes for c in costs) + sum(c.video_bytes for c in costs[:-1])
+    return RunCost(sum(c.flops for c in costs), peak, costs[0].device, sum(c.video_bytes for c in costs))
 
 
 def run_cost(pipe, request: GenerateRequest, latent_frames: int) -> RunCost:
@@ -43,31 +52,32 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int) -> RunCost:
     height, width = request.height or spec.height, request.width or spec.width
     steps = request.steps or spec.num_inference_steps
     guidance = spec.guidance_scale if request.guidance is None else request.guidance
-    batch = 2 if guidance > 1 else 1
+    forwards = 2 if guidance > 1 else 1  # the Wan pipelines run guidance as two batch-1 forwards
     pt, ph, pw = config.patch_size
     tokens = (latent_frames // pt) * (height // pipe.vae_scale_factor_spatial // ph) * (width // pipe.vae_scale_factor_spatial // pw)
     heads, dim, ffn, blocks = config.num_attention_heads, config.num_attention_heads * config.attention_head_dim, config.ffn_dim, config.num_layers
     methods = methods_for(request.method, request.preset)
-    branches = max([len(m.windows) for m in methods if isinstance(m, SpectralFusion)] or [1])
+    branches = max([1 + len(m.windows) for m in methods if isinstance(m, SpectralFusion)] or [1])  # global + local
 
     per_block = (2 * 4 * tokens * dim * dim  # self-attention projections
                  + branches * 2 * 2 * tokens * tokens * dim  # self-attention scores and values, per branch
                  + 2 * 2 * tokens * dim * dim + 2 * 2 * TEXT_TOKENS * dim * dim + 2 * 2 * tokens * TEXT_TOKENS * dim  # cross-attention
                  + 2 * 2 * tokens * dim * ffn)  # feed-forward
-    flops = float(per_block) * blocks * batch * steps
+    flops = float(per_block) * blocks * forwards * steps
 
     itemsize = pipe.experts()[0].dtype.itemsize
-    activations = batch * tokens * (6 * dim + ffn) * itemsize
-    dense = methods and (pipe.device.type != "cuda" or tokens < DENSE_QUERY_BLOCK)
-    logits = batch * heads * min(DENSE_QUERY_BLOCK, tokens) * tokens * 4 * branches if dense else 0
-    video = pixel_frames(latent_frames, spec.temporal_ratio) * height * width * 3 * (4 + 4 + 1)
-    return RunCost(flops, int(max(activations + logits, video)), pipe.device)
+    activations = tokens * (6 * dim + ffn) * itemsize
+    dense = methods and (pipe.device.type != "cuda" or tokens < FLEX_MIN_TOKENS)  # where plans run the dense kernel
+    logits = heads * min(DENSE_QUERY_BLOCK, tokens) * tokens * 4 * branches if dense else 0
+    video = pixel_frames(latent_frames, spec.temporal_ratio) * height * width * 3
+    return RunCost(flops, int(max(activations + logits, video * (4 + 4 + 1))), pipe.device, video)
 
 
 def free_bytes(device: torch.device) -> int:
     """Memory free for a run on `device`: the GPU's free memory, or the machine's available RAM."""
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
+    if device.type == "cuda":  # PyTorch's cached but unused blocks are free to this process
+        unused_cache = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return int(torch.cuda.mem_get_info(device)[0] + unused_cache)
     import psutil
 
     return int(psutil.virtual_memory().available)

@@ -171,6 +171,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     finally:
         decoding.remove()
         pipe.remove()
+        pipe.vae.clear_cache()  # a run stopped inside the decode leaves the VAE's feature cache filled
     report("decode", n_latent, n_latent)
     frames = (np.clip(video, 0, 1) * 255).round().astype(np.uint8)
     settings = dict(

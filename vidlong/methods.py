@@ -170,6 +170,14 @@ class Streaming:
             input's last frame and its VAE reconstruction, fading to nothing over this many frames, so
             the continuation starts from the input's exact pixels instead of their reconstruction
             (0: off). The input's own frames are never changed.
+        sampler: how a chunk is denoised. "scheduler": the pipeline's own scheduler over `steps`
+            steps. "causal": the few-step sampler block-causal models are trained with (Self-Forcing,
+            CausVid, LongLive; `vidlong.schedulers.causal`): predict the clean chunk at each of
+            `timesteps`, re-noise it to the next; guidance 1 unless one is given. None: the model's
+            `stream_sampler` (vidlong.yaml), else "scheduler".
+        timesteps: the causal sampler's noise levels, strictly decreasing in 1..1000, e.g.
+            (1000, 750, 500, 250); None: the model's `stream_timesteps`, else `steps` (default 4)
+            evenly spaced from 1000.
     """
 
     chunk: int = 3
@@ -180,6 +188,8 @@ class Streaming:
     context: Optional[str] = None
     first_chunk: Optional[int] = None
     seam_frames: int = 8
+    sampler: Optional[str] = None
+    timesteps: Optional[tuple] = None
 
     def __post_init__(self):
         for name in ("chunk", "first_chunk", "steps"):
@@ -194,10 +204,20 @@ class Streaming:
             raise VidlongError(f"Streaming recache_on_prompt_switch must be True or False, got {self.recache_on_prompt_switch!r}")
         if self.context not in (None, *STREAM_CONTEXTS):
             raise VidlongError(f"Streaming context must be one of {', '.join(STREAM_CONTEXTS)}, got {self.context!r}")
+        if self.sampler not in (None, *STREAM_SAMPLERS):
+            raise VidlongError(f"Streaming sampler must be one of {', '.join(STREAM_SAMPLERS)}, got {self.sampler!r}")
+        if self.timesteps is not None:
+            from .schedulers.causal import check_timesteps
+
+            if isinstance(self.timesteps, (str, bytes)) or not hasattr(self.timesteps, "__iter__"):
+                raise VidlongError(f"Streaming timesteps must be a list such as (1000, 750, 500, 250), got {self.timesteps!r}")
+            object.__setattr__(self, "timesteps", check_timesteps(self.timesteps))
 
 
 #: how a streamed chunk sees the frames before it (see `Streaming.context`)
 STREAM_CONTEXTS = ("cache", "renoise")
+#: how a streamed chunk is denoised (see `Streaming.sampler`)
+STREAM_SAMPLERS = ("scheduler", "causal")
 
 
 def _positive(value) -> bool:

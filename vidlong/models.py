@@ -43,6 +43,10 @@ class ModelSpec:
             see `vidlong.Streaming.context`); None: "renoise" for image-to-video pipelines, else "cache".
         stream_first_chunk: latent frames of a new stream's first chunk by default (None: the chunk
             size; see `vidlong.Streaming.first_chunk`).
+        stream_sampler, stream_timesteps: a stream's sampler and the causal sampler's timesteps by
+            default (see `vidlong.Streaming.sampler`).
+        stream_shift: the flow-matching shift the causal sampler warps its timesteps with (None: the
+            scheduler's ``shift`` or ``flow_shift``, else 1).
     """
 
     name: str
@@ -56,6 +60,9 @@ class ModelSpec:
     temporal_ratio: int = WAN_TEMPORAL_RATIO
     stream_context: Optional[str] = None
     stream_first_chunk: Optional[int] = None
+    stream_sampler: Optional[str] = None
+    stream_timesteps: Optional[tuple] = None
+    stream_shift: Optional[float] = None
 
     def __post_init__(self):
         if not isinstance(self.native_frames, int) or self.native_frames < 1:

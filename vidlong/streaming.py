@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from .generate import check_task, resolve_guidance
 from .image_condition import ImageCondition
 from .methods import Streaming
 from .models import pixel_frames
+from .schedulers.causal import CAUSAL_STEPS, CausalSampler, check_timesteps, even_timesteps
 from .schedulers.stream import StreamSchedule, parse_prompt_schedule, prompt_at
 from .vae_stream import StreamingWanDecoder
 
@@ -149,8 +151,14 @@ class VideoStreamer:
         self.image, self.condition = image, None
         self.prompts = parse_prompt_schedule(prompt)
         self.next_index = 0  # the first chunk whose prompt is not chosen yet
+        self._prompt_lock = threading.Lock()
+        self.causal = (streaming.sampler or spec.stream_sampler or "scheduler") == "causal"
+        if self.causal and guidance is None:  # the few-step models are distilled without guidance
+            guidance = 1.0
         self.guidances = resolve_guidance(spec, guidance, guidance_2)
         self.steps = streaming.steps or spec.num_inference_steps
+        self.timesteps = check_timesteps(streaming.timesteps or spec.stream_timesteps
+                                         or even_timesteps(streaming.steps or CAUSAL_STEPS)) if self.causal else None
         self.first_chunk = streaming.first_chunk or spec.stream_first_chunk or self.schedule.chunk
         if self.first_chunk > spec.native_frames:
             raise VidlongError(f"--first-chunk {self.first_chunk} exceeds the model's native window of "
@@ -180,29 +188,39 @@ class VideoStreamer:
         re-caches as `Streaming.recache_on_prompt_switch` says."""
         if not isinstance(prompt, str) or not prompt.strip():
             raise VidlongError("the new prompt is empty; describe what the stream should show next")
-        start = self.next_index
-        self.prompts = [(chunk, text) for chunk, text in self.prompts if chunk < start] + [(start, prompt.strip())]
+        with self._prompt_lock:
+            start = self.next_index
+            self.prompts = [(chunk, text) for chunk, text in self.prompts if chunk < start] + [(start, prompt.strip())]
         return start
 
-    def chunk_at_second(self, second: float) -> int:
-        """Index of the chunk of this stream that shows the frame at `second` seconds (of new video)."""
+    def _take_prompt(self, index: int) -> str:
+        """The prompt of chunk `index`, which no switch can change from now on."""
+        with self._prompt_lock:
+            self.next_index = index + 1
+            return prompt_at(self.prompts, index)
+
+    def first_chunk_from(self, second: float) -> int:
+        """Index of the first chunk of this stream that starts at or after `second` seconds of new video."""
         ratio, fps = self.pipe.spec.temporal_ratio, self.pipe.spec.fps
-        frame = int(second * fps + 1e-9)
+        frame = second * fps - 1e-9
+        if frame <= 0:
+            return 0
         first = ratio * (self.first_chunk - 1) + 1 if self.prefix is None else ratio * self.schedule.chunk
-        return 0 if frame < first else 1 + (frame - first) // (ratio * self.schedule.chunk)
+        return 1 + max(0, math.ceil((frame - first) / (ratio * self.schedule.chunk)))
 
     def follow_timeline(self, timeline: list[tuple[float, str]]) -> None:
-        """Replace the prompt schedule by a timeline in seconds of video: each ``(second, prompt)`` holds
-        from the chunk showing that second on (the first entry is moved to 0 s; a later entry falling
-        in the same chunk as an earlier one wins)."""
+        """Replace the prompt schedule by a timeline in seconds of new video: each ``(second, prompt)``
+        holds from the first chunk starting at or after that second (the first entry is moved to 0 s;
+        of two entries that land on one chunk, the later wins)."""
         if not timeline:
             return
         entries = sorted((float(second), str(prompt).strip()) for second, prompt in timeline)
         for second, prompt in entries:
             if not math.isfinite(second) or second < 0 or not prompt:
                 raise VidlongError(f"prompt timeline entry ({second:g} s, {prompt!r}) needs seconds >= 0 and a prompt")
-        by_chunk = {0 if i == 0 else self.chunk_at_second(second): prompt for i, (second, prompt) in enumerate(entries)}
-        self.prompts = sorted(by_chunk.items())
+        by_chunk = {0 if i == 0 else self.first_chunk_from(second): prompt for i, (second, prompt) in enumerate(entries)}
+        with self._prompt_lock:
+            self.prompts = sorted(by_chunk.items())
 
     def _encode(self, prompt: str) -> torch.Tensor:
         """Text states, ``[2, L, D]`` (negative, positive) with guidance, else ``[1, L, D]``."""
@@ -285,8 +303,7 @@ class VideoStreamer:
         shape = (1, pipe.latent_channels, frames,
                  self.height // pipe.vae_scale_factor_spatial, self.width // pipe.vae_scale_factor_spatial)
         latents = torch.randn(shape, generator=self.generator).to(pipe.device)
-        scheduler = copy.deepcopy(pipe.scheduler)
-        scheduler.set_timesteps(self.steps, device=pipe.device)
+        scheduler = self._sampler()
         frames_before = self._context_latents()
         context = torch.cat(frames_before, dim=2).to(pipe.device) if self.renoise and frames_before else None
         for t in scheduler.timesteps:
@@ -298,6 +315,17 @@ class VideoStreamer:
         if context is None and self.condition is not None:  # this window starts the video
             latents = self.condition.first_frame(latents)
         return latents
+
+    def _sampler(self):
+        """A fresh sampler for one chunk: the pipeline's scheduler over `steps`, or the causal sampler."""
+        pipe = self.pipe
+        if self.causal:
+            config = pipe.scheduler.config
+            shift = pipe.spec.stream_shift or config.get("shift") or config.get("flow_shift") or 1.0
+            return CausalSampler(self.timesteps, shift, config.num_train_timesteps, self.generator, pipe.device)
+        scheduler = copy.deepcopy(pipe.scheduler)
+        scheduler.set_timesteps(self.steps, device=pipe.device)
+        return scheduler
 
     def _renoised(self, clean: torch.Tensor, timestep) -> torch.Tensor:
         """Clean latents brought to the noise level of `timestep` by flow matching's forward process,
@@ -339,8 +367,7 @@ class VideoStreamer:
             for index in itertools.count() if self.chunks is None else range(self.chunks):
                 start, first = time.perf_counter(), None
                 with torch.no_grad():
-                    wanted = prompt_at(self.prompts, index)
-                    self.next_index = index + 1
+                    wanted = self._take_prompt(index)
                     if wanted != prompt:
                         prompt, text = wanted, self._encode(wanted)
                         if index == 0 and self.prefix is not None:

@@ -1,0 +1,73 @@
+"""The causal (Self-Forcing) sampler against a float64 loop written from its math, and streams with it."""
+import pytest
+import torch
+
+import vidlong
+from tiny_pipeline import save_tiny_pipeline
+from vidlong.cli import main
+from vidlong.schedulers.causal import CausalSampler, even_timesteps
+from vidlong.video_io import read_video
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny-wan"))
+
+
+def reference_chunk(predict, timesteps, shift, noise, renoise):
+    """x at the top level, then per level: x0 = x - σ v, x = (1-σ') x0 + σ' ε' (float64)."""
+    sigmas = [shift * (t / 1000) / (1 + (shift - 1) * t / 1000) for t in timesteps]
+    x = noise.double()
+    for i, sigma in enumerate(sigmas):
+        clean = x - sigma * predict(x, sigma * 1000)
+        if i + 1 == len(sigmas):
+            return clean
+        x = (1 - sigmas[i + 1]) * clean + sigmas[i + 1] * renoise[i].double()
+
+
+def test_sampler_matches_the_float64_reference():
+    weight = torch.randn(4, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 0.3
+
+    def predict(x, t):  # a flow prediction that depends on x and t
+        return torch.einsum("ij,bjfhw->bifhw", weight, x) * (t / 1000) + 0.1
+
+    timesteps, shift = (1000, 750, 500, 250), 5.0
+    sampler = CausalSampler(timesteps, shift, generator=torch.Generator().manual_seed(7))
+    assert [round(float(t), 3) for t in sampler.timesteps] == [1000.0, 937.5, 833.333, 625.0]  # the shift's warp
+    noise = torch.randn(1, 4, 2, 3, 3, generator=torch.Generator().manual_seed(3))
+    x = noise.clone()
+    for t in sampler.timesteps:
+        x = sampler.step(predict(x.double(), float(t)).float(), t, x)[0]
+    draws = torch.Generator().manual_seed(7)
+    renoise = [torch.randn(noise.shape, generator=draws) for _ in timesteps[1:]]
+    expected = reference_chunk(predict, timesteps, shift, noise, renoise)
+    assert (x.double() - expected).abs().max() < 1e-5
+
+
+def test_even_timesteps():
+    assert even_timesteps(4) == (1000, 750, 500, 250) and even_timesteps(1) == (1000,)
+
+
+def test_causal_stream_runs_one_forward_per_level_without_guidance(model_dir):
+    pipe = vidlong.load_pipeline(model_dir)
+    calls = []
+    hook = pipe.transformer.register_forward_pre_hook(lambda m, a, kw: calls.append(kw["hidden_states"].shape[0]),
+                                                      with_kwargs=True)
+    try:
+        streaming = vidlong.Streaming(chunk=1, sinks=1, window=1, context="cache", sampler="causal", timesteps=(1000, 500))
+        chunks = list(pipe.stream("a red circle", streaming=streaming, chunks=3))
+    finally:
+        hook.remove()
+    assert len(chunks) == 3 and all(len(c.frames) for c in chunks)
+    assert calls == [1] * (3 * (2 + 1))  # per chunk: 2 levels + 1 clean write, batch 1 (guidance 1: no CFG)
+
+
+def test_cli_sampler_and_bad_timesteps(model_dir, tmp_path, capsys):
+    out = tmp_path / "causal.mp4"
+    assert main(["stream", "--prompt", "a red circle", "--model", str(model_dir), "--chunks", "2", "--sampler", "causal",
+                 "--timesteps", "1000,600,300", "--out", str(out)]) == 0
+    assert read_video(out)[0].shape[0] == 9 + 12
+    assert main(["stream", "--prompt", "a red circle", "--model", str(model_dir), "--chunks", "2", "--sampler", "causal",
+                 "--timesteps", "500,750", "--out", str(tmp_path / "bad.mp4")]) == 2
+    assert "--timesteps must be whole numbers in 1..1000, strictly decreasing" in capsys.readouterr().err
+    assert not (tmp_path / "bad.mp4").exists()
