@@ -80,14 +80,18 @@ def _user_message(err: Exception) -> str:
                   text[0] if text else type(err).__name__)
 
 
+def _one_line(err: BaseException) -> str:
+    """The user's line for any failure: a `VidlongError`'s message, else the exception's type and first line."""
+    return _user_message(err) if isinstance(err, VidlongError) else f"{type(err).__name__}: {_user_message(err)}"
+
+
 def _as_app_error(err: Exception) -> gr.Error:
     """The one-line `gr.Error` of any failure (a traceback goes to the server log for unexpected ones)."""
     if isinstance(err, gr.Error):
         return err
-    if isinstance(err, VidlongError):
-        return gr.Error(_user_message(err), print_exception=False)
-    log.error("run failed", exc_info=err)
-    return gr.Error(f"{type(err).__name__}: {_user_message(err)}", print_exception=False)
+    if not isinstance(err, VidlongError):
+        log.error("run failed", exc_info=err)
+    return gr.Error(_one_line(err), print_exception=False)
 
 
 def _toast(error: gr.Error) -> None:
@@ -289,7 +293,7 @@ class App:
         if made:
             settings = dict(settings, chunks=made, pixel_frames=writer.frames_written, fps=fps,
                             prompts=[list(entry) for entry in streamer.prompts if entry[0] < made],
-                            error=None if error is None else _user_message(error))
+                            error=None if error is None else _one_line(error))
             output = self.history.add(path, settings, _caption(settings))
         else:
             path.unlink(missing_ok=True)
