@@ -88,3 +88,7 @@ class RollingKVCache:
     def reset(self) -> None:
         """Forget every cached frame (storage is kept)."""
         self.sinks_filled = self.window_filled = self.window_head = 0
+
+    def reset_window(self) -> None:
+        """Forget the window's frames and keep the sinks (the next frames written fill the window)."""
+        self.window_filled = self.window_head = 0

@@ -71,3 +71,31 @@ def test_cli_sampler_and_bad_timesteps(model_dir, tmp_path, capsys):
                  "--timesteps", "500,750", "--out", str(tmp_path / "bad.mp4")]) == 2
     assert "--timesteps must be whole numbers in 1..1000, strictly decreasing" in capsys.readouterr().err
     assert not (tmp_path / "bad.mp4").exists()
+
+
+@pytest.mark.parametrize("keep_sinks", [True, False])
+def test_prompt_switch_keeps_the_sinks_or_reencodes_all(model_dir, keep_sinks):
+    pipe = vidlong.load_pipeline(model_dir)
+    streaming = vidlong.Streaming(chunk=1, sinks=1, window=1, context="cache", keep_sinks_on_switch=keep_sinks)
+    stream = pipe.stream("0:a red circle; 2:a blue square", streaming=streaming, chunks=3)
+    sinks = []
+    for chunk in stream:
+        cache = stream.context.cache
+        sinks.append(cache.keys[-1][:, : cache.tokens_per_frame].clone())  # the last layer sees the prompt
+    assert torch.equal(sinks[0], sinks[1])  # no switch yet: sinks never rewritten
+    assert torch.equal(sinks[1], sinks[2]) == keep_sinks  # the switch at chunk 2 re-encodes them, or keeps them
+
+
+def test_longlive_preset_and_cli(model_dir, tmp_path):
+    longlive = vidlong.Streaming.preset("longlive")
+    assert (longlive.chunk, longlive.sinks, longlive.window, longlive.sampler, longlive.timesteps, longlive.keep_sinks_on_switch) \
+        == (3, 3, 6, "causal", (1000, 750, 500, 250), True)
+    assert vidlong.Streaming.preset("longlive", window=3).window == 3
+    with pytest.raises(vidlong.VidlongError, match="unknown streaming preset 'x'"):
+        vidlong.Streaming.preset("x")
+    out = tmp_path / "ll.mp4"  # the tiny model's native window is 3 frames: sinks and window shrink to fit
+    assert main(["stream", "--prompt", "a red circle", "--model", str(model_dir), "--preset", "longlive", "--chunk", "1",
+                 "--sinks", "1", "--window", "1", "--chunks", "3", "--out", str(out)]) == 0
+    import json
+    settings = json.loads(out.with_suffix(".json").read_text())["streaming"]
+    assert (settings["sampler"], settings["keep_sinks_on_switch"], settings["chunk"]) == ("causal", True, 1)

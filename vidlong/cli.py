@@ -129,10 +129,15 @@ def _add_stream_options(p) -> None:
     length.add_argument("--seconds", type=float, default=None, help="seconds of new video (default 10; 0: until interrupted)")
     length.add_argument("--chunks", type=int, default=None, help="number of chunks")
     length.add_argument("--forever", action="store_true", help="stream until interrupted (Ctrl-C)")
-    p.add_argument("--chunk", type=int, default=3, help="latent frames per chunk (default 3)")
+    p.add_argument("--preset", dest="stream_preset", default="default", choices=["default", "longlive"],
+                   help="streaming settings: default, or longlive (3 sinks, 12 attended frames, chunk 3, the causal "
+                        "sampler at 1000,750,500,250, sinks kept across prompt switches); the options below override it")
+    p.add_argument("--chunk", type=int, default=None, help="latent frames per chunk (default 3)")
     p.add_argument("--sinks", type=int, default=None, help="sink frames kept forever (default: one chunk)")
     p.add_argument("--window", type=int, default=None, help="recent frames kept in the cache (default: native - sinks - chunk)")
     p.add_argument("--no-recache", action="store_true", help="keep cached K/V on a prompt switch instead of re-encoding them")
+    p.add_argument("--keep-sinks", action="store_true",
+                   help="on a prompt switch re-encode only the window, keeping the sinks' K/V (LongLive's way)")
     p.add_argument("--context", default=None, choices=["cache", "renoise"],
                    help="how a chunk sees earlier frames: their cached clean K/V, or re-noised to each step's level "
                         "and denoised jointly (bidirectional models; default: the model's vidlong.yaml, else renoise for "
@@ -193,10 +198,10 @@ def _streaming_config(args):
     check_finite("guidance", args.guidance, 0, MAX_GUIDANCE)
     check_finite("guidance-2", args.guidance_2, 0, MAX_GUIDANCE)
     check_seed(args.seed)
-    return Streaming(chunk=args.chunk, sinks=args.sinks, window=args.window,
-                     recache_on_prompt_switch=not args.no_recache, steps=args.steps, context=args.context,
-                     first_chunk=getattr(args, "first_chunk", None), sampler=args.sampler,
-                     timesteps=_timesteps(args.timesteps))
+    given = dict(chunk=args.chunk, sinks=args.sinks, window=args.window, steps=args.steps, context=args.context,
+                 first_chunk=getattr(args, "first_chunk", None), sampler=args.sampler, timesteps=_timesteps(args.timesteps),
+                 recache_on_prompt_switch=False if args.no_recache else None, keep_sinks_on_switch=args.keep_sinks or None)
+    return Streaming.preset(args.stream_preset, **{name: value for name, value in given.items() if value is not None})
 
 
 def _timesteps(text: Optional[str]) -> Optional[tuple]:

@@ -178,6 +178,10 @@ class Streaming:
         timesteps: the causal sampler's noise levels, strictly decreasing in 1..1000, e.g.
             (1000, 750, 500, 250); None: the model's `stream_timesteps`, else `steps` (default 4)
             evenly spaced from 1000.
+        keep_sinks_on_switch: with `recache_on_prompt_switch`, re-encode only the window under the new
+            prompt and keep the sinks' K/V as they were made (LongLive's default) instead of all.
+
+    ``Streaming.preset("longlive")`` gives LongLive's settings (`STREAM_PRESETS`).
     """
 
     chunk: int = 3
@@ -190,6 +194,14 @@ class Streaming:
     seam_frames: int = 8
     sampler: Optional[str] = None
     timesteps: Optional[tuple] = None
+    keep_sinks_on_switch: bool = False
+
+    @classmethod
+    def preset(cls, name: str, **changes) -> "Streaming":
+        """A named streaming preset (`STREAM_PRESETS`), with `changes` on top."""
+        if name not in STREAM_PRESETS:
+            raise VidlongError(f"unknown streaming preset {name!r}; choose one of: {', '.join(STREAM_PRESETS)}")
+        return cls(**{**STREAM_PRESETS[name], **changes})
 
     def __post_init__(self):
         for name in ("chunk", "first_chunk", "steps"):
@@ -200,8 +212,9 @@ class Streaming:
             value = getattr(self, name)
             if value is not None and (not _whole(value) or value < 0):
                 raise VidlongError(f"Streaming {name} (--{name.replace('_', '-')}) must be a whole number >= 0, got {value!r}")
-        if not isinstance(self.recache_on_prompt_switch, bool):
-            raise VidlongError(f"Streaming recache_on_prompt_switch must be True or False, got {self.recache_on_prompt_switch!r}")
+        for name in ("recache_on_prompt_switch", "keep_sinks_on_switch"):
+            if not isinstance(getattr(self, name), bool):
+                raise VidlongError(f"Streaming {name} must be True or False, got {getattr(self, name)!r}")
         if self.context not in (None, *STREAM_CONTEXTS):
             raise VidlongError(f"Streaming context must be one of {', '.join(STREAM_CONTEXTS)}, got {self.context!r}")
         if self.sampler not in (None, *STREAM_SAMPLERS):
@@ -218,6 +231,13 @@ class Streaming:
 STREAM_CONTEXTS = ("cache", "renoise")
 #: how a streamed chunk is denoised (see `Streaming.sampler`)
 STREAM_SAMPLERS = ("scheduler", "causal")
+#: named `Streaming` settings. longlive: LongLive's (3 sink frames and 12 attended frames in all, chunks
+#: of 3, its 4-level causal sampler, the sinks kept across prompt switches while the window is re-encoded)
+STREAM_PRESETS = {
+    "default": {},
+    "longlive": dict(chunk=3, sinks=3, window=6, context="cache", sampler="causal", timesteps=(1000, 750, 500, 250),
+                     recache_on_prompt_switch=True, keep_sinks_on_switch=True),
+}
 
 
 def _positive(value) -> bool:

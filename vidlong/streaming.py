@@ -290,10 +290,15 @@ class VideoStreamer:
         return self.sink_latents + list(self.window_latents)
 
     def _recache(self, text: torch.Tensor) -> None:
-        """Rebuild the caches: re-encode the cached frames' K/V under `text` (same positions)."""
-        frames = self._context_latents()
+        """Rebuild the caches under `text` (same positions): every cached frame, or only the window's
+        when `Streaming.keep_sinks_on_switch` keeps the sinks' K/V as they were made."""
+        keep_sinks = self.streaming.keep_sinks_on_switch
+        frames = list(self.window_latents) if keep_sinks else self._context_latents()
         for context in self.contexts:
-            context.cache.reset()
+            if keep_sinks:
+                context.cache.reset_window()
+            else:
+                context.cache.reset()
         for start in range(0, len(frames), self.schedule.chunk):
             self._write(torch.cat(frames[start : start + self.schedule.chunk], dim=2), text)
 
