@@ -129,9 +129,10 @@ def _add_stream_options(p) -> None:
     length.add_argument("--seconds", type=float, default=None, help="seconds of new video (default 10; 0: until interrupted)")
     length.add_argument("--chunks", type=int, default=None, help="number of chunks")
     length.add_argument("--forever", action="store_true", help="stream until interrupted (Ctrl-C)")
-    p.add_argument("--preset", dest="stream_preset", default="default", choices=["default", "longlive"],
+    p.add_argument("--preset", dest="stream_preset", default=None, choices=["default", "longlive"],
                    help="streaming settings: default, or longlive (3 sinks, 12 attended frames, chunk 3, the causal "
-                        "sampler at 1000,750,500,250, sinks kept across prompt switches); the options below override it")
+                        "sampler at 1000,750,500,250, sinks kept across prompt switches); the options below override "
+                        "it (default: the model's vidlong.yaml, else default)")
     p.add_argument("--chunk", type=int, default=None, help="latent frames per chunk (default 3)")
     p.add_argument("--sinks", type=int, default=None, help="sink frames kept forever (default: one chunk)")
     p.add_argument("--window", type=int, default=None, help="recent frames kept in the cache (default: native - sinks - chunk)")
@@ -201,7 +202,16 @@ def _streaming_config(args):
     given = dict(chunk=args.chunk, sinks=args.sinks, window=args.window, steps=args.steps, context=args.context,
                  first_chunk=getattr(args, "first_chunk", None), sampler=args.sampler, timesteps=_timesteps(args.timesteps),
                  recache_on_prompt_switch=False if args.no_recache else None, keep_sinks_on_switch=args.keep_sinks or None)
-    return Streaming.preset(args.stream_preset, **{name: value for name, value in given.items() if value is not None})
+    preset = args.stream_preset or _model_stream_preset(args)
+    return Streaming.preset(preset, **{name: value for name, value in given.items() if value is not None})
+
+
+def _model_stream_preset(args) -> str:
+    """The streaming preset the model's vidlong.yaml names, else "default" (read before any weights load)."""
+    from .models import spec_for_folder
+    from .pipeline import DEFAULT_MODEL_DIR, check_model_folder
+
+    return spec_for_folder(check_model_folder(DEFAULT_MODEL_DIR if args.model is None else args.model)).stream_preset or "default"
 
 
 def _timesteps(text: Optional[str]) -> Optional[tuple]:
@@ -262,12 +272,15 @@ def _write_stream(stream, out: Path, fps: float, latents_path: Optional[Path], s
     return code
 
 
-def _stream_settings(args, pipe, streaming, prompt: str) -> dict:
+def _stream_settings(args, pipe, stream, prompt: str) -> dict:
+    """The sidecar's settings of `stream` (a `VideoStreamer`), with the sampler and guidance it resolved."""
     import dataclasses
 
+    streaming = dict(dataclasses.asdict(stream.streaming), sampler="causal" if stream.causal else "scheduler",
+                     timesteps=list(stream.timesteps) if stream.causal else None)
     return dict(command=args.command, prompt=prompt, negative_prompt=args.negative_prompt, model=pipe.spec.name,
-                model_path=str(args.model or "embedded default"), seed=args.seed, guidance=args.guidance,
-                streaming=dataclasses.asdict(streaming), device=str(pipe.device))
+                model_path=str(args.model or "embedded default"), seed=args.seed, guidance=list(stream.guidances),
+                streaming=streaming, device=str(pipe.device))
 
 
 def _run_stream(args) -> int:
@@ -286,7 +299,7 @@ def _run_stream(args) -> int:
     stream = pipe.stream(args.prompt, streaming=streaming, guidance=args.guidance, guidance_2=args.guidance_2,
                          seed=args.seed, height=args.height, width=args.width, negative_prompt=args.negative_prompt,
                          image=load_image(args.image) if args.image else None, **_length(args))
-    return _write_stream(stream, out, pipe.spec.fps, latents_path, _stream_settings(args, pipe, streaming, args.prompt))
+    return _write_stream(stream, out, pipe.spec.fps, latents_path, _stream_settings(args, pipe, stream, args.prompt))
 
 
 def _extension_input(args, folder: Path):
@@ -341,9 +354,38 @@ def _run_extend(args) -> int:
     pipe = load_pipeline(folder, device=args.device)
     stream = pipe.extend(prompt, video=frames, latents=latents, streaming=streaming, guidance=args.guidance, fps=fps,
                          guidance_2=args.guidance_2, seed=args.seed, negative_prompt=args.negative_prompt, **_length(args))
-    settings = dict(_stream_settings(args, pipe, streaming, prompt), video=args.video, input_latents=args.latents,
+    settings = dict(_stream_settings(args, pipe, stream, prompt), video=args.video, input_latents=args.latents,
                     input_frames=None if frames is None else int(len(frames)))
     return _write_stream(stream, out, fps or pipe.spec.fps, latents_path, settings)
+
+
+def _add_convert(sub) -> None:
+    p = sub.add_parser("convert", help="turn a Self-Forcing / CausVid / LongLive checkpoint into a diffusers folder",
+                       description="Convert a published block-causal checkpoint of Wan2.1-T2V-1.3B (its original key "
+                                   "layout) into a diffusers pipeline folder with a vidlong.yaml of its sampler and "
+                                   "streaming settings; the other components come from --base.")
+    p.add_argument("--source", required=True, choices=["self-forcing", "causvid", "longlive"])
+    p.add_argument("--checkpoint", required=True, help="the .pt file (self_forcing_dmd.pt, CausVid's model.pt, longlive_base.pt)")
+    p.add_argument("--lora", default=None, help="LongLive's lora.pt (merged into the weights)")
+    p.add_argument("--base", required=True, help="a local diffusers Wan2.1-T2V-1.3B folder (text encoder, VAE, scheduler)")
+    p.add_argument("--out", required=True, help="the new pipeline folder")
+    p.add_argument("--weights", default=None,
+                   help="the checkpoint's entry of weights (default: generator_ema for self-forcing, else generator)")
+    p.add_argument("--lora-scale", type=float, default=1.0, help="LoRA alpha / rank (LongLive: 256 / 256 = 1)")
+    p.add_argument("--copy", action="store_true", help="copy the base's components instead of linking them")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    p.set_defaults(run=_run_convert)
+
+
+def _run_convert(args) -> int:
+    from .convert import convert
+    from .validate import check_finite
+
+    check_finite("lora-scale", args.lora_scale)
+    out = convert(args.source, Path(args.checkpoint), Path(args.base), Path(args.out), lora=None if args.lora is None else Path(args.lora),
+                  weights=args.weights, lora_scale=args.lora_scale, copy=args.copy, overwrite=args.overwrite)
+    print(f"wrote {out}: stream it with `vidlong stream --model {out} --prompt ...`")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -352,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate(sub)
     _add_stream(sub)
     _add_extend(sub)
+    _add_convert(sub)
     from .apps.cli import add_app_parser
 
     add_app_parser(sub)

@@ -47,6 +47,7 @@ class ModelSpec:
             default (see `vidlong.Streaming.sampler`).
         stream_shift: the flow-matching shift the causal sampler warps its timesteps with (None: the
             scheduler's ``shift`` or ``flow_shift``, else 1).
+        stream_preset: the `vidlong.Streaming.preset` a stream starts from (None: "default").
     """
 
     name: str
@@ -63,6 +64,7 @@ class ModelSpec:
     stream_sampler: Optional[str] = None
     stream_timesteps: Optional[tuple] = None
     stream_shift: Optional[float] = None
+    stream_preset: Optional[str] = None
 
     def __post_init__(self):
         if not isinstance(self.native_frames, int) or self.native_frames < 1:

@@ -109,14 +109,14 @@ class VidlongPipelineMixin:
 
         Args:
             prompt: a prompt or a schedule ``"0:a red ball; 20:a blue ball"`` (chunk: prompt).
-            streaming: a `vidlong.Streaming` config (default: its defaults).
+            streaming: a `vidlong.Streaming` config (default: the preset the model names, else the defaults).
             chunks: number of chunks; or `seconds` of video; neither streams until you stop iterating.
             kwargs: guidance, guidance_2, seed, height, width, negative_prompt.
         """
         from .methods import Streaming
         from .streaming import VideoStreamer, chunks_for_seconds
 
-        streaming = streaming or Streaming()
+        streaming = streaming or Streaming.preset(self.spec.stream_preset or "default")
         if chunks is None and seconds:
             chunks = chunks_for_seconds(seconds, self.spec.fps, streaming.chunk, self.spec.temporal_ratio,
                                         first_chunk=streaming.first_chunk or self.spec.stream_first_chunk)
@@ -138,7 +138,7 @@ class VidlongPipelineMixin:
         from .methods import Streaming
         from .streaming import chunks_for_seconds
 
-        streaming = streaming or Streaming()
+        streaming = streaming or Streaming.preset(self.spec.stream_preset or "default")
         prefix = extension_prefix(self, streaming, video=video, latents=latents)
         if chunks is None and seconds:
             chunks = chunks_for_seconds(seconds, fps or self.spec.fps, streaming.chunk, self.spec.temporal_ratio, continuing=True)

@@ -1,0 +1,170 @@
+"""`vidlong convert`: published block-causal checkpoints of Wan2.1-T2V-1.3B (Self-Forcing, CausVid,
+LongLive) into a diffusers pipeline folder that `vidlong stream` runs with their sampler.
+
+Their `.pt` files hold the original Wan key layout under a ``generator`` (or ``generator_ema``) entry,
+prefixed ``model.`` (their wrapper's attribute; FSDP or compile wrappers may add more). The weights
+are the stock transformer's: no layer is added or removed. LongLive adds a LoRA (``lora.pt``, peft
+keys under ``generator_lora``), merged here as ``W + (alpha / rank)·B·A``. The keys are mapped by
+diffusers' own `convert_wan_transformer_to_diffusers`; the other components (text encoder, VAE,
+tokenizer, scheduler) come from a diffusers Wan2.1-T2V-1.3B folder, linked (or copied), and a
+`vidlong.yaml` records the source's sampler and streaming settings.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+from .errors import VidlongError
+
+#: wrapper prefixes training code leaves in parameter names (FSDP, activation checkpointing, compile, DDP)
+WRAPPER_PREFIXES = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.", "module.")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One published layout: which entry of the checkpoint holds the weights, and the settings its
+    streams run with (`vidlong.yaml` fields)."""
+
+    weights: str
+    stream: dict = field(default_factory=dict)
+    lora: bool = False
+
+
+_WAN_13B = dict(native_frames=21, fps=16, height=480, width=832, stream_context="cache", stream_sampler="causal")
+SOURCES = {
+    # Self-Forcing: README's --use_ema; 4 levels warped by its shift of 5; chunks of 3 over all 21 frames
+    "self-forcing": Source("generator_ema", dict(_WAN_13B, stream_timesteps=[1000, 750, 500, 250], stream_shift=5.0)),
+    # CausVid: 3 levels, used as given (no warp); chunks of 3 over all 21 frames
+    "causvid": Source("generator", dict(_WAN_13B, stream_timesteps=[1000, 757, 522], stream_shift=1.0)),
+    # LongLive: Self-Forcing's sampler; 3 sinks + 9 recent frames; its LoRA merged (`--lora`)
+    "longlive": Source("generator", dict(_WAN_13B, stream_timesteps=[1000, 750, 500, 250], stream_shift=5.0,
+                                         stream_preset="longlive"), lora=True),
+}
+
+
+def strip_prefixes(state: dict) -> dict:
+    """Parameter names without wrapper prefixes and their wrapper's leading ``model.``."""
+    out = {}
+    for key, value in state.items():
+        for prefix in WRAPPER_PREFIXES:
+            key = key.replace(prefix, "")
+        out[key[len("model."):] if key.startswith("model.") else key] = value
+    return out
+
+
+def _load(path: Path) -> dict:
+    if not path.is_file():
+        raise VidlongError(f"no checkpoint at {path}: check the path")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    import torch
+
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - pickle and zip errors of a damaged or foreign file
+        raise VidlongError(f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}); pass the .pt file") from None
+
+
+def pick_weights(checkpoint: dict, entry: Optional[str], path: Path) -> dict:
+    """The state dict inside a loaded checkpoint: its `entry` (e.g. ``generator_ema``), else the file itself
+    when it holds tensors directly."""
+    import torch
+
+    if entry is not None and isinstance(checkpoint.get(entry), dict):
+        return checkpoint[entry]
+    if checkpoint and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        return checkpoint
+    entries = ", ".join(k for k, v in checkpoint.items() if isinstance(v, dict)) or "none"
+    raise VidlongError(f"{path} has no '{entry}' entry of weights (its entries: {entries}); pass --weights with one of them")
+
+
+def merge_lora(state: dict, lora: dict, scale: float) -> int:
+    """Merge peft LoRA pairs (``...<module>.lora_A.weight`` ``[r, in]`` and ``lora_B`` ``[out, r]``) into
+    ``<module>.weight`` of `state` in place: ``W + scale·B·A``; returns how many modules were merged."""
+    merged = 0
+    for key_a in [k for k in lora if k.endswith("lora_A.weight")]:
+        module = key_a[: -len(".lora_A.weight")]
+        key_b = f"{module}.lora_B.weight"
+        target = re.sub(r"^(base_model\.model\.)+", "", module)
+        target = strip_prefixes({target: None}).popitem()[0] + ".weight"
+        if key_b not in lora or target not in state:
+            raise VidlongError(f"LoRA module {module!r} has no {'lora_B' if key_b not in lora else 'base weight'}; "
+                               "is --lora the LoRA of this checkpoint?")
+        weight = state[target]
+        delta = lora[key_b].double() @ lora[key_a].double()
+        state[target] = (weight.double() + scale * delta).to(weight.dtype)
+        merged += 1
+    if not merged:
+        raise VidlongError("--lora holds no lora_A/lora_B weights; pass LongLive's lora.pt")
+    return merged
+
+
+def check_base(base: Path) -> dict:
+    """The base folder's model_index.json (a diffusers WanPipeline folder), or a one-line error."""
+    index = base / "model_index.json"
+    if not index.is_file() or not (base / "transformer" / "config.json").is_file():
+        raise VidlongError(f"--base {base} is not a diffusers Wan pipeline folder (no model_index.json and "
+                           "transformer/config.json); pass Wan2.1-T2V-1.3B-Diffusers")
+    return json.loads(index.read_text())
+
+
+def convert(source: str, checkpoint: Path, base: Path, out: Path, lora: Optional[Path] = None,
+            weights: Optional[str] = None, lora_scale: float = 1.0, copy: bool = False, overwrite: bool = False) -> Path:
+    """Write the diffusers folder `out` for `checkpoint` of `source` ("self-forcing", "causvid", "longlive"),
+    with the components of `base` other than its transformer; returns `out`."""
+    from diffusers import WanTransformer3DModel
+    from diffusers.loaders.single_file_utils import convert_wan_transformer_to_diffusers
+
+    if source not in SOURCES:
+        raise VidlongError(f"--source must be one of {', '.join(SOURCES)}, got {source!r}")
+    spec = SOURCES[source]
+    if lora is not None and not spec.lora:
+        raise VidlongError(f"--lora is for longlive checkpoints; {source} has none")
+    if spec.lora and lora is None:
+        raise VidlongError("a longlive checkpoint needs its LoRA: pass --lora lora.pt")
+    index = check_base(base)
+    if out.exists() and not overwrite:
+        raise VidlongError(f"--out {out} exists; pass --overwrite to replace it, or choose another --out")
+
+    state = strip_prefixes(pick_weights(_load(checkpoint), weights or spec.weights, checkpoint))
+    if lora is not None:
+        lora_file = _load(lora)
+        merge_lora(state, lora_file.get("generator_lora", lora_file), lora_scale)
+    state = convert_wan_transformer_to_diffusers(dict(state))
+    transformer = WanTransformer3DModel.from_config(WanTransformer3DModel.load_config(base / "transformer"))
+    expected = transformer.state_dict()
+    missing = [k for k in expected if k not in state]
+    if missing:
+        raise VidlongError(f"{checkpoint} has no weight for {missing[0]!r} ({len(missing)} missing); is it a "
+                           f"{source} checkpoint of the model in --base?")
+    extra = [k for k in state if k not in expected]
+    if extra:
+        raise VidlongError(f"{checkpoint} has a weight the model in --base lacks: {extra[0]!r} ({len(extra)} in all); "
+                           "check --source and --base")
+    transformer.load_state_dict(state, strict=True, assign=True)
+
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    transformer.save_pretrained(out / "transformer")
+    (out / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+    for name in index:
+        component = base / name
+        if name.startswith("_") or name == "transformer" or not component.is_dir():
+            continue
+        if copy:
+            shutil.copytree(component, out / name)
+        else:
+            os.symlink(component.resolve(), out / name, target_is_directory=True)
+    settings = dict(name=f"{source}-{out.name}", **spec.stream, converted_from=str(checkpoint), source=source)
+    (out / "vidlong.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    return out
