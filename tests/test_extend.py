@@ -143,6 +143,19 @@ def test_prompt_is_required_without_a_sidecar(folders, made, tmp_path, capsys):
     assert "extend needs --prompt" in capsys.readouterr().err
 
 
+def test_extension_goes_on_with_the_prompt_in_force_at_the_end(folders, tmp_path):
+    """A stream's sidecar holds its schedule; extending it continues with the last prompt, not the first."""
+    import json
+
+    stream = tmp_path / "s.mp4"
+    assert main(["stream", "--model", str(folders["wan2.1"]), "--prompt", "0:a red circle; 1:a blue square",
+                 "--chunks", "2", "--steps", "1", "--out", str(stream)]) == 0
+    out = tmp_path / "x.mp4"
+    assert main(["extend", "--model", str(folders["wan2.1"]), "--video", str(stream), "--chunks", "1", "--steps", "1",
+                 "--out", str(out)]) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["prompt"] == "a blue square"
+
+
 @pytest.mark.parametrize("kind", ["i2v", "i2v-a14b", "ti2v-i2v"])
 def test_image_to_video_extension(tmp_path_factory, made, kind):
     """An image-to-video model extends with its windows conditioned on the context's first frame."""

@@ -330,14 +330,27 @@ def _extension_input(args, folder: Path):
             check_video_matches_latents(frames, latents, geometry)
         sidecar = Path(args.video).with_suffix(".json")
         if prompt is None and sidecar.is_file():
-            try:
-                prompt = json.loads(sidecar.read_text()).get("prompt")
-            except (ValueError, AttributeError):
-                prompt = None
+            prompt = _prompt_at_end(sidecar)
     prompt = prompt or meta.get("prompt")
     if not prompt:
         raise VidlongError("extend needs --prompt (the input has no .json sidecar or latents file naming one)")
     return frames, latents, prompt, fps
+
+
+def _prompt_at_end(sidecar: Path) -> Optional[str]:
+    """The prompt in force at the end of the video a .json sidecar describes (its last chunk's, for a
+    prompt schedule), so a continuation goes on with it rather than restarting the schedule; None if
+    the sidecar names none."""
+    from .schedulers.stream import parse_prompt_schedule, prompt_at
+
+    try:
+        settings = json.loads(sidecar.read_text())
+        schedule = parse_prompt_schedule(settings["prompt"])
+    except (ValueError, AttributeError, KeyError, TypeError, VidlongError):
+        return None
+    chunks = settings.get("chunks")
+    last = chunks - 1 if isinstance(chunks, int) and chunks > 0 else schedule[-1][0]
+    return prompt_at(schedule, last)
 
 
 def _run_extend(args) -> int:
