@@ -2,6 +2,7 @@
 
     python benchmarks/stream.py --chunks 200                       # embedded default model, full pipeline, CPU
     python benchmarks/stream.py --wan13b --chunks 200 --steps 4    # Wan2.1-1.3B-shaped transformer (random weights), CUDA
+    python benchmarks/stream.py --wan13b --chunks 40 --sinks 3 --window 6 --decode [--overlap]   # + VAE, LongLive's 12 frames
     python benchmarks/stream.py --model FOLDER --context cache     # any local pipeline folder (e.g. two experts), CPU
 
 Prints per-chunk percentiles and the ratios median(chunks 150-200) / median(chunks 20-50) for time and
@@ -20,23 +21,31 @@ import torch
 from common import print_table
 
 
-def wan13b_chunks(chunks: int, steps: int, height: int, width: int):
+def wan13b_chunks(chunks: int, steps: int, height: int, width: int, sinks: int = 3, window: int = 15,
+                  decode: bool = False, overlap: bool = False):
     """Transformer-only stream at Wan2.1-1.3B dims: `steps` denoising forwards + one K/V-writing forward
-    per chunk of 3 latent frames, sinks 3, window 15 (21 latent frames of context)."""
-    from diffusers import WanTransformer3DModel
+    per chunk of 3 latent frames with `sinks` + `window` cached frames (3 + 15: 21 latent frames in all;
+    LongLive: 3 + 6). With `decode`, a Wan2.1-shaped VAE (random weights, bf16) decodes each chunk as a
+    stream does; with `overlap`, chunk i decodes on a second CUDA stream while chunk i+1 denoises."""
+    from diffusers import AutoencoderKLWan, WanTransformer3DModel
 
     from vidlong import apply
     from vidlong.attention.stream_attention import StreamContext
+    from vidlong.vae_stream import StreamingWanDecoder
 
     torch.manual_seed(0)
     model = WanTransformer3DModel(num_attention_heads=12, attention_head_dim=128, num_layers=30, ffn_dim=8960,
                                   text_dim=4096).to("cuda", torch.bfloat16).eval()
-    ctx = StreamContext(sinks=3, window=15)
-    apply(model, native_frames=21, stream=ctx)
+    ctx = StreamContext(sinks=sinks, window=window)
+    apply(model, native_frames=sinks + window + 3, stream=ctx)
+    decoder = StreamingWanDecoder(AutoencoderKLWan().to("cuda", torch.bfloat16).eval()) if decode else None
+    side = torch.cuda.Stream() if overlap else None
     text = torch.randn(1, 512, 4096, device="cuda", dtype=torch.bfloat16)
     shape = (1, 16, 3, height // 8, width // 8)
-    for _ in range(chunks):
-        torch.cuda.synchronize()
+    pending = None
+    sync = torch.cuda.current_stream().synchronize if overlap else torch.cuda.synchronize  # overlap: not the decode
+    for index in range(chunks):
+        sync()
         torch.cuda.reset_peak_memory_stats()
         start = time.perf_counter()
         with torch.no_grad():
@@ -46,8 +55,18 @@ def wan13b_chunks(chunks: int, steps: int, height: int, width: int):
             ctx.writing = True
             model(x, torch.tensor([0.0], device="cuda"), text, return_dict=False)
             ctx.writing = False
-        torch.cuda.synchronize()
-        yield time.perf_counter() - start, torch.cuda.max_memory_allocated() / 2**20, 4 * 3
+            if decoder is not None and side is None:
+                decoder.decode(x)
+            elif decoder is not None:
+                if pending is not None:
+                    torch.cuda.current_stream().wait_stream(side)
+                side.wait_stream(torch.cuda.current_stream())
+                x.record_stream(side)  # its memory is not reused while the side stream reads it
+                with torch.cuda.stream(side):
+                    pending = decoder.decode(x)
+        sync()
+        frames = 4 * 3 - (3 if index == 0 and decoder is not None else 0)
+        yield time.perf_counter() - start, torch.cuda.max_memory_allocated() / 2**20, frames
 
 
 def pipeline_chunks(model, chunks: int, steps, context=None):
@@ -71,9 +90,13 @@ def main() -> None:
     parser.add_argument("--context", default=None, choices=["cache", "renoise"], help="Streaming.context (default: the model's)")
     parser.add_argument("--wan13b", action="store_true", help="Wan2.1-1.3B-shaped transformer on CUDA (random weights)")
     parser.add_argument("--size", type=int, nargs=2, default=[480, 832], help="pixels, with --wan13b")
+    parser.add_argument("--sinks", type=int, default=3, help="with --wan13b")
+    parser.add_argument("--window", type=int, default=15, help="with --wan13b (LongLive: --sinks 3 --window 6)")
+    parser.add_argument("--decode", action="store_true", help="with --wan13b: a Wan2.1-shaped VAE decodes each chunk")
+    parser.add_argument("--overlap", action="store_true", help="with --decode: decode on a second CUDA stream")
     args = parser.parse_args()
     if args.wan13b:
-        rows = wan13b_chunks(args.chunks, args.steps or 4, *args.size)
+        rows = wan13b_chunks(args.chunks, args.steps or 4, *args.size, args.sinks, args.window, args.decode, args.overlap)
         memory_name = "peak CUDA MiB"
     else:
         rows = pipeline_chunks(args.model, args.chunks, args.steps, args.context)
