@@ -249,9 +249,10 @@ class App:
             raise VidlongError("Chunk is empty; give the latent frames per chunk, e.g. 3")
         if seconds is None or not float(seconds) >= 0 or float(seconds) == float("inf"):
             raise VidlongError(f"seconds must be a finite number >= 0 (0: until stopped), got {seconds!r}")
-        streaming = Streaming(chunk=int(chunk), steps=None if steps is None else int(steps),
-                              context=None if context in (None, "", AUTO) else context,
-                              recache_on_prompt_switch=bool(recache))
+        changes = dict(chunk=int(chunk), steps=None if steps is None else int(steps),
+                       context=None if context in (None, "", AUTO) else context, recache_on_prompt_switch=bool(recache))
+        streaming = Streaming.preset(self.spec.stream_preset or "default",  # the model's (a converted LongLive: longlive)
+                                     **{name: value for name, value in changes.items() if value is not None})
         seed = _seed(seed)
         check_seed(seed)
         rows = _timeline_rows(timeline)
@@ -479,8 +480,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                             s_context = fields.Dropdown([AUTO, "cache", "renoise"], value=AUTO, label="Context",
                                                     info="how a chunk sees earlier frames")
                         with gr.Row():
-                            s_steps = fields.Number(value=spec.num_inference_steps, precision=0, minimum=1, maximum=MAX_STEPS,
-                                                label="Steps per chunk")
+                            s_steps = fields.Number(value=None, precision=0, minimum=1, maximum=MAX_STEPS,
+                                                    label="Steps per chunk (empty: the model's)")
                             s_guidance = fields.Number(value=spec.guidance_scale, minimum=0, maximum=MAX_GUIDANCE, label="Guidance")
                             s_seed = fields.Number(value=0, precision=0, label="Seed (-1: random)")
                         s_recache = gr.Checkbox(value=True, label="Re-encode the cache on a prompt switch")

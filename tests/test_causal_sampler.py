@@ -84,18 +84,39 @@ def test_prompt_switch_keeps_the_sinks_or_reencodes_all(model_dir, keep_sinks):
         sinks.append(cache.keys[-1][:, : cache.tokens_per_frame].clone())  # the last layer sees the prompt
     assert torch.equal(sinks[0], sinks[1])  # no switch yet: sinks never rewritten
     assert torch.equal(sinks[1], sinks[2]) == keep_sinks  # the switch at chunk 2 re-encodes them, or keeps them
+    assert stream.context.cache.positions().tolist() == [0, 1]  # sink + window, in place after the re-encode
 
 
 def test_longlive_preset_and_cli(model_dir, tmp_path):
-    longlive = vidlong.Streaming.preset("longlive")
-    assert (longlive.chunk, longlive.sinks, longlive.window, longlive.sampler, longlive.timesteps, longlive.keep_sinks_on_switch) \
-        == (3, 3, 6, "causal", (1000, 750, 500, 250), True)
+    longlive = vidlong.Streaming.preset("longlive")  # the attention layout; the sampler is the model's
+    assert (longlive.chunk, longlive.sinks, longlive.window, longlive.context, longlive.keep_sinks_on_switch) \
+        == (3, 3, 6, "cache", True) and longlive.sampler is None
     assert vidlong.Streaming.preset("longlive", window=3).window == 3
     with pytest.raises(vidlong.VidlongError, match="unknown streaming preset 'x'"):
         vidlong.Streaming.preset("x")
     out = tmp_path / "ll.mp4"  # the tiny model's native window is 3 frames: sinks and window shrink to fit
     assert main(["stream", "--prompt", "a red circle", "--model", str(model_dir), "--preset", "longlive", "--chunk", "1",
-                 "--sinks", "1", "--window", "1", "--chunks", "3", "--out", str(out)]) == 0
+                 "--sinks", "1", "--window", "1", "--chunks", "3", "--sampler", "causal", "--out", str(out)]) == 0
     import json
     settings = json.loads(out.with_suffix(".json").read_text())["streaming"]
     assert (settings["sampler"], settings["keep_sinks_on_switch"], settings["chunk"]) == ("causal", True, 1)
+    assert settings["timesteps"] == [1000, 750, 500, 250]
+    steps = tmp_path / "steps.mp4"  # --steps sets the levels over the preset's
+    assert main(["stream", "--prompt", "a red circle", "--model", str(model_dir), "--preset", "longlive", "--chunk", "1",
+                 "--sinks", "1", "--window", "1", "--chunks", "1", "--steps", "2", "--sampler", "causal",
+                 "--out", str(steps)]) == 0
+    assert json.loads(steps.with_suffix(".json").read_text())["streaming"]["timesteps"] == [1000, 500]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sampler", "causal", "--context", "renoise"], "the causal sampler streams with the K/V cache"),
+    (["--timesteps", "1000,500"], "--timesteps are the causal sampler's; add --sampler causal"),
+    (["--sampler", "causal", "--steps", "2", "--timesteps", "1000,500"], "give --steps or --timesteps, not both"),
+])
+def test_sampler_settings_that_do_not_go_together(model_dir, tmp_path, capsys, monkeypatch, args, message):
+    import vidlong.pipeline
+
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("model loaded"))
+    assert main(["stream", "--prompt", "a red circle", "--model", str(model_dir), "--chunks", "1",
+                 "--out", str(tmp_path / "x.mp4"), *args]) == 2
+    assert message in capsys.readouterr().err and not list(tmp_path.iterdir())

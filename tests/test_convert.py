@@ -126,3 +126,15 @@ def test_bad_convert_input_is_one_line(base, reference, tmp_path, capsys, args, 
     assert main(["convert", "--checkpoint", str(tmp_path / "x.pt"), "--base", str(base), "--out", str(tmp_path / "o"), *args]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("where", ["base", "inside", "around"])
+def test_out_overlapping_the_base_is_refused_and_the_base_kept(tmp_path, reference, capsys, where):
+    base = save_tiny_pipeline(tmp_path / "models" / "base")
+    before = sorted(p.relative_to(base) for p in base.rglob("*"))
+    torch.save({"generator": original_layout(reference)}, tmp_path / "x.pt")
+    out = {"base": base, "inside": base / "vae", "around": tmp_path / "models"}[where]
+    assert main(["convert", "--source", "causvid", "--checkpoint", str(tmp_path / "x.pt"), "--base", str(base),
+                 "--out", str(out), "--overwrite"]) == 2
+    assert "overlaps --base" in capsys.readouterr().err
+    assert sorted(p.relative_to(base) for p in base.rglob("*")) == before

@@ -49,14 +49,17 @@ def _check_model(args) -> Path:
     from .generate import check_task, load_image
     from .models import spec_for_folder
     from .pipeline import DEFAULT_MODEL_DIR, check_model_folder, pipeline_task
-    from .streaming import check_streamable, resolve_context
+    from .streaming import check_streamable, resolve_context, uses_causal_sampler
     from .validate import check_device
 
     folder = check_model_folder(DEFAULT_MODEL_DIR if args.model is None else args.model)
     check_device(args.device)
     task = pipeline_task(folder)
     if args.command != "generate":
-        check_streamable(task, resolve_context(_streaming_config(args), spec_for_folder(folder), task), args.sinks)
+        streaming, spec = _streaming_config(args), spec_for_folder(folder)
+        context = resolve_context(streaming, spec, task)
+        check_streamable(task, context, args.sinks)
+        uses_causal_sampler(streaming, spec, context == "renoise")
     if args.command != "extend":  # an extension's image is its context's first frame
         check_task(task, bool(args.image))
         if args.image:
@@ -137,8 +140,9 @@ def _add_stream_options(p) -> None:
     p.add_argument("--sinks", type=int, default=None, help="sink frames kept forever (default: one chunk)")
     p.add_argument("--window", type=int, default=None, help="recent frames kept in the cache (default: native - sinks - chunk)")
     p.add_argument("--no-recache", action="store_true", help="keep cached K/V on a prompt switch instead of re-encoding them")
-    p.add_argument("--keep-sinks", action="store_true",
-                   help="on a prompt switch re-encode only the window, keeping the sinks' K/V (LongLive's way)")
+    p.add_argument("--keep-sinks", action=argparse.BooleanOptionalAction, default=None,
+                   help="on a prompt switch re-encode only the window, keeping the sinks' K/V (LongLive's way); "
+                        "--no-keep-sinks re-encodes all (default: the preset's)")
     p.add_argument("--context", default=None, choices=["cache", "renoise"],
                    help="how a chunk sees earlier frames: their cached clean K/V, or re-noised to each step's level "
                         "and denoised jointly (bidirectional models; default: the model's vidlong.yaml, else renoise for "
@@ -201,9 +205,13 @@ def _streaming_config(args):
     check_seed(args.seed)
     given = dict(chunk=args.chunk, sinks=args.sinks, window=args.window, steps=args.steps, context=args.context,
                  first_chunk=getattr(args, "first_chunk", None), sampler=args.sampler, timesteps=_timesteps(args.timesteps),
-                 recache_on_prompt_switch=False if args.no_recache else None, keep_sinks_on_switch=args.keep_sinks or None)
-    preset = args.stream_preset or _model_stream_preset(args)
-    return Streaming.preset(preset, **{name: value for name, value in given.items() if value is not None})
+                 recache_on_prompt_switch=False if args.no_recache else None, keep_sinks_on_switch=args.keep_sinks)
+    if args.steps is not None and args.timesteps is not None:
+        raise VidlongError("give --steps or --timesteps, not both (--timesteps sets the causal sampler's levels)")
+    changes = {name: value for name, value in given.items() if value is not None}
+    if args.steps is not None and args.timesteps is None:
+        changes["timesteps"] = None  # --steps sets the causal sampler's levels over a preset's
+    return Streaming.preset(args.stream_preset or _model_stream_preset(args), **changes)
 
 
 def _model_stream_preset(args) -> str:

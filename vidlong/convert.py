@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -74,14 +75,14 @@ def _load(path: Path) -> dict:
         raise VidlongError(f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}); pass the .pt file") from None
 
 
-def pick_weights(checkpoint: dict, entry: Optional[str], path: Path) -> dict:
+def pick_weights(checkpoint: dict, entry: Optional[str], path: Path, explicit: bool = False) -> dict:
     """The state dict inside a loaded checkpoint: its `entry` (e.g. ``generator_ema``), else the file itself
-    when it holds tensors directly."""
+    when it holds tensors directly (unless the entry was asked for `explicit`ly)."""
     import torch
 
     if entry is not None and isinstance(checkpoint.get(entry), dict):
         return checkpoint[entry]
-    if checkpoint and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+    if not explicit and checkpoint and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
         return checkpoint
     entries = ", ".join(k for k, v in checkpoint.items() if isinstance(v, dict)) or "none"
     raise VidlongError(f"{path} has no '{entry}' entry of weights (its entries: {entries}); pass --weights with one of them")
@@ -91,6 +92,7 @@ def merge_lora(state: dict, lora: dict, scale: float) -> int:
     """Merge peft LoRA pairs (``...<module>.lora_A.weight`` ``[r, in]`` and ``lora_B`` ``[out, r]``) into
     ``<module>.weight`` of `state` in place: ``W + scale·B·A``; returns how many modules were merged."""
     merged = 0
+    lora = {key.replace(".default.", "."): value for key, value in lora.items()}  # peft's adapter name, if kept
     for key_a in [k for k in lora if k.endswith("lora_A.weight")]:
         module = key_a[: -len(".lora_A.weight")]
         key_b = f"{module}.lora_B.weight"
@@ -132,10 +134,15 @@ def convert(source: str, checkpoint: Path, base: Path, out: Path, lora: Optional
     if spec.lora and lora is None:
         raise VidlongError("a longlive checkpoint needs its LoRA: pass --lora lora.pt")
     index = check_base(base)
+    resolved_out, resolved_base = out.resolve(), base.resolve()
+    if resolved_out == resolved_base or resolved_base in resolved_out.parents or resolved_out in resolved_base.parents:
+        raise VidlongError(f"--out {out} overlaps --base {base}; write the converted folder somewhere else")
     if out.exists() and not overwrite:
         raise VidlongError(f"--out {out} exists; pass --overwrite to replace it, or choose another --out")
+    if out.exists() and not out.is_dir():
+        raise VidlongError(f"--out {out} is a file; name a folder")
 
-    state = strip_prefixes(pick_weights(_load(checkpoint), weights or spec.weights, checkpoint))
+    state = strip_prefixes(pick_weights(_load(checkpoint), weights or spec.weights, checkpoint, explicit=weights is not None))
     if lora is not None:
         lora_file = _load(lora)
         merge_lora(state, lora_file.get("generator_lora", lora_file), lora_scale)
@@ -152,19 +159,24 @@ def convert(source: str, checkpoint: Path, base: Path, out: Path, lora: Optional
                            "check --source and --base")
     transformer.load_state_dict(state, strict=True, assign=True)
 
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    transformer.save_pretrained(out / "transformer")
-    (out / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
-    for name in index:
-        component = base / name
-        if name.startswith("_") or name == "transformer" or not component.is_dir():
-            continue
-        if copy:
-            shutil.copytree(component, out / name)
-        else:
-            os.symlink(component.resolve(), out / name, target_is_directory=True)
-    settings = dict(name=f"{source}-{out.name}", **spec.stream, converted_from=str(checkpoint), source=source)
-    (out / "vidlong.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))  # renamed into place when complete
+    try:
+        transformer.save_pretrained(staging / "transformer")
+        (staging / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+        for name in index:
+            component = base / name
+            if name.startswith("_") or name == "transformer" or not component.is_dir():
+                continue
+            if copy:
+                shutil.copytree(component, staging / name)
+            else:
+                os.symlink(component.resolve(), staging / name, target_is_directory=True)
+        settings = dict(name=f"{source}-{out.name}", **spec.stream, converted_from=str(checkpoint), source=source)
+        (staging / "vidlong.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return out

@@ -176,8 +176,8 @@ class Streaming:
             `timesteps`, re-noise it to the next; guidance 1 unless one is given. None: the model's
             `stream_sampler` (vidlong.yaml), else "scheduler".
         timesteps: the causal sampler's noise levels, strictly decreasing in 1..1000, e.g.
-            (1000, 750, 500, 250); None: the model's `stream_timesteps`, else `steps` (default 4)
-            evenly spaced from 1000.
+            (1000, 750, 500, 250); None: `steps` evenly spaced from 1000 when `steps` is set, else the
+            model's `stream_timesteps`, else 4 levels.
         keep_sinks_on_switch: with `recache_on_prompt_switch`, re-encode only the window under the new
             prompt and keep the sinks' K/V as they were made (LongLive's default) instead of all.
 
@@ -231,12 +231,12 @@ class Streaming:
 STREAM_CONTEXTS = ("cache", "renoise")
 #: how a streamed chunk is denoised (see `Streaming.sampler`)
 STREAM_SAMPLERS = ("scheduler", "causal")
-#: named `Streaming` settings. longlive: LongLive's (3 sink frames and 12 attended frames in all, chunks
-#: of 3, its 4-level causal sampler, the sinks kept across prompt switches while the window is re-encoded)
+#: named `Streaming` settings. longlive: LongLive's attention layout (3 sink frames and 12 attended frames
+#: in all, chunks of 3, the clean K/V cache, the sinks kept across prompt switches while the window is
+#: re-encoded); its sampler comes from the model (a converted LongLive folder's vidlong.yaml names it)
 STREAM_PRESETS = {
     "default": {},
-    "longlive": dict(chunk=3, sinks=3, window=6, context="cache", sampler="causal", timesteps=(1000, 750, 500, 250),
-                     recache_on_prompt_switch=True, keep_sinks_on_switch=True),
+    "longlive": dict(chunk=3, sinks=3, window=6, context="cache", recache_on_prompt_switch=True, keep_sinks_on_switch=True),
 }
 
 

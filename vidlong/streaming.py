@@ -73,6 +73,18 @@ def resolve_context(streaming: Streaming, spec, task: str) -> str:
     return streaming.context or spec.stream_context or ("renoise" if task == "i2v" else "cache")
 
 
+def uses_causal_sampler(streaming: Streaming, spec, renoise: bool) -> bool:
+    """Whether a stream samples with the causal sampler (the config's choice, else the model's), or a
+    one-line error for settings that do not go together."""
+    causal = (streaming.sampler or spec.stream_sampler or "scheduler") == "causal"
+    if causal and renoise:
+        raise VidlongError("the causal sampler streams with the K/V cache (--context cache): a re-noised context "
+                           "never gets below its few levels' noise, and block-causal weights need their cache")
+    if streaming.timesteps is not None and not causal:
+        raise VidlongError("--timesteps are the causal sampler's; add --sampler causal, or give --steps instead")
+    return causal
+
+
 def check_streamable(task: str, context: str, sinks: Optional[int] = None) -> None:
     """Image-to-video pipelines stream only with the re-noised context and at least one sink frame: every
     window must start at the video's first frame, where their image condition sits (`ImageCondition`)."""
@@ -152,13 +164,16 @@ class VideoStreamer:
         self.prompts = parse_prompt_schedule(prompt)
         self.next_index = 0  # the first chunk whose prompt is not chosen yet
         self._prompt_lock = threading.Lock()
-        self.causal = (streaming.sampler or spec.stream_sampler or "scheduler") == "causal"
+        self.causal = uses_causal_sampler(streaming, spec, self.renoise)
         if self.causal and guidance is None:  # the few-step models are distilled without guidance
             guidance = 1.0
         self.guidances = resolve_guidance(spec, guidance, guidance_2)
         self.steps = streaming.steps or spec.num_inference_steps
-        self.timesteps = check_timesteps(streaming.timesteps or spec.stream_timesteps
-                                         or even_timesteps(streaming.steps or CAUSAL_STEPS)) if self.causal else None
+        if self.causal:  # the config's levels, else its steps evenly spaced, else the model's, else 4 levels
+            self.timesteps = check_timesteps(streaming.timesteps or (streaming.steps and even_timesteps(streaming.steps))
+                                             or spec.stream_timesteps or even_timesteps(CAUSAL_STEPS))
+        else:
+            self.timesteps = None
         self.first_chunk = streaming.first_chunk or spec.stream_first_chunk or self.schedule.chunk
         if self.first_chunk > spec.native_frames:
             raise VidlongError(f"--first-chunk {self.first_chunk} exceeds the model's native window of "
