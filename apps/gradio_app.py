@@ -43,6 +43,7 @@ from vidlong.generate import GenerateRequest, generate, load_image  # noqa: E402
 from vidlong.methods import METHOD_NAMES, Streaming, load_preset, methods_for, preset_names  # noqa: E402
 from vidlong.models import pixel_frames  # noqa: E402
 from vidlong.panels import side_by_side  # noqa: E402
+from vidlong.schedulers.causal import CAUSAL_STEPS, even_timesteps  # noqa: E402
 from vidlong.streaming import VideoStreamer, chunks_for_seconds  # noqa: E402
 from vidlong.validate import MAX_GUIDANCE, MAX_STEPS, check_generate, check_seed, limits_for_pipeline  # noqa: E402
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
@@ -144,6 +145,9 @@ class App:
         self.folder = folder or OutputFolder()
         self.history = History(self.folder)
         self.pace = Pace()
+        #: the Stream tab's steps shown by default: the causal sampler's levels, or the model's steps
+        causal = self.spec.stream_sampler == "causal"
+        self.stream_steps = len(self.spec.stream_timesteps or even_timesteps(CAUSAL_STEPS)) if causal else self.spec.num_inference_steps
 
     def length_note(self, ratio, method="none", preset=NO_PRESET, steps=None, height=None, width=None) -> str:
         """Markdown: the length a ratio gives on this model, and the run's estimated time and memory
@@ -249,7 +253,8 @@ class App:
             raise VidlongError("Chunk is empty; give the latent frames per chunk, e.g. 3")
         if seconds is None or not float(seconds) >= 0 or float(seconds) == float("inf"):
             raise VidlongError(f"seconds must be a finite number >= 0 (0: until stopped), got {seconds!r}")
-        changes = dict(chunk=int(chunk), steps=None if steps is None else int(steps),
+        steps = None if steps is None or int(steps) == self.stream_steps else int(steps)  # unchanged: the model's own
+        changes = dict(chunk=int(chunk), steps=steps,
                        context=None if context in (None, "", AUTO) else context, recache_on_prompt_switch=bool(recache))
         streaming = Streaming.preset(self.spec.stream_preset or "default",  # the model's (a converted LongLive: longlive)
                                      **{name: value for name, value in changes.items() if value is not None})
@@ -480,8 +485,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                             s_context = fields.Dropdown([AUTO, "cache", "renoise"], value=AUTO, label="Context",
                                                     info="how a chunk sees earlier frames")
                         with gr.Row():
-                            s_steps = fields.Number(value=None, precision=0, minimum=1, maximum=MAX_STEPS,
-                                                    label="Steps per chunk (empty: the model's)")
+                            s_steps = fields.Number(value=app.stream_steps, precision=0, minimum=1, maximum=MAX_STEPS,
+                                                    label="Steps per chunk")
                             s_guidance = fields.Number(value=spec.guidance_scale, minimum=0, maximum=MAX_GUIDANCE, label="Guidance")
                             s_seed = fields.Number(value=0, precision=0, label="Seed (-1: random)")
                         s_recache = gr.Checkbox(value=True, label="Re-encode the cache on a prompt switch")
