@@ -50,14 +50,16 @@ SOURCES = {
 }
 
 
+def clean_name(key: str) -> str:
+    """A parameter name without wrapper prefixes and its wrapper's leading ``model.``."""
+    for prefix in WRAPPER_PREFIXES:
+        key = key.replace(prefix, "")
+    return key[len("model."):] if key.startswith("model.") else key
+
+
 def strip_prefixes(state: dict) -> dict:
-    """Parameter names without wrapper prefixes and their wrapper's leading ``model.``."""
-    out = {}
-    for key, value in state.items():
-        for prefix in WRAPPER_PREFIXES:
-            key = key.replace(prefix, "")
-        out[key[len("model."):] if key.startswith("model.") else key] = value
-    return out
+    """`state` with every name cleaned (`clean_name`)."""
+    return {clean_name(key): value for key, value in state.items()}
 
 
 def _load(path: Path) -> dict:
@@ -96,8 +98,7 @@ def merge_lora(state: dict, lora: dict, scale: float) -> int:
     for key_a in [k for k in lora if k.endswith("lora_A.weight")]:
         module = key_a[: -len(".lora_A.weight")]
         key_b = f"{module}.lora_B.weight"
-        target = re.sub(r"^(base_model\.model\.)+", "", module)
-        target = strip_prefixes({target: None}).popitem()[0] + ".weight"
+        target = clean_name(re.sub(r"^(base_model\.model\.)+", "", module)) + ".weight"
         if key_b not in lora or target not in state:
             raise VidlongError(f"LoRA module {module!r} has no {'lora_B' if key_b not in lora else 'base weight'}; "
                                "is --lora the LoRA of this checkpoint?")
