@@ -19,13 +19,19 @@ from collections.abc import Iterable
 from glob import escape as glob_escape
 from pathlib import Path
 
-import imageio_ffmpeg
 import numpy as np
 
 from vidlong.errors import VidlongError
 
 _CRF = 18  # x264 constant-quality setting: visually lossless for generated frames
 _FRAGMENTED = "+frag_every_frame+empty_moov+default_base_moof"
+
+
+def _ffmpeg():
+    """imageio-ffmpeg, imported when a file is first written or read (importing vidlong needs no ffmpeg)."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg
 
 
 def check_output_path(path) -> Path:
@@ -79,7 +85,7 @@ class _Encoder:
         # is encoded and written the moment it arrives, so killing ffmpeg loses nothing already sent
         latency = ["-tune", "zerolatency"] if low_latency else []
         cmd = [
-            imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-nostdin", "-loglevel", "error",
+            _ffmpeg().get_ffmpeg_exe(), "-y", "-nostdin", "-loglevel", "error",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps}", "-i", "pipe:0",
             "-an", "-c:v", "libx264", *latency, "-crf", str(_CRF), "-pix_fmt", "yuv420p",
             "-movflags", movflags, "-flush_packets", "1", "-f", "mp4", str(path),
@@ -215,7 +221,7 @@ def _check_input_path(path) -> Path:
 
 def read_video(path) -> tuple[np.ndarray, float]:
     """Read a video file into (frames uint8 [T, H, W, 3] RGB, frames per second)."""
-    reader = imageio_ffmpeg.read_frames(str(_check_input_path(path)), pix_fmt="rgb24")
+    reader = _ffmpeg().read_frames(str(_check_input_path(path)), pix_fmt="rgb24")
     meta = next(reader)
     width, height = meta["size"]
     frames = [np.frombuffer(raw, np.uint8).reshape(height, width, 3) for raw in reader]
@@ -224,4 +230,4 @@ def read_video(path) -> tuple[np.ndarray, float]:
 
 def count_frames(path) -> int:
     """Number of video frames in the file (ffmpeg decodes it to count them)."""
-    return imageio_ffmpeg.count_frames_and_secs(str(_check_input_path(path)))[0]
+    return _ffmpeg().count_frames_and_secs(str(_check_input_path(path)))[0]
