@@ -69,14 +69,14 @@ def wan13b_chunks(chunks: int, steps: int, height: int, width: int, sinks: int =
         yield time.perf_counter() - start, torch.cuda.max_memory_allocated() / 2**20, frames
 
 
-def pipeline_chunks(model, chunks: int, steps, context=None):
+def pipeline_chunks(model, chunks: int, steps, context=None, sampler=None, guidance=None):
     from vidlong import Streaming, load_pipeline
 
     pipe = load_pipeline(model, device="cpu")
     process = psutil.Process()
     start = time.perf_counter()
-    streaming = Streaming(steps=steps, context=context)
-    for chunk in pipe.stream("a red circle and a blue square", streaming=streaming, chunks=chunks):
+    streaming = Streaming(steps=steps, context=context, sampler=sampler)
+    for chunk in pipe.stream("a red circle and a blue square", streaming=streaming, chunks=chunks, guidance=guidance):
         now = time.perf_counter()
         yield now - start, process.memory_info().rss / 2**20, len(chunk.frames)
         start = time.perf_counter()
@@ -88,6 +88,8 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="pipeline folder (default: the embedded model)")
     parser.add_argument("--steps", type=int, default=None, help="denoising steps per chunk")
     parser.add_argument("--context", default=None, choices=["cache", "renoise"], help="Streaming.context (default: the model's)")
+    parser.add_argument("--sampler", default=None, choices=["scheduler", "causal"], help="Streaming.sampler (default: the model's)")
+    parser.add_argument("--guidance", type=float, default=None, help="default: the model's stream guidance")
     parser.add_argument("--wan13b", action="store_true", help="Wan2.1-1.3B-shaped transformer on CUDA (random weights)")
     parser.add_argument("--size", type=int, nargs=2, default=[480, 832], help="pixels, with --wan13b")
     parser.add_argument("--sinks", type=int, default=3, help="with --wan13b")
@@ -99,7 +101,7 @@ def main() -> None:
         rows = wan13b_chunks(args.chunks, args.steps or 4, *args.size, args.sinks, args.window, args.decode, args.overlap)
         memory_name = "peak CUDA MiB"
     else:
-        rows = pipeline_chunks(args.model, args.chunks, args.steps, args.context)
+        rows = pipeline_chunks(args.model, args.chunks, args.steps, args.context, args.sampler, args.guidance)
         memory_name = "RSS MiB"
     seconds, memory, frames = [], [], 0
     for i, (sec, mem, n) in enumerate(rows, 1):

@@ -124,6 +124,29 @@ def test_cache_memory_is_flat_after_filling():
     assert all(type(b.attn1.processor).__name__ == "WanAttnProcessor" for b in model.blocks)
 
 
+@torch.no_grad()
+@pytest.mark.parametrize("onednn", [False, True])
+def test_chunked_decode_is_the_whole_decode(onednn):
+    """The streaming decoder's chunks (3, 2, then 1 latent frames) decode to the VAE's whole-video
+    decode: bit for bit on PyTorch's own convolutions, to float32 rounding through oneDNN (the CPU default)."""
+    from tiny_pipeline import tiny_vae
+    from vidlong.vae_stream import StreamingWanDecoder, onednn_available
+
+    vae = tiny_vae()
+    if onednn and not onednn_available(vae):
+        pytest.skip("this PyTorch build has no oneDNN")
+    latents = torch.randn(1, 4, 6, 8, 8, generator=torch.Generator().manual_seed(4))
+    whole = vae.decode(latents, return_dict=False)[0]
+    decoder = StreamingWanDecoder(vae, onednn=onednn)
+    chunked = torch.cat([decoder.decode(latents[:, :, a:b]) for a, b in ((0, 3), (3, 5), (5, 6))], dim=2)
+    assert chunked.shape == whole.shape == (1, 3, 21, 64, 64)
+    if onednn:
+        assert 0 < (chunked - whole).abs().max() < 1e-5
+    else:
+        assert torch.equal(chunked, whole)
+    assert not any("_conv_forward" in vars(m) for m in vae.modules())  # the oneDNN path is undone after each chunk
+
+
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     return save_tiny_pipeline(tmp_path_factory.mktemp("tiny-wan"))
