@@ -13,7 +13,7 @@ from .errors import VidlongError
 
 
 def _add_model_options(p) -> None:
-    p.add_argument("--model", default=None, help="local diffusers Wan pipeline folder (default: the embedded model)")
+    p.add_argument("--model", default=None, help="local diffusers Wan pipeline folder, or an embedded model: default (the default), default-causal")
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
     p.add_argument("--negative-prompt", default="", help="negative prompt")
     p.add_argument("--steps", type=int, default=None, help="denoising steps (per chunk when streaming; default: the model's)")
@@ -48,11 +48,11 @@ def _check_model(args) -> Path:
     """The model folder, checked (and its task against --image, or against streaming) before anything loads."""
     from .generate import check_task, load_image
     from .models import spec_for_folder
-    from .pipeline import DEFAULT_MODEL_DIR, check_model_folder, pipeline_task
+    from .pipeline import check_model_folder, pipeline_task
     from .streaming import check_streamable, resolve_context, uses_causal_sampler
     from .validate import check_device
 
-    folder = check_model_folder(DEFAULT_MODEL_DIR if args.model is None else args.model)
+    folder = check_model_folder(args.model)
     check_device(args.device)
     task = pipeline_task(folder)
     if args.command != "generate":
@@ -217,9 +217,9 @@ def _streaming_config(args):
 def _model_stream_preset(args) -> str:
     """The streaming preset the model's vidlong.yaml names, else "default" (read before any weights load)."""
     from .models import spec_for_folder
-    from .pipeline import DEFAULT_MODEL_DIR, check_model_folder
+    from .pipeline import check_model_folder
 
-    return spec_for_folder(check_model_folder(DEFAULT_MODEL_DIR if args.model is None else args.model)).stream_preset or "default"
+    return spec_for_folder(check_model_folder(args.model)).stream_preset or "default"
 
 
 def _timesteps(text: Optional[str]) -> Optional[tuple]:

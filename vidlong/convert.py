@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -23,10 +22,7 @@ from typing import Optional
 import yaml
 
 from .errors import VidlongError
-
-#: wrapper prefixes training code leaves in parameter names (FSDP, activation checkpointing, compile, DDP)
-WRAPPER_PREFIXES = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.", "module.")
-
+from .lora import clean_name, merge_lora
 
 @dataclass(frozen=True)
 class Source:
@@ -48,13 +44,6 @@ SOURCES = {
     "longlive": Source("generator", dict(_WAN_13B, stream_timesteps=[1000, 750, 500, 250], stream_shift=5.0,
                                          stream_preset="longlive"), lora=True),
 }
-
-
-def clean_name(key: str) -> str:
-    """A parameter name without wrapper prefixes and its wrapper's leading ``model.``."""
-    for prefix in WRAPPER_PREFIXES:
-        key = key.replace(prefix, "")
-    return key[len("model."):] if key.startswith("model.") else key
 
 
 def strip_prefixes(state: dict) -> dict:
@@ -88,27 +77,6 @@ def pick_weights(checkpoint: dict, entry: Optional[str], path: Path, explicit: b
         return checkpoint
     entries = ", ".join(k for k, v in checkpoint.items() if isinstance(v, dict)) or "none"
     raise VidlongError(f"{path} has no '{entry}' entry of weights (its entries: {entries}); pass --weights with one of them")
-
-
-def merge_lora(state: dict, lora: dict, scale: float) -> int:
-    """Merge peft LoRA pairs (``...<module>.lora_A.weight`` ``[r, in]`` and ``lora_B`` ``[out, r]``) into
-    ``<module>.weight`` of `state` in place: ``W + scale·B·A``; returns how many modules were merged."""
-    merged = 0
-    lora = {key.replace(".default.", "."): value for key, value in lora.items()}  # peft's adapter name, if kept
-    for key_a in [k for k in lora if k.endswith("lora_A.weight")]:
-        module = key_a[: -len(".lora_A.weight")]
-        key_b = f"{module}.lora_B.weight"
-        target = clean_name(re.sub(r"^(base_model\.model\.)+", "", module)) + ".weight"
-        if key_b not in lora or target not in state:
-            raise VidlongError(f"LoRA module {module!r} has no {'lora_B' if key_b not in lora else 'base weight'}; "
-                               "is --lora the LoRA of this checkpoint?")
-        weight = state[target]
-        delta = lora[key_b].double() @ lora[key_a].double()
-        state[target] = (weight.double() + scale * delta).to(weight.dtype)
-        merged += 1
-    if not merged:
-        raise VidlongError("--lora holds no lora_A/lora_B weights; pass LongLive's lora.pt")
-    return merged
 
 
 def check_base(base: Path) -> dict:

@@ -5,6 +5,10 @@ Read from a ``vidlong.yaml`` inside the model folder (it wins), else from the en
 keys (``num_layers: 40``) plus three pipeline facts: ``experts`` (1, or 2 for Wan2.2's high/low-noise
 pair), ``expand_timesteps`` (Wan2.2 TI2V) and ``task`` ("t2v" or "i2v"); the rule with the most keys
 that all fit wins. Frame counts are latent frames unless named ``pixel``.
+
+A model folder is a diffusers pipeline folder, or a folder whose ``vidlong.yaml`` names a ``base``
+model (a folder, relative to it, or an embedded model's name) and a ``lora`` file merged into the
+base's transformer when it loads (`vidlong.lora`): the embedded ``default-causal`` model is one.
 """
 from __future__ import annotations
 
@@ -20,6 +24,10 @@ from .errors import VidlongError
 
 #: Wan's VAEs (2.1 and 2.2): pixel frames = 4 · (latent frames - 1) + 1.
 WAN_TEMPORAL_RATIO = 4
+
+#: models shipped inside the package, by the name ``--model`` takes
+EMBEDDED_MODELS = {"default": Path(__file__).parent / "default_model",
+                   "default-causal": Path(__file__).parent / "default_causal_model"}
 
 #: diffusers pipeline classes vidlong serves, by task ("VidLong*" are the names vidlong's own
 #: subclasses save under).
@@ -48,6 +56,8 @@ class ModelSpec:
         stream_shift: the flow-matching shift the causal sampler warps its timesteps with (None: the
             scheduler's ``shift`` or ``flow_shift``, else 1).
         stream_preset: the `vidlong.Streaming.preset` a stream starts from (None: "default").
+        stream_guidance: a stream's guidance by default (None: 1 with the causal sampler, whose
+            published models are distilled without guidance, else `guidance_scale`).
     """
 
     name: str
@@ -65,6 +75,7 @@ class ModelSpec:
     stream_timesteps: Optional[tuple] = None
     stream_shift: Optional[float] = None
     stream_preset: Optional[str] = None
+    stream_guidance: Optional[float] = None
 
     def __post_init__(self):
         if not isinstance(self.native_frames, int) or self.native_frames < 1:
@@ -120,14 +131,66 @@ def spec_for_facts(facts: dict) -> Optional[ModelSpec]:
     return max(fitting, key=lambda pair: pair[0])[1] if fitting else None
 
 
-def read_spec_file(path: Path) -> ModelSpec:
-    """A ``vidlong.yaml`` as a spec, or a one-line error naming the file."""
+def read_yaml(path: Path) -> dict:
+    """A ``vidlong.yaml`` as a dict, or a one-line error naming the file."""
     try:
         raw = yaml.safe_load(path.read_text()) or {}
-        raw.setdefault("name", path.parent.name)
-        return _spec(raw)
-    except (yaml.YAMLError, TypeError, OSError) as err:
+    except (yaml.YAMLError, OSError) as err:
         raise VidlongError(f"{path} is not a valid vidlong.yaml ({type(err).__name__}); fix or delete it") from None
+    if not isinstance(raw, dict):
+        raise VidlongError(f"{path} is not a valid vidlong.yaml (not a mapping); fix or delete it")
+    return raw
+
+
+def read_spec_file(path: Path) -> ModelSpec:
+    """A ``vidlong.yaml`` as a spec, or a one-line error naming the file."""
+    raw = read_yaml(path)
+    raw.setdefault("name", path.parent.name)
+    try:
+        return _spec(raw)
+    except TypeError as err:
+        raise VidlongError(f"{path} is not a valid vidlong.yaml ({type(err).__name__}); fix or delete it") from None
+
+
+def resolve_model(model) -> Path:
+    """The folder of ``--model``: an embedded model's name (`EMBEDDED_MODELS`; None: "default") or a path."""
+    if model is None or str(model) in ("", "default"):
+        return EMBEDDED_MODELS["default"]
+    return EMBEDDED_MODELS.get(str(model), Path(model).expanduser())
+
+
+@dataclass(frozen=True)
+class LoraLink:
+    """A model folder that is another model plus a LoRA (its ``vidlong.yaml``'s ``base``, ``lora``
+    and optional ``lora_scale``)."""
+
+    base: Path
+    lora: Path
+    scale: float = 1.0
+
+
+def lora_link(folder: Path) -> Optional[LoraLink]:
+    """The `LoraLink` of `folder`, or None for a plain pipeline folder; a one-line error when the
+    ``vidlong.yaml`` names a base or LoRA file that is not there."""
+    own = Path(folder) / "vidlong.yaml"
+    raw = read_yaml(own) if own.is_file() else {}
+    if "base" not in raw and "lora" not in raw:
+        return None
+    if not raw.get("base") or not raw.get("lora"):
+        raise VidlongError(f"{own} needs both base: (a model folder or name) and lora: (a .safetensors file); add the missing one")
+    base = EMBEDDED_MODELS.get(str(raw["base"])) or (Path(folder) / str(raw["base"]))
+    lora = Path(folder) / str(raw["lora"])
+    if not (base / "model_index.json").is_file():
+        raise VidlongError(f"{own} names base {raw['base']!r}, which is no diffusers pipeline folder; fix base:")
+    if not lora.is_file():
+        raise VidlongError(f"{own} names lora {raw['lora']!r}, which is not in {folder}; fix lora:")
+    return LoraLink(base.resolve(), lora, float(raw.get("lora_scale", 1.0)))
+
+
+def pipeline_folder(folder: Path) -> Path:
+    """The diffusers folder holding a model's components: the folder itself, or its LoRA link's base."""
+    link = lora_link(folder)
+    return link.base if link else Path(folder)
 
 
 def spec_for_transformer(transformer, native_frames: Optional[int] = None) -> ModelSpec:
@@ -151,7 +214,7 @@ def spec_for_transformer(transformer, native_frames: Optional[int] = None) -> Mo
 def folder_configs(folder: Path) -> tuple[dict, dict, int]:
     """(model_index.json, the first expert's config.json, number of experts) of a pipeline folder, or a
     one-line error naming the folder."""
-    folder = Path(folder)
+    folder = pipeline_folder(folder)
     try:
         index = json.loads((folder / "model_index.json").read_text())
         experts = [name for name in ("transformer", "transformer_2") if (index.get(name) or [None])[0]]
@@ -203,8 +266,8 @@ class Geometry:
 
 def folder_geometry(folder: Path) -> Geometry:
     """`Geometry` of a diffusers Wan pipeline folder, from its JSON configs."""
-    folder = Path(folder)
     patch = folder_configs(folder)[1].get("patch_size", [1, 2, 2])
+    folder = pipeline_folder(folder)
     try:
         vae = json.loads((folder / "vae" / "config.json").read_text())
     except (OSError, ValueError) as err:

@@ -17,11 +17,13 @@ from diffusers import WanPipeline
 
 from . import hooks
 from .errors import VidlongError
-from .models import PIPELINE_TASKS, ModelSpec, model_facts, spec_for_facts, spec_for_folder
+from .lora import fuse_lora_file
+from .models import (EMBEDDED_MODELS, PIPELINE_TASKS, ModelSpec, lora_link, model_facts, pipeline_folder, resolve_model,
+                     spec_for_facts, spec_for_folder)
 from .validate import check_device
 
 #: The embedded default model, shipped inside the package.
-DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
+DEFAULT_MODEL_DIR = EMBEDDED_MODELS["default"]
 
 
 class VidlongPipelineMixin:
@@ -163,12 +165,17 @@ def pipeline_class(task: str) -> type:
 
 def pipeline_task(folder: Path) -> str:
     """"t2v" or "i2v" for a checked model folder (see `check_model_folder`)."""
-    return PIPELINE_TASKS[json.loads((Path(folder) / "model_index.json").read_text())["_class_name"]]
+    return PIPELINE_TASKS[json.loads((pipeline_folder(folder) / "model_index.json").read_text())["_class_name"]]
 
 
-def check_model_folder(path: Union[str, Path]) -> Path:
-    """A local diffusers Wan pipeline folder, or a one-line `VidlongError` naming the fix."""
-    folder = Path(path).expanduser()
+def check_model_folder(path: Union[str, Path, None]) -> Path:
+    """A model folder (a local diffusers Wan pipeline folder, or a base model plus a LoRA; an embedded
+    model's name is resolved, None: the default model), or a one-line `VidlongError` naming the fix."""
+    folder = resolve_model(path)
+    link = lora_link(folder) if folder.is_dir() else None
+    if link is not None:
+        check_model_folder(link.base)
+        return folder
     if folder.is_file():
         raise VidlongError(f"--model {folder} is a file; pass the diffusers pipeline folder that holds model_index.json")
     if not folder.is_dir():
@@ -192,19 +199,27 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
     Returns a `VidLongWanPipeline` or `VidLongWanImageToVideoPipeline`, as the folder's
     ``model_index.json`` says.
 
+    A folder whose ``vidlong.yaml`` names a ``base`` and a ``lora`` loads the base and merges the LoRA
+    into its transformer (in float64, each weight then rounded once to its dtype).
+
     Args:
-        path: a diffusers Wan pipeline folder; None for the embedded default model.
+        path: a model folder, or an embedded model's name ("default", "default-causal"); None: "default".
         device: default "cuda" when available, else "cpu".
         dtype: default bfloat16 on CUDA, float32 on CPU.
     """
-    folder = check_model_folder(DEFAULT_MODEL_DIR if path is None else path)
-    spec = spec_for_folder(folder)
+    folder = check_model_folder(path)
+    spec, link = spec_for_folder(folder), lora_link(folder)
     device = check_device(device)
     dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
     try:
-        pipe = pipeline_class(pipeline_task(folder)).from_pretrained(folder, dtype=dtype, local_files_only=True)
+        pipe = pipeline_class(pipeline_task(folder)).from_pretrained(
+            pipeline_folder(folder), dtype=dtype, local_files_only=True)
     except (OSError, ValueError, RuntimeError, EnvironmentError) as err:
-        raise VidlongError(f"could not load the pipeline in {folder}: {_first_line(err)}") from None
+        raise VidlongError(f"could not load the pipeline in {pipeline_folder(folder)}: {_first_line(err)}") from None
+    if link is not None:
+        fuse_lora_file(pipe.transformer, link.lora, link.scale)
+        for part in (pipe, pipe.transformer):  # the spec follows this folder, not the base
+            part.register_to_config(_name_or_path=str(folder))
     pipe.vidlong_spec = spec
     pipe.set_progress_bar_config(leave=False)
     return pipe.to(device)

@@ -165,8 +165,8 @@ class VideoStreamer:
         self.next_index = 0  # the first chunk whose prompt is not chosen yet
         self._prompt_lock = threading.Lock()
         self.causal = uses_causal_sampler(streaming, spec, self.renoise)
-        if self.causal and guidance is None:  # the few-step models are distilled without guidance
-            guidance = 1.0
+        if guidance is None:  # the model's stream guidance; the published few-step models are distilled without
+            guidance = spec.stream_guidance if spec.stream_guidance is not None else (1.0 if self.causal else None)
         self.guidances = resolve_guidance(spec, guidance, guidance_2)
         self.steps = streaming.steps or spec.num_inference_steps
         if self.causal:  # the config's levels, else its steps evenly spaced, else the model's, else 4 levels

@@ -39,7 +39,7 @@ from ..files import atomic_write_text, weights_fingerprint
 from ..generate import GenerateRequest, generate
 from ..method_names import EVAL_METHODS
 from ..methods import Streaming, preset_names
-from ..models import ModelSpec, pixel_frames, spec_for_folder
+from ..models import EMBEDDED_MODELS, ModelSpec, pipeline_folder, pixel_frames, spec_for_folder
 from ..pipeline import DEFAULT_MODEL_DIR, check_model_folder, load_pipeline
 from ..video_io import read_video, write_video
 from . import shapes
@@ -279,22 +279,25 @@ def stream_chunk_for(spec: ModelSpec, chunk: Optional[int]) -> int:
     return chunk if chunk is not None else max(1, spec.native_frames // 3)
 
 
-def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: int, guidance: float, noise_mode: str,
+def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: Optional[int], guidance: Optional[float], noise_mode: str,
                   stream_chunk: Optional[int]) -> tuple[np.ndarray, dict]:
-    """(uint8 frames [T, H, W, 3], settings) of one cell."""
+    """(uint8 frames [T, H, W, 3], settings) of one cell. `steps`, `guidance`: None for the model's own
+    (a stream's are its streaming defaults: a causal model's few levels and guidance)."""
     n_latent = max(1, round(cell.ratio * spec.native_frames))
     if cell.method == "stream":
         chunk = stream_chunk_for(spec, stream_chunk)
         first = min(spec.stream_first_chunk or chunk, n_latent)
         chunks = 1 + -(-(n_latent - first) // chunk)
-        streaming = Streaming(chunk=chunk, steps=steps)
+        streamer = pipe.stream(cell.prompt, streaming=Streaming(chunk=chunk, steps=steps), chunks=chunks,
+                               guidance=guidance, seed=cell.seed)
         frames, seconds = [], 0.0
-        for piece in pipe.stream(cell.prompt, streaming=streaming, chunks=chunks, guidance=guidance, seed=cell.seed):
+        for piece in streamer:
             frames.append(piece.frames)
             seconds += piece.seconds
         video = np.concatenate(frames)[: pixel_frames(n_latent, spec.temporal_ratio)]
         return video, dict(preset="", noise="plain", latent_frames=n_latent, seconds=round(seconds, 3),
-                           stream_chunk=chunk, stream_chunks=chunks)
+                           stream_chunk=chunk, stream_chunks=chunks, guidance=streamer.guidances[0],
+                           steps=len(streamer.timesteps) if streamer.causal else streamer.steps)
     preset = preset_for(cell.method, cell.ratio)
     request = GenerateRequest(prompt=cell.prompt, ratio=n_latent / spec.native_frames, method=cell.method,
                               preset=preset, noise=None if (preset and noise_mode == "preset") else "plain",
@@ -318,12 +321,13 @@ def measure(frames: np.ndarray, prompt: str, spec: ModelSpec, shapes_model: bool
 
 
 def resolve_model(model: Optional[str]) -> Path:
-    return check_model_folder(DEFAULT_MODEL_DIR if model in (None, "", "default") else model)
+    return check_model_folder(model)
 
 
 def is_default_model(folder: Path, spec: ModelSpec) -> bool:
-    """The embedded shapes-world model: its folder, or a copy of it (same spec name)."""
-    return Path(folder).resolve() == DEFAULT_MODEL_DIR.resolve() or spec.name == DEFAULT_MODEL_DIR.name
+    """An embedded shapes-world model (the default model or one built on it), or a copy of one (same spec name)."""
+    return pipeline_folder(folder).resolve() == DEFAULT_MODEL_DIR.resolve() or \
+        spec.name in {path.name for path in EMBEDDED_MODELS.values()} | set(EMBEDDED_MODELS)
 
 
 def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcome:
@@ -345,7 +349,7 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
     steps = config.steps or spec.num_inference_steps
     guidance = spec.guidance_scale if config.guidance is None else config.guidance
     shapes_model = is_default_model(folder, spec)
-    weights = weights_fingerprint(folder)
+    weights = "+".join(weights_fingerprint(f) for f in dict.fromkeys([folder, pipeline_folder(folder)]))
     too_short = [r for r in config.ratios if round(r * spec.native_frames) < 2]
     if too_short:
         raise VidlongError(f"ratio {too_short[0]:g} gives fewer than 2 latent frames of {spec.name} (native "
@@ -379,14 +383,16 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
         else:
             if pipe is None:
                 pipe = _load(folder, config.device)
-            frames, info = generate_cell(pipe, cell, spec, steps, guidance, config.noise, config.stream_chunk)
+            own = cell.method == "stream"  # a stream takes the model's streaming defaults unless asked
+            frames, info = generate_cell(pipe, cell, spec, config.steps if own else steps,
+                                         config.guidance if own else guidance, config.noise, config.stream_chunk)
             path.parent.mkdir(parents=True, exist_ok=True)
             write_video(path, frames, fps=spec.fps)
             atomic_write_text(info_path, json.dumps(info, indent=2) + "\n")  # written last: marks the video done
             outcome.generated += 1
             frames, _ = read_video(path)  # measured as saved (after compression), as a rerun would
         row = dict(model=spec.name, weights=weights, method=cell.method, ratio=cell.ratio, prompt=cell.prompt,
-                   seed=cell.seed, steps=steps, guidance=guidance, noise_mode=config.noise,
+                   seed=cell.seed, steps=info.get("steps", steps), guidance=info.get("guidance", guidance), noise_mode=config.noise,
                    preset=info.get("preset", ""), noise=info.get("noise", ""), latent_frames=info.get("latent_frames", ""),
                    pixel_frames=int(frames.shape[0]), native_pixel_frames=spec.native_pixel_frames,
                    seconds=info.get("seconds", ""), video=str(path.relative_to(out)))

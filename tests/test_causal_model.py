@@ -1,0 +1,135 @@
+"""The block-causal default model: its training (teacher forcing equals streaming through the KV cache),
+model folders that are a base plus a LoRA, and the embedded `default-causal` model end to end."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from conftest import TEXT_DIM, tiny_transformer
+from safetensors.torch import save_file
+from tiny_pipeline import save_tiny_pipeline
+
+from training.causal import teacher_forced_prediction
+from vidlong import hooks
+from vidlong.attention.stream_attention import StreamContext
+from vidlong.errors import VidlongError
+
+
+def test_teacher_forcing_equals_streaming_through_the_kv_cache():
+    """Each noisy chunk's prediction in one teacher-forced forward equals what a stream computes for it
+    (float64): the chunk denoised against the clean K/V that the earlier chunks' t = 0 forwards wrote."""
+    model = tiny_transformer(seed=3).double()
+    gen = torch.Generator().manual_seed(0)
+    clean = torch.randn(1, 4, 9, 4, 4, generator=gen, dtype=torch.float64)
+    noisy = torch.randn(1, 4, 9, 4, 4, generator=gen, dtype=torch.float64)
+    levels = [900.0, 500.0, 120.0]
+    text = torch.randn(1, 5, TEXT_DIM, generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        taught = teacher_forced_prediction(model, clean, noisy, torch.tensor([levels]).repeat_interleave(3, 1).double(),
+                                           text, chunk=3)
+        context = StreamContext(sinks=3, window=3)
+        hooks.apply(model, native_frames=9, stream=context)
+        try:
+            for index, level in enumerate(levels):
+                part = slice(3 * index, 3 * index + 3)
+                streamed = model(hidden_states=noisy[:, :, part], timestep=torch.tensor([level]).double(),
+                                 encoder_hidden_states=text, return_dict=False)[0]
+                assert (taught[:, :, part] - streamed).abs().max() < 1e-12, index
+                context.writing = True
+                model(hidden_states=clean[:, :, part], timestep=torch.tensor([0.0]).double(), encoder_hidden_states=text)
+                context.writing = False
+        finally:
+            hooks.remove(model)
+    assert not torch.allclose(taught[:, :, 6:], taught[:, :, :3])
+
+
+def _lora_folder(folder: Path, base: str, pairs: dict) -> Path:
+    folder.mkdir()
+    save_file({k: v.contiguous() for k, v in pairs.items()}, str(folder / "adapter.safetensors"))
+    (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-lora", base=base, lora="adapter.safetensors",
+                                                             lora_scale=0.5, native_frames=3, fps=8, height=32,
+                                                             width=32, num_inference_steps=2, guidance_scale=1.0)))
+    return folder
+
+
+def test_a_lora_folder_loads_as_its_base_with_the_lora_merged(tmp_path):
+    from vidlong.models import spec_for_transformer
+    from vidlong.pipeline import load_pipeline
+
+    base = save_tiny_pipeline(tmp_path / "base")
+    stock = load_pipeline(base, device="cpu").transformer.state_dict()
+    gen = torch.Generator().manual_seed(1)
+    a, b = torch.randn(2, 32, generator=gen), torch.randn(32, 2, generator=gen)
+    folder = _lora_folder(tmp_path / "lora", "../base", {"transformer.blocks.1.attn1.to_q.lora_A.weight": a,
+                                                         "transformer.blocks.1.attn1.to_q.lora_B.weight": b})
+    pipe = load_pipeline(folder, device="cpu")
+    merged = pipe.transformer.state_dict()
+    expected = (stock["blocks.1.attn1.to_q.weight"].double() + 0.5 * b.double() @ a.double()).float()
+    assert torch.equal(merged["blocks.1.attn1.to_q.weight"], expected)
+    assert all(torch.equal(merged[k], v) for k, v in stock.items() if k != "blocks.1.attn1.to_q.weight")
+    assert pipe.spec.name == "tiny-lora" and spec_for_transformer(pipe.transformer).name == "tiny-lora"
+
+
+@pytest.mark.parametrize("base, lora, message", [
+    ("../nowhere", "adapter.safetensors", "names base '../nowhere', which is no diffusers pipeline folder; fix base:"),
+    ("../base", "missing.safetensors", "names lora 'missing.safetensors', which is not in"),
+])
+def test_a_lora_folder_naming_a_missing_file_is_one_line_exit_2(tmp_path, base, lora, message):
+    save_tiny_pipeline(tmp_path / "base")
+    folder = _lora_folder(tmp_path / "lora", "../base", {"transformer.blocks.0.attn1.to_q.lora_A.weight": torch.zeros(1, 32),
+                                                         "transformer.blocks.0.attn1.to_q.lora_B.weight": torch.zeros(32, 1)})
+    raw = yaml.safe_load((folder / "vidlong.yaml").read_text())
+    (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(raw, base=base, lora=lora)))
+    run = subprocess.run([sys.executable, "-m", "vidlong", "generate", "--model", str(folder), "--prompt", "a ball",
+                          "--out", str(tmp_path / "o.mp4")], capture_output=True, text=True)
+    assert run.returncode == 2 and message in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+def test_a_lora_for_another_model_is_a_one_line_error(tmp_path):
+    from vidlong.pipeline import load_pipeline
+
+    save_tiny_pipeline(tmp_path / "base")
+    folder = _lora_folder(tmp_path / "lora", "../base", {"transformer.blocks.7.attn1.to_q.lora_A.weight": torch.zeros(1, 32),
+                                                         "transformer.blocks.7.attn1.to_q.lora_B.weight": torch.zeros(32, 1)})
+    with pytest.raises(VidlongError, match="has no base weight; is the LoRA made for this model"):
+        load_pipeline(folder, device="cpu")
+
+
+def test_causal_training_smoke_run_writes_a_model_that_streams(tmp_path):
+    """`training.train_causal --smoke` (teacher forcing, then self-rollouts) writes a LoRA folder on the
+    default model; `training.compare_streams` streams and scores it."""
+    from training.compare_streams import main as compare
+    from training.train_causal import main as train
+
+    summary = train(["--smoke", "--base", "vidlong/default_model", "--out", str(tmp_path / "run")])
+    assert summary["train"]["steps"] == 3 and summary["train"]["rollout_examples"] == 3
+    model = tmp_path / "run" / "model"
+    assert yaml.safe_load((model / "vidlong.yaml").read_text())["base"] == "default"
+    compare(["--models", str(model), "--ratios", "1", "--seeds", "20", "--prompts", "0", "--device", "cpu",
+             "--out", str(tmp_path / "rows.json")])
+    rows = json.loads((tmp_path / "rows.json").read_text())
+    assert [(r["ratio"], r["seed"], r["guidance"]) for r in rows] == [(1.0, 20, 1.0)]  # causal sampler: guidance 1
+    assert 0.0 <= rows[0]["shapes_frac_frames_all_present"] <= 1.0
+
+
+def test_the_embedded_causal_model_streams_with_its_own_settings(tmp_path):
+    from vidlong.pipeline import load_pipeline
+
+    causal = load_pipeline("default-causal", device="cpu")
+    default = load_pipeline("default", device="cpu")
+    spec = causal.spec
+    assert (spec.name, spec.stream_context, spec.stream_sampler, spec.stream_first_chunk) == \
+        ("default-causal", "cache", "scheduler", 3)
+    changed = [k for k, v in default.transformer.state_dict().items() if not torch.equal(v, causal.transformer.state_dict()[k])]
+    assert len(changed) == 8 * 10  # every adapted Linear of the 8 blocks, nothing else
+    run = subprocess.run([sys.executable, "-m", "vidlong", "stream", "--model", "default-causal", "--prompt", "a red circle",
+                          "--seconds", "1", "--steps", "2", "--out", str(tmp_path / "s.mp4")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    sidecar = json.loads((tmp_path / "s.json").read_text())
+    assert (sidecar["model"], sidecar["model_path"], sidecar["streaming"]["sampler"]) == ("default-causal", "default-causal", "scheduler")
+    assert sidecar["streaming"]["steps"] == 2 and sidecar["guidance"] == [3.0, 3.0]

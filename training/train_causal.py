@@ -1,0 +1,271 @@
+"""Train the block-causal default model: the default model's transformer plus a LoRA, taught to stream.
+
+Each example is 9 latent frames laid out as a stream's attention sees them: ``[sinks | window |
+chunk]`` = latent frames ``0-2``, ``j-3 .. j-1`` and ``j .. j+2`` of a 17-latent-frame (65 pixel
+frame) shapes-world clip, ``j`` drawn from 6..14 (j = 6 is a plain clip, later j put a temporal gap
+between the sinks and the window, as in a long stream), at RoPE positions 0..8.
+
+- Teacher forcing with diffusion forcing (`training.causal`): a clean and a noisy copy in one
+  forward; every chunk of 3 latent frames at its own noise level; a noisy chunk sees the clean chunks
+  before it, exactly what the rolling KV cache gives it when streaming. Flow-matching loss (target
+  noise - x0) on every noisy chunk. Half the noise levels are drawn from the causal sampler's levels.
+- Self-rollout (Self-Forcing's idea, with a flow-matching loss instead of its distribution matching):
+  for a share of the batch the window chunk is replaced by the model's own sample of it, made with
+  the causal sampler given the true sinks (through the same block-causal attention), so the chunk
+  after it learns to continue the model's own output. The target stays the true continuation:
+  shapes-world motion is fixed by the first frames, so the truth is what a good rollout would lead to.
+
+Only a LoRA on every Linear of the blocks trains (the base stays frozen); it is saved in diffusers'
+LoRA format, with a ``vidlong.yaml`` that names the base model and the streaming settings.
+
+    python -m training.train_causal --base vidlong/default_model --out out/causal   # GPU
+    python -m training.train_causal --smoke --out /tmp/causal_smoke                # CPU, seconds
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+if __package__ in (None, ""):  # allow `python training/train_causal.py`
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from training import components as C  # noqa: E402
+from training.causal import add_lora, teacher_forced_prediction  # noqa: E402
+from training.data import ClipPool, make_worker_pool  # noqa: E402
+from training.train import (Log, autocast, embed_prompts, encode_clips, sample_sigmas, set_scheduled_lr,  # noqa: E402
+                            tokenize)
+
+CHUNK = 3            # latent frames per streamed chunk
+LAYOUT_FRAMES = 9    # sinks + window + chunk, the native window
+CLIP_PIXEL_FRAMES = 65  # 17 latent frames: room for a window up to 8 frames after the sinks
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--base", default="vidlong/default_model", help="the bidirectional pipeline folder to start from")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=5, help="clip seed (the default model's runs used 0-2)")
+    p.add_argument("--smoke", action="store_true", help="a few CPU steps on a handful of small clips")
+    p.add_argument("--device", default=None)
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--work-dir", default=None)
+    p.add_argument("--clips", type=int, default=6144)
+    p.add_argument("--rank", type=int, default=64, help="LoRA rank")
+    p.add_argument("--lora-init", default=None, help="a trained model folder whose LoRA this run continues")
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--max-seconds", type=float, default=float("inf"), help="wall-clock cap of the training loop")
+    p.add_argument("--ema", type=float, default=0.995)
+    p.add_argument("--cfg-dropout", type=float, default=0.1)
+    p.add_argument("--rollout-share", type=float, default=0.5, help="share of the batch whose window is the model's own rollout")
+    p.add_argument("--rollout-from", type=float, default=0.3, help="rollouts start after this share of the steps")
+    p.add_argument("--timesteps", default="1000,750,500,250", help="causal sampler levels (rollouts and vidlong.yaml)")
+    p.add_argument("--shift", type=float, default=2.0, help="causal sampler shift (the base model's flow shift)")
+    p.add_argument("--guidance", type=float, default=3.0, help="guidance of the rollouts and vidlong.yaml")
+    p.add_argument("--encode-batch", type=int, default=64)
+    a = p.parse_args(argv)
+    if a.smoke:
+        a.clips, a.steps, a.batch, a.encode_batch, a.workers = 4, 3, 2, 2, 0
+        a.rollout_from = 0.0
+    return a
+
+
+def sampler_sigmas(timesteps: list[int], shift: float) -> torch.Tensor:
+    """The causal sampler's noise levels (`vidlong.schedulers.causal.CausalSampler`)."""
+    s = torch.tensor(timesteps, dtype=torch.float64) / 1000.0
+    return (shift * s / (1 + (shift - 1) * s)).float()
+
+
+def stream_layout(latents: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
+    """``[B, C, 9, h, w]``: frames ``0-2``, ``j-3 .. j+2`` of each clip ``[B, C, T, h, w]`` (j = `starts`)."""
+    picks = [torch.cat([clip[:, :CHUNK], clip[:, j - CHUNK: j + CHUNK]], dim=1) for clip, j in zip(latents, starts.tolist())]
+    return torch.stack(picks)
+
+
+def chunk_sigmas(batch: int, levels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """``[B, chunks]`` noise levels: half logit-normal/uniform (`sample_sigmas`), half the sampler's levels."""
+    chunks = LAYOUT_FRAMES // CHUNK
+    drawn = sample_sigmas(batch * chunks, gen).view(batch, chunks)
+    level = levels[torch.randint(0, len(levels), (batch, chunks), generator=gen)]
+    return torch.where(torch.rand(batch, chunks, generator=gen) < 0.5, drawn, level)
+
+
+@torch.no_grad()
+def rollout_window(transformer, x0: torch.Tensor, text: torch.Tensor, empty: torch.Tensor, levels: torch.Tensor,
+                   guidance: float, gen: torch.Generator) -> torch.Tensor:
+    """The model's own sample of the window chunk (frames 3-5) given the true sinks, by the causal
+    sampler (guided), through the block-causal attention of the sinks and window alone."""
+    b = x0.shape[0]
+    device = x0.device
+    window = slice(CHUNK, 2 * CHUNK)
+    context = x0[:, :, : 2 * CHUNK]  # sinks and window: the chunk after them plays no part
+    x = torch.randn(context[:, :, window].shape, generator=gen).to(device)
+    noisy = context.clone()
+    both_text = torch.cat([empty.expand(b, -1, -1), text])
+    for i, sigma in enumerate(levels.tolist()):
+        noisy[:, :, window] = x
+        timesteps = torch.full((b, 2 * CHUNK), sigma * 1000.0, device=device)
+        with autocast(device):
+            pred = teacher_forced_prediction(transformer, context.repeat(2, 1, 1, 1, 1), noisy.repeat(2, 1, 1, 1, 1),
+                                             timesteps.repeat(2, 1), both_text, CHUNK)[:, :, window].float()
+        uncond, cond = pred.chunk(2)
+        sample = x - sigma * (uncond + guidance * (cond - uncond))
+        if i + 1 == len(levels):
+            return sample
+        following = levels[i + 1].item()
+        x = (1 - following) * sample + following * torch.randn(sample.shape, generator=gen).to(device)
+    raise ValueError("no sampler levels")
+
+
+def train(transformer, lora: dict, latents: torch.Tensor, text_all: torch.Tensor, text_empty: torch.Tensor, args,
+          device, log: Log, gen: torch.Generator) -> dict:
+    """The LoRA's training loop; the LoRA ends holding its EMA weights."""
+    params = list(lora.values())
+    opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    ema = {k: p.detach().clone() for k, p in lora.items()}
+    levels = sampler_sigmas([int(t) for t in args.timesteps.split(",")], args.shift)
+    clips, frames = latents.shape[0], latents.shape[2]
+    dgen = torch.Generator().manual_seed(args.seed + 200)
+    t0, recent, rollouts, step = time.time(), [], 0, 0
+    warmup = max(1, min(100, args.steps // 10))
+    while step < args.steps:
+        lr = set_scheduled_lr(opt, "causal", step, args.steps, args.lr, warmup, t0, args.max_seconds)
+        if lr is None:
+            break
+        b = args.batch
+        idx = torch.randint(0, clips, (b,), generator=gen)
+        starts = torch.randint(2 * CHUNK, frames - CHUNK + 1, (b,), generator=gen)
+        x0 = stream_layout(latents[idx], starts).to(device).float()
+        drop = torch.rand(b, generator=gen) < args.cfg_dropout
+        text = torch.where(drop[:, None, None].to(device), text_empty.expand(b, -1, -1), text_all[idx.to(device)])
+        context = x0
+        if step >= args.rollout_from * args.steps and args.rollout_share > 0:
+            n = max(1, int(b * args.rollout_share))
+            transformer.eval()
+            own = rollout_window(transformer, x0[:n], text_all[idx[:n].to(device)], text_empty, levels.to(device),
+                                 args.guidance, dgen)
+            transformer.train()
+            context = x0.clone()
+            context[:n, :, CHUNK:2 * CHUNK] = own.to(context.dtype)
+            rollouts += n
+        sig = chunk_sigmas(b, levels, gen).to(device)
+        sig_frames = sig.repeat_interleave(CHUNK, dim=1)  # [B, 9]
+        noise = torch.randn(x0.shape, generator=dgen).to(device)
+        s5 = sig_frames[:, None, :, None, None]
+        xt = (1 - s5) * x0 + s5 * noise
+        with autocast(device):
+            pred = teacher_forced_prediction(transformer, context, xt, sig_frames * 1000.0, text, CHUNK)
+        loss = F.mse_loss(pred.float(), noise - x0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        with torch.no_grad():
+            decay = min(args.ema, (1 + step) / (10 + step))
+            for k, p in lora.items():
+                ema[k].mul_(decay).add_(p.detach(), alpha=1 - decay)
+        if step % 25 == 0 or step == args.steps - 1:
+            recent.append(loss.item())
+            log.row("causal", step, recent[-1], lr)
+            print(f"[causal] step {step} loss {recent[-1]:.4f} rollouts {rollouts} ({time.time() - t0:.0f}s)", flush=True)
+        step += 1
+    with torch.no_grad():
+        for k, p in lora.items():
+            p.copy_(ema[k])
+    return {"steps": step, "loss_last_logged": float(np.mean(recent[-8:])), "rollout_examples": rollouts,
+            "seconds": time.time() - t0}
+
+
+def write_model_folder(folder: str, lora: dict, args) -> None:
+    """The LoRA (diffusers format, float16) and the ``vidlong.yaml`` of the causal model."""
+    from safetensors.torch import save_file
+
+    os.makedirs(folder, exist_ok=True)
+    save_file({k: v.detach().to("cpu", torch.float16).contiguous() for k, v in lora.items()},
+              os.path.join(folder, "pytorch_lora_weights.safetensors"))
+    timesteps = ", ".join(args.timesteps.split(","))
+    with open(os.path.join(folder, "vidlong.yaml"), "w") as f:
+        f.write(
+            "# the block-causal default model: the default model plus this LoRA (native_frames counts LATENT frames)\n"
+            "name: default-causal\n"
+            "base: default\n"
+            "lora: pytorch_lora_weights.safetensors\n"
+            "native_frames: 9\n"
+            "native_pixel_frames: 33\n"
+            "fps: 16\n"
+            "height: 128\n"
+            "width: 128\n"
+            "num_inference_steps: 20\n"
+            f"guidance_scale: {args.guidance}\n"
+            "stream_context: cache\n"
+            "stream_sampler: causal\n"
+            f"stream_timesteps: [{timesteps}]\n"
+            f"stream_shift: {args.shift}\n"
+            "stream_first_chunk: 3\n"
+        )
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    torch.manual_seed(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+    t_start = time.time()
+    res = 64 if args.smoke else 128
+    workers = args.workers if args.workers is not None else min(15, max(1, (os.cpu_count() or 2) - 1))
+    work = args.work_dir or tempfile.mkdtemp(prefix="vidlong_causal_")
+    os.makedirs(work, exist_ok=True)
+    pool = make_worker_pool(workers)
+    clips = ClipPool(work, "causal", args.seed, args.clips, CLIP_PIXEL_FRAMES, res, res).start(pool)
+
+    vae = C.load_component(args.base, "vae").to(device).eval()
+    text_encoder = C.load_component(args.base, "text_encoder")
+    transformer = C.load_component(args.base, "transformer").to(device)
+    tokenizer = C.build_tokenizer(512)
+    frames, prompts = clips.wait()
+    if pool is not None:
+        pool.close()
+    mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
+    std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
+    latents = ((encode_clips(vae, frames, args.encode_batch, device, gen) - mean) / std).to(device)
+    print(f"[encode] {tuple(latents.shape)} ({time.time() - t_start:.0f}s)", flush=True)
+    text_all = embed_prompts(text_encoder, *tokenize(tokenizer, prompts, 512), device)
+    text_empty = embed_prompts(text_encoder, *tokenize(tokenizer, [""], 512), device)
+
+    lora = add_lora(transformer, args.rank)
+    if args.lora_init:
+        from safetensors.torch import load_file
+
+        start = load_file(os.path.join(args.lora_init, "pytorch_lora_weights.safetensors"))
+        for key, p in lora.items():
+            p.data.copy_(start[key].float())
+    for p in lora.values():
+        p.data = p.data.to(device)
+    log = Log(os.path.join(args.out, "train_log.csv"))
+    summary = {"args": vars(args), "device": str(device), "latent_shape": list(latents.shape),
+               "lora_params": sum(p.numel() for p in lora.values())}
+    summary["train"] = train(transformer, lora, latents, text_all, text_empty, args, device, log, gen)
+    log.close()
+    write_model_folder(os.path.join(args.out, "model"), lora, args)
+    summary["total_seconds"] = time.time() - t_start
+    with open(os.path.join(args.out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    os.remove(clips.path)
+    print(f"[done] {summary['train']} in {summary['total_seconds']:.0f}s", flush=True)
+    return summary
+
+
+if __name__ == "__main__":
+    main()

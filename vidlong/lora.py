@@ -1,0 +1,65 @@
+"""LoRA weights merged into a transformer: ``W + scale·B·A`` for each ``lora_A``/``lora_B`` pair.
+
+Two users: `vidlong convert` (LongLive's ``lora.pt``, peft keys) and model folders whose
+``vidlong.yaml`` names a ``base`` model and a ``lora`` file (the embedded ``default-causal`` model is
+the default model plus a LoRA). The file format is diffusers' (``pytorch_lora_weights.safetensors``,
+keys ``transformer.<module>.lora_A.weight`` ``[r, in]`` and ``lora_B.weight`` ``[out, r]``, scale 1),
+so ``pipe.load_lora_weights`` reads it too where peft is installed.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+
+from .errors import VidlongError
+
+#: wrapper prefixes training code leaves in parameter names (FSDP, activation checkpointing, compile, DDP)
+WRAPPER_PREFIXES = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.", "module.")
+
+
+def clean_name(key: str) -> str:
+    """A parameter name without wrapper prefixes and its wrapper's leading ``model.``."""
+    for prefix in WRAPPER_PREFIXES:
+        key = key.replace(prefix, "")
+    return key[len("model."):] if key.startswith("model.") else key
+
+
+def lora_target(module: str) -> str:
+    """The base weight a LoRA module name adapts: peft's ``base_model.model.`` and diffusers'
+    ``transformer.`` prefixes and wrapper prefixes removed, ``.weight`` added."""
+    return clean_name(re.sub(r"^(base_model\.model\.|transformer\.)+", "", module)) + ".weight"
+
+
+def merge_lora(state: dict, lora: dict, scale: float) -> int:
+    """Merge LoRA pairs (``...<module>.lora_A.weight`` ``[r, in]`` and ``lora_B`` ``[out, r]``) into
+    ``<module>.weight`` of `state` in place: ``W + scale·B·A`` (in float64, then the weight's dtype);
+    returns how many modules were merged."""
+    merged = 0
+    lora = {key.replace(".default.", "."): value for key, value in lora.items()}  # peft's adapter name, if kept
+    for key_a in [k for k in lora if k.endswith("lora_A.weight")]:
+        module = key_a[: -len(".lora_A.weight")]
+        key_b = f"{module}.lora_B.weight"
+        target = lora_target(module)
+        if key_b not in lora or target not in state:
+            raise VidlongError(f"LoRA module {module!r} has no {'lora_B' if key_b not in lora else 'base weight'}; "
+                               "is the LoRA made for this model?")
+        weight = state[target]
+        delta = lora[key_b].double() @ lora[key_a].double()
+        state[target] = (weight.double() + scale * delta).to(weight.dtype)
+        merged += 1
+    if not merged:
+        raise VidlongError("the LoRA file holds no lora_A/lora_B weights")
+    return merged
+
+
+def fuse_lora_file(transformer: torch.nn.Module, path: Path, scale: float = 1.0) -> int:
+    """Merge the LoRA safetensors file `path` into `transformer`'s weights; returns the modules merged."""
+    from safetensors.torch import load_file
+
+    state = transformer.state_dict()
+    lora = {key: value for key, value in load_file(str(path)).items() if not key.startswith("text_encoder.")}
+    merged = merge_lora(state, lora, scale)
+    transformer.load_state_dict(state)
+    return merged
