@@ -1,6 +1,7 @@
 """`vidlong eval` on the tiny local WanPipeline: results.csv / results.md / plots, resuming, bad input."""
 import argparse
 import csv
+from pathlib import Path
 
 import pytest
 
@@ -182,3 +183,22 @@ def test_weights_fingerprint_follows_the_weight_files(tmp_path):
     assert weights_fingerprint(tmp_path / "a" / "transformer") != weights_fingerprint(a)  # paths count
     (tmp_path / "empty").mkdir()
     assert weights_fingerprint(tmp_path / "empty") == "none"
+
+
+def test_a_stream_cell_takes_the_models_own_sampler_steps_and_guidance(model_dir, tmp_path):
+    """Without --steps/--guidance a stream cell uses the model's streaming defaults (here its causal
+    sampler's 2 levels at guidance 1), not the generate steps; the row records what ran."""
+    import shutil
+
+    import yaml
+
+    folder = Path(shutil.copytree(model_dir, tmp_path / "causal"))
+    spec = yaml.safe_load((folder / "vidlong.yaml").read_text())
+    (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(spec, num_inference_steps=3, stream_sampler="causal",
+                                                             stream_timesteps=[1000, 500])))
+    out = tmp_path / "eval"
+    runner.run_eval(runner.EvalConfig(model=str(folder), out=str(out), prompts=["a red circle"], ratios=[1],
+                                      methods=["direct", "stream"], seeds=1), progress=False)
+    rows = {r["method"]: r for r in rows_of(out / "results.csv")}
+    assert (rows["stream"]["steps"], float(rows["stream"]["guidance"])) == ("2", 1.0)
+    assert (rows["direct"]["steps"], float(rows["direct"]["guidance"])) == ("3", 2.0)
