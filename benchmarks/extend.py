@@ -2,6 +2,7 @@
 and is the seam no larger a jump than two consecutive frames inside the input?
 
     python benchmarks/extend.py --seeds 2 --chunks 4 --context renoise --out benchmarks/extend_renoise.json
+    python benchmarks/extend.py --model default-causal --input-model default --context cache --chunks 4
 
 For each of vidlong eval's 8 prompts x seeds: generate a native-length video (as `vidlong generate`
 does), write it to mp4 and read it back (the input a user has), extend it by `--chunks` chunks from
@@ -67,7 +68,8 @@ def continuation(pipe, prompt, seed, chunks, streaming, guidance, **source) -> t
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="model folder (default: the embedded model)")
+    parser.add_argument("--model", default=None, help="model folder or embedded name that extends (default: the embedded model)")
+    parser.add_argument("--input-model", default=None, help="the model that makes the inputs (default: --model)")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--chunks", type=int, default=6, help="chunks of new video per extension")
     parser.add_argument("--prompts", type=int, default=8, help="how many of vidlong eval's prompts")
@@ -89,12 +91,14 @@ def main() -> int:
     from vidlong.video_io import read_video, write_video
 
     pipe = load_pipeline(args.model, device=args.device)
-    pipe.set_progress_bar_config(disable=True)
+    maker = load_pipeline(args.input_model, device=args.device) if args.input_model else pipe
+    for each in (pipe, maker):
+        each.set_progress_bar_config(disable=True)
     rows, records = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for prompt in DEFAULT_PROMPTS[: args.prompts]:
             for seed in range(args.first_seed, args.first_seed + args.seeds):
-                made = generate(pipe, GenerateRequest(prompt=prompt, seed=seed))
+                made = generate(maker, GenerateRequest(prompt=prompt, seed=seed))
                 path = write_video(Path(tmp) / "in.mp4", made.frames, fps=pipe.spec.fps)
                 video, _ = read_video(path)
                 streaming = Streaming(chunk=args.chunk, sinks=args.sinks, window=args.window, context=args.context,

@@ -43,3 +43,29 @@ def transformer_inputs(frames: int, height: int = 4, width: int = 4, seed: int =
 @pytest.fixture
 def transformer():
     return tiny_transformer()
+
+
+def tiny_ltx_transformer(seed: int = 0, layers: int = 2):
+    """A random LTXVideoTransformer3DModel (2 heads x 16, patch 1) for exact CPU checks, its zero-initialised
+    parts randomised as in `tiny_transformer`."""
+    from diffusers import LTXVideoTransformer3DModel
+
+    torch.manual_seed(seed)
+    model = LTXVideoTransformer3DModel(in_channels=IN_CHANNELS, out_channels=IN_CHANNELS, num_attention_heads=2,
+                                       attention_head_dim=16, cross_attention_dim=32, num_layers=layers,
+                                       caption_channels=TEXT_DIM)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model.eval()
+
+
+def ltx_inputs(frames: int, height: int = 2, width: int = 3, seed: int = 1, dtype=torch.float32) -> dict:
+    """Packed tokens ``[1, F·H·W, C]`` and the keyword arguments LTXPipeline gives its transformer
+    (latent sizes, its RoPE scale for 25 fps and the 32x spatial / 8x temporal VAE)."""
+    gen = torch.Generator().manual_seed(seed)
+    return dict(hidden_states=torch.randn(1, frames * height * width, IN_CHANNELS, generator=gen).to(dtype),
+                encoder_hidden_states=torch.randn(1, 5, TEXT_DIM, generator=gen).to(dtype),
+                timestep=torch.tensor([500.0]), encoder_attention_mask=torch.ones(1, 5),
+                num_frames=frames, height=height, width=width, rope_interpolation_scale=(8 / 25, 32, 32),
+                return_dict=False)

@@ -18,7 +18,7 @@ def test_applied_then_removed_is_stock(frames):
     model = tiny_transformer()
     stock_processors = [b.attn1.processor for b in model.blocks]
     vidlong.apply(model, vidlong.UltraViCo(), vidlong.SpectralFusion(), native_frames=NATIVE)
-    assert all(type(b.attn1.processor).__name__ == "VidlongWanAttnProcessor" for b in model.blocks)
+    assert all(type(b.attn1.processor).__name__ == "VidlongAttnProcessor" for b in model.blocks)
     with torch.no_grad():
         changed = model(**transformer_inputs(frames))[0]
     vidlong.remove(model)

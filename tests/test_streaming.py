@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import vidlong
-from vidlong.attention.processor import wan_qkv
+from vidlong.attention.adapters.wan import wan_qkv
 from vidlong.attention.stream_attention import StreamContext
 from vidlong.cli import main
 from vidlong.video_io import read_video

@@ -10,7 +10,7 @@ from diffusers import WanImageToVideoPipeline, WanPipeline
 from PIL import Image
 
 import vidlong
-from vidlong.attention.processor import wan_qkv
+from vidlong.attention.adapters.wan import wan_qkv
 from vidlong.cli import main
 from vidlong.extend import load_latents
 from vidlong.models import model_facts, read_spec_file, spec_for_facts

@@ -83,3 +83,22 @@ def save_tiny_pipeline(folder: Path, kind: str = "wan2.1", spec: bool = True) ->
                       num_inference_steps=2, guidance_scale=2.0)
         (Path(folder) / "vidlong.yaml").write_text(yaml.safe_dump(values))
     return Path(folder)
+
+
+def tiny_ltx_pipeline():
+    """diffusers' `LTXPipeline` of tiny random parts: an LTX VAE with LTX-Video's 32x spatial and 8x
+    temporal compression (patch 4, three down-samplings), a one-layer T5 encoder, `tiny_ltx_transformer`."""
+    from diffusers import AutoencoderKLLTXVideo, LTXPipeline
+    from transformers import T5Config, T5EncoderModel
+
+    from conftest import IN_CHANNELS, TEXT_DIM, tiny_ltx_transformer
+
+    torch.manual_seed(0)
+    levels = (True, True, True, False)
+    vae = AutoencoderKLLTXVideo(latent_channels=IN_CHANNELS, block_out_channels=(8,) * 4, decoder_block_out_channels=(8,) * 4,
+                                layers_per_block=(1,) * 5, decoder_layers_per_block=(1,) * 5, spatio_temporal_scaling=levels,
+                                decoder_spatio_temporal_scaling=levels, decoder_inject_noise=(False,) * 5,
+                                upsample_residual=(False,) * 4, upsample_factor=(1,) * 4, timestep_conditioning=False)
+    text_encoder = T5EncoderModel(T5Config(vocab_size=64, d_model=TEXT_DIM, d_kv=8, d_ff=32, num_layers=1, num_heads=2))
+    return LTXPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae.eval(), text_encoder=text_encoder.eval(),
+                       tokenizer=tiny_tokenizer(), transformer=tiny_ltx_transformer())

@@ -1,8 +1,9 @@
-"""Apply and remove vidlong's methods on a diffusers Wan transformer, diffusers-hooks style.
+"""Apply and remove vidlong's methods on a diffusers video transformer, diffusers-hooks style.
 
-`apply` registers one `ModelHook` on the transformer (it reads the latent grid of each forward and
-selects the attention plan) and one on every video self-attention (it swaps in
-`VidlongWanAttnProcessor` and restores the stock processor on removal). All state lives in the hooks.
+`apply` registers one `ModelHook` on the transformer (it reads the token grid of each forward and
+selects the attention plan) and one on every video self-attention (it swaps in `VidlongAttnProcessor`
+and restores the stock processor on removal). What differs between model families comes from the
+family's adapter (`vidlong.attention.adapters`). All state lives in the hooks.
 """
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from typing import Optional
 import torch
 from diffusers.hooks import HookRegistry, ModelHook
 
+from .attention.adapters import FamilyAdapter, adapter_for
 from .attention.execute import KERNELS, make_kernel
 from .attention.layout import TokenLayout
 from .attention.plan import AttentionPlan
-from .attention.processor import VidlongWanAttnProcessor
+from .attention.processor import VidlongAttnProcessor
 from .attention.stream_attention import StreamContext
 from .errors import VidlongError
 from .methods import RIFLEx, check_methods
@@ -60,19 +62,21 @@ class VidlongState:
 
 
 class PlanHook(ModelHook):
-    """On the transformer: reads ``hidden_states [B, C, F, H, W]`` (latents) and picks the plan."""
+    """On the transformer: reads the token grid of each forward (through the family's adapter) and
+    picks the plan, or places a streamed chunk after the cached frames."""
 
-    def __init__(self, state: VidlongState):
+    def __init__(self, state: VidlongState, adapter: FamilyAdapter):
         super().__init__()
         self.state = state
+        self.adapter = adapter
 
     def pre_forward(self, module, *args, **kwargs):
-        latents = args[0] if args else kwargs["hidden_states"]
-        self.token_frames = latents.shape[2] // module.config.patch_size[0]
+        layout: TokenLayout = self.adapter.layout(module, args, kwargs, self.state.native_frames)
+        self.token_frames = layout.frames
         if self.state.stream is not None:
-            self.state.stream.prepare(module, latents)
+            self.state.stream.prepare(module, args[0] if args else kwargs["hidden_states"])
         else:
-            self.state.use_layout(TokenLayout.from_latents(latents.shape, module.config.patch_size, self.state.native_frames))
+            self.state.use_layout(layout)
         return args, kwargs
 
     def post_forward(self, module, output):
@@ -82,17 +86,18 @@ class PlanHook(ModelHook):
 
 
 class ProcessorHook(ModelHook):
-    """On one video self-attention: installs `VidlongWanAttnProcessor`, restores the stock one on removal."""
+    """On one video self-attention: installs `VidlongAttnProcessor`, restores the stock one on removal."""
 
-    def __init__(self, state: VidlongState, layer: int):
+    def __init__(self, state: VidlongState, layer: int, adapter: FamilyAdapter):
         super().__init__()
         self.state = state
         self.layer = layer
+        self.adapter = adapter
         self.stock = None
 
     def initialize_hook(self, module):
         self.stock = module.processor
-        module.set_processor(VidlongWanAttnProcessor(self.state, self.stock, self.layer))
+        module.set_processor(VidlongAttnProcessor(self.state, self.stock, self.layer, self.adapter))
         return module
 
     def deinitalize_hook(self, module):
@@ -126,15 +131,6 @@ class RopeHook(ModelHook):
         return module
 
 
-def video_self_attentions(transformer) -> list:
-    """The modules whose processor vidlong replaces: ``blocks[i].attn1`` of a Wan transformer."""
-    from diffusers import WanTransformer3DModel
-
-    if not isinstance(transformer, WanTransformer3DModel):
-        raise VidlongError(f"vidlong supports diffusers' WanTransformer3DModel; got {type(transformer).__name__}")
-    return [block.attn1 for block in transformer.blocks]
-
-
 def check_kernel_device(kernel: str, transformer) -> None:
     """The Triton ("fused") and FlexAttention ("flex") kernels run on CUDA; refuse them on a model held
     elsewhere, in one line, instead of failing inside Triton or Inductor at the first forward (the
@@ -152,7 +148,8 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
     """Apply `methods` (`UltraViCo`, `SpectralFusion`) to `transformer`; replaces earlier methods.
 
     Args:
-        transformer: a diffusers `WanTransformer3DModel`.
+        transformer: a diffusers video transformer of a family vidlong serves
+            (`vidlong.attention.adapters.ADAPTERS`: `WanTransformer3DModel`, `LTXVideoTransformer3DModel`).
         methods: method configs (`UltraViCo`, `SpectralFusion`, `SlidingWindow`, `RIFLEx`); none (or
             neutral settings) leaves the output bit-identical.
         native_frames: the model's native window in latent frames; default from `configs/models`.
@@ -164,8 +161,15 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
     Returns:
         The shared state (its ``plan`` shows what the last forward executed).
     """
-    attentions = video_self_attentions(transformer)
+    adapter = adapter_for(transformer)
     check_methods(methods)
+    riflex = any(isinstance(m, RIFLEx) for m in methods)
+    if riflex and adapter.rope_module(transformer) is None:
+        raise VidlongError(f"RIFLEx is not implemented for {adapter.transformer_class} (its RoPE tables); "
+                           "use UltraViCo, SpectralFusion or SlidingWindow with it")
+    if stream is not None and not adapter.streams:
+        raise VidlongError(f"streaming is not implemented for {adapter.transformer_class} yet; generate the "
+                           "whole video with UltraViCo and/or SpectralFusion")
     if kernel not in KERNELS:
         raise VidlongError(f"unknown kernel {kernel!r}; choose one of: {', '.join(KERNELS)}")
     check_kernel_device(kernel, transformer)
@@ -177,11 +181,12 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
         native_frames = spec_for_transformer(transformer).native_frames
     remove(transformer)
     state = VidlongState(methods=tuple(methods), native_frames=int(native_frames), kernel=kernel, stream=stream)
-    HookRegistry.check_if_exists_or_initialize(transformer).register_hook(PlanHook(state), HOOK_NAME)
-    for layer, attention in enumerate(attentions):
-        HookRegistry.check_if_exists_or_initialize(attention).register_hook(ProcessorHook(state, layer), HOOK_NAME)
-    if any(isinstance(m, RIFLEx) for m in methods):
-        HookRegistry.check_if_exists_or_initialize(transformer.rope).register_hook(RopeHook(state.native_frames), HOOK_NAME)
+    HookRegistry.check_if_exists_or_initialize(transformer).register_hook(PlanHook(state, adapter), HOOK_NAME)
+    for layer, attention in enumerate(adapter.self_attentions(transformer)):
+        HookRegistry.check_if_exists_or_initialize(attention).register_hook(ProcessorHook(state, layer, adapter), HOOK_NAME)
+    if riflex:
+        rope = adapter.rope_module(transformer)
+        HookRegistry.check_if_exists_or_initialize(rope).register_hook(RopeHook(state.native_frames), HOOK_NAME)
     return state
 
 

@@ -119,9 +119,18 @@ def known_models() -> list[tuple[dict, ModelSpec]]:
     return out
 
 
-def model_facts(transformer_config, experts: int = 1, expand_timesteps: bool = False, task: str = "t2v") -> dict:
-    """What a match rule can test: the transformer's config plus the pipeline facts."""
-    return dict(transformer_config, experts=experts, expand_timesteps=bool(expand_timesteps), task=task)
+def model_facts(transformer_config, experts: int = 1, expand_timesteps: bool = False, task: str = "t2v",
+                family: str = "wan") -> dict:
+    """What a match rule can test: the transformer's config plus the pipeline facts and the family
+    (`vidlong.attention.adapters`: "wan", "ltx-video")."""
+    return dict(transformer_config, experts=experts, expand_timesteps=bool(expand_timesteps), task=task, family=family)
+
+
+def family_of(transformer) -> str:
+    """The family name of a transformer instance ("wan" for a class no adapter serves)."""
+    from .attention.adapters import family_of_class
+
+    return family_of_class(type(transformer).__name__) or "wan"
 
 
 def spec_for_facts(facts: dict) -> Optional[ModelSpec]:
@@ -204,7 +213,7 @@ def spec_for_transformer(transformer, native_frames: Optional[int] = None) -> Mo
         for folder in (Path(source), Path(source).parent):
             if (folder / "vidlong.yaml").is_file():
                 return read_spec_file(folder / "vidlong.yaml")
-    spec = spec_for_facts(model_facts(transformer.config))
+    spec = spec_for_facts(model_facts(transformer.config, family=family_of(transformer)))
     if spec is None:
         raise VidlongError(f"vidlong does not know this {type(transformer).__name__}'s native length; pass "
                            "native_frames= (latent frames) or put a vidlong.yaml in its model folder")
@@ -226,8 +235,11 @@ def folder_configs(folder: Path) -> tuple[dict, dict, int]:
 
 def pipeline_facts(folder: Path) -> dict:
     """`model_facts` read from a diffusers pipeline folder's JSON files (no weights loaded)."""
+    from .attention.adapters import family_of_class
+
     index, config, experts = folder_configs(folder)
-    return model_facts(config, experts, index.get("expand_timesteps", False), PIPELINE_TASKS.get(index.get("_class_name"), "t2v"))
+    return model_facts(config, experts, index.get("expand_timesteps", False), PIPELINE_TASKS.get(index.get("_class_name"), "t2v"),
+                       family_of_class(config.get("_class_name", "")) or "wan")
 
 
 def spec_for_folder(folder: Path) -> ModelSpec:

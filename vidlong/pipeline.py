@@ -18,7 +18,7 @@ from diffusers import WanPipeline
 from . import hooks
 from .errors import VidlongError
 from .lora import fuse_lora_file
-from .models import (EMBEDDED_MODELS, PIPELINE_TASKS, ModelSpec, lora_link, model_facts, pipeline_folder, resolve_model,
+from .models import (EMBEDDED_MODELS, PIPELINE_TASKS, ModelSpec, family_of, lora_link, model_facts, pipeline_folder, resolve_model,
                      spec_for_facts, spec_for_folder)
 from .validate import check_device
 
@@ -55,7 +55,7 @@ class VidlongPipelineMixin:
     def facts(self) -> dict:
         """What `configs/models` match rules test (see `vidlong.models`)."""
         return model_facts(self.experts()[0].config, len(self.experts()), self.config.get("expand_timesteps", False),
-                           self.task)
+                           self.task, family_of(self.experts()[0]))
 
     @property
     def native_frames(self) -> int:

@@ -1,0 +1,29 @@
+"""One small adapter per model family: what the one attention processor and the hooks must know about
+a diffusers video transformer (see `FamilyAdapter`). A new family is one module here, one
+``configs/models/*.yaml`` and its tests."""
+from __future__ import annotations
+
+from ...errors import VidlongError
+from .base import FamilyAdapter
+from .ltx import LTX_VIDEO
+from .wan import WAN
+
+#: every family vidlong serves
+ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, LTX_VIDEO)
+
+
+def adapter_for(transformer) -> FamilyAdapter:
+    """The adapter of `transformer`'s class, or a one-line error naming the classes vidlong serves."""
+    for adapter in ADAPTERS:
+        if type(transformer).__name__ == adapter.transformer_class:
+            return adapter
+    served = ", ".join(a.transformer_class for a in ADAPTERS)
+    raise VidlongError(f"vidlong supports diffusers' {served}; got {type(transformer).__name__}")
+
+
+def family_of_class(class_name: str) -> str | None:
+    """The family name of a diffusers transformer class name (as saved in a config.json), or None."""
+    return next((a.name for a in ADAPTERS if a.transformer_class == class_name), None)
+
+
+__all__ = ["ADAPTERS", "FamilyAdapter", "adapter_for", "family_of_class"]

@@ -1,0 +1,42 @@
+"""LTX-Video (`LTXVideoTransformer3DModel`): self-attention ``transformer_blocks[i].attn1`` over the
+pipeline's packed tokens ``[B, N, C]``, frame-major (``N = F·H·W`` after its patch ``(patch_size_t,
+patch_size, patch_size)``, 1 in LTX-Video's releases); text by cross-attention. The token grid comes
+from the forward's ``num_frames``, ``height``, ``width`` (latent sizes)."""
+from __future__ import annotations
+
+import inspect
+
+from ...errors import VidlongError
+from ..layout import TokenLayout
+from .base import FamilyAdapter
+
+
+class LTXVideoAdapter(FamilyAdapter):
+    name = "ltx-video"
+    transformer_class = "LTXVideoTransformer3DModel"
+
+    def self_attentions(self, transformer) -> list:
+        return [block.attn1 for block in transformer.transformer_blocks]
+
+    def layout(self, transformer, args, kwargs, native_frames) -> TokenLayout:
+        bound = inspect.signature(transformer.forward).bind_partial(*args, **kwargs).arguments
+        frames, height, width = (bound.get(name) for name in ("num_frames", "height", "width"))
+        if None in (frames, height, width):
+            raise VidlongError("vidlong needs num_frames, height and width (latent sizes) in an LTX-Video "
+                               "transformer's forward to lay out its tokens; pass them as LTXPipeline does")
+        p_t, p = transformer.config.patch_size_t, transformer.config.patch_size
+        return TokenLayout(frames // p_t, height // p, width // p, max(1, native_frames // p_t))
+
+    def qkv(self, attn, hidden_states, rotary):
+        """As diffusers' `LTXVideoAttnProcessor`: projections, RMS norms across heads, RoPE on the
+        joined heads, then the head split."""
+        from diffusers.models.transformers.transformer_ltx import apply_rotary_emb
+
+        query, key, value = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
+        query, key = attn.norm_q(query), attn.norm_k(key)
+        if rotary is not None:
+            query, key = apply_rotary_emb(query, rotary), apply_rotary_emb(key, rotary)
+        return tuple(x.unflatten(2, (attn.heads, -1)) for x in (query, key, value))
+
+
+LTX_VIDEO = LTXVideoAdapter()
