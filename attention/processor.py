@@ -4,6 +4,7 @@ from __future__ import annotations
 from diffusers.models.attention_dispatch import dispatch_attention_fn
 
 from .execute import run_plan
+from .joint import run_joint_plan
 
 
 class VidlongAttnProcessor:
@@ -31,11 +32,16 @@ class VidlongAttnProcessor:
         self._attention_backend = getattr(stock, "_attention_backend", None)
         self._parallel_config = getattr(stock, "_parallel_config", None)
 
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):
-        if encoder_hidden_states is not None or attention_mask is not None:
-            return self.stock(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None,
+                 image_rotary_emb=None):
+        # the families name their RoPE argument rotary_emb (Wan, LTX: positional) or image_rotary_emb (keyword)
+        rotary = rotary_emb if rotary_emb is not None else image_rotary_emb
+        text = encoder_hidden_states if self.adapter.joint_text else None
+        if (encoder_hidden_states is not None and text is None) or attention_mask is not None:
+            return self.stock(attn, hidden_states, encoder_hidden_states, attention_mask, rotary)
         stream = self.state.stream
-        query, key, value = self.adapter.qkv(attn, hidden_states, None if stream is not None else rotary_emb)
+        query, key, value = self.adapter.qkv(attn, hidden_states, None if stream is not None else rotary, text)
+        text_tokens = 0 if text is None else text.shape[1]
         plan = self.state.plan
         if stream is not None:
             out = stream.attend(self.layer, query, key, value, self._attention_backend)
@@ -44,6 +50,8 @@ class VidlongAttnProcessor:
                 query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
                 backend=self._attention_backend, parallel_config=self._parallel_config,
             )
+        elif text_tokens:
+            out = run_joint_plan(query, key, value, plan, text_tokens)
         else:
             out = run_plan(query, key, value, plan, self.state.kernel_for(query.device))
-        return self.adapter.output(attn, out, query.dtype)
+        return self.adapter.output(attn, out, query.dtype, text_tokens)

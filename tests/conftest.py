@@ -69,3 +69,34 @@ def ltx_inputs(frames: int, height: int = 2, width: int = 3, seed: int = 1, dtyp
                 timestep=torch.tensor([500.0]), encoder_attention_mask=torch.ones(1, 5),
                 num_frames=frames, height=height, width=width, rope_interpolation_scale=(8 / 25, 32, 32),
                 return_dict=False)
+
+
+def tiny_cogvideox_transformer(seed: int = 0, layers: int = 2, rope: bool = True):
+    """A random CogVideoXTransformer3DModel (2 heads x 16, patch 2; with `rope`, CogVideoX-5B's 3D RoPE
+    supplied by the caller) for exact CPU checks."""
+    from diffusers import CogVideoXTransformer3DModel
+
+    torch.manual_seed(seed)
+    model = CogVideoXTransformer3DModel(num_attention_heads=2, attention_head_dim=16, in_channels=IN_CHANNELS,
+                                        out_channels=IN_CHANNELS, time_embed_dim=16, text_embed_dim=TEXT_DIM,
+                                        num_layers=layers, sample_width=8, sample_height=8, sample_frames=9,
+                                        max_text_seq_length=5, use_rotary_positional_embeddings=rope)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model.eval()
+
+
+def cogvideox_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32, rope: bool = True):
+    """Latents ``[1, F, C, H, W]`` (latent frames), 5 text states and, with `rope`, the 3D RoPE tables
+    ``(cos, sin)`` ``[F·H/2·W/2, 16]`` as CogVideoXPipeline builds them for this grid."""
+    from diffusers.models.embeddings import get_3d_rotary_pos_embed
+
+    gen = torch.Generator().manual_seed(seed)
+    inputs = dict(hidden_states=torch.randn(1, frames, IN_CHANNELS, height, width, generator=gen).to(dtype),
+                  encoder_hidden_states=torch.randn(1, 5, TEXT_DIM, generator=gen).to(dtype),
+                  timestep=torch.tensor([500]), return_dict=False)
+    if rope:
+        cos, sin = get_3d_rotary_pos_embed(16, ((0, 0), (height // 2, width // 2)), (height // 2, width // 2), frames)
+        inputs["image_rotary_emb"] = (cos.to(dtype), sin.to(dtype))
+    return inputs

@@ -102,3 +102,20 @@ def tiny_ltx_pipeline():
     text_encoder = T5EncoderModel(T5Config(vocab_size=64, d_model=TEXT_DIM, d_kv=8, d_ff=32, num_layers=1, num_heads=2))
     return LTXPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae.eval(), text_encoder=text_encoder.eval(),
                        tokenizer=tiny_tokenizer(), transformer=tiny_ltx_transformer())
+
+
+def tiny_cogvideox_pipeline():
+    """diffusers' `CogVideoXPipeline` of tiny random parts: a CogVideoX VAE (8x space, 4x time), a one-layer
+    T5 encoder, `tiny_cogvideox_transformer` with CogVideoX-5B's RoPE."""
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXPipeline
+    from transformers import T5Config, T5EncoderModel
+
+    from conftest import IN_CHANNELS, TEXT_DIM, tiny_cogvideox_transformer
+
+    torch.manual_seed(0)
+    vae = AutoencoderKLCogVideoX(down_block_types=("CogVideoXDownBlock3D",) * 4, up_block_types=("CogVideoXUpBlock3D",) * 4,
+                                 block_out_channels=(8,) * 4, latent_channels=IN_CHANNELS, layers_per_block=1,
+                                 norm_num_groups=2)
+    text_encoder = T5EncoderModel(T5Config(vocab_size=64, d_model=TEXT_DIM, d_kv=8, d_ff=32, num_layers=1, num_heads=2))
+    return CogVideoXPipeline(tokenizer=tiny_tokenizer(), text_encoder=text_encoder.eval(), vae=vae.eval(),
+                             transformer=tiny_cogvideox_transformer(), scheduler=CogVideoXDDIMScheduler())

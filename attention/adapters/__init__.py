@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from ...errors import VidlongError
 from .base import FamilyAdapter
+from .cogvideox import COGVIDEOX
 from .ltx import LTX_VIDEO
 from .wan import WAN
 
 #: every family vidlong serves
-ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, LTX_VIDEO)
+ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, LTX_VIDEO, COGVIDEOX)
 
 
 def adapter_for(transformer) -> FamilyAdapter:

@@ -27,7 +27,7 @@ class LTXVideoAdapter(FamilyAdapter):
         p_t, p = transformer.config.patch_size_t, transformer.config.patch_size
         return TokenLayout(frames // p_t, height // p, width // p, max(1, native_frames // p_t))
 
-    def qkv(self, attn, hidden_states, rotary):
+    def qkv(self, attn, hidden_states, rotary, text=None):
         """As diffusers' `LTXVideoAttnProcessor`: projections, RMS norms across heads, RoPE on the
         joined heads, then the head split."""
         from diffusers.models.transformers.transformer_ltx import apply_rotary_emb

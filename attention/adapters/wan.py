@@ -35,7 +35,7 @@ class WanAdapter(FamilyAdapter):
         latents = args[0] if args else kwargs["hidden_states"]
         return TokenLayout.from_latents(latents.shape, transformer.config.patch_size, native_frames)
 
-    def qkv(self, attn, hidden_states, rotary):
+    def qkv(self, attn, hidden_states, rotary, text=None):
         return wan_qkv(attn, hidden_states, rotary)
 
     def rope_module(self, transformer):

@@ -1,0 +1,51 @@
+"""CogVideoX (`CogVideoXTransformer3DModel`): joint self-attention ``transformer_blocks[i].attn1`` over
+the text tokens followed by the video tokens, frame-major, of its latents ``[B, F, C, H, W]`` (patch
+``(patch_size_t or 1, patch_size, patch_size)``); its 3D RoPE (CogVideoX-5B) on the video tokens."""
+from __future__ import annotations
+
+import torch
+
+from ..layout import TokenLayout
+from .base import FamilyAdapter
+
+
+class CogVideoXAdapter(FamilyAdapter):
+    name = "cogvideox"
+    transformer_class = "CogVideoXTransformer3DModel"
+    joint_text = True
+
+    def self_attentions(self, transformer) -> list:
+        return [block.attn1 for block in transformer.transformer_blocks]
+
+    def layout(self, transformer, args, kwargs, native_frames) -> TokenLayout:
+        latents = args[0] if args else kwargs["hidden_states"]
+        _, frames, _, height, width = latents.shape
+        p_t, p = transformer.config.patch_size_t or 1, transformer.config.patch_size
+        return TokenLayout(frames // p_t, height // p, width // p, max(1, native_frames // p_t))
+
+    def qkv(self, attn, hidden_states, rotary, text=None):
+        """As diffusers' `CogVideoXAttnProcessor2_0`: text then video tokens through the same
+        projections, per-head norms, RoPE on the video tokens; ``[B, T + N, H, D]`` each."""
+        from diffusers.models.embeddings import apply_rotary_emb
+
+        joint = torch.cat([text, hidden_states], dim=1)
+        batch, heads = joint.shape[0], attn.heads
+        query, key, value = (proj(joint).view(batch, -1, heads, proj.out_features // heads).transpose(1, 2)
+                             for proj in (attn.to_q, attn.to_k, attn.to_v))
+        if attn.norm_q is not None:
+            query = attn.norm_q(query)
+        if attn.norm_k is not None:
+            key = attn.norm_k(key)
+        if rotary is not None:
+            n = text.shape[1]
+            query = torch.cat([query[:, :, :n], apply_rotary_emb(query[:, :, n:], rotary)], dim=2)
+            key = torch.cat([key[:, :, :n], apply_rotary_emb(key[:, :, n:], rotary)], dim=2)
+        return tuple(x.transpose(1, 2) for x in (query, key, value))
+
+    def output(self, attn, out, dtype, text_tokens=0):
+        """``(video, text)`` hidden states, as CogVideoX's blocks take them back."""
+        joint = super().output(attn, out, dtype)
+        return joint[:, text_tokens:], joint[:, :text_tokens]
+
+
+COGVIDEOX = CogVideoXAdapter()

@@ -1,0 +1,130 @@
+"""CogVideoX through its family adapter: joint text + video attention. Methods off = the stock model bit
+for bit; each method equal to the float64 dense reference with the text pairs untouched; the native
+length from configs/models."""
+import pytest
+import torch
+from conftest import cogvideox_inputs, tiny_cogvideox_transformer
+from reference import band_fusion, joint_attention, local_window_allowed
+
+import vidlong
+from vidlong.attention.adapters.cogvideox import COGVIDEOX
+from vidlong.attention.joint import run_joint_plan
+from vidlong.attention.layout import TokenLayout
+from vidlong.plans import build_plan
+
+NATIVE = 3  # latent frames
+GRID = (2, 3)  # token rows, columns (latent 4x6, patch 2)
+TEXT = 5
+
+
+def rel_err(a, b):
+    return ((a.double() - b.double()).norm() / b.double().norm()).item()
+
+
+def stock_output(frames, rope=True):
+    with torch.no_grad():
+        return tiny_cogvideox_transformer(rope=rope)(**cogvideox_inputs(frames, rope=rope))[0]
+
+
+@pytest.mark.parametrize("rope", [True, False], ids=["rope-5b", "sincos-2b"])
+def test_methods_off_and_removed_are_stock_bit_for_bit(rope):
+    frames = 4 * NATIVE
+    model = tiny_cogvideox_transformer(rope=rope)
+    stock = [b.attn1.processor for b in model.transformer_blocks]
+    neutral = vidlong.apply(model, vidlong.UltraViCo(alpha=1.0, guard_first_frame=False), native_frames=NATIVE)
+    with torch.no_grad():
+        out = model(**cogvideox_inputs(frames, rope=rope))[0]
+    assert neutral.plan.is_stock and torch.equal(out, stock_output(frames, rope))
+    vidlong.apply(model, vidlong.UltraViCo(), vidlong.SpectralFusion(), native_frames=NATIVE)
+    with torch.no_grad():
+        changed = model(**cogvideox_inputs(frames, rope=rope))[0]
+    vidlong.remove(model)
+    assert [b.attn1.processor for b in model.transformer_blocks] == stock
+    with torch.no_grad():
+        assert torch.equal(model(**cogvideox_inputs(frames, rope=rope))[0], stock_output(frames, rope))
+    assert rel_err(changed, stock_output(frames, rope)) > 1e-3
+
+
+def test_joint_plan_matches_the_reference_and_keeps_text_rows_and_pairs():
+    """`run_joint_plan` on random q/k/v: UltraViCo decay and FreeLong++'s branches + fusion on the video
+    pairs only, against the float64 reference; the text queries' rows are plain attention."""
+    frames = 4 * NATIVE
+    layout = TokenLayout(frames, *GRID, NATIVE)
+    tpf = GRID[0] * GRID[1]
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, TEXT + layout.num_tokens, 2, 8, generator=gen) * 2 for _ in range(3))
+    k = k + 0.5  # a mean key to centre away
+    decay = run_joint_plan(q, k, v, build_plan(layout, [vidlong.UltraViCo(alpha=0.8)]), TEXT)
+    assert rel_err(decay, joint_attention(q, k, v, TEXT, frames, tpf, NATIVE, alpha=0.8)) < 1e-5
+    fused = run_joint_plan(q, k, v, build_plan(layout, [vidlong.SpectralFusion(windows=(1,))]), TEXT)
+    branches = [joint_attention(q, k, v, TEXT, frames, tpf, NATIVE),
+                joint_attention(q, k, v, TEXT, frames, tpf, NATIVE, allowed=local_window_allowed(frames, tpf, NATIVE))]
+    video = band_fusion([b[:, TEXT:] for b in branches], frames, *GRID, [0.25], 0.25)
+    assert rel_err(fused[:, TEXT:], video) < 1e-5
+    assert rel_err(fused[:, :TEXT], branches[0][:, :TEXT]) < 1e-6  # text rows: stock attention
+    assert rel_err(decay[:, TEXT:], joint_attention(q, k, v, TEXT, frames, tpf, NATIVE)[:, TEXT:]) > 1e-3
+
+
+class ReferenceAttention:
+    """The methods' float64 math on a CogVideoX joint attention (q/k/v as its stock processor makes them)."""
+
+    def __init__(self, method, frames):
+        self.method, self.frames = method, frames
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, image_rotary_emb=None):
+        q, k, v = COGVIDEOX.qkv(attn, hidden_states, image_rotary_emb, encoder_hidden_states)
+        tpf = GRID[0] * GRID[1]
+        if isinstance(self.method, vidlong.UltraViCo):
+            out = joint_attention(q, k, v, TEXT, self.frames, tpf, NATIVE, alpha=self.method.alpha)
+        else:  # SpectralFusion(windows=(1,)): global + one native window, FreeLong's cut-off 0.25
+            branches = [joint_attention(q, k, v, TEXT, self.frames, tpf, NATIVE),
+                        joint_attention(q, k, v, TEXT, self.frames, tpf, NATIVE,
+                                        allowed=local_window_allowed(self.frames, tpf, NATIVE))]
+            video = band_fusion([b[:, TEXT:] for b in branches], self.frames, *GRID, [0.25], 0.25)
+            out = torch.cat([branches[0][:, :TEXT], video], dim=1)
+        return COGVIDEOX.output(attn, out, q.dtype, TEXT)
+
+
+@pytest.mark.parametrize("method", [vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(windows=(1,))], ids=["ultravico", "fusion"])
+def test_transformer_with_a_method_matches_float64_reference(method):
+    frames = 4 * NATIVE
+    model = tiny_cogvideox_transformer()
+    vidlong.apply(model, method, native_frames=NATIVE)
+    with torch.no_grad():
+        out = model(**cogvideox_inputs(frames))[0]
+    reference = tiny_cogvideox_transformer().to(torch.float64)
+    for block in reference.transformer_blocks:
+        block.attn1.set_processor(ReferenceAttention(method, frames))
+    with torch.no_grad():
+        ref = reference(**cogvideox_inputs(frames, dtype=torch.float64))[0]
+    assert rel_err(out, ref) < 1e-5
+
+
+def test_native_length_comes_from_configs_and_streaming_is_refused():
+    model = tiny_cogvideox_transformer()
+    assert vidlong.apply(model, vidlong.UltraViCo()).native_frames == 13  # configs/models/cogvideox.yaml
+    from vidlong.attention.stream_attention import StreamContext
+
+    with pytest.raises(vidlong.VidlongError, match="streaming is not implemented for CogVideoXTransformer3DModel"):
+        vidlong.apply(model, native_frames=NATIVE, stream=StreamContext(sinks=1, window=1))
+
+
+def test_a_diffusers_cogvideox_pipeline_runs_with_the_methods_and_unwrapped_is_stock():
+    """`vidlong.apply(pipe.transformer, ...)` on diffusers' own CogVideoXPipeline: 17 frames (5 latent)
+    at a native window of 2 latent frames; removed, the pipeline's output is the stock one bit for bit."""
+    import numpy as np
+    from tiny_pipeline import tiny_cogvideox_pipeline
+
+    pipe = tiny_cogvideox_pipeline()
+    pipe.set_progress_bar_config(disable=True)
+
+    def call():
+        return pipe("a red circle", num_frames=17, height=32, width=48, num_inference_steps=2, output_type="np",
+                    max_sequence_length=TEXT, generator=torch.Generator().manual_seed(0)).frames
+
+    stock = call()
+    vidlong.apply(pipe.transformer, vidlong.UltraViCo(), vidlong.SpectralFusion(), native_frames=2)
+    changed = call()
+    vidlong.remove(pipe.transformer)
+    assert changed.shape == stock.shape == (1, 17, 32, 48, 3)
+    assert np.array_equal(call(), stock) and not np.array_equal(changed, stock)
