@@ -109,6 +109,25 @@ class PositiveDecay:
         return torch.minimum(score, score * self.alpha)
 
 
+@dataclass(frozen=True)
+class BandedPositiveDecay:
+    """UltraViCo's HunyuanVideo variant (a score_mod, valid inside the far region): positive logits
+    are scaled by `beta` where the token distance ``|i - j|`` lies in one of `bands` (inclusive,
+    tokens), by `alpha` elsewhere; both <= 1, so ``min(s, factor·s)``."""
+
+    alpha: float
+    beta: float
+    bands: tuple
+
+    def __call__(self, score, b, h, q_idx, kv_idx):
+        distance = (q_idx - kv_idx).abs()
+        in_band = torch.zeros_like(distance, dtype=torch.bool)
+        for low, high in self.bands:
+            in_band = in_band | ((distance >= low) & (distance <= high))
+        factor = torch.where(in_band, self.beta, self.alpha).to(score.dtype)
+        return torch.minimum(score, score * factor)
+
+
 def in_region(region: MaskMod, inside: ScoreMod) -> ScoreMod:
     """A score_mod applying `inside` where the mask_mod `region` holds and leaving other logits."""
 

@@ -36,8 +36,9 @@ class VidlongAttnProcessor:
                  image_rotary_emb=None):
         # the families name their RoPE argument rotary_emb (Wan, LTX: positional) or image_rotary_emb (keyword)
         rotary = rotary_emb if rotary_emb is not None else image_rotary_emb
-        text = encoder_hidden_states if self.adapter.joint_text else None
-        if (encoder_hidden_states is not None and text is None) or attention_mask is not None:
+        joint = self.adapter.joint_text
+        text = encoder_hidden_states if joint else None
+        if (encoder_hidden_states is not None and not joint) or (attention_mask is not None and not joint):
             return self.stock(attn, hidden_states, encoder_hidden_states, attention_mask, rotary)
         stream = self.state.stream
         query, key, value = self.adapter.qkv(attn, hidden_states, None if stream is not None else rotary, text)
@@ -47,11 +48,12 @@ class VidlongAttnProcessor:
             out = stream.attend(self.layer, query, key, value, self._attention_backend)
         elif plan is None or plan.is_stock:
             out = dispatch_attention_fn(
-                query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
+                query, key, value, attn_mask=attention_mask, dropout_p=0.0, is_causal=False,
                 backend=self._attention_backend, parallel_config=self._parallel_config,
             )
         elif text_tokens:
-            out = run_joint_plan(query, key, value, plan, text_tokens)
+            out = run_joint_plan(query, key, value, plan, text_tokens, self.adapter.text_at_end,
+                                 self.adapter.visible_keys(attention_mask))
         else:
             out = run_plan(query, key, value, plan, self.state.kernel_for(query.device))
         return self.adapter.output(attn, out, query.dtype, text_tokens)

@@ -100,3 +100,29 @@ def cogvideox_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1
         cos, sin = get_3d_rotary_pos_embed(16, ((0, 0), (height // 2, width // 2)), (height // 2, width // 2), frames)
         inputs["image_rotary_emb"] = (cos.to(dtype), sin.to(dtype))
     return inputs
+
+
+def tiny_hunyuan_transformer(seed: int = 0):
+    """A random HunyuanVideoTransformer3DModel (2 heads x 16, patch (1, 2, 2), one dual-stream and one
+    single-stream block) for exact CPU checks."""
+    from diffusers import HunyuanVideoTransformer3DModel
+
+    torch.manual_seed(seed)
+    model = HunyuanVideoTransformer3DModel(in_channels=IN_CHANNELS, out_channels=IN_CHANNELS, num_attention_heads=2,
+                                           attention_head_dim=16, num_layers=1, num_single_layers=1, num_refiner_layers=1,
+                                           mlp_ratio=2.0, text_embed_dim=TEXT_DIM, pooled_projection_dim=8,
+                                           rope_axes_dim=(4, 6, 6))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model.eval()
+
+
+def hunyuan_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32) -> dict:
+    """Latents ``[1, C, F, H, W]`` and 5 text states of which the last 2 are padding (masked)."""
+    gen = torch.Generator().manual_seed(seed)
+    return dict(hidden_states=torch.randn(1, IN_CHANNELS, frames, height, width, generator=gen).to(dtype),
+                timestep=torch.tensor([500]), encoder_hidden_states=torch.randn(1, 5, TEXT_DIM, generator=gen).to(dtype),
+                encoder_attention_mask=torch.tensor([[1, 1, 1, 0, 0]]),
+                pooled_projections=torch.randn(1, 8, generator=gen).to(dtype), guidance=torch.tensor([3000.0]),
+                return_dict=False)

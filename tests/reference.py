@@ -85,28 +85,36 @@ def band_fusion(outputs, frames, height, width, cutoffs, d_s):
     return fused.permute(0, 2, 3, 4, 1).reshape(b, -1, outputs[0].shape[2], outputs[0].shape[3])
 
 
-def joint_attention(q, k, v, text, frames, tokens_per_frame, native, alpha=None, guard=True, allowed=None):
+def joint_attention(q, k, v, text, frames, tokens_per_frame, native, alpha=None, guard=True, allowed=None, visible=None,
+                    beta=None, beta_bands=()):
     """Joint text + video self-attention in float64, the text tokens first: text rows plain softmax over
     every key; video rows see every text key unmodified and the video keys as `ultravico_attention`
     does (keys centred on the mean video key, positive far logits x `alpha`, first-frame guard) when
-    `alpha` is given, else plainly; `allowed` [N, N] restricts video keys. q, k, v: [B, T + N, H, D]."""
+    `alpha` is given, else plainly; `allowed` [N, N] restricts video keys; `visible` [B, T + N] bool
+    hides keys from every query (padding); far pairs at token distances inside `beta_bands`
+    (inclusive, tokens) get `beta` instead of `alpha`. q, k, v: [B, T + N, H, D]."""
     q, k, v = (t.double().transpose(1, 2) for t in (q, k, v))  # [B, H, T + N, D]
     n = q.shape[2] - text
-    text_rows = torch.softmax(q[:, :, :text] @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1) @ v
+    hidden = torch.zeros(q.shape[0], 1, 1, q.shape[2], dtype=torch.bool) if visible is None else ~visible[:, None, None, :]
+    scale = 1 / math.sqrt(q.shape[-1])
+    text_rows = torch.softmax((q[:, :, :text] @ k.transpose(-1, -2) * scale).masked_fill(hidden, float("-inf")), dim=-1) @ v
     if alpha is not None:
         k = k - k[:, :, text:].mean(dim=2, keepdim=True)
-    s = q[:, :, text:] @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])  # [B, H, N, T + N]
+    s = q[:, :, text:] @ k.transpose(-1, -2) * scale  # [B, H, N, T + N]
     video = s[..., text:]
     i, j = torch.arange(n).view(-1, 1), torch.arange(n).view(1, -1)
     fi, fj = i // tokens_per_frame, j // tokens_per_frame
     keep = torch.ones(n, n, dtype=torch.bool)
     if alpha is not None:
         far = (i - j).abs().double() > native * tokens_per_frame / 2
-        video = torch.where(far & (video > 0), alpha * video, video)
+        factor = torch.full((n, n), float(alpha), dtype=torch.float64)
+        for low, high in beta_bands:
+            factor[((i - j).abs() >= low) & ((i - j).abs() <= high)] = beta
+        video = torch.where(far & (video > 0), factor * video, video)
         if guard:
             keep &= ~((fi == 0) & (fj >= native))
     if allowed is not None:
         keep &= allowed
-    s = torch.cat([s[..., :text], video.masked_fill(~keep, float("-inf"))], dim=-1)
+    s = torch.cat([s[..., :text], video.masked_fill(~keep, float("-inf"))], dim=-1).masked_fill(hidden, float("-inf"))
     video_rows = torch.softmax(s, dim=-1) @ v
     return torch.cat([text_rows, video_rows], dim=2).transpose(1, 2)

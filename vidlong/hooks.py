@@ -150,7 +150,7 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
     Args:
         transformer: a diffusers video transformer of a family vidlong serves
             (`vidlong.attention.adapters.ADAPTERS`: `WanTransformer3DModel`, `LTXVideoTransformer3DModel`,
-            `CogVideoXTransformer3DModel`).
+            `CogVideoXTransformer3DModel`, `HunyuanVideoTransformer3DModel`).
         methods: method configs (`UltraViCo`, `SpectralFusion`, `SlidingWindow`, `RIFLEx`); none (or
             neutral settings) leaves the output bit-identical.
         native_frames: the model's native window in latent frames; default from `configs/models`.
@@ -169,8 +169,8 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
         raise VidlongError(f"RIFLEx is not implemented for {adapter.transformer_class} (its RoPE tables); "
                            "use UltraViCo, SpectralFusion or SlidingWindow with it")
     if stream is not None and not adapter.streams:
-        raise VidlongError(f"streaming is not implemented for {adapter.transformer_class} yet; generate the "
-                           "whole video with UltraViCo and/or SpectralFusion")
+        raise VidlongError(f"streaming is not available for {adapter.transformer_class}: {adapter.no_stream_reason}; "
+                           "generate the whole video with UltraViCo and/or SpectralFusion")
     if kernel not in KERNELS:
         raise VidlongError(f"unknown kernel {kernel!r}; choose one of: {', '.join(KERNELS)}")
     check_kernel_device(kernel, transformer)

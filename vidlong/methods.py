@@ -14,7 +14,7 @@ from typing import Optional
 import yaml
 
 from .attention.layout import TokenLayout
-from .attention.mods import MaskMod, FarPair, FirstFrameGuard
+from .attention.mods import BandedPositiveDecay, FarPair, FirstFrameGuard, MaskMod, PositiveDecay, ScoreMod
 from .errors import VidlongError
 from .method_names import METHOD_NAMES
 from .schedulers.bands import SeparableBands, default_cutoffs, make_bands
@@ -34,22 +34,41 @@ class UltraViCo:
         region: "token" (``|i-j| > L·tokens_per_frame/2``, the reference) or "frame" (``|f_i-f_j| > L/2``).
         guard_first_frame: mask keys at frames >= L for first-frame queries.
         center_keys: subtract the mean key over the sequence before attention.
+        beta: the second factor of UltraViCo's HunyuanVideo reference (0.6 there, with no first-frame
+            guard): far pairs at token distances inside `beta_bands` get `beta` instead of `alpha`.
+            None: off (the published rule for Wan and the other families).
+        beta_bands: inclusive distance bands in frames (x tokens per frame = token distances), by
+            default those of the reference: near multiples of ~50 frames, where HunyuanVideo's
+            temporal RoPE realigns and its videos repeat.
     """
 
     alpha: float = 0.9
     region: str = "token"
     guard_first_frame: bool = True
     center_keys: bool = True
+    beta: Optional[float] = None
+    beta_bands: tuple = ((46, 54), (96, 104), (146, 154), (196, 204))
 
     def __post_init__(self):
         if not _positive(self.alpha) or self.alpha > 1:
             raise VidlongError(f"UltraViCo alpha must be in (0, 1], got {self.alpha}; the paper's default is 0.9")
         if self.region not in ("token", "frame"):
             raise VidlongError(f"UltraViCo region must be 'token' or 'frame', got {self.region!r}")
+        if self.beta is not None and (not _positive(self.beta) or self.beta > 1):
+            raise VidlongError(f"UltraViCo beta must be in (0, 1] or None, got {self.beta}; HunyuanVideo's reference uses 0.6")
+        if any(len(band) != 2 or not 0 <= band[0] <= band[1] for band in self.beta_bands):
+            raise VidlongError(f"UltraViCo beta_bands must be (low, high) frame distances, low <= high, got {self.beta_bands}")
+
+    def score_mod(self, layout: TokenLayout) -> ScoreMod:
+        """The modifier of far pairs' logits: ``min(s, alpha·s)``, or with `beta` the banded variant."""
+        if self.beta is None:
+            return PositiveDecay(self.alpha)
+        tpf = layout.tokens_per_frame
+        return BandedPositiveDecay(self.alpha, self.beta, tuple((low * tpf, high * tpf) for low, high in self.beta_bands))
 
     def decay_region(self, layout: TokenLayout) -> Optional[MaskMod]:
         """The far pairs whose positive logits decay, or None when the decay cannot act here."""
-        if self.alpha == 1:
+        if self.alpha == 1 and self.beta in (None, 1):
             return None
         is_far = FarPair(layout, self.region)
         if not bool(is_far(None, None, _as_tensor(0), _as_tensor(layout.num_tokens - 1))):

@@ -122,7 +122,7 @@ def known_models() -> list[tuple[dict, ModelSpec]]:
 def model_facts(transformer_config, experts: int = 1, expand_timesteps: bool = False, task: str = "t2v",
                 family: str = "wan") -> dict:
     """What a match rule can test: the transformer's config plus the pipeline facts and the family
-    (`vidlong.attention.adapters`: "wan", "ltx-video", "cogvideox")."""
+    (`vidlong.attention.adapters`: "wan", "ltx-video", "cogvideox", "hunyuan-video")."""
     return dict(transformer_config, experts=experts, expand_timesteps=bool(expand_timesteps), task=task, family=family)
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from .attention.layout import TokenLayout
-from .attention.mods import PositiveDecay
 from .attention.plan import AttentionPlan
 from .methods import SlidingWindow, SpectralFusion, UltraViCo, check_methods
 
@@ -25,7 +24,7 @@ def build_plan(layout: TokenLayout, methods) -> AttentionPlan:
         windows=windows,
         base_mask=decay.mask_mod(layout) if decay else None,
         score_region=region,
-        region_score_mod=PositiveDecay(decay.alpha) if region is not None else None,
+        region_score_mod=decay.score_mod(layout) if region is not None else None,
         center_keys=bool(decay and decay.center_keys and region is not None),
         bands=fusion.bands_for(layout, windows) if len(windows) > 1 else None,
         key=(layout, decay, fusion, sliding, windows),

@@ -6,11 +6,12 @@ from __future__ import annotations
 from ...errors import VidlongError
 from .base import FamilyAdapter
 from .cogvideox import COGVIDEOX
+from .hunyuan import HUNYUAN_VIDEO
 from .ltx import LTX_VIDEO
 from .wan import WAN
 
 #: every family vidlong serves
-ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, LTX_VIDEO, COGVIDEOX)
+ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, LTX_VIDEO, COGVIDEOX, HUNYUAN_VIDEO)
 
 
 def adapter_for(transformer) -> FamilyAdapter:

@@ -14,14 +14,19 @@ class FamilyAdapter:
         name: the family's name in `configs/models` match rules (``family: ...``).
         transformer_class: the diffusers transformer class it serves.
         streams: whether chunk-by-chunk streaming with the rolling KV cache is implemented for it.
+        no_stream_reason: why not, for the one-line refusal.
         joint_text: whether its video self-attention also holds the text tokens (joint attention:
-            the processor receives them as ``encoder_hidden_states``, placed first in q/k/v).
+            the processor receives them as ``encoder_hidden_states``).
+        text_at_end: in joint attention, the text tokens follow the video tokens in q/k/v (else they
+            come first).
     """
 
     name: str = ""
     transformer_class: str = ""
     streams: bool = False
+    no_stream_reason: str = "it is not implemented yet"
     joint_text: bool = False
+    text_at_end: bool = False
 
     def self_attentions(self, transformer) -> list:
         """The video self-attention modules whose processor vidlong replaces."""
@@ -35,7 +40,7 @@ class FamilyAdapter:
     def qkv(self, attn, hidden_states: torch.Tensor, rotary, text=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """q, k, v ``[B, N, H, D]`` exactly as the family's own processor computes them for
         self-attention, its RoPE applied (none when `rotary` is None); with joint `text` states
-        ``[B, T, C]``, ``[B, T + N, H, D]`` with the text tokens first."""
+        ``[B, T, C]``, ``[B, T + N, H, D]`` in the family's order (`text_at_end`)."""
         raise NotImplementedError
 
     def output(self, attn, out: torch.Tensor, dtype: torch.dtype, text_tokens: int = 0):
@@ -43,6 +48,11 @@ class FamilyAdapter:
         projection (a joint family splits off its `text_tokens`)."""
         out = attn.to_out[0](out.flatten(2, 3).to(dtype))
         return attn.to_out[1](out)
+
+    def visible_keys(self, attention_mask):
+        """The keys every query may see, ``[B, T + N]`` bool, from the mask the family's blocks pass
+        to joint attention (None: all)."""
+        return None if attention_mask is None else attention_mask.reshape(attention_mask.shape[0], -1).bool()
 
     def rope_module(self, transformer):
         """The RoPE module whose temporal tables RIFLEx replaces, or None where RIFLEx is not implemented."""

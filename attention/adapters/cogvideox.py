@@ -11,6 +11,7 @@ from .base import FamilyAdapter
 
 class CogVideoXAdapter(FamilyAdapter):
     name = "cogvideox"
+    no_stream_reason = "its text tokens join every video self-attention, so each chunk would re-run them against the cache; not implemented yet"
     transformer_class = "CogVideoXTransformer3DModel"
     joint_text = True
 

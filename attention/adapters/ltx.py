@@ -13,6 +13,7 @@ from .base import FamilyAdapter
 
 class LTXVideoAdapter(FamilyAdapter):
     name = "ltx-video"
+    no_stream_reason = "its rolling KV cache (keys re-placed with its RoPE) is not implemented yet"
     transformer_class = "LTXVideoTransformer3DModel"
 
     def self_attentions(self, transformer) -> list:

@@ -1,0 +1,120 @@
+"""HunyuanVideo through its family adapter: joint attention with the text tokens after the video tokens
+and padded text keys masked, in dual- and single-stream blocks. Methods off = the stock model bit for
+bit; each method (UltraViCo with its HunyuanVideo `beta` included) equal to the float64 dense reference
+with the text pairs untouched; the native length from configs/models."""
+import pytest
+import torch
+from conftest import hunyuan_inputs, tiny_hunyuan_transformer
+from reference import band_fusion, joint_attention, local_window_allowed
+
+import vidlong
+from vidlong.attention.adapters.hunyuan import HUNYUAN_VIDEO
+from vidlong.attention.joint import run_joint_plan
+from vidlong.attention.layout import TokenLayout
+from vidlong.plans import build_plan
+
+NATIVE = 3  # latent frames
+GRID = (2, 3)  # token rows, columns (latent 4x6, patch 2)
+TPF = GRID[0] * GRID[1]
+TEXT = 5
+BETA = dict(alpha=0.8, beta=0.5, beta_bands=((4, 6),), guard_first_frame=False)  # bands inside this small model's far region
+
+
+def rel_err(a, b):
+    return ((a.double() - b.double()).norm() / b.double().norm()).item()
+
+
+def stock_output(frames):
+    with torch.no_grad():
+        return tiny_hunyuan_transformer()(**hunyuan_inputs(frames))[0]
+
+
+def test_methods_off_and_removed_are_stock_bit_for_bit():
+    frames = 4 * NATIVE
+    model = tiny_hunyuan_transformer()
+    stock = [a.processor for a in HUNYUAN_VIDEO.self_attentions(model)]
+    neutral = vidlong.apply(model, vidlong.UltraViCo(alpha=1.0, guard_first_frame=False), native_frames=NATIVE)
+    with torch.no_grad():
+        out = model(**hunyuan_inputs(frames))[0]
+    assert neutral.plan.is_stock and torch.equal(out, stock_output(frames))
+    vidlong.apply(model, vidlong.UltraViCo(**BETA), vidlong.SpectralFusion(), native_frames=NATIVE)
+    with torch.no_grad():
+        changed = model(**hunyuan_inputs(frames))[0]
+    vidlong.remove(model)
+    assert [a.processor for a in HUNYUAN_VIDEO.self_attentions(model)] == stock
+    with torch.no_grad():
+        assert torch.equal(model(**hunyuan_inputs(frames))[0], stock_output(frames))
+    assert rel_err(changed, stock_output(frames)) > 1e-3
+
+
+def to_text_first(x, text):
+    return torch.cat([x[:, -text:], x[:, :-text]], dim=1)
+
+
+def to_text_last(x, text):
+    return torch.cat([x[:, text:], x[:, :text]], dim=1)
+
+
+@pytest.mark.parametrize("method", [vidlong.UltraViCo(alpha=0.8), vidlong.UltraViCo(**BETA), vidlong.SpectralFusion(windows=(1,))],
+                         ids=["ultravico", "ultravico-beta", "fusion"])
+def test_joint_plan_with_text_last_and_padding_matches_the_reference(method):
+    frames = 4 * NATIVE
+    layout = TokenLayout(frames, *GRID, NATIVE)
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, layout.num_tokens + TEXT, 2, 8, generator=gen) * 2 for _ in range(3))
+    visible = torch.ones(1, layout.num_tokens + TEXT, dtype=torch.bool)
+    visible[:, -2:] = False  # two padded text tokens
+    out = run_joint_plan(q, k + 0.5, v, build_plan(layout, [method]), TEXT, text_at_end=True, visible=visible)
+    args = (to_text_first(q, TEXT), to_text_first(k + 0.5, TEXT), to_text_first(v, TEXT), TEXT, frames, TPF, NATIVE)
+    seen = to_text_first(visible, TEXT)
+    assert rel_err(out, to_text_last(reference(method, args, seen, frames), TEXT)) < 1e-5
+
+
+def reference(method, args, visible, frames):
+    """The float64 joint attention of `method` (text-first order)."""
+    if isinstance(method, vidlong.UltraViCo):
+        bands = tuple((lo * TPF, hi * TPF) for lo, hi in method.beta_bands) if method.beta else ()
+        return joint_attention(*args, alpha=method.alpha, guard=method.guard_first_frame, visible=visible,
+                               beta=method.beta, beta_bands=bands)
+    branches = [joint_attention(*args, visible=visible),
+                joint_attention(*args, visible=visible, allowed=local_window_allowed(frames, TPF, NATIVE))]
+    video = band_fusion([b[:, TEXT:] for b in branches], frames, *GRID, [0.25], 0.25)
+    return torch.cat([branches[0][:, :TEXT], video], dim=1)
+
+
+class ReferenceAttention:
+    """The methods' float64 math on a HunyuanVideo joint attention (q/k/v as its stock processor makes them)."""
+
+    def __init__(self, method, frames):
+        self.method, self.frames = method, frames
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, image_rotary_emb=None):
+        q, k, v = HUNYUAN_VIDEO.qkv(attn, hidden_states, image_rotary_emb, encoder_hidden_states)
+        visible = to_text_first(attention_mask.reshape(1, -1), TEXT)
+        args = (to_text_first(q, TEXT), to_text_first(k, TEXT), to_text_first(v, TEXT), TEXT, self.frames, TPF, NATIVE)
+        out = to_text_last(reference(self.method, args, visible, self.frames), TEXT)
+        return HUNYUAN_VIDEO.output(attn, out, q.dtype, TEXT)
+
+
+@pytest.mark.parametrize("method", [vidlong.UltraViCo(**BETA), vidlong.SpectralFusion(windows=(1,))], ids=["ultravico-beta", "fusion"])
+def test_transformer_with_a_method_matches_float64_reference(method):
+    frames = 4 * NATIVE
+    model = tiny_hunyuan_transformer()
+    vidlong.apply(model, method, native_frames=NATIVE)
+    with torch.no_grad():
+        out = model(**hunyuan_inputs(frames))[0]
+    ref_model = tiny_hunyuan_transformer().to(torch.float64)
+    for attention in HUNYUAN_VIDEO.self_attentions(ref_model):
+        attention.set_processor(ReferenceAttention(method, frames))
+    with torch.no_grad():
+        ref = ref_model(**hunyuan_inputs(frames, dtype=torch.float64))[0]
+    assert rel_err(out, ref) < 1e-5
+
+
+def test_native_length_comes_from_configs_and_bad_beta_is_refused():
+    model = tiny_hunyuan_transformer()
+    assert vidlong.apply(model, vidlong.UltraViCo(beta=0.6, guard_first_frame=False)).native_frames == 33
+    with pytest.raises(vidlong.VidlongError, match="UltraViCo beta must be in"):
+        vidlong.UltraViCo(beta=1.5)
+    with pytest.raises(vidlong.VidlongError, match="beta_bands must be"):
+        vidlong.UltraViCo(beta=0.6, beta_bands=((5, 2),))
