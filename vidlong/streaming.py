@@ -366,12 +366,22 @@ class VideoStreamer:
         cached = prefix.cache_latents(self.schedule.sinks + self.schedule.window)
         self._write(cached, text)
         self._remember(cached.cpu())
-        decoded = to_uint8(decoder.decode(prefix.history))
+        decoded = self._replay(decoder, prefix.history, keep=prefix.frames is None)
         frames = prefix.frames if prefix.frames is not None else decoded
         if self.pipe.task == "i2v":  # the context's first frame is its windows' image
             self.condition = self._image_condition(frames[max(0, len(frames) - pixel_frames(cached.shape[2], self.pipe.spec.temporal_ratio))])
         self.seam = SeamBlend(frames[-1], decoded[-1], self.streaming.seam_frames)
         return StreamChunk(-1, frames, prompt_at(self.prompts, 0), time.perf_counter() - start, None, is_input=True)
+
+    def _replay(self, decoder: StreamingWanDecoder, history: torch.Tensor, keep: bool) -> np.ndarray:
+        """Decode the input's latents ``[1, C, F, h, w]`` a chunk at a time (the decoder's cache then holds
+        the input's history); uint8 frames, all of them with `keep`, else the last one only (memory
+        stays one chunk's, however long the input)."""
+        pieces = []
+        for start in range(0, history.shape[2], self.schedule.chunk):
+            frames = to_uint8(decoder.decode(history[:, :, start : start + self.schedule.chunk]))
+            pieces = pieces + [frames] if keep else [frames[-1:]]
+        return np.concatenate(pieces)
 
     def __iter__(self) -> Iterator[StreamChunk]:
         pipe = self.pipe
