@@ -65,17 +65,16 @@ def teacher_forcing(transformer, frames: int, chunk: int, height: int, width: in
     rope = transformer.rope
     positions = torch.arange(frames).repeat(2)
     mask = teacher_forcing_mask(frames, chunk, height * width, device=rope.freqs_cos.device)
-    saved = {}
-    for name, block in enumerate(transformer.blocks):
-        saved[name] = block.attn1.processor
+    stock = [block.attn1.processor for block in transformer.blocks]
+    for block in transformer.blocks:
         block.attn1.processor = _MaskedSelfAttention(block.attn1.processor, mask)
     transformer.rope = _FixedRope(wan_rotary_at(rope, positions, height, width))
     try:
         yield
     finally:
         transformer.rope = rope
-        for name, block in enumerate(transformer.blocks):
-            block.attn1.processor = saved[name]
+        for block, processor in zip(transformer.blocks, stock):
+            block.attn1.processor = processor
 
 
 def teacher_forced_prediction(transformer, clean: torch.Tensor, noisy: torch.Tensor, timesteps: torch.Tensor,

@@ -57,3 +57,13 @@ class FamilyAdapter:
     def rope_module(self, transformer):
         """The RoPE module whose temporal tables RIFLEx replaces, or None where RIFLEx is not implemented."""
         return None
+
+
+def rotate_video_tokens(x: torch.Tensor, rotary, video: slice, dim: int) -> torch.Tensor:
+    """`x` with diffusers' `apply_rotary_emb` applied to its video tokens (`video`, along the sequence
+    axis `dim`, 1 or 2) and its text tokens left as they are, as joint-attention families do."""
+    from diffusers.models.embeddings import apply_rotary_emb
+
+    start, stop = video.indices(x.shape[dim])[:2]
+    before, inside, after = x.split([start, stop - start, x.shape[dim] - stop], dim=dim)
+    return torch.cat([before, apply_rotary_emb(inside, rotary, sequence_dim=dim), after], dim=dim)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from ..layout import TokenLayout
-from .base import FamilyAdapter
+from .base import FamilyAdapter, rotate_video_tokens
 
 
 class CogVideoXAdapter(FamilyAdapter):
@@ -27,8 +27,6 @@ class CogVideoXAdapter(FamilyAdapter):
     def qkv(self, attn, hidden_states, rotary, text=None):
         """As diffusers' `CogVideoXAttnProcessor2_0`: text then video tokens through the same
         projections, per-head norms, RoPE on the video tokens; ``[B, T + N, H, D]`` each."""
-        from diffusers.models.embeddings import apply_rotary_emb
-
         joint = torch.cat([text, hidden_states], dim=1)
         batch, heads = joint.shape[0], attn.heads
         query, key, value = (proj(joint).view(batch, -1, heads, proj.out_features // heads).transpose(1, 2)
@@ -38,9 +36,8 @@ class CogVideoXAdapter(FamilyAdapter):
         if attn.norm_k is not None:
             key = attn.norm_k(key)
         if rotary is not None:
-            n = text.shape[1]
-            query = torch.cat([query[:, :, :n], apply_rotary_emb(query[:, :, n:], rotary)], dim=2)
-            key = torch.cat([key[:, :, :n], apply_rotary_emb(key[:, :, n:], rotary)], dim=2)
+            video = slice(text.shape[1], None)
+            query, key = rotate_video_tokens(query, rotary, video, 2), rotate_video_tokens(key, rotary, video, 2)
         return tuple(x.transpose(1, 2) for x in (query, key, value))
 
     def output(self, attn, out, dtype, text_tokens=0):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from ..layout import TokenLayout
-from .base import FamilyAdapter
+from .base import FamilyAdapter, rotate_video_tokens
 
 
 def _heads(x, attn):
@@ -34,8 +34,6 @@ class HunyuanVideoAdapter(FamilyAdapter):
 
     def qkv(self, attn, hidden_states, rotary, text=None):
         """As diffusers' `HunyuanVideoAttnProcessor2_0`: ``[B, N + T, H, D]``, video then text."""
-        from diffusers.models.embeddings import apply_rotary_emb
-
         single = attn.add_q_proj is None
         joint = torch.cat([hidden_states, text], dim=1) if single else hidden_states
         query, key, value = (_heads(proj(joint), attn) for proj in (attn.to_q, attn.to_k, attn.to_v))
@@ -44,9 +42,8 @@ class HunyuanVideoAdapter(FamilyAdapter):
         if attn.norm_k is not None:
             key = attn.norm_k(key)
         if rotary is not None:
-            n = hidden_states.shape[1]
-            query = torch.cat([apply_rotary_emb(query[:, :n], rotary, sequence_dim=1), query[:, n:]], dim=1)
-            key = torch.cat([apply_rotary_emb(key[:, :n], rotary, sequence_dim=1), key[:, n:]], dim=1)
+            video = slice(0, hidden_states.shape[1])
+            query, key = rotate_video_tokens(query, rotary, video, 1), rotate_video_tokens(key, rotary, video, 1)
         if not single:
             text_q, text_k, text_v = (_heads(proj(text), attn) for proj in (attn.add_q_proj, attn.add_k_proj, attn.add_v_proj))
             if attn.norm_added_q is not None:
