@@ -133,3 +133,22 @@ def test_the_embedded_causal_model_streams_with_its_own_settings(tmp_path):
     sidecar = json.loads((tmp_path / "s.json").read_text())
     assert (sidecar["model"], sidecar["model_path"], sidecar["streaming"]["sampler"]) == ("default-causal", "default-causal", "scheduler")
     assert sidecar["streaming"]["steps"] == 2 and sidecar["guidance"] == [3.0, 3.0]
+
+
+def test_a_lora_folder_needs_only_what_differs_from_its_base(tmp_path):
+    """A vidlong.yaml with base: and lora: alone takes the base's spec (under the folder's name); a LoRA
+    whose shapes do not fit the base is a one-line error."""
+    from vidlong.models import spec_for_folder
+    from vidlong.pipeline import load_pipeline
+
+    save_tiny_pipeline(tmp_path / "base")
+    (tmp_path / "lora").mkdir()
+    save_file({"transformer.blocks.0.attn1.to_q.lora_A.weight": torch.zeros(2, 32),
+               "transformer.blocks.0.attn1.to_q.lora_B.weight": torch.zeros(32, 2)}, str(tmp_path / "lora" / "a.safetensors"))
+    (tmp_path / "lora" / "vidlong.yaml").write_text("base: ../base\nlora: a.safetensors\nguidance_scale: 4.5\n")
+    spec, base = spec_for_folder(tmp_path / "lora"), spec_for_folder(tmp_path / "base")
+    assert (spec.name, spec.native_frames, spec.height, spec.guidance_scale) == ("lora", base.native_frames, base.height, 4.5)
+    save_file({"transformer.blocks.0.attn1.to_q.lora_A.weight": torch.zeros(2, 31),
+               "transformer.blocks.0.attn1.to_q.lora_B.weight": torch.zeros(32, 2)}, str(tmp_path / "lora" / "a.safetensors"))
+    with pytest.raises(VidlongError, match=r"is \(32, 2\) x \(2, 31\) but its weight is \(32, 32\)"):
+        load_pipeline(tmp_path / "lora", device="cpu")

@@ -128,3 +128,10 @@ def test_a_diffusers_cogvideox_pipeline_runs_with_the_methods_and_unwrapped_is_s
     vidlong.remove(pipe.transformer)
     assert changed.shape == stock.shape == (1, 17, 32, 48, 3)
     assert np.array_equal(call(), stock) and not np.array_equal(changed, stock)
+
+
+def test_cogvideox_1_5_with_its_temporal_patch_gets_its_own_native_length():
+    from vidlong.models import model_facts, spec_for_facts
+
+    assert spec_for_facts(model_facts({"patch_size_t": 2, "patch_size": 2}, family="cogvideox")).native_frames == 21
+    assert spec_for_facts(model_facts({"patch_size_t": None, "patch_size": 2}, family="cogvideox")).native_frames == 13

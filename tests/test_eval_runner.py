@@ -202,3 +202,9 @@ def test_a_stream_cell_takes_the_models_own_sampler_steps_and_guidance(model_dir
     rows = {r["method"]: r for r in rows_of(out / "results.csv")}
     assert (rows["stream"]["steps"], float(rows["stream"]["guidance"])) == ("2", 1.0)
     assert (rows["direct"]["steps"], float(rows["direct"]["guidance"])) == ("3", 2.0)
+    # a rerun finds both cells done (the stream's key is its own settings'), and the table holds both
+    outcome = runner.run_eval(runner.EvalConfig(model=str(folder), out=str(out), prompts=["a red circle"], ratios=[1],
+                                                methods=["direct", "stream"], seeds=1), progress=False)
+    assert (outcome.generated, outcome.from_video, outcome.skipped) == (0, 0, 2)
+    assert len(rows_of(out / "results.csv")) == 2 and len(outcome.rows) == 2
+    assert "| stream | 1x | 1 |" in (out / "results.md").read_text()

@@ -118,3 +118,8 @@ def test_native_length_comes_from_configs_and_bad_beta_is_refused():
         vidlong.UltraViCo(beta=1.5)
     with pytest.raises(vidlong.VidlongError, match="beta_bands must be"):
         vidlong.UltraViCo(beta=0.6, beta_bands=((5, 2),))
+
+
+def test_beta_bands_given_as_lists_are_kept_hashable():
+    method = vidlong.UltraViCo(beta=0.6, beta_bands=[[46, 54], [96, 104]])
+    assert method.beta_bands == ((46.0, 54.0), (96.0, 104.0)) and hash(method) == hash(vidlong.UltraViCo(beta=0.6, beta_bands=((46, 54), (96, 104))))

@@ -73,6 +73,8 @@ def main(argv=None):
     a = p.parse_args(argv)
     if a.merge:
         return merge(a.merge)
+    if not a.out:
+        p.error("--out is required (the rows' JSON file), unless --merge is given")
     prompt_set = list(EVAL_PROMPTS if a.prompt_set == "train" else DEFAULT_PROMPTS)
     prompts = [prompt_set[i] for i in (a.prompts if a.prompts is not None else range(len(prompt_set)))]
     rows: list = []

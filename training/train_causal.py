@@ -186,18 +186,23 @@ def train(transformer, lora: dict, latents: torch.Tensor, text_all: torch.Tensor
 
 
 def write_model_folder(folder: str, lora: dict, args) -> None:
-    """The LoRA (diffusers format, float16) and the ``vidlong.yaml`` of the causal model."""
+    """The LoRA (diffusers format, float16) and the ``vidlong.yaml`` of the causal model: the base by
+    its embedded name when it is the default model, else by its absolute path; the stream settings
+    shipped with `default-causal` (the default sampler: its few-step causal sampler scored far lower)."""
+    from vidlong.models import EMBEDDED_MODELS
     from safetensors.torch import save_file
 
     os.makedirs(folder, exist_ok=True)
     save_file({k: v.detach().to("cpu", torch.float16).contiguous() for k, v in lora.items()},
               os.path.join(folder, "pytorch_lora_weights.safetensors"))
     timesteps = ", ".join(args.timesteps.split(","))
+    default = os.path.realpath(args.base) == os.path.realpath(EMBEDDED_MODELS["default"])
+    base = "default" if default else os.path.abspath(args.base)
     with open(os.path.join(folder, "vidlong.yaml"), "w") as f:
         f.write(
             "# the block-causal default model: the default model plus this LoRA (native_frames counts LATENT frames)\n"
             "name: default-causal\n"
-            "base: default\n"
+            f"base: {base}\n"
             "lora: pytorch_lora_weights.safetensors\n"
             "native_frames: 9\n"
             "native_pixel_frames: 33\n"
@@ -207,7 +212,7 @@ def write_model_folder(folder: str, lora: dict, args) -> None:
             "num_inference_steps: 20\n"
             f"guidance_scale: {args.guidance}\n"
             "stream_context: cache\n"
-            "stream_sampler: causal\n"
+            "stream_sampler: scheduler\n"
             f"stream_timesteps: [{timesteps}]\n"
             f"stream_shift: {args.shift}\n"
             "stream_first_chunk: 3\n"

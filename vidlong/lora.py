@@ -46,7 +46,11 @@ def merge_lora(state: dict, lora: dict, scale: float) -> int:
             raise VidlongError(f"LoRA module {module!r} has no {'lora_B' if key_b not in lora else 'base weight'}; "
                                "is the LoRA made for this model?")
         weight = state[target]
-        delta = lora[key_b].double() @ lora[key_a].double()
+        a, b = lora[key_a], lora[key_b]
+        if a.ndim != 2 or b.ndim != 2 or (b.shape[0], a.shape[1]) != tuple(weight.shape) or a.shape[0] != b.shape[1]:
+            raise VidlongError(f"LoRA module {module!r} is {tuple(b.shape)} x {tuple(a.shape)} but its weight is "
+                               f"{tuple(weight.shape)}; is the LoRA made for this model?")
+        delta = b.double() @ a.double()
         state[target] = (weight.double() + scale * delta).to(weight.dtype)
         merged += 1
     if not merged:
@@ -56,10 +60,15 @@ def merge_lora(state: dict, lora: dict, scale: float) -> int:
 
 def fuse_lora_file(transformer: torch.nn.Module, path: Path, scale: float = 1.0) -> int:
     """Merge the LoRA safetensors file `path` into `transformer`'s weights; returns the modules merged."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     state = transformer.state_dict()
-    lora = {key: value for key, value in load_file(str(path)).items() if not key.startswith("text_encoder.")}
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise VidlongError(f"{path} is not a readable safetensors LoRA ({type(err).__name__}); save it again") from None
+    lora = {key: value for key, value in tensors.items() if not key.startswith("text_encoder.")}
     merged = merge_lora(state, lora, scale)
     transformer.load_state_dict(state)
     return merged

@@ -56,7 +56,11 @@ class UltraViCo:
             raise VidlongError(f"UltraViCo region must be 'token' or 'frame', got {self.region!r}")
         if self.beta is not None and (not _positive(self.beta) or self.beta > 1):
             raise VidlongError(f"UltraViCo beta must be in (0, 1] or None, got {self.beta}; HunyuanVideo's reference uses 0.6")
-        if any(len(band) != 2 or not 0 <= band[0] <= band[1] for band in self.beta_bands):
+        try:
+            object.__setattr__(self, "beta_bands", tuple((float(low), float(high)) for low, high in self.beta_bands))
+        except (TypeError, ValueError):
+            raise VidlongError(f"UltraViCo beta_bands must be (low, high) frame distances, got {self.beta_bands!r}") from None
+        if any(not 0 <= low <= high for low, high in self.beta_bands):
             raise VidlongError(f"UltraViCo beta_bands must be (low, high) frame distances, low <= high, got {self.beta_bands}")
 
     def score_mod(self, layout: TokenLayout) -> ScoreMod:

@@ -12,6 +12,7 @@ base's transformer when it loads (`vidlong.lora`): the embedded ``default-causal
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, fields
 from importlib import resources
@@ -243,8 +244,18 @@ def pipeline_facts(folder: Path) -> dict:
 
 
 def spec_for_folder(folder: Path) -> ModelSpec:
-    """A model folder's ``vidlong.yaml`` if it has one, else the known model its files match."""
+    """A model folder's ``vidlong.yaml`` if it has one, else the known model its files match. A base
+    plus LoRA folder's settings overlay its base's spec (only what differs need be written)."""
     own = Path(folder) / "vidlong.yaml"
+    link = lora_link(folder)
+    if link is not None:
+        raw = read_yaml(own)
+        raw.setdefault("name", Path(folder).name)
+        known = {f.name for f in fields(ModelSpec)}
+        try:
+            return dataclasses.replace(spec_for_folder(link.base), **{k: v for k, v in raw.items() if k in known})
+        except (TypeError, ValueError) as err:
+            raise VidlongError(f"{own} is not a valid vidlong.yaml ({type(err).__name__}); fix or delete it") from None
     if own.is_file():
         return read_spec_file(own)
     spec = spec_for_facts(pipeline_facts(Path(folder)))

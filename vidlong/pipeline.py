@@ -219,7 +219,7 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
     if link is not None:
         fuse_lora_file(pipe.transformer, link.lora, link.scale)
         for part in (pipe, pipe.transformer):  # the spec follows this folder, not the base
-            part.register_to_config(_name_or_path=str(folder))
+            part.register_to_config(_name_or_path=str(folder.resolve()))
     pipe.vidlong_spec = spec
     pipe.set_progress_bar_config(leave=False)
     return pipe.to(device)

@@ -85,6 +85,42 @@ def uses_causal_sampler(streaming: Streaming, spec, renoise: bool) -> bool:
     return causal
 
 
+@dataclass(frozen=True)
+class StreamSampling:
+    """How a stream denoises each chunk, resolved from its config and the model's spec.
+
+    Attributes:
+        causal: the causal sampler (else the pipeline's scheduler).
+        timesteps: the causal sampler's levels (None for the scheduler).
+        steps: the scheduler's steps per chunk.
+        guidances: (guidance, low-noise expert's guidance).
+    """
+
+    causal: bool
+    timesteps: Optional[tuple]
+    steps: int
+    guidances: tuple
+
+    @classmethod
+    def resolve(cls, streaming: Streaming, spec, renoise: bool, guidance: Optional[float] = None,
+                guidance_2: Optional[float] = None) -> "StreamSampling":
+        causal = uses_causal_sampler(streaming, spec, renoise)
+        if guidance is None:  # the model's stream guidance; the published few-step models are distilled without
+            guidance = spec.stream_guidance if spec.stream_guidance is not None else (1.0 if causal else None)
+            if guidance is not None and guidance_2 is None:  # a stream default holds for both experts
+                guidance_2 = guidance
+        timesteps = None
+        if causal:  # the config's levels, else its steps evenly spaced, else the model's, else 4 levels
+            timesteps = check_timesteps(streaming.timesteps or (streaming.steps and even_timesteps(streaming.steps))
+                                        or spec.stream_timesteps or even_timesteps(CAUSAL_STEPS))
+        return cls(causal, timesteps, streaming.steps or spec.num_inference_steps, resolve_guidance(spec, guidance, guidance_2))
+
+    @property
+    def step_count(self) -> int:
+        """Model evaluations per chunk before the clean write: the levels, or the scheduler's steps."""
+        return len(self.timesteps) if self.causal else self.steps
+
+
 def check_streamable(task: str, context: str, sinks: Optional[int] = None) -> None:
     """Image-to-video pipelines stream only with the re-noised context and at least one sink frame: every
     window must start at the video's first frame, where their image condition sits (`ImageCondition`)."""
@@ -164,16 +200,9 @@ class VideoStreamer:
         self.prompts = parse_prompt_schedule(prompt)
         self.next_index = 0  # the first chunk whose prompt is not chosen yet
         self._prompt_lock = threading.Lock()
-        self.causal = uses_causal_sampler(streaming, spec, self.renoise)
-        if guidance is None:  # the model's stream guidance; the published few-step models are distilled without
-            guidance = spec.stream_guidance if spec.stream_guidance is not None else (1.0 if self.causal else None)
-        self.guidances = resolve_guidance(spec, guidance, guidance_2)
-        self.steps = streaming.steps or spec.num_inference_steps
-        if self.causal:  # the config's levels, else its steps evenly spaced, else the model's, else 4 levels
-            self.timesteps = check_timesteps(streaming.timesteps or (streaming.steps and even_timesteps(streaming.steps))
-                                             or spec.stream_timesteps or even_timesteps(CAUSAL_STEPS))
-        else:
-            self.timesteps = None
+        sampling = StreamSampling.resolve(streaming, spec, self.renoise, guidance, guidance_2)
+        self.causal, self.timesteps, self.steps, self.guidances = (sampling.causal, sampling.timesteps, sampling.steps,
+                                                                   sampling.guidances)
         self.first_chunk = streaming.first_chunk or spec.stream_first_chunk or self.schedule.chunk
         if self.first_chunk > spec.native_frames:
             raise VidlongError(f"--first-chunk {self.first_chunk} exceeds the model's native window of "

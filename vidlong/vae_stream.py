@@ -27,7 +27,8 @@ def onednn_available(vae) -> bool:
 def onednn_conv3d(module: torch.nn.Module):
     """Within it, every zero-padded `nn.Conv3d` of `module` convolves through oneDNN
     (``torch.mkldnn_convolution``) instead of `F.conv3d`'s choice; restored on exit."""
-    convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv3d) and m.padding_mode == "zeros"]
+    convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv3d) and m.padding_mode == "zeros"
+             and not isinstance(m.padding, str) and "_conv_forward" not in vars(m)]
 
     def direct(conv):
         def convolve(x, weight, bias):

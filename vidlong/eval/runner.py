@@ -273,6 +273,18 @@ def preset_for(method: str, ratio: float) -> Optional[str]:
     return name if method in PRESET_METHODS and name in preset_names() else None
 
 
+def stream_settings(folder: Path, spec: ModelSpec, config: EvalConfig) -> tuple[int, float]:
+    """(steps, guidance) of a stream cell: the config's, else the model's streaming defaults (a causal
+    model's levels and guidance), as `VideoStreamer` resolves them; steps are model evaluations per chunk."""
+    from ..pipeline import pipeline_task
+    from ..streaming import StreamSampling, resolve_context
+
+    streaming = Streaming(chunk=stream_chunk_for(spec, config.stream_chunk), steps=config.steps)
+    renoise = resolve_context(streaming, spec, pipeline_task(folder)) == "renoise"
+    sampling = StreamSampling.resolve(streaming, spec, renoise, config.guidance)
+    return sampling.step_count, sampling.guidances[0]
+
+
 def stream_chunk_for(spec: ModelSpec, chunk: Optional[int]) -> int:
     """Latent frames per streamed chunk: given, or a third of the native window (sinks = chunk,
     window = native - 2 chunks, so a chunk never sees more than the native window)."""
@@ -363,9 +375,16 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
              for s in range(config.seeds)]
     outcome = EvalOutcome()
 
+    stream_steps, stream_guidance = stream_settings(folder, spec, config)
+
+    def settings_of(cell):
+        """(steps, guidance) a cell runs with: a stream's own defaults unless asked (see `stream_settings`)."""
+        return (stream_steps, stream_guidance) if cell.method == "stream" else (steps, guidance)
+
     def key_of(cell):
+        cell_steps, cell_guidance = settings_of(cell)
         return cell_key(dict(model=spec.name, weights=weights, method=cell.method, ratio=cell.ratio,
-                             prompt=cell.prompt, seed=cell.seed, steps=steps, guidance=guidance,
+                             prompt=cell.prompt, seed=cell.seed, steps=cell_steps, guidance=cell_guidance,
                              noise_mode=config.noise))
 
     bar = tqdm(cells, unit="video", dynamic_ncols=True, disable=not progress, file=sys.stderr)
@@ -374,7 +393,7 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
         if key_of(cell) in done:
             outcome.skipped += 1
             continue
-        path = video_path(out, spec, weights, cell, steps, guidance, config.noise)
+        path = video_path(out, spec, weights, cell, *settings_of(cell), config.noise)
         info_path = path.with_suffix(".json")
         saved = read_saved_cell(path, info_path)
         if saved is not None:
@@ -392,7 +411,7 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
             outcome.generated += 1
             frames, _ = read_video(path)  # measured as saved (after compression), as a rerun would
         row = dict(model=spec.name, weights=weights, method=cell.method, ratio=cell.ratio, prompt=cell.prompt,
-                   seed=cell.seed, steps=info.get("steps", steps), guidance=info.get("guidance", guidance), noise_mode=config.noise,
+                   seed=cell.seed, steps=settings_of(cell)[0], guidance=settings_of(cell)[1], noise_mode=config.noise,
                    preset=info.get("preset", ""), noise=info.get("noise", ""), latent_frames=info.get("latent_frames", ""),
                    pixel_frames=int(frames.shape[0]), native_pixel_frames=spec.native_pixel_frames,
                    seconds=info.get("seconds", ""), video=str(path.relative_to(out)))
