@@ -43,8 +43,7 @@ from vidlong.generate import GenerateRequest, generate, load_image  # noqa: E402
 from vidlong.methods import METHOD_NAMES, Streaming, load_preset, methods_for, preset_names  # noqa: E402
 from vidlong.models import pixel_frames  # noqa: E402
 from vidlong.panels import side_by_side  # noqa: E402
-from vidlong.schedulers.causal import CAUSAL_STEPS, even_timesteps  # noqa: E402
-from vidlong.streaming import VideoStreamer, chunks_for_seconds  # noqa: E402
+from vidlong.streaming import StreamSampling, VideoStreamer, chunks_for_seconds, resolve_context  # noqa: E402
 from vidlong.validate import MAX_GUIDANCE, MAX_STEPS, check_generate, check_seed, limits_for_pipeline  # noqa: E402
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
 
@@ -145,9 +144,11 @@ class App:
         self.folder = folder or OutputFolder()
         self.history = History(self.folder)
         self.pace = Pace()
-        #: the Stream tab's steps shown by default: the causal sampler's levels, or the model's steps
-        causal = self.spec.stream_sampler == "causal"
-        self.stream_steps = len(self.spec.stream_timesteps or even_timesteps(CAUSAL_STEPS)) if causal else self.spec.num_inference_steps
+        #: the Stream tab's steps and guidance shown by default: the model's streaming defaults (a causal
+        #: sampler's levels at its guidance, else the model's steps and guidance)
+        default = Streaming.preset(self.spec.stream_preset or "default")
+        sampling = StreamSampling.resolve(default, self.spec, resolve_context(default, self.spec, pipe.task) == "renoise")
+        self.stream_steps, self.stream_guidance = sampling.step_count, sampling.guidances[0]
 
     def length_note(self, ratio, method="none", preset=NO_PRESET, steps=None, height=None, width=None) -> str:
         """Markdown: the length a ratio gives on this model, and the run's estimated time and memory
@@ -254,6 +255,7 @@ class App:
         if seconds is None or not float(seconds) >= 0 or float(seconds) == float("inf"):
             raise VidlongError(f"seconds must be a finite number >= 0 (0: until stopped), got {seconds!r}")
         steps = None if steps is None or int(steps) == self.stream_steps else int(steps)  # unchanged: the model's own
+        guidance = None if guidance is None or float(guidance) == self.stream_guidance else float(guidance)
         changes = dict(chunk=int(chunk), steps=steps,
                        context=None if context in (None, "", AUTO) else context, recache_on_prompt_switch=bool(recache))
         streaming = Streaming.preset(self.spec.stream_preset or "default",  # the model's (a converted LongLive: longlive)
@@ -487,7 +489,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                         with gr.Row():
                             s_steps = fields.Number(value=app.stream_steps, precision=0, minimum=1, maximum=MAX_STEPS,
                                                     label="Steps per chunk")
-                            s_guidance = fields.Number(value=spec.guidance_scale, minimum=0, maximum=MAX_GUIDANCE, label="Guidance")
+                            s_guidance = fields.Number(value=app.stream_guidance, minimum=0, maximum=MAX_GUIDANCE, label="Guidance")
                             s_seed = fields.Number(value=0, precision=0, label="Seed (-1: random)")
                         s_recache = gr.Checkbox(value=True, label="Re-encode the cache on a prompt switch")
                         with gr.Row():
