@@ -113,7 +113,7 @@ def test_causal_training_smoke_run_writes_a_model_that_streams(tmp_path):
     compare(["--models", str(model), "--ratios", "1", "--seeds", "20", "--prompts", "0", "--device", "cpu",
              "--out", str(tmp_path / "rows.json")])
     rows = json.loads((tmp_path / "rows.json").read_text())
-    assert [(r["ratio"], r["seed"], r["guidance"]) for r in rows] == [(1.0, 20, 1.0)]  # causal sampler: guidance 1
+    assert [(r["ratio"], r["seed"], r["guidance"]) for r in rows] == [(1.0, 20, 3.0)]  # the shipped stream settings
     assert 0.0 <= rows[0]["shapes_frac_frames_all_present"] <= 1.0
 
 
