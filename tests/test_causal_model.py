@@ -152,3 +152,26 @@ def test_a_lora_folder_needs_only_what_differs_from_its_base(tmp_path):
                "transformer.blocks.0.attn1.to_q.lora_B.weight": torch.zeros(32, 2)}, str(tmp_path / "lora" / "a.safetensors"))
     with pytest.raises(VidlongError, match=r"is \(32, 2\) x \(2, 31\) but its weight is \(32, 32\)"):
         load_pipeline(tmp_path / "lora", device="cpu")
+
+
+@pytest.mark.parametrize("how", ["metadata", "alpha-entry"])
+def test_a_lora_with_an_alpha_merges_at_alpha_over_rank(tmp_path, how):
+    """diffusers/peft save `lora_alpha` in the file's metadata, other trainers an `<module>.alpha` entry:
+    either scales B·A by alpha / rank (here 1 / 2)."""
+    from vidlong.pipeline import load_pipeline
+
+    base = save_tiny_pipeline(tmp_path / "base")
+    stock = load_pipeline(base, device="cpu").transformer.state_dict()["blocks.0.attn1.to_q.weight"]
+    gen = torch.Generator().manual_seed(2)
+    a, b = torch.randn(2, 32, generator=gen), torch.randn(32, 2, generator=gen)
+    pairs = {"transformer.blocks.0.attn1.to_q.lora_A.weight": a, "transformer.blocks.0.attn1.to_q.lora_B.weight": b}
+    metadata = None
+    if how == "metadata":
+        metadata = {"format": "pt", "lora_adapter_metadata": json.dumps({"transformer.lora_alpha": 1, "transformer.r": 2})}
+    else:
+        pairs["transformer.blocks.0.attn1.to_q.alpha"] = torch.tensor(1.0)
+    (tmp_path / "lora").mkdir()
+    save_file(pairs, str(tmp_path / "lora" / "a.safetensors"), metadata=metadata)
+    (tmp_path / "lora" / "vidlong.yaml").write_text("base: ../base\nlora: a.safetensors\n")
+    merged = load_pipeline(tmp_path / "lora", device="cpu").transformer.state_dict()["blocks.0.attn1.to_q.weight"]
+    assert torch.equal(merged, (stock.double() + 0.5 * b.double() @ a.double()).float())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -32,10 +33,12 @@ def lora_target(module: str) -> str:
     return clean_name(re.sub(r"^(base_model\.model\.|transformer\.)+", "", module)) + ".weight"
 
 
-def merge_lora(state: dict, lora: dict, scale: float) -> int:
+def merge_lora(state: dict, lora: dict, scale: float, alpha: Optional[float] = None) -> int:
     """Merge LoRA pairs (``...<module>.lora_A.weight`` ``[r, in]`` and ``lora_B`` ``[out, r]``) into
-    ``<module>.weight`` of `state` in place: ``W + scale·B·A`` (in float64, then the weight's dtype);
-    returns how many modules were merged."""
+    ``<module>.weight`` of `state` in place: ``W + scale·(alpha / r)·B·A`` (in float64, then the
+    weight's dtype), alpha from a ``<module>.alpha`` entry (kohya's files), else `alpha` (peft's
+    ``lora_alpha``), else r (scale 1, the diffusers format vidlong writes); returns how many modules
+    were merged."""
     merged = 0
     lora = {key.replace(".default.", "."): value for key, value in lora.items()}  # peft's adapter name, if kept
     for key_a in [k for k in lora if k.endswith("lora_A.weight")]:
@@ -51,7 +54,10 @@ def merge_lora(state: dict, lora: dict, scale: float) -> int:
             raise VidlongError(f"LoRA module {module!r} is {tuple(b.shape)} x {tuple(a.shape)} but its weight is "
                                f"{tuple(weight.shape)}; is the LoRA made for this model?")
         delta = b.double() @ a.double()
-        state[target] = (weight.double() + scale * delta).to(weight.dtype)
+        module_alpha = lora.get(f"{module}.alpha")
+        module_alpha = float(module_alpha) if module_alpha is not None else alpha
+        factor = scale * (module_alpha / a.shape[0] if module_alpha is not None else 1.0)
+        state[target] = (weight.double() + factor * delta).to(weight.dtype)
         merged += 1
     if not merged:
         raise VidlongError("the LoRA file holds no lora_A/lora_B weights")
@@ -60,15 +66,22 @@ def merge_lora(state: dict, lora: dict, scale: float) -> int:
 
 def fuse_lora_file(transformer: torch.nn.Module, path: Path, scale: float = 1.0) -> int:
     """Merge the LoRA safetensors file `path` into `transformer`'s weights; returns the modules merged."""
-    from safetensors import SafetensorError
+    import json
+
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
     state = transformer.state_dict()
     try:
         tensors = load_file(str(path))
-    except (SafetensorError, OSError) as err:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        adapter = json.loads(metadata.get("lora_adapter_metadata") or "{}")  # peft's config, as diffusers saves it
+    except (SafetensorError, OSError, ValueError) as err:
         raise VidlongError(f"{path} is not a readable safetensors LoRA ({type(err).__name__}); save it again") from None
+    adapter = adapter if isinstance(adapter, dict) else {}
+    alpha = adapter.get("transformer.lora_alpha", adapter.get("lora_alpha"))  # diffusers packs it under the component
     lora = {key: value for key, value in tensors.items() if not key.startswith("text_encoder.")}
-    merged = merge_lora(state, lora, scale)
+    merged = merge_lora(state, lora, scale, None if alpha is None else float(alpha))
     transformer.load_state_dict(state)
     return merged
