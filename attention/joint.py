@@ -40,8 +40,11 @@ def run_joint_plan(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, 
     n = q.shape[2] - text_tokens
     text, video = (slice(n, None), slice(0, n)) if text_at_end else (slice(0, text_tokens), slice(text_tokens, None))
     dtype = torch.float64 if q.dtype == torch.float64 else torch.float32
-    seen = None if visible is None else (lambda b, h, q_idx, kv_idx: visible[b, kv_idx])
-    text_seen = None if visible is None else (lambda b, h, q_idx, kv_idx: visible[:, text][b, kv_idx])
+    seen = text_seen = None
+    if visible is not None:
+        text_visible = visible[:, text]
+        seen = lambda b, h, q_idx, kv_idx: visible[b, kv_idx]  # noqa: E731 - mask_mods, as in attention/mods.py
+        text_seen = lambda b, h, q_idx, kv_idx: text_visible[b, kv_idx]  # noqa: E731
     text_rows = dense_attention(q[:, :, text], k, v, seen, compute_dtype=dtype)
     if plan.center_keys:
         k = (k.float() - k[:, :, video].float().mean(dim=2, keepdim=True)).to(k.dtype)

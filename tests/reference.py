@@ -118,3 +118,19 @@ def joint_attention(q, k, v, text, frames, tokens_per_frame, native, alpha=None,
     s = torch.cat([s[..., :text], video.masked_fill(~keep, float("-inf"))], dim=-1).masked_fill(hidden, float("-inf"))
     video_rows = torch.softmax(s, dim=-1) @ v
     return torch.cat([text_rows, video_rows], dim=2).transpose(1, 2)
+
+
+def joint_method_attention(method, q, k, v, text, frames, grid, native, visible=None):
+    """A vidlong method's float64 math on joint attention (text tokens first): `UltraViCo` (with its
+    beta bands) or `SpectralFusion(windows=(1,))` (global + one native window, cut-off 0.25, on the
+    video rows; text rows from the global branch). `grid`: token rows, columns per frame."""
+    tpf = grid[0] * grid[1]
+    if hasattr(method, "alpha"):
+        bands = tuple((lo * tpf, hi * tpf) for lo, hi in method.beta_bands) if method.beta else ()
+        return joint_attention(q, k, v, text, frames, tpf, native, alpha=method.alpha, guard=method.guard_first_frame,
+                               visible=visible, beta=method.beta, beta_bands=bands)
+    branches = [joint_attention(q, k, v, text, frames, tpf, native, visible=visible),
+                joint_attention(q, k, v, text, frames, tpf, native, visible=visible,
+                                allowed=local_window_allowed(frames, tpf, native))]
+    video = band_fusion([b[:, text:] for b in branches], frames, *grid, [0.25], 0.25)
+    return torch.cat([branches[0][:, :text], video], dim=1)

@@ -4,7 +4,7 @@ length from configs/models."""
 import pytest
 import torch
 from conftest import cogvideox_inputs, tiny_cogvideox_transformer
-from reference import band_fusion, joint_attention, local_window_allowed
+from reference import band_fusion, joint_attention, joint_method_attention, local_window_allowed
 
 import vidlong
 from vidlong.attention.adapters.cogvideox import COGVIDEOX
@@ -73,15 +73,7 @@ class ReferenceAttention:
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, image_rotary_emb=None):
         q, k, v = COGVIDEOX.qkv(attn, hidden_states, image_rotary_emb, encoder_hidden_states)
-        tpf = GRID[0] * GRID[1]
-        if isinstance(self.method, vidlong.UltraViCo):
-            out = joint_attention(q, k, v, TEXT, self.frames, tpf, NATIVE, alpha=self.method.alpha)
-        else:  # SpectralFusion(windows=(1,)): global + one native window, FreeLong's cut-off 0.25
-            branches = [joint_attention(q, k, v, TEXT, self.frames, tpf, NATIVE),
-                        joint_attention(q, k, v, TEXT, self.frames, tpf, NATIVE,
-                                        allowed=local_window_allowed(self.frames, tpf, NATIVE))]
-            video = band_fusion([b[:, TEXT:] for b in branches], self.frames, *GRID, [0.25], 0.25)
-            out = torch.cat([branches[0][:, :TEXT], video], dim=1)
+        out = joint_method_attention(self.method, q, k, v, TEXT, self.frames, GRID, NATIVE)
         return COGVIDEOX.output(attn, out, q.dtype, TEXT)
 
 

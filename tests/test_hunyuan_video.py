@@ -5,7 +5,7 @@ with the text pairs untouched; the native length from configs/models."""
 import pytest
 import torch
 from conftest import hunyuan_inputs, tiny_hunyuan_transformer
-from reference import band_fusion, joint_attention, local_window_allowed
+from reference import joint_method_attention
 
 import vidlong
 from vidlong.attention.adapters.hunyuan import HUNYUAN_VIDEO
@@ -15,7 +15,6 @@ from vidlong.plans import build_plan
 
 NATIVE = 3  # latent frames
 GRID = (2, 3)  # token rows, columns (latent 4x6, patch 2)
-TPF = GRID[0] * GRID[1]
 TEXT = 5
 BETA = dict(alpha=0.8, beta=0.5, beta_bands=((4, 6),), guard_first_frame=False)  # bands inside this small model's far region
 
@@ -65,21 +64,9 @@ def test_joint_plan_with_text_last_and_padding_matches_the_reference(method):
     visible = torch.ones(1, layout.num_tokens + TEXT, dtype=torch.bool)
     visible[:, -2:] = False  # two padded text tokens
     out = run_joint_plan(q, k + 0.5, v, build_plan(layout, [method]), TEXT, text_at_end=True, visible=visible)
-    args = (to_text_first(q, TEXT), to_text_first(k + 0.5, TEXT), to_text_first(v, TEXT), TEXT, frames, TPF, NATIVE)
-    seen = to_text_first(visible, TEXT)
-    assert rel_err(out, to_text_last(reference(method, args, seen, frames), TEXT)) < 1e-5
-
-
-def reference(method, args, visible, frames):
-    """The float64 joint attention of `method` (text-first order)."""
-    if isinstance(method, vidlong.UltraViCo):
-        bands = tuple((lo * TPF, hi * TPF) for lo, hi in method.beta_bands) if method.beta else ()
-        return joint_attention(*args, alpha=method.alpha, guard=method.guard_first_frame, visible=visible,
-                               beta=method.beta, beta_bands=bands)
-    branches = [joint_attention(*args, visible=visible),
-                joint_attention(*args, visible=visible, allowed=local_window_allowed(frames, TPF, NATIVE))]
-    video = band_fusion([b[:, TEXT:] for b in branches], frames, *GRID, [0.25], 0.25)
-    return torch.cat([branches[0][:, :TEXT], video], dim=1)
+    expected = joint_method_attention(method, to_text_first(q, TEXT), to_text_first(k + 0.5, TEXT), to_text_first(v, TEXT),
+                                      TEXT, frames, GRID, NATIVE, to_text_first(visible, TEXT))
+    assert rel_err(out, to_text_last(expected, TEXT)) < 1e-5
 
 
 class ReferenceAttention:
@@ -91,8 +78,8 @@ class ReferenceAttention:
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, image_rotary_emb=None):
         q, k, v = HUNYUAN_VIDEO.qkv(attn, hidden_states, image_rotary_emb, encoder_hidden_states)
         visible = to_text_first(attention_mask.reshape(1, -1), TEXT)
-        args = (to_text_first(q, TEXT), to_text_first(k, TEXT), to_text_first(v, TEXT), TEXT, self.frames, TPF, NATIVE)
-        out = to_text_last(reference(self.method, args, visible, self.frames), TEXT)
+        out = to_text_last(joint_method_attention(self.method, to_text_first(q, TEXT), to_text_first(k, TEXT),
+                                                  to_text_first(v, TEXT), TEXT, self.frames, GRID, NATIVE, visible), TEXT)
         return HUNYUAN_VIDEO.output(attn, out, q.dtype, TEXT)
 
 
