@@ -133,7 +133,7 @@ CLI_ROWS = [
     ("generate", ["--out", "{outdir}/missing/x.mp4"], "does not exist; create it first", None),
     ("generate", ["--save-latents", "{outdir}/missing/x.pt"], "does not exist; create it first", None),
     ("generate", ["--save-latents", "{outdir}/x.pt"], "exists (x.pt would be replaced too)", "latents_exist"),
-    ("generate", ["--model", "{outdir}/nowhere"], "does not exist; pass a local diffusers Wan folder", None),
+    ("generate", ["--model", "{outdir}/nowhere"], "does not exist; pass a local diffusers pipeline folder", None),
     ("generate", ["--ratio", "2", "--frames", "9"], "--frames: not allowed with argument --ratio", ARGPARSE),
     ("generate", ["--steps", "abc"], "--steps: invalid int value", ARGPARSE),
     ("stream", ["--prompt", ""], "the prompt is empty", None),

@@ -119,3 +119,24 @@ def tiny_cogvideox_pipeline():
     text_encoder = T5EncoderModel(T5Config(vocab_size=64, d_model=TEXT_DIM, d_kv=8, d_ff=32, num_layers=1, num_heads=2))
     return CogVideoXPipeline(tokenizer=tiny_tokenizer(), text_encoder=text_encoder.eval(), vae=vae.eval(),
                              transformer=tiny_cogvideox_transformer(), scheduler=CogVideoXDDIMScheduler())
+
+
+def tiny_hunyuan_pipeline():
+    """diffusers' `HunyuanVideoPipeline` of tiny random parts: a HunyuanVideo VAE (8x space, 4x time), a
+    three-layer Llama text encoder (the pipeline reads its third-last hidden states), a one-layer CLIP
+    text encoder for the pooled prompt, `tiny_hunyuan_transformer`; both tokenizers are the tiny word-level one."""
+    from diffusers import AutoencoderKLHunyuanVideo, HunyuanVideoPipeline
+    from transformers import CLIPTextConfig, CLIPTextModel, LlamaConfig, LlamaModel
+
+    from conftest import IN_CHANNELS, TEXT_DIM, tiny_hunyuan_transformer
+
+    torch.manual_seed(0)
+    vae = AutoencoderKLHunyuanVideo(latent_channels=IN_CHANNELS, block_out_channels=(8,) * 4, layers_per_block=1, norm_num_groups=4)
+    llama = LlamaModel(LlamaConfig(vocab_size=64, hidden_size=TEXT_DIM, intermediate_size=32, num_hidden_layers=3,
+                                   num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512))
+    clip = CLIPTextModel(CLIPTextConfig(vocab_size=64, hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+                                        num_attention_heads=2, max_position_embeddings=77, bos_token_id=1, eos_token_id=1,
+                                        pad_token_id=0))
+    return HunyuanVideoPipeline(text_encoder=llama.eval(), tokenizer=tiny_tokenizer(), transformer=tiny_hunyuan_transformer(),
+                                vae=vae.eval(), scheduler=FlowMatchEulerDiscreteScheduler(), text_encoder_2=clip.eval(),
+                                tokenizer_2=tiny_tokenizer())

@@ -53,9 +53,12 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int) -> RunCost:
     steps = request.steps or spec.num_inference_steps
     guidance = spec.guidance_scale if request.guidance is None else request.guidance
     forwards = 2 if guidance > 1 else 1  # the Wan pipelines run guidance as two batch-1 forwards
-    pt, ph, pw = config.patch_size
-    tokens = (latent_frames // pt) * (height // pipe.vae_scale_factor_spatial // ph) * (width // pipe.vae_scale_factor_spatial // pw)
-    heads, dim, ffn, blocks = config.num_attention_heads, config.num_attention_heads * config.attention_head_dim, config.ffn_dim, config.num_layers
+    geometry = pipe.geometry()
+    pt, ph, pw = geometry.patch
+    tokens = (latent_frames // pt) * (height // geometry.spatial // ph) * (width // geometry.spatial // pw)
+    heads, dim = config.num_attention_heads, config.num_attention_heads * config.attention_head_dim
+    ffn = config.get("ffn_dim") or int(config.get("mlp_ratio", 4.0) * dim)  # Wan names it; the others use 4x (Hunyuan: mlp_ratio)
+    blocks = config.num_layers + config.get("num_single_layers", 0)  # HunyuanVideo: dual- then single-stream blocks
     methods = methods_for(request.method, request.preset)
     branches = max([1 + len(m.windows) for m in methods if isinstance(m, SpectralFusion)] or [1])  # global + local
 

@@ -90,7 +90,7 @@ def extension_prefix(pipe, streaming, video: Optional[np.ndarray] = None,
     from .schedulers.stream import StreamSchedule
 
     check_extension_source(video, latents)
-    spec, geometry = pipe.spec, pipeline_geometry(pipe)
+    spec, geometry = pipe.spec, pipe.geometry()
     schedule = StreamSchedule.resolve(spec.native_frames, streaming.chunk, streaming.sinks, streaming.window)
     context = schedule.sinks + schedule.window
     if latents is not None:
@@ -103,12 +103,6 @@ def extension_prefix(pipe, streaming, video: Optional[np.ndarray] = None,
     pixels = torch.from_numpy(np.ascontiguousarray(tail)).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
     encoded = encode_frames(pipe.vae, pixels).float().cpu()
     return ExtensionPrefix(latents=encoded, history=encoded, frames=video)
-
-
-def pipeline_geometry(pipe) -> Geometry:
-    """`Geometry` of a loaded pipeline."""
-    return Geometry(channels=pipe.vae.config.z_dim, spatial=pipe.vae_scale_factor_spatial,
-                    temporal=pipe.vae_scale_factor_temporal, patch=tuple(pipe.experts()[0].config.patch_size))
 
 
 def check_latents_for_model(latents: torch.Tensor, geometry: Geometry, source: str = "--latents") -> None:

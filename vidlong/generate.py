@@ -105,8 +105,9 @@ Progress = Callable[[str, int, int], None]
 
 
 class _DecodeProgress:
-    """Reports ``("decode", frames done, latent frames)`` as the Wan VAE decodes: its decoder runs once
-    per latent frame, so a forward pre-hook on it counts them."""
+    """Reports ``("decode", done, latent frames)`` as the VAE decodes, from a forward pre-hook on its
+    decoder: Wan's runs once per latent frame (so ``done`` counts frames), CogVideoX's once per two, the
+    others' once (``done`` stays 0 until the decode ends)."""
 
     def __init__(self, vae, total: int, progress: Progress):
         self.total, self.done, self.progress = total, 0, progress
@@ -138,14 +139,14 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     guidance, guidance_2 = resolve_guidance(spec, request.guidance, request.guidance_2)
 
     generator = torch.Generator().manual_seed(request.seed)
-    latent_shape = (1, pipe.latent_channels, n_latent,
-                    height // pipe.vae_scale_factor_spatial, width // pipe.vae_scale_factor_spatial)
-    latents = initial_noise(noise, latent_shape, spec.native_frames, generator)
+    geometry = pipe.geometry()
+    grid = (pipe.noise_frames(n_latent), height // geometry.spatial, width // geometry.spatial)
+    latents = initial_noise(noise, (1, geometry.channels, *grid), spec.native_frames, generator)
 
     final = {}
 
     def on_step(_pipe, step, _t, kwargs):
-        final["latents"] = kwargs["latents"]
+        final["latents"] = pipe.grid_latents(kwargs["latents"], *grid)[:, :, -n_latent:]
         report("denoise", step + 1, steps)
         return {}
 
@@ -165,13 +166,13 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         video = pipe(
             prompt=request.prompt, negative_prompt=request.negative_prompt or None, height=height, width=width,
             num_frames=pixel_frames(n_latent, spec.temporal_ratio), num_inference_steps=steps,
-            guidance_scale=guidance, latents=latents.to(pipe.device, pipe.experts()[0].dtype),
+            guidance_scale=guidance, latents=pipe.call_latents(latents.to(pipe.device, pipe.experts()[0].dtype)),
             output_type="np", callback_on_step_end=on_step, **extra,
         ).frames[0]
     finally:
         decoding.remove()
         pipe.remove()
-        pipe.vae.clear_cache()  # a run stopped inside the decode leaves the VAE's feature cache filled
+        pipe.clear_vae_cache()
     report("decode", n_latent, n_latent)
     frames = (np.clip(video, 0, 1) * 255).round().astype(np.uint8)
     settings = dict(

@@ -31,9 +31,12 @@ EMBEDDED_MODELS = {"default": Path(__file__).parent / "default_model",
                    "default-causal": Path(__file__).parent / "default_causal_model"}
 
 #: diffusers pipeline classes vidlong serves, by task ("VidLong*" are the names vidlong's own
-#: subclasses save under).
+#: subclasses save under; `vidlong.pipeline.PIPELINE_CLASSES` maps each to vidlong's class).
 PIPELINE_TASKS = {"WanPipeline": "t2v", "VidLongWanPipeline": "t2v",
-                  "WanImageToVideoPipeline": "i2v", "VidLongWanImageToVideoPipeline": "i2v"}
+                  "WanImageToVideoPipeline": "i2v", "VidLongWanImageToVideoPipeline": "i2v",
+                  "LTXPipeline": "t2v", "VidLongLTXPipeline": "t2v",
+                  "CogVideoXPipeline": "t2v", "VidLongCogVideoXPipeline": "t2v",
+                  "HunyuanVideoPipeline": "t2v", "VidLongHunyuanVideoPipeline": "t2v"}
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ class ModelSpec:
         height, width: native resolution in pixels.
         num_inference_steps, guidance_scale: sampling defaults.
         guidance_scale_2: guidance of the low-noise expert (Wan2.2 A14B); None: `guidance_scale`.
-        temporal_ratio: pixel frames per latent frame step of the VAE.
+        temporal_ratio: pixel frames per latent frame step of the VAE (for a model folder, read from its VAE config).
         stream_context: how streamed chunks see earlier frames by default ("cache" or "renoise",
             see `vidlong.Streaming.context`); None: "renoise" for image-to-video pipelines, else "cache".
         stream_first_chunk: latent frames of a new stream's first chunk by default (None: the chunk
@@ -245,7 +248,14 @@ def pipeline_facts(folder: Path) -> dict:
 
 def spec_for_folder(folder: Path) -> ModelSpec:
     """A model folder's ``vidlong.yaml`` if it has one, else the known model its files match. A base
-    plus LoRA folder's settings overlay its base's spec (only what differs need be written)."""
+    plus LoRA folder's settings overlay its base's spec (only what differs need be written). The
+    temporal ratio is always the VAE's (its config is the truth; a yaml need not repeat it)."""
+    spec = _written_spec(folder)
+    temporal = folder_geometry(folder).temporal
+    return spec if spec.temporal_ratio == temporal else dataclasses.replace(spec, temporal_ratio=temporal)
+
+
+def _written_spec(folder: Path) -> ModelSpec:
     own = Path(folder) / "vidlong.yaml"
     link = lora_link(folder)
     if link is not None:
@@ -253,7 +263,7 @@ def spec_for_folder(folder: Path) -> ModelSpec:
         raw.setdefault("name", Path(folder).name)
         known = {f.name for f in fields(ModelSpec)}
         try:
-            return dataclasses.replace(spec_for_folder(link.base), **{k: v for k, v in raw.items() if k in known})
+            return dataclasses.replace(_written_spec(link.base), **{k: v for k, v in raw.items() if k in known})
         except (TypeError, ValueError) as err:
             raise VidlongError(f"{own} is not a valid vidlong.yaml ({type(err).__name__}); fix or delete it") from None
     if own.is_file():
@@ -287,13 +297,31 @@ class Geometry:
         return self.spatial * self.patch[1]
 
 
+def geometry_from_configs(vae: dict, transformer: dict) -> Geometry:
+    """`Geometry` from a VAE's and a transformer's configs, in every family's spelling: channels are
+    Wan's ``z_dim`` or the others' ``latent_channels``; the spatial factor Wan's ``scale_factor_spatial``,
+    LTX-Video's and HunyuanVideo's ``spatial_compression_ratio`` (LTX: else its patch x 2^down-samplings)
+    or CogVideoX's 2^(levels - 1); the patch Wan's ``[t, h, w]`` or the others' ``patch_size`` (h = w)
+    with ``patch_size_t`` (None: 1)."""
+    downs = sum(vae.get("spatio_temporal_scaling") or ())  # LTX-Video's VAE, when its ratios are not written
+    spatial = (vae.get("scale_factor_spatial") or vae.get("spatial_compression_ratio")
+               or (vae["patch_size"] * 2**downs if "spatio_temporal_scaling" in vae else None)
+               or 2 ** (len(vae.get("block_out_channels") or (0,) * 4) - 1))
+    temporal = (vae.get("scale_factor_temporal") or vae.get("temporal_compression_ratio")
+                or (vae.get("patch_size_t", 1) * 2**downs if "spatio_temporal_scaling" in vae else None) or WAN_TEMPORAL_RATIO)
+    patch = transformer.get("patch_size", (1, 2, 2))
+    if isinstance(patch, int):
+        patch = (transformer.get("patch_size_t") or 1, patch, patch)
+    return Geometry(channels=int(vae.get("z_dim") or vae["latent_channels"]), spatial=int(spatial), temporal=int(temporal),
+                    patch=tuple(patch))
+
+
 def folder_geometry(folder: Path) -> Geometry:
-    """`Geometry` of a diffusers Wan pipeline folder, from its JSON configs."""
-    patch = folder_configs(folder)[1].get("patch_size", [1, 2, 2])
+    """`Geometry` of a diffusers pipeline folder, from its JSON configs."""
+    transformer = folder_configs(folder)[1]
     folder = pipeline_folder(folder)
     try:
         vae = json.loads((folder / "vae" / "config.json").read_text())
-    except (OSError, ValueError) as err:
+        return geometry_from_configs(vae, transformer)
+    except (OSError, ValueError, KeyError, TypeError) as err:
         raise VidlongError(f"cannot read the configs of {folder} ({type(err).__name__}); re-save it with save_pretrained()") from None
-    return Geometry(channels=int(vae.get("z_dim", 16)), spatial=int(vae.get("scale_factor_spatial") or 8),
-                    temporal=int(vae.get("scale_factor_temporal") or WAN_TEMPORAL_RATIO), patch=tuple(patch))

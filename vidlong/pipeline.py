@@ -1,9 +1,10 @@
-"""vidlong's diffusers pipelines: every Wan pipeline with its spec, methods, streaming and extension
-one call away, loaded offline from local folders.
+"""vidlong's diffusers pipelines: every Wan pipeline, and LTX-Video, CogVideoX and HunyuanVideo, with
+its spec, methods, streaming and extension one call away, loaded offline from local folders.
 
-`VidlongPipelineMixin` gives a diffusers pipeline the same surface whatever the family member
-(`spec`, `native_frames`, `experts`, `apply`, `remove`, `stream`, `extend`, and call defaults from the
-spec); `load_pipeline` picks the subclass from the folder's ``model_index.json``.
+`VidlongPipelineMixin` gives a diffusers pipeline the same surface whatever the family
+(`spec`, `native_frames`, `experts`, `apply`, `remove`, `stream`, `extend`, call defaults from the
+spec, and the latent layout its ``latents=`` takes); `load_pipeline` picks the subclass from the
+folder's ``model_index.json`` (`PIPELINE_CLASSES`).
 """
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from diffusers import WanPipeline
 from . import hooks
 from .errors import VidlongError
 from .lora import fuse_lora_file
-from .models import (EMBEDDED_MODELS, PIPELINE_TASKS, ModelSpec, family_of, lora_link, model_facts, pipeline_folder, resolve_model,
-                     spec_for_facts, spec_for_folder)
+from .models import (EMBEDDED_MODELS, PIPELINE_TASKS, Geometry, ModelSpec, family_of, geometry_from_configs, lora_link, model_facts,
+                     pipeline_folder, resolve_model, spec_for_facts, spec_for_folder)
 from .validate import check_device
 
 #: The embedded default model, shipped inside the package.
@@ -27,12 +28,13 @@ DEFAULT_MODEL_DIR = EMBEDDED_MODELS["default"]
 
 
 class VidlongPipelineMixin:
-    """What vidlong adds to a diffusers Wan pipeline.
+    """What vidlong adds to a diffusers video pipeline.
 
     ``pipe.spec`` is the model's `ModelSpec` (native window in latent frames, fps, resolution,
-    sampling defaults) and ``pipe(...)`` takes its defaults from it (diffusers' own defaults are
-    Wan2.1-14B's 480x832, 81 frames, 50 steps). Wan2.2's two experts share every method; each keeps
-    its own hooks and state.
+    sampling defaults) and ``pipe(...)`` takes its defaults from it (diffusers' own defaults are the
+    largest model's, e.g. Wan2.1-14B's 480x832, 81 frames, 50 steps). Wan2.2's two experts share every
+    method; each keeps its own hooks and state. A family whose ``latents=`` are not ``[B, C, F, h, w]``
+    overrides `call_latents` and `grid_latents`.
     """
 
     vidlong_spec: Optional[ModelSpec] = None
@@ -64,8 +66,32 @@ class VidlongPipelineMixin:
 
     @property
     def latent_channels(self) -> int:
-        """Channels of the noise latents (the VAE's z_dim; the I2V transformer takes more, its condition)."""
-        return self.vae.config.z_dim
+        """Channels of the noise latents (the VAE's; the I2V transformer takes more, its condition)."""
+        return self.geometry().channels
+
+    def geometry(self) -> Geometry:
+        """The latent grid: VAE channels and factors, transformer patch."""
+        return geometry_from_configs(self.vae.config, self.experts()[0].config)
+
+    def noise_frames(self, frames: int) -> int:
+        """Latent frames of the starting noise for a video of `frames` latent frames (CogVideoX1.5 pads
+        to its temporal patch and drops the padding before decoding)."""
+        return frames
+
+    def call_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents ``[B, C, F, h, w]`` in the layout this pipeline's ``latents=`` argument takes."""
+        return latents
+
+    def grid_latents(self, latents: torch.Tensor, frames: int, height: int, width: int) -> torch.Tensor:
+        """This pipeline's latents inside its denoising loop as ``[B, C, F, h, w]`` (`frames` latent
+        frames, `height` x `width` latent cells)."""
+        return latents
+
+    def clear_vae_cache(self) -> None:
+        """Empty the VAE's feature cache (Wan's causal VAE keeps one; a decode stopped midway leaves it filled)."""
+        clear = getattr(self.vae, "clear_cache", None)
+        if clear is not None:
+            clear()
 
     def experts(self) -> list:
         """The transformers, high-noise first (Wan2.2 A14B has two, `transformer` and `transformer_2`)."""
@@ -153,19 +179,34 @@ class VidLongWanPipeline(VidlongPipelineMixin, WanPipeline):
     """diffusers' `WanPipeline` (Wan2.1 T2V, Wan2.2 T2V A14B and TI2V-5B) with vidlong's surface."""
 
 
-def pipeline_class(task: str) -> type:
-    """The vidlong pipeline class of a task; the image-to-video one is imported only when asked for
-    (diffusers' I2V pipeline pulls in the CLIP image processor)."""
-    if task == "i2v":
-        from .pipeline_i2v import VidLongWanImageToVideoPipeline
+#: vidlong's pipeline class ("module:class", imported only when asked for) of each diffusers pipeline
+#: class name in `vidlong.models.PIPELINE_TASKS` (a vidlong class saves under its own name)
+PIPELINE_CLASSES = {
+    "WanPipeline": "vidlong.pipeline:VidLongWanPipeline",
+    "WanImageToVideoPipeline": "vidlong.pipeline_i2v:VidLongWanImageToVideoPipeline",
+    "LTXPipeline": "vidlong.pipeline_families:VidLongLTXPipeline",
+    "CogVideoXPipeline": "vidlong.pipeline_families:VidLongCogVideoXPipeline",
+    "HunyuanVideoPipeline": "vidlong.pipeline_families:VidLongHunyuanVideoPipeline",
+}
 
-        return VidLongWanImageToVideoPipeline
-    return VidLongWanPipeline
+
+def pipeline_class(class_name: str) -> type:
+    """vidlong's pipeline class for a diffusers pipeline class name (or vidlong's own name for it)."""
+    import importlib
+
+    stock = class_name.replace("VidLong", "", 1) if class_name.startswith("VidLong") else class_name
+    module, name = PIPELINE_CLASSES[stock].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def folder_class_name(folder: Path) -> str:
+    """The pipeline class name in a checked model folder's ``model_index.json``."""
+    return json.loads((pipeline_folder(folder) / "model_index.json").read_text())["_class_name"]
 
 
 def pipeline_task(folder: Path) -> str:
     """"t2v" or "i2v" for a checked model folder (see `check_model_folder`)."""
-    return PIPELINE_TASKS[json.loads((pipeline_folder(folder) / "model_index.json").read_text())["_class_name"]]
+    return PIPELINE_TASKS[folder_class_name(folder)]
 
 
 def check_model_folder(path: Union[str, Path, None]) -> Path:
@@ -179,7 +220,7 @@ def check_model_folder(path: Union[str, Path, None]) -> Path:
     if folder.is_file():
         raise VidlongError(f"--model {folder} is a file; pass the diffusers pipeline folder that holds model_index.json")
     if not folder.is_dir():
-        raise VidlongError(f"model folder {folder} does not exist; pass a local diffusers Wan folder to --model")
+        raise VidlongError(f"model folder {folder} does not exist; pass a local diffusers pipeline folder to --model")
     index = folder / "model_index.json"
     if not index.is_file():
         raise VidlongError(f"{folder} is not a diffusers pipeline folder (no model_index.json); save one with pipe.save_pretrained()")
@@ -188,16 +229,16 @@ def check_model_folder(path: Union[str, Path, None]) -> Path:
     except (json.JSONDecodeError, AttributeError):
         raise VidlongError(f"{index} is not valid JSON; re-save the pipeline with save_pretrained()") from None
     if class_name not in PIPELINE_TASKS:
-        raise VidlongError(f"{folder} holds a {class_name}; vidlong serves WanPipeline and WanImageToVideoPipeline folders")
+        raise VidlongError(f"{folder} holds a {class_name}; vidlong serves {', '.join(PIPELINE_CLASSES)} folders")
     return folder
 
 
 def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.device, None] = None,
                   dtype: Optional[torch.dtype] = None) -> VidlongPipelineMixin:
-    """Load a Wan pipeline from a local folder (default: the embedded model), never from a hub.
+    """Load a video pipeline from a local folder (default: the embedded model), never from a hub.
 
-    Returns a `VidLongWanPipeline` or `VidLongWanImageToVideoPipeline`, as the folder's
-    ``model_index.json`` says.
+    Returns the vidlong subclass of the folder's diffusers pipeline (`PIPELINE_CLASSES`): e.g. a
+    `VidLongWanPipeline` for a ``WanPipeline`` folder, a ``VidLongLTXPipeline`` for an ``LTXPipeline``.
 
     A folder whose ``vidlong.yaml`` names a ``base`` and a ``lora`` loads the base and merges the LoRA
     into its transformer (in float64, each weight then rounded once to its dtype).
@@ -212,7 +253,7 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
     device = check_device(device)
     dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
     try:
-        pipe = pipeline_class(pipeline_task(folder)).from_pretrained(
+        pipe = pipeline_class(folder_class_name(folder)).from_pretrained(
             pipeline_folder(folder), dtype=dtype, local_files_only=True)
     except (OSError, ValueError, RuntimeError, EnvironmentError) as err:
         raise VidlongError(f"could not load the pipeline in {pipeline_folder(folder)}: {_first_line(err)}") from None

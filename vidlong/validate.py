@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from .errors import VidlongError
-from .models import Geometry, ModelSpec, folder_configs, folder_geometry, spec_for_folder
+from .models import Geometry, ModelSpec, folder_configs, folder_geometry, pipeline_facts, spec_for_folder
 
 #: seeds are torch generator seeds: non-negative 63-bit integers
 MAX_SEED = 2**63 - 1
@@ -30,15 +31,18 @@ class ModelLimits:
     Attributes:
         spec: the model's spec (native window in latent frames, defaults).
         geometry: latent channels, VAE factors, transformer patch.
-        rope_positions: positions in the transformer's RoPE tables (``rope_max_seq_len``): the most
-            token frames, and token rows or columns, one forward can place.
+        rope_positions: positions in the transformer's RoPE tables (Wan's ``rope_max_seq_len``): the most
+            token frames, and token rows or columns, one forward can place; None where the family
+            computes its RoPE for any size.
         task: "t2v" or "i2v".
+        family: the transformer's family (`vidlong.attention.adapters`), which says whether it streams.
     """
 
     spec: ModelSpec
     geometry: Geometry
-    rope_positions: int
+    rope_positions: Optional[int]
     task: str
+    family: str = "wan"
 
 
 def limits_for_folder(folder) -> ModelLimits:
@@ -46,15 +50,29 @@ def limits_for_folder(folder) -> ModelLimits:
     from .pipeline import pipeline_task
 
     config = folder_configs(Path(folder))[1]
-    return ModelLimits(spec_for_folder(folder), folder_geometry(folder), int(config.get("rope_max_seq_len", 1024)),
-                       pipeline_task(folder))
+    return ModelLimits(spec_for_folder(folder), folder_geometry(folder), _rope_positions(config), pipeline_task(folder),
+                       pipeline_facts(Path(folder))["family"])
 
 
 def limits_for_pipeline(pipe) -> ModelLimits:
     """`ModelLimits` of a loaded vidlong pipeline."""
-    from .extend import pipeline_geometry
+    facts = pipe.facts()
+    return ModelLimits(pipe.spec, pipe.geometry(), _rope_positions(facts), pipe.task, facts["family"])
 
-    return ModelLimits(pipe.spec, pipeline_geometry(pipe), int(pipe.experts()[0].config.rope_max_seq_len), pipe.task)
+
+def _rope_positions(transformer_config) -> Optional[int]:
+    positions = transformer_config.get("rope_max_seq_len")
+    return None if positions is None else int(positions)
+
+
+def check_streams(family: str) -> None:
+    """A one-line refusal unless the family's adapter can stream (`FamilyAdapter.streams`)."""
+    from .attention.adapters import ADAPTERS
+
+    adapter = next(a for a in ADAPTERS if a.name == family)
+    if not adapter.streams:
+        raise VidlongError(f"streaming is not available for {adapter.transformer_class}: {adapter.no_stream_reason}; "
+                           "use vidlong generate for this model")
 
 
 def check_finite(name: str, value, low: float | None = None, high: float | None = None) -> None:
@@ -107,14 +125,17 @@ def check_size(height: int, width: int, multiple: int, rope_positions: int | Non
         if value < multiple or value % multiple:
             lower = max(multiple, value // multiple * multiple)
             raise VidlongError(f"--{name} {value} must be a multiple of {multiple}; use --{name} {lower} or --{name} {lower + multiple}")
-        if rope_positions is not None and value // multiple > rope_positions:
+        if rope_positions is not None and value // multiple > rope_positions:  # None: no RoPE table
             raise VidlongError(f"--{name} {value} is more than this model's {rope_positions * multiple} pixels "
                                f"({rope_positions} RoPE positions); use --{name} {rope_positions * multiple} or less")
 
 
 def check_latent_length(latent: int, limits: ModelLimits) -> None:
-    """A video of `latent` latent frames fits the transformer's RoPE table."""
-    most = limits.rope_positions * limits.geometry.patch[0]
+    """A video of `latent` latent frames fits the transformer's RoPE table (where it has one)."""
+    patch = limits.geometry.patch[0]
+    if limits.rope_positions is None:
+        return
+    most = limits.rope_positions * patch
     if latent > most:
         native = limits.spec.native_frames
         raise VidlongError(f"{latent} latent frames is more than this model's RoPE table places ({most}, "
@@ -136,6 +157,7 @@ def check_new_outputs(out: Path, others=(), overwrite: bool = False) -> None:
 def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> None:
     """A `Streaming` config (and a stream's size) against `limits`: chunks, sinks and window each within
     the native window, steps within `MAX_STEPS`, sizes as for generate."""
+    check_streams(limits.family)
     native = limits.spec.native_frames
     for name in ("chunk", "first_chunk", "sinks", "window"):
         value = getattr(streaming, name)

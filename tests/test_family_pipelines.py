@@ -1,0 +1,116 @@
+"""The pipeline layer of the families beyond Wan (LTX-Video, CogVideoX, HunyuanVideo): `load_pipeline`
+on a tiny folder saved by the test returns vidlong's subclass; `vidlong generate` with no method is
+the stock diffusers pipeline bit for bit; `vidlong generate` and `vidlong eval` run end to end; stream
+and extend refuse in one line before any model loads."""
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from vidlong.cli import main
+from vidlong.generate import GenerateRequest, generate
+from vidlong.models import folder_geometry, spec_for_folder
+from vidlong.pipeline import load_pipeline
+from vidlong.video_io import read_video
+
+#: family: (tiny pipeline builder, its vidlong.yaml, vidlong's class, diffusers' class)
+FAMILIES = {
+    "ltx-video": ("tiny_ltx_pipeline", dict(native_frames=2, height=64, width=64, fps=25), "VidLongLTXPipeline", "LTXPipeline"),
+    "cogvideox": ("tiny_cogvideox_pipeline", dict(native_frames=3, height=32, width=48, fps=8), "VidLongCogVideoXPipeline",
+                  "CogVideoXPipeline"),
+    "hunyuan-video": ("tiny_hunyuan_pipeline", dict(native_frames=3, height=32, width=48, fps=24), "VidLongHunyuanVideoPipeline",
+                      "HunyuanVideoPipeline"),
+}
+
+
+@pytest.fixture(scope="module", params=list(FAMILIES))
+def family_folder(request, tmp_path_factory):
+    """(family, a saved tiny pipeline folder with a vidlong.yaml: 2 steps, guidance 2; no temporal_ratio,
+    which comes from the VAE)."""
+    import tiny_pipeline
+
+    builder, spec = FAMILIES[request.param][:2]
+    folder = tmp_path_factory.mktemp(request.param)
+    getattr(tiny_pipeline, builder)().save_pretrained(folder, safe_serialization=True)
+    (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(name=f"tiny-{request.param}", num_inference_steps=2,
+                                                             guidance_scale=2.0, **spec)))
+    return request.param, folder
+
+
+def test_load_pipeline_gives_vidlongs_class_with_the_folders_geometry(family_folder):
+    family, folder = family_folder
+    pipe = load_pipeline(folder, device="cpu")
+    assert type(pipe).__name__ == FAMILIES[family][2]
+    assert pipe.facts()["family"] == family
+    assert pipe.geometry() == folder_geometry(folder)
+    assert spec_for_folder(folder).temporal_ratio == pipe.geometry().temporal == (8 if family == "ltx-video" else 4)
+
+
+def test_generate_with_no_method_is_the_stock_pipeline_bit_for_bit(family_folder):
+    """Same noise, same settings: vidlong's `generate` (spec defaults, latent layout, progress hooks)
+    returns the frames diffusers' own class makes from the same folder."""
+    import diffusers
+
+    family, folder = family_folder
+    pipe = load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    result = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3))
+
+    stock = getattr(diffusers, FAMILIES[family][3]).from_pretrained(folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    spec, geometry = pipe.spec, pipe.geometry()
+    frames = result.settings["latent_frames"]
+    noise = torch.randn(1, geometry.channels, frames, spec.height // geometry.spatial, spec.width // geometry.spatial,
+                        generator=torch.Generator().manual_seed(3))
+    extra = dict(frame_rate=spec.fps) if family == "ltx-video" else {}
+    latents = stock._pack_latents(noise, 1, 1) if family == "ltx-video" else noise.transpose(1, 2) if family == "cogvideox" else noise
+    video = stock(prompt="a red ball", height=spec.height, width=spec.width, num_frames=4 * (frames - 1) + 1 if family != "ltx-video"
+                  else 8 * (frames - 1) + 1, num_inference_steps=2, guidance_scale=2.0, latents=latents, output_type="np", **extra).frames[0]
+    assert np.array_equal(result.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+    assert result.latents.shape == noise.shape  # saved latents are [1, C, F, h, w] whatever the pipeline's layout
+
+
+def test_cli_generate_with_both_methods_writes_the_mp4(family_folder, tmp_path):
+    family, folder = family_folder
+    out = tmp_path / "long.mp4"
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--ratio", "2", "--method", "both",
+                 "--out", str(out), "--save-latents", str(tmp_path / "long.pt")]) == 0
+    frames, fps = read_video(out)
+    settings = json.loads(out.with_suffix(".json").read_text())
+    spec = FAMILIES[family][1]
+    assert frames.shape[0] == settings["pixel_frames"] and frames.shape[1:] == (spec["height"], spec["width"], 3)
+    assert fps == pytest.approx(spec["fps"]) and settings["latent_frames"] == 2 * spec["native_frames"]
+    assert [m["name"] for m in settings["methods"]] == ["UltraViCo", "SpectralFusion"]
+    assert torch.load(tmp_path / "long.pt")["latents"].shape[2] == settings["latent_frames"]
+
+
+@pytest.mark.parametrize("command", ["stream", "extend"])
+def test_stream_and_extend_refuse_in_one_line_before_loading(family_folder, tmp_path, capsys, monkeypatch, command):
+    import vidlong.pipeline
+
+    family, folder = family_folder
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    source = ["--video", str(tmp_path / "in.mp4")] if command == "extend" else []
+    if command == "extend":
+        from vidlong.video_io import write_video
+
+        write_video(tmp_path / "in.mp4", np.zeros((9, FAMILIES[family][1]["height"], FAMILIES[family][1]["width"], 3), np.uint8), fps=8)
+    assert main([command, "--model", str(folder), "--prompt", "a red ball", "--chunks", "2", *source,
+                 "--out", str(tmp_path / "s.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "streaming is not available for" in err[0] and "use vidlong generate" in err[0]
+    assert not (tmp_path / "s.mp4").exists()
+
+
+def test_eval_runs_direct_and_both_at_two_lengths(family_folder, tmp_path):
+    _, folder = family_folder
+    (tmp_path / "prompts.txt").write_text("a red circle\n")
+    out = tmp_path / "eval"
+    assert main(["eval", "--model", str(folder), "--ratios", "1,2", "--methods", "direct,both", "--seeds", "1",
+                 "--prompts", str(tmp_path / "prompts.txt"), "--out", str(out), "--no-progress"]) == 0
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted((r["method"], float(r["ratio"])) for r in rows) == [("both", 1.0), ("both", 2.0), ("direct", 1.0), ("direct", 2.0)]
