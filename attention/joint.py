@@ -1,8 +1,9 @@
 """Plans on joint attention: text tokens joined to the video tokens in one self-attention
 (CogVideoX: text first; HunyuanVideo: text last, padded text keys masked). The plan acts on
 video-query x video-key pairs only; for a video query the (visible) text keys are always visible and
-never modified, in every branch; text queries attend to every key as the model computes them. Runs
-on the dense kernel (any device).
+never modified, in every branch; text queries attend to every key as the model computes them. The
+fused Triton kernel takes the text keys into its own pass (`TextKeys`); every other kernel runs
+the plan on the dense kernel (any device).
 
 Each branch of a video query is two softmax pieces merged exactly by their log-sum-exp: the plan's
 branch over the video keys, and the plain attention over the text keys. With key centring the mean
@@ -12,8 +13,11 @@ does not modify shifted by the same amount (so its softmax is unchanged).
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
+from typing import Optional
 
 import torch
+import torch.nn.functional as F
 
 from .fusion import fuse_bands
 from .kernels.dense import dense_attention
@@ -30,22 +34,59 @@ def merge_by_lse(parts) -> torch.Tensor:
     return total / sum(weights)
 
 
+@dataclass(frozen=True)
+class TextKeys:
+    """Joint attention's text keys as a kernel takes them: key/value ``[B, H, T, D]``; visible ``[B, T]``
+    bool (the padding mask) or None for all."""
+
+    key: torch.Tensor
+    value: torch.Tensor
+    visible: Optional[torch.Tensor] = None
+
+
 def run_joint_plan(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, plan: AttentionPlan,
-                   text_tokens: int, text_at_end: bool = False, visible=None) -> torch.Tensor:
+                   text_tokens: int, text_at_end: bool = False, visible=None, kernel=None) -> torch.Tensor:
     """Execute `plan` on ``[B, T + N, H, D]`` query/key/value holding `text_tokens` (T) text tokens, first
     (or last with `text_at_end`), and the N video tokens of ``plan.layout``; returns ``[B, T + N, H, D]``
     in the same order. `visible`: ``[B, T + N]`` bool, the keys every query may see (the model's
-    padding mask), or None for all."""
+    padding mask), or None for all. `kernel`: the state's kernel; one that takes text keys (the
+    fused one, or "auto" where it picks it) runs the video rows, the dense kernel otherwise."""
     q, k, v = (x.transpose(1, 2) for x in (query, key, value))  # [B, H, T + N, D]
     n = q.shape[2] - text_tokens
     text, video = (slice(n, None), slice(0, n)) if text_at_end else (slice(0, text_tokens), slice(text_tokens, None))
-    dtype = torch.float64 if q.dtype == torch.float64 else torch.float32
-    seen = text_seen = None
-    if visible is not None:
-        text_visible = visible[:, text]
-        seen = lambda b, h, q_idx, kv_idx: visible[b, kv_idx]  # noqa: E731 - mask_mods, as in attention/mods.py
-        text_seen = lambda b, h, q_idx, kv_idx: text_visible[b, kv_idx]  # noqa: E731
-    text_rows = dense_attention(q[:, :, text], k, v, seen, compute_dtype=dtype)
+    text_visible = None if visible is None else visible[:, text]
+    text_rows = _text_rows(q[:, :, text], k, v, visible)
+    chosen = kernel.pick(q[:, :, video], k[:, :, video], plan) if hasattr(kernel, "pick") else kernel
+    if getattr(chosen, "takes_text_keys", False):
+        branches = chosen(q[:, :, video], k[:, :, video], v[:, :, video], plan,
+                          text=TextKeys(k[:, :, text], v[:, :, text], text_visible))
+        branches = [out.transpose(1, 2) for out in branches]
+    else:
+        branches = _dense_video_rows(q, k, v, plan, text, video, text_visible)
+    video_rows = branches[0] if plan.num_branches == 1 else fuse_bands(branches, plan.bands, plan.layout)
+    parts = [video_rows.to(query.dtype), text_rows.transpose(1, 2)]
+    return torch.cat(parts if text_at_end else parts[::-1], dim=1)
+
+
+def _text_rows(q_text: torch.Tensor, k: torch.Tensor, v: torch.Tensor, visible) -> torch.Tensor:
+    """Text queries ``[B, H, T, D]`` over every key, as the model computes them: SDPA on CUDA (its
+    memory does not grow with T x N logits), the dense kernel elsewhere (float64 stays float64)."""
+    if q_text.is_cuda:
+        mask = None if visible is None else visible[:, None, None, :]
+        return F.scaled_dot_product_attention(q_text, k, v, attn_mask=mask)
+    seen = None if visible is None else (lambda b, h, q_idx, kv_idx: visible[b, kv_idx])  # a mask_mod (attention/mods.py)
+    return dense_attention(q_text, k, v, seen, compute_dtype=_compute_dtype(q_text))
+
+
+def _compute_dtype(x: torch.Tensor) -> torch.dtype:
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+def _dense_video_rows(q, k, v, plan: AttentionPlan, text: slice, video: slice, text_visible) -> list:
+    """Each branch's video rows ``[B, N, H, D]`` on the dense kernel: the plan's branch over the video
+    keys and plain attention over the text keys, merged by their log-sum-exp."""
+    dtype = _compute_dtype(q)
+    text_seen = None if text_visible is None else (lambda b, h, q_idx, kv_idx: text_visible[b, kv_idx])  # noqa: E731
     if plan.center_keys:
         k = (k.float() - k[:, :, video].float().mean(dim=2, keepdim=True)).to(k.dtype)
     from_text = dense_attention(q[:, :, video], k[:, :, text], v[:, :, text], text_seen, compute_dtype=dtype, return_lse=True)
@@ -55,6 +96,4 @@ def run_joint_plan(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, 
         from_video = dense_attention(q[:, :, video], k[:, :, video], v[:, :, video], video_plan.branch_mask(branch),
                                      video_plan.score_mod, compute_dtype=dtype, return_lse=True)
         branches.append(merge_by_lse([from_video, from_text]).to(q.dtype).transpose(1, 2))
-    video_rows = branches[0] if plan.num_branches == 1 else fuse_bands(branches, plan.bands, plan.layout)
-    parts = [video_rows.to(query.dtype), text_rows.transpose(1, 2)]
-    return torch.cat(parts if text_at_end else parts[::-1], dim=1)
+    return branches

@@ -53,7 +53,7 @@ class VidlongAttnProcessor:
             )
         elif text_tokens:
             out = run_joint_plan(query, key, value, plan, text_tokens, self.adapter.text_at_end,
-                                 self.adapter.visible_keys(attention_mask))
+                                 self.adapter.visible_keys(attention_mask), self.state.kernel_for(query.device))
         else:
             out = run_plan(query, key, value, plan, self.state.kernel_for(query.device))
         return self.adapter.output(attn, out, query.dtype, text_tokens)

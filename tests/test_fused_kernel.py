@@ -4,10 +4,12 @@ import torch
 
 import vidlong
 from vidlong.attention.execute import AutoKernel, run_plan
+from vidlong.attention.joint import run_joint_plan
 from vidlong.attention.kernels.dense import DenseKernel
 from vidlong.attention.layout import TokenLayout
 from vidlong.attention.plan import AttentionPlan
 from vidlong.plans import build_plan
+from reference import joint_method_attention
 from triton_interpreter import DEVICE
 
 fused = pytest.importorskip("vidlong.attention.kernels.fused")
@@ -112,3 +114,46 @@ def test_bf16_with_the_default_launch_settings_on_cuda(methods):
     plan = build_plan(layout, methods)
     out = run_plan(q.bfloat16(), k.bfloat16(), v.bfloat16(), plan, fused.FusedKernel())
     assert rel_err(out, run_plan(q, k, v, plan, DenseKernel())) < 1e-2
+
+
+JOINT_METHODS = [[vidlong.UltraViCo(alpha=0.6)], [vidlong.SpectralFusion(windows=(1,))],
+                 [vidlong.UltraViCo(alpha=0.6), vidlong.SpectralFusion(windows=(1,))]]
+
+
+def joint_case(text, grid, frames, batch=1, heads=2, dim=16, device=DEVICE):
+    """Joint q/k/v ``[B, T + N, H, D]`` with the T text tokens first; the last 3 text keys padded out in
+    batch row 0 (a HunyuanVideo-style mask), keys off-centre."""
+    layout = TokenLayout(frames, *grid, NATIVE)
+    gen = torch.Generator().manual_seed(1)
+    q, k, v = (torch.randn(batch, text + layout.num_tokens, heads, dim, generator=gen) for _ in range(3))
+    visible = torch.ones(batch, text + layout.num_tokens, dtype=torch.bool)
+    visible[0, text - 3:text] = False
+    return layout, q.to(device), (k + 0.5).to(device), v.to(device), visible.to(device)
+
+
+@pytest.mark.parametrize("methods", JOINT_METHODS, ids=["decay", "fusion", "both"])
+def test_joint_text_keys_in_the_fused_pass_match_the_float64_reference(methods):
+    """Text keys (20 of them: more than one key block, with padding) seen by every branch, undecayed."""
+    text = 20
+    layout, q, k, v, visible = joint_case(text, (2, 3), 4 * NATIVE, batch=2)
+    out = run_joint_plan(q, k, v, build_plan(layout, methods), text, visible=visible, kernel=fused.FusedKernel(16, 16))
+    dense = run_joint_plan(q.double(), k.double(), v.double(), build_plan(layout, methods), text, visible=visible,
+                           kernel=DenseKernel())
+    assert rel_err(out, dense) < 1e-5
+    if len(methods) == 1:  # the methods' math written out (tests/reference.py)
+        assert rel_err(out, joint_method_attention(methods[0], q, k, v, text, layout.frames, (2, 3), NATIVE, visible)) < 1e-5
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(DEVICE != "cuda", reason="needs CUDA")
+@pytest.mark.parametrize("methods", JOINT_METHODS, ids=["decay", "fusion", "both"])
+def test_joint_text_keys_bf16_on_cuda(methods):
+    """HunyuanVideo's head size, text last with padding, 128-query blocks, bf16 vs the float32 dense path;
+    "auto" picks the fused kernel."""
+    text = 40
+    layout, q, k, v, visible = joint_case(text, (5, 7), 4 * NATIVE, dim=128)
+    plan = build_plan(layout, methods)
+    last = [torch.cat([t[:, text:], t[:, :text]], dim=1) for t in (q, k, v, visible)]
+    out = run_joint_plan(*(t.bfloat16() for t in last[:3]), plan, text, text_at_end=True, visible=last[3], kernel=AutoKernel())
+    dense = run_joint_plan(*last[:3], plan, text, text_at_end=True, visible=last[3], kernel=DenseKernel())
+    assert rel_err(out, dense) < 1e-2

@@ -12,6 +12,9 @@ index test (`_decay`); key centring is folded into one offset per query: with ``
 query's logits leaves its softmax unchanged, so the uncentred logits need no centred copy of the keys.
 Only key blocks on a ring edge, by the first-frame guard or past the sequence end evaluate a mask.
 
+Joint attention's text keys (`vidlong.attention.joint.TextKeys`) enter the running softmax before the
+first ring: every branch sees them, undecayed, behind an optional per-batch visibility mask.
+
 Supports plans made of `window_mask` windows, `FirstFrameGuard`, `FarPair` and `PositiveDecay`
 (`supports`); anything else runs on the FlexAttention kernel. Units: frames are token frames.
 """
@@ -106,9 +109,9 @@ if triton is not None:
             n0 = block * BLOCK_N
             kv = n0 + offs_n
             if MASKED:
-                k = tl.load(k_ptrs + kv[None, :] * stride_kn, mask=kv[None, :] < n_tokens, other=0.0)
+                k = tl.load(k_ptrs + kv.to(tl.int64)[None, :] * stride_kn, mask=kv[None, :] < n_tokens, other=0.0)
             else:
-                k = tl.load(k_ptrs + kv[None, :] * stride_kn)
+                k = tl.load(k_ptrs + kv.to(tl.int64)[None, :] * stride_kn)
             if IEEE:
                 qk = tl.dot(q, k, input_precision="ieee") * qk_scale
             else:
@@ -124,20 +127,47 @@ if triton is not None:
                 if HAS_GUARD:
                     keep = keep & ((row_frame[:, None] > 0) | (kv_frame < native_frames))
                 qk = tl.where(keep, qk, float("-inf"))
-            m_new = tl.maximum(m_i, tl.max(qk, 1))
-            m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)  # rows that have seen no key yet
-            p = tl.math.exp2(qk - m_safe[:, None])
-            correction = tl.math.exp2(m_i - m_safe)
-            l_i = l_i * correction + tl.sum(p, 1)
             if MASKED:
-                v = tl.load(v_ptrs + kv[:, None] * stride_vn, mask=kv[:, None] < n_tokens, other=0.0)
+                v = tl.load(v_ptrs + kv.to(tl.int64)[:, None] * stride_vn, mask=kv[:, None] < n_tokens, other=0.0)
             else:
-                v = tl.load(v_ptrs + kv[:, None] * stride_vn)
+                v = tl.load(v_ptrs + kv.to(tl.int64)[:, None] * stride_vn)
+            acc, l_i, m_i = _online_softmax(acc, l_i, m_i, qk, v, IEEE)
+        return acc, l_i, m_i
+
+    @triton.jit
+    def _online_softmax(acc, l_i, m_i, qk, v, IEEE: tl.constexpr):
+        """One block of logits ``qk`` (log2 units, ``-inf`` where masked) and its values ``v`` into the
+        running softmax (row max `m_i`, row sum `l_i`, output accumulator `acc`)."""
+        m_new = tl.maximum(m_i, tl.max(qk, 1))
+        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)  # rows that have seen no key yet
+        p = tl.math.exp2(qk - m_safe[:, None])
+        correction = tl.math.exp2(m_i - m_safe)
+        l_i = l_i * correction + tl.sum(p, 1)
+        if IEEE:
+            acc = acc * correction[:, None] + tl.dot(p.to(v.dtype), v, input_precision="ieee")
+        else:
+            acc = acc * correction[:, None] + tl.dot(p.to(v.dtype), v)
+        return acc, l_i, m_new
+
+    @triton.jit
+    def _attend_text(acc, l_i, m_i, q, k_ptrs, v_ptrs, stride_kn, stride_vn, visible_ptr, n_text, qk_scale,
+                     HAS_MASK: tl.constexpr, IEEE: tl.constexpr, BLOCK_N: tl.constexpr):
+        """The extra keys of joint attention (the text tokens) into the running softmax: visible to every
+        query in every branch (where `visible_ptr`'s 0/1 entry is 1, with HAS_MASK), never decayed."""
+        offs_n = tl.arange(0, BLOCK_N)
+        for n0 in range(0, n_text, BLOCK_N):
+            kv = n0 + offs_n
+            keep = kv < n_text
+            k = tl.load(k_ptrs + kv[None, :] * stride_kn, mask=keep[None, :], other=0.0)
             if IEEE:
-                acc = acc * correction[:, None] + tl.dot(p.to(v.dtype), v, input_precision="ieee")
+                qk = tl.dot(q, k, input_precision="ieee") * qk_scale
             else:
-                acc = acc * correction[:, None] + tl.dot(p.to(v.dtype), v)
-            m_i = m_new
+                qk = tl.dot(q, k) * qk_scale
+            if HAS_MASK:
+                keep = keep & (tl.load(visible_ptr + kv, mask=keep, other=0) != 0)
+            qk = tl.where(keep[None, :], qk, float("-inf"))
+            v = tl.load(v_ptrs + kv[:, None] * stride_vn, mask=keep[:, None], other=0.0)
+            acc, l_i, m_i = _online_softmax(acc, l_i, m_i, qk, v, IEEE)
         return acc, l_i, m_i
 
     @triton.jit
@@ -169,23 +199,26 @@ if triton is not None:
         return acc, l_i, m_i
 
     @triton.jit
-    def _fused_attention(Q, K, V, O, MEAN_K, WINDOWS,
+    def _fused_attention(Q, K, V, O, MEAN_K, WINDOWS, TEXT_K, TEXT_V, TEXT_VISIBLE,
                          stride_qb, stride_qh, stride_qn, stride_kb, stride_kh, stride_kn,
                          stride_vb, stride_vh, stride_vn, stride_ok, stride_ob, stride_oh, stride_on,
-                         heads, n_tokens, tokens_per_frame, frames, native_frames, qk_scale, alpha, far_limit,
+                         stride_tkb, stride_tkh, stride_tkn, stride_tvb, stride_tvh, stride_tvn,
+                         heads, n_tokens, tokens_per_frame, frames, native_frames, qk_scale, alpha, far_limit, n_text,
                          NUM_BRANCHES: tl.constexpr, HAS_GUARD: tl.constexpr, DECAY: tl.constexpr,
-                         CENTER: tl.constexpr, IEEE: tl.constexpr,
+                         CENTER: tl.constexpr, HAS_TEXT: tl.constexpr, HAS_TEXT_MASK: tl.constexpr, IEEE: tl.constexpr,
                          BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr):
-        """One program: BLOCK_M queries of one (batch, head); writes every branch's output for them."""
+        """One program: BLOCK_M queries of one (batch, head); writes every branch's output for them.
+        With HAS_TEXT, the `n_text` extra keys (joint attention's text) enter the running softmax
+        first, so every branch's output includes them."""
         pid_m = tl.program_id(0)
         pid_bh = tl.program_id(1)
-        b = pid_bh // heads
-        h = pid_bh % heads
+        b = (pid_bh // heads).to(tl.int64)  # offsets in int64: a long video's tensors pass 2^31 elements
+        h = (pid_bh % heads).to(tl.int64)
         m_first = pid_m * BLOCK_M
         m_last = m_first + BLOCK_M - 1
         rows = m_first + tl.arange(0, BLOCK_M)
         offs_d = tl.arange(0, HEAD_DIM)
-        q = tl.load(Q + b * stride_qb + h * stride_qh + rows[:, None] * stride_qn + offs_d[None, :],
+        q = tl.load(Q + b * stride_qb + h * stride_qh + rows.to(tl.int64)[:, None] * stride_qn + offs_d[None, :],
                     mask=rows[:, None] < n_tokens, other=0.0)
         k_ptrs = K + b * stride_kb + h * stride_kh + offs_d[:, None]      # [HEAD_DIM, 1]: keys transposed
         v_ptrs = V + b * stride_vb + h * stride_vh + offs_d[None, :]      # [1, HEAD_DIM]
@@ -206,6 +239,11 @@ if triton is not None:
         m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
         l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
         acc = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
+        if HAS_TEXT:
+            acc, l_i, m_i = _attend_text(
+                acc, l_i, m_i, q, TEXT_K + b * stride_tkb + h * stride_tkh + offs_d[:, None],
+                TEXT_V + b * stride_tvb + h * stride_tvh + offs_d[None, :], stride_tkn, stride_tvn,
+                TEXT_VISIBLE + b * n_text, n_text, qk_scale, HAS_TEXT_MASK, IEEE, BLOCK_N)
         for k in tl.static_range(NUM_BRANCHES - 1, -1, -1):
             window = tl.load(WINDOWS + k)
             s_lo = _window_start(f_lo, window, frames)                     # window of the block's first row
@@ -251,7 +289,9 @@ if triton is not None:
                     n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
                     True, HAS_GUARD, DECAY, IEEE, BLOCK_N)
             out = acc / l_i[:, None]
-            o_ptrs = O + k * stride_ok + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + offs_d[None, :]
+            branch = tl.full([], k, tl.int64)
+            o_ptrs = (O + branch * stride_ok + b * stride_ob + h * stride_oh + rows.to(tl.int64)[:, None] * stride_on
+                      + offs_d[None, :])
             tl.store(o_ptrs, out.to(O.dtype.element_ty), mask=rows[:, None] < n_tokens)
 
 
@@ -282,14 +322,19 @@ class FusedKernel:
             self._window_tensors[cache_key] = torch.tensor(frames, dtype=torch.int32, device=device)
         return self._window_tensors[cache_key]
 
-    def __call__(self, query, key, value, plan):
+    #: takes joint attention's text keys (`__call__`'s ``text``)
+    takes_text_keys = True
+
+    def __call__(self, query, key, value, plan, text=None):
         """query/key/value ``[B, H, N, D]`` (any strides, unit stride in D) -> one ``[B, H, N, D]``
-        output per branch, global first."""
+        output per branch, global first. `text`: joint attention's extra keys, a `TextKeys` (key/value
+        ``[B, H, T, D]``, visible ``[B, T]`` bool or None), seen by every query in every branch."""
         if not supports(plan, query):
             raise ValueError("the fused kernel cannot run this plan; use the flex or dense kernel")
         batch, heads, n_tokens, dim = query.shape
         layout = plan.layout
-        if query.stride(-1) != 1 or key.stride(-1) != 1 or value.stride(-1) != 1:
+        extra = (text.key, text.value) if text is not None else ()
+        if any(x.stride(-1) != 1 for x in (query, key, value, *extra)):
             raise ValueError("the fused kernel needs unit stride along the head dimension")
         branches = plan.num_branches
         if branches == 1:  # the processor's layout, so flattening the heads needs no copy
@@ -306,16 +351,20 @@ class FusedKernel:
         alpha = plan.region_score_mod.alpha if decay != DECAY_NONE else 1.0
         far_limit = plan.score_region.limit if decay in (DECAY_TOKEN, DECAY_FRAME) else 0
         out0 = outputs[0]
+        text_k, text_v = extra or (query, value)  # without text the kernel never reads them
+        text_visible = windows if text is None or text.visible is None else text.visible.to(torch.int8).contiguous()
         grid = (triton.cdiv(n_tokens, self.block_m), batch * heads)
         with torch.cuda.device(query.device) if query.is_cuda else contextlib.nullcontext():
             _fused_attention[grid](
-                query, key, value, out0, mean_k, windows,
+                query, key, value, out0, mean_k, windows, text_k, text_v, text_visible,
                 query.stride(0), query.stride(1), query.stride(2), key.stride(0), key.stride(1), key.stride(2),
                 value.stride(0), value.stride(1), value.stride(2),
                 stride_k, out0.stride(0), out0.stride(1), out0.stride(2),
+                text_k.stride(0), text_k.stride(1), text_k.stride(2), text_v.stride(0), text_v.stride(1), text_v.stride(2),
                 heads, n_tokens, layout.tokens_per_frame, layout.frames, layout.native_frames,
-                math.log2(math.e) / math.sqrt(dim), alpha, far_limit,
+                math.log2(math.e) / math.sqrt(dim), alpha, far_limit, text_k.shape[2] if text is not None else 0,
                 NUM_BRANCHES=branches, HAS_GUARD=plan.base_mask is not None, DECAY=decay, CENTER=center,
+                HAS_TEXT=text is not None, HAS_TEXT_MASK=text is not None and text.visible is not None,
                 IEEE=query.dtype == torch.float32, BLOCK_M=self.block_m, BLOCK_N=self.block_n, HEAD_DIM=dim,
                 **self.launch,
             )
