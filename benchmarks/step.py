@@ -1,0 +1,93 @@
+"""One denoising forward of a real-dimension Wan transformer (random weights, bf16) with each method,
+as time and peak GPU memory ratios to the stock forward.
+
+    python benchmarks/step.py                                  # Wan2.1-1.3B shapes, 480x832, 1x/2x/4x/8x
+    python benchmarks/step.py --shape 14b --ratios 1 2         # 14B shapes (40 heads x 128, 40 layers)
+    python benchmarks/step.py --small                          # CPU-sized smoke run
+
+Methods: stock, UltraViCo, FreeLong++ and both, with the shipped preset of each length ("2x", "4x",
+"8x"; the defaults at 1x), applied by `vidlong.apply` with the kernel "auto" picks. Native window: 21
+latent frames (81 pixel frames). The text input is 512 tokens of the 4096-wide T5 states.
+"""
+from __future__ import annotations
+
+import argparse
+
+import torch
+from diffusers import WanTransformer3DModel
+
+import vidlong
+from common import print_table, time_ms
+from vidlong.methods import methods_for, preset_names
+
+#: transformer configs (diffusers' WanTransformer3DModel arguments)
+SHAPES = {
+    "1.3b": dict(num_attention_heads=12, attention_head_dim=128, ffn_dim=8960, num_layers=30),
+    "14b": dict(num_attention_heads=40, attention_head_dim=128, ffn_dim=13824, num_layers=40),
+    "small": dict(num_attention_heads=2, attention_head_dim=32, ffn_dim=64, num_layers=2),
+}
+METHODS = ("none", "ultravico", "freelong", "both")
+
+
+def build(shape: str, device: torch.device, dtype: torch.dtype) -> WanTransformer3DModel:
+    """A random-weight transformer of `shape`, made directly in `dtype` on `device`."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with device:
+            model = WanTransformer3DModel(in_channels=16, out_channels=16, text_dim=4096, freq_dim=256,
+                                          cross_attn_norm=True, **SHAPES[shape])
+    finally:
+        torch.set_default_dtype(previous)
+    return model.eval().requires_grad_(False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", default="1.3b", choices=list(SHAPES))
+    parser.add_argument("--ratios", type=int, nargs="+", default=[1, 2, 4, 8], help="lengths as multiples of 21 latent frames")
+    parser.add_argument("--size", type=int, nargs=2, default=[480, 832], help="pixel height, width")
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--small", action="store_true", help="tiny shapes for a CPU smoke run")
+    args = parser.parse_args()
+    native = 21
+    if args.small:
+        args.shape, args.ratios, args.size, args.repeat, native = "small", [1, 2], [32, 32], 1, 3
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    model = build(args.shape, device, dtype)
+    print(f"device: {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}; Wan {args.shape} shapes "
+          f"({sum(p.numel() for p in model.parameters()) / 1e9:.2f} B parameters), {args.size[0]}x{args.size[1]}, {dtype}", flush=True)
+    gen = torch.Generator().manual_seed(0)
+    text = torch.randn(1, 512, 4096, generator=gen).to(device, dtype)
+    rows = []
+    for ratio in args.ratios:
+        frames = ratio * native
+        latents = torch.randn(1, 16, frames, args.size[0] // 8, args.size[1] // 8, generator=gen).to(device, dtype)
+        preset = f"{ratio}x" if f"{ratio}x" in preset_names() else None
+        row, stock = [frames, frames * (args.size[0] // 16) * (args.size[1] // 16)], None
+        for method in METHODS:
+            vidlong.apply(model, *methods_for(method, preset), native_frames=native)
+
+            def forward():
+                with torch.no_grad():
+                    model(latents, torch.tensor([500], device=device), text, return_dict=False)
+
+            forward()  # compiles the kernels of this length before timing or measuring memory
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats()
+            ms = time_ms(forward, warmup=0, repeat=args.repeat)
+            peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
+            vidlong.remove(model)
+            stock = stock or (ms, peak)
+            row += [ms / 1e3, ms / stock[0], peak, peak / stock[1] if stock[1] == stock[1] else float("nan")]
+            print(f"{frames} latent frames, {method}: {ms / 1e3:.3g} s, peak {peak:.3g} GiB", flush=True)
+        rows.append(row)
+    header = ["latent frames", "tokens"]
+    for method in METHODS:
+        header += [f"{method} s", f"{method} / stock", f"{method} GiB", f"{method} mem / stock"]
+    print_table(header, rows)
+
+
+if __name__ == "__main__":
+    main()
