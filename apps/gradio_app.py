@@ -44,7 +44,7 @@ from vidlong.methods import METHOD_NAMES, Streaming, load_preset, methods_for, p
 from vidlong.models import pixel_frames  # noqa: E402
 from vidlong.panels import side_by_side  # noqa: E402
 from vidlong.streaming import StreamSampling, VideoStreamer, chunks_for_seconds, resolve_context  # noqa: E402
-from vidlong.validate import MAX_GUIDANCE, MAX_STEPS, check_generate, check_seed, limits_for_pipeline  # noqa: E402
+from vidlong.validate import MAX_GUIDANCE, MAX_STEPS, check_generate, check_seed, check_streams, limits_for_pipeline  # noqa: E402
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ METHOD_HELP = {
     "ultravico": "UltraViCo attention decay",
     "freelong": "FreeLong++ spectral fusion",
     "both": "UltraViCo + FreeLong++",
+    "both-global": "UltraViCo in FreeLong++'s global branch only",
     "riflex": "RIFLEx baseline (RoPE frequency)",
     "window": "sliding-window attention baseline",
 }
@@ -250,6 +251,7 @@ class App:
         """(streamer, chunks or None, timeline rows) of the Stream tab's fields, checked before anything
         runs. The stream prompt holds from 0 s, the timeline's prompts from their seconds on; either may
         be empty, not both."""
+        check_streams(self.limits.family)
         if chunk is None:
             raise VidlongError("Chunk is empty; give the latent frames per chunk, e.g. 3")
         if seconds is None or not float(seconds) >= 0 or float(seconds) == float("inf"):
@@ -421,7 +423,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
     shows a first-frame input); outputs go to `folder` (default: a new folder in Gradio's cache)."""
     app = App(pipe, folder)
     spec = app.spec
-    multiple, largest = app.limits.geometry.pixel_multiple, app.limits.rope_positions * app.limits.geometry.pixel_multiple
+    multiple = app.limits.geometry.pixel_multiple
+    largest = None if app.limits.rope_positions is None else app.limits.rope_positions * multiple  # None: no RoPE table
 
     presets = preset_names()
     with gr.Blocks(title="vidlong", analytics_enabled=False) as demo:
@@ -577,7 +580,7 @@ def _on_preset(preset: str):
 
 def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
            device: Optional[str] = None, **launch_kwargs) -> gr.Blocks:
-    """Load `model` (a local diffusers Wan folder; None: the embedded default) and serve the app.
+    """Load `model` (a local diffusers pipeline folder; None: the embedded default) and serve the app.
 
     Blocks until the server stops (Ctrl-C; `vidlong app` also takes SIGTERM so) unless ``prevent_thread_lock=True`` is passed.
     """

@@ -94,6 +94,6 @@ def _dense_video_rows(q, k, v, plan: AttentionPlan, text: slice, video: slice, t
     branches = []
     for branch in range(plan.num_branches):
         from_video = dense_attention(q[:, :, video], k[:, :, video], v[:, :, video], video_plan.branch_mask(branch),
-                                     video_plan.score_mod, compute_dtype=dtype, return_lse=True)
+                                     video_plan.branch_score_mod(branch), compute_dtype=dtype, return_lse=True)
         branches.append(merge_by_lse([from_video, from_text]).to(q.dtype).transpose(1, 2))
     return branches

@@ -28,6 +28,8 @@ class AttentionPlan:
             (e.g. ``min(s, alpha·s)``); None for no modifier.
         center_keys: subtract the mean key over the sequence before attention (SageAttention's
             `smooth_k`; only changes results together with a non-linear `score_mod`).
+        decayed_branches: how many branches, from the global one, `base_mask` and the score
+            modifier act in (the others are their plain windows); None: every branch.
         bands: the K frequency bands (`SeparableBands`) that fuse the branches; None for one branch.
         key: hashable description of the plan, for kernels that cache masks.
     """
@@ -38,6 +40,7 @@ class AttentionPlan:
     score_region: Optional[MaskMod] = None
     region_score_mod: Optional[ScoreMod] = None
     center_keys: bool = False
+    decayed_branches: Optional[int] = None
     bands: Optional[SeparableBands] = field(default=None, compare=False)
     key: Hashable = None
 
@@ -65,7 +68,15 @@ class AttentionPlan:
         """True when the plan is exactly the model's own global attention."""
         return self.windows == (None,) and self.base_mask is None and self.region_score_mod is None and not self.center_keys
 
+    def acts_in(self, k: int) -> bool:
+        """Whether the base mask and the score modifier act in branch `k` (see `decayed_branches`)."""
+        return self.decayed_branches is None or k < self.decayed_branches
+
     def branch_mask(self, k: int) -> Optional[MaskMod]:
         """The full mask_mod of branch `k` (window ∩ base mask), None when every pair is visible."""
         window = self.windows[k]
-        return and_masks(self.base_mask, None if window is None else window_mask(self.layout, window))
+        return and_masks(self.base_mask if self.acts_in(k) else None, None if window is None else window_mask(self.layout, window))
+
+    def branch_score_mod(self, k: int) -> Optional[ScoreMod]:
+        """The score_mod of branch `k` (`score_mod`, or None where the plan's modifier does not act)."""
+        return self.score_mod if self.acts_in(k) else None

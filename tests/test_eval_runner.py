@@ -141,6 +141,21 @@ def test_bad_input_is_one_line_error(model_dir, tmp_path):
     assert not (out / "results.csv").exists()  # nothing generated or written
 
 
+def test_each_method_starts_from_its_papers_noise_unless_a_suffix_forces_it(model_dir, tmp_path):
+    """UltraViCo as published (plain noise, with the 2x preset's settings), FreeLong++ with its SpecMix,
+    SpecMix alone as `direct+specmix`; the `noise` column says which each video used."""
+    (tmp_path / "prompts.txt").write_text("a red circle\n")
+    out = tmp_path / "e"
+    assert eval_main(["eval", "--model", str(model_dir), "--out", str(out), "--ratios", "2", "--seeds", "1", "--steps", "1",
+                      "--methods", "ultravico,freelong,direct+specmix,ultravico+specmix,both-global",
+                      "--prompts", str(tmp_path / "prompts.txt"), "--no-progress"]) == 0
+    noise = {r["method"]: (r["noise"], r["preset"]) for r in rows_of(out / "results.csv")}
+    assert noise == {"ultravico": ("plain", "2x"), "freelong": ("specmix", "2x"), "direct+specmix": ("specmix", ""),
+                     "ultravico+specmix": ("specmix", "2x"), "both-global": ("specmix", "2x")}
+    with pytest.raises(VidlongError, match="unknown method 'stream\\+plain'"):
+        eval_main(small_eval(model_dir, out, "--methods", "stream+plain"))
+
+
 def test_markdown_table_means_over_prompts_and_seeds():
     rows = [dict(method="direct", ratio="2.0", seconds="1", dynamic_degree=str(v), repetition="nan",
                  shapes_frac_frames_all_present="") for v in (0.2, 0.4)]
@@ -149,7 +164,7 @@ def test_markdown_table_means_over_prompts_and_seeds():
     assert table["cells"][("direct", 2.0)]["dynamic_degree"][0] == pytest.approx(0.3)
     assert ("direct", 2.0) in table["cells"] and ("freelong", 2.0) not in table["cells"]
     md = runner.results_markdown(table, dict(model="m", weights="0123abcd4567", native_frames=3, native_pixel_frames=9,
-                                             steps=2, guidance=1.0, noise="preset", prompts=1, seeds=2, command="vidlong eval --out x"))
+                                             steps=2, guidance=1.0, noise="method", prompts=1, seeds=2, command="vidlong eval --out x"))
     assert "| direct | 2x | 2 |" in md and "0.300" in md and "–" in md  # NaN repetition shown as a dash
     assert "Shapes-world" not in md  # no checker column had a value
 

@@ -120,6 +120,31 @@ def test_composition_matches_reference():
     assert rel_err(decay_only, ref) > 1e-3
 
 
+def test_decay_in_the_global_branch_only_matches_reference():
+    """`UltraViCo(branches="global")`: decay, guard and centring in the global branch; the local windows
+    plain (as neither paper combines them); "auto" routes it to the dense kernel, fused and flex decline."""
+    from vidlong.attention.execute import AutoKernel
+
+    frames, h, w = 4 * NATIVE, 2, 3
+    layout = TokenLayout(frames, h, w, NATIVE)
+    gen = torch.Generator().manual_seed(1)
+    q, k, v = (torch.randn(1, layout.num_tokens, 2, 8, generator=gen) * 2 for _ in range(3))
+    k = k + 0.5
+    plan = build_plan(layout, [vidlong.UltraViCo(alpha=0.8, branches="global"), vidlong.SpectralFusion(windows=(2, 1))])
+    out = run_plan(q, k, v, plan, DenseKernel())
+    tpf = h * w
+    branches = [ultravico_attention(q, k, v, frames, tpf, NATIVE, 0.8)] + [
+        plain_attention(q, k, v, allowed=local_window_allowed(frames, tpf, win)) for win in (2 * NATIVE, NATIVE)]
+    assert rel_err(out, band_fusion(branches, frames, h, w, (0.125, 0.25), 0.25)) < 1e-5
+    every_branch = run_plan(q, k, v, build_plan(layout, [vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(windows=(2, 1))]),
+                            DenseKernel())
+    assert rel_err(out, every_branch) > 1e-3
+    assert isinstance(AutoKernel(min_tokens=1).pick(q.transpose(1, 2), k.transpose(1, 2), plan), DenseKernel)
+    assert build_plan(layout, [vidlong.UltraViCo(alpha=0.8, branches="global")]).decayed_branches is None  # one branch
+    with pytest.raises(vidlong.VidlongError, match="branches must be 'all' or 'global'"):
+        vidlong.UltraViCo(branches="local")
+
+
 def test_explicit_bands_and_presets():
     fusion = vidlong.SpectralFusion(windows=(1, 2), bands=(0.3, 0.1))
     assert fusion.windows == (2.0, 1.0)

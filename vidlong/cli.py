@@ -13,7 +13,7 @@ from .errors import VidlongError
 
 
 def _add_model_options(p) -> None:
-    p.add_argument("--model", default=None, help="local diffusers Wan pipeline folder, or an embedded model: default (the default), default-causal")
+    p.add_argument("--model", default=None, help="local diffusers pipeline folder (Wan, LTX-Video, CogVideoX, HunyuanVideo), or an embedded model: default (the default), default-causal")
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
     p.add_argument("--negative-prompt", default="", help="negative prompt")
     p.add_argument("--steps", type=int, default=None, help="denoising steps (per chunk when streaming; default: the model's)")
@@ -32,9 +32,9 @@ def _add_generate(sub) -> None:
     length = p.add_mutually_exclusive_group()
     length.add_argument("--ratio", type=float, default=None, help="length as a multiple of the native window (default 1, or the preset's)")
     length.add_argument("--frames", type=int, default=None, help="pixel frames; Wan needs 4k+1 (e.g. 81, 161, 321)")
-    p.add_argument("--method", default="none", help="none | ultravico | freelong | both | riflex | window")
+    p.add_argument("--method", default="none", help="none | ultravico | freelong | both | both-global | riflex | window")
     p.add_argument("--preset", default=None, help="method settings for a length ratio: 2x | 3x | 4x | 8x")
-    p.add_argument("--noise", default=None, choices=["plain", "specmix"], help="initial noise (default: the preset's, else plain)")
+    p.add_argument("--noise", default=None, choices=["plain", "specmix"], help="initial noise (default: the preset's SpecMix for freelong, both and both-global, as FreeLong++ starts; plain otherwise, UltraViCo as published)")
     p.add_argument("--height", type=int, default=None, help="pixels (default: the model's native height)")
     p.add_argument("--width", type=int, default=None, help="pixels (default: the model's native width)")
     p.add_argument("--out", required=True, help="output .mp4 file; settings go to a .json beside it")

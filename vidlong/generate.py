@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .errors import VidlongError
-from .methods import load_preset, methods_for
+from .methods import default_noise, methods_for
 from .models import latent_frames, pixel_frames
 from .schedulers.noise import initial_noise
 
@@ -24,9 +24,10 @@ class GenerateRequest:
         prompt: the text prompt.
         ratio: length as a multiple of the native window (used when `frames` is None).
         frames: pixel frames (must be 4k+1 for Wan); overrides `ratio`.
-        method: "none", "ultravico", "freelong" or "both".
-        preset: a preset name ("2x", "4x", ...) for method settings and noise; None for defaults.
-        noise: "plain" or "specmix"; None takes the preset's (plain without a preset).
+        method: "none", "ultravico", "freelong", "both", "both-global", "riflex" or "window".
+        preset: a preset name ("2x", "4x", ...) for method settings (and FreeLong++'s noise); None for defaults.
+        noise: "plain" or "specmix"; None: the method's own (`vidlong.methods.default_noise`: the
+            preset's SpecMix for FreeLong++ and its combinations, plain for the others).
         steps, guidance, height, width: None takes the model's defaults.
         seed: random seed.
         negative_prompt: optional negative prompt.
@@ -133,7 +134,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     spec = pipe.spec
     n_latent = check_generate(request, limits_for_pipeline(pipe))
     methods = methods_for(request.method, request.preset)
-    noise = request.noise or (load_preset(request.preset)["noise"] if request.preset else "plain")
+    noise = request.noise or default_noise(request.method, request.preset)
     height, width = request.height or spec.height, request.width or spec.width
     steps = request.steps or spec.num_inference_steps
     guidance, guidance_2 = resolve_guidance(spec, request.guidance, request.guidance_2)

@@ -5,6 +5,7 @@ one field here.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from dataclasses import dataclass, fields
@@ -40,6 +41,10 @@ class UltraViCo:
         beta_bands: inclusive distance bands in frames (x tokens per frame = token distances), by
             default those of the reference: near multiples of ~50 frames, where HunyuanVideo's
             temporal RoPE realigns and its videos repeat.
+        branches: with SpectralFusion, the branches the decay (and its guard) acts in: "all" (every
+            window, local ones included: vidlong's `both` until now) or "global" (the global branch
+            alone; the local windows stay plain, as neither paper combines them). Without fusion
+            there is one branch and this changes nothing.
     """
 
     alpha: float = 0.9
@@ -48,12 +53,15 @@ class UltraViCo:
     center_keys: bool = True
     beta: Optional[float] = None
     beta_bands: tuple = ((46, 54), (96, 104), (146, 154), (196, 204))
+    branches: str = "all"
 
     def __post_init__(self):
         if not _positive(self.alpha) or self.alpha > 1:
             raise VidlongError(f"UltraViCo alpha must be in (0, 1], got {self.alpha}; the paper's default is 0.9")
         if self.region not in ("token", "frame"):
             raise VidlongError(f"UltraViCo region must be 'token' or 'frame', got {self.region!r}")
+        if self.branches not in ("all", "global"):
+            raise VidlongError(f"UltraViCo branches must be 'all' or 'global', got {self.branches!r}")
         if self.beta is not None and (not _positive(self.beta) or self.beta > 1):
             raise VidlongError(f"UltraViCo beta must be in (0, 1] or None, got {self.beta}; HunyuanVideo's reference uses 0.6")
         try:
@@ -298,9 +306,20 @@ def methods_for(name: str, preset: Optional[str] = None) -> tuple:
         raise VidlongError(f"unknown method {name!r}; choose one of: {', '.join(METHOD_NAMES)}")
     settings = load_preset(preset) if preset else {"ultravico": UltraViCo(), "fusion": SpectralFusion()}
     settings = dict(settings, riflex=RIFLEx(), window=SlidingWindow())
-    chosen = {"none": (), "direct": (), "ultravico": ("ultravico",), "freelong": ("fusion",),
+    if name == "both-global":
+        settings["ultravico"] = dataclasses.replace(settings["ultravico"], branches="global")
+    chosen = {"none": (), "direct": (), "ultravico": ("ultravico",), "freelong": ("fusion",), "both-global": ("ultravico", "fusion"),
               "both": ("ultravico", "fusion"), "riflex": ("riflex",), "window": ("window",)}[name]
     return tuple(settings[key] for key in chosen)
+
+
+def default_noise(name: str, preset: Optional[str] = None) -> str:
+    """The initial noise of a CLI method name with `preset`, as its paper starts: FreeLong++ (and the
+    combinations with it) the preset's noise (SpecMix, FreeLong++'s own), every other method plain
+    Gaussian noise (UltraViCo as published). `--noise` overrides it."""
+    if preset and name in ("freelong", "both", "both-global"):
+        return load_preset(preset)["noise"]
+    return "plain"
 
 
 def preset_names() -> list[str]:

@@ -26,6 +26,7 @@ def build_plan(layout: TokenLayout, methods) -> AttentionPlan:
         score_region=region,
         region_score_mod=decay.score_mod(layout) if region is not None else None,
         center_keys=bool(decay and decay.center_keys and region is not None),
+        decayed_branches=1 if decay and decay.branches == "global" and len(windows) > 1 else None,
         bands=fusion.bands_for(layout, windows) if len(windows) > 1 else None,
         key=(layout, decay, fusion, sliding, windows),
     )

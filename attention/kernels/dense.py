@@ -101,6 +101,6 @@ class DenseKernel:
         if plan.center_keys:
             key = center_keys(key)
         return [
-            dense_attention(query, key, value, plan.branch_mask(k), plan.score_mod, self.compute_dtype, self.query_block)
+            dense_attention(query, key, value, plan.branch_mask(k), plan.branch_score_mod(k), self.compute_dtype, self.query_block)
             for k in range(plan.num_branches)
         ]

@@ -119,6 +119,8 @@ class FlexKernel:
 
     def __call__(self, query, key, value, plan):
         """query/key/value ``[B, H, N, D]`` -> one ``[B, H, N, D]`` output per branch (global first)."""
+        if plan.decayed_branches is not None:  # its rings share one merged softmax, so one rule for every branch
+            raise ValueError("the flex kernel runs plans whose modifier acts in every branch; use the dense kernel")
         if plan.center_keys:
             key = center_keys(key)
         n_q, n_kv = query.shape[2], key.shape[2]

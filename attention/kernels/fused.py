@@ -50,6 +50,7 @@ def supports(plan, query: torch.Tensor) -> bool:
         and (plan.score_region is None or (isinstance(plan.score_region, FarPair) and plan.score_region.layout == plan.layout))
         and (plan.region_score_mod is None or isinstance(plan.region_score_mod, PositiveDecay))
         and (plan.score_region is None or plan.region_score_mod is not None)
+        and plan.decayed_branches is None  # the rings share one running softmax, so one rule for every branch
     )
 
 

@@ -15,7 +15,7 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
         description="Generate every (method, ratio, prompt, seed) video, measure it with video-only metrics (and "
                     "the shapes-world checker for shapes prompts), and write DIR/results.csv, DIR/results.md and "
                     "DIR/<metric>.png. Videos are kept in DIR/videos/; a rerun skips cells already measured.")
-    p.add_argument("--model", default="default", help="local diffusers Wan pipeline folder, or 'default' (the embedded model)")
+    p.add_argument("--model", default="default", help="local diffusers pipeline folder (Wan, LTX-Video, CogVideoX, HunyuanVideo), or 'default' (the embedded model)")
     p.add_argument("--prompts", default=None, help="text file, one prompt per line (default: 8 built-in shapes-world prompts)")
     p.add_argument("--ratios", default="1,2,4,8", help="lengths as multiples of the native window, comma-separated")
     p.add_argument("--methods", default="direct,riflex,window,ultravico,freelong,both,stream",
@@ -23,8 +23,9 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=2, help="seeds per prompt (0 .. N-1)")
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (default: the model's)")
-    p.add_argument("--noise", default="preset", choices=["preset", "plain"],
-                   help="preset: ultravico/freelong/both use their ratio preset's noise, the rest plain; plain: all plain")
+    p.add_argument("--noise", default="method", choices=["method", "plain"],
+                   help="method: each method's own initial noise (FreeLong++ and its combinations SpecMix, the rest "
+                        "plain, UltraViCo as published; a +specmix / +plain suffix on a method forces it); plain: all plain")
     p.add_argument("--stream-chunk", type=int, default=None, help="latent frames per streamed chunk (default: native / 3)")
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
     p.add_argument("--out", required=True, help="output folder (created; reused to resume cells of the same weights)")

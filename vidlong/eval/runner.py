@@ -14,10 +14,13 @@ so a resumed cell measures exactly what a fresh one does.
 ``DIR/<metric>.png`` the plots (metric vs length ratio, one line per method).
 
 Method names are those of `vidlong.method_names.METHOD_NAMES` plus ``stream`` (chunk-by-chunk generation
-through attention sinks and a rolling KV cache, `vidlong.Streaming`). With ``noise="preset"`` the
-methods that have ratio presets (ultravico, freelong, both) run as ``vidlong generate --preset Nx``
-would, with the preset's initial noise; the baselines (none, direct, riflex, window) and stream
-always start from plain Gaussian noise.
+through attention sinks and a rolling KV cache, `vidlong.Streaming`). The methods that have ratio
+presets (ultravico, freelong, both, both-global) take the preset's settings, as ``vidlong generate
+--preset Nx`` would. With ``noise="method"`` each method starts from its paper's noise
+(`vidlong.methods.default_noise`: FreeLong++ and its combinations from the preset's SpecMix noise,
+UltraViCo and every baseline from plain Gaussian noise); ``noise="plain"`` starts all from plain
+noise. A name may force the noise with a suffix: ``direct+specmix`` is SpecMix alone,
+``ultravico+specmix`` UltraViCo with it, ``freelong+plain`` FreeLong++ without it.
 """
 from __future__ import annotations
 
@@ -46,8 +49,11 @@ from . import shapes
 from .metrics import DIRECTION, compute_all
 
 #: Every method `vidlong eval` knows: the generate methods plus streaming.
-#: The methods that take a ratio preset's settings (and, with noise="preset", its initial noise).
-PRESET_METHODS = ("ultravico", "freelong", "both")
+#: The methods that take a ratio preset's settings (FreeLong++ and its combinations also its initial noise).
+PRESET_METHODS = ("ultravico", "freelong", "both", "both-global")
+
+#: suffixes of an eval method name that force its initial noise (``direct+specmix``)
+NOISE_SUFFIXES = ("+specmix", "+plain")
 
 #: Eight shapes-world prompts in the default model's template language (one, two and three objects,
 #: every colour and shape, plain and gradient backgrounds, spinning and bouncing).
@@ -97,14 +103,14 @@ class EvalConfig:
     """One `vidlong eval` run.
 
     Attributes:
-        model: a local diffusers Wan folder, or None / "default" for the embedded default model.
+        model: a local diffusers pipeline folder, or None / "default" for the embedded default model.
         out: output folder (created); holds videos/, results.csv, results.md and the plots.
         prompts: the prompts (default: `DEFAULT_PROMPTS`).
         ratios: lengths as multiples of the native window (latent frames = round(ratio x native)).
         methods: names from `EVAL_METHODS`.
         seeds: number of seeds per prompt (seeds 0 .. seeds-1).
         steps, guidance: sampling settings; None takes the model's defaults.
-        noise: "preset" (preset methods use their preset's noise, others plain) or "plain" (all plain).
+        noise: "method" (each method's own initial noise, see the module docstring) or "plain" (all plain).
         stream_chunk: latent frames per streamed chunk; None: a third of the native window (>= 1).
         device: "cpu" / "cuda"; None picks cuda when available.
         command: the command line, recorded in results.md.
@@ -118,7 +124,7 @@ class EvalConfig:
     seeds: int = 2
     steps: Optional[int] = None
     guidance: Optional[float] = None
-    noise: str = "preset"
+    noise: str = "method"
     stream_chunk: Optional[int] = None
     device: Optional[str] = None
     command: str = ""
@@ -133,16 +139,15 @@ class EvalConfig:
             raise VidlongError(f"every ratio must be > 0 (a multiple of the native length), got {bad[0] if bad else 'none'}")
         self.methods = list(self.methods)
         for m in self.methods:
-            if m not in EVAL_METHODS:
-                raise VidlongError(f"unknown method {m!r}; choose from: {', '.join(EVAL_METHODS)}")
+            check_method(m)
         if not self.methods:
             raise VidlongError(f"no methods given; choose from: {', '.join(EVAL_METHODS)}")
         if self.seeds < 1:
             raise VidlongError(f"--seeds must be >= 1 (the number of seeds per prompt), got {self.seeds}")
         if self.steps is not None and self.steps < 1:
             raise VidlongError(f"--steps must be >= 1, got {self.steps}")
-        if self.noise not in ("preset", "plain"):
-            raise VidlongError(f"--noise must be 'preset' or 'plain', got {self.noise!r}")
+        if self.noise not in ("method", "plain"):
+            raise VidlongError(f"--noise must be 'method' or 'plain', got {self.noise!r}")
         if self.stream_chunk is not None and self.stream_chunk < 1:
             raise VidlongError(f"--stream-chunk must be >= 1 latent frame, got {self.stream_chunk}")
 
@@ -188,11 +193,26 @@ def parse_methods(text: str) -> list[str]:
     """``"direct,stream"`` -> ["direct", "stream"], each checked against `EVAL_METHODS`."""
     methods = [m.strip() for m in str(text).split(",") if m.strip()]
     for m in methods:
-        if m not in EVAL_METHODS:
-            raise VidlongError(f"unknown method {m!r}; choose from: {', '.join(EVAL_METHODS)}")
+        check_method(m)
     if not methods:
         raise VidlongError(f"--methods is empty; choose from: {', '.join(EVAL_METHODS)}")
     return methods
+
+
+def check_method(method: str) -> None:
+    """A one-line error unless `method` is an `EVAL_METHODS` name, or one but stream with a noise suffix."""
+    base, noise = split_noise(method)
+    if base not in EVAL_METHODS or (noise and base == "stream"):
+        raise VidlongError(f"unknown method {method!r}; choose from: {', '.join(EVAL_METHODS)} (all but stream may end in "
+                           f"{' or '.join(NOISE_SUFFIXES)})")
+
+
+def split_noise(method: str) -> tuple[str, Optional[str]]:
+    """``"ultravico+specmix"`` -> ("ultravico", "specmix"); a name with no noise suffix -> (name, None)."""
+    for suffix in NOISE_SUFFIXES:
+        if method.endswith(suffix):
+            return method[: -len(suffix)], suffix[1:]
+    return method, None
 
 
 def read_prompts(path) -> list[str]:
@@ -262,7 +282,7 @@ def video_path(out: Path, spec: ModelSpec, weights: str, cell: Cell, steps: int,
                noise_mode: str) -> Path:
     """Where the cell's mp4 lives:
     ``out/videos/<model>-<weights>/<method>-<ratio>-<prompt>-seed<s>-steps<n>[...].mp4``."""
-    extra = f"-cfg{guidance:g}" + ("" if noise_mode == "preset" else f"-{noise_mode}")
+    extra = f"-cfg{guidance:g}" + ("" if noise_mode == "method" else f"-{noise_mode}")
     name = f"{cell.method}-{ratio_label(cell.ratio)}-{_slug(cell.prompt)}-seed{cell.seed}-steps{steps}{extra}.mp4"
     return out / "videos" / re.sub(r"[^A-Za-z0-9._-]+", "_", f"{spec.name}-{weights}") / name
 
@@ -310,9 +330,10 @@ def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: Optional[int], guida
         return video, dict(preset="", noise="plain", latent_frames=n_latent, seconds=round(seconds, 3),
                            stream_chunk=chunk, stream_chunks=chunks, guidance=streamer.guidances[0],
                            steps=len(streamer.timesteps) if streamer.causal else streamer.steps)
-    preset = preset_for(cell.method, cell.ratio)
-    request = GenerateRequest(prompt=cell.prompt, ratio=n_latent / spec.native_frames, method=cell.method,
-                              preset=preset, noise=None if (preset and noise_mode == "preset") else "plain",
+    method, forced_noise = split_noise(cell.method)
+    preset = preset_for(method, cell.ratio)
+    request = GenerateRequest(prompt=cell.prompt, ratio=n_latent / spec.native_frames, method=method, preset=preset,
+                              noise=forced_noise or (None if noise_mode == "method" else "plain"),
                               steps=steps, guidance=guidance, seed=cell.seed)
     result = generate(pipe, request)
     s = result.settings
@@ -528,10 +549,11 @@ def results_markdown(table: dict, header: dict) -> str:
               f"`{header['noise']}`. Each number is the mean over {header['prompts']} prompt(s) x {header['seeds']} "
               "seed(s) (n = videos in the cell); ↑ higher is better, ↓ lower is better, no arrow: neither. "
               "Repetition needs a video longer than 1.5 native windows, so it is blank at 1x.", ""]
-    if header.get("noise") == "preset":
-        lines += ["ultravico, freelong and both take the shipped ratio preset (`2x`, `3x`, `4x`, `8x`; defaults at "
-                  "other ratios) with its initial noise (`specmix`); direct, riflex, window and stream start from "
-                  "plain Gaussian noise (the `noise` column of results.csv says which each video used).", ""]
+    if header.get("noise") == "method":
+        lines += ["ultravico, freelong, both and both-global take the shipped ratio preset (`2x`, `3x`, `4x`, `8x`; "
+                  "defaults at other ratios); each method starts from its paper's noise: freelong, both and both-global "
+                  "from the preset's SpecMix noise, the others (UltraViCo as published) from plain Gaussian noise; a "
+                  "`+specmix` / `+plain` suffix forces it (the `noise` column of results.csv says which each video used).", ""]
     if header.get("stream_chunk"):
         lines += [f"stream: chunks of {header['stream_chunk']} latent frames, sinks = one chunk, rolling window = "
                   "native - 2 chunks; the video is cut to the same length as the others.", ""]
