@@ -234,6 +234,29 @@ def test_image_to_video_model_takes_a_first_frame(tmp_path_factory):
         demo.close()
 
 
+def test_another_family_generates_and_refuses_to_stream_in_one_line(tmp_path_factory):
+    """An LTX-Video folder (`LTXPipeline`): generate works through the API; a stream is refused in one line."""
+    import yaml
+    from tiny_pipeline import tiny_ltx_pipeline
+
+    folder = tmp_path_factory.mktemp("tiny-ltx")
+    tiny_ltx_pipeline().save_pretrained(folder)
+    (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-ltx", native_frames=2, height=64, width=64, fps=25,
+                                                             num_inference_steps=1, guidance_scale=2.0)))
+    demo = gradio_app.build_app(load_pipeline(folder, device="cpu"))
+    demo.queue()
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, show_error=True)
+    try:
+        client = Client(demo.local_url, verbose=False, analytics_enabled=False,
+                        download_files=str(tmp_path_factory.mktemp("ltx-downloads")))
+        video, settings = client.predict(prompt="a red circle", method="both", ratio=2, steps=1, api_name="/generate")
+        assert read_video(video_path(video))[0].shape[0] == 8 * (2 * 2 - 1) + 1 and settings["latent_frames"] == 4
+        with pytest.raises(AppError, match="streaming is not available for LTXVideoTransformer3DModel"):
+            client.predict(prompt="a red circle", seconds=1, api_name="/stream")
+    finally:
+        demo.close()
+
+
 def test_outputs_stay_bounded_in_gradios_cache(demo, client, tmp_path):
     """The app's files live in Gradio's cache folder (served in place, no second copy) and are pruned to the
     newest KEEP_OUTPUTS videos with their settings."""

@@ -210,7 +210,7 @@ def pipeline_task(folder: Path) -> str:
 
 
 def check_model_folder(path: Union[str, Path, None]) -> Path:
-    """A model folder (a local diffusers Wan pipeline folder, or a base model plus a LoRA; an embedded
+    """A model folder (a local diffusers pipeline folder, or a base model plus a LoRA; an embedded
     model's name is resolved, None: the default model), or a one-line `VidlongError` naming the fix."""
     folder = resolve_model(path)
     link = lora_link(folder) if folder.is_dir() else None
