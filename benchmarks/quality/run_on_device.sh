@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The full quality grid (8 prompts x 2 seeds, 1/2/4/8x, every method) on the GPU machine (device tool).
 #   bash benchmarks/quality/run_on_device.sh [seconds]      # default 480: each shard stops by then
+#   METHODS=direct,ultravico RATIOS=2,4 NO_VIDEOS=1 bash benchmarks/quality/run_on_device.sh 300
+#                                                           # another grid; NO_VIDEOS: return the tables only
 # Carry `.evalcarry/` (made here, see benchmarks/quality/README.md): diffusers and imageio-ffmpeg,
 # xz-packed to fit the working-tree limit. One `vidlong eval` process per prompt runs on the one GPU
 # (attention of this model is small: the dense kernel, no compile); each writes its own results.csv,
@@ -9,18 +11,20 @@
 set -euo pipefail
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2
 LIMIT=${1:-480}
+METHODS=${METHODS:-direct,riflex,window,ultravico,freelong,both,stream}
+RATIOS=${RATIOS:-1,2,4,8}
 source benchmarks/device_setup.sh
 mkdir -p /tmp/ev
 cd /tmp  # keep the repo's vidlong/ folder off sys.path
 python3 -c "from vidlong.eval.runner import DEFAULT_PROMPTS as P; [open(f'/tmp/ev/p{i}.txt', 'w').write(p + '\n') for i, p in enumerate(P)]"
 for prompts in /tmp/ev/p*.txt; do
     shard=/tmp/ev/$(basename "$prompts" .txt)
-    timeout "$LIMIT" python3 -m vidlong.eval --model default --prompts "$prompts" --ratios 1,2,4,8 --seeds 2 \
+    timeout "$LIMIT" python3 -m vidlong.eval --model default --prompts "$prompts" --ratios "$RATIOS" --methods "$METHODS" --seeds 2 \
         --device cuda --no-progress --out "$shard" >"$shard.log" 2>&1 &
 done
 wait || true
 tail -n 2 /tmp/ev/*.log
 for f in /tmp/ev/p*/results.csv; do echo "$f: $(($(wc -l <"$f") - 1)) cells"; done
 tar czf "$OUT/shards.tar.gz" -C /tmp/ev --exclude=videos .
-(cd /tmp/ev && tar cf - p*/videos) | split -b 15m - "$OUT/videos.tar.part-"
+if [ -z "${NO_VIDEOS:-}" ]; then (cd /tmp/ev && tar cf - p*/videos) | split -b 15m - "$OUT/videos.tar.part-"; fi
 ls -la "$OUT"
