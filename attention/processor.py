@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from diffusers.models.attention_dispatch import dispatch_attention_fn
 
+from ..errors import VidlongError
+from ..parallel import to_heads, to_tokens, ulysses_group
 from .execute import run_plan
 from .joint import run_joint_plan
 
@@ -44,9 +46,16 @@ class VidlongAttnProcessor:
         query, key, value = self.adapter.qkv(attn, hidden_states, None if stream is not None else rotary, text)
         text_tokens = 0 if text is None else text.shape[1]
         plan = self.state.plan
+        stock = stream is None and (plan is None or plan.is_stock)
+        group = None if stock else ulysses_group(self._parallel_config)
+        if group is not None:  # context parallelism: every token of this rank's heads, as diffusers' Ulysses does
+            if text_tokens:
+                raise VidlongError("vidlong runs joint text attention (CogVideoX, HunyuanVideo) on one device; "
+                                   "context parallelism serves Wan and LTX-Video")
+            query, key, value = (to_heads(x, group) for x in (query, key, value))  # a stream's cache keeps these heads
         if stream is not None:
             out = stream.attend(self.layer, query, key, value, self._attention_backend)
-        elif plan is None or plan.is_stock:
+        elif stock:
             out = dispatch_attention_fn(
                 query, key, value, attn_mask=attention_mask, dropout_p=0.0, is_causal=False,
                 backend=self._attention_backend, parallel_config=self._parallel_config,
@@ -56,4 +65,6 @@ class VidlongAttnProcessor:
                                  self.adapter.visible_keys(attention_mask), self.state.kernel_for(query.device))
         else:
             out = run_plan(query, key, value, plan, self.state.kernel_for(query.device))
+        if group is not None:
+            out = to_tokens(out, group)
         return self.adapter.output(attn, out, query.dtype, text_tokens)

@@ -7,6 +7,7 @@ from typing import Optional
 import torch
 from diffusers.models.attention_dispatch import dispatch_attention_fn
 
+from ..parallel import ulysses_degree
 from .kv_cache import RollingKVCache
 from .rope import apply_wan_rotary, wan_rotary_at
 
@@ -35,9 +36,9 @@ class StreamContext:
         p_t, p_h, p_w = config.patch_size
         batch, _, frames, height, width = latents.shape
         frames, height, width = frames // p_t, height // p_h, width // p_w
-        if self.cache is None:
+        if self.cache is None:  # under Ulysses context parallelism each rank caches its own heads
             self.cache = RollingKVCache(
-                layers=len(transformer.blocks), batch=batch, heads=config.num_attention_heads,
+                layers=len(transformer.blocks), batch=batch, heads=config.num_attention_heads // ulysses_degree(transformer),
                 head_dim=config.attention_head_dim, tokens_per_frame=height * width, sinks=self.sinks,
                 window=self.window, device=latents.device, dtype=transformer.dtype,
             )

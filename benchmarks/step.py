@@ -42,6 +42,17 @@ def build(shape: str, device: torch.device, dtype: torch.dtype) -> WanTransforme
     return model.eval().requires_grad_(False)
 
 
+def step_inputs(ratios, native: int, size, device: torch.device, dtype: torch.dtype):
+    """Per ratio: (latent frames, latents ``[1, 16, F, h, w]``, text states ``[1, 512, 4096]``, the ratio's
+    preset name or None), seeded, the same in every process."""
+    gen = torch.Generator().manual_seed(0)
+    text = torch.randn(1, 512, 4096, generator=gen).to(device, dtype)
+    for ratio in ratios:
+        frames = ratio * native
+        latents = torch.randn(1, 16, frames, size[0] // 8, size[1] // 8, generator=gen).to(device, dtype)
+        yield frames, latents, text, f"{ratio}x" if f"{ratio}x" in preset_names() else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", default="1.3b", choices=list(SHAPES))
@@ -58,13 +69,8 @@ def main() -> None:
     model = build(args.shape, device, dtype)
     print(f"device: {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}; Wan {args.shape} shapes "
           f"({sum(p.numel() for p in model.parameters()) / 1e9:.2f} B parameters), {args.size[0]}x{args.size[1]}, {dtype}", flush=True)
-    gen = torch.Generator().manual_seed(0)
-    text = torch.randn(1, 512, 4096, generator=gen).to(device, dtype)
     rows = []
-    for ratio in args.ratios:
-        frames = ratio * native
-        latents = torch.randn(1, 16, frames, args.size[0] // 8, args.size[1] // 8, generator=gen).to(device, dtype)
-        preset = f"{ratio}x" if f"{ratio}x" in preset_names() else None
+    for frames, latents, text, preset in step_inputs(args.ratios, native, args.size, device, dtype):
         row, stock = [frames, frames * (args.size[0] // 16) * (args.size[1] // 16)], None
         for method in METHODS:
             vidlong.apply(model, *methods_for(method, preset), native_frames=native)

@@ -40,6 +40,9 @@ def _add_generate(sub) -> None:
     p.add_argument("--out", required=True, help="output .mp4 file; settings go to a .json beside it")
     p.add_argument("--save-latents", default=None, metavar="FILE.pt",
                    help="also save the final latents, to continue the video later with `vidlong extend --latents`")
+    p.add_argument("--parallel", default=None, choices=["ulysses"],
+                   help="spread attention over the processes of torchrun (diffusers' context parallelism, Ulysses): "
+                        "torchrun --nproc-per-node N -m vidlong generate ... --parallel ulysses; rank 0 writes the files")
     _add_overwrite(p)
     p.set_defaults(run=_run_generate)
 
@@ -112,8 +115,17 @@ def _run_generate(args) -> int:
     )
     folder = _check_model(args)
     check_generate(request, limits_for_folder(folder))  # every field, before any model loads
-    pipe = load_pipeline(folder, device=args.device)
+    rank, device = _start_parallel(args, folder) if args.parallel else (0, args.device)
+    pipe = load_pipeline(folder, device=device)
+    if args.parallel:
+        pipe.enable_parallelism()
     result = generate(pipe, request)
+    if args.parallel:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+    if rank != 0:  # every rank holds the whole video; one writes it
+        return 0
     write_video(out, result.frames, fps=pipe.spec.fps)
     settings = dict(result.settings, model_path=str(args.model or "embedded default"), out=str(out))
     if latents_path is not None:
@@ -123,6 +135,17 @@ def _run_generate(args) -> int:
     print(f"wrote {out} ({result.frames.shape[0]} frames, {result.frames.shape[2]}x{result.frames.shape[1]}, "
           f"{settings['ratio']:.2g}x native, {settings['seconds']:.1f} s)")
     return 0
+
+
+def _start_parallel(args, folder: Path):
+    """(rank, device) of this torchrun process, its process group started, after the checks that need
+    only the folder's configs (heads against ranks, ranks against GPUs)."""
+    from .models import folder_configs
+    from .parallel import check_parallel_request, init_from_torchrun
+
+    rank, world, device = init_from_torchrun(args.device)
+    check_parallel_request(world, int(folder_configs(folder)[1]["num_attention_heads"]), device)
+    return rank, device
 
 
 def _add_stream_options(p) -> None:

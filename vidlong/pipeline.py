@@ -110,6 +110,16 @@ class VidlongPipelineMixin:
         for transformer in self.experts():
             hooks.apply(transformer, *methods, native_frames=self.native_frames, kernel=kernel)
 
+    def enable_parallelism(self, ulysses_degree: Optional[int] = None) -> None:
+        """Spread every expert's attention over the default process group with diffusers' context
+        parallelism (Ulysses: each rank holds every token of ``heads / degree`` heads, so vidlong's
+        methods stay exact; `vidlong.parallel`). Call in every rank, e.g. under torchrun; default
+        degree: the whole group."""
+        from .parallel import enable_context_parallel
+
+        for transformer in self.experts():
+            enable_context_parallel(transformer, ulysses_degree)
+
     def remove(self) -> None:
         """Remove vidlong's methods from every expert."""
         for transformer in self.experts():

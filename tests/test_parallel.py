@@ -1,0 +1,171 @@
+"""vidlong's plans under diffusers' context parallelism (Ulysses), 2 CPU processes over gloo: each
+method's output equals the one-process output, and with no method the output is diffusers' own
+context-parallel output bit for bit."""
+import os
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+import vidlong
+from vidlong.errors import VidlongError
+from vidlong.methods import methods_for
+from vidlong.parallel import check_parallel_request, enable_context_parallel
+from conftest import tiny_transformer, transformer_inputs
+
+NATIVE = 2
+FRAMES = 6          # 3x the native window: the decay and the fusion both act
+METHODS = ("none", "ultravico", "freelong", "both")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def outputs(model) -> dict:
+    """The transformer's output with no vidlong hooks ("stock") and with each method applied."""
+    inputs = transformer_inputs(FRAMES)
+    out = {}
+    with torch.no_grad():
+        out["stock"] = model(**inputs)[0]
+        for name in METHODS:
+            vidlong.apply(model, *methods_for(name), native_frames=NATIVE)
+            out[name] = model(**inputs)[0]
+            vidlong.remove(model)
+    return out
+
+
+def rank_outputs(rank: int, world: int, port: int, path: str, apply_first: bool) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        model = tiny_transformer()
+        if apply_first:  # vidlong's processors in place before the split: they take its config too
+            vidlong.apply(model, vidlong.UltraViCo(), native_frames=NATIVE)
+            enable_context_parallel(model)
+            with torch.no_grad():
+                result = {"ultravico": model(**transformer_inputs(FRAMES))[0]}
+        else:
+            enable_context_parallel(model)
+            result = outputs(model)
+        if rank == 0:
+            torch.save(result, path)
+    finally:
+        dist.destroy_process_group()
+
+
+def run_two_ranks(tmp_path, apply_first=False) -> dict:
+    path = str(tmp_path / "rank0.pt")
+    mp.start_processes(rank_outputs, args=(2, free_port(), path, apply_first), nprocs=2, start_method="spawn")
+    return torch.load(path)
+
+
+def rel_err(a, b):
+    return ((a.double() - b.double()).norm() / b.double().norm()).item()
+
+
+def test_every_method_on_two_ranks_equals_one_process(tmp_path):
+    parallel, single = run_two_ranks(tmp_path), outputs(tiny_transformer())
+    assert torch.equal(parallel["none"], parallel["stock"])  # no method: diffusers' own context-parallel path
+    for name in ("stock", *METHODS):
+        assert rel_err(parallel[name], single[name]) < 1e-5, name
+    assert rel_err(single["both"], single["stock"]) > 1e-3  # the methods act at this length
+
+
+def test_methods_applied_before_the_split_work_the_same(tmp_path):
+    model = tiny_transformer()
+    vidlong.apply(model, vidlong.UltraViCo(), native_frames=NATIVE)
+    with torch.no_grad():
+        single = model(**transformer_inputs(FRAMES))[0]
+    assert rel_err(run_two_ranks(tmp_path, apply_first=True)["ultravico"], single) < 1e-5
+
+
+def rank_stream(rank: int, world: int, port: int, folder: str, path: str) -> None:
+    """Stream 4 chunks of the tiny pipeline with its attention spread over the ranks."""
+    import numpy as np
+
+    from vidlong.pipeline import load_pipeline
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        pipe = load_pipeline(folder, device="cpu")
+        pipe.enable_parallelism()
+        streamer = pipe.stream("a red circle", chunks=4, seed=0)
+        frames = np.concatenate([chunk.frames for chunk in streamer])
+        if rank == 0:
+            torch.save(dict(frames=torch.from_numpy(frames), cache_heads=streamer.contexts[0].cache.read(0)[0].shape[2]), path)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_streaming_on_two_ranks_keeps_each_ranks_heads_and_matches_one_process(tmp_path):
+    """The rolling KV cache holds this rank's heads only (1 of 2); the stream's frames match one process."""
+    import numpy as np
+
+    from tiny_pipeline import save_tiny_pipeline
+    from vidlong.pipeline import load_pipeline
+
+    folder = save_tiny_pipeline(tmp_path / "tiny")
+    path = str(tmp_path / "stream.pt")
+    mp.start_processes(rank_stream, args=(2, free_port(), str(folder), path), nprocs=2, start_method="spawn")
+    parallel = torch.load(path)
+    streamer = load_pipeline(folder, device="cpu").stream("a red circle", chunks=4, seed=0)
+    single = np.concatenate([chunk.frames for chunk in streamer])
+    assert parallel["cache_heads"] == 1 and streamer.contexts[0].cache.read(0)[0].shape[2] == 2
+    two = parallel["frames"].numpy()
+    assert two.shape == single.shape and np.abs(two.astype(int) - single.astype(int)).mean() < 0.5
+
+
+def test_refusals_are_one_line():
+    with pytest.raises(VidlongError, match="needs torch.distributed initialised"):
+        enable_context_parallel(tiny_transformer())
+    with pytest.raises(VidlongError, match="2 attention heads do not split over 3 ranks"):
+        check_parallel_request(3, 2, torch.device("cpu"))
+    with pytest.raises(VidlongError, match="at least 2 processes"):
+        check_parallel_request(1, 2, torch.device("cpu"))
+    if torch.cuda.device_count() < 64:
+        with pytest.raises(VidlongError, match="64 ranks asked for"):
+            check_parallel_request(64, 128, torch.device("cuda"))
+
+
+def test_torchrun_generate_with_parallel_ulysses_writes_the_video_once(tmp_path):
+    """`torchrun --nproc-per-node 2 -m vidlong generate ... --parallel ulysses` on CPU (gloo): rank 0 writes
+    the mp4 and its .json; the frames match a one-process run (same seed) up to uint8 rounding."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from tiny_pipeline import save_tiny_pipeline
+    from vidlong.video_io import read_video
+
+    folder = save_tiny_pipeline(tmp_path / "tiny")
+    common = ["generate", "--model", str(folder), "--prompt", "a red circle", "--ratio", "2", "--method", "both", "--device", "cpu"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(free_port()),
+                          "-m", "vidlong", *common, "--parallel", "ulysses", "--out", str(tmp_path / "two.mp4")],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert subprocess.run([sys.executable, "-m", "vidlong", *common, "--out", str(tmp_path / "one.mp4")],
+                          capture_output=True, timeout=300, env=env).returncode == 0
+    two, one = read_video(tmp_path / "two.mp4")[0], read_video(tmp_path / "one.mp4")[0]
+    assert two.shape == one.shape and np.abs(two.astype(int) - one.astype(int)).mean() < 1.0
+    assert (tmp_path / "two.json").is_file() and sorted(p.name for p in tmp_path.glob("*.mp4")) == ["one.mp4", "two.mp4"]
+
+
+def test_parallel_outside_torchrun_is_one_line(tmp_path, capsys, monkeypatch):
+    from tiny_pipeline import save_tiny_pipeline
+    from vidlong.cli import main
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    folder = save_tiny_pipeline(tmp_path / "tiny")
+    capsys.readouterr()
+    assert main(["generate", "--model", str(folder), "--prompt", "a red circle", "--parallel", "ulysses",
+                 "--out", str(tmp_path / "x.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--parallel ulysses runs under torchrun" in err[0]

@@ -1,0 +1,143 @@
+"""Context parallelism for vidlong's plans, through diffusers' own engine.
+
+diffusers splits a transformer's tokens over ranks (`ContextParallelConfig`, the model's ``_cp_plan``
+hooks) and, in its attention dispatch, exchanges them for heads around the attention op (Ulysses).
+vidlong's processor does the same around its plans (`ulysses_exchange`, diffusers'
+``_all_to_all_dim_exchange``): each rank then holds every token of ``heads / degree`` heads, so a plan
+(decay regions, key centring, fusion windows and bands, all functions of the whole token grid) runs
+exactly as on one device. The stock path stays diffusers' dispatch with the same config. A stream's
+rolling KV cache holds this rank's heads only, so its per-chunk cost is flat as on one device.
+
+Ring attention (``ring_degree > 1``) splits the keys of one head over ranks; vidlong's plans would
+need each ring step as a plan piece with global positions, merged by log-sum-exp. That is not
+implemented: it is refused in one line.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import torch
+
+from .errors import VidlongError
+
+
+def check_parallel_request(degree: int, heads: int, device: torch.device) -> None:
+    """The one-line refusals of a Ulysses run of `degree` ranks: heads not divisible by the degree,
+    more ranks than GPUs, a process group of another size."""
+    if degree < 2:
+        raise VidlongError(f"--parallel ulysses needs at least 2 processes, got {degree}; "
+                           "launch with torchrun --nproc-per-node N (N >= 2)")
+    if heads % degree:
+        raise VidlongError(f"the transformer's {heads} attention heads do not split over {degree} ranks; "
+                           f"use a --nproc-per-node that divides {heads}")
+    if device.type == "cuda" and torch.cuda.device_count() < degree:
+        raise VidlongError(f"{degree} ranks asked for but this machine has {torch.cuda.device_count()} CUDA device(s); "
+                           f"use --nproc-per-node {torch.cuda.device_count()} or fewer")
+
+
+def init_from_torchrun(device: Optional[str]) -> tuple[int, int, torch.device]:
+    """(rank, world size, this rank's device) of a process started by torchrun, with the default
+    process group initialised (NCCL on CUDA, gloo on CPU); a one-line error outside torchrun."""
+    import torch.distributed as dist
+
+    if "WORLD_SIZE" not in os.environ or "RANK" not in os.environ:
+        raise VidlongError("--parallel ulysses runs under torchrun: torchrun --nproc-per-node N -m vidlong generate ... "
+                           "--parallel ulysses")
+    world, rank, local = int(os.environ["WORLD_SIZE"]), int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", 0))
+    kind = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")).type
+    if kind == "cuda":
+        if torch.cuda.device_count() < world:
+            raise VidlongError(f"{world} ranks asked for but this machine has {torch.cuda.device_count()} CUDA device(s); "
+                               f"use --nproc-per-node {torch.cuda.device_count()} or fewer")
+        this = torch.device("cuda", local)
+        torch.cuda.set_device(this)
+    elif kind == "cpu":
+        this = torch.device("cpu")
+    else:
+        raise VidlongError(f"--device {device} cannot run --parallel ulysses; use cuda (NCCL) or cpu (gloo)")
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if kind == "cuda" else "gloo", rank=rank, world_size=world)
+    return rank, world, this
+
+
+def enable_context_parallel(transformer, ulysses_degree: Optional[int] = None, ring_degree: int = 1) -> None:
+    """Split `transformer`'s tokens over the default process group with diffusers' context parallelism
+    (Ulysses), whether or not vidlong's methods are applied (before or after).
+
+    Args:
+        ulysses_degree: ranks to spread the heads over (default: the whole process group).
+        ring_degree: must be 1 (ring attention is refused, see the module docstring).
+    """
+    import torch.distributed as dist
+    from diffusers import ContextParallelConfig
+
+    if not dist.is_initialized():
+        raise VidlongError("context parallelism needs torch.distributed initialised; launch with torchrun, or call "
+                           "torch.distributed.init_process_group first")
+    if ring_degree != 1:
+        raise VidlongError(f"ring_degree {ring_degree}: vidlong's plans run under Ulysses only (each rank holds every "
+                           "token of some heads); use ulysses_degree instead")
+    degree = ulysses_degree or dist.get_world_size()
+    device = next(transformer.parameters()).device
+    check_parallel_request(degree, transformer.config.num_attention_heads, device)
+    config = ContextParallelConfig(ulysses_degree=degree)
+    if device.type != "cpu":
+        transformer.enable_parallelism(config=config)
+        return
+    _enable_on_cpu(transformer, config)
+
+
+def _enable_on_cpu(transformer, cp_config) -> None:
+    """What diffusers' `enable_parallelism` does, for CPU ranks (gloo), which it refuses (it picks a
+    device by ``rank % accelerator count``, zero here): the same config, mesh, processor settings and
+    ``_cp_plan`` hooks (`diffusers.hooks.context_parallel.apply_context_parallel`)."""
+    import torch.distributed as dist
+    from diffusers.hooks.context_parallel import apply_context_parallel
+    from diffusers.models._modeling_parallel import ParallelConfig
+    from torch.distributed.device_mesh import init_device_mesh
+
+    if transformer._parallel_config is not None:
+        raise VidlongError("context parallelism is already enabled on this transformer")
+    config = ParallelConfig(context_parallel_config=cp_config)
+    mesh = init_device_mesh("cpu", cp_config.mesh_shape, mesh_dim_names=cp_config.mesh_dim_names)
+    config.setup(dist.get_rank(), dist.get_world_size(), torch.device("cpu"), mesh=mesh)
+    transformer._parallel_config = config
+    for module in transformer.modules():
+        processor = getattr(module, "processor", None)
+        if processor is not None and hasattr(processor, "_parallel_config"):
+            processor._parallel_config = config
+    apply_context_parallel(transformer, cp_config, transformer._cp_plan)
+
+
+def ulysses_degree(transformer) -> int:
+    """Ranks a transformer's heads are spread over (1 without context parallelism)."""
+    config = getattr(transformer, "_parallel_config", None)
+    cp = getattr(config, "context_parallel_config", None)
+    return 1 if cp is None else cp.ulysses_degree
+
+
+def ulysses_group(parallel_config):
+    """The Ulysses process group of a processor's ``_parallel_config``, or None when its tokens are not
+    split (no config, or degree 1)."""
+    cp = getattr(parallel_config, "context_parallel_config", None)
+    if cp is None or cp.ulysses_degree * cp.ring_degree == 1:
+        return None
+    if cp.ring_degree > 1:
+        raise VidlongError("vidlong's plans run under Ulysses context parallelism only; set ring_degree=1")
+    return cp._ulysses_mesh.get_group()
+
+
+def to_heads(x: torch.Tensor, group) -> torch.Tensor:
+    """``[B, N / P, H, D]`` (this rank's tokens, every head) -> ``[B, N, H / P, D]`` (every token, this
+    rank's heads), by diffusers' all-to-all."""
+    from diffusers.models.attention_dispatch import _all_to_all_dim_exchange
+
+    return _all_to_all_dim_exchange(x.contiguous(), scatter_idx=2, gather_idx=1, group=group)
+
+
+def to_tokens(x: torch.Tensor, group) -> torch.Tensor:
+    """The inverse of `to_heads`: ``[B, N, H / P, D]`` -> ``[B, N / P, H, D]``."""
+    from diffusers.models.attention_dispatch import _all_to_all_dim_exchange
+
+    return _all_to_all_dim_exchange(x.contiguous(), scatter_idx=1, gather_idx=2, group=group)
