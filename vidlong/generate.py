@@ -14,6 +14,8 @@ from .errors import VidlongError
 from .methods import default_noise, methods_for
 from .models import latent_frames, pixel_frames
 from .schedulers.noise import initial_noise
+from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
+from .timeline import apply_prompt_timeline, remove_prompt_timeline
 
 
 @dataclass
@@ -21,7 +23,8 @@ class GenerateRequest:
     """Everything that decides one generated video.
 
     Attributes:
-        prompt: the text prompt.
+        prompt: the text prompt, or a prompt timeline ``"0s: a red ball; 4s: a blue ball"`` (Wan
+            text-to-video: each segment's frames follow its prompt, `vidlong.timeline`).
         ratio: length as a multiple of the native window (used when `frames` is None).
         frames: pixel frames (must be 4k+1 for Wan); overrides `ratio`.
         method: "none", "ultravico", "freelong", "both", "both-global", "riflex" or "window".
@@ -122,6 +125,18 @@ class _DecodeProgress:
         self._handle.remove()
 
 
+def _prompt_arguments(pipe, timeline, negative_prompt: str, guided: bool) -> dict:
+    """The pipeline's prompt arguments: the prompt itself, or for a timeline every segment's text
+    encoding one after another (and the negative prompt's, repeated), for `vidlong.timeline`."""
+    if len(timeline) == 1:
+        return dict(prompt=timeline[0][1], negative_prompt=negative_prompt or None)
+    segments = [prompt for _, prompt in timeline]
+    embeds, negative = pipe.encode_prompt(segments, [negative_prompt or ""] * len(segments), do_classifier_free_guidance=guided,
+                                          max_sequence_length=512, device=pipe._execution_device)
+    joined = lambda x: None if x is None else x.reshape(1, -1, x.shape[-1])  # noqa: E731 - [S, T, D] -> [1, S·T, D]
+    return dict(prompt_embeds=joined(embeds), negative_prompt_embeds=joined(negative))
+
+
 def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None) -> GenerateResult:
     """Generate the video of `request` with `pipe` (a vidlong pipeline, text- or image-to-video).
 
@@ -161,11 +176,17 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
 
     start = time.perf_counter()
     report("encode prompt", 0, 1)
+    timeline = parse_prompt_timeline(request.prompt)
+    starts = timeline_latent_starts(timeline, spec.fps, spec.temporal_ratio, n_latent)
+    prompts = _prompt_arguments(pipe, timeline, request.negative_prompt, max(guidance, guidance_2) > 1)
     pipe.apply(*methods)
     decoding = _DecodeProgress(pipe.vae, n_latent, report)
     try:
+        if len(timeline) > 1:
+            for transformer in pipe.experts():
+                apply_prompt_timeline(transformer, starts, prompts["prompt_embeds"].shape[1] // len(timeline))
         video = pipe(
-            prompt=request.prompt, negative_prompt=request.negative_prompt or None, height=height, width=width,
+            **prompts, height=height, width=width,
             num_frames=pixel_frames(n_latent, spec.temporal_ratio), num_inference_steps=steps,
             guidance_scale=guidance, latents=pipe.call_latents(latents.to(pipe.device, pipe.experts()[0].dtype)),
             output_type="np", callback_on_step_end=on_step, **extra,
@@ -173,6 +194,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     finally:
         decoding.remove()
         pipe.remove()
+        for transformer in pipe.experts():
+            remove_prompt_timeline(transformer)
         pipe.clear_vae_cache()
     report("decode", n_latent, n_latent)
     frames = (np.clip(video, 0, 1) * 255).round().astype(np.uint8)
@@ -183,6 +206,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         steps=steps, guidance=guidance, guidance_2=guidance_2 if len(pipe.experts()) == 2 else None, noise=noise, fps=spec.fps,
         methods=[{"name": type(m).__name__, **dataclasses.asdict(m)} for m in methods],
         seconds=round(time.perf_counter() - start, 3), device=str(pipe.device),
+        timeline=[dict(second=second, prompt=prompt, latent_frame=frame) for (second, prompt), frame in zip(timeline, starts)]
+        if len(timeline) > 1 else None,
     )
     settings.pop("frames")
     latents_out = final.get("latents")

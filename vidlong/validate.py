@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import VidlongError
+from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
 from .models import Geometry, ModelSpec, folder_configs, folder_geometry, pipeline_facts, spec_for_folder
 
 #: seeds are torch generator seeds: non-negative 63-bit integers
@@ -195,4 +196,9 @@ def check_generate(request, limits: ModelLimits) -> int:
         raise VidlongError(f"--ratio {request.ratio!r} asks for more latent frames than this model's RoPE table places; "
                            "ask for a shorter video or stream it (vidlong stream has no length limit)") from None
     check_latent_length(latent, limits)
+    timeline = parse_prompt_timeline(request.prompt)
+    if len(timeline) > 1:
+        if limits.family != "wan" or limits.task != "t2v":
+            raise VidlongError("a prompt timeline (\"0s: ...; 4s: ...\") needs a Wan text-to-video model; give one prompt")
+        timeline_latent_starts(timeline, spec.fps, spec.temporal_ratio, latent)
     return latent

@@ -1,0 +1,47 @@
+"""An offline prompt timeline: ``"0s: a red ball; 4s: a blue ball"`` for one video generated in one go,
+turned into the latent frames where each prompt starts."""
+from __future__ import annotations
+
+import math
+import re
+
+from ..errors import VidlongError
+
+_ENTRY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*s\s*:(.*)$", re.S)
+
+
+def parse_prompt_timeline(text: str) -> list[tuple[float, str]]:
+    """``"0s: a red ball; 4s: a blue ball"`` -> ``[(0.0, "a red ball"), (4.0, "a blue ball")]`` (second,
+    prompt). A text with no ``Ns:`` entry is one prompt from 0 s (semicolons and colons in it are kept)."""
+    parts = [p for p in str(text).split(";") if p.strip()]
+    entries = [_ENTRY.match(p) for p in parts]
+    if not any(entries):
+        return [(0.0, str(text).strip())]
+    if not all(entries):
+        bad = next(p.strip() for p, m in zip(parts, entries) if not m)
+        raise VidlongError(f"prompt timeline entry {bad!r} needs a start in seconds: \"0s: a red ball; 4s: a blue ball\"")
+    timeline = sorted((float(m.group(1)), m.group(2).strip()) for m in entries)
+    if timeline[0][0] != 0:
+        raise VidlongError("a prompt timeline must start at 0s: \"0s: a red ball; 4s: a blue ball\"")
+    starts = [start for start, _ in timeline]
+    if len(set(starts)) < len(starts):
+        raise VidlongError("the prompt timeline has two prompts at the same second; give each start one prompt")
+    if any(not prompt for _, prompt in timeline):
+        raise VidlongError("every prompt-timeline entry needs a prompt after its start: \"4s: a blue ball\"")
+    return timeline
+
+
+def timeline_latent_starts(timeline: list[tuple[float, str]], fps: float, temporal_ratio: int, latent_frames: int) -> list[int]:
+    """The latent frame where each timeline prompt starts: pixel frame ``second·fps`` lies in latent frame
+    ``ceil(pixel / temporal_ratio)`` (latent frame 0 decodes to pixel frame 0, latent frame j >= 1 to
+    pixel frames 4j-3 .. 4j for Wan). A start past the video's end is a one-line error."""
+    starts = [math.ceil(round(second * fps, 6) / temporal_ratio) for second, _ in timeline]
+    seconds = (temporal_ratio * (latent_frames - 1) + 1) / fps
+    late = next((second for (second, _), start in zip(timeline, starts) if start >= latent_frames), None)
+    if late is not None:
+        raise VidlongError(f"the prompt timeline starts a prompt at {late:g}s but the video lasts {seconds:.2f}s; "
+                           "make the video longer (--ratio) or start it earlier")
+    if len(set(starts)) < len(starts):
+        raise VidlongError("two prompt-timeline entries fall in the same latent frame; space them at least "
+                           f"{temporal_ratio / fps:.2f}s apart")
+    return starts

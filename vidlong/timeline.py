@@ -1,0 +1,87 @@
+"""The offline prompt timeline's cross-attention: one long video whose frames follow different prompts.
+
+The text of every segment rides in one ``encoder_hidden_states`` (the segments' text tokens one after
+another, each `text_tokens` long; the negative prompt repeated the same way). A hook on each block's
+cross-attention (`attn2`, in the style of diffusers' `hooks/`) gives the video tokens of each segment's
+latent frames the stock cross-attention against their own segment's text only. Self-attention is
+untouched: every frame still sees the whole video, so with FreeLong++ the global branch carries what
+the segments share (identity, layout, motion) while the local windows and the cross-attention follow
+each segment's prompt. One segment is the stock model bit for bit. Wan text-to-video only (its image
+tokens, in image-to-video, are not split).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from diffusers.hooks import HookRegistry, ModelHook
+
+from .errors import VidlongError
+
+_BLOCK_HOOK = "vidlong_timeline"
+_MODEL_HOOK = "vidlong_timeline_frames"
+
+
+@dataclass
+class TimelineState:
+    """starts: latent (token) frame where each segment starts; text_tokens: tokens per segment's text;
+    tokens_per_frame: set by the transformer-level hook before each forward."""
+
+    starts: tuple
+    text_tokens: int
+    tokens_per_frame: int = 0
+
+
+class _FrameHook(ModelHook):
+    """Reads the token grid of each forward (``[B, C, F, H, W]`` latents over the patch)."""
+
+    def __init__(self, state: TimelineState):
+        super().__init__()
+        self.state = state
+
+    def pre_forward(self, module, *args, **kwargs):
+        latents = args[0] if args else kwargs["hidden_states"]
+        _, p_h, p_w = module.config.patch_size
+        self.state.tokens_per_frame = (latents.shape[3] // p_h) * (latents.shape[4] // p_w)
+        return args, kwargs
+
+
+class _SegmentedCrossAttention(ModelHook):
+    """A block's cross-attention, per segment: queries of segment s's frames against segment s's text."""
+
+    def __init__(self, state: TimelineState):
+        super().__init__()
+        self.state = state
+
+    def new_forward(self, module, hidden_states, encoder_hidden_states=None, *args, **kwargs):
+        original = self.fn_ref.original_forward
+        state, n = self.state, hidden_states.shape[1]
+        segments = len(state.starts)
+        if encoder_hidden_states is None or encoder_hidden_states.shape[1] != segments * state.text_tokens:
+            raise VidlongError(f"the prompt timeline expects {segments} x {state.text_tokens} text tokens in cross-attention, "
+                               f"got {None if encoder_hidden_states is None else encoder_hidden_states.shape[1]}")
+        bounds = [start * state.tokens_per_frame for start in state.starts] + [n]
+        pieces = [original(hidden_states[:, lo:hi], encoder_hidden_states[:, s * state.text_tokens:(s + 1) * state.text_tokens],
+                           *args, **kwargs)
+                  for s, (lo, hi) in enumerate(zip(bounds, bounds[1:]))]
+        return torch.cat(pieces, dim=1)
+
+
+def apply_prompt_timeline(transformer, starts, text_tokens: int) -> None:
+    """Give each segment (latent frames from ``starts[s]`` to the next start) its own text in every
+    block's cross-attention of a `WanTransformer3DModel`; undone by `remove_prompt_timeline`."""
+    if type(transformer).__name__ != "WanTransformer3DModel" or transformer.config.get("image_dim"):
+        raise VidlongError("the prompt timeline serves Wan text-to-video models; use one prompt with this model, "
+                           "or stream it (vidlong stream takes a prompt schedule)")
+    state = TimelineState(tuple(int(s) for s in starts), int(text_tokens))
+    HookRegistry.check_if_exists_or_initialize(transformer).register_hook(_FrameHook(state), _MODEL_HOOK)
+    for block in transformer.blocks:
+        HookRegistry.check_if_exists_or_initialize(block.attn2).register_hook(_SegmentedCrossAttention(state), _BLOCK_HOOK)
+
+
+def remove_prompt_timeline(transformer) -> None:
+    """Undo `apply_prompt_timeline` (nothing to do when it was not applied)."""
+    for module, name in [(transformer, _MODEL_HOOK), *((block.attn2, _BLOCK_HOOK) for block in transformer.blocks)]:
+        registry = getattr(module, "_diffusers_hook", None)
+        if registry is not None and registry.get_hook(name) is not None:
+            registry.remove_hook(name, recurse=False)
