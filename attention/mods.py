@@ -89,6 +89,13 @@ class FarPair:
             return self.layout.native_frames * self.layout.tokens_per_frame
         return self.layout.native_frames
 
+    @property
+    def any_pair(self) -> bool:
+        """Whether the layout holds a far pair at all (its farthest pair: the first and last token),
+        in plain integers (no tensor, so no graph break under torch.compile)."""
+        span = self.layout.num_tokens - 1 if self.region == "token" else self.layout.frames - 1
+        return 2 * span > self.limit
+
     def __call__(self, b, h, q_idx, kv_idx):
         if self.region == "token":
             return 2 * (q_idx - kv_idx).abs() > self.limit

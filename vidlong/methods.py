@@ -83,7 +83,7 @@ class UltraViCo:
         if self.alpha == 1 and self.beta in (None, 1):
             return None
         is_far = FarPair(layout, self.region)
-        if not bool(is_far(None, None, _as_tensor(0), _as_tensor(layout.num_tokens - 1))):
+        if not is_far.any_pair:
             return None
         return is_far
 
@@ -278,12 +278,6 @@ def _positive(value) -> bool:
 
 def _whole(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _as_tensor(value: int):
-    import torch
-
-    return torch.tensor(value)
 
 
 def check_methods(methods) -> None:

@@ -73,10 +73,8 @@ def dense_attention(
             else:
                 weights = torch.softmax(scores, dim=-1)
             out = torch.matmul(weights, v)
-        if keep is not None:  # queries that see no key: zeros, not the NaNs of an empty softmax
-            dead = ~keep.any(dim=-1, keepdim=True)
-            if dead.any():
-                out = out.masked_fill(dead, 0.0)
+        if keep is not None:  # queries that see no key: zeros, not the NaNs of an empty softmax (no branch: compiles whole)
+            out = out.masked_fill(~keep.any(dim=-1, keepdim=True), 0.0)
         outs.append(out)
     out = torch.cat(outs, dim=2).to(query.dtype)
     return (out, torch.cat(lses, dim=2)) if return_lse else out
