@@ -18,9 +18,10 @@ def model_dir(tmp_path_factory):
 @pytest.mark.parametrize("args, latent", [(["--ratio", "4", "--method", "both", "--preset", "4x"], 12),
                                           (["--frames", "17", "--method", "ultravico"], 5),
                                           (["--preset", "2x", "--method", "freelong"], 6)])
-def test_generate_writes_mp4_and_settings(model_dir, tmp_path, args, latent):
+def test_generate_writes_mp4_and_settings(model_dir, tmp_path, capsys, args, latent):
     out = tmp_path / "video.mp4"
     assert main(["generate", "--prompt", "a red circle", "--model", str(model_dir), "--out", str(out), *args]) == 0
+    assert "estimate: " in capsys.readouterr().out  # the run's cost is printed before it starts
     frames, fps = read_video(out)
     assert frames.shape == (4 * (latent - 1) + 1, 32, 32, 3)
     assert fps == pytest.approx(8)

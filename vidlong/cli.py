@@ -100,6 +100,7 @@ def _check_latents_path(path) -> Optional[Path]:
 def _run_generate(args) -> int:
     from .extend import save_latents
     from .files import atomic_write_text
+    from .estimate import GIB, check_fits, run_cost
     from .generate import GenerateRequest, generate
     from .methods import load_preset
     from .pipeline import load_pipeline
@@ -114,11 +115,16 @@ def _run_generate(args) -> int:
         guidance_2=args.guidance_2, seed=args.seed, height=args.height, width=args.width, image=args.image,
     )
     folder = _check_model(args)
-    check_generate(request, limits_for_folder(folder))  # every field, before any model loads
+    latent = check_generate(request, limits_for_folder(folder))  # every field, before any model loads
     rank, device = _start_parallel(args, folder) if args.parallel else (0, args.device)
     pipe = load_pipeline(folder, device=device)
     if args.parallel:
         pipe.enable_parallelism()
+    cost = run_cost(pipe, request, latent)
+    check_fits(cost)  # a run that will not fit is refused before its first step
+    if rank == 0:
+        print(f"estimate: {cost.flops / 1e12:.3g} TFLOP in the transformer, about {cost.peak_bytes / GIB:.2g} GiB of "
+              f"{'GPU memory' if cost.device.type == 'cuda' else 'RAM'} beyond the loaded model", flush=True)
     result = generate(pipe, request)
     if args.parallel:
         import torch.distributed as dist
