@@ -4,6 +4,7 @@ as time and peak GPU memory ratios to the stock forward.
     python benchmarks/step.py                                  # Wan2.1-1.3B shapes, 480x832, 1x/2x/4x/8x
     python benchmarks/step.py --shape 14b --ratios 1 2         # 14B shapes (40 heads x 128, 40 layers)
     python benchmarks/step.py --small                          # CPU-sized smoke run
+    python benchmarks/step.py --offload                        # weights in CPU memory, blocks to the GPU in turn
 
 Methods: stock, UltraViCo, FreeLong++ and both, with the shipped preset of each length ("2x", "4x",
 "8x"; the defaults at 1x), applied by `vidlong.apply` with the kernel "auto" picks. Native window: 21
@@ -29,16 +30,19 @@ SHAPES = {
 METHODS = ("none", "ultravico", "freelong", "both")
 
 
-def build(shape: str, device: torch.device, dtype: torch.dtype) -> WanTransformer3DModel:
-    """A random-weight transformer of `shape`, made directly in `dtype` on `device`."""
+def build(shape: str, device: torch.device, dtype: torch.dtype, offload: bool = False) -> WanTransformer3DModel:
+    """A random-weight transformer of `shape`, made directly in `dtype` on `device`; with `offload`, made in
+    CPU memory and run with diffusers' group offloading (one block on `device` at a time)."""
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:
-        with device:
+        with torch.device("cpu") if offload else device:
             model = WanTransformer3DModel(in_channels=16, out_channels=16, text_dim=4096, freq_dim=256,
                                           cross_attn_norm=True, **SHAPES[shape])
     finally:
         torch.set_default_dtype(previous)
+    if offload:
+        model.enable_group_offload(onload_device=device, offload_type="block_level", num_blocks_per_group=1)
     return model.eval().requires_grad_(False)
 
 
@@ -60,13 +64,14 @@ def main() -> None:
     parser.add_argument("--size", type=int, nargs=2, default=[480, 832], help="pixel height, width")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--small", action="store_true", help="tiny shapes for a CPU smoke run")
+    parser.add_argument("--offload", action="store_true", help="diffusers' group offloading, block by block (CUDA)")
     args = parser.parse_args()
     native = 21
     if args.small:
         args.shape, args.ratios, args.size, args.repeat, native = "small", [1, 2], [32, 32], 1, 3
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    model = build(args.shape, device, dtype)
+    model = build(args.shape, device, dtype, offload=args.offload)
     print(f"device: {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}; Wan {args.shape} shapes "
           f"({sum(p.numel() for p in model.parameters()) / 1e9:.2f} B parameters), {args.size[0]}x{args.size[1]}, {dtype}", flush=True)
     rows = []

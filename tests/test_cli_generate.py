@@ -42,6 +42,7 @@ BAD_INPUT = [
     (["--preset", "5x"], "unknown preset '5x'; choose one of: 2x, 3x, 4x, 8x"),
     (["--method", "magic"], "unknown method 'magic'"),
     (["--height", "40"], "--height 40 must be a multiple of 16; use --height 32 or --height 48"),
+    (["--offload", "group", "--device", "cpu"], "--offload group moves weights between the CPU and a GPU; it needs --device cuda"),
 ]
 
 

@@ -40,6 +40,9 @@ def _add_generate(sub) -> None:
     p.add_argument("--out", required=True, help="output .mp4 file; settings go to a .json beside it")
     p.add_argument("--save-latents", default=None, metavar="FILE.pt",
                    help="also save the final latents, to continue the video later with `vidlong extend --latents`")
+    p.add_argument("--offload", default=None, choices=["model", "group"],
+                   help="keep the weights in CPU memory and bring them to the GPU when used: model (diffusers' model CPU "
+                        "offload, needs accelerate) or group (diffusers' group offloading, block by block)")
     p.add_argument("--parallel", default=None, choices=["ulysses"],
                    help="spread attention over the processes of torchrun (diffusers' context parallelism, Ulysses): "
                         "torchrun --nproc-per-node N -m vidlong generate ... --parallel ulysses; rank 0 writes the files")
@@ -51,12 +54,14 @@ def _check_model(args) -> Path:
     """The model folder, checked (and its task against --image, or against streaming) before anything loads."""
     from .generate import check_task, load_image
     from .models import spec_for_folder
-    from .pipeline import check_model_folder, pipeline_task
+    from .pipeline import check_model_folder, check_offload, pipeline_task
     from .streaming import check_streamable, resolve_context, uses_causal_sampler
     from .validate import check_device
 
     folder = check_model_folder(args.model)
-    check_device(args.device)
+    device = check_device(args.device)
+    if args.command == "generate":
+        check_offload(args.offload, device)
     task = pipeline_task(folder)
     if args.command != "generate":
         streaming, spec = _streaming_config(args), spec_for_folder(folder)
@@ -117,7 +122,7 @@ def _run_generate(args) -> int:
     folder = _check_model(args)
     latent = check_generate(request, limits_for_folder(folder))  # every field, before any model loads
     rank, device = _start_parallel(args, folder) if args.parallel else (0, args.device)
-    pipe = load_pipeline(folder, device=device)
+    pipe = load_pipeline(folder, device=device, offload=args.offload)
     if args.parallel:
         pipe.enable_parallelism()
     cost = run_cost(pipe, request, latent)

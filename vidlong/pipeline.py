@@ -243,8 +243,27 @@ def check_model_folder(path: Union[str, Path, None]) -> Path:
     return folder
 
 
+#: `load_pipeline`'s ``offload`` choices: diffusers' model CPU offload (whole components to the GPU in
+#: turn; needs accelerate) and group offloading (the transformer's blocks to the GPU one at a time)
+OFFLOADS = ("model", "group")
+
+
+def check_offload(offload: Optional[str], device: torch.device) -> None:
+    """A one-line refusal of an offload that cannot run here."""
+    import importlib.util
+
+    if offload is None:
+        return
+    if offload not in OFFLOADS:
+        raise VidlongError(f"--offload must be one of {', '.join(OFFLOADS)}, got {offload!r}")
+    if device.type != "cuda":
+        raise VidlongError(f"--offload {offload} moves weights between the CPU and a GPU; it needs --device cuda")
+    if offload == "model" and importlib.util.find_spec("accelerate") is None:
+        raise VidlongError("--offload model uses accelerate, which is not installed; pip install accelerate, or use --offload group")
+
+
 def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.device, None] = None,
-                  dtype: Optional[torch.dtype] = None) -> VidlongPipelineMixin:
+                  dtype: Optional[torch.dtype] = None, offload: Optional[str] = None) -> VidlongPipelineMixin:
     """Load a video pipeline from a local folder (default: the embedded model), never from a hub.
 
     Returns the vidlong subclass of the folder's diffusers pipeline (`PIPELINE_CLASSES`): e.g. a
@@ -257,10 +276,14 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
         path: a model folder, or an embedded model's name ("default", "default-causal"); None: "default".
         device: default "cuda" when available, else "cpu".
         dtype: default bfloat16 on CUDA, float32 on CPU.
+        offload: None (everything on `device`), "model" (diffusers' model CPU offload) or "group"
+            (diffusers' group offloading of each component, block by block): the weights wait in CPU
+            memory and come to the GPU when used, for models larger than the GPU.
     """
     folder = check_model_folder(path)
     spec, link = spec_for_folder(folder), lora_link(folder)
     device = check_device(device)
+    check_offload(offload, device)
     dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
     try:
         pipe = pipeline_class(folder_class_name(folder)).from_pretrained(
@@ -273,7 +296,13 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
             part.register_to_config(_name_or_path=str(folder.resolve()))
     pipe.vidlong_spec = spec
     pipe.set_progress_bar_config(leave=False)
-    return pipe.to(device)
+    if offload == "model":
+        pipe.enable_model_cpu_offload(device=device)
+    elif offload == "group":
+        pipe.enable_group_offload(onload_device=device, offload_type="block_level", num_blocks_per_group=1)
+    else:
+        pipe.to(device)
+    return pipe
 
 
 def _first_line(err: Exception) -> str:
