@@ -80,7 +80,10 @@ def apply_prompt_timeline(transformer, starts, text_tokens: int) -> None:
 
 
 def remove_prompt_timeline(transformer) -> None:
-    """Undo `apply_prompt_timeline` (nothing to do when it was not applied)."""
+    """Undo `apply_prompt_timeline` (nothing to do when it was not applied, whatever the model)."""
+    registry = getattr(transformer, "_diffusers_hook", None)
+    if registry is None or registry.get_hook(_MODEL_HOOK) is None:
+        return
     for module, name in [(transformer, _MODEL_HOOK), *((block.attn2, _BLOCK_HOOK) for block in transformer.blocks)]:
         registry = getattr(module, "_diffusers_hook", None)
         if registry is not None and registry.get_hook(name) is not None:
