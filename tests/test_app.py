@@ -3,6 +3,7 @@ and through a headless Chromium (Playwright); plus the `vidlong app` subcommand'
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
 import time
@@ -209,6 +210,18 @@ def test_app_subcommand_errors_are_one_line(model_dir):
             args.run(args)
 
 
+@contextlib.contextmanager
+def served_client(folder, downloads):
+    """A client of the app served on a free port over the model folder `folder`, closed afterwards."""
+    demo = gradio_app.build_app(load_pipeline(folder, device="cpu"))
+    demo.queue()
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, show_error=True)
+    try:
+        yield Client(demo.local_url, verbose=False, analytics_enabled=False, download_files=str(downloads))
+    finally:
+        demo.close()
+
+
 def test_image_to_video_model_takes_a_first_frame(tmp_path_factory):
     """An image-to-video folder gets the first-frame input; the API takes the image file."""
     import numpy as np
@@ -218,20 +231,13 @@ def test_image_to_video_model_takes_a_first_frame(tmp_path_factory):
     folder = save_tiny_pipeline(tmp_path_factory.mktemp("tiny-i2v"), "i2v")
     png = tmp_path_factory.mktemp("img") / "start.png"
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(png)
-    demo = gradio_app.build_app(load_pipeline(folder, device="cpu"))
-    demo.queue()
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, show_error=True)
-    try:
-        client = Client(demo.local_url, verbose=False, analytics_enabled=False,
-                        download_files=str(tmp_path_factory.mktemp("i2v-downloads")))
+    with served_client(folder, tmp_path_factory.mktemp("i2v-downloads")) as client:
         video, settings = client.predict(prompt="a red circle", method="both", ratio=2, steps=1, image=handle_file(str(png)),
                                          api_name="/generate")
         assert read_video(video_path(video))[0].shape[0] == 4 * (2 * NATIVE_LATENT_FRAMES - 1) + 1
         assert settings["image"]
         with pytest.raises(AppError, match="image-to-video: pass the first frame"):
             client.predict(prompt="a red circle", ratio=1, steps=1, api_name="/generate")
-    finally:
-        demo.close()
 
 
 def test_another_family_generates_and_refuses_to_stream_in_one_line(tmp_path_factory):
@@ -243,18 +249,11 @@ def test_another_family_generates_and_refuses_to_stream_in_one_line(tmp_path_fac
     tiny_ltx_pipeline().save_pretrained(folder)
     (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-ltx", native_frames=2, height=64, width=64, fps=25,
                                                              num_inference_steps=1, guidance_scale=2.0)))
-    demo = gradio_app.build_app(load_pipeline(folder, device="cpu"))
-    demo.queue()
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, show_error=True)
-    try:
-        client = Client(demo.local_url, verbose=False, analytics_enabled=False,
-                        download_files=str(tmp_path_factory.mktemp("ltx-downloads")))
+    with served_client(folder, tmp_path_factory.mktemp("ltx-downloads")) as client:
         video, settings = client.predict(prompt="a red circle", method="both", ratio=2, steps=1, api_name="/generate")
         assert read_video(video_path(video))[0].shape[0] == 8 * (2 * 2 - 1) + 1 and settings["latent_frames"] == 4
         with pytest.raises(AppError, match="streaming is not available for LTXVideoTransformer3DModel"):
             client.predict(prompt="a red circle", seconds=1, api_name="/stream")
-    finally:
-        demo.close()
 
 
 def test_outputs_stay_bounded_in_gradios_cache(demo, client, tmp_path):
