@@ -181,6 +181,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     prompts = _prompt_arguments(pipe, timeline, request.negative_prompt, max(guidance, guidance_2) > 1)
     pipe.apply(*methods)
     decoding = _DecodeProgress(pipe.vae, n_latent, report)
+    chunked = pipe.decodes_in_chunks()  # Wan: decode a few latent frames at a time, straight to uint8
     try:
         if len(timeline) > 1:
             for transformer in pipe.experts():
@@ -189,8 +190,9 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
             **prompts, height=height, width=width,
             num_frames=pixel_frames(n_latent, spec.temporal_ratio), num_inference_steps=steps,
             guidance_scale=guidance, latents=pipe.call_latents(latents.to(pipe.device, pipe.experts()[0].dtype)),
-            output_type="np", callback_on_step_end=on_step, **extra,
-        ).frames[0]
+            output_type="latent" if chunked else "np", callback_on_step_end=on_step, **extra,
+        ).frames
+        frames = pipe.decode_uint8(video) if chunked else (np.clip(video[0], 0, 1) * 255).round().astype(np.uint8)
     finally:
         decoding.remove()
         pipe.remove()
@@ -198,7 +200,6 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
             remove_prompt_timeline(transformer)
         pipe.clear_vae_cache()
     report("decode", n_latent, n_latent)
-    frames = (np.clip(video, 0, 1) * 255).round().astype(np.uint8)
     settings = dict(
         dataclasses.asdict(request), model=spec.name, native_frames=spec.native_frames, latent_frames=n_latent,
         pixel_frames=int(frames.shape[0]), ratio=n_latent / spec.native_frames,

@@ -23,6 +23,9 @@ from .models import (EMBEDDED_MODELS, PIPELINE_TASKS, Geometry, ModelSpec, famil
                      pipeline_folder, resolve_model, spec_for_facts, spec_for_folder)
 from .validate import check_device
 
+#: latent frames `VidlongPipelineMixin.decode_uint8` decodes at a time
+DECODE_CHUNK = 4
+
 #: The embedded default model, shipped inside the package.
 DEFAULT_MODEL_DIR = EMBEDDED_MODELS["default"]
 
@@ -86,6 +89,29 @@ class VidlongPipelineMixin:
         """This pipeline's latents inside its denoising loop as ``[B, C, F, h, w]`` (`frames` latent
         frames, `height` x `width` latent cells)."""
         return latents
+
+    def decodes_in_chunks(self) -> bool:
+        """Whether `decode_uint8` serves this pipeline: Wan's causal VAE, resident on the execution device
+        (with offloading the pipeline's own decode runs)."""
+        return type(self.vae).__name__ == "AutoencoderKLWan" and next(self.vae.parameters()).device == self._execution_device
+
+    @torch.no_grad()
+    def decode_uint8(self, latents: torch.Tensor, chunk: int = DECODE_CHUNK):
+        """The pipeline's normalised latents ``[1, C, F, h, w]`` -> uint8 frames ``[T, H, W, 3]``, `chunk`
+        latent frames at a time through the VAE's feature cache (`vidlong.vae_stream`): the pipeline's
+        own decode and post-processing to float rounding (identical in the tests at the default chunk;
+        at most one grey level on a few pixels at others), with only one chunk's float frames in memory
+        at once: the whole video is kept as uint8 on the CPU, 1 byte a value instead of float32 copies."""
+        import numpy as np
+
+        from .vae_stream import StreamingWanDecoder
+
+        decoder, pieces = StreamingWanDecoder(self.vae, onednn=False), []
+        for start in range(0, latents.shape[2], chunk):
+            pixels = decoder.decode(latents[:, :, start:start + chunk])              # [1, 3, t, H, W] in [-1, 1]
+            pixels = (pixels * 0.5 + 0.5).clamp(0, 1).float()                       # as diffusers' post-processing
+            pieces.append((pixels[0].permute(1, 2, 3, 0) * 255).round().to(torch.uint8).cpu().numpy())
+        return np.concatenate(pieces)
 
     def clear_vae_cache(self) -> None:
         """Empty the VAE's feature cache (Wan's causal VAE keeps one; a decode stopped midway leaves it filled)."""
