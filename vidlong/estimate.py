@@ -5,8 +5,9 @@ at long lengths); `Pace` turns FLOPs into seconds at the rate the last finished 
 device achieved. The memory is what the run needs beyond the loaded weights: the larger of one
 forward's live activations (a rule of thumb: per token six hidden vectors and one feed-forward vector;
 batch 1, as the Wan pipelines run guidance as two forwards) plus, for methods run by the dense kernel,
-its ``[1, H, 2048, N]`` float32 logits per branch, and the decoded video (float32 from the VAE, a
-float32 and a uint8 copy).
+its ``[1, H, 2048, N]`` float32 logits per branch, and the decoded video: with a Wan VAE decoded in
+chunks (`VidlongPipelineMixin.decode_uint8`) the uint8 video plus two float32 copies of one chunk,
+else float32 from the VAE, a float32 and a uint8 copy.
 Both are estimates, meant to tell a 10-second run from a 10-minute one and a fitting run from one
 that will not fit; `check_fits` refuses only a run estimated above the free memory.
 """
@@ -22,6 +23,7 @@ from .errors import VidlongError
 from .generate import GenerateRequest
 from .methods import SpectralFusion, methods_for
 from .models import pixel_frames
+from .pipeline import DECODE_CHUNK
 from .streaming import TEXT_TOKENS
 
 #: query rows per block of the dense kernel (its logits are ``[B, H, DENSE_QUERY_BLOCK, N]``)
@@ -73,7 +75,12 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int) -> RunCost:
     dense = methods and (pipe.device.type != "cuda" or tokens < FLEX_MIN_TOKENS)  # where plans run the dense kernel
     logits = heads * min(DENSE_QUERY_BLOCK, tokens) * tokens * 4 * branches if dense else 0
     video = pixel_frames(latent_frames, spec.temporal_ratio) * height * width * 3
-    return RunCost(flops, int(max(activations + logits, video * (4 + 4 + 1))), pipe.device, video)
+    if pipe.decodes_in_chunks():
+        chunk = min(video, pixel_frames(DECODE_CHUNK, spec.temporal_ratio) * height * width * 3)
+        decode = video + 2 * 4 * chunk
+    else:
+        decode = video * (4 + 4 + 1)
+    return RunCost(flops, int(max(activations + logits, decode)), pipe.device, video)
 
 
 def free_bytes(device: torch.device) -> int:
