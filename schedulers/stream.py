@@ -59,16 +59,22 @@ def parse_prompt_schedule(text: str) -> list[tuple[int, str]]:
             schedule.append((0, part))
         else:
             raise VidlongError(f"prompt schedule entry {part!r} needs a chunk number: \"0:a red ball; 20:a blue ball\"")
-    schedule.sort()
-    if schedule[0][0] != 0:
-        raise VidlongError("a prompt schedule must start at chunk 0: \"0:a red ball; 20:a blue ball\"")
-    starts = [start for start, _ in schedule]
+    return check_schedule(schedule, "prompt schedule", lambda start: f"chunk {start}", "\"0:a red ball; 20:a blue ball\"")
+
+
+def check_schedule(entries: list, what: str, at, example: str) -> list:
+    """`entries` ``(start, prompt)`` sorted by start, or a one-line error: the first must start at 0, no
+    two at one start, none without a prompt. `at(start)` names a start ("chunk 3", "4s") in messages."""
+    entries = sorted(entries)
+    if entries[0][0] != 0:
+        raise VidlongError(f"a {what} must start at {at(0)}: {example}")
+    starts = [start for start, _ in entries]
     twice = next((start for start in starts if starts.count(start) > 1), None)
     if twice is not None:
-        raise VidlongError(f"the prompt schedule has two prompts at chunk {twice}; give each chunk number one prompt")
-    if any(not prompt for _, prompt in schedule):
-        raise VidlongError("every prompt-schedule entry needs a prompt after its chunk number")
-    return schedule
+        raise VidlongError(f"the {what} has two prompts at {at(twice)}; give each start one prompt")
+    if any(not prompt for _, prompt in entries):
+        raise VidlongError(f"every {what} entry needs a prompt after its start: {example}")
+    return entries
 
 
 def prompt_at(schedule: list[tuple[int, str]], chunk_index: int) -> str:

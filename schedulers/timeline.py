@@ -6,6 +6,7 @@ import math
 import re
 
 from ..errors import VidlongError
+from .stream import check_schedule
 
 _ENTRY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*s\s*:(.*)$", re.S)
 
@@ -20,15 +21,8 @@ def parse_prompt_timeline(text: str) -> list[tuple[float, str]]:
     if not all(entries):
         bad = next(p.strip() for p, m in zip(parts, entries) if not m)
         raise VidlongError(f"prompt timeline entry {bad!r} needs a start in seconds: \"0s: a red ball; 4s: a blue ball\"")
-    timeline = sorted((float(m.group(1)), m.group(2).strip()) for m in entries)
-    if timeline[0][0] != 0:
-        raise VidlongError("a prompt timeline must start at 0s: \"0s: a red ball; 4s: a blue ball\"")
-    starts = [start for start, _ in timeline]
-    if len(set(starts)) < len(starts):
-        raise VidlongError("the prompt timeline has two prompts at the same second; give each start one prompt")
-    if any(not prompt for _, prompt in timeline):
-        raise VidlongError("every prompt-timeline entry needs a prompt after its start: \"4s: a blue ball\"")
-    return timeline
+    return check_schedule([(float(m.group(1)), m.group(2).strip()) for m in entries], "prompt timeline",
+                          lambda second: f"{second:g}s", "\"0s: a red ball; 4s: a blue ball\"")
 
 
 def timeline_latent_starts(timeline: list[tuple[float, str]], fps: float, temporal_ratio: int, latent_frames: int) -> list[int]:

@@ -26,7 +26,7 @@ def test_parse_and_latent_starts():
     # 16 fps, 4 pixel frames per latent frame: 1 s = pixel 16 = latent 4; 1.1 s = pixel 17.6 -> latent 5
     assert timeline_latent_starts([(0, "a"), (1, "b"), (1.1, "c")], 16, 4, 9) == [0, 4, 5]
     for text, message in [("1s: a; 2s: b", "must start at 0s"), ("0s: a; b", "needs a start in seconds"),
-                          ("0s: a; 0.0s: b", "two prompts at the same second"), ("0s: a; 2s:", "needs a prompt")]:
+                          ("0s: a; 0.0s: b", "two prompts at 0s"), ("0s: a; 2s:", "needs a prompt")]:
         with pytest.raises(VidlongError, match=message):
             parse_prompt_timeline(text)
     with pytest.raises(VidlongError, match="starts a prompt at 3s but the video lasts 2.06s"):

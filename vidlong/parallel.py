@@ -31,8 +31,13 @@ def check_parallel_request(degree: int, heads: int, device: torch.device) -> Non
     if heads % degree:
         raise VidlongError(f"the transformer's {heads} attention heads do not split over {degree} ranks; "
                            f"use a --nproc-per-node that divides {heads}")
-    if device.type == "cuda" and torch.cuda.device_count() < degree:
-        raise VidlongError(f"{degree} ranks asked for but this machine has {torch.cuda.device_count()} CUDA device(s); "
+    check_gpu_count(degree, device)
+
+
+def check_gpu_count(ranks: int, device: torch.device) -> None:
+    """A one-line refusal of more CUDA ranks than this machine has GPUs."""
+    if device.type == "cuda" and torch.cuda.device_count() < ranks:
+        raise VidlongError(f"{ranks} ranks asked for but this machine has {torch.cuda.device_count()} CUDA device(s); "
                            f"use --nproc-per-node {torch.cuda.device_count()} or fewer")
 
 
@@ -47,9 +52,7 @@ def init_from_torchrun(device: Optional[str]) -> tuple[int, int, torch.device]:
     world, rank, local = int(os.environ["WORLD_SIZE"]), int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", 0))
     kind = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")).type
     if kind == "cuda":
-        if torch.cuda.device_count() < world:
-            raise VidlongError(f"{world} ranks asked for but this machine has {torch.cuda.device_count()} CUDA device(s); "
-                               f"use --nproc-per-node {torch.cuda.device_count()} or fewer")
+        check_gpu_count(world, torch.device("cuda"))
         this = torch.device("cuda", local)
         torch.cuda.set_device(this)
     elif kind == "cpu":

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from diffusers.hooks import HookRegistry, ModelHook
 
+from .attention.layout import TokenLayout
 from .errors import VidlongError
 
 _BLOCK_HOOK = "vidlong_timeline"
@@ -41,8 +42,7 @@ class _FrameHook(ModelHook):
 
     def pre_forward(self, module, *args, **kwargs):
         latents = args[0] if args else kwargs["hidden_states"]
-        _, p_h, p_w = module.config.patch_size
-        self.state.tokens_per_frame = (latents.shape[3] // p_h) * (latents.shape[4] // p_w)
+        self.state.tokens_per_frame = TokenLayout.from_latents(latents.shape, module.config.patch_size, 1).tokens_per_frame
         return args, kwargs
 
 
