@@ -13,7 +13,6 @@ frames.
 """
 from __future__ import annotations
 
-import argparse
 import time
 
 import torch
@@ -21,12 +20,9 @@ import torch.distributed as dist
 
 import vidlong
 from common import print_table
-from step import SHAPES, build, step_inputs
+from step import build, shape_arguments, step_inputs
 from vidlong.methods import methods_for
 from vidlong.parallel import enable_context_parallel, init_from_torchrun
-
-METHODS = ("none", "ultravico", "freelong", "both")
-
 
 def timed(forward, device: torch.device, repeat: int) -> tuple[float, float, torch.Tensor]:
     """(median seconds, peak GiB, output) of `forward` after one untimed call."""
@@ -48,12 +44,7 @@ def timed(forward, device: torch.device, repeat: int) -> tuple[float, float, tor
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shape", default="1.3b", choices=list(SHAPES))
-    parser.add_argument("--ratios", type=int, nargs="+", default=[4, 8], help="lengths as multiples of 21 latent frames")
-    parser.add_argument("--size", type=int, nargs=2, default=[480, 832], help="pixel height, width")
-    parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--small", action="store_true", help="tiny shapes for a CPU (gloo) smoke run")
+    parser = shape_arguments(__doc__, ratios=[4, 8])
     args = parser.parse_args()
     native = 21
     if args.small:
@@ -61,12 +52,12 @@ def main() -> None:
     rank, world, device = init_from_torchrun(None if torch.cuda.is_available() and not args.small else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     torch.manual_seed(0)
-    single, split = build(args.shape, device, dtype), build(args.shape, device, dtype)
+    single, split = (build(args.shape, device, dtype, layers=args.layers) for _ in range(2))
     split.load_state_dict(single.state_dict())
     enable_context_parallel(split)
     rows = []
     for frames, latents, text, preset in step_inputs(args.ratios, native, args.size, device, dtype):
-        for method in METHODS:
+        for method in args.methods:
             results = []
             for model in (single, split):
                 vidlong.apply(model, *methods_for(method, preset), native_frames=native)

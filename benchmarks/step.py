@@ -30,15 +30,18 @@ SHAPES = {
 METHODS = ("none", "ultravico", "freelong", "both")
 
 
-def build(shape: str, device: torch.device, dtype: torch.dtype, offload: bool = False) -> WanTransformer3DModel:
-    """A random-weight transformer of `shape`, made directly in `dtype` on `device`; with `offload`, made in
-    CPU memory and run with diffusers' group offloading (one block on `device` at a time)."""
+def build(shape: str, device: torch.device, dtype: torch.dtype, offload: bool = False,
+          layers: int | None = None) -> WanTransformer3DModel:
+    """A random-weight transformer of `shape` (with `layers` blocks instead of the shape's own, where given),
+    made directly in `dtype` on `device`; with `offload`, made in CPU memory and run with diffusers' group
+    offloading (one block on `device` at a time)."""
+    config = {**SHAPES[shape], **({"num_layers": layers} if layers else {})}
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:
         with torch.device("cpu") if offload else device:
             model = WanTransformer3DModel(in_channels=16, out_channels=16, text_dim=4096, freq_dim=256,
-                                          cross_attn_norm=True, **SHAPES[shape])
+                                          cross_attn_norm=True, **config)
     finally:
         torch.set_default_dtype(previous)
     if offload:
@@ -57,13 +60,22 @@ def step_inputs(ratios, native: int, size, device: torch.device, dtype: torch.dt
         yield frames, latents, text, f"{ratio}x" if f"{ratio}x" in preset_names() else None
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def shape_arguments(doc: str, ratios: list[int]) -> argparse.ArgumentParser:
+    """The command line shared by the step benchmarks: the transformer's shape and layers, the lengths, the
+    frame size, the methods and the repeats."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--shape", default="1.3b", choices=list(SHAPES))
-    parser.add_argument("--ratios", type=int, nargs="+", default=[1, 2, 4, 8], help="lengths as multiples of 21 latent frames")
+    parser.add_argument("--layers", type=int, help="blocks instead of the shape's own (a time-bounded run)")
+    parser.add_argument("--ratios", type=int, nargs="+", default=ratios, help="lengths as multiples of 21 latent frames")
     parser.add_argument("--size", type=int, nargs=2, default=[480, 832], help="pixel height, width")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--small", action="store_true", help="tiny shapes for a CPU smoke run")
+    return parser
+
+
+def main() -> None:
+    parser = shape_arguments(__doc__, ratios=[1, 2, 4, 8])
     parser.add_argument("--offload", action="store_true", help="diffusers' group offloading, block by block (CUDA)")
     args = parser.parse_args()
     native = 21
@@ -71,13 +83,13 @@ def main() -> None:
         args.shape, args.ratios, args.size, args.repeat, native = "small", [1, 2], [32, 32], 1, 3
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    model = build(args.shape, device, dtype, offload=args.offload)
+    model = build(args.shape, device, dtype, offload=args.offload, layers=args.layers)
     print(f"device: {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}; Wan {args.shape} shapes "
-          f"({sum(p.numel() for p in model.parameters()) / 1e9:.2f} B parameters), {args.size[0]}x{args.size[1]}, {dtype}", flush=True)
+          f"({len(model.blocks)} blocks, {sum(p.numel() for p in model.parameters()) / 1e9:.2f} B parameters), {args.size[0]}x{args.size[1]}, {dtype}", flush=True)
     rows = []
     for frames, latents, text, preset in step_inputs(args.ratios, native, args.size, device, dtype):
         row, stock = [frames, frames * (args.size[0] // 16) * (args.size[1] // 16)], None
-        for method in METHODS:
+        for method in args.methods:
             vidlong.apply(model, *methods_for(method, preset), native_frames=native)
 
             def forward():
@@ -95,7 +107,7 @@ def main() -> None:
             print(f"{frames} latent frames, {method}: {ms / 1e3:.3g} s, peak {peak:.3g} GiB", flush=True)
         rows.append(row)
     header = ["latent frames", "tokens"]
-    for method in METHODS:
+    for method in args.methods:
         header += [f"{method} s", f"{method} / stock", f"{method} GiB", f"{method} mem / stock"]
     print_table(header, rows)
 
