@@ -8,7 +8,7 @@ difference against one GPU. Launch with torchrun; rank 0 prints the table.
 
 Each rank builds the same random-weight transformer (seeded), runs the one-device forward (every
 rank alone, no communication: the baseline) and then the same forward with its attention spread
-over the group; both use the shipped preset of the length (defaults at 1x), native window 21 latent
+over the group; both use the shipped preset of the length (defaults at 1x), native window `--native` (21) latent
 frames.
 """
 from __future__ import annotations
@@ -46,7 +46,7 @@ def timed(forward, device: torch.device, repeat: int) -> tuple[float, float, tor
 def main() -> None:
     parser = shape_arguments(__doc__, ratios=[4, 8])
     args = parser.parse_args()
-    native = 21
+    native = args.native
     if args.small:
         args.shape, args.ratios, args.size, args.repeat, native = "small", [2], [32, 32], 1, 2
     rank, world, device = init_from_torchrun(None if torch.cuda.is_available() and not args.small else "cpu")

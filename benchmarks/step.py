@@ -5,10 +5,11 @@ as time and peak GPU memory ratios to the stock forward.
     python benchmarks/step.py --shape 14b --ratios 1 2         # 14B shapes (40 heads x 128, 40 layers)
     python benchmarks/step.py --small                          # CPU-sized smoke run
     python benchmarks/step.py --offload                        # weights in CPU memory, blocks to the GPU in turn
+    python benchmarks/step.py --shape default --native 9 --size 128 128 --ratios 4 8   # the embedded model's shape (CPU)
 
 Methods: stock, UltraViCo, FreeLong++ and both, with the shipped preset of each length ("2x", "4x",
-"8x"; the defaults at 1x), applied by `vidlong.apply` with the kernel "auto" picks. Native window: 21
-latent frames (81 pixel frames). The text input is 512 tokens of the 4096-wide T5 states.
+"8x", "16x"; the defaults at 1x), applied by `vidlong.apply` with the kernel "auto" picks. Native window:
+`--native` latent frames (21: Wan2.1's 81 pixel frames). The text input is 512 tokens of the 4096-wide T5 states.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from vidlong.methods import methods_for, preset_names
 SHAPES = {
     "1.3b": dict(num_attention_heads=12, attention_head_dim=128, ffn_dim=8960, num_layers=30),
     "14b": dict(num_attention_heads=40, attention_head_dim=128, ffn_dim=13824, num_layers=40),
+    "default": dict(num_attention_heads=5, attention_head_dim=64, ffn_dim=1024, num_layers=8),  # the embedded model's
     "small": dict(num_attention_heads=2, attention_head_dim=32, ffn_dim=64, num_layers=2),
 }
 METHODS = ("none", "ultravico", "freelong", "both")
@@ -66,7 +68,8 @@ def shape_arguments(doc: str, ratios: list[int]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--shape", default="1.3b", choices=list(SHAPES))
     parser.add_argument("--layers", type=int, help="blocks instead of the shape's own (a time-bounded run)")
-    parser.add_argument("--ratios", type=int, nargs="+", default=ratios, help="lengths as multiples of 21 latent frames")
+    parser.add_argument("--ratios", type=int, nargs="+", default=ratios, help="lengths as multiples of --native")
+    parser.add_argument("--native", type=int, default=21, help="the native window in latent frames (Wan2.1: 21)")
     parser.add_argument("--size", type=int, nargs=2, default=[480, 832], help="pixel height, width")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--repeat", type=int, default=2)
@@ -78,7 +81,7 @@ def main() -> None:
     parser = shape_arguments(__doc__, ratios=[1, 2, 4, 8])
     parser.add_argument("--offload", action="store_true", help="diffusers' group offloading, block by block (CUDA)")
     args = parser.parse_args()
-    native = 21
+    native = args.native
     if args.small:
         args.shape, args.ratios, args.size, args.repeat, native = "small", [1, 2], [32, 32], 1, 3
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -28,3 +28,35 @@ def test_plans_the_fused_kernel_declines_run_dense_below_the_threshold_bit_for_b
     for a, b in zip(small(q, k, v, causal), DenseKernel()(q, k, v, causal)):
         assert torch.equal(a, b)
     assert small._flex is None and small._fused is None  # neither was built
+
+
+def test_dense_blocks_cut_to_the_visible_keys_equal_the_whole_softmax():
+    """A window mask and a decay score_mod over small query blocks (each cut to the span of keys its
+    mask shows) against one float64 softmax over every key, written out; queries that see no key: zeros."""
+    from vidlong.attention.kernels.dense import dense_attention
+
+    gen = torch.Generator().manual_seed(1)
+    q, k, v = (torch.randn(1, 2, 96, 8, generator=gen, dtype=torch.float64) for _ in range(3))
+    window = lambda b, h, qi, ki: ((qi - ki).abs() <= 10) & (qi < 90)  # noqa: E731 - the last 6 queries see nothing
+    decay = lambda s, b, h, qi, ki: torch.where((qi - ki).abs() > 4, torch.minimum(s, 0.5 * s), s)  # noqa: E731
+    idx = torch.arange(96)
+    scores = decay(q @ k.transpose(-1, -2) / 8 ** 0.5, 0, 0, idx[:, None], idx[None, :])
+    keep = window(0, 0, idx[:, None], idx[None, :])
+    expected = torch.softmax(scores.masked_fill(~keep, float("-inf")), dim=-1).nan_to_num(0.0) @ v
+    for mods in ((window, decay), (window, None)):
+        out = dense_attention(q, k, v, *mods, query_block=16)
+        reference = expected if mods[1] else torch.softmax((q @ k.transpose(-1, -2) / 8 ** 0.5).masked_fill(
+            ~keep, float("-inf")), dim=-1).nan_to_num(0.0) @ v
+        assert torch.allclose(out, reference, atol=1e-12) and torch.all(out[:, :, 90:] == 0)
+
+
+def test_cpu_query_blocks_keep_their_logits_small():
+    from vidlong.attention.kernels.dense import CPU_BLOCK_BYTES, auto_query_block
+
+    cpu = torch.device("cpu")
+    assert auto_query_block(5 * 4608, cpu) == 128  # the embedded model at 8x: 11.8 MB of logits a block
+    assert auto_query_block(10, cpu) == 2048 and auto_query_block(10**9, cpu) == 64
+    for per_query in (100, 5 * 4608, 2 * 5 * 9216, 40 * 75_000):
+        block = auto_query_block(per_query, cpu)
+        assert block == 64 or 4 * per_query * block <= CPU_BLOCK_BYTES
+    assert auto_query_block(5 * 4608, torch.device("cuda")) == 2048

@@ -1,7 +1,8 @@
 """Dense reference kernel: attention block by block of queries; any device, any float dtype.
 
 It is the oracle for every faster kernel and the CPU path. Memory is bounded by `query_block`
-queries at a time: ``[B, H, query_block, N]`` logits. A branch with only a mask runs through
+queries at a time: ``[B, H, query_block, N]`` logits (on the CPU, blocks of at most 16 MiB). A masked block computes only the span of keys
+its mask lets some query see (a sliding window's band), so local branches cost their window, not N. A branch with only a mask runs through
 PyTorch's fused SDPA with the mask materialised per block; a score_mod (or a request for the
 log-sum-exp) materialises the logits and takes one softmax over them.
 """
@@ -23,7 +24,7 @@ def dense_attention(
     mask_mod: Optional[MaskMod] = None,
     score_mod: Optional[ScoreMod] = None,
     compute_dtype: Optional[torch.dtype] = None,
-    query_block: int = 2048,
+    query_block: Optional[int] = None,
     return_lse: bool = False,
 ):
     """Softmax attention with FlexAttention-style modifiers.
@@ -33,7 +34,7 @@ def dense_attention(
         mask_mod: ``(b, h, q_idx, kv_idx) -> bool`` or None.
         score_mod: ``(score, b, h, q_idx, kv_idx) -> score`` applied to ``q·k / sqrt(D)``.
         compute_dtype: dtype of the arithmetic (default: float32, or float64 for float64 inputs).
-        query_block: queries per block.
+        query_block: queries per block; None: `auto_query_block`.
         return_lse: also return the natural log-sum-exp of the (modified, masked) logits.
 
     Returns:
@@ -45,6 +46,7 @@ def dense_attention(
     batch, heads, n_q, dim = query.shape
     n_kv = key.shape[2]
     device = query.device
+    query_block = query_block or auto_query_block(batch * heads * n_kv, device)
     scale = 1.0 / math.sqrt(dim)
     k = key.to(compute_dtype)
     v = value.to(compute_dtype)
@@ -57,13 +59,14 @@ def dense_attention(
         q = query[:, :, start : start + query_block].to(compute_dtype)
         q_idx = torch.arange(start, start + q.shape[2], device=device).view(1, 1, -1, 1)
         keep = None if mask_mod is None else mask_mod(b_idx, h_idx, q_idx, kv_idx)
+        k_blk, v_blk, kv_blk, keep = _visible_span(k, v, kv_idx, keep)
         if score_mod is None and not return_lse:
             # nothing but a mask: PyTorch's fused SDPA computes exactly this softmax
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)
+            out = F.scaled_dot_product_attention(q, k_blk, v_blk, attn_mask=keep)
         else:
-            scores = torch.matmul(q * scale, k.transpose(-1, -2))
+            scores = torch.matmul(q * scale, k_blk.transpose(-1, -2))
             if score_mod is not None:
-                scores = score_mod(scores, b_idx, h_idx, q_idx, kv_idx)
+                scores = score_mod(scores, b_idx, h_idx, q_idx, kv_blk)
             if keep is not None:
                 scores = scores.masked_fill(~keep, float("-inf"))
             if return_lse:
@@ -72,12 +75,42 @@ def dense_attention(
                 weights = torch.exp(scores - lse.unsqueeze(-1))
             else:
                 weights = torch.softmax(scores, dim=-1)
-            out = torch.matmul(weights, v)
+            out = torch.matmul(weights, v_blk)
         if keep is not None:  # queries that see no key: zeros, not the NaNs of an empty softmax (no branch: compiles whole)
             out = out.masked_fill(~keep.any(dim=-1, keepdim=True), 0.0)
         outs.append(out)
     out = torch.cat(outs, dim=2).to(query.dtype)
     return (out, torch.cat(lses, dim=2)) if return_lse else out
+
+
+#: On the CPU, a query block's logits stay within this many bytes (float32): smaller temporaries stay in
+#: the allocator's heap and the caches instead of fresh pages for every block (8x on the embedded
+#: model: 4-5x faster with the decay, `benchmarks/RESULTS.md`).
+CPU_BLOCK_BYTES = 16 * 2**20
+
+
+def auto_query_block(logits_per_query: int, device: torch.device) -> int:
+    """Queries per block: 2048 on accelerators; on the CPU the largest power of two (64 to 2048)
+    whose float32 logits (`logits_per_query` = B·H·M each) fit `CPU_BLOCK_BYTES`."""
+    if device.type != "cpu":
+        return 2048
+    fit = max(1, CPU_BLOCK_BYTES // (4 * logits_per_query))
+    return min(2048, max(64, 1 << (fit.bit_length() - 1)))
+
+
+def _visible_span(key, value, kv_idx, keep):
+    """The keys, values, key indices ``[1, 1, 1, M]`` and mask of one query block cut to the span of keys
+    its mask lets any query see (a local window's band: the others weigh exactly zero); all of them when
+    there is no mask, it sees every key, or it sees none (the caller gives those queries zeros)."""
+    if keep is None or keep.shape[-1] != key.shape[2]:
+        return key, value, kv_idx, keep
+    seen = keep.reshape(-1, keep.shape[-1]).any(dim=0).nonzero()
+    if not len(seen):
+        return key, value, kv_idx, keep
+    lo, hi = int(seen[0]), int(seen[-1]) + 1
+    if hi - lo == key.shape[2]:
+        return key, value, kv_idx, keep
+    return key[:, :, lo:hi], value[:, :, lo:hi], kv_idx[..., lo:hi], keep[..., lo:hi]
 
 
 def center_keys(key: torch.Tensor) -> torch.Tensor:
@@ -90,7 +123,7 @@ class DenseKernel:
 
     name = "dense"
 
-    def __init__(self, compute_dtype: Optional[torch.dtype] = None, query_block: int = 2048):
+    def __init__(self, compute_dtype: Optional[torch.dtype] = None, query_block: Optional[int] = None):
         self.compute_dtype = compute_dtype
         self.query_block = query_block
 
