@@ -39,7 +39,7 @@ BAD_INPUT = [
     (["--frames", "80"], "use --frames 77 or --frames 81"),
     (["--model", "/nonexistent/wan"], "does not exist"),
     (["--model", "{not_diffusers}"], "no model_index.json"),
-    (["--preset", "5x"], "unknown preset '5x'; choose one of: 2x, 3x, 4x, 8x"),
+    (["--preset", "5x"], "unknown preset '5x'; choose one of: 2x, 3x, 4x, 8x, 16x"),
     (["--method", "magic"], "unknown method 'magic'"),
     (["--height", "40"], "--height 40 must be a multiple of 16; use --height 32 or --height 48"),
     (["--offload", "group", "--device", "cpu"], "--offload group moves weights between the CPU and a GPU; it needs --device cuda"),

@@ -33,7 +33,7 @@ def _add_generate(sub) -> None:
     length.add_argument("--ratio", type=float, default=None, help="length as a multiple of the native window (default 1, or the preset's)")
     length.add_argument("--frames", type=int, default=None, help="pixel frames; Wan needs 4k+1 (e.g. 81, 161, 321)")
     p.add_argument("--method", default="none", help="none | ultravico | freelong | both | both-global | riflex | window")
-    p.add_argument("--preset", default=None, help="method settings for a length ratio: 2x | 3x | 4x | 8x")
+    p.add_argument("--preset", default=None, help="method settings for a length ratio: 2x | 3x | 4x | 8x | 16x")
     p.add_argument("--noise", default=None, choices=["plain", "specmix"], help="initial noise (default: the preset's SpecMix for freelong, both and both-global, as FreeLong++ starts; plain otherwise, UltraViCo as published)")
     p.add_argument("--height", type=int, default=None, help="pixels (default: the model's native height)")
     p.add_argument("--width", type=int, default=None, help="pixels (default: the model's native width)")

@@ -317,9 +317,10 @@ def default_noise(name: str, preset: Optional[str] = None) -> str:
 
 
 def preset_names() -> list[str]:
-    """Names of the presets shipped in `vidlong.configs/presets` (e.g. "2x", "4x")."""
+    """Names of the presets shipped in `vidlong.configs/presets` (e.g. "2x", "4x"), shortest length first."""
     folder = resources.files("vidlong.configs") / "presets"
-    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return sorted((p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml")),
+                  key=lambda name: float(name.rstrip("x")))
 
 
 def load_preset(name: str) -> dict:

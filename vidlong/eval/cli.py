@@ -9,6 +9,7 @@ import sys
 def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     """Add the `eval` subcommand to `subparsers` (the result of ``parser.add_subparsers()``)."""
     from ..method_names import EVAL_METHODS
+    from .runner import DEFAULT_METHODS
 
     p = subparsers.add_parser(
         "eval", help="measure methods at several lengths: results.csv, a Markdown table and plots",
@@ -16,10 +17,15 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
                     "the shapes-world checker for shapes prompts), and write DIR/results.csv, DIR/results.md and "
                     "DIR/<metric>.png. Videos are kept in DIR/videos/; a rerun skips cells already measured.")
     p.add_argument("--model", default="default", help="local diffusers pipeline folder (Wan, LTX-Video, CogVideoX, HunyuanVideo), or 'default' (the embedded model)")
-    p.add_argument("--prompts", default=None, help="text file, one prompt per line (default: 8 built-in shapes-world prompts)")
-    p.add_argument("--ratios", default="1,2,4,8", help="lengths as multiples of the native window, comma-separated")
-    p.add_argument("--methods", default="direct,riflex,window,ultravico,freelong,both,stream",
-                   help=f"comma-separated, from: {', '.join(EVAL_METHODS)}")
+    p.add_argument("--grid", default="lengths", choices=["lengths", "timeline"],
+                   help="lengths: the prompts at every ratio; timeline: prompt timelines that switch prompt in the middle "
+                        "of the video, each segment scored against its own prompt")
+    p.add_argument("--prompts", default=None, help="text file, one prompt per line (default: 8 built-in shapes-world "
+                                                   "prompts; with --grid timeline, 4 built-in two-prompt timelines)")
+    p.add_argument("--ratios", default="1,2,4,8,16", help="lengths as multiples of the native window, comma-separated")
+    p.add_argument("--methods", default=None,
+                   help=f"comma-separated, from: {', '.join(EVAL_METHODS)} (default: {','.join(DEFAULT_METHODS['lengths'])}; "
+                        f"with --grid timeline {','.join(DEFAULT_METHODS['timeline'])})")
     p.add_argument("--seeds", type=int, default=2, help="seeds per prompt (0 .. N-1)")
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (default: the model's)")
@@ -35,11 +41,11 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run_eval_command(args) -> int:
-    from .runner import DEFAULT_PROMPTS, EvalConfig, parse_methods, parse_ratios, read_prompts, run_eval
+    from .runner import EvalConfig, parse_methods, parse_ratios, read_prompts, run_eval
 
     config = EvalConfig(
-        model=args.model, out=args.out, prompts=read_prompts(args.prompts) if args.prompts else DEFAULT_PROMPTS,
-        ratios=parse_ratios(args.ratios), methods=parse_methods(args.methods), seeds=args.seeds, steps=args.steps,
+        model=args.model, out=args.out, prompts=read_prompts(args.prompts) if args.prompts else None, grid=args.grid,
+        ratios=parse_ratios(args.ratios), methods=parse_methods(args.methods) if args.methods is not None else None, seeds=args.seeds, steps=args.steps,
         guidance=args.guidance, noise=args.noise, stream_chunk=args.stream_chunk, device=args.device,
         command=" ".join(["vidlong", "eval", *map(shlex.quote, sys.argv[2:] if sys.argv[1:2] == ["eval"] else sys.argv[1:])]),
     )

@@ -21,6 +21,10 @@ presets (ultravico, freelong, both, both-global) take the preset's settings, as 
 UltraViCo and every baseline from plain Gaussian noise); ``noise="plain"`` starts all from plain
 noise. A name may force the noise with a suffix: ``direct+specmix`` is SpecMix alone,
 ``ultravico+specmix`` UltraViCo with it, ``freelong+plain`` FreeLong++ without it.
+
+Two grids: ``lengths`` (the prompts above at every ratio) and ``timeline`` (`vidlong.eval.timeline`:
+prompt timelines whose prompt changes in the middle of the video, each segment scored against its own
+prompt; the offline timeline of `vidlong generate`, so every method but ``stream``).
 """
 from __future__ import annotations
 
@@ -47,8 +51,15 @@ from ..pipeline import DEFAULT_MODEL_DIR, check_model_folder, load_pipeline
 from ..video_io import read_video, write_video
 from . import shapes
 from .metrics import DIRECTION, compute_all
+from .timeline import TIMELINE_DIRECTION, TIMELINE_LABELS, builtin_timelines, is_timeline, measure_timeline
 
-#: Every method `vidlong eval` knows: the generate methods plus streaming.
+#: `vidlong eval --grid` choices (see the module docstring)
+GRIDS = ("lengths", "timeline")
+
+#: `vidlong eval`'s methods per grid when none are named
+DEFAULT_METHODS = {"lengths": ("direct", "riflex", "window", "ultravico", "freelong", "both", "stream"),
+                   "timeline": ("direct", "ultravico", "freelong", "both")}
+
 #: The methods that take a ratio preset's settings (FreeLong++ and its combinations also its initial noise).
 PRESET_METHODS = ("ultravico", "freelong", "both", "both-global")
 
@@ -105,22 +116,25 @@ class EvalConfig:
     Attributes:
         model: a local diffusers pipeline folder, or None / "default" for the embedded default model.
         out: output folder (created); holds videos/, results.csv, results.md and the plots.
-        prompts: the prompts (default: `DEFAULT_PROMPTS`).
+        prompts: the prompts; None: the grid's own (`DEFAULT_PROMPTS`, or the built-in timelines made for
+            each ratio, `vidlong.eval.timeline.builtin_timelines`). Every prompt of the timeline grid is a
+            prompt timeline (``"0s: ...; 4s: ..."``).
         ratios: lengths as multiples of the native window (latent frames = round(ratio x native)).
-        methods: names from `EVAL_METHODS`.
+        methods: names from `EVAL_METHODS`; None: the grid's `DEFAULT_METHODS`.
         seeds: number of seeds per prompt (seeds 0 .. seeds-1).
         steps, guidance: sampling settings; None takes the model's defaults.
         noise: "method" (each method's own initial noise, see the module docstring) or "plain" (all plain).
         stream_chunk: latent frames per streamed chunk; None: a third of the native window (>= 1).
         device: "cpu" / "cuda"; None picks cuda when available.
         command: the command line, recorded in results.md.
+        grid: "lengths" or "timeline" (see the module docstring).
     """
 
     model: Optional[str] = None
     out: str = "eval"
-    prompts: Sequence[str] = DEFAULT_PROMPTS
-    ratios: Sequence[float] = (1, 2, 4, 8)
-    methods: Sequence[str] = ("direct", "riflex", "window", "ultravico", "freelong", "both", "stream")
+    prompts: Optional[Sequence[str]] = None
+    ratios: Sequence[float] = (1, 2, 4, 8, 16)
+    methods: Optional[Sequence[str]] = None
     seeds: int = 2
     steps: Optional[int] = None
     guidance: Optional[float] = None
@@ -128,20 +142,34 @@ class EvalConfig:
     stream_chunk: Optional[int] = None
     device: Optional[str] = None
     command: str = ""
+    grid: str = "lengths"
 
     def __post_init__(self):
-        self.prompts = [p.strip() for p in self.prompts if p and p.strip()]
-        if not self.prompts:
-            raise VidlongError("no prompts to evaluate; give a prompts file with one prompt per line")
+        if self.grid not in GRIDS:
+            raise VidlongError(f"--grid must be one of {', '.join(GRIDS)}, got {self.grid!r}")
+        if self.prompts is None and self.grid == "lengths":
+            self.prompts = DEFAULT_PROMPTS
+        if self.prompts is not None:
+            self.prompts = [p.strip() for p in self.prompts if p and p.strip()]
+            if not self.prompts:
+                raise VidlongError("no prompts to evaluate; give a prompts file with one prompt per line")
+            if self.grid == "timeline":
+                plain = next((p for p in self.prompts if not is_timeline(p)), None)
+                if plain is not None:
+                    raise VidlongError(f"--grid timeline needs prompt timelines (\"0s: a red ball; 4s: a blue ball\"), "
+                                       f"got {plain!r}; write one timeline per line")
         self.ratios = [float(r) for r in self.ratios]
         bad = [r for r in self.ratios if not (r > 0 and math.isfinite(r))]
         if bad or not self.ratios:
             raise VidlongError(f"every ratio must be > 0 (a multiple of the native length), got {bad[0] if bad else 'none'}")
-        self.methods = list(self.methods)
+        self.methods = list(DEFAULT_METHODS[self.grid] if self.methods is None else self.methods)
         for m in self.methods:
             check_method(m)
         if not self.methods:
             raise VidlongError(f"no methods given; choose from: {', '.join(EVAL_METHODS)}")
+        if self.grid == "timeline" and "stream" in self.methods:
+            raise VidlongError("--grid timeline measures generate's offline prompt timeline; drop stream from --methods "
+                               "(streams switch prompts by chunk: vidlong stream --prompt \"0: ...; 10: ...\")")
         if self.seeds < 1:
             raise VidlongError(f"--seeds must be >= 1 (the number of seeds per prompt), got {self.seeds}")
         if self.steps is not None and self.steps < 1:
@@ -342,9 +370,12 @@ def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: Optional[int], guida
 
 
 def measure(frames: np.ndarray, prompt: str, spec: ModelSpec, shapes_model: bool) -> dict:
-    """`compute_all` metrics plus, for shapes prompts / the shapes model, ``shapes_*`` checker stats."""
+    """`compute_all` metrics plus, for shapes prompts / the shapes model, ``shapes_*`` checker stats of the
+    whole video, or for a prompt timeline ``timeline_*`` statistics per segment (`measure_timeline`)."""
     row = dict(compute_all(frames, native_frames=spec.native_pixel_frames))
-    if shapes_model or shapes.parse_prompt(prompt):
+    if is_timeline(prompt):
+        row.update({f"timeline_{k}": v for k, v in measure_timeline(frames, prompt, spec).items()})
+    elif shapes_model or shapes.parse_prompt(prompt):
         summary = shapes.check_video(frames, prompt).summary()
         row.update({f"shapes_{k}": v for k, v in summary.items()})
     return row
@@ -392,8 +423,11 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
     csv_path = out / "results.csv"
     rows = read_results(csv_path)
     done = {cell_key(r) for r in rows}
-    cells = [Cell(m, r, p, s) for m in config.methods for r in config.ratios for p in config.prompts
+    prompts_at = {r: config.prompts or builtin_timelines(spec, r) for r in config.ratios}
+    cells = [Cell(m, r, p, s) for m in config.methods for r in config.ratios for p in prompts_at[r]
              for s in range(config.seeds)]
+    if config.grid == "timeline":
+        check_timeline_cells(folder, cells, spec)
     outcome = EvalOutcome()
 
     stream_steps, stream_guidance = stream_settings(folder, spec, config)
@@ -445,13 +479,24 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
     wanted = {key_of(c) for c in cells}
     outcome.rows = [r for r in read_results(csv_path) if cell_key(r) in wanted]
     header = dict(model=spec.name, weights=weights, model_path=str(folder), steps=steps, guidance=guidance,
-                  noise=config.noise, prompts=len(config.prompts), seeds=config.seeds, command=config.command,
+                  noise=config.noise, prompts=len(prompts_at[config.ratios[0]]), seeds=config.seeds, command=config.command,
                   native_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames,
                   stream_chunk=stream_chunk_for(spec, config.stream_chunk) if "stream" in config.methods else None)
     table = aggregate(outcome.rows, config.methods, config.ratios)
     atomic_write_text(out / "results.md", results_markdown(table, header))
     outcome.files = [csv_path, out / "results.md", *write_plots(table, config.methods, config.ratios, out)]
     return outcome
+
+
+def check_timeline_cells(folder: Path, cells: Sequence[Cell], spec: ModelSpec) -> None:
+    """One line, before a model loads, for a timeline the model or a length cannot take (a family other than
+    Wan text-to-video, a switch past the video's end)."""
+    from ..validate import check_generate, limits_for_folder
+
+    limits = limits_for_folder(folder)
+    for prompt, ratio in dict.fromkeys((c.prompt, c.ratio) for c in cells):
+        check_generate(GenerateRequest(prompt=prompt, ratio=max(1, round(ratio * spec.native_frames)) / spec.native_frames),
+                       limits)
 
 
 def read_saved_cell(path: Path, info_path: Path):
@@ -480,10 +525,11 @@ def _load(folder: Path, device: Optional[str]):
 
 
 def metric_columns(rows: list[dict]) -> list[tuple[str, str]]:
-    """[(column, direction)]: the video metrics, then the shown shapes statistics present in `rows`."""
+    """[(column, direction)]: the video metrics, then the shown shapes and timeline statistics present in `rows`."""
     cols = [(k, d) for k, d in DIRECTION.items() if k != "repetition_lag"]
-    cols += [(f"shapes_{k}", d) for k, d in SHAPES_DIRECTION.items()
-             if any(r.get(f"shapes_{k}", "") not in ("", None) for r in rows)]
+    for prefix, directions in (("shapes_", SHAPES_DIRECTION), ("timeline_", TIMELINE_DIRECTION)):
+        cols += [(f"{prefix}{k}", d) for k, d in directions.items()
+                 if any(r.get(f"{prefix}{k}", "") not in ("", None) for r in rows)]
     return cols
 
 
@@ -522,8 +568,11 @@ def _mean_std(values: np.ndarray) -> tuple[float, float]:
 
 
 def _short(name: str) -> str:
-    key = name.removeprefix("shapes_")
-    return SHAPES_LABELS.get(key, key.replace("_", " ")) if name.startswith("shapes_") else name.replace("_", " ")
+    for prefix, labels in (("shapes_", SHAPES_LABELS), ("timeline_", TIMELINE_LABELS)):
+        if name.startswith(prefix):
+            key = name.removeprefix(prefix)
+            return labels.get(key, key.replace("_", " "))
+    return name.replace("_", " ")
 
 
 def _num(value: float) -> str:
@@ -550,7 +599,7 @@ def results_markdown(table: dict, header: dict) -> str:
               "seed(s) (n = videos in the cell); ↑ higher is better, ↓ lower is better, no arrow: neither. "
               "Repetition needs a video longer than 1.5 native windows, so it is blank at 1x.", ""]
     if header.get("noise") == "method":
-        lines += ["ultravico, freelong, both and both-global take the shipped ratio preset (`2x`, `3x`, `4x`, `8x`; "
+        lines += ["ultravico, freelong, both and both-global take the shipped ratio preset (`2x`, `3x`, `4x`, `8x`, `16x`; "
                   "defaults at other ratios); each method starts from its paper's noise: freelong, both and both-global "
                   "from the preset's SpecMix noise, the others (UltraViCo as published) from plain Gaussian noise; a "
                   "`+specmix` / `+plain` suffix forces it (the `noise` column of results.csv says which each video used).", ""]
@@ -563,9 +612,16 @@ def results_markdown(table: dict, header: dict) -> str:
                   "prompted; extra colour: an unprompted colour; duplicates: a prompted colour in two places), "
                   "colour fidelity (share of coloured pixels in prompted colours), accel / diag (mean |centroid "
                   "acceleration| per frame over the frame diagonal: jumps) and vanish events (per video).", ""]
+    if any(c[0].startswith("timeline_") for c in table["columns"]):
+        lines += ["Timeline columns score each segment of a prompt timeline with the shapes checker against its own "
+                  "prompt (`vidlong.eval.timeline`): own objects (mean over segments of the fraction of the segment's "
+                  "frames with every object of its prompt), worst segment (the lowest of those), previous after 1 "
+                  "window (frames from one native window after a switch on that still holding every object of the "
+                  "previous prompt).", ""]
     columns = table["columns"]
-    groups = [("Video metrics", [c for c in columns if not c[0].startswith("shapes_")]),
-              ("Shapes-world ground truth (checker)", [c for c in columns if c[0].startswith("shapes_")])]
+    groups = [("Video metrics", [c for c in columns if not c[0].startswith(("shapes_", "timeline_"))]),
+              ("Shapes-world ground truth (checker)", [c for c in columns if c[0].startswith("shapes_")]),
+              ("Prompt timeline, per segment (checker)", [c for c in columns if c[0].startswith("timeline_")])]
     for title, cols in groups:
         if not cols:
             continue

@@ -1,0 +1,86 @@
+"""`vidlong eval --grid timeline`: per-segment scores on videos whose truth is known, and the grid end to end."""
+import csv
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from test_eval_runner import eval_main
+from tiny_pipeline import save_tiny_pipeline
+from training import shapes_world as sw
+from vidlong.errors import VidlongError
+from vidlong.eval import shapes
+from vidlong.eval.timeline import TIMELINE_PAIRS, builtin_timelines, measure_timeline
+
+#: Wan-like timing: 16 fps, 4 pixel frames per latent frame, a native window of 33 pixel frames
+SPEC = SimpleNamespace(fps=16, temporal_ratio=4, native_pixel_frames=33, native_frames=9)
+
+
+def two_clips():
+    """Two ground-truth clips (65 frames each) whose prompts share no colour."""
+    first = sw.make_clip(0, 0, num_frames=65)
+    colours = {c for c, _ in shapes.parse_prompt(first.prompt)}
+    second = next(clip for clip in (sw.make_clip(0, i, num_frames=65) for i in range(1, 50))
+                  if not colours & {c for c, _ in shapes.parse_prompt(clip.prompt)})
+    return first, second
+
+
+def test_each_segment_is_scored_against_its_own_prompt():
+    first, second = two_clips()
+    prompt = f"0s: {first.prompt}; 2s: {second.prompt}"  # 2 s = pixel 32 -> latent 8 -> the cut at pixel 29
+    lingering = np.concatenate([first.frames[:34], second.frames[:31]])  # the first clip runs 5 frames into segment 2
+    stats = measure_timeline(lingering, prompt, SPEC)
+    assert stats["worst_segment_own_objects"] == pytest.approx(31 / 36, abs=0.03)
+    assert stats["own_objects"] == pytest.approx((1 + 31 / 36) / 2, abs=0.03)
+    assert stats["previous_objects_after_window"] == 0  # frames 62..64: the second clip only
+
+    stuck = first.frames  # the prompt never switches: segment 2 keeps segment 1's objects to the end
+    stats = measure_timeline(stuck, prompt, SPEC)
+    assert stats["worst_segment_own_objects"] == 0
+    assert stats["previous_objects_after_window"] == pytest.approx(1, abs=0.01)
+
+    short = np.concatenate([first.frames[:29], second.frames[:20]])  # segment 2 shorter than a native window
+    assert np.isnan(measure_timeline(short, f"0s: {first.prompt}; 2s: {second.prompt}", SPEC)["previous_objects_after_window"])
+
+
+def test_builtin_timelines_switch_in_the_middle_and_share_no_colour():
+    for first, second in TIMELINE_PAIRS:
+        assert not {c for c, _ in shapes.parse_prompt(first)} & {c for c, _ in shapes.parse_prompt(second)}
+    prompts = builtin_timelines(SPEC, 4)  # 36 latent = 141 pixel frames = 8.81 s
+    assert prompts[0] == f"0s: {TIMELINE_PAIRS[0][0]}; 4.41s: {TIMELINE_PAIRS[0][1]}"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny-wan"))
+
+
+def test_timeline_grid_end_to_end(model_dir, tmp_path):
+    out = tmp_path / "eval"
+    assert eval_main(["eval", "--grid", "timeline", "--model", str(model_dir), "--out", str(out), "--ratios", "2",
+                      "--methods", "direct,freelong", "--seeds", "1", "--steps", "1", "--no-progress"]) == 0
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * len(TIMELINE_PAIRS)
+    for row in rows:
+        assert row["prompt"].startswith("0s: ") and "s: " in row["prompt"].split(";")[1]
+        for key in ("own_objects", "worst_segment_own_objects"):
+            assert 0 <= float(row[f"timeline_{key}"]) <= 1
+        assert "shapes_frac_frames_all_present" not in row or row["shapes_frac_frames_all_present"] == ""
+    md = (out / "results.md").read_text()
+    assert "## Prompt timeline, per segment (checker)" in md and "worst segment ↑" in md
+    assert "| freelong | 2x | 4 |" in md
+
+
+def test_timeline_grid_refusals_are_one_line(model_dir, tmp_path):
+    (tmp_path / "plain.txt").write_text("a red circle\n")
+    (tmp_path / "late.txt").write_text("0s: a red circle; 60s: a blue square\n")
+    base = ["eval", "--grid", "timeline", "--model", str(model_dir), "--out", str(tmp_path / "eval"), "--ratios", "2"]
+    cases = [(["--methods", "direct,stream"], "drop stream from --methods"),
+             (["--prompts", str(tmp_path / "plain.txt")], "needs prompt timelines"),
+             (["--prompts", str(tmp_path / "late.txt")], "starts a prompt at 60s but the video lasts")]
+    for extra, message in cases:
+        with pytest.raises(VidlongError, match=message) as err:
+            eval_main(base + extra)
+        assert "\n" not in str(err.value)
+    assert not (tmp_path / "eval" / "results.csv").exists()
