@@ -587,6 +587,21 @@ def _num(value: float) -> str:
     return f"{value:.3f}"
 
 
+#: what the checker columns of each prefix mean, written under the table's header when it has them
+COLUMN_NOTES = {
+    "shapes_": "Shapes columns are per-frame fractions from `vidlong.eval.shapes` (all present: every prompted colour "
+               "found; shapes right: each with its prompted shape; count right: as many colours as prompted; extra "
+               "colour: an unprompted colour; duplicates: a prompted colour in two places), colour fidelity (share of "
+               "coloured pixels in prompted colours), accel / diag (mean |centroid acceleration| per frame over the "
+               "frame diagonal: jumps) and vanish events (per video).",
+    "timeline_": "Timeline columns score each segment of a prompt timeline with the shapes checker against its own "
+                 "prompt (`vidlong.eval.timeline`): own objects (mean over segments of the fraction of the segment's "
+                 "frames with every object of its prompt), worst segment (the lowest of those), previous after 1 "
+                 "window (frames from one native window after a switch on that still hold every object of the "
+                 "previous prompt).",
+}
+
+
 def results_markdown(table: dict, header: dict) -> str:
     """The Markdown report: how it was made, then one table of video metrics and one of shapes stats."""
     lines = ["# vidlong eval: long-video quality", ""]
@@ -599,25 +614,17 @@ def results_markdown(table: dict, header: dict) -> str:
               "seed(s) (n = videos in the cell); ↑ higher is better, ↓ lower is better, no arrow: neither. "
               "Repetition needs a video longer than 1.5 native windows, so it is blank at 1x.", ""]
     if header.get("noise") == "method":
-        lines += ["ultravico, freelong, both and both-global take the shipped ratio preset (`2x`, `3x`, `4x`, `8x`, `16x`; "
+        lines += ["ultravico, freelong, both and both-global take the shipped ratio preset ("
+                  f"{', '.join(f'`{name}`' for name in preset_names())}; "
                   "defaults at other ratios); each method starts from its paper's noise: freelong, both and both-global "
                   "from the preset's SpecMix noise, the others (UltraViCo as published) from plain Gaussian noise; a "
                   "`+specmix` / `+plain` suffix forces it (the `noise` column of results.csv says which each video used).", ""]
     if header.get("stream_chunk"):
         lines += [f"stream: chunks of {header['stream_chunk']} latent frames, sinks = one chunk, rolling window = "
                   "native - 2 chunks; the video is cut to the same length as the others.", ""]
-    if any(c[0].startswith("shapes_") for c in table["columns"]):
-        lines += ["Shapes columns are per-frame fractions from `vidlong.eval.shapes` (all present: every prompted "
-                  "colour found; shapes right: each with its prompted shape; count right: as many colours as "
-                  "prompted; extra colour: an unprompted colour; duplicates: a prompted colour in two places), "
-                  "colour fidelity (share of coloured pixels in prompted colours), accel / diag (mean |centroid "
-                  "acceleration| per frame over the frame diagonal: jumps) and vanish events (per video).", ""]
-    if any(c[0].startswith("timeline_") for c in table["columns"]):
-        lines += ["Timeline columns score each segment of a prompt timeline with the shapes checker against its own "
-                  "prompt (`vidlong.eval.timeline`): own objects (mean over segments of the fraction of the segment's "
-                  "frames with every object of its prompt), worst segment (the lowest of those), previous after 1 "
-                  "window (frames from one native window after a switch on that still holding every object of the "
-                  "previous prompt).", ""]
+    for prefix, note in COLUMN_NOTES.items():
+        if any(c[0].startswith(prefix) for c in table["columns"]):
+            lines += [note, ""]
     columns = table["columns"]
     groups = [("Video metrics", [c for c in columns if not c[0].startswith(("shapes_", "timeline_"))]),
               ("Shapes-world ground truth (checker)", [c for c in columns if c[0].startswith("shapes_")]),
