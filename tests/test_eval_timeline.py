@@ -1,5 +1,6 @@
 """`vidlong eval --grid timeline`: per-segment scores on videos whose truth is known, and the grid end to end."""
 import csv
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -58,10 +59,10 @@ def model_dir(tmp_path_factory):
 def test_timeline_grid_end_to_end(model_dir, tmp_path):
     out = tmp_path / "eval"
     assert eval_main(["eval", "--grid", "timeline", "--model", str(model_dir), "--out", str(out), "--ratios", "2",
-                      "--methods", "direct,freelong", "--seeds", "1", "--steps", "1", "--no-progress"]) == 0
+                      "--methods", "direct,freelong,stream", "--seeds", "1", "--steps", "1", "--no-progress"]) == 0
     with open(out / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 2 * len(TIMELINE_PAIRS)
+    assert len(rows) == 3 * len(TIMELINE_PAIRS)
     for row in rows:
         assert row["prompt"].startswith("0s: ") and "s: " in row["prompt"].split(";")[1]
         for key in ("own_objects", "worst_segment_own_objects"):
@@ -69,15 +70,19 @@ def test_timeline_grid_end_to_end(model_dir, tmp_path):
         assert "shapes_frac_frames_all_present" not in row or row["shapes_frac_frames_all_present"] == ""
     md = (out / "results.md").read_text()
     assert "## Prompt timeline, per segment (checker)" in md and "worst segment ↑" in md
-    assert "| freelong | 2x | 4 |" in md
+    assert "| freelong | 2x | 4 |" in md and "| stream | 2x | 4 |" in md
+    for row in (r for r in rows if r["method"] == "stream"):  # the stream switched to the second prompt mid-way
+        first, second = (text.split(": ", 1)[1] for text in row["prompt"].split("; "))
+        info = json.loads((out / row["video"]).with_suffix(".json").read_text())
+        switches = info["stream_prompts"]
+        assert switches[0] == [0, first] and switches[1][1] == second and 0 < switches[1][0] < info["stream_chunks"]
 
 
 def test_timeline_grid_refusals_are_one_line(model_dir, tmp_path):
     (tmp_path / "plain.txt").write_text("a red circle\n")
     (tmp_path / "late.txt").write_text("0s: a red circle; 60s: a blue square\n")
     base = ["eval", "--grid", "timeline", "--model", str(model_dir), "--out", str(tmp_path / "eval"), "--ratios", "2"]
-    cases = [(["--methods", "direct,stream"], "drop stream from --methods"),
-             (["--prompts", str(tmp_path / "plain.txt")], "needs prompt timelines"),
+    cases = [(["--prompts", str(tmp_path / "plain.txt")], "needs prompt timelines"),
              (["--prompts", str(tmp_path / "late.txt")], "starts a prompt at 60s but the video lasts")]
     for extra, message in cases:
         with pytest.raises(VidlongError, match=message) as err:

@@ -24,7 +24,8 @@ noise. A name may force the noise with a suffix: ``direct+specmix`` is SpecMix a
 
 Two grids: ``lengths`` (the prompts above at every ratio) and ``timeline`` (`vidlong.eval.timeline`:
 prompt timelines whose prompt changes in the middle of the video, each segment scored against its own
-prompt; the offline timeline of `vidlong generate`, so every method but ``stream``).
+prompt: the offline timeline of `vidlong generate`; ``stream`` switches prompt at the first chunk that
+starts at or after the switch's second, `VideoStreamer.follow_timeline`).
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ from ..method_names import EVAL_METHODS
 from ..methods import Streaming, preset_names
 from ..models import EMBEDDED_MODELS, ModelSpec, pipeline_folder, pixel_frames, spec_for_folder
 from ..pipeline import DEFAULT_MODEL_DIR, check_model_folder, load_pipeline
+from ..schedulers.timeline import parse_prompt_timeline
 from ..video_io import read_video, write_video
 from . import shapes
 from .metrics import DIRECTION, compute_all
@@ -58,7 +60,7 @@ GRIDS = ("lengths", "timeline")
 
 #: `vidlong eval`'s methods per grid when none are named
 DEFAULT_METHODS = {"lengths": ("direct", "riflex", "window", "ultravico", "freelong", "both", "stream"),
-                   "timeline": ("direct", "ultravico", "freelong", "both")}
+                   "timeline": ("direct", "ultravico", "freelong", "both", "stream")}
 
 #: The methods that take a ratio preset's settings (FreeLong++ and its combinations also its initial noise).
 PRESET_METHODS = ("ultravico", "freelong", "both", "both-global")
@@ -167,9 +169,6 @@ class EvalConfig:
             check_method(m)
         if not self.methods:
             raise VidlongError(f"no methods given; choose from: {', '.join(EVAL_METHODS)}")
-        if self.grid == "timeline" and "stream" in self.methods:
-            raise VidlongError("--grid timeline measures generate's offline prompt timeline; drop stream from --methods "
-                               "(streams switch prompts by chunk: vidlong stream --prompt \"0: ...; 10: ...\")")
         if self.seeds < 1:
             raise VidlongError(f"--seeds must be >= 1 (the number of seeds per prompt), got {self.seeds}")
         if self.steps is not None and self.steps < 1:
@@ -348,8 +347,10 @@ def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: Optional[int], guida
         chunk = stream_chunk_for(spec, stream_chunk)
         first = min(spec.stream_first_chunk or chunk, n_latent)
         chunks = 1 + -(-(n_latent - first) // chunk)
-        streamer = pipe.stream(cell.prompt, streaming=Streaming(chunk=chunk, steps=steps), chunks=chunks,
+        timeline = parse_prompt_timeline(cell.prompt)
+        streamer = pipe.stream(timeline[0][1], streaming=Streaming(chunk=chunk, steps=steps), chunks=chunks,
                                guidance=guidance, seed=cell.seed)
+        streamer.follow_timeline(timeline)
         frames, seconds = [], 0.0
         for piece in streamer:
             frames.append(piece.frames)
@@ -357,6 +358,7 @@ def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: Optional[int], guida
         video = np.concatenate(frames)[: pixel_frames(n_latent, spec.temporal_ratio)]
         return video, dict(preset="", noise="plain", latent_frames=n_latent, seconds=round(seconds, 3),
                            stream_chunk=chunk, stream_chunks=chunks, guidance=streamer.guidances[0],
+                           stream_prompts=streamer.prompts,
                            steps=len(streamer.timesteps) if streamer.causal else streamer.steps)
     method, forced_noise = split_noise(cell.method)
     preset = preset_for(method, cell.ratio)

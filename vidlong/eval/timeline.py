@@ -4,6 +4,8 @@ checker against its own prompt.
 
 Frames are pixel frames; a segment starting at latent frame s >= 1 starts at pixel frame
 ``temporal_ratio * (s - 1) + 1`` (Wan's causal VAE: latent frame 0 decodes to pixel frame 0 alone).
+Segments are scored where the prompt says they start; a stream switches at the first chunk that starts
+at or after that second, up to one chunk later, and is scored on the same frames.
 """
 from __future__ import annotations
 
