@@ -428,8 +428,7 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
     prompts_at = {r: config.prompts or builtin_timelines(spec, r) for r in config.ratios}
     cells = [Cell(m, r, p, s) for m in config.methods for r in config.ratios for p in prompts_at[r]
              for s in range(config.seeds)]
-    if config.grid == "timeline":
-        check_timeline_cells(folder, cells, spec)
+    check_timeline_cells(folder, [c for c in cells if is_timeline(c.prompt)], spec)
     outcome = EvalOutcome()
 
     stream_steps, stream_guidance = stream_settings(folder, spec, config)
@@ -495,6 +494,8 @@ def check_timeline_cells(folder: Path, cells: Sequence[Cell], spec: ModelSpec) -
     Wan text-to-video, a switch past the video's end)."""
     from ..validate import check_generate, limits_for_folder
 
+    if not cells:
+        return
     limits = limits_for_folder(folder)
     for prompt, ratio in dict.fromkeys((c.prompt, c.ratio) for c in cells):
         check_generate(GenerateRequest(prompt=prompt, ratio=max(1, round(ratio * spec.native_frames)) / spec.native_frames),
