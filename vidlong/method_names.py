@@ -7,3 +7,7 @@ METHOD_NAMES = ("none", "direct", "ultravico", "freelong", "both", "both-global"
 
 #: `vidlong eval --methods` names: the generate methods plus chunk-by-chunk streaming
 EVAL_METHODS = (*METHOD_NAMES, "stream")
+
+#: `vidlong eval`'s methods per grid (``--grid lengths | timeline``) when none are named
+EVAL_DEFAULT_METHODS = {"lengths": ("direct", "riflex", "window", "ultravico", "freelong", "both", "stream"),
+                        "timeline": ("direct", "ultravico", "freelong", "both", "stream")}

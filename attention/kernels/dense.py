@@ -101,8 +101,9 @@ def auto_query_block(logits_per_query: int, device: torch.device) -> int:
 def _visible_span(key, value, kv_idx, keep):
     """The keys, values, key indices ``[1, 1, 1, M]`` and mask of one query block cut to the span of keys
     its mask lets any query see (a local window's band: the others weigh exactly zero); all of them when
-    there is no mask, it sees every key, or it sees none (the caller gives those queries zeros)."""
-    if keep is None or keep.shape[-1] != key.shape[2]:
+    there is no mask, it sees every key, it sees none (the caller gives those queries zeros), or under
+    torch.compile (the span depends on the mask's values: one graph needs static shapes)."""
+    if keep is None or keep.shape[-1] != key.shape[2] or torch.compiler.is_compiling():
         return key, value, kv_idx, keep
     seen = keep.reshape(-1, keep.shape[-1]).any(dim=0).nonzero()
     if not len(seen):

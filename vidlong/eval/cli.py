@@ -8,8 +8,7 @@ import sys
 
 def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     """Add the `eval` subcommand to `subparsers` (the result of ``parser.add_subparsers()``)."""
-    from ..method_names import EVAL_METHODS
-    from .runner import DEFAULT_METHODS
+    from ..method_names import EVAL_DEFAULT_METHODS as DEFAULT_METHODS, EVAL_METHODS
 
     p = subparsers.add_parser(
         "eval", help="measure methods at several lengths: results.csv, a Markdown table and plots",

@@ -45,7 +45,7 @@ import numpy as np
 from ..errors import VidlongError
 from ..files import atomic_write_text, weights_fingerprint
 from ..generate import GenerateRequest, generate
-from ..method_names import EVAL_METHODS
+from ..method_names import EVAL_DEFAULT_METHODS, EVAL_METHODS
 from ..methods import Streaming, preset_names
 from ..models import EMBEDDED_MODELS, ModelSpec, pipeline_folder, pixel_frames, spec_for_folder
 from ..pipeline import DEFAULT_MODEL_DIR, check_model_folder, load_pipeline
@@ -57,10 +57,6 @@ from .timeline import TIMELINE_DIRECTION, TIMELINE_LABELS, builtin_timelines, is
 
 #: `vidlong eval --grid` choices (see the module docstring)
 GRIDS = ("lengths", "timeline")
-
-#: `vidlong eval`'s methods per grid when none are named
-DEFAULT_METHODS = {"lengths": ("direct", "riflex", "window", "ultravico", "freelong", "both", "stream"),
-                   "timeline": ("direct", "ultravico", "freelong", "both", "stream")}
 
 #: The methods that take a ratio preset's settings (FreeLong++ and its combinations also its initial noise).
 PRESET_METHODS = ("ultravico", "freelong", "both", "both-global")
@@ -122,7 +118,7 @@ class EvalConfig:
             each ratio, `vidlong.eval.timeline.builtin_timelines`). Every prompt of the timeline grid is a
             prompt timeline (``"0s: ...; 4s: ..."``).
         ratios: lengths as multiples of the native window (latent frames = round(ratio x native)).
-        methods: names from `EVAL_METHODS`; None: the grid's `DEFAULT_METHODS`.
+        methods: names from `EVAL_METHODS`; None: the grid's `EVAL_DEFAULT_METHODS`.
         seeds: number of seeds per prompt (seeds 0 .. seeds-1).
         steps, guidance: sampling settings; None takes the model's defaults.
         noise: "method" (each method's own initial noise, see the module docstring) or "plain" (all plain).
@@ -164,7 +160,7 @@ class EvalConfig:
         bad = [r for r in self.ratios if not (r > 0 and math.isfinite(r))]
         if bad or not self.ratios:
             raise VidlongError(f"every ratio must be > 0 (a multiple of the native length), got {bad[0] if bad else 'none'}")
-        self.methods = list(DEFAULT_METHODS[self.grid] if self.methods is None else self.methods)
+        self.methods = list(EVAL_DEFAULT_METHODS[self.grid] if self.methods is None else self.methods)
         for m in self.methods:
             check_method(m)
         if not self.methods:
