@@ -6,10 +6,11 @@ difference against one GPU. Launch with torchrun; rank 0 prints the table.
     torchrun --nproc-per-node 2 benchmarks/parallel.py --shape 14b --ratios 4 --size 720 1280
     torchrun --nproc-per-node 2 benchmarks/parallel.py --small             # CPU (gloo) smoke run
 
-Each rank builds the same random-weight transformer (seeded), runs the one-device forward (every
-rank alone, no communication: the baseline) and then the same forward with its attention spread
-over the group; both use the shipped preset of the length (defaults at 1x), native window `--native` (21) latent
-frames.
+Each rank builds the same random-weight transformer (seeded), runs every one-device forward (every
+rank alone, no communication: the baseline), then enables context parallelism on it and runs the
+same forwards with the tokens spread over the group (one copy of the weights, so the peaks are the
+forwards' own); both use the shipped preset of the length (defaults at 1x), native window `--native`
+(21) latent frames.
 """
 from __future__ import annotations
 
@@ -52,28 +53,35 @@ def main() -> None:
     rank, world, device = init_from_torchrun(None if torch.cuda.is_available() and not args.small else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     torch.manual_seed(0)
-    single, split = (build(args.shape, device, dtype, layers=args.layers) for _ in range(2))
-    split.load_state_dict(single.state_dict())
-    enable_context_parallel(split)
-    rows = []
-    for frames, latents, text, preset in step_inputs(args.ratios, native, args.size, device, dtype):
-        for method in args.methods:
-            results = []
-            for model in (single, split):
+    model = build(args.shape, device, dtype, layers=args.layers)  # one copy: the peaks are the forward's own
+    inputs = list(step_inputs(args.ratios, native, args.size, device, dtype))
+
+    def run_all(label: str) -> dict:
+        """{(input index, method): (median s, peak GiB, output on the CPU)} of every case on `model` as it is."""
+        results = {}
+        for i, (frames, latents, text, preset) in enumerate(inputs):
+            for method in args.methods:
                 vidlong.apply(model, *methods_for(method, preset), native_frames=native)
 
-                def forward(model=model):
+                def forward():
                     with torch.no_grad():
                         return model(latents, torch.tensor([500], device=device), text, return_dict=False)[0]
 
-                results.append(timed(forward, device, args.repeat))
+                seconds, peak, out = timed(forward, device, args.repeat)
                 vidlong.remove(model)
-            (one_s, one_gib, one_out), (n_s, n_gib, n_out) = results
-            diff = ((n_out.float() - one_out.float()).norm() / one_out.float().norm()).item()
-            rows.append([frames, method, one_s, n_s, one_s / n_s, one_gib, n_gib, diff])
-            if rank == 0:
-                print(f"{frames} latent frames, {method}: 1 device {one_s:.3g} s, {world} devices {n_s:.3g} s, "
-                      f"peak {one_gib:.3g} / {n_gib:.3g} GiB, relative difference {diff:.2e}", flush=True)
+                results[i, method] = seconds, peak, out.float().cpu()
+                if rank == 0:
+                    print(f"{label}: {frames} latent frames, {method}: {seconds:.3g} s, peak {peak:.3g} GiB", flush=True)
+        return results
+
+    one = run_all("1 device")  # every rank alone, no communication: the baseline
+    enable_context_parallel(model)  # the same weights, the tokens spread over the group
+    many = run_all(f"{world} devices")
+    rows = []
+    for (i, method), (one_s, one_gib, one_out) in one.items():
+        n_s, n_gib, n_out = many[i, method]
+        diff = ((n_out - one_out).norm() / one_out.norm()).item()
+        rows.append([inputs[i][0], method, one_s, n_s, one_s / n_s, one_gib, n_gib, diff])
     if rank == 0:
         print_table(["latent frames", "method", "1 device s", f"{world} devices s", "speed-up", "peak GiB (1)",
                      f"peak GiB per device ({world})", "rel. difference"], rows)
