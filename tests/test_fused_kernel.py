@@ -26,6 +26,7 @@ CASES = [  # (methods, frames, grid, native frames, block_m, block_n)
     ([vidlong.SpectralFusion(windows=(2, 1))], 16, (2, 3), NATIVE, 16, 16),                        # K = 3
     ([vidlong.UltraViCo(alpha=0.6), vidlong.SpectralFusion(windows=(2, 1))], 16, (2, 5), NATIVE, 32, 32),
     ([vidlong.SlidingWindow(1.0)], 9, (2, 2), NATIVE, 16, 16),
+    ([vidlong.UltraViCo(alpha=0.6), vidlong.SpectralFusion(windows=(8, 4, 2, 1))], 16, (1, 2), 1, 16, 16),  # K = 5: the 16x preset's bands
     # 34 tokens per native window: a block pair 17 tokens apart sits exactly on the region's edge
     ([vidlong.UltraViCo(alpha=0.6, guard_first_frame=False)], 6, (1, 17), 2, 16, 16),
     # 28 tokens: block pairs whose farthest tokens are 15 apart hold far pairs only at that distance
