@@ -25,6 +25,7 @@ from step import build, shape_arguments, step_inputs
 from vidlong.methods import methods_for
 from vidlong.parallel import enable_context_parallel, init_from_torchrun
 
+
 def timed(forward, device: torch.device, repeat: int) -> tuple[float, float, torch.Tensor]:
     """(median seconds, peak GiB, output) of `forward` after one untimed call."""
     out = forward()

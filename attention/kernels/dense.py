@@ -1,10 +1,11 @@
 """Dense reference kernel: attention block by block of queries; any device, any float dtype.
 
 It is the oracle for every faster kernel and the CPU path. Memory is bounded by `query_block`
-queries at a time: ``[B, H, query_block, N]`` logits (on the CPU, blocks of at most 16 MiB). A masked block computes only the span of keys
-its mask lets some query see (a sliding window's band), so local branches cost their window, not N. A branch with only a mask runs through
-PyTorch's fused SDPA with the mask materialised per block; a score_mod (or a request for the
-log-sum-exp) materialises the logits and takes one softmax over them.
+queries at a time: ``[B, H, query_block, N]`` logits (on the CPU, blocks of at most 16 MiB). A
+masked block computes only the span of keys its mask lets some query see (a sliding window's band),
+so local branches cost their window, not N. A branch with only a mask runs through PyTorch's fused
+SDPA with the mask materialised per block; a score_mod (or a request for the log-sum-exp)
+materialises the logits and takes one softmax over them.
 """
 from __future__ import annotations
 

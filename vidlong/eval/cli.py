@@ -16,7 +16,7 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
                     "the shapes-world checker for shapes prompts), and write DIR/results.csv, DIR/results.md and "
                     "DIR/<metric>.png. Videos are kept in DIR/videos/; a rerun skips cells already measured.")
     p.add_argument("--model", default="default", help="local diffusers pipeline folder (Wan, LTX-Video, CogVideoX, HunyuanVideo), or 'default' (the embedded model)")
-    p.add_argument("--grid", default="lengths", choices=["lengths", "timeline"],
+    p.add_argument("--grid", default="lengths", choices=list(DEFAULT_METHODS),
                    help="lengths: the prompts at every ratio; timeline: prompt timelines that switch prompt in the middle "
                         "of the video, each segment scored against its own prompt")
     p.add_argument("--prompts", default=None, help="text file, one prompt per line (default: 8 built-in shapes-world "
@@ -44,7 +44,8 @@ def run_eval_command(args) -> int:
 
     config = EvalConfig(
         model=args.model, out=args.out, prompts=read_prompts(args.prompts) if args.prompts else None, grid=args.grid,
-        ratios=parse_ratios(args.ratios), methods=parse_methods(args.methods) if args.methods is not None else None, seeds=args.seeds, steps=args.steps,
+        ratios=parse_ratios(args.ratios), methods=None if args.methods is None else parse_methods(args.methods),
+        seeds=args.seeds, steps=args.steps,
         guidance=args.guidance, noise=args.noise, stream_chunk=args.stream_chunk, device=args.device,
         command=" ".join(["vidlong", "eval", *map(shlex.quote, sys.argv[2:] if sys.argv[1:2] == ["eval"] else sys.argv[1:])]),
     )

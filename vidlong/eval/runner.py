@@ -56,7 +56,7 @@ from .metrics import DIRECTION, compute_all
 from .timeline import TIMELINE_DIRECTION, TIMELINE_LABELS, builtin_timelines, is_timeline, measure_timeline
 
 #: `vidlong eval --grid` choices (see the module docstring)
-GRIDS = ("lengths", "timeline")
+GRIDS = tuple(EVAL_DEFAULT_METHODS)
 
 #: The methods that take a ratio preset's settings (FreeLong++ and its combinations also its initial noise).
 PRESET_METHODS = ("ultravico", "freelong", "both", "both-global")
@@ -424,7 +424,7 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
     prompts_at = {r: config.prompts or builtin_timelines(spec, r) for r in config.ratios}
     cells = [Cell(m, r, p, s) for m in config.methods for r in config.ratios for p in prompts_at[r]
              for s in range(config.seeds)]
-    check_timeline_cells(folder, [c for c in cells if is_timeline(c.prompt)], spec)
+    check_timeline_cells(folder, [c for c in cells if is_timeline(c.prompt)])
     outcome = EvalOutcome()
 
     stream_steps, stream_guidance = stream_settings(folder, spec, config)
@@ -485,7 +485,7 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
     return outcome
 
 
-def check_timeline_cells(folder: Path, cells: Sequence[Cell], spec: ModelSpec) -> None:
+def check_timeline_cells(folder: Path, cells: Sequence[Cell]) -> None:
     """One line, before a model loads, for a timeline the model or a length cannot take (a family other than
     Wan text-to-video, a switch past the video's end)."""
     from ..validate import check_generate, limits_for_folder
@@ -494,8 +494,7 @@ def check_timeline_cells(folder: Path, cells: Sequence[Cell], spec: ModelSpec) -
         return
     limits = limits_for_folder(folder)
     for prompt, ratio in dict.fromkeys((c.prompt, c.ratio) for c in cells):
-        check_generate(GenerateRequest(prompt=prompt, ratio=max(1, round(ratio * spec.native_frames)) / spec.native_frames),
-                       limits)
+        check_generate(GenerateRequest(prompt=prompt, ratio=ratio), limits)  # the cell's latent frames, as generate_cell makes them
 
 
 def read_saved_cell(path: Path, info_path: Path):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..models import ModelSpec
+from ..models import ModelSpec, latent_frames, pixel_frames
 from ..schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
 from . import shapes
 
@@ -48,7 +48,7 @@ def middle_switch_prompt(first: str, second: str, spec: ModelSpec, ratio: float)
     """``"0s: first; Ts: second"`` with T the middle of a video `ratio` times the native length, in
     seconds (two decimals)."""
     latent = max(1, round(ratio * spec.native_frames))
-    seconds = (spec.temporal_ratio * (latent - 1) + 1) / spec.fps
+    seconds = pixel_frames(latent, spec.temporal_ratio) / spec.fps
     return f"0s: {first}; {seconds / 2:.2f}s: {second}"
 
 
@@ -68,9 +68,9 @@ def measure_timeline(frames: np.ndarray, prompt: str, spec: ModelSpec) -> dict:
       (NaN where the segment is shorter than a native window).
     """
     timeline = parse_prompt_timeline(prompt)
-    latent = (len(frames) - 1) // spec.temporal_ratio + 1
+    latent = latent_frames(len(frames), spec.temporal_ratio)
     starts = timeline_latent_starts(timeline, spec.fps, spec.temporal_ratio, latent)
-    cuts = [0 if s == 0 else spec.temporal_ratio * (s - 1) + 1 for s in starts] + [len(frames)]
+    cuts = [0 if s == 0 else pixel_frames(s, spec.temporal_ratio) for s in starts] + [len(frames)]
 
     def present(video: np.ndarray, text: str) -> float:
         return shapes.check_video(video, text).summary()["frac_frames_all_present"] if len(video) else float("nan")
