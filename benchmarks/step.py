@@ -5,6 +5,7 @@ as time and peak GPU memory ratios to the stock forward.
     python benchmarks/step.py --shape 14b --ratios 1 2         # 14B shapes (40 heads x 128, 40 layers)
     python benchmarks/step.py --small                          # CPU-sized smoke run
     python benchmarks/step.py --offload                        # weights in CPU memory, blocks to the GPU in turn
+    python benchmarks/step.py --compile --ratios 2 4           # each block compiled (diffusers' compile_repeated_blocks)
     python benchmarks/step.py --shape default --native 9 --size 128 128 --ratios 4 8   # the embedded model's shape (CPU)
 
 Methods: stock, UltraViCo, FreeLong++ and both, with the shipped preset of each length ("2x", "4x",
@@ -77,9 +78,19 @@ def shape_arguments(doc: str, ratios: list[int]) -> argparse.ArgumentParser:
     return parser
 
 
+def uncompile_blocks(model) -> None:
+    """Undo `compile_repeated_blocks` (each block's `nn.Module.compile` wrapper), so that the next method
+    compiles afresh with its own processors."""
+    for block in model.blocks:
+        block._compiled_call_impl = None
+
+
 def main() -> None:
     parser = shape_arguments(__doc__, ratios=[1, 2, 4, 8])
     parser.add_argument("--offload", action="store_true", help="diffusers' group offloading, block by block (CUDA)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile each block with the method applied (diffusers' compile_repeated_blocks); "
+                             "prints the graph breaks")
     args = parser.parse_args()
     native = args.native
     if args.small:
@@ -94,6 +105,10 @@ def main() -> None:
         row, stock = [frames, frames * (args.size[0] // 16) * (args.size[1] // 16)], None
         for method in args.methods:
             vidlong.apply(model, *methods_for(method, preset), native_frames=native)
+            if args.compile:
+                torch._dynamo.reset()
+                torch._dynamo.utils.counters.clear()
+                model.compile_repeated_blocks()
 
             def forward():
                 with torch.no_grad():
@@ -104,10 +119,14 @@ def main() -> None:
                 torch.cuda.reset_peak_memory_stats()
             ms = time_ms(forward, warmup=0, repeat=args.repeat)
             peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
+            breaks = sum(torch._dynamo.utils.counters["graph_break"].values()) if args.compile else 0
             vidlong.remove(model)
+            if args.compile:
+                uncompile_blocks(model)
             stock = stock or (ms, peak)
             row += [ms / 1e3, ms / stock[0], peak, peak / stock[1] if stock[1] == stock[1] else float("nan")]
-            print(f"{frames} latent frames, {method}: {ms / 1e3:.3g} s, peak {peak:.3g} GiB", flush=True)
+            print(f"{frames} latent frames, {method}: {ms / 1e3:.3g} s, peak {peak:.3g} GiB"
+                  + (f", {breaks} graph breaks" if args.compile else ""), flush=True)
         rows.append(row)
     header = ["latent frames", "tokens"]
     for method in args.methods:

@@ -21,3 +21,25 @@ def test_one_graph_and_the_eager_output(methods):
         eager = model(**inputs)[0]
         compiled = torch.compile(model, backend="eager", fullgraph=True)(**inputs)[0]
     assert torch.allclose(compiled, eager, atol=1e-6, rtol=1e-5)
+
+
+def test_regional_compilation_compiles_one_block_for_every_layer():
+    """diffusers' `compile_repeated_blocks` compiles one block's code and reuses it for every layer: with
+    vidlong's methods applied the layers must stay alike (no hook on the attention modules, no state
+    that changes after the first call), or dynamo recompiles per layer and, past its limit, runs eager."""
+    from torch._dynamo.utils import counters
+
+    model = tiny_transformer(layers=3)
+    vidlong.apply(model, vidlong.UltraViCo(), vidlong.SpectralFusion(windows=(1,)), native_frames=2, kernel="dense")
+    inputs = transformer_inputs(6)
+    with torch.no_grad():
+        eager = model(**inputs)[0]
+        torch._dynamo.reset()
+        counters.clear()
+        model.compile_repeated_blocks(backend="eager", fullgraph=True)
+        first = model(**inputs)[0]
+        second = model(**inputs)[0]
+    assert counters["stats"]["unique_graphs"] == 1  # one graph for the three blocks, over two forwards
+    assert torch.allclose(first, eager, atol=1e-6, rtol=1e-5) and torch.equal(first, second)
+    vidlong.remove(model)
+    assert all(type(b.attn1.processor).__name__ == "WanAttnProcessor" for b in model.blocks)

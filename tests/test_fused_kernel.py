@@ -117,6 +117,25 @@ def test_bf16_with_the_default_launch_settings_on_cuda(methods):
     assert rel_err(out, run_plan(q, k, v, plan, DenseKernel())) < 1e-2
 
 
+
+@pytest.mark.gpu
+@pytest.mark.skipif(DEVICE != "cuda", reason="needs CUDA")
+def test_inside_torch_compile_on_cuda():
+    """A transformer with UltraViCo + FreeLong++ on the fused kernel, each block compiled by diffusers'
+    `compile_repeated_blocks` (Inductor then launches the Triton kernel itself): the eager output."""
+    from conftest import tiny_transformer, transformer_inputs
+
+    model = tiny_transformer(head_dim=64).to(DEVICE)
+    vidlong.apply(model, vidlong.UltraViCo(), vidlong.SpectralFusion(windows=(1,)), native_frames=NATIVE, kernel="fused")
+    inputs = {k: v.to(DEVICE) if torch.is_tensor(v) else v for k, v in transformer_inputs(8).items()}
+    with torch.no_grad():
+        eager = model(**inputs)[0]
+        torch._dynamo.reset()
+        model.compile_repeated_blocks()
+        compiled = model(**inputs)[0]
+    assert rel_err(compiled, eager) < 1e-4
+
+
 JOINT_METHODS = [[vidlong.UltraViCo(alpha=0.6)], [vidlong.SpectralFusion(windows=(1,))],
                  [vidlong.UltraViCo(alpha=0.6), vidlong.SpectralFusion(windows=(1,))]]
 

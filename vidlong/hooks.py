@@ -1,9 +1,11 @@
 """Apply and remove vidlong's methods on a diffusers video transformer, diffusers-hooks style.
 
-`apply` registers one `ModelHook` on the transformer (it reads the token grid of each forward and
-selects the attention plan) and one on every video self-attention (it swaps in `VidlongAttnProcessor`
-and restores the stock processor on removal). What differs between model families comes from the
-family's adapter (`vidlong.attention.adapters`). All state lives in the hooks.
+`apply` registers one `ModelHook` on the transformer: it swaps `VidlongAttnProcessor` into every video
+self-attention (restoring the stock processors on removal), reads the token grid of each forward and
+selects the attention plan. The attention modules themselves get no hook, so their forwards stay
+diffusers' own and the blocks stay alike for diffusers' regional compilation
+(`compile_repeated_blocks`: one compiled block serves every layer). What differs between model
+families comes from the family's adapter (`vidlong.attention.adapters`). All state lives in the hooks.
 """
 from __future__ import annotations
 
@@ -46,7 +48,8 @@ class VidlongState:
     plan: Optional[AttentionPlan] = None
     stream: Optional[StreamContext] = None
     _plans: dict = field(default_factory=dict)
-    _kernels: dict = field(default_factory=dict)
+    _kernel: object = None
+    _kernel_device: Optional[str] = None
 
     def use_layout(self, layout: TokenLayout) -> AttentionPlan:
         """Select (building once per layout) the plan for `layout`."""
@@ -56,19 +59,35 @@ class VidlongState:
         return self.plan
 
     def kernel_for(self, device: torch.device):
-        if device not in self._kernels:
-            self._kernels[device] = make_kernel(self.kernel, device)
-        return self._kernels[device]
+        """The kernel instance for tensors on `device` (made again only when the device type changes:
+        `apply` makes it for the transformer's device, so a compiled forward sees no new state)."""
+        if device.type != self._kernel_device:
+            self._kernel, self._kernel_device = make_kernel(self.kernel, device), device.type
+        return self._kernel
 
 
 class PlanHook(ModelHook):
-    """On the transformer: reads the token grid of each forward (through the family's adapter) and
-    picks the plan, or places a streamed chunk after the cached frames."""
+    """On the transformer: installs `VidlongAttnProcessor` on its video self-attentions (the stock ones
+    come back on removal), reads the token grid of each forward (through the family's adapter) and picks
+    the plan, or places a streamed chunk after the cached frames."""
 
     def __init__(self, state: VidlongState, adapter: FamilyAdapter):
         super().__init__()
         self.state = state
         self.adapter = adapter
+        self.stock = []
+
+    def initialize_hook(self, module):
+        attentions = self.adapter.self_attentions(module)
+        self.stock = [attention.processor for attention in attentions]
+        for layer, (attention, stock) in enumerate(zip(attentions, self.stock)):
+            attention.set_processor(VidlongAttnProcessor(self.state, stock, layer, self.adapter))
+        return module
+
+    def deinitalize_hook(self, module):
+        for attention, stock in zip(self.adapter.self_attentions(module), self.stock):
+            attention.set_processor(stock)
+        return module
 
     def pre_forward(self, module, *args, **kwargs):
         layout: TokenLayout = self.adapter.layout(module, args, kwargs, self.state.native_frames)
@@ -83,26 +102,6 @@ class PlanHook(ModelHook):
         if self.state.stream is not None:
             self.state.stream.finish_forward(self.token_frames)
         return output
-
-
-class ProcessorHook(ModelHook):
-    """On one video self-attention: installs `VidlongAttnProcessor`, restores the stock one on removal."""
-
-    def __init__(self, state: VidlongState, layer: int, adapter: FamilyAdapter):
-        super().__init__()
-        self.state = state
-        self.layer = layer
-        self.adapter = adapter
-        self.stock = None
-
-    def initialize_hook(self, module):
-        self.stock = module.processor
-        module.set_processor(VidlongAttnProcessor(self.state, self.stock, self.layer, self.adapter))
-        return module
-
-    def deinitalize_hook(self, module):
-        module.set_processor(self.stock)
-        return module
 
 
 class RopeHook(ModelHook):
@@ -182,9 +181,8 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
         native_frames = spec_for_transformer(transformer).native_frames
     remove(transformer)
     state = VidlongState(methods=tuple(methods), native_frames=int(native_frames), kernel=kernel, stream=stream)
+    state.kernel_for(next(transformer.parameters()).device)
     HookRegistry.check_if_exists_or_initialize(transformer).register_hook(PlanHook(state, adapter), HOOK_NAME)
-    for layer, attention in enumerate(adapter.self_attentions(transformer)):
-        HookRegistry.check_if_exists_or_initialize(attention).register_hook(ProcessorHook(state, layer, adapter), HOOK_NAME)
     if riflex:
         rope = adapter.rope_module(transformer)
         HookRegistry.check_if_exists_or_initialize(rope).register_hook(RopeHook(state.native_frames), HOOK_NAME)

@@ -213,6 +213,8 @@ if triton is not None:
         first, so every branch's output includes them."""
         pid_m = tl.program_id(0)
         pid_bh = tl.program_id(1)
+        # float32 scalars however the launcher types Python floats (torch.compile's passes them as float64)
+        qk_scale, alpha = tl.cast(qk_scale, tl.float32), tl.cast(alpha, tl.float32)
         b = (pid_bh // heads).to(tl.int64)  # offsets in int64: a long video's tensors pass 2^31 elements
         h = (pid_bh % heads).to(tl.int64)
         m_first = pid_m * BLOCK_M
@@ -338,12 +340,14 @@ class FusedKernel:
         if any(x.stride(-1) != 1 for x in (query, key, value, *extra)):
             raise ValueError("the fused kernel needs unit stride along the head dimension")
         branches = plan.num_branches
+        # the kernel writes the whole `target` (under torch.compile, Inductor must see that buffer as
+        # the one written, not a view of its first branch)
         if branches == 1:  # the processor's layout, so flattening the heads needs no copy
-            out = torch.empty(batch, n_tokens, heads, dim, dtype=query.dtype, device=query.device).transpose(1, 2)
-            outputs, stride_k = [out], 0
+            target = torch.empty(batch, n_tokens, heads, dim, dtype=query.dtype, device=query.device).transpose(1, 2)
+            outputs, stride_k, stride_out = [target], 0, target.stride()[:3]
         else:              # branch-major: the band fusion reads each branch in place
-            stacked = torch.empty(branches, batch, heads, n_tokens, dim, dtype=query.dtype, device=query.device)
-            outputs, stride_k = list(stacked), stacked.stride(0)
+            target = torch.empty(branches, batch, heads, n_tokens, dim, dtype=query.dtype, device=query.device)
+            outputs, stride_k, stride_out = list(target), target.stride(0), target.stride()[1:4]
         windows = self._windows(plan, query.device)
         decay = _decay_mode(plan)
         center = bool(plan.center_keys and decay != DECAY_NONE)
@@ -351,16 +355,15 @@ class FusedKernel:
         mean_k = key.mean(dim=2, dtype=torch.float32).contiguous() if center else windows
         alpha = plan.region_score_mod.alpha if decay != DECAY_NONE else 1.0
         far_limit = plan.score_region.limit if decay in (DECAY_TOKEN, DECAY_FRAME) else 0
-        out0 = outputs[0]
         text_k, text_v = extra or (query, value)  # without text the kernel never reads them
         text_visible = windows if text is None or text.visible is None else text.visible.to(torch.int8).contiguous()
         grid = (triton.cdiv(n_tokens, self.block_m), batch * heads)
         with torch.cuda.device(query.device) if query.is_cuda else contextlib.nullcontext():
             _fused_attention[grid](
-                query, key, value, out0, mean_k, windows, text_k, text_v, text_visible,
+                query, key, value, target, mean_k, windows, text_k, text_v, text_visible,
                 query.stride(0), query.stride(1), query.stride(2), key.stride(0), key.stride(1), key.stride(2),
                 value.stride(0), value.stride(1), value.stride(2),
-                stride_k, out0.stride(0), out0.stride(1), out0.stride(2),
+                stride_k, *stride_out,
                 text_k.stride(0), text_k.stride(1), text_k.stride(2), text_v.stride(0), text_v.stride(1), text_v.stride(2),
                 heads, n_tokens, layout.tokens_per_frame, layout.frames, layout.native_frames,
                 math.log2(math.e) / math.sqrt(dim), alpha, far_limit, text_k.shape[2] if text is not None else 0,
