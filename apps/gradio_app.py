@@ -148,7 +148,7 @@ class App:
         #: the Stream tab's steps and guidance shown by default: the model's streaming defaults (a causal
         #: sampler's levels at its guidance, else the model's steps and guidance)
         default = Streaming.preset(self.spec.stream_preset or "default")
-        sampling = StreamSampling.resolve(default, self.spec, resolve_context(default, self.spec, pipe.task) == "renoise")
+        sampling = StreamSampling.resolve(default, self.spec, resolve_context(default, self.spec, pipe.task, self.limits.family) == "renoise")
         self.stream_steps, self.stream_guidance = sampling.step_count, sampling.guidances[0]
 
     def length_note(self, ratio, method="none", preset=NO_PRESET, steps=None, height=None, width=None) -> str:

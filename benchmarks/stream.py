@@ -4,6 +4,7 @@
     python benchmarks/stream.py --wan13b --chunks 200 --steps 4    # Wan2.1-1.3B-shaped transformer (random weights), CUDA
     python benchmarks/stream.py --wan13b --chunks 40 --sinks 3 --window 6 --decode [--overlap]   # + VAE, LongLive's 12 frames
     python benchmarks/stream.py --model FOLDER --context cache     # any local pipeline folder (e.g. two experts), CPU
+    python benchmarks/stream.py --model LTX_FOLDER --chunk 1       # LTX-Video / HunyuanVideo (re-noised context)
 
 Prints per-chunk percentiles and the ratios median(chunks 150-200) / median(chunks 20-50) for time and
 for memory (process RSS on CPU; peak CUDA memory allocated during the chunk on GPU). Targets: <= 1.10
@@ -69,13 +70,13 @@ def wan13b_chunks(chunks: int, steps: int, height: int, width: int, sinks: int =
         yield time.perf_counter() - start, torch.cuda.max_memory_allocated() / 2**20, frames
 
 
-def pipeline_chunks(model, chunks: int, steps, context=None, sampler=None, guidance=None):
+def pipeline_chunks(model, chunks: int, steps, context=None, sampler=None, guidance=None, chunk=None):
     from vidlong import Streaming, load_pipeline
 
     pipe = load_pipeline(model, device="cpu")
     process = psutil.Process()
     start = time.perf_counter()
-    streaming = Streaming(steps=steps, context=context, sampler=sampler)
+    streaming = Streaming(steps=steps, context=context, sampler=sampler, **({"chunk": chunk} if chunk else {}))
     for chunk in pipe.stream("a red circle and a blue square", streaming=streaming, chunks=chunks, guidance=guidance):
         now = time.perf_counter()
         yield now - start, process.memory_info().rss / 2**20, len(chunk.frames)
@@ -90,6 +91,7 @@ def main() -> None:
     parser.add_argument("--context", default=None, choices=["cache", "renoise"], help="Streaming.context (default: the model's)")
     parser.add_argument("--sampler", default=None, choices=["scheduler", "causal"], help="Streaming.sampler (default: the model's)")
     parser.add_argument("--guidance", type=float, default=None, help="default: the model's stream guidance")
+    parser.add_argument("--chunk", type=int, default=None, help="latent frames per chunk (default: Streaming's 3)")
     parser.add_argument("--wan13b", action="store_true", help="Wan2.1-1.3B-shaped transformer on CUDA (random weights)")
     parser.add_argument("--size", type=int, nargs=2, default=[480, 832], help="pixels, with --wan13b")
     parser.add_argument("--sinks", type=int, default=3, help="with --wan13b")
@@ -101,7 +103,7 @@ def main() -> None:
         rows = wan13b_chunks(args.chunks, args.steps or 4, *args.size, args.sinks, args.window, args.decode, args.overlap)
         memory_name = "peak CUDA MiB"
     else:
-        rows = pipeline_chunks(args.model, args.chunks, args.steps, args.context, args.sampler, args.guidance)
+        rows = pipeline_chunks(args.model, args.chunks, args.steps, args.context, args.sampler, args.guidance, args.chunk)
         memory_name = "RSS MiB"
     seconds, memory, frames = [], [], 0
     for i, (sec, mem, n) in enumerate(rows, 1):

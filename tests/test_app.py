@@ -240,8 +240,9 @@ def test_image_to_video_model_takes_a_first_frame(tmp_path_factory):
             client.predict(prompt="a red circle", ratio=1, steps=1, api_name="/generate")
 
 
-def test_another_family_generates_and_refuses_to_stream_in_one_line(tmp_path_factory):
-    """An LTX-Video folder (`LTXPipeline`): generate works through the API; a stream is refused in one line."""
+def test_another_family_generates_and_streams_and_refuses_the_cache_in_one_line(tmp_path_factory):
+    """An LTX-Video folder (`LTXPipeline`): generate and stream (re-noised context) work through the API; a
+    KV-cache stream is refused in one line."""
     import yaml
     from tiny_pipeline import tiny_ltx_pipeline
 
@@ -252,8 +253,10 @@ def test_another_family_generates_and_refuses_to_stream_in_one_line(tmp_path_fac
     with served_client(folder, tmp_path_factory.mktemp("ltx-downloads")) as client:
         video, settings = client.predict(prompt="a red circle", method="both", ratio=2, steps=1, api_name="/generate")
         assert read_video(video_path(video))[0].shape[0] == 8 * (2 * 2 - 1) + 1 and settings["latent_frames"] == 4
-        with pytest.raises(AppError, match="streaming is not available for LTXVideoTransformer3DModel"):
-            client.predict(prompt="a red circle", seconds=1, api_name="/stream")
+        streamed = client.predict(prompt="a red circle", seconds=1, chunk=1, steps=1, api_name="/stream")
+        assert read_video(video_path(streamed[2]))[0].shape[0] >= 25  # 1 s at 25 fps, in chunks of 8 frames
+        with pytest.raises(AppError, match="context cache is not available for LTXVideoTransformer3DModel"):
+            client.predict(prompt="a red circle", seconds=1, chunk=1, context="cache", api_name="/stream")
 
 
 def test_outputs_stay_bounded_in_gradios_cache(demo, client, tmp_path):

@@ -1,7 +1,9 @@
 """The pipeline layer of the families beyond Wan (LTX-Video, CogVideoX, HunyuanVideo): `load_pipeline`
 on a tiny folder saved by the test returns vidlong's subclass; `vidlong generate` with no method is
-the stock diffusers pipeline bit for bit; `vidlong generate` and `vidlong eval` run end to end; stream
-and extend refuse in one line before any model loads."""
+the stock diffusers pipeline bit for bit; `vidlong generate` and `vidlong eval` run end to end;
+LTX-Video and HunyuanVideo stream and extend with the re-noised context (a one-chunk stream is the
+pipeline's own generation); the KV cache (all three) and CogVideoX's streams are refused in one line
+before any model loads."""
 import csv
 import json
 
@@ -10,8 +12,11 @@ import pytest
 import torch
 import yaml
 
+import vidlong
+
 from vidlong.cli import main
 from vidlong.generate import GenerateRequest, generate
+from vidlong.methods import Streaming
 from vidlong.models import folder_geometry, spec_for_folder
 from vidlong.pipeline import load_pipeline
 from vidlong.video_io import read_video
@@ -87,8 +92,13 @@ def test_cli_generate_with_both_methods_writes_the_mp4(family_folder, tmp_path):
     assert torch.load(tmp_path / "long.pt")["latents"].shape[2] == settings["latent_frames"]
 
 
+#: the families that stream (with the re-noised context); CogVideoX does not
+STREAMS = ("ltx-video", "hunyuan-video")
+
+
 @pytest.mark.parametrize("command", ["stream", "extend"])
 def test_stream_and_extend_refuse_in_one_line_before_loading(family_folder, tmp_path, capsys, monkeypatch, command):
+    """CogVideoX refuses to stream at all; the others refuse the KV-cache context (`--context cache`)."""
     import vidlong.pipeline
 
     family, folder = family_folder
@@ -98,11 +108,63 @@ def test_stream_and_extend_refuse_in_one_line_before_loading(family_folder, tmp_
         from vidlong.video_io import write_video
 
         write_video(tmp_path / "in.mp4", np.zeros((9, FAMILIES[family][1]["height"], FAMILIES[family][1]["width"], 3), np.uint8), fps=8)
-    assert main([command, "--model", str(folder), "--prompt", "a red ball", "--chunks", "2", *source,
+    context = ["--context", "cache"] if family in STREAMS else []
+    assert main([command, "--model", str(folder), "--prompt", "a red ball", "--chunks", "2", *source, *context,
                  "--out", str(tmp_path / "s.mp4")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "streaming is not available for" in err[0] and "use vidlong generate" in err[0]
+    expected = ("--context cache is not available for", "--context renoise") if family in STREAMS else \
+        ("streaming is not available for", "use vidlong generate")
+    assert len(err) == 1 and all(part in err[0] for part in expected), err
     assert not (tmp_path / "s.mp4").exists()
+
+
+def test_a_native_length_stream_chunk_is_the_pipelines_own_generation(family_folder):
+    """With its first chunk as long as the native window, a stream starts with exactly what the pipeline
+    generates (same noise, steps, timesteps, text and decode; uint8 rounding aside)."""
+    family, folder = family_folder
+    pipe = load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    native = pipe.spec.native_frames
+    if family not in STREAMS:
+        with pytest.raises(vidlong.VidlongError, match="streaming is not available for CogVideoXTransformer3DModel"):
+            pipe.stream("a red ball", Streaming(chunk=1), chunks=1)
+        return
+    first = next(iter(pipe.stream("a red ball", Streaming(chunk=1, first_chunk=native), chunks=1, seed=3)))
+    own = generate(pipe, GenerateRequest(prompt="a red ball", ratio=1, seed=3))
+    assert first.frames.shape == own.frames.shape
+    assert np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1
+
+
+def test_streams_continue_from_the_renoised_context_and_extend_a_video(family_folder, tmp_path):
+    """`vidlong stream` writes r·(C - 1) + 1 then r·C frames per chunk (r: the VAE's frames per latent
+    frame); later chunks depend on the context; `vidlong extend` keeps the input's frames and adds chunks."""
+    from vidlong.video_io import write_video
+
+    family, folder = family_folder
+    if family not in STREAMS:
+        return  # refused: test_stream_and_extend_refuse_in_one_line_before_loading
+    pipe = load_pipeline(folder, device="cpu")
+    ratio = pipe.spec.temporal_ratio
+    chunks = [c.frames for c in pipe.stream("a red ball", Streaming(chunk=1), chunks=3, seed=0)]
+    alone = [c.frames for c in pipe.stream("a red ball", Streaming(chunk=1, sinks=0, window=0), chunks=3, seed=0)]
+    assert [len(c) for c in chunks] == [1, ratio, ratio]
+    assert np.array_equal(chunks[0], alone[0]) and not np.array_equal(chunks[2], alone[2])
+
+    out = tmp_path / "stream.mp4"
+    assert main(["stream", "--model", str(folder), "--prompt", "a red ball", "--chunks", "3", "--chunk", "1",
+                 "--out", str(out)]) == 0
+    assert read_video(out)[0].shape[0] == 1 + 2 * ratio
+
+    spec = FAMILIES[family][1]
+    video = np.broadcast_to(np.linspace(40, 200, 1 + 2 * ratio, dtype=np.uint8)[:, None, None, None],
+                            (1 + 2 * ratio, spec["height"], spec["width"], 3)).copy()
+    write_video(tmp_path / "in.mp4", video, fps=spec["fps"])
+    extended = tmp_path / "extended.mp4"
+    assert main(["extend", "--model", str(folder), "--video", str(tmp_path / "in.mp4"), "--chunks", "2", "--chunk", "1",
+                 "--prompt", "a red ball", "--out", str(extended)]) == 0
+    frames, given = read_video(extended)[0], read_video(tmp_path / "in.mp4")[0]
+    assert frames.shape[0] == len(given) + 2 * ratio
+    assert np.abs(frames[: len(given)].astype(float) - given).mean() < 3  # the input, through one more H.264 encode
 
 
 def test_eval_runs_direct_and_both_at_two_lengths(family_folder, tmp_path):

@@ -88,7 +88,7 @@ def test_native_length_comes_from_configs_and_the_unimplemented_is_refused():
         vidlong.apply(model, vidlong.RIFLEx(), native_frames=NATIVE)
     from vidlong.attention.stream_attention import StreamContext
 
-    with pytest.raises(vidlong.VidlongError, match="streaming is not available for LTXVideoTransformer3DModel: its rolling KV cache"):
+    with pytest.raises(vidlong.VidlongError, match="a KV-cache stream is not available for LTXVideoTransformer3DModel: its rolling KV cache"):
         vidlong.apply(model, native_frames=NATIVE, stream=StreamContext(sinks=1, window=1))
     vidlong.apply(model, vidlong.UltraViCo(), native_frames=NATIVE)
     inputs = ltx_inputs(2 * NATIVE)

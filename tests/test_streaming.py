@@ -244,3 +244,23 @@ def test_renoised_context_runs_stock_forwards_on_the_whole_window(model_dir):
     frames_seen.clear()
     list(pipe.stream("a red circle", streaming=vidlong.Streaming(chunk=1, sinks=0, window=2, steps=1, context="renoise"), chunks=4))
     assert frames_seen == [1, 2, 3, 3]  # without sinks the window alone is the context
+
+
+def test_overlap_decoder_keeps_each_chunks_own_frames():
+    """`OverlapDecoder` (the families whose VAE keeps no cache): with a decode that gives the first latent
+    frame 1 pixel frame and every later one r, chunk-by-chunk decoding through the overlap returns the
+    whole video's frames, each once."""
+    from vidlong.vae_stream import OverlapDecoder
+
+    r = 4
+
+    def decode(z):  # [1, C, f, h, w] -> [1, 3, r·(f - 1) + 1, h, w]
+        return torch.cat([z[:, :3, :1], z[:, :3, 1:].repeat_interleave(r, dim=2)], dim=2)
+
+    latents = torch.rand(1, 3, 7, 2, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    decoder = OverlapDecoder(decode, r, overlap=2)
+    pieces = [decoder.decode(latents[:, :, start:start + size]) for start, size in ((0, 3), (3, 1), (4, 3))]
+    assert [p.shape[2] for p in pieces] == [9, 4, 12]
+    assert torch.equal(torch.cat(pieces, dim=2), decode(latents))
+    with pytest.raises(ValueError, match="overlap must be at least 1"):
+        OverlapDecoder(decode, r, overlap=0)

@@ -53,7 +53,7 @@ def _add_generate(sub) -> None:
 def _check_model(args) -> Path:
     """The model folder, checked (and its task against --image, or against streaming) before anything loads."""
     from .generate import check_task, load_image
-    from .models import spec_for_folder
+    from .models import pipeline_facts, spec_for_folder
     from .pipeline import check_model_folder, check_offload, pipeline_task
     from .streaming import check_streamable, resolve_context, uses_causal_sampler
     from .validate import check_device
@@ -65,8 +65,9 @@ def _check_model(args) -> Path:
     task = pipeline_task(folder)
     if args.command != "generate":
         streaming, spec = _streaming_config(args), spec_for_folder(folder)
-        context = resolve_context(streaming, spec, task)
-        check_streamable(task, context, args.sinks)
+        family = pipeline_facts(folder)["family"]
+        context = resolve_context(streaming, spec, task, family)
+        check_streamable(task, context, args.sinks, family)
         uses_causal_sampler(streaming, spec, context == "renoise")
     if args.command != "extend":  # an extension's image is its context's first frame
         check_task(task, bool(args.image))

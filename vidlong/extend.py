@@ -1,7 +1,7 @@
 """Extension: continue a video you already have, from its frames or from its saved latents.
 
 Extension is streaming with a pre-filled start: the input's last frames are encoded once with the
-causal VAE (or taken from saved latents), written into the sinks and window of every expert's rolling
+model's VAE (or taken from saved latents), written into the sinks and window of every expert's rolling
 KV cache by one clean forward, and replayed through the streaming decoder so the continuation decodes
 with the input's history. The output is the input's frames unchanged, then the new chunks.
 
@@ -19,7 +19,6 @@ import torch
 from .errors import VidlongError
 from .files import atomic_write_bytes
 from .models import Geometry, pixel_frames
-from .vae_stream import encode_frames
 
 
 @dataclass
@@ -101,7 +100,7 @@ def extension_prefix(pipe, streaming, video: Optional[np.ndarray] = None,
     check_video_for_model(video, geometry)
     tail = video[-tail_pixel_frames(len(video), max(1, context), spec.temporal_ratio):]
     pixels = torch.from_numpy(np.ascontiguousarray(tail)).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
-    encoded = encode_frames(pipe.vae, pixels).float().cpu()
+    encoded = pipe.stream_encode(pixels).float().cpu()
     return ExtensionPrefix(latents=encoded, history=encoded, frames=video)
 
 

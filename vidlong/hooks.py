@@ -167,9 +167,9 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
     if riflex and adapter.rope_module(transformer) is None:
         raise VidlongError(f"RIFLEx is not implemented for {adapter.transformer_class} (its RoPE tables); "
                            "use UltraViCo, SpectralFusion or SlidingWindow with it")
-    if stream is not None and not adapter.streams:
-        raise VidlongError(f"streaming is not available for {adapter.transformer_class}: {adapter.no_stream_reason}; "
-                           "generate the whole video with UltraViCo and/or SpectralFusion")
+    if stream is not None and "cache" not in adapter.stream_contexts:
+        raise VidlongError(f"a KV-cache stream is not available for {adapter.transformer_class}: {adapter.no_cache_reason}; "
+                           "stream with the re-noised context, or generate the whole video with UltraViCo and/or SpectralFusion")
     if kernel not in KERNELS:
         raise VidlongError(f"unknown kernel {kernel!r}; choose one of: {', '.join(KERNELS)}")
     check_kernel_device(kernel, transformer)

@@ -119,6 +119,50 @@ class VidlongPipelineMixin:
         if clear is not None:
             clear()
 
+    # ---- what a stream needs from the family: Wan's here; `pipeline_families` overrides per family ----
+
+    def stream_guided(self, guidance: float) -> bool:
+        """Whether a stream at `guidance` runs classifier-free guidance (negative and positive prompt in
+        one batch of 2)."""
+        return guidance > 1.0
+
+    def stream_text(self, prompt: str, negative_prompt: Optional[str], guided: bool, guidance: float):
+        """A `StreamText`: the transformer's text arguments for `prompt`, negative first when `guided`.
+        Wan's prompts are padded to `TEXT_TOKENS`, as its pipelines' calls pad them."""
+        from .streaming import TEXT_TOKENS, StreamText
+
+        positive, negative = self.encode_prompt(prompt, negative_prompt=negative_prompt, do_classifier_free_guidance=guided,
+                                                device=self.device, max_sequence_length=TEXT_TOKENS)
+        states = (torch.cat([negative, positive]) if guided else positive).to(self.experts()[0].dtype)
+        return StreamText(states.shape[0], dict(encoder_hidden_states=states))
+
+    def stream_forward(self, transformer, latents: torch.Tensor, timestep: torch.Tensor, text, **extra) -> torch.Tensor:
+        """`transformer`'s raw prediction ``[B, C, f, h, w]`` for latents ``[B, C, f, h, w]`` at `timestep`
+        (``[B]``, or per token), with a `StreamText` and the image condition's `extra` arguments."""
+        return transformer(hidden_states=latents, timestep=timestep, return_dict=False, **text.kwargs, **extra)[0]
+
+    def stream_scheduler(self, steps: int, window: tuple):
+        """A fresh copy of the pipeline's scheduler set to `steps` for one chunk whose forwards see
+        latents of shape `window` ``(B, C, f, h, w)``."""
+        import copy
+
+        scheduler = copy.deepcopy(self.scheduler)
+        scheduler.set_timesteps(steps, device=self.device)
+        return scheduler
+
+    def stream_decoder(self):
+        """A chunk-by-chunk decoder of normalised latents (``decode(latents [1, C, f, h, w])`` ->
+        ``[1, 3, T, H, W]`` in [-1, 1]): Wan's causal VAE, its feature cache kept between chunks."""
+        from .vae_stream import StreamingWanDecoder
+
+        return StreamingWanDecoder(self.vae)
+
+    def stream_encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixel frames ``[1, 3, T, H, W]`` in [-1, 1] -> the pipeline's normalised latents ``[1, C, F, h, w]``."""
+        from .vae_stream import encode_frames
+
+        return encode_frames(self.vae, pixels)
+
     def experts(self) -> list:
         """The transformers, high-noise first (Wan2.2 A14B has two, `transformer` and `transformer_2`)."""
         return [t for t in (getattr(self, "transformer", None), getattr(self, "transformer_2", None)) if t is not None]

@@ -1,14 +1,31 @@
 """vidlong's pipelines for the families beyond Wan: diffusers' `LTXPipeline`, `CogVideoXPipeline` and
-`HunyuanVideoPipeline` with the surface of `VidlongPipelineMixin`. Each states only how its
-``latents=`` argument is laid out; the attention side of each family is its adapter in
-`vidlong.attention.adapters`. Streaming and extension refuse these families (their adapters say why).
+`HunyuanVideoPipeline` with the surface of `VidlongPipelineMixin`. Each states how its ``latents=``
+argument is laid out and, where it streams, what a stream needs (its prompt encoding, one transformer
+forward on ``[B, C, f, h, w]`` latents, its sampler's timesteps, chunk decoding and encoding); the
+attention side of each family is its adapter in `vidlong.attention.adapters`. LTX-Video and
+HunyuanVideo stream and extend with the re-noised context (stock forwards over the context and the
+chunk, no KV cache); CogVideoX refuses (its adapter says why).
 """
 from __future__ import annotations
 
+import copy
+
+import numpy as np
 import torch
 from diffusers import CogVideoXPipeline, HunyuanVideoPipeline, LTXPipeline
 
 from .pipeline import VidlongPipelineMixin
+from .vae_stream import OverlapDecoder
+
+#: latent frames of the previous chunk an `OverlapDecoder` decodes again with each chunk
+DECODE_OVERLAP = 2
+
+
+def flow_scheduler(pipe, sigmas, **kwargs):
+    """A copy of `pipe`'s flow-matching scheduler set to `sigmas` (as its pipeline's call sets it)."""
+    scheduler = copy.deepcopy(pipe.scheduler)
+    scheduler.set_timesteps(sigmas=sigmas, device=pipe.device, **kwargs)
+    return scheduler
 
 
 class VidLongLTXPipeline(VidlongPipelineMixin, LTXPipeline):
@@ -24,6 +41,51 @@ class VidLongLTXPipeline(VidlongPipelineMixin, LTXPipeline):
     def grid_latents(self, latents: torch.Tensor, frames: int, height: int, width: int) -> torch.Tensor:
         p, pt = self.transformer_spatial_patch_size, self.transformer_temporal_patch_size
         return self._unpack_latents(latents, frames // pt, height // p, width // p, p, pt)
+
+    def stream_text(self, prompt, negative_prompt, guided, guidance):
+        from .streaming import StreamText
+
+        positive, positive_mask, negative, negative_mask = self.encode_prompt(
+            prompt, negative_prompt=negative_prompt, do_classifier_free_guidance=guided, device=self.device)
+        states, mask = (torch.cat([negative, positive]), torch.cat([negative_mask, positive_mask])) if guided \
+            else (positive, positive_mask)
+        return StreamText(states.shape[0], dict(encoder_hidden_states=states.to(self.transformer.dtype),
+                                                encoder_attention_mask=mask))
+
+    def stream_forward(self, transformer, latents, timestep, text, **extra):
+        """Packs ``[B, C, f, h, w]`` to its tokens and back; RoPE scaled by the spec's fps, as the call does."""
+        frames, height, width = latents.shape[2:]
+        spatial = self.vae_spatial_compression_ratio
+        out = transformer(hidden_states=self.call_latents(latents), timestep=timestep, num_frames=frames, height=height,
+                          width=width, rope_interpolation_scale=(self.vae_temporal_compression_ratio / self.spec.fps,
+                                                                 spatial, spatial),
+                          return_dict=False, **text.kwargs, **extra)[0]
+        return self.grid_latents(out, frames, height, width)
+
+    def stream_scheduler(self, steps, window):
+        """Its call's sigmas, shifted by the token count of the window the forwards see (`calculate_shift`)."""
+        from diffusers.pipelines.ltx.pipeline_ltx import calculate_shift
+
+        config = self.scheduler.config
+        mu = calculate_shift(int(np.prod(window[2:])), config.get("base_image_seq_len", 256),
+                             config.get("max_image_seq_len", 4096), config.get("base_shift", 0.5),
+                             config.get("max_shift", 1.15))
+        return flow_scheduler(self, np.linspace(1.0, 1 / steps, steps), mu=mu)
+
+    def stream_decoder(self):
+        return OverlapDecoder(self._decode_chunk, self.vae_temporal_compression_ratio, DECODE_OVERLAP)
+
+    def _decode_chunk(self, latents):
+        """As the call decodes (its default ``decode_timestep`` 0: no decode noise)."""
+        vae = self.vae
+        z = self._denormalize_latents(latents, vae.latents_mean, vae.latents_std, vae.config.scaling_factor).to(vae.dtype)
+        timestep = torch.zeros(z.shape[0], device=z.device, dtype=z.dtype) if vae.config.timestep_conditioning else None
+        return vae.decode(z, timestep, return_dict=False)[0]
+
+    def stream_encode(self, pixels):
+        vae = self.vae
+        z = vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.mode()
+        return self._normalize_latents(z, vae.latents_mean, vae.latents_std, vae.config.scaling_factor)
 
 
 class VidLongCogVideoXPipeline(VidlongPipelineMixin, CogVideoXPipeline):
@@ -45,3 +107,29 @@ class VidLongCogVideoXPipeline(VidlongPipelineMixin, CogVideoXPipeline):
 class VidLongHunyuanVideoPipeline(VidlongPipelineMixin, HunyuanVideoPipeline):
     """diffusers' `HunyuanVideoPipeline` with vidlong's surface; ``guidance`` is its embedded guidance
     (``guidance_scale``; true classifier-free guidance, ``true_cfg_scale``, stays the pipeline's 1)."""
+
+    def stream_guided(self, guidance):
+        return False  # the guidance is an input of the transformer, not a second batch
+
+    def stream_text(self, prompt, negative_prompt, guided, guidance):
+        from .streaming import StreamText
+
+        dtype = self.transformer.dtype
+        states, pooled, mask = self.encode_prompt(prompt, device=self.device)
+        return StreamText(1, dict(encoder_hidden_states=states.to(dtype), encoder_attention_mask=mask,
+                                  pooled_projections=pooled.to(dtype),
+                                  guidance=torch.tensor([guidance * 1000.0], dtype=dtype, device=self.device)))
+
+    def stream_scheduler(self, steps, window):
+        return flow_scheduler(self, np.linspace(1.0, 0.0, steps + 1)[:-1])
+
+    def stream_decoder(self):
+        return OverlapDecoder(self._decode_chunk, self.vae_scale_factor_temporal, DECODE_OVERLAP)
+
+    def _decode_chunk(self, latents):
+        vae = self.vae
+        return vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor, return_dict=False)[0]
+
+    def stream_encode(self, pixels):
+        vae = self.vae
+        return vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.mode() * vae.config.scaling_factor

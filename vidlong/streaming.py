@@ -12,7 +12,6 @@ frames (an `ExtensionPrefix`).
 """
 from __future__ import annotations
 
-import copy
 import itertools
 import math
 import threading
@@ -33,13 +32,21 @@ from .methods import Streaming
 from .models import pixel_frames
 from .schedulers.causal import CAUSAL_STEPS, CausalSampler, check_timesteps, even_timesteps
 from .schedulers.stream import StreamSchedule, parse_prompt_schedule, prompt_at
-from .vae_stream import StreamingWanDecoder
+
+
+@dataclass
+class StreamText:
+    """A prompt as a family's transformer takes it: keyword arguments (text states, masks, pooled
+    states, embedded guidance) for a batch of `batch` (2 with classifier-free guidance: negative, positive)."""
+
+    batch: int
+    kwargs: dict
 
 
 @dataclass
 class StreamChunk:
-    """One finished chunk: `frames` uint8 ``[T, H, W, 3]`` (T = 4·C, or 4·C - 3 for a stream's first
-    chunk), `index` (0-based; -1 for an extension's input), `prompt`, `seconds` of wall time spent on it,
+    """One finished chunk: `frames` uint8 ``[T, H, W, 3]`` (T = r·C for the VAE's r pixel frames per latent
+    frame, or r·(C - 1) + 1 for a stream's first chunk), `index` (0-based; -1 for an extension's input), `prompt`, `seconds` of wall time spent on it,
     `latents` ``[1, C_lat, C, h, w]``; `is_input` marks the input frames an extension starts with."""
 
     index: int
@@ -67,10 +74,13 @@ def chunks_for_seconds(seconds: float, fps: float, chunk: int, temporal_ratio: i
 TEXT_TOKENS = 512
 
 
-def resolve_context(streaming: Streaming, spec, task: str) -> str:
+def resolve_context(streaming: Streaming, spec, task: str, family: str = "wan") -> str:
     """The stream context in force: the config's, else the model's, else "renoise" for image-to-video
-    pipelines (the only one they stream with) and "cache" for the others."""
-    return streaming.context or spec.stream_context or ("renoise" if task == "i2v" else "cache")
+    pipelines (the only one they stream with), else the family's default ("cache" for Wan, "renoise"
+    for the families with no KV cache: `FamilyAdapter.stream_contexts`)."""
+    from .validate import default_stream_context
+
+    return streaming.context or spec.stream_context or ("renoise" if task == "i2v" else default_stream_context(family))
 
 
 def uses_causal_sampler(streaming: Streaming, spec, renoise: bool) -> bool:
@@ -121,9 +131,13 @@ class StreamSampling:
         return len(self.timesteps) if self.causal else self.steps
 
 
-def check_streamable(task: str, context: str, sinks: Optional[int] = None) -> None:
-    """Image-to-video pipelines stream only with the re-noised context and at least one sink frame: every
-    window must start at the video's first frame, where their image condition sits (`ImageCondition`)."""
+def check_streamable(task: str, context: str, sinks: Optional[int] = None, family: str = "wan") -> None:
+    """The family streams with `context` (`vidlong.validate.check_streams`); image-to-video pipelines
+    stream only with the re-noised context and at least one sink frame: every window must start at the
+    video's first frame, where their image condition sits (`ImageCondition`)."""
+    from .validate import check_streams
+
+    check_streams(family, context)
     if task != "i2v":
         return
     if context != "renoise":
@@ -191,9 +205,10 @@ class VideoStreamer:
         spec = pipe.spec
         check_stream(streaming, limits_for_pipeline(pipe), height, width)
         self.pipe, self.streaming, self.chunks, self.prefix = pipe, streaming, chunks, prefix
-        self.renoise = resolve_context(streaming, spec, pipe.task) == "renoise"
+        family = pipe.facts()["family"]
+        self.renoise = resolve_context(streaming, spec, pipe.task, family) == "renoise"
         self.schedule = StreamSchedule.resolve(spec.native_frames, streaming.chunk, streaming.sinks, streaming.window)
-        check_streamable(pipe.task, "renoise" if self.renoise else "cache", self.schedule.sinks)
+        check_streamable(pipe.task, "renoise" if self.renoise else "cache", self.schedule.sinks, family)
         if prefix is None:  # an extension's image is its context's first frame
             check_task(pipe.task, image is not None)
         self.image, self.condition = image, None
@@ -209,7 +224,7 @@ class VideoStreamer:
                                f"{spec.native_frames} latent frames; use at most {spec.native_frames}")
         self.height, self.width = height or spec.height, width or spec.width
         if prefix is not None:
-            self.height, self.width = prefix.pixel_size(pipe.vae_scale_factor_spatial)
+            self.height, self.width = prefix.pixel_size(pipe.geometry().spatial)
         self.negative_prompt = negative_prompt
         self.generator = torch.Generator().manual_seed(seed)
         self.contexts = [StreamContext(sinks=self.schedule.sinks, window=self.schedule.window) for _ in pipe.experts()]
@@ -219,7 +234,8 @@ class VideoStreamer:
 
     @property
     def cfg(self) -> bool:
-        return max(self.guidances) > 1.0
+        """Whether chunks run classifier-free guidance (the family decides: HunyuanVideo's is embedded)."""
+        return self.pipe.stream_guided(max(self.guidances))
 
     @property
     def context(self) -> StreamContext:
@@ -266,14 +282,9 @@ class VideoStreamer:
         with self._prompt_lock:
             self.prompts = sorted(by_chunk.items())
 
-    def _encode(self, prompt: str) -> torch.Tensor:
-        """Text states, ``[2, L, D]`` (negative, positive) with guidance, else ``[1, L, D]``."""
-        pipe = self.pipe
-        positive, negative = pipe.encode_prompt(prompt, negative_prompt=self.negative_prompt or None,
-                                                do_classifier_free_guidance=self.cfg, device=pipe.device,
-                                                max_sequence_length=TEXT_TOKENS)
-        states = torch.cat([negative, positive]) if self.cfg else positive
-        return states.to(pipe.experts()[0].dtype)
+    def _encode(self, prompt: str) -> StreamText:
+        """The prompt as the transformer takes it (negative and positive with guidance)."""
+        return self.pipe.stream_text(prompt, self.negative_prompt or None, self.cfg, self.guidances[0])
 
     def _timestep(self, timestep: float, latents: torch.Tensor, batch: int) -> torch.Tensor:
         """The transformer's timestep input: ``[B]``, or ``[B, tokens]`` for per-token timesteps
@@ -288,23 +299,22 @@ class VideoStreamer:
             per_token = per_token * mask.to(per_token)
         return per_token.expand(batch, -1)
 
-    def _run(self, expert: int, latents: torch.Tensor, timestep: float, text: torch.Tensor, writing: bool) -> torch.Tensor:
+    def _run(self, expert: int, latents: torch.Tensor, timestep: float, text: StreamText, writing: bool) -> torch.Tensor:
         """One forward of `expert` on chunk latents ``[1, C, f, h, w]``; returns the raw prediction."""
         pipe, context = self.pipe, self.contexts[expert]
         transformer = pipe.experts()[expert]
-        batch = text.shape[0]
+        batch = text.batch
         x = latents.to(pipe.device, transformer.dtype).expand(batch, -1, -1, -1, -1)
         extra = {}
         if self.condition is not None:
             x, extra = self.condition.hidden_states(x).to(transformer.dtype), self.condition.extra(batch)
         context.writing = writing
         try:
-            return transformer(hidden_states=x, timestep=self._timestep(timestep, x, batch),
-                               encoder_hidden_states=text, return_dict=False, **extra)[0]
+            return pipe.stream_forward(transformer, x, self._timestep(timestep, x, batch), text, **extra)
         finally:
             context.writing = False
 
-    def _predict(self, latents: torch.Tensor, timestep: float, text: torch.Tensor) -> torch.Tensor:
+    def _predict(self, latents: torch.Tensor, timestep: float, text: StreamText) -> torch.Tensor:
         """The guided prediction of the expert that `timestep` selects."""
         expert = self.pipe.expert_at(float(timestep))
         pred = self._run(expert, latents, timestep, text, writing=False)
@@ -313,7 +323,7 @@ class VideoStreamer:
         uncond, cond = pred.float().chunk(2)
         return uncond + self.guidances[expert] * (cond - uncond)
 
-    def _write(self, latents: torch.Tensor, text: torch.Tensor) -> None:
+    def _write(self, latents: torch.Tensor, text: StreamText) -> None:
         """The clean forward (timestep 0) of `latents` on every expert: each writes its own cache
         (nothing to write when the context is re-noised instead)."""
         if self.renoise:
@@ -333,7 +343,7 @@ class VideoStreamer:
         """The clean latent frames a chunk sees, in temporal order: sinks, then the window."""
         return self.sink_latents + list(self.window_latents)
 
-    def _recache(self, text: torch.Tensor) -> None:
+    def _recache(self, text: StreamText) -> None:
         """Rebuild the caches under `text` (same positions): every cached frame, or only the window's
         when `Streaming.keep_sinks_on_switch` keeps the sinks' K/V as they were made."""
         keep_sinks = self.streaming.keep_sinks_on_switch
@@ -346,15 +356,16 @@ class VideoStreamer:
         for start in range(0, len(frames), self.schedule.chunk):
             self._write(torch.cat(frames[start : start + self.schedule.chunk], dim=2), text)
 
-    def _denoise(self, text: torch.Tensor, frames: int) -> torch.Tensor:
+    def _denoise(self, text: StreamText, frames: int) -> torch.Tensor:
         """A new chunk of `frames` latent frames, denoised with the context its mode gives it."""
         pipe = self.pipe
-        shape = (1, pipe.latent_channels, frames,
-                 self.height // pipe.vae_scale_factor_spatial, self.width // pipe.vae_scale_factor_spatial)
+        spatial = pipe.geometry().spatial
+        shape = (1, pipe.latent_channels, frames, self.height // spatial, self.width // spatial)
         latents = torch.randn(shape, generator=self.generator).to(pipe.device)
-        scheduler = self._sampler()
         frames_before = self._context_latents()
         context = torch.cat(frames_before, dim=2).to(pipe.device) if self.renoise and frames_before else None
+        seen = frames + (context.shape[2] if context is not None else 0)
+        scheduler = self._sampler((text.batch, *shape[1:2], seen, *shape[3:]))
         for t in scheduler.timesteps:
             if context is None:
                 pred = self._predict(latents, t, text)
@@ -365,16 +376,15 @@ class VideoStreamer:
             latents = self.condition.first_frame(latents)
         return latents
 
-    def _sampler(self):
-        """A fresh sampler for one chunk: the pipeline's scheduler over `steps`, or the causal sampler."""
+    def _sampler(self, window: tuple):
+        """A fresh sampler for one chunk whose forwards see latents of shape `window`: the pipeline's
+        scheduler over `steps` (as the family sets it), or the causal sampler."""
         pipe = self.pipe
         if self.causal:
             config = pipe.scheduler.config
             shift = pipe.spec.stream_shift or config.get("shift") or config.get("flow_shift") or 1.0
             return CausalSampler(self.timesteps, shift, config.num_train_timesteps, self.generator, pipe.device)
-        scheduler = copy.deepcopy(pipe.scheduler)
-        scheduler.set_timesteps(self.steps, device=pipe.device)
-        return scheduler
+        return pipe.stream_scheduler(self.steps, window)
 
     def _renoised(self, clean: torch.Tensor, timestep) -> torch.Tensor:
         """Clean latents brought to the noise level of `timestep` by flow matching's forward process,
@@ -388,7 +398,7 @@ class VideoStreamer:
             frames = max(self.pipe.native_frames, self.schedule.context_frames, self.first_chunk)
             return ImageCondition(self.pipe, image, self.height, self.width, frames)
 
-    def _start_from_prefix(self, decoder: StreamingWanDecoder, text: torch.Tensor) -> StreamChunk:
+    def _start_from_prefix(self, decoder, text: StreamText) -> StreamChunk:
         """Fill the caches with the prefix's cache frames (one clean forward) and the decoder's history
         with its history latents; returns the input frames as the stream's first item."""
         start, prefix = time.perf_counter(), self.prefix
@@ -402,7 +412,7 @@ class VideoStreamer:
         self.seam = SeamBlend(frames[-1], decoded[-1], self.streaming.seam_frames)
         return StreamChunk(-1, frames, prompt_at(self.prompts, 0), time.perf_counter() - start, None, is_input=True)
 
-    def _replay(self, decoder: StreamingWanDecoder, history: torch.Tensor, keep: bool) -> np.ndarray:
+    def _replay(self, decoder, history: torch.Tensor, keep: bool) -> np.ndarray:
         """Decode the input's latents ``[1, C, F, h, w]`` a chunk at a time (the decoder's cache then holds
         the input's history); uint8 frames, all of them with `keep`, else the last one only (memory
         stays one chunk's, however long the input)."""
@@ -420,7 +430,7 @@ class VideoStreamer:
             hooks.remove(transformer)  # a stream runs without whole-video methods (none acts inside the native window)
             if not self.renoise:  # re-noised context: stock bidirectional forwards, no cache
                 hooks.apply(transformer, native_frames=pipe.native_frames, stream=context)
-        decoder = StreamingWanDecoder(pipe.vae)
+        decoder = pipe.stream_decoder()
         prompt, text = None, None
         try:
             for index in itertools.count() if self.chunks is None else range(self.chunks):

@@ -1,5 +1,6 @@
-"""Chunk-by-chunk decoding with diffusers' `AutoencoderKLWan` (Wan2.1's and Wan2.2's VAE), which is
-causal in time.
+"""Chunk-by-chunk decoding: with diffusers' `AutoencoderKLWan` (Wan2.1's and Wan2.2's VAE), which is
+causal in time, exactly (`StreamingWanDecoder`); with the other families' VAEs through an overlap of
+latent frames (`OverlapDecoder`).
 
 The VAE decodes latent frames one at a time through a cache of past features; keeping that cache
 between chunks makes decoding a stream exactly equal to decoding the whole latent video at once.
@@ -80,6 +81,36 @@ class StreamingWanDecoder:
         if vae.config.patch_size is not None:
             out = unpatchify(out, patch_size=vae.config.patch_size)
         return torch.clamp(out, -1.0, 1.0)
+
+
+class OverlapDecoder:
+    """Decodes consecutive latent chunks with a VAE that keeps no cache between calls (LTX-Video's, whose
+    decoder is not causal in time; HunyuanVideo's): each chunk is decoded together with the last
+    `overlap` latent frames before it, and only its own pixel frames are kept (``temporal · f`` for a
+    chunk of f latent frames; all ``temporal · (f - 1) + 1`` of the first). Time and memory per chunk stay
+    flat; the frames differ from a whole-video decode near each chunk's start (measured in
+    benchmarks/RESULTS.md only for the tiny test models).
+
+    Args:
+        decode: normalised latents ``[1, C, f, h, w]`` -> pixels ``[1, 3, T, H, W]`` (the family's own decode).
+        temporal: pixel frames per latent frame.
+        overlap: latent frames of the previous chunk decoded again as context (at least 1: a latent
+            frame on its own decodes to ``temporal · (f - 1) + 1`` frames, the first one to 1).
+    """
+
+    def __init__(self, decode, temporal: int, overlap: int = 2):
+        if overlap < 1:
+            raise ValueError(f"overlap must be at least 1 latent frame, got {overlap}")
+        self.decode_latents, self.temporal, self.overlap = decode, temporal, overlap
+        self.tail = None  # the last `overlap` latent frames decoded so far, None before the first chunk
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        z = latents if self.tail is None else torch.cat([self.tail.to(latents), latents], dim=2)
+        video = self.decode_latents(z)
+        keep = video.shape[2] if self.tail is None else self.temporal * latents.shape[2]
+        self.tail = z[:, :, -self.overlap:]
+        return torch.clamp(video[:, :, video.shape[2] - keep:], -1.0, 1.0)
 
 
 @torch.no_grad()

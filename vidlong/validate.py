@@ -66,14 +66,26 @@ def _rope_positions(transformer_config) -> Optional[int]:
     return None if positions is None else int(positions)
 
 
-def check_streams(family: str) -> None:
-    """A one-line refusal unless the family's adapter can stream (`FamilyAdapter.streams`)."""
+def check_streams(family: str, context: Optional[str] = None) -> None:
+    """A one-line refusal unless the family streams (`FamilyAdapter.stream_contexts`), with `context`
+    ("cache" or "renoise") where one is given."""
     from .attention.adapters import ADAPTERS
 
     adapter = next(a for a in ADAPTERS if a.name == family)
-    if not adapter.streams:
+    if not adapter.stream_contexts:
         raise VidlongError(f"streaming is not available for {adapter.transformer_class}: {adapter.no_stream_reason}; "
                            "use vidlong generate for this model")
+    if context is not None and context not in adapter.stream_contexts:
+        raise VidlongError(f"--context {context} is not available for {adapter.transformer_class}: {adapter.no_cache_reason}; "
+                           f"stream with --context {adapter.stream_contexts[0]} (its default)")
+
+
+def default_stream_context(family: str) -> str:
+    """The stream context a family uses when neither the request nor the model names one."""
+    from .attention.adapters import ADAPTERS
+
+    contexts = next(a for a in ADAPTERS if a.name == family).stream_contexts
+    return contexts[0] if contexts else "cache"
 
 
 def check_finite(name: str, value, low: float | None = None, high: float | None = None) -> None:
@@ -158,7 +170,7 @@ def check_new_outputs(out: Path, others=(), overwrite: bool = False) -> None:
 def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> None:
     """A `Streaming` config (and a stream's size) against `limits`: chunks, sinks and window each within
     the native window, steps within `MAX_STEPS`, sizes as for generate."""
-    check_streams(limits.family)
+    check_streams(limits.family, streaming.context)
     native = limits.spec.native_frames
     for name in ("chunk", "first_chunk", "sinks", "window"):
         value = getattr(streaming, name)

@@ -13,8 +13,12 @@ class FamilyAdapter:
     Attributes:
         name: the family's name in `configs/models` match rules (``family: ...``).
         transformer_class: the diffusers transformer class it serves.
-        streams: whether chunk-by-chunk streaming with the rolling KV cache is implemented for it.
-        no_stream_reason: why not, for the one-line refusal.
+        stream_contexts: how its streams may see earlier frames: "cache" (the rolling KV cache of
+            clean K/V, `vidlong.attention.stream_attention`) and/or "renoise" (the clean context
+            re-noised to each step's level and run again with the chunk: stock forwards, no cache);
+            empty where it does not stream. The first is its default.
+        no_cache_reason: why "cache" is not among them, for the one-line refusal.
+        no_stream_reason: why it does not stream at all, where it does not.
         joint_text: whether its video self-attention also holds the text tokens (joint attention:
             the processor receives them as ``encoder_hidden_states``).
         text_at_end: in joint attention, the text tokens follow the video tokens in q/k/v (else they
@@ -23,7 +27,8 @@ class FamilyAdapter:
 
     name: str = ""
     transformer_class: str = ""
-    streams: bool = False
+    stream_contexts: tuple = ()
+    no_cache_reason: str = "it is not implemented yet"
     no_stream_reason: str = "it is not implemented yet"
     joint_text: bool = False
     text_at_end: bool = False

@@ -18,7 +18,8 @@ def _heads(x, attn):
 
 class HunyuanVideoAdapter(FamilyAdapter):
     name = "hunyuan-video"
-    no_stream_reason = "its text tokens join every video self-attention, so each chunk would re-run them against the cache; not implemented yet"
+    stream_contexts = ("renoise",)
+    no_cache_reason = "its text tokens join every video self-attention, so each chunk would re-run them against the cache; not implemented yet"
     transformer_class = "HunyuanVideoTransformer3DModel"
     joint_text = True
     text_at_end = True

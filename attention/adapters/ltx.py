@@ -13,7 +13,8 @@ from .base import FamilyAdapter
 
 class LTXVideoAdapter(FamilyAdapter):
     name = "ltx-video"
-    no_stream_reason = "its rolling KV cache (keys re-placed with its RoPE) is not implemented yet"
+    stream_contexts = ("renoise",)
+    no_cache_reason = "its rolling KV cache (keys re-placed with its RoPE on joined heads) is not implemented yet"
     transformer_class = "LTXVideoTransformer3DModel"
 
     def self_attentions(self, transformer) -> list:

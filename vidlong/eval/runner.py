@@ -47,7 +47,7 @@ from ..files import atomic_write_text, weights_fingerprint
 from ..generate import GenerateRequest, generate
 from ..method_names import EVAL_DEFAULT_METHODS, EVAL_METHODS
 from ..methods import Streaming, preset_names
-from ..models import EMBEDDED_MODELS, ModelSpec, pipeline_folder, pixel_frames, spec_for_folder
+from ..models import EMBEDDED_MODELS, ModelSpec, pipeline_facts, pipeline_folder, pixel_frames, spec_for_folder
 from ..pipeline import DEFAULT_MODEL_DIR, check_model_folder, load_pipeline
 from ..schedulers.timeline import parse_prompt_timeline
 from ..video_io import read_video, write_video
@@ -323,7 +323,7 @@ def stream_settings(folder: Path, spec: ModelSpec, config: EvalConfig) -> tuple[
     from ..streaming import StreamSampling, resolve_context
 
     streaming = Streaming(chunk=stream_chunk_for(spec, config.stream_chunk), steps=config.steps)
-    renoise = resolve_context(streaming, spec, pipeline_task(folder)) == "renoise"
+    renoise = resolve_context(streaming, spec, pipeline_task(folder), pipeline_facts(folder)["family"]) == "renoise"
     sampling = StreamSampling.resolve(streaming, spec, renoise, config.guidance)
     return sampling.step_count, sampling.guidances[0]
 
