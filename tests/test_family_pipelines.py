@@ -1,9 +1,8 @@
 """The pipeline layer of the families beyond Wan (LTX-Video, CogVideoX, HunyuanVideo): `load_pipeline`
 on a tiny folder saved by the test returns vidlong's subclass; `vidlong generate` with no method is
 the stock diffusers pipeline bit for bit; `vidlong generate` and `vidlong eval` run end to end;
-LTX-Video and HunyuanVideo stream and extend with the re-noised context (a one-chunk stream is the
-pipeline's own generation); the KV cache (all three) and CogVideoX's streams are refused in one line
-before any model loads."""
+every family streams and extends with the re-noised context (a one-chunk stream is the pipeline's own
+generation); the KV cache, which none of them has, is refused in one line before any model loads."""
 import csv
 import json
 
@@ -12,9 +11,8 @@ import pytest
 import torch
 import yaml
 
-import vidlong
-
 from vidlong.cli import main
+from vidlong.errors import VidlongError
 from vidlong.generate import GenerateRequest, generate
 from vidlong.methods import Streaming
 from vidlong.models import folder_geometry, spec_for_folder
@@ -92,13 +90,9 @@ def test_cli_generate_with_both_methods_writes_the_mp4(family_folder, tmp_path):
     assert torch.load(tmp_path / "long.pt")["latents"].shape[2] == settings["latent_frames"]
 
 
-#: the families that stream (with the re-noised context); CogVideoX does not
-STREAMS = ("ltx-video", "hunyuan-video")
-
-
 @pytest.mark.parametrize("command", ["stream", "extend"])
 def test_stream_and_extend_refuse_in_one_line_before_loading(family_folder, tmp_path, capsys, monkeypatch, command):
-    """CogVideoX refuses to stream at all; the others refuse the KV-cache context (`--context cache`)."""
+    """The KV-cache context (`--context cache`) is refused: none of these families has one."""
     import vidlong.pipeline
 
     family, folder = family_folder
@@ -108,13 +102,10 @@ def test_stream_and_extend_refuse_in_one_line_before_loading(family_folder, tmp_
         from vidlong.video_io import write_video
 
         write_video(tmp_path / "in.mp4", np.zeros((9, FAMILIES[family][1]["height"], FAMILIES[family][1]["width"], 3), np.uint8), fps=8)
-    context = ["--context", "cache"] if family in STREAMS else []
-    assert main([command, "--model", str(folder), "--prompt", "a red ball", "--chunks", "2", *source, *context,
+    assert main([command, "--model", str(folder), "--prompt", "a red ball", "--chunks", "2", *source, "--context", "cache",
                  "--out", str(tmp_path / "s.mp4")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    expected = ("--context cache is not available for", "--context renoise") if family in STREAMS else \
-        ("streaming is not available for", "use vidlong generate")
-    assert len(err) == 1 and all(part in err[0] for part in expected), err
+    assert len(err) == 1 and "--context cache is not available for" in err[0] and "--context renoise" in err[0], err
     assert not (tmp_path / "s.mp4").exists()
 
 
@@ -124,15 +115,33 @@ def test_a_native_length_stream_chunk_is_the_pipelines_own_generation(family_fol
     family, folder = family_folder
     pipe = load_pipeline(folder, device="cpu")
     pipe.set_progress_bar_config(disable=True)
+    assert_first_chunk_is_the_pipelines_generation(pipe)
+
+
+def assert_first_chunk_is_the_pipelines_generation(pipe):
     native = pipe.spec.native_frames
-    if family not in STREAMS:
-        with pytest.raises(vidlong.VidlongError, match="streaming is not available for CogVideoXTransformer3DModel"):
-            pipe.stream("a red ball", Streaming(chunk=1), chunks=1)
-        return
     first = next(iter(pipe.stream("a red ball", Streaming(chunk=1, first_chunk=native), chunks=1, seed=3)))
     own = generate(pipe, GenerateRequest(prompt="a red ball", ratio=1, seed=3))
     assert first.frames.shape == own.frames.shape
     assert np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1
+
+
+def test_cogvideox_streams_with_the_dpm_solver_it_ships(tmp_path):
+    """CogVideoX-5B ships `CogVideoXDPMScheduler`, whose step carries the previous step's state: a
+    native-length first chunk is still the pipeline's own generation, and later chunks run."""
+    from diffusers import CogVideoXDPMScheduler
+    from tiny_pipeline import tiny_cogvideox_pipeline
+
+    stock = tiny_cogvideox_pipeline()
+    stock.scheduler = CogVideoXDPMScheduler.from_config(stock.scheduler.config)
+    stock.save_pretrained(tmp_path, safe_serialization=True)
+    (tmp_path / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-cogvideox-dpm", num_inference_steps=2,
+                                                               guidance_scale=2.0, **FAMILIES["cogvideox"][1])))
+    pipe = load_pipeline(tmp_path, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    assert type(pipe.scheduler).__name__ == "CogVideoXDPMScheduler"
+    assert_first_chunk_is_the_pipelines_generation(pipe)
+    assert [len(c.frames) for c in pipe.stream("a red ball", Streaming(chunk=1), chunks=3, seed=0)] == [1, 4, 4]
 
 
 def test_streams_continue_from_the_renoised_context_and_extend_a_video(family_folder, tmp_path):
@@ -141,8 +150,6 @@ def test_streams_continue_from_the_renoised_context_and_extend_a_video(family_fo
     from vidlong.video_io import write_video
 
     family, folder = family_folder
-    if family not in STREAMS:
-        return  # refused: test_stream_and_extend_refuse_in_one_line_before_loading
     pipe = load_pipeline(folder, device="cpu")
     ratio = pipe.spec.temporal_ratio
     chunks = [c.frames for c in pipe.stream("a red ball", Streaming(chunk=1), chunks=3, seed=0)]
@@ -176,3 +183,18 @@ def test_eval_runs_direct_and_both_at_two_lengths(family_folder, tmp_path):
     with open(out / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert sorted((r["method"], float(r["ratio"])) for r in rows) == [("both", 1.0), ("both", 2.0), ("direct", 1.0), ("direct", 2.0)]
+
+
+def test_a_temporal_patch_is_refused_for_streaming(family_folder):
+    """CogVideoX1.5 patches 2 latent frames into one token frame; chunks and windows of single latent frames
+    do not fit it, so its streams are refused in one line (checked on the folder's limits, before loading)."""
+    import dataclasses
+
+    from vidlong.validate import check_stream, limits_for_folder
+
+    _, folder = family_folder
+    limits = limits_for_folder(folder)
+    check_stream(Streaming(chunk=1), limits)
+    patched = dataclasses.replace(limits, geometry=dataclasses.replace(limits.geometry, patch=(2, 2, 2)))
+    with pytest.raises(VidlongError, match="temporal patch spans 2 latent frames .CogVideoX1.5. is not implemented"):
+        check_stream(Streaming(chunk=1), patched)

@@ -190,7 +190,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
             **prompts, height=height, width=width,
             num_frames=pixel_frames(n_latent, spec.temporal_ratio), num_inference_steps=steps,
             guidance_scale=guidance, latents=pipe.call_latents(latents.to(pipe.device, pipe.experts()[0].dtype)),
-            output_type="latent" if chunked else "np", callback_on_step_end=on_step, **extra,
+            output_type="latent" if chunked else "np", callback_on_step_end=on_step,
+            generator=generator, **extra,  # after the initial noise: stochastic samplers (CogVideoX's DPM) draw from it
         ).frames
         frames = pipe.decode_uint8(video) if chunked else (np.clip(video[0], 0, 1) * 255).round().astype(np.uint8)
     finally:

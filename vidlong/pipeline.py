@@ -141,14 +141,20 @@ class VidlongPipelineMixin:
         (``[B]``, or per token), with a `StreamText` and the image condition's `extra` arguments."""
         return transformer(hidden_states=latents, timestep=timestep, return_dict=False, **text.kwargs, **extra)[0]
 
-    def stream_scheduler(self, steps: int, window: tuple):
+    def stream_scheduler(self, steps: int, window: tuple, generator: Optional[torch.Generator] = None):
         """A fresh copy of the pipeline's scheduler set to `steps` for one chunk whose forwards see
-        latents of shape `window` ``(B, C, f, h, w)``."""
+        latents of shape `window` ``(B, C, f, h, w)``; a stochastic sampler draws from `generator`."""
         import copy
 
         scheduler = copy.deepcopy(self.scheduler)
         scheduler.set_timesteps(steps, device=self.device)
         return scheduler
+
+    def stream_renoise(self, clean: torch.Tensor, noise: torch.Tensor, timestep) -> torch.Tensor:
+        """Clean latents brought to the noise level of `timestep` by the sampler's forward process:
+        flow matching's ``x_t = (1 - σ)·x_0 + σ·ε`` with ``σ = t / num_train_timesteps``."""
+        sigma = float(timestep) / self.scheduler.config.num_train_timesteps
+        return (1 - sigma) * clean.float() + sigma * noise
 
     def stream_decoder(self):
         """A chunk-by-chunk decoder of normalised latents (``decode(latents [1, C, f, h, w])`` ->

@@ -3,8 +3,8 @@
 argument is laid out and, where it streams, what a stream needs (its prompt encoding, one transformer
 forward on ``[B, C, f, h, w]`` latents, its sampler's timesteps, chunk decoding and encoding); the
 attention side of each family is its adapter in `vidlong.attention.adapters`. LTX-Video and
-HunyuanVideo stream and extend with the re-noised context (stock forwards over the context and the
-chunk, no KV cache); CogVideoX refuses (its adapter says why).
+HunyuanVideo and CogVideoX (not CogVideoX1.5, whose temporal patch is refused) stream and extend with
+the re-noised context: stock forwards over the context and the chunk, no KV cache.
 """
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ class VidLongLTXPipeline(VidlongPipelineMixin, LTXPipeline):
                           return_dict=False, **text.kwargs, **extra)[0]
         return self.grid_latents(out, frames, height, width)
 
-    def stream_scheduler(self, steps, window):
+    def stream_scheduler(self, steps, window, generator=None):
         """Its call's sigmas, shifted by the token count of the window the forwards see (`calculate_shift`)."""
         from diffusers.pipelines.ltx.pipeline_ltx import calculate_shift
 
@@ -88,6 +88,25 @@ class VidLongLTXPipeline(VidlongPipelineMixin, LTXPipeline):
         return self._normalize_latents(z, vae.latents_mean, vae.latents_std, vae.config.scaling_factor)
 
 
+class DPMSolverStep:
+    """CogVideoX's stochastic DPM-solver++ (`CogVideoXDPMScheduler`) behind the one-call
+    ``step(pred, t, latents)`` a stream makes: it carries the previous step's predicted clean sample and
+    timestep, as the pipeline's loop does, and draws its noise from the stream's `generator`, in the
+    pipeline's ``[B, F, C, h, w]`` layout so that each draw lands where the call's does (the stream's
+    latents are ``[B, C, F, h, w]``). `timesteps` are the scheduler's."""
+
+    def __init__(self, scheduler, generator=None):
+        self.scheduler, self.timesteps, self.generator = scheduler, scheduler.timesteps, generator
+        self.previous_sample = self.previous_timestep = None
+
+    def step(self, pred, timestep, latents, return_dict=False):
+        latents, self.previous_sample = self.scheduler.step(pred.transpose(1, 2), self.previous_sample, timestep,
+                                                            self.previous_timestep, latents.transpose(1, 2),
+                                                            generator=self.generator, return_dict=False)
+        self.previous_timestep = timestep
+        return (latents.transpose(1, 2),)
+
+
 class VidLongCogVideoXPipeline(VidlongPipelineMixin, CogVideoXPipeline):
     """diffusers' `CogVideoXPipeline` (CogVideoX-2B/5B, 1.5) with vidlong's surface. Its latents are
     ``[B, F, C, h, w]`` (frames before channels); CogVideoX1.5's noise has extra leading frames up to a
@@ -102,6 +121,45 @@ class VidLongCogVideoXPipeline(VidlongPipelineMixin, CogVideoXPipeline):
 
     def grid_latents(self, latents: torch.Tensor, frames: int, height: int, width: int) -> torch.Tensor:
         return latents.transpose(1, 2)
+
+    def stream_text(self, prompt, negative_prompt, guided, guidance):
+        from .streaming import StreamText
+
+        positive, negative = self.encode_prompt(prompt, negative_prompt=negative_prompt, do_classifier_free_guidance=guided,
+                                                device=self.device)
+        states = (torch.cat([negative, positive]) if guided else positive).to(self.transformer.dtype)
+        return StreamText(states.shape[0], dict(encoder_hidden_states=states))
+
+    def stream_forward(self, transformer, latents, timestep, text, **extra):
+        """Frames before channels, and its 3D RoPE for the window's size, as the call makes them."""
+        frames, height, width = latents.shape[2:]
+        spatial = self.vae_scale_factor_spatial
+        rotary = self._prepare_rotary_positional_embeddings(height * spatial, width * spatial, frames, latents.device) \
+            if transformer.config.use_rotary_positional_embeddings else None
+        out = transformer(hidden_states=self.call_latents(latents), timestep=timestep, image_rotary_emb=rotary,
+                          return_dict=False, **text.kwargs, **extra)[0]
+        return self.grid_latents(out, frames, height, width)
+
+    def stream_scheduler(self, steps, window, generator=None):
+        from diffusers import CogVideoXDPMScheduler
+
+        scheduler = copy.deepcopy(self.scheduler)
+        scheduler.set_timesteps(steps, device=self.device)
+        return DPMSolverStep(scheduler, generator) if isinstance(scheduler, CogVideoXDPMScheduler) else scheduler
+
+    def stream_renoise(self, clean, noise, timestep):
+        """Its DDPM forward process, ``sqrt(ᾱ_t)·x_0 + sqrt(1 - ᾱ_t)·ε`` (its samplers predict v)."""
+        return self.scheduler.add_noise(clean.float(), noise, torch.tensor([int(timestep)], device=clean.device))
+
+    def stream_decoder(self):
+        return OverlapDecoder(self._decode_chunk, self.vae_scale_factor_temporal, DECODE_OVERLAP)
+
+    def _decode_chunk(self, latents):
+        return self.vae.decode(latents.to(self.vae.dtype) / self.vae_scaling_factor_image).sample
+
+    def stream_encode(self, pixels):
+        vae = self.vae
+        return vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.mode() * self.vae_scaling_factor_image
 
 
 class VidLongHunyuanVideoPipeline(VidlongPipelineMixin, HunyuanVideoPipeline):
@@ -120,7 +178,7 @@ class VidLongHunyuanVideoPipeline(VidlongPipelineMixin, HunyuanVideoPipeline):
                                   pooled_projections=pooled.to(dtype),
                                   guidance=torch.tensor([guidance * 1000.0], dtype=dtype, device=self.device)))
 
-    def stream_scheduler(self, steps, window):
+    def stream_scheduler(self, steps, window, generator=None):
         return flow_scheduler(self, np.linspace(1.0, 0.0, steps + 1)[:-1])
 
     def stream_decoder(self):

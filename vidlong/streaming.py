@@ -384,14 +384,13 @@ class VideoStreamer:
             config = pipe.scheduler.config
             shift = pipe.spec.stream_shift or config.get("shift") or config.get("flow_shift") or 1.0
             return CausalSampler(self.timesteps, shift, config.num_train_timesteps, self.generator, pipe.device)
-        return pipe.stream_scheduler(self.steps, window)
+        return pipe.stream_scheduler(self.steps, window, self.generator)
 
     def _renoised(self, clean: torch.Tensor, timestep) -> torch.Tensor:
-        """Clean latents brought to the noise level of `timestep` by flow matching's forward process,
-        ``x_t = (1 - σ)·x_0 + σ·ε`` with ``σ = t / num_train_timesteps``."""
-        sigma = float(timestep) / self.pipe.scheduler.config.num_train_timesteps
+        """Clean latents brought to the noise level of `timestep` (the family's forward process,
+        `stream_renoise`), with fresh noise from the stream's generator."""
         noise = torch.randn(clean.shape, generator=self.generator).to(clean.device)
-        return (1 - sigma) * clean.float() + sigma * noise
+        return self.pipe.stream_renoise(clean, noise, timestep)
 
     def _image_condition(self, image) -> ImageCondition:
         with torch.no_grad():

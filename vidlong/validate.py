@@ -171,6 +171,9 @@ def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> Non
     """A `Streaming` config (and a stream's size) against `limits`: chunks, sinks and window each within
     the native window, steps within `MAX_STEPS`, sizes as for generate."""
     check_streams(limits.family, streaming.context)
+    if limits.geometry.patch[0] > 1:
+        raise VidlongError(f"streaming a transformer whose temporal patch spans {limits.geometry.patch[0]} latent frames "
+                           "(CogVideoX1.5) is not implemented; use vidlong generate for this model")
     native = limits.spec.native_frames
     for name in ("chunk", "first_chunk", "sinks", "window"):
         value = getattr(streaming, name)

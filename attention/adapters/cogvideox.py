@@ -11,8 +11,8 @@ from .base import FamilyAdapter, rotate_video_tokens
 
 class CogVideoXAdapter(FamilyAdapter):
     name = "cogvideox"
-    no_stream_reason = ("its samplers (DDIM / DPM with v-prediction) have no re-noised streaming context yet, and its text tokens "
-                        "join every video self-attention, which the KV cache does not hold")
+    stream_contexts = ("renoise",)
+    no_cache_reason = "its text tokens join every video self-attention, so each chunk would re-run them against the cache; not implemented yet"
     transformer_class = "CogVideoXTransformer3DModel"
     joint_text = True
 
