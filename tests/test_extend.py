@@ -9,7 +9,7 @@ import torch
 import vidlong
 from vidlong import pipeline as pipeline_module
 from vidlong.cli import main
-from vidlong.extend import load_latents, save_latents, tail_pixel_frames
+from vidlong.extend import ENCODE_WARMUP, load_latents, save_latents, tail_pixel_frames
 from vidlong.video_io import read_video, write_video
 from tiny_pipeline import save_tiny_pipeline
 
@@ -46,7 +46,8 @@ def test_extension_keeps_the_input_and_continues_from_its_tail(folders, made, ki
     items = list(stream)
     assert items[0].is_input and np.array_equal(items[0].frames, video)  # bit for bit
     assert [len(c.frames) for c in items[1:]] == [4, 4, 4] and [c.index for c in items] == [-1, 0, 1, 2]
-    assert stream.prefix.latents.shape[2] == 2  # the last 5 pixel frames, encoded once
+    # the context's 2 latent frames and ENCODE_WARMUP before them (the last 21 pixel frames), encoded once
+    assert stream.prefix.latents.shape[2] == 2 + ENCODE_WARMUP
     assert len(stream.sink_latents) == 1 and len(stream.window_latents) == 1
     if context == "cache":
         assert all(c.cache.frames == 2 for c in stream.contexts)  # sinks + window, on every expert
@@ -85,7 +86,7 @@ def test_extend_cli_end_to_end(folders, made, tmp_path):
     settings = json.loads(out.with_suffix(".json").read_text())
     assert settings["prompt"] == "a red circle" and settings["input_frames"] == len(video) and settings["chunks"] == 2
     latents, _ = load_latents(tmp_path / "longer.pt")
-    assert latents.shape[2] == 3 + 2 * 3  # the encoded tail (3 latent frames), then two chunks of 3
+    assert latents.shape[2] == 6 + 2 * 3  # the encoded tail (the input's last 6 latent frames), then two chunks of 3
     again = tmp_path / "again.mp4"
     assert main(["extend", "--model", str(folders["wan2.1"]), "--latents", str(tmp_path / "longer.pt"), "--chunks", "1",
                  "--out", str(again)]) == 0
