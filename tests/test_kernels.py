@@ -3,12 +3,10 @@ the dense kernel below a token count and FlexAttention from there up."""
 import pytest
 import torch
 
-import vidlong
 from vidlong.attention.execute import FLEX_MIN_TOKENS, AutoKernel, make_kernel
 from vidlong.attention.kernels.dense import DenseKernel
 from vidlong.attention.layout import TokenLayout
 from vidlong.attention.plan import AttentionPlan
-from vidlong.plans import build_plan
 
 
 def test_auto_is_dense_on_cpu_and_the_dispatching_kernel_on_cuda():

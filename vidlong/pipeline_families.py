@@ -1,10 +1,10 @@
 """vidlong's pipelines for the families beyond Wan: diffusers' `LTXPipeline`, `CogVideoXPipeline` and
 `HunyuanVideoPipeline` with the surface of `VidlongPipelineMixin`. Each states how its ``latents=``
-argument is laid out and, where it streams, what a stream needs (its prompt encoding, one transformer
-forward on ``[B, C, f, h, w]`` latents, its sampler's timesteps, chunk decoding and encoding); the
-attention side of each family is its adapter in `vidlong.attention.adapters`. LTX-Video and
-HunyuanVideo and CogVideoX (not CogVideoX1.5, whose temporal patch is refused) stream and extend with
-the re-noised context: stock forwards over the context and the chunk, no KV cache.
+argument is laid out and what a stream needs where it differs from Wan's (its prompt encoding, one
+transformer forward on ``[B, C, f, h, w]`` latents, its sampler's timesteps, the forward process that
+re-noises the context, chunk decoding and encoding); the attention side of each family is its adapter
+in `vidlong.attention.adapters`. All three stream and extend with the re-noised context (stock forwards
+over the context and the chunk, no KV cache); CogVideoX1.5's temporal patch is refused.
 """
 from __future__ import annotations
 

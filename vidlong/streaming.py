@@ -1,9 +1,13 @@
 """Streaming generation: unbounded videos chunk by chunk, with flat memory and time per chunk.
 
 For each chunk of C latent frames: noise -> denoising steps with the chunk attending to
-``[sinks | window | itself]`` through the rolling KV cache -> one more forward of the clean chunk at
-timestep 0 that writes its K/V into the cache (the window rolls) -> decode the chunk with the causal
-VAE (its feature cache kept) -> yield its pixel frames.
+``[sinks | window | itself]`` -> decode the chunk (Wan's causal VAE keeps its feature cache; other
+VAEs decode with an overlap) -> yield its pixel frames. The chunk sees earlier frames in one of two
+ways: through the rolling KV cache (after its steps, one more forward of the clean chunk at timestep 0
+writes its K/V and the window rolls), or re-noised (the clean context frames, brought to each step's
+noise level, run again with the chunk in a stock forward). What differs between model families (text
+encoding, one forward, the sampler, the forward process, decode) is asked of the pipeline
+(`VidlongPipelineMixin.stream_*`).
 
 Wan2.2's two experts each keep their own cache: a denoising step goes to the expert its timestep
 selects, and the clean forward runs on both, so both caches hold the same frames. Extension
@@ -45,9 +49,10 @@ class StreamText:
 
 @dataclass
 class StreamChunk:
-    """One finished chunk: `frames` uint8 ``[T, H, W, 3]`` (T = r·C for the VAE's r pixel frames per latent
-    frame, or r·(C - 1) + 1 for a stream's first chunk), `index` (0-based; -1 for an extension's input), `prompt`, `seconds` of wall time spent on it,
-    `latents` ``[1, C_lat, C, h, w]``; `is_input` marks the input frames an extension starts with."""
+    """One finished chunk: `frames` uint8 ``[T, H, W, 3]`` (T = r·C for the VAE's r pixel frames per
+    latent frame, or r·(C - 1) + 1 for a stream's first chunk), `index` (0-based; -1 for an extension's
+    input), `prompt`, `seconds` of wall time spent on it, `latents` ``[1, C_lat, C, h, w]``; `is_input`
+    marks the input frames an extension starts with."""
 
     index: int
     frames: np.ndarray
