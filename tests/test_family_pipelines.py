@@ -198,3 +198,18 @@ def test_a_temporal_patch_is_refused_for_streaming(family_folder):
     patched = dataclasses.replace(limits, geometry=dataclasses.replace(limits.geometry, patch=(2, 2, 2)))
     with pytest.raises(VidlongError, match="temporal patch spans 2 latent frames .CogVideoX1.5. is not implemented"):
         check_stream(Streaming(chunk=1), patched)
+
+
+def test_a_family_that_declares_no_stream_context_is_refused(monkeypatch):
+    """A new family's adapter streams nothing until it names its `stream_contexts`: one line saying why."""
+    import vidlong.attention.adapters as adapters
+    from vidlong.validate import check_streams, default_stream_context
+
+    class NewFamily(adapters.FamilyAdapter):
+        name, transformer_class, no_stream_reason = "new", "NewTransformer3DModel", "its sampler is not wired yet"
+
+    monkeypatch.setattr(adapters, "ADAPTERS", (*adapters.ADAPTERS, NewFamily()))
+    with pytest.raises(VidlongError, match="streaming is not available for NewTransformer3DModel: its sampler is not wired yet; "
+                                           "use vidlong generate"):
+        check_streams("new")
+    assert default_stream_context("wan") == "cache" and default_stream_context("ltx-video") == "renoise"
