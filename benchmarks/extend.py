@@ -3,6 +3,7 @@ and is the seam no larger a jump than two consecutive frames inside the input?
 
     python benchmarks/extend.py --seeds 2 --chunks 4 --context renoise --out benchmarks/extend_renoise.json
     python benchmarks/extend.py --model default-causal --input-model default --context cache --chunks 4
+    python benchmarks/extend.py --seeds 1 --chunks 4 --encode-warmup 0   # the tail encoded with no warm-up
 
 For each of vidlong eval's 8 prompts x seeds: generate a native-length video (as `vidlong generate`
 does), write it to mp4 and read it back (the input a user has), extend it by `--chunks` chunks from
@@ -81,15 +82,20 @@ def main() -> int:
     parser.add_argument("--guidance", type=float, default=None, help="guidance of the continuation (default: the model's)")
     parser.add_argument("--seam-frames", type=int, default=8, help="Streaming.seam_frames (0: off)")
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
+    parser.add_argument("--encode-warmup", type=int, default=None,
+                        help="latent frames encoded before the context (vidlong.extend.ENCODE_WARMUP; 0: none)")
     parser.add_argument("--out", default=None, help="write the rows and means as JSON here")
     args = parser.parse_args()
 
+    import vidlong.extend
     from vidlong import Streaming, load_pipeline
     from vidlong.eval.runner import DEFAULT_PROMPTS
     from vidlong.eval.shapes import check_video
     from vidlong.generate import GenerateRequest, generate
     from vidlong.video_io import read_video, write_video
 
+    if args.encode_warmup is not None:
+        vidlong.extend.ENCODE_WARMUP = args.encode_warmup
     pipe = load_pipeline(args.model, device=args.device)
     maker = load_pipeline(args.input_model, device=args.device) if args.input_model else pipe
     for each in (pipe, maker):

@@ -181,7 +181,7 @@ def _add_stream_options(p) -> None:
     p.add_argument("--context", default=None, choices=["cache", "renoise"],
                    help="how a chunk sees earlier frames: their cached clean K/V, or re-noised to each step's level "
                         "and denoised jointly (bidirectional models; default: the model's vidlong.yaml, else renoise for "
-                        "image-to-video models and cache for the others)")
+                        "image-to-video models and for LTX-Video, HunyuanVideo and CogVideoX, cache for Wan)")
     p.add_argument("--sampler", default=None, choices=["scheduler", "causal"],
                    help="how a chunk is denoised: the pipeline's scheduler, or the few-step causal sampler of "
                         "block-causal models (guidance 1 unless --guidance; default: the model's vidlong.yaml, else scheduler)")
