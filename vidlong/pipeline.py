@@ -144,10 +144,15 @@ class VidlongPipelineMixin:
     def stream_scheduler(self, steps: int, window: tuple, generator: Optional[torch.Generator] = None):
         """A fresh copy of the pipeline's scheduler set to `steps` for one chunk whose forwards see
         latents of shape `window` ``(B, C, f, h, w)``; a stochastic sampler draws from `generator`."""
+        return self.fresh_scheduler(steps)
+
+    def fresh_scheduler(self, *args, **kwargs):
+        """A copy of the pipeline's scheduler (its state stays untouched) after ``set_timesteps(*args,
+        **kwargs)`` on the pipeline's device."""
         import copy
 
         scheduler = copy.deepcopy(self.scheduler)
-        scheduler.set_timesteps(steps, device=self.device)
+        scheduler.set_timesteps(*args, device=self.device, **kwargs)
         return scheduler
 
     def stream_renoise(self, clean: torch.Tensor, noise: torch.Tensor, timestep) -> torch.Tensor:

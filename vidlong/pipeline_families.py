@@ -8,8 +8,6 @@ over the context and the chunk, no KV cache); CogVideoX1.5's temporal patch is r
 """
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import torch
 from diffusers import CogVideoXPipeline, HunyuanVideoPipeline, LTXPipeline
@@ -19,13 +17,6 @@ from .vae_stream import OverlapDecoder
 
 #: latent frames of the previous chunk an `OverlapDecoder` decodes again with each chunk
 DECODE_OVERLAP = 2
-
-
-def flow_scheduler(pipe, sigmas, **kwargs):
-    """A copy of `pipe`'s flow-matching scheduler set to `sigmas` (as its pipeline's call sets it)."""
-    scheduler = copy.deepcopy(pipe.scheduler)
-    scheduler.set_timesteps(sigmas=sigmas, device=pipe.device, **kwargs)
-    return scheduler
 
 
 class VidLongLTXPipeline(VidlongPipelineMixin, LTXPipeline):
@@ -70,7 +61,7 @@ class VidLongLTXPipeline(VidlongPipelineMixin, LTXPipeline):
         mu = calculate_shift(int(np.prod(window[2:])), config.get("base_image_seq_len", 256),
                              config.get("max_image_seq_len", 4096), config.get("base_shift", 0.5),
                              config.get("max_shift", 1.15))
-        return flow_scheduler(self, np.linspace(1.0, 1 / steps, steps), mu=mu)
+        return self.fresh_scheduler(sigmas=np.linspace(1.0, 1 / steps, steps), mu=mu)
 
     def stream_decoder(self):
         return OverlapDecoder(self._decode_chunk, self.vae_temporal_compression_ratio, DECODE_OVERLAP)
@@ -143,8 +134,7 @@ class VidLongCogVideoXPipeline(VidlongPipelineMixin, CogVideoXPipeline):
     def stream_scheduler(self, steps, window, generator=None):
         from diffusers import CogVideoXDPMScheduler
 
-        scheduler = copy.deepcopy(self.scheduler)
-        scheduler.set_timesteps(steps, device=self.device)
+        scheduler = self.fresh_scheduler(steps)
         return DPMSolverStep(scheduler, generator) if isinstance(scheduler, CogVideoXDPMScheduler) else scheduler
 
     def stream_renoise(self, clean, noise, timestep):
@@ -155,7 +145,7 @@ class VidLongCogVideoXPipeline(VidlongPipelineMixin, CogVideoXPipeline):
         return OverlapDecoder(self._decode_chunk, self.vae_scale_factor_temporal, DECODE_OVERLAP)
 
     def _decode_chunk(self, latents):
-        return self.vae.decode(latents.to(self.vae.dtype) / self.vae_scaling_factor_image).sample
+        return self.decode_latents(self.call_latents(latents.to(self.vae.dtype)))  # the pipeline's own decode
 
     def stream_encode(self, pixels):
         vae = self.vae
@@ -179,7 +169,7 @@ class VidLongHunyuanVideoPipeline(VidlongPipelineMixin, HunyuanVideoPipeline):
                                   guidance=torch.tensor([guidance * 1000.0], dtype=dtype, device=self.device)))
 
     def stream_scheduler(self, steps, window, generator=None):
-        return flow_scheduler(self, np.linspace(1.0, 0.0, steps + 1)[:-1])
+        return self.fresh_scheduler(sigmas=np.linspace(1.0, 0.0, steps + 1)[:-1])
 
     def stream_decoder(self):
         return OverlapDecoder(self._decode_chunk, self.vae_scale_factor_temporal, DECODE_OVERLAP)

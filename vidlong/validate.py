@@ -69,9 +69,9 @@ def _rope_positions(transformer_config) -> Optional[int]:
 def check_streams(family: str, context: Optional[str] = None) -> None:
     """A one-line refusal unless the family streams (`FamilyAdapter.stream_contexts`), with `context`
     ("cache" or "renoise") where one is given."""
-    from .attention.adapters import ADAPTERS
+    from .attention.adapters import adapter_named
 
-    adapter = next(a for a in ADAPTERS if a.name == family)
+    adapter = adapter_named(family)
     if not adapter.stream_contexts:
         raise VidlongError(f"streaming is not available for {adapter.transformer_class}: {adapter.no_stream_reason}; "
                            "use vidlong generate for this model")
@@ -82,9 +82,9 @@ def check_streams(family: str, context: Optional[str] = None) -> None:
 
 def default_stream_context(family: str) -> str:
     """The stream context a family uses when neither the request nor the model names one."""
-    from .attention.adapters import ADAPTERS
+    from .attention.adapters import adapter_named
 
-    contexts = next(a for a in ADAPTERS if a.name == family).stream_contexts
+    contexts = adapter_named(family).stream_contexts
     return contexts[0] if contexts else "cache"
 
 

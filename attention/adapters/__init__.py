@@ -23,9 +23,14 @@ def adapter_for(transformer) -> FamilyAdapter:
     raise VidlongError(f"vidlong supports diffusers' {served}; got {type(transformer).__name__}")
 
 
+def adapter_named(family: str) -> FamilyAdapter:
+    """The adapter whose `FamilyAdapter.name` is `family`."""
+    return next(a for a in ADAPTERS if a.name == family)
+
+
 def family_of_class(class_name: str) -> str | None:
     """The family name of a diffusers transformer class name (as saved in a config.json), or None."""
     return next((a.name for a in ADAPTERS if a.transformer_class == class_name), None)
 
 
-__all__ = ["ADAPTERS", "FamilyAdapter", "adapter_for", "family_of_class"]
+__all__ = ["ADAPTERS", "FamilyAdapter", "adapter_for", "adapter_named", "family_of_class"]
