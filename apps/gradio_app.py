@@ -41,6 +41,7 @@ from vidlong.errors import Stopped, VidlongError  # noqa: E402
 from vidlong.estimate import Pace, check_fits, run_cost, together  # noqa: E402
 from vidlong.generate import GenerateRequest, generate, load_image  # noqa: E402
 from vidlong.methods import METHOD_NAMES, Streaming, load_preset, methods_for, preset_names  # noqa: E402
+from vidlong.method_names import NOISE_KINDS  # noqa: E402
 from vidlong.models import pixel_frames  # noqa: E402
 from vidlong.panels import side_by_side  # noqa: E402
 from vidlong.streaming import StreamSampling, VideoStreamer, chunks_for_seconds, resolve_context  # noqa: E402
@@ -65,6 +66,8 @@ METHOD_HELP = {
     "freelong": "FreeLong++ spectral fusion",
     "both": "UltraViCo + FreeLong++",
     "both-global": "UltraViCo in FreeLong++'s global branch only",
+    "freelong-anchored": "FreeLong++, local windows also see the first frames",
+    "both-anchored": "UltraViCo + FreeLong++, local windows also see the first frames",
     "riflex": "RIFLEx baseline (RoPE frequency)",
     "window": "sliding-window attention baseline",
 }
@@ -447,7 +450,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                         with gr.Row():
                             preset = fields.Dropdown([NO_PRESET, *presets], value=NO_PRESET, label="Preset",
                                                  info="method settings and noise tuned for a ratio", elem_id="preset")
-                            noise = fields.Dropdown([AUTO, "plain", "specmix"], value=AUTO, label="Initial noise",
+                            noise = fields.Dropdown([AUTO, *NOISE_KINDS], value=AUTO, label="Initial noise",
                                                 info="auto: the preset's, else plain", elem_id="noise")
                         ratio = fields.Slider(1, 8, value=2, step=0.5, label="Length (× native window)", elem_id="ratio")
                         length_note = gr.Markdown(app.length_note(2, "both"), elem_id="length-note")

@@ -25,16 +25,19 @@ def window_start(layout: TokenLayout, window: int, frame):
     return torch.clamp(frame - window // 2, min=0, max=layout.frames - window)
 
 
-def window_mask(layout: TokenLayout, window: int) -> MaskMod:
+def window_mask(layout: TokenLayout, window: int, anchors: int = 0) -> MaskMod:
     """Local temporal window of `window` token frames centred on the query's frame (FreeLong's
-    local branch). Keys of any spatial position inside that frame span are visible."""
+    local branch). Keys of any spatial position inside that frame span are visible, and with
+    `anchors` > 0 also every key of the video's first `anchors` frames (an anchored window: the
+    first frames as attention sinks, at their own positions)."""
     if not 1 <= window <= layout.frames:
         raise ValueError(f"window must be in [1, {layout.frames}] frames, got {window}")
 
     def mask_mod(b, h, q_idx, kv_idx):
         start = window_start(layout, window, layout.frame_of(q_idx))
         kv_frame = layout.frame_of(kv_idx)
-        return (kv_frame >= start) & (kv_frame < start + window)
+        inside = (kv_frame >= start) & (kv_frame < start + window)
+        return inside | (kv_frame < anchors) if anchors else inside
 
     return mask_mod
 

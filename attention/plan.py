@@ -31,6 +31,8 @@ class AttentionPlan:
         decayed_branches: how many branches, from the global one, `base_mask` and the score
             modifier act in (the others are their plain windows); None: every branch.
         bands: the K frequency bands (`SeparableBands`) that fuse the branches; None for one branch.
+        anchor_frames: token frames at the video's start that every local window also sees
+            (`window_mask`'s anchors; 0: plain windows). Anchored windows stay nested.
         key: hashable description of the plan, for kernels that cache masks.
     """
 
@@ -42,6 +44,7 @@ class AttentionPlan:
     center_keys: bool = False
     decayed_branches: Optional[int] = None
     bands: Optional[SeparableBands] = field(default=None, compare=False)
+    anchor_frames: int = 0
     key: Hashable = None
 
     def __post_init__(self):
@@ -72,10 +75,14 @@ class AttentionPlan:
         """Whether the base mask and the score modifier act in branch `k` (see `decayed_branches`)."""
         return self.decayed_branches is None or k < self.decayed_branches
 
+    def window_mask(self, k: int) -> Optional[MaskMod]:
+        """The temporal window of branch `k` (anchored where the plan says), None for the global branch."""
+        window = self.windows[k]
+        return None if window is None else window_mask(self.layout, window, self.anchor_frames)
+
     def branch_mask(self, k: int) -> Optional[MaskMod]:
         """The full mask_mod of branch `k` (window ∩ base mask), None when every pair is visible."""
-        window = self.windows[k]
-        return and_masks(self.base_mask if self.acts_in(k) else None, None if window is None else window_mask(self.layout, window))
+        return and_masks(self.base_mask if self.acts_in(k) else None, self.window_mask(k))
 
     def branch_score_mod(self, k: int) -> Optional[ScoreMod]:
         """The score_mod of branch `k` (`score_mod`, or None where the plan's modifier does not act)."""

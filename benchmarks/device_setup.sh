@@ -1,7 +1,10 @@
 # Sourced by the benchmark scripts that run on the GPU machine (device tool), from the repo root:
 # unpacks `$CARRY` (default `.evalcarry/`: diffusers and imageio-ffmpeg, xz-packed; see
-# benchmarks/quality/README.md; imageio-ffmpeg may be left out where no mp4 is written) into /tmp/site,
+# benchmarks/quality/README.md; imageio-ffmpeg may be left out where no mp4 is written; any wheels there, e.g.
+# ftfy and wcwidth for image-to-video) into /tmp/site,
 # installs this package into /tmp/pkg and puts both on PYTHONPATH.
+# Once per shell: a script that sources it again under the same shell (VIDLONG_SETUP_DONE) skips it.
+if [ -z "${VIDLONG_SETUP_DONE:-}" ]; then
 CARRY=${CARRY:-.evalcarry}
 mkdir -p /tmp/site
 tar xJf $CARRY/diffusers.tar.xz -C /tmp/site
@@ -10,5 +13,9 @@ if [ -f $CARRY/imageio_ffmpeg.tar.xz ]; then
     unxz -f /tmp/site/imageio_ffmpeg/binaries/*.xz
     chmod +x /tmp/site/imageio_ffmpeg/binaries/ffmpeg-*
 fi
+if ls $CARRY/*.whl >/dev/null 2>&1; then  # pure-Python needs the device lacks (ftfy + wcwidth: Wan I2V's prompt cleaning)
+    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site $CARRY/*.whl >/dev/null
+fi
 python3 -m pip install -q --no-index --no-deps --no-build-isolation --target /tmp/pkg . >/dev/null
-export PYTHONPATH=/tmp/site:/tmp/pkg
+export PYTHONPATH=/tmp/site:/tmp/pkg VIDLONG_SETUP_DONE=1
+fi

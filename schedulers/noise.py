@@ -1,4 +1,4 @@
-"""Initial noise for long generations: plain, and FreeLong++'s SpecMix.
+"""Initial noise for long generations: plain, FreeLong++'s SpecMix, and FreeNoise's rescheduled noise.
 
 Latent shapes are ``[B, C, F, H, W]`` in latent frames.
 """
@@ -8,6 +8,7 @@ from typing import Optional
 
 import torch
 
+from ..method_names import NOISE_KINDS
 from .bands import make_bands
 
 
@@ -47,9 +48,12 @@ def specmix_noise(shape, native_frames: int, generator: Optional[torch.Generator
 
 
 def initial_noise(kind: str, shape, native_frames: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-    """Noise of `kind` ("plain" or "specmix") for latents `shape` ``[B, C, F, H, W]`` (float32, CPU)."""
+    """Noise of `kind` (`vidlong.method_names.NOISE_KINDS`: "plain", "specmix", or "freenoise": `shared_noise`,
+    FreeNoise's rescheduling) for latents `shape` ``[B, C, F, H, W]`` (float32, CPU)."""
     if kind == "plain":
         return plain_noise(shape, generator)
     if kind == "specmix":
         return specmix_noise(shape, native_frames, generator)
-    raise ValueError(f"noise must be 'plain' or 'specmix', got {kind!r}")
+    if kind == "freenoise":
+        return shared_noise(shape, native_frames, generator)
+    raise ValueError(f"noise must be one of {', '.join(NOISE_KINDS)}, got {kind!r}")

@@ -125,6 +125,7 @@ def test_bad_input_is_one_line_error(model_dir, tmp_path):
         (["--ratios", "1,-2"], "every ratio must be > 0"),
         (["--ratios", "one"], "--ratios takes numbers"),
         (["--seeds", "0"], "--seeds must be >= 1"),
+        (["--first-seed", "-1"], "--first-seed must be >= 0"),
         (["--ratios", "0.3"], "fewer than 2 latent frames"),
     ]
     for extra, message in cases:
@@ -143,15 +144,19 @@ def test_bad_input_is_one_line_error(model_dir, tmp_path):
 
 def test_each_method_starts_from_its_papers_noise_unless_a_suffix_forces_it(model_dir, tmp_path):
     """UltraViCo as published (plain noise, with the 2x preset's settings), FreeLong++ with its SpecMix,
-    SpecMix alone as `direct+specmix`; the `noise` column says which each video used."""
+    SpecMix alone as `direct+specmix`, FreeNoise's noise by suffix; the `noise` column says which each video
+    used. `--first-seed` picks the seeds."""
     (tmp_path / "prompts.txt").write_text("a red circle\n")
     out = tmp_path / "e"
     assert eval_main(["eval", "--model", str(model_dir), "--out", str(out), "--ratios", "2", "--seeds", "1", "--steps", "1",
-                      "--methods", "ultravico,freelong,direct+specmix,ultravico+specmix,both-global",
-                      "--prompts", str(tmp_path / "prompts.txt"), "--no-progress"]) == 0
-    noise = {r["method"]: (r["noise"], r["preset"]) for r in rows_of(out / "results.csv")}
+                      "--methods", "ultravico,freelong,direct+specmix,ultravico+specmix,both-global,both-anchored,freelong+freenoise",
+                      "--first-seed", "20", "--prompts", str(tmp_path / "prompts.txt"), "--no-progress"]) == 0
+    rows = rows_of(out / "results.csv")
+    noise = {r["method"]: (r["noise"], r["preset"]) for r in rows}
     assert noise == {"ultravico": ("plain", "2x"), "freelong": ("specmix", "2x"), "direct+specmix": ("specmix", ""),
-                     "ultravico+specmix": ("specmix", "2x"), "both-global": ("specmix", "2x")}
+                     "ultravico+specmix": ("specmix", "2x"), "both-global": ("specmix", "2x"),
+                     "both-anchored": ("specmix", "2x"), "freelong+freenoise": ("freenoise", "2x")}
+    assert {r["seed"] for r in rows} == {"20"}
     with pytest.raises(VidlongError, match="unknown method 'stream\\+plain'"):
         eval_main(small_eval(model_dir, out, "--methods", "stream+plain"))
 

@@ -23,6 +23,7 @@ CASES = [
     ([vidlong.UltraViCo(region="frame", center_keys=False)], (8, 16)),
     ([vidlong.SpectralFusion(windows=(2, 1))], (8, 16)),
     ([vidlong.UltraViCo(), vidlong.SpectralFusion(windows=(2, 1))], (5, 7)),
+    ([vidlong.UltraViCo(), vidlong.SpectralFusion(windows=(2, 1), anchors=0.5)], (5, 7)),  # anchored rings
 ]
 
 

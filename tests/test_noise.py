@@ -27,6 +27,20 @@ def test_specmix_shares_low_frequencies_across_windows():
     assert corr(mix) > corr(plain) + 0.2
 
 
+def test_freenoise_repeats_one_native_window_shuffled():
+    """FreeNoise's rescheduling: every native window holds the first window's noise frames, reordered."""
+    shape, native = (1, 2, 10, 3, 3), 4
+    noise = initial_noise("freenoise", shape, native, torch.Generator().manual_seed(3))
+    assert noise.shape == shape
+    first = noise[0, :, :native]
+    windows = [noise[0, :, start : start + native] for start in range(native, 10, native)]
+    for window in windows:
+        for f in range(window.shape[1]):
+            assert any(torch.equal(window[:, f], first[:, g]) for g in range(native))
+    assert not torch.equal(windows[0], first)  # reordered, not a plain repeat
+    assert torch.equal(noise, initial_noise("freenoise", shape, native, torch.Generator().manual_seed(3)))
+
+
 def test_unknown_noise():
     with pytest.raises(ValueError):
         initial_noise("pink", (1, 1, 2, 2, 2), 2)

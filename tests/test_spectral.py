@@ -100,6 +100,38 @@ def test_fused_attention_matches_reference(windows):
     assert rel_err(out, ref) < 1e-5
 
 
+@pytest.mark.parametrize("anchors, frames_seen", [(1 / 3, 1), (2 / 3, 2), (1.0, 3)])
+def test_anchored_windows_match_reference(anchors, frames_seen):
+    """`SpectralFusion(anchors=...)`: every local window also sees the video's first round(anchors·L) frames;
+    with UltraViCo in every branch (the `both-anchored` method) against float64 dense attention."""
+    from vidlong.attention.kernels import fused
+
+    frames, h, w = 4 * NATIVE, 2, 3
+    layout = TokenLayout(frames, h, w, NATIVE)
+    gen = torch.Generator().manual_seed(2)
+    q, k, v = (torch.randn(1, layout.num_tokens, 2, 8, generator=gen) * 2 for _ in range(3))
+    decay, fusion = vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(windows=(2, 1), anchors=anchors)
+    plan = build_plan(layout, [decay, fusion])
+    assert plan.anchor_frames == frames_seen
+    out = run_plan(q, k, v, plan, DenseKernel())
+    tpf = h * w
+    anchor_keys = (torch.arange(layout.num_tokens) // tpf < frames_seen).view(1, -1)
+    branches = [ultravico_attention(q, k, v, frames, tpf, NATIVE, 0.8)] + [
+        ultravico_attention(q, k, v, frames, tpf, NATIVE, 0.8, allowed=local_window_allowed(frames, tpf, win) | anchor_keys)
+        for win in (2 * NATIVE, NATIVE)]
+    assert rel_err(out, band_fusion(branches, frames, h, w, (0.125, 0.25), 0.25)) < 1e-5
+    plain = run_plan(q, k, v, build_plan(layout, [decay, vidlong.SpectralFusion(windows=(2, 1))]), DenseKernel())
+    assert rel_err(out, plain) > 1e-3
+    assert not fused.supports(plan, q.transpose(1, 2).cuda() if torch.cuda.is_available() else q.transpose(1, 2))
+    assert build_plan(layout, [vidlong.SpectralFusion(windows=(2, 1))]).anchor_frames == 0
+    assert build_plan(TokenLayout(NATIVE, h, w, NATIVE), [fusion]).anchor_frames == 0  # no local window at 1x
+    assert vidlong.methods.methods_for("both-anchored", "4x")[1].anchors == pytest.approx(1 / 3)
+    assert vidlong.methods.methods_for("freelong-anchored")[0] == vidlong.SpectralFusion(anchors=1 / 3)
+    for bad in (-0.1, 1.5, "a third"):
+        with pytest.raises(vidlong.VidlongError, match="anchors must be a multiple of the native length"):
+            vidlong.SpectralFusion(anchors=bad)
+
+
 def test_composition_matches_reference():
     """UltraViCo decay inside every FreeLong++ branch, then fusion."""
     frames, h, w = 4 * NATIVE, 2, 3

@@ -17,7 +17,7 @@ import yaml
 from .attention.layout import TokenLayout
 from .attention.mods import BandedPositiveDecay, FarPair, FirstFrameGuard, MaskMod, PositiveDecay, ScoreMod
 from .errors import VidlongError
-from .method_names import METHOD_NAMES
+from .method_names import FUSION_METHODS, METHOD_NAMES
 from .schedulers.bands import SeparableBands, default_cutoffs, make_bands
 from .schedulers.windows import branch_windows
 
@@ -107,11 +107,15 @@ class SpectralFusion:
         bands: temporal cut-offs (normalised frequency in (0, 1]) at which each local window takes
             over, one per entry of `windows`; default ``0.25 · L / w`` (FreeLong's 0.25 at w = L).
         spatial_cutoff: spatial Gaussian cut-off d_s shared by every band (FreeLong: 0.25).
+        anchors: a multiple of L (e.g. 1/3): every local window also sees the video's first
+            ``round(anchors · L)`` frames (at least one), as a stream's chunks see its sinks; they keep
+            their own positions. 0: plain windows, as published. vidlong's own option ("anchored window").
     """
 
     windows: tuple[float, ...] = (2.0, 1.0)
     bands: Optional[tuple[float, ...]] = None
     spatial_cutoff: float = 0.25
+    anchors: float = 0.0
 
     def __post_init__(self):
         if not _positive(self.spatial_cutoff):
@@ -122,6 +126,8 @@ class SpectralFusion:
             raise VidlongError(f"SpectralFusion bands must be normalised frequencies in (0, 1], got {self.bands!r}")
         if self.bands is not None and len(self.bands) != len(self.windows):
             raise VidlongError(f"SpectralFusion needs one band cut-off per window: {len(self.windows)} windows, {len(self.bands)} bands")
+        if not (self.anchors == 0 or _positive(self.anchors)) or self.anchors > 1:
+            raise VidlongError(f"SpectralFusion anchors must be a multiple of the native length in [0, 1] (e.g. 0.34 for a third), got {self.anchors!r}")
         bands = self.bands if self.bands is not None else [None] * len(self.windows)
         pairs = sorted(((float(w), b) for w, b in zip(self.windows, bands)), key=lambda p: p[0], reverse=True)
         object.__setattr__(self, "windows", tuple(w for w, _ in pairs))
@@ -136,6 +142,10 @@ class SpectralFusion:
     def windows_for(self, layout: TokenLayout):
         """Branch windows in token frames, global first (see `branch_windows`)."""
         return branch_windows(layout.frames, layout.native_frames, self.windows)
+
+    def anchor_frames_for(self, layout: TokenLayout) -> int:
+        """Token frames of the local windows' anchors (0: none)."""
+        return max(1, round(self.anchors * layout.native_frames)) if self.anchors else 0
 
     def bands_for(self, layout: TokenLayout, windows) -> SeparableBands:
         """The K frequency bands for the branches `windows`."""
@@ -271,6 +281,11 @@ STREAM_PRESETS = {
 }
 
 
+#: the "-anchored" methods' anchors (a multiple of the native window) where the preset sets none: a third,
+#: as many frames as a stream's sinks by default (one chunk of native / 3)
+DEFAULT_ANCHORS = 1 / 3
+
+
 def _positive(value) -> bool:
     """A finite real number > 0."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
@@ -302,8 +317,11 @@ def methods_for(name: str, preset: Optional[str] = None) -> tuple:
     settings = dict(settings, riflex=RIFLEx(), window=SlidingWindow())
     if name == "both-global":
         settings["ultravico"] = dataclasses.replace(settings["ultravico"], branches="global")
+    if name.endswith("-anchored") and not settings["fusion"].anchors:
+        settings["fusion"] = dataclasses.replace(settings["fusion"], anchors=DEFAULT_ANCHORS)
     chosen = {"none": (), "direct": (), "ultravico": ("ultravico",), "freelong": ("fusion",), "both-global": ("ultravico", "fusion"),
-              "both": ("ultravico", "fusion"), "riflex": ("riflex",), "window": ("window",)}[name]
+              "both": ("ultravico", "fusion"), "freelong-anchored": ("fusion",), "both-anchored": ("ultravico", "fusion"),
+              "riflex": ("riflex",), "window": ("window",)}[name]
     return tuple(settings[key] for key in chosen)
 
 
@@ -311,7 +329,7 @@ def default_noise(name: str, preset: Optional[str] = None) -> str:
     """The initial noise of a CLI method name with `preset`, as its paper starts: FreeLong++ (and the
     combinations with it) the preset's noise (SpecMix, FreeLong++'s own), every other method plain
     Gaussian noise (UltraViCo as published). `--noise` overrides it."""
-    if preset and name in ("freelong", "both", "both-global"):
+    if preset and name in FUSION_METHODS:
         return load_preset(preset)["noise"]
     return "plain"
 

@@ -28,5 +28,6 @@ def build_plan(layout: TokenLayout, methods) -> AttentionPlan:
         center_keys=bool(decay and decay.center_keys and region is not None),
         decayed_branches=1 if decay and decay.branches == "global" and len(windows) > 1 else None,
         bands=fusion.bands_for(layout, windows) if len(windows) > 1 else None,
+        anchor_frames=fusion.anchor_frames_for(layout) if fusion and len(windows) > 1 else 0,
         key=(layout, decay, fusion, sliding, windows),
     )

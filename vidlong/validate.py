@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import VidlongError
+from .method_names import NOISE_KINDS
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
 from .models import Geometry, ModelSpec, folder_configs, folder_geometry, pipeline_facts, spec_for_folder
 
@@ -196,8 +197,8 @@ def check_generate(request, limits: ModelLimits) -> int:
         raise VidlongError(f"--negative-prompt must be text, got {request.negative_prompt!r:.80}")
     check_task(limits.task, bool(request.image))
     methods_for(request.method, request.preset)
-    if request.noise not in (None, "plain", "specmix"):
-        raise VidlongError(f"--noise must be plain or specmix, got {request.noise!r}")
+    if request.noise not in (None, *NOISE_KINDS):
+        raise VidlongError(f"--noise must be one of {', '.join(NOISE_KINDS)}, got {request.noise!r}")
     check_finite("guidance", request.guidance, 0, MAX_GUIDANCE)
     check_finite("guidance-2", request.guidance_2, 0, MAX_GUIDANCE)
     check_seed(request.seed)

@@ -15,7 +15,7 @@ from typing import Optional
 
 import torch
 
-from ..mods import MaskMod, and_masks, not_mask, window_mask
+from ..mods import MaskMod, and_masks, not_mask
 from .dense import center_keys
 
 _COMPILED = {}
@@ -40,9 +40,8 @@ def _ring_masks(plan) -> list[Optional[MaskMod]]:
     """Disjoint key sets whose running unions are the branches, most local first."""
     rings = []
     for k in reversed(range(plan.num_branches)):
-        window = plan.windows[k]
-        own = None if window is None else window_mask(plan.layout, window)
-        inner = None if k == plan.num_branches - 1 else not_mask(window_mask(plan.layout, plan.windows[k + 1]))
+        own = plan.window_mask(k)
+        inner = None if k == plan.num_branches - 1 else not_mask(plan.window_mask(k + 1))
         rings.append(and_masks(plan.base_mask, own, inner))
     return rings
 

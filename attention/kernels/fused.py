@@ -51,6 +51,7 @@ def supports(plan, query: torch.Tensor) -> bool:
         and (plan.region_score_mod is None or isinstance(plan.region_score_mod, PositiveDecay))
         and (plan.score_region is None or plan.region_score_mod is not None)
         and plan.decayed_branches is None  # the rings share one running softmax, so one rule for every branch
+        and plan.anchor_frames == 0  # its windows are contiguous frame spans
     )
 
 

@@ -25,12 +25,13 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--methods", default=None,
                    help=f"comma-separated, from: {', '.join(EVAL_METHODS)} (default: {','.join(DEFAULT_METHODS['lengths'])}; "
                         f"with --grid timeline {','.join(DEFAULT_METHODS['timeline'])})")
-    p.add_argument("--seeds", type=int, default=2, help="seeds per prompt (0 .. N-1)")
+    p.add_argument("--seeds", type=int, default=2, help="seeds per prompt (first-seed .. first-seed + N-1)")
+    p.add_argument("--first-seed", type=int, default=0, help="the first seed (choose settings on seeds no reported number uses)")
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (default: the model's)")
     p.add_argument("--noise", default="method", choices=["method", "plain"],
                    help="method: each method's own initial noise (FreeLong++ and its combinations SpecMix, the rest "
-                        "plain, UltraViCo as published; a +specmix / +plain suffix on a method forces it); plain: all plain")
+                        "plain, UltraViCo as published; a +specmix / +plain / +freenoise suffix on a method forces it); plain: all plain")
     p.add_argument("--stream-chunk", type=int, default=None, help="latent frames per streamed chunk (default: native / 3)")
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
     p.add_argument("--out", required=True, help="output folder (created; reused to resume cells of the same weights)")
@@ -45,7 +46,7 @@ def run_eval_command(args) -> int:
     config = EvalConfig(
         model=args.model, out=args.out, prompts=read_prompts(args.prompts) if args.prompts else None, grid=args.grid,
         ratios=parse_ratios(args.ratios), methods=None if args.methods is None else parse_methods(args.methods),
-        seeds=args.seeds, steps=args.steps,
+        seeds=args.seeds, first_seed=args.first_seed, steps=args.steps,
         guidance=args.guidance, noise=args.noise, stream_chunk=args.stream_chunk, device=args.device,
         command=" ".join(["vidlong", "eval", *map(shlex.quote, sys.argv[2:] if sys.argv[1:2] == ["eval"] else sys.argv[1:])]),
     )

@@ -20,7 +20,8 @@ presets (ultravico, freelong, both, both-global) take the preset's settings, as 
 (`vidlong.methods.default_noise`: FreeLong++ and its combinations from the preset's SpecMix noise,
 UltraViCo and every baseline from plain Gaussian noise); ``noise="plain"`` starts all from plain
 noise. A name may force the noise with a suffix: ``direct+specmix`` is SpecMix alone,
-``ultravico+specmix`` UltraViCo with it, ``freelong+plain`` FreeLong++ without it.
+``ultravico+specmix`` UltraViCo with it, ``freelong+plain`` FreeLong++ without it, ``both+freenoise``
+with FreeNoise's rescheduled noise.
 
 Two grids: ``lengths`` (the prompts above at every ratio) and ``timeline`` (`vidlong.eval.timeline`:
 prompt timelines whose prompt changes in the middle of the video, each segment scored against its own
@@ -45,7 +46,7 @@ import numpy as np
 from ..errors import VidlongError
 from ..files import atomic_write_text, weights_fingerprint
 from ..generate import GenerateRequest, generate
-from ..method_names import EVAL_DEFAULT_METHODS, EVAL_METHODS
+from ..method_names import EVAL_DEFAULT_METHODS, EVAL_METHODS, FUSION_METHODS
 from ..methods import Streaming, preset_names
 from ..models import EMBEDDED_MODELS, ModelSpec, pipeline_facts, pipeline_folder, pixel_frames, spec_for_folder
 from ..pipeline import DEFAULT_MODEL_DIR, check_model_folder, load_pipeline
@@ -59,10 +60,10 @@ from .timeline import TIMELINE_DIRECTION, TIMELINE_LABELS, builtin_timelines, is
 GRIDS = tuple(EVAL_DEFAULT_METHODS)
 
 #: The methods that take a ratio preset's settings (FreeLong++ and its combinations also its initial noise).
-PRESET_METHODS = ("ultravico", "freelong", "both", "both-global")
+PRESET_METHODS = ("ultravico", *FUSION_METHODS)
 
 #: suffixes of an eval method name that force its initial noise (``direct+specmix``)
-NOISE_SUFFIXES = ("+specmix", "+plain")
+NOISE_SUFFIXES = ("+specmix", "+plain", "+freenoise")
 
 #: Eight shapes-world prompts in the default model's template language (one, two and three objects,
 #: every colour and shape, plain and gradient backgrounds, spinning and bouncing).
@@ -119,7 +120,8 @@ class EvalConfig:
             prompt timeline (``"0s: ...; 4s: ..."``).
         ratios: lengths as multiples of the native window (latent frames = round(ratio x native)).
         methods: names from `EVAL_METHODS`; None: the grid's `EVAL_DEFAULT_METHODS`.
-        seeds: number of seeds per prompt (seeds 0 .. seeds-1).
+        seeds: number of seeds per prompt (seeds first_seed .. first_seed + seeds - 1).
+        first_seed: the first seed (0; choose settings on seeds that no reported number uses, e.g. 20).
         steps, guidance: sampling settings; None takes the model's defaults.
         noise: "method" (each method's own initial noise, see the module docstring) or "plain" (all plain).
         stream_chunk: latent frames per streamed chunk; None: a third of the native window (>= 1).
@@ -134,6 +136,7 @@ class EvalConfig:
     ratios: Sequence[float] = (1, 2, 4, 8, 16)
     methods: Optional[Sequence[str]] = None
     seeds: int = 2
+    first_seed: int = 0
     steps: Optional[int] = None
     guidance: Optional[float] = None
     noise: str = "method"
@@ -167,6 +170,8 @@ class EvalConfig:
             raise VidlongError(f"no methods given; choose from: {', '.join(EVAL_METHODS)}")
         if self.seeds < 1:
             raise VidlongError(f"--seeds must be >= 1 (the number of seeds per prompt), got {self.seeds}")
+        if self.first_seed < 0:
+            raise VidlongError(f"--first-seed must be >= 0, got {self.first_seed}")
         if self.steps is not None and self.steps < 1:
             raise VidlongError(f"--steps must be >= 1, got {self.steps}")
         if self.noise not in ("method", "plain"):
@@ -423,7 +428,7 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
     done = {cell_key(r) for r in rows}
     prompts_at = {r: config.prompts or builtin_timelines(spec, r) for r in config.ratios}
     cells = [Cell(m, r, p, s) for m in config.methods for r in config.ratios for p in prompts_at[r]
-             for s in range(config.seeds)]
+             for s in range(config.first_seed, config.first_seed + config.seeds)]
     check_timeline_cells(folder, [c for c in cells if is_timeline(c.prompt)])
     outcome = EvalOutcome()
 
@@ -616,7 +621,7 @@ def results_markdown(table: dict, header: dict) -> str:
                   f"{', '.join(f'`{name}`' for name in preset_names())}; "
                   "defaults at other ratios); each method starts from its paper's noise: freelong, both and both-global "
                   "from the preset's SpecMix noise, the others (UltraViCo as published) from plain Gaussian noise; a "
-                  "`+specmix` / `+plain` suffix forces it (the `noise` column of results.csv says which each video used).", ""]
+                  "`+specmix` / `+plain` / `+freenoise` suffix forces it (the `noise` column of results.csv says which each video used).", ""]
     if header.get("stream_chunk"):
         lines += [f"stream: chunks of {header['stream_chunk']} latent frames, sinks = one chunk, rolling window = "
                   "native - 2 chunks; the video is cut to the same length as the others.", ""]
