@@ -7,6 +7,7 @@ as time and peak GPU memory ratios to the stock forward.
     python benchmarks/step.py --offload                        # weights in CPU memory, blocks to the GPU in turn
     python benchmarks/step.py --compile --ratios 2 4           # each block compiled (diffusers' compile_repeated_blocks)
     python benchmarks/step.py --shape default --native 9 --size 128 128 --ratios 4 8   # the embedded model's shape (CPU)
+    python benchmarks/step.py --shape 14b --ratios 2 4 --estimate-only    # vidlong.estimate's activations, no model built
 
 Methods: stock, UltraViCo, FreeLong++ and both, with the shipped preset of each length ("2x", "4x",
 "8x", "16x"; the defaults at 1x), applied by `vidlong.apply` with the kernel "auto" picks. Native window:
@@ -85,14 +86,41 @@ def uncompile_blocks(model) -> None:
         block._compiled_call_impl = None
 
 
+def print_estimates(args) -> None:
+    """`vidlong.estimate.activation_bytes` of each (ratio, method) forward of `--shape` in bf16, GiB."""
+    from vidlong.attention.layout import TokenLayout
+    from vidlong.estimate import GIB, activation_bytes
+    from vidlong.methods import SpectralFusion
+
+    config = SHAPES[args.shape]
+    dim = config["num_attention_heads"] * config["attention_head_dim"]
+    rows = []
+    for ratio in args.ratios:
+        frames = ratio * args.native
+        tokens = frames * (args.size[0] // 16) * (args.size[1] // 16)
+        preset = f"{ratio}x" if f"{ratio}x" in preset_names() else None
+        row = [frames, tokens]
+        for method in args.methods:
+            fusion = [m for m in methods_for(method, preset) if isinstance(m, SpectralFusion)]
+            branches = len(fusion[0].windows_for(TokenLayout(frames, 1, 1, args.native))) if fusion else 1
+            row.append(round(activation_bytes(tokens, dim, config["ffn_dim"], branches, 2) / GIB, 2))
+        rows.append(row)
+    print_table(["latent frames", "tokens", *(f"{m} GiB" for m in args.methods)], rows)
+
+
 def main() -> None:
     parser = shape_arguments(__doc__, ratios=[1, 2, 4, 8])
     parser.add_argument("--offload", action="store_true", help="diffusers' group offloading, block by block (CUDA)")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile each block with the method applied (diffusers' compile_repeated_blocks); "
                              "prints the graph breaks")
+    parser.add_argument("--estimate-only", action="store_true",
+                        help="print vidlong.estimate's activation memory of each forward instead of running it (nothing is built)")
     args = parser.parse_args()
     native = args.native
+    if args.estimate_only:
+        print_estimates(args)
+        return
     if args.small:
         args.shape, args.ratios, args.size, args.repeat, native = "small", [1, 2], [32, 32], 1, 3
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

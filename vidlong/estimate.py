@@ -3,9 +3,13 @@
 The compute is the transformer's FLOPs, counted from its config (the rest of a run is small beside it
 at long lengths); `Pace` turns FLOPs into seconds at the rate the last finished run on the same
 device achieved. The memory is what the run needs beyond the loaded weights: the larger of one
-forward's live activations (a rule of thumb: per token six hidden vectors and one feed-forward vector;
-batch 1, as the Wan pipelines run guidance as two forwards) plus, for methods run by the dense kernel,
-its ``[1, H, 2048, N]`` float32 logits per branch, and the decoded video: with a Wan VAE decoded in
+forward's live activations plus, for methods run by the dense kernel, its ``[1, H, 2048, N]`` float32
+logits per branch, and the decoded video. Activations (batch 1, as the Wan pipelines run guidance as
+two forwards) are the larger of two phases, rules of thumb fitted to the measured peaks of Wan 1.3B
+and 14B shapes at 2x and 4x (within 15% below them, `benchmarks/RESULTS.md`): the feed-forward's, per
+token eight hidden vectors and one feed-forward vector, and the self-attention's, six hidden vectors
+and one output per branch in the model's dtype plus, with FreeLong++'s fusion, one float32 vector per
+branch and one more (its differences and products). The decoded video: with a Wan VAE decoded in
 chunks (`VidlongPipelineMixin.decode_uint8`) the uint8 video plus two float32 copies of one chunk,
 else float32 from the VAE, a float32 and a uint8 copy.
 Both are estimates, meant to tell a 10-second run from a 10-minute one and a fitting run from one
@@ -71,7 +75,7 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int) -> RunCost:
     flops = float(per_block) * blocks * forwards * steps
 
     itemsize = pipe.experts()[0].dtype.itemsize
-    activations = tokens * (6 * dim + ffn) * itemsize
+    activations = activation_bytes(tokens, dim, ffn, branches, itemsize)
     dense = methods and (pipe.device.type != "cuda" or tokens < FLEX_MIN_TOKENS)  # where plans run the dense kernel
     logits = heads * min(DENSE_QUERY_BLOCK, tokens) * tokens * 4 * branches if dense else 0
     video = pixel_frames(latent_frames, spec.temporal_ratio) * height * width * 3
@@ -81,6 +85,16 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int) -> RunCost:
     else:
         decode = video * (4 + 4 + 1)
     return RunCost(flops, int(max(activations + logits, decode)), pipe.device, video)
+
+
+def activation_bytes(tokens: int, dim: int, ffn: int, branches: int, itemsize: int) -> int:
+    """Live activations of one batch-1 forward over `tokens` video tokens (hidden size `dim`, feed-forward
+    `ffn`, `branches` attention branches, `itemsize` bytes per value): the larger of the feed-forward
+    phase (eight hidden vectors and one feed-forward vector per token) and the self-attention phase (six
+    hidden vectors and one output per branch, plus FreeLong++'s float32 differences and products)."""
+    feed_forward = tokens * (8 * dim + ffn) * itemsize
+    attention = tokens * dim * ((6 + branches) * itemsize + (4 * (branches + 1) if branches > 1 else 0))
+    return max(feed_forward, attention)
 
 
 def free_bytes(device: torch.device) -> int:
