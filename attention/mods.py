@@ -28,8 +28,8 @@ def window_start(layout: TokenLayout, window: int, frame):
 def window_mask(layout: TokenLayout, window: int, anchors: int = 0) -> MaskMod:
     """Local temporal window of `window` token frames centred on the query's frame (FreeLong's
     local branch). Keys of any spatial position inside that frame span are visible, and with
-    `anchors` > 0 also every key of the video's first `anchors` frames (an anchored window: the
-    first frames as attention sinks, at their own positions)."""
+    `anchors` > 0 also every key of the video's first `anchors` token frames (an anchored window:
+    the first frames as attention sinks, at their own positions)."""
     if not 1 <= window <= layout.frames:
         raise ValueError(f"window must be in [1, {layout.frames}] frames, got {window}")
 

@@ -3,7 +3,7 @@
 # benchmarks/quality/README.md; imageio-ffmpeg may be left out where no mp4 is written; any wheels there, e.g.
 # ftfy and wcwidth for image-to-video) into /tmp/site,
 # installs this package into /tmp/pkg and puts both on PYTHONPATH.
-# Once per shell: a script that sources it again under the same shell (VIDLONG_SETUP_DONE) skips it.
+# Once per command: VIDLONG_SETUP_DONE is exported, so a script it starts that sources this again skips it.
 if [ -z "${VIDLONG_SETUP_DONE:-}" ]; then
 CARRY=${CARRY:-.evalcarry}
 mkdir -p /tmp/site
@@ -16,6 +16,7 @@ fi
 if ls $CARRY/*.whl >/dev/null 2>&1; then  # pure-Python needs the device lacks (ftfy + wcwidth: Wan I2V's prompt cleaning)
     python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site $CARRY/*.whl >/dev/null
 fi
+rm -rf /tmp/pkg  # a warm machine keeps the previous call's copy of this package
 python3 -m pip install -q --no-index --no-deps --no-build-isolation --target /tmp/pkg . >/dev/null
 export PYTHONPATH=/tmp/site:/tmp/pkg VIDLONG_SETUP_DONE=1
 fi

@@ -31,15 +31,17 @@ from common import print_table
 
 
 def image_objects_held(report, image_present: np.ndarray, frames: slice) -> float:
-    """Fraction of the frames in `frames` holding every prompted object the image holds (NaN when the
-    image holds none)."""
+    """Fraction of the frames in `frames` holding every prompted object the image holds (`image_present`:
+    ``[objects]`` bool, the shapes checker's presence of each prompted object in the image; NaN when it
+    holds none)."""
     if not image_present.any():
         return float("nan")
     return float(report.presence()[frames][:, image_present].all(axis=1).mean())
 
 
 def colour_distance(image: np.ndarray, frames: np.ndarray) -> float:
-    """Mean absolute difference (0-255) between the image and the mean frame of `frames`, ``[T, H, W, 3]``."""
+    """Mean absolute difference (0-255) between the image (uint8 ``[H, W, 3]``) and the mean frame of `frames`
+    (uint8 ``[T, H, W, 3]``)."""
     return float(np.abs(frames.astype(np.float32).mean(axis=0) - image.astype(np.float32)).mean())
 
 
@@ -74,6 +76,8 @@ def main() -> int:
         print_summary(records, ratios, methods, args.out)
         return 0
     index, count = (int(part) for part in args.shard.split("/"))
+    if not 0 <= index < count:
+        parser.error(f"--shard i/n needs 0 <= i < n, got {args.shard}")
 
     from PIL import Image
 

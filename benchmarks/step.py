@@ -88,9 +88,7 @@ def uncompile_blocks(model) -> None:
 
 def print_estimates(args) -> None:
     """`vidlong.estimate.activation_bytes` of each (ratio, method) forward of `--shape` in bf16, GiB."""
-    from vidlong.attention.layout import TokenLayout
-    from vidlong.estimate import GIB, activation_bytes
-    from vidlong.methods import SpectralFusion
+    from vidlong.estimate import GIB, activation_bytes, attention_branches
 
     config = SHAPES[args.shape]
     dim = config["num_attention_heads"] * config["attention_head_dim"]
@@ -101,8 +99,7 @@ def print_estimates(args) -> None:
         preset = f"{ratio}x" if f"{ratio}x" in preset_names() else None
         row = [frames, tokens]
         for method in args.methods:
-            fusion = [m for m in methods_for(method, preset) if isinstance(m, SpectralFusion)]
-            branches = len(fusion[0].windows_for(TokenLayout(frames, 1, 1, args.native))) if fusion else 1
+            branches = attention_branches(methods_for(method, preset), frames, args.native)
             row.append(round(activation_bytes(tokens, dim, config["ffn_dim"], branches, 2) / GIB, 2))
         rows.append(row)
     print_table(["latent frames", "tokens", *(f"{m} GiB" for m in args.methods)], rows)
@@ -118,11 +115,12 @@ def main() -> None:
                         help="print vidlong.estimate's activation memory of each forward instead of running it (nothing is built)")
     args = parser.parse_args()
     native = args.native
+    if args.small:
+        args.shape, args.ratios, args.size, args.repeat, args.native = "small", [1, 2], [32, 32], 1, 3
+        native = args.native
     if args.estimate_only:
         print_estimates(args)
         return
-    if args.small:
-        args.shape, args.ratios, args.size, args.repeat, native = "small", [1, 2], [32, 32], 1, 3
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     model = build(args.shape, device, dtype, offload=args.offload, layers=args.layers)

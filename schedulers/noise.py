@@ -1,4 +1,4 @@
-"""Initial noise for long generations: plain, FreeLong++'s SpecMix, and FreeNoise's rescheduled noise.
+"""Initial noise for long generations: plain, FreeLong++'s SpecMix, and FreeNoise-style rescheduled noise.
 
 Latent shapes are ``[B, C, F, H, W]`` in latent frames.
 """
@@ -49,7 +49,7 @@ def specmix_noise(shape, native_frames: int, generator: Optional[torch.Generator
 
 def initial_noise(kind: str, shape, native_frames: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """Noise of `kind` (`vidlong.method_names.NOISE_KINDS`: "plain", "specmix", or "freenoise": `shared_noise`,
-    FreeNoise's rescheduling) for latents `shape` ``[B, C, F, H, W]`` (float32, CPU)."""
+    FreeNoise-style rescheduling) for latents `shape` ``[B, C, F, H, W]`` (float32, CPU)."""
     if kind == "plain":
         return plain_noise(shape, generator)
     if kind == "specmix":

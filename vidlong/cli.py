@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import VidlongError
-from .method_names import NOISE_KINDS
+from .method_names import METHOD_NAMES, NOISE_KINDS
 
 
 def _add_model_options(p) -> None:
@@ -33,9 +33,9 @@ def _add_generate(sub) -> None:
     length = p.add_mutually_exclusive_group()
     length.add_argument("--ratio", type=float, default=None, help="length as a multiple of the native window (default 1, or the preset's)")
     length.add_argument("--frames", type=int, default=None, help="pixel frames; Wan needs 4k+1 (e.g. 81, 161, 321)")
-    p.add_argument("--method", default="none", help="none | ultravico | freelong | both | both-global | freelong-anchored | both-anchored | riflex | window")
+    p.add_argument("--method", default="none", help=" | ".join(METHOD_NAMES))
     p.add_argument("--preset", default=None, help="method settings for a length ratio: 2x | 3x | 4x | 8x | 16x")
-    p.add_argument("--noise", default=None, choices=list(NOISE_KINDS), help="initial noise (default: the preset's SpecMix for the FreeLong++ methods, as FreeLong++ starts; plain otherwise, UltraViCo as published; freenoise: one native window of noise repeated, shuffled, as FreeNoise)")
+    p.add_argument("--noise", default=None, choices=list(NOISE_KINDS), help="initial noise (default: the preset's SpecMix for the FreeLong++ methods, as FreeLong++ starts; plain otherwise, UltraViCo as published; freenoise: one native window of noise repeated with its frames shuffled, FreeNoise-style)")
     p.add_argument("--height", type=int, default=None, help="pixels (default: the model's native height)")
     p.add_argument("--width", type=int, default=None, help="pixels (default: the model's native width)")
     p.add_argument("--out", required=True, help="output .mp4 file; settings go to a .json beside it")

@@ -6,7 +6,7 @@ device achieved. The memory is what the run needs beyond the loaded weights: the
 forward's live activations plus, for methods run by the dense kernel, its ``[1, H, 2048, N]`` float32
 logits per branch, and the decoded video. Activations (batch 1, as the Wan pipelines run guidance as
 two forwards) are the larger of two phases, rules of thumb fitted to the measured peaks of Wan 1.3B
-and 14B shapes at 2x and 4x (within 15% below them, `benchmarks/RESULTS.md`): the feed-forward's, per
+and 14B shapes at 1x-8x (4-16% below them, `benchmarks/RESULTS.md`): the feed-forward's, per
 token eight hidden vectors and one feed-forward vector, and the self-attention's, six hidden vectors
 and one output per branch in the model's dtype plus, with FreeLong++'s fusion, one float32 vector per
 branch and one more (its differences and products). The decoded video: with a Wan VAE decoded in
@@ -23,6 +23,7 @@ from typing import Optional
 import torch
 
 from .attention.execute import FLEX_MIN_TOKENS
+from .attention.layout import TokenLayout
 from .errors import VidlongError
 from .generate import GenerateRequest
 from .methods import SpectralFusion, methods_for
@@ -66,7 +67,7 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int) -> RunCost:
     ffn = config.get("ffn_dim") or int(config.get("mlp_ratio", 4.0) * dim)  # Wan names it; the others use 4x (Hunyuan: mlp_ratio)
     blocks = config.num_layers + config.get("num_single_layers", 0)  # HunyuanVideo: dual- then single-stream blocks
     methods = methods_for(request.method, request.preset)
-    branches = max([1 + len(m.windows) for m in methods if isinstance(m, SpectralFusion)] or [1])  # global + local
+    branches = attention_branches(methods, latent_frames // pt, max(1, spec.native_frames // pt))
 
     per_block = (2 * 4 * tokens * dim * dim  # self-attention projections
                  + branches * 2 * 2 * tokens * tokens * dim  # self-attention scores and values, per branch
@@ -85,6 +86,13 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int) -> RunCost:
     else:
         decode = video * (4 + 4 + 1)
     return RunCost(flops, int(max(activations + logits, decode)), pipe.device, video)
+
+
+def attention_branches(methods, frames: int, native_frames: int) -> int:
+    """Attention branches each self-attention runs under `methods` at `frames` token frames (native
+    `native_frames`): FreeLong++'s global branch and the local windows shorter than the video, else 1."""
+    fusion = [m for m in methods if isinstance(m, SpectralFusion)]
+    return len(fusion[0].windows_for(TokenLayout(frames, 1, 1, native_frames))) if fusion else 1
 
 
 def activation_bytes(tokens: int, dim: int, ffn: int, branches: int, itemsize: int) -> int:

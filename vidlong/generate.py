@@ -27,9 +27,9 @@ class GenerateRequest:
             text-to-video: each segment's frames follow its prompt, `vidlong.timeline`).
         ratio: length as a multiple of the native window (used when `frames` is None).
         frames: pixel frames (must be 4k+1 for Wan); overrides `ratio`.
-        method: "none", "ultravico", "freelong", "both", "both-global", "riflex" or "window".
+        method: a `vidlong.method_names.METHOD_NAMES` name ("none", "ultravico", "freelong", "both", ...).
         preset: a preset name ("2x", "4x", ...) for method settings (and FreeLong++'s noise); None for defaults.
-        noise: "plain" or "specmix"; None: the method's own (`vidlong.methods.default_noise`: the
+        noise: "plain", "specmix" or "freenoise" (`NOISE_KINDS`); None: the method's own (`vidlong.methods.default_noise`: the
             preset's SpecMix for FreeLong++ and its combinations, plain for the others).
         steps, guidance, height, width: None takes the model's defaults.
         seed: random seed.

@@ -127,7 +127,7 @@ class SpectralFusion:
         if self.bands is not None and len(self.bands) != len(self.windows):
             raise VidlongError(f"SpectralFusion needs one band cut-off per window: {len(self.windows)} windows, {len(self.bands)} bands")
         if not (self.anchors == 0 or _positive(self.anchors)) or self.anchors > 1:
-            raise VidlongError(f"SpectralFusion anchors must be a multiple of the native length in [0, 1] (e.g. 0.34 for a third), got {self.anchors!r}")
+            raise VidlongError(f"SpectralFusion anchors must be a multiple of the native length in [0, 1] (e.g. 1/3), got {self.anchors!r}")
         bands = self.bands if self.bands is not None else [None] * len(self.windows)
         pairs = sorted(((float(w), b) for w, b in zip(self.windows, bands)), key=lambda p: p[0], reverse=True)
         object.__setattr__(self, "windows", tuple(w for w, _ in pairs))

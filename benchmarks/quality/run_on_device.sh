@@ -13,12 +13,17 @@
 set -euo pipefail
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2
 LIMIT=${1:-480}
-METHODS=${METHODS:-direct,riflex,window,ultravico,freelong,both,stream}
+GRID=${GRID:-lengths}
+case "$GRID" in
+    lengths) METHODS=${METHODS:-direct,riflex,window,ultravico,freelong,both,stream} ;;
+    timeline) METHODS=${METHODS:-direct,ultravico,freelong,both,stream} ;;
+    *) echo "GRID must be lengths or timeline, got $GRID" >&2; exit 2 ;;
+esac
 RATIOS=${RATIOS:-1,2,4,8}
 source benchmarks/device_setup.sh
-mkdir -p /tmp/ev
+rm -rf /tmp/ev && mkdir -p /tmp/ev  # a warm machine may hold an earlier call's shards
 cd /tmp  # keep the repo's vidlong/ folder off sys.path
-if [ "${GRID:-lengths}" = timeline ]; then  # its prompts are made per ratio: one shard per method instead
+if [ "$GRID" = timeline ]; then  # its prompts are made per ratio: one shard per method instead
     i=0
     for method in ${METHODS//,/ }; do
         shard=/tmp/ev/p$i; i=$((i + 1))

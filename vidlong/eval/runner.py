@@ -15,7 +15,7 @@ so a resumed cell measures exactly what a fresh one does.
 
 Method names are those of `vidlong.method_names.METHOD_NAMES` plus ``stream`` (chunk-by-chunk generation
 through attention sinks and a rolling KV cache, `vidlong.Streaming`). The methods that have ratio
-presets (ultravico, freelong, both, both-global) take the preset's settings, as ``vidlong generate
+presets (`PRESET_METHODS`: ultravico and the FreeLong++ methods) take the preset's settings, as ``vidlong generate
 --preset Nx`` would. With ``noise="method"`` each method starts from its paper's noise
 (`vidlong.methods.default_noise`: FreeLong++ and its combinations from the preset's SpecMix noise,
 UltraViCo and every baseline from plain Gaussian noise); ``noise="plain"`` starts all from plain
@@ -481,7 +481,8 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
     wanted = {key_of(c) for c in cells}
     outcome.rows = [r for r in read_results(csv_path) if cell_key(r) in wanted]
     header = dict(model=spec.name, weights=weights, model_path=str(folder), steps=steps, guidance=guidance,
-                  noise=config.noise, prompts=len(prompts_at[config.ratios[0]]), seeds=config.seeds, command=config.command,
+                  noise=config.noise, prompts=len(prompts_at[config.ratios[0]]), seeds=config.seeds, first_seed=config.first_seed,
+                  command=config.command,
                   native_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames,
                   stream_chunk=stream_chunk_for(spec, config.stream_chunk) if "stream" in config.methods else None)
     table = aggregate(outcome.rows, config.methods, config.ratios)
@@ -614,12 +615,13 @@ def results_markdown(table: dict, header: dict) -> str:
               f"{header['native_pixel_frames']} pixel frames), {header['steps']} steps, "
               f"guidance {header['guidance']:g}, noise mode "
               f"`{header['noise']}`. Each number is the mean over {header['prompts']} prompt(s) x {header['seeds']} "
-              "seed(s) (n = videos in the cell); ↑ higher is better, ↓ lower is better, no arrow: neither. "
+              f"seed(s) from seed {header.get('first_seed', 0)} (n = videos in the cell); ↑ higher is better, ↓ lower is better, no arrow: neither. "
               "Repetition needs a video longer than 1.5 native windows, so it is blank at 1x.", ""]
     if header.get("noise") == "method":
-        lines += ["ultravico, freelong, both and both-global take the shipped ratio preset ("
+        fusion = ", ".join(FUSION_METHODS)
+        lines += [f"ultravico, {fusion} take the shipped ratio preset ("
                   f"{', '.join(f'`{name}`' for name in preset_names())}; "
-                  "defaults at other ratios); each method starts from its paper's noise: freelong, both and both-global "
+                  f"defaults at other ratios); each method starts from its paper's noise: {fusion} "
                   "from the preset's SpecMix noise, the others (UltraViCo as published) from plain Gaussian noise; a "
                   "`+specmix` / `+plain` / `+freenoise` suffix forces it (the `noise` column of results.csv says which each video used).", ""]
     if header.get("stream_chunk"):
