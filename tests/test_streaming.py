@@ -264,3 +264,26 @@ def test_overlap_decoder_keeps_each_chunks_own_frames():
     assert torch.equal(torch.cat(pieces, dim=2), decode(latents))
     with pytest.raises(ValueError, match="overlap must be at least 1"):
         OverlapDecoder(decode, r, overlap=0)
+
+
+@pytest.mark.parametrize("context", ["cache", "renoise"])
+def test_text_projections_run_once_per_prompt_and_the_stream_is_unchanged(model_dir, monkeypatch, context):
+    """`vidlong.text_memo`: a stream's text embedder and cross-attention K/V projections compute once per
+    prompt (a switch computes them again), the chunks are bit for bit those of a stream that recomputes
+    them at every forward, and the modules are restored after the stream."""
+    import vidlong.streaming
+    from vidlong.text_memo import HOOK_NAME, apply_text_memo
+
+    pipe = vidlong.load_pipeline(model_dir)
+    schedule = "0:a red circle; 2:a blue square"
+    streaming = vidlong.Streaming(chunk=1, sinks=1, window=1, context=context)
+    embedder = pipe.transformer.condition_embedder.text_embedder
+    memos = []
+    monkeypatch.setattr(vidlong.streaming, "apply_text_memo", lambda t: memos.extend(apply_text_memo(t)))
+    memoised = list(pipe.stream(schedule, streaming=streaming, chunks=4, seed=3))
+    assert len(memos) == 1 + 2 * len(pipe.transformer.blocks)  # the embedder, each block's to_k and to_v
+    assert all(memo.calls == 2 for memo in memos)  # two prompts, many forwards each
+    assert not hasattr(embedder, "_diffusers_hook") or embedder._diffusers_hook.get_hook(HOOK_NAME) is None
+    monkeypatch.setattr(vidlong.streaming, "apply_text_memo", lambda t: [])
+    recomputed = list(pipe.stream(schedule, streaming=streaming, chunks=4, seed=3))
+    assert all(torch.equal(a.latents, b.latents) for a, b in zip(memoised, recomputed))

@@ -36,6 +36,7 @@ from .methods import Streaming
 from .models import pixel_frames
 from .schedulers.causal import CAUSAL_STEPS, CausalSampler, check_timesteps, even_timesteps
 from .schedulers.stream import StreamSchedule, parse_prompt_schedule, prompt_at
+from .text_memo import apply_text_memo, remove_text_memo
 
 
 @dataclass
@@ -434,6 +435,7 @@ class VideoStreamer:
             hooks.remove(transformer)  # a stream runs without whole-video methods (none acts inside the native window)
             if not self.renoise:  # re-noised context: stock bidirectional forwards, no cache
                 hooks.apply(transformer, native_frames=pipe.native_frames, stream=context)
+            apply_text_memo(transformer)  # the prompt's projections once per prompt, not at every forward
         decoder = pipe.stream_decoder()
         prompt, text = None, None
         try:
@@ -460,3 +462,4 @@ class VideoStreamer:
         finally:
             for transformer in pipe.experts():
                 hooks.remove(transformer)
+                remove_text_memo(transformer)

@@ -63,6 +63,11 @@ class FamilyAdapter:
         """The RoPE module whose temporal tables RIFLEx replaces, or None where RIFLEx is not implemented."""
         return None
 
+    def text_projections(self, transformer) -> list:
+        """Modules whose one input is the prompt's states alone (the same tensor at every forward of a
+        prompt), which a stream may compute once per prompt (`vidlong.text_memo`); none by default."""
+        return []
+
 
 def rotate_video_tokens(x: torch.Tensor, rotary, video: slice, dim: int) -> torch.Tensor:
     """`x` with diffusers' `apply_rotary_emb` applied to its video tokens (`video`, along the sequence

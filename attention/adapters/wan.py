@@ -41,5 +41,12 @@ class WanAdapter(FamilyAdapter):
     def rope_module(self, transformer):
         return transformer.rope
 
+    def text_projections(self, transformer) -> list:
+        """The text embedder (T5 states ``[B, T, 4096]`` -> ``[B, T, C]``) and each block's cross-attention
+        key and value projections of its output (Wan2.1/2.2 I2V's image keys are sliced per call: not these)."""
+        cross = [getattr(block.attn2, name) for block in transformer.blocks for name in ("to_k", "to_v", "to_kv")
+                 if hasattr(block.attn2, name)]
+        return [transformer.condition_embedder.text_embedder, *cross]
+
 
 WAN = WanAdapter()
