@@ -144,6 +144,25 @@ def test_chunked_decode_is_the_whole_decode(onednn):
     else:
         assert torch.equal(chunked, whole)
     assert not any("_conv_forward" in vars(m) for m in vae.modules())  # the oneDNN path is undone after each chunk
+    assert not any("forward" in vars(m) for m in vae.modules())  # and so are the summed-square RMS norms
+
+
+@torch.no_grad()
+def test_summed_square_rms_norm_is_the_vaes_own_to_float32_rounding():
+    from diffusers.models.autoencoders.autoencoder_kl_wan import WanRMS_norm
+    from tiny_pipeline import tiny_vae
+    from vidlong.vae_stream import summed_square_rms_norm
+
+    vae = tiny_vae()
+    norms = [m for m in vae.decoder.modules() if isinstance(m, WanRMS_norm)]
+    gamma = norms[0].gamma  # [C, 1, 1, 1] for video features [B, C, T, H, W], [C, 1, 1] for images
+    x = torch.randn(1, gamma.shape[0], *[6] * (gamma.dim() - 1), generator=torch.Generator().manual_seed(5))
+    own = norms[0](x)
+    with summed_square_rms_norm(vae.decoder):
+        assert all("forward" in vars(m) for m in norms if m.channel_first)
+        summed = norms[0](x)
+    assert not torch.equal(summed, own) and (summed - own).abs().max() < 1e-6
+    assert torch.equal(norms[0](x), own)  # restored
 
 
 @pytest.fixture(scope="module")

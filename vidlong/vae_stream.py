@@ -7,15 +7,17 @@ between chunks makes decoding a stream exactly equal to decoding the whole laten
 
 On the CPU, PyTorch runs the decoder's 3D convolutions (one latent frame, at most 3 frames of
 causal context) on its slow reference path: its heuristic keeps oneDNN for larger inputs. Decoding a
-stream there calls oneDNN directly (`onednn_conv3d`): 3-5x faster convolutions, the same result to
-float32 rounding (summation order), the default for `StreamingWanDecoder` on the CPU.
+stream there calls oneDNN directly (`onednn_conv3d`): 3-5x faster convolutions; and its RMS norms sum
+the squares of their channels instead of calling `F.normalize` (`summed_square_rms_norm`), whose norm
+PyTorch reduces slowly across the channel axis. The same result to float32 rounding (summation
+order); the default for `StreamingWanDecoder` on the CPU (`cpu_fast_paths`).
 """
 from __future__ import annotations
 
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 
 import torch
-from diffusers.models.autoencoders.autoencoder_kl_wan import unpatchify
+from diffusers.models.autoencoders.autoencoder_kl_wan import WanRMS_norm, unpatchify
 
 
 def onednn_available(vae) -> bool:
@@ -46,14 +48,45 @@ def onednn_conv3d(module: torch.nn.Module):
             del conv._conv_forward
 
 
+@contextmanager
+def summed_square_rms_norm(module: torch.nn.Module):
+    """Within it, every channel-first `WanRMS_norm` of `module` divides ``[B, C, T, H, W]`` features by
+    ``sqrt(sum over C of x²)`` (at least 1e-12, as `F.normalize`) instead of `F.normalize`'s
+    `linalg.vector_norm`, which PyTorch reduces 3-11x slower across the channel axis on the CPU at the
+    decoder's shapes; float32 inputs only (the fp32 cast of half inputs is not repeated). Restored on exit."""
+    norms = [m for m in module.modules() if isinstance(m, WanRMS_norm) and m.channel_first and "forward" not in vars(m)]
+
+    def summed(norm):
+        def forward(x):
+            return x / x.square().sum(dim=1, keepdim=True).sqrt().clamp_min(1e-12) * norm.scale * norm.gamma + norm.bias
+        return forward
+
+    for norm in norms:
+        norm.forward = summed(norm)
+    try:
+        yield
+    finally:
+        for norm in norms:
+            del norm.forward
+
+
+@contextmanager
+def cpu_fast_paths(module: torch.nn.Module):
+    """`onednn_conv3d` and `summed_square_rms_norm` of `module` together."""
+    with ExitStack() as stack:
+        stack.enter_context(onednn_conv3d(module))
+        stack.enter_context(summed_square_rms_norm(module))
+        yield
+
+
 class StreamingWanDecoder:
     """Decodes consecutive latent chunks ``[B, C, f, h, w]`` to pixel frames ``[B, 3, T, H, W]`` in [-1, 1].
 
     The first latent frame of the stream decodes to 1 pixel frame, every later one to 4.
     Latents are the pipeline's normalised latents (the VAE's mean/std are undone here). Wan2.2's VAE
     (``patch_size`` 2) unpatchifies each decoded chunk, as `AutoencoderKLWan.decode` does.
-    `onednn`: convolve through oneDNN on the CPU (`onednn_conv3d`; None: where available); False
-    gives `AutoencoderKLWan.decode`'s result bit for bit.
+    `onednn`: the CPU's fast paths (`cpu_fast_paths`: oneDNN convolutions, summed-square RMS norms; None:
+    where available, float32 on a CPU with oneDNN); False gives `AutoencoderKLWan.decode`'s result bit for bit.
     """
 
     def __init__(self, vae, onednn=None):
@@ -72,7 +105,7 @@ class StreamingWanDecoder:
         z = z / self.inv_std.to(z) + self.mean.to(z)
         x = vae.post_quant_conv(z)
         frames = []
-        with onednn_conv3d(vae.decoder) if self.onednn else nullcontext():
+        with cpu_fast_paths(vae.decoder) if self.onednn else nullcontext():
             for i in range(x.shape[2]):
                 frames.append(vae.decoder(x[:, :, i : i + 1], feat_cache=self.feature_cache, feat_idx=[0],
                                           first_chunk=self.frames_decoded == 0))
