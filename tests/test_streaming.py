@@ -306,3 +306,30 @@ def test_text_projections_run_once_per_prompt_and_the_stream_is_unchanged(model_
     monkeypatch.setattr(vidlong.streaming, "apply_text_memo", lambda t: [])
     recomputed = list(pipe.stream(schedule, streaming=streaming, chunks=4, seed=3))
     assert all(torch.equal(a.latents, b.latents) for a, b in zip(memoised, recomputed))
+
+
+def test_text_memo_recomputes_after_any_in_place_change():
+    """`TextMemoHook`: the same unchanged input returns the last output; an in-place change of the input
+    or of the returned output, another tensor, or an inference-mode tensor computes afresh."""
+    from diffusers.hooks import HookRegistry
+    from vidlong.text_memo import HOOK_NAME, TextMemoHook
+
+    linear = torch.nn.Linear(4, 3)
+    memo = TextMemoHook()
+    HookRegistry.check_if_exists_or_initialize(linear).register_hook(memo, HOOK_NAME)
+    x = torch.randn(2, 4)
+    with torch.no_grad():
+        first = linear(x)
+        assert linear(x) is first and memo.calls == 1
+        x.mul_(2)
+        assert torch.allclose(linear(x), x @ linear.weight.T + linear.bias) and memo.calls == 2
+        linear(x).zero_()  # the cached output, changed in place by its caller
+        assert torch.allclose(linear(x), x @ linear.weight.T + linear.bias) and memo.calls == 3
+        linear(x.clone())
+        assert memo.calls == 4
+    with torch.inference_mode():
+        y = torch.randn(2, 4)
+        linear(y), linear(y)
+    assert memo.calls == 6
+    linear._diffusers_hook.remove_hook(HOOK_NAME)
+    assert memo._input is None and memo._output is None

@@ -431,14 +431,14 @@ class VideoStreamer:
         pipe = self.pipe
         if pipe.task == "i2v" and self.prefix is None:
             self.condition = self._image_condition(self.image)
-        for transformer, context in zip(pipe.experts(), self.contexts):
-            hooks.remove(transformer)  # a stream runs without whole-video methods (none acts inside the native window)
-            if not self.renoise:  # re-noised context: stock bidirectional forwards, no cache
-                hooks.apply(transformer, native_frames=pipe.native_frames, stream=context)
-            apply_text_memo(transformer)  # the prompt's projections once per prompt, not at every forward
-        decoder = pipe.stream_decoder()
         prompt, text = None, None
         try:
+            for transformer, context in zip(pipe.experts(), self.contexts):
+                hooks.remove(transformer)  # a stream runs without whole-video methods (none acts inside the native window)
+                if not self.renoise:  # re-noised context: stock bidirectional forwards, no cache
+                    hooks.apply(transformer, native_frames=pipe.native_frames, stream=context)
+                apply_text_memo(transformer)  # the prompt's projections once per prompt, not at every forward
+            decoder = pipe.stream_decoder()
             for index in itertools.count() if self.chunks is None else range(self.chunks):
                 start, first = time.perf_counter(), None
                 with torch.no_grad():

@@ -53,11 +53,13 @@ def summed_square_rms_norm(module: torch.nn.Module):
     """Within it, every channel-first `WanRMS_norm` of `module` divides ``[B, C, T, H, W]`` features by
     ``sqrt(sum over C of x²)`` (at least 1e-12, as `F.normalize`) instead of `F.normalize`'s
     `linalg.vector_norm`, which PyTorch reduces 3-11x slower across the channel axis on the CPU at the
-    decoder's shapes; float32 inputs only (the fp32 cast of half inputs is not repeated). Restored on exit."""
+    decoder's shapes; other dtypes take the stock forward. Restored on exit."""
     norms = [m for m in module.modules() if isinstance(m, WanRMS_norm) and m.channel_first and "forward" not in vars(m)]
 
     def summed(norm):
         def forward(x):
+            if x.dtype != torch.float32:  # the stock norm upcasts half inputs: keep its path for them
+                return WanRMS_norm.forward(norm, x)
             return x / x.square().sum(dim=1, keepdim=True).sqrt().clamp_min(1e-12) * norm.scale * norm.gamma + norm.bias
         return forward
 

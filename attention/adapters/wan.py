@@ -43,9 +43,10 @@ class WanAdapter(FamilyAdapter):
 
     def text_projections(self, transformer) -> list:
         """The text embedder (T5 states ``[B, T, 4096]`` -> ``[B, T, C]``) and each block's cross-attention
-        key and value projections of its output (Wan2.1/2.2 I2V's image keys are sliced per call: not these)."""
+        key and value projections of its output; not in blocks that also attend to CLIP image states
+        (Wan2.1 I2V: `add_k_proj`), whose text part is sliced afresh at every call."""
         cross = [getattr(block.attn2, name) for block in transformer.blocks for name in ("to_k", "to_v", "to_kv")
-                 if hasattr(block.attn2, name)]
+                 if hasattr(block.attn2, name) and getattr(block.attn2, "add_k_proj", None) is None]
         return [transformer.condition_embedder.text_embedder, *cross]
 
 
