@@ -27,6 +27,19 @@ def onednn_available(vae) -> bool:
 
 
 @contextmanager
+def _overridden(modules: list, name: str, make):
+    """Within it, each of `modules` has the instance attribute `name` set to ``make(module)`` (shadowing
+    its class's method); deleted again on exit, even on error."""
+    for module in modules:
+        setattr(module, name, make(module))
+    try:
+        yield
+    finally:
+        for module in modules:
+            delattr(module, name)
+
+
+@contextmanager
 def onednn_conv3d(module: torch.nn.Module):
     """Within it, every zero-padded `nn.Conv3d` of `module` convolves through oneDNN
     (``torch.mkldnn_convolution``) instead of `F.conv3d`'s choice; restored on exit."""
@@ -39,13 +52,8 @@ def onednn_conv3d(module: torch.nn.Module):
                                             conv.groups)
         return convolve
 
-    for conv in convs:
-        conv._conv_forward = direct(conv)
-    try:
+    with _overridden(convs, "_conv_forward", direct):
         yield
-    finally:
-        for conv in convs:
-            del conv._conv_forward
 
 
 @contextmanager
@@ -63,13 +71,8 @@ def summed_square_rms_norm(module: torch.nn.Module):
             return x / x.square().sum(dim=1, keepdim=True).sqrt().clamp_min(1e-12) * norm.scale * norm.gamma + norm.bias
         return forward
 
-    for norm in norms:
-        norm.forward = summed(norm)
-    try:
+    with _overridden(norms, "forward", summed):
         yield
-    finally:
-        for norm in norms:
-            del norm.forward
 
 
 @contextmanager
