@@ -7,7 +7,10 @@ from .fusion import fuse_bands
 from .kernels.dense import DenseKernel
 from .plan import AttentionPlan
 
-KERNELS = ("auto", "dense", "flex", "fused")
+#: the fused kernel's names and its low-precision operands (`FusedKernel`'s ``qk``, ``pv``)
+FUSED_KERNELS = {"fused": (None, None), "fused-fp8": ("fp8", None), "fused-int8": ("int8", None),
+                 "fused-fp8-fp8pv": ("fp8", "fp8"), "fused-int8-fp8pv": ("int8", "fp8")}
+KERNELS = ("auto", "dense", "flex", *FUSED_KERNELS)
 
 #: On CUDA, "auto" runs plans the fused kernel cannot take with the dense kernel below this many
 #: tokens: its logits (``[B, H, 2048, N]`` per query block) are small there, and FlexAttention would
@@ -62,10 +65,11 @@ def make_kernel(name: str, device: torch.device, flex_options: dict | None = Non
         from .kernels.flex import FlexKernel
 
         return FlexKernel(flex_options)
-    if name == "fused":
+    if name in FUSED_KERNELS:
         from .kernels.fused import FusedKernel
 
-        return FusedKernel()
+        qk, pv = FUSED_KERNELS[name]
+        return FusedKernel(qk=qk, pv=pv)
     raise ValueError(f"kernel must be one of {KERNELS}, got {name!r}")
 
 

@@ -1,8 +1,11 @@
 """Launch settings of the fused Triton kernel at Wan2.1-1.3B shapes (CUDA only).
 
     python benchmarks/fused_tuning.py --frames 21 42
+    python benchmarks/fused_tuning.py --frames 84 --kernels fused fused-int8   # the low-precision paths too
 
-For each (block_m, block_n, num_warps, num_stages) setting: the fused kernel alone (every branch,
+For each kernel (`FUSED_KERNELS`: the fused kernel and its low-precision paths, whose time includes
+quantizing the operands; that alone is printed too) and (block_m, block_n, num_warps, num_stages)
+setting: the fused kernel alone (every branch,
 no band fusion) on the plain global plan, the UltraViCo decay plan and the 3-branch FreeLong++ plan,
 as ratios to stock SDPA on the same ``[B, N, H, D]`` inputs. Each row prints as it is measured.
 """
@@ -16,7 +19,9 @@ import torch.nn.functional as F
 
 from common import print_table, time_ms
 from vidlong import SpectralFusion, UltraViCo
+from vidlong.attention.execute import FUSED_KERNELS
 from vidlong.attention.kernels.fused import FusedKernel
+from vidlong.attention.kernels.quantize import quantize_token_blocks
 from vidlong.attention.layout import TokenLayout
 from vidlong.plans import build_plan
 
@@ -28,6 +33,7 @@ def main():
     parser.add_argument("--block-n", type=int, nargs="+", default=[64, 128])
     parser.add_argument("--warps", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--stages", type=int, nargs="+", default=[2, 3])
+    parser.add_argument("--kernels", nargs="+", default=["fused"], choices=list(FUSED_KERNELS))
     args = parser.parse_args()
     rows = []
     for frames in args.frames:
@@ -37,9 +43,14 @@ def main():
         sdpa = time_ms(lambda: F.scaled_dot_product_attention(q, k, v))
         plans = {"plain": build_plan(layout, []), "decay": build_plan(layout, [UltraViCo()]),
                  "fusion3 branches": build_plan(layout, [SpectralFusion(windows=(frames / 42, frames / 84))])}
-        for bm, bn, warps, stages in itertools.product(args.block_m, args.block_n, args.warps, args.stages):
-            kernel = FusedKernel(bm, bn, warps, stages)
-            row = [frames, f"{bm}x{bn} w{warps} s{stages}", sdpa]
+        for fmt in sorted({FUSED_KERNELS[name][0] for name in args.kernels} - {None}):
+            ms = time_ms(lambda: (quantize_token_blocks(q, 128, fmt), quantize_token_blocks(k, 64, fmt)))
+            print(f"{frames} frames: Q and K to {fmt}: {ms:.2f} ms ({ms / sdpa:.3f} SDPA)", flush=True)
+        for name, bm, bn, warps, stages in itertools.product(args.kernels, args.block_m, args.block_n, args.warps,
+                                                             args.stages):
+            qk, pv = FUSED_KERNELS[name]
+            kernel = FusedKernel(bm, bn, warps, stages, qk=qk, pv=pv)
+            row = [frames, f"{name} {bm}x{bn} w{warps} s{stages}", sdpa]
             for plan in plans.values():
                 try:
                     ms = time_ms(lambda: kernel(q, k, v, plan))

@@ -37,7 +37,7 @@ class VidlongState:
     Attributes:
         methods: the method configs.
         native_frames: the model's native window in latent frames.
-        kernel: kernel name ("auto", "dense", "flex", "fused").
+        kernel: kernel name (one of `vidlong.attention.execute.KERNELS`).
         plan: the plan of the forward in progress (set by `PlanHook`).
         stream: streaming context (rolling KV cache), or None for whole-video generation.
     """
@@ -131,10 +131,11 @@ class RopeHook(ModelHook):
 
 
 def check_kernel_device(kernel: str, transformer) -> None:
-    """The Triton ("fused") and FlexAttention ("flex") kernels run on CUDA; refuse them on a model held
+    """The Triton ("fused", "fused-fp8*") and FlexAttention ("flex") kernels run on CUDA; refuse them on a model held
     elsewhere, in one line, instead of failing inside Triton or Inductor at the first forward (the
     tests run the fused kernel on the CPU through Triton's interpreter, TRITON_INTERPRET=1)."""
-    if kernel not in ("fused", "flex") or (kernel == "fused" and os.environ.get("TRITON_INTERPRET") == "1"):
+    triton_kernel = kernel.startswith("fused")
+    if not (triton_kernel or kernel == "flex") or (triton_kernel and os.environ.get("TRITON_INTERPRET") == "1"):
         return
     device = next(transformer.parameters()).device
     if device.type != "cuda":
@@ -154,7 +155,10 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
             neutral settings) leaves the output bit-identical.
         native_frames: the model's native window in latent frames; default from `configs/models`.
         kernel: "auto" (on CUDA the fused Triton kernel for the plans it supports, else FlexAttention
-            from 8192 tokens up and the dense kernel below; dense elsewhere), "dense", "flex" or "fused".
+            from 8192 tokens up and the dense kernel below; dense elsewhere), "dense", "flex", "fused",
+            or the fused kernel's opt-in low-precision paths (Ada/Hopper GPUs): "fused-fp8" /
+            "fused-int8" (queries and smoothed keys in e4m3 / int8 with per-block scales), and with
+            "-fp8pv" the values and probabilities in e4m3 too.
         stream: a `StreamContext` to generate chunk by chunk through a rolling KV cache (see
             `vidlong.streaming`); the methods are then unused (the window never exceeds native).
 

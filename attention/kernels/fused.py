@@ -10,7 +10,9 @@ UltraViCo runs inside the same pass. Key blocks wholly inside or outside the far
 index test (`_decay`); key centring is folded into one offset per query: with ``μ = q·m̄·scale``
 (``m̄`` the mean key), ``min(s - μ, α(s - μ)) + μ = min(s, α·s + (1-α)·μ)``, and adding ``μ`` to a
 query's logits leaves its softmax unchanged, so the uncentred logits need no centred copy of the keys.
-Only key blocks on a ring edge, by the first-frame guard or past the sequence end evaluate a mask.
+In general the offset is ``(1-α)·q·o·scale`` with ``o`` the centre minus any shift already taken off
+the keys: ``m̄`` (plain, centred), 0 (quantized, whose keys are smoothed by ``m̄``, centred) or ``-m̄``
+(quantized, uncentred); likewise for INT8. Only key blocks on a ring edge, by the first-frame guard or past the sequence end evaluate a mask.
 
 Joint attention's text keys (`vidlong.attention.joint.TextKeys`) enter the running softmax before the
 first ring: every branch sees them, undecayed, behind an optional per-batch visibility mask.
@@ -27,6 +29,7 @@ from typing import Optional
 import torch
 
 from ..mods import FarPair, FirstFrameGuard, PositiveDecay
+from . import quantize
 
 try:
     import triton
@@ -98,14 +101,16 @@ if triton is not None:
         return qk
 
     @triton.jit
-    def _attend_blocks(acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, stride_kn, stride_vn,
+    def _attend_blocks(acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, ks_ptr, stride_kn, stride_vn,
                        lo, hi, m_first, m_last, f_lo, f_hi, ring_lo, ring_hi, inner_lo, inner_hi,
                        n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
                        MASKED: tl.constexpr, HAS_INNER: tl.constexpr, HAS_GUARD: tl.constexpr,
-                       DECAY: tl.constexpr, IEEE: tl.constexpr, BLOCK_N: tl.constexpr):
+                       DECAY: tl.constexpr, IEEE: tl.constexpr, QUANT_QK: tl.constexpr, FP8_PV: tl.constexpr,
+                       BLOCK_N: tl.constexpr):
         """Key blocks ``[lo, hi)`` into the running softmax. MASKED blocks keep only keys of this ring
         (frames in ``[ring_lo, ring_hi)`` and, with an inner window, outside ``[inner_lo, inner_hi)``),
-        inside the guard and before the sequence end; the others are known to be wholly visible."""
+        inside the guard and before the sequence end; the others are known to be wholly visible.
+        With QUANT_QK, `ks_ptr` holds each key block's scale."""
         offs_n = tl.arange(0, BLOCK_N)
         for block in range(lo, hi):
             n0 = block * BLOCK_N
@@ -114,10 +119,7 @@ if triton is not None:
                 k = tl.load(k_ptrs + kv.to(tl.int64)[None, :] * stride_kn, mask=kv[None, :] < n_tokens, other=0.0)
             else:
                 k = tl.load(k_ptrs + kv.to(tl.int64)[None, :] * stride_kn)
-            if IEEE:
-                qk = tl.dot(q, k, input_precision="ieee") * qk_scale
-            else:
-                qk = tl.dot(q, k) * qk_scale
+            qk = _logits(q, k, qk_scale, ks_ptr + block, IEEE, QUANT_QK)
             if DECAY != 0:
                 qk = _decay(qk, c_row, rows, kv, row_frame, m_first, m_last, f_lo, f_hi, n0,
                             tokens_per_frame, alpha, far_limit, DECAY, BLOCK_N)
@@ -133,27 +135,44 @@ if triton is not None:
                 v = tl.load(v_ptrs + kv.to(tl.int64)[:, None] * stride_vn, mask=kv[:, None] < n_tokens, other=0.0)
             else:
                 v = tl.load(v_ptrs + kv.to(tl.int64)[:, None] * stride_vn)
-            acc, l_i, m_i = _online_softmax(acc, l_i, m_i, qk, v, IEEE)
+            acc, l_i, m_i = _online_softmax(acc, l_i, m_i, qk, v, IEEE, FP8_PV)
         return acc, l_i, m_i
 
     @triton.jit
-    def _online_softmax(acc, l_i, m_i, qk, v, IEEE: tl.constexpr):
+    def _logits(q, k, qk_scale, k_scale_ptr, IEEE: tl.constexpr, QUANT_QK: tl.constexpr):
+        """``[BLOCK_M, BLOCK_N]`` logits in log2 units of queries ``q`` and transposed keys ``k``; with
+        QUANT_QK both are e4m3 or int8 and the key block's scale is read from `k_scale_ptr` (the query
+        block's is in `qk_scale`)."""
+        if QUANT_QK:
+            return tl.dot(q, k).to(tl.float32) * (qk_scale * tl.load(k_scale_ptr))
+        elif IEEE:
+            return tl.dot(q, k, input_precision="ieee") * qk_scale
+        else:
+            return tl.dot(q, k) * qk_scale
+
+    @triton.jit
+    def _online_softmax(acc, l_i, m_i, qk, v, IEEE: tl.constexpr, FP8_PV: tl.constexpr):
         """One block of logits ``qk`` (log2 units, ``-inf`` where masked) and its values ``v`` into the
-        running softmax (row max `m_i`, row sum `l_i`, output accumulator `acc`)."""
+        running softmax (row max `m_i`, row sum `l_i`, output accumulator `acc`). With FP8_PV, ``v``
+        is e4m3 and the probabilities enter the product as ``p·FP8_MAX`` in e4m3 (the caller undoes
+        both scales)."""
         m_new = tl.maximum(m_i, tl.max(qk, 1))
         m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)  # rows that have seen no key yet
         p = tl.math.exp2(qk - m_safe[:, None])
         correction = tl.math.exp2(m_i - m_safe)
         l_i = l_i * correction + tl.sum(p, 1)
-        if IEEE:
+        if FP8_PV:
+            acc = acc * correction[:, None] + tl.dot((p * 448.0).to(v.dtype), v)
+        elif IEEE:
             acc = acc * correction[:, None] + tl.dot(p.to(v.dtype), v, input_precision="ieee")
         else:
             acc = acc * correction[:, None] + tl.dot(p.to(v.dtype), v)
         return acc, l_i, m_new
 
     @triton.jit
-    def _attend_text(acc, l_i, m_i, q, k_ptrs, v_ptrs, stride_kn, stride_vn, visible_ptr, n_text, qk_scale,
-                     HAS_MASK: tl.constexpr, IEEE: tl.constexpr, BLOCK_N: tl.constexpr):
+    def _attend_text(acc, l_i, m_i, q, k_ptrs, v_ptrs, ks_ptr, stride_kn, stride_vn, visible_ptr, n_text, qk_scale,
+                     HAS_MASK: tl.constexpr, IEEE: tl.constexpr, QUANT_QK: tl.constexpr, FP8_PV: tl.constexpr,
+                     BLOCK_N: tl.constexpr):
         """The extra keys of joint attention (the text tokens) into the running softmax: visible to every
         query in every branch (where `visible_ptr`'s 0/1 entry is 1, with HAS_MASK), never decayed."""
         offs_n = tl.arange(0, BLOCK_N)
@@ -161,57 +180,60 @@ if triton is not None:
             kv = n0 + offs_n
             keep = kv < n_text
             k = tl.load(k_ptrs + kv[None, :] * stride_kn, mask=keep[None, :], other=0.0)
-            if IEEE:
-                qk = tl.dot(q, k, input_precision="ieee") * qk_scale
-            else:
-                qk = tl.dot(q, k) * qk_scale
+            qk = _logits(q, k, qk_scale, ks_ptr + n0 // BLOCK_N, IEEE, QUANT_QK)
             if HAS_MASK:
                 keep = keep & (tl.load(visible_ptr + kv, mask=keep, other=0) != 0)
             qk = tl.where(keep[None, :], qk, float("-inf"))
             v = tl.load(v_ptrs + kv[:, None] * stride_vn, mask=keep[:, None], other=0.0)
-            acc, l_i, m_i = _online_softmax(acc, l_i, m_i, qk, v, IEEE)
+            acc, l_i, m_i = _online_softmax(acc, l_i, m_i, qk, v, IEEE, FP8_PV)
         return acc, l_i, m_i
 
     @triton.jit
-    def _attend_range(acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, stride_kn, stride_vn,
+    def _attend_range(acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, ks_ptr, stride_kn, stride_vn,
                       lo, hi, full_lo, full_hi, m_first, m_last, f_lo, f_hi,
                       ring_lo, ring_hi, inner_lo, inner_hi,
                       n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
                       HAS_INNER: tl.constexpr, HAS_GUARD: tl.constexpr, DECAY: tl.constexpr,
-                      IEEE: tl.constexpr, BLOCK_N: tl.constexpr):
+                      IEEE: tl.constexpr, QUANT_QK: tl.constexpr, FP8_PV: tl.constexpr, BLOCK_N: tl.constexpr):
         """Key blocks ``[lo, hi)``: those wholly inside tokens ``[full_lo, full_hi)`` (visible to every
         query of the block) without a mask, the edges on either side with one."""
         first_full = tl.minimum(tl.maximum(tl.cdiv(full_lo, BLOCK_N), lo), hi)
         end_full = tl.minimum(tl.maximum(full_hi // BLOCK_N, first_full), hi)
         acc, l_i, m_i = _attend_blocks(
-            acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, stride_kn, stride_vn,
+            acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, ks_ptr, stride_kn, stride_vn,
             lo, first_full, m_first, m_last, f_lo, f_hi, ring_lo, ring_hi, inner_lo, inner_hi,
             n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
-            True, HAS_INNER, HAS_GUARD, DECAY, IEEE, BLOCK_N)
+            True, HAS_INNER, HAS_GUARD, DECAY, IEEE, QUANT_QK, FP8_PV, BLOCK_N)
         acc, l_i, m_i = _attend_blocks(
-            acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, stride_kn, stride_vn,
+            acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, ks_ptr, stride_kn, stride_vn,
             first_full, end_full, m_first, m_last, f_lo, f_hi, ring_lo, ring_hi, inner_lo, inner_hi,
             n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
-            False, HAS_INNER, HAS_GUARD, DECAY, IEEE, BLOCK_N)
+            False, HAS_INNER, HAS_GUARD, DECAY, IEEE, QUANT_QK, FP8_PV, BLOCK_N)
         acc, l_i, m_i = _attend_blocks(
-            acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, stride_kn, stride_vn,
+            acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, ks_ptr, stride_kn, stride_vn,
             end_full, hi, m_first, m_last, f_lo, f_hi, ring_lo, ring_hi, inner_lo, inner_hi,
             n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
-            True, HAS_INNER, HAS_GUARD, DECAY, IEEE, BLOCK_N)
+            True, HAS_INNER, HAS_GUARD, DECAY, IEEE, QUANT_QK, FP8_PV, BLOCK_N)
         return acc, l_i, m_i
 
     @triton.jit
-    def _fused_attention(Q, K, V, O, MEAN_K, WINDOWS, TEXT_K, TEXT_V, TEXT_VISIBLE,
+    def _fused_attention(Q, K, V, O, OFFSET_K, WINDOWS, TEXT_K, TEXT_V, TEXT_VISIBLE, Q_SCALE, K_SCALE,
+                         TEXT_K_SCALE, V_SCALE,
                          stride_qb, stride_qh, stride_qn, stride_kb, stride_kh, stride_kn,
-                         stride_vb, stride_vh, stride_vn, stride_ok, stride_ob, stride_oh, stride_on,
-                         stride_tkb, stride_tkh, stride_tkn, stride_tvb, stride_tvh, stride_tvn,
+                         stride_vb, stride_vh, stride_vn, stride_vd, stride_ok, stride_ob, stride_oh, stride_on,
+                         stride_tkb, stride_tkh, stride_tkn, stride_tvb, stride_tvh, stride_tvn, stride_tvd,
                          heads, n_tokens, tokens_per_frame, frames, native_frames, qk_scale, alpha, far_limit, n_text,
                          NUM_BRANCHES: tl.constexpr, HAS_GUARD: tl.constexpr, DECAY: tl.constexpr,
-                         CENTER: tl.constexpr, HAS_TEXT: tl.constexpr, HAS_TEXT_MASK: tl.constexpr, IEEE: tl.constexpr,
+                         HAS_OFFSET: tl.constexpr, HAS_TEXT: tl.constexpr, HAS_TEXT_MASK: tl.constexpr, IEEE: tl.constexpr,
+                         QUANT_QK: tl.constexpr, FP8_PV: tl.constexpr,
                          BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr):
         """One program: BLOCK_M queries of one (batch, head); writes every branch's output for them.
         With HAS_TEXT, the `n_text` extra keys (joint attention's text) enter the running softmax
-        first, so every branch's output includes them."""
+        first, so every branch's output includes them. With HAS_OFFSET, the decay's offset of each
+        query is ``(1-α)·q·o·scale`` for the ``[D]`` vector `OFFSET_K` of its (batch, head). QUANT_QK:
+        Q, K and TEXT_K are e4m3 or int8 with float32 scales per query block (Q_SCALE, ``[B·H, cdiv(N, BLOCK_M)]``)
+        and key block (K_SCALE, TEXT_K_SCALE, likewise per BLOCK_N); FP8_PV: V and TEXT_V are e4m3 with
+        one scale per channel (V_SCALE, ``[B·H, D]``)."""
         pid_m = tl.program_id(0)
         pid_bh = tl.program_id(1)
         # float32 scalars however the launcher types Python floats (torch.compile's passes them as float64)
@@ -225,13 +247,16 @@ if triton is not None:
         q = tl.load(Q + b * stride_qb + h * stride_qh + rows.to(tl.int64)[:, None] * stride_qn + offs_d[None, :],
                     mask=rows[:, None] < n_tokens, other=0.0)
         k_ptrs = K + b * stride_kb + h * stride_kh + offs_d[:, None]      # [HEAD_DIM, 1]: keys transposed
-        v_ptrs = V + b * stride_vb + h * stride_vh + offs_d[None, :]      # [1, HEAD_DIM]
+        v_ptrs = V + b * stride_vb + h * stride_vh + offs_d[None, :] * stride_vd  # [1, HEAD_DIM]
+        ks_ptr = K_SCALE + pid_bh * tl.cdiv(n_tokens, BLOCK_N)
+        if QUANT_QK:  # the query block's scale joins the logits' scale; `q` itself stays quantized
+            qk_scale = qk_scale * tl.load(Q_SCALE + pid_bh * tl.num_programs(0) + pid_m)
         row_frame = tl.minimum(rows, n_tokens - 1) // tokens_per_frame
         f_lo = m_first // tokens_per_frame
         f_hi = tl.minimum(m_last, n_tokens - 1) // tokens_per_frame
-        if CENTER:
-            mean_k = tl.load(MEAN_K + pid_bh * HEAD_DIM + offs_d)
-            c_row = tl.sum(q.to(tl.float32) * mean_k[None, :], 1) * ((1.0 - alpha) * qk_scale)
+        if HAS_OFFSET:
+            offset_k = tl.load(OFFSET_K + pid_bh * HEAD_DIM + offs_d)
+            c_row = tl.sum(q.to(tl.float32) * offset_k[None, :], 1) * ((1.0 - alpha) * qk_scale)
         else:
             c_row = tl.zeros([BLOCK_M], dtype=tl.float32)
         # keys every query of this block may see, as far as the first-frame guard goes
@@ -246,8 +271,9 @@ if triton is not None:
         if HAS_TEXT:
             acc, l_i, m_i = _attend_text(
                 acc, l_i, m_i, q, TEXT_K + b * stride_tkb + h * stride_tkh + offs_d[:, None],
-                TEXT_V + b * stride_tvb + h * stride_tvh + offs_d[None, :], stride_tkn, stride_tvn,
-                TEXT_VISIBLE + b * n_text, n_text, qk_scale, HAS_TEXT_MASK, IEEE, BLOCK_N)
+                TEXT_V + b * stride_tvb + h * stride_tvh + offs_d[None, :] * stride_tvd,
+                TEXT_K_SCALE + pid_bh * tl.cdiv(n_text, BLOCK_N), stride_tkn, stride_tvn,
+                TEXT_VISIBLE + b * n_text, n_text, qk_scale, HAS_TEXT_MASK, IEEE, QUANT_QK, FP8_PV, BLOCK_N)
         for k in tl.static_range(NUM_BRANCHES - 1, -1, -1):
             window = tl.load(WINDOWS + k)
             s_lo = _window_start(f_lo, window, frames)                     # window of the block's first row
@@ -257,12 +283,12 @@ if triton is not None:
             if k == NUM_BRANCHES - 1:
                 # the narrowest window: its hull over the block's rows; wholly visible where all overlap
                 acc, l_i, m_i = _attend_range(
-                    acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, stride_kn, stride_vn,
+                    acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, ks_ptr, stride_kn, stride_vn,
                     (s_lo * tokens_per_frame) // BLOCK_N, tl.cdiv((s_hi + window) * tokens_per_frame, BLOCK_N),
                     s_hi * tokens_per_frame, tl.minimum((s_lo + window) * tokens_per_frame, visible_end),
                     m_first, m_last, f_lo, f_hi, ring_lo, ring_hi, ring_lo, ring_hi,
                     n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
-                    False, HAS_GUARD, DECAY, IEEE, BLOCK_N)
+                    False, HAS_GUARD, DECAY, IEEE, QUANT_QK, FP8_PV, BLOCK_N)
             else:
                 inner = tl.load(WINDOWS + k + 1)
                 i_lo = _window_start(f_lo, inner, frames)
@@ -279,20 +305,22 @@ if triton is not None:
                     left_hi = right_hi
                     right_lo = right_hi
                 acc, l_i, m_i = _attend_range(
-                    acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, stride_kn, stride_vn,
+                    acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, ks_ptr, stride_kn, stride_vn,
                     left_lo, left_hi,
                     s_hi * tokens_per_frame, tl.minimum(i_lo * tokens_per_frame, visible_end),
                     m_first, m_last, f_lo, f_hi, ring_lo, ring_hi, inner_lo, inner_hi,
                     n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
-                    True, HAS_GUARD, DECAY, IEEE, BLOCK_N)
+                    True, HAS_GUARD, DECAY, IEEE, QUANT_QK, FP8_PV, BLOCK_N)
                 acc, l_i, m_i = _attend_range(
-                    acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, stride_kn, stride_vn,
+                    acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, ks_ptr, stride_kn, stride_vn,
                     right_lo, right_hi,
                     (i_hi + inner) * tokens_per_frame, tl.minimum((s_lo + window) * tokens_per_frame, visible_end),
                     m_first, m_last, f_lo, f_hi, ring_lo, ring_hi, inner_lo, inner_hi,
                     n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
-                    True, HAS_GUARD, DECAY, IEEE, BLOCK_N)
+                    True, HAS_GUARD, DECAY, IEEE, QUANT_QK, FP8_PV, BLOCK_N)
             out = acc / l_i[:, None]
+            if FP8_PV:
+                out = out * (tl.load(V_SCALE + pid_bh * HEAD_DIM + offs_d) / 448.0)[None, :]
             branch = tl.full([], k, tl.int64)
             o_ptrs = (O + branch * stride_ok + b * stride_ob + h * stride_oh + rows.to(tl.int64)[:, None] * stride_on
                       + offs_d[None, :])
@@ -303,18 +331,27 @@ class FusedKernel:
     """Executes supported plans (`supports`) with one fused Triton pass per query block.
 
     Args:
-        block_m, block_n: queries and keys per block.
+        block_m, block_n: queries and keys per block (block_n None: 128 for quantized Q·K with P·V
+            in the inputs' dtype, the fastest of the settings measured at 84 latent frames on an
+            H200, `benchmarks/RESULTS.md`; 64 otherwise).
         num_warps, num_stages: Triton launch settings (None: Triton's defaults).
+        qk: None, or "fp8" / "int8": the queries and smoothed keys in e4m3 / int8 with one scale per
+            block (`quantize`), the logits from the low-precision product.
+        pv: None, or "fp8": the values (one scale per channel) and the probabilities in e4m3.
+        Either needs a GPU with FP8 / INT8 matrix units (compute capability 8.9 or newer: Ada,
+        Hopper) or Triton's interpreter.
     """
 
-    name = "fused"
-
-    def __init__(self, block_m: int = 128, block_n: int = 64, num_warps: Optional[int] = 8,
-                 num_stages: Optional[int] = 3):
+    def __init__(self, block_m: int = 128, block_n: Optional[int] = None, num_warps: Optional[int] = 8,
+                 num_stages: Optional[int] = 3, qk: Optional[str] = None, pv: Optional[str] = None):
         if triton is None:
             raise RuntimeError("the fused kernel needs Triton (shipped with CUDA builds of PyTorch)")
-        self.block_m, self.block_n = block_m, block_n
+        if qk not in (None, *quantize.FORMATS) or pv not in (None, "fp8"):
+            raise ValueError(f"qk must be None, 'fp8' or 'int8' and pv None or 'fp8'; got {qk!r}, {pv!r}")
+        self.block_m, self.block_n = block_m, block_n or (128 if qk and not pv else 64)
         self.launch = {k: v for k, v in (("num_warps", num_warps), ("num_stages", num_stages)) if v is not None}
+        self.qk, self.pv = qk, pv
+        self.name = "fused" + "".join(f"-{part}" for part in (qk, pv and f"{pv}pv") if part)
         self._window_tensors = {}
 
     def _windows(self, plan, device) -> torch.Tensor:
@@ -329,12 +366,18 @@ class FusedKernel:
     #: takes joint attention's text keys (`__call__`'s ``text``)
     takes_text_keys = True
 
+    def _check_device(self, query) -> None:
+        if (self.qk or self.pv) and query.is_cuda and torch.cuda.get_device_capability(query.device) < (8, 9):
+            raise RuntimeError(f"kernel {self.name!r} needs FP8 / INT8 matrix units (compute capability 8.9 "
+                               f"or newer: Ada, Hopper); use kernel='fused' on this GPU")
+
     def __call__(self, query, key, value, plan, text=None):
         """query/key/value ``[B, H, N, D]`` (any strides, unit stride in D) -> one ``[B, H, N, D]``
         output per branch, global first. `text`: joint attention's extra keys, a `TextKeys` (key/value
         ``[B, H, T, D]``, visible ``[B, T]`` bool or None), seen by every query in every branch."""
         if not supports(plan, query):
             raise ValueError("the fused kernel cannot run this plan; use the flex or dense kernel")
+        self._check_device(query)
         batch, heads, n_tokens, dim = query.shape
         layout = plan.layout
         extra = (text.key, text.value) if text is not None else ()
@@ -352,26 +395,42 @@ class FusedKernel:
         windows = self._windows(plan, query.device)
         decay = _decay_mode(plan)
         center = bool(plan.center_keys and decay != DECAY_NONE)
-        # [B, H, D] mean key; without centring the kernel never reads it (any pointer will do)
-        mean_k = key.mean(dim=2, dtype=torch.float32).contiguous() if center else windows
         alpha = plan.region_score_mod.alpha if decay != DECAY_NONE else 1.0
         far_limit = plan.score_region.limit if decay in (DECAY_TOKEN, DECAY_FRAME) else 0
         text_k, text_v = extra or (query, value)  # without text the kernel never reads them
         text_visible = windows if text is None or text.visible is None else text.visible.to(torch.int8).contiguous()
+        # [B, H, D] mean key: the decay's centre, and the keys' smoothing before quantizing (either way
+        # every logit of a query moves by the same amount)
+        mean_k = key.mean(dim=2, dtype=torch.float32).contiguous() if center or self.qk else None
+        # the decay's offset vector: centre minus smoothing (see the module docstring)
+        offset_k = (mean_k if center else None) if not self.qk else (None if center else -mean_k)
+        has_offset = offset_k is not None and decay != DECAY_NONE
+        scales = [windows] * 4  # Q, K, text K, V scales; unquantized, the kernel never reads them
+        ieee = query.dtype == torch.float32  # products of float32 inputs in full precision
+        if self.qk:
+            query, scales[0] = quantize.quantize_token_blocks(query, self.block_m, self.qk)
+            key, scales[1] = quantize.quantize_token_blocks(key, self.block_n, self.qk, shift=mean_k)
+            if text is not None:
+                text_k, scales[2] = quantize.quantize_token_blocks(text_k, self.block_n, self.qk, shift=mean_k)
+        if self.pv:
+            (value, text_v), scales[3] = quantize.quantize_channels_transposed(value, text_v)
+        # strides of the values as [B, H, N, D] (the e4m3 copies are stored [B, H, D, N])
+        v_strides, tv_strides = ((t.stride(0), t.stride(1), t.stride(3), t.stride(2)) if self.pv
+                                 else (*t.stride()[:3], 1) for t in (value, text_v))
         grid = (triton.cdiv(n_tokens, self.block_m), batch * heads)
         with torch.cuda.device(query.device) if query.is_cuda else contextlib.nullcontext():
             _fused_attention[grid](
-                query, key, value, target, mean_k, windows, text_k, text_v, text_visible,
+                query, key, value, target, offset_k if has_offset else windows, windows, text_k, text_v,
+                text_visible, *scales,
                 query.stride(0), query.stride(1), query.stride(2), key.stride(0), key.stride(1), key.stride(2),
-                value.stride(0), value.stride(1), value.stride(2),
-                stride_k, *stride_out,
-                text_k.stride(0), text_k.stride(1), text_k.stride(2), text_v.stride(0), text_v.stride(1), text_v.stride(2),
+                *v_strides, stride_k, *stride_out,
+                text_k.stride(0), text_k.stride(1), text_k.stride(2), *tv_strides,
                 heads, n_tokens, layout.tokens_per_frame, layout.frames, layout.native_frames,
                 math.log2(math.e) / math.sqrt(dim), alpha, far_limit, text_k.shape[2] if text is not None else 0,
-                NUM_BRANCHES=branches, HAS_GUARD=plan.base_mask is not None, DECAY=decay, CENTER=center,
+                NUM_BRANCHES=branches, HAS_GUARD=plan.base_mask is not None, DECAY=decay, HAS_OFFSET=has_offset,
                 HAS_TEXT=text is not None, HAS_TEXT_MASK=text is not None and text.visible is not None,
-                IEEE=query.dtype == torch.float32, BLOCK_M=self.block_m, BLOCK_N=self.block_n, HEAD_DIM=dim,
+                IEEE=ieee, QUANT_QK=self.qk is not None, FP8_PV=self.pv is not None,
+                BLOCK_M=self.block_m, BLOCK_N=self.block_n, HEAD_DIM=dim,
                 **self.launch,
             )
         return outputs
-
