@@ -43,3 +43,25 @@ def test_regional_compilation_compiles_one_block_for_every_layer():
     assert torch.allclose(first, eager, atol=1e-6, rtol=1e-5) and torch.equal(first, second)
     vidlong.remove(model)
     assert all(type(b.attn1.processor).__name__ == "WanAttnProcessor" for b in model.blocks)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("kernel", ["fused", "fused-int8"])
+@pytest.mark.parametrize("methods", [[vidlong.UltraViCo()], [vidlong.SpectralFusion(windows=(1,))],
+                                     [vidlong.UltraViCo(), vidlong.SpectralFusion(windows=(1,))]],
+                         ids=["ultravico", "freelong", "both"])
+def test_the_fused_kernel_compiles_without_graph_breaks_on_cuda(methods, kernel):
+    """The Triton kernel launched from inside the traced processor: dynamo's own account of the
+    graph breaks (their reasons in the failure message)."""
+    if kernel != "fused" and torch.cuda.get_device_capability() < (8, 9):
+        pytest.skip("needs FP8 / INT8 matrix units (compute capability 8.9+)")
+    model = tiny_transformer(head_dim=64).cuda()
+    vidlong.apply(model, *methods, native_frames=2, kernel=kernel)
+    inputs = {k: v.cuda() if torch.is_tensor(v) else v for k, v in transformer_inputs(6).items()}
+    torch._dynamo.reset()
+    with torch.no_grad():
+        explained = torch._dynamo.explain(model)(**inputs)
+    reasons = sorted({b.reason.splitlines()[0] + (f" ({b.user_stack[-1].filename}:{b.user_stack[-1].lineno})"
+                                                   if b.user_stack else "") for b in explained.break_reasons})
+    assert not reasons, "\n".join(reasons)

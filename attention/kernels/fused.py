@@ -367,7 +367,11 @@ class FusedKernel:
     takes_text_keys = True
 
     def _check_device(self, query) -> None:
-        if (self.qk or self.pv) and query.is_cuda and torch.cuda.get_device_capability(query.device) < (8, 9):
+        """Refuse a GPU without FP8 / INT8 matrix units in eager runs (under torch.compile Triton's own
+        compile error says so, and the query would break the graph)."""
+        if torch.compiler.is_compiling() or not (self.qk or self.pv) or not query.is_cuda:
+            return
+        if torch.cuda.get_device_capability(query.device) < (8, 9):
             raise RuntimeError(f"kernel {self.name!r} needs FP8 / INT8 matrix units (compute capability 8.9 "
                                f"or newer: Ada, Hopper); use kernel='fused' on this GPU")
 
@@ -418,7 +422,10 @@ class FusedKernel:
         v_strides, tv_strides = ((t.stride(0), t.stride(1), t.stride(3), t.stride(2)) if self.pv
                                  else (*t.stride()[:3], 1) for t in (value, text_v))
         grid = (triton.cdiv(n_tokens, self.block_m), batch * heads)
-        with torch.cuda.device(query.device) if query.is_cuda else contextlib.nullcontext():
+        # Triton launches on the current device; under torch.compile Inductor guards the device itself,
+        # and dynamo would break the graph at this context manager
+        eager_on_cuda = query.is_cuda and not torch.compiler.is_compiling()
+        with torch.cuda.device(query.device) if eager_on_cuda else contextlib.nullcontext():
             _fused_attention[grid](
                 query, key, value, target, offset_k if has_offset else windows, windows, text_k, text_v,
                 text_visible, *scales,
