@@ -23,7 +23,7 @@ import json
 import torch
 import torch.nn.functional as F
 
-from common import print_table, time_ms
+from common import add_attention_shape_arguments, print_table, small_shapes, time_ms
 from vidlong import SpectralFusion, UltraViCo
 from vidlong.attention.execute import KERNELS, make_kernel, run_plan
 from vidlong.attention.joint import run_joint_plan
@@ -40,21 +40,14 @@ def plans_for(layout: TokenLayout) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, nargs="+", default=[21, 42, 84], help="latent frames")
-    parser.add_argument("--native", type=int, default=21, help="native latent frames")
-    parser.add_argument("--grid", type=int, nargs=2, default=[30, 52], help="token rows, columns per frame")
-    parser.add_argument("--heads", type=int, default=12)
-    parser.add_argument("--head-dim", type=int, default=128)
-    parser.add_argument("--repeat", type=int, default=10)
-    parser.add_argument("--small", action="store_true", help="tiny shapes for a CPU smoke run")
+    add_attention_shape_arguments(parser)
     parser.add_argument("--kernel", default="auto", choices=KERNELS, help="attention kernel (default: auto)")
     parser.add_argument("--flex-options", type=json.loads, default=None,
                         help="FlexAttention kernel_options (JSON; default: the kernel's own for the device)")
     parser.add_argument("--check", action="store_true", help="print each plan's relative error vs the dense kernel")
     parser.add_argument("--text", type=int, default=0, help="text tokens joined after the video tokens (0: none)")
     args = parser.parse_args()
-    if args.small:
-        args.frames, args.native, args.grid, args.heads, args.head_dim, args.repeat = [4, 8], 4, [4, 4], 2, 32, 2
+    small_shapes(args)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     kernel = make_kernel(args.kernel, device, flex_options=args.flex_options)

@@ -1,6 +1,7 @@
 """Timing and table helpers shared by the benchmark scripts."""
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 
@@ -29,3 +30,21 @@ def print_table(header: list[str], rows: list[list]) -> None:
     print("|" + "|".join("---" for _ in header) + "|")
     for row in rows:
         print("| " + " | ".join(f"{c:.3g}" if isinstance(c, float) else str(c) for c in row) + " |")
+
+
+def add_attention_shape_arguments(parser: argparse.ArgumentParser) -> None:
+    """The attention benchmarks' shape options (Wan2.1-1.3B by default) and ``--small``; call
+    `small_shapes` on the parsed arguments."""
+    parser.add_argument("--frames", type=int, nargs="+", default=[21, 42, 84], help="latent frames")
+    parser.add_argument("--native", type=int, default=21, help="native latent frames")
+    parser.add_argument("--grid", type=int, nargs=2, default=[30, 52], help="token rows, columns per frame")
+    parser.add_argument("--heads", type=int, default=12)
+    parser.add_argument("--head-dim", type=int, default=128)
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--small", action="store_true", help="tiny shapes for a quick run")
+
+
+def small_shapes(args: argparse.Namespace) -> None:
+    """With ``--small``: 4 and 8 latent frames of 4x4 tokens, native 4, 2 heads x 32, 2 repeats."""
+    if args.small:
+        args.frames, args.native, args.grid, args.heads, args.head_dim, args.repeat = [4, 8], 4, [4, 4], 2, 32, 2

@@ -1,7 +1,7 @@
 """The fused kernel's low-precision paths: time against stock SDPA and error against float64.
 
     python benchmarks/quantized.py                       # Wan2.1-1.3B shapes, 21/42/84 latent frames (GPU)
-    TRITON_INTERPRET=1 python benchmarks/quantized.py --small   # CPU-sized smoke run
+    python benchmarks/quantized.py --small               # tiny shapes: a quick check (GPU)
     python benchmarks/quantized.py --inputs outliers     # keys with a mean and outlier channels
 
 For each plan (UltraViCo's decay, 3-branch FreeLong++ fusion, both; as `benchmarks/attention.py`)
@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from attention import plans_for
-from common import print_table, time_ms
+from common import add_attention_shape_arguments, print_table, small_shapes, time_ms
 from vidlong.attention.execute import FUSED_KERNELS, make_kernel, run_plan
 from vidlong.attention.kernels.dense import DenseKernel
 from vidlong.attention.kernels.quantize import dequantize_token_blocks, quantize_token_blocks
@@ -63,26 +63,16 @@ def relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, nargs="+", default=[21, 42, 84], help="latent frames")
-    parser.add_argument("--native", type=int, default=21, help="native latent frames")
-    parser.add_argument("--grid", type=int, nargs=2, default=[30, 52], help="token rows, columns per frame")
-    parser.add_argument("--heads", type=int, default=12)
-    parser.add_argument("--head-dim", type=int, default=128)
-    parser.add_argument("--repeat", type=int, default=10)
+    add_attention_shape_arguments(parser)
     parser.add_argument("--kernels", nargs="+", default=list(FUSED_KERNELS), choices=list(FUSED_KERNELS))
     parser.add_argument("--inputs", choices=("gaussian", "outliers"), default="gaussian")
     parser.add_argument("--no-error", action="store_true", help="time only (no float64 reference)")
-    parser.add_argument("--small", action="store_true", help="tiny shapes for a CPU smoke run")
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()
-    if args.small:
-        args.frames, args.native, args.grid, args.heads, args.head_dim, args.repeat = [8], 4, [4, 8], 2, 32, 1
+    small_shapes(args)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     kernels = {name: make_kernel(name, device) for name in args.kernels}
-    if args.small:
-        for kernel in kernels.values():
-            kernel.block_m, kernel.block_n = 32, 32
     reference = DenseKernel(compute_dtype=torch.float64, query_block=512)
     print(f"device: {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}; {args.heads} heads x "
           f"{args.head_dim}, {args.grid[0]}x{args.grid[1]} tokens/frame, {args.inputs} inputs, {dtype}", flush=True)
