@@ -70,10 +70,10 @@ def wan13b_chunks(chunks: int, steps: int, height: int, width: int, sinks: int =
         yield time.perf_counter() - start, torch.cuda.max_memory_allocated() / 2**20, frames
 
 
-def pipeline_chunks(model, chunks: int, steps, context=None, sampler=None, guidance=None, chunk=None):
+def pipeline_chunks(model, chunks: int, steps, context=None, sampler=None, guidance=None, chunk=None, dtype=None):
     from vidlong import Streaming, load_pipeline
 
-    pipe = load_pipeline(model, device="cpu")
+    pipe = load_pipeline(model, device="cpu", dtype=dtype)
     process = psutil.Process()
     start = time.perf_counter()
     streaming = Streaming(steps=steps, context=context, sampler=sampler, **({"chunk": chunk} if chunk else {}))
@@ -92,6 +92,7 @@ def main() -> None:
     parser.add_argument("--sampler", default=None, choices=["scheduler", "causal"], help="Streaming.sampler (default: the model's)")
     parser.add_argument("--guidance", type=float, default=None, help="default: the model's stream guidance")
     parser.add_argument("--chunk", type=int, default=None, help="latent frames per chunk (default: Streaming's 3)")
+    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16"], help="weights' dtype (default float32)")
     parser.add_argument("--wan13b", action="store_true", help="Wan2.1-1.3B-shaped transformer on CUDA (random weights)")
     parser.add_argument("--size", type=int, nargs=2, default=[480, 832], help="pixels, with --wan13b")
     parser.add_argument("--sinks", type=int, default=3, help="with --wan13b")
@@ -103,7 +104,8 @@ def main() -> None:
         rows = wan13b_chunks(args.chunks, args.steps or 4, *args.size, args.sinks, args.window, args.decode, args.overlap)
         memory_name = "peak CUDA MiB"
     else:
-        rows = pipeline_chunks(args.model, args.chunks, args.steps, args.context, args.sampler, args.guidance, args.chunk)
+        rows = pipeline_chunks(args.model, args.chunks, args.steps, args.context, args.sampler, args.guidance, args.chunk,
+                               getattr(torch, args.dtype) if args.dtype else None)
         memory_name = "RSS MiB"
     seconds, memory, frames = [], [], 0
     for i, (sec, mem, n) in enumerate(rows, 1):

@@ -17,7 +17,8 @@ def model_dir(tmp_path_factory):
 
 @pytest.mark.parametrize("args, latent", [(["--ratio", "4", "--method", "both", "--preset", "4x"], 12),
                                           (["--frames", "17", "--method", "ultravico"], 5),
-                                          (["--preset", "2x", "--method", "freelong"], 6)])
+                                          (["--preset", "2x", "--method", "freelong"], 6),
+                                          (["--frames", "17", "--method", "both", "--dtype", "bfloat16"], 5)])
 def test_generate_writes_mp4_and_settings(model_dir, tmp_path, capsys, args, latent):
     out = tmp_path / "video.mp4"
     assert main(["generate", "--prompt", "a red circle", "--model", str(model_dir), "--out", str(out), *args]) == 0
@@ -28,7 +29,17 @@ def test_generate_writes_mp4_and_settings(model_dir, tmp_path, capsys, args, lat
     settings = json.loads(out.with_suffix(".json").read_text())
     assert settings["latent_frames"] == latent and settings["pixel_frames"] == frames.shape[0]
     assert settings["prompt"] == "a red circle"
+    assert settings["dtype"] == ("bfloat16" if "--dtype" in args else "float32")
     assert [p.name for p in tmp_path.iterdir()] != [] and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_stream_in_bfloat16_on_the_cpu(model_dir, tmp_path):
+    out = tmp_path / "s.mp4"
+    assert main(["stream", "--prompt", "a red circle", "--model", str(model_dir), "--chunks", "2", "--dtype", "bfloat16",
+                 "--out", str(out)]) == 0
+    frames, _ = read_video(out)
+    assert frames.shape[0] > 0 and frames.std() > 0
+    assert json.loads(out.with_suffix(".json").read_text())["dtype"] == "bfloat16"
 
 
 def run_cli(*args):

@@ -148,6 +148,25 @@ def test_chunked_decode_is_the_whole_decode(onednn):
 
 
 @torch.no_grad()
+@pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(), reason="needs a CPU with bfloat16 instructions")
+def test_bfloat16_chunks_take_onednn_channels_last_and_stay_near_the_whole_decode():
+    """On a CPU with bfloat16 instructions a bfloat16 VAE gets the oneDNN path too (channels-last
+    convolutions, norms in float32): its chunks are within bfloat16 rounding of its own whole decode."""
+    from tiny_pipeline import tiny_vae
+    from vidlong.vae_stream import StreamingWanDecoder, onednn_available
+
+    vae = tiny_vae().to(torch.bfloat16)
+    assert onednn_available(vae)
+    latents = torch.randn(1, 4, 6, 8, 8, generator=torch.Generator().manual_seed(4)).bfloat16()
+    whole = vae.decode(latents, return_dict=False)[0].float()
+    decoders = [StreamingWanDecoder(vae, onednn=onednn) for onednn in (True, False)]
+    fast, stock = (torch.cat([d.decode(latents[:, :, a:b]).float() for a, b in ((0, 3), (3, 6))], dim=2) for d in decoders)
+    assert not torch.equal(fast, stock)
+    assert (fast - whole).abs().mean() < 0.01 and (fast - whole).abs().max() < 0.1
+    assert (fast - whole).abs().mean() < 2 * (stock - whole).abs().mean() + 1e-3
+
+
+@torch.no_grad()
 def test_summed_square_rms_norm_is_the_vaes_own_to_float32_rounding():
     from diffusers.models.autoencoders.autoencoder_kl_wan import WanRMS_norm
     from tiny_pipeline import tiny_vae
@@ -163,6 +182,11 @@ def test_summed_square_rms_norm_is_the_vaes_own_to_float32_rounding():
         summed = norms[0](x)
     assert not torch.equal(summed, own) and (summed - own).abs().max() < 1e-6
     assert torch.equal(norms[0](x), own)  # restored
+    half = x.bfloat16()  # normalised in float32, as the VAE's own norm does for half inputs
+    with summed_square_rms_norm(vae.decoder):
+        summed_half = norms[0](half)
+    stock_half = norms[0](half)
+    assert summed_half.dtype == stock_half.dtype and (summed_half.float() - stock_half.float()).abs().max() < 0.02
 
 
 @pytest.fixture(scope="module")

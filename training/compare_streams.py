@@ -1,7 +1,7 @@
 """Pick between streaming models on seeds that no reported number uses (GPU; no mp4 is written).
 
     python -m training.compare_streams --models /tmp/run/model default --ratios 4 16 --seeds 20 21 --out a.json
-    python -m training.compare_streams --merge a.json b.json       # means per model, guidance and ratio
+    python -m training.compare_streams --merge a.json b.json       # means per model, dtype, guidance and ratio
 
 Each model streams each prompt (``training.evaluate.EVAL_PROMPTS``, which `vidlong eval`'s reported
 table does not use; ``--prompt-set vidlong`` for that table's; ``--prompts i j`` for a subset, to run
@@ -20,12 +20,13 @@ from collections import defaultdict
 KEYS = ("shapes_frac_frames_all_present", "repetition", "shapes_vanish_events", "shapes_colour_fidelity", "seconds")
 
 
-def stream_rows(model: str, guidances, ratios, prompts, seeds, device: str, rows: list, out: str) -> None:
+def stream_rows(model: str, guidances, ratios, prompts, seeds, device: str, rows: list, out: str,
+                dtype: str | None = None) -> None:
     """Append a row per streamed video to `rows`, rewriting `out` after each (a killed run keeps its videos)."""
     from vidlong.eval.runner import Cell, generate_cell, measure
     from vidlong.pipeline import load_pipeline
 
-    pipe = load_pipeline(model, device=device)
+    pipe = load_pipeline(model, device=device, dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
     for guidance in guidances:
         for ratio in ratios:
@@ -33,7 +34,8 @@ def stream_rows(model: str, guidances, ratios, prompts, seeds, device: str, rows
                 for seed in seeds:
                     frames, info = generate_cell(pipe, Cell("stream", ratio, prompt, seed), pipe.spec, None, guidance,
                                                  "plain", None)
-                    row = dict(model=model, guidance=info["guidance"], ratio=ratio, prompt=prompt, seed=seed,
+                    row = dict(model=model, dtype=str(pipe.dtype).removeprefix("torch."), guidance=info["guidance"],
+                               ratio=ratio, prompt=prompt, seed=seed,
                                seconds=info["seconds"], **measure(frames, prompt, pipe.spec, True))
                     rows.append({k: v for k, v in row.items() if not isinstance(v, (list, dict))})
                     with open(out, "w") as f:
@@ -46,13 +48,13 @@ def merge(paths) -> None:
     groups = defaultdict(list)
     for path in paths:
         for row in json.load(open(path)):
-            groups[(row["model"], row["guidance"], row["ratio"])].append(row)
-    for (model, guidance, ratio), rows in sorted(groups.items()):
+            groups[(row["model"], row.get("dtype", "default"), row["guidance"], row["ratio"])].append(row)
+    for (model, dtype, guidance, ratio), rows in sorted(groups.items()):
         means = []
         for key in KEYS:
             values = [float(r[key]) for r in rows if r.get(key) is not None and not math.isnan(float(r[key]))]
             means.append(f"{key.replace('shapes_', '')} {sum(values) / max(1, len(values)):.3f}")
-        print(f"[merge] {model} guidance {guidance:g} {ratio:g}x ({len(rows)} videos): " + ", ".join(means))
+        print(f"[merge] {model} {dtype} guidance {guidance:g} {ratio:g}x ({len(rows)} videos): " + ", ".join(means))
 
 
 def main(argv=None):
@@ -68,6 +70,7 @@ def main(argv=None):
     p.add_argument("--prompt-set", choices=["train", "vidlong"], default="train",
                    help="training/evaluate.py's eval prompts, or vidlong eval's (those of the reported table)")
     p.add_argument("--device", default="cuda")
+    p.add_argument("--dtype", default=None, choices=["float32", "bfloat16"], help="default: the device's (load_pipeline)")
     p.add_argument("--out", default=None)
     p.add_argument("--merge", nargs="+", default=None, help="print the means of these --out files")
     a = p.parse_args(argv)
@@ -79,7 +82,7 @@ def main(argv=None):
     prompts = [prompt_set[i] for i in (a.prompts if a.prompts is not None else range(len(prompt_set)))]
     rows: list = []
     for model in a.models:
-        stream_rows(model, a.guidance, a.ratios, prompts, a.seeds, a.device, rows, a.out)
+        stream_rows(model, a.guidance, a.ratios, prompts, a.seeds, a.device, rows, a.out, a.dtype)
 
 
 if __name__ == "__main__":

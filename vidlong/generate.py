@@ -207,7 +207,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         ratio_requested=None if request.frames is not None else request.ratio, height=height, width=width,
         steps=steps, guidance=guidance, guidance_2=guidance_2 if len(pipe.experts()) == 2 else None, noise=noise, fps=spec.fps,
         methods=[{"name": type(m).__name__, **dataclasses.asdict(m)} for m in methods],
-        seconds=round(time.perf_counter() - start, 3), device=str(pipe.device),
+        seconds=round(time.perf_counter() - start, 3), device=str(pipe.device), dtype=str(pipe.dtype).removeprefix("torch."),
         timeline=[dict(second=second, prompt=prompt, latent_frame=frame) for (second, prompt), frame in zip(timeline, starts)]
         if len(timeline) > 1 else None,
     )

@@ -21,9 +21,11 @@ from diffusers.models.autoencoders.autoencoder_kl_wan import WanRMS_norm, unpatc
 
 
 def onednn_available(vae) -> bool:
-    """Whether `onednn_conv3d` can serve `vae` (float32 on a CPU with oneDNN)."""
-    return vae.device.type == "cpu" and vae.dtype == torch.float32 and torch.backends.mkldnn.is_available() \
-        and torch.backends.mkldnn.enabled
+    """Whether `onednn_conv3d` can serve `vae`: on a CPU with oneDNN, in float32, or in bfloat16 where
+    the CPU has bfloat16 instructions (e.g. AVX512-BF16, AMX)."""
+    if not (vae.device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
+        return False
+    return vae.dtype == torch.float32 or (vae.dtype == torch.bfloat16 and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 @contextmanager
@@ -42,14 +44,20 @@ def _overridden(modules: list, name: str, make):
 @contextmanager
 def onednn_conv3d(module: torch.nn.Module):
     """Within it, every zero-padded `nn.Conv3d` of `module` convolves through oneDNN
-    (``torch.mkldnn_convolution``) instead of `F.conv3d`'s choice; restored on exit."""
+    (``torch.mkldnn_convolution``) instead of `F.conv3d`'s choice; restored on exit. bfloat16 features
+    go channels-last (``channels_last_3d``), oneDNN's own layout for them: a 12-frame decode of the
+    default model in 0.39-0.44 s instead of 0.43-0.51 s on 2 cores (float32 keeps its layout: about 8%
+    there, and float32 stays within 1e-5 of diffusers' decode)."""
     convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv3d) and m.padding_mode == "zeros"
              and not isinstance(m.padding, str) and "_conv_forward" not in vars(m)]
 
     def direct(conv):
+        layout = torch.channels_last_3d if conv.weight.dtype == torch.bfloat16 else torch.contiguous_format
+        weight_in_layout = conv.weight.contiguous(memory_format=layout)
+
         def convolve(x, weight, bias):
-            return torch.mkldnn_convolution(x.contiguous(), weight, bias, conv.padding, conv.stride, conv.dilation,
-                                            conv.groups)
+            return torch.mkldnn_convolution(x.contiguous(memory_format=layout), weight_in_layout, bias, conv.padding,
+                                            conv.stride, conv.dilation, conv.groups)
         return convolve
 
     with _overridden(convs, "_conv_forward", direct):
@@ -61,14 +69,17 @@ def summed_square_rms_norm(module: torch.nn.Module):
     """Within it, every channel-first `WanRMS_norm` of `module` divides ``[B, C, T, H, W]`` features by
     ``sqrt(sum over C of x²)`` (at least 1e-12, as `F.normalize`) instead of `F.normalize`'s
     `linalg.vector_norm`, which PyTorch reduces 3-11x slower across the channel axis on the CPU at the
-    decoder's shapes; other dtypes take the stock forward. Restored on exit."""
+    decoder's shapes. Half-precision features are normalised in float32, as the stock norm does;
+    other dtypes take the stock forward. Restored on exit."""
     norms = [m for m in module.modules() if isinstance(m, WanRMS_norm) and m.channel_first and "forward" not in vars(m)]
 
     def summed(norm):
         def forward(x):
-            if x.dtype != torch.float32:  # the stock norm upcasts half inputs: keep its path for them
+            if x.dtype not in (torch.float32, torch.bfloat16, torch.float16):
                 return WanRMS_norm.forward(norm, x)
-            return x / x.square().sum(dim=1, keepdim=True).sqrt().clamp_min(1e-12) * norm.scale * norm.gamma + norm.bias
+            x32 = x.float()
+            normalized = (x32 / x32.square().sum(dim=1, keepdim=True).sqrt().clamp_min(1e-12)).to(x.dtype)
+            return normalized * norm.scale * norm.gamma + norm.bias
         return forward
 
     with _overridden(norms, "forward", summed):
@@ -91,7 +102,8 @@ class StreamingWanDecoder:
     Latents are the pipeline's normalised latents (the VAE's mean/std are undone here). Wan2.2's VAE
     (``patch_size`` 2) unpatchifies each decoded chunk, as `AutoencoderKLWan.decode` does.
     `onednn`: the CPU's fast paths (`cpu_fast_paths`: oneDNN convolutions, summed-square RMS norms; None:
-    where available, float32 on a CPU with oneDNN); False gives `AutoencoderKLWan.decode`'s result bit for bit.
+    where `onednn_available`: float32, or bfloat16 on a CPU with bfloat16 instructions); False gives
+    `AutoencoderKLWan.decode`'s result bit for bit.
     """
 
     def __init__(self, vae, onednn=None):
