@@ -44,7 +44,8 @@ def main():
         plans = {"plain": build_plan(layout, []), "decay": build_plan(layout, [UltraViCo()]),
                  "fusion3 branches": build_plan(layout, [SpectralFusion(windows=(frames / 42, frames / 84))])}
         for fmt in sorted({FUSED_KERNELS[name][0] for name in args.kernels} - {None}):
-            ms = time_ms(lambda: (quantize_token_blocks(q, 128, fmt), quantize_token_blocks(k, 64, fmt)))
+            ms = time_ms(lambda: (quantize_token_blocks(q, 128, fmt),
+                                  quantize_token_blocks(k, 128, fmt, shift=k.mean(dim=2, dtype=torch.float32))))
             print(f"{frames} frames: Q and K to {fmt}: {ms:.2f} ms ({ms / sdpa:.3f} SDPA)", flush=True)
         for name, bm, bn, warps, stages in itertools.product(args.kernels, args.block_m, args.block_n, args.warps,
                                                              args.stages):

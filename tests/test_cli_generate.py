@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from vidlong.cli import main
 from vidlong.video_io import read_video
@@ -29,14 +30,14 @@ def test_generate_writes_mp4_and_settings(model_dir, tmp_path, capsys, args, lat
     settings = json.loads(out.with_suffix(".json").read_text())
     assert settings["latent_frames"] == latent and settings["pixel_frames"] == frames.shape[0]
     assert settings["prompt"] == "a red circle"
-    assert settings["dtype"] == ("bfloat16" if "--dtype" in args else "float32")
+    assert settings["dtype"] == ("bfloat16" if "--dtype" in args or torch.cuda.is_available() else "float32")
     assert [p.name for p in tmp_path.iterdir()] != [] and not list(tmp_path.glob(".*.tmp"))
 
 
 def test_stream_in_bfloat16_on_the_cpu(model_dir, tmp_path):
     out = tmp_path / "s.mp4"
     assert main(["stream", "--prompt", "a red circle", "--model", str(model_dir), "--chunks", "2", "--dtype", "bfloat16",
-                 "--out", str(out)]) == 0
+                 "--device", "cpu", "--out", str(out)]) == 0
     frames, _ = read_video(out)
     assert frames.shape[0] > 0 and frames.std() > 0
     assert json.loads(out.with_suffix(".json").read_text())["dtype"] == "bfloat16"

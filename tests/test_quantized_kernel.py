@@ -8,14 +8,16 @@ from vidlong.attention.execute import FUSED_KERNELS, make_kernel, run_plan
 from vidlong.attention.joint import run_joint_plan
 from vidlong.attention.kernels.dense import DenseKernel
 from vidlong.attention.kernels.quantize import (FORMATS, dequantize_token_blocks, quantize_channels_transposed,
-                                                quantize_token_blocks)
+                                                quantize_token_blocks, required_capability)
 from vidlong.attention.layout import TokenLayout
 from vidlong.errors import VidlongError
 from vidlong.plans import build_plan
 from triton_interpreter import DEVICE
 
 fused = pytest.importorskip("vidlong.attention.kernels.fused")
-pytestmark = pytest.mark.skipif(fused.triton is None, reason="needs Triton")
+pytestmark = [pytest.mark.skipif(fused.triton is None, reason="needs Triton"),
+              pytest.mark.skipif(DEVICE == "cuda" and torch.cuda.get_device_capability() < (8, 9),
+                                 reason="FP8 needs compute capability 8.9+ (Ada, Hopper)")]
 
 NATIVE = 4
 BLOCK = 16
@@ -98,9 +100,13 @@ def test_joint_text_keys_are_smoothed_and_quantized_with_the_video_keys(fmt="fp8
     unquantized = run_joint_plan(q, k, v, plan, text, visible=visible, kernel=fused.FusedKernel(BLOCK, BLOCK))
     assert rel_err(unquantized, exact) < 1e-5
     assert 1e-3 < rel_err(out, exact) < (0.02 if fmt == "int8" else 0.06)
+    # the text's values share the video's per-channel scales in FP8 P·V
+    with_pv = run_joint_plan(q, k, v, plan, text, visible=visible, kernel=fused.FusedKernel(BLOCK, BLOCK, qk=fmt, pv="fp8"))
+    assert rel_err(with_pv, out) > 1e-3 and rel_err(with_pv, exact) < 0.1
 
 
-def test_fp8_probabilities_and_values(fmt="int8"):
+@pytest.mark.parametrize("fmt", ["int8", "fp8"])
+def test_fp8_probabilities_and_values(fmt):
     """P·V in e4m3 (values scaled per channel, stored channel-major) adds its own rounding, bounded."""
     layout = TokenLayout(8, 2, 3, NATIVE)
     plan = build_plan(layout, PLANS["both"])
@@ -120,6 +126,8 @@ def test_kernel_names_and_bad_settings():
         fused.FusedKernel(qk="int4")
     with pytest.raises(ValueError, match="qk must be"):
         fused.FusedKernel(pv="int8")
+    # FP8 products need Ada/Hopper, INT8 Ampere (vidlong.apply refuses an older GPU in one line)
+    assert [required_capability(*FUSED_KERNELS[n]) for n in FUSED_KERNELS] == [(0, 0), (8, 9), (8, 0), (8, 9), (8, 9)]
 
 
 def test_a_quantized_kernel_on_a_cpu_model_is_refused_in_one_line(monkeypatch):

@@ -17,7 +17,7 @@ import torch
 from diffusers.hooks import HookRegistry, ModelHook
 
 from .attention.adapters import FamilyAdapter, adapter_for
-from .attention.execute import KERNELS, make_kernel
+from .attention.execute import FUSED_KERNELS, KERNELS, make_kernel
 from .attention.layout import TokenLayout
 from .attention.plan import AttentionPlan
 from .attention.processor import VidlongAttnProcessor
@@ -131,9 +131,10 @@ class RopeHook(ModelHook):
 
 
 def check_kernel_device(kernel: str, transformer) -> None:
-    """The Triton ("fused", "fused-fp8*") and FlexAttention ("flex") kernels run on CUDA; refuse them on a model held
-    elsewhere, in one line, instead of failing inside Triton or Inductor at the first forward (the
-    tests run the fused kernel on the CPU through Triton's interpreter, TRITON_INTERPRET=1)."""
+    """The Triton ("fused" and its "fused-fp8*" / "fused-int8*" paths) and FlexAttention ("flex") kernels
+    run on CUDA, the quantized paths on GPUs with the matrix units they need; refuse them elsewhere, in
+    one line, instead of failing inside Triton or Inductor at the first forward (the tests run the fused
+    kernel on the CPU through Triton's interpreter, TRITON_INTERPRET=1)."""
     triton_kernel = kernel.startswith("fused")
     if not (triton_kernel or kernel == "flex") or (triton_kernel and os.environ.get("TRITON_INTERPRET") == "1"):
         return
@@ -141,6 +142,13 @@ def check_kernel_device(kernel: str, transformer) -> None:
     if device.type != "cuda":
         raise VidlongError(f"kernel={kernel!r} runs on CUDA but the transformer is on {device.type}; "
                            "use kernel='auto' (the dense kernel off CUDA) or move the model to a GPU")
+    if triton_kernel:
+        from .attention.kernels.quantize import required_capability
+
+        needed = required_capability(*FUSED_KERNELS[kernel])
+        if torch.cuda.get_device_capability(device) < needed:
+            raise VidlongError(f"kernel={kernel!r} needs a GPU of compute capability {needed[0]}.{needed[1]} or newer "
+                               f"(this one: {torch.cuda.get_device_name(device)}); use kernel='fused'")
 
 
 def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: str = "auto",

@@ -53,10 +53,13 @@ def onednn_conv3d(module: torch.nn.Module):
 
     def direct(conv):
         layout = torch.channels_last_3d if conv.weight.dtype == torch.bfloat16 else torch.contiguous_format
-        weight_in_layout = conv.weight.contiguous(memory_format=layout)
+        in_layout = {}  # the weight in `layout`, made again if the weight is replaced or changed in place
 
         def convolve(x, weight, bias):
-            return torch.mkldnn_convolution(x.contiguous(memory_format=layout), weight_in_layout, bias, conv.padding,
+            version = (weight.data_ptr(), weight._version)
+            if in_layout.get("version") != version:
+                in_layout.update(version=version, weight=weight.contiguous(memory_format=layout))
+            return torch.mkldnn_convolution(x.contiguous(memory_format=layout), in_layout["weight"], bias, conv.padding,
                                             conv.stride, conv.dilation, conv.groups)
         return convolve
 

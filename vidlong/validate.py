@@ -113,16 +113,17 @@ DTYPE_NAMES = ("float32", "bfloat16", "float16")
 
 
 def check_dtype(dtype, device):
-    """`dtype` (a floating torch dtype, or one of `DTYPE_NAMES`; None: bfloat16 on CUDA, float32
-    elsewhere) for a pipeline on the torch `device`, as a torch dtype, or one line."""
+    """`dtype` (a torch dtype, float64 included, or one of `DTYPE_NAMES`; None: bfloat16 on CUDA,
+    float32 elsewhere) for a pipeline on the torch `device`, as a torch dtype, or one line."""
     import torch
 
     if dtype is None:
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     if isinstance(dtype, str) and dtype in DTYPE_NAMES:
         dtype = getattr(torch, dtype)
-    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-        raise VidlongError(f"--dtype {dtype!r} is not one of {', '.join(DTYPE_NAMES)}")
+    if dtype not in (torch.float32, torch.bfloat16, torch.float16, torch.float64):
+        raise VidlongError(f"dtype (--dtype) {dtype!r} is not one of {', '.join(DTYPE_NAMES)} (or torch.float64 "
+                           "from Python)")
     if dtype == torch.float16 and device.type == "cpu":
         raise VidlongError("--dtype float16 runs on CUDA only; on the CPU use bfloat16 or float32")
     return dtype

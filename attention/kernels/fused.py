@@ -12,7 +12,8 @@ index test (`_decay`); key centring is folded into one offset per query: with ``
 query's logits leaves its softmax unchanged, so the uncentred logits need no centred copy of the keys.
 In general the offset is ``(1-α)·q·o·scale`` with ``o`` the centre minus any shift already taken off
 the keys: ``m̄`` (plain, centred), 0 (quantized, whose keys are smoothed by ``m̄``, centred) or ``-m̄``
-(quantized, uncentred); likewise for INT8. Only key blocks on a ring edge, by the first-frame guard or past the sequence end evaluate a mask.
+(quantized, uncentred). Only key blocks on a ring edge, by the first-frame guard or past the sequence
+end evaluate a mask.
 
 Joint attention's text keys (`vidlong.attention.joint.TextKeys`) enter the running softmax before the
 first ring: every branch sees them, undecayed, behind an optional per-batch visibility mask.
@@ -332,14 +333,16 @@ class FusedKernel:
 
     Args:
         block_m, block_n: queries and keys per block (block_n None: 128 for quantized Q·K with P·V
-            in the inputs' dtype, the fastest of the settings measured at 84 latent frames on an
-            H200, `benchmarks/RESULTS.md`; 64 otherwise).
+            in the inputs' dtype, the best-balanced setting measured at 84 latent frames on an H200:
+            64 keys with 4 warps was faster for the decay, slower for the fusion, `benchmarks/RESULTS.md`;
+            64 otherwise).
         num_warps, num_stages: Triton launch settings (None: Triton's defaults).
         qk: None, or "fp8" / "int8": the queries and smoothed keys in e4m3 / int8 with one scale per
             block (`quantize`), the logits from the low-precision product.
         pv: None, or "fp8": the values (one scale per channel) and the probabilities in e4m3.
-        Either needs a GPU with FP8 / INT8 matrix units (compute capability 8.9 or newer: Ada,
-        Hopper) or Triton's interpreter.
+        On a GPU, FP8 needs compute capability 8.9 (Ada, Hopper) and INT8 8.0
+        (`quantize.required_capability`);
+        on the CPU they run in Triton's interpreter.
     """
 
     def __init__(self, block_m: int = 128, block_n: Optional[int] = None, num_warps: Optional[int] = 8,
@@ -367,13 +370,14 @@ class FusedKernel:
     takes_text_keys = True
 
     def _check_device(self, query) -> None:
-        """Refuse a GPU without FP8 / INT8 matrix units in eager runs (under torch.compile Triton's own
+        """Refuse a GPU without the matrix units it needs in eager runs (under torch.compile Triton's own
         compile error says so, and the query would break the graph)."""
-        if torch.compiler.is_compiling() or not (self.qk or self.pv) or not query.is_cuda:
+        if torch.compiler.is_compiling() or not query.is_cuda:
             return
-        if torch.cuda.get_device_capability(query.device) < (8, 9):
-            raise RuntimeError(f"kernel {self.name!r} needs FP8 / INT8 matrix units (compute capability 8.9 "
-                               f"or newer: Ada, Hopper); use kernel='fused' on this GPU")
+        needed = quantize.required_capability(self.qk, self.pv)
+        if torch.cuda.get_device_capability(query.device) < needed:
+            raise RuntimeError(f"kernel {self.name!r} needs a GPU of compute capability {needed[0]}.{needed[1]} "
+                               f"or newer; use kernel='fused' on this one")
 
     def __call__(self, query, key, value, plan, text=None):
         """query/key/value ``[B, H, N, D]`` (any strides, unit stride in D) -> one ``[B, H, N, D]``
@@ -416,8 +420,9 @@ class FusedKernel:
             key, scales[1] = quantize.quantize_token_blocks(key, self.block_n, self.qk, shift=mean_k)
             if text is not None:
                 text_k, scales[2] = quantize.quantize_token_blocks(text_k, self.block_n, self.qk, shift=mean_k)
-        if self.pv:
-            (value, text_v), scales[3] = quantize.quantize_channels_transposed(value, text_v)
+        if self.pv:  # one scale per channel over the video's and the text's values
+            quantized, scales[3] = quantize.quantize_channels_transposed(value, *extra[1:])
+            value, text_v = quantized[0], quantized[-1]
         # strides of the values as [B, H, N, D] (the e4m3 copies are stored [B, H, D, N])
         v_strides, tv_strides = ((t.stride(0), t.stride(1), t.stride(3), t.stride(2)) if self.pv
                                  else (*t.stride()[:3], 1) for t in (value, text_v))

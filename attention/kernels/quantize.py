@@ -21,6 +21,12 @@ FORMATS = {"fp8": (torch.float8_e4m3fn, 448.0), "int8": (torch.int8, 127.0)}
 P_SCALE = 448.0
 
 
+def required_capability(qk: Optional[str], pv: Optional[str]) -> tuple:
+    """The CUDA compute capability the fused kernel's products need with these formats (None: the
+    inputs' dtype): FP8 8.9 (Ada, Hopper), INT8 8.0 (Ampere)."""
+    return (8, 9) if "fp8" in (qk, pv) else (8, 0) if qk else (0, 0)
+
+
 def _to_format(x: torch.Tensor, fmt: str) -> torch.Tensor:
     dtype, _ = FORMATS[fmt]
     return (x.round() if fmt == "int8" else x).to(dtype)
