@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from vidlong.errors import VidlongError
+from vidlong.validate import DTYPE_NAMES
 
 
 def add_app_parser(subparsers) -> argparse.ArgumentParser:
@@ -15,6 +16,8 @@ def add_app_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860, help="port to listen on")
     p.add_argument("--share", action="store_true", help="also make a public gradio.live link (needs the internet)")
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
+    p.add_argument("--dtype", default=None, choices=list(DTYPE_NAMES),
+                   help="the model's dtype (default: bfloat16 on CUDA, float32 on the CPU; see vidlong stream --help)")
     p.set_defaults(run=run_app)
     return p
 
@@ -29,5 +32,5 @@ def run_app(args) -> int:
         if "gradio" not in str(err):
             raise
         raise VidlongError("the app needs gradio; install it with: pip install 'vidlong[app]'") from None
-    launch(model=args.model, host=args.host, port=args.port, share=args.share, device=args.device)
+    launch(model=args.model, host=args.host, port=args.port, share=args.share, device=args.device, dtype=args.dtype)
     return 0

@@ -320,7 +320,8 @@ class App:
             streamer, chunks, rows = self.streamer(*args)
             settings = dict(command="stream", prompt=streamer.prompts[0][1], timeline=[list(row) for row in rows],
                             model=self.spec.name, seed=streamer.generator.initial_seed(), guidance=list(streamer.guidances),
-                            image=args[-1], streaming=dataclasses.asdict(streamer.streaming), device=str(self.pipe.device))
+                            image=args[-1], streaming=dataclasses.asdict(streamer.streaming), device=str(self.pipe.device),
+                            dtype=str(self.pipe.dtype).removeprefix("torch."))
             events: queue.Queue = queue.Queue()
             worker = threading.Thread(target=self._stream, args=(job, streamer, chunks, events, settings), daemon=True)
             worker.start()
@@ -582,14 +583,15 @@ def _on_preset(preset: str):
 
 
 def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
-           device: Optional[str] = None, **launch_kwargs) -> gr.Blocks:
-    """Load `model` (a local diffusers pipeline folder; None: the embedded default) and serve the app.
+           device: Optional[str] = None, dtype: Optional[str] = None, **launch_kwargs) -> gr.Blocks:
+    """Load `model` (a local diffusers pipeline folder; None: the embedded default) on `device` in `dtype`
+    (`vidlong.load_pipeline`'s defaults) and serve the app.
 
     Blocks until the server stops (Ctrl-C; `vidlong app` also takes SIGTERM so) unless ``prevent_thread_lock=True`` is passed.
     """
     from vidlong.pipeline import load_pipeline
 
-    pipe = load_pipeline(model, device=device)
+    pipe = load_pipeline(model, device=device, dtype=dtype)
     demo = build_app(pipe)
     demo.queue(default_concurrency_limit=1)
     try:

@@ -201,6 +201,9 @@ def test_app_subcommand_options():
 def test_app_subcommand_errors_are_one_line(model_dir):
     with pytest.raises(VidlongError, match="does not exist"):
         parse_app("--model", "/nonexistent/wan").run(parse_app("--model", "/nonexistent/wan"))
+    args = parse_app("--model", str(model_dir), "--device", "cpu", "--dtype", "float16")
+    with pytest.raises(VidlongError, match="--dtype float16 runs on CUDA only"):
+        args.run(args)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
