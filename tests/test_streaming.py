@@ -168,6 +168,24 @@ def test_bfloat16_chunks_take_onednn_channels_last_and_stay_near_the_whole_decod
 
 
 @torch.no_grad()
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_onednn_convolutions_follow_a_weight_changed_in_place(dtype):
+    """The channels-last copy of a bfloat16 weight is made again when the weight changes."""
+    from tiny_pipeline import tiny_vae
+    from vidlong.vae_stream import onednn_conv3d
+
+    conv = next(m for m in tiny_vae().to(dtype).decoder.modules() if isinstance(m, torch.nn.Conv3d) and m.kernel_size == (3, 3, 3))
+    x = torch.randn(1, conv.in_channels, 3, 6, 6, generator=torch.Generator().manual_seed(0)).to(dtype)
+    with onednn_conv3d(conv):
+        before = conv(x)
+        conv.weight.mul_(2)
+        after = conv(x)
+    stock = conv(x)
+    assert not torch.equal(before, after)
+    assert (after.float() - stock.float()).abs().max() <= 0.05 * stock.float().abs().max()
+
+
+@torch.no_grad()
 def test_summed_square_rms_norm_is_the_vaes_own_to_float32_rounding():
     from diffusers.models.autoencoders.autoencoder_kl_wan import WanRMS_norm
     from tiny_pipeline import tiny_vae
