@@ -185,10 +185,11 @@ def train(transformer, lora: dict, latents: torch.Tensor, text_all: torch.Tensor
             "seconds": time.time() - t0}
 
 
-def write_model_folder(folder: str, lora: dict, args) -> None:
-    """The LoRA (diffusers format, float16) and the ``vidlong.yaml`` of the causal model: the base by
-    its embedded name when it is the default model, else by its absolute path; the stream settings
-    shipped with `default-causal` (the default sampler: its few-step causal sampler scored far lower)."""
+def write_model_folder(folder: str, lora: dict, args, name: str = "default-causal", sampler: str = "scheduler") -> None:
+    """The LoRA (diffusers format, float16) and the ``vidlong.yaml`` of the causal model `name`: the
+    base by its embedded name when it is the default model, else by its absolute path; the stream
+    settings shipped with `default-causal` (its `sampler` "scheduler": the few-step causal sampler
+    scored far lower on it; a distilled model's is "causal")."""
     from vidlong.models import EMBEDDED_MODELS
     from safetensors.torch import save_file
 
@@ -201,7 +202,7 @@ def write_model_folder(folder: str, lora: dict, args) -> None:
     with open(os.path.join(folder, "vidlong.yaml"), "w") as f:
         f.write(
             "# the block-causal default model: the default model plus this LoRA (native_frames counts LATENT frames)\n"
-            "name: default-causal\n"
+            f"name: {name}\n"
             f"base: {base}\n"
             "lora: pytorch_lora_weights.safetensors\n"
             "native_frames: 9\n"
@@ -212,7 +213,7 @@ def write_model_folder(folder: str, lora: dict, args) -> None:
             "num_inference_steps: 20\n"
             f"guidance_scale: {args.guidance}\n"
             "stream_context: cache\n"
-            "stream_sampler: scheduler\n"
+            f"stream_sampler: {sampler}\n"
             f"stream_timesteps: [{timesteps}]\n"
             f"stream_shift: {args.shift}\n"
             "stream_first_chunk: 3\n"

@@ -1,0 +1,265 @@
+"""Distil the block-causal default model into a few-step streamer: distribution matching (DMD), as
+CausVid and Self-Forcing make their 4-step generators.
+
+The teacher is a trained block-causal model (default: `default-causal`, the default model plus its
+LoRA, merged); it samples well with 20 UniPC steps at guidance 3 and badly with the causal sampler (4
+levels, predict the clean chunk, re-noise), because flow matching teaches it the *mean* clean chunk
+at each noise level, a blur at high noise. Two copies of it get a LoRA each:
+
+- the **student** streams each chunk with the causal sampler, given the true sinks and window (the
+  stream's layout of `training.train_causal`), and stops at a random level whose clean-chunk
+  prediction is its sample (Self-Forcing's exit step: the gradient flows through that one forward);
+- the **critic** (DMD's "fake score") learns, by flow matching on the student's samples, what the
+  student's distribution looks like at every noise level.
+
+The student's update is DMD's: noise its sample to a random level, and move it along
+``x0_critic − x0_teacher`` (the critic's minus the guided teacher's clean-chunk predictions there;
+normalised by the sample's mean distance to the teacher's), so that its samples become ones the
+teacher would make. The critic takes `--critic-steps` updates per student update (DMD2's ratio).
+
+The output folder is a `vidlong.yaml` model on the same base: its LoRA is the teacher's and the
+student's stacked (rank 64 + `--rank`; LoRAs on the same layer add), with ``stream_sampler: causal``.
+
+    python -m training.distill_causal --out out/distilled                  # GPU
+    python -m training.distill_causal --smoke --out /tmp/distill_smoke     # CPU, seconds
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+if __package__ in (None, ""):  # allow `python training/distill_causal.py`
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from training import components as C  # noqa: E402
+from training.causal import add_lora, teacher_forced_prediction  # noqa: E402
+from training.data import ClipPool, make_worker_pool  # noqa: E402
+from training.train import Log, autocast, embed_prompts, encode_clips, set_scheduled_lr, tokenize  # noqa: E402
+from training.train_causal import CHUNK, CLIP_PIXEL_FRAMES, sampler_sigmas, stream_layout, write_model_folder  # noqa: E402
+
+LORA_FILE = "pytorch_lora_weights.safetensors"
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--base", default="vidlong/default_model", help="the bidirectional pipeline folder under the teacher")
+    p.add_argument("--teacher", default="vidlong/default_causal_model", help="a folder with the teacher's LoRA")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=7, help="clip seed (the causal model's runs used 5 and 6)")
+    p.add_argument("--smoke", action="store_true", help="a few CPU steps on a handful of small clips")
+    p.add_argument("--device", default=None)
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--work-dir", default=None)
+    p.add_argument("--clips", type=int, default=4096)
+    p.add_argument("--rank", type=int, default=64, help="the student's (and the critic's) LoRA rank")
+    p.add_argument("--steps", type=int, default=3000, help="critic updates (the student takes 1 in --critic-steps)")
+    p.add_argument("--critic-steps", type=int, default=5)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-4, help="the student's learning rate")
+    p.add_argument("--critic-lr", type=float, default=1e-4)
+    p.add_argument("--max-seconds", type=float, default=float("inf"), help="wall-clock cap of the training loop")
+    p.add_argument("--guidance", type=float, default=3.0, help="the teacher's guidance in the DMD update")
+    p.add_argument("--timesteps", default="1000,750,500,250", help="the causal sampler's levels")
+    p.add_argument("--shift", type=float, default=2.0, help="the causal sampler's shift")
+    p.add_argument("--encode-batch", type=int, default=64)
+    a = p.parse_args(argv)
+    if a.smoke:
+        a.clips, a.steps, a.critic_steps, a.batch, a.encode_batch, a.workers, a.rank = 4, 2, 1, 2, 2, 0, 4
+    return a
+
+
+def chunk_prediction(transformer, context: torch.Tensor, chunk: torch.Tensor, sigma: torch.Tensor,
+                     text: torch.Tensor) -> torch.Tensor:
+    """The clean chunk ``[B, C, 3, h, w]`` that `transformer` predicts from the noisy `chunk` at levels
+    `sigma` ``[B]`` (0..1), after the clean sinks and window `context` ``[B, C, 6, h, w]``, through the
+    stream's block-causal attention (`teacher_forced_prediction`); flow prediction v, ``x0 = x − σ·v``."""
+    batch = chunk.shape[0]
+    frames = torch.cat([context, chunk], dim=2)
+    timesteps = torch.cat([torch.zeros(batch, context.shape[2], device=chunk.device),
+                           (sigma * 1000.0)[:, None].expand(batch, CHUNK)], dim=1)
+    velocity = teacher_forced_prediction(transformer, frames, frames, timesteps, text, CHUNK)[:, :, -CHUNK:]
+    return chunk - sigma.view(-1, 1, 1, 1, 1) * velocity.float()
+
+
+def student_sample(student, context, text, levels: torch.Tensor, exit_level: int, gen: torch.Generator,
+                   grad: bool) -> torch.Tensor:
+    """The causal sampler (unguided, as the distilled model streams) up to `exit_level`: its clean-chunk
+    prediction there, with gradient only through that last forward when `grad`."""
+    batch = context.shape[0]
+    x = torch.randn((batch, context.shape[1], CHUNK, *context.shape[3:]), generator=gen).to(context.device)
+    for i, sigma in enumerate(levels.tolist()):
+        sig = torch.full((batch,), sigma, device=context.device)
+        last = i == exit_level
+        with torch.set_grad_enabled(grad and last), autocast(context.device):
+            x0 = chunk_prediction(student, context, x, sig, text)
+        if last:
+            return x0
+        following = levels[i + 1].item()
+        x = (1 - following) * x0.detach() + following * torch.randn(x0.shape, generator=gen).to(x0.device)
+    raise ValueError(f"exit level {exit_level} is past the sampler's {len(levels)} levels")
+
+
+def dmd_target(teacher, critic, sample, context, text, empty, guidance: float, gen: torch.Generator) -> torch.Tensor:
+    """Where DMD moves `sample` ``[B, C, 3, h, w]``: ``sample − (x0_critic − x0_teacher) / w`` at a random
+    level (w: the sample's mean distance to the teacher's prediction, per example)."""
+    batch = sample.shape[0]
+    sigma = (0.02 + 0.96 * torch.rand(batch, generator=gen)).to(sample.device)
+    s5 = sigma.view(-1, 1, 1, 1, 1)
+    noisy = (1 - s5) * sample + s5 * torch.randn(sample.shape, generator=gen).to(sample.device)
+    with torch.no_grad(), autocast(sample.device):
+        both = chunk_prediction(teacher, context.repeat(2, 1, 1, 1, 1), noisy.repeat(2, 1, 1, 1, 1), sigma.repeat(2),
+                                torch.cat([empty.expand(batch, -1, -1), text]))
+        uncond, cond = both.chunk(2)
+        real = uncond + guidance * (cond - uncond)
+        fake = chunk_prediction(critic, context, noisy, sigma, text)
+    weight = (sample - real).abs().mean(dim=(1, 2, 3, 4), keepdim=True).clamp_min(1e-6)
+    return (sample - (fake - real) / weight).detach()
+
+
+def critic_loss(critic, sample, context, text, gen: torch.Generator) -> torch.Tensor:
+    """Flow matching on the student's (detached) samples: the critic's velocity at a random level."""
+    batch = sample.shape[0]
+    sigma = (0.02 + 0.96 * torch.sigmoid(torch.randn(batch, generator=gen))).to(sample.device)
+    s5 = sigma.view(-1, 1, 1, 1, 1)
+    noise = torch.randn(sample.shape, generator=gen).to(sample.device)
+    noisy = (1 - s5) * sample + s5 * noise
+    with autocast(sample.device):
+        x0 = chunk_prediction(critic, context, noisy, sigma, text)
+    velocity = (noisy - x0) / s5
+    return F.mse_loss(velocity.float(), noise - sample)
+
+
+def distill(teacher, student, critic, student_lora: dict, critic_lora: dict, latents, text_all, text_empty, args,
+            device, log: Log, gen: torch.Generator) -> dict:
+    """The alternating loop; the student's LoRA ends holding its EMA weights."""
+    opt_student = torch.optim.AdamW(list(student_lora.values()), lr=args.lr, betas=(0.0, 0.99), weight_decay=0.0)
+    opt_critic = torch.optim.AdamW(list(critic_lora.values()), lr=args.critic_lr, betas=(0.0, 0.99), weight_decay=0.0)
+    ema = {k: p.detach().clone() for k, p in student_lora.items()}
+    levels = sampler_sigmas([int(t) for t in args.timesteps.split(",")], args.shift).to(device)
+    clips, frames = latents.shape[0], latents.shape[2]
+    noise_gen = torch.Generator().manual_seed(args.seed + 300)
+    t0, recent, step, student_steps = time.time(), {"student": [], "critic": []}, 0, 0
+    warmup = max(1, min(100, args.steps // 10))
+    while step < args.steps:
+        lr = set_scheduled_lr(opt_critic, "critic", step, args.steps, args.critic_lr, warmup, t0, args.max_seconds)
+        if lr is None:
+            break
+        idx = torch.randint(0, clips, (args.batch,), generator=gen)
+        starts = torch.randint(2 * CHUNK, frames - CHUNK + 1, (args.batch,), generator=gen)
+        context = stream_layout(latents[idx], starts).to(device).float()[:, :, :2 * CHUNK]
+        text = text_all[idx.to(device)]
+        update_student = step % args.critic_steps == 0
+        exit_level = int(torch.randint(0, len(levels), (1,), generator=gen))
+        sample = student_sample(student, context, text, levels, exit_level, noise_gen, grad=update_student)
+        if update_student:
+            target = dmd_target(teacher, critic, sample.detach(), context, text, text_empty, args.guidance, noise_gen)
+            loss = 0.5 * F.mse_loss(sample.float(), target)
+            opt_student.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(list(student_lora.values()), 1.0)
+            opt_student.step()
+            with torch.no_grad():
+                for k, p in student_lora.items():
+                    ema[k].mul_(0.99).add_(p.detach(), alpha=0.01)
+            recent["student"].append(loss.item())
+            student_steps += 1
+        loss = critic_loss(critic, sample.detach().float(), context, text, noise_gen)
+        opt_critic.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(critic_lora.values()), 1.0)
+        opt_critic.step()
+        recent["critic"].append(loss.item())
+        if step % 25 == 0 or step == args.steps - 1:
+            log.row("critic", step, recent["critic"][-1], lr)
+            if recent["student"]:
+                log.row("student", step, recent["student"][-1], args.lr)
+            print(f"[distill] step {step} critic {recent['critic'][-1]:.4f} student "
+                  f"{recent['student'][-1] if recent['student'] else float('nan'):.4f} ({time.time() - t0:.0f}s)", flush=True)
+        step += 1
+    with torch.no_grad():
+        for k, p in student_lora.items():
+            p.copy_(ema[k])
+    return {"steps": step, "student_steps": student_steps, "seconds": time.time() - t0,
+            "student_loss_last_logged": float(np.mean(recent["student"][-8:])) if recent["student"] else None,
+            "critic_loss_last_logged": float(np.mean(recent["critic"][-8:]))}
+
+
+def stacked_lora(teacher_lora: dict, student_lora: dict) -> dict:
+    """One LoRA equal to the two on each layer (``B1·A1 + B2·A2 = [B1 B2]·[A1; A2]``)."""
+    stacked = {}
+    for key, a_student in student_lora.items():
+        if key.endswith("lora_A.weight"):
+            stacked[key] = torch.cat([teacher_lora[key].float(), a_student.detach().float().cpu()], dim=0)
+        else:
+            stacked[key] = torch.cat([teacher_lora[key].float(), a_student.detach().float().cpu()], dim=1)
+    return stacked
+
+
+def main(argv=None) -> dict:
+    from safetensors.torch import load_file
+
+    from vidlong.lora import fuse_lora_file
+
+    args = parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    torch.manual_seed(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+    t_start = time.time()
+    res = 64 if args.smoke else 128
+    workers = args.workers if args.workers is not None else min(15, max(1, (os.cpu_count() or 2) - 1))
+    work = args.work_dir or tempfile.mkdtemp(prefix="vidlong_distill_")
+    os.makedirs(work, exist_ok=True)
+    pool = make_worker_pool(workers)
+    clips = ClipPool(work, "distill", args.seed, args.clips, CLIP_PIXEL_FRAMES, res, res).start(pool)
+
+    vae = C.load_component(args.base, "vae").to(device).eval()
+    text_encoder = C.load_component(args.base, "text_encoder")
+    teacher = C.load_component(args.base, "transformer")
+    teacher_lora_path = os.path.join(args.teacher, LORA_FILE)
+    fuse_lora_file(teacher, teacher_lora_path)
+    teacher = teacher.to(device).requires_grad_(False).eval()
+    student, critic = copy.deepcopy(teacher), copy.deepcopy(teacher)
+    student_lora, critic_lora = add_lora(student, args.rank), add_lora(critic, args.rank)
+    for p in [*student_lora.values(), *critic_lora.values()]:
+        p.data = p.data.to(device)
+    tokenizer = C.build_tokenizer(512)
+    frames, prompts = clips.wait()
+    if pool is not None:
+        pool.close()
+    mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
+    std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
+    latents = ((encode_clips(vae, frames, args.encode_batch, device, gen) - mean) / std).to(device)
+    print(f"[encode] {tuple(latents.shape)} ({time.time() - t_start:.0f}s)", flush=True)
+    text_all = embed_prompts(text_encoder, *tokenize(tokenizer, prompts, 512), device)
+    text_empty = embed_prompts(text_encoder, *tokenize(tokenizer, [""], 512), device)
+
+    log = Log(os.path.join(args.out, "train_log.csv"))
+    summary = {"args": vars(args), "device": str(device), "latent_shape": list(latents.shape),
+               "lora_params": sum(p.numel() for p in student_lora.values())}
+    summary["distill"] = distill(teacher, student, critic, student_lora, critic_lora, latents, text_all, text_empty,
+                                 args, device, log, gen)
+    log.close()
+    write_model_folder(os.path.join(args.out, "model"), stacked_lora(load_file(teacher_lora_path), student_lora), args,
+                       name="default-causal-distilled", sampler="causal")
+    summary["total_seconds"] = time.time() - t_start
+    with open(os.path.join(args.out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    os.remove(clips.path)
+    print(f"[done] {summary['distill']} in {summary['total_seconds']:.0f}s", flush=True)
+    return summary
+
+
+if __name__ == "__main__":
+    main()
