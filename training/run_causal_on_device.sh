@@ -6,7 +6,9 @@
 # CARRY holds diffusers.tar.xz and earlier model folders (copied to /tmp/carry/). TRAIN: ';'-separated
 # train_causal.py argument sets, trained side by side into /tmp/runK. COMPARE: ';'-separated
 # compare_streams arguments run while they train; each new model is then compared at NEW_GUIDANCE
-# ("3 1"). COMPARE_SECONDS: a time limit for each compare process. Writes to $OUT: log.txt, runK.tar (the model folder, train_log.csv, summary.json, train log),
+# ("3 1"). COMPARE_SECONDS: a time limit for each compare process. TRAINER: the training module
+# (default train_causal; distill_causal for the few-step distillation, e.g.
+# TRAINER=distill_causal TRAIN="--teacher /tmp/pkg/vidlong/default_causal_model --max-seconds 900" NEW_GUIDANCE=1). Writes to $OUT: log.txt, runK.tar (the model folder, train_log.csv, summary.json, train log),
 # compare.tar.gz.
 set -euo pipefail
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
@@ -27,7 +29,7 @@ IFS=';' read -ra OLD <<< "${COMPARE:-}"
 pids=()
 for k in "${!TRAINS[@]}"; do
     # shellcheck disable=SC2086
-    python3 -m training.train_causal --base /tmp/pkg/vidlong/default_model --out /tmp/run$k --work-dir /tmp/clips$k \
+    python3 -m training.${TRAINER:-train_causal} --base /tmp/pkg/vidlong/default_model --out /tmp/run$k --work-dir /tmp/clips$k \
         --workers 7 ${TRAINS[$k]} > /tmp/run$k.log 2>&1 &
     pids+=($!)
 done
