@@ -6,9 +6,10 @@ LoRA, merged); it samples well with 20 UniPC steps at guidance 3 and badly with 
 levels, predict the clean chunk, re-noise), because flow matching teaches it the *mean* clean chunk
 at each noise level, a blur at high noise. Two copies of it get a LoRA each:
 
-- the **student** streams each chunk with the causal sampler, given the true sinks and window (the
-  stream's layout of `training.train_causal`), and stops at a random level whose clean-chunk
-  prediction is its sample (Self-Forcing's exit step: the gradient flows through that one forward);
+- the **student** streams a chunk with the causal sampler, as a stream's first chunk, after the true
+  sinks, or after the true sinks and window (the stream's layout of `training.train_causal`), and
+  stops at a random level whose clean-chunk prediction is its sample (Self-Forcing's exit step: the
+  gradient flows through that one forward; its context is the data's, not its own rollout);
 - the **critic** (DMD's "fake score") learns, by flow matching on the student's samples, what the
   student's distribution looks like at every noise level.
 
@@ -46,13 +47,11 @@ from training.data import ClipPool, make_worker_pool  # noqa: E402
 from training.train import Log, autocast, embed_prompts, encode_clips, set_scheduled_lr, tokenize  # noqa: E402
 from training.train_causal import CHUNK, CLIP_PIXEL_FRAMES, sampler_sigmas, stream_layout, write_model_folder  # noqa: E402
 
-LORA_FILE = "pytorch_lora_weights.safetensors"
-
-
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--base", default="vidlong/default_model", help="the bidirectional pipeline folder under the teacher")
-    p.add_argument("--teacher", default="vidlong/default_causal_model", help="a folder with the teacher's LoRA")
+    p.add_argument("--teacher", default="vidlong/default_causal_model",
+                   help="the teacher: a model folder whose vidlong.yaml names a base and a LoRA")
+    p.add_argument("--base", default=None, help="the teacher's base pipeline folder, if given checked against its vidlong.yaml")
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=7, help="clip seed (the causal model's runs used 5 and 6)")
     p.add_argument("--smoke", action="store_true", help="a few CPU steps on a handful of small clips")
@@ -77,11 +76,18 @@ def parse_args(argv=None):
     return a
 
 
+def noise_levels(batch: int, gen: torch.Generator, device) -> torch.Tensor:
+    """``[B]`` levels in [0.02, 0.98], uniform: where DMD asks the critic and the teacher, and so where
+    the critic learns."""
+    return (0.02 + 0.96 * torch.rand(batch, generator=gen)).to(device)
+
+
 def chunk_prediction(transformer, context: torch.Tensor, chunk: torch.Tensor, sigma: torch.Tensor,
                      text: torch.Tensor) -> torch.Tensor:
     """The clean chunk ``[B, C, 3, h, w]`` that `transformer` predicts from the noisy `chunk` at levels
-    `sigma` ``[B]`` (0..1), after the clean sinks and window `context` ``[B, C, 6, h, w]``, through the
-    stream's block-causal attention (`teacher_forced_prediction`); flow prediction v, ``x0 = x − σ·v``."""
+    `sigma` ``[B]`` (0..1), after the clean chunks `context` ``[B, C, 3k, h, w]`` (k = 0: the stream's
+    first chunk; 1: after the sinks; 2: after the sinks and the window), through the stream's
+    block-causal attention (`teacher_forced_prediction`); flow prediction v, ``x0 = x − σ·v``."""
     batch = chunk.shape[0]
     frames = torch.cat([context, chunk], dim=2)
     timesteps = torch.cat([torch.zeros(batch, context.shape[2], device=chunk.device),
@@ -112,7 +118,7 @@ def dmd_target(teacher, critic, sample, context, text, empty, guidance: float, g
     """Where DMD moves `sample` ``[B, C, 3, h, w]``: ``sample − (x0_critic − x0_teacher) / w`` at a random
     level (w: the sample's mean distance to the teacher's prediction, per example)."""
     batch = sample.shape[0]
-    sigma = (0.02 + 0.96 * torch.rand(batch, generator=gen)).to(sample.device)
+    sigma = noise_levels(batch, gen, sample.device)
     s5 = sigma.view(-1, 1, 1, 1, 1)
     noisy = (1 - s5) * sample + s5 * torch.randn(sample.shape, generator=gen).to(sample.device)
     with torch.no_grad(), autocast(sample.device):
@@ -128,7 +134,7 @@ def dmd_target(teacher, critic, sample, context, text, empty, guidance: float, g
 def critic_loss(critic, sample, context, text, gen: torch.Generator) -> torch.Tensor:
     """Flow matching on the student's (detached) samples: the critic's velocity at a random level."""
     batch = sample.shape[0]
-    sigma = (0.02 + 0.96 * torch.sigmoid(torch.randn(batch, generator=gen))).to(sample.device)
+    sigma = noise_levels(batch, gen, sample.device)
     s5 = sigma.view(-1, 1, 1, 1, 1)
     noise = torch.randn(sample.shape, generator=gen).to(sample.device)
     noisy = (1 - s5) * sample + s5 * noise
@@ -144,6 +150,7 @@ def distill(teacher, student, critic, student_lora: dict, critic_lora: dict, lat
     opt_student = torch.optim.AdamW(list(student_lora.values()), lr=args.lr, betas=(0.0, 0.99), weight_decay=0.0)
     opt_critic = torch.optim.AdamW(list(critic_lora.values()), lr=args.critic_lr, betas=(0.0, 0.99), weight_decay=0.0)
     ema = {k: p.detach().clone() for k, p in student_lora.items()}
+    student_total = -(-args.steps // args.critic_steps)
     levels = sampler_sigmas([int(t) for t in args.timesteps.split(",")], args.shift).to(device)
     clips, frames = latents.shape[0], latents.shape[2]
     noise_gen = torch.Generator().manual_seed(args.seed + 300)
@@ -155,12 +162,16 @@ def distill(teacher, student, critic, student_lora: dict, critic_lora: dict, lat
             break
         idx = torch.randint(0, clips, (args.batch,), generator=gen)
         starts = torch.randint(2 * CHUNK, frames - CHUNK + 1, (args.batch,), generator=gen)
-        context = stream_layout(latents[idx], starts).to(device).float()[:, :, :2 * CHUNK]
+        # the chunk's place in the stream: first (no context), after the sinks, or after sinks and window
+        place = int(torch.randint(0, 3, (1,), generator=gen))
+        context = stream_layout(latents[idx], starts).to(device).float()[:, :, :place * CHUNK]
         text = text_all[idx.to(device)]
         update_student = step % args.critic_steps == 0
         exit_level = int(torch.randint(0, len(levels), (1,), generator=gen))
         sample = student_sample(student, context, text, levels, exit_level, noise_gen, grad=update_student)
         if update_student:
+            set_scheduled_lr(opt_student, "student", student_steps, student_total, args.lr, max(1, warmup // args.critic_steps),
+                             t0, float("inf"))
             target = dmd_target(teacher, critic, sample.detach(), context, text, text_empty, args.guidance, noise_gen)
             loss = 0.5 * F.mse_loss(sample.float(), target)
             opt_student.zero_grad(set_to_none=True)
@@ -168,8 +179,9 @@ def distill(teacher, student, critic, student_lora: dict, critic_lora: dict, lat
             torch.nn.utils.clip_grad_norm_(list(student_lora.values()), 1.0)
             opt_student.step()
             with torch.no_grad():
+                decay = min(0.99, (1 + student_steps) / (10 + student_steps))
                 for k, p in student_lora.items():
-                    ema[k].mul_(0.99).add_(p.detach(), alpha=0.01)
+                    ema[k].mul_(decay).add_(p.detach(), alpha=1 - decay)
             recent["student"].append(loss.item())
             student_steps += 1
         loss = critic_loss(critic, sample.detach().float(), context, text, noise_gen)
@@ -181,7 +193,7 @@ def distill(teacher, student, critic, student_lora: dict, critic_lora: dict, lat
         if step % 25 == 0 or step == args.steps - 1:
             log.row("critic", step, recent["critic"][-1], lr)
             if recent["student"]:
-                log.row("student", step, recent["student"][-1], args.lr)
+                log.row("student", step, recent["student"][-1], opt_student.param_groups[0]["lr"])
             print(f"[distill] step {step} critic {recent['critic'][-1]:.4f} student "
                   f"{recent['student'][-1] if recent['student'] else float('nan'):.4f} ({time.time() - t0:.0f}s)", flush=True)
         step += 1
@@ -193,14 +205,19 @@ def distill(teacher, student, critic, student_lora: dict, critic_lora: dict, lat
             "critic_loss_last_logged": float(np.mean(recent["critic"][-8:]))}
 
 
-def stacked_lora(teacher_lora: dict, student_lora: dict) -> dict:
-    """One LoRA equal to the two on each layer (``B1·A1 + B2·A2 = [B1 B2]·[A1; A2]``)."""
+def stacked_lora(teacher_lora: dict, student_lora: dict, teacher_scale: float = 1.0) -> dict:
+    """One LoRA (scale 1) equal to the teacher's (at `teacher_scale`) plus the student's on each layer
+    (``s·B1·A1 + B2·A2 = [s·B1 B2]·[A1; A2]``)."""
+    if set(teacher_lora) != set(student_lora):
+        raise ValueError(f"the teacher's LoRA and the student's adapt different layers: "
+                         f"{sorted(set(teacher_lora) ^ set(student_lora))[:4]}")
     stacked = {}
-    for key, a_student in student_lora.items():
+    for key, student in student_lora.items():
+        teacher, student = teacher_lora[key].float(), student.detach().float().cpu()
         if key.endswith("lora_A.weight"):
-            stacked[key] = torch.cat([teacher_lora[key].float(), a_student.detach().float().cpu()], dim=0)
+            stacked[key] = torch.cat([teacher, student], dim=0)
         else:
-            stacked[key] = torch.cat([teacher_lora[key].float(), a_student.detach().float().cpu()], dim=1)
+            stacked[key] = torch.cat([teacher_scale * teacher, student], dim=1)
     return stacked
 
 
@@ -208,8 +225,15 @@ def main(argv=None) -> dict:
     from safetensors.torch import load_file
 
     from vidlong.lora import fuse_lora_file
+    from vidlong.models import lora_link
 
     args = parse_args(argv)
+    link = lora_link(args.teacher)
+    if link is None:
+        raise ValueError(f"{args.teacher} has no vidlong.yaml naming a base and a LoRA")
+    if args.base is not None and os.path.realpath(args.base) != os.path.realpath(link.base):
+        raise ValueError(f"--base {args.base} is not the teacher's base {link.base}")
+    args.base = str(link.base)  # the written folder names the same base
     os.makedirs(args.out, exist_ok=True)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(args.seed)
@@ -227,8 +251,7 @@ def main(argv=None) -> dict:
     vae = C.load_component(args.base, "vae").to(device).eval()
     text_encoder = C.load_component(args.base, "text_encoder")
     teacher = C.load_component(args.base, "transformer")
-    teacher_lora_path = os.path.join(args.teacher, LORA_FILE)
-    fuse_lora_file(teacher, teacher_lora_path)
+    fuse_lora_file(teacher, link.lora, link.scale)
     teacher = teacher.to(device).requires_grad_(False).eval()
     student, critic = copy.deepcopy(teacher), copy.deepcopy(teacher)
     student_lora, critic_lora = add_lora(student, args.rank), add_lora(critic, args.rank)
@@ -251,8 +274,8 @@ def main(argv=None) -> dict:
     summary["distill"] = distill(teacher, student, critic, student_lora, critic_lora, latents, text_all, text_empty,
                                  args, device, log, gen)
     log.close()
-    write_model_folder(os.path.join(args.out, "model"), stacked_lora(load_file(teacher_lora_path), student_lora), args,
-                       name="default-causal-distilled", sampler="causal")
+    write_model_folder(os.path.join(args.out, "model"), stacked_lora(load_file(str(link.lora)), student_lora, link.scale),
+                       args, name="default-causal-distilled", sampler="causal")
     summary["total_seconds"] = time.time() - t_start
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
