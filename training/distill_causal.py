@@ -171,7 +171,7 @@ def distill(teacher, student, critic, student_lora: dict, critic_lora: dict, lat
         sample = student_sample(student, context, text, levels, exit_level, noise_gen, grad=update_student)
         if update_student:
             set_scheduled_lr(opt_student, "student", student_steps, student_total, args.lr, max(1, warmup // args.critic_steps),
-                             t0, float("inf"))
+                             t0, args.max_seconds)  # decays with the critic's wall-clock cap
             target = dmd_target(teacher, critic, sample.detach(), context, text, text_empty, args.guidance, noise_gen)
             loss = 0.5 * F.mse_loss(sample.float(), target)
             opt_student.zero_grad(set_to_none=True)
