@@ -6,6 +6,8 @@ import torch
 
 import vidlong
 from conftest import tiny_transformer, transformer_inputs
+from vidlong.attention.execute import FUSED_KERNELS
+from vidlong.attention.kernels.quantize import required_capability
 
 
 @pytest.mark.parametrize("methods", [[], [vidlong.UltraViCo()], [vidlong.SpectralFusion(windows=(1,))],
@@ -54,8 +56,9 @@ def test_regional_compilation_compiles_one_block_for_every_layer():
 def test_the_fused_kernel_compiles_without_graph_breaks_on_cuda(methods, kernel):
     """The Triton kernel launched from inside the traced processor: dynamo's own account of the
     graph breaks (their reasons in the failure message)."""
-    if kernel != "fused" and torch.cuda.get_device_capability() < (8, 9):
-        pytest.skip("needs FP8 / INT8 matrix units (compute capability 8.9+)")
+    needed = required_capability(*FUSED_KERNELS[kernel])
+    if torch.cuda.get_device_capability() < needed:
+        pytest.skip(f"{kernel} needs compute capability {needed[0]}.{needed[1]}")
     model = tiny_transformer(head_dim=64).cuda()
     vidlong.apply(model, *methods, native_frames=2, kernel=kernel)
     inputs = {k: v.cuda() if torch.is_tensor(v) else v for k, v in transformer_inputs(6).items()}

@@ -158,9 +158,7 @@ def test_transformer_with_a_quantized_kernel_stays_close_to_the_dense_kernel():
 def test_quantized_kernels_in_bf16_at_wan_head_size_on_cuda(name, plan_name):
     """Compiled for the device (128-query blocks straddling frames of 35 tokens, head size 128, bf16):
     INT8 logits within 1.5x the error of the published kernel's INT8 rounding (emulated, float64), every
-    path within 0.1 of the float64 output."""
-    if torch.cuda.get_device_capability() < (8, 9):
-        pytest.skip("needs FP8 / INT8 matrix units (compute capability 8.9+)")
+    path within 0.1 of the float64 output (the module's mark skips GPUs without FP8 units)."""
     layout = TokenLayout(16, 5, 7, NATIVE)
     plan = build_plan(layout, PLANS[plan_name])
     q, k, v = qkv(layout, dim=128)
