@@ -31,7 +31,6 @@ import copy
 import json
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -43,9 +42,8 @@ if __package__ in (None, ""):  # allow `python training/distill_causal.py`
 
 from training import components as C  # noqa: E402
 from training.causal import add_lora, teacher_forced_prediction  # noqa: E402
-from training.data import ClipPool, make_worker_pool  # noqa: E402
-from training.train import Log, autocast, embed_prompts, encode_clips, set_scheduled_lr, tokenize  # noqa: E402
-from training.train_causal import CHUNK, CLIP_PIXEL_FRAMES, sampler_sigmas, stream_layout, write_model_folder  # noqa: E402
+from training.train import Log, autocast, set_scheduled_lr  # noqa: E402
+from training.train_causal import CHUNK, StreamData, sampler_sigmas, stream_layout, write_model_folder  # noqa: E402
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -234,22 +232,8 @@ def main(argv=None) -> dict:
     if args.base is not None and os.path.realpath(args.base) != os.path.realpath(link.base):
         raise ValueError(f"--base {args.base} is not the teacher's base {link.base}")
     args.base = str(link.base)  # the written folder names the same base
-    os.makedirs(args.out, exist_ok=True)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    torch.manual_seed(args.seed)
-    gen = torch.Generator().manual_seed(args.seed)
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-    t_start = time.time()
-    res = 64 if args.smoke else 128
-    workers = args.workers if args.workers is not None else min(15, max(1, (os.cpu_count() or 2) - 1))
-    work = args.work_dir or tempfile.mkdtemp(prefix="vidlong_distill_")
-    os.makedirs(work, exist_ok=True)
-    pool = make_worker_pool(workers)
-    clips = ClipPool(work, "distill", args.seed, args.clips, CLIP_PIXEL_FRAMES, res, res).start(pool)
-
-    vae = C.load_component(args.base, "vae").to(device).eval()
-    text_encoder = C.load_component(args.base, "text_encoder")
+    data = StreamData(args, "distill")
+    device, latents = data.device, data.latents
     teacher = C.load_component(args.base, "transformer")
     fuse_lora_file(teacher, link.lora, link.scale)
     teacher = teacher.to(device).requires_grad_(False).eval()
@@ -257,29 +241,18 @@ def main(argv=None) -> dict:
     student_lora, critic_lora = add_lora(student, args.rank), add_lora(critic, args.rank)
     for p in [*student_lora.values(), *critic_lora.values()]:
         p.data = p.data.to(device)
-    tokenizer = C.build_tokenizer(512)
-    frames, prompts = clips.wait()
-    if pool is not None:
-        pool.close()
-    mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
-    std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
-    latents = ((encode_clips(vae, frames, args.encode_batch, device, gen) - mean) / std).to(device)
-    print(f"[encode] {tuple(latents.shape)} ({time.time() - t_start:.0f}s)", flush=True)
-    text_all = embed_prompts(text_encoder, *tokenize(tokenizer, prompts, 512), device)
-    text_empty = embed_prompts(text_encoder, *tokenize(tokenizer, [""], 512), device)
 
     log = Log(os.path.join(args.out, "train_log.csv"))
     summary = {"args": vars(args), "device": str(device), "latent_shape": list(latents.shape),
                "lora_params": sum(p.numel() for p in student_lora.values())}
-    summary["distill"] = distill(teacher, student, critic, student_lora, critic_lora, latents, text_all, text_empty,
-                                 args, device, log, gen)
+    summary["distill"] = distill(teacher, student, critic, student_lora, critic_lora, latents, data.text_all,
+                                 data.text_empty, args, device, log, data.gen)
     log.close()
     write_model_folder(os.path.join(args.out, "model"), stacked_lora(load_file(str(link.lora)), student_lora, link.scale),
                        args, name="default-causal-distilled", sampler="causal")
-    summary["total_seconds"] = time.time() - t_start
+    summary["total_seconds"] = time.time() - data.t_start
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
-    os.remove(clips.path)
     print(f"[done] {summary['distill']} in {summary['total_seconds']:.0f}s", flush=True)
     return summary
 

@@ -220,36 +220,45 @@ def write_model_folder(folder: str, lora: dict, args, name: str = "default-causa
         )
 
 
+class StreamData:
+    """A streaming trainer's run: its device and generator, and the shapes-world clips of ``args``
+    (`--clips` of `CLIP_PIXEL_FRAMES` frames, clip seed `--seed`) encoded once by the base's VAE and
+    normalised (`latents` ``[N, C, 17, h, w]``), with their prompts' and the empty prompt's text states."""
+
+    def __init__(self, args, stage: str):
+        os.makedirs(args.out, exist_ok=True)
+        self.device = device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        torch.manual_seed(args.seed)
+        self.gen = torch.Generator().manual_seed(args.seed)
+        if device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+        self.t_start = time.time()
+        res = 64 if args.smoke else 128
+        workers = args.workers if args.workers is not None else min(15, max(1, (os.cpu_count() or 2) - 1))
+        work = args.work_dir or tempfile.mkdtemp(prefix=f"vidlong_{stage}_")
+        os.makedirs(work, exist_ok=True)
+        pool = make_worker_pool(workers)
+        clips = ClipPool(work, stage, args.seed, args.clips, CLIP_PIXEL_FRAMES, res, res).start(pool)
+        vae = C.load_component(args.base, "vae").to(device).eval()
+        text_encoder = C.load_component(args.base, "text_encoder")
+        tokenizer = C.build_tokenizer(512)
+        frames, prompts = clips.wait()
+        if pool is not None:
+            pool.close()
+        mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
+        std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
+        self.latents = ((encode_clips(vae, frames, args.encode_batch, device, self.gen) - mean) / std).to(device)
+        print(f"[encode] {tuple(self.latents.shape)} ({time.time() - self.t_start:.0f}s)", flush=True)
+        self.text_all = embed_prompts(text_encoder, *tokenize(tokenizer, prompts, 512), device)
+        self.text_empty = embed_prompts(text_encoder, *tokenize(tokenizer, [""], 512), device)
+        os.remove(clips.path)
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    torch.manual_seed(args.seed)
-    gen = torch.Generator().manual_seed(args.seed)
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-    t_start = time.time()
-    res = 64 if args.smoke else 128
-    workers = args.workers if args.workers is not None else min(15, max(1, (os.cpu_count() or 2) - 1))
-    work = args.work_dir or tempfile.mkdtemp(prefix="vidlong_causal_")
-    os.makedirs(work, exist_ok=True)
-    pool = make_worker_pool(workers)
-    clips = ClipPool(work, "causal", args.seed, args.clips, CLIP_PIXEL_FRAMES, res, res).start(pool)
-
-    vae = C.load_component(args.base, "vae").to(device).eval()
-    text_encoder = C.load_component(args.base, "text_encoder")
+    data = StreamData(args, "causal")
+    device, gen, latents = data.device, data.gen, data.latents
     transformer = C.load_component(args.base, "transformer").to(device)
-    tokenizer = C.build_tokenizer(512)
-    frames, prompts = clips.wait()
-    if pool is not None:
-        pool.close()
-    mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
-    std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
-    latents = ((encode_clips(vae, frames, args.encode_batch, device, gen) - mean) / std).to(device)
-    print(f"[encode] {tuple(latents.shape)} ({time.time() - t_start:.0f}s)", flush=True)
-    text_all = embed_prompts(text_encoder, *tokenize(tokenizer, prompts, 512), device)
-    text_empty = embed_prompts(text_encoder, *tokenize(tokenizer, [""], 512), device)
-
     lora = add_lora(transformer, args.rank)
     if args.lora_init:
         from safetensors.torch import load_file
@@ -262,13 +271,12 @@ def main(argv=None) -> dict:
     log = Log(os.path.join(args.out, "train_log.csv"))
     summary = {"args": vars(args), "device": str(device), "latent_shape": list(latents.shape),
                "lora_params": sum(p.numel() for p in lora.values())}
-    summary["train"] = train(transformer, lora, latents, text_all, text_empty, args, device, log, gen)
+    summary["train"] = train(transformer, lora, latents, data.text_all, data.text_empty, args, device, log, gen)
     log.close()
     write_model_folder(os.path.join(args.out, "model"), lora, args)
-    summary["total_seconds"] = time.time() - t_start
+    summary["total_seconds"] = time.time() - data.t_start
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
-    os.remove(clips.path)
     print(f"[done] {summary['train']} in {summary['total_seconds']:.0f}s", flush=True)
     return summary
 
