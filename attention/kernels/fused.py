@@ -68,6 +68,8 @@ def _decay_mode(plan) -> int:
 
 
 if triton is not None:
+    #: `quantize.P_SCALE`, as the kernel's compile-time constant
+    P_SCALE = tl.constexpr(quantize.P_SCALE)
 
     @triton.jit
     def _window_start(frame, window, frames):
@@ -155,7 +157,7 @@ if triton is not None:
     def _online_softmax(acc, l_i, m_i, qk, v, IEEE: tl.constexpr, FP8_PV: tl.constexpr):
         """One block of logits ``qk`` (log2 units, ``-inf`` where masked) and its values ``v`` into the
         running softmax (row max `m_i`, row sum `l_i`, output accumulator `acc`). With FP8_PV, ``v``
-        is e4m3 and the probabilities enter the product as ``p·FP8_MAX`` in e4m3 (the caller undoes
+        is e4m3 and the probabilities enter the product as ``p·P_SCALE`` in e4m3 (the caller undoes
         both scales)."""
         m_new = tl.maximum(m_i, tl.max(qk, 1))
         m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)  # rows that have seen no key yet
@@ -163,7 +165,7 @@ if triton is not None:
         correction = tl.math.exp2(m_i - m_safe)
         l_i = l_i * correction + tl.sum(p, 1)
         if FP8_PV:
-            acc = acc * correction[:, None] + tl.dot((p * 448.0).to(v.dtype), v)
+            acc = acc * correction[:, None] + tl.dot((p * P_SCALE).to(v.dtype), v)
         elif IEEE:
             acc = acc * correction[:, None] + tl.dot(p.to(v.dtype), v, input_precision="ieee")
         else:
@@ -321,7 +323,7 @@ if triton is not None:
                     True, HAS_GUARD, DECAY, IEEE, QUANT_QK, FP8_PV, BLOCK_N)
             out = acc / l_i[:, None]
             if FP8_PV:
-                out = out * (tl.load(V_SCALE + pid_bh * HEAD_DIM + offs_d) / 448.0)[None, :]
+                out = out * (tl.load(V_SCALE + pid_bh * HEAD_DIM + offs_d) / P_SCALE)[None, :]
             branch = tl.full([], k, tl.int64)
             o_ptrs = (O + branch * stride_ok + b * stride_ob + h * stride_oh + rows.to(tl.int64)[:, None] * stride_on
                       + offs_d[None, :])
