@@ -21,7 +21,8 @@ FLEX_MIN_TOKENS = 8192
 class AutoKernel:
     """CUDA's "auto": the fused Triton kernel for every plan it supports (`fused.supports`); other
     plans run on the dense kernel below `min_tokens` keys and on FlexAttention from there on (plans
-    whose modifier acts in some branches only, on the dense kernel at any size)."""
+    whose modifier acts in some branches only, or whose anchors are re-placed, on the dense kernel at
+    any size)."""
 
     name = "auto"
 
@@ -38,7 +39,7 @@ class AutoKernel:
             if self._fused is None:
                 self._fused = fused.FusedKernel()
             return self._fused
-        if key.shape[2] < self.min_tokens or plan.decayed_branches is not None:
+        if key.shape[2] < self.min_tokens or plan.decayed_branches is not None or plan.anchor_shift is not None:
             return self.dense
         if self._flex is None:
             from .kernels.flex import FlexKernel

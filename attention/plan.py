@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Hashable, Optional
+from typing import Callable, Hashable, Optional
 
 from ..schedulers.bands import SeparableBands
 from .layout import TokenLayout
@@ -33,6 +33,11 @@ class AttentionPlan:
         bands: the K frequency bands (`SeparableBands`) that fuse the branches; None for one branch.
         anchor_frames: token frames at the video's start that every local window also sees
             (`window_mask`'s anchors; 0: plain windows). Anchored windows stay nested.
+        anchor_shift: None: the anchors keep their own positions. Else ``shift(keys, frames)``, the
+            family's temporal RoPE move (e.g. `wan_temporal_shift`): each local window sees its anchors
+            re-placed at the frames just before it, as a stream's chunks see their sinks (no window
+            then reaches further than ``anchors + window`` frames). Runs on the dense kernel, in local
+            branches free of the base mask and score modifier.
         key: hashable description of the plan, for kernels that cache masks.
     """
 
@@ -45,6 +50,7 @@ class AttentionPlan:
     decayed_branches: Optional[int] = None
     bands: Optional[SeparableBands] = field(default=None, compare=False)
     anchor_frames: int = 0
+    anchor_shift: Optional[Callable] = field(default=None, compare=False)
     key: Hashable = None
 
     def __post_init__(self):
@@ -52,6 +58,10 @@ class AttentionPlan:
             raise ValueError("a plan with several branches needs bands to fuse them")
         if self.bands is not None and self.bands.num_bands != len(self.windows):
             raise ValueError("bands must have one band per branch")
+        if self.anchor_shift is not None and any(self.acts_in(k) and (self.base_mask or self.region_score_mod)
+                                                 for k, w in enumerate(self.windows) if w is not None):
+            raise ValueError("re-placed anchors need local branches free of the base mask and score modifier "
+                             "(decayed_branches=1)")
 
     @property
     def num_branches(self) -> int:

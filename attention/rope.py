@@ -36,3 +36,25 @@ def wan_rotary_at(rope, frame_positions: torch.Tensor, height: int, width: int):
         f_w = f_w[:width].view(1, 1, width, -1).expand(n, height, width, -1)
         tables.append(torch.cat([f_t, f_h, f_w], dim=-1).reshape(1, n * height * width, 1, -1))
     return tables[0], tables[1]
+
+
+def wan_temporal_shift(rope):
+    """A function ``shift(x, frames)`` that moves RoPE-rotated keys ``[..., D]`` (any leading axes, Wan's
+    interleaved layout) `frames` >= 0 token frames later in time, leaving their spatial positions.
+
+    Wan's angles are linear in position (``θ = p·ω``), so a move by ``d`` frames is one more rotation by
+    the temporal table's row ``d`` on the temporal channels (the spatial ones rotate by 0). Exact up to
+    rounding: ``shift(rope_at(k, p), d) == rope_at(k, p + d)``.
+    """
+    spatial = rope.h_dim + rope.w_dim
+
+    def shift(x: torch.Tensor, frames: int) -> torch.Tensor:
+        if frames == 0:
+            return x
+        tables = []
+        for freqs, rest in ((rope.freqs_cos, 1.0), (rope.freqs_sin, 0.0)):
+            row = freqs[frames, : rope.t_dim].to(device=x.device, dtype=torch.float64)
+            tables.append(torch.cat([row, row.new_full((spatial,), rest)]).to(x.dtype))
+        return apply_wan_rotary(x, *tables)
+
+    return shift

@@ -134,3 +134,27 @@ def joint_method_attention(method, q, k, v, text, frames, grid, native, visible=
                                 allowed=local_window_allowed(frames, tpf, native))]
     video = band_fusion([b[:, text:] for b in branches], frames, *grid, [0.25], 0.25)
     return torch.cat([branches[0][:, :text], video], dim=1)
+
+
+def sinks_window_attention(q, raw_k, v, frames, tokens_per_frame, window, anchors, rope_at):
+    """Local-window attention whose window also sees the first `anchors` frames placed just before it,
+    in float64, from the math: query frame f's window starts at s = clamp(f - window//2, 0, F - window);
+    for s > anchors its keys are the anchors' raw keys rotated at positions s - anchors + a (a < anchors)
+    and frames [s, s + window) rotated at their own positions; else frames [0, s + window) at their own.
+    q: [B, N, H, D] already rotated; raw_k: [B, N, H, D] before RoPE; rope_at(x, frame_positions) rotates
+    x [B, n·tokens_per_frame, H, D] as tokens of those frames. Returns [B, N, H, D] float64."""
+    q, v = q.double(), v.double()
+    out = torch.empty_like(q)
+    t = tokens_per_frame
+    for f in range(frames):
+        s = min(max(f - window // 2, 0), frames - window)
+        if s > anchors:
+            positions = list(range(s - anchors, s)) + list(range(s, s + window))
+            kept = list(range(anchors)) + list(range(s, s + window))
+        else:
+            positions = kept = list(range(s + window))
+        tokens = torch.cat([torch.arange(k * t, (k + 1) * t) for k in kept])
+        keys = rope_at(raw_k[:, tokens].double(), torch.tensor(positions))
+        rows = slice(f * t, (f + 1) * t)
+        out[:, rows] = plain_attention(q[:, rows], keys, v[:, tokens])
+    return out

@@ -1,4 +1,6 @@
 """FreeLong++ spectral fusion against float64 references."""
+import dataclasses
+
 import pytest
 import torch
 
@@ -10,7 +12,8 @@ from vidlong.attention.layout import TokenLayout
 from vidlong.plans import build_plan
 from vidlong.schedulers.bands import default_cutoffs, make_bands
 from vidlong.schedulers.windows import branch_windows
-from reference import band_fusion, gaussian_lowpass_shifted, local_window_allowed, plain_attention, ultravico_attention
+from reference import (band_fusion, gaussian_lowpass_shifted, local_window_allowed, plain_attention, sinks_window_attention,
+                       ultravico_attention)
 
 NATIVE = 3
 
@@ -186,3 +189,85 @@ def test_explicit_bands_and_presets():
     assert vidlong.SpectralFusion.preset("8x").windows == (4.0, 2.0, 1.0)
     with pytest.raises(vidlong.VidlongError, match="unknown preset"):
         vidlong.SpectralFusion.preset("5x")
+
+
+def _rope_for(layout, head_dim: int = 12):
+    """(Wan's RoPE module, rope_at(x [B, n, H, D], frame_positions) in float64) for `layout`'s grid."""
+    from diffusers.models.transformers.transformer_wan import WanRotaryPosEmbed
+    from vidlong.attention.rope import apply_wan_rotary, wan_rotary_at
+
+    rope = WanRotaryPosEmbed(head_dim, (1, 2, 2), 64)
+
+    def rope_at(x, positions):
+        cos, sin = wan_rotary_at(rope, positions, layout.height, layout.width)
+        return apply_wan_rotary(x, cos.double(), sin.double())
+
+    return rope, rope_at
+
+
+@pytest.mark.parametrize("method, window", [(vidlong.SlidingWindow(window=2 / 3, anchors=1 / 3, anchor_positions="adjacent"), 2),
+                                            (vidlong.SlidingWindow(window=1, anchors=2 / 3, anchor_positions="adjacent"), 3)])
+def test_a_window_with_sinks_matches_reference(method, window):
+    """`anchor_positions="adjacent"`: every window sees the video's first frames re-placed (RoPE) at the
+    frames just before it, as a stream's sinks; against float64 attention with the keys rotated at
+    those positions from their raw values (RoPE's move by a rotation is not what the reference uses)."""
+    from vidlong.attention.execute import AutoKernel
+    from vidlong.attention.rope import wan_temporal_shift
+
+    layout = TokenLayout(4 * NATIVE, 2, 3, NATIVE)
+    rope, rope_at = _rope_for(layout)
+    gen = torch.Generator().manual_seed(3)
+    q_raw, k_raw, v = (torch.randn(1, layout.num_tokens, 2, 12, generator=gen, dtype=torch.float64) for _ in range(3))
+    own = torch.arange(layout.frames)
+    q, k = rope_at(q_raw, own), rope_at(k_raw, own)
+    plan = build_plan(layout, [method], wan_temporal_shift(rope))
+    assert plan.windows == (window,) and plan.anchor_shift is not None
+    out = run_plan(q, k, v, plan, DenseKernel())
+    anchors = plan.anchor_frames
+    ref = sinks_window_attention(q, k_raw, v, layout.frames, layout.tokens_per_frame, window, anchors, rope_at)
+    assert rel_err(out, ref) < 1e-6
+    at_own_positions = run_plan(q, k, v, build_plan(layout, [dataclasses.replace(method, anchor_positions="own")]), DenseKernel())
+    assert rel_err(at_own_positions, ref) > 1e-3
+    assert AutoKernel().pick(q.transpose(1, 2), k.transpose(1, 2), plan).name == "dense"
+
+
+def test_fusion_with_sinks_matches_reference():
+    """The `both-sinks` layout: UltraViCo in the global branch only, each local window with the first
+    third re-placed just before it; band fusion as always (float64 reference, float32 run)."""
+    from vidlong.attention.rope import wan_temporal_shift
+
+    layout = TokenLayout(4 * NATIVE, 2, 3, NATIVE)
+    rope, rope_at = _rope_for(layout)
+    gen = torch.Generator().manual_seed(4)
+    q_raw, k_raw, v = (torch.randn(1, layout.num_tokens, 2, 12, generator=gen, dtype=torch.float64) for _ in range(3))
+    own = torch.arange(layout.frames)
+    q, k = rope_at(q_raw, own), rope_at(k_raw, own)
+    decay, fusion = vidlong.methods.methods_for("both-sinks", "4x")
+    assert fusion.anchor_positions == "adjacent" and fusion.anchors == pytest.approx(1 / 3)
+    plan = build_plan(layout, [decay, fusion], wan_temporal_shift(rope))
+    assert plan.decayed_branches == 1 and plan.anchor_frames == 1
+    out = run_plan(q.float(), k.float(), v.float(), plan, DenseKernel())
+    tpf = layout.tokens_per_frame
+    branches = [ultravico_attention(q, k, v, layout.frames, tpf, NATIVE, decay.alpha)] + [
+        sinks_window_attention(q, k_raw, v, layout.frames, tpf, win, 1, rope_at) for win in (2 * NATIVE, NATIVE)]
+    assert rel_err(out, band_fusion(branches, layout.frames, 2, 3, default_cutoffs((None, 2 * NATIVE, NATIVE), NATIVE), 0.25)) < 1e-5
+
+
+def test_sinks_need_a_movable_rope_and_the_dense_kernel():
+    """One line each: a family whose RoPE vidlong cannot move, a kernel other than auto/dense, an unknown
+    position rule; the flex kernel refuses such a plan outright."""
+    from vidlong.attention.kernels.flex import FlexKernel
+    from conftest import tiny_transformer
+
+    sinks = vidlong.SlidingWindow(window=2 / 3, anchors=1 / 3, anchor_positions="adjacent")
+    layout = TokenLayout(4 * NATIVE, 2, 3, NATIVE)
+    with pytest.raises(vidlong.VidlongError, match="needs a family whose RoPE"):
+        build_plan(layout, [sinks])
+    with pytest.raises(vidlong.VidlongError, match="runs on the dense kernel"):
+        vidlong.apply(tiny_transformer(), sinks, native_frames=NATIVE, kernel="fused")
+    with pytest.raises(vidlong.VidlongError, match="anchor_positions must be one of own, adjacent"):
+        vidlong.SpectralFusion(anchors=1 / 3, anchor_positions="next")
+    plan = build_plan(layout, [sinks], lambda keys, frames: keys)
+    q = torch.zeros(1, 2, layout.num_tokens, 8)
+    with pytest.raises(ValueError, match="anchors at their own positions only"):
+        FlexKernel()(q, q, q, plan)

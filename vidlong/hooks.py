@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 from diffusers.hooks import HookRegistry, ModelHook
@@ -40,11 +40,13 @@ class VidlongState:
         kernel: kernel name (one of `vidlong.attention.execute.KERNELS`).
         plan: the plan of the forward in progress (set by `PlanHook`).
         stream: streaming context (rolling KV cache), or None for whole-video generation.
+        temporal_shift: the family's temporal RoPE move (`FamilyAdapter.temporal_shift`), or None.
     """
 
     methods: tuple
     native_frames: int
     kernel: str = "auto"
+    temporal_shift: Optional[Callable] = None
     plan: Optional[AttentionPlan] = None
     stream: Optional[StreamContext] = None
     _plans: dict = field(default_factory=dict)
@@ -54,7 +56,7 @@ class VidlongState:
     def use_layout(self, layout: TokenLayout) -> AttentionPlan:
         """Select (building once per layout) the plan for `layout`."""
         if layout not in self._plans:
-            self._plans[layout] = build_plan(layout, self.methods)
+            self._plans[layout] = build_plan(layout, self.methods, self.temporal_shift)
         self.plan = self._plans[layout]
         return self.plan
 
@@ -185,6 +187,12 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
     if kernel not in KERNELS:
         raise VidlongError(f"unknown kernel {kernel!r}; choose one of: {', '.join(KERNELS)}")
     check_kernel_device(kernel, transformer)
+    if any(getattr(m, "anchors", 0) and getattr(m, "anchor_positions", "own") == "adjacent" for m in methods):
+        if adapter.temporal_shift(transformer) is None:
+            raise VidlongError(f"anchor_positions='adjacent' is not implemented for {adapter.transformer_class} (moving its "
+                               "RoPE); use anchor_positions='own'")
+        if kernel not in ("auto", "dense"):
+            raise VidlongError(f"anchor_positions='adjacent' runs on the dense kernel, not kernel={kernel!r}; use kernel='auto'")
     if native_frames is not None and (isinstance(native_frames, bool) or not isinstance(native_frames, int) or native_frames < 1):
         raise VidlongError(f"native_frames= must be a whole number of latent frames >= 1, got {native_frames!r}")
     if native_frames is None:
@@ -192,7 +200,8 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
 
         native_frames = spec_for_transformer(transformer).native_frames
     remove(transformer)
-    state = VidlongState(methods=tuple(methods), native_frames=int(native_frames), kernel=kernel, stream=stream)
+    state = VidlongState(methods=tuple(methods), native_frames=int(native_frames), kernel=kernel, stream=stream,
+                         temporal_shift=adapter.temporal_shift(transformer))
     state.kernel_for(next(transformer.parameters()).device)
     HookRegistry.check_if_exists_or_initialize(transformer).register_hook(PlanHook(state, adapter), HOOK_NAME)
     if riflex:

@@ -3,12 +3,14 @@
 
 #: `vidlong generate --method` names ("none" and "direct" are the stock model; "both-global": UltraViCo
 #: in FreeLong++'s global branch only, see `vidlong.UltraViCo.branches`; "-anchored": FreeLong++'s local
-#: windows also see the video's first frames, see `vidlong.SpectralFusion.anchors`)
+#: windows also see the video's first frames, see `vidlong.SpectralFusion.anchors`; "-sinks": they see them
+#: re-placed just before the window, as a stream's sinks, see `anchor_positions`; "window-sinks": a window
+#: of two thirds of the native length plus the first third of the video as its sinks)
 METHOD_NAMES = ("none", "direct", "ultravico", "freelong", "both", "both-global", "freelong-anchored", "both-anchored",
-                "riflex", "window")
+                "freelong-sinks", "both-sinks", "riflex", "window", "window-sinks")
 
 #: the method names that run FreeLong++ (and take its initial noise and a preset's fusion settings)
-FUSION_METHODS = ("freelong", "both", "both-global", "freelong-anchored", "both-anchored")
+FUSION_METHODS = ("freelong", "both", "both-global", "freelong-anchored", "both-anchored", "freelong-sinks", "both-sinks")
 
 #: `--noise` names: the initial noises (`vidlong.schedulers.noise.initial_noise`)
 NOISE_KINDS = ("plain", "specmix", "freenoise")

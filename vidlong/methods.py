@@ -108,14 +108,18 @@ class SpectralFusion:
             over, one per entry of `windows`; default ``0.25 · L / w`` (FreeLong's 0.25 at w = L).
         spatial_cutoff: spatial Gaussian cut-off d_s shared by every band (FreeLong: 0.25).
         anchors: a multiple of L (e.g. 1/3): every local window also sees the video's first
-            ``round(anchors · L)`` frames (at least one), as a stream's chunks see its sinks; they keep
-            their own positions. 0: plain windows, as published. vidlong's own option ("anchored window").
+            ``round(anchors · L)`` frames (at least one), as a stream's chunks see its sinks. 0: plain
+            windows, as published. vidlong's own option ("anchored window").
+        anchor_positions: "own": the anchors keep their positions (up to the whole video away);
+            "adjacent": each window sees them re-placed (RoPE) at the frames just before it, as a
+            stream places its sinks (Wan; the dense kernel; UltraViCo then acts in the global branch only).
     """
 
     windows: tuple[float, ...] = (2.0, 1.0)
     bands: Optional[tuple[float, ...]] = None
     spatial_cutoff: float = 0.25
     anchors: float = 0.0
+    anchor_positions: str = "own"
 
     def __post_init__(self):
         if not _positive(self.spatial_cutoff):
@@ -126,8 +130,7 @@ class SpectralFusion:
             raise VidlongError(f"SpectralFusion bands must be normalised frequencies in (0, 1], got {self.bands!r}")
         if self.bands is not None and len(self.bands) != len(self.windows):
             raise VidlongError(f"SpectralFusion needs one band cut-off per window: {len(self.windows)} windows, {len(self.bands)} bands")
-        if not (self.anchors == 0 or _positive(self.anchors)) or self.anchors > 1:
-            raise VidlongError(f"SpectralFusion anchors must be a multiple of the native length in [0, 1] (e.g. 1/3), got {self.anchors!r}")
+        check_anchors("SpectralFusion", self.anchors, self.anchor_positions)
         bands = self.bands if self.bands is not None else [None] * len(self.windows)
         pairs = sorted(((float(w), b) for w, b in zip(self.windows, bands)), key=lambda p: p[0], reverse=True)
         object.__setattr__(self, "windows", tuple(w for w, _ in pairs))
@@ -145,7 +148,7 @@ class SpectralFusion:
 
     def anchor_frames_for(self, layout: TokenLayout) -> int:
         """Token frames of the local windows' anchors (0: none)."""
-        return max(1, round(self.anchors * layout.native_frames)) if self.anchors else 0
+        return anchor_frames(self.anchors, layout)
 
     def bands_for(self, layout: TokenLayout, windows) -> SeparableBands:
         """The K frequency bands for the branches `windows`."""
@@ -163,13 +166,23 @@ class SlidingWindow:
 
     Attributes:
         window: window as a multiple of the native window L (1 = L frames, centred, shifted at the ends).
+        anchors, anchor_positions: the video's first frames seen by every window, as
+            `SpectralFusion`'s (e.g. ``window=2/3, anchors=1/3, anchor_positions="adjacent"``: a stream's
+            sinks and window of the native length, in one bidirectional forward).
     """
 
     window: float = 1.0
+    anchors: float = 0.0
+    anchor_positions: str = "own"
 
     def __post_init__(self):
         if not _positive(self.window):
             raise VidlongError(f"SlidingWindow window must be > 0 (a multiple of the native length), got {self.window}")
+        check_anchors("SlidingWindow", self.anchors, self.anchor_positions)
+
+    def anchor_frames_for(self, layout: TokenLayout) -> int:
+        """Token frames of the window's anchors (0: none)."""
+        return anchor_frames(self.anchors, layout)
 
     def windows_for(self, layout: TokenLayout):
         """``(w,)`` in token frames, or ``(None,)`` when the window spans the video."""
@@ -286,6 +299,23 @@ STREAM_PRESETS = {
 DEFAULT_ANCHORS = 1 / 3
 
 
+#: where a local window sees its anchors (see `SpectralFusion.anchor_positions`)
+ANCHOR_POSITIONS = ("own", "adjacent")
+
+
+def check_anchors(owner: str, anchors, positions) -> None:
+    """One line for anchors outside [0, 1] native windows or an unknown `anchor_positions`."""
+    if not (anchors == 0 or _positive(anchors)) or anchors > 1:
+        raise VidlongError(f"{owner} anchors must be a multiple of the native length in [0, 1] (e.g. 1/3), got {anchors!r}")
+    if positions not in ANCHOR_POSITIONS:
+        raise VidlongError(f"{owner} anchor_positions must be one of {', '.join(ANCHOR_POSITIONS)}, got {positions!r}")
+
+
+def anchor_frames(anchors: float, layout: TokenLayout) -> int:
+    """Token frames of `anchors` native windows (at least one; 0 for none)."""
+    return max(1, round(anchors * layout.native_frames)) if anchors else 0
+
+
 def _positive(value) -> bool:
     """A finite real number > 0."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
@@ -317,11 +347,15 @@ def methods_for(name: str, preset: Optional[str] = None) -> tuple:
     settings = dict(settings, riflex=RIFLEx(), window=SlidingWindow())
     if name == "both-global":
         settings["ultravico"] = dataclasses.replace(settings["ultravico"], branches="global")
-    if name.endswith("-anchored") and not settings["fusion"].anchors:
+    if name.endswith(("-anchored", "-sinks")) and not settings["fusion"].anchors:
         settings["fusion"] = dataclasses.replace(settings["fusion"], anchors=DEFAULT_ANCHORS)
+    if name.endswith("-sinks"):
+        settings["fusion"] = dataclasses.replace(settings["fusion"], anchor_positions="adjacent")
+        settings["window"] = SlidingWindow(window=1 - DEFAULT_ANCHORS, anchors=DEFAULT_ANCHORS, anchor_positions="adjacent")
     chosen = {"none": (), "direct": (), "ultravico": ("ultravico",), "freelong": ("fusion",), "both-global": ("ultravico", "fusion"),
               "both": ("ultravico", "fusion"), "freelong-anchored": ("fusion",), "both-anchored": ("ultravico", "fusion"),
-              "riflex": ("riflex",), "window": ("window",)}[name]
+              "freelong-sinks": ("fusion",), "both-sinks": ("ultravico", "fusion"),
+              "riflex": ("riflex",), "window": ("window",), "window-sinks": ("window",)}[name]
     return tuple(settings[key] for key in chosen)
 
 

@@ -63,6 +63,11 @@ class FamilyAdapter:
         """The RoPE module whose temporal tables RIFLEx replaces, or None where RIFLEx is not implemented."""
         return None
 
+    def temporal_shift(self, transformer):
+        """``shift(keys [..., D], frames)``: RoPE-rotated keys moved `frames` token frames later (for
+        windows that see anchors re-placed next to them), or None where it is not implemented."""
+        return None
+
     def text_projections(self, transformer) -> list:
         """Modules whose one input is the prompt's states alone (the same tensor at every forward of a
         prompt), which a stream may compute once per prompt (`vidlong.text_memo`); none by default."""

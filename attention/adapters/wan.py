@@ -3,7 +3,7 @@ tokens of the patched latents ``[B, C, F, H, W]`` (patch ``(1, 2, 2)``); text by
 from __future__ import annotations
 
 from ..layout import TokenLayout
-from ..rope import apply_wan_rotary
+from ..rope import apply_wan_rotary, wan_temporal_shift
 from .base import FamilyAdapter
 
 
@@ -40,6 +40,9 @@ class WanAdapter(FamilyAdapter):
 
     def rope_module(self, transformer):
         return transformer.rope
+
+    def temporal_shift(self, transformer):
+        return wan_temporal_shift(transformer.rope)
 
     def text_projections(self, transformer) -> list:
         """The text embedder (T5 states ``[B, T, 4096]`` -> ``[B, T, C]``) and each block's cross-attention

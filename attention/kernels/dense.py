@@ -15,7 +15,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from ..mods import MaskMod, ScoreMod
+from ..mods import MaskMod, ScoreMod, window_start
 
 
 def dense_attention(
@@ -131,9 +131,50 @@ class DenseKernel:
 
     def __call__(self, query, key, value, plan):
         """query/key/value ``[B, H, N, D]`` -> one ``[B, H, N, D]`` output per branch."""
-        if plan.center_keys:
-            key = center_keys(key)
+        centred = center_keys(key) if plan.center_keys else key
         return [
-            dense_attention(query, key, value, plan.branch_mask(k), plan.branch_score_mod(k), self.compute_dtype, self.query_block)
-            for k in range(plan.num_branches)
+            adjacent_anchor_attention(query, key, value, plan.layout, window, plan.anchor_frames, plan.anchor_shift,
+                                      self.compute_dtype)
+            if window is not None and plan.anchor_shift is not None and plan.anchor_frames else
+            dense_attention(query, centred, value, plan.branch_mask(k), plan.branch_score_mod(k), self.compute_dtype, self.query_block)
+            for k, window in enumerate(plan.windows)
         ]
+
+
+def adjacent_anchor_attention(query, key, value, layout, window: int, anchors: int, shift,
+                              compute_dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+    """Local-window attention whose window also sees the video's first `anchors` token frames,
+    re-placed at the frames just before it (a stream's sinks, in one bidirectional forward).
+
+    The queries of frame ``f`` see frames ``[s, s + window)``, ``s = window_start(f)``, and, when
+    ``s > anchors``, the anchor frames' keys moved ``s - anchors`` frames later by `shift` (their values
+    as they are); when ``s <= anchors`` the frames ``[0, s + window)`` at their own positions.
+
+    Args:
+        query, key, value: ``[B, H, N, D]``, keys RoPE-rotated at their own frames (not centred: a
+            centring would not commute with the move).
+        layout: the token grid; `window`, `anchors` in token frames.
+        shift: ``shift(keys, frames)``, the family's temporal RoPE move (`wan_temporal_shift`).
+        compute_dtype: as `dense_attention`'s.
+
+    Returns:
+        ``[B, H, N, D]`` in the query's dtype.
+    """
+    if compute_dtype is None:
+        compute_dtype = torch.float64 if query.dtype == torch.float64 else torch.float32
+    per_frame = layout.tokens_per_frame
+    starts = window_start(layout, window, torch.arange(layout.frames)).tolist()
+    q_all, k_all, v_all = (x.to(compute_dtype) for x in (query, key, value))
+    anchor_keys, anchor_values = k_all[:, :, : anchors * per_frame], v_all[:, :, : anchors * per_frame]
+    out = torch.empty_like(q_all)
+    for start in sorted(set(starts)):
+        first, stop = starts.index(start), len(starts) - starts[::-1].index(start)  # query frames [first, stop)
+        end = (start + window) * per_frame
+        if start > anchors:
+            keys = torch.cat([shift(anchor_keys, start - anchors), k_all[:, :, start * per_frame : end]], dim=2)
+            values = torch.cat([anchor_values, v_all[:, :, start * per_frame : end]], dim=2)
+        else:
+            keys, values = k_all[:, :, :end], v_all[:, :, :end]
+        rows = slice(first * per_frame, stop * per_frame)
+        out[:, :, rows] = F.scaled_dot_product_attention(q_all[:, :, rows], keys, values)
+    return out.to(query.dtype)

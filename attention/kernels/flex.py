@@ -120,6 +120,8 @@ class FlexKernel:
         """query/key/value ``[B, H, N, D]`` -> one ``[B, H, N, D]`` output per branch (global first)."""
         if plan.decayed_branches is not None:  # its rings share one merged softmax, so one rule for every branch
             raise ValueError("the flex kernel runs plans whose modifier acts in every branch; use the dense kernel")
+        if plan.anchor_shift is not None:  # a window's keys depend on where it starts: no one block mask
+            raise ValueError("the flex kernel runs anchors at their own positions only; use the dense kernel")
         if plan.center_keys:
             key = center_keys(key)
         n_q, n_kv = query.shape[2], key.shape[2]
