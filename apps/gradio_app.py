@@ -68,8 +68,11 @@ METHOD_HELP = {
     "both-global": "UltraViCo in FreeLong++'s global branch only",
     "freelong-anchored": "FreeLong++, local windows also see the first frames",
     "both-anchored": "UltraViCo + FreeLong++, local windows also see the first frames",
+    "freelong-sinks": "FreeLong++, local windows see the first frames just before them, as a stream's sinks",
+    "both-sinks": "UltraViCo (global branch) + FreeLong++ with sinks before each local window",
     "riflex": "RIFLEx baseline (RoPE frequency)",
     "window": "sliding-window attention baseline",
+    "window-sinks": "a stream's attention in one pass: a window plus the first frames as sinks",
 }
 
 #: the form fields a generation's settings reload into (settings key per field, in the page's order)

@@ -19,7 +19,8 @@ def model_dir(tmp_path_factory):
 @pytest.mark.parametrize("args, latent", [(["--ratio", "4", "--method", "both", "--preset", "4x"], 12),
                                           (["--frames", "17", "--method", "ultravico"], 5),
                                           (["--preset", "2x", "--method", "freelong"], 6),
-                                          (["--frames", "17", "--method", "both", "--dtype", "bfloat16"], 5)])
+                                          (["--frames", "17", "--method", "both", "--dtype", "bfloat16"], 5),
+                                          (["--ratio", "4", "--method", "window-sinks"], 12)])
 def test_generate_writes_mp4_and_settings(model_dir, tmp_path, capsys, args, latent):
     out = tmp_path / "video.mp4"
     assert main(["generate", "--prompt", "a red circle", "--model", str(model_dir), "--out", str(out), *args]) == 0

@@ -23,7 +23,7 @@ from .attention.plan import AttentionPlan
 from .attention.processor import VidlongAttnProcessor
 from .attention.stream_attention import StreamContext
 from .errors import VidlongError
-from .methods import RIFLEx, check_methods
+from .methods import RIFLEx, check_methods, check_moved_rope, needs_moved_rope
 from .plans import build_plan
 from .schedulers.riflex import riflex_tables
 
@@ -187,12 +187,9 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
     if kernel not in KERNELS:
         raise VidlongError(f"unknown kernel {kernel!r}; choose one of: {', '.join(KERNELS)}")
     check_kernel_device(kernel, transformer)
-    if any(getattr(m, "anchors", 0) and getattr(m, "anchor_positions", "own") == "adjacent" for m in methods):
-        if adapter.temporal_shift(transformer) is None:
-            raise VidlongError(f"anchor_positions='adjacent' is not implemented for {adapter.transformer_class} (moving its "
-                               "RoPE); use anchor_positions='own'")
-        if kernel not in ("auto", "dense"):
-            raise VidlongError(f"anchor_positions='adjacent' runs on the dense kernel, not kernel={kernel!r}; use kernel='auto'")
+    check_moved_rope(methods, adapter)
+    if needs_moved_rope(methods) and kernel not in ("auto", "dense"):
+        raise VidlongError(f"anchor_positions='adjacent' runs on the dense kernel, not kernel={kernel!r}; use kernel='auto'")
     if native_frames is not None and (isinstance(native_frames, bool) or not isinstance(native_frames, int) or native_frames < 1):
         raise VidlongError(f"native_frames= must be a whole number of latent frames >= 1, got {native_frames!r}")
     if native_frames is None:

@@ -311,6 +311,18 @@ def check_anchors(owner: str, anchors, positions) -> None:
         raise VidlongError(f"{owner} anchor_positions must be one of {', '.join(ANCHOR_POSITIONS)}, got {positions!r}")
 
 
+def needs_moved_rope(methods) -> bool:
+    """Whether any of `methods` has anchors re-placed next to its windows (``anchor_positions="adjacent"``)."""
+    return any(getattr(m, "anchors", 0) and getattr(m, "anchor_positions", "own") == "adjacent" for m in methods)
+
+
+def check_moved_rope(methods, adapter) -> None:
+    """One line unless the family of `adapter` can re-place anchors where `methods` ask for it."""
+    if needs_moved_rope(methods) and not adapter.moves_rope:
+        raise VidlongError(f"windows with sinks (anchor_positions='adjacent', the -sinks methods) are not implemented for "
+                           f"{adapter.transformer_class} (moving its RoPE); use a method without -sinks")
+
+
 def anchor_frames(anchors: float, layout: TokenLayout) -> int:
     """Token frames of `anchors` native windows (at least one; 0 for none)."""
     return max(1, round(anchors * layout.native_frames)) if anchors else 0

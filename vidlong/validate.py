@@ -210,14 +210,15 @@ def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> Non
 def check_generate(request, limits: ModelLimits) -> int:
     """Every field of a `GenerateRequest` against `limits`; returns the video's latent frames."""
     from .generate import check_task, resolve_latent_frames
-    from .methods import methods_for
+    from .attention.adapters import adapter_named
+    from .methods import check_moved_rope, methods_for
 
     if not isinstance(request.prompt, str) or not request.prompt.strip():
         raise VidlongError("the prompt is empty; describe the video, e.g. \"a red circle and a blue square\"")
     if request.negative_prompt is not None and not isinstance(request.negative_prompt, str):
         raise VidlongError(f"--negative-prompt must be text, got {request.negative_prompt!r:.80}")
     check_task(limits.task, bool(request.image))
-    methods_for(request.method, request.preset)
+    check_moved_rope(methods_for(request.method, request.preset), adapter_named(limits.family))
     if request.noise not in (None, *NOISE_KINDS):
         raise VidlongError(f"--noise must be one of {', '.join(NOISE_KINDS)}, got {request.noise!r}")
     check_finite("guidance", request.guidance, 0, MAX_GUIDANCE)

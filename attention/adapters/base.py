@@ -23,6 +23,7 @@ class FamilyAdapter:
             the processor receives them as ``encoder_hidden_states``).
         text_at_end: in joint attention, the text tokens follow the video tokens in q/k/v (else they
             come first).
+        moves_rope: whether `temporal_shift` is implemented (windows with re-placed anchors).
     """
 
     name: str = ""
@@ -32,6 +33,7 @@ class FamilyAdapter:
     no_stream_reason: str = "it is not implemented yet"
     joint_text: bool = False
     text_at_end: bool = False
+    moves_rope: bool = False
 
     def self_attentions(self, transformer) -> list:
         """The video self-attention modules whose processor vidlong replaces."""

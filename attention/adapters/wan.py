@@ -26,6 +26,7 @@ def wan_qkv(attn, hidden_states, rotary_emb=None):
 class WanAdapter(FamilyAdapter):
     name = "wan"
     transformer_class = "WanTransformer3DModel"
+    moves_rope = True
     stream_contexts = ("cache", "renoise")
 
     def self_attentions(self, transformer) -> list:
