@@ -191,8 +191,9 @@ def test_explicit_bands_and_presets():
         vidlong.SpectralFusion.preset("5x")
 
 
-def _rope_for(layout, head_dim: int = 12):
-    """(Wan's RoPE module, rope_at(x [B, n, H, D], frame_positions) in float64) for `layout`'s grid."""
+def _rotated_inputs(layout, seed: int, head_dim: int = 12):
+    """(q, k rotated at their own frames, v, raw k, Wan's RoPE module, rope_at) in float64, where
+    ``rope_at(x [B, n, H, D], frame_positions)`` rotates x as tokens of those frames of `layout`'s grid."""
     from diffusers.models.transformers.transformer_wan import WanRotaryPosEmbed
     from vidlong.attention.rope import apply_wan_rotary, wan_rotary_at
 
@@ -202,7 +203,10 @@ def _rope_for(layout, head_dim: int = 12):
         cos, sin = wan_rotary_at(rope, positions, layout.height, layout.width)
         return apply_wan_rotary(x, cos.double(), sin.double())
 
-    return rope, rope_at
+    gen = torch.Generator().manual_seed(seed)
+    q_raw, k_raw, v = (torch.randn(1, layout.num_tokens, 2, head_dim, generator=gen, dtype=torch.float64) for _ in range(3))
+    own = torch.arange(layout.frames)
+    return rope_at(q_raw, own), rope_at(k_raw, own), v, k_raw, rope, rope_at
 
 
 @pytest.mark.parametrize("method, window", [(vidlong.SlidingWindow(window=2 / 3, anchors=1 / 3, anchor_positions="adjacent"), 2),
@@ -215,11 +219,7 @@ def test_a_window_with_sinks_matches_reference(method, window):
     from vidlong.attention.rope import wan_temporal_shift
 
     layout = TokenLayout(4 * NATIVE, 2, 3, NATIVE)
-    rope, rope_at = _rope_for(layout)
-    gen = torch.Generator().manual_seed(3)
-    q_raw, k_raw, v = (torch.randn(1, layout.num_tokens, 2, 12, generator=gen, dtype=torch.float64) for _ in range(3))
-    own = torch.arange(layout.frames)
-    q, k = rope_at(q_raw, own), rope_at(k_raw, own)
+    q, k, v, k_raw, rope, rope_at = _rotated_inputs(layout, seed=3)
     plan = build_plan(layout, [method], wan_temporal_shift(rope))
     assert plan.windows == (window,) and plan.anchor_shift is not None
     out = run_plan(q, k, v, plan, DenseKernel())
@@ -237,11 +237,7 @@ def test_fusion_with_sinks_matches_reference():
     from vidlong.attention.rope import wan_temporal_shift
 
     layout = TokenLayout(4 * NATIVE, 2, 3, NATIVE)
-    rope, rope_at = _rope_for(layout)
-    gen = torch.Generator().manual_seed(4)
-    q_raw, k_raw, v = (torch.randn(1, layout.num_tokens, 2, 12, generator=gen, dtype=torch.float64) for _ in range(3))
-    own = torch.arange(layout.frames)
-    q, k = rope_at(q_raw, own), rope_at(k_raw, own)
+    q, k, v, k_raw, rope, rope_at = _rotated_inputs(layout, seed=4)
     decay, fusion = vidlong.methods.methods_for("both-sinks", "4x")
     assert fusion.anchor_positions == "adjacent" and fusion.anchors == pytest.approx(1 / 3)
     plan = build_plan(layout, [decay, fusion], wan_temporal_shift(rope))
