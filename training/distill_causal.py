@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import sys
 import time
@@ -43,7 +42,7 @@ if __package__ in (None, ""):  # allow `python training/distill_causal.py`
 from training import components as C  # noqa: E402
 from training.causal import add_lora, teacher_forced_prediction  # noqa: E402
 from training.train import Log, autocast, set_scheduled_lr  # noqa: E402
-from training.train_causal import CHUNK, StreamData, sampler_sigmas, stream_layout, write_model_folder  # noqa: E402
+from training.train_causal import CHUNK, StreamData, finish_run, sampler_sigmas, stream_layout, write_model_folder  # noqa: E402
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -250,11 +249,7 @@ def main(argv=None) -> dict:
     log.close()
     write_model_folder(os.path.join(args.out, "model"), stacked_lora(load_file(str(link.lora)), student_lora, link.scale),
                        args, name="default-causal-distilled", sampler="causal")
-    summary["total_seconds"] = time.time() - data.t_start
-    with open(os.path.join(args.out, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
-    print(f"[done] {summary['distill']} in {summary['total_seconds']:.0f}s", flush=True)
-    return summary
+    return finish_run(summary, "distill", args.out, data.t_start)
 
 
 if __name__ == "__main__":

@@ -274,10 +274,15 @@ def main(argv=None) -> dict:
     summary["train"] = train(transformer, lora, latents, data.text_all, data.text_empty, args, device, log, gen)
     log.close()
     write_model_folder(os.path.join(args.out, "model"), lora, args)
-    summary["total_seconds"] = time.time() - data.t_start
-    with open(os.path.join(args.out, "summary.json"), "w") as f:
+    return finish_run(summary, "train", args.out, data.t_start)
+
+
+def finish_run(summary: dict, result_key: str, out: str, t_start: float) -> dict:
+    """Add the run's total seconds to `summary`, write it to OUT/summary.json and print the result."""
+    summary["total_seconds"] = time.time() - t_start
+    with open(os.path.join(out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
-    print(f"[done] {summary['train']} in {summary['total_seconds']:.0f}s", flush=True)
+    print(f"[done] {summary[result_key]} in {summary['total_seconds']:.0f}s", flush=True)
     return summary
 
 
