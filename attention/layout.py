@@ -32,6 +32,13 @@ class TokenLayout:
             raise ValueError(f"every size of a TokenLayout must be >= 1, got {self}")
 
     @property
+    def grid(self) -> tuple[int, int, int, int]:
+        """``(frames, height, width, native_frames)``: the layout as plain ints, to key caches and compare
+        by under torch.compile (dynamo in torch 2.11 hashed a layout made inside the traced forward before
+        its fields were set, when a graph break made it rebuild a dict keyed by it)."""
+        return (self.frames, self.height, self.width, self.native_frames)
+
+    @property
     def tokens_per_frame(self) -> int:
         return self.height * self.width
 

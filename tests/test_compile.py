@@ -25,6 +25,35 @@ def test_one_graph_and_the_eager_output(methods):
     assert torch.allclose(compiled, eager, atol=1e-6, rtol=1e-5)
 
 
+def test_a_graph_break_in_the_kernel_resumes_with_the_plan_cache_intact(monkeypatch):
+    """At a graph break dynamo rebuilds what the traced forward made before it, the plan cache among
+    them: keyed by `TokenLayout` objects, torch 2.11 hashed a layout before its fields were set
+    (AttributeError 'frames'; the fused kernel's launch breaks the graph there). Keyed by the layout's
+    ints, the forward resumes and gives the eager output."""
+    from torch._dynamo.utils import counters
+
+    from vidlong.attention.kernels import dense
+
+    eager_call = dense.DenseKernel.__call__
+
+    def breaking_call(self, *args):
+        torch._dynamo.graph_break()
+        return eager_call(self, *args)
+
+    eager_model, model = tiny_transformer(), tiny_transformer()  # the compiled one builds its plan in the trace
+    for m in (eager_model, model):
+        vidlong.apply(m, vidlong.UltraViCo(), native_frames=2, kernel="dense")
+    inputs = transformer_inputs(6)
+    with torch.no_grad():
+        eager = eager_model(**inputs)[0]
+        monkeypatch.setattr(dense.DenseKernel, "__call__", breaking_call)
+        torch._dynamo.reset()
+        counters.clear()
+        compiled = torch.compile(model, backend="eager")(**inputs)[0]
+    assert sum(counters["graph_break"].values()) >= 1
+    assert torch.allclose(compiled, eager, atol=1e-6, rtol=1e-5)
+
+
 def test_regional_compilation_compiles_one_block_for_every_layer():
     """diffusers' `compile_repeated_blocks` compiles one block's code and reuses it for every layer: with
     vidlong's methods applied the layers must stay alike (no hook on the attention modules, no state

@@ -50,20 +50,13 @@ def supports(plan, query: torch.Tensor) -> bool:
         and query.dtype in (torch.float16, torch.bfloat16, torch.float32)
         and 16 <= dim <= 256 and dim & (dim - 1) == 0
         and query.shape[2] == plan.layout.num_tokens
-        and (plan.base_mask is None or (isinstance(plan.base_mask, FirstFrameGuard) and _same_grid(plan.base_mask.layout, plan.layout)))
-        and (plan.score_region is None or (isinstance(plan.score_region, FarPair) and _same_grid(plan.score_region.layout, plan.layout)))
+        and (plan.base_mask is None or (isinstance(plan.base_mask, FirstFrameGuard) and plan.base_mask.layout.grid == plan.layout.grid))
+        and (plan.score_region is None or (isinstance(plan.score_region, FarPair) and plan.score_region.layout.grid == plan.layout.grid))
         and (plan.region_score_mod is None or isinstance(plan.region_score_mod, PositiveDecay))
         and (plan.score_region is None or plan.region_score_mod is not None)
         and plan.decayed_branches is None  # the rings share one running softmax, so one rule for every branch
         and plan.anchor_frames == 0  # its windows are contiguous frame spans
     )
-
-
-def _same_grid(a, b) -> bool:
-    """Whether two `TokenLayout`s are the same grid, field by field: under torch.compile the plan's
-    layouts are built inside the traced forward, and dynamo (torch 2.11 on CUDA) ran the dataclass's
-    generated ``__eq__`` on them before their fields were set (AttributeError: no attribute 'frames')."""
-    return a is b or (a.frames, a.height, a.width, a.native_frames) == (b.frames, b.height, b.width, b.native_frames)
 
 
 def _decay_mode(plan) -> int:
