@@ -75,8 +75,32 @@ def test_a_lora_folder_loads_as_its_base_with_the_lora_merged(tmp_path):
     assert pipe.spec.name == "tiny-lora" and spec_for_transformer(pipe.transformer).name == "tiny-lora"
 
 
+def test_a_lora_folder_on_a_lora_folder_merges_both_in_order(tmp_path):
+    """A chain (`default-distilled` is `default-causal` plus a LoRA): the pipeline folder's weights plus
+    the first LoRA, then the second; settings overlaid outwards; every folder in the weights' fingerprint."""
+    from vidlong.models import weight_folders
+    from vidlong.pipeline import load_pipeline
+
+    base = save_tiny_pipeline(tmp_path / "base")
+    stock = load_pipeline(base, device="cpu").transformer.state_dict()["blocks.0.attn1.to_q.weight"].double()
+    gen = torch.Generator().manual_seed(2)
+    a1, b1, a2, b2 = (torch.randn(shape, generator=gen) for shape in ((2, 32), (32, 2), (3, 32), (32, 3)))
+    key = "transformer.blocks.0.attn1.to_q.lora_"
+    first = _lora_folder(tmp_path / "first", "../base", {key + "A.weight": a1, key + "B.weight": b1})
+    second = tmp_path / "second"
+    second.mkdir()
+    save_file({key + "A.weight": a2, key + "B.weight": b2}, str(second / "b.safetensors"))
+    (second / "vidlong.yaml").write_text("base: ../first\nlora: b.safetensors\nguidance_scale: 4.5\n")
+    pipe = load_pipeline(second, device="cpu")
+    expected = stock + 0.5 * b1.double() @ a1.double() + b2.double() @ a2.double()
+    assert torch.allclose(pipe.transformer.state_dict()["blocks.0.attn1.to_q.weight"].double(), expected, atol=1e-5)
+    assert (pipe.spec.name, pipe.spec.native_frames, pipe.spec.fps, pipe.spec.guidance_scale) == ("second", 3, 8, 4.5)
+    assert weight_folders(second) == [second.resolve(), first.resolve(), base.resolve()]
+
+
 @pytest.mark.parametrize("base, lora, message", [
-    ("../nowhere", "adapter.safetensors", "names base '../nowhere', which is no diffusers pipeline folder; fix base:"),
+    ("../nowhere", "adapter.safetensors", "names base '../nowhere', which is no diffusers pipeline folder nor a model folder"),
+    (".", "adapter.safetensors", "names base '.', whose chain of bases leads back to it; fix base:"),
     ("../base", "missing.safetensors", "names lora 'missing.safetensors', which is not in"),
 ])
 def test_a_lora_folder_naming_a_missing_file_is_one_line_exit_2(tmp_path, base, lora, message):
@@ -133,6 +157,24 @@ def test_the_embedded_causal_model_streams_with_its_own_settings(tmp_path):
     sidecar = json.loads((tmp_path / "s.json").read_text())
     assert (sidecar["model"], sidecar["model_path"], sidecar["streaming"]["sampler"]) == ("default-causal", "default-causal", "scheduler")
     assert sidecar["streaming"]["steps"] == 2 and sidecar["guidance"] == [3.0, 3.0]
+
+
+def test_the_embedded_distilled_model_streams_with_the_causal_sampler_at_guidance_1(tmp_path):
+    """`default-distilled` is `default-causal` plus the student's LoRA (a chain): it changes the same 80
+    Linears again, and streams with the causal sampler at guidance 1 by default."""
+    from vidlong.pipeline import load_pipeline
+
+    distilled, causal = load_pipeline("default-distilled", device="cpu"), load_pipeline("default-causal", device="cpu")
+    assert (distilled.spec.stream_sampler, distilled.spec.stream_context, distilled.spec.native_frames) == ("causal", "cache", 9)
+    causal_state = causal.transformer.state_dict()
+    changed = [k for k, v in distilled.transformer.state_dict().items() if not torch.equal(v, causal_state[k])]
+    assert len(changed) == 8 * 10
+    run = subprocess.run([sys.executable, "-m", "vidlong", "stream", "--model", "default-distilled", "--prompt", "a red circle",
+                          "--seconds", "1", "--out", str(tmp_path / "s.mp4")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    sidecar = json.loads((tmp_path / "s.json").read_text())
+    assert (sidecar["model"], sidecar["streaming"]["sampler"]) == ("default-distilled", "causal")
+    assert set(sidecar["guidance"]) == {1.0}
 
 
 def test_a_lora_folder_needs_only_what_differs_from_its_base(tmp_path):
@@ -197,24 +239,21 @@ def test_dmd_moves_a_sample_only_where_the_critic_and_the_guided_teacher_disagre
 
 
 def test_distillation_smoke_run_writes_a_few_step_model_that_streams(tmp_path):
-    """`training.distill_causal --smoke` writes the teacher's and the student's LoRAs stacked into one
-    (rank 64 + 4) on the default model, with the causal sampler; vidlong loads and streams it."""
+    """`training.distill_causal --smoke` writes the student's LoRA (rank 4) on the teacher
+    (`default-causal`, itself a LoRA on the default model), with the causal sampler; vidlong loads the
+    chain and streams it."""
     from safetensors.torch import load_file
 
-    from training.distill_causal import main as distill, stacked_lora
+    from training.distill_causal import main as distill
     from vidlong.pipeline import load_pipeline
 
     summary = distill(["--smoke", "--out", str(tmp_path / "run")])
     assert summary["distill"]["steps"] == 2 and summary["distill"]["student_steps"] == 2
     model = tmp_path / "run" / "model"
     spec = yaml.safe_load((model / "vidlong.yaml").read_text())
-    assert (spec["name"], spec["base"], spec["stream_sampler"]) == ("default-causal-distilled", "default", "causal")
+    assert (spec["name"], spec["base"], spec["stream_sampler"]) == ("default-distilled", "default-causal", "causal")
     lora = load_file(str(model / "pytorch_lora_weights.safetensors"))
-    assert lora["transformer.blocks.0.attn1.to_q.lora_A.weight"].shape == (68, 320)
-    gen = torch.Generator().manual_seed(0)
-    a1, b1, a2, b2 = (torch.randn(shape, generator=gen) for shape in ((2, 5), (3, 2), (4, 5), (3, 4)))
-    stacked = stacked_lora({"x.lora_A.weight": a1, "x.lora_B.weight": b1}, {"x.lora_A.weight": a2, "x.lora_B.weight": b2})
-    assert torch.allclose(stacked["x.lora_B.weight"] @ stacked["x.lora_A.weight"], b1 @ a1 + b2 @ a2, atol=1e-6)
+    assert lora["transformer.blocks.0.attn1.to_q.lora_A.weight"].shape == (4, 320)
     pipe = load_pipeline(model, device="cpu")
     assert pipe.spec.stream_sampler == "causal"
     chunk = next(iter(pipe.stream("a red circle", chunks=1)))

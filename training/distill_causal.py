@@ -18,8 +18,8 @@ The student's update is DMD's: noise its sample to a random level, and move it a
 normalised by the sample's mean distance to the teacher's), so that its samples become ones the
 teacher would make. The critic takes `--critic-steps` updates per student update (DMD2's ratio).
 
-The output folder is a `vidlong.yaml` model on the same base: its LoRA is the teacher's and the
-student's stacked (rank 64 + `--rank`; LoRAs on the same layer add), with ``stream_sampler: causal``.
+The output folder is a `vidlong.yaml` model whose base is the teacher (a chain: the default model,
+the teacher's LoRA, then the student's, rank `--rank`), with ``stream_sampler: causal``.
 
     python -m training.distill_causal --out out/distilled                  # GPU
     python -m training.distill_causal --smoke --out /tmp/distill_smoke     # CPU, seconds
@@ -202,26 +202,8 @@ def distill(teacher, student, critic, student_lora: dict, critic_lora: dict, lat
             "critic_loss_last_logged": float(np.mean(recent["critic"][-8:]))}
 
 
-def stacked_lora(teacher_lora: dict, student_lora: dict, teacher_scale: float = 1.0) -> dict:
-    """One LoRA (scale 1) equal to the teacher's (at `teacher_scale`) plus the student's on each layer
-    (``s·B1·A1 + B2·A2 = [s·B1 B2]·[A1; A2]``)."""
-    if set(teacher_lora) != set(student_lora):
-        raise ValueError(f"the teacher's LoRA and the student's adapt different layers: "
-                         f"{sorted(set(teacher_lora) ^ set(student_lora))[:4]}")
-    stacked = {}
-    for key, student in student_lora.items():
-        teacher, student = teacher_lora[key].float(), student.detach().float().cpu()
-        if key.endswith("lora_A.weight"):
-            stacked[key] = torch.cat([teacher, student], dim=0)
-        else:
-            stacked[key] = torch.cat([teacher_scale * teacher, student], dim=1)
-    return stacked
-
-
 def main(argv=None) -> dict:
-    from safetensors.torch import load_file
-
-    from vidlong.lora import fuse_lora_file
+    from vidlong.lora import fuse_lora_link
     from vidlong.models import lora_link
 
     args = parse_args(argv)
@@ -234,7 +216,7 @@ def main(argv=None) -> dict:
     data = StreamData(args, "distill")
     device, latents = data.device, data.latents
     teacher = C.load_component(args.base, "transformer")
-    fuse_lora_file(teacher, link.lora, link.scale)
+    fuse_lora_link(teacher, link)
     teacher = teacher.to(device).requires_grad_(False).eval()
     student, critic = copy.deepcopy(teacher), copy.deepcopy(teacher)
     student_lora, critic_lora = add_lora(student, args.rank), add_lora(critic, args.rank)
@@ -247,8 +229,8 @@ def main(argv=None) -> dict:
     summary["distill"] = distill(teacher, student, critic, student_lora, critic_lora, latents, data.text_all,
                                  data.text_empty, args, device, log, data.gen)
     log.close()
-    write_model_folder(os.path.join(args.out, "model"), stacked_lora(load_file(str(link.lora)), student_lora, link.scale),
-                       args, name="default-causal-distilled", sampler="causal")
+    write_model_folder(os.path.join(args.out, "model"), student_lora, args, name="default-distilled", sampler="causal",
+                       base_folder=args.teacher)
     return finish_run(summary, "distill", args.out, data.t_start)
 
 

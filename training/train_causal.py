@@ -185,11 +185,13 @@ def train(transformer, lora: dict, latents: torch.Tensor, text_all: torch.Tensor
             "seconds": time.time() - t0}
 
 
-def write_model_folder(folder: str, lora: dict, args, name: str = "default-causal", sampler: str = "scheduler") -> None:
-    """The LoRA (diffusers format, float16) and the ``vidlong.yaml`` of the causal model `name`: the
-    base by its embedded name when it is the default model, else by its absolute path; the stream
-    settings shipped with `default-causal` (its `sampler` "scheduler": the few-step causal sampler
-    scored far lower on it; a distilled model's is "causal")."""
+def write_model_folder(folder: str, lora: dict, args, name: str = "default-causal", sampler: str = "scheduler",
+                       base_folder: str = None) -> None:
+    """The LoRA (diffusers format, float16) and the ``vidlong.yaml`` of the causal model `name`: its
+    base, `base_folder` (default ``args.base``; a distilled model's is its teacher), by its embedded
+    name when it is an embedded model, else by its absolute path; the stream settings shipped with
+    `default-causal` (its `sampler` "scheduler": the few-step causal sampler scored far lower on it; a
+    distilled model's is "causal")."""
     from vidlong.models import EMBEDDED_MODELS
     from safetensors.torch import save_file
 
@@ -197,8 +199,8 @@ def write_model_folder(folder: str, lora: dict, args, name: str = "default-causa
     save_file({k: v.detach().to("cpu", torch.float16).contiguous() for k, v in lora.items()},
               os.path.join(folder, "pytorch_lora_weights.safetensors"))
     timesteps = ", ".join(args.timesteps.split(","))
-    default = os.path.realpath(args.base) == os.path.realpath(EMBEDDED_MODELS["default"])
-    base = "default" if default else os.path.abspath(args.base)
+    base_folder = os.path.realpath(base_folder or args.base)
+    base = next((n for n, path in EMBEDDED_MODELS.items() if os.path.realpath(path) == base_folder), base_folder)
     with open(os.path.join(folder, "vidlong.yaml"), "w") as f:
         f.write(
             "# the block-causal default model: the default model plus this LoRA (native_frames counts LATENT frames)\n"

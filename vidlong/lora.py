@@ -64,6 +64,12 @@ def merge_lora(state: dict, lora: dict, scale: float, alpha: Optional[float] = N
     return merged
 
 
+def fuse_lora_link(transformer: torch.nn.Module, link) -> None:
+    """Merge every LoRA of a `vidlong.models.LoraLink` chain into `transformer`, pipeline side first."""
+    for path, scale in link.loras:
+        fuse_lora_file(transformer, path, scale)
+
+
 def fuse_lora_file(transformer: torch.nn.Module, path: Path, scale: float = 1.0) -> int:
     """Merge the LoRA safetensors file `path` into `transformer`'s weights; returns the modules merged."""
     import json

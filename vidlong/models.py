@@ -28,7 +28,8 @@ WAN_TEMPORAL_RATIO = 4
 
 #: models shipped inside the package, by the name ``--model`` takes
 EMBEDDED_MODELS = {"default": Path(__file__).parent / "default_model",
-                   "default-causal": Path(__file__).parent / "default_causal_model"}
+                   "default-causal": Path(__file__).parent / "default_causal_model",
+                   "default-distilled": Path(__file__).parent / "default_distilled_model"}
 
 #: diffusers pipeline classes vidlong serves, by task ("VidLong*" are the names vidlong's own
 #: subclasses save under; `vidlong.pipeline.PIPELINE_CLASSES` maps each to vidlong's class).
@@ -175,35 +176,59 @@ def resolve_model(model) -> Path:
 @dataclass(frozen=True)
 class LoraLink:
     """A model folder that is another model plus a LoRA (its ``vidlong.yaml``'s ``base``, ``lora``
-    and optional ``lora_scale``)."""
+    and optional ``lora_scale``). The other model may itself be one (a chain: the embedded
+    ``default-distilled`` is ``default-causal`` plus a LoRA, which is ``default`` plus a LoRA).
+
+    Attributes:
+        base: the diffusers pipeline folder at the chain's end (its components are loaded).
+        parent: the folder this one's ``base:`` names (its settings are overlaid).
+        loras: every ``(file, scale)`` from the pipeline folder outwards, merged in that order.
+    """
 
     base: Path
-    lora: Path
-    scale: float = 1.0
+    parent: Path
+    loras: tuple[tuple[Path, float], ...]
+
+    @property
+    def folders(self) -> list[Path]:
+        """The folders holding the chain's weights: each LoRA's, then the pipeline folder."""
+        return [path.parent.resolve() for path, _ in reversed(self.loras)] + [self.base]
 
 
-def lora_link(folder: Path) -> Optional[LoraLink]:
+def lora_link(folder: Path, _seen: tuple = ()) -> Optional[LoraLink]:
     """The `LoraLink` of `folder`, or None for a plain pipeline folder; a one-line error when the
-    ``vidlong.yaml`` names a base or LoRA file that is not there."""
+    ``vidlong.yaml`` names a base or LoRA file that is not there, or a chain that leads back to itself."""
     own = Path(folder) / "vidlong.yaml"
     raw = read_yaml(own) if own.is_file() else {}
     if "base" not in raw and "lora" not in raw:
         return None
     if not raw.get("base") or not raw.get("lora"):
         raise VidlongError(f"{own} needs both base: (a model folder or name) and lora: (a .safetensors file); add the missing one")
-    base = EMBEDDED_MODELS.get(str(raw["base"])) or (Path(folder) / str(raw["base"]))
+    base = (EMBEDDED_MODELS.get(str(raw["base"])) or (Path(folder) / str(raw["base"]))).resolve()
     lora = Path(folder) / str(raw["lora"])
-    if not (base / "model_index.json").is_file():
-        raise VidlongError(f"{own} names base {raw['base']!r}, which is no diffusers pipeline folder; fix base:")
     if not lora.is_file():
         raise VidlongError(f"{own} names lora {raw['lora']!r}, which is not in {folder}; fix lora:")
-    return LoraLink(base.resolve(), lora, float(raw.get("lora_scale", 1.0)))
+    if base in _seen or base == Path(folder).resolve():
+        raise VidlongError(f"{own} names base {raw['base']!r}, whose chain of bases leads back to it; fix base:")
+    inner = None if (base / "model_index.json").is_file() else lora_link(base, _seen + (Path(folder).resolve(),))
+    if inner is None and not (base / "model_index.json").is_file():
+        raise VidlongError(f"{own} names base {raw['base']!r}, which is no diffusers pipeline folder "
+                           "nor a model folder with a base and a LoRA; fix base:")
+    step = (lora, float(raw.get("lora_scale", 1.0)))
+    return LoraLink(inner.base if inner else base, base, (inner.loras if inner else ()) + (step,))
 
 
 def pipeline_folder(folder: Path) -> Path:
-    """The diffusers folder holding a model's components: the folder itself, or its LoRA link's base."""
+    """The diffusers folder holding a model's components: the folder itself, or its LoRA chain's base."""
     link = lora_link(folder)
     return link.base if link else Path(folder)
+
+
+def weight_folders(folder: Path) -> list[Path]:
+    """The folders whose weight files make up a model: `folder` and, for a LoRA link, every folder
+    down its chain to the pipeline folder."""
+    link = lora_link(folder)
+    return list(dict.fromkeys([Path(folder).resolve()] + (link.folders if link else [])))
 
 
 def spec_for_transformer(transformer, native_frames: Optional[int] = None) -> ModelSpec:
@@ -263,7 +288,7 @@ def _written_spec(folder: Path) -> ModelSpec:
         raw.setdefault("name", Path(folder).name)
         known = {f.name for f in fields(ModelSpec)}
         try:
-            return dataclasses.replace(_written_spec(link.base), **{k: v for k, v in raw.items() if k in known})
+            return dataclasses.replace(_written_spec(link.parent), **{k: v for k, v in raw.items() if k in known})
         except (TypeError, ValueError) as err:
             raise VidlongError(f"{own} is not a valid vidlong.yaml ({type(err).__name__}); fix or delete it") from None
     if own.is_file():

@@ -18,7 +18,7 @@ from diffusers import WanPipeline
 
 from . import hooks
 from .errors import VidlongError
-from .lora import fuse_lora_file
+from .lora import fuse_lora_link
 from .models import (EMBEDDED_MODELS, PIPELINE_TASKS, Geometry, ModelSpec, family_of, geometry_from_configs, lora_link, model_facts,
                      pipeline_folder, resolve_model, spec_for_facts, spec_for_folder)
 from .validate import check_device, check_dtype
@@ -354,7 +354,7 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
     into its transformer (in float64, each weight then rounded once to its dtype).
 
     Args:
-        path: a model folder, or an embedded model's name ("default", "default-causal"); None: "default".
+        path: a model folder, or an embedded model's name ("default", "default-causal", "default-distilled"); None: "default".
         device: default "cuda" when available, else "cpu".
         dtype: a torch dtype or its name ("float32", "bfloat16", "float16"); default bfloat16 on CUDA,
             float32 on the CPU. On a CPU with bfloat16 instructions (AVX512-BF16, AMX), bfloat16 streams
@@ -374,7 +374,7 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
     except (OSError, ValueError, RuntimeError, EnvironmentError) as err:
         raise VidlongError(f"could not load the pipeline in {pipeline_folder(folder)}: {_first_line(err)}") from None
     if link is not None:
-        fuse_lora_file(pipe.transformer, link.lora, link.scale)
+        fuse_lora_link(pipe.transformer, link)
         for part in (pipe, pipe.transformer):  # the spec follows this folder, not the base
             part.register_to_config(_name_or_path=str(folder.resolve()))
     pipe.vidlong_spec = spec

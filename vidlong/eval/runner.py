@@ -48,7 +48,8 @@ from ..files import atomic_write_text, weights_fingerprint
 from ..generate import GenerateRequest, generate
 from ..method_names import EVAL_DEFAULT_METHODS, EVAL_METHODS, FUSION_METHODS
 from ..methods import Streaming, preset_names
-from ..models import EMBEDDED_MODELS, ModelSpec, pipeline_facts, pipeline_folder, pixel_frames, spec_for_folder
+from ..models import (EMBEDDED_MODELS, ModelSpec, pipeline_facts, pipeline_folder, pixel_frames, spec_for_folder,
+                      weight_folders)
 from ..pipeline import DEFAULT_MODEL_DIR, check_model_folder, load_pipeline
 from ..schedulers.timeline import parse_prompt_timeline
 from ..video_io import read_video, write_video
@@ -416,7 +417,7 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
     steps = config.steps or spec.num_inference_steps
     guidance = spec.guidance_scale if config.guidance is None else config.guidance
     shapes_model = is_default_model(folder, spec)
-    weights = "+".join(weights_fingerprint(f) for f in dict.fromkeys([folder, pipeline_folder(folder)]))
+    weights = "+".join(weights_fingerprint(f) for f in weight_folders(folder))
     too_short = [r for r in config.ratios if round(r * spec.native_frames) < 2]
     if too_short:
         raise VidlongError(f"ratio {too_short[0]:g} gives fewer than 2 latent frames of {spec.name} (native "
