@@ -75,7 +75,7 @@ def main() -> int:
     parser.add_argument("--chunks", type=int, default=6, help="chunks of new video per extension")
     parser.add_argument("--prompts", type=int, default=8, help="how many of vidlong eval's prompts")
     parser.add_argument("--device", default="cpu", help="cpu | cuda")
-    parser.add_argument("--context", default="renoise", choices=["cache", "renoise"], help="Streaming.context")
+    parser.add_argument("--context", default=None, choices=["cache", "renoise"], help="Streaming.context (default: the model's)")
     parser.add_argument("--chunk", type=int, default=3, help="latent frames per chunk")
     parser.add_argument("--sinks", type=int, default=None)
     parser.add_argument("--window", type=int, default=None)
