@@ -73,6 +73,7 @@ METHOD_HELP = {
     "riflex": "RIFLEx baseline (RoPE frequency)",
     "window": "sliding-window attention baseline",
     "window-sinks": "a stream's attention in one pass: a window plus the first frames as sinks",
+    "both-then-window": "UltraViCo + FreeLong++ for the first half of the steps, then the sliding window",
 }
 
 #: the form fields a generation's settings reload into (settings key per field, in the page's order)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .errors import VidlongError
-from .methods import default_noise, methods_for
+from .methods import default_noise, method_switch, methods_for
 from .models import latent_frames, pixel_frames
 from .schedulers.noise import initial_noise
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
@@ -137,6 +137,11 @@ def _prompt_arguments(pipe, timeline, negative_prompt: str, guided: bool) -> dic
     return dict(prompt_embeds=joined(embeds), negative_prompt_embeds=joined(negative))
 
 
+def _described(methods) -> list[dict]:
+    """Method configs as the sidecar records them: each one's class name and fields."""
+    return [{"name": type(m).__name__, **dataclasses.asdict(m)} for m in methods]
+
+
 def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None) -> GenerateResult:
     """Generate the video of `request` with `pipe` (a vidlong pipeline, text- or image-to-video).
 
@@ -152,6 +157,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     noise = request.noise or default_noise(request.method, request.preset)
     height, width = request.height or spec.height, request.width or spec.width
     steps = request.steps or spec.num_inference_steps
+    switch = method_switch(request.method, steps, request.preset)
     guidance, guidance_2 = resolve_guidance(spec, request.guidance, request.guidance_2)
 
     generator = torch.Generator().manual_seed(request.seed)
@@ -163,6 +169,9 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
 
     def on_step(_pipe, step, _t, kwargs):
         final["latents"] = pipe.grid_latents(kwargs["latents"], *grid)[:, :, -n_latent:]
+        if switch is not None and step + 1 == switch[0]:
+            pipe.remove()
+            pipe.apply(*switch[1])
         report("denoise", step + 1, steps)
         return {}
 
@@ -206,7 +215,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         pixel_frames=int(frames.shape[0]), ratio=n_latent / spec.native_frames,
         ratio_requested=None if request.frames is not None else request.ratio, height=height, width=width,
         steps=steps, guidance=guidance, guidance_2=guidance_2 if len(pipe.experts()) == 2 else None, noise=noise, fps=spec.fps,
-        methods=[{"name": type(m).__name__, **dataclasses.asdict(m)} for m in methods],
+        methods=_described(methods),
+        methods_after_step=None if switch is None else dict(step=switch[0], methods=_described(switch[1])),
         seconds=round(time.perf_counter() - start, 3), device=str(pipe.device), dtype=str(pipe.dtype).removeprefix("torch."),
         timeline=[dict(second=second, prompt=prompt, latent_frame=frame) for (second, prompt), frame in zip(timeline, starts)]
         if len(timeline) > 1 else None,

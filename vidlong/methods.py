@@ -367,8 +367,23 @@ def methods_for(name: str, preset: Optional[str] = None) -> tuple:
     chosen = {"none": (), "direct": (), "ultravico": ("ultravico",), "freelong": ("fusion",), "both-global": ("ultravico", "fusion"),
               "both": ("ultravico", "fusion"), "freelong-anchored": ("fusion",), "both-anchored": ("ultravico", "fusion"),
               "freelong-sinks": ("fusion",), "both-sinks": ("ultravico", "fusion"),
-              "riflex": ("riflex",), "window": ("window",), "window-sinks": ("window",)}[name]
+              "riflex": ("riflex",), "window": ("window",), "window-sinks": ("window",),
+              "both-then-window": ("ultravico", "fusion")}[name]
     return tuple(settings[key] for key in chosen)
+
+
+#: the methods that change during denoising: name -> (fraction of the steps before the switch, the
+#: method name after it). A time-varying schedule (issue 18): global structure early, local detail late.
+METHOD_SWITCHES = {"both-then-window": (0.5, "window")}
+
+
+def method_switch(name: str, steps: int, preset: Optional[str] = None) -> Optional[tuple]:
+    """``(step, methods)`` for a method that changes during denoising: after denoising step `step`
+    (1-based, of `steps`) the transformer's methods become `methods`; None for every other method."""
+    if name not in METHOD_SWITCHES:
+        return None
+    fraction, after = METHOD_SWITCHES[name]
+    return max(1, round(fraction * steps)), methods_for(after, preset)
 
 
 def default_noise(name: str, preset: Optional[str] = None) -> str:
