@@ -78,7 +78,7 @@ def test_a_lora_folder_loads_as_its_base_with_the_lora_merged(tmp_path):
 def test_a_lora_folder_on_a_lora_folder_merges_both_in_order(tmp_path):
     """A chain (`default-distilled` is `default-causal` plus a LoRA): the pipeline folder's weights plus
     the first LoRA, then the second; settings overlaid outwards; every folder in the weights' fingerprint."""
-    from vidlong.models import weight_folders
+    from vidlong.models import spec_for_transformer, weight_folders
     from vidlong.pipeline import load_pipeline
 
     base = save_tiny_pipeline(tmp_path / "base")
@@ -95,6 +95,7 @@ def test_a_lora_folder_on_a_lora_folder_merges_both_in_order(tmp_path):
     expected = stock + 0.5 * b1.double() @ a1.double() + b2.double() @ a2.double()
     assert torch.allclose(pipe.transformer.state_dict()["blocks.0.attn1.to_q.weight"].double(), expected, atol=1e-5)
     assert (pipe.spec.name, pipe.spec.native_frames, pipe.spec.fps, pipe.spec.guidance_scale) == ("second", 3, 8, 4.5)
+    assert spec_for_transformer(pipe.transformer) == pipe.spec  # `vidlong.apply` on the transformer alone
     assert weight_folders(second) == [second.resolve(), first.resolve(), base.resolve()]
 
 

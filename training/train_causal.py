@@ -29,6 +29,7 @@ import os
 import sys
 import tempfile
 import time
+from typing import Optional
 
 import numpy as np
 import torch
@@ -186,7 +187,7 @@ def train(transformer, lora: dict, latents: torch.Tensor, text_all: torch.Tensor
 
 
 def write_model_folder(folder: str, lora: dict, args, name: str = "default-causal", sampler: str = "scheduler",
-                       base_folder: str = None) -> None:
+                       base_folder: Optional[str] = None) -> None:
     """The LoRA (diffusers format, float16) and the ``vidlong.yaml`` of the causal model `name`: its
     base, `base_folder` (default ``args.base``; a distilled model's is its teacher), by its embedded
     name when it is an embedded model, else by its absolute path; the stream settings shipped with

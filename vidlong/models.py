@@ -241,7 +241,7 @@ def spec_for_transformer(transformer, native_frames: Optional[int] = None) -> Mo
     if source:
         for folder in (Path(source), Path(source).parent):
             if (folder / "vidlong.yaml").is_file():
-                return read_spec_file(folder / "vidlong.yaml")
+                return _written_spec(folder)  # a LoRA folder's settings overlay its base's
     spec = spec_for_facts(model_facts(transformer.config, family=family_of(transformer)))
     if spec is None:
         raise VidlongError(f"vidlong does not know this {type(transformer).__name__}'s native length; pass "
