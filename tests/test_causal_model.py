@@ -78,7 +78,7 @@ def test_a_lora_folder_loads_as_its_base_with_the_lora_merged(tmp_path):
 def test_a_lora_folder_on_a_lora_folder_merges_both_in_order(tmp_path):
     """A chain (`default-distilled` is `default-causal` plus a LoRA): the pipeline folder's weights plus
     the first LoRA, then the second; settings overlaid outwards; every folder in the weights' fingerprint."""
-    from vidlong.models import spec_for_transformer, weight_folders
+    from vidlong.models import lora_link, spec_for_transformer, weight_folders
     from vidlong.pipeline import load_pipeline
 
     base = save_tiny_pipeline(tmp_path / "base")
@@ -97,11 +97,13 @@ def test_a_lora_folder_on_a_lora_folder_merges_both_in_order(tmp_path):
     assert (pipe.spec.name, pipe.spec.native_frames, pipe.spec.fps, pipe.spec.guidance_scale) == ("second", 3, 8, 4.5)
     assert spec_for_transformer(pipe.transformer) == pipe.spec  # `vidlong.apply` on the transformer alone
     assert weight_folders(second) == [second.resolve(), first.resolve(), base.resolve()]
+    (first / "vidlong.yaml").write_text("base: ../second\nlora: adapter.safetensors\n")  # a cycle
+    with pytest.raises(VidlongError, match=r"first/vidlong.yaml names base '\.\./second', whose chain of bases leads back to it; fix base:"):
+        lora_link(second)
 
 
 @pytest.mark.parametrize("base, lora, message", [
     ("../nowhere", "adapter.safetensors", "names base '../nowhere', which is no diffusers pipeline folder nor a model folder"),
-    (".", "adapter.safetensors", "names base '.', whose chain of bases leads back to it; fix base:"),
     ("../base", "missing.safetensors", "names lora 'missing.safetensors', which is not in"),
 ])
 def test_a_lora_folder_naming_a_missing_file_is_one_line_exit_2(tmp_path, base, lora, message):
