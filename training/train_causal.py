@@ -204,7 +204,7 @@ def write_model_folder(folder: str, lora: dict, args, name: str = "default-causa
     base = next((n for n, path in EMBEDDED_MODELS.items() if os.path.realpath(path) == base_folder), base_folder)
     with open(os.path.join(folder, "vidlong.yaml"), "w") as f:
         f.write(
-            "# the block-causal default model: the default model plus this LoRA (native_frames counts LATENT frames)\n"
+            f"# {name}: the model {base} plus this LoRA (native_frames counts LATENT frames)\n"
             f"name: {name}\n"
             f"base: {base}\n"
             "lora: pytorch_lora_weights.safetensors\n"

@@ -55,9 +55,10 @@ class VidlongState:
 
     def use_layout(self, layout: TokenLayout) -> AttentionPlan:
         """Select (building once per layout) the plan for `layout`."""
-        if layout.grid not in self._plans:
-            self._plans[layout.grid] = build_plan(layout, self.methods, self.temporal_shift)
-        self.plan = self._plans[layout.grid]
+        key = layout.grid
+        if key not in self._plans:
+            self._plans[key] = build_plan(layout, self.methods, self.temporal_shift)
+        self.plan = self._plans[key]
         return self.plan
 
     def kernel_for(self, device: torch.device):

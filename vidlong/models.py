@@ -208,14 +208,17 @@ def lora_link(folder: Path, _seen: tuple = ()) -> Optional[LoraLink]:
     lora = Path(folder) / str(raw["lora"])
     if not lora.is_file():
         raise VidlongError(f"{own} names lora {raw['lora']!r}, which is not in {folder}; fix lora:")
-    if base in _seen or base == Path(folder).resolve():
+    seen = _seen + (Path(folder).resolve(),)
+    if base in seen:
         raise VidlongError(f"{own} names base {raw['base']!r}, whose chain of bases leads back to it; fix base:")
-    inner = None if (base / "model_index.json").is_file() else lora_link(base, _seen + (Path(folder).resolve(),))
-    if inner is None and not (base / "model_index.json").is_file():
+    step = (lora, float(raw.get("lora_scale", 1.0)))
+    if (base / "model_index.json").is_file():
+        return LoraLink(base, base, (step,))
+    inner = lora_link(base, seen)
+    if inner is None:
         raise VidlongError(f"{own} names base {raw['base']!r}, which is no diffusers pipeline folder "
                            "nor a model folder with a base and a LoRA; fix base:")
-    step = (lora, float(raw.get("lora_scale", 1.0)))
-    return LoraLink(inner.base if inner else base, base, (inner.loras if inner else ()) + (step,))
+    return LoraLink(inner.base, base, inner.loras + (step,))
 
 
 def pipeline_folder(folder: Path) -> Path:
