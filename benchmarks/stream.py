@@ -3,6 +3,7 @@
     python benchmarks/stream.py --chunks 200                       # embedded default model, full pipeline, CPU
     python benchmarks/stream.py --wan13b --chunks 200 --steps 4    # Wan2.1-1.3B-shaped transformer (random weights), CUDA
     python benchmarks/stream.py --wan13b --chunks 40 --sinks 3 --window 6 --decode [--overlap]   # + VAE, LongLive's 12 frames
+    python benchmarks/stream.py --wan13b --chunks 40 --sinks 3 --window 6 --decode --compile    # blocks and decoder compiled
     python benchmarks/stream.py --model FOLDER --context cache     # any local pipeline folder (e.g. two experts), CPU
     python benchmarks/stream.py --model LTX_FOLDER --chunk 1       # LTX-Video / HunyuanVideo (re-noised context)
 
@@ -23,11 +24,13 @@ from common import print_table
 
 
 def wan13b_chunks(chunks: int, steps: int, height: int, width: int, sinks: int = 3, window: int = 15,
-                  decode: bool = False, overlap: bool = False):
+                  decode: bool = False, overlap: bool = False, compile: bool = False):
     """Transformer-only stream at Wan2.1-1.3B dims: `steps` denoising forwards + one K/V-writing forward
     per chunk of 3 latent frames with `sinks` + `window` cached frames (3 + 15: 21 latent frames in all;
     LongLive: 3 + 6). With `decode`, a Wan2.1-shaped VAE (random weights, bf16) decodes each chunk as a
-    stream does; with `overlap`, chunk i decodes on a second CUDA stream while chunk i+1 denoises."""
+    stream does; with `overlap`, chunk i decodes on a second CUDA stream while chunk i+1 denoises; with
+    `compile`, every transformer block (diffusers' `compile_repeated_blocks`) and the VAE's decoder are
+    compiled by Inductor (the first chunks include the compilation)."""
     from diffusers import AutoencoderKLWan, WanTransformer3DModel
 
     from vidlong import apply
@@ -40,6 +43,10 @@ def wan13b_chunks(chunks: int, steps: int, height: int, width: int, sinks: int =
     ctx = StreamContext(sinks=sinks, window=window)
     apply(model, native_frames=sinks + window + 3, stream=ctx)
     decoder = StreamingWanDecoder(AutoencoderKLWan().to("cuda", torch.bfloat16).eval()) if decode else None
+    if compile:
+        model.compile_repeated_blocks()
+        if decoder is not None:
+            decoder.vae.decoder.compile()
     side = torch.cuda.Stream() if overlap else None
     text = torch.randn(1, 512, 4096, device="cuda", dtype=torch.bfloat16)
     shape = (1, 16, 3, height // 8, width // 8)
@@ -99,9 +106,11 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=15, help="with --wan13b (LongLive: --sinks 3 --window 6)")
     parser.add_argument("--decode", action="store_true", help="with --wan13b: a Wan2.1-shaped VAE decodes each chunk")
     parser.add_argument("--overlap", action="store_true", help="with --decode: decode on a second CUDA stream")
+    parser.add_argument("--compile", action="store_true", help="with --wan13b: compile the blocks (and the decoder)")
     args = parser.parse_args()
     if args.wan13b:
-        rows = wan13b_chunks(args.chunks, args.steps or 4, *args.size, args.sinks, args.window, args.decode, args.overlap)
+        rows = wan13b_chunks(args.chunks, args.steps or 4, *args.size, args.sinks, args.window, args.decode, args.overlap,
+                             args.compile)
         memory_name = "peak CUDA MiB"
     else:
         rows = pipeline_chunks(args.model, args.chunks, args.steps, args.context, args.sampler, args.guidance, args.chunk,

@@ -244,14 +244,14 @@ def test_dmd_moves_a_sample_only_where_the_critic_and_the_guided_teacher_disagre
 def test_distillation_smoke_run_writes_a_few_step_model_that_streams(tmp_path):
     """`training.distill_causal --smoke` writes the student's LoRA (rank 4) on the teacher
     (`default-causal`, itself a LoRA on the default model), with the causal sampler; vidlong loads the
-    chain and streams it."""
+    chain and streams it. With a critic warm-up of one update the student takes one of the two."""
     from safetensors.torch import load_file
 
     from training.distill_causal import main as distill
     from vidlong.pipeline import load_pipeline
 
-    summary = distill(["--smoke", "--out", str(tmp_path / "run")])
-    assert summary["distill"]["steps"] == 2 and summary["distill"]["student_steps"] == 2
+    summary = distill(["--smoke", "--critic-warmup", "1", "--out", str(tmp_path / "run")])
+    assert summary["distill"]["steps"] == 2 and summary["distill"]["student_steps"] == 1
     model = tmp_path / "run" / "model"
     spec = yaml.safe_load((model / "vidlong.yaml").read_text())
     assert (spec["name"], spec["base"], spec["stream_sampler"]) == ("default-distilled", "default-causal", "causal")
@@ -261,3 +261,17 @@ def test_distillation_smoke_run_writes_a_few_step_model_that_streams(tmp_path):
     assert pipe.spec.stream_sampler == "causal"
     chunk = next(iter(pipe.stream("a red circle", chunks=1)))
     assert chunk.frames.shape[0] > 0
+
+
+def test_a_lora_continues_from_a_model_folders_weights(tmp_path):
+    """`training.causal.add_lora(init_folder=...)` (train_causal's `--lora-init`, distill_causal's
+    `--student-init`) starts every LoRA matrix from the folder's saved one."""
+    from training.causal import add_lora
+
+    saved = add_lora(tiny_transformer(), rank=2)
+    for p in saved.values():
+        p.data.normal_()
+    save_file({k: p.detach().half() for k, p in saved.items()}, str(tmp_path / "pytorch_lora_weights.safetensors"))
+    fresh, continued = add_lora(tiny_transformer(), rank=2), add_lora(tiny_transformer(), rank=2, init_folder=str(tmp_path))
+    assert all(torch.equal(continued[k], saved[k].detach().half().float()) for k in saved)
+    assert not torch.equal(fresh[next(iter(fresh))], continued[next(iter(fresh))])

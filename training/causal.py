@@ -11,6 +11,7 @@ copies take the same temporal RoPE positions ``0 .. F-1``.
 from __future__ import annotations
 
 import math
+import os
 from contextlib import contextmanager
 
 import torch
@@ -114,9 +115,11 @@ class LoRALinear(torch.nn.Module):
         return self.base(x) + (x @ self.lora_A.t().to(x.dtype)) @ self.lora_B.t().to(x.dtype)
 
 
-def add_lora(transformer, rank: int) -> dict:
+def add_lora(transformer, rank: int, init_folder: str | None = None) -> dict:
     """Freeze `transformer` and wrap every `LORA_TARGETS` layer of its blocks; returns the LoRA
-    parameters by diffusers LoRA key (``transformer.blocks.0.attn1.to_q.lora_A.weight`` ...)."""
+    parameters by diffusers LoRA key (``transformer.blocks.0.attn1.to_q.lora_A.weight`` ...).
+    `init_folder`: a model folder whose ``pytorch_lora_weights.safetensors`` (same rank) the LoRA starts
+    from, to continue a run."""
     transformer.requires_grad_(False)
     params = {}
     for index, block in enumerate(transformer.blocks):
@@ -127,4 +130,10 @@ def add_lora(transformer, rank: int) -> dict:
             setattr(parent, leaf, wrapped)
             key = f"transformer.blocks.{index}.{target}"
             params[f"{key}.lora_A.weight"], params[f"{key}.lora_B.weight"] = wrapped.lora_A, wrapped.lora_B
+    if init_folder is not None:
+        from safetensors.torch import load_file
+
+        start = load_file(os.path.join(init_folder, "pytorch_lora_weights.safetensors"))
+        for key, p in params.items():
+            p.data.copy_(start[key].float())
     return params

@@ -59,6 +59,10 @@ def parse_args(argv=None):
     p.add_argument("--rank", type=int, default=64, help="the student's (and the critic's) LoRA rank")
     p.add_argument("--steps", type=int, default=3000, help="critic updates (the student takes 1 in --critic-steps)")
     p.add_argument("--critic-steps", type=int, default=5)
+    p.add_argument("--student-init", default=None,
+                   help="a distilled model folder whose student LoRA this run continues (e.g. vidlong/default_distilled_model)")
+    p.add_argument("--critic-warmup", type=int, default=0,
+                   help="critic updates before the student's first (a continued student needs a critic that knows it)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-4, help="the student's learning rate")
     p.add_argument("--critic-lr", type=float, default=1e-4)
@@ -147,7 +151,7 @@ def distill(teacher, student, critic, student_lora: dict, critic_lora: dict, lat
     opt_student = torch.optim.AdamW(list(student_lora.values()), lr=args.lr, betas=(0.0, 0.99), weight_decay=0.0)
     opt_critic = torch.optim.AdamW(list(critic_lora.values()), lr=args.critic_lr, betas=(0.0, 0.99), weight_decay=0.0)
     ema = {k: p.detach().clone() for k, p in student_lora.items()}
-    student_total = -(-args.steps // args.critic_steps)
+    student_total = -(-max(1, args.steps - args.critic_warmup) // args.critic_steps)
     levels = sampler_sigmas([int(t) for t in args.timesteps.split(",")], args.shift).to(device)
     clips, frames = latents.shape[0], latents.shape[2]
     noise_gen = torch.Generator().manual_seed(args.seed + 300)
@@ -163,7 +167,7 @@ def distill(teacher, student, critic, student_lora: dict, critic_lora: dict, lat
         place = int(torch.randint(0, 3, (1,), generator=gen))
         context = stream_layout(latents[idx], starts).to(device).float()[:, :, :place * CHUNK]
         text = text_all[idx.to(device)]
-        update_student = step % args.critic_steps == 0
+        update_student = step >= args.critic_warmup and step % args.critic_steps == 0
         exit_level = int(torch.randint(0, len(levels), (1,), generator=gen))
         sample = student_sample(student, context, text, levels, exit_level, noise_gen, grad=update_student)
         if update_student:
@@ -219,7 +223,7 @@ def main(argv=None) -> dict:
     fuse_lora_link(teacher, link)
     teacher = teacher.to(device).requires_grad_(False).eval()
     student, critic = copy.deepcopy(teacher), copy.deepcopy(teacher)
-    student_lora, critic_lora = add_lora(student, args.rank), add_lora(critic, args.rank)
+    student_lora, critic_lora = add_lora(student, args.rank, args.student_init), add_lora(critic, args.rank)
     for p in [*student_lora.values(), *critic_lora.values()]:
         p.data = p.data.to(device)
 

@@ -262,13 +262,7 @@ def main(argv=None) -> dict:
     data = StreamData(args, "causal")
     device, gen, latents = data.device, data.gen, data.latents
     transformer = C.load_component(args.base, "transformer").to(device)
-    lora = add_lora(transformer, args.rank)
-    if args.lora_init:
-        from safetensors.torch import load_file
-
-        start = load_file(os.path.join(args.lora_init, "pytorch_lora_weights.safetensors"))
-        for key, p in lora.items():
-            p.data.copy_(start[key].float())
+    lora = add_lora(transformer, args.rank, args.lora_init)
     for p in lora.values():
         p.data = p.data.to(device)
     log = Log(os.path.join(args.out, "train_log.csv"))
