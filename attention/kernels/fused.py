@@ -337,7 +337,8 @@ class FusedKernel:
         block_m, block_n: queries and keys per block (block_n None: 128 for quantized Q·K with P·V
             in the inputs' dtype, the best-balanced setting measured at 84 latent frames on an H200:
             64 keys with 4 warps was faster for the decay, slower for the fusion, `benchmarks/RESULTS.md`;
-            64 otherwise).
+            64 otherwise, and for float32 inputs, whose values at 128 keys overflow an H200's shared
+            memory with int8 Q·K).
         num_warps, num_stages: Triton launch settings (None: Triton's defaults).
         qk: None, or "fp8" / "int8": the queries and smoothed keys in e4m3 / int8 with one scale per
             block (`quantize`), the logits from the low-precision product.
@@ -354,6 +355,7 @@ class FusedKernel:
         if qk not in (None, *quantize.FORMATS) or pv not in (None, "fp8"):
             raise ValueError(f"qk must be None, 'fp8' or 'int8' and pv None or 'fp8'; got {qk!r}, {pv!r}")
         self.block_m, self.block_n = block_m, block_n or (128 if qk and not pv else 64)
+        self._float32_block_n = block_n or 64
         self.launch = {k: v for k, v in (("num_warps", num_warps), ("num_stages", num_stages)) if v is not None}
         self.qk, self.pv = qk, pv
         self.name = "fused" + "".join(f"-{part}" for part in (qk, pv and f"{pv}pv") if part)
@@ -417,11 +419,12 @@ class FusedKernel:
         has_offset = offset_k is not None and decay != DECAY_NONE
         scales = [windows] * 4  # Q, K, text K, V scales; unquantized, the kernel never reads them
         ieee = query.dtype == torch.float32  # products of float32 inputs in full precision
+        block_n = self._float32_block_n if ieee else self.block_n
         if self.qk:
             query, scales[0] = quantize.quantize_token_blocks(query, self.block_m, self.qk)
-            key, scales[1] = quantize.quantize_token_blocks(key, self.block_n, self.qk, shift=mean_k)
+            key, scales[1] = quantize.quantize_token_blocks(key, block_n, self.qk, shift=mean_k)
             if text is not None:
-                text_k, scales[2] = quantize.quantize_token_blocks(text_k, self.block_n, self.qk, shift=mean_k)
+                text_k, scales[2] = quantize.quantize_token_blocks(text_k, block_n, self.qk, shift=mean_k)
         if self.pv:  # one scale per channel over the video's and the text's values
             quantized, scales[3] = quantize.quantize_channels_transposed(value, *extra[1:])
             value, text_v = quantized[0], quantized[-1]
@@ -444,7 +447,7 @@ class FusedKernel:
                 NUM_BRANCHES=branches, HAS_GUARD=plan.base_mask is not None, DECAY=decay, HAS_OFFSET=has_offset,
                 HAS_TEXT=text is not None, HAS_TEXT_MASK=text is not None and text.visible is not None,
                 IEEE=ieee, QUANT_QK=self.qk is not None, FP8_PV=self.pv is not None,
-                BLOCK_M=self.block_m, BLOCK_N=self.block_n, HEAD_DIM=dim,
+                BLOCK_M=self.block_m, BLOCK_N=block_n, HEAD_DIM=dim,
                 **self.launch,
             )
         return outputs
