@@ -8,20 +8,35 @@ from __future__ import annotations
 import torch
 
 
-class RollingKVCache:
-    """K/V of `sinks` + `window` latent frames for each of `layers` self-attentions.
+class LayerKV:
+    """One self-attention's cache storage, held by its processor: pre-RoPE `keys` and `values`
+    ``[B, (sinks + window)·tokens_per_frame, H, D]``, None until a `RollingKVCache` allocates them.
 
-    Storage per layer: ``[B, (sinks + window)·tokens_per_frame, H, D]`` for keys and for values;
-    frame slots ``0 .. sinks-1`` hold the first frames ever written (never evicted), slots after
-    them form a ring over the most recent `window` frames.
+    A processor reaches its layer's storage through this object rather than through a layer index: under
+    torch.compile an int would be guarded, one graph per layer; tensors reached by attribute are graph
+    inputs, so one compiled block serves every layer."""
+
+    def __init__(self):
+        self.keys: torch.Tensor | None = None
+        self.values: torch.Tensor | None = None
+
+
+class RollingKVCache:
+    """K/V of `sinks` + `window` latent frames for each self-attention's `LayerKV` in `layers`.
+
+    Storage per layer: ``[B, (sinks + window)·tokens_per_frame, H, D]`` for keys and for values (allocated
+    here, into the given `LayerKV`s); frame slots ``0 .. sinks-1`` hold the first frames ever written
+    (never evicted), slots after them form a ring over the most recent `window` frames.
     """
 
-    def __init__(self, layers: int, batch: int, heads: int, head_dim: int, tokens_per_frame: int, sinks: int,
-                 window: int, device, dtype):
+    def __init__(self, layers: list[LayerKV], batch: int, heads: int, head_dim: int, tokens_per_frame: int,
+                 sinks: int, window: int, device, dtype):
         self.sinks, self.window, self.tokens_per_frame = sinks, window, tokens_per_frame
         shape = (batch, (sinks + window) * tokens_per_frame, heads, head_dim)
-        self.keys = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(layers)]
-        self.values = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(layers)]
+        self.layers = layers
+        for layer in layers:
+            layer.keys = torch.zeros(shape, device=device, dtype=dtype)
+            layer.values = torch.zeros(shape, device=device, dtype=dtype)
         self.sinks_filled = 0
         self.window_filled = 0
         self.window_head = 0  # ring slot of the oldest window frame
@@ -33,7 +48,7 @@ class RollingKVCache:
 
     def nbytes(self) -> int:
         """Bytes of cache storage (constant for the cache's life)."""
-        return sum(t.numel() * t.element_size() for t in self.keys + self.values)
+        return sum(t.numel() * t.element_size() for layer in self.layers for t in (layer.keys, layer.values))
 
     def frame_slots(self, frames: int) -> list[int]:
         """Slots the next `frames` written frames go to (sinks first, then the ring), in order."""
@@ -52,13 +67,13 @@ class RollingKVCache:
                 head = (head + 1) % self.window
         return slots
 
-    def write(self, layer: int, key: torch.Tensor, value: torch.Tensor) -> None:
-        """Store pre-RoPE `key`/`value` ``[B, frames·tokens_per_frame, H, D]`` of one chunk for `layer`."""
+    def write(self, layer: LayerKV, key: torch.Tensor, value: torch.Tensor) -> None:
+        """Store pre-RoPE `key`/`value` ``[B, frames·tokens_per_frame, H, D]`` of one chunk in `layer`."""
         tpf = self.tokens_per_frame
         for i, slot in enumerate(self.frame_slots(key.shape[1] // tpf)):
             if slot is not None:
-                self.keys[layer][:, slot * tpf : (slot + 1) * tpf] = key[:, i * tpf : (i + 1) * tpf]
-                self.values[layer][:, slot * tpf : (slot + 1) * tpf] = value[:, i * tpf : (i + 1) * tpf]
+                layer.keys[:, slot * tpf : (slot + 1) * tpf] = key[:, i * tpf : (i + 1) * tpf]
+                layer.values[:, slot * tpf : (slot + 1) * tpf] = value[:, i * tpf : (i + 1) * tpf]
 
     def advance(self, frames: int) -> None:
         """Commit the slot bookkeeping of `frames` just written to every layer (evicts the oldest)."""
@@ -79,11 +94,11 @@ class RollingKVCache:
         ring = [self.sinks + (i - self.window_head) % self.window for i in range(self.window_filled)]
         return torch.tensor(list(range(self.sinks_filled)) + ring, dtype=torch.long)
 
-    def read(self, layer: int):
+    def read(self, layer: LayerKV):
         """Cached pre-RoPE keys and values of `layer` in storage order (views, no copy), each
         ``[B, frames·tokens_per_frame, H, D]``; see `positions` for their temporal order."""
         span = slice(0, self.frames * self.tokens_per_frame)
-        return self.keys[layer][:, span], self.values[layer][:, span]
+        return layer.keys[:, span], layer.values[:, span]
 
     def reset(self) -> None:
         """Forget every cached frame (storage is kept)."""

@@ -7,6 +7,7 @@ from ..errors import VidlongError
 from ..parallel import to_heads, to_tokens, ulysses_group
 from .execute import run_plan
 from .joint import run_joint_plan
+from .kv_cache import LayerKV
 
 
 class VidlongAttnProcessor:
@@ -20,14 +21,14 @@ class VidlongAttnProcessor:
         stock: the processor this one replaced (its attention backend is kept for the stock path and
             for streaming; diffusers' ``set_attention_backend`` changes it as for any processor). Calls
             this one does not handle (cross-attention, an attention mask) go to it unchanged.
-        layer: index of this block, to address its KV cache.
+        kv: this self-attention's `LayerKV`, its storage in a stream's rolling KV cache.
         adapter: the family's `FamilyAdapter` (q/k/v and the output projection).
     """
 
-    def __init__(self, state, stock, layer: int, adapter):
+    def __init__(self, state, stock, kv: LayerKV, adapter):
         self.state = state
         self.stock = stock
-        self.layer = layer
+        self.kv = kv
         self.adapter = adapter
         # diffusers' `set_attention_backend` (e.g. "xformers", "flash") sets these on processors;
         # start from the stock processor's so a backend chosen before `apply` is kept
@@ -54,7 +55,7 @@ class VidlongAttnProcessor:
                                    "context parallelism serves Wan and LTX-Video")
             query, key, value = (to_heads(x, group) for x in (query, key, value))  # a stream's cache keeps these heads
         if stream is not None:
-            out = stream.attend(self.layer, query, key, value, self._attention_backend)
+            out = stream.attend(self.kv, query, key, value, self._attention_backend)
         elif stock:
             out = dispatch_attention_fn(
                 query, key, value, attn_mask=attention_mask, dropout_p=0.0, is_causal=False,

@@ -8,7 +8,7 @@ import torch
 from diffusers.models.attention_dispatch import dispatch_attention_fn
 
 from ..parallel import ulysses_degree
-from .kv_cache import RollingKVCache
+from .kv_cache import LayerKV, RollingKVCache
 from .rope import apply_wan_rotary, wan_rotary_at
 
 
@@ -29,16 +29,17 @@ class StreamContext:
     _rotary_cache: Optional[tuple] = None
     _rotary_chunk: Optional[tuple] = None
 
-    def prepare(self, transformer, latents: torch.Tensor) -> None:
-        """Before a forward on chunk latents ``[B, C, f, h, w]``: allocate the cache once, place the
-        chunk after the cached frames and build both RoPE tables (shared by every layer)."""
+    def prepare(self, transformer, latents: torch.Tensor, layers: list[LayerKV]) -> None:
+        """Before a forward on chunk latents ``[B, C, f, h, w]``: allocate the cache once (into the
+        processors' `layers`), place the chunk after the cached frames and build both RoPE tables
+        (shared by every layer)."""
         config = transformer.config
         p_t, p_h, p_w = config.patch_size
         batch, _, frames, height, width = latents.shape
         frames, height, width = frames // p_t, height // p_h, width // p_w
         if self.cache is None:  # under Ulysses context parallelism each rank caches its own heads
             self.cache = RollingKVCache(
-                layers=len(transformer.blocks), batch=batch, heads=config.num_attention_heads // ulysses_degree(transformer),
+                layers=layers, batch=batch, heads=config.num_attention_heads // ulysses_degree(transformer),
                 head_dim=config.attention_head_dim, tokens_per_frame=height * width, sinks=self.sinks,
                 window=self.window, device=latents.device, dtype=transformer.dtype,
             )
@@ -47,7 +48,7 @@ class StreamContext:
         self._rotary_cache = wan_rotary_at(rope, self.cache.positions(), height, width) if cached else None
         self._rotary_chunk = wan_rotary_at(rope, torch.arange(cached, cached + frames), height, width)
 
-    def attend(self, layer: int, query, key, value, backend=None) -> torch.Tensor:
+    def attend(self, layer: LayerKV, query, key, value, backend=None) -> torch.Tensor:
         """Pre-RoPE q/k/v ``[B, n, H, D]`` of the chunk -> attention output ``[B, n, H, D]``."""
         q = apply_wan_rotary(query, *self._rotary_chunk)
         k = apply_wan_rotary(key, *self._rotary_chunk)

@@ -43,7 +43,8 @@ def wan13b_chunks(chunks: int, steps: int, height: int, width: int, sinks: int =
     ctx = StreamContext(sinks=sinks, window=window)
     apply(model, native_frames=sinks + window + 3, stream=ctx)
     decoder = StreamingWanDecoder(AutoencoderKLWan().to("cuda", torch.bfloat16).eval()) if decode else None
-    if compile:
+    if compile:  # a graph per cache fill state and writing flag (about 10), the same for every layer
+        torch._dynamo.config.recompile_limit = 32
         model.compile_repeated_blocks()
         if decoder is not None:
             decoder.vae.decoder.compile()

@@ -81,7 +81,7 @@ def test_prompt_switch_keeps_the_sinks_or_reencodes_all(model_dir, keep_sinks):
     sinks = []
     for chunk in stream:
         cache = stream.context.cache
-        sinks.append(cache.keys[-1][:, : cache.tokens_per_frame].clone())  # the last layer sees the prompt
+        sinks.append(cache.layers[-1].keys[:, : cache.tokens_per_frame].clone())  # the last layer sees the prompt
     assert torch.equal(sinks[0], sinks[1])  # no switch yet: sinks never rewritten
     assert torch.equal(sinks[1], sinks[2]) == keep_sinks  # the switch at chunk 2 re-encodes them, or keeps them
     assert stream.context.cache.positions().tolist() == [0, 1]  # sink + window, in place after the re-encode

@@ -113,13 +113,13 @@ def test_cache_memory_is_flat_after_filling():
 
     for i in range(5):
         chunk(i)
-    storage = [(t.data_ptr(), t.untyped_storage().nbytes()) for t in ctx.cache.keys + ctx.cache.values]
+    storage = [(t.data_ptr(), t.untyped_storage().nbytes()) for layer in ctx.cache.layers for t in (layer.keys, layer.values)]
     nbytes = ctx.cache.nbytes()
     for i in range(5, 55):
         chunk(i)
         assert int(ctx.cache.positions().max()) <= 2  # never beyond sinks + window
     assert ctx.cache.nbytes() == nbytes
-    assert [(t.data_ptr(), t.untyped_storage().nbytes()) for t in ctx.cache.keys + ctx.cache.values] == storage
+    assert [(t.data_ptr(), t.untyped_storage().nbytes()) for layer in ctx.cache.layers for t in (layer.keys, layer.values)] == storage
     vidlong.remove(model)
     assert all(type(b.attn1.processor).__name__ == "WanAttnProcessor" for b in model.blocks)
 
@@ -376,3 +376,34 @@ def test_text_memo_recomputes_after_any_in_place_change():
     assert memo.calls == 6
     linear._diffusers_hook.remove_hook(HOOK_NAME)
     assert memo._input is None and memo._output is None
+
+
+@torch.no_grad()
+def test_regional_compilation_of_a_stream_compiles_one_block_for_every_layer():
+    """diffusers' `compile_repeated_blocks` on a streaming transformer: each processor reaches its layer's
+    cache storage by object (`LayerKV`), not by an index dynamo would guard, so the graphs compiled
+    depend on the cache's fill state only (a 3-layer model compiles as many as a 1-layer one) and the
+    chunks equal the eager stream's."""
+    from torch._dynamo.utils import counters
+
+    def stream(layers, compiled):
+        model = tiny_transformer(layers=layers)
+        ctx = StreamContext(sinks=1, window=1)
+        vidlong.apply(model, native_frames=3, stream=ctx)
+        if compiled:
+            torch._dynamo.reset()
+            counters.clear()
+            model.compile_repeated_blocks(backend="eager", fullgraph=True)
+        chunks = []
+        for i in range(3):  # the cache empty, one frame, full
+            chunks.append(stream_forward(model, frames(1, i), 600))
+            ctx.writing = True
+            stream_forward(model, frames(1, i), 0)
+            ctx.writing = False
+        return chunks, counters["stats"]["unique_graphs"]
+
+    eager, _ = stream(3, compiled=False)
+    compiled, graphs = stream(3, compiled=True)
+    _, graphs_one_layer = stream(1, compiled=True)
+    assert graphs == graphs_one_layer
+    assert all(torch.allclose(c, e, atol=1e-6, rtol=1e-5) for c, e in zip(compiled, eager))

@@ -18,6 +18,7 @@ from diffusers.hooks import HookRegistry, ModelHook
 
 from .attention.adapters import FamilyAdapter, adapter_for
 from .attention.execute import FUSED_KERNELS, KERNELS, make_kernel
+from .attention.kv_cache import LayerKV
 from .attention.layout import TokenLayout
 from .attention.plan import AttentionPlan
 from .attention.processor import VidlongAttnProcessor
@@ -79,12 +80,14 @@ class PlanHook(ModelHook):
         self.state = state
         self.adapter = adapter
         self.stock = []
+        self.layers: list[LayerKV] = []  # each processor's storage in a stream's KV cache
 
     def initialize_hook(self, module):
         attentions = self.adapter.self_attentions(module)
         self.stock = [attention.processor for attention in attentions]
-        for layer, (attention, stock) in enumerate(zip(attentions, self.stock)):
-            attention.set_processor(VidlongAttnProcessor(self.state, stock, layer, self.adapter))
+        self.layers = [LayerKV() for _ in attentions]
+        for attention, stock, kv in zip(attentions, self.stock, self.layers):
+            attention.set_processor(VidlongAttnProcessor(self.state, stock, kv, self.adapter))
         return module
 
     def deinitalize_hook(self, module):
@@ -96,7 +99,7 @@ class PlanHook(ModelHook):
         layout: TokenLayout = self.adapter.layout(module, args, kwargs, self.state.native_frames)
         self.token_frames = layout.frames
         if self.state.stream is not None:
-            self.state.stream.prepare(module, args[0] if args else kwargs["hidden_states"])
+            self.state.stream.prepare(module, args[0] if args else kwargs["hidden_states"], self.layers)
         else:
             self.state.use_layout(layout)
         return args, kwargs
