@@ -41,6 +41,14 @@ class RollingKVCache:
         self.window_filled = 0
         self.window_head = 0  # ring slot of the oldest window frame
 
+    def bind(self, layers: list[LayerKV]) -> None:
+        """Hand this cache's storage to another set of processors' `LayerKV`s (the transformer's hooks
+        were removed and applied again with the same stream), in layer order."""
+        if layers is not self.layers:
+            for new, old in zip(layers, self.layers, strict=True):
+                new.keys, new.values = old.keys, old.values
+            self.layers = layers
+
     @property
     def frames(self) -> int:
         """Frames currently cached (sinks + window)."""

@@ -30,9 +30,9 @@ class StreamContext:
     _rotary_chunk: Optional[tuple] = None
 
     def prepare(self, transformer, latents: torch.Tensor, layers: list[LayerKV]) -> None:
-        """Before a forward on chunk latents ``[B, C, f, h, w]``: allocate the cache once (into the
-        processors' `layers`), place the chunk after the cached frames and build both RoPE tables
-        (shared by every layer)."""
+        """Before a forward on chunk latents ``[B, C, f, h, w]``: allocate the cache once, its storage
+        held by the processors' `layers` (handed over if the hooks were applied again), place the chunk
+        after the cached frames and build both RoPE tables (shared by every layer)."""
         config = transformer.config
         p_t, p_h, p_w = config.patch_size
         batch, _, frames, height, width = latents.shape
@@ -43,6 +43,7 @@ class StreamContext:
                 head_dim=config.attention_head_dim, tokens_per_frame=height * width, sinks=self.sinks,
                 window=self.window, device=latents.device, dtype=transformer.dtype,
             )
+        self.cache.bind(layers)
         rope = transformer.rope
         cached = self.cache.frames
         self._rotary_cache = wan_rotary_at(rope, self.cache.positions(), height, width) if cached else None

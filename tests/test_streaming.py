@@ -407,3 +407,22 @@ def test_regional_compilation_of_a_stream_compiles_one_block_for_every_layer():
     _, graphs_one_layer = stream(1, compiled=True)
     assert graphs == graphs_one_layer
     assert all(torch.allclose(c, e, atol=1e-6, rtol=1e-5) for c, e in zip(compiled, eager))
+
+
+@torch.no_grad()
+def test_a_stream_continues_when_the_hooks_are_applied_again():
+    """`vidlong.remove` then `vidlong.apply` with the same `StreamContext` (new processors): the cache's
+    storage passes to the new processors and the next chunk is the one an unbroken stream makes."""
+    def run(reapply):
+        model = tiny_transformer(layers=2)
+        ctx = StreamContext(sinks=1, window=1)
+        vidlong.apply(model, native_frames=3, stream=ctx)
+        ctx.writing = True
+        stream_forward(model, frames(1, 0), 0)
+        ctx.writing = False
+        if reapply:
+            vidlong.remove(model)
+            vidlong.apply(model, native_frames=3, stream=ctx)
+        return stream_forward(model, frames(1, 1), 500)
+
+    assert torch.equal(run(reapply=True), run(reapply=False))
