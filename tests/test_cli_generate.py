@@ -44,6 +44,36 @@ def test_stream_in_bfloat16_on_the_cpu(model_dir, tmp_path):
     assert json.loads(out.with_suffix(".json").read_text())["dtype"] == "bfloat16"
 
 
+def test_stream_with_compiled_blocks_is_the_eager_stream(model_dir, tmp_path):
+    """`--compile eager` (dynamo's tracing without Inductor's code generation, for the CPU's time): every
+    block compiled by diffusers' regional compilation streams the same frames; the sidecar says so."""
+    from torch._dynamo.utils import counters
+
+    outs = [tmp_path / "eager.mp4", tmp_path / "compiled.mp4"]
+    for out, extra in zip(outs, ([], ["--compile", "eager"])):
+        torch._dynamo.reset()
+        counters.clear()
+        assert main(["stream", "--prompt", "a red circle", "--model", str(model_dir), "--chunks", "3", "--device", "cpu",
+                     "--out", str(out), *extra]) == 0
+        assert (counters["stats"]["unique_graphs"] > 0) == bool(extra)  # compiled blocks, and only when asked
+    (eager, _), (compiled, _) = (read_video(out) for out in outs)
+    assert eager.shape[0] > 0 and (compiled == eager).all()
+    assert [json.loads(out.with_suffix(".json").read_text())["compile"] for out in outs] == [None, "eager"]
+
+
+def test_compile_refusals_read_only_the_configs(tmp_path):
+    """A transformer without repeated blocks (CogVideoX's) and offloading are refused in one line."""
+    from vidlong.errors import VidlongError
+    from vidlong.pipeline import check_compile
+
+    (tmp_path / "transformer").mkdir()
+    (tmp_path / "transformer" / "config.json").write_text(json.dumps({"_class_name": "CogVideoXTransformer3DModel"}))
+    with pytest.raises(VidlongError, match="CogVideoXTransformer3DModel has no repeated blocks"):
+        check_compile("inductor", tmp_path)
+    with pytest.raises(VidlongError, match="--compile with --offload group: not supported together"):
+        check_compile("inductor", tmp_path, "group")
+
+
 def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "vidlong.cli", *args], capture_output=True, text=True, timeout=120)
 
@@ -56,6 +86,7 @@ BAD_INPUT = [
     (["--method", "magic"], "unknown method 'magic'"),
     (["--height", "40"], "--height 40 must be a multiple of 16; use --height 32 or --height 48"),
     (["--offload", "group", "--device", "cpu"], "--offload group moves weights between the CPU and a GPU; it needs --device cuda"),
+    (["--compile", "nosuch"], "--compile nosuch: not a torch.compile backend; use inductor (the default) or eager"),
 ]
 
 

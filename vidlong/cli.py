@@ -20,6 +20,9 @@ def _add_model_options(p) -> None:
     p.add_argument("--dtype", default=None, choices=list(DTYPE_NAMES),
                    help="the model's dtype (default: bfloat16 on CUDA, float32 on the CPU; bfloat16 on a CPU with "
                         "bfloat16 instructions streams faster, float16 needs CUDA)")
+    p.add_argument("--compile", nargs="?", const="inductor", default=None, metavar="BACKEND",
+                   help="compile each transformer block with torch.compile (diffusers' regional compilation; backend "
+                        "default inductor): faster after the first steps or chunks, which compile")
     p.add_argument("--negative-prompt", default="", help="negative prompt")
     p.add_argument("--steps", type=int, default=None, help="denoising steps (per chunk when streaming; default: the model's)")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (default: the model's)")
@@ -59,7 +62,7 @@ def _check_model(args) -> Path:
     """The model folder, checked (and its task against --image, or against streaming) before anything loads."""
     from .generate import check_task, load_image
     from .models import pipeline_facts, spec_for_folder
-    from .pipeline import check_model_folder, check_offload, pipeline_task
+    from .pipeline import check_compile, check_model_folder, check_offload, pipeline_task
     from .streaming import check_streamable, resolve_context, uses_causal_sampler
     from .validate import check_device, check_dtype
 
@@ -68,6 +71,7 @@ def _check_model(args) -> Path:
     check_dtype(args.dtype, device)
     if args.command == "generate":
         check_offload(args.offload, device)
+    check_compile(args.compile, folder, getattr(args, "offload", None))
     task = pipeline_task(folder)
     if args.command != "generate":
         streaming, spec = _streaming_config(args), spec_for_folder(folder)
@@ -129,7 +133,7 @@ def _run_generate(args) -> int:
     folder = _check_model(args)
     latent = check_generate(request, limits_for_folder(folder))  # every field, before any model loads
     rank, device = _start_parallel(args, folder) if args.parallel else (0, args.device)
-    pipe = load_pipeline(folder, device=device, dtype=args.dtype, offload=args.offload)
+    pipe = load_pipeline(folder, device=device, dtype=args.dtype, offload=args.offload, compile=args.compile)
     if args.parallel:
         pipe.enable_parallelism()
     cost = run_cost(pipe, request, latent)
@@ -145,7 +149,7 @@ def _run_generate(args) -> int:
     if rank != 0:  # every rank holds the whole video; one writes it
         return 0
     write_video(out, result.frames, fps=pipe.spec.fps)
-    settings = dict(result.settings, model_path=str(args.model or "embedded default"), out=str(out))
+    settings = dict(result.settings, model_path=str(args.model or "embedded default"), compile=args.compile, out=str(out))
     if latents_path is not None:
         save_latents(latents_path, result.latents, model=pipe.spec.name, prompt=request.prompt, fps=float(pipe.spec.fps))
         settings["latents"] = str(latents_path)
@@ -329,7 +333,8 @@ def _stream_settings(args, pipe, stream, prompt: str) -> dict:
                      timesteps=list(stream.timesteps) if stream.causal else None)
     return dict(command=args.command, prompt=prompt, negative_prompt=args.negative_prompt, model=pipe.spec.name,
                 model_path=str(args.model or "embedded default"), seed=args.seed, guidance=list(stream.guidances),
-                streaming=streaming, device=str(pipe.device), dtype=str(pipe.dtype).removeprefix("torch."))
+                streaming=streaming, device=str(pipe.device), dtype=str(pipe.dtype).removeprefix("torch."),
+                compile=args.compile)
 
 
 def _run_stream(args) -> int:
@@ -343,7 +348,7 @@ def _run_stream(args) -> int:
     streaming = _streaming_config(args)
     folder = _check_model(args)
     check_stream(streaming, limits_for_folder(folder), args.height, args.width)
-    pipe = load_pipeline(folder, device=args.device, dtype=args.dtype)
+    pipe = load_pipeline(folder, device=args.device, dtype=args.dtype, compile=args.compile)
 
     stream = pipe.stream(args.prompt, streaming=streaming, guidance=args.guidance, guidance_2=args.guidance_2,
                          seed=args.seed, height=args.height, width=args.width, negative_prompt=args.negative_prompt,
@@ -413,7 +418,7 @@ def _run_extend(args) -> int:
     check_stream(streaming, limits_for_folder(folder))
     frames, latents, prompt, fps = _extension_input(args, folder)
     parse_prompt_schedule(prompt)
-    pipe = load_pipeline(folder, device=args.device, dtype=args.dtype)
+    pipe = load_pipeline(folder, device=args.device, dtype=args.dtype, compile=args.compile)
     stream = pipe.extend(prompt, video=frames, latents=latents, streaming=streaming, guidance=args.guidance, fps=fps,
                          guidance_2=args.guidance_2, seed=args.seed, negative_prompt=args.negative_prompt, **_length(args))
     settings = dict(_stream_settings(args, pipe, stream, prompt), video=args.video, input_latents=args.latents,

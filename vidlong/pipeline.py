@@ -343,8 +343,31 @@ def check_offload(offload: Optional[str], device: torch.device) -> None:
         raise VidlongError("--offload model uses accelerate, which is not installed; pip install accelerate, or use --offload group")
 
 
+def check_compile(backend: Optional[str], folder: Path, offload: Optional[str] = None) -> None:
+    """A one-line refusal, from the folder's configs, of a `compile` that cannot run: a backend torch does
+    not have, a transformer without repeated blocks for diffusers' regional compilation (CogVideoX), or
+    offloading (its hooks move the blocks' weights; not combined here)."""
+    if backend is None:
+        return
+    import diffusers
+    import torch._dynamo
+
+    if backend not in torch._dynamo.list_backends(exclude_tags=()):
+        raise VidlongError(f"--compile {backend}: not a torch.compile backend; use inductor (the default) or eager")
+    if offload is not None:
+        raise VidlongError(f"--compile with --offload {offload}: not supported together; drop one of them")
+    for part in ("transformer", "transformer_2"):
+        config = pipeline_folder(folder) / part / "config.json"
+        if config.is_file():
+            name = json.loads(config.read_text()).get("_class_name", "")
+            if not getattr(getattr(diffusers, name, None), "_repeated_blocks", None):
+                raise VidlongError(f"--compile: {name} has no repeated blocks for diffusers' regional compilation; "
+                                   f"run without --compile")
+
+
 def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.device, None] = None,
-                  dtype: Optional[torch.dtype] = None, offload: Optional[str] = None) -> VidlongPipelineMixin:
+                  dtype: Optional[torch.dtype] = None, offload: Optional[str] = None,
+                  compile: Optional[str] = None) -> VidlongPipelineMixin:
     """Load a video pipeline from a local folder (default: the embedded model), never from a hub.
 
     Returns the vidlong subclass of the folder's diffusers pipeline (`PIPELINE_CLASSES`): e.g. a
@@ -362,11 +385,15 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
         offload: None (everything on `device`), "model" (diffusers' model CPU offload) or "group"
             (diffusers' group offloading of each component, block by block): the weights wait in CPU
             memory and come to the GPU when used, for models larger than the GPU.
+        compile: None, or a torch.compile backend ("inductor", "eager", ...): each transformer's repeated
+            blocks compiled (diffusers' `compile_repeated_blocks`); one compiled block serves every layer
+            with vidlong's methods or a stream's KV cache, and the first calls pay the compilation.
     """
     folder = check_model_folder(path)
     spec, link = spec_for_folder(folder), lora_link(folder)
     device = check_device(device)
     check_offload(offload, device)
+    check_compile(compile, folder, offload)
     dtype = check_dtype(dtype, device)
     try:
         pipe = pipeline_class(folder_class_name(folder)).from_pretrained(
@@ -385,6 +412,9 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
         pipe.enable_group_offload(onload_device=device, offload_type="block_level", num_blocks_per_group=1)
     else:
         pipe.to(device)
+    if compile is not None:
+        for transformer in pipe.experts():
+            transformer.compile_repeated_blocks(backend=compile)
     return pipe
 
 
