@@ -155,7 +155,7 @@ def test_stream_two_experts_and_per_token_timesteps(folders, kind):
         assert all(c.frames == caches[0].frames for c in caches)
         assert all(torch.equal(c.positions(), caches[0].positions()) for c in caches)
         sizes.append(caches[0].frames)
-        pointers = [t.data_ptr() for c in caches for t in c.keys + c.values]
+        pointers = [t.data_ptr() for c in caches for layer in c.layers for t in (layer.keys, layer.values)]
         assert storage in (None, pointers)
         storage = pointers
     assert sizes == [1, 2, 2, 2]
