@@ -22,7 +22,8 @@ def _add_model_options(p) -> None:
                         "bfloat16 instructions streams faster, float16 needs CUDA)")
     p.add_argument("--compile", nargs="?", const="inductor", default=None, metavar="BACKEND",
                    help="compile each transformer block with torch.compile (diffusers' regional compilation; backend "
-                        "default inductor): faster after the first steps or chunks, which compile")
+                        "default inductor): on a GPU faster after the first steps or chunks, which compile; no gain "
+                        "measured on the CPU")
     p.add_argument("--negative-prompt", default="", help="negative prompt")
     p.add_argument("--steps", type=int, default=None, help="denoising steps (per chunk when streaming; default: the model's)")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (default: the model's)")
