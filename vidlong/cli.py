@@ -120,7 +120,6 @@ def _run_generate(args) -> int:
     from .estimate import GIB, check_fits, run_cost
     from .generate import GenerateRequest, generate
     from .methods import load_preset
-    from .pipeline import load_pipeline
     from .validate import check_generate, limits_for_folder
     from .video_io import write_video
 
@@ -134,7 +133,7 @@ def _run_generate(args) -> int:
     folder = _check_model(args)
     latent = check_generate(request, limits_for_folder(folder))  # every field, before any model loads
     rank, device = _start_parallel(args, folder) if args.parallel else (0, args.device)
-    pipe = load_pipeline(folder, device=device, dtype=args.dtype, offload=args.offload, compile=args.compile)
+    pipe = _load_pipeline(args, folder, device, offload=args.offload)
     if args.parallel:
         pipe.enable_parallelism()
     cost = run_cost(pipe, request, latent)
@@ -158,6 +157,19 @@ def _run_generate(args) -> int:
     print(f"wrote {out} ({result.frames.shape[0]} frames, {result.frames.shape[2]}x{result.frames.shape[1]}, "
           f"{settings['ratio']:.2g}x native, {settings['seconds']:.1f} s)")
     return 0
+
+
+def _load_pipeline(args, folder: Path, device, offload=None):
+    """The command's pipeline. With --compile this process also lets dynamo keep a graph per state of a
+    stream's KV cache (each fill level, ring position and the writing forward: more than its default
+    limit of 8 for a long window, past which the steady state would run uncompiled)."""
+    from .pipeline import load_pipeline
+
+    if args.compile is not None:
+        import torch._dynamo
+
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
+    return load_pipeline(folder, device=device, dtype=args.dtype, offload=offload, compile=args.compile)
 
 
 def _start_parallel(args, folder: Path):
@@ -340,7 +352,6 @@ def _stream_settings(args, pipe, stream, prompt: str) -> dict:
 
 def _run_stream(args) -> int:
     from .generate import load_image
-    from .pipeline import load_pipeline
     from .schedulers.stream import parse_prompt_schedule
     from .validate import check_stream, limits_for_folder
 
@@ -349,7 +360,7 @@ def _run_stream(args) -> int:
     streaming = _streaming_config(args)
     folder = _check_model(args)
     check_stream(streaming, limits_for_folder(folder), args.height, args.width)
-    pipe = load_pipeline(folder, device=args.device, dtype=args.dtype, compile=args.compile)
+    pipe = _load_pipeline(args, folder, args.device)
 
     stream = pipe.stream(args.prompt, streaming=streaming, guidance=args.guidance, guidance_2=args.guidance_2,
                          seed=args.seed, height=args.height, width=args.width, negative_prompt=args.negative_prompt,
@@ -409,7 +420,6 @@ def _prompt_at_end(sidecar: Path) -> Optional[str]:
 
 
 def _run_extend(args) -> int:
-    from .pipeline import load_pipeline
     from .schedulers.stream import parse_prompt_schedule
     from .validate import check_stream, limits_for_folder
 
@@ -419,7 +429,7 @@ def _run_extend(args) -> int:
     check_stream(streaming, limits_for_folder(folder))
     frames, latents, prompt, fps = _extension_input(args, folder)
     parse_prompt_schedule(prompt)
-    pipe = load_pipeline(folder, device=args.device, dtype=args.dtype, compile=args.compile)
+    pipe = _load_pipeline(args, folder, args.device)
     stream = pipe.extend(prompt, video=frames, latents=latents, streaming=streaming, guidance=args.guidance, fps=fps,
                          guidance_2=args.guidance_2, seed=args.seed, negative_prompt=args.negative_prompt, **_length(args))
     settings = dict(_stream_settings(args, pipe, stream, prompt), video=args.video, input_latents=args.latents,
