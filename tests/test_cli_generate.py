@@ -44,25 +44,24 @@ def test_stream_in_bfloat16_on_the_cpu(model_dir, tmp_path):
     assert json.loads(out.with_suffix(".json").read_text())["dtype"] == "bfloat16"
 
 
-def test_stream_with_compiled_blocks_is_the_eager_stream(model_dir, tmp_path, monkeypatch):
+def test_stream_with_compiled_blocks_is_the_eager_stream(model_dir, tmp_path):
     """`--compile eager` (dynamo's tracing without Inductor's code generation, for the CPU's time): every
     block compiled by diffusers' regional compilation streams the same frames; the sidecar says so; the
     process lets dynamo keep a graph per KV-cache state (beyond its default 8)."""
     from torch._dynamo.utils import counters
 
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 8)
-
     outs = [tmp_path / "eager.mp4", tmp_path / "compiled.mp4"]
-    for out, extra in zip(outs, ([], ["--compile", "eager"])):
-        torch._dynamo.reset()
-        counters.clear()
-        assert main(["stream", "--prompt", "a red circle", "--model", str(model_dir), "--chunks", "3", "--device", "cpu",
-                     "--out", str(out), *extra]) == 0
-        assert (counters["stats"]["unique_graphs"] > 0) == bool(extra)  # compiled blocks, and only when asked
+    with torch._dynamo.config.patch(recompile_limit=8):  # dynamo's default, restored afterwards
+        for out, extra in zip(outs, ([], ["--compile", "eager"])):
+            torch._dynamo.reset()
+            counters.clear()
+            assert main(["stream", "--prompt", "a red circle", "--model", str(model_dir), "--chunks", "3", "--device", "cpu",
+                         "--out", str(out), *extra]) == 0
+            assert (counters["stats"]["unique_graphs"] > 0) == bool(extra)  # compiled blocks, and only when asked
+        assert torch._dynamo.config.recompile_limit >= 64
     (eager, _), (compiled, _) = (read_video(out) for out in outs)
     assert eager.shape[0] > 0 and (compiled == eager).all()
     assert [json.loads(out.with_suffix(".json").read_text())["compile"] for out in outs] == [None, "eager"]
-    assert torch._dynamo.config.recompile_limit >= 64
 
 
 def test_compile_refusals_read_only_the_configs(tmp_path):
