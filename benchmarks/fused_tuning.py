@@ -2,10 +2,11 @@
 
     python benchmarks/fused_tuning.py --frames 21 42
     python benchmarks/fused_tuning.py --frames 84 --kernels fused fused-int8   # the low-precision paths too
+    python benchmarks/fused_tuning.py --tma off on      # keys and values by pointers, by Hopper's bulk copies
 
 For each kernel (`FUSED_KERNELS`: the fused kernel and its low-precision paths, whose time includes
 quantizing the operands; that alone is printed too) and (block_m, block_n, num_warps, num_stages)
-setting: the fused kernel alone (every branch,
+setting (with ``--tma``: keys and values by pointers and/or tensor descriptors): the fused kernel alone (every branch,
 no band fusion) on the plain global plan, the UltraViCo decay plan and the 3-branch FreeLong++ plan,
 as ratios to stock SDPA on the same ``[B, N, H, D]`` inputs. Each row prints as it is measured.
 """
@@ -34,6 +35,7 @@ def main():
     parser.add_argument("--warps", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--stages", type=int, nargs="+", default=[2, 3])
     parser.add_argument("--kernels", nargs="+", default=["fused"], choices=list(FUSED_KERNELS))
+    parser.add_argument("--tma", nargs="+", default=["auto"], choices=["auto", "off", "on"])
     args = parser.parse_args()
     rows = []
     for frames in args.frames:
@@ -47,11 +49,11 @@ def main():
             ms = time_ms(lambda: (quantize_token_blocks(q, 128, fmt),
                                   quantize_token_blocks(k, 128, fmt, shift=k.mean(dim=2, dtype=torch.float32))))
             print(f"{frames} frames: Q and K to {fmt}: {ms:.2f} ms ({ms / sdpa:.3f} SDPA)", flush=True)
-        for name, bm, bn, warps, stages in itertools.product(args.kernels, args.block_m, args.block_n, args.warps,
-                                                             args.stages):
+        for name, bm, bn, warps, stages, tma in itertools.product(
+                args.kernels, args.block_m, args.block_n, args.warps, args.stages, args.tma):
             qk, pv = FUSED_KERNELS[name]
-            kernel = FusedKernel(bm, bn, warps, stages, qk=qk, pv=pv)
-            row = [frames, f"{name} {bm}x{bn} w{warps} s{stages}", sdpa]
+            kernel = FusedKernel(bm, bn, warps, stages, qk=qk, pv=pv, tma={"auto": None, "on": True, "off": False}[tma])
+            row = [frames, f"{name} {bm}x{bn} w{warps} s{stages} tma-{tma}", sdpa]
             for plan in plans.values():
                 try:
                     ms = time_ms(lambda: kernel(q, k, v, plan))

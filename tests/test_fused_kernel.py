@@ -45,14 +45,20 @@ def qkv(layout, batch=2, heads=2, dim=16, seed=0):
     return q.to(DEVICE), (k + 0.5).to(DEVICE), v.to(DEVICE)
 
 
-@pytest.mark.parametrize("methods, frames, grid, native, block_m, block_n", CASES)
-def test_every_branch_matches_the_float64_reference(methods, frames, grid, native, block_m, block_n):
+#: with the keys and values read through tensor descriptors too: the decay's token and frame regions
+#: with the guard, the fusion with the decay, a region edge inside a block
+DESCRIPTOR_CASES = [CASES[i] for i in (1, 3, 7, 10)]
+
+
+@pytest.mark.parametrize("methods, frames, grid, native, block_m, block_n, tma",
+                         [(*case, False) for case in CASES] + [(*case, True) for case in DESCRIPTOR_CASES])
+def test_every_branch_matches_the_float64_reference(methods, frames, grid, native, block_m, block_n, tma):
     layout = TokenLayout(frames, *grid, native)
     plan = build_plan(layout, methods)
     assert fused.supports(plan, torch.empty(1, 1, layout.num_tokens, 16))
     q, k, v = qkv(layout)
     heads_first = [t.transpose(1, 2) for t in (q, k, v)]  # strided [B, H, N, D] views, as run_plan passes
-    outputs = fused.FusedKernel(block_m, block_n)(*heads_first, plan)
+    outputs = fused.FusedKernel(block_m, block_n, tma=tma)(*heads_first, plan)
     references = DenseKernel(compute_dtype=torch.float64)(*(t.double() for t in heads_first), plan)
     assert len(outputs) == plan.num_branches
     for out, ref in zip(outputs, references):
@@ -108,12 +114,14 @@ def test_transformer_with_the_fused_kernel_matches_the_dense_kernel():
     [vidlong.SpectralFusion(windows=(2, 1))],
     [vidlong.UltraViCo(), vidlong.SpectralFusion(windows=(2, 1))],
 ])
-def test_bf16_with_the_default_launch_settings_on_cuda(methods):
-    """Wan's head size, 128-query blocks straddling frames of 35 tokens, bf16 against float32 dense."""
+@pytest.mark.parametrize("tma", [False, True], ids=["pointers", "descriptors"])
+def test_bf16_with_the_default_launch_settings_on_cuda(methods, tma):
+    """Wan's head size, 128-query blocks straddling frames of 35 tokens, bf16 against float32 dense,
+    keys and values read by pointers and by Hopper's bulk copies."""
     layout = TokenLayout(16, 5, 7, NATIVE)
     q, k, v = (t.to(DEVICE) for t in qkv(layout, batch=1, heads=2, dim=128))
     plan = build_plan(layout, methods)
-    out = run_plan(q.bfloat16(), k.bfloat16(), v.bfloat16(), plan, fused.FusedKernel())
+    out = run_plan(q.bfloat16(), k.bfloat16(), v.bfloat16(), plan, fused.FusedKernel(tma=tma))
     assert rel_err(out, run_plan(q, k, v, plan, DenseKernel())) < 1e-2
 
 

@@ -117,6 +117,10 @@ def test_fp8_probabilities_and_values(fmt):
     both = run_plan(q, k, v, plan, fused.FusedKernel(BLOCK, BLOCK, qk=fmt, pv="fp8"))
     assert rel_err(both, qk_only) > 1e-3
     assert rel_err(both, exact) < 0.1
+    # quantized keys (and values in the inputs' dtype) read through tensor descriptors: the same output
+    for kernel, expected in ((fused.FusedKernel(BLOCK, BLOCK, qk=fmt, tma=True), qk_only),
+                             (fused.FusedKernel(BLOCK, BLOCK, qk=fmt, pv="fp8", tma=True), both)):
+        assert torch.equal(run_plan(q, k, v, plan, kernel), expected)
 
 
 def test_kernel_names_and_bad_settings():

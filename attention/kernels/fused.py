@@ -15,6 +15,10 @@ the keys: ``m̄`` (plain, centred), 0 (quantized, whose keys are smoothed by ``m
 (quantized, uncentred). Only key blocks on a ring edge, by the first-frame guard or past the sequence
 end evaluate a mask.
 
+On Hopper GPUs keys and values can arrive by the bulk tensor copies (TMA) through tensor descriptors
+(`FusedKernel`'s ``tma``) instead of pointer loads. Each block's logits stay unscaled through the decay
+and the masks; the scale to log2 units joins the exponent's multiply-add.
+
 Joint attention's text keys (`vidlong.attention.joint.TextKeys`) enter the running softmax before the
 first ring: every branch sees them, undecayed, behind an optional per-batch visibility mask.
 
@@ -35,6 +39,7 @@ from . import quantize
 try:
     import triton
     import triton.language as tl
+    from triton.tools.tensor_descriptor import TensorDescriptor
 except ImportError:  # the kernel is optional: CUDA builds of torch ship Triton
     triton = None
 
@@ -79,8 +84,9 @@ if triton is not None:
     @triton.jit
     def _decay(qk, c_row, rows, kv, row_frame, m_first, m_last, f_lo, f_hi, n0,
                tokens_per_frame, alpha, far_limit, DECAY: tl.constexpr, BLOCK_N: tl.constexpr):
-        """UltraViCo on one ``[BLOCK_M, BLOCK_N]`` block of logits (log2 units): far pairs become
-        ``min(s, α·s + c)``; the index test runs only where the block straddles the region edge."""
+        """UltraViCo on one ``[BLOCK_M, BLOCK_N]`` block of unscaled logits: far pairs become
+        ``min(s, α·s + c)`` (with `c_row` in the same units: the rule commutes with the positive scale
+        applied later); the index test runs only where the block straddles the region edge."""
         if DECAY == 1:
             qk = tl.minimum(qk, qk * alpha + c_row[:, None])
         else:
@@ -104,27 +110,48 @@ if triton is not None:
         return qk
 
     @triton.jit
-    def _attend_blocks(acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, ks_ptr, stride_kn, stride_vn,
+    def _load_block(src, b, h, n0, kv, stride_n, n_tokens, MASKED: tl.constexpr, TMA: tl.constexpr,
+                    TRANSPOSED: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr):
+        """Tokens ``kv = n0 + [0, BLOCK_N)`` of one (batch `b`, head `h`): ``[BLOCK_N, HEAD_DIM]``, or
+        ``[HEAD_DIM, BLOCK_N]`` if TRANSPOSED, zeros past `n_tokens`. With TMA `src` is a tensor descriptor
+        of the ``[B, H, N, D]`` tensor (Hopper's bulk copy, which zero-fills past the end itself);
+        otherwise pointers to this (batch, head)'s channels, ``[HEAD_DIM, 1]`` if TRANSPOSED else
+        ``[1, HEAD_DIM]``, with tokens `stride_n` apart."""
+        if TMA:
+            block = src.load([b.to(tl.int32), h.to(tl.int32), n0, 0]).reshape(BLOCK_N, HEAD_DIM)
+            if TRANSPOSED:
+                block = tl.trans(block)
+        else:  # (one return at the end: Triton compiles the code after a constexpr branch's return too)
+            if TRANSPOSED:
+                offsets, inside = kv.to(tl.int64)[None, :] * stride_n, kv[None, :] < n_tokens
+            else:
+                offsets, inside = kv.to(tl.int64)[:, None] * stride_n, kv[:, None] < n_tokens
+            if MASKED:
+                block = tl.load(src + offsets, mask=inside, other=0.0)
+            else:
+                block = tl.load(src + offsets)
+        return block
+
+    @triton.jit
+    def _attend_blocks(acc, l_i, m_i, q, c_row, rows, row_frame, k_src, v_src, b, h, ks_ptr, stride_kn, stride_vn,
                        lo, hi, m_first, m_last, f_lo, f_hi, ring_lo, ring_hi, inner_lo, inner_hi,
                        n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
                        MASKED: tl.constexpr, HAS_INNER: tl.constexpr, HAS_GUARD: tl.constexpr,
                        DECAY: tl.constexpr, IEEE: tl.constexpr, QUANT_QK: tl.constexpr, FP8_PV: tl.constexpr,
-                       BLOCK_N: tl.constexpr):
+                       TMA_K: tl.constexpr, TMA_V: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr):
         """Key blocks ``[lo, hi)`` into the running softmax. MASKED blocks keep only keys of this ring
         (frames in ``[ring_lo, ring_hi)`` and, with an inner window, outside ``[inner_lo, inner_hi)``),
         inside the guard and before the sequence end; the others are known to be wholly visible.
+        Keys and values come from `k_src` / `v_src` (`_load_block`; TMA_K / TMA_V: descriptors).
         With QUANT_QK, `ks_ptr` holds each key block's scale."""
         offs_n = tl.arange(0, BLOCK_N)
         for block in range(lo, hi):
             n0 = block * BLOCK_N
             kv = n0 + offs_n
-            if MASKED:
-                k = tl.load(k_ptrs + kv.to(tl.int64)[None, :] * stride_kn, mask=kv[None, :] < n_tokens, other=0.0)
-            else:
-                k = tl.load(k_ptrs + kv.to(tl.int64)[None, :] * stride_kn)
-            qk = _logits(q, k, qk_scale, ks_ptr + block, IEEE, QUANT_QK)
+            k = _load_block(k_src, b, h, n0, kv, stride_kn, n_tokens, MASKED, TMA_K, True, BLOCK_N, HEAD_DIM)
+            qk, scale = _logits(q, k, qk_scale, ks_ptr + block, IEEE, QUANT_QK)
             if DECAY != 0:
-                qk = _decay(qk, c_row, rows, kv, row_frame, m_first, m_last, f_lo, f_hi, n0,
+                qk = _decay(qk, c_row / scale, rows, kv, row_frame, m_first, m_last, f_lo, f_hi, n0,
                             tokens_per_frame, alpha, far_limit, DECAY, BLOCK_N)
             if MASKED:
                 kv_frame = (kv // tokens_per_frame)[None, :]
@@ -134,34 +161,32 @@ if triton is not None:
                 if HAS_GUARD:
                     keep = keep & ((row_frame[:, None] > 0) | (kv_frame < native_frames))
                 qk = tl.where(keep, qk, float("-inf"))
-            if MASKED:
-                v = tl.load(v_ptrs + kv.to(tl.int64)[:, None] * stride_vn, mask=kv[:, None] < n_tokens, other=0.0)
-            else:
-                v = tl.load(v_ptrs + kv.to(tl.int64)[:, None] * stride_vn)
-            acc, l_i, m_i = _online_softmax(acc, l_i, m_i, qk, v, IEEE, FP8_PV)
+            v = _load_block(v_src, b, h, n0, kv, stride_vn, n_tokens, MASKED, TMA_V, False, BLOCK_N, HEAD_DIM)
+            acc, l_i, m_i = _online_softmax(acc, l_i, m_i, qk, scale, v, IEEE, FP8_PV)
         return acc, l_i, m_i
 
     @triton.jit
     def _logits(q, k, qk_scale, k_scale_ptr, IEEE: tl.constexpr, QUANT_QK: tl.constexpr):
-        """``[BLOCK_M, BLOCK_N]`` logits in log2 units of queries ``q`` and transposed keys ``k``; with
-        QUANT_QK both are e4m3 or int8 and the key block's scale is read from `k_scale_ptr` (the query
-        block's is in `qk_scale`)."""
+        """``[BLOCK_M, BLOCK_N]`` logits of queries ``q`` and transposed keys ``k``, unscaled, and the
+        positive scalar that takes them to log2 units (applied in `_online_softmax`, in one multiply-add
+        with the row max); with QUANT_QK both are e4m3 or int8 and the key block's scale is read from
+        `k_scale_ptr` (the query block's is in `qk_scale`)."""
         if QUANT_QK:
-            return tl.dot(q, k).to(tl.float32) * (qk_scale * tl.load(k_scale_ptr))
+            return tl.dot(q, k).to(tl.float32), qk_scale * tl.load(k_scale_ptr)
         elif IEEE:
-            return tl.dot(q, k, input_precision="ieee") * qk_scale
+            return tl.dot(q, k, input_precision="ieee"), qk_scale
         else:
-            return tl.dot(q, k) * qk_scale
+            return tl.dot(q, k), qk_scale
 
     @triton.jit
-    def _online_softmax(acc, l_i, m_i, qk, v, IEEE: tl.constexpr, FP8_PV: tl.constexpr):
-        """One block of logits ``qk`` (log2 units, ``-inf`` where masked) and its values ``v`` into the
-        running softmax (row max `m_i`, row sum `l_i`, output accumulator `acc`). With FP8_PV, ``v``
-        is e4m3 and the probabilities enter the product as ``p·P_SCALE`` in e4m3 (the caller undoes
-        both scales)."""
-        m_new = tl.maximum(m_i, tl.max(qk, 1))
+    def _online_softmax(acc, l_i, m_i, qk, scale, v, IEEE: tl.constexpr, FP8_PV: tl.constexpr):
+        """One block of unscaled logits ``qk`` (``-inf`` where masked; ``qk·scale`` in log2 units) and its
+        values ``v`` into the running softmax (row max `m_i` in log2 units, row sum `l_i`, output
+        accumulator `acc`). With FP8_PV, ``v`` is e4m3 and the probabilities enter the product as
+        ``p·P_SCALE`` in e4m3 (the caller undoes both scales)."""
+        m_new = tl.maximum(m_i, tl.max(qk, 1) * scale)
         m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)  # rows that have seen no key yet
-        p = tl.math.exp2(qk - m_safe[:, None])
+        p = tl.math.exp2(qk * scale - m_safe[:, None])
         correction = tl.math.exp2(m_i - m_safe)
         l_i = l_i * correction + tl.sum(p, 1)
         if FP8_PV:
@@ -175,48 +200,49 @@ if triton is not None:
     @triton.jit
     def _attend_text(acc, l_i, m_i, q, k_ptrs, v_ptrs, ks_ptr, stride_kn, stride_vn, visible_ptr, n_text, qk_scale,
                      HAS_MASK: tl.constexpr, IEEE: tl.constexpr, QUANT_QK: tl.constexpr, FP8_PV: tl.constexpr,
-                     BLOCK_N: tl.constexpr):
+                     BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr):
         """The extra keys of joint attention (the text tokens) into the running softmax: visible to every
         query in every branch (where `visible_ptr`'s 0/1 entry is 1, with HAS_MASK), never decayed."""
         offs_n = tl.arange(0, BLOCK_N)
         for n0 in range(0, n_text, BLOCK_N):
             kv = n0 + offs_n
             keep = kv < n_text
-            k = tl.load(k_ptrs + kv[None, :] * stride_kn, mask=keep[None, :], other=0.0)
-            qk = _logits(q, k, qk_scale, ks_ptr + n0 // BLOCK_N, IEEE, QUANT_QK)
+            k = _load_block(k_ptrs, 0, 0, n0, kv, stride_kn, n_text, True, False, True, BLOCK_N, HEAD_DIM)
+            qk, scale = _logits(q, k, qk_scale, ks_ptr + n0 // BLOCK_N, IEEE, QUANT_QK)
             if HAS_MASK:
                 keep = keep & (tl.load(visible_ptr + kv, mask=keep, other=0) != 0)
             qk = tl.where(keep[None, :], qk, float("-inf"))
-            v = tl.load(v_ptrs + kv[:, None] * stride_vn, mask=keep[:, None], other=0.0)
-            acc, l_i, m_i = _online_softmax(acc, l_i, m_i, qk, v, IEEE, FP8_PV)
+            v = _load_block(v_ptrs, 0, 0, n0, kv, stride_vn, n_text, True, False, False, BLOCK_N, HEAD_DIM)
+            acc, l_i, m_i = _online_softmax(acc, l_i, m_i, qk, scale, v, IEEE, FP8_PV)
         return acc, l_i, m_i
 
     @triton.jit
-    def _attend_range(acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, ks_ptr, stride_kn, stride_vn,
+    def _attend_range(acc, l_i, m_i, q, c_row, rows, row_frame, k_src, v_src, b, h, ks_ptr, stride_kn, stride_vn,
                       lo, hi, full_lo, full_hi, m_first, m_last, f_lo, f_hi,
                       ring_lo, ring_hi, inner_lo, inner_hi,
                       n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
                       HAS_INNER: tl.constexpr, HAS_GUARD: tl.constexpr, DECAY: tl.constexpr,
-                      IEEE: tl.constexpr, QUANT_QK: tl.constexpr, FP8_PV: tl.constexpr, BLOCK_N: tl.constexpr):
+                      IEEE: tl.constexpr, QUANT_QK: tl.constexpr, FP8_PV: tl.constexpr,
+                      TMA_K: tl.constexpr, TMA_V: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr):
         """Key blocks ``[lo, hi)``: those wholly inside tokens ``[full_lo, full_hi)`` (visible to every
         query of the block) without a mask, the edges on either side with one."""
         first_full = tl.minimum(tl.maximum(tl.cdiv(full_lo, BLOCK_N), lo), hi)
         end_full = tl.minimum(tl.maximum(full_hi // BLOCK_N, first_full), hi)
         acc, l_i, m_i = _attend_blocks(
-            acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, ks_ptr, stride_kn, stride_vn,
+            acc, l_i, m_i, q, c_row, rows, row_frame, k_src, v_src, b, h, ks_ptr, stride_kn, stride_vn,
             lo, first_full, m_first, m_last, f_lo, f_hi, ring_lo, ring_hi, inner_lo, inner_hi,
             n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
-            True, HAS_INNER, HAS_GUARD, DECAY, IEEE, QUANT_QK, FP8_PV, BLOCK_N)
+            True, HAS_INNER, HAS_GUARD, DECAY, IEEE, QUANT_QK, FP8_PV, TMA_K, TMA_V, BLOCK_N, HEAD_DIM)
         acc, l_i, m_i = _attend_blocks(
-            acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, ks_ptr, stride_kn, stride_vn,
+            acc, l_i, m_i, q, c_row, rows, row_frame, k_src, v_src, b, h, ks_ptr, stride_kn, stride_vn,
             first_full, end_full, m_first, m_last, f_lo, f_hi, ring_lo, ring_hi, inner_lo, inner_hi,
             n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
-            False, HAS_INNER, HAS_GUARD, DECAY, IEEE, QUANT_QK, FP8_PV, BLOCK_N)
+            False, HAS_INNER, HAS_GUARD, DECAY, IEEE, QUANT_QK, FP8_PV, TMA_K, TMA_V, BLOCK_N, HEAD_DIM)
         acc, l_i, m_i = _attend_blocks(
-            acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, ks_ptr, stride_kn, stride_vn,
+            acc, l_i, m_i, q, c_row, rows, row_frame, k_src, v_src, b, h, ks_ptr, stride_kn, stride_vn,
             end_full, hi, m_first, m_last, f_lo, f_hi, ring_lo, ring_hi, inner_lo, inner_hi,
             n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
-            True, HAS_INNER, HAS_GUARD, DECAY, IEEE, QUANT_QK, FP8_PV, BLOCK_N)
+            True, HAS_INNER, HAS_GUARD, DECAY, IEEE, QUANT_QK, FP8_PV, TMA_K, TMA_V, BLOCK_N, HEAD_DIM)
         return acc, l_i, m_i
 
     @triton.jit
@@ -228,7 +254,7 @@ if triton is not None:
                          heads, n_tokens, tokens_per_frame, frames, native_frames, qk_scale, alpha, far_limit, n_text,
                          NUM_BRANCHES: tl.constexpr, HAS_GUARD: tl.constexpr, DECAY: tl.constexpr,
                          HAS_OFFSET: tl.constexpr, HAS_TEXT: tl.constexpr, HAS_TEXT_MASK: tl.constexpr, IEEE: tl.constexpr,
-                         QUANT_QK: tl.constexpr, FP8_PV: tl.constexpr,
+                         QUANT_QK: tl.constexpr, FP8_PV: tl.constexpr, TMA_K: tl.constexpr, TMA_V: tl.constexpr,
                          BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr):
         """One program: BLOCK_M queries of one (batch, head); writes every branch's output for them.
         With HAS_TEXT, the `n_text` extra keys (joint attention's text) enter the running softmax
@@ -236,7 +262,8 @@ if triton is not None:
         query is ``(1-α)·q·o·scale`` for the ``[D]`` vector `OFFSET_K` of its (batch, head). QUANT_QK:
         Q, K and TEXT_K are e4m3 or int8 with float32 scales per query block (Q_SCALE, ``[B·H, cdiv(N, BLOCK_M)]``)
         and key block (K_SCALE, TEXT_K_SCALE, likewise per BLOCK_N); FP8_PV: V and TEXT_V are e4m3 with
-        one scale per channel (V_SCALE, ``[B·H, D]``)."""
+        one scale per channel (V_SCALE, ``[B·H, D]``). TMA_K / TMA_V: K / V are tensor descriptors
+        (`_load_block`) instead of pointers, their strides unused."""
         pid_m = tl.program_id(0)
         pid_bh = tl.program_id(1)
         # float32 scalars however the launcher types Python floats (torch.compile's passes them as float64)
@@ -249,8 +276,14 @@ if triton is not None:
         offs_d = tl.arange(0, HEAD_DIM)
         q = tl.load(Q + b * stride_qb + h * stride_qh + rows.to(tl.int64)[:, None] * stride_qn + offs_d[None, :],
                     mask=rows[:, None] < n_tokens, other=0.0)
-        k_ptrs = K + b * stride_kb + h * stride_kh + offs_d[:, None]      # [HEAD_DIM, 1]: keys transposed
-        v_ptrs = V + b * stride_vb + h * stride_vh + offs_d[None, :] * stride_vd  # [1, HEAD_DIM]
+        if TMA_K:
+            k_src = K
+        else:
+            k_src = K + b * stride_kb + h * stride_kh + offs_d[:, None]      # [HEAD_DIM, 1]: keys transposed
+        if TMA_V:
+            v_src = V
+        else:
+            v_src = V + b * stride_vb + h * stride_vh + offs_d[None, :] * stride_vd  # [1, HEAD_DIM]
         ks_ptr = K_SCALE + pid_bh * tl.cdiv(n_tokens, BLOCK_N)
         if QUANT_QK:  # the query block's scale joins the logits' scale; `q` itself stays quantized
             qk_scale = qk_scale * tl.load(Q_SCALE + pid_bh * tl.num_programs(0) + pid_m)
@@ -276,7 +309,7 @@ if triton is not None:
                 acc, l_i, m_i, q, TEXT_K + b * stride_tkb + h * stride_tkh + offs_d[:, None],
                 TEXT_V + b * stride_tvb + h * stride_tvh + offs_d[None, :] * stride_tvd,
                 TEXT_K_SCALE + pid_bh * tl.cdiv(n_text, BLOCK_N), stride_tkn, stride_tvn,
-                TEXT_VISIBLE + b * n_text, n_text, qk_scale, HAS_TEXT_MASK, IEEE, QUANT_QK, FP8_PV, BLOCK_N)
+                TEXT_VISIBLE + b * n_text, n_text, qk_scale, HAS_TEXT_MASK, IEEE, QUANT_QK, FP8_PV, BLOCK_N, HEAD_DIM)
         for k in tl.static_range(NUM_BRANCHES - 1, -1, -1):
             window = tl.load(WINDOWS + k)
             s_lo = _window_start(f_lo, window, frames)                     # window of the block's first row
@@ -286,12 +319,12 @@ if triton is not None:
             if k == NUM_BRANCHES - 1:
                 # the narrowest window: its hull over the block's rows; wholly visible where all overlap
                 acc, l_i, m_i = _attend_range(
-                    acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, ks_ptr, stride_kn, stride_vn,
+                    acc, l_i, m_i, q, c_row, rows, row_frame, k_src, v_src, b, h, ks_ptr, stride_kn, stride_vn,
                     (s_lo * tokens_per_frame) // BLOCK_N, tl.cdiv((s_hi + window) * tokens_per_frame, BLOCK_N),
                     s_hi * tokens_per_frame, tl.minimum((s_lo + window) * tokens_per_frame, visible_end),
                     m_first, m_last, f_lo, f_hi, ring_lo, ring_hi, ring_lo, ring_hi,
                     n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
-                    False, HAS_GUARD, DECAY, IEEE, QUANT_QK, FP8_PV, BLOCK_N)
+                    False, HAS_GUARD, DECAY, IEEE, QUANT_QK, FP8_PV, TMA_K, TMA_V, BLOCK_N, HEAD_DIM)
             else:
                 inner = tl.load(WINDOWS + k + 1)
                 i_lo = _window_start(f_lo, inner, frames)
@@ -308,19 +341,19 @@ if triton is not None:
                     left_hi = right_hi
                     right_lo = right_hi
                 acc, l_i, m_i = _attend_range(
-                    acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, ks_ptr, stride_kn, stride_vn,
+                    acc, l_i, m_i, q, c_row, rows, row_frame, k_src, v_src, b, h, ks_ptr, stride_kn, stride_vn,
                     left_lo, left_hi,
                     s_hi * tokens_per_frame, tl.minimum(i_lo * tokens_per_frame, visible_end),
                     m_first, m_last, f_lo, f_hi, ring_lo, ring_hi, inner_lo, inner_hi,
                     n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
-                    True, HAS_GUARD, DECAY, IEEE, QUANT_QK, FP8_PV, BLOCK_N)
+                    True, HAS_GUARD, DECAY, IEEE, QUANT_QK, FP8_PV, TMA_K, TMA_V, BLOCK_N, HEAD_DIM)
                 acc, l_i, m_i = _attend_range(
-                    acc, l_i, m_i, q, c_row, rows, row_frame, k_ptrs, v_ptrs, ks_ptr, stride_kn, stride_vn,
+                    acc, l_i, m_i, q, c_row, rows, row_frame, k_src, v_src, b, h, ks_ptr, stride_kn, stride_vn,
                     right_lo, right_hi,
                     (i_hi + inner) * tokens_per_frame, tl.minimum((s_lo + window) * tokens_per_frame, visible_end),
                     m_first, m_last, f_lo, f_hi, ring_lo, ring_hi, inner_lo, inner_hi,
                     n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
-                    True, HAS_GUARD, DECAY, IEEE, QUANT_QK, FP8_PV, BLOCK_N)
+                    True, HAS_GUARD, DECAY, IEEE, QUANT_QK, FP8_PV, TMA_K, TMA_V, BLOCK_N, HEAD_DIM)
             out = acc / l_i[:, None]
             if FP8_PV:
                 out = out * (tl.load(V_SCALE + pid_bh * HEAD_DIM + offs_d) / P_SCALE)[None, :]
@@ -335,29 +368,33 @@ class FusedKernel:
 
     Args:
         block_m, block_n: queries and keys per block (block_n None: 128 for quantized Q·K with P·V
-            in the inputs' dtype, the best-balanced setting measured at 84 latent frames on an H200:
-            64 keys with 4 warps was faster for the decay, slower for the fusion, `benchmarks/RESULTS.md`;
-            64 otherwise, and for float32 inputs, whose values at 128 keys overflow an H200's shared
-            memory with int8 Q·K).
+            in the inputs' dtype and for keys and values read by bulk copies (`tma`), the fastest
+            settings measured at 84 latent frames on an H200, `benchmarks/RESULTS.md`; 64 otherwise,
+            and for float32 inputs, whose values at 128 keys overflow an H200's shared memory).
         num_warps, num_stages: Triton launch settings (None: Triton's defaults).
         qk: None, or "fp8" / "int8": the queries and smoothed keys in e4m3 / int8 with one scale per
             block (`quantize`), the logits from the low-precision product.
         pv: None, or "fp8": the values (one scale per channel) and the probabilities in e4m3.
+        tma: load keys and values with tensor descriptors (Hopper's bulk copies) rather than pointers:
+            None for 16-bit inputs in eager runs on GPUs of compute capability 9.0 or newer (under
+            torch.compile pointers: Inductor launches the kernel with plain tensors),
+            True or False to force (Triton's interpreter runs them too). Values stored channel-major
+            (``pv="fp8"``) and tensors whose strides a descriptor cannot take use pointers regardless.
         On a GPU, FP8 needs compute capability 8.9 (Ada, Hopper) and INT8 8.0
         (`quantize.required_capability`);
         on the CPU they run in Triton's interpreter.
     """
 
     def __init__(self, block_m: int = 128, block_n: Optional[int] = None, num_warps: Optional[int] = 8,
-                 num_stages: Optional[int] = 3, qk: Optional[str] = None, pv: Optional[str] = None):
+                 num_stages: Optional[int] = 3, qk: Optional[str] = None, pv: Optional[str] = None,
+                 tma: Optional[bool] = None):
         if triton is None:
             raise RuntimeError("the fused kernel needs Triton (shipped with CUDA builds of PyTorch)")
         if qk not in (None, *quantize.FORMATS) or pv not in (None, "fp8"):
             raise ValueError(f"qk must be None, 'fp8' or 'int8' and pv None or 'fp8'; got {qk!r}, {pv!r}")
-        self.block_m, self.block_n = block_m, block_n or (128 if qk and not pv else 64)
-        self._float32_block_n = block_n or 64
+        self.block_m, self.block_n = block_m, block_n
         self.launch = {k: v for k, v in (("num_warps", num_warps), ("num_stages", num_stages)) if v is not None}
-        self.qk, self.pv = qk, pv
+        self.qk, self.pv, self.tma = qk, pv, tma
         self.name = "fused" + "".join(f"-{part}" for part in (qk, pv and f"{pv}pv") if part)
         self._window_tensors = {}
 
@@ -382,6 +419,28 @@ class FusedKernel:
         if torch.cuda.get_device_capability(query.device) < needed:
             raise RuntimeError(f"kernel {self.name!r} needs a GPU of compute capability {needed[0]}.{needed[1]} "
                                f"or newer; use kernel='fused' on this one")
+
+    def _uses_tma(self, query) -> bool:
+        if self.tma is not None:
+            return self.tma
+        return (query.is_cuda and query.dtype != torch.float32 and not torch.compiler.is_compiling()
+                and torch.cuda.get_device_capability(query.device) >= (9, 0))
+
+    def _keys_per_block(self, query, use_tma: bool) -> int:
+        if self.block_n:
+            return self.block_n
+        if query.dtype == torch.float32 or self.pv:
+            return 64
+        return 128 if self.qk or use_tma else 64
+
+    @staticmethod
+    def _descriptor_or_pointer(x: torch.Tensor, block_n: int, use: bool):
+        """A tensor descriptor of ``[B, H, N, D]`` `x` loading ``[1, 1, block_n, D]`` boxes when `use`
+        and its address and strides allow one (16-byte aligned), else `x` itself (pointers)."""
+        size = x.element_size()
+        if not use or x.data_ptr() % 16 or any(stride * size % 16 for stride in x.stride()[:3]):
+            return x
+        return TensorDescriptor(x, list(x.shape), list(x.stride()), [1, 1, block_n, x.shape[-1]])
 
     def __call__(self, query, key, value, plan, text=None):
         """query/key/value ``[B, H, N, D]`` (any strides, unit stride in D) -> one ``[B, H, N, D]``
@@ -419,7 +478,8 @@ class FusedKernel:
         has_offset = offset_k is not None and decay != DECAY_NONE
         scales = [windows] * 4  # Q, K, text K, V scales; unquantized, the kernel never reads them
         ieee = query.dtype == torch.float32  # products of float32 inputs in full precision
-        block_n = self._float32_block_n if ieee else self.block_n
+        use_tma = self._uses_tma(query)
+        block_n = self._keys_per_block(query, use_tma)
         if self.qk:
             query, scales[0] = quantize.quantize_token_blocks(query, self.block_m, self.qk)
             key, scales[1] = quantize.quantize_token_blocks(key, block_n, self.qk, shift=mean_k)
@@ -431,13 +491,15 @@ class FusedKernel:
         # strides of the values as [B, H, N, D] (the e4m3 copies are stored [B, H, D, N])
         v_strides, tv_strides = ((t.stride(0), t.stride(1), t.stride(3), t.stride(2)) if self.pv
                                  else (*t.stride()[:3], 1) for t in (value, text_v))
+        key_source = self._descriptor_or_pointer(key, block_n, use_tma)
+        value_source = self._descriptor_or_pointer(value, block_n, use_tma and not self.pv)
         grid = (triton.cdiv(n_tokens, self.block_m), batch * heads)
         # Triton launches on the current device; under torch.compile Inductor guards the device itself,
         # and dynamo would break the graph at this context manager
         eager_on_cuda = query.is_cuda and not torch.compiler.is_compiling()
         with torch.cuda.device(query.device) if eager_on_cuda else contextlib.nullcontext():
             _fused_attention[grid](
-                query, key, value, target, offset_k if has_offset else windows, windows, text_k, text_v,
+                query, key_source, value_source, target, offset_k if has_offset else windows, windows, text_k, text_v,
                 text_visible, *scales,
                 query.stride(0), query.stride(1), query.stride(2), key.stride(0), key.stride(1), key.stride(2),
                 *v_strides, stride_k, *stride_out,
@@ -447,7 +509,7 @@ class FusedKernel:
                 NUM_BRANCHES=branches, HAS_GUARD=plan.base_mask is not None, DECAY=decay, HAS_OFFSET=has_offset,
                 HAS_TEXT=text is not None, HAS_TEXT_MASK=text is not None and text.visible is not None,
                 IEEE=ieee, QUANT_QK=self.qk is not None, FP8_PV=self.pv is not None,
-                BLOCK_M=self.block_m, BLOCK_N=block_n, HEAD_DIM=dim,
+                TMA_K=key_source is not key, TMA_V=value_source is not value, BLOCK_M=self.block_m, BLOCK_N=block_n, HEAD_DIM=dim,
                 **self.launch,
             )
         return outputs
