@@ -75,13 +75,25 @@ class RollingKVCache:
                 head = (head + 1) % self.window
         return slots
 
-    def write(self, layer: LayerKV, key: torch.Tensor, value: torch.Tensor) -> None:
-        """Store pre-RoPE `key`/`value` ``[B, frames·tokens_per_frame, H, D]`` of one chunk in `layer`."""
-        tpf = self.tokens_per_frame
-        for i, slot in enumerate(self.frame_slots(key.shape[1] // tpf)):
+    def write_indices(self, frames: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(source, target) token indices ``[n]`` for writing the next `frames` frames (`frame_slots`): token
+        ``source[i]`` of a chunk goes to storage token ``target[i]``; frames with no slot are left out.
+        Made before a forward, so that the forward itself holds no slot number (under torch.compile an
+        int would be guarded: one graph per ring position)."""
+        tpf, source, target = self.tokens_per_frame, [], []
+        for i, slot in enumerate(self.frame_slots(frames)):
             if slot is not None:
-                layer.keys[:, slot * tpf : (slot + 1) * tpf] = key[:, i * tpf : (i + 1) * tpf]
-                layer.values[:, slot * tpf : (slot + 1) * tpf] = value[:, i * tpf : (i + 1) * tpf]
+                source.extend(range(i * tpf, (i + 1) * tpf))
+                target.extend(range(slot * tpf, (slot + 1) * tpf))
+        return (torch.tensor(source, dtype=torch.long, device=device),
+                torch.tensor(target, dtype=torch.long, device=device))
+
+    def write(self, layer: LayerKV, key: torch.Tensor, value: torch.Tensor, indices) -> None:
+        """Store pre-RoPE `key`/`value` ``[B, frames·tokens_per_frame, H, D]`` of one chunk in `layer`, at
+        the `write_indices` made for it."""
+        source, target = indices
+        layer.keys.index_copy_(1, target, key.index_select(1, source))
+        layer.values.index_copy_(1, target, value.index_select(1, source))
 
     def advance(self, frames: int) -> None:
         """Commit the slot bookkeeping of `frames` just written to every layer (evicts the oldest)."""

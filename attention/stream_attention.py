@@ -28,11 +28,13 @@ class StreamContext:
     cache: Optional[RollingKVCache] = None
     _rotary_cache: Optional[tuple] = None
     _rotary_chunk: Optional[tuple] = None
+    _write_indices: Optional[tuple] = None
 
     def prepare(self, transformer, latents: torch.Tensor, layers: list[LayerKV]) -> None:
         """Before a forward on chunk latents ``[B, C, f, h, w]``: allocate the cache once, its storage
         held by the processors' `layers` (handed over if the hooks were applied again), place the chunk
-        after the cached frames and build both RoPE tables (shared by every layer)."""
+        after the cached frames and build both RoPE tables and, when writing, the chunk's cache slots
+        (shared by every layer)."""
         config = transformer.config
         p_t, p_h, p_w = config.patch_size
         batch, _, frames, height, width = latents.shape
@@ -48,6 +50,7 @@ class StreamContext:
         cached = self.cache.frames
         self._rotary_cache = wan_rotary_at(rope, self.cache.positions(), height, width) if cached else None
         self._rotary_chunk = wan_rotary_at(rope, torch.arange(cached, cached + frames), height, width)
+        self._write_indices = self.cache.write_indices(frames, latents.device) if self.writing else None
 
     def attend(self, layer: LayerKV, query, key, value, backend=None) -> torch.Tensor:
         """Pre-RoPE q/k/v ``[B, n, H, D]`` of the chunk -> attention output ``[B, n, H, D]``."""
@@ -60,7 +63,7 @@ class StreamContext:
             v = torch.cat([cached_v, v], dim=1)
         out = dispatch_attention_fn(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, backend=backend)
         if self.writing:
-            self.cache.write(layer, key, value)
+            self.cache.write(layer, key, value, self._write_indices)
         return out
 
     def finish_forward(self, frames: int) -> None:

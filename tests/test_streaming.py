@@ -409,6 +409,29 @@ def test_regional_compilation_of_a_stream_compiles_one_block_for_every_layer():
     assert all(torch.allclose(c, e, atol=1e-6, rtol=1e-5) for c, e in zip(compiled, eager))
 
 
+def test_a_compiled_stream_compiles_nothing_new_once_its_window_is_full():
+    """The ring's write position moves every chunk; the slots are index tensors made before the forward,
+    not ints dynamo would guard, so once the window is full the rolling chunks reuse the graphs compiled
+    (before: one more graph per ring position)."""
+    from torch._dynamo.utils import counters
+
+    model = tiny_transformer(layers=1)
+    ctx = StreamContext(sinks=1, window=3)
+    vidlong.apply(model, native_frames=3, stream=ctx)
+    torch._dynamo.reset()
+    counters.clear()
+    model.compile_repeated_blocks(backend="eager", fullgraph=True)
+    graphs = []
+    with torch._dynamo.config.patch(recompile_limit=64):  # a graph per fill level, reading and writing
+        for i in range(9):  # chunks 0-3 fill the cache, 4-8 roll the window round more than once
+            stream_forward(model, frames(1, i), 600)
+            ctx.writing = True
+            stream_forward(model, frames(1, i), 0)
+            ctx.writing = False
+            graphs.append(counters["stats"]["unique_graphs"])
+    assert graphs[-1] == graphs[4]
+
+
 @torch.no_grad()
 def test_a_stream_continues_when_the_hooks_are_applied_again():
     """`vidlong.remove` then `vidlong.apply` with the same `StreamContext` (new processors): the cache's
