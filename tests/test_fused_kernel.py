@@ -68,6 +68,18 @@ def test_every_branch_matches_the_float64_reference(methods, frames, grid, nativ
     assert rel_err(fused_plan, run_plan(q.double(), k.double(), v.double(), plan, DenseKernel())) < 1e-5
 
 
+def test_descriptors_are_refused_in_one_line_without_them_in_triton(monkeypatch):
+    """Triton before 3.4 has no tensor descriptors: asked for, they are refused naming the version;
+    by default the kernel reads by pointers."""
+    layout = TokenLayout(4, 2, 3, NATIVE)
+    plan = build_plan(layout, [vidlong.UltraViCo(alpha=0.6)])
+    q, k, v = (t.transpose(1, 2) for t in qkv(layout, batch=1, heads=1))
+    monkeypatch.setattr(fused, "TensorDescriptor", None)
+    with pytest.raises(RuntimeError, match="Triton 3.4"):
+        fused.FusedKernel(16, 16, tma=True)(q, k, v, plan)
+    assert fused.FusedKernel(16, 16)(q, k, v, plan)[0].shape == q.shape
+
+
 def test_the_decay_and_its_centring_change_the_output():
     """The reference match above is not a match of plain attention: each part moves the result."""
     layout = TokenLayout(8, 2, 3, NATIVE)

@@ -39,9 +39,12 @@ from . import quantize
 try:
     import triton
     import triton.language as tl
-    from triton.tools.tensor_descriptor import TensorDescriptor
 except ImportError:  # the kernel is optional: CUDA builds of torch ship Triton
     triton = None
+try:
+    from triton.tools.tensor_descriptor import TensorDescriptor
+except ImportError:  # Triton before 3.4: keys and values by pointers only
+    TensorDescriptor = None
 
 #: `_decay`'s modes: no decay, on every pair, in a token-distance region, in a frame-distance region
 DECAY_NONE, DECAY_ALL, DECAY_TOKEN, DECAY_FRAME = 0, 1, 2, 3
@@ -422,9 +425,11 @@ class FusedKernel:
 
     def _uses_tma(self, query) -> bool:
         if self.tma is not None:
+            if self.tma and TensorDescriptor is None:
+                raise RuntimeError("tma=True needs Triton 3.4 or newer (triton.tools.tensor_descriptor)")
             return self.tma
-        return (query.is_cuda and query.dtype != torch.float32 and not torch.compiler.is_compiling()
-                and torch.cuda.get_device_capability(query.device) >= (9, 0))
+        return (TensorDescriptor is not None and query.is_cuda and query.dtype != torch.float32
+                and not torch.compiler.is_compiling() and torch.cuda.get_device_capability(query.device) >= (9, 0))
 
     def _keys_per_block(self, query, use_tma: bool) -> int:
         if self.block_n:
