@@ -77,23 +77,24 @@ class RollingKVCache:
 
     def write_indices(self, frames: int, device) -> tuple[torch.Tensor, torch.Tensor]:
         """(source, target) token indices ``[n]`` for writing the next `frames` frames (`frame_slots`): token
-        ``source[i]`` of a chunk goes to storage token ``target[i]``; frames with no slot are left out.
-        Made before a forward, so that the forward itself holds no slot number (under torch.compile an
-        int would be guarded: one graph per ring position)."""
+        ``source[i]`` of a chunk goes to storage token ``target[i]``; frames with no slot are left out, and
+        where a chunk longer than the ring reuses a slot, the latest frame takes it. Made before a forward,
+        so that the forward itself holds no slot number (under torch.compile an int would be guarded: one
+        graph per ring position)."""
+        latest = {slot: i for i, slot in enumerate(self.frame_slots(frames)) if slot is not None}
         tpf, source, target = self.tokens_per_frame, [], []
-        for i, slot in enumerate(self.frame_slots(frames)):
-            if slot is not None:
-                source.extend(range(i * tpf, (i + 1) * tpf))
-                target.extend(range(slot * tpf, (slot + 1) * tpf))
+        for slot, i in latest.items():
+            source.extend(range(i * tpf, (i + 1) * tpf))
+            target.extend(range(slot * tpf, (slot + 1) * tpf))
         return (torch.tensor(source, dtype=torch.long, device=device),
                 torch.tensor(target, dtype=torch.long, device=device))
 
     def write(self, layer: LayerKV, key: torch.Tensor, value: torch.Tensor, indices) -> None:
         """Store pre-RoPE `key`/`value` ``[B, frames·tokens_per_frame, H, D]`` of one chunk in `layer`, at
-        the `write_indices` made for it."""
+        the `write_indices` made for it (in the cache's dtype)."""
         source, target = indices
-        layer.keys.index_copy_(1, target, key.index_select(1, source))
-        layer.values.index_copy_(1, target, value.index_select(1, source))
+        layer.keys.index_copy_(1, target, key.index_select(1, source).to(layer.keys.dtype))
+        layer.values.index_copy_(1, target, value.index_select(1, source).to(layer.values.dtype))
 
     def advance(self, frames: int) -> None:
         """Commit the slot bookkeeping of `frames` just written to every layer (evicts the oldest)."""

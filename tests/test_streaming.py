@@ -409,6 +409,23 @@ def test_regional_compilation_of_a_stream_compiles_one_block_for_every_layer():
     assert all(torch.allclose(c, e, atol=1e-6, rtol=1e-5) for c, e in zip(compiled, eager))
 
 
+def test_a_chunk_longer_than_the_ring_leaves_its_latest_frames_in_it():
+    """Writing 5 one-token frames into 1 sink + a 2-frame ring reuses ring slots: each slot gets the
+    latest frame written to it (frames 0, 3, 4), as frame-by-frame writes in order would leave it, and
+    keys in another dtype are stored in the cache's."""
+    from vidlong.attention.kv_cache import LayerKV, RollingKVCache
+
+    layer = LayerKV()
+    cache = RollingKVCache([layer], batch=1, heads=1, head_dim=2, tokens_per_frame=1, sinks=1, window=2,
+                           device="cpu", dtype=torch.float32)
+    chunk = torch.arange(10, dtype=torch.float64).view(1, 5, 1, 2)
+    source, target = cache.write_indices(5, "cpu")
+    assert sorted(target.tolist()) == [0, 1, 2]
+    cache.write(layer, chunk, chunk, (source, target))
+    assert layer.keys.dtype == torch.float32
+    assert layer.keys[0, :, 0, 0].tolist() == [0.0, 6.0, 8.0]
+
+
 def test_a_compiled_stream_compiles_nothing_new_once_its_window_is_full():
     """The ring's write position moves every chunk; the slots are index tensors made before the forward,
     not ints dynamo would guard, so once the window is full the rolling chunks reuse the graphs compiled

@@ -174,8 +174,8 @@ if triton is not None:
         positive scalar that takes them to log2 units (applied in `_online_softmax`, in one multiply-add
         with the row max); with QUANT_QK both are e4m3 or int8 and the key block's scale is read from
         `k_scale_ptr` (the query block's is in `qk_scale`)."""
-        if QUANT_QK:
-            return tl.dot(q, k).to(tl.float32), qk_scale * tl.load(k_scale_ptr)
+        if QUANT_QK:  # (kept positive: a zero block's scales can underflow, and 0·-inf of a mask is NaN)
+            return tl.dot(q, k).to(tl.float32), tl.maximum(qk_scale * tl.load(k_scale_ptr), 1e-30)
         elif IEEE:
             return tl.dot(q, k, input_precision="ieee"), qk_scale
         else:
@@ -379,10 +379,10 @@ class FusedKernel:
             block (`quantize`), the logits from the low-precision product.
         pv: None, or "fp8": the values (one scale per channel) and the probabilities in e4m3.
         tma: load keys and values with tensor descriptors (Hopper's bulk copies) rather than pointers:
-            None for 16-bit inputs in eager runs on GPUs of compute capability 9.0 or newer (under
-            torch.compile pointers: Inductor launches the kernel with plain tensors),
-            True or False to force (Triton's interpreter runs them too). Values stored channel-major
-            (``pv="fp8"``) and tensors whose strides a descriptor cannot take use pointers regardless.
+            None for 16-bit inputs in eager runs on Hopper GPUs (compute capability 9.x), True or
+            False to force in eager runs (Triton's interpreter runs them too). Under torch.compile
+            (Inductor launches the kernel with plain tensors), for values stored channel-major
+            (``pv="fp8"``) and for tensors whose strides a descriptor cannot take, pointers regardless.
         On a GPU, FP8 needs compute capability 8.9 (Ada, Hopper) and INT8 8.0
         (`quantize.required_capability`);
         on the CPU they run in Triton's interpreter.
@@ -423,13 +423,31 @@ class FusedKernel:
             raise RuntimeError(f"kernel {self.name!r} needs a GPU of compute capability {needed[0]}.{needed[1]} "
                                f"or newer; use kernel='fused' on this one")
 
-    def _uses_tma(self, query) -> bool:
-        if self.tma is not None:
-            if self.tma and TensorDescriptor is None:
-                raise RuntimeError("tma=True needs Triton 3.4 or newer (triton.tools.tensor_descriptor)")
-            return self.tma
-        return (TensorDescriptor is not None and query.is_cuda and query.dtype != torch.float32
-                and not torch.compiler.is_compiling() and torch.cuda.get_device_capability(query.device) >= (9, 0))
+    def _uses_tma(self, query, key, value) -> bool:
+        """Whether keys and values go by tensor descriptors (`tma`): never under torch.compile; forced by
+        ``tma=True`` otherwise; by default for 16-bit inputs on Hopper (compute capability 9.x, the GPUs
+        measured). Either way only where every described tensor is 16-byte aligned (`_describable`)."""
+        if torch.compiler.is_compiling() or self.tma is False:
+            return False
+        if self.tma and TensorDescriptor is None:
+            raise RuntimeError("tma=True needs Triton 3.4 or newer (triton.tools.tensor_descriptor)")
+        wanted = self.tma or (
+            TensorDescriptor is not None and query.is_cuda and query.dtype != torch.float32
+            and torch.version.hip is None and torch.cuda.get_device_capability(query.device)[0] == 9)
+        # quantized keys and FP8 values are fresh contiguous copies; channel-major values take pointers
+        return bool(wanted and (self.qk or self._describable(key)) and (self.pv or self._describable(value)))
+
+    @staticmethod
+    def _describable(x: torch.Tensor) -> bool:
+        """A descriptor can take ``[B, H, N, D]`` `x`: its address and all strides but the unit last one
+        16-byte aligned."""
+        size = x.element_size()
+        return x.data_ptr() % 16 == 0 and not any(stride * size % 16 for stride in x.stride()[:3])
+
+    @staticmethod
+    def _descriptor(x: torch.Tensor, block_n: int):
+        """A tensor descriptor of ``[B, H, N, D]`` `x` loading ``[1, 1, block_n, D]`` boxes."""
+        return TensorDescriptor(x, list(x.shape), list(x.stride()), [1, 1, block_n, x.shape[-1]])
 
     def _keys_per_block(self, query, use_tma: bool) -> int:
         if self.block_n:
@@ -437,15 +455,6 @@ class FusedKernel:
         if query.dtype == torch.float32 or self.pv:
             return 64
         return 128 if self.qk or use_tma else 64
-
-    @staticmethod
-    def _descriptor_or_pointer(x: torch.Tensor, block_n: int, use: bool):
-        """A tensor descriptor of ``[B, H, N, D]`` `x` loading ``[1, 1, block_n, D]`` boxes when `use`
-        and its address and strides allow one (16-byte aligned), else `x` itself (pointers)."""
-        size = x.element_size()
-        if not use or x.data_ptr() % 16 or any(stride * size % 16 for stride in x.stride()[:3]):
-            return x
-        return TensorDescriptor(x, list(x.shape), list(x.stride()), [1, 1, block_n, x.shape[-1]])
 
     def __call__(self, query, key, value, plan, text=None):
         """query/key/value ``[B, H, N, D]`` (any strides, unit stride in D) -> one ``[B, H, N, D]``
@@ -483,7 +492,7 @@ class FusedKernel:
         has_offset = offset_k is not None and decay != DECAY_NONE
         scales = [windows] * 4  # Q, K, text K, V scales; unquantized, the kernel never reads them
         ieee = query.dtype == torch.float32  # products of float32 inputs in full precision
-        use_tma = self._uses_tma(query)
+        use_tma = self._uses_tma(query, key, value)
         block_n = self._keys_per_block(query, use_tma)
         if self.qk:
             query, scales[0] = quantize.quantize_token_blocks(query, self.block_m, self.qk)
@@ -496,8 +505,8 @@ class FusedKernel:
         # strides of the values as [B, H, N, D] (the e4m3 copies are stored [B, H, D, N])
         v_strides, tv_strides = ((t.stride(0), t.stride(1), t.stride(3), t.stride(2)) if self.pv
                                  else (*t.stride()[:3], 1) for t in (value, text_v))
-        key_source = self._descriptor_or_pointer(key, block_n, use_tma)
-        value_source = self._descriptor_or_pointer(value, block_n, use_tma and not self.pv)
+        key_source = self._descriptor(key, block_n) if use_tma else key
+        value_source = self._descriptor(value, block_n) if use_tma and not self.pv else value
         grid = (triton.cdiv(n_tokens, self.block_m), batch * heads)
         # Triton launches on the current device; under torch.compile Inductor guards the device itself,
         # and dynamo would break the graph at this context manager
