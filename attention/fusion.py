@@ -66,6 +66,7 @@ def fuse_bands(outputs: list[torch.Tensor], bands: SeparableBands, layout: Token
     for k, branch in enumerate(heads_first[:-1]):
         torch.sub(branch.reshape(lead, f, -1), last_wide, out=diffs[:, k * f:(k + 1) * f])
     x = torch.matmul(m_t, diffs)                                        # [B·H_heads, F, H·W·D]
+    del diffs  # (K-1) float32 copies of the output: freed before the spatial products allocate theirs
     x = torch.matmul(m_h, x.view(lead * f, h, -1))                      # [B·H_heads·F, H, W·D]
     x = torch.matmul(m_w, x.view(lead * f * h, w, dim))                 # [B·H_heads·F·H, W, D]
     fused = x.view(batch, heads, n, dim).add_(last_wide.view(batch, heads, n, dim))
