@@ -138,9 +138,10 @@ def test_causal_training_smoke_run_writes_a_model_that_streams(tmp_path):
     model = tmp_path / "run" / "model"
     assert yaml.safe_load((model / "vidlong.yaml").read_text())["base"] == "default"
     compare(["--models", str(model), "--ratios", "1", "--seeds", "20", "--prompts", "0", "--device", "cpu",
-             "--out", str(tmp_path / "rows.json")])
+             "--sinks", "1", "--out", str(tmp_path / "rows.json")])
     rows = json.loads((tmp_path / "rows.json").read_text())
-    assert [(r["ratio"], r["seed"], r["guidance"]) for r in rows] == [(1.0, 20, 3.0)]  # the shipped stream settings
+    # the shipped stream settings, with the sinks asked for
+    assert [(r["ratio"], r["seed"], r["guidance"], r["sinks"]) for r in rows] == [(1.0, 20, 3.0, 1)]
     assert 0.0 <= rows[0]["shapes_frac_frames_all_present"] <= 1.0
 
 

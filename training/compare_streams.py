@@ -6,7 +6,7 @@
 Each model streams each prompt (``training.evaluate.EVAL_PROMPTS``, which `vidlong eval`'s reported
 table does not use; ``--prompt-set vidlong`` for that table's; ``--prompts i j`` for a subset, to run
 several processes) to ratio x its native
-length with its own streaming defaults (``vidlong.yaml``), at each ``--guidance`` (default: the model's
+length with its own streaming defaults (``vidlong.yaml``; ``--sinks`` to set its sink frames), at each ``--guidance`` (default: the model's
 stream guidance), as a `vidlong eval` stream cell does. The frames are scored straight from the
 decoder (no H.264 round trip), so the numbers are close to, not equal to, `vidlong eval`'s.
 """
@@ -21,8 +21,9 @@ KEYS = ("shapes_frac_frames_all_present", "repetition", "shapes_vanish_events", 
 
 
 def stream_rows(model: str, guidances, ratios, prompts, seeds, device: str, rows: list, out: str,
-                dtype: str | None = None) -> None:
-    """Append a row per streamed video to `rows`, rewriting `out` after each (a killed run keeps its videos)."""
+                dtype: str | None = None, sinks: int | None = None) -> None:
+    """Append a row per streamed video to `rows`, rewriting `out` after each (a killed run keeps its videos).
+    `sinks`: the streams' sink frames (None: the model's; the window takes the rest of the native span)."""
     from vidlong.eval.runner import Cell, generate_cell, measure
     from vidlong.pipeline import load_pipeline
 
@@ -33,8 +34,9 @@ def stream_rows(model: str, guidances, ratios, prompts, seeds, device: str, rows
             for prompt in prompts:
                 for seed in seeds:
                     frames, info = generate_cell(pipe, Cell("stream", ratio, prompt, seed), pipe.spec, None, guidance,
-                                                 "plain", None)
+                                                 "plain", None, stream_sinks=sinks)
                     row = dict(model=model, dtype=str(pipe.dtype).removeprefix("torch."), guidance=info["guidance"],
+                               sinks=info["stream_sinks"],
                                ratio=ratio, prompt=prompt, seed=seed,
                                seconds=info["seconds"], **measure(frames, prompt, pipe.spec, True))
                     rows.append({k: v for k, v in row.items() if not isinstance(v, (list, dict))})
@@ -48,13 +50,14 @@ def merge(paths) -> None:
     groups = defaultdict(list)
     for path in paths:
         for row in json.load(open(path)):
-            groups[(row["model"], row.get("dtype", "default"), row["guidance"], row["ratio"])].append(row)
-    for (model, dtype, guidance, ratio), rows in sorted(groups.items()):
+            groups[(row["model"], row.get("dtype", "default"), row["guidance"], row["ratio"], row.get("sinks", -1))].append(row)
+    for (model, dtype, guidance, ratio, sinks), rows in sorted(groups.items()):
         means = []
         for key in KEYS:
             values = [float(r[key]) for r in rows if r.get(key) is not None and not math.isnan(float(r[key]))]
             means.append(f"{key.replace('shapes_', '')} {sum(values) / max(1, len(values)):.3f}")
-        print(f"[merge] {model} {dtype} guidance {guidance:g} {ratio:g}x ({len(rows)} videos): " + ", ".join(means))
+        own = "" if sinks < 0 else f" sinks {sinks}"
+        print(f"[merge] {model} {dtype} guidance {guidance:g}{own} {ratio:g}x ({len(rows)} videos): " + ", ".join(means))
 
 
 def main(argv=None):
@@ -71,6 +74,7 @@ def main(argv=None):
                    help="training/evaluate.py's eval prompts, or vidlong eval's (those of the reported table)")
     p.add_argument("--device", default="cuda")
     p.add_argument("--dtype", default=None, choices=["float32", "bfloat16"], help="default: the device's (load_pipeline)")
+    p.add_argument("--sinks", type=int, default=None, help="sink frames of the streams (default: the model's)")
     p.add_argument("--out", default=None)
     p.add_argument("--merge", nargs="+", default=None, help="print the means of these --out files")
     a = p.parse_args(argv)
@@ -82,7 +86,7 @@ def main(argv=None):
     prompts = [prompt_set[i] for i in (a.prompts if a.prompts is not None else range(len(prompt_set)))]
     rows: list = []
     for model in a.models:
-        stream_rows(model, a.guidance, a.ratios, prompts, a.seeds, a.device, rows, a.out, a.dtype)
+        stream_rows(model, a.guidance, a.ratios, prompts, a.seeds, a.device, rows, a.out, a.dtype, a.sinks)
 
 
 if __name__ == "__main__":

@@ -341,17 +341,18 @@ def stream_chunk_for(spec: ModelSpec, chunk: Optional[int]) -> int:
 
 
 def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: Optional[int], guidance: Optional[float], noise_mode: str,
-                  stream_chunk: Optional[int]) -> tuple[np.ndarray, dict]:
+                  stream_chunk: Optional[int], stream_sinks: Optional[int] = None) -> tuple[np.ndarray, dict]:
     """(uint8 frames [T, H, W, 3], settings) of one cell. `steps`, `guidance`: None for the model's own
-    (a stream's are its streaming defaults: a causal model's few levels and guidance)."""
+    (a stream's are its streaming defaults: a causal model's few levels and guidance). `stream_sinks`:
+    a stream's sink frames (None: `Streaming`'s default, one chunk)."""
     n_latent = max(1, round(cell.ratio * spec.native_frames))
     if cell.method == "stream":
         chunk = stream_chunk_for(spec, stream_chunk)
         first = min(spec.stream_first_chunk or chunk, n_latent)
         chunks = 1 + -(-(n_latent - first) // chunk)
         timeline = parse_prompt_timeline(cell.prompt)
-        streamer = pipe.stream(timeline[0][1], streaming=Streaming(chunk=chunk, steps=steps), chunks=chunks,
-                               guidance=guidance, seed=cell.seed)
+        streamer = pipe.stream(timeline[0][1], streaming=Streaming(chunk=chunk, steps=steps, sinks=stream_sinks),
+                               chunks=chunks, guidance=guidance, seed=cell.seed)
         streamer.follow_timeline(timeline)
         frames, seconds = [], 0.0
         for piece in streamer:
@@ -359,7 +360,8 @@ def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: Optional[int], guida
             seconds += piece.seconds
         video = np.concatenate(frames)[: pixel_frames(n_latent, spec.temporal_ratio)]
         return video, dict(preset="", noise="plain", latent_frames=n_latent, seconds=round(seconds, 3),
-                           stream_chunk=chunk, stream_chunks=chunks, guidance=streamer.guidances[0],
+                           stream_chunk=chunk, stream_chunks=chunks, stream_sinks=streamer.schedule.sinks,
+                           guidance=streamer.guidances[0],
                            stream_prompts=streamer.prompts,
                            steps=len(streamer.timesteps) if streamer.causal else streamer.steps)
     method, forced_noise = split_noise(cell.method)
