@@ -93,8 +93,10 @@ class RollingKVCache:
         """Store pre-RoPE `key`/`value` ``[B, frames·tokens_per_frame, H, D]`` of one chunk in `layer`, at
         the `write_indices` made for it (in the cache's dtype)."""
         source, target = indices
-        layer.keys.index_copy_(1, target, key.index_select(1, source).to(layer.keys.dtype))
-        layer.values.index_copy_(1, target, value.index_select(1, source).to(layer.values.dtype))
+        if source.numel() != key.shape[1]:  # frames left out or overwritten: pick the ones kept
+            key, value = key.index_select(1, source), value.index_select(1, source)
+        layer.keys.index_copy_(1, target, key.to(layer.keys.dtype))
+        layer.values.index_copy_(1, target, value.to(layer.values.dtype))
 
     def advance(self, frames: int) -> None:
         """Commit the slot bookkeeping of `frames` just written to every layer (evicts the oldest)."""

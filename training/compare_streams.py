@@ -5,10 +5,10 @@
 
 Each model streams each prompt (``training.evaluate.EVAL_PROMPTS``, which `vidlong eval`'s reported
 table does not use; ``--prompt-set vidlong`` for that table's; ``--prompts i j`` for a subset, to run
-several processes) to ratio x its native
-length with its own streaming defaults (``vidlong.yaml``; ``--sinks`` to set its sink frames), at each ``--guidance`` (default: the model's
-stream guidance), as a `vidlong eval` stream cell does. The frames are scored straight from the
-decoder (no H.264 round trip), so the numbers are close to, not equal to, `vidlong eval`'s.
+several processes) to ratio x its native length with its own streaming defaults (``vidlong.yaml``;
+``--sinks`` sets the sink frames), at each ``--guidance`` (default: the model's stream guidance), as a
+`vidlong eval` stream cell does. The frames are scored straight from the decoder (no H.264 round trip),
+so the numbers are close to, not equal to, `vidlong eval`'s.
 """
 from __future__ import annotations
 

@@ -161,8 +161,8 @@ def _run_generate(args) -> int:
 
 def _load_pipeline(args, folder: Path, device, offload=None):
     """The command's pipeline. With --compile this process also lets dynamo keep a graph per state of a
-    stream's KV cache (each fill level, ring position and the writing forward: more than its default
-    limit of 8 for a long window, past which the steady state would run uncompiled)."""
+    stream's KV cache (each fill level, reading and writing: more than its default limit of 8 for a long
+    window, past which the steady state would run uncompiled)."""
     from .pipeline import load_pipeline
 
     if args.compile is not None:
