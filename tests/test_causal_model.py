@@ -146,6 +146,7 @@ def test_causal_training_smoke_run_writes_a_model_that_streams(tmp_path):
 
 
 def test_the_embedded_causal_model_streams_with_its_own_settings(tmp_path):
+    from vidlong.cli import main
     from vidlong.pipeline import load_pipeline
 
     causal = load_pipeline("default-causal", device="cpu")
@@ -155,9 +156,8 @@ def test_the_embedded_causal_model_streams_with_its_own_settings(tmp_path):
         ("default-causal", "cache", "scheduler", 3)
     changed = [k for k, v in default.transformer.state_dict().items() if not torch.equal(v, causal.transformer.state_dict()[k])]
     assert len(changed) == 8 * 10  # every adapted Linear of the 8 blocks, nothing else
-    run = subprocess.run([sys.executable, "-m", "vidlong", "stream", "--model", "default-causal", "--prompt", "a red circle",
-                          "--seconds", "1", "--steps", "2", "--out", str(tmp_path / "s.mp4")], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr[-2000:]
+    assert main(["stream", "--model", "default-causal", "--prompt", "a red circle", "--seconds", "1", "--steps", "2",
+                 "--out", str(tmp_path / "s.mp4")]) == 0
     sidecar = json.loads((tmp_path / "s.json").read_text())
     assert (sidecar["model"], sidecar["model_path"], sidecar["streaming"]["sampler"]) == ("default-causal", "default-causal", "scheduler")
     assert sidecar["streaming"]["steps"] == 2 and sidecar["guidance"] == [3.0, 3.0]
@@ -166,6 +166,7 @@ def test_the_embedded_causal_model_streams_with_its_own_settings(tmp_path):
 def test_the_embedded_distilled_model_streams_with_the_causal_sampler_at_guidance_1(tmp_path):
     """`default-distilled` is `default-causal` plus the student's LoRA (a chain): it changes the same 80
     Linears again, and streams with the causal sampler at guidance 1 by default."""
+    from vidlong.cli import main
     from vidlong.pipeline import load_pipeline
 
     distilled, causal = load_pipeline("default-distilled", device="cpu"), load_pipeline("default-causal", device="cpu")
@@ -173,9 +174,8 @@ def test_the_embedded_distilled_model_streams_with_the_causal_sampler_at_guidanc
     causal_state = causal.transformer.state_dict()
     changed = [k for k, v in distilled.transformer.state_dict().items() if not torch.equal(v, causal_state[k])]
     assert len(changed) == 8 * 10
-    run = subprocess.run([sys.executable, "-m", "vidlong", "stream", "--model", "default-distilled", "--prompt", "a red circle",
-                          "--seconds", "1", "--out", str(tmp_path / "s.mp4")], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr[-2000:]
+    assert main(["stream", "--model", "default-distilled", "--prompt", "a red circle", "--seconds", "1",
+                 "--out", str(tmp_path / "s.mp4")]) == 0
     sidecar = json.loads((tmp_path / "s.json").read_text())
     assert (sidecar["model"], sidecar["streaming"]["sampler"]) == ("default-distilled", "causal")
     assert set(sidecar["guidance"]) == {1.0}

@@ -25,12 +25,20 @@ def _load(folder):
     return pipe
 
 
-def test_training_smoke_run_writes_a_loadable_pipeline(tmp_path):
-    from training.train import main
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """(summary, --out folder) of one default `training.train --smoke` run. It is seeded, so each test
+    that starts from such a run would train this same one; the tests read it (or change a copy)."""
+    from training.train import main as train
 
-    summary = main(["--smoke", "--out", str(tmp_path)])
+    out = tmp_path_factory.mktemp("smoke")
+    return train(["--smoke", "--out", str(out)]), out
+
+
+def test_training_smoke_run_writes_a_loadable_pipeline(smoke_run):
+    summary, run = smoke_run
     assert summary["dit"]["steps"] == 4
-    folder = tmp_path / "pipeline"
+    folder = run / "pipeline"
     for sub in ("transformer", "vae", "text_encoder", "tokenizer", "scheduler"):
         assert (folder / sub).is_dir()
     cfg = yaml.safe_load((folder / "vidlong.yaml").read_text())
@@ -40,16 +48,15 @@ def test_training_smoke_run_writes_a_loadable_pipeline(tmp_path):
                guidance_scale=3.0, output_type="np", max_sequence_length=32,
                generator=torch.Generator().manual_seed(0))
     assert out.frames.shape == (1, 9, 64, 64, 3)
-    assert (tmp_path / "train_log.csv").read_text().count("\n") > 4
+    assert (run / "train_log.csv").read_text().count("\n") > 4
 
 
-def test_decoder_finetune_changes_the_decoder_only(tmp_path):
+def test_decoder_finetune_changes_the_decoder_only(smoke_run, tmp_path):
     from diffusers import AutoencoderKLWan
 
     from training.finetune_decoder import main as finetune
-    from training.train import main as train
 
-    train(["--smoke", "--out", str(tmp_path)])
+    shutil.copytree(smoke_run[1] / "pipeline", tmp_path / "pipeline")  # the fine-tune rewrites its model folder
     vae_dir = tmp_path / "pipeline" / "vae"
     before = AutoencoderKLWan.from_pretrained(str(vae_dir)).state_dict()
     summary = finetune(["--model", str(tmp_path / "pipeline"), "--clips", "2", "--frames", "9",
@@ -61,32 +68,31 @@ def test_decoder_finetune_changes_the_decoder_only(tmp_path):
     assert "decoder" in (tmp_path / "pipeline" / "train_log.csv").read_text()
 
 
-def test_training_can_reuse_a_trained_vae(tmp_path):
+def test_training_can_reuse_a_trained_vae(smoke_run, tmp_path):
     from diffusers import AutoencoderKLWan
 
     from training.train import main as train
 
-    train(["--smoke", "--out", str(tmp_path / "first")])
-    summary = train(["--smoke", "--out", str(tmp_path / "second"), "--vae-from", str(tmp_path / "first" / "pipeline")])
-    assert summary["vae"]["reused_from"] == str(tmp_path / "first" / "pipeline") and "steps" not in summary["vae"]
+    first_vae = smoke_run[1] / "pipeline"
+    summary = train(["--smoke", "--out", str(tmp_path / "second"), "--vae-from", str(first_vae)])
+    assert summary["vae"]["reused_from"] == str(first_vae) and "steps" not in summary["vae"]
     assert summary["dit"]["steps"] == 4
-    first, second = (AutoencoderKLWan.from_pretrained(str(tmp_path / run / "pipeline" / "vae")).state_dict()
-                     for run in ("first", "second"))
+    first, second = (AutoencoderKLWan.from_pretrained(str(folder / "vae")).state_dict()
+                     for folder in (first_vae, tmp_path / "second" / "pipeline"))
     assert all(torch.equal(first[k], second[k]) for k in first)
     assert "vae," not in (tmp_path / "second" / "train_log.csv").read_text()
 
 
-def test_training_can_continue_a_trained_vae(tmp_path):
+def test_training_can_continue_a_trained_vae(smoke_run, tmp_path):
     from diffusers import AutoencoderKLWan
 
     from training.train import main as train
 
-    train(["--smoke", "--out", str(tmp_path / "first")])
-    first_vae = tmp_path / "first" / "pipeline"
+    first_vae = smoke_run[1] / "pipeline"
     summary = train(["--smoke", "--out", str(tmp_path / "second"), "--vae-init", str(first_vae), "--vae-lr", "1e-2"])
     assert summary["vae"]["initialised_from"] == str(first_vae) and summary["vae"]["steps"] == 3
-    first, second = (AutoencoderKLWan.from_pretrained(str(tmp_path / run / "pipeline" / "vae")).state_dict()
-                     for run in ("first", "second"))
+    first, second = (AutoencoderKLWan.from_pretrained(str(folder / "vae")).state_dict()
+                     for folder in (first_vae, tmp_path / "second" / "pipeline"))
     changed = {k for k in first if not torch.equal(first[k], second[k])}
     assert any(k.startswith("encoder.") for k in changed) and any(k.startswith("decoder.") for k in changed)
     # a fresh VAE from the same seed lands elsewhere: the second run started from the first's weights
@@ -96,14 +102,13 @@ def test_training_can_continue_a_trained_vae(tmp_path):
     assert not all(torch.equal(second[k], third[k]) for k in second)
 
 
-def test_training_can_continue_a_trained_transformer_with_its_text_encoder(tmp_path):
+def test_training_can_continue_a_trained_transformer_with_its_text_encoder(smoke_run, tmp_path):
     from diffusers import WanTransformer3DModel
     from transformers import UMT5EncoderModel
 
     from training.train import main as train
 
-    train(["--smoke", "--out", str(tmp_path / "first")])
-    first = tmp_path / "first" / "pipeline"
+    first = smoke_run[1] / "pipeline"
     # another seed draws other clips, but the frozen random text encoder must stay the first run's
     summary = train(["--smoke", "--seed", "1", "--out", str(tmp_path / "second"), "--vae-from", str(first),
                      "--dit-init", str(first)])

@@ -39,28 +39,63 @@ def outputs(model) -> dict:
     return out
 
 
-def rank_outputs(rank: int, world: int, port: int, path: str, apply_first: bool) -> None:
+def split_outputs() -> dict:
+    """On a rank: `outputs` of a tiny transformer whose tokens are split over the process group."""
+    model = tiny_transformer()
+    enable_context_parallel(model)
+    return outputs(model)
+
+
+def applied_first_output() -> torch.Tensor:
+    """On a rank: the output of a tiny transformer given vidlong's processors before the split (they take
+    its config too)."""
+    model = tiny_transformer()
+    vidlong.apply(model, vidlong.UltraViCo(), native_frames=NATIVE)
+    enable_context_parallel(model)
+    with torch.no_grad():
+        return model(**transformer_inputs(FRAMES))[0]
+
+
+def stream_on_ranks(folder: str) -> dict:
+    """On a rank: 4 streamed chunks of the tiny pipeline with its attention spread over the ranks, and the
+    heads its rolling KV cache holds."""
+    import numpy as np
+
+    from vidlong.pipeline import load_pipeline
+
+    pipe = load_pipeline(folder, device="cpu")
+    pipe.enable_parallelism()
+    streamer = pipe.stream("a red circle", chunks=4, seed=0)
+    frames = np.concatenate([chunk.frames for chunk in streamer])
+    return dict(frames=torch.from_numpy(frames), cache_heads=streamer.contexts[0].cache.layers[0].keys.shape[2])
+
+
+def rank_checks(rank: int, world: int, port: int, folder: str, path: str) -> None:
+    """Every two-rank run of the tests below, in one process group (one spawn: the ranks' start-up, the
+    imports, costs more than the runs); rank 0 saves the results to `path`."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        model = tiny_transformer()
-        if apply_first:  # vidlong's processors in place before the split: they take its config too
-            vidlong.apply(model, vidlong.UltraViCo(), native_frames=NATIVE)
-            enable_context_parallel(model)
-            with torch.no_grad():
-                result = {"ultravico": model(**transformer_inputs(FRAMES))[0]}
-        else:
-            enable_context_parallel(model)
-            result = outputs(model)
+        result = dict(methods=split_outputs(), applied_first=applied_first_output(), stream=stream_on_ranks(folder))
         if rank == 0:
             torch.save(result, path)
     finally:
         dist.destroy_process_group()
 
 
-def run_two_ranks(tmp_path, apply_first=False) -> dict:
-    path = str(tmp_path / "rank0.pt")
-    mp.start_processes(rank_outputs, args=(2, free_port(), path, apply_first), nprocs=2, start_method="spawn")
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory):
+    """The tiny pipeline folder of the two-rank and torchrun runs (they only read it)."""
+    from tiny_pipeline import save_tiny_pipeline
+
+    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tiny_folder, tmp_path_factory) -> dict:
+    """`rank_checks`' results from 2 spawned CPU ranks (gloo)."""
+    path = str(tmp_path_factory.mktemp("ranks") / "rank0.pt")
+    mp.start_processes(rank_checks, args=(2, free_port(), str(tiny_folder), path), nprocs=2, start_method="spawn")
     return torch.load(path)
 
 
@@ -68,53 +103,30 @@ def rel_err(a, b):
     return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
-def test_every_method_on_two_ranks_equals_one_process(tmp_path):
-    parallel, single = run_two_ranks(tmp_path), outputs(tiny_transformer())
+def test_every_method_on_two_ranks_equals_one_process(two_ranks):
+    parallel, single = two_ranks["methods"], outputs(tiny_transformer())
     assert torch.equal(parallel["none"], parallel["stock"])  # no method: diffusers' own context-parallel path
     for name in ("stock", *METHODS):
         assert rel_err(parallel[name], single[name]) < 1e-5, name
     assert rel_err(single["both"], single["stock"]) > 1e-3  # the methods act at this length
 
 
-def test_methods_applied_before_the_split_work_the_same(tmp_path):
+def test_methods_applied_before_the_split_work_the_same(two_ranks):
     model = tiny_transformer()
     vidlong.apply(model, vidlong.UltraViCo(), native_frames=NATIVE)
     with torch.no_grad():
         single = model(**transformer_inputs(FRAMES))[0]
-    assert rel_err(run_two_ranks(tmp_path, apply_first=True)["ultravico"], single) < 1e-5
+    assert rel_err(two_ranks["applied_first"], single) < 1e-5
 
 
-def rank_stream(rank: int, world: int, port: int, folder: str, path: str) -> None:
-    """Stream 4 chunks of the tiny pipeline with its attention spread over the ranks."""
-    import numpy as np
-
-    from vidlong.pipeline import load_pipeline
-
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
-        pipe = load_pipeline(folder, device="cpu")
-        pipe.enable_parallelism()
-        streamer = pipe.stream("a red circle", chunks=4, seed=0)
-        frames = np.concatenate([chunk.frames for chunk in streamer])
-        if rank == 0:
-            torch.save(dict(frames=torch.from_numpy(frames), cache_heads=streamer.contexts[0].cache.layers[0].keys.shape[2]), path)
-    finally:
-        dist.destroy_process_group()
-
-
-def test_streaming_on_two_ranks_keeps_each_ranks_heads_and_matches_one_process(tmp_path):
+def test_streaming_on_two_ranks_keeps_each_ranks_heads_and_matches_one_process(two_ranks, tiny_folder):
     """The rolling KV cache holds this rank's heads only (1 of 2); the stream's frames match one process."""
     import numpy as np
 
-    from tiny_pipeline import save_tiny_pipeline
     from vidlong.pipeline import load_pipeline
 
-    folder = save_tiny_pipeline(tmp_path / "tiny")
-    path = str(tmp_path / "stream.pt")
-    mp.start_processes(rank_stream, args=(2, free_port(), str(folder), path), nprocs=2, start_method="spawn")
-    parallel = torch.load(path)
-    streamer = load_pipeline(folder, device="cpu").stream("a red circle", chunks=4, seed=0)
+    parallel = two_ranks["stream"]
+    streamer = load_pipeline(tiny_folder, device="cpu").stream("a red circle", chunks=4, seed=0)
     single = np.concatenate([chunk.frames for chunk in streamer])
     assert parallel["cache_heads"] == 1 and streamer.contexts[0].cache.layers[0].keys.shape[2] == 2
     two = parallel["frames"].numpy()
@@ -133,7 +145,7 @@ def test_refusals_are_one_line():
             check_parallel_request(64, 128, torch.device("cuda"))
 
 
-def test_torchrun_generate_with_parallel_ulysses_writes_the_video_once(tmp_path):
+def test_torchrun_generate_with_parallel_ulysses_writes_the_video_once(tiny_folder, tmp_path):
     """`torchrun --nproc-per-node 2 -m vidlong generate ... --parallel ulysses` on CPU (gloo): rank 0 writes
     the mp4 and its .json; the frames match a one-process run (same seed) up to uint8 rounding."""
     import subprocess
@@ -141,18 +153,16 @@ def test_torchrun_generate_with_parallel_ulysses_writes_the_video_once(tmp_path)
 
     import numpy as np
 
-    from tiny_pipeline import save_tiny_pipeline
+    from vidlong.cli import main
     from vidlong.video_io import read_video
 
-    folder = save_tiny_pipeline(tmp_path / "tiny")
-    common = ["generate", "--model", str(folder), "--prompt", "a red circle", "--ratio", "2", "--method", "both", "--device", "cpu"]
+    common = ["generate", "--model", str(tiny_folder), "--prompt", "a red circle", "--ratio", "2", "--method", "both", "--device", "cpu"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(free_port()),
                           "-m", "vidlong", *common, "--parallel", "ulysses", "--out", str(tmp_path / "two.mp4")],
                          capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert subprocess.run([sys.executable, "-m", "vidlong", *common, "--out", str(tmp_path / "one.mp4")],
-                          capture_output=True, timeout=300, env=env).returncode == 0
+    assert main([*common, "--out", str(tmp_path / "one.mp4")]) == 0  # the one-process run, here: no second start-up
     two, one = read_video(tmp_path / "two.mp4")[0], read_video(tmp_path / "one.mp4")[0]
     assert two.shape == one.shape and np.abs(two.astype(int) - one.astype(int)).mean() < 1.0
     assert (tmp_path / "two.json").is_file() and sorted(p.name for p in tmp_path.glob("*.mp4")) == ["one.mp4", "two.mp4"]
