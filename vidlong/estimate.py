@@ -8,8 +8,8 @@ logits per branch, and the decoded video. Activations (batch 1, as the Wan pipel
 two forwards) are the larger of two phases, rules of thumb fitted to the measured peaks of Wan 1.3B
 and 14B shapes at 1x-8x (4-16% below them, `benchmarks/RESULTS.md`): the feed-forward's, per
 token eight hidden vectors and one feed-forward vector, and the self-attention's, six hidden vectors
-and one output per branch in the model's dtype plus, with FreeLong++'s fusion, one float32 vector per
-branch and one more (its differences and products). The decoded video: with a Wan VAE decoded in
+and one output per branch in the model's dtype plus, with FreeLong++'s fusion, one more vector per
+branch and one more in the model's dtype (its differences and products). The decoded video: with a Wan VAE decoded in
 chunks (`VidlongPipelineMixin.decode_uint8`) the uint8 video plus two float32 copies of one chunk,
 else float32 from the VAE, a float32 and a uint8 copy.
 Both are estimates, meant to tell a 10-second run from a 10-minute one and a fitting run from one
@@ -99,9 +99,9 @@ def activation_bytes(tokens: int, dim: int, ffn: int, branches: int, itemsize: i
     """Live activations of one batch-1 forward over `tokens` video tokens (hidden size `dim`, feed-forward
     `ffn`, `branches` attention branches, `itemsize` bytes per value): the larger of the feed-forward
     phase (eight hidden vectors and one feed-forward vector per token) and the self-attention phase (six
-    hidden vectors and one output per branch, plus FreeLong++'s float32 differences and products)."""
+    hidden vectors and one output per branch, plus FreeLong++'s differences and products)."""
     feed_forward = tokens * (8 * dim + ffn) * itemsize
-    attention = tokens * dim * ((6 + branches) * itemsize + (4 * (branches + 1) if branches > 1 else 0))
+    attention = tokens * dim * ((6 + branches + (branches + 1 if branches > 1 else 0)) * itemsize)
     return max(feed_forward, attention)
 
 
