@@ -4,6 +4,7 @@
     python benchmarks/stream.py --wan13b --chunks 200 --steps 4    # Wan2.1-1.3B-shaped transformer (random weights), CUDA
     python benchmarks/stream.py --wan13b --chunks 40 --sinks 3 --window 6 --decode [--overlap]   # + VAE, LongLive's 12 frames
     python benchmarks/stream.py --wan13b --chunks 40 --sinks 3 --window 6 --decode --compile    # blocks and decoder compiled
+    python benchmarks/stream.py --wan13b --chunks 40 --sinks 3 --window 6 --decode --cudnn-benchmark  # cuDNN's timed conv algorithms
     python benchmarks/stream.py --model FOLDER --context cache     # any local pipeline folder (e.g. two experts), CPU
     python benchmarks/stream.py --model LTX_FOLDER --chunk 1       # LTX-Video / HunyuanVideo (re-noised context)
 
@@ -108,8 +109,11 @@ def main() -> None:
     parser.add_argument("--decode", action="store_true", help="with --wan13b: a Wan2.1-shaped VAE decodes each chunk")
     parser.add_argument("--overlap", action="store_true", help="with --decode: decode on a second CUDA stream")
     parser.add_argument("--compile", action="store_true", help="with --wan13b: compile the blocks (and the decoder)")
+    parser.add_argument("--cudnn-benchmark", action="store_true",
+                        help="with --wan13b: torch.backends.cudnn.benchmark (cuDNN picks the VAE's convolution algorithms by timing)")
     args = parser.parse_args()
     if args.wan13b:
+        torch.backends.cudnn.benchmark = args.cudnn_benchmark
         rows = wan13b_chunks(args.chunks, args.steps or 4, *args.size, args.sinks, args.window, args.decode, args.overlap,
                              args.compile)
         memory_name = "peak CUDA MiB"
