@@ -67,7 +67,7 @@ def test_stream_with_compiled_blocks_is_the_eager_stream(model_dir, tmp_path):
 def test_compile_refusals_read_only_the_configs(tmp_path):
     """A transformer without repeated blocks (CogVideoX's) and offloading are refused in one line."""
     from vidlong.errors import VidlongError
-    from vidlong.pipeline import check_compile
+    from vidlong.validate import check_compile
 
     (tmp_path / "transformer").mkdir()
     (tmp_path / "transformer" / "config.json").write_text(json.dumps({"_class_name": "CogVideoXTransformer3DModel"}))

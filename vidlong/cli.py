@@ -62,10 +62,9 @@ def _add_generate(sub) -> None:
 def _check_model(args) -> Path:
     """The model folder, checked (and its task against --image, or against streaming) before anything loads."""
     from .generate import check_task, load_image
-    from .models import pipeline_facts, spec_for_folder
-    from .pipeline import check_compile, check_model_folder, check_offload, pipeline_task
-    from .streaming import check_streamable, resolve_context, uses_causal_sampler
-    from .validate import check_device, check_dtype
+    from .models import check_model_folder, pipeline_facts, pipeline_task, spec_for_folder
+    from .validate import (check_compile, check_device, check_dtype, check_offload, check_streamable, resolve_context,
+                           uses_causal_sampler)
 
     folder = check_model_folder(args.model)
     device = check_device(args.device)
@@ -115,13 +114,9 @@ def _check_latents_path(path) -> Optional[Path]:
 
 
 def _run_generate(args) -> int:
-    from .extend import save_latents
-    from .files import atomic_write_text
-    from .estimate import GIB, check_fits, run_cost
-    from .generate import GenerateRequest, generate
+    from .generate import GenerateRequest
     from .methods import load_preset
     from .validate import check_generate, limits_for_folder
-    from .video_io import write_video
 
     out, latents_path = _check_outputs(args)
     ratio = args.ratio if args.ratio is not None else (load_preset(args.preset)["ratio"] if args.preset else 1.0)
@@ -132,6 +127,12 @@ def _run_generate(args) -> int:
     )
     folder = _check_model(args)
     latent = check_generate(request, limits_for_folder(folder))  # every field, before any model loads
+    from .estimate import GIB, check_fits, run_cost  # diffusers: imported once the request is known good
+    from .extend import save_latents
+    from .files import atomic_write_text
+    from .generate import generate
+    from .video_io import write_video
+
     rank, device = _start_parallel(args, folder) if args.parallel else (0, args.device)
     pipe = _load_pipeline(args, folder, device, offload=args.offload)
     if args.parallel:
@@ -275,7 +276,7 @@ def _streaming_config(args):
 def _model_stream_preset(args) -> str:
     """The streaming preset the model's vidlong.yaml names, else "default" (read before any weights load)."""
     from .models import spec_for_folder
-    from .pipeline import check_model_folder
+    from .models import check_model_folder
 
     return spec_for_folder(check_model_folder(args.model)).stream_preset or "default"
 

@@ -15,7 +15,6 @@ from .methods import default_noise, method_switch, methods_for
 from .models import latent_frames, pixel_frames
 from .schedulers.noise import initial_noise
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
-from .timeline import apply_prompt_timeline, remove_prompt_timeline
 
 
 @dataclass
@@ -149,6 +148,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     `progress(stage, done, total)` is called before the prompt is encoded, after each denoising step
     and before each latent frame is decoded; one that raises (`vidlong.errors.Stopped`) ends the run there.
     """
+    from .timeline import apply_prompt_timeline, remove_prompt_timeline  # diffusers' hooks: not before a run
     from .validate import check_generate, limits_for_pipeline
 
     spec = pipe.spec

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 import yaml
 
@@ -232,6 +232,40 @@ def weight_folders(folder: Path) -> list[Path]:
     down its chain to the pipeline folder."""
     link = lora_link(folder)
     return list(dict.fromkeys([Path(folder).resolve()] + (link.folders if link else [])))
+
+
+def folder_class_name(folder: Path) -> str:
+    """The pipeline class name in a checked model folder's ``model_index.json``."""
+    return json.loads((pipeline_folder(folder) / "model_index.json").read_text())["_class_name"]
+
+
+def pipeline_task(folder: Path) -> str:
+    """"t2v" or "i2v" for a checked model folder (see `check_model_folder`)."""
+    return PIPELINE_TASKS[folder_class_name(folder)]
+
+
+def check_model_folder(path: Union[str, Path, None]) -> Path:
+    """A model folder (a local diffusers pipeline folder, or a base model plus a LoRA; an embedded
+    model's name is resolved, None: the default model), or a one-line `VidlongError` naming the fix."""
+    folder = resolve_model(path)
+    link = lora_link(folder) if folder.is_dir() else None
+    if link is not None:
+        check_model_folder(link.base)
+        return folder
+    if folder.is_file():
+        raise VidlongError(f"--model {folder} is a file; pass the diffusers pipeline folder that holds model_index.json")
+    if not folder.is_dir():
+        raise VidlongError(f"model folder {folder} does not exist; pass a local diffusers pipeline folder to --model")
+    index = folder / "model_index.json"
+    if not index.is_file():
+        raise VidlongError(f"{folder} is not a diffusers pipeline folder (no model_index.json); save one with pipe.save_pretrained()")
+    try:
+        class_name = json.loads(index.read_text()).get("_class_name")
+    except (json.JSONDecodeError, AttributeError):
+        raise VidlongError(f"{index} is not valid JSON; re-save the pipeline with save_pretrained()") from None
+    if class_name not in PIPELINE_TASKS:
+        raise VidlongError(f"{folder} holds a {class_name}; vidlong serves {', '.join(n for n in PIPELINE_TASKS if not n.startswith('VidLong'))} folders")
+    return folder
 
 
 def spec_for_transformer(transformer, native_frames: Optional[int] = None) -> ModelSpec:

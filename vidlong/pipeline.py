@@ -9,7 +9,6 @@ folder's ``model_index.json`` (`PIPELINE_CLASSES`).
 from __future__ import annotations
 
 import inspect
-import json
 from pathlib import Path
 from typing import Optional, Union
 
@@ -19,9 +18,9 @@ from diffusers import WanPipeline
 from . import hooks
 from .errors import VidlongError
 from .lora import fuse_lora_link
-from .models import (EMBEDDED_MODELS, PIPELINE_TASKS, Geometry, ModelSpec, family_of, geometry_from_configs, lora_link, model_facts,
-                     pipeline_folder, resolve_model, spec_for_facts, spec_for_folder)
-from .validate import check_device, check_dtype
+from .models import (EMBEDDED_MODELS, Geometry, ModelSpec, check_model_folder, family_of, folder_class_name,
+                     geometry_from_configs, lora_link, model_facts, pipeline_folder, spec_for_facts, spec_for_folder)
+from .validate import check_compile, check_device, check_dtype, check_offload
 
 #: latent frames `VidlongPipelineMixin.decode_uint8` decodes at a time
 DECODE_CHUNK = 4
@@ -288,81 +287,6 @@ def pipeline_class(class_name: str) -> type:
     stock = class_name.replace("VidLong", "", 1) if class_name.startswith("VidLong") else class_name
     module, name = PIPELINE_CLASSES[stock].split(":")
     return getattr(importlib.import_module(module), name)
-
-
-def folder_class_name(folder: Path) -> str:
-    """The pipeline class name in a checked model folder's ``model_index.json``."""
-    return json.loads((pipeline_folder(folder) / "model_index.json").read_text())["_class_name"]
-
-
-def pipeline_task(folder: Path) -> str:
-    """"t2v" or "i2v" for a checked model folder (see `check_model_folder`)."""
-    return PIPELINE_TASKS[folder_class_name(folder)]
-
-
-def check_model_folder(path: Union[str, Path, None]) -> Path:
-    """A model folder (a local diffusers pipeline folder, or a base model plus a LoRA; an embedded
-    model's name is resolved, None: the default model), or a one-line `VidlongError` naming the fix."""
-    folder = resolve_model(path)
-    link = lora_link(folder) if folder.is_dir() else None
-    if link is not None:
-        check_model_folder(link.base)
-        return folder
-    if folder.is_file():
-        raise VidlongError(f"--model {folder} is a file; pass the diffusers pipeline folder that holds model_index.json")
-    if not folder.is_dir():
-        raise VidlongError(f"model folder {folder} does not exist; pass a local diffusers pipeline folder to --model")
-    index = folder / "model_index.json"
-    if not index.is_file():
-        raise VidlongError(f"{folder} is not a diffusers pipeline folder (no model_index.json); save one with pipe.save_pretrained()")
-    try:
-        class_name = json.loads(index.read_text()).get("_class_name")
-    except (json.JSONDecodeError, AttributeError):
-        raise VidlongError(f"{index} is not valid JSON; re-save the pipeline with save_pretrained()") from None
-    if class_name not in PIPELINE_TASKS:
-        raise VidlongError(f"{folder} holds a {class_name}; vidlong serves {', '.join(PIPELINE_CLASSES)} folders")
-    return folder
-
-
-#: `load_pipeline`'s ``offload`` choices: diffusers' model CPU offload (whole components to the GPU in
-#: turn; needs accelerate) and group offloading (the transformer's blocks to the GPU one at a time)
-OFFLOADS = ("model", "group")
-
-
-def check_offload(offload: Optional[str], device: torch.device) -> None:
-    """A one-line refusal of an offload that cannot run here."""
-    import importlib.util
-
-    if offload is None:
-        return
-    if offload not in OFFLOADS:
-        raise VidlongError(f"--offload must be one of {', '.join(OFFLOADS)}, got {offload!r}")
-    if device.type != "cuda":
-        raise VidlongError(f"--offload {offload} moves weights between the CPU and a GPU; it needs --device cuda")
-    if offload == "model" and importlib.util.find_spec("accelerate") is None:
-        raise VidlongError("--offload model uses accelerate, which is not installed; pip install accelerate, or use --offload group")
-
-
-def check_compile(backend: Optional[str], folder: Path, offload: Optional[str] = None) -> None:
-    """A one-line refusal, from the folder's configs, of a `compile` that cannot run: a backend torch does
-    not have, a transformer without repeated blocks for diffusers' regional compilation (CogVideoX), or
-    offloading (its hooks move the blocks' weights; not combined here)."""
-    if backend is None:
-        return
-    import diffusers
-    import torch._dynamo
-
-    if backend not in torch._dynamo.list_backends(exclude_tags=()):
-        raise VidlongError(f"--compile {backend}: not a torch.compile backend; use inductor (the default) or eager")
-    if offload is not None:
-        raise VidlongError(f"--compile with --offload {offload}: not supported together; drop one of them")
-    for part in ("transformer", "transformer_2"):
-        config = pipeline_folder(folder) / part / "config.json"
-        if config.is_file():
-            name = json.loads(config.read_text()).get("_class_name", "")
-            if not getattr(getattr(diffusers, name, None), "_repeated_blocks", None):
-                raise VidlongError(f"--compile: {name} has no repeated blocks for diffusers' regional compilation; "
-                                   f"run without --compile")
 
 
 def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.device, None] = None,

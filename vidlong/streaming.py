@@ -37,6 +37,7 @@ from .models import pixel_frames
 from .schedulers.causal import CAUSAL_STEPS, CausalSampler, check_timesteps, even_timesteps
 from .schedulers.stream import StreamSchedule, parse_prompt_schedule, prompt_at
 from .text_memo import apply_text_memo, remove_text_memo
+from .validate import check_streamable, resolve_context, uses_causal_sampler
 
 
 @dataclass
@@ -80,27 +81,6 @@ def chunks_for_seconds(seconds: float, fps: float, chunk: int, temporal_ratio: i
 TEXT_TOKENS = 512
 
 
-def resolve_context(streaming: Streaming, spec, task: str, family: str = "wan") -> str:
-    """The stream context in force: the config's, else the model's, else "renoise" for image-to-video
-    pipelines (the only one they stream with), else the family's default ("cache" for Wan, "renoise"
-    for the families with no KV cache: `FamilyAdapter.stream_contexts`)."""
-    from .validate import default_stream_context
-
-    return streaming.context or spec.stream_context or ("renoise" if task == "i2v" else default_stream_context(family))
-
-
-def uses_causal_sampler(streaming: Streaming, spec, renoise: bool) -> bool:
-    """Whether a stream samples with the causal sampler (the config's choice, else the model's), or a
-    one-line error for settings that do not go together."""
-    causal = (streaming.sampler or spec.stream_sampler or "scheduler") == "causal"
-    if causal and renoise:
-        raise VidlongError("the causal sampler streams with the K/V cache (--context cache): a re-noised context "
-                           "never gets below its few levels' noise, and block-causal weights need their cache")
-    if streaming.timesteps is not None and not causal:
-        raise VidlongError("--timesteps are the causal sampler's; add --sampler causal, or give --steps instead")
-    return causal
-
-
 @dataclass(frozen=True)
 class StreamSampling:
     """How a stream denoises each chunk, resolved from its config and the model's spec.
@@ -135,22 +115,6 @@ class StreamSampling:
     def step_count(self) -> int:
         """Model evaluations per chunk before the clean write: the levels, or the scheduler's steps."""
         return len(self.timesteps) if self.causal else self.steps
-
-
-def check_streamable(task: str, context: str, sinks: Optional[int] = None, family: str = "wan") -> None:
-    """The family streams with `context` (`vidlong.validate.check_streams`); image-to-video pipelines
-    stream only with the re-noised context and at least one sink frame: every window must start at the
-    video's first frame, where their image condition sits (`ImageCondition`)."""
-    from .validate import check_streams
-
-    check_streams(family, context)
-    if task != "i2v":
-        return
-    if context != "renoise":
-        raise VidlongError("an image-to-video model streams and extends only with --context renoise (the image "
-                           "conditions the first frame of every window, which a cache of past K/V cannot carry)")
-    if sinks == 0:
-        raise VidlongError("an image-to-video model needs --sinks >= 1: the image sits on the first sink frame")
 
 
 def to_uint8(video: torch.Tensor) -> np.ndarray:

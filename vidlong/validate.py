@@ -2,19 +2,28 @@
 facts (its spec, latent grid, RoPE table and task), which can be read from a model folder's JSON
 files before any weights load (`limits_for_folder`) or from a loaded pipeline (`limits_for_pipeline`).
 The CLI runs it before loading a model, `vidlong.generate.generate` (the API and the app) before
-generating; every refusal is one `VidlongError` line naming the field and the fix.
+generating; every refusal is one `VidlongError` line naming the field and the fix. It imports neither
+torch nor diffusers at module level (the model folder's own checks are `vidlong.models.check_model_folder`),
+so a bad command line is refused in about a second.
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from .errors import VidlongError
 from .method_names import NOISE_KINDS
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
-from .models import Geometry, ModelSpec, folder_configs, folder_geometry, pipeline_facts, spec_for_folder
+from .models import (Geometry, ModelSpec, folder_configs, folder_geometry, pipeline_facts, pipeline_folder, pipeline_task,
+                     spec_for_folder)
+
+if TYPE_CHECKING:  # annotations only: the checks run before torch, diffusers and any model load
+    import torch
+
+    from .methods import Streaming
 
 #: seeds are torch generator seeds: non-negative 63-bit integers
 MAX_SEED = 2**63 - 1
@@ -49,8 +58,6 @@ class ModelLimits:
 
 def limits_for_folder(folder) -> ModelLimits:
     """`ModelLimits` of a checked pipeline folder, from its JSON configs alone."""
-    from .pipeline import pipeline_task
-
     config = folder_configs(Path(folder))[1]
     return ModelLimits(spec_for_folder(folder), folder_geometry(folder), _rope_positions(config), pipeline_task(folder),
                        pipeline_facts(Path(folder))["family"])
@@ -240,3 +247,77 @@ def check_generate(request, limits: ModelLimits) -> int:
             raise VidlongError("a prompt timeline (\"0s: ...; 4s: ...\") needs a Wan text-to-video model; give one prompt")
         timeline_latent_starts(timeline, spec.fps, spec.temporal_ratio, latent)
     return latent
+
+
+#: `load_pipeline`'s ``offload`` choices: diffusers' model CPU offload (whole components to the GPU in
+#: turn; needs accelerate) and group offloading (the transformer's blocks to the GPU one at a time)
+OFFLOADS = ("model", "group")
+
+
+def check_offload(offload: Optional[str], device: torch.device) -> None:
+    """A one-line refusal of an offload that cannot run here."""
+    import importlib.util
+
+    if offload is None:
+        return
+    if offload not in OFFLOADS:
+        raise VidlongError(f"--offload must be one of {', '.join(OFFLOADS)}, got {offload!r}")
+    if device.type != "cuda":
+        raise VidlongError(f"--offload {offload} moves weights between the CPU and a GPU; it needs --device cuda")
+    if offload == "model" and importlib.util.find_spec("accelerate") is None:
+        raise VidlongError("--offload model uses accelerate, which is not installed; pip install accelerate, or use --offload group")
+
+
+def check_compile(backend: Optional[str], folder: Path, offload: Optional[str] = None) -> None:
+    """A one-line refusal, from the folder's configs, of a `compile` that cannot run: a backend torch does
+    not have, a transformer without repeated blocks for diffusers' regional compilation (CogVideoX), or
+    offloading (its hooks move the blocks' weights; not combined here)."""
+    if backend is None:
+        return
+    import diffusers
+    import torch._dynamo
+
+    if backend not in torch._dynamo.list_backends(exclude_tags=()):
+        raise VidlongError(f"--compile {backend}: not a torch.compile backend; use inductor (the default) or eager")
+    if offload is not None:
+        raise VidlongError(f"--compile with --offload {offload}: not supported together; drop one of them")
+    for part in ("transformer", "transformer_2"):
+        config = pipeline_folder(folder) / part / "config.json"
+        if config.is_file():
+            name = json.loads(config.read_text()).get("_class_name", "")
+            if not getattr(getattr(diffusers, name, None), "_repeated_blocks", None):
+                raise VidlongError(f"--compile: {name} has no repeated blocks for diffusers' regional compilation; "
+                                   f"run without --compile")
+
+
+def resolve_context(streaming: Streaming, spec, task: str, family: str = "wan") -> str:
+    """The stream context in force: the config's, else the model's, else "renoise" for image-to-video
+    pipelines (the only one they stream with), else the family's default ("cache" for Wan, "renoise"
+    for the families with no KV cache: `FamilyAdapter.stream_contexts`)."""
+    return streaming.context or spec.stream_context or ("renoise" if task == "i2v" else default_stream_context(family))
+
+
+def uses_causal_sampler(streaming: Streaming, spec, renoise: bool) -> bool:
+    """Whether a stream samples with the causal sampler (the config's choice, else the model's), or a
+    one-line error for settings that do not go together."""
+    causal = (streaming.sampler or spec.stream_sampler or "scheduler") == "causal"
+    if causal and renoise:
+        raise VidlongError("the causal sampler streams with the K/V cache (--context cache): a re-noised context "
+                           "never gets below its few levels' noise, and block-causal weights need their cache")
+    if streaming.timesteps is not None and not causal:
+        raise VidlongError("--timesteps are the causal sampler's; add --sampler causal, or give --steps instead")
+    return causal
+
+
+def check_streamable(task: str, context: str, sinks: Optional[int] = None, family: str = "wan") -> None:
+    """The family streams with `context` (`vidlong.validate.check_streams`); image-to-video pipelines
+    stream only with the re-noised context and at least one sink frame: every window must start at the
+    video's first frame, where their image condition sits (`ImageCondition`)."""
+    check_streams(family, context)
+    if task != "i2v":
+        return
+    if context != "renoise":
+        raise VidlongError("an image-to-video model streams and extends only with --context renoise (the image "
+                           "conditions the first frame of every window, which a cache of past K/V cannot carry)")
+    if sinks == 0:
+        raise VidlongError("an image-to-video model needs --sinks >= 1: the image sits on the first sink frame")

@@ -48,9 +48,9 @@ from ..files import atomic_write_text, weights_fingerprint
 from ..generate import GenerateRequest, generate
 from ..method_names import EVAL_DEFAULT_METHODS, EVAL_METHODS, FUSION_METHODS
 from ..methods import Streaming, preset_names
-from ..models import (EMBEDDED_MODELS, ModelSpec, pipeline_facts, pipeline_folder, pixel_frames, spec_for_folder,
-                      weight_folders)
-from ..pipeline import DEFAULT_MODEL_DIR, check_model_folder, load_pipeline
+from ..models import (EMBEDDED_MODELS, ModelSpec, check_model_folder, pipeline_facts, pipeline_folder, pixel_frames,
+                      spec_for_folder, weight_folders)
+from ..pipeline import DEFAULT_MODEL_DIR, load_pipeline
 from ..schedulers.timeline import parse_prompt_timeline
 from ..video_io import read_video, write_video
 from . import shapes
@@ -325,8 +325,9 @@ def preset_for(method: str, ratio: float) -> Optional[str]:
 def stream_settings(folder: Path, spec: ModelSpec, config: EvalConfig) -> tuple[int, float]:
     """(steps, guidance) of a stream cell: the config's, else the model's streaming defaults (a causal
     model's levels and guidance), as `VideoStreamer` resolves them; steps are model evaluations per chunk."""
-    from ..pipeline import pipeline_task
-    from ..streaming import StreamSampling, resolve_context
+    from ..models import pipeline_task
+    from ..streaming import StreamSampling
+    from ..validate import resolve_context
 
     streaming = Streaming(chunk=stream_chunk_for(spec, config.stream_chunk), steps=config.steps)
     renoise = resolve_context(streaming, spec, pipeline_task(folder), pipeline_facts(folder)["family"]) == "renoise"
