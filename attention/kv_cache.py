@@ -60,6 +60,11 @@ class RollingKVCache:
 
     def frame_slots(self, frames: int) -> list[int]:
         """Slots the next `frames` written frames go to (sinks first, then the ring), in order."""
+        return self._walk(frames)[0]
+
+    def _walk(self, frames: int) -> tuple[list, tuple[int, int, int]]:
+        """(slots of the next `frames` frames, None where none is kept; the (sinks_filled, window_filled,
+        window_head) they leave): the ring's one set of rules, for `frame_slots` and `advance`."""
         slots, sinks, filled, head = [], self.sinks_filled, self.window_filled, self.window_head
         for _ in range(frames):
             if sinks < self.sinks:
@@ -73,7 +78,7 @@ class RollingKVCache:
             else:
                 slots.append(self.sinks + head)
                 head = (head + 1) % self.window
-        return slots
+        return slots, (sinks, filled, head)
 
     def write_indices(self, frames: int, device) -> tuple[torch.Tensor, torch.Tensor]:
         """(source, target) token indices ``[n]`` for writing the next `frames` frames (`frame_slots`): token
@@ -100,13 +105,7 @@ class RollingKVCache:
 
     def advance(self, frames: int) -> None:
         """Commit the slot bookkeeping of `frames` just written to every layer (evicts the oldest)."""
-        for _ in range(frames):
-            if self.sinks_filled < self.sinks:
-                self.sinks_filled += 1
-            elif self.window_filled < self.window:
-                self.window_filled += 1
-            elif self.window:
-                self.window_head = (self.window_head + 1) % self.window
+        self.sinks_filled, self.window_filled, self.window_head = self._walk(frames)[1]
 
     def positions(self) -> torch.Tensor:
         """Temporal position (frames) of each cached frame in storage order, ``[frames]`` long.
