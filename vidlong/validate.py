@@ -310,7 +310,7 @@ def uses_causal_sampler(streaming: Streaming, spec, renoise: bool) -> bool:
 
 
 def check_streamable(task: str, context: str, sinks: Optional[int] = None, family: str = "wan") -> None:
-    """The family streams with `context` (`vidlong.validate.check_streams`); image-to-video pipelines
+    """The family streams with `context` (`check_streams`); image-to-video pipelines
     stream only with the re-noised context and at least one sink frame: every window must start at the
     video's first frame, where their image condition sits (`ImageCondition`)."""
     check_streams(family, context)
