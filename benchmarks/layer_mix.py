@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from vidlong import load_pipeline
+from vidlong.attention.adapters import adapter_for
 from vidlong.eval.runner import DEFAULT_PROMPTS, Cell, generate_cell, measure, preset_for
 from vidlong.methods import methods_for
 from vidlong.plans import build_plan
@@ -51,11 +52,10 @@ def mix_layers(pipe, methods, layers):
     def mixed_apply(*args, **kwargs):
         apply(*args, **kwargs)
         for transformer in pipe.experts():
-            registry = transformer._diffusers_hook
-            shared = registry.get_hook("vidlong").state
-            processors = [a.processor for a in transformer.blocks.modules() if hasattr(a, "processor") and type(a.processor).__name__ == "VidlongAttnProcessor"]
+            attentions = adapter_for(transformer).self_attentions(transformer)  # in layer order
             for index in layers:
-                processors[index].state = LayerState(shared, methods)
+                processor = attentions[index].processor
+                processor.state = LayerState(processor.state, methods)
     pipe.apply = mixed_apply
 
 

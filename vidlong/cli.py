@@ -275,8 +275,7 @@ def _streaming_config(args):
 
 def _model_stream_preset(args) -> str:
     """The streaming preset the model's vidlong.yaml names, else "default" (read before any weights load)."""
-    from .models import spec_for_folder
-    from .models import check_model_folder
+    from .models import check_model_folder, spec_for_folder
 
     return spec_for_folder(check_model_folder(args.model)).stream_preset or "default"
 
