@@ -5,6 +5,8 @@ window rolls (StreamingLLM's re-indexing). Every buffer is allocated once; nothi
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 
 
@@ -58,8 +60,9 @@ class RollingKVCache:
         """Bytes of cache storage (constant for the cache's life)."""
         return sum(t.numel() * t.element_size() for layer in self.layers for t in (layer.keys, layer.values))
 
-    def frame_slots(self, frames: int) -> list[int]:
-        """Slots the next `frames` written frames go to (sinks first, then the ring), in order."""
+    def frame_slots(self, frames: int) -> list[Optional[int]]:
+        """Slots the next `frames` written frames go to (sinks first, then the ring), in order; None for a
+        frame no slot keeps (no window)."""
         return self._walk(frames)[0]
 
     def _walk(self, frames: int) -> tuple[list, tuple[int, int, int]]:
