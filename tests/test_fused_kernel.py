@@ -156,6 +156,28 @@ def test_inside_torch_compile_on_cuda():
     assert rel_err(compiled, eager) < 1e-4
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(DEVICE != "cuda" or fused.TensorDescriptor is None or torch.cuda.get_device_capability()[0] != 9,
+                    reason="needs a Hopper GPU and Triton's tensor descriptors")
+def test_compiled_bf16_blocks_build_tensor_descriptors_on_hopper():
+    """bf16 on Hopper: Inductor's code for the compiled blocks builds the keys' and values' tensor
+    descriptors itself (`TensorDescriptor.from_tensor`), and the output is the eager one's (which reads
+    them by descriptors too) to bf16 rounding."""
+    from conftest import tiny_transformer, transformer_inputs
+    from torch._inductor.utils import run_and_get_code
+
+    model = tiny_transformer(head_dim=64).to(DEVICE, torch.bfloat16)
+    vidlong.apply(model, vidlong.UltraViCo(), vidlong.SpectralFusion(windows=(1,)), native_frames=NATIVE, kernel="fused")
+    inputs = {k: v.to(DEVICE) if torch.is_tensor(v) else v for k, v in transformer_inputs(8, dtype=torch.bfloat16).items()}
+    with torch.no_grad():
+        eager = model(**inputs)[0]
+        torch._dynamo.reset()
+        model.compile_repeated_blocks()
+        compiled, code = run_and_get_code(lambda: model(**inputs)[0])
+    assert any("TensorDescriptor.from_tensor" in c for c in code)
+    assert rel_err(compiled, eager) < 2e-2
+
+
 JOINT_METHODS = [[vidlong.UltraViCo(alpha=0.6)], [vidlong.SpectralFusion(windows=(1,))],
                  [vidlong.UltraViCo(alpha=0.6), vidlong.SpectralFusion(windows=(1,))]]
 

@@ -366,6 +366,12 @@ if triton is not None:
             tl.store(o_ptrs, out.to(O.dtype.element_ty), mask=rows[:, None] < n_tokens)
 
 
+@torch.compiler.assume_constant_result
+def _is_hopper(device: torch.device) -> bool:
+    """Whether CUDA `device` has compute capability 9.x (a constant to torch.compile, not a graph break)."""
+    return torch.cuda.get_device_capability(device)[0] == 9
+
+
 class FusedKernel:
     """Executes supported plans (`supports`) with one fused Triton pass per query block.
 
@@ -379,9 +385,9 @@ class FusedKernel:
             block (`quantize`), the logits from the low-precision product.
         pv: None, or "fp8": the values (one scale per channel) and the probabilities in e4m3.
         tma: load keys and values with tensor descriptors (Hopper's bulk copies) rather than pointers:
-            None for 16-bit inputs in eager runs on Hopper GPUs (compute capability 9.x), True or
-            False to force in eager runs (Triton's interpreter runs them too). Under torch.compile
-            (Inductor launches the kernel with plain tensors), for values stored channel-major
+            None for 16-bit inputs on Hopper GPUs (compute capability 9.x), True or False to force
+            (Triton's interpreter runs them too). Under torch.compile Inductor builds the descriptors
+            (`TensorDescriptor.from_tensor`) at launch. For values stored channel-major
             (``pv="fp8"``) and for tensors whose strides a descriptor cannot take, pointers regardless.
         On a GPU, FP8 needs compute capability 8.9 (Ada, Hopper) and INT8 8.0
         (`quantize.required_capability`);
@@ -424,30 +430,33 @@ class FusedKernel:
                                f"or newer; use kernel='fused' on this one")
 
     def _uses_tma(self, query, key, value) -> bool:
-        """Whether keys and values go by tensor descriptors (`tma`): never under torch.compile; forced by
-        ``tma=True`` otherwise; by default for 16-bit inputs on Hopper (compute capability 9.x, the GPUs
-        measured). Either way only where every described tensor is 16-byte aligned (`_describable`)."""
-        if torch.compiler.is_compiling() or self.tma is False:
+        """Whether keys and values go by tensor descriptors (`tma`): forced by ``tma=True``; by default
+        for 16-bit inputs on Hopper (compute capability 9.x, the GPUs measured). Either way only where
+        every described tensor is 16-byte aligned (`_describable`)."""
+        if self.tma is False:
             return False
         if self.tma and TensorDescriptor is None:
             raise RuntimeError("tma=True needs Triton 3.4 or newer (triton.tools.tensor_descriptor)")
         wanted = self.tma or (
             TensorDescriptor is not None and query.is_cuda and query.dtype != torch.float32
-            and torch.version.hip is None and torch.cuda.get_device_capability(query.device)[0] == 9)
+            and torch.version.hip is None and _is_hopper(query.device))
         # quantized keys and FP8 values are fresh contiguous copies; channel-major values take pointers
         return bool(wanted and (self.qk or self._describable(key)) and (self.pv or self._describable(value)))
 
     @staticmethod
     def _describable(x: torch.Tensor) -> bool:
         """A descriptor can take ``[B, H, N, D]`` `x`: its address and all strides but the unit last one
-        16-byte aligned."""
+        16-byte aligned. Under torch.compile, where tensors have no address yet, the strides only: the
+        processors' keys and values are Inductor's own buffers, or views of them at offsets of whole
+        tokens or heads, which aligned strides keep aligned."""
         size = x.element_size()
-        return x.data_ptr() % 16 == 0 and not any(stride * size % 16 for stride in x.stride()[:3])
+        aligned_start = torch.compiler.is_compiling() or x.data_ptr() % 16 == 0
+        return aligned_start and not any(stride * size % 16 for stride in x.stride()[:3])
 
     @staticmethod
     def _descriptor(x: torch.Tensor, block_n: int):
         """A tensor descriptor of ``[B, H, N, D]`` `x` loading ``[1, 1, block_n, D]`` boxes."""
-        return TensorDescriptor(x, list(x.shape), list(x.stride()), [1, 1, block_n, x.shape[-1]])
+        return TensorDescriptor.from_tensor(x, [1, 1, block_n, x.shape[-1]])  # the form Inductor can build
 
     def _keys_per_block(self, query, use_tma: bool) -> int:
         if self.block_n:
