@@ -5,6 +5,7 @@
     python benchmarks/stream.py --wan13b --chunks 40 --sinks 3 --window 6 --decode [--overlap]   # + VAE, LongLive's 12 frames
     python benchmarks/stream.py --wan13b --chunks 40 --sinks 3 --window 6 --decode --compile    # blocks and decoder compiled
     python benchmarks/stream.py --wan13b --chunks 40 --sinks 3 --window 6 --decode --cudnn-benchmark  # cuDNN's timed conv algorithms
+    python benchmarks/stream.py --wan13b --chunks 40 --sinks 3 --window 6 --decode --contiguous-decoder  # NCDHW weights
     python benchmarks/stream.py --model FOLDER --context cache     # any local pipeline folder (e.g. two experts), CPU
     python benchmarks/stream.py --model LTX_FOLDER --chunk 1       # LTX-Video / HunyuanVideo (re-noised context)
 
@@ -25,13 +26,17 @@ from common import print_table
 
 
 def wan13b_chunks(chunks: int, steps: int, height: int, width: int, sinks: int = 3, window: int = 15,
-                  decode: bool = False, overlap: bool = False, compile: bool = False):
+                  decode: bool = False, overlap: bool = False, compile: bool = False,
+                  contiguous_decoder: bool = False, phases: list = None):
     """Transformer-only stream at Wan2.1-1.3B dims: `steps` denoising forwards + one K/V-writing forward
     per chunk of 3 latent frames with `sinks` + `window` cached frames (3 + 15: 21 latent frames in all;
     LongLive: 3 + 6). With `decode`, a Wan2.1-shaped VAE (random weights, bf16) decodes each chunk as a
     stream does; with `overlap`, chunk i decodes on a second CUDA stream while chunk i+1 denoises; with
     `compile`, every transformer block (diffusers' `compile_repeated_blocks`) and the VAE's decoder are
-    compiled by Inductor (the first chunks include the compilation)."""
+    compiled by Inductor (the first chunks include the compilation); with `contiguous_decoder`, the
+    decoder keeps its weights' own layout instead of the streaming decoder's CUDA default (channels-last
+    during each decode: cuDNN's NDHWC convolutions). Without `overlap`, each chunk's (transformer,
+    decode) seconds by CUDA events are appended to `phases`."""
     from diffusers import AutoencoderKLWan, WanTransformer3DModel
 
     from vidlong import apply
@@ -43,7 +48,8 @@ def wan13b_chunks(chunks: int, steps: int, height: int, width: int, sinks: int =
                                   text_dim=4096).to("cuda", torch.bfloat16).eval()
     ctx = StreamContext(sinks=sinks, window=window)
     apply(model, native_frames=sinks + window + 3, stream=ctx)
-    decoder = StreamingWanDecoder(AutoencoderKLWan().to("cuda", torch.bfloat16).eval()) if decode else None
+    vae = AutoencoderKLWan().to("cuda", torch.bfloat16).eval() if decode else None
+    decoder = StreamingWanDecoder(vae, channels_last=not contiguous_decoder) if decode else None
     if compile:  # a graph per cache fill state and writing flag (about 10), the same for every layer
         torch._dynamo.config.recompile_limit = 32
         model.compile_repeated_blocks()
@@ -58,6 +64,8 @@ def wan13b_chunks(chunks: int, steps: int, height: int, width: int, sinks: int =
         sync()
         torch.cuda.reset_peak_memory_stats()
         start = time.perf_counter()
+        events = [torch.cuda.Event(enable_timing=True) for _ in range(3)]
+        events[0].record()
         with torch.no_grad():
             x = torch.randn(shape, device="cuda", dtype=torch.bfloat16)
             for t in torch.linspace(1000, 250, steps):
@@ -65,6 +73,7 @@ def wan13b_chunks(chunks: int, steps: int, height: int, width: int, sinks: int =
             ctx.writing = True
             model(x, torch.tensor([0.0], device="cuda"), text, return_dict=False)
             ctx.writing = False
+            events[1].record()
             if decoder is not None and side is None:
                 decoder.decode(x)
             elif decoder is not None:
@@ -74,7 +83,10 @@ def wan13b_chunks(chunks: int, steps: int, height: int, width: int, sinks: int =
                 x.record_stream(side)  # its memory is not reused while the side stream reads it
                 with torch.cuda.stream(side):
                     pending = decoder.decode(x)
+            events[2].record()
         sync()
+        if phases is not None and side is None:
+            phases.append((events[0].elapsed_time(events[1]) / 1e3, events[1].elapsed_time(events[2]) / 1e3))
         frames = 4 * 3 - (3 if index == 0 and decoder is not None else 0)
         yield time.perf_counter() - start, torch.cuda.max_memory_allocated() / 2**20, frames
 
@@ -109,13 +121,16 @@ def main() -> None:
     parser.add_argument("--decode", action="store_true", help="with --wan13b: a Wan2.1-shaped VAE decodes each chunk")
     parser.add_argument("--overlap", action="store_true", help="with --decode: decode on a second CUDA stream")
     parser.add_argument("--compile", action="store_true", help="with --wan13b: compile the blocks (and the decoder)")
+    parser.add_argument("--contiguous-decoder", action="store_true",
+                        help="with --decode: the VAE's convolution weights in their own layout, not channels-last")
     parser.add_argument("--cudnn-benchmark", action="store_true",
                         help="with --wan13b: torch.backends.cudnn.benchmark (cuDNN picks the VAE's convolution algorithms by timing)")
     args = parser.parse_args()
+    phases = []
     if args.wan13b:
         torch.backends.cudnn.benchmark = args.cudnn_benchmark
         rows = wan13b_chunks(args.chunks, args.steps or 4, *args.size, args.sinks, args.window, args.decode, args.overlap,
-                             args.compile)
+                             args.compile, args.contiguous_decoder, phases)
         memory_name = "peak CUDA MiB"
     else:
         rows = pipeline_chunks(args.model, args.chunks, args.steps, args.context, args.sampler, args.guidance, args.chunk,
@@ -136,6 +151,10 @@ def main() -> None:
                  f"{memory_name} late", "memory ratio", "pixel frames / s"],
                 [[n, med(seconds, early), med(seconds, late), med(seconds, late) / med(seconds, early),
                   med(memory, early), med(memory, late), med(memory, late) / med(memory, early), frames / sum(seconds)]])
+    if phases:
+        print_table(["late chunks", "median transformer s/chunk", "median decode s/chunk", "pixel frames / s (late median)"],
+                    [[len(phases[late]), med([p[0] for p in phases], late), med([p[1] for p in phases], late),
+                      12 / med(seconds, late)]])
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ class VidlongPipelineMixin:
 
         from .vae_stream import StreamingWanDecoder
 
-        decoder, pieces = StreamingWanDecoder(self.vae, onednn=False), []
+        decoder, pieces = StreamingWanDecoder(self.vae, onednn=False, channels_last=False), []
         for start in range(0, latents.shape[2], chunk):
             pixels = decoder.decode(latents[:, :, start:start + chunk])              # [1, 3, t, H, W] in [-1, 1]
             pixels = (pixels * 0.5 + 0.5).clamp(0, 1).float()                       # as diffusers' post-processing
