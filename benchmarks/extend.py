@@ -10,7 +10,8 @@ does), write it to mp4 and read it back (the input a user has), extend it by `--
 the mp4's frames, and again from the generation's saved latents. Prints one row per video and the
 means: input frames kept bit for bit (API output vs the decoded input file), the shapes checker's
 fraction of continuation frames holding every prompted object, the seam's mean absolute frame
-difference and centroid jump against the input's consecutive-frame mean, and the difference between
+difference and centroid jump against the input's consecutive-frame mean (and its mean over the pairs of
+frames decoded from two latent frames, as the seam's are), and the difference between
 the continuations from latents and from the mp4 next to the VAE's reconstruction error of the input.
 """
 from __future__ import annotations
@@ -32,6 +33,14 @@ def frame_jumps(frames: np.ndarray) -> np.ndarray:
     """Mean absolute difference (0-255) between each pair of consecutive frames, ``[T-1]``."""
     f = frames.astype(np.float32)
     return np.abs(f[1:] - f[:-1]).mean(axis=(1, 2, 3))
+
+
+def boundary_pairs(count: int, temporal: int) -> np.ndarray:
+    """``[count - 1]`` bool: whether consecutive pixel frames (i, i + 1) of a decoded video come from two
+    latent frames (the first latent frame decodes to pixel frame 0, latent j >= 1 to frames
+    ``temporal·(j - 1) + 1 .. temporal·j``), i.e. i is a multiple of `temporal`. An extension's seam is
+    such a pair."""
+    return np.arange(count - 1) % temporal == 0
 
 
 def centroid_jumps(report) -> np.ndarray:
@@ -122,6 +131,8 @@ def main() -> int:
                     kept_objects=kept_objects(report_in, report_new),
                     seam_frame_jump=float(frame_jumps(frames[kept - 1 : kept + 1])[0]),
                     input_frame_jump=float(frame_jumps(video).mean()),
+                    input_boundary_jump=float(frame_jumps(video)[boundary_pairs(len(video), pipe.spec.temporal_ratio)].mean()),
+                    new_frame_jump=float(frame_jumps(new).mean()),
                     seam_centroid_jump=float(centroid_jumps(seam)[0]),
                     input_centroid_jump=float(np.nanmean(centroid_jumps(report_in))),
                     latents_vs_mp4=float(np.abs(from_latents[len(from_latents) - len(new):].astype(np.float32)
@@ -133,17 +144,20 @@ def main() -> int:
                 rows.append([prompt[:38], seed, record["input_kept_bit_for_bit"], f"{record['present_input']:.2f}",
                              f"{record['present_continuation']:.2f}", f"{record['kept_objects']:.2f}",
                              f"{record['seam_frame_jump']:.2f}",
-                             f"{record['input_frame_jump']:.2f}", f"{record['seam_centroid_jump']:.2f}",
+                             f"{record['input_frame_jump']:.2f}", f"{record['input_boundary_jump']:.2f}",
+                             f"{record['seam_centroid_jump']:.2f}",
                              f"{record['input_centroid_jump']:.2f}", f"{record['latents_vs_mp4']:.2f}",
                              f"{record['vae_error']:.2f}"])
                 print(json.dumps(record), file=sys.stderr, flush=True)
     keys = [k for k, v in records[0].items() if isinstance(v, (float, bool)) and k != "seed"]
     means = {k: float(np.nanmean([float(r[k]) for r in records])) for k in keys}
     print_table(["prompt", "seed", "input kept", "present (input)", "present (new)", "kept objects", "seam jump", "input jump",
-                 "seam centroid px", "input centroid px", "latents vs mp4", "VAE error"], rows)
+                 "input jump between latent frames", "seam centroid px", "input centroid px", "latents vs mp4", "VAE error"], rows)
     print("\nmeans: " + ", ".join(f"{k} {v:.3f}" for k, v in means.items()))
     print(f"videos with the seam jump <= the input's mean jump: "
-          f"{sum(r['seam_frame_jump'] <= r['input_frame_jump'] for r in records)}/{len(records)}")
+          f"{sum(r['seam_frame_jump'] <= r['input_frame_jump'] for r in records)}/{len(records)}; "
+          f"<= its mean jump between latent frames: "
+          f"{sum(r['seam_frame_jump'] <= r['input_boundary_jump'] for r in records)}/{len(records)}")
     if args.out:
         Path(args.out).write_text(json.dumps(dict(rows=records, means=means, chunks=args.chunks, context=args.context,
                                                   command=" ".join(sys.argv)), indent=1) + "\n")

@@ -101,6 +101,8 @@ def test_longlive_preset_and_cli(model_dir, tmp_path):
     settings = json.loads(out.with_suffix(".json").read_text())["streaming"]
     assert (settings["sampler"], settings["keep_sinks_on_switch"], settings["chunk"]) == ("causal", True, 1)
     assert settings["timesteps"] == [1000, 750, 500, 250]
+    # what the stream resolved, not the config's None: the KV cache context, the chunk as the first chunk
+    assert (settings["context"], settings["first_chunk"], settings["sinks"], settings["window"]) == ("cache", 1, 1, 1)
     steps = tmp_path / "steps.mp4"  # --steps sets the levels over the preset's
     assert main(["stream", "--prompt", "a red circle", "--model", str(model_dir), "--preset", "longlive", "--chunk", "1",
                  "--sinks", "1", "--window", "1", "--chunks", "1", "--steps", "2", "--sampler", "causal",

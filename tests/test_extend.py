@@ -65,6 +65,24 @@ def test_extension_writes_the_prefix_with_one_clean_forward(folders, made):
     assert [shape for shape, _ in calls[1:]] == [1, 1, 1]  # then 2 steps and the chunk's clean forward
 
 
+def test_extension_takes_a_video_file_and_refuses_bad_lengths_in_one_line(folders, made, tmp_path):
+    """`pipe.extend(video="in.mp4")` reads the file (the same frames as passing them); a file that is no
+    video and a negative length are refused in one line, as on the command line."""
+    video, _ = read_video(made)
+    pipe = vidlong.load_pipeline(folders["wan2.1"], device="cpu")
+    from_path, from_frames = (list(pipe.extend("a red circle", video=v, streaming=SMALL, chunks=1, seed=2)) for v in (str(made), video))
+    assert np.array_equal(from_path[0].frames, video) and np.array_equal(from_path[1].frames, from_frames[1].frames)
+    (tmp_path / "notes.txt").write_text("not a video")
+    for kwargs, message in ((dict(video=str(tmp_path / "notes.txt"), chunks=1), "is not a readable video"),
+                            (dict(video=video, seconds=-1), "--seconds must be >= 0"),
+                            (dict(video=video, chunks=0), "--chunks must be >= 1")):
+        with pytest.raises(vidlong.VidlongError, match=message) as info:
+            pipe.extend("a red circle", streaming=SMALL, **kwargs)
+        assert "\n" not in str(info.value)
+    with pytest.raises(vidlong.VidlongError, match="--seconds must be a finite number"):
+        pipe.stream("a red circle", seconds=float("nan"))
+
+
 def test_extension_from_latents_needs_no_vae_encode(folders, made, monkeypatch):
     latents, meta = load_latents(made.with_suffix(".pt"))
     pipe = vidlong.load_pipeline(folders["wan2.1"], device="cpu")

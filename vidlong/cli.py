@@ -252,13 +252,9 @@ def _add_extend(sub) -> None:
 
 def _streaming_config(args):
     from .methods import Streaming
-    from .validate import MAX_GUIDANCE, MAX_SECONDS, check_finite, check_seed
+    from .validate import MAX_GUIDANCE, check_finite, check_seed, check_stream_length
 
-    if args.chunks is not None and args.chunks < 1:
-        raise VidlongError(f"--chunks must be >= 1, got {args.chunks}")
-    check_finite("seconds", args.seconds, 0)
-    if args.seconds is not None and args.seconds > MAX_SECONDS:
-        raise VidlongError(f"--seconds must be at most {MAX_SECONDS:g}, got {args.seconds:g}; use --forever to stream until interrupted")
+    check_stream_length(args.chunks, args.seconds)
     check_finite("guidance", args.guidance, 0, MAX_GUIDANCE)
     check_finite("guidance-2", args.guidance_2, 0, MAX_GUIDANCE)
     check_seed(args.seed)
@@ -339,11 +335,15 @@ def _write_stream(stream, out: Path, fps: float, latents_path: Optional[Path], s
 
 
 def _stream_settings(args, pipe, stream, prompt: str) -> dict:
-    """The sidecar's settings of `stream` (a `VideoStreamer`), with the sampler and guidance it resolved."""
+    """The sidecar's settings of `stream` (a `VideoStreamer`), with what it resolved where the config left
+    it to the model: sampler, levels, context, first chunk, sinks and window, guidance."""
     import dataclasses
 
+    schedule = stream.schedule
     streaming = dict(dataclasses.asdict(stream.streaming), sampler="causal" if stream.causal else "scheduler",
-                     timesteps=list(stream.timesteps) if stream.causal else None)
+                     timesteps=list(stream.timesteps) if stream.causal else None,
+                     context="renoise" if stream.renoise else "cache", first_chunk=stream.first_chunk,
+                     sinks=schedule.sinks, window=schedule.window)
     return dict(command=args.command, prompt=prompt, negative_prompt=args.negative_prompt, model=pipe.spec.name,
                 model_path=str(args.model or "embedded default"), seed=args.seed, guidance=list(stream.guidances),
                 streaming=streaming, device=str(pipe.device), dtype=str(pipe.dtype).removeprefix("torch."),
@@ -372,9 +372,8 @@ def _extension_input(args, folder: Path):
     """(video frames or None, latents or None, prompt, fps or None), each checked against the model's
     configs before any weights load."""
     from .extend import (check_extension_source, check_latents_for_model, check_video_for_model,
-                         check_video_matches_latents, load_latents)
+                         check_video_matches_latents, load_latents, read_input_video)
     from .models import folder_geometry
-    from .video_io import read_video
 
     check_extension_source(args.video, args.latents)
     geometry = folder_geometry(folder)
@@ -385,12 +384,7 @@ def _extension_input(args, folder: Path):
         check_latents_for_model(latents, geometry)
         fps = meta.get("fps")
     if args.video is not None:
-        try:
-            frames, fps = read_video(args.video)
-        except VidlongError:
-            raise
-        except Exception as err:  # noqa: BLE001 - ffmpeg's readers raise many types for a bad file
-            raise VidlongError(f"--video {args.video} is not a readable video ({type(err).__name__}); pass an mp4 file") from None
+        frames, fps = read_input_video(args.video)
         check_video_for_model(frames, geometry)
         if latents is not None:
             check_video_matches_latents(frames, latents, geometry)

@@ -44,6 +44,26 @@ class ExtensionPrefix:
         return self.latents.shape[3] * spatial, self.latents.shape[4] * spatial
 
 
+#: still-image files, refused as a video to continue
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")  # not .gif or .webp, which may be animated
+
+
+def read_input_video(path) -> tuple[np.ndarray, float]:
+    """(uint8 frames ``[T, H, W, 3]``, frames per second) of the video file to continue, or one line (for
+    a still image too: it has no frame rate, and starting a video from one is image-to-video's job)."""
+    from .video_io import read_video
+
+    if Path(path).suffix.lower() in IMAGE_SUFFIXES:
+        raise VidlongError(f"--video {path} is an image, not a video; to start a video from it use "
+                           f"vidlong generate --image {path} with an image-to-video model")
+    try:
+        return read_video(path)
+    except VidlongError:
+        raise
+    except Exception as err:  # noqa: BLE001 - ffmpeg's readers raise many types for a bad file
+        raise VidlongError(f"--video {path} is not a readable video ({type(err).__name__}); pass an mp4 file") from None
+
+
 def check_video_for_model(frames: np.ndarray, geometry: Geometry, source: str = "--video") -> None:
     """A one-line error unless `frames` ``[T, H, W, 3]`` can be continued by a model of `geometry`.
 

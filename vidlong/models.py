@@ -255,7 +255,8 @@ def check_model_folder(path: Union[str, Path, None]) -> Path:
     if folder.is_file():
         raise VidlongError(f"--model {folder} is a file; pass the diffusers pipeline folder that holds model_index.json")
     if not folder.is_dir():
-        raise VidlongError(f"model folder {folder} does not exist; pass a local diffusers pipeline folder to --model")
+        raise VidlongError(f"model folder {folder} does not exist; pass a local diffusers pipeline folder to --model, "
+                           f"or one of the embedded models: {', '.join(EMBEDDED_MODELS)}")
     index = folder / "model_index.json"
     if not index.is_file():
         raise VidlongError(f"{folder} is not a diffusers pipeline folder (no model_index.json); save one with pipe.save_pretrained()")

@@ -9,6 +9,7 @@ folder's ``model_index.json`` (`PIPELINE_CLASSES`).
 from __future__ import annotations
 
 import inspect
+import os
 from pathlib import Path
 from typing import Optional, Union
 
@@ -233,7 +234,9 @@ class VidlongPipelineMixin:
         """
         from .methods import Streaming
         from .streaming import VideoStreamer, chunks_for_seconds
+        from .validate import check_stream_length
 
+        check_stream_length(chunks, seconds)
         streaming = streaming or Streaming.preset(self.spec.stream_preset or "default")
         if chunks is None and seconds:
             chunks = chunks_for_seconds(seconds, self.spec.fps, streaming.chunk, self.spec.temporal_ratio,
@@ -246,16 +249,22 @@ class VidlongPipelineMixin:
 
         Args:
             prompt: a prompt or a prompt schedule for the new chunks (chunk 0 = the first new chunk).
-            video: uint8 frames ``[T, H, W, 3]`` to continue (the last frames are encoded once).
+            video: uint8 frames ``[T, H, W, 3]`` to continue (the last frames are encoded once), or the
+                path of a video file (its frame rate then counts `seconds` unless `fps` is given).
             latents: the video's saved latents ``[1, C, F, h, w]`` instead (no VAE round trip); with
                 `video` too, `video` gives the output's first frames and `latents` the continuation.
             streaming, chunks, seconds, kwargs: as for `stream` (height and width follow the input).
             fps: the input's frame rate, which `seconds` of new video are counted in (default: the model's).
         """
-        from .extend import extension_prefix
+        from .extend import extension_prefix, read_input_video
         from .methods import Streaming
         from .streaming import chunks_for_seconds
+        from .validate import check_stream_length
 
+        check_stream_length(chunks, seconds)
+        if isinstance(video, (str, os.PathLike)):
+            video, file_fps = read_input_video(video)
+            fps = fps or file_fps
         streaming = streaming or Streaming.preset(self.spec.stream_preset or "default")
         prefix = extension_prefix(self, streaming, video=video, latents=latents)
         if chunks is None and seconds:

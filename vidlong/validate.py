@@ -96,6 +96,16 @@ def default_stream_context(family: str) -> str:
     return contexts[0] if contexts else "cache"
 
 
+def check_stream_length(chunks, seconds) -> None:
+    """A stream's or an extension's length: `chunks` a whole number >= 1, `seconds` finite from 0 (until
+    stopped) to `MAX_SECONDS`; either may be None. Else one line."""
+    if chunks is not None and (isinstance(chunks, bool) or not isinstance(chunks, int) or chunks < 1):
+        raise VidlongError(f"--chunks must be >= 1, got {chunks!r}")
+    check_finite("seconds", seconds, 0)
+    if seconds is not None and seconds > MAX_SECONDS:
+        raise VidlongError(f"--seconds must be at most {MAX_SECONDS:g}, got {seconds:g}; use --forever to stream until interrupted")
+
+
 def check_finite(name: str, value, low: float | None = None, high: float | None = None) -> None:
     """`value` is a finite number (within `low`..`high`), else one line naming `name`."""
     if value is None:
@@ -144,8 +154,13 @@ def check_device(device):
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     except (RuntimeError, TypeError):
         raise VidlongError(f"--device {device!r} is not a device; use cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise VidlongError(f"--device {device} is not one vidlong runs on; use cpu, cuda or cuda:N")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise VidlongError(f"--device {device} was asked for but this machine has no CUDA device; use --device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise VidlongError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s); "
+                           f"use cuda:0 to cuda:{torch.cuda.device_count() - 1}")
     return device
 
 

@@ -325,14 +325,20 @@ def preset_for(method: str, ratio: float) -> Optional[str]:
 def stream_settings(folder: Path, spec: ModelSpec, config: EvalConfig) -> tuple[int, float]:
     """(steps, guidance) of a stream cell: the config's, else the model's streaming defaults (a causal
     model's levels and guidance), as `VideoStreamer` resolves them; steps are model evaluations per chunk."""
-    from ..models import pipeline_task
     from ..streaming import StreamSampling
+
+    streaming = Streaming(chunk=stream_chunk_for(spec, config.stream_chunk), steps=config.steps)
+    sampling = StreamSampling.resolve(streaming, spec, stream_context_for(folder, spec, config) == "renoise", config.guidance)
+    return sampling.step_count, sampling.guidances[0]
+
+
+def stream_context_for(folder: Path, spec: ModelSpec, config: EvalConfig) -> str:
+    """"renoise" or "cache": the context a stream cell runs with (the model's, as `VideoStreamer` resolves it)."""
+    from ..models import pipeline_task
     from ..validate import resolve_context
 
     streaming = Streaming(chunk=stream_chunk_for(spec, config.stream_chunk), steps=config.steps)
-    renoise = resolve_context(streaming, spec, pipeline_task(folder), pipeline_facts(folder)["family"]) == "renoise"
-    sampling = StreamSampling.resolve(streaming, spec, renoise, config.guidance)
-    return sampling.step_count, sampling.guidances[0]
+    return resolve_context(streaming, spec, pipeline_task(folder), pipeline_facts(folder)["family"])
 
 
 def stream_chunk_for(spec: ModelSpec, chunk: Optional[int]) -> int:
@@ -488,7 +494,9 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
                   noise=config.noise, prompts=len(prompts_at[config.ratios[0]]), seeds=config.seeds, first_seed=config.first_seed,
                   command=config.command,
                   native_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames,
-                  stream_chunk=stream_chunk_for(spec, config.stream_chunk) if "stream" in config.methods else None)
+                  stream_chunk=stream_chunk_for(spec, config.stream_chunk) if "stream" in config.methods else None,
+                  stream_first_chunk=spec.stream_first_chunk, stream_context=stream_context_for(folder, spec, config)
+                  if "stream" in config.methods else None)
     table = aggregate(outcome.rows, config.methods, config.ratios)
     atomic_write_text(out / "results.md", results_markdown(table, header))
     outcome.files = [csv_path, out / "results.md", *write_plots(table, config.methods, config.ratios, out)]
@@ -629,8 +637,12 @@ def results_markdown(table: dict, header: dict) -> str:
                   "from the preset's SpecMix noise, the others (UltraViCo as published) from plain Gaussian noise; a "
                   "`+specmix` / `+plain` / `+freenoise` suffix forces it (the `noise` column of results.csv says which each video used).", ""]
     if header.get("stream_chunk"):
-        lines += [f"stream: chunks of {header['stream_chunk']} latent frames, sinks = one chunk, rolling window = "
-                  "native - 2 chunks; the video is cut to the same length as the others.", ""]
+        chunk, first = header["stream_chunk"], header.get("stream_first_chunk") or header["stream_chunk"]
+        context = {"renoise": "re-noised to each step's level and denoised with the chunk (stock bidirectional forwards)",
+                   "cache": "read from the rolling KV cache"}.get(header.get("stream_context"), "")
+        lines += [f"stream: a first chunk of {first} latent frames, then chunks of {chunk}, each seeing one chunk of "
+                  f"sink frames and a rolling window of native - 2 chunks{', ' + context if context else ''}; "
+                  "the video is cut to the same length as the others.", ""]
     for prefix, note in COLUMN_NOTES.items():
         if any(c[0].startswith(prefix) for c in table["columns"]):
             lines += [note, ""]
