@@ -1,5 +1,5 @@
 """The validation layer beyond the table of bad inputs (tests/test_bad_inputs.py): `vidlong --help` loads no
-model code, stale temp files are swept, SIGTERM ends a stream as Ctrl-C does."""
+model code, stale temp files are swept, SIGTERM ends a stream as Ctrl-C does, a second interrupt exits at once."""
 import json
 import signal
 import subprocess
@@ -70,3 +70,35 @@ def test_sigterm_ends_a_stream_like_ctrl_c(model_dir, tmp_path):
     frames, _ = read_video(out)
     assert len(frames) >= 9
     assert json.loads(out.with_suffix(".json").read_text())["pixel_frames"] >= len(frames)
+
+
+#: a run whose main thread is stuck as in one long tensor operation: signals blocked there, so Python
+#: runs no handler until it returns (60 s), as for a minutes-long attention product on the CPU
+STUCK_RUN = """
+import signal, sys, time
+import vidlong.cli as cli
+
+def stuck(args):
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    print("stuck", flush=True)
+    time.sleep(60)
+    return 0
+
+cli._run_generate = stuck
+sys.exit(cli.main(["generate", "--prompt", "a red circle", "--out", sys.argv[1]]))
+"""
+
+
+def test_a_second_interrupt_exits_at_once_while_a_long_operation_runs(tmp_path):
+    """Ctrl-C (or SIGTERM) waits for the operation in flight; a second one exits at once, code 130."""
+    proc = subprocess.Popen([sys.executable, "-c", STUCK_RUN, str(tmp_path / "x.mp4")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "stuck"
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(1.0)
+    assert proc.poll() is None  # the first waits for the operation, as before
+    start = time.time()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and time.time() - start < 5
+    assert "interrupted twice; exiting now" in err and "Traceback" not in err

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -478,10 +477,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Entry point: user errors print one line and exit 2; Ctrl-C exits 130; no tracebacks unless VIDLONG_DEBUG=1."""
+    from .interrupts import interrupt_handling
+
     args = build_parser().parse_args(argv)
-    previous = _sigterm_as_interrupt()
     try:
-        return args.run(args)
+        with interrupt_handling():
+            return args.run(args)
     except VidlongError as err:
         print(f"vidlong: error: {err}", file=sys.stderr)
         return 2
@@ -494,22 +495,6 @@ def main(argv=None) -> int:
         first = (str(err).strip().splitlines() or [""])[0]
         print(f"vidlong: error: {type(err).__name__}: {first} (set VIDLONG_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _sigterm_as_interrupt():
-    """SIGTERM ends a run as Ctrl-C does (streams keep their finished chunks, temp files are removed);
-    returns the handler it replaced (None off the main thread, where signals cannot be set)."""
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:
-        return None
-    return signal.SIG_DFL if previous is None else previous
 
 
 if __name__ == "__main__":
