@@ -133,6 +133,8 @@ def main() -> int:
                     input_frame_jump=float(frame_jumps(video).mean()),
                     input_boundary_jump=float(frame_jumps(video)[boundary_pairs(len(video), pipe.spec.temporal_ratio)].mean()),
                     new_frame_jump=float(frame_jumps(new).mean()),
+                    new_boundary_jump=float(frame_jumps(frames)[boundary_pairs(len(frames), pipe.spec.temporal_ratio)
+                                                                & (np.arange(len(frames) - 1) >= kept)].mean()),
                     seam_centroid_jump=float(centroid_jumps(seam)[0]),
                     input_centroid_jump=float(np.nanmean(centroid_jumps(report_in))),
                     latents_vs_mp4=float(np.abs(from_latents[len(from_latents) - len(new):].astype(np.float32)

@@ -9,17 +9,18 @@ from ..errors import VidlongError
 from .stream import check_schedule
 
 _ENTRY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*s\s*:(.*)$", re.S)
-_CHUNK_ENTRY = re.compile(r"^\s*\d+\s*:", re.S)  # a stream schedule's "20: a blue ball"
+_CHUNK_ENTRY = re.compile(r"^\s*(\d+)\s*:(?!\d)", re.S)  # a stream schedule's "20: a blue ball" (not "16:9", "10:30")
 
 
 def parse_prompt_timeline(text: str) -> list[tuple[float, str]]:
     """``"0s: a red ball; 4s: a blue ball"`` -> ``[(0.0, "a red ball"), (4.0, "a blue ball")]`` (second,
     prompt). A text with no ``Ns:`` entry is one prompt from 0 s (semicolons and colons in it are kept),
-    unless it is a stream's schedule of several chunk-numbered prompts, which is refused in one line."""
+    unless it is a stream's schedule (several chunk-numbered prompts from chunk 0), refused in one line."""
     parts = [p for p in str(text).split(";") if p.strip()]
     entries = [_ENTRY.match(p) for p in parts]
     if not any(entries):
-        if len(parts) > 1 and all(_CHUNK_ENTRY.match(p) for p in parts):
+        chunks = [_CHUNK_ENTRY.match(p) for p in parts]
+        if len(parts) > 1 and all(chunks) and min(int(m.group(1)) for m in chunks) == 0:
             raise VidlongError("a prompt timeline marks its starts in seconds, not chunks (that is vidlong stream's "
                                "schedule): write \"0s: a red ball; 4s: a blue ball\"")
         return [(0.0, str(text).strip())]

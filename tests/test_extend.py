@@ -75,7 +75,7 @@ def test_extension_takes_a_video_file_and_refuses_bad_lengths_in_one_line(folder
     (tmp_path / "notes.txt").write_text("not a video")
     for kwargs, message in ((dict(video=str(tmp_path / "notes.txt"), chunks=1), "is not a readable video"),
                             (dict(video=video, seconds=-1), "--seconds must be >= 0"),
-                            (dict(video=video, chunks=0), "--chunks must be >= 1")):
+                            (dict(video=video, chunks=0), "--chunks must be a whole number >= 1")):
         with pytest.raises(vidlong.VidlongError, match=message) as info:
             pipe.extend("a red circle", streaming=SMALL, **kwargs)
         assert "\n" not in str(info.value)
@@ -132,7 +132,7 @@ def bad_inputs(tmp_path, folders, made):
         (["--latents", str(tmp_path / "missing.pt")], "no latents file"),
         (["--video", str(tmp_path / "odd.mp4")], "multiples of 16"),
         ([*video, "--prompt", "3:a ball"], "must start at chunk 0"),
-        ([*video, "--chunks", "0"], "--chunks must be >= 1"),
+        ([*video, "--chunks", "0"], "--chunks must be a whole number >= 1"),
         ([*video, "--context", "cache", "--save-latents", str(tmp_path / "x.npy")], ".pt extension"),
         ([*video, "--model", str(folders["i2v"]), "--context", "cache"], "only with --context renoise"),
         ([*video, "--model", str(folders["i2v"]), "--sinks", "0"], "needs --sinks >= 1"),

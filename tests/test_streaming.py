@@ -149,9 +149,9 @@ def test_chunked_decode_is_the_whole_decode(onednn):
 
 @torch.no_grad()
 def test_channels_last_chunks_are_the_whole_decode_to_float32_rounding():
-    """Channels-last convolution weights during each chunk (the CUDA half-precision default) give the whole
-    decode to float32 rounding, and the VAE gets its own weight tensors back (the pipeline's own decode
-    shares them)."""
+    """Channels-last convolution weights during each chunk (the CUDA bfloat16 default) give the whole
+    decode to float32 rounding; the copies are made once per decoder, and again when a weight changes;
+    the VAE gets its own weight tensors back after each chunk (the pipeline's own decode shares them)."""
     from tiny_pipeline import tiny_vae
     from vidlong.vae_stream import StreamingWanDecoder
 
@@ -160,14 +160,40 @@ def test_channels_last_chunks_are_the_whole_decode_to_float32_rounding():
     whole = vae.decode(latents, return_dict=False)[0]
     weights = {name: p.data_ptr() for name, p in vae.named_parameters()}
     decoder = StreamingWanDecoder(vae, onednn=False, channels_last=True)
-    layouts = []
+    seen = []
     conv = next(m for m in vae.decoder.modules() if isinstance(m, torch.nn.Conv3d) and m.kernel_size == (3, 3, 3))
-    conv.register_forward_pre_hook(lambda m, args: layouts.append(m.weight.is_contiguous(memory_format=torch.channels_last_3d)))
+    conv.register_forward_pre_hook(lambda m, args: seen.append((m.weight.is_contiguous(memory_format=torch.channels_last_3d),
+                                                                m.weight.data_ptr())))
     chunked = torch.cat([decoder.decode(latents[:, :, a:b]) for a, b in ((0, 3), (3, 6))], dim=2)
-    assert layouts and all(layouts)
+    assert seen and all(layout for layout, _ in seen) and len({ptr for _, ptr in seen}) == 1  # one copy, reused
     assert (chunked - whole).abs().max() < 1e-5
     assert weights == {name: p.data_ptr() for name, p in vae.named_parameters()}
+    conv.weight.mul_(2)  # changed in place (a LoRA fused, say): its copy is made again
+    decoder.decode(latents[:, :, :1])
+    assert torch.equal(decoder._channels_last_copies[conv][1], conv.weight)
     assert not StreamingWanDecoder(vae).channels_last  # not on the CPU, which has its own (oneDNN) path
+
+
+def test_channels_last_weights_are_given_back_when_a_copy_fails_part_way(monkeypatch):
+    """A copy that fails part way through the swap (out of memory, an interrupt) leaves every
+    convolution with its own weight."""
+    from tiny_pipeline import tiny_vae
+    from vidlong.vae_stream import channels_last_conv3d_weights
+
+    decoder = tiny_vae().decoder
+    own = {name: p.data_ptr() for name, p in decoder.named_parameters()}
+    copy, calls = torch.Tensor.contiguous, []
+
+    def failing(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("out of memory")
+        return copy(self, *args, **kwargs)
+    monkeypatch.setattr(torch.Tensor, "contiguous", failing)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        with channels_last_conv3d_weights(decoder, {}):
+            pass
+    assert len(calls) == 3 and own == {name: p.data_ptr() for name, p in decoder.named_parameters()}
 
 
 @torch.no_grad()
@@ -297,7 +323,7 @@ def test_stream_interrupted_before_its_first_chunk_writes_nothing(model_dir, tmp
 
 @pytest.mark.parametrize("args, message", [(["--prompt", "a; b"], "needs a chunk number"),
                                            (["--prompt", "3:a red ball"], "must start at chunk 0"),
-                                           (["--chunks", "0"], "--chunks must be >= 1")])
+                                           (["--chunks", "0"], "--chunks must be a whole number >= 1")])
 def test_stream_bad_input(model_dir, tmp_path, capsys, args, message):
     base = ["stream", "--model", str(model_dir), "--out", str(tmp_path / "x.mp4")]
     if "--prompt" not in args:

@@ -25,8 +25,12 @@ def test_parse_and_latent_starts():
     assert parse_prompt_timeline("4s: a blue ball; 0s: a red ball") == [(0.0, "a red ball"), (4.0, "a blue ball")]
     # 16 fps, 4 pixel frames per latent frame: 1 s = pixel 16 = latent 4; 1.1 s = pixel 17.6 -> latent 5
     assert timeline_latent_starts([(0, "a"), (1, "b"), (1.1, "c")], 16, 4, 9) == [0, 4, 5]
+    # colons in ordinary prompts stay text; only a stream's chunk schedule (from chunk 0) is refused
+    for text in ["10:30 sunrise over a lake; 18:45 sunset", "16:9 wide shot; 4:3 inset", "2001: a city; 1984: a street"]:
+        assert parse_prompt_timeline(text) == [(0.0, text)]
     for text, message in [("1s: a; 2s: b", "must start at 0s"), ("0s: a; b", "needs a start in seconds"),
-                          ("0s: a; 0.0s: b", "two prompts at 0s"), ("0s: a; 2s:", "needs a prompt")]:
+                          ("0s: a; 0.0s: b", "two prompts at 0s"), ("0s: a; 2s:", "needs a prompt"),
+                          ("0: a red ball; 20: a blue ball", "marks its starts in seconds, not chunks")]:
         with pytest.raises(VidlongError, match=message):
             parse_prompt_timeline(text)
     with pytest.raises(VidlongError, match="starts a prompt at 3s but the video lasts 2.06s"):

@@ -335,13 +335,15 @@ def _write_stream(stream, out: Path, fps: float, latents_path: Optional[Path], s
 
 def _stream_settings(args, pipe, stream, prompt: str) -> dict:
     """The sidecar's settings of `stream` (a `VideoStreamer`), with what it resolved where the config left
-    it to the model: sampler, levels, context, first chunk, sinks and window, guidance."""
+    it to the model: sampler, levels, context, first chunk (none for an extension), sinks and window,
+    guidance."""
     import dataclasses
 
     schedule = stream.schedule
     streaming = dict(dataclasses.asdict(stream.streaming), sampler="causal" if stream.causal else "scheduler",
                      timesteps=list(stream.timesteps) if stream.causal else None,
-                     context="renoise" if stream.renoise else "cache", first_chunk=stream.first_chunk,
+                     context="renoise" if stream.renoise else "cache",
+                     first_chunk=None if stream.prefix is not None else stream.first_chunk,  # an extension has none
                      sinks=schedule.sinks, window=schedule.window)
     return dict(command=args.command, prompt=prompt, negative_prompt=args.negative_prompt, model=pipe.spec.name,
                 model_path=str(args.model or "embedded default"), seed=args.seed, guidance=list(stream.guidances),

@@ -4,9 +4,11 @@ Python runs a signal's handler only between bytecodes, so while the main thread 
 tensor operation (a huge attention product on the CPU can take minutes), Ctrl-C does nothing until the
 operation returns. `interrupt_handling` makes a second Ctrl-C or SIGTERM end the process at once: the
 C-level handler writes every signal to a wakeup socket (`signal.set_wakeup_fd`), and a daemon thread
-that reads it calls `os._exit(130)` on the second. Nothing is lost by it: a stream's mp4 is finished by
-its own ffmpeg process from the frames already sent (`vidlong.video_io`), and atomic writes leave only
-their hidden temp files, which the next run to the same output sweeps.
+that reads it calls `os._exit(130)` on the second. That gives up whatever cleanup the first interrupt
+started: a stream's mp4 is still finished by its own ffmpeg process from the frames already sent
+(`vidlong.video_io`), and no partial file takes an output's name (atomic writes leave only hidden temp
+files, which the next run to the same output sweeps), but a stream's ``.json`` sidecar and
+``--save-latents`` file, written after the first interrupt, may be missing.
 """
 from __future__ import annotations
 
@@ -25,11 +27,10 @@ def interrupt_handling():
     """Within it, SIGTERM ends a run as Ctrl-C does (KeyboardInterrupt: streams keep their finished
     chunks, temp files are removed) and a second Ctrl-C or SIGTERM exits at once with code 130.
     Everything is restored on exit. Off the main thread, where signals cannot be set, it does nothing."""
-    try:
-        previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
-    except ValueError:
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
+    previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
     reader, writer = socket.socketpair()
     writer.setblocking(False)
     previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)

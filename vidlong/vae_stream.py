@@ -3,7 +3,9 @@ causal in time, exactly (`StreamingWanDecoder`); with the other families' VAEs t
 latent frames (`OverlapDecoder`).
 
 The VAE decodes latent frames one at a time through a cache of past features; keeping that cache
-between chunks makes decoding a stream exactly equal to decoding the whole latent video at once.
+between chunks makes decoding a stream equal to decoding the whole latent video at once (bit for bit
+on PyTorch's own path; to rounding on the CPU's and CUDA's faster ones below and in
+`StreamingWanDecoder`).
 
 On the CPU, PyTorch runs the decoder's 3D convolutions (one latent frame, at most 3 frames of
 causal context) on its slow reference path: its heuristic keeps oneDNN for larger inputs. Decoding a
@@ -99,19 +101,24 @@ def cpu_fast_paths(module: torch.nn.Module):
 
 
 @contextmanager
-def channels_last_conv3d_weights(module: torch.nn.Module):
+def channels_last_conv3d_weights(module: torch.nn.Module, copies: dict):
     """Within it, the weight of every `nn.Conv3d` of `module` is a channels-last (``channels_last_3d``)
-    copy; on exit, even on error, each takes back its own tensor (the VAE is shared with the pipeline's
-    own decode, which keeps its layout)."""
-    convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv3d)]
-    own = [conv.weight.data for conv in convs]
-    for conv in convs:
-        conv.weight.data = conv.weight.data.contiguous(memory_format=torch.channels_last_3d)
+    copy, kept in `copies` between calls (made again when the weight is replaced or changed in place);
+    on exit, even on error or part way, each takes back its own tensor (the VAE is shared with the
+    pipeline's own decode, which keeps its layout)."""
+    swapped = []
     try:
+        for conv in (m for m in module.modules() if isinstance(m, torch.nn.Conv3d)):
+            own = conv.weight.data
+            version = (own.data_ptr(), conv.weight._version)  # the parameter's counter: `.data` has its own
+            if conv not in copies or copies[conv][0] != version:
+                copies[conv] = (version, own.contiguous(memory_format=torch.channels_last_3d))
+            conv.weight.data = copies[conv][1]
+            swapped.append((conv, own))
         yield
     finally:
-        for conv, weight in zip(convs, own):
-            conv.weight.data = weight
+        for conv, own in reversed(swapped):
+            conv.weight.data = own
 
 
 class StreamingWanDecoder:
@@ -123,17 +130,20 @@ class StreamingWanDecoder:
     `onednn`: the CPU's fast paths (`cpu_fast_paths`: oneDNN convolutions, summed-square RMS norms; None:
     where `onednn_available`: float32, or bfloat16 on a CPU with bfloat16 instructions).
     `channels_last`: each `decode` runs with the decoder's 3D convolution weights channels-last
-    (`channels_last_conv3d_weights`), so that cuDNN convolves in NDHWC, its fast layout for half
-    precision. None: on a CUDA VAE in bfloat16 or float16, where weights stored so cut a 3-latent-frame
-    decode of a Wan2.1-shaped VAE from 0.20 to 0.15 s (H200, compiled; `benchmarks/RESULTS.md`).
-    Both False give `AutoencoderKLWan.decode`'s result bit for bit.
+    (`channels_last_conv3d_weights`; this decoder keeps the copies, about 0.15 GB for Wan2.1's VAE in
+    bfloat16), so that cuDNN convolves in NDHWC, its fast layout for half precision. None: on a CUDA
+    VAE in bfloat16, where weights stored so cut a 3-latent-frame decode of a Wan2.1-shaped VAE from
+    0.20 to 0.15 s (H200, compiled; `benchmarks/RESULTS.md`). Both False give
+    `AutoencoderKLWan.decode`'s result bit for bit; the other paths equal it to rounding (a different
+    order of summation).
     """
 
     def __init__(self, vae, onednn=None, channels_last=None):
         self.vae = vae
         self.onednn = onednn_available(vae) if onednn is None else onednn
-        self.channels_last = (vae.device.type == "cuda" and vae.dtype in (torch.bfloat16, torch.float16)
+        self.channels_last = (vae.device.type == "cuda" and vae.dtype == torch.bfloat16
                               if channels_last is None else channels_last)
+        self._channels_last_copies = {}
         self.feature_cache = [None] * vae._cached_conv_counts["decoder"]
         self.frames_decoded = 0
         z_dim = vae.config.z_dim
@@ -151,7 +161,7 @@ class StreamingWanDecoder:
             if self.onednn:
                 stack.enter_context(cpu_fast_paths(vae.decoder))
             if self.channels_last:
-                stack.enter_context(channels_last_conv3d_weights(vae.decoder))
+                stack.enter_context(channels_last_conv3d_weights(vae.decoder, self._channels_last_copies))
             for i in range(x.shape[2]):
                 frames.append(vae.decoder(x[:, :, i : i + 1], feat_cache=self.feature_cache, feat_idx=[0],
                                           first_chunk=self.frames_decoded == 0))

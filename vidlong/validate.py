@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -99,8 +100,8 @@ def default_stream_context(family: str) -> str:
 def check_stream_length(chunks, seconds) -> None:
     """A stream's or an extension's length: `chunks` a whole number >= 1, `seconds` finite from 0 (until
     stopped) to `MAX_SECONDS`; either may be None. Else one line."""
-    if chunks is not None and (isinstance(chunks, bool) or not isinstance(chunks, int) or chunks < 1):
-        raise VidlongError(f"--chunks must be >= 1, got {chunks!r}")
+    if chunks is not None and (isinstance(chunks, bool) or not isinstance(chunks, numbers.Integral) or chunks < 1):
+        raise VidlongError(f"--chunks must be a whole number >= 1, got {chunks!r}")
     check_finite("seconds", seconds, 0)
     if seconds is not None and seconds > MAX_SECONDS:
         raise VidlongError(f"--seconds must be at most {MAX_SECONDS:g}, got {seconds:g}; use --forever to stream until interrupted")

@@ -432,7 +432,7 @@ class FusedKernel:
     def _uses_tma(self, query, key, value) -> bool:
         """Whether keys and values go by tensor descriptors (`tma`): forced by ``tma=True``; by default
         for 16-bit inputs on Hopper (compute capability 9.x, the GPUs measured). Either way only where
-        every described tensor is 16-byte aligned (`_describable`)."""
+        every described tensor is 16-byte aligned (`_describable`; under torch.compile its strides)."""
         if self.tma is False:
             return False
         if self.tma and TensorDescriptor is None:

@@ -327,9 +327,14 @@ def stream_settings(folder: Path, spec: ModelSpec, config: EvalConfig) -> tuple[
     model's levels and guidance), as `VideoStreamer` resolves them; steps are model evaluations per chunk."""
     from ..streaming import StreamSampling
 
-    streaming = Streaming(chunk=stream_chunk_for(spec, config.stream_chunk), steps=config.steps)
-    sampling = StreamSampling.resolve(streaming, spec, stream_context_for(folder, spec, config) == "renoise", config.guidance)
+    sampling = StreamSampling.resolve(stream_config(spec, config), spec, stream_context_for(folder, spec, config) == "renoise",
+                                      config.guidance)
     return sampling.step_count, sampling.guidances[0]
+
+
+def stream_config(spec: ModelSpec, config: EvalConfig) -> Streaming:
+    """The `Streaming` of a stream cell: the cell's chunk and the config's steps, the rest the model's."""
+    return Streaming(chunk=stream_chunk_for(spec, config.stream_chunk), steps=config.steps)
 
 
 def stream_context_for(folder: Path, spec: ModelSpec, config: EvalConfig) -> str:
@@ -337,8 +342,7 @@ def stream_context_for(folder: Path, spec: ModelSpec, config: EvalConfig) -> str
     from ..models import pipeline_task
     from ..validate import resolve_context
 
-    streaming = Streaming(chunk=stream_chunk_for(spec, config.stream_chunk), steps=config.steps)
-    return resolve_context(streaming, spec, pipeline_task(folder), pipeline_facts(folder)["family"])
+    return resolve_context(stream_config(spec, config), spec, pipeline_task(folder), pipeline_facts(folder)["family"])
 
 
 def stream_chunk_for(spec: ModelSpec, chunk: Optional[int]) -> int:
