@@ -78,6 +78,10 @@ STUCK_RUN = """
 import signal, sys, time
 import vidlong.cli as cli
 
+# Ctrl-C's handler as an interactive launch has it: a child inherits an ignored SIGINT from its parent
+# (as the test process's may be after earlier tests), and an ignored signal is never delivered at all
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 def stuck(args):
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     print("stuck", flush=True)
