@@ -170,7 +170,7 @@ def test_channels_last_chunks_are_the_whole_decode_to_float32_rounding():
     assert weights == {name: p.data_ptr() for name, p in vae.named_parameters()}
     conv.weight.mul_(2)  # changed in place (a LoRA fused, say): its copy is made again
     decoder.decode(latents[:, :, :1])
-    assert torch.equal(decoder._channels_last_copies[conv][1], conv.weight)
+    assert torch.equal(decoder._channels_last_copies[conv]["weight"], conv.weight)
     assert not StreamingWanDecoder(vae).channels_last  # not on the CPU, which has its own (oneDNN) path
 
 

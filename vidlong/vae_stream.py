@@ -43,6 +43,15 @@ def _overridden(modules: list, name: str, make):
             delattr(module, name)
 
 
+def _weight_in_layout(copies: dict, weight: torch.nn.Parameter, layout: torch.memory_format) -> torch.Tensor:
+    """`weight` stored in `layout`, kept in `copies` between calls and made again when the parameter's
+    tensor is replaced or changed in place (its address or its version counter moves)."""
+    version = (weight.data_ptr(), weight._version)
+    if copies.get("version") != version:
+        copies.update(version=version, weight=weight.detach().contiguous(memory_format=layout))
+    return copies["weight"]
+
+
 @contextmanager
 def onednn_conv3d(module: torch.nn.Module):
     """Within it, every zero-padded `nn.Conv3d` of `module` convolves through oneDNN
@@ -55,14 +64,11 @@ def onednn_conv3d(module: torch.nn.Module):
 
     def direct(conv):
         layout = torch.channels_last_3d if conv.weight.dtype == torch.bfloat16 else torch.contiguous_format
-        in_layout = {}  # the weight in `layout`, made again if the weight is replaced or changed in place
+        copies = {}
 
         def convolve(x, weight, bias):
-            version = (weight.data_ptr(), weight._version)
-            if in_layout.get("version") != version:
-                in_layout.update(version=version, weight=weight.contiguous(memory_format=layout))
-            return torch.mkldnn_convolution(x.contiguous(memory_format=layout), in_layout["weight"], bias, conv.padding,
-                                            conv.stride, conv.dilation, conv.groups)
+            return torch.mkldnn_convolution(x.contiguous(memory_format=layout), _weight_in_layout(copies, weight, layout),
+                                            bias, conv.padding, conv.stride, conv.dilation, conv.groups)
         return convolve
 
     with _overridden(convs, "_conv_forward", direct):
@@ -110,10 +116,7 @@ def channels_last_conv3d_weights(module: torch.nn.Module, copies: dict):
     try:
         for conv in (m for m in module.modules() if isinstance(m, torch.nn.Conv3d)):
             own = conv.weight.data
-            version = (own.data_ptr(), conv.weight._version)  # the parameter's counter: `.data` has its own
-            if conv not in copies or copies[conv][0] != version:
-                copies[conv] = (version, own.contiguous(memory_format=torch.channels_last_3d))
-            conv.weight.data = copies[conv][1]
+            conv.weight.data = _weight_in_layout(copies.setdefault(conv, {}), conv.weight, torch.channels_last_3d)
             swapped.append((conv, own))
         yield
     finally:
