@@ -8,6 +8,7 @@ import shutil
 import signal
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -299,6 +300,38 @@ def test_api_bad_input(make, message, monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)  # the CUDA-only kernels are refused off CUDA
     with pytest.raises(vidlong.VidlongError, match=message) as info:
         make()
+    assert "\n" not in str(info.value)
+
+
+PIPELINE_ROWS = [  # a loaded pipeline's own calls, which a Python user reaches without the CLI
+    ("call-steps-0", lambda pipe: pipe("a", num_inference_steps=0), "num_inference_steps must be a whole number"),
+    ("call-steps-float", lambda pipe: pipe("a", num_inference_steps=2.5), "num_inference_steps must be a whole number"),
+    ("call-guidance-nan", lambda pipe: pipe("a", guidance_scale=float("nan")), "guidance_scale must be a finite number"),
+    ("stream-guidance-inf", lambda pipe: pipe.stream("a", chunks=1, guidance=float("inf")), r"guidance \(--guidance\) must be a finite"),
+    ("stream-guidance-neg", lambda pipe: pipe.stream("a", chunks=1, guidance=-1.0), r"guidance \(--guidance\) must be >= 0"),
+    ("stream-seed-neg", lambda pipe: pipe.stream("a", chunks=1, seed=-1), r"seed \(--seed\) must be a whole number"),
+    ("extend-guidance-2-nan", lambda pipe: pipe.extend("a", video=np.zeros((9, 32, 32, 3), np.uint8), chunks=1,
+                                                         guidance_2=float("nan")), r"guidance_2 \(--guidance-2\)"),
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_pipe(model_dir):
+    from vidlong import load_pipeline
+
+    return load_pipeline(str(model_dir), device="cpu")
+
+
+@pytest.mark.parametrize("make, message", [(m, msg) for _, m, msg in PIPELINE_ROWS], ids=[r[0] for r in PIPELINE_ROWS])
+def test_pipeline_bad_input_is_refused_before_any_step(make, message, tiny_pipe, monkeypatch):
+    """The pipeline's call, `stream` and `extend` refuse a bad step count, guidance or seed in one line
+    before the VAE or the transformer runs (diffusers' own call would fail deep in its loop or make NaN frames)."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("the transformer ran")
+    monkeypatch.setattr(tiny_pipe.transformer, "forward", refuse)
+    monkeypatch.setattr(tiny_pipe.vae, "encode", refuse)
+    with pytest.raises(vidlong.VidlongError, match=message) as info:
+        make(tiny_pipe)
     assert "\n" not in str(info.value)
 
 

@@ -254,8 +254,8 @@ def _streaming_config(args):
     from .validate import MAX_GUIDANCE, check_finite, check_seed, check_stream_length
 
     check_stream_length(args.chunks, args.seconds)
-    check_finite("guidance", args.guidance, 0, MAX_GUIDANCE)
-    check_finite("guidance-2", args.guidance_2, 0, MAX_GUIDANCE)
+    check_finite("--guidance", args.guidance, 0, MAX_GUIDANCE)
+    check_finite("--guidance-2", args.guidance_2, 0, MAX_GUIDANCE)
     check_seed(args.seed)
     given = dict(chunk=args.chunk, sinks=args.sinks, window=args.window, steps=args.steps, context=args.context,
                  first_chunk=getattr(args, "first_chunk", None), sampler=args.sampler, timesteps=_timesteps(args.timesteps),
@@ -454,7 +454,7 @@ def _run_convert(args) -> int:
     from .convert import convert
     from .validate import check_finite
 
-    check_finite("lora-scale", args.lora_scale)
+    check_finite("--lora-scale", args.lora_scale)
     out = convert(args.source, Path(args.checkpoint), Path(args.base), Path(args.out), lora=None if args.lora is None else Path(args.lora),
                   weights=args.weights, lora_scale=args.lora_scale, copy=args.copy, overwrite=args.overwrite)
     print(f"wrote {out}: stream it with `vidlong stream --model {out} --prompt ...`")

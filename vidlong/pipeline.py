@@ -216,11 +216,18 @@ class VidlongPipelineMixin:
         return defaults
 
     def __call__(self, *args, **kwargs):
-        """diffusers' call with the spec's defaults for size, length, steps and guidance."""
+        """diffusers' call with the spec's defaults for size, length, steps and guidance; a step count
+        that is not a whole number >= 1 or a guidance that is not a finite number is refused in one line
+        (diffusers would fail deep in its loop, or make a video of NaN)."""
+        from .validate import check_finite, check_steps
+
         call = super().__call__
         bound = inspect.signature(call).bind_partial(*args, **kwargs)
         for name, value in self.call_defaults().items():
             bound.arguments.setdefault(name, value)
+        check_steps(bound.arguments.get("num_inference_steps"), "num_inference_steps")
+        for name in ("guidance_scale", "guidance_scale_2"):
+            check_finite(name, bound.arguments.get(name))
         return call(*bound.args, **bound.kwargs)
 
     def stream(self, prompt: str, streaming=None, chunks=None, seconds=None, **kwargs):
@@ -259,9 +266,10 @@ class VidlongPipelineMixin:
         from .extend import extension_prefix, read_input_video
         from .methods import Streaming
         from .streaming import chunks_for_seconds
-        from .validate import check_stream_length
+        from .validate import check_sampling, check_stream_length
 
         check_stream_length(chunks, seconds)
+        check_sampling(**{name: kwargs[name] for name in ("guidance", "guidance_2", "seed") if name in kwargs})
         if isinstance(video, (str, os.PathLike)):
             video, file_fps = read_input_video(video)
             fps = fps or file_fps

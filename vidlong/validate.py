@@ -102,21 +102,29 @@ def check_stream_length(chunks, seconds) -> None:
     stopped) to `MAX_SECONDS`; either may be None. Else one line."""
     if chunks is not None and (isinstance(chunks, bool) or not isinstance(chunks, numbers.Integral) or chunks < 1):
         raise VidlongError(f"--chunks must be a whole number >= 1, got {chunks!r}")
-    check_finite("seconds", seconds, 0)
+    check_finite("--seconds", seconds, 0)
     if seconds is not None and seconds > MAX_SECONDS:
         raise VidlongError(f"--seconds must be at most {MAX_SECONDS:g}, got {seconds:g}; use --forever to stream until interrupted")
 
 
+def check_sampling(guidance=None, guidance_2=None, seed=0) -> None:
+    """A stream's or an extension's sampling arguments (Python names, their flags in brackets)."""
+    check_finite("guidance (--guidance)", guidance, 0, MAX_GUIDANCE)
+    check_finite("guidance_2 (--guidance-2)", guidance_2, 0, MAX_GUIDANCE)
+    check_seed(seed, "seed (--seed)")
+
+
 def check_finite(name: str, value, low: float | None = None, high: float | None = None) -> None:
-    """`value` is a finite number (within `low`..`high`), else one line naming `name`."""
+    """`value` is a finite number (within `low`..`high`), else one line naming `name` (a flag such as
+    ``--guidance``, or a Python argument)."""
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
-        raise VidlongError(f"--{name} must be a finite number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not _finite(value):
+        raise VidlongError(f"{name} must be a finite number, got {value!r}")
     if low is not None and value < low:
-        raise VidlongError(f"--{name} must be >= {low:g}, got {value!r}")
+        raise VidlongError(f"{name} must be >= {low:g}, got {value!r}")
     if high is not None and value > high:
-        raise VidlongError(f"--{name} must be <= {high:g}, got {value!r}")
+        raise VidlongError(f"{name} must be <= {high:g}, got {value!r}")
 
 
 def _finite(value) -> bool:
@@ -165,14 +173,14 @@ def check_device(device):
     return device
 
 
-def check_seed(seed) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise VidlongError(f"--seed must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
+def check_seed(seed, name: str = "--seed") -> None:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
+        raise VidlongError(f"{name} must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
 
 
-def check_steps(steps) -> None:
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS):
-        raise VidlongError(f"--steps must be a whole number from 1 to {MAX_STEPS}, got {steps!r}")
+def check_steps(steps, name: str = "--steps") -> None:
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or not 1 <= steps <= MAX_STEPS):
+        raise VidlongError(f"{name} must be a whole number from 1 to {MAX_STEPS}, got {steps!r}")
 
 
 def check_size(height: int, width: int, multiple: int, rope_positions: int | None = None) -> None:
@@ -244,8 +252,8 @@ def check_generate(request, limits: ModelLimits) -> int:
     check_moved_rope(methods_for(request.method, request.preset), adapter_named(limits.family))
     if request.noise not in (None, *NOISE_KINDS):
         raise VidlongError(f"--noise must be one of {', '.join(NOISE_KINDS)}, got {request.noise!r}")
-    check_finite("guidance", request.guidance, 0, MAX_GUIDANCE)
-    check_finite("guidance-2", request.guidance_2, 0, MAX_GUIDANCE)
+    check_finite("--guidance", request.guidance, 0, MAX_GUIDANCE)
+    check_finite("--guidance-2", request.guidance_2, 0, MAX_GUIDANCE)
     check_seed(request.seed)
     check_steps(request.steps)
     spec = limits.spec
