@@ -174,6 +174,28 @@ def test_channels_last_chunks_are_the_whole_decode_to_float32_rounding():
     assert not StreamingWanDecoder(vae).channels_last  # not on the CPU, which has its own (oneDNN) path
 
 
+@torch.no_grad()
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_bfloat16_decoder_goes_channels_last_by_default_and_stays_near_the_whole_decode():
+    """The shipped default on a CUDA bfloat16 VAE: channels-last weights during each chunk's decode,
+    within bfloat16 rounding of the VAE's own whole decode, its own weight tensors back afterwards."""
+    from tiny_pipeline import tiny_vae
+    from vidlong.vae_stream import StreamingWanDecoder
+
+    torch.manual_seed(0)
+    vae = tiny_vae().to("cuda", torch.bfloat16)
+    latents = torch.randn(1, 4, 6, 8, 8, generator=torch.Generator().manual_seed(4)).to("cuda", torch.bfloat16)
+    whole = vae.decode(latents, return_dict=False)[0].float()
+    weights = {name: p.data_ptr() for name, p in vae.named_parameters()}
+    decoder = StreamingWanDecoder(vae)
+    assert decoder.channels_last
+    chunked = torch.cat([decoder.decode(latents[:, :, a:b]).float() for a, b in ((0, 3), (3, 6))], dim=2)
+    assert decoder._channels_last_copies
+    assert (chunked - whole).abs().mean() < 0.01 and (chunked - whole).abs().max() < 0.1
+    assert weights == {name: p.data_ptr() for name, p in vae.named_parameters()}
+
+
 def test_channels_last_weights_are_given_back_when_a_copy_fails_part_way(monkeypatch):
     """A copy that fails part way through the swap (out of memory, an interrupt) leaves every
     convolution with its own weight."""
