@@ -3,6 +3,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -44,12 +45,15 @@ def test_stream_in_bfloat16_on_the_cpu(model_dir, tmp_path):
     assert json.loads(out.with_suffix(".json").read_text())["dtype"] == "bfloat16"
 
 
-def test_stream_with_compiled_blocks_is_the_eager_stream(model_dir, tmp_path):
+def test_stream_with_compiled_blocks_is_the_eager_stream(model_dir, tmp_path, monkeypatch):
     """`--compile eager` (dynamo's tracing without Inductor's code generation, for the CPU's time): every
-    block compiled by diffusers' regional compilation streams the same frames; the sidecar says so; the
-    process lets dynamo keep a graph per KV-cache state (beyond its default 8)."""
+    block compiled by diffusers' regional compilation streams the same frames; the
+    sidecar says so; the process lets dynamo keep a graph per KV-cache state (beyond its default 8)."""
     from torch._dynamo.utils import counters
+    from vidlong import pipeline as pipeline_module
 
+    loaded, load = [], pipeline_module.load_pipeline
+    monkeypatch.setattr(pipeline_module, "load_pipeline", lambda *a, **k: loaded.append(load(*a, **k)) or loaded[-1])
     outs = [tmp_path / "eager.mp4", tmp_path / "compiled.mp4"]
     with torch._dynamo.config.patch(recompile_limit=8):  # dynamo's default, restored afterwards
         for out, extra in zip(outs, ([], ["--compile", "eager"])):
@@ -58,10 +62,30 @@ def test_stream_with_compiled_blocks_is_the_eager_stream(model_dir, tmp_path):
             assert main(["stream", "--prompt", "a red circle", "--model", str(model_dir), "--chunks", "3", "--device", "cpu",
                          "--out", str(out), *extra]) == 0
             assert (counters["stats"]["unique_graphs"] > 0) == bool(extra)  # compiled blocks, and only when asked
+            assert loaded[-1].vae.decoder._compiled_call_impl is None  # the decoder only on CUDA (GPU test below)
         assert torch._dynamo.config.recompile_limit >= 64
     (eager, _), (compiled, _) = (read_video(out) for out in outs)
     assert eager.shape[0] > 0 and (compiled == eager).all()
     assert [json.loads(out.with_suffix(".json").read_text())["compile"] for out in outs] == [None, "eager"]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_stream_compile_on_cuda_compiles_the_decoder_too():
+    """On CUDA, `vidlong stream --compile` (its pipeline loader, without the mp4, which needs an ffmpeg the
+    GPU machine lacks) compiles Wan's VAE decoder as well as the blocks (Inductor); the frames stay those
+    of the eager stream (float32: within a grey level on average)."""
+    import argparse
+
+    from vidlong.cli import _load_pipeline
+
+    videos = []
+    for backend in (None, "inductor"):
+        pipe = _load_pipeline(argparse.Namespace(compile=backend, dtype="float32"), "default", "cuda", streams=True)
+        assert (pipe.vae.decoder._compiled_call_impl is not None) == (backend is not None)
+        videos.append(np.concatenate([chunk.frames for chunk in pipe.stream("a red circle", chunks=3)]))
+    eager, compiled = videos
+    assert compiled.shape == eager.shape and np.abs(compiled.astype(int) - eager.astype(int)).mean() < 1.0
 
 
 def test_compile_refusals_read_only_the_configs(tmp_path):
