@@ -109,6 +109,11 @@ def test_extend_cli_end_to_end(folders, made, tmp_path):
     assert main(["extend", "--model", str(folders["wan2.1"]), "--latents", str(tmp_path / "longer.pt"), "--chunks", "1",
                  "--out", str(again)]) == 0
     assert read_video(again)[0].shape[0] == 4 * (latents.shape[2] - 1) + 1 + 12
+    # the extension's video and its latents together: recognised as one video (frame count, last frame)
+    both = tmp_path / "both.mp4"
+    assert main(["extend", "--model", str(folders["wan2.1"]), "--video", str(out), "--latents", str(tmp_path / "longer.pt"),
+                 "--chunks", "1", "--out", str(both)]) == 0
+    assert read_video(both)[0].shape[0] == len(longer) + 12
 
 
 def bad_inputs(tmp_path, folders, made):
@@ -119,8 +124,13 @@ def bad_inputs(tmp_path, folders, made):
     (tmp_path / "junk.pt").write_bytes(b"garbage")
     torch.save({"latents": torch.zeros(1, 4, 3, 4, 4)}, tmp_path / "foreign.pt")
     save_latents(tmp_path / "nan.pt", torch.full((1, 4, 3, 4, 4), float("nan")), prompt="x")
-    video = ["--video", str(made)]
+    frames, fps = read_video(made)
+    write_video(tmp_path / "padded.mp4", np.concatenate([frames, frames[-4:]]), fps=fps)  # 4 frames more
+    write_video(tmp_path / "inverted.mp4", 255 - frames, fps=fps)  # as long, but another video
+    video, latents = ["--video", str(made)], ["--latents", str(made.with_suffix(".pt"))]
     return [
+        (["--video", str(tmp_path / "padded.mp4"), *latents], "were saved with a video of"),
+        (["--video", str(tmp_path / "inverted.mp4"), *latents], "last frame is not the one --latents were saved with"),
         ([], "pass --video in.mp4 or --latents in.pt"),
         (["--video", str(tmp_path / "missing.mp4")], "no video file"),
         (["--video", str(tmp_path / "junk.mp4")], "not a readable video"),

@@ -127,7 +127,7 @@ def _run_generate(args) -> int:
     folder = _check_model(args)
     latent = check_generate(request, limits_for_folder(folder))  # every field, before any model loads
     from .estimate import GIB, check_fits, run_cost  # diffusers: imported once the request is known good
-    from .extend import save_latents
+    from .extend import save_latents, video_identity
     from .files import atomic_write_text
     from .generate import generate
     from .video_io import write_video
@@ -151,7 +151,8 @@ def _run_generate(args) -> int:
     write_video(out, result.frames, fps=pipe.spec.fps)
     settings = dict(result.settings, model_path=str(args.model or "embedded default"), compile=args.compile, out=str(out))
     if latents_path is not None:
-        save_latents(latents_path, result.latents, model=pipe.spec.name, prompt=request.prompt, fps=float(pipe.spec.fps))
+        save_latents(latents_path, result.latents, model=pipe.spec.name, prompt=request.prompt, fps=float(pipe.spec.fps),
+                     **video_identity(result.frames))
         settings["latents"] = str(latents_path)
     atomic_write_text(out.with_suffix(".json"), json.dumps(settings, indent=2) + "\n")
     print(f"wrote {out} ({result.frames.shape[0]} frames, {result.frames.shape[2]}x{result.frames.shape[1]}, "
@@ -303,15 +304,16 @@ def _write_stream(stream, out: Path, fps: float, latents_path: Optional[Path], s
     import torch
     from tqdm import tqdm
 
-    from .extend import save_latents
+    from .extend import save_latents, video_identity
     from .files import atomic_write_text
     from .video_io import StreamingVideoWriter
 
-    latents, code, chunks = [], 0, 0
+    latents, code, chunks, last = [], 0, 0, None
     with StreamingVideoWriter(out, fps=fps) as writer, tqdm(total=stream.chunks, unit="chunk", dynamic_ncols=True) as bar:
         try:
             for chunk in stream:
                 writer.append(chunk.frames)
+                last = chunk.frames[-1:]
                 if chunk.is_input:
                     if latents_path is not None:
                         latents.append(stream.prefix.history)
@@ -330,7 +332,8 @@ def _write_stream(stream, out: Path, fps: float, latents_path: Optional[Path], s
             code = 130
     settings = dict(settings, chunks=chunks, pixel_frames=writer.frames_written, fps=fps, out=str(out))
     if latents_path is not None and latents:
-        save_latents(latents_path, torch.cat(latents, dim=2), model=settings["model"], prompt=settings["prompt"], fps=float(fps))
+        save_latents(latents_path, torch.cat(latents, dim=2), model=settings["model"], prompt=settings["prompt"], fps=float(fps),
+                     **dict(video_identity(last), pixel_frames=writer.frames_written))
         settings["latents"] = str(latents_path)
     atomic_write_text(out.with_suffix(".json"), json.dumps(settings, indent=2) + "\n")
     if code == 0:
@@ -393,7 +396,7 @@ def _extension_input(args, folder: Path):
         frames, fps = read_input_video(args.video)
         check_video_for_model(frames, geometry)
         if latents is not None:
-            check_video_matches_latents(frames, latents, geometry)
+            check_video_matches_latents(frames, latents, geometry, meta)
         sidecar = Path(args.video).with_suffix(".json")
         if prompt is None and sidecar.is_file():
             prompt = _prompt_at_end(sidecar)

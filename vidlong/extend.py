@@ -79,9 +79,26 @@ def check_video_for_model(frames: np.ndarray, geometry: Geometry, source: str = 
                            f"first, e.g. ffmpeg -i in.mp4 -vf scale={w}:{h} in_{w}x{h}.mp4")
 
 
-def check_video_matches_latents(frames: np.ndarray, latents: torch.Tensor, geometry: Geometry) -> None:
-    """`--video` and `--latents` together must be the same video: same size, and latents no longer
-    than the frames."""
+#: a video's last frame as block means ``[THUMBNAIL, THUMBNAIL, 3]`` identifies it beside its latents
+THUMBNAIL = 8
+#: mean difference of two thumbnails (grey levels, 0-255) above which they are of different videos: an
+#: H.264 round trip moves a thumbnail by well under one level; another video of the same scene by more
+THUMBNAIL_TOLERANCE = 6.0
+
+
+def video_identity(frames: np.ndarray) -> dict:
+    """What a latents file records of the video saved with it (`save_latents` meta): its pixel frame
+    count and its last frame's `THUMBNAIL` x `THUMBNAIL` block means (plain lists)."""
+    last = frames[-1].astype(np.float32)
+    h, w = last.shape[0] // THUMBNAIL * THUMBNAIL, last.shape[1] // THUMBNAIL * THUMBNAIL
+    blocks = last[:h, :w].reshape(THUMBNAIL, h // THUMBNAIL, THUMBNAIL, w // THUMBNAIL, 3).mean(axis=(1, 3))
+    return dict(pixel_frames=int(len(frames)), last_frame=np.round(blocks, 1).tolist())
+
+
+def check_video_matches_latents(frames: np.ndarray, latents: torch.Tensor, geometry: Geometry, meta: dict = None) -> None:
+    """`--video` and `--latents` together must be the same video: same size, latents no longer than the
+    frames and, where the latents file recorded its video (`video_identity`), the same frame count and
+    last frame."""
     size = (latents.shape[3] * geometry.spatial, latents.shape[4] * geometry.spatial)
     if tuple(frames.shape[1:3]) != size:
         raise VidlongError(f"--video is {frames.shape[2]}x{frames.shape[1]} but --latents decode to {size[1]}x{size[0]}; "
@@ -89,6 +106,16 @@ def check_video_matches_latents(frames: np.ndarray, latents: torch.Tensor, geome
     if pixel_frames(latents.shape[2], geometry.temporal) > len(frames):
         raise VidlongError(f"--latents hold {latents.shape[2]} latent frames, more than --video's {len(frames)} frames; "
                            "pass the latents saved with that video")
+    recorded = (meta or {}).get("pixel_frames")
+    if isinstance(recorded, int) and recorded != len(frames):
+        raise VidlongError(f"--video has {len(frames)} frames but --latents were saved with a video of {recorded}; "
+                           "pass the latents saved with that video")
+    thumbnail = (meta or {}).get("last_frame")
+    if thumbnail is not None:
+        difference = float(np.abs(np.asarray(video_identity(frames)["last_frame"]) - np.asarray(thumbnail)).mean())
+        if difference > THUMBNAIL_TOLERANCE:
+            raise VidlongError(f"--video's last frame is not the one --latents were saved with ({difference:.0f} grey "
+                               "levels apart); pass the latents saved with that video")
 
 
 #: latent frames encoded before an extension's context, so that the causal VAE's cache has seen the
