@@ -66,7 +66,10 @@ def fuse_bands(outputs: list[torch.Tensor], bands: SeparableBands, layout: Token
     last_wide = last.reshape(lead, f, -1)                               # [B·H_heads, F, H·W·D]
     diffs = torch.empty(lead, (len(outputs) - 1) * f, last_wide.shape[-1], dtype=last.dtype, device=last.device)
     for k, branch in enumerate(heads_first[:-1]):
-        torch.sub(branch.reshape(lead, f, -1), last_wide, out=diffs[:, k * f:(k + 1) * f])
+        if torch.compiler.is_compiling():  # dynamo breaks the graph at an `out=` that is not contiguous
+            diffs[:, k * f:(k + 1) * f] = branch.reshape(lead, f, -1) - last_wide  # (Inductor fuses the two)
+        else:
+            torch.sub(branch.reshape(lead, f, -1), last_wide, out=diffs[:, k * f:(k + 1) * f])
     x = torch.matmul(m_t, diffs)                                        # [B·H_heads, F, H·W·D]
     del diffs  # (K-1) copies of the output: freed before the spatial products allocate theirs
     x = torch.matmul(m_h, x.view(lead * f, h, -1))                      # [B·H_heads·F, H, W·D]

@@ -11,8 +11,9 @@ from vidlong.attention.kernels.quantize import required_capability
 
 
 @pytest.mark.parametrize("methods", [[], [vidlong.UltraViCo()], [vidlong.SpectralFusion(windows=(1,))],
+                                     [vidlong.SpectralFusion(windows=(2, 1))],
                                      [vidlong.UltraViCo(), vidlong.SpectralFusion(windows=(1,))]],
-                         ids=["stock", "ultravico", "freelong", "both"])
+                         ids=["stock", "ultravico", "freelong", "freelong-3-branches", "both"])
 def test_one_graph_and_the_eager_output(methods):
     model = tiny_transformer()
     if methods:
