@@ -257,12 +257,10 @@ def _add_extend(sub) -> None:
 
 def _streaming_config(args):
     from .methods import Streaming
-    from .validate import MAX_GUIDANCE, check_finite, check_seed, check_stream_length
+    from .validate import check_sampling, check_stream_length
 
     check_stream_length(args.chunks, args.seconds)
-    check_finite("--guidance", args.guidance, 0, MAX_GUIDANCE)
-    check_finite("--guidance-2", args.guidance_2, 0, MAX_GUIDANCE)
-    check_seed(args.seed)
+    check_sampling(args.guidance, args.guidance_2, args.seed, python_names=False)
     given = dict(chunk=args.chunk, sinks=args.sinks, window=args.window, steps=args.steps, context=args.context,
                  first_chunk=getattr(args, "first_chunk", None), sampler=args.sampler, timesteps=_timesteps(args.timesteps),
                  recache_on_prompt_switch=False if args.no_recache else None, keep_sinks_on_switch=args.keep_sinks)

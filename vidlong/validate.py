@@ -107,11 +107,15 @@ def check_stream_length(chunks, seconds) -> None:
         raise VidlongError(f"--seconds must be at most {MAX_SECONDS:g}, got {seconds:g}; use --forever to stream until interrupted")
 
 
-def check_sampling(guidance=None, guidance_2=None, seed=0) -> None:
-    """A stream's or an extension's sampling arguments (Python names, their flags in brackets)."""
-    check_finite("guidance (--guidance)", guidance, 0, MAX_GUIDANCE)
-    check_finite("guidance_2 (--guidance-2)", guidance_2, 0, MAX_GUIDANCE)
-    check_seed(seed, "seed (--seed)")
+def check_sampling(guidance=None, guidance_2=None, seed=0, python_names: bool = True) -> None:
+    """The sampling arguments of a generation, a stream or an extension: guidances finite from 0 to
+    `MAX_GUIDANCE`, a seed from 0 to `MAX_SEED`. Errors name the Python argument with its flag in
+    brackets, or (``python_names=False``, the CLI and `GenerateRequest`) the flag alone."""
+    def name(python, flag):
+        return f"{python} ({flag})" if python_names else flag
+    check_finite(name("guidance", "--guidance"), guidance, 0, MAX_GUIDANCE)
+    check_finite(name("guidance_2", "--guidance-2"), guidance_2, 0, MAX_GUIDANCE)
+    check_seed(seed, name("seed", "--seed"))
 
 
 def check_finite(name: str, value, low: float | None = None, high: float | None = None) -> None:
@@ -252,9 +256,7 @@ def check_generate(request, limits: ModelLimits) -> int:
     check_moved_rope(methods_for(request.method, request.preset), adapter_named(limits.family))
     if request.noise not in (None, *NOISE_KINDS):
         raise VidlongError(f"--noise must be one of {', '.join(NOISE_KINDS)}, got {request.noise!r}")
-    check_finite("--guidance", request.guidance, 0, MAX_GUIDANCE)
-    check_finite("--guidance-2", request.guidance_2, 0, MAX_GUIDANCE)
-    check_seed(request.seed)
+    check_sampling(request.guidance, request.guidance_2, request.seed, python_names=False)
     check_steps(request.steps)
     spec = limits.spec
     check_size(spec.height if request.height is None else request.height,
