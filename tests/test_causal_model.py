@@ -242,6 +242,24 @@ def test_dmd_moves_a_sample_only_where_the_critic_and_the_guided_teacher_disagre
     assert (moved - sample).abs().mean() > 1e-2
 
 
+def test_the_students_own_stream_gives_each_chunk_the_first_chunk_and_the_one_before(monkeypatch):
+    """`training.distill_causal.student_stream` (`--self-context`) runs as `vidlong stream` does with 3
+    sinks and a window of 3: chunk k after chunk 0 (the sinks) and chunk k - 1 (the window)."""
+    import training.distill_causal as distill
+
+    seen = []
+
+    def fake_sample(student, context, text, levels, exit_level, gen, grad):
+        assert exit_level == len(levels) - 1 and not grad  # the whole sampler, no gradient
+        seen.append([int(v) for v in context[0, 0, ::3, 0, 0]])  # each context chunk's id
+        return torch.full((2, 4, 3, 5, 5), float(len(seen) - 1))
+
+    monkeypatch.setattr(distill, "student_sample", fake_sample)
+    stream = distill.student_stream(None, torch.zeros(2, 7, 8), torch.ones(4), 5, (4, 5, 5), None)
+    assert seen == [[], [0], [0, 1], [0, 2], [0, 3]]
+    assert stream.shape == (2, 4, 15, 5, 5) and stream[:, :, 12:].eq(4).all()
+
+
 def test_distillation_smoke_run_writes_a_few_step_model_that_streams(tmp_path):
     """`training.distill_causal --smoke` writes the student's LoRA (rank 4) on the teacher
     (`default-causal`, itself a LoRA on the default model), with the causal sampler; vidlong loads the

@@ -9,7 +9,9 @@ at each noise level, a blur at high noise. Two copies of it get a LoRA each:
 - the **student** streams a chunk with the causal sampler, as a stream's first chunk, after the true
   sinks, or after the true sinks and window (the stream's layout of `training.train_causal`), and
   stops at a random level whose clean-chunk prediction is its sample (Self-Forcing's exit step: the
-  gradient flows through that one forward; its context is the data's, not its own rollout);
+  gradient flows through that one forward; its context is the data's, or with `--self-context` its
+  own stream's first chunk and one of its later chunks: Self-Forcing's rollout, so that the student
+  learns from the contexts it will stream after, however far its stream has drifted);
 - the **critic** (DMD's "fake score") learns, by flow matching on the student's samples, what the
   student's distribution looks like at every noise level.
 
@@ -71,6 +73,12 @@ def parse_args(argv=None):
     p.add_argument("--timesteps", default="1000,750,500,250", help="the causal sampler's levels")
     p.add_argument("--shift", type=float, default=2.0, help="the causal sampler's shift")
     p.add_argument("--encode-batch", type=int, default=64)
+    p.add_argument("--self-context", type=float, default=0.0,
+                   help="share of the steps after the sinks whose context is the student's own stream (Self-Forcing) "
+                        "instead of the data's")
+    p.add_argument("--rollout-chunks", type=int, default=10,
+                   help="chunks in each of the student's own streams; the context's window is any of them after the first")
+    p.add_argument("--rollout-every", type=int, default=10, help="critic updates between the student's new streams")
     a = p.parse_args(argv)
     if a.smoke:
         a.clips, a.steps, a.critic_steps, a.batch, a.encode_batch, a.workers, a.rank = 4, 2, 1, 2, 2, 0, 4
@@ -115,6 +123,20 @@ def student_sample(student, context, text, levels: torch.Tensor, exit_level: int
     raise ValueError(f"exit level {exit_level} is past the sampler's {len(levels)} levels")
 
 
+@torch.no_grad()
+def student_stream(student, text, levels: torch.Tensor, chunks: int, frame_shape, gen: torch.Generator) -> torch.Tensor:
+    """The student's own stream ``[B, C, 3·chunks, h, w]`` (`frame_shape` = ``(C, h, w)``), chunk by chunk with
+    the causal sampler, unguided, each chunk after the stream's first chunk (its sinks) and the chunk
+    before it (its window), as `vidlong stream` runs the distilled model (3 sinks, a window of 3)."""
+    batch, (channels, height, width) = text.shape[0], frame_shape
+    made = []
+    for k in range(chunks):
+        context = torch.cat(made[:1] + made[1:][-1:], dim=2) if made else \
+            torch.zeros(batch, channels, 0, height, width, device=text.device)
+        made.append(student_sample(student, context, text, levels, len(levels) - 1, gen, grad=False).float())
+    return torch.cat(made, dim=2)
+
+
 def dmd_target(teacher, critic, sample, context, text, empty, guidance: float, gen: torch.Generator) -> torch.Tensor:
     """Where DMD moves `sample` ``[B, C, 3, h, w]``: ``sample − (x0_critic − x0_teacher) / w`` at a random
     level (w: the sample's mean distance to the teacher's prediction, per example)."""
@@ -157,6 +179,7 @@ def distill(teacher, student, critic, student_lora: dict, critic_lora: dict, lat
     noise_gen = torch.Generator().manual_seed(args.seed + 300)
     t0, recent, step, student_steps = time.time(), {"student": [], "critic": []}, 0, 0
     warmup = max(1, min(100, args.steps // 10))
+    own = None  # (clip indices, the student's own streams), remade every --rollout-every critic updates
     while step < args.steps:
         lr = set_scheduled_lr(opt_critic, "critic", step, args.steps, args.critic_lr, warmup, t0, args.max_seconds)
         if lr is None:
@@ -166,6 +189,13 @@ def distill(teacher, student, critic, student_lora: dict, critic_lora: dict, lat
         # the chunk's place in the stream: first (no context), after the sinks, or after sinks and window
         place = int(torch.randint(0, 3, (1,), generator=gen))
         context = stream_layout(latents[idx], starts).to(device).float()[:, :, :place * CHUNK]
+        if place > 0 and float(torch.rand(1, generator=gen)) < args.self_context:
+            if own is None or step - own[2] >= args.rollout_every:
+                own_idx = torch.randint(0, clips, (args.batch,), generator=gen)
+                own = (own_idx, student_stream(student, text_all[own_idx.to(device)], levels, args.rollout_chunks,
+                                               latents.shape[1:2] + latents.shape[3:], noise_gen), step)
+            idx, window = own[0], int(torch.randint(1, args.rollout_chunks, (1,), generator=gen)) * CHUNK
+            context = torch.cat([own[1][:, :, :CHUNK], own[1][:, :, window:window + CHUNK]], dim=2)[:, :, :place * CHUNK]
         text = text_all[idx.to(device)]
         update_student = step >= args.critic_warmup and step % args.critic_steps == 0
         exit_level = int(torch.randint(0, len(levels), (1,), generator=gen))
