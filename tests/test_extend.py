@@ -92,6 +92,18 @@ def test_extension_from_latents_needs_no_vae_encode(folders, made, monkeypatch):
     assert [len(c.frames) for c in items[1:]] == [4, 4]
 
 
+def test_python_extension_refuses_a_video_and_latents_of_different_videos(folders, made):
+    """`pipe.extend(video=..., latents=...)` checks, as the CLI does, that the two can be one video."""
+    latents, _ = load_latents(made.with_suffix(".pt"))
+    pipe = vidlong.load_pipeline(folders["wan2.1"], device="cpu")
+    frames, _ = read_video(made)
+    with pytest.raises(vidlong.VidlongError, match="more than --video"):
+        pipe.extend("a red circle", video=frames[:3], latents=latents, streaming=SMALL, chunks=1)
+    with pytest.raises(vidlong.VidlongError, match="decode to"):
+        pipe.extend("a red circle", video=np.zeros((len(frames), 16, 16, 3), np.uint8), latents=latents, streaming=SMALL, chunks=1)
+    assert pipe.extend("a red circle", video=frames, latents=latents, streaming=SMALL, chunks=1) is not None
+
+
 def test_extend_cli_end_to_end(folders, made, tmp_path):
     out = tmp_path / "longer.mp4"
     # no --prompt: taken from in.json beside the video

@@ -544,3 +544,36 @@ def test_a_stream_continues_when_the_hooks_are_applied_again():
         return stream_forward(model, frames(1, 1), 500)
 
     assert torch.equal(run(reapply=True), run(reapply=False))
+
+
+def test_a_stream_sets_the_pipelines_methods_aside_and_gives_them_back(model_dir):
+    """A stream (and `generate`) runs with its own hooks and then puts back the methods the caller
+    applied, bit for bit; it runs once; calling the pipeline while it is paused is refused."""
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.hooks import state_of
+    from vidlong.models import pixel_frames
+
+    pipe = vidlong.load_pipeline(model_dir, device="cpu")
+    call = dict(prompt="a red circle", num_frames=pixel_frames(2 * pipe.native_frames), num_inference_steps=1,
+                output_type="latent")
+    pipe.apply(vidlong.UltraViCo(alpha=0.5))
+    before = pipe(**call, generator=torch.Generator().manual_seed(0)).frames
+    stream = pipe.stream("a red circle", streaming=vidlong.Streaming(chunk=1, sinks=1, window=1), chunks=3)
+    chunks = iter(stream)
+    next(chunks)
+    with pytest.raises(vidlong.VidlongError, match="paused mid-way"):
+        pipe(**call)
+    chunks.close()
+    with pytest.raises(vidlong.VidlongError, match="has run already"):
+        next(iter(stream))
+    generate(pipe, GenerateRequest(prompt="a red circle", steps=1, method="none"))
+    assert state_of(pipe.transformer).methods == (vidlong.UltraViCo(alpha=0.5),)
+    assert torch.equal(pipe(**call, generator=torch.Generator().manual_seed(0)).frames, before)
+    pipe.remove()
+    assert not torch.equal(pipe(**call, generator=torch.Generator().manual_seed(0)).frames, before)  # they acted
+
+
+def test_a_pipeline_built_from_components_finds_its_models_spec(model_dir):
+    """``VidLongWanPipeline(**components)`` reads the vidlong.yaml of the folder its transformer came from."""
+    pipe = vidlong.load_pipeline(model_dir, device="cpu")
+    assert type(pipe)(**pipe.components).spec == pipe.spec

@@ -152,6 +152,7 @@ def extension_prefix(pipe, streaming, video: Optional[np.ndarray] = None,
         check_latents_for_model(latents, geometry)
         if video is not None:
             check_video_for_model(video, geometry)
+            check_video_matches_latents(video, latents, geometry)
         return ExtensionPrefix(latents=latents, history=latents, frames=video)
     check_video_for_model(video, geometry)
     tail = video[-tail_pixel_frames(len(video), max(1, context) + ENCODE_WARMUP, spec.temporal_ratio):]

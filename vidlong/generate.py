@@ -144,10 +144,12 @@ def _described(methods) -> list[dict]:
 def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None) -> GenerateResult:
     """Generate the video of `request` with `pipe` (a vidlong pipeline, text- or image-to-video).
 
-    Methods are applied for this call only and removed afterwards, even on error.
+    The request's methods are applied for this call only, even on error; methods the caller applied to
+    `pipe` before are set aside for it and put back afterwards.
     `progress(stage, done, total)` is called before the prompt is encoded, after each denoising step
     and before each latent frame is decoded; one that raises (`vidlong.errors.Stopped`) ends the run there.
     """
+    from .hooks import set_aside
     from .timeline import apply_prompt_timeline, remove_prompt_timeline  # diffusers' hooks: not before a run
     from .validate import check_generate, limits_for_pipeline
 
@@ -188,24 +190,24 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     timeline = parse_prompt_timeline(request.prompt)
     starts = timeline_latent_starts(timeline, spec.fps, spec.temporal_ratio, n_latent)
     prompts = _prompt_arguments(pipe, timeline, request.negative_prompt, max(guidance, guidance_2) > 1)
-    pipe.apply(*methods)
     decoding = _DecodeProgress(pipe.vae, n_latent, report)
     chunked = pipe.decodes_in_chunks()  # Wan: decode a few latent frames at a time, straight to uint8
     try:
-        if len(timeline) > 1:
-            for transformer in pipe.experts():
-                apply_prompt_timeline(transformer, starts, prompts["prompt_embeds"].shape[1] // len(timeline))
-        video = pipe(
-            **prompts, height=height, width=width,
-            num_frames=pixel_frames(n_latent, spec.temporal_ratio), num_inference_steps=steps,
-            guidance_scale=guidance, latents=pipe.call_latents(latents.to(pipe.device, pipe.experts()[0].dtype)),
-            output_type="latent" if chunked else "np", callback_on_step_end=on_step,
-            generator=generator, **extra,  # after the initial noise: stochastic samplers (CogVideoX's DPM) draw from it
-        ).frames
+        with set_aside(pipe.experts()):  # this call's methods only; those the caller applied come back after
+            pipe.apply(*methods)
+            if len(timeline) > 1:
+                for transformer in pipe.experts():
+                    apply_prompt_timeline(transformer, starts, prompts["prompt_embeds"].shape[1] // len(timeline))
+            video = pipe(
+                **prompts, height=height, width=width,
+                num_frames=pixel_frames(n_latent, spec.temporal_ratio), num_inference_steps=steps,
+                guidance_scale=guidance, latents=pipe.call_latents(latents.to(pipe.device, pipe.experts()[0].dtype)),
+                output_type="latent" if chunked else "np", callback_on_step_end=on_step,
+                generator=generator, **extra,  # after the initial noise: stochastic samplers (CogVideoX's DPM) draw from it
+            ).frames
         frames = pipe.decode_uint8(video) if chunked else (np.clip(video[0], 0, 1) * 255).round().astype(np.uint8)
     finally:
         decoding.remove()
-        pipe.remove()
         for transformer in pipe.experts():
             remove_prompt_timeline(transformer)
         pipe.clear_vae_cache()

@@ -10,6 +10,7 @@ families comes from the family's adapter (`vidlong.attention.adapters`). All sta
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -216,3 +217,26 @@ def remove(transformer) -> None:
     registry = getattr(transformer, "_diffusers_hook", None)
     if registry is not None:
         registry.remove_hook(HOOK_NAME, recurse=True)
+
+
+def state_of(transformer) -> Optional[VidlongState]:
+    """The state of the methods (or stream) vidlong applied to `transformer`; None when it has none."""
+    registry = getattr(transformer, "_diffusers_hook", None)
+    hook = registry.get_hook(HOOK_NAME) if registry is not None else None
+    return hook.state if hook is not None else None
+
+
+@contextmanager
+def set_aside(transformers):
+    """Take vidlong's hooks off `transformers` for the body (a stream or a `generate` call applies its
+    own), then put back the methods each had before, even on error (a stream's cache is not kept)."""
+    saved = [state_of(transformer) for transformer in transformers]
+    for transformer in transformers:
+        remove(transformer)
+    try:
+        yield
+    finally:
+        for transformer, state in zip(transformers, saved):
+            remove(transformer)
+            if state is not None and state.stream is None:
+                apply(transformer, *state.methods, native_frames=state.native_frames, kernel=state.kernel)

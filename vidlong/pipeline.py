@@ -46,8 +46,8 @@ class VidlongPipelineMixin:
     @property
     def spec(self) -> ModelSpec:
         if self.vidlong_spec is None:
-            folder = Path(self.config.get("_name_or_path") or "")
-            if str(folder) and (folder / "vidlong.yaml").is_file():
+            folder = self._spec_folder()
+            if folder is not None:
                 self.vidlong_spec = spec_for_folder(folder)
             else:
                 spec = spec_for_facts(self.facts())
@@ -56,6 +56,14 @@ class VidlongPipelineMixin:
                                        "vidlong.models.ModelSpec(name=..., native_frames=...) or save it with a vidlong.yaml")
                 self.vidlong_spec = spec
         return self.vidlong_spec
+
+    def _spec_folder(self) -> Optional[Path]:
+        """The folder whose ``vidlong.yaml`` describes this model: the pipeline's own, or, for a pipeline
+        built from its components (``VidLongWanPipeline(**components)``), its transformer's pipeline folder."""
+        experts = self.experts()
+        transformer = getattr(experts[0].config, "_name_or_path", None) if experts else None
+        candidates = [self.config.get("_name_or_path")] + ([transformer, Path(transformer).parent] if transformer else [])
+        return next((Path(c) for c in candidates if c and (Path(c) / "vidlong.yaml").is_file()), None)
 
     def facts(self) -> dict:
         """What `configs/models` match rules test (see `vidlong.models`)."""
@@ -218,9 +226,12 @@ class VidlongPipelineMixin:
     def __call__(self, *args, **kwargs):
         """diffusers' call with the spec's defaults for size, length, steps and guidance; a step count
         that is not a whole number >= 1 or a guidance that is not a finite number is refused in one line
-        (diffusers would fail deep in its loop, or make a video of NaN)."""
+        (diffusers would fail deep in its loop, or make a video of NaN), and so is a call while a stream
+        of this pipeline is paused mid-way."""
+        from .streaming import refuse_call_while_streaming
         from .validate import check_finite, check_steps
 
+        refuse_call_while_streaming(self)
         call = super().__call__
         bound = inspect.signature(call).bind_partial(*args, **kwargs)
         for name, value in self.call_defaults().items():

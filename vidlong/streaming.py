@@ -17,6 +17,7 @@ frames (an `ExtensionPrefix`).
 from __future__ import annotations
 
 import itertools
+from contextlib import contextmanager
 import math
 import threading
 import time
@@ -150,6 +151,24 @@ class SeamBlend:
         return np.clip(chunk.astype(np.float32) + weights * self.residual, 0, 255).round().astype(np.uint8)
 
 
+@contextmanager
+def streaming_on(pipe):
+    """Marks `pipe` as running a stream for the body (`refuse_call_while_streaming`); streams nest."""
+    pipe.vidlong_streams = getattr(pipe, "vidlong_streams", 0) + 1
+    try:
+        yield
+    finally:
+        pipe.vidlong_streams -= 1
+
+
+def refuse_call_while_streaming(pipe) -> None:
+    """A one-line error for a pipeline call while a stream of `pipe` is paused mid-way: the stream's KV
+    cache holds the transformer, and the methods applied to the pipeline are set aside until it ends."""
+    if getattr(pipe, "vidlong_streams", 0):
+        raise VidlongError("a stream of this pipeline is paused mid-way (its cache holds the transformer); finish "
+                           "it, break out of its loop or close its iterator (iterator.close()) before calling the pipeline")
+
+
 class VideoStreamer:
     """Generates one stream with a vidlong pipeline; iterate it for `StreamChunk`s.
 
@@ -200,6 +219,7 @@ class VideoStreamer:
         self.generator = torch.Generator().manual_seed(seed)
         self.contexts = [StreamContext(sinks=self.schedule.sinks, window=self.schedule.window) for _ in pipe.experts()]
         self.seam = SeamBlend.off()
+        self.started = False  # a stream runs once (`__iter__`)
         self.sink_latents: list[torch.Tensor] = []  # clean latent frames kept for re-caching
         self.window_latents: deque = deque(maxlen=max(self.schedule.window, 0) or None)
 
@@ -393,13 +413,25 @@ class VideoStreamer:
         return np.concatenate(pieces)
 
     def __iter__(self) -> Iterator[StreamChunk]:
+        """The chunks, once: a stream's state (its noise, sinks and window) is not rewound, so iterating
+        it again is refused; ask the pipeline for a new stream. While it runs, the methods applied to
+        the pipeline are set aside (none acts inside the native window) and calling the pipeline is
+        refused; both come back when it ends, is closed or is left (``break``)."""
+        if self.started:
+            raise VidlongError("this stream has run already (its noise, sinks and window are spent); "
+                               "call pipe.stream(...) or pipe.extend(...) again for a new one")
+        self.started = True
+        pipe = self.pipe
+        with hooks.set_aside(pipe.experts()), streaming_on(pipe):
+            yield from self._chunks()
+
+    def _chunks(self) -> Iterator[StreamChunk]:
         pipe = self.pipe
         if pipe.task == "i2v" and self.prefix is None:
             self.condition = self._image_condition(self.image)
         prompt, text = None, None
         try:
             for transformer, context in zip(pipe.experts(), self.contexts):
-                hooks.remove(transformer)  # a stream runs without whole-video methods (none acts inside the native window)
                 if not self.renoise:  # re-noised context: stock bidirectional forwards, no cache
                     hooks.apply(transformer, native_frames=pipe.native_frames, stream=context)
                 apply_text_memo(transformer)  # the prompt's projections once per prompt, not at every forward
@@ -426,5 +458,4 @@ class VideoStreamer:
                 yield StreamChunk(index, frames, prompt, time.perf_counter() - start, latents.cpu())
         finally:
             for transformer in pipe.experts():
-                hooks.remove(transformer)
                 remove_text_memo(transformer)
