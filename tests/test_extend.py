@@ -74,13 +74,17 @@ def test_extension_takes_a_video_file_and_refuses_bad_lengths_in_one_line(folder
     assert np.array_equal(from_path[0].frames, video) and np.array_equal(from_path[1].frames, from_frames[1].frames)
     (tmp_path / "notes.txt").write_text("not a video")
     for kwargs, message in ((dict(video=str(tmp_path / "notes.txt"), chunks=1), "is not a readable video"),
-                            (dict(video=video, seconds=-1), "--seconds must be >= 0"),
-                            (dict(video=video, chunks=0), "--chunks must be a whole number >= 1")):
+                            (dict(video=video, seconds=-1), r"seconds \(--seconds\) must be >= 0"),
+                            (dict(video=video, chunks=0), r"chunks \(--chunks\) must be a whole number >= 1"),
+                            (dict(video=video, chunks=1, generator=None), "takes seed=<int> where the diffusers call takes generator="),
+                            (dict(video=video, chunks=1, colour="red"), "unknown argument colour=; it takes guidance")):
         with pytest.raises(vidlong.VidlongError, match=message) as info:
             pipe.extend("a red circle", streaming=SMALL, **kwargs)
         assert "\n" not in str(info.value)
-    with pytest.raises(vidlong.VidlongError, match="--seconds must be a finite number"):
+    with pytest.raises(vidlong.VidlongError, match=r"seconds \(--seconds\) must be a finite number"):
         pipe.stream("a red circle", seconds=float("nan"))
+    with pytest.raises(vidlong.VidlongError, match="takes guidance= where the diffusers call takes guidance_scale="):
+        pipe.stream("a red circle", chunks=1, guidance_scale=3.0)
 
 
 def test_extension_from_latents_needs_no_vae_encode(folders, made, monkeypatch):
@@ -89,6 +93,7 @@ def test_extension_from_latents_needs_no_vae_encode(folders, made, monkeypatch):
     monkeypatch.setattr(type(pipe.vae), "encode", lambda *a, **k: pytest.fail("the VAE encoder ran"))
     items = list(pipe.extend(meta["prompt"], latents=latents, streaming=SMALL, chunks=2))
     assert items[0].is_input and len(items[0].frames) == 4 * (latents.shape[2] - 1) + 1  # decoded from the latents
+    assert torch.equal(items[0].latents, latents)  # the items' latents concatenated: what --save-latents saves
     assert [len(c.frames) for c in items[1:]] == [4, 4]
 
 

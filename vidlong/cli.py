@@ -259,7 +259,7 @@ def _streaming_config(args):
     from .methods import Streaming
     from .validate import check_sampling, check_stream_length
 
-    check_stream_length(args.chunks, args.seconds)
+    check_stream_length(args.chunks, args.seconds, python_names=False)
     check_sampling(args.guidance, args.guidance_2, args.seed, python_names=False)
     given = dict(chunk=args.chunk, sinks=args.sinks, window=args.window, steps=args.steps, context=args.context,
                  first_chunk=getattr(args, "first_chunk", None), sampler=args.sampler, timesteps=_timesteps(args.timesteps),
@@ -312,12 +312,10 @@ def _write_stream(stream, out: Path, fps: float, latents_path: Optional[Path], s
             for chunk in stream:
                 writer.append(chunk.frames)
                 last = chunk.frames[-1:]
-                if chunk.is_input:
-                    if latents_path is not None:
-                        latents.append(stream.prefix.history)
-                    continue
                 if latents_path is not None:  # kept only when asked for: a stream's memory stays flat
                     latents.append(chunk.latents)
+                if chunk.is_input:
+                    continue
                 chunks += 1
                 bar.update()
                 bar.set_postfix(frames=writer.frames_written, fps=f"{len(chunk.frames) / chunk.seconds:.1f}")

@@ -252,9 +252,10 @@ class VidlongPipelineMixin:
         """
         from .methods import Streaming
         from .streaming import VideoStreamer, chunks_for_seconds
-        from .validate import check_stream_length
+        from .validate import check_stream_arguments, check_stream_length
 
         check_stream_length(chunks, seconds)
+        check_stream_arguments(kwargs, "pipe.stream")
         streaming = streaming or Streaming.preset(self.spec.stream_preset or "default")
         if chunks is None and seconds:
             chunks = chunks_for_seconds(seconds, self.spec.fps, streaming.chunk, self.spec.temporal_ratio,
@@ -277,9 +278,10 @@ class VidlongPipelineMixin:
         from .extend import extension_prefix, read_input_video
         from .methods import Streaming
         from .streaming import chunks_for_seconds
-        from .validate import check_sampling, check_stream_length
+        from .validate import check_sampling, check_stream_arguments, check_stream_length
 
         check_stream_length(chunks, seconds)
+        check_stream_arguments(kwargs, "pipe.extend")
         check_sampling(**{name: kwargs[name] for name in ("guidance", "guidance_2", "seed") if name in kwargs})
         if isinstance(video, (str, os.PathLike)):
             video, file_fps = read_input_video(video)

@@ -54,14 +54,16 @@ class StreamText:
 class StreamChunk:
     """One finished chunk: `frames` uint8 ``[T, H, W, 3]`` (T = r·C for the VAE's r pixel frames per
     latent frame, or r·(C - 1) + 1 for a stream's first chunk), `index` (0-based; -1 for an extension's
-    input), `prompt`, `seconds` of wall time spent on it, `latents` ``[1, C_lat, C, h, w]``; `is_input`
-    marks the input frames an extension starts with."""
+    input), `prompt`, `seconds` of wall time spent on it, `latents` ``[1, C_lat, C, h, w]`` (for an
+    extension's input: the latents it continues from, the saved ones or its video's encoded tail, so
+    that the items' latents concatenated are what ``--save-latents`` saves); `is_input` marks the input
+    frames an extension starts with."""
 
     index: int
     frames: np.ndarray
     prompt: str
     seconds: float
-    latents: Optional[torch.Tensor]
+    latents: torch.Tensor
     is_input: bool = False
 
 
@@ -400,7 +402,7 @@ class VideoStreamer:
         if self.pipe.task == "i2v":  # the context's first frame is its windows' image
             self.condition = self._image_condition(frames[max(0, len(frames) - pixel_frames(cached.shape[2], self.pipe.spec.temporal_ratio))])
         self.seam = SeamBlend(frames[-1], decoded[-1], self.streaming.seam_frames)
-        return StreamChunk(-1, frames, prompt_at(self.prompts, 0), time.perf_counter() - start, None, is_input=True)
+        return StreamChunk(-1, frames, prompt_at(self.prompts, 0), time.perf_counter() - start, prefix.history, is_input=True)
 
     def _replay(self, decoder, history: torch.Tensor, keep: bool) -> np.ndarray:
         """Decode the input's latents ``[1, C, F, h, w]`` a chunk at a time (the decoder's cache then holds

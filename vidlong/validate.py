@@ -97,14 +97,39 @@ def default_stream_context(family: str) -> str:
     return contexts[0] if contexts else "cache"
 
 
-def check_stream_length(chunks, seconds) -> None:
+def _named(python: str, flag: str, python_names: bool) -> str:
+    """How an error names an argument: the Python name with its flag in brackets, or the flag alone."""
+    return f"{python} ({flag})" if python_names else flag
+
+
+def check_stream_length(chunks, seconds, python_names: bool = True) -> None:
     """A stream's or an extension's length: `chunks` a whole number >= 1, `seconds` finite from 0 (until
-    stopped) to `MAX_SECONDS`; either may be None. Else one line."""
+    stopped) to `MAX_SECONDS`; either may be None. Else one line (naming the arguments as
+    `check_sampling` does)."""
     if chunks is not None and (isinstance(chunks, bool) or not isinstance(chunks, numbers.Integral) or chunks < 1):
-        raise VidlongError(f"--chunks must be a whole number >= 1, got {chunks!r}")
-    check_finite("--seconds", seconds, 0)
+        raise VidlongError(f"{_named('chunks', '--chunks', python_names)} must be a whole number >= 1, got {chunks!r}")
+    check_finite(_named("seconds", "--seconds", python_names), seconds, 0)
     if seconds is not None and seconds > MAX_SECONDS:
-        raise VidlongError(f"--seconds must be at most {MAX_SECONDS:g}, got {seconds:g}; use --forever to stream until interrupted")
+        until_stopped = "pass neither chunks nor seconds" if python_names else "use --forever"
+        raise VidlongError(f"{_named('seconds', '--seconds', python_names)} must be at most {MAX_SECONDS:g}, got "
+                           f"{seconds:g}; {until_stopped} to stream until interrupted")
+
+
+#: the diffusers call's names for what a stream or an extension takes under its own
+STREAM_ARGUMENT_NAMES = {"generator": "seed=<int>", "guidance_scale": "guidance=", "guidance_scale_2": "guidance_2=",
+                         "num_inference_steps": "streaming=vidlong.Streaming(steps=...)", "num_frames": "chunks= or seconds="}
+#: the keyword arguments `pipe.stream` and `pipe.extend` pass on to the stream
+STREAM_ARGUMENTS = ("guidance", "guidance_2", "seed", "height", "width", "negative_prompt", "image")
+
+
+def check_stream_arguments(kwargs: dict, call: str) -> None:
+    """`call`'s (``pipe.stream`` / ``pipe.extend``) extra keyword arguments: one line for a diffusers
+    call's name (``generator=``, ``guidance_scale=``...) naming the stream's own, or for an unknown one."""
+    for name in kwargs:
+        if name in STREAM_ARGUMENT_NAMES:
+            raise VidlongError(f"{call} takes {STREAM_ARGUMENT_NAMES[name]} where the diffusers call takes {name}=")
+        if name not in STREAM_ARGUMENTS:
+            raise VidlongError(f"{call} got an unknown argument {name}=; it takes {', '.join(STREAM_ARGUMENTS)}")
 
 
 def check_sampling(guidance=None, guidance_2=None, seed=0, python_names: bool = True) -> None:
@@ -112,7 +137,7 @@ def check_sampling(guidance=None, guidance_2=None, seed=0, python_names: bool = 
     `MAX_GUIDANCE`, a seed from 0 to `MAX_SEED`. Errors name the Python argument with its flag in
     brackets, or (``python_names=False``, the CLI and `GenerateRequest`) the flag alone."""
     def name(python, flag):
-        return f"{python} ({flag})" if python_names else flag
+        return _named(python, flag, python_names)
     check_finite(name("guidance", "--guidance"), guidance, 0, MAX_GUIDANCE)
     check_finite(name("guidance_2", "--guidance-2"), guidance_2, 0, MAX_GUIDANCE)
     check_seed(seed, name("seed", "--seed"))
