@@ -99,6 +99,8 @@ CLI_ROWS = [
     ("stream", ["--prompt", "0:a red ball; 0:a blue ball"], "two prompts at chunk 0", None),
     ("stream", ["--window", "1000"], "--window 1000 exceeds the model's native window of 3", None),
     ("stream", ["--sinks", "1000"], "--sinks 1000 exceeds the model's native window of 3", None),
+    ("stream", ["--chunk", "1", "--sinks", "1", "--window", "2"],
+     "--sinks 1 + --window 2 + --chunk 1 = 4 latent frames exceed the model's native window of 3; use --window 1 or less", None),
     ("stream", ["--seconds", "-5"], "--seconds must be >= 0", None),
     ("stream", ["--seconds", "nan"], "--seconds must be a finite number", None),
     ("stream", ["--seconds", "1e308"], "--seconds must be at most 1e+07, got 1e+308; use --forever", None),

@@ -259,6 +259,8 @@ def test_apply_takes_native_length_from_the_folder_or_refuses(folders):
     with pytest.raises(vidlong.VidlongError, match="native_frames="):
         vidlong.apply(bare, vidlong.UltraViCo())
     assert vidlong.apply(bare, vidlong.UltraViCo(), native_frames=5).native_frames == 5
+    with pytest.raises(vidlong.VidlongError, match=r"takes the pipeline's transformer.*vidlong.apply\(pipe.transformer"):
+        vidlong.apply(vidlong.load_pipeline(folders["wan2.2"], device="cpu"), vidlong.UltraViCo())
 
 
 def test_default_model_spec_reaches_apply():

@@ -136,7 +136,8 @@ def tail_pixel_frames(total: int, latent_count: int, temporal_ratio: int = 4) ->
 def check_extension_source(video, latents) -> None:
     """An extension needs frames or latents to continue."""
     if video is None and latents is None:
-        raise VidlongError("extend needs the video to continue: pass --video in.mp4 or --latents in.pt")
+        raise VidlongError("extend needs the video to continue: pass --video in.mp4 or --latents in.pt "
+                           "(pipe.extend: video= or latents=)")
 
 
 def extension_prefix(pipe, streaming, video: Optional[np.ndarray] = None,

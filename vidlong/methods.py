@@ -201,7 +201,8 @@ class Streaming:
     """Streaming generation: chunk by chunk through attention sinks and a rolling KV cache.
 
     All counts are latent frames. Defaults keep ``sinks + window + chunk`` equal to the native
-    window, so no query ever sees a temporal position the model was not trained on.
+    window, so no query ever sees a temporal position the model was not trained on; a window that
+    takes that sum past the native window is refused when the stream starts.
 
     Attributes:
         chunk: latent frames generated per chunk (C).

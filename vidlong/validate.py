@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Optional
 
 from .errors import VidlongError
 from .method_names import NOISE_KINDS
+from .schedulers.stream import StreamSchedule
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
 from .models import (Geometry, ModelSpec, folder_configs, folder_geometry, pipeline_facts, pipeline_folder, pipeline_task,
                      spec_for_folder)
@@ -251,7 +252,8 @@ def check_new_outputs(out: Path, others=(), overwrite: bool = False) -> None:
 
 def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> None:
     """A `Streaming` config (and a stream's size) against `limits`: chunks, sinks and window each within
-    the native window, steps within `MAX_STEPS`, sizes as for generate."""
+    the native window, and no window that takes a chunk's view (sinks + window + chunk) past it; steps
+    within `MAX_STEPS`, sizes as for generate."""
     check_streams(limits.family, streaming.context)
     if limits.geometry.patch[0] > 1:
         raise VidlongError(f"streaming a transformer whose temporal patch spans {limits.geometry.patch[0]} latent frames "
@@ -262,6 +264,12 @@ def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> Non
         if value is not None and value > native:
             raise VidlongError(f"--{name.replace('_', '-')} {value} exceeds the model's native window of {native} "
                                f"latent frames; use at most {native}")
+    schedule = StreamSchedule.resolve(native, streaming.chunk, streaming.sinks, streaming.window)
+    view = max(native, schedule.sinks + schedule.chunk)  # a window may not take a chunk's view past native
+    if schedule.context_frames > view:  # (positions the model was not trained on)
+        raise VidlongError(f"--sinks {schedule.sinks} + --window {schedule.window} + --chunk {schedule.chunk} = "
+                           f"{schedule.context_frames} latent frames exceed the model's native window of {native}; "
+                           f"use --window {view - schedule.sinks - schedule.chunk} or less")
     check_steps(streaming.steps)
     check_size(limits.spec.height if height is None else height, limits.spec.width if width is None else width,
                limits.geometry.pixel_multiple, limits.rope_positions)

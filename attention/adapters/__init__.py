@@ -20,6 +20,9 @@ def adapter_for(transformer) -> FamilyAdapter:
         if type(transformer).__name__ == adapter.transformer_class:
             return adapter
     served = ", ".join(a.transformer_class for a in ADAPTERS)
+    if hasattr(transformer, "transformer"):  # a pipeline handed over whole
+        raise VidlongError(f"vidlong.apply takes the pipeline's transformer, not the {type(transformer).__name__}: "
+                           "vidlong.apply(pipe.transformer, ...), or pipe.apply(...) on a vidlong pipeline")
     raise VidlongError(f"vidlong supports diffusers' {served}; got {type(transformer).__name__}")
 
 
