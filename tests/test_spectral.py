@@ -187,8 +187,10 @@ def test_explicit_bands_and_presets():
     bands = fusion.bands_for(layout, fusion.windows_for(layout))
     assert torch.allclose(bands.dense(), make_bands(12, 2, 2, (0.1, 0.3), 0.25).dense())
     assert vidlong.SpectralFusion.preset("8x").windows == (4.0, 2.0, 1.0)
-    with pytest.raises(vidlong.VidlongError, match="unknown preset"):
-        vidlong.SpectralFusion.preset("5x")
+    assert vidlong.UltraViCo.preset("4x") == vidlong.load_preset("4x")["ultravico"] == vidlong.UltraViCo(alpha=0.9)
+    for method in (vidlong.SpectralFusion, vidlong.UltraViCo):
+        with pytest.raises(vidlong.VidlongError, match="unknown preset"):
+            method.preset("5x")
 
 
 def _rotated_inputs(layout, seed: int, head_dim: int = 12):

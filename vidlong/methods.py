@@ -71,6 +71,12 @@ class UltraViCo:
         if any(not 0 <= low <= high for low, high in self.beta_bands):
             raise VidlongError(f"UltraViCo beta_bands must be (low, high) frame distances, low <= high, got {self.beta_bands}")
 
+    @classmethod
+    def preset(cls, name: str) -> "UltraViCo":
+        """The decay settings of preset `name` (e.g. "4x"), as `SpectralFusion.preset` gives its fusion's;
+        the preset's initial noise is `load_preset(name)["noise"]` (`generate` uses it)."""
+        return load_preset(name)["ultravico"]
+
     def score_mod(self, layout: TokenLayout) -> ScoreMod:
         """The modifier of far pairs' logits: ``min(s, alpha·s)``, or with `beta` the banded variant."""
         if self.beta is None:
