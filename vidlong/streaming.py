@@ -17,11 +17,11 @@ frames (an `ExtensionPrefix`).
 from __future__ import annotations
 
 import itertools
-from contextlib import contextmanager
 import math
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
