@@ -87,6 +87,7 @@ def test_streaming_writer_appends_chunks(tmp_path):
     with StreamingVideoWriter(tmp_path / "s.mp4", fps=8) as writer:
         for chunk in np.split(frames, 3):
             writer.append(chunk)
+            assert (tmp_path / "s.mp4").stat().st_size > 0  # ffmpeg has begun the file when append returns
         assert writer.frames_written == 12
     back, fps = read_video(tmp_path / "s.mp4")
     assert back.shape == frames.shape and fps == 8

@@ -15,6 +15,7 @@ import os
 import secrets
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterable
 from glob import escape as glob_escape
 from pathlib import Path
@@ -91,6 +92,7 @@ class _Encoder:
             "-movflags", movflags, "-flush_packets", "1", "-f", "mp4", str(path),
         ]  # fmt: skip
         self._log = tempfile.TemporaryFile()
+        self.path = Path(path)
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._log, start_new_session=True)
 
     def write(self, frame: np.ndarray) -> None:
@@ -104,6 +106,16 @@ class _Encoder:
 
     def flush(self) -> None:
         self._proc.stdin.flush()
+
+    def wait_for_header(self, timeout: float = 10.0) -> None:
+        """Wait, at most `timeout` s, until ffmpeg has begun the file (its header is written as the first
+        frame is encoded): its start can take longer than a chunk, and a chunk reported done should be
+        one that a killed ffmpeg leaves behind."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._proc.poll() is None:
+            if self.path.is_file() and self.path.stat().st_size > 0:
+                return
+            time.sleep(0.005)
 
     def close(self) -> None:
         """Finish the file; raises VidlongError if ffmpeg failed."""
@@ -167,7 +179,8 @@ class StreamingVideoWriter:
     [T, H, W, 3] (or floats in [0, 1]); every chunk must have the size of the first.
 
     The file is a fragmented mp4 (an empty index, then one self-describing fragment per frame),
-    which is playable however it ends. When ``append`` returns, the chunk is in ffmpeg's input pipe;
+    which is playable however it ends. When ``append`` returns, the chunk is in ffmpeg's input pipe
+    (and, after the first, ffmpeg has begun the file: its start can outlast a fast chunk);
     if this process then crashes, is interrupted or is SIGKILLed, ffmpeg reads the rest of the pipe
     and finishes the file with every frame appended so far. If ffmpeg itself is killed too, the
     file stays playable and holds every frame ffmpeg had read but the last one: the encoder runs
@@ -189,7 +202,9 @@ class StreamingVideoWriter:
         return self._frames_written
 
     def append(self, frames) -> None:
-        """Append a chunk of frames, uint8 [T, H, W, 3] or floats in [0, 1]."""
+        """Append a chunk of frames, uint8 [T, H, W, 3] or floats in [0, 1]. The first returns once
+        ffmpeg has begun the file."""
+        first = self._encoder is None
         for frame in frames:
             frame = _to_uint8_even(frame)
             if self._encoder is None:
@@ -198,6 +213,8 @@ class StreamingVideoWriter:
             self._frames_written += 1
         if self._encoder is not None:
             self._encoder.flush()
+            if first:
+                self._encoder.wait_for_header()
 
     def close(self) -> None:
         """Finish the file (safe to call twice)."""
