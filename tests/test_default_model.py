@@ -166,14 +166,6 @@ def _generate_and_check(prompt: str, seed: int = 0) -> dict:
 
 
 @pytest.mark.slow
-def test_default_model_generates_the_prompted_objects():
-    """A one-video version of the model's target: all prompted objects, in their colours, in
-    >= 90% of frames (the full version is ``training/evaluate.py``: 8 prompts x 2 seeds)."""
-    s = _generate_and_check("a red circle and a blue square")
-    assert s["frac_frames_all_present"] >= 0.9 and s["colour_fidelity"] >= 0.9, s
-
-
-@pytest.mark.slow
 def test_default_model_draws_a_one_object_prompt_in_its_colour():
     """The same target on a one-object prompt and on a background colour of its own."""
     s = _generate_and_check("a green triangle on a black background", seed=1)
@@ -182,14 +174,17 @@ def test_default_model_draws_a_one_object_prompt_in_its_colour():
 
 @pytest.mark.slow
 def test_cli_check_scores_what_vidlong_generate_wrote(tmp_path):
-    """The target as a user meets it: a `vidlong generate` process, its mp4 read back, checked."""
+    """A one-video version of the model's target as a user meets it (all prompted objects, in their
+    colours, in >= 90% of frames; the full version is ``training/evaluate.py``: 8 prompts x 2 seeds):
+    a `vidlong generate` process, its mp4 read back, checked."""
     from training.cli_check import main as cli_check
 
     cli_check(["--num-prompts", "1", "--seeds", "0", "--out", str(tmp_path / "check.json")])
     result = json.loads((tmp_path / "check.json").read_text())
     (video,) = result["videos"]
     assert video["prompt"] == "a red circle and a blue square" and video["num_frames"] == 33
-    assert video["frac_frames_all_present"] >= 0.9 and result["max_wall_seconds"] > 0
+    assert video["frac_frames_all_present"] >= 0.9 and video["colour_fidelity"] >= 0.9, video
+    assert result["max_wall_seconds"] > 0
 
 
 def test_truncated_weight_file_fails_to_load(tmp_path):
