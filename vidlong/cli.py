@@ -152,7 +152,7 @@ def _run_generate(args) -> int:
     settings = dict(result.settings, model_path=str(args.model or "embedded default"), compile=args.compile, out=str(out))
     if latents_path is not None:
         save_latents(latents_path, result.latents, model=pipe.spec.name, prompt=request.prompt, fps=float(pipe.spec.fps),
-                     **video_identity(result.frames))
+                     **video_identity(result.frames[-1], len(result.frames)))
         settings["latents"] = str(latents_path)
     atomic_write_text(out.with_suffix(".json"), json.dumps(settings, indent=2) + "\n")
     print(f"wrote {out} ({result.frames.shape[0]} frames, {result.frames.shape[2]}x{result.frames.shape[1]}, "
@@ -311,7 +311,7 @@ def _write_stream(stream, out: Path, fps: float, latents_path: Optional[Path], s
         try:
             for chunk in stream:
                 writer.append(chunk.frames)
-                last = chunk.frames[-1:]
+                last = chunk.frames[-1]
                 if latents_path is not None:  # kept only when asked for: a stream's memory stays flat
                     latents.append(chunk.latents)
                 if chunk.is_input:
@@ -329,7 +329,7 @@ def _write_stream(stream, out: Path, fps: float, latents_path: Optional[Path], s
     settings = dict(settings, chunks=chunks, pixel_frames=writer.frames_written, fps=fps, out=str(out))
     if latents_path is not None and latents:
         save_latents(latents_path, torch.cat(latents, dim=2), model=settings["model"], prompt=settings["prompt"], fps=float(fps),
-                     **dict(video_identity(last), pixel_frames=writer.frames_written))
+                     **video_identity(last, writer.frames_written))
         settings["latents"] = str(latents_path)
     atomic_write_text(out.with_suffix(".json"), json.dumps(settings, indent=2) + "\n")
     if code == 0:

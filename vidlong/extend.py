@@ -87,13 +87,17 @@ THUMBNAIL = 8
 THUMBNAIL_TOLERANCE = 6.0
 
 
-def video_identity(frames: np.ndarray) -> dict:
+def thumbnail(frame: np.ndarray) -> np.ndarray:
+    """A frame ``[H, W, 3]`` as its `THUMBNAIL` x `THUMBNAIL` block means ``[THUMBNAIL, THUMBNAIL, 3]``."""
+    frame = frame.astype(np.float32)
+    h, w = frame.shape[0] // THUMBNAIL * THUMBNAIL, frame.shape[1] // THUMBNAIL * THUMBNAIL
+    return frame[:h, :w].reshape(THUMBNAIL, h // THUMBNAIL, THUMBNAIL, w // THUMBNAIL, 3).mean(axis=(1, 3))
+
+
+def video_identity(last_frame: np.ndarray, pixel_frames: int) -> dict:
     """What a latents file records of the video saved with it (`save_latents` meta): its pixel frame
-    count and its last frame's `THUMBNAIL` x `THUMBNAIL` block means (plain lists)."""
-    last = frames[-1].astype(np.float32)
-    h, w = last.shape[0] // THUMBNAIL * THUMBNAIL, last.shape[1] // THUMBNAIL * THUMBNAIL
-    blocks = last[:h, :w].reshape(THUMBNAIL, h // THUMBNAIL, THUMBNAIL, w // THUMBNAIL, 3).mean(axis=(1, 3))
-    return dict(pixel_frames=int(len(frames)), last_frame=np.round(blocks, 1).tolist())
+    count and its last frame's `thumbnail` (plain lists)."""
+    return dict(pixel_frames=int(pixel_frames), last_frame=np.round(thumbnail(last_frame), 1).tolist())
 
 
 def check_video_matches_latents(frames: np.ndarray, latents: torch.Tensor, geometry: Geometry, meta: dict = None) -> None:
@@ -111,9 +115,9 @@ def check_video_matches_latents(frames: np.ndarray, latents: torch.Tensor, geome
     if isinstance(recorded, int) and recorded != len(frames):
         raise VidlongError(f"--video has {len(frames)} frames but --latents were saved with a video of {recorded}; "
                            "pass the latents saved with that video")
-    thumbnail = (meta or {}).get("last_frame")
-    if thumbnail is not None:
-        difference = float(np.abs(np.asarray(video_identity(frames)["last_frame"]) - np.asarray(thumbnail)).mean())
+    recorded_thumbnail = (meta or {}).get("last_frame")
+    if recorded_thumbnail is not None:
+        difference = float(np.abs(np.round(thumbnail(frames[-1]), 1) - np.asarray(recorded_thumbnail)).mean())
         if difference > THUMBNAIL_TOLERANCE:
             raise VidlongError(f"--video's last frame is not the one --latents were saved with ({difference:.0f} grey "
                                "levels apart); pass the latents saved with that video")

@@ -137,11 +137,9 @@ def check_sampling(guidance=None, guidance_2=None, seed=0, python_names: bool = 
     """The sampling arguments of a generation, a stream or an extension: guidances finite from 0 to
     `MAX_GUIDANCE`, a seed from 0 to `MAX_SEED`. Errors name the Python argument with its flag in
     brackets, or (``python_names=False``, the CLI and `GenerateRequest`) the flag alone."""
-    def name(python, flag):
-        return _named(python, flag, python_names)
-    check_finite(name("guidance", "--guidance"), guidance, 0, MAX_GUIDANCE)
-    check_finite(name("guidance_2", "--guidance-2"), guidance_2, 0, MAX_GUIDANCE)
-    check_seed(seed, name("seed", "--seed"))
+    check_finite(_named("guidance", "--guidance", python_names), guidance, 0, MAX_GUIDANCE)
+    check_finite(_named("guidance_2", "--guidance-2", python_names), guidance_2, 0, MAX_GUIDANCE)
+    check_seed(seed, _named("seed", "--seed", python_names))
 
 
 def check_finite(name: str, value, low: float | None = None, high: float | None = None) -> None:
