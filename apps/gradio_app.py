@@ -82,10 +82,12 @@ FORM_FIELDS = ("prompt", "method", "preset", "ratio", "steps", "guidance", "seed
 
 
 def _user_message(err: Exception) -> str:
-    """One line for the user, naming fields as the page does ("height", not the CLI's "--height")."""
+    """One line for the user, naming fields as the page does ("height", not the CLI's "--height" or the
+    Python "height (--height)", `vidlong.errors.named`)."""
     text = str(err).strip().splitlines()
-    return re.sub(r"--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)", lambda m: m.group(1).replace("-", " "),
+    line = re.sub(r"\b([a-z][a-z0-9_]*) \(--[a-z0-9-]+\)", lambda m: m.group(1).replace("_", " "),
                   text[0] if text else type(err).__name__)
+    return re.sub(r"--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)", lambda m: m.group(1).replace("-", " "), line)
 
 
 def _one_line(err: BaseException) -> str:

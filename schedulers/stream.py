@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from ..errors import VidlongError
+from ..errors import VidlongError, named
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def parse_prompt_schedule(text: str) -> list[tuple[int, str]]:
     """
     parts = [p.strip() for p in text.split(";") if p.strip()]
     if not parts:
-        raise VidlongError("the prompt is empty; pass --prompt \"a red ball\" or \"0:a red ball; 20:a blue ball\"")
+        raise VidlongError(f"the prompt is empty; pass {named('prompt')} \"a red ball\" or \"0:a red ball; 20:a blue ball\"")
     schedule = []
     for part in parts:
         head, sep, rest = part.partition(":")

@@ -120,7 +120,7 @@ def slow(monkeypatch):
 
 BAD_INPUTS = [  # (endpoint, fields, the start of the one-line message)
     ("/generate", dict(prompt="   "), EMPTY_PROMPT),
-    ("/generate", dict(height=40), "height 40 must be a multiple of 16; use height 32 or height 48"),
+    ("/generate", dict(height=40), "height 40 must be a multiple of 16; use height 32 or 48"),
     ("/generate", dict(width=0), "Width must be from 16 to 1024, got 0"),
     ("/generate", dict(seed=2**64), f"seed must be a whole number from 0 to {2**63 - 1}, got {2**64}"),
     ("/generate", dict(seed=-2), f"seed must be a whole number from 0 to {2**63 - 1}, got -2"),
@@ -202,7 +202,7 @@ def test_app_subcommand_errors_are_one_line(model_dir):
     with pytest.raises(VidlongError, match="does not exist"):
         parse_app("--model", "/nonexistent/wan").run(parse_app("--model", "/nonexistent/wan"))
     args = parse_app("--model", str(model_dir), "--device", "cpu", "--dtype", "float16")
-    with pytest.raises(VidlongError, match="--dtype float16 runs on CUDA only"):
+    with pytest.raises(VidlongError, match="float16 runs on CUDA only"):
         args.run(args)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -107,7 +107,7 @@ CLI_ROWS = [
     ("stream", ["--chunks", "0"], "--chunks must be a whole number >= 1", None),
     ("stream", ["--first-chunk", "0"], "first_chunk (--first-chunk) must be a whole number >= 1", None),
     ("stream", ["--first-chunk", "4"], "--first-chunk 4 exceeds the model's native window of 3", None),
-    ("generate", ["--height", "33"], "--height 33 must be a multiple of 16; use --height 32 or --height 48", None),
+    ("generate", ["--height", "33"], "--height 33 must be a multiple of 16; use --height 32 or 48", None),
     ("generate", ["--image", "{inputs}/frame.png"], "text-to-video and takes no --image", None),
     ("extend", [], "extend needs the video to continue: pass --video in.mp4 or --latents in.pt", None),
     ("extend", ["--video", "{inputs}/notes.txt"], "is not a readable video", None),

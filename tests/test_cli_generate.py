@@ -89,15 +89,18 @@ def test_stream_compile_on_cuda_compiles_the_decoder_too():
 
 
 def test_compile_refusals_read_only_the_configs(tmp_path):
-    """A transformer without repeated blocks (CogVideoX's) and offloading are refused in one line."""
-    from vidlong.errors import VidlongError
+    """A transformer without repeated blocks (CogVideoX's) and offloading are refused in one line, naming
+    the Python arguments from Python and the flags alone from the CLI (`flag_names`)."""
+    from vidlong.errors import VidlongError, flag_names
     from vidlong.validate import check_compile
 
     (tmp_path / "transformer").mkdir()
     (tmp_path / "transformer" / "config.json").write_text(json.dumps({"_class_name": "CogVideoXTransformer3DModel"}))
     with pytest.raises(VidlongError, match="CogVideoXTransformer3DModel has no repeated blocks"):
         check_compile("inductor", tmp_path)
-    with pytest.raises(VidlongError, match="--compile with --offload group: not supported together"):
+    with pytest.raises(VidlongError, match=r"^compile \(--compile\) with offload \(--offload\) group: not supported together"):
+        check_compile("inductor", tmp_path, "group")
+    with flag_names(), pytest.raises(VidlongError, match="^--compile with --offload group: not supported together"):
         check_compile("inductor", tmp_path, "group")
 
 
@@ -111,7 +114,7 @@ BAD_INPUT = [
     (["--model", "{not_diffusers}"], "no model_index.json"),
     (["--preset", "5x"], "unknown preset '5x'; choose one of: 2x, 3x, 4x, 8x, 16x"),
     (["--method", "magic"], "unknown method 'magic'"),
-    (["--height", "40"], "--height 40 must be a multiple of 16; use --height 32 or --height 48"),
+    (["--height", "40"], "--height 40 must be a multiple of 16; use --height 32 or 48"),
     (["--offload", "group", "--device", "cpu"], "--offload group moves weights between the CPU and a GPU; it needs --device cuda"),
     (["--compile", "nosuch"], "--compile nosuch: not a torch.compile backend; use inductor (the default) or eager"),
 ]

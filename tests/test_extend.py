@@ -102,7 +102,7 @@ def test_python_extension_refuses_a_video_and_latents_of_different_videos(folder
     latents, _ = load_latents(made.with_suffix(".pt"))
     pipe = vidlong.load_pipeline(folders["wan2.1"], device="cpu")
     frames, _ = read_video(made)
-    with pytest.raises(vidlong.VidlongError, match="more than --video"):
+    with pytest.raises(vidlong.VidlongError, match="more than the video's"):
         pipe.extend("a red circle", video=frames[:3], latents=latents, streaming=SMALL, chunks=1)
     with pytest.raises(vidlong.VidlongError, match="decode to"):
         pipe.extend("a red circle", video=np.zeros((len(frames), 16, 16, 3), np.uint8), latents=latents, streaming=SMALL, chunks=1)

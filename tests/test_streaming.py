@@ -365,7 +365,7 @@ def test_first_chunk_length_and_chunk_counts(model_dir):
     assert chunks_for_seconds(2.0, 8, chunk=1, first_chunk=3) == 3  # 16 frames: 9 + 4 + 4
     assert chunks_for_seconds(1.0, 8, chunk=1, first_chunk=3) == 1
     assert chunks_for_seconds(2.0, 8, chunk=1, continuing=True) == 4
-    with pytest.raises(vidlong.VidlongError, match="first-chunk 4 exceeds"):
+    with pytest.raises(vidlong.VidlongError, match=r"^first_chunk \(--first-chunk\) 4 exceeds"):
         pipe.stream("a red circle", streaming=vidlong.Streaming(first_chunk=4), chunks=1)
     with pytest.raises(vidlong.VidlongError, match="first_chunk .* must be a whole number >= 1"):
         vidlong.Streaming(first_chunk=0)

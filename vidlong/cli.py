@@ -259,8 +259,8 @@ def _streaming_config(args):
     from .methods import Streaming
     from .validate import check_sampling, check_stream_length
 
-    check_stream_length(args.chunks, args.seconds, python_names=False)
-    check_sampling(args.guidance, args.guidance_2, args.seed, python_names=False)
+    check_stream_length(args.chunks, args.seconds)
+    check_sampling(args.guidance, args.guidance_2, args.seed)
     given = dict(chunk=args.chunk, sinks=args.sinks, window=args.window, steps=args.steps, context=args.context,
                  first_chunk=getattr(args, "first_chunk", None), sampler=args.sampler, timesteps=_timesteps(args.timesteps),
                  recache_on_prompt_switch=False if args.no_recache else None, keep_sinks_on_switch=args.keep_sinks)
@@ -483,11 +483,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Entry point: user errors print one line and exit 2; Ctrl-C exits 130; no tracebacks unless VIDLONG_DEBUG=1."""
+    from .errors import flag_names
     from .interrupts import interrupt_handling
 
     args = build_parser().parse_args(argv)
     try:
-        with interrupt_handling():
+        with interrupt_handling(), flag_names():
             return args.run(args)
     except VidlongError as err:
         print(f"vidlong: error: {err}", file=sys.stderr)

@@ -1,3 +1,11 @@
+"""vidlong's user-facing errors, and how their one line names an argument (`named`)."""
+from __future__ import annotations
+
+import contextvars
+from contextlib import contextmanager
+from typing import Optional
+
+
 class VidlongError(Exception):
     """A user-facing error: its message is one line that names the fix."""
 
@@ -5,3 +13,30 @@ class VidlongError(Exception):
 class Stopped(Exception):
     """A run ended early because its user asked (the app's Stop, a cancelled API call, a closed tab).
     A progress callback raises it; the run undoes what it applied and stops at that point."""
+
+
+#: whether errors name arguments by their command-line flags alone (inside `flag_names`, the CLI's)
+_FLAG_NAMES = contextvars.ContextVar("vidlong_flag_names", default=False)
+
+
+@contextmanager
+def flag_names():
+    """Within it, errors name arguments by their flags alone (``--first-chunk``): the CLI runs in it."""
+    token = _FLAG_NAMES.set(True)
+    try:
+        yield
+    finally:
+        _FLAG_NAMES.reset(token)
+
+
+def naming_flags() -> bool:
+    """Whether errors name flags alone here (inside `flag_names`)."""
+    return _FLAG_NAMES.get()
+
+
+def named(python: str, flag: Optional[str] = None) -> str:
+    """How an error names an argument: from Python, its name with its flag in brackets (``first_chunk
+    (--first-chunk)``); inside `flag_names`, the flag alone. `flag` defaults to ``--`` + the name with
+    dashes."""
+    flag = flag or "--" + python.replace("_", "-")
+    return flag if _FLAG_NAMES.get() else f"{python} ({flag})"

@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .errors import VidlongError
+from .errors import VidlongError, named
 from .files import atomic_write_bytes
 from .models import Geometry, pixel_frames
 
@@ -54,28 +54,28 @@ def read_input_video(path) -> tuple[np.ndarray, float]:
     from .video_io import read_video
 
     if Path(path).suffix.lower() in IMAGE_SUFFIXES:
-        raise VidlongError(f"--video {path} is an image, not a video; to start a video from it use "
+        raise VidlongError(f"{named('video')} {path} is an image, not a video; to start a video from it use "
                            f"vidlong generate --image {path} with an image-to-video model")
     try:
         return read_video(path)
     except VidlongError:
         raise
     except Exception as err:  # noqa: BLE001 - ffmpeg's readers raise many types for a bad file
-        raise VidlongError(f"--video {path} is not a readable video ({type(err).__name__}); pass an mp4 file") from None
+        raise VidlongError(f"{named('video')} {path} is not a readable video ({type(err).__name__}); pass an mp4 file") from None
 
 
-def check_video_for_model(frames: np.ndarray, geometry: Geometry, source: str = "--video") -> None:
+def check_video_for_model(frames: np.ndarray, geometry: Geometry) -> None:
     """A one-line error unless `frames` ``[T, H, W, 3]`` can be continued by a model of `geometry`.
 
     The continuation is made at the input's own size (so the two can be joined); a size that is not a
     multiple of the model's grid is refused rather than resized, since resizing would change the input.
     """
     if frames.ndim != 4 or frames.shape[0] < 1:
-        raise VidlongError(f"{source} holds no frames; pass a video with at least 1 frame")
+        raise VidlongError(f"{named('video')} holds no frames; pass a video with at least 1 frame")
     height, width, multiple = frames.shape[1], frames.shape[2], geometry.pixel_multiple
     if height % multiple or width % multiple:
         h, w = max(multiple, height // multiple * multiple), max(multiple, width // multiple * multiple)
-        raise VidlongError(f"{source} is {width}x{height}; this model needs sizes in multiples of {multiple}: resize it "
+        raise VidlongError(f"{named('video')} is {width}x{height}; this model needs sizes in multiples of {multiple}: resize it "
                            f"first, e.g. ffmpeg -i in.mp4 -vf scale={w}:{h} in_{w}x{h}.mp4")
 
 
@@ -106,20 +106,20 @@ def check_video_matches_latents(frames: np.ndarray, latents: torch.Tensor, geome
     last frame."""
     size = (latents.shape[3] * geometry.spatial, latents.shape[4] * geometry.spatial)
     if tuple(frames.shape[1:3]) != size:
-        raise VidlongError(f"--video is {frames.shape[2]}x{frames.shape[1]} but --latents decode to {size[1]}x{size[0]}; "
+        raise VidlongError(f"{named('video')} is {frames.shape[2]}x{frames.shape[1]} but {named('latents')} decode to {size[1]}x{size[0]}; "
                            "pass the latents saved with that video")
     if pixel_frames(latents.shape[2], geometry.temporal) > len(frames):
-        raise VidlongError(f"--latents hold {latents.shape[2]} latent frames, more than --video's {len(frames)} frames; "
+        raise VidlongError(f"{named('latents')} hold {latents.shape[2]} latent frames, more than the video's {len(frames)} frames; "
                            "pass the latents saved with that video")
     recorded = (meta or {}).get("pixel_frames")
     if isinstance(recorded, int) and recorded != len(frames):
-        raise VidlongError(f"--video has {len(frames)} frames but --latents were saved with a video of {recorded}; "
+        raise VidlongError(f"{named('video')} has {len(frames)} frames but {named('latents')} were saved with a video of {recorded}; "
                            "pass the latents saved with that video")
     recorded_thumbnail = (meta or {}).get("last_frame")
     if recorded_thumbnail is not None:
         difference = float(np.abs(np.round(thumbnail(frames[-1]), 1) - np.asarray(recorded_thumbnail)).mean())
         if difference > THUMBNAIL_TOLERANCE:
-            raise VidlongError(f"--video's last frame is not the one --latents were saved with ({difference:.0f} grey "
+            raise VidlongError(f"{named('video')}: its last frame is not the one {named('latents')} were saved with ({difference:.0f} grey "
                                "levels apart); pass the latents saved with that video")
 
 
@@ -166,19 +166,19 @@ def extension_prefix(pipe, streaming, video: Optional[np.ndarray] = None,
     return ExtensionPrefix(latents=encoded, history=encoded, frames=video)
 
 
-def check_latents_for_model(latents: torch.Tensor, geometry: Geometry, source: str = "--latents") -> None:
+def check_latents_for_model(latents: torch.Tensor, geometry: Geometry) -> None:
     """A one-line error unless `latents` are ``[1, C, F, h, w]`` with this model's channel count."""
     if latents.ndim != 5 or latents.shape[0] != 1 or latents.shape[2] < 1:
-        raise VidlongError(f"{source} holds latents of shape {tuple(latents.shape)}; expected [1, C, frames, h, w] "
+        raise VidlongError(f"{named('latents')} holds latents of shape {tuple(latents.shape)}; expected [1, C, frames, h, w] "
                            "as saved by --save-latents")
     if latents.shape[1] != geometry.channels:
-        raise VidlongError(f"{source} holds {latents.shape[1]}-channel latents but this model's VAE has "
+        raise VidlongError(f"{named('latents')} holds {latents.shape[1]}-channel latents but this model's VAE has "
                            f"{geometry.channels}; continue them with the model that made them (--model)")
     if latents.shape[3] % geometry.patch[1] or latents.shape[4] % geometry.patch[2]:
-        raise VidlongError(f"{source} has a latent grid of {latents.shape[3]}x{latents.shape[4]}, not a multiple of "
+        raise VidlongError(f"{named('latents')} has a latent grid of {latents.shape[3]}x{latents.shape[4]}, not a multiple of "
                            f"this model's patch {geometry.patch[1]}x{geometry.patch[2]}; use the model that made them")
     if not torch.isfinite(latents).all():
-        raise VidlongError(f"{source} holds NaN or infinite values; save the latents again")
+        raise VidlongError(f"{named('latents')} holds NaN or infinite values; save the latents again")
 
 
 #: the keys of a latents file written by `save_latents`

@@ -10,7 +10,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from .errors import VidlongError
+from .errors import VidlongError, named
 from .methods import default_noise, method_switch, methods_for
 from .models import latent_frames, pixel_frames
 from .schedulers.noise import initial_noise
@@ -79,15 +79,15 @@ def load_image(path: str):
         with Image.open(path) as image:
             return image.convert("RGB")
     except (OSError, UnidentifiedImageError) as err:
-        raise VidlongError(f"--image {path} is not a readable image ({type(err).__name__}); pass a PNG or JPEG file") from None
+        raise VidlongError(f"{named('image')} {path} is not a readable image ({type(err).__name__}); pass a PNG or JPEG file") from None
 
 
 def check_task(task: str, has_image: bool) -> None:
     """Image-to-video models need an image; text-to-video models take none."""
     if task == "i2v" and not has_image:
-        raise VidlongError("this model is image-to-video: pass the first frame with --image start.png")
+        raise VidlongError(f"this model is image-to-video: pass the first frame with {named('image')} start.png")
     if task == "t2v" and has_image:
-        raise VidlongError("this model is text-to-video and takes no --image; use an image-to-video model folder "
+        raise VidlongError(f"this model is text-to-video and takes no {named('image')}; use an image-to-video model folder "
                            "(WanImageToVideoPipeline), or `vidlong extend --video` from a 1-frame video")
 
 
@@ -95,11 +95,11 @@ def resolve_latent_frames(request: GenerateRequest, native_frames: int, temporal
     """Latent frames of the request: from `frames` (pixel, 4k+1) or `ratio` × native."""
     if request.frames is not None:
         if isinstance(request.frames, bool) or not isinstance(request.frames, int):
-            raise VidlongError(f"--frames must be a whole number of pixel frames, got {request.frames!r}")
+            raise VidlongError(f"{named('frames')} must be a whole number of pixel frames, got {request.frames!r}")
         return latent_frames(request.frames, temporal_ratio)
     if isinstance(request.ratio, bool) or not isinstance(request.ratio, (int, float)) or not math.isfinite(request.ratio) \
             or request.ratio <= 0:
-        raise VidlongError(f"--ratio must be a finite number > 0, got {request.ratio!r}")
+        raise VidlongError(f"{named('ratio')} must be a finite number > 0, got {request.ratio!r}")
     return max(1, round(request.ratio * native_frames))
 
 

@@ -21,7 +21,7 @@ from typing import Optional, Union
 
 import yaml
 
-from .errors import VidlongError
+from .errors import VidlongError, named
 
 #: Wan's VAEs (2.1 and 2.2): pixel frames = 4 · (latent frames - 1) + 1.
 WAN_TEMPORAL_RATIO = 4
@@ -253,9 +253,9 @@ def check_model_folder(path: Union[str, Path, None]) -> Path:
         check_model_folder(link.base)
         return folder
     if folder.is_file():
-        raise VidlongError(f"--model {folder} is a file; pass the diffusers pipeline folder that holds model_index.json")
+        raise VidlongError(f"{named('path', '--model')} {folder} is a file; pass the diffusers pipeline folder that holds model_index.json")
     if not folder.is_dir():
-        raise VidlongError(f"model folder {folder} does not exist; pass a local diffusers pipeline folder to --model, "
+        raise VidlongError(f"model folder {folder} does not exist; pass a local diffusers pipeline folder as {named('path', '--model')}, "
                            f"or one of the embedded models: {', '.join(EMBEDDED_MODELS)}")
     index = folder / "model_index.json"
     if not index.is_file():

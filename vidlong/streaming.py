@@ -30,7 +30,7 @@ import torch
 
 from . import hooks
 from .attention.stream_attention import StreamContext
-from .errors import VidlongError
+from .errors import VidlongError, named
 from .generate import check_task, resolve_guidance
 from .image_condition import ImageCondition
 from .methods import Streaming
@@ -212,7 +212,7 @@ class VideoStreamer:
                                                                    sampling.guidances)
         self.first_chunk = streaming.first_chunk or spec.stream_first_chunk or self.schedule.chunk
         if self.first_chunk > spec.native_frames:
-            raise VidlongError(f"--first-chunk {self.first_chunk} exceeds the model's native window of "
+            raise VidlongError(f"{named('first_chunk')} {self.first_chunk} exceeds the model's native window of "
                                f"{spec.native_frames} latent frames; use at most {spec.native_frames}")
         self.height, self.width = height or spec.height, width or spec.width
         if prefix is not None:

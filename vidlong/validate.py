@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from .errors import VidlongError
+from .errors import VidlongError, named, naming_flags
 from .method_names import NOISE_KINDS
 from .schedulers.stream import StreamSchedule
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
@@ -86,8 +86,8 @@ def check_streams(family: str, context: Optional[str] = None) -> None:
         raise VidlongError(f"streaming is not available for {adapter.transformer_class}: {adapter.no_stream_reason}; "
                            "use vidlong generate for this model")
     if context is not None and context not in adapter.stream_contexts:
-        raise VidlongError(f"--context {context} is not available for {adapter.transformer_class}: {adapter.no_cache_reason}; "
-                           f"stream with --context {adapter.stream_contexts[0]} (its default)")
+        raise VidlongError(f"{named('context')} {context} is not available for {adapter.transformer_class}: "
+                           f"{adapter.no_cache_reason}; stream with {named('context')} {adapter.stream_contexts[0]} (its default)")
 
 
 def default_stream_context(family: str) -> str:
@@ -98,21 +98,15 @@ def default_stream_context(family: str) -> str:
     return contexts[0] if contexts else "cache"
 
 
-def _named(python: str, flag: str, python_names: bool) -> str:
-    """How an error names an argument: the Python name with its flag in brackets, or the flag alone."""
-    return f"{python} ({flag})" if python_names else flag
-
-
-def check_stream_length(chunks, seconds, python_names: bool = True) -> None:
+def check_stream_length(chunks, seconds) -> None:
     """A stream's or an extension's length: `chunks` a whole number >= 1, `seconds` finite from 0 (until
-    stopped) to `MAX_SECONDS`; either may be None. Else one line (naming the arguments as
-    `check_sampling` does)."""
+    stopped) to `MAX_SECONDS`; either may be None. Else one line."""
     if chunks is not None and (isinstance(chunks, bool) or not isinstance(chunks, numbers.Integral) or chunks < 1):
-        raise VidlongError(f"{_named('chunks', '--chunks', python_names)} must be a whole number >= 1, got {chunks!r}")
-    check_finite(_named("seconds", "--seconds", python_names), seconds, 0)
+        raise VidlongError(f"{named('chunks')} must be a whole number >= 1, got {chunks!r}")
+    check_finite(named("seconds"), seconds, 0)
     if seconds is not None and seconds > MAX_SECONDS:
-        until_stopped = "pass neither chunks nor seconds" if python_names else "use --forever"
-        raise VidlongError(f"{_named('seconds', '--seconds', python_names)} must be at most {MAX_SECONDS:g}, got "
+        until_stopped = "use --forever" if naming_flags() else "pass neither chunks nor seconds"
+        raise VidlongError(f"{named('seconds')} must be at most {MAX_SECONDS:g}, got "
                            f"{seconds:g}; {until_stopped} to stream until interrupted")
 
 
@@ -133,13 +127,12 @@ def check_stream_arguments(kwargs: dict, call: str) -> None:
             raise VidlongError(f"{call} got an unknown argument {name}=; it takes {', '.join(STREAM_ARGUMENTS)}")
 
 
-def check_sampling(guidance=None, guidance_2=None, seed=0, python_names: bool = True) -> None:
+def check_sampling(guidance=None, guidance_2=None, seed=0) -> None:
     """The sampling arguments of a generation, a stream or an extension: guidances finite from 0 to
-    `MAX_GUIDANCE`, a seed from 0 to `MAX_SEED`. Errors name the Python argument with its flag in
-    brackets, or (``python_names=False``, the CLI and `GenerateRequest`) the flag alone."""
-    check_finite(_named("guidance", "--guidance", python_names), guidance, 0, MAX_GUIDANCE)
-    check_finite(_named("guidance_2", "--guidance-2", python_names), guidance_2, 0, MAX_GUIDANCE)
-    check_seed(seed, _named("seed", "--seed", python_names))
+    `MAX_GUIDANCE`, a seed from 0 to `MAX_SEED`."""
+    check_finite(named("guidance"), guidance, 0, MAX_GUIDANCE)
+    check_finite(named("guidance_2"), guidance_2, 0, MAX_GUIDANCE)
+    check_seed(seed, named("seed"))
 
 
 def check_finite(name: str, value, low: float | None = None, high: float | None = None) -> None:
@@ -179,7 +172,7 @@ def check_dtype(dtype, device):
         raise VidlongError(f"dtype (--dtype) {dtype!r} is not one of {', '.join(DTYPE_NAMES)} (or torch.float64 "
                            "from Python)")
     if dtype == torch.float16 and device.type == "cpu":
-        raise VidlongError("--dtype float16 runs on CUDA only; on the CPU use bfloat16 or float32")
+        raise VidlongError(f"{named('dtype')} float16 runs on CUDA only; on the CPU use bfloat16 or float32")
     return dtype
 
 
@@ -190,23 +183,25 @@ def check_device(device):
     try:
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     except (RuntimeError, TypeError):
-        raise VidlongError(f"--device {device!r} is not a device; use cpu, cuda or cuda:N") from None
+        raise VidlongError(f"{named('device')} {device!r} is not a device; use cpu, cuda or cuda:N") from None
     if device.type not in ("cpu", "cuda"):
-        raise VidlongError(f"--device {device} is not one vidlong runs on; use cpu, cuda or cuda:N")
+        raise VidlongError(f"{named('device')} {device} is not one vidlong runs on; use cpu, cuda or cuda:N")
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise VidlongError(f"--device {device} was asked for but this machine has no CUDA device; use --device cpu")
+        raise VidlongError(f"{named('device')} {device} was asked for but this machine has no CUDA device; use cpu")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise VidlongError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s); "
+        raise VidlongError(f"{named('device')} {device}: this machine has {torch.cuda.device_count()} CUDA device(s); "
                            f"use cuda:0 to cuda:{torch.cuda.device_count() - 1}")
     return device
 
 
-def check_seed(seed, name: str = "--seed") -> None:
+def check_seed(seed, name: Optional[str] = None) -> None:
+    name = name or named("seed")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
         raise VidlongError(f"{name} must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
 
 
-def check_steps(steps, name: str = "--steps") -> None:
+def check_steps(steps, name: Optional[str] = None) -> None:
+    name = name or named("steps")
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or not 1 <= steps <= MAX_STEPS):
         raise VidlongError(f"{name} must be a whole number from 1 to {MAX_STEPS}, got {steps!r}")
 
@@ -215,13 +210,13 @@ def check_size(height: int, width: int, multiple: int, rope_positions: int | Non
     """Heights and widths are multiples of `multiple` (pixels per token) with at most `rope_positions` tokens."""
     for name, value in (("height", height), ("width", width)):
         if isinstance(value, bool) or not isinstance(value, int):
-            raise VidlongError(f"--{name} must be a whole number of pixels, got {value!r}")
+            raise VidlongError(f"{named(name)} must be a whole number of pixels, got {value!r}")
         if value < multiple or value % multiple:
             lower = max(multiple, value // multiple * multiple)
-            raise VidlongError(f"--{name} {value} must be a multiple of {multiple}; use --{name} {lower} or --{name} {lower + multiple}")
+            raise VidlongError(f"{named(name)} {value} must be a multiple of {multiple}; use {named(name)} {lower} or {lower + multiple}")
         if rope_positions is not None and value // multiple > rope_positions:  # None: no RoPE table
-            raise VidlongError(f"--{name} {value} is more than this model's {rope_positions * multiple} pixels "
-                               f"({rope_positions} RoPE positions); use --{name} {rope_positions * multiple} or less")
+            raise VidlongError(f"{named(name)} {value} is more than this model's {rope_positions * multiple} pixels "
+                               f"({rope_positions} RoPE positions); use {named(name)} {rope_positions * multiple} or less")
 
 
 def check_latent_length(latent: int, limits: ModelLimits) -> None:
@@ -260,14 +255,14 @@ def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> Non
     for name in ("chunk", "first_chunk", "sinks", "window"):
         value = getattr(streaming, name)
         if value is not None and value > native:
-            raise VidlongError(f"--{name.replace('_', '-')} {value} exceeds the model's native window of {native} "
+            raise VidlongError(f"{named(name)} {value} exceeds the model's native window of {native} "
                                f"latent frames; use at most {native}")
     schedule = StreamSchedule.resolve(native, streaming.chunk, streaming.sinks, streaming.window)
     view = max(native, schedule.sinks + schedule.chunk)  # a window may not take a chunk's view past native
     if schedule.context_frames > view:  # (positions the model was not trained on)
-        raise VidlongError(f"--sinks {schedule.sinks} + --window {schedule.window} + --chunk {schedule.chunk} = "
-                           f"{schedule.context_frames} latent frames exceed the model's native window of {native}; "
-                           f"use --window {view - schedule.sinks - schedule.chunk} or less")
+        raise VidlongError(f"{named('sinks')} {schedule.sinks} + {named('window')} {schedule.window} + {named('chunk')} "
+                           f"{schedule.chunk} = {schedule.context_frames} latent frames exceed the model's native window "
+                           f"of {native}; use {named('window')} {view - schedule.sinks - schedule.chunk} or less")
     check_steps(streaming.steps)
     check_size(limits.spec.height if height is None else height, limits.spec.width if width is None else width,
                limits.geometry.pixel_multiple, limits.rope_positions)
@@ -282,12 +277,12 @@ def check_generate(request, limits: ModelLimits) -> int:
     if not isinstance(request.prompt, str) or not request.prompt.strip():
         raise VidlongError("the prompt is empty; describe the video, e.g. \"a red circle and a blue square\"")
     if request.negative_prompt is not None and not isinstance(request.negative_prompt, str):
-        raise VidlongError(f"--negative-prompt must be text, got {request.negative_prompt!r:.80}")
+        raise VidlongError(f"{named('negative_prompt')} must be text, got {request.negative_prompt!r:.80}")
     check_task(limits.task, bool(request.image))
     check_moved_rope(methods_for(request.method, request.preset), adapter_named(limits.family))
     if request.noise not in (None, *NOISE_KINDS):
-        raise VidlongError(f"--noise must be one of {', '.join(NOISE_KINDS)}, got {request.noise!r}")
-    check_sampling(request.guidance, request.guidance_2, request.seed, python_names=False)
+        raise VidlongError(f"{named('noise')} must be one of {', '.join(NOISE_KINDS)}, got {request.noise!r}")
+    check_sampling(request.guidance, request.guidance_2, request.seed)
     check_steps(request.steps)
     spec = limits.spec
     check_size(spec.height if request.height is None else request.height,
@@ -295,7 +290,7 @@ def check_generate(request, limits: ModelLimits) -> int:
     try:
         latent = resolve_latent_frames(request, spec.native_frames, spec.temporal_ratio)
     except OverflowError:  # a finite ratio whose frame count is no finite number (1e308 x native)
-        raise VidlongError(f"--ratio {request.ratio!r} asks for more latent frames than this model's RoPE table places; "
+        raise VidlongError(f"{named('ratio')} {request.ratio!r} asks for more latent frames than this model's RoPE table places; "
                            "ask for a shorter video or stream it (vidlong stream has no length limit)") from None
     check_latent_length(latent, limits)
     timeline = parse_prompt_timeline(request.prompt)
@@ -318,11 +313,11 @@ def check_offload(offload: Optional[str], device: torch.device) -> None:
     if offload is None:
         return
     if offload not in OFFLOADS:
-        raise VidlongError(f"--offload must be one of {', '.join(OFFLOADS)}, got {offload!r}")
+        raise VidlongError(f"{named('offload')} must be one of {', '.join(OFFLOADS)}, got {offload!r}")
     if device.type != "cuda":
-        raise VidlongError(f"--offload {offload} moves weights between the CPU and a GPU; it needs --device cuda")
+        raise VidlongError(f"{named('offload')} {offload} moves weights between the CPU and a GPU; it needs {named('device')} cuda")
     if offload == "model" and importlib.util.find_spec("accelerate") is None:
-        raise VidlongError("--offload model uses accelerate, which is not installed; pip install accelerate, or use --offload group")
+        raise VidlongError(f"{named('offload')} model uses accelerate, which is not installed; pip install accelerate, or use group")
 
 
 def check_compile(backend: Optional[str], folder: Path, offload: Optional[str] = None) -> None:
@@ -335,16 +330,16 @@ def check_compile(backend: Optional[str], folder: Path, offload: Optional[str] =
     import torch._dynamo
 
     if backend not in torch._dynamo.list_backends(exclude_tags=()):
-        raise VidlongError(f"--compile {backend}: not a torch.compile backend; use inductor (the default) or eager")
+        raise VidlongError(f"{named('compile')} {backend}: not a torch.compile backend; use inductor (the default) or eager")
     if offload is not None:
-        raise VidlongError(f"--compile with --offload {offload}: not supported together; drop one of them")
+        raise VidlongError(f"{named('compile')} with {named('offload')} {offload}: not supported together; drop one of them")
     for part in ("transformer", "transformer_2"):
         config = pipeline_folder(folder) / part / "config.json"
         if config.is_file():
             name = json.loads(config.read_text()).get("_class_name", "")
             if not getattr(getattr(diffusers, name, None), "_repeated_blocks", None):
-                raise VidlongError(f"--compile: {name} has no repeated blocks for diffusers' regional compilation; "
-                                   f"run without --compile")
+                raise VidlongError(f"{named('compile')}: {name} has no repeated blocks for diffusers' regional compilation; "
+                                   f"run without it")
 
 
 def resolve_context(streaming: Streaming, spec, task: str, family: str = "wan") -> str:
@@ -362,7 +357,8 @@ def uses_causal_sampler(streaming: Streaming, spec, renoise: bool) -> bool:
         raise VidlongError("the causal sampler streams with the K/V cache (--context cache): a re-noised context "
                            "never gets below its few levels' noise, and block-causal weights need their cache")
     if streaming.timesteps is not None and not causal:
-        raise VidlongError("--timesteps are the causal sampler's; add --sampler causal, or give --steps instead")
+        raise VidlongError(f"{named('timesteps')} are the causal sampler's; add {named('sampler')} causal, or give "
+                           f"{named('steps')} instead")
     return causal
 
 
