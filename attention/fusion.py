@@ -7,6 +7,7 @@ matrix products and no FFT at all: a few GFLOP even at Wan2.1 shapes.
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 
@@ -15,10 +16,18 @@ from .layout import TokenLayout
 
 
 def circulant(response: torch.Tensor) -> torch.Tensor:
-    """``[n, n]`` real matrix M with ``M @ x == IFFT(response · FFT(x))`` for a symmetric `response` ``[n]``."""
+    """``[n, n]`` float64 matrix M with ``M @ x == IFFT(response · FFT(x))`` for a symmetric `response` ``[n]``.
+
+    Written out in real arithmetic: ``M[i, j] = c[(i - j) mod n]`` with the kernel ``c[m] = (1/n) Σ_k
+    response[k] · cos(2π·k·m/n)`` (the imaginary parts cancel for a symmetric response), the phase
+    taken modulo n in integers: no complex tensors, which Inductor cannot compile when the fusion runs
+    under `torch.compile`.
+    """
     n = response.shape[-1]
-    eye = torch.eye(n, dtype=torch.complex128)
-    return torch.fft.ifft(response.to(torch.complex128)[:, None] * torch.fft.fft(eye, dim=0), dim=0).real
+    index = torch.arange(n, device=response.device)
+    waves = torch.cos(((index[:, None] * index[None, :]) % n).to(torch.float64) * (2 * math.pi / n))  # [k, m]
+    kernel = response.to(torch.float64) @ waves / n                                                   # [m]
+    return kernel[(index[:, None] - index[None, :]) % n]
 
 
 def fusion_matrices(bands: SeparableBands):
@@ -62,7 +71,9 @@ def fuse_bands(outputs: list[torch.Tensor], bands: SeparableBands, layout: Token
     last = heads_first[-1]
     batch, heads, n, dim = last.shape
     lead, f, h, w = batch * heads, layout.frames, layout.height, layout.width
-    m_t, m_h, m_w = _matrices_on(bands, last.device, last.dtype)
+    # (under compile the matrices are built in the graph, not looked up: dynamo cannot trace the cache)
+    matrices_on = _matrices_on.__wrapped__ if torch.compiler.is_compiling() else _matrices_on
+    m_t, m_h, m_w = matrices_on(bands, last.device, last.dtype)
     last_wide = last.reshape(lead, f, -1)                               # [B·H_heads, F, H·W·D]
     diffs = torch.empty(lead, (len(outputs) - 1) * f, last_wide.shape[-1], dtype=last.dtype, device=last.device)
     for k, branch in enumerate(heads_first[:-1]):

@@ -1,6 +1,8 @@
 """torch.compile of a transformer with vidlong's hooks: the whole forward is one graph (fullgraph=True
 raises at any graph break) for the stock model and with each method on the dense kernel, and its
 output is the eager one."""
+import warnings
+
 import pytest
 import torch
 
@@ -15,15 +17,27 @@ from vidlong.attention.kernels.quantize import required_capability
                                      [vidlong.UltraViCo(), vidlong.SpectralFusion(windows=(1,))]],
                          ids=["stock", "ultravico", "freelong", "freelong-3-branches", "both"])
 def test_one_graph_and_the_eager_output(methods):
+    """...and the graph holds no complex tensor (Inductor cannot generate code for one: the band fusion's
+    matrices are built in real arithmetic) and dynamo does not trace through a cache (no warning)."""
     model = tiny_transformer()
     if methods:
         vidlong.apply(model, *methods, native_frames=2, kernel="dense")
     inputs = transformer_inputs(6)
+    graphs = []
+
+    def recording_backend(graph_module, example_inputs):
+        graphs.append(graph_module)
+        return graph_module.forward
+
     torch._dynamo.reset()
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         eager = model(**inputs)[0]
-        compiled = torch.compile(model, backend="eager", fullgraph=True)(**inputs)[0]
+        compiled = torch.compile(model, backend=recording_backend, fullgraph=True)(**inputs)[0]
     assert torch.allclose(compiled, eager, atol=1e-6, rtol=1e-5)
+    values = [node.meta.get("example_value") for graph in graphs for node in graph.graph.nodes]
+    assert len(graphs) == 1 and not any(isinstance(v, torch.Tensor) and v.is_complex() for v in values)
+    assert not [w for w in caught if "lru_cache" in str(w.message)]
 
 
 def test_a_graph_break_in_the_kernel_resumes_with_the_plan_cache_intact(monkeypatch):
