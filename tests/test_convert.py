@@ -2,7 +2,9 @@
 keys under generator/generator_ema, `model.` and wrapper prefixes, LongLive's peft LoRA) from a tiny
 diffusers transformer convert back to it bit for bit; unknown layouts are refused naming the key."""
 import json
+import os
 import re
+import stat
 
 import pytest
 import torch
@@ -63,10 +65,13 @@ def test_self_forcing_round_trip_and_stream(base, reference, tmp_path):
     assert state.keys() == reference.keys() and all(torch.equal(state[k], reference[k]) for k in reference)  # the EMA weights
     spec = yaml.safe_load((out / "vidlong.yaml").read_text())
     assert (spec["stream_sampler"], spec["stream_timesteps"], spec["stream_shift"]) == ("causal", [1000, 750, 500, 250], 5.0)
+    assert (spec["native_frames"], spec["fps"], spec["height"], spec["width"]) == (3, 8, 32, 32)  # the base's, not Wan2.1's
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~umask  # as mkdir would make it, not mkdtemp's 0o700
     assert (out / "vae").is_symlink() and json.loads((out / "model_index.json").read_text())["transformer"]
     video = tmp_path / "sf.mp4"
-    assert main(["stream", "--model", str(out), "--prompt", "a red circle", "--chunks", "2", "--height", "32", "--width", "32",
-                 "--out", str(video)]) == 0
+    assert main(["stream", "--model", str(out), "--prompt", "a red circle", "--chunks", "2", "--out", str(video)]) == 0
     assert json.loads(video.with_suffix(".json").read_text())["streaming"]["sampler"] == "causal"
     # the generator entry, with FSDP's prefix, on request
     assert main(["convert", "--source", "self-forcing", "--checkpoint", str(tmp_path / "sf.pt"), "--base", str(base),
@@ -120,9 +125,14 @@ def test_unknown_layouts_are_refused_naming_the_key(base, reference, tmp_path, c
 @pytest.mark.parametrize("args, message", [
     (["--source", "longlive"], "a longlive checkpoint needs its LoRA: pass --lora lora.pt"),
     (["--source", "causvid", "--weights", "generator_ema"], "has no 'generator_ema' entry of weights (its entries: generator)"),
+    (["--source", "causvid", "--saved", "tensor"], "holds a Tensor, not a dict of weights"),
+    (["--source", "causvid", "--saved", "list entry"], "'generator' entry is a list, not a dict of weights"),
 ])
 def test_bad_convert_input_is_one_line(base, reference, tmp_path, capsys, args, message):
-    torch.save({"generator": original_layout(reference)}, tmp_path / "x.pt")
+    saved = {"tensor": torch.zeros(2), "list entry": {"generator": [1]}}
+    what = args.pop(args.index("--saved") + 1) if "--saved" in args else None
+    args = [a for a in args if a != "--saved"]
+    torch.save(saved[what] if what else {"generator": original_layout(reference)}, tmp_path / "x.pt")
     assert main(["convert", "--checkpoint", str(tmp_path / "x.pt"), "--base", str(base), "--out", str(tmp_path / "o"), *args]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
@@ -138,3 +148,20 @@ def test_out_overlapping_the_base_is_refused_and_the_base_kept(tmp_path, referen
                  "--out", str(out), "--overwrite"]) == 2
     assert "overlaps --base" in capsys.readouterr().err
     assert sorted(p.relative_to(base) for p in base.rglob("*")) == before
+
+
+def test_out_holding_the_checkpoint_or_lora_is_refused_and_kept(base, reference, tmp_path, capsys):
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    torch.save({"generator": original_layout(reference)}, folder / "model.pt")
+    torch.save({"generator_lora": {}}, folder / "lora.pt")
+    assert main(["convert", "--source", "longlive", "--checkpoint", str(folder / "model.pt"), "--lora", str(folder / "lora.pt"),
+                 "--base", str(base), "--out", str(folder), "--overwrite"]) == 2
+    assert "overlaps --checkpoint" in capsys.readouterr().err
+    assert (folder / "model.pt").is_file() and (folder / "lora.pt").is_file()
+    lora_only = tmp_path / "lora-only"
+    lora_only.mkdir()
+    (folder / "lora.pt").rename(lora_only / "lora.pt")
+    assert main(["convert", "--source", "longlive", "--checkpoint", str(folder / "model.pt"), "--lora", str(lora_only / "lora.pt"),
+                 "--base", str(base), "--out", str(lora_only), "--overwrite"]) == 2
+    assert "overlaps --lora" in capsys.readouterr().err and (lora_only / "lora.pt").is_file()

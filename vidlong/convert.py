@@ -23,6 +23,7 @@ import yaml
 
 from .errors import VidlongError
 from .lora import clean_name, merge_lora
+from .models import spec_for_folder
 
 @dataclass(frozen=True)
 class Source:
@@ -34,7 +35,8 @@ class Source:
     lora: bool = False
 
 
-_WAN_13B = dict(native_frames=21, fps=16, height=480, width=832, stream_context="cache", stream_sampler="causal")
+#: the native window, fps and size are the base folder's (`--base`), not repeated here
+_WAN_13B = dict(stream_context="cache", stream_sampler="causal")
 SOURCES = {
     # Self-Forcing: README's --use_ema; 4 levels warped by its shift of 5; chunks of 3 over all 21 frames
     "self-forcing": Source("generator_ema", dict(_WAN_13B, stream_timesteps=[1000, 750, 500, 250], stream_shift=5.0)),
@@ -71,6 +73,12 @@ def pick_weights(checkpoint: dict, entry: Optional[str], path: Path, explicit: b
     when it holds tensors directly (unless the entry was asked for `explicit`ly)."""
     import torch
 
+    if not isinstance(checkpoint, dict):
+        raise VidlongError(f"{path} holds a {type(checkpoint).__name__}, not a dict of weights; pass the .pt file "
+                           "the training run saved (--checkpoint)")
+    if entry is not None and entry in checkpoint and not isinstance(checkpoint[entry], dict):
+        raise VidlongError(f"{path}'s '{entry}' entry is a {type(checkpoint[entry]).__name__}, not a dict of weights; "
+                           "pass --weights with the entry that holds them")
     if entry is not None and isinstance(checkpoint.get(entry), dict):
         return checkpoint[entry]
     if not explicit and checkpoint and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
@@ -88,6 +96,12 @@ def check_base(base: Path) -> dict:
     return json.loads(index.read_text())
 
 
+def _overlaps(out: Path, other: Path) -> bool:
+    """Whether writing (or replacing) folder `out` would touch `other` (a file or folder), or the reverse."""
+    out, other = out.resolve(), other.resolve()
+    return out == other or out in other.parents or other in out.parents
+
+
 def convert(source: str, checkpoint: Path, base: Path, out: Path, lora: Optional[Path] = None,
             weights: Optional[str] = None, lora_scale: float = 1.0, copy: bool = False, overwrite: bool = False) -> Path:
     """Write the diffusers folder `out` for `checkpoint` of `source` ("self-forcing", "causvid", "longlive"),
@@ -103,9 +117,10 @@ def convert(source: str, checkpoint: Path, base: Path, out: Path, lora: Optional
     if spec.lora and lora is None:
         raise VidlongError("a longlive checkpoint needs its LoRA: pass --lora lora.pt")
     index = check_base(base)
-    resolved_out, resolved_base = out.resolve(), base.resolve()
-    if resolved_out == resolved_base or resolved_base in resolved_out.parents or resolved_out in resolved_base.parents:
-        raise VidlongError(f"--out {out} overlaps --base {base}; write the converted folder somewhere else")
+    window = spec_for_folder(base)
+    for flag, given in (("--base", base), ("--checkpoint", checkpoint), ("--lora", lora)):
+        if given is not None and _overlaps(out, given):
+            raise VidlongError(f"--out {out} overlaps {flag} {given}; write the converted folder somewhere else")
     if out.exists() and not overwrite:
         raise VidlongError(f"--out {out} exists; pass --overwrite to replace it, or choose another --out")
     if out.exists() and not out.is_dir():
@@ -130,6 +145,9 @@ def convert(source: str, checkpoint: Path, base: Path, out: Path, lora: Optional
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))  # renamed into place when complete
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # a folder as mkdir makes it (mkdtemp's is private)
     try:
         transformer.save_pretrained(staging / "transformer")
         (staging / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
@@ -141,7 +159,8 @@ def convert(source: str, checkpoint: Path, base: Path, out: Path, lora: Optional
                 shutil.copytree(component, staging / name)
             else:
                 os.symlink(component.resolve(), staging / name, target_is_directory=True)
-        settings = dict(name=f"{source}-{out.name}", **spec.stream, converted_from=str(checkpoint), source=source)
+        settings = dict(name=f"{source}-{out.name}", native_frames=window.native_frames, fps=window.fps,
+                        height=window.height, width=window.width, **spec.stream, converted_from=str(checkpoint), source=source)
         (staging / "vidlong.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
         if out.exists():
             shutil.rmtree(out)
