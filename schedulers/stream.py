@@ -29,11 +29,12 @@ class StreamSchedule:
                 window: Optional[int] = None) -> "StreamSchedule":
         """Defaults: one chunk of sinks and a window that fills the native length: ``S + W + C = L``."""
         if chunk < 1:
-            raise VidlongError(f"--chunk must be >= 1 latent frame, got {chunk}")
+            raise VidlongError(f"{named('chunk')} must be >= 1 latent frame, got {chunk}")
         sinks = chunk if sinks is None else sinks
         window = max(0, native_frames - sinks - chunk) if window is None else window
         if sinks < 0 or window < 0:
-            raise VidlongError(f"sinks and window must be >= 0 frames, got sinks={sinks}, window={window}")
+            which = "sinks" if sinks < 0 else "window"
+            raise VidlongError(f"{named(which)} must be >= 0 latent frames, got {sinks if sinks < 0 else window}")
         return cls(chunk=chunk, sinks=sinks, window=window)
 
     @property

@@ -16,7 +16,7 @@ import yaml
 
 from .attention.layout import TokenLayout
 from .attention.mods import BandedPositiveDecay, FarPair, FirstFrameGuard, MaskMod, PositiveDecay, ScoreMod
-from .errors import VidlongError
+from .errors import VidlongError, named, naming_flags
 from .method_names import FUSION_METHODS, METHOD_NAMES
 from .schedulers.bands import SeparableBands, default_cutoffs, make_bands
 from .schedulers.windows import branch_windows
@@ -268,24 +268,29 @@ class Streaming:
         for name in ("chunk", "first_chunk", "steps"):
             value = getattr(self, name)
             if value is not None and (not _whole(value) or value < 1):
-                raise VidlongError(f"Streaming {name} (--{name.replace('_', '-')}) must be a whole number >= 1, got {value!r}")
+                raise VidlongError(f"{_streaming_field(name)} must be a whole number >= 1, got {value!r}")
         for name in ("sinks", "window", "seam_frames"):
             value = getattr(self, name)
             if value is not None and (not _whole(value) or value < 0):
-                raise VidlongError(f"Streaming {name} (--{name.replace('_', '-')}) must be a whole number >= 0, got {value!r}")
+                raise VidlongError(f"{_streaming_field(name)} must be a whole number >= 0, got {value!r}")
         for name in ("recache_on_prompt_switch", "keep_sinks_on_switch"):
             if not isinstance(getattr(self, name), bool):
-                raise VidlongError(f"Streaming {name} must be True or False, got {getattr(self, name)!r}")
+                raise VidlongError(f"{_streaming_field(name)} must be True or False, got {getattr(self, name)!r}")
         if self.context not in (None, *STREAM_CONTEXTS):
-            raise VidlongError(f"Streaming context must be one of {', '.join(STREAM_CONTEXTS)}, got {self.context!r}")
+            raise VidlongError(f"{_streaming_field('context')} must be one of {', '.join(STREAM_CONTEXTS)}, got {self.context!r}")
         if self.sampler not in (None, *STREAM_SAMPLERS):
-            raise VidlongError(f"Streaming sampler must be one of {', '.join(STREAM_SAMPLERS)}, got {self.sampler!r}")
+            raise VidlongError(f"{_streaming_field('sampler')} must be one of {', '.join(STREAM_SAMPLERS)}, got {self.sampler!r}")
         if self.timesteps is not None:
             from .schedulers.causal import check_timesteps
 
             if isinstance(self.timesteps, (str, bytes)) or not hasattr(self.timesteps, "__iter__"):
-                raise VidlongError(f"Streaming timesteps must be a list such as (1000, 750, 500, 250), got {self.timesteps!r}")
+                raise VidlongError(f"{_streaming_field('timesteps')} must be a list such as (1000, 750, 500, 250), got {self.timesteps!r}")
             object.__setattr__(self, "timesteps", check_timesteps(self.timesteps))
+
+
+def _streaming_field(name: str) -> str:
+    """How an error names a `Streaming` field: ``Streaming sinks (--sinks)`` from Python, ``--sinks`` from the CLI."""
+    return named(name) if naming_flags() else f"Streaming {named(name)}"
 
 
 #: how a streamed chunk sees the frames before it (see `Streaming.context`)

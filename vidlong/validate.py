@@ -258,11 +258,19 @@ def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> Non
             raise VidlongError(f"{named(name)} {value} exceeds the model's native window of {native} "
                                f"latent frames; use at most {native}")
     schedule = StreamSchedule.resolve(native, streaming.chunk, streaming.sinks, streaming.window)
-    view = max(native, schedule.sinks + schedule.chunk)  # a window may not take a chunk's view past native
-    if schedule.context_frames > view:  # (positions the model was not trained on)
+    # a chunk's view past native reaches positions the model was not trained on; the one exception is
+    # the default sinks (one chunk) with a chunk over half the native window, which then takes no window
+    if streaming.sinks is not None and schedule.sinks + schedule.chunk > native:
+        raise VidlongError(f"{named('sinks')} {schedule.sinks} + {named('chunk')} {schedule.chunk} = "
+                           f"{schedule.sinks + schedule.chunk} latent frames exceed the model's native window of "
+                           f"{native}; use {named('sinks')} {native - schedule.chunk} or less")
+    if schedule.sinks + schedule.chunk > native and schedule.window > 0:
+        raise VidlongError(f"{named('chunk')} {schedule.chunk} and its default {schedule.sinks} sink frames already fill "
+                           f"the model's native window of {native}; use {named('window')} 0, or give {named('sinks')}")
+    if schedule.sinks + schedule.chunk <= native < schedule.context_frames:
         raise VidlongError(f"{named('sinks')} {schedule.sinks} + {named('window')} {schedule.window} + {named('chunk')} "
                            f"{schedule.chunk} = {schedule.context_frames} latent frames exceed the model's native window "
-                           f"of {native}; use {named('window')} {view - schedule.sinks - schedule.chunk} or less")
+                           f"of {native}; use {named('window')} {native - schedule.sinks - schedule.chunk} or less")
     check_steps(streaming.steps)
     check_size(limits.spec.height if height is None else height, limits.spec.width if width is None else width,
                limits.geometry.pixel_multiple, limits.rope_positions)

@@ -179,6 +179,9 @@ class EvalConfig:
             raise VidlongError(f"--noise must be 'method' or 'plain', got {self.noise!r}")
         if self.stream_chunk is not None and self.stream_chunk < 1:
             raise VidlongError(f"--stream-chunk must be >= 1 latent frame, got {self.stream_chunk}")
+        if self.stream_chunk is not None and "stream" not in self.methods:
+            raise VidlongError("--stream-chunk sets the stream method's chunk, and --methods has no stream; "
+                               "add stream to --methods or drop --stream-chunk")
 
 
 @dataclass
@@ -431,6 +434,9 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
     guidance = spec.guidance_scale if config.guidance is None else config.guidance
     shapes_model = is_default_model(folder, spec)
     weights = "+".join(weights_fingerprint(f) for f in weight_folders(folder))
+    if (config.stream_chunk or 0) > spec.native_frames:
+        raise VidlongError(f"--stream-chunk {config.stream_chunk} exceeds the native window of {spec.name} "
+                           f"({spec.native_frames} latent frames); use at most {spec.native_frames}")
     too_short = [r for r in config.ratios if round(r * spec.native_frames) < 2]
     if too_short:
         raise VidlongError(f"ratio {too_short[0]:g} gives fewer than 2 latent frames of {spec.name} (native "
