@@ -4,6 +4,7 @@ All counts are latent frames (Wan: 1 latent frame = 4 pixel frames, the first de
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Optional
 
@@ -43,6 +44,10 @@ class StreamSchedule:
         return self.sinks + self.window + self.chunk
 
 
+#: a start written in seconds ("4s", "2.5s"): a generate timeline's, not a stream schedule's
+_SECONDS = re.compile(r"\d+(\.\d+)?\s*s")
+
+
 def parse_prompt_schedule(text: str) -> list[tuple[int, str]]:
     """``"0:a red ball; 20:a blue ball"`` -> ``[(0, "a red ball"), (20, "a blue ball")]`` (chunk, prompt).
 
@@ -54,6 +59,9 @@ def parse_prompt_schedule(text: str) -> list[tuple[int, str]]:
     schedule = []
     for part in parts:
         head, sep, rest = part.partition(":")
+        if sep and _SECONDS.fullmatch(head.strip()):
+            raise VidlongError(f"prompt schedule entry {part!r} starts at a time; a stream's schedule counts chunks, "
+                               "not seconds: \"0:a red ball; 20:a blue ball\" (vidlong generate's timelines take seconds)")
         if sep and head.strip().isdigit():
             schedule.append((int(head), rest.strip()))
         elif len(parts) == 1:
@@ -61,6 +69,16 @@ def parse_prompt_schedule(text: str) -> list[tuple[int, str]]:
         else:
             raise VidlongError(f"prompt schedule entry {part!r} needs a chunk number: \"0:a red ball; 20:a blue ball\"")
     return check_schedule(schedule, "prompt schedule", lambda start: f"chunk {start}", "\"0:a red ball; 20:a blue ball\"")
+
+
+def check_prompt_starts(schedule: list[tuple[int, str]], chunks: Optional[int]) -> None:
+    """A one-line error if a prompt schedule's last entry starts at or after a stream's `chunks` (None:
+    a stream with no end, where any start comes; a count below 1 is `check_stream_length`'s to refuse)."""
+    last = schedule[-1][0]
+    if isinstance(chunks, int) and 1 <= chunks <= last:
+        raise VidlongError(f"the prompt schedule switches at chunk {last} but the stream has {chunks} chunk"
+                           f"{'s' if chunks != 1 else ''} (0-{chunks - 1}); start it earlier or stream longer "
+                           "(schedule numbers count chunks, not seconds)")
 
 
 def check_schedule(entries: list, what: str, at, example: str) -> list:

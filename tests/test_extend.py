@@ -211,3 +211,11 @@ def test_image_to_video_extension(tmp_path_factory, made, kind):
     items = list(stream)
     assert np.array_equal(items[0].frames, video) and [len(c.frames) for c in items[1:]] == [4, 4]
     assert stream.condition is not None and stream.renoise
+
+
+def test_python_video_may_be_a_tensor_or_a_list_of_frames():
+    from vidlong.extend import as_video_frames
+
+    frames = np.random.default_rng(0).integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
+    for given in (torch.from_numpy(frames), list(frames)):
+        assert np.array_equal(as_video_frames(given), frames)

@@ -357,11 +357,12 @@ def _stream_settings(args, pipe, stream, prompt: str) -> dict:
 
 def _run_stream(args) -> int:
     from .generate import load_image
-    from .schedulers.stream import parse_prompt_schedule
+    from .schedulers.stream import check_prompt_starts, parse_prompt_schedule
     from .validate import check_stream, limits_for_folder
 
     out, latents_path = _check_outputs(args)
-    parse_prompt_schedule(args.prompt)  # reject a bad schedule before loading a model
+    # a bad schedule is refused before a model loads (one that outruns --seconds when the stream starts)
+    check_prompt_starts(parse_prompt_schedule(args.prompt), _length(args)["chunks"])
     streaming = _streaming_config(args)
     folder = _check_model(args)
     check_stream(streaming, limits_for_folder(folder), args.height, args.width)
@@ -419,7 +420,7 @@ def _prompt_at_end(sidecar: Path) -> Optional[str]:
 
 
 def _run_extend(args) -> int:
-    from .schedulers.stream import parse_prompt_schedule
+    from .schedulers.stream import check_prompt_starts, parse_prompt_schedule
     from .validate import check_stream, limits_for_folder
 
     out, latents_path = _check_outputs(args)
@@ -427,7 +428,7 @@ def _run_extend(args) -> int:
     folder = _check_model(args)
     check_stream(streaming, limits_for_folder(folder))
     frames, latents, prompt, fps = _extension_input(args, folder)
-    parse_prompt_schedule(prompt)
+    check_prompt_starts(parse_prompt_schedule(prompt), _length(args)["chunks"])
     pipe = _load_pipeline(args, folder, args.device, streams=True)
     stream = pipe.extend(prompt, video=frames, latents=latents, streaming=streaming, guidance=args.guidance, fps=fps,
                          guidance_2=args.guidance_2, seed=args.seed, negative_prompt=args.negative_prompt, **_length(args))

@@ -64,6 +64,23 @@ def read_input_video(path) -> tuple[np.ndarray, float]:
         raise VidlongError(f"{named('video')} {path} is not a readable video ({type(err).__name__}); pass an mp4 file") from None
 
 
+def as_video_frames(video) -> np.ndarray:
+    """`video` given from Python (uint8 ``[T, H, W, 3]`` as a NumPy array, a torch tensor or a list of
+    frames) as a NumPy array, or a one-line error naming what it is instead."""
+    if isinstance(video, torch.Tensor):
+        video = video.detach().cpu().numpy()
+    video = np.asarray(video)
+    if video.ndim == 3 and video.shape[-1] == 3:
+        raise VidlongError(f"{named('video')} is one frame {list(video.shape)}; pass frames [T, H, W, 3] "
+                           "(one frame: frame[None])")
+    if video.ndim != 4 or video.shape[-1] != 3:
+        raise VidlongError(f"{named('video')} has shape {list(video.shape)}; pass RGB frames [T, H, W, 3]")
+    if video.dtype != np.uint8:
+        raise VidlongError(f"{named('video')} holds {video.dtype} values; pass uint8 frames (0-255), e.g. "
+                           "(frames * 255).round().astype(numpy.uint8) for frames in 0-1")
+    return video
+
+
 def check_video_for_model(frames: np.ndarray, geometry: Geometry) -> None:
     """A one-line error unless `frames` ``[T, H, W, 3]`` can be continued by a model of `geometry`.
 
@@ -109,8 +126,8 @@ def check_video_matches_latents(frames: np.ndarray, latents: torch.Tensor, geome
         raise VidlongError(f"{named('video')} is {frames.shape[2]}x{frames.shape[1]} but {named('latents')} decode to {size[1]}x{size[0]}; "
                            "pass the latents saved with that video")
     if pixel_frames(latents.shape[2], geometry.temporal) > len(frames):
-        raise VidlongError(f"{named('latents')} hold {latents.shape[2]} latent frames, more than the video's {len(frames)} frames; "
-                           "pass the latents saved with that video")
+        raise VidlongError(f"{named('latents')} hold {latents.shape[2]} latent frames ({pixel_frames(latents.shape[2], geometry.temporal)} "
+                           f"pixel frames), more than the video's {len(frames)} pixel frames; pass the latents saved with that video")
     recorded = (meta or {}).get("pixel_frames")
     if isinstance(recorded, int) and recorded != len(frames):
         raise VidlongError(f"{named('video')} has {len(frames)} frames but {named('latents')} were saved with a video of {recorded}; "
@@ -150,6 +167,7 @@ def extension_prefix(pipe, streaming, video: Optional[np.ndarray] = None,
     from .schedulers.stream import StreamSchedule
 
     check_extension_source(video, latents)
+    video = None if video is None else as_video_frames(video)
     spec, geometry = pipe.spec, pipe.geometry()
     schedule = StreamSchedule.resolve(spec.native_frames, streaming.chunk, streaming.sinks, streaming.window)
     context = schedule.sinks + schedule.window

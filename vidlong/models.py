@@ -97,13 +97,15 @@ def pixel_frames(latent_frames: int, temporal_ratio: int = WAN_TEMPORAL_RATIO) -
     return temporal_ratio * (latent_frames - 1) + 1
 
 
-def latent_frames(pixel_frames_: int, temporal_ratio: int = WAN_TEMPORAL_RATIO) -> int:
-    """Latent frames that decode to `pixel_frames_`, which must be ``temporal_ratio·k + 1``."""
+def latent_frames(pixel_frames_: int, temporal_ratio: int = WAN_TEMPORAL_RATIO, name: Optional[str] = None) -> int:
+    """Latent frames that decode to `pixel_frames_`, which must be ``temporal_ratio·k + 1``; an error
+    names the argument `name` (default: ``frames`` / ``--frames``)."""
     if pixel_frames_ < 1 or (pixel_frames_ - 1) % temporal_ratio:
+        name = name or named("frames")
         lower = max(1, (pixel_frames_ - 1) // temporal_ratio * temporal_ratio + 1)
         raise VidlongError(
             f"{pixel_frames_} frames can't be decoded by this VAE (needs {temporal_ratio}k+1); "
-            f"use --frames {lower} or --frames {lower + temporal_ratio}"
+            f"use {name} {lower} or {name} {lower + temporal_ratio}"
         )
     return (pixel_frames_ - 1) // temporal_ratio + 1
 

@@ -20,7 +20,7 @@ from . import hooks
 from .errors import VidlongError
 from .lora import fuse_lora_link
 from .models import (EMBEDDED_MODELS, Geometry, ModelSpec, check_model_folder, family_of, folder_class_name,
-                     geometry_from_configs, lora_link, model_facts, pipeline_folder, spec_for_facts, spec_for_folder)
+                     geometry_from_configs, latent_frames, lora_link, model_facts, pipeline_folder, spec_for_facts, spec_for_folder)
 from .validate import check_compile, check_device, check_dtype, check_offload
 
 #: latent frames `VidlongPipelineMixin.decode_uint8` decodes at a time
@@ -229,16 +229,24 @@ class VidlongPipelineMixin:
         (diffusers would fail deep in its loop, or make a video of NaN), and so is a call while a stream
         of this pipeline is paused mid-way."""
         from .streaming import refuse_call_while_streaming
-        from .validate import check_finite, check_steps
+        from .validate import check_finite, check_size, check_steps
 
         refuse_call_while_streaming(self)
         call = super().__call__
         bound = inspect.signature(call).bind_partial(*args, **kwargs)
         for name, value in self.call_defaults().items():
             bound.arguments.setdefault(name, value)
-        check_steps(bound.arguments.get("num_inference_steps"), "num_inference_steps")
+        arguments = bound.arguments
+        check_steps(arguments.get("num_inference_steps"), "num_inference_steps")
         for name in ("guidance_scale", "guidance_scale_2"):
-            check_finite(name, bound.arguments.get(name))
+            check_finite(name, arguments.get(name))
+        frames = arguments.get("num_frames")
+        if frames is not None:  # diffusers would round it down to the next k·ratio + 1 quietly
+            if isinstance(frames, bool) or not isinstance(frames, int):
+                raise VidlongError(f"num_frames must be a whole number of pixel frames, got {frames!r}")
+            latent_frames(frames, self.spec.temporal_ratio, "num_frames")
+        if arguments.get("height") is not None and arguments.get("width") is not None:
+            check_size(arguments["height"], arguments["width"], self.geometry().pixel_multiple)
         return call(*bound.args, **bound.kwargs)
 
     def stream(self, prompt: str, streaming=None, chunks=None, seconds=None, **kwargs):

@@ -36,7 +36,7 @@ from .image_condition import ImageCondition
 from .methods import Streaming
 from .models import pixel_frames
 from .schedulers.causal import CAUSAL_STEPS, CausalSampler, check_timesteps, even_timesteps
-from .schedulers.stream import StreamSchedule, parse_prompt_schedule, prompt_at
+from .schedulers.stream import StreamSchedule, check_prompt_starts, parse_prompt_schedule, prompt_at
 from .text_memo import apply_text_memo, remove_text_memo
 from .validate import check_streamable, resolve_context, uses_causal_sampler
 
@@ -205,6 +205,7 @@ class VideoStreamer:
             check_task(pipe.task, image is not None)
         self.image, self.condition = image, None
         self.prompts = parse_prompt_schedule(prompt)
+        check_prompt_starts(self.prompts, chunks)
         self.next_index = 0  # the first chunk whose prompt is not chosen yet
         self._prompt_lock = threading.Lock()
         sampling = StreamSampling.resolve(streaming, spec, self.renoise, guidance, guidance_2)

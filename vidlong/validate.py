@@ -104,6 +104,8 @@ def check_stream_length(chunks, seconds) -> None:
     if chunks is not None and (isinstance(chunks, bool) or not isinstance(chunks, numbers.Integral) or chunks < 1):
         raise VidlongError(f"{named('chunks')} must be a whole number >= 1, got {chunks!r}")
     check_finite(named("seconds"), seconds, 0)
+    if chunks is not None and seconds is not None:
+        raise VidlongError(f"give {named('chunks')} or {named('seconds')}, not both")
     if seconds is not None and seconds > MAX_SECONDS:
         until_stopped = "use --forever" if naming_flags() else "pass neither chunks nor seconds"
         raise VidlongError(f"{named('seconds')} must be at most {MAX_SECONDS:g}, got "
