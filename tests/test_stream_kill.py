@@ -64,5 +64,7 @@ def test_sigkill_of_stream_and_encoder_keeps_all_but_the_last_chunk(model_dir, t
     reported = _kill_after(process, after)
     assert reported < CHUNKS
     frames, _ = read_video(out)
-    assert len(frames) >= _frames_of(reported - 1), f"{len(frames)} frames after {reported} chunks"
+    # every chunk before the last reported one, but for its final frame: the muxer writes a frame once
+    # the next one reaches ffmpeg, and the next chunk's first frame may still be in the pipe at the kill
+    assert len(frames) >= _frames_of(reported - 1) - 1, f"{len(frames)} frames after {reported} chunks"
     assert frames.shape[1:] == (32, 32, 3)
