@@ -137,11 +137,11 @@ def test_causal_training_smoke_run_writes_a_model_that_streams(tmp_path):
     assert summary["train"]["steps"] == 3 and summary["train"]["rollout_examples"] == 3
     model = tmp_path / "run" / "model"
     assert yaml.safe_load((model / "vidlong.yaml").read_text())["base"] == "default"
-    compare(["--models", str(model), "--ratios", "1", "--seeds", "20", "--prompts", "0", "--device", "cpu",
-             "--sinks", "1", "--out", str(tmp_path / "rows.json")])
+    compare(["--models", str(model), "--ratios", "0.67", "--seeds", "20", "--prompts", "0", "--device", "cpu",
+             "--sinks", "1", "--steps", "2", "--out", str(tmp_path / "rows.json")])  # two chunks of 2 steps
     rows = json.loads((tmp_path / "rows.json").read_text())
-    # the shipped stream settings, with the sinks asked for
-    assert [(r["ratio"], r["seed"], r["guidance"], r["sinks"]) for r in rows] == [(1.0, 20, 3.0, 1)]
+    # the shipped stream settings, with the sinks and steps asked for
+    assert [(r["ratio"], r["seed"], r["guidance"], r["sinks"]) for r in rows] == [(0.67, 20, 3.0, 1)]
     assert 0.0 <= rows[0]["shapes_frac_frames_all_present"] <= 1.0
 
 

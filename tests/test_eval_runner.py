@@ -69,7 +69,7 @@ def test_small_eval_writes_table_plots_and_resumes(model_dir, tmp_path, monkeypa
     def fail(*a, **k):
         raise AssertionError("a finished cell was generated again")
     monkeypatch.setattr(runner, "generate", fail)
-    monkeypatch.setattr(runner, "load_pipeline", fail)
+    monkeypatch.setattr(runner, "_load", fail)
     before = (out / "results.csv").read_text()
     outcome = runner.run_eval(runner.EvalConfig(model=str(model_dir), out=str(out), prompts=["a red circle bouncing"],
                                                 ratios=[1, 2], methods=["direct", "stream"], seeds=1, steps=1),

@@ -88,7 +88,7 @@ def test_joint_text_keys_are_smoothed_and_quantized_with_the_video_keys(fmt="fp8
     """Text keys (20, more than one block, 3 padded out) share the video keys' smoothing vector, so the
     two kinds of logits stay comparable within each query's softmax."""
     text = 20
-    layout = TokenLayout(4 * NATIVE, 2, 3, NATIVE)
+    layout = TokenLayout(2 * NATIVE, 2, 3, NATIVE)
     gen = torch.Generator().manual_seed(1)
     q, k, v = (torch.randn(2, text + layout.num_tokens, 2, 32, generator=gen).to(DEVICE) for _ in range(3))
     k = k + 0.5

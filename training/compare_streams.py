@@ -21,9 +21,10 @@ KEYS = ("shapes_frac_frames_all_present", "repetition", "shapes_vanish_events", 
 
 
 def stream_rows(model: str, guidances, ratios, prompts, seeds, device: str, rows: list, out: str,
-                dtype: str | None = None, sinks: int | None = None) -> None:
+                dtype: str | None = None, sinks: int | None = None, steps: int | None = None) -> None:
     """Append a row per streamed video to `rows`, rewriting `out` after each (a killed run keeps its videos).
-    `sinks`: the streams' sink frames (None: the model's; the window takes the rest of the native span)."""
+    `sinks`: the streams' sink frames (None: the model's; the window takes the rest of the native span);
+    `steps`: model evaluations per chunk (None: the model's)."""
     from vidlong.eval.runner import Cell, generate_cell, measure
     from vidlong.pipeline import load_pipeline
 
@@ -33,7 +34,7 @@ def stream_rows(model: str, guidances, ratios, prompts, seeds, device: str, rows
         for ratio in ratios:
             for prompt in prompts:
                 for seed in seeds:
-                    frames, info = generate_cell(pipe, Cell("stream", ratio, prompt, seed), pipe.spec, None, guidance,
+                    frames, info = generate_cell(pipe, Cell("stream", ratio, prompt, seed), pipe.spec, steps, guidance,
                                                  "plain", None, stream_sinks=sinks)
                     row = dict(model=model, dtype=str(pipe.dtype).removeprefix("torch."), guidance=info["guidance"],
                                sinks=info["stream_sinks"],
@@ -75,6 +76,7 @@ def main(argv=None):
     p.add_argument("--device", default="cuda")
     p.add_argument("--dtype", default=None, choices=["float32", "bfloat16"], help="default: the device's (load_pipeline)")
     p.add_argument("--sinks", type=int, default=None, help="sink frames of the streams (default: the model's)")
+    p.add_argument("--steps", type=int, default=None, help="model evaluations per chunk (default: the model's)")
     p.add_argument("--out", default=None)
     p.add_argument("--merge", nargs="+", default=None, help="print the means of these --out files")
     a = p.parse_args(argv)
@@ -86,7 +88,7 @@ def main(argv=None):
     prompts = [prompt_set[i] for i in (a.prompts if a.prompts is not None else range(len(prompt_set)))]
     rows: list = []
     for model in a.models:
-        stream_rows(model, a.guidance, a.ratios, prompts, a.seeds, a.device, rows, a.out, a.dtype, a.sinks)
+        stream_rows(model, a.guidance, a.ratios, prompts, a.seeds, a.device, rows, a.out, a.dtype, a.sinks, a.steps)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,6 @@ from ..method_names import EVAL_DEFAULT_METHODS, EVAL_METHODS, FUSION_METHODS
 from ..methods import Streaming, preset_names
 from ..models import (EMBEDDED_MODELS, ModelSpec, check_model_folder, pipeline_facts, pipeline_folder, pixel_frames,
                       spec_for_folder, weight_folders)
-from ..pipeline import DEFAULT_MODEL_DIR, load_pipeline
 from ..schedulers.timeline import parse_prompt_timeline
 from ..video_io import read_video, write_video
 from . import shapes
@@ -410,7 +409,7 @@ def resolve_model(model: Optional[str]) -> Path:
 
 def is_default_model(folder: Path, spec: ModelSpec) -> bool:
     """An embedded shapes-world model (the default model or one built on it), or a copy of one (same spec name)."""
-    return pipeline_folder(folder).resolve() == DEFAULT_MODEL_DIR.resolve() or \
+    return pipeline_folder(folder).resolve() == EMBEDDED_MODELS["default"].resolve() or \
         spec.name in {path.name for path in EMBEDDED_MODELS.values()} | set(EMBEDDED_MODELS)
 
 
@@ -542,6 +541,8 @@ def read_saved_cell(path: Path, info_path: Path):
 
 
 def _load(folder: Path, device: Optional[str]):
+    from ..pipeline import load_pipeline  # diffusers: imported once a model is needed, not for a bad option
+
     pipe = load_pipeline(folder, device=device)
     pipe.set_progress_bar_config(disable=True)
     return pipe
