@@ -160,6 +160,10 @@ CLI_ROWS = [
     ("stream", ["--height", "0"], "--height 0 must be a multiple of 16", None),
     ("stream", ["--width", "33"], "--width 33 must be a multiple of 16", None),
     ("stream", ["--guidance-2", "-3"], "--guidance-2 must be >= 0", None),
+    ("stream", ["--guidance-2", "3"], "--guidance-2 is the low-noise expert's guidance of a two-expert model (Wan2.2 A14B); "
+     "tiny-wan2.1 has one transformer: use --guidance alone", None),
+    ("generate", ["--guidance-2", "3"], "tiny-wan2.1 has one transformer: use --guidance alone", None),
+    ("extend", ["--video", "{inputs}/clip.mp4", "--prompt", "a", "--guidance-2", "3"], "has one transformer", None),
     ("stream", ["--seed", str(2**64)], "--seed must be a whole number from 0", None),
     ("stream", ["--image", "{inputs}/frame.png"], "text-to-video and takes no --image", None),
     ("stream", ["--context", "bogus"], "--context", ARGPARSE),
@@ -368,7 +372,7 @@ VALID = {
     "--noise": ["plain", "specmix"],
     "--steps": ["1", "2"],
     "--guidance": ["0", "1", "2.5"],
-    "--guidance-2": ["1", "3"],
+    "--guidance-2": [],  # the tiny model has one transformer: every second expert's guidance is refused
     "--seed": ["0", "7", str(2**63 - 1)],
     "--height": ["16", "32"],
     "--width": ["16", "32"],

@@ -33,10 +33,10 @@ def rel_err(a, b):
     return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
-def qkv(layout, dim=32, seed=0, device=DEVICE):
-    """``[B, N, H, D]`` (the processor's layout), keys off-centre so the smoothing matters."""
+def qkv(layout, dim=32, seed=0, device=DEVICE, batch=1):
+    """``[B, N, H, D]`` (the processor's layout) with two heads, keys off-centre so the smoothing matters."""
     gen = torch.Generator().manual_seed(seed)
-    q, k, v = (torch.randn(2, layout.num_tokens, 2, dim, generator=gen) for _ in range(3))
+    q, k, v = (torch.randn(batch, layout.num_tokens, 2, dim, generator=gen) for _ in range(3))
     return q.to(device), (k + 0.5).to(device), v.to(device)
 
 
@@ -74,7 +74,7 @@ def test_quantized_logits_are_the_float64_attention_of_the_dequantized_inputs(fm
     from the rounded keys); and the rounding is visible against the exact inputs."""
     layout = TokenLayout(16, 2, 3, NATIVE)
     plan = build_plan(layout, PLANS[plan_name])
-    q, k, v = qkv(layout)
+    q, k, v = qkv(layout, batch=2 if plan_name == "plain" else 1)  # each batch's own scales, in the cheapest plan
     out = run_plan(q, k, v, plan, fused.FusedKernel(BLOCK, BLOCK, qk=fmt))
     q_dq, k_dq = dequantized(q, k, fmt)
     emulated = run_plan(q_dq, k_dq, v.double(), plan, DenseKernel())
@@ -165,7 +165,7 @@ def test_quantized_kernels_in_bf16_at_wan_head_size_on_cuda(name, plan_name):
     path within 0.1 of the float64 output (the module's mark skips GPUs without FP8 units)."""
     layout = TokenLayout(16, 5, 7, NATIVE)
     plan = build_plan(layout, PLANS[plan_name])
-    q, k, v = qkv(layout, dim=128)
+    q, k, v = qkv(layout, dim=128, batch=2)
     exact = run_plan(q.double(), k.double(), v.double(), plan, DenseKernel())
     out = run_plan(q.bfloat16(), k.bfloat16(), v.bfloat16(), plan, make_kernel(name, q.device))
     recipe = run_plan(*dequantized(q, k, "int8", block=128), v.double(), plan, DenseKernel())

@@ -358,14 +358,16 @@ def _stream_settings(args, pipe, stream, prompt: str) -> dict:
 def _run_stream(args) -> int:
     from .generate import load_image
     from .schedulers.stream import check_prompt_starts, parse_prompt_schedule
-    from .validate import check_stream, limits_for_folder
+    from .validate import check_second_expert, check_stream, limits_for_folder
 
     out, latents_path = _check_outputs(args)
     # a bad schedule is refused before a model loads (one that outruns --seconds when the stream starts)
     check_prompt_starts(parse_prompt_schedule(args.prompt), _length(args)["chunks"])
     streaming = _streaming_config(args)
     folder = _check_model(args)
-    check_stream(streaming, limits_for_folder(folder), args.height, args.width)
+    limits = limits_for_folder(folder)
+    check_stream(streaming, limits, args.height, args.width)
+    check_second_expert(args.guidance_2, limits)
     pipe = _load_pipeline(args, folder, args.device, streams=True)
 
     stream = pipe.stream(args.prompt, streaming=streaming, guidance=args.guidance, guidance_2=args.guidance_2,
@@ -421,12 +423,14 @@ def _prompt_at_end(sidecar: Path) -> Optional[str]:
 
 def _run_extend(args) -> int:
     from .schedulers.stream import check_prompt_starts, parse_prompt_schedule
-    from .validate import check_stream, limits_for_folder
+    from .validate import check_second_expert, check_stream, limits_for_folder
 
     out, latents_path = _check_outputs(args)
     streaming = _streaming_config(args)
     folder = _check_model(args)
-    check_stream(streaming, limits_for_folder(folder))
+    limits = limits_for_folder(folder)
+    check_stream(streaming, limits)
+    check_second_expert(args.guidance_2, limits)
     frames, latents, prompt, fps = _extension_input(args, folder)
     check_prompt_starts(parse_prompt_schedule(prompt), _length(args)["chunks"])
     pipe = _load_pipeline(args, folder, args.device, streams=True)

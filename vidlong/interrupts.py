@@ -16,10 +16,14 @@ import os
 import signal
 import socket
 import threading
+import time
 from contextlib import contextmanager
 
 #: signals that interrupt a run
 INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
+#: seconds within which a repeat of the same signal is one delivery, not a second interrupt (faster
+#: than a person presses Ctrl-C twice)
+SAME_DELIVERY = 0.1
 
 
 @contextmanager
@@ -48,11 +52,17 @@ def _raise_interrupt(signum, frame):
 
 
 def _exit_on_second(reader: socket.socket) -> None:
-    """Reads signal numbers from the wakeup socket until it closes; at the second interrupt, exits."""
-    seen = 0
+    """Reads signal numbers from the wakeup socket until it closes; at the second interrupt, exits. A
+    signal that repeats the previous one within `SAME_DELIVERY` seconds counts once: `timeout` and
+    process-group kills send SIGTERM to the process and again to its group."""
+    seen, last = 0, None  # interrupts counted; (number, time) of the last one
     with reader:
         while data := reader.recv(64):
-            seen += sum(number in INTERRUPTS for number in data)
+            now = time.monotonic()
+            for number in data:
+                if number not in INTERRUPTS or (last is not None and last[0] == number and now - last[1] < SAME_DELIVERY):
+                    continue
+                seen, last = seen + 1, (number, now)
             if seen >= 2:
                 os.write(2, b"vidlong: interrupted twice; exiting now\n")
                 os._exit(130)

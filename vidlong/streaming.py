@@ -191,11 +191,12 @@ class VideoStreamer:
                  guidance: Optional[float] = None, guidance_2: Optional[float] = None, seed: int = 0,
                  height: Optional[int] = None, width: Optional[int] = None, negative_prompt: str = "",
                  prefix=None, image=None):
-        from .validate import check_sampling, check_stream, limits_for_pipeline
+        from .validate import check_sampling, check_second_expert, check_stream, limits_for_pipeline
 
-        spec = pipe.spec
-        check_stream(streaming, limits_for_pipeline(pipe), height, width)
+        spec, limits = pipe.spec, limits_for_pipeline(pipe)
+        check_stream(streaming, limits, height, width)
         check_sampling(guidance, guidance_2, seed)
+        check_second_expert(guidance_2, limits)
         self.pipe, self.streaming, self.chunks, self.prefix = pipe, streaming, chunks, prefix
         family = pipe.facts()["family"]
         self.renoise = resolve_context(streaming, spec, pipe.task, family) == "renoise"

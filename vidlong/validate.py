@@ -49,6 +49,7 @@ class ModelLimits:
             computes its RoPE for any size.
         task: "t2v" or "i2v".
         family: the transformer's family (`vidlong.attention.adapters`), which says whether it streams.
+        experts: transformers the sampler switches between (2: Wan2.2 A14B's high- and low-noise experts).
     """
 
     spec: ModelSpec
@@ -56,19 +57,21 @@ class ModelLimits:
     rope_positions: Optional[int]
     task: str
     family: str = "wan"
+    experts: int = 1
 
 
 def limits_for_folder(folder) -> ModelLimits:
     """`ModelLimits` of a checked pipeline folder, from its JSON configs alone."""
     config = folder_configs(Path(folder))[1]
+    facts = pipeline_facts(Path(folder))
     return ModelLimits(spec_for_folder(folder), folder_geometry(folder), _rope_positions(config), pipeline_task(folder),
-                       pipeline_facts(Path(folder))["family"])
+                       facts["family"], facts["experts"])
 
 
 def limits_for_pipeline(pipe) -> ModelLimits:
     """`ModelLimits` of a loaded vidlong pipeline."""
     facts = pipe.facts()
-    return ModelLimits(pipe.spec, pipe.geometry(), _rope_positions(facts), pipe.task, facts["family"])
+    return ModelLimits(pipe.spec, pipe.geometry(), _rope_positions(facts), pipe.task, facts["family"], facts["experts"])
 
 
 def _rope_positions(transformer_config) -> Optional[int]:
@@ -127,6 +130,13 @@ def check_stream_arguments(kwargs: dict, call: str) -> None:
             raise VidlongError(f"{call} takes {STREAM_ARGUMENT_NAMES[name]} where the diffusers call takes {name}=")
         if name not in STREAM_ARGUMENTS:
             raise VidlongError(f"{call} got an unknown argument {name}=; it takes {', '.join(STREAM_ARGUMENTS)}")
+
+
+def check_second_expert(guidance_2, limits: ModelLimits) -> None:
+    """A one-line error for a second expert's guidance (`guidance_2`) given to a one-transformer model."""
+    if guidance_2 is not None and limits.experts < 2:
+        raise VidlongError(f"{named('guidance_2')} is the low-noise expert's guidance of a two-expert model (Wan2.2 "
+                           f"A14B); {limits.spec.name} has one transformer: use {named('guidance')} alone")
 
 
 def check_sampling(guidance=None, guidance_2=None, seed=0) -> None:
@@ -293,6 +303,7 @@ def check_generate(request, limits: ModelLimits) -> int:
     if request.noise not in (None, *NOISE_KINDS):
         raise VidlongError(f"{named('noise')} must be one of {', '.join(NOISE_KINDS)}, got {request.noise!r}")
     check_sampling(request.guidance, request.guidance_2, request.seed)
+    check_second_expert(request.guidance_2, limits)
     check_steps(request.steps)
     spec = limits.spec
     check_size(spec.height if request.height is None else request.height,
