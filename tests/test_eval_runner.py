@@ -61,6 +61,7 @@ def test_small_eval_writes_table_plots_and_resumes(model_dir, tmp_path, monkeypa
     assert "temporal flicker ↓" in md and "repetition ↓" in md and "all present ↑" in md
     assert md.count("| direct | 2x | 1 |") == 2 and md.count("| stream | 1x | 1 |") == 2  # both tables
     assert "stream: a first chunk of " in md and "read from the rolling KV cache" in md  # the tiny model's context
+    assert "ratio preset" not in md  # it names the methods a preset drives only when the table ran one
     for metric in [m for m in DIRECTION if m != "repetition_lag"] + ["shapes_frac_frames_all_present"]:
         png = out / f"{metric}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -326,7 +326,7 @@ def _write_stream(stream, out: Path, fps: float, latents_path: Optional[Path], s
                 return 130
             print(f"vidlong: interrupted; {out} holds {writer.frames_written} frames", file=sys.stderr)
             code = 130
-    settings = dict(settings, chunks=chunks, pixel_frames=writer.frames_written, fps=fps, out=str(out))
+    settings = dict(settings, chunks=chunks, pixel_frames=writer.frames_written, fps=float(fps), out=str(out))
     if latents_path is not None and latents:
         save_latents(latents_path, torch.cat(latents, dim=2), model=settings["model"], prompt=settings["prompt"], fps=float(fps),
                      **video_identity(last, writer.frames_written))
@@ -405,6 +405,15 @@ def _extension_input(args, folder: Path):
     return frames, latents, prompt, fps
 
 
+def _note_frame_rate(fps: Optional[float], spec) -> None:
+    """A note on stderr when an input's frame rate is more than 10% off the model's: the new frames are
+    made at the model's pace and shown at the input's (one file has one rate)."""
+    if fps and abs(fps - spec.fps) > 0.1 * spec.fps:
+        print(f"vidlong: note: the input runs at {fps:g} fps and {spec.name} makes motion for {spec.fps:g} fps; the new "
+              f"frames play at {fps:g} fps ({fps / spec.fps:.2g}x its pace). To match, convert the input first: "
+              f"ffmpeg -i in.mp4 -r {spec.fps:g} in_{spec.fps:g}fps.mp4", file=sys.stderr)
+
+
 def _prompt_at_end(sidecar: Path) -> Optional[str]:
     """The prompt in force at the end of the video a .json sidecar describes (its last chunk's, for a
     prompt schedule), so a continuation goes on with it rather than restarting the schedule; None if
@@ -432,6 +441,7 @@ def _run_extend(args) -> int:
     check_stream(streaming, limits)
     check_second_expert(args.guidance_2, limits)
     frames, latents, prompt, fps = _extension_input(args, folder)
+    _note_frame_rate(fps, limits.spec)
     check_prompt_starts(parse_prompt_schedule(prompt), _length(args)["chunks"])
     pipe = _load_pipeline(args, folder, args.device, streams=True)
     stream = pipe.extend(prompt, video=frames, latents=latents, streaming=streaming, guidance=args.guidance, fps=fps,

@@ -216,7 +216,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         dataclasses.asdict(request), model=spec.name, native_frames=spec.native_frames, latent_frames=n_latent,
         pixel_frames=int(frames.shape[0]), ratio=n_latent / spec.native_frames,
         ratio_requested=None if request.frames is not None else request.ratio, height=height, width=width,
-        steps=steps, guidance=guidance, guidance_2=guidance_2 if len(pipe.experts()) == 2 else None, noise=noise, fps=spec.fps,
+        steps=steps, guidance=guidance, guidance_2=guidance_2 if len(pipe.experts()) == 2 else None, noise=noise, fps=float(spec.fps),
         methods=_described(methods),
         methods_after_step=None if switch is None else dict(step=switch[0], methods=_described(switch[1])),
         seconds=round(time.perf_counter() - start, 3), device=str(pipe.device), dtype=str(pipe.dtype).removeprefix("torch."),

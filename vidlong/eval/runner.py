@@ -640,12 +640,15 @@ def results_markdown(table: dict, header: dict) -> str:
               f"`{header['noise']}`. Each number is the mean over {header['prompts']} prompt(s) x {header['seeds']} "
               f"seed(s) from seed {header.get('first_seed', 0)} (n = videos in the cell); ↑ higher is better, ↓ lower is better, no arrow: neither. "
               "Repetition needs a video longer than 1.5 native windows, so it is blank at 1x.", ""]
-    if header.get("noise") == "method":
-        fusion = ", ".join(FUSION_METHODS)
-        lines += [f"ultravico, {fusion} take the shipped ratio preset ("
+    ran = {split_noise(m)[0] for m, _ in table["cells"]}
+    fusion = [m for m in FUSION_METHODS if m in ran]
+    preset_methods = [m for m in ("ultravico", *FUSION_METHODS) if m in ran]
+    if header.get("noise") == "method" and preset_methods:  # only the methods this table ran
+        noise = f"{', '.join(fusion)} from the preset's SpecMix noise, the others" if fusion else "all"
+        lines += [f"{', '.join(preset_methods)} take the shipped ratio preset ("
                   f"{', '.join(f'`{name}`' for name in preset_names())}; "
-                  f"defaults at other ratios); each method starts from its paper's noise: {fusion} "
-                  "from the preset's SpecMix noise, the others (UltraViCo as published) from plain Gaussian noise; a "
+                  f"defaults at other ratios); each method starts from its paper's noise: {noise} "
+                  "(UltraViCo as published) from plain Gaussian noise; a "
                   "`+specmix` / `+plain` / `+freenoise` suffix forces it (the `noise` column of results.csv says which each video used).", ""]
     if header.get("stream_chunk"):
         chunk, first = header["stream_chunk"], header.get("stream_first_chunk") or header["stream_chunk"]
