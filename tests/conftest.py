@@ -3,9 +3,16 @@ from __future__ import annotations
 
 import triton_interpreter  # noqa: F401  (first: Triton must see TRITON_INTERPRET before diffusers imports it)
 
+import os
+
 import pytest
 import torch
 from diffusers import WanTransformer3DModel
+
+# under pytest-xdist each worker gets its share of the cores (two workers of two threads each would
+# fight over a 2-core machine); the processes tests start keep torch's default
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
 
 #: latent channels / patch of every tiny transformer here
 IN_CHANNELS = 4
