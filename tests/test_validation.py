@@ -2,6 +2,7 @@
 model code, stale temp files are swept, SIGTERM ends a stream as Ctrl-C does, a second interrupt exits at once."""
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -94,18 +95,46 @@ sys.exit(cli.main(["generate", "--prompt", "a red circle", "--out", sys.argv[1]]
 
 
 def test_a_second_interrupt_exits_at_once_while_a_long_operation_runs(tmp_path):
-    """Ctrl-C (or SIGTERM) waits for the operation in flight; a second one exits at once, code 130. The same
-    signal twice within a moment (`timeout`'s SIGTERM to the process and its group) is one interrupt."""
+    """Ctrl-C (or SIGTERM) waits for the operation in flight; a second one exits at once, code 130."""
     proc = subprocess.Popen([sys.executable, "-c", STUCK_RUN, str(tmp_path / "x.mp4")], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "stuck"
     proc.send_signal(signal.SIGTERM)
-    time.sleep(0.02)  # delivered apart (back to back, a pending signal would absorb the second)
-    proc.send_signal(signal.SIGTERM)  # as `timeout` sends it: to the process, then to its group
     time.sleep(1.0)
-    assert proc.poll() is None  # one delivery: the first interrupt waits for the operation, as before
+    assert proc.poll() is None  # the first waits for the operation, as before
     start = time.time()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and time.time() - start < 5
     assert "interrupted twice; exiting now" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("signals, gap, exits", [
+    ([signal.SIGTERM, signal.SIGTERM], 0.0, False),   # `timeout`: SIGTERM to the process and to its group
+    ([signal.SIGTERM, signal.SIGTERM], 0.5, True),    # two presses
+    ([signal.SIGTERM, signal.SIGINT], 0.0, True),     # two kinds of interrupt
+])
+def test_the_same_signal_twice_in_a_moment_is_one_interrupt(monkeypatch, signals, gap, exits):
+    """The watcher of the wakeup socket (fed bytes as the C handler writes them, on a fake clock)."""
+    from vidlong import interrupts
+
+    def exit_now(code):
+        raise SystemExit(code)
+    monkeypatch.setattr(interrupts.os, "_exit", exit_now)
+    monkeypatch.setattr(interrupts.os, "write", lambda fd, data: len(data))
+    reader, writer = socket.socketpair()
+    times = iter([0.0, gap])
+    writer.send(bytes([signals[0]]))
+    state = {"sent": False}
+
+    def clock():
+        if not state["sent"]:  # the second signal arrives after the first byte is read
+            writer.send(bytes([signals[1]]))
+            writer.close()
+            state["sent"] = True
+        return next(times)
+    if exits:
+        with pytest.raises(SystemExit, match="130"):
+            interrupts._exit_on_second(reader, clock)
+    else:
+        interrupts._exit_on_second(reader, clock)

@@ -51,14 +51,14 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _exit_on_second(reader: socket.socket) -> None:
+def _exit_on_second(reader: socket.socket, clock=time.monotonic) -> None:
     """Reads signal numbers from the wakeup socket until it closes; at the second interrupt, exits. A
-    signal that repeats the previous one within `SAME_DELIVERY` seconds counts once: `timeout` and
-    process-group kills send SIGTERM to the process and again to its group."""
+    signal that repeats the previous one within `SAME_DELIVERY` seconds (of `clock`) counts once:
+    `timeout` and process-group kills send SIGTERM to the process and again to its group."""
     seen, last = 0, None  # interrupts counted; (number, time) of the last one
     with reader:
         while data := reader.recv(64):
-            now = time.monotonic()
+            now = clock()
             for number in data:
                 if number not in INTERRUPTS or (last is not None and last[0] == number and now - last[1] < SAME_DELIVERY):
                     continue
