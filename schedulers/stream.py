@@ -53,6 +53,9 @@ def parse_prompt_schedule(text: str) -> list[tuple[int, str]]:
 
     A text without ``N:`` prefixes is one prompt from chunk 0.
     """
+    if not isinstance(text, str):
+        raise VidlongError(f"{named('prompt')} must be text, got {type(text).__name__}; pass \"a red ball\" or "
+                           "\"0:a red ball; 20:a blue ball\"")
     parts = [p.strip() for p in text.split(";") if p.strip()]
     if not parts:
         raise VidlongError(f"the prompt is empty; pass {named('prompt')} \"a red ball\" or \"0:a red ball; 20:a blue ball\"")

@@ -15,6 +15,7 @@ import torch
 import vidlong
 from vidlong import pipeline as pipeline_module
 from vidlong.cli import main
+from vidlong.generate import generate
 from conftest import tiny_transformer
 from tiny_pipeline import save_tiny_pipeline
 
@@ -329,6 +330,12 @@ PIPELINE_ROWS = [  # a loaded pipeline's own calls, which a Python user reaches 
     ("stream-switch-past-end", lambda pipe: pipe.stream("0:a; 3:b", chunks=2), r"switches at chunk 3 but the stream has 2 chunks \(0-1\)"),
     ("extend-one-frame", lambda pipe: pipe.extend("a", video=np.zeros((32, 32, 3), np.uint8), chunks=1), r"is one frame \[32, 32, 3\]"),
     ("extend-float-tensor", lambda pipe: pipe.extend("a", video=torch.zeros(9, 32, 32, 3), chunks=1), "holds float32 values; pass uint8"),
+    ("stream-seed-numpy-ok-prompt-int", lambda pipe: pipe.stream(5, chunks=1, seed=np.int64(3)), r"prompt \(--prompt\) must be text, got int"),
+    ("stream-streaming-str", lambda pipe: pipe.stream("a", streaming="longlive", chunks=1), "streaming= takes a vidlong.Streaming, got str"),
+    ("stream-negative-int", lambda pipe: pipe.stream("a", chunks=1, negative_prompt=5), r"negative_prompt \(--negative-prompt\) must be text"),
+    ("extend-no-context", lambda pipe: pipe.extend("a", video=np.zeros((9, 32, 32, 3), np.uint8), chunks=1,
+                                                   streaming=vidlong.Streaming(sinks=0, window=0)), "keeps none; give a window"),
+    ("generate-not-a-request", lambda pipe: generate(pipe, "a red ball"), "generate takes a vidlong.GenerateRequest, got str"),
     ("extend-guidance-2-nan", lambda pipe: pipe.extend("a", video=np.zeros((9, 32, 32, 3), np.uint8), chunks=1,
                                                          guidance_2=float("nan")), r"guidance_2 \(--guidance-2\)"),
 ]
@@ -521,3 +528,10 @@ def test_fuzz_dataclasses(model_dir):
         except Exception as err:  # noqa: BLE001
             pytest.fail(f"check_generate(GenerateRequest({fields!r:.500})) raised {type(err).__name__}: {err}")
     assert outcomes["ok"] > 50 and outcomes["refused"] > 50, outcomes
+
+
+def test_a_numpy_integer_is_a_seed(tiny_pipe):
+    """Seeds pass the check as any integer does, NumPy's too, and seed the same stream as the int."""
+    def first(seed):
+        return next(iter(tiny_pipe.stream("a red ball", chunks=1, seed=seed, streaming=vidlong.Streaming(steps=1)))).latents
+    assert torch.equal(first(np.int64(3)), first(3))

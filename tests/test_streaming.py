@@ -1,4 +1,5 @@
 """Streaming: rolling KV cache against a dense block-causal reference, flat memory, the CLI."""
+import numpy as np
 import pytest
 import torch
 
@@ -558,12 +559,19 @@ def test_a_stream_sets_the_pipelines_methods_aside_and_gives_them_back(model_dir
                 output_type="latent")
     pipe.apply(vidlong.UltraViCo(alpha=0.5))
     before = pipe(**call, generator=torch.Generator().manual_seed(0)).frames
-    stream = pipe.stream("a red circle", streaming=vidlong.Streaming(chunk=1, sinks=1, window=1), chunks=3)
+    settings = dict(streaming=vidlong.Streaming(chunk=1, sinks=1, window=1), chunks=3)
+    stream = pipe.stream("a red circle", **settings)
     chunks = iter(stream)
-    next(chunks)
-    with pytest.raises(vidlong.VidlongError, match="paused mid-way"):
-        pipe(**call)
-    chunks.close()
+    made = [next(chunks).latents]
+    # nothing that would take the paused stream's cache hooks off runs: each is refused, nothing changed
+    for while_paused in (lambda: pipe(**call), lambda: generate(pipe, GenerateRequest(prompt="a", steps=1)),
+                         lambda: pipe.stream("a", chunks=1), lambda: pipe.extend("a", video=np.zeros((9, 32, 32, 3), np.uint8)),
+                         lambda: pipe.apply(vidlong.UltraViCo()), pipe.remove):
+        with pytest.raises(vidlong.VidlongError, match="paused mid-way"):
+            while_paused()
+    made += [chunk.latents for chunk in chunks]
+    unbroken = [chunk.latents for chunk in pipe.stream("a red circle", **settings)]
+    assert len(made) == 3 and all(torch.equal(a, b) for a, b in zip(made, unbroken))
     with pytest.raises(vidlong.VidlongError, match="has run already"):
         next(iter(stream))
     generate(pipe, GenerateRequest(prompt="a red circle", steps=1, method="none"))

@@ -431,6 +431,7 @@ def _prompt_at_end(sidecar: Path) -> Optional[str]:
 
 
 def _run_extend(args) -> int:
+    from .extend import extension_context
     from .schedulers.stream import check_prompt_starts, parse_prompt_schedule
     from .validate import check_second_expert, check_stream, limits_for_folder
 
@@ -440,6 +441,7 @@ def _run_extend(args) -> int:
     limits = limits_for_folder(folder)
     check_stream(streaming, limits)
     check_second_expert(args.guidance_2, limits)
+    extension_context(limits.spec, streaming)
     frames, latents, prompt, fps = _extension_input(args, folder)
     _note_frame_rate(fps, limits.spec)
     check_prompt_starts(parse_prompt_schedule(prompt), _length(args)["chunks"])

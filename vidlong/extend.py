@@ -161,16 +161,26 @@ def check_extension_source(video, latents) -> None:
                            "(pipe.extend: video= or latents=)")
 
 
+def extension_context(spec, streaming) -> int:
+    """Latent frames of the input an extension keeps in its cache (sinks + window), or a one-line error
+    for none."""
+    from .schedulers.stream import StreamSchedule
+
+    schedule = StreamSchedule.resolve(spec.native_frames, streaming.chunk, streaming.sinks, streaming.window)
+    if schedule.sinks + schedule.window < 1:
+        raise VidlongError(f"an extension continues from its input's last frames, and {named('sinks')} 0 with "
+                           f"{named('window')} 0 keeps none; give a window of at least 1 latent frame")
+    return schedule.sinks + schedule.window
+
+
 def extension_prefix(pipe, streaming, video: Optional[np.ndarray] = None,
                      latents: Optional[torch.Tensor] = None) -> ExtensionPrefix:
     """The `ExtensionPrefix` of `video` (uint8 ``[T, H, W, 3]``) or of saved `latents` for `pipe`."""
-    from .schedulers.stream import StreamSchedule
 
     check_extension_source(video, latents)
     video = None if video is None else as_video_frames(video)
     spec, geometry = pipe.spec, pipe.geometry()
-    schedule = StreamSchedule.resolve(spec.native_frames, streaming.chunk, streaming.sinks, streaming.window)
-    context = schedule.sinks + schedule.window
+    context = extension_context(spec, streaming)
     if latents is not None:
         check_latents_for_model(latents, geometry)
         if video is not None:

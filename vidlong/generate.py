@@ -150,9 +150,14 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     and before each latent frame is decoded; one that raises (`vidlong.errors.Stopped`) ends the run there.
     """
     from .hooks import set_aside
+    from .streaming import refuse_call_while_streaming
     from .timeline import apply_prompt_timeline, remove_prompt_timeline  # diffusers' hooks: not before a run
     from .validate import check_generate, limits_for_pipeline
 
+    if not isinstance(request, GenerateRequest):
+        raise VidlongError(f"generate takes a vidlong.GenerateRequest, got {type(request).__name__}; e.g. "
+                           "generate(pipe, GenerateRequest(prompt=\"a red ball\", ratio=2))")
+    refuse_call_while_streaming(pipe)  # before anything is set aside: the paused stream's hooks stay
     spec = pipe.spec
     n_latent = check_generate(request, limits_for_pipeline(pipe))
     methods = methods_for(request.method, request.preset)
@@ -162,7 +167,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     switch = method_switch(request.method, steps, request.preset)
     guidance, guidance_2 = resolve_guidance(spec, request.guidance, request.guidance_2)
 
-    generator = torch.Generator().manual_seed(request.seed)
+    generator = torch.Generator().manual_seed(int(request.seed))  # a NumPy integer too
     geometry = pipe.geometry()
     grid = (pipe.noise_frames(n_latent), height // geometry.spatial, width // geometry.spatial)
     latents = initial_noise(noise, (1, geometry.channels, *grid), spec.native_frames, generator)

@@ -196,6 +196,9 @@ class VidlongPipelineMixin:
 
     def apply(self, *methods, kernel: str = "auto") -> None:
         """Apply `methods` to every expert (see `vidlong.apply`)."""
+        from .streaming import refuse_call_while_streaming
+
+        refuse_call_while_streaming(self)
         for transformer in self.experts():
             hooks.apply(transformer, *methods, native_frames=self.native_frames, kernel=kernel)
 
@@ -211,6 +214,9 @@ class VidlongPipelineMixin:
 
     def remove(self) -> None:
         """Remove vidlong's methods from every expert."""
+        from .streaming import refuse_call_while_streaming
+
+        refuse_call_while_streaming(self)
         for transformer in self.experts():
             hooks.remove(transformer)
 
@@ -259,11 +265,13 @@ class VidlongPipelineMixin:
             kwargs: guidance, guidance_2, seed, height, width, negative_prompt.
         """
         from .methods import Streaming
-        from .streaming import VideoStreamer, chunks_for_seconds
-        from .validate import check_stream_arguments, check_stream_length
+        from .streaming import VideoStreamer, chunks_for_seconds, refuse_call_while_streaming
+        from .validate import check_stream_arguments, check_stream_length, check_streaming_config
 
+        refuse_call_while_streaming(self)
         check_stream_length(chunks, seconds)
         check_stream_arguments(kwargs, "pipe.stream")
+        check_streaming_config(streaming)
         streaming = streaming or Streaming.preset(self.spec.stream_preset or "default")
         if chunks is None and seconds:
             chunks = chunks_for_seconds(seconds, self.spec.fps, streaming.chunk, self.spec.temporal_ratio,
@@ -285,11 +293,13 @@ class VidlongPipelineMixin:
         """
         from .extend import extension_prefix, read_input_video
         from .methods import Streaming
-        from .streaming import chunks_for_seconds
-        from .validate import check_sampling, check_stream_arguments, check_stream_length
+        from .streaming import chunks_for_seconds, refuse_call_while_streaming
+        from .validate import check_sampling, check_stream_arguments, check_stream_length, check_streaming_config
 
+        refuse_call_while_streaming(self)
         check_stream_length(chunks, seconds)
         check_stream_arguments(kwargs, "pipe.extend")
+        check_streaming_config(streaming)
         check_sampling(**{name: kwargs[name] for name in ("guidance", "guidance_2", "seed") if name in kwargs})
         if isinstance(video, (str, os.PathLike)):
             video, file_fps = read_input_video(video)

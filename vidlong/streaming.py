@@ -197,6 +197,8 @@ class VideoStreamer:
         check_stream(streaming, limits, height, width)
         check_sampling(guidance, guidance_2, seed)
         check_second_expert(guidance_2, limits)
+        if not isinstance(negative_prompt, str):
+            raise VidlongError(f"{named('negative_prompt')} must be text, got {type(negative_prompt).__name__}")
         self.pipe, self.streaming, self.chunks, self.prefix = pipe, streaming, chunks, prefix
         family = pipe.facts()["family"]
         self.renoise = resolve_context(streaming, spec, pipe.task, family) == "renoise"
@@ -220,7 +222,7 @@ class VideoStreamer:
         if prefix is not None:
             self.height, self.width = prefix.pixel_size(pipe.geometry().spatial)
         self.negative_prompt = negative_prompt
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator().manual_seed(int(seed))  # a NumPy integer too
         self.contexts = [StreamContext(sinks=self.schedule.sinks, window=self.schedule.window) for _ in pipe.experts()]
         self.seam = SeamBlend.off()
         self.started = False  # a stream runs once (`__iter__`)

@@ -132,6 +132,15 @@ def check_stream_arguments(kwargs: dict, call: str) -> None:
             raise VidlongError(f"{call} got an unknown argument {name}=; it takes {', '.join(STREAM_ARGUMENTS)}")
 
 
+def check_streaming_config(streaming) -> None:
+    """A one-line error unless `streaming` is None or a `vidlong.Streaming`."""
+    from .methods import Streaming
+
+    if streaming is not None and not isinstance(streaming, Streaming):
+        raise VidlongError(f"streaming= takes a vidlong.Streaming, got {type(streaming).__name__} {streaming!r:.40}; e.g. "
+                           "vidlong.Streaming(chunk=3) or vidlong.Streaming.preset(\"longlive\")")
+
+
 def check_second_expert(guidance_2, limits: ModelLimits) -> None:
     """A one-line error for a second expert's guidance (`guidance_2`) given to a one-transformer model."""
     if guidance_2 is not None and limits.experts < 2:
