@@ -535,3 +535,11 @@ def test_a_numpy_integer_is_a_seed(tiny_pipe):
     def first(seed):
         return next(iter(tiny_pipe.stream("a red ball", chunks=1, seed=seed, streaming=vidlong.Streaming(steps=1)))).latents
     assert torch.equal(first(np.int64(3)), first(3))
+
+
+def test_none_in_the_pipeline_call_takes_the_models_default(tiny_pipe):
+    """`pipe(height=None, ...)`: None is the spec's value, as in `GenerateRequest` (diffusers failed on it)."""
+    def latents(**given):
+        return tiny_pipe("a red ball", num_inference_steps=1, output_type="latent",
+                         generator=torch.Generator().manual_seed(0), **given).frames
+    assert torch.equal(latents(height=None, width=None, num_frames=None, guidance_scale=None), latents())

@@ -240,8 +240,9 @@ class VidlongPipelineMixin:
         refuse_call_while_streaming(self)
         call = super().__call__
         bound = inspect.signature(call).bind_partial(*args, **kwargs)
-        for name, value in self.call_defaults().items():
-            bound.arguments.setdefault(name, value)
+        for name, value in self.call_defaults().items():  # None too, but for guidance_scale_2 (None: guidance_scale)
+            if bound.arguments.get(name) is None and (name not in bound.arguments or name != "guidance_scale_2"):
+                bound.arguments[name] = value
         arguments = bound.arguments
         check_steps(arguments.get("num_inference_steps"), "num_inference_steps")
         for name in ("guidance_scale", "guidance_scale_2"):

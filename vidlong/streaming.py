@@ -421,8 +421,9 @@ class VideoStreamer:
     def __iter__(self) -> Iterator[StreamChunk]:
         """The chunks, once: a stream's state (its noise, sinks and window) is not rewound, so iterating
         it again is refused; ask the pipeline for a new stream. While it runs, the methods applied to
-        the pipeline are set aside (none acts inside the native window) and calling the pipeline is
-        refused; both come back when it ends, is closed or is left (``break``)."""
+        the pipeline are set aside (a chunk never sees past the native window, where they are meant to
+        act) and calling, streaming, applying or removing on the pipeline is refused; all come back when
+        it ends, is closed or is left (``break``)."""
         if self.started:
             raise VidlongError("this stream has run already (its noise, sinks and window are spent); "
                                "call pipe.stream(...) or pipe.extend(...) again for a new one")
