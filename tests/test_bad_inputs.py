@@ -336,6 +336,11 @@ PIPELINE_ROWS = [  # a loaded pipeline's own calls, which a Python user reaches 
     ("extend-no-context", lambda pipe: pipe.extend("a", video=np.zeros((9, 32, 32, 3), np.uint8), chunks=1,
                                                    streaming=vidlong.Streaming(sinks=0, window=0)), "keeps none; give a window"),
     ("generate-not-a-request", lambda pipe: generate(pipe, "a red ball"), "generate takes a vidlong.GenerateRequest, got str"),
+    ("call-guidance-neg", lambda pipe: pipe("a", guidance_scale=-5), "guidance_scale must be >= 0"),
+    ("extend-fps-nan", lambda pipe: pipe.extend("a", video=np.zeros((9, 32, 32, 3), np.uint8), seconds=1, fps=float("nan")),
+     "fps must be a finite number"),
+    ("extend-fps-0", lambda pipe: pipe.extend("a", video=np.zeros((9, 32, 32, 3), np.uint8), seconds=1, fps=0), "fps must be > 0"),
+    ("switch-to-a-schedule", lambda pipe: pipe.stream("a", chunks=2).switch_prompt("0:a; 1:b"), "takes one prompt, not a schedule"),
     ("extend-guidance-2-nan", lambda pipe: pipe.extend("a", video=np.zeros((9, 32, 32, 3), np.uint8), chunks=1,
                                                          guidance_2=float("nan")), r"guidance_2 \(--guidance-2\)"),
 ]

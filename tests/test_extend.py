@@ -229,3 +229,13 @@ def test_python_video_may_be_a_tensor_or_a_list_of_frames():
     frames = np.random.default_rng(0).integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
     for given in (torch.from_numpy(frames), list(frames)):
         assert np.array_equal(as_video_frames(given), frames)
+
+
+def test_latents_metadata_is_saved_as_plain_values(tmp_path):
+    """NumPy scalars are saved as numbers; anything `load_latents` could not read back is refused."""
+    latents = torch.zeros(1, 4, 2, 4, 4)
+    save_latents(tmp_path / "a.pt", latents, fps=np.float64(8), prompt="a red ball")
+    assert load_latents(tmp_path / "a.pt")[1]["fps"] == 8.0
+    with pytest.raises(vidlong.VidlongError, match="plain values"):
+        save_latents(tmp_path / "b.pt", latents, model=object())
+    assert not (tmp_path / "b.pt").exists()

@@ -217,7 +217,13 @@ def save_latents(path, latents: torch.Tensor, **meta) -> Path:
     """Save normalised latents ``[1, C, F, h, w]`` and `meta` (model, prompt, fps: plain values) to
     `path` atomically, as a torch file that `load_latents` reads."""
     import io
+    import json
 
+    meta = {key: value.item() if isinstance(value, np.generic) else value for key, value in meta.items()}  # NumPy scalars
+    try:  # `load_latents` reads with weights_only: plain values only, so a saved file always loads
+        json.dumps(meta)
+    except (TypeError, ValueError):
+        raise VidlongError(f"latents metadata must be plain values (text, numbers, lists, dicts), got {meta!r:.120}") from None
     buffer = io.BytesIO()
     torch.save({"format": LATENTS_FORMAT, "latents": latents.detach().float().cpu().contiguous(), **meta}, buffer)
     return atomic_write_bytes(path, buffer.getvalue())

@@ -235,7 +235,7 @@ class VidlongPipelineMixin:
         (diffusers would fail deep in its loop, or make a video of NaN), and so is a call while a stream
         of this pipeline is paused mid-way."""
         from .streaming import refuse_call_while_streaming
-        from .validate import check_finite, check_size, check_steps
+        from .validate import MAX_GUIDANCE, check_finite, check_size, check_steps
 
         refuse_call_while_streaming(self)
         call = super().__call__
@@ -245,8 +245,8 @@ class VidlongPipelineMixin:
                 bound.arguments[name] = value
         arguments = bound.arguments
         check_steps(arguments.get("num_inference_steps"), "num_inference_steps")
-        for name in ("guidance_scale", "guidance_scale_2"):
-            check_finite(name, arguments.get(name))
+        for name in ("guidance_scale", "guidance_scale_2"):  # the range streams and generate take too
+            check_finite(name, arguments.get(name), 0, MAX_GUIDANCE)
         frames = arguments.get("num_frames")
         if frames is not None:  # diffusers would round it down to the next k·ratio + 1 quietly
             if isinstance(frames, bool) or not isinstance(frames, int):
@@ -295,13 +295,16 @@ class VidlongPipelineMixin:
         from .extend import extension_prefix, read_input_video
         from .methods import Streaming
         from .streaming import chunks_for_seconds, refuse_call_while_streaming
-        from .validate import check_sampling, check_stream_arguments, check_stream_length, check_streaming_config
+        from .validate import check_finite, check_sampling, check_stream_arguments, check_stream_length, check_streaming_config
 
         refuse_call_while_streaming(self)
         check_stream_length(chunks, seconds)
         check_stream_arguments(kwargs, "pipe.extend")
         check_streaming_config(streaming)
         check_sampling(**{name: kwargs[name] for name in ("guidance", "guidance_2", "seed") if name in kwargs})
+        check_finite("fps", fps, 0)
+        if fps is not None and fps <= 0:
+            raise VidlongError(f"fps must be > 0 frames per second, got {fps!r}")
         if isinstance(video, (str, os.PathLike)):
             video, file_fps = read_input_video(video)
             fps = fps or file_fps

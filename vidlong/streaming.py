@@ -245,6 +245,9 @@ class VideoStreamer:
         re-caches as `Streaming.recache_on_prompt_switch` says."""
         if not isinstance(prompt, str) or not prompt.strip():
             raise VidlongError("the new prompt is empty; describe what the stream should show next")
+        if len(parse_prompt_schedule(prompt)) > 1:
+            raise VidlongError("switch_prompt takes one prompt, not a schedule (\"0:...; 20:...\"); a schedule is "
+                               "for pipe.stream, or call switch_prompt when each change should come")
         with self._prompt_lock:
             start = self.next_index
             self.prompts = [(chunk, text) for chunk, text in self.prompts if chunk < start] + [(start, prompt.strip())]
