@@ -341,6 +341,12 @@ PIPELINE_ROWS = [  # a loaded pipeline's own calls, which a Python user reaches 
      "fps must be a finite number"),
     ("extend-fps-0", lambda pipe: pipe.extend("a", video=np.zeros((9, 32, 32, 3), np.uint8), seconds=1, fps=0), "fps must be > 0"),
     ("switch-to-a-schedule", lambda pipe: pipe.stream("a", chunks=2).switch_prompt("0:a; 1:b"), "takes one prompt, not a schedule"),
+    ("extend-height", lambda pipe: pipe.extend("a", video=np.zeros((9, 32, 32, 3), np.uint8), chunks=1, height=48),
+     "pipe.extend takes the input's size from the video it continues; drop height="),
+    ("extend-image", lambda pipe: pipe.extend("a", video=np.zeros((9, 32, 32, 3), np.uint8), chunks=1, image=np.zeros((32, 32, 3), np.uint8)),
+     "the input's first frame"),
+    ("extend-latents-numpy", lambda pipe: pipe.extend("a", latents=np.zeros((1, 4, 3, 4, 4), np.float32), chunks=1),
+     r"latents \(--latents\) is a ndarray; pass the torch tensor"),
     ("extend-guidance-2-nan", lambda pipe: pipe.extend("a", video=np.zeros((9, 32, 32, 3), np.uint8), chunks=1,
                                                          guidance_2=float("nan")), r"guidance_2 \(--guidance-2\)"),
 ]

@@ -196,6 +196,9 @@ def extension_prefix(pipe, streaming, video: Optional[np.ndarray] = None,
 
 def check_latents_for_model(latents: torch.Tensor, geometry: Geometry) -> None:
     """A one-line error unless `latents` are ``[1, C, F, h, w]`` with this model's channel count."""
+    if not isinstance(latents, torch.Tensor):
+        raise VidlongError(f"{named('latents')} is a {type(latents).__name__}; pass the torch tensor [1, C, frames, h, w] "
+                           "that load_latents returns (torch.from_numpy(array) for a NumPy array)")
     if latents.ndim != 5 or latents.shape[0] != 1 or latents.shape[2] < 1:
         raise VidlongError(f"{named('latents')} holds latents of shape {tuple(latents.shape)}; expected [1, C, frames, h, w] "
                            "as saved by --save-latents")

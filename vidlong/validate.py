@@ -122,10 +122,17 @@ STREAM_ARGUMENT_NAMES = {"generator": "seed=<int>", "guidance_scale": "guidance=
 STREAM_ARGUMENTS = ("guidance", "guidance_2", "seed", "height", "width", "negative_prompt", "image")
 
 
+#: what `pipe.extend` takes from its input instead of an argument
+EXTENSION_TAKES = {"height": "the input's size", "width": "the input's size", "image": "the input's first frame"}
+
+
 def check_stream_arguments(kwargs: dict, call: str) -> None:
     """`call`'s (``pipe.stream`` / ``pipe.extend``) extra keyword arguments: one line for a diffusers
-    call's name (``generator=``, ``guidance_scale=``...) naming the stream's own, or for an unknown one."""
+    call's name (``generator=``, ``guidance_scale=``...) naming the stream's own, for an unknown one, or
+    for one an extension takes from its input."""
     for name in kwargs:
+        if call == "pipe.extend" and name in EXTENSION_TAKES:
+            raise VidlongError(f"pipe.extend takes {EXTENSION_TAKES[name]} from the video it continues; drop {name}=")
         if name in STREAM_ARGUMENT_NAMES:
             raise VidlongError(f"{call} takes {STREAM_ARGUMENT_NAMES[name]} where the diffusers call takes {name}=")
         if name not in STREAM_ARGUMENTS:
