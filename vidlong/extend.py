@@ -176,7 +176,6 @@ def extension_context(spec, streaming) -> int:
 def extension_prefix(pipe, streaming, video: Optional[np.ndarray] = None,
                      latents: Optional[torch.Tensor] = None) -> ExtensionPrefix:
     """The `ExtensionPrefix` of `video` (uint8 ``[T, H, W, 3]``) or of saved `latents` for `pipe`."""
-
     check_extension_source(video, latents)
     video = None if video is None else as_video_frames(video)
     spec, geometry = pipe.spec, pipe.geometry()

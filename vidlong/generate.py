@@ -94,8 +94,6 @@ def check_task(task: str, has_image: bool) -> None:
 def resolve_latent_frames(request: GenerateRequest, native_frames: int, temporal_ratio: int = 4) -> int:
     """Latent frames of the request: from `frames` (pixel, 4k+1) or `ratio` × native."""
     if request.frames is not None:
-        if isinstance(request.frames, bool) or not isinstance(request.frames, int):
-            raise VidlongError(f"{named('frames')} must be a whole number of pixel frames, got {request.frames!r}")
         return latent_frames(request.frames, temporal_ratio)
     if isinstance(request.ratio, bool) or not isinstance(request.ratio, (int, float)) or not math.isfinite(request.ratio) \
             or request.ratio <= 0:

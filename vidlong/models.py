@@ -100,8 +100,10 @@ def pixel_frames(latent_frames: int, temporal_ratio: int = WAN_TEMPORAL_RATIO) -
 def latent_frames(pixel_frames_: int, temporal_ratio: int = WAN_TEMPORAL_RATIO, name: Optional[str] = None) -> int:
     """Latent frames that decode to `pixel_frames_`, which must be ``temporal_ratio·k + 1``; an error
     names the argument `name` (default: ``frames`` / ``--frames``)."""
+    name = name or named("frames")
+    if isinstance(pixel_frames_, bool) or not isinstance(pixel_frames_, int):
+        raise VidlongError(f"{name} must be a whole number of pixel frames, got {pixel_frames_!r}")
     if pixel_frames_ < 1 or (pixel_frames_ - 1) % temporal_ratio:
-        name = name or named("frames")
         lower = max(1, (pixel_frames_ - 1) // temporal_ratio * temporal_ratio + 1)
         raise VidlongError(
             f"{pixel_frames_} frames can't be decoded by this VAE (needs {temporal_ratio}k+1); "

@@ -240,21 +240,31 @@ class VidlongPipelineMixin:
         refuse_call_while_streaming(self)
         call = super().__call__
         bound = inspect.signature(call).bind_partial(*args, **kwargs)
-        for name, value in self.call_defaults().items():  # None too, but for guidance_scale_2 (None: guidance_scale)
-            if bound.arguments.get(name) is None and (name not in bound.arguments or name != "guidance_scale_2"):
+        for name, value in self.call_defaults().items():  # a None too, but guidance_scale_2's (None: guidance_scale)
+            if name not in bound.arguments or (bound.arguments[name] is None and name != "guidance_scale_2"):
                 bound.arguments[name] = value
         arguments = bound.arguments
         check_steps(arguments.get("num_inference_steps"), "num_inference_steps")
         for name in ("guidance_scale", "guidance_scale_2"):  # the range streams and generate take too
             check_finite(name, arguments.get(name), 0, MAX_GUIDANCE)
-        frames = arguments.get("num_frames")
-        if frames is not None:  # diffusers would round it down to the next k·ratio + 1 quietly
-            if isinstance(frames, bool) or not isinstance(frames, int):
-                raise VidlongError(f"num_frames must be a whole number of pixel frames, got {frames!r}")
-            latent_frames(frames, self.spec.temporal_ratio, "num_frames")
+        if arguments.get("num_frames") is not None:  # diffusers would round it down to k·ratio + 1 quietly
+            latent_frames(arguments["num_frames"], self.spec.temporal_ratio, "num_frames")
         if arguments.get("height") is not None and arguments.get("width") is not None:
             check_size(arguments["height"], arguments["width"], self.geometry().pixel_multiple)
         return call(*bound.args, **bound.kwargs)
+
+    def _stream_config(self, call: str, streaming, chunks, seconds, kwargs: dict):
+        """What `stream` and `extend` (`call`) check first, before any model work: no stream of this
+        pipeline paused, the length and extra arguments; returns `streaming`, or the model's preset."""
+        from .methods import Streaming
+        from .streaming import refuse_call_while_streaming
+        from .validate import check_stream_arguments, check_stream_length, check_streaming_config
+
+        refuse_call_while_streaming(self)
+        check_stream_length(chunks, seconds)
+        check_stream_arguments(kwargs, call)
+        check_streaming_config(streaming)
+        return streaming or Streaming.preset(self.spec.stream_preset or "default")
 
     def stream(self, prompt: str, streaming=None, chunks=None, seconds=None, **kwargs):
         """Stream a video chunk by chunk: an iterator of `StreamChunk` (decoded frames as they are made).
@@ -265,15 +275,9 @@ class VidlongPipelineMixin:
             chunks: number of chunks; or `seconds` of video; neither streams until you stop iterating.
             kwargs: guidance, guidance_2, seed, height, width, negative_prompt.
         """
-        from .methods import Streaming
-        from .streaming import VideoStreamer, chunks_for_seconds, refuse_call_while_streaming
-        from .validate import check_stream_arguments, check_stream_length, check_streaming_config
+        from .streaming import VideoStreamer, chunks_for_seconds
 
-        refuse_call_while_streaming(self)
-        check_stream_length(chunks, seconds)
-        check_stream_arguments(kwargs, "pipe.stream")
-        check_streaming_config(streaming)
-        streaming = streaming or Streaming.preset(self.spec.stream_preset or "default")
+        streaming = self._stream_config("pipe.stream", streaming, chunks, seconds, kwargs)
         if chunks is None and seconds:
             chunks = chunks_for_seconds(seconds, self.spec.fps, streaming.chunk, self.spec.temporal_ratio,
                                         first_chunk=streaming.first_chunk or self.spec.stream_first_chunk)
@@ -293,14 +297,10 @@ class VidlongPipelineMixin:
             fps: the input's frame rate, which `seconds` of new video are counted in (default: the model's).
         """
         from .extend import extension_prefix, read_input_video
-        from .methods import Streaming
-        from .streaming import chunks_for_seconds, refuse_call_while_streaming
-        from .validate import check_finite, check_sampling, check_stream_arguments, check_stream_length, check_streaming_config
+        from .streaming import VideoStreamer, chunks_for_seconds
+        from .validate import check_finite, check_sampling
 
-        refuse_call_while_streaming(self)
-        check_stream_length(chunks, seconds)
-        check_stream_arguments(kwargs, "pipe.extend")
-        check_streaming_config(streaming)
+        streaming = self._stream_config("pipe.extend", streaming, chunks, seconds, kwargs)
         check_sampling(**{name: kwargs[name] for name in ("guidance", "guidance_2", "seed") if name in kwargs})
         check_finite("fps", fps, 0)
         if fps is not None and fps <= 0:
@@ -308,12 +308,9 @@ class VidlongPipelineMixin:
         if isinstance(video, (str, os.PathLike)):
             video, file_fps = read_input_video(video)
             fps = fps or file_fps
-        streaming = streaming or Streaming.preset(self.spec.stream_preset or "default")
         prefix = extension_prefix(self, streaming, video=video, latents=latents)
         if chunks is None and seconds:
             chunks = chunks_for_seconds(seconds, fps or self.spec.fps, streaming.chunk, self.spec.temporal_ratio, continuing=True)
-        from .streaming import VideoStreamer
-
         return VideoStreamer(self, prompt, streaming, chunks=chunks, prefix=prefix, **kwargs)
 
 
