@@ -44,7 +44,8 @@ from vidlong.methods import METHOD_NAMES, Streaming, load_preset, methods_for, p
 from vidlong.method_names import NOISE_KINDS  # noqa: E402
 from vidlong.models import pixel_frames  # noqa: E402
 from vidlong.panels import side_by_side  # noqa: E402
-from vidlong.streaming import StreamSampling, VideoStreamer, chunks_for_seconds, resolve_context  # noqa: E402
+from vidlong.schedulers.stream import chunks_for_seconds  # noqa: E402
+from vidlong.streaming import StreamSampling, VideoStreamer, resolve_context  # noqa: E402
 from vidlong.validate import MAX_GUIDANCE, MAX_STEPS, check_generate, check_seed, check_streams, limits_for_pipeline  # noqa: E402
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
 

@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 import torch
 
 from ..errors import VidlongError
+from ..scalars import is_whole
 
 #: the causal sampler's steps when none are given
 CAUSAL_STEPS = 4
@@ -26,11 +27,11 @@ def even_timesteps(steps: int, num_train_timesteps: int = 1000) -> tuple[int, ..
 def check_timesteps(timesteps: Sequence, num_train_timesteps: int = 1000) -> tuple[int, ...]:
     """A strictly decreasing list of whole timesteps in (0, num_train_timesteps], else one line naming it."""
     values = tuple(timesteps)
-    if not values or any(isinstance(t, bool) or not isinstance(t, int) or not 0 < t <= num_train_timesteps for t in values) \
+    if not values or any(not is_whole(t) or not 0 < t <= num_train_timesteps for t in values) \
             or any(a <= b for a, b in zip(values, values[1:])):
         raise VidlongError(f"--timesteps must be whole numbers in 1..{num_train_timesteps}, strictly decreasing "
                            f"(e.g. 1000,750,500,250), got {','.join(map(str, values)) or 'none'}")
-    return values
+    return tuple(int(t) for t in values)
 
 
 class CausalSampler:

@@ -4,6 +4,7 @@ All counts are latent frames (Wan: 1 latent frame = 4 pixel frames, the first de
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Optional
@@ -102,3 +103,16 @@ def check_schedule(entries: list, what: str, at, example: str) -> list:
 def prompt_at(schedule: list[tuple[int, str]], chunk_index: int) -> str:
     """The prompt in force at `chunk_index`."""
     return [prompt for start, prompt in schedule if start <= chunk_index][-1]
+
+
+def chunks_for_seconds(seconds: float, fps: float, chunk: int, temporal_ratio: int = 4, continuing: bool = False,
+                       first_chunk: Optional[int] = None) -> int:
+    """Smallest chunk count whose video lasts at least `seconds`. A new stream's first chunk of F latent
+    frames (`first_chunk`, default `chunk`) gives ``4·F - 3`` pixel frames and every later chunk
+    ``4·chunk``; a continuation's (`continuing`) chunks all give ``4·chunk``."""
+    frames_needed = max(1, math.ceil(seconds * fps))
+    per_chunk = temporal_ratio * chunk
+    if continuing:
+        return max(1, math.ceil(frames_needed / per_chunk))
+    first = temporal_ratio * ((first_chunk or chunk) - 1) + 1
+    return 1 + max(0, math.ceil((frames_needed - first) / per_chunk))

@@ -2,6 +2,7 @@
 nothing written and no model loaded (a table of CLI cases and one of Python API cases); and a fuzz of
 every field of `GenerateRequest` and `Streaming`, through the CLI and the dataclasses: exit codes
 0/2/130 only, never a traceback, never an exception other than `VidlongError`."""
+import json
 import os
 import random
 import shutil
@@ -15,7 +16,7 @@ import torch
 import vidlong
 from vidlong import pipeline as pipeline_module
 from vidlong.cli import main
-from vidlong.generate import generate
+from vidlong.generate import GenerateRequest, generate
 from conftest import tiny_transformer
 from tiny_pipeline import save_tiny_pipeline
 
@@ -101,6 +102,8 @@ CLI_ROWS = [
     ("stream", ["--prompt", "0:a red ball; 5:a blue ball", "--chunks", "5"], "switches at chunk 5 but the stream has 5 chunks (0-4)", None),
     ("stream", ["--prompt", "0s: a red ball; 4s: a blue ball"], "counts chunks, not seconds", None),
     ("extend", ["--video", "{inputs}/clip.mp4", "--prompt", "0:a; 3:b", "--chunks", "2"], "switches at chunk 3 but the stream has 2 chunks", None),
+    ("stream", ["--prompt", "0:a red ball; 40:a blue ball", "--seconds", "2"], "switches at chunk 40 but the stream has", None),
+    ("extend", ["--video", "{inputs}/clip.mp4", "--prompt", "0:a; 40:b", "--seconds", "1"], "switches at chunk 40 but the stream has", None),
     ("stream", ["--window", "1000"], "--window 1000 exceeds the model's native window of 3", None),
     ("stream", ["--sinks", "1000"], "--sinks 1000 exceeds the model's native window of 3", None),
     ("stream", ["--chunk", "1", "--sinks", "3"], "--sinks 3 + --chunk 1 = 4 latent frames exceed the model's native window of 3; use --sinks 2 or less", None),
@@ -541,11 +544,31 @@ def test_fuzz_dataclasses(model_dir):
     assert outcomes["ok"] > 50 and outcomes["refused"] > 50, outcomes
 
 
-def test_a_numpy_integer_is_a_seed(tiny_pipe):
-    """Seeds pass the check as any integer does, NumPy's too, and seed the same stream as the int."""
-    def first(seed):
-        return next(iter(tiny_pipe.stream("a red ball", chunks=1, seed=seed, streaming=vidlong.Streaming(steps=1)))).latents
-    assert torch.equal(first(np.int64(3)), first(3))
+def test_numpy_numbers_are_taken_wherever_python_numbers_are(tiny_pipe):
+    """A NumPy number (`np.int64(9)`, `np.float32(0.5)`) passes every check a Python one passes and is
+    stored as the Python number (settings stay JSON-ready); the video is the same. (Before, configs and
+    `generate` refused them while `pipe.stream` took them.)"""
+    assert vidlong.UltraViCo(alpha=np.float32(0.5)) == vidlong.UltraViCo(alpha=0.5)
+    assert vidlong.SpectralFusion(windows=(np.float32(2), 1), spatial_cutoff=np.float64(0.25)) == vidlong.SpectralFusion()
+    streaming = vidlong.Streaming(chunk=np.int64(1), sinks=np.int32(1), window=np.int64(1), steps=np.int64(1),
+                                  timesteps=np.array([1000, 500]))
+    assert streaming == vidlong.Streaming(chunk=1, sinks=1, window=1, steps=1, timesteps=(1000, 500))
+    assert all(type(getattr(streaming, name)) is int for name in ("chunk", "sinks", "window", "steps"))
+    assert all(type(t) is int for t in streaming.timesteps)
+    with pytest.raises(vidlong.VidlongError, match="chunk"):
+        vidlong.Streaming(chunk=np.bool_(True))  # a bool is not a number of frames, NumPy's neither
+
+    def made(number, real):
+        result = generate(tiny_pipe, GenerateRequest(prompt="a red ball", frames=number(9), steps=number(1),
+                                                     seed=number(3), guidance=real(2.0)))
+        json.dumps(result.settings)
+        return result.frames
+    assert np.array_equal(made(np.int64, np.float32), made(int, float))
+
+    def first(seed, chunks):
+        return next(iter(tiny_pipe.stream("a red ball", chunks=chunks, seed=seed, guidance=np.float32(2),
+                                          streaming=vidlong.Streaming(steps=1)))).latents
+    assert torch.equal(first(np.int64(3), np.int64(1)), first(3, 1))
 
 
 def test_none_in_the_pipeline_call_takes_the_models_default(tiny_pipe):

@@ -357,7 +357,7 @@ def test_stream_bad_input(model_dir, tmp_path, capsys, args, message):
 
 
 def test_first_chunk_length_and_chunk_counts(model_dir):
-    from vidlong.streaming import chunks_for_seconds
+    from vidlong.schedulers.stream import chunks_for_seconds
 
     pipe = vidlong.load_pipeline(model_dir)
     streaming = vidlong.Streaming(chunk=1, sinks=1, window=1, first_chunk=3, context="renoise")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -13,6 +12,7 @@ import torch
 from .errors import VidlongError, named
 from .methods import default_noise, method_switch, methods_for
 from .models import latent_frames, pixel_frames
+from .scalars import is_real, plain
 from .schedulers.noise import initial_noise
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
 
@@ -51,6 +51,10 @@ class GenerateRequest:
     negative_prompt: str = ""
     image: Optional[str] = None
     guidance_2: Optional[float] = None
+
+    def __post_init__(self):  # NumPy numbers as Python ones, so that the settings stay JSON-ready
+        for name in ("ratio", "frames", "steps", "guidance", "seed", "height", "width", "guidance_2"):
+            setattr(self, name, plain(getattr(self, name)))
 
 
 @dataclass
@@ -95,8 +99,7 @@ def resolve_latent_frames(request: GenerateRequest, native_frames: int, temporal
     """Latent frames of the request: from `frames` (pixel, 4k+1) or `ratio` × native."""
     if request.frames is not None:
         return latent_frames(request.frames, temporal_ratio)
-    if isinstance(request.ratio, bool) or not isinstance(request.ratio, (int, float)) or not math.isfinite(request.ratio) \
-            or request.ratio <= 0:
+    if not is_real(request.ratio) or request.ratio <= 0:
         raise VidlongError(f"{named('ratio')} must be a finite number > 0, got {request.ratio!r}")
     return max(1, round(request.ratio * native_frames))
 

@@ -27,6 +27,7 @@ from .attention.stream_attention import StreamContext
 from .errors import VidlongError
 from .methods import RIFLEx, check_methods, check_moved_rope, needs_moved_rope
 from .plans import build_plan
+from .scalars import is_whole
 from .schedulers.riflex import riflex_tables
 
 HOOK_NAME = "vidlong"
@@ -195,7 +196,7 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
     check_moved_rope(methods, adapter)
     if needs_moved_rope(methods) and kernel not in ("auto", "dense"):
         raise VidlongError(f"anchor_positions='adjacent' runs on the dense kernel, not kernel={kernel!r}; use kernel='auto'")
-    if native_frames is not None and (isinstance(native_frames, bool) or not isinstance(native_frames, int) or native_frames < 1):
+    if native_frames is not None and (not is_whole(native_frames) or native_frames < 1):
         raise VidlongError(f"native_frames= must be a whole number of latent frames >= 1, got {native_frames!r}")
     if native_frames is None:
         from .models import spec_for_transformer

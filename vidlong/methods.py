@@ -6,7 +6,6 @@ one field here.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 from dataclasses import dataclass, fields
 from importlib import resources
@@ -17,6 +16,7 @@ import yaml
 from .attention.layout import TokenLayout
 from .attention.mods import BandedPositiveDecay, FarPair, FirstFrameGuard, MaskMod, PositiveDecay, ScoreMod
 from .errors import VidlongError, named, naming_flags
+from .scalars import is_real, is_whole, plain
 from .method_names import FUSION_METHODS, METHOD_NAMES
 from .schedulers.bands import SeparableBands, default_cutoffs, make_bands
 from .schedulers.windows import branch_windows
@@ -56,6 +56,7 @@ class UltraViCo:
     branches: str = "all"
 
     def __post_init__(self):
+        _plain_fields(self, ("alpha", "beta"))
         if not _positive(self.alpha) or self.alpha > 1:
             raise VidlongError(f"UltraViCo alpha must be in (0, 1], got {self.alpha}; the paper's default is 0.9")
         if self.region not in ("token", "frame"):
@@ -128,6 +129,7 @@ class SpectralFusion:
     anchor_positions: str = "own"
 
     def __post_init__(self):
+        _plain_fields(self, ("spatial_cutoff", "anchors"))
         if not _positive(self.spatial_cutoff):
             raise VidlongError(f"SpectralFusion spatial_cutoff must be a finite number > 0 (FreeLong: 0.25), got {self.spatial_cutoff!r}")
         if not isinstance(self.windows, (tuple, list)) or not all(_positive(w) for w in self.windows):
@@ -182,6 +184,7 @@ class SlidingWindow:
     anchor_positions: str = "own"
 
     def __post_init__(self):
+        _plain_fields(self, ("window", "anchors"))
         if not _positive(self.window):
             raise VidlongError(f"SlidingWindow window must be > 0 (a multiple of the native length), got {self.window}")
         check_anchors("SlidingWindow", self.anchors, self.anchor_positions)
@@ -265,13 +268,14 @@ class Streaming:
         return cls(**{**STREAM_PRESETS[name], **changes})
 
     def __post_init__(self):
+        _plain_fields(self, ("chunk", "first_chunk", "steps", "sinks", "window", "seam_frames"))
         for name in ("chunk", "first_chunk", "steps"):
             value = getattr(self, name)
-            if value is not None and (not _whole(value) or value < 1):
+            if value is not None and (not is_whole(value) or value < 1):
                 raise VidlongError(f"{_streaming_field(name)} must be a whole number >= 1, got {value!r}")
         for name in ("sinks", "window", "seam_frames"):
             value = getattr(self, name)
-            if value is not None and (not _whole(value) or value < 0):
+            if value is not None and (not is_whole(value) or value < 0):
                 raise VidlongError(f"{_streaming_field(name)} must be a whole number >= 0, got {value!r}")
         for name in ("recache_on_prompt_switch", "keep_sinks_on_switch"):
             if not isinstance(getattr(self, name), bool):
@@ -342,11 +346,13 @@ def anchor_frames(anchors: float, layout: TokenLayout) -> int:
 
 def _positive(value) -> bool:
     """A finite real number > 0."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    return is_real(value) and value > 0
 
 
-def _whole(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _plain_fields(config, names) -> None:
+    """Store a frozen config's NumPy numbers among `names` as Python ones (`vidlong.scalars.plain`)."""
+    for name in names:
+        object.__setattr__(config, name, plain(getattr(config, name)))
 
 
 def check_methods(methods) -> None:

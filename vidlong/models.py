@@ -22,6 +22,7 @@ from typing import Optional, Union
 import yaml
 
 from .errors import VidlongError, named
+from .scalars import is_whole
 
 #: Wan's VAEs (2.1 and 2.2): pixel frames = 4 · (latent frames - 1) + 1.
 WAN_TEMPORAL_RATIO = 4
@@ -101,7 +102,7 @@ def latent_frames(pixel_frames_: int, temporal_ratio: int = WAN_TEMPORAL_RATIO, 
     """Latent frames that decode to `pixel_frames_`, which must be ``temporal_ratio·k + 1``; an error
     names the argument `name` (default: ``frames`` / ``--frames``)."""
     name = name or named("frames")
-    if isinstance(pixel_frames_, bool) or not isinstance(pixel_frames_, int):
+    if not is_whole(pixel_frames_):
         raise VidlongError(f"{name} must be a whole number of pixel frames, got {pixel_frames_!r}")
     if pixel_frames_ < 1 or (pixel_frames_ - 1) % temporal_ratio:
         lower = max(1, (pixel_frames_ - 1) // temporal_ratio * temporal_ratio + 1)
@@ -109,7 +110,7 @@ def latent_frames(pixel_frames_: int, temporal_ratio: int = WAN_TEMPORAL_RATIO, 
             f"{pixel_frames_} frames can't be decoded by this VAE (needs {temporal_ratio}k+1); "
             f"use {name} {lower} or {name} {lower + temporal_ratio}"
         )
-    return (pixel_frames_ - 1) // temporal_ratio + 1
+    return (int(pixel_frames_) - 1) // temporal_ratio + 1
 
 
 def _spec(raw: dict) -> ModelSpec:

@@ -21,10 +21,14 @@ from .errors import VidlongError
 from .lora import fuse_lora_link
 from .models import (EMBEDDED_MODELS, Geometry, ModelSpec, check_model_folder, family_of, folder_class_name,
                      geometry_from_configs, latent_frames, lora_link, model_facts, pipeline_folder, spec_for_facts, spec_for_folder)
+from .scalars import plain
 from .validate import check_compile, check_device, check_dtype, check_offload
 
 #: latent frames `VidlongPipelineMixin.decode_uint8` decodes at a time
 DECODE_CHUNK = 4
+
+#: the numeric arguments of the diffusers call that vidlong checks (NumPy numbers become Python ones)
+NUMBER_ARGUMENTS = {"num_frames", "height", "width", "num_inference_steps", "guidance_scale", "guidance_scale_2"}
 
 #: The embedded default model, shipped inside the package.
 DEFAULT_MODEL_DIR = EMBEDDED_MODELS["default"]
@@ -244,6 +248,8 @@ class VidlongPipelineMixin:
             if name not in bound.arguments or (bound.arguments[name] is None and name != "guidance_scale_2"):
                 bound.arguments[name] = value
         arguments = bound.arguments
+        for name in NUMBER_ARGUMENTS & arguments.keys():
+            arguments[name] = plain(arguments[name])
         check_steps(arguments.get("num_inference_steps"), "num_inference_steps")
         for name in ("guidance_scale", "guidance_scale_2"):  # the range streams and generate take too
             check_finite(name, arguments.get(name), 0, MAX_GUIDANCE)
@@ -255,7 +261,8 @@ class VidlongPipelineMixin:
 
     def _stream_config(self, call: str, streaming, chunks, seconds, kwargs: dict):
         """What `stream` and `extend` (`call`) check first, before any model work: no stream of this
-        pipeline paused, the length and extra arguments; returns `streaming`, or the model's preset."""
+        pipeline paused, the length and extra arguments. Returns `streaming` (or the model's preset),
+        `chunks` and `seconds`; NumPy numbers become Python ones, in `kwargs` too."""
         from .methods import Streaming
         from .streaming import refuse_call_while_streaming
         from .validate import check_stream_arguments, check_stream_length, check_streaming_config
@@ -264,7 +271,9 @@ class VidlongPipelineMixin:
         check_stream_length(chunks, seconds)
         check_stream_arguments(kwargs, call)
         check_streaming_config(streaming)
-        return streaming or Streaming.preset(self.spec.stream_preset or "default")
+        for name in ("guidance", "guidance_2", "seed", "height", "width") & kwargs.keys():
+            kwargs[name] = plain(kwargs[name])
+        return streaming or Streaming.preset(self.spec.stream_preset or "default"), plain(chunks), plain(seconds)
 
     def stream(self, prompt: str, streaming=None, chunks=None, seconds=None, **kwargs):
         """Stream a video chunk by chunk: an iterator of `StreamChunk` (decoded frames as they are made).
@@ -275,9 +284,10 @@ class VidlongPipelineMixin:
             chunks: number of chunks; or `seconds` of video; neither streams until you stop iterating.
             kwargs: guidance, guidance_2, seed, height, width, negative_prompt.
         """
-        from .streaming import VideoStreamer, chunks_for_seconds
+        from .schedulers.stream import chunks_for_seconds
+        from .streaming import VideoStreamer
 
-        streaming = self._stream_config("pipe.stream", streaming, chunks, seconds, kwargs)
+        streaming, chunks, seconds = self._stream_config("pipe.stream", streaming, chunks, seconds, kwargs)
         if chunks is None and seconds:
             chunks = chunks_for_seconds(seconds, self.spec.fps, streaming.chunk, self.spec.temporal_ratio,
                                         first_chunk=streaming.first_chunk or self.spec.stream_first_chunk)
@@ -297,11 +307,13 @@ class VidlongPipelineMixin:
             fps: the input's frame rate, which `seconds` of new video are counted in (default: the model's).
         """
         from .extend import extension_prefix, read_input_video
-        from .streaming import VideoStreamer, chunks_for_seconds
+        from .schedulers.stream import chunks_for_seconds
+        from .streaming import VideoStreamer
         from .validate import check_finite, check_sampling
 
-        streaming = self._stream_config("pipe.extend", streaming, chunks, seconds, kwargs)
+        streaming, chunks, seconds = self._stream_config("pipe.extend", streaming, chunks, seconds, kwargs)
         check_sampling(**{name: kwargs[name] for name in ("guidance", "guidance_2", "seed") if name in kwargs})
+        fps = plain(fps)
         check_finite("fps", fps, 0)
         if fps is not None and fps <= 0:
             raise VidlongError(f"fps must be > 0 frames per second, got {fps!r}")

@@ -67,19 +67,6 @@ class StreamChunk:
     is_input: bool = False
 
 
-def chunks_for_seconds(seconds: float, fps: float, chunk: int, temporal_ratio: int = 4, continuing: bool = False,
-                       first_chunk: Optional[int] = None) -> int:
-    """Smallest chunk count whose video lasts at least `seconds`. A new stream's first chunk of F latent
-    frames (`first_chunk`, default `chunk`) gives ``4·F - 3`` pixel frames and every later chunk
-    ``4·chunk``; a continuation's (`continuing`) chunks all give ``4·chunk``."""
-    frames_needed = max(1, int(np.ceil(seconds * fps)))
-    per_chunk = temporal_ratio * chunk
-    if continuing:
-        return max(1, int(np.ceil(frames_needed / per_chunk)))
-    first = temporal_ratio * ((first_chunk or chunk) - 1) + 1
-    return 1 + max(0, int(np.ceil((frames_needed - first) / per_chunk)))
-
-
 #: text tokens per prompt, as the Wan pipelines' calls pad them (their `max_sequence_length` default)
 TEXT_TOKENS = 512
 

@@ -9,13 +9,12 @@ so a bad command line is refused in about a second.
 from __future__ import annotations
 
 import json
-import math
-import numbers
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from .errors import VidlongError, named, naming_flags
+from .scalars import is_real, is_whole
 from .method_names import NOISE_KINDS
 from .schedulers.stream import StreamSchedule
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
@@ -104,7 +103,7 @@ def default_stream_context(family: str) -> str:
 def check_stream_length(chunks, seconds) -> None:
     """A stream's or an extension's length: `chunks` a whole number >= 1, `seconds` finite from 0 (until
     stopped) to `MAX_SECONDS`; either may be None. Else one line."""
-    if chunks is not None and (isinstance(chunks, bool) or not isinstance(chunks, numbers.Integral) or chunks < 1):
+    if chunks is not None and (not is_whole(chunks) or chunks < 1):
         raise VidlongError(f"{named('chunks')} must be a whole number >= 1, got {chunks!r}")
     check_finite(named("seconds"), seconds, 0)
     if chunks is not None and seconds is not None:
@@ -168,19 +167,12 @@ def check_finite(name: str, value, low: float | None = None, high: float | None 
     ``--guidance``, or a Python argument)."""
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not _finite(value):
+    if not is_real(value):
         raise VidlongError(f"{name} must be a finite number, got {value!r}")
     if low is not None and value < low:
         raise VidlongError(f"{name} must be >= {low:g}, got {value!r}")
     if high is not None and value > high:
         raise VidlongError(f"{name} must be <= {high:g}, got {value!r}")
-
-
-def _finite(value) -> bool:
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an int beyond every float
-        return False
 
 
 #: the dtypes a pipeline loads in, by name
@@ -224,20 +216,20 @@ def check_device(device):
 
 def check_seed(seed, name: Optional[str] = None) -> None:
     name = name or named("seed")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
+    if not is_whole(seed) or not 0 <= seed <= MAX_SEED:
         raise VidlongError(f"{name} must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
 
 
 def check_steps(steps, name: Optional[str] = None) -> None:
     name = name or named("steps")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or not 1 <= steps <= MAX_STEPS):
+    if steps is not None and (not is_whole(steps) or not 1 <= steps <= MAX_STEPS):
         raise VidlongError(f"{name} must be a whole number from 1 to {MAX_STEPS}, got {steps!r}")
 
 
 def check_size(height: int, width: int, multiple: int, rope_positions: int | None = None) -> None:
     """Heights and widths are multiples of `multiple` (pixels per token) with at most `rope_positions` tokens."""
     for name, value in (("height", height), ("width", width)):
-        if isinstance(value, bool) or not isinstance(value, int):
+        if not is_whole(value):
             raise VidlongError(f"{named(name)} must be a whole number of pixels, got {value!r}")
         if value < multiple or value % multiple:
             lower = max(multiple, value // multiple * multiple)
