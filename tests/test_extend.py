@@ -154,10 +154,14 @@ def bad_inputs(tmp_path, folders, made):
     frames, fps = read_video(made)
     write_video(tmp_path / "padded.mp4", np.concatenate([frames, frames[-4:]]), fps=fps)  # 4 frames more
     write_video(tmp_path / "inverted.mp4", 255 - frames, fps=fps)  # as long, but another video
+    patched = frames.copy()
+    patched[-1, :frames.shape[1] // 8, :frames.shape[2] // 8] = 255  # the same but for one corner of the last frame
+    write_video(tmp_path / "patched.mp4", patched, fps=fps)
     video, latents = ["--video", str(made)], ["--latents", str(made.with_suffix(".pt"))]
     return [
         (["--video", str(tmp_path / "padded.mp4"), *latents], "were saved with a video of"),
         (["--video", str(tmp_path / "inverted.mp4"), *latents], "last frame is not the one --latents were saved with"),
+        (["--video", str(tmp_path / "patched.mp4"), *latents], "last frame is not the one --latents were saved with"),
         ([], "pass --video in.mp4 or --latents in.pt"),
         (["--video", str(tmp_path / "missing.mp4")], "no video file"),
         (["--video", str(tmp_path / "junk.mp4")], "not a readable video"),
