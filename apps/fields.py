@@ -18,9 +18,14 @@ def field_name(label: str) -> str:
 
 def _check_bounds(component, value) -> None:
     if value is None:
+        if isinstance(component, gr.Slider):  # Gradio's own refusal of an empty slider is several lines
+            raise gr.Error(f"{field_name(component.label)} is empty; give a number from {component.minimum:g} to "
+                           f"{component.maximum:g}", print_exception=False)
         return  # an empty field: the model's default, or a one-line refusal where one is needed
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise gr.Error(f"{field_name(component.label)} must be a number, got {value!r}", print_exception=False)
+    if getattr(component, "precision", None) == 0 and value != int(value):  # Gradio would round it quietly
+        raise gr.Error(f"{field_name(component.label)} must be a whole number, got {value:g}", print_exception=False)
     low, high = component.minimum, component.maximum
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = f"from {low:g} to {high:g}" if low is not None and high is not None else \

@@ -46,7 +46,7 @@ from vidlong.models import pixel_frames  # noqa: E402
 from vidlong.panels import side_by_side  # noqa: E402
 from vidlong.schedulers.stream import chunks_for_seconds  # noqa: E402
 from vidlong.streaming import StreamSampling, VideoStreamer, resolve_context  # noqa: E402
-from vidlong.validate import MAX_GUIDANCE, MAX_STEPS, check_generate, check_seed, check_streams, limits_for_pipeline  # noqa: E402
+from vidlong.validate import MAX_GUIDANCE, MAX_SECONDS, MAX_STEPS, check_generate, check_seed, check_streams, limits_for_pipeline  # noqa: E402
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -202,10 +202,10 @@ class App:
             results = {}
             for i, request in enumerate(requests, 1):
                 prefix = f"{request.method} ({i}/{len(requests)}): " if len(requests) > 1 else ""
-                start = time.monotonic()
-                results[request.method] = generate(self.pipe, request, progress=StageProgress(progress, job, prefix))
+                start, stages = time.monotonic(), StageProgress(progress, job, prefix)
+                results[request.method] = generate(self.pipe, request, progress=stages)
                 self.pace.record(run_cost(self.pipe, request, results[request.method].settings["latent_frames"]),
-                                 time.monotonic() - start)
+                                 time.monotonic() - start, stages.seconds_in("decode"))
             progress(1.0, desc="write mp4")
             first = next(iter(results.values()))
             if len(results) == 1:
@@ -495,7 +495,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                                 label="Prompt timeline (optional: the prompt from each second on)",
                                                 elem_id="timeline")
                         with gr.Row():
-                            s_seconds = fields.Number(value=10, minimum=0, label="Seconds (0: until stopped)", elem_id="stream-seconds")
+                            s_seconds = fields.Number(value=10, minimum=0, maximum=MAX_SECONDS, label="Seconds (0: until stopped)",
+                                                      elem_id="stream-seconds")
                             s_chunk = fields.Number(value=min(3, spec.native_frames), precision=0, minimum=1,
                                                 maximum=spec.native_frames, label="Chunk (latent frames)")
                             s_context = fields.Dropdown([AUTO, "cache", "renoise"], value=AUTO, label="Context",
@@ -562,14 +563,17 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                     queued(compare.click, compare_page, [compared, *form], outputs)):
             run.then(app.length_note, note_fields, length_note, api_name=False, queue=False)  # now with a time estimate
         queued(s_start.click, stream_handler(True), stream_form, [live, status, full, s_sidecar, gallery])
+        # Stop and the length note are queued, each run at once (no concurrency limit), so that their
+        # messages reach the page: an event outside the queue shows a refusal as a bare "Error"
         for stop_button in (stop, s_stop):
-            stop_button.click(app.stop, None, None, api_name=False, queue=False)
+            stop_button.click(app.stop, None, None, api_name=False, concurrency_limit=None)
         switch.click(app.switch_prompt, next_prompt, status, api_name=False, queue=False)
         gallery.select(app.reload, None, [video, settings, sidecar, *form[:-1], compared], api_name=False, queue=False)
         preset.input(_on_preset, preset, ratio, api_name=False, queue=False)
         for field in note_fields:
-            field.change(app.length_note, note_fields, length_note, api_name=False, queue=False)
+            field.change(app.length_note, note_fields, length_note, api_name=False, concurrency_limit=None)
         demo.load(app.history.gallery, None, gallery, api_name=False, queue=False)
+        demo.load(app.length_note, note_fields, length_note, api_name=False, queue=False)  # with the pace of runs so far
         demo.unload(app.closed)
 
         # API-only endpoints (hidden triggers): their errors are one-line AppErrors for gradio_client

@@ -87,8 +87,12 @@ async def in_worker(job: Job, work: Callable, *args):
 
 
 def duration_text(seconds: float) -> str:
-    """"42 s" or "3 min 05 s"."""
+    """"42 s", "3 min 05 s", "2 h 05 min" or "3 days"."""
     seconds = max(0, round(seconds))
+    if seconds >= 2 * 86400:
+        return f"{seconds // 86400} days"
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
@@ -106,6 +110,12 @@ class StageProgress:
     def __init__(self, progress, job: Job, prefix: str = ""):
         self.progress, self.job, self.prefix = progress, job, prefix
         self.stage, self.started, self.first_done = None, 0.0, 0
+        self.spent: dict[str, float] = {}  # seconds of each stage left behind
+
+    def seconds_in(self, stage: str) -> float:
+        """Seconds spent in `stage` so far (the current stage's up to now)."""
+        current = time.monotonic() - self.started if stage == self.stage else 0.0
+        return self.spent.get(stage, 0.0) + current
 
     def eta(self, done: int, total: int) -> str:
         """Time left in the current stage, from its pace so far ("" before the pace is known)."""
@@ -117,6 +127,8 @@ class StageProgress:
     def __call__(self, stage: str, done: int, total: int) -> None:
         self.job.check()
         if stage != self.stage:
+            if self.stage is not None:
+                self.spent[self.stage] = self.seconds_in(self.stage)
             self.stage, self.started, self.first_done = stage, time.monotonic(), done
         self.progress((done, total), desc=f"{self.prefix}{stage}{self.eta(done, total)}", unit=STAGE_UNITS.get(stage, ""))
 

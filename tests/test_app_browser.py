@@ -99,6 +99,10 @@ def test_generate_shows_stages_video_and_one_line_errors(demo, browser, tmp_path
     set_number(page, "Steps", 0)
     page.get_by_role("button", name="Generate").click()
     expect(page.get_by_text("Steps must be from 1 to 1000, got 0")).to_be_visible()  # the field, named as on the page
+    length = page.locator("#ratio input[type=number]")
+    length.fill("20")
+    length.press("Enter")
+    expect(page.get_by_text("Length must be from 1 to 8, got 20")).to_be_visible()  # the slider's box takes any number
     assert "Traceback" not in page.locator("body").inner_text()
     page.close()
 
@@ -118,6 +122,7 @@ def test_stop_during_generate_frees_the_worker_for_another_tab(demo, browser, sl
     time.sleep(1.0)
     stopped_at = time.monotonic()
     first.locator("#stop").click()
+    expect(first.get_by_text("Stopping at the next step")).to_be_visible()  # at once, not when the step ends
     expect(second.locator("#video video[src]")).to_be_attached()
     runs = {prompt: (start, end) for prompt, start, end in slow.spans}
     assert runs["a long job"][1] - stopped_at < 2.0, "the stopped job ran on"

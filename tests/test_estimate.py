@@ -61,3 +61,13 @@ def test_pace_turns_flops_into_seconds_after_a_run(pipe):
     assert pace.seconds(one) is None
     pace.record(one, 2.0)
     assert pace.seconds(cost(pipe, 6)) == pytest.approx(2.0 * cost(pipe, 6).flops / one.flops)
+
+
+def test_pace_keeps_the_decode_apart(pipe):
+    """A run that was mostly decoding (a small model): more steps scale the transformer's share only."""
+    short, more_steps = run_cost(pipe, GenerateRequest(prompt="x", steps=2), 3), run_cost(pipe, GenerateRequest(prompt="x", steps=20), 3)
+    pace = Pace()
+    pace.record(short, 10.0, decode_seconds=9.0)  # 1 s of steps, 9 s of decode (3 latent frames)
+    assert pace.seconds(short) == pytest.approx(10.0)
+    assert pace.seconds(more_steps) == pytest.approx(10.0 + 9.0)  # ten times the steps: 10 s of them, the same 9 s of decode
+    assert pace.seconds(run_cost(pipe, GenerateRequest(prompt="x", steps=2), 6)) > 9.0 * 2  # twice the frames to decode

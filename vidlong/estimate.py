@@ -1,8 +1,8 @@
 """Before a run: about how much compute and memory it needs, and whether it fits this machine.
 
-The compute is the transformer's FLOPs, counted from its config (the rest of a run is small beside it
-at long lengths); `Pace` turns FLOPs into seconds at the rate the last finished run on the same
-device achieved. The memory is what the run needs beyond the loaded weights: the larger of one
+The compute is the transformer's FLOPs, counted from its config, and the latent frames the VAE decodes;
+`Pace` turns both into seconds at the rates the last finished run on the same device achieved (on a
+small model the decode can be most of a run, so it has a pace of its own). The memory is what the run needs beyond the loaded weights: the larger of one
 forward's live activations plus, for methods run by the dense kernel, its ``[1, H, 2048, N]`` float32
 logits per branch, and the decoded video. Activations (batch 1, as the Wan pipelines run guidance as
 two forwards) are the larger of two phases, rules of thumb fitted to the measured peaks of Wan 1.3B
@@ -39,18 +39,21 @@ GIB = 1024**3
 @dataclass(frozen=True)
 class RunCost:
     """flops: the transformer's FLOPs over the whole run; peak_bytes: memory needed beyond the loaded
-    weights; device: where it runs; video_bytes: the finished video (uint8)."""
+    weights; device: where it runs; video_bytes: the finished video (uint8); decoded_frames: latent
+    frames the VAE decodes."""
 
     flops: float
     peak_bytes: int
     device: torch.device
     video_bytes: int = 0
+    decoded_frames: int = 0
 
 
 def together(costs: list[RunCost]) -> RunCost:
     """The cost of runs made one after another whose videos are all kept (a comparison)."""
     peak = max(c.peak_bytes for c in costs) + sum(c.video_bytes for c in costs[:-1])
-    return RunCost(sum(c.flops for c in costs), peak, costs[0].device, sum(c.video_bytes for c in costs))
+    return RunCost(sum(c.flops for c in costs), peak, costs[0].device, sum(c.video_bytes for c in costs),
+                   sum(c.decoded_frames for c in costs))
 
 
 def run_cost(pipe, request: GenerateRequest, latent_frames: int) -> RunCost:
@@ -85,7 +88,7 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int) -> RunCost:
         decode = video + 2 * 4 * chunk
     else:
         decode = video * (4 + 4 + 1)
-    return RunCost(flops, int(max(activations + logits, decode)), pipe.device, video)
+    return RunCost(flops, int(max(activations + logits, decode)), pipe.device, video, latent_frames)
 
 
 def attention_branches(methods, frames: int, native_frames: int) -> int:
@@ -125,16 +128,20 @@ def check_fits(cost: RunCost, free: Optional[int] = None) -> None:
 
 
 class Pace:
-    """FLOPs per second of the last finished run, per device: turns a `RunCost` into seconds."""
+    """The pace of the last finished run, per device: FLOPs per second of everything but the decode, and
+    seconds per decoded latent frame; turns a `RunCost` into seconds."""
 
     def __init__(self):
-        self._rate: dict[str, float] = {}
+        self._rate: dict[str, tuple[float, float]] = {}
 
-    def record(self, cost: RunCost, seconds: float) -> None:
-        if seconds > 0:
-            self._rate[str(cost.device)] = cost.flops / seconds
+    def record(self, cost: RunCost, seconds: float, decode_seconds: float = 0.0) -> None:
+        """A finished run of `cost` took `seconds`, `decode_seconds` of them decoding."""
+        rest = seconds - decode_seconds
+        if rest > 0:
+            per_frame = decode_seconds / cost.decoded_frames if cost.decoded_frames else 0.0
+            self._rate[str(cost.device)] = (cost.flops / rest, per_frame)
 
     def seconds(self, cost: RunCost) -> Optional[float]:
         """Estimated seconds, or None before any run on that device finished."""
         rate = self._rate.get(str(cost.device))
-        return None if rate is None else cost.flops / rate
+        return None if rate is None else cost.flops / rate[0] + cost.decoded_frames * rate[1]
