@@ -43,21 +43,26 @@ def level_sigmas(pipe, levels: int) -> torch.Tensor:
 
 @torch.no_grad()
 def fifo_latents(pipe, prompt: str, seed: int, latent_frames: int, partitions: int, sink: bool,
-                 guidance: float | None = None) -> torch.Tensor:
-    """Normalised latents ``[1, C, latent_frames, h, w]`` made by diagonal denoising (module docstring)."""
+                 guidance: float | None = None, start: str = "copies") -> torch.Tensor:
+    """Normalised latents ``[1, C, latent_frames, h, w]`` made by diagonal denoising (module docstring).
+    `start`: how queue frames past the first video begin: "copies" of its last frame, plain "noise", or
+    ("window") the first video made as long as the queue by the plain sliding window."""
     spec, transformer = pipe.spec, pipe.transformer
-    first = generate(pipe, GenerateRequest(prompt=prompt, frames=spec.native_pixel_frames, seed=seed)).latents
-    first = first.to(pipe.device, torch.float32)                              # [1, C, f, h, w]
     window = spec.native_frames - (1 if sink else 0)                          # queue frames per forward
     levels = partitions * window
+    length = levels + 1 if start == "window" else spec.native_frames
+    first = generate(pipe, GenerateRequest(prompt=prompt, frames=4 * (length - 1) + 1, seed=seed,
+                                           method="window" if start == "window" else "none")).latents
+    first = first.to(pipe.device, torch.float32)                              # [1, C, f, h, w]
     sigma = level_sigmas(pipe, levels).to(pipe.device)                        # sigma[j + 1]: queue frame j
     guidance = spec.guidance_scale if guidance is None else guidance
     text = pipe.stream_text(prompt, "", guidance > 1.0, guidance)
     generator = torch.Generator(pipe.device).manual_seed(seed + 1)
     noise = lambda n: torch.randn((1, first.shape[1], n, *first.shape[3:]), generator=generator, device=pipe.device)
-    start = 1 if sink else 0
-    sources = [min(start + j, first.shape[2] - 1) for j in range(levels)]    # the first video, then its last frame
+    start_index = 1 if sink else 0
+    sources = [min(start_index + j, first.shape[2] - 1) for j in range(levels)]  # the first video, then its last frame
     queue = torch.stack([(1 - sigma[j + 1]) * first[:, :, s] + sigma[j + 1] * noise(1)[:, :, 0]
+                         if start != "noise" or start_index + j < first.shape[2] else noise(1)[:, :, 0]
                          for j, s in enumerate(sources)], dim=2)              # [1, C, levels, h, w]
     out = [first[:, :, :1]] if sink else []
     patch_t, patch_h, patch_w = transformer.config.patch_size
@@ -89,6 +94,9 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=len(DEFAULT_PROMPTS))
     parser.add_argument("--partitions", type=int, default=2)
     parser.add_argument("--sink", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--start", choices=("copies", "noise", "window"), default="copies",
+                        help="queue frames past the first video: copies of its last frame, plain noise, or a first video "
+                             "as long as the queue made by the sliding window")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--mp4", action=argparse.BooleanOptionalAction, default=True,
                         help="score the frames read back from an mp4, as vidlong eval does (--no-mp4: where no ffmpeg is)")
@@ -102,14 +110,14 @@ def main() -> None:
     for prompt in DEFAULT_PROMPTS[:args.prompts]:
         for seed in args.seeds:
             began = time.perf_counter()
-            latents = fifo_latents(pipe, prompt, seed, n_latent, args.partitions, args.sink)
+            latents = fifo_latents(pipe, prompt, seed, n_latent, args.partitions, args.sink, start=args.start)
             frames = pipe.decode_uint8(latents.to(pipe.vae.dtype))
             seconds = time.perf_counter() - began
             if args.mp4:
                 with tempfile.TemporaryDirectory() as tmp:
                     write_video(Path(tmp) / "v.mp4", frames, fps=spec.fps)
                     frames, _ = read_video(Path(tmp) / "v.mp4")
-            row = dict(method="fifo", partitions=args.partitions, sink=args.sink, mp4=args.mp4, ratio=args.ratio, prompt=prompt,
+            row = dict(method="fifo", partitions=args.partitions, sink=args.sink, start=args.start, mp4=args.mp4, ratio=args.ratio, prompt=prompt,
                        seed=seed, latent_frames=n_latent, seconds=round(seconds, 2), **measure(frames, prompt, spec, True))
             rows.append(row)
             print(f"{prompt[:40]:40s} seed {seed}: all present {row['shapes_frac_frames_all_present']:.3f}, "
