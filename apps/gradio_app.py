@@ -283,6 +283,10 @@ class App:
         streamer.follow_timeline(rows)
         chunks = None if float(seconds) == 0 else chunks_for_seconds(
             float(seconds), self.spec.fps, streamer.schedule.chunk, self.spec.temporal_ratio, first_chunk=streamer.first_chunk)
+        late = [second for second, _ in rows if chunks is not None and streamer.first_chunk_from(second) >= chunks]
+        if late:
+            raise VidlongError(f"prompt timeline entry at {max(late):g} s comes after the last chunk of this "
+                               f"{float(seconds):g} s stream; set Seconds longer or the entry earlier")
         return streamer, chunks, rows
 
     def _stream(self, job: Job, streamer: VideoStreamer, chunks: Optional[int], events: queue.Queue, settings: dict) -> None:

@@ -265,6 +265,9 @@ class VideoStreamer:
         for second, prompt in entries:
             if not math.isfinite(second) or second < 0 or not prompt:
                 raise VidlongError(f"prompt timeline entry ({second:g} s, {prompt!r}) needs seconds >= 0 and a prompt")
+        for (second, first), (again, then) in zip(entries, entries[1:]):
+            if second == again:
+                raise VidlongError(f"prompt timeline: two prompts at {second:g} s ({first!r}, {then!r}); give each its own second")
         by_chunk = {0 if i == 0 else self.first_chunk_from(second): prompt for i, (second, prompt) in enumerate(entries)}
         with self._prompt_lock:
             self.prompts = sorted(by_chunk.items())
