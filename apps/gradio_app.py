@@ -77,6 +77,9 @@ METHOD_HELP = {
     "both-then-window": "UltraViCo + FreeLong++ for the first half of the steps, then the sliding window",
 }
 
+#: the Length slider's range (multiples of the native window)
+LENGTH_RANGE = (1, 8)
+
 #: the form fields a generation's settings reload into (settings key per field, in the page's order)
 FORM_FIELDS = ("prompt", "method", "preset", "ratio", "steps", "guidance", "seed", "noise", "negative_prompt",
                "height", "width")
@@ -163,14 +166,20 @@ class App:
 
     def length_note(self, ratio, method="none", preset=NO_PRESET, steps=None, height=None, width=None) -> str:
         """Markdown: the length a ratio gives on this model, and the run's estimated time and memory
-        (the time once a run on this device has finished); says so when the run will not fit."""
+        (the time once a run on this device has finished); says so when the run will not fit, and why
+        when a field is refused. Takes the fields as the page sends them (unchecked, `preprocess=False`)."""
         spec = self.spec
+        low, high = LENGTH_RANGE
+        if isinstance(ratio, (int, float)) and not low <= ratio <= high:  # the slider's box takes any number
+            return f"**Length must be from {low:g} to {high:g}, got {ratio:g}**"
         try:
             image = "first-frame" if self.pipe.task == "i2v" else None  # the estimate needs no image, the check one
             request = _request_of("-", method, preset, ratio, steps, None, 0, AUTO, "", height, width, image)
             latent = check_generate(request, self.limits)
             cost = run_cost(self.pipe, request, latent)
-        except (VidlongError, TypeError, ValueError):
+        except VidlongError as err:  # the reason, where the note would have been
+            return f"**{html.escape(_user_message(err), quote=False)}**"
+        except (TypeError, ValueError):
             return ""
         frames = pixel_frames(latent, spec.temporal_ratio)
         note = (f"{latent} latent frames = **{frames} frames**, {frames / spec.fps:.1f} s at {spec.fps} fps "
@@ -464,7 +473,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                                  info="method settings and noise tuned for a ratio", elem_id="preset")
                             noise = fields.Dropdown([AUTO, *NOISE_KINDS], value=AUTO, label="Initial noise",
                                                 info="auto: the preset's, else plain", elem_id="noise")
-                        ratio = fields.Slider(1, 8, value=2, step=0.5, label="Length (× native window)", elem_id="ratio")
+                        ratio = fields.Slider(*LENGTH_RANGE, value=2, step=0.5, label="Length (× native window)", elem_id="ratio")
                         length_note = gr.Markdown(app.length_note(2, "both"), elem_id="length-note")
                         with gr.Row():
                             steps = fields.Number(value=spec.num_inference_steps, precision=0, minimum=1, maximum=MAX_STEPS, label="Steps")
@@ -565,19 +574,18 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
 
         for run in (queued(button.click, generate_handler(True), form, outputs),
                     queued(compare.click, compare_page, [compared, *form], outputs)):
-            run.then(app.length_note, note_fields, length_note, api_name=False, queue=False)  # now with a time estimate
+            run.then(app.length_note, note_fields, length_note, api_name=False, queue=False, preprocess=False)  # with the pace
         queued(s_start.click, stream_handler(True), stream_form, [live, status, full, s_sidecar, gallery])
-        # Stop and the length note are queued, each run at once (no concurrency limit), so that their
-        # messages reach the page: an event outside the queue shows a refusal as a bare "Error"
+        # Stop is queued, run at once (no concurrency limit), so that its message reaches the page: an
+        # event outside the queue drops it
         for stop_button in (stop, s_stop):
             stop_button.click(app.stop, None, None, api_name=False, concurrency_limit=None)
         switch.click(app.switch_prompt, next_prompt, status, api_name=False, queue=False)
         gallery.select(app.reload, None, [video, settings, sidecar, *form[:-1], compared], api_name=False, queue=False)
         preset.input(_on_preset, preset, ratio, api_name=False, queue=False)
         for field in note_fields:
-            field.change(app.length_note, note_fields, length_note, api_name=False, concurrency_limit=None)
+            field.change(app.length_note, note_fields, length_note, api_name=False, queue=False, preprocess=False)
         demo.load(app.history.gallery, None, gallery, api_name=False, queue=False)
-        demo.load(app.length_note, note_fields, length_note, api_name=False, queue=False)  # with the pace of runs so far
         demo.unload(app.closed)
 
         # API-only endpoints (hidden triggers): their errors are one-line AppErrors for gradio_client

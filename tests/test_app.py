@@ -331,6 +331,8 @@ def test_estimate_shown_and_a_run_that_will_not_fit_refused(demo, client, monkey
 
     app = demo.vidlong_app
     assert "Estimate" in app.length_note(2, "both") and "GiB beyond the model" in app.length_note(2, "both")
+    assert app.length_note(20, "both") == "**Length must be from 1 to 8, got 20**"  # the reason where the note was
+    assert "height 40 must be a multiple of 16" in app.length_note(2, "both", height=40)
     client.predict(prompt="a red circle", method="none", ratio=1, steps=1, api_name="/generate")
     assert "Estimate: about" in app.length_note(2, "both")  # a finished run gives the pace
     monkeypatch.setattr(vidlong.estimate, "free_bytes", lambda device: 1000)
