@@ -116,3 +116,16 @@ def chunks_for_seconds(seconds: float, fps: float, chunk: int, temporal_ratio: i
         return max(1, math.ceil(frames_needed / per_chunk))
     first = temporal_ratio * ((first_chunk or chunk) - 1) + 1
     return 1 + max(0, math.ceil((frames_needed - first) / per_chunk))
+
+
+def stream_chunk_count(spec, streaming, chunks: Optional[int], seconds: Optional[float],
+                       input_fps: Optional[float] = None) -> Optional[int]:
+    """The chunks a stream makes: `chunks`, else enough for `seconds` of video at the model's `spec`
+    (its fps, temporal ratio and first chunk) with `streaming`'s chunk, or, for an extension (the input's
+    frame rate `input_fps` given), enough new chunks for `seconds` at that rate; None: until stopped."""
+    if chunks is not None or not seconds:
+        return chunks
+    if input_fps:
+        return chunks_for_seconds(seconds, input_fps, streaming.chunk, spec.temporal_ratio, continuing=True)
+    return chunks_for_seconds(seconds, spec.fps, streaming.chunk, spec.temporal_ratio,
+                              first_chunk=streaming.first_chunk or spec.stream_first_chunk)

@@ -296,20 +296,6 @@ def _length(args) -> dict:
                 seconds=None if forever else (args.seconds or (None if args.chunks else 10.0)))
 
 
-def _chunk_count(args, spec, streaming, continuing_at_fps: Optional[float] = None) -> Optional[int]:
-    """The chunks a stream (or, given the input's frame rate `continuing_at_fps`, an extension) will make,
-    from --chunks or --seconds, as `pipe.stream` / `pipe.extend` count them; None until interrupted."""
-    from .schedulers.stream import chunks_for_seconds
-
-    length = _length(args)
-    if length["seconds"] is None:
-        return length["chunks"]
-    if continuing_at_fps:
-        return chunks_for_seconds(length["seconds"], continuing_at_fps, streaming.chunk, spec.temporal_ratio, continuing=True)
-    return chunks_for_seconds(length["seconds"], spec.fps, streaming.chunk, spec.temporal_ratio,
-                              first_chunk=streaming.first_chunk or spec.stream_first_chunk)
-
-
 def _write_stream(stream, out: Path, fps: float, latents_path: Optional[Path], settings: dict) -> int:
     """Append every chunk of `stream` to `out` as it arrives; on Ctrl-C keep what was made (exit 130).
     Writes the .json sidecar (and the latents file) at the end either way."""
@@ -371,7 +357,7 @@ def _stream_settings(args, pipe, stream, prompt: str) -> dict:
 
 def _run_stream(args) -> int:
     from .generate import load_image
-    from .schedulers.stream import check_prompt_starts, parse_prompt_schedule
+    from .schedulers.stream import check_prompt_starts, parse_prompt_schedule, stream_chunk_count
     from .validate import check_second_expert, check_stream, limits_for_folder
 
     out, latents_path = _check_outputs(args)
@@ -380,7 +366,7 @@ def _run_stream(args) -> int:
     limits = limits_for_folder(folder)
     check_stream(streaming, limits, args.height, args.width)
     check_second_expert(args.guidance_2, limits)
-    check_prompt_starts(parse_prompt_schedule(args.prompt), _chunk_count(args, limits.spec, streaming))
+    check_prompt_starts(parse_prompt_schedule(args.prompt), stream_chunk_count(limits.spec, streaming, **_length(args)))
     pipe = _load_pipeline(args, folder, args.device, streams=True)
 
     stream = pipe.stream(args.prompt, streaming=streaming, guidance=args.guidance, guidance_2=args.guidance_2,
@@ -445,7 +431,7 @@ def _prompt_at_end(sidecar: Path) -> Optional[str]:
 
 def _run_extend(args) -> int:
     from .extend import extension_context
-    from .schedulers.stream import check_prompt_starts, parse_prompt_schedule
+    from .schedulers.stream import check_prompt_starts, parse_prompt_schedule, stream_chunk_count
     from .validate import check_second_expert, check_stream, limits_for_folder
 
     out, latents_path = _check_outputs(args)
@@ -457,7 +443,8 @@ def _run_extend(args) -> int:
     extension_context(limits.spec, streaming)
     frames, latents, prompt, fps = _extension_input(args, folder)
     _note_frame_rate(fps, limits.spec)
-    check_prompt_starts(parse_prompt_schedule(prompt), _chunk_count(args, limits.spec, streaming, fps or limits.spec.fps))
+    check_prompt_starts(parse_prompt_schedule(prompt),
+                        stream_chunk_count(limits.spec, streaming, **_length(args), input_fps=fps or limits.spec.fps))
     pipe = _load_pipeline(args, folder, args.device, streams=True)
     stream = pipe.extend(prompt, video=frames, latents=latents, streaming=streaming, guidance=args.guidance, fps=fps,
                          guidance_2=args.guidance_2, seed=args.seed, negative_prompt=args.negative_prompt, **_length(args))

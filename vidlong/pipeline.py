@@ -284,13 +284,11 @@ class VidlongPipelineMixin:
             chunks: number of chunks; or `seconds` of video; neither streams until you stop iterating.
             kwargs: guidance, guidance_2, seed, height, width, negative_prompt.
         """
-        from .schedulers.stream import chunks_for_seconds
+        from .schedulers.stream import stream_chunk_count
         from .streaming import VideoStreamer
 
         streaming, chunks, seconds = self._stream_config("pipe.stream", streaming, chunks, seconds, kwargs)
-        if chunks is None and seconds:
-            chunks = chunks_for_seconds(seconds, self.spec.fps, streaming.chunk, self.spec.temporal_ratio,
-                                        first_chunk=streaming.first_chunk or self.spec.stream_first_chunk)
+        chunks = stream_chunk_count(self.spec, streaming, chunks, seconds)
         return VideoStreamer(self, prompt, streaming, chunks=chunks, **kwargs)
 
     def extend(self, prompt: str, video=None, latents=None, streaming=None, chunks=None, seconds=None, fps=None, **kwargs):
@@ -307,7 +305,7 @@ class VidlongPipelineMixin:
             fps: the input's frame rate, which `seconds` of new video are counted in (default: the model's).
         """
         from .extend import extension_prefix, read_input_video
-        from .schedulers.stream import chunks_for_seconds
+        from .schedulers.stream import stream_chunk_count
         from .streaming import VideoStreamer
         from .validate import check_finite, check_sampling
 
@@ -321,8 +319,7 @@ class VidlongPipelineMixin:
             video, file_fps = read_input_video(video)
             fps = fps or file_fps
         prefix = extension_prefix(self, streaming, video=video, latents=latents)
-        if chunks is None and seconds:
-            chunks = chunks_for_seconds(seconds, fps or self.spec.fps, streaming.chunk, self.spec.temporal_ratio, continuing=True)
+        chunks = stream_chunk_count(self.spec, streaming, chunks, seconds, input_fps=fps or self.spec.fps)
         return VideoStreamer(self, prompt, streaming, chunks=chunks, prefix=prefix, **kwargs)
 
 

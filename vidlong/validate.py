@@ -259,8 +259,8 @@ def check_new_outputs(out: Path, others=(), overwrite: bool = False) -> None:
         return
     for path in (out, out.with_suffix(".json"), *(Path(p) for p in others if p is not None)):
         if path.exists():
-            what = "--out {out} exists" if path == out else f"{path} exists (--out {out} would replace it too)"
-            raise VidlongError(f"{what.format(out=out)}; pass --overwrite to replace it, or choose another --out")
+            what = f"--out {out} exists" if path == out else f"{path} exists (--out {out} would replace it too)"
+            raise VidlongError(f"{what}; pass --overwrite to replace it, or choose another --out")
 
 
 def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> None:
