@@ -75,6 +75,7 @@ METHOD_HELP = {
     "window": "sliding-window attention baseline",
     "window-sinks": "a stream's attention in one pass: a window plus the first frames as sinks",
     "both-then-window": "UltraViCo + FreeLong++ for the first half of the steps, then the sliding window",
+    "fifo": "diagonal denoising (FIFO-Diffusion) with a sink: native windows only, any length (Wan)",
 }
 
 #: the Length slider's range (multiples of the native window)

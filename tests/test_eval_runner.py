@@ -132,6 +132,7 @@ def test_bad_input_is_one_line_error(model_dir, tmp_path):
         (["--ratios", "0.3"], "fewer than 2 latent frames"),
         (["--methods", "direct", "--stream-chunk", "1"], "--methods has no stream; add stream to --methods or drop --stream-chunk"),
         (["--methods", "stream", "--stream-chunk", "99"], "--stream-chunk 99 exceeds the native window of tiny-wan2.1 (3 latent frames)"),
+        (["--methods", "direct", "--ratios", "1,30"], "90 latent frames is more than this model's RoPE table places"),
     ]
     for extra, message in cases:
         with pytest.raises(VidlongError, match=re.escape(message)) as err:

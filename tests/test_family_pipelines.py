@@ -109,16 +109,19 @@ def test_stream_and_extend_refuse_in_one_line_before_loading(family_folder, tmp_
     assert not (tmp_path / "s.mp4").exists()
 
 
-def test_windows_with_sinks_are_refused_in_one_line_before_loading(family_folder, tmp_path, capsys, monkeypatch):
-    """The -sinks methods move the keys' RoPE, which vidlong implements for Wan only."""
+@pytest.mark.parametrize("method, words", [("window-sinks", ("windows with sinks", "without -sinks")),
+                                           ("fifo", ("--method fifo (diagonal denoising) needs a timestep per token", "e.g. both"))])
+def test_wan_only_methods_are_refused_in_one_line_before_loading(family_folder, tmp_path, capsys, monkeypatch, method, words):
+    """The -sinks methods move the keys' RoPE and diagonal denoising gives each frame its own timestep,
+    both of which vidlong implements for Wan only."""
     import vidlong.pipeline
 
     family, folder = family_folder
     monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
-    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--ratio", "2", "--method", "window-sinks",
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--ratio", "2", "--method", method,
                  "--out", str(tmp_path / "g.mp4")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "windows with sinks" in err[0] and "without -sinks" in err[0], err
+    assert len(err) == 1 and all(w in err[0] for w in words), err
 
 
 def test_a_native_length_stream_chunk_is_the_pipelines_own_generation(family_folder):

@@ -292,3 +292,16 @@ def test_chunked_decode_is_the_pipelines_own_decode_bit_for_bit(folders, image_p
     for chunk in (1, 3 * NATIVE):
         got = pipe.decode_uint8(latents, chunk=chunk).astype(int)
         assert np.abs(got - expected).max() <= 1 and (got != expected).mean() < 1e-3
+
+
+@pytest.mark.parametrize("kind", FAMILY)
+def test_generates_latents_are_the_ones_its_frames_decode_from(folders, image_path, kind):
+    """`GenerateResult.latents` (what --save-latents writes, and a continuation starts from) decode to the
+    result's frames: TI2V's image-to-video puts the image's latent into frame 0 after the denoising loop,
+    which latents taken at the last step missed."""
+    from vidlong.generate import GenerateRequest, generate
+
+    pipe = vidlong.load_pipeline(folders[kind])
+    result = generate(pipe, GenerateRequest(prompt="a red circle", ratio=2, steps=2,
+                                            image=str(image_path) if kind in IMAGE_KINDS else None))
+    assert np.array_equal(pipe.decode_uint8(result.latents), result.frames)

@@ -13,7 +13,7 @@ from .errors import VidlongError
 #: public name -> the module (relative to this package) that defines it
 _PUBLIC = {
     "apply": ".hooks", "remove": ".hooks",
-    "RIFLEx": ".methods", "SlidingWindow": ".methods", "SpectralFusion": ".methods", "Streaming": ".methods",
+    "DiagonalDenoising": ".methods", "RIFLEx": ".methods", "SlidingWindow": ".methods", "SpectralFusion": ".methods", "Streaming": ".methods",
     "UltraViCo": ".methods", "load_preset": ".methods", "preset_names": ".methods",
     "VidLongWanPipeline": ".pipeline", "VidlongPipelineMixin": ".pipeline", "load_pipeline": ".pipeline",
     "VidLongWanImageToVideoPipeline": ".pipeline_i2v",

@@ -25,8 +25,8 @@ import torch
 from .attention.execute import FLEX_MIN_TOKENS
 from .attention.layout import TokenLayout
 from .errors import VidlongError
-from .generate import GenerateRequest
-from .methods import SpectralFusion, methods_for
+from .generate import GenerateRequest, steps_of
+from .methods import DiagonalDenoising, SpectralFusion, methods_for
 from .models import pixel_frames
 from .pipeline import DECODE_CHUNK
 from .streaming import TEXT_TOKENS
@@ -65,22 +65,28 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int) -> RunCost:
     forwards = 2 if guidance > 1 else 1  # the Wan pipelines run guidance as two batch-1 forwards
     geometry = pipe.geometry()
     pt, ph, pw = geometry.patch
-    tokens = (latent_frames // pt) * (height // geometry.spatial // ph) * (width // geometry.spatial // pw)
+    methods = methods_for(request.method, request.preset)
+    diagonal = next((m for m in methods if isinstance(m, DiagonalDenoising)), None)
+    # forwards' latent frames and count: diagonal denoising runs only native windows (the native video's
+    # steps, then one per partition per frame made), every other method `steps` forwards of the whole video
+    window_frames = spec.native_frames if diagonal else latent_frames
+    window_forwards = steps_of(request, spec, latent_frames, diagonal) - steps
+    tokens = (window_frames // pt) * (height // geometry.spatial // ph) * (width // geometry.spatial // pw)
     heads, dim = config.num_attention_heads, config.num_attention_heads * config.attention_head_dim
     ffn = config.get("ffn_dim") or int(config.get("mlp_ratio", 4.0) * dim)  # Wan names it; the others use 4x (Hunyuan: mlp_ratio)
     blocks = config.num_layers + config.get("num_single_layers", 0)  # HunyuanVideo: dual- then single-stream blocks
-    methods = methods_for(request.method, request.preset)
-    branches = attention_branches(methods, latent_frames // pt, max(1, spec.native_frames // pt))
+    branches = 1 if diagonal else attention_branches(methods, latent_frames // pt, max(1, spec.native_frames // pt))
 
     per_block = (2 * 4 * tokens * dim * dim  # self-attention projections
                  + branches * 2 * 2 * tokens * tokens * dim  # self-attention scores and values, per branch
                  + 2 * 2 * tokens * dim * dim + 2 * 2 * TEXT_TOKENS * dim * dim + 2 * 2 * tokens * TEXT_TOKENS * dim  # cross-attention
                  + 2 * 2 * tokens * dim * ffn)  # feed-forward
-    flops = float(per_block) * blocks * forwards * steps
+    per_forward = float(per_block) * blocks * forwards
+    flops = per_forward * (steps + (diagonal.partitions * window_forwards if diagonal else 0))
 
     itemsize = pipe.experts()[0].dtype.itemsize
     activations = activation_bytes(tokens, dim, ffn, branches, itemsize)
-    dense = methods and (pipe.device.type != "cuda" or tokens < FLEX_MIN_TOKENS)  # where plans run the dense kernel
+    dense = methods and not diagonal and (pipe.device.type != "cuda" or tokens < FLEX_MIN_TOKENS)  # where plans run the dense kernel
     logits = heads * min(DENSE_QUERY_BLOCK, tokens) * tokens * 4 * branches if dense else 0
     video = pixel_frames(latent_frames, spec.temporal_ratio) * height * width * 3
     if pipe.decodes_in_chunks():

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .errors import VidlongError, named
-from .methods import default_noise, method_switch, methods_for
+from .methods import DiagonalDenoising, default_noise, method_switch, methods_for
 from .models import latent_frames, pixel_frames
 from .scalars import is_real, plain
 from .schedulers.noise import initial_noise
@@ -137,6 +137,13 @@ def _prompt_arguments(pipe, timeline, negative_prompt: str, guided: bool) -> dic
     return dict(prompt_embeds=joined(embeds), negative_prompt_embeds=joined(negative))
 
 
+def steps_of(request: GenerateRequest, spec, latent_frames: int, diagonal=None) -> int:
+    """Denoising iterations `generate` reports: the steps, and with diagonal denoising one more per
+    latent frame past the native video's first frame (or past none, without the sink)."""
+    steps = request.steps or spec.num_inference_steps
+    return steps if diagonal is None else steps + latent_frames - (1 if diagonal.sink else 0)
+
+
 def _described(methods) -> list[dict]:
     """Method configs as the sidecar records them: each one's class name and fields."""
     return [{"name": type(m).__name__, **dataclasses.asdict(m)} for m in methods]
@@ -150,7 +157,9 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     `progress(stage, done, total)` is called before the prompt is encoded, after each denoising step
     and before each latent frame is decoded; one that raises (`vidlong.errors.Stopped`) ends the run there.
     """
+    from .diagonal import diagonal_latents
     from .hooks import set_aside
+    from .image_condition import ImageCondition
     from .streaming import refuse_call_while_streaming
     from .timeline import apply_prompt_timeline, remove_prompt_timeline  # diffusers' hooks: not before a run
     from .validate import check_generate, limits_for_pipeline
@@ -162,6 +171,11 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     spec = pipe.spec
     n_latent = check_generate(request, limits_for_pipeline(pipe))
     methods = methods_for(request.method, request.preset)
+    diagonal = next((m for m in methods if isinstance(m, DiagonalDenoising)), None)
+    if diagonal is not None:  # a sampler: the pipeline makes the native video its queue starts from
+        methods = ()
+    made = spec.native_frames if diagonal is not None else n_latent  # latent frames of the pipeline's own call
+    total_steps = steps_of(request, spec, n_latent, diagonal)
     noise = request.noise or default_noise(request.method, request.preset)
     height, width = request.height or spec.height, request.width or spec.width
     steps = request.steps or spec.num_inference_steps
@@ -170,17 +184,17 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
 
     generator = torch.Generator().manual_seed(int(request.seed))  # a NumPy integer too
     geometry = pipe.geometry()
-    grid = (pipe.noise_frames(n_latent), height // geometry.spatial, width // geometry.spatial)
+    grid = (pipe.noise_frames(made), height // geometry.spatial, width // geometry.spatial)
     latents = initial_noise(noise, (1, geometry.channels, *grid), spec.native_frames, generator)
 
     final = {}
 
     def on_step(_pipe, step, _t, kwargs):
-        final["latents"] = pipe.grid_latents(kwargs["latents"], *grid)[:, :, -n_latent:]
+        final["latents"] = pipe.grid_latents(kwargs["latents"], *grid)[:, :, -made:]
         if switch is not None and step + 1 == switch[0]:
             pipe.remove()
             pipe.apply(*switch[1])
-        report("denoise", step + 1, steps)
+        report("denoise", step + 1, total_steps)
         return {}
 
     def report(stage: str, done: int, total: int) -> None:
@@ -197,6 +211,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     starts = timeline_latent_starts(timeline, spec.fps, spec.temporal_ratio, n_latent)
     prompts = _prompt_arguments(pipe, timeline, request.negative_prompt, max(guidance, guidance_2) > 1)
     decoding = _DecodeProgress(pipe.vae, n_latent, report)
+    condition = None
     chunked = pipe.decodes_in_chunks()  # Wan: decode a few latent frames at a time, straight to uint8
     try:
         with set_aside(pipe.experts()):  # this call's methods only; those the caller applied come back after
@@ -206,11 +221,20 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                     apply_prompt_timeline(transformer, starts, prompts["prompt_embeds"].shape[1] // len(timeline))
             video = pipe(
                 **prompts, height=height, width=width,
-                num_frames=pixel_frames(n_latent, spec.temporal_ratio), num_inference_steps=steps,
+                num_frames=pixel_frames(made, spec.temporal_ratio), num_inference_steps=steps,
                 guidance_scale=guidance, latents=pipe.call_latents(latents.to(pipe.device, pipe.experts()[0].dtype)),
                 output_type="latent" if chunked else "np", callback_on_step_end=on_step,
                 generator=generator, **extra,  # after the initial noise: stochastic samplers (CogVideoX's DPM) draw from it
             ).frames
+            if chunked:  # the pipeline's final latents (TI2V's image-to-video puts the image's latent in frame 0 after the loop)
+                final["latents"] = video
+            if diagonal is not None:
+                if request.image:
+                    condition = ImageCondition(pipe, extra["image"], height, width, spec.native_frames)
+                video = diagonal_latents(pipe, video, request.prompt, n_latent, diagonal, request.negative_prompt,
+                                         (guidance, guidance_2), request.seed, condition,
+                                         on_frame=lambda done: report("denoise", steps + done, total_steps))
+                final["latents"] = video
         frames = pipe.decode_uint8(video) if chunked else (np.clip(video[0], 0, 1) * 255).round().astype(np.uint8)
     finally:
         decoding.remove()
@@ -223,7 +247,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         pixel_frames=int(frames.shape[0]), ratio=n_latent / spec.native_frames,
         ratio_requested=None if request.frames is not None else request.ratio, height=height, width=width,
         steps=steps, guidance=guidance, guidance_2=guidance_2 if len(pipe.experts()) == 2 else None, noise=noise, fps=float(spec.fps),
-        methods=_described(methods),
+        methods=_described(methods if diagonal is None else (diagonal,)),
         methods_after_step=None if switch is None else dict(step=switch[0], methods=_described(switch[1])),
         seconds=round(time.perf_counter() - start, 3), device=str(pipe.device), dtype=str(pipe.dtype).removeprefix("torch."),
         timeline=[dict(second=second, prompt=prompt, latent_frame=frame) for (second, prompt), frame in zip(timeline, starts)]

@@ -6,9 +6,11 @@
 #: windows also see the video's first frames, see `vidlong.SpectralFusion.anchors`; "-sinks": they see them
 #: re-placed just before the window, as a stream's sinks, see `anchor_positions`; "window-sinks": a window
 #: of two thirds of the native length plus the first third of the video as its sinks; "both-then-window":
-#: `both` for the first half of the denoising steps, then the plain window, see `vidlong.methods.method_switch`)
+#: `both` for the first half of the denoising steps, then the plain window, see `vidlong.methods.method_switch`;
+#: "fifo": FIFO-Diffusion's diagonal denoising with a sink, a sampler, see `vidlong.DiagonalDenoising`)
 METHOD_NAMES = ("none", "direct", "ultravico", "freelong", "both", "both-global", "freelong-anchored", "both-anchored",
-                "freelong-sinks", "both-sinks", "riflex", "window", "window-sinks", "both-then-window")
+                "freelong-sinks", "both-sinks", "riflex", "window", "window-sinks", "both-then-window",
+                "fifo")
 
 #: the method names that run FreeLong++ (and take its initial noise and a preset's fusion settings)
 FUSION_METHODS = ("freelong", "both", "both-global", "freelong-anchored", "both-anchored", "freelong-sinks", "both-sinks")

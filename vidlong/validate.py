@@ -239,6 +239,17 @@ def check_size(height: int, width: int, multiple: int, rope_positions: int | Non
                                f"({rope_positions} RoPE positions); use {named(name)} {rope_positions * multiple} or less")
 
 
+def check_diagonal(limits: ModelLimits) -> None:
+    """Diagonal denoising (``--method fifo``) needs a timestep per token from the model's family."""
+    from .attention.adapters import adapter_named
+
+    adapter = adapter_named(limits.family)
+    if not adapter.timestep_per_token:
+        raise VidlongError(f"{named('method')} fifo (diagonal denoising) needs a timestep per token, which "
+                           f"{adapter.transformer_class} does not take; it runs on Wan models. Use another {named('method')} "
+                           "(e.g. both) for this model")
+
+
 def check_latent_length(latent: int, limits: ModelLimits) -> None:
     """A video of `latent` latent frames fits the transformer's RoPE table (where it has one)."""
     patch = limits.geometry.patch[0]
@@ -300,14 +311,18 @@ def check_generate(request, limits: ModelLimits) -> int:
     """Every field of a `GenerateRequest` against `limits`; returns the video's latent frames."""
     from .generate import check_task, resolve_latent_frames
     from .attention.adapters import adapter_named
-    from .methods import check_moved_rope, methods_for
+    from .methods import DiagonalDenoising, check_moved_rope, methods_for
 
     if not isinstance(request.prompt, str) or not request.prompt.strip():
         raise VidlongError("the prompt is empty; describe the video, e.g. \"a red circle and a blue square\"")
     if request.negative_prompt is not None and not isinstance(request.negative_prompt, str):
         raise VidlongError(f"{named('negative_prompt')} must be text, got {request.negative_prompt!r:.80}")
     check_task(limits.task, bool(request.image))
-    check_moved_rope(methods_for(request.method, request.preset), adapter_named(limits.family))
+    methods = methods_for(request.method, request.preset)
+    check_moved_rope(methods, adapter_named(limits.family))
+    diagonal = any(isinstance(m, DiagonalDenoising) for m in methods)
+    if diagonal:
+        check_diagonal(limits)
     if request.noise not in (None, *NOISE_KINDS):
         raise VidlongError(f"{named('noise')} must be one of {', '.join(NOISE_KINDS)}, got {request.noise!r}")
     check_sampling(request.guidance, request.guidance_2, request.seed)
@@ -321,8 +336,12 @@ def check_generate(request, limits: ModelLimits) -> int:
     except OverflowError:  # a finite ratio whose frame count is no finite number (1e308 x native)
         raise VidlongError(f"{named('ratio')} {request.ratio!r} asks for more latent frames than this model's RoPE table places; "
                            "ask for a shorter video or stream it (vidlong stream has no length limit)") from None
-    check_latent_length(latent, limits)
+    if not diagonal:  # diagonal denoising only ever runs the native window
+        check_latent_length(latent, limits)
     timeline = parse_prompt_timeline(request.prompt)
+    if len(timeline) > 1 and diagonal:
+        raise VidlongError("a prompt timeline (\"0s: ...; 4s: ...\") is not implemented for "
+                           f"{named('method')} fifo; give one prompt, or use another method (or vidlong stream) for a timeline")
     if len(timeline) > 1:
         if limits.family != "wan" or limits.task != "t2v":
             raise VidlongError("a prompt timeline (\"0s: ...; 4s: ...\") needs a Wan text-to-video model; give one prompt")

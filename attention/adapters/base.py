@@ -24,6 +24,8 @@ class FamilyAdapter:
         text_at_end: in joint attention, the text tokens follow the video tokens in q/k/v (else they
             come first).
         moves_rope: whether `temporal_shift` is implemented (windows with re-placed anchors).
+        timestep_per_token: whether its transformer takes a timestep per token (``[B, tokens]``),
+            which diagonal denoising (``method="fifo"``) needs: every frame at its own noise level.
     """
 
     name: str = ""
@@ -34,6 +36,7 @@ class FamilyAdapter:
     joint_text: bool = False
     text_at_end: bool = False
     moves_rope: bool = False
+    timestep_per_token: bool = False
 
     def self_attentions(self, transformer) -> list:
         """The video self-attention modules whose processor vidlong replaces."""

@@ -27,6 +27,7 @@ class WanAdapter(FamilyAdapter):
     name = "wan"
     transformer_class = "WanTransformer3DModel"
     moves_rope = True
+    timestep_per_token = True
     stream_contexts = ("cache", "renoise")
 
     def self_attentions(self, transformer) -> list:

@@ -441,14 +441,14 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
         raise VidlongError(f"ratio {too_short[0]:g} gives fewer than 2 latent frames of {spec.name} (native "
                            f"{spec.native_frames}); use a ratio >= {2 / spec.native_frames:.2g}")
 
+    prompts_at = {r: config.prompts or builtin_timelines(spec, r) for r in config.ratios}
+    cells = [Cell(m, r, p, s) for m in config.methods for r in config.ratios for p in prompts_at[r]
+             for s in range(config.first_seed, config.first_seed + config.seeds)]
+    check_cells(folder, cells)
     out.mkdir(exist_ok=True)
     csv_path = out / "results.csv"
     rows = read_results(csv_path)
     done = {cell_key(r) for r in rows}
-    prompts_at = {r: config.prompts or builtin_timelines(spec, r) for r in config.ratios}
-    cells = [Cell(m, r, p, s) for m in config.methods for r in config.ratios for p in prompts_at[r]
-             for s in range(config.first_seed, config.first_seed + config.seeds)]
-    check_timeline_cells(folder, [c for c in cells if is_timeline(c.prompt)])
     outcome = EvalOutcome()
 
     stream_steps, stream_guidance = stream_settings(folder, spec, config)
@@ -512,16 +512,19 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
     return outcome
 
 
-def check_timeline_cells(folder: Path, cells: Sequence[Cell]) -> None:
-    """One line, before a model loads, for a timeline the model or a length cannot take (a family other than
-    Wan text-to-video, a switch past the video's end)."""
+def check_cells(folder: Path, cells: Sequence[Cell]) -> None:
+    """One line, before a model loads, for a cell the model cannot make: a method its family lacks (the
+    -sinks methods and fifo off Wan), a length past its RoPE table, a timeline it cannot follow (a family
+    other than Wan text-to-video, a switch past the video's end). Streams are checked for their timeline."""
     from ..validate import check_generate, limits_for_folder
 
-    if not cells:
+    checked = [c for c in cells if c.method != "stream" or is_timeline(c.prompt)]
+    if not checked:
         return
     limits = limits_for_folder(folder)
-    for prompt, ratio in dict.fromkeys((c.prompt, c.ratio) for c in cells):
-        check_generate(GenerateRequest(prompt=prompt, ratio=ratio), limits)  # the cell's latent frames, as generate_cell makes them
+    for method, prompt, ratio in dict.fromkeys(("none" if c.method == "stream" else split_noise(c.method)[0], c.prompt, c.ratio)
+                                               for c in checked):
+        check_generate(GenerateRequest(prompt=prompt, ratio=ratio, method=method, preset=preset_for(method, ratio)), limits)
 
 
 def read_saved_cell(path: Path, info_path: Path):

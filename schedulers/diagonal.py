@@ -1,0 +1,71 @@
+"""The bookkeeping of diagonal denoising (FIFO-Diffusion, Kim et al. 2024), free of any model.
+
+A queue of ``Q = partitions x window`` latent frames sits at ``Q`` rising noise levels: queue frame ``j``
+at ``sigmas[j + 1]`` (``sigmas[0] = 0`` is clean). Each iteration every frame moves one level down by
+one Euler step of flow matching, ``z += (sigmas[j] - sigmas[j + 1]) * v``, the velocity `v` from one
+forward per partition of `window` consecutive queue frames (after the optional sink frame, clean, at
+window position 0); then the head frame (now clean) leaves and a fresh noise frame joins at the tail.
+
+Shapes: latents ``[1, C, f, h, w]``; sigmas ``[f]``. Units: latent frames.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+
+#: ``velocity(window latents [1, C, n, h, w], their sigmas [n]) -> [1, C, n, h, w]``; with a sink,
+#: window position 0 is the sink (sigma 0) and its velocity is ignored
+Velocity = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def queue_sigmas(scheduler_sigmas: torch.Tensor) -> torch.Tensor:
+    """``[Q + 1]`` ascending float32 noise levels, 0 first, from a flow-matching scheduler's sigmas for
+    ``Q`` steps (descending, ending at 0)."""
+    sigmas = scheduler_sigmas.detach().float().cpu().flip(0)
+    if sigmas[0] != 0:
+        raise ValueError(f"the scheduler's sigmas must end at 0, got {sigmas[0].item()}")
+    return sigmas
+
+
+def start_queue(first: torch.Tensor, sigmas: torch.Tensor, noise: torch.Tensor, skip: int) -> torch.Tensor:
+    """The queue ``[1, C, Q, h, w]`` from a first video `first` ``[1, C, F, h, w]``: queue frame ``j`` is
+    the video's frame ``skip + j`` (its last frame once the video ends) noised to ``sigmas[j + 1]`` with
+    `noise` ``[1, C, Q, h, w]`` (``skip``: frames already out, the sink)."""
+    levels = noise.shape[2]
+    source = torch.tensor([min(skip + j, first.shape[2] - 1) for j in range(levels)], device=first.device)
+    sigma = sigmas[1:].to(first).view(1, 1, -1, 1, 1)
+    return (1 - sigma) * first.index_select(2, source) + sigma * noise
+
+
+def diagonal_denoise(queue: torch.Tensor, sigmas: torch.Tensor, window: int, velocity: Velocity, frames: int,
+                     new_noise: Callable[[], torch.Tensor], sink: Optional[torch.Tensor] = None,
+                     on_frame: Optional[Callable[[int], None]] = None) -> torch.Tensor:
+    """`frames` clean latent frames ``[1, C, frames, h, w]`` out of the head of `queue` ``[1, C, Q, h, w]``
+    (``Q`` a multiple of `window`; `sigmas` ``[Q + 1]`` from `queue_sigmas`).
+
+    Args:
+        velocity: the model's velocity for one window (`Velocity`).
+        new_noise: the next tail frame ``[1, C, 1, h, w]`` (at the top level, ``sigmas[Q]``).
+        sink: ``[1, C, 1, h, w]`` clean, seen first by every window (not output here), or None.
+        on_frame: called with the count of frames out after each one (progress, or a stop).
+    """
+    levels = queue.shape[2]
+    if levels != sigmas.shape[0] - 1 or levels % window:
+        raise ValueError(f"a queue of {levels} frames needs {levels + 1} sigmas and a multiple of window {window}")
+    out = []
+    for done in range(1, frames + 1):
+        moved = torch.empty_like(queue)
+        for start in range(0, levels, window):
+            span = slice(start, start + window)
+            z, level = queue[:, :, span], sigmas[start + 1:start + window + 1]
+            if sink is not None:
+                z, level = torch.cat([sink.to(z), z], dim=2), torch.cat([level.new_zeros(1), level])
+            v = velocity(z, level).to(queue)[:, :, -window:]
+            down = (sigmas[start:start + window] - sigmas[start + 1:start + window + 1]).to(queue)
+            moved[:, :, span] = queue[:, :, span] + down.view(1, 1, -1, 1, 1) * v
+        out.append(moved[:, :, :1])
+        queue = torch.cat([moved[:, :, 1:], new_noise().to(queue)], dim=2)
+        if on_frame is not None:
+            on_frame(done)
+    return torch.cat(out, dim=2)

@@ -1,0 +1,126 @@
+"""Diagonal denoising (``method="fifo"``, `vidlong.DiagonalDenoising`): the queue's bookkeeping against
+the exact flow-matching velocity in float64, and the sampler on every Wan pipeline (tiny models built
+here): it starts from the pipeline's own native video, runs past the RoPE table, and is refused where
+it cannot run."""
+import numpy as np
+import pytest
+import torch
+from diffusers import FlowMatchEulerDiscreteScheduler
+from PIL import Image
+
+import vidlong
+from vidlong.generate import GenerateRequest, generate
+from vidlong.schedulers.diagonal import diagonal_denoise, queue_sigmas, start_queue
+from tiny_pipeline import KINDS, NATIVE_LATENT_FRAMES as NATIVE, save_tiny_pipeline
+
+IMAGE_KINDS = ("i2v", "i2v-a14b", "ti2v-i2v")
+
+
+@pytest.mark.parametrize("sink", [True, False])
+def test_the_queue_makes_the_video_whose_exact_velocity_it_is_given(sink):
+    """Along straight flow-matching paths ``z = (1 - σ)·X_k + σ·E_k`` the velocity ``E_k - X_k`` is exact,
+    so Euler steps are exact: with an oracle that knows which video frame sits in each queue slot (frame
+    ``skip + i + j`` in slot ``j`` at iteration ``i``), diagonal denoising must give back X frame for
+    frame, and every window must see the sink clean and its frames at their levels."""
+    torch.manual_seed(0)
+    partitions, window, frames = 3, 4, 20
+    levels, skip = partitions * window, 1 if sink else 0
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
+    scheduler.set_timesteps(levels)
+    sigmas = queue_sigmas(scheduler.sigmas).double()
+    assert sigmas[0] == 0 and sigmas[-1] == 1 and (sigmas.diff() > 0).all()
+    video = torch.randn(1, 2, skip + frames + levels, 3, 3, dtype=torch.float64)   # X
+    noise = torch.randn_like(video)                                                  # E
+    queue = start_queue(video, sigmas, noise[:, :, skip:skip + levels], skip)
+    calls = []
+
+    def velocity(z, level):
+        iteration, part = divmod(len(calls), partitions)
+        calls.append(level)
+        expected = torch.cat([torch.zeros(skip, dtype=level.dtype), sigmas[part * window + 1:(part + 1) * window + 1]])
+        assert torch.equal(level, expected)
+        if sink:
+            assert torch.equal(z[:, :, :1], video[:, :, :1])
+        first = skip + iteration + part * window
+        return torch.cat([torch.zeros_like(z[:, :, :skip]),
+                          noise[:, :, first:first + window] - video[:, :, first:first + window]], dim=2)
+
+    tail = iter(range(skip + levels, skip + frames + levels))
+    made = diagonal_denoise(queue, sigmas, window, velocity, frames, lambda: noise[:, :, next(tail)][:, :, None],
+                            sink=video[:, :, :1] if sink else None)
+    assert len(calls) == partitions * frames
+    assert made.shape == (1, 2, frames, 3, 3)
+    torch.testing.assert_close(made, video[:, :, skip:skip + frames], rtol=0, atol=1e-12)
+
+
+def test_a_queue_and_sigmas_that_disagree_are_refused():
+    with pytest.raises(ValueError, match="multiple of window"):
+        diagonal_denoise(torch.zeros(1, 1, 5, 1, 1), torch.linspace(0, 1, 6), 2, None, 1, None)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    return {kind: save_tiny_pipeline(tmp_path_factory.mktemp(kind), kind) for kind in KINDS}
+
+
+@pytest.fixture(scope="module")
+def image_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("img") / "start.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def count_forwards(pipe) -> list:
+    """Per expert, a list that grows by one at each of its forwards."""
+    counts = [[] for _ in pipe.experts()]
+    for expert, count in zip(pipe.experts(), counts):
+        expert.register_forward_pre_hook(lambda module, args, count=count: count.append(1))
+    return counts
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_fifo_starts_from_the_pipelines_own_video_on_every_wan_pipeline(folders, image_path, kind):
+    """The output's first latent frame (the sink) is the native generation's, bit for bit; the video has
+    the asked length; each frame past it costs one forward per partition and expert that its window
+    needs; a seed gives one video."""
+    pipe = vidlong.load_pipeline(folders[kind])
+    image = str(image_path) if kind in IMAGE_KINDS else None
+    counts = count_forwards(pipe)
+    native = generate(pipe, GenerateRequest(prompt="a red circle", frames=4 * (NATIVE - 1) + 1, steps=2, seed=3, image=image))
+    native_forwards = [len(c) for c in counts]
+    stages = []
+    request = GenerateRequest(prompt="a red circle", ratio=3, method="fifo", steps=2, seed=3, image=image)
+    made = generate(pipe, request, progress=lambda stage, done, total: stages.append((stage, done, total)))
+    latent = 3 * NATIVE
+    assert made.latents.shape[2] == latent and made.frames.shape[0] == 4 * (latent - 1) + 1
+    assert torch.equal(made.latents[:, :, :1], native.latents[:, :, :1])
+    denoise = [(done, total) for stage, done, total in stages if stage == "denoise"]
+    assert denoise == [(i, 2 + latent - 1) for i in range(1, 2 + latent)]  # the native video's steps, then a frame each
+    partitions = vidlong.DiagonalDenoising().partitions
+    queue_forwards = [len(c) - 2 * n for c, n in zip(counts, native_forwards)]  # less the native video's, made again inside
+    assert partitions * (latent - 1) <= sum(queue_forwards) <= len(pipe.experts()) * partitions * (latent - 1)
+    assert all(n > 0 for n in queue_forwards)  # two experts: the queue spans both one's noise levels and the other's
+    assert made.settings["methods"] == [{"name": "DiagonalDenoising", "partitions": partitions, "sink": True}]
+    again = generate(pipe, request)
+    assert torch.equal(again.latents, made.latents)
+
+
+def test_fifo_runs_past_the_rope_table(folders, tmp_path):
+    """Every forward sees the native window, so a video longer than the RoPE table is made (the other
+    methods refuse it), through the CLI and its mp4."""
+    from vidlong.cli import main
+    from vidlong.video_io import read_video
+
+    out = tmp_path / "long.mp4"
+    assert main(["generate", "--model", str(folders["wan2.1"]), "--prompt", "a red ball", "--ratio", "30", "--steps", "1",
+                 "--method", "fifo", "--out", str(out)]) == 0
+    frames, _ = read_video(out)
+    assert frames.shape[0] == 4 * (30 * NATIVE - 1) + 1
+
+
+def test_diagonal_denoising_is_no_attention_method(folders):
+    pipe = vidlong.load_pipeline(folders["wan2.1"])
+    with pytest.raises(vidlong.VidlongError, match="a sampler, not an attention method"):
+        vidlong.apply(pipe.transformer, vidlong.DiagonalDenoising())
+    with pytest.raises(vidlong.VidlongError, match="partitions"):
+        vidlong.DiagonalDenoising(partitions=0)

@@ -1,0 +1,86 @@
+"""Diagonal denoising (``method="fifo"``) on a vidlong Wan pipeline: a long video from forwards of the
+model's native window only (`vidlong.DiagonalDenoising`; the queue's bookkeeping in
+`vidlong.schedulers.diagonal`).
+
+The queue starts as the model's own native video of the prompt (made by the caller, `generate`), each
+frame noised diagonally to its level; the frames past it begin as its last frame. Levels are the
+pipeline scheduler's sigmas (its shift) for ``partitions x window`` steps; a timestep is given per
+token (diffusers' Wan transformer takes ``[B, tokens]``), guidance is classifier-free as the pipeline's.
+Wan2.2 A14B: each frame's velocity comes from the expert its level selects (each needed expert runs
+the window once). Image-to-video: the sink is the image's frame and every window carries the
+pipeline's image condition at its position 0, as a native call does.
+
+Units: latent frames; latents are the pipeline's normalised latents ``[1, C, f, h, w]``.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+
+from .methods import DiagonalDenoising
+from .schedulers.diagonal import diagonal_denoise, queue_sigmas, start_queue
+
+
+def queue_levels(pipe, config: DiagonalDenoising) -> int:
+    """Noise levels (= queue frames) of `config` on `pipe`'s native window."""
+    return config.partitions * config.window(pipe.spec.native_frames)
+
+
+@torch.no_grad()
+def diagonal_latents(pipe, first: torch.Tensor, prompt: str, latent_frames: int, config: DiagonalDenoising = DiagonalDenoising(),
+                     negative_prompt: str = "", guidances: tuple = (5.0, 5.0), seed: int = 0, condition=None,
+                     on_frame: Optional[Callable[[int], None]] = None) -> torch.Tensor:
+    """`latent_frames` latent frames ``[1, C, latent_frames, h, w]`` (float32, on the CPU) continuing the
+    native video `first` ``[1, C, native, h, w]`` by diagonal denoising; it starts with `first`'s
+    first frame when `config.sink`.
+
+    Args:
+        guidances: classifier-free guidance per expert (high-noise first; one-expert models use the first).
+        seed: seeds the queue's noise (drawn on the CPU, so that a seed gives one video on any device).
+        condition: the `vidlong.image_condition.ImageCondition` of an image-to-video pipeline, or None.
+        on_frame: called with the count of queue iterations done (frames made past the sink) after each one.
+    """
+    experts = pipe.experts()
+    levels = queue_levels(pipe, config)
+    sigmas = queue_sigmas(pipe.fresh_scheduler(levels).sigmas)
+    guided = max(guidances[:len(experts)]) > 1.0
+    text = pipe.stream_text(prompt, negative_prompt or None, guided, guidances[0])
+    train_steps = pipe.scheduler.config.num_train_timesteps
+    patch = experts[0].config.patch_size
+    first = first.to(pipe.device, torch.float32)
+    generator = torch.Generator().manual_seed(int(seed) + 1)  # the first video's noise came from `seed`
+
+    def draw(n: int) -> torch.Tensor:
+        """`n` noise frames ``[1, C, n, h, w]``."""
+        return torch.randn((1, first.shape[1], n, *first.shape[3:]), generator=generator).to(first)
+
+    def velocity(z: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        """The guided velocity of window `z` ``[1, C, n, h, w]`` at per-frame `level` ``[n]``, each frame's
+        from the expert its level selects (the sink, level 0, takes none)."""
+        steps = level * train_steps
+        tokens = (z.shape[3] // patch[1]) * (z.shape[4] // patch[2])
+        per_token = steps.repeat_interleave(tokens).to(pipe.device)
+        owner = [pipe.expert_at(float(t)) for t in steps]
+        out = torch.zeros_like(z, dtype=torch.float32)
+        for index in sorted({owner[i] for i in range(len(owner)) if level[i] > 0}):
+            transformer = experts[index]
+            x = z.to(transformer.dtype).expand(text.batch, -1, -1, -1, -1)
+            extra = {}
+            if condition is not None:
+                x, extra = condition.hidden_states(x).to(transformer.dtype), condition.extra(text.batch)
+                mask = condition.timestep_mask(z.shape[2], patch)
+                per_token = per_token if mask is None else per_token * mask.to(per_token)
+            pred = pipe.stream_forward(transformer, x, per_token[None].expand(text.batch, -1), text, **extra).float()
+            if text.batch == 2:  # negative first
+                pred = pred[:1] + guidances[index] * (pred[1:] - pred[:1])
+            frames = torch.tensor([owner[i] == index for i in range(len(owner))], device=out.device)
+            out[:, :, frames] = pred[:, :, frames]
+        return out
+
+    skip = 1 if config.sink else 0
+    queue = start_queue(first, sigmas, draw(levels), skip)
+    made = diagonal_denoise(queue, sigmas, config.window(pipe.spec.native_frames), velocity, latent_frames - skip,
+                            lambda: draw(1), sink=first[:, :, :1] if config.sink else None,
+                            on_frame=on_frame)
+    return torch.cat([first[:, :, :skip], made], dim=2).cpu()
