@@ -38,9 +38,21 @@ def start_queue(first: torch.Tensor, sigmas: torch.Tensor, noise: torch.Tensor, 
     return (1 - sigma) * first.index_select(2, source) + sigma * noise
 
 
+def window_spans(levels: int, window: int, lookahead: bool) -> list[tuple[int, int, int]]:
+    """The forwards of one iteration as ``(first, update, stop)`` queue indices: a forward sees queue
+    frames ``first .. stop - 1`` and updates ``update .. stop - 1``. Plain: `window` frames each, all
+    updated. Lookahead (FIFO-Diffusion's lookahead denoising): `window` frames each, only the noisier
+    half updated, the cleaner frames in front as context; a negative ``first`` reaches clean frames
+    already out of the queue. Twice the forwards."""
+    if not lookahead:
+        return [(start, start, start + window) for start in range(0, levels, window)]
+    half = max(1, window // 2)
+    return [(min(start + half, levels) - window, start, min(start + half, levels)) for start in range(0, levels, half)]
+
+
 def diagonal_denoise(queue: torch.Tensor, sigmas: torch.Tensor, window: int, velocity: Velocity, frames: int,
                      new_noise: Callable[[], torch.Tensor], sink: Optional[torch.Tensor] = None,
-                     on_frame: Optional[Callable[[int], None]] = None) -> torch.Tensor:
+                     on_frame: Optional[Callable[[int], None]] = None, lookahead: bool = False) -> torch.Tensor:
     """`frames` clean latent frames ``[1, C, frames, h, w]`` out of the head of `queue` ``[1, C, Q, h, w]``
     (``Q`` a multiple of `window`; `sigmas` ``[Q + 1]`` from `queue_sigmas`).
 
@@ -49,22 +61,31 @@ def diagonal_denoise(queue: torch.Tensor, sigmas: torch.Tensor, window: int, vel
         new_noise: the next tail frame ``[1, C, 1, h, w]`` (at the top level, ``sigmas[Q]``).
         sink: ``[1, C, 1, h, w]`` clean, seen first by every window (not output here), or None.
         on_frame: called with the count of frames out after each one (progress, or a stop).
+        lookahead: lookahead denoising (`window_spans`); its first windows look back at the clean
+            frames out of the queue, as many as there are yet.
     """
     levels = queue.shape[2]
     if levels != sigmas.shape[0] - 1 or levels % window:
         raise ValueError(f"a queue of {levels} frames needs {levels + 1} sigmas and a multiple of window {window}")
+    spans = window_spans(levels, window, lookahead)
+    context = -min(first for first, _, _ in spans)  # clean frames the first window reaches back to
+    history = queue[:, :, :0]  # the last `context` frames out
     out = []
     for done in range(1, frames + 1):
-        moved = torch.empty_like(queue)
-        for start in range(0, levels, window):
-            span = slice(start, start + window)
-            z, level = queue[:, :, span], sigmas[start + 1:start + window + 1]
+        moved = queue.clone()
+        for first, update, stop in spans:
+            seen = max(first, -history.shape[2])
+            z = torch.cat([history[:, :, history.shape[2] + seen:], queue[:, :, max(seen, 0):stop]], dim=2)
+            level = torch.cat([sigmas.new_zeros(max(-seen, 0)), sigmas[max(seen, 0) + 1:stop + 1]])
             if sink is not None:
                 z, level = torch.cat([sink.to(z), z], dim=2), torch.cat([level.new_zeros(1), level])
-            v = velocity(z, level).to(queue)[:, :, -window:]
-            down = (sigmas[start:start + window] - sigmas[start + 1:start + window + 1]).to(queue)
-            moved[:, :, span] = queue[:, :, span] + down.view(1, 1, -1, 1, 1) * v
+            v = velocity(z, level).to(queue)[:, :, z.shape[2] - (stop - update):]
+            down = (sigmas[update:stop] - sigmas[update + 1:stop + 1]).to(queue)
+            moved[:, :, update:stop] = queue[:, :, update:stop] + down.view(1, 1, -1, 1, 1) * v
         out.append(moved[:, :, :1])
+        if context:
+            history = torch.cat([history, moved[:, :, :1]], dim=2)
+            history = history[:, :, max(0, history.shape[2] - context):]
         queue = torch.cat([moved[:, :, 1:], new_noise().to(queue)], dim=2)
         if on_frame is not None:
             on_frame(done)

@@ -2,6 +2,8 @@
 the exact flow-matching velocity in float64, and the sampler on every Wan pipeline (tiny models built
 here): it starts from the pipeline's own native video, runs past the RoPE table, and is refused where
 it cannot run."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -17,11 +19,13 @@ IMAGE_KINDS = ("i2v", "i2v-a14b", "ti2v-i2v")
 
 
 @pytest.mark.parametrize("sink", [True, False])
-def test_the_queue_makes_the_video_whose_exact_velocity_it_is_given(sink):
+@pytest.mark.parametrize("lookahead", [False, True])
+def test_the_queue_makes_the_video_whose_exact_velocity_it_is_given(sink, lookahead):
     """Along straight flow-matching paths ``z = (1 - σ)·X_k + σ·E_k`` the velocity ``E_k - X_k`` is exact,
-    so Euler steps are exact: with an oracle that knows which video frame sits in each queue slot (frame
-    ``skip + i + j`` in slot ``j`` at iteration ``i``), diagonal denoising must give back X frame for
-    frame, and every window must see the sink clean and its frames at their levels."""
+    so Euler steps are exact. An oracle that recognises each frame it is shown (the one ``k`` whose path
+    passes through it at its level; none would, were a frame at a wrong level) returns that velocity:
+    diagonal denoising must give back X frame for frame, every window must see the sink clean first
+    and at most the native window, and lookahead must see the frames just out of the queue, clean."""
     torch.manual_seed(0)
     partitions, window, frames = 3, 4, 20
     levels, skip = partitions * window, 1 if sink else 0
@@ -35,20 +39,23 @@ def test_the_queue_makes_the_video_whose_exact_velocity_it_is_given(sink):
     calls = []
 
     def velocity(z, level):
-        iteration, part = divmod(len(calls), partitions)
-        calls.append(level)
-        expected = torch.cat([torch.zeros(skip, dtype=level.dtype), sigmas[part * window + 1:(part + 1) * window + 1]])
-        assert torch.equal(level, expected)
-        if sink:
-            assert torch.equal(z[:, :, :1], video[:, :, :1])
-        first = skip + iteration + part * window
-        return torch.cat([torch.zeros_like(z[:, :, :skip]),
-                          noise[:, :, first:first + window] - video[:, :, first:first + window]], dim=2)
+        assert z.shape[2] == level.shape[0] <= window + skip
+        paths = (1 - level.view(-1, 1, 1, 1, 1)) * video[0].permute(1, 0, 2, 3)[None] \
+            + level.view(-1, 1, 1, 1, 1) * noise[0].permute(1, 0, 2, 3)[None]      # [n, frames, C, h, w]
+        miss = (paths - z[0].permute(1, 0, 2, 3)[:, None]).abs().flatten(2).amax(2)  # [n, frames]
+        assert (miss.amin(1) < 1e-9).all(), "a frame off every path: at a wrong level"
+        k = miss.argmin(1)
+        calls.append(k.tolist())
+        return (noise - video)[:, :, k]
 
     tail = iter(range(skip + levels, skip + frames + levels))
     made = diagonal_denoise(queue, sigmas, window, velocity, frames, lambda: noise[:, :, next(tail)][:, :, None],
-                            sink=video[:, :, :1] if sink else None)
-    assert len(calls) == partitions * frames
+                            sink=video[:, :, :1] if sink else None, lookahead=lookahead)
+    assert len(calls) == (2 if lookahead else 1) * partitions * frames
+    if sink:
+        assert all(k[0] == 0 for k in calls)
+    if lookahead:  # an iteration's first window looks back at the frames just out of the queue
+        assert calls[2 * 2 * partitions][skip:skip + window] == list(range(skip, skip + window))
     assert made.shape == (1, 2, frames, 3, 3)
     torch.testing.assert_close(made, video[:, :, skip:skip + frames], rtol=0, atol=1e-12)
 
@@ -100,22 +107,23 @@ def test_fifo_starts_from_the_pipelines_own_video_on_every_wan_pipeline(folders,
     queue_forwards = [len(c) - 2 * n for c, n in zip(counts, native_forwards)]  # less the native video's, made again inside
     assert partitions * (latent - 1) <= sum(queue_forwards) <= len(pipe.experts()) * partitions * (latent - 1)
     assert all(n > 0 for n in queue_forwards)  # two experts: the queue spans both one's noise levels and the other's
-    assert made.settings["methods"] == [{"name": "DiagonalDenoising", "partitions": partitions, "sink": True}]
-    again = generate(pipe, request)
-    assert torch.equal(again.latents, made.latents)
+    assert made.settings["methods"] == [{"name": "DiagonalDenoising", "partitions": partitions, "sink": True, "lookahead": False}]
+    if kind == "wan2.1":
+        assert torch.equal(generate(pipe, request).latents, made.latents)
 
 
-def test_fifo_runs_past_the_rope_table(folders, tmp_path):
-    """Every forward sees the native window, so a video longer than the RoPE table is made (the other
-    methods refuse it), through the CLI and its mp4."""
-    from vidlong.cli import main
-    from vidlong.video_io import read_video
+def test_fifo_runs_past_the_rope_table(folders):
+    """Every forward sees the native window, so a video longer than the RoPE table is made, where the
+    other methods refuse it."""
+    from vidlong.validate import limits_for_pipeline
 
-    out = tmp_path / "long.mp4"
-    assert main(["generate", "--model", str(folders["wan2.1"]), "--prompt", "a red ball", "--ratio", "30", "--steps", "1",
-                 "--method", "fifo", "--out", str(out)]) == 0
-    frames, _ = read_video(out)
-    assert frames.shape[0] == 4 * (30 * NATIVE - 1) + 1
+    pipe = vidlong.load_pipeline(folders["wan2.1"])
+    latent = limits_for_pipeline(pipe).rope_positions + 1
+    request = GenerateRequest(prompt="a red ball", frames=4 * (latent - 1) + 1, steps=1, guidance=1.0)
+    with pytest.raises(vidlong.VidlongError, match="RoPE table"):
+        generate(pipe, request)
+    made = generate(pipe, dataclasses.replace(request, method="fifo"))
+    assert made.latents.shape[2] == latent and made.frames.shape[0] == 4 * (latent - 1) + 1
 
 
 def test_diagonal_denoising_is_no_attention_method(folders):
@@ -124,3 +132,15 @@ def test_diagonal_denoising_is_no_attention_method(folders):
         vidlong.apply(pipe.transformer, vidlong.DiagonalDenoising())
     with pytest.raises(vidlong.VidlongError, match="partitions"):
         vidlong.DiagonalDenoising(partitions=0)
+
+
+def test_lookahead_runs_twice_the_forwards_and_keeps_the_sink(folders):
+    from vidlong.diagonal import diagonal_latents
+
+    pipe = vidlong.load_pipeline(folders["wan2.1"])
+    first = generate(pipe, GenerateRequest(prompt="a red circle", frames=4 * (NATIVE - 1) + 1, steps=2)).latents
+    counts = count_forwards(pipe)
+    config = vidlong.DiagonalDenoising(lookahead=True)
+    made = diagonal_latents(pipe, first, "a red circle", 3 * NATIVE, config)
+    assert len(counts[0]) == 2 * config.partitions * (3 * NATIVE - 1) == config.forwards_per_frame(NATIVE) * (3 * NATIVE - 1)
+    assert torch.equal(made[:, :, :1], first[:, :, :1]) and torch.isfinite(made).all()

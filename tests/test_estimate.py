@@ -71,3 +71,15 @@ def test_pace_keeps_the_decode_apart(pipe):
     assert pace.seconds(short) == pytest.approx(10.0)
     assert pace.seconds(more_steps) == pytest.approx(10.0 + 9.0)  # ten times the steps: 10 s of them, the same 9 s of decode
     assert pace.seconds(run_cost(pipe, GenerateRequest(prompt="x", steps=2), 6)) > 9.0 * 2  # twice the frames to decode
+
+
+def test_diagonal_denoising_compute_grows_with_length_and_memory_stays_at_the_native_window(pipe):
+    """`fifo` runs native windows only: each frame past the native video costs the same forwards, and
+    the forward's activations do not grow with the length (the decoded video does)."""
+    size = dict(height=512, width=512, method="fifo")
+    costs = [cost(pipe, latent, **size) for latent in (6, 12, 18)]
+    assert costs[2].flops - costs[1].flops == pytest.approx(costs[1].flops - costs[0].flops)
+    native = cost(pipe, 3, **dict(size, method="none"))
+    per_frame = (costs[1].flops - costs[0].flops) / 6  # forwards per frame made x one native forward's
+    assert per_frame == pytest.approx(vidlong.DiagonalDenoising().partitions * native.flops / pipe.spec.num_inference_steps)
+    assert cost(pipe, 120, **size).flops < cost(pipe, 120, height=512, width=512).flops / 2

@@ -82,5 +82,5 @@ def diagonal_latents(pipe, first: torch.Tensor, prompt: str, latent_frames: int,
     queue = start_queue(first, sigmas, draw(levels), skip)
     made = diagonal_denoise(queue, sigmas, config.window(pipe.spec.native_frames), velocity, latent_frames - skip,
                             lambda: draw(1), sink=first[:, :, :1] if config.sink else None,
-                            on_frame=on_frame)
+                            on_frame=on_frame, lookahead=config.lookahead)
     return torch.cat([first[:, :, :skip], made], dim=2).cpu()

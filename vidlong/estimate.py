@@ -82,7 +82,7 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int) -> RunCost:
                  + 2 * 2 * tokens * dim * dim + 2 * 2 * TEXT_TOKENS * dim * dim + 2 * 2 * tokens * TEXT_TOKENS * dim  # cross-attention
                  + 2 * 2 * tokens * dim * ffn)  # feed-forward
     per_forward = float(per_block) * blocks * forwards
-    flops = per_forward * (steps + (diagonal.partitions * window_forwards if diagonal else 0))
+    flops = per_forward * (steps + (diagonal.forwards_per_frame(spec.native_frames) * window_forwards if diagonal else 0))
 
     itemsize = pipe.experts()[0].dtype.itemsize
     activations = activation_bytes(tokens, dim, ffn, branches, itemsize)

@@ -219,21 +219,32 @@ class DiagonalDenoising:
             (the queue's frames at 1..native-1), as the model saw a clip's first latent in training;
             measured essential (all prompted objects present in 0.77 of frames at 4x with it, 0.62
             without: RESULTS.md). Image-to-video needs it (that frame is the image).
+        lookahead: FIFO-Diffusion's lookahead denoising: windows at half a window's stride, each updating
+            only its noisier half with the cleaner frames in front as context (twice the forwards).
     """
 
     partitions: int = 3
     sink: bool = True
+    lookahead: bool = False
 
     def __post_init__(self):
         _plain_fields(self, ("partitions",))
         if not is_whole(self.partitions) or self.partitions < 1:
             raise VidlongError(f"DiagonalDenoising {named('partitions')} must be a whole number >= 1, got {self.partitions!r}")
-        if not isinstance(self.sink, bool):
-            raise VidlongError(f"DiagonalDenoising {named('sink')} must be True or False, got {self.sink!r}")
+        for name in ("sink", "lookahead"):
+            if not isinstance(getattr(self, name), bool):
+                raise VidlongError(f"DiagonalDenoising {named(name)} must be True or False, got {getattr(self, name)!r}")
 
     def window(self, native_frames: int) -> int:
         """Queue frames per forward: the native window less the sink (latent frames)."""
         return native_frames - (1 if self.sink else 0)
+
+    def forwards_per_frame(self, native_frames: int) -> int:
+        """Transformer forwards (per expert) per latent frame made (`vidlong.schedulers.diagonal.window_spans`)."""
+        from .schedulers.diagonal import window_spans
+
+        window = self.window(native_frames)
+        return len(window_spans(self.partitions * window, window, self.lookahead))
 
 
 @dataclass(frozen=True)

@@ -377,15 +377,24 @@ def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: Optional[int], guida
                            guidance=streamer.guidances[0],
                            stream_prompts=streamer.prompts,
                            steps=len(streamer.timesteps) if streamer.causal else streamer.steps)
+    result = generate(pipe, cell_request(cell, spec, steps, guidance, noise_mode))
+    return result.frames, cell_info(result.settings)
+
+
+def cell_request(cell: Cell, spec: ModelSpec, steps: Optional[int], guidance: Optional[float], noise_mode: str) -> GenerateRequest:
+    """The `generate` request of a cell other than a stream (its preset and initial noise as the module
+    docstring says)."""
     method, forced_noise = split_noise(cell.method)
-    preset = preset_for(method, cell.ratio)
-    request = GenerateRequest(prompt=cell.prompt, ratio=n_latent / spec.native_frames, method=method, preset=preset,
-                              noise=forced_noise or (None if noise_mode == "method" else "plain"),
-                              steps=steps, guidance=guidance, seed=cell.seed)
-    result = generate(pipe, request)
-    s = result.settings
-    return result.frames, dict(preset=preset or "", noise=s["noise"], latent_frames=s["latent_frames"],
-                               seconds=s["seconds"])
+    return GenerateRequest(prompt=cell.prompt, ratio=max(1, round(cell.ratio * spec.native_frames)) / spec.native_frames,
+                           method=method, preset=preset_for(method, cell.ratio),
+                           noise=forced_noise or (None if noise_mode == "method" else "plain"),
+                           steps=steps, guidance=guidance, seed=cell.seed)
+
+
+def cell_info(settings: dict) -> dict:
+    """What a cell's ``.json`` keeps of its `generate` settings."""
+    return dict(preset=settings["preset"] or "", noise=settings["noise"], latent_frames=settings["latent_frames"],
+                seconds=settings["seconds"])
 
 
 def measure(frames: np.ndarray, prompt: str, spec: ModelSpec, shapes_model: bool) -> dict:
