@@ -27,11 +27,11 @@ from vidlong.generate import GenerateRequest, generate
 from vidlong.video_io import read_video, write_video
 
 
-def fifo_latents(pipe, prompt: str, seed: int, latent_frames: int, config: DiagonalDenoising):
-    """Normalised latents ``[1, C, latent_frames, h, w]`` of `prompt` by diagonal denoising with `config`."""
-    spec = pipe.spec
-    first = generate(pipe, GenerateRequest(prompt=prompt, frames=spec.native_pixel_frames, seed=seed)).latents
-    return diagonal_latents(pipe, first, prompt, latent_frames, config, guidances=(spec.guidance_scale,) * 2, seed=seed)
+def fifo_latents(pipe, prompt: str, seed: int, latent_frames: int, config: DiagonalDenoising, guidance: float):
+    """Normalised latents ``[1, C, latent_frames, h, w]`` of `prompt` by diagonal denoising with `config`
+    at `guidance` (the native video's and the queue's)."""
+    first = generate(pipe, GenerateRequest(prompt=prompt, frames=pipe.spec.native_pixel_frames, seed=seed, guidance=guidance)).latents
+    return diagonal_latents(pipe, first, prompt, latent_frames, config, guidances=(guidance,) * 2, seed=seed)
 
 
 def main() -> None:
@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=2)
     parser.add_argument("--sink", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--lookahead", action=argparse.BooleanOptionalAction, default=False)
+    parser.add_argument("--guidance", type=float, default=None, help="the native video's and the queue's (default: the model's)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--mp4", action=argparse.BooleanOptionalAction, default=True,
                         help="score the frames read back from an mp4, as vidlong eval does (--no-mp4: where no ffmpeg is)")
@@ -55,14 +56,15 @@ def main() -> None:
     for prompt in DEFAULT_PROMPTS[:args.prompts]:
         for seed in args.seeds:
             began = time.perf_counter()
-            latents = fifo_latents(pipe, prompt, seed, n_latent, DiagonalDenoising(args.partitions, args.sink, args.lookahead))
+            latents = fifo_latents(pipe, prompt, seed, n_latent, DiagonalDenoising(args.partitions, args.sink, args.lookahead),
+                                   spec.guidance_scale if args.guidance is None else args.guidance)
             frames = pipe.decode_uint8(latents.to(pipe.vae.dtype))
             seconds = time.perf_counter() - began
             if args.mp4:
                 with tempfile.TemporaryDirectory() as tmp:
                     write_video(Path(tmp) / "v.mp4", frames, fps=spec.fps)
                     frames, _ = read_video(Path(tmp) / "v.mp4")
-            row = dict(method="fifo", partitions=args.partitions, sink=args.sink, lookahead=args.lookahead, mp4=args.mp4, ratio=args.ratio, prompt=prompt,
+            row = dict(method="fifo", partitions=args.partitions, sink=args.sink, lookahead=args.lookahead, guidance=args.guidance, mp4=args.mp4, ratio=args.ratio, prompt=prompt,
                        seed=seed, latent_frames=n_latent, seconds=round(seconds, 2), **measure(frames, prompt, spec, True))
             rows.append(row)
             print(f"{prompt[:40]:40s} seed {seed}: all present {row['shapes_frac_frames_all_present']:.3f}, "
