@@ -2,7 +2,7 @@
 
 `make` generates the cells (as `vidlong eval` would, `vidlong.eval.runner.cell_request`) and saves their
 latents (float16) and settings, one file per ratio and seed; `place` decodes them with the model's VAE
-and writes each cell's mp4 and ``.json`` where `vidlong eval` looks for saved videos, so that the same
+(the streaming decoder's CPU fast paths) and writes each cell's mp4 and ``.json`` where `vidlong eval` looks for saved videos, so that the same
 `vidlong eval` command then reads them back through the mp4 and measures them (streams are not covered).
 
     # on the GPU machine
@@ -17,6 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from vidlong import load_pipeline
@@ -24,6 +25,8 @@ from vidlong.eval.runner import DEFAULT_PROMPTS, Cell, cell_info, cell_request, 
 from vidlong.files import atomic_write_text, weights_fingerprint
 from vidlong.generate import generate
 from vidlong.models import resolve_model, weight_folders
+from vidlong.pipeline import DECODE_CHUNK
+from vidlong.streaming import to_uint8
 from vidlong.video_io import write_video
 
 
@@ -52,6 +55,15 @@ def make(args) -> None:
                        out / f"latents-{ratio:g}x-seed{seed}.pt")
 
 
+def decoded(pipe, latents: torch.Tensor):
+    """uint8 frames of normalised latents, through the streaming decoder's CPU fast paths (oneDNN: about
+    twice as fast as `decode_uint8` on the 2-core machine; equal to float rounding)."""
+    decoder = pipe.stream_decoder()
+    with torch.no_grad():
+        return np.concatenate([to_uint8(decoder.decode(latents[:, :, start:start + DECODE_CHUNK]))
+                               for start in range(0, latents.shape[2], DECODE_CHUNK)])
+
+
 def place(args) -> None:
     pipe = load_pipeline(args.model, device="cpu")
     spec, weights = pipe.spec, weights_of(args.model)
@@ -62,8 +74,10 @@ def place(args) -> None:
         for entry in saved["cells"]:
             cell = Cell(**entry["cell"])
             path = video_path(Path(args.out), spec, weights, cell, entry["steps"], entry["guidance"], "method")
+            if path.with_suffix(".json").exists():  # placed by an earlier run
+                continue
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_video(path, pipe.decode_uint8(entry["latents"].float()), fps=spec.fps)
+            write_video(path, decoded(pipe, entry["latents"].float()), fps=spec.fps)
             atomic_write_text(path.with_suffix(".json"), json.dumps(dict(entry["info"], device=saved["device"]), indent=2) + "\n")
             print(path, flush=True)
 
