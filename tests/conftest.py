@@ -60,6 +60,17 @@ def transformer_inputs(frames: int, height: int = 4, width: int = 4, seed: int =
     )
 
 
+@pytest.fixture(scope="session")
+def image_path(tmp_path_factory):
+    """A 32x32 random RGB PNG: the first frame for the tiny image-to-video pipelines."""
+    import numpy as np
+    from PIL import Image
+
+    path = tmp_path_factory.mktemp("img") / "start.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
+    return path
+
+
 @pytest.fixture
 def transformer():
     return tiny_transformer()

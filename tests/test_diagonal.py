@@ -4,11 +4,9 @@ here): it starts from the pipeline's own native video, runs past the RoPE table,
 it cannot run."""
 import dataclasses
 
-import numpy as np
 import pytest
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
-from PIL import Image
 
 import vidlong
 from vidlong.generate import GenerateRequest, generate
@@ -68,13 +66,6 @@ def test_a_queue_and_sigmas_that_disagree_are_refused():
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     return {kind: save_tiny_pipeline(tmp_path_factory.mktemp(kind), kind) for kind in KINDS}
-
-
-@pytest.fixture(scope="module")
-def image_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("img") / "start.png"
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
-    return path
 
 
 def count_forwards(pipe) -> list:

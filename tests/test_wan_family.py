@@ -34,13 +34,6 @@ def folders(tmp_path_factory):
     return {kind: save_tiny_pipeline(tmp_path_factory.mktemp(kind), kind) for kind in FAMILY}
 
 
-@pytest.fixture(scope="module")
-def image_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("img") / "start.png"
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
-    return path
-
-
 def call_args(kind, image_path, latent_frames=2 * NATIVE):
     args = dict(prompt="a red circle", height=32, width=32, num_frames=4 * (latent_frames - 1) + 1,
                 num_inference_steps=2, guidance_scale=2.0, output_type="latent", generator=torch.Generator().manual_seed(0))
