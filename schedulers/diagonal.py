@@ -68,10 +68,10 @@ def diagonal_denoise(queue: torch.Tensor, sigmas: torch.Tensor, window: int, vel
     if levels != sigmas.shape[0] - 1 or levels % window:
         raise ValueError(f"a queue of {levels} frames needs {levels + 1} sigmas and a multiple of window {window}")
     spans = window_spans(levels, window, lookahead)
-    context = -min(first for first, _, _ in spans)  # clean frames the first window reaches back to
-    history = queue[:, :, :0]  # the last `context` frames out
+    context = -min(first for first, _, _ in spans)  # clean frames out of the queue the first window reaches back to
     out = []
     for done in range(1, frames + 1):
+        history = torch.cat([queue[:, :, :0], *out[max(0, len(out) - context):]] if context else [queue[:, :, :0]], dim=2)
         moved = queue.clone()
         for first, update, stop in spans:
             seen = max(first, -history.shape[2])
@@ -83,9 +83,6 @@ def diagonal_denoise(queue: torch.Tensor, sigmas: torch.Tensor, window: int, vel
             down = (sigmas[update:stop] - sigmas[update + 1:stop + 1]).to(queue)
             moved[:, :, update:stop] = queue[:, :, update:stop] + down.view(1, 1, -1, 1, 1) * v
         out.append(moved[:, :, :1])
-        if context:
-            history = torch.cat([history, moved[:, :, :1]], dim=2)
-            history = history[:, :, max(0, history.shape[2] - context):]
         queue = torch.cat([moved[:, :, 1:], new_noise().to(queue)], dim=2)
         if on_frame is not None:
             on_frame(done)

@@ -123,6 +123,10 @@ def test_diagonal_denoising_is_no_attention_method(folders):
         vidlong.apply(pipe.transformer, vidlong.DiagonalDenoising())
     with pytest.raises(vidlong.VidlongError, match="partitions"):
         vidlong.DiagonalDenoising(partitions=0)
+    from vidlong.diagonal import diagonal_latents
+
+    with pytest.raises(vidlong.VidlongError, match="needs DiagonalDenoising sink=True"):  # image-to-video: the sink is the image
+        diagonal_latents(pipe, torch.zeros(1, 1, 1, 1, 1), "a red ball", 4, vidlong.DiagonalDenoising(sink=False), condition=object())
 
 
 def test_lookahead_runs_twice_the_forwards_and_keeps_the_sink(folders):

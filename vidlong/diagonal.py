@@ -18,13 +18,9 @@ from typing import Callable, Optional
 
 import torch
 
+from .errors import VidlongError
 from .methods import DiagonalDenoising
 from .schedulers.diagonal import diagonal_denoise, queue_sigmas, start_queue
-
-
-def queue_levels(pipe, config: DiagonalDenoising) -> int:
-    """Noise levels (= queue frames) of `config` on `pipe`'s native window."""
-    return config.partitions * config.window(pipe.spec.native_frames)
 
 
 @torch.no_grad()
@@ -41,8 +37,10 @@ def diagonal_latents(pipe, first: torch.Tensor, prompt: str, latent_frames: int,
         condition: the `vidlong.image_condition.ImageCondition` of an image-to-video pipeline, or None.
         on_frame: called with the count of queue iterations done (frames made past the sink) after each one.
     """
+    if condition is not None and not config.sink:
+        raise VidlongError("image-to-video diagonal denoising needs DiagonalDenoising sink=True: the sink is the image's frame")
     experts = pipe.experts()
-    levels = queue_levels(pipe, config)
+    levels = config.levels(pipe.spec.native_frames)
     sigmas = queue_sigmas(pipe.fresh_scheduler(levels).sigmas)
     guided = max(guidances[:len(experts)]) > 1.0
     text = pipe.stream_text(prompt, negative_prompt or None, guided, guidances[0])
@@ -61,17 +59,15 @@ def diagonal_latents(pipe, first: torch.Tensor, prompt: str, latent_frames: int,
         steps = level * train_steps
         tokens = (z.shape[3] // patch[1]) * (z.shape[4] // patch[2])
         per_token = steps.repeat_interleave(tokens).to(pipe.device)
+        mask = None if condition is None else condition.timestep_mask(z.shape[2], patch)
+        per_token = (per_token if mask is None else per_token * mask.to(per_token))[None].expand(text.batch, -1)
+        x = z.expand(text.batch, -1, -1, -1, -1)
+        x, extra = (x, {}) if condition is None else (condition.hidden_states(x), condition.extra(text.batch))
         owner = [pipe.expert_at(float(t)) for t in steps]
         out = torch.zeros_like(z, dtype=torch.float32)
         for index in sorted({owner[i] for i in range(len(owner)) if level[i] > 0}):
             transformer = experts[index]
-            x = z.to(transformer.dtype).expand(text.batch, -1, -1, -1, -1)
-            extra = {}
-            if condition is not None:
-                x, extra = condition.hidden_states(x).to(transformer.dtype), condition.extra(text.batch)
-                mask = condition.timestep_mask(z.shape[2], patch)
-                per_token = per_token if mask is None else per_token * mask.to(per_token)
-            pred = pipe.stream_forward(transformer, x, per_token[None].expand(text.batch, -1), text, **extra).float()
+            pred = pipe.stream_forward(transformer, x.to(transformer.dtype), per_token, text, **extra).float()
             if text.batch == 2:  # negative first
                 pred = pred[:1] + guidances[index] * (pred[1:] - pred[:1])
             frames = torch.tensor([owner[i] == index for i in range(len(owner))], device=out.device)

@@ -230,21 +230,24 @@ class DiagonalDenoising:
     def __post_init__(self):
         _plain_fields(self, ("partitions",))
         if not is_whole(self.partitions) or self.partitions < 1:
-            raise VidlongError(f"DiagonalDenoising {named('partitions')} must be a whole number >= 1, got {self.partitions!r}")
+            raise VidlongError(f"DiagonalDenoising partitions must be a whole number >= 1, got {self.partitions!r}")
         for name in ("sink", "lookahead"):
             if not isinstance(getattr(self, name), bool):
-                raise VidlongError(f"DiagonalDenoising {named(name)} must be True or False, got {getattr(self, name)!r}")
+                raise VidlongError(f"DiagonalDenoising {name} must be True or False, got {getattr(self, name)!r}")
 
     def window(self, native_frames: int) -> int:
         """Queue frames per forward: the native window less the sink (latent frames)."""
         return native_frames - (1 if self.sink else 0)
 
+    def levels(self, native_frames: int) -> int:
+        """Noise levels, which are the queue's frames: `partitions` windows."""
+        return self.partitions * self.window(native_frames)
+
     def forwards_per_frame(self, native_frames: int) -> int:
         """Transformer forwards (per expert) per latent frame made (`vidlong.schedulers.diagonal.window_spans`)."""
         from .schedulers.diagonal import window_spans
 
-        window = self.window(native_frames)
-        return len(window_spans(self.partitions * window, window, self.lookahead))
+        return len(window_spans(self.levels(native_frames), self.window(native_frames), self.lookahead))
 
 
 @dataclass(frozen=True)

@@ -527,13 +527,13 @@ def check_cells(folder: Path, cells: Sequence[Cell]) -> None:
     other than Wan text-to-video, a switch past the video's end). Streams are checked for their timeline."""
     from ..validate import check_generate, limits_for_folder
 
-    checked = [c for c in cells if c.method != "stream" or is_timeline(c.prompt)]
-    if not checked:
+    probes = {(c.method, c.ratio, c.prompt): Cell("none" if c.method == "stream" else c.method, c.ratio, c.prompt, 0)
+              for c in cells if c.method != "stream" or is_timeline(c.prompt)}  # a stream checked as one video
+    if not probes:
         return
     limits = limits_for_folder(folder)
-    for method, prompt, ratio in dict.fromkeys(("none" if c.method == "stream" else split_noise(c.method)[0], c.prompt, c.ratio)
-                                               for c in checked):
-        check_generate(GenerateRequest(prompt=prompt, ratio=ratio, method=method, preset=preset_for(method, ratio)), limits)
+    for probe in probes.values():
+        check_generate(cell_request(probe, limits.spec, None, None, "method"), limits)
 
 
 def read_saved_cell(path: Path, info_path: Path):
