@@ -10,6 +10,10 @@ latents (float16) and settings, one file per ratio and seed; `place` decodes the
     # here
     python benchmarks/eval_latents.py place latents/*.pt --out benchmarks/quality_published
     vidlong eval --methods fifo --ratios 1,2,4,8,16 --seeds 2 --out benchmarks/quality_published
+
+`--grid timeline` makes the timeline grid's cells (`vidlong eval --grid timeline`). `make --score`
+instead decodes each video on the GPU machine and scores it there with the eval's own measures, without
+the mp4 round trip (for lengths whose decode here would take hours): one ``.json`` of rows per ratio and seed.
 """
 from __future__ import annotations
 
@@ -21,7 +25,8 @@ import numpy as np
 import torch
 
 from vidlong import load_pipeline
-from vidlong.eval.runner import DEFAULT_PROMPTS, Cell, cell_info, cell_request, video_path
+from vidlong.eval.runner import DEFAULT_PROMPTS, Cell, cell_info, cell_request, measure, video_path
+from vidlong.eval.timeline import builtin_timelines
 from vidlong.files import atomic_write_text, weights_fingerprint
 from vidlong.generate import generate
 from vidlong.models import resolve_model, weight_folders
@@ -42,17 +47,27 @@ def make(args) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for ratio in (float(r) for r in args.ratios.split(",")):
+        prompts = builtin_timelines(spec, ratio) if args.grid == "timeline" else DEFAULT_PROMPTS[:args.prompts]
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             cells = []
             for method in args.methods.split(","):
-                for prompt in DEFAULT_PROMPTS[:args.prompts]:
+                for prompt in prompts:
                     cell = Cell(method, ratio, prompt, seed)
                     result = generate(pipe, cell_request(cell, spec, args.steps, args.guidance, "method"))
-                    cells.append(dict(cell=vars(cell), steps=result.settings["steps"], guidance=result.settings["guidance"],
-                                      info=cell_info(result.settings), latents=result.latents.half()))
+                    entry = dict(cell=vars(cell), steps=result.settings["steps"], guidance=result.settings["guidance"],
+                                 info=cell_info(result.settings))
+                    if args.score:
+                        entry.update(measure(decoded(pipe, result.latents.to(pipe.device)), prompt, spec, True))
+                    else:
+                        entry["latents"] = result.latents.half()
+                    cells.append(entry)
                     print(f"{method} {ratio:g}x seed {seed} {prompt[:40]}: {result.settings['seconds']:.1f} s", flush=True)
-            torch.save(dict(model=spec.name, weights=weights_of(args.model), device=str(pipe.device), cells=cells),
-                       out / f"latents-{ratio:g}x-seed{seed}.pt")
+            name = f"{'rows' if args.score else 'latents'}-{'timeline-' if args.grid == 'timeline' else ''}{ratio:g}x-seed{seed}"
+            if args.score:
+                atomic_write_text(out / f"{name}.json", json.dumps(cells, indent=1, default=float) + "\n")
+            else:
+                torch.save(dict(model=spec.name, weights=weights_of(args.model), device=str(pipe.device), cells=cells),
+                           out / f"{name}.pt")
 
 
 def decoded(pipe, latents: torch.Tensor):
@@ -94,6 +109,8 @@ def main() -> None:
     m.add_argument("--steps", type=int, default=None)
     m.add_argument("--guidance", type=float, default=None)
     m.add_argument("--device", default="cuda")
+    m.add_argument("--grid", choices=("lengths", "timeline"), default="lengths")
+    m.add_argument("--score", action="store_true", help="decode and score here, no mp4 (rows, not latents)")
     m.add_argument("--out", required=True)
     p = sub.add_parser("place")
     p.add_argument("files", nargs="+")

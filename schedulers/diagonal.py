@@ -14,9 +14,10 @@ from typing import Callable, Optional
 
 import torch
 
-#: ``velocity(window latents [1, C, n, h, w], their sigmas [n]) -> [1, C, n, h, w]``; with a sink,
+#: ``velocity(window latents [1, C, n, h, w], their sigmas [n], their frames [n]) -> [1, C, n, h, w]``:
+#: ``frames`` are the window's latent frames' indices in the video made (the sink's is 0); with a sink,
 #: window position 0 is the sink (sigma 0) and its velocity is ignored
-Velocity = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Velocity = Callable[[torch.Tensor, torch.Tensor, list], torch.Tensor]
 
 
 def queue_sigmas(scheduler_sigmas: torch.Tensor) -> torch.Tensor:
@@ -69,6 +70,7 @@ def diagonal_denoise(queue: torch.Tensor, sigmas: torch.Tensor, window: int, vel
         raise ValueError(f"a queue of {levels} frames needs {levels + 1} sigmas and a multiple of window {window}")
     spans = window_spans(levels, window, lookahead)
     context = -min(first for first, _, _ in spans)  # clean frames out of the queue the first window reaches back to
+    skip = 0 if sink is None else 1  # video frames before the queue's first output: the sink
     out = []
     for done in range(1, frames + 1):
         history = torch.cat([queue[:, :, :0], *out[max(0, len(out) - context):]] if context else [queue[:, :, :0]], dim=2)
@@ -77,9 +79,10 @@ def diagonal_denoise(queue: torch.Tensor, sigmas: torch.Tensor, window: int, vel
             seen = max(first, -history.shape[2])
             z = torch.cat([history[:, :, history.shape[2] + seen:], queue[:, :, max(seen, 0):stop]], dim=2)
             level = torch.cat([sigmas.new_zeros(max(-seen, 0)), sigmas[max(seen, 0) + 1:stop + 1]])
+            index = [skip + done - 1 + j for j in range(seen, stop)]  # queue frame j leaves as video frame skip + done - 1 + j
             if sink is not None:
-                z, level = torch.cat([sink.to(z), z], dim=2), torch.cat([level.new_zeros(1), level])
-            v = velocity(z, level).to(queue)[:, :, z.shape[2] - (stop - update):]
+                z, level, index = torch.cat([sink.to(z), z], dim=2), torch.cat([level.new_zeros(1), level]), [0, *index]
+            v = velocity(z, level, index).to(queue)[:, :, z.shape[2] - (stop - update):]
             down = (sigmas[update:stop] - sigmas[update + 1:stop + 1]).to(queue)
             moved[:, :, update:stop] = queue[:, :, update:stop] + down.view(1, 1, -1, 1, 1) * v
         out.append(moved[:, :, :1])

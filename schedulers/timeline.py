@@ -45,3 +45,13 @@ def timeline_latent_starts(timeline: list[tuple[float, str]], fps: float, tempor
         raise VidlongError("two prompt-timeline entries fall in the same latent frame; space them at least "
                            f"{temporal_ratio / fps:.2f}s apart")
     return starts
+
+
+def window_segments(frames: list, starts: list) -> tuple[list[int], list[int]]:
+    """The timeline segments a window of latent frames spans: for the window's frames' indices in the
+    video `frames` (non-decreasing) and the segments' latent `starts`, the segments present (ascending)
+    and the window position where each begins (the first 0). E.g. frames ``[0, 7, 8, 9]``, starts
+    ``[0, 8]`` -> ``([0, 1], [0, 2])``."""
+    owners = [sum(1 for start in starts[1:] if start <= frame) for frame in frames]
+    segments = sorted(set(owners))
+    return segments, [owners.index(segment) for segment in segments]

@@ -88,8 +88,8 @@ CLI_ROWS = [
     ("generate", ["--guidance", "1e308"], "--guidance must be <= 100", None),
     ("stream", ["--guidance", "1e308"], "--guidance must be <= 100", None),
     ("generate", ["--ratio", "30"], "RoPE table", None),
-    ("generate", ["--method", "fifo", "--prompt", "0s: a red ball; 1s: a blue ball"],
-     "is not implemented for --method fifo; give one prompt", None),  # 90 latent frames > the tiny model's 64 positions
+    ("generate", ["--method", "fifo", "--ratio", "2", "--prompt", "0s: a red ball; 9s: a blue ball"],
+     "starts a prompt at 9s but the video lasts", None),
     ("generate", ["--model", "{zero_native}"], "native_frames of model 'tiny-wan2.1' must be a whole number >= 1", None),
     ("generate", ["--out", "{ro}/x.mp4"], "{ro_message}", "readonly"),
     ("generate", ["--model", "{model}/model_index.json"], "is a file; pass the diffusers pipeline folder", None),

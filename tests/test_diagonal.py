@@ -36,13 +36,14 @@ def test_the_queue_makes_the_video_whose_exact_velocity_it_is_given(sink, lookah
     queue = start_queue(video, sigmas, noise[:, :, skip:skip + levels], skip)
     calls = []
 
-    def velocity(z, level):
-        assert z.shape[2] == level.shape[0] <= window + skip
+    def velocity(z, level, frames):
+        assert z.shape[2] == level.shape[0] == len(frames) <= window + skip
         paths = (1 - level.view(-1, 1, 1, 1, 1)) * video[0].permute(1, 0, 2, 3)[None] \
             + level.view(-1, 1, 1, 1, 1) * noise[0].permute(1, 0, 2, 3)[None]      # [n, frames, C, h, w]
         miss = (paths - z[0].permute(1, 0, 2, 3)[:, None]).abs().flatten(2).amax(2)  # [n, frames]
         assert (miss.amin(1) < 1e-9).all(), "a frame off every path: at a wrong level"
         k = miss.argmin(1)
+        assert frames == k.tolist(), "a window's frames named by other video indices than their own"
         calls.append(k.tolist())
         return (noise - video)[:, :, k]
 
@@ -56,6 +57,14 @@ def test_the_queue_makes_the_video_whose_exact_velocity_it_is_given(sink, lookah
         assert calls[2 * 2 * partitions][skip:skip + window] == list(range(skip, skip + window))
     assert made.shape == (1, 2, frames, 3, 3)
     torch.testing.assert_close(made, video[:, :, skip:skip + frames], rtol=0, atol=1e-12)
+
+
+def test_a_window_spans_the_timeline_segments_of_its_frames():
+    from vidlong.schedulers.timeline import window_segments
+
+    assert window_segments([0, 7, 8, 9], [0, 8]) == ([0, 1], [0, 2])
+    assert window_segments([0, 3, 4], [0, 8]) == ([0], [0])
+    assert window_segments([0, 9, 10, 11], [0, 5, 8, 11]) == ([0, 2, 3], [0, 1, 3])  # segment 1 falls between frames
 
 
 def test_a_queue_and_sigmas_that_disagree_are_refused():
@@ -139,3 +148,32 @@ def test_lookahead_runs_twice_the_forwards_and_keeps_the_sink(folders):
     made = diagonal_latents(pipe, first, "a red circle", 3 * NATIVE, config)
     assert len(counts[0]) == 2 * config.partitions * (3 * NATIVE - 1) == config.forwards_per_frame(NATIVE) * (3 * NATIVE - 1)
     assert torch.equal(made[:, :, :1], first[:, :, :1]) and torch.isfinite(made).all()
+
+
+def test_fifo_follows_a_prompt_timeline_frame_by_frame(folders):
+    """A timeline of one repeated prompt is that prompt bit for bit. Under ``"0s: A; 2.5s: B"`` (B from
+    latent frame 5) the frames out before any window reached a frame of B are A's own; the frames of B
+    change, those just before the switch hardly (they share windows with B's frames only late, nearly
+    clean); a window across the switch holds both segments' texts, each on its own frames."""
+    from vidlong.diagonal import WindowText
+
+    pipe = vidlong.load_pipeline(folders["wan2.1"])
+    request = GenerateRequest(prompt="a red circle", ratio=4, method="fifo", steps=2, seed=1)
+    one = generate(pipe, request)
+    same = generate(pipe, dataclasses.replace(request, prompt="0s: a red circle; 2.5s: a red circle"))
+    two = generate(pipe, dataclasses.replace(request, prompt="0s: a red circle; 2.5s: a blue square on gray"))
+    assert torch.equal(same.latents, one.latents)
+    window, switch = vidlong.DiagonalDenoising().window(NATIVE), 5
+    assert two.settings["timeline"][1]["latent_frame"] == switch
+    change = (two.latents - one.latents).abs().flatten(3).amax(3)[0].amax(0)  # [frames]
+    assert (change[:switch - window] == 0).all()
+    assert (change[switch:] > 5e-4).all() and change[:switch].max() < 0.1 * change[switch:].min()
+
+    text = WindowText(pipe, "0s: a red circle; 2.5s: a blue square on gray", 4 * NATIVE, "", False, 1.0)
+    with text.hooks():
+        words = text.for_frames([0, 4, 5])
+        assert [state.starts for state in text.states] == [(0, 2)]
+        parts = [t.kwargs["encoder_hidden_states"] for t in text.texts]
+        assert torch.equal(words.kwargs["encoder_hidden_states"], torch.cat(parts, dim=1))
+        assert text.for_frames([0, 1, 2]) is text.texts[0] or torch.equal(text.for_frames([0, 1, 2]).kwargs["encoder_hidden_states"], parts[0])
+    assert not pipe.transformer._diffusers_hook.get_hook("vidlong_timeline_frames")  # removed after the run

@@ -10,10 +10,16 @@ Wan2.2 A14B: each frame's velocity comes from the expert its level selects (each
 the window once). Image-to-video: the sink is the image's frame and every window carries the
 pipeline's image condition at its position 0, as a native call does.
 
+A prompt timeline (``"0s: a red ball; 4s: a blue ball"``, Wan text-to-video): every frame follows its
+own segment's prompt in every window it passes through (`vidlong.timeline`'s segmented
+cross-attention, set per window); the sink, the first segment's first frame, stays across switches
+(as LongLive keeps its sinks), so a frame's appearance keeps one anchor while its text changes.
+
 Units: latent frames; latents are the pipeline's normalised latents ``[1, C, f, h, w]``.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Callable, Optional
 
 import torch
@@ -21,6 +27,47 @@ import torch
 from .errors import VidlongError
 from .methods import DiagonalDenoising
 from .schedulers.diagonal import diagonal_denoise, queue_sigmas, start_queue
+from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts, window_segments
+from .streaming import StreamText
+from .timeline import apply_prompt_timeline, remove_prompt_timeline
+
+
+class WindowText:
+    """The text of a window of frames: one prompt's `StreamText`, or under a prompt timeline the texts of
+    the segments the window spans, one after another, with each segment's cross-attention set to its own
+    frames (`vidlong.timeline`'s hooks on every expert, applied by `hooks` and removed after it)."""
+
+    def __init__(self, pipe, prompt: str, latent_frames: int, negative_prompt: str, guided: bool, guidance: float):
+        spec = pipe.spec
+        timeline = parse_prompt_timeline(prompt)
+        self.starts = timeline_latent_starts(timeline, spec.fps, spec.temporal_ratio, latent_frames)
+        self.texts = [pipe.stream_text(text, negative_prompt or None, guided, guidance) for _, text in timeline]
+        self.batch = self.texts[0].batch
+        self.experts = pipe.experts()
+        self.states = []
+
+    @contextlib.contextmanager
+    def hooks(self):
+        """A context in which `for_frames` holds: the segmented cross-attention on every expert (none for one prompt)."""
+        try:
+            if len(self.texts) > 1:
+                tokens = self.texts[0].kwargs["encoder_hidden_states"].shape[1]
+                self.states = [apply_prompt_timeline(expert, (0,), tokens) for expert in self.experts]
+            yield self
+        finally:
+            for expert in self.experts:
+                remove_prompt_timeline(expert)
+            self.states = []
+
+    def for_frames(self, frames: list) -> StreamText:
+        """The text of a window whose latent frames are `frames` (indices in the video, non-decreasing)."""
+        if len(self.texts) == 1:
+            return self.texts[0]
+        segments, starts = window_segments(frames, self.starts)
+        for state in self.states:
+            state.starts = tuple(starts)
+        states = torch.cat([self.texts[s].kwargs["encoder_hidden_states"] for s in segments], dim=1)
+        return StreamText(self.batch, dict(encoder_hidden_states=states))
 
 
 @torch.no_grad()
@@ -32,6 +79,8 @@ def diagonal_latents(pipe, first: torch.Tensor, prompt: str, latent_frames: int,
     first frame when `config.sink`.
 
     Args:
+        prompt: one prompt, or a prompt timeline (``"0s: a red ball; 4s: a blue ball"``; `first` made
+            with the segments it spans).
         guidances: classifier-free guidance per expert (high-noise first; one-expert models use the first).
         seed: seeds the queue's noise (drawn on the CPU, so that a seed gives one video on any device).
         condition: the `vidlong.image_condition.ImageCondition` of an image-to-video pipeline, or None.
@@ -43,7 +92,7 @@ def diagonal_latents(pipe, first: torch.Tensor, prompt: str, latent_frames: int,
     levels = config.levels(pipe.spec.native_frames)
     sigmas = queue_sigmas(pipe.fresh_scheduler(levels).sigmas)
     guided = max(guidances[:len(experts)]) > 1.0
-    text = pipe.stream_text(prompt, negative_prompt or None, guided, guidances[0])
+    text = WindowText(pipe, prompt, latent_frames, negative_prompt, guided, guidances[0])
     train_steps = pipe.scheduler.config.num_train_timesteps
     patch = experts[0].config.patch_size
     first = first.to(pipe.device, torch.float32)
@@ -53,22 +102,23 @@ def diagonal_latents(pipe, first: torch.Tensor, prompt: str, latent_frames: int,
         """`n` noise frames ``[1, C, n, h, w]``."""
         return torch.randn((1, first.shape[1], n, *first.shape[3:]), generator=generator).to(first)
 
-    def velocity(z: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
-        """The guided velocity of window `z` ``[1, C, n, h, w]`` at per-frame `level` ``[n]``, each frame's
-        from the expert its level selects (the sink, level 0, takes none)."""
+    def velocity(z: torch.Tensor, level: torch.Tensor, frames: list) -> torch.Tensor:
+        """The guided velocity of window `z` ``[1, C, n, h, w]`` at per-frame `level` ``[n]`` (the video's
+        latent `frames` ``[n]``), each frame's from the expert its level selects (the sink, level 0, takes none)."""
+        words = text.for_frames(frames)
         steps = level * train_steps
         tokens = (z.shape[3] // patch[1]) * (z.shape[4] // patch[2])
         per_token = steps.repeat_interleave(tokens).to(pipe.device)
         mask = None if condition is None else condition.timestep_mask(z.shape[2], patch)
-        per_token = (per_token if mask is None else per_token * mask.to(per_token))[None].expand(text.batch, -1)
-        x = z.expand(text.batch, -1, -1, -1, -1)
-        x, extra = (x, {}) if condition is None else (condition.hidden_states(x), condition.extra(text.batch))
+        per_token = (per_token if mask is None else per_token * mask.to(per_token))[None].expand(words.batch, -1)
+        x = z.expand(words.batch, -1, -1, -1, -1)
+        x, extra = (x, {}) if condition is None else (condition.hidden_states(x), condition.extra(words.batch))
         owner = [pipe.expert_at(float(t)) for t in steps]
         out = torch.zeros_like(z, dtype=torch.float32)
         for index in sorted({owner[i] for i in range(len(owner)) if level[i] > 0}):
             transformer = experts[index]
-            pred = pipe.stream_forward(transformer, x.to(transformer.dtype), per_token, text, **extra).float()
-            if text.batch == 2:  # negative first
+            pred = pipe.stream_forward(transformer, x.to(transformer.dtype), per_token, words, **extra).float()
+            if words.batch == 2:  # negative first
                 pred = pred[:1] + guidances[index] * (pred[1:] - pred[:1])
             frames = torch.tensor([owner[i] == index for i in range(len(owner))], device=out.device)
             out[:, :, frames] = pred[:, :, frames]
@@ -76,7 +126,8 @@ def diagonal_latents(pipe, first: torch.Tensor, prompt: str, latent_frames: int,
 
     skip = 1 if config.sink else 0
     queue = start_queue(first, sigmas, draw(levels), skip)
-    made = diagonal_denoise(queue, sigmas, config.window(pipe.spec.native_frames), velocity, latent_frames - skip,
-                            lambda: draw(1), sink=first[:, :, :1] if config.sink else None,
-                            on_frame=on_frame, lookahead=config.lookahead)
+    with text.hooks():
+        made = diagonal_denoise(queue, sigmas, config.window(pipe.spec.native_frames), velocity, latent_frames - skip,
+                                lambda: draw(1), sink=first[:, :, :1] if config.sink else None,
+                                on_frame=on_frame, lookahead=config.lookahead)
     return torch.cat([first[:, :, :skip], made], dim=2).cpu()

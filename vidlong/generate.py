@@ -209,16 +209,17 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     report("encode prompt", 0, 1)
     timeline = parse_prompt_timeline(request.prompt)
     starts = timeline_latent_starts(timeline, spec.fps, spec.temporal_ratio, n_latent)
-    prompts = _prompt_arguments(pipe, timeline, request.negative_prompt, max(guidance, guidance_2) > 1)
+    within = sum(1 for start in starts if start < made)  # segments in the pipeline's own call (all, but for fifo's native video)
+    prompts = _prompt_arguments(pipe, timeline[:within], request.negative_prompt, max(guidance, guidance_2) > 1)
     decoding = _DecodeProgress(pipe.vae, n_latent, report)
     condition = None
     chunked = pipe.decodes_in_chunks()  # Wan: decode a few latent frames at a time, straight to uint8
     try:
         with set_aside(pipe.experts()):  # this call's methods only; those the caller applied come back after
             pipe.apply(*methods)
-            if len(timeline) > 1:
+            if within > 1:
                 for transformer in pipe.experts():
-                    apply_prompt_timeline(transformer, starts, prompts["prompt_embeds"].shape[1] // len(timeline))
+                    apply_prompt_timeline(transformer, starts[:within], prompts["prompt_embeds"].shape[1] // within)
             video = pipe(
                 **prompts, height=height, width=width,
                 num_frames=pixel_frames(made, spec.temporal_ratio), num_inference_steps=steps,
@@ -229,6 +230,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
             if chunked:  # the pipeline's final latents (TI2V's image-to-video puts the image's latent in frame 0 after the loop)
                 final["latents"] = video
             if diagonal is not None:
+                for transformer in pipe.experts():  # the queue sets its own timeline per window
+                    remove_prompt_timeline(transformer)
                 if request.image:
                     condition = ImageCondition(pipe, extra["image"], height, width, spec.native_frames)
                 video = diagonal_latents(pipe, video, request.prompt, n_latent, diagonal, request.negative_prompt,

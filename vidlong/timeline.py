@@ -67,9 +67,10 @@ class _SegmentedCrossAttention(ModelHook):
         return torch.cat(pieces, dim=1)
 
 
-def apply_prompt_timeline(transformer, starts, text_tokens: int) -> None:
+def apply_prompt_timeline(transformer, starts, text_tokens: int) -> TimelineState:
     """Give each segment (latent frames from ``starts[s]`` to the next start) its own text in every
-    block's cross-attention of a `WanTransformer3DModel`; undone by `remove_prompt_timeline`."""
+    block's cross-attention of a `WanTransformer3DModel`; undone by `remove_prompt_timeline`. Returns the
+    hooks' state (a caller running windows of one video sets ``starts`` per forward)."""
     if type(transformer).__name__ != "WanTransformer3DModel" or transformer.config.get("image_dim"):
         raise VidlongError("the prompt timeline serves Wan text-to-video models; use one prompt with this model, "
                            "or stream it (vidlong stream takes a prompt schedule)")
@@ -77,6 +78,7 @@ def apply_prompt_timeline(transformer, starts, text_tokens: int) -> None:
     HookRegistry.check_if_exists_or_initialize(transformer).register_hook(_FrameHook(state), _MODEL_HOOK)
     for block in transformer.blocks:
         HookRegistry.check_if_exists_or_initialize(block.attn2).register_hook(_SegmentedCrossAttention(state), _BLOCK_HOOK)
+    return state
 
 
 def remove_prompt_timeline(transformer) -> None:

@@ -339,9 +339,6 @@ def check_generate(request, limits: ModelLimits) -> int:
     if not diagonal:  # diagonal denoising only ever runs the native window
         check_latent_length(latent, limits)
     timeline = parse_prompt_timeline(request.prompt)
-    if len(timeline) > 1 and diagonal:
-        raise VidlongError("a prompt timeline (\"0s: ...; 4s: ...\") is not implemented for "
-                           f"{named('method')} fifo; give one prompt, or use another method (or vidlong stream) for a timeline")
     if len(timeline) > 1:
         if limits.family != "wan" or limits.task != "t2v":
             raise VidlongError("a prompt timeline (\"0s: ...; 4s: ...\") needs a Wan text-to-video model; give one prompt")
