@@ -1,5 +1,5 @@
 """Diagonal denoising (``method="fifo"``, `vidlong.DiagonalDenoising`) on the embedded default model at
-other settings than the method's (partitions, the sink), as a measurement for issue 18; scored as
+other settings than the method's (partitions, the sink's frames, guidance), as a measurement for issue 18; scored as
 `vidlong eval` scores a cell (through an mp4, `vidlong.eval.runner.measure`; ``--no-mp4`` where no
 ffmpeg is). The shipped settings run through `vidlong eval --methods fifo` itself.
 
@@ -40,7 +40,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[20, 21])
     parser.add_argument("--prompts", type=int, default=len(DEFAULT_PROMPTS))
     parser.add_argument("--partitions", type=int, default=2)
-    parser.add_argument("--sink", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--sink", type=int, default=1, help="sink frames (latent; 0: none)")
+    parser.add_argument("--no-sink", dest="sink", action="store_const", const=0)
     parser.add_argument("--lookahead", action=argparse.BooleanOptionalAction, default=False)
     parser.add_argument("--guidance", type=float, default=None, help="the native video's and the queue's (default: the model's)")
     parser.add_argument("--device", default="cpu")

@@ -3,8 +3,8 @@
 A queue of ``Q = partitions x window`` latent frames sits at ``Q`` rising noise levels: queue frame ``j``
 at ``sigmas[j + 1]`` (``sigmas[0] = 0`` is clean). Each iteration every frame moves one level down by
 one Euler step of flow matching, ``z += (sigmas[j] - sigmas[j + 1]) * v``, the velocity `v` from one
-forward per partition of `window` consecutive queue frames (after the optional sink frame, clean, at
-window position 0); then the head frame (now clean) leaves and a fresh noise frame joins at the tail.
+forward per partition of `window` consecutive queue frames (after the optional sink frames, clean, at
+window positions 0..k-1); then the head frame (now clean) leaves and a fresh noise frame joins at the tail.
 
 Shapes: latents ``[1, C, f, h, w]``; sigmas ``[f]``. Units: latent frames.
 """
@@ -15,8 +15,8 @@ from typing import Callable, Optional
 import torch
 
 #: ``velocity(window latents [1, C, n, h, w], their sigmas [n], their frames [n]) -> [1, C, n, h, w]``:
-#: ``frames`` are the window's latent frames' indices in the video made (the sink's is 0); with a sink,
-#: window position 0 is the sink (sigma 0) and its velocity is ignored
+#: ``frames`` are the window's latent frames' indices in the video made (the sink's: 0..k-1); with a sink,
+#: window positions 0..k-1 are the sink's k frames (sigma 0) and their velocity is ignored
 Velocity = Callable[[torch.Tensor, torch.Tensor, list], torch.Tensor]
 
 
@@ -60,7 +60,8 @@ def diagonal_denoise(queue: torch.Tensor, sigmas: torch.Tensor, window: int, vel
     Args:
         velocity: the model's velocity for one window (`Velocity`).
         new_noise: the next tail frame ``[1, C, 1, h, w]`` (at the top level, ``sigmas[Q]``).
-        sink: ``[1, C, 1, h, w]`` clean, seen first by every window (not output here), or None.
+        sink: ``[1, C, k, h, w]`` clean, the video's first `k` frames, seen first by every window (not output
+            here), or None.
         on_frame: called with the count of frames out after each one (progress, or a stop).
         lookahead: lookahead denoising (`window_spans`); its first windows look back at the clean
             frames out of the queue, as many as there are yet.
@@ -70,7 +71,7 @@ def diagonal_denoise(queue: torch.Tensor, sigmas: torch.Tensor, window: int, vel
         raise ValueError(f"a queue of {levels} frames needs {levels + 1} sigmas and a multiple of window {window}")
     spans = window_spans(levels, window, lookahead)
     context = -min(first for first, _, _ in spans)  # clean frames out of the queue the first window reaches back to
-    skip = 0 if sink is None else 1  # video frames before the queue's first output: the sink
+    skip = 0 if sink is None else sink.shape[2]  # video frames before the queue's first output: the sink
     out = []
     for done in range(1, frames + 1):
         history = torch.cat([queue[:, :, :0], *out[max(0, len(out) - context):]] if context else [queue[:, :, :0]], dim=2)
@@ -81,7 +82,7 @@ def diagonal_denoise(queue: torch.Tensor, sigmas: torch.Tensor, window: int, vel
             level = torch.cat([sigmas.new_zeros(max(-seen, 0)), sigmas[max(seen, 0) + 1:stop + 1]])
             index = [skip + done - 1 + j for j in range(seen, stop)]  # queue frame j leaves as video frame skip + done - 1 + j
             if sink is not None:
-                z, level, index = torch.cat([sink.to(z), z], dim=2), torch.cat([level.new_zeros(1), level]), [0, *index]
+                z, level, index = torch.cat([sink.to(z), z], dim=2), torch.cat([level.new_zeros(skip), level]), [*range(skip), *index]
             v = velocity(z, level, index).to(queue)[:, :, z.shape[2] - (stop - update):]
             down = (sigmas[update:stop] - sigmas[update + 1:stop + 1]).to(queue)
             moved[:, :, update:stop] = queue[:, :, update:stop] + down.view(1, 1, -1, 1, 1) * v

@@ -16,7 +16,7 @@ from tiny_pipeline import KINDS, NATIVE_LATENT_FRAMES as NATIVE, save_tiny_pipel
 IMAGE_KINDS = ("i2v", "i2v-a14b", "ti2v-i2v")
 
 
-@pytest.mark.parametrize("sink", [True, False])
+@pytest.mark.parametrize("sink", [1, 0, 2])
 @pytest.mark.parametrize("lookahead", [False, True])
 def test_the_queue_makes_the_video_whose_exact_velocity_it_is_given(sink, lookahead):
     """Along straight flow-matching paths ``z = (1 - σ)·X_k + σ·E_k`` the velocity ``E_k - X_k`` is exact,
@@ -26,7 +26,7 @@ def test_the_queue_makes_the_video_whose_exact_velocity_it_is_given(sink, lookah
     and at most the native window, and lookahead must see the frames just out of the queue, clean."""
     torch.manual_seed(0)
     partitions, window, frames = 3, 4, 20
-    levels, skip = partitions * window, 1 if sink else 0
+    levels, skip = partitions * window, sink
     scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
     scheduler.set_timesteps(levels)
     sigmas = queue_sigmas(scheduler.sigmas).double()
@@ -49,10 +49,10 @@ def test_the_queue_makes_the_video_whose_exact_velocity_it_is_given(sink, lookah
 
     tail = iter(range(skip + levels, skip + frames + levels))
     made = diagonal_denoise(queue, sigmas, window, velocity, frames, lambda: noise[:, :, next(tail)][:, :, None],
-                            sink=video[:, :, :1] if sink else None, lookahead=lookahead)
+                            sink=video[:, :, :sink] if sink else None, lookahead=lookahead)
     assert len(calls) == (2 if lookahead else 1) * partitions * frames
     if sink:
-        assert all(k[0] == 0 for k in calls)
+        assert all(k[:sink] == list(range(sink)) for k in calls)
     if lookahead:  # an iteration's first window looks back at the frames just out of the queue
         assert calls[2 * 2 * partitions][skip:skip + window] == list(range(skip, skip + window))
     assert made.shape == (1, 2, frames, 3, 3)
@@ -134,6 +134,10 @@ def test_diagonal_denoising_is_no_attention_method(folders):
         vidlong.DiagonalDenoising(partitions=0)
     from vidlong.diagonal import diagonal_latents
 
+    with pytest.raises(vidlong.VidlongError, match=f"sink {NATIVE} leaves no frame of the native window"):
+        vidlong.DiagonalDenoising(sink=NATIVE).window(NATIVE)
+    with pytest.raises(vidlong.VidlongError, match="sink must be True, False or a whole number"):
+        vidlong.DiagonalDenoising(sink=1.5)
     with pytest.raises(vidlong.VidlongError, match="needs DiagonalDenoising sink=True"):  # image-to-video: the sink is the image
         diagonal_latents(pipe, torch.zeros(1, 1, 1, 1, 1), "a red ball", 4, vidlong.DiagonalDenoising(sink=False), condition=object())
 
@@ -177,3 +181,13 @@ def test_fifo_follows_a_prompt_timeline_frame_by_frame(folders):
         assert torch.equal(words.kwargs["encoder_hidden_states"], torch.cat(parts, dim=1))
         assert text.for_frames([0, 1, 2]) is text.texts[0] or torch.equal(text.for_frames([0, 1, 2]).kwargs["encoder_hidden_states"], parts[0])
     assert not pipe.transformer._diffusers_hook.get_hook("vidlong_timeline_frames")  # removed after the run
+
+
+def test_a_sink_of_two_frames_keeps_the_native_videos_first_two(folders):
+    from vidlong.diagonal import diagonal_latents
+
+    pipe = vidlong.load_pipeline(folders["wan2.1"])
+    native = generate(pipe, GenerateRequest(prompt="a red circle", ratio=1, steps=2, seed=3)).latents
+    made = diagonal_latents(pipe, native, "a red circle", 3 * NATIVE, vidlong.DiagonalDenoising(sink=2), guidances=(3.0, 3.0))
+    assert made.shape[2] == 3 * NATIVE and torch.equal(made[:, :, :2], native[:, :, :2].float())
+    assert not torch.equal(made[:, :, 2:NATIVE], native[:, :, 2:].float())  # the queue's frames, denoised again

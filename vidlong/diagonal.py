@@ -76,7 +76,7 @@ def diagonal_latents(pipe, first: torch.Tensor, prompt: str, latent_frames: int,
                      on_frame: Optional[Callable[[int], None]] = None) -> torch.Tensor:
     """`latent_frames` latent frames ``[1, C, latent_frames, h, w]`` (float32, on the CPU) continuing the
     native video `first` ``[1, C, native, h, w]`` by diagonal denoising; it starts with `first`'s
-    first frame when `config.sink`.
+    first `config.sink_frames` frames (the sink).
 
     Args:
         prompt: one prompt, or a prompt timeline (``"0s: a red ball; 4s: a blue ball"``; `first` made
@@ -124,10 +124,10 @@ def diagonal_latents(pipe, first: torch.Tensor, prompt: str, latent_frames: int,
             out[:, :, frames] = pred[:, :, frames]
         return out
 
-    skip = 1 if config.sink else 0
+    skip = config.sink_frames
     queue = start_queue(first, sigmas, draw(levels), skip)
     with text.hooks():
         made = diagonal_denoise(queue, sigmas, config.window(pipe.spec.native_frames), velocity, latent_frames - skip,
-                                lambda: draw(1), sink=first[:, :, :1] if config.sink else None,
+                                lambda: draw(1), sink=first[:, :, :skip] if skip else None,
                                 on_frame=on_frame, lookahead=config.lookahead)
     return torch.cat([first[:, :, :skip], made], dim=2).cpu()

@@ -139,9 +139,9 @@ def _prompt_arguments(pipe, timeline, negative_prompt: str, guided: bool) -> dic
 
 def steps_of(request: GenerateRequest, spec, latent_frames: int, diagonal=None) -> int:
     """Denoising iterations `generate` reports: the steps, and with diagonal denoising one more per
-    latent frame past the native video's first frame (or past none, without the sink)."""
+    latent frame past the sink's (the native video's first frames; none without a sink)."""
     steps = request.steps or spec.num_inference_steps
-    return steps if diagonal is None else steps + latent_frames - (1 if diagonal.sink else 0)
+    return steps if diagonal is None else steps + latent_frames - diagonal.sink_frames
 
 
 def _described(methods) -> list[dict]:

@@ -9,7 +9,7 @@ import dataclasses
 
 from dataclasses import dataclass, fields
 from importlib import resources
-from typing import Optional
+from typing import Optional, Union
 
 import yaml
 
@@ -218,26 +218,36 @@ class DiagonalDenoising:
         sink: every window also sees the first video's first latent frame, clean, at RoPE position 0
             (the queue's frames at 1..native-1), as the model saw a clip's first latent in training;
             measured essential (all prompted objects present in 0.77 of frames at 4x with it, 0.62
-            without: RESULTS.md). Image-to-video needs it (that frame is the image).
+            without: RESULTS.md). Image-to-video needs it (that frame is the image). A whole number
+            ``k`` sinks the first video's first ``k`` latent frames (positions 0..k-1); True is 1.
         lookahead: FIFO-Diffusion's lookahead denoising: windows at half a window's stride, each updating
             only its noisier half with the cleaner frames in front as context (twice the forwards).
     """
 
     partitions: int = 3
-    sink: bool = True
+    sink: Union[bool, int] = True
     lookahead: bool = False
 
     def __post_init__(self):
-        _plain_fields(self, ("partitions",))
+        _plain_fields(self, ("partitions",) + (() if isinstance(self.sink, bool) else ("sink",)))
         if not is_whole(self.partitions) or self.partitions < 1:
             raise VidlongError(f"DiagonalDenoising partitions must be a whole number >= 1, got {self.partitions!r}")
-        for name in ("sink", "lookahead"):
-            if not isinstance(getattr(self, name), bool):
-                raise VidlongError(f"DiagonalDenoising {name} must be True or False, got {getattr(self, name)!r}")
+        if not isinstance(self.sink, bool) and (not is_whole(self.sink) or self.sink < 0):
+            raise VidlongError(f"DiagonalDenoising sink must be True, False or a whole number of frames >= 0, got {self.sink!r}")
+        if not isinstance(self.lookahead, bool):
+            raise VidlongError(f"DiagonalDenoising lookahead must be True or False, got {self.lookahead!r}")
+
+    @property
+    def sink_frames(self) -> int:
+        """Latent frames of the sink: 1 for True, 0 for False, else `sink`."""
+        return int(self.sink)
 
     def window(self, native_frames: int) -> int:
         """Queue frames per forward: the native window less the sink (latent frames)."""
-        return native_frames - (1 if self.sink else 0)
+        if self.sink_frames >= native_frames:
+            raise VidlongError(f"DiagonalDenoising sink {self.sink} leaves no frame of the native window ({native_frames} "
+                               f"latent frames) for the queue; use sink {native_frames - 1} or fewer")
+        return native_frames - self.sink_frames
 
     def levels(self, native_frames: int) -> int:
         """Noise levels, which are the queue's frames: `partitions` windows."""
