@@ -39,6 +39,24 @@ def start_queue(first: torch.Tensor, sigmas: torch.Tensor, noise: torch.Tensor, 
     return (1 - sigma) * first.index_select(2, source) + sigma * noise
 
 
+def queue_segments(starts: list, native: int, span: int) -> list[int]:
+    """The prompt-timeline segments (by index) that start past the native video (`native` latent frames)
+    but within the first `span` video frames (the sink and the queue's first frames): each needs a
+    native video of its own prompt for the queue to start from (`queue_source`)."""
+    return [s for s, start in enumerate(starts) if native <= start < span]
+
+
+def queue_source(pieces: list, length: int) -> torch.Tensor:
+    """The `length` clean latent frames ``[1, C, length, h, w]`` a queue starts from (`start_queue`'s
+    `first`), from ``(start, video [1, C, F, h, w])`` pieces sorted by start, the first at 0: video frame i
+    is frame ``i - start`` of the last piece starting at or before i (its last frame past its end)."""
+    frames = []
+    for i in range(length):
+        start, video = [piece for piece in pieces if piece[0] <= i][-1]
+        frames.append(video[:, :, min(i - start, video.shape[2] - 1)])
+    return torch.stack(frames, dim=2)
+
+
 def window_spans(levels: int, window: int, lookahead: bool) -> list[tuple[int, int, int]]:
     """The forwards of one iteration as ``(first, update, stop)`` queue indices: a forward sees queue
     frames ``first .. stop - 1`` and updates ``update .. stop - 1``. Plain: `window` frames each, all

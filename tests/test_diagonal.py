@@ -10,7 +10,7 @@ from diffusers import FlowMatchEulerDiscreteScheduler
 
 import vidlong
 from vidlong.generate import GenerateRequest, generate
-from vidlong.schedulers.diagonal import diagonal_denoise, queue_sigmas, start_queue
+from vidlong.schedulers.diagonal import diagonal_denoise, queue_segments, queue_sigmas, queue_source, start_queue
 from tiny_pipeline import KINDS, NATIVE_LATENT_FRAMES as NATIVE, save_tiny_pipeline
 
 IMAGE_KINDS = ("i2v", "i2v-a14b", "ti2v-i2v")
@@ -65,6 +65,13 @@ def test_a_window_spans_the_timeline_segments_of_its_frames():
     assert window_segments([0, 7, 8, 9], [0, 8]) == ([0, 1], [0, 2])
     assert window_segments([0, 3, 4], [0, 8]) == ([0], [0])
     assert window_segments([0, 9, 10, 11], [0, 5, 8, 11]) == ([0, 2, 3], [0, 1, 3])  # segment 1 falls between frames
+
+
+def test_a_timeline_segment_inside_the_queue_starts_it_from_its_own_video():
+    first, second = torch.arange(3.0).view(1, 1, 3, 1, 1), 10 + torch.arange(3.0).view(1, 1, 3, 1, 1)
+    assert queue_source([(0, first)], 5).flatten().tolist() == [0, 1, 2, 2, 2]
+    assert queue_source([(0, first), (4, second)], 8).flatten().tolist() == [0, 1, 2, 2, 10, 11, 12, 12]
+    assert queue_segments([0, 2, 4, 9], native=3, span=9) == [2]  # 2 lies inside the native video, 9 past the queue
 
 
 def test_a_queue_and_sigmas_that_disagree_are_refused():
@@ -155,8 +162,8 @@ def test_lookahead_runs_twice_the_forwards_and_keeps_the_sink(folders):
 
 
 def test_fifo_follows_a_prompt_timeline_frame_by_frame(folders):
-    """A timeline of one repeated prompt is that prompt bit for bit. Under ``"0s: A; 2.5s: B"`` (B from
-    latent frame 5) the frames out before any window reached a frame of B are A's own; the frames of B
+    """A timeline of one repeated prompt is that prompt bit for bit. Under ``"0s: A; 4s: B"`` (B from
+    latent frame 8, past the queue's first frames) the frames two windows before the switch are A's own (out before B's influence reached them); the frames of B
     change, those just before the switch hardly (they share windows with B's frames only late, nearly
     clean); a window across the switch holds both segments' texts, each on its own frames."""
     from vidlong.diagonal import WindowText
@@ -164,13 +171,13 @@ def test_fifo_follows_a_prompt_timeline_frame_by_frame(folders):
     pipe = vidlong.load_pipeline(folders["wan2.1"])
     request = GenerateRequest(prompt="a red circle", ratio=4, method="fifo", steps=2, seed=1)
     one = generate(pipe, request)
-    same = generate(pipe, dataclasses.replace(request, prompt="0s: a red circle; 2.5s: a red circle"))
-    two = generate(pipe, dataclasses.replace(request, prompt="0s: a red circle; 2.5s: a blue square on gray"))
+    same = generate(pipe, dataclasses.replace(request, prompt="0s: a red circle; 4s: a red circle"))
+    two = generate(pipe, dataclasses.replace(request, prompt="0s: a red circle; 4s: a blue square on gray"))
     assert torch.equal(same.latents, one.latents)
-    window, switch = vidlong.DiagonalDenoising().window(NATIVE), 5
+    window, switch = vidlong.DiagonalDenoising().window(NATIVE), 8
     assert two.settings["timeline"][1]["latent_frame"] == switch
     change = (two.latents - one.latents).abs().flatten(3).amax(3)[0].amax(0)  # [frames]
-    assert (change[:switch - window] == 0).all()
+    assert (change[:switch - 2 * window] == 0).all()
     assert (change[switch:] > 5e-4).all() and change[:switch].max() < 0.1 * change[switch:].min()
 
     text = WindowText(pipe, "0s: a red circle; 2.5s: a blue square on gray", 4 * NATIVE, "", False, 1.0)
@@ -191,3 +198,24 @@ def test_a_sink_of_two_frames_keeps_the_native_videos_first_two(folders):
     made = diagonal_latents(pipe, native, "a red circle", 3 * NATIVE, vidlong.DiagonalDenoising(sink=2), guidances=(3.0, 3.0))
     assert made.shape[2] == 3 * NATIVE and torch.equal(made[:, :, :2], native[:, :, :2].float())
     assert not torch.equal(made[:, :, 2:NATIVE], native[:, :, 2:].float())  # the queue's frames, denoised again
+
+
+def test_a_segment_starting_inside_the_queue_gets_its_own_native_video(folders):
+    """``"0s: A; 1.5s: B"`` on the tiny model: B starts at latent frame 3, past the native video (3
+    frames) and inside the queue's first 7 frames, so B's own native video is made (its steps reported)
+    and the queue's frames from 3 on start from it, not from A's last frame."""
+    from vidlong.estimate import run_cost
+
+    pipe = vidlong.load_pipeline(folders["wan2.1"])
+    counts = count_forwards(pipe)
+    request = GenerateRequest(prompt="0s: a red circle; 1.5s: a blue square on gray", ratio=4, method="fifo", steps=2, seed=1)
+    stages = []
+    made = generate(pipe, request, progress=lambda stage, done, total: stages.append((stage, done, total)))
+    latent, partitions = 4 * NATIVE, vidlong.DiagonalDenoising().partitions
+    assert made.settings["timeline"][1]["latent_frame"] == NATIVE
+    denoise = [(done, total) for stage, done, total in stages if stage == "denoise"]
+    assert denoise == [(i, 2 * 2 + latent - 1) for i in range(1, 2 * 2 + latent)]  # two native videos, then a frame each
+    guided = 2  # the tiny model's guidance runs a negative and a positive forward
+    assert len(counts[0]) == 2 * 2 * guided + partitions * (latent - 1)
+    single = run_cost(pipe, dataclasses.replace(request, prompt="a red circle"), latent).flops
+    assert run_cost(pipe, request, latent).flops > single  # the second native video counted

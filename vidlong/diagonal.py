@@ -13,7 +13,9 @@ pipeline's image condition at its position 0, as a native call does.
 A prompt timeline (``"0s: a red ball; 4s: a blue ball"``, Wan text-to-video): every frame follows its
 own segment's prompt in every window it passes through (`vidlong.timeline`'s segmented
 cross-attention, set per window); the sink, the first segment's first frame, stays across switches
-(as LongLive keeps its sinks), so a frame's appearance keeps one anchor while its text changes.
+(as LongLive keeps its sinks), so a frame's appearance keeps one anchor while its text changes. A later
+segment that starts inside the queue's first frames starts them from its own native video (`generate`),
+not from the previous segment's last frame carried on.
 
 Units: latent frames; latents are the pipeline's normalised latents ``[1, C, f, h, w]``.
 """
@@ -75,8 +77,10 @@ def diagonal_latents(pipe, first: torch.Tensor, prompt: str, latent_frames: int,
                      negative_prompt: str = "", guidances: tuple = (5.0, 5.0), seed: int = 0, condition=None,
                      on_frame: Optional[Callable[[int], None]] = None) -> torch.Tensor:
     """`latent_frames` latent frames ``[1, C, latent_frames, h, w]`` (float32, on the CPU) continuing the
-    native video `first` ``[1, C, native, h, w]`` by diagonal denoising; it starts with `first`'s
-    first `config.sink_frames` frames (the sink).
+    native video `first` ``[1, C, F, h, w]`` by diagonal denoising; it starts with `first`'s first
+    `config.sink_frames` frames (the sink). The queue starts from `first`'s next frames, noised (its last
+    frame past its end): the native video, or for a prompt timeline whose later segments start inside
+    the queue, `generate`'s `queue_source` of the segments' own native videos.
 
     Args:
         prompt: one prompt, or a prompt timeline (``"0s: a red ball; 4s: a blue ball"``; `first` made

@@ -60,7 +60,6 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int) -> RunCost:
     """The cost of generating `request` (`latent_frames` long) with `pipe`."""
     spec, config = pipe.spec, pipe.experts()[0].config
     height, width = request.height or spec.height, request.width or spec.width
-    steps = request.steps or spec.num_inference_steps
     guidance = spec.guidance_scale if request.guidance is None else request.guidance
     forwards = 2 if guidance > 1 else 1  # the Wan pipelines run guidance as two batch-1 forwards
     geometry = pipe.geometry()
@@ -70,7 +69,8 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int) -> RunCost:
     # forwards' latent frames and count: diagonal denoising runs only native windows (the native video's
     # steps, then one per partition per frame made), every other method `steps` forwards of the whole video
     window_frames = spec.native_frames if diagonal else latent_frames
-    window_forwards = steps_of(request, spec, latent_frames, diagonal) - steps
+    iterations = latent_frames - diagonal.sink_frames if diagonal else 0  # the queue's, one forward per partition each
+    native_steps = steps_of(request, spec, latent_frames, diagonal) - iterations  # a timeline segment's native video too
     tokens = (window_frames // pt) * (height // geometry.spatial // ph) * (width // geometry.spatial // pw)
     heads, dim = config.num_attention_heads, config.num_attention_heads * config.attention_head_dim
     ffn = config.get("ffn_dim") or int(config.get("mlp_ratio", 4.0) * dim)  # Wan names it; the others use 4x (Hunyuan: mlp_ratio)
@@ -82,7 +82,7 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int) -> RunCost:
                  + 2 * 2 * tokens * dim * dim + 2 * 2 * TEXT_TOKENS * dim * dim + 2 * 2 * tokens * TEXT_TOKENS * dim  # cross-attention
                  + 2 * 2 * tokens * dim * ffn)  # feed-forward
     per_forward = float(per_block) * blocks * forwards
-    flops = per_forward * (steps + (diagonal.forwards_per_frame(spec.native_frames) * window_forwards if diagonal else 0))
+    flops = per_forward * (native_steps + (diagonal.forwards_per_frame(spec.native_frames) * iterations if diagonal else 0))
 
     itemsize = pipe.experts()[0].dtype.itemsize
     activations = activation_bytes(tokens, dim, ffn, branches, itemsize)

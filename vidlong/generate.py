@@ -138,10 +138,24 @@ def _prompt_arguments(pipe, timeline, negative_prompt: str, guided: bool) -> dic
 
 
 def steps_of(request: GenerateRequest, spec, latent_frames: int, diagonal=None) -> int:
-    """Denoising iterations `generate` reports: the steps, and with diagonal denoising one more per
-    latent frame past the sink's (the native video's first frames; none without a sink)."""
+    """Denoising iterations `generate` reports: the steps, and with diagonal denoising those of each
+    timeline segment's own native video (`diagonal_segments`) and one per latent frame past the sink's
+    (the native video's first frames; none without a sink)."""
     steps = request.steps or spec.num_inference_steps
-    return steps if diagonal is None else steps + latent_frames - diagonal.sink_frames
+    if diagonal is None:
+        return steps
+    videos = 1 + len(diagonal_segments(request.prompt, spec, latent_frames, diagonal))
+    return videos * steps + latent_frames - diagonal.sink_frames
+
+
+def diagonal_segments(prompt: str, spec, latent_frames: int, diagonal) -> list[int]:
+    """The prompt timeline's segments that diagonal denoising makes a native video of before its queue
+    starts: those starting past the first native video but inside the queue's first frames, whose
+    frames the queue starts from (`vidlong.schedulers.diagonal.queue_segments`)."""
+    from .schedulers.diagonal import queue_segments
+
+    starts = timeline_latent_starts(parse_prompt_timeline(prompt), spec.fps, spec.temporal_ratio, latent_frames)
+    return queue_segments(starts, spec.native_frames, diagonal.sink_frames + diagonal.levels(spec.native_frames))
 
 
 def _described(methods) -> list[dict]:
@@ -159,6 +173,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     """
     from .diagonal import diagonal_latents
     from .hooks import set_aside
+    from .schedulers.diagonal import queue_source
     from .image_condition import ImageCondition
     from .streaming import refuse_call_while_streaming
     from .timeline import apply_prompt_timeline, remove_prompt_timeline  # diffusers' hooks: not before a run
@@ -234,9 +249,21 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                     remove_prompt_timeline(transformer)
                 if request.image:
                     condition = ImageCondition(pipe, extra["image"], height, width, spec.native_frames)
-                video = diagonal_latents(pipe, video, request.prompt, n_latent, diagonal, request.negative_prompt,
+                pieces = [(0, video)]
+                for count, segment in enumerate(diagonal_segments(request.prompt, spec, n_latent, diagonal), start=1):
+                    own = torch.Generator().manual_seed(int(request.seed) + segment)  # a segment's own video, its own noise
+                    pieces.append((starts[segment], pipe(
+                        prompt=timeline[segment][1], negative_prompt=request.negative_prompt or None, height=height, width=width,
+                        num_frames=pixel_frames(made, spec.temporal_ratio), num_inference_steps=steps, guidance_scale=guidance,
+                        latents=pipe.call_latents(initial_noise(noise, latents.shape, spec.native_frames, own).to(
+                            pipe.device, pipe.experts()[0].dtype)), output_type="latent", generator=own,
+                        callback_on_step_end=lambda _p, step, _t, _k, done=count * steps: report("denoise", done + step + 1, total_steps) or {},
+                        **extra).frames))
+                queued = len(pieces) * steps  # iterations reported so far
+                video = diagonal_latents(pipe, queue_source(pieces, diagonal.sink_frames + diagonal.levels(made)) if len(pieces) > 1
+                                         else video, request.prompt, n_latent, diagonal, request.negative_prompt,
                                          (guidance, guidance_2), request.seed, condition,
-                                         on_frame=lambda done: report("denoise", steps + done, total_steps))
+                                         on_frame=lambda done: report("denoise", queued + done, total_steps))
                 final["latents"] = video
         frames = pipe.decode_uint8(video) if chunked else (np.clip(video[0], 0, 1) * 255).round().astype(np.uint8)
     finally:
