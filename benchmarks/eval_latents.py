@@ -57,7 +57,8 @@ def make(args) -> None:
                     entry = dict(cell=vars(cell), steps=result.settings["steps"], guidance=result.settings["guidance"],
                                  info=cell_info(result.settings))
                     if args.score:
-                        entry.update(measure(decoded(pipe, result.latents.to(pipe.device)), prompt, spec, True))
+                        entry.update(model=spec.name, weights=weights_of(args.model), device=str(pipe.device),
+                                     **measure(decoded(pipe, result.latents.to(pipe.device)), prompt, spec, True))
                     else:
                         entry["latents"] = result.latents.half()
                     cells.append(entry)

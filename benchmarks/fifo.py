@@ -50,14 +50,16 @@ def main() -> None:
     parser.add_argument("--pair", default=None, help="a stored eval results.csv to pair with (prints the paired difference per method)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
+    config = DiagonalDenoising(args.partitions, args.sink, args.lookahead)
     pipe = load_pipeline("default", device=args.device)
     spec = pipe.spec
+    config.window(spec.native_frames)  # a sink that leaves no queue frame: refused before any video is made
     n_latent = max(1, round(args.ratio * spec.native_frames))
     rows = []
     for prompt in DEFAULT_PROMPTS[:args.prompts]:
         for seed in args.seeds:
             began = time.perf_counter()
-            latents = fifo_latents(pipe, prompt, seed, n_latent, DiagonalDenoising(args.partitions, args.sink, args.lookahead),
+            latents = fifo_latents(pipe, prompt, seed, n_latent, config,
                                    spec.guidance_scale if args.guidance is None else args.guidance)
             frames = pipe.decode_uint8(latents.to(pipe.vae.dtype))
             seconds = time.perf_counter() - began

@@ -51,10 +51,12 @@ class WindowText:
     @contextlib.contextmanager
     def hooks(self):
         """A context in which `for_frames` holds: the segmented cross-attention on every expert (none for one prompt)."""
+        if len(self.texts) == 1:
+            yield self
+            return
         try:
-            if len(self.texts) > 1:
-                tokens = self.texts[0].kwargs["encoder_hidden_states"].shape[1]
-                self.states = [apply_prompt_timeline(expert, (0,), tokens) for expert in self.experts]
+            tokens = self.texts[0].kwargs["encoder_hidden_states"].shape[1]
+            self.states = [apply_prompt_timeline(expert, (0,), tokens) for expert in self.experts]
             yield self
         finally:
             for expert in self.experts:
@@ -65,6 +67,8 @@ class WindowText:
         """The text of a window whose latent frames are `frames` (indices in the video, non-decreasing)."""
         if len(self.texts) == 1:
             return self.texts[0]
+        if not self.states:
+            raise VidlongError("WindowText.for_frames of a prompt timeline runs inside WindowText.hooks() (the segmented cross-attention)")
         segments, starts = window_segments(frames, self.starts)
         for state in self.states:
             state.starts = tuple(starts)
@@ -124,8 +128,8 @@ def diagonal_latents(pipe, first: torch.Tensor, prompt: str, latent_frames: int,
             pred = pipe.stream_forward(transformer, x.to(transformer.dtype), per_token, words, **extra).float()
             if words.batch == 2:  # negative first
                 pred = pred[:1] + guidances[index] * (pred[1:] - pred[:1])
-            frames = torch.tensor([owner[i] == index for i in range(len(owner))], device=out.device)
-            out[:, :, frames] = pred[:, :, frames]
+            owned = torch.tensor([owner[i] == index for i in range(len(owner))], device=out.device)
+            out[:, :, owned] = pred[:, :, owned]
         return out
 
     skip = config.sink_frames

@@ -69,8 +69,8 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int) -> RunCost:
     # forwards' latent frames and count: diagonal denoising runs only native windows (the native video's
     # steps, then one per partition per frame made), every other method `steps` forwards of the whole video
     window_frames = spec.native_frames if diagonal else latent_frames
-    iterations = latent_frames - diagonal.sink_frames if diagonal else 0  # the queue's, one forward per partition each
-    native_steps = steps_of(request, spec, latent_frames, diagonal) - iterations  # a timeline segment's native video too
+    iterations = latent_frames - diagonal.sink_frames if diagonal else 0  # the queue's, `forwards_per_frame` forwards each
+    native_steps = steps_of(request, spec, latent_frames, diagonal) - iterations  # of every native video (a timeline's segments too)
     tokens = (window_frames // pt) * (height // geometry.spatial // ph) * (width // geometry.spatial // pw)
     heads, dim = config.num_attention_heads, config.num_attention_heads * config.attention_head_dim
     ffn = config.get("ffn_dim") or int(config.get("mlp_ratio", 4.0) * dim)  # Wan names it; the others use 4x (Hunyuan: mlp_ratio)

@@ -14,6 +14,7 @@ from .methods import DiagonalDenoising, default_noise, method_switch, methods_fo
 from .models import latent_frames, pixel_frames
 from .scalars import is_real, plain
 from .schedulers.noise import initial_noise
+from .schedulers.diagonal import queue_segments, queue_source
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
 
 
@@ -152,10 +153,14 @@ def diagonal_segments(prompt: str, spec, latent_frames: int, diagonal) -> list[i
     """The prompt timeline's segments that diagonal denoising makes a native video of before its queue
     starts: those starting past the first native video but inside the queue's first frames, whose
     frames the queue starts from (`vidlong.schedulers.diagonal.queue_segments`)."""
-    from .schedulers.diagonal import queue_segments
-
     starts = timeline_latent_starts(parse_prompt_timeline(prompt), spec.fps, spec.temporal_ratio, latent_frames)
-    return queue_segments(starts, spec.native_frames, diagonal.sink_frames + diagonal.levels(spec.native_frames))
+    return queue_segments(starts, spec.native_frames, diagonal.span(spec.native_frames))
+
+
+def segment_seed(seed: int, segment: int) -> int:
+    """The seed of a timeline segment's own native video, mixed from (`seed`, `segment`): it shares no
+    draws with the run's own noise (`seed`), its queue's (`seed + 1`) or another seed's run."""
+    return int(np.random.SeedSequence([int(seed), int(segment)]).generate_state(1)[0])
 
 
 def _described(methods) -> list[dict]:
@@ -173,7 +178,6 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     """
     from .diagonal import diagonal_latents
     from .hooks import set_aside
-    from .schedulers.diagonal import queue_source
     from .image_condition import ImageCondition
     from .streaming import refuse_call_while_streaming
     from .timeline import apply_prompt_timeline, remove_prompt_timeline  # diffusers' hooks: not before a run
@@ -224,24 +228,30 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     report("encode prompt", 0, 1)
     timeline = parse_prompt_timeline(request.prompt)
     starts = timeline_latent_starts(timeline, spec.fps, spec.temporal_ratio, n_latent)
-    within = sum(1 for start in starts if start < made)  # segments in the pipeline's own call (all, but for fifo's native video)
-    prompts = _prompt_arguments(pipe, timeline[:within], request.negative_prompt, max(guidance, guidance_2) > 1)
+    native_segments = sum(1 for start in starts if start < made)  # in the pipeline's own call: all, but for fifo's native video
+    guided = max(guidance, guidance_2) > 1
+    prompts = _prompt_arguments(pipe, timeline[:native_segments], request.negative_prompt, guided)
     decoding = _DecodeProgress(pipe.vae, n_latent, report)
     condition = None
     chunked = pipe.decodes_in_chunks()  # Wan: decode a few latent frames at a time, straight to uint8
+
+    def native_video(prompt_arguments: dict, initial: torch.Tensor, noise_generator, callback, output_type: str):
+        """The pipeline's own call over `made` latent frames from `initial` noise ``[1, C, f, h, w]``."""
+        return pipe(
+            **prompt_arguments, height=height, width=width,
+            num_frames=pixel_frames(made, spec.temporal_ratio), num_inference_steps=steps,
+            guidance_scale=guidance, latents=pipe.call_latents(initial.to(pipe.device, pipe.experts()[0].dtype)),
+            output_type=output_type, callback_on_step_end=callback,
+            generator=noise_generator, **extra,  # after the initial noise: stochastic samplers (CogVideoX's DPM) draw from it
+        ).frames
+
     try:
         with set_aside(pipe.experts()):  # this call's methods only; those the caller applied come back after
             pipe.apply(*methods)
-            if within > 1:
+            if native_segments > 1:
                 for transformer in pipe.experts():
-                    apply_prompt_timeline(transformer, starts[:within], prompts["prompt_embeds"].shape[1] // within)
-            video = pipe(
-                **prompts, height=height, width=width,
-                num_frames=pixel_frames(made, spec.temporal_ratio), num_inference_steps=steps,
-                guidance_scale=guidance, latents=pipe.call_latents(latents.to(pipe.device, pipe.experts()[0].dtype)),
-                output_type="latent" if chunked else "np", callback_on_step_end=on_step,
-                generator=generator, **extra,  # after the initial noise: stochastic samplers (CogVideoX's DPM) draw from it
-            ).frames
+                    apply_prompt_timeline(transformer, starts[:native_segments], prompts["prompt_embeds"].shape[1] // native_segments)
+            video = native_video(prompts, latents, generator, on_step, "latent" if chunked else "np")
             if chunked:  # the pipeline's final latents (TI2V's image-to-video puts the image's latent in frame 0 after the loop)
                 final["latents"] = video
             if diagonal is not None:
@@ -249,21 +259,18 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                     remove_prompt_timeline(transformer)
                 if request.image:
                     condition = ImageCondition(pipe, extra["image"], height, width, spec.native_frames)
-                pieces = [(0, video)]
+                pieces = [(0, video)]  # (first latent frame, native video) the queue starts from
                 for count, segment in enumerate(diagonal_segments(request.prompt, spec, n_latent, diagonal), start=1):
-                    own = torch.Generator().manual_seed(int(request.seed) + segment)  # a segment's own video, its own noise
-                    pieces.append((starts[segment], pipe(
-                        prompt=timeline[segment][1], negative_prompt=request.negative_prompt or None, height=height, width=width,
-                        num_frames=pixel_frames(made, spec.temporal_ratio), num_inference_steps=steps, guidance_scale=guidance,
-                        latents=pipe.call_latents(initial_noise(noise, latents.shape, spec.native_frames, own).to(
-                            pipe.device, pipe.experts()[0].dtype)), output_type="latent", generator=own,
-                        callback_on_step_end=lambda _p, step, _t, _k, done=count * steps: report("denoise", done + step + 1, total_steps) or {},
-                        **extra).frames))
-                queued = len(pieces) * steps  # iterations reported so far
-                video = diagonal_latents(pipe, queue_source(pieces, diagonal.sink_frames + diagonal.levels(made)) if len(pieces) > 1
-                                         else video, request.prompt, n_latent, diagonal, request.negative_prompt,
+                    segment_noise = torch.Generator().manual_seed(segment_seed(request.seed, segment))
+                    pieces.append((starts[segment], native_video(
+                        _prompt_arguments(pipe, timeline[segment:segment + 1], request.negative_prompt, guided),
+                        initial_noise(noise, latents.shape, spec.native_frames, segment_noise), segment_noise,
+                        lambda _p, step, _t, _k, done=count * steps: report("denoise", done + step + 1, total_steps) or {}, "latent")))
+                steps_before_queue = len(pieces) * steps
+                first = queue_source(pieces, diagonal.span(made)) if len(pieces) > 1 else video
+                video = diagonal_latents(pipe, first, request.prompt, n_latent, diagonal, request.negative_prompt,
                                          (guidance, guidance_2), request.seed, condition,
-                                         on_frame=lambda done: report("denoise", queued + done, total_steps))
+                                         on_frame=lambda done: report("denoise", steps_before_queue + done, total_steps))
                 final["latents"] = video
         frames = pipe.decode_uint8(video) if chunked else (np.clip(video[0], 0, 1) * 255).round().astype(np.uint8)
     finally:

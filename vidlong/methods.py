@@ -216,7 +216,7 @@ class DiagonalDenoising:
         partitions: windows in the queue (FIFO's latent partitioning): the queue holds
             ``partitions x window`` frames at as many noise levels, each window one forward.
         sink: every window also sees the first video's first latent frame, clean, at RoPE position 0
-            (the queue's frames at 1..native-1), as the model saw a clip's first latent in training;
+            (the queue's frames at 1..native-1; with ``k`` sink frames, at 0..k-1 and k..native-1), as the model saw a clip's first latent in training;
             measured essential (all prompted objects present in 0.77 of frames at 4x with it, 0.62
             without: RESULTS.md). Image-to-video needs it (that frame is the image). A whole number
             ``k`` sinks the first video's first ``k`` latent frames (positions 0..k-1); True is 1.
@@ -229,7 +229,7 @@ class DiagonalDenoising:
     lookahead: bool = False
 
     def __post_init__(self):
-        _plain_fields(self, ("partitions",) + (() if isinstance(self.sink, bool) else ("sink",)))
+        _plain_fields(self, ("partitions", "sink"))
         if not is_whole(self.partitions) or self.partitions < 1:
             raise VidlongError(f"DiagonalDenoising partitions must be a whole number >= 1, got {self.partitions!r}")
         if not isinstance(self.sink, bool) and (not is_whole(self.sink) or self.sink < 0):
@@ -252,6 +252,10 @@ class DiagonalDenoising:
     def levels(self, native_frames: int) -> int:
         """Noise levels, which are the queue's frames: `partitions` windows."""
         return self.partitions * self.window(native_frames)
+
+    def span(self, native_frames: int) -> int:
+        """Video frames the sink and the queue hold at the start (latent frames)."""
+        return self.sink_frames + self.levels(native_frames)
 
     def forwards_per_frame(self, native_frames: int) -> int:
         """Transformer forwards (per expert) per latent frame made (`vidlong.schedulers.diagonal.window_spans`)."""
