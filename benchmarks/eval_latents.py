@@ -2,7 +2,7 @@
 
 `make` generates the cells (as `vidlong eval` would, `vidlong.eval.runner.cell_request`) and saves their
 latents (float16) and settings, one file per ratio and seed; `place` decodes them with the model's VAE
-(the streaming decoder's CPU fast paths) and writes each cell's mp4 and ``.json`` where `vidlong eval` looks for saved videos, so that the same
+(`decode_uint8(fast=True)`: the streaming decoder's CPU fast paths) and writes each cell's mp4 and ``.json`` where `vidlong eval` looks for saved videos, so that the same
 `vidlong eval` command then reads them back through the mp4 and measures them (streams are not covered).
 
     # on the GPU machine
@@ -21,7 +21,6 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from vidlong import load_pipeline
@@ -30,8 +29,6 @@ from vidlong.eval.timeline import builtin_timelines
 from vidlong.files import atomic_write_text, weights_fingerprint
 from vidlong.generate import generate
 from vidlong.models import resolve_model, weight_folders
-from vidlong.pipeline import DECODE_CHUNK
-from vidlong.streaming import to_uint8
 from vidlong.video_io import write_video
 
 
@@ -58,7 +55,7 @@ def make(args) -> None:
                                  info=cell_info(result.settings))
                     if args.score:
                         entry.update(model=spec.name, weights=weights_of(args.model), device=str(pipe.device),
-                                     **measure(decoded(pipe, result.latents.to(pipe.device)), prompt, spec, True))
+                                     **measure(pipe.decode_uint8(result.latents.to(pipe.device), fast=True), prompt, spec, True))
                     else:
                         entry["latents"] = result.latents.half()
                     cells.append(entry)
@@ -69,15 +66,6 @@ def make(args) -> None:
             else:
                 torch.save(dict(model=spec.name, weights=weights_of(args.model), device=str(pipe.device), cells=cells),
                            out / f"{name}.pt")
-
-
-def decoded(pipe, latents: torch.Tensor):
-    """uint8 frames of normalised latents, through the streaming decoder's CPU fast paths (oneDNN: about
-    twice as fast as `decode_uint8` on the 2-core machine; equal to float rounding)."""
-    decoder = pipe.stream_decoder()
-    with torch.no_grad():
-        return np.concatenate([to_uint8(decoder.decode(latents[:, :, start:start + DECODE_CHUNK]))
-                               for start in range(0, latents.shape[2], DECODE_CHUNK)])
 
 
 def place(args) -> None:
@@ -93,7 +81,7 @@ def place(args) -> None:
             if path.with_suffix(".json").exists():  # placed by an earlier run
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_video(path, decoded(pipe, entry["latents"].float()), fps=spec.fps)
+            write_video(path, pipe.decode_uint8(entry["latents"].float(), fast=True), fps=spec.fps)
             atomic_write_text(path.with_suffix(".json"), json.dumps(dict(entry["info"], device=saved["device"]), indent=2) + "\n")
             print(path, flush=True)
 

@@ -273,7 +273,7 @@ def test_bad_spec_file_is_one_line(tmp_path, text):
 def test_chunked_decode_is_the_pipelines_own_decode_bit_for_bit(folders, image_path, kind):
     """`decode_uint8` (4 latent frames at a time through the VAE's feature cache, straight to uint8) gives
     the frames of the pipeline's own ``output_type="np"`` decode, Wan2.2's patched VAE included; other
-    chunk sizes agree to float rounding (one grey level on a few pixels)."""
+    chunk sizes and the fast paths agree to float rounding (one grey level on a few pixels)."""
     pipe = vidlong.load_pipeline(folders[kind], device="cpu")
     pipe.set_progress_bar_config(disable=True)
     args = call_args(kind, image_path, latent_frames=3 * NATIVE)
@@ -285,6 +285,8 @@ def test_chunked_decode_is_the_pipelines_own_decode_bit_for_bit(folders, image_p
     for chunk in (1, 3 * NATIVE):
         got = pipe.decode_uint8(latents, chunk=chunk).astype(int)
         assert np.abs(got - expected).max() <= 1 and (got != expected).mean() < 1e-3
+    fast = pipe.decode_uint8(latents, fast=True).astype(int)  # the streaming decoder's oneDNN path where it has one
+    assert fast.shape == expected.shape and np.abs(fast - expected).max() <= 1
 
 
 @pytest.mark.parametrize("kind", FAMILY)

@@ -47,6 +47,7 @@ class WindowText:
         self.batch = self.texts[0].batch
         self.experts = pipe.experts()
         self.states = []
+        self.joined = {}  # segments present -> their texts joined (the same few spans recur every iteration)
 
     @contextlib.contextmanager
     def hooks(self):
@@ -72,8 +73,11 @@ class WindowText:
         segments, starts = window_segments(frames, self.starts)
         for state in self.states:
             state.starts = tuple(starts)
-        states = torch.cat([self.texts[s].kwargs["encoder_hidden_states"] for s in segments], dim=1)
-        return StreamText(self.batch, dict(encoder_hidden_states=states))
+        key = tuple(segments)
+        if key not in self.joined:
+            states = torch.cat([self.texts[s].kwargs["encoder_hidden_states"] for s in segments], dim=1)
+            self.joined[key] = StreamText(self.batch, dict(encoder_hidden_states=states))
+        return self.joined[key]
 
 
 @torch.no_grad()

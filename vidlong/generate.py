@@ -260,7 +260,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                 if request.image:
                     condition = ImageCondition(pipe, extra["image"], height, width, spec.native_frames)
                 pieces = [(0, video)]  # (first latent frame, native video) the queue starts from
-                for count, segment in enumerate(diagonal_segments(request.prompt, spec, n_latent, diagonal), start=1):
+                for count, segment in enumerate(queue_segments(starts, made, diagonal.span(made)), start=1):
                     segment_noise = torch.Generator().manual_seed(segment_seed(request.seed, segment))
                     pieces.append((starts[segment], native_video(
                         _prompt_arguments(pipe, timeline[segment:segment + 1], request.negative_prompt, guided),
