@@ -84,6 +84,8 @@ def main() -> int:
     parser.add_argument("--chunks", type=int, default=6, help="chunks of new video per extension")
     parser.add_argument("--prompts", type=int, default=8, help="how many of vidlong eval's prompts")
     parser.add_argument("--device", default="cpu", help="cpu | cuda")
+    parser.add_argument("--method", default="chunked", choices=["chunked", "fifo"],
+                        help="chunked: the Streaming options below; fifo: diagonal denoising (vidlong.DiagonalDenoising())")
     parser.add_argument("--context", default=None, choices=["cache", "renoise"], help="Streaming.context (default: the model's)")
     parser.add_argument("--chunk", type=int, default=3, help="latent frames per chunk")
     parser.add_argument("--sinks", type=int, default=None)
@@ -98,7 +100,7 @@ def main() -> int:
     args = parser.parse_args()
 
     import vidlong.extend
-    from vidlong import Streaming, load_pipeline
+    from vidlong import DiagonalDenoising, Streaming, load_pipeline
     from vidlong.eval.runner import DEFAULT_PROMPTS
     from vidlong.eval.shapes import check_video
     from vidlong.generate import GenerateRequest, generate
@@ -117,8 +119,8 @@ def main() -> int:
                 made = generate(maker, GenerateRequest(prompt=prompt, seed=seed))
                 path = write_video(Path(tmp) / "in.mp4", made.frames, fps=pipe.spec.fps)
                 video, _ = read_video(path)
-                streaming = Streaming(chunk=args.chunk, sinks=args.sinks, window=args.window, context=args.context,
-                                      seam_frames=args.seam_frames)
+                streaming = DiagonalDenoising() if args.method == "fifo" else Streaming(
+                    chunk=args.chunk, sinks=args.sinks, window=args.window, context=args.context, seam_frames=args.seam_frames)
                 frames, kept, seconds = continuation(pipe, prompt, seed, args.chunks, streaming, args.guidance, video=video)
                 from_latents = frames if args.skip_latents else continuation(pipe, prompt, seed, args.chunks, streaming,
                                                                                args.guidance, latents=made.latents)[0]

@@ -10,7 +10,9 @@ Shapes: latents ``[1, C, f, h, w]``; sigmas ``[f]``. Units: latent frames.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+import itertools
+from collections import deque
+from typing import Callable, Iterator, Optional
 
 import torch
 
@@ -69,18 +71,18 @@ def window_spans(levels: int, window: int, lookahead: bool) -> list[tuple[int, i
     return [(min(start + half, levels) - window, start, min(start + half, levels)) for start in range(0, levels, half)]
 
 
-def diagonal_denoise(queue: torch.Tensor, sigmas: torch.Tensor, window: int, velocity: Velocity, frames: int,
-                     new_noise: Callable[[], torch.Tensor], sink: Optional[torch.Tensor] = None,
-                     on_frame: Optional[Callable[[int], None]] = None, lookahead: bool = False) -> torch.Tensor:
-    """`frames` clean latent frames ``[1, C, frames, h, w]`` out of the head of `queue` ``[1, C, Q, h, w]``
-    (``Q`` a multiple of `window`; `sigmas` ``[Q + 1]`` from `queue_sigmas`).
+def diagonal_frames(queue: torch.Tensor, sigmas: torch.Tensor, window: int, velocity: Velocity,
+                    new_noise: Callable[[], torch.Tensor], sink: Optional[torch.Tensor] = None,
+                    lookahead: bool = False) -> Iterator[torch.Tensor]:
+    """Clean latent frames ``[1, C, 1, h, w]``, one per iteration, out of the head of `queue`
+    ``[1, C, Q, h, w]`` (``Q`` a multiple of `window`; `sigmas` ``[Q + 1]`` from `queue_sigmas`), for as
+    long as the caller iterates: memory stays the queue's and the few clean frames lookahead reaches back to.
 
     Args:
         velocity: the model's velocity for one window (`Velocity`).
         new_noise: the next tail frame ``[1, C, 1, h, w]`` (at the top level, ``sigmas[Q]``).
         sink: ``[1, C, k, h, w]`` clean, the video's first `k` frames, seen first by every window (not output
             here), or None.
-        on_frame: called with the count of frames out after each one (progress, or a stop).
         lookahead: lookahead denoising (`window_spans`); its first windows look back at the clean
             frames out of the queue, as many as there are yet.
     """
@@ -90,9 +92,9 @@ def diagonal_denoise(queue: torch.Tensor, sigmas: torch.Tensor, window: int, vel
     spans = window_spans(levels, window, lookahead)
     context = -min(first for first, _, _ in spans)  # clean frames out of the queue the first window reaches back to
     skip = 0 if sink is None else sink.shape[2]  # video frames before the queue's first output: the sink
-    out = []
-    for done in range(1, frames + 1):
-        history = torch.cat([queue[:, :, :0], *out[max(0, len(out) - context):]] if context else [queue[:, :, :0]], dim=2)
+    out = deque(maxlen=max(context, 1))
+    for done in itertools.count(1):
+        history = torch.cat([queue[:, :, :0], *out] if context else [queue[:, :, :0]], dim=2)
         moved = queue.clone()
         for first, update, stop in spans:
             seen = max(first, -history.shape[2])
@@ -106,6 +108,17 @@ def diagonal_denoise(queue: torch.Tensor, sigmas: torch.Tensor, window: int, vel
             moved[:, :, update:stop] = queue[:, :, update:stop] + down.view(1, 1, -1, 1, 1) * v
         out.append(moved[:, :, :1])
         queue = torch.cat([moved[:, :, 1:], new_noise().to(queue)], dim=2)
+        yield out[-1]
+
+
+def diagonal_denoise(queue: torch.Tensor, sigmas: torch.Tensor, window: int, velocity: Velocity, frames: int,
+                     new_noise: Callable[[], torch.Tensor], sink: Optional[torch.Tensor] = None,
+                     on_frame: Optional[Callable[[int], None]] = None, lookahead: bool = False) -> torch.Tensor:
+    """`frames` clean latent frames ``[1, C, frames, h, w]`` of `diagonal_frames` (its arguments), with
+    `on_frame` called with the count of frames out after each one (progress, or a stop)."""
+    out = []
+    for done, frame in enumerate(itertools.islice(diagonal_frames(queue, sigmas, window, velocity, new_noise, sink, lookahead), frames), 1):
+        out.append(frame)
         if on_frame is not None:
             on_frame(done)
-    return torch.cat(out, dim=2)
+    return torch.cat(out, dim=2) if out else queue[:, :, :0]

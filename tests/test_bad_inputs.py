@@ -186,6 +186,10 @@ CLI_ROWS = [
     ("extend", ["--video", "{inputs}/clip.mp4"], "extend needs --prompt", None),
     ("extend", ["--video", "{inputs}/clip.mp4", "--latents", "{inputs}/other.pt"], "is not a vidlong latents file", None),
     ("extend", ["--video", "{inputs}/notes.txt", "--first-chunk", "2"], "unrecognized arguments: --first-chunk", ARGPARSE),
+    ("stream", ["--method", "fifo", "--sinks", "2"], "--sinks sets --method chunked; --method fifo keeps one sink frame", None),
+    ("stream", ["--method", "fifo", "--prompt", "0:a red ball; 2:a blue ball", "--chunks", "4"], "--method fifo streams one prompt", None),
+    ("extend", ["--video", "{inputs}/clip.mp4", "--prompt", "a", "--method", "fifo", "--steps", "4"], "--steps sets --method chunked", None),
+    ("stream", ["--method", "bogus"], "--method", ARGPARSE),
 ]
 
 
@@ -336,7 +340,7 @@ PIPELINE_ROWS = [  # a loaded pipeline's own calls, which a Python user reaches 
     ("extend-one-frame", lambda pipe: pipe.extend("a", video=np.zeros((32, 32, 3), np.uint8), chunks=1), r"is one frame \[32, 32, 3\]"),
     ("extend-float-tensor", lambda pipe: pipe.extend("a", video=torch.zeros(9, 32, 32, 3), chunks=1), "holds float32 values; pass uint8"),
     ("stream-seed-numpy-ok-prompt-int", lambda pipe: pipe.stream(5, chunks=1, seed=np.int64(3)), r"prompt \(--prompt\) must be text, got int"),
-    ("stream-streaming-str", lambda pipe: pipe.stream("a", streaming="longlive", chunks=1), "streaming= takes a vidlong.Streaming, got str"),
+    ("stream-streaming-str", lambda pipe: pipe.stream("a", streaming="longlive", chunks=1), "streaming= takes a vidlong.Streaming or a vidlong.DiagonalDenoising, got str"),
     ("stream-negative-int", lambda pipe: pipe.stream("a", chunks=1, negative_prompt=5), r"negative_prompt \(--negative-prompt\) must be text"),
     ("extend-no-context", lambda pipe: pipe.extend("a", video=np.zeros((9, 32, 32, 3), np.uint8), chunks=1,
                                                    streaming=vidlong.Streaming(sinks=0, window=0)), "keeps none; give a window"),

@@ -62,8 +62,8 @@ def _check_model(args) -> Path:
     """The model folder, checked (and its task against --image, or against streaming) before anything loads."""
     from .generate import check_task, load_image
     from .models import check_model_folder, pipeline_facts, pipeline_task, spec_for_folder
-    from .validate import (check_compile, check_device, check_dtype, check_offload, check_streamable, resolve_context,
-                           uses_causal_sampler)
+    from .validate import (check_compile, check_device, check_diagonal_stream, check_dtype, check_offload, check_streamable,
+                           limits_for_folder, resolve_context, uses_causal_sampler)
 
     folder = check_model_folder(args.model)
     device = check_device(args.device)
@@ -72,7 +72,9 @@ def _check_model(args) -> Path:
         check_offload(args.offload, device)
     check_compile(args.compile, folder, getattr(args, "offload", None))
     task = pipeline_task(folder)
-    if args.command != "generate":
+    if args.command != "generate" and args.method == "fifo":  # before --image: fifo streams text-to-video only
+        check_diagonal_stream(_streaming_config(args), limits_for_folder(folder))
+    elif args.command != "generate":
         streaming, spec = _streaming_config(args), spec_for_folder(folder)
         family = pipeline_facts(folder)["family"]
         context = resolve_context(streaming, spec, task, family)
@@ -196,6 +198,11 @@ def _add_stream_options(p) -> None:
     length.add_argument("--seconds", type=float, default=None, help="seconds of new video (default 10; 0: until interrupted)")
     length.add_argument("--chunks", type=int, default=None, help="number of chunks")
     length.add_argument("--forever", action="store_true", help="stream until interrupted (Ctrl-C)")
+    p.add_argument("--method", default="chunked", choices=["chunked", "fifo"],
+                   help="chunked: chunk by chunk through sinks and a rolling window (the options below); fifo: diagonal "
+                        "denoising (FIFO-Diffusion with a sink; Wan text-to-video, one prompt): the frames of vidlong "
+                        "generate --method fifo, made and shown 3 latent frames at a time, more prompted objects kept "
+                        "on the bidirectional models (benchmarks/RESULTS.md)")
     p.add_argument("--preset", dest="stream_preset", default=None, choices=["default", "longlive"],
                    help="streaming settings: default, or longlive (3 sinks, 12 attended frames, chunk 3, the causal "
                         "sampler at 1000,750,500,250, sinks kept across prompt switches); the options below override "
@@ -255,12 +262,25 @@ def _add_extend(sub) -> None:
     p.set_defaults(run=_run_extend)
 
 
+#: `vidlong stream` / `extend` options that set the chunked method's `Streaming` config (flag: args name)
+CHUNKED_OPTIONS = {"--preset": "stream_preset", "--chunk": "chunk", "--sinks": "sinks", "--window": "window",
+                   "--context": "context", "--sampler": "sampler", "--timesteps": "timesteps", "--first-chunk": "first_chunk",
+                   "--steps": "steps", "--keep-sinks": "keep_sinks"}
+
+
 def _streaming_config(args):
-    from .methods import Streaming
+    from .methods import DiagonalDenoising, Streaming
     from .validate import check_sampling, check_stream_length
 
     check_stream_length(args.chunks, args.seconds)
     check_sampling(args.guidance, args.guidance_2, args.seed)
+    if args.method == "fifo":
+        given = [flag for flag, name in CHUNKED_OPTIONS.items() if getattr(args, name, None) is not None] + \
+            (["--no-recache"] if args.no_recache else [])
+        if given:
+            raise VidlongError(f"{given[0]} sets --method chunked; --method fifo keeps one sink frame and runs the model's "
+                               f"native window over a queue of {DiagonalDenoising().partitions} windows: drop {given[0]}")
+        return DiagonalDenoising()
     given = dict(chunk=args.chunk, sinks=args.sinks, window=args.window, steps=args.steps, context=args.context,
                  first_chunk=getattr(args, "first_chunk", None), sampler=args.sampler, timesteps=_timesteps(args.timesteps),
                  recache_on_prompt_switch=False if args.no_recache else None, keep_sinks_on_switch=args.keep_sinks)
@@ -338,26 +358,29 @@ def _write_stream(stream, out: Path, fps: float, latents_path: Optional[Path], s
 
 
 def _stream_settings(args, pipe, stream, prompt: str) -> dict:
-    """The sidecar's settings of `stream` (a `VideoStreamer`), with what it resolved where the config left
-    it to the model: sampler, levels, context, first chunk (none for an extension), sinks and window,
-    guidance."""
-    import dataclasses
-
-    schedule = stream.schedule
-    streaming = dict(dataclasses.asdict(stream.streaming), sampler="causal" if stream.causal else "scheduler",
-                     timesteps=list(stream.timesteps) if stream.causal else None,
-                     context="renoise" if stream.renoise else "cache",
-                     first_chunk=None if stream.prefix is not None else stream.first_chunk,  # an extension has none
-                     sinks=schedule.sinks, window=schedule.window)
+    """The sidecar's settings of `stream` (a `VideoStreamer` or a `DiagonalStreamer`): its own (`settings()`)
+    and the run's."""
     return dict(command=args.command, prompt=prompt, negative_prompt=args.negative_prompt, model=pipe.spec.name,
                 model_path=str(args.model or "embedded default"), seed=args.seed, guidance=list(stream.guidances),
-                streaming=streaming, device=str(pipe.device), dtype=str(pipe.dtype).removeprefix("torch."),
+                streaming=stream.settings(), device=str(pipe.device), dtype=str(pipe.dtype).removeprefix("torch."),
                 compile=args.compile)
+
+
+def _check_prompts(prompt: str, streaming, chunks) -> None:
+    """A stream's prompt schedule against its `chunks` (None: unbounded); one prompt for a diagonal stream."""
+    from .fifo_stream import check_one_prompt
+    from .methods import DiagonalDenoising
+    from .schedulers.stream import check_prompt_starts, parse_prompt_schedule
+
+    if isinstance(streaming, DiagonalDenoising):
+        check_one_prompt(prompt)
+    check_prompt_starts(parse_prompt_schedule(prompt), chunks)
 
 
 def _run_stream(args) -> int:
     from .generate import load_image
-    from .schedulers.stream import check_prompt_starts, parse_prompt_schedule, stream_chunk_count
+    from .fifo_stream import chunk_layout
+    from .schedulers.stream import stream_chunk_count
     from .validate import check_second_expert, check_stream, limits_for_folder
 
     out, latents_path = _check_outputs(args)
@@ -366,7 +389,7 @@ def _run_stream(args) -> int:
     limits = limits_for_folder(folder)
     check_stream(streaming, limits, args.height, args.width)
     check_second_expert(args.guidance_2, limits)
-    check_prompt_starts(parse_prompt_schedule(args.prompt), stream_chunk_count(limits.spec, streaming, **_length(args)))
+    _check_prompts(args.prompt, streaming, stream_chunk_count(limits.spec, chunk_layout(streaming), **_length(args)))
     pipe = _load_pipeline(args, folder, args.device, streams=True)
 
     stream = pipe.stream(args.prompt, streaming=streaming, guidance=args.guidance, guidance_2=args.guidance_2,
@@ -431,7 +454,8 @@ def _prompt_at_end(sidecar: Path) -> Optional[str]:
 
 def _run_extend(args) -> int:
     from .extend import extension_context
-    from .schedulers.stream import check_prompt_starts, parse_prompt_schedule, stream_chunk_count
+    from .fifo_stream import chunk_layout
+    from .schedulers.stream import stream_chunk_count
     from .validate import check_second_expert, check_stream, limits_for_folder
 
     out, latents_path = _check_outputs(args)
@@ -443,8 +467,8 @@ def _run_extend(args) -> int:
     extension_context(limits.spec, streaming)
     frames, latents, prompt, fps = _extension_input(args, folder)
     _note_frame_rate(fps, limits.spec)
-    check_prompt_starts(parse_prompt_schedule(prompt),
-                        stream_chunk_count(limits.spec, streaming, **_length(args), input_fps=fps or limits.spec.fps))
+    _check_prompts(prompt, streaming, stream_chunk_count(limits.spec, chunk_layout(streaming), **_length(args),
+                                                        input_fps=fps or limits.spec.fps))
     pipe = _load_pipeline(args, folder, args.device, streams=True)
     stream = pipe.extend(prompt, video=frames, latents=latents, streaming=streaming, guidance=args.guidance, fps=fps,
                          guidance_2=args.guidance_2, seed=args.seed, negative_prompt=args.negative_prompt, **_length(args))

@@ -22,13 +22,14 @@ Units: latent frames; latents are the pipeline's normalised latents ``[1, C, f, 
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Optional
+import itertools
+from typing import Callable, Iterator, Optional
 
 import torch
 
 from .errors import VidlongError
 from .methods import DiagonalDenoising
-from .schedulers.diagonal import diagonal_denoise, queue_sigmas, start_queue
+from .schedulers.diagonal import diagonal_frames, queue_sigmas, start_queue
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts, window_segments
 from .streaming import StreamText
 from .timeline import apply_prompt_timeline, remove_prompt_timeline
@@ -39,10 +40,12 @@ class WindowText:
     the segments the window spans, one after another, with each segment's cross-attention set to its own
     frames (`vidlong.timeline`'s hooks on every expert, applied by `hooks` and removed after it)."""
 
-    def __init__(self, pipe, prompt: str, latent_frames: int, negative_prompt: str, guided: bool, guidance: float):
+    def __init__(self, pipe, prompt: str, latent_frames: Optional[int], negative_prompt: str, guided: bool, guidance: float):
         spec = pipe.spec
         timeline = parse_prompt_timeline(prompt)
-        self.starts = timeline_latent_starts(timeline, spec.fps, spec.temporal_ratio, latent_frames)
+        if len(timeline) > 1 and latent_frames is None:
+            raise VidlongError("a prompt timeline needs the video's length (latent_frames); a stream by diagonal denoising follows one prompt")
+        self.starts = [0] if len(timeline) == 1 else timeline_latent_starts(timeline, spec.fps, spec.temporal_ratio, latent_frames)
         self.texts = [pipe.stream_text(text, negative_prompt or None, guided, guidance) for _, text in timeline]
         self.batch = self.texts[0].batch
         self.experts = pipe.experts()
@@ -81,22 +84,24 @@ class WindowText:
 
 
 @torch.no_grad()
-def diagonal_latents(pipe, first: torch.Tensor, prompt: str, latent_frames: int, config: DiagonalDenoising = DiagonalDenoising(),
-                     negative_prompt: str = "", guidances: tuple = (5.0, 5.0), seed: int = 0, condition=None,
-                     on_frame: Optional[Callable[[int], None]] = None) -> torch.Tensor:
-    """`latent_frames` latent frames ``[1, C, latent_frames, h, w]`` (float32, on the CPU) continuing the
-    native video `first` ``[1, C, F, h, w]`` by diagonal denoising; it starts with `first`'s first
-    `config.sink_frames` frames (the sink). The queue starts from `first`'s next frames, noised (its last
-    frame past its end): the native video, or for a prompt timeline whose later segments start inside
-    the queue, `generate`'s `queue_source` of the segments' own native videos.
+def diagonal_stream(pipe, first: torch.Tensor, prompt: str, config: DiagonalDenoising = DiagonalDenoising(),
+                    negative_prompt: str = "", guidances: tuple = (5.0, 5.0), seed: int = 0, condition=None,
+                    latent_frames: Optional[int] = None) -> Iterator[torch.Tensor]:
+    """The latent frames ``[1, C, 1, h, w]`` (float32, on the CPU) of a video continuing the native video
+    `first` ``[1, C, F, h, w]`` by diagonal denoising, one at a time for as long as it is iterated: `first`'s
+    first `config.sink_frames` frames (the sink), then one frame per queue iteration. The queue starts
+    from `first`'s next frames, noised (its last frame past its end): the native video, or for a prompt
+    timeline whose later segments start inside the queue, `generate`'s `queue_source` of the segments'
+    own native videos; an extension's last frames (`vidlong.diagonal_stream`). Time and memory per frame
+    are flat. Close the iterator to remove a timeline's hooks before it ends.
 
     Args:
         prompt: one prompt, or a prompt timeline (``"0s: a red ball; 4s: a blue ball"``; `first` made
-            with the segments it spans).
+            with the segments it spans) for a video of `latent_frames` latent frames.
         guidances: classifier-free guidance per expert (high-noise first; one-expert models use the first).
         seed: seeds the queue's noise (drawn on the CPU, so that a seed gives one video on any device).
         condition: the `vidlong.image_condition.ImageCondition` of an image-to-video pipeline, or None.
-        on_frame: called with the count of queue iterations done (frames made past the sink) after each one.
+        latent_frames: the video's length, which a prompt timeline's starts are checked against (None: one prompt).
     """
     if condition is not None and not config.sink:
         raise VidlongError("image-to-video diagonal denoising needs DiagonalDenoising sink=True: the sink is the image's frame")
@@ -138,8 +143,26 @@ def diagonal_latents(pipe, first: torch.Tensor, prompt: str, latent_frames: int,
 
     skip = config.sink_frames
     queue = start_queue(first, sigmas, draw(levels), skip)
+    for i in range(skip):
+        yield first[:, :, i:i + 1].cpu()
     with text.hooks():
-        made = diagonal_denoise(queue, sigmas, config.window(pipe.spec.native_frames), velocity, latent_frames - skip,
-                                lambda: draw(1), sink=first[:, :, :skip] if skip else None,
-                                on_frame=on_frame, lookahead=config.lookahead)
-    return torch.cat([first[:, :, :skip], made], dim=2).cpu()
+        for frame in diagonal_frames(queue, sigmas, config.window(pipe.spec.native_frames), velocity, lambda: draw(1),
+                                     sink=first[:, :, :skip] if skip else None, lookahead=config.lookahead):
+            yield frame.cpu()
+
+
+def diagonal_latents(pipe, first: torch.Tensor, prompt: str, latent_frames: int, config: DiagonalDenoising = DiagonalDenoising(),
+                     negative_prompt: str = "", guidances: tuple = (5.0, 5.0), seed: int = 0, condition=None,
+                     on_frame: Optional[Callable[[int], None]] = None) -> torch.Tensor:
+    """The first `latent_frames` latent frames ``[1, C, latent_frames, h, w]`` of `diagonal_stream` (its
+    arguments), with `on_frame` called with the count of queue iterations done (frames made past the
+    sink) after each one (progress, or a stop: one that raises ends the run, its hooks removed)."""
+    skip = config.sink_frames
+    frames = []
+    with contextlib.closing(diagonal_stream(pipe, first, prompt, config, negative_prompt, guidances, seed, condition,
+                                            latent_frames)) as stream:
+        for frame in itertools.islice(stream, latent_frames):
+            frames.append(frame)
+            if on_frame is not None and len(frames) > skip:
+                on_frame(len(frames) - skip)
+    return torch.cat(frames, dim=2)

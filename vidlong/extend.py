@@ -164,8 +164,12 @@ def check_extension_source(video, latents) -> None:
 
 def extension_context(spec, streaming) -> int:
     """Latent frames of the input an extension keeps in its cache (sinks + window), or a one-line error
-    for none."""
+    for none; by diagonal denoising (a `DiagonalDenoising` `streaming`), the native window its queue starts from."""
+    from .methods import DiagonalDenoising
     from .schedulers.stream import StreamSchedule
+
+    if isinstance(streaming, DiagonalDenoising):
+        return spec.native_frames
 
     schedule = StreamSchedule.resolve(spec.native_frames, streaming.chunk, streaming.sinks, streaming.window)
     if schedule.sinks + schedule.window < 1:

@@ -283,16 +283,18 @@ class VidlongPipelineMixin:
 
         Args:
             prompt: a prompt or a schedule ``"0:a red ball; 20:a blue ball"`` (chunk: prompt).
-            streaming: a `vidlong.Streaming` config (default: the preset the model names, else the defaults).
+            streaming: a `vidlong.Streaming` config (default: the preset the model names, else the defaults),
+                or a `vidlong.DiagonalDenoising` to stream by diagonal denoising (`vidlong.fifo_stream`:
+                Wan text-to-video, one prompt; ``generate``'s fifo video, chunk by chunk).
             chunks: number of chunks; or `seconds` of video; neither streams until you stop iterating.
             kwargs: guidance, guidance_2, seed, height, width, negative_prompt.
         """
+        from .fifo_stream import chunk_layout
         from .schedulers.stream import stream_chunk_count
-        from .streaming import VideoStreamer
 
         streaming, chunks, seconds = self._stream_config("pipe.stream", streaming, chunks, seconds, kwargs)
-        chunks = stream_chunk_count(self.spec, streaming, chunks, seconds)
-        return VideoStreamer(self, prompt, streaming, chunks=chunks, **kwargs)
+        chunks = stream_chunk_count(self.spec, chunk_layout(streaming), chunks, seconds)
+        return _streamer(streaming)(self, prompt, streaming, chunks=chunks, **kwargs)
 
     def extend(self, prompt: str, video=None, latents=None, streaming=None, chunks=None, seconds=None, fps=None, **kwargs):
         """Continue a video: an iterator whose first `StreamChunk` (``is_input``) holds the input's frames,
@@ -304,13 +306,15 @@ class VidlongPipelineMixin:
                 path of a video file (its frame rate then counts `seconds` unless `fps` is given).
             latents: the video's saved latents ``[1, C, F, h, w]`` instead (no VAE round trip); with
                 `video` too, `video` gives the output's first frames and `latents` the continuation.
-            streaming, chunks, seconds, kwargs: as for `stream` (height and width follow the input).
+            streaming, chunks, seconds, kwargs: as for `stream` (height and width follow the input); by
+                diagonal denoising the queue starts from the input's last native window (`vidlong.fifo_stream`).
             fps: the input's frame rate, which `seconds` of new video are counted in (default: the model's).
         """
         from .extend import extension_prefix, read_input_video
+        from .fifo_stream import chunk_layout
+        from .methods import DiagonalDenoising
         from .schedulers.stream import stream_chunk_count
-        from .streaming import VideoStreamer
-        from .validate import check_finite, check_sampling
+        from .validate import check_diagonal_stream, check_finite, check_sampling, limits_for_pipeline
 
         streaming, chunks, seconds = self._stream_config("pipe.extend", streaming, chunks, seconds, kwargs)
         check_sampling(**{name: kwargs[name] for name in ("guidance", "guidance_2", "seed") if name in kwargs})
@@ -321,9 +325,20 @@ class VidlongPipelineMixin:
         if isinstance(video, (str, os.PathLike)):
             video, file_fps = read_input_video(video)
             fps = fps or file_fps
+        if isinstance(streaming, DiagonalDenoising):  # refused before the input is encoded
+            check_diagonal_stream(streaming, limits_for_pipeline(self))
         prefix = extension_prefix(self, streaming, video=video, latents=latents)
-        chunks = stream_chunk_count(self.spec, streaming, chunks, seconds, input_fps=fps or self.spec.fps)
-        return VideoStreamer(self, prompt, streaming, chunks=chunks, prefix=prefix, **kwargs)
+        chunks = stream_chunk_count(self.spec, chunk_layout(streaming), chunks, seconds, input_fps=fps or self.spec.fps)
+        return _streamer(streaming)(self, prompt, streaming, chunks=chunks, prefix=prefix, **kwargs)
+
+
+def _streamer(streaming):
+    """The stream class of a `_stream_config` result: `DiagonalStreamer` for a `DiagonalDenoising`, else `VideoStreamer`."""
+    from .fifo_stream import DiagonalStreamer
+    from .methods import DiagonalDenoising
+    from .streaming import VideoStreamer
+
+    return DiagonalStreamer if isinstance(streaming, DiagonalDenoising) else VideoStreamer
 
 
 class VidLongWanPipeline(VidlongPipelineMixin, WanPipeline):

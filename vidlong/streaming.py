@@ -22,7 +22,7 @@ import threading
 import time
 from collections import deque
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Iterator, Optional
 
 import numpy as np
@@ -140,6 +140,17 @@ class SeamBlend:
         return np.clip(chunk.astype(np.float32) + weights * self.residual, 0, 255).round().astype(np.uint8)
 
 
+def replay(decoder, history: torch.Tensor, chunk: int, keep: bool) -> np.ndarray:
+    """Decode an extension's input latents ``[1, C, F, h, w]`` `chunk` latent frames at a time (`decoder`'s
+    cache then holds the input's history); uint8 frames, all of them with `keep`, else the last one only
+    (memory stays one chunk's, however long the input)."""
+    pieces = []
+    for start in range(0, history.shape[2], chunk):
+        frames = to_uint8(decoder.decode(history[:, :, start : start + chunk]))
+        pieces = pieces + [frames] if keep else [frames[-1:]]
+    return np.concatenate(pieces)
+
+
 @contextmanager
 def streaming_on(pipe):
     """Marks `pipe` as running a stream for the body (`refuse_call_while_streaming`); streams nest."""
@@ -215,6 +226,14 @@ class VideoStreamer:
         self.started = False  # a stream runs once (`__iter__`)
         self.sink_latents: list[torch.Tensor] = []  # clean latent frames kept for re-caching
         self.window_latents: deque = deque(maxlen=max(self.schedule.window, 0) or None)
+
+    def settings(self) -> dict:
+        """What the stream's .json sidecar records of its config, with what it resolved where the config
+        left it to the model: sampler, levels, context, first chunk (none for an extension), sinks, window."""
+        return dict(asdict(self.streaming), sampler="causal" if self.causal else "scheduler",
+                    timesteps=list(self.timesteps) if self.causal else None, context="renoise" if self.renoise else "cache",
+                    first_chunk=None if self.prefix is not None else self.first_chunk,
+                    sinks=self.schedule.sinks, window=self.schedule.window)
 
     @property
     def cfg(self) -> bool:
@@ -394,22 +413,12 @@ class VideoStreamer:
         cached = prefix.cache_latents(self.schedule.sinks + self.schedule.window)
         self._write(cached, text)
         self._remember(cached.cpu())
-        decoded = self._replay(decoder, prefix.history, keep=prefix.frames is None)
+        decoded = replay(decoder, prefix.history, self.schedule.chunk, keep=prefix.frames is None)
         frames = prefix.frames if prefix.frames is not None else decoded
         if self.pipe.task == "i2v":  # the context's first frame is its windows' image
             self.condition = self._image_condition(frames[max(0, len(frames) - pixel_frames(cached.shape[2], self.pipe.spec.temporal_ratio))])
         self.seam = SeamBlend(frames[-1], decoded[-1], self.streaming.seam_frames)
         return StreamChunk(-1, frames, prompt_at(self.prompts, 0), time.perf_counter() - start, prefix.history, is_input=True)
-
-    def _replay(self, decoder, history: torch.Tensor, keep: bool) -> np.ndarray:
-        """Decode the input's latents ``[1, C, F, h, w]`` a chunk at a time (the decoder's cache then holds
-        the input's history); uint8 frames, all of them with `keep`, else the last one only (memory
-        stays one chunk's, however long the input)."""
-        pieces = []
-        for start in range(0, history.shape[2], self.schedule.chunk):
-            frames = to_uint8(decoder.decode(history[:, :, start : start + self.schedule.chunk]))
-            pieces = pieces + [frames] if keep else [frames[-1:]]
-        return np.concatenate(pieces)
 
     def __iter__(self) -> Iterator[StreamChunk]:
         """The chunks, once: a stream's state (its noise, sinks and window) is not rewound, so iterating

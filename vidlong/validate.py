@@ -139,12 +139,13 @@ def check_stream_arguments(kwargs: dict, call: str) -> None:
 
 
 def check_streaming_config(streaming) -> None:
-    """A one-line error unless `streaming` is None or a `vidlong.Streaming`."""
-    from .methods import Streaming
+    """A one-line error unless `streaming` is None, a `vidlong.Streaming` or a `vidlong.DiagonalDenoising`."""
+    from .methods import DiagonalDenoising, Streaming
 
-    if streaming is not None and not isinstance(streaming, Streaming):
-        raise VidlongError(f"streaming= takes a vidlong.Streaming, got {type(streaming).__name__} {streaming!r:.40}; e.g. "
-                           "vidlong.Streaming(chunk=3) or vidlong.Streaming.preset(\"longlive\")")
+    if streaming is not None and not isinstance(streaming, (Streaming, DiagonalDenoising)):
+        raise VidlongError(f"streaming= takes a vidlong.Streaming or a vidlong.DiagonalDenoising, got {type(streaming).__name__} "
+                           f"{streaming!r:.40}; e.g. vidlong.Streaming(chunk=3), vidlong.Streaming.preset(\"longlive\") or "
+                           "vidlong.DiagonalDenoising()")
 
 
 def check_second_expert(guidance_2, limits: ModelLimits) -> None:
@@ -250,6 +251,18 @@ def check_diagonal(limits: ModelLimits) -> None:
                            "(e.g. both) for this model")
 
 
+def check_diagonal_stream(config, limits: ModelLimits, height=None, width=None) -> None:
+    """A stream or extension by diagonal denoising (`vidlong.fifo_stream`): a Wan text-to-video model, a
+    sink that leaves the queue some of the native window, sizes as for generate."""
+    check_diagonal(limits)
+    if limits.task != "t2v":
+        raise VidlongError(f"{named('method')} fifo streams and extends text-to-video models; for this image-to-video model "
+                           f"use {named('method')} chunked, or vidlong generate --method fifo --image")
+    config.window(limits.spec.native_frames)
+    check_size(limits.spec.height if height is None else height, limits.spec.width if width is None else width,
+               limits.geometry.pixel_multiple, limits.rope_positions)
+
+
 def check_latent_length(latent: int, limits: ModelLimits) -> None:
     """A video of `latent` latent frames fits the transformer's RoPE table (where it has one)."""
     patch = limits.geometry.patch[0]
@@ -277,7 +290,12 @@ def check_new_outputs(out: Path, others=(), overwrite: bool = False) -> None:
 def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> None:
     """A `Streaming` config (and a stream's size) against `limits`: chunks, sinks and window each within
     the native window, and no window that takes a chunk's view (sinks + window + chunk) past it; steps
-    within `MAX_STEPS`, sizes as for generate."""
+    within `MAX_STEPS`, sizes as for generate. A `DiagonalDenoising` config: `check_diagonal_stream`."""
+    from .methods import DiagonalDenoising
+
+    if isinstance(streaming, DiagonalDenoising):
+        check_diagonal_stream(streaming, limits, height, width)
+        return
     check_streams(limits.family, streaming.context)
     if limits.geometry.patch[0] > 1:
         raise VidlongError(f"streaming a transformer whose temporal patch spans {limits.geometry.patch[0]} latent frames "

@@ -1,0 +1,123 @@
+"""Streaming and extension by diagonal denoising (`vidlong.fifo_stream`, ``--method fifo``): a stream is
+`generate`'s fifo video chunk by chunk, bit for bit, at a flat number of forwards per chunk; an
+extension keeps its input and starts the queue from the input's last native window; the CLI writes
+both, and refuses what fifo does not take (tiny models built here: native window 3 latent frames)."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import vidlong
+from vidlong import diagonal as diagonal_module
+from vidlong.cli import main
+from vidlong.fifo_stream import CHUNK
+from vidlong.generate import GenerateRequest, generate
+from vidlong.models import pixel_frames
+from vidlong.video_io import read_video
+from tiny_pipeline import NATIVE_LATENT_FRAMES as NATIVE, save_tiny_pipeline
+
+FIFO = vidlong.DiagonalDenoising()
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    return {kind: save_tiny_pipeline(tmp_path_factory.mktemp(kind), kind) for kind in ("wan2.1", "wan2.2", "i2v")}
+
+
+@pytest.mark.parametrize("kind", ["wan2.1", "wan2.2"])
+def test_a_fifo_stream_is_generates_fifo_video_chunk_by_chunk(folders, kind):
+    """The chunks' latents are `generate --method fifo`'s, bit for bit (one expert and two); the first chunk
+    holds the sink and two frames (9 pixel frames), the others 12; each chunk after the first costs the
+    same forwards (a frame per partition and expert its window needs), however far the stream runs."""
+    pipe = vidlong.load_pipeline(folders[kind], device="cpu")
+    chunks = 5
+    made = generate(pipe, GenerateRequest(prompt="a red circle", frames=pixel_frames(chunks * CHUNK), method="fifo", seed=3))
+    forwards = [0]
+    for expert in pipe.experts():
+        expert.register_forward_pre_hook(lambda *_: forwards.__setitem__(0, forwards[0] + 1))
+    per_chunk, before = [], 0
+    items = []
+    for item in pipe.stream("a red circle", streaming=FIFO, chunks=chunks, seed=3):
+        items.append(item)
+        per_chunk.append(forwards[0] - before)
+        before = forwards[0]
+    latents = torch.cat([item.latents for item in items], dim=2)
+    assert torch.equal(latents, made.latents)
+    assert [len(item.frames) for item in items] == [9] + [12] * (chunks - 1) and [i.index for i in items] == list(range(chunks))
+    frames = np.concatenate([item.frames for item in items])
+    assert np.abs(frames.astype(int) - made.frames.astype(int)).max() <= 1  # the streaming decoder, to rounding
+    assert len(set(per_chunk[1:])) == 1
+    if kind == "wan2.1":
+        assert per_chunk[1] == CHUNK * FIFO.forwards_per_frame(NATIVE)
+
+
+def test_a_paused_fifo_stream_refuses_calls_and_gives_the_methods_back(folders):
+    """While a fifo stream is paused, calling the pipeline is refused; once it is closed the methods applied
+    before it act again, bit for bit."""
+    pipe = vidlong.load_pipeline(folders["wan2.1"], device="cpu")
+    call = dict(prompt="a red circle", num_frames=pixel_frames(2 * NATIVE), num_inference_steps=1, output_type="latent")
+    pipe.apply(vidlong.UltraViCo(alpha=0.5))
+    before = pipe(**call, generator=torch.Generator().manual_seed(0)).frames
+    stream = iter(pipe.stream("a red circle", streaming=FIFO, chunks=3))
+    next(stream)
+    with pytest.raises(vidlong.VidlongError, match="paused mid-way"):
+        pipe(**call)
+    stream.close()
+    assert torch.equal(pipe(**call, generator=torch.Generator().manual_seed(0)).frames, before)
+
+
+def test_a_fifo_extension_keeps_the_input_and_starts_the_queue_from_its_last_window(folders, monkeypatch):
+    """The first item is the input, unchanged; the queue starts from the input's first latent frame (the
+    sink) and its last ``native - 1``; those are made again and dropped, so every chunk is new frames."""
+    pipe = vidlong.load_pipeline(folders["wan2.1"], device="cpu")
+    made = generate(pipe, GenerateRequest(prompt="a red circle", ratio=2, seed=1))
+    started = []
+    real = diagonal_module.start_queue
+    monkeypatch.setattr(diagonal_module, "start_queue", lambda first, *a: started.append(first.cpu()) or real(first, *a))
+    latents = made.latents
+    items = list(pipe.extend("a red circle", video=made.frames, latents=latents, streaming=FIFO, chunks=2, seed=4))
+    assert items[0].is_input and np.array_equal(items[0].frames, made.frames) and torch.equal(items[0].latents, latents)
+    assert [len(item.frames) for item in items[1:]] == [12, 12] and [item.latents.shape[2] for item in items[1:]] == [3, 3]
+    expected = torch.cat([latents[:, :, :1], latents[:, :, -(NATIVE - 1):]], dim=2)
+    assert len(started) == 1 and torch.equal(started[0], expected)
+    # a one-frame input: the sink alone, nothing to drop
+    one = list(pipe.extend("a red circle", latents=latents[:, :, :1], streaming=FIFO, chunks=1, seed=4))
+    assert torch.equal(started[1], latents[:, :, :1]) and len(one[0].frames) == 1 and len(one[1].frames) == 12
+    # from the mp4's frames: the tail encoded once (the native window and the encoder's warm-up)
+    from_frames = list(pipe.extend("a red circle", video=made.frames, streaming=FIFO, chunks=1, seed=4))
+    assert np.array_equal(from_frames[0].frames, made.frames) and started[2].shape[2] == NATIVE
+
+
+def test_fifo_streams_refuse_what_they_do_not_take(folders, image_path):
+    pipe = vidlong.load_pipeline(folders["wan2.1"], device="cpu")
+    with pytest.raises(vidlong.VidlongError, match="streams one prompt"):
+        pipe.stream("0:a red circle; 2:a blue square", streaming=FIFO, chunks=4)
+    with pytest.raises(vidlong.VidlongError, match="leaves no frame of the native window"):
+        pipe.stream("a red circle", streaming=vidlong.DiagonalDenoising(sink=NATIVE), chunks=1)
+    with pytest.raises(vidlong.VidlongError, match="streaming= takes a vidlong.Streaming or a vidlong.DiagonalDenoising"):
+        pipe.stream("a red circle", streaming="fifo", chunks=1)
+    i2v = vidlong.load_pipeline(folders["i2v"], device="cpu")
+    with pytest.raises(vidlong.VidlongError, match="fifo streams and extends text-to-video models"):
+        i2v.stream("a red circle", streaming=FIFO, chunks=1, image=str(image_path))
+    with pytest.raises(vidlong.VidlongError, match="fifo streams and extends text-to-video models"):
+        i2v.extend("a red circle", video=np.zeros((5, 32, 32, 3), np.uint8), streaming=FIFO, chunks=1)
+
+
+def test_fifo_stream_and_extend_cli(folders, tmp_path):
+    """`vidlong stream --method fifo` writes the chunks and says so in its sidecar; `vidlong extend --method
+    fifo` continues that file."""
+    model = str(folders["wan2.1"])
+    out = tmp_path / "fifo.mp4"
+    assert main(["stream", "--model", model, "--prompt", "a red circle", "--method", "fifo", "--chunks", "2",
+                 "--out", str(out), "--save-latents", str(tmp_path / "fifo.pt")]) == 0
+    video, _ = read_video(out)
+    assert len(video) == 9 + 12
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert settings["streaming"]["method"] == "fifo" and settings["chunks"] == 2
+    longer = tmp_path / "longer.mp4"
+    assert main(["extend", "--model", model, "--video", str(out), "--latents", str(tmp_path / "fifo.pt"), "--method", "fifo",
+                 "--chunks", "1", "--out", str(longer)]) == 0
+    extended, _ = read_video(longer)
+    assert len(extended) == len(video) + 12
+    assert np.abs(extended[: len(video)].astype(int) - video.astype(int)).mean() < 3  # one more lossy mp4 encode

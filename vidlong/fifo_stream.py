@@ -1,0 +1,155 @@
+"""Streaming and extension by diagonal denoising (``vidlong stream --method fifo``, ``vidlong extend
+--method fifo``; ``pipe.stream(prompt, streaming=vidlong.DiagonalDenoising())``).
+
+Diagonal denoising (`vidlong.diagonal`) makes one latent frame per queue iteration from forwards of
+the model's native window only, so its time and memory per frame are flat however long it runs: it is
+a stream. Here its frames are handed out in chunks of `CHUNK` latent frames, each decoded through the
+streaming decoder as it is made.
+
+A stream starts from the model's native video of the prompt (`generate`'s, seed for seed), so it is
+``vidlong generate --method fifo`` made and shown chunk by chunk: the same latents, bit for bit. An
+extension starts from its input instead: the sink is the input's first latent frame (the video's first
+frame for saved latents of a whole video; for a video file, the first frame of its encoded tail) and
+the queue starts from its last ``native - sink`` latent frames, noised to their levels, as it would
+start from a native video. The queue's first iterations make those input frames again; they are
+dropped (the output keeps the input's own frames) and the first frame past the input is the first new
+one. Units: latent frames unless named pixel. (Imported before any model loads: the CLI's checks; the
+streaming machinery, which imports diffusers, is imported where it runs.)
+"""
+from __future__ import annotations
+
+import contextlib
+import itertools
+import time
+from typing import Iterator, Optional
+
+import torch
+
+from .errors import VidlongError, named
+from .methods import DiagonalDenoising, Streaming
+
+#: latent frames per chunk handed out (a stream's first chunk: the sink and the next CHUNK - 1)
+CHUNK = Streaming().chunk
+
+#: the chunk layout `stream_chunk_count` counts a diagonal stream's length in
+CHUNKS = Streaming(chunk=CHUNK, first_chunk=CHUNK)
+
+
+def chunk_layout(streaming):
+    """The `Streaming` whose chunk and first chunk a stream's length is counted in (`stream_chunk_count`):
+    `CHUNKS` for a `DiagonalDenoising`, else `streaming` itself."""
+    return CHUNKS if isinstance(streaming, DiagonalDenoising) else streaming
+
+
+def check_one_prompt(prompt: str) -> None:
+    """A one-line error for a prompt schedule: a diagonal stream follows one prompt."""
+    from .schedulers.stream import parse_prompt_schedule
+
+    if len(parse_prompt_schedule(prompt)) > 1:
+        raise VidlongError(f"{named('method')} fifo streams one prompt; a prompt schedule needs {named('method')} chunked "
+                           "(or vidlong generate --method fifo with a timeline \"0s: ...; 4s: ...\")")
+
+
+class DiagonalStreamer:
+    """One stream or extension by diagonal denoising; iterate it for `vidlong.streaming.StreamChunk`s of `CHUNK` latent
+    frames. Text-to-video Wan models, one prompt.
+
+    Args:
+        pipe: a vidlong Wan text-to-video pipeline (one or two experts).
+        prompt: the prompt.
+        config: the `DiagonalDenoising` settings (sink, partitions, lookahead).
+        chunks: how many chunks of new video; None streams until the consumer stops iterating.
+        guidance, guidance_2, seed, height, width, negative_prompt: as for `generate` (None: the model's).
+        image: refused (text-to-video only; it is here so the message says so).
+        prefix: an `vidlong.extend.ExtensionPrefix` to continue (its frames come first).
+        seam_frames: an extension's seam blend (`SeamBlend`) over this many new pixel frames (0: off).
+    """
+
+    def __init__(self, pipe, prompt: str, config: DiagonalDenoising = DiagonalDenoising(), chunks: Optional[int] = None,
+                 guidance: Optional[float] = None, guidance_2: Optional[float] = None, seed: int = 0,
+                 height: Optional[int] = None, width: Optional[int] = None, negative_prompt: str = "",
+                 prefix=None, image=None, seam_frames: int = Streaming().seam_frames):
+        from .generate import check_task, resolve_guidance
+        from .validate import check_diagonal_stream, check_sampling, check_second_expert, limits_for_pipeline
+
+        limits = limits_for_pipeline(pipe)
+        check_diagonal_stream(config, limits, height, width)
+        check_task(limits.task, image is not None)
+        check_sampling(guidance, guidance_2, seed)
+        check_second_expert(guidance_2, limits)
+        if not isinstance(negative_prompt, str):
+            raise VidlongError(f"{named('negative_prompt')} must be text, got {type(negative_prompt).__name__}")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise VidlongError("the prompt is empty; describe what the stream should show")
+        check_one_prompt(prompt)
+        spec = pipe.spec
+        self.pipe, self.prompt, self.config, self.chunks, self.prefix = pipe, prompt.strip(), config, chunks, prefix
+        self.guidances = resolve_guidance(spec, guidance, guidance_2)
+        self.seed, self.negative_prompt = int(seed), negative_prompt
+        self.height, self.width = height or spec.height, width or spec.width
+        if prefix is not None:
+            self.height, self.width = prefix.pixel_size(pipe.geometry().spatial)
+        self.seam_frames = seam_frames
+        self.started = False
+
+    def settings(self) -> dict:
+        """What the stream's .json sidecar records of its method."""
+        return dict(method="fifo", partitions=self.config.partitions, sink=self.config.sink_frames,
+                    lookahead=self.config.lookahead, chunk=CHUNK,
+                    native_steps=None if self.prefix is not None else self.pipe.spec.num_inference_steps)
+
+    def __iter__(self) -> Iterator:
+        """The chunks, once (as `vidlong.streaming.VideoStreamer`); the methods applied to the pipeline are set
+        aside while it runs and calls on the pipeline are refused until it ends, is closed or is left."""
+        from .hooks import set_aside
+        from .streaming import streaming_on
+
+        if self.started:
+            raise VidlongError("this stream has run already; call pipe.stream(...) or pipe.extend(...) again for a new one")
+        self.started = True
+        start = time.perf_counter()
+        first = self._native_video() if self.prefix is None else None  # before the stream marks the pipeline busy
+        with set_aside(self.pipe.experts()), streaming_on(self.pipe):
+            yield from self._chunks(first, start)
+
+    def _native_video(self) -> torch.Tensor:
+        """The model's native video of the prompt ``[1, C, native, h, w]``: `generate`'s, as its fifo starts."""
+        from .generate import GenerateRequest, generate
+        from .models import pixel_frames
+
+        spec = self.pipe.spec
+        request = GenerateRequest(prompt=self.prompt, frames=pixel_frames(spec.native_frames, spec.temporal_ratio),
+                                  guidance=self.guidances[0], guidance_2=self.guidances[1] if
+                                  len(self.pipe.experts()) == 2 else None, height=self.height, width=self.width,
+                                  seed=self.seed, negative_prompt=self.negative_prompt)
+        return generate(self.pipe, request).latents
+
+    def _source(self) -> tuple[torch.Tensor, int]:
+        """An extension's (first video ``[1, C, sink + tail, h, w]``, tail frames to drop): the prefix's
+        first `sink` latent frames, then its last ``native - sink`` (fewer for a shorter input)."""
+        latents, skip = self.prefix.latents, self.config.sink_frames
+        tail = latents[:, :, max(skip, latents.shape[2] - self.config.window(self.pipe.spec.native_frames)):]
+        return torch.cat([latents[:, :, :skip], tail], dim=2), tail.shape[2]
+
+    @torch.no_grad()
+    def _chunks(self, first: Optional[torch.Tensor], start: float) -> Iterator:
+        from .diagonal import diagonal_stream
+        from .streaming import SeamBlend, StreamChunk, replay, to_uint8
+
+        pipe, decoder, seam, drop = self.pipe, self.pipe.stream_decoder(), SeamBlend.off(), 0
+        if self.prefix is not None:
+            first, drop = self._source()
+            decoded = replay(decoder, self.prefix.history, CHUNK, keep=self.prefix.frames is None)
+            frames = self.prefix.frames if self.prefix.frames is not None else decoded
+            seam = SeamBlend(frames[-1], decoded[-1], self.seam_frames)
+            yield StreamChunk(-1, frames, self.prompt, time.perf_counter() - start, self.prefix.history, is_input=True)
+            start = time.perf_counter()
+            drop += self.config.sink_frames  # the sink and the input's frames made again: the input keeps its own
+        made = diagonal_stream(pipe, first, self.prompt, self.config, self.negative_prompt, self.guidances, self.seed)
+        with contextlib.closing(made):
+            for index in itertools.count() if self.chunks is None else range(self.chunks):
+                latents = torch.cat([next(made) for _ in range(drop + CHUNK)][drop:], dim=2)
+                drop = 0
+                frames = seam(to_uint8(decoder.decode(latents.to(pipe.device))))
+                yield StreamChunk(index, frames, self.prompt, time.perf_counter() - start, latents)
+                start = time.perf_counter()
