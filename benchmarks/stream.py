@@ -8,6 +8,8 @@
     python benchmarks/stream.py --wan13b --chunks 40 --sinks 3 --window 6 --decode --contiguous-decoder  # NCDHW weights
     python benchmarks/stream.py --model FOLDER --context cache     # any local pipeline folder (e.g. two experts), CPU
     python benchmarks/stream.py --model LTX_FOLDER --chunk 1       # LTX-Video / HunyuanVideo (re-noised context)
+    python benchmarks/stream.py --method fifo --chunks 200         # diagonal denoising (vidlong.DiagonalDenoising())
+    python benchmarks/stream.py --wan13b --method fifo --chunks 20 --decode   # its forwards at Wan2.1-1.3B dims, CUDA
 
 Prints per-chunk percentiles and the ratios median(chunks 150-200) / median(chunks 20-50) for time and
 for memory (process RSS on CPU; peak CUDA memory allocated during the chunk on GPU). Targets: <= 1.10
@@ -91,16 +93,62 @@ def wan13b_chunks(chunks: int, steps: int, height: int, width: int, sinks: int =
         yield time.perf_counter() - start, torch.cuda.max_memory_allocated() / 2**20, frames
 
 
-def pipeline_chunks(model, chunks: int, steps, context=None, sampler=None, guidance=None, chunk=None, dtype=None):
-    from vidlong import Streaming, load_pipeline
+def wan13b_fifo_chunks(chunks: int, height: int, width: int, decode: bool = False, guidance: bool = True,
+                       native: int = 21, phases: list = None):
+    """The forwards a stream by diagonal denoising (`vidlong.DiagonalDenoising()`: 3 partitions, one sink)
+    makes per chunk of 3 latent frames, at Wan2.1-1.3B dims (random weights, bf16): per latent frame, one
+    stock forward of the `native` window (sink + 20 queue frames, a timestep per token) for each of the 3
+    partitions, batch 2 with classifier-free guidance; with `decode`, a Wan2.1-shaped VAE decodes each
+    chunk. The queue's bookkeeping (a few tensor copies) is left out. (transformer, decode) seconds per
+    chunk by CUDA events go to `phases`."""
+    from diffusers import AutoencoderKLWan, WanTransformer3DModel
 
-    pipe = load_pipeline(model, device="cpu", dtype=dtype)
+    from vidlong import DiagonalDenoising
+    from vidlong.vae_stream import StreamingWanDecoder
+
+    torch.manual_seed(0)
+    model = WanTransformer3DModel(num_attention_heads=12, attention_head_dim=128, num_layers=30, ffn_dim=8960,
+                                  text_dim=4096).to("cuda", torch.bfloat16).eval()
+    decoder = StreamingWanDecoder(AutoencoderKLWan().to("cuda", torch.bfloat16).eval()) if decode else None
+    batch, partitions = 2 if guidance else 1, DiagonalDenoising().partitions
+    text = torch.randn(batch, 512, 4096, device="cuda", dtype=torch.bfloat16)
+    window = torch.randn(batch, 16, native, height // 8, width // 8, device="cuda", dtype=torch.bfloat16)
+    per_token = torch.rand(batch, native * (height // 16) * (width // 16), device="cuda") * 1000
+    for index in range(chunks):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        start = time.perf_counter()
+        events = [torch.cuda.Event(enable_timing=True) for _ in range(3)]
+        events[0].record()
+        with torch.no_grad():
+            for _ in range(3 * partitions):
+                model(window, per_token, text, return_dict=False)
+            events[1].record()
+            if decoder is not None:
+                decoder.decode(window[:1, :, :3].float())
+            events[2].record()
+        torch.cuda.synchronize()
+        if phases is not None:
+            phases.append((events[0].elapsed_time(events[1]) / 1e3, events[1].elapsed_time(events[2]) / 1e3))
+        yield time.perf_counter() - start, torch.cuda.max_memory_allocated() / 2**20, 4 * 3 - (3 if index == 0 else 0)
+
+
+def pipeline_chunks(model, chunks: int, steps, context=None, sampler=None, guidance=None, chunk=None, dtype=None,
+                    method: str = "chunked", device: str = "cpu"):
+    from vidlong import DiagonalDenoising, Streaming, load_pipeline
+
+    pipe = load_pipeline(model, device=device, dtype=dtype)
+    pipe.set_progress_bar_config(disable=True)
     process = psutil.Process()
     start = time.perf_counter()
-    streaming = Streaming(steps=steps, context=context, sampler=sampler, **({"chunk": chunk} if chunk else {}))
+    streaming = DiagonalDenoising() if method == "fifo" else Streaming(
+        steps=steps, context=context, sampler=sampler, **({"chunk": chunk} if chunk else {}))
     for chunk in pipe.stream("a red circle and a blue square", streaming=streaming, chunks=chunks, guidance=guidance):
         now = time.perf_counter()
-        yield now - start, process.memory_info().rss / 2**20, len(chunk.frames)
+        memory = process.memory_info().rss if device == "cpu" else torch.cuda.max_memory_allocated()
+        yield now - start, memory / 2**20, len(chunk.frames)
+        if device != "cpu":
+            torch.cuda.reset_peak_memory_stats()
         start = time.perf_counter()
 
 
@@ -108,6 +156,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", type=int, default=200)
     parser.add_argument("--model", default=None, help="pipeline folder (default: the embedded model)")
+    parser.add_argument("--method", default="chunked", choices=["chunked", "fifo"],
+                        help="fifo: diagonal denoising (the Streaming options do not apply)")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda (the pipeline's; --wan13b is always CUDA)")
     parser.add_argument("--steps", type=int, default=None, help="denoising steps per chunk")
     parser.add_argument("--context", default=None, choices=["cache", "renoise"], help="Streaming.context (default: the model's)")
     parser.add_argument("--sampler", default=None, choices=["scheduler", "causal"], help="Streaming.sampler (default: the model's)")
@@ -127,15 +178,18 @@ def main() -> None:
                         help="with --wan13b: torch.backends.cudnn.benchmark (cuDNN picks the VAE's convolution algorithms by timing)")
     args = parser.parse_args()
     phases = []
-    if args.wan13b:
+    if args.wan13b and args.method == "fifo":
+        rows = wan13b_fifo_chunks(args.chunks, *args.size, args.decode, args.guidance != 1.0, phases=phases)
+        memory_name = "peak CUDA MiB"
+    elif args.wan13b:
         torch.backends.cudnn.benchmark = args.cudnn_benchmark
         rows = wan13b_chunks(args.chunks, args.steps or 4, *args.size, args.sinks, args.window, args.decode, args.overlap,
                              args.compile, args.contiguous_decoder, phases)
         memory_name = "peak CUDA MiB"
     else:
         rows = pipeline_chunks(args.model, args.chunks, args.steps, args.context, args.sampler, args.guidance, args.chunk,
-                               getattr(torch, args.dtype) if args.dtype else None)
-        memory_name = "RSS MiB"
+                               getattr(torch, args.dtype) if args.dtype else None, args.method, args.device)
+        memory_name = "RSS MiB" if args.device == "cpu" else "peak CUDA MiB"
     seconds, memory, frames = [], [], 0
     for i, (sec, mem, n) in enumerate(rows, 1):
         seconds.append(sec)
