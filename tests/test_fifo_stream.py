@@ -121,3 +121,16 @@ def test_fifo_stream_and_extend_cli(folders, tmp_path):
     extended, _ = read_video(longer)
     assert len(extended) == len(video) + 12
     assert np.abs(extended[: len(video)].astype(int) - video.astype(int)).mean() < 3  # one more lossy mp4 encode
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_fifo_stream_on_cuda_in_bfloat16_is_generates_fifo_video(folders):
+    """On a GPU in bfloat16 too: the stream's latents are `generate --method fifo`'s, bit for bit, and an
+    extension of them runs (its input first, then 12-frame chunks)."""
+    pipe = vidlong.load_pipeline(folders["wan2.1"], device="cuda", dtype=torch.bfloat16)
+    made = generate(pipe, GenerateRequest(prompt="a red circle", frames=pixel_frames(3 * CHUNK), method="fifo", seed=3))
+    items = list(pipe.stream("a red circle", streaming=FIFO, chunks=3, seed=3))
+    assert torch.equal(torch.cat([item.latents for item in items], dim=2), made.latents)
+    more = list(pipe.extend("a red circle", latents=made.latents, streaming=FIFO, chunks=2, seed=4))
+    assert more[0].is_input and [len(item.frames) for item in more[1:]] == [12, 12]
