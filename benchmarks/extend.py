@@ -99,6 +99,12 @@ def main() -> int:
     parser.add_argument("--out", default=None, help="write the rows and means as JSON here")
     args = parser.parse_args()
 
+    chunked_only = [flag for flag, given in (("--context", args.context), ("--sinks", args.sinks), ("--window", args.window),
+                                             ("--chunk", args.chunk != 3 or None), ("--seam-frames", args.seam_frames != 8 or None))
+                    if given is not None]
+    if args.method == "fifo" and chunked_only:
+        parser.error(f"{chunked_only[0]} is an option of --method chunked")
+
     import vidlong.extend
     from vidlong import DiagonalDenoising, Streaming, load_pipeline
     from vidlong.eval.runner import DEFAULT_PROMPTS

@@ -110,15 +110,3 @@ def diagonal_frames(queue: torch.Tensor, sigmas: torch.Tensor, window: int, velo
         queue = torch.cat([moved[:, :, 1:], new_noise().to(queue)], dim=2)
         yield out[-1]
 
-
-def diagonal_denoise(queue: torch.Tensor, sigmas: torch.Tensor, window: int, velocity: Velocity, frames: int,
-                     new_noise: Callable[[], torch.Tensor], sink: Optional[torch.Tensor] = None,
-                     on_frame: Optional[Callable[[int], None]] = None, lookahead: bool = False) -> torch.Tensor:
-    """`frames` clean latent frames ``[1, C, frames, h, w]`` of `diagonal_frames` (its arguments), with
-    `on_frame` called with the count of frames out after each one (progress, or a stop)."""
-    out = []
-    for done, frame in enumerate(itertools.islice(diagonal_frames(queue, sigmas, window, velocity, new_noise, sink, lookahead), frames), 1):
-        out.append(frame)
-        if on_frame is not None:
-            on_frame(done)
-    return torch.cat(out, dim=2) if out else queue[:, :, :0]

@@ -3,6 +3,7 @@ the exact flow-matching velocity in float64, and the sampler on every Wan pipeli
 here): it starts from the pipeline's own native video, runs past the RoPE table, and is refused where
 it cannot run."""
 import dataclasses
+import itertools
 
 import pytest
 import torch
@@ -10,7 +11,7 @@ from diffusers import FlowMatchEulerDiscreteScheduler
 
 import vidlong
 from vidlong.generate import GenerateRequest, generate
-from vidlong.schedulers.diagonal import diagonal_denoise, queue_segments, queue_sigmas, queue_source, start_queue
+from vidlong.schedulers.diagonal import diagonal_frames, queue_segments, queue_sigmas, queue_source, start_queue
 from tiny_pipeline import KINDS, NATIVE_LATENT_FRAMES as NATIVE, save_tiny_pipeline
 
 IMAGE_KINDS = ("i2v", "i2v-a14b", "ti2v-i2v")
@@ -48,8 +49,8 @@ def test_the_queue_makes_the_video_whose_exact_velocity_it_is_given(sink, lookah
         return (noise - video)[:, :, k]
 
     tail = iter(range(skip + levels, skip + frames + levels))
-    made = diagonal_denoise(queue, sigmas, window, velocity, frames, lambda: noise[:, :, next(tail)][:, :, None],
-                            sink=video[:, :, :sink] if sink else None, lookahead=lookahead)
+    made = torch.cat(list(itertools.islice(diagonal_frames(queue, sigmas, window, velocity, lambda: noise[:, :, next(tail)][:, :, None],
+                                                           sink=video[:, :, :sink] if sink else None, lookahead=lookahead), frames)), dim=2)
     assert len(calls) == (2 if lookahead else 1) * partitions * frames
     if sink:
         assert all(k[:sink] == list(range(sink)) for k in calls)
@@ -76,7 +77,7 @@ def test_a_timeline_segment_inside_the_queue_starts_it_from_its_own_video():
 
 def test_a_queue_and_sigmas_that_disagree_are_refused():
     with pytest.raises(ValueError, match="multiple of window"):
-        diagonal_denoise(torch.zeros(1, 1, 5, 1, 1), torch.linspace(0, 1, 6), 2, None, 1, None)
+        next(diagonal_frames(torch.zeros(1, 1, 5, 1, 1), torch.linspace(0, 1, 6), 2, None, None))
 
 
 @pytest.fixture(scope="module")

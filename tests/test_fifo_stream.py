@@ -89,10 +89,34 @@ def test_a_fifo_extension_keeps_the_input_and_starts_the_queue_from_its_last_win
     assert np.array_equal(from_frames[0].frames, made.frames) and started[2].shape[2] == NATIVE
 
 
+def test_an_extension_draws_its_own_noise_and_takes_its_sink_from_the_videos_first_frame(folders, monkeypatch):
+    """Extending a video with the seed it was made with draws other queue noise than it did (the
+    continuation does not retrace its draws); from a video file longer than the encoded tail, the sink is
+    the video's first pixel frame encoded alone."""
+    pipe = vidlong.load_pipeline(folders["wan2.1"], device="cpu")
+    starts = []
+    real = diagonal_module.start_queue
+    monkeypatch.setattr(diagonal_module, "start_queue", lambda first, sigmas, noise, skip: starts.append((first.cpu(), noise.cpu()))
+                        or real(first, sigmas, noise, skip))
+    stream = list(pipe.stream("a red circle", streaming=FIFO, chunks=4, seed=3))
+    latents = torch.cat([item.latents for item in stream], dim=2)
+    frames = np.concatenate([item.frames for item in stream])
+    list(pipe.extend("a red circle", latents=latents, streaming=FIFO, chunks=1, seed=3))
+    assert not torch.equal(starts[0][1], starts[1][1])
+    list(pipe.extend("a red circle", video=frames, streaming=FIFO, chunks=1, seed=3))  # 45 frames: more than the tail
+    alone = pipe.stream_encode(torch.from_numpy(frames[:1]).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0).float().cpu()
+    assert torch.equal(starts[2][0][:, :, :1], alone)
+
+
 def test_fifo_streams_refuse_what_they_do_not_take(folders, image_path):
     pipe = vidlong.load_pipeline(folders["wan2.1"], device="cpu")
     with pytest.raises(vidlong.VidlongError, match="streams one prompt"):
         pipe.stream("0:a red circle; 2:a blue square", streaming=FIFO, chunks=4)
+    with pytest.raises(vidlong.VidlongError, match="a timeline in seconds is for vidlong generate --method fifo"):
+        pipe.stream("0s: a red circle; 1s: a blue square", streaming=FIFO, chunks=4)
+    assert pipe.stream("0:a red circle", streaming=FIFO, chunks=1).prompt == "a red circle"  # as the chunked stream reads it
+    with pytest.raises(vidlong.VidlongError, match="follows one prompt"):
+        pipe.stream("a red circle", streaming=FIFO, chunks=4).switch_prompt("a blue square")
     with pytest.raises(vidlong.VidlongError, match="leaves no frame of the native window"):
         pipe.stream("a red circle", streaming=vidlong.DiagonalDenoising(sink=NATIVE), chunks=1)
     with pytest.raises(vidlong.VidlongError, match="streaming= takes a vidlong.Streaming or a vidlong.DiagonalDenoising"):

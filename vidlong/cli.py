@@ -278,8 +278,10 @@ def _streaming_config(args):
         given = [flag for flag, name in CHUNKED_OPTIONS.items() if getattr(args, name, None) is not None] + \
             (["--no-recache"] if args.no_recache else [])
         if given:
-            raise VidlongError(f"{given[0]} sets --method chunked; --method fifo keeps one sink frame and runs the model's "
-                               f"native window over a queue of {DiagonalDenoising().partitions} windows: drop {given[0]}")
+            flag = "--no-keep-sinks" if given[0] == "--keep-sinks" and args.keep_sinks is False else given[0]
+            raise VidlongError(f"{flag} is an option of --method chunked; --method fifo keeps one sink frame, runs the "
+                               f"model's native window over a queue of {DiagonalDenoising().partitions} windows and starts "
+                               f"from a native video of the model's steps: drop {flag}")
         return DiagonalDenoising()
     given = dict(chunk=args.chunk, sinks=args.sinks, window=args.window, steps=args.steps, context=args.context,
                  first_chunk=getattr(args, "first_chunk", None), sampler=args.sampler, timesteps=_timesteps(args.timesteps),
@@ -368,12 +370,12 @@ def _stream_settings(args, pipe, stream, prompt: str) -> dict:
 
 def _check_prompts(prompt: str, streaming, chunks) -> None:
     """A stream's prompt schedule against its `chunks` (None: unbounded); one prompt for a diagonal stream."""
-    from .fifo_stream import check_one_prompt
+    from .fifo_stream import one_prompt
     from .methods import DiagonalDenoising
     from .schedulers.stream import check_prompt_starts, parse_prompt_schedule
 
     if isinstance(streaming, DiagonalDenoising):
-        check_one_prompt(prompt)
+        one_prompt(prompt)
     check_prompt_starts(parse_prompt_schedule(prompt), chunks)
 
 

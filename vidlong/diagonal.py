@@ -92,7 +92,7 @@ def diagonal_stream(pipe, first: torch.Tensor, prompt: str, config: DiagonalDeno
     first `config.sink_frames` frames (the sink), then one frame per queue iteration. The queue starts
     from `first`'s next frames, noised (its last frame past its end): the native video, or for a prompt
     timeline whose later segments start inside the queue, `generate`'s `queue_source` of the segments'
-    own native videos; an extension's last frames (`vidlong.diagonal_stream`). Time and memory per frame
+    own native videos; an extension's last frames (`vidlong.fifo_stream`). Time and memory per frame
     are flat. Close the iterator to remove a timeline's hooks before it ends.
 
     Args:

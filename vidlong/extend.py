@@ -29,11 +29,14 @@ class ExtensionPrefix:
         latents: normalised latents ``[1, C, F, h, w]`` whose last frames fill the caches.
         history: latents the streaming decoder replays first (the input's own decode history).
         frames: uint8 ``[T, H, W, 3]`` the output starts with, or None to use the decoded `history`.
+        start: the video's first latent frames ``[1, C, k, h, w]`` where `latents` hold only its tail
+            (diagonal denoising's sink, `vidlong.fifo_stream`), else None (`latents` start with them).
     """
 
     latents: torch.Tensor
     history: torch.Tensor
     frames: Optional[np.ndarray] = None
+    start: Optional[torch.Tensor] = None
 
     def cache_latents(self, frames: int) -> torch.Tensor:
         """The last `frames` latent frames (fewer if the input is shorter)."""
@@ -181,6 +184,8 @@ def extension_context(spec, streaming) -> int:
 def extension_prefix(pipe, streaming, video: Optional[np.ndarray] = None,
                      latents: Optional[torch.Tensor] = None) -> ExtensionPrefix:
     """The `ExtensionPrefix` of `video` (uint8 ``[T, H, W, 3]``) or of saved `latents` for `pipe`."""
+    from .methods import DiagonalDenoising
+
     check_extension_source(video, latents)
     video = None if video is None else as_video_frames(video)
     spec, geometry = pipe.spec, pipe.geometry()
@@ -193,9 +198,17 @@ def extension_prefix(pipe, streaming, video: Optional[np.ndarray] = None,
         return ExtensionPrefix(latents=latents, history=latents, frames=video)
     check_video_for_model(video, geometry)
     tail = video[-tail_pixel_frames(len(video), max(1, context) + ENCODE_WARMUP, spec.temporal_ratio):]
-    pixels = torch.from_numpy(np.ascontiguousarray(tail)).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
-    encoded = pipe.stream_encode(pixels).float().cpu()
-    return ExtensionPrefix(latents=encoded, history=encoded, frames=video)
+    encoded = pipe.stream_encode(_pixels(tail)).float().cpu()
+    start = None
+    if isinstance(streaming, DiagonalDenoising) and streaming.sink_frames and len(tail) < len(video):
+        first = video[:tail_pixel_frames(len(video), streaming.sink_frames, spec.temporal_ratio)]  # the sink: encoded alone
+        start = pipe.stream_encode(_pixels(first)).float().cpu()
+    return ExtensionPrefix(latents=encoded, history=encoded, frames=video, start=start)
+
+
+def _pixels(frames: np.ndarray) -> torch.Tensor:
+    """uint8 frames ``[T, H, W, 3]`` -> ``[1, 3, T, H, W]`` in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
 
 
 def check_latents_for_model(latents: torch.Tensor, geometry: Geometry) -> None:

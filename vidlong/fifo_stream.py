@@ -8,12 +8,11 @@ streaming decoder as it is made.
 
 A stream starts from the model's native video of the prompt (`generate`'s, seed for seed), so it is
 ``vidlong generate --method fifo`` made and shown chunk by chunk: the same latents, bit for bit. An
-extension starts from its input instead: the sink is the input's first latent frame (the video's first
-frame for saved latents of a whole video; for a video file, the first frame of its encoded tail) and
-the queue starts from its last ``native - sink`` latent frames, noised to their levels, as it would
+extension starts from its input instead: the sink is the video's first latent frame (saved latents' first
+frame; for a video file, its first pixel frame encoded alone, the same latent) and the queue starts from its last ``native - sink`` latent frames, noised to their levels, as it would
 start from a native video. The queue's first iterations make those input frames again; they are
 dropped (the output keeps the input's own frames) and the first frame past the input is the first new
-one. Units: latent frames unless named pixel. (Imported before any model loads: the CLI's checks; the
+one. Its queue noise is drawn from a seed mixed from the given one (`extension_seed`). Units: latent frames unless named pixel. (Imported before any model loads: the CLI's checks; the
 streaming machinery, which imports diffusers, is imported where it runs.)
 """
 from __future__ import annotations
@@ -41,13 +40,32 @@ def chunk_layout(streaming):
     return CHUNKS if isinstance(streaming, DiagonalDenoising) else streaming
 
 
-def check_one_prompt(prompt: str) -> None:
-    """A one-line error for a prompt schedule: a diagonal stream follows one prompt."""
+def one_prompt(prompt: str) -> str:
+    """The one prompt of `prompt` (a one-entry schedule ``"0:a red ball"`` gives ``"a red ball"``), or a
+    one-line error for a schedule or a timeline in seconds: a diagonal stream follows one prompt."""
     from .schedulers.stream import parse_prompt_schedule
+    from .schedulers.timeline import parse_prompt_timeline
 
-    if len(parse_prompt_schedule(prompt)) > 1:
+    try:
+        timeline = len(parse_prompt_timeline(prompt)) > 1
+    except VidlongError:  # a chunk schedule, which is no timeline
+        timeline = False
+    if timeline:
+        raise VidlongError(f"{named('method')} fifo streams one prompt; a timeline in seconds is for vidlong generate "
+                           "--method fifo (one video in one go), a chunk schedule for --method chunked")
+    schedule = parse_prompt_schedule(prompt)
+    if len(schedule) > 1:
         raise VidlongError(f"{named('method')} fifo streams one prompt; a prompt schedule needs {named('method')} chunked "
                            "(or vidlong generate --method fifo with a timeline \"0s: ...; 4s: ...\")")
+    return schedule[0][1]
+
+
+def extension_seed(seed: int) -> int:
+    """The seed of an extension's queue noise, mixed from (`seed`, "extend"): a video made with `seed` and its
+    extension with `seed` draw different noise, so the continuation does not retrace the video's own draws."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([int(seed), 0x657874]).generate_state(1)[0])
 
 
 class DiagonalStreamer:
@@ -81,9 +99,11 @@ class DiagonalStreamer:
             raise VidlongError(f"{named('negative_prompt')} must be text, got {type(negative_prompt).__name__}")
         if not isinstance(prompt, str) or not prompt.strip():
             raise VidlongError("the prompt is empty; describe what the stream should show")
-        check_one_prompt(prompt)
+        if prefix is not None and prefix.latents.shape[2] < config.sink_frames:
+            raise VidlongError(f"an extension by diagonal denoising with DiagonalDenoising sink {config.sink} needs at least "
+                               f"{config.sink_frames} latent frames of input, got {prefix.latents.shape[2]}; use sink=True")
         spec = pipe.spec
-        self.pipe, self.prompt, self.config, self.chunks, self.prefix = pipe, prompt.strip(), config, chunks, prefix
+        self.pipe, self.prompt, self.config, self.chunks, self.prefix = pipe, one_prompt(prompt), config, chunks, prefix
         self.guidances = resolve_guidance(spec, guidance, guidance_2)
         self.seed, self.negative_prompt = int(seed), negative_prompt
         self.height, self.width = height or spec.height, width or spec.width
@@ -97,6 +117,13 @@ class DiagonalStreamer:
         return dict(method="fifo", partitions=self.config.partitions, sink=self.config.sink_frames,
                     lookahead=self.config.lookahead, chunk=CHUNK,
                     native_steps=None if self.prefix is not None else self.pipe.spec.num_inference_steps)
+
+    def switch_prompt(self, prompt: str) -> int:
+        """Refused: a diagonal stream follows one prompt."""
+        raise VidlongError("a stream by diagonal denoising (DiagonalDenoising) follows one prompt; switching prompts "
+                           "needs the chunked method (streaming=vidlong.Streaming())")
+
+    follow_timeline = switch_prompt
 
     def __iter__(self) -> Iterator:
         """The chunks, once (as `vidlong.streaming.VideoStreamer`); the methods applied to the pipeline are set
@@ -125,11 +152,12 @@ class DiagonalStreamer:
         return generate(self.pipe, request).latents
 
     def _source(self) -> tuple[torch.Tensor, int]:
-        """An extension's (first video ``[1, C, sink + tail, h, w]``, tail frames to drop): the prefix's
-        first `sink` latent frames, then its last ``native - sink`` (fewer for a shorter input)."""
+        """An extension's (first video ``[1, C, sink + tail, h, w]``, tail frames to drop): the video's first
+        `sink` latent frames (`ExtensionPrefix.start`), then its last ``native - sink`` (fewer for a shorter input)."""
         latents, skip = self.prefix.latents, self.config.sink_frames
+        start = self.prefix.start if self.prefix.start is not None else latents[:, :, :skip]
         tail = latents[:, :, max(skip, latents.shape[2] - self.config.window(self.pipe.spec.native_frames)):]
-        return torch.cat([latents[:, :, :skip], tail], dim=2), tail.shape[2]
+        return torch.cat([start[:, :, :skip], tail], dim=2), tail.shape[2]
 
     @torch.no_grad()
     def _chunks(self, first: Optional[torch.Tensor], start: float) -> Iterator:
@@ -145,7 +173,8 @@ class DiagonalStreamer:
             yield StreamChunk(-1, frames, self.prompt, time.perf_counter() - start, self.prefix.history, is_input=True)
             start = time.perf_counter()
             drop += self.config.sink_frames  # the sink and the input's frames made again: the input keeps its own
-        made = diagonal_stream(pipe, first, self.prompt, self.config, self.negative_prompt, self.guidances, self.seed)
+        seed = self.seed if self.prefix is None else extension_seed(self.seed)
+        made = diagonal_stream(pipe, first, self.prompt, self.config, self.negative_prompt, self.guidances, seed)
         with contextlib.closing(made):
             for index in itertools.count() if self.chunks is None else range(self.chunks):
                 latents = torch.cat([next(made) for _ in range(drop + CHUNK)][drop:], dim=2)
