@@ -79,7 +79,7 @@ class DiagonalStreamer:
         chunks: how many chunks of new video; None streams until the consumer stops iterating.
         guidance, guidance_2, seed, height, width, negative_prompt: as for `generate` (None: the model's).
         image: refused (text-to-video only; it is here so the message says so).
-        prefix: an `vidlong.extend.ExtensionPrefix` to continue (its frames come first).
+        prefix: a `vidlong.extend.ExtensionPrefix` to continue (its frames come first).
         seam_frames: an extension's seam blend (`SeamBlend`) over this many new pixel frames (0: off).
     """
 
@@ -116,7 +116,8 @@ class DiagonalStreamer:
         """What the stream's .json sidecar records of its method."""
         return dict(method="fifo", partitions=self.config.partitions, sink=self.config.sink_frames,
                     lookahead=self.config.lookahead, chunk=CHUNK,
-                    native_steps=None if self.prefix is not None else self.pipe.spec.num_inference_steps)
+                    native_steps=None if self.prefix is not None else self.pipe.spec.num_inference_steps,
+                    seam_frames=self.seam_frames if self.prefix is not None else None)
 
     def switch_prompt(self, prompt: str) -> int:
         """Refused: a diagonal stream follows one prompt."""
