@@ -97,7 +97,9 @@ class DiagonalStreamer:
         check_second_expert(guidance_2, limits)
         if not isinstance(negative_prompt, str):
             raise VidlongError(f"{named('negative_prompt')} must be text, got {type(negative_prompt).__name__}")
-        if not isinstance(prompt, str) or not prompt.strip():
+        if not isinstance(prompt, str):
+            raise VidlongError(f"{named('prompt')} must be text, got {type(prompt).__name__}")
+        if not prompt.strip():
             raise VidlongError("the prompt is empty; describe what the stream should show")
         if prefix is not None and prefix.latents.shape[2] < config.sink_frames:
             raise VidlongError(f"an extension by diagonal denoising with DiagonalDenoising sink {config.sink} needs at least "

@@ -311,7 +311,7 @@ class VidlongPipelineMixin:
             fps: the input's frame rate, which `seconds` of new video are counted in (default: the model's).
         """
         from .extend import extension_prefix, read_input_video
-        from .fifo_stream import chunk_layout
+        from .fifo_stream import chunk_layout, one_prompt
         from .methods import DiagonalDenoising
         from .schedulers.stream import stream_chunk_count
         from .validate import check_diagonal_stream, check_finite, check_sampling, limits_for_pipeline
@@ -327,6 +327,8 @@ class VidlongPipelineMixin:
             fps = fps or file_fps
         if isinstance(streaming, DiagonalDenoising):  # refused before the input is encoded
             check_diagonal_stream(streaming, limits_for_pipeline(self))
+            if isinstance(prompt, str):  # (not text: refused by the streamer, in one line)
+                one_prompt(prompt)
         prefix = extension_prefix(self, streaming, video=video, latents=latents)
         chunks = stream_chunk_count(self.spec, chunk_layout(streaming), chunks, seconds, input_fps=fps or self.spec.fps)
         return _streamer(streaming)(self, prompt, streaming, chunks=chunks, prefix=prefix, **kwargs)
