@@ -37,13 +37,15 @@ def test_a_fifo_stream_is_generates_fifo_video_chunk_by_chunk(folders, kind):
     for expert in pipe.experts():
         expert.register_forward_pre_hook(lambda *_: forwards.__setitem__(0, forwards[0] + 1))
     per_chunk, before = [], 0
-    items = []
+    items, decodes = [], []
+    pipe.decode_uint8 = lambda *args, **kwargs: decodes.append(1)  # the whole-video decode, which a stream has no use for
     for item in pipe.stream("a red circle", streaming=FIFO, chunks=chunks, seed=3):
         items.append(item)
         per_chunk.append(forwards[0] - before)
         before = forwards[0]
     latents = torch.cat([item.latents for item in items], dim=2)
     assert torch.equal(latents, made.latents)
+    assert not decodes, "the stream decoded its native video as a whole, besides its streaming decode"
     assert [len(item.frames) for item in items] == [9] + [12] * (chunks - 1) and [i.index for i in items] == list(range(chunks))
     frames = np.concatenate([item.frames for item in items])
     assert np.abs(frames.astype(int) - made.frames.astype(int)).max() <= 1  # the streaming decoder, to rounding

@@ -152,7 +152,7 @@ class DiagonalStreamer:
                                   guidance=self.guidances[0], guidance_2=self.guidances[1] if
                                   len(self.pipe.experts()) == 2 else None, height=self.height, width=self.width,
                                   seed=self.seed, negative_prompt=self.negative_prompt)
-        return generate(self.pipe, request).latents
+        return generate(self.pipe, request, decode=False).latents  # the stream decodes its own frames
 
     def _source(self) -> tuple[torch.Tensor, int]:
         """An extension's (first video ``[1, C, sink + tail, h, w]``, tail frames to drop): the video's first

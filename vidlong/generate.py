@@ -60,11 +60,11 @@ class GenerateRequest:
 
 @dataclass
 class GenerateResult:
-    """frames: uint8 ``[T, H, W, 3]`` pixel frames; settings: every setting used (JSON-ready; ``ratio`` is the
+    """frames: uint8 ``[T, H, W, 3]`` pixel frames (None from ``generate(..., decode=False)``); settings: every setting used (JSON-ready; ``ratio`` is the
     length made, whole latent frames over the native window, ``ratio_requested`` the one asked for);
     latents: the final normalised latents ``[1, C, F, h, w]`` (for `--save-latents`)."""
 
-    frames: np.ndarray
+    frames: Optional[np.ndarray]
     settings: dict
     latents: Optional[torch.Tensor] = None
 
@@ -168,13 +168,15 @@ def _described(methods) -> list[dict]:
     return [{"name": type(m).__name__, **dataclasses.asdict(m)} for m in methods]
 
 
-def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None) -> GenerateResult:
+def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None, decode: bool = True) -> GenerateResult:
     """Generate the video of `request` with `pipe` (a vidlong pipeline, text- or image-to-video).
 
     The request's methods are applied for this call only, even on error; methods the caller applied to
     `pipe` before are set aside for it and put back afterwards.
     `progress(stage, done, total)` is called before the prompt is encoded, after each denoising step
     and before each latent frame is decoded; one that raises (`vidlong.errors.Stopped`) ends the run there.
+    With ``decode=False`` a pipeline that decodes in chunks (Wan) returns the latents alone (``frames`` None):
+    a caller that decodes them itself (a fifo stream's streaming decoder) saves the whole-video decode.
     """
     from .diagonal import diagonal_latents
     from .hooks import set_aside
@@ -272,7 +274,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                                          (guidance, guidance_2), request.seed, condition,
                                          on_frame=lambda done: report("denoise", steps_before_queue + done, total_steps))
                 final["latents"] = video
-        frames = pipe.decode_uint8(video) if chunked else (np.clip(video[0], 0, 1) * 255).round().astype(np.uint8)
+        frames = (None if not decode else pipe.decode_uint8(video)) if chunked else (np.clip(video[0], 0, 1) * 255).round().astype(np.uint8)
     finally:
         decoding.remove()
         for transformer in pipe.experts():
@@ -281,7 +283,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     report("decode", n_latent, n_latent)
     settings = dict(
         dataclasses.asdict(request), model=spec.name, native_frames=spec.native_frames, latent_frames=n_latent,
-        pixel_frames=int(frames.shape[0]), ratio=n_latent / spec.native_frames,
+        pixel_frames=pixel_frames(n_latent, spec.temporal_ratio) if frames is None else int(frames.shape[0]), ratio=n_latent / spec.native_frames,
         ratio_requested=None if request.frames is not None else request.ratio, height=height, width=width,
         steps=steps, guidance=guidance, guidance_2=guidance_2 if len(pipe.experts()) == 2 else None, noise=noise, fps=float(spec.fps),
         methods=_described(methods if diagonal is None else (diagonal,)),
