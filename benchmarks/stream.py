@@ -27,6 +27,15 @@ import torch
 from common import print_table
 
 
+def wan13b_transformer():
+    """A Wan2.1-1.3B-shaped transformer with random weights (seed 0), bf16, on CUDA."""
+    from diffusers import WanTransformer3DModel
+
+    torch.manual_seed(0)
+    return WanTransformer3DModel(num_attention_heads=12, attention_head_dim=128, num_layers=30, ffn_dim=8960,
+                                 text_dim=4096).to("cuda", torch.bfloat16).eval()
+
+
 def wan13b_chunks(chunks: int, steps: int, height: int, width: int, sinks: int = 3, window: int = 15,
                   decode: bool = False, overlap: bool = False, compile: bool = False,
                   contiguous_decoder: bool = False, phases: list = None):
@@ -39,15 +48,13 @@ def wan13b_chunks(chunks: int, steps: int, height: int, width: int, sinks: int =
     decoder keeps its weights' own layout instead of the streaming decoder's CUDA default (channels-last
     during each decode: cuDNN's NDHWC convolutions). Without `overlap`, each chunk's (transformer,
     decode) seconds by CUDA events are appended to `phases`."""
-    from diffusers import AutoencoderKLWan, WanTransformer3DModel
+    from diffusers import AutoencoderKLWan
 
     from vidlong import apply
     from vidlong.attention.stream_attention import StreamContext
     from vidlong.vae_stream import StreamingWanDecoder
 
-    torch.manual_seed(0)
-    model = WanTransformer3DModel(num_attention_heads=12, attention_head_dim=128, num_layers=30, ffn_dim=8960,
-                                  text_dim=4096).to("cuda", torch.bfloat16).eval()
+    model = wan13b_transformer()
     ctx = StreamContext(sinks=sinks, window=window)
     apply(model, native_frames=sinks + window + 3, stream=ctx)
     vae = AutoencoderKLWan().to("cuda", torch.bfloat16).eval() if decode else None
@@ -101,14 +108,12 @@ def wan13b_fifo_chunks(chunks: int, height: int, width: int, decode: bool = Fals
     partitions, batch 2 with classifier-free guidance; with `decode`, a Wan2.1-shaped VAE decodes each
     chunk. The queue's bookkeeping (a few tensor copies) is left out. (transformer, decode) seconds per
     chunk by CUDA events go to `phases`."""
-    from diffusers import AutoencoderKLWan, WanTransformer3DModel
+    from diffusers import AutoencoderKLWan
 
     from vidlong import DiagonalDenoising
     from vidlong.vae_stream import StreamingWanDecoder
 
-    torch.manual_seed(0)
-    model = WanTransformer3DModel(num_attention_heads=12, attention_head_dim=128, num_layers=30, ffn_dim=8960,
-                                  text_dim=4096).to("cuda", torch.bfloat16).eval()
+    model = wan13b_transformer()
     decoder = StreamingWanDecoder(AutoencoderKLWan().to("cuda", torch.bfloat16).eval()) if decode else None
     batch, partitions = 2 if guidance else 1, DiagonalDenoising().partitions
     text = torch.randn(batch, 512, 4096, device="cuda", dtype=torch.bfloat16)
