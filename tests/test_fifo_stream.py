@@ -22,7 +22,7 @@ FIFO = vidlong.DiagonalDenoising()
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
-    return {kind: save_tiny_pipeline(tmp_path_factory.mktemp(kind), kind) for kind in ("wan2.1", "wan2.2", "i2v")}
+    return {kind: save_tiny_pipeline(tmp_path_factory.mktemp(kind), kind) for kind in ("wan2.1", "wan2.2", "i2v", "ti2v-i2v")}
 
 
 @pytest.mark.parametrize("kind", ["wan2.1", "wan2.2"])
@@ -124,10 +124,43 @@ def test_fifo_streams_refuse_what_they_do_not_take(folders, image_path):
     with pytest.raises(vidlong.VidlongError, match="streaming= takes a vidlong.Streaming or a vidlong.DiagonalDenoising"):
         pipe.stream("a red circle", streaming="fifo", chunks=1)
     i2v = vidlong.load_pipeline(folders["i2v"], device="cpu")
-    with pytest.raises(vidlong.VidlongError, match="fifo streams and extends text-to-video models"):
-        i2v.stream("a red circle", streaming=FIFO, chunks=1, image=str(image_path))
-    with pytest.raises(vidlong.VidlongError, match="fifo streams and extends text-to-video models"):
-        i2v.extend("a red circle", video=np.zeros((5, 32, 32, 3), np.uint8), streaming=FIFO, chunks=1)
+    with pytest.raises(vidlong.VidlongError, match="this model is image-to-video"):
+        i2v.stream("a red circle", streaming=FIFO, chunks=1)
+    with pytest.raises(vidlong.VidlongError, match="the sink is the image's frame"):
+        i2v.stream("a red circle", streaming=vidlong.DiagonalDenoising(sink=False), chunks=1, image=str(image_path))
+    with pytest.raises(vidlong.VidlongError, match="pass one uint8 RGB frame"):
+        i2v.stream("a red circle", streaming=FIFO, chunks=1, image=np.zeros((32, 32), np.uint8))
+
+
+@pytest.mark.parametrize("kind", ["i2v", "ti2v-i2v"])
+def test_an_image_to_video_fifo_stream_is_generates_and_extends_from_the_inputs_first_frame(folders, image_path, kind, monkeypatch,
+                                                                                          tmp_path):
+    """Image-to-video (Wan2.1 I2V with CLIP; TI2V-5B's image latent as frame 0): the stream's latents are
+    `generate --method fifo --image`'s, bit for bit, with the image given as a path or as a PIL image; an
+    extension's windows carry the input's first frame as their image."""
+    from PIL import Image
+
+    pipe = vidlong.load_pipeline(folders[kind], device="cpu")
+    made = generate(pipe, GenerateRequest(prompt="a red circle", frames=pixel_frames(3 * CHUNK), method="fifo", seed=2,
+                                          image=str(image_path)))
+    with Image.open(image_path) as image:
+        items = list(pipe.stream("a red circle", streaming=FIFO, chunks=3, seed=2, image=image.copy()))
+    assert torch.equal(torch.cat([item.latents for item in items], dim=2), made.latents)
+    from vidlong import image_condition
+
+    images, real = [], image_condition.ImageCondition
+    monkeypatch.setattr(image_condition, "ImageCondition", type("Recorded", (real,), dict(
+        __init__=lambda self, pipe, image, *a: images.append(image) or real.__init__(self, pipe, image, *a))))
+    frames = np.concatenate([item.frames for item in items])
+    more = list(pipe.extend("a red circle", video=frames, streaming=FIFO, chunks=2, seed=4))
+    assert more[0].is_input and np.array_equal(more[0].frames, frames) and [len(i.frames) for i in more[1:]] == [12, 12]
+    assert np.array_equal(np.asarray(images[0]), frames[0])
+    out = tmp_path / "i2v.mp4"  # the CLI: --image for a stream, none for an extension
+    assert main(["stream", "--model", str(folders[kind]), "--prompt", "a red circle", "--image", str(image_path),
+                 "--method", "fifo", "--chunks", "1", "--out", str(out)]) == 0
+    assert main(["extend", "--model", str(folders[kind]), "--video", str(out), "--prompt", "a red circle", "--method", "fifo",
+                 "--chunks", "1", "--out", str(tmp_path / "longer.mp4")]) == 0
+    assert len(read_video(tmp_path / "longer.mp4")[0]) == 9 + 12
 
 
 def test_fifo_stream_and_extend_cli(folders, tmp_path):

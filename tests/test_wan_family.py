@@ -300,3 +300,20 @@ def test_generates_latents_are_the_ones_its_frames_decode_from(folders, image_pa
     result = generate(pipe, GenerateRequest(prompt="a red circle", ratio=2, steps=2,
                                             image=str(image_path) if kind in IMAGE_KINDS else None))
     assert np.array_equal(pipe.decode_uint8(result.latents), result.frames)
+
+
+def test_generate_takes_the_image_as_a_path_a_pil_image_or_a_frame(folders, image_path):
+    """From Python the first frame may be a path, a PIL image or a uint8 frame: the same video; the settings
+    record the path, or "in memory"."""
+    from vidlong.generate import GenerateRequest, generate
+
+    pipe = vidlong.load_pipeline(folders["i2v"])
+    with Image.open(image_path) as opened:
+        image = opened.convert("RGB")
+    made = [generate(pipe, GenerateRequest(prompt="a red circle", steps=1, image=given))
+            for given in (str(image_path), image, np.asarray(image))]
+    assert all(torch.equal(m.latents, made[0].latents) for m in made[1:])
+    assert [m.settings["image"] for m in made] == [str(image_path), "in memory", "in memory"]
+    json.dumps(made[1].settings)
+    with pytest.raises(vidlong.VidlongError, match=r"image \(--image\) is a float32 array"):
+        generate(pipe, GenerateRequest(prompt="a red circle", image=np.zeros((32, 32, 3), np.float32)))

@@ -72,7 +72,7 @@ def _check_model(args) -> Path:
         check_offload(args.offload, device)
     check_compile(args.compile, folder, getattr(args, "offload", None))
     task = pipeline_task(folder)
-    if args.command != "generate" and args.method == "fifo":  # before --image: fifo streams text-to-video only
+    if args.command != "generate" and args.method == "fifo":
         check_diagonal_stream(_streaming_config(args), limits_for_folder(folder))
     elif args.command != "generate":
         streaming, spec = _streaming_config(args), spec_for_folder(folder)

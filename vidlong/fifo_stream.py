@@ -70,7 +70,9 @@ def extension_seed(seed: int) -> int:
 
 class DiagonalStreamer:
     """One stream or extension by diagonal denoising; iterate it for `vidlong.streaming.StreamChunk`s of `CHUNK` latent
-    frames. Text-to-video Wan models, one prompt.
+    frames. Wan models, one prompt; image-to-video ones as `generate` makes them by diagonal denoising (the
+    sink is the image's frame and every window carries the image condition at its position 0), an
+    extension's image being the input's first frame, where its sink comes from.
 
     Args:
         pipe: a vidlong Wan text-to-video pipeline (one or two experts).
@@ -78,7 +80,8 @@ class DiagonalStreamer:
         config: the `DiagonalDenoising` settings (sink, partitions, lookahead).
         chunks: how many chunks of new video; None streams until the consumer stops iterating.
         guidance, guidance_2, seed, height, width, negative_prompt: as for `generate` (None: the model's).
-        image: refused (text-to-video only; it is here so the message says so).
+        image: the first frame for an image-to-video pipeline (`load_image`: a PIL image, uint8 ``[H, W, 3]``
+            frame or file path); an extension takes the input's first frame instead.
         prefix: a `vidlong.extend.ExtensionPrefix` to continue (its frames come first).
         seam_frames: an extension's seam blend (`SeamBlend`) over this many new pixel frames (0: off).
     """
@@ -87,12 +90,13 @@ class DiagonalStreamer:
                  guidance: Optional[float] = None, guidance_2: Optional[float] = None, seed: int = 0,
                  height: Optional[int] = None, width: Optional[int] = None, negative_prompt: str = "",
                  prefix=None, image=None, seam_frames: int = Streaming().seam_frames):
-        from .generate import check_task, resolve_guidance
+        from .generate import check_task, load_image, resolve_guidance
         from .validate import check_diagonal_stream, check_sampling, check_second_expert, limits_for_pipeline
 
         limits = limits_for_pipeline(pipe)
         check_diagonal_stream(config, limits, height, width)
-        check_task(limits.task, image is not None)
+        if prefix is None:  # an extension's image is its first frame
+            check_task(limits.task, image is not None)
         check_sampling(guidance, guidance_2, seed)
         check_second_expert(guidance_2, limits)
         if not isinstance(negative_prompt, str):
@@ -112,6 +116,7 @@ class DiagonalStreamer:
         if prefix is not None:
             self.height, self.width = prefix.pixel_size(pipe.geometry().spatial)
         self.seam_frames = seam_frames
+        self.image = None if image is None else load_image(image)
         self.started = False
 
     def settings(self) -> dict:
@@ -151,7 +156,7 @@ class DiagonalStreamer:
         request = GenerateRequest(prompt=self.prompt, frames=pixel_frames(spec.native_frames, spec.temporal_ratio),
                                   guidance=self.guidances[0], guidance_2=self.guidances[1] if
                                   len(self.pipe.experts()) == 2 else None, height=self.height, width=self.width,
-                                  seed=self.seed, negative_prompt=self.negative_prompt)
+                                  seed=self.seed, negative_prompt=self.negative_prompt, image=self.image)
         return generate(self.pipe, request, decode=False).latents  # the stream decodes its own frames
 
     def _source(self) -> tuple[torch.Tensor, int]:
@@ -162,22 +167,33 @@ class DiagonalStreamer:
         tail = latents[:, :, max(skip, latents.shape[2] - self.config.window(self.pipe.spec.native_frames)):]
         return torch.cat([start[:, :, :skip], tail], dim=2), tail.shape[2]
 
+    def _condition(self, image):
+        """The `ImageCondition` of an image-to-video pipeline's windows (their position 0: the sink), else None."""
+        from .image_condition import ImageCondition
+
+        if self.pipe.task != "i2v":
+            return None
+        return ImageCondition(self.pipe, image, self.height, self.width, self.pipe.spec.native_frames)
+
     @torch.no_grad()
     def _chunks(self, first: Optional[torch.Tensor], start: float) -> Iterator:
         from .diagonal import diagonal_stream
         from .streaming import SeamBlend, StreamChunk, replay, to_uint8
 
         pipe, decoder, seam, drop = self.pipe, self.pipe.stream_decoder(), SeamBlend.off(), 0
+        image = self.image
         if self.prefix is not None:
             first, drop = self._source()
             decoded = replay(decoder, self.prefix.history, CHUNK, keep=self.prefix.frames is None)
             frames = self.prefix.frames if self.prefix.frames is not None else decoded
+            image = frames[0]  # the video's first frame, where the sink comes from (saved latents: the whole video decoded)
             seam = SeamBlend(frames[-1], decoded[-1], self.seam_frames)
             yield StreamChunk(-1, frames, self.prompt, time.perf_counter() - start, self.prefix.history, is_input=True)
             start = time.perf_counter()
             drop += self.config.sink_frames  # the sink and the input's frames made again: the input keeps its own
         seed = self.seed if self.prefix is None else extension_seed(self.seed)
-        made = diagonal_stream(pipe, first, self.prompt, self.config, self.negative_prompt, self.guidances, seed)
+        made = diagonal_stream(pipe, first, self.prompt, self.config, self.negative_prompt, self.guidances, seed,
+                               self._condition(image))
         with contextlib.closing(made):
             for index in itertools.count() if self.chunks is None else range(self.chunks):
                 latents = torch.cat([next(made) for _ in range(drop + CHUNK)][drop:], dim=2)

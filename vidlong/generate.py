@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 import torch
@@ -34,7 +35,9 @@ class GenerateRequest:
         steps, guidance, height, width: None takes the model's defaults.
         seed: random seed.
         negative_prompt: optional negative prompt.
-        image: path of the first frame, for image-to-video models (None for text-to-video).
+        image: the first frame, for image-to-video models (None for text-to-video): the path of a PNG/JPEG
+            file, or from Python a PIL image or uint8 ``[H, W, 3]`` frame (`load_image`; the settings record
+            a path, or "in memory").
         guidance_2: guidance of Wan2.2's low-noise expert; None takes the model's (or `guidance`).
     """
 
@@ -50,7 +53,7 @@ class GenerateRequest:
     height: Optional[int] = None
     width: Optional[int] = None
     negative_prompt: str = ""
-    image: Optional[str] = None
+    image: Optional[Union[str, Any]] = None
     guidance_2: Optional[float] = None
 
     def __post_init__(self):  # NumPy numbers as Python ones, so that the settings stay JSON-ready
@@ -76,15 +79,31 @@ def resolve_guidance(spec, guidance: Optional[float], guidance_2: Optional[float
     return guidance, guidance_2 if guidance_2 is not None else (spec.guidance_scale_2 or guidance)
 
 
-def load_image(path: str):
-    """The RGB image at `path` (PIL), or a one-line error naming the field."""
+def load_image(image):
+    """The first frame as an RGB PIL image, from the path of a PNG/JPEG file, a PIL image or uint8
+    ``[H, W, 3]`` frame; or a one-line error naming the field."""
     from PIL import Image, UnidentifiedImageError
 
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
+            raise VidlongError(f"{named('image')} is a {image.dtype} array of shape {list(image.shape)}; pass one uint8 RGB "
+                               "frame [H, W, 3] (or a PIL image, or the path of a PNG/JPEG file)")
+        return Image.fromarray(image)
+    if not isinstance(image, (str, os.PathLike)):
+        raise VidlongError(f"{named('image')} is a {type(image).__name__}; pass the path of a PNG/JPEG file, a PIL image "
+                           "or a uint8 frame [H, W, 3]")
     try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
+        with Image.open(image) as opened:
+            return opened.convert("RGB")
     except (OSError, UnidentifiedImageError) as err:
-        raise VidlongError(f"{named('image')} {path} is not a readable image ({type(err).__name__}); pass a PNG or JPEG file") from None
+        raise VidlongError(f"{named('image')} {image} is not a readable image ({type(err).__name__}); pass a PNG or JPEG file") from None
+
+
+def has_image(image) -> bool:
+    """Whether an image was given (None and an empty path are none)."""
+    return image is not None and not (isinstance(image, str) and not image)
 
 
 def check_task(task: str, has_image: bool) -> None:
@@ -222,7 +241,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         if progress is not None:
             progress(stage, done, total)
 
-    extra = dict(image=load_image(request.image)) if request.image else {}
+    extra = dict(image=load_image(request.image)) if has_image(request.image) else {}
     if len(pipe.experts()) == 2:
         extra["guidance_scale_2"] = guidance_2
 
@@ -259,7 +278,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
             if diagonal is not None:
                 for transformer in pipe.experts():  # the queue sets its own timeline per window
                     remove_prompt_timeline(transformer)
-                if request.image:
+                if has_image(request.image):
                     condition = ImageCondition(pipe, extra["image"], height, width, spec.native_frames)
                 pieces = [(0, video)]  # (first latent frame, native video) the queue starts from
                 for count, segment in enumerate(queue_segments(starts, made, diagonal.span(made)), start=1):
@@ -293,5 +312,9 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         if len(timeline) > 1 else None,
     )
     settings.pop("frames")
+    if has_image(request.image) and not isinstance(request.image, (str, os.PathLike)):
+        settings["image"] = "in memory"
+    elif request.image is not None:
+        settings["image"] = str(request.image)
     latents_out = final.get("latents")
     return GenerateResult(frames=frames, settings=settings, latents=None if latents_out is None else latents_out.float().cpu())

@@ -24,17 +24,15 @@ class ImageCondition:
 
     Args:
         pipe: an image-to-video vidlong pipeline.
-        image: the first frame (PIL image or uint8 ``[H, W, 3]`` array).
+        image: the first frame (a PIL image, uint8 ``[H, W, 3]`` frame or image file path: `load_image`).
         height, width: pixels of the video.
         frames: the longest window, in latent frames (the native window).
     """
 
     def __init__(self, pipe, image, height: int, width: int, frames: int):
-        import numpy as np
-        from PIL import Image
+        from .generate import load_image
 
-        if isinstance(image, np.ndarray):
-            image = Image.fromarray(image)
+        image = load_image(image)
         self.expand = bool(pipe.config.get("expand_timesteps", False))
         device, spatial = pipe.device, pipe.vae_scale_factor_spatial
         pixels = pipe.video_processor.preprocess(image, height=height, width=width).to(device, dtype=torch.float32)

@@ -31,7 +31,7 @@ import torch
 from . import hooks
 from .attention.stream_attention import StreamContext
 from .errors import VidlongError, named
-from .generate import check_task, resolve_guidance
+from .generate import check_task, load_image, resolve_guidance
 from .image_condition import ImageCondition
 from .methods import Streaming
 from .models import pixel_frames
@@ -181,8 +181,8 @@ class VideoStreamer:
             `guidance_2` is the low-noise expert's).
         prefix: an `ExtensionPrefix` to continue from (its frames come first, its latents fill the
             cache); height and width then follow its latents.
-        image: the first frame (PIL image or uint8 ``[H, W, 3]``) for an image-to-video pipeline; an
-            extension uses the first frame of its context instead.
+        image: the first frame for an image-to-video pipeline (a PIL image, uint8 ``[H, W, 3]`` frame or
+            image file path: `load_image`); an extension uses the first frame of its context instead.
     """
 
     def __init__(self, pipe, prompt: str, streaming: Streaming = Streaming(), chunks: Optional[int] = None,
@@ -204,7 +204,7 @@ class VideoStreamer:
         check_streamable(pipe.task, "renoise" if self.renoise else "cache", self.schedule.sinks, family)
         if prefix is None:  # an extension's image is its context's first frame
             check_task(pipe.task, image is not None)
-        self.image, self.condition = image, None
+        self.image, self.condition = None if image is None else load_image(image), None
         self.prompts = parse_prompt_schedule(prompt)
         check_prompt_starts(self.prompts, chunks)
         self.next_index = 0  # the first chunk whose prompt is not chosen yet

@@ -252,12 +252,12 @@ def check_diagonal(limits: ModelLimits) -> None:
 
 
 def check_diagonal_stream(config, limits: ModelLimits, height=None, width=None) -> None:
-    """A stream or extension by diagonal denoising (`vidlong.fifo_stream`): a Wan text-to-video model, a
-    sink that leaves the queue some of the native window, sizes as for generate."""
+    """A stream or extension by diagonal denoising (`vidlong.fifo_stream`): a Wan model, a sink that leaves
+    the queue some of the native window (image-to-video: a sink, the image's frame), sizes as for generate."""
     check_diagonal(limits)
-    if limits.task != "t2v":
-        raise VidlongError(f"{named('method')} fifo streams and extends text-to-video models; for this image-to-video model "
-                           f"use {named('method')} chunked, or vidlong generate --method fifo --image")
+    if limits.task == "i2v" and not config.sink:
+        raise VidlongError("an image-to-video model streams by diagonal denoising with DiagonalDenoising sink=True: "
+                           "the sink is the image's frame")
     config.window(limits.spec.native_frames)
     check_size(limits.spec.height if height is None else height, limits.spec.width if width is None else width,
                limits.geometry.pixel_multiple, limits.rope_positions)
@@ -327,7 +327,7 @@ def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> Non
 
 def check_generate(request, limits: ModelLimits) -> int:
     """Every field of a `GenerateRequest` against `limits`; returns the video's latent frames."""
-    from .generate import check_task, resolve_latent_frames
+    from .generate import check_task, has_image, resolve_latent_frames
     from .attention.adapters import adapter_named
     from .methods import DiagonalDenoising, check_moved_rope, methods_for
 
@@ -335,7 +335,7 @@ def check_generate(request, limits: ModelLimits) -> int:
         raise VidlongError("the prompt is empty; describe the video, e.g. \"a red circle and a blue square\"")
     if request.negative_prompt is not None and not isinstance(request.negative_prompt, str):
         raise VidlongError(f"{named('negative_prompt')} must be text, got {request.negative_prompt!r:.80}")
-    check_task(limits.task, bool(request.image))
+    check_task(limits.task, has_image(request.image))
     methods = methods_for(request.method, request.preset)
     check_moved_rope(methods, adapter_named(limits.family))
     diagonal = any(isinstance(m, DiagonalDenoising) for m in methods)
