@@ -44,9 +44,12 @@ from vidlong.methods import METHOD_NAMES, Streaming, load_preset, methods_for, p
 from vidlong.method_names import NOISE_KINDS  # noqa: E402
 from vidlong.models import pixel_frames  # noqa: E402
 from vidlong.panels import side_by_side  # noqa: E402
-from vidlong.schedulers.stream import chunks_for_seconds  # noqa: E402
+from vidlong.fifo_stream import DiagonalStreamer, chunk_layout  # noqa: E402
+from vidlong.methods import DiagonalDenoising  # noqa: E402
+from vidlong.schedulers.stream import stream_chunk_count  # noqa: E402
 from vidlong.streaming import StreamSampling, VideoStreamer, resolve_context  # noqa: E402
-from vidlong.validate import MAX_GUIDANCE, MAX_SECONDS, MAX_STEPS, check_generate, check_seed, check_streams, limits_for_pipeline  # noqa: E402
+from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_STEPS, check_diagonal_stream, check_generate, check_seed,  # noqa: E402
+                              check_streams, limits_for_pipeline)
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,10 @@ NO_PRESET = "none"
 AUTO = "auto"
 #: seconds of the newest frames a stream's live view shows
 LIVE_SECONDS = 4.0
+#: the Stream tab's methods: chunk by chunk (`VideoStreamer`), or diagonal denoising (`DiagonalStreamer`, Wan)
+STREAM_METHODS = ("chunked", "fifo")
+#: the Stream tab's fields, in the order its handler and `App.streamer` take them
+STREAM_FIELDS = ("prompt", "timeline", "seconds", "chunk", "context", "recache", "steps", "guidance", "seed", "image", "method")
 #: methods one comparison may render
 COMPARE_MIN, COMPARE_MAX = 2, 4
 
@@ -267,32 +274,40 @@ class App:
 
     # ---- streams ---------------------------------------------------------------------------------
 
-    def streamer(self, prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image=None):
+    def streamer(self, prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image=None,
+                 method: str = "chunked"):
         """(streamer, chunks or None, timeline rows) of the Stream tab's fields, checked before anything
         runs. The stream prompt holds from 0 s, the timeline's prompts from their seconds on; either may
-        be empty, not both."""
+        be empty, not both. `method` "fifo" streams by diagonal denoising (Wan; `DiagonalStreamer`), which
+        takes none of the chunked method's fields (chunk, context, re-encode, steps: hidden on the page)."""
+        if method not in STREAM_METHODS:
+            raise VidlongError(f"stream method must be one of {', '.join(STREAM_METHODS)}, got {method!r}")
         check_streams(self.limits.family)
-        if chunk is None:
-            raise VidlongError("Chunk is empty; give the latent frames per chunk, e.g. 3")
         if seconds is None or not float(seconds) >= 0 or float(seconds) == float("inf"):
             raise VidlongError(f"seconds must be a finite number >= 0 (0: until stopped), got {seconds!r}")
-        steps = None if steps is None or int(steps) == self.stream_steps else int(steps)  # unchanged: the model's own
-        guidance = None if guidance is None or float(guidance) == self.stream_guidance else float(guidance)
-        changes = dict(chunk=int(chunk), steps=steps,
-                       context=None if context in (None, "", AUTO) else context, recache_on_prompt_switch=bool(recache))
-        streaming = Streaming.preset(self.spec.stream_preset or "default",  # the model's (a converted LongLive: longlive)
-                                     **{name: value for name, value in changes.items() if value is not None})
+        unchanged = self.spec.guidance_scale if method == "fifo" else self.stream_guidance  # the model's own default
+        guidance = None if guidance is None or float(guidance) == unchanged else float(guidance)
+        if method == "fifo":
+            config = DiagonalDenoising()
+            check_diagonal_stream(config, self.limits)
+        else:
+            if chunk is None:
+                raise VidlongError("Chunk is empty; give the latent frames per chunk, e.g. 3")
+            steps = None if steps is None or int(steps) == self.stream_steps else int(steps)  # unchanged: the model's own
+            changes = dict(chunk=int(chunk), steps=steps,
+                           context=None if context in (None, "", AUTO) else context, recache_on_prompt_switch=bool(recache))
+            config = Streaming.preset(self.spec.stream_preset or "default",  # the model's (a converted LongLive: longlive)
+                                      **{name: value for name, value in changes.items() if value is not None})
         seed = _seed(seed)
         check_seed(seed)
         rows = _timeline_rows(timeline)
         if rows and (prompt or "").strip():
             rows = [(0.0, prompt), *rows]
-        streamer = VideoStreamer(
-            self.pipe, rows[0][1] if rows else prompt or "", streaming, seed=seed,
-            guidance=None if guidance is None else float(guidance), image=load_image(image) if image else None)
+        make = DiagonalStreamer if method == "fifo" else VideoStreamer
+        streamer = make(self.pipe, rows[0][1] if rows else prompt or "", config, seed=seed,
+                        guidance=None if guidance is None else float(guidance), image=load_image(image) if image else None)
         streamer.follow_timeline(rows)
-        chunks = None if float(seconds) == 0 else chunks_for_seconds(
-            float(seconds), self.spec.fps, streamer.schedule.chunk, self.spec.temporal_ratio, first_chunk=streamer.first_chunk)
+        chunks = None if float(seconds) == 0 else stream_chunk_count(self.spec, chunk_layout(config), None, float(seconds))
         late = [second for second, _ in rows if chunks is not None and streamer.first_chunk_from(second) >= chunks]
         if late:
             raise VidlongError(f"prompt timeline entry at {max(late):g} s comes after the last chunk of this "
@@ -340,8 +355,8 @@ class App:
         try:
             streamer, chunks, rows = self.streamer(*args)
             settings = dict(command="stream", prompt=streamer.prompts[0][1], timeline=[list(row) for row in rows],
-                            model=self.spec.name, seed=streamer.generator.initial_seed(), guidance=list(streamer.guidances),
-                            image=args[-1], streaming=dataclasses.asdict(streamer.streaming), device=str(self.pipe.device),
+                            model=self.spec.name, seed=streamer.seed, guidance=list(streamer.guidances),
+                            image=args[STREAM_FIELDS.index("image")], streaming=streamer.settings(), device=str(self.pipe.device),
                             dtype=str(self.pipe.dtype).removeprefix("torch."))
             events: queue.Queue = queue.Queue()
             worker = threading.Thread(target=self._stream, args=(job, streamer, chunks, events, settings), daemon=True)
@@ -377,6 +392,12 @@ class App:
         finally:
             job.stop.set()  # a closed page or a cancelled client ends the stream at its next chunk
             self.jobs.finish(session, job)
+
+    def method_fields(self, method: str) -> list:
+        """The Stream tab's chunked-only fields shown for "chunked" and hidden for "fifo", and the guidance set to
+        the method's default (the model's streaming guidance, or its generate guidance)."""
+        chunked = method != "fifo"
+        return [gr.update(visible=chunked)] * 4 + [gr.update(value=self.stream_guidance if chunked else self.spec.guidance_scale)]
 
     def switch_prompt(self, prompt: str, request: gr.Request) -> str:
         """The Stream tab's "Switch prompt": the running stream takes `prompt` from its next chunk."""
@@ -504,6 +525,11 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                     with gr.Column(scale=1):
                         s_prompt = gr.Textbox(label="Stream prompt", lines=2, elem_id="stream-prompt",
                                               placeholder="a red circle bouncing on a dark background")
+                        s_method = fields.Radio(list(STREAM_METHODS), value="chunked", label="Stream method",
+                                                info="chunked: chunk by chunk through sinks and a rolling window (the fields "
+                                                     "below); fifo: diagonal denoising, generate's fifo video shown as it "
+                                                     "is made, fewer vanishing objects, less motion", visible=app.limits.family == "wan",
+                                                elem_id="stream-method")
                         timeline = gr.Dataframe(headers=["from second", "prompt"], datatype=["number", "str"],
                                                 row_count=(1, "dynamic"), column_count=(2, "fixed"), type="array",
                                                 label="Prompt timeline (optional: the prompt from each second on)",
@@ -538,7 +564,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                              columns=4, height=260, allow_preview=False, elem_id="history")
 
         form = [prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image]
-        stream_form = [s_prompt, timeline, s_seconds, s_chunk, s_context, s_recache, s_steps, s_guidance, s_seed, image]
+        stream_form = [s_prompt, timeline, s_seconds, s_chunk, s_context, s_recache, s_steps, s_guidance, s_seed, image, s_method]
 
         def generate_handler(page: bool):
             async def generate_video(prompt: str, method: str = "both", preset: str = NO_PRESET, ratio: float = 2.0,
@@ -560,8 +586,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
             async def stream(prompt: str, timeline: Optional[list] = None, seconds: float = 10.0, chunk: float = 3,
                              context: str = AUTO, recache: bool = True, steps: Optional[float] = None,
                              guidance: Optional[float] = None, seed: Optional[float] = 0, image: Optional[str] = None,
-                             request: gr.Request = None, progress=gr.Progress()):
-                args = (prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image)
+                             method: str = "chunked", request: gr.Request = None, progress=gr.Progress()):
+                args = (prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image, method)
                 async for update in app.stream_event(args, request, progress, page=page):
                     yield update
             return stream
@@ -582,6 +608,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
         for stop_button in (stop, s_stop):
             stop_button.click(app.stop, None, None, api_name=False, concurrency_limit=None)
         switch.click(app.switch_prompt, next_prompt, status, api_name=False, queue=False)
+        s_method.change(app.method_fields, s_method, [s_chunk, s_context, s_steps, s_recache, s_guidance], api_name=False,
+                        queue=False)
         gallery.select(app.reload, None, [video, settings, sidecar, *form[:-1], compared], api_name=False, queue=False)
         preset.input(_on_preset, preset, ratio, api_name=False, queue=False)
         for field in note_fields:

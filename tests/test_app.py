@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import socket
 import time
@@ -144,6 +145,7 @@ BAD_INPUTS = [  # (endpoint, fields, the start of the one-line message)
     ("/stream", dict(steps=0), "Steps per chunk must be from 1 to 1000, got 0"),
     ("/stream", dict(guidance=101), "Guidance must be from 0 to 100, got 101"),
     ("/stream", dict(context="bogus"), "Context must be one of auto, cache, renoise; got 'bogus'"),
+    ("/stream", dict(method="bogus"), "Stream method must be one of chunked, fifo; got 'bogus'"),
     ("/stream", dict(timeline={"headers": ["from second", "prompt"], "data": [["soon", "a blue square"]]}),
      "prompt timeline: 'soon' is not a number of seconds"),
     ("/stream", dict(prompt="0:a; 0:b"), "two prompts at chunk 0"),
@@ -366,6 +368,21 @@ def test_stream_timeline_keeps_the_stream_prompt_and_alone_is_enough(demo):
     assert streamer.prompts == [(0, "a red circle"), (2, "a blue square")] and chunks == 3
     streamer, _, _ = app.streamer("", [[0, "a green triangle"], [1.0, "a blue square"]], 0, 3, "auto", True, 1, None, 0)
     assert streamer.prompts == [(0, "a green triangle"), (1, "a blue square")]
+
+
+def test_a_fifo_stream_through_the_api_follows_its_timeline(demo, client):
+    """The Stream tab's fifo method: a stream by diagonal denoising (generate's fifo video, 9 then 12 frames a
+    chunk), recorded as such; its timeline counts chunks as the chunked stream's does."""
+    from vidlong.fifo_stream import DiagonalStreamer
+
+    streamed = client.predict(prompt="a red circle", seconds=2, method="fifo", api_name="/stream")
+    assert read_video(video_path(streamed[2]))[0].shape[0] == 9 + 12
+    settings = json.loads(Path(streamed[3]).read_text())
+    assert settings["streaming"]["method"] == "fifo" and settings["chunks"] == 2
+    streamer, chunks, _ = demo.vidlong_app.streamer("a red circle", [[2, "a blue square"]], 4, None, "auto", True, None, None, 0,
+                                                    None, "fifo")
+    assert isinstance(streamer, DiagonalStreamer) and chunks == 3
+    assert streamer.prompts == [(0, "a red circle"), (2, "a blue square")]
 
 
 def test_a_stream_that_fails_midway_keeps_its_chunks(demo, client, monkeypatch):

@@ -149,11 +149,16 @@ def test_closing_the_tab_stops_its_job(demo, browser, slow):
     assert not demo.vidlong_app.lock.locked()
 
 
-def test_stream_updates_live_switches_prompt_and_stop_keeps_a_playable_file(demo, browser, tmp_path):
+@pytest.mark.parametrize("method", ["chunked", "fifo"])
+def test_stream_updates_live_switches_prompt_and_stop_keeps_a_playable_file(demo, browser, tmp_path, method):
+    """Either stream method: live clips, a prompt switch while it runs, Stop; fifo hides the chunked-only fields."""
     from playwright.sync_api import expect
 
     page = open_page(browser, demo, "Stream")
     page.get_by_label("Stream prompt").fill("a red circle")
+    if method == "fifo":
+        page.locator("#stream-method").get_by_label("fifo").check()
+        expect(page.get_by_label("Chunk (latent frames)")).to_be_hidden()
     set_number(page, "Seconds (0: until stopped)", 0)
     page.get_by_role("button", name="Start stream").click()
     sources = set()
@@ -174,6 +179,7 @@ def test_stream_updates_live_switches_prompt_and_stop_keeps_a_playable_file(demo
     chunks = int(status.split("stopped; ")[1].split(" chunks")[0])
     assert chunks >= 2 and len(frames) == 9 + 12 * (chunks - 1)  # every chunk made, first 9 frames then 12 each
     expect(page.locator("#stream-sidecar")).to_contain_text(".json")
+    assert demo.vidlong_app.history.items()[0].settings["streaming"].get("method", "chunked") == method
     page.screenshot(path=str(tmp_path / "stream.png"), full_page=True)
     page.close()
 

@@ -187,7 +187,8 @@ CLI_ROWS = [
     ("extend", ["--video", "{inputs}/clip.mp4", "--latents", "{inputs}/other.pt"], "is not a vidlong latents file", None),
     ("extend", ["--video", "{inputs}/notes.txt", "--first-chunk", "2"], "unrecognized arguments: --first-chunk", ARGPARSE),
     ("stream", ["--method", "fifo", "--sinks", "2"], "--sinks is an option of --method chunked; --method fifo keeps one sink frame", None),
-    ("stream", ["--method", "fifo", "--prompt", "0:a red ball; 2:a blue ball", "--chunks", "4"], "--method fifo streams one prompt", None),
+    ("stream", ["--method", "fifo", "--prompt", "0:a red ball; 5:a blue ball", "--chunks", "4"], "switches at chunk 5 but the stream has 4 chunks", None),
+    ("stream", ["--method", "fifo", "--prompt", "0s: a red ball; 2s: a blue ball"], "a stream's schedule counts chunks", None),
     ("extend", ["--video", "{inputs}/clip.mp4", "--prompt", "a", "--method", "fifo", "--steps", "4"], "--steps is an option of --method chunked", None),
     ("stream", ["--method", "bogus"], "--method", ARGPARSE),
 ]

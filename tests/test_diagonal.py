@@ -181,11 +181,11 @@ def test_fifo_follows_a_prompt_timeline_frame_by_frame(folders):
     assert (change[:switch - 2 * window] == 0).all()
     assert (change[switch:] > 5e-4).all() and change[:switch].max() < 0.1 * change[switch:].min()
 
-    text = WindowText(pipe, "0s: a red circle; 2.5s: a blue square on gray", 4 * NATIVE, "", False, 1.0)
+    text = WindowText.of_prompt(pipe, "0s: a red circle; 2.5s: a blue square on gray", 4 * NATIVE, "", (1.0,))
     with text.hooks():
         words = text.for_frames([0, 4, 5])
         assert [state.starts for state in text.states] == [(0, 2)]
-        parts = [t.kwargs["encoder_hidden_states"] for t in text.texts]
+        parts = [text.encode(prompt).kwargs["encoder_hidden_states"] for prompt in text.prompts]
         assert torch.equal(words.kwargs["encoder_hidden_states"], torch.cat(parts, dim=1))
         assert torch.equal(text.for_frames([0, 1, 2]).kwargs["encoder_hidden_states"], parts[0])
     assert not pipe.transformer._diffusers_hook.get_hook("vidlong_timeline_frames")  # removed after the run

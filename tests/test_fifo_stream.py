@@ -112,13 +112,14 @@ def test_an_extension_draws_its_own_noise_and_takes_its_sink_from_the_videos_fir
 
 def test_fifo_streams_refuse_what_they_do_not_take(folders, image_path):
     pipe = vidlong.load_pipeline(folders["wan2.1"], device="cpu")
-    with pytest.raises(vidlong.VidlongError, match="streams one prompt"):
-        pipe.stream("0:a red circle; 2:a blue square", streaming=FIFO, chunks=4)
-    with pytest.raises(vidlong.VidlongError, match="a timeline in seconds is for vidlong generate --method fifo"):
+    with pytest.raises(vidlong.VidlongError, match="switches at chunk 4 but the stream has 4 chunks"):
+        pipe.stream("0:a red circle; 4:a blue square", streaming=FIFO, chunks=4)
+    with pytest.raises(vidlong.VidlongError, match="a stream's schedule counts chunks, not seconds"):
         pipe.stream("0s: a red circle; 1s: a blue square", streaming=FIFO, chunks=4)
-    assert pipe.stream("0:a red circle", streaming=FIFO, chunks=1).prompt == "a red circle"  # as the chunked stream reads it
-    with pytest.raises(vidlong.VidlongError, match="follows one prompt"):
-        pipe.stream("a red circle", streaming=FIFO, chunks=4).switch_prompt("a blue square")
+    with pytest.raises(vidlong.VidlongError, match="switch_prompt takes one prompt"):
+        pipe.stream("a red circle", streaming=FIFO, chunks=4).switch_prompt("0:a; 1:b")
+    with pytest.raises(vidlong.VidlongError, match="a stream's schedule counts chunks"):  # before the input is encoded
+        pipe.extend("0s: a red circle; 1s: a blue square", latents=torch.zeros(1, 4, 1, 4, 4), streaming=FIFO, chunks=4)
     with pytest.raises(vidlong.VidlongError, match="leaves no frame of the native window"):
         pipe.stream("a red circle", streaming=vidlong.DiagonalDenoising(sink=NATIVE), chunks=1)
     with pytest.raises(vidlong.VidlongError, match="streaming= takes a vidlong.Streaming or a vidlong.DiagonalDenoising"):
@@ -164,11 +165,11 @@ def test_an_image_to_video_fifo_stream_is_generates_and_extends_from_the_inputs_
 
 
 def test_fifo_stream_and_extend_cli(folders, tmp_path):
-    """`vidlong stream --method fifo` writes the chunks and says so in its sidecar; `vidlong extend --method
-    fifo` continues that file."""
+    """`vidlong stream --method fifo` (with a prompt schedule) writes the chunks and says so in its sidecar;
+    `vidlong extend --method fifo` continues that file."""
     model = str(folders["wan2.1"])
     out = tmp_path / "fifo.mp4"
-    assert main(["stream", "--model", model, "--prompt", "a red circle", "--method", "fifo", "--chunks", "2",
+    assert main(["stream", "--model", model, "--prompt", "0:a red circle; 1:a blue square", "--method", "fifo", "--chunks", "2",
                  "--out", str(out), "--save-latents", str(tmp_path / "fifo.pt")]) == 0
     video, _ = read_video(out)
     assert len(video) == 9 + 12
@@ -193,3 +194,59 @@ def test_a_fifo_stream_on_cuda_in_bfloat16_is_generates_fifo_video(folders):
     assert torch.equal(torch.cat([item.latents for item in items], dim=2), made.latents)
     more = list(pipe.extend("a red circle", latents=made.latents, streaming=FIFO, chunks=2, seed=4))
     assert more[0].is_input and [len(item.frames) for item in more[1:]] == [12, 12]
+
+
+def _record_windows(monkeypatch) -> list:
+    """Every window's (latent frames, prompt of each frame) as `WindowText.for_frames` sees them."""
+    windows, real = [], diagonal_module.WindowText.for_frames
+
+    def recorded(self, frames):
+        windows.append([(frame, self.prompts[sum(1 for start in self.starts[1:] if start <= frame)]) for frame in frames])
+        return real(self, frames)
+    monkeypatch.setattr(diagonal_module.WindowText, "for_frames", recorded)
+    return windows
+
+
+@pytest.mark.parametrize("kind", ["wan2.1", "i2v"])
+def test_a_fifo_streams_frames_follow_their_chunks_prompt_in_every_window(folders, image_path, kind, monkeypatch):
+    """Under a schedule every latent frame follows its chunk's prompt in every window (frames 3k..3k+2 are
+    chunk k); a schedule of one repeated prompt is that prompt bit for bit; on Wan2.1 I2V (CLIP image
+    tokens in cross-attention) too. The chunks name their prompts."""
+    pipe = vidlong.load_pipeline(folders[kind], device="cpu")
+    image = dict(image=str(image_path)) if kind == "i2v" else {}
+    one = list(pipe.stream("a red circle", streaming=FIFO, chunks=4, seed=1, **image))
+    same = list(pipe.stream("0:a red circle; 2:a red circle", streaming=FIFO, chunks=4, seed=1, **image))
+    assert torch.equal(torch.cat([i.latents for i in same], dim=2), torch.cat([i.latents for i in one], dim=2))
+    windows = _record_windows(monkeypatch)
+    two = list(pipe.stream("0:a red circle; 2:a blue square", streaming=FIFO, chunks=4, seed=1, **image))
+    assert [item.prompt for item in two] == ["a red circle"] * 2 + ["a blue square"] * 2
+    seen = {pair for window in windows for pair in window}
+    assert seen == {(f, "a red circle" if f < 2 * CHUNK else "a blue square") for f, _ in seen}
+    assert any(len({prompt for _, prompt in window}) == 2 for window in windows)  # windows across the switch
+    assert not torch.equal(torch.cat([i.latents for i in two], dim=2), torch.cat([i.latents for i in one], dim=2))
+
+
+def test_a_live_switch_reaches_every_frame_not_handed_out_and_an_extension_follows_its_schedule(folders, monkeypatch):
+    """`switch_prompt` between chunks 1 and 2 returns 2: the chunks out before it are the one-prompt stream's
+    bit for bit, every window after it gives frames from chunk 2 on the new prompt. An extension's schedule
+    counts its new chunks (its chunk 0 starts after the sink and the input's re-made frames)."""
+    pipe = vidlong.load_pipeline(folders["wan2.1"], device="cpu")
+    one = list(pipe.stream("a red circle", streaming=FIFO, chunks=4, seed=1))
+    windows = _record_windows(monkeypatch)
+    streamer = pipe.stream("a red circle", streaming=FIFO, chunks=4, seed=1)
+    stream = iter(streamer)
+    items = [next(stream), next(stream)]
+    before = len(windows)
+    assert streamer.switch_prompt("a blue square") == 2
+    items += list(stream)
+    assert all(torch.equal(a.latents, b.latents) for a, b in zip(items[:2], one[:2]))
+    assert not torch.equal(items[2].latents, one[2].latents) and [i.prompt for i in items[2:]] == ["a blue square"] * 2
+    after = {pair for window in windows[before:] for pair in window}
+    assert after == {(f, "a red circle" if f < 2 * CHUNK else "a blue square") for f, _ in after}
+    del windows[:]
+    latents = torch.cat([i.latents for i in one], dim=2)
+    more = list(pipe.extend("0:a red circle; 1:a blue square", latents=latents, streaming=FIFO, chunks=2, seed=2))
+    offset = 1 + (NATIVE - 1)  # the sink and the input's last native - 1 frames, made again
+    seen = {pair for window in windows for pair in window}
+    assert seen == {(f, "a red circle" if f < offset + CHUNK else "a blue square") for f, _ in seen}
+    assert [i.prompt for i in more] == ["a red circle", "a red circle", "a blue square"]

@@ -66,6 +66,26 @@ def test_each_segments_frames_attend_to_their_own_text_only():
         assert torch.equal(attn2(hidden, texts[0]), vidlong_free_attn2(texts[0], hidden))
 
 
+def test_image_tokens_go_with_every_segments_text():
+    """Wan2.1 image-to-video: the CLIP image tokens before the text in cross-attention go with each segment's
+    text (diffusers' processor takes the text as the last 512 tokens), so each segment's rows are the stock
+    cross-attention against [image, its own text]."""
+    model = tiny_transformer(image_dim=16)
+    attn2 = model.blocks[0].attn2
+    gen = torch.Generator().manual_seed(4)
+    dim, tokens_per_frame = attn2.to_q.in_features, 4
+    hidden = torch.randn(1, 3 * tokens_per_frame, dim, generator=gen)
+    image, texts = torch.randn(1, 7, dim, generator=gen), [torch.randn(1, 512, dim, generator=gen) for _ in range(2)]
+    with torch.no_grad():
+        stock = [attn2(hidden[:, :2 * tokens_per_frame], torch.cat([image, texts[0]], dim=1)),
+                 attn2(hidden[:, 2 * tokens_per_frame:], torch.cat([image, texts[1]], dim=1))]
+    state = apply_prompt_timeline(model, starts=(0, 2), text_tokens=512)
+    state.tokens_per_frame = tokens_per_frame
+    with torch.no_grad():
+        assert torch.equal(attn2(hidden, torch.cat([image, *texts], dim=1)), torch.cat(stock, dim=1))
+    remove_prompt_timeline(model)
+
+
 def vidlong_free_attn2(text, hidden):
     """A fresh transformer's first cross-attention: removal must leave the module as built."""
     with torch.no_grad():

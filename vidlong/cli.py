@@ -200,8 +200,9 @@ def _add_stream_options(p) -> None:
     length.add_argument("--forever", action="store_true", help="stream until interrupted (Ctrl-C)")
     p.add_argument("--method", default="chunked", choices=["chunked", "fifo"],
                    help="chunked: chunk by chunk through sinks and a rolling window (the options below); fifo: diagonal "
-                        "denoising (FIFO-Diffusion with a sink; Wan text-to-video, one prompt): the frames of vidlong "
-                        "generate --method fifo, made and shown 3 latent frames at a time, more prompted objects kept "
+                        "denoising (FIFO-Diffusion with a sink; Wan): the frames of vidlong generate --method fifo "
+                        "(one prompt), made and shown 3 latent frames at a time; a prompt schedule reaches every frame "
+                        "not shown yet, more prompted objects kept "
                         "on the bidirectional models (benchmarks/RESULTS.md)")
     p.add_argument("--preset", dest="stream_preset", default=None, choices=["default", "longlive"],
                    help="streaming settings: default, or longlive (3 sinks, 12 attended frames, chunk 3, the causal "
@@ -368,14 +369,10 @@ def _stream_settings(args, pipe, stream, prompt: str) -> dict:
                 compile=args.compile)
 
 
-def _check_prompts(prompt: str, streaming, chunks) -> None:
-    """A stream's prompt schedule against its `chunks` (None: unbounded); one prompt for a diagonal stream."""
-    from .fifo_stream import one_prompt
-    from .methods import DiagonalDenoising
+def _check_prompts(prompt: str, chunks) -> None:
+    """A stream's prompt schedule against its `chunks` (None: unbounded)."""
     from .schedulers.stream import check_prompt_starts, parse_prompt_schedule
 
-    if isinstance(streaming, DiagonalDenoising):
-        one_prompt(prompt)
     check_prompt_starts(parse_prompt_schedule(prompt), chunks)
 
 
@@ -391,7 +388,7 @@ def _run_stream(args) -> int:
     limits = limits_for_folder(folder)
     check_stream(streaming, limits, args.height, args.width)
     check_second_expert(args.guidance_2, limits)
-    _check_prompts(args.prompt, streaming, stream_chunk_count(limits.spec, chunk_layout(streaming), **_length(args)))
+    _check_prompts(args.prompt, stream_chunk_count(limits.spec, chunk_layout(streaming), **_length(args)))
     pipe = _load_pipeline(args, folder, args.device, streams=True)
 
     stream = pipe.stream(args.prompt, streaming=streaming, guidance=args.guidance, guidance_2=args.guidance_2,
@@ -469,7 +466,7 @@ def _run_extend(args) -> int:
     extension_context(limits.spec, streaming)
     frames, latents, prompt, fps = _extension_input(args, folder)
     _note_frame_rate(fps, limits.spec)
-    _check_prompts(prompt, streaming, stream_chunk_count(limits.spec, chunk_layout(streaming), **_length(args),
+    _check_prompts(prompt, stream_chunk_count(limits.spec, chunk_layout(streaming), **_length(args),
                                                         input_fps=fps or limits.spec.fps))
     pipe = _load_pipeline(args, folder, args.device, streams=True)
     stream = pipe.extend(prompt, video=frames, latents=latents, streaming=streaming, guidance=args.guidance, fps=fps,

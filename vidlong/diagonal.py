@@ -36,51 +36,82 @@ from .timeline import apply_prompt_timeline, remove_prompt_timeline
 
 
 class WindowText:
-    """The text of a window of frames: one prompt's `StreamText`, or under a prompt timeline the texts of
-    the segments the window spans, one after another, with each segment's cross-attention set to its own
-    frames (`vidlong.timeline`'s hooks on every expert, applied by `hooks` and removed after it)."""
+    """The text of a window of frames: the video's segments (latent frame where each starts, its prompt)
+    as `follow` last set them, one prompt's `StreamText` for a window within one segment, else the
+    segments' texts one after another with each segment's cross-attention set to its own frames
+    (`vidlong.timeline`'s hooks on every expert, applied when first needed inside `hooks` and removed
+    after it). A stream changes the segments between frames (its schedule and live switches)."""
 
-    def __init__(self, pipe, prompt: str, latent_frames: Optional[int], negative_prompt: str, guided: bool, guidance: float):
+    def __init__(self, pipe, prompt: str, negative_prompt: str, guided: bool, guidance: float):
+        self.pipe, self.negative_prompt, self.guided, self.guidance = pipe, negative_prompt or None, guided, guidance
+        self.experts = pipe.experts()
+        self.encoded = {}  # prompt -> StreamText
+        self.joined = {}  # prompts of a window's segments -> their texts joined (the same few recur every iteration)
+        self.states = []
+        self.inside = False
+        self.follow([0], [prompt])
+
+    @classmethod
+    def of_prompt(cls, pipe, prompt: str, latent_frames: Optional[int], negative_prompt: str, guidances: tuple) -> "WindowText":
+        """The text of one prompt, or of a prompt timeline ``"0s: ...; 4s: ..."`` over a video of `latent_frames`,
+        for classifier-free `guidances` per expert (high-noise first)."""
         spec = pipe.spec
+        guided = max(guidances[:len(pipe.experts())]) > 1.0
         timeline = parse_prompt_timeline(prompt)
         if len(timeline) > 1 and latent_frames is None:
-            raise VidlongError("a prompt timeline needs the video's length (latent_frames); a stream by diagonal denoising follows one prompt")
-        self.starts = [0] if len(timeline) == 1 else timeline_latent_starts(timeline, spec.fps, spec.temporal_ratio, latent_frames)
-        self.texts = [pipe.stream_text(text, negative_prompt or None, guided, guidance) for _, text in timeline]
-        self.batch = self.texts[0].batch
-        self.experts = pipe.experts()
-        self.states = []
-        self.joined = {}  # segments present -> their texts joined (the same few spans recur every iteration)
+            raise VidlongError("a prompt timeline needs the video's length (latent_frames); a stream by diagonal "
+                               "denoising takes a chunk schedule (\"0:...; 2:...\") instead")
+        text = cls(pipe, timeline[0][1], negative_prompt, guided, guidances[0])
+        if len(timeline) > 1:
+            text.follow(timeline_latent_starts(timeline, spec.fps, spec.temporal_ratio, latent_frames), [p for _, p in timeline])
+        return text
+
+    def follow(self, starts: list, prompts: list) -> None:
+        """Segments from now on: `prompts[s]` from latent frame `starts[s]` (ascending, the first 0); a
+        prompt repeated in a row is one segment."""
+        self.starts, self.prompts = [], []
+        for start, prompt in zip(starts, prompts):
+            if not self.prompts or prompt != self.prompts[-1]:
+                self.starts.append(int(start))
+                self.prompts.append(prompt)
+
+    def encode(self, prompt: str) -> StreamText:
+        """`prompt` as the transformer takes it (once per prompt)."""
+        if prompt not in self.encoded:
+            self.encoded[prompt] = self.pipe.stream_text(prompt, self.negative_prompt, self.guided, self.guidance)
+        return self.encoded[prompt]
 
     @contextlib.contextmanager
     def hooks(self):
-        """A context in which `for_frames` holds: the segmented cross-attention on every expert (none for one prompt)."""
-        if len(self.texts) == 1:
-            yield self
-            return
+        """A context in which `for_frames` holds for windows across segments (their segmented cross-attention)."""
+        self.inside = True
         try:
-            tokens = self.texts[0].kwargs["encoder_hidden_states"].shape[1]
-            self.states = [apply_prompt_timeline(expert, (0,), tokens) for expert in self.experts]
             yield self
         finally:
+            self.inside = False
             for expert in self.experts:
                 remove_prompt_timeline(expert)
             self.states = []
 
     def for_frames(self, frames: list) -> StreamText:
         """The text of a window whose latent frames are `frames` (indices in the video, non-decreasing)."""
-        if len(self.texts) == 1:
-            return self.texts[0]
-        if not self.states:
-            raise VidlongError("WindowText.for_frames of a prompt timeline runs inside WindowText.hooks() (the segmented cross-attention)")
         segments, starts = window_segments(frames, self.starts)
-        for state in self.states:
+        prompts = tuple(self.prompts[s] for s in segments)
+        texts = [self.encode(prompt) for prompt in prompts]
+        if len(prompts) > 1 and not self.states:
+            if not self.inside:
+                raise VidlongError("WindowText.for_frames of a window across prompts runs inside WindowText.hooks() "
+                                   "(the segmented cross-attention)")
+            tokens = texts[0].kwargs["encoder_hidden_states"].shape[1]
+            self.states = [apply_prompt_timeline(expert, (0,), tokens) for expert in self.experts]
+        for state in self.states:  # once applied, every window sets its segments (one: the stock cross-attention)
             state.starts = tuple(starts)
-        key = tuple(segments)
-        if key not in self.joined:
-            states = torch.cat([self.texts[s].kwargs["encoder_hidden_states"] for s in segments], dim=1)
-            self.joined[key] = StreamText(self.batch, dict(encoder_hidden_states=states))
-        return self.joined[key]
+        if len(prompts) == 1:
+            return texts[0]
+        if prompts not in self.joined:
+            states = torch.cat([text.kwargs["encoder_hidden_states"] for text in texts], dim=1)
+            self.joined[prompts] = StreamText(texts[0].batch, dict(encoder_hidden_states=states))
+        return self.joined[prompts]
 
 
 @torch.no_grad()
@@ -93,11 +124,13 @@ def diagonal_stream(pipe, first: torch.Tensor, prompt: str, config: DiagonalDeno
     from `first`'s next frames, noised (its last frame past its end): the native video, or for a prompt
     timeline whose later segments start inside the queue, `generate`'s `queue_source` of the segments'
     own native videos; an extension's last frames (`vidlong.fifo_stream`). Time and memory per frame
-    are flat. Close the iterator to remove a timeline's hooks before it ends.
+    are flat. Close the iterator to remove the segmented cross-attention's hooks before it ends.
 
     Args:
         prompt: one prompt, or a prompt timeline (``"0s: a red ball; 4s: a blue ball"``; `first` made
-            with the segments it spans) for a video of `latent_frames` latent frames.
+            with the segments it spans) for a video of `latent_frames` latent frames; or a `WindowText`
+            (made with these `guidances` and `negative_prompt`) whose segments the caller changes between
+            frames (a stream's schedule and switches, `vidlong.fifo_stream`).
         guidances: classifier-free guidance per expert (high-noise first; one-expert models use the first).
         seed: seeds the queue's noise (drawn on the CPU, so that a seed gives one video on any device).
         condition: the `vidlong.image_condition.ImageCondition` of an image-to-video pipeline, or None.
@@ -108,8 +141,7 @@ def diagonal_stream(pipe, first: torch.Tensor, prompt: str, config: DiagonalDeno
     experts = pipe.experts()
     levels = config.levels(pipe.spec.native_frames)
     sigmas = queue_sigmas(pipe.fresh_scheduler(levels).sigmas)
-    guided = max(guidances[:len(experts)]) > 1.0
-    text = WindowText(pipe, prompt, latent_frames, negative_prompt, guided, guidances[0])
+    text = prompt if isinstance(prompt, WindowText) else WindowText.of_prompt(pipe, prompt, latent_frames, negative_prompt, guidances)
     train_steps = pipe.scheduler.config.num_train_timesteps
     patch = experts[0].config.patch_size
     first = first.to(pipe.device, torch.float32)

@@ -7,7 +7,8 @@ a stream. Here its frames are handed out in chunks of `CHUNK` latent frames, eac
 streaming decoder as it is made.
 
 A stream starts from the model's native video of the prompt (`generate`'s, seed for seed), so it is
-``vidlong generate --method fifo`` made and shown chunk by chunk: the same latents, bit for bit. An
+``vidlong generate --method fifo`` made and shown chunk by chunk: the same latents, bit for bit (one
+prompt; a schedule or a switch gives each frame its chunk's prompt from then on, `DiagonalStreamer`). An
 extension starts from its input instead: the sink is the video's first latent frame (saved latents' first
 frame; for a video file, its first pixel frame encoded alone, the same latent) and the queue starts from its last ``native - sink`` latent frames, noised to their levels, as it would
 start from a native video. The queue's first iterations make those input frames again; they are
@@ -25,6 +26,7 @@ from typing import Iterator, Optional
 import torch
 
 from .errors import VidlongError, named
+from .live_prompts import LivePrompts, PromptSwitching, first_chunk_from
 from .methods import DiagonalDenoising, Streaming
 
 #: latent frames per chunk handed out (a stream's first chunk: the sink and the next CHUNK - 1)
@@ -40,26 +42,6 @@ def chunk_layout(streaming):
     return CHUNKS if isinstance(streaming, DiagonalDenoising) else streaming
 
 
-def one_prompt(prompt: str) -> str:
-    """The one prompt of `prompt` (a one-entry schedule ``"0:a red ball"`` gives ``"a red ball"``), or a
-    one-line error for a schedule or a timeline in seconds: a diagonal stream follows one prompt."""
-    from .schedulers.stream import parse_prompt_schedule
-    from .schedulers.timeline import parse_prompt_timeline
-
-    try:
-        timeline = len(parse_prompt_timeline(prompt)) > 1
-    except VidlongError:  # a chunk schedule, which is no timeline
-        timeline = False
-    if timeline:
-        raise VidlongError(f"{named('method')} fifo streams one prompt; a timeline in seconds is for vidlong generate "
-                           "--method fifo (one video in one go), a chunk schedule for --method chunked")
-    schedule = parse_prompt_schedule(prompt)
-    if len(schedule) > 1:
-        raise VidlongError(f"{named('method')} fifo streams one prompt; a prompt schedule needs {named('method')} chunked "
-                           "(or vidlong generate --method fifo with a timeline \"0s: ...; 4s: ...\")")
-    return schedule[0][1]
-
-
 def extension_seed(seed: int) -> int:
     """The seed of an extension's queue noise, mixed from (`seed`, "extend"): a video made with `seed` and its
     extension with `seed` draw different noise, so the continuation does not retrace the video's own draws."""
@@ -68,15 +50,20 @@ def extension_seed(seed: int) -> int:
     return int(np.random.SeedSequence([int(seed), 0x657874]).generate_state(1)[0])
 
 
-class DiagonalStreamer:
+class DiagonalStreamer(PromptSwitching):
     """One stream or extension by diagonal denoising; iterate it for `vidlong.streaming.StreamChunk`s of `CHUNK` latent
-    frames. Wan models, one prompt; image-to-video ones as `generate` makes them by diagonal denoising (the
+    frames. Wan models; image-to-video ones as `generate` makes them by diagonal denoising (the
     sink is the image's frame and every window carries the image condition at its position 0), an
     extension's image being the input's first frame, where its sink comes from.
 
     Args:
         pipe: a vidlong Wan text-to-video pipeline (one or two experts).
-        prompt: the prompt.
+        prompt: one prompt, or a schedule ``"0:a red ball; 20:a blue ball"`` (chunk: prompt); `switch_prompt`
+            changes it while the stream runs. Each latent frame follows its chunk's prompt in every window
+            it passes through (`vidlong.diagonal.WindowText`), so a switch reaches every frame not handed
+            out yet: the nearly clean ones at the queue's head keep their look, the noisier ones behind
+            them take the new prompt, and the change grows over about one native window, its layout
+            carried on from the frames before it (the sink, the video's first frame, stays).
         config: the `DiagonalDenoising` settings (sink, partitions, lookahead).
         chunks: how many chunks of new video; None streams until the consumer stops iterating.
         guidance, guidance_2, seed, height, width, negative_prompt: as for `generate` (None: the model's).
@@ -101,15 +88,12 @@ class DiagonalStreamer:
         check_second_expert(guidance_2, limits)
         if not isinstance(negative_prompt, str):
             raise VidlongError(f"{named('negative_prompt')} must be text, got {type(negative_prompt).__name__}")
-        if not isinstance(prompt, str):
-            raise VidlongError(f"{named('prompt')} must be text, got {type(prompt).__name__}")
-        if not prompt.strip():
-            raise VidlongError("the prompt is empty; describe what the stream should show")
         if prefix is not None and prefix.latents.shape[2] < config.sink_frames:
             raise VidlongError(f"an extension by diagonal denoising with DiagonalDenoising sink {config.sink} needs at least "
                                f"{config.sink_frames} latent frames of input, got {prefix.latents.shape[2]}; use sink=True")
         spec = pipe.spec
-        self.pipe, self.prompt, self.config, self.chunks, self.prefix = pipe, one_prompt(prompt), config, chunks, prefix
+        self.pipe, self.config, self.chunks, self.prefix = pipe, config, chunks, prefix
+        self.live = LivePrompts(prompt, chunks, self._chunk_of_second)
         self.guidances = resolve_guidance(spec, guidance, guidance_2)
         self.seed, self.negative_prompt = int(seed), negative_prompt
         self.height, self.width = height or spec.height, width or spec.width
@@ -126,12 +110,9 @@ class DiagonalStreamer:
                     native_steps=None if self.prefix is not None else self.pipe.spec.num_inference_steps,
                     seam_frames=self.seam_frames if self.prefix is not None else None)
 
-    def switch_prompt(self, prompt: str) -> int:
-        """Refused: a diagonal stream follows one prompt."""
-        raise VidlongError("a stream by diagonal denoising (DiagonalDenoising) follows one prompt; switching prompts "
-                           "needs the chunked method (streaming=vidlong.Streaming())")
-
-    follow_timeline = switch_prompt
+    def _chunk_of_second(self, second: float) -> int:
+        spec = self.pipe.spec
+        return first_chunk_from(second, spec.fps, spec.temporal_ratio, CHUNK, CHUNK, continuing=self.prefix is not None)
 
     def __iter__(self) -> Iterator:
         """The chunks, once (as `vidlong.streaming.VideoStreamer`); the methods applied to the pipeline are set
@@ -153,7 +134,7 @@ class DiagonalStreamer:
         from .models import pixel_frames
 
         spec = self.pipe.spec
-        request = GenerateRequest(prompt=self.prompt, frames=pixel_frames(spec.native_frames, spec.temporal_ratio),
+        request = GenerateRequest(prompt=self.live.snapshot()[0][1], frames=pixel_frames(spec.native_frames, spec.temporal_ratio),
                                   guidance=self.guidances[0], guidance_2=self.guidances[1] if
                                   len(self.pipe.experts()) == 2 else None, height=self.height, width=self.width,
                                   seed=self.seed, negative_prompt=self.negative_prompt, image=self.image)
@@ -175,9 +156,15 @@ class DiagonalStreamer:
             return None
         return ImageCondition(self.pipe, image, self.height, self.width, self.pipe.spec.native_frames)
 
+    def _follow_schedule(self, text, offset: int) -> None:
+        """Set `text`'s segments to the schedule now: chunk k's prompt from latent frame ``offset + CHUNK * k``
+        (frames before chunk 0, the sink and an extension's input frames made again, follow chunk 0's)."""
+        entries = self.live.snapshot()
+        text.follow([0 if chunk == 0 else offset + CHUNK * chunk for chunk, _ in entries], [prompt for _, prompt in entries])
+
     @torch.no_grad()
     def _chunks(self, first: Optional[torch.Tensor], start: float) -> Iterator:
-        from .diagonal import diagonal_stream
+        from .diagonal import WindowText, diagonal_stream
         from .streaming import SeamBlend, StreamChunk, replay, to_uint8
 
         pipe, decoder, seam, drop = self.pipe, self.pipe.stream_decoder(), SeamBlend.off(), 0
@@ -188,16 +175,20 @@ class DiagonalStreamer:
             frames = self.prefix.frames if self.prefix.frames is not None else decoded
             image = frames[0]  # the video's first frame, where the sink comes from (saved latents: the whole video decoded)
             seam = SeamBlend(frames[-1], decoded[-1], self.seam_frames)
-            yield StreamChunk(-1, frames, self.prompt, time.perf_counter() - start, self.prefix.history, is_input=True)
+            yield StreamChunk(-1, frames, self.live.snapshot()[0][1], time.perf_counter() - start, self.prefix.history,
+                              is_input=True)
             start = time.perf_counter()
             drop += self.config.sink_frames  # the sink and the input's frames made again: the input keeps its own
+        offset = drop  # the stream's latent frame where chunk 0 starts
         seed = self.seed if self.prefix is None else extension_seed(self.seed)
-        made = diagonal_stream(pipe, first, self.prompt, self.config, self.negative_prompt, self.guidances, seed,
-                               self._condition(image))
+        text = WindowText.of_prompt(pipe, self.live.snapshot()[0][1], None, self.negative_prompt, self.guidances)
+        made = diagonal_stream(pipe, first, text, self.config, self.negative_prompt, self.guidances, seed, self._condition(image))
         with contextlib.closing(made):
             for index in itertools.count() if self.chunks is None else range(self.chunks):
+                prompt = self.live.take(index)
+                self._follow_schedule(text, offset)
                 latents = torch.cat([next(made) for _ in range(drop + CHUNK)][drop:], dim=2)
                 drop = 0
                 frames = seam(to_uint8(decoder.decode(latents.to(pipe.device))))
-                yield StreamChunk(index, frames, self.prompt, time.perf_counter() - start, latents)
+                yield StreamChunk(index, frames, prompt, time.perf_counter() - start, latents)
                 start = time.perf_counter()

@@ -284,8 +284,8 @@ class VidlongPipelineMixin:
         Args:
             prompt: a prompt or a schedule ``"0:a red ball; 20:a blue ball"`` (chunk: prompt).
             streaming: a `vidlong.Streaming` config (default: the preset the model names, else the defaults),
-                or a `vidlong.DiagonalDenoising` to stream by diagonal denoising (`vidlong.fifo_stream`:
-                Wan text-to-video, one prompt; ``generate``'s fifo video, chunk by chunk).
+                or a `vidlong.DiagonalDenoising` to stream by diagonal denoising (`vidlong.fifo_stream`: Wan;
+                for one prompt, ``generate``'s fifo video chunk by chunk).
             chunks: number of chunks; or `seconds` of video; neither streams until you stop iterating.
             kwargs: guidance, guidance_2, seed, height, width, negative_prompt.
         """
@@ -311,9 +311,9 @@ class VidlongPipelineMixin:
             fps: the input's frame rate, which `seconds` of new video are counted in (default: the model's).
         """
         from .extend import extension_prefix, read_input_video
-        from .fifo_stream import chunk_layout, one_prompt
+        from .fifo_stream import chunk_layout
         from .methods import DiagonalDenoising
-        from .schedulers.stream import stream_chunk_count
+        from .schedulers.stream import parse_prompt_schedule, stream_chunk_count
         from .validate import check_diagonal_stream, check_finite, check_sampling, limits_for_pipeline
 
         streaming, chunks, seconds = self._stream_config("pipe.extend", streaming, chunks, seconds, kwargs)
@@ -325,10 +325,9 @@ class VidlongPipelineMixin:
         if isinstance(video, (str, os.PathLike)):
             video, file_fps = read_input_video(video)
             fps = fps or file_fps
-        if isinstance(streaming, DiagonalDenoising):  # refused before the input is encoded
+        parse_prompt_schedule(prompt)  # refused before the input is encoded
+        if isinstance(streaming, DiagonalDenoising):
             check_diagonal_stream(streaming, limits_for_pipeline(self))
-            if isinstance(prompt, str):  # (not text: refused by the streamer, in one line)
-                one_prompt(prompt)
         prefix = extension_prefix(self, streaming, video=video, latents=latents)
         chunks = stream_chunk_count(self.spec, chunk_layout(streaming), chunks, seconds, input_fps=fps or self.spec.fps)
         return _streamer(streaming)(self, prompt, streaming, chunks=chunks, prefix=prefix, **kwargs)

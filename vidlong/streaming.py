@@ -17,8 +17,6 @@ frames (an `ExtensionPrefix`).
 from __future__ import annotations
 
 import itertools
-import math
-import threading
 import time
 from collections import deque
 from contextlib import contextmanager
@@ -33,10 +31,11 @@ from .attention.stream_attention import StreamContext
 from .errors import VidlongError, named
 from .generate import check_task, load_image, resolve_guidance
 from .image_condition import ImageCondition
+from .live_prompts import LivePrompts, PromptSwitching, first_chunk_from
 from .methods import Streaming
 from .models import pixel_frames
 from .schedulers.causal import CAUSAL_STEPS, CausalSampler, check_timesteps, even_timesteps
-from .schedulers.stream import StreamSchedule, check_prompt_starts, parse_prompt_schedule, prompt_at
+from .schedulers.stream import StreamSchedule
 from .text_memo import apply_text_memo, remove_text_memo
 from .validate import check_streamable, resolve_context, uses_causal_sampler
 
@@ -169,12 +168,13 @@ def refuse_call_while_streaming(pipe) -> None:
                            "it, break out of its loop or close its iterator (iterator.close()) before calling the pipeline")
 
 
-class VideoStreamer:
+class VideoStreamer(PromptSwitching):
     """Generates one stream with a vidlong pipeline; iterate it for `StreamChunk`s.
 
     Args:
         pipe: a vidlong pipeline (one or two experts; image-to-video ones with the re-noised context).
-        prompt: one prompt, or a schedule ``"0:a red ball; 20:a blue ball"`` (chunk: prompt).
+        prompt: one prompt, or a schedule ``"0:a red ball; 20:a blue ball"`` (chunk: prompt); `switch_prompt`
+            changes it while the stream runs (re-caching as `Streaming.recache_on_prompt_switch` says).
         streaming: the `Streaming` config.
         chunks: how many chunks; None streams until the consumer stops iterating.
         guidance, guidance_2, seed, height, width: as for `generate` (None: the model's defaults;
@@ -205,10 +205,7 @@ class VideoStreamer:
         if prefix is None:  # an extension's image is its context's first frame
             check_task(pipe.task, image is not None)
         self.image, self.condition = None if image is None else load_image(image), None
-        self.prompts = parse_prompt_schedule(prompt)
-        check_prompt_starts(self.prompts, chunks)
-        self.next_index = 0  # the first chunk whose prompt is not chosen yet
-        self._prompt_lock = threading.Lock()
+        self.live = LivePrompts(prompt, chunks, self._chunk_of_second)
         sampling = StreamSampling.resolve(streaming, spec, self.renoise, guidance, guidance_2)
         self.causal, self.timesteps, self.steps, self.guidances = (sampling.causal, sampling.timesteps, sampling.steps,
                                                                    sampling.guidances)
@@ -220,7 +217,8 @@ class VideoStreamer:
         if prefix is not None:
             self.height, self.width = prefix.pixel_size(pipe.geometry().spatial)
         self.negative_prompt = negative_prompt
-        self.generator = torch.Generator().manual_seed(int(seed))  # a NumPy integer too
+        self.seed = int(seed)  # a NumPy integer too
+        self.generator = torch.Generator().manual_seed(self.seed)
         self.contexts = [StreamContext(sinks=self.schedule.sinks, window=self.schedule.window) for _ in pipe.experts()]
         self.seam = SeamBlend.off()
         self.started = False  # a stream runs once (`__iter__`)
@@ -245,51 +243,9 @@ class VideoStreamer:
         """The first expert's streaming context (its cache shows what every expert holds)."""
         return self.contexts[0]
 
-    def switch_prompt(self, prompt: str) -> int:
-        """Stream `prompt` from the next chunk not begun yet, in place of the schedule's later entries;
-        returns that chunk's index. Safe to call from another thread while the stream runs; the switch
-        re-caches as `Streaming.recache_on_prompt_switch` says."""
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise VidlongError("the new prompt is empty; describe what the stream should show next")
-        if len(parse_prompt_schedule(prompt)) > 1:
-            raise VidlongError("switch_prompt takes one prompt, not a schedule (\"0:...; 20:...\"); a schedule is "
-                               "for pipe.stream, or call switch_prompt when each change should come")
-        with self._prompt_lock:
-            start = self.next_index
-            self.prompts = [(chunk, text) for chunk, text in self.prompts if chunk < start] + [(start, prompt.strip())]
-        return start
-
-    def _take_prompt(self, index: int) -> str:
-        """The prompt of chunk `index`, which no switch can change from now on."""
-        with self._prompt_lock:
-            self.next_index = index + 1
-            return prompt_at(self.prompts, index)
-
-    def first_chunk_from(self, second: float) -> int:
-        """Index of the first chunk of this stream that starts at or after `second` seconds of new video."""
-        ratio, fps = self.pipe.spec.temporal_ratio, self.pipe.spec.fps
-        frame = second * fps - 1e-9
-        if frame <= 0:
-            return 0
-        first = ratio * (self.first_chunk - 1) + 1 if self.prefix is None else ratio * self.schedule.chunk
-        return 1 + max(0, math.ceil((frame - first) / (ratio * self.schedule.chunk)))
-
-    def follow_timeline(self, timeline: list[tuple[float, str]]) -> None:
-        """Replace the prompt schedule by a timeline in seconds of new video: each ``(second, prompt)``
-        holds from the first chunk starting at or after that second (the first entry is moved to 0 s;
-        of two entries that land on one chunk, the later wins)."""
-        if not timeline:
-            return
-        entries = sorted((float(second), str(prompt).strip()) for second, prompt in timeline)
-        for second, prompt in entries:
-            if not math.isfinite(second) or second < 0 or not prompt:
-                raise VidlongError(f"prompt timeline entry ({second:g} s, {prompt!r}) needs seconds >= 0 and a prompt")
-        for (second, first), (again, then) in zip(entries, entries[1:]):
-            if second == again:
-                raise VidlongError(f"prompt timeline: two prompts at {second:g} s ({first!r}, {then!r}); give each its own second")
-        by_chunk = {0 if i == 0 else self.first_chunk_from(second): prompt for i, (second, prompt) in enumerate(entries)}
-        with self._prompt_lock:
-            self.prompts = sorted(by_chunk.items())
+    def _chunk_of_second(self, second: float) -> int:
+        return first_chunk_from(second, self.pipe.spec.fps, self.pipe.spec.temporal_ratio, self.schedule.chunk,
+                                self.first_chunk, continuing=self.prefix is not None)
 
     def _encode(self, prompt: str) -> StreamText:
         """The prompt as the transformer takes it (negative and positive with guidance)."""
@@ -418,7 +374,7 @@ class VideoStreamer:
         if self.pipe.task == "i2v":  # the context's first frame is its windows' image
             self.condition = self._image_condition(frames[max(0, len(frames) - pixel_frames(cached.shape[2], self.pipe.spec.temporal_ratio))])
         self.seam = SeamBlend(frames[-1], decoded[-1], self.streaming.seam_frames)
-        return StreamChunk(-1, frames, prompt_at(self.prompts, 0), time.perf_counter() - start, prefix.history, is_input=True)
+        return StreamChunk(-1, frames, self.live.snapshot()[0][1], time.perf_counter() - start, prefix.history, is_input=True)
 
     def __iter__(self) -> Iterator[StreamChunk]:
         """The chunks, once: a stream's state (its noise, sinks and window) is not rewound, so iterating
@@ -448,7 +404,7 @@ class VideoStreamer:
             for index in itertools.count() if self.chunks is None else range(self.chunks):
                 start, first = time.perf_counter(), None
                 with torch.no_grad():
-                    wanted = self._take_prompt(index)
+                    wanted = self.live.take(index)
                     if wanted != prompt:
                         prompt, text = wanted, self._encode(wanted)
                         if index == 0 and self.prefix is not None:

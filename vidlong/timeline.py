@@ -6,8 +6,9 @@ cross-attention (`attn2`, in the style of diffusers' `hooks/`) gives the video t
 latent frames the stock cross-attention against their own segment's text only. Self-attention is
 untouched: every frame still sees the whole video, so with FreeLong++ the global branch carries what
 the segments share (identity, layout, motion) while the local windows and the cross-attention follow
-each segment's prompt. One segment is the stock model bit for bit. Wan text-to-video only (its image
-tokens, in image-to-video, are not split).
+each segment's prompt. One segment is the stock model bit for bit. Wan models; Wan2.1 image-to-video's
+CLIP image tokens (before the text in its cross-attention) go with every segment's text. (`generate`
+takes a timeline for Wan text-to-video; a fifo stream's prompt switches use it on every Wan model.)
 """
 from __future__ import annotations
 
@@ -57,11 +58,13 @@ class _SegmentedCrossAttention(ModelHook):
         original = self.fn_ref.original_forward
         state, n = self.state, hidden_states.shape[1]
         segments = len(state.starts)
-        if encoder_hidden_states is None or encoder_hidden_states.shape[1] != segments * state.text_tokens:
+        image = -1 if encoder_hidden_states is None else encoder_hidden_states.shape[1] - segments * state.text_tokens
+        if image < 0:
             raise VidlongError(f"the prompt timeline expects {segments} x {state.text_tokens} text tokens in cross-attention, "
                                f"got {None if encoder_hidden_states is None else encoder_hidden_states.shape[1]}")
+        images, texts = encoder_hidden_states[:, :image], encoder_hidden_states[:, image:]
         bounds = [start * state.tokens_per_frame for start in state.starts] + [n]
-        pieces = [original(hidden_states[:, lo:hi], encoder_hidden_states[:, s * state.text_tokens:(s + 1) * state.text_tokens],
+        pieces = [original(hidden_states[:, lo:hi], torch.cat([images, texts[:, s * state.text_tokens:(s + 1) * state.text_tokens]], dim=1),
                            *args, **kwargs)
                   for s, (lo, hi) in enumerate(zip(bounds, bounds[1:]))]
         return torch.cat(pieces, dim=1)
@@ -71,8 +74,8 @@ def apply_prompt_timeline(transformer, starts, text_tokens: int) -> TimelineStat
     """Give each segment (latent frames from ``starts[s]`` to the next start) its own text in every
     block's cross-attention of a `WanTransformer3DModel`; undone by `remove_prompt_timeline`. Returns the
     hooks' state (a caller running windows of one video sets ``starts`` per forward)."""
-    if type(transformer).__name__ != "WanTransformer3DModel" or transformer.config.get("image_dim"):
-        raise VidlongError("the prompt timeline serves Wan text-to-video models; use one prompt with this model, "
+    if type(transformer).__name__ != "WanTransformer3DModel":
+        raise VidlongError("the prompt timeline serves Wan models; use one prompt with this model, "
                            "or stream it (vidlong stream takes a prompt schedule)")
     state = TimelineState(tuple(int(s) for s in starts), int(text_tokens))
     HookRegistry.check_if_exists_or_initialize(transformer).register_hook(_FrameHook(state), _MODEL_HOOK)
