@@ -18,8 +18,12 @@ FUSION_METHODS = ("freelong", "both", "both-global", "freelong-anchored", "both-
 #: `--noise` names: the initial noises (`vidlong.schedulers.noise.initial_noise`)
 NOISE_KINDS = ("plain", "specmix", "freenoise")
 
-#: `vidlong eval --methods` names: the generate methods plus chunk-by-chunk streaming
-EVAL_METHODS = (*METHOD_NAMES, "stream")
+#: `vidlong eval --methods` names of streams: chunk by chunk (`vidlong.Streaming`), and by diagonal denoising
+#: (`vidlong.DiagonalDenoising`: for one prompt the fifo method's video; a timeline switches as a stream does)
+STREAM_EVAL_METHODS = ("stream", "stream-fifo")
+
+#: `vidlong eval --methods` names: the generate methods plus the streams
+EVAL_METHODS = (*METHOD_NAMES, *STREAM_EVAL_METHODS)
 
 #: `vidlong eval`'s methods per grid (``--grid lengths | timeline``) when none are named
 EVAL_DEFAULT_METHODS = {"lengths": ("direct", "riflex", "window", "ultravico", "freelong", "both", "stream"),

@@ -14,7 +14,8 @@ so a resumed cell measures exactly what a fresh one does.
 ``DIR/<metric>.png`` the plots (metric vs length ratio, one line per method).
 
 Method names are those of `vidlong.method_names.METHOD_NAMES` plus ``stream`` (chunk-by-chunk generation
-through attention sinks and a rolling KV cache, `vidlong.Streaming`). The methods that have ratio
+through attention sinks and a rolling KV cache, `vidlong.Streaming`) and ``stream-fifo`` (a stream by
+diagonal denoising, `vidlong.DiagonalDenoising`: for one prompt the ``fifo`` method's video, bit for bit). The methods that have ratio
 presets (`PRESET_METHODS`: ultravico and the FreeLong++ methods) take the preset's settings, as ``vidlong generate
 --preset Nx`` would. With ``noise="method"`` each method starts from its paper's noise
 (`vidlong.methods.default_noise`: FreeLong++ and its combinations from the preset's SpecMix noise,
@@ -26,7 +27,8 @@ with FreeNoise's rescheduled noise.
 Two grids: ``lengths`` (the prompts above at every ratio) and ``timeline`` (`vidlong.eval.timeline`:
 prompt timelines whose prompt changes in the middle of the video, each segment scored against its own
 prompt: the offline timeline of `vidlong generate`; ``stream`` switches prompt at the first chunk that
-starts at or after the switch's second, `VideoStreamer.follow_timeline`).
+starts at or after the switch's second, `VideoStreamer.follow_timeline`; ``stream-fifo`` likewise, every frame
+not yet shown taking the new prompt, `DiagonalStreamer`).
 """
 from __future__ import annotations
 
@@ -44,10 +46,11 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..errors import VidlongError
+from ..fifo_stream import chunk_layout
 from ..files import atomic_write_text, weights_fingerprint
 from ..generate import GenerateRequest, generate
-from ..method_names import EVAL_DEFAULT_METHODS, EVAL_METHODS, FUSION_METHODS
-from ..methods import Streaming, preset_names
+from ..method_names import EVAL_DEFAULT_METHODS, EVAL_METHODS, FUSION_METHODS, STREAM_EVAL_METHODS
+from ..methods import DiagonalDenoising, Streaming, preset_names
 from ..models import (EMBEDDED_MODELS, ModelSpec, check_model_folder, pipeline_facts, pipeline_folder, pixel_frames,
                       spec_for_folder, weight_folders)
 from ..schedulers.timeline import parse_prompt_timeline
@@ -233,8 +236,8 @@ def parse_methods(text: str) -> list[str]:
 def check_method(method: str) -> None:
     """A one-line error unless `method` is an `EVAL_METHODS` name, or one but stream with a noise suffix."""
     base, noise = split_noise(method)
-    if base not in EVAL_METHODS or (noise and base == "stream"):
-        raise VidlongError(f"unknown method {method!r}; choose from: {', '.join(EVAL_METHODS)} (all but stream may end in "
+    if base not in EVAL_METHODS or (noise and base in STREAM_EVAL_METHODS):
+        raise VidlongError(f"unknown method {method!r}; choose from: {', '.join(EVAL_METHODS)} (all but the streams may end in "
                            f"{' or '.join(NOISE_SUFFIXES)})")
 
 
@@ -359,13 +362,15 @@ def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: Optional[int], guida
     (a stream's are its streaming defaults: a causal model's few levels and guidance). `stream_sinks`:
     a stream's sink frames (None: `Streaming`'s default, one chunk)."""
     n_latent = max(1, round(cell.ratio * spec.native_frames))
-    if cell.method == "stream":
-        chunk = stream_chunk_for(spec, stream_chunk)
-        first = min(spec.stream_first_chunk or chunk, n_latent)
-        chunks = 1 + -(-(n_latent - first) // chunk)
+    if cell.method in STREAM_EVAL_METHODS:
+        fifo = cell.method == "stream-fifo"
+        streaming = DiagonalDenoising() if fifo else Streaming(chunk=stream_chunk_for(spec, stream_chunk), steps=steps,
+                                                                 sinks=stream_sinks)
+        layout = chunk_layout(streaming)
+        first = min(layout.first_chunk or spec.stream_first_chunk or layout.chunk, n_latent)
+        chunks = 1 + -(-(n_latent - first) // layout.chunk)
         timeline = parse_prompt_timeline(cell.prompt)
-        streamer = pipe.stream(timeline[0][1], streaming=Streaming(chunk=chunk, steps=steps, sinks=stream_sinks),
-                               chunks=chunks, guidance=guidance, seed=cell.seed)
+        streamer = pipe.stream(timeline[0][1], streaming=streaming, chunks=chunks, guidance=guidance, seed=cell.seed)
         streamer.follow_timeline(timeline)
         frames, seconds = [], 0.0
         for piece in streamer:
@@ -373,10 +378,10 @@ def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: Optional[int], guida
             seconds += piece.seconds
         video = np.concatenate(frames)[: pixel_frames(n_latent, spec.temporal_ratio)]
         return video, dict(preset="", noise="plain", latent_frames=n_latent, seconds=round(seconds, 3),
-                           stream_chunk=chunk, stream_chunks=chunks, stream_sinks=streamer.schedule.sinks,
-                           guidance=streamer.guidances[0],
-                           stream_prompts=streamer.prompts,
-                           steps=len(streamer.timesteps) if streamer.causal else streamer.steps)
+                           stream_chunk=layout.chunk, stream_chunks=chunks,
+                           stream_sinks=streaming.sink_frames if fifo else streamer.schedule.sinks,
+                           guidance=streamer.guidances[0], stream_prompts=streamer.prompts,
+                           steps=spec.num_inference_steps if fifo else len(streamer.timesteps) if streamer.causal else streamer.steps)
     result = generate(pipe, cell_request(cell, spec, steps, guidance, noise_mode))
     return result.frames, cell_info(result.settings)
 
@@ -445,6 +450,9 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
     if (config.stream_chunk or 0) > spec.native_frames:
         raise VidlongError(f"--stream-chunk {config.stream_chunk} exceeds the native window of {spec.name} "
                            f"({spec.native_frames} latent frames); use at most {spec.native_frames}")
+    if "stream-fifo" in config.methods and steps != spec.num_inference_steps:
+        raise VidlongError(f"stream-fifo makes its native video with the model's {spec.num_inference_steps} steps; drop "
+                           f"--steps {steps} or run stream-fifo apart")
     too_short = [r for r in config.ratios if round(r * spec.native_frames) < 2]
     if too_short:
         raise VidlongError(f"ratio {too_short[0]:g} gives fewer than 2 latent frames of {spec.name} (native "
@@ -524,11 +532,13 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
 def check_cells(folder: Path, cells: Sequence[Cell]) -> None:
     """One line, before a model loads, for a cell the model cannot make: a method its family lacks (the
     -sinks methods and fifo off Wan), a length past its RoPE table, a timeline it cannot follow (a family
-    other than Wan text-to-video, a switch past the video's end). Streams are checked for their timeline."""
+    other than Wan text-to-video, a switch past the video's end). Streams are checked for their timeline, a
+    fifo stream also for its family."""
     from ..validate import check_generate, limits_for_folder
 
-    probes = {(c.method, c.ratio, c.prompt): Cell("none" if c.method == "stream" else c.method, c.ratio, c.prompt, 0)
-              for c in cells if c.method != "stream" or is_timeline(c.prompt)}  # a stream checked as one video
+    as_generate = {"stream": "none", "stream-fifo": "fifo"}  # a stream checked as one video (fifo's: on Wan only)
+    probes = {(c.method, c.ratio, c.prompt): Cell(as_generate.get(c.method, c.method), c.ratio, c.prompt, 0)
+              for c in cells if c.method not in STREAM_EVAL_METHODS or is_timeline(c.prompt) or c.method == "stream-fifo"}
     if not probes:
         return
     limits = limits_for_folder(folder)
