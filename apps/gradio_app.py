@@ -62,7 +62,8 @@ LIVE_SECONDS = 4.0
 #: the Stream tab's methods: chunk by chunk (`VideoStreamer`), or diagonal denoising (`DiagonalStreamer`, Wan)
 STREAM_METHODS = ("chunked", "fifo")
 #: the Stream tab's fields, in the order its handler and `App.streamer` take them
-STREAM_FIELDS = ("prompt", "timeline", "seconds", "chunk", "context", "recache", "steps", "guidance", "seed", "image", "method")
+STREAM_FIELDS = ("prompt", "timeline", "seconds", "chunk", "context", "recache", "steps", "guidance", "seed", "image", "method",
+                 "cut")
 #: methods one comparison may render
 COMPARE_MIN, COMPARE_MAX = 2, 4
 
@@ -275,11 +276,12 @@ class App:
     # ---- streams ---------------------------------------------------------------------------------
 
     def streamer(self, prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image=None,
-                 method: str = "chunked"):
+                 method: str = "chunked", cut: bool = False):
         """(streamer, chunks or None, timeline rows) of the Stream tab's fields, checked before anything
         runs. The stream prompt holds from 0 s, the timeline's prompts from their seconds on; either may
         be empty, not both. `method` "fifo" streams by diagonal denoising (Wan; `DiagonalStreamer`), which
-        takes none of the chunked method's fields (chunk, context, re-encode, steps: hidden on the page)."""
+        takes none of the chunked method's fields (chunk, context, re-encode, steps: hidden on the page);
+        `cut` is fifo's alone (a prompt switch cuts to the new prompt's own native video, else blends)."""
         if method not in STREAM_METHODS:
             raise VidlongError(f"stream method must be one of {', '.join(STREAM_METHODS)}, got {method!r}")
         check_streams(self.limits.family)
@@ -288,7 +290,7 @@ class App:
         unchanged = self.spec.guidance_scale if method == "fifo" else self.stream_guidance  # the model's own default
         guidance = None if guidance is None or float(guidance) == unchanged else float(guidance)
         if method == "fifo":
-            config = DiagonalDenoising()
+            config = DiagonalDenoising(cut_on_prompt_switch=bool(cut))
             check_diagonal_stream(config, self.limits)
         else:
             if chunk is None:
@@ -394,10 +396,12 @@ class App:
             self.jobs.finish(session, job)
 
     def method_fields(self, method: str) -> list:
-        """The Stream tab's chunked-only fields shown for "chunked" and hidden for "fifo", and the guidance set to
-        the method's default (the model's streaming guidance, or its generate guidance)."""
+        """The Stream tab's chunked-only fields shown for "chunked", fifo's (cut on a switch: text-to-video)
+        for "fifo", and the guidance set to the method's default (the model's streaming guidance, or its
+        generate guidance)."""
         chunked = method != "fifo"
-        return [gr.update(visible=chunked)] * 4 + [gr.update(value=self.stream_guidance if chunked else self.spec.guidance_scale)]
+        return [*[gr.update(visible=chunked)] * 4, gr.update(visible=not chunked and self.pipe.task == "t2v"),
+                gr.update(value=self.stream_guidance if chunked else self.spec.guidance_scale)]
 
     def switch_prompt(self, prompt: str, request: gr.Request) -> str:
         """The Stream tab's "Switch prompt": the running stream takes `prompt` from its next chunk."""
@@ -547,6 +551,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                             s_guidance = fields.Number(value=app.stream_guidance, minimum=0, maximum=MAX_GUIDANCE, label="Guidance")
                             s_seed = fields.Number(value=0, precision=0, label="Seed (-1: random)")
                         s_recache = gr.Checkbox(value=True, label="Re-encode the cache on a prompt switch")
+                        s_cut = gr.Checkbox(value=False, label="Cut to the new prompt's own video on a switch (else blend)",
+                                            visible=False, elem_id="stream-cut")
                         with gr.Row():
                             s_start = gr.Button("Start stream", variant="primary", elem_id="stream-start")
                             s_stop = gr.Button("Stop", variant="stop", elem_id="stream-stop")
@@ -564,7 +570,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                              columns=4, height=260, allow_preview=False, elem_id="history")
 
         form = [prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image]
-        stream_form = [s_prompt, timeline, s_seconds, s_chunk, s_context, s_recache, s_steps, s_guidance, s_seed, image, s_method]
+        stream_form = [s_prompt, timeline, s_seconds, s_chunk, s_context, s_recache, s_steps, s_guidance, s_seed, image, s_method,
+                       s_cut]
 
         def generate_handler(page: bool):
             async def generate_video(prompt: str, method: str = "both", preset: str = NO_PRESET, ratio: float = 2.0,
@@ -586,8 +593,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
             async def stream(prompt: str, timeline: Optional[list] = None, seconds: float = 10.0, chunk: float = 3,
                              context: str = AUTO, recache: bool = True, steps: Optional[float] = None,
                              guidance: Optional[float] = None, seed: Optional[float] = 0, image: Optional[str] = None,
-                             method: str = "chunked", request: gr.Request = None, progress=gr.Progress()):
-                args = (prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image, method)
+                             method: str = "chunked", cut: bool = False, request: gr.Request = None, progress=gr.Progress()):
+                args = (prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image, method, cut)
                 async for update in app.stream_event(args, request, progress, page=page):
                     yield update
             return stream
@@ -608,8 +615,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
         for stop_button in (stop, s_stop):
             stop_button.click(app.stop, None, None, api_name=False, concurrency_limit=None)
         switch.click(app.switch_prompt, next_prompt, status, api_name=False, queue=False)
-        s_method.change(app.method_fields, s_method, [s_chunk, s_context, s_steps, s_recache, s_guidance], api_name=False,
-                        queue=False)
+        s_method.change(app.method_fields, s_method, [s_chunk, s_context, s_steps, s_recache, s_cut, s_guidance],
+                        api_name=False, queue=False)
         gallery.select(app.reload, None, [video, settings, sidecar, *form[:-1], compared], api_name=False, queue=False)
         preset.input(_on_preset, preset, ratio, api_name=False, queue=False)
         for field in note_fields:

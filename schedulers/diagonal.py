@@ -77,6 +77,8 @@ def diagonal_frames(queue: torch.Tensor, sigmas: torch.Tensor, window: int, velo
     """Clean latent frames ``[1, C, 1, h, w]``, one per iteration, out of the head of `queue`
     ``[1, C, Q, h, w]`` (``Q`` a multiple of `window`; `sigmas` ``[Q + 1]`` from `queue_sigmas`), for as
     long as the caller iterates: memory stays the queue's and the few clean frames lookahead reaches back to.
+    ``send(restart)`` instead of ``next``: the queue becomes ``restart(queue)`` (same shape) before the next
+    iteration, whose frame it returns (a cut: the queue started again from another video).
 
     Args:
         velocity: the model's velocity for one window (`Velocity`).
@@ -108,5 +110,7 @@ def diagonal_frames(queue: torch.Tensor, sigmas: torch.Tensor, window: int, velo
             moved[:, :, update:stop] = queue[:, :, update:stop] + down.view(1, 1, -1, 1, 1) * v
         out.append(moved[:, :, :1])
         queue = torch.cat([moved[:, :, 1:], new_noise().to(queue)], dim=2)
-        yield out[-1]
+        restart = yield out[-1]
+        if restart is not None:  # sent by the caller: the queue from now on (e.g. `start_queue` of another video)
+            queue = restart(queue).to(queue)
 

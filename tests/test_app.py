@@ -372,13 +372,15 @@ def test_stream_timeline_keeps_the_stream_prompt_and_alone_is_enough(demo):
 
 def test_a_fifo_stream_through_the_api_follows_its_timeline(demo, client):
     """The Stream tab's fifo method: a stream by diagonal denoising (generate's fifo video, 9 then 12 frames a
-    chunk), recorded as such; its timeline counts chunks as the chunked stream's does."""
+    chunk), recorded as such, cutting at a switch when asked; its timeline counts chunks as the chunked stream's does."""
     from vidlong.fifo_stream import DiagonalStreamer
 
-    streamed = client.predict(prompt="a red circle", seconds=2, method="fifo", api_name="/stream")
+    streamed = client.predict(prompt="a red circle", seconds=2, method="fifo", cut=True, api_name="/stream",
+                              timeline={"headers": ["from second", "prompt"], "data": [[1, "a blue square"]]})
     assert read_video(video_path(streamed[2]))[0].shape[0] == 9 + 12
     settings = json.loads(Path(streamed[3]).read_text())
-    assert settings["streaming"]["method"] == "fifo" and settings["chunks"] == 2
+    assert settings["streaming"]["method"] == "fifo" and settings["streaming"]["cut_on_prompt_switch"]
+    assert settings["chunks"] == 2 and settings["prompts"] == [[0, "a red circle"], [1, "a blue square"]]
     streamer, chunks, _ = demo.vidlong_app.streamer("a red circle", [[2, "a blue square"]], 4, None, "auto", True, None, None, 0,
                                                     None, "fifo")
     assert isinstance(streamer, DiagonalStreamer) and chunks == 3

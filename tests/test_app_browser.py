@@ -159,6 +159,7 @@ def test_stream_updates_live_switches_prompt_and_stop_keeps_a_playable_file(demo
     if method == "fifo":
         page.locator("#stream-method").get_by_label("fifo").check()
         expect(page.get_by_label("Chunk (latent frames)")).to_be_hidden()
+        expect(page.locator("#stream-cut")).to_be_visible()
     set_number(page, "Seconds (0: until stopped)", 0)
     page.get_by_role("button", name="Start stream").click()
     sources = set()

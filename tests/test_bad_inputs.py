@@ -189,6 +189,7 @@ CLI_ROWS = [
     ("stream", ["--method", "fifo", "--sinks", "2"], "--sinks is an option of --method chunked; --method fifo keeps one sink frame", None),
     ("stream", ["--method", "fifo", "--prompt", "0:a red ball; 5:a blue ball", "--chunks", "4"], "switches at chunk 5 but the stream has 4 chunks", None),
     ("stream", ["--method", "fifo", "--prompt", "0s: a red ball; 2s: a blue ball"], "a stream's schedule counts chunks", None),
+    ("stream", ["--cut-on-switch"], "--cut-on-switch is an option of --method fifo", None),
     ("extend", ["--video", "{inputs}/clip.mp4", "--prompt", "a", "--method", "fifo", "--steps", "4"], "--steps is an option of --method chunked", None),
     ("stream", ["--method", "bogus"], "--method", ARGPARSE),
 ]

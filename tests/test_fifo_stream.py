@@ -250,3 +250,33 @@ def test_a_live_switch_reaches_every_frame_not_handed_out_and_an_extension_follo
     seen = {pair for window in windows for pair in window}
     assert seen == {(f, "a red circle" if f < offset + CHUNK else "a blue square") for f, _ in seen}
     assert [i.prompt for i in more] == ["a red circle", "a red circle", "a blue square"]
+
+
+def test_a_cut_on_a_switch_restarts_the_queue_from_the_new_prompts_own_video(folders, monkeypatch):
+    """`cut_on_prompt_switch`: at the chunk where the prompt changes (a schedule's entry, or a live switch) the
+    queue starts again from the new prompt's native video (`generate`'s, seeded from (seed, chunk)); the
+    chunks before it are the blending stream's bit for bit; a cut stream's first chunk is as ever."""
+    from vidlong.generate import segment_seed
+
+    pipe = vidlong.load_pipeline(folders["wan2.1"], device="cpu")
+    cut = vidlong.DiagonalDenoising(cut_on_prompt_switch=True)
+    schedule = "0:a red circle; 2:a blue square"
+    blend = list(pipe.stream(schedule, streaming=FIFO, chunks=4, seed=1))
+    starts, real = [], diagonal_module.start_queue
+    monkeypatch.setattr(diagonal_module, "start_queue", lambda first, *a: starts.append(first.cpu()) or real(first, *a))
+    cuts = list(pipe.stream(schedule, streaming=cut, chunks=4, seed=1))
+    own = generate(pipe, GenerateRequest(prompt="a blue square", seed=segment_seed(1, 2))).latents
+    assert len(starts) == 2 and torch.equal(starts[1], own)
+    assert all(torch.equal(a.latents, b.latents) for a, b in zip(cuts[:2], blend[:2]))
+    assert not torch.equal(cuts[2].latents, blend[2].latents) and [len(i.frames) for i in cuts] == [9, 12, 12, 12]
+    assert json.loads(json.dumps(pipe.stream("a red circle", streaming=cut, chunks=1).settings()))["cut_on_prompt_switch"]
+    streamer = pipe.stream("a red circle", streaming=cut, chunks=3, seed=1)  # live: cut at the next chunk
+    stream = iter(streamer)
+    next(stream)
+    assert streamer.switch_prompt("a blue square") == 1
+    list(stream)
+    own = generate(pipe, GenerateRequest(prompt="a blue square", seed=segment_seed(1, 1))).latents
+    assert len(starts) == 4 and torch.equal(starts[3], own)
+    i2v = vidlong.load_pipeline(folders["i2v"], device="cpu")
+    with pytest.raises(vidlong.VidlongError, match="an image-to-video stream by diagonal denoising blends its switches"):
+        i2v.stream("a red circle", streaming=cut, chunks=1)

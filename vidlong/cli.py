@@ -204,6 +204,9 @@ def _add_stream_options(p) -> None:
                         "(one prompt), made and shown 3 latent frames at a time; a prompt schedule reaches every frame "
                         "not shown yet, more prompted objects kept "
                         "on the bidirectional models (benchmarks/RESULTS.md)")
+    p.add_argument("--cut-on-switch", action="store_true",
+                   help="--method fifo, text-to-video: a prompt switch (a schedule's entry) cuts to the new prompt's own "
+                        "native video instead of blending into the frames not shown yet")
     p.add_argument("--preset", dest="stream_preset", default=None, choices=["default", "longlive"],
                    help="streaming settings: default, or longlive (3 sinks, 12 attended frames, chunk 3, the causal "
                         "sampler at 1000,750,500,250, sinks kept across prompt switches); the options below override "
@@ -283,7 +286,10 @@ def _streaming_config(args):
             raise VidlongError(f"{flag} is an option of --method chunked; --method fifo keeps one sink frame, runs the "
                                f"model's native window over a queue of {DiagonalDenoising().partitions} windows and starts "
                                f"from a native video of the model's steps: drop {flag}")
-        return DiagonalDenoising()
+        return DiagonalDenoising(cut_on_prompt_switch=args.cut_on_switch)
+    if args.cut_on_switch:
+        raise VidlongError("--cut-on-switch is an option of --method fifo; --method chunked re-encodes its cache on a "
+                           "switch (or keeps it: --no-recache)")
     given = dict(chunk=args.chunk, sinks=args.sinks, window=args.window, steps=args.steps, context=args.context,
                  first_chunk=getattr(args, "first_chunk", None), sampler=args.sampler, timesteps=_timesteps(args.timesteps),
                  recache_on_prompt_switch=False if args.no_recache else None, keep_sinks_on_switch=args.keep_sinks)

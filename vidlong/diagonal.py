@@ -89,9 +89,14 @@ class WindowText:
             yield self
         finally:
             self.inside = False
-            for expert in self.experts:
-                remove_prompt_timeline(expert)
-            self.states = []
+            self.drop_hooks()
+
+    def drop_hooks(self) -> None:
+        """Take the segmented cross-attention off the experts (`for_frames` puts it back where needed):
+        before a pipeline call in the middle of a stream."""
+        for expert in self.experts:
+            remove_prompt_timeline(expert)
+        self.states = []
 
     def for_frames(self, frames: list) -> StreamText:
         """The text of a window whose latent frames are `frames` (indices in the video, non-decreasing)."""
@@ -125,6 +130,9 @@ def diagonal_stream(pipe, first: torch.Tensor, prompt: str, config: DiagonalDeno
     timeline whose later segments start inside the queue, `generate`'s `queue_source` of the segments'
     own native videos; an extension's last frames (`vidlong.fifo_stream`). Time and memory per frame
     are flat. Close the iterator to remove the segmented cross-attention's hooks before it ends.
+    ``send(video)`` (clean latents ``[1, C, F, h, w]``) in place of ``next`` after the sink is out: a cut,
+    the queue starts again from `video` (noised to its levels with fresh draws) and the frame returned is
+    its first frame; the sink stays.
 
     Args:
         prompt: one prompt, or a prompt timeline (``"0s: a red ball; 4s: a blue ball"``; `first` made
@@ -178,9 +186,12 @@ def diagonal_stream(pipe, first: torch.Tensor, prompt: str, config: DiagonalDeno
     for i in range(skip):
         yield first[:, :, i:i + 1].cpu()
     with text.hooks():
-        for frame in diagonal_frames(queue, sigmas, config.window(pipe.spec.native_frames), velocity, lambda: draw(1),
-                                     sink=first[:, :, :skip] if skip else None, lookahead=config.lookahead):
-            yield frame.cpu()
+        frames = diagonal_frames(queue, sigmas, config.window(pipe.spec.native_frames), velocity, lambda: draw(1),
+                                 sink=first[:, :, :skip] if skip else None, lookahead=config.lookahead)
+        video = None
+        while True:
+            restart = None if video is None else (lambda _, video=video: start_queue(video.to(first), sigmas, draw(levels), 0))
+            video = yield (next(frames) if restart is None else frames.send(restart)).cpu()
 
 
 def diagonal_latents(pipe, first: torch.Tensor, prompt: str, latent_frames: int, config: DiagonalDenoising = DiagonalDenoising(),

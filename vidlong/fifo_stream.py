@@ -106,7 +106,7 @@ class DiagonalStreamer(PromptSwitching):
     def settings(self) -> dict:
         """What the stream's .json sidecar records of its method."""
         return dict(method="fifo", partitions=self.config.partitions, sink=self.config.sink_frames,
-                    lookahead=self.config.lookahead, chunk=CHUNK,
+                    lookahead=self.config.lookahead, chunk=CHUNK, cut_on_prompt_switch=self.config.cut_on_prompt_switch,
                     native_steps=None if self.prefix is not None else self.pipe.spec.num_inference_steps,
                     seam_frames=self.seam_frames if self.prefix is not None else None)
 
@@ -128,17 +128,28 @@ class DiagonalStreamer(PromptSwitching):
         with set_aside(self.pipe.experts()), streaming_on(self.pipe):
             yield from self._chunks(first, start)
 
-    def _native_video(self) -> torch.Tensor:
-        """The model's native video of the prompt ``[1, C, native, h, w]``: `generate`'s, as its fifo starts."""
+    def _native_video(self, prompt: Optional[str] = None, seed: Optional[int] = None) -> torch.Tensor:
+        """The model's native video ``[1, C, native, h, w]`` of `prompt` (the schedule's first) with `seed` (the
+        stream's): `generate`'s, as its fifo starts."""
         from .generate import GenerateRequest, generate
         from .models import pixel_frames
 
         spec = self.pipe.spec
-        request = GenerateRequest(prompt=self.live.snapshot()[0][1], frames=pixel_frames(spec.native_frames, spec.temporal_ratio),
+        request = GenerateRequest(prompt=prompt or self.live.snapshot()[0][1], frames=pixel_frames(spec.native_frames, spec.temporal_ratio),
                                   guidance=self.guidances[0], guidance_2=self.guidances[1] if
                                   len(self.pipe.experts()) == 2 else None, height=self.height, width=self.width,
-                                  seed=self.seed, negative_prompt=self.negative_prompt, image=self.image)
+                                  seed=self.seed if seed is None else seed, negative_prompt=self.negative_prompt, image=self.image)
         return generate(self.pipe, request, decode=False).latents  # the stream decodes its own frames
+
+    def _cut(self, text, prompt: str, index: int) -> torch.Tensor:
+        """The native video chunk `index` cuts to: `prompt`'s, seeded from (seed, index) (`segment_seed`),
+        made in the middle of the stream (the segmented cross-attention taken off for it)."""
+        from .generate import segment_seed
+        from .streaming import own_call_while_streaming
+
+        text.drop_hooks()
+        with own_call_while_streaming(self.pipe):
+            return self._native_video(prompt, segment_seed(self.seed, index))
 
     def _source(self) -> tuple[torch.Tensor, int]:
         """An extension's (first video ``[1, C, sink + tail, h, w]``, tail frames to drop): the video's first
@@ -184,10 +195,13 @@ class DiagonalStreamer(PromptSwitching):
         text = WindowText.of_prompt(pipe, self.live.snapshot()[0][1], None, self.negative_prompt, self.guidances)
         made = diagonal_stream(pipe, first, text, self.config, self.negative_prompt, self.guidances, seed, self._condition(image))
         with contextlib.closing(made):
+            prompt = None
             for index in itertools.count() if self.chunks is None else range(self.chunks):
-                prompt = self.live.take(index)
+                previous, prompt = prompt, self.live.take(index)
                 self._follow_schedule(text, offset)
-                latents = torch.cat([next(made) for _ in range(drop + CHUNK)][drop:], dim=2)
+                cut = self.config.cut_on_prompt_switch and previous is not None and prompt != previous
+                pulled = [made.send(self._cut(text, prompt, index))] if cut else []
+                latents = torch.cat([*pulled, *(next(made) for _ in range(drop + CHUNK - len(pulled)))][drop:], dim=2)
                 drop = 0
                 frames = seam(to_uint8(decoder.decode(latents.to(pipe.device))))
                 yield StreamChunk(index, frames, prompt, time.perf_counter() - start, latents)

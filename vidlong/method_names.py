@@ -19,8 +19,10 @@ FUSION_METHODS = ("freelong", "both", "both-global", "freelong-anchored", "both-
 NOISE_KINDS = ("plain", "specmix", "freenoise")
 
 #: `vidlong eval --methods` names of streams: chunk by chunk (`vidlong.Streaming`), and by diagonal denoising
-#: (`vidlong.DiagonalDenoising`: for one prompt the fifo method's video; a timeline switches as a stream does)
-STREAM_EVAL_METHODS = ("stream", "stream-fifo")
+#: (`vidlong.DiagonalDenoising`: for one prompt the fifo method's video; a timeline switches as a stream does,
+#: blending, or with ``-cut`` cutting to the new prompt's own video)
+FIFO_STREAM_EVAL_METHODS = ("stream-fifo", "stream-fifo-cut")
+STREAM_EVAL_METHODS = ("stream", *FIFO_STREAM_EVAL_METHODS)
 
 #: `vidlong eval --methods` names: the generate methods plus the streams
 EVAL_METHODS = (*METHOD_NAMES, *STREAM_EVAL_METHODS)

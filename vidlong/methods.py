@@ -222,11 +222,17 @@ class DiagonalDenoising:
             ``k`` sinks the first video's first ``k`` latent frames (positions 0..k-1); True is 1.
         lookahead: FIFO-Diffusion's lookahead denoising: windows at half a window's stride, each updating
             only its noisier half with the cleaner frames in front as context (twice the forwards).
+        cut_on_prompt_switch: streams (`vidlong.fifo_stream`), text-to-video: at a chunk whose prompt differs
+            from the one before (a schedule's entry or a live switch) the queue starts again from the new
+            prompt's own native video, a cut (the sink stays); False: the switch reaches every frame not
+            shown yet, a blend over the queue. (`generate`'s timeline cuts where a segment starts inside
+            the queue's first frames, `vidlong.diagonal`.)
     """
 
     partitions: int = 3
     sink: Union[bool, int] = True
     lookahead: bool = False
+    cut_on_prompt_switch: bool = False
 
     def __post_init__(self):
         _plain_fields(self, ("partitions", "sink"))
@@ -234,8 +240,9 @@ class DiagonalDenoising:
             raise VidlongError(f"DiagonalDenoising partitions must be a whole number >= 1, got {self.partitions!r}")
         if not isinstance(self.sink, bool) and (not is_whole(self.sink) or self.sink < 0):
             raise VidlongError(f"DiagonalDenoising sink must be True, False or a whole number of frames >= 0, got {self.sink!r}")
-        if not isinstance(self.lookahead, bool):
-            raise VidlongError(f"DiagonalDenoising lookahead must be True or False, got {self.lookahead!r}")
+        for name in ("lookahead", "cut_on_prompt_switch"):
+            if not isinstance(getattr(self, name), bool):
+                raise VidlongError(f"DiagonalDenoising {name} must be True or False, got {getattr(self, name)!r}")
 
     @property
     def sink_frames(self) -> int:

@@ -160,6 +160,19 @@ def streaming_on(pipe):
         pipe.vidlong_streams -= 1
 
 
+@contextmanager
+def own_call_while_streaming(pipe):
+    """The body may call `pipe` in the middle of its one stream (a fifo stream's cut makes a native video);
+    refused while another stream of it is paused too (the call would take that stream's hooks off)."""
+    if getattr(pipe, "vidlong_streams", 0) != 1:
+        raise VidlongError("another stream of this pipeline is paused mid-way; finish or close it before this stream's cut")
+    pipe.vidlong_streams = 0
+    try:
+        yield
+    finally:
+        pipe.vidlong_streams = 1
+
+
 def refuse_call_while_streaming(pipe) -> None:
     """A one-line error for a pipeline call while a stream of `pipe` is paused mid-way: the stream's KV
     cache holds the transformer, and the methods applied to the pipeline are set aside until it ends."""

@@ -253,11 +253,15 @@ def check_diagonal(limits: ModelLimits) -> None:
 
 def check_diagonal_stream(config, limits: ModelLimits, height=None, width=None) -> None:
     """A stream or extension by diagonal denoising (`vidlong.fifo_stream`): a Wan model, a sink that leaves
-    the queue some of the native window (image-to-video: a sink, the image's frame), sizes as for generate."""
+    the queue some of the native window (image-to-video: a sink, the image's frame, and switches that
+    blend), sizes as for generate."""
     check_diagonal(limits)
     if limits.task == "i2v" and not config.sink:
         raise VidlongError("an image-to-video model streams by diagonal denoising with DiagonalDenoising sink=True: "
                            "the sink is the image's frame")
+    if limits.task == "i2v" and config.cut_on_prompt_switch:
+        raise VidlongError("a prompt switch cuts to a text-to-video native video; an image-to-video stream by diagonal "
+                           "denoising blends its switches: drop --cut-on-switch (cut_on_prompt_switch=False)")
     config.window(limits.spec.native_frames)
     check_size(limits.spec.height if height is None else height, limits.spec.width if width is None else width,
                limits.geometry.pixel_multiple, limits.rope_positions)

@@ -15,7 +15,8 @@ so a resumed cell measures exactly what a fresh one does.
 
 Method names are those of `vidlong.method_names.METHOD_NAMES` plus ``stream`` (chunk-by-chunk generation
 through attention sinks and a rolling KV cache, `vidlong.Streaming`) and ``stream-fifo`` (a stream by
-diagonal denoising, `vidlong.DiagonalDenoising`: for one prompt the ``fifo`` method's video, bit for bit). The methods that have ratio
+diagonal denoising, `vidlong.DiagonalDenoising`: for one prompt the ``fifo`` method's video, bit for bit;
+``stream-fifo-cut`` cuts at a switch, `DiagonalDenoising.cut_on_prompt_switch`). The methods that have ratio
 presets (`PRESET_METHODS`: ultravico and the FreeLong++ methods) take the preset's settings, as ``vidlong generate
 --preset Nx`` would. With ``noise="method"`` each method starts from its paper's noise
 (`vidlong.methods.default_noise`: FreeLong++ and its combinations from the preset's SpecMix noise,
@@ -49,7 +50,7 @@ from ..errors import VidlongError
 from ..fifo_stream import chunk_layout
 from ..files import atomic_write_text, weights_fingerprint
 from ..generate import GenerateRequest, generate
-from ..method_names import EVAL_DEFAULT_METHODS, EVAL_METHODS, FUSION_METHODS, STREAM_EVAL_METHODS
+from ..method_names import EVAL_DEFAULT_METHODS, EVAL_METHODS, FIFO_STREAM_EVAL_METHODS, FUSION_METHODS, STREAM_EVAL_METHODS
 from ..methods import DiagonalDenoising, Streaming, preset_names
 from ..models import (EMBEDDED_MODELS, ModelSpec, check_model_folder, pipeline_facts, pipeline_folder, pixel_frames,
                       spec_for_folder, weight_folders)
@@ -363,8 +364,8 @@ def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: Optional[int], guida
     a stream's sink frames (None: `Streaming`'s default, one chunk)."""
     n_latent = max(1, round(cell.ratio * spec.native_frames))
     if cell.method in STREAM_EVAL_METHODS:
-        fifo = cell.method == "stream-fifo"
-        streaming = DiagonalDenoising() if fifo else Streaming(chunk=stream_chunk_for(spec, stream_chunk), steps=steps,
+        fifo = cell.method in FIFO_STREAM_EVAL_METHODS
+        streaming = DiagonalDenoising(cut_on_prompt_switch=cell.method == "stream-fifo-cut") if fifo else Streaming(chunk=stream_chunk_for(spec, stream_chunk), steps=steps,
                                                                  sinks=stream_sinks)
         layout = chunk_layout(streaming)
         first = min(layout.first_chunk or spec.stream_first_chunk or layout.chunk, n_latent)
@@ -450,9 +451,10 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
     if (config.stream_chunk or 0) > spec.native_frames:
         raise VidlongError(f"--stream-chunk {config.stream_chunk} exceeds the native window of {spec.name} "
                            f"({spec.native_frames} latent frames); use at most {spec.native_frames}")
-    if "stream-fifo" in config.methods and steps != spec.num_inference_steps:
-        raise VidlongError(f"stream-fifo makes its native video with the model's {spec.num_inference_steps} steps; drop "
-                           f"--steps {steps} or run stream-fifo apart")
+    fifo_streams = [m for m in config.methods if m in FIFO_STREAM_EVAL_METHODS]
+    if fifo_streams and steps != spec.num_inference_steps:
+        raise VidlongError(f"{fifo_streams[0]} makes its native video with the model's {spec.num_inference_steps} steps; drop "
+                           f"--steps {steps} or run {fifo_streams[0]} apart")
     too_short = [r for r in config.ratios if round(r * spec.native_frames) < 2]
     if too_short:
         raise VidlongError(f"ratio {too_short[0]:g} gives fewer than 2 latent frames of {spec.name} (native "
@@ -536,9 +538,9 @@ def check_cells(folder: Path, cells: Sequence[Cell]) -> None:
     fifo stream also for its family."""
     from ..validate import check_generate, limits_for_folder
 
-    as_generate = {"stream": "none", "stream-fifo": "fifo"}  # a stream checked as one video (fifo's: on Wan only)
-    probes = {(c.method, c.ratio, c.prompt): Cell(as_generate.get(c.method, c.method), c.ratio, c.prompt, 0)
-              for c in cells if c.method not in STREAM_EVAL_METHODS or is_timeline(c.prompt) or c.method == "stream-fifo"}
+    as_generate = {"stream": "none", **dict.fromkeys(FIFO_STREAM_EVAL_METHODS, "fifo")}  # a stream checked as one video
+    probes = {(c.method, c.ratio, c.prompt): Cell(as_generate.get(c.method, c.method), c.ratio, c.prompt, 0)  # fifo's: Wan only
+              for c in cells if c.method not in STREAM_EVAL_METHODS or is_timeline(c.prompt) or c.method in FIFO_STREAM_EVAL_METHODS}
     if not probes:
         return
     limits = limits_for_folder(folder)
