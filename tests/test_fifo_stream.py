@@ -1,7 +1,9 @@
 """Streaming and extension by diagonal denoising (`vidlong.fifo_stream`, ``--method fifo``): a stream is
 `generate`'s fifo video chunk by chunk, bit for bit, at a flat number of forwards per chunk; an
-extension keeps its input and starts the queue from the input's last native window; the CLI writes
-both, and refuses what fifo does not take (tiny models built here: native window 3 latent frames)."""
+extension keeps its input and starts the queue from the input's last native window; image-to-video
+models stream from their image and extend from the input's first frame; under a schedule or a live
+switch every frame follows its chunk's prompt (or the queue cuts to the new prompt's own video); the CLI
+writes both, and refuses what fifo does not take (tiny models built here: native window 3 latent frames)."""
 import json
 
 import numpy as np
@@ -22,7 +24,8 @@ FIFO = vidlong.DiagonalDenoising()
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
-    return {kind: save_tiny_pipeline(tmp_path_factory.mktemp(kind), kind) for kind in ("wan2.1", "wan2.2", "i2v", "ti2v-i2v")}
+    return {kind: save_tiny_pipeline(tmp_path_factory.mktemp(kind), kind) for kind in ("wan2.1", "wan2.2", "i2v", "ti2v-i2v",
+                                                                                             "i2v-a14b")}
 
 
 @pytest.mark.parametrize("kind", ["wan2.1", "wan2.2"])
@@ -133,10 +136,11 @@ def test_fifo_streams_refuse_what_they_do_not_take(folders, image_path):
         i2v.stream("a red circle", streaming=FIFO, chunks=1, image=np.zeros((32, 32), np.uint8))
 
 
-@pytest.mark.parametrize("kind", ["i2v", "ti2v-i2v"])
+@pytest.mark.parametrize("kind", ["i2v", "ti2v-i2v", "i2v-a14b"])
 def test_an_image_to_video_fifo_stream_is_generates_and_extends_from_the_inputs_first_frame(folders, image_path, kind, monkeypatch,
                                                                                           tmp_path):
-    """Image-to-video (Wan2.1 I2V with CLIP; TI2V-5B's image latent as frame 0): the stream's latents are
+    """Image-to-video (Wan2.1 I2V with CLIP; TI2V-5B's image latent as frame 0; Wan2.2 I2V A14B's two experts):
+    the stream's latents are
     `generate --method fifo --image`'s, bit for bit, with the image given as a path or as a PIL image; an
     extension's windows carry the input's first frame as their image."""
     from PIL import Image
