@@ -171,8 +171,11 @@ def steps_of(request: GenerateRequest, spec, latent_frames: int, diagonal=None) 
 def diagonal_segments(prompt: str, spec, latent_frames: int, diagonal) -> list[int]:
     """The prompt timeline's segments that diagonal denoising makes a native video of before its queue
     starts: those starting past the first native video but inside the queue's first frames, whose
-    frames the queue starts from (`vidlong.schedulers.diagonal.queue_segments`)."""
+    frames the queue starts from (`vidlong.schedulers.diagonal.queue_segments`); with
+    `DiagonalDenoising.segment_sinks`, every later segment (its sink)."""
     starts = timeline_latent_starts(parse_prompt_timeline(prompt), spec.fps, spec.temporal_ratio, latent_frames)
+    if diagonal.segment_sinks:
+        return list(range(1, len(starts)))
     return queue_segments(starts, spec.native_frames, diagonal.span(spec.native_frames))
 
 
@@ -187,7 +190,8 @@ def _described(methods) -> list[dict]:
     return [{"name": type(m).__name__, **dataclasses.asdict(m)} for m in methods]
 
 
-def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None, decode: bool = True) -> GenerateResult:
+def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None, decode: bool = True,
+             diagonal: Optional[DiagonalDenoising] = None) -> GenerateResult:
     """Generate the video of `request` with `pipe` (a vidlong pipeline, text- or image-to-video).
 
     The request's methods are applied for this call only, even on error; methods the caller applied to
@@ -196,6 +200,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     and before each latent frame is decoded; one that raises (`vidlong.errors.Stopped`) ends the run there.
     With ``decode=False`` a pipeline that decodes in chunks (Wan) returns the latents alone (``frames`` None):
     a caller that decodes them itself (a fifo stream's streaming decoder) saves the whole-video decode.
+    `diagonal`: the `DiagonalDenoising` settings of ``method="fifo"`` (default: its defaults).
     """
     from .diagonal import diagonal_latents
     from .hooks import set_aside
@@ -211,7 +216,11 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     spec = pipe.spec
     n_latent = check_generate(request, limits_for_pipeline(pipe))
     methods = methods_for(request.method, request.preset)
-    diagonal = next((m for m in methods if isinstance(m, DiagonalDenoising)), None)
+    if diagonal is not None and not isinstance(diagonal, DiagonalDenoising):
+        raise VidlongError(f"diagonal= takes a vidlong.DiagonalDenoising, got {type(diagonal).__name__}")
+    if diagonal is not None and request.method != "fifo":
+        raise VidlongError(f"diagonal= sets method fifo's settings; this request's method is {request.method!r}")
+    diagonal = next((diagonal or m for m in methods if isinstance(m, DiagonalDenoising)), None)
     if diagonal is not None:  # a sampler: the pipeline makes the native video its queue starts from
         methods = ()
     made = spec.native_frames if diagonal is not None else n_latent  # latent frames of the pipeline's own call
@@ -281,17 +290,24 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                 if has_image(request.image):
                     condition = ImageCondition(pipe, extra["image"], height, width, spec.native_frames)
                 pieces = [(0, video)]  # (first latent frame, native video) the queue starts from
-                for count, segment in enumerate(queue_segments(starts, made, diagonal.span(made)), start=1):
+                queued, sinks = queue_segments(starts, made, diagonal.span(made)), []
+                own = diagonal_segments(request.prompt, spec, n_latent, diagonal)
+                for count, segment in enumerate(own, start=1):
                     segment_noise = torch.Generator().manual_seed(segment_seed(request.seed, segment))
-                    pieces.append((starts[segment], native_video(
+                    segment_video = native_video(
                         _prompt_arguments(pipe, timeline[segment:segment + 1], request.negative_prompt, guided),
                         initial_noise(noise, latents.shape, spec.native_frames, segment_noise), segment_noise,
-                        lambda _p, step, _t, _k, done=count * steps: report("denoise", done + step + 1, total_steps) or {}, "latent")))
-                steps_before_queue = len(pieces) * steps
+                        lambda _p, step, _t, _k, done=count * steps: report("denoise", done + step + 1, total_steps) or {}, "latent")
+                    if segment in queued:
+                        pieces.append((starts[segment], segment_video))
+                    if diagonal.segment_sinks:
+                        sinks.append((starts[segment], segment_video[:, :, :diagonal.sink_frames]))
+                steps_before_queue = (1 + len(own)) * steps
                 first = queue_source(pieces, diagonal.span(made)) if len(pieces) > 1 else video
                 video = diagonal_latents(pipe, first, request.prompt, n_latent, diagonal, request.negative_prompt,
                                          (guidance, guidance_2), request.seed, condition,
-                                         on_frame=lambda done: report("denoise", steps_before_queue + done, total_steps))
+                                         on_frame=lambda done: report("denoise", steps_before_queue + done, total_steps),
+                                         segment_sinks=sinks)
                 final["latents"] = video
         frames = (None if not decode else pipe.decode_uint8(video)) if chunked else (np.clip(video[0], 0, 1) * 255).round().astype(np.uint8)
     finally:
