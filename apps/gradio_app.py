@@ -28,7 +28,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from typing import Optional
+from typing import Optional, Union
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from a local tool
 
@@ -316,7 +316,7 @@ class App:
                                f"{float(seconds):g} s stream; set Seconds longer or the entry earlier")
         return streamer, chunks, rows
 
-    def _stream(self, job: Job, streamer: VideoStreamer, chunks: Optional[int], events: queue.Queue, settings: dict) -> None:
+    def _stream(self, job: Job, streamer: Union[VideoStreamer, DiagonalStreamer], chunks: Optional[int], events: queue.Queue, settings: dict) -> None:
         """Worker: run the stream into a growing mp4, sending a live clip of the newest frames per chunk;
         ends after `chunks` (None: until stopped) or at the first chunk after a stop. The chunks made are
         kept (in the history) however it ends, an error included."""

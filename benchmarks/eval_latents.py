@@ -52,7 +52,7 @@ def make(args) -> None:
                     cell = Cell(method, ratio, prompt, seed)
                     result = generate(pipe, cell_request(cell, spec, args.steps, args.guidance, "method"))
                     entry = dict(cell=vars(cell), steps=result.settings["steps"], guidance=result.settings["guidance"],
-                                 info=cell_info(result.settings))
+                                 info=cell_info(result.settings), methods=result.settings["methods"])
                     if args.score:
                         entry.update(model=spec.name, weights=weights_of(args.model), device=str(pipe.device),
                                      **measure(pipe.decode_uint8(result.latents.to(pipe.device), fast=True), prompt, spec, True))

@@ -73,7 +73,7 @@ def window_spans(levels: int, window: int, lookahead: bool) -> list[tuple[int, i
 
 def diagonal_frames(queue: torch.Tensor, sigmas: torch.Tensor, window: int, velocity: Velocity,
                     new_noise: Callable[[], torch.Tensor], sink: Optional[torch.Tensor] = None,
-                    lookahead: bool = False, sink_of: Optional[Callable[[int], tuple]] = None) -> Iterator[torch.Tensor]:
+                    lookahead: bool = False) -> Iterator[torch.Tensor]:
     """Clean latent frames ``[1, C, 1, h, w]``, one per iteration, out of the head of `queue`
     ``[1, C, Q, h, w]`` (``Q`` a multiple of `window`; `sigmas` ``[Q + 1]`` from `queue_sigmas`), for as
     long as the caller iterates: memory stays the queue's and the few clean frames lookahead reaches back to.
@@ -87,8 +87,6 @@ def diagonal_frames(queue: torch.Tensor, sigmas: torch.Tensor, window: int, velo
             here), or None.
         lookahead: lookahead denoising (`window_spans`); its first windows look back at the clean
             frames out of the queue, as many as there are yet.
-        sink_of: ``sink_of(frame) -> (latents [1, C, k, h, w], their video frame indices [k])``: the sink of a
-            window whose first frame is video frame `frame`, in place of `sink` (as many frames).
     """
     levels = queue.shape[2]
     if levels != sigmas.shape[0] - 1 or levels % window:
@@ -106,8 +104,7 @@ def diagonal_frames(queue: torch.Tensor, sigmas: torch.Tensor, window: int, velo
             level = torch.cat([sigmas.new_zeros(max(-seen, 0)), sigmas[max(seen, 0) + 1:stop + 1]])
             index = [skip + done - 1 + j for j in range(seen, stop)]  # queue frame j leaves as video frame skip + done - 1 + j
             if sink is not None:
-                held, held_index = (sink, [*range(skip)]) if sink_of is None else sink_of(index[0])
-                z, level, index = torch.cat([held.to(z), z], dim=2), torch.cat([level.new_zeros(skip), level]), [*held_index, *index]
+                z, level, index = torch.cat([sink.to(z), z], dim=2), torch.cat([level.new_zeros(skip), level]), [*range(skip), *index]
             v = velocity(z, level, index).to(queue)[:, :, z.shape[2] - (stop - update):]
             down = (sigmas[update:stop] - sigmas[update + 1:stop + 1]).to(queue)
             moved[:, :, update:stop] = queue[:, :, update:stop] + down.view(1, 1, -1, 1, 1) * v

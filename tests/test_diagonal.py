@@ -224,31 +224,13 @@ def test_a_segment_starting_inside_the_queue_gets_its_own_native_video(folders):
     assert run_cost(pipe, request, latent).flops > single  # the second native video counted
 
 
-def test_segment_sinks_give_later_windows_their_segments_own_first_frame(folders, monkeypatch):
-    """`DiagonalDenoising(segment_sinks=True)` under ``"0s: A; 4s: B"`` (B from latent frame 8, past the
-    queue's first frames): B's own native video is made (its steps reported) and every window whose first
-    frame is at or past 8 sees its first frame as the sink, at frame 8 for the text; earlier windows keep
-    the video's first frame; generate's diagonal= refuses another method."""
-    from vidlong import diagonal as diagonal_module
-    from vidlong.generate import segment_seed
-
+def test_generate_takes_fifos_settings_from_python(folders):
+    """``generate(..., diagonal=DiagonalDenoising(...))`` runs method fifo with those settings (the sidecar
+    says so, and the video differs from the defaults'); another method refuses them in one line."""
     pipe = vidlong.load_pipeline(folders["wan2.1"])
-    seen, real = [], diagonal_module.diagonal_frames
-
-    def recording(*args, sink_of=None, **kwargs):
-        assert sink_of is not None
-        return real(*args, sink_of=lambda frame: seen.append((frame, *sink_of(frame))) or sink_of(frame), **kwargs)
-    monkeypatch.setattr(diagonal_module, "diagonal_frames", recording)
-    request = GenerateRequest(prompt="0s: a red circle; 4s: a blue square on gray", ratio=4, method="fifo", steps=2, seed=1)
-    stages = []
-    made = generate(pipe, request, progress=lambda stage, done, total: stages.append((stage, done)),
-                    diagonal=vidlong.DiagonalDenoising(segment_sinks=True))
-    switch = made.settings["timeline"][1]["latent_frame"]
-    assert switch == 8 and made.settings["methods"][0]["segment_sinks"]
-    own = generate(pipe, GenerateRequest(prompt="a blue square on gray", steps=2, seed=segment_seed(1, 1))).latents
-    later = [(held, index) for frame, held, index in seen if frame >= switch]
-    assert later and all(torch.equal(held.cpu(), own[:, :, :1]) and index == [switch] for held, index in later)
-    assert all(torch.equal(held.cpu(), made.latents[:, :, :1]) and index == [0] for frame, held, index in seen if frame < switch)
-    assert max(done for stage, done in stages if stage == "denoise") == 2 * 2 + 4 * NATIVE - 1  # two native videos
+    request = GenerateRequest(prompt="a red circle", ratio=3, method="fifo", steps=2, seed=1)
+    two = generate(pipe, request, diagonal=vidlong.DiagonalDenoising(partitions=2))
+    assert two.settings["methods"][0]["partitions"] == 2
+    assert not torch.equal(two.latents, generate(pipe, request).latents)
     with pytest.raises(vidlong.VidlongError, match="diagonal= sets method fifo's settings"):
         generate(pipe, GenerateRequest(prompt="a red circle", method="both"), diagonal=vidlong.DiagonalDenoising())

@@ -12,6 +12,7 @@ from training import shapes_world as sw
 from vidlong.errors import VidlongError
 from vidlong.eval import shapes
 from vidlong.eval.timeline import TIMELINE_PAIRS, builtin_timelines, measure_timeline
+from vidlong.video_io import read_video
 
 #: Wan-like timing: 16 fps, 4 pixel frames per latent frame, a native window of 33 pixel frames
 SPEC = SimpleNamespace(fps=16, temporal_ratio=4, native_pixel_frames=33, native_frames=9)
@@ -90,6 +91,14 @@ def test_a_fifo_stream_in_the_timeline_grid_switches_mid_way(model_dir, tmp_path
     for row in rows:
         info = json.loads((out / row["video"]).with_suffix(".json").read_text())
         assert info["stream_sinks"] == 1 and 0 < info["stream_prompts"][1][0] < info["stream_chunks"]
+    for prompt in {row["prompt"] for row in rows}:  # a cut and a blend: alike before the switch's chunk, apart in it
+        cells = {row["method"]: out / row["video"] for row in rows if row["prompt"] == prompt}
+        infos = {m: json.loads(path.with_suffix(".json").read_text()) for m, path in cells.items()}
+        assert infos["stream-fifo"]["cut_on_prompt_switch"] is False and infos["stream-fifo-cut"]["cut_on_prompt_switch"] is True
+        blend, cut = (read_video(cells[m])[0].astype(np.float32) for m in ("stream-fifo", "stream-fifo-cut"))
+        start = 9 + 12 * (infos["stream-fifo"]["stream_prompts"][1][0] - 1)  # chunk 0: 9 pixel frames, then 12 a chunk
+        before, during = np.abs(blend[:9] - cut[:9]).mean(), np.abs(blend[start:start + 12] - cut[start:start + 12]).mean()
+        assert before < 2 and during > before + 2, (prompt, before, during)
     with pytest.raises(VidlongError, match="stream-fifo makes its native video with the model's 2 steps"):
         eval_main(["eval", "--grid", "timeline", "--model", str(model_dir), "--out", str(out), "--ratios", "2",
                    "--methods", "stream-fifo", "--steps", "1"])

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Callable, Iterator, Optional
 
 import torch
 
@@ -122,7 +122,7 @@ class WindowText:
 @torch.no_grad()
 def diagonal_stream(pipe, first: torch.Tensor, prompt: str, config: DiagonalDenoising = DiagonalDenoising(),
                     negative_prompt: str = "", guidances: tuple = (5.0, 5.0), seed: int = 0, condition=None,
-                    latent_frames: Optional[int] = None, segment_sinks: Sequence[tuple] = ()) -> Iterator[torch.Tensor]:
+                    latent_frames: Optional[int] = None) -> Iterator[torch.Tensor]:
     """The latent frames ``[1, C, 1, h, w]`` (float32, on the CPU) of a video continuing the native video
     `first` ``[1, C, F, h, w]`` by diagonal denoising, one at a time for as long as it is iterated: `first`'s
     first `config.sink_frames` frames (the sink), then one frame per queue iteration. The queue starts
@@ -143,9 +143,6 @@ def diagonal_stream(pipe, first: torch.Tensor, prompt: str, config: DiagonalDeno
         seed: seeds the queue's noise (drawn on the CPU, so that a seed gives one video on any device).
         condition: the `vidlong.image_condition.ImageCondition` of an image-to-video pipeline, or None.
         latent_frames: the video's length, which a prompt timeline's starts are checked against (None: one prompt).
-        segment_sinks: ``(start, latents [1, C, k, h, w])`` of later timeline segments (`DiagonalDenoising.segment_sinks`):
-            a window whose first frame is at or past `start` sees these clean frames as its sink (at video
-            frame `start` for the text), not `first`'s first `k`.
     """
     if condition is not None and not config.sink:
         raise VidlongError("image-to-video diagonal denoising needs DiagonalDenoising sink=True: the sink is the image's frame")
@@ -189,16 +186,8 @@ def diagonal_stream(pipe, first: torch.Tensor, prompt: str, config: DiagonalDeno
     for i in range(skip):
         yield first[:, :, i:i + 1].cpu()
     with text.hooks():
-        sinks = [(0, first[:, :, :skip], [*range(skip)]), *((start, held.to(first), [start] * skip) for start, held in segment_sinks)]
-
-        def sink_of(frame: int) -> tuple:
-            """The sink of a window whose first frame is video frame `frame`: its segment's."""
-            _, held, index = [entry for entry in sinks if entry[0] <= frame][-1]
-            return held, index
-
         frames = diagonal_frames(queue, sigmas, config.window(pipe.spec.native_frames), velocity, lambda: draw(1),
-                                 sink=first[:, :, :skip] if skip else None, lookahead=config.lookahead,
-                                 sink_of=sink_of if segment_sinks else None)
+                                 sink=first[:, :, :skip] if skip else None, lookahead=config.lookahead)
         video = None
         while True:
             restart = None if video is None else (lambda _, video=video: start_queue(video.to(first), sigmas, draw(levels), 0))
@@ -207,14 +196,14 @@ def diagonal_stream(pipe, first: torch.Tensor, prompt: str, config: DiagonalDeno
 
 def diagonal_latents(pipe, first: torch.Tensor, prompt: str, latent_frames: int, config: DiagonalDenoising = DiagonalDenoising(),
                      negative_prompt: str = "", guidances: tuple = (5.0, 5.0), seed: int = 0, condition=None,
-                     on_frame: Optional[Callable[[int], None]] = None, segment_sinks: Sequence[tuple] = ()) -> torch.Tensor:
+                     on_frame: Optional[Callable[[int], None]] = None) -> torch.Tensor:
     """The first `latent_frames` latent frames ``[1, C, latent_frames, h, w]`` of `diagonal_stream` (its
     arguments), with `on_frame` called with the count of queue iterations done (frames made past the
     sink) after each one (progress, or a stop: one that raises ends the run, its hooks removed)."""
     skip = config.sink_frames
     frames = []
     with contextlib.closing(diagonal_stream(pipe, first, prompt, config, negative_prompt, guidances, seed, condition,
-                                            latent_frames, segment_sinks)) as stream:
+                                            latent_frames)) as stream:
         for frame in itertools.islice(stream, latent_frames):
             frames.append(frame)
             if on_frame is not None and len(frames) > skip:

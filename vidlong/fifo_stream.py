@@ -57,7 +57,7 @@ class DiagonalStreamer(PromptSwitching):
     extension's image being the input's first frame, where its sink comes from.
 
     Args:
-        pipe: a vidlong Wan text-to-video pipeline (one or two experts).
+        pipe: a vidlong Wan pipeline, text- or image-to-video (one or two experts).
         prompt: one prompt, or a schedule ``"0:a red ball; 20:a blue ball"`` (chunk: prompt); `switch_prompt`
             changes it while the stream runs. Each latent frame follows its chunk's prompt in every window
             it passes through (`vidlong.diagonal.WindowText`), so a switch reaches every frame not handed

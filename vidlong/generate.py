@@ -171,11 +171,8 @@ def steps_of(request: GenerateRequest, spec, latent_frames: int, diagonal=None) 
 def diagonal_segments(prompt: str, spec, latent_frames: int, diagonal) -> list[int]:
     """The prompt timeline's segments that diagonal denoising makes a native video of before its queue
     starts: those starting past the first native video but inside the queue's first frames, whose
-    frames the queue starts from (`vidlong.schedulers.diagonal.queue_segments`); with
-    `DiagonalDenoising.segment_sinks`, every later segment (its sink)."""
+    frames the queue starts from (`vidlong.schedulers.diagonal.queue_segments`)."""
     starts = timeline_latent_starts(parse_prompt_timeline(prompt), spec.fps, spec.temporal_ratio, latent_frames)
-    if diagonal.segment_sinks:
-        return list(range(1, len(starts)))
     return queue_segments(starts, spec.native_frames, diagonal.span(spec.native_frames))
 
 
@@ -290,24 +287,17 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                 if has_image(request.image):
                     condition = ImageCondition(pipe, extra["image"], height, width, spec.native_frames)
                 pieces = [(0, video)]  # (first latent frame, native video) the queue starts from
-                queued, sinks = queue_segments(starts, made, diagonal.span(made)), []
-                own = diagonal_segments(request.prompt, spec, n_latent, diagonal)
-                for count, segment in enumerate(own, start=1):
+                for count, segment in enumerate(queue_segments(starts, made, diagonal.span(made)), start=1):
                     segment_noise = torch.Generator().manual_seed(segment_seed(request.seed, segment))
-                    segment_video = native_video(
+                    pieces.append((starts[segment], native_video(
                         _prompt_arguments(pipe, timeline[segment:segment + 1], request.negative_prompt, guided),
                         initial_noise(noise, latents.shape, spec.native_frames, segment_noise), segment_noise,
-                        lambda _p, step, _t, _k, done=count * steps: report("denoise", done + step + 1, total_steps) or {}, "latent")
-                    if segment in queued:
-                        pieces.append((starts[segment], segment_video))
-                    if diagonal.segment_sinks:
-                        sinks.append((starts[segment], segment_video[:, :, :diagonal.sink_frames]))
-                steps_before_queue = (1 + len(own)) * steps
+                        lambda _p, step, _t, _k, done=count * steps: report("denoise", done + step + 1, total_steps) or {}, "latent")))
+                steps_before_queue = len(pieces) * steps
                 first = queue_source(pieces, diagonal.span(made)) if len(pieces) > 1 else video
                 video = diagonal_latents(pipe, first, request.prompt, n_latent, diagonal, request.negative_prompt,
                                          (guidance, guidance_2), request.seed, condition,
-                                         on_frame=lambda done: report("denoise", steps_before_queue + done, total_steps),
-                                         segment_sinks=sinks)
+                                         on_frame=lambda done: report("denoise", steps_before_queue + done, total_steps))
                 final["latents"] = video
         frames = (None if not decode else pipe.decode_uint8(video)) if chunked else (np.clip(video[0], 0, 1) * 255).round().astype(np.uint8)
     finally:

@@ -227,16 +227,12 @@ class DiagonalDenoising:
             prompt's own native video, a cut (the sink stays); False: the switch reaches every frame not
             shown yet, a blend over the queue. (`generate`'s timeline cuts where a segment starts inside
             the queue's first frames, `vidlong.diagonal`.)
-        segment_sinks: `generate` under a prompt timeline: a window whose first frame lies in a later segment
-            sees that segment's own first frames as its sink (those of a native video made of the segment's
-            prompt), not the video's first.
     """
 
     partitions: int = 3
     sink: Union[bool, int] = True
     lookahead: bool = False
     cut_on_prompt_switch: bool = False
-    segment_sinks: bool = False
 
     def __post_init__(self):
         _plain_fields(self, ("partitions", "sink"))
@@ -244,7 +240,7 @@ class DiagonalDenoising:
             raise VidlongError(f"DiagonalDenoising partitions must be a whole number >= 1, got {self.partitions!r}")
         if not isinstance(self.sink, bool) and (not is_whole(self.sink) or self.sink < 0):
             raise VidlongError(f"DiagonalDenoising sink must be True, False or a whole number of frames >= 0, got {self.sink!r}")
-        for name in ("lookahead", "cut_on_prompt_switch", "segment_sinks"):
+        for name in ("lookahead", "cut_on_prompt_switch"):
             if not isinstance(getattr(self, name), bool):
                 raise VidlongError(f"DiagonalDenoising {name} must be True or False, got {getattr(self, name)!r}")
 

@@ -15,10 +15,11 @@ so a resumed cell measures exactly what a fresh one does.
 
 Method names are those of `vidlong.method_names.METHOD_NAMES` plus ``stream`` (chunk-by-chunk generation
 through attention sinks and a rolling KV cache, `vidlong.Streaming`) and ``stream-fifo`` (a stream by
-diagonal denoising, `vidlong.DiagonalDenoising`: for one prompt the ``fifo`` method's video, bit for bit;
-``stream-fifo-cut`` cuts at a switch, `DiagonalDenoising.cut_on_prompt_switch`). The methods that have ratio
-presets (`PRESET_METHODS`: ultravico and the FreeLong++ methods) take the preset's settings, as ``vidlong generate
---preset Nx`` would. With ``noise="method"`` each method starts from its paper's noise
+diagonal denoising, `vidlong.DiagonalDenoising`: for one prompt the ``fifo`` method's latents bit for bit, its
+frames to within one grey level (the streaming decoder); ``stream-fifo-cut`` cuts at a switch,
+`DiagonalDenoising.cut_on_prompt_switch`). The methods that have ratio presets (`PRESET_METHODS`: ultravico and
+the FreeLong++ methods) take the preset's settings, as ``vidlong generate --preset Nx`` would. With
+``noise="method"`` each method starts from its paper's noise
 (`vidlong.methods.default_noise`: FreeLong++ and its combinations from the preset's SpecMix noise,
 UltraViCo and every baseline from plain Gaussian noise); ``noise="plain"`` starts all from plain
 noise. A name may force the noise with a suffix: ``direct+specmix`` is SpecMix alone,
@@ -382,6 +383,7 @@ def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: Optional[int], guida
                            stream_chunk=layout.chunk, stream_chunks=chunks,
                            stream_sinks=streaming.sink_frames if fifo else streamer.schedule.sinks,
                            guidance=streamer.guidances[0], stream_prompts=streamer.prompts,
+                           cut_on_prompt_switch=streaming.cut_on_prompt_switch if fifo else None,
                            steps=spec.num_inference_steps if fifo else len(streamer.timesteps) if streamer.causal else streamer.steps)
     result = generate(pipe, cell_request(cell, spec, steps, guidance, noise_mode))
     return result.frames, cell_info(result.settings)
