@@ -282,9 +282,9 @@ class App:
         be empty, not both. `method` "fifo" streams by diagonal denoising (Wan; `DiagonalStreamer`), which
         takes none of the chunked method's fields (chunk, context, re-encode, steps: hidden on the page);
         `cut` is fifo's alone (a prompt switch cuts to the new prompt's own native video, else blends)."""
-        if method not in STREAM_METHODS:
-            raise VidlongError(f"stream method must be one of {', '.join(STREAM_METHODS)}, got {method!r}")
         check_streams(self.limits.family)
+        if cut and method != "fifo":
+            raise VidlongError("cut on a prompt switch is the fifo method's; the chunked method re-encodes its cache on a switch")
         if seconds is None or not float(seconds) >= 0 or float(seconds) == float("inf"):
             raise VidlongError(f"seconds must be a finite number >= 0 (0: until stopped), got {seconds!r}")
         unchanged = self.spec.guidance_scale if method == "fifo" else self.stream_guidance  # the model's own default
@@ -400,7 +400,7 @@ class App:
         for "fifo", and the guidance set to the method's default (the model's streaming guidance, or its
         generate guidance)."""
         chunked = method != "fifo"
-        return [*[gr.update(visible=chunked)] * 4, gr.update(visible=not chunked and self.pipe.task == "t2v"),
+        return [*[gr.update(visible=chunked)] * 4, gr.update(visible=not chunked and self.pipe.task == "t2v", value=False),
                 gr.update(value=self.stream_guidance if chunked else self.spec.guidance_scale)]
 
     def switch_prompt(self, prompt: str, request: gr.Request) -> str:

@@ -385,6 +385,8 @@ def test_a_fifo_stream_through_the_api_follows_its_timeline(demo, client):
                                                     None, "fifo")
     assert isinstance(streamer, DiagonalStreamer) and chunks == 3
     assert streamer.prompts == [(0, "a red circle"), (2, "a blue square")]
+    with pytest.raises(AppError, match="cut on a prompt switch is the fifo method's"):
+        client.predict(prompt="a red circle", seconds=2, cut=True, api_name="/stream")
 
 
 def test_a_stream_that_fails_midway_keeps_its_chunks(demo, client, monkeypatch):

@@ -191,6 +191,8 @@ def test_fifo_follows_a_prompt_timeline_frame_by_frame(folders):
     assert not pipe.transformer._diffusers_hook.get_hook("vidlong_timeline_frames")  # removed after the run
     with pytest.raises(vidlong.VidlongError, match="runs inside WindowText.hooks"):  # both texts on every frame, silently
         text.for_frames([0, 4, 5])
+    text.follow([0], ["a blue square on gray"])  # a stream's later schedule: texts no longer scheduled are dropped
+    assert set(text.encoded) == {"a blue square on gray"} and not text.joined
 
 
 def test_a_sink_of_two_frames_keeps_the_native_videos_first_two(folders):

@@ -247,6 +247,10 @@ def test_a_live_switch_reaches_every_frame_not_handed_out_and_an_extension_follo
     assert not torch.equal(items[2].latents, one[2].latents) and [i.prompt for i in items[2:]] == ["a blue square"] * 2
     after = {pair for window in windows[before:] for pair in window}
     assert after == {(f, "a red circle" if f < 2 * CHUNK else "a blue square") for f, _ in after}
+    streamer = pipe.stream("a red circle", streaming=FIFO, chunks=2, seed=1)  # a switch while its native video is made
+    native, landed = streamer._native_video, []
+    streamer._native_video = lambda *a: landed.append(streamer.switch_prompt("a blue square")) or native(*a)
+    assert [i.prompt for i in streamer] == ["a red circle", "a blue square"] and landed == [1]
     del windows[:]
     latents = torch.cat([i.latents for i in one], dim=2)
     more = list(pipe.extend("0:a red circle; 1:a blue square", latents=latents, streaming=FIFO, chunks=2, seed=2))

@@ -74,6 +74,9 @@ class WindowText:
             if not self.prompts or prompt != self.prompts[-1]:
                 self.starts.append(int(start))
                 self.prompts.append(prompt)
+        # texts of prompts no longer scheduled are dropped (a stream switched many times holds only its own)
+        self.encoded = {prompt: text for prompt, text in self.encoded.items() if prompt in self.prompts}
+        self.joined = {key: text for key, text in self.joined.items() if set(key) <= set(self.prompts)}
 
     def encode(self, prompt: str) -> StreamText:
         """`prompt` as the transformer takes it (once per prompt)."""
@@ -131,8 +134,9 @@ def diagonal_stream(pipe, first: torch.Tensor, prompt: str, config: DiagonalDeno
     own native videos; an extension's last frames (`vidlong.fifo_stream`). Time and memory per frame
     are flat. Close the iterator to remove the segmented cross-attention's hooks before it ends.
     ``send(video)`` (clean latents ``[1, C, F, h, w]``) in place of ``next`` after the sink is out: a cut,
-    the queue starts again from `video` (noised to its levels with fresh draws) and the frame returned is
-    its first frame; the sink stays.
+    the queue starts again from `video` past its first `config.sink_frames` (as from `first`: a native
+    video's first latent frame stands for one pixel frame), noised to its levels with fresh draws, and the
+    frame returned is its next; the sink stays.
 
     Args:
         prompt: one prompt, or a prompt timeline (``"0s: a red ball; 4s: a blue ball"``; `first` made
@@ -190,7 +194,7 @@ def diagonal_stream(pipe, first: torch.Tensor, prompt: str, config: DiagonalDeno
                                  sink=first[:, :, :skip] if skip else None, lookahead=config.lookahead)
         video = None
         while True:
-            restart = None if video is None else (lambda _, video=video: start_queue(video.to(first), sigmas, draw(levels), 0))
+            restart = None if video is None else (lambda _, video=video: start_queue(video.to(first), sigmas, draw(levels), skip))
             video = yield (next(frames) if restart is None else frames.send(restart)).cpu()
 
 

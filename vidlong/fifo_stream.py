@@ -124,26 +124,27 @@ class DiagonalStreamer(PromptSwitching):
             raise VidlongError("this stream has run already; call pipe.stream(...) or pipe.extend(...) again for a new one")
         self.started = True
         start = time.perf_counter()
-        first = self._native_video() if self.prefix is None else None  # before the stream marks the pipeline busy
+        prompt = self.live.take(0)  # fixed now: a switch while the native video is made lands on chunk 1
+        first = self._native_video(prompt, self.seed) if self.prefix is None else None  # before the stream marks the pipeline busy
         with set_aside(self.pipe.experts()), streaming_on(self.pipe):
-            yield from self._chunks(first, start)
+            yield from self._chunks(first, prompt, start)
 
-    def _native_video(self, prompt: Optional[str] = None, seed: Optional[int] = None) -> torch.Tensor:
-        """The model's native video ``[1, C, native, h, w]`` of `prompt` (the schedule's first) with `seed` (the
-        stream's): `generate`'s, as its fifo starts."""
+    def _native_video(self, prompt: str, seed: int) -> torch.Tensor:
+        """The model's native video ``[1, C, native, h, w]`` of `prompt` with `seed`: `generate`'s, as its fifo starts."""
         from .generate import GenerateRequest, generate
         from .models import pixel_frames
 
         spec = self.pipe.spec
-        request = GenerateRequest(prompt=prompt or self.live.snapshot()[0][1], frames=pixel_frames(spec.native_frames, spec.temporal_ratio),
+        request = GenerateRequest(prompt=prompt, frames=pixel_frames(spec.native_frames, spec.temporal_ratio),
                                   guidance=self.guidances[0], guidance_2=self.guidances[1] if
                                   len(self.pipe.experts()) == 2 else None, height=self.height, width=self.width,
-                                  seed=self.seed if seed is None else seed, negative_prompt=self.negative_prompt, image=self.image)
+                                  seed=seed, negative_prompt=self.negative_prompt, image=self.image)
         return generate(self.pipe, request, decode=False).latents  # the stream decodes its own frames
 
     def _cut(self, text, prompt: str, index: int) -> torch.Tensor:
         """The native video chunk `index` cuts to: `prompt`'s, seeded from (seed, index) (`segment_seed`),
-        made in the middle of the stream (the segmented cross-attention taken off for it)."""
+        made in the middle of the stream (the segmented cross-attention taken off for it): the stream
+        pauses for the model's native steps (a stop takes effect after them)."""
         from .generate import segment_seed
         from .streaming import own_call_while_streaming
 
@@ -174,7 +175,7 @@ class DiagonalStreamer(PromptSwitching):
         text.follow([0 if chunk == 0 else offset + CHUNK * chunk for chunk, _ in entries], [prompt for _, prompt in entries])
 
     @torch.no_grad()
-    def _chunks(self, first: Optional[torch.Tensor], start: float) -> Iterator:
+    def _chunks(self, first: Optional[torch.Tensor], prompt: str, start: float) -> Iterator:
         from .diagonal import WindowText, diagonal_stream
         from .streaming import SeamBlend, StreamChunk, replay, to_uint8
 
@@ -186,20 +187,18 @@ class DiagonalStreamer(PromptSwitching):
             frames = self.prefix.frames if self.prefix.frames is not None else decoded
             image = frames[0]  # the video's first frame, where the sink comes from (saved latents: the whole video decoded)
             seam = SeamBlend(frames[-1], decoded[-1], self.seam_frames)
-            yield StreamChunk(-1, frames, self.live.snapshot()[0][1], time.perf_counter() - start, self.prefix.history,
-                              is_input=True)
+            yield StreamChunk(-1, frames, prompt, time.perf_counter() - start, self.prefix.history, is_input=True)
             start = time.perf_counter()
             drop += self.config.sink_frames  # the sink and the input's frames made again: the input keeps its own
         offset = drop  # the stream's latent frame where chunk 0 starts
         seed = self.seed if self.prefix is None else extension_seed(self.seed)
-        text = WindowText.of_prompt(pipe, self.live.snapshot()[0][1], None, self.negative_prompt, self.guidances)
+        text = WindowText.of_prompt(pipe, prompt, None, self.negative_prompt, self.guidances)
         made = diagonal_stream(pipe, first, text, self.config, self.negative_prompt, self.guidances, seed, self._condition(image))
         with contextlib.closing(made):
-            prompt = None
             for index in itertools.count() if self.chunks is None else range(self.chunks):
                 previous, prompt = prompt, self.live.take(index)
                 self._follow_schedule(text, offset)
-                cut = self.config.cut_on_prompt_switch and previous is not None and prompt != previous
+                cut = self.config.cut_on_prompt_switch and index > 0 and prompt != previous
                 pulled = [made.send(self._cut(text, prompt, index))] if cut else []
                 latents = torch.cat([*pulled, *(next(made) for _ in range(drop + CHUNK - len(pulled)))][drop:], dim=2)
                 drop = 0

@@ -224,9 +224,9 @@ class DiagonalDenoising:
             only its noisier half with the cleaner frames in front as context (twice the forwards).
         cut_on_prompt_switch: streams (`vidlong.fifo_stream`), text-to-video: at a chunk whose prompt differs
             from the one before (a schedule's entry or a live switch) the queue starts again from the new
-            prompt's own native video, a cut (the sink stays); False: the switch reaches every frame not
-            shown yet, a blend over the queue. (`generate`'s timeline cuts where a segment starts inside
-            the queue's first frames, `vidlong.diagonal`.)
+            prompt's own native video, a cut (the sink stays; the stream pauses for the native video's
+            steps); False: the switch reaches every frame not shown yet, a blend over the queue.
+            (`generate`'s timeline cuts where a segment starts inside the queue's first frames, `vidlong.diagonal`.)
     """
 
     partitions: int = 3

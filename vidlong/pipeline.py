@@ -313,7 +313,7 @@ class VidlongPipelineMixin:
         from .extend import extension_prefix, read_input_video
         from .fifo_stream import chunk_layout
         from .methods import DiagonalDenoising
-        from .schedulers.stream import parse_prompt_schedule, stream_chunk_count
+        from .schedulers.stream import check_prompt_starts, parse_prompt_schedule, stream_chunk_count
         from .validate import check_diagonal_stream, check_finite, check_sampling, limits_for_pipeline
 
         streaming, chunks, seconds = self._stream_config("pipe.extend", streaming, chunks, seconds, kwargs)
@@ -325,11 +325,11 @@ class VidlongPipelineMixin:
         if isinstance(video, (str, os.PathLike)):
             video, file_fps = read_input_video(video)
             fps = fps or file_fps
-        parse_prompt_schedule(prompt)  # refused before the input is encoded
+        chunks = stream_chunk_count(self.spec, chunk_layout(streaming), chunks, seconds, input_fps=fps or self.spec.fps)
+        check_prompt_starts(parse_prompt_schedule(prompt), chunks)  # refused before the input is encoded
         if isinstance(streaming, DiagonalDenoising):
             check_diagonal_stream(streaming, limits_for_pipeline(self))
         prefix = extension_prefix(self, streaming, video=video, latents=latents)
-        chunks = stream_chunk_count(self.spec, chunk_layout(streaming), chunks, seconds, input_fps=fps or self.spec.fps)
         return _streamer(streaming)(self, prompt, streaming, chunks=chunks, prefix=prefix, **kwargs)
 
 

@@ -27,11 +27,13 @@ _MODEL_HOOK = "vidlong_timeline_frames"
 @dataclass
 class TimelineState:
     """starts: latent (token) frame where each segment starts; text_tokens: tokens per segment's text;
-    tokens_per_frame: set by the transformer-level hook before each forward."""
+    tokens_per_frame: set by the transformer-level hook before each forward; image_tokens: whether CLIP
+    image tokens come before the texts (Wan2.1 image-to-video)."""
 
     starts: tuple
     text_tokens: int
     tokens_per_frame: int = 0
+    image_tokens: bool = False
 
 
 class _FrameHook(ModelHook):
@@ -59,9 +61,10 @@ class _SegmentedCrossAttention(ModelHook):
         state, n = self.state, hidden_states.shape[1]
         segments = len(state.starts)
         image = -1 if encoder_hidden_states is None else encoder_hidden_states.shape[1] - segments * state.text_tokens
-        if image < 0:
-            raise VidlongError(f"the prompt timeline expects {segments} x {state.text_tokens} text tokens in cross-attention, "
-                               f"got {None if encoder_hidden_states is None else encoder_hidden_states.shape[1]}")
+        if image < 0 or (image and not state.image_tokens):
+            raise VidlongError(f"the prompt timeline expects {segments} x {state.text_tokens} text tokens in cross-attention "
+                               f"(after the image tokens of an image-to-video model), got "
+                               f"{None if encoder_hidden_states is None else encoder_hidden_states.shape[1]}")
         images, texts = encoder_hidden_states[:, :image], encoder_hidden_states[:, image:]
         bounds = [start * state.tokens_per_frame for start in state.starts] + [n]
         pieces = [original(hidden_states[:, lo:hi], torch.cat([images, texts[:, s * state.text_tokens:(s + 1) * state.text_tokens]], dim=1),
@@ -77,7 +80,7 @@ def apply_prompt_timeline(transformer, starts, text_tokens: int) -> TimelineStat
     if type(transformer).__name__ != "WanTransformer3DModel":
         raise VidlongError("the prompt timeline serves Wan models; use one prompt with this model, "
                            "or stream it (vidlong stream takes a prompt schedule)")
-    state = TimelineState(tuple(int(s) for s in starts), int(text_tokens))
+    state = TimelineState(tuple(int(s) for s in starts), int(text_tokens), image_tokens=bool(transformer.config.get("image_dim")))
     HookRegistry.check_if_exists_or_initialize(transformer).register_hook(_FrameHook(state), _MODEL_HOOK)
     for block in transformer.blocks:
         HookRegistry.check_if_exists_or_initialize(block.attn2).register_hook(_SegmentedCrossAttention(state), _BLOCK_HOOK)
