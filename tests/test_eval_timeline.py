@@ -12,6 +12,7 @@ from training import shapes_world as sw
 from vidlong.errors import VidlongError
 from vidlong.eval import shapes
 from vidlong.eval.timeline import TIMELINE_PAIRS, builtin_timelines, measure_timeline
+from vidlong.models import spec_for_folder
 from vidlong.video_io import read_video
 
 #: Wan-like timing: 16 fps, 4 pixel frames per latent frame, a native window of 33 pixel frames
@@ -82,12 +83,14 @@ def test_timeline_grid_end_to_end(model_dir, tmp_path):
 def test_a_fifo_stream_in_the_timeline_grid_switches_mid_way(model_dir, tmp_path):
     """``stream-fifo`` (``-cut``): a stream by diagonal denoising, switched at the first chunk past the switch's second;
     it makes its native video with the model's steps, so another --steps is refused in one line."""
-    out = tmp_path / "eval"
+    out, timelines = tmp_path / "eval", tmp_path / "timelines.txt"
+    timelines.write_text(builtin_timelines(spec_for_folder(model_dir), 4)[0] + "\n")  # one of the grid's timelines
     assert eval_main(["eval", "--grid", "timeline", "--model", str(model_dir), "--out", str(out), "--ratios", "4",
-                      "--methods", "stream-fifo,stream-fifo-cut", "--seeds", "1", "--no-progress"]) == 0  # 4 chunks of 3 latent frames
+                      "--prompts", str(timelines), "--methods", "stream-fifo,stream-fifo-cut", "--seeds", "1",
+                      "--no-progress"]) == 0  # 4 chunks of 3 latent frames
     with open(out / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 2 * len(TIMELINE_PAIRS) and "| stream-fifo-cut | 4x | 4 |" in (out / "results.md").read_text()
+    assert len(rows) == 2 and "| stream-fifo-cut | 4x | 1 |" in (out / "results.md").read_text()
     for row in rows:
         info = json.loads((out / row["video"]).with_suffix(".json").read_text())
         assert info["stream_sinks"] == 1 and 0 < info["stream_prompts"][1][0] < info["stream_chunks"]
