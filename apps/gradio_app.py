@@ -316,7 +316,8 @@ class App:
                                f"{float(seconds):g} s stream; set Seconds longer or the entry earlier")
         return streamer, chunks, rows
 
-    def _stream(self, job: Job, streamer: Union[VideoStreamer, DiagonalStreamer], chunks: Optional[int], events: queue.Queue, settings: dict) -> None:
+    def _stream(self, job: Job, streamer: Union[VideoStreamer, DiagonalStreamer], chunks: Optional[int], events: queue.Queue,
+                settings: dict) -> None:
         """Worker: run the stream into a growing mp4, sending a live clip of the newest frames per chunk;
         ends after `chunks` (None: until stopped) or at the first chunk after a stop. The chunks made are
         kept (in the history) however it ends, an error included."""

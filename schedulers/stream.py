@@ -105,17 +105,30 @@ def prompt_at(schedule: list[tuple[int, str]], chunk_index: int) -> str:
     return [prompt for start, prompt in schedule if start <= chunk_index][-1]
 
 
-def chunks_for_seconds(seconds: float, fps: float, chunk: int, temporal_ratio: int = 4, continuing: bool = False,
-                       first_chunk: Optional[int] = None) -> int:
-    """Smallest chunk count whose video lasts at least `seconds`. A new stream's first chunk of F latent
+def _chunk_pixels(chunk: int, temporal_ratio: int, continuing: bool, first_chunk: Optional[int]) -> tuple[int, int]:
+    """(pixel frames of a stream's first chunk, of every later one): a new stream's first chunk of F latent
     frames (`first_chunk`, default `chunk`) gives ``4·F - 3`` pixel frames and every later chunk
     ``4·chunk``; a continuation's (`continuing`) chunks all give ``4·chunk``."""
-    frames_needed = max(1, math.ceil(seconds * fps))
     per_chunk = temporal_ratio * chunk
-    if continuing:
-        return max(1, math.ceil(frames_needed / per_chunk))
-    first = temporal_ratio * ((first_chunk or chunk) - 1) + 1
-    return 1 + max(0, math.ceil((frames_needed - first) / per_chunk))
+    return (per_chunk if continuing else temporal_ratio * ((first_chunk or chunk) - 1) + 1), per_chunk
+
+
+def chunks_for_seconds(seconds: float, fps: float, chunk: int, temporal_ratio: int = 4, continuing: bool = False,
+                       first_chunk: Optional[int] = None) -> int:
+    """Smallest chunk count whose video lasts at least `seconds` (chunk sizes as `_chunk_pixels` counts them)."""
+    first, per_chunk = _chunk_pixels(chunk, temporal_ratio, continuing, first_chunk)
+    return 1 + max(0, math.ceil((max(1, math.ceil(seconds * fps)) - first) / per_chunk))
+
+
+def first_chunk_from(second: float, fps: float, chunk: int, temporal_ratio: int = 4, continuing: bool = False,
+                     first_chunk: Optional[int] = None) -> int:
+    """Index of a stream's first chunk starting at or after `second` seconds of new video (chunk sizes as
+    `_chunk_pixels` counts them)."""
+    frame = second * fps - 1e-9
+    if frame <= 0:
+        return 0
+    first, per_chunk = _chunk_pixels(chunk, temporal_ratio, continuing, first_chunk)
+    return 1 + max(0, math.ceil((frame - first) / per_chunk))
 
 
 def stream_chunk_count(spec, streaming, chunks: Optional[int], seconds: Optional[float],

@@ -357,7 +357,7 @@ def test_stream_bad_input(model_dir, tmp_path, capsys, args, message):
 
 
 def test_first_chunk_length_and_chunk_counts(model_dir):
-    from vidlong.schedulers.stream import chunks_for_seconds
+    from vidlong.schedulers.stream import chunks_for_seconds, first_chunk_from
 
     pipe = vidlong.load_pipeline(model_dir)
     streaming = vidlong.Streaming(chunk=1, sinks=1, window=1, first_chunk=3, context="renoise")
@@ -366,6 +366,9 @@ def test_first_chunk_length_and_chunk_counts(model_dir):
     assert chunks_for_seconds(2.0, 8, chunk=1, first_chunk=3) == 3  # 16 frames: 9 + 4 + 4
     assert chunks_for_seconds(1.0, 8, chunk=1, first_chunk=3) == 1
     assert chunks_for_seconds(2.0, 8, chunk=1, continuing=True) == 4
+    # the chunk starting at or after a second: chunks start at frames 0, 9, 13, 17 (8 fps), a continuation's at 0, 4, 8
+    assert [first_chunk_from(t, 8, chunk=1, first_chunk=3) for t in (0, 1.0, 1.125, 1.2, 1.625)] == [0, 1, 1, 2, 2]
+    assert [first_chunk_from(t, 8, chunk=1, continuing=True) for t in (0.1, 0.5, 0.6)] == [1, 1, 2]
     with pytest.raises(vidlong.VidlongError, match=r"^first_chunk \(--first-chunk\) 4 exceeds"):
         pipe.stream("a red circle", streaming=vidlong.Streaming(first_chunk=4), chunks=1)
     with pytest.raises(vidlong.VidlongError, match="first_chunk .* must be a whole number >= 1"):

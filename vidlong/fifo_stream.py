@@ -25,9 +25,10 @@ from typing import Iterator, Optional
 
 import torch
 
-from .errors import VidlongError, named
-from .live_prompts import LivePrompts, PromptSwitching, first_chunk_from
+from .errors import VidlongError
+from .live_prompts import LivePrompts, PromptSwitching
 from .methods import DiagonalDenoising, Streaming
+from .schedulers.stream import first_chunk_from
 
 #: latent frames per chunk handed out (a stream's first chunk: the sink and the next CHUNK - 1)
 CHUNK = Streaming().chunk
@@ -77,17 +78,12 @@ class DiagonalStreamer(PromptSwitching):
                  guidance: Optional[float] = None, guidance_2: Optional[float] = None, seed: int = 0,
                  height: Optional[int] = None, width: Optional[int] = None, negative_prompt: str = "",
                  prefix=None, image=None, seam_frames: int = Streaming().seam_frames):
-        from .generate import check_task, load_image, resolve_guidance
-        from .validate import check_diagonal_stream, check_sampling, check_second_expert, limits_for_pipeline
+        from .generate import load_image, resolve_guidance
+        from .validate import check_diagonal_stream, check_stream_call, limits_for_pipeline
 
         limits = limits_for_pipeline(pipe)
         check_diagonal_stream(config, limits, height, width)
-        if prefix is None:  # an extension's image is its first frame
-            check_task(limits.task, image is not None)
-        check_sampling(guidance, guidance_2, seed)
-        check_second_expert(guidance_2, limits)
-        if not isinstance(negative_prompt, str):
-            raise VidlongError(f"{named('negative_prompt')} must be text, got {type(negative_prompt).__name__}")
+        check_stream_call(limits, guidance, guidance_2, seed, negative_prompt, image, extension=prefix is not None)
         if prefix is not None and prefix.latents.shape[2] < config.sink_frames:
             raise VidlongError(f"an extension by diagonal denoising with DiagonalDenoising sink {config.sink} needs at least "
                                f"{config.sink_frames} latent frames of input, got {prefix.latents.shape[2]}; use sink=True")
@@ -112,7 +108,7 @@ class DiagonalStreamer(PromptSwitching):
 
     def _chunk_of_second(self, second: float) -> int:
         spec = self.pipe.spec
-        return first_chunk_from(second, spec.fps, spec.temporal_ratio, CHUNK, CHUNK, continuing=self.prefix is not None)
+        return first_chunk_from(second, spec.fps, CHUNK, spec.temporal_ratio, continuing=self.prefix is not None)
 
     def __iter__(self) -> Iterator:
         """The chunks, once (as `vidlong.streaming.VideoStreamer`); the methods applied to the pipeline are set

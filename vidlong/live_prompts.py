@@ -11,18 +11,6 @@ from .errors import VidlongError
 from .schedulers.stream import check_prompt_starts, parse_prompt_schedule, prompt_at
 
 
-def first_chunk_from(second: float, fps: float, temporal_ratio: int, chunk: int, first_chunk: int, continuing: bool) -> int:
-    """Index of a stream's first chunk starting at or after `second` seconds of new video: chunks of
-    `chunk` latent frames (``temporal_ratio * chunk`` pixel frames), the first of a new stream `first_chunk`
-    latent frames (``temporal_ratio * (first_chunk - 1) + 1`` pixel frames), every chunk of a
-    continuation (`continuing`) a whole one."""
-    frame = second * fps - 1e-9
-    if frame <= 0:
-        return 0
-    first = temporal_ratio * chunk if continuing else temporal_ratio * (first_chunk - 1) + 1
-    return 1 + max(0, math.ceil((frame - first) / (temporal_ratio * chunk)))
-
-
 class LivePrompts:
     """The prompt schedule of one stream; `switch` and `follow_timeline` may be called from another thread
     while it runs, and the stream calls `take(index)` as chunk `index` begins, whose prompt is then fixed.
@@ -30,7 +18,8 @@ class LivePrompts:
     Args:
         prompt: one prompt, or a schedule ``"0:a red ball; 20:a blue ball"`` (chunk: prompt).
         chunks: the stream's chunk count, which the schedule's starts must fall within (None: no end).
-        chunk_of_second: the stream's `first_chunk_from` (a second of new video -> a chunk index).
+        chunk_of_second: a second of new video -> the index of the stream's first chunk starting at or after it
+            (`vidlong.schedulers.stream.first_chunk_from` with the stream's chunk sizes).
     """
 
     def __init__(self, prompt: str, chunks: Optional[int], chunk_of_second: Callable[[float], int]):

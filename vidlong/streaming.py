@@ -29,13 +29,13 @@ import torch
 from . import hooks
 from .attention.stream_attention import StreamContext
 from .errors import VidlongError, named
-from .generate import check_task, load_image, resolve_guidance
+from .generate import load_image, resolve_guidance
 from .image_condition import ImageCondition
-from .live_prompts import LivePrompts, PromptSwitching, first_chunk_from
+from .live_prompts import LivePrompts, PromptSwitching
 from .methods import Streaming
 from .models import pixel_frames
 from .schedulers.causal import CAUSAL_STEPS, CausalSampler, check_timesteps, even_timesteps
-from .schedulers.stream import StreamSchedule
+from .schedulers.stream import StreamSchedule, first_chunk_from
 from .text_memo import apply_text_memo, remove_text_memo
 from .validate import check_streamable, resolve_context, uses_causal_sampler
 
@@ -202,21 +202,16 @@ class VideoStreamer(PromptSwitching):
                  guidance: Optional[float] = None, guidance_2: Optional[float] = None, seed: int = 0,
                  height: Optional[int] = None, width: Optional[int] = None, negative_prompt: str = "",
                  prefix=None, image=None):
-        from .validate import check_sampling, check_second_expert, check_stream, limits_for_pipeline
+        from .validate import check_stream, check_stream_call, limits_for_pipeline
 
         spec, limits = pipe.spec, limits_for_pipeline(pipe)
         check_stream(streaming, limits, height, width)
-        check_sampling(guidance, guidance_2, seed)
-        check_second_expert(guidance_2, limits)
-        if not isinstance(negative_prompt, str):
-            raise VidlongError(f"{named('negative_prompt')} must be text, got {type(negative_prompt).__name__}")
+        check_stream_call(limits, guidance, guidance_2, seed, negative_prompt, image, extension=prefix is not None)
         self.pipe, self.streaming, self.chunks, self.prefix = pipe, streaming, chunks, prefix
         family = pipe.facts()["family"]
         self.renoise = resolve_context(streaming, spec, pipe.task, family) == "renoise"
         self.schedule = StreamSchedule.resolve(spec.native_frames, streaming.chunk, streaming.sinks, streaming.window)
         check_streamable(pipe.task, "renoise" if self.renoise else "cache", self.schedule.sinks, family)
-        if prefix is None:  # an extension's image is its context's first frame
-            check_task(pipe.task, image is not None)
         self.image, self.condition = None if image is None else load_image(image), None
         self.live = LivePrompts(prompt, chunks, self._chunk_of_second)
         sampling = StreamSampling.resolve(streaming, spec, self.renoise, guidance, guidance_2)
@@ -257,8 +252,8 @@ class VideoStreamer(PromptSwitching):
         return self.contexts[0]
 
     def _chunk_of_second(self, second: float) -> int:
-        return first_chunk_from(second, self.pipe.spec.fps, self.pipe.spec.temporal_ratio, self.schedule.chunk,
-                                self.first_chunk, continuing=self.prefix is not None)
+        return first_chunk_from(second, self.pipe.spec.fps, self.schedule.chunk, self.pipe.spec.temporal_ratio,
+                                continuing=self.prefix is not None, first_chunk=self.first_chunk)
 
     def _encode(self, prompt: str) -> StreamText:
         """The prompt as the transformer takes it (negative and positive with guidance)."""

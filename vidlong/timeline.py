@@ -66,9 +66,14 @@ class _SegmentedCrossAttention(ModelHook):
                                f"(after the image tokens of an image-to-video model), got "
                                f"{None if encoder_hidden_states is None else encoder_hidden_states.shape[1]}")
         images, texts = encoder_hidden_states[:, :image], encoder_hidden_states[:, image:]
+
+        def context(s: int) -> torch.Tensor:
+            """Segment `s`'s text, after the image tokens where there are any (a view of the input otherwise)."""
+            text = texts[:, s * state.text_tokens:(s + 1) * state.text_tokens]
+            return torch.cat([images, text], dim=1) if image else text
+
         bounds = [start * state.tokens_per_frame for start in state.starts] + [n]
-        pieces = [original(hidden_states[:, lo:hi], torch.cat([images, texts[:, s * state.text_tokens:(s + 1) * state.text_tokens]], dim=1),
-                           *args, **kwargs)
+        pieces = [original(hidden_states[:, lo:hi], context(s), *args, **kwargs)
                   for s, (lo, hi) in enumerate(zip(bounds, bounds[1:]))]
         return torch.cat(pieces, dim=1)
 

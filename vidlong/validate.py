@@ -251,6 +251,20 @@ def check_diagonal(limits: ModelLimits) -> None:
                            "(e.g. both) for this model")
 
 
+def check_stream_call(limits: ModelLimits, guidance, guidance_2, seed, negative_prompt, image, extension: bool) -> None:
+    """What a stream takes besides its method's config, against `limits` (either streamer): sampling values,
+    the low-noise expert's guidance, a negative prompt in text, and an image where the model needs one (an
+    extension's image is its input's first frame)."""
+    from .generate import check_task
+
+    check_sampling(guidance, guidance_2, seed)
+    check_second_expert(guidance_2, limits)
+    if not isinstance(negative_prompt, str):
+        raise VidlongError(f"{named('negative_prompt')} must be text, got {type(negative_prompt).__name__}")
+    if not extension:
+        check_task(limits.task, image is not None)
+
+
 def check_diagonal_stream(config, limits: ModelLimits, height=None, width=None) -> None:
     """A stream or extension by diagonal denoising (`vidlong.fifo_stream`): a Wan model, a sink that leaves
     the queue some of the native window (image-to-video: a sink, the image's frame, and switches that

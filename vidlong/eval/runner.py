@@ -366,8 +366,10 @@ def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: Optional[int], guida
     n_latent = max(1, round(cell.ratio * spec.native_frames))
     if cell.method in STREAM_EVAL_METHODS:
         fifo = cell.method in FIFO_STREAM_EVAL_METHODS
-        streaming = DiagonalDenoising(cut_on_prompt_switch=cell.method == "stream-fifo-cut") if fifo else Streaming(chunk=stream_chunk_for(spec, stream_chunk), steps=steps,
-                                                                 sinks=stream_sinks)
+        if fifo:
+            streaming = DiagonalDenoising(cut_on_prompt_switch=cell.method == "stream-fifo-cut")
+        else:
+            streaming = Streaming(chunk=stream_chunk_for(spec, stream_chunk), steps=steps, sinks=stream_sinks)
         layout = chunk_layout(streaming)
         first = min(layout.first_chunk or spec.stream_first_chunk or layout.chunk, n_latent)
         chunks = 1 + -(-(n_latent - first) // layout.chunk)
