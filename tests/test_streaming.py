@@ -247,7 +247,8 @@ def test_bfloat16_chunks_take_onednn_channels_last_and_stay_near_the_whole_decod
 
 
 @torch.no_grad()
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("dtype", [torch.float32, pytest.param(torch.bfloat16, marks=pytest.mark.skipif(
+    not torch.ops.mkldnn._is_mkldnn_bf16_supported(), reason="needs a CPU with bfloat16 instructions"))])
 def test_onednn_convolutions_follow_a_weight_changed_in_place(dtype):
     """The channels-last copy of a bfloat16 weight is made again when the weight changes."""
     from tiny_pipeline import tiny_vae
