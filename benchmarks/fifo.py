@@ -44,13 +44,16 @@ def main() -> None:
     parser.add_argument("--no-sink", dest="sink", action="store_const", const=0)
     parser.add_argument("--lookahead", action=argparse.BooleanOptionalAction, default=False)
     parser.add_argument("--guidance", type=float, default=None, help="the native video's and the queue's (default: the model's)")
+    parser.add_argument("--partition-guidance", type=float, nargs="+", default=None,
+                        help="the queue's guidance per partition, cleanest first (DiagonalDenoising.guidance_by_partition)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--mp4", action=argparse.BooleanOptionalAction, default=True,
                         help="score the frames read back from an mp4, as vidlong eval does (--no-mp4: where no ffmpeg is)")
     parser.add_argument("--pair", default=None, help="a stored eval results.csv to pair with (prints the paired difference per method)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
-    config = DiagonalDenoising(args.partitions, args.sink, args.lookahead)
+    config = DiagonalDenoising(args.partitions, args.sink, args.lookahead,
+                               guidance_by_partition=None if args.partition_guidance is None else tuple(args.partition_guidance))
     pipe = load_pipeline("default", device=args.device)
     spec = pipe.spec
     config.window(spec.native_frames)  # a sink that leaves no queue frame: refused before any video is made
@@ -67,7 +70,8 @@ def main() -> None:
                 with tempfile.TemporaryDirectory() as tmp:
                     write_video(Path(tmp) / "v.mp4", frames, fps=spec.fps)
                     frames, _ = read_video(Path(tmp) / "v.mp4")
-            row = dict(method="fifo", partitions=args.partitions, sink=args.sink, lookahead=args.lookahead, guidance=args.guidance, mp4=args.mp4, ratio=args.ratio, prompt=prompt,
+            row = dict(method="fifo", partitions=args.partitions, sink=args.sink, lookahead=args.lookahead, guidance=args.guidance,
+                       partition_guidance=args.partition_guidance, mp4=args.mp4, ratio=args.ratio, prompt=prompt,
                        seed=seed, latent_frames=n_latent, seconds=round(seconds, 2), **measure(frames, prompt, spec, True))
             rows.append(row)
             print(f"{prompt[:40]:40s} seed {seed}: all present {row['shapes_frac_frames_all_present']:.3f}, "

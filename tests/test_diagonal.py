@@ -236,3 +236,34 @@ def test_generate_takes_fifos_settings_from_python(folders):
     assert not torch.equal(two.latents, generate(pipe, request).latents)
     with pytest.raises(vidlong.VidlongError, match="diagonal= sets method fifo's settings"):
         generate(pipe, GenerateRequest(prompt="a red circle", method="both"), diagonal=vidlong.DiagonalDenoising())
+
+
+def test_guidance_by_partition_sets_each_levels_guidance(folders):
+    """One number per partition, all the pipeline's guidance, is that guidance bit for bit; a noisiest
+    partition guided more leaves the sink and the first frame out of the queue (only ever in the cleanest
+    partition, among frames still as the queue started) as they were and changes the later frames; a
+    wrong count or a number below 1 is refused in one line."""
+    from vidlong.diagonal import diagonal_latents
+
+    pipe = vidlong.load_pipeline(folders["wan2.1"])
+    first = generate(pipe, GenerateRequest(prompt="a red circle", ratio=1, steps=2, seed=3)).latents
+    partitions = vidlong.DiagonalDenoising().partitions
+
+    def made(by_partition):
+        config = vidlong.DiagonalDenoising(guidance_by_partition=by_partition)
+        return diagonal_latents(pipe, first, "a red circle", 4 * NATIVE, config, guidances=(3.0, 3.0))
+
+    plain = made(None)
+    assert torch.equal(made((3,) * partitions), plain)
+    noisier = made((3.0,) * (partitions - 1) + (9.0,))
+    assert torch.equal(noisier[:, :, :2], plain[:, :, :2])
+    assert (noisier[:, :, -NATIVE:] - plain[:, :, -NATIVE:]).abs().amax() > 1e-3
+    batches = []
+    pipe.transformer.register_forward_pre_hook(lambda module, args, kwargs: batches.append(kwargs["hidden_states"].shape[0]),
+                                               with_kwargs=True)
+    cleanest_unguided = made((1.0,) + (3.0,) * (partitions - 1))  # its window runs the prompt alone
+    assert batches.count(1) == 4 * NATIVE - 1 and batches.count(2) == (partitions - 1) * (4 * NATIVE - 1)
+    assert (cleanest_unguided - plain).abs().amax() > 1e-3 and torch.isfinite(cleanest_unguided).all()
+    for wrong in ((3.0,) * (partitions + 1), (3.0,) * (partitions - 1) + (0.5,)):
+        with pytest.raises(vidlong.VidlongError, match="guidance_by_partition takes one number >= 1 per partition"):
+            vidlong.DiagonalDenoising(guidance_by_partition=wrong)

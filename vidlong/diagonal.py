@@ -163,10 +163,24 @@ def diagonal_stream(pipe, first: torch.Tensor, prompt: str, config: DiagonalDeno
         """`n` noise frames ``[1, C, n, h, w]``."""
         return torch.randn((1, first.shape[1], n, *first.shape[3:]), generator=generator).to(first)
 
+    window = config.window(pipe.spec.native_frames)
+
+    def partition_guidance(level: torch.Tensor) -> Optional[torch.Tensor]:
+        """The guidance ``[n]`` of frames at `level` ``[n]`` by their partitions (queue frame j, at ``sigmas[j + 1]``,
+        is in partition ``j // window``), or None: the experts' own."""
+        if config.guidance_by_partition is None:
+            return None
+        queue_index = (torch.searchsorted(sigmas, level.cpu().float()) - 1).clamp(min=0)
+        by_partition = torch.tensor(config.guidance_by_partition)
+        return by_partition[(queue_index // window).clamp(max=len(by_partition) - 1)]
+
     def velocity(z: torch.Tensor, level: torch.Tensor, frames: list) -> torch.Tensor:
         """The guided velocity of window `z` ``[1, C, n, h, w]`` at per-frame `level` ``[n]`` (the video's
         latent `frames` ``[n]``), each frame's from the expert its level selects (the sink, level 0, takes none)."""
         words = text.for_frames(frames)
+        by_level = partition_guidance(level)
+        if by_level is not None and words.batch == 2 and bool((by_level[level.cpu() > 0] <= 1).all()):
+            words = words.positive()  # a window with no guidance: its negative forward is saved
         steps = level * train_steps
         tokens = (z.shape[3] // patch[1]) * (z.shape[4] // patch[2])
         per_token = steps.repeat_interleave(tokens).to(pipe.device)
@@ -180,7 +194,8 @@ def diagonal_stream(pipe, first: torch.Tensor, prompt: str, config: DiagonalDeno
             transformer = experts[index]
             pred = pipe.stream_forward(transformer, x.to(transformer.dtype), per_token, words, **extra).float()
             if words.batch == 2:  # negative first
-                pred = pred[:1] + guidances[index] * (pred[1:] - pred[:1])
+                scale = guidances[index] if by_level is None else by_level.view(1, 1, -1, 1, 1).to(pred)
+                pred = pred[:1] + scale * (pred[1:] - pred[:1])
             owned = torch.tensor([owner[i] == index for i in range(len(owner))], device=out.device)
             out[:, :, owned] = pred[:, :, owned]
         return out
@@ -190,7 +205,7 @@ def diagonal_stream(pipe, first: torch.Tensor, prompt: str, config: DiagonalDeno
     for i in range(skip):
         yield first[:, :, i:i + 1].cpu()
     with text.hooks():
-        frames = diagonal_frames(queue, sigmas, config.window(pipe.spec.native_frames), velocity, lambda: draw(1),
+        frames = diagonal_frames(queue, sigmas, window, velocity, lambda: draw(1),
                                  sink=first[:, :, :skip] if skip else None, lookahead=config.lookahead)
         video = None
         while True:

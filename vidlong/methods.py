@@ -227,12 +227,16 @@ class DiagonalDenoising:
             prompt's own native video, a cut (the sink stays; the stream pauses for the native video's
             steps); False: the switch reaches every frame not shown yet, a blend over the queue.
             (`generate`'s timeline cuts where a segment starts inside the queue's first frames, `vidlong.diagonal`.)
+        guidance_by_partition: classifier-free guidance per partition of the queue, from the cleanest (lowest
+            noise levels) to the noisiest, one number each; a frame takes its level's partition's. None: the
+            pipeline's guidance (per expert) at every level.
     """
 
     partitions: int = 3
     sink: Union[bool, int] = True
     lookahead: bool = False
     cut_on_prompt_switch: bool = False
+    guidance_by_partition: Optional[tuple] = None
 
     def __post_init__(self):
         _plain_fields(self, ("partitions", "sink"))
@@ -243,6 +247,12 @@ class DiagonalDenoising:
         for name in ("lookahead", "cut_on_prompt_switch"):
             if not isinstance(getattr(self, name), bool):
                 raise VidlongError(f"DiagonalDenoising {name} must be True or False, got {getattr(self, name)!r}")
+        if self.guidance_by_partition is not None:
+            scales = tuple(self.guidance_by_partition)
+            if len(scales) != self.partitions or not all(isinstance(g, (int, float)) and not isinstance(g, bool) and g >= 1 for g in scales):
+                raise VidlongError(f"DiagonalDenoising guidance_by_partition takes one number >= 1 per partition "
+                                   f"({self.partitions}), cleanest first, got {self.guidance_by_partition!r}")
+            object.__setattr__(self, "guidance_by_partition", tuple(float(g) for g in scales))
 
     @property
     def sink_frames(self) -> int:

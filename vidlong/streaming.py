@@ -48,6 +48,13 @@ class StreamText:
     batch: int
     kwargs: dict
 
+    def positive(self) -> "StreamText":
+        """The prompt alone, batch 1 (unguided): the positive half of a guided batch."""
+        if self.batch == 1:
+            return self
+        return StreamText(1, {name: value[1:] if isinstance(value, torch.Tensor) and value.shape[0] == self.batch else value
+                              for name, value in self.kwargs.items()})
+
 
 @dataclass
 class StreamChunk:
