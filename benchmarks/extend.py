@@ -91,6 +91,8 @@ def main() -> int:
     parser.add_argument("--sinks", type=int, default=None)
     parser.add_argument("--window", type=int, default=None)
     parser.add_argument("--guidance", type=float, default=None, help="guidance of the continuation (default: the model's)")
+    parser.add_argument("--partition-guidance", type=float, nargs="+", default=None,
+                        help="fifo: the queue's guidance per partition, cleanest first (DiagonalDenoising.guidance_by_partition)")
     parser.add_argument("--seam-frames", type=int, default=8, help="Streaming.seam_frames (0: off)")
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--encode-warmup", type=int, default=None,
@@ -104,6 +106,8 @@ def main() -> int:
                     if given is not None]
     if args.method == "fifo" and chunked_only:
         parser.error(f"{chunked_only[0]} is an option of --method chunked")
+    if args.method != "fifo" and args.partition_guidance:
+        parser.error("--partition-guidance is an option of --method fifo")
 
     import vidlong.extend
     from vidlong import DiagonalDenoising, Streaming, load_pipeline
@@ -125,7 +129,8 @@ def main() -> int:
                 made = generate(maker, GenerateRequest(prompt=prompt, seed=seed))
                 path = write_video(Path(tmp) / "in.mp4", made.frames, fps=pipe.spec.fps)
                 video, _ = read_video(path)
-                streaming = DiagonalDenoising() if args.method == "fifo" else Streaming(
+                streaming = DiagonalDenoising(guidance_by_partition=args.partition_guidance and tuple(args.partition_guidance)) \
+                    if args.method == "fifo" else Streaming(
                     chunk=args.chunk, sinks=args.sinks, window=args.window, context=args.context, seam_frames=args.seam_frames)
                 frames, kept, seconds = continuation(pipe, prompt, seed, args.chunks, streaming, args.guidance, video=video)
                 from_latents = frames if args.skip_latents else continuation(pipe, prompt, seed, args.chunks, streaming,
