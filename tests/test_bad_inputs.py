@@ -190,6 +190,13 @@ CLI_ROWS = [
     ("stream", ["--method", "fifo", "--prompt", "0:a red ball; 5:a blue ball", "--chunks", "4"], "switches at chunk 5 but the stream has 4 chunks", None),
     ("stream", ["--method", "fifo", "--prompt", "0s: a red ball; 2s: a blue ball"], "a stream's schedule counts chunks", None),
     ("stream", ["--cut-on-switch"], "--cut-on-switch is an option of --method fifo", None),
+    ("generate", ["--method", "fifo", "--partition-guidance", "4.5,6"], "--partition-guidance takes 3 numbers from 1 to 100", None),
+    ("generate", ["--method", "fifo", "--partition-guidance", "4.5,6,inf"], "--partition-guidance takes 3 numbers from 1 to 100", None),
+    ("generate", ["--method", "both", "--partition-guidance", "4.5,6,7.5"], "--partition-guidance is an option of --method fifo", None),
+    ("stream", ["--method", "fifo", "--partition-guidance", "4.5,six,7.5"], "--partition-guidance takes 3 numbers from 1 to 100", None),
+    ("stream", ["--partition-guidance", "4.5,6,7.5"], "--partition-guidance is an option of --method fifo", None),
+    ("extend", ["--video", "{inputs}/clip.mp4", "--prompt", "a", "--method", "fifo", "--partition-guidance", "0.5,6,7.5"],
+     "--partition-guidance takes 3 numbers from 1 to 100", None),
     ("extend", ["--video", "{inputs}/clip.mp4", "--prompt", "a", "--method", "fifo", "--steps", "4"], "--steps is an option of --method chunked", None),
     ("stream", ["--method", "bogus"], "--method", ARGPARSE),
 ]

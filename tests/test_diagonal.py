@@ -264,6 +264,7 @@ def test_guidance_by_partition_sets_each_levels_guidance(folders):
     cleanest_unguided = made((1.0,) + (3.0,) * (partitions - 1))  # its window runs the prompt alone
     assert batches.count(1) == 4 * NATIVE - 1 and batches.count(2) == (partitions - 1) * (4 * NATIVE - 1)
     assert (cleanest_unguided - plain).abs().amax() > 1e-3 and torch.isfinite(cleanest_unguided).all()
-    for wrong in ((3.0,) * (partitions + 1), (3.0,) * (partitions - 1) + (0.5,)):
-        with pytest.raises(vidlong.VidlongError, match="guidance_by_partition takes one number >= 1 per partition"):
+    for wrong in ((3.0,) * (partitions + 1), (3.0,) * (partitions - 1) + (0.5,), (3.0,) * (partitions - 1) + (float("nan"),),
+                  (3.0,) * (partitions - 1) + (True,)):
+        with pytest.raises(vidlong.VidlongError, match="guidance_by_partition takes one number from 1 to 100 per partition"):
             vidlong.DiagonalDenoising(guidance_by_partition=wrong)

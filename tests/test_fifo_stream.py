@@ -170,7 +170,8 @@ def test_an_image_to_video_fifo_stream_is_generates_and_extends_from_the_inputs_
 
 def test_fifo_stream_and_extend_cli(folders, tmp_path):
     """`vidlong stream --method fifo` (with a prompt schedule) writes the chunks and says so in its sidecar;
-    `vidlong extend --method fifo` continues that file."""
+    `vidlong extend --method fifo` continues that file; `--partition-guidance` reaches the sampler of
+    `extend` and `generate` (their sidecars)."""
     model = str(folders["wan2.1"])
     out = tmp_path / "fifo.mp4"
     assert main(["stream", "--model", model, "--prompt", "0:a red circle; 1:a blue square", "--method", "fifo", "--chunks", "2",
@@ -181,10 +182,15 @@ def test_fifo_stream_and_extend_cli(folders, tmp_path):
     assert settings["streaming"]["method"] == "fifo" and settings["chunks"] == 2
     longer = tmp_path / "longer.mp4"
     assert main(["extend", "--model", model, "--video", str(out), "--latents", str(tmp_path / "fifo.pt"), "--method", "fifo",
-                 "--chunks", "1", "--out", str(longer)]) == 0
+                 "--chunks", "1", "--partition-guidance", "1,3,3", "--out", str(longer)]) == 0
     extended, _ = read_video(longer)
     assert len(extended) == len(video) + 12
     assert np.abs(extended[: len(video)].astype(int) - video.astype(int)).mean() < 3  # one more lossy mp4 encode
+    assert json.loads(longer.with_suffix(".json").read_text())["streaming"]["guidance_by_partition"] == [1, 3, 3]
+    made = tmp_path / "made.mp4"
+    assert main(["generate", "--model", model, "--prompt", "a red circle", "--method", "fifo", "--ratio", "2",
+                 "--partition-guidance", "1,3,3", "--out", str(made)]) == 0
+    assert json.loads(made.with_suffix(".json").read_text())["methods"][0]["guidance_by_partition"] == [1, 3, 3]
 
 
 @pytest.mark.gpu

@@ -31,6 +31,33 @@ def _add_model_options(p) -> None:
     p.add_argument("--seed", type=int, default=0)
 
 
+def _add_partition_guidance(p) -> None:
+    p.add_argument("--partition-guidance", default=None, metavar="G1,G2,G3",
+                   help="--method fifo: classifier-free guidance per partition of the queue, cleanest first (one number "
+                        "each; a partition at 1 skips its negative forward); on the default model --guidance 4.5 "
+                        "--partition-guidance 4.5,6,7.5 kept the most prompted objects at 8x-16x, with more flicker "
+                        "(benchmarks/RESULTS.md); default: --guidance at every level")
+
+
+def _diagonal(args):
+    """The `DiagonalDenoising` of ``--method fifo`` with ``--partition-guidance`` (a one-line error naming it), or
+    None where neither is given."""
+    from .methods import DiagonalDenoising
+
+    text = args.partition_guidance
+    if args.method != "fifo":
+        if text is not None:
+            raise VidlongError("--partition-guidance is an option of --method fifo: drop it, or add --method fifo")
+        return None
+    cut = getattr(args, "cut_on_switch", False)
+    try:
+        scales = None if text is None else tuple(float(part) for part in text.split(","))
+        return DiagonalDenoising(cut_on_prompt_switch=cut, guidance_by_partition=scales)
+    except (ValueError, VidlongError):
+        raise VidlongError(f"--partition-guidance takes {DiagonalDenoising().partitions} numbers from 1 to 100 separated by commas, "
+                           f"one per partition of the queue, cleanest first (e.g. 4.5,6,7.5); got {text!r}") from None
+
+
 def _add_generate(sub) -> None:
     p = sub.add_parser("generate", help="generate one long video into an mp4 file",
                        description="Generate a video many times the model's native length.")
@@ -42,6 +69,7 @@ def _add_generate(sub) -> None:
     length.add_argument("--frames", type=int, default=None, help="pixel frames; Wan needs 4k+1 (e.g. 81, 161, 321)")
     p.add_argument("--method", default="none", help=" | ".join(METHOD_NAMES))
     p.add_argument("--preset", default=None, help="method settings for a length ratio: 2x | 3x | 4x | 8x | 16x")
+    _add_partition_guidance(p)
     p.add_argument("--noise", default=None, choices=list(NOISE_KINDS), help="initial noise (default: the preset's SpecMix for the FreeLong++ methods, as FreeLong++ starts; plain otherwise, UltraViCo as published; freenoise: one native window of noise repeated with its frames shuffled, FreeNoise-style)")
     p.add_argument("--height", type=int, default=None, help="pixels (default: the model's native height)")
     p.add_argument("--width", type=int, default=None, help="pixels (default: the model's native width)")
@@ -126,6 +154,7 @@ def _run_generate(args) -> int:
         method=args.method, preset=args.preset, noise=args.noise, steps=args.steps, guidance=args.guidance,
         guidance_2=args.guidance_2, seed=args.seed, height=args.height, width=args.width, image=args.image,
     )
+    diagonal = _diagonal(args)
     folder = _check_model(args)
     latent = check_generate(request, limits_for_folder(folder))  # every field, before any model loads
     from .estimate import GIB, check_fits, run_cost  # diffusers: imported once the request is known good
@@ -143,7 +172,7 @@ def _run_generate(args) -> int:
     if rank == 0:
         print(f"estimate: {cost.flops / 1e12:.3g} TFLOP in the transformer, about {cost.peak_bytes / GIB:.2g} GiB of "
               f"{'GPU memory' if cost.device.type == 'cuda' else 'RAM'} beyond the loaded model", flush=True)
-    result = generate(pipe, request)
+    result = generate(pipe, request, diagonal=diagonal)
     if args.parallel:
         import torch.distributed as dist
 
@@ -207,6 +236,7 @@ def _add_stream_options(p) -> None:
     p.add_argument("--cut-on-switch", action="store_true",
                    help="--method fifo, text-to-video: a prompt switch (a schedule's entry) cuts to the new prompt's own "
                         "native video instead of blending into the frames not shown yet")
+    _add_partition_guidance(p)
     p.add_argument("--preset", dest="stream_preset", default=None, choices=["default", "longlive"],
                    help="streaming settings: default, or longlive (3 sinks, 12 attended frames, chunk 3, the causal "
                         "sampler at 1000,750,500,250, sinks kept across prompt switches); the options below override "
@@ -286,7 +316,8 @@ def _streaming_config(args):
             raise VidlongError(f"{flag} is an option of --method chunked; --method fifo keeps one sink frame, runs the "
                                f"model's native window over a queue of {DiagonalDenoising().partitions} windows and starts "
                                f"from a native video of the model's steps: drop {flag}")
-        return DiagonalDenoising(cut_on_prompt_switch=args.cut_on_switch)
+        return _diagonal(args)
+    _diagonal(args)  # refuses --partition-guidance
     if args.cut_on_switch:
         raise VidlongError("--cut-on-switch is an option of --method fifo; --method chunked re-encodes its cache on a "
                            "switch (or keeps it: --no-recache)")

@@ -52,11 +52,12 @@ class WindowText:
         self.follow([0], [prompt])
 
     @classmethod
-    def of_prompt(cls, pipe, prompt: str, latent_frames: Optional[int], negative_prompt: str, guidances: tuple) -> "WindowText":
+    def of_prompt(cls, pipe, prompt: str, latent_frames: Optional[int], negative_prompt: str, guidances: tuple,
+                  config: DiagonalDenoising = DiagonalDenoising()) -> "WindowText":
         """The text of one prompt, or of a prompt timeline ``"0s: ...; 4s: ..."`` over a video of `latent_frames`,
-        for classifier-free `guidances` per expert (high-noise first)."""
+        for classifier-free `guidances` per expert (high-noise first), or `config`'s guidance by partition."""
         spec = pipe.spec
-        guided = max(guidances[:len(pipe.experts())]) > 1.0
+        guided = max(config.guidance_by_partition or guidances[:len(pipe.experts())]) > 1.0
         timeline = parse_prompt_timeline(prompt)
         if len(timeline) > 1 and latent_frames is None:
             raise VidlongError("a prompt timeline needs the video's length (latent_frames); a stream by diagonal "
@@ -153,7 +154,7 @@ def diagonal_stream(pipe, first: torch.Tensor, prompt: str, config: DiagonalDeno
     experts = pipe.experts()
     levels = config.levels(pipe.spec.native_frames)
     sigmas = queue_sigmas(pipe.fresh_scheduler(levels).sigmas)
-    text = prompt if isinstance(prompt, WindowText) else WindowText.of_prompt(pipe, prompt, latent_frames, negative_prompt, guidances)
+    text = prompt if isinstance(prompt, WindowText) else WindowText.of_prompt(pipe, prompt, latent_frames, negative_prompt, guidances, config)
     train_steps = pipe.scheduler.config.num_train_timesteps
     patch = experts[0].config.patch_size
     first = first.to(pipe.device, torch.float32)

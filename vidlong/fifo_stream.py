@@ -103,7 +103,7 @@ class DiagonalStreamer(PromptSwitching):
         """What the stream's .json sidecar records of its method."""
         return dict(method="fifo", partitions=self.config.partitions, sink=self.config.sink_frames,
                     lookahead=self.config.lookahead, chunk=CHUNK, cut_on_prompt_switch=self.config.cut_on_prompt_switch,
-                    native_steps=None if self.prefix is not None else self.pipe.spec.num_inference_steps,
+                    guidance_by_partition=self.config.guidance_by_partition, native_steps=None if self.prefix is not None else self.pipe.spec.num_inference_steps,
                     seam_frames=self.seam_frames if self.prefix is not None else None)
 
     def _chunk_of_second(self, second: float) -> int:
@@ -188,7 +188,7 @@ class DiagonalStreamer(PromptSwitching):
             drop += self.config.sink_frames  # the sink and the input's frames made again: the input keeps its own
         offset = drop  # the stream's latent frame where chunk 0 starts
         seed = self.seed if self.prefix is None else extension_seed(self.seed)
-        text = WindowText.of_prompt(pipe, prompt, None, self.negative_prompt, self.guidances)
+        text = WindowText.of_prompt(pipe, prompt, None, self.negative_prompt, self.guidances, self.config)
         made = diagonal_stream(pipe, first, text, self.config, self.negative_prompt, self.guidances, seed, self._condition(image))
         with contextlib.closing(made):
             for index in itertools.count() if self.chunks is None else range(self.chunks):
