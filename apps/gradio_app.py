@@ -328,6 +328,8 @@ class App:
             events.put(("status", "waiting for the model" if self.lock.locked() else "starting"))
             with self.lock, StreamingVideoWriter(path, fps=fps) as writer:
                 job.streamer = streamer
+                if isinstance(streamer, DiagonalStreamer):  # Stop holds inside the native videos it makes too
+                    streamer.on_step = job.check
                 iterator = iter(streamer)
                 try:
                     while (chunks is None or made < chunks) and not job.stop.is_set():
@@ -337,6 +339,8 @@ class App:
                         made += 1
                         live = write_video(self.folder.new_path("live"), list(recent), fps=fps)
                         events.put(("chunk", (live, made, writer.frames_written, chunk)))
+                except Stopped:  # a Stop in the middle of a native video a fifo stream makes (its start, a cut)
+                    pass
                 finally:
                     iterator.close()  # the stream's hooks come off the transformer
         except BaseException as err:  # noqa: BLE001 - handed to the event, which shows one line

@@ -389,6 +389,41 @@ def test_a_fifo_stream_through_the_api_follows_its_timeline(demo, client):
         client.predict(prompt="a red circle", seconds=2, cut=True, api_name="/stream")
 
 
+def test_stop_ends_a_fifo_stream_inside_the_native_video_of_its_cut(demo):
+    """Stop pressed while a fifo stream makes the native video it cuts to ends it at that video's next step,
+    not after all its steps; the chunk before the cut is kept, and the stream ends as stopped, not failed."""
+    import queue
+
+    from vidlong.apps.jobs import Job
+
+    app = demo.vidlong_app
+    streamer, chunks, _ = app.streamer("a red circle", [[1, "a blue square"]], 4, None, "auto", True, None, None, 0, None,
+                                       "fifo", True)
+    assert streamer.first_chunk_from(1) == 1 and chunks == 3  # the cut: chunk 1
+    per_video = []  # on_step calls of one native video, counted on a stream the app does not run
+    counted = app.streamer("a red circle", [], 1, None, "auto", True, None, None, 0, None, "fifo", True)[0]
+    counted.on_step = lambda: per_video.append(1)
+    first = iter(counted)
+    next(first)  # the first chunk: the native video the stream starts from
+    first.close()
+    job, checks, stop_at = Job(), [], len(per_video) + 2  # Stop pressed two calls into the cut's native video
+
+    def check():
+        checks.append(1)
+        if len(checks) == stop_at:
+            job.stop.set()
+        Job.check(job)
+
+    job.check = check
+    events = queue.Queue()
+    app._stream(job, streamer, chunks, events, dict(command="stream", prompt="a red circle", seed=0))
+    kinds = [events.get_nowait() for _ in range(events.qsize())]
+    assert [kind for kind, _ in kinds if kind != "status"] == ["chunk", "done"]
+    assert len(per_video) >= 3 and len(checks) == stop_at < 2 * len(per_video)  # the cut's remaining steps never ran
+    kept = kinds[-1][1].settings
+    assert kept["chunks"] == 1 and kept["error"] is None
+
+
 def test_a_stream_that_fails_midway_keeps_its_chunks(demo, client, monkeypatch):
     real_iter = gradio_app.VideoStreamer.__iter__
 

@@ -294,3 +294,37 @@ def test_a_cut_on_a_switch_restarts_the_queue_from_the_new_prompts_own_video(fol
     i2v = vidlong.load_pipeline(folders["i2v"], device="cpu")
     with pytest.raises(vidlong.VidlongError, match="an image-to-video stream by diagonal denoising blends its switches"):
         i2v.stream("a red circle", streaming=cut, chunks=1)
+
+
+def test_on_step_runs_in_the_native_videos_a_stream_makes_and_can_end_it(folders, capfd):
+    """`on_step` is called at each step of the stream's native videos (its start and a cut), whose progress
+    bars stay hidden; one that raises ends the stream out of its iterator mid-way through a cut, and the
+    pipeline is free again."""
+    from vidlong.errors import Stopped
+
+    pipe = vidlong.load_pipeline(folders["wan2.1"], device="cpu")
+    cut = vidlong.DiagonalDenoising(cut_on_prompt_switch=True)
+    schedule = "0:a red circle; 2:a blue square"
+    streamer = pipe.stream(schedule, streaming=cut, chunks=3, seed=1)
+    calls = []
+    streamer.on_step = lambda: calls.append(1)
+    capfd.readouterr()
+    list(streamer)
+    per_video = len(calls) // 2
+    assert len(calls) == 2 * per_video and per_video > pipe.spec.num_inference_steps - 1  # its steps (and its prompt)
+    assert "%|" not in capfd.readouterr().err  # no tqdm bar of the pipeline's own calls
+
+    def stop_in_the_cut():
+        calls.append(1)
+        if len(calls) > per_video + 1:
+            raise Stopped("stopped by its user")
+
+    calls.clear()
+    streamer = pipe.stream(schedule, streaming=cut, chunks=3, seed=1)
+    streamer.on_step = stop_in_the_cut
+    stream = iter(streamer)
+    assert [next(stream).index, next(stream).index] == [0, 1]
+    with pytest.raises(Stopped):
+        next(stream)
+    assert len(calls) == per_video + 2
+    assert generate(pipe, GenerateRequest(prompt="a red circle", steps=1)).latents.shape[2] == NATIVE  # free again

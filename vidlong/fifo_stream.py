@@ -72,6 +72,11 @@ class DiagonalStreamer(PromptSwitching):
             frame or file path); an extension takes the input's first frame instead.
         prefix: a `vidlong.extend.ExtensionPrefix` to continue (its frames come first).
         seam_frames: an extension's seam blend (`SeamBlend`) over this many new pixel frames (0: off).
+
+    Attributes:
+        on_step: None, or called after each denoising step of the native videos the stream makes (its start,
+            and each cut), which pause it for the model's steps: an exception raised there ends the stream
+            out of its iterator (the app's Stop, `vidlong.errors.Stopped`). Their progress bars stay hidden.
     """
 
     def __init__(self, pipe, prompt: str, config: DiagonalDenoising = DiagonalDenoising(), chunks: Optional[int] = None,
@@ -96,6 +101,7 @@ class DiagonalStreamer(PromptSwitching):
         if prefix is not None:
             self.height, self.width = prefix.pixel_size(pipe.geometry().spatial)
         self.seam_frames = seam_frames
+        self.on_step = None
         self.image = None if image is None else load_image(image)
         self.started = False
 
@@ -129,18 +135,21 @@ class DiagonalStreamer(PromptSwitching):
         """The model's native video ``[1, C, native, h, w]`` of `prompt` with `seed`: `generate`'s, as its fifo starts."""
         from .generate import GenerateRequest, generate
         from .models import pixel_frames
+        from .pipeline import hidden_progress_bars
 
         spec = self.pipe.spec
         request = GenerateRequest(prompt=prompt, frames=pixel_frames(spec.native_frames, spec.temporal_ratio),
                                   guidance=self.guidances[0], guidance_2=self.guidances[1] if
                                   len(self.pipe.experts()) == 2 else None, height=self.height, width=self.width,
                                   seed=seed, negative_prompt=self.negative_prompt, image=self.image)
-        return generate(self.pipe, request, decode=False).latents  # the stream decodes its own frames
+        progress = None if self.on_step is None else (lambda stage, done, total: self.on_step())
+        with hidden_progress_bars(self.pipe):  # the stream shows its chunks
+            return generate(self.pipe, request, progress=progress, decode=False).latents  # the stream decodes its own frames
 
     def _cut(self, text, prompt: str, index: int) -> torch.Tensor:
         """The native video chunk `index` cuts to: `prompt`'s, seeded from (seed, index) (`segment_seed`),
         made in the middle of the stream (the segmented cross-attention taken off for it): the stream
-        pauses for the model's native steps (a stop takes effect after them)."""
+        pauses for the model's native steps (`on_step` after each)."""
         from .generate import segment_seed
         from .streaming import own_call_while_streaming
 

@@ -8,6 +8,7 @@ folder's ``model_index.json`` (`PIPELINE_CLASSES`).
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 from pathlib import Path
@@ -364,6 +365,18 @@ def pipeline_class(class_name: str) -> type:
     stock = class_name.replace("VidLong", "", 1) if class_name.startswith("VidLong") else class_name
     module, name = PIPELINE_CLASSES[stock].split(":")
     return getattr(importlib.import_module(module), name)
+
+
+@contextlib.contextmanager
+def hidden_progress_bars(pipe):
+    """Within it, `pipe`'s own calls show no progress bar (diffusers' ``set_progress_bar_config``); its
+    settings before are restored on exit."""
+    before = dict(getattr(pipe, "_progress_bar_config", {}))
+    pipe.set_progress_bar_config(**{**before, "disable": True})
+    try:
+        yield
+    finally:
+        pipe.set_progress_bar_config(**before)
 
 
 def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.device, None] = None,
