@@ -40,9 +40,10 @@ def _add_partition_guidance(p) -> None:
 
 
 def _diagonal(args):
-    """The `DiagonalDenoising` of ``--method fifo`` with ``--partition-guidance`` (a one-line error naming it), or
-    None where neither is given."""
+    """The `DiagonalDenoising` of ``--method fifo`` with ``--partition-guidance`` and ``--cut-on-switch`` (a bad
+    value: a one-line error naming it), or None for another method (which refuses ``--partition-guidance``)."""
     from .methods import DiagonalDenoising
+    from .validate import MAX_GUIDANCE
 
     text = args.partition_guidance
     if args.method != "fifo":
@@ -54,8 +55,9 @@ def _diagonal(args):
         scales = None if text is None else tuple(float(part) for part in text.split(","))
         return DiagonalDenoising(cut_on_prompt_switch=cut, guidance_by_partition=scales)
     except (ValueError, VidlongError):
-        raise VidlongError(f"--partition-guidance takes {DiagonalDenoising().partitions} numbers from 1 to 100 separated by commas, "
-                           f"one per partition of the queue, cleanest first (e.g. 4.5,6,7.5); got {text!r}") from None
+        raise VidlongError(f"--partition-guidance takes {DiagonalDenoising().partitions} numbers from 1 to {MAX_GUIDANCE:g} "
+                           f"separated by commas, one per partition of the queue, cleanest first (e.g. 4.5,6,7.5); "
+                           f"got {text!r}") from None
 
 
 def _add_generate(sub) -> None:
