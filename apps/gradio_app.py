@@ -39,7 +39,7 @@ from vidlong.apps.jobs import Job, Jobs, StageProgress, duration_text, in_worker
 from vidlong.apps.outputs import History, Output, OutputFolder  # noqa: E402
 from vidlong.errors import Stopped, VidlongError  # noqa: E402
 from vidlong.estimate import Pace, check_fits, run_cost, together  # noqa: E402
-from vidlong.generate import GenerateRequest, generate, load_image  # noqa: E402
+from vidlong.generate import GenerateRequest, generate  # noqa: E402
 from vidlong.methods import METHOD_NAMES, Streaming, load_preset, methods_for, preset_names  # noqa: E402
 from vidlong.method_names import NOISE_KINDS  # noqa: E402
 from vidlong.models import pixel_frames  # noqa: E402
@@ -307,7 +307,7 @@ class App:
             rows = [(0.0, prompt), *rows]
         make = DiagonalStreamer if method == "fifo" else VideoStreamer
         streamer = make(self.pipe, rows[0][1] if rows else prompt or "", config, seed=seed,
-                        guidance=None if guidance is None else float(guidance), image=load_image(image) if image else None)
+                        guidance=None if guidance is None else float(guidance), image=image or None)
         streamer.follow_timeline(rows)
         chunks = None if float(seconds) == 0 else stream_chunk_count(self.spec, chunk_layout(config), None, float(seconds))
         late = [second for second, _ in rows if chunks is not None and streamer.first_chunk_from(second) >= chunks]
