@@ -83,3 +83,7 @@ def test_diagonal_denoising_compute_grows_with_length_and_memory_stays_at_the_na
     per_frame = (costs[1].flops - costs[0].flops) / 6  # forwards per frame made x one native forward's
     assert per_frame == pytest.approx(vidlong.DiagonalDenoising().partitions * native.flops / pipe.spec.num_inference_steps)
     assert cost(pipe, 120, **size).flops < cost(pipe, 120, height=512, width=512).flops / 2
+    request = GenerateRequest(prompt="a red circle", guidance=3.0, **size)
+    queue = [run_cost(pipe, request, 12, vidlong.DiagonalDenoising(guidance_by_partition=scales)).flops - run_cost(
+        pipe, request, 6, vidlong.DiagonalDenoising(guidance_by_partition=scales)).flops for scales in (None, (1, 3, 3), (1, 1, 1))]
+    assert queue[1] == pytest.approx(queue[0] * 5 / 6) and queue[2] == pytest.approx(queue[0] / 2)  # unguided partitions: one forward

@@ -169,7 +169,7 @@ def _run_generate(args) -> int:
     pipe = _load_pipeline(args, folder, device, offload=args.offload)
     if args.parallel:
         pipe.enable_parallelism()
-    cost = run_cost(pipe, request, latent)
+    cost = run_cost(pipe, request, latent, diagonal)
     check_fits(cost)  # a run that will not fit is refused before its first step
     if rank == 0:
         print(f"estimate: {cost.flops / 1e12:.3g} TFLOP in the transformer, about {cost.peak_bytes / GIB:.2g} GiB of "

@@ -56,8 +56,9 @@ def together(costs: list[RunCost]) -> RunCost:
                    sum(c.decoded_frames for c in costs))
 
 
-def run_cost(pipe, request: GenerateRequest, latent_frames: int) -> RunCost:
-    """The cost of generating `request` (`latent_frames` long) with `pipe`."""
+def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optional[DiagonalDenoising] = None) -> RunCost:
+    """The cost of generating `request` (`latent_frames` long) with `pipe`; `diagonal`: method fifo's settings
+    (`generate`'s ``diagonal=``; default: the method's), whose guidance by partition sets the queue's forwards."""
     spec, config = pipe.spec, pipe.experts()[0].config
     height, width = request.height or spec.height, request.width or spec.width
     guidance = spec.guidance_scale if request.guidance is None else request.guidance
@@ -65,7 +66,7 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int) -> RunCost:
     geometry = pipe.geometry()
     pt, ph, pw = geometry.patch
     methods = methods_for(request.method, request.preset)
-    diagonal = next((m for m in methods if isinstance(m, DiagonalDenoising)), None)
+    diagonal = next((diagonal or m for m in methods if isinstance(m, DiagonalDenoising)), None)
     # forwards' latent frames and count: diagonal denoising runs only native windows (the native video's
     # steps, then one per partition per frame made), every other method `steps` forwards of the whole video
     window_frames = spec.native_frames if diagonal else latent_frames
@@ -82,7 +83,10 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int) -> RunCost:
                  + 2 * 2 * tokens * dim * dim + 2 * 2 * TEXT_TOKENS * dim * dim + 2 * 2 * tokens * TEXT_TOKENS * dim  # cross-attention
                  + 2 * 2 * tokens * dim * ffn)  # feed-forward
     per_forward = float(per_block) * blocks * forwards
-    flops = per_forward * (native_steps + (diagonal.forwards_per_frame(spec.native_frames) * iterations if diagonal else 0))
+    queue_forwards = diagonal.forwards_per_frame(spec.native_frames) * iterations if diagonal else 0
+    if diagonal and diagonal.guidance_by_partition:  # a partition at guidance 1 runs its prompt alone
+        queue_forwards *= sum(2 if g > 1 else 1 for g in diagonal.guidance_by_partition) / (forwards * diagonal.partitions)
+    flops = per_forward * (native_steps + queue_forwards)
 
     itemsize = pipe.experts()[0].dtype.itemsize
     activations = activation_bytes(tokens, dim, ffn, branches, itemsize)
