@@ -329,7 +329,7 @@ class App:
             with self.lock, StreamingVideoWriter(path, fps=fps) as writer:
                 job.streamer = streamer
                 if isinstance(streamer, DiagonalStreamer):  # Stop holds inside the native videos it makes too
-                    streamer.on_step = job.check
+                    streamer.on_step = lambda done, total: events.put(("status", f"native video: step {done}/{total}")) or job.check()
                 iterator = iter(streamer)
                 try:
                     while (chunks is None or made < chunks) and not job.stop.is_set():

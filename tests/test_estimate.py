@@ -87,3 +87,6 @@ def test_diagonal_denoising_compute_grows_with_length_and_memory_stays_at_the_na
     queue = [run_cost(pipe, request, 12, vidlong.DiagonalDenoising(guidance_by_partition=scales)).flops - run_cost(
         pipe, request, 6, vidlong.DiagonalDenoising(guidance_by_partition=scales)).flops for scales in (None, (1, 3, 3), (1, 1, 1))]
     assert queue[1] == pytest.approx(queue[0] * 5 / 6) and queue[2] == pytest.approx(queue[0] / 2)  # unguided partitions: one forward
+    look = [run_cost(pipe, request, 12, vidlong.DiagonalDenoising(lookahead=True, guidance_by_partition=scales)).flops - run_cost(
+        pipe, request, 6, vidlong.DiagonalDenoising(lookahead=True, guidance_by_partition=scales)).flops for scales in (None, (3, 3, 1))]
+    assert look[1] == pytest.approx(look[0] * 11 / 12)  # of 6 lookahead windows, one sees only the noisiest partition's frames

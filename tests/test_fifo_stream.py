@@ -297,9 +297,9 @@ def test_a_cut_on_a_switch_restarts_the_queue_from_the_new_prompts_own_video(fol
 
 
 def test_on_step_runs_in_the_native_videos_a_stream_makes_and_can_end_it(folders, capfd):
-    """`on_step` is called at each step of the stream's native videos (its start and a cut), whose progress
-    bars stay hidden; one that raises ends the stream out of its iterator mid-way through a cut, and the
-    pipeline is free again."""
+    """`on_step(done, total)` is called at each step of the stream's native videos (its start and a cut),
+    whose progress bars stay hidden; one that raises ends the stream out of its iterator mid-way through a
+    cut, and the pipeline is free again."""
     from vidlong.errors import Stopped
 
     pipe = vidlong.load_pipeline(folders["wan2.1"], device="cpu")
@@ -307,14 +307,15 @@ def test_on_step_runs_in_the_native_videos_a_stream_makes_and_can_end_it(folders
     schedule = "0:a red circle; 2:a blue square"
     streamer = pipe.stream(schedule, streaming=cut, chunks=3, seed=1)
     calls = []
-    streamer.on_step = lambda: calls.append(1)
+    streamer.on_step = lambda done, total: calls.append((done, total))
     capfd.readouterr()
     list(streamer)
-    per_video = len(calls) // 2
-    assert len(calls) == 2 * per_video and per_video > pipe.spec.num_inference_steps - 1  # its steps (and its prompt)
+    steps = pipe.spec.num_inference_steps
+    assert calls == [(i, steps) for i in range(1, steps + 1)] * 2  # the start's native video, then the cut's
     assert "%|" not in capfd.readouterr().err  # no tqdm bar of the pipeline's own calls
+    per_video = steps
 
-    def stop_in_the_cut():
+    def stop_in_the_cut(done, total):
         calls.append(1)
         if len(calls) > per_video + 1:
             raise Stopped("stopped by its user")

@@ -34,9 +34,10 @@ def _add_model_options(p) -> None:
 def _add_partition_guidance(p) -> None:
     p.add_argument("--partition-guidance", default=None, metavar="G1,G2,G3",
                    help="--method fifo: classifier-free guidance per partition of the queue, cleanest first (one number "
-                        "each; a partition at 1 skips its negative forward); on the default model --guidance 4.5 "
-                        "--partition-guidance 4.5,6,7.5 kept the most prompted objects at 8x-16x, with more flicker "
-                        "(benchmarks/RESULTS.md); default: --guidance at every level")
+                        "each; a partition at 1 skips its negative forward; both experts' on Wan2.2); on the default "
+                        "model --guidance 4.5 --partition-guidance 4.5,6,7.5 kept more prompted objects at 4x-16x than "
+                        "--guidance 4.5 alone, with more flicker (benchmarks/RESULTS.md); default: --guidance (and "
+                        "--guidance-2) at every level")
 
 
 def _diagonal(args):
@@ -370,6 +371,8 @@ def _write_stream(stream, out: Path, fps: float, latents_path: Optional[Path], s
 
     latents, code, chunks, last = [], 0, 0, None
     with StreamingVideoWriter(out, fps=fps) as writer, tqdm(total=stream.chunks, unit="chunk", dynamic_ncols=True) as bar:
+        if hasattr(stream, "on_step"):  # a fifo stream pauses for the native videos it makes: their steps on this bar
+            stream.on_step = lambda done, total: bar.set_postfix_str(f"native video: step {done}/{total}")
         try:
             for chunk in stream:
                 writer.append(chunk.frames)

@@ -5,7 +5,8 @@ model's native window only (`vidlong.DiagonalDenoising`; the queue's bookkeeping
 The queue starts as the model's own native video of the prompt (made by the caller, `generate`), each
 frame noised diagonally to its level; the frames past it begin as its last frame. Levels are the
 pipeline scheduler's sigmas (its shift) for ``partitions x window`` steps; a timestep is given per
-token (diffusers' Wan transformer takes ``[B, tokens]``), guidance is classifier-free as the pipeline's.
+token (diffusers' Wan transformer takes ``[B, tokens]``), guidance is classifier-free as the pipeline's
+(per expert), or by partition of the queue (`DiagonalDenoising.guidance_by_partition`).
 Wan2.2 A14B: each frame's velocity comes from the expert its level selects (each needed expert runs
 the window once). Image-to-video: the sink is the image's frame and every window carries the
 pipeline's image condition at its position 0, as a native call does.
@@ -142,9 +143,10 @@ def diagonal_stream(pipe, first: torch.Tensor, prompt: str, config: DiagonalDeno
     Args:
         prompt: one prompt, or a prompt timeline (``"0s: a red ball; 4s: a blue ball"``; `first` made
             with the segments it spans) for a video of `latent_frames` latent frames; or a `WindowText`
-            (made with these `guidances` and `negative_prompt`) whose segments the caller changes between
+            (made with these `guidances`, `negative_prompt` and `config`) whose segments the caller changes between
             frames (a stream's schedule and switches, `vidlong.fifo_stream`).
-        guidances: classifier-free guidance per expert (high-noise first; one-expert models use the first).
+        guidances: classifier-free guidance per expert (high-noise first; one-expert models use the first); the
+            queue's `config.guidance_by_partition` replaces them where set.
         seed: seeds the queue's noise (drawn on the CPU, so that a seed gives one video on any device).
         condition: the `vidlong.image_condition.ImageCondition` of an image-to-video pipeline, or None.
         latent_frames: the video's length, which a prompt timeline's starts are checked against (None: one prompt).
@@ -166,14 +168,15 @@ def diagonal_stream(pipe, first: torch.Tensor, prompt: str, config: DiagonalDeno
 
     window = config.window(pipe.spec.native_frames)
 
+    by_partition = None if config.guidance_by_partition is None else torch.tensor(config.guidance_by_partition)
+
     def partition_guidance(level: torch.Tensor) -> Optional[torch.Tensor]:
         """The guidance ``[n]`` of frames at `level` ``[n]`` by their partitions (queue frame j, at ``sigmas[j + 1]``,
-        is in partition ``j // window``), or None: the experts' own."""
-        if config.guidance_by_partition is None:
+        is in partition ``j // window``; clean frames, level 0, in the first), or None: the experts' own."""
+        if by_partition is None:
             return None
-        queue_index = (torch.searchsorted(sigmas, level.cpu().float()) - 1).clamp(min=0)
-        by_partition = torch.tensor(config.guidance_by_partition)
-        return by_partition[(queue_index // window).clamp(max=len(by_partition) - 1)]
+        queue_index = (torch.searchsorted(sigmas, level.cpu()) - 1).clamp(min=0)
+        return by_partition[queue_index // window]
 
     def velocity(z: torch.Tensor, level: torch.Tensor, frames: list) -> torch.Tensor:
         """The guided velocity of window `z` ``[1, C, n, h, w]`` at per-frame `level` ``[n]`` (the video's

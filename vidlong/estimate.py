@@ -27,6 +27,7 @@ from .attention.layout import TokenLayout
 from .errors import VidlongError
 from .generate import GenerateRequest, steps_of
 from .methods import DiagonalDenoising, SpectralFusion, methods_for
+from .schedulers.diagonal import window_spans
 from .models import pixel_frames
 from .pipeline import DECODE_CHUNK
 from .streaming import TEXT_TOKENS
@@ -84,8 +85,12 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
                  + 2 * 2 * tokens * dim * ffn)  # feed-forward
     per_forward = float(per_block) * blocks * forwards
     queue_forwards = diagonal.forwards_per_frame(spec.native_frames) * iterations if diagonal else 0
-    if diagonal and diagonal.guidance_by_partition:  # a partition at guidance 1 runs its prompt alone
-        queue_forwards *= sum(2 if g > 1 else 1 for g in diagonal.guidance_by_partition) / (forwards * diagonal.partitions)
+    if diagonal and diagonal.guidance_by_partition:  # a window whose queue frames are all at guidance 1 runs its prompt alone
+        window, spans = diagonal.window(spec.native_frames), window_spans(diagonal.levels(spec.native_frames),
+                                                                          diagonal.window(spec.native_frames), diagonal.lookahead)
+        batches = [2 if any(diagonal.guidance_by_partition[j // window] > 1 for j in range(max(first, 0), stop)) else 1
+                   for first, _, stop in spans]
+        queue_forwards *= sum(batches) / (forwards * len(spans))
     flops = per_forward * (native_steps + queue_forwards)
 
     itemsize = pipe.experts()[0].dtype.itemsize

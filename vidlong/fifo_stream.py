@@ -74,9 +74,10 @@ class DiagonalStreamer(PromptSwitching):
         seam_frames: an extension's seam blend (`SeamBlend`) over this many new pixel frames (0: off).
 
     Attributes:
-        on_step: None, or called after each denoising step of the native videos the stream makes (its start,
-            and each cut), which pause it for the model's steps: an exception raised there ends the stream
-            out of its iterator (the app's Stop, `vidlong.errors.Stopped`). Their progress bars stay hidden.
+        on_step: None, or ``on_step(done, total)``, called after each denoising step of the native videos the
+            stream makes (its start, and each cut), which pause it for the model's `total` steps: progress to
+            show (their own progress bars stay hidden), and an exception raised there ends the stream out of its
+            iterator (the app's Stop, `vidlong.errors.Stopped`).
     """
 
     def __init__(self, pipe, prompt: str, config: DiagonalDenoising = DiagonalDenoising(), chunks: Optional[int] = None,
@@ -142,7 +143,8 @@ class DiagonalStreamer(PromptSwitching):
                                   guidance=self.guidances[0], guidance_2=self.guidances[1] if
                                   len(self.pipe.experts()) == 2 else None, height=self.height, width=self.width,
                                   seed=seed, negative_prompt=self.negative_prompt, image=self.image)
-        progress = None if self.on_step is None else (lambda stage, done, total: self.on_step())
+        on_step = self.on_step
+        progress = None if on_step is None else (lambda stage, done, total: on_step(done, total) if stage == "denoise" else None)
         with hidden_progress_bars(self.pipe):  # the stream shows its chunks
             return generate(self.pipe, request, progress=progress, decode=False).latents  # the stream decodes its own frames
 

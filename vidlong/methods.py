@@ -229,10 +229,11 @@ class DiagonalDenoising:
             (`generate`'s timeline cuts where a segment starts inside the queue's first frames, `vidlong.diagonal`.)
         guidance_by_partition: classifier-free guidance per partition of the queue, from the cleanest (lowest
             noise levels) to the noisiest, one number each; a frame takes its level's partition's, and a window
-            whose frames are all at 1 runs its prompt alone. None: the pipeline's guidance (per expert) at every
-            level. On the default model ``(4.5, 6, 7.5)`` (with guidance 4.5 for the native video) kept the most
-            prompted objects at 4x-16x, with more flicker; ``(1, g, g)`` saves one forward in six for a little
-            less (RESULTS.md).
+            whose frames are all at 1 runs its prompt alone. It replaces the pipeline's guidance in the queue,
+            both experts' on Wan2.2 (the native video keeps ``guidance`` / ``guidance_2``). None: the pipeline's
+            guidance (per expert) at every level. On the default model ``(4.5, 6, 7.5)`` (with guidance 4.5 for
+            the native video) kept more prompted objects than 4.5 alone at 4x-16x (+0.02 to +0.07), with more
+            flicker; ``(1, g, g)`` saves one forward in six for a little less (RESULTS.md).
     """
 
     partitions: int = 3
@@ -251,7 +252,10 @@ class DiagonalDenoising:
             if not isinstance(getattr(self, name), bool):
                 raise VidlongError(f"DiagonalDenoising {name} must be True or False, got {getattr(self, name)!r}")
         if self.guidance_by_partition is not None:
-            scales = tuple(self.guidance_by_partition)
+            try:
+                scales = tuple(self.guidance_by_partition)
+            except TypeError:  # one number: refused below with the rest
+                scales = ()
             from .validate import MAX_GUIDANCE
 
             if len(scales) != self.partitions or not all(is_real(g) and 1 <= g <= MAX_GUIDANCE for g in scales):
