@@ -23,7 +23,9 @@ from pathlib import Path
 from vidlong import DiagonalDenoising, load_pipeline
 from vidlong.diagonal import diagonal_latents
 from vidlong.eval.runner import DEFAULT_PROMPTS, measure
+from vidlong.eval.timeline import builtin_timelines, measure_timeline
 from vidlong.generate import GenerateRequest, generate
+from vidlong.models import pixel_frames
 from vidlong.video_io import read_video, write_video
 
 
@@ -46,6 +48,9 @@ def main() -> None:
     parser.add_argument("--guidance", type=float, default=None, help="the native video's and the queue's (default: the model's)")
     parser.add_argument("--partition-guidance", type=float, nargs="+", default=None,
                         help="the queue's guidance per partition, cleanest first (DiagonalDenoising.guidance_by_partition)")
+    parser.add_argument("--timeline", action="store_true",
+                        help="the timeline grid's prompts instead (vidlong eval --grid timeline: two prompts, the switch in the "
+                             "middle), made by generate --method fifo and scored per segment")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--mp4", action=argparse.BooleanOptionalAction, default=True,
                         help="score the frames read back from an mp4, as vidlong eval does (--no-mp4: where no ffmpeg is)")
@@ -59,12 +64,16 @@ def main() -> None:
     config.window(spec.native_frames)  # a sink that leaves no queue frame: refused before any video is made
     n_latent = max(1, round(args.ratio * spec.native_frames))
     rows = []
-    for prompt in DEFAULT_PROMPTS[:args.prompts]:
+    guidance = spec.guidance_scale if args.guidance is None else args.guidance
+    prompts = builtin_timelines(spec, args.ratio) if args.timeline else DEFAULT_PROMPTS[:args.prompts]
+    for prompt in prompts:
         for seed in args.seeds:
             began = time.perf_counter()
-            latents = fifo_latents(pipe, prompt, seed, n_latent, config,
-                                   spec.guidance_scale if args.guidance is None else args.guidance)
-            frames = pipe.decode_uint8(latents.to(pipe.vae.dtype))
+            if args.timeline:
+                frames = generate(pipe, GenerateRequest(prompt=prompt, frames=pixel_frames(n_latent, spec.temporal_ratio),
+                                                        method="fifo", seed=seed, guidance=guidance), diagonal=config).frames
+            else:
+                frames = pipe.decode_uint8(fifo_latents(pipe, prompt, seed, n_latent, config, guidance).to(pipe.vae.dtype))
             seconds = time.perf_counter() - began
             if args.mp4:
                 with tempfile.TemporaryDirectory() as tmp:
@@ -72,12 +81,21 @@ def main() -> None:
                     frames, _ = read_video(Path(tmp) / "v.mp4")
             row = dict(method="fifo", partitions=args.partitions, sink=args.sink, lookahead=args.lookahead, guidance=args.guidance,
                        partition_guidance=args.partition_guidance, mp4=args.mp4, ratio=args.ratio, prompt=prompt,
-                       seed=seed, latent_frames=n_latent, seconds=round(seconds, 2), **measure(frames, prompt, spec, True))
+                       seed=seed, latent_frames=n_latent, seconds=round(seconds, 2),
+                       **(measure_timeline(frames, prompt, spec) if args.timeline else measure(frames, prompt, spec, True)))
             rows.append(row)
-            print(f"{prompt[:40]:40s} seed {seed}: all present {row['shapes_frac_frames_all_present']:.3f}, "
-                  f"vanish {row['shapes_vanish_events']}, repetition {row['repetition']:.3f}, {seconds:.1f} s", flush=True)
+            if args.timeline:
+                print(f"{prompt[:60]:60s} seed {seed}: own objects {row['own_objects']:.3f}, worst segment "
+                      f"{row['worst_segment_own_objects']:.3f}, {seconds:.1f} s", flush=True)
+            else:
+                print(f"{prompt[:40]:40s} seed {seed}: all present {row['shapes_frac_frames_all_present']:.3f}, "
+                      f"vanish {row['shapes_vanish_events']}, repetition {row['repetition']:.3f}, {seconds:.1f} s", flush=True)
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             Path(args.out).write_text(json.dumps(rows, indent=1) + "\n")
+    if args.timeline:
+        print(f"mean own objects {statistics.mean(r['own_objects'] for r in rows):.3f}; worst segment "
+              f"{statistics.mean(r['worst_segment_own_objects'] for r in rows):.3f} ({len(rows)} videos)")
+        return
     present = [r["shapes_frac_frames_all_present"] for r in rows]
     print(f"mean all present {statistics.mean(present):.3f}; vanish {statistics.mean(r['shapes_vanish_events'] for r in rows):.2f}; "
           f"repetition {statistics.mean(r['repetition'] for r in rows):.3f}; flicker "
