@@ -168,15 +168,15 @@ def diagonal_stream(pipe, first: torch.Tensor, prompt: str, config: DiagonalDeno
 
     window = config.window(pipe.spec.native_frames)
 
-    by_partition = None if config.guidance_by_partition is None else torch.tensor(config.guidance_by_partition)
+    by_queue_frame = config.queue_guidance(pipe.spec.native_frames)
+    by_queue_frame = None if by_queue_frame is None else torch.tensor(by_queue_frame)
 
     def partition_guidance(level: torch.Tensor) -> Optional[torch.Tensor]:
-        """The guidance ``[n]`` of frames at `level` ``[n]`` by their partitions (queue frame j, at ``sigmas[j + 1]``,
-        is in partition ``j // window``; clean frames, level 0, in the first), or None: the experts' own."""
-        if by_partition is None:
+        """The guidance ``[n]`` of frames at `level` ``[n]`` by their partitions (queue frame j is at ``sigmas[j + 1]``;
+        clean frames, level 0, take the first's), or None: the experts' own."""
+        if by_queue_frame is None:
             return None
-        queue_index = (torch.searchsorted(sigmas, level.cpu()) - 1).clamp(min=0)
-        return by_partition[queue_index // window]
+        return by_queue_frame[(torch.searchsorted(sigmas, level.cpu()) - 1).clamp(min=0)]
 
     def velocity(z: torch.Tensor, level: torch.Tensor, frames: list) -> torch.Tensor:
         """The guided velocity of window `z` ``[1, C, n, h, w]`` at per-frame `level` ``[n]`` (the video's

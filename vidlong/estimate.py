@@ -85,11 +85,10 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
                  + 2 * 2 * tokens * dim * ffn)  # feed-forward
     per_forward = float(per_block) * blocks * forwards
     queue_forwards = diagonal.forwards_per_frame(spec.native_frames) * iterations if diagonal else 0
-    if diagonal and diagonal.guidance_by_partition:  # a window whose queue frames are all at guidance 1 runs its prompt alone
-        window, spans = diagonal.window(spec.native_frames), window_spans(diagonal.levels(spec.native_frames),
-                                                                          diagonal.window(spec.native_frames), diagonal.lookahead)
-        batches = [2 if any(diagonal.guidance_by_partition[j // window] > 1 for j in range(max(first, 0), stop)) else 1
-                   for first, _, stop in spans]
+    by_queue_frame = diagonal.queue_guidance(spec.native_frames) if diagonal else None
+    if by_queue_frame:  # a window whose queue frames are all at guidance 1 runs its prompt alone
+        spans = window_spans(len(by_queue_frame), diagonal.window(spec.native_frames), diagonal.lookahead)
+        batches = [2 if max(by_queue_frame[max(first, 0):stop]) > 1 else 1 for first, _, stop in spans]
         queue_forwards *= sum(batches) / (forwards * len(spans))
     flops = per_forward * (native_steps + queue_forwards)
 

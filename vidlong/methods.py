@@ -283,6 +283,14 @@ class DiagonalDenoising:
         """Video frames the sink and the queue hold at the start (latent frames)."""
         return self.sink_frames + self.levels(native_frames)
 
+    def queue_guidance(self, native_frames: int) -> Optional[tuple]:
+        """The guidance of each queue frame ``[levels]`` by its partition (queue frame j, at noise level j + 1,
+        is in partition ``j // window``), or None where `guidance_by_partition` is unset."""
+        if self.guidance_by_partition is None:
+            return None
+        window = self.window(native_frames)
+        return tuple(self.guidance_by_partition[j // window] for j in range(self.levels(native_frames)))
+
     def forwards_per_frame(self, native_frames: int) -> int:
         """Transformer forwards (per expert) per latent frame made (`vidlong.schedulers.diagonal.window_spans`)."""
         from .schedulers.diagonal import window_spans
