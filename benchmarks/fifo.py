@@ -13,12 +13,17 @@ replaced also had ``--start noise|window`` (queue starts measured worse, RESULTS
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
+
+import torch
+
+import vidlong.diagonal
 
 from vidlong import DiagonalDenoising, load_pipeline
 from vidlong.diagonal import diagonal_latents
@@ -29,11 +34,79 @@ from vidlong.models import pixel_frames
 from vidlong.video_io import read_video, write_video
 
 
-def fifo_latents(pipe, prompt: str, seed: int, latent_frames: int, config: DiagonalDenoising, guidance: float):
+def low_pass(x: torch.Tensor, cutoff: float) -> torch.Tensor:
+    """`x` ``[1, C, 1, h, w]`` through a Gaussian low-pass over its spatial frequencies (cutoff as a fraction
+    of the Nyquist frequency; the filter is exp(-r^2 / (2 cutoff^2)) at normalised radius r)."""
+    h, w = x.shape[-2:]
+    fy = torch.fft.fftfreq(h, device=x.device).view(-1, 1) * 2
+    fx = torch.fft.fftfreq(w, device=x.device).view(1, -1) * 2
+    gain = torch.exp(-(fy ** 2 + fx ** 2) / (2 * cutoff ** 2))
+    return torch.fft.ifft2(torch.fft.fft2(x.float()) * gain).real
+
+
+@contextlib.contextmanager
+def queue_variant(pipe, seed: int, shift=None, churn=0.0, churn_above=0.0, coherent_tail=None):
+    """Prototype queue variants around the shipped sampler (issue 18, session 37), all off by default:
+    `shift`: the queue's levels from the scheduler at this flow shift (the native video keeps the model's);
+    `churn`: a frame above level `churn_above` takes a stochastic step (its noise estimate mixed with
+    fresh noise, weight `churn`, renoised to the next level, as DDIM's eta does for flow matching);
+    `coherent_tail`: a new tail frame is the low frequencies (cutoff, `low_pass`) of the frame in front
+    of it plus the high frequencies of fresh noise, rescaled to the fresh noise's standard deviation
+    (after Ouroboros-Diffusion's coherent tail sampling, as this project reads it)."""
+    original_frames, original_scheduler = vidlong.diagonal.diagonal_frames, pipe.fresh_scheduler
+    generator = torch.Generator().manual_seed(int(seed) + 2)
+
+    def shifted_scheduler(*args, **kwargs):
+        scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config, flow_shift=shift)
+        scheduler.set_timesteps(*args, device=pipe.device, **kwargs)
+        return scheduler
+
+    def frames(queue, sigmas, window, velocity, new_noise, sink=None, lookahead=False):
+        state = {}
+
+        def varied(z, level, index):
+            v = velocity(z, level, index).float()
+            at = torch.searchsorted(sigmas, level.cpu())
+            after = sigmas[(at - 1).clamp(min=0)].to(v).view(1, 1, -1, 1, 1)
+            now = level.to(v).view(1, 1, -1, 1, 1)
+            if churn:
+                stochastic = (level.cpu() > churn_above).to(v.device).view(1, 1, -1, 1, 1)
+                x0, eps = z - now * v, z + (1 - now) * v
+                fresh = torch.randn(z.shape, generator=generator).to(z)
+                mixed = (1 - churn ** 2) ** 0.5 * eps + churn * fresh
+                step = ((1 - after) * x0 + after * mixed - z) / (after - now).clamp(max=-1e-6)
+                v = torch.where(stochastic, step, v)
+            if float(level[-1]) == float(sigmas[-1]):  # the window with the tail: the tail frame after its step
+                state["tail"] = z[:, :, -1:] + (after - now)[:, :, -1:] * v[:, :, -1:]
+            return v
+
+        def tail():
+            noise = new_noise()
+            if coherent_tail is None or "tail" not in state:
+                return noise
+            low = low_pass(state["tail"].to(noise), coherent_tail)
+            frame = low + (noise - low_pass(noise, coherent_tail))
+            return frame * (noise.std() / frame.std())
+
+        return original_frames(queue, sigmas, window, varied if (churn or coherent_tail is not None) else velocity, tail,
+                               sink=sink, lookahead=lookahead)
+
+    vidlong.diagonal.diagonal_frames = frames
+    if shift is not None:
+        pipe.fresh_scheduler = shifted_scheduler
+    try:
+        yield
+    finally:
+        vidlong.diagonal.diagonal_frames = original_frames
+        pipe.fresh_scheduler = original_scheduler
+
+
+def fifo_latents(pipe, prompt: str, seed: int, latent_frames: int, config: DiagonalDenoising, guidance: float, **variant):
     """Normalised latents ``[1, C, latent_frames, h, w]`` of `prompt` by diagonal denoising with `config`
-    at `guidance` (the native video's and the queue's)."""
+    at `guidance` (the native video's and the queue's), with the prototype `variant` (`queue_variant`)."""
     first = generate(pipe, GenerateRequest(prompt=prompt, frames=pipe.spec.native_pixel_frames, seed=seed, guidance=guidance)).latents
-    return diagonal_latents(pipe, first, prompt, latent_frames, config, guidances=(guidance,) * 2, seed=seed)
+    with queue_variant(pipe, seed, **variant):
+        return diagonal_latents(pipe, first, prompt, latent_frames, config, guidances=(guidance,) * 2, seed=seed)
 
 
 def main() -> None:
@@ -48,6 +121,10 @@ def main() -> None:
     parser.add_argument("--guidance", type=float, default=None, help="the native video's and the queue's (default: the model's)")
     parser.add_argument("--partition-guidance", type=float, nargs="+", default=None,
                         help="the queue's guidance per partition, cleanest first (DiagonalDenoising.guidance_by_partition)")
+    parser.add_argument("--queue-shift", type=float, default=None, help="prototype: the queue's flow shift (queue_variant)")
+    parser.add_argument("--churn", type=float, default=0.0, help="prototype: stochastic steps' fresh-noise weight (queue_variant)")
+    parser.add_argument("--churn-above", type=float, default=0.0, help="prototype: levels above which steps are stochastic")
+    parser.add_argument("--coherent-tail", type=float, default=None, help="prototype: the tail's low-pass cutoff (queue_variant)")
     parser.add_argument("--timeline", action="store_true",
                         help="the timeline grid's prompts instead (vidlong eval --grid timeline: two prompts, the switch in the "
                              "middle), made by generate --method fifo and scored per segment")
@@ -73,14 +150,16 @@ def main() -> None:
                 frames = generate(pipe, GenerateRequest(prompt=prompt, frames=pixel_frames(n_latent, spec.temporal_ratio),
                                                         method="fifo", seed=seed, guidance=guidance), diagonal=config).frames
             else:
-                frames = pipe.decode_uint8(fifo_latents(pipe, prompt, seed, n_latent, config, guidance).to(pipe.vae.dtype))
+                variant = dict(shift=args.queue_shift, churn=args.churn, churn_above=args.churn_above, coherent_tail=args.coherent_tail)
+                frames = pipe.decode_uint8(fifo_latents(pipe, prompt, seed, n_latent, config, guidance, **variant).to(pipe.vae.dtype))
             seconds = time.perf_counter() - began
             if args.mp4:
                 with tempfile.TemporaryDirectory() as tmp:
                     write_video(Path(tmp) / "v.mp4", frames, fps=spec.fps)
                     frames, _ = read_video(Path(tmp) / "v.mp4")
             row = dict(method="fifo", partitions=args.partitions, sink=args.sink, lookahead=args.lookahead, guidance=args.guidance,
-                       partition_guidance=args.partition_guidance, mp4=args.mp4, ratio=args.ratio, prompt=prompt,
+                       partition_guidance=args.partition_guidance, queue_shift=args.queue_shift, churn=args.churn,
+                       churn_above=args.churn_above, coherent_tail=args.coherent_tail, mp4=args.mp4, ratio=args.ratio, prompt=prompt,
                        seed=seed, latent_frames=n_latent, seconds=round(seconds, 2),
                        **(measure_timeline(frames, prompt, spec) if args.timeline else measure(frames, prompt, spec, True)))
             rows.append(row)
