@@ -37,6 +37,7 @@ import gradio as gr  # noqa: E402
 from vidlong.apps import fields  # noqa: E402
 from vidlong.apps.jobs import Job, Jobs, StageProgress, duration_text, in_worker  # noqa: E402
 from vidlong.apps.outputs import History, Output, OutputFolder  # noqa: E402
+from vidlong.attention.adapters import adapter_named  # noqa: E402
 from vidlong.errors import Stopped, VidlongError  # noqa: E402
 from vidlong.estimate import Pace, check_fits, run_cost, together  # noqa: E402
 from vidlong.generate import GenerateRequest, generate  # noqa: E402
@@ -83,7 +84,7 @@ METHOD_HELP = {
     "window": "sliding-window attention baseline",
     "window-sinks": "a stream's attention in one pass: a window plus the first frames as sinks",
     "both-then-window": "UltraViCo + FreeLong++ for the first half of the steps, then the sliding window",
-    "fifo": "diagonal denoising (FIFO-Diffusion) with a sink: native windows only, any length (Wan)",
+    "fifo": "diagonal denoising (FIFO-Diffusion) with a sink: native windows only, any length (Wan, LTX-Video)",
 }
 
 #: the Length slider's range (multiples of the native window)
@@ -537,7 +538,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                         s_method = fields.Radio(list(STREAM_METHODS), value="chunked", label="Stream method",
                                                 info="chunked: chunk by chunk through sinks and a rolling window (the fields "
                                                      "below); fifo: diagonal denoising, generate's fifo video shown as it "
-                                                     "is made, fewer vanishing objects, less motion", visible=app.limits.family == "wan",
+                                                     "is made, fewer vanishing objects, less motion", visible=adapter_named(app.limits.family).timestep_per_token,
                                                 elem_id="stream-method")
                         timeline = gr.Dataframe(headers=["from second", "prompt"], datatype=["number", "str"],
                                                 row_count=(1, "dynamic"), column_count=(2, "fixed"), type="array",

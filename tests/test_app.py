@@ -254,8 +254,8 @@ def test_image_to_video_model_takes_a_first_frame(tmp_path_factory):
 
 
 def test_another_family_generates_and_streams_and_refuses_the_cache_in_one_line(tmp_path_factory):
-    """An LTX-Video folder (`LTXPipeline`): generate and stream (re-noised context) work through the API; a
-    KV-cache stream is refused in one line."""
+    """An LTX-Video folder (`LTXPipeline`): generate and stream (re-noised context, and by diagonal denoising)
+    work through the API; a KV-cache stream is refused in one line."""
     import yaml
     from tiny_pipeline import tiny_ltx_pipeline
 
@@ -270,6 +270,8 @@ def test_another_family_generates_and_streams_and_refuses_the_cache_in_one_line(
         assert read_video(video_path(streamed[2]))[0].shape[0] >= 25  # 1 s at 25 fps, in chunks of 8 frames
         with pytest.raises(AppError, match="context cache is not available for LTXVideoTransformer3DModel"):
             client.predict(prompt="a red circle", seconds=1, chunk=1, context="cache", api_name="/stream")
+        fifo = client.predict(prompt="a red circle", seconds=1, method="fifo", api_name="/stream")  # a timestep per token
+        assert read_video(video_path(fifo[2]))[0].shape[0] >= 25
 
 
 def test_outputs_stay_bounded_in_gradios_cache(demo, client, tmp_path):

@@ -29,18 +29,29 @@ FAMILIES = {
 }
 
 
-@pytest.fixture(scope="module", params=list(FAMILIES))
-def family_folder(request, tmp_path_factory):
-    """(family, a saved tiny pipeline folder with a vidlong.yaml: 2 steps, guidance 2; no temporal_ratio,
-    which comes from the VAE)."""
+def saved_family(family: str, tmp_path_factory):
+    """A saved tiny pipeline folder of `family` with a vidlong.yaml: 2 steps, guidance 2; no temporal_ratio,
+    which comes from the VAE."""
     import tiny_pipeline
 
-    builder, spec = FAMILIES[request.param][:2]
-    folder = tmp_path_factory.mktemp(request.param)
+    builder, spec = FAMILIES[family][:2]
+    folder = tmp_path_factory.mktemp(family)
     getattr(tiny_pipeline, builder)().save_pretrained(folder, safe_serialization=True)
-    (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(name=f"tiny-{request.param}", num_inference_steps=2,
+    (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(name=f"tiny-{family}", num_inference_steps=2,
                                                              guidance_scale=2.0, **spec)))
-    return request.param, folder
+    return folder
+
+
+@pytest.fixture(scope="module", params=list(FAMILIES))
+def family_folder(request, tmp_path_factory):
+    """(family, its `saved_family` folder)."""
+    return request.param, saved_family(request.param, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def ltx_folder(tmp_path_factory):
+    """The tiny LTX-Video folder, for diagonal denoising (the other families take no timestep per token)."""
+    return saved_family("ltx-video", tmp_path_factory)
 
 
 def test_load_pipeline_gives_vidlongs_class_with_the_folders_geometry(family_folder):
@@ -109,19 +120,35 @@ def test_stream_and_extend_refuse_in_one_line_before_loading(family_folder, tmp_
     assert not (tmp_path / "s.mp4").exists()
 
 
-@pytest.mark.parametrize("method, words", [("window-sinks", ("windows with sinks", "without -sinks")),
-                                           ("fifo", ("--method fifo (diagonal denoising) needs a timestep per token", "e.g. both"))])
-def test_wan_only_methods_are_refused_in_one_line_before_loading(family_folder, tmp_path, capsys, monkeypatch, method, words):
-    """The -sinks methods move the keys' RoPE and diagonal denoising gives each frame its own timestep,
-    both of which vidlong implements for Wan only."""
+def test_wan_only_methods_are_refused_in_one_line_before_loading(family_folder, tmp_path, capsys, monkeypatch):
+    """The -sinks methods move the keys' RoPE, which vidlong implements for Wan only."""
     import vidlong.pipeline
 
     family, folder = family_folder
     monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
-    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--ratio", "2", "--method", method,
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--ratio", "2", "--method", "window-sinks",
                  "--out", str(tmp_path / "g.mp4")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and all(w in err[0] for w in words), err
+    assert len(err) == 1 and "windows with sinks" in err[0] and "without -sinks" in err[0], err
+
+
+def test_fifo_runs_where_the_transformer_takes_a_timestep_per_token(family_folder, tmp_path, capsys):
+    """Diagonal denoising gives each latent frame its own timestep: `vidlong generate --method fifo` writes
+    the whole video on LTX-Video, whose transformer reads a timestep per token, and is refused in one line,
+    before any model loads, where the transformer takes one per sample (CogVideoX, HunyuanVideo)."""
+    from vidlong.attention.adapters import adapter_named
+
+    family, folder = family_folder
+    out = tmp_path / "g.mp4"
+    code = main(["generate", "--model", str(folder), "--prompt", "a red ball", "--ratio", "3", "--method", "fifo",
+                 "--out", str(out)])
+    if adapter_named(family).timestep_per_token:
+        native = FAMILIES[family][1]["native_frames"]
+        assert code == 0 and read_video(out)[0].shape[0] == spec_for_folder(folder).temporal_ratio * (3 * native - 1) + 1
+    else:
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and not out.exists() and len(err) == 1, err
+        assert "--method fifo (diagonal denoising) needs a timestep per token" in err[0] and "e.g. both" in err[0]
 
 
 def test_a_native_length_stream_chunk_is_the_pipelines_own_generation(family_folder):
@@ -228,3 +255,88 @@ def test_a_family_that_declares_no_stream_context_is_refused(monkeypatch):
                                            "use vidlong generate"):
         check_streams("new")
     assert default_stream_context("wan") == "cache" and default_stream_context("ltx-video") == "renoise"
+
+
+@pytest.fixture()
+def ltx_pipe(ltx_folder):
+    """The tiny LTX-Video pipeline, loaded."""
+    pipe = load_pipeline(ltx_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def test_ltx_reads_a_timestep_per_token_frame_by_frame(ltx_pipe):
+    """Without its blocks, LTX-Video's output at a token depends on that token and its timestep alone; so a
+    window whose latent frame k is at level t_k (one timestep per token, frame-major, as diagonal denoising
+    gives them) must give, frame by frame, what the whole window gives at t_k, and the window at one level
+    what the stock per-sample timestep gives."""
+    from vidlong.streaming import StreamText
+
+    transformer = ltx_pipe.transformer
+    transformer.transformer_blocks = torch.nn.ModuleList()
+    z = torch.randn(1, ltx_pipe.geometry().channels, 3, 2, 2, generator=torch.Generator().manual_seed(0))
+    text = StreamText(1, dict(encoder_hidden_states=torch.zeros(1, 1, transformer.config.caption_channels),
+                              encoder_attention_mask=torch.ones(1, 1)))
+    levels = torch.tensor([0.0, 400.0, 900.0])
+    per_token = levels.repeat_interleave(4)[None]  # 2 x 2 tokens a frame
+    mixed = ltx_pipe.stream_forward(transformer, z, per_token, text)
+    for k, level in enumerate(levels):
+        whole = ltx_pipe.stream_forward(transformer, z, level.view(1), text)
+        assert torch.allclose(mixed[:, :, k], whole[:, :, k], atol=1e-6, rtol=0)
+        assert not torch.allclose(mixed[:, :, (k + 1) % 3], whole[:, :, (k + 1) % 3], atol=1e-3)
+    assert torch.allclose(ltx_pipe.stream_forward(transformer, z, torch.full((1, 12), 400.0), text),
+                          ltx_pipe.stream_forward(transformer, z, torch.tensor([400.0]), text), atol=1e-6, rtol=0)
+
+
+def test_ltx_fifo_starts_from_its_own_video_streams_and_extends(ltx_pipe, tmp_path):
+    """On LTX-Video, fifo's first latent frame (the sink) is the pipeline's own native video's, bit for bit,
+    and a seed gives one video; a fifo stream hands out its chunks and an extension keeps its input."""
+    import vidlong
+    from vidlong.video_io import write_video
+
+    pipe, native = ltx_pipe, ltx_pipe.spec.native_frames
+    own = generate(pipe, GenerateRequest(prompt="a red ball", ratio=1, seed=3))
+    request = GenerateRequest(prompt="a red ball", ratio=3, method="fifo", seed=3)
+    made = generate(pipe, request)
+    assert made.latents.shape[2] == 3 * native and made.frames.shape[0] == pipe.spec.temporal_ratio * (3 * native - 1) + 1
+    assert torch.equal(made.latents[:, :, :1], own.latents[:, :, :1])
+    assert torch.equal(generate(pipe, request).latents, made.latents)
+
+    chunks = [c.frames for c in pipe.stream("a red ball", vidlong.DiagonalDenoising(), chunks=2, seed=1)]
+    assert len(chunks) == 2 and all(len(c) > 0 for c in chunks)
+    given = made.frames[:pipe.spec.temporal_ratio * 2 + 1]
+    write_video(tmp_path / "in.mp4", given, fps=pipe.spec.fps)
+    extended = [c.frames for c in pipe.extend("a red ball", str(tmp_path / "in.mp4"), streaming=vidlong.DiagonalDenoising(), chunks=1)]
+    assert np.array_equal(extended[0], read_video(tmp_path / "in.mp4")[0]) and len(extended) == 2
+
+
+def test_ltx_fifo_streams_follow_one_prompt(ltx_pipe, ltx_folder, tmp_path, capsys, monkeypatch):
+    """A fifo stream's window across two prompts needs the segmented cross-attention vidlong has for Wan:
+    off Wan a schedule is refused in one line before the model loads, and a live switch where it is asked."""
+    import vidlong
+    import vidlong.pipeline
+
+    with monkeypatch.context() as patched:
+        patched.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+        assert main(["stream", "--model", str(ltx_folder), "--method", "fifo", "--prompt", "0:a red ball; 1:a blue ball", "--chunks", "2",
+                     "--out", str(tmp_path / "s.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "switches prompts on Wan models only" in err[0] and "--method chunked" in err[0], err
+    stream = ltx_pipe.stream("a red ball", vidlong.DiagonalDenoising(), chunks=2)
+    stream.switch_prompt("a red ball")  # the same prompt: no switch
+    with pytest.raises(VidlongError, match="switches prompts on Wan models only"):
+        stream.switch_prompt("a blue ball")
+
+
+def test_fifo_refuses_a_temporal_patch(ltx_folder):
+    """A temporal patch joins latent frames in one token frame, which diagonal denoising cannot give two levels."""
+    import dataclasses
+
+    from vidlong.validate import check_diagonal, limits_for_folder
+
+    limits = limits_for_folder(ltx_folder)
+    check_diagonal(limits)
+    patched = dataclasses.replace(limits, geometry=dataclasses.replace(limits.geometry, patch=(2, 1, 1)))
+    with pytest.raises(VidlongError, match="a temporal patch of 2 frames"):
+        check_diagonal(patched)
+

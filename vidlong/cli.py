@@ -93,8 +93,8 @@ def _check_model(args) -> Path:
     """The model folder, checked (and its task against --image, or against streaming) before anything loads."""
     from .generate import check_task, load_image
     from .models import check_model_folder, pipeline_facts, pipeline_task, spec_for_folder
-    from .validate import (check_compile, check_device, check_diagonal_stream, check_dtype, check_offload, check_streamable,
-                           limits_for_folder, resolve_context, uses_causal_sampler)
+    from .validate import (check_compile, check_device, check_diagonal_prompts, check_diagonal_stream, check_dtype, check_offload,
+                           check_streamable, limits_for_folder, resolve_context, uses_causal_sampler)
 
     folder = check_model_folder(args.model)
     device = check_device(args.device)
@@ -104,7 +104,10 @@ def _check_model(args) -> Path:
     check_compile(args.compile, folder, getattr(args, "offload", None))
     task = pipeline_task(folder)
     if args.command != "generate" and args.method == "fifo":
-        check_diagonal_stream(_streaming_config(args), limits_for_folder(folder))
+        limits = limits_for_folder(folder)
+        check_diagonal_stream(_streaming_config(args), limits)
+        if args.prompt is not None:  # extend's is optional
+            check_diagonal_prompts(args.prompt, limits)
     elif args.command != "generate":
         streaming, spec = _streaming_config(args), spec_for_folder(folder)
         family = pipeline_facts(folder)["family"]
@@ -232,7 +235,7 @@ def _add_stream_options(p) -> None:
     length.add_argument("--forever", action="store_true", help="stream until interrupted (Ctrl-C)")
     p.add_argument("--method", default="chunked", choices=["chunked", "fifo"],
                    help="chunked: chunk by chunk through sinks and a rolling window (the options below); fifo: diagonal "
-                        "denoising (FIFO-Diffusion with a sink; Wan): the frames of vidlong generate --method fifo "
+                        "denoising (FIFO-Diffusion with a sink; Wan, LTX-Video): the frames of vidlong generate --method fifo "
                         "(one prompt), made and shown 3 latent frames at a time; a prompt schedule reaches every frame "
                         "not shown yet, more prompted objects kept "
                         "on the bidirectional models (benchmarks/RESULTS.md)")

@@ -5,7 +5,7 @@ model's native window only (`vidlong.DiagonalDenoising`; the queue's bookkeeping
 The queue starts as the model's own native video of the prompt (made by the caller, `generate`), each
 frame noised diagonally to its level; the frames past it begin as its last frame. Levels are the
 pipeline scheduler's sigmas (its shift) for ``partitions x window`` steps; a timestep is given per
-token (diffusers' Wan transformer takes ``[B, tokens]``), guidance is classifier-free as the pipeline's
+token (diffusers' Wan and LTX-Video transformers take ``[B, tokens]``), guidance is classifier-free as the pipeline's
 (per expert), or by partition of the queue (`DiagonalDenoising.guidance_by_partition`).
 Wan2.2 A14B: each frame's velocity comes from the expert its level selects (each needed expert runs
 the window once). Image-to-video: the sink is the image's frame and every window carries the
@@ -154,12 +154,13 @@ def diagonal_stream(pipe, first: torch.Tensor, prompt: str, config: DiagonalDeno
     if condition is not None and not config.sink:
         raise VidlongError("image-to-video diagonal denoising needs DiagonalDenoising sink=True: the sink is the image's frame")
     experts = pipe.experts()
+    first = first.to(pipe.device, torch.float32)
     levels = config.levels(pipe.spec.native_frames)
-    sigmas = queue_sigmas(pipe.fresh_scheduler(levels).sigmas)
+    # the sampler's levels for a forward over the native window (LTX-Video shifts them by its token count)
+    sigmas = queue_sigmas(pipe.stream_scheduler(levels, (1, first.shape[1], pipe.spec.native_frames, *first.shape[3:])).sigmas)
     text = prompt if isinstance(prompt, WindowText) else WindowText.of_prompt(pipe, prompt, latent_frames, negative_prompt, guidances, config)
     train_steps = pipe.scheduler.config.num_train_timesteps
-    patch = experts[0].config.patch_size
-    first = first.to(pipe.device, torch.float32)
+    patch = pipe.geometry().patch  # (t, h, w); tokens are frame-major in every family that takes a timestep per token
     generator = torch.Generator().manual_seed(int(seed) + 1)  # the first video's noise came from `seed`
 
     def draw(n: int) -> torch.Tensor:

@@ -53,12 +53,12 @@ def extension_seed(seed: int) -> int:
 
 class DiagonalStreamer(PromptSwitching):
     """One stream or extension by diagonal denoising; iterate it for `vidlong.streaming.StreamChunk`s of `CHUNK` latent
-    frames. Wan models; image-to-video ones as `generate` makes them by diagonal denoising (the
-    sink is the image's frame and every window carries the image condition at its position 0), an
-    extension's image being the input's first frame, where its sink comes from.
+    frames. Wan and LTX-Video models (prompt switches: Wan only); image-to-video ones as `generate` makes them
+    by diagonal denoising (the sink is the image's frame and every window carries the image condition at its
+    position 0), an extension's image being the input's first frame, where its sink comes from.
 
     Args:
-        pipe: a vidlong Wan pipeline, text- or image-to-video (one or two experts).
+        pipe: a vidlong Wan pipeline, text- or image-to-video (one or two experts), or LTX-Video's.
         prompt: one prompt, or a schedule ``"0:a red ball; 20:a blue ball"`` (chunk: prompt); `switch_prompt`
             changes it while the stream runs. Each latent frame follows its chunk's prompt in every window
             it passes through (`vidlong.diagonal.WindowText`), so a switch reaches every frame not handed
@@ -85,10 +85,11 @@ class DiagonalStreamer(PromptSwitching):
                  height: Optional[int] = None, width: Optional[int] = None, negative_prompt: str = "",
                  prefix=None, image=None, seam_frames: int = Streaming().seam_frames):
         from .generate import load_image, resolve_guidance
-        from .validate import check_diagonal_stream, check_stream_call, limits_for_pipeline
+        from .validate import check_diagonal_prompts, check_diagonal_stream, check_stream_call, limits_for_pipeline
 
-        limits = limits_for_pipeline(pipe)
+        limits = self.limits = limits_for_pipeline(pipe)
         check_diagonal_stream(config, limits, height, width)
+        check_diagonal_prompts(prompt, limits)
         check_stream_call(limits, guidance, guidance_2, seed, negative_prompt, image, extension=prefix is not None)
         if prefix is not None and prefix.latents.shape[2] < config.sink_frames:
             raise VidlongError(f"an extension by diagonal denoising with DiagonalDenoising sink {config.sink} needs at least "
@@ -105,6 +106,21 @@ class DiagonalStreamer(PromptSwitching):
         self.on_step = None
         self.image = None if image is None else load_image(image)
         self.started = False
+
+    def switch_prompt(self, prompt: str) -> int:
+        """As `PromptSwitching.switch_prompt`; refused off Wan (`vidlong.validate.check_diagonal_prompts`)."""
+        self._check_prompts([prompt])
+        return super().switch_prompt(prompt)
+
+    def follow_timeline(self, timeline: list[tuple[float, str]]) -> None:
+        """As `PromptSwitching.follow_timeline`; refused off Wan for more than one prompt."""
+        self._check_prompts([prompt for _, prompt in timeline])
+        super().follow_timeline(timeline)
+
+    def _check_prompts(self, prompts: list) -> None:
+        from .validate import check_diagonal_prompts
+
+        check_diagonal_prompts("; ".join(f"{k}:{p}" for k, p in enumerate([self.live.snapshot()[0][1], *prompts])), self.limits)
 
     def settings(self) -> dict:
         """What the stream's .json sidecar records of its method."""

@@ -195,8 +195,9 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     `pipe` before are set aside for it and put back afterwards.
     `progress(stage, done, total)` is called before the prompt is encoded, after each denoising step
     and before each latent frame is decoded; one that raises (`vidlong.errors.Stopped`) ends the run there.
-    With ``decode=False`` a pipeline that decodes in chunks (Wan) returns the latents alone (``frames`` None):
-    a caller that decodes them itself (a fifo stream's streaming decoder) saves the whole-video decode.
+    With ``decode=False`` a pipeline that decodes in chunks (Wan), or any with method fifo, returns the latents
+    alone (``frames`` None): a caller that decodes them itself (a fifo stream's streaming decoder) saves the
+    whole-video decode.
     `diagonal`: the `DiagonalDenoising` settings of ``method="fifo"`` (default: its defaults).
     """
     from .diagonal import diagonal_latents
@@ -278,9 +279,10 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
             if native_segments > 1:
                 for transformer in pipe.experts():
                     apply_prompt_timeline(transformer, starts[:native_segments], prompts["prompt_embeds"].shape[1] // native_segments)
-            video = native_video(prompts, latents, generator, on_step, "latent" if chunked else "np")
-            if chunked:  # the pipeline's final latents (TI2V's image-to-video puts the image's latent in frame 0 after the loop)
-                final["latents"] = video
+            as_latents = chunked or diagonal is not None  # fifo's queue starts from the native video's latents
+            video = native_video(prompts, latents, generator, on_step, "latent" if as_latents else "np")
+            if as_latents:  # the pipeline's final latents (TI2V's image-to-video puts the image's latent in frame 0 after the loop)
+                video = final["latents"] = pipe.grid_latents(video, *grid)[:, :, -made:]
             if diagonal is not None:
                 for transformer in pipe.experts():  # the queue sets its own timeline per window
                     remove_prompt_timeline(transformer)
@@ -289,17 +291,21 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                 pieces = [(0, video)]  # (first latent frame, native video) the queue starts from
                 for count, segment in enumerate(queue_segments(starts, made, diagonal.span(made)), start=1):
                     segment_noise = torch.Generator().manual_seed(segment_seed(request.seed, segment))
-                    pieces.append((starts[segment], native_video(
+                    pieces.append((starts[segment], pipe.grid_latents(native_video(
                         _prompt_arguments(pipe, timeline[segment:segment + 1], request.negative_prompt, guided),
                         initial_noise(noise, latents.shape, spec.native_frames, segment_noise), segment_noise,
-                        lambda _p, step, _t, _k, done=count * steps: report("denoise", done + step + 1, total_steps) or {}, "latent")))
+                        lambda _p, step, _t, _k, done=count * steps: report("denoise", done + step + 1, total_steps) or {}, "latent"),
+                        *grid)))
                 steps_before_queue = len(pieces) * steps
                 first = queue_source(pieces, diagonal.span(made)) if len(pieces) > 1 else video
                 video = diagonal_latents(pipe, first, request.prompt, n_latent, diagonal, request.negative_prompt,
                                          (guidance, guidance_2), request.seed, condition,
                                          on_frame=lambda done: report("denoise", steps_before_queue + done, total_steps))
                 final["latents"] = video
-        frames = (None if not decode else pipe.decode_uint8(video)) if chunked else (np.clip(video[0], 0, 1) * 255).round().astype(np.uint8)
+        if not as_latents:  # the pipeline decoded its own call
+            frames = (np.clip(video[0], 0, 1) * 255).round().astype(np.uint8)
+        else:
+            frames = pipe.decode_uint8(video) if decode else None
     finally:
         decoding.remove()
         for transformer in pipe.experts():

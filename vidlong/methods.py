@@ -210,7 +210,7 @@ class DiagonalDenoising:
     """FIFO-Diffusion's diagonal denoising (Kim et al., 2024) with a sink: a sampler, not an attention
     method (it needs no hooks; `vidlong.diagonal`). A queue of latent frames at rising noise levels moves
     one level down per forward; the clean head frame leaves, a noise frame joins at the tail. The
-    model only ever sees its native window. Picked by ``method="fifo"``; Wan (per-token timesteps).
+    model only ever sees its native window. Picked by ``method="fifo"``; Wan and LTX-Video (per-token timesteps).
 
     Attributes:
         partitions: windows in the queue (FIFO's latent partitioning): the queue holds

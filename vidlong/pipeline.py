@@ -116,15 +116,19 @@ class VidlongPipelineMixin:
         at most one grey level on a few pixels at others), with only one chunk's float frames in memory
         at once: the whole video is kept as uint8 on the CPU, 1 byte a value instead of float32 copies.
         `fast`: the streaming decoder's own paths (oneDNN on the CPU, channels-last bf16 on CUDA; about
-        twice as fast on 2 CPU cores), equal to float rounding rather than to the pipeline's kernels."""
+        twice as fast on 2 CPU cores), equal to float rounding rather than to the pipeline's kernels.
+        Another family's VAE (a fifo video of LTX-Video) decodes through its `stream_decoder`, as its streams
+        do: flat memory, frames near each chunk's start a little off a whole-video decode."""
         import numpy as np
 
         from .vae_stream import StreamingWanDecoder
 
         plain = None if fast else False  # None: the decoder picks its fast paths where they exist
-        decoder, pieces = StreamingWanDecoder(self.vae, onednn=plain, channels_last=plain), []
+        wan = type(self.vae).__name__ == "AutoencoderKLWan"
+        decoder, pieces = StreamingWanDecoder(self.vae, onednn=plain, channels_last=plain) if wan else self.stream_decoder(), []
         for start in range(0, latents.shape[2], chunk):
-            pixels = decoder.decode(latents[:, :, start:start + chunk])              # [1, 3, t, H, W] in [-1, 1]
+            piece = latents[:, :, start:start + chunk]
+            pixels = decoder.decode(piece if wan else piece.to(self.vae.device))   # [1, 3, t, H, W] in [-1, 1]
             pixels = (pixels * 0.5 + 0.5).clamp(0, 1).float()                       # as diffusers' post-processing
             pieces.append((pixels[0].permute(1, 2, 3, 0) * 255).round().to(torch.uint8).cpu().numpy())
         return np.concatenate(pieces)
@@ -285,7 +289,7 @@ class VidlongPipelineMixin:
         Args:
             prompt: a prompt or a schedule ``"0:a red ball; 20:a blue ball"`` (chunk: prompt).
             streaming: a `vidlong.Streaming` config (default: the preset the model names, else the defaults),
-                or a `vidlong.DiagonalDenoising` to stream by diagonal denoising (`vidlong.fifo_stream`: Wan;
+                or a `vidlong.DiagonalDenoising` to stream by diagonal denoising (`vidlong.fifo_stream`: Wan, LTX-Video;
                 for one prompt, ``generate``'s fifo video chunk by chunk).
             chunks: number of chunks; or `seconds` of video; neither streams until you stop iterating.
             kwargs: guidance, guidance_2, seed, height, width, negative_prompt.

@@ -247,8 +247,22 @@ def check_diagonal(limits: ModelLimits) -> None:
     adapter = adapter_named(limits.family)
     if not adapter.timestep_per_token:
         raise VidlongError(f"{named('method')} fifo (diagonal denoising) needs a timestep per token, which "
-                           f"{adapter.transformer_class} does not take; it runs on Wan models. Use another {named('method')} "
-                           "(e.g. both) for this model")
+                           f"{adapter.transformer_class} does not take; it runs on Wan and LTX-Video models. Use another "
+                           f"{named('method')} (e.g. both) for this model")
+    if limits.geometry.patch[0] != 1:
+        raise VidlongError(f"{named('method')} fifo (diagonal denoising) gives each latent frame its own timestep, which a "
+                           f"temporal patch of {limits.geometry.patch[0]} frames joins; use another {named('method')} (e.g. both)")
+
+
+def check_diagonal_prompts(prompt: str, limits: ModelLimits) -> None:
+    """A stream by diagonal denoising switches prompts (a schedule, a live switch) on Wan models only: its
+    windows across two prompts need vidlong's segmented cross-attention (`vidlong.timeline`), Wan's."""
+    from .schedulers.stream import parse_prompt_schedule
+
+    if limits.family != "wan" and len({p for _, p in parse_prompt_schedule(prompt)}) > 1:
+        raise VidlongError(f"a stream by diagonal denoising switches prompts on Wan models only (a window across two prompts "
+                           f"needs the segmented cross-attention vidlong has for Wan); give {named('prompt')} one prompt, or "
+                           f"stream this {limits.family} model with {named('method')} chunked")
 
 
 def check_stream_call(limits: ModelLimits, guidance, guidance_2, seed, negative_prompt, image, extension: bool) -> None:

@@ -1,7 +1,8 @@
 """LTX-Video (`LTXVideoTransformer3DModel`): self-attention ``transformer_blocks[i].attn1`` over the
 pipeline's packed tokens ``[B, N, C]``, frame-major (``N = F·H·W`` after its patch ``(patch_size_t,
 patch_size, patch_size)``, 1 in LTX-Video's releases); text by cross-attention. The token grid comes
-from the forward's ``num_frames``, ``height``, ``width`` (latent sizes)."""
+from the forward's ``num_frames``, ``height``, ``width`` (latent sizes). Its forward takes a timestep per
+token (``[B, N]``), which diagonal denoising needs."""
 from __future__ import annotations
 
 import inspect
@@ -16,6 +17,7 @@ class LTXVideoAdapter(FamilyAdapter):
     stream_contexts = ("renoise",)
     no_cache_reason = "its rolling KV cache (keys re-placed with its RoPE on joined heads) is not implemented yet"
     transformer_class = "LTXVideoTransformer3DModel"
+    timestep_per_token = True  # its time embedding is read per token (diagonal denoising, method fifo)
 
     def self_attentions(self, transformer) -> list:
         return [block.attn1 for block in transformer.transformer_blocks]
