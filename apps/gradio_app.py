@@ -280,7 +280,7 @@ class App:
                  method: str = "chunked", cut: bool = False):
         """(streamer, chunks or None, timeline rows) of the Stream tab's fields, checked before anything
         runs. The stream prompt holds from 0 s, the timeline's prompts from their seconds on; either may
-        be empty, not both. `method` "fifo" streams by diagonal denoising (Wan; `DiagonalStreamer`), which
+        be empty, not both. `method` "fifo" streams by diagonal denoising (Wan, LTX-Video; `DiagonalStreamer`), which
         takes none of the chunked method's fields (chunk, context, re-encode, steps: hidden on the page);
         `cut` is fifo's alone (a prompt switch cuts to the new prompt's own native video, else blends)."""
         check_streams(self.limits.family)
@@ -402,11 +402,12 @@ class App:
             self.jobs.finish(session, job)
 
     def method_fields(self, method: str) -> list:
-        """The Stream tab's chunked-only fields shown for "chunked", fifo's (cut on a switch: text-to-video)
+        """The Stream tab's chunked-only fields shown for "chunked", fifo's (cut on a switch: Wan text-to-video)
         for "fifo", and the guidance set to the method's default (the model's streaming guidance, or its
         generate guidance)."""
         chunked = method != "fifo"
-        return [*[gr.update(visible=chunked)] * 4, gr.update(visible=not chunked and self.pipe.task == "t2v", value=False),
+        switches = self.pipe.task == "t2v" and self.limits.family == "wan"  # a fifo stream off Wan follows one prompt
+        return [*[gr.update(visible=chunked)] * 4, gr.update(visible=not chunked and switches, value=False),
                 gr.update(value=self.stream_guidance if chunked else self.spec.guidance_scale)]
 
     def switch_prompt(self, prompt: str, request: gr.Request) -> str:

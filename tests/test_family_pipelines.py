@@ -290,7 +290,8 @@ def test_ltx_reads_a_timestep_per_token_frame_by_frame(ltx_pipe):
 
 def test_ltx_fifo_starts_from_its_own_video_streams_and_extends(ltx_pipe, tmp_path):
     """On LTX-Video, fifo's first latent frame (the sink) is the pipeline's own native video's, bit for bit,
-    and a seed gives one video; a fifo stream hands out its chunks and an extension keeps its input."""
+    and a seed gives one video; a fifo stream is that video chunk by chunk, bit for bit, and an extension
+    keeps its input."""
     import vidlong
     from vidlong.video_io import write_video
 
@@ -302,8 +303,8 @@ def test_ltx_fifo_starts_from_its_own_video_streams_and_extends(ltx_pipe, tmp_pa
     assert torch.equal(made.latents[:, :, :1], own.latents[:, :, :1])
     assert torch.equal(generate(pipe, request).latents, made.latents)
 
-    chunks = [c.frames for c in pipe.stream("a red ball", vidlong.DiagonalDenoising(), chunks=2, seed=1)]
-    assert len(chunks) == 2 and all(len(c) > 0 for c in chunks)
+    streamed = list(pipe.stream("a red ball", vidlong.DiagonalDenoising(), chunks=2, seed=3))  # 3 latent frames a chunk
+    assert torch.equal(torch.cat([c.latents for c in streamed], dim=2), made.latents[:, :, :6])  # generate's, chunk by chunk
     given = made.frames[:pipe.spec.temporal_ratio * 2 + 1]
     write_video(tmp_path / "in.mp4", given, fps=pipe.spec.fps)
     extended = [c.frames for c in pipe.extend("a red ball", str(tmp_path / "in.mp4"), streaming=vidlong.DiagonalDenoising(), chunks=1)]
@@ -326,17 +327,40 @@ def test_ltx_fifo_streams_follow_one_prompt(ltx_pipe, ltx_folder, tmp_path, caps
     stream.switch_prompt("a red ball")  # the same prompt: no switch
     with pytest.raises(VidlongError, match="switches prompts on Wan models only"):
         stream.switch_prompt("a blue ball")
+    stream.follow_timeline([(0.0, "a blue ball")])  # before it runs: one prompt in place of the other
+    next(iter(stream))
+    with pytest.raises(VidlongError, match="switches prompts on Wan models only"):
+        stream.follow_timeline([(0.0, "a red ball")])
+    with pytest.raises(VidlongError, match="switches prompts on Wan models only"):  # before the input is encoded
+        ltx_pipe.extend("0:a red ball; 1:a blue ball", video="no such file.mp4", streaming=vidlong.DiagonalDenoising(), chunks=2)
 
 
-def test_fifo_refuses_a_temporal_patch(ltx_folder):
-    """A temporal patch joins latent frames in one token frame, which diagonal denoising cannot give two levels."""
-    import dataclasses
+def test_ltx_fifo_takes_its_samplers_shifted_levels(ltx_pipe):
+    """LTX-Video's scheduler as released shifts its sigmas by the token count (dynamic shifting) and stretches
+    them to a terminal value: the queue's levels are its call's for the native window, ascending from 0."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
 
-    from vidlong.validate import check_diagonal, limits_for_folder
+    import vidlong
+    from vidlong.schedulers.diagonal import queue_sigmas
 
-    limits = limits_for_folder(ltx_folder)
-    check_diagonal(limits)
-    patched = dataclasses.replace(limits, geometry=dataclasses.replace(limits.geometry, patch=(2, 1, 1)))
-    with pytest.raises(VidlongError, match="a temporal patch of 2 frames"):
-        check_diagonal(patched)
+    pipe = ltx_pipe
+    pipe.scheduler = FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True, base_shift=0.95, max_shift=2.05,
+                                                     base_image_seq_len=1024, max_image_seq_len=4096, shift_terminal=0.1)
+    levels = vidlong.DiagonalDenoising().levels(pipe.spec.native_frames)
+    window = (1, pipe.geometry().channels, pipe.spec.native_frames, 2, 2)
+    sigmas = queue_sigmas(pipe.stream_scheduler(levels, window).sigmas)
+    assert sigmas.shape == (levels + 1,) and sigmas[0] == 0 and bool((sigmas[1:] > sigmas[:-1]).all())
+    assert abs(float(sigmas[1]) - 0.1) < 1e-6 and float(sigmas[-1]) == 1.0
+    made = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, method="fifo", seed=0))
+    assert made.latents.shape[2] == 2 * pipe.spec.native_frames and bool(made.latents.isfinite().all())
 
+
+def test_fifo_refuses_offload(ltx_pipe):
+    """Diagonal denoising runs the transformers outside the pipeline's offload hooks: refused in one line
+    (the CLI checks `--offload` before loading; `generate` a pipeline loaded with ``offload=``)."""
+    from vidlong.validate import check_diagonal_offload
+
+    check_diagonal_offload(None)
+    ltx_pipe.vidlong_offload = "model"  # as load_pipeline(..., offload="model") records it (offloading needs a GPU)
+    with pytest.raises(VidlongError, match="fifo runs the transformer outside the pipeline's offload hooks; drop offload"):
+        generate(ltx_pipe, GenerateRequest(prompt="a red ball", ratio=2, method="fifo"))

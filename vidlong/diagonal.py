@@ -1,12 +1,14 @@
-"""Diagonal denoising (``method="fifo"``) on a vidlong Wan pipeline: a long video from forwards of the
-model's native window only (`vidlong.DiagonalDenoising`; the queue's bookkeeping in
+"""Diagonal denoising (``method="fifo"``) on a vidlong Wan or LTX-Video pipeline: a long video from forwards
+of the model's native window only (`vidlong.DiagonalDenoising`; the queue's bookkeeping in
 `vidlong.schedulers.diagonal`).
 
 The queue starts as the model's own native video of the prompt (made by the caller, `generate`), each
-frame noised diagonally to its level; the frames past it begin as its last frame. Levels are the
-pipeline scheduler's sigmas (its shift) for ``partitions x window`` steps; a timestep is given per
-token (diffusers' Wan and LTX-Video transformers take ``[B, tokens]``), guidance is classifier-free as the pipeline's
-(per expert), or by partition of the queue (`DiagonalDenoising.guidance_by_partition`).
+frame noised diagonally to its level; the frames past it begin as its last frame. Levels are the sigmas
+of the pipeline's sampler for ``partitions x window`` steps of a forward over the native window (its
+`stream_scheduler`: the scheduler's shift; LTX-Video's shifted by the window's token count); a timestep
+is given per token (diffusers' Wan and LTX-Video transformers take ``[B, tokens]``, frame-major), guidance
+is classifier-free as the pipeline's (per expert), or by partition of the queue
+(`DiagonalDenoising.guidance_by_partition`).
 Wan2.2 A14B: each frame's velocity comes from the expert its level selects (each needed expert runs
 the window once). Image-to-video: the sink is the image's frame and every window carries the
 pipeline's image condition at its position 0, as a native call does.

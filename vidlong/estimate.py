@@ -97,7 +97,7 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
     dense = methods and not diagonal and (pipe.device.type != "cuda" or tokens < FLEX_MIN_TOKENS)  # where plans run the dense kernel
     logits = heads * min(DENSE_QUERY_BLOCK, tokens) * tokens * 4 * branches if dense else 0
     video = pixel_frames(latent_frames, spec.temporal_ratio) * height * width * 3
-    if pipe.decodes_in_chunks():
+    if pipe.decodes_in_chunks() or diagonal:  # fifo decodes by chunks in every family (`decode_uint8`)
         chunk = min(video, pixel_frames(DECODE_CHUNK, spec.temporal_ratio) * height * width * 3)
         decode = video + 2 * 4 * chunk
     else:

@@ -89,7 +89,6 @@ class DiagonalStreamer(PromptSwitching):
 
         limits = self.limits = limits_for_pipeline(pipe)
         check_diagonal_stream(config, limits, height, width)
-        check_diagonal_prompts(prompt, limits)
         check_stream_call(limits, guidance, guidance_2, seed, negative_prompt, image, extension=prefix is not None)
         if prefix is not None and prefix.latents.shape[2] < config.sink_frames:
             raise VidlongError(f"an extension by diagonal denoising with DiagonalDenoising sink {config.sink} needs at least "
@@ -97,6 +96,7 @@ class DiagonalStreamer(PromptSwitching):
         spec = pipe.spec
         self.pipe, self.config, self.chunks, self.prefix = pipe, config, chunks, prefix
         self.live = LivePrompts(prompt, chunks, self._chunk_of_second)
+        check_diagonal_prompts([p for _, p in self.live.snapshot()], limits)
         self.guidances = resolve_guidance(spec, guidance, guidance_2)
         self.seed, self.negative_prompt = int(seed), negative_prompt
         self.height, self.width = height or spec.height, width or spec.width
@@ -108,19 +108,20 @@ class DiagonalStreamer(PromptSwitching):
         self.started = False
 
     def switch_prompt(self, prompt: str) -> int:
-        """As `PromptSwitching.switch_prompt`; refused off Wan (`vidlong.validate.check_diagonal_prompts`)."""
-        self._check_prompts([prompt])
+        """As `PromptSwitching.switch_prompt`; off Wan another prompt is refused (`check_diagonal_prompts`)."""
+        from .validate import check_diagonal_prompts
+
+        check_diagonal_prompts([p for _, p in self.live.snapshot()] + [prompt], self.limits)
         return super().switch_prompt(prompt)
 
     def follow_timeline(self, timeline: list[tuple[float, str]]) -> None:
-        """As `PromptSwitching.follow_timeline`; refused off Wan for more than one prompt."""
-        self._check_prompts([prompt for _, prompt in timeline])
-        super().follow_timeline(timeline)
-
-    def _check_prompts(self, prompts: list) -> None:
+        """As `PromptSwitching.follow_timeline`; off Wan refused for more than one prompt (counting, once the
+        stream runs, the prompt it has followed)."""
         from .validate import check_diagonal_prompts
 
-        check_diagonal_prompts("; ".join(f"{k}:{p}" for k, p in enumerate([self.live.snapshot()[0][1], *prompts])), self.limits)
+        before = [p for _, p in self.live.snapshot()] if self.started else []
+        check_diagonal_prompts(before + [p for _, p in timeline], self.limits)
+        super().follow_timeline(timeline)
 
     def settings(self) -> dict:
         """What the stream's .json sidecar records of its method."""

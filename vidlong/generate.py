@@ -195,9 +195,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     `pipe` before are set aside for it and put back afterwards.
     `progress(stage, done, total)` is called before the prompt is encoded, after each denoising step
     and before each latent frame is decoded; one that raises (`vidlong.errors.Stopped`) ends the run there.
-    With ``decode=False`` a pipeline that decodes in chunks (Wan), or any with method fifo, returns the latents
-    alone (``frames`` None): a caller that decodes them itself (a fifo stream's streaming decoder) saves the
-    whole-video decode.
+    With ``decode=False`` the latents come alone (``frames`` None): a caller that decodes them itself (a fifo
+    stream's streaming decoder) saves the whole-video decode.
     `diagonal`: the `DiagonalDenoising` settings of ``method="fifo"`` (default: its defaults).
     """
     from .diagonal import diagonal_latents
@@ -205,7 +204,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     from .image_condition import ImageCondition
     from .streaming import refuse_call_while_streaming
     from .timeline import apply_prompt_timeline, remove_prompt_timeline  # diffusers' hooks: not before a run
-    from .validate import check_generate, limits_for_pipeline
+    from .validate import check_diagonal_offload, check_generate, limits_for_pipeline
 
     if not isinstance(request, GenerateRequest):
         raise VidlongError(f"generate takes a vidlong.GenerateRequest, got {type(request).__name__}; e.g. "
@@ -220,6 +219,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         raise VidlongError(f"diagonal= sets method fifo's settings; this request's method is {request.method!r}")
     diagonal = next((diagonal or m for m in methods if isinstance(m, DiagonalDenoising)), None)
     if diagonal is not None:  # a sampler: the pipeline makes the native video its queue starts from
+        check_diagonal_offload(getattr(pipe, "vidlong_offload", None))
         methods = ()
     made = spec.native_frames if diagonal is not None else n_latent  # latent frames of the pipeline's own call
     total_steps = steps_of(request, spec, n_latent, diagonal)
@@ -279,7 +279,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
             if native_segments > 1:
                 for transformer in pipe.experts():
                     apply_prompt_timeline(transformer, starts[:native_segments], prompts["prompt_embeds"].shape[1] // native_segments)
-            as_latents = chunked or diagonal is not None  # fifo's queue starts from the native video's latents
+            as_latents = chunked or diagonal is not None or not decode  # fifo's queue starts from the native video's latents
             video = native_video(prompts, latents, generator, on_step, "latent" if as_latents else "np")
             if as_latents:  # the pipeline's final latents (TI2V's image-to-video puts the image's latent in frame 0 after the loop)
                 video = final["latents"] = pipe.grid_latents(video, *grid)[:, :, -made:]

@@ -104,9 +104,12 @@ class VidlongPipelineMixin:
         return latents
 
     def decodes_in_chunks(self) -> bool:
-        """Whether `decode_uint8` serves this pipeline: Wan's causal VAE, resident on the execution device
-        (with offloading the pipeline's own decode runs)."""
-        return type(self.vae).__name__ == "AutoencoderKLWan" and next(self.vae.parameters()).device == self._execution_device
+        """Whether `generate` decodes through `decode_uint8` (not the pipeline's call): Wan's causal VAE, resident
+        on the execution device (with offloading the pipeline's own decode runs)."""
+        return self._wan_vae() and next(self.vae.parameters()).device == self._execution_device
+
+    def _wan_vae(self) -> bool:
+        return type(self.vae).__name__ == "AutoencoderKLWan"
 
     @torch.no_grad()
     def decode_uint8(self, latents: torch.Tensor, chunk: int = DECODE_CHUNK, fast: bool = False):
@@ -124,7 +127,7 @@ class VidlongPipelineMixin:
         from .vae_stream import StreamingWanDecoder
 
         plain = None if fast else False  # None: the decoder picks its fast paths where they exist
-        wan = type(self.vae).__name__ == "AutoencoderKLWan"
+        wan = self._wan_vae()
         decoder, pieces = StreamingWanDecoder(self.vae, onednn=plain, channels_last=plain) if wan else self.stream_decoder(), []
         for start in range(0, latents.shape[2], chunk):
             piece = latents[:, :, start:start + chunk]
@@ -319,10 +322,14 @@ class VidlongPipelineMixin:
         from .fifo_stream import chunk_layout
         from .methods import DiagonalDenoising
         from .schedulers.stream import check_prompt_starts, parse_prompt_schedule, stream_chunk_count
-        from .validate import check_diagonal_stream, check_finite, check_sampling, limits_for_pipeline
+        from .validate import check_diagonal_prompts, check_diagonal_stream, check_finite, check_sampling, limits_for_pipeline
 
         streaming, chunks, seconds = self._stream_config("pipe.extend", streaming, chunks, seconds, kwargs)
         check_sampling(**{name: kwargs[name] for name in ("guidance", "guidance_2", "seed") if name in kwargs})
+        if isinstance(streaming, DiagonalDenoising):  # before the input is read
+            limits = limits_for_pipeline(self)
+            check_diagonal_stream(streaming, limits)
+            check_diagonal_prompts([p for _, p in parse_prompt_schedule(prompt)], limits)
         fps = plain(fps)
         check_finite("fps", fps, 0)
         if fps is not None and fps <= 0:
@@ -332,8 +339,6 @@ class VidlongPipelineMixin:
             fps = fps or file_fps
         chunks = stream_chunk_count(self.spec, chunk_layout(streaming), chunks, seconds, input_fps=fps or self.spec.fps)
         check_prompt_starts(parse_prompt_schedule(prompt), chunks)  # refused before the input is encoded
-        if isinstance(streaming, DiagonalDenoising):
-            check_diagonal_stream(streaming, limits_for_pipeline(self))
         prefix = extension_prefix(self, streaming, video=video, latents=latents)
         return _streamer(streaming)(self, prompt, streaming, chunks=chunks, prefix=prefix, **kwargs)
 
@@ -423,6 +428,7 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
         for part in (pipe, pipe.transformer):  # the spec follows this folder, not the base
             part.register_to_config(_name_or_path=str(folder.resolve()))
     pipe.vidlong_spec = spec
+    pipe.vidlong_offload = offload  # read by the methods that run the transformers themselves (fifo)
     pipe.set_progress_bar_config(leave=False)
     if offload == "model":
         pipe.enable_model_cpu_offload(device=device)

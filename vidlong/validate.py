@@ -249,20 +249,22 @@ def check_diagonal(limits: ModelLimits) -> None:
         raise VidlongError(f"{named('method')} fifo (diagonal denoising) needs a timestep per token, which "
                            f"{adapter.transformer_class} does not take; it runs on Wan and LTX-Video models. Use another "
                            f"{named('method')} (e.g. both) for this model")
-    if limits.geometry.patch[0] != 1:
-        raise VidlongError(f"{named('method')} fifo (diagonal denoising) gives each latent frame its own timestep, which a "
-                           f"temporal patch of {limits.geometry.patch[0]} frames joins; use another {named('method')} (e.g. both)")
 
 
-def check_diagonal_prompts(prompt: str, limits: ModelLimits) -> None:
-    """A stream by diagonal denoising switches prompts (a schedule, a live switch) on Wan models only: its
-    windows across two prompts need vidlong's segmented cross-attention (`vidlong.timeline`), Wan's."""
-    from .schedulers.stream import parse_prompt_schedule
-
-    if limits.family != "wan" and len({p for _, p in parse_prompt_schedule(prompt)}) > 1:
+def check_diagonal_prompts(prompts, limits: ModelLimits) -> None:
+    """A stream by diagonal denoising follows more than one of `prompts` (a schedule's, a switch's) on Wan
+    models only: its windows across two prompts need vidlong's segmented cross-attention (`vidlong.timeline`)."""
+    if limits.family != "wan" and len({p.strip() for p in prompts}) > 1:
         raise VidlongError(f"a stream by diagonal denoising switches prompts on Wan models only (a window across two prompts "
                            f"needs the segmented cross-attention vidlong has for Wan); give {named('prompt')} one prompt, or "
                            f"stream this {limits.family} model with {named('method')} chunked")
+
+
+def check_diagonal_offload(offload: Optional[str]) -> None:
+    """Diagonal denoising runs the transformers itself, outside the pipeline's offload hooks."""
+    if offload is not None:
+        raise VidlongError(f"{named('method')} fifo runs the transformer outside the pipeline's offload hooks; drop "
+                           f"{named('offload')} {offload}, or use another {named('method')}")
 
 
 def check_stream_call(limits: ModelLimits, guidance, guidance_2, seed, negative_prompt, image, extension: bool) -> None:
@@ -280,9 +282,9 @@ def check_stream_call(limits: ModelLimits, guidance, guidance_2, seed, negative_
 
 
 def check_diagonal_stream(config, limits: ModelLimits, height=None, width=None) -> None:
-    """A stream or extension by diagonal denoising (`vidlong.fifo_stream`): a Wan model, a sink that leaves
-    the queue some of the native window (image-to-video: a sink, the image's frame, and switches that
-    blend), sizes as for generate."""
+    """A stream or extension by diagonal denoising (`vidlong.fifo_stream`): a Wan or LTX-Video model, a sink
+    that leaves the queue some of the native window (image-to-video: a sink, the image's frame, and switches
+    that blend), sizes as for generate. Its prompts: `check_diagonal_prompts`."""
     check_diagonal(limits)
     if limits.task == "i2v" and not config.sink:
         raise VidlongError("an image-to-video model streams by diagonal denoising with DiagonalDenoising sink=True: "
