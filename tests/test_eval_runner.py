@@ -4,6 +4,7 @@ import csv
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import vidlong.eval.runner as runner
@@ -133,6 +134,8 @@ def test_bad_input_is_one_line_error(model_dir, tmp_path):
         (["--methods", "direct", "--stream-chunk", "1"], "--methods has no stream; add stream to --methods or drop --stream-chunk"),
         (["--methods", "stream", "--stream-chunk", "99"], "--stream-chunk 99 exceeds the native window of tiny-wan2.1 (3 latent frames)"),
         (["--methods", "direct", "--ratios", "1,30"], "90 latent frames is more than this model's RoPE table places"),
+        (["--methods", "fifo", "--partition-guidance", "3,4"], "--partition-guidance takes 3 numbers from 1 to 100"),
+        (["--methods", "direct", "--partition-guidance", "3,4,5"], "--methods has none; add fifo, stream-fifo or stream-fifo-cut"),
     ]
     for extra, message in cases:
         with pytest.raises(VidlongError, match=re.escape(message)) as err:
@@ -234,3 +237,22 @@ def test_a_stream_cell_takes_the_models_own_sampler_steps_and_guidance(model_dir
     assert (outcome.generated, outcome.from_video, outcome.skipped) == (0, 0, 2)
     assert len(rows_of(out / "results.csv")) == 2 and len(outcome.rows) == 2
     assert "| stream | 1x | 1 |" in (out / "results.md").read_text()
+
+
+def test_fifo_cells_take_the_guidance_by_partition(model_dir, tmp_path):
+    """``--partition-guidance`` guides the fifo methods' queue by partition: their cells are new cells (in
+    results.csv's key and the video's name), the other methods' are the same ones, resumed."""
+    (tmp_path / "prompts.txt").write_text("a red circle\n")
+    out = tmp_path / "eval"
+    argv = ["eval", "--model", str(model_dir), "--out", str(out), "--methods", "direct,fifo", "--ratios", "2",
+            "--prompts", str(tmp_path / "prompts.txt"), "--seeds", "1", "--steps", "2", "--no-progress"]
+    assert eval_main(argv) == 0
+    assert eval_main(argv + ["--partition-guidance", "1,4,8"]) == 0
+    with open(out / "results.csv", newline="") as f:
+        rows = {(r["method"], r["partition_guidance"]): r for r in csv.DictReader(f)}
+    assert set(rows) == {("direct", ""), ("fifo", ""), ("fifo", "1,4,8")}  # direct was measured once
+    plain, by_partition = (read_video(out / rows[("fifo", pg)]["video"])[0].astype(float) for pg in ("", "1,4,8"))
+    # the queue's frames changed, the native video's first frame did not
+    assert np.abs(plain[-8:] - by_partition[-8:]).mean() > 4 * np.abs(plain[:1] - by_partition[:1]).mean() + 0.1
+    assert "pg1-4-8" in rows[("fifo", "1,4,8")]["video"]
+    assert "fifo's queue by partition 1, 4, 8" in (out / "results.md").read_text()

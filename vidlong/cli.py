@@ -44,17 +44,26 @@ def _diagonal(args):
     """The `DiagonalDenoising` of ``--method fifo`` with ``--partition-guidance`` and ``--cut-on-switch`` (a bad
     value: a one-line error naming it), or None for another method (which refuses ``--partition-guidance``)."""
     from .methods import DiagonalDenoising
-    from .validate import MAX_GUIDANCE
 
     text = args.partition_guidance
     if args.method != "fifo":
         if text is not None:
             raise VidlongError("--partition-guidance is an option of --method fifo: drop it, or add --method fifo")
         return None
-    cut = getattr(args, "cut_on_switch", False)
+    return DiagonalDenoising(cut_on_prompt_switch=getattr(args, "cut_on_switch", False),
+                             guidance_by_partition=partition_guidance_of(text))
+
+
+def partition_guidance_of(text: Optional[str]) -> Optional[tuple]:
+    """``--partition-guidance G1,G2,G3`` as `DiagonalDenoising.guidance_by_partition` (None: not given), or a
+    one-line error naming the flag."""
+    from .methods import DiagonalDenoising
+    from .validate import MAX_GUIDANCE
+
+    if text is None:
+        return None
     try:
-        scales = None if text is None else tuple(float(part) for part in text.split(","))
-        return DiagonalDenoising(cut_on_prompt_switch=cut, guidance_by_partition=scales)
+        return DiagonalDenoising(guidance_by_partition=tuple(float(part) for part in text.split(","))).guidance_by_partition
     except (ValueError, VidlongError):
         raise VidlongError(f"--partition-guidance takes {DiagonalDenoising().partitions} numbers from 1 to {MAX_GUIDANCE:g} "
                            f"separated by commas, one per partition of the queue, cleanest first (e.g. 4.5,6,7.5); "

@@ -29,6 +29,9 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--first-seed", type=int, default=0, help="the first seed (choose settings on seeds no reported number uses)")
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (default: the model's)")
+    p.add_argument("--partition-guidance", default=None, metavar="G1,G2,G3",
+                   help="the fifo methods' classifier-free guidance per partition of the queue, cleanest first (as "
+                        "vidlong generate --method fifo --partition-guidance takes it; default: --guidance at every level)")
     p.add_argument("--noise", default="method", choices=["method", "plain"],
                    help="method: each method's own initial noise (FreeLong++ and its combinations SpecMix, the rest "
                         "plain, UltraViCo as published; a +specmix / +plain / +freenoise suffix on a method forces it); plain: all plain")
@@ -41,13 +44,14 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run_eval_command(args) -> int:
+    from ..cli import partition_guidance_of
     from .runner import EvalConfig, parse_methods, parse_ratios, read_prompts, run_eval
 
     config = EvalConfig(
         model=args.model, out=args.out, prompts=read_prompts(args.prompts) if args.prompts else None, grid=args.grid,
         ratios=parse_ratios(args.ratios), methods=None if args.methods is None else parse_methods(args.methods),
         seeds=args.seeds, first_seed=args.first_seed, steps=args.steps,
-        guidance=args.guidance, noise=args.noise, stream_chunk=args.stream_chunk, device=args.device,
+        guidance=args.guidance, partition_guidance=partition_guidance_of(args.partition_guidance), noise=args.noise, stream_chunk=args.stream_chunk, device=args.device,
         command=" ".join(["vidlong", "eval", *map(shlex.quote, sys.argv[2:] if sys.argv[1:2] == ["eval"] else sys.argv[1:])]),
     )
     outcome = run_eval(config, progress=not args.no_progress)

@@ -109,7 +109,7 @@ SHAPES_LABELS = {
 }
 
 ARROW = {"higher": "↑", "lower": "↓", "neither": ""}
-KEY_FIELDS = ("model", "weights", "method", "ratio", "prompt", "seed", "steps", "guidance", "noise_mode")
+KEY_FIELDS = ("model", "weights", "method", "ratio", "prompt", "seed", "steps", "guidance", "noise_mode", "partition_guidance")
 INFO_FIELDS = ("preset", "noise", "latent_frames", "pixel_frames", "native_pixel_frames", "seconds", "video")
 
 
@@ -128,6 +128,8 @@ class EvalConfig:
         seeds: number of seeds per prompt (seeds first_seed .. first_seed + seeds - 1).
         first_seed: the first seed (0; choose settings on seeds that no reported number uses, e.g. 20).
         steps, guidance: sampling settings; None takes the model's defaults.
+        partition_guidance: the fifo methods' guidance per partition of the queue
+            (`DiagonalDenoising.guidance_by_partition`, cleanest first); None: `guidance` at every level.
         noise: "method" (each method's own initial noise, see the module docstring) or "plain" (all plain).
         stream_chunk: latent frames per streamed chunk; None: a third of the native window (>= 1).
         device: "cpu" / "cuda"; None picks cuda when available.
@@ -144,6 +146,7 @@ class EvalConfig:
     first_seed: int = 0
     steps: Optional[int] = None
     guidance: Optional[float] = None
+    partition_guidance: Optional[tuple] = None
     noise: str = "method"
     stream_chunk: Optional[int] = None
     device: Optional[str] = None
@@ -183,6 +186,11 @@ class EvalConfig:
             raise VidlongError(f"--noise must be 'method' or 'plain', got {self.noise!r}")
         if self.stream_chunk is not None and self.stream_chunk < 1:
             raise VidlongError(f"--stream-chunk must be >= 1 latent frame, got {self.stream_chunk}")
+        if self.partition_guidance is not None:
+            self.partition_guidance = DiagonalDenoising(guidance_by_partition=self.partition_guidance).guidance_by_partition
+            if not any(fifo_method(m) for m in self.methods):
+                raise VidlongError("--partition-guidance sets the fifo methods' guidance, and --methods has none; add fifo, "
+                                   "stream-fifo or stream-fifo-cut to --methods, or drop --partition-guidance")
         if self.stream_chunk is not None and "stream" not in self.methods:
             raise VidlongError("--stream-chunk sets the stream method's chunk, and --methods has no stream; "
                                "add stream to --methods or drop --stream-chunk")
@@ -275,7 +283,18 @@ def cell_key(row: dict) -> tuple:
     prompt, seed, sampling settings). Rows of files written before the fingerprint match nothing."""
     return (str(row["model"]), str(row.get("weights", "")), str(row["method"]), f"{float(row['ratio']):g}",
             str(row["prompt"]), int(row["seed"]), int(row["steps"]), f"{float(row['guidance']):g}",
-            str(row["noise_mode"]))
+            str(row["noise_mode"]), str(row.get("partition_guidance") or ""))
+
+
+def fifo_method(method: str) -> bool:
+    """Whether an eval method samples by diagonal denoising (`fifo`, its noise variants, the fifo streams)."""
+    return split_noise(method)[0] == "fifo" or method in FIFO_STREAM_EVAL_METHODS
+
+
+def partition_guidance_label(method: str, partition_guidance: Optional[tuple]) -> str:
+    """The ``partition_guidance`` of a cell of `method` in results.csv: ``"4.5,6,7.5"`` for a fifo method
+    with it, else empty."""
+    return ",".join(f"{g:g}" for g in partition_guidance) if partition_guidance and fifo_method(method) else ""
 
 
 def read_results(path) -> list[dict]:
@@ -315,10 +334,11 @@ def _slug(text: str, limit: int = 40) -> str:
 
 
 def video_path(out: Path, spec: ModelSpec, weights: str, cell: Cell, steps: int, guidance: float,
-               noise_mode: str) -> Path:
+               noise_mode: str, partition_guidance: str = "") -> Path:
     """Where the cell's mp4 lives:
     ``out/videos/<model>-<weights>/<method>-<ratio>-<prompt>-seed<s>-steps<n>[...].mp4``."""
     extra = f"-cfg{guidance:g}" + ("" if noise_mode == "method" else f"-{noise_mode}")
+    extra += f"-pg{partition_guidance.replace(',', '-')}" if partition_guidance else ""
     name = f"{cell.method}-{ratio_label(cell.ratio)}-{_slug(cell.prompt)}-seed{cell.seed}-steps{steps}{extra}.mp4"
     return out / "videos" / re.sub(r"[^A-Za-z0-9._-]+", "_", f"{spec.name}-{weights}") / name
 
@@ -359,15 +379,18 @@ def stream_chunk_for(spec: ModelSpec, chunk: Optional[int]) -> int:
 
 
 def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: Optional[int], guidance: Optional[float], noise_mode: str,
-                  stream_chunk: Optional[int], stream_sinks: Optional[int] = None) -> tuple[np.ndarray, dict]:
+                  stream_chunk: Optional[int], stream_sinks: Optional[int] = None,
+                  partition_guidance: Optional[tuple] = None) -> tuple[np.ndarray, dict]:
     """(uint8 frames [T, H, W, 3], settings) of one cell. `steps`, `guidance`: None for the model's own
     (a stream's are its streaming defaults: a causal model's few levels and guidance). `stream_sinks`:
-    a stream's sink frames (None: `Streaming`'s default, one chunk)."""
+    a stream's sink frames (None: `Streaming`'s default, one chunk). `partition_guidance`: a fifo
+    method's `DiagonalDenoising.guidance_by_partition` (None: `guidance` at every level)."""
     n_latent = max(1, round(cell.ratio * spec.native_frames))
     if cell.method in STREAM_EVAL_METHODS:
         fifo = cell.method in FIFO_STREAM_EVAL_METHODS
         if fifo:
-            streaming = DiagonalDenoising(cut_on_prompt_switch=cell.method == "stream-fifo-cut")
+            streaming = DiagonalDenoising(cut_on_prompt_switch=cell.method == "stream-fifo-cut",
+                                          guidance_by_partition=partition_guidance)
         else:
             streaming = Streaming(chunk=stream_chunk_for(spec, stream_chunk), steps=steps, sinks=stream_sinks)
         layout = chunk_layout(streaming)
@@ -387,7 +410,8 @@ def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: Optional[int], guida
                            guidance=streamer.guidances[0], stream_prompts=streamer.prompts,
                            cut_on_prompt_switch=streaming.cut_on_prompt_switch if fifo else None,
                            steps=spec.num_inference_steps if fifo else len(streamer.timesteps) if streamer.causal else streamer.steps)
-    result = generate(pipe, cell_request(cell, spec, steps, guidance, noise_mode))
+    diagonal = DiagonalDenoising(guidance_by_partition=partition_guidance) if partition_guidance and fifo_method(cell.method) else None
+    result = generate(pipe, cell_request(cell, spec, steps, guidance, noise_mode), diagonal=diagonal)
     return result.frames, cell_info(result.settings)
 
 
@@ -484,7 +508,7 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
         cell_steps, cell_guidance = settings_of(cell)
         return cell_key(dict(model=spec.name, weights=weights, method=cell.method, ratio=cell.ratio,
                              prompt=cell.prompt, seed=cell.seed, steps=cell_steps, guidance=cell_guidance,
-                             noise_mode=config.noise))
+                             noise_mode=config.noise, partition_guidance=partition_guidance_label(cell.method, config.partition_guidance)))
 
     bar = tqdm(cells, unit="video", dynamic_ncols=True, disable=not progress, file=sys.stderr)
     for cell in bar:
@@ -492,7 +516,8 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
         if key_of(cell) in done:
             outcome.skipped += 1
             continue
-        path = video_path(out, spec, weights, cell, *settings_of(cell), config.noise)
+        path = video_path(out, spec, weights, cell, *settings_of(cell), config.noise,
+                          partition_guidance_label(cell.method, config.partition_guidance))
         info_path = path.with_suffix(".json")
         saved = read_saved_cell(path, info_path)
         if saved is not None:
@@ -503,7 +528,8 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
                 pipe = _load(folder, config.device)
             own = cell.method == "stream"  # a stream takes the model's streaming defaults unless asked
             frames, info = generate_cell(pipe, cell, spec, config.steps if own else steps,
-                                         config.guidance if own else guidance, config.noise, config.stream_chunk)
+                                         config.guidance if own else guidance, config.noise, config.stream_chunk,
+                                         partition_guidance=config.partition_guidance)
             path.parent.mkdir(parents=True, exist_ok=True)
             write_video(path, frames, fps=spec.fps)
             atomic_write_text(info_path, json.dumps(info, indent=2) + "\n")  # written last: marks the video done
@@ -511,6 +537,7 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
             frames, _ = read_video(path)  # measured as saved (after compression), as a rerun would
         row = dict(model=spec.name, weights=weights, method=cell.method, ratio=cell.ratio, prompt=cell.prompt,
                    seed=cell.seed, steps=settings_of(cell)[0], guidance=settings_of(cell)[1], noise_mode=config.noise,
+                   partition_guidance=partition_guidance_label(cell.method, config.partition_guidance),
                    preset=info.get("preset", ""), noise=info.get("noise", ""), latent_frames=info.get("latent_frames", ""),
                    pixel_frames=int(frames.shape[0]), native_pixel_frames=spec.native_pixel_frames,
                    seconds=info.get("seconds", ""), video=str(path.relative_to(out)))
@@ -523,6 +550,7 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
     wanted = {key_of(c) for c in cells}
     outcome.rows = [r for r in read_results(csv_path) if cell_key(r) in wanted]
     header = dict(model=spec.name, weights=weights, model_path=str(folder), steps=steps, guidance=guidance,
+                  partition_guidance=config.partition_guidance,
                   noise=config.noise, prompts=len(prompts_at[config.ratios[0]]), seeds=config.seeds, first_seed=config.first_seed,
                   command=config.command,
                   native_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames,
@@ -664,7 +692,9 @@ def results_markdown(table: dict, header: dict) -> str:
         lines += ["```", header["command"], "```", ""]
     lines += [f"Model `{header['model']}` (weights `{header['weights']}`; native {header['native_frames']} latent = "
               f"{header['native_pixel_frames']} pixel frames), {header['steps']} steps, "
-              f"guidance {header['guidance']:g}, noise mode "
+              f"guidance {header['guidance']:g}"
+              + (f" (fifo's queue by partition {', '.join(f'{g:g}' for g in header['partition_guidance'])})"
+                 if header.get("partition_guidance") else "") + ", noise mode "
               f"`{header['noise']}`. Each number is the mean over {header['prompts']} prompt(s) x {header['seeds']} "
               f"seed(s) from seed {header.get('first_seed', 0)} (n = videos in the cell); ↑ higher is better, ↓ lower is better, no arrow: neither. "
               "Repetition needs a video longer than 1.5 native windows, so it is blank at 1x.", ""]
