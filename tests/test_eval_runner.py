@@ -255,4 +255,7 @@ def test_fifo_cells_take_the_guidance_by_partition(model_dir, tmp_path):
     # the queue's frames changed, the native video's first frame did not
     assert np.abs(plain[-8:] - by_partition[-8:]).mean() > 4 * np.abs(plain[:1] - by_partition[:1]).mean() + 0.1
     assert "pg1-4-8" in rows[("fifo", "1,4,8")]["video"]
-    assert "fifo's queue by partition 1, 4, 8" in (out / "results.md").read_text()
+    assert "the fifo methods' queue by partition, cleanest first: 1,4,8" in (out / "results.md").read_text()
+    assert runner.partition_guidance_label("fifo", (4.5, 6.0, 7.5000001)) == "4.5,6,7.5000001"  # never merged with 7.5
+    with pytest.raises(VidlongError, match=r"^partition_guidance takes one number from 1 to 100 per partition"):
+        runner.EvalConfig(methods=["fifo"], partition_guidance=4.5)  # the Python API's field named

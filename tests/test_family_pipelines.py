@@ -364,3 +364,17 @@ def test_fifo_refuses_offload(ltx_pipe):
     ltx_pipe.vidlong_offload = "model"  # as load_pipeline(..., offload="model") records it (offloading needs a GPU)
     with pytest.raises(VidlongError, match="fifo runs the transformer outside the pipeline's offload hooks; drop offload"):
         generate(ltx_pipe, GenerateRequest(prompt="a red ball", ratio=2, method="fifo"))
+
+
+def test_fifo_refuses_a_temporal_patch(ltx_folder):
+    """A temporal patch (an LTX-Video config with ``patch_size_t`` 2) joins latent frames in one token frame,
+    which diagonal denoising cannot give two levels: refused in one line from the folder's limits."""
+    import dataclasses
+
+    from vidlong.validate import check_diagonal, limits_for_folder
+
+    limits = limits_for_folder(ltx_folder)
+    check_diagonal(limits)
+    patched = dataclasses.replace(limits, geometry=dataclasses.replace(limits.geometry, patch=(2, 1, 1)))
+    with pytest.raises(VidlongError, match="a temporal patch of 2 frames joins"):
+        check_diagonal(patched)

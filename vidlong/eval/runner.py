@@ -187,7 +187,10 @@ class EvalConfig:
         if self.stream_chunk is not None and self.stream_chunk < 1:
             raise VidlongError(f"--stream-chunk must be >= 1 latent frame, got {self.stream_chunk}")
         if self.partition_guidance is not None:
-            self.partition_guidance = DiagonalDenoising(guidance_by_partition=self.partition_guidance).guidance_by_partition
+            try:
+                self.partition_guidance = DiagonalDenoising(guidance_by_partition=self.partition_guidance).guidance_by_partition
+            except VidlongError as err:
+                raise VidlongError(str(err).replace("DiagonalDenoising guidance_by_partition", "partition_guidance")) from None
             if not any(fifo_method(m) for m in self.methods):
                 raise VidlongError("--partition-guidance sets the fifo methods' guidance, and --methods has none; add fifo, "
                                    "stream-fifo or stream-fifo-cut to --methods, or drop --partition-guidance")
@@ -280,7 +283,8 @@ def ratio_label(ratio: float) -> str:
 
 def cell_key(row: dict) -> tuple:
     """What identifies one cell of results.csv (model and its weights' fingerprint, method, ratio,
-    prompt, seed, sampling settings). Rows of files written before the fingerprint match nothing."""
+    prompt, seed, sampling settings). Rows of files written before the fingerprint match nothing; rows
+    written before the ``partition_guidance`` column count as having none."""
     return (str(row["model"]), str(row.get("weights", "")), str(row["method"]), f"{float(row['ratio']):g}",
             str(row["prompt"]), int(row["seed"]), int(row["steps"]), f"{float(row['guidance']):g}",
             str(row["noise_mode"]), str(row.get("partition_guidance") or ""))
@@ -294,7 +298,13 @@ def fifo_method(method: str) -> bool:
 def partition_guidance_label(method: str, partition_guidance: Optional[tuple]) -> str:
     """The ``partition_guidance`` of a cell of `method` in results.csv: ``"4.5,6,7.5"`` for a fifo method
     with it, else empty."""
-    return ",".join(f"{g:g}" for g in partition_guidance) if partition_guidance and fifo_method(method) else ""
+    return ",".join(exact_number(g) for g in partition_guidance) if partition_guidance and fifo_method(method) else ""
+
+
+def exact_number(value: float) -> str:
+    """`value` short (``4.5``) where that reads back as the same float, else in full (a key must not merge two)."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(float(value))
 
 
 def read_results(path) -> list[dict]:
@@ -409,8 +419,10 @@ def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: Optional[int], guida
                            stream_sinks=streaming.sink_frames if fifo else streamer.schedule.sinks,
                            guidance=streamer.guidances[0], stream_prompts=streamer.prompts,
                            cut_on_prompt_switch=streaming.cut_on_prompt_switch if fifo else None,
+                           guidance_by_partition=streaming.guidance_by_partition if fifo else None,
                            steps=spec.num_inference_steps if fifo else len(streamer.timesteps) if streamer.causal else streamer.steps)
-    diagonal = DiagonalDenoising(guidance_by_partition=partition_guidance) if partition_guidance and fifo_method(cell.method) else None
+    diagonal = DiagonalDenoising(guidance_by_partition=partition_guidance) if partition_guidance and split_noise(cell.method)[0] == "fifo" \
+        else None
     result = generate(pipe, cell_request(cell, spec, steps, guidance, noise_mode), diagonal=diagonal)
     return result.frames, cell_info(result.settings)
 
@@ -510,14 +522,15 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
                              prompt=cell.prompt, seed=cell.seed, steps=cell_steps, guidance=cell_guidance,
                              noise_mode=config.noise, partition_guidance=partition_guidance_label(cell.method, config.partition_guidance)))
 
+
     bar = tqdm(cells, unit="video", dynamic_ncols=True, disable=not progress, file=sys.stderr)
     for cell in bar:
         bar.set_postfix_str(f"{cell.method} {ratio_label(cell.ratio)} seed {cell.seed}")
         if key_of(cell) in done:
             outcome.skipped += 1
             continue
-        path = video_path(out, spec, weights, cell, *settings_of(cell), config.noise,
-                          partition_guidance_label(cell.method, config.partition_guidance))
+        label = partition_guidance_label(cell.method, config.partition_guidance)
+        path = video_path(out, spec, weights, cell, *settings_of(cell), config.noise, label)
         info_path = path.with_suffix(".json")
         saved = read_saved_cell(path, info_path)
         if saved is not None:
@@ -537,7 +550,7 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
             frames, _ = read_video(path)  # measured as saved (after compression), as a rerun would
         row = dict(model=spec.name, weights=weights, method=cell.method, ratio=cell.ratio, prompt=cell.prompt,
                    seed=cell.seed, steps=settings_of(cell)[0], guidance=settings_of(cell)[1], noise_mode=config.noise,
-                   partition_guidance=partition_guidance_label(cell.method, config.partition_guidance),
+                   partition_guidance=label,
                    preset=info.get("preset", ""), noise=info.get("noise", ""), latent_frames=info.get("latent_frames", ""),
                    pixel_frames=int(frames.shape[0]), native_pixel_frames=spec.native_pixel_frames,
                    seconds=info.get("seconds", ""), video=str(path.relative_to(out)))
@@ -550,7 +563,7 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
     wanted = {key_of(c) for c in cells}
     outcome.rows = [r for r in read_results(csv_path) if cell_key(r) in wanted]
     header = dict(model=spec.name, weights=weights, model_path=str(folder), steps=steps, guidance=guidance,
-                  partition_guidance=config.partition_guidance,
+                  partition_guidance=partition_guidance_label("fifo", config.partition_guidance),
                   noise=config.noise, prompts=len(prompts_at[config.ratios[0]]), seeds=config.seeds, first_seed=config.first_seed,
                   command=config.command,
                   native_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames,
@@ -693,7 +706,7 @@ def results_markdown(table: dict, header: dict) -> str:
     lines += [f"Model `{header['model']}` (weights `{header['weights']}`; native {header['native_frames']} latent = "
               f"{header['native_pixel_frames']} pixel frames), {header['steps']} steps, "
               f"guidance {header['guidance']:g}"
-              + (f" (fifo's queue by partition {', '.join(f'{g:g}' for g in header['partition_guidance'])})"
+              + (f" (the fifo methods' queue by partition, cleanest first: {header['partition_guidance']})"
                  if header.get("partition_guidance") else "") + ", noise mode "
               f"`{header['noise']}`. Each number is the mean over {header['prompts']} prompt(s) x {header['seeds']} "
               f"seed(s) from seed {header.get('first_seed', 0)} (n = videos in the cell); ↑ higher is better, ↓ lower is better, no arrow: neither. "
