@@ -402,12 +402,11 @@ class App:
             self.jobs.finish(session, job)
 
     def method_fields(self, method: str) -> list:
-        """The Stream tab's chunked-only fields shown for "chunked", fifo's (cut on a switch: Wan text-to-video)
+        """The Stream tab's chunked-only fields shown for "chunked", fifo's (cut on a switch: text-to-video)
         for "fifo", and the guidance set to the method's default (the model's streaming guidance, or its
         generate guidance)."""
         chunked = method != "fifo"
-        switches = self.pipe.task == "t2v" and self.limits.family == "wan"  # a fifo stream off Wan follows one prompt
-        return [*[gr.update(visible=chunked)] * 4, gr.update(visible=not chunked and switches, value=False),
+        return [*[gr.update(visible=chunked)] * 4, gr.update(visible=not chunked and self.pipe.task == "t2v", value=False),
                 gr.update(value=self.stream_guidance if chunked else self.spec.guidance_scale)]
 
     def switch_prompt(self, prompt: str, request: gr.Request) -> str:

@@ -311,28 +311,59 @@ def test_ltx_fifo_starts_from_its_own_video_streams_and_extends(ltx_pipe, tmp_pa
     assert np.array_equal(extended[0], read_video(tmp_path / "in.mp4")[0]) and len(extended) == 2
 
 
-def test_ltx_fifo_streams_follow_one_prompt(ltx_pipe, ltx_folder, tmp_path, capsys, monkeypatch):
-    """A fifo stream's window across two prompts needs the segmented cross-attention vidlong has for Wan:
-    off Wan a schedule is refused in one line before the model loads, and a live switch where it is asked."""
-    import vidlong
-    import vidlong.pipeline
+def test_ltx_cross_attention_follows_each_segments_text_and_mask(ltx_pipe):
+    """A prompt timeline on LTX-Video: a block's cross-attention = the stock one per segment, each against its
+    own text and its own part of the padding mask (the mask matters: padded keys are masked out)."""
+    from vidlong.timeline import apply_prompt_timeline, remove_prompt_timeline
 
-    with monkeypatch.context() as patched:
-        patched.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
-        assert main(["stream", "--model", str(ltx_folder), "--method", "fifo", "--prompt", "0:a red ball; 1:a blue ball", "--chunks", "2",
-                     "--out", str(tmp_path / "s.mp4")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "switches prompts on Wan models only" in err[0] and "--method chunked" in err[0], err
-    stream = ltx_pipe.stream("a red ball", vidlong.DiagonalDenoising(), chunks=2)
-    stream.switch_prompt("a red ball")  # the same prompt: no switch
-    with pytest.raises(VidlongError, match="switches prompts on Wan models only"):
-        stream.switch_prompt("a blue ball")
-    stream.follow_timeline([(0.0, "a blue ball")])  # before it runs: one prompt in place of the other
-    next(iter(stream))
-    with pytest.raises(VidlongError, match="switches prompts on Wan models only"):
-        stream.follow_timeline([(0.0, "a red ball")])
-    with pytest.raises(VidlongError, match="switches prompts on Wan models only"):  # before the input is encoded
-        ltx_pipe.extend("0:a red ball; 1:a blue ball", video="no such file.mp4", streaming=vidlong.DiagonalDenoising(), chunks=2)
+    transformer = ltx_pipe.transformer
+    attn2 = transformer.transformer_blocks[0].attn2
+    gen = torch.Generator().manual_seed(5)
+    tokens_per_frame, text_tokens, dim = 4, 6, attn2.to_q.in_features
+    hidden = torch.randn(1, 3 * tokens_per_frame, dim, generator=gen)
+    texts = [torch.randn(1, text_tokens, attn2.to_k.in_features, generator=gen) for _ in range(2)]
+    masks = [torch.tensor([[[0.0] * 4 + [-10000.0] * 2]]), torch.tensor([[[0.0] * 2 + [-10000.0] * 4]])]  # [B, 1, T] bias
+    with torch.no_grad():
+        stock = [attn2(hidden[:, :tokens_per_frame], encoder_hidden_states=texts[0], attention_mask=masks[0]),
+                 attn2(hidden[:, tokens_per_frame:], encoder_hidden_states=texts[1], attention_mask=masks[1])]
+        unmasked = attn2(hidden[:, tokens_per_frame:], encoder_hidden_states=texts[1])
+    state = apply_prompt_timeline(transformer, starts=(0, 1), text_tokens=text_tokens)
+    state.tokens_per_frame = tokens_per_frame
+    with torch.no_grad():
+        out = attn2(hidden, encoder_hidden_states=torch.cat(texts, dim=1), attention_mask=torch.cat(masks, dim=-1))
+    remove_prompt_timeline(transformer)
+    assert torch.allclose(out, torch.cat(stock, dim=1), atol=1e-6, rtol=0)
+    assert not torch.allclose(out[:, tokens_per_frame:], unmasked, atol=1e-3)
+
+
+def test_ltx_generates_a_prompt_timeline_and_fifo_streams_switch(ltx_pipe, ltx_folder, tmp_path):
+    """LTX-Video follows a prompt timeline (its texts encoded as its call encodes them, 128 tokens with their
+    masks): one repeated prompt is the single prompt, two prompts differ, the hooks go after the call;
+    `vidlong generate` takes a timeline, a fifo stream a schedule and a live switch."""
+    import vidlong
+
+    pipe = ltx_pipe
+    one = generate(pipe, GenerateRequest(prompt="a red circle", ratio=2, method="both", seed=1))
+    twice = generate(pipe, GenerateRequest(prompt="0s: a red circle; 0.4s: a red circle", ratio=2, method="both", seed=1))
+    other = generate(pipe, GenerateRequest(prompt="0s: a red circle; 0.4s: a blue square", ratio=2, method="both", seed=1))
+    assert twice.settings["timeline"][1]["latent_frame"] > 0
+    assert (twice.latents - one.latents).abs().max() < 1e-5 < (other.latents - one.latents).abs().max()
+    assert not pipe.transformer._diffusers_hook.get_hook("vidlong_timeline_frames")
+
+    alone = list(pipe.stream("a red ball", vidlong.DiagonalDenoising(), chunks=3, seed=3))
+    scheduled = list(pipe.stream("0:a red ball; 2:a blue ball", vidlong.DiagonalDenoising(), chunks=3, seed=3))
+    assert not torch.allclose(scheduled[2].latents, alone[2].latents, atol=1e-4)
+    live = pipe.stream("a red ball", vidlong.DiagonalDenoising(), chunks=3, seed=3)
+    chunks = []
+    for chunk in live:
+        chunks.append(chunk)
+        if chunk.index == 0:
+            live.switch_prompt("a blue ball")
+    assert len(chunks) == 3 and live.prompts[-1][1] == "a blue ball"
+    out = tmp_path / "t.mp4"
+    assert main(["generate", "--model", str(ltx_folder), "--prompt", "0s: a red circle; 0.4s: a blue square", "--ratio", "2",
+                 "--method", "fifo", "--out", str(out)]) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["timeline"][1]["prompt"] == "a blue square"
 
 
 def test_ltx_fifo_takes_its_samplers_shifted_levels(ltx_pipe):

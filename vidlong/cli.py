@@ -102,9 +102,8 @@ def _check_model(args) -> Path:
     """The model folder, checked (and its task against --image, or against streaming) before anything loads."""
     from .generate import check_task, load_image
     from .models import check_model_folder, pipeline_facts, pipeline_task, spec_for_folder
-    from .schedulers.stream import parse_prompt_schedule
-    from .validate import (check_compile, check_device, check_diagonal_offload, check_diagonal_prompts, check_diagonal_stream,
-                           check_dtype, check_offload, check_streamable, limits_for_folder, resolve_context, uses_causal_sampler)
+    from .validate import (check_compile, check_device, check_diagonal_offload, check_diagonal_stream, check_dtype, check_offload,
+                           check_streamable, limits_for_folder, resolve_context, uses_causal_sampler)
 
     folder = check_model_folder(args.model)
     device = check_device(args.device)
@@ -116,10 +115,7 @@ def _check_model(args) -> Path:
     check_compile(args.compile, folder, getattr(args, "offload", None))
     task = pipeline_task(folder)
     if args.command != "generate" and args.method == "fifo":
-        limits = limits_for_folder(folder)
-        check_diagonal_stream(_streaming_config(args), limits)
-        if args.command == "stream":  # an extension's prompt may come from its input's sidecar: `_run_extend`
-            check_diagonal_prompts([p for _, p in parse_prompt_schedule(args.prompt)], limits)
+        check_diagonal_stream(_streaming_config(args), limits_for_folder(folder))
     elif args.command != "generate":
         streaming, spec = _streaming_config(args), spec_for_folder(folder)
         family = pipeline_facts(folder)["family"]
@@ -248,7 +244,7 @@ def _add_stream_options(p) -> None:
     p.add_argument("--method", default="chunked", choices=["chunked", "fifo"],
                    help="chunked: chunk by chunk through sinks and a rolling window (the options below); fifo: diagonal "
                         "denoising (FIFO-Diffusion with a sink; Wan, LTX-Video): the frames of vidlong generate --method fifo "
-                        "(one prompt), made and shown 3 latent frames at a time; a prompt schedule (Wan) reaches every frame "
+                        "(one prompt), made and shown 3 latent frames at a time; a prompt schedule reaches every frame "
                         "not shown yet, more prompted objects kept "
                         "on the bidirectional models (benchmarks/RESULTS.md)")
     p.add_argument("--cut-on-switch", action="store_true",
@@ -511,8 +507,8 @@ def _prompt_at_end(sidecar: Path) -> Optional[str]:
 def _run_extend(args) -> int:
     from .extend import extension_context
     from .fifo_stream import chunk_layout
-    from .schedulers.stream import parse_prompt_schedule, stream_chunk_count
-    from .validate import check_diagonal_prompts, check_second_expert, check_stream, limits_for_folder
+    from .schedulers.stream import stream_chunk_count
+    from .validate import check_second_expert, check_stream, limits_for_folder
 
     out, latents_path = _check_outputs(args)
     streaming = _streaming_config(args)
@@ -522,8 +518,6 @@ def _run_extend(args) -> int:
     check_second_expert(args.guidance_2, limits)
     extension_context(limits.spec, streaming)
     frames, latents, prompt, fps = _extension_input(args, folder)
-    if args.method == "fifo":
-        check_diagonal_prompts([p for _, p in parse_prompt_schedule(prompt)], limits)
     _note_frame_rate(fps, limits.spec)
     _check_prompts(prompt, stream_chunk_count(limits.spec, chunk_layout(streaming), **_length(args),
                                                         input_fps=fps or limits.spec.fps))

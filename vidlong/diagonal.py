@@ -13,7 +13,7 @@ Wan2.2 A14B: each frame's velocity comes from the expert its level selects (each
 the window once). Image-to-video: the sink is the image's frame and every window carries the
 pipeline's image condition at its position 0, as a native call does.
 
-A prompt timeline (``"0s: a red ball; 4s: a blue ball"``, Wan text-to-video): every frame follows its
+A prompt timeline (``"0s: a red ball; 4s: a blue ball"``, Wan and LTX-Video text-to-video): every frame follows its
 own segment's prompt in every window it passes through (`vidlong.timeline`'s segmented
 cross-attention, set per window); the sink, the first segment's first frame, stays across switches
 (as LongLive keeps its sinks), so a frame's appearance keeps one anchor while its text changes. A later
@@ -120,9 +120,9 @@ class WindowText:
             state.starts = tuple(starts)
         if len(prompts) == 1:
             return texts[0]
-        if prompts not in self.joined:
-            states = torch.cat([text.kwargs["encoder_hidden_states"] for text in texts], dim=1)
-            self.joined[prompts] = StreamText(texts[0].batch, dict(encoder_hidden_states=states))
+        if prompts not in self.joined:  # the texts (and LTX-Video's padding masks) one after another
+            self.joined[prompts] = StreamText(texts[0].batch, {name: torch.cat([text.kwargs[name] for text in texts], dim=1)
+                                                               for name in texts[0].kwargs})
         return self.joined[prompts]
 
 

@@ -53,7 +53,7 @@ def extension_seed(seed: int) -> int:
 
 class DiagonalStreamer(PromptSwitching):
     """One stream or extension by diagonal denoising; iterate it for `vidlong.streaming.StreamChunk`s of `CHUNK` latent
-    frames. Wan and LTX-Video models (prompt switches: Wan only); image-to-video ones as `generate` makes them
+    frames. Wan and LTX-Video models; image-to-video ones as `generate` makes them
     by diagonal denoising (the sink is the image's frame and every window carries the image condition at its
     position 0), an extension's image being the input's first frame, where its sink comes from.
 
@@ -85,9 +85,9 @@ class DiagonalStreamer(PromptSwitching):
                  height: Optional[int] = None, width: Optional[int] = None, negative_prompt: str = "",
                  prefix=None, image=None, seam_frames: int = Streaming().seam_frames):
         from .generate import load_image, resolve_guidance
-        from .validate import check_diagonal_prompts, check_diagonal_stream, check_stream_call, limits_for_pipeline
+        from .validate import check_diagonal_stream, check_stream_call, limits_for_pipeline
 
-        limits = self.limits = limits_for_pipeline(pipe)
+        limits = limits_for_pipeline(pipe)
         check_diagonal_stream(config, limits, height, width)
         check_stream_call(limits, guidance, guidance_2, seed, negative_prompt, image, extension=prefix is not None)
         if prefix is not None and prefix.latents.shape[2] < config.sink_frames:
@@ -96,7 +96,6 @@ class DiagonalStreamer(PromptSwitching):
         spec = pipe.spec
         self.pipe, self.config, self.chunks, self.prefix = pipe, config, chunks, prefix
         self.live = LivePrompts(prompt, chunks, self._chunk_of_second)
-        check_diagonal_prompts([p for _, p in self.live.snapshot()], limits)
         self.guidances = resolve_guidance(spec, guidance, guidance_2)
         self.seed, self.negative_prompt = int(seed), negative_prompt
         self.height, self.width = height or spec.height, width or spec.width
@@ -106,22 +105,6 @@ class DiagonalStreamer(PromptSwitching):
         self.on_step = None
         self.image = None if image is None else load_image(image)
         self.started = False
-
-    def switch_prompt(self, prompt: str) -> int:
-        """As `PromptSwitching.switch_prompt`; off Wan another prompt is refused (`check_diagonal_prompts`)."""
-        from .validate import check_diagonal_prompts
-
-        check_diagonal_prompts([p for _, p in self.live.snapshot()] + [prompt], self.limits)
-        return super().switch_prompt(prompt)
-
-    def follow_timeline(self, timeline: list[tuple[float, str]]) -> None:
-        """As `PromptSwitching.follow_timeline`; off Wan refused for more than one prompt (counting, once the
-        stream runs, the prompt it has followed)."""
-        from .validate import check_diagonal_prompts
-
-        before = [p for _, p in self.live.snapshot()] if self.started else []
-        check_diagonal_prompts(before + [p for _, p in timeline], self.limits)
-        super().follow_timeline(timeline)
 
     def settings(self) -> dict:
         """What the stream's .json sidecar records of its method."""

@@ -24,7 +24,7 @@ class GenerateRequest:
     """Everything that decides one generated video.
 
     Attributes:
-        prompt: the text prompt, or a prompt timeline ``"0s: a red ball; 4s: a blue ball"`` (Wan
+        prompt: the text prompt, or a prompt timeline ``"0s: a red ball; 4s: a blue ball"`` (Wan, LTX-Video
             text-to-video: each segment's frames follow its prompt, `vidlong.timeline`).
         ratio: length as a multiple of the native window (used when `frames` is None).
         frames: pixel frames (must be 4k+1 for Wan); overrides `ratio`.
@@ -150,11 +150,7 @@ def _prompt_arguments(pipe, timeline, negative_prompt: str, guided: bool) -> dic
     encoding one after another (and the negative prompt's, repeated), for `vidlong.timeline`."""
     if len(timeline) == 1:
         return dict(prompt=timeline[0][1], negative_prompt=negative_prompt or None)
-    segments = [prompt for _, prompt in timeline]
-    embeds, negative = pipe.encode_prompt(segments, [negative_prompt or ""] * len(segments), do_classifier_free_guidance=guided,
-                                          max_sequence_length=512, device=pipe._execution_device)
-    joined = lambda x: None if x is None else x.reshape(1, -1, x.shape[-1])  # noqa: E731 - [S, T, D] -> [1, S·T, D]
-    return dict(prompt_embeds=joined(embeds), negative_prompt_embeds=joined(negative))
+    return pipe.timeline_prompt_arguments([prompt for _, prompt in timeline], negative_prompt, guided)
 
 
 def steps_of(request: GenerateRequest, spec, latent_frames: int, diagonal=None) -> int:

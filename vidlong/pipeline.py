@@ -159,6 +159,13 @@ class VidlongPipelineMixin:
         states = (torch.cat([negative, positive]) if guided else positive).to(self.experts()[0].dtype)
         return StreamText(states.shape[0], dict(encoder_hidden_states=states))
 
+    def timeline_prompt_arguments(self, prompts: list, negative_prompt: Optional[str], guided: bool) -> dict:
+        """The call's prompt arguments for a prompt timeline: every segment's text encoding one after another
+        ``[1, S·T, D]`` (and the negative prompt's, repeated), for `vidlong.timeline`. Wan's: padded to 512."""
+        embeds, negative = self.encode_prompt(prompts, [negative_prompt or ""] * len(prompts), do_classifier_free_guidance=guided,
+                                              max_sequence_length=512, device=self._execution_device)
+        return dict(prompt_embeds=joined_segments(embeds), negative_prompt_embeds=joined_segments(negative))
+
     def stream_forward(self, transformer, latents: torch.Tensor, timestep: torch.Tensor, text, **extra) -> torch.Tensor:
         """`transformer`'s raw prediction ``[B, C, f, h, w]`` for latents ``[B, C, f, h, w]`` at `timestep`
         (``[B]``, or per token), with a `StreamText` and the image condition's `extra` arguments."""
@@ -322,14 +329,12 @@ class VidlongPipelineMixin:
         from .fifo_stream import chunk_layout
         from .methods import DiagonalDenoising
         from .schedulers.stream import check_prompt_starts, parse_prompt_schedule, stream_chunk_count
-        from .validate import check_diagonal_prompts, check_diagonal_stream, check_finite, check_sampling, limits_for_pipeline
+        from .validate import check_diagonal_stream, check_finite, check_sampling, limits_for_pipeline
 
         streaming, chunks, seconds = self._stream_config("pipe.extend", streaming, chunks, seconds, kwargs)
         check_sampling(**{name: kwargs[name] for name in ("guidance", "guidance_2", "seed") if name in kwargs})
         if isinstance(streaming, DiagonalDenoising):  # before the input is read
-            limits = limits_for_pipeline(self)
-            check_diagonal_stream(streaming, limits)
-            check_diagonal_prompts([p for _, p in parse_prompt_schedule(prompt)], limits)
+            check_diagonal_stream(streaming, limits_for_pipeline(self))
         fps = plain(fps)
         check_finite("fps", fps, 0)
         if fps is not None and fps <= 0:
@@ -440,6 +445,11 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
         for transformer in pipe.experts():
             transformer.compile_repeated_blocks(backend=compile)
     return pipe
+
+
+def joined_segments(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    """The segments' text encodings (or masks) ``[S, T, ...]`` one after another: ``[1, S·T, ...]``."""
+    return None if x is None else x.reshape(1, -1, *x.shape[2:])
 
 
 def _first_line(err: Exception) -> str:

@@ -43,6 +43,16 @@ class VidLongLTXPipeline(VidlongPipelineMixin, LTXPipeline):
         return StreamText(states.shape[0], dict(encoder_hidden_states=states.to(self.transformer.dtype),
                                                 encoder_attention_mask=mask))
 
+    def timeline_prompt_arguments(self, prompts, negative_prompt, guided):
+        """As its call encodes a prompt (128 tokens), every segment's after another, with the padding masks."""
+        from .pipeline import joined_segments
+
+        embeds, mask, negative, negative_mask = self.encode_prompt(
+            prompts, negative_prompt=[negative_prompt or ""] * len(prompts), do_classifier_free_guidance=guided,
+            max_sequence_length=128, device=self._execution_device)
+        return dict(prompt_embeds=joined_segments(embeds), prompt_attention_mask=joined_segments(mask),
+                    negative_prompt_embeds=joined_segments(negative), negative_prompt_attention_mask=joined_segments(negative_mask))
+
     def stream_forward(self, transformer, latents, timestep, text, **extra):
         """Packs ``[B, C, f, h, w]`` to its tokens and back; RoPE scaled by the spec's fps, as the call does."""
         frames, height, width = latents.shape[2:]

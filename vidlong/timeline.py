@@ -6,9 +6,10 @@ cross-attention (`attn2`, in the style of diffusers' `hooks/`) gives the video t
 latent frames the stock cross-attention against their own segment's text only. Self-attention is
 untouched: every frame still sees the whole video, so with FreeLong++ the global branch carries what
 the segments share (identity, layout, motion) while the local windows and the cross-attention follow
-each segment's prompt. One segment is the stock model bit for bit. Wan models; Wan2.1 image-to-video's
-CLIP image tokens (before the text in its cross-attention) go with every segment's text. (`generate`
-takes a timeline for Wan text-to-video; a fifo stream's prompt switches use it on every Wan model.)
+each segment's prompt. One segment is the stock model bit for bit. Wan and LTX-Video models (the
+cross-attentions their adapters name); Wan2.1 image-to-video's CLIP image tokens (before the text in its
+cross-attention) go with every segment's text; LTX-Video's text padding mask is split with the text.
+(`generate` takes a timeline for their text-to-video models; a fifo stream's prompt switches use it.)
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from diffusers.hooks import HookRegistry, ModelHook
 
-from .attention.layout import TokenLayout
+from .attention.adapters import adapter_for
 from .errors import VidlongError
 
 _BLOCK_HOOK = "vidlong_timeline"
@@ -37,15 +38,15 @@ class TimelineState:
 
 
 class _FrameHook(ModelHook):
-    """Reads the token grid of each forward (``[B, C, F, H, W]`` latents over the patch)."""
+    """Reads the token grid of each forward (its family's `layout`: Wan's ``[B, C, F, H, W]`` latents over the
+    patch, LTX-Video's ``num_frames``, ``height``, ``width``)."""
 
-    def __init__(self, state: TimelineState):
+    def __init__(self, state: TimelineState, adapter):
         super().__init__()
-        self.state = state
+        self.state, self.adapter = state, adapter
 
     def pre_forward(self, module, *args, **kwargs):
-        latents = args[0] if args else kwargs["hidden_states"]
-        self.state.tokens_per_frame = TokenLayout.from_latents(latents.shape, module.config.patch_size, 1).tokens_per_frame
+        self.state.tokens_per_frame = self.adapter.layout(module, args, kwargs, 1).tokens_per_frame
         return args, kwargs
 
 
@@ -72,23 +73,34 @@ class _SegmentedCrossAttention(ModelHook):
             text = texts[:, s * state.text_tokens:(s + 1) * state.text_tokens]
             return torch.cat([images, text], dim=1) if image else text
 
+        mask = kwargs.pop("attention_mask", None)  # LTX-Video's over the text's padding ``[B, 1, S·T]``: split with the text
+
+        def text_mask(s: int) -> dict:
+            """Segment `s`'s part of the text mask, as the keyword the module takes (nothing without one)."""
+            if mask is None:
+                return {}
+            return dict(attention_mask=torch.cat([mask[..., :image], mask[..., image + s * state.text_tokens:
+                                                                          image + (s + 1) * state.text_tokens]], dim=-1))
+
         bounds = [start * state.tokens_per_frame for start in state.starts] + [n]
-        pieces = [original(hidden_states[:, lo:hi], context(s), *args, **kwargs)
+        pieces = [original(hidden_states[:, lo:hi], context(s), *args, **kwargs, **text_mask(s))
                   for s, (lo, hi) in enumerate(zip(bounds, bounds[1:]))]
         return torch.cat(pieces, dim=1)
 
 
 def apply_prompt_timeline(transformer, starts, text_tokens: int) -> TimelineState:
     """Give each segment (latent frames from ``starts[s]`` to the next start) its own text in every
-    block's cross-attention of a `WanTransformer3DModel`; undone by `remove_prompt_timeline`. Returns the
-    hooks' state (a caller running windows of one video sets ``starts`` per forward)."""
-    if type(transformer).__name__ != "WanTransformer3DModel":
-        raise VidlongError("the prompt timeline serves Wan models; use one prompt with this model, "
-                           "or stream it (vidlong stream takes a prompt schedule)")
+    block's cross-attention of a Wan or LTX-Video transformer (its adapter's `cross_attentions`); undone
+    by `remove_prompt_timeline`. Returns the hooks' state (a caller running windows of one video sets
+    ``starts`` per forward)."""
+    adapter = adapter_for(transformer)
+    if not adapter.prompt_timeline:
+        raise VidlongError(f"the prompt timeline serves Wan and LTX-Video models, not {adapter.transformer_class}; use one "
+                           "prompt with this model, or stream it (vidlong stream takes a prompt schedule)")
     state = TimelineState(tuple(int(s) for s in starts), int(text_tokens), image_tokens=bool(transformer.config.get("image_dim")))
-    HookRegistry.check_if_exists_or_initialize(transformer).register_hook(_FrameHook(state), _MODEL_HOOK)
-    for block in transformer.blocks:
-        HookRegistry.check_if_exists_or_initialize(block.attn2).register_hook(_SegmentedCrossAttention(state), _BLOCK_HOOK)
+    HookRegistry.check_if_exists_or_initialize(transformer).register_hook(_FrameHook(state, adapter), _MODEL_HOOK)
+    for attention in adapter.cross_attentions(transformer):
+        HookRegistry.check_if_exists_or_initialize(attention).register_hook(_SegmentedCrossAttention(state), _BLOCK_HOOK)
     return state
 
 
@@ -97,7 +109,7 @@ def remove_prompt_timeline(transformer) -> None:
     registry = getattr(transformer, "_diffusers_hook", None)
     if registry is None or registry.get_hook(_MODEL_HOOK) is None:
         return
-    for module, name in [(transformer, _MODEL_HOOK), *((block.attn2, _BLOCK_HOOK) for block in transformer.blocks)]:
+    for module, name in [(transformer, _MODEL_HOOK), *((attention, _BLOCK_HOOK) for attention in adapter_for(transformer).cross_attentions(transformer))]:
         registry = getattr(module, "_diffusers_hook", None)
         if registry is not None and registry.get_hook(name) is not None:
             registry.remove_hook(name, recurse=False)

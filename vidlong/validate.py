@@ -254,15 +254,6 @@ def check_diagonal(limits: ModelLimits) -> None:
                            f"temporal patch of {limits.geometry.patch[0]} frames joins; use another {named('method')} (e.g. both)")
 
 
-def check_diagonal_prompts(prompts, limits: ModelLimits) -> None:
-    """A stream by diagonal denoising follows more than one of `prompts` (a schedule's, a switch's) on Wan
-    models only: its windows across two prompts need vidlong's segmented cross-attention (`vidlong.timeline`)."""
-    if limits.family != "wan" and len({p.strip() for p in prompts}) > 1:
-        raise VidlongError(f"a stream by diagonal denoising switches prompts on Wan models only (a window across two prompts "
-                           f"needs the segmented cross-attention vidlong has for Wan); give {named('prompt')} one prompt, or "
-                           f"stream this {limits.family} model with {named('method')} chunked")
-
-
 def check_diagonal_offload(offload: Optional[str]) -> None:
     """Diagonal denoising runs the transformers itself, outside the pipeline's offload hooks."""
     if offload is not None:
@@ -287,7 +278,7 @@ def check_stream_call(limits: ModelLimits, guidance, guidance_2, seed, negative_
 def check_diagonal_stream(config, limits: ModelLimits, height=None, width=None) -> None:
     """A stream or extension by diagonal denoising (`vidlong.fifo_stream`): a Wan or LTX-Video model, a sink
     that leaves the queue some of the native window (image-to-video: a sink, the image's frame, and switches
-    that blend), sizes as for generate. Its prompts: `check_diagonal_prompts`."""
+    that blend), sizes as for generate."""
     check_diagonal(limits)
     if limits.task == "i2v" and not config.sink:
         raise VidlongError("an image-to-video model streams by diagonal denoising with DiagonalDenoising sink=True: "
@@ -395,8 +386,10 @@ def check_generate(request, limits: ModelLimits) -> int:
         check_latent_length(latent, limits)
     timeline = parse_prompt_timeline(request.prompt)
     if len(timeline) > 1:
-        if limits.family != "wan" or limits.task != "t2v":
-            raise VidlongError("a prompt timeline (\"0s: ...; 4s: ...\") needs a Wan text-to-video model; give one prompt")
+        from .attention.adapters import adapter_named
+
+        if not adapter_named(limits.family).prompt_timeline or limits.task != "t2v":
+            raise VidlongError("a prompt timeline (\"0s: ...; 4s: ...\") needs a Wan or LTX-Video text-to-video model; give one prompt")
         timeline_latent_starts(timeline, spec.fps, spec.temporal_ratio, latent)
     return latent
 

@@ -26,6 +26,8 @@ class FamilyAdapter:
         moves_rope: whether `temporal_shift` is implemented (windows with re-placed anchors).
         timestep_per_token: whether its transformer takes a timestep per token (``[B, tokens]``),
             which diagonal denoising (``method="fifo"``) needs: every frame at its own noise level.
+        prompt_timeline: whether its text enters by per-token cross-attention (`cross_attentions`), which a
+            prompt timeline splits by frames (`vidlong.timeline`): each segment's frames see their own text.
     """
 
     name: str = ""
@@ -37,9 +39,15 @@ class FamilyAdapter:
     text_at_end: bool = False
     moves_rope: bool = False
     timestep_per_token: bool = False
+    prompt_timeline: bool = False
 
     def self_attentions(self, transformer) -> list:
         """The video self-attention modules whose processor vidlong replaces."""
+        raise NotImplementedError
+
+    def cross_attentions(self, transformer) -> list:
+        """The text cross-attention modules (video tokens as queries) a prompt timeline splits by frames,
+        where `prompt_timeline`."""
         raise NotImplementedError
 
     def layout(self, transformer, args: tuple, kwargs: dict, native_frames: int) -> TokenLayout:

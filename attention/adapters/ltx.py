@@ -18,9 +18,13 @@ class LTXVideoAdapter(FamilyAdapter):
     no_cache_reason = "its rolling KV cache (keys re-placed with its RoPE on joined heads) is not implemented yet"
     transformer_class = "LTXVideoTransformer3DModel"
     timestep_per_token = True  # its time embedding is read per token (diagonal denoising, method fifo)
+    prompt_timeline = True  # text by cross-attention, its padding masked (`vidlong.timeline` splits the mask too)
 
     def self_attentions(self, transformer) -> list:
         return [block.attn1 for block in transformer.transformer_blocks]
+
+    def cross_attentions(self, transformer) -> list:
+        return [block.attn2 for block in transformer.transformer_blocks]
 
     def layout(self, transformer, args, kwargs, native_frames) -> TokenLayout:
         bound = inspect.signature(transformer.forward).bind_partial(*args, **kwargs).arguments

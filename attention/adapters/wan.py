@@ -28,10 +28,14 @@ class WanAdapter(FamilyAdapter):
     transformer_class = "WanTransformer3DModel"
     moves_rope = True
     timestep_per_token = True
+    prompt_timeline = True
     stream_contexts = ("cache", "renoise")
 
     def self_attentions(self, transformer) -> list:
         return [block.attn1 for block in transformer.blocks]
+
+    def cross_attentions(self, transformer) -> list:
+        return [block.attn2 for block in transformer.blocks]
 
     def layout(self, transformer, args, kwargs, native_frames) -> TokenLayout:
         latents = args[0] if args else kwargs["hidden_states"]
