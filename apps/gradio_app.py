@@ -60,7 +60,7 @@ NO_PRESET = "none"
 AUTO = "auto"
 #: seconds of the newest frames a stream's live view shows
 LIVE_SECONDS = 4.0
-#: the Stream tab's methods: chunk by chunk (`VideoStreamer`), or diagonal denoising (`DiagonalStreamer`, Wan)
+#: the Stream tab's methods: chunk by chunk (`VideoStreamer`), or diagonal denoising (`DiagonalStreamer`, Wan, LTX-Video)
 STREAM_METHODS = ("chunked", "fifo")
 #: the Stream tab's fields, in the order its handler and `App.streamer` take them
 STREAM_FIELDS = ("prompt", "timeline", "seconds", "chunk", "context", "recache", "steps", "guidance", "seed", "image", "method",

@@ -352,7 +352,11 @@ def test_ltx_generates_a_prompt_timeline_and_fifo_streams_switch(ltx_pipe, ltx_f
 
     alone = list(pipe.stream("a red ball", vidlong.DiagonalDenoising(), chunks=3, seed=3))
     scheduled = list(pipe.stream("0:a red ball; 2:a blue ball", vidlong.DiagonalDenoising(), chunks=3, seed=3))
+    repeated = list(pipe.stream("0:a red ball; 2:a red ball", vidlong.DiagonalDenoising(), chunks=3, seed=3))
     assert not torch.allclose(scheduled[2].latents, alone[2].latents, atol=1e-4)
+    assert all(torch.equal(a.latents, r.latents) for a, r in zip(alone, repeated))  # one prompt twice: no switch
+    assert main(["stream", "--model", str(ltx_folder), "--method", "fifo", "--prompt", "0:a red ball; 1:a blue ball",
+                 "--chunks", "2", "--out", str(tmp_path / "s.mp4")]) == 0
     live = pipe.stream("a red ball", vidlong.DiagonalDenoising(), chunks=3, seed=3)
     chunks = []
     for chunk in live:

@@ -114,6 +114,9 @@ def test_cli_generate_with_a_timeline_and_its_refusals(model_dir, tmp_path, caps
     assert main(["generate", "--model", str(model_dir), "--prompt", "0s: a red circle; 9s: a blue square", "--ratio", "2",
                  "--out", str(tmp_path / "late.mp4")]) == 2
     assert "starts a prompt at 9s but the video lasts" in capsys.readouterr().err
+    assert main(["generate", "--model", str(model_dir), "--prompt", "0s: a red circle; 1s: a blue square", "--ratio", "2",
+                 "--parallel", "ulysses", "--out", str(tmp_path / "p.mp4")]) == 2
+    assert "a prompt timeline does not run with --parallel" in capsys.readouterr().err
     import numpy as np
     from PIL import Image
 

@@ -102,6 +102,7 @@ def _check_model(args) -> Path:
     """The model folder, checked (and its task against --image, or against streaming) before anything loads."""
     from .generate import check_task, load_image
     from .models import check_model_folder, pipeline_facts, pipeline_task, spec_for_folder
+    from .schedulers.timeline import parse_prompt_timeline
     from .validate import (check_compile, check_device, check_diagonal_offload, check_diagonal_stream, check_dtype, check_offload,
                            check_streamable, limits_for_folder, resolve_context, uses_causal_sampler)
 
@@ -112,6 +113,9 @@ def _check_model(args) -> Path:
         check_offload(args.offload, device)
         if args.method == "fifo":
             check_diagonal_offload(args.offload)
+        if args.parallel and len(parse_prompt_timeline(args.prompt)) > 1:
+            raise VidlongError("a prompt timeline does not run with --parallel (each process holds a share of the video's "
+                               "tokens, which the timeline's cross-attention does not split); drop --parallel or give one prompt")
     check_compile(args.compile, folder, getattr(args, "offload", None))
     task = pipeline_task(folder)
     if args.command != "generate" and args.method == "fifo":

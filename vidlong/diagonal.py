@@ -121,8 +121,10 @@ class WindowText:
         if len(prompts) == 1:
             return texts[0]
         if prompts not in self.joined:  # the texts (and LTX-Video's padding masks) one after another
-            self.joined[prompts] = StreamText(texts[0].batch, {name: torch.cat([text.kwargs[name] for text in texts], dim=1)
-                                                               for name in texts[0].kwargs})
+            per_token = ("encoder_hidden_states", "encoder_attention_mask")
+            self.joined[prompts] = StreamText(texts[0].batch, {
+                name: torch.cat([text.kwargs[name] for text in texts], dim=1) if name in per_token else value
+                for name, value in texts[0].kwargs.items()})
         return self.joined[prompts]
 
 

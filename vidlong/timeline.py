@@ -74,6 +74,9 @@ class _SegmentedCrossAttention(ModelHook):
             return torch.cat([images, text], dim=1) if image else text
 
         mask = kwargs.pop("attention_mask", None)  # LTX-Video's over the text's padding ``[B, 1, S·T]``: split with the text
+        if mask is not None and mask.shape[-1] != encoder_hidden_states.shape[1]:
+            raise VidlongError(f"the prompt timeline's text mask covers {mask.shape[-1]} tokens, its text "
+                               f"{encoder_hidden_states.shape[1]}; pass one mask entry per text token")
 
         def text_mask(s: int) -> dict:
             """Segment `s`'s part of the text mask, as the keyword the module takes (nothing without one)."""

@@ -386,8 +386,6 @@ def check_generate(request, limits: ModelLimits) -> int:
         check_latent_length(latent, limits)
     timeline = parse_prompt_timeline(request.prompt)
     if len(timeline) > 1:
-        from .attention.adapters import adapter_named
-
         if not adapter_named(limits.family).prompt_timeline or limits.task != "t2v":
             raise VidlongError("a prompt timeline (\"0s: ...; 4s: ...\") needs a Wan or LTX-Video text-to-video model; give one prompt")
         timeline_latent_starts(timeline, spec.fps, spec.temporal_ratio, latent)

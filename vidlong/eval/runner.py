@@ -579,8 +579,8 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
 def check_cells(folder: Path, cells: Sequence[Cell]) -> None:
     """One line, before a model loads, for a cell the model cannot make: a method its family lacks (the
     -sinks methods off Wan, fifo where the transformer takes no timestep per token), a length past its RoPE
-    table, a timeline it cannot follow (a family other than Wan text-to-video, a switch past the video's
-    end). Streams are checked for their timeline, a fifo stream also for its family."""
+    table, a timeline it cannot follow (a family without the segmented cross-attention, an image-to-video
+    model, a switch past the video's end). Streams are checked for their timeline, a fifo stream also for its family."""
     from ..validate import check_generate, limits_for_folder
 
     as_generate = {"stream": "none", **dict.fromkeys(FIFO_STREAM_EVAL_METHODS, "fifo")}  # a stream checked as one video
