@@ -112,7 +112,8 @@ def remove_prompt_timeline(transformer) -> None:
     registry = getattr(transformer, "_diffusers_hook", None)
     if registry is None or registry.get_hook(_MODEL_HOOK) is None:
         return
-    for module, name in [(transformer, _MODEL_HOOK), *((attention, _BLOCK_HOOK) for attention in adapter_for(transformer).cross_attentions(transformer))]:
+    attentions = adapter_for(transformer).cross_attentions(transformer)
+    for module, name in [(transformer, _MODEL_HOOK), *((attention, _BLOCK_HOOK) for attention in attentions)]:
         registry = getattr(module, "_diffusers_hook", None)
         if registry is not None and registry.get_hook(name) is not None:
             registry.remove_hook(name, recurse=False)

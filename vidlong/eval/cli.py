@@ -51,7 +51,8 @@ def run_eval_command(args) -> int:
         model=args.model, out=args.out, prompts=read_prompts(args.prompts) if args.prompts else None, grid=args.grid,
         ratios=parse_ratios(args.ratios), methods=None if args.methods is None else parse_methods(args.methods),
         seeds=args.seeds, first_seed=args.first_seed, steps=args.steps,
-        guidance=args.guidance, partition_guidance=partition_guidance_of(args.partition_guidance), noise=args.noise, stream_chunk=args.stream_chunk, device=args.device,
+        guidance=args.guidance, partition_guidance=partition_guidance_of(args.partition_guidance), noise=args.noise,
+        stream_chunk=args.stream_chunk, device=args.device,
         command=" ".join(["vidlong", "eval", *map(shlex.quote, sys.argv[2:] if sys.argv[1:2] == ["eval"] else sys.argv[1:])]),
     )
     outcome = run_eval(config, progress=not args.no_progress)

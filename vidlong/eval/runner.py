@@ -421,8 +421,8 @@ def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: Optional[int], guida
                            cut_on_prompt_switch=streaming.cut_on_prompt_switch if fifo else None,
                            guidance_by_partition=streaming.guidance_by_partition if fifo else None,
                            steps=spec.num_inference_steps if fifo else len(streamer.timesteps) if streamer.causal else streamer.steps)
-    diagonal = DiagonalDenoising(guidance_by_partition=partition_guidance) if partition_guidance and split_noise(cell.method)[0] == "fifo" \
-        else None
+    fifo = partition_guidance and split_noise(cell.method)[0] == "fifo"
+    diagonal = DiagonalDenoising(guidance_by_partition=partition_guidance) if fifo else None
     result = generate(pipe, cell_request(cell, spec, steps, guidance, noise_mode), diagonal=diagonal)
     return result.frames, cell_info(result.settings)
 
@@ -580,7 +580,8 @@ def check_cells(folder: Path, cells: Sequence[Cell]) -> None:
     """One line, before a model loads, for a cell the model cannot make: a method its family lacks (the
     -sinks methods off Wan, fifo where the transformer takes no timestep per token), a length past its RoPE
     table, a timeline it cannot follow (a family without the segmented cross-attention, an image-to-video
-    model, a switch past the video's end). Streams are checked for their timeline, a fifo stream also for its family."""
+    model, a switch past the video's end). Streams are checked for their timeline, a fifo stream also for
+    its family."""
     from ..validate import check_generate, limits_for_folder
 
     as_generate = {"stream": "none", **dict.fromkeys(FIFO_STREAM_EVAL_METHODS, "fifo")}  # a stream checked as one video
