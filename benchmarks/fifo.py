@@ -24,24 +24,22 @@ from pathlib import Path
 import torch
 
 import vidlong.diagonal
-
 from vidlong import DiagonalDenoising, load_pipeline
 from vidlong.diagonal import diagonal_latents
 from vidlong.eval.runner import DEFAULT_PROMPTS, measure
 from vidlong.eval.timeline import builtin_timelines, measure_timeline
 from vidlong.generate import GenerateRequest, generate
 from vidlong.models import pixel_frames
+from vidlong.schedulers.bands import gaussian_response
 from vidlong.video_io import read_video, write_video
 
 
 def low_pass(x: torch.Tensor, cutoff: float) -> torch.Tensor:
-    """`x` ``[1, C, 1, h, w]`` through a Gaussian low-pass over its spatial frequencies (cutoff as a fraction
-    of the Nyquist frequency; the filter is exp(-r^2 / (2 cutoff^2)) at normalised radius r)."""
+    """`x` ``[1, C, 1, h, w]`` through FreeLong++'s Gaussian low-pass over its spatial frequencies
+    (`schedulers.bands.gaussian_response` per axis; cutoff as a fraction of the Nyquist frequency)."""
     h, w = x.shape[-2:]
-    fy = torch.fft.fftfreq(h, device=x.device).view(-1, 1) * 2
-    fx = torch.fft.fftfreq(w, device=x.device).view(1, -1) * 2
-    gain = torch.exp(-(fy ** 2 + fx ** 2) / (2 * cutoff ** 2))
-    return torch.fft.ifft2(torch.fft.fft2(x.float()) * gain).real
+    gain = gaussian_response(h, cutoff)[:, None] * gaussian_response(w, cutoff)[None, :]
+    return torch.fft.ifft2(torch.fft.fft2(x.float()) * gain.to(x.device, torch.float32)).real
 
 
 @contextlib.contextmanager
