@@ -18,6 +18,9 @@ def add_app_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
     p.add_argument("--dtype", default=None, choices=list(DTYPE_NAMES),
                    help="the model's dtype (default: bfloat16 on CUDA, float32 on the CPU; see vidlong stream --help)")
+    p.add_argument("--task", default=None, choices=("t2v", "i2v"),
+                   help="i2v: load a text-to-video folder whose weights also run image-to-video (LTX-Video, Wan2.2 "
+                        "TI2V-5B) as its image-to-video pipeline (default: the folder's own)")
     p.set_defaults(run=run_app)
     return p
 
@@ -32,5 +35,5 @@ def run_app(args) -> int:
         if "gradio" not in str(err):
             raise
         raise VidlongError("the app needs gradio; install it with: pip install 'vidlong[app]'") from None
-    launch(model=args.model, host=args.host, port=args.port, share=args.share, device=args.device, dtype=args.dtype)
+    launch(model=args.model, host=args.host, port=args.port, share=args.share, device=args.device, dtype=args.dtype, task=args.task)
     return 0

@@ -648,16 +648,17 @@ def _on_preset(preset: str):
 
 
 def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
-           device: Optional[str] = None, dtype: Optional[str] = None, **launch_kwargs) -> gr.Blocks:
+           device: Optional[str] = None, dtype: Optional[str] = None, task: Optional[str] = None, **launch_kwargs) -> gr.Blocks:
     """Load `model` (a local diffusers pipeline folder; None: the embedded default) on `device` in `dtype`
-    (`vidlong.load_pipeline`'s defaults) and serve the app.
+    as the pipeline of `task` (`vidlong.load_pipeline`'s defaults; "i2v" loads an LTX-Video or TI2V-5B
+    text-to-video folder as its image-to-video pipeline) and serve the app.
 
     Blocks until the server stops (Ctrl-C; `vidlong app` also takes SIGTERM so) unless ``prevent_thread_lock=True`` is passed.
     """
     from vidlong.pipeline import load_pipeline
 
     block = not launch_kwargs.pop("prevent_thread_lock", False)
-    pipe = load_pipeline(model, device=device, dtype=dtype)
+    pipe = load_pipeline(model, device=device, dtype=dtype, task=task)
     demo = build_app(pipe)
     demo.queue(default_concurrency_limit=1)
     try:

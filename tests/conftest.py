@@ -104,13 +104,13 @@ def ltx_inputs(frames: int, height: int = 2, width: int = 3, seed: int = 1, dtyp
                 return_dict=False)
 
 
-def tiny_cogvideox_transformer(seed: int = 0, layers: int = 2, rope: bool = True):
+def tiny_cogvideox_transformer(seed: int = 0, layers: int = 2, rope: bool = True, in_channels: int = IN_CHANNELS):
     """A random CogVideoXTransformer3DModel (2 heads x 16, patch 2; with `rope`, CogVideoX-5B's 3D RoPE
-    supplied by the caller) for exact CPU checks."""
+    supplied by the caller; `in_channels` 2 x `IN_CHANNELS` for image-to-video) for exact CPU checks."""
     from diffusers import CogVideoXTransformer3DModel
 
     torch.manual_seed(seed)
-    model = CogVideoXTransformer3DModel(num_attention_heads=2, attention_head_dim=16, in_channels=IN_CHANNELS,
+    model = CogVideoXTransformer3DModel(num_attention_heads=2, attention_head_dim=16, in_channels=in_channels,
                                         out_channels=IN_CHANNELS, time_embed_dim=16, text_embed_dim=TEXT_DIM,
                                         num_layers=layers, sample_width=8, sample_height=8, sample_frames=9,
                                         max_text_seq_length=5, use_rotary_positional_embeddings=rope)

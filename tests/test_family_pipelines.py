@@ -413,3 +413,147 @@ def test_fifo_refuses_a_temporal_patch(ltx_folder):
     patched = dataclasses.replace(limits, geometry=dataclasses.replace(limits.geometry, patch=(2, 1, 1)))
     with pytest.raises(VidlongError, match="a temporal patch of 2 frames joins"):
         check_diagonal(patched)
+
+
+@pytest.fixture(scope="module")
+def ltx_i2v_folder(tmp_path_factory):
+    """A saved tiny `LTXImageToVideoPipeline` folder (LTX-Video's text-to-video parts) with the LTX vidlong.yaml."""
+    from tiny_pipeline import tiny_ltx_i2v_pipeline
+
+    folder = tmp_path_factory.mktemp("ltx-i2v")
+    tiny_ltx_i2v_pipeline().save_pretrained(folder, safe_serialization=True)
+    (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-ltx-i2v", num_inference_steps=2, guidance_scale=2.0,
+                                                             **FAMILIES["ltx-video"][1])))
+    return folder
+
+
+def test_ltx_image_to_video_generates_as_its_pipeline_does(ltx_i2v_folder, image_path):
+    """`LTXImageToVideoPipeline` folders load as vidlong's image-to-video class; `generate` with an image and no
+    method is diffusers' own call with the same seed bit for bit (the image's latent drawn first, then the noise);
+    the first latent frame is the image's latent at any length and with the methods, and the image matters."""
+    import diffusers
+    from PIL import Image
+
+    pipe = load_pipeline(ltx_i2v_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    assert type(pipe).__name__ == "VidLongLTXImageToVideoPipeline" and pipe.task == "i2v" and pipe.spec.native_frames == 2
+    image = Image.open(image_path).convert("RGB")
+    own = generate(pipe, GenerateRequest(prompt="a red ball", ratio=1, seed=3, image=str(image_path)))
+
+    stock = diffusers.LTXImageToVideoPipeline.from_pretrained(ltx_i2v_folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    video = stock(image=image, prompt="a red ball", height=64, width=64, num_frames=9, num_inference_steps=2, guidance_scale=2.0,
+                  frame_rate=25, generator=torch.Generator().manual_seed(3), output_type="np").frames[0]
+    assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+
+    latent = pipe.image_condition(image, 64, 64, 2, torch.Generator().manual_seed(3)).latent
+    longer = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3, image=image, method="both"))
+    assert longer.latents.shape[2] == 4 and torch.equal(longer.latents[:, :, :1], latent)
+    assert torch.equal(own.latents[:, :, :1], latent)
+    other = generate(pipe, GenerateRequest(prompt="a red ball", ratio=1, seed=3, image=np.zeros((32, 32, 3), np.uint8)))
+    assert not torch.equal(other.latents[:, :, :1], own.latents[:, :, :1])
+
+
+def test_ltx_image_to_video_fifo_streams_and_extends_from_the_image(ltx_i2v_folder, image_path, tmp_path, capsys):
+    """Diagonal denoising from an image on LTX-Video: the sink is the image's latent (the native video's first
+    frame), a fifo stream is `generate --method fifo --image`'s latents chunk by chunk; the re-noised stream's
+    every forward carries the image's latent at window position 0 with timestep 0 there (and a native-length
+    first chunk is the pipeline's own generation); the CLI generates, streams and extends, and asks for --image."""
+    import vidlong
+    from PIL import Image
+
+    pipe = load_pipeline(ltx_i2v_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    own = generate(pipe, GenerateRequest(prompt="a red ball", ratio=1, seed=2, image=str(image_path)))
+    made = generate(pipe, GenerateRequest(prompt="a red ball", ratio=3, method="fifo", seed=2, image=str(image_path)))
+    assert made.latents.shape[2] == 6 and torch.equal(made.latents[:, :, :1], own.latents[:, :, :1])
+    streamed = list(pipe.stream("a red ball", vidlong.DiagonalDenoising(), chunks=2, seed=2, image=Image.open(image_path)))
+    assert torch.equal(torch.cat([c.latents for c in streamed], dim=2), made.latents)
+
+    first = next(iter(pipe.stream("a red ball", Streaming(chunk=1, first_chunk=2), chunks=1, seed=3, image=str(image_path))))
+    native = generate(pipe, GenerateRequest(prompt="a red ball", ratio=1, seed=3, image=str(image_path)))
+    assert np.abs(first.frames.astype(int) - native.frames.astype(int)).max() <= 1
+    seen = []
+    pipe.transformer.register_forward_pre_hook(lambda m, a, k: seen.append((k["hidden_states"], k["timestep"])), with_kwargs=True)
+    chunks = list(pipe.stream("a red ball", Streaming(chunk=1, sinks=1, window=0, steps=2), chunks=3, seed=1, image=str(image_path)))
+    assert [len(c.frames) for c in chunks] == [1, 8, 8]
+    assert [x.shape[1] // 4 for x, _ in seen] == [1, 1, 2, 2, 2, 2]  # [sink | chunk] of 2 x 2 tokens a frame, 2 steps
+    image_latent = pipe.call_latents(chunks[0].latents)  # the first chunk is the image's frame alone
+    for x, t in seen:  # the video's first frame at window position 0: the image's latent, clean
+        assert (x[:, :4] == image_latent.to(x)).all() and (t[:, :4] == 0).all() and (t[:, 4:] > 0).all()
+
+    out = tmp_path / "i2v.mp4"
+    assert main(["generate", "--model", str(ltx_i2v_folder), "--prompt", "a red ball", "--image", str(image_path),
+                 "--ratio", "2", "--method", "both", "--out", str(out)]) == 0
+    assert len(read_video(out)[0]) == 8 * 3 + 1
+    assert main(["stream", "--model", str(ltx_i2v_folder), "--prompt", "a red ball", "--image", str(image_path),
+                 "--method", "fifo", "--chunks", "1", "--out", str(tmp_path / "s.mp4")]) == 0
+    assert main(["extend", "--model", str(ltx_i2v_folder), "--video", str(tmp_path / "s.mp4"), "--prompt", "a red ball",
+                 "--chunk", "1", "--chunks", "1", "--out", str(tmp_path / "longer.mp4")]) == 0
+    assert len(read_video(tmp_path / "longer.mp4")[0]) == len(read_video(tmp_path / "s.mp4")[0]) + 8
+    capsys.readouterr()
+    assert main(["generate", "--model", str(ltx_i2v_folder), "--prompt", "a red ball", "--out", str(tmp_path / "x.mp4")]) == 2
+    assert "pass the first frame with --image" in capsys.readouterr().err
+
+
+def test_an_ltx_text_to_video_folder_takes_an_image_as_its_image_to_video_pipeline(ltx_folder, ltx_i2v_folder, image_path, tmp_path):
+    """LTX-Video's two pipelines share their weights: its `LTXPipeline` folder with an image loads as vidlong's
+    `LTXImageToVideoPipeline` (`task="i2v"`, and `vidlong generate --image` on the folder as it is), whose video is
+    that of the same weights saved as one, bit for bit; without an image it stays text-to-video."""
+    request = GenerateRequest(prompt="a red ball", ratio=1, seed=4, image=str(image_path))
+    twin = load_pipeline(ltx_folder, device="cpu", task="i2v")
+    assert type(twin).__name__ == "VidLongLTXImageToVideoPipeline"
+    assert type(load_pipeline(ltx_folder, device="cpu")).__name__ == "VidLongLTXPipeline"
+    saved = load_pipeline(ltx_i2v_folder, device="cpu")
+    assert torch.equal(generate(twin, request).latents, generate(saved, request).latents)
+    assert main(["generate", "--model", str(ltx_folder), "--prompt", "a red ball", "--image", str(image_path),
+                 "--out", str(tmp_path / "x.mp4")]) == 0
+    assert json.loads((tmp_path / "x.json").read_text())["image"] == str(image_path)
+
+
+def test_cogvideox_image_to_video_generates_streams_and_extends(tmp_path, image_path):
+    """`CogVideoXImageToVideoPipeline` folders load as vidlong's image-to-video class; `generate` with an image and
+    no method is diffusers' own call with the same noise and generator bit for bit (and the image matters); a
+    re-noised stream's every forward carries the image's latent on the video's first frame and zeros after it, as
+    extra channels; the CLI generates with the methods, streams and extends."""
+    import diffusers
+    from PIL import Image
+    from tiny_pipeline import tiny_cogvideox_i2v_pipeline
+
+    folder = tmp_path / "cog-i2v"
+    tiny_cogvideox_i2v_pipeline().save_pretrained(folder, safe_serialization=True)
+    (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-cog-i2v", num_inference_steps=2, guidance_scale=2.0,
+                                                             **FAMILIES["cogvideox"][1])))
+    pipe = load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    assert type(pipe).__name__ == "VidLongCogVideoXImageToVideoPipeline" and pipe.task == "i2v"
+    own = generate(pipe, GenerateRequest(prompt="a red ball", ratio=1, seed=3, image=str(image_path)))
+    stock = diffusers.CogVideoXImageToVideoPipeline.from_pretrained(folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    generator = torch.Generator().manual_seed(3)
+    noise = torch.randn(1, 4, 3, 4, 6, generator=generator)  # [1, C, F, h, w] as generate draws it, then the image's latent
+    video = stock(image=Image.open(image_path).convert("RGB"), prompt="a red ball", height=32, width=48, num_frames=9,
+                  num_inference_steps=2, guidance_scale=2.0, latents=noise.transpose(1, 2), generator=generator,
+                  output_type="np").frames[0]
+    assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+    other = generate(pipe, GenerateRequest(prompt="a red ball", ratio=1, seed=3, image=np.zeros((32, 48, 3), np.uint8)))
+    assert not np.array_equal(other.frames, own.frames)
+
+    seen = []
+    pipe.transformer.register_forward_pre_hook(lambda m, a, k: seen.append(k["hidden_states"]), with_kwargs=True)
+    chunks = list(pipe.stream("a red ball", Streaming(chunk=1, sinks=1, window=1, steps=2), chunks=3, seed=1, image=str(image_path)))
+    assert [len(c.frames) for c in chunks] == [1, 4, 4]
+    assert [x.shape[1] for x in seen] == [1, 1, 2, 2, 3, 3]  # [sink | window | chunk], 2 steps; frames before channels
+    image_latent = seen[0][:, :1, 4:]
+    assert image_latent.abs().sum() > 0
+    for x in seen:  # the condition channels: the image's latent on the video's first frame, zeros after
+        assert x.shape[2] == 8 and (x[:, :1, 4:] == image_latent).all() and (x[:, 1:, 4:] == 0).all()
+
+    out = tmp_path / "i2v.mp4"
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--ratio", "2",
+                 "--method", "both", "--out", str(out)]) == 0
+    made = len(read_video(out)[0])
+    assert made == json.loads(out.with_suffix(".json").read_text())["pixel_frames"]
+    assert main(["extend", "--model", str(folder), "--video", str(out), "--prompt", "a red ball", "--chunk", "1",
+                 "--chunks", "1", "--out", str(tmp_path / "longer.mp4")]) == 0
+    assert len(read_video(tmp_path / "longer.mp4")[0]) == made + 4

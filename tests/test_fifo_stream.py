@@ -151,11 +151,8 @@ def test_an_image_to_video_fifo_stream_is_generates_and_extends_from_the_inputs_
     with Image.open(image_path) as image:
         items = list(pipe.stream("a red circle", streaming=FIFO, chunks=3, seed=2, image=image.copy()))
     assert torch.equal(torch.cat([item.latents for item in items], dim=2), made.latents)
-    from vidlong import image_condition
-
-    images, real = [], image_condition.ImageCondition
-    monkeypatch.setattr(image_condition, "ImageCondition", type("Recorded", (real,), dict(
-        __init__=lambda self, pipe, image, *a: images.append(image) or real.__init__(self, pipe, image, *a))))
+    images, real = [], pipe.image_condition
+    monkeypatch.setattr(pipe, "image_condition", lambda image, *a, **k: images.append(image) or real(image, *a, **k))
     frames = np.concatenate([item.frames for item in items])
     more = list(pipe.extend("a red circle", video=frames, streaming=FIFO, chunks=2, seed=4))
     assert more[0].is_input and np.array_equal(more[0].frames, frames) and [len(i.frames) for i in more[1:]] == [12, 12]

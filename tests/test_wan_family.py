@@ -217,6 +217,25 @@ def test_image_flag_checked_against_the_task(folders, image_path, tmp_path, caps
     assert message in capsys.readouterr().err
 
 
+def test_a_ti2v_text_to_video_folder_loads_as_its_image_to_video_pipeline_given_an_image(folders, image_path, tmp_path, capsys):
+    """TI2V-5B's `WanPipeline` folder with an image: `load_pipeline(task="i2v")` gives vidlong's
+    `WanImageToVideoPipeline` with ``expand_timesteps``, whose video is that of the same weights saved as one (bit for
+    bit); `vidlong generate --image` takes the folder as it is; a Wan2.2 A14B text-to-video folder has no such twin (one line)."""
+    pipe = vidlong.load_pipeline(folders["ti2v"], device="cpu", task="i2v")
+    assert type(pipe).__name__ == "VidLongWanImageToVideoPipeline" and pipe.config.expand_timesteps and pipe.task == "i2v"
+    from vidlong.generate import GenerateRequest, generate
+
+    request = GenerateRequest(prompt="a red circle", ratio=2, seed=1, image=str(image_path))
+    saved = vidlong.load_pipeline(folders["ti2v-i2v"], device="cpu")
+    assert torch.equal(generate(pipe, request).latents, generate(saved, request).latents)
+    assert main(["generate", "--model", str(folders["ti2v"]), "--prompt", "a red circle", "--image", str(image_path),
+                 "--out", str(tmp_path / "x.mp4")]) == 0
+    with pytest.raises(vidlong.VidlongError, match="no image-to-video pipeline takes"):
+        vidlong.load_pipeline(folders["wan2.2"], device="cpu", task="i2v")
+    with pytest.raises(vidlong.VidlongError, match="is 't2v' or 'i2v', got 'image'"):
+        vidlong.load_pipeline(folders["wan2.2"], device="cpu", task="image")
+
+
 # Transformer configs as the released diffusers folders have them (the keys the rules test).
 RELEASED = {
     "wan2.1-t2v-1.3b": (dict(num_layers=30, num_attention_heads=12, attention_head_dim=128, in_channels=16), 1, False, "t2v"),

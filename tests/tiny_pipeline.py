@@ -140,3 +140,21 @@ def tiny_hunyuan_pipeline():
     return HunyuanVideoPipeline(text_encoder=llama.eval(), tokenizer=tiny_tokenizer(), transformer=tiny_hunyuan_transformer(),
                                 vae=vae.eval(), scheduler=FlowMatchEulerDiscreteScheduler(), text_encoder_2=clip.eval(),
                                 tokenizer_2=tiny_tokenizer())
+
+
+def tiny_ltx_i2v_pipeline():
+    """diffusers' `LTXImageToVideoPipeline` of `tiny_ltx_pipeline`'s parts (LTX-Video's two tasks share weights)."""
+    from diffusers import LTXImageToVideoPipeline
+
+    return LTXImageToVideoPipeline(**tiny_ltx_pipeline().components)
+
+
+def tiny_cogvideox_i2v_pipeline():
+    """diffusers' `CogVideoXImageToVideoPipeline` of `tiny_cogvideox_pipeline`'s parts, its transformer taking the
+    image's latent channels too."""
+    from diffusers import CogVideoXImageToVideoPipeline
+
+    from conftest import IN_CHANNELS, tiny_cogvideox_transformer
+
+    parts = tiny_cogvideox_pipeline().components
+    return CogVideoXImageToVideoPipeline(**dict(parts, transformer=tiny_cogvideox_transformer(in_channels=2 * IN_CHANNELS)))

@@ -117,9 +117,9 @@ def _check_model(args) -> Path:
             raise VidlongError("a prompt timeline does not run with --parallel (each process holds a share of the video's "
                                "tokens, which the timeline's cross-attention does not split); drop --parallel or give one prompt")
     check_compile(args.compile, folder, getattr(args, "offload", None))
-    task = pipeline_task(folder)
+    task = pipeline_task(folder, _image_given(args))
     if args.command != "generate" and args.method == "fifo":
-        check_diagonal_stream(_streaming_config(args), limits_for_folder(folder))
+        check_diagonal_stream(_streaming_config(args), limits_for_folder(folder, _image_given(args)))
     elif args.command != "generate":
         streaming, spec = _streaming_config(args), spec_for_folder(folder)
         family = pipeline_facts(folder)["family"]
@@ -131,6 +131,12 @@ def _check_model(args) -> Path:
         if args.image:
             load_image(args.image)
     return folder
+
+
+def _image_given(args) -> bool:
+    """Whether the command has a first frame (--image): a text-to-video folder with an image-to-video twin then
+    loads as it (`vidlong.models.pipeline_task`)."""
+    return bool(getattr(args, "image", None))
 
 
 def _add_overwrite(p) -> None:
@@ -174,7 +180,7 @@ def _run_generate(args) -> int:
     )
     diagonal = _diagonal(args)
     folder = _check_model(args)
-    latent = check_generate(request, limits_for_folder(folder))  # every field, before any model loads
+    latent = check_generate(request, limits_for_folder(folder, _image_given(args)))  # every field, before any model loads
     from .estimate import GIB, check_fits, run_cost  # diffusers: imported once the request is known good
     from .extend import save_latents, video_identity
     from .files import atomic_write_text
@@ -215,13 +221,15 @@ def _load_pipeline(args, folder: Path, device, offload=None, streams=False):
     window, past which the steady state would run uncompiled), and a command that `streams` (stream,
     extend: one decode per chunk) on CUDA compiles Wan's VAE decoder too (26 pixel frames/s instead of 23
     on an H200, RESULTS.md); `generate` decodes once, where compiling would cost more than it saves."""
+    from .models import pipeline_task
     from .pipeline import load_pipeline
 
     if args.compile is not None:
         import torch._dynamo
 
         torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
-    pipe = load_pipeline(folder, device=device, dtype=args.dtype, offload=offload, compile=args.compile)
+    pipe = load_pipeline(folder, device=device, dtype=args.dtype, offload=offload, compile=args.compile,
+                         task=pipeline_task(folder, _image_given(args)))
     if args.compile is not None and streams and pipe.device.type == "cuda" and type(pipe.vae).__name__ == "AutoencoderKLWan":
         pipe.vae.decoder.compile(backend=args.compile)  # not on the CPU: its decoder's oneDNN path does not trace
     return pipe
@@ -442,7 +450,7 @@ def _run_stream(args) -> int:
     out, latents_path = _check_outputs(args)
     streaming = _streaming_config(args)
     folder = _check_model(args)
-    limits = limits_for_folder(folder)
+    limits = limits_for_folder(folder, _image_given(args))
     check_stream(streaming, limits, args.height, args.width)
     check_second_expert(args.guidance_2, limits)
     _check_prompts(args.prompt, stream_chunk_count(limits.spec, chunk_layout(streaming), **_length(args)))
@@ -517,7 +525,7 @@ def _run_extend(args) -> int:
     out, latents_path = _check_outputs(args)
     streaming = _streaming_config(args)
     folder = _check_model(args)
-    limits = limits_for_folder(folder)
+    limits = limits_for_folder(folder, _image_given(args))
     check_stream(streaming, limits)
     check_second_expert(args.guidance_2, limits)
     extension_context(limits.spec, streaming)

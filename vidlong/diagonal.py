@@ -152,7 +152,7 @@ def diagonal_stream(pipe, first: torch.Tensor, prompt: str, config: DiagonalDeno
         guidances: classifier-free guidance per expert (high-noise first; one-expert models use the first); the
             queue's `config.guidance_by_partition` replaces them where set.
         seed: seeds the queue's noise (drawn on the CPU, so that a seed gives one video on any device).
-        condition: the `vidlong.image_condition.ImageCondition` of an image-to-video pipeline, or None.
+        condition: an image-to-video pipeline's image condition (`vidlong.image_condition`), or None.
         latent_frames: the video's length, which a prompt timeline's starts are checked against (None: one prompt).
     """
     if condition is not None and not config.sink:

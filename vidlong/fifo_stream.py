@@ -168,13 +168,12 @@ class DiagonalStreamer(PromptSwitching):
         tail = latents[:, :, max(skip, latents.shape[2] - self.config.window(self.pipe.spec.native_frames)):]
         return torch.cat([start[:, :, :skip], tail], dim=2), tail.shape[2]
 
-    def _condition(self, image):
-        """The `ImageCondition` of an image-to-video pipeline's windows (their position 0: the sink), else None."""
-        from .image_condition import ImageCondition
-
+    def _condition(self, image, first: torch.Tensor):
+        """The image condition of an image-to-video pipeline's windows (their position 0: the sink, the first frame
+        of `first` ``[1, C, F, h, w]``), else None."""
         if self.pipe.task != "i2v":
             return None
-        return ImageCondition(self.pipe, image, self.height, self.width, self.pipe.spec.native_frames)
+        return self.pipe.image_condition(image, self.height, self.width, self.pipe.spec.native_frames, latent=first[:, :, :1])
 
     def _follow_schedule(self, text, offset: int) -> None:
         """Set `text`'s segments to the schedule now: chunk k's prompt from latent frame ``offset + CHUNK * k``
@@ -201,7 +200,7 @@ class DiagonalStreamer(PromptSwitching):
         offset = drop  # the stream's latent frame where chunk 0 starts
         seed = self.seed if self.prefix is None else extension_seed(self.seed)
         text = WindowText.of_prompt(pipe, prompt, None, self.negative_prompt, self.guidances, self.config)
-        made = diagonal_stream(pipe, first, text, self.config, self.negative_prompt, self.guidances, seed, self._condition(image))
+        made = diagonal_stream(pipe, first, text, self.config, self.negative_prompt, self.guidances, seed, self._condition(image, first))
         with contextlib.closing(made):
             for index in itertools.count() if self.chunks is None else range(self.chunks):
                 previous, prompt = prompt, self.live.take(index)

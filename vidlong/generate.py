@@ -197,7 +197,6 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     """
     from .diagonal import diagonal_latents
     from .hooks import set_aside
-    from .image_condition import ImageCondition
     from .streaming import refuse_call_while_streaming
     from .timeline import apply_prompt_timeline, remove_prompt_timeline  # diffusers' hooks: not before a run
     from .validate import check_diagonal_offload, check_generate, limits_for_pipeline
@@ -228,7 +227,13 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     generator = torch.Generator().manual_seed(int(request.seed))  # a NumPy integer too
     geometry = pipe.geometry()
     grid = (pipe.noise_frames(made), height // geometry.spatial, width // geometry.spatial)
+    extra = dict(image=load_image(request.image)) if has_image(request.image) else {}
+    condition = None  # the image condition of a fifo queue's windows, or of the start latents (LTX-Video)
+    if "image" in extra and pipe.image_in_start_latents:  # the image's latent drawn before the noise, as its call draws them
+        condition = pipe.image_condition(extra["image"], height, width, spec.native_frames, generator)
     latents = initial_noise(noise, (1, geometry.channels, *grid), spec.native_frames, generator)
+    if condition is not None:
+        latents = condition.first_frame(latents)
 
     final = {}
 
@@ -244,7 +249,6 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         if progress is not None:
             progress(stage, done, total)
 
-    extra = dict(image=load_image(request.image)) if has_image(request.image) else {}
     if len(pipe.experts()) == 2:
         extra["guidance_scale_2"] = guidance_2
 
@@ -256,7 +260,6 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     guided = max(guidance, guidance_2) > 1
     prompts = _prompt_arguments(pipe, timeline[:native_segments], request.negative_prompt, guided)
     decoding = _DecodeProgress(pipe.vae, n_latent, report)
-    condition = None
     chunked = pipe.decodes_in_chunks()  # Wan: decode a few latent frames at a time, straight to uint8
 
     def native_video(prompt_arguments: dict, initial: torch.Tensor, noise_generator, callback, output_type: str):
@@ -282,8 +285,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
             if diagonal is not None:
                 for transformer in pipe.experts():  # the queue sets its own timeline per window
                     remove_prompt_timeline(transformer)
-                if has_image(request.image):
-                    condition = ImageCondition(pipe, extra["image"], height, width, spec.native_frames)
+                if "image" in extra and condition is None:
+                    condition = pipe.image_condition(extra["image"], height, width, spec.native_frames)
                 pieces = [(0, video)]  # (first latent frame, native video) the queue starts from
                 for count, segment in enumerate(queue_segments(starts, made, diagonal.span(made)), start=1):
                     segment_noise = torch.Generator().manual_seed(segment_seed(request.seed, segment))

@@ -1,14 +1,17 @@
-"""What an image-to-video Wan transformer takes besides the noisy latents, for streaming windows.
+"""What an image-to-video transformer takes besides the noisy latents, for the windows of a stream or a
+fifo queue. Each image-to-video pipeline makes its condition (`image_condition`); the two kinds here say
+how it enters a forward.
 
 A streamed window always starts at the video's first frame (sink 0, re-noised context; see
 `Streaming.context`), so the image sits at window position 0, as in the pipeline's own calls:
-- Wan2.1 I2V / Wan2.2 I2V A14B: 4 mask channels (1 on frame 0) and the VAE latents of
-  ``[image, black frames...]`` are concatenated to the latents' channels; Wan2.1 also passes the
-  image's CLIP features (`encoder_hidden_states_image`).
-- Wan2.2 TI2V-5B (``expand_timesteps``): frame 0's latent is replaced by the image's latent and its
-  tokens get timestep 0.
+- `ChannelCondition` (Wan2.1 I2V, Wan2.2 I2V A14B, CogVideoX I2V): condition channels are concatenated to
+  the latents' channels: Wan's 4 mask channels (1 on frame 0) and the VAE latents of ``[image, black
+  frames...]``, CogVideoX's image latent on frame 0 and zeros after; Wan2.1 also passes the image's CLIP
+  features (`encoder_hidden_states_image`).
+- `FirstFrameLatent` (Wan2.2 TI2V-5B, LTX-Video): frame 0's latent is replaced by the image's latent and
+  its tokens get timestep 0.
 
-Units: latent frames; the condition covers window positions ``0 .. frames - 1``.
+Units: latent frames; a window's frames are ``0 .. n - 1`` from the video's first.
 """
 from __future__ import annotations
 
@@ -16,58 +19,66 @@ from typing import Optional
 
 import torch
 
-from .models import pixel_frames
 
-
-class ImageCondition:
-    """The image condition of `pipe` for windows of up to `frames` latent frames.
+class ChannelCondition:
+    """The image as extra input channels of every latent frame (Wan2.1/2.2 I2V, CogVideoX I2V).
 
     Args:
-        pipe: an image-to-video vidlong pipeline.
-        image: the first frame (a PIL image, uint8 ``[H, W, 3]`` frame or image file path: `load_image`).
-        height, width: pixels of the video.
-        frames: the longest window, in latent frames (the native window).
+        condition: ``[1, K, F, h, w]``: the condition channels of windows of up to F frames (Wan: 4 mask + C
+            image-latent channels; CogVideoX: C).
+        image_embeds: the image's CLIP features ``[1, T, D]`` (Wan2.1 I2V), or None.
     """
 
-    def __init__(self, pipe, image, height: int, width: int, frames: int):
-        from .generate import load_image
-
-        image = load_image(image)
-        self.expand = bool(pipe.config.get("expand_timesteps", False))
-        device, spatial = pipe.device, pipe.vae_scale_factor_spatial
-        pixels = pipe.video_processor.preprocess(image, height=height, width=width).to(device, dtype=torch.float32)
-        zeros = torch.zeros(1, pipe.vae.config.z_dim, frames, height // spatial, width // spatial, device=device)
-        out = pipe.prepare_latents(pixels, 1, pipe.vae.config.z_dim, height, width,
-                                   pixel_frames(frames, pipe.vae_scale_factor_temporal), torch.float32, device, None, zeros)
-        self.condition = out[1]  # [1, 4 + C, F, h, w], or the image latent [1, C, 1, h, w] with expand_timesteps
-        self.first_frame_mask = out[2] if self.expand else None  # [1, 1, F, h, w]: 0 on frame 0
-        transformer = pipe.experts()[0]
-        self.image_embeds: Optional[torch.Tensor] = (
-            pipe.encode_image(image, device) if getattr(transformer.config, "image_dim", None) else None)
+    def __init__(self, condition: torch.Tensor, image_embeds: Optional[torch.Tensor] = None):
+        self.condition, self.image_embeds = condition, image_embeds
 
     def hidden_states(self, latents: torch.Tensor) -> torch.Tensor:
-        """The transformer input for window latents ``[B, C, n, h, w]`` (window position 0 first)."""
+        """The transformer input for window latents ``[B, C, n, h, w]``: ``[B, C + K, n, h, w]``."""
         n = latents.shape[2]
-        if self.expand:
-            mask = self.first_frame_mask[:, :, :n].to(latents)
-            return (1 - mask) * self.condition.to(latents) + mask * latents
         condition = self.condition[:, :, :n].to(latents).expand(latents.shape[0], -1, -1, -1, -1)
         return torch.cat([latents, condition], dim=1)
 
-    def timestep_mask(self, frames: int, patch) -> Optional[torch.Tensor]:
-        """Per-token timestep factors ``[tokens]`` (0 on frame 0's tokens) with ``expand_timesteps``, else
-        None; tokens are the window's `frames` x the latent grid divided by the transformer's `patch`."""
-        if not self.expand:
-            return None
-        return self.first_frame_mask[0, 0, :frames, :: patch[1], :: patch[2]].flatten()
+    def timestep_mask(self, frames: int, patch) -> None:
+        """No per-token timesteps: every token takes the window's."""
+        return None
 
     def first_frame(self, latents: torch.Tensor) -> torch.Tensor:
-        """A denoised window that starts the video: with ``expand_timesteps`` its frame 0 is the image's
-        latent (as the pipeline ends), otherwise unchanged."""
-        return self.hidden_states(latents) if self.expand else latents
+        """A denoised window that starts the video, unchanged (the image conditions it through channels)."""
+        return latents
 
     def extra(self, batch: int) -> dict:
         """Extra transformer keyword arguments (the CLIP image features, repeated over the batch)."""
         if self.image_embeds is None:
             return {}
         return {"encoder_hidden_states_image": self.image_embeds.expand(batch, -1, -1)}
+
+
+class FirstFrameLatent:
+    """The image as the video's first latent frame, clean (Wan2.2 TI2V-5B, LTX-Video).
+
+    Args:
+        latent: the image's normalised latent ``[1, C, 1, h, w]``.
+    """
+
+    def __init__(self, latent: torch.Tensor):
+        self.latent = latent
+
+    def hidden_states(self, latents: torch.Tensor) -> torch.Tensor:
+        """Window latents ``[B, C, n, h, w]`` with frame 0 replaced by the image's latent."""
+        image = self.latent.to(latents).expand(latents.shape[0], -1, -1, -1, -1)
+        return torch.cat([image, latents[:, :, 1:]], dim=2)
+
+    def timestep_mask(self, frames: int, patch) -> torch.Tensor:
+        """Per-token timestep factors ``[tokens]``, 0 on frame 0's tokens and 1 elsewhere; tokens are the
+        window's `frames` x the latent grid divided by the transformer's `patch` ``(t, h, w)``, frame-major."""
+        h, w = self.latent.shape[3:]
+        mask = torch.ones(frames, -(-h // patch[1]), -(-w // patch[2]), device=self.latent.device)
+        mask[0] = 0
+        return mask.flatten()
+
+    def first_frame(self, latents: torch.Tensor) -> torch.Tensor:
+        """A denoised window that starts the video: its frame 0 is the image's latent (as the pipelines end)."""
+        return self.hidden_states(latents)
+
+    def extra(self, batch: int) -> dict:
+        return {}

@@ -37,7 +37,9 @@ EMBEDDED_MODELS = {"default": Path(__file__).parent / "default_model",
 PIPELINE_TASKS = {"WanPipeline": "t2v", "VidLongWanPipeline": "t2v",
                   "WanImageToVideoPipeline": "i2v", "VidLongWanImageToVideoPipeline": "i2v",
                   "LTXPipeline": "t2v", "VidLongLTXPipeline": "t2v",
+                  "LTXImageToVideoPipeline": "i2v", "VidLongLTXImageToVideoPipeline": "i2v",
                   "CogVideoXPipeline": "t2v", "VidLongCogVideoXPipeline": "t2v",
+                  "CogVideoXImageToVideoPipeline": "i2v", "VidLongCogVideoXImageToVideoPipeline": "i2v",
                   "HunyuanVideoPipeline": "t2v", "VidLongHunyuanVideoPipeline": "t2v"}
 
 
@@ -244,9 +246,28 @@ def folder_class_name(folder: Path) -> str:
     return json.loads((pipeline_folder(folder) / "model_index.json").read_text())["_class_name"]
 
 
-def pipeline_task(folder: Path) -> str:
-    """"t2v" or "i2v" for a checked model folder (see `check_model_folder`)."""
-    return PIPELINE_TASKS[folder_class_name(folder)]
+#: text-to-video pipeline classes whose weights diffusers also runs as image-to-video, and that class: a
+#: folder of one loads as its image-to-video twin when an image is given (LTX-Video's two pipelines share
+#: their weights; Wan2.2 TI2V-5B's ``WanPipeline`` folder, with ``expand_timesteps``, is also its
+#: ``WanImageToVideoPipeline``)
+IMAGE_TO_VIDEO_TWINS = {"LTXPipeline": "LTXImageToVideoPipeline", "WanPipeline": "WanImageToVideoPipeline"}
+
+
+def image_to_video_twin(folder: Path) -> Optional[str]:
+    """The diffusers image-to-video pipeline class that takes a checked text-to-video folder's weights
+    (`IMAGE_TO_VIDEO_TWINS`; Wan only with ``expand_timesteps``: TI2V-5B), or None."""
+    index = json.loads((pipeline_folder(folder) / "model_index.json").read_text())
+    name = index["_class_name"].removeprefix("VidLong")
+    if name == "WanPipeline" and not index.get("expand_timesteps", False):
+        return None
+    return IMAGE_TO_VIDEO_TWINS.get(name)
+
+
+def pipeline_task(folder: Path, image: bool = False) -> str:
+    """"t2v" or "i2v" for a checked model folder (see `check_model_folder`); with an `image`, "i2v" also for a
+    text-to-video folder that has an image-to-video twin (`image_to_video_twin`), which then loads as it."""
+    task = PIPELINE_TASKS[folder_class_name(folder)]
+    return "i2v" if image and task == "t2v" and image_to_video_twin(folder) else task
 
 
 def check_model_folder(path: Union[str, Path, None]) -> Path:

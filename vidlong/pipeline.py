@@ -18,10 +18,11 @@ import torch
 from diffusers import WanPipeline
 
 from . import hooks
-from .errors import VidlongError
+from .errors import VidlongError, named
 from .lora import fuse_lora_link
-from .models import (EMBEDDED_MODELS, Geometry, ModelSpec, check_model_folder, family_of, folder_class_name,
-                     geometry_from_configs, latent_frames, lora_link, model_facts, pipeline_folder, spec_for_facts, spec_for_folder)
+from .models import (EMBEDDED_MODELS, Geometry, ModelSpec, check_model_folder, family_of, folder_class_name, geometry_from_configs,
+                     image_to_video_twin, latent_frames, lora_link, model_facts, pipeline_folder, pipeline_task, spec_for_facts,
+                     spec_for_folder)
 from .scalars import plain
 from .validate import check_compile, check_device, check_dtype, check_offload
 
@@ -47,6 +48,11 @@ class VidlongPipelineMixin:
 
     vidlong_spec: Optional[ModelSpec] = None
     task = "t2v"
+    #: whether `generate` puts the image into the first frame of the ``latents=`` a call starts from (an
+    #: image-to-video call that takes given latents as they are: LTX-Video's); image-to-video pipelines also
+    #: have ``image_condition(image, height, width, frames, generator=None, latent=None)``, the condition of
+    #: a stream's or a fifo queue's windows (`vidlong.image_condition`)
+    image_in_start_latents = False
 
     @property
     def spec(self) -> ModelSpec:
@@ -367,7 +373,9 @@ PIPELINE_CLASSES = {
     "WanPipeline": "vidlong.pipeline:VidLongWanPipeline",
     "WanImageToVideoPipeline": "vidlong.pipeline_i2v:VidLongWanImageToVideoPipeline",
     "LTXPipeline": "vidlong.pipeline_families:VidLongLTXPipeline",
+    "LTXImageToVideoPipeline": "vidlong.pipeline_families:VidLongLTXImageToVideoPipeline",
     "CogVideoXPipeline": "vidlong.pipeline_families:VidLongCogVideoXPipeline",
+    "CogVideoXImageToVideoPipeline": "vidlong.pipeline_families:VidLongCogVideoXImageToVideoPipeline",
     "HunyuanVideoPipeline": "vidlong.pipeline_families:VidLongHunyuanVideoPipeline",
 }
 
@@ -393,13 +401,30 @@ def hidden_progress_bars(pipe):
         pipe.set_progress_bar_config(**before)
 
 
+def pipeline_class_name(folder: Path, task: Optional[str] = None) -> str:
+    """The diffusers pipeline class a checked `folder` loads as for `task` (`load_pipeline`), or a one-line error."""
+    name = folder_class_name(folder)
+    if task not in (None, "t2v", "i2v"):
+        raise VidlongError(f"{named('task')} is 't2v' or 'i2v', got {task!r}")
+    if task == "i2v" and pipeline_task(folder) == "t2v":
+        twin = image_to_video_twin(folder)
+        if twin is None:
+            raise VidlongError(f"model folder {folder} holds a text-to-video {name} whose weights no image-to-video pipeline "
+                               f"takes; use an image-to-video model folder")
+        return twin
+    return name
+
+
 def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.device, None] = None,
                   dtype: Optional[torch.dtype] = None, offload: Optional[str] = None,
-                  compile: Optional[str] = None) -> VidlongPipelineMixin:
+                  compile: Optional[str] = None, task: Optional[str] = None) -> VidlongPipelineMixin:
     """Load a video pipeline from a local folder (default: the embedded model), never from a hub.
 
     Returns the vidlong subclass of the folder's diffusers pipeline (`PIPELINE_CLASSES`): e.g. a
-    `VidLongWanPipeline` for a ``WanPipeline`` folder, a ``VidLongLTXPipeline`` for an ``LTXPipeline``.
+    `VidLongWanPipeline` for a ``WanPipeline`` folder, a ``VidLongLTXPipeline`` for an ``LTXPipeline``;
+    with ``task="i2v"``, a text-to-video folder whose weights diffusers also runs as image-to-video loads as
+    that pipeline (`vidlong.models.IMAGE_TO_VIDEO_TWINS`: an ``LTXPipeline`` folder as
+    ``VidLongLTXImageToVideoPipeline``, Wan2.2 TI2V-5B's ``WanPipeline`` as ``VidLongWanImageToVideoPipeline``).
 
     A folder whose ``vidlong.yaml`` names a ``base`` and a ``lora`` loads the base and merges the LoRA
     into its transformer (in float64, each weight then rounded once to its dtype).
@@ -416,15 +441,17 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
         compile: None, or a torch.compile backend ("inductor", "eager", ...): each transformer's repeated
             blocks compiled (diffusers' `compile_repeated_blocks`); one compiled block serves every layer
             with vidlong's methods or a stream's KV cache, and the first calls pay the compilation.
+        task: None or "t2v" (the folder's own pipeline), or "i2v" (image-to-video: the folder's own, or its twin).
     """
     folder = check_model_folder(path)
+    class_name = pipeline_class_name(folder, task)
     spec, link = spec_for_folder(folder), lora_link(folder)
     device = check_device(device)
     check_offload(offload, device)
     check_compile(compile, folder, offload)
     dtype = check_dtype(dtype, device)
     try:
-        pipe = pipeline_class(folder_class_name(folder)).from_pretrained(
+        pipe = pipeline_class(class_name).from_pretrained(
             pipeline_folder(folder), dtype=dtype, local_files_only=True)
     except (OSError, ValueError, RuntimeError, EnvironmentError) as err:
         raise VidlongError(f"could not load the pipeline in {pipeline_folder(folder)}: {_first_line(err)}") from None

@@ -1,5 +1,6 @@
-"""vidlong's pipelines for the families beyond Wan: diffusers' `LTXPipeline`, `CogVideoXPipeline` and
-`HunyuanVideoPipeline` with the surface of `VidlongPipelineMixin`. Each states how its ``latents=``
+"""vidlong's pipelines for the families beyond Wan: diffusers' `LTXPipeline`, `LTXImageToVideoPipeline`,
+`CogVideoXPipeline`, `CogVideoXImageToVideoPipeline` and `HunyuanVideoPipeline` with the surface of
+`VidlongPipelineMixin`. Each states how its ``latents=``
 argument is laid out and what a stream needs where it differs from Wan's (its prompt encoding, one
 transformer forward on ``[B, C, f, h, w]`` latents, its sampler's timesteps, the forward process that
 re-noises the context, chunk decoding and encoding); the attention side of each family is its adapter
@@ -10,8 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from diffusers import CogVideoXPipeline, HunyuanVideoPipeline, LTXPipeline
+from diffusers import (CogVideoXImageToVideoPipeline, CogVideoXPipeline, HunyuanVideoPipeline, LTXImageToVideoPipeline,
+                       LTXPipeline)
 
+from .image_condition import ChannelCondition, FirstFrameLatent
+from .models import pixel_frames
 from .pipeline import VidlongPipelineMixin
 from .vae_stream import OverlapDecoder
 
@@ -19,9 +23,9 @@ from .vae_stream import OverlapDecoder
 DECODE_OVERLAP = 2
 
 
-class VidLongLTXPipeline(VidlongPipelineMixin, LTXPipeline):
-    """diffusers' `LTXPipeline` (LTX-Video 0.9.x) with vidlong's surface; its ``frame_rate`` (which
-    scales its RoPE in time) defaults to the spec's fps. Its latents are packed tokens ``[B, S, C]``."""
+class LTXFamily:
+    """What LTX-Video's pipelines (text- and image-to-video) share under vidlong: its ``frame_rate`` (which
+    scales its RoPE in time) defaults to the spec's fps; its latents are packed tokens ``[B, S, C]``."""
 
     def call_defaults(self) -> dict:
         return dict(super().call_defaults(), frame_rate=self.spec.fps)
@@ -89,6 +93,42 @@ class VidLongLTXPipeline(VidlongPipelineMixin, LTXPipeline):
         return self._normalize_latents(z, vae.latents_mean, vae.latents_std, vae.config.scaling_factor)
 
 
+class VidLongLTXPipeline(LTXFamily, VidlongPipelineMixin, LTXPipeline):
+    """diffusers' `LTXPipeline` (LTX-Video 0.9.x) with vidlong's surface."""
+
+
+class VidLongLTXImageToVideoPipeline(LTXFamily, VidlongPipelineMixin, LTXImageToVideoPipeline):
+    """diffusers' `LTXImageToVideoPipeline` (LTX-Video 0.9.x, the same weights as text-to-video) with
+    vidlong's surface: the image's latent is the video's first latent frame, clean (its tokens at timestep 0),
+    as the pipeline conditions it. Its call leaves given ``latents=`` as they are, so vidlong puts the
+    image's latent into their first frame (`image_in_start_latents`)."""
+
+    task = "i2v"
+    image_in_start_latents = True
+
+    @torch.no_grad()
+    def image_condition(self, image, height: int, width: int, frames: int, generator=None, latent=None):
+        """`FirstFrameLatent` of the image's latent drawn from its VAE's distribution with `generator`, normalised
+        as the call does (`frames` unused: one latent frame conditions any window), or of `latent` ``[1, C, 1, h, w]``
+        where the video's first latent frame is made already (a fifo queue's sink: the same draw).
+
+        Args:
+            image: the first frame (a PIL image, uint8 ``[H, W, 3]`` frame or image file path: `load_image`).
+            height, width: pixels of the video.
+        """
+        from diffusers.pipelines.ltx.pipeline_ltx_image2video import retrieve_latents
+
+        from .generate import load_image
+
+        if latent is not None:
+            return FirstFrameLatent(latent)
+        vae = self.vae
+        pixels = self.video_processor.preprocess(load_image(image), height=height, width=width)
+        pixels = pixels.to(self._execution_device, self.text_encoder.dtype)  # as the call: the prompt's dtype
+        z = retrieve_latents(vae.encode(pixels.unsqueeze(2)), generator).float()
+        return FirstFrameLatent(self._normalize_latents(z, vae.latents_mean, vae.latents_std))
+
+
 class DPMSolverStep:
     """CogVideoX's stochastic DPM-solver++ (`CogVideoXDPMScheduler`) behind the one-call
     ``step(pred, t, latents)`` a stream makes: it carries the previous step's predicted clean sample and
@@ -108,8 +148,8 @@ class DPMSolverStep:
         return (latents.transpose(1, 2),)
 
 
-class VidLongCogVideoXPipeline(VidlongPipelineMixin, CogVideoXPipeline):
-    """diffusers' `CogVideoXPipeline` (CogVideoX-2B/5B, 1.5) with vidlong's surface. Its latents are
+class CogVideoXFamily:
+    """What CogVideoX's pipelines (text- and image-to-video) share under vidlong. Its latents are
     ``[B, F, C, h, w]`` (frames before channels); CogVideoX1.5's noise has extra leading frames up to a
     multiple of its temporal patch, dropped before decoding, as the pipeline does."""
 
@@ -160,6 +200,37 @@ class VidLongCogVideoXPipeline(VidlongPipelineMixin, CogVideoXPipeline):
     def stream_encode(self, pixels):
         vae = self.vae
         return vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.mode() * self.vae_scaling_factor_image
+
+
+class VidLongCogVideoXPipeline(CogVideoXFamily, VidlongPipelineMixin, CogVideoXPipeline):
+    """diffusers' `CogVideoXPipeline` (CogVideoX-2B/5B, 1.5) with vidlong's surface."""
+
+
+class VidLongCogVideoXImageToVideoPipeline(CogVideoXFamily, VidlongPipelineMixin, CogVideoXImageToVideoPipeline):
+    """diffusers' `CogVideoXImageToVideoPipeline` (CogVideoX-5B-I2V, CogVideoX1.5-5B-I2V) with vidlong's surface:
+    the image's latent, then zeros, as extra input channels of every latent frame, as the pipeline conditions it."""
+
+    task = "i2v"
+
+    @torch.no_grad()
+    def image_condition(self, image, height: int, width: int, frames: int, generator=None, latent=None):
+        """`ChannelCondition` ``[1, C, frames, h, w]``: the image's latent (drawn from its VAE's distribution with
+        `generator` and scaled as the call's `prepare_latents` does) on frame 0, zeros after (`latent` unused).
+
+        Args:
+            image: the first frame (a PIL image, uint8 ``[H, W, 3]`` frame or image file path: `load_image`).
+            height, width: pixels of the video.
+        """
+        from .generate import load_image
+
+        pixels = self.video_processor.preprocess(load_image(image), height=height, width=width)
+        dtype = self.text_encoder.dtype  # as the call: the prompt's dtype
+        pixels = pixels.to(self._execution_device, dtype)
+        no_noise = torch.zeros(1)  # given latents: the call's `prepare_latents` draws the image's latent alone
+        _, image_latents = self.prepare_latents(pixels, 1, self.transformer.config.in_channels // 2,
+                                                pixel_frames(frames, self.vae_scale_factor_temporal), height, width, dtype,
+                                                self._execution_device, generator, no_noise)
+        return ChannelCondition(image_latents.transpose(1, 2))
 
 
 class VidLongHunyuanVideoPipeline(VidlongPipelineMixin, HunyuanVideoPipeline):

@@ -30,7 +30,6 @@ from . import hooks
 from .attention.stream_attention import StreamContext
 from .errors import VidlongError, named
 from .generate import load_image, resolve_guidance
-from .image_condition import ImageCondition
 from .live_prompts import LivePrompts, PromptSwitching
 from .methods import Streaming
 from .models import pixel_frames
@@ -267,14 +266,15 @@ class VideoStreamer(PromptSwitching):
         return self.pipe.stream_text(prompt, self.negative_prompt or None, self.cfg, self.guidances[0])
 
     def _timestep(self, timestep: float, latents: torch.Tensor, batch: int) -> torch.Tensor:
-        """The transformer's timestep input: ``[B]``, or ``[B, tokens]`` for per-token timesteps
-        (Wan2.2 TI2V's ``expand_timesteps``, every token of the chunk at `timestep`)."""
-        if not self.pipe.config.get("expand_timesteps", False):
-            return torch.full((batch,), float(timestep), device=self.pipe.device)
-        patch = self.pipe.experts()[0].config.patch_size
+        """The transformer's timestep input: ``[B]``, or ``[B, tokens]`` for per-token timesteps (Wan2.2 TI2V's
+        ``expand_timesteps``; an image condition whose first frame is clean: TI2V's and LTX-Video's image-to-video),
+        every token of the window at `timestep` but where the condition's mask says 0."""
+        patch = self.pipe.geometry().patch
         _, _, f, h, w = latents.shape
-        per_token = torch.full(((f // patch[0]) * (h // patch[1]) * (w // patch[2]),), float(timestep), device=self.pipe.device)
         mask = self.condition.timestep_mask(f, patch) if self.condition is not None else None
+        if mask is None and not self.pipe.config.get("expand_timesteps", False):
+            return torch.full((batch,), float(timestep), device=self.pipe.device)
+        per_token = torch.full(((f // patch[0]) * (h // patch[1]) * (w // patch[2]),), float(timestep), device=self.pipe.device)
         if mask is not None:
             per_token = per_token * mask.to(per_token)
         return per_token.expand(batch, -1)
@@ -372,10 +372,11 @@ class VideoStreamer(PromptSwitching):
         noise = torch.randn(clean.shape, generator=self.generator).to(clean.device)
         return self.pipe.stream_renoise(clean, noise, timestep)
 
-    def _image_condition(self, image) -> ImageCondition:
-        with torch.no_grad():
-            frames = max(self.pipe.native_frames, self.schedule.context_frames, self.first_chunk)
-            return ImageCondition(self.pipe, image, self.height, self.width, frames)
+    def _image_condition(self, image):
+        """The image condition of this stream's windows (`vidlong.image_condition`; drawn from the stream's generator
+        where the family draws the image's latent, before the first chunk's noise, as its call draws them)."""
+        frames = max(self.pipe.native_frames, self.schedule.context_frames, self.first_chunk)
+        return self.pipe.image_condition(image, self.height, self.width, frames, self.generator)
 
     def _start_from_prefix(self, decoder, text: StreamText) -> StreamChunk:
         """Fill the caches with the prefix's cache frames (one clean forward) and the decoder's history

@@ -59,11 +59,12 @@ class ModelLimits:
     experts: int = 1
 
 
-def limits_for_folder(folder) -> ModelLimits:
-    """`ModelLimits` of a checked pipeline folder, from its JSON configs alone."""
+def limits_for_folder(folder, image: bool = False) -> ModelLimits:
+    """`ModelLimits` of a checked pipeline folder, from its JSON configs alone; with an `image`, of the
+    pipeline it loads as for one (`vidlong.models.pipeline_task`)."""
     config = folder_configs(Path(folder))[1]
     facts = pipeline_facts(Path(folder))
-    return ModelLimits(spec_for_folder(folder), folder_geometry(folder), _rope_positions(config), pipeline_task(folder),
+    return ModelLimits(spec_for_folder(folder), folder_geometry(folder), _rope_positions(config), pipeline_task(folder, image),
                        facts["family"], facts["experts"])
 
 
@@ -456,7 +457,7 @@ def uses_causal_sampler(streaming: Streaming, spec, renoise: bool) -> bool:
 def check_streamable(task: str, context: str, sinks: Optional[int] = None, family: str = "wan") -> None:
     """The family streams with `context` (`check_streams`); image-to-video pipelines
     stream only with the re-noised context and at least one sink frame: every window must start at the
-    video's first frame, where their image condition sits (`ImageCondition`)."""
+    video's first frame, where their image condition sits (`vidlong.image_condition`)."""
     check_streams(family, context)
     if task != "i2v":
         return
