@@ -1,6 +1,7 @@
 """Every Wan pipeline in diffusers with every vidlong method: Wan2.2's two experts, the TI2V-5B layout
 (48-channel-style residual VAE, per-token timesteps) and image-to-video (Wan2.1 with CLIP, Wan2.2
 A14B), on tiny random models built here."""
+import dataclasses
 import json
 
 import numpy as np
@@ -236,11 +237,79 @@ def test_a_ti2v_text_to_video_folder_loads_as_its_image_to_video_pipeline_given_
         vidlong.load_pipeline(folders["wan2.2"], device="cpu", task="image")
 
 
+@pytest.fixture(scope="module")
+def flf2v_folder(tmp_path_factory):
+    return save_tiny_pipeline(tmp_path_factory.mktemp("flf2v"), "flf2v")
+
+
+@pytest.mark.parametrize("kind", ["flf2v", "i2v-a14b"])
+def test_a_last_frame_conditions_the_video_as_the_pipeline_does(folders, flf2v_folder, image_path, tmp_path, kind):
+    """`generate` with a first and a last frame (Wan2.1 FLF2V: both images' CLIP tokens; Wan2.2 I2V A14B: condition
+    channels alone) at 2x native with `both`: the pipeline's own call with `last_image` and the same noise and methods,
+    bit for bit; `vidlong generate --last-image` writes the mp4 and records it. Without it FLF2V is refused in one line,
+    and the two-expert model's video differs."""
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.methods import methods_for
+
+    folder = flf2v_folder if kind == "flf2v" else folders[kind]
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    last = np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    request = GenerateRequest(prompt="a red circle", ratio=2, seed=1, method="both", image=str(image_path), last_image=last)
+    made = generate(pipe, request)
+    assert made.settings["last_image"] == "in memory" and made.settings["image"] == str(image_path)
+    noise = torch.randn(1, pipe.latent_channels, 2 * NATIVE, 4, 4, generator=torch.Generator().manual_seed(1))
+    pipe.apply(*methods_for("both", None))
+    expected = pipe(image=Image.open(image_path), last_image=Image.fromarray(last), prompt="a red circle",
+                    num_frames=4 * (2 * NATIVE - 1) + 1, num_inference_steps=2, guidance_scale=2.0, latents=noise,
+                    output_type="latent").frames
+    pipe.remove()
+    assert torch.equal(made.latents, expected)
+    if kind == "flf2v":
+        with pytest.raises(vidlong.VidlongError, match="takes the last frame too: pass it with last_image"):
+            generate(pipe, dataclasses.replace(request, last_image=None))
+    else:
+        assert not torch.equal(generate(pipe, dataclasses.replace(request, last_image=None)).latents, made.latents)
+
+    out = tmp_path / "flf.mp4"
+    assert main(["generate", "--model", str(folder), "--prompt", "a red circle", "--image", str(image_path),
+                 "--last-image", str(image_path), "--out", str(out)]) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["last_image"] == str(image_path)
+
+
+@pytest.mark.parametrize("kind, extra, message", [
+    ("i2v", [], "this model takes no last frame"),  # Wan2.1 I2V's CLIP input takes one image
+    ("ti2v-i2v", [], "this model takes no last frame"),
+    ("i2v-a14b", ["--method", "fifo"], "method fifo makes the video frame by frame"),
+    ("i2v-a14b", ["--last-image", "missing.png"], "--last-image missing.png is not a readable image"),
+    ("wan2.2", [], "this model takes no last frame"),
+    ("flf2v", ["--last-image"], "takes the last frame too: pass it with --last-image"),
+    ("flf2v", ["stream"], "it does not stream or extend"),
+    ("flf2v", ["stream", "--method", "fifo"], "it does not stream or extend")])
+def test_a_last_frame_is_refused_in_one_line_where_it_cannot_go(folders, flf2v_folder, image_path, tmp_path, capsys, kind, extra,
+                                                                 message):
+    command = "stream" if "stream" in extra else "generate"
+    extra = [a for a in extra if a != "stream"]
+    model = flf2v_folder if kind == "flf2v" else folders[kind]
+    args = [command, "--model", str(model), "--prompt", "a red circle", "--out", str(tmp_path / "x.mp4")]
+    args += [] if kind == "wan2.2" else ["--image", str(image_path)]
+    if extra == ["--last-image"]:  # none given
+        extra = []
+    elif command == "generate":
+        args += [] if extra[:1] == ["--last-image"] else ["--last-image", str(image_path)]
+    assert main(args + extra) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
 # Transformer configs as the released diffusers folders have them (the keys the rules test).
 RELEASED = {
     "wan2.1-t2v-1.3b": (dict(num_layers=30, num_attention_heads=12, attention_head_dim=128, in_channels=16), 1, False, "t2v"),
     "wan2.1-t2v-14b": (dict(num_layers=40, num_attention_heads=40, attention_head_dim=128, in_channels=16), 1, False, "t2v"),
     "wan2.1-i2v-14b": (dict(num_layers=40, num_attention_heads=40, attention_head_dim=128, in_channels=36, image_dim=1280), 1, False, "i2v"),
+    "wan2.1-flf2v-14b": (dict(num_layers=40, num_attention_heads=40, attention_head_dim=128, in_channels=36, image_dim=1280,
+                              pos_embed_seq_len=514), 1, False, "i2v"),
     "wan2.2-t2v-a14b": (dict(num_layers=40, num_attention_heads=40, attention_head_dim=128, in_channels=16), 2, False, "t2v"),
     "wan2.2-i2v-a14b": (dict(num_layers=40, num_attention_heads=40, attention_head_dim=128, in_channels=36), 2, False, "i2v"),
     "wan2.2-ti2v-5b": (dict(num_layers=30, num_attention_heads=24, attention_head_dim=128, in_channels=48), 1, True, "t2v"),

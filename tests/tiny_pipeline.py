@@ -5,7 +5,8 @@ Kinds: "wan2.1" (T2V, one transformer), "wan2.2" (T2V A14B layout: two experts s
 boundary_ratio), "ti2v" (Wan2.2 TI2V-5B layout: residual VAE with patch 2, 16x spatial,
 `expand_timesteps`), "i2v" (Wan2.1 I2V: CLIP vision encoder, `image_dim`, 4 mask + condition channels)
 "i2v-a14b" (Wan2.2 I2V A14B: two experts, no CLIP) and "ti2v-i2v" (TI2V-5B's image-to-video mode:
-`WanImageToVideoPipeline` with `expand_timesteps`, the image latent as the first frame).
+`WanImageToVideoPipeline` with `expand_timesteps`, the image latent as the first frame); also "flf2v" (Wan2.1
+FLF2V: "i2v" whose transformer takes two images' CLIP tokens, `pos_embed_seq_len`), not in `KINDS`.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ WORDS = "a red green blue circle square triangle ball bouncing on the dark backg
 NATIVE_LATENT_FRAMES = 3  # = 9 pixel frames
 KINDS = ("wan2.1", "wan2.2", "ti2v", "i2v", "i2v-a14b", "ti2v-i2v")
 CLIP_DIM = 16
+CLIP_TOKENS = 17  # the tiny CLIP's tokens of a 32x32 image: (32 / 8)^2 patches + its class token
 
 
 def tiny_tokenizer() -> PreTrainedTokenizerFast:
@@ -61,14 +63,15 @@ def tiny_pipeline(seed: int = 0, kind: str = "wan2.1"):
     if kind == "ti2v-i2v":
         return WanImageToVideoPipeline(**common, transformer=tiny_transformer(seed, channels=channels), expand_timesteps=True)
     condition = 2 * channels + vae.config.scale_factor_temporal  # noise + mask + image latents
-    if kind == "i2v":
+    if kind in ("i2v", "flf2v"):
         clip = CLIPVisionModel(CLIPVisionConfig(hidden_size=CLIP_DIM, intermediate_size=32, num_hidden_layers=2,
                                                               num_attention_heads=2, image_size=32, patch_size=8))
         clip = clip.eval()
         processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
         return WanImageToVideoPipeline(**common, image_encoder=clip, image_processor=processor,
                                        transformer=tiny_transformer(seed, channels=condition, out_channels=channels,
-                                                                    image_dim=CLIP_DIM))
+                                                                    image_dim=CLIP_DIM,
+                                                                    pos_embed_seq_len=2 * CLIP_TOKENS if kind == "flf2v" else None))
     return WanImageToVideoPipeline(**common, transformer=tiny_transformer(seed, channels=condition, out_channels=channels),
                                    transformer_2=tiny_transformer(seed + 1, channels=condition, out_channels=channels),
                                    boundary_ratio=0.5)

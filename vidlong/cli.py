@@ -75,6 +75,8 @@ def _add_generate(sub) -> None:
                        description="Generate a video many times the model's native length.")
     p.add_argument("--prompt", required=True, help="text prompt")
     p.add_argument("--image", default=None, help="first frame (PNG/JPEG) for image-to-video models")
+    p.add_argument("--last-image", default=None,
+                   help="last frame (PNG/JPEG) too, with --image: Wan2.1 FLF2V and Wan2.2 I2V A14B (first-last-frame video)")
     _add_model_options(p)
     length = p.add_mutually_exclusive_group()
     length.add_argument("--ratio", type=float, default=None, help="length as a multiple of the native window (default 1, or the preset's)")
@@ -130,6 +132,8 @@ def _check_model(args) -> Path:
         check_task(task, bool(args.image))
         if args.image:
             load_image(args.image)
+    if getattr(args, "last_image", None):
+        load_image(args.last_image, "last_image")
     return folder
 
 
@@ -177,6 +181,7 @@ def _run_generate(args) -> int:
         prompt=args.prompt, negative_prompt=args.negative_prompt, ratio=ratio, frames=args.frames,
         method=args.method, preset=args.preset, noise=args.noise, steps=args.steps, guidance=args.guidance,
         guidance_2=args.guidance_2, seed=args.seed, height=args.height, width=args.width, image=args.image,
+        last_image=args.last_image,
     )
     diagonal = _diagonal(args)
     folder = _check_model(args)

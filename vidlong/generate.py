@@ -38,6 +38,8 @@ class GenerateRequest:
         image: the first frame, for image-to-video models (None for text-to-video): the path of a PNG/JPEG
             file, or from Python a PIL image or uint8 ``[H, W, 3]`` frame (`load_image`; the settings record
             a path, or "in memory").
+        last_image: the last frame too, as `image` (Wan2.1 FLF2V, Wan2.2 I2V A14B: the pipeline conditions the
+            video's last frame on it), or None.
         guidance_2: guidance of Wan2.2's low-noise expert; None takes the model's (or `guidance`).
     """
 
@@ -55,6 +57,7 @@ class GenerateRequest:
     negative_prompt: str = ""
     image: Optional[Union[str, Any]] = None
     guidance_2: Optional[float] = None
+    last_image: Optional[Union[str, Any]] = None
 
     def __post_init__(self):  # NumPy numbers as Python ones, so that the settings stay JSON-ready
         for name in ("ratio", "frames", "steps", "guidance", "seed", "height", "width", "guidance_2"):
@@ -79,26 +82,26 @@ def resolve_guidance(spec, guidance: Optional[float], guidance_2: Optional[float
     return guidance, guidance_2 if guidance_2 is not None else (spec.guidance_scale_2 or guidance)
 
 
-def load_image(image):
-    """The first frame as an RGB PIL image, from the path of a PNG/JPEG file, a PIL image or uint8
-    ``[H, W, 3]`` frame; or a one-line error naming the field."""
+def load_image(image, field: str = "image"):
+    """The first frame (or the one `field` names) as an RGB PIL image, from the path of a PNG/JPEG file, a PIL
+    image or uint8 ``[H, W, 3]`` frame; or a one-line error naming the field."""
     from PIL import Image, UnidentifiedImageError
 
     if isinstance(image, Image.Image):
         return image.convert("RGB")
     if isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
-            raise VidlongError(f"{named('image')} is a {image.dtype} array of shape {list(image.shape)}; pass one uint8 RGB "
+            raise VidlongError(f"{named(field)} is a {image.dtype} array of shape {list(image.shape)}; pass one uint8 RGB "
                                "frame [H, W, 3] (or a PIL image, or the path of a PNG/JPEG file)")
         return Image.fromarray(image)
     if not isinstance(image, (str, os.PathLike)):
-        raise VidlongError(f"{named('image')} is a {type(image).__name__}; pass the path of a PNG/JPEG file, a PIL image "
+        raise VidlongError(f"{named(field)} is a {type(image).__name__}; pass the path of a PNG/JPEG file, a PIL image "
                            "or a uint8 frame [H, W, 3]")
     try:
         with Image.open(image) as opened:
             return opened.convert("RGB")
     except (OSError, UnidentifiedImageError) as err:
-        raise VidlongError(f"{named('image')} {image} is not a readable image ({type(err).__name__}); pass a PNG or JPEG file") from None
+        raise VidlongError(f"{named(field)} {image} is not a readable image ({type(err).__name__}); pass a PNG or JPEG file") from None
 
 
 def has_image(image) -> bool:
@@ -112,7 +115,7 @@ def check_task(task: str, has_image: bool) -> None:
         raise VidlongError(f"this model is image-to-video: pass the first frame with {named('image')} start.png")
     if task == "t2v" and has_image:
         raise VidlongError(f"this model is text-to-video and takes no {named('image')}; use an image-to-video model folder "
-                           "(WanImageToVideoPipeline), or `vidlong extend --video` from a 1-frame video")
+                           "(Wan, LTX-Video or CogVideoX), or `vidlong extend --video` from a 1-frame video")
 
 
 def resolve_latent_frames(request: GenerateRequest, native_frames: int, temporal_ratio: int = 4) -> int:
@@ -227,7 +230,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     generator = torch.Generator().manual_seed(int(request.seed))  # a NumPy integer too
     geometry = pipe.geometry()
     grid = (pipe.noise_frames(made), height // geometry.spatial, width // geometry.spatial)
-    extra = dict(image=load_image(request.image)) if has_image(request.image) else {}
+    extra = {name: load_image(getattr(request, name), name) for name in ("image", "last_image") if has_image(getattr(request, name))}
     condition = None  # the image condition of a fifo queue's windows, or of the start latents (LTX-Video)
     if "image" in extra and pipe.image_in_start_latents:  # the image's latent drawn before the noise, as its call draws them
         condition = pipe.image_condition(extra["image"], height, width, spec.native_frames, generator)
@@ -323,9 +326,11 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         if len(timeline) > 1 else None,
     )
     settings.pop("frames")
-    if has_image(request.image) and not isinstance(request.image, (str, os.PathLike)):
-        settings["image"] = "in memory"
-    elif request.image is not None:
-        settings["image"] = str(request.image)
+    for name in ("image", "last_image"):
+        given = getattr(request, name)
+        if has_image(given) and not isinstance(given, (str, os.PathLike)):
+            settings[name] = "in memory"
+        elif given is not None:
+            settings[name] = str(given)
     latents_out = final.get("latents")
     return GenerateResult(frames=frames, settings=settings, latents=None if latents_out is None else latents_out.float().cpu())

@@ -49,6 +49,9 @@ class ModelLimits:
         task: "t2v" or "i2v".
         family: the transformer's family (`vidlong.attention.adapters`), which says whether it streams.
         experts: transformers the sampler switches between (2: Wan2.2 A14B's high- and low-noise experts).
+        last_frame: whether the pipeline takes a last frame too: "required" (Wan2.1 FLF2V, whose transformer
+            takes both images' CLIP tokens), "optional" (Wan2.2 I2V A14B: condition channels alone) or "no" (the
+            others; Wan2.1 I2V's CLIP input takes one image, TI2V-5B's call ignores it).
     """
 
     spec: ModelSpec
@@ -57,6 +60,7 @@ class ModelLimits:
     task: str
     family: str = "wan"
     experts: int = 1
+    last_frame: str = "no"
 
 
 def limits_for_folder(folder, image: bool = False) -> ModelLimits:
@@ -64,14 +68,33 @@ def limits_for_folder(folder, image: bool = False) -> ModelLimits:
     pipeline it loads as for one (`vidlong.models.pipeline_task`)."""
     config = folder_configs(Path(folder))[1]
     facts = pipeline_facts(Path(folder))
-    return ModelLimits(spec_for_folder(folder), folder_geometry(folder), _rope_positions(config), pipeline_task(folder, image),
-                       facts["family"], facts["experts"])
+    task = pipeline_task(folder, image)
+    return ModelLimits(spec_for_folder(folder), folder_geometry(folder), _rope_positions(config), task, facts["family"],
+                       facts["experts"], _takes_last_frame(dict(facts, task=task)))
 
 
 def limits_for_pipeline(pipe) -> ModelLimits:
     """`ModelLimits` of a loaded vidlong pipeline."""
     facts = pipe.facts()
-    return ModelLimits(pipe.spec, pipe.geometry(), _rope_positions(facts), pipe.task, facts["family"], facts["experts"])
+    return ModelLimits(pipe.spec, pipe.geometry(), _rope_positions(facts), pipe.task, facts["family"], facts["experts"],
+                       _takes_last_frame(facts))
+
+
+def _takes_last_frame(facts: dict) -> str:
+    """`ModelLimits.last_frame` from a pipeline's `vidlong.models.model_facts`: Wan's image-to-video by condition
+    channels whose transformer takes two images' CLIP tokens (FLF2V's ``pos_embed_seq_len``) or none (Wan2.2 I2V A14B)."""
+    if facts["family"] != "wan" or facts["task"] != "i2v" or facts["expand_timesteps"]:
+        return "no"
+    if facts.get("pos_embed_seq_len") is not None:
+        return "required"
+    return "optional" if facts.get("image_dim") is None else "no"
+
+
+def check_no_stream_between_two_frames(limits: ModelLimits) -> None:
+    """A model that needs a last frame (FLF2V) makes whole videos between two frames: no stream or extension."""
+    if limits.last_frame == "required":
+        raise VidlongError("this first-last-frame model (Wan2.1 FLF2V) makes a video between two given frames; it does not "
+                           "stream or extend: use vidlong generate --image first.png --last-image last.png")
 
 
 def _rope_positions(transformer_config) -> Optional[int]:
@@ -281,6 +304,7 @@ def check_diagonal_stream(config, limits: ModelLimits, height=None, width=None) 
     that leaves the queue some of the native window (image-to-video: a sink, the image's frame, and switches
     that blend), sizes as for generate."""
     check_diagonal(limits)
+    check_no_stream_between_two_frames(limits)
     if limits.task == "i2v" and not config.sink:
         raise VidlongError("an image-to-video model streams by diagonal denoising with DiagonalDenoising sink=True: "
                            "the sink is the image's frame")
@@ -325,6 +349,7 @@ def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> Non
     if isinstance(streaming, DiagonalDenoising):
         check_diagonal_stream(streaming, limits, height, width)
         return
+    check_no_stream_between_two_frames(limits)
     check_streams(limits.family, streaming.context)
     if limits.geometry.patch[0] > 1:
         raise VidlongError(f"streaming a transformer whose temporal patch spans {limits.geometry.patch[0]} latent frames "
@@ -354,6 +379,22 @@ def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> Non
                limits.geometry.pixel_multiple, limits.rope_positions)
 
 
+def check_last_image(limits: ModelLimits, given: bool, diagonal: bool) -> None:
+    """A last frame (`given` or not) where the pipeline takes one (`ModelLimits.last_frame`), with a method that makes
+    the video in one call (diagonal denoising makes it frame by frame past the native window)."""
+    if limits.last_frame == "required" and not given:
+        raise VidlongError(f"this first-last-frame model (Wan2.1 FLF2V) takes the last frame too: pass it with "
+                           f"{named('last_image')} last.png")
+    if not given:
+        return
+    if limits.last_frame == "no":
+        raise VidlongError(f"{named('last_image')} needs a Wan model that takes a last frame (Wan2.1 FLF2V, Wan2.2 I2V "
+                           "A14B); this model takes no last frame: drop it")
+    if diagonal:
+        raise VidlongError(f"{named('last_image')} conditions the last frame of one whole-video call; method fifo makes the "
+                           "video frame by frame: use another method, or drop the last frame")
+
+
 def check_generate(request, limits: ModelLimits) -> int:
     """Every field of a `GenerateRequest` against `limits`; returns the video's latent frames."""
     from .generate import check_task, has_image, resolve_latent_frames
@@ -368,6 +409,7 @@ def check_generate(request, limits: ModelLimits) -> int:
     methods = methods_for(request.method, request.preset)
     check_moved_rope(methods, adapter_named(limits.family))
     diagonal = any(isinstance(m, DiagonalDenoising) for m in methods)
+    check_last_image(limits, has_image(request.last_image), diagonal)
     if diagonal:
         check_diagonal(limits)
     if request.noise not in (None, *NOISE_KINDS):
