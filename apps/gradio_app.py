@@ -141,7 +141,7 @@ def _caption(settings: dict) -> str:
 
 
 def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
-                image=None) -> GenerateRequest:
+                image=None, last_image=None) -> GenerateRequest:
     """The page's fields as a `GenerateRequest` (unchecked); the dropdowns' "none"/"auto" and empty
     numbers are the model's defaults."""
     if ratio is None:
@@ -152,7 +152,7 @@ def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, neg
         guidance=None if guidance is None else float(guidance), seed=_seed(seed),
         noise=None if noise in (None, "", AUTO) else noise, negative_prompt=negative_prompt or "",
         height=None if height is None else int(height), width=None if width is None else int(width),
-        image=image or None,
+        image=image or None, last_image=last_image or None,
     )
 
 
@@ -184,7 +184,8 @@ class App:
             return f"**Length must be from {low:g} to {high:g}, got {ratio:g}**"
         try:
             image = "first-frame" if self.pipe.task == "i2v" else None  # the estimate needs no image, the check one
-            request = _request_of("-", method, preset, ratio, steps, None, 0, AUTO, "", height, width, image)
+            last = "last-frame" if self.limits.last_frame == "required" else None
+            request = _request_of("-", method, preset, ratio, steps, None, 0, AUTO, "", height, width, image, last)
             latent = check_generate(request, self.limits)
             cost = run_cost(self.pipe, request, latent)
         except VidlongError as err:  # the reason, where the note would have been
@@ -206,10 +207,11 @@ class App:
     # ---- one video, or several methods side by side ----------------------------------------------
 
     def request(self, prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
-                image=None) -> GenerateRequest:
+                image=None, last_image=None) -> GenerateRequest:
         """The page's fields as a checked `GenerateRequest` (seed -1 or empty: a random one) that is
         estimated to fit in memory."""
-        request = _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image)
+        request = _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
+                              last_image)
         check_fits(run_cost(self.pipe, request, check_generate(request, self.limits)))
         return request
 
@@ -490,7 +492,10 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
             f"= {spec.native_pixel_frames} frames at {spec.width}×{spec.height}, {spec.fps} fps. "
             "Generate a long video with a training-free method, compare methods side by side, or stream one live."
         )
-        image = gr.Image(type="filepath", label="First frame (image-to-video)", visible=pipe.task == "i2v", elem_id="image")
+        with gr.Row():
+            image = gr.Image(type="filepath", label="First frame (image-to-video)", visible=pipe.task == "i2v", elem_id="image")
+            last_image = gr.Image(type="filepath", label="Last frame (first-last-frame models; Generate tab)",
+                                  visible=app.limits.last_frame != "no", elem_id="last-image")
         with gr.Tabs():
             with gr.Tab("Generate", id="generate-tab"):
                 with gr.Row():
@@ -575,7 +580,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
         gallery = gr.Gallery(label="History (this server's newest outputs; click one to reload its settings)",
                              columns=4, height=260, allow_preview=False, elem_id="history")
 
-        form = [prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image]
+        form = [prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image, last_image]
         stream_form = [s_prompt, timeline, s_seconds, s_chunk, s_context, s_recache, s_steps, s_guidance, s_seed, image, s_method,
                        s_cut]
 
@@ -584,15 +589,18 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                      steps: Optional[float] = None, guidance: Optional[float] = None,
                                      seed: Optional[float] = 0, noise: str = AUTO, negative_prompt: str = "",
                                      height: Optional[float] = None, width: Optional[float] = None,
-                                     image: Optional[str] = None, request: gr.Request = None, progress=gr.Progress()):
-                args = (prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image)
+                                     image: Optional[str] = None, last_image: Optional[str] = None, request: gr.Request = None,
+                                     progress=gr.Progress()):
+                args = (prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
+                        last_image)
                 return await app.generate_event(app.single_request, args, request, progress, page=page)
             return generate_video
 
         async def compare_page(compared: list, prompt: str, method: str, preset: str, ratio: float, steps, guidance, seed,
-                               noise: str, negative_prompt: str, height, width, image=None, request: gr.Request = None,
-                               progress=gr.Progress()):
-            args = (compared, prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image)
+                               noise: str, negative_prompt: str, height, width, image=None, last_image=None,
+                               request: gr.Request = None, progress=gr.Progress()):
+            args = (compared, prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
+                    last_image)
             return await app.generate_event(app.compare_requests, args, request, progress, page=True)
 
         def stream_handler(page: bool):

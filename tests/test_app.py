@@ -236,21 +236,24 @@ def served_client(folder, downloads):
 
 
 def test_image_to_video_model_takes_a_first_frame(tmp_path_factory):
-    """An image-to-video folder gets the first-frame input; the API takes the image file."""
+    """An image-to-video folder gets the first-frame input (a first-last-frame one, Wan2.1 FLF2V's layout, the
+    last-frame input too); the API takes the image files, and refuses a run without either in one line."""
     import numpy as np
     from gradio_client import handle_file
     from PIL import Image
 
-    folder = save_tiny_pipeline(tmp_path_factory.mktemp("tiny-i2v"), "i2v")
+    folder = save_tiny_pipeline(tmp_path_factory.mktemp("tiny-flf2v"), "flf2v")
     png = tmp_path_factory.mktemp("img") / "start.png"
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(png)
     with served_client(folder, tmp_path_factory.mktemp("i2v-downloads")) as client:
         video, settings = client.predict(prompt="a red circle", method="both", ratio=2, steps=1, image=handle_file(str(png)),
-                                         api_name="/generate")
+                                         last_image=handle_file(str(png)), api_name="/generate")
         assert read_video(video_path(video))[0].shape[0] == 4 * (2 * NATIVE_LATENT_FRAMES - 1) + 1
-        assert settings["image"]
+        assert settings["image"] and settings["last_image"]
         with pytest.raises(AppError, match="image-to-video: pass the first frame"):
             client.predict(prompt="a red circle", ratio=1, steps=1, api_name="/generate")
+        with pytest.raises(AppError, match="takes the last frame too"):
+            client.predict(prompt="a red circle", ratio=1, steps=1, image=handle_file(str(png)), api_name="/generate")
 
 
 def test_another_family_generates_and_streams_and_refuses_the_cache_in_one_line(tmp_path_factory):
