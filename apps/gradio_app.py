@@ -631,7 +631,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
         switch.click(app.switch_prompt, next_prompt, status, api_name=False, queue=False)
         s_method.change(app.method_fields, s_method, [s_chunk, s_context, s_steps, s_recache, s_cut, s_guidance],
                         api_name=False, queue=False)
-        gallery.select(app.reload, None, [video, settings, sidecar, *form[:-1], compared], api_name=False, queue=False)
+        gallery.select(app.reload, None, [video, settings, sidecar, *form[:len(FORM_FIELDS)], compared], api_name=False, queue=False)
         preset.input(_on_preset, preset, ratio, api_name=False, queue=False)
         for field in note_fields:
             field.change(app.length_note, note_fields, length_note, api_name=False, queue=False, preprocess=False)
