@@ -495,6 +495,13 @@ def test_ltx_image_to_video_fifo_streams_and_extends_from_the_image(ltx_i2v_fold
     assert main(["generate", "--model", str(ltx_i2v_folder), "--prompt", "a red ball", "--out", str(tmp_path / "x.mp4")]) == 2
     assert "pass the first frame with --image" in capsys.readouterr().err
 
+    seen.clear()  # an extension's windows start at its context's first latent frame, the condition itself
+    list(pipe.extend("a red ball", latents=own.latents, streaming=Streaming(chunk=1, sinks=1, window=0, steps=2), chunks=1))
+    context = pipe.call_latents(own.latents[:, :, -1:])
+    assert seen and all((x[:, :4] == context.to(x)).all() and (t[:, :4] == 0).all() for x, t in seen)
+    with pytest.raises(VidlongError, match="holds an image-to-video LTXImageToVideoPipeline; drop task"):
+        load_pipeline(ltx_i2v_folder, device="cpu", task="t2v")
+
 
 def test_an_ltx_text_to_video_folder_takes_an_image_as_its_image_to_video_pipeline(ltx_folder, ltx_i2v_folder, image_path, tmp_path):
     """LTX-Video's two pipelines share their weights: its `LTXPipeline` folder with an image loads as vidlong's
@@ -511,7 +518,7 @@ def test_an_ltx_text_to_video_folder_takes_an_image_as_its_image_to_video_pipeli
     assert json.loads((tmp_path / "x.json").read_text())["image"] == str(image_path)
 
 
-def test_cogvideox_image_to_video_generates_streams_and_extends(tmp_path, image_path):
+def test_cogvideox_image_to_video_generates_streams_and_extends(tmp_path, image_path, capsys):
     """`CogVideoXImageToVideoPipeline` folders load as vidlong's image-to-video class; `generate` with an image and
     no method is diffusers' own call with the same noise and generator bit for bit (and the image matters); a
     re-noised stream's every forward carries the image's latent on the video's first frame and zeros after it, as
@@ -539,6 +546,9 @@ def test_cogvideox_image_to_video_generates_streams_and_extends(tmp_path, image_
     other = generate(pipe, GenerateRequest(prompt="a red ball", ratio=1, seed=3, image=np.zeros((32, 48, 3), np.uint8)))
     assert not np.array_equal(other.frames, own.frames)
 
+    first = next(iter(pipe.stream("a red ball", Streaming(chunk=1, first_chunk=3), chunks=1, seed=3, image=str(image_path))))
+    assert np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1  # the image's latent drawn as generate draws it
+
     seen = []
     pipe.transformer.register_forward_pre_hook(lambda m, a, k: seen.append(k["hidden_states"]), with_kwargs=True)
     chunks = list(pipe.stream("a red ball", Streaming(chunk=1, sinks=1, window=1, steps=2), chunks=3, seed=1, image=str(image_path)))
@@ -557,3 +567,14 @@ def test_cogvideox_image_to_video_generates_streams_and_extends(tmp_path, image_
     assert main(["extend", "--model", str(folder), "--video", str(out), "--prompt", "a red ball", "--chunk", "1",
                  "--chunks", "1", "--out", str(tmp_path / "longer.mp4")]) == 0
     assert len(read_video(tmp_path / "longer.mp4")[0]) == made + 4
+
+    config_file = folder / "transformer" / "config.json"  # CogVideoX-5B-I2V's learned positions: one size, refused before loading
+    config_file.write_text(json.dumps(dict(json.loads(config_file.read_text()), use_learned_positional_embeddings=True)))
+    capsys.readouterr()
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path),
+                 "--out", str(tmp_path / "x.mp4")]) == 2
+    assert main(["stream", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--height", "32",
+                 "--out", str(tmp_path / "x.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["vidlong: error: this model's learned position table (CogVideoX-5B-I2V's) takes 64x64 pixels alone; use "
+                   "--height 64 and --width 64"] * 2

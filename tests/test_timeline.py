@@ -125,5 +125,6 @@ def test_cli_generate_with_a_timeline_and_its_refusals(model_dir, tmp_path, caps
     capsys.readouterr()
     assert main(["generate", "--model", str(i2v), "--prompt", "0s: a red circle; 1s: a blue square", "--ratio", "2",
                  "--image", str(tmp_path / "start.png"), "--out", str(tmp_path / "i.mp4")]) == 2
-    assert "a prompt timeline (\"0s: ...; 4s: ...\") needs a Wan or LTX-Video text-to-video model" in capsys.readouterr().err
+    message = "a prompt timeline (\"0s: ...; 4s: ...\") makes a video from text alone; give one prompt, or drop --image"
+    assert message in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.glob("*.mp4")) == ["t.mp4"]

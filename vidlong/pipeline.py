@@ -406,11 +406,14 @@ def pipeline_class_name(folder: Path, task: Optional[str] = None) -> str:
     name = folder_class_name(folder)
     if task not in (None, "t2v", "i2v"):
         raise VidlongError(f"{named('task')} is 't2v' or 'i2v', got {task!r}")
+    if task == "t2v" and pipeline_task(folder) == "i2v":
+        raise VidlongError(f"model folder {folder} holds an image-to-video {name}; drop {named('task')} t2v, or use a "
+                           "text-to-video model folder")
     if task == "i2v" and pipeline_task(folder) == "t2v":
         twin = image_to_video_twin(folder)
         if twin is None:
             raise VidlongError(f"model folder {folder} holds a text-to-video {name} whose weights no image-to-video pipeline "
-                               f"takes; use an image-to-video model folder")
+                               f"takes; use an image-to-video model folder, or drop {named('task')} i2v")
         return twin
     return name
 
@@ -441,7 +444,8 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
         compile: None, or a torch.compile backend ("inductor", "eager", ...): each transformer's repeated
             blocks compiled (diffusers' `compile_repeated_blocks`); one compiled block serves every layer
             with vidlong's methods or a stream's KV cache, and the first calls pay the compilation.
-        task: None or "t2v" (the folder's own pipeline), or "i2v" (image-to-video: the folder's own, or its twin).
+        task: None (the folder's own pipeline), "t2v" (a text-to-video folder's own) or "i2v" (image-to-video: the
+            folder's own, or its twin).
     """
     folder = check_model_folder(path)
     class_name = pipeline_class_name(folder, task)

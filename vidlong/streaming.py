@@ -342,6 +342,8 @@ class VideoStreamer(PromptSwitching):
         spatial = pipe.geometry().spatial
         shape = (1, pipe.latent_channels, frames, self.height // spatial, self.width // spatial)
         latents = torch.randn(shape, generator=self.generator).to(pipe.device)
+        if pipe.task == "i2v" and self.condition is None:  # the first chunk: the image's latent drawn after its noise,
+            self.condition = self._image_condition(self.image)  # as a call given `generate`'s noise draws it (CogVideoX)
         frames_before = self._context_latents()
         context = torch.cat(frames_before, dim=2).to(pipe.device) if self.renoise and frames_before else None
         seen = frames + (context.shape[2] if context is not None else 0)
@@ -372,11 +374,12 @@ class VideoStreamer(PromptSwitching):
         noise = torch.randn(clean.shape, generator=self.generator).to(clean.device)
         return self.pipe.stream_renoise(clean, noise, timestep)
 
-    def _image_condition(self, image):
-        """The image condition of this stream's windows (`vidlong.image_condition`; drawn from the stream's generator
-        where the family draws the image's latent, before the first chunk's noise, as its call draws them)."""
+    def _image_condition(self, image, latent=None):
+        """The image condition of this stream's windows (`vidlong.image_condition`), drawn from the stream's generator
+        where the family draws the image's latent; `latent` ``[1, C, 1, h, w]``: the context's first latent frame,
+        where the condition is that frame (an extension's context)."""
         frames = max(self.pipe.native_frames, self.schedule.context_frames, self.first_chunk)
-        return self.pipe.image_condition(image, self.height, self.width, frames, self.generator)
+        return self.pipe.image_condition(image, self.height, self.width, frames, self.generator, latent=latent)
 
     def _start_from_prefix(self, decoder, text: StreamText) -> StreamChunk:
         """Fill the caches with the prefix's cache frames (one clean forward) and the decoder's history
@@ -388,7 +391,8 @@ class VideoStreamer(PromptSwitching):
         decoded = replay(decoder, prefix.history, self.schedule.chunk, keep=prefix.frames is None)
         frames = prefix.frames if prefix.frames is not None else decoded
         if self.pipe.task == "i2v":  # the context's first frame is its windows' image
-            self.condition = self._image_condition(frames[max(0, len(frames) - pixel_frames(cached.shape[2], self.pipe.spec.temporal_ratio))])
+            first = frames[max(0, len(frames) - pixel_frames(cached.shape[2], self.pipe.spec.temporal_ratio))]
+            self.condition = self._image_condition(first, latent=cached[:, :, :1])
         self.seam = SeamBlend(frames[-1], decoded[-1], self.streaming.seam_frames)
         return StreamChunk(-1, frames, self.live.snapshot()[0][1], time.perf_counter() - start, prefix.history, is_input=True)
 
@@ -408,8 +412,8 @@ class VideoStreamer(PromptSwitching):
 
     def _chunks(self) -> Iterator[StreamChunk]:
         pipe = self.pipe
-        if pipe.task == "i2v" and self.prefix is None:
-            self.condition = self._image_condition(self.image)
+        if pipe.task == "i2v" and self.prefix is None and pipe.image_in_start_latents:
+            self.condition = self._image_condition(self.image)  # drawn before the first chunk's noise, as `generate` draws it
         prompt, text = None, None
         try:
             for transformer, context in zip(pipe.experts(), self.contexts):

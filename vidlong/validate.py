@@ -49,6 +49,8 @@ class ModelLimits:
         task: "t2v" or "i2v".
         family: the transformer's family (`vidlong.attention.adapters`), which says whether it streams.
         experts: transformers the sampler switches between (2: Wan2.2 A14B's high- and low-noise experts).
+        fixed_size: the one (height, width) in pixels the transformer takes, where a learned position table
+            fixes it (CogVideoX-5B-I2V), else None.
         last_frame: whether the pipeline takes a last frame too: "required" (Wan2.1 FLF2V, whose transformer
             takes both images' CLIP tokens), "optional" (Wan2.2 I2V A14B: condition channels alone) or "no" (the
             others; Wan2.1 I2V's CLIP input takes one image, TI2V-5B's call ignores it).
@@ -61,6 +63,7 @@ class ModelLimits:
     family: str = "wan"
     experts: int = 1
     last_frame: str = "no"
+    fixed_size: Optional[tuple] = None
 
 
 def limits_for_folder(folder, image: bool = False) -> ModelLimits:
@@ -68,16 +71,23 @@ def limits_for_folder(folder, image: bool = False) -> ModelLimits:
     pipeline it loads as for one (`vidlong.models.pipeline_task`)."""
     config = folder_configs(Path(folder))[1]
     facts = pipeline_facts(Path(folder))
-    task = pipeline_task(folder, image)
-    return ModelLimits(spec_for_folder(folder), folder_geometry(folder), _rope_positions(config), task, facts["family"],
-                       facts["experts"], _takes_last_frame(dict(facts, task=task)))
+    task, geometry = pipeline_task(folder, image), folder_geometry(folder)
+    return ModelLimits(spec_for_folder(folder), geometry, _rope_positions(config), task, facts["family"],
+                       facts["experts"], _takes_last_frame(dict(facts, task=task)), _fixed_size(config, geometry))
 
 
 def limits_for_pipeline(pipe) -> ModelLimits:
     """`ModelLimits` of a loaded vidlong pipeline."""
-    facts = pipe.facts()
-    return ModelLimits(pipe.spec, pipe.geometry(), _rope_positions(facts), pipe.task, facts["family"], facts["experts"],
-                       _takes_last_frame(facts))
+    facts, geometry = pipe.facts(), pipe.geometry()
+    return ModelLimits(pipe.spec, geometry, _rope_positions(facts), pipe.task, facts["family"], facts["experts"],
+                       _takes_last_frame(facts), _fixed_size(facts, geometry))
+
+
+def _fixed_size(transformer_config, geometry: Geometry) -> Optional[tuple]:
+    """`ModelLimits.fixed_size`: a CogVideoX transformer with learned positions takes its sample size alone."""
+    if not transformer_config.get("use_learned_positional_embeddings"):
+        return None
+    return (transformer_config["sample_height"] * geometry.spatial, transformer_config["sample_width"] * geometry.spatial)
 
 
 def _takes_last_frame(facts: dict) -> str:
@@ -264,6 +274,18 @@ def check_size(height: int, width: int, multiple: int, rope_positions: int | Non
                                f"({rope_positions} RoPE positions); use {named(name)} {rope_positions * multiple} or less")
 
 
+def check_model_size(limits: ModelLimits, height=None, width=None) -> None:
+    """A video's size in pixels (None: the model's) against `limits`: `check_size`, and the one size a learned
+    position table allows (`ModelLimits.fixed_size`)."""
+    height = limits.spec.height if height is None else height
+    width = limits.spec.width if width is None else width
+    check_size(height, width, limits.geometry.pixel_multiple, limits.rope_positions)
+    if limits.fixed_size is not None and (height, width) != tuple(limits.fixed_size):
+        fixed_height, fixed_width = limits.fixed_size
+        raise VidlongError(f"this model's learned position table (CogVideoX-5B-I2V's) takes {fixed_width}x{fixed_height} pixels "
+                           f"alone; use {named('height')} {fixed_height} and {named('width')} {fixed_width}")
+
+
 def check_diagonal(limits: ModelLimits) -> None:
     """Diagonal denoising (``--method fifo``) needs a timestep per token from the model's family."""
     from .attention.adapters import adapter_named
@@ -312,8 +334,7 @@ def check_diagonal_stream(config, limits: ModelLimits, height=None, width=None) 
         raise VidlongError("a prompt switch cuts to a text-to-video native video; an image-to-video stream by diagonal "
                            "denoising blends its switches: drop --cut-on-switch (cut_on_prompt_switch=False)")
     config.window(limits.spec.native_frames)
-    check_size(limits.spec.height if height is None else height, limits.spec.width if width is None else width,
-               limits.geometry.pixel_multiple, limits.rope_positions)
+    check_model_size(limits, height, width)
 
 
 def check_latent_length(latent: int, limits: ModelLimits) -> None:
@@ -375,8 +396,7 @@ def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> Non
                            f"{schedule.chunk} = {schedule.context_frames} latent frames exceed the model's native window "
                            f"of {native}; use {named('window')} {native - schedule.sinks - schedule.chunk} or less")
     check_steps(streaming.steps)
-    check_size(limits.spec.height if height is None else height, limits.spec.width if width is None else width,
-               limits.geometry.pixel_multiple, limits.rope_positions)
+    check_model_size(limits, height, width)
 
 
 def check_last_image(limits: ModelLimits, given: bool, diagonal: bool) -> None:
@@ -418,8 +438,7 @@ def check_generate(request, limits: ModelLimits) -> int:
     check_second_expert(request.guidance_2, limits)
     check_steps(request.steps)
     spec = limits.spec
-    check_size(spec.height if request.height is None else request.height,
-               spec.width if request.width is None else request.width, limits.geometry.pixel_multiple, limits.rope_positions)
+    check_model_size(limits, request.height, request.width)
     try:
         latent = resolve_latent_frames(request, spec.native_frames, spec.temporal_ratio)
     except OverflowError:  # a finite ratio whose frame count is no finite number (1e308 x native)
@@ -429,8 +448,11 @@ def check_generate(request, limits: ModelLimits) -> int:
         check_latent_length(latent, limits)
     timeline = parse_prompt_timeline(request.prompt)
     if len(timeline) > 1:
-        if not adapter_named(limits.family).prompt_timeline or limits.task != "t2v":
+        if not adapter_named(limits.family).prompt_timeline:
             raise VidlongError("a prompt timeline (\"0s: ...; 4s: ...\") needs a Wan or LTX-Video text-to-video model; give one prompt")
+        if limits.task != "t2v":
+            raise VidlongError(f"a prompt timeline (\"0s: ...; 4s: ...\") makes a video from text alone; give one prompt, "
+                               f"or drop {named('image')} (a text-to-video model)")
         timeline_latent_starts(timeline, spec.fps, spec.temporal_ratio, latent)
     return latent
 
