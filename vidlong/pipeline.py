@@ -24,7 +24,7 @@ from .models import (EMBEDDED_MODELS, Geometry, ModelSpec, check_model_folder, f
                      image_to_video_twin, latent_frames, lora_link, model_facts, pipeline_folder, pipeline_task, spec_for_facts,
                      spec_for_folder)
 from .scalars import plain
-from .validate import check_compile, check_device, check_dtype, check_offload
+from .validate import check_compile, check_device, check_dtype, check_model_size, check_offload, limits_for_pipeline
 
 #: latent frames `VidlongPipelineMixin.decode_uint8` decodes at a time
 DECODE_CHUNK = 4
@@ -263,7 +263,7 @@ class VidlongPipelineMixin:
         (diffusers would fail deep in its loop, or make a video of NaN), and so is a call while a stream
         of this pipeline is paused mid-way."""
         from .streaming import refuse_call_while_streaming
-        from .validate import MAX_GUIDANCE, check_finite, check_size, check_steps
+        from .validate import MAX_GUIDANCE, check_finite, check_steps
 
         refuse_call_while_streaming(self)
         call = super().__call__
@@ -280,7 +280,7 @@ class VidlongPipelineMixin:
         if arguments.get("num_frames") is not None:  # diffusers would round it down to k·ratio + 1 quietly
             latent_frames(arguments["num_frames"], self.spec.temporal_ratio, "num_frames")
         if arguments.get("height") is not None and arguments.get("width") is not None:
-            check_size(arguments["height"], arguments["width"], self.geometry().pixel_multiple)
+            check_model_size(limits_for_pipeline(self), arguments["height"], arguments["width"])
         return call(*bound.args, **bound.kwargs)
 
     def _stream_config(self, call: str, streaming, chunks, seconds, kwargs: dict):
