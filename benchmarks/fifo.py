@@ -43,16 +43,15 @@ def low_pass(x: torch.Tensor, cutoff: float) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def queue_variant(pipe, seed: int, shift=None, churn=0.0, churn_above=0.0, coherent_tail=None, noise_correlation=0.0):
+def queue_variant(pipe, seed: int, shift=None, churn=0.0, churn_above=0.0, coherent_tail=None):
     """Prototype queue variants around the shipped sampler (issue 18, session 37), all off by default:
     `shift`: the queue's levels from the scheduler at this flow shift (the native video keeps the model's);
     `churn`: a frame above level `churn_above` takes a stochastic step (its noise estimate mixed with
     fresh noise, weight `churn`, renoised to the next level, as DDIM's eta does for flow matching);
     `coherent_tail`: a new tail frame is the low frequencies (cutoff, `low_pass`) of the frame in front
     of it plus the high frequencies of fresh noise, rescaled to the fresh noise's standard deviation
-    (after Ouroboros-Diffusion's coherent tail sampling, as this project reads it);
-    `noise_correlation` (session 38): a new tail frame's noise is ``c·previous + sqrt(1 - c²)·fresh`` with
-    the previous tail frame's noise (unit spread kept; consecutive frames' starting noise correlated by c)."""
+    (after Ouroboros-Diffusion's coherent tail sampling, as this project reads it). (Session 38's correlated
+    noise, prototyped here first, is `DiagonalDenoising.noise_correlation` now: ``--noise-correlation``.)"""
     original_frames, original_scheduler = vidlong.diagonal.diagonal_frames, pipe.fresh_scheduler
     generator = torch.Generator().manual_seed(int(seed) + 2)
 
@@ -82,10 +81,6 @@ def queue_variant(pipe, seed: int, shift=None, churn=0.0, churn_above=0.0, coher
 
         def tail():
             noise = new_noise()
-            if noise_correlation:
-                if "noise" in state:
-                    noise = noise_correlation * state["noise"] + (1 - noise_correlation ** 2) ** 0.5 * noise
-                state["noise"] = noise
             if coherent_tail is None or "tail" not in state:
                 return noise
             low = low_pass(state["tail"].to(noise), coherent_tail)
@@ -129,7 +124,7 @@ def main() -> None:
     parser.add_argument("--churn", type=float, default=0.0, help="prototype: stochastic steps' fresh-noise weight (queue_variant)")
     parser.add_argument("--churn-above", type=float, default=0.0, help="prototype: levels above which steps are stochastic")
     parser.add_argument("--coherent-tail", type=float, default=None, help="prototype: the tail's low-pass cutoff (queue_variant)")
-    parser.add_argument("--noise-correlation", type=float, default=0.0, help="prototype: consecutive tail noises' correlation (queue_variant)")
+    parser.add_argument("--noise-correlation", type=float, default=0.0, help="DiagonalDenoising noise_correlation")
     parser.add_argument("--timeline", action="store_true",
                         help="the timeline grid's prompts instead (vidlong eval --grid timeline: two prompts, the switch in the "
                              "middle), made by generate --method fifo and scored per segment")
@@ -140,7 +135,8 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     config = DiagonalDenoising(args.partitions, args.sink, args.lookahead,
-                               guidance_by_partition=None if args.partition_guidance is None else tuple(args.partition_guidance))
+                               guidance_by_partition=None if args.partition_guidance is None else tuple(args.partition_guidance),
+                               noise_correlation=args.noise_correlation)
     pipe = load_pipeline("default", device=args.device)
     spec = pipe.spec
     config.window(spec.native_frames)  # a sink that leaves no queue frame: refused before any video is made
@@ -155,8 +151,7 @@ def main() -> None:
                 frames = generate(pipe, GenerateRequest(prompt=prompt, frames=pixel_frames(n_latent, spec.temporal_ratio),
                                                         method="fifo", seed=seed, guidance=guidance), diagonal=config).frames
             else:
-                variant = dict(shift=args.queue_shift, churn=args.churn, churn_above=args.churn_above, coherent_tail=args.coherent_tail,
-                               noise_correlation=args.noise_correlation)
+                variant = dict(shift=args.queue_shift, churn=args.churn, churn_above=args.churn_above, coherent_tail=args.coherent_tail)
                 frames = pipe.decode_uint8(fifo_latents(pipe, prompt, seed, n_latent, config, guidance, **variant).to(pipe.vae.dtype))
             seconds = time.perf_counter() - began
             if args.mp4:
@@ -165,7 +160,8 @@ def main() -> None:
                     frames, _ = read_video(Path(tmp) / "v.mp4")
             row = dict(method="fifo", partitions=args.partitions, sink=args.sink, lookahead=args.lookahead, guidance=args.guidance,
                        partition_guidance=args.partition_guidance, queue_shift=args.queue_shift, churn=args.churn,
-                       churn_above=args.churn_above, coherent_tail=args.coherent_tail, mp4=args.mp4, ratio=args.ratio, prompt=prompt,
+                       churn_above=args.churn_above, coherent_tail=args.coherent_tail,
+                       noise_correlation=args.noise_correlation, mp4=args.mp4, ratio=args.ratio, prompt=prompt,
                        seed=seed, latent_frames=n_latent, seconds=round(seconds, 2),
                        **(measure_timeline(frames, prompt, spec) if args.timeline else measure(frames, prompt, spec, True)))
             rows.append(row)

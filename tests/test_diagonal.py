@@ -268,3 +268,46 @@ def test_guidance_by_partition_sets_each_levels_guidance(folders):
                   (3.0,) * (partitions - 1) + (True,)):
         with pytest.raises(vidlong.VidlongError, match="guidance_by_partition takes one number from 1 to 100 per partition"):
             vidlong.DiagonalDenoising(guidance_by_partition=wrong)
+
+
+def test_noise_correlation_chains_each_new_frames_noise_to_the_one_before():
+    """`correlated` gives the draws themselves at 0, else c·previous + sqrt(1 - c²)·fresh (unit spread kept for
+    unit draws); out-of-range values are refused in one line."""
+    from vidlong.diagonal import correlated
+
+    draws = [torch.randn(1, 4, 1, 2, 2, generator=torch.Generator().manual_seed(k)) for k in range(3)]
+    assert correlated(iter(draws).__next__, 0.0)() is draws[0]
+    chained = correlated(iter(draws).__next__, 0.6)
+    made = [chained() for _ in draws]
+    assert torch.equal(made[0], draws[0])
+    for k in (1, 2):
+        assert torch.allclose(made[k], 0.6 * made[k - 1] + 0.8 * draws[k], atol=1e-7)
+    long = correlated(lambda: torch.randn(20000), 0.6)
+    a, b = long(), long()
+    assert abs(float((a * b).mean()) - 0.6) < 0.03 and abs(float(b.std()) - 1) < 0.03
+    for wrong in (1.0, -0.1, float("nan"), "0.5"):
+        with pytest.raises(vidlong.VidlongError, match="noise_correlation must be a number from 0 up to"):
+            vidlong.DiagonalDenoising(noise_correlation=wrong)
+
+
+def test_noise_correlation_changes_only_the_frames_that_joined_the_queue_later(folders, tmp_path):
+    """The first frames out of the queue (started from the native video) are as without it, bit for bit; later
+    ones differ; `vidlong generate --method fifo --noise-correlation` records it in the sidecar."""
+    import json
+
+    from vidlong.cli import main
+
+    from vidlong.diagonal import diagonal_latents
+
+    pipe = vidlong.load_pipeline(folders["wan2.1"])
+    first = generate(pipe, GenerateRequest(prompt="a red circle", ratio=1, steps=2, seed=3)).latents
+    config = vidlong.DiagonalDenoising(noise_correlation=0.5)
+    span = config.span(NATIVE)
+    plain = diagonal_latents(pipe, first, "a red circle", span + 2 * NATIVE, vidlong.DiagonalDenoising(), guidances=(3.0, 3.0))
+    correlated = diagonal_latents(pipe, first, "a red circle", span + 2 * NATIVE, config, guidances=(3.0, 3.0))
+    assert torch.equal(correlated[:, :, :2], plain[:, :, :2])
+    assert (correlated[:, :, -NATIVE:] - plain[:, :, -NATIVE:]).abs().amax() > 1e-3
+    out = tmp_path / "fifo.mp4"
+    assert main(["generate", "--model", str(folders["wan2.1"]), "--prompt", "a red circle", "--method", "fifo", "--ratio", "2",
+                 "--noise-correlation", "0.5", "--out", str(out)]) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["methods"][0]["noise_correlation"] == 0.5

@@ -31,27 +31,36 @@ def _add_model_options(p) -> None:
     p.add_argument("--seed", type=int, default=0)
 
 
-def _add_partition_guidance(p) -> None:
+def _add_fifo_options(p) -> None:
     p.add_argument("--partition-guidance", default=None, metavar="G1,G2,G3",
                    help="--method fifo: classifier-free guidance per partition of the queue, cleanest first (one number "
                         "each; a partition at 1 skips its negative forward; both experts' on Wan2.2); on the default "
                         "model --guidance 4.5 --partition-guidance 4.5,6,7.5 kept more prompted objects at 4x-16x than "
                         "--guidance 4.5 alone, with more flicker (benchmarks/RESULTS.md); default: --guidance (and "
                         "--guidance-2) at every level")
+    p.add_argument("--noise-correlation", type=float, default=None, metavar="C",
+                   help="--method fifo: each frame joining the queue starts from noise correlated by C (0 <= C < 1) with "
+                        "the frame before it; on the default model 0.5 kept more prompted objects at 4x and 8x, not at 16x, "
+                        "with less motion (benchmarks/RESULTS.md); default 0: independent noise")
 
 
 def _diagonal(args):
-    """The `DiagonalDenoising` of ``--method fifo`` with ``--partition-guidance`` and ``--cut-on-switch`` (a bad
-    value: a one-line error naming it), or None for another method (which refuses ``--partition-guidance``)."""
+    """The `DiagonalDenoising` of ``--method fifo`` with ``--partition-guidance``, ``--noise-correlation`` and
+    ``--cut-on-switch`` (a bad value: a one-line error naming it), or None for another method (which refuses the
+    first two)."""
     from .methods import DiagonalDenoising
 
-    text = args.partition_guidance
     if args.method != "fifo":
-        if text is not None:
-            raise VidlongError("--partition-guidance is an option of --method fifo: drop it, or add --method fifo")
+        for flag, value in (("--partition-guidance", args.partition_guidance), ("--noise-correlation", args.noise_correlation)):
+            if value is not None:
+                raise VidlongError(f"{flag} is an option of --method fifo: drop it, or add --method fifo")
         return None
-    return DiagonalDenoising(cut_on_prompt_switch=getattr(args, "cut_on_switch", False),
-                             guidance_by_partition=partition_guidance_of(text))
+    guidance = partition_guidance_of(args.partition_guidance)
+    try:
+        return DiagonalDenoising(cut_on_prompt_switch=getattr(args, "cut_on_switch", False), guidance_by_partition=guidance,
+                                 noise_correlation=0.0 if args.noise_correlation is None else args.noise_correlation)
+    except VidlongError as err:
+        raise VidlongError(str(err).replace("DiagonalDenoising noise_correlation", "--noise-correlation")) from None
 
 
 def partition_guidance_of(text: Optional[str]) -> Optional[tuple]:
@@ -83,7 +92,7 @@ def _add_generate(sub) -> None:
     length.add_argument("--frames", type=int, default=None, help="pixel frames; Wan needs 4k+1 (e.g. 81, 161, 321)")
     p.add_argument("--method", default="none", help=" | ".join(METHOD_NAMES))
     p.add_argument("--preset", default=None, help="method settings for a length ratio: 2x | 3x | 4x | 8x | 16x")
-    _add_partition_guidance(p)
+    _add_fifo_options(p)
     p.add_argument("--noise", default=None, choices=list(NOISE_KINDS), help="initial noise (default: the preset's SpecMix for the FreeLong++ methods, as FreeLong++ starts; plain otherwise, UltraViCo as published; freenoise: one native window of noise repeated with its frames shuffled, FreeNoise-style)")
     p.add_argument("--height", type=int, default=None, help="pixels (default: the model's native height)")
     p.add_argument("--width", type=int, default=None, help="pixels (default: the model's native width)")
@@ -267,7 +276,7 @@ def _add_stream_options(p) -> None:
     p.add_argument("--cut-on-switch", action="store_true",
                    help="--method fifo, text-to-video: a prompt switch (a schedule's entry) cuts to the new prompt's own "
                         "native video instead of blending into the frames not shown yet")
-    _add_partition_guidance(p)
+    _add_fifo_options(p)
     p.add_argument("--preset", dest="stream_preset", default=None, choices=["default", "longlive"],
                    help="streaming settings: default, or longlive (3 sinks, 12 attended frames, chunk 3, the causal "
                         "sampler at 1000,750,500,250, sinks kept across prompt switches); the options below override "
@@ -348,7 +357,7 @@ def _streaming_config(args):
                                f"model's native window over a queue of {DiagonalDenoising().partitions} windows and starts "
                                f"from a native video of the model's steps: drop {flag}")
         return _diagonal(args)
-    _diagonal(args)  # refuses --partition-guidance
+    _diagonal(args)  # refuses --partition-guidance and --noise-correlation
     if args.cut_on_switch:
         raise VidlongError("--cut-on-switch is an option of --method fifo; --method chunked re-encodes its cache on a "
                            "switch (or keeps it: --no-recache)")

@@ -8,7 +8,8 @@ of the pipeline's sampler for ``partitions x window`` steps of a forward over th
 `stream_scheduler`: the scheduler's shift; LTX-Video's shifted by the window's token count); a timestep
 is given per token (diffusers' Wan and LTX-Video transformers take ``[B, tokens]``, frame-major), guidance
 is classifier-free as the pipeline's (per expert), or by partition of the queue
-(`DiagonalDenoising.guidance_by_partition`).
+(`DiagonalDenoising.guidance_by_partition`); the frames joining the queue start from independent noise, or
+from noise correlated frame to frame (`DiagonalDenoising.noise_correlation`).
 Wan2.2 A14B: each frame's velocity comes from the expert its level selects (each needed expert runs
 the window once). Image-to-video: the sink is the image's frame and every window carries the
 pipeline's image condition at its position 0, as a native call does.
@@ -128,6 +129,23 @@ class WindowText:
         return self.joined[prompts]
 
 
+def correlated(draw: Callable[[], torch.Tensor], correlation: float) -> Callable[[], torch.Tensor]:
+    """Noise frames from `draw` (unit spread), each ``c·previous + sqrt(1 - c²)·fresh`` with the one returned before
+    it (`DiagonalDenoising.noise_correlation` c; the first as drawn); `draw` itself for c = 0."""
+    if not correlation:
+        return draw
+    previous = []
+
+    def next_noise() -> torch.Tensor:
+        noise = draw()
+        if previous:
+            noise = correlation * previous[0] + (1 - correlation ** 2) ** 0.5 * noise
+        previous[:] = [noise]
+        return noise
+
+    return next_noise
+
+
 @torch.no_grad()
 def diagonal_stream(pipe, first: torch.Tensor, prompt: str, config: DiagonalDenoising = DiagonalDenoising(),
                     negative_prompt: str = "", guidances: tuple = (5.0, 5.0), seed: int = 0, condition=None,
@@ -214,7 +232,7 @@ def diagonal_stream(pipe, first: torch.Tensor, prompt: str, config: DiagonalDeno
     for i in range(skip):
         yield first[:, :, i:i + 1].cpu()
     with text.hooks():
-        frames = diagonal_frames(queue, sigmas, window, velocity, lambda: draw(1),
+        frames = diagonal_frames(queue, sigmas, window, velocity, correlated(lambda: draw(1), config.noise_correlation),
                                  sink=first[:, :, :skip] if skip else None, lookahead=config.lookahead)
         video = None
         while True:
