@@ -136,6 +136,10 @@ def test_bad_input_is_one_line_error(model_dir, tmp_path):
         (["--methods", "direct", "--ratios", "1,30"], "90 latent frames is more than this model's RoPE table places"),
         (["--methods", "fifo", "--partition-guidance", "3,4"], "--partition-guidance takes 3 numbers from 1 to 100"),
         (["--methods", "direct", "--partition-guidance", "3,4,5"], "--methods has none; add fifo, stream-fifo or stream-fifo-cut"),
+        (["--methods", "fifo", "--noise-correlation", "1.5"],
+         "noise_correlation (--noise-correlation) must be a number from 0 up to (not"),
+        (["--methods", "direct", "--noise-correlation", "0.5"],
+         "--noise-correlation sets the fifo methods' queue noise, and --methods has none"),
     ]
     for extra, message in cases:
         with pytest.raises(VidlongError, match=re.escape(message)) as err:
@@ -256,6 +260,24 @@ def test_fifo_cells_take_the_guidance_by_partition(model_dir, tmp_path):
     assert np.abs(plain[-8:] - by_partition[-8:]).mean() > 4 * np.abs(plain[:1] - by_partition[:1]).mean() + 0.1
     assert "pg1-4-8" in rows[("fifo", "1,4,8")]["video"]
     assert "the fifo methods' queue by partition, cleanest first: 1,4,8" in (out / "results.md").read_text()
-    assert runner.partition_guidance_label("fifo", (4.5, 6.0, 7.5000001)) == "4.5,6,7.5000001"  # never merged with 7.5
+    assert runner.fifo_label("fifo", (4.5, 6.0, 7.5000001)) == "4.5,6,7.5000001"  # never merged with 7.5
     with pytest.raises(VidlongError, match=r"^partition_guidance takes one number from 1 to 100 per partition"):
         runner.EvalConfig(methods=["fifo"], partition_guidance=4.5)  # the Python API's field named
+
+
+def test_fifo_cells_take_the_noise_correlation(model_dir, tmp_path):
+    """``--noise-correlation`` reaches the fifo methods' queue: their cells are new cells (results.csv's key, the
+    video's name), the first frames (from the native video) as without it, the later ones not; results.md says so."""
+    (tmp_path / "prompts.txt").write_text("a red circle\n")
+    out = tmp_path / "eval"
+    argv = ["eval", "--model", str(model_dir), "--out", str(out), "--methods", "direct,fifo", "--ratios", "4",
+            "--prompts", str(tmp_path / "prompts.txt"), "--seeds", "1", "--steps", "2", "--no-progress"]
+    assert eval_main(argv) == 0
+    assert eval_main(argv + ["--noise-correlation", "0.5"]) == 0
+    with open(out / "results.csv", newline="") as f:
+        rows = {(r["method"], r["noise_correlation"]): r for r in csv.DictReader(f)}
+    assert set(rows) == {("direct", ""), ("fifo", ""), ("fifo", "0.5")}  # direct was measured once
+    plain, correlated = (read_video(out / rows[("fifo", c)]["video"])[0].astype(float) for c in ("", "0.5"))
+    assert np.array_equal(plain[:1], correlated[:1]) and np.abs(plain[-8:] - correlated[-8:]).mean() > 0.1
+    assert "-nc0.5" in rows[("fifo", "0.5")]["video"]
+    assert "noise correlated by 0.5" in (out / "results.md").read_text()

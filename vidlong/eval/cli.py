@@ -32,6 +32,9 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--partition-guidance", default=None, metavar="G1,G2,G3",
                    help="the fifo methods' classifier-free guidance per partition of the queue, cleanest first (as "
                         "vidlong generate --method fifo --partition-guidance takes it; default: --guidance at every level)")
+    p.add_argument("--noise-correlation", type=float, default=0.0, metavar="C",
+                   help="the fifo methods' DiagonalDenoising noise_correlation: each frame joining the queue starts from "
+                        "noise correlated by C (0 <= C < 1) with the one before it (default 0)")
     p.add_argument("--noise", default="method", choices=["method", "plain"],
                    help="method: each method's own initial noise (FreeLong++ and its combinations SpecMix, the rest "
                         "plain, UltraViCo as published; a +specmix / +plain / +freenoise suffix on a method forces it); plain: all plain")
@@ -51,7 +54,8 @@ def run_eval_command(args) -> int:
         model=args.model, out=args.out, prompts=read_prompts(args.prompts) if args.prompts else None, grid=args.grid,
         ratios=parse_ratios(args.ratios), methods=None if args.methods is None else parse_methods(args.methods),
         seeds=args.seeds, first_seed=args.first_seed, steps=args.steps,
-        guidance=args.guidance, partition_guidance=partition_guidance_of(args.partition_guidance), noise=args.noise,
+        guidance=args.guidance, partition_guidance=partition_guidance_of(args.partition_guidance),
+        noise_correlation=args.noise_correlation, noise=args.noise,
         stream_chunk=args.stream_chunk, device=args.device,
         command=" ".join(["vidlong", "eval", *map(shlex.quote, sys.argv[2:] if sys.argv[1:2] == ["eval"] else sys.argv[1:])]),
     )

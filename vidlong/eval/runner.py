@@ -47,7 +47,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..errors import VidlongError
+from ..errors import VidlongError, named
 from ..fifo_stream import chunk_layout
 from ..files import atomic_write_text, weights_fingerprint
 from ..generate import GenerateRequest, generate
@@ -109,7 +109,8 @@ SHAPES_LABELS = {
 }
 
 ARROW = {"higher": "↑", "lower": "↓", "neither": ""}
-KEY_FIELDS = ("model", "weights", "method", "ratio", "prompt", "seed", "steps", "guidance", "noise_mode", "partition_guidance")
+KEY_FIELDS = ("model", "weights", "method", "ratio", "prompt", "seed", "steps", "guidance", "noise_mode", "partition_guidance",
+              "noise_correlation")
 INFO_FIELDS = ("preset", "noise", "latent_frames", "pixel_frames", "native_pixel_frames", "seconds", "video")
 
 
@@ -130,6 +131,7 @@ class EvalConfig:
         steps, guidance: sampling settings; None takes the model's defaults.
         partition_guidance: the fifo methods' guidance per partition of the queue
             (`DiagonalDenoising.guidance_by_partition`, cleanest first); None: `guidance` at every level.
+        noise_correlation: the fifo methods' `DiagonalDenoising.noise_correlation` (0: independent noise).
         noise: "method" (each method's own initial noise, see the module docstring) or "plain" (all plain).
         stream_chunk: latent frames per streamed chunk; None: a third of the native window (>= 1).
         device: "cpu" / "cuda"; None picks cuda when available.
@@ -147,6 +149,7 @@ class EvalConfig:
     steps: Optional[int] = None
     guidance: Optional[float] = None
     partition_guidance: Optional[tuple] = None
+    noise_correlation: float = 0.0
     noise: str = "method"
     stream_chunk: Optional[int] = None
     device: Optional[str] = None
@@ -194,6 +197,13 @@ class EvalConfig:
             if not any(fifo_method(m) for m in self.methods):
                 raise VidlongError("--partition-guidance sets the fifo methods' guidance, and --methods has none; add fifo, "
                                    "stream-fifo or stream-fifo-cut to --methods, or drop --partition-guidance")
+        try:
+            self.noise_correlation = DiagonalDenoising(noise_correlation=self.noise_correlation).noise_correlation
+        except VidlongError as err:
+            raise VidlongError(str(err).replace("DiagonalDenoising noise_correlation", named("noise_correlation"))) from None
+        if self.noise_correlation and not any(fifo_method(m) for m in self.methods):
+            raise VidlongError("--noise-correlation sets the fifo methods' queue noise, and --methods has none; add fifo, "
+                               "stream-fifo or stream-fifo-cut to --methods, or drop --noise-correlation")
         if self.stream_chunk is not None and "stream" not in self.methods:
             raise VidlongError("--stream-chunk sets the stream method's chunk, and --methods has no stream; "
                                "add stream to --methods or drop --stream-chunk")
@@ -284,10 +294,10 @@ def ratio_label(ratio: float) -> str:
 def cell_key(row: dict) -> tuple:
     """What identifies one cell of results.csv (model and its weights' fingerprint, method, ratio,
     prompt, seed, sampling settings). Rows of files written before the fingerprint match nothing; rows
-    written before the ``partition_guidance`` column count as having none."""
+    written before the ``partition_guidance`` or ``noise_correlation`` column count as having none."""
     return (str(row["model"]), str(row.get("weights", "")), str(row["method"]), f"{float(row['ratio']):g}",
             str(row["prompt"]), int(row["seed"]), int(row["steps"]), f"{float(row['guidance']):g}",
-            str(row["noise_mode"]), str(row.get("partition_guidance") or ""))
+            str(row["noise_mode"]), str(row.get("partition_guidance") or ""), str(row.get("noise_correlation") or ""))
 
 
 def fifo_method(method: str) -> bool:
@@ -295,10 +305,12 @@ def fifo_method(method: str) -> bool:
     return split_noise(method)[0] == "fifo" or method in FIFO_STREAM_EVAL_METHODS
 
 
-def partition_guidance_label(method: str, partition_guidance: Optional[tuple]) -> str:
-    """The ``partition_guidance`` of a cell of `method` in results.csv: ``"4.5,6,7.5"`` for a fifo method
-    with it, else empty."""
-    return ",".join(exact_number(g) for g in partition_guidance) if partition_guidance and fifo_method(method) else ""
+def fifo_label(method: str, value) -> str:
+    """A fifo option's column in results.csv for a cell of `method`: a `partition_guidance` as ``"4.5,6,7.5"``, a
+    `noise_correlation` as ``"0.5"``, for a fifo method with it set; else empty."""
+    if not value or not fifo_method(method):
+        return ""
+    return ",".join(exact_number(v) for v in value) if isinstance(value, tuple) else exact_number(value)
 
 
 def exact_number(value: float) -> str:
@@ -344,11 +356,12 @@ def _slug(text: str, limit: int = 40) -> str:
 
 
 def video_path(out: Path, spec: ModelSpec, weights: str, cell: Cell, steps: int, guidance: float,
-               noise_mode: str, partition_guidance: str = "") -> Path:
+               noise_mode: str, partition_guidance: str = "", noise_correlation: str = "") -> Path:
     """Where the cell's mp4 lives:
     ``out/videos/<model>-<weights>/<method>-<ratio>-<prompt>-seed<s>-steps<n>[...].mp4``."""
     extra = f"-cfg{guidance:g}" + ("" if noise_mode == "method" else f"-{noise_mode}")
     extra += f"-pg{partition_guidance.replace(',', '-')}" if partition_guidance else ""
+    extra += f"-nc{noise_correlation}" if noise_correlation else ""
     name = f"{cell.method}-{ratio_label(cell.ratio)}-{_slug(cell.prompt)}-seed{cell.seed}-steps{steps}{extra}.mp4"
     return out / "videos" / re.sub(r"[^A-Za-z0-9._-]+", "_", f"{spec.name}-{weights}") / name
 
@@ -390,17 +403,17 @@ def stream_chunk_for(spec: ModelSpec, chunk: Optional[int]) -> int:
 
 def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: Optional[int], guidance: Optional[float], noise_mode: str,
                   stream_chunk: Optional[int], stream_sinks: Optional[int] = None,
-                  partition_guidance: Optional[tuple] = None) -> tuple[np.ndarray, dict]:
+                  partition_guidance: Optional[tuple] = None, noise_correlation: float = 0.0) -> tuple[np.ndarray, dict]:
     """(uint8 frames [T, H, W, 3], settings) of one cell. `steps`, `guidance`: None for the model's own
     (a stream's are its streaming defaults: a causal model's few levels and guidance). `stream_sinks`:
-    a stream's sink frames (None: `Streaming`'s default, one chunk). `partition_guidance`: a fifo
-    method's `DiagonalDenoising.guidance_by_partition` (None: `guidance` at every level)."""
+    a stream's sink frames (None: `Streaming`'s default, one chunk). `partition_guidance`, `noise_correlation`: a
+    fifo method's `DiagonalDenoising.guidance_by_partition` (None: `guidance` at every level) and `noise_correlation`."""
     n_latent = max(1, round(cell.ratio * spec.native_frames))
     if cell.method in STREAM_EVAL_METHODS:
         fifo = cell.method in FIFO_STREAM_EVAL_METHODS
         if fifo:
             streaming = DiagonalDenoising(cut_on_prompt_switch=cell.method == "stream-fifo-cut",
-                                          guidance_by_partition=partition_guidance)
+                                          guidance_by_partition=partition_guidance, noise_correlation=noise_correlation)
         else:
             streaming = Streaming(chunk=stream_chunk_for(spec, stream_chunk), steps=steps, sinks=stream_sinks)
         layout = chunk_layout(streaming)
@@ -420,9 +433,10 @@ def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: Optional[int], guida
                            guidance=streamer.guidances[0], stream_prompts=streamer.prompts,
                            cut_on_prompt_switch=streaming.cut_on_prompt_switch if fifo else None,
                            guidance_by_partition=streaming.guidance_by_partition if fifo else None,
+                           noise_correlation=streaming.noise_correlation if fifo else None,
                            steps=spec.num_inference_steps if fifo else len(streamer.timesteps) if streamer.causal else streamer.steps)
-    fifo = partition_guidance and split_noise(cell.method)[0] == "fifo"
-    diagonal = DiagonalDenoising(guidance_by_partition=partition_guidance) if fifo else None
+    fifo = (partition_guidance or noise_correlation) and split_noise(cell.method)[0] == "fifo"
+    diagonal = DiagonalDenoising(guidance_by_partition=partition_guidance, noise_correlation=noise_correlation) if fifo else None
     result = generate(pipe, cell_request(cell, spec, steps, guidance, noise_mode), diagonal=diagonal)
     return result.frames, cell_info(result.settings)
 
@@ -520,7 +534,8 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
         cell_steps, cell_guidance = settings_of(cell)
         return cell_key(dict(model=spec.name, weights=weights, method=cell.method, ratio=cell.ratio,
                              prompt=cell.prompt, seed=cell.seed, steps=cell_steps, guidance=cell_guidance,
-                             noise_mode=config.noise, partition_guidance=partition_guidance_label(cell.method, config.partition_guidance)))
+                             noise_mode=config.noise, partition_guidance=fifo_label(cell.method, config.partition_guidance),
+                             noise_correlation=fifo_label(cell.method, config.noise_correlation)))
 
 
     bar = tqdm(cells, unit="video", dynamic_ncols=True, disable=not progress, file=sys.stderr)
@@ -529,8 +544,9 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
         if key_of(cell) in done:
             outcome.skipped += 1
             continue
-        label = partition_guidance_label(cell.method, config.partition_guidance)
-        path = video_path(out, spec, weights, cell, *settings_of(cell), config.noise, label)
+        label = fifo_label(cell.method, config.partition_guidance)
+        correlation = fifo_label(cell.method, config.noise_correlation)
+        path = video_path(out, spec, weights, cell, *settings_of(cell), config.noise, label, correlation)
         info_path = path.with_suffix(".json")
         saved = read_saved_cell(path, info_path)
         if saved is not None:
@@ -542,7 +558,7 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
             own = cell.method == "stream"  # a stream takes the model's streaming defaults unless asked
             frames, info = generate_cell(pipe, cell, spec, config.steps if own else steps,
                                          config.guidance if own else guidance, config.noise, config.stream_chunk,
-                                         partition_guidance=config.partition_guidance)
+                                         partition_guidance=config.partition_guidance, noise_correlation=config.noise_correlation)
             path.parent.mkdir(parents=True, exist_ok=True)
             write_video(path, frames, fps=spec.fps)
             atomic_write_text(info_path, json.dumps(info, indent=2) + "\n")  # written last: marks the video done
@@ -550,7 +566,7 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
             frames, _ = read_video(path)  # measured as saved (after compression), as a rerun would
         row = dict(model=spec.name, weights=weights, method=cell.method, ratio=cell.ratio, prompt=cell.prompt,
                    seed=cell.seed, steps=settings_of(cell)[0], guidance=settings_of(cell)[1], noise_mode=config.noise,
-                   partition_guidance=label,
+                   partition_guidance=label, noise_correlation=correlation,
                    preset=info.get("preset", ""), noise=info.get("noise", ""), latent_frames=info.get("latent_frames", ""),
                    pixel_frames=int(frames.shape[0]), native_pixel_frames=spec.native_pixel_frames,
                    seconds=info.get("seconds", ""), video=str(path.relative_to(out)))
@@ -563,7 +579,8 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
     wanted = {key_of(c) for c in cells}
     outcome.rows = [r for r in read_results(csv_path) if cell_key(r) in wanted]
     header = dict(model=spec.name, weights=weights, model_path=str(folder), steps=steps, guidance=guidance,
-                  partition_guidance=partition_guidance_label("fifo", config.partition_guidance),
+                  partition_guidance=fifo_label("fifo", config.partition_guidance),
+                  noise_correlation=fifo_label("fifo", config.noise_correlation),
                   noise=config.noise, prompts=len(prompts_at[config.ratios[0]]), seeds=config.seeds, first_seed=config.first_seed,
                   command=config.command,
                   native_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames,
@@ -708,7 +725,9 @@ def results_markdown(table: dict, header: dict) -> str:
               f"{header['native_pixel_frames']} pixel frames), {header['steps']} steps, "
               f"guidance {header['guidance']:g}"
               + (f" (the fifo methods' queue by partition, cleanest first: {header['partition_guidance']})"
-                 if header.get("partition_guidance") else "") + ", noise mode "
+                 if header.get("partition_guidance") else "")
+              + (f" (the fifo methods' new queue frames' noise correlated by {header['noise_correlation']})"
+                 if header.get("noise_correlation") else "") + ", noise mode "
               f"`{header['noise']}`. Each number is the mean over {header['prompts']} prompt(s) x {header['seeds']} "
               f"seed(s) from seed {header.get('first_seed', 0)} (n = videos in the cell); ↑ higher is better, ↓ lower is better, no arrow: neither. "
               "Repetition needs a video longer than 1.5 native windows, so it is blank at 1x.", ""]
