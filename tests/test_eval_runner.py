@@ -243,41 +243,32 @@ def test_a_stream_cell_takes_the_models_own_sampler_steps_and_guidance(model_dir
     assert "| stream | 1x | 1 |" in (out / "results.md").read_text()
 
 
-def test_fifo_cells_take_the_guidance_by_partition(model_dir, tmp_path):
-    """``--partition-guidance`` guides the fifo methods' queue by partition: their cells are new cells (in
-    results.csv's key and the video's name), the other methods' are the same ones, resumed."""
-    (tmp_path / "prompts.txt").write_text("a red circle\n")
-    out = tmp_path / "eval"
-    argv = ["eval", "--model", str(model_dir), "--out", str(out), "--methods", "direct,fifo", "--ratios", "2",
-            "--prompts", str(tmp_path / "prompts.txt"), "--seeds", "1", "--steps", "2", "--no-progress"]
-    assert eval_main(argv) == 0
-    assert eval_main(argv + ["--partition-guidance", "1,4,8"]) == 0
-    with open(out / "results.csv", newline="") as f:
-        rows = {(r["method"], r["partition_guidance"]): r for r in csv.DictReader(f)}
-    assert set(rows) == {("direct", ""), ("fifo", ""), ("fifo", "1,4,8")}  # direct was measured once
-    plain, by_partition = (read_video(out / rows[("fifo", pg)]["video"])[0].astype(float) for pg in ("", "1,4,8"))
-    # the queue's frames changed, the native video's first frame did not
-    assert np.abs(plain[-8:] - by_partition[-8:]).mean() > 4 * np.abs(plain[:1] - by_partition[:1]).mean() + 0.1
-    assert "pg1-4-8" in rows[("fifo", "1,4,8")]["video"]
-    assert "the fifo methods' queue by partition, cleanest first: 1,4,8" in (out / "results.md").read_text()
-    assert runner.fifo_label("fifo", (4.5, 6.0, 7.5000001)) == "4.5,6,7.5000001"  # never merged with 7.5
-    with pytest.raises(VidlongError, match=r"^partition_guidance takes one number from 1 to 100 per partition"):
-        runner.EvalConfig(methods=["fifo"], partition_guidance=4.5)  # the Python API's field named
-
-
-def test_fifo_cells_take_the_noise_correlation(model_dir, tmp_path):
-    """``--noise-correlation`` reaches the fifo methods' queue: their cells are new cells (results.csv's key, the
-    video's name), the first frames (from the native video) as without it, the later ones not; results.md says so."""
+@pytest.mark.parametrize("flag, value, column, name_part, described", [
+    ("--partition-guidance", "1,4,8", "partition_guidance", "-pg1-4-8",
+     "the fifo methods' queue by partition, cleanest first: 1,4,8"),
+    ("--noise-correlation", "0.5", "noise_correlation", "-nc0.5", "the fifo methods' new queue frames' noise correlated by 0.5")])
+def test_fifo_options_make_new_fifo_cells(model_dir, tmp_path, flag, value, column, name_part, described):
+    """``--partition-guidance`` (the queue guided by partition) and ``--noise-correlation`` (its new frames' noise
+    correlated) reach the fifo methods: their cells are new cells (in results.csv's key and the video's name), the
+    other methods' are the same ones, resumed; results.md says which."""
     (tmp_path / "prompts.txt").write_text("a red circle\n")
     out = tmp_path / "eval"
     argv = ["eval", "--model", str(model_dir), "--out", str(out), "--methods", "direct,fifo", "--ratios", "4",
             "--prompts", str(tmp_path / "prompts.txt"), "--seeds", "1", "--steps", "2", "--no-progress"]
     assert eval_main(argv) == 0
-    assert eval_main(argv + ["--noise-correlation", "0.5"]) == 0
+    assert eval_main(argv + [flag, value]) == 0
     with open(out / "results.csv", newline="") as f:
-        rows = {(r["method"], r["noise_correlation"]): r for r in csv.DictReader(f)}
-    assert set(rows) == {("direct", ""), ("fifo", ""), ("fifo", "0.5")}  # direct was measured once
-    plain, correlated = (read_video(out / rows[("fifo", c)]["video"])[0].astype(float) for c in ("", "0.5"))
-    assert np.array_equal(plain[:1], correlated[:1]) and np.abs(plain[-8:] - correlated[-8:]).mean() > 0.1
-    assert "-nc0.5" in rows[("fifo", "0.5")]["video"]
-    assert "noise correlated by 0.5" in (out / "results.md").read_text()
+        rows = {(r["method"], r[column]): r for r in csv.DictReader(f)}
+    assert set(rows) == {("direct", ""), ("fifo", ""), ("fifo", value)}  # direct was measured once
+    plain, changed = (read_video(out / rows[("fifo", v)]["video"])[0].astype(float) for v in ("", value))
+    # the queue's frames changed, the native video's first frame did not
+    assert np.abs(plain[-8:] - changed[-8:]).mean() > 4 * np.abs(plain[:1] - changed[:1]).mean() + 0.1
+    assert name_part in rows[("fifo", value)]["video"]
+    assert described in (out / "results.md").read_text()
+
+
+def test_fifo_labels_are_exact_and_the_python_fields_are_named():
+    assert runner.fifo_label("fifo", (4.5, 6.0, 7.5000001)) == "4.5,6,7.5000001"  # never merged with 7.5
+    assert runner.fifo_label("fifo", 0.0) == runner.fifo_label("direct", 0.5) == ""
+    with pytest.raises(VidlongError, match=r"^partition_guidance takes one number from 1 to 100 per partition"):
+        runner.EvalConfig(methods=["fifo"], partition_guidance=4.5)  # the Python API's field named
