@@ -23,6 +23,15 @@ from .vae_stream import OverlapDecoder
 DECODE_OVERLAP = 2
 
 
+def call_pixels(pipe, image, height: int, width: int) -> torch.Tensor:
+    """The first frame as LTX-Video's and CogVideoX's image-to-video calls take it: ``[1, 3, height, width]`` in
+    [-1, 1] on the execution device, in the prompt's (text encoder's) dtype; `image` as `load_image` takes it."""
+    from .generate import load_image
+
+    pixels = pipe.video_processor.preprocess(load_image(image), height=height, width=width)
+    return pixels.to(pipe._execution_device, pipe.text_encoder.dtype)
+
+
 class LTXFamily:
     """What LTX-Video's pipelines (text- and image-to-video) share under vidlong: its ``frame_rate`` (which
     scales its RoPE in time) defaults to the spec's fps; its latents are packed tokens ``[B, S, C]``."""
@@ -118,14 +127,10 @@ class VidLongLTXImageToVideoPipeline(LTXFamily, VidlongPipelineMixin, LTXImageTo
         """
         from diffusers.pipelines.ltx.pipeline_ltx_image2video import retrieve_latents
 
-        from .generate import load_image
-
         if latent is not None:
             return FirstFrameLatent(latent)
         vae = self.vae
-        pixels = self.video_processor.preprocess(load_image(image), height=height, width=width)
-        pixels = pixels.to(self._execution_device, self.text_encoder.dtype)  # as the call: the prompt's dtype
-        z = retrieve_latents(vae.encode(pixels.unsqueeze(2)), generator).float()
+        z = retrieve_latents(vae.encode(call_pixels(self, image, height, width).unsqueeze(2)), generator).float()
         return FirstFrameLatent(self._normalize_latents(z, vae.latents_mean, vae.latents_std))
 
 
@@ -221,15 +226,11 @@ class VidLongCogVideoXImageToVideoPipeline(CogVideoXFamily, VidlongPipelineMixin
             image: the first frame (a PIL image, uint8 ``[H, W, 3]`` frame or image file path: `load_image`).
             height, width: pixels of the video.
         """
-        from .generate import load_image
-
-        pixels = self.video_processor.preprocess(load_image(image), height=height, width=width)
-        dtype = self.text_encoder.dtype  # as the call: the prompt's dtype
-        pixels = pixels.to(self._execution_device, dtype)
+        pixels = call_pixels(self, image, height, width)
         no_noise = torch.zeros(1)  # given latents: the call's `prepare_latents` draws the image's latent alone
         _, image_latents = self.prepare_latents(pixels, 1, self.transformer.config.in_channels // 2,
-                                                pixel_frames(frames, self.vae_scale_factor_temporal), height, width, dtype,
-                                                self._execution_device, generator, no_noise)
+                                                pixel_frames(frames, self.vae_scale_factor_temporal), height, width,
+                                                pixels.dtype, self._execution_device, generator, no_noise)
         return ChannelCondition(image_latents.transpose(1, 2))
 
 
