@@ -58,12 +58,14 @@ class VidlongAttnProcessor:
             out = stream.attend(self.kv, query, key, value, self._attention_backend)
         elif stock:
             out = dispatch_attention_fn(
-                query, key, value, attn_mask=attention_mask, dropout_p=0.0, is_causal=False,
+                query, key, value, attn_mask=self.adapter.dispatch_mask(attention_mask, hidden_states.shape[1]),
+                dropout_p=0.0, is_causal=False,
                 backend=self._attention_backend, parallel_config=self._parallel_config,
             )
         elif text_tokens:
             out = run_joint_plan(query, key, value, plan, text_tokens, self.adapter.text_at_end,
-                                 self.adapter.visible_keys(attention_mask), self.state.kernel_for(query.device))
+                                 self.adapter.visible_keys(attention_mask, hidden_states.shape[1]),
+                                 self.state.kernel_for(query.device))
         else:
             out = run_plan(query, key, value, plan, self.state.kernel_for(query.device))
         if group is not None:

@@ -160,3 +160,36 @@ def hunyuan_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, 
                 encoder_attention_mask=torch.tensor([[1, 1, 1, 0, 0]]),
                 pooled_projections=torch.randn(1, 8, generator=gen).to(dtype), guidance=torch.tensor([3000.0]),
                 return_dict=False)
+
+
+#: the tiny HunyuanVideo 1.5's condition widths: ByT5 states and image (SigLIP) states
+HV15_BYT5_DIM, HV15_IMAGE_DIM = 8, 8
+
+
+def tiny_hunyuan15_transformer(seed: int = 0, channels: int = IN_CHANNELS):
+    """A random HunyuanVideo15Transformer3DModel (2 heads x 16, patch 1, two dual-stream blocks) taking
+    `channels` latent channels, the image condition's as many and its mask channel, as the released one."""
+    from diffusers import HunyuanVideo15Transformer3DModel
+
+    torch.manual_seed(seed)
+    model = HunyuanVideo15Transformer3DModel(in_channels=2 * channels + 1, out_channels=channels, num_attention_heads=2,
+                                             attention_head_dim=16, num_layers=2, num_refiner_layers=1, mlp_ratio=2.0,
+                                             text_embed_dim=TEXT_DIM, text_embed_2_dim=HV15_BYT5_DIM,
+                                             image_embed_dim=HV15_IMAGE_DIM, rope_axes_dim=(4, 6, 6), target_size=32)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model.eval()
+
+
+def hunyuan15_inputs(frames: int, height: int = 2, width: int = 3, seed: int = 1, dtype=torch.float32) -> dict:
+    """Latents ``[1, 2C + 1, F, H, W]``; 5 Qwen text states of which the last 2 are padding, 3 ByT5 states of which
+    the last is, 4 image states (a text-to-video forward: zeros, masked by the model itself)."""
+    gen = torch.Generator().manual_seed(seed)
+    return dict(hidden_states=torch.randn(1, 2 * IN_CHANNELS + 1, frames, height, width, generator=gen).to(dtype),
+                timestep=torch.tensor([500.0], dtype=dtype),  # its time embedding computes in the timestep's dtype
+                encoder_hidden_states=torch.randn(1, 5, TEXT_DIM, generator=gen).to(dtype),
+                encoder_attention_mask=torch.tensor([[1, 1, 1, 0, 0]]),
+                encoder_hidden_states_2=torch.randn(1, 3, HV15_BYT5_DIM, generator=gen).to(dtype),
+                encoder_attention_mask_2=torch.tensor([[1, 1, 0]]), image_embeds=torch.zeros(1, 4, HV15_IMAGE_DIM, dtype=dtype),
+                return_dict=False)

@@ -26,6 +26,8 @@ FAMILIES = {
                   "CogVideoXPipeline"),
     "hunyuan-video": ("tiny_hunyuan_pipeline", dict(native_frames=3, height=32, width=48, fps=24), "VidLongHunyuanVideoPipeline",
                       "HunyuanVideoPipeline"),
+    "hunyuan-video-1.5": ("tiny_hunyuan15_pipeline", dict(native_frames=3, height=32, width=48, fps=24),
+                          "VidLongHunyuanVideo15Pipeline", "HunyuanVideo15Pipeline"),
 }
 
 
@@ -79,10 +81,12 @@ def test_generate_with_no_method_is_the_stock_pipeline_bit_for_bit(family_folder
     frames = result.settings["latent_frames"]
     noise = torch.randn(1, geometry.channels, frames, spec.height // geometry.spatial, spec.width // geometry.spatial,
                         generator=torch.Generator().manual_seed(3))
-    extra = dict(frame_rate=spec.fps) if family == "ltx-video" else {}
+    extra = dict(guidance_scale=2.0, **(dict(frame_rate=spec.fps) if family == "ltx-video" else {}))
+    if family == "hunyuan-video-1.5":  # its call takes the guidance from its guider
+        stock.guider, extra = stock.guider.new(guidance_scale=2.0), {}
     latents = stock._pack_latents(noise, 1, 1) if family == "ltx-video" else noise.transpose(1, 2) if family == "cogvideox" else noise
     video = stock(prompt="a red ball", height=spec.height, width=spec.width, num_frames=4 * (frames - 1) + 1 if family != "ltx-video"
-                  else 8 * (frames - 1) + 1, num_inference_steps=2, guidance_scale=2.0, latents=latents, output_type="np", **extra).frames[0]
+                  else 8 * (frames - 1) + 1, num_inference_steps=2, latents=latents, output_type="np", **extra).frames[0]
     assert np.array_equal(result.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
     assert result.latents.shape == noise.shape  # saved latents are [1, C, F, h, w] whatever the pipeline's layout
 

@@ -145,6 +145,31 @@ def tiny_hunyuan_pipeline():
                                 tokenizer_2=tiny_tokenizer())
 
 
+def tiny_hunyuan15_pipeline():
+    """diffusers' `HunyuanVideo15Pipeline` of tiny random parts: a HunyuanVideo 1.5 VAE (16x space, 4x time), a
+    two-layer Qwen2.5-VL text model (the pipeline reads its third-last hidden states) whose tokenizer's chat
+    template puts the pipeline's 108 cropped template tokens before the prompt, a one-layer T5 for ByT5 (with
+    diffusers' byte tokenizer), `tiny_hunyuan15_transformer`, classifier-free guidance at 6."""
+    from diffusers import AutoencoderKLHunyuanVideo15, ClassifierFreeGuidance, HunyuanVideo15Pipeline
+    from transformers import ByT5Tokenizer, Qwen2_5_VLTextConfig, Qwen2_5_VLTextModel, T5Config, T5EncoderModel
+
+    from conftest import HV15_BYT5_DIM, IN_CHANNELS, TEXT_DIM, tiny_hunyuan15_transformer
+
+    torch.manual_seed(0)
+    vae = AutoencoderKLHunyuanVideo15(latent_channels=IN_CHANNELS, block_out_channels=(8,) * 5, layers_per_block=1)
+    qwen = Qwen2_5_VLTextModel(Qwen2_5_VLTextConfig(
+        vocab_size=64, hidden_size=TEXT_DIM, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=2, max_position_embeddings=2048, bos_token_id=None, eos_token_id=None,
+        rope_scaling={"type": "mrope", "mrope_section": [1, 1, 2]}))
+    tokenizer = tiny_tokenizer()
+    tokenizer.chat_template = "{{ 'the ' * 108 }}{% for m in messages if m['role'] == 'user' %}{{ m['content'] }}{% endfor %}"
+    byt5 = T5EncoderModel(T5Config(vocab_size=384, d_model=HV15_BYT5_DIM, d_kv=8, d_ff=16, num_layers=1, num_heads=2))
+    return HunyuanVideo15Pipeline(text_encoder=qwen.eval(), tokenizer=tokenizer, transformer=tiny_hunyuan15_transformer(),
+                                  vae=vae.eval(), scheduler=FlowMatchEulerDiscreteScheduler(shift=5.0),
+                                  text_encoder_2=byt5.eval(), tokenizer_2=ByT5Tokenizer(),
+                                  guider=ClassifierFreeGuidance(guidance_scale=6.0))
+
+
 def tiny_ltx_i2v_pipeline():
     """diffusers' `LTXImageToVideoPipeline` of `tiny_ltx_pipeline`'s parts (LTX-Video's two tasks share weights)."""
     from diffusers import LTXImageToVideoPipeline

@@ -40,7 +40,8 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "VidLongWanPipeline": "t2v",
                   "LTXImageToVideoPipeline": "i2v", "VidLongLTXImageToVideoPipeline": "i2v",
                   "CogVideoXPipeline": "t2v", "VidLongCogVideoXPipeline": "t2v",
                   "CogVideoXImageToVideoPipeline": "i2v", "VidLongCogVideoXImageToVideoPipeline": "i2v",
-                  "HunyuanVideoPipeline": "t2v", "VidLongHunyuanVideoPipeline": "t2v"}
+                  "HunyuanVideoPipeline": "t2v", "VidLongHunyuanVideoPipeline": "t2v",
+                  "HunyuanVideo15Pipeline": "t2v", "VidLongHunyuanVideo15Pipeline": "t2v"}
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ def known_models() -> list[tuple[dict, ModelSpec]]:
 def model_facts(transformer_config, experts: int = 1, expand_timesteps: bool = False, task: str = "t2v",
                 family: str = "wan") -> dict:
     """What a match rule can test: the transformer's config plus the pipeline facts and the family
-    (`vidlong.attention.adapters`: "wan", "ltx-video", "cogvideox", "hunyuan-video")."""
+    (`vidlong.attention.adapters`: "wan", "ltx-video", "cogvideox", "hunyuan-video", "hunyuan-video-1.5")."""
     return dict(transformer_config, experts=experts, expand_timesteps=bool(expand_timesteps), task=task, family=family)
 
 

@@ -377,6 +377,7 @@ PIPELINE_CLASSES = {
     "CogVideoXPipeline": "vidlong.pipeline_families:VidLongCogVideoXPipeline",
     "CogVideoXImageToVideoPipeline": "vidlong.pipeline_families:VidLongCogVideoXImageToVideoPipeline",
     "HunyuanVideoPipeline": "vidlong.pipeline_families:VidLongHunyuanVideoPipeline",
+    "HunyuanVideo15Pipeline": "vidlong.pipeline_families:VidLongHunyuanVideo15Pipeline",
 }
 
 

@@ -1,18 +1,21 @@
 """vidlong's pipelines for the families beyond Wan: diffusers' `LTXPipeline`, `LTXImageToVideoPipeline`,
-`CogVideoXPipeline`, `CogVideoXImageToVideoPipeline` and `HunyuanVideoPipeline` with the surface of
-`VidlongPipelineMixin`. Each states how its ``latents=``
-argument is laid out and what a stream needs where it differs from Wan's (its prompt encoding, one
-transformer forward on ``[B, C, f, h, w]`` latents, its sampler's timesteps, the forward process that
-re-noises the context, chunk decoding and encoding); the attention side of each family is its adapter
-in `vidlong.attention.adapters`. All three stream and extend with the re-noised context (stock forwards
-over the context and the chunk, no KV cache); CogVideoX1.5's temporal patch is refused.
+`CogVideoXPipeline`, `CogVideoXImageToVideoPipeline`, `HunyuanVideoPipeline` and `HunyuanVideo15Pipeline` with
+the surface of `VidlongPipelineMixin`. Each states how its ``latents=`` argument is laid out and what a stream
+needs where it differs from Wan's (its prompt encoding, one transformer forward on ``[B, C, f, h, w]`` latents,
+its sampler's timesteps, the forward process that re-noises the context, chunk decoding and encoding); the
+attention side of each family is its adapter in `vidlong.attention.adapters`. All of them stream and extend with
+the re-noised context (stock forwards over the context and the chunk, no KV cache); CogVideoX1.5's temporal
+patch is refused.
 """
 from __future__ import annotations
 
+import contextlib
+import itertools
+
 import numpy as np
 import torch
-from diffusers import (CogVideoXImageToVideoPipeline, CogVideoXPipeline, HunyuanVideoPipeline, LTXImageToVideoPipeline,
-                       LTXPipeline)
+from diffusers import (CogVideoXImageToVideoPipeline, CogVideoXPipeline, HunyuanVideo15Pipeline, HunyuanVideoPipeline,
+                       LTXImageToVideoPipeline, LTXPipeline)
 
 from .image_condition import ChannelCondition, FirstFrameLatent
 from .models import pixel_frames
@@ -234,7 +237,26 @@ class VidLongCogVideoXImageToVideoPipeline(CogVideoXFamily, VidlongPipelineMixin
         return ChannelCondition(image_latents.transpose(1, 2))
 
 
-class VidLongHunyuanVideoPipeline(VidlongPipelineMixin, HunyuanVideoPipeline):
+class HunyuanVideoFamily:
+    """What HunyuanVideo's pipelines (1.0 and 1.5) share under vidlong: their calls' sigmas (1 down to 1/steps,
+    shifted by the scheduler's own shift) and their causal VAEs' decode and encode by ``scaling_factor``."""
+
+    def stream_scheduler(self, steps, window, generator=None):
+        return self.fresh_scheduler(sigmas=np.linspace(1.0, 0.0, steps + 1)[:-1])
+
+    def stream_decoder(self):
+        return OverlapDecoder(self._decode_chunk, self.vae_scale_factor_temporal, DECODE_OVERLAP)
+
+    def _decode_chunk(self, latents):
+        vae = self.vae
+        return vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor, return_dict=False)[0]
+
+    def stream_encode(self, pixels):
+        vae = self.vae
+        return vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.mode() * vae.config.scaling_factor
+
+
+class VidLongHunyuanVideoPipeline(HunyuanVideoFamily, VidlongPipelineMixin, HunyuanVideoPipeline):
     """diffusers' `HunyuanVideoPipeline` with vidlong's surface; ``guidance`` is its embedded guidance
     (``guidance_scale``; true classifier-free guidance, ``true_cfg_scale``, stays the pipeline's 1)."""
 
@@ -250,16 +272,82 @@ class VidLongHunyuanVideoPipeline(VidlongPipelineMixin, HunyuanVideoPipeline):
                                   pooled_projections=pooled.to(dtype),
                                   guidance=torch.tensor([guidance * 1000.0], dtype=dtype, device=self.device)))
 
-    def stream_scheduler(self, steps, window, generator=None):
-        return self.fresh_scheduler(sigmas=np.linspace(1.0, 0.0, steps + 1)[:-1])
 
-    def stream_decoder(self):
-        return OverlapDecoder(self._decode_chunk, self.vae_scale_factor_temporal, DECODE_OVERLAP)
 
-    def _decode_chunk(self, latents):
-        vae = self.vae
-        return vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor, return_dict=False)[0]
+@contextlib.contextmanager
+def guidance_of(pipe, guidance: float):
+    """Within it, `pipe`'s ``guider`` component guides at `guidance` (a copy with that scale: diffusers' newer
+    calls, HunyuanVideo 1.5's, take their classifier-free guidance from it, not from an argument)."""
+    guider = pipe.guider
+    pipe.guider = guider.new(guidance_scale=guidance)
+    try:
+        yield
+    finally:
+        pipe.guider = guider
 
-    def stream_encode(self, pixels):
-        vae = self.vae
-        return vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.mode() * vae.config.scaling_factor
+
+@contextlib.contextmanager
+def step_callback(pipe, callback):
+    """Within it, every ``pipe.scheduler.step`` calls ``callback(pipe, step, timestep, {"latents": latents})``
+    after it, as diffusers' ``callback_on_step_end`` does (its ``latents``, when returned, replace the step's),
+    for a call that takes no callback (HunyuanVideo 1.5's). `callback` None: nothing changes."""
+    if callback is None:
+        yield
+        return
+    scheduler, counter = pipe.scheduler, itertools.count()
+    step = scheduler.step
+
+    def stepped(model_output, timestep, sample, *args, **kwargs):
+        out = step(model_output, timestep, sample, *args, **kwargs)
+        latents = out[0] if isinstance(out, tuple) else out.prev_sample
+        changed = callback(pipe, next(counter), timestep, {"latents": latents}) or {}
+        if "latents" not in changed:
+            return out
+        return (changed["latents"], *out[1:]) if isinstance(out, tuple) else type(out)(prev_sample=changed["latents"])
+
+    scheduler.step = stepped
+    try:
+        yield
+    finally:
+        del scheduler.step
+
+
+class VidLongHunyuanVideo15Pipeline(HunyuanVideoFamily, VidlongPipelineMixin, HunyuanVideo15Pipeline):
+    """diffusers' `HunyuanVideo15Pipeline` (HunyuanVideo 1.5, text to video) with vidlong's surface. Its call
+    takes the guidance from its ``guider`` component and no step callback; vidlong's call takes
+    ``guidance_scale=`` (default: the spec's) and ``callback_on_step_end=`` as the other families' do. Its
+    transformer's input is the latents, then as many channels of image condition and one of its mask (zeros
+    for text to video), and image states (zeros, which it masks)."""
+
+    def call_defaults(self) -> dict:
+        defaults = super().call_defaults()
+        defaults.pop("guidance_scale")  # not an argument of its call: `__call__` sets the guider
+        return defaults
+
+    def __call__(self, *args, guidance_scale=None, callback_on_step_end=None, **kwargs):
+        from .scalars import plain
+        from .validate import MAX_GUIDANCE, check_finite
+
+        guidance = self.spec.guidance_scale if guidance_scale is None else plain(guidance_scale)
+        check_finite("guidance_scale", guidance, 0, MAX_GUIDANCE)
+        with guidance_of(self, guidance), step_callback(self, callback_on_step_end):
+            return super().__call__(*args, **kwargs)
+
+    def stream_text(self, prompt, negative_prompt, guided, guidance):
+        """Its two encoders' states and masks (Qwen2.5-VL, ByT5), negative first when `guided`, and the image
+        states of text to video (zeros)."""
+        from .streaming import StreamText
+
+        names = ("encoder_hidden_states", "encoder_attention_mask", "encoder_hidden_states_2", "encoder_attention_mask_2")
+        texts = [negative_prompt, prompt] if guided else [prompt]
+        encoded = [self.encode_prompt(text, device=self.device, dtype=self.transformer.dtype) for text in texts]
+        kwargs = {name: torch.cat([parts[i] for parts in encoded]) for i, name in enumerate(names)}
+        kwargs["image_embeds"] = torch.zeros(len(texts), self.vision_num_semantic_tokens, self.vision_states_dim,
+                                             dtype=self.transformer.dtype, device=self.device)
+        return StreamText(len(texts), kwargs)
+
+    def stream_forward(self, transformer, latents, timestep, text, **extra):
+        """The latents with their (empty) image condition and mask channels, as its call builds them."""
+        condition, mask = torch.zeros_like(latents), torch.zeros_like(latents[:, :1])
+        hidden = torch.cat([latents, condition, mask], dim=1).to(transformer.dtype)
+        return transformer(hidden_states=hidden, timestep=timestep, return_dict=False, **text.kwargs, **extra)[0]

@@ -7,11 +7,12 @@ from ...errors import VidlongError
 from .base import FamilyAdapter
 from .cogvideox import COGVIDEOX
 from .hunyuan import HUNYUAN_VIDEO
+from .hunyuan15 import HUNYUAN_VIDEO_15
 from .ltx import LTX_VIDEO
 from .wan import WAN
 
 #: every family vidlong serves
-ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, LTX_VIDEO, COGVIDEOX, HUNYUAN_VIDEO)
+ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, LTX_VIDEO, COGVIDEOX, HUNYUAN_VIDEO, HUNYUAN_VIDEO_15)
 
 
 def adapter_for(transformer) -> FamilyAdapter:

@@ -67,10 +67,15 @@ class FamilyAdapter:
         out = attn.to_out[0](out.flatten(2, 3).to(dtype))
         return attn.to_out[1](out)
 
-    def visible_keys(self, attention_mask):
-        """The keys every query may see, ``[B, T + N]`` bool, from the mask the family's blocks pass
-        to joint attention (None: all)."""
+    def visible_keys(self, attention_mask, video_tokens: int):
+        """The keys every query may see, ``[B, T + N]`` bool in the family's token order, from the mask its
+        blocks pass to joint attention (None: all); `video_tokens` is N."""
         return None if attention_mask is None else attention_mask.reshape(attention_mask.shape[0], -1).bool()
+
+    def dispatch_mask(self, attention_mask, video_tokens: int):
+        """The mask the family's own processor hands to attention for the mask its blocks pass (the stock
+        path's, so that its output is the model's bit for bit); `video_tokens` is N."""
+        return attention_mask
 
     def rope_module(self, transformer):
         """The RoPE module whose temporal tables RIFLEx replaces, or None where RIFLEx is not implemented."""
