@@ -48,35 +48,14 @@ def _diagonal(args):
     """The `DiagonalDenoising` of ``--method fifo`` with ``--partition-guidance``, ``--noise-correlation`` and
     ``--cut-on-switch`` (a bad value: a one-line error naming it), or None for another method (which refuses the
     first two)."""
-    from .methods import DiagonalDenoising
+    from .methods import diagonal_of
 
     if args.method != "fifo":
         for flag, value in (("--partition-guidance", args.partition_guidance), ("--noise-correlation", args.noise_correlation)):
             if value is not None:
                 raise VidlongError(f"{flag} is an option of --method fifo: drop it, or add --method fifo")
         return None
-    guidance = partition_guidance_of(args.partition_guidance)
-    try:
-        return DiagonalDenoising(cut_on_prompt_switch=getattr(args, "cut_on_switch", False), guidance_by_partition=guidance,
-                                 noise_correlation=0.0 if args.noise_correlation is None else args.noise_correlation)
-    except VidlongError as err:
-        raise VidlongError(str(err).replace("DiagonalDenoising noise_correlation", "--noise-correlation")) from None
-
-
-def partition_guidance_of(text: Optional[str]) -> Optional[tuple]:
-    """``--partition-guidance G1,G2,G3`` as `DiagonalDenoising.guidance_by_partition` (None: not given), or a
-    one-line error naming the flag."""
-    from .methods import DiagonalDenoising
-    from .validate import MAX_GUIDANCE
-
-    if text is None:
-        return None
-    try:
-        return DiagonalDenoising(guidance_by_partition=tuple(float(part) for part in text.split(","))).guidance_by_partition
-    except (ValueError, VidlongError):
-        raise VidlongError(f"--partition-guidance takes {DiagonalDenoising().partitions} numbers from 1 to {MAX_GUIDANCE:g} "
-                           f"separated by commas, one per partition of the queue, cleanest first (e.g. 4.5,6,7.5); "
-                           f"got {text!r}") from None
+    return diagonal_of(args.partition_guidance, args.noise_correlation, getattr(args, "cut_on_switch", False))
 
 
 def _add_generate(sub) -> None:

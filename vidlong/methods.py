@@ -307,6 +307,34 @@ class DiagonalDenoising:
         return len(window_spans(self.levels(native_frames), self.window(native_frames), self.lookahead))
 
 
+def partition_guidance_of(text: Optional[str], name: str = "--partition-guidance") -> Optional[tuple]:
+    """Guidance by partition as written, "G1,G2,G3" (``--partition-guidance``, the app's field), as
+    `DiagonalDenoising.guidance_by_partition` (None: not given), or a one-line error naming it `name`."""
+    from .validate import MAX_GUIDANCE
+
+    if text is None:
+        return None
+    try:
+        return DiagonalDenoising(guidance_by_partition=tuple(float(part) for part in text.split(","))).guidance_by_partition
+    except (ValueError, VidlongError):
+        raise VidlongError(f"{name} takes {DiagonalDenoising().partitions} numbers from 1 to {MAX_GUIDANCE:g} separated by "
+                           f"commas, one per partition of the queue, cleanest first (e.g. 4.5,6,7.5); got {text!r}") from None
+
+
+def diagonal_of(partition_guidance: Optional[str] = None, noise_correlation: Optional[float] = None,
+                cut_on_prompt_switch: bool = False, names: tuple = ("--partition-guidance", "--noise-correlation"),
+                ) -> DiagonalDenoising:
+    """Method fifo's `DiagonalDenoising` of its user options: `partition_guidance` as written (`partition_guidance_of`),
+    `noise_correlation` (None: 0) and `cut_on_prompt_switch`; a bad value is a one-line error naming the option by
+    `names` (the CLI's flags, or the app's fields)."""
+    guidance = partition_guidance_of(partition_guidance, names[0])
+    try:
+        return DiagonalDenoising(cut_on_prompt_switch=cut_on_prompt_switch, guidance_by_partition=guidance,
+                                 noise_correlation=0.0 if noise_correlation is None else noise_correlation)
+    except VidlongError as err:
+        raise VidlongError(str(err).replace("DiagonalDenoising noise_correlation", names[1])) from None
+
+
 @dataclass(frozen=True)
 class Streaming:
     """Streaming generation: chunk by chunk through attention sinks and a rolling KV cache.

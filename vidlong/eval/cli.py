@@ -47,7 +47,7 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run_eval_command(args) -> int:
-    from ..cli import partition_guidance_of
+    from ..methods import partition_guidance_of
     from .runner import EvalConfig, parse_methods, parse_ratios, read_prompts, run_eval
 
     config = EvalConfig(
