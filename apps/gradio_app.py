@@ -46,7 +46,7 @@ from vidlong.method_names import NOISE_KINDS  # noqa: E402
 from vidlong.models import pixel_frames  # noqa: E402
 from vidlong.panels import side_by_side  # noqa: E402
 from vidlong.fifo_stream import DiagonalStreamer, chunk_layout  # noqa: E402
-from vidlong.methods import DiagonalDenoising  # noqa: E402
+from vidlong.methods import DiagonalDenoising, diagonal_of  # noqa: E402
 from vidlong.schedulers.stream import stream_chunk_count  # noqa: E402
 from vidlong.streaming import StreamSampling, VideoStreamer, resolve_context  # noqa: E402
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_STEPS, check_diagonal_stream, check_generate, check_seed,  # noqa: E402
@@ -64,7 +64,11 @@ LIVE_SECONDS = 4.0
 STREAM_METHODS = ("chunked", "fifo")
 #: the Stream tab's fields, in the order its handler and `App.streamer` take them
 STREAM_FIELDS = ("prompt", "timeline", "seconds", "chunk", "context", "recache", "steps", "guidance", "seed", "image", "method",
-                 "cut")
+                 "cut", "partition_guidance", "noise_correlation")
+#: the fifo method's fields in both tabs, as messages name them: guidance by partition (as written, "4.5,6,7.5") and
+#: noise correlation (up to `MAX_NOISE_CORRELATION`; `DiagonalDenoising` takes up to, not including, 1)
+FIFO_FIELDS = ("Guidance by partition", "Noise correlation")
+MAX_NOISE_CORRELATION = 0.95
 #: methods one comparison may render
 COMPARE_MIN, COMPARE_MAX = 2, 4
 
@@ -92,7 +96,7 @@ LENGTH_RANGE = (1, 8)
 
 #: the form fields a generation's settings reload into (settings key per field, in the page's order)
 FORM_FIELDS = ("prompt", "method", "preset", "ratio", "steps", "guidance", "seed", "noise", "negative_prompt",
-               "height", "width")
+               "height", "width", "partition_guidance", "noise_correlation")
 
 
 def _user_message(err: Exception) -> str:
@@ -156,6 +160,50 @@ def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, neg
     )
 
 
+def _diagonal_of(methods, partition_guidance: Optional[str], noise_correlation: Optional[float],
+                 cut: bool = False) -> Optional[DiagonalDenoising]:
+    """The fifo method's `DiagonalDenoising` of the page's fields (`FIFO_FIELDS`: guidance by partition as written,
+    empty for the run's guidance at every level, and noise correlation), or None where no method of `methods` is
+    fifo, which refuses either field set (the page hides them and puts them back to their defaults)."""
+    text = (partition_guidance or "").strip() or None
+    if "fifo" not in methods:
+        given = [name for name, value in zip(FIFO_FIELDS, (text, noise_correlation)) if value]
+        if given:
+            raise VidlongError(f"{given[0]} is an option of the fifo method: clear it, or pick method fifo")
+        return None
+    return diagonal_of(text, noise_correlation, cut, names=FIFO_FIELDS)
+
+
+def _fifo_fields(method: str) -> list:
+    """Updates of the fifo method's two fields: shown for "fifo", else hidden and back at their defaults."""
+    fifo = method == "fifo"
+    return [gr.update(visible=True) if fifo else gr.update(visible=False, value=default) for default in ("", 0)]
+
+
+def _fifo_values(settings: dict) -> dict:
+    """A generation's fifo fields as the page shows them, from the `DiagonalDenoising` its settings record: guidance
+    by partition as written ("4.5,6,7.5"; empty: none) and noise correlation (0 for another method)."""
+    diagonal = next((m for m in settings.get("methods") or [] if m.get("name") == "DiagonalDenoising"), {})
+    return dict(partition_guidance=",".join(f"{g:g}" for g in diagonal.get("guidance_by_partition") or ()),
+                noise_correlation=diagonal.get("noise_correlation", 0))
+
+
+def _fifo_inputs(prefix: str = "") -> tuple:
+    """The fifo method's two fields (`FIFO_FIELDS`) in a row, hidden until the method is fifo; their element ids
+    start with `prefix`."""
+    with gr.Row():
+        partition = gr.Textbox("", label=FIFO_FIELDS[0], placeholder="4.5,6,7.5", visible=False,
+                               elem_id=f"{prefix}partition-guidance",
+                               info=f"fifo: {DiagonalDenoising().partitions} guidance scales, one per partition of the queue, "
+                                    "cleanest first; empty: Guidance at every level. On the default model Guidance 4.5 with "
+                                    "4.5,6,7.5 kept the most prompted objects")
+        correlation = fields.Slider(0, MAX_NOISE_CORRELATION, value=0, step=0.05, label=FIFO_FIELDS[1], visible=False,
+                                    elem_id=f"{prefix}noise-correlation",
+                                    info="fifo: each frame joining the queue starts from noise correlated by this with the "
+                                         "frame before it; 0: independent. 0.5 kept more objects at 4x-8x, with less motion")
+    return partition, correlation
+
+
 class App:
     """The page's handlers around one pipeline: one run computes at a time (`lock`); each page session
     has at most one job (`jobs`); outputs land in `folder` and `history`."""
@@ -206,26 +254,28 @@ class App:
 
     # ---- one video, or several methods side by side ----------------------------------------------
 
-    def request(self, prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
-                image=None, last_image=None) -> GenerateRequest:
-        """The page's fields as a checked `GenerateRequest` (seed -1 or empty: a random one) that is
-        estimated to fit in memory."""
+    def run(self, prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
+            image=None, last_image=None, partition_guidance=None, noise_correlation=0.0) -> tuple:
+        """The page's fields as a checked run estimated to fit in memory: the `GenerateRequest` (seed -1 or empty:
+        a random one) and the fifo method's `DiagonalDenoising` (None for another method)."""
         request = _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
                               last_image)
-        check_fits(run_cost(self.pipe, request, check_generate(request, self.limits)))
-        return request
+        diagonal = _diagonal_of([request.method], partition_guidance, noise_correlation)
+        check_fits(run_cost(self.pipe, request, check_generate(request, self.limits), diagonal))
+        return request, diagonal
 
-    def _generate(self, job: Job, requests: list[GenerateRequest], progress) -> Output:
-        """Worker: generate each request (one, or one per compared method), write the mp4 and record it."""
+    def _generate(self, job: Job, runs: list[tuple], progress) -> Output:
+        """Worker: generate each run (one, or one per compared method: a request and fifo's `DiagonalDenoising` or
+        None), write the mp4 and record it."""
         progress(0, desc="waiting for the model" if self.lock.locked() else "starting")
         with self.lock:
             job.check()
             results = {}
-            for i, request in enumerate(requests, 1):
-                prefix = f"{request.method} ({i}/{len(requests)}): " if len(requests) > 1 else ""
+            for i, (request, diagonal) in enumerate(runs, 1):
+                prefix = f"{request.method} ({i}/{len(runs)}): " if len(runs) > 1 else ""
                 start, stages = time.monotonic(), StageProgress(progress, job, prefix)
-                results[request.method] = generate(self.pipe, request, progress=stages)
-                self.pace.record(run_cost(self.pipe, request, results[request.method].settings["latent_frames"]),
+                results[request.method] = generate(self.pipe, request, progress=stages, diagonal=diagonal)
+                self.pace.record(run_cost(self.pipe, request, results[request.method].settings["latent_frames"], diagonal),
                                  time.monotonic() - start, stages.seconds_in("decode"))
             progress(1.0, desc="write mp4")
             first = next(iter(results.values()))
@@ -238,14 +288,14 @@ class App:
             path = write_video(self.folder.new_path("video"), frames, fps=self.spec.fps)
         return self.history.add(path, settings, _caption(settings))
 
-    async def generate_event(self, requests_of, args, request: Optional[gr.Request], progress, page: bool):
+    async def generate_event(self, runs_of, args, request: Optional[gr.Request], progress, page: bool):
         """Shared body of the Generate and Compare events: on the page, errors are toasts and the last
         video stays; through the API, they are one-line `AppError`s."""
         session = _session(request)
         job = self.jobs.claim(session)
         try:
             job.check()  # stopped while it waited in the queue
-            output = await in_worker(job, self._generate, job, requests_of(*args), progress)
+            output = await in_worker(job, self._generate, job, runs_of(*args), progress)
         except Stopped:
             gr.Info("Stopped: the model is free for the next run")
             return (gr.update(),) * (4 if page else 2)
@@ -261,39 +311,44 @@ class App:
             return str(output.video), output.settings
         return str(output.video), output.settings, str(output.sidecar), self.history.gallery()
 
-    def single_request(self, *fields) -> list[GenerateRequest]:
-        return [self.request(*fields)]
+    def single_run(self, *fields) -> list[tuple]:
+        return [self.run(*fields)]
 
-    def compare_requests(self, methods, *fields) -> list[GenerateRequest]:
-        """One request per chosen method, all with the same prompt, seed and settings."""
+    def compare_runs(self, methods, *fields) -> list[tuple]:
+        """One run per chosen method, all with the same prompt, seed and settings (the fifo fields: fifo's run's)."""
         methods = list(methods or [])
         if not COMPARE_MIN <= len(methods) <= COMPARE_MAX:
             raise VidlongError(f"compare needs {COMPARE_MIN} to {COMPARE_MAX} methods, got {len(methods)}; tick them in Compare methods")
-        first = _request_of(*fields)
+        *request_fields, partition_guidance, noise_correlation = fields
+        first = _request_of(*request_fields)
         check_methods(methods, first)
-        requests = [dataclasses.replace(first, method=method) for method in methods]
-        latent = max(check_generate(request, self.limits) for request in requests)
-        check_fits(together([run_cost(self.pipe, request, latent) for request in requests]))
-        return requests
+        diagonal = _diagonal_of(methods, partition_guidance, noise_correlation)
+        runs = [(dataclasses.replace(first, method=method), diagonal if method == "fifo" else None) for method in methods]
+        latent = max(check_generate(request, self.limits) for request, _ in runs)
+        check_fits(together([run_cost(self.pipe, request, latent, fifo) for request, fifo in runs]))
+        return runs
 
     # ---- streams ---------------------------------------------------------------------------------
 
     def streamer(self, prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image=None,
-                 method: str = "chunked", cut: bool = False):
+                 method: str = "chunked", cut: bool = False, partition_guidance: Optional[str] = None,
+                 noise_correlation: float = 0.0):
         """(streamer, chunks or None, timeline rows) of the Stream tab's fields, checked before anything
         runs. The stream prompt holds from 0 s, the timeline's prompts from their seconds on; either may
         be empty, not both. `method` "fifo" streams by diagonal denoising (Wan, LTX-Video; `DiagonalStreamer`), which
         takes none of the chunked method's fields (chunk, context, re-encode, steps: hidden on the page);
-        `cut` is fifo's alone (a prompt switch cuts to the new prompt's own native video, else blends)."""
+        `cut`, `partition_guidance` and `noise_correlation` are fifo's alone (a prompt switch cuts to the new prompt's
+        own native video, else blends; `_diagonal_of`)."""
         check_streams(self.limits.family)
         if cut and method != "fifo":
             raise VidlongError("cut on a prompt switch is the fifo method's; the chunked method re-encodes its cache on a switch")
+        diagonal = _diagonal_of([method], partition_guidance, noise_correlation, bool(cut))
         if seconds is None or not float(seconds) >= 0 or float(seconds) == float("inf"):
             raise VidlongError(f"seconds must be a finite number >= 0 (0: until stopped), got {seconds!r}")
         unchanged = self.spec.guidance_scale if method == "fifo" else self.stream_guidance  # the model's own default
         guidance = None if guidance is None or float(guidance) == unchanged else float(guidance)
-        if method == "fifo":
-            config = DiagonalDenoising(cut_on_prompt_switch=bool(cut))
+        if diagonal is not None:
+            config = diagonal
             check_diagonal_stream(config, self.limits)
         else:
             if chunk is None:
@@ -404,12 +459,12 @@ class App:
             self.jobs.finish(session, job)
 
     def method_fields(self, method: str) -> list:
-        """The Stream tab's chunked-only fields shown for "chunked", fifo's (cut on a switch: text-to-video)
-        for "fifo", and the guidance set to the method's default (the model's streaming guidance, or its
-        generate guidance)."""
+        """The Stream tab's chunked-only fields shown for "chunked", fifo's (cut on a switch: text-to-video; guidance
+        by partition, noise correlation) for "fifo", and the guidance set to the method's default (the model's
+        streaming guidance, or its generate guidance)."""
         chunked = method != "fifo"
         return [*[gr.update(visible=chunked)] * 4, gr.update(visible=not chunked and self.pipe.task == "t2v", value=False),
-                gr.update(value=self.stream_guidance if chunked else self.spec.guidance_scale)]
+                gr.update(value=self.stream_guidance if chunked else self.spec.guidance_scale), *_fifo_fields(method)]
 
     def switch_prompt(self, prompt: str, request: gr.Request) -> str:
         """The Stream tab's "Switch prompt": the running stream takes `prompt` from its next chunk."""
@@ -447,7 +502,7 @@ class App:
             fields = [gr.update()] * len(FORM_FIELDS)
         else:
             values = dict(settings, preset=settings.get("preset") or NO_PRESET,
-                          ratio=settings.get("ratio_requested") or settings.get("ratio"))
+                          ratio=settings.get("ratio_requested") or settings.get("ratio"), **_fifo_values(settings))
             fields = [gr.update(value=values.get(name)) for name in FORM_FIELDS]
         compared = gr.update(value=settings["compared"]) if "compared" in settings else gr.update()
         return (str(item.video), item.settings, str(item.sidecar), *fields, compared)
@@ -516,6 +571,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                             steps = fields.Number(value=spec.num_inference_steps, precision=0, minimum=1, maximum=MAX_STEPS, label="Steps")
                             guidance = fields.Number(value=spec.guidance_scale, minimum=0, maximum=MAX_GUIDANCE, label="Guidance")
                             seed = fields.Number(value=0, precision=0, label="Seed (-1: random)")
+                        partition_guidance, noise_correlation = _fifo_inputs()
                         with gr.Accordion("More", open=False):
                             negative_prompt = gr.Textbox("", label="Negative prompt", lines=1)
                             with gr.Row():
@@ -564,6 +620,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                         s_recache = gr.Checkbox(value=True, label="Re-encode the cache on a prompt switch")
                         s_cut = gr.Checkbox(value=False, label="Cut to the new prompt's own video on a switch (else blend)",
                                             visible=False, elem_id="stream-cut")
+                        s_partition_guidance, s_noise_correlation = _fifo_inputs("stream-")
                         with gr.Row():
                             s_start = gr.Button("Start stream", variant="primary", elem_id="stream-start")
                             s_stop = gr.Button("Stop", variant="stop", elem_id="stream-stop")
@@ -580,35 +637,41 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
         gallery = gr.Gallery(label="History (this server's newest outputs; click one to reload its settings)",
                              columns=4, height=260, allow_preview=False, elem_id="history")
 
-        form = [prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image, last_image]
+        reloaded = [prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
+                    partition_guidance, noise_correlation]  # FORM_FIELDS
+        form = [*reloaded[:-2], image, last_image, *reloaded[-2:]]  # the fifo fields last: the API's older order kept
         stream_form = [s_prompt, timeline, s_seconds, s_chunk, s_context, s_recache, s_steps, s_guidance, s_seed, image, s_method,
-                       s_cut]
+                       s_cut, s_partition_guidance, s_noise_correlation]
 
         def generate_handler(page: bool):
             async def generate_video(prompt: str, method: str = "both", preset: str = NO_PRESET, ratio: float = 2.0,
                                      steps: Optional[float] = None, guidance: Optional[float] = None,
                                      seed: Optional[float] = 0, noise: str = AUTO, negative_prompt: str = "",
                                      height: Optional[float] = None, width: Optional[float] = None,
-                                     image: Optional[str] = None, last_image: Optional[str] = None, request: gr.Request = None,
+                                     image: Optional[str] = None, last_image: Optional[str] = None,
+                                     partition_guidance: str = "", noise_correlation: float = 0.0, request: gr.Request = None,
                                      progress=gr.Progress()):
                 args = (prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
-                        last_image)
-                return await app.generate_event(app.single_request, args, request, progress, page=page)
+                        last_image, partition_guidance, noise_correlation)
+                return await app.generate_event(app.single_run, args, request, progress, page=page)
             return generate_video
 
         async def compare_page(compared: list, prompt: str, method: str, preset: str, ratio: float, steps, guidance, seed,
                                noise: str, negative_prompt: str, height, width, image=None, last_image=None,
-                               request: gr.Request = None, progress=gr.Progress()):
+                               partition_guidance: str = "", noise_correlation: float = 0.0, request: gr.Request = None,
+                               progress=gr.Progress()):
             args = (compared, prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
-                    last_image)
-            return await app.generate_event(app.compare_requests, args, request, progress, page=True)
+                    last_image, partition_guidance, noise_correlation)
+            return await app.generate_event(app.compare_runs, args, request, progress, page=True)
 
         def stream_handler(page: bool):
             async def stream(prompt: str, timeline: Optional[list] = None, seconds: float = 10.0, chunk: float = 3,
                              context: str = AUTO, recache: bool = True, steps: Optional[float] = None,
                              guidance: Optional[float] = None, seed: Optional[float] = 0, image: Optional[str] = None,
-                             method: str = "chunked", cut: bool = False, request: gr.Request = None, progress=gr.Progress()):
-                args = (prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image, method, cut)
+                             method: str = "chunked", cut: bool = False, partition_guidance: str = "",
+                             noise_correlation: float = 0.0, request: gr.Request = None, progress=gr.Progress()):
+                args = (prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image, method, cut,
+                        partition_guidance, noise_correlation)
                 async for update in app.stream_event(args, request, progress, page=page):
                     yield update
             return stream
@@ -629,9 +692,10 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
         for stop_button in (stop, s_stop):
             stop_button.click(app.stop, None, None, api_name=False, concurrency_limit=None)
         switch.click(app.switch_prompt, next_prompt, status, api_name=False, queue=False)
-        s_method.change(app.method_fields, s_method, [s_chunk, s_context, s_steps, s_recache, s_cut, s_guidance],
-                        api_name=False, queue=False)
-        gallery.select(app.reload, None, [video, settings, sidecar, *form[:len(FORM_FIELDS)], compared], api_name=False, queue=False)
+        s_method.change(app.method_fields, s_method, [s_chunk, s_context, s_steps, s_recache, s_cut, s_guidance,
+                                                      s_partition_guidance, s_noise_correlation], api_name=False, queue=False)
+        method.change(_fifo_fields, method, [partition_guidance, noise_correlation], api_name=False, queue=False)
+        gallery.select(app.reload, None, [video, settings, sidecar, *reloaded, compared], api_name=False, queue=False)
         preset.input(_on_preset, preset, ratio, api_name=False, queue=False)
         for field in note_fields:
             field.change(app.length_note, note_fields, length_note, api_name=False, queue=False, preprocess=False)

@@ -9,6 +9,7 @@ import os
 import socket
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -90,6 +91,32 @@ def test_client_options_map_to_request(client):
     assert [m["name"] for m in settings["methods"]] == ["SpectralFusion"]
 
 
+def test_fifo_fields_reach_generates_diagonal_denoising_and_a_history_click_restores_them(demo, client):
+    """The fifo method's fields through /generate: the `DiagonalDenoising` generate ran with (its settings' method)
+    has them, the video differs from the method's defaults with the same seed, and a history click puts them back."""
+    import numpy as np
+
+    common = dict(prompt="a red circle", method="fifo", ratio=2, steps=1, seed=3, api_name="/generate")
+    plain_video, plain = client.predict(**common)
+    video, settings = client.predict(**common, partition_guidance=" 4.5,6,7.5 ", noise_correlation=0.5)
+    ran = [(m["name"], m["guidance_by_partition"], m["noise_correlation"]) for run in (plain, settings) for m in run["methods"]]
+    assert ran == [("DiagonalDenoising", None, 0), ("DiagonalDenoising", [4.5, 6, 7.5], 0.5)]
+    assert not np.array_equal(read_video(video_path(video))[0], read_video(video_path(plain_video))[0])
+    app = demo.vidlong_app
+    for item, shown in zip(app.history.items(), [("4.5,6,7.5", 0.5), ("", 0)]):  # newest first
+        form = dict(zip(gradio_app.FORM_FIELDS, app.reload(SimpleNamespace(value=item.video.name))[3:-1]))
+        assert [form[name]["value"] for name in ("method", "partition_guidance", "noise_correlation")] == ["fifo", *shown]
+
+
+def test_compare_gives_the_fifo_fields_to_its_fifo_run_alone(demo):
+    app, fields = demo.vidlong_app, ("a red circle", "fifo", "none", 2, 1, None, 0, "auto", "", None, None, None, None)
+    runs = app.compare_runs(["none", "fifo"], *fields, "1,3,3", 0.25)
+    assert [(request.method, diagonal and (diagonal.guidance_by_partition, diagonal.noise_correlation))
+            for request, diagonal in runs] == [("none", None), ("fifo", ((1, 3, 3), 0.25))]
+    with pytest.raises(VidlongError, match="^Noise correlation is an option of the fifo method: clear it, or pick method fifo$"):
+        app.compare_runs(["none", "both"], *fields, "", 0.25)
+
+
 def test_seed_minus_one_is_random_and_shown(client):
     seeds = {client.predict(prompt="a red circle", method="none", ratio=1, steps=1, seed=-1, api_name="/generate")[1]["seed"]
              for _ in range(2)}
@@ -102,7 +129,7 @@ def slow(monkeypatch):
     frame `decode_delay`; records each run's (prompt, start, end)."""
     spans, real_generate = [], gradio_app.generate
 
-    def slowed(pipe, request, progress=None):
+    def slowed(pipe, request, progress=None, diagonal=None):
         start = time.monotonic()
 
         def report(stage, done, total):
@@ -110,7 +137,7 @@ def slow(monkeypatch):
             progress(stage, done, total)
 
         try:
-            return real_generate(pipe, request, progress=report)
+            return real_generate(pipe, request, progress=report, diagonal=diagonal)
         finally:
             spans.append((request.prompt, start, time.monotonic()))
 
@@ -137,6 +164,14 @@ BAD_INPUTS = [  # (endpoint, fields, the start of the one-line message)
     ("/generate", dict(method="bogus"), "Method must be one of none, direct"),
     ("/generate", dict(preset="9x"), "Preset must be one of none, 2x"),
     ("/generate", dict(noise="bogus"), "Initial noise must be one of auto, plain, specmix, freenoise; got 'bogus'"),
+    ("/generate", dict(method="fifo", partition_guidance="4.5,6"), "Guidance by partition takes 3 numbers from 1 to 100 separated "
+     "by commas, one per partition of the queue, cleanest first (e.g. 4.5,6,7.5); got '4.5,6'"),
+    ("/generate", dict(method="fifo", partition_guidance="4.5,six,7.5"), "Guidance by partition takes 3 numbers from 1 to 100"),
+    ("/generate", dict(method="fifo", noise_correlation=0.99), "Noise correlation must be from 0 to 0.95, got 0.99"),
+    ("/generate", dict(method="fifo", noise_correlation=None), "Noise correlation is empty; give a number from 0 to 0.95"),
+    ("/generate", dict(method="both", partition_guidance="4.5,6,7.5"),
+     "Guidance by partition is an option of the fifo method: clear it, or pick method fifo"),
+    ("/generate", dict(method="none", noise_correlation=0.5), "Noise correlation is an option of the fifo method"),
     ("/stream", dict(prompt=""), "the prompt is empty"),
     ("/stream", dict(seconds=-5), "Seconds must be from 0 to 1e+07, got -5"),
     ("/stream", dict(seconds=1e12), "Seconds must be from 0 to 1e+07, got 1e+12"),
@@ -146,6 +181,10 @@ BAD_INPUTS = [  # (endpoint, fields, the start of the one-line message)
     ("/stream", dict(guidance=101), "Guidance must be from 0 to 100, got 101"),
     ("/stream", dict(context="bogus"), "Context must be one of auto, cache, renoise; got 'bogus'"),
     ("/stream", dict(method="bogus"), "Stream method must be one of chunked, fifo; got 'bogus'"),
+    ("/stream", dict(method="fifo", partition_guidance="0.5,6,7.5"), "Guidance by partition takes 3 numbers from 1 to 100"),
+    ("/stream", dict(method="fifo", noise_correlation=-0.1), "Noise correlation must be from 0 to 0.95, got -0.1"),
+    ("/stream", dict(partition_guidance="4.5,6,7.5"), "Guidance by partition is an option of the fifo method"),
+    ("/stream", dict(noise_correlation=0.5), "Noise correlation is an option of the fifo method"),
     ("/stream", dict(timeline={"headers": ["from second", "prompt"], "data": [["soon", "a blue square"]]}),
      "prompt timeline: 'soon' is not a number of seconds"),
     ("/stream", dict(prompt="0:a; 0:b"), "two prompts at chunk 0"),
@@ -377,14 +416,17 @@ def test_stream_timeline_keeps_the_stream_prompt_and_alone_is_enough(demo):
 
 def test_a_fifo_stream_through_the_api_follows_its_timeline(demo, client):
     """The Stream tab's fifo method: a stream by diagonal denoising (generate's fifo video, 9 then 12 frames a
-    chunk), recorded as such, cutting at a switch when asked; its timeline counts chunks as the chunked stream's does."""
+    chunk), recorded as such, cutting at a switch when asked, with its guidance by partition and noise correlation;
+    its timeline counts chunks as the chunked stream's does."""
     from vidlong.fifo_stream import DiagonalStreamer
 
-    streamed = client.predict(prompt="a red circle", seconds=2, method="fifo", cut=True, api_name="/stream",
+    streamed = client.predict(prompt="a red circle", seconds=2, method="fifo", cut=True, partition_guidance="1,3,3",
+                              noise_correlation=0.5, api_name="/stream",
                               timeline={"headers": ["from second", "prompt"], "data": [[1, "a blue square"]]})
     assert read_video(video_path(streamed[2]))[0].shape[0] == 9 + 12
     settings = json.loads(Path(streamed[3]).read_text())
     assert settings["streaming"]["method"] == "fifo" and settings["streaming"]["cut_on_prompt_switch"]
+    assert (settings["streaming"]["guidance_by_partition"], settings["streaming"]["noise_correlation"]) == ([1, 3, 3], 0.5)
     assert settings["chunks"] == 2 and settings["prompts"] == [[0, "a red circle"], [1, "a blue square"]]
     streamer, chunks, _ = demo.vidlong_app.streamer("a red circle", [[2, "a blue square"]], 4, None, "auto", True, None, None, 0,
                                                     None, "fifo")

@@ -151,15 +151,21 @@ def test_closing_the_tab_stops_its_job(demo, browser, slow):
 
 @pytest.mark.parametrize("method", ["chunked", "fifo"])
 def test_stream_updates_live_switches_prompt_and_stop_keeps_a_playable_file(demo, browser, tmp_path, method):
-    """Either stream method: live clips, a prompt switch while it runs, Stop; fifo hides the chunked-only fields."""
+    """Either stream method: live clips, a prompt switch while it runs, Stop; fifo hides the chunked-only fields
+    and shows its own (cut on a switch, guidance by partition, noise correlation)."""
     from playwright.sync_api import expect
 
     page = open_page(browser, demo, "Stream")
     page.get_by_label("Stream prompt").fill("a red circle")
+    fifo_fields = [page.locator(selector) for selector in ("#stream-partition-guidance", "#stream-noise-correlation")]
     if method == "fifo":
         page.locator("#stream-method").get_by_label("fifo").check()
         expect(page.get_by_label("Chunk (latent frames)")).to_be_hidden()
-        expect(page.locator("#stream-cut")).to_be_visible()
+        for field in [page.locator("#stream-cut"), *fifo_fields]:
+            expect(field).to_be_visible()
+    else:
+        for field in fifo_fields:
+            expect(field).to_be_hidden()
     set_number(page, "Seconds (0: until stopped)", 0)
     page.get_by_role("button", name="Start stream").click()
     sources = set()
@@ -191,6 +197,16 @@ def test_compare_shows_synchronised_panels_and_history_reloads_settings(demo, br
     page = open_page(browser, demo)
     page.get_by_label("Prompt").fill("a yellow star")
     set_number(page, "Steps", 2)
+    fifo_guidance, fifo_noise = page.locator("#partition-guidance"), page.locator("#noise-correlation")
+    expect(fifo_guidance).to_be_hidden()  # fifo's fields show for fifo alone, and leave it at their defaults
+    page.locator("#method").get_by_label("fifo", exact=True).check()
+    expect(fifo_noise).to_be_visible()
+    fifo_guidance.get_by_label("Guidance by partition").fill("4.5,6,7.5")
+    page.locator("#method").get_by_label("both", exact=True).check()
+    expect(fifo_guidance).to_be_hidden()
+    page.locator("#method").get_by_label("fifo", exact=True).check()
+    expect(fifo_guidance.get_by_label("Guidance by partition")).to_have_value("")
+    page.locator("#method").get_by_label("both", exact=True).check()
     page.get_by_role("button", name="Compare methods").click()
     page.locator("#compared").get_by_label("ultravico").check()  # none, both (default) + ultravico
     page.get_by_role("button", name="Compare side by side").click()
