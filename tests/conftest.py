@@ -168,14 +168,15 @@ HV15_BYT5_DIM, HV15_IMAGE_DIM = 8, 8
 
 def tiny_hunyuan15_transformer(seed: int = 0, channels: int = IN_CHANNELS):
     """A random HunyuanVideo15Transformer3DModel (2 heads x 16, patch 1, two dual-stream blocks) taking
-    `channels` latent channels, the image condition's as many and its mask channel, as the released one."""
+    `channels` latent channels, the image condition's as many and its mask channel, as the released one; its
+    image-to-video call sizes a 2:3 image 32x48 (``target_size`` 48)."""
     from diffusers import HunyuanVideo15Transformer3DModel
 
     torch.manual_seed(seed)
     model = HunyuanVideo15Transformer3DModel(in_channels=2 * channels + 1, out_channels=channels, num_attention_heads=2,
                                              attention_head_dim=16, num_layers=2, num_refiner_layers=1, mlp_ratio=2.0,
                                              text_embed_dim=TEXT_DIM, text_embed_2_dim=HV15_BYT5_DIM,
-                                             image_embed_dim=HV15_IMAGE_DIM, rope_axes_dim=(4, 6, 6), target_size=32)
+                                             image_embed_dim=HV15_IMAGE_DIM, rope_axes_dim=(4, 6, 6), target_size=48)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))

@@ -121,3 +121,66 @@ def test_the_call_takes_guidance_and_a_step_callback_and_keeps_its_guider(tmp_pa
     assert torch.equal(guided, video(guidance_scale=2.0)) and not torch.equal(guided, video(guidance_scale=1.0))
     with pytest.raises(VidlongError, match="guidance_scale must be"):
         video(guidance_scale=float("nan"))
+
+
+def test_image_to_video_generates_as_its_pipeline_does_streams_and_extends(tmp_path, image_path):
+    """`HunyuanVideo15ImageToVideoPipeline` folders load as vidlong's image-to-video class; `generate` with an image
+    (whose aspect the call's own size bucket matches) and no method is diffusers' own call bit for bit, and the
+    image matters; a stream's every forward carries the image's latent and mask on the video's first frame and zeros
+    after, and the image's SigLIP states; the CLI generates with the methods and extends."""
+    import json
+
+    import diffusers
+    import numpy as np
+    import yaml
+    from PIL import Image
+    from tiny_pipeline import tiny_hunyuan15_i2v_pipeline
+
+    from vidlong.cli import main
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.methods import Streaming
+    from vidlong.pipeline import load_pipeline
+    from vidlong.video_io import read_video
+
+    folder = tmp_path / "hv15-i2v"
+    tiny_hunyuan15_i2v_pipeline().save_pretrained(folder, safe_serialization=True)
+    (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-hv15-i2v", native_frames=NATIVE, height=32, width=48,
+                                                             fps=24, num_inference_steps=2, guidance_scale=2.0)))
+    wide = tmp_path / "wide.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (32, 48, 3), dtype=np.uint8)).save(wide)
+    pipe = load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    assert type(pipe).__name__ == "VidLongHunyuanVideo15ImageToVideoPipeline" and pipe.task == "i2v"
+    own = generate(pipe, GenerateRequest(prompt="a red ball", ratio=1, seed=3, image=str(wide)))
+    stock = diffusers.HunyuanVideo15ImageToVideoPipeline.from_pretrained(folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    stock.guider = stock.guider.new(guidance_scale=2.0)
+    noise = torch.randn(1, 4, NATIVE, 2, 3, generator=torch.Generator().manual_seed(3))
+    video = stock(image=Image.open(wide).convert("RGB"), prompt="a red ball", num_frames=9, num_inference_steps=2,
+                  latents=noise, output_type="np").frames[0]
+    assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+    other = generate(pipe, GenerateRequest(prompt="a red ball", ratio=1, seed=3, image=str(image_path)))  # square: cropped
+    assert not np.array_equal(other.frames, own.frames)
+
+    first = next(iter(pipe.stream("a red ball", Streaming(chunk=1, first_chunk=NATIVE), chunks=1, seed=3, image=str(wide))))
+    assert np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1
+
+    seen = []
+    pipe.transformer.register_forward_pre_hook(lambda m, a, k: seen.append((k["hidden_states"], k["image_embeds"])), with_kwargs=True)
+    chunks = list(pipe.stream("a red ball", Streaming(chunk=1, sinks=1, window=1, steps=2), chunks=3, seed=1, image=str(wide)))
+    assert [len(c.frames) for c in chunks] == [1, 4, 4]
+    assert [x.shape[:3] for x, _ in seen] == [(2, 9, f) for f in (1, 1, 2, 2, 3, 3)]  # [sink | window | chunk], 2 steps, guided
+    image_latent = seen[0][0][:, 4:8, :1]
+    assert image_latent.abs().sum() > 0
+    for x, embeds in seen:  # the image's latent and mask on the video's first frame, zeros after; its SigLIP states
+        assert (x[:, 4:8, :1] == image_latent).all() and (x[:, 8, :1] == 1).all() and (x[:, 4:, 1:] == 0).all()
+        assert embeds.shape[:2] == (2, 16) and embeds.abs().sum() > 0
+
+    out = tmp_path / "i2v.mp4"
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(wide), "--ratio", "2",
+                 "--method", "both", "--out", str(out)]) == 0
+    made = len(read_video(out)[0])
+    assert made == json.loads(out.with_suffix(".json").read_text())["pixel_frames"]
+    assert main(["extend", "--model", str(folder), "--video", str(out), "--prompt", "a red ball", "--chunk", "1",
+                 "--chunks", "1", "--out", str(tmp_path / "longer.mp4")]) == 0
+    assert len(read_video(tmp_path / "longer.mp4")[0]) == made + 4

@@ -170,6 +170,21 @@ def tiny_hunyuan15_pipeline():
                                   guider=ClassifierFreeGuidance(guidance_scale=6.0))
 
 
+def tiny_hunyuan15_i2v_pipeline():
+    """diffusers' `HunyuanVideo15ImageToVideoPipeline` of `tiny_hunyuan15_pipeline`'s parts and a one-layer SigLIP
+    vision model (32x32 images, 16 tokens)."""
+    from diffusers import HunyuanVideo15ImageToVideoPipeline
+    from transformers import SiglipImageProcessor, SiglipVisionConfig, SiglipVisionModel
+
+    from conftest import HV15_IMAGE_DIM
+
+    torch.manual_seed(1)
+    siglip = SiglipVisionModel(SiglipVisionConfig(hidden_size=HV15_IMAGE_DIM, intermediate_size=16, num_hidden_layers=1,
+                                                  num_attention_heads=2, image_size=32, patch_size=8))
+    return HunyuanVideo15ImageToVideoPipeline(**tiny_hunyuan15_pipeline().components, image_encoder=siglip.eval(),
+                                              feature_extractor=SiglipImageProcessor(size={"height": 32, "width": 32}))
+
+
 def tiny_ltx_i2v_pipeline():
     """diffusers' `LTXImageToVideoPipeline` of `tiny_ltx_pipeline`'s parts (LTX-Video's two tasks share weights)."""
     from diffusers import LTXImageToVideoPipeline

@@ -4,10 +4,11 @@ how it enters a forward.
 
 A streamed window always starts at the video's first frame (sink 0, re-noised context; see
 `Streaming.context`), so the image sits at window position 0, as in the pipeline's own calls:
-- `ChannelCondition` (Wan2.1 I2V, Wan2.2 I2V A14B, CogVideoX I2V): condition channels are concatenated to
-  the latents' channels: Wan's 4 mask channels (1 on frame 0) and the VAE latents of ``[image, black
-  frames...]``, CogVideoX's image latent on frame 0 and zeros after; Wan2.1 also passes the image's CLIP
-  features (`encoder_hidden_states_image`).
+- `ChannelCondition` (Wan2.1 I2V, Wan2.2 I2V A14B, CogVideoX I2V, HunyuanVideo 1.5 I2V): condition channels are
+  concatenated to the latents' channels: Wan's 4 mask channels (1 on frame 0) and the VAE latents of ``[image,
+  black frames...]``, CogVideoX's image latent on frame 0 and zeros after, HunyuanVideo 1.5's image latent on
+  frame 0 and zeros after then its mask channel (1 on frame 0); Wan2.1 also passes the image's CLIP features
+  (`encoder_hidden_states_image`), HunyuanVideo 1.5 its SigLIP features (`image_embeds`).
 - `FirstFrameLatent` (Wan2.2 TI2V-5B, LTX-Video): frame 0's latent is replaced by the image's latent and
   its tokens get timestep 0.
 
@@ -21,16 +22,18 @@ import torch
 
 
 class ChannelCondition:
-    """The image as extra input channels of every latent frame (Wan2.1/2.2 I2V, CogVideoX I2V).
+    """The image as extra input channels of every latent frame (Wan2.1/2.2 I2V, CogVideoX I2V, HunyuanVideo 1.5 I2V).
 
     Args:
         condition: ``[1, K, F, h, w]``: the condition channels of windows of up to F frames (Wan: 4 mask + C
-            image-latent channels; CogVideoX: C).
-        image_embeds: the image's CLIP features ``[1, T, D]`` (Wan2.1 I2V), or None.
+            image-latent channels; CogVideoX: C; HunyuanVideo 1.5: C + 1 mask).
+        image_embeds: the image's encoder features ``[1, T, D]`` (Wan2.1 I2V's CLIP, HunyuanVideo 1.5's SigLIP), or None.
+        embeds_argument: the transformer's keyword argument that takes `image_embeds`.
     """
 
-    def __init__(self, condition: torch.Tensor, image_embeds: Optional[torch.Tensor] = None):
-        self.condition, self.image_embeds = condition, image_embeds
+    def __init__(self, condition: torch.Tensor, image_embeds: Optional[torch.Tensor] = None,
+                 embeds_argument: str = "encoder_hidden_states_image"):
+        self.condition, self.image_embeds, self.embeds_argument = condition, image_embeds, embeds_argument
 
     def hidden_states(self, latents: torch.Tensor) -> torch.Tensor:
         """The transformer input for window latents ``[B, C, n, h, w]``: ``[B, C + K, n, h, w]``."""
@@ -47,10 +50,10 @@ class ChannelCondition:
         return latents
 
     def extra(self, batch: int) -> dict:
-        """Extra transformer keyword arguments (the CLIP image features, repeated over the batch)."""
+        """Extra transformer keyword arguments (the image's features, repeated over the batch)."""
         if self.image_embeds is None:
             return {}
-        return {"encoder_hidden_states_image": self.image_embeds.expand(batch, -1, -1)}
+        return {self.embeds_argument: self.image_embeds.expand(batch, -1, -1)}
 
 
 class FirstFrameLatent:

@@ -378,6 +378,7 @@ PIPELINE_CLASSES = {
     "CogVideoXImageToVideoPipeline": "vidlong.pipeline_families:VidLongCogVideoXImageToVideoPipeline",
     "HunyuanVideoPipeline": "vidlong.pipeline_families:VidLongHunyuanVideoPipeline",
     "HunyuanVideo15Pipeline": "vidlong.pipeline_families:VidLongHunyuanVideo15Pipeline",
+    "HunyuanVideo15ImageToVideoPipeline": "vidlong.pipeline_families:VidLongHunyuanVideo15ImageToVideoPipeline",
 }
 
 

@@ -1,6 +1,6 @@
 """vidlong's pipelines for the families beyond Wan: diffusers' `LTXPipeline`, `LTXImageToVideoPipeline`,
-`CogVideoXPipeline`, `CogVideoXImageToVideoPipeline`, `HunyuanVideoPipeline` and `HunyuanVideo15Pipeline` with
-the surface of `VidlongPipelineMixin`. Each states how its ``latents=`` argument is laid out and what a stream
+`CogVideoXPipeline`, `CogVideoXImageToVideoPipeline`, `HunyuanVideoPipeline`, `HunyuanVideo15Pipeline` and
+`HunyuanVideo15ImageToVideoPipeline` with the surface of `VidlongPipelineMixin`. Each states how its ``latents=`` argument is laid out and what a stream
 needs where it differs from Wan's (its prompt encoding, one transformer forward on ``[B, C, f, h, w]`` latents,
 its sampler's timesteps, the forward process that re-noises the context, chunk decoding and encoding); the
 attention side of each family is its adapter in `vidlong.attention.adapters`. All of them stream and extend with
@@ -14,12 +14,14 @@ import itertools
 
 import numpy as np
 import torch
-from diffusers import (CogVideoXImageToVideoPipeline, CogVideoXPipeline, HunyuanVideo15Pipeline, HunyuanVideoPipeline,
-                       LTXImageToVideoPipeline, LTXPipeline)
+from diffusers import (CogVideoXImageToVideoPipeline, CogVideoXPipeline, HunyuanVideo15ImageToVideoPipeline,
+                       HunyuanVideo15Pipeline, HunyuanVideoPipeline, LTXImageToVideoPipeline, LTXPipeline)
 
 from .image_condition import ChannelCondition, FirstFrameLatent
 from .models import pixel_frames
 from .pipeline import VidlongPipelineMixin
+from .scalars import plain
+from .validate import MAX_GUIDANCE, check_finite, check_model_size, limits_for_pipeline
 from .vae_stream import OverlapDecoder
 
 #: latent frames of the previous chunk an `OverlapDecoder` decodes again with each chunk
@@ -312,12 +314,12 @@ def step_callback(pipe, callback):
         del scheduler.step
 
 
-class VidLongHunyuanVideo15Pipeline(HunyuanVideoFamily, VidlongPipelineMixin, HunyuanVideo15Pipeline):
-    """diffusers' `HunyuanVideo15Pipeline` (HunyuanVideo 1.5, text to video) with vidlong's surface. Its call
-    takes the guidance from its ``guider`` component and no step callback; vidlong's call takes
-    ``guidance_scale=`` (default: the spec's) and ``callback_on_step_end=`` as the other families' do. Its
-    transformer's input is the latents, then as many channels of image condition and one of its mask (zeros
-    for text to video), and image states (zeros, which it masks)."""
+class HunyuanVideo15Family(HunyuanVideoFamily):
+    """What HunyuanVideo 1.5's pipelines (text- and image-to-video) share under vidlong. Their calls take the
+    guidance from their ``guider`` component and no step callback; vidlong's call takes ``guidance_scale=``
+    (default: the spec's) and ``callback_on_step_end=`` as the other families' do. Its transformer's input is
+    the latents, then as many channels of image condition and one of its mask (zeros for text to video), and
+    image states (zeros for text to video, which it masks)."""
 
     def call_defaults(self) -> dict:
         defaults = super().call_defaults()
@@ -325,9 +327,6 @@ class VidLongHunyuanVideo15Pipeline(HunyuanVideoFamily, VidlongPipelineMixin, Hu
         return defaults
 
     def __call__(self, *args, guidance_scale=None, callback_on_step_end=None, **kwargs):
-        from .scalars import plain
-        from .validate import MAX_GUIDANCE, check_finite
-
         guidance = self.spec.guidance_scale if guidance_scale is None else plain(guidance_scale)
         check_finite("guidance_scale", guidance, 0, MAX_GUIDANCE)
         with guidance_of(self, guidance), step_callback(self, callback_on_step_end):
@@ -335,19 +334,75 @@ class VidLongHunyuanVideo15Pipeline(HunyuanVideoFamily, VidlongPipelineMixin, Hu
 
     def stream_text(self, prompt, negative_prompt, guided, guidance):
         """Its two encoders' states and masks (Qwen2.5-VL, ByT5), negative first when `guided`, and the image
-        states of text to video (zeros)."""
+        states of text to video (zeros; an image condition's own replace them, `stream_forward`)."""
         from .streaming import StreamText
 
         names = ("encoder_hidden_states", "encoder_attention_mask", "encoder_hidden_states_2", "encoder_attention_mask_2")
         texts = [negative_prompt, prompt] if guided else [prompt]
         encoded = [self.encode_prompt(text, device=self.device, dtype=self.transformer.dtype) for text in texts]
         kwargs = {name: torch.cat([parts[i] for parts in encoded]) for i, name in enumerate(names)}
-        kwargs["image_embeds"] = torch.zeros(len(texts), self.vision_num_semantic_tokens, self.vision_states_dim,
+        kwargs["image_embeds"] = torch.zeros(len(texts), self.vision_num_semantic_tokens, self.transformer.config.image_embed_dim,
                                              dtype=self.transformer.dtype, device=self.device)
         return StreamText(len(texts), kwargs)
 
     def stream_forward(self, transformer, latents, timestep, text, **extra):
-        """The latents with their (empty) image condition and mask channels, as its call builds them."""
-        condition, mask = torch.zeros_like(latents), torch.zeros_like(latents[:, :1])
-        hidden = torch.cat([latents, condition, mask], dim=1).to(transformer.dtype)
-        return transformer(hidden_states=hidden, timestep=timestep, return_dict=False, **text.kwargs, **extra)[0]
+        """`latents` ``[B, C(+K), f, h, w]`` with zeros for the condition channels a text-to-video forward leaves
+        empty, as its call builds them; an image condition's `extra` (its image states) replace the text's zeros."""
+        empty = transformer.config.in_channels - latents.shape[1]
+        hidden = torch.cat([latents, latents.new_zeros(latents.shape[0], empty, *latents.shape[2:])], dim=1)
+        return transformer(hidden_states=hidden.to(transformer.dtype), timestep=timestep, return_dict=False,
+                           **{**text.kwargs, **extra})[0]
+
+
+class VidLongHunyuanVideo15Pipeline(HunyuanVideo15Family, VidlongPipelineMixin, HunyuanVideo15Pipeline):
+    """diffusers' `HunyuanVideo15Pipeline` (HunyuanVideo 1.5, text to video) with vidlong's surface."""
+
+
+@contextlib.contextmanager
+def sized(video_processor, height: int, width: int):
+    """Within it, `video_processor` picks ``height`` x ``width`` where HunyuanVideo 1.5's image-to-video call asks it for
+    the size bucket nearest the image's aspect (the image is then cropped to it, as the call crops it to its bucket)."""
+    video_processor.calculate_default_height_width = lambda *args, **kwargs: (height, width)
+    try:
+        yield
+    finally:
+        del video_processor.calculate_default_height_width
+
+
+class VidLongHunyuanVideo15ImageToVideoPipeline(HunyuanVideo15Family, VidlongPipelineMixin, HunyuanVideo15ImageToVideoPipeline):
+    """diffusers' `HunyuanVideo15ImageToVideoPipeline` (HunyuanVideo 1.5, image to video) with vidlong's surface: the
+    image's latent on frame 0 of the condition channels (zeros after) with its mask, and its SigLIP states, as the
+    pipeline conditions it. Its call sizes the video by the image's aspect at the transformer's ``target_size``;
+    vidlong's takes ``height=``/``width=`` as the other families' do (default: the spec's), the image cropped to them."""
+
+    task = "i2v"
+
+    def call_defaults(self) -> dict:
+        defaults = super().call_defaults()
+        for name in ("height", "width"):  # not arguments of its call: `__call__` sets them
+            defaults.pop(name)
+        return defaults
+
+    def __call__(self, *args, height=None, width=None, **kwargs):
+        height, width = plain(height or self.spec.height), plain(width or self.spec.width)
+        check_model_size(limits_for_pipeline(self), height, width)
+        with sized(self.video_processor, height, width):
+            return super().__call__(*args, **kwargs)
+
+    @torch.no_grad()
+    def image_condition(self, image, height: int, width: int, frames: int, generator=None, latent=None):
+        """`ChannelCondition` ``[1, C + 1, frames, h, w]`` (the image's latent, its VAE's mean, on frame 0 and zeros
+        after, then the mask) with the image's SigLIP states, as the call's `prepare_cond_latents_and_mask` and
+        `encode_image` make them from the image cropped to `height` x `width` (`generator`, `latent` unused).
+
+        Args:
+            image: the first frame (a PIL image, uint8 ``[H, W, 3]`` frame or image file path: `load_image`).
+            height, width: pixels of the video.
+        """
+        from .generate import load_image
+
+        image = self.video_processor.resize(load_image(image), height=height, width=width, resize_mode="crop")
+        spatial, dtype, device = self.vae_scale_factor_spatial, self.transformer.dtype, self._execution_device
+        grid = torch.zeros(1, self.num_channels_latents, frames, height // spatial, width // spatial, device=device)
+        condition, mask = self.prepare_cond_latents_and_mask(grid, image, 1, height, width, dtype, device)
+        return ChannelCondition(torch.cat([condition, mask], dim=1), self.encode_image(image, 1, device, dtype), "image_embeds")
