@@ -184,3 +184,22 @@ def test_image_to_video_generates_as_its_pipeline_does_streams_and_extends(tmp_p
     assert main(["extend", "--model", str(folder), "--video", str(out), "--prompt", "a red ball", "--chunk", "1",
                  "--chunks", "1", "--out", str(tmp_path / "longer.mp4")]) == 0
     assert len(read_video(tmp_path / "longer.mp4")[0]) == made + 4
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("method", [vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(windows=(1,))], ids=["ultravico", "fusion"])
+def test_fused_kernel_on_cuda_matches_float64_reference(method):
+    """The fused Triton kernel (the condition tokens as its text keys, the padded ones unseen) in float32 on CUDA."""
+    frames = 4 * NATIVE
+    model = tiny_hunyuan15_transformer().cuda()
+    state = vidlong.apply(model, method, native_frames=NATIVE, kernel="fused")
+    inputs = {k: v.cuda() if torch.is_tensor(v) else v for k, v in hunyuan15_inputs(frames).items()}
+    with torch.no_grad():
+        out = model(**inputs)[0].cpu()
+    ref_model = tiny_hunyuan15_transformer().to(torch.float64)
+    for attention in HUNYUAN_VIDEO_15.self_attentions(ref_model):
+        attention.set_processor(ReferenceAttention(method, frames))
+    with torch.no_grad():
+        ref = ref_model(**hunyuan15_inputs(frames, dtype=torch.float64))[0]
+    assert state.kernel_for(torch.device("cuda")).name == "fused" and rel_err(out, ref) < 1e-4
