@@ -420,11 +420,12 @@ def _write_stream(stream, out: Path, fps: float, latents_path: Optional[Path], s
 
 def _stream_settings(args, pipe, stream, prompt: str) -> dict:
     """The sidecar's settings of `stream` (a `VideoStreamer` or a `DiagonalStreamer`): its own (`settings()`)
-    and the run's."""
+    and the run's (the first frame's file too, as `generate`'s sidecar records it)."""
+    image = getattr(args, "image", None)
     return dict(command=args.command, prompt=prompt, negative_prompt=args.negative_prompt, model=pipe.spec.name,
                 model_path=str(args.model or "embedded default"), seed=args.seed, guidance=list(stream.guidances),
                 streaming=stream.settings(), device=str(pipe.device), dtype=str(pipe.dtype).removeprefix("torch."),
-                compile=args.compile)
+                compile=args.compile, image=str(image) if image else None)
 
 
 def _check_prompts(prompt: str, chunks) -> None:
