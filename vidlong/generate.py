@@ -234,6 +234,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     condition = None  # the image condition of a fifo queue's windows, or of the start latents (LTX-Video)
     if "image" in extra and pipe.image_in_start_latents:  # the image's latent drawn before the noise, as its call draws them
         condition = pipe.image_condition(extra["image"], height, width, spec.native_frames, generator)
+    before_noise = generator.get_state()
     latents = initial_noise(noise, (1, geometry.channels, *grid), spec.native_frames, generator)
     if condition is not None:
         latents = condition.first_frame(latents)
@@ -265,8 +266,12 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     decoding = _DecodeProgress(pipe.vae, n_latent, report)
     chunked = pipe.decodes_in_chunks()  # Wan: decode a few latent frames at a time, straight to uint8
 
-    def native_video(prompt_arguments: dict, initial: torch.Tensor, noise_generator, callback, output_type: str):
-        """The pipeline's own call over `made` latent frames from `initial` noise ``[1, C, f, h, w]``."""
+    def native_video(prompt_arguments: dict, initial: torch.Tensor, noise_generator, callback, output_type: str,
+                     before_noise: torch.Tensor):
+        """The pipeline's own call over `made` latent frames from `initial` noise ``[1, C, f, h, w]``, drawn from
+        `noise_generator` (its state `before_noise` before the draw)."""
+        if pipe.call_draws_noise:  # its call draws its noise even when given latents: it starts where the draw did
+            noise_generator = torch.Generator().set_state(before_noise)
         return pipe(
             **prompt_arguments, height=height, width=width,
             num_frames=pixel_frames(made, spec.temporal_ratio), num_inference_steps=steps,
@@ -282,7 +287,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                 for transformer in pipe.experts():
                     apply_prompt_timeline(transformer, starts[:native_segments], prompts["prompt_embeds"].shape[1] // native_segments)
             as_latents = chunked or diagonal is not None or not decode  # fifo's queue starts from the native video's latents
-            video = native_video(prompts, latents, generator, on_step, "latent" if as_latents else "np")
+            video = native_video(prompts, latents, generator, on_step, "latent" if as_latents else "np", before_noise)
             if as_latents:  # the pipeline's final latents (TI2V's image-to-video puts the image's latent in frame 0 after the loop)
                 video = final["latents"] = pipe.grid_latents(video, *grid)[:, :, -made:]
             if diagonal is not None:
@@ -293,11 +298,12 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                 pieces = [(0, video)]  # (first latent frame, native video) the queue starts from
                 for count, segment in enumerate(queue_segments(starts, made, diagonal.span(made)), start=1):
                     segment_noise = torch.Generator().manual_seed(segment_seed(request.seed, segment))
+                    segment_start = segment_noise.get_state()
                     pieces.append((starts[segment], pipe.grid_latents(native_video(
                         _prompt_arguments(pipe, timeline[segment:segment + 1], request.negative_prompt, guided),
                         initial_noise(noise, latents.shape, spec.native_frames, segment_noise), segment_noise,
-                        lambda _p, step, _t, _k, done=count * steps: report("denoise", done + step + 1, total_steps) or {}, "latent"),
-                        *grid)))
+                        lambda _p, step, _t, _k, done=count * steps: report("denoise", done + step + 1, total_steps) or {}, "latent",
+                        segment_start), *grid)))
                 steps_before_queue = len(pieces) * steps
                 first = queue_source(pieces, diagonal.span(made)) if len(pieces) > 1 else video
                 video = diagonal_latents(pipe, first, request.prompt, n_latent, diagonal, request.negative_prompt,

@@ -38,6 +38,8 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "VidLongWanPipeline": "t2v",
                   "WanImageToVideoPipeline": "i2v", "VidLongWanImageToVideoPipeline": "i2v",
                   "LTXPipeline": "t2v", "VidLongLTXPipeline": "t2v",
                   "LTXImageToVideoPipeline": "i2v", "VidLongLTXImageToVideoPipeline": "i2v",
+                  "LTXConditionPipeline": "t2v", "VidLongLTXConditionPipeline": "t2v",
+                  "VidLongLTXConditionImageToVideoPipeline": "i2v",
                   "CogVideoXPipeline": "t2v", "VidLongCogVideoXPipeline": "t2v",
                   "CogVideoXImageToVideoPipeline": "i2v", "VidLongCogVideoXImageToVideoPipeline": "i2v",
                   "HunyuanVideoPipeline": "t2v", "VidLongHunyuanVideoPipeline": "t2v",
@@ -252,7 +254,8 @@ def folder_class_name(folder: Path) -> str:
 #: folder of one loads as its image-to-video twin when an image is given (LTX-Video's two pipelines share
 #: their weights; Wan2.2 TI2V-5B's ``WanPipeline`` folder, with ``expand_timesteps``, is also its
 #: ``WanImageToVideoPipeline``)
-IMAGE_TO_VIDEO_TWINS = {"LTXPipeline": "LTXImageToVideoPipeline", "WanPipeline": "WanImageToVideoPipeline"}
+IMAGE_TO_VIDEO_TWINS = {"LTXPipeline": "LTXImageToVideoPipeline", "WanPipeline": "WanImageToVideoPipeline",
+                        "LTXConditionPipeline": "LTXConditionImageToVideoPipeline"}
 
 
 def image_to_video_twin(folder: Path) -> Optional[str]:

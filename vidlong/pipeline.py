@@ -53,6 +53,10 @@ class VidlongPipelineMixin:
     #: have ``image_condition(image, height, width, frames, generator=None, latent=None)``, the condition of
     #: a stream's or a fifo queue's windows (`vidlong.image_condition`)
     image_in_start_latents = False
+    #: whether its call draws its own noise from the generator even when given ``latents=`` (and starts from those):
+    #: `generate` then hands it the generator as it was before its own noise draw, so that the call's later draws
+    #: (an image condition's, a stochastic sampler's) are those of diffusers' call with that seed
+    call_draws_noise = False
 
     @property
     def spec(self) -> ModelSpec:
@@ -374,6 +378,8 @@ PIPELINE_CLASSES = {
     "WanImageToVideoPipeline": "vidlong.pipeline_i2v:VidLongWanImageToVideoPipeline",
     "LTXPipeline": "vidlong.pipeline_families:VidLongLTXPipeline",
     "LTXImageToVideoPipeline": "vidlong.pipeline_families:VidLongLTXImageToVideoPipeline",
+    "LTXConditionPipeline": "vidlong.pipeline_families:VidLongLTXConditionPipeline",
+    "LTXConditionImageToVideoPipeline": "vidlong.pipeline_families:VidLongLTXConditionImageToVideoPipeline",
     "CogVideoXPipeline": "vidlong.pipeline_families:VidLongCogVideoXPipeline",
     "CogVideoXImageToVideoPipeline": "vidlong.pipeline_families:VidLongCogVideoXImageToVideoPipeline",
     "HunyuanVideoPipeline": "vidlong.pipeline_families:VidLongHunyuanVideoPipeline",

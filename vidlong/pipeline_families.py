@@ -1,4 +1,4 @@
-"""vidlong's pipelines for the families beyond Wan: diffusers' `LTXPipeline`, `LTXImageToVideoPipeline`,
+"""vidlong's pipelines for the families beyond Wan: diffusers' `LTXPipeline`, `LTXImageToVideoPipeline`, `LTXConditionPipeline`,
 `CogVideoXPipeline`, `CogVideoXImageToVideoPipeline`, `HunyuanVideoPipeline`, `HunyuanVideo15Pipeline` and
 `HunyuanVideo15ImageToVideoPipeline` with the surface of `VidlongPipelineMixin`. Each states how its ``latents=`` argument is laid out and what a stream
 needs where it differs from Wan's (its prompt encoding, one transformer forward on ``[B, C, f, h, w]`` latents,
@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 
 import numpy as np
 import torch
 from diffusers import (CogVideoXImageToVideoPipeline, CogVideoXPipeline, HunyuanVideo15ImageToVideoPipeline,
-                       HunyuanVideo15Pipeline, HunyuanVideoPipeline, LTXImageToVideoPipeline, LTXPipeline)
+                       HunyuanVideo15Pipeline, HunyuanVideoPipeline, LTXConditionPipeline, LTXImageToVideoPipeline, LTXPipeline)
 
 from .image_condition import ChannelCondition, FirstFrameLatent
 from .models import pixel_frames
@@ -111,14 +112,12 @@ class VidLongLTXPipeline(LTXFamily, VidlongPipelineMixin, LTXPipeline):
     """diffusers' `LTXPipeline` (LTX-Video 0.9.x) with vidlong's surface."""
 
 
-class VidLongLTXImageToVideoPipeline(LTXFamily, VidlongPipelineMixin, LTXImageToVideoPipeline):
-    """diffusers' `LTXImageToVideoPipeline` (LTX-Video 0.9.x, the same weights as text-to-video) with
-    vidlong's surface: the image's latent is the video's first latent frame, clean (its tokens at timestep 0),
-    as the pipeline conditions it. Its call leaves given ``latents=`` as they are, so vidlong puts the
-    image's latent into their first frame (`image_in_start_latents`)."""
+class LTXFirstFrameImage:
+    """An image as the first latent frame of an LTX-Video video under vidlong: its latent drawn from the VAE's
+    distribution and normalised as LTX-Video's image-to-video calls do, clean in every window (its tokens at
+    timestep 0)."""
 
     task = "i2v"
-    image_in_start_latents = True
 
     @torch.no_grad()
     def image_condition(self, image, height: int, width: int, frames: int, generator=None, latent=None):
@@ -137,6 +136,89 @@ class VidLongLTXImageToVideoPipeline(LTXFamily, VidlongPipelineMixin, LTXImageTo
         vae = self.vae
         z = retrieve_latents(vae.encode(call_pixels(self, image, height, width).unsqueeze(2)), generator).float()
         return FirstFrameLatent(self._normalize_latents(z, vae.latents_mean, vae.latents_std))
+
+
+class VidLongLTXImageToVideoPipeline(LTXFirstFrameImage, LTXFamily, VidlongPipelineMixin, LTXImageToVideoPipeline):
+    """diffusers' `LTXImageToVideoPipeline` (LTX-Video 0.9.x, the same weights as text-to-video) with
+    vidlong's surface: the image's latent is the video's first latent frame, clean (its tokens at timestep 0),
+    as the pipeline conditions it. Its call leaves given ``latents=`` as they are, so vidlong puts the
+    image's latent into their first frame (`image_in_start_latents`)."""
+
+    image_in_start_latents = True
+
+
+@contextlib.contextmanager
+def quiet_scheduler(pipe):
+    """Within it, `pipe`'s scheduler logs errors only: LTX-Video 0.9.5+'s call sets its timesteps without sigmas, which
+    diffusers' scheduler warns about at every call (and a stream sets them at every chunk), about a choice the user
+    did not make."""
+    log = logging.getLogger(type(pipe.scheduler).__module__)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+class VidLongLTXConditionPipeline(LTXFamily, VidlongPipelineMixin, LTXConditionPipeline):
+    """diffusers' `LTXConditionPipeline` (LTX-Video 0.9.5 and later releases save as it) with vidlong's surface, for
+    text to video. Its call differs from `LTXPipeline`'s in what vidlong must follow: its timesteps (a linear then
+    quadratic schedule, unshifted), its RoPE positions (``video_coords``: pixel frames from the causal VAE's first,
+    over the frame rate), latents ``[B, C, F, h, w]`` in and out (packed tokens inside its loop), and given
+    ``latents=`` unused unless a strength is set: vidlong's call starts from them, as the other pipelines do."""
+
+    call_draws_noise = True
+
+    def call_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        return latents
+
+    def grid_latents(self, latents: torch.Tensor, frames: int, height: int, width: int) -> torch.Tensor:
+        """Its output latents are ``[B, C, F, h, w]`` already; its loop's are packed tokens."""
+        return latents if latents.ndim == 5 else super().grid_latents(latents, frames, height, width)
+
+    def prepare_latents(self, *args, sigma=None, latents=None, **kwargs):
+        """Given ``latents=`` with no strength (``sigma`` None) are the start: at ``sigma`` 0 its own mix keeps them
+        exactly (it still draws and drops its noise, as its call does when given latents)."""
+        if latents is not None and sigma is None:
+            sigma = torch.zeros(())
+        return super().prepare_latents(*args, sigma=sigma, latents=latents, **kwargs)
+
+    def __call__(self, *args, **kwargs):
+        with quiet_scheduler(self):
+            return super().__call__(*args, **kwargs)
+
+    def stream_scheduler(self, steps, window, generator=None):
+        """Its call's timesteps: `linear_quadratic_schedule` x 1000, as its call sets them."""
+        from diffusers.pipelines.ltx.pipeline_ltx_condition import linear_quadratic_schedule
+
+        with quiet_scheduler(self):
+            return self.fresh_scheduler(timesteps=(linear_quadratic_schedule(steps) * 1000).tolist())
+
+    def video_coords(self, batch: int, frames: int, height: int, width: int, device) -> torch.Tensor:
+        """Its RoPE positions ``[B, 3, N]`` for a video of `frames` x `height` x `width` latent cells, as its call
+        makes them: pixel units, frames from the causal VAE's first pixel frame, time over the frame rate."""
+        ids = self._prepare_video_ids(batch, frames, height, width, patch_size=self.transformer_spatial_patch_size,
+                                      patch_size_t=self.transformer_temporal_patch_size, device=device)
+        coords = self._scale_video_ids(ids, scale_factor=self.vae_spatial_compression_ratio,
+                                       scale_factor_t=self.vae_temporal_compression_ratio, frame_index=0, device=device).float()
+        coords[:, 0] = coords[:, 0] * (1.0 / self.spec.fps)
+        return coords
+
+    def stream_forward(self, transformer, latents, timestep, text, **extra):
+        """Packs ``[B, C, f, h, w]`` to its tokens and back, its RoPE from `video_coords`."""
+        frames, height, width = latents.shape[2:]
+        coords = self.video_coords(latents.shape[0], frames, height, width, latents.device)
+        out = transformer(hidden_states=LTXFamily.call_latents(self, latents), timestep=timestep, video_coords=coords,
+                          return_dict=False, **text.kwargs, **extra)[0]
+        return LTXFamily.grid_latents(self, out, frames, height, width)
+
+
+class VidLongLTXConditionImageToVideoPipeline(LTXFirstFrameImage, VidLongLTXConditionPipeline):
+    """`VidLongLTXConditionPipeline` with an image as its first frame: `generate` hands the image to its call
+    (``image=``, frame 0, strength 1: its latent replaces frame 0's noise and its tokens are not denoised, with the
+    call's small noise on them at each step); streams and extensions keep the image's latent clean on every window's
+    first frame (`FirstFrameLatent`)."""
 
 
 class DPMSolverStep:

@@ -1,8 +1,9 @@
 """LTX-Video (`LTXVideoTransformer3DModel`): self-attention ``transformer_blocks[i].attn1`` over the
 pipeline's packed tokens ``[B, N, C]``, frame-major (``N = F·H·W`` after its patch ``(patch_size_t,
 patch_size, patch_size)``, 1 in LTX-Video's releases); text by cross-attention. The token grid comes
-from the forward's ``num_frames``, ``height``, ``width`` (latent sizes). Its forward takes a timestep per
-token (``[B, N]``), which diagonal denoising needs."""
+from the forward's ``num_frames``, ``height``, ``width`` (latent sizes), or its ``video_coords`` (LTX-Video
+0.9.5+'s `LTXConditionPipeline`). Its forward takes a timestep per token (``[B, N]``), which diagonal
+denoising needs."""
 from __future__ import annotations
 
 import inspect
@@ -27,13 +28,24 @@ class LTXVideoAdapter(FamilyAdapter):
         return [block.attn2 for block in transformer.transformer_blocks]
 
     def layout(self, transformer, args, kwargs, native_frames) -> TokenLayout:
+        """From the forward's ``num_frames``, ``height``, ``width`` (latent sizes; `LTXPipeline`), else from its
+        ``video_coords`` ``[B, 3, N]`` (`LTXConditionPipeline`: a frame-major grid of as many rows and columns as
+        its distinct coordinates)."""
+        p_t, p = transformer.config.patch_size_t, transformer.config.patch_size
         bound = inspect.signature(transformer.forward).bind_partial(*args, **kwargs).arguments
         frames, height, width = (bound.get(name) for name in ("num_frames", "height", "width"))
-        if None in (frames, height, width):
-            raise VidlongError("vidlong needs num_frames, height and width (latent sizes) in an LTX-Video "
-                               "transformer's forward to lay out its tokens; pass them as LTXPipeline does")
-        p_t, p = transformer.config.patch_size_t, transformer.config.patch_size
-        return TokenLayout(frames // p_t, height // p, width // p, max(1, native_frames // p_t))
+        if None not in (frames, height, width):
+            return TokenLayout(frames // p_t, height // p, width // p, max(1, native_frames // p_t))
+        coords = bound.get("video_coords")
+        if coords is None:
+            raise VidlongError("vidlong needs num_frames, height and width (latent sizes) or video_coords in an LTX-Video "
+                               "transformer's forward to lay out its tokens; pass them as LTXPipeline or LTXConditionPipeline does")
+        rows, columns = (coords[0, axis].unique().numel() for axis in (1, 2))
+        tokens = coords.shape[-1]
+        if tokens % (rows * columns):
+            raise VidlongError("vidlong lays out LTX-Video's tokens as one frame-major grid; a condition at a frame "
+                               "other than the first adds tokens outside it: condition the first frame only")
+        return TokenLayout(tokens // (rows * columns), rows, columns, max(1, native_frames // p_t))
 
     def qkv(self, attn, hidden_states, rotary, text=None):
         """As diffusers' `LTXVideoAttnProcessor`: projections, RMS norms across heads, RoPE on the
