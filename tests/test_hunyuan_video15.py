@@ -189,8 +189,10 @@ def test_image_to_video_generates_as_its_pipeline_does_streams_and_extends(tmp_p
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("method", [vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(windows=(1,))], ids=["ultravico", "fusion"])
-def test_fused_kernel_on_cuda_matches_float64_reference(method):
-    """The fused Triton kernel (the condition tokens as its text keys, the padded ones unseen) in float32 on CUDA."""
+def test_fused_kernel_on_cuda_matches_float64_reference(method, monkeypatch):
+    """The fused Triton kernel (the condition tokens as its text keys, the padded ones unseen) in float32 on CUDA (the
+    patch embedding's convolution in full float32 too: cuDNN's TF32 alone is 3e-4 off)."""
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     frames = 4 * NATIVE
     model = tiny_hunyuan15_transformer().cuda()
     state = vidlong.apply(model, method, native_frames=NATIVE, kernel="fused")
