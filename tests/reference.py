@@ -136,6 +136,16 @@ def joint_method_attention(method, q, k, v, text, frames, grid, native, visible=
     return torch.cat([branches[0][:, :text], video], dim=1)
 
 
+def text_last_method_attention(method, q, k, v, text, frames, grid, native, visible=None):
+    """`joint_method_attention` where the `text` tokens follow the video tokens (HunyuanVideo's order), in
+    `q`/`k`/`v` ``[B, N + T, H, D]``, `visible` ``[B, N + T]`` and the output alike."""
+    def first(x):
+        return None if x is None else torch.cat([x[:, -text:], x[:, :-text]], dim=1)
+
+    out = joint_method_attention(method, first(q), first(k), first(v), text, frames, grid, native, first(visible))
+    return torch.cat([out[:, text:], out[:, :text]], dim=1)
+
+
 def sinks_window_attention(q, raw_k, v, frames, tokens_per_frame, window, anchors, rope_at):
     """Local-window attention whose window also sees the first `anchors` frames placed just before it,
     in float64, from the math: query frame f's window starts at s = clamp(f - window//2, 0, F - window);

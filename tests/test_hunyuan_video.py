@@ -5,7 +5,7 @@ with the text pairs untouched; the native length from configs/models."""
 import pytest
 import torch
 from conftest import hunyuan_inputs, tiny_hunyuan_transformer
-from reference import joint_method_attention
+from reference import text_last_method_attention
 
 import vidlong
 from vidlong.attention.adapters.hunyuan import HUNYUAN_VIDEO
@@ -46,14 +46,6 @@ def test_methods_off_and_removed_are_stock_bit_for_bit():
     assert rel_err(changed, stock_output(frames)) > 1e-3
 
 
-def to_text_first(x, text):
-    return torch.cat([x[:, -text:], x[:, :-text]], dim=1)
-
-
-def to_text_last(x, text):
-    return torch.cat([x[:, text:], x[:, :text]], dim=1)
-
-
 @pytest.mark.parametrize("method", [vidlong.UltraViCo(alpha=0.8), vidlong.UltraViCo(**BETA), vidlong.SpectralFusion(windows=(1,))],
                          ids=["ultravico", "ultravico-beta", "fusion"])
 def test_joint_plan_with_text_last_and_padding_matches_the_reference(method):
@@ -64,9 +56,8 @@ def test_joint_plan_with_text_last_and_padding_matches_the_reference(method):
     visible = torch.ones(1, layout.num_tokens + TEXT, dtype=torch.bool)
     visible[:, -2:] = False  # two padded text tokens
     out = run_joint_plan(q, k + 0.5, v, build_plan(layout, [method]), TEXT, text_at_end=True, visible=visible)
-    expected = joint_method_attention(method, to_text_first(q, TEXT), to_text_first(k + 0.5, TEXT), to_text_first(v, TEXT),
-                                      TEXT, frames, GRID, NATIVE, to_text_first(visible, TEXT))
-    assert rel_err(out, to_text_last(expected, TEXT)) < 1e-5
+    expected = text_last_method_attention(method, q, k + 0.5, v, TEXT, frames, GRID, NATIVE, visible)
+    assert rel_err(out, expected) < 1e-5
 
 
 class ReferenceAttention:
@@ -77,9 +68,7 @@ class ReferenceAttention:
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, image_rotary_emb=None):
         q, k, v = HUNYUAN_VIDEO.qkv(attn, hidden_states, image_rotary_emb, encoder_hidden_states)
-        visible = to_text_first(attention_mask.reshape(1, -1), TEXT)
-        out = to_text_last(joint_method_attention(self.method, to_text_first(q, TEXT), to_text_first(k, TEXT),
-                                                  to_text_first(v, TEXT), TEXT, self.frames, GRID, NATIVE, visible), TEXT)
+        out = text_last_method_attention(self.method, q, k, v, TEXT, self.frames, GRID, NATIVE, attention_mask.reshape(1, -1).bool())
         return HUNYUAN_VIDEO.output(attn, out, q.dtype, TEXT)
 
 

@@ -67,8 +67,8 @@ def test_generate_is_its_own_call_bit_for_bit_with_and_without_an_image(conditio
 
 def test_the_token_grid_comes_from_video_coords(condition_folder):
     """A forward given only ``video_coords`` (as its call makes them) lays its tokens out as one given the latent sizes
-    too: the same output with a method on; a condition at a later frame (extra tokens outside the grid) is refused in
-    one line."""
+    too: the same output with a method on; a condition at a later frame (a frame of tokens before the grid's first, at
+    a later time) is refused in one line."""
     pipe = load_pipeline(condition_folder, device="cpu")
     transformer = pipe.transformer
     vidlong.apply(transformer, vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(windows=(1,)), native_frames=2)
@@ -82,8 +82,10 @@ def test_the_token_grid_comes_from_video_coords(condition_folder):
         from_coords = transformer(**common)[0]
         from_sizes = transformer(**common, num_frames=6, height=2, width=3)[0]
         assert torch.equal(from_coords, from_sizes)
-        extra = dict(common, hidden_states=torch.cat([common["hidden_states"][:, :2], common["hidden_states"]], dim=1),
-                     video_coords=torch.cat([coords[:, :, :2], coords], dim=2))
+        frame = 2 * 3  # a condition at a later frame: a whole frame of tokens before the grid, at a later time
+        later = coords[:, :, -frame:]
+        extra = dict(common, hidden_states=torch.cat([common["hidden_states"][:, -frame:], common["hidden_states"]], dim=1),
+                     video_coords=torch.cat([later, coords], dim=2))
         with pytest.raises(VidlongError, match="condition the first frame only"):
             transformer(**extra)
 
@@ -107,3 +109,39 @@ def test_fifo_streams_and_extensions_run(condition_folder, tmp_path, image_path)
     assert main(["stream", "--model", str(condition_folder), "--prompt", "a red ball", "--image", str(image_path), "--chunks", "2",
                  "--chunk", "1", "--out", str(tmp_path / "i2v.mp4")]) == 0
     assert json.loads((tmp_path / "i2v.json").read_text())["image"] == str(image_path)
+
+
+def test_given_latents_are_the_start_and_fifo_from_an_image_is_reproducible(condition_folder, image_path):
+    """diffusers' call leaves given latents unused (it draws its own noise); vidlong's starts from them. A fifo video
+    from an image is the same for the same seed (its windows' image latent is the native video's first frame)."""
+    pipe = load_pipeline(condition_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+
+    def video(start):
+        return pipe(prompt="a red ball", num_frames=17, latents=start, generator=torch.Generator().manual_seed(0),
+                    output_type="latent").frames
+
+    start = torch.randn(1, 4, 3, 2, 2, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(video(start), video(start.clone())) and not torch.equal(video(start), video(-start))
+
+    i2v = load_pipeline(condition_folder, device="cpu", task="i2v")
+    i2v.set_progress_bar_config(disable=True)
+    request = GenerateRequest(prompt="a red ball", ratio=3, seed=3, image=str(image_path), method="fifo")
+    assert np.array_equal(generate(i2v, request).frames, generate(i2v, request).frames)
+
+
+def test_streams_step_as_its_call_does_with_a_shifted_scheduler(tmp_path):
+    """Its call steps from ``t / 1000`` to the largest scheduler sigma below it (diffusers' per-token rule); where the
+    scheduler shifts its sigmas (``shift_terminal``, as diffusers' LTX-Video conversion sets it) that is not the
+    scheduler's own step: a native-length first stream chunk is still `generate`'s video."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, LTXConditionPipeline
+    from tiny_pipeline import tiny_ltx_pipeline
+
+    parts = tiny_ltx_pipeline().components
+    LTXConditionPipeline(**dict(parts, scheduler=FlowMatchEulerDiscreteScheduler(shift_terminal=0.1))).save_pretrained(tmp_path)
+    (tmp_path / "vidlong.yaml").write_text(yaml.safe_dump(dict(SPEC, num_inference_steps=4)))
+    pipe = load_pipeline(tmp_path, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    first = next(iter(pipe.stream("a red ball", Streaming(chunk=1, first_chunk=2), chunks=1, seed=3)))
+    own = generate(pipe, GenerateRequest(prompt="a red ball", ratio=1, seed=3))
+    assert np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1

@@ -115,7 +115,7 @@ def check_task(task: str, has_image: bool) -> None:
         raise VidlongError(f"this model is image-to-video: pass the first frame with {named('image')} start.png")
     if task == "t2v" and has_image:
         raise VidlongError(f"this model is text-to-video and takes no {named('image')}; use an image-to-video model folder "
-                           "(Wan, LTX-Video or CogVideoX), or `vidlong extend --video` from a 1-frame video")
+                           "(Wan, LTX-Video, CogVideoX or HunyuanVideo 1.5), or `vidlong extend --video` from a 1-frame video")
 
 
 def resolve_latent_frames(request: GenerateRequest, native_frames: int, temporal_ratio: int = 4) -> int:
@@ -294,7 +294,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                 for transformer in pipe.experts():  # the queue sets its own timeline per window
                     remove_prompt_timeline(transformer)
                 if "image" in extra and condition is None:
-                    condition = pipe.image_condition(extra["image"], height, width, spec.native_frames)
+                    condition = pipe.image_condition(extra["image"], height, width, spec.native_frames, latent=video[:, :, :1])
                 pieces = [(0, video)]  # (first latent frame, native video) the queue starts from
                 for count, segment in enumerate(queue_segments(starts, made, diagonal.span(made)), start=1):
                     segment_noise = torch.Generator().manual_seed(segment_seed(request.seed, segment))

@@ -253,14 +253,16 @@ def folder_class_name(folder: Path) -> str:
 #: text-to-video pipeline classes whose weights diffusers also runs as image-to-video, and that class: a
 #: folder of one loads as its image-to-video twin when an image is given (LTX-Video's two pipelines share
 #: their weights; Wan2.2 TI2V-5B's ``WanPipeline`` folder, with ``expand_timesteps``, is also its
-#: ``WanImageToVideoPipeline``)
+#: ``WanImageToVideoPipeline``; LTX-Video 0.9.5+'s ``LTXConditionPipeline`` takes the image itself, as vidlong's
+#: ``LTXConditionImageToVideoPipeline``)
 IMAGE_TO_VIDEO_TWINS = {"LTXPipeline": "LTXImageToVideoPipeline", "WanPipeline": "WanImageToVideoPipeline",
                         "LTXConditionPipeline": "LTXConditionImageToVideoPipeline"}
 
 
 def image_to_video_twin(folder: Path) -> Optional[str]:
-    """The diffusers image-to-video pipeline class that takes a checked text-to-video folder's weights
-    (`IMAGE_TO_VIDEO_TWINS`; Wan only with ``expand_timesteps``: TI2V-5B), or None."""
+    """The image-to-video pipeline class name that takes a checked text-to-video folder's weights
+    (`IMAGE_TO_VIDEO_TWINS`: a diffusers class, or vidlong's ``LTXConditionImageToVideoPipeline``; Wan only with
+    ``expand_timesteps``: TI2V-5B), or None."""
     index = json.loads((pipeline_folder(folder) / "model_index.json").read_text())
     name = index["_class_name"].removeprefix("VidLong")
     if name == "WanPipeline" and not index.get("expand_timesteps", False):
@@ -366,7 +368,17 @@ def _written_spec(folder: Path) -> ModelSpec:
     if spec is None:
         raise VidlongError(f"vidlong does not know the model in {folder}; add a vidlong.yaml there with native_frames "
                            "(latent frames), fps, height and width")
-    return spec
+    guidance = folder_guidance(folder)
+    return spec if guidance is None else dataclasses.replace(spec, guidance_scale=guidance)
+
+
+def folder_guidance(folder: Path) -> Optional[float]:
+    """The classifier-free guidance scale a pipeline folder's own ``guider`` component is saved with (HunyuanVideo
+    1.5's: 6, and 1 in its guidance-distilled releases), or None where it has none; it wins over `configs/models`."""
+    try:
+        return float(json.loads((pipeline_folder(folder) / "guider" / "guider_config.json").read_text())["guidance_scale"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @dataclass(frozen=True)

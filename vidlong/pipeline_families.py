@@ -1,17 +1,19 @@
-"""vidlong's pipelines for the families beyond Wan: diffusers' `LTXPipeline`, `LTXImageToVideoPipeline`, `LTXConditionPipeline`,
-`CogVideoXPipeline`, `CogVideoXImageToVideoPipeline`, `HunyuanVideoPipeline`, `HunyuanVideo15Pipeline` and
-`HunyuanVideo15ImageToVideoPipeline` with the surface of `VidlongPipelineMixin`. Each states how its ``latents=`` argument is laid out and what a stream
-needs where it differs from Wan's (its prompt encoding, one transformer forward on ``[B, C, f, h, w]`` latents,
-its sampler's timesteps, the forward process that re-noises the context, chunk decoding and encoding); the
-attention side of each family is its adapter in `vidlong.attention.adapters`. All of them stream and extend with
-the re-noised context (stock forwards over the context and the chunk, no KV cache); CogVideoX1.5's temporal
-patch is refused.
+"""vidlong's pipelines for the families beyond Wan: diffusers' `LTXPipeline`, `LTXImageToVideoPipeline`,
+`LTXConditionPipeline`, `CogVideoXPipeline`, `CogVideoXImageToVideoPipeline`, `HunyuanVideoPipeline`,
+`HunyuanVideo15Pipeline` and `HunyuanVideo15ImageToVideoPipeline` with the surface of `VidlongPipelineMixin`. Each
+states how its ``latents=`` argument is laid out and what a stream needs where it differs from Wan's (its prompt
+encoding, one transformer forward on ``[B, C, f, h, w]`` latents, its sampler's timesteps, the forward process that
+re-noises the context, chunk decoding and encoding); the attention side of each family is its adapter in
+`vidlong.attention.adapters`. All of them stream and extend with the re-noised context (stock forwards over the
+context and the chunk, no KV cache); CogVideoX1.5's temporal patch is refused.
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import logging
+import math
 
 import numpy as np
 import torch
@@ -20,6 +22,7 @@ from diffusers import (CogVideoXImageToVideoPipeline, CogVideoXPipeline, Hunyuan
 
 from .image_condition import ChannelCondition, FirstFrameLatent
 from .models import pixel_frames
+from .errors import VidlongError
 from .pipeline import VidlongPipelineMixin
 from .scalars import plain
 from .validate import MAX_GUIDANCE, check_finite, check_model_size, limits_for_pipeline
@@ -148,17 +151,36 @@ class VidLongLTXImageToVideoPipeline(LTXFirstFrameImage, LTXFamily, VidlongPipel
 
 
 @contextlib.contextmanager
-def quiet_scheduler(pipe):
-    """Within it, `pipe`'s scheduler logs errors only: LTX-Video 0.9.5+'s call sets its timesteps without sigmas, which
-    diffusers' scheduler warns about at every call (and a stream sets them at every chunk), about a choice the user
-    did not make."""
-    log = logging.getLogger(type(pipe.scheduler).__module__)
+def quiet(module: str):
+    """Within it, the logger of diffusers' `module` logs errors only (a warning about a choice its user did not make,
+    repeated at every chunk of a stream: LTX-Video 0.9.5+'s timesteps given without sigmas, a guider's "experimental
+    feature" at every copy)."""
+    log = logging.getLogger(module)
     level = log.level
     log.setLevel(logging.ERROR)
     try:
         yield
     finally:
         log.setLevel(level)
+
+
+class PerTokenEulerStep:
+    """LTX-Video 0.9.5+'s Euler step behind a stream's one-call ``step(pred, t, latents)``, as its call steps (diffusers'
+    per-token rule): from the level ``t / 1000`` its transformer is told to the largest of the scheduler's sigmas below
+    it, in float32 (where the scheduler shifts its sigmas, those differ from its own step's). `timesteps` are the
+    scheduler's; `sigmas` the levels ``t / 1000`` then 0 (a fifo queue's)."""
+
+    def __init__(self, scheduler):
+        self.scheduler, self.timesteps = scheduler, scheduler.timesteps
+        levels = self.timesteps.float() / scheduler.config.num_train_timesteps
+        self.sigmas = torch.cat([levels, levels.new_zeros(1)])
+
+    def step(self, pred, timestep, latents, return_dict=False):
+        current = torch.as_tensor(timestep, dtype=torch.float32, device=latents.device) / self.scheduler.config.num_train_timesteps
+        table = self.scheduler.sigmas.to(latents.device)
+        below = table[table < current - 1e-6]
+        following = below.max() if below.numel() else table.new_zeros(())
+        return (latents.float() + (current - following) * -pred,)
 
 
 class VidLongLTXConditionPipeline(LTXFamily, VidlongPipelineMixin, LTXConditionPipeline):
@@ -184,16 +206,13 @@ class VidLongLTXConditionPipeline(LTXFamily, VidlongPipelineMixin, LTXConditionP
             sigma = torch.zeros(())
         return super().prepare_latents(*args, sigma=sigma, latents=latents, **kwargs)
 
-    def __call__(self, *args, **kwargs):
-        with quiet_scheduler(self):
-            return super().__call__(*args, **kwargs)
-
     def stream_scheduler(self, steps, window, generator=None):
-        """Its call's timesteps: `linear_quadratic_schedule` x 1000, as its call sets them."""
+        """Its call's timesteps (`linear_quadratic_schedule` x 1000, set as its call sets them) and its step rule
+        (`PerTokenEulerStep`)."""
         from diffusers.pipelines.ltx.pipeline_ltx_condition import linear_quadratic_schedule
 
-        with quiet_scheduler(self):
-            return self.fresh_scheduler(timesteps=(linear_quadratic_schedule(steps) * 1000).tolist())
+        with quiet(type(self.scheduler).__module__):
+            return PerTokenEulerStep(self.fresh_scheduler(timesteps=(linear_quadratic_schedule(steps) * 1000).tolist()))
 
     def video_coords(self, batch: int, frames: int, height: int, width: int, device) -> torch.Tensor:
         """Its RoPE positions ``[B, 3, N]`` for a video of `frames` x `height` x `width` latent cells, as its call
@@ -359,27 +378,36 @@ class VidLongHunyuanVideoPipeline(HunyuanVideoFamily, VidlongPipelineMixin, Huny
 
 
 @contextlib.contextmanager
-def guidance_of(pipe, guidance: float):
-    """Within it, `pipe`'s ``guider`` component guides at `guidance` (a copy with that scale: diffusers' newer
-    calls, HunyuanVideo 1.5's, take their classifier-free guidance from it, not from an argument)."""
-    guider = pipe.guider
-    pipe.guider = guider.new(guidance_scale=guidance)
+def replaced(owner, name: str, value):
+    """Within it, ``owner.name`` is `value`; after it, what `owner` itself held there before (or, where it held
+    nothing of its own, its class's again)."""
+    missing = object()
+    before = vars(owner).get(name, missing)
+    setattr(owner, name, value)
     try:
         yield
     finally:
-        pipe.guider = guider
+        if before is missing:
+            delattr(owner, name)
+        else:
+            setattr(owner, name, before)
 
 
-@contextlib.contextmanager
+def guidance_of(pipe, guidance: float):
+    """Within it, `pipe`'s ``guider`` component guides at `guidance` (a copy with that scale and its other settings:
+    diffusers' newer calls, HunyuanVideo 1.5's, take their classifier-free guidance from it, not from an argument)."""
+    with quiet("diffusers.guiders"):
+        guider = pipe.guider.new(guidance_scale=guidance)
+    return replaced(pipe, "guider", guider)
+
+
 def step_callback(pipe, callback):
     """Within it, every ``pipe.scheduler.step`` calls ``callback(pipe, step, timestep, {"latents": latents})``
     after it, as diffusers' ``callback_on_step_end`` does (its ``latents``, when returned, replace the step's),
     for a call that takes no callback (HunyuanVideo 1.5's). `callback` None: nothing changes."""
     if callback is None:
-        yield
-        return
-    scheduler, counter = pipe.scheduler, itertools.count()
-    step = scheduler.step
+        return contextlib.nullcontext()
+    step, counter = pipe.scheduler.step, itertools.count()
 
     def stepped(model_output, timestep, sample, *args, **kwargs):
         out = step(model_output, timestep, sample, *args, **kwargs)
@@ -387,13 +415,11 @@ def step_callback(pipe, callback):
         changed = callback(pipe, next(counter), timestep, {"latents": latents}) or {}
         if "latents" not in changed:
             return out
-        return (changed["latents"], *out[1:]) if isinstance(out, tuple) else type(out)(prev_sample=changed["latents"])
+        if isinstance(out, tuple):
+            return (changed["latents"], *out[1:])
+        return dataclasses.replace(out, prev_sample=changed["latents"])
 
-    scheduler.step = stepped
-    try:
-        yield
-    finally:
-        del scheduler.step
+    return replaced(pipe.scheduler, "step", stepped)
 
 
 class HunyuanVideo15Family(HunyuanVideoFamily):
@@ -414,10 +440,35 @@ class HunyuanVideo15Family(HunyuanVideoFamily):
         with guidance_of(self, guidance), step_callback(self, callback_on_step_end):
             return super().__call__(*args, **kwargs)
 
+    def stream_guided(self, guidance):
+        """Guided wherever its guider would be at `guidance` (any scale but 1)."""
+        return not math.isclose(guidance, 1.0)
+
+    def check_streamable(self) -> None:
+        """A one-line refusal where a stream would not follow its call: a guider other than plain classifier-free
+        guidance (a stream combines its two predictions as ``uncond + g·(cond - uncond)``), or a step-distilled
+        (MeanFlow) transformer, whose forwards also take the next step's timestep."""
+        guider = self.guider
+        plain_guidance = (type(guider).__name__ == "ClassifierFreeGuidance" and guider._enabled
+                          and not guider.use_original_formulation and guider.guidance_rescale == 0
+                          and (guider._start, guider._stop) == (0.0, 1.0))
+        if not plain_guidance:
+            settings = ", ".join(f"{name}={guider.config.get(name)!r}" for name in
+                                 ("guidance_rescale", "use_original_formulation", "start", "stop", "enabled"))
+            raise VidlongError(f"this model's guider ({type(guider).__name__}: {settings}) is not plain classifier-free "
+                               "guidance, which its streams and extensions follow; use generate, or set "
+                               "pipe.guider = diffusers.ClassifierFreeGuidance(guidance_scale=...)")
+        if self.transformer.config.get("use_meanflow", False):
+            raise VidlongError("this HunyuanVideo 1.5 model is step-distilled (use_meanflow): its streams and extensions "
+                               "are not wired (each forward also takes the next step's timestep); use generate")
+
     def stream_text(self, prompt, negative_prompt, guided, guidance):
         """Its two encoders' states and masks (Qwen2.5-VL, ByT5), negative first when `guided`, and the image
-        states of text to video (zeros; an image condition's own replace them, `stream_forward`)."""
+        states of text to video (zeros; an image condition's own replace them, `stream_forward`); refused in one
+        line where a stream would not follow its call (`check_streamable`)."""
         from .streaming import StreamText
+
+        self.check_streamable()
 
         names = ("encoder_hidden_states", "encoder_attention_mask", "encoder_hidden_states_2", "encoder_attention_mask_2")
         texts = [negative_prompt, prompt] if guided else [prompt]
@@ -429,26 +480,22 @@ class HunyuanVideo15Family(HunyuanVideoFamily):
 
     def stream_forward(self, transformer, latents, timestep, text, **extra):
         """`latents` ``[B, C(+K), f, h, w]`` with zeros for the condition channels a text-to-video forward leaves
-        empty, as its call builds them; an image condition's `extra` (its image states) replace the text's zeros."""
+        empty, as its call builds them; the timestep in the transformer's dtype, as its call gives it (its time
+        embedding computes in that dtype); an image condition's `extra` (its image states) replace the text's zeros."""
         empty = transformer.config.in_channels - latents.shape[1]
         hidden = torch.cat([latents, latents.new_zeros(latents.shape[0], empty, *latents.shape[2:])], dim=1)
-        return transformer(hidden_states=hidden.to(transformer.dtype), timestep=timestep, return_dict=False,
-                           **{**text.kwargs, **extra})[0]
+        return transformer(hidden_states=hidden.to(transformer.dtype), timestep=timestep.to(transformer.dtype),
+                           return_dict=False, **{**text.kwargs, **extra})[0]
 
 
 class VidLongHunyuanVideo15Pipeline(HunyuanVideo15Family, VidlongPipelineMixin, HunyuanVideo15Pipeline):
     """diffusers' `HunyuanVideo15Pipeline` (HunyuanVideo 1.5, text to video) with vidlong's surface."""
 
 
-@contextlib.contextmanager
 def sized(video_processor, height: int, width: int):
     """Within it, `video_processor` picks ``height`` x ``width`` where HunyuanVideo 1.5's image-to-video call asks it for
     the size bucket nearest the image's aspect (the image is then cropped to it, as the call crops it to its bucket)."""
-    video_processor.calculate_default_height_width = lambda *args, **kwargs: (height, width)
-    try:
-        yield
-    finally:
-        del video_processor.calculate_default_height_width
+    return replaced(video_processor, "calculate_default_height_width", lambda *args, **kwargs: (height, width))
 
 
 class VidLongHunyuanVideo15ImageToVideoPipeline(HunyuanVideo15Family, VidlongPipelineMixin, HunyuanVideo15ImageToVideoPipeline):

@@ -30,7 +30,7 @@ class LTXVideoAdapter(FamilyAdapter):
     def layout(self, transformer, args, kwargs, native_frames) -> TokenLayout:
         """From the forward's ``num_frames``, ``height``, ``width`` (latent sizes; `LTXPipeline`), else from its
         ``video_coords`` ``[B, 3, N]`` (`LTXConditionPipeline`: a frame-major grid of as many rows and columns as
-        its distinct coordinates)."""
+        its distinct coordinates, each frame's tokens at one time, later frames at later times)."""
         p_t, p = transformer.config.patch_size_t, transformer.config.patch_size
         bound = inspect.signature(transformer.forward).bind_partial(*args, **kwargs).arguments
         frames, height, width = (bound.get(name) for name in ("num_frames", "height", "width"))
@@ -41,11 +41,12 @@ class LTXVideoAdapter(FamilyAdapter):
             raise VidlongError("vidlong needs num_frames, height and width (latent sizes) or video_coords in an LTX-Video "
                                "transformer's forward to lay out its tokens; pass them as LTXPipeline or LTXConditionPipeline does")
         rows, columns = (coords[0, axis].unique().numel() for axis in (1, 2))
-        tokens = coords.shape[-1]
-        if tokens % (rows * columns):
-            raise VidlongError("vidlong lays out LTX-Video's tokens as one frame-major grid; a condition at a frame "
-                               "other than the first adds tokens outside it: condition the first frame only")
-        return TokenLayout(tokens // (rows * columns), rows, columns, max(1, native_frames // p_t))
+        times = coords[0, 0]
+        per_frame = times.reshape(-1, rows * columns) if times.numel() % (rows * columns) == 0 else None
+        if per_frame is None or (per_frame != per_frame[:, :1]).any() or (per_frame[1:, 0] <= per_frame[:-1, 0]).any():
+            raise VidlongError("vidlong lays out LTX-Video's tokens as one frame-major grid of rising times; a condition "
+                               "at a frame other than the first adds tokens outside it: condition the first frame only")
+        return TokenLayout(per_frame.shape[0], rows, columns, max(1, native_frames // p_t))
 
     def qkv(self, attn, hidden_states, rotary, text=None):
         """As diffusers' `LTXVideoAttnProcessor`: projections, RMS norms across heads, RoPE on the
