@@ -32,6 +32,7 @@ from typing import Callable, Iterator, Optional
 import torch
 
 from .errors import VidlongError
+from .image_condition import token_timesteps
 from .methods import DiagonalDenoising
 from .schedulers.diagonal import diagonal_frames, queue_sigmas, start_queue
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts, window_segments
@@ -209,10 +210,7 @@ def diagonal_stream(pipe, first: torch.Tensor, prompt: str, config: DiagonalDeno
         if by_level is not None and words.batch == 2 and bool((by_level[level.cpu() > 0] <= 1).all()):
             words = words.positive()  # a window with no guidance: its negative forward is saved
         steps = level * train_steps
-        tokens = (z.shape[3] // patch[1]) * (z.shape[4] // patch[2])
-        per_token = steps.repeat_interleave(tokens).to(pipe.device)
-        mask = None if condition is None else condition.timestep_mask(z.shape[2], patch)
-        per_token = (per_token if mask is None else per_token * mask.to(per_token))[None].expand(words.batch, -1)
+        per_token = token_timesteps(steps.to(pipe.device), z.shape, patch, condition)[None].expand(words.batch, -1)
         x = z.expand(words.batch, -1, -1, -1, -1)
         x, extra = (x, {}) if condition is None else (condition.hidden_states(x), condition.extra(words.batch))
         owner = [pipe.expert_at(float(t)) for t in steps]

@@ -85,3 +85,13 @@ class FirstFrameLatent:
 
     def extra(self, batch: int) -> dict:
         return {}
+
+
+def token_timesteps(frame_steps: torch.Tensor, shape: tuple, patch, condition=None) -> torch.Tensor:
+    """Per-token timesteps ``[tokens]`` of a window of latents of `shape` ``(B, C, f, h, w)``: each token frame's
+    step (`frame_steps` ``[f // patch_t]``) on its tokens (frame-major, the latent grid divided by the transformer's
+    `patch` ``(t, h, w)``), times the condition's timestep mask (0 on a clean first frame's tokens), if any."""
+    _, _, f, h, w = shape
+    per_token = frame_steps.repeat_interleave((h // patch[1]) * (w // patch[2]))
+    mask = None if condition is None else condition.timestep_mask(f, patch)
+    return per_token if mask is None else per_token * mask.to(per_token)

@@ -269,15 +269,14 @@ class VideoStreamer(PromptSwitching):
         """The transformer's timestep input: ``[B]``, or ``[B, tokens]`` for per-token timesteps (Wan2.2 TI2V's
         ``expand_timesteps``; an image condition whose first frame is clean: TI2V's and LTX-Video's image-to-video),
         every token of the window at `timestep` but where the condition's mask says 0."""
+        from .image_condition import token_timesteps
+
         patch = self.pipe.geometry().patch
-        _, _, f, h, w = latents.shape
-        mask = self.condition.timestep_mask(f, patch) if self.condition is not None else None
-        if mask is None and not self.pipe.config.get("expand_timesteps", False):
+        masked = self.condition is not None and self.condition.timestep_mask(latents.shape[2], patch) is not None
+        if not masked and not self.pipe.config.get("expand_timesteps", False):
             return torch.full((batch,), float(timestep), device=self.pipe.device)
-        per_token = torch.full(((f // patch[0]) * (h // patch[1]) * (w // patch[2]),), float(timestep), device=self.pipe.device)
-        if mask is not None:
-            per_token = per_token * mask.to(per_token)
-        return per_token.expand(batch, -1)
+        frames = torch.full((latents.shape[2] // patch[0],), float(timestep), device=self.pipe.device)
+        return token_timesteps(frames, latents.shape, patch, self.condition).expand(batch, -1)
 
     def _run(self, expert: int, latents: torch.Tensor, timestep: float, text: StreamText, writing: bool) -> torch.Tensor:
         """One forward of `expert` on chunk latents ``[1, C, f, h, w]``; returns the raw prediction."""
