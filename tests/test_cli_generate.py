@@ -78,10 +78,12 @@ def test_stream_compile_on_cuda_compiles_the_decoder_too():
     import argparse
 
     from vidlong.cli import _load_pipeline
+    from vidlong.models import check_model_folder
 
     videos = []
-    for backend in (None, "inductor"):
-        pipe = _load_pipeline(argparse.Namespace(compile=backend, dtype="float32"), "default", "cuda", streams=True)
+    for backend in (None, "inductor"):  # the CLI hands it the checked folder (an embedded model's name resolved)
+        pipe = _load_pipeline(argparse.Namespace(compile=backend, dtype="float32"), check_model_folder("default"), "cuda",
+                              streams=True)
         assert (pipe.vae.decoder._compiled_call_impl is not None) == (backend is not None)
         videos.append(np.concatenate([chunk.frames for chunk in pipe.stream("a red circle", chunks=3)]))
     eager, compiled = videos
