@@ -168,3 +168,24 @@ def sinks_window_attention(q, raw_k, v, frames, tokens_per_frame, window, anchor
         rows = slice(f * t, (f + 1) * t)
         out[:, rows] = plain_attention(q[:, rows], keys, v[:, tokens])
     return out
+
+
+class WanReferenceAttention:
+    """The methods' float64 math on a Wan self-attention (q/k/v as the stock processor makes them), as an attention
+    processor: `UltraViCo`, or `SpectralFusion(windows=(1,))` (global + one native window, FreeLong's cut-off 0.25);
+    `grid`: token rows, columns per frame; `native` latent frames."""
+
+    def __init__(self, method, frames, grid, native):
+        self.method, self.frames, self.grid, self.native = method, frames, grid, native
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):
+        from vidlong.attention.adapters.wan import wan_qkv
+
+        q, k, v = wan_qkv(attn, hidden_states, rotary_emb)
+        tpf = self.grid[0] * self.grid[1]
+        if hasattr(self.method, "alpha"):
+            out = ultravico_attention(q, k, v, self.frames, tpf, self.native, self.method.alpha)
+        else:
+            local = plain_attention(q, k, v, local_window_allowed(self.frames, tpf, self.native))
+            out = band_fusion([plain_attention(q, k, v), local], self.frames, *self.grid, [0.25], 0.25)
+        return attn.to_out[1](attn.to_out[0](out.to(q.dtype).flatten(2, 3)))

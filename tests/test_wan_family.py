@@ -11,13 +11,12 @@ from diffusers import WanImageToVideoPipeline, WanPipeline
 from PIL import Image
 
 import vidlong
-from vidlong.attention.adapters.wan import wan_qkv
 from vidlong.cli import main
 from vidlong.extend import load_latents
 from vidlong.models import model_facts, read_spec_file, spec_for_facts
 from vidlong.video_io import read_video
 from conftest import TEXT_DIM, tiny_transformer
-from reference import band_fusion, local_window_allowed, plain_attention, ultravico_attention
+from reference import WanReferenceAttention
 from tiny_pipeline import CLIP_DIM, NATIVE_LATENT_FRAMES as NATIVE, save_tiny_pipeline
 
 FAMILY = ("wan2.2", "ti2v", "i2v", "i2v-a14b", "ti2v-i2v")
@@ -61,22 +60,6 @@ def test_methods_off_is_stock_bit_for_bit(folders, image_path, kind):
     assert all(type(b.attn1.processor).__name__ == "WanAttnProcessor" for t in pipe.experts() for b in t.blocks)
 
 
-class ReferenceAttention:
-    """The methods' float64 math on a Wan self-attention (q/k/v as the stock processor makes them)."""
-
-    def __init__(self, method, frames, tokens_per_frame, grid):
-        self.method, self.frames, self.tpf, self.grid = method, frames, tokens_per_frame, grid
-
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):
-        q, k, v = wan_qkv(attn, hidden_states, rotary_emb)
-        if isinstance(self.method, vidlong.UltraViCo):
-            out = ultravico_attention(q, k, v, self.frames, self.tpf, NATIVE, self.method.alpha)
-        else:  # SpectralFusion(windows=(1,)): global + one native window, FreeLong's cut-off 0.25
-            local = plain_attention(q, k, v, local_window_allowed(self.frames, self.tpf, NATIVE))
-            out = band_fusion([plain_attention(q, k, v), local], self.frames, *self.grid, [0.25], 0.25)
-        return attn.to_out[1](attn.to_out[0](out.to(q.dtype).flatten(2, 3)))
-
-
 def expert_inputs(kind, transformer, frames, dtype):
     """Latents and conditioning as each family's pipeline feeds its transformer."""
     gen = torch.Generator().manual_seed(4)
@@ -104,7 +87,7 @@ def test_methods_match_float64_reference(folders, kind, method):
         reference = type(transformer).from_config(transformer.config).to(torch.float64)
         reference.load_state_dict({k: v.double() for k, v in transformer.state_dict().items()})
         for block in reference.blocks:
-            block.attn1.set_processor(ReferenceAttention(method, frames, 4, (2, 2)))
+            block.attn1.set_processor(WanReferenceAttention(method, frames, (2, 2), NATIVE))
         with torch.no_grad():
             ref = reference(**expert_inputs(kind, reference, frames, torch.float64))[0]
         assert rel_err(out, ref) < 1e-5

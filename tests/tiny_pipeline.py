@@ -77,6 +77,26 @@ def tiny_pipeline(seed: int = 0, kind: str = "wan2.1"):
                                    boundary_ratio=0.5)
 
 
+def tiny_vace_pipeline(seed: int = 0):
+    """diffusers' `WanVACEPipeline` of `tiny_pipeline`'s Wan2.1 parts and a random WanVACETransformer3DModel of
+    `tiny_transformer`'s sizes with one VACE block (at layer 0) reading the control latents (the video's inactive and
+    reactive latents, 2 x 4 channels, and the mask's 8 x 8 pixels per latent cell: 72 channels)."""
+    from diffusers import WanVACEPipeline, WanVACETransformer3DModel
+
+    from conftest import TEXT_DIM
+
+    parts = tiny_pipeline(seed).components
+    torch.manual_seed(seed)
+    transformer = WanVACETransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16, in_channels=4, out_channels=4, text_dim=TEXT_DIM,
+        freq_dim=16, ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=64,
+        vace_layers=[0], vace_in_channels=2 * 4 + 8 * 8)
+    with torch.no_grad():
+        for p in transformer.parameters():  # the zero-initialised parts too, so every path carries signal
+            p.add_(0.05 * torch.randn_like(p))
+    return WanVACEPipeline(**dict(parts, transformer=transformer.eval()))
+
+
 def save_tiny_pipeline(folder: Path, kind: str = "wan2.1", spec: bool = True) -> Path:
     """Save the tiny pipeline of `kind`, with a vidlong.yaml (native 3 latent frames, 32x32, 2 steps)
     unless `spec` is False."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 import torch
-from diffusers import WanPipeline
+from diffusers import WanPipeline, WanVACEPipeline
 
 from . import hooks
 from .errors import VidlongError, named
@@ -371,11 +371,19 @@ class VidLongWanPipeline(VidlongPipelineMixin, WanPipeline):
     """diffusers' `WanPipeline` (Wan2.1 T2V, Wan2.2 T2V A14B and TI2V-5B) with vidlong's surface."""
 
 
+class VidLongWanVACEPipeline(VidlongPipelineMixin, WanVACEPipeline):
+    """diffusers' `WanVACEPipeline` (Wan2.1 VACE, Wan2.2 VACE-Fun A14B) with vidlong's surface: the methods act on its
+    blocks and its VACE blocks alike (the control video's tokens share the video's grid); its call's ``video=``,
+    ``mask=`` and ``reference_images=`` go through as they are (reference images' latent frames come first in the
+    grid, so the methods count them among the video's frames). It generates; it does not stream."""
+
+
 #: vidlong's pipeline class ("module:class", imported only when asked for) of each diffusers pipeline
 #: class name in `vidlong.models.PIPELINE_TASKS` (a vidlong class saves under its own name)
 PIPELINE_CLASSES = {
     "WanPipeline": "vidlong.pipeline:VidLongWanPipeline",
     "WanImageToVideoPipeline": "vidlong.pipeline_i2v:VidLongWanImageToVideoPipeline",
+    "WanVACEPipeline": "vidlong.pipeline:VidLongWanVACEPipeline",
     "LTXPipeline": "vidlong.pipeline_families:VidLongLTXPipeline",
     "LTXImageToVideoPipeline": "vidlong.pipeline_families:VidLongLTXImageToVideoPipeline",
     "LTXConditionPipeline": "vidlong.pipeline_families:VidLongLTXConditionPipeline",

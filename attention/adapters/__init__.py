@@ -10,9 +10,10 @@ from .hunyuan import HUNYUAN_VIDEO
 from .hunyuan15 import HUNYUAN_VIDEO_15
 from .ltx import LTX_VIDEO
 from .wan import WAN
+from .wan_vace import WAN_VACE
 
 #: every family vidlong serves
-ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, LTX_VIDEO, COGVIDEOX, HUNYUAN_VIDEO, HUNYUAN_VIDEO_15)
+ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, WAN_VACE, LTX_VIDEO, COGVIDEOX, HUNYUAN_VIDEO, HUNYUAN_VIDEO_15)
 
 
 def adapter_for(transformer) -> FamilyAdapter:

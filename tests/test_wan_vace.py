@@ -1,0 +1,121 @@
+"""Wan VACE (`WanVACEPipeline`, `WanVACETransformer3DModel`) through its adapter: the methods on its blocks and its
+VACE blocks (the control video's tokens on the video's grid). Methods off = the stock model bit for bit; each
+method equal to the float64 reference in both kinds of block; `generate` = diffusers' call bit for bit; the CLI
+generates with the methods; streaming, fifo and prompt timelines are refused in one line before any model loads."""
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from reference import WanReferenceAttention
+
+import vidlong
+from vidlong.attention.adapters.wan_vace import WAN_VACE
+from vidlong.cli import main
+from vidlong.generate import GenerateRequest, generate
+from vidlong.pipeline import load_pipeline
+from vidlong.video_io import read_video
+
+NATIVE = 3  # latent frames
+SPEC = dict(name="tiny-vace", native_frames=NATIVE, height=32, width=32, fps=8, num_inference_steps=2, guidance_scale=2.0)
+
+
+def rel_err(a, b):
+    return ((a.double() - b.double()).norm() / b.double().norm()).item()
+
+
+@pytest.fixture(scope="module")
+def vace_folder(tmp_path_factory):
+    from tiny_pipeline import tiny_vace_pipeline
+
+    folder = tmp_path_factory.mktemp("vace")
+    tiny_vace_pipeline().save_pretrained(folder, safe_serialization=True)
+    (folder / "vidlong.yaml").write_text(yaml.safe_dump(SPEC))
+    return folder
+
+
+def vace_inputs(transformer, frames: int, dtype=torch.float32) -> dict:
+    """Latents ``[1, 4, F, 4, 4]``, text states and control latents ``[1, 72, F, 4, 4]`` as its pipeline feeds it."""
+    from conftest import TEXT_DIM
+
+    gen = torch.Generator().manual_seed(4)
+    return dict(hidden_states=torch.randn(1, 4, frames, 4, 4, generator=gen).to(dtype), timestep=torch.tensor([600.0]),
+                encoder_hidden_states=torch.randn(1, 5, TEXT_DIM, generator=gen).to(dtype),
+                control_hidden_states=torch.randn(1, transformer.config.vace_in_channels, frames, 4, 4, generator=gen).to(dtype),
+                control_hidden_states_scale=torch.ones(1, dtype=dtype), return_dict=False)
+
+
+def test_methods_off_removed_and_against_the_float64_reference(vace_folder):
+    """Neutral settings and removal give the stock output bit for bit; UltraViCo and FreeLong++ in its blocks and its
+    VACE blocks equal the float64 math of each (the VACE block's self-attention is one of the processors)."""
+    frames = 4 * NATIVE
+    pipe = load_pipeline(vace_folder, device="cpu")
+    transformer = pipe.transformer
+    attentions = [block.attn1 for block in (*transformer.blocks, *transformer.vace_blocks)]
+    assert WAN_VACE.self_attentions(transformer) == attentions and len(attentions) == 3
+    with torch.no_grad():
+        stock = transformer(**vace_inputs(transformer, frames))[0]
+        pipe.apply(vidlong.UltraViCo(alpha=1.0, guard_first_frame=False))
+        assert torch.equal(transformer(**vace_inputs(transformer, frames))[0], stock)
+        for method in (vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(windows=(1,))):
+            pipe.apply(method, kernel="dense")
+            out = transformer(**vace_inputs(transformer, frames))[0]
+            reference = type(transformer).from_config(transformer.config).to(torch.float64)
+            reference.load_state_dict({k: v.double() for k, v in transformer.state_dict().items()})
+            for block in (*reference.blocks, *reference.vace_blocks):
+                block.attn1.set_processor(WanReferenceAttention(method, frames, (2, 2), NATIVE))
+            ref = reference(**vace_inputs(reference, frames, torch.float64))[0]
+            assert rel_err(out, ref) < 1e-5 and rel_err(out, stock) > 1e-3
+        pipe.remove()
+        assert torch.equal(transformer(**vace_inputs(transformer, frames))[0], stock)
+    assert all(type(a.processor).__name__ == "WanAttnProcessor" for a in attentions)
+
+
+def test_generate_is_its_call_bit_for_bit_and_the_cli_generates_with_the_methods(vace_folder, tmp_path):
+    from diffusers import WanVACEPipeline
+
+    pipe = load_pipeline(vace_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    assert type(pipe).__name__ == "VidLongWanVACEPipeline" and pipe.facts()["family"] == "wan-vace"
+    own = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3))
+    stock = WanVACEPipeline.from_pretrained(vace_folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    noise = torch.randn(1, 4, 2 * NATIVE, 4, 4, generator=torch.Generator().manual_seed(3))
+    video = stock(prompt="a red ball", height=32, width=32, num_frames=4 * (2 * NATIVE - 1) + 1, num_inference_steps=2,
+                  guidance_scale=2.0, latents=noise, output_type="np").frames[0]
+    assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+
+    out = tmp_path / "vace.mp4"
+    assert main(["generate", "--model", str(vace_folder), "--prompt", "a red ball", "--ratio", "2", "--method", "both",
+                 "--out", str(out)]) == 0
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert len(read_video(out)[0]) == settings["pixel_frames"] and [m["name"] for m in settings["methods"]] == ["UltraViCo",
+                                                                                                            "SpectralFusion"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["stream", "--chunks", "2"], "streaming is not available for WanVACETransformer3DModel"),
+    (["extend", "--video", "in.mp4", "--chunks", "1"], "streaming is not available for WanVACETransformer3DModel"),
+    (["generate", "--method", "fifo", "--ratio", "2"], "fifo"),
+    (["generate", "--prompt", "0s: a red ball; 1s: a blue ball", "--ratio", "2"], "timeline"),
+], ids=["stream", "extend", "fifo", "timeline"])
+def test_what_it_does_not_do_is_refused_in_one_line_before_loading(vace_folder, tmp_path, capsys, monkeypatch, args, message):
+    import vidlong.pipeline
+
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    prompt = [] if "--prompt" in args else ["--prompt", "a red ball"]
+    assert main([args[0], "--model", str(vace_folder), *prompt, *args[1:], "--out", str(tmp_path / "x.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_its_releases_take_wans_entries():
+    """Wan2.1 VACE 1.3B / 14B and Wan2.2 VACE-Fun A14B have their text-to-video siblings' shapes: the same entries."""
+    from vidlong.models import model_facts, spec_for_facts
+
+    config = dict(num_layers=30, num_attention_heads=12, attention_head_dim=128, in_channels=16, vace_layers=[0, 2])
+    assert spec_for_facts(model_facts(config, family="wan-vace")).name == "wan2.1-t2v-1.3b"
+    big = dict(config, num_layers=40, num_attention_heads=40)
+    assert spec_for_facts(model_facts(big, family="wan-vace")).name == "wan2.1-t2v-14b"
+    assert spec_for_facts(model_facts(big, experts=2, family="wan-vace")).name == "wan2.2-t2v-a14b"
