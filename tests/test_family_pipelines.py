@@ -522,7 +522,7 @@ def test_an_ltx_text_to_video_folder_takes_an_image_as_its_image_to_video_pipeli
     assert json.loads((tmp_path / "x.json").read_text())["image"] == str(image_path)
 
 
-def test_cogvideox_image_to_video_generates_streams_and_extends(tmp_path, image_path, capsys):
+def test_cogvideox_image_to_video_generates_streams_and_extends(tmp_path, capsys):
     """`CogVideoXImageToVideoPipeline` folders load as vidlong's image-to-video class; `generate` with an image and
     no method is diffusers' own call with the same noise and generator bit for bit (and the image matters); a
     re-noised stream's every forward carries the image's latent on the video's first frame and zeros after it, as
@@ -535,6 +535,8 @@ def test_cogvideox_image_to_video_generates_streams_and_extends(tmp_path, image_
     tiny_cogvideox_i2v_pipeline().save_pretrained(folder, safe_serialization=True)
     (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-cog-i2v", num_inference_steps=2, guidance_scale=2.0,
                                                              **FAMILIES["cogvideox"][1])))
+    image_path = tmp_path / "wide.png"  # the spec's aspect: generate sizes a video by its image's (`validate.video_size`)
+    Image.fromarray(np.random.default_rng(2).integers(0, 255, (32, 48, 3), dtype=np.uint8)).save(image_path)
     pipe = load_pipeline(folder, device="cpu")
     pipe.set_progress_bar_config(disable=True)
     assert type(pipe).__name__ == "VidLongCogVideoXImageToVideoPipeline" and pipe.task == "i2v"
@@ -582,3 +584,30 @@ def test_cogvideox_image_to_video_generates_streams_and_extends(tmp_path, image_
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["vidlong: error: this model's learned position table (CogVideoX-5B-I2V's) takes 64x64 pixels alone; use "
                    "--height 64 and --width 64"] * 2
+    from vidlong.validate import limits_for_folder, video_size
+
+    assert video_size(limits_for_folder(folder), image=Image.open(image_path)) == (32, 48)  # the spec's, whatever the image
+
+
+def test_an_image_sets_the_videos_aspect_unless_a_size_is_given(ltx_folder, tmp_path):
+    """With a first frame and no size, a video takes the image's aspect at the spec's pixel area (64x64: a 2:1 portrait
+    image gives 64x32, each side floored to LTX-Video's 32-pixel multiple), in `generate` and in streams by either
+    method; a given size wins; with no image, the spec's."""
+    from PIL import Image
+
+    from vidlong.methods import DiagonalDenoising
+    from vidlong.validate import limits_for_pipeline, video_size
+
+    portrait = tmp_path / "portrait.png"
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (64, 32, 3), dtype=np.uint8)).save(portrait)
+    pipe = load_pipeline(ltx_folder, device="cpu", task="i2v")
+    pipe.set_progress_bar_config(disable=True)
+    assert generate(pipe, GenerateRequest(prompt="a red ball", ratio=1, seed=0, image=str(portrait))).frames.shape[1:3] == (64, 32)
+    for streaming in (Streaming(chunk=1), DiagonalDenoising()):
+        chunk = next(iter(pipe.stream("a red ball", streaming, chunks=1, seed=0, image=str(portrait))))
+        assert chunk.frames.shape[1:3] == (64, 32)
+    given = generate(pipe, GenerateRequest(prompt="a red ball", ratio=1, seed=0, image=str(portrait), height=64, width=64))
+    assert given.frames.shape[1:3] == (64, 64)
+    limits = limits_for_pipeline(pipe)
+    assert video_size(limits, image=Image.open(portrait).transpose(Image.Transpose.ROTATE_90)) == (32, 64)
+    assert video_size(limits) == (64, 64) and video_size(limits, height=32) == (32, 64)

@@ -12,6 +12,10 @@ from .errors import VidlongError
 from .method_names import METHOD_NAMES, NOISE_KINDS
 from .validate import DTYPE_NAMES
 
+#: the --height / --width help of generate and stream
+SIZE_HELP = ("pixels (default: the model's native {side}; with --image and no size, the image's aspect at the model's "
+             "native pixel area)")
+
 
 def _add_model_options(p) -> None:
     p.add_argument("--model", default=None, help="local diffusers pipeline folder (Wan, LTX-Video, CogVideoX, HunyuanVideo 1.0 and 1.5), or an embedded model: default (the default), default-causal, default-distilled")
@@ -73,8 +77,8 @@ def _add_generate(sub) -> None:
     p.add_argument("--preset", default=None, help="method settings for a length ratio: 2x | 3x | 4x | 8x | 16x")
     _add_fifo_options(p)
     p.add_argument("--noise", default=None, choices=list(NOISE_KINDS), help="initial noise (default: the preset's SpecMix for the FreeLong++ methods, as FreeLong++ starts; plain otherwise, UltraViCo as published; freenoise: one native window of noise repeated with its frames shuffled, FreeNoise-style)")
-    p.add_argument("--height", type=int, default=None, help="pixels (default: the model's native height)")
-    p.add_argument("--width", type=int, default=None, help="pixels (default: the model's native width)")
+    p.add_argument("--height", type=int, default=None, help=SIZE_HELP.format(side="height"))
+    p.add_argument("--width", type=int, default=None, help=SIZE_HELP.format(side="width"))
     p.add_argument("--out", required=True, help="output .mp4 file; settings go to a .json beside it")
     p.add_argument("--save-latents", default=None, metavar="FILE.pt",
                    help="also save the final latents, to continue the video later with `vidlong extend --latents`")
@@ -295,8 +299,8 @@ def _add_stream(sub) -> None:
     p.add_argument("--first-chunk", type=int, default=None,
                    help="latent frames of the first chunk, made with no context (default: the model's, else --chunk; "
                         "at most native)")
-    p.add_argument("--height", type=int, default=None)
-    p.add_argument("--width", type=int, default=None)
+    p.add_argument("--height", type=int, default=None, help=SIZE_HELP.format(side="height"))
+    p.add_argument("--width", type=int, default=None, help=SIZE_HELP.format(side="width"))
     p.set_defaults(run=_run_stream)
 
 

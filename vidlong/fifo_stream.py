@@ -85,7 +85,7 @@ class DiagonalStreamer(PromptSwitching):
                  height: Optional[int] = None, width: Optional[int] = None, negative_prompt: str = "",
                  prefix=None, image=None, seam_frames: int = Streaming().seam_frames):
         from .generate import load_image, resolve_guidance
-        from .validate import check_diagonal_stream, check_stream_call, limits_for_pipeline
+        from .validate import check_diagonal_stream, check_stream_call, limits_for_pipeline, video_size
 
         limits = limits_for_pipeline(pipe)
         check_diagonal_stream(config, limits, height, width)
@@ -98,12 +98,12 @@ class DiagonalStreamer(PromptSwitching):
         self.live = LivePrompts(prompt, chunks, self._chunk_of_second)
         self.guidances = resolve_guidance(spec, guidance, guidance_2)
         self.seed, self.negative_prompt = int(seed), negative_prompt
-        self.height, self.width = height or spec.height, width or spec.width
+        self.image = None if image is None else load_image(image)
+        self.height, self.width = video_size(limits, height, width, self.image)
         if prefix is not None:
             self.height, self.width = prefix.pixel_size(pipe.geometry().spatial)
         self.seam_frames = seam_frames
         self.on_step = None
-        self.image = None if image is None else load_image(image)
         self.started = False
 
     def settings(self) -> dict:

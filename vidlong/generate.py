@@ -202,14 +202,15 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     from .hooks import set_aside
     from .streaming import refuse_call_while_streaming
     from .timeline import apply_prompt_timeline, remove_prompt_timeline  # diffusers' hooks: not before a run
-    from .validate import check_diagonal_offload, check_generate, limits_for_pipeline
+    from .validate import check_diagonal_offload, check_generate, limits_for_pipeline, video_size
 
     if not isinstance(request, GenerateRequest):
         raise VidlongError(f"generate takes a vidlong.GenerateRequest, got {type(request).__name__}; e.g. "
                            "generate(pipe, GenerateRequest(prompt=\"a red ball\", ratio=2))")
     refuse_call_while_streaming(pipe)  # before anything is set aside: the paused stream's hooks stay
     spec = pipe.spec
-    n_latent = check_generate(request, limits_for_pipeline(pipe))
+    limits = limits_for_pipeline(pipe)
+    n_latent = check_generate(request, limits)
     methods = methods_for(request.method, request.preset)
     if diagonal is not None and not isinstance(diagonal, DiagonalDenoising):
         raise VidlongError(f"diagonal= takes a vidlong.DiagonalDenoising, got {type(diagonal).__name__}")
@@ -222,7 +223,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     made = spec.native_frames if diagonal is not None else n_latent  # latent frames of the pipeline's own call
     total_steps = steps_of(request, spec, n_latent, diagonal)
     noise = request.noise or default_noise(request.method, request.preset)
-    height, width = request.height or spec.height, request.width or spec.width
+    extra = {name: load_image(getattr(request, name), name) for name in ("image", "last_image") if has_image(getattr(request, name))}
+    height, width = video_size(limits, request.height, request.width, extra.get("image"))
     steps = request.steps or spec.num_inference_steps
     switch = method_switch(request.method, steps, request.preset)
     guidance, guidance_2 = resolve_guidance(spec, request.guidance, request.guidance_2)
@@ -230,7 +232,6 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     generator = torch.Generator().manual_seed(int(request.seed))  # a NumPy integer too
     geometry = pipe.geometry()
     grid = (pipe.noise_frames(made), height // geometry.spatial, width // geometry.spatial)
-    extra = {name: load_image(getattr(request, name), name) for name in ("image", "last_image") if has_image(getattr(request, name))}
     condition = None  # the image condition of a fifo queue's windows, or of the start latents (LTX-Video)
     if "image" in extra and pipe.image_in_start_latents:  # the image's latent drawn before the noise, as its call draws them
         condition = pipe.image_condition(extra["image"], height, width, spec.native_frames, generator)

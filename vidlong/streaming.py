@@ -208,7 +208,7 @@ class VideoStreamer(PromptSwitching):
                  guidance: Optional[float] = None, guidance_2: Optional[float] = None, seed: int = 0,
                  height: Optional[int] = None, width: Optional[int] = None, negative_prompt: str = "",
                  prefix=None, image=None):
-        from .validate import check_stream, check_stream_call, limits_for_pipeline
+        from .validate import check_stream, check_stream_call, limits_for_pipeline, video_size
 
         spec, limits = pipe.spec, limits_for_pipeline(pipe)
         check_stream(streaming, limits, height, width)
@@ -227,7 +227,7 @@ class VideoStreamer(PromptSwitching):
         if self.first_chunk > spec.native_frames:
             raise VidlongError(f"{named('first_chunk')} {self.first_chunk} exceeds the model's native window of "
                                f"{spec.native_frames} latent frames; use at most {spec.native_frames}")
-        self.height, self.width = height or spec.height, width or spec.width
+        self.height, self.width = video_size(limits, height, width, self.image)
         if prefix is not None:
             self.height, self.width = prefix.pixel_size(pipe.geometry().spatial)
         self.negative_prompt = negative_prompt

@@ -9,6 +9,7 @@ so a bad command line is refused in about a second.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -272,6 +273,20 @@ def check_size(height: int, width: int, multiple: int, rope_positions: int | Non
         if rope_positions is not None and value // multiple > rope_positions:  # None: no RoPE table
             raise VidlongError(f"{named(name)} {value} is more than this model's {rope_positions * multiple} pixels "
                                f"({rope_positions} RoPE positions); use {named(name)} {rope_positions * multiple} or less")
+
+
+def video_size(limits: ModelLimits, height=None, width=None, image=None) -> tuple:
+    """The video's ``(height, width)`` in pixels: as given (either one alone: the spec's other side); else, with a first
+    frame (`image`, a PIL image), the image's aspect at the spec's pixel area, each side floored to the model's pixel
+    multiple (at least one), as diffusers' image-to-video examples size a video (so the image is not squeezed or
+    cropped to the spec's aspect); a model of one size (`ModelLimits.fixed_size`) and a video with no image: the
+    spec's."""
+    spec = limits.spec
+    if height is not None or width is not None or image is None or limits.fixed_size is not None:
+        return (spec.height if height is None else height), (spec.width if width is None else width)
+    multiple, aspect = limits.geometry.pixel_multiple, image.height / image.width
+    area = spec.height * spec.width
+    return tuple(max(multiple, int(math.sqrt(area * ratio)) // multiple * multiple) for ratio in (aspect, 1 / aspect))
 
 
 def check_model_size(limits: ModelLimits, height=None, width=None) -> None:
