@@ -40,7 +40,7 @@ from vidlong.apps.outputs import History, Output, OutputFolder  # noqa: E402
 from vidlong.attention.adapters import adapter_named  # noqa: E402
 from vidlong.errors import Stopped, VidlongError  # noqa: E402
 from vidlong.estimate import Pace, check_fits, run_cost, together  # noqa: E402
-from vidlong.generate import GenerateRequest, generate  # noqa: E402
+from vidlong.generate import GenerateRequest, generate, load_image  # noqa: E402
 from vidlong.methods import METHOD_NAMES, Streaming, load_preset, methods_for, preset_names  # noqa: E402
 from vidlong.method_names import NOISE_KINDS  # noqa: E402
 from vidlong.models import pixel_frames  # noqa: E402
@@ -50,7 +50,7 @@ from vidlong.methods import DiagonalDenoising, diagonal_of  # noqa: E402
 from vidlong.schedulers.stream import stream_chunk_count  # noqa: E402
 from vidlong.streaming import StreamSampling, VideoStreamer, resolve_context  # noqa: E402
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_STEPS, check_diagonal_stream, check_generate, check_seed,  # noqa: E402
-                              check_streams, limits_for_pipeline)
+                              check_streams, limits_for_pipeline, video_size)
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -458,6 +458,14 @@ class App:
             job.stop.set()  # a closed page or a cancelled client ends the stream at its next chunk
             self.jobs.finish(session, job)
 
+    def image_size(self, image: Optional[str]) -> list:
+        """The Generate tab's height and width for a first frame just given: its aspect at the model's native pixel
+        area (`vidlong.validate.video_size`, what the CLI and the API use when no size is given), else unchanged."""
+        if not image:
+            return [gr.update(), gr.update()]
+        height, width = video_size(self.limits, image=load_image(image))
+        return [gr.update(value=height), gr.update(value=width)]
+
     def method_fields(self, method: str) -> list:
         """The Stream tab's chunked-only fields shown for "chunked", fifo's (cut on a switch: text-to-video; guidance
         by partition, noise correlation) for "fifo", and the guidance set to the method's default (the model's
@@ -695,6 +703,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
         s_method.change(app.method_fields, s_method, [s_chunk, s_context, s_steps, s_recache, s_cut, s_guidance,
                                                       s_partition_guidance, s_noise_correlation], api_name=False, queue=False)
         method.change(_fifo_fields, method, [partition_guidance, noise_correlation], api_name=False, queue=False)
+        image.upload(app.image_size, image, [height, width], api_name=False, queue=False)
         gallery.select(app.reload, None, [video, settings, sidecar, *reloaded, compared], api_name=False, queue=False)
         preset.input(_on_preset, preset, ratio, api_name=False, queue=False)
         for field in note_fields:

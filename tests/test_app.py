@@ -293,6 +293,11 @@ def test_image_to_video_model_takes_a_first_frame(tmp_path_factory):
             client.predict(prompt="a red circle", ratio=1, steps=1, api_name="/generate")
         with pytest.raises(AppError, match="takes the last frame too"):
             client.predict(prompt="a red circle", ratio=1, steps=1, image=handle_file(str(png)), api_name="/generate")
+    portrait = png.with_name("portrait.png")  # a first frame given on the page sets the size fields to its aspect
+    Image.fromarray(np.random.default_rng(2).integers(0, 255, (64, 32, 3), dtype=np.uint8)).save(portrait)
+    app = gradio_app.App(load_pipeline(folder, device="cpu"))
+    assert [update["value"] for update in app.image_size(str(portrait))] == [32, 16]
+    assert all("value" not in update for update in app.image_size(None))
 
 
 def test_another_family_generates_and_streams_and_refuses_the_cache_in_one_line(tmp_path_factory):
