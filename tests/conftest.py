@@ -194,3 +194,22 @@ def hunyuan15_inputs(frames: int, height: int = 2, width: int = 3, seed: int = 1
                 encoder_hidden_states_2=torch.randn(1, 3, HV15_BYT5_DIM, generator=gen).to(dtype),
                 encoder_attention_mask_2=torch.tensor([[1, 1, 0]]), image_embeds=torch.zeros(1, 4, HV15_IMAGE_DIM, dtype=dtype),
                 return_dict=False)
+
+
+def cli_generates_and_extends_from_an_image(folder, image, out_dir, chunk_frames: int) -> None:
+    """`vidlong generate --image --method both --ratio 2` on an image-to-video `folder` writes as many frames as its
+    sidecar says, and `vidlong extend` of that video by one chunk (1 latent frame: `chunk_frames` pixel frames) adds
+    them after its frames."""
+    import json
+
+    from vidlong.cli import main
+    from vidlong.video_io import read_video
+
+    out = out_dir / "i2v.mp4"
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image), "--ratio", "2",
+                 "--method", "both", "--out", str(out)]) == 0
+    made = len(read_video(out)[0])
+    assert made == json.loads(out.with_suffix(".json").read_text())["pixel_frames"]
+    assert main(["extend", "--model", str(folder), "--video", str(out), "--prompt", "a red ball", "--chunk", "1",
+                 "--chunks", "1", "--out", str(out_dir / "longer.mp4")]) == 0
+    assert len(read_video(out_dir / "longer.mp4")[0]) == made + chunk_frames

@@ -528,6 +528,7 @@ def test_cogvideox_image_to_video_generates_streams_and_extends(tmp_path, capsys
     re-noised stream's every forward carries the image's latent on the video's first frame and zeros after it, as
     extra channels; the CLI generates with the methods, streams and extends."""
     import diffusers
+    from conftest import cli_generates_and_extends_from_an_image
     from PIL import Image
     from tiny_pipeline import tiny_cogvideox_i2v_pipeline
 
@@ -565,14 +566,7 @@ def test_cogvideox_image_to_video_generates_streams_and_extends(tmp_path, capsys
     for x in seen:  # the condition channels: the image's latent on the video's first frame, zeros after
         assert x.shape[2] == 8 and (x[:, :1, 4:] == image_latent).all() and (x[:, 1:, 4:] == 0).all()
 
-    out = tmp_path / "i2v.mp4"
-    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--ratio", "2",
-                 "--method", "both", "--out", str(out)]) == 0
-    made = len(read_video(out)[0])
-    assert made == json.loads(out.with_suffix(".json").read_text())["pixel_frames"]
-    assert main(["extend", "--model", str(folder), "--video", str(out), "--prompt", "a red ball", "--chunk", "1",
-                 "--chunks", "1", "--out", str(tmp_path / "longer.mp4")]) == 0
-    assert len(read_video(tmp_path / "longer.mp4")[0]) == made + 4
+    cli_generates_and_extends_from_an_image(folder, image_path, tmp_path, 4)
 
     config_file = folder / "transformer" / "config.json"  # CogVideoX-5B-I2V's learned positions: one size, refused before loading
     config_file.write_text(json.dumps(dict(json.loads(config_file.read_text()), use_learned_positional_embeddings=True)))

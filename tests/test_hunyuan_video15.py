@@ -5,7 +5,7 @@ the native length from configs/models; vidlong's call takes ``guidance_scale=`` 
 diffusers call does not."""
 import pytest
 import torch
-from conftest import hunyuan15_inputs, tiny_hunyuan15_transformer
+from conftest import cli_generates_and_extends_from_an_image, hunyuan15_inputs, tiny_hunyuan15_transformer
 from reference import text_last_method_attention
 
 import vidlong
@@ -176,19 +176,15 @@ def test_image_to_video_generates_as_its_pipeline_does_streams_and_extends(tmp_p
     (whose aspect the call's own size bucket matches) and no method is diffusers' own call bit for bit, and the
     image matters; a stream's every forward carries the image's latent and mask on the video's first frame and zeros
     after, and the image's SigLIP states; the CLI generates with the methods and extends."""
-    import json
-
     import diffusers
     import numpy as np
     import yaml
     from PIL import Image
     from tiny_pipeline import tiny_hunyuan15_i2v_pipeline
 
-    from vidlong.cli import main
     from vidlong.generate import GenerateRequest, generate
     from vidlong.methods import Streaming
     from vidlong.pipeline import load_pipeline
-    from vidlong.video_io import read_video
 
     folder = tmp_path / "hv15-i2v"
     tiny_hunyuan15_i2v_pipeline().save_pretrained(folder, safe_serialization=True)
@@ -225,12 +221,5 @@ def test_image_to_video_generates_as_its_pipeline_does_streams_and_extends(tmp_p
         assert (x[:, 4:8, :1] == image_latent).all() and (x[:, 8, :1] == 1).all() and (x[:, 4:, 1:] == 0).all()
         assert embeds.shape[:2] == (2, 16) and embeds.abs().sum() > 0
 
-    out = tmp_path / "i2v.mp4"
-    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(wide), "--ratio", "2",
-                 "--method", "both", "--out", str(out)]) == 0
-    made = len(read_video(out)[0])
-    assert made == json.loads(out.with_suffix(".json").read_text())["pixel_frames"]
-    assert main(["extend", "--model", str(folder), "--video", str(out), "--prompt", "a red ball", "--chunk", "1",
-                 "--chunks", "1", "--out", str(tmp_path / "longer.mp4")]) == 0
-    assert len(read_video(tmp_path / "longer.mp4")[0]) == made + 4
+    cli_generates_and_extends_from_an_image(folder, wide, tmp_path, 4)
 
