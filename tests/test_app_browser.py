@@ -1,6 +1,7 @@
 """The app as a person uses it, in a real headless Chromium (Debian's chromium, Playwright) against the
 real Gradio server in this process with a tiny WanPipeline: generate, the stages of the progress bar,
-Stop (and a closed tab) freeing the worker, live streaming with a prompt switch and Stop, compare, history."""
+Stop (and a closed tab) freeing the worker, live streaming with a prompt switch and Stop, compare, history; and a
+first frame setting the size fields of a tiny WanImageToVideoPipeline's page."""
 from __future__ import annotations
 
 import re
@@ -221,3 +222,31 @@ def test_compare_shows_synchronised_panels_and_history_reloads_settings(demo, br
     expect(page.get_by_label("Prompt")).to_have_value("a yellow star")
     page.close()
 
+
+
+@pytest.fixture(scope="module")
+def i2v_demo(tmp_path_factory):
+    demo = gradio_app.build_app(load_pipeline(save_tiny_pipeline(tmp_path_factory.mktemp("tiny-i2v"), "i2v"), device="cpu"))
+    demo.queue()
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, show_error=True)
+    try:
+        yield demo
+    finally:
+        demo.close()
+
+
+def test_a_first_frame_sets_the_size_fields_to_its_aspect(i2v_demo, browser, tmp_path):
+    """Uploading a 2:1 portrait first frame to an image-to-video model (32x32 native) sets Height and Width to 32x16,
+    its aspect at the model's pixel area, before any run."""
+    import numpy as np
+    from PIL import Image
+    from playwright.sync_api import expect
+
+    portrait = tmp_path / "portrait.png"
+    Image.fromarray(np.random.default_rng(4).integers(0, 255, (64, 32, 3), dtype=np.uint8)).save(portrait)
+    page = open_page(browser, i2v_demo)
+    page.locator("#image input[type=file]").set_input_files(str(portrait))
+    page.get_by_text("More", exact=True).first.click()
+    expect(page.get_by_label("Height (multiple of 16)", exact=True)).to_have_value("32")
+    expect(page.get_by_label("Width (multiple of 16)", exact=True)).to_have_value("16")
+    page.close()
