@@ -90,3 +90,19 @@ def test_diagonal_denoising_compute_grows_with_length_and_memory_stays_at_the_na
     look = [run_cost(pipe, request, 12, vidlong.DiagonalDenoising(lookahead=True, guidance_by_partition=scales)).flops - run_cost(
         pipe, request, 6, vidlong.DiagonalDenoising(lookahead=True, guidance_by_partition=scales)).flops for scales in (None, (3, 3, 1))]
     assert look[1] == pytest.approx(look[0] * 11 / 12)  # of 6 lookahead windows, one sees only the noisiest partition's frames
+
+
+def test_wan_vace_counts_its_vace_blocks_and_their_hints(pipe, tmp_path):
+    """A VACE model's estimate counts its VACE blocks' compute: above its Wan sibling's (same blocks and sizes) by the
+    VACE blocks' share (the hints they hold through the main blocks count in its activations; at this size the
+    decoded video's memory is the peak either way)."""
+    from tiny_pipeline import tiny_vace_pipeline
+
+    vace = tiny_vace_pipeline()
+    vace.save_pretrained(tmp_path)
+    (tmp_path / "vidlong.yaml").write_text((save_tiny_pipeline(tmp_path / "wan") / "vidlong.yaml").read_text())
+    vace = vidlong.load_pipeline(tmp_path, device="cpu")
+    size = dict(height=512, width=512)
+    sibling, with_vace = cost(pipe, 6, **size), cost(vace, 6, **size)
+    assert with_vace.flops == pytest.approx(sibling.flops * 3 / 2)  # 2 blocks + 1 VACE block
+    assert with_vace.peak_bytes >= sibling.peak_bytes

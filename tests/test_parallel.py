@@ -12,7 +12,7 @@ import torch.multiprocessing as mp
 import vidlong
 from vidlong.errors import VidlongError
 from vidlong.methods import methods_for
-from vidlong.parallel import check_parallel_request, enable_context_parallel
+from vidlong.parallel import check_parallel_class, check_parallel_request, enable_context_parallel
 from conftest import tiny_transformer, transformer_inputs
 
 NATIVE = 2
@@ -143,6 +143,10 @@ def test_refusals_are_one_line():
     if torch.cuda.device_count() < 64:
         with pytest.raises(VidlongError, match="64 ranks asked for"):
             check_parallel_request(64, 128, torch.device("cuda"))
+    for name in ("WanVACETransformer3DModel", "CogVideoXTransformer3DModel", "HunyuanVideo15Transformer3DModel"):
+        with pytest.raises(VidlongError, match=f"diffusers' {name} has no context-parallel plan"):
+            check_parallel_class(name)
+    check_parallel_class("WanTransformer3DModel")
 
 
 def test_torchrun_generate_with_parallel_ulysses_writes_the_video_once(tiny_folder, tmp_path):

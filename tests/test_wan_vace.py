@@ -97,7 +97,7 @@ def test_generate_is_its_call_bit_for_bit_and_the_cli_generates_with_the_methods
 @pytest.mark.parametrize("args, message", [
     (["stream", "--chunks", "2"], "streaming is not available for WanVACETransformer3DModel"),
     (["extend", "--video", "in.mp4", "--chunks", "1"], "streaming is not available for WanVACETransformer3DModel"),
-    (["generate", "--method", "fifo", "--ratio", "2"], "fifo"),
+    (["generate", "--method", "fifo", "--ratio", "2"], "needs a timestep per token, which WanVACETransformer3DModel does not take"),
     (["generate", "--prompt", "0s: a red ball; 1s: a blue ball", "--ratio", "2"], "timeline"),
 ], ids=["stream", "extend", "fifo", "timeline"])
 def test_what_it_does_not_do_is_refused_in_one_line_before_loading(vace_folder, tmp_path, capsys, monkeypatch, args, message):

@@ -234,12 +234,15 @@ def _load_pipeline(args, folder: Path, device, offload=None, streams=False):
 
 def _start_parallel(args, folder: Path):
     """(rank, device) of this torchrun process, its process group started, after the checks that need
-    only the folder's configs (heads against ranks, ranks against GPUs)."""
+    only the folder's configs (a transformer class with a context-parallel plan, heads against ranks, ranks
+    against GPUs)."""
     from .models import folder_configs
-    from .parallel import check_parallel_request, init_from_torchrun
+    from .parallel import check_parallel_class, check_parallel_request, init_from_torchrun
 
+    config = folder_configs(folder)[1]
+    check_parallel_class(config.get("_class_name", ""))
     rank, world, device = init_from_torchrun(args.device)
-    check_parallel_request(world, int(folder_configs(folder)[1]["num_attention_heads"]), device)
+    check_parallel_request(world, int(config["num_attention_heads"]), device)
     return rank, device
 
 

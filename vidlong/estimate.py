@@ -61,7 +61,7 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
     """The cost of generating `request` (`latent_frames` long) with `pipe`; `diagonal`: method fifo's settings
     (`generate`'s ``diagonal=``; default: the method's), whose guidance by partition sets the queue's forwards."""
     spec, config = pipe.spec, pipe.experts()[0].config
-    height, width = request.height or spec.height, request.width or spec.width
+    height, width = request.height or spec.height, request.width or spec.width  # an image's size: no larger in area
     guidance = spec.guidance_scale if request.guidance is None else request.guidance
     forwards = 2 if guidance > 1 else 1  # the Wan pipelines run guidance as two batch-1 forwards
     geometry = pipe.geometry()
@@ -76,7 +76,8 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
     tokens = (window_frames // pt) * (height // geometry.spatial // ph) * (width // geometry.spatial // pw)
     heads, dim = config.num_attention_heads, config.num_attention_heads * config.attention_head_dim
     ffn = config.get("ffn_dim") or int(config.get("mlp_ratio", 4.0) * dim)  # Wan names it; the others use 4x (Hunyuan: mlp_ratio)
-    blocks = config.num_layers + config.get("num_single_layers", 0)  # HunyuanVideo: dual- then single-stream blocks
+    vace = len(config.get("vace_layers") or ())  # Wan VACE: a VACE block per listed layer, over the control video's tokens
+    blocks = config.num_layers + config.get("num_single_layers", 0) + vace  # HunyuanVideo: dual- then single-stream blocks
     branches = 1 if diagonal else attention_branches(methods, latent_frames // pt, max(1, spec.native_frames // pt))
 
     per_block = (2 * 4 * tokens * dim * dim  # self-attention projections
@@ -93,7 +94,8 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
     flops = per_forward * (native_steps + queue_forwards)
 
     itemsize = pipe.experts()[0].dtype.itemsize
-    activations = activation_bytes(tokens, dim, ffn, branches, itemsize)
+    # Wan VACE builds every VACE block's hint (and keeps the control states) before its main blocks run
+    activations = activation_bytes(tokens, dim, ffn, branches, itemsize) + (vace + 1 if vace else 0) * tokens * dim * itemsize
     dense = methods and not diagonal and (pipe.device.type != "cuda" or tokens < FLEX_MIN_TOKENS)  # where plans run the dense kernel
     logits = heads * min(DENSE_QUERY_BLOCK, tokens) * tokens * 4 * branches if dense else 0
     video = pixel_frames(latent_frames, spec.temporal_ratio) * height * width * 3

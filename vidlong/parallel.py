@@ -34,6 +34,16 @@ def check_parallel_request(degree: int, heads: int, device: torch.device) -> Non
     check_gpu_count(degree, device)
 
 
+def check_parallel_class(class_name: str) -> None:
+    """A one-line refusal of a transformer class that diffusers' context parallelism has no plan for (its
+    ``_cp_plan``: Wan's and LTX-Video's have one; Wan VACE, CogVideoX, HunyuanVideo 1.0 and 1.5 none)."""
+    import diffusers
+
+    if getattr(getattr(diffusers, class_name, None), "_cp_plan", None) is None:
+        raise VidlongError(f"--parallel ulysses: diffusers' {class_name} has no context-parallel plan; run it on one device "
+                           "(without --parallel)")
+
+
 def check_gpu_count(ranks: int, device: torch.device) -> None:
     """A one-line refusal of more CUDA ranks than this machine has GPUs."""
     if device.type == "cuda" and torch.cuda.device_count() < ranks:

@@ -308,8 +308,8 @@ def check_diagonal(limits: ModelLimits) -> None:
     adapter = adapter_named(limits.family)
     if not adapter.timestep_per_token:
         raise VidlongError(f"{named('method')} fifo (diagonal denoising) needs a timestep per token, which "
-                           f"{adapter.transformer_class} {adapter.no_fifo_reason}; it runs on Wan and LTX-Video models. Use "
-                           f"another {named('method')} (e.g. both) for this model")
+                           f"{adapter.transformer_class} does not take; it runs on Wan and LTX-Video models. Use another "
+                           f"{named('method')} (e.g. both) for this model")
     if limits.geometry.patch[0] != 1:  # e.g. an LTX-Video config with patch_size_t 2
         raise VidlongError(f"{named('method')} fifo (diagonal denoising) gives each latent frame its own timestep, which a "
                            f"temporal patch of {limits.geometry.patch[0]} frames joins; use another {named('method')} (e.g. both)")
@@ -464,7 +464,8 @@ def check_generate(request, limits: ModelLimits) -> int:
     timeline = parse_prompt_timeline(request.prompt)
     if len(timeline) > 1:
         if not adapter_named(limits.family).prompt_timeline:
-            raise VidlongError("a prompt timeline (\"0s: ...; 4s: ...\") needs a Wan or LTX-Video text-to-video model; give one prompt")
+            raise VidlongError("a prompt timeline (\"0s: ...; 4s: ...\") needs a Wan (not VACE) or LTX-Video text-to-video model; "
+                               "give one prompt")
         if limits.task != "t2v":
             raise VidlongError(f"a prompt timeline (\"0s: ...; 4s: ...\") makes a video from text alone; give one prompt, "
                                f"or drop {named('image')} (a text-to-video model)")

@@ -26,7 +26,6 @@ class FamilyAdapter:
         moves_rope: whether `temporal_shift` is implemented (windows with re-placed anchors).
         timestep_per_token: whether its transformer takes a timestep per token (``[B, tokens]``),
             which diagonal denoising (``method="fifo"``) needs: every frame at its own noise level.
-        no_fifo_reason: why not, where not (the one-line refusal's words after the class name).
         prompt_timeline: whether its text enters by per-token cross-attention (`cross_attentions`), which a
             prompt timeline splits by frames (`vidlong.timeline`): each segment's frames see their own text.
     """
@@ -40,7 +39,6 @@ class FamilyAdapter:
     text_at_end: bool = False
     moves_rope: bool = False
     timestep_per_token: bool = False
-    no_fifo_reason: str = "does not take"
     prompt_timeline: bool = False
 
     def self_attentions(self, transformer) -> list:

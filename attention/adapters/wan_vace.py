@@ -2,7 +2,8 @@
 run the control video's tokens (the same frame-major grid as the video's, Wan's RoPE) through their own
 self-attention ``vace_blocks[i].attn1``; vidlong's methods act on both. Its control inputs (video, mask, reference
 images) cover the whole video at once, so it does not stream, and its cross-attentions are not split by a prompt
-timeline."""
+timeline (`cross_attentions` and `text_projections`, Wan's, leave out the VACE blocks' ``attn2``: extend them before
+turning either on)."""
 from __future__ import annotations
 
 from .wan import WanAdapter
@@ -14,8 +15,7 @@ class WanVACEAdapter(WanAdapter):
     stream_contexts = ()
     no_stream_reason = ("its control video (video, mask, reference images) covers the whole video at once and would have "
                         "to follow every chunk; not implemented yet")
-    timestep_per_token = False
-    no_fifo_reason = "takes, but with its control video over the whole video at once, not window by window (not wired yet)"
+    timestep_per_token = False  # its forward embeds one timestep per sample (diffusers 0.42)
     prompt_timeline = False
 
     def self_attentions(self, transformer) -> list:
