@@ -147,6 +147,10 @@ def test_refusals_are_one_line():
         with pytest.raises(VidlongError, match=f"diffusers' {name} has no context-parallel plan"):
             check_parallel_class(name)
     check_parallel_class("WanTransformer3DModel")
+    from tiny_pipeline import tiny_vace_pipeline
+
+    with pytest.raises(VidlongError, match="WanVACETransformer3DModel has no context-parallel plan"):  # from Python too
+        enable_context_parallel(tiny_vace_pipeline().transformer)
 
 
 def test_torchrun_generate_with_parallel_ulysses_writes_the_video_once(tiny_folder, tmp_path):

@@ -40,8 +40,8 @@ def check_parallel_class(class_name: str) -> None:
     import diffusers
 
     if getattr(getattr(diffusers, class_name, None), "_cp_plan", None) is None:
-        raise VidlongError(f"--parallel ulysses: diffusers' {class_name} has no context-parallel plan; run it on one device "
-                           "(without --parallel)")
+        raise VidlongError(f"context parallelism (--parallel ulysses): diffusers' {class_name} has no context-parallel plan; "
+                           "run it on one device")
 
 
 def check_gpu_count(ranks: int, device: torch.device) -> None:
@@ -85,6 +85,7 @@ def enable_context_parallel(transformer, ulysses_degree: Optional[int] = None, r
     import torch.distributed as dist
     from diffusers import ContextParallelConfig
 
+    check_parallel_class(type(transformer).__name__)
     if not dist.is_initialized():
         raise VidlongError("context parallelism needs torch.distributed initialised; launch with torchrun, or call "
                            "torch.distributed.init_process_group first")
