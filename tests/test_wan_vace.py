@@ -119,3 +119,15 @@ def test_its_releases_take_wans_entries():
     big = dict(config, num_layers=40, num_attention_heads=40)
     assert spec_for_facts(model_facts(big, family="wan-vace")).name == "wan2.1-t2v-14b"
     assert spec_for_facts(model_facts(big, experts=2, family="wan-vace")).name == "wan2.2-t2v-a14b"
+
+
+def test_a_control_video_sets_the_length(vace_folder):
+    """Given a control video of 13 frames and no ``num_frames``, the call makes 13 frames (not the spec's native 9,
+    which its control latents would not match)."""
+    from PIL import Image
+
+    pipe = load_pipeline(vace_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    frames = [Image.fromarray(np.full((32, 32, 3), 15 * i, np.uint8)) for i in range(13)]
+    video = pipe(prompt="a red ball", video=frames, num_inference_steps=1, output_type="np").frames[0]
+    assert video.shape[0] == 13

@@ -377,6 +377,13 @@ class VidLongWanVACEPipeline(VidlongPipelineMixin, WanVACEPipeline):
     ``mask=`` and ``reference_images=`` go through as they are (reference images' latent frames come first in the
     grid, so the methods count them among the video's frames). It generates; it does not stream."""
 
+    def __call__(self, *args, **kwargs):
+        """With a control ``video=`` (a list of frames) and no ``num_frames``, the video is as long as it (the spec's
+        native length would not match it)."""
+        if kwargs.get("video") is not None and kwargs.get("num_frames") is None:
+            kwargs["num_frames"] = len(kwargs["video"])
+        return super().__call__(*args, **kwargs)
+
 
 #: vidlong's pipeline class ("module:class", imported only when asked for) of each diffusers pipeline
 #: class name in `vidlong.models.PIPELINE_TASKS` (a vidlong class saves under its own name)
