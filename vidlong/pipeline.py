@@ -152,7 +152,7 @@ class VidlongPipelineMixin:
         if clear is not None:
             clear()
 
-    # ---- what a stream needs from the family: Wan's here; `pipeline_families` overrides per family ----
+    # ---- what a stream needs from the family: Wan's here; `vidlong.families` overrides per family ----
 
     def stream_guided(self, guidance: float) -> bool:
         """Whether a stream at `guidance` runs classifier-free guidance (negative and positive prompt in
@@ -391,15 +391,15 @@ PIPELINE_CLASSES = {
     "WanPipeline": "vidlong.pipeline:VidLongWanPipeline",
     "WanImageToVideoPipeline": "vidlong.pipeline_i2v:VidLongWanImageToVideoPipeline",
     "WanVACEPipeline": "vidlong.pipeline:VidLongWanVACEPipeline",
-    "LTXPipeline": "vidlong.pipeline_families:VidLongLTXPipeline",
-    "LTXImageToVideoPipeline": "vidlong.pipeline_families:VidLongLTXImageToVideoPipeline",
-    "LTXConditionPipeline": "vidlong.pipeline_families:VidLongLTXConditionPipeline",
-    "LTXConditionImageToVideoPipeline": "vidlong.pipeline_families:VidLongLTXConditionImageToVideoPipeline",
-    "CogVideoXPipeline": "vidlong.pipeline_families:VidLongCogVideoXPipeline",
-    "CogVideoXImageToVideoPipeline": "vidlong.pipeline_families:VidLongCogVideoXImageToVideoPipeline",
-    "HunyuanVideoPipeline": "vidlong.pipeline_families:VidLongHunyuanVideoPipeline",
-    "HunyuanVideo15Pipeline": "vidlong.pipeline_families:VidLongHunyuanVideo15Pipeline",
-    "HunyuanVideo15ImageToVideoPipeline": "vidlong.pipeline_families:VidLongHunyuanVideo15ImageToVideoPipeline",
+    "LTXPipeline": "vidlong.families.ltx:VidLongLTXPipeline",
+    "LTXImageToVideoPipeline": "vidlong.families.ltx:VidLongLTXImageToVideoPipeline",
+    "LTXConditionPipeline": "vidlong.families.ltx:VidLongLTXConditionPipeline",
+    "LTXConditionImageToVideoPipeline": "vidlong.families.ltx:VidLongLTXConditionImageToVideoPipeline",
+    "CogVideoXPipeline": "vidlong.families.cogvideox:VidLongCogVideoXPipeline",
+    "CogVideoXImageToVideoPipeline": "vidlong.families.cogvideox:VidLongCogVideoXImageToVideoPipeline",
+    "HunyuanVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanVideoPipeline",
+    "HunyuanVideo15Pipeline": "vidlong.families.hunyuan:VidLongHunyuanVideo15Pipeline",
+    "HunyuanVideo15ImageToVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanVideo15ImageToVideoPipeline",
 }
 
 

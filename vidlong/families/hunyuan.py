@@ -1,0 +1,200 @@
+"""HunyuanVideo under vidlong (`vidlong.families`): diffusers' `HunyuanVideoPipeline` (1.0) and
+`HunyuanVideo15Pipeline` and `HunyuanVideo15ImageToVideoPipeline` (1.5)."""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import math
+
+import numpy as np
+import torch
+from diffusers import HunyuanVideo15ImageToVideoPipeline, HunyuanVideo15Pipeline, HunyuanVideoPipeline
+
+from ..errors import VidlongError
+from ..image_condition import ChannelCondition
+from ..pipeline import VidlongPipelineMixin
+from ..scalars import plain
+from ..validate import MAX_GUIDANCE, check_finite, check_model_size, limits_for_pipeline
+from ..vae_stream import OverlapDecoder
+from .common import DECODE_OVERLAP, quiet, replaced
+
+
+class HunyuanVideoFamily:
+    """What HunyuanVideo's pipelines (1.0 and 1.5) share under vidlong: their calls' sigmas (1 down to 1/steps,
+    shifted by the scheduler's own shift) and their causal VAEs' decode and encode by ``scaling_factor``."""
+
+    def stream_scheduler(self, steps, window, generator=None):
+        return self.fresh_scheduler(sigmas=np.linspace(1.0, 0.0, steps + 1)[:-1])
+
+    def stream_decoder(self):
+        return OverlapDecoder(self._decode_chunk, self.vae_scale_factor_temporal, DECODE_OVERLAP)
+
+    def _decode_chunk(self, latents):
+        vae = self.vae
+        return vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor, return_dict=False)[0]
+
+    def stream_encode(self, pixels):
+        vae = self.vae
+        return vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.mode() * vae.config.scaling_factor
+
+
+class VidLongHunyuanVideoPipeline(HunyuanVideoFamily, VidlongPipelineMixin, HunyuanVideoPipeline):
+    """diffusers' `HunyuanVideoPipeline` with vidlong's surface; ``guidance`` is its embedded guidance
+    (``guidance_scale``; true classifier-free guidance, ``true_cfg_scale``, stays the pipeline's 1)."""
+
+    def stream_guided(self, guidance):
+        return False  # the guidance is an input of the transformer, not a second batch
+
+    def stream_text(self, prompt, negative_prompt, guided, guidance):
+        from ..streaming import StreamText
+
+        dtype = self.transformer.dtype
+        states, pooled, mask = self.encode_prompt(prompt, device=self.device)
+        return StreamText(1, dict(encoder_hidden_states=states.to(dtype), encoder_attention_mask=mask,
+                                  pooled_projections=pooled.to(dtype),
+                                  guidance=torch.tensor([guidance * 1000.0], dtype=dtype, device=self.device)))
+
+
+def guidance_of(pipe, guidance: float):
+    """Within it, `pipe`'s ``guider`` component guides at `guidance` (a copy with that scale and its other settings:
+    diffusers' newer calls, HunyuanVideo 1.5's, take their classifier-free guidance from it, not from an argument)."""
+    with quiet("diffusers.guiders"):
+        guider = pipe.guider.new(guidance_scale=guidance)
+    return replaced(pipe, "guider", guider)
+
+
+def step_callback(pipe, callback):
+    """Within it, every ``pipe.scheduler.step`` calls ``callback(pipe, step, timestep, {"latents": latents})``
+    after it, as diffusers' ``callback_on_step_end`` does (its ``latents``, when returned, replace the step's),
+    for a call that takes no callback (HunyuanVideo 1.5's). `callback` None: nothing changes."""
+    if callback is None:
+        return contextlib.nullcontext()
+    step, counter = pipe.scheduler.step, itertools.count()
+
+    def stepped(model_output, timestep, sample, *args, **kwargs):
+        out = step(model_output, timestep, sample, *args, **kwargs)
+        latents = out[0] if isinstance(out, tuple) else out.prev_sample
+        changed = callback(pipe, next(counter), timestep, {"latents": latents}) or {}
+        if "latents" not in changed:
+            return out
+        if isinstance(out, tuple):
+            return (changed["latents"], *out[1:])
+        return dataclasses.replace(out, prev_sample=changed["latents"])
+
+    return replaced(pipe.scheduler, "step", stepped)
+
+
+class HunyuanVideo15Family(HunyuanVideoFamily):
+    """What HunyuanVideo 1.5's pipelines (text- and image-to-video) share under vidlong. Their calls take the
+    guidance from their ``guider`` component and no step callback; vidlong's call takes ``guidance_scale=``
+    (default: the spec's) and ``callback_on_step_end=`` as the other families' do. Its transformer's input is
+    the latents, then as many channels of image condition and one of its mask (zeros for text to video), and
+    image states (zeros for text to video, which it masks)."""
+
+    def call_defaults(self) -> dict:
+        defaults = super().call_defaults()
+        defaults.pop("guidance_scale")  # not an argument of its call: `__call__` sets the guider
+        return defaults
+
+    def __call__(self, *args, guidance_scale=None, callback_on_step_end=None, **kwargs):
+        guidance = self.spec.guidance_scale if guidance_scale is None else plain(guidance_scale)
+        check_finite("guidance_scale", guidance, 0, MAX_GUIDANCE)
+        with guidance_of(self, guidance), step_callback(self, callback_on_step_end):
+            return super().__call__(*args, **kwargs)
+
+    def stream_guided(self, guidance):
+        """Guided wherever its guider would be at `guidance` (any scale but 1)."""
+        return not math.isclose(guidance, 1.0)
+
+    def check_streamable(self) -> None:
+        """A one-line refusal where a stream would not follow its call: a guider other than plain classifier-free
+        guidance (a stream combines its two predictions as ``uncond + g·(cond - uncond)``), or a step-distilled
+        (MeanFlow) transformer, whose forwards also take the next step's timestep."""
+        guider = self.guider
+        plain_guidance = (type(guider).__name__ == "ClassifierFreeGuidance" and guider._enabled
+                          and not guider.use_original_formulation and guider.guidance_rescale == 0
+                          and (guider._start, guider._stop) == (0.0, 1.0))
+        if not plain_guidance:
+            settings = ", ".join(f"{name}={guider.config.get(name)!r}" for name in
+                                 ("guidance_rescale", "use_original_formulation", "start", "stop", "enabled"))
+            raise VidlongError(f"this model's guider ({type(guider).__name__}: {settings}) is not plain classifier-free "
+                               "guidance, which its streams and extensions follow; use generate, or set "
+                               "pipe.guider = diffusers.ClassifierFreeGuidance(guidance_scale=...)")
+        if self.transformer.config.get("use_meanflow", False):
+            raise VidlongError("this HunyuanVideo 1.5 model is step-distilled (use_meanflow): its streams and extensions "
+                               "are not wired (each forward also takes the next step's timestep); use generate")
+
+    def stream_text(self, prompt, negative_prompt, guided, guidance):
+        """Its two encoders' states and masks (Qwen2.5-VL, ByT5), negative first when `guided`, and the image
+        states of text to video (zeros; an image condition's own replace them, `stream_forward`); refused in one
+        line where a stream would not follow its call (`check_streamable`)."""
+        from ..streaming import StreamText
+
+        self.check_streamable()
+
+        names = ("encoder_hidden_states", "encoder_attention_mask", "encoder_hidden_states_2", "encoder_attention_mask_2")
+        texts = [negative_prompt, prompt] if guided else [prompt]
+        encoded = [self.encode_prompt(text, device=self.device, dtype=self.transformer.dtype) for text in texts]
+        kwargs = {name: torch.cat([parts[i] for parts in encoded]) for i, name in enumerate(names)}
+        kwargs["image_embeds"] = torch.zeros(len(texts), self.vision_num_semantic_tokens, self.transformer.config.image_embed_dim,
+                                             dtype=self.transformer.dtype, device=self.device)
+        return StreamText(len(texts), kwargs)
+
+    def stream_forward(self, transformer, latents, timestep, text, **extra):
+        """`latents` ``[B, C(+K), f, h, w]`` with zeros for the condition channels a text-to-video forward leaves
+        empty, as its call builds them; the timestep in the transformer's dtype, as its call gives it (its time
+        embedding computes in that dtype); an image condition's `extra` (its image states) replace the text's zeros."""
+        empty = transformer.config.in_channels - latents.shape[1]
+        hidden = torch.cat([latents, latents.new_zeros(latents.shape[0], empty, *latents.shape[2:])], dim=1)
+        return transformer(hidden_states=hidden.to(transformer.dtype), timestep=timestep.to(transformer.dtype),
+                           return_dict=False, **{**text.kwargs, **extra})[0]
+
+
+class VidLongHunyuanVideo15Pipeline(HunyuanVideo15Family, VidlongPipelineMixin, HunyuanVideo15Pipeline):
+    """diffusers' `HunyuanVideo15Pipeline` (HunyuanVideo 1.5, text to video) with vidlong's surface."""
+
+
+def sized(video_processor, height: int, width: int):
+    """Within it, `video_processor` picks ``height`` x ``width`` where HunyuanVideo 1.5's image-to-video call asks it for
+    the size bucket nearest the image's aspect (the image is then cropped to it, as the call crops it to its bucket)."""
+    return replaced(video_processor, "calculate_default_height_width", lambda *args, **kwargs: (height, width))
+
+
+class VidLongHunyuanVideo15ImageToVideoPipeline(HunyuanVideo15Family, VidlongPipelineMixin, HunyuanVideo15ImageToVideoPipeline):
+    """diffusers' `HunyuanVideo15ImageToVideoPipeline` (HunyuanVideo 1.5, image to video) with vidlong's surface: the
+    image's latent on frame 0 of the condition channels (zeros after) with its mask, and its SigLIP states, as the
+    pipeline conditions it. Its call sizes the video by the image's aspect at the transformer's ``target_size``;
+    vidlong's takes ``height=``/``width=`` as the other families' do (default: the spec's), the image cropped to them."""
+
+    task = "i2v"
+
+    def call_defaults(self) -> dict:
+        defaults = super().call_defaults()
+        for name in ("height", "width"):  # not arguments of its call: `__call__` sets them
+            defaults.pop(name)
+        return defaults
+
+    def __call__(self, *args, height=None, width=None, **kwargs):
+        height, width = plain(height or self.spec.height), plain(width or self.spec.width)
+        check_model_size(limits_for_pipeline(self), height, width)
+        with sized(self.video_processor, height, width):
+            return super().__call__(*args, **kwargs)
+
+    @torch.no_grad()
+    def image_condition(self, image, height: int, width: int, frames: int, generator=None, latent=None):
+        """`ChannelCondition` ``[1, C + 1, frames, h, w]`` (the image's latent, its VAE's mean, on frame 0 and zeros
+        after, then the mask) with the image's SigLIP states, as the call's `prepare_cond_latents_and_mask` and
+        `encode_image` make them from the image cropped to `height` x `width` (`generator`, `latent` unused).
+
+        Args:
+            image: the first frame (a PIL image, uint8 ``[H, W, 3]`` frame or image file path: `load_image`).
+            height, width: pixels of the video.
+        """
+        from ..generate import load_image
+
+        image = self.video_processor.resize(load_image(image), height=height, width=width, resize_mode="crop")
+        spatial, dtype, device = self.vae_scale_factor_spatial, self.transformer.dtype, self._execution_device
+        grid = torch.zeros(1, self.num_channels_latents, frames, height // spatial, width // spatial, device=device)
+        condition, mask = self.prepare_cond_latents_and_mask(grid, image, 1, height, width, dtype, device)
+        return ChannelCondition(torch.cat([condition, mask], dim=1), self.encode_image(image, 1, device, dtype), "image_embeds")
