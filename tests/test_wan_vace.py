@@ -99,7 +99,8 @@ def test_generate_is_its_call_bit_for_bit_and_the_cli_generates_with_the_methods
     (["extend", "--video", "in.mp4", "--chunks", "1"], "streaming is not available for WanVACETransformer3DModel"),
     (["generate", "--method", "fifo", "--ratio", "2"], "needs a timestep per token, which WanVACETransformer3DModel does not take"),
     (["generate", "--prompt", "0s: a red ball; 1s: a blue ball", "--ratio", "2"], "timeline"),
-], ids=["stream", "extend", "fifo", "timeline"])
+    (["generate", "--image", "start.png"], "this model is text-to-video and takes no --image"),
+], ids=["stream", "extend", "fifo", "timeline", "image"])
 def test_what_it_does_not_do_is_refused_in_one_line_before_loading(vace_folder, tmp_path, capsys, monkeypatch, args, message):
     import vidlong.pipeline
 
@@ -107,7 +108,7 @@ def test_what_it_does_not_do_is_refused_in_one_line_before_loading(vace_folder, 
     prompt = [] if "--prompt" in args else ["--prompt", "a red ball"]
     assert main([args[0], "--model", str(vace_folder), *prompt, *args[1:], "--out", str(tmp_path / "x.mp4")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and message in err[0], err
+    assert len(err) == 1 and message in err[0] and "vidlong extend" not in err[0], err  # it does not extend
 
 
 def test_its_releases_take_wans_entries():

@@ -94,6 +94,7 @@ def _add_generate(sub) -> None:
 
 def _check_model(args) -> Path:
     """The model folder, checked (and its task against --image, or against streaming) before anything loads."""
+    from .attention.adapters import adapter_named
     from .generate import check_task, load_image
     from .models import check_model_folder, pipeline_facts, pipeline_task, spec_for_folder
     from .schedulers.timeline import parse_prompt_timeline
@@ -121,7 +122,7 @@ def _check_model(args) -> Path:
         check_streamable(task, context, args.sinks, family)
         uses_causal_sampler(streaming, spec, context == "renoise")
     if args.command != "extend":  # an extension's image is its context's first frame
-        check_task(task, bool(args.image))
+        check_task(task, bool(args.image), bool(adapter_named(pipeline_facts(folder)["family"]).stream_contexts))
         if args.image:
             load_image(args.image)
     if getattr(args, "last_image", None):

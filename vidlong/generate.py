@@ -109,13 +109,15 @@ def has_image(image) -> bool:
     return image is not None and not (isinstance(image, str) and not image)
 
 
-def check_task(task: str, has_image: bool) -> None:
-    """Image-to-video models need an image; text-to-video models take none."""
+def check_task(task: str, has_image: bool, extends: bool = True) -> None:
+    """Image-to-video models need an image; text-to-video models take none (the refusal names `vidlong extend` from the
+    image where the model `extends` videos)."""
     if task == "i2v" and not has_image:
         raise VidlongError(f"this model is image-to-video: pass the first frame with {named('image')} start.png")
     if task == "t2v" and has_image:
+        extend = ", or `vidlong extend --video` from a 1-frame video" if extends else ""
         raise VidlongError(f"this model is text-to-video and takes no {named('image')}; use an image-to-video model folder "
-                           "(Wan, LTX-Video, CogVideoX or HunyuanVideo 1.5), or `vidlong extend --video` from a 1-frame video")
+                           f"(Wan, LTX-Video, CogVideoX or HunyuanVideo 1.5){extend}")
 
 
 def resolve_latent_frames(request: GenerateRequest, native_frames: int, temporal_ratio: int = 4) -> int:

@@ -440,7 +440,7 @@ def check_generate(request, limits: ModelLimits) -> int:
         raise VidlongError("the prompt is empty; describe the video, e.g. \"a red circle and a blue square\"")
     if request.negative_prompt is not None and not isinstance(request.negative_prompt, str):
         raise VidlongError(f"{named('negative_prompt')} must be text, got {request.negative_prompt!r:.80}")
-    check_task(limits.task, has_image(request.image))
+    check_task(limits.task, has_image(request.image), bool(adapter_named(limits.family).stream_contexts))
     methods = methods_for(request.method, request.preset)
     check_moved_rope(methods, adapter_named(limits.family))
     diagonal = any(isinstance(m, DiagonalDenoising) for m in methods)
