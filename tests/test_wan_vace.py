@@ -132,3 +132,27 @@ def test_a_control_video_sets_the_length(vace_folder):
     frames = [Image.fromarray(np.full((32, 32, 3), 15 * i, np.uint8)) for i in range(13)]
     video = pipe(prompt="a red ball", video=frames, num_inference_steps=1, output_type="np").frames[0]
     assert video.shape[0] == 13
+
+
+def test_two_experts_take_their_own_guidance(tmp_path):
+    """Wan2.2 VACE-Fun's layout (two experts switched at boundary_ratio): `generate` with `guidance_2` is diffusers'
+    call with that `guidance_scale_2` bit for bit, and the methods act on both experts."""
+    from diffusers import WanVACEPipeline
+    from tiny_pipeline import tiny_vace_pipeline
+
+    tiny_vace_pipeline(experts=2).save_pretrained(tmp_path)
+    (tmp_path / "vidlong.yaml").write_text(yaml.safe_dump(SPEC))
+    pipe = load_pipeline(tmp_path, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    own = generate(pipe, GenerateRequest(prompt="a red ball", ratio=1, seed=3, guidance_2=5.0))
+    stock = WanVACEPipeline.from_pretrained(tmp_path, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    noise = torch.randn(1, 4, NATIVE, 4, 4, generator=torch.Generator().manual_seed(3))
+    video = stock(prompt="a red ball", height=32, width=32, num_frames=4 * (NATIVE - 1) + 1, num_inference_steps=2,
+                  guidance_scale=2.0, guidance_scale_2=5.0, latents=noise, output_type="np").frames[0]
+    assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+    assert not np.array_equal(generate(pipe, GenerateRequest(prompt="a red ball", ratio=1, seed=3, guidance_2=2.0)).frames,
+                              own.frames)
+    pipe.apply(vidlong.UltraViCo())
+    assert len(pipe.experts()) == 2 and all(type(a.processor).__name__ == "VidlongAttnProcessor"
+                                            for t in pipe.experts() for a in WAN_VACE.self_attentions(t))

@@ -77,15 +77,14 @@ def tiny_pipeline(seed: int = 0, kind: str = "wan2.1"):
                                    boundary_ratio=0.5)
 
 
-def tiny_vace_pipeline(seed: int = 0):
-    """diffusers' `WanVACEPipeline` of `tiny_pipeline`'s Wan2.1 parts and a random WanVACETransformer3DModel of
-    `tiny_transformer`'s sizes with one VACE block (at layer 0) reading the control latents (the video's inactive and
-    reactive latents, 2 x 4 channels, and the mask's 8 x 8 pixels per latent cell: 72 channels)."""
-    from diffusers import WanVACEPipeline, WanVACETransformer3DModel
+def tiny_vace_transformer(seed: int = 0):
+    """A random WanVACETransformer3DModel of `tiny_transformer`'s sizes with one VACE block (at layer 0) reading the
+    control latents (the video's inactive and reactive latents, 2 x 4 channels, and the mask's 8 x 8 pixels per
+    latent cell: 72 channels)."""
+    from diffusers import WanVACETransformer3DModel
 
     from conftest import TEXT_DIM
 
-    parts = tiny_pipeline(seed).components
     torch.manual_seed(seed)
     transformer = WanVACETransformer3DModel(
         patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16, in_channels=4, out_channels=4, text_dim=TEXT_DIM,
@@ -94,7 +93,18 @@ def tiny_vace_pipeline(seed: int = 0):
     with torch.no_grad():
         for p in transformer.parameters():  # the zero-initialised parts too, so every path carries signal
             p.add_(0.05 * torch.randn_like(p))
-    return WanVACEPipeline(**dict(parts, transformer=transformer.eval()))
+    return transformer.eval()
+
+
+def tiny_vace_pipeline(seed: int = 0, experts: int = 1):
+    """diffusers' `WanVACEPipeline` of `tiny_pipeline`'s Wan2.1 parts and `tiny_vace_transformer`; with 2 `experts`,
+    Wan2.2 VACE-Fun's layout (a second one for the low noise, switched at ``boundary_ratio`` 0.5)."""
+    from diffusers import WanVACEPipeline
+
+    parts = dict(tiny_pipeline(seed).components, transformer=tiny_vace_transformer(seed))
+    if experts == 2:
+        parts.update(transformer_2=tiny_vace_transformer(seed + 1), boundary_ratio=0.5)
+    return WanVACEPipeline(**parts)
 
 
 def save_tiny_pipeline(folder: Path, kind: str = "wan2.1", spec: bool = True) -> Path:
