@@ -21,15 +21,20 @@ TIMEOUT_MS = 120_000
 SIZE = 32  # the tiny model's frames are 32x32
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    demo = gradio_app.build_app(load_pipeline(save_tiny_pipeline(tmp_path_factory.mktemp("tiny-wan")), device="cpu"))
+def served(folder):
+    """The app of the pipeline in `folder`, served on a free local port until the generator is closed."""
+    demo = gradio_app.build_app(load_pipeline(folder, device="cpu"))
     demo.queue()
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, show_error=True)
     try:
         yield demo
     finally:
         demo.close()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    yield from served(save_tiny_pipeline(tmp_path_factory.mktemp("tiny-wan")))
 
 
 @pytest.fixture(scope="module")
@@ -226,13 +231,7 @@ def test_compare_shows_synchronised_panels_and_history_reloads_settings(demo, br
 
 @pytest.fixture(scope="module")
 def i2v_demo(tmp_path_factory):
-    demo = gradio_app.build_app(load_pipeline(save_tiny_pipeline(tmp_path_factory.mktemp("tiny-i2v"), "i2v"), device="cpu"))
-    demo.queue()
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, show_error=True)
-    try:
-        yield demo
-    finally:
-        demo.close()
+    yield from served(save_tiny_pipeline(tmp_path_factory.mktemp("tiny-i2v"), "i2v"))
 
 
 def test_a_first_frame_sets_the_size_fields_to_its_aspect(i2v_demo, browser, tmp_path):
