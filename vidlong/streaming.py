@@ -30,6 +30,7 @@ from . import hooks
 from .attention.stream_attention import StreamContext
 from .errors import VidlongError, named
 from .generate import load_image, resolve_guidance
+from .image_condition import token_timesteps
 from .live_prompts import LivePrompts, PromptSwitching
 from .methods import Streaming
 from .models import pixel_frames
@@ -269,8 +270,6 @@ class VideoStreamer(PromptSwitching):
         """The transformer's timestep input: ``[B]``, or ``[B, tokens]`` for per-token timesteps (Wan2.2 TI2V's
         ``expand_timesteps``; an image condition whose first frame is clean: TI2V's and LTX-Video's image-to-video),
         every token of the window at `timestep` but where the condition's mask says 0."""
-        from .image_condition import token_timesteps
-
         patch = self.pipe.geometry().patch
         masked = self.condition is not None and self.condition.timestep_mask(latents.shape[2], patch) is not None
         if not masked and not self.pipe.config.get("expand_timesteps", False):
