@@ -69,10 +69,16 @@ def _add_generate(sub) -> None:
     p.add_argument("--image", default=None, help="first frame (PNG/JPEG) for image-to-video models")
     p.add_argument("--last-image", default=None,
                    help="last frame (PNG/JPEG) too, with --image: Wan2.1 FLF2V and Wan2.2 I2V A14B (first-last-frame video)")
+    p.add_argument("--video", default=None,
+                   help="video-to-video (Wan2.1 text-to-video models): the video to redraw with the prompt (mp4 or any file "
+                        "ffmpeg reads); the output has its length, frame rate and aspect. To continue a video: vidlong extend")
+    p.add_argument("--strength", type=float, default=None,
+                   help="with --video: how much of it is redrawn, in (0, 1] (default 0.8; 1: from pure noise)")
     _add_model_options(p)
     length = p.add_mutually_exclusive_group()
     length.add_argument("--ratio", type=float, default=None, help="length as a multiple of the native window (default 1, or the preset's)")
-    length.add_argument("--frames", type=int, default=None, help="pixel frames; Wan needs 4k+1 (e.g. 81, 161, 321)")
+    length.add_argument("--frames", type=int, default=None,
+                        help="pixel frames; Wan needs 4k+1 (e.g. 81, 161, 321); with --video, its first frames")
     p.add_argument("--method", default="none", help=" | ".join(METHOD_NAMES))
     p.add_argument("--preset", default=None, help="method settings for a length ratio: 2x | 3x | 4x | 8x | 16x")
     _add_fifo_options(p)
@@ -112,9 +118,9 @@ def _check_model(args) -> Path:
             raise VidlongError("a prompt timeline does not run with --parallel (each process holds a share of the video's "
                                "tokens, which the timeline's cross-attention does not split); drop --parallel or give one prompt")
     check_compile(args.compile, folder, getattr(args, "offload", None))
-    task = pipeline_task(folder, _image_given(args))
+    task = pipeline_task(folder, **_given(args))
     if args.command != "generate" and args.method == "fifo":
-        check_diagonal_stream(_streaming_config(args), limits_for_folder(folder, _image_given(args)))
+        check_diagonal_stream(_streaming_config(args), limits_for_folder(folder, **_given(args)))
     elif args.command != "generate":
         streaming, spec = _streaming_config(args), spec_for_folder(folder)
         family = pipeline_facts(folder)["family"]
@@ -130,10 +136,11 @@ def _check_model(args) -> Path:
     return folder
 
 
-def _image_given(args) -> bool:
-    """Whether the command has a first frame (--image): a text-to-video folder with an image-to-video twin then
-    loads as it (`vidlong.models.pipeline_task`)."""
-    return bool(getattr(args, "image", None))
+def _given(args) -> dict:
+    """What the command conditions on, as `vidlong.models.pipeline_task` takes it: a first frame (--image: a text-to-video
+    folder with an image-to-video twin then loads as it) and a video to redraw (generate's --video: a Wan2.1 text-to-video
+    folder then loads as its video-to-video pipeline)."""
+    return dict(image=bool(getattr(args, "image", None)), video=args.command == "generate" and bool(args.video))
 
 
 def _add_overwrite(p) -> None:
@@ -169,16 +176,16 @@ def _run_generate(args) -> int:
     from .validate import check_generate, limits_for_folder
 
     out, latents_path = _check_outputs(args)
-    ratio = args.ratio if args.ratio is not None else (load_preset(args.preset)["ratio"] if args.preset else 1.0)
+    preset_ratio = load_preset(args.preset)["ratio"] if args.preset and not args.video else 1.0  # a video sets its length
     request = GenerateRequest(
-        prompt=args.prompt, negative_prompt=args.negative_prompt, ratio=ratio, frames=args.frames,
-        method=args.method, preset=args.preset, noise=args.noise, steps=args.steps, guidance=args.guidance,
+        prompt=args.prompt, negative_prompt=args.negative_prompt, ratio=preset_ratio if args.ratio is None else args.ratio,
+        frames=args.frames, method=args.method, preset=args.preset, noise=args.noise, steps=args.steps, guidance=args.guidance,
         guidance_2=args.guidance_2, seed=args.seed, height=args.height, width=args.width, image=args.image,
-        last_image=args.last_image,
+        last_image=args.last_image, video=args.video, strength=args.strength,
     )
     diagonal = _diagonal(args)
     folder = _check_model(args)
-    latent = check_generate(request, limits_for_folder(folder, _image_given(args)))  # every field, before any model loads
+    latent = check_generate(request, limits_for_folder(folder, **_given(args)))  # every field, before any model loads
     from .estimate import GIB, check_fits, run_cost  # diffusers: imported once the request is known good
     from .extend import save_latents, video_identity
     from .files import atomic_write_text
@@ -201,10 +208,10 @@ def _run_generate(args) -> int:
         dist.destroy_process_group()
     if rank != 0:  # every rank holds the whole video; one writes it
         return 0
-    write_video(out, result.frames, fps=pipe.spec.fps)
+    write_video(out, result.frames, fps=result.settings["fps"])
     settings = dict(result.settings, model_path=str(args.model or "embedded default"), compile=args.compile, out=str(out))
     if latents_path is not None:
-        save_latents(latents_path, result.latents, model=pipe.spec.name, prompt=request.prompt, fps=float(pipe.spec.fps),
+        save_latents(latents_path, result.latents, model=pipe.spec.name, prompt=request.prompt, fps=result.settings["fps"],
                      **video_identity(result.frames[-1], len(result.frames)))
         settings["latents"] = str(latents_path)
     atomic_write_text(out.with_suffix(".json"), json.dumps(settings, indent=2) + "\n")
@@ -227,7 +234,7 @@ def _load_pipeline(args, folder: Path, device, offload=None, streams=False):
 
         torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
     pipe = load_pipeline(folder, device=device, dtype=args.dtype, offload=offload, compile=args.compile,
-                         task=pipeline_task(folder, _image_given(args)))
+                         task=pipeline_task(folder, **_given(args)))
     if args.compile is not None and streams and pipe.device.type == "cuda" and type(pipe.vae).__name__ == "AutoencoderKLWan":
         pipe.vae.decoder.compile(backend=args.compile)  # not on the CPU: its decoder's oneDNN path does not trace
     return pipe
@@ -452,7 +459,7 @@ def _run_stream(args) -> int:
     out, latents_path = _check_outputs(args)
     streaming = _streaming_config(args)
     folder = _check_model(args)
-    limits = limits_for_folder(folder, _image_given(args))
+    limits = limits_for_folder(folder, **_given(args))
     check_stream(streaming, limits, args.height, args.width)
     check_second_expert(args.guidance_2, limits)
     _check_prompts(args.prompt, stream_chunk_count(limits.spec, chunk_layout(streaming), **_length(args)))
@@ -527,7 +534,7 @@ def _run_extend(args) -> int:
     out, latents_path = _check_outputs(args)
     streaming = _streaming_config(args)
     folder = _check_model(args)
-    limits = limits_for_folder(folder, _image_given(args))
+    limits = limits_for_folder(folder, **_given(args))
     check_stream(streaming, limits)
     check_second_expert(args.guidance_2, limits)
     extension_context(limits.spec, streaming)

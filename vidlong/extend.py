@@ -56,11 +56,22 @@ def read_input_video(path) -> tuple[np.ndarray, float]:
     a still image too: it has no frame rate, and starting a video from one is image-to-video's job)."""
     from .video_io import read_video
 
+    return _read_input(path, read_video)
+
+
+def count_input_frames(path) -> int:
+    """The frames of a video file, counted (decoded, not kept), with `read_input_video`'s refusals."""
+    from .video_io import count_frames
+
+    return _read_input(path, count_frames)
+
+
+def _read_input(path, reader):
     if Path(path).suffix.lower() in IMAGE_SUFFIXES:
         raise VidlongError(f"{named('video')} {path} is an image, not a video; to start a video from it use "
                            f"vidlong generate --image {path} with an image-to-video model")
     try:
-        return read_video(path)
+        return reader(path)
     except VidlongError:
         raise
     except Exception as err:  # noqa: BLE001 - ffmpeg's readers raise many types for a bad file

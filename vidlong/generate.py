@@ -17,6 +17,7 @@ from .scalars import is_real, plain
 from .schedulers.noise import initial_noise
 from .schedulers.diagonal import queue_segments, queue_source
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
+from .video_to_video import DEFAULT_STRENGTH, denoised_steps, input_video, is_video_path
 
 
 @dataclass
@@ -41,6 +42,13 @@ class GenerateRequest:
         last_image: the last frame too, as `image` (Wan2.1 FLF2V, Wan2.2 I2V A14B: the pipeline conditions the
             video's last frame on it), or None.
         guidance_2: guidance of Wan2.2's low-noise expert; None takes the model's (or `guidance`).
+        video: the video to redraw (video-to-video on a Wan2.1 text-to-video model: its latents noised to `strength`,
+            then denoised with the prompt, `vidlong.pipeline_v2v`): the path of a video file, or from Python uint8
+            frames ``[T, H, W, 3]`` (or a list of PIL images). The output is as long as it (its first `frames`, or the
+            most 4k+1 frames it holds; `ratio` stays 1) and, without `height`/`width`, its aspect at the model's pixel
+            area; a file's frame rate is the output's.
+        strength: how much of `video` is redrawn, in (0, 1] (1: from pure noise; None: diffusers' 0.8): the call runs
+            the last ``int(steps · strength)`` of its steps.
     """
 
     prompt: str
@@ -58,9 +66,11 @@ class GenerateRequest:
     image: Optional[Union[str, Any]] = None
     guidance_2: Optional[float] = None
     last_image: Optional[Union[str, Any]] = None
+    video: Optional[Union[str, Any]] = None
+    strength: Optional[float] = None
 
     def __post_init__(self):  # NumPy numbers as Python ones, so that the settings stay JSON-ready
-        for name in ("ratio", "frames", "steps", "guidance", "seed", "height", "width", "guidance_2"):
+        for name in ("ratio", "frames", "steps", "guidance", "seed", "height", "width", "guidance_2", "strength"):
             setattr(self, name, plain(getattr(self, name)))
 
 
@@ -111,9 +121,11 @@ def has_image(image) -> bool:
 
 def check_task(task: str, has_image: bool, extends: bool = True) -> None:
     """Image-to-video models need an image; text-to-video models take none (the refusal names `vidlong extend` from the
-    image where the model `extends` videos)."""
+    image where the model `extends` videos), nor do video-to-video ones."""
     if task == "i2v" and not has_image:
         raise VidlongError(f"this model is image-to-video: pass the first frame with {named('image')} start.png")
+    if task == "v2v" and has_image:
+        raise VidlongError(f"video-to-video redraws the given video and takes no {named('image')}; drop it")
     if task == "t2v" and has_image:
         extend = ", or `vidlong extend --video` from a 1-frame video" if extends else ""
         raise VidlongError(f"this model is text-to-video and takes no {named('image')}; use an image-to-video model folder "
@@ -163,6 +175,8 @@ def steps_of(request: GenerateRequest, spec, latent_frames: int, diagonal=None) 
     timeline segment's own native video (`diagonal_segments`) and one per latent frame past the sink's
     (the native video's first frames; none without a sink)."""
     steps = request.steps or spec.num_inference_steps
+    if request.video is not None:
+        return denoised_steps(steps, DEFAULT_STRENGTH if request.strength is None else request.strength)
     if diagonal is None:
         return steps
     videos = 1 + len(diagonal_segments(request.prompt, spec, latent_frames, diagonal))
@@ -226,9 +240,20 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     total_steps = steps_of(request, spec, n_latent, diagonal)
     noise = request.noise or default_noise(request.method, request.preset)
     extra = {name: load_image(getattr(request, name), name) for name in ("image", "last_image") if has_image(getattr(request, name))}
-    height, width = video_size(limits, request.height, request.width, extra.get("image"))
+    fps, first_frame = float(spec.fps), extra.get("image")
+    if request.video is not None:  # video-to-video: its first frames, at its aspect unless a size is given
+        from PIL import Image
+
+        redrawn, file_fps = input_video(request.video)
+        extra["video"] = [Image.fromarray(frame) for frame in redrawn[:pixel_frames(n_latent, spec.temporal_ratio)]]
+        extra["strength"] = DEFAULT_STRENGTH if request.strength is None else request.strength
+        fps, first_frame = file_fps or fps, extra["video"][0]
+    height, width = video_size(limits, request.height, request.width, first_frame)
     steps = request.steps or spec.num_inference_steps
     switch = method_switch(request.method, steps, request.preset)
+    skipped = steps - total_steps if request.video is not None else 0  # a video-to-video call starts that far in
+    if switch is not None and switch[0] <= skipped:  # the methods after the switch from the start
+        methods, switch = switch[1], None
     guidance, guidance_2 = resolve_guidance(spec, request.guidance, request.guidance_2)
 
     generator = torch.Generator().manual_seed(int(request.seed))  # a NumPy integer too
@@ -246,7 +271,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
 
     def on_step(_pipe, step, _t, kwargs):
         final["latents"] = pipe.grid_latents(kwargs["latents"], *grid)[:, :, -made:]
-        if switch is not None and step + 1 == switch[0]:
+        if switch is not None and skipped + step + 1 == switch[0]:
             pipe.remove()
             pipe.apply(*switch[1])
         report("denoise", step + 1, total_steps)
@@ -324,10 +349,10 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         pipe.clear_vae_cache()
     report("decode", n_latent, n_latent)
     settings = dict(
-        dataclasses.asdict(request), model=spec.name, native_frames=spec.native_frames, latent_frames=n_latent,
+        dataclasses.asdict(dataclasses.replace(request, video=None)), model=spec.name, native_frames=spec.native_frames, latent_frames=n_latent,
         pixel_frames=pixel_frames(n_latent, spec.temporal_ratio) if frames is None else int(frames.shape[0]), ratio=n_latent / spec.native_frames,
         ratio_requested=None if request.frames is not None else request.ratio, height=height, width=width,
-        steps=steps, guidance=guidance, guidance_2=guidance_2 if len(pipe.experts()) == 2 else None, noise=noise, fps=float(spec.fps),
+        steps=steps, guidance=guidance, guidance_2=guidance_2 if len(pipe.experts()) == 2 else None, noise=noise, fps=fps,
         methods=_described(methods if diagonal is None else (diagonal,)),
         methods_after_step=None if switch is None else dict(step=switch[0], methods=_described(switch[1])),
         seconds=round(time.perf_counter() - start, 3), device=str(pipe.device), dtype=str(pipe.dtype).removeprefix("torch."),
@@ -335,6 +360,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         if len(timeline) > 1 else None,
     )
     settings.pop("frames")
+    if request.video is not None:
+        settings.update(video=str(request.video) if is_video_path(request.video) else "in memory", strength=extra["strength"])
     for name in ("image", "last_image"):
         given = getattr(request, name)
         if has_image(given) and not isinstance(given, (str, os.PathLike)):

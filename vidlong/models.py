@@ -3,7 +3,7 @@
 Read from a ``vidlong.yaml`` inside the model folder (it wins), else from the entry of
 `configs/models/*.yaml` whose ``match`` rule fits the pipeline. A rule's keys are transformer config
 keys (``num_layers: 40``) plus three pipeline facts: ``experts`` (1, or 2 for Wan2.2's high/low-noise
-pair), ``expand_timesteps`` (Wan2.2 TI2V) and ``task`` ("t2v" or "i2v"); the rule with the most keys
+pair), ``expand_timesteps`` (Wan2.2 TI2V) and ``task`` ("t2v", "i2v" or "v2v"); the rule with the most keys
 that all fit wins. Frame counts are latent frames unless named ``pixel``.
 
 A model folder is a diffusers pipeline folder, or a folder whose ``vidlong.yaml`` names a ``base``
@@ -37,6 +37,7 @@ EMBEDDED_MODELS = {"default": Path(__file__).parent / "default_model",
 PIPELINE_TASKS = {"WanPipeline": "t2v", "VidLongWanPipeline": "t2v",
                   "WanImageToVideoPipeline": "i2v", "VidLongWanImageToVideoPipeline": "i2v",
                   "WanVACEPipeline": "t2v", "VidLongWanVACEPipeline": "t2v",
+                  "WanVideoToVideoPipeline": "v2v", "VidLongWanVideoToVideoPipeline": "v2v",
                   "LTXPipeline": "t2v", "VidLongLTXPipeline": "t2v",
                   "LTXImageToVideoPipeline": "i2v", "VidLongLTXImageToVideoPipeline": "i2v",
                   "LTXConditionPipeline": "t2v", "VidLongLTXConditionPipeline": "t2v",
@@ -271,10 +272,35 @@ def image_to_video_twin(folder: Path) -> Optional[str]:
     return IMAGE_TO_VIDEO_TWINS.get(name)
 
 
-def pipeline_task(folder: Path, image: bool = False) -> str:
-    """"t2v" or "i2v" for a checked model folder (see `check_model_folder`); with an `image`, "i2v" also for a
-    text-to-video folder that has an image-to-video twin (`image_to_video_twin`), which then loads as it."""
+def video_to_video_twin(folder: Path) -> Optional[str]:
+    """"WanVideoToVideoPipeline" for a checked Wan2.1 text-to-video folder (one transformer, one timestep per sample:
+    what diffusers' video-to-video pipeline runs), else None."""
+    wan21 = folder_class_name(folder).removeprefix("VidLong") == "WanPipeline" and _wan22_layout(folder) is None
+    return "WanVideoToVideoPipeline" if wan21 else None
+
+
+def _wan22_layout(folder: Path) -> Optional[str]:
+    """Wan2.2's layouts in a checked folder's ``model_index.json``: "two experts (Wan2.2 A14B)", "per-token timesteps
+    (Wan2.2 TI2V-5B)", or None."""
+    index = json.loads((pipeline_folder(folder) / "model_index.json").read_text())
+    if (index.get("transformer_2") or [None])[0] is not None:
+        return "two experts (Wan2.2 A14B)"
+    return "per-token timesteps (Wan2.2 TI2V-5B)" if index.get("expand_timesteps") else None
+
+
+def what_folder_holds(folder: Path) -> str:
+    """A checked folder's pipeline in a few words, for refusals: its class, with Wan2.2's layouts named."""
+    layout = _wan22_layout(folder)
+    return f"a {folder_class_name(folder)}" + (f" with {layout}" if layout else "")
+
+
+def pipeline_task(folder: Path, image: bool = False, video: bool = False) -> str:
+    """"t2v", "i2v" or "v2v" for a checked model folder (see `check_model_folder`); with an `image`, "i2v" also for a
+    text-to-video folder that has an image-to-video twin (`image_to_video_twin`), which then loads as it; with a
+    `video` to redraw, "v2v" for a folder with a video-to-video twin (`video_to_video_twin`)."""
     task = PIPELINE_TASKS[folder_class_name(folder)]
+    if video and task == "t2v" and video_to_video_twin(folder):
+        return "v2v"
     return "i2v" if image and task == "t2v" and image_to_video_twin(folder) else task
 
 

@@ -22,7 +22,7 @@ from .errors import VidlongError, named
 from .lora import fuse_lora_link
 from .models import (EMBEDDED_MODELS, Geometry, ModelSpec, check_model_folder, family_of, folder_class_name, geometry_from_configs,
                      image_to_video_twin, latent_frames, lora_link, model_facts, pipeline_folder, pipeline_task, spec_for_facts,
-                     spec_for_folder)
+                     spec_for_folder, video_to_video_twin, what_folder_holds)
 from .scalars import plain
 from .validate import check_compile, check_device, check_dtype, check_model_size, check_offload, limits_for_pipeline
 
@@ -391,6 +391,7 @@ PIPELINE_CLASSES = {
     "WanPipeline": "vidlong.pipeline:VidLongWanPipeline",
     "WanImageToVideoPipeline": "vidlong.pipeline_i2v:VidLongWanImageToVideoPipeline",
     "WanVACEPipeline": "vidlong.pipeline:VidLongWanVACEPipeline",
+    "WanVideoToVideoPipeline": "vidlong.pipeline_v2v:VidLongWanVideoToVideoPipeline",
     "LTXPipeline": "vidlong.families.ltx:VidLongLTXPipeline",
     "LTXImageToVideoPipeline": "vidlong.families.ltx:VidLongLTXImageToVideoPipeline",
     "LTXConditionPipeline": "vidlong.families.ltx:VidLongLTXConditionPipeline",
@@ -427,8 +428,18 @@ def hidden_progress_bars(pipe):
 def pipeline_class_name(folder: Path, task: Optional[str] = None) -> str:
     """The diffusers pipeline class a checked `folder` loads as for `task` (`load_pipeline`), or a one-line error."""
     name = folder_class_name(folder)
-    if task not in (None, "t2v", "i2v"):
-        raise VidlongError(f"{named('task')} is 't2v' or 'i2v', got {task!r}")
+    if task not in (None, "t2v", "i2v", "v2v"):
+        raise VidlongError(f"{named('task')} is 't2v', 'i2v' or 'v2v', got {task!r}")
+    if task == "v2v" and pipeline_task(folder) != "v2v":
+        twin = video_to_video_twin(folder)
+        if twin is None:
+            raise VidlongError(f"video-to-video runs a Wan2.1 text-to-video model (diffusers' WanVideoToVideoPipeline: one "
+                               f"transformer, one timestep per sample); model folder {folder} holds {what_folder_holds(folder)}: "
+                               f"use a Wan2.1 text-to-video folder, or drop {named('task')} v2v")
+        return twin
+    if task in ("t2v", "i2v") and pipeline_task(folder) == "v2v":
+        raise VidlongError(f"model folder {folder} holds a video-to-video {name}; drop {named('task')} {task}, or load it "
+                           "with task='v2v'")
     if task == "t2v" and pipeline_task(folder) == "i2v":
         raise VidlongError(f"model folder {folder} holds an image-to-video {name}; drop {named('task')} t2v, or use a "
                            "text-to-video model folder")

@@ -47,7 +47,7 @@ class ModelLimits:
         rope_positions: positions in the transformer's RoPE tables (Wan's ``rope_max_seq_len``): the most
             token frames, and token rows or columns, one forward can place; None where the family
             computes its RoPE for any size.
-        task: "t2v" or "i2v".
+        task: "t2v", "i2v" or "v2v".
         family: the transformer's family (`vidlong.attention.adapters`), which says whether it streams.
         experts: transformers the sampler switches between (2: Wan2.2 A14B's high- and low-noise experts).
         last_frame: whether the pipeline takes a last frame too: "required" (Wan2.1 FLF2V, whose transformer
@@ -67,12 +67,12 @@ class ModelLimits:
     fixed_size: Optional[tuple] = None
 
 
-def limits_for_folder(folder, image: bool = False) -> ModelLimits:
-    """`ModelLimits` of a checked pipeline folder, from its JSON configs alone; with an `image`, of the
-    pipeline it loads as for one (`vidlong.models.pipeline_task`)."""
+def limits_for_folder(folder, image: bool = False, video: bool = False) -> ModelLimits:
+    """`ModelLimits` of a checked pipeline folder, from its JSON configs alone; with an `image` or a `video` to redraw, of
+    the pipeline it loads as for one (`vidlong.models.pipeline_task`)."""
     config = folder_configs(Path(folder))[1]
     facts = pipeline_facts(Path(folder))
-    task, geometry = pipeline_task(folder, image), folder_geometry(folder)
+    task, geometry = pipeline_task(folder, image, video), folder_geometry(folder)
     return ModelLimits(spec_for_folder(folder), geometry, _rope_positions(config), task, facts["family"],
                        facts["experts"], _takes_last_frame(dict(facts, task=task)), _fixed_size(config, geometry))
 
@@ -277,7 +277,7 @@ def check_size(height: int, width: int, multiple: int, rope_positions: int | Non
 
 def video_size(limits: ModelLimits, height=None, width=None, image=None) -> tuple:
     """The video's ``(height, width)`` in pixels: as given (either one alone: the spec's other side); else, with a first
-    frame (`image`, a PIL image), the image's aspect at the spec's pixel area, each side floored to the model's pixel
+    frame (`image`, a PIL image: an image-to-video request's, or a redrawn video's first), the image's aspect at the spec's pixel area, each side floored to the model's pixel
     multiple (at least one), as diffusers' image-to-video examples size a video (so the image is not squeezed or
     cropped to the spec's aspect); a model of one size (`ModelLimits.fixed_size`) and a video with no image: the
     spec's."""
@@ -435,6 +435,7 @@ def check_generate(request, limits: ModelLimits) -> int:
     from .generate import check_task, has_image, resolve_latent_frames
     from .attention.adapters import adapter_named
     from .methods import DiagonalDenoising, check_moved_rope, methods_for
+    from .video_to_video import check_video_request
 
     if not isinstance(request.prompt, str) or not request.prompt.strip():
         raise VidlongError("the prompt is empty; describe the video, e.g. \"a red circle and a blue square\"")
@@ -454,8 +455,13 @@ def check_generate(request, limits: ModelLimits) -> int:
     check_steps(request.steps)
     spec = limits.spec
     check_model_size(limits, request.height, request.width)
+    if diagonal and request.video is not None:
+        raise VidlongError(f"method fifo makes the frames past the native window from noise; a {named('video')} is "
+                           "redrawn in one call: use another method (both, ultravico, freelong, ...)")
+    latent = check_video_request(request, limits)
     try:
-        latent = resolve_latent_frames(request, spec.native_frames, spec.temporal_ratio)
+        if latent is None:
+            latent = resolve_latent_frames(request, spec.native_frames, spec.temporal_ratio)
     except OverflowError:  # a finite ratio whose frame count is no finite number (1e308 x native)
         raise VidlongError(f"{named('ratio')} {request.ratio!r} asks for more latent frames than this model's RoPE table places; "
                            "ask for a shorter video or stream it (vidlong stream has no length limit)") from None
@@ -467,8 +473,9 @@ def check_generate(request, limits: ModelLimits) -> int:
             raise VidlongError("a prompt timeline (\"0s: ...; 4s: ...\") needs a Wan (not VACE) or LTX-Video text-to-video model; "
                                "give one prompt")
         if limits.task != "t2v":
+            given = named("image") if limits.task == "i2v" else named("video")
             raise VidlongError(f"a prompt timeline (\"0s: ...; 4s: ...\") makes a video from text alone; give one prompt, "
-                               f"or drop {named('image')} (a text-to-video model)")
+                               f"or drop {given} (a text-to-video model)")
         timeline_latent_starts(timeline, spec.fps, spec.temporal_ratio, latent)
     return latent
 

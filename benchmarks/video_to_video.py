@@ -1,0 +1,111 @@
+"""Video-to-video past the native window: does a long video redrawn with a new prompt hold the new prompt's objects?
+
+    python benchmarks/video_to_video.py --device cuda --seeds 2 --ratios 1 2 4 --strengths 0.6 0.8 --out v2v.json
+    python benchmarks/video_to_video.py --prompts 1 --seeds 1 --ratios 1 2 --steps 4        # a CPU smoke run
+    python benchmarks/video_to_video.py --device cuda --shard 0/4 --out s0.json ...          # a quarter of the prompts
+    python benchmarks/video_to_video.py --merge s0.json s1.json s2.json s3.json              # their table together
+
+On the embedded default model (`task="v2v"`: diffusers' `WanVideoToVideoPipeline`). For each of vidlong eval's
+prompts x seeds and each ratio: the source video is `generate` of the prompt with `both` and the ratio's preset (the
+best long text-to-video here); it is redrawn with the next prompt of the list at each strength and method (the ratio's
+preset, as `vidlong generate`). Per redrawn video, from the shapes checker: the new prompt's objects present (the
+fraction of object-frames), frames with all of them, vanish events, the source prompt's objects left where the new
+prompt does not name their colour, and the mean absolute change from the source (0-255). Frames stay in memory (no mp4).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from common import print_table
+
+KEYS = ("new_objects", "new_all_present", "vanish_events", "old_objects_left", "change")
+
+
+def old_objects_left(source_prompt: str, new_prompt: str, video: np.ndarray) -> float:
+    """Fraction of object-frames of `video` that still hold a source-prompt object whose colour the new prompt does not
+    name (NaN when every source colour is in the new prompt)."""
+    from vidlong.eval.shapes import check_video, parse_prompt
+
+    new_colours = {colour for colour, _ in parse_prompt(new_prompt)}
+    report = check_video(video, source_prompt)
+    gone = np.array([colour not in new_colours for colour, _ in report.prompted])
+    return float(report.presence()[:, gone].mean()) if gone.any() else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--prompts", type=int, default=8, help="how many of vidlong eval's prompts")
+    parser.add_argument("--ratios", type=float, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--strengths", type=float, nargs="+", default=[0.6, 0.8])
+    parser.add_argument("--methods", nargs="+", default=["none", "both"])
+    parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda")
+    parser.add_argument("--shard", default="0/1", help="i/n: only every n-th prompt from the i-th (parallel processes)")
+    parser.add_argument("--merge", nargs="+", default=None, help="JSON files of earlier runs: print their rows' table")
+    parser.add_argument("--out", default=None, help="write the rows and means as JSON here")
+    args = parser.parse_args()
+    if args.merge:
+        records = [row for path in args.merge for row in json.loads(Path(path).read_text())["rows"]]
+        print_summary(records, args.out)
+        return 0
+    index, count = (int(part) for part in args.shard.split("/"))
+    if not 0 <= index < count:
+        parser.error(f"--shard i/n needs 0 <= i < n, got {args.shard}")
+
+    from vidlong import load_pipeline
+    from vidlong.eval.runner import DEFAULT_PROMPTS, preset_for
+    from vidlong.eval.shapes import check_video
+    from vidlong.generate import GenerateRequest, generate
+
+    t2v = load_pipeline(device=args.device)
+    v2v = load_pipeline(device=args.device, task="v2v")
+    for pipe in (t2v, v2v):
+        pipe.set_progress_bar_config(disable=True)
+    prompts = DEFAULT_PROMPTS[: args.prompts]
+    records = []
+    for number in range(index, len(prompts), count):
+        source_prompt, new_prompt = prompts[number], DEFAULT_PROMPTS[(number + 1) % len(DEFAULT_PROMPTS)]
+        for seed in range(args.seeds):
+            for ratio in args.ratios:
+                source = generate(t2v, GenerateRequest(prompt=source_prompt, seed=seed, ratio=ratio, method="both",
+                                                       preset=preset_for("both", ratio), steps=args.steps)).frames
+                for strength in args.strengths:
+                    for method in args.methods:
+                        video = generate(v2v, GenerateRequest(prompt=new_prompt, seed=seed, video=source, strength=strength,
+                                                              method=method, preset=preset_for(method, ratio),
+                                                              steps=args.steps)).frames
+                        summary = check_video(video, new_prompt).summary()
+                        record = dict(source_prompt=source_prompt, prompt=new_prompt, seed=seed, ratio=ratio, strength=strength,
+                                      method=method, frames=len(video), new_objects=summary["frac_objects_present"],
+                                      new_all_present=summary["frac_frames_all_present"],
+                                      vanish_events=summary["vanish_events"],
+                                      old_objects_left=old_objects_left(source_prompt, new_prompt, video),
+                                      change=float(np.abs(video.astype(np.float32) - source.astype(np.float32)).mean()))
+                        records.append(record)
+                        print(json.dumps(record), file=sys.stderr, flush=True)
+    print_summary(records, args.out)
+    return 0
+
+
+def print_summary(records: list[dict], out) -> None:
+    """The means per ratio, strength and method as a table (and with the rows as JSON to `out`)."""
+    rows, means = [], {}
+    cells = dict.fromkeys((r["ratio"], r["strength"], r["method"]) for r in records)
+    for ratio, strength, method in sorted(cells, key=lambda c: (c[0], c[1])):
+        cell = [r for r in records if (r["ratio"], r["strength"], r["method"]) == (ratio, strength, method)]
+        means[f"{method} {ratio:g}x {strength:g}"] = m = {k: float(np.nanmean([r[k] for r in cell])) for k in KEYS}
+        rows.append([f"{ratio:g}x", f"{strength:g}", method, len(cell), *(f"{m[k]:.3f}" for k in KEYS)])
+    print_table(["ratio", "strength", "method", "videos", "new prompt's objects", "frames with all", "vanish events",
+                 "source objects left", "change (0-255)"], rows)
+    if out:
+        Path(out).write_text(json.dumps(dict(rows=records, means=means, command=" ".join(sys.argv)), indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

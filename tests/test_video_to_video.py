@@ -1,0 +1,123 @@
+"""Video-to-video (`WanVideoToVideoPipeline`, a Wan2.1 text-to-video folder loaded with ``task="v2v"``): `generate` with
+``video=`` is diffusers' call bit for bit with no method, the methods act on a video longer than the native window, the
+CLI redraws an mp4 at its length and frame rate, and what it cannot take is refused in one line before any model loads."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from tiny_pipeline import NATIVE_LATENT_FRAMES as NATIVE, save_tiny_pipeline
+
+from vidlong.cli import main
+from vidlong.errors import VidlongError
+from vidlong.generate import GenerateRequest, generate
+from vidlong.pipeline import load_pipeline
+from vidlong.video_io import read_video, write_video
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    return {kind: save_tiny_pipeline(tmp_path_factory.mktemp(kind), kind) for kind in ("wan2.1", "wan2.2", "ti2v")}
+
+
+def moving_frames(count: int, size: int = 32) -> np.ndarray:
+    """uint8 frames ``[count, size, size, 3]``: a bright square moving right over a gradient."""
+    frames = np.tile(np.linspace(20, 120, size, dtype=np.uint8)[None, :, None], (count, size, 1, 3)).copy()
+    for t in range(count):
+        frames[t, 8:16, 2 * t % (size - 8):2 * t % (size - 8) + 8] = (230, 40, 40)
+    return frames
+
+
+def test_generate_is_its_call_bit_for_bit_and_the_methods_act_on_a_long_video(folders):
+    """With no method, `generate` with a video of 11 frames (its first 9, the most 4k+1) = diffusers' call with the same
+    seed, strength and frames, bit for bit; progress counts the steps the strength leaves, to the end. On a video of
+    twice the native window, `both` changes the output and the settings record the video and strength."""
+    from diffusers import WanVideoToVideoPipeline
+    from PIL import Image
+
+    pipe = load_pipeline(folders["wan2.1"], device="cpu", task="v2v")
+    pipe.set_progress_bar_config(disable=True)
+    assert type(pipe).__name__ == "VidLongWanVideoToVideoPipeline" and pipe.spec.name == "tiny-wan2.1"
+    frames = moving_frames(11)
+    seen = []
+    own = generate(pipe, GenerateRequest(prompt="a red ball", video=frames, strength=0.7, steps=3, seed=3),
+                   progress=lambda stage, done, total: seen.append((stage, done, total)))
+    stock = WanVideoToVideoPipeline.from_pretrained(folders["wan2.1"], local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    video = stock(prompt="a red ball", video=[Image.fromarray(f) for f in frames[:9]], height=32, width=32,
+                  num_inference_steps=3, guidance_scale=2.0, strength=0.7, generator=torch.Generator().manual_seed(3),
+                  output_type="np").frames[0]
+    assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+    assert [s for s in seen if s[0] == "denoise"][-1] == ("denoise", 2, 2)  # int(3 · 0.7) steps
+    assert own.settings["strength"] == 0.7 and own.settings["video"] == "in memory" and own.settings["pixel_frames"] == 9
+
+    long = moving_frames(4 * (2 * NATIVE - 1) + 1)
+    plain, both = (generate(pipe, GenerateRequest(prompt="a red ball", video=long, method=method, seed=3))
+                   for method in ("none", "both"))
+    assert plain.frames.shape == both.frames.shape == (len(long), 32, 32, 3) and both.settings["ratio"] == 2
+    assert not np.array_equal(plain.frames, both.frames) and both.settings["strength"] == 0.8
+    assert [m["name"] for m in both.settings["methods"]] == ["UltraViCo", "SpectralFusion"]
+    assert all(type(block.attn1.processor).__name__ == "WanAttnProcessor" for block in pipe.transformer.blocks)
+
+
+def test_the_cli_redraws_a_video_file_at_its_length_and_frame_rate(folders, tmp_path):
+    source = tmp_path / "in.mp4"
+    write_video(source, moving_frames(15), fps=10)
+    out = tmp_path / "out.mp4"
+    assert main(["generate", "--model", str(folders["wan2.1"]), "--prompt", "a red ball", "--video", str(source),
+                 "--strength", "0.5", "--method", "ultravico", "--out", str(out)]) == 0
+    frames, fps = read_video(out)
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert len(frames) == 13 and fps == 10 and settings["video"] == str(source) and settings["strength"] == 0.5
+    first = tmp_path / "first.mp4"
+    assert main(["generate", "--model", str(folders["wan2.1"]), "--prompt", "a red ball", "--video", str(source),
+                 "--frames", "9", "--preset", "4x", "--method", "both", "--out", str(first)]) == 0
+    assert len(read_video(first)[0]) == 9 and json.loads(first.with_suffix(".json").read_text())["ratio"] == 3 / NATIVE
+
+
+@pytest.mark.parametrize("kind, args, message", [
+    ("wan2.2", [], "needs a Wan2.1 text-to-video model"),
+    ("ti2v", [], "needs a Wan2.1 text-to-video model"),
+    ("wan2.1", ["--image", "IMAGE"], "takes no --image"),
+    ("wan2.1", ["--method", "fifo"], "method fifo"),
+    ("wan2.1", ["--ratio", "2"], "--ratio sets a length"),
+    ("wan2.1", ["--strength", "0"], "--strength must be a number in (0, 1]"),
+    ("wan2.1", ["--strength", "0.2", "--steps", "2"], "denoises no step"),
+    ("wan2.1", ["--frames", "17"], "--frames 17 is more than the video's 13 frames"),
+    ("wan2.1", ["--frames", "10"], "--frames"),
+    ("wan2.1", ["--prompt", "0s: a red ball; 1s: a blue ball"], "drop --video"),
+    ("wan2.1", ["--video", "missing.mp4"], "no video file at"),
+    ("wan2.1", ["--video", "IMAGE"], "is an image, not a video"),
+    ("wan2.1", ["--no-video", "--strength", "0.5"], "--strength is how much of a video is redrawn"),
+], ids=["two-experts", "ti2v", "image", "fifo", "ratio", "strength-0", "no-step", "too-many-frames", "not-4k+1", "timeline",
+        "missing", "still-image", "strength-alone"])
+def test_what_it_cannot_take_is_refused_in_one_line_before_loading(folders, image_path, tmp_path, capsys, monkeypatch,
+                                                                   kind, args, message):
+    import vidlong.pipeline
+
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    source = tmp_path / "in.mp4"
+    write_video(source, moving_frames(13), fps=8)
+    args = [str(image_path) if a == "IMAGE" else str(tmp_path / a) if a == "missing.mp4" else a for a in args]
+    video = [] if "--no-video" in args or "--video" in args else ["--video", str(source)]
+    prompt = [] if "--prompt" in args else ["--prompt", "a red ball"]
+    command = ["generate", "--model", str(folders[kind]), *prompt, *video, *[a for a in args if a != "--no-video"]]
+    assert main([*command, "--out", str(tmp_path / "x.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_load_and_call_refusals_and_a_saved_video_to_video_folder(folders, tmp_path):
+    """``task="v2v"`` refuses a two-expert folder in one line; the call refuses more frames than the video holds; a
+    folder saved from the video-to-video pipeline loads as it, and a text-to-video generate from it is refused."""
+    with pytest.raises(VidlongError, match="two experts"):
+        load_pipeline(folders["wan2.2"], device="cpu", task="v2v")
+    pipe = load_pipeline(folders["wan2.1"], device="cpu", task="v2v")
+    with pytest.raises(VidlongError, match="num_frames 13 is more than the video's 9 frames"):
+        pipe(prompt="a red ball", video=list(moving_frames(9)), num_frames=13)
+    pipe.save_pretrained(tmp_path)
+    (tmp_path / "vidlong.yaml").write_text((folders["wan2.1"] / "vidlong.yaml").read_text())
+    again = load_pipeline(tmp_path, device="cpu")
+    assert type(again).__name__ == "VidLongWanVideoToVideoPipeline" and again.task == "v2v"
+    with pytest.raises(VidlongError, match="pass the video to redraw"):
+        generate(again, GenerateRequest(prompt="a red ball"))

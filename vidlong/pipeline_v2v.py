@@ -1,0 +1,76 @@
+"""`VidLongWanVideoToVideoPipeline`: diffusers' `WanVideoToVideoPipeline` (a Wan2.1 text-to-video model redrawing a
+video, SDEdit: the video's latents noised to ``strength``, then denoised with the prompt) with vidlong's surface, so
+that the methods act on a long input video's one call (`generate` with ``video=``; ``vidlong generate --video``)."""
+from __future__ import annotations
+
+import inspect
+
+import torch
+from diffusers import WanVideoToVideoPipeline
+
+from .errors import VidlongError, named
+from .models import latent_frames
+from .pipeline import VidlongPipelineMixin
+
+
+class VidLongWanVideoToVideoPipeline(VidlongPipelineMixin, WanVideoToVideoPipeline):
+    """diffusers' `WanVideoToVideoPipeline` with vidlong's surface: a Wan2.1 text-to-video folder loaded with
+    ``task="v2v"`` (diffusers' pipeline has one transformer and one timestep per sample, so Wan2.2's two experts and
+    TI2V-5B are not served). It generates; it does not stream.
+
+    Two additions to diffusers' call: ``num_frames=`` takes the video's first `num_frames` pixel frames (4k+1; default:
+    the most 4k+1 frames it holds, as diffusers' VAE would encode them), and ``latents=`` given with ``video=`` (a pair
+    diffusers' call refuses) is the noise ``[B, C, F, h, w]`` the video's latents are noised with, in place of a draw
+    from ``generator`` (so that `generate`'s noise kinds reach it)."""
+
+    task = "v2v"
+    #: the noise `prepare_latents` noises the video's latents with (set for one call), or None: a draw from the generator
+    _vidlong_noise = None
+
+    def call_defaults(self) -> dict:
+        """The spec's defaults, but the length: the video's."""
+        defaults = super().call_defaults()
+        del defaults["num_frames"]
+        return defaults
+
+    def __call__(self, *args, num_frames=None, **kwargs):
+        bound = inspect.signature(WanVideoToVideoPipeline.__call__).bind_partial(self, *args, **kwargs).arguments
+        video, noise = bound.get("video"), bound.get("latents")
+        if video is not None:
+            available = len(video)
+            if num_frames is None:  # the most 4k+1 frames: the VAE's causal grid
+                num_frames = (available - 1) // self.vae_scale_factor_temporal * self.vae_scale_factor_temporal + 1
+            latent_frames(num_frames, self.vae_scale_factor_temporal, "num_frames")
+            if num_frames > available:
+                raise VidlongError(f"num_frames {num_frames} is more than the video's {available} frames; "
+                                   f"ask for {available} or fewer")
+            bound["video"] = video[:num_frames]
+        if video is not None and noise is not None:
+            bound["latents"] = None
+        bound.pop("self")
+        self._vidlong_noise = noise if video is not None else None
+        try:
+            return super().__call__(**bound)
+        finally:
+            self._vidlong_noise = None
+
+    def prepare_latents(self, video=None, batch_size=1, num_channels_latents=16, height=480, width=832, dtype=None,
+                        device=None, generator=None, latents=None, timestep=None):
+        """diffusers' start (the video's latents, the VAE posterior's mode normalised, noised to `timestep`) with the
+        call's given noise where there is one."""
+        noise = self._vidlong_noise
+        if video is None or noise is None:
+            return super().prepare_latents(video, batch_size, num_channels_latents, height, width, dtype, device, generator,
+                                           latents, timestep)
+        vae = self.vae
+        clean = torch.cat([vae.encode(v[None].to(device, vae.dtype)).latent_dist.mode() for v in video]).to(dtype)
+        mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1).to(device, dtype)
+        inverse_std = (1.0 / torch.tensor(vae.config.latents_std)).view(1, -1, 1, 1, 1).to(device, dtype)
+        clean = (clean - mean) * inverse_std  # as diffusers' call normalises
+        if tuple(noise.shape) != tuple(clean.shape):
+            raise VidlongError(f"{named('latents')} (the noise for the video) has shape {list(noise.shape)}; the video's "
+                               f"latents have {list(clean.shape)}")
+        noise = noise.to(device, dtype)
+        if hasattr(self.scheduler, "add_noise"):
+            return self.scheduler.add_noise(clean, noise, timestep)
+        return self.scheduler.scale_noise(clean, timestep, noise)

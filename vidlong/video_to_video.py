@@ -1,0 +1,78 @@
+"""Video-to-video requests (``generate`` with ``video=``; ``vidlong generate --video``): the input video read once, its
+length and the steps its ``strength`` leaves, checked before any model loads (`vidlong.pipeline_v2v` runs them)."""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import numpy as np
+
+from .errors import VidlongError, named
+from .models import latent_frames
+from .scalars import is_real
+
+#: diffusers' ``WanVideoToVideoPipeline`` default: how much of the video is redrawn
+DEFAULT_STRENGTH = 0.8
+
+
+def is_video_path(video) -> bool:
+    return isinstance(video, (str, os.PathLike))
+
+
+def input_video(video) -> tuple[np.ndarray, Optional[float]]:
+    """(uint8 frames ``[T, H, W, 3]``, frames per second or None) of the video to redraw: the path of a video file, or
+    frames from Python (uint8 ``[T, H, W, 3]``, a list of frames or of PIL images)."""
+    from .extend import as_video_frames, read_input_video
+
+    if is_video_path(video):
+        return read_input_video(video)
+    if isinstance(video, (list, tuple)) and video and not isinstance(video[0], np.ndarray):
+        video = [np.asarray(frame.convert("RGB")) if hasattr(frame, "convert") else frame for frame in video]
+    return as_video_frames(video), None
+
+
+def frame_count(video) -> int:
+    """Frames in the video to redraw, without keeping them (a file is decoded to count them)."""
+    from .extend import count_input_frames
+
+    return count_input_frames(video) if is_video_path(video) else len(input_video(video)[0])
+
+
+def denoised_steps(steps: int, strength: float) -> int:
+    """Steps a call with `strength` runs of `steps` (diffusers': the last ``int(steps · strength)``)."""
+    return min(int(steps * strength), steps)
+
+
+def check_video_request(request, limits) -> int:
+    """A request's video, length and strength against `limits` (`vidlong.validate.ModelLimits`); returns its latent
+    frames: those of the video's first `request.frames` pixel frames, or of the most 4k+1 frames it holds."""
+    strength = DEFAULT_STRENGTH if request.strength is None else request.strength
+    if request.video is None:
+        if request.strength is not None:
+            raise VidlongError(f"{named('strength')} is how much of a video is redrawn: pass the video with {named('video')} "
+                               f"in.mp4, or drop {named('strength')}")
+        if limits.task == "v2v":
+            raise VidlongError(f"this model folder is video-to-video: pass the video to redraw with {named('video')} in.mp4")
+        return None
+    if limits.task != "v2v":
+        raise VidlongError(f"{named('video')} (video-to-video) needs a Wan2.1 text-to-video model (diffusers' "
+                           "WanVideoToVideoPipeline: one transformer, one timestep per sample), and this one is not; to "
+                           "continue a video use vidlong extend --video")
+    if not is_real(strength) or not 0 < strength <= 1:
+        raise VidlongError(f"{named('strength')} must be a number in (0, 1] (1: redraw from pure noise), got {strength!r}")
+    steps = request.steps or limits.spec.num_inference_steps
+    if denoised_steps(steps, strength) < 1:
+        raise VidlongError(f"{named('strength')} {strength} of {steps} steps denoises no step; use {named('strength')} "
+                           f"{1 / steps:.3g} or more, or more steps")
+    if request.ratio != 1:
+        raise VidlongError(f"{named('ratio')} sets a length from the native window; a redrawn video is as long as the "
+                           f"input: drop {named('ratio')} ({named('frames')} N takes its first N frames)")
+    count = frame_count(request.video)
+    if count < 1:
+        raise VidlongError(f"{named('video')} holds no frames; pass a video with at least 1 frame")
+    ratio = limits.spec.temporal_ratio
+    frames = request.frames if request.frames is not None else (count - 1) // ratio * ratio + 1
+    latent = latent_frames(frames, ratio)
+    if frames > count:
+        raise VidlongError(f"{named('frames')} {frames} is more than the video's {count} frames; ask for {count} or fewer")
+    return latent
