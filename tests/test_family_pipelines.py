@@ -26,6 +26,8 @@ FAMILIES = {
                   "CogVideoXPipeline"),
     "hunyuan-video": ("tiny_hunyuan_pipeline", dict(native_frames=3, height=32, width=48, fps=24), "VidLongHunyuanVideoPipeline",
                       "HunyuanVideoPipeline"),
+    "skyreels-v2": ("tiny_skyreels_pipeline", dict(native_frames=3, height=32, width=32, fps=24), "VidLongSkyReelsV2Pipeline",
+                    "SkyReelsV2Pipeline"),
     "hunyuan-video-1.5": ("tiny_hunyuan15_pipeline", dict(native_frames=3, height=32, width=48, fps=24),
                           "VidLongHunyuanVideo15Pipeline", "HunyuanVideo15Pipeline"),
 }
@@ -124,16 +126,24 @@ def test_stream_and_extend_refuse_in_one_line_before_loading(family_folder, tmp_
     assert not (tmp_path / "s.mp4").exists()
 
 
-def test_wan_only_methods_are_refused_in_one_line_before_loading(family_folder, tmp_path, capsys, monkeypatch):
-    """The -sinks methods move the keys' RoPE, which vidlong implements for Wan only."""
+def test_rope_moving_methods_run_where_the_adapter_moves_rope_and_are_refused_elsewhere(family_folder, tmp_path, capsys,
+                                                                                        monkeypatch):
+    """The -sinks methods move the keys' RoPE, which vidlong implements for Wan's RoPE tables (Wan, SkyReels-V2): there
+    `vidlong generate --method window-sinks` writes the video; elsewhere it is refused in one line before loading."""
     import vidlong.pipeline
+    from vidlong.attention.adapters import adapter_named
 
     family, folder = family_folder
-    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
-    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--ratio", "2", "--method", "window-sinks",
-                 "--out", str(tmp_path / "g.mp4")]) == 2
+    moves = adapter_named(family).moves_rope
+    if not moves:
+        monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    code = main(["generate", "--model", str(folder), "--prompt", "a red ball", "--ratio", "2", "--method", "window-sinks",
+                 "--out", str(tmp_path / "g.mp4")])
+    if moves:
+        assert code == 0 and len(read_video(tmp_path / "g.mp4")[0]) == json.loads((tmp_path / "g.json").read_text())["pixel_frames"]
+        return
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "windows with sinks" in err[0] and "without -sinks" in err[0], err
+    assert code == 2 and len(err) == 1 and "windows with sinks" in err[0] and "without -sinks" in err[0], err
 
 
 def test_fifo_runs_where_the_transformer_takes_a_timestep_per_token(family_folder, tmp_path, capsys):

@@ -107,6 +107,15 @@ def tiny_vace_pipeline(seed: int = 0, experts: int = 1):
     return WanVACEPipeline(**parts)
 
 
+def tiny_skyreels_pipeline():
+    """diffusers' `SkyReelsV2Pipeline` of `tiny_pipeline`'s Wan2.1 parts and a `SkyReelsV2Transformer3DModel` of
+    `tiny_transformer`'s sizes."""
+    from diffusers import SkyReelsV2Pipeline, SkyReelsV2Transformer3DModel
+
+    parts = {name: part for name, part in tiny_pipeline().components.items() if not name.startswith("transformer")}
+    return SkyReelsV2Pipeline(**parts, transformer=tiny_transformer(model_class=SkyReelsV2Transformer3DModel))
+
+
 def save_tiny_pipeline(folder: Path, kind: str = "wan2.1", spec: bool = True) -> Path:
     """Save the tiny pipeline of `kind`, with a vidlong.yaml (native 3 latent frames, 32x32, 2 steps)
     unless `spec` is False."""

@@ -38,6 +38,7 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "VidLongWanPipeline": "t2v",
                   "WanImageToVideoPipeline": "i2v", "VidLongWanImageToVideoPipeline": "i2v",
                   "WanVACEPipeline": "t2v", "VidLongWanVACEPipeline": "t2v",
                   "WanVideoToVideoPipeline": "v2v", "VidLongWanVideoToVideoPipeline": "v2v",
+                  "SkyReelsV2Pipeline": "t2v", "VidLongSkyReelsV2Pipeline": "t2v",
                   "LTXPipeline": "t2v", "VidLongLTXPipeline": "t2v",
                   "LTXImageToVideoPipeline": "i2v", "VidLongLTXImageToVideoPipeline": "i2v",
                   "LTXConditionPipeline": "t2v", "VidLongLTXConditionPipeline": "t2v",
@@ -140,7 +141,7 @@ def known_models() -> list[tuple[dict, ModelSpec]]:
 def model_facts(transformer_config, experts: int = 1, expand_timesteps: bool = False, task: str = "t2v",
                 family: str = "wan") -> dict:
     """What a match rule can test: the transformer's config plus the pipeline facts and the family
-    (`vidlong.attention.adapters`: "wan", "wan-vace", "ltx-video", "cogvideox", "hunyuan-video", "hunyuan-video-1.5")."""
+    (`vidlong.attention.adapters`: "wan", "wan-vace", "skyreels-v2", "ltx-video", "cogvideox", "hunyuan-video", "hunyuan-video-1.5")."""
     return dict(transformer_config, experts=experts, expand_timesteps=bool(expand_timesteps), task=task, family=family)
 
 

@@ -392,6 +392,7 @@ PIPELINE_CLASSES = {
     "WanImageToVideoPipeline": "vidlong.pipeline_i2v:VidLongWanImageToVideoPipeline",
     "WanVACEPipeline": "vidlong.pipeline:VidLongWanVACEPipeline",
     "WanVideoToVideoPipeline": "vidlong.pipeline_v2v:VidLongWanVideoToVideoPipeline",
+    "SkyReelsV2Pipeline": "vidlong.families.skyreels:VidLongSkyReelsV2Pipeline",
     "LTXPipeline": "vidlong.families.ltx:VidLongLTXPipeline",
     "LTXImageToVideoPipeline": "vidlong.families.ltx:VidLongLTXImageToVideoPipeline",
     "LTXConditionPipeline": "vidlong.families.ltx:VidLongLTXConditionPipeline",

@@ -9,11 +9,12 @@ from .cogvideox import COGVIDEOX
 from .hunyuan import HUNYUAN_VIDEO
 from .hunyuan15 import HUNYUAN_VIDEO_15
 from .ltx import LTX_VIDEO
+from .skyreels import SKYREELS_V2
 from .wan import WAN
 from .wan_vace import WAN_VACE
 
 #: every family vidlong serves
-ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, WAN_VACE, LTX_VIDEO, COGVIDEOX, HUNYUAN_VIDEO, HUNYUAN_VIDEO_15)
+ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, WAN_VACE, SKYREELS_V2, LTX_VIDEO, COGVIDEOX, HUNYUAN_VIDEO, HUNYUAN_VIDEO_15)
 
 
 def adapter_for(transformer) -> FamilyAdapter:

@@ -1,0 +1,29 @@
+"""SkyReels-V2 (`SkyReelsV2Transformer3DModel`): Wan's layout (self-attention ``blocks[i].attn1`` over frame-major
+tokens of the patched latents, Wan's interleaved RoPE tables, text by cross-attention), so Wan's adapter serves it.
+Its diffusion-forcing checkpoints run the same forward with a timestep per latent frame and, once their pipeline sets
+``num_frame_per_block`` above 1, a block-causal mask: the methods are for the bidirectional forward and refuse that
+mask in one line. Its streams re-noise their context (the KV cache and prompt timelines are not wired for it)."""
+from __future__ import annotations
+
+from ...errors import VidlongError
+from .wan import WanAdapter
+
+
+class SkyReelsV2Adapter(WanAdapter):
+    name = "skyreels-v2"
+    transformer_class = "SkyReelsV2Transformer3DModel"
+    stream_contexts = ("renoise",)
+    no_cache_reason = "its KV cache is not implemented"
+    timestep_per_token = False  # one per latent frame with diffusion forcing, not one per token
+    prompt_timeline = False
+
+    def layout(self, transformer, args, kwargs, native_frames):
+        block = transformer.config.get("num_frame_per_block", 1)
+        if block > 1:
+            raise VidlongError(f"this SkyReels-V2 transformer attends block-causally ({block} latent frames a block, as "
+                               "its diffusion-forcing pipeline sets it); vidlong's methods act on its bidirectional forward: "
+                               "set transformer.config num_frame_per_block back to 1, or remove the methods")
+        return super().layout(transformer, args, kwargs, native_frames)
+
+
+SKYREELS_V2 = SkyReelsV2Adapter()
