@@ -59,10 +59,65 @@ def test_a_block_causal_transformer_is_refused_in_one_line(skyreels):
 
 
 def test_its_release_takes_its_own_entry_not_wans():
-    """SkyReels-V2 T2V 14B has Wan2.1-14B's config keys; its family picks its own entry (25 latent frames at 24 fps)."""
+    """SkyReels-V2 T2V 14B and I2V 14B have Wan2.1-14B's config keys; their family picks their own entries (25 latent
+    frames at 24 fps); the I2V 1.3B too."""
     from vidlong.models import model_facts, spec_for_facts
 
     config = dict(num_layers=40, num_attention_heads=40, attention_head_dim=128, in_channels=16)
     spec = spec_for_facts(model_facts(config, family="skyreels-v2"))
     assert (spec.name, spec.native_frames, spec.fps, spec.height, spec.width) == ("skyreels-v2-t2v-14b-540p", 25, 24, 544, 960)
     assert spec_for_facts(model_facts(config)).name == "wan2.1-t2v-14b"
+    i2v = dict(config, in_channels=36, text_dim=4096, freq_dim=256)
+    for layers, heads in ((40, 40), (30, 12)):  # I2V 14B and 1.3B
+        sized = dict(i2v, num_layers=layers, num_attention_heads=heads)
+        assert spec_for_facts(model_facts(sized, task="i2v", family="skyreels-v2")).name == "skyreels-v2-i2v-540p"
+    assert spec_for_facts(model_facts(i2v, task="i2v")).name == "wan2.1-i2v-14b"
+
+
+def test_image_to_video_generates_as_its_pipeline_does_streams_and_extends(image_path, tmp_path):
+    """`SkyReelsV2ImageToVideoPipeline` (Wan2.1 I2V's condition: CLIP states, the image's latent and a mask as channels):
+    `generate` with the image and no method = diffusers' call with the same noise bit for bit; `vidlong generate --image
+    --method both` at 2x; a stream keeps the condition's mask on every window's first frame; `vidlong extend` runs (the
+input's first frame the image)."""
+    import json
+
+    import numpy as np
+    import yaml
+    from diffusers import SkyReelsV2ImageToVideoPipeline
+    from PIL import Image
+    from tiny_pipeline import tiny_skyreels_i2v_pipeline
+
+    from vidlong.cli import main
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.video_io import read_video
+
+    folder = tmp_path / "i2v"
+    tiny_skyreels_i2v_pipeline().save_pretrained(folder)
+    (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-skyreels-i2v", native_frames=NATIVE, fps=24, height=32,
+                                                             width=32, num_inference_steps=2, guidance_scale=2.0)))
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    assert type(pipe).__name__ == "VidLongSkyReelsV2ImageToVideoPipeline" and pipe.task == "i2v"
+    own = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=str(image_path)))
+    stock = SkyReelsV2ImageToVideoPipeline.from_pretrained(folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    noise = torch.randn(1, 4, NATIVE, 4, 4, generator=torch.Generator().manual_seed(3))
+    video = stock(image=Image.open(image_path), prompt="a red ball", height=32, width=32, num_frames=4 * NATIVE - 3,
+                  num_inference_steps=2, guidance_scale=2.0, latents=noise, output_type="np").frames[0]
+    assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+
+    out = tmp_path / "long.mp4"
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--ratio", "2",
+                 "--method", "both", "--out", str(out)]) == 0
+    assert len(read_video(out)[0]) == json.loads(out.with_suffix(".json").read_text())["pixel_frames"] == 4 * (2 * NATIVE - 1) + 1
+
+    seen = []
+    pipe.transformer.register_forward_pre_hook(lambda m, a, k: seen.append(k["hidden_states"]), with_kwargs=True)
+    streaming = vidlong.Streaming(chunk=1, sinks=1, window=1, steps=2)
+    chunks = list(pipe.stream("a red ball", streaming=streaming, chunks=3, seed=1, image=Image.open(image_path)))
+    assert [len(c.frames) for c in chunks] == [1, 4, 4] and [x.shape[2] for x in seen] == [1, 1, 2, 2, 3, 3]
+    assert all((x[:, 4:8, 0] == 1).all() and (x[:, 4:8, 1:] == 0).all() for x in seen)  # the mask channels
+    extended = tmp_path / "extended.mp4"
+    assert main(["extend", "--model", str(folder), "--video", str(out), "--chunks", "1",
+                 "--prompt", "a red ball", "--out", str(extended)]) == 0
+    assert len(read_video(extended)[0]) == len(read_video(out)[0]) + 4 * 3

@@ -116,6 +116,19 @@ def tiny_skyreels_pipeline():
     return SkyReelsV2Pipeline(**parts, transformer=tiny_transformer(model_class=SkyReelsV2Transformer3DModel))
 
 
+def tiny_skyreels_i2v_pipeline():
+    """diffusers' `SkyReelsV2ImageToVideoPipeline` of `tiny_pipeline`'s Wan2.1 I2V parts (its tiny CLIP) and a
+    `SkyReelsV2Transformer3DModel` of the same sizes."""
+    from diffusers import SkyReelsV2ImageToVideoPipeline, SkyReelsV2Transformer3DModel
+
+    wan = tiny_pipeline(kind="i2v")
+    parts = {name: part for name, part in wan.components.items() if not name.startswith("transformer")}
+    config = wan.transformer.config
+    transformer = tiny_transformer(channels=config.in_channels, out_channels=config.out_channels, image_dim=CLIP_DIM,
+                                   model_class=SkyReelsV2Transformer3DModel)
+    return SkyReelsV2ImageToVideoPipeline(**parts, transformer=transformer)
+
+
 def save_tiny_pipeline(folder: Path, kind: str = "wan2.1", spec: bool = True) -> Path:
     """Save the tiny pipeline of `kind`, with a vidlong.yaml (native 3 latent frames, 32x32, 2 steps)
     unless `spec` is False."""

@@ -393,6 +393,7 @@ PIPELINE_CLASSES = {
     "WanVACEPipeline": "vidlong.pipeline:VidLongWanVACEPipeline",
     "WanVideoToVideoPipeline": "vidlong.pipeline_v2v:VidLongWanVideoToVideoPipeline",
     "SkyReelsV2Pipeline": "vidlong.families.skyreels:VidLongSkyReelsV2Pipeline",
+    "SkyReelsV2ImageToVideoPipeline": "vidlong.families.skyreels:VidLongSkyReelsV2ImageToVideoPipeline",
     "LTXPipeline": "vidlong.families.ltx:VidLongLTXPipeline",
     "LTXImageToVideoPipeline": "vidlong.families.ltx:VidLongLTXImageToVideoPipeline",
     "LTXConditionPipeline": "vidlong.families.ltx:VidLongLTXConditionPipeline",

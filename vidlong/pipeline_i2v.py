@@ -10,9 +10,10 @@ from .models import pixel_frames
 from .pipeline import VidlongPipelineMixin
 
 
-class VidLongWanImageToVideoPipeline(VidlongPipelineMixin, WanImageToVideoPipeline):
-    """diffusers' `WanImageToVideoPipeline` (Wan2.1 I2V with CLIP, Wan2.2 I2V A14B, TI2V-5B's image mode)
-    with vidlong's surface; the image conditions the first frame as the pipeline does natively."""
+class WanImageCondition:
+    """The image condition of Wan's image-to-video layout (the image's latent and a mask as extra channels, CLIP
+    states where the transformer takes them), for the pipelines that build it as `WanImageToVideoPipeline` does
+    (Wan's own, SkyReels-V2's)."""
 
     task = "i2v"
 
@@ -38,3 +39,8 @@ class VidLongWanImageToVideoPipeline(VidlongPipelineMixin, WanImageToVideoPipeli
             return FirstFrameLatent(out[1])  # the image latent [1, C, 1, h, w]
         embeds = self.encode_image(image, device) if getattr(self.experts()[0].config, "image_dim", None) else None
         return ChannelCondition(out[1], embeds)  # [1, 4 + C, F, h, w]
+
+
+class VidLongWanImageToVideoPipeline(WanImageCondition, VidlongPipelineMixin, WanImageToVideoPipeline):
+    """diffusers' `WanImageToVideoPipeline` (Wan2.1 I2V with CLIP, Wan2.2 I2V A14B, TI2V-5B's image mode)
+    with vidlong's surface; the image conditions the first frame as the pipeline does natively."""
