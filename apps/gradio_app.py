@@ -736,9 +736,13 @@ def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 786
 
     Blocks until the server stops (Ctrl-C; `vidlong app` also takes SIGTERM so) unless ``prevent_thread_lock=True`` is passed.
     """
+    from vidlong.models import check_model_folder, pipeline_task
     from vidlong.pipeline import load_pipeline
 
     block = not launch_kwargs.pop("prevent_thread_lock", False)
+    if task == "v2v" or pipeline_task(check_model_folder(model)) == "v2v":
+        raise VidlongError("the app does not redraw videos (video-to-video) yet; open the model's text-to-video folder, or "
+                           "use vidlong generate --video in.mp4")
     pipe = load_pipeline(model, device=device, dtype=dtype, task=task)
     demo = build_app(pipe)
     demo.queue(default_concurrency_limit=1)

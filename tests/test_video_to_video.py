@@ -109,7 +109,8 @@ def test_what_it_cannot_take_is_refused_in_one_line_before_loading(folders, imag
 
 def test_load_and_call_refusals_and_a_saved_video_to_video_folder(folders, tmp_path):
     """``task="v2v"`` refuses a two-expert folder in one line; the call refuses more frames than the video holds; a
-    folder saved from the video-to-video pipeline loads as it, and a text-to-video generate from it is refused."""
+    folder saved from the video-to-video pipeline loads as it, and a text-to-video generate from it is refused, and so is
+    the app on it."""
     with pytest.raises(VidlongError, match="two experts"):
         load_pipeline(folders["wan2.2"], device="cpu", task="v2v")
     pipe = load_pipeline(folders["wan2.1"], device="cpu", task="v2v")
@@ -121,3 +122,7 @@ def test_load_and_call_refusals_and_a_saved_video_to_video_folder(folders, tmp_p
     assert type(again).__name__ == "VidLongWanVideoToVideoPipeline" and again.task == "v2v"
     with pytest.raises(VidlongError, match="pass the video to redraw"):
         generate(again, GenerateRequest(prompt="a red ball"))
+    from vidlong.apps.gradio_app import launch
+
+    with pytest.raises(VidlongError, match="the app does not redraw videos"):  # before loading it
+        launch(model=str(tmp_path), prevent_thread_lock=True)
