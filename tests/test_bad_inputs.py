@@ -121,6 +121,9 @@ CLI_ROWS = [
     ("stream", ["--first-chunk", "4"], "--first-chunk 4 exceeds the model's native window of 3", None),
     ("generate", ["--height", "33"], "--height 33 must be a multiple of 16; use --height 32 or 48", None),
     ("generate", ["--image", "{inputs}/frame.png"], "text-to-video and takes no --image", None),
+    ("generate", ["--video", "{inputs}/notes.txt"], "is not a readable video", None),
+    ("generate", ["--video", "{inputs}/clip.mp4", "--strength", "nan"], "--strength must be a number in (0, 1]", None),
+    ("generate", ["--video", "{inputs}/clip.mp4", "--image", "{inputs}/frame.png"], "redraws the given video and takes no --image", None),
     ("extend", [], "extend needs the video to continue: pass --video in.mp4 or --latents in.pt", None),
     ("extend", ["--video", "{inputs}/notes.txt"], "is not a readable video", None),
     ("extend", ["--video", "{inputs}/frame.png"], "is an image, not a video; to start a video from it use vidlong generate --image", None),
@@ -418,6 +421,8 @@ VALID = {
     "--width": ["16", "32"],
     "--negative-prompt": ["", "blurry"],
     "--image": [],  # the tiny model is text-to-video: every image is refused
+    "--video": [],  # fuzz_argv gives the 9-frame clip (video-to-video), or a nasty value
+    "--strength": ["0.5", "1"],
     "--chunk": ["1", "2", "3"],
     "--sinks": ["0", "1"],
     "--window": ["0", "1", "2"],
@@ -427,7 +432,7 @@ VALID = {
     "--chunks": ["1", "2"],
 }
 GENERATE_FIELDS = ["--prompt", "--ratio", "--frames", "--method", "--preset", "--noise", "--steps", "--guidance",
-                   "--seed", "--height", "--width", "--negative-prompt", "--image", "--guidance-2"]
+                   "--seed", "--height", "--width", "--negative-prompt", "--image", "--guidance-2", "--video", "--strength"]
 STREAM_FIELDS = ["--prompt", "--chunk", "--sinks", "--window", "--steps", "--context", "--first-chunk", "--seconds",
                  "--chunks", "--guidance", "--guidance-2", "--seed", "--height", "--width", "--negative-prompt", "--image"]
 
@@ -443,10 +448,12 @@ def fuzz_argv(rng, case, model_dir, out, inputs):
     fields = GENERATE_FIELDS if command == "generate" else STREAM_FIELDS
     values = {flag: rng.choice(VALID[flag]) for flag in fields if VALID[flag] and rng.random() < 0.5}
     values["--prompt"] = values.get("--prompt", VALID["--prompt"][0])  # required
+    if command == "generate" and rng.random() < 0.3:
+        values["--video"] = str(inputs / "clip.mp4")
     nasty = fields if rng.random() < 0.125 else rng.sample(fields, rng.choice([1, 1, 2, 3]))
     for flag in nasty:
-        images = [str(inputs / "frame.png"), str(inputs / "notes.txt"), str(inputs / "missing.png")]
-        values[flag] = rng.choice(NASTY + images if flag == "--image" else NASTY)
+        files = [str(inputs / name) for name in ("frame.png", "notes.txt", "missing.png", "clip.mp4")]
+        values[flag] = rng.choice(NASTY + files if flag in ("--image", "--video") else NASTY)
     for pair in (("--ratio", "--frames"), ("--seconds", "--chunks")):  # argparse refuses both: mostly keep one
         if all(flag in values for flag in pair) and rng.random() < 0.8:
             del values[rng.choice(pair)]
@@ -519,10 +526,10 @@ def _value(rng):
 
 STREAMING_FIELDS = ["chunk", "sinks", "window", "recache_on_prompt_switch", "steps", "context", "first_chunk", "seam_frames"]
 REQUEST_FIELDS = ["prompt", "ratio", "frames", "method", "preset", "noise", "steps", "guidance", "seed", "height",
-                  "width", "negative_prompt", "image", "guidance_2"]
+                  "width", "negative_prompt", "image", "guidance_2", "video", "strength"]
 VALID_FIELDS = {"prompt": "a red circle", "ratio": 1.0, "frames": None, "method": "none", "preset": None, "noise": None,
                 "steps": 2, "guidance": 2.0, "seed": 0, "height": 32, "width": 32, "negative_prompt": "",
-                "image": None, "guidance_2": None, "chunk": 1, "sinks": 1, "window": 1,
+                "image": None, "guidance_2": None, "video": None, "strength": None, "chunk": 1, "sinks": 1, "window": 1,
                 "recache_on_prompt_switch": True, "context": None, "first_chunk": None, "seam_frames": 8}
 
 

@@ -399,9 +399,9 @@ class Streaming:
 
     def __post_init__(self):
         _plain_fields(self, ("chunk", "first_chunk", "steps", "sinks", "window", "seam_frames"))
-        for name in ("chunk", "first_chunk", "steps"):
+        for name in ("chunk", "first_chunk", "steps"):  # None: the model's, but for chunk
             value = getattr(self, name)
-            if value is not None and (not is_whole(value) or value < 1):
+            if (value is not None or name == "chunk") and (not is_whole(value) or value < 1):
                 raise VidlongError(f"{_streaming_field(name)} must be a whole number >= 1, got {value!r}")
         for name in ("sinks", "window", "seam_frames"):
             value = getattr(self, name)
