@@ -48,3 +48,31 @@ def small_shapes(args: argparse.Namespace) -> None:
     """With ``--small``: 4 and 8 latent frames of 4x4 tokens, native 4, 2 heads x 32, 2 repeats."""
     if args.small:
         args.frames, args.native, args.grid, args.heads, args.head_dim, args.repeat = [4, 8], 4, [4, 4], 2, 32, 2
+
+
+def add_prompt_grid_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the benchmarks that run `vidlong eval`'s prompts x seeds, in shards that merge: --seeds,
+    --prompts, --steps, --device, --shard, --merge, --out (their other axes are theirs to add)."""
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--prompts", type=int, default=8, help="how many of vidlong eval's prompts")
+    parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda")
+    parser.add_argument("--shard", default="0/1", help="i/n: only every n-th prompt from the i-th (parallel processes)")
+    parser.add_argument("--merge", nargs="+", default=None, help="JSON files of earlier runs: print their rows' table")
+    parser.add_argument("--out", default=None, help="write the rows and means as JSON here")
+
+
+def merged_rows(paths) -> list[dict]:
+    """The rows of the JSON files `--merge` names, one list."""
+    import json
+    from pathlib import Path
+
+    return [row for path in paths for row in json.loads(Path(path).read_text())["rows"]]
+
+
+def shard_of(parser: argparse.ArgumentParser, shard: str) -> tuple[int, int]:
+    """(i, n) of ``--shard i/n``, or the parser's error."""
+    index, count = (int(part) for part in shard.split("/"))
+    if not 0 <= index < count:
+        parser.error(f"--shard i/n needs 0 <= i < n, got {shard}")
+    return index, count

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import print_table
+from common import add_prompt_grid_arguments, merged_rows, print_table, shard_of
 
 
 def image_objects_held(report, image_present: np.ndarray, frames: slice) -> float:
@@ -59,25 +59,16 @@ def image_pipeline(t2v):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--prompts", type=int, default=8, help="how many of vidlong eval's prompts")
+    add_prompt_grid_arguments(parser)
     parser.add_argument("--ratios", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--methods", nargs="+", default=["direct", "both"])
-    parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
-    parser.add_argument("--device", default="cpu", help="cpu | cuda")
-    parser.add_argument("--shard", default="0/1", help="i/n: only every n-th prompt from the i-th (parallel processes)")
-    parser.add_argument("--merge", nargs="+", default=None, help="JSON files of earlier runs: print their rows' table")
-    parser.add_argument("--out", default=None, help="write the rows and means as JSON here")
     args = parser.parse_args()
     if args.merge:
-        runs = [json.loads(Path(path).read_text()) for path in args.merge]
-        records = [row for run in runs for row in run["rows"]]
+        records = merged_rows(args.merge)
         ratios, methods = sorted({r["ratio"] for r in records}), list(dict.fromkeys(r["method"] for r in records))
         print_summary(records, ratios, methods, args.out)
         return 0
-    index, count = (int(part) for part in args.shard.split("/"))
-    if not 0 <= index < count:
-        parser.error(f"--shard i/n needs 0 <= i < n, got {args.shard}")
+    index, count = shard_of(parser, args.shard)
 
     from PIL import Image
 
