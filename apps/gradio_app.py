@@ -52,6 +52,7 @@ from vidlong.streaming import StreamSampling, VideoStreamer, resolve_context  # 
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_STEPS, check_diagonal_stream, check_generate, check_seed,  # noqa: E402
                               check_streams, limits_for_pipeline, video_size)
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
+from vidlong.video_to_video import DEFAULT_STRENGTH  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -145,9 +146,11 @@ def _caption(settings: dict) -> str:
 
 
 def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
-                image=None, last_image=None) -> GenerateRequest:
+                image=None, last_image=None, video=None, strength=None) -> GenerateRequest:
     """The page's fields as a `GenerateRequest` (unchecked); the dropdowns' "none"/"auto" and empty
-    numbers are the model's defaults."""
+    numbers are the model's defaults; with a `video` to redraw, the video sets the length (the length field is not used)."""
+    if video:
+        ratio = 1.0
     if ratio is None:
         raise VidlongError("Length is empty; set a multiple of the native window, e.g. 2")
     return GenerateRequest(
@@ -156,7 +159,8 @@ def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, neg
         guidance=None if guidance is None else float(guidance), seed=_seed(seed),
         noise=None if noise in (None, "", AUTO) else noise, negative_prompt=negative_prompt or "",
         height=None if height is None else int(height), width=None if width is None else int(width),
-        image=image or None, last_image=last_image or None,
+        image=image or None, last_image=last_image or None, video=video or None,
+        strength=None if not video or strength is None else float(strength),
     )
 
 
@@ -255,11 +259,11 @@ class App:
     # ---- one video, or several methods side by side ----------------------------------------------
 
     def run(self, prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
-            image=None, last_image=None, partition_guidance=None, noise_correlation=0.0) -> tuple:
+            image=None, last_image=None, partition_guidance=None, noise_correlation=0.0, video=None, strength=None) -> tuple:
         """The page's fields as a checked run estimated to fit in memory: the `GenerateRequest` (seed -1 or empty:
         a random one) and the fifo method's `DiagonalDenoising` (None for another method)."""
         request = _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
-                              last_image)
+                              last_image, video, strength)
         diagonal = _diagonal_of([request.method], partition_guidance, noise_correlation)
         check_fits(run_cost(self.pipe, request, check_generate(request, self.limits), diagonal))
         return request, diagonal
@@ -285,7 +289,7 @@ class App:
                 frames = side_by_side({method: result.frames for method, result in results.items()})
                 settings = dict(first.settings, method=None, methods=None, compared=list(results),
                                 runs={method: result.settings for method, result in results.items()})
-            path = write_video(self.folder.new_path("video"), frames, fps=self.spec.fps)
+            path = write_video(self.folder.new_path("video"), frames, fps=first.settings["fps"])  # a redrawn video's own
         return self.history.add(path, settings, _caption(settings))
 
     async def generate_event(self, runs_of, args, request: Optional[gr.Request], progress, page: bool):
@@ -319,8 +323,8 @@ class App:
         methods = list(methods or [])
         if not COMPARE_MIN <= len(methods) <= COMPARE_MAX:
             raise VidlongError(f"compare needs {COMPARE_MIN} to {COMPARE_MAX} methods, got {len(methods)}; tick them in Compare methods")
-        *request_fields, partition_guidance, noise_correlation = fields
-        first = _request_of(*request_fields)
+        *request_fields, partition_guidance, noise_correlation, video, strength = fields
+        first = _request_of(*request_fields, video=video, strength=strength)
         check_methods(methods, first)
         diagonal = _diagonal_of(methods, partition_guidance, noise_correlation)
         runs = [(dataclasses.replace(first, method=method), diagonal if method == "fifo" else None) for method in methods]
@@ -575,6 +579,11 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                                 info="auto: the preset's, else plain", elem_id="noise")
                         ratio = fields.Slider(*LENGTH_RANGE, value=2, step=0.5, label="Length (× native window)", elem_id="ratio")
                         length_note = gr.Markdown(app.length_note(2, "both"), elem_id="length-note")
+                        with gr.Accordion("Redraw a video (video-to-video)", open=False, visible=app.limits.redraws):
+                            redraw = gr.Video(label="Video to redraw: the prompt redraws it, at its length (the Length "
+                                              "field is not used), frame rate and aspect", sources=["upload"], elem_id="redraw")
+                            strength = fields.Slider(0.05, 1, value=DEFAULT_STRENGTH, step=0.05, elem_id="strength",
+                                                     label="Strength (how much is redrawn; 1: from pure noise)")
                         with gr.Row():
                             steps = fields.Number(value=spec.num_inference_steps, precision=0, minimum=1, maximum=MAX_STEPS, label="Steps")
                             guidance = fields.Number(value=spec.guidance_scale, minimum=0, maximum=MAX_GUIDANCE, label="Guidance")
@@ -647,7 +656,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
 
         reloaded = [prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
                     partition_guidance, noise_correlation]  # FORM_FIELDS
-        form = [*reloaded[:-2], image, last_image, *reloaded[-2:]]  # the fifo fields last: the API's older order kept
+        form = [*reloaded[:-2], image, last_image, *reloaded[-2:], redraw, strength]  # the API's older order kept
         stream_form = [s_prompt, timeline, s_seconds, s_chunk, s_context, s_recache, s_steps, s_guidance, s_seed, image, s_method,
                        s_cut, s_partition_guidance, s_noise_correlation]
 
@@ -657,19 +666,19 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                      seed: Optional[float] = 0, noise: str = AUTO, negative_prompt: str = "",
                                      height: Optional[float] = None, width: Optional[float] = None,
                                      image: Optional[str] = None, last_image: Optional[str] = None,
-                                     partition_guidance: str = "", noise_correlation: float = 0.0, request: gr.Request = None,
-                                     progress=gr.Progress()):
+                                     partition_guidance: str = "", noise_correlation: float = 0.0, video: Optional[str] = None,
+                                     strength: float = DEFAULT_STRENGTH, request: gr.Request = None, progress=gr.Progress()):
                 args = (prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
-                        last_image, partition_guidance, noise_correlation)
+                        last_image, partition_guidance, noise_correlation, video, strength)
                 return await app.generate_event(app.single_run, args, request, progress, page=page)
             return generate_video
 
         async def compare_page(compared: list, prompt: str, method: str, preset: str, ratio: float, steps, guidance, seed,
                                noise: str, negative_prompt: str, height, width, image=None, last_image=None,
-                               partition_guidance: str = "", noise_correlation: float = 0.0, request: gr.Request = None,
-                               progress=gr.Progress()):
+                               partition_guidance: str = "", noise_correlation: float = 0.0, video: Optional[str] = None,
+                               strength: float = DEFAULT_STRENGTH, request: gr.Request = None, progress=gr.Progress()):
             args = (compared, prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
-                    last_image, partition_guidance, noise_correlation)
+                    last_image, partition_guidance, noise_correlation, video, strength)
             return await app.generate_event(app.compare_runs, args, request, progress, page=True)
 
         def stream_handler(page: bool):
@@ -741,8 +750,8 @@ def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 786
 
     block = not launch_kwargs.pop("prevent_thread_lock", False)
     if task == "v2v" or pipeline_task(check_model_folder(model)) == "v2v":
-        raise VidlongError("the app does not redraw videos (video-to-video) yet; open the model's text-to-video folder, or "
-                           "use vidlong generate --video in.mp4")
+        raise VidlongError("the app redraws videos through a text-to-video pipeline; open the model's text-to-video folder "
+                           "(its Generate tab's \"Redraw a video\")")
     pipe = load_pipeline(model, device=device, dtype=dtype, task=task)
     demo = build_app(pipe)
     demo.queue(default_concurrency_limit=1)

@@ -110,11 +110,29 @@ def test_fifo_fields_reach_generates_diagonal_denoising_and_a_history_click_rest
 
 def test_compare_gives_the_fifo_fields_to_its_fifo_run_alone(demo):
     app, fields = demo.vidlong_app, ("a red circle", "fifo", "none", 2, 1, None, 0, "auto", "", None, None, None, None)
-    runs = app.compare_runs(["none", "fifo"], *fields, "1,3,3", 0.25)
+    runs = app.compare_runs(["none", "fifo"], *fields, "1,3,3", 0.25, None, None)  # no video to redraw
     assert [(request.method, diagonal and (diagonal.guidance_by_partition, diagonal.noise_correlation))
             for request, diagonal in runs] == [("none", None), ("fifo", ((1, 3, 3), 0.25))]
     with pytest.raises(VidlongError, match="^Noise correlation is an option of the fifo method: clear it, or pick method fifo$"):
-        app.compare_runs(["none", "both"], *fields, "", 0.25)
+        app.compare_runs(["none", "both"], *fields, "", 0.25, None, None)
+
+
+def test_a_video_given_to_generate_is_redrawn_at_its_length_and_frame_rate(demo, client, tmp_path):
+    """Video-to-video on the page's model (Wan2.1's layout): the API's `video` and `strength` fields redraw the file at
+    its own length and frame rate (the Length field is not used); the redraw inputs show where the model redraws."""
+    import numpy as np
+    from gradio_client import handle_file
+
+    from vidlong.video_io import write_video
+
+    source = tmp_path / "in.mp4"
+    write_video(source, np.random.default_rng(0).integers(0, 255, (11, 32, 32, 3), dtype=np.uint8), fps=10)
+    video, settings = client.predict(prompt="a red circle", method="both", ratio=3, steps=2, seed=1,
+                                     video=handle_file(str(source)), strength=0.5, api_name="/generate")
+    frames, fps = read_video(video_path(video))
+    assert len(frames) == settings["pixel_frames"] == 9 and fps == 10 and settings["strength"] == 0.5
+    assert settings["ratio"] == 1  # the video's length, not the Length field's 3
+    assert demo.vidlong_app.limits.redraws
 
 
 def test_seed_minus_one_is_random_and_shown(client):

@@ -124,5 +124,18 @@ def test_load_and_call_refusals_and_a_saved_video_to_video_folder(folders, tmp_p
         generate(again, GenerateRequest(prompt="a red ball"))
     from vidlong.apps.gradio_app import launch
 
-    with pytest.raises(VidlongError, match="the app does not redraw videos"):  # before loading it
+    with pytest.raises(VidlongError, match="the app redraws videos through a text-to-video pipeline"):  # before loading
         launch(model=str(tmp_path), prevent_thread_lock=True)
+
+
+def test_a_text_to_video_pipeline_redraws_through_its_twin(folders):
+    """`generate` with a video on the Wan2.1 text-to-video pipeline runs its `video_to_video` twin (its own modules):
+    the video-to-video pipeline's result bit for bit; Wan2.2's two experts are refused in one line."""
+    t2v = load_pipeline(folders["wan2.1"], device="cpu")
+    v2v = load_pipeline(folders["wan2.1"], device="cpu", task="v2v")
+    request = GenerateRequest(prompt="a red ball", video=moving_frames(13), strength=0.6, method="both", seed=2)
+    assert t2v.redraws() and t2v.video_to_video().transformer is t2v.transformer
+    assert np.array_equal(generate(t2v, request).frames, generate(v2v, request).frames)
+    two = load_pipeline(folders["wan2.2"], device="cpu")
+    with pytest.raises(VidlongError, match="needs a Wan2.1 text-to-video model"):
+        generate(two, request)

@@ -204,7 +204,8 @@ def _described(methods) -> list[dict]:
 
 def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None, decode: bool = True,
              diagonal: Optional[DiagonalDenoising] = None) -> GenerateResult:
-    """Generate the video of `request` with `pipe` (a vidlong pipeline, text- or image-to-video).
+    """Generate the video of `request` with `pipe` (a vidlong pipeline, text- or image-to-video; with a `request.video`,
+    video-to-video, through a Wan2.1 text-to-video pipeline's `video_to_video` twin where `pipe` is not one).
 
     The request's methods are applied for this call only, even on error; methods the caller applied to
     `pipe` before are set aside for it and put back afterwards.
@@ -227,6 +228,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     spec = pipe.spec
     limits = limits_for_pipeline(pipe)
     n_latent = check_generate(request, limits)
+    if request.video is not None and pipe.task != "v2v":  # a Wan2.1 text-to-video pipeline redraws by its twin
+        pipe = pipe.video_to_video()
     methods = methods_for(request.method, request.preset)
     if diagonal is not None and not isinstance(diagonal, DiagonalDenoising):
         raise VidlongError(f"diagonal= takes a vidlong.DiagonalDenoising, got {type(diagonal).__name__}")
@@ -349,7 +352,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         pipe.clear_vae_cache()
     report("decode", n_latent, n_latent)
     settings = dict(
-        dataclasses.asdict(dataclasses.replace(request, video=None)), model=spec.name, native_frames=spec.native_frames, latent_frames=n_latent,
+        dataclasses.asdict(dataclasses.replace(request, video=None)), model=spec.name, native_frames=spec.native_frames,
+        latent_frames=n_latent,
         pixel_frames=pixel_frames(n_latent, spec.temporal_ratio) if frames is None else int(frames.shape[0]), ratio=n_latent / spec.native_frames,
         ratio_requested=None if request.frames is not None else request.ratio, height=height, width=width,
         steps=steps, guidance=guidance, guidance_2=guidance_2 if len(pipe.experts()) == 2 else None, noise=noise, fps=fps,

@@ -142,7 +142,8 @@ def known_models() -> list[tuple[dict, ModelSpec]]:
 def model_facts(transformer_config, experts: int = 1, expand_timesteps: bool = False, task: str = "t2v",
                 family: str = "wan") -> dict:
     """What a match rule can test: the transformer's config plus the pipeline facts and the family
-    (`vidlong.attention.adapters`: "wan", "wan-vace", "skyreels-v2", "ltx-video", "cogvideox", "hunyuan-video", "hunyuan-video-1.5")."""
+    (`vidlong.attention.adapters`: "wan", "wan-vace", "skyreels-v2", "ltx-video", "cogvideox", "hunyuan-video",
+    "hunyuan-video-1.5")."""
     return dict(transformer_config, experts=experts, expand_timesteps=bool(expand_timesteps), task=task, family=family)
 
 

@@ -214,6 +214,10 @@ class VidlongPipelineMixin:
 
         return encode_frames(self.vae, pixels)
 
+    def redraws(self) -> bool:
+        """Whether `generate` redraws a given video with it (`vidlong.validate.ModelLimits.redraws`)."""
+        return False
+
     def experts(self) -> list:
         """The transformers, high-noise first (Wan2.2 A14B has two, `transformer` and `transformer_2`)."""
         return [t for t in (getattr(self, "transformer", None), getattr(self, "transformer_2", None)) if t is not None]
@@ -369,6 +373,25 @@ def _streamer(streaming):
 
 class VidLongWanPipeline(VidlongPipelineMixin, WanPipeline):
     """diffusers' `WanPipeline` (Wan2.1 T2V, Wan2.2 T2V A14B and TI2V-5B) with vidlong's surface."""
+
+    def redraws(self) -> bool:
+        """Wan2.1's layout (one transformer, one timestep per sample) is what `WanVideoToVideoPipeline` runs."""
+        return len(self.experts()) == 1 and not self.config.get("expand_timesteps", False)
+
+    def video_to_video(self):
+        """A `VidLongWanVideoToVideoPipeline` of this pipeline's own modules (no copy: methods applied to one act in
+        both), with its spec, offload setting and progress bar; a one-line error where the layout is not Wan2.1's."""
+        from .pipeline_v2v import VidLongWanVideoToVideoPipeline
+
+        if not self.redraws():
+            raise VidlongError("video-to-video runs a Wan2.1 text-to-video model (diffusers' WanVideoToVideoPipeline: one "
+                               "transformer, one timestep per sample); this pipeline has Wan2.2's two experts or per-token "
+                               "timesteps")
+        twin = VidLongWanVideoToVideoPipeline(tokenizer=self.tokenizer, text_encoder=self.text_encoder,
+                                              transformer=self.transformer, vae=self.vae, scheduler=self.scheduler)
+        twin.vidlong_spec, twin.vidlong_offload = self.spec, getattr(self, "vidlong_offload", None)
+        twin.set_progress_bar_config(**getattr(self, "_progress_bar_config", {}))
+        return twin
 
 
 class VidLongWanVACEPipeline(VidlongPipelineMixin, WanVACEPipeline):

@@ -24,6 +24,9 @@ class VidLongWanVideoToVideoPipeline(VidlongPipelineMixin, WanVideoToVideoPipeli
     from ``generator`` (so that `generate`'s noise kinds reach it)."""
 
     task = "v2v"
+
+    def redraws(self) -> bool:
+        return True
     #: the noise `prepare_latents` noises the video's latents with (set for one call), or None: a draw from the generator
     _vidlong_noise = None
 

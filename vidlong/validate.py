@@ -20,7 +20,7 @@ from .method_names import NOISE_KINDS
 from .schedulers.stream import StreamSchedule
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
 from .models import (Geometry, ModelSpec, folder_configs, folder_geometry, pipeline_facts, pipeline_folder, pipeline_task,
-                     spec_for_folder)
+                     spec_for_folder, video_to_video_twin)
 
 if TYPE_CHECKING:  # annotations only: the checks run before torch, diffusers and any model load
     import torch
@@ -55,6 +55,8 @@ class ModelLimits:
             others; Wan2.1 I2V's CLIP input takes one image, TI2V-5B's call ignores it).
         fixed_size: the one (height, width) in pixels the transformer takes, where a learned position table
             fixes it (CogVideoX-5B-I2V), else None.
+        redraws: whether it redraws a given video (video-to-video): a video-to-video pipeline, or a text-to-video one
+            whose weights diffusers' `WanVideoToVideoPipeline` runs (Wan2.1's layout).
     """
 
     spec: ModelSpec
@@ -65,6 +67,7 @@ class ModelLimits:
     experts: int = 1
     last_frame: str = "no"
     fixed_size: Optional[tuple] = None
+    redraws: bool = False
 
 
 def limits_for_folder(folder, image: bool = False, video: bool = False) -> ModelLimits:
@@ -74,14 +77,15 @@ def limits_for_folder(folder, image: bool = False, video: bool = False) -> Model
     facts = pipeline_facts(Path(folder))
     task, geometry = pipeline_task(folder, image, video), folder_geometry(folder)
     return ModelLimits(spec_for_folder(folder), geometry, _rope_positions(config), task, facts["family"],
-                       facts["experts"], _takes_last_frame(dict(facts, task=task)), _fixed_size(config, geometry))
+                       facts["experts"], _takes_last_frame(dict(facts, task=task)), _fixed_size(config, geometry),
+                       task == "v2v" or video_to_video_twin(folder) is not None)
 
 
 def limits_for_pipeline(pipe) -> ModelLimits:
     """`ModelLimits` of a loaded vidlong pipeline."""
     facts, geometry = pipe.facts(), pipe.geometry()
     return ModelLimits(pipe.spec, geometry, _rope_positions(facts), pipe.task, facts["family"], facts["experts"],
-                       _takes_last_frame(facts), _fixed_size(facts, geometry))
+                       _takes_last_frame(facts), _fixed_size(facts, geometry), pipe.redraws())
 
 
 def _fixed_size(transformer_config, geometry: Geometry) -> Optional[tuple]:
@@ -277,10 +281,10 @@ def check_size(height: int, width: int, multiple: int, rope_positions: int | Non
 
 def video_size(limits: ModelLimits, height=None, width=None, image=None) -> tuple:
     """The video's ``(height, width)`` in pixels: as given (either one alone: the spec's other side); else, with a first
-    frame (`image`, a PIL image: an image-to-video request's, or a redrawn video's first), the image's aspect at the spec's pixel area, each side floored to the model's pixel
-    multiple (at least one), as diffusers' image-to-video examples size a video (so the image is not squeezed or
-    cropped to the spec's aspect); a model of one size (`ModelLimits.fixed_size`) and a video with no image: the
-    spec's."""
+    frame (`image`, a PIL image: an image-to-video request's, or a redrawn video's first), the image's aspect at the
+    spec's pixel area, each side floored to the model's pixel multiple (at least one), as diffusers' image-to-video
+    examples size a video (so the image is not squeezed or cropped to the spec's aspect); a model of one size
+    (`ModelLimits.fixed_size`) and a video with no image: the spec's."""
     spec = limits.spec
     if height is not None or width is not None or image is None or limits.fixed_size is not None:
         return (spec.height if height is None else height), (spec.width if width is None else width)

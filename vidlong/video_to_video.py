@@ -54,7 +54,7 @@ def check_video_request(request, limits) -> int:
         if limits.task == "v2v":
             raise VidlongError(f"this model folder is video-to-video: pass the video to redraw with {named('video')} in.mp4")
         return None
-    if limits.task != "v2v":
+    if not limits.redraws:
         raise VidlongError(f"{named('video')} (video-to-video) needs a Wan2.1 text-to-video model (diffusers' "
                            "WanVideoToVideoPipeline: one transformer, one timestep per sample), and this one is not; to "
                            "continue a video use vidlong extend --video")
