@@ -249,3 +249,26 @@ def test_a_first_frame_sets_the_size_fields_to_its_aspect(i2v_demo, browser, tmp
     expect(page.get_by_label("Height (multiple of 16)", exact=True)).to_have_value("32")
     expect(page.get_by_label("Width (multiple of 16)", exact=True)).to_have_value("16")
     page.close()
+
+
+def test_a_video_uploaded_to_redraw_comes_back_redrawn_at_its_length(demo, browser, tmp_path):
+    """The Generate tab's "Redraw a video" (a Wan2.1-layout model): an uploaded 15-frame mp4 comes back as 13 redrawn
+    frames (its most 4k+1), whatever the Length field says."""
+    import numpy as np
+    from playwright.sync_api import expect
+
+    from vidlong.video_io import write_video
+
+    source = tmp_path / "upload.mp4"
+    write_video(source, np.random.default_rng(5).integers(0, 255, (15, SIZE, SIZE, 3), dtype=np.uint8), fps=8)
+    page = open_page(browser, demo)
+    page.get_by_text("Redraw a video (video-to-video)").click()
+    page.locator("#redraw input[type=file]").set_input_files(str(source))
+    expect(page.locator("#redraw video")).to_be_attached()
+    page.get_by_label("Prompt").fill("a blue square")
+    set_number(page, "Steps", 2)
+    page.get_by_role("button", name="Generate").click()
+    frames = served_video(page, "#video", tmp_path / "redrawn.mp4")
+    assert frames.shape == (13, SIZE, SIZE, 3)
+    expect(page.locator("#settings")).to_contain_text("strength")
+    page.close()
