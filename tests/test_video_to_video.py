@@ -61,6 +61,8 @@ def test_generate_is_its_call_bit_for_bit_and_the_methods_act_on_a_long_video(fo
 
 
 def test_the_cli_redraws_a_video_file_at_its_length_and_frame_rate(folders, tmp_path):
+    """`vidlong generate --video` keeps the file's length (its most 4k+1 frames, or --frames of them) and frame rate, and
+    a prompt timeline's seconds are the file's."""
     source = tmp_path / "in.mp4"
     write_video(source, moving_frames(15), fps=10)
     out = tmp_path / "out.mp4"
@@ -74,6 +76,14 @@ def test_the_cli_redraws_a_video_file_at_its_length_and_frame_rate(folders, tmp_
                  "--frames", "9", "--preset", "4x", "--method", "both", "--out", str(first)]) == 0
     assert len(read_video(first)[0]) == 9 and json.loads(first.with_suffix(".json").read_text())["ratio"] == 3 / NATIVE
 
+    slow = tmp_path / "slow.mp4"  # 4 fps, where the model's are 8: a timeline counts the file's seconds
+    write_video(slow, moving_frames(13), fps=4)
+    timeline = tmp_path / "timeline.mp4"
+    assert main(["generate", "--model", str(folders["wan2.1"]), "--prompt", "0s: a red ball; 1s: a blue ball", "--video",
+                 str(slow), "--out", str(timeline)]) == 0
+    settings = json.loads(timeline.with_suffix(".json").read_text())
+    assert [entry["latent_frame"] for entry in settings["timeline"]] == [0, 1] and read_video(timeline)[1] == 4
+
 
 @pytest.mark.parametrize("kind, args, message", [
     ("wan2.2", [], "needs a Wan2.1 text-to-video model"),
@@ -85,7 +95,7 @@ def test_the_cli_redraws_a_video_file_at_its_length_and_frame_rate(folders, tmp_
     ("wan2.1", ["--strength", "0.2", "--steps", "2"], "denoises no step"),
     ("wan2.1", ["--frames", "17"], "--frames 17 is more than the video's 13 frames"),
     ("wan2.1", ["--frames", "10"], "--frames"),
-    ("wan2.1", ["--prompt", "0s: a red ball; 1s: a blue ball"], "drop --video"),
+    ("wan2.1", ["--prompt", "0s: a red ball; 5s: a blue ball"], "starts a prompt at 5s but the video lasts 1.62s"),
     ("wan2.1", ["--video", "missing.mp4"], "no video file at"),
     ("wan2.1", ["--video", "IMAGE"], "is an image, not a video"),
     ("wan2.1", ["--no-video", "--strength", "0.5"], "--strength is how much of a video is redrawn"),

@@ -66,6 +66,13 @@ def count_input_frames(path) -> int:
     return _read_input(path, count_frames)
 
 
+def input_frame_rate(path) -> float:
+    """The frames per second of a video file, with `read_input_video`'s refusals."""
+    from .video_io import frame_rate
+
+    return _read_input(path, frame_rate)
+
+
 def _read_input(path, reader):
     if Path(path).suffix.lower() in IMAGE_SUFFIXES:
         raise VidlongError(f"{named('video')} {path} is an image, not a video; to start a video from it use "

@@ -26,7 +26,8 @@ class GenerateRequest:
 
     Attributes:
         prompt: the text prompt, or a prompt timeline ``"0s: a red ball; 4s: a blue ball"`` (Wan, LTX-Video
-            text-to-video: each segment's frames follow its prompt, `vidlong.timeline`).
+            text-to-video, and a redrawn `video`, in its own seconds: each segment's frames follow its prompt,
+            `vidlong.timeline`).
         ratio: length as a multiple of the native window (used when `frames` is None).
         frames: pixel frames (must be 4k+1 for Wan); overrides `ratio`.
         method: a `vidlong.method_names.METHOD_NAMES` name ("none", "ultravico", "freelong", "both", ...).
@@ -290,7 +291,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     start = time.perf_counter()
     report("encode prompt", 0, 1)
     timeline = parse_prompt_timeline(request.prompt)
-    starts = timeline_latent_starts(timeline, spec.fps, spec.temporal_ratio, n_latent)
+    starts = timeline_latent_starts(timeline, fps, spec.temporal_ratio, n_latent)  # a redrawn video's seconds
     native_segments = sum(1 for start in starts if start < made)  # in the pipeline's own call: all, but for fifo's native video
     guided = max(guidance, guidance_2) > 1
     prompts = _prompt_arguments(pipe, timeline[:native_segments], request.negative_prompt, guided)

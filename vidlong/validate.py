@@ -439,7 +439,7 @@ def check_generate(request, limits: ModelLimits) -> int:
     from .generate import check_task, has_image, resolve_latent_frames
     from .attention.adapters import adapter_named
     from .methods import DiagonalDenoising, check_moved_rope, methods_for
-    from .video_to_video import check_video_request
+    from .video_to_video import check_video_request, video_fps
 
     if not isinstance(request.prompt, str) or not request.prompt.strip():
         raise VidlongError("the prompt is empty; describe the video, e.g. \"a red circle and a blue square\"")
@@ -476,11 +476,11 @@ def check_generate(request, limits: ModelLimits) -> int:
         if not adapter_named(limits.family).prompt_timeline:
             raise VidlongError("a prompt timeline (\"0s: ...; 4s: ...\") needs a Wan (not VACE) or LTX-Video text-to-video model; "
                                "give one prompt")
-        if limits.task != "t2v":
-            given = named("image") if limits.task == "i2v" else named("video")
+        if limits.task == "i2v":
             raise VidlongError(f"a prompt timeline (\"0s: ...; 4s: ...\") makes a video from text alone; give one prompt, "
-                               f"or drop {given} (a text-to-video model)")
-        timeline_latent_starts(timeline, spec.fps, spec.temporal_ratio, latent)
+                               f"or drop {named('image')} (a text-to-video model)")
+        fps = spec.fps if request.video is None else video_fps(request.video, spec.fps)  # a redrawn video's own seconds
+        timeline_latent_starts(timeline, fps, spec.temporal_ratio, latent)
     return latent
 
 

@@ -245,6 +245,15 @@ def read_video(path) -> tuple[np.ndarray, float]:
     return np.stack(frames) if frames else np.zeros((0, height, width, 3), np.uint8), float(meta["fps"])
 
 
+def frame_rate(path) -> float:
+    """Frames per second of the video file, from its header (nothing decoded)."""
+    reader = _ffmpeg().read_frames(str(_check_input_path(path)), pix_fmt="rgb24")
+    try:
+        return float(next(reader)["fps"])
+    finally:
+        reader.close()
+
+
 def count_frames(path) -> int:
     """Number of video frames in the file (ffmpeg decodes it to count them)."""
     return _ffmpeg().count_frames_and_secs(str(_check_input_path(path)))[0]

@@ -38,6 +38,13 @@ def frame_count(video) -> int:
     return count_input_frames(video) if is_video_path(video) else len(input_video(video)[0])
 
 
+def video_fps(video, default: float) -> float:
+    """The frame rate a redrawn video keeps: a file's own, else `default` (frames from Python carry none)."""
+    from .extend import input_frame_rate
+
+    return input_frame_rate(video) if is_video_path(video) else float(default)
+
+
 def denoised_steps(steps: int, strength: float) -> int:
     """Steps a call with `strength` runs of `steps` (diffusers': the last ``int(steps · strength)``)."""
     return min(int(steps * strength), steps)
