@@ -77,7 +77,7 @@ def test_its_release_takes_its_own_entry_not_wans():
 def test_image_to_video_generates_as_its_pipeline_does_streams_and_extends(image_path, tmp_path):
     """`SkyReelsV2ImageToVideoPipeline` (Wan2.1 I2V's condition: CLIP states, the image's latent and a mask as channels):
     `generate` with the image and no method = diffusers' call with the same noise bit for bit; `vidlong generate --image
-    --method both` at 2x; a stream keeps the condition's mask on every window's first frame; `vidlong extend` runs (the
+    --method both` and `--method fifo` at 2x; a stream keeps the condition's mask on every window's first frame; `vidlong extend` runs (the
 input's first frame the image)."""
     import json
 
@@ -110,6 +110,10 @@ input's first frame the image)."""
     assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--ratio", "2",
                  "--method", "both", "--out", str(out)]) == 0
     assert len(read_video(out)[0]) == json.loads(out.with_suffix(".json").read_text())["pixel_frames"] == 4 * (2 * NATIVE - 1) + 1
+    fifo = tmp_path / "fifo.mp4"
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--ratio", "2",
+                 "--method", "fifo", "--out", str(fifo)]) == 0
+    assert len(read_video(fifo)[0]) == 4 * (2 * NATIVE - 1) + 1
 
     seen = []
     pipe.transformer.register_forward_pre_hook(lambda m, a, k: seen.append(k["hidden_states"]), with_kwargs=True)
@@ -121,3 +125,46 @@ input's first frame the image)."""
     assert main(["extend", "--model", str(folder), "--video", str(out), "--chunks", "1",
                  "--prompt", "a red ball", "--out", str(extended)]) == 0
     assert len(read_video(extended)[0]) == len(read_video(out)[0]) + 4 * 3
+
+
+def test_a_timestep_per_token_goes_in_per_latent_frame():
+    """Diagonal denoising's ``[B, tokens]`` timesteps reach its transformer as ``[B, F]`` with its diffusion-forcing
+    forward: equal steps give the per-sample forward (to float rounding), varied ones the per-frame forward bit for bit."""
+    from tiny_pipeline import tiny_skyreels_pipeline
+
+    from vidlong.families.skyreels import VidLongSkyReelsV2Pipeline
+    from vidlong.image_condition import token_timesteps
+    from vidlong.streaming import StreamText
+
+    pipe = VidLongSkyReelsV2Pipeline(**tiny_skyreels_pipeline().components)
+    inputs = transformer_inputs(4)
+    latents, text = inputs["hidden_states"], StreamText(1, dict(encoder_hidden_states=inputs["encoder_hidden_states"]))
+    steps = torch.tensor([100.0, 300.0, 500.0, 700.0])
+    with torch.no_grad():
+        varied = pipe.stream_forward(pipe.transformer, latents, token_timesteps(steps, latents.shape, (1, 2, 2))[None], text)
+        per_frame = pipe.transformer(**dict(inputs, timestep=steps[None], enable_diffusion_forcing=True))[0]
+        same = pipe.stream_forward(pipe.transformer, latents, torch.full((1, 16), 500.0), text)
+        stock = pipe.transformer(**inputs)[0]
+    assert torch.equal(varied, per_frame) and rel_err(same, stock) < 1e-5
+
+
+def test_fifo_streams_and_extends(tmp_path):
+    """`vidlong stream --method fifo` writes 12 pixel frames a chunk past its first, and `vidlong extend --method fifo`
+    keeps the input's frames and adds its chunks."""
+    import yaml
+    from tiny_pipeline import tiny_skyreels_pipeline
+
+    from vidlong.cli import main
+    from vidlong.video_io import read_video
+
+    folder = tmp_path / "model"
+    tiny_skyreels_pipeline().save_pretrained(folder)
+    (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-skyreels", native_frames=NATIVE, fps=24, height=32,
+                                                             width=32, num_inference_steps=2, guidance_scale=2.0)))
+    stream, extended = tmp_path / "s.mp4", tmp_path / "e.mp4"
+    assert main(["stream", "--model", str(folder), "--prompt", "a red ball", "--method", "fifo", "--chunks", "3",
+                 "--out", str(stream)]) == 0
+    assert main(["extend", "--model", str(folder), "--video", str(stream), "--method", "fifo", "--chunks", "2",
+                 "--out", str(extended)]) == 0
+    made, longer = read_video(stream)[0], read_video(extended)[0]
+    assert len(made) == 9 + 2 * 12 and len(longer) == len(made) + 2 * 12
