@@ -149,3 +149,48 @@ def test_a_text_to_video_pipeline_redraws_through_its_twin(folders):
     two = load_pipeline(folders["wan2.2"], device="cpu")
     with pytest.raises(VidlongError, match="needs a Wan2.1 text-to-video model"):
         generate(two, request)
+
+
+def test_the_direct_call_reads_uint8_frames_and_refuses_what_diffusers_would_fail_on(folders, tmp_path):
+    """`pipe(video=...)`: uint8 frames as an array give what PIL images give (diffusers would read them as 0-1); a
+    strength that leaves no step, an empty video and frames of two sizes are refused in one line; a saved
+    video-to-video folder does not stream or extend (one line, from Python and from the CLI)."""
+    from PIL import Image
+
+    pipe = load_pipeline(folders["wan2.1"], device="cpu", task="v2v")
+    pipe.set_progress_bar_config(disable=True)
+    frames = moving_frames(9)
+    call = dict(prompt="a red ball", strength=0.5, output_type="np")
+    as_pil = pipe(video=[Image.fromarray(f) for f in frames], generator=torch.Generator().manual_seed(1), **call).frames[0]
+    as_uint8 = pipe(video=frames, generator=torch.Generator().manual_seed(1), **call).frames[0]
+    assert np.array_equal(as_pil, as_uint8)
+    with pytest.raises(VidlongError, match=r"strength \(--strength\) 0.1 of 2 steps denoises no step; use strength \(--strength\) 0.5"):
+        pipe(video=frames, prompt="a red ball", strength=0.1)
+    with pytest.raises(VidlongError, match="video holds no frames"):
+        pipe(video=[], prompt="a red ball")
+    with pytest.raises(VidlongError, match="frames of different sizes"):
+        generate(pipe, GenerateRequest(prompt="a red ball", video=[frames[0], frames[0][:16]]))
+    pipe.save_pretrained(tmp_path / "v2v")
+    (tmp_path / "v2v" / "vidlong.yaml").write_text((folders["wan2.1"] / "vidlong.yaml").read_text())
+    saved = load_pipeline(tmp_path / "v2v", device="cpu")
+    with pytest.raises(VidlongError, match="does not stream or extend"):
+        next(iter(saved.stream("a red ball", chunks=1)))
+    assert main(["stream", "--model", str(tmp_path / "v2v"), "--prompt", "a red ball", "--chunks", "1",
+                 "--out", str(tmp_path / "s.mp4")]) == 2
+    assert not (tmp_path / "s.mp4").exists()
+
+
+def test_a_variable_frame_rate_file_is_read_as_stored(tmp_path):
+    """A file whose frames are stored at uneven times is read frame by frame as stored (ffmpeg's passthrough), so
+    that the frames read are the frames counted, not the file resampled to a constant rate with repeats."""
+    import subprocess
+
+    from vidlong.video_io import _ffmpeg, count_frames
+
+    source = tmp_path / "cfr.mp4"
+    write_video(source, moving_frames(12), fps=8)
+    uneven = tmp_path / "vfr.mp4"  # each frame shown for a time that grows with its index
+    subprocess.run([_ffmpeg().get_ffmpeg_exe(), "-loglevel", "error", "-i", str(source), "-vf", "setpts=N*N/20/TB",
+                    "-fps_mode", "vfr", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(uneven)], check=True)
+    frames, fps = read_video(uneven)
+    assert len(frames) == count_frames(uneven) == 12 and fps > 0

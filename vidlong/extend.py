@@ -51,16 +51,17 @@ class ExtensionPrefix:
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")  # not .gif or .webp, which may be animated
 
 
-def read_input_video(path) -> tuple[np.ndarray, float]:
-    """(uint8 frames ``[T, H, W, 3]``, frames per second) of the video file to continue, or one line (for
-    a still image too: it has no frame rate, and starting a video from one is image-to-video's job)."""
+def read_input_video(path, max_frames: Optional[int] = None) -> tuple[np.ndarray, float]:
+    """(uint8 frames ``[T, H, W, 3]``, frames per second) of the video file to continue (its first `max_frames`, where
+    given), or one line (for a still image too: it has no frame rate, and starting a video from one is image-to-video's
+    job)."""
     from .video_io import read_video
 
-    return _read_input(path, read_video)
+    return _read_input(path, lambda readable: read_video(readable, max_frames))
 
 
 def count_input_frames(path) -> int:
-    """The frames of a video file, counted (decoded, not kept), with `read_input_video`'s refusals."""
+    """The frames of a video file, counted (not decoded), with `read_input_video`'s refusals."""
     from .video_io import count_frames
 
     return _read_input(path, count_frames)
@@ -90,7 +91,10 @@ def as_video_frames(video) -> np.ndarray:
     frames) as a NumPy array, or a one-line error naming what it is instead."""
     if isinstance(video, torch.Tensor):
         video = video.detach().cpu().numpy()
-    video = np.asarray(video)
+    try:
+        video = np.asarray(video)
+    except ValueError:  # frames of different sizes
+        raise VidlongError(f"{named('video')} holds frames of different sizes; pass frames of one size [T, H, W, 3]") from None
     if video.ndim == 3 and video.shape[-1] == 3:
         raise VidlongError(f"{named('video')} is one frame {list(video.shape)}; pass frames [T, H, W, 3] "
                            "(one frame: frame[None])")

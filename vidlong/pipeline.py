@@ -503,8 +503,9 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
         compile: None, or a torch.compile backend ("inductor", "eager", ...): each transformer's repeated
             blocks compiled (diffusers' `compile_repeated_blocks`); one compiled block serves every layer
             with vidlong's methods or a stream's KV cache, and the first calls pay the compilation.
-        task: None (the folder's own pipeline), "t2v" (a text-to-video folder's own) or "i2v" (image-to-video: the
-            folder's own, or its twin).
+        task: None (the folder's own pipeline), "t2v" (a text-to-video folder's own), "i2v" (image-to-video: the
+            folder's own, or its twin) or "v2v" (video-to-video: a Wan2.1 text-to-video folder as
+            ``VidLongWanVideoToVideoPipeline``).
     """
     folder = check_model_folder(path)
     class_name = pipeline_class_name(folder, task)

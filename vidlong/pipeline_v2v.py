@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 
+import numpy as np
 import torch
 from diffusers import WanVideoToVideoPipeline
 
@@ -16,9 +17,10 @@ from .pipeline import VidlongPipelineMixin
 class VidLongWanVideoToVideoPipeline(VidlongPipelineMixin, WanVideoToVideoPipeline):
     """diffusers' `WanVideoToVideoPipeline` with vidlong's surface: a Wan2.1 text-to-video folder loaded with
     ``task="v2v"`` (diffusers' pipeline has one transformer and one timestep per sample, so Wan2.2's two experts and
-    TI2V-5B are not served). It generates; it does not stream.
+    TI2V-5B are not served). It generates; streams and extensions are refused (its text-to-video folder streams).
 
-    Two additions to diffusers' call: ``num_frames=`` takes the video's first `num_frames` pixel frames (4k+1; default:
+    Three additions to diffusers' call: uint8 frames (an array ``[T, H, W, 3]`` or a list) are read as 0-255, as PIL
+    images are (diffusers reads a NumPy array as 0-1); ``num_frames=`` takes the video's first `num_frames` pixel frames (4k+1; default:
     the most 4k+1 frames it holds, as diffusers' VAE would encode them), and ``latents=`` given with ``video=`` (a pair
     diffusers' call refuses) is the noise ``[B, C, F, h, w]`` the video's latents are noised with, in place of a draw
     from ``generator`` (so that `generate`'s noise kinds reach it)."""
@@ -37,17 +39,26 @@ class VidLongWanVideoToVideoPipeline(VidlongPipelineMixin, WanVideoToVideoPipeli
         return defaults
 
     def __call__(self, *args, num_frames=None, **kwargs):
+        from .video_to_video import DEFAULT_STRENGTH, check_strength
+
         bound = inspect.signature(WanVideoToVideoPipeline.__call__).bind_partial(self, *args, **kwargs).arguments
         video, noise = bound.get("video"), bound.get("latents")
-        if video is not None:
-            available = len(video)
+        frames = None if video is None else _frame_list(video)
+        if frames is not None:
+            available = len(frames)
+            if not available:
+                raise VidlongError("video holds no frames; pass a video with at least 1 frame")
             if num_frames is None:  # the most 4k+1 frames: the VAE's causal grid
                 num_frames = (available - 1) // self.vae_scale_factor_temporal * self.vae_scale_factor_temporal + 1
             latent_frames(num_frames, self.vae_scale_factor_temporal, "num_frames")
             if num_frames > available:
                 raise VidlongError(f"num_frames {num_frames} is more than the video's {available} frames; "
                                    f"ask for {available} or fewer")
-            bound["video"] = video[:num_frames]
+            bound["video"] = frames[:num_frames]
+        elif video is not None and num_frames is not None:
+            raise VidlongError("num_frames takes the first frames of a video given as PIL images or uint8 frames "
+                               "[T, H, W, 3]; trim a tensor yourself, or drop num_frames")
+        check_strength(bound.get("strength", DEFAULT_STRENGTH), bound.get("num_inference_steps") or self.spec.num_inference_steps)
         if video is not None and noise is not None:
             bound["latents"] = None
         bound.pop("self")
@@ -77,3 +88,19 @@ class VidLongWanVideoToVideoPipeline(VidlongPipelineMixin, WanVideoToVideoPipeli
         if hasattr(self.scheduler, "add_noise"):
             return self.scheduler.add_noise(clean, noise, timestep)
         return self.scheduler.scale_noise(clean, timestep, noise)
+
+
+def _frame_list(video):
+    """`video` as the list of PIL images diffusers' call reads as 0-255 frames: PIL images as they are, uint8 frames
+    (``[T, H, W, 3]`` or a list of ``[H, W, 3]``; diffusers would read a NumPy array as values in 0-1) as PIL images;
+    None for what diffusers' call takes as it is (a tensor, float frames in 0-1)."""
+    from PIL import Image
+
+    if isinstance(video, np.ndarray) and video.dtype == np.uint8 and video.ndim == 4:
+        return [Image.fromarray(frame) for frame in video]
+    if isinstance(video, (list, tuple)):
+        if all(isinstance(frame, Image.Image) for frame in video):
+            return list(video)
+        if all(isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3 for frame in video):
+            return [Image.fromarray(frame) for frame in video]
+    return None

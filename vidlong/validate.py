@@ -344,6 +344,7 @@ def check_diagonal_stream(config, limits: ModelLimits, height=None, width=None) 
     """A stream or extension by diagonal denoising (`vidlong.fifo_stream`): a Wan or LTX-Video model, a sink
     that leaves the queue some of the native window (image-to-video: a sink, the image's frame, and switches
     that blend), sizes as for generate."""
+    check_not_redrawing(limits.task)
     check_diagonal(limits)
     check_no_stream_between_two_frames(limits)
     if limits.task == "i2v" and not config.sink:
@@ -545,10 +546,18 @@ def uses_causal_sampler(streaming: Streaming, spec, renoise: bool) -> bool:
     return causal
 
 
+def check_not_redrawing(task: str) -> None:
+    """A video-to-video pipeline redraws one given video in one call: no stream or extension (its text-to-video twin has them)."""
+    if task == "v2v":
+        raise VidlongError("a video-to-video pipeline redraws a given video in one call and does not stream or extend; "
+                           "stream with the model's text-to-video folder (load_pipeline without task='v2v')")
+
+
 def check_streamable(task: str, context: str, sinks: Optional[int] = None, family: str = "wan") -> None:
     """The family streams with `context` (`check_streams`); image-to-video pipelines
     stream only with the re-noised context and at least one sink frame: every window must start at the
-    video's first frame, where their image condition sits (`vidlong.image_condition`)."""
+    video's first frame, where their image condition sits (`vidlong.image_condition`); video-to-video ones do not stream."""
+    check_not_redrawing(task)
     check_streams(family, context)
     if task != "i2v":
         return

@@ -11,6 +11,7 @@ a fragmented mp4 chunk by chunk, so that a run killed midway still leaves a play
 
 from __future__ import annotations
 
+import itertools
 import os
 import secrets
 import subprocess
@@ -19,6 +20,7 @@ import time
 from collections.abc import Iterable
 from glob import escape as glob_escape
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -236,18 +238,28 @@ def _check_input_path(path) -> Path:
     return path
 
 
-def read_video(path) -> tuple[np.ndarray, float]:
-    """Read a video file into (frames uint8 [T, H, W, 3] RGB, frames per second)."""
-    reader = _ffmpeg().read_frames(str(_check_input_path(path)), pix_fmt="rgb24")
-    meta = next(reader)
-    width, height = meta["size"]
-    frames = [np.frombuffer(raw, np.uint8).reshape(height, width, 3) for raw in reader]
+def _frame_reader(path):
+    """ffmpeg's frames of a video file as they are stored (``-fps_mode passthrough``: a variable-frame-rate file is not
+    resampled to a constant rate, which would repeat frames), so that they are the frames `count_frames` counts."""
+    return _ffmpeg().read_frames(str(_check_input_path(path)), pix_fmt="rgb24", output_params=["-fps_mode", "passthrough"])
+
+
+def read_video(path, max_frames: Optional[int] = None) -> tuple[np.ndarray, float]:
+    """Read a video file into (frames uint8 [T, H, W, 3] RGB, frames per second: the file's average); with `max_frames`,
+    its first frames alone (the rest is not decoded)."""
+    reader = _frame_reader(path)
+    try:
+        meta = next(reader)
+        width, height = meta["size"]
+        frames = [np.frombuffer(raw, np.uint8).reshape(height, width, 3) for raw in itertools.islice(reader, max_frames)]
+    finally:
+        reader.close()
     return np.stack(frames) if frames else np.zeros((0, height, width, 3), np.uint8), float(meta["fps"])
 
 
 def frame_rate(path) -> float:
-    """Frames per second of the video file, from its header (nothing decoded)."""
-    reader = _ffmpeg().read_frames(str(_check_input_path(path)), pix_fmt="rgb24")
+    """Frames per second of the video file (its average), from its header (nothing decoded)."""
+    reader = _frame_reader(path)
     try:
         return float(next(reader)["fps"])
     finally:
@@ -255,5 +267,5 @@ def frame_rate(path) -> float:
 
 
 def count_frames(path) -> int:
-    """Number of video frames in the file (ffmpeg decodes it to count them)."""
+    """Number of video frames in the file, as `read_video` reads them (ffmpeg counts its packets, decoding nothing)."""
     return _ffmpeg().count_frames_and_secs(str(_check_input_path(path)))[0]

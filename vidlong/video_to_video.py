@@ -2,6 +2,7 @@
 length and the steps its ``strength`` leaves, checked before any model loads (`vidlong.pipeline_v2v` runs them)."""
 from __future__ import annotations
 
+import math
 import os
 from typing import Optional
 
@@ -19,20 +20,21 @@ def is_video_path(video) -> bool:
     return isinstance(video, (str, os.PathLike))
 
 
-def input_video(video) -> tuple[np.ndarray, Optional[float]]:
-    """(uint8 frames ``[T, H, W, 3]``, frames per second or None) of the video to redraw: the path of a video file, or
-    frames from Python (uint8 ``[T, H, W, 3]``, a list of frames or of PIL images)."""
+def input_video(video, max_frames: Optional[int] = None) -> tuple[np.ndarray, Optional[float]]:
+    """(uint8 frames ``[T, H, W, 3]``, frames per second or None) of the video to redraw, its first `max_frames` where
+    given: the path of a video file (the rest not decoded), or frames from Python (uint8 ``[T, H, W, 3]``, a list of
+    frames or of PIL images)."""
     from .extend import as_video_frames, read_input_video
 
     if is_video_path(video):
-        return read_input_video(video)
+        return read_input_video(video, max_frames)
     if isinstance(video, (list, tuple)) and video and not isinstance(video[0], np.ndarray):
         video = [np.asarray(frame.convert("RGB")) if hasattr(frame, "convert") else frame for frame in video]
-    return as_video_frames(video), None
+    return as_video_frames(video)[:max_frames], None
 
 
 def frame_count(video) -> int:
-    """Frames in the video to redraw, without keeping them (a file is decoded to count them)."""
+    """Frames in the video to redraw, without keeping them (a file's are counted, not decoded)."""
     from .extend import count_input_frames
 
     return count_input_frames(video) if is_video_path(video) else len(input_video(video)[0])
@@ -50,6 +52,16 @@ def denoised_steps(steps: int, strength: float) -> int:
     return min(int(steps * strength), steps)
 
 
+def check_strength(strength, steps: int) -> None:
+    """`strength` in (0, 1], leaving at least one of `steps` to denoise, or one line naming the smallest that does."""
+    if not is_real(strength) or not 0 < strength <= 1:
+        raise VidlongError(f"{named('strength')} must be a number in (0, 1] (1: redraw from pure noise), got {strength!r}")
+    if denoised_steps(steps, strength) < 1:
+        smallest = math.ceil(1000 / steps) / 1000  # three decimals that still leave a step
+        raise VidlongError(f"{named('strength')} {strength} of {steps} steps denoises no step; use {named('strength')} "
+                           f"{smallest:g} or more, or more steps")
+
+
 def check_video_request(request, limits) -> int:
     """A request's video, length and strength against `limits` (`vidlong.validate.ModelLimits`); returns its latent
     frames: those of the video's first `request.frames` pixel frames, or of the most 4k+1 frames it holds."""
@@ -65,12 +77,7 @@ def check_video_request(request, limits) -> int:
         raise VidlongError(f"{named('video')} (video-to-video) needs a Wan2.1 text-to-video model (diffusers' "
                            "WanVideoToVideoPipeline: one transformer, one timestep per sample), and this one is not; to "
                            "continue a video use vidlong extend --video")
-    if not is_real(strength) or not 0 < strength <= 1:
-        raise VidlongError(f"{named('strength')} must be a number in (0, 1] (1: redraw from pure noise), got {strength!r}")
-    steps = request.steps or limits.spec.num_inference_steps
-    if denoised_steps(steps, strength) < 1:
-        raise VidlongError(f"{named('strength')} {strength} of {steps} steps denoises no step; use {named('strength')} "
-                           f"{1 / steps:.3g} or more, or more steps")
+    check_strength(strength, request.steps or limits.spec.num_inference_steps)
     if request.ratio != 1:
         raise VidlongError(f"{named('ratio')} sets a length from the native window; a redrawn video is as long as the "
                            f"input: drop {named('ratio')} ({named('frames')} N takes its first N frames)")
