@@ -1,7 +1,8 @@
-"""Side-by-side GIF of one prompt's videos from a `vidlong eval` folder, one panel per method.
+"""Side-by-side GIF of one prompt's videos from a `vidlong eval` folder, one panel per method (or of any mp4s).
 
     python benchmarks/quality/make_gif.py EVAL_DIR --ratio 4 --prompt "cyan ball" \
         --methods direct,ultravico,freelong,both,stream --out docs/methods_4x.gif
+    python benchmarks/quality/make_gif.py --files source=in.mp4 none=none.mp4 both=both.mp4 --out docs/v2v_4x.gif
 
 Reads the mp4s that `vidlong eval` saved (``EVAL_DIR/videos/<model>-<weights>/<method>-<ratio>x-<prompt>...``;
 ``--weights`` picks one fingerprint where results.csv holds several),
@@ -43,18 +44,24 @@ def pick_videos(eval_dir: Path, ratio: float, prompt: str, methods: list[str], s
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("eval_dir", type=Path)
+    p.add_argument("eval_dir", type=Path, nargs="?")
+    p.add_argument("--files", nargs="+", default=None, metavar="LABEL=MP4", help="these videos instead of an eval folder's")
     p.add_argument("--ratio", type=float, default=4.0)
-    p.add_argument("--prompt", required=True, help="a substring of the prompt")
+    p.add_argument("--prompt", help="a substring of the prompt (with EVAL_DIR)")
     p.add_argument("--methods", default="direct,ultravico,freelong,both,stream")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--weights", default=None, help="weights fingerprint (results.csv's `weights` column)")
     p.add_argument("--stride", type=int, default=2, help="keep every n-th frame")
     p.add_argument("--out", type=Path, required=True)
     a = p.parse_args()
-    methods = a.methods.split(",")
+    if a.files:
+        videos = {label: Path(path) for label, path in (item.split("=", 1) for item in a.files)}
+    elif a.eval_dir is not None and a.prompt:
+        videos = pick_videos(a.eval_dir, a.ratio, a.prompt, a.methods.split(","), a.seed, a.weights)
+    else:
+        p.error("give EVAL_DIR and --prompt, or --files")
     panels, fps = {}, 16.0
-    for method, path in pick_videos(a.eval_dir, a.ratio, a.prompt, methods, a.seed, a.weights).items():
+    for method, path in videos.items():
         frames, fps = read_video(path)
         panels[method] = frames[:: a.stride]
     strip = side_by_side(panels, gap=0)
