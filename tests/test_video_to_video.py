@@ -194,3 +194,14 @@ def test_a_variable_frame_rate_file_is_read_as_stored(tmp_path):
                     "-fps_mode", "vfr", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(uneven)], check=True)
     frames, fps = read_video(uneven)
     assert len(frames) == count_frames(uneven) == 12 and fps > 0
+
+
+def test_a_method_switch_keeps_its_place_in_the_full_schedule(folders):
+    """`both-then-window` switches after half of the steps of the whole schedule: a redraw that starts past that point
+    (strength 0.5 of 4 steps) runs the window from its first step; one from pure noise switches after step 2."""
+    pipe = load_pipeline(folders["wan2.1"], device="cpu", task="v2v")
+    request = GenerateRequest(prompt="a red ball", video=moving_frames(9), method="both-then-window", steps=4, strength=0.5)
+    late = generate(pipe, request).settings
+    assert [m["name"] for m in late["methods"]] == ["SlidingWindow"] and late["methods_after_step"] is None
+    whole = generate(pipe, GenerateRequest(**{**request.__dict__, "strength": 1.0})).settings
+    assert [m["name"] for m in whole["methods"]] == ["UltraViCo", "SpectralFusion"] and whole["methods_after_step"]["step"] == 2
