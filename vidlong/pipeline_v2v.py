@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from diffusers import WanVideoToVideoPipeline
 
-from .errors import VidlongError, named
+from .errors import VidlongError
 from .models import latent_frames
 from .pipeline import VidlongPipelineMixin
 
@@ -20,17 +20,17 @@ class VidLongWanVideoToVideoPipeline(VidlongPipelineMixin, WanVideoToVideoPipeli
     TI2V-5B are not served). It generates; streams and extensions are refused (its text-to-video folder streams).
 
     Three additions to diffusers' call: uint8 frames (an array ``[T, H, W, 3]`` or a list) are read as 0-255, as PIL
-    images are (diffusers reads a NumPy array as 0-1); ``num_frames=`` takes the video's first `num_frames` pixel frames (4k+1; default:
-    the most 4k+1 frames it holds, as diffusers' VAE would encode them), and ``latents=`` given with ``video=`` (a pair
-    diffusers' call refuses) is the noise ``[B, C, F, h, w]`` the video's latents are noised with, in place of a draw
-    from ``generator`` (so that `generate`'s noise kinds reach it)."""
+    images are (diffusers reads a NumPy array as 0-1); ``num_frames=`` takes the video's first `num_frames` pixel frames
+    (4k+1; default: the most 4k+1 frames it holds, as diffusers' VAE would encode them); and ``latents=`` given with
+    ``video=`` (a pair diffusers' call refuses) is the noise ``[B, C, F, h, w]`` the video's latents are noised with, in
+    place of a draw from ``generator`` (so that `generate`'s noise kinds reach it)."""
 
     task = "v2v"
+    #: the noise `prepare_latents` noises the video's latents with (set for one call), or None: a draw from the generator
+    _vidlong_noise = None
 
     def redraws(self) -> bool:
         return True
-    #: the noise `prepare_latents` noises the video's latents with (set for one call), or None: a draw from the generator
-    _vidlong_noise = None
 
     def call_defaults(self) -> dict:
         """The spec's defaults, but the length: the video's."""
@@ -82,8 +82,8 @@ class VidLongWanVideoToVideoPipeline(VidlongPipelineMixin, WanVideoToVideoPipeli
         inverse_std = (1.0 / torch.tensor(vae.config.latents_std)).view(1, -1, 1, 1, 1).to(device, dtype)
         clean = (clean - mean) * inverse_std  # as diffusers' call normalises
         if tuple(noise.shape) != tuple(clean.shape):
-            raise VidlongError(f"{named('latents')} (the noise for the video) has shape {list(noise.shape)}; the video's "
-                               f"latents have {list(clean.shape)}")
+            raise VidlongError(f"latents= (the noise for the video) has shape {list(noise.shape)}; the video's latents "
+                               f"have {list(clean.shape)}")
         noise = noise.to(device, dtype)
         if hasattr(self.scheduler, "add_noise"):
             return self.scheduler.add_noise(clean, noise, timestep)

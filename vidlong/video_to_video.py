@@ -1,5 +1,6 @@
-"""Video-to-video requests (``generate`` with ``video=``; ``vidlong generate --video``): the input video read once, its
-length and the steps its ``strength`` leaves, checked before any model loads (`vidlong.pipeline_v2v` runs them)."""
+"""Video-to-video requests (``generate`` with ``video=``; ``vidlong generate --video``): the input video's frames counted,
+its length and the steps its ``strength`` leaves checked before any model loads, then only the frames used read
+(`vidlong.pipeline_v2v` runs them)."""
 from __future__ import annotations
 
 import math
@@ -17,6 +18,7 @@ DEFAULT_STRENGTH = 0.8
 
 
 def is_video_path(video) -> bool:
+    """Whether `video` names a file (else it holds frames)."""
     return isinstance(video, (str, os.PathLike))
 
 
