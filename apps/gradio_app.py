@@ -52,7 +52,7 @@ from vidlong.streaming import StreamSampling, VideoStreamer, resolve_context  # 
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_STEPS, check_diagonal_stream, check_generate, check_seed,  # noqa: E402
                               check_streams, limits_for_pipeline, video_size)
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
-from vidlong.video_to_video import DEFAULT_STRENGTH  # noqa: E402
+from vidlong.video_to_video import DEFAULT_STRENGTH, video_fps  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +164,15 @@ def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, neg
     )
 
 
+def _uploaded_path(value) -> Optional[str]:
+    """The file of a video field as the page sends it unprocessed (Gradio's file data ``{"path": ...}``, or one inside
+    ``{"video": ...}``) or processed (a path); None when empty."""
+    if isinstance(value, dict):
+        value = value.get("video", value)
+        value = value.get("path") if isinstance(value, dict) else value
+    return value or None
+
+
 def _diagonal_of(methods, partition_guidance: Optional[str], noise_correlation: Optional[float],
                  cut: bool = False) -> Optional[DiagonalDenoising]:
     """The fifo method's `DiagonalDenoising` of the page's fields (`FIFO_FIELDS`: guidance by partition as written,
@@ -226,9 +235,10 @@ class App:
         sampling = StreamSampling.resolve(default, self.spec, resolve_context(default, self.spec, pipe.task, self.limits.family) == "renoise")
         self.stream_steps, self.stream_guidance = sampling.step_count, sampling.guidances[0]
 
-    def length_note(self, ratio, method="none", preset=NO_PRESET, steps=None, height=None, width=None) -> str:
-        """Markdown: the length a ratio gives on this model, and the run's estimated time and memory
-        (the time once a run on this device has finished); says so when the run will not fit, and why
+    def length_note(self, ratio, method="none", preset=NO_PRESET, steps=None, height=None, width=None, video=None,
+                    strength=DEFAULT_STRENGTH) -> str:
+        """Markdown: the length a ratio gives on this model (or an uploaded `video` to redraw has), and the run's estimated
+        time and memory (the time once a run on this device has finished); says so when the run will not fit, and why
         when a field is refused. Takes the fields as the page sends them (unchecked, `preprocess=False`)."""
         spec = self.spec
         low, high = LENGTH_RANGE
@@ -237,16 +247,20 @@ class App:
         try:
             image = "first-frame" if self.pipe.task == "i2v" else None  # the estimate needs no image, the check one
             last = "last-frame" if self.limits.last_frame == "required" else None
-            request = _request_of("-", method, preset, ratio, steps, None, 0, AUTO, "", height, width, image, last)
+            video = _uploaded_path(video)
+            request = _request_of("-", method, preset, ratio, steps, None, 0, AUTO, "", height, width, image, last, video,
+                                  strength)
             latent = check_generate(request, self.limits)
             cost = run_cost(self.pipe, request, latent)
+            fps = spec.fps if video is None else video_fps(video, spec.fps)
         except VidlongError as err:  # the reason, where the note would have been
             return f"**{html.escape(_user_message(err), quote=False)}**"
         except (TypeError, ValueError):
             return ""
         frames = pixel_frames(latent, spec.temporal_ratio)
-        note = (f"{latent} latent frames = **{frames} frames**, {frames / spec.fps:.1f} s at {spec.fps} fps "
-                f"({latent / spec.native_frames:.2g}× the native {spec.native_frames}). ")
+        note = "The video to redraw (the Length field is not used): " if video else ""
+        note += (f"{latent} latent frames = **{frames} frames**, {frames / fps:.1f} s at {fps:g} fps "
+                 f"({latent / spec.native_frames:.2g}× the native {spec.native_frames}). ")
         seconds = self.pace.seconds(cost)
         note += f"Estimate: about **{duration_text(max(seconds, 1))}** and " if seconds is not None else "Estimate (time after the first run): "
         note += f"{cost.peak_bytes / 2**30:.2g} GiB beyond the model."
@@ -694,7 +708,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
             return stream
 
         outputs = [video, settings, sidecar, gallery]
-        note_fields = [ratio, method, preset, steps, height, width]
+        note_fields = [ratio, method, preset, steps, height, width, redraw, strength]
         def queued(trigger, handler, inputs, outputs):
             """`handler` queued on the model's one worker after `trigger`, its job reserved at the click."""
             return trigger(app.reserve, None, None, api_name=False, queue=False).then(

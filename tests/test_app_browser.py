@@ -265,6 +265,7 @@ def test_a_video_uploaded_to_redraw_comes_back_redrawn_at_its_length(demo, brows
     page.get_by_text("Redraw a video (video-to-video)").click()
     page.locator("#redraw input[type=file]").set_input_files(str(source))
     expect(page.locator("#redraw video")).to_be_attached()
+    expect(page.locator("#length-note")).to_contain_text("The video to redraw (the Length field is not used): 4 latent frames")
     page.get_by_label("Prompt").fill("a blue square")
     set_number(page, "Steps", 2)
     page.get_by_role("button", name="Generate").click()
