@@ -135,7 +135,8 @@ def test_a_video_given_to_generate_is_redrawn_at_its_length_and_frame_rate(demo,
     assert demo.vidlong_app.limits.redraws
     for sent in ({"path": str(source)}, {"video": {"path": str(source)}}):  # the page's file data, or one in a dict
         note = demo.vidlong_app.length_note(3, "both", gradio_app.NO_PRESET, 2, None, None, sent, 0.5)
-        assert note.startswith("The video to redraw (the Length field is not used): 3 latent frames = **9 frames**, 0.9 s at 10 fps")
+        assert note.startswith("The video to redraw (the Length field is not used): 3 latent frames = **9 frames**, "
+                               "0.9 s at 10 fps")
 
 
 def test_seed_minus_one_is_random_and_shown(client):
