@@ -16,7 +16,7 @@ _PUBLIC = {
     "DiagonalDenoising": ".methods", "RIFLEx": ".methods", "SlidingWindow": ".methods", "SpectralFusion": ".methods", "Streaming": ".methods",
     "UltraViCo": ".methods", "load_preset": ".methods", "preset_names": ".methods",
     "VidLongWanPipeline": ".pipeline", "VidlongPipelineMixin": ".pipeline", "load_pipeline": ".pipeline",
-    "VidLongWanImageToVideoPipeline": ".pipeline_i2v",
+    "VidLongWanImageToVideoPipeline": ".pipeline_i2v", "VidLongWanVideoToVideoPipeline": ".pipeline_v2v",
 }
 
 __all__ = ["VidlongError", *_PUBLIC]
