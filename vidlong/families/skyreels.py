@@ -1,7 +1,8 @@
 """SkyReels-V2 under vidlong (`vidlong.families`): diffusers' `SkyReelsV2Pipeline` (text to video) and
 `SkyReelsV2ImageToVideoPipeline`. Its transformer, VAE, text encoder, sampler and image condition are Wan's in layout,
 so vidlong's Wan surface serves it as it is: its latents are ``[B, C, F, h, w]``, its prompts Wan's padded T5 states, its
-VAE Wan's (decoded a few latent frames at a time), its image condition Wan2.1 I2V's (`WanImageCondition`)."""
+VAE Wan's (decoded a few latent frames at a time), its image condition Wan2.1 I2V's (`WanImageCondition`); diagonal
+denoising's timesteps go in one per latent frame (`SkyReelsV2Family`)."""
 from __future__ import annotations
 
 from diffusers import SkyReelsV2ImageToVideoPipeline, SkyReelsV2Pipeline
