@@ -76,3 +76,29 @@ def shard_of(parser: argparse.ArgumentParser, shard: str) -> tuple[int, int]:
     if not 0 <= index < count:
         parser.error(f"--shard i/n needs 0 <= i < n, got {shard}")
     return index, count
+
+
+def print_cell_means(records: list[dict], axes: tuple, keys: tuple, headers: list, out=None) -> None:
+    """The mean of each of `keys` (NaN left out) over the records of each cell, one value per name in `axes` (numeric
+    axes in rising order, the others as first met; a ratio shown as "2x"), as a Markdown table whose value columns are
+    `headers`; with `out`, the records and the means as JSON there, with the command."""
+    import json
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    def shown(axis, value):
+        return f"{value:g}x" if axis == "ratio" else f"{value:g}" if isinstance(value, float) else str(value)
+
+    cells = sorted(dict.fromkeys(tuple(r[axis] for axis in axes) for r in records),
+                   key=lambda cell: tuple(value for value in cell if not isinstance(value, str)))
+    rows, means = [], {}
+    for cell in cells:
+        members = [r for r in records if tuple(r[axis] for axis in axes) == cell]
+        labels = [shown(axis, value) for axis, value in zip(axes, cell)]
+        means[" ".join(labels)] = mean = {k: float(np.nanmean([r[k] for r in members])) for k in keys}
+        rows.append([*labels, len(members), *(f"{mean[k]:.3f}" for k in keys)])
+    print_table([*axes, "videos", *headers], rows)
+    if out:
+        Path(out).write_text(json.dumps(dict(rows=records, means=means, command=" ".join(sys.argv)), indent=1) + "\n")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import add_prompt_grid_arguments, merged_rows, print_table, shard_of
+from common import add_prompt_grid_arguments, merged_rows, print_cell_means, shard_of
 
 
 def image_objects_held(report, image_present: np.ndarray, frames: slice) -> float:
@@ -64,9 +64,7 @@ def main() -> int:
     parser.add_argument("--methods", nargs="+", default=["direct", "both"])
     args = parser.parse_args()
     if args.merge:
-        records = merged_rows(args.merge)
-        ratios, methods = sorted({r["ratio"] for r in records}), list(dict.fromkeys(r["method"] for r in records))
-        print_summary(records, ratios, methods, args.out)
+        print_summary(merged_rows(args.merge), args.out)
         return 0
     index, count = shard_of(parser, args.shard)
 
@@ -103,23 +101,16 @@ def main() -> int:
                                       colour_last_window=colour_distance(image, video[-window:]))
                         records.append(record)
                         print(json.dumps(record), file=sys.stderr, flush=True)
-    print_summary(records, args.ratios, args.methods, args.out)
+    print_summary(records, args.out)
     return 0
 
 
-def print_summary(records: list[dict], ratios, methods, out) -> None:
+def print_summary(records: list[dict], out) -> None:
     """The means per ratio and method as a table (and with the rows as JSON to `out`)."""
-    keys = ("first_frame_error", "held_first_window", "held_last_window", "held_all", "colour_first_window", "colour_last_window")
-    rows, means = [], {}
-    for ratio in ratios:
-        for method in methods:
-            cell = [r for r in records if r["ratio"] == ratio and r["method"] == method]
-            means[f"{method} {ratio}x"] = m = {k: float(np.nanmean([r[k] for r in cell])) for k in keys}
-            rows.append([f"{ratio}x", method, len(cell), *(f"{m[k]:.3f}" for k in keys)])
-    print_table(["ratio", "method", "videos", "frame 0 vs image", "image objects, first window", "last window", "all frames",
-                 "colour dist. first window", "last window"], rows)
-    if out:
-        Path(out).write_text(json.dumps(dict(rows=records, means=means, command=" ".join(sys.argv)), indent=1) + "\n")
+    print_cell_means(records, ("ratio", "method"), ("first_frame_error", "held_first_window", "held_last_window", "held_all",
+                                                    "colour_first_window", "colour_last_window"),
+                     ["frame 0 vs image", "image objects, first window", "last window", "all frames",
+                      "colour dist. first window", "last window"], out)
 
 
 if __name__ == "__main__":

@@ -17,11 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 
-from common import add_prompt_grid_arguments, merged_rows, print_table, shard_of
+from common import add_prompt_grid_arguments, merged_rows, print_cell_means, shard_of
 
 KEYS = ("new_objects", "new_all_present", "vanish_events", "old_objects_left", "change")
 
@@ -86,16 +85,8 @@ def main() -> int:
 
 def print_summary(records: list[dict], out) -> None:
     """The means per ratio, strength and method as a table (and with the rows as JSON to `out`)."""
-    rows, means = [], {}
-    cells = dict.fromkeys((r["ratio"], r["strength"], r["method"]) for r in records)
-    for ratio, strength, method in sorted(cells, key=lambda c: (c[0], c[1])):
-        cell = [r for r in records if (r["ratio"], r["strength"], r["method"]) == (ratio, strength, method)]
-        means[f"{method} {ratio:g}x {strength:g}"] = m = {k: float(np.nanmean([r[k] for r in cell])) for k in KEYS}
-        rows.append([f"{ratio:g}x", f"{strength:g}", method, len(cell), *(f"{m[k]:.3f}" for k in KEYS)])
-    print_table(["ratio", "strength", "method", "videos", "new prompt's objects", "frames with all", "vanish events",
-                 "source objects left", "change (0-255)"], rows)
-    if out:
-        Path(out).write_text(json.dumps(dict(rows=records, means=means, command=" ".join(sys.argv)), indent=1) + "\n")
+    print_cell_means(records, ("ratio", "strength", "method"), KEYS,
+                     ["new prompt's objects", "frames with all", "vanish events", "source objects left", "change (0-255)"], out)
 
 
 if __name__ == "__main__":
