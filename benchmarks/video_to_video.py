@@ -5,7 +5,7 @@
     python benchmarks/video_to_video.py --device cuda --shard 0/4 --out s0.json ...          # a quarter of the prompts
     python benchmarks/video_to_video.py --merge s0.json s1.json s2.json s3.json              # their table together
 
-On the embedded default model (`task="v2v"`: diffusers' `WanVideoToVideoPipeline`). For each of vidlong eval's
+On the embedded default model (its `WanVideoToVideoPipeline` twin, `pipe.video_to_video()`, which `generate` uses). For each of vidlong eval's
 prompts x seeds and each ratio: the source video is `generate` of the prompt with `both` and the ratio's preset (the
 best long text-to-video here); it is redrawn with the next prompt of the list at each strength and method (the ratio's
 preset, as `vidlong generate`). Per redrawn video, from the shapes checker: the new prompt's objects present (the
@@ -53,21 +53,19 @@ def main() -> int:
     from vidlong.eval.shapes import check_video
     from vidlong.generate import GenerateRequest, generate
 
-    t2v = load_pipeline(device=args.device)
-    v2v = load_pipeline(device=args.device, task="v2v")
-    for pipe in (t2v, v2v):
-        pipe.set_progress_bar_config(disable=True)
+    pipe = load_pipeline(device=args.device)  # it redraws through its video-to-video twin (`pipe.video_to_video()`)
+    pipe.set_progress_bar_config(disable=True)
     prompts = DEFAULT_PROMPTS[: args.prompts]
     records = []
     for number in range(index, len(prompts), count):
         source_prompt, new_prompt = prompts[number], DEFAULT_PROMPTS[(number + 1) % len(DEFAULT_PROMPTS)]
         for seed in range(args.seeds):
             for ratio in args.ratios:
-                source = generate(t2v, GenerateRequest(prompt=source_prompt, seed=seed, ratio=ratio, method="both",
+                source = generate(pipe, GenerateRequest(prompt=source_prompt, seed=seed, ratio=ratio, method="both",
                                                        preset=preset_for("both", ratio), steps=args.steps)).frames
                 for strength in args.strengths:
                     for method in args.methods:
-                        video = generate(v2v, GenerateRequest(prompt=new_prompt, seed=seed, video=source, strength=strength,
+                        video = generate(pipe, GenerateRequest(prompt=new_prompt, seed=seed, video=source, strength=strength,
                                                               method=method, preset=preset_for(method, ratio),
                                                               steps=args.steps)).frames
                         summary = check_video(video, new_prompt).summary()
