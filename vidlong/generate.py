@@ -248,10 +248,9 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     if request.video is not None:  # video-to-video: its first frames, at its aspect unless a size is given
         from PIL import Image
 
-        redrawn, file_fps = input_video(request.video, pixel_frames(n_latent, spec.temporal_ratio))  # the rest not decoded
-        extra["video"] = [Image.fromarray(frame) for frame in redrawn]
+        extra["video"], file_fps = input_video(request.video, pixel_frames(n_latent, spec.temporal_ratio))  # the rest not decoded
         extra["strength"] = DEFAULT_STRENGTH if request.strength is None else request.strength
-        fps, first_frame = file_fps or fps, extra["video"][0]
+        fps, first_frame = file_fps or fps, Image.fromarray(extra["video"][0])
     height, width = video_size(limits, request.height, request.width, first_frame)
     steps = request.steps or spec.num_inference_steps
     switch = method_switch(request.method, steps, request.preset)

@@ -25,6 +25,7 @@ from .models import (EMBEDDED_MODELS, Geometry, ModelSpec, check_model_folder, f
                      spec_for_folder, video_to_video_twin, what_folder_holds)
 from .scalars import plain
 from .validate import check_compile, check_device, check_dtype, check_model_size, check_offload, limits_for_pipeline
+from .video_to_video import REDRAWING_MODELS
 
 #: latent frames `VidlongPipelineMixin.decode_uint8` decodes at a time
 DECODE_CHUNK = 4
@@ -384,9 +385,8 @@ class VidLongWanPipeline(VidlongPipelineMixin, WanPipeline):
         from .pipeline_v2v import VidLongWanVideoToVideoPipeline
 
         if not self.redraws():
-            raise VidlongError("video-to-video runs a Wan2.1 text-to-video model (diffusers' WanVideoToVideoPipeline: one "
-                               "transformer, one timestep per sample); this pipeline has Wan2.2's two experts or per-token "
-                               "timesteps")
+            raise VidlongError(f"video-to-video runs {REDRAWING_MODELS}; this pipeline has Wan2.2's two experts or "
+                               "per-token timesteps")
         twin = VidLongWanVideoToVideoPipeline(tokenizer=self.tokenizer, text_encoder=self.text_encoder,
                                               transformer=self.transformer, vae=self.vae, scheduler=self.scheduler)
         twin.vidlong_spec, twin.vidlong_offload = self.spec, getattr(self, "vidlong_offload", None)
@@ -458,9 +458,8 @@ def pipeline_class_name(folder: Path, task: Optional[str] = None) -> str:
     if task == "v2v" and pipeline_task(folder) != "v2v":
         twin = video_to_video_twin(folder)
         if twin is None:
-            raise VidlongError(f"video-to-video runs a Wan2.1 text-to-video model (diffusers' WanVideoToVideoPipeline: one "
-                               f"transformer, one timestep per sample); model folder {folder} holds {what_folder_holds(folder)}: "
-                               f"use a Wan2.1 text-to-video folder, or drop {named('task')} v2v")
+            raise VidlongError(f"video-to-video runs {REDRAWING_MODELS}; model folder {folder} holds "
+                               f"{what_folder_holds(folder)}: use a Wan2.1 text-to-video folder, or drop {named('task')} v2v")
         return twin
     if task in ("t2v", "i2v") and pipeline_task(folder) == "v2v":
         raise VidlongError(f"model folder {folder} holds a video-to-video {name}; drop {named('task')} {task}, or load it "

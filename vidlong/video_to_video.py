@@ -15,6 +15,8 @@ from .scalars import is_real
 
 #: diffusers' ``WanVideoToVideoPipeline`` default: how much of the video is redrawn
 DEFAULT_STRENGTH = 0.8
+#: the models that redraw a video, as the refusals name them
+REDRAWING_MODELS = "a Wan2.1 text-to-video model (diffusers' WanVideoToVideoPipeline: one transformer, one timestep per sample)"
 
 
 def is_video_path(video) -> bool:
@@ -76,9 +78,8 @@ def check_video_request(request, limits) -> int:
             raise VidlongError(f"this model folder is video-to-video: pass the video to redraw with {named('video')} in.mp4")
         return None
     if not limits.redraws:
-        raise VidlongError(f"{named('video')} (video-to-video) needs a Wan2.1 text-to-video model (diffusers' "
-                           "WanVideoToVideoPipeline: one transformer, one timestep per sample), and this one is not; to "
-                           "continue a video use vidlong extend --video")
+        raise VidlongError(f"{named('video')} (video-to-video) needs {REDRAWING_MODELS}, and this one is not; to continue "
+                           "a video use vidlong extend --video")
     check_strength(strength, request.steps or limits.spec.num_inference_steps)
     if request.ratio != 1:
         raise VidlongError(f"{named('ratio')} sets a length from the native window; a redrawn video is as long as the "
