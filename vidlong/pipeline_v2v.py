@@ -10,6 +10,7 @@ import torch
 from diffusers import WanVideoToVideoPipeline
 
 from .errors import VidlongError
+from .families.common import replaced
 from .models import latent_frames
 from .pipeline import VidlongPipelineMixin
 
@@ -62,11 +63,8 @@ class VidLongWanVideoToVideoPipeline(VidlongPipelineMixin, WanVideoToVideoPipeli
         if video is not None and noise is not None:
             bound["latents"] = None
         bound.pop("self")
-        self._vidlong_noise = noise if video is not None else None
-        try:
+        with replaced(self, "_vidlong_noise", noise if video is not None else None):
             return super().__call__(**bound)
-        finally:
-            self._vidlong_noise = None
 
     def prepare_latents(self, video=None, batch_size=1, num_channels_latents=16, height=480, width=832, dtype=None,
                         device=None, generator=None, latents=None, timestep=None):
