@@ -33,18 +33,18 @@ TEXT_DIM = 16
 
 
 def tiny_transformer(seed: int = 0, layers: int = 2, heads: int = 2, head_dim: int = 16, channels: int = IN_CHANNELS,
-                     out_channels=None, image_dim=None, pos_embed_seq_len=None, model_class=WanTransformer3DModel):
+                     out_channels=None, image_dim=None, pos_embed_seq_len=None, model_class=WanTransformer3DModel, **config):
     """A random WanTransformer3DModel small enough for exact CPU checks (patch (1, 2, 2)); `channels`
     in (I2V: noise + mask + condition), `out_channels` (default `channels`), `image_dim` for a CLIP input
     (whose tokens get their own key/value projections in cross-attention, as Wan2.1 I2V's);
     `pos_embed_seq_len` for two images' CLIP tokens (Wan2.1 FLF2V's first and last frames); `model_class` another
-    class of Wan's constructor (SkyReels-V2's)."""
+    class of Wan's constructor (SkyReels-V2's) and `config` its own arguments."""
     torch.manual_seed(seed)
     model = model_class(
         patch_size=(1, 2, 2), num_attention_heads=heads, attention_head_dim=head_dim, in_channels=channels,
         out_channels=out_channels or channels, text_dim=TEXT_DIM, freq_dim=16, ffn_dim=32, num_layers=layers,
         cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=64, image_dim=image_dim,
-        added_kv_proj_dim=heads * head_dim if image_dim else None, pos_embed_seq_len=pos_embed_seq_len,
+        added_kv_proj_dim=heads * head_dim if image_dim else None, pos_embed_seq_len=pos_embed_seq_len, **config,
     )
     # random init of the zero-initialised parts, so every path carries signal
     with torch.no_grad():

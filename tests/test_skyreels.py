@@ -72,6 +72,10 @@ def test_its_release_takes_its_own_entry_not_wans():
         sized = dict(i2v, num_layers=layers, num_attention_heads=heads)
         assert spec_for_facts(model_facts(sized, task="i2v", family="skyreels-v2")).name == "skyreels-v2-i2v-540p"
     assert spec_for_facts(model_facts(i2v, task="i2v")).name == "wan2.1-i2v-14b"
+    for layers, heads in ((40, 40), (30, 12)):  # diffusion forcing 14B and 1.3B: the frame rate as an input
+        forcing = dict(config, num_layers=layers, num_attention_heads=heads, text_dim=4096, freq_dim=256, inject_sample_info=True)
+        for task in ("t2v", "i2v"):  # its image-to-video pipeline takes the same weights
+            assert spec_for_facts(model_facts(forcing, task=task, family="skyreels-v2")).name == "skyreels-v2-df-540p"
 
 
 def test_image_to_video_generates_as_its_pipeline_does_streams_and_extends(image_path, tmp_path):
@@ -168,3 +172,114 @@ def test_fifo_streams_and_extends(tmp_path):
                  "--out", str(extended)]) == 0
     made, longer = read_video(stream)[0], read_video(extended)[0]
     assert len(made) == 9 + 2 * 12 and len(longer) == len(made) + 2 * 12
+
+
+@pytest.fixture(scope="module")
+def df_folder(tmp_path_factory):
+    """A saved tiny `SkyReelsV2DiffusionForcingPipeline` folder (its transformer takes the frame rate) with a vidlong.yaml."""
+    import yaml
+    from tiny_pipeline import tiny_skyreels_df_pipeline
+
+    folder = tmp_path_factory.mktemp("skyreels-df")
+    tiny_skyreels_df_pipeline().save_pretrained(folder)
+    (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-skyreels-df", native_frames=NATIVE, fps=24, height=32,
+                                                             width=32, num_inference_steps=2, guidance_scale=2.0)))
+    return folder
+
+
+def stock_df(folder):
+    from diffusers import SkyReelsV2DiffusionForcingPipeline
+
+    stock = SkyReelsV2DiffusionForcingPipeline.from_pretrained(folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    return stock
+
+
+def test_diffusion_forcing_generates_as_its_pipeline_does_in_one_window_or_its_own_way(df_folder):
+    """`SkyReelsV2DiffusionForcingPipeline` folders: `generate` at 2x with no method = diffusers' call with the same seed
+    over the whole video in one window (``base_num_frames`` = ``num_frames``), bit for bit; given ``latents=`` (which
+    diffusers' own call cannot unpack) start the same video; with ``overlap_history`` the call makes it its own way
+    (windows continuing each other), as diffusers' does; the frame rate reaches its transformer (16 fps is another video)."""
+    import numpy as np
+
+    from vidlong.generate import GenerateRequest, generate
+
+    pipe = vidlong.load_pipeline(df_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    assert type(pipe).__name__ == "VidLongSkyReelsV2DiffusionForcingPipeline" and pipe.facts()["family"] == "skyreels-v2"
+    own = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3))
+    frames = 4 * (2 * NATIVE - 1) + 1
+    stock = stock_df(df_folder)
+    common = dict(prompt="a red ball", height=32, width=32, num_frames=frames, num_inference_steps=2, guidance_scale=2.0,
+                  output_type="np")
+    video = stock(**common, base_num_frames=frames, generator=torch.Generator().manual_seed(3)).frames[0]
+    assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+
+    noise = torch.randn(1, 4, 2 * NATIVE, 4, 4, generator=torch.Generator().manual_seed(3))
+    assert np.array_equal(pipe(**common, latents=noise).frames[0], video)
+    windows = dict(common, base_num_frames=4 * NATIVE - 3, overlap_history=5)
+    assert np.array_equal(pipe(**windows, generator=torch.Generator().manual_seed(3)).frames[0],
+                          stock(**windows, generator=torch.Generator().manual_seed(3)).frames[0])
+    assert not np.allclose(pipe(**common, latents=noise, fps=16).frames[0], video, atol=1e-3)
+
+
+def test_diffusion_forcing_takes_every_method_streams_and_extends_with_its_frame_rate(df_folder, tmp_path):
+    """`vidlong generate` with `both` and with `fifo`, `vidlong stream` (re-noised context and fifo) and `vidlong extend`
+    run on a diffusion-forcing folder; every forward of a stream gets the frame rate's code, one per sample."""
+    from vidlong.cli import main
+    from vidlong.video_io import read_video
+
+    for method in ("both", "fifo"):
+        out = tmp_path / f"{method}.mp4"
+        assert main(["generate", "--model", str(df_folder), "--prompt", "a red ball", "--ratio", "2", "--method", method,
+                     "--out", str(out)]) == 0
+        assert len(read_video(out)[0]) == 4 * (2 * NATIVE - 1) + 1
+
+    pipe = vidlong.load_pipeline(df_folder, device="cpu")
+    seen = []
+    pipe.transformer.register_forward_pre_hook(lambda m, a, k: seen.append((k["fps"], k["hidden_states"].shape[0])),
+                                               with_kwargs=True)
+    list(pipe.stream("a red ball", streaming=vidlong.Streaming(chunk=1), chunks=2, seed=1))
+    list(pipe.stream("a red ball", streaming=vidlong.DiagonalDenoising(), chunks=1, seed=1))
+    assert seen and all(fps == [1] * batch for fps, batch in seen)
+
+    stream, extended = tmp_path / "s.mp4", tmp_path / "e.mp4"
+    assert main(["stream", "--model", str(df_folder), "--prompt", "a red ball", "--chunks", "3", "--chunk", "1",
+                 "--out", str(stream)]) == 0
+    assert main(["extend", "--model", str(df_folder), "--video", str(stream), "--method", "fifo", "--chunks", "1",
+                 "--out", str(extended)]) == 0
+    assert len(read_video(stream)[0]) == 1 + 2 * 4 and len(read_video(extended)[0]) == 1 + 2 * 4 + 12
+
+
+def test_diffusion_forcing_weights_take_an_image_as_their_clean_first_frame(df_folder, image_path, tmp_path):
+    """With an image, a diffusion-forcing folder loads as `SkyReelsV2DiffusionForcingImageToVideoPipeline` (the image's
+    latent as the first frame, at timestep 0): `generate` = diffusers' call with the same seed, bit for bit; a stream's
+    native-length first chunk is that video (the window's condition as the call's); `vidlong generate --image` with
+    `both` and with `fifo` at 2x."""
+    import numpy as np
+    from diffusers import SkyReelsV2DiffusionForcingImageToVideoPipeline
+    from PIL import Image
+
+    from vidlong.cli import main
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.video_io import read_video
+
+    pipe = vidlong.load_pipeline(df_folder, device="cpu", task="i2v")
+    pipe.set_progress_bar_config(disable=True)
+    assert type(pipe).__name__ == "VidLongSkyReelsV2DiffusionForcingImageToVideoPipeline" and pipe.spec.name == "tiny-skyreels-df"
+    own = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=str(image_path)))
+    stock = SkyReelsV2DiffusionForcingImageToVideoPipeline.from_pretrained(df_folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    frames = 4 * NATIVE - 3
+    video = stock(image=Image.open(image_path), prompt="a red ball", height=32, width=32, num_frames=frames, base_num_frames=frames,
+                  num_inference_steps=2, guidance_scale=2.0, generator=torch.Generator().manual_seed(3), output_type="np").frames[0]
+    assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+    first = next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1, first_chunk=NATIVE), chunks=1, seed=3,
+                                  image=Image.open(image_path))))
+    assert np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1
+
+    for method in ("both", "fifo"):
+        out = tmp_path / f"{method}.mp4"
+        assert main(["generate", "--model", str(df_folder), "--prompt", "a red ball", "--image", str(image_path), "--ratio", "2",
+                     "--method", method, "--out", str(out)]) == 0
+        assert len(read_video(out)[0]) == 4 * (2 * NATIVE - 1) + 1

@@ -40,6 +40,9 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "VidLongWanPipeline": "t2v",
                   "WanVideoToVideoPipeline": "v2v", "VidLongWanVideoToVideoPipeline": "v2v",
                   "SkyReelsV2Pipeline": "t2v", "VidLongSkyReelsV2Pipeline": "t2v",
                   "SkyReelsV2ImageToVideoPipeline": "i2v", "VidLongSkyReelsV2ImageToVideoPipeline": "i2v",
+                  "SkyReelsV2DiffusionForcingPipeline": "t2v", "VidLongSkyReelsV2DiffusionForcingPipeline": "t2v",
+                  "SkyReelsV2DiffusionForcingImageToVideoPipeline": "i2v",
+                  "VidLongSkyReelsV2DiffusionForcingImageToVideoPipeline": "i2v",
                   "LTXPipeline": "t2v", "VidLongLTXPipeline": "t2v",
                   "LTXImageToVideoPipeline": "i2v", "VidLongLTXImageToVideoPipeline": "i2v",
                   "LTXConditionPipeline": "t2v", "VidLongLTXConditionPipeline": "t2v",
@@ -259,9 +262,10 @@ def folder_class_name(folder: Path) -> str:
 #: folder of one loads as its image-to-video twin when an image is given (LTX-Video's two pipelines share
 #: their weights; Wan2.2 TI2V-5B's ``WanPipeline`` folder, with ``expand_timesteps``, is also its
 #: ``WanImageToVideoPipeline``; LTX-Video 0.9.5+'s ``LTXConditionPipeline`` takes the image itself, as vidlong's
-#: ``LTXConditionImageToVideoPipeline``)
+#: ``LTXConditionImageToVideoPipeline``; SkyReels-V2's diffusion-forcing weights serve its three DF pipelines)
 IMAGE_TO_VIDEO_TWINS = {"LTXPipeline": "LTXImageToVideoPipeline", "WanPipeline": "WanImageToVideoPipeline",
-                        "LTXConditionPipeline": "LTXConditionImageToVideoPipeline"}
+                        "LTXConditionPipeline": "LTXConditionImageToVideoPipeline",
+                        "SkyReelsV2DiffusionForcingPipeline": "SkyReelsV2DiffusionForcingImageToVideoPipeline"}
 
 
 def image_to_video_twin(folder: Path) -> Optional[str]:

@@ -266,6 +266,10 @@ class VidlongPipelineMixin:
             defaults["guidance_scale_2"] = spec.guidance_scale_2
         return defaults
 
+    def complete_call(self, arguments: dict) -> None:
+        """A family's own rule for the call's arguments once the spec's defaults are in (`arguments`, by name, is changed in
+        place); none by default."""
+
     def __call__(self, *args, **kwargs):
         """diffusers' call with the spec's defaults for size, length, steps and guidance; a step count
         that is not a whole number >= 1 or a guidance that is not a finite number is refused in one line
@@ -281,6 +285,7 @@ class VidlongPipelineMixin:
             if name not in bound.arguments or (bound.arguments[name] is None and name != "guidance_scale_2"):
                 bound.arguments[name] = value
         arguments = bound.arguments
+        self.complete_call(arguments)
         for name in NUMBER_ARGUMENTS & arguments.keys():
             arguments[name] = plain(arguments[name])
         check_steps(arguments.get("num_inference_steps"), "num_inference_steps")
@@ -417,6 +422,9 @@ PIPELINE_CLASSES = {
     "WanVideoToVideoPipeline": "vidlong.pipeline_v2v:VidLongWanVideoToVideoPipeline",
     "SkyReelsV2Pipeline": "vidlong.families.skyreels:VidLongSkyReelsV2Pipeline",
     "SkyReelsV2ImageToVideoPipeline": "vidlong.families.skyreels:VidLongSkyReelsV2ImageToVideoPipeline",
+    "SkyReelsV2DiffusionForcingPipeline": "vidlong.families.skyreels:VidLongSkyReelsV2DiffusionForcingPipeline",
+    "SkyReelsV2DiffusionForcingImageToVideoPipeline":
+        "vidlong.families.skyreels:VidLongSkyReelsV2DiffusionForcingImageToVideoPipeline",
     "LTXPipeline": "vidlong.families.ltx:VidLongLTXPipeline",
     "LTXImageToVideoPipeline": "vidlong.families.ltx:VidLongLTXImageToVideoPipeline",
     "LTXConditionPipeline": "vidlong.families.ltx:VidLongLTXConditionPipeline",

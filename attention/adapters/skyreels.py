@@ -1,9 +1,10 @@
 """SkyReels-V2 (`SkyReelsV2Transformer3DModel`): Wan's layout (self-attention ``blocks[i].attn1`` over frame-major
 tokens of the patched latents, Wan's interleaved RoPE tables, text by cross-attention), so Wan's adapter serves it.
-Its diffusion-forcing checkpoints run the same forward with a timestep per latent frame and, once their pipeline sets
-``num_frame_per_block`` above 1, a block-causal mask: the methods are for the bidirectional forward and refuse that
-mask in one line. Diagonal denoising (``fifo``) gives it one timestep per latent frame through that forward. Its
-streams re-noise their context (the KV cache and prompt timelines are not wired for it)."""
+Its diffusion-forcing checkpoints run the same forward with a timestep per latent frame and their frame rate as an input
+(`vidlong.families.skyreels` gives both); once their pipeline's asynchronous mode sets ``num_frame_per_block`` above 1,
+a block-causal mask: the methods are for the bidirectional forward and refuse that mask in one line. Diagonal denoising
+(``fifo``) gives it one timestep per latent frame through that forward. Its streams re-noise their context (the KV cache
+and prompt timelines are not wired for it)."""
 from __future__ import annotations
 
 from ...errors import VidlongError

@@ -1,5 +1,6 @@
 """vidlong's pipelines for the families beyond Wan, one module each (`skyreels`, `ltx`, `cogvideox`, `hunyuan`; what
-they share in `common`): diffusers' `SkyReelsV2Pipeline` (Wan's layout: Wan's surface serves it as it is),
+they share in `common`): diffusers' `SkyReelsV2Pipeline` and its image-to-video and diffusion-forcing pipelines
+(Wan's layout: Wan's surface serves them as it is),
 `LTXPipeline`, `LTXImageToVideoPipeline`, `LTXConditionPipeline`, `CogVideoXPipeline`,
 `CogVideoXImageToVideoPipeline`, `HunyuanVideoPipeline`, `HunyuanVideo15Pipeline` and
 `HunyuanVideo15ImageToVideoPipeline` with the surface of `VidlongPipelineMixin`. Each
