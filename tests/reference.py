@@ -189,3 +189,19 @@ class WanReferenceAttention:
             local = plain_attention(q, k, v, local_window_allowed(self.frames, tpf, self.native))
             out = band_fusion([plain_attention(q, k, v), local], self.frames, *self.grid, [0.25], 0.25)
         return attn.to_out[1](attn.to_out[0](out.to(q.dtype).flatten(2, 3)))
+
+
+class BlockCausalReference:
+    """A Wan self-attention (q/k/v as the stock processor makes them) where a frame sees the frames of its own and earlier
+    chunks: `chunk_of_frame` ``[F]`` gives each latent frame's chunk, `tokens_per_frame` the tokens of one."""
+
+    def __init__(self, chunk_of_frame, tokens_per_frame):
+        self.chunk_of_frame, self.tokens_per_frame = chunk_of_frame, tokens_per_frame
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):
+        from vidlong.attention.adapters.wan import wan_qkv
+
+        q, k, v = wan_qkv(attn, hidden_states, rotary_emb)
+        chunk = self.chunk_of_frame[torch.arange(q.shape[1]) // self.tokens_per_frame]
+        out = plain_attention(q, k, v, chunk[None, :] <= chunk[:, None]).to(q.dtype)
+        return attn.to_out[1](attn.to_out[0](out.flatten(2, 3)))

@@ -108,19 +108,29 @@ def test_cli_generate_with_both_methods_writes_the_mp4(family_folder, tmp_path):
 
 
 @pytest.mark.parametrize("command", ["stream", "extend"])
-def test_stream_and_extend_refuse_in_one_line_before_loading(family_folder, tmp_path, capsys, monkeypatch, command):
-    """The KV-cache context (`--context cache`) is refused: none of these families has one."""
+def test_the_kv_cache_streams_where_the_family_has_one_and_is_refused_in_one_line_elsewhere(family_folder, tmp_path, capsys,
+                                                                                           monkeypatch, command):
+    """The KV-cache context (`--context cache`): SkyReels-V2 (Wan's layout) streams and extends with it; the other families
+    have none and refuse it in one line before any model loads."""
     import vidlong.pipeline
+    from vidlong.attention.adapters import adapter_named
 
     family, folder = family_folder
-    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    cached = "cache" in adapter_named(family).stream_contexts
+    if not cached:
+        monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
     source = ["--video", str(tmp_path / "in.mp4")] if command == "extend" else []
     if command == "extend":
         from vidlong.video_io import write_video
 
         write_video(tmp_path / "in.mp4", np.zeros((9, FAMILIES[family][1]["height"], FAMILIES[family][1]["width"], 3), np.uint8), fps=8)
-    assert main([command, "--model", str(folder), "--prompt", "a red ball", "--chunks", "2", *source, "--context", "cache",
-                 "--out", str(tmp_path / "s.mp4")]) == 2
+    code = main([command, "--model", str(folder), "--prompt", "a red ball", "--chunks", "2", *source, "--context", "cache",
+                 "--out", str(tmp_path / "s.mp4")])
+    if cached:
+        assert code == 0 and json.loads((tmp_path / "s.json").read_text())["streaming"]["context"] == "cache"
+        assert len(read_video(tmp_path / "s.mp4")[0]) == (9 + 12 if command == "stream" else 9 + 2 * 12)  # chunks of 3 latent frames
+        return
+    assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--context cache is not available for" in err[0] and "--context renoise" in err[0], err
     assert not (tmp_path / "s.mp4").exists()

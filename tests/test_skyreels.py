@@ -283,3 +283,54 @@ def test_diffusion_forcing_weights_take_an_image_as_their_clean_first_frame(df_f
         assert main(["generate", "--model", str(df_folder), "--prompt", "a red ball", "--image", str(image_path), "--ratio", "2",
                      "--method", method, "--out", str(out)]) == 0
         assert len(read_video(out)[0]) == 4 * (2 * NATIVE - 1) + 1
+
+
+@pytest.mark.parametrize("forcing", [False, True], ids=["t2v", "diffusion-forcing"])
+def test_a_chunk_through_the_kv_cache_matches_the_dense_block_causal_forward(forcing):
+    """Its streams may keep a rolling KV cache (`--context cache`): two chunks written clean at timestep 0, a third denoised
+    at 700 through the cache equals one dense forward over the three with a block-causal mask and a timestep per latent frame
+    (its diffusion-forcing forward); with the frame-rate input of the diffusion-forcing releases too."""
+    from diffusers import SkyReelsV2Transformer3DModel
+    from reference import BlockCausalReference
+
+    from vidlong.attention.stream_attention import StreamContext
+
+    def model():
+        return tiny_transformer(model_class=SkyReelsV2Transformer3DModel, inject_sample_info=forcing)
+
+    fps = dict(fps=[1]) if forcing else {}
+    inputs = transformer_inputs(6)
+    chunks, text = inputs["hidden_states"].split(2, dim=2), inputs["encoder_hidden_states"]
+    streamed, context = model(), StreamContext(sinks=2, window=4)
+    vidlong.apply(streamed, native_frames=8, stream=context)
+    with torch.no_grad():
+        for clean in chunks[:2]:
+            context.writing = True
+            streamed(hidden_states=clean, timestep=torch.tensor([0.0]), encoder_hidden_states=text, **fps)
+        context.writing = False
+        out = streamed(hidden_states=chunks[2], timestep=torch.tensor([700.0]), encoder_hidden_states=text, **fps)[0]
+        dense = model()
+        for block in dense.blocks:
+            block.attn1.set_processor(BlockCausalReference(torch.tensor([0, 0, 1, 1, 2, 2]), 4))
+        ref = dense(hidden_states=inputs["hidden_states"], timestep=torch.tensor([[0.0, 0, 0, 0, 700, 700]]),
+                    encoder_hidden_states=text, enable_diffusion_forcing=True, **fps)[0]
+    assert rel_err(out, ref[:, :, 4:]) < 1e-5
+
+
+def test_a_prompt_timeline_splits_its_cross_attention_by_frames(df_folder, tmp_path):
+    """A prompt timeline on SkyReels-V2 (Wan's cross-attention; here through the diffusion-forcing call, which takes the
+    segments' text as ``prompt_embeds``): one prompt repeated is the single prompt, two prompts differ, the hooks go after
+    the call; `vidlong stream --method fifo` takes a schedule."""
+    from vidlong.cli import main
+    from vidlong.generate import GenerateRequest, generate
+
+    pipe = vidlong.load_pipeline(df_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    one = generate(pipe, GenerateRequest(prompt="a red circle", ratio=2, method="both", seed=1))
+    twice = generate(pipe, GenerateRequest(prompt="0s: a red circle; 0.4s: a red circle", ratio=2, method="both", seed=1))
+    other = generate(pipe, GenerateRequest(prompt="0s: a red circle; 0.4s: a blue square", ratio=2, method="both", seed=1))
+    assert twice.settings["timeline"][1]["latent_frame"] > 0
+    assert (twice.latents - one.latents).abs().max() < 1e-5 < (other.latents - one.latents).abs().max()
+    assert not pipe.transformer._diffusers_hook.get_hook("vidlong_timeline_frames")
+    assert main(["stream", "--model", str(df_folder), "--method", "fifo", "--prompt", "0:a red ball; 1:a blue ball",
+                 "--chunks", "2", "--out", str(tmp_path / "s.mp4")]) == 0

@@ -9,7 +9,7 @@ from vidlong.attention.stream_attention import StreamContext
 from vidlong.cli import main
 from vidlong.video_io import read_video
 from conftest import IN_CHANNELS, TEXT_DIM, tiny_transformer
-from reference import plain_attention
+from reference import BlockCausalReference
 from tiny_pipeline import save_tiny_pipeline
 
 GRID = (4, 4)  # latent height, width -> 2x2 tokens per frame
@@ -18,19 +18,6 @@ TPF = 4
 
 def rel_err(a, b):
     return ((a.double() - b.double()).norm() / b.double().norm()).item()
-
-
-class BlockCausalReference:
-    """Self-attention in float64 where a frame sees the frames of its own and earlier chunks."""
-
-    def __init__(self, chunk_of_frame):
-        self.chunk_of_frame = chunk_of_frame
-
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):
-        q, k, v = wan_qkv(attn, hidden_states, rotary_emb)
-        chunk = self.chunk_of_frame[torch.arange(q.shape[1]) // TPF]
-        out = plain_attention(q, k, v, chunk[None, :] <= chunk[:, None]).to(q.dtype)
-        return attn.to_out[1](attn.to_out[0](out.flatten(2, 3)))
 
 
 def frames(count, seed):
@@ -48,7 +35,7 @@ def stream_forward(model, latents, t):
 def reference_forward(model, latents, timesteps, chunk_of_frame):
     """Dense forward over all frames with per-token timesteps and a block-causal mask."""
     for block in model.blocks:
-        block.attn1.set_processor(BlockCausalReference(chunk_of_frame))
+        block.attn1.set_processor(BlockCausalReference(chunk_of_frame, TPF))
     per_token = torch.tensor(timesteps, dtype=torch.float32).repeat_interleave(TPF)[None]
     return model(hidden_states=latents, timestep=per_token, encoder_hidden_states=text(), return_dict=False)[0]
 

@@ -6,7 +6,7 @@ cross-attention (`attn2`, in the style of diffusers' `hooks/`) gives the video t
 latent frames the stock cross-attention against their own segment's text only. Self-attention is
 untouched: every frame still sees the whole video, so with FreeLong++ the global branch carries what
 the segments share (identity, layout, motion) while the local windows and the cross-attention follow
-each segment's prompt. One segment is the stock model bit for bit. Wan and LTX-Video models (the
+each segment's prompt. One segment is the stock model bit for bit. Wan, SkyReels-V2 and LTX-Video models (the
 cross-attentions their adapters name); Wan2.1 image-to-video's CLIP image tokens (before the text in its
 cross-attention) go with every segment's text; LTX-Video's text padding mask is split with the text.
 (`generate` takes a timeline for their text-to-video models; a fifo stream's prompt switches use it.)

@@ -3,8 +3,8 @@ tokens of the patched latents, Wan's interleaved RoPE tables, text by cross-atte
 Its diffusion-forcing checkpoints run the same forward with a timestep per latent frame and their frame rate as an input
 (`vidlong.families.skyreels` gives both); once their pipeline's asynchronous mode sets ``num_frame_per_block`` above 1,
 a block-causal mask: the methods are for the bidirectional forward and refuse that mask in one line. Diagonal denoising
-(``fifo``) gives it one timestep per latent frame through that forward. Its streams re-noise their context (the KV cache
-and prompt timelines are not wired for it)."""
+(``fifo``) gives it one timestep per latent frame through that forward. Its streams re-noise their context by default and
+may keep Wan's rolling KV cache; prompt timelines split its cross-attention as Wan's."""
 from __future__ import annotations
 
 from ...errors import VidlongError
@@ -14,10 +14,8 @@ from .wan import WanAdapter
 class SkyReelsV2Adapter(WanAdapter):
     name = "skyreels-v2"
     transformer_class = "SkyReelsV2Transformer3DModel"
-    stream_contexts = ("renoise",)
-    no_cache_reason = "its KV cache is not implemented"
+    stream_contexts = ("renoise", "cache")
     timestep_per_token = True  # one per latent frame, its diffusion-forcing forward (`SkyReelsV2Family.stream_forward`)
-    prompt_timeline = False
 
     def layout(self, transformer, args, kwargs, native_frames):
         block = transformer.config.get("num_frame_per_block", 1)

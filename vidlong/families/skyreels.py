@@ -70,6 +70,7 @@ class DiffusionForcing:
         return dict(super().call_defaults(), fps=self.spec.fps)
 
     def complete_call(self, arguments: dict) -> None:
+        arguments.setdefault("prompt", None)  # its call requires one, even with prompt_embeds (a prompt timeline's)
         if arguments.get("overlap_history") is None and "base_num_frames" not in arguments:
             arguments["base_num_frames"] = arguments["num_frames"]
 
