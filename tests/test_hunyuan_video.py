@@ -72,14 +72,16 @@ class ReferenceAttention:
         return HUNYUAN_VIDEO.output(attn, out, q.dtype, TEXT)
 
 
+@pytest.mark.parametrize("image_condition_type", [None, "token_replace"], ids=["t2v", "i2v-token-replace"])
 @pytest.mark.parametrize("method", [vidlong.UltraViCo(**BETA), vidlong.SpectralFusion(windows=(1,))], ids=["ultravico-beta", "fusion"])
-def test_transformer_with_a_method_matches_float64_reference(method):
+def test_transformer_with_a_method_matches_float64_reference(method, image_condition_type):
+    """Text to video, and HunyuanVideo-I2V's transformer, whose first frame's tokens take their own modulation."""
     frames = 4 * NATIVE
-    model = tiny_hunyuan_transformer()
+    model = tiny_hunyuan_transformer(image_condition_type=image_condition_type)
     vidlong.apply(model, method, native_frames=NATIVE)
     with torch.no_grad():
         out = model(**hunyuan_inputs(frames))[0]
-    ref_model = tiny_hunyuan_transformer().to(torch.float64)
+    ref_model = tiny_hunyuan_transformer(image_condition_type=image_condition_type).to(torch.float64)
     for attention in HUNYUAN_VIDEO.self_attentions(ref_model):
         attention.set_processor(ReferenceAttention(method, frames))
     with torch.no_grad():
@@ -99,3 +101,58 @@ def test_native_length_comes_from_configs_and_bad_beta_is_refused():
 def test_beta_bands_given_as_lists_are_kept_hashable():
     method = vidlong.UltraViCo(beta=0.6, beta_bands=[[46, 54], [96, 104]])
     assert method.beta_bands == ((46.0, 54.0), (96.0, 104.0)) and hash(method) == hash(vidlong.UltraViCo(beta=0.6, beta_bands=((46, 54), (96, 104))))
+
+
+@pytest.fixture(scope="module", params=["token_replace", "latent_concat"])
+def i2v_folder(request, tmp_path_factory):
+    """A saved tiny `HunyuanVideoImageToVideoPipeline` folder of each image condition, with a vidlong.yaml."""
+    import yaml
+    from tiny_pipeline import tiny_hunyuan_i2v_pipeline
+
+    folder = tmp_path_factory.mktemp(request.param)
+    tiny_hunyuan_i2v_pipeline(request.param).save_pretrained(folder)
+    (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(name=f"tiny-hunyuan-i2v-{request.param}", native_frames=NATIVE, fps=24,
+                                                             height=32, width=48, num_inference_steps=2, guidance_scale=2.0)))
+    return request.param, folder
+
+
+def test_image_to_video_generates_as_its_pipeline_does(i2v_folder, image_path, tmp_path, capsys, monkeypatch):
+    """HunyuanVideo-I2V (`HunyuanVideoImageToVideoPipeline`, a LLaVA reading the image with the prompt): `generate` with
+    the image and no method = diffusers' call with the same noise, bit for bit; `vidlong generate --image --method both`
+    at 2x writes the video (the ``latent_concat`` release's 4 pixel frames fewer, as its call returns them); streams and
+    fifo are refused in one line before any model loads."""
+    import json
+
+    import numpy as np
+    from diffusers import HunyuanVideoImageToVideoPipeline
+    from PIL import Image
+
+    import vidlong.pipeline
+    from vidlong.cli import main
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.video_io import read_video
+
+    kind, folder = i2v_folder
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    assert type(pipe).__name__ == "VidLongHunyuanVideoImageToVideoPipeline" and pipe.task == "i2v"
+    own = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=str(image_path), height=32, width=48))
+    stock = HunyuanVideoImageToVideoPipeline.from_pretrained(folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    noise = torch.randn(1, 4, NATIVE, 4, 6, generator=torch.Generator().manual_seed(3))
+    video = stock(image=Image.open(image_path), prompt="a red ball", height=32, width=48, num_frames=4 * NATIVE - 3,
+                  num_inference_steps=2, guidance_scale=2.0, latents=noise, output_type="np").frames[0]
+    assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+
+    out = tmp_path / "long.mp4"
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--ratio", "2",
+                 "--method", "both", "--out", str(out)]) == 0
+    dropped = 4 if kind == "latent_concat" else 0
+    assert len(read_video(out)[0]) == json.loads(out.with_suffix(".json").read_text())["pixel_frames"] == 4 * (2 * NATIVE - 1) + 1 - dropped
+
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    capsys.readouterr()
+    for command in (["stream", "--image", str(image_path)], ["generate", "--image", str(image_path), "--method", "fifo"]):
+        assert main([*command, "--model", str(folder), "--prompt", "a red ball", "--out", str(tmp_path / "s.mp4")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and ("does not stream" in err[0] or "timestep per token" in err[0]), err

@@ -209,6 +209,34 @@ def tiny_hunyuan_pipeline():
                                 tokenizer_2=tiny_tokenizer())
 
 
+def tiny_hunyuan_i2v_pipeline(image_condition_type: str = "token_replace"):
+    """diffusers' `HunyuanVideoImageToVideoPipeline` of `tiny_hunyuan_pipeline`'s VAE and CLIP text encoder, a tiny LLaVA
+    (a three-layer Llama and a one-layer CLIP vision tower whose 48x48 images give the 576 image tokens its prompt
+    template expands) with a word-level tokenizer that knows the template's header tokens, and a transformer of
+    `image_condition_type` ("token_replace" or "latent_concat")."""
+    from diffusers import HunyuanVideoImageToVideoPipeline
+    from transformers import LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+
+    from conftest import TEXT_DIM, tiny_hunyuan_transformer
+
+    headers = ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<image>"]
+    tokenizer = tiny_tokenizer()
+    tokenizer.add_special_tokens({"additional_special_tokens": headers})
+    torch.manual_seed(2)
+    llava = LlavaForConditionalGeneration(LlavaConfig(
+        vision_config=CLIPVisionConfig(hidden_size=8, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                       image_size=48, patch_size=2),
+        text_config=LlamaConfig(vocab_size=len(tokenizer), hidden_size=TEXT_DIM, intermediate_size=32, num_hidden_layers=3,
+                                num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024,
+                                pad_token_id=tokenizer.pad_token_id),
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"), pad_token_id=tokenizer.pad_token_id))
+    parts = tiny_hunyuan_pipeline().components
+    return HunyuanVideoImageToVideoPipeline(
+        text_encoder=llava.eval(), tokenizer=tokenizer, transformer=tiny_hunyuan_transformer(image_condition_type=image_condition_type),
+        vae=parts["vae"], scheduler=parts["scheduler"], text_encoder_2=parts["text_encoder_2"], tokenizer_2=parts["tokenizer_2"],
+        image_processor=CLIPImageProcessor(size={"shortest_edge": 48}, crop_size={"height": 48, "width": 48}))
+
+
 def tiny_hunyuan15_pipeline():
     """diffusers' `HunyuanVideo15Pipeline` of tiny random parts: a HunyuanVideo 1.5 VAE (16x space, 4x time), a
     two-layer Qwen2.5-VL text model (the pipeline reads its third-last hidden states) whose tokenizer's chat

@@ -432,6 +432,7 @@ PIPELINE_CLASSES = {
     "CogVideoXPipeline": "vidlong.families.cogvideox:VidLongCogVideoXPipeline",
     "CogVideoXImageToVideoPipeline": "vidlong.families.cogvideox:VidLongCogVideoXImageToVideoPipeline",
     "HunyuanVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanVideoPipeline",
+    "HunyuanVideoImageToVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanVideoImageToVideoPipeline",
     "HunyuanVideo15Pipeline": "vidlong.families.hunyuan:VidLongHunyuanVideo15Pipeline",
     "HunyuanVideo15ImageToVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanVideo15ImageToVideoPipeline",
 }

@@ -561,6 +561,9 @@ def check_streamable(task: str, context: str, sinks: Optional[int] = None, famil
     check_streams(family, context)
     if task != "i2v":
         return
+    if family == "hunyuan-video":
+        raise VidlongError("HunyuanVideo's image-to-video pipeline (HunyuanVideo-I2V) generates but does not stream or "
+                           "extend in vidlong; use vidlong generate --image, or its text-to-video folder to stream")
     if context != "renoise":
         raise VidlongError("an image-to-video model streams and extends only with --context renoise (the image "
                            "conditions the first frame of every window, which a cache of past K/V cannot carry)")

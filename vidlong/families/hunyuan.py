@@ -1,5 +1,5 @@
-"""HunyuanVideo under vidlong (`vidlong.families`): diffusers' `HunyuanVideoPipeline` (1.0) and
-`HunyuanVideo15Pipeline` and `HunyuanVideo15ImageToVideoPipeline` (1.5)."""
+"""HunyuanVideo under vidlong (`vidlong.families`): diffusers' `HunyuanVideoPipeline` and
+`HunyuanVideoImageToVideoPipeline` (1.0), and `HunyuanVideo15Pipeline` and `HunyuanVideo15ImageToVideoPipeline` (1.5)."""
 from __future__ import annotations
 
 import contextlib
@@ -9,7 +9,8 @@ import math
 
 import numpy as np
 import torch
-from diffusers import HunyuanVideo15ImageToVideoPipeline, HunyuanVideo15Pipeline, HunyuanVideoPipeline
+from diffusers import (HunyuanVideo15ImageToVideoPipeline, HunyuanVideo15Pipeline, HunyuanVideoImageToVideoPipeline,
+                       HunyuanVideoPipeline)
 
 from ..errors import VidlongError
 from ..image_condition import ChannelCondition
@@ -54,6 +55,16 @@ class VidLongHunyuanVideoPipeline(HunyuanVideoFamily, VidlongPipelineMixin, Huny
         return StreamText(1, dict(encoder_hidden_states=states.to(dtype), encoder_attention_mask=mask,
                                   pooled_projections=pooled.to(dtype),
                                   guidance=torch.tensor([guidance * 1000.0], dtype=dtype, device=self.device)))
+
+
+class VidLongHunyuanVideoImageToVideoPipeline(HunyuanVideoFamily, VidlongPipelineMixin, HunyuanVideoImageToVideoPipeline):
+    """diffusers' `HunyuanVideoImageToVideoPipeline` (HunyuanVideo-I2V) with vidlong's surface: the methods act on its
+    transformer as on the text-to-video one's (the image's LLaVA tokens ride with the text, whose pairs stay stock). Its
+    image enters as its transformer's ``image_condition_type`` says: ``token_replace`` (the image's latent replaces the
+    first latent frame; embedded guidance) or ``latent_concat`` (the image's latent and a mask as 17 more channels; the
+    call returns the video after that first latent frame, 4 pixel frames fewer). It generates; it does not stream."""
+
+    task = "i2v"
 
 
 def guidance_of(pipe, guidance: float):
