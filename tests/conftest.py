@@ -137,14 +137,15 @@ def cogvideox_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1
     return inputs
 
 
-def tiny_hunyuan_transformer(seed: int = 0, image_condition_type=None):
+def tiny_hunyuan_transformer(seed: int = 0, image_condition_type=None, channels: int = IN_CHANNELS):
     """A random HunyuanVideoTransformer3DModel (2 heads x 16, patch (1, 2, 2), one dual-stream and one
     single-stream block) for exact CPU checks; `image_condition_type` as HunyuanVideo-I2V's ("latent_concat": the
-    image's latent and a mask as 1 + C more input channels; "token_replace": the first frame's tokens replaced)."""
+    image's latent and a mask as 1 + C more input channels; "token_replace": the first frame's tokens replaced);
+    `channels` in (SkyReels V1's image to video: 2 C, the image's latent as channels)."""
     from diffusers import HunyuanVideoTransformer3DModel
 
     torch.manual_seed(seed)
-    channels = 2 * IN_CHANNELS + 1 if image_condition_type == "latent_concat" else IN_CHANNELS
+    channels = 2 * IN_CHANNELS + 1 if image_condition_type == "latent_concat" else channels
     model = HunyuanVideoTransformer3DModel(in_channels=channels, out_channels=IN_CHANNELS, num_attention_heads=2,
                                            attention_head_dim=16, num_layers=1, num_single_layers=1, num_refiner_layers=1,
                                            mlp_ratio=2.0, text_embed_dim=TEXT_DIM, pooled_projection_dim=8,

@@ -156,3 +156,45 @@ def test_image_to_video_generates_as_its_pipeline_does(i2v_folder, image_path, t
         assert main([*command, "--model", str(folder), "--prompt", "a red ball", "--out", str(tmp_path / "s.mp4")]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and ("does not stream" in err[0] or "timestep per token" in err[0]), err
+
+
+def test_skyreels_v1_image_to_video_generates_as_its_call_streams_and_extends(image_path, tmp_path):
+    """SkyReels V1 (`HunyuanSkyreelsImageToVideoPipeline`: the image's latent as more input channels, drawn from the VAE
+    before the noise): `generate` = diffusers' call with the same seed, bit for bit; a stream's native-length first chunk
+    is that video; `vidlong generate --image --method both` at 2x, `vidlong stream --image` and `vidlong extend` run."""
+    import numpy as np
+    import yaml
+    from diffusers import HunyuanSkyreelsImageToVideoPipeline
+    from PIL import Image
+    from tiny_pipeline import tiny_hunyuan_skyreels_pipeline
+
+    from vidlong.cli import main
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.video_io import read_video
+
+    folder = tmp_path / "model"
+    tiny_hunyuan_skyreels_pipeline().save_pretrained(folder)
+    (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-skyreels-v1", native_frames=NATIVE, fps=24, height=32,
+                                                             width=48, num_inference_steps=2, guidance_scale=2.0)))
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    assert type(pipe).__name__ == "VidLongHunyuanSkyreelsImageToVideoPipeline" and pipe.task == "i2v"
+    own = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=str(image_path), height=32, width=48))
+    stock = HunyuanSkyreelsImageToVideoPipeline.from_pretrained(folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    video = stock(image=Image.open(image_path), prompt="a red ball", height=32, width=48, num_frames=4 * NATIVE - 3,
+                  num_inference_steps=2, guidance_scale=2.0, generator=torch.Generator().manual_seed(3), output_type="np").frames[0]
+    assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+    first = next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1, first_chunk=NATIVE), chunks=1, seed=3,
+                                  image=Image.open(image_path), height=32, width=48)))
+    assert np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1
+
+    out, streamed, extended = tmp_path / "long.mp4", tmp_path / "s.mp4", tmp_path / "e.mp4"
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--ratio", "2",
+                 "--method", "both", "--out", str(out)]) == 0
+    assert main(["stream", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--chunks", "2",
+                 "--chunk", "1", "--out", str(streamed)]) == 0
+    assert main(["extend", "--model", str(folder), "--video", str(out), "--chunks", "1", "--chunk", "1", "--prompt", "a red ball",
+                 "--out", str(extended)]) == 0
+    assert len(read_video(out)[0]) == 4 * (2 * NATIVE - 1) + 1 and len(read_video(streamed)[0]) == 1 + 4
+    assert len(read_video(extended)[0]) == len(read_video(out)[0]) + 4

@@ -237,6 +237,17 @@ def tiny_hunyuan_i2v_pipeline(image_condition_type: str = "token_replace"):
         image_processor=CLIPImageProcessor(size={"shortest_edge": 48}, crop_size={"height": 48, "width": 48}))
 
 
+def tiny_hunyuan_skyreels_pipeline():
+    """diffusers' `HunyuanSkyreelsImageToVideoPipeline` (SkyReels V1) of `tiny_hunyuan_pipeline`'s parts and a transformer
+    taking the image's latent as C more input channels."""
+    from diffusers import HunyuanSkyreelsImageToVideoPipeline
+
+    from conftest import IN_CHANNELS, tiny_hunyuan_transformer
+
+    parts = dict(tiny_hunyuan_pipeline().components, transformer=tiny_hunyuan_transformer(channels=2 * IN_CHANNELS))
+    return HunyuanSkyreelsImageToVideoPipeline(**parts)
+
+
 def tiny_hunyuan15_pipeline():
     """diffusers' `HunyuanVideo15Pipeline` of tiny random parts: a HunyuanVideo 1.5 VAE (16x space, 4x time), a
     two-layer Qwen2.5-VL text model (the pipeline reads its third-last hidden states) whose tokenizer's chat

@@ -125,7 +125,7 @@ def _check_model(args) -> Path:
         streaming, spec = _streaming_config(args), spec_for_folder(folder)
         family = pipeline_facts(folder)["family"]
         context = resolve_context(streaming, spec, task, family)
-        check_streamable(task, context, args.sinks, family)
+        check_streamable(limits_for_folder(folder, **_given(args)), context, args.sinks)
         uses_causal_sampler(streaming, spec, context == "renoise")
     if args.command != "extend":  # an extension's image is its context's first frame
         check_task(task, bool(args.image), bool(adapter_named(pipeline_facts(folder)["family"]).stream_contexts))

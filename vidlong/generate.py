@@ -262,6 +262,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     generator = torch.Generator().manual_seed(int(request.seed))  # a NumPy integer too
     geometry = pipe.geometry()
     grid = (pipe.noise_frames(made), height // geometry.spatial, width // geometry.spatial)
+    before_image = generator.get_state()
     condition = None  # the image condition of a fifo queue's windows, or of the start latents (LTX-Video)
     if "image" in extra and pipe.image_in_start_latents:  # the image's latent drawn before the noise, as its call draws them
         condition = pipe.image_condition(extra["image"], height, width, spec.native_frames, generator)
@@ -298,11 +299,12 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     chunked = pipe.decodes_in_chunks()  # Wan: decode a few latent frames at a time, straight to uint8
 
     def native_video(prompt_arguments: dict, initial: torch.Tensor, noise_generator, callback, output_type: str,
-                     before_noise: torch.Tensor):
+                     first_draw: torch.Tensor):
         """The pipeline's own call over `made` latent frames from `initial` noise ``[1, C, f, h, w]``, drawn from
-        `noise_generator` (its state `before_noise` before the draw)."""
-        if pipe.call_draws_noise:  # its call draws its noise even when given latents: it starts where the draw did
-            noise_generator = torch.Generator().set_state(before_noise)
+        `noise_generator` (its state `first_draw` before the draws the call makes again: its noise, or its image's
+        latent and noise)."""
+        if pipe.call_draws_noise or pipe.call_draws_image:  # its call draws them even when given latents: it starts there
+            noise_generator = torch.Generator().set_state(first_draw)
         return pipe(
             **prompt_arguments, height=height, width=width,
             num_frames=pixel_frames(made, spec.temporal_ratio), num_inference_steps=steps,
@@ -318,7 +320,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                 for transformer in pipe.experts():
                     apply_prompt_timeline(transformer, starts[:native_segments], prompts["prompt_embeds"].shape[1] // native_segments)
             as_latents = chunked or diagonal is not None or not decode  # fifo's queue starts from the native video's latents
-            video = native_video(prompts, latents, generator, on_step, "latent" if as_latents else "np", before_noise)
+            video = native_video(prompts, latents, generator, on_step, "latent" if as_latents else "np",
+                                 before_image if pipe.call_draws_image else before_noise)
             if as_latents:  # the pipeline's final latents (TI2V's image-to-video puts the image's latent in frame 0 after the loop)
                 video = final["latents"] = pipe.grid_latents(video, *grid)[:, :, -made:]
             if diagonal is not None:

@@ -51,6 +51,7 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "VidLongWanPipeline": "t2v",
                   "CogVideoXImageToVideoPipeline": "i2v", "VidLongCogVideoXImageToVideoPipeline": "i2v",
                   "HunyuanVideoPipeline": "t2v", "VidLongHunyuanVideoPipeline": "t2v",
                   "HunyuanVideoImageToVideoPipeline": "i2v", "VidLongHunyuanVideoImageToVideoPipeline": "i2v",
+                  "HunyuanSkyreelsImageToVideoPipeline": "i2v", "VidLongHunyuanSkyreelsImageToVideoPipeline": "i2v",
                   "HunyuanVideo15Pipeline": "t2v", "VidLongHunyuanVideo15Pipeline": "t2v",
                   "HunyuanVideo15ImageToVideoPipeline": "i2v", "VidLongHunyuanVideo15ImageToVideoPipeline": "i2v"}
 

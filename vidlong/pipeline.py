@@ -58,6 +58,9 @@ class VidlongPipelineMixin:
     #: `generate` then hands it the generator as it was before its own noise draw, so that the call's later draws
     #: (an image condition's, a stochastic sampler's) are those of diffusers' call with that seed
     call_draws_noise = False
+    #: whether its call draws its image's latent from the generator before anything else, even when given ``latents=``
+    #: (HunyuanSkyreels): `generate` draws it first too and hands the call the generator as it was before that draw
+    call_draws_image = False
 
     @property
     def spec(self) -> ModelSpec:
@@ -433,6 +436,7 @@ PIPELINE_CLASSES = {
     "CogVideoXImageToVideoPipeline": "vidlong.families.cogvideox:VidLongCogVideoXImageToVideoPipeline",
     "HunyuanVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanVideoPipeline",
     "HunyuanVideoImageToVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanVideoImageToVideoPipeline",
+    "HunyuanSkyreelsImageToVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanSkyreelsImageToVideoPipeline",
     "HunyuanVideo15Pipeline": "vidlong.families.hunyuan:VidLongHunyuanVideo15Pipeline",
     "HunyuanVideo15ImageToVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanVideo15ImageToVideoPipeline",
 }

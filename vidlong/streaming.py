@@ -218,7 +218,7 @@ class VideoStreamer(PromptSwitching):
         family = pipe.facts()["family"]
         self.renoise = resolve_context(streaming, spec, pipe.task, family) == "renoise"
         self.schedule = StreamSchedule.resolve(spec.native_frames, streaming.chunk, streaming.sinks, streaming.window)
-        check_streamable(pipe.task, "renoise" if self.renoise else "cache", self.schedule.sinks, family)
+        check_streamable(limits, "renoise" if self.renoise else "cache", self.schedule.sinks)
         self.image, self.condition = None if image is None else load_image(image), None
         self.live = LivePrompts(prompt, chunks, self._chunk_of_second)
         sampling = StreamSampling.resolve(streaming, spec, self.renoise, guidance, guidance_2)

@@ -57,6 +57,7 @@ class ModelLimits:
             fixes it (CogVideoX-5B-I2V), else None.
         redraws: whether it redraws a given video (video-to-video): a video-to-video pipeline, or a text-to-video one
             whose weights diffusers' `WanVideoToVideoPipeline` runs (Wan2.1's layout).
+        no_stream_reason: why this pipeline does not stream though its family does (`_no_stream_reason`), else None.
     """
 
     spec: ModelSpec
@@ -68,6 +69,7 @@ class ModelLimits:
     last_frame: str = "no"
     fixed_size: Optional[tuple] = None
     redraws: bool = False
+    no_stream_reason: Optional[str] = None
 
 
 def limits_for_folder(folder, image: bool = False, video: bool = False) -> ModelLimits:
@@ -78,14 +80,23 @@ def limits_for_folder(folder, image: bool = False, video: bool = False) -> Model
     task, geometry = pipeline_task(folder, image, video), folder_geometry(folder)
     return ModelLimits(spec_for_folder(folder), geometry, _rope_positions(config), task, facts["family"],
                        facts["experts"], _takes_last_frame(dict(facts, task=task)), _fixed_size(config, geometry),
-                       task == "v2v" or video_to_video_twin(folder) is not None)
+                       task == "v2v" or video_to_video_twin(folder) is not None, _no_stream_reason(dict(facts, task=task)))
 
 
 def limits_for_pipeline(pipe) -> ModelLimits:
     """`ModelLimits` of a loaded vidlong pipeline."""
     facts, geometry = pipe.facts(), pipe.geometry()
     return ModelLimits(pipe.spec, geometry, _rope_positions(facts), pipe.task, facts["family"], facts["experts"],
-                       _takes_last_frame(facts), _fixed_size(facts, geometry), pipe.redraws())
+                       _takes_last_frame(facts), _fixed_size(facts, geometry), pipe.redraws(), _no_stream_reason(facts))
+
+
+def _no_stream_reason(facts: dict) -> Optional[str]:
+    """`ModelLimits.no_stream_reason` from a pipeline's `vidlong.models.model_facts`: HunyuanVideo-I2V's (its transformer's
+    ``image_condition_type``), whose LLaVA text encoder reads the image with every prompt and whose 33-channel release
+    drops the image's latent frame from its video."""
+    if facts["family"] == "hunyuan-video" and facts["task"] == "i2v" and facts.get("image_condition_type"):
+        return "HunyuanVideo-I2V (HunyuanVideoImageToVideoPipeline) generates but does not stream or extend in vidlong"
+    return None
 
 
 def _fixed_size(transformer_config, geometry: Geometry) -> Optional[tuple]:
@@ -553,17 +564,17 @@ def check_not_redrawing(task: str) -> None:
                            "stream with the model's text-to-video folder (load_pipeline without task='v2v')")
 
 
-def check_streamable(task: str, context: str, sinks: Optional[int] = None, family: str = "wan") -> None:
-    """The family streams with `context` (`check_streams`); image-to-video pipelines
-    stream only with the re-noised context and at least one sink frame: every window must start at the
+def check_streamable(limits: ModelLimits, context: str, sinks: Optional[int] = None) -> None:
+    """The pipeline of `limits` streams with `context` (`check_streams`, `ModelLimits.no_stream_reason`); image-to-video
+    pipelines stream only with the re-noised context and at least one sink frame: every window must start at the
     video's first frame, where their image condition sits (`vidlong.image_condition`); video-to-video ones do not stream."""
+    task = limits.task
     check_not_redrawing(task)
-    check_streams(family, context)
+    check_streams(limits.family, context)
+    if limits.no_stream_reason is not None:
+        raise VidlongError(f"{limits.no_stream_reason}; use vidlong generate")
     if task != "i2v":
         return
-    if family == "hunyuan-video":
-        raise VidlongError("HunyuanVideo's image-to-video pipeline (HunyuanVideo-I2V) generates but does not stream or "
-                           "extend in vidlong; use vidlong generate --image, or its text-to-video folder to stream")
     if context != "renoise":
         raise VidlongError("an image-to-video model streams and extends only with --context renoise (the image "
                            "conditions the first frame of every window, which a cache of past K/V cannot carry)")

@@ -1,5 +1,6 @@
-"""HunyuanVideo under vidlong (`vidlong.families`): diffusers' `HunyuanVideoPipeline` and
-`HunyuanVideoImageToVideoPipeline` (1.0), and `HunyuanVideo15Pipeline` and `HunyuanVideo15ImageToVideoPipeline` (1.5)."""
+"""HunyuanVideo under vidlong (`vidlong.families`): diffusers' `HunyuanVideoPipeline`, `HunyuanVideoImageToVideoPipeline`
+and `HunyuanSkyreelsImageToVideoPipeline` (1.0's transformer), and `HunyuanVideo15Pipeline` and
+`HunyuanVideo15ImageToVideoPipeline` (1.5)."""
 from __future__ import annotations
 
 import contextlib
@@ -9,11 +10,12 @@ import math
 
 import numpy as np
 import torch
-from diffusers import (HunyuanVideo15ImageToVideoPipeline, HunyuanVideo15Pipeline, HunyuanVideoImageToVideoPipeline,
-                       HunyuanVideoPipeline)
+from diffusers import (HunyuanSkyreelsImageToVideoPipeline, HunyuanVideo15ImageToVideoPipeline, HunyuanVideo15Pipeline,
+                       HunyuanVideoImageToVideoPipeline, HunyuanVideoPipeline)
 
 from ..errors import VidlongError
 from ..image_condition import ChannelCondition
+from ..models import pixel_frames
 from ..pipeline import VidlongPipelineMixin
 from ..scalars import plain
 from ..validate import MAX_GUIDANCE, check_finite, check_model_size, limits_for_pipeline
@@ -40,12 +42,13 @@ class HunyuanVideoFamily:
         return vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.mode() * vae.config.scaling_factor
 
 
-class VidLongHunyuanVideoPipeline(HunyuanVideoFamily, VidlongPipelineMixin, HunyuanVideoPipeline):
-    """diffusers' `HunyuanVideoPipeline` with vidlong's surface; ``guidance`` is its embedded guidance
-    (``guidance_scale``; true classifier-free guidance, ``true_cfg_scale``, stays the pipeline's 1)."""
+class EmbeddedGuidance:
+    """A stream of HunyuanVideo 1.0's (text to video, SkyReels V1's image to video): its guidance is an input of its
+    transformer (``guidance_scale``, embedded), not a second batch; true classifier-free guidance (``true_cfg_scale``)
+    stays off in streams. Its prompt: Llama states and mask, CLIP's pooled states."""
 
     def stream_guided(self, guidance):
-        return False  # the guidance is an input of the transformer, not a second batch
+        return False
 
     def stream_text(self, prompt, negative_prompt, guided, guidance):
         from ..streaming import StreamText
@@ -55,6 +58,39 @@ class VidLongHunyuanVideoPipeline(HunyuanVideoFamily, VidlongPipelineMixin, Huny
         return StreamText(1, dict(encoder_hidden_states=states.to(dtype), encoder_attention_mask=mask,
                                   pooled_projections=pooled.to(dtype),
                                   guidance=torch.tensor([guidance * 1000.0], dtype=dtype, device=self.device)))
+
+
+class VidLongHunyuanVideoPipeline(EmbeddedGuidance, HunyuanVideoFamily, VidlongPipelineMixin, HunyuanVideoPipeline):
+    """diffusers' `HunyuanVideoPipeline` with vidlong's surface; ``guidance`` is its embedded guidance
+    (``guidance_scale``; true classifier-free guidance, ``true_cfg_scale``, stays the pipeline's 1)."""
+
+
+class VidLongHunyuanSkyreelsImageToVideoPipeline(EmbeddedGuidance, HunyuanVideoFamily, VidlongPipelineMixin,
+                                                 HunyuanSkyreelsImageToVideoPipeline):
+    """diffusers' `HunyuanSkyreelsImageToVideoPipeline` (SkyReels V1, HunyuanVideo's transformer taking the image's latent
+    as 16 more input channels of the first latent frame, zeros after) with vidlong's surface. Its call draws the image's
+    latent from its generator first, then its noise, so `generate` and streams draw them in that order and `generate`
+    hands the call its generator as it was before the image's draw: `generate` = its call with that seed, bit for bit.
+    ``guidance`` is its embedded guidance; its true classifier-free guidance (``true_cfg_scale`` 6) runs in `generate`
+    where a negative prompt is given, not in streams."""
+
+    task = "i2v"
+    image_in_start_latents = True
+    call_draws_image = True
+
+    @torch.no_grad()
+    def image_condition(self, image, height: int, width: int, frames: int, generator=None, latent=None):
+        """`ChannelCondition` ``[1, C, frames, h, w]``: the image's latent drawn from its VAE's distribution with
+        `generator` and scaled as the call's `prepare_latents` does, on frame 0, zeros after (`latent` unused)."""
+        from ..generate import load_image
+
+        pixels = self.video_processor.preprocess(load_image(image), height=height, width=width)
+        pixels = pixels.to(self._execution_device, self.vae.dtype)
+        no_noise = torch.zeros(1)  # given latents: its `prepare_latents` draws the image's latent alone
+        _, image_latents = self.prepare_latents(pixels, 1, self.transformer.config.in_channels // 2, height, width,
+                                                pixel_frames(frames, self.vae_scale_factor_temporal), torch.float32,
+                                                self._execution_device, generator, no_noise)
+        return ChannelCondition(image_latents)
 
 
 class VidLongHunyuanVideoImageToVideoPipeline(HunyuanVideoFamily, VidlongPipelineMixin, HunyuanVideoImageToVideoPipeline):
