@@ -8,7 +8,7 @@
 On the embedded default model (its `WanVideoToVideoPipeline` twin, `pipe.video_to_video()`, which `generate` uses). For each of vidlong eval's
 prompts x seeds and each ratio: the source video is `generate` of the prompt with `both` and the ratio's preset (the
 best long text-to-video here); it is redrawn with the next prompt of the list at each strength and method (the ratio's
-preset, as `vidlong generate`). Per redrawn video, from the shapes checker: the new prompt's objects present (the
+preset, as `vidlong generate`; "stream": chunk by chunk, `vidlong stream --video`, the model's streaming defaults). Per redrawn video, from the shapes checker: the new prompt's objects present (the
 fraction of object-frames), frames with all of them, vanish events, the source prompt's objects left where the new
 prompt does not name their colour, and the mean absolute change from the source (0-255). Frames stay in memory (no mp4).
 """
@@ -65,9 +65,7 @@ def main() -> int:
                                                        preset=preset_for("both", ratio), steps=args.steps)).frames
                 for strength in args.strengths:
                     for method in args.methods:
-                        video = generate(pipe, GenerateRequest(prompt=new_prompt, seed=seed, video=source, strength=strength,
-                                                              method=method, preset=preset_for(method, ratio),
-                                                              steps=args.steps)).frames
+                        video = redrawn(pipe, new_prompt, seed, source, strength, method, ratio, args.steps)
                         summary = check_video(video, new_prompt).summary()
                         record = dict(source_prompt=source_prompt, prompt=new_prompt, seed=seed, ratio=ratio, strength=strength,
                                       method=method, frames=len(video), new_objects=summary["frac_objects_present"],
@@ -79,6 +77,21 @@ def main() -> int:
                         print(json.dumps(record), file=sys.stderr, flush=True)
     print_summary(records, args.out)
     return 0
+
+
+def redrawn(pipe, prompt: str, seed: int, source: np.ndarray, strength: float, method: str, ratio: float, steps) -> np.ndarray:
+    """`source` redrawn with `prompt`: in one call with `method` ("none" or a vidlong method, the ratio's preset), or
+    chunk by chunk ("stream": `pipe.stream(video=...)` with the model's streaming defaults)."""
+    from vidlong.eval.runner import preset_for
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.methods import Streaming
+
+    if method == "stream":
+        streaming = Streaming.preset(pipe.spec.stream_preset or "default", steps=steps)
+        return np.concatenate([chunk.frames for chunk in pipe.stream(prompt, streaming, video=source, strength=strength,
+                                                                      seed=seed)])
+    return generate(pipe, GenerateRequest(prompt=prompt, seed=seed, video=source, strength=strength, method=method,
+                                          preset=preset_for(method, ratio), steps=steps)).frames
 
 
 def print_summary(records: list[dict], out) -> None:

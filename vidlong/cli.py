@@ -306,6 +306,11 @@ def _add_stream(sub) -> None:
                                    "chunks arrive; Ctrl-C leaves a playable file with every finished chunk.")
     p.add_argument("--prompt", required=True, help='a prompt, or a schedule "0:a red ball; 20:a blue ball" (chunk: prompt)')
     p.add_argument("--image", default=None, help="first frame (PNG/JPEG) for image-to-video models")
+    p.add_argument("--video", default=None,
+                   help="redraw this video chunk by chunk with the prompt, at any length (Wan2.1 text-to-video models); the "
+                        "stream is as long as it (--chunks N: its first N chunks), at its frame rate and aspect")
+    p.add_argument("--strength", type=float, default=None,
+                   help="with --video: how much of it is redrawn, in (0, 1] (default 0.8; 1: from pure noise)")
     _add_stream_options(p)
     p.add_argument("--first-chunk", type=int, default=None,
                    help="latent frames of the first chunk, made with no context (default: the model's, else --chunk; "
@@ -462,13 +467,40 @@ def _run_stream(args) -> int:
     limits = limits_for_folder(folder, **_given(args))
     check_stream(streaming, limits, args.height, args.width)
     check_second_expert(args.guidance_2, limits)
-    _check_prompts(args.prompt, stream_chunk_count(limits.spec, chunk_layout(streaming), **_length(args)))
+    if args.video is not None:
+        length, fps = _redraw_length(args, streaming, limits)
+    else:
+        length, fps = _length(args), limits.spec.fps
+        if args.strength is not None:
+            raise VidlongError("--strength is how much of a video a stream redraws: pass --video in.mp4, or drop --strength")
+    _check_prompts(args.prompt, stream_chunk_count(limits.spec, chunk_layout(streaming), **length))
     pipe = _load_pipeline(args, folder, args.device, streams=True)
 
+    redraw = dict(video=args.video, strength=args.strength) if args.video is not None else {}
     stream = pipe.stream(args.prompt, streaming=streaming, guidance=args.guidance, guidance_2=args.guidance_2,
                          seed=args.seed, height=args.height, width=args.width, negative_prompt=args.negative_prompt,
-                         image=load_image(args.image) if args.image else None, **_length(args))
-    return _write_stream(stream, out, pipe.spec.fps, latents_path, _stream_settings(args, pipe, stream, args.prompt))
+                         image=load_image(args.image) if args.image else None, **length, **redraw)
+    settings = dict(_stream_settings(args, pipe, stream, args.prompt), video=args.video)
+    return _write_stream(stream, out, fps, latents_path, settings)
+
+
+def _redraw_length(args, streaming, limits) -> tuple[dict, float]:
+    """(the chunks keyword of a stream redrawing --video, the frame rate it is written at: the file's), after the checks
+    that need no model: a model that redraws, no --image, --method fifo or --seconds, the strength, a readable video."""
+    from .redraw_stream import stream_redraw_chunks
+    from .video_to_video import DEFAULT_STRENGTH, REDRAWING_MODELS, check_strength, video_fps
+
+    if not limits.redraws:
+        raise VidlongError(f"--video (a stream redrawing a video) needs {REDRAWING_MODELS}, and this one is not; to continue "
+                           "a video use vidlong extend --video")
+    for flag, given in (("--image", args.image), ("--method fifo", args.method == "fifo"),
+                        ("--seconds", args.seconds is not None), ("--forever", args.forever)):
+        if given:
+            raise VidlongError(f"a stream redrawing --video is chunked and as long as the video (--chunks N: its first N "
+                               f"chunks): drop {flag}")
+    check_strength(DEFAULT_STRENGTH if args.strength is None else args.strength, args.steps or limits.spec.num_inference_steps)
+    whole = stream_redraw_chunks(limits.spec, streaming, args.video)
+    return dict(chunks=whole if args.chunks is None else min(args.chunks, whole), seconds=None), video_fps(args.video, limits.spec.fps)
 
 
 def _extension_input(args, folder: Path):

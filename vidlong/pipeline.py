@@ -316,7 +316,7 @@ class VidlongPipelineMixin:
             kwargs[name] = plain(kwargs[name])
         return streaming or Streaming.preset(self.spec.stream_preset or "default"), plain(chunks), plain(seconds)
 
-    def stream(self, prompt: str, streaming=None, chunks=None, seconds=None, **kwargs):
+    def stream(self, prompt: str, streaming=None, chunks=None, seconds=None, video=None, strength=None, **kwargs):
         """Stream a video chunk by chunk: an iterator of `StreamChunk` (decoded frames as they are made).
 
         Args:
@@ -325,14 +325,28 @@ class VidlongPipelineMixin:
                 or a `vidlong.DiagonalDenoising` to stream by diagonal denoising (`vidlong.fifo_stream`: Wan, LTX-Video;
                 for one prompt, ``generate``'s fifo video chunk by chunk).
             chunks: number of chunks; or `seconds` of video; neither streams until you stop iterating.
+            video: a video to redraw chunk by chunk at any length (a file's path or uint8 frames ``[T, H, W, 3]``; a Wan2.1
+                text-to-video model; `vidlong.redraw_stream`): the stream is as long as it, or its first `chunks`.
+            strength: with `video`, how much of it is redrawn, in (0, 1] (default 0.8).
             kwargs: guidance, guidance_2, seed, height, width, negative_prompt.
         """
         from .fifo_stream import chunk_layout
+        from .methods import DiagonalDenoising
+        from .redraw_stream import RedrawStreamer
         from .schedulers.stream import stream_chunk_count
 
         streaming, chunks, seconds = self._stream_config("pipe.stream", streaming, chunks, seconds, kwargs)
-        chunks = stream_chunk_count(self.spec, chunk_layout(streaming), chunks, seconds)
-        return _streamer(streaming)(self, prompt, streaming, chunks=chunks, **kwargs)
+        if video is None:
+            if strength is not None:
+                raise VidlongError(f"{named('strength')} is how much of a video a stream redraws: pass {named('video')}, "
+                                   f"or drop {named('strength')}")
+            chunks = stream_chunk_count(self.spec, chunk_layout(streaming), chunks, seconds)
+            return _streamer(streaming)(self, prompt, streaming, chunks=chunks, **kwargs)
+        if isinstance(streaming, DiagonalDenoising) or seconds is not None:
+            raise VidlongError(f"a stream redrawing a {named('video')} is chunked and as long as the video: drop "
+                               f"{'the DiagonalDenoising config' if seconds is None else named('seconds')} "
+                               f"({named('chunks')} N takes its first N chunks)")
+        return RedrawStreamer(self, prompt, streaming, video, strength=plain(strength), chunks=chunks, **kwargs)
 
     def extend(self, prompt: str, video=None, latents=None, streaming=None, chunks=None, seconds=None, fps=None, **kwargs):
         """Continue a video: an iterator whose first `StreamChunk` (``is_input``) holds the input's frames,

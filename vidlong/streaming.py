@@ -346,7 +346,8 @@ class VideoStreamer(PromptSwitching):
         context = torch.cat(frames_before, dim=2).to(pipe.device) if self.renoise and frames_before else None
         seen = frames + (context.shape[2] if context is not None else 0)
         scheduler = self._sampler((text.batch, *shape[1:2], seen, *shape[3:]))
-        for t in scheduler.timesteps:
+        latents, timesteps = self._starting_point(latents, scheduler)
+        for t in timesteps:
             if context is None:
                 pred = self._predict(latents, t, text)
             else:
@@ -355,6 +356,15 @@ class VideoStreamer(PromptSwitching):
         if context is None and self.condition is not None:  # this window starts the video
             latents = self.condition.first_frame(latents)
         return latents
+
+    def _starting_point(self, noise: torch.Tensor, scheduler) -> tuple:
+        """(the chunk's latents ``[1, C, f, h, w]`` before its first step, the timesteps it is denoised at): its noise and
+        every timestep of `scheduler` (a redraw starts from the video's own latents partly noised instead)."""
+        return noise, scheduler.timesteps
+
+    def _chunk_frames(self, index: int) -> int:
+        """Latent frames of chunk `index`: the first chunk's (a stream's first, made with no context), then the chunk's."""
+        return self.first_chunk if index == 0 and self.prefix is None else self.schedule.chunk
 
     def _sampler(self, window: tuple):
         """A fresh sampler for one chunk whose forwards see latents of shape `window`: the pipeline's
@@ -433,8 +443,7 @@ class VideoStreamer(PromptSwitching):
                     yield first
                     start = time.perf_counter()
                 with torch.no_grad():
-                    fresh = index == 0 and self.prefix is None
-                    latents = self._denoise(text, self.first_chunk if fresh else self.schedule.chunk)
+                    latents = self._denoise(text, self._chunk_frames(index))
                     self._write(latents, text)
                     self._remember(latents.cpu())
                     frames = self.seam(to_uint8(decoder.decode(latents)))

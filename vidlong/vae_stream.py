@@ -19,7 +19,7 @@ from __future__ import annotations
 from contextlib import ExitStack, contextmanager
 
 import torch
-from diffusers.models.autoencoders.autoencoder_kl_wan import WanRMS_norm, unpatchify
+from diffusers.models.autoencoders.autoencoder_kl_wan import WanRMS_norm, patchify, unpatchify
 
 
 def onednn_available(vae) -> bool:
@@ -173,6 +173,38 @@ class StreamingWanDecoder:
         if vae.config.patch_size is not None:
             out = unpatchify(out, patch_size=vae.config.patch_size)
         return torch.clamp(out, -1.0, 1.0)
+
+
+class StreamingWanEncoder:
+    """Encodes consecutive pixel chunks ``[B, 3, T, H, W]`` in [-1, 1] to the pipeline's normalised latents ``[B, C, f, h,
+    w]`` through the Wan VAE's encoder cache, as `AutoencoderKLWan.encode` encodes the whole video (bit for bit with
+    Wan2.1's VAE, to float rounding with Wan2.2's): the stream's first chunk holds ``4·(f - 1) + 1`` pixel frames (its
+    first frame encodes alone), every later one ``4·f``. The posterior's mode, normalised by the VAE's mean and std (as
+    `encode_frames`); Wan2.2's VAE (``patch_size`` 2) patchifies first."""
+
+    def __init__(self, vae):
+        self.vae = vae
+        self.feature_cache = [None] * vae._cached_conv_counts["encoder"]
+        self.frames_encoded = 0
+        z_dim = vae.config.z_dim
+        self.mean = torch.tensor(vae.config.latents_mean).view(1, z_dim, 1, 1, 1)
+        self.std = torch.tensor(vae.config.latents_std).view(1, z_dim, 1, 1, 1)
+
+    @torch.no_grad()
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        vae = self.vae
+        x = pixels.to(vae.device, vae.dtype)
+        first = 1 if self.frames_encoded == 0 else 0
+        if (x.shape[2] - first) % 4:
+            raise ValueError(f"a chunk after the first frame holds a multiple of 4 pixel frames, got {x.shape[2]}")
+        if vae.config.patch_size is not None:
+            x = patchify(x, patch_size=vae.config.patch_size)
+        bounds = [0, *range(first, x.shape[2] + 1, 4)] if first else list(range(0, x.shape[2] + 1, 4))
+        pieces = [vae.encoder(x[:, :, start:stop], feat_cache=self.feature_cache, feat_idx=[0])
+                  for start, stop in zip(bounds, bounds[1:])]
+        self.frames_encoded += pixels.shape[2]
+        z = vae.quant_conv(torch.cat(pieces, dim=2))[:, : vae.config.z_dim]
+        return (z - self.mean.to(z)) / self.std.to(z)
 
 
 class OverlapDecoder:

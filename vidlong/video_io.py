@@ -11,13 +11,14 @@ a fragmented mp4 chunk by chunk, so that a run killed midway still leaves a play
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import secrets
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from glob import escape as glob_escape
 from pathlib import Path
 from typing import Optional
@@ -244,17 +245,32 @@ def _frame_reader(path):
     return _ffmpeg().read_frames(str(_check_input_path(path)), pix_fmt="rgb24", output_params=["-fps_mode", "passthrough"])
 
 
-def read_video(path, max_frames: Optional[int] = None) -> tuple[np.ndarray, float]:
-    """Read a video file into (frames uint8 [T, H, W, 3] RGB, frames per second: the file's average); with `max_frames`,
-    its first frames alone (the rest is not decoded)."""
+@contextlib.contextmanager
+def _opened(path):
+    """(ffmpeg's header of a video file, its frames uint8 ``[H, W, 3]`` RGB decoded as they are asked for); closed after."""
     reader = _frame_reader(path)
     try:
         meta = next(reader)
         width, height = meta["size"]
-        frames = [np.frombuffer(raw, np.uint8).reshape(height, width, 3) for raw in itertools.islice(reader, max_frames)]
+        yield meta, (np.frombuffer(raw, np.uint8).reshape(height, width, 3) for raw in reader)
     finally:
         reader.close()
+
+
+def read_video(path, max_frames: Optional[int] = None) -> tuple[np.ndarray, float]:
+    """Read a video file into (frames uint8 [T, H, W, 3] RGB, frames per second: the file's average); with `max_frames`,
+    its first frames alone (the rest is not decoded)."""
+    with _opened(path) as (meta, decoded):
+        frames = list(itertools.islice(decoded, max_frames))
+        width, height = meta["size"]
     return np.stack(frames) if frames else np.zeros((0, height, width, 3), np.uint8), float(meta["fps"])
+
+
+def iter_frames(path) -> Iterator[np.ndarray]:
+    """The frames of a video file one at a time, uint8 ``[H, W, 3]`` RGB as `read_video` reads them, each decoded when it
+    is asked for (a long video is never held whole)."""
+    with _opened(path) as (_, frames):
+        yield from frames
 
 
 def frame_rate(path) -> float:
