@@ -48,6 +48,7 @@ from vidlong.panels import side_by_side  # noqa: E402
 from vidlong.fifo_stream import DiagonalStreamer, chunk_layout  # noqa: E402
 from vidlong.methods import DiagonalDenoising, diagonal_of  # noqa: E402
 from vidlong.schedulers.stream import stream_chunk_count  # noqa: E402
+from vidlong.redraw_stream import RedrawStreamer  # noqa: E402
 from vidlong.streaming import StreamSampling, VideoStreamer, resolve_context  # noqa: E402
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_STEPS, check_diagonal_stream, check_generate, check_seed,  # noqa: E402
                               check_streams, limits_for_pipeline, video_size)
@@ -65,7 +66,7 @@ LIVE_SECONDS = 4.0
 STREAM_METHODS = ("chunked", "fifo")
 #: the Stream tab's fields, in the order its handler and `App.streamer` take them
 STREAM_FIELDS = ("prompt", "timeline", "seconds", "chunk", "context", "recache", "steps", "guidance", "seed", "image", "method",
-                 "cut", "partition_guidance", "noise_correlation")
+                 "cut", "partition_guidance", "noise_correlation", "video", "strength")
 #: the fifo method's fields in both tabs, as messages name them: guidance by partition (as written, "4.5,6,7.5") and
 #: noise correlation (up to `MAX_NOISE_CORRELATION`; `DiagonalDenoising` takes up to, not including, 1)
 FIFO_FIELDS = ("Guidance by partition", "Noise correlation")
@@ -350,14 +351,18 @@ class App:
 
     def streamer(self, prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image=None,
                  method: str = "chunked", cut: bool = False, partition_guidance: Optional[str] = None,
-                 noise_correlation: float = 0.0):
+                 noise_correlation: float = 0.0, video: Optional[str] = None, strength: float = DEFAULT_STRENGTH):
         """(streamer, chunks or None, timeline rows) of the Stream tab's fields, checked before anything
         runs. The stream prompt holds from 0 s, the timeline's prompts from their seconds on; either may
         be empty, not both. `method` "fifo" streams by diagonal denoising (Wan, LTX-Video; `DiagonalStreamer`), which
         takes none of the chunked method's fields (chunk, context, re-encode, steps: hidden on the page);
         `cut`, `partition_guidance` and `noise_correlation` are fifo's alone (a prompt switch cuts to the new prompt's
-        own native video, else blends; `_diagonal_of`)."""
+        own native video, else blends; `_diagonal_of`). A `video` (chunked, a model that redraws) is redrawn chunk by
+        chunk at `strength` (`RedrawStreamer`): the stream is as long as it (Seconds is not used), at its frame rate."""
         check_streams(self.limits.family)
+        video = _uploaded_path(video)
+        if video and method == "fifo":
+            raise VidlongError("a video is redrawn by the chunked method; choose Stream method chunked, or remove the video")
         if cut and method != "fifo":
             raise VidlongError("cut on a prompt switch is the fifo method's; the chunked method re-encodes its cache on a switch")
         diagonal = _diagonal_of([method], partition_guidance, noise_correlation, bool(cut))
@@ -382,10 +387,15 @@ class App:
         if rows and (prompt or "").strip():
             rows = [(0.0, prompt), *rows]
         make = DiagonalStreamer if method == "fifo" else VideoStreamer
-        streamer = make(self.pipe, rows[0][1] if rows else prompt or "", config, seed=seed,
-                        guidance=None if guidance is None else float(guidance), image=image or None)
+        redraw = dict(video=video, strength=float(strength)) if video else {}
+        streamer = (RedrawStreamer if video else make)(self.pipe, rows[0][1] if rows else prompt or "", config, seed=seed,
+                                                       guidance=None if guidance is None else float(guidance), image=image or None,
+                                                       **redraw)
         streamer.follow_timeline(rows)
-        chunks = None if float(seconds) == 0 else stream_chunk_count(self.spec, chunk_layout(config), None, float(seconds))
+        if video:
+            chunks = streamer.chunks
+        else:
+            chunks = None if float(seconds) == 0 else stream_chunk_count(self.spec, chunk_layout(config), None, float(seconds))
         late = [second for second, _ in rows if chunks is not None and streamer.first_chunk_from(second) >= chunks]
         if late:
             raise VidlongError(f"prompt timeline entry at {max(late):g} s comes after the last chunk of this "
@@ -397,7 +407,7 @@ class App:
         """Worker: run the stream into a growing mp4, sending a live clip of the newest frames per chunk;
         ends after `chunks` (None: until stopped) or at the first chunk after a stop. The chunks made are
         kept (in the history) however it ends, an error included."""
-        fps = self.spec.fps
+        fps = getattr(streamer, "fps", self.spec.fps)  # a redraw stream keeps its video's
         recent = deque(maxlen=max(1, int(LIVE_SECONDS * fps)))
         path, made, error, writer = self.folder.new_path("stream"), 0, None, None
         try:
@@ -440,7 +450,8 @@ class App:
             settings = dict(command="stream", prompt=streamer.prompts[0][1], timeline=[list(row) for row in rows],
                             model=self.spec.name, seed=streamer.seed, guidance=list(streamer.guidances),
                             image=args[STREAM_FIELDS.index("image")], streaming=streamer.settings(), device=str(self.pipe.device),
-                            dtype=str(self.pipe.dtype).removeprefix("torch."))
+                            dtype=str(self.pipe.dtype).removeprefix("torch."),
+                            video=_uploaded_path(args[STREAM_FIELDS.index("video")]))
             events: queue.Queue = queue.Queue()
             worker = threading.Thread(target=self._stream, args=(job, streamer, chunks, events, settings), daemon=True)
             worker.start()
@@ -452,7 +463,8 @@ class App:
                 elif kind == "chunk":
                     live, made, frames, chunk = payload
                     total = f"/{chunks}" if chunks else ""
-                    status = (f"chunk {made}{total}: {frames} frames = {frames / self.spec.fps:.1f} s of video, "
+                    seconds = frames / getattr(streamer, "fps", self.spec.fps)
+                    status = (f"chunk {made}{total}: {frames} frames = {seconds:.1f} s of video, "
                               f"{(time.monotonic() - started) / made:.1f} s per chunk; prompt: {chunk.prompt}")
                     progress((made, chunks) if chunks else None, desc="stream", unit="chunks")
                     yield str(live), status, gr.update(), gr.update(), gr.update()
@@ -652,6 +664,12 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                         s_cut = gr.Checkbox(value=False, label="Cut to the new prompt's own video on a switch (else blend)",
                                             visible=False, elem_id="stream-cut")
                         s_partition_guidance, s_noise_correlation = _fifo_inputs("stream-")
+                        with gr.Accordion("Redraw a video, chunk by chunk", open=False, visible=app.limits.redraws):
+                            s_redraw = gr.Video(label="Video to redraw: the prompt redraws it chunk by chunk, at any length (the "
+                                                "stream is as long as it; Seconds is not used), at its frame rate and aspect",
+                                                sources=["upload"], elem_id="stream-redraw")
+                            s_strength = fields.Slider(0.05, 1, value=DEFAULT_STRENGTH, step=0.05, elem_id="stream-strength",
+                                                       label="Strength (how much is redrawn; 1: from pure noise)")
                         with gr.Row():
                             s_start = gr.Button("Start stream", variant="primary", elem_id="stream-start")
                             s_stop = gr.Button("Stop", variant="stop", elem_id="stream-stop")
@@ -672,7 +690,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                     partition_guidance, noise_correlation]  # FORM_FIELDS
         form = [*reloaded[:-2], image, last_image, *reloaded[-2:], redraw, strength]  # the API's older order kept
         stream_form = [s_prompt, timeline, s_seconds, s_chunk, s_context, s_recache, s_steps, s_guidance, s_seed, image, s_method,
-                       s_cut, s_partition_guidance, s_noise_correlation]
+                       s_cut, s_partition_guidance, s_noise_correlation, s_redraw, s_strength]
 
         def generate_handler(page: bool):
             async def generate_video(prompt: str, method: str = "both", preset: str = NO_PRESET, ratio: float = 2.0,
@@ -700,9 +718,10 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                              context: str = AUTO, recache: bool = True, steps: Optional[float] = None,
                              guidance: Optional[float] = None, seed: Optional[float] = 0, image: Optional[str] = None,
                              method: str = "chunked", cut: bool = False, partition_guidance: str = "",
-                             noise_correlation: float = 0.0, request: gr.Request = None, progress=gr.Progress()):
+                             noise_correlation: float = 0.0, video: Optional[str] = None, strength: float = DEFAULT_STRENGTH,
+                             request: gr.Request = None, progress=gr.Progress()):
                 args = (prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image, method, cut,
-                        partition_guidance, noise_correlation)
+                        partition_guidance, noise_correlation, video, strength)
                 async for update in app.stream_event(args, request, progress, page=page):
                     yield update
             return stream

@@ -139,6 +139,26 @@ def test_a_video_given_to_generate_is_redrawn_at_its_length_and_frame_rate(demo,
                                "0.9 s at 10 fps")
 
 
+def test_a_video_given_to_a_stream_is_redrawn_chunk_by_chunk_at_its_frame_rate(client, tmp_path):
+    """The Stream tab's "Redraw a video" (the /stream API's `video` and `strength`): the file redrawn chunk by chunk, as
+    long as it (the Seconds field is not used) and at its frame rate; the fifo method is refused with it in one line."""
+    import numpy as np
+    from gradio_client import handle_file
+
+    from vidlong.video_io import write_video
+
+    source = tmp_path / "in.mp4"
+    write_video(source, np.random.default_rng(1).integers(0, 255, (23, 32, 32, 3), dtype=np.uint8), fps=10)
+    streamed = client.predict(prompt="a red circle", seconds=1, chunk=2, steps=2, video=handle_file(str(source)), strength=0.5,
+                              api_name="/stream")
+    frames, fps = read_video(video_path(streamed[2]))
+    settings = json.loads(Path(streamed[3]).read_text())
+    assert len(frames) == settings["pixel_frames"] == 21 and fps == 10 and settings["fps"] == 10
+    assert settings["chunks"] == 3 and settings["streaming"]["strength"] == 0.5 and settings["video"]
+    with pytest.raises(AppError, match="a video is redrawn by the chunked method"):
+        client.predict(prompt="a red circle", method="fifo", video=handle_file(str(source)), api_name="/stream")
+
+
 def test_seed_minus_one_is_random_and_shown(client):
     seeds = {client.predict(prompt="a red circle", method="none", ratio=1, steps=1, seed=-1, api_name="/generate")[1]["seed"]
              for _ in range(2)}

@@ -273,3 +273,28 @@ def test_a_video_uploaded_to_redraw_comes_back_redrawn_at_its_length(demo, brows
     assert frames.shape == (13, SIZE, SIZE, 3)
     expect(page.locator("#settings")).to_contain_text("strength")
     page.close()
+
+
+def test_a_video_uploaded_to_a_stream_is_redrawn_chunk_by_chunk(demo, browser, tmp_path):
+    """The Stream tab's "Redraw a video, chunk by chunk": an uploaded 15-frame mp4 comes back as its 13 frames (its most
+    4k+1), redrawn, whatever the Seconds field says."""
+    import numpy as np
+    from playwright.sync_api import expect
+
+    from vidlong.video_io import write_video
+
+    source = tmp_path / "upload.mp4"
+    write_video(source, np.random.default_rng(6).integers(0, 255, (15, SIZE, SIZE, 3), dtype=np.uint8), fps=8)
+    page = open_page(browser, demo, "Stream")
+    page.get_by_label("Stream prompt").fill("a blue square")
+    page.get_by_text("Redraw a video, chunk by chunk").click()
+    page.locator("#stream-redraw input[type=file]").set_input_files(str(source))
+    expect(page.locator("#stream-redraw video")).to_be_attached()
+    set_number(page, "Seconds (0: until stopped)", 0)
+    set_number(page, "Steps per chunk", 2)
+    page.get_by_role("button", name="Start stream").click()
+    frames = served_video(page, "#stream-video", tmp_path / "redrawn.mp4")
+    assert frames.shape == (13, SIZE, SIZE, 3)
+    expect(page.locator("#stream-sidecar")).to_contain_text(".json")
+    assert demo.vidlong_app.history.items()[0].settings["streaming"]["strength"] == 0.8
+    page.close()

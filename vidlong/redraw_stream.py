@@ -76,14 +76,15 @@ class RedrawStreamer(VideoStreamer):
     """A `VideoStreamer` that redraws `video` with the prompt, chunk by chunk, at `strength` (default
     `DEFAULT_STRENGTH`; 1: from pure noise). Its length is the video's (its most 4k+1 frames: the chunks its latent
     frames fill, the last one shorter where they do not divide), or its first `chunks` chunks; its size the video's
-    aspect at the model's pixel area unless `height` and `width` are given. Other arguments as `VideoStreamer`'s."""
+    aspect at the model's pixel area unless `height` and `width` are given; its frame rate (`fps`) and the seconds of a
+    prompt timeline the video's. Other arguments as `VideoStreamer`'s."""
 
     def __init__(self, pipe, prompt: str, streaming, video, strength: Optional[float] = None, chunks: Optional[int] = None,
                  height: Optional[int] = None, width: Optional[int] = None, **kwargs):
         from PIL import Image
 
         from .validate import limits_for_pipeline, video_size
-        from .video_to_video import input_video
+        from .video_to_video import input_video, video_fps
 
         if not pipe.redraws() or pipe.task != "t2v":
             raise VidlongError(f"a stream redraws a video with {REDRAWING_MODELS}'s text-to-video folder; this pipeline "
@@ -94,6 +95,7 @@ class RedrawStreamer(VideoStreamer):
         if not len(first):
             raise VidlongError(f"{named('video')} holds no frames; pass a video with at least 1 frame")
         height, width = video_size(limits_for_pipeline(pipe), height, width, Image.fromarray(first[0]))
+        self.video_fps = video_fps(video, pipe.spec.fps)  # before the prompts' seconds are counted in it
         super().__init__(pipe, prompt, streaming, chunks=chunks, height=height, width=width, **kwargs)
         self.strength = DEFAULT_STRENGTH if strength is None else strength
         check_strength(self.strength, self.steps if not self.causal else len(self.timesteps))
@@ -101,6 +103,11 @@ class RedrawStreamer(VideoStreamer):
         self.first_chunk = min(self.first_chunk, self.source.latent_frames)
         whole = redraw_chunk_count(self.source.latent_frames, self.first_chunk, self.schedule.chunk)
         self.chunks = whole if chunks is None else min(chunks, whole)
+
+    @property
+    def fps(self) -> float:
+        """The video's frame rate (a file's own; frames from Python: the model's): the redraw keeps it."""
+        return self.video_fps
 
     def settings(self) -> dict:
         return dict(super().settings(), strength=self.strength, redrawn_latent_frames=self.source.latent_frames)
