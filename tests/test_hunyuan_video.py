@@ -150,12 +150,16 @@ def test_image_to_video_generates_as_its_pipeline_does(i2v_folder, image_path, t
     dropped = 4 if kind == "latent_concat" else 0
     assert len(read_video(out)[0]) == json.loads(out.with_suffix(".json").read_text())["pixel_frames"] == 4 * (2 * NATIVE - 1) + 1 - dropped
 
+    with pytest.raises(vidlong.VidlongError, match="HunyuanVideo-I2V .HunyuanVideoImageToVideoPipeline. generates but does not"):
+        pipe.stream("a red ball", chunks=1, image=Image.open(image_path))
     monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
     capsys.readouterr()
-    for command in (["stream", "--image", str(image_path)], ["generate", "--image", str(image_path), "--method", "fifo"]):
+    for command, message in ((["stream", "--image", str(image_path)], "generates but does not stream or extend"),
+                             (["extend", "--video", str(out)], "generates but does not stream or extend"),
+                             (["generate", "--image", str(image_path), "--method", "fifo"], "needs a timestep per token")):
         assert main([*command, "--model", str(folder), "--prompt", "a red ball", "--out", str(tmp_path / "s.mp4")]) == 2
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and ("does not stream" in err[0] or "timestep per token" in err[0]), err
+        assert len(err) == 1 and message in err[0], err
 
 
 def test_skyreels_v1_image_to_video_generates_as_its_call_streams_and_extends(image_path, tmp_path):

@@ -72,10 +72,13 @@ def test_its_release_takes_its_own_entry_not_wans():
         sized = dict(i2v, num_layers=layers, num_attention_heads=heads)
         assert spec_for_facts(model_facts(sized, task="i2v", family="skyreels-v2")).name == "skyreels-v2-i2v-540p"
     assert spec_for_facts(model_facts(i2v, task="i2v")).name == "wan2.1-i2v-14b"
-    for layers, heads in ((40, 40), (30, 12)):  # diffusion forcing 14B and 1.3B: the frame rate as an input
-        forcing = dict(config, num_layers=layers, num_attention_heads=heads, text_dim=4096, freq_dim=256, inject_sample_info=True)
-        for task in ("t2v", "i2v"):  # its image-to-video pipeline takes the same weights
-            assert spec_for_facts(model_facts(forcing, task=task, family="skyreels-v2")).name == "skyreels-v2-df-540p"
+    t2v_14b = dict(config, text_dim=4096, freq_dim=256, inject_sample_info=False)
+    for layers, heads, rate in ((40, 40, False), (30, 12, True)):  # diffusion forcing 14B, 1.3B (the frame rate as an input)
+        forcing = dict(t2v_14b, num_layers=layers, num_attention_heads=heads, inject_sample_info=rate)
+        for pipeline in ("SkyReelsV2DiffusionForcingPipeline", "VidLongSkyReelsV2DiffusionForcingImageToVideoPipeline"):
+            facts = model_facts(forcing, family="skyreels-v2", pipeline=pipeline)
+            assert spec_for_facts(facts).name == "skyreels-v2-df-540p"
+    assert spec_for_facts(model_facts(t2v_14b, family="skyreels-v2", pipeline="SkyReelsV2Pipeline")).name == "skyreels-v2-t2v-14b-540p"
 
 
 def test_image_to_video_generates_as_its_pipeline_does_streams_and_extends(image_path, tmp_path):
@@ -216,11 +219,28 @@ def test_diffusion_forcing_generates_as_its_pipeline_does_in_one_window_or_its_o
     assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
 
     noise = torch.randn(1, 4, 2 * NATIVE, 4, 4, generator=torch.Generator().manual_seed(3))
-    assert np.array_equal(pipe(**common, latents=noise).frames[0], video)
+    given = noise.clone()
+    assert np.array_equal(pipe(**common, latents=noise).frames[0], video) and torch.equal(noise, given)  # copied, not written
     windows = dict(common, base_num_frames=4 * NATIVE - 3, overlap_history=5)
     assert np.array_equal(pipe(**windows, generator=torch.Generator().manual_seed(3)).frames[0],
                           stock(**windows, generator=torch.Generator().manual_seed(3)).frames[0])
+    with pytest.raises(VidlongError, match="latents= holds 6 latent frames; the call's first window has 3"):
+        pipe(**windows, latents=noise)
     assert not np.allclose(pipe(**common, latents=noise, fps=16).frames[0], video, atol=1e-3)
+
+
+def test_its_asynchronous_mode_holds_for_one_call_and_a_block_causal_transformer_does_not_stream(df_folder):
+    """diffusers' call leaves the transformer block-causal after ``causal_block_size=``; vidlong's puts it back. A
+    transformer set so by hand is refused in one line by a stream, chunked or fifo."""
+    pipe = vidlong.load_pipeline(df_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    pipe(prompt="a red ball", num_frames=4 * (2 * NATIVE - 1) + 1, causal_block_size=3, ar_step=1,
+         generator=torch.Generator().manual_seed(0))
+    assert pipe.transformer.config.num_frame_per_block == 1
+    pipe.transformer.register_to_config(num_frame_per_block=3)
+    for streaming in (vidlong.Streaming(chunk=1), vidlong.DiagonalDenoising()):
+        with pytest.raises(VidlongError, match=r"attends block-causally \(3 latent frames a block\).*to stream; use vidlong generate"):
+            pipe.stream("a red ball", streaming, chunks=1)
 
 
 def test_diffusion_forcing_takes_every_method_streams_and_extends_with_its_frame_rate(df_folder, tmp_path):
@@ -317,14 +337,23 @@ def test_a_chunk_through_the_kv_cache_matches_the_dense_block_causal_forward(for
     assert rel_err(out, ref[:, :, 4:]) < 1e-5
 
 
-def test_a_prompt_timeline_splits_its_cross_attention_by_frames(df_folder, tmp_path):
-    """A prompt timeline on SkyReels-V2 (Wan's cross-attention; here through the diffusion-forcing call, which takes the
-    segments' text as ``prompt_embeds``): one prompt repeated is the single prompt, two prompts differ, the hooks go after
-    the call; `vidlong stream --method fifo` takes a schedule."""
+@pytest.mark.parametrize("kind", ["t2v", "diffusion-forcing"])
+def test_a_prompt_timeline_splits_its_cross_attention_by_frames(kind, df_folder, tmp_path):
+    """A prompt timeline on SkyReels-V2 (Wan's cross-attention; the diffusion-forcing call takes the segments' text as
+    ``prompt_embeds``): one prompt repeated is the single prompt, two prompts differ, the hooks go after the call;
+    `vidlong stream --method fifo` takes a schedule."""
+    import yaml
+    from tiny_pipeline import tiny_skyreels_pipeline
+
     from vidlong.cli import main
     from vidlong.generate import GenerateRequest, generate
 
-    pipe = vidlong.load_pipeline(df_folder, device="cpu")
+    folder = df_folder
+    if kind == "t2v":
+        folder = tmp_path / "t2v"
+        tiny_skyreels_pipeline().save_pretrained(folder)
+        (folder / "vidlong.yaml").write_text((df_folder / "vidlong.yaml").read_text())
+    pipe = vidlong.load_pipeline(folder, device="cpu")
     pipe.set_progress_bar_config(disable=True)
     one = generate(pipe, GenerateRequest(prompt="a red circle", ratio=2, method="both", seed=1))
     twice = generate(pipe, GenerateRequest(prompt="0s: a red circle; 0.4s: a red circle", ratio=2, method="both", seed=1))
@@ -332,5 +361,5 @@ def test_a_prompt_timeline_splits_its_cross_attention_by_frames(df_folder, tmp_p
     assert twice.settings["timeline"][1]["latent_frame"] > 0
     assert (twice.latents - one.latents).abs().max() < 1e-5 < (other.latents - one.latents).abs().max()
     assert not pipe.transformer._diffusers_hook.get_hook("vidlong_timeline_frames")
-    assert main(["stream", "--model", str(df_folder), "--method", "fifo", "--prompt", "0:a red ball; 1:a blue ball",
+    assert main(["stream", "--model", str(folder), "--method", "fifo", "--prompt", "0:a red ball; 1:a blue ball",
                  "--chunks", "2", "--out", str(tmp_path / "s.mp4")]) == 0

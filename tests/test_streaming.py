@@ -4,7 +4,6 @@ import pytest
 import torch
 
 import vidlong
-from vidlong.attention.adapters.wan import wan_qkv
 from vidlong.attention.stream_attention import StreamContext
 from vidlong.cli import main
 from vidlong.video_io import read_video

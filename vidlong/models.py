@@ -145,11 +145,13 @@ def known_models() -> list[tuple[dict, ModelSpec]]:
 
 
 def model_facts(transformer_config, experts: int = 1, expand_timesteps: bool = False, task: str = "t2v",
-                family: str = "wan") -> dict:
-    """What a match rule can test: the transformer's config plus the pipeline facts and the family
+                family: str = "wan", pipeline: str = "") -> dict:
+    """What a match rule can test: the transformer's config plus the pipeline facts, the family
     (`vidlong.attention.adapters`: "wan", "wan-vace", "skyreels-v2", "ltx-video", "cogvideox", "hunyuan-video",
-    "hunyuan-video-1.5")."""
-    return dict(transformer_config, experts=experts, expand_timesteps=bool(expand_timesteps), task=task, family=family)
+    "hunyuan-video-1.5") and the diffusers pipeline class (SkyReels-V2's diffusion-forcing 14B and text-to-video 14B
+    transformers have one config)."""
+    return dict(transformer_config, experts=experts, expand_timesteps=bool(expand_timesteps), task=task, family=family,
+                pipeline=pipeline.removeprefix("VidLong"))
 
 
 def family_of(transformer) -> str:
@@ -160,9 +162,13 @@ def family_of(transformer) -> str:
 
 
 def spec_for_facts(facts: dict) -> Optional[ModelSpec]:
-    """The known model whose rule fits `facts` best (most keys), or None."""
+    """The known model whose rule fits `facts` best (most keys), or None. A rule's value fits the fact equal to it, or
+    one of a list of them."""
+    def fits(value, fact) -> bool:
+        return fact in value if isinstance(value, list) else fact == value
+
     fitting = [(len(match), spec) for match, spec in known_models()
-               if match and all(facts.get(k) == v for k, v in match.items())]
+               if match and all(fits(v, facts.get(k)) for k, v in match.items())]
     return max(fitting, key=lambda pair: pair[0])[1] if fitting else None
 
 
@@ -375,7 +381,7 @@ def pipeline_facts(folder: Path) -> dict:
 
     index, config, experts = folder_configs(folder)
     return model_facts(config, experts, index.get("expand_timesteps", False), PIPELINE_TASKS.get(index.get("_class_name"), "t2v"),
-                       family_of_class(config.get("_class_name", "")) or "wan")
+                       family_of_class(config.get("_class_name", "")) or "wan", index.get("_class_name", ""))
 
 
 def spec_for_folder(folder: Path) -> ModelSpec:

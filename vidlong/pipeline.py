@@ -49,17 +49,19 @@ class VidlongPipelineMixin:
 
     vidlong_spec: Optional[ModelSpec] = None
     task = "t2v"
-    #: whether `generate` puts the image into the first frame of the ``latents=`` a call starts from (an
-    #: image-to-video call that takes given latents as they are: LTX-Video's); image-to-video pipelines also
-    #: have ``image_condition(image, height, width, frames, generator=None, latent=None)``, the condition of
-    #: a stream's or a fifo queue's windows (`vidlong.image_condition`)
+    #: whether `generate` and a stream draw the image's condition before the start noise, as the call draws them, and
+    #: give it to the latents a call starts from (``condition.first_frame``: LTX-Video's call takes given latents as they
+    #: are, so the image goes into their first frame; a condition of channels, SkyReels V1's, leaves them as they are);
+    #: image-to-video pipelines also have ``image_condition(image, height, width, frames, generator=None, latent=None)``,
+    #: the condition of a stream's or a fifo queue's windows (`vidlong.image_condition`)
     image_in_start_latents = False
     #: whether its call draws its own noise from the generator even when given ``latents=`` (and starts from those):
     #: `generate` then hands it the generator as it was before its own noise draw, so that the call's later draws
     #: (an image condition's, a stochastic sampler's) are those of diffusers' call with that seed
     call_draws_noise = False
     #: whether its call draws its image's latent from the generator before anything else, even when given ``latents=``
-    #: (HunyuanSkyreels): `generate` draws it first too and hands the call the generator as it was before that draw
+    #: (HunyuanSkyreels, with `image_in_start_latents`: `generate` draws it first too): `generate` hands the call the
+    #: generator as it was before that draw, so that the call draws the same image latent and starts from its noise
     call_draws_image = False
 
     @property
@@ -87,7 +89,7 @@ class VidlongPipelineMixin:
     def facts(self) -> dict:
         """What `configs/models` match rules test (see `vidlong.models`)."""
         return model_facts(self.experts()[0].config, len(self.experts()), self.config.get("expand_timesteps", False),
-                           self.task, family_of(self.experts()[0]))
+                           self.task, family_of(self.experts()[0]), type(self).__name__)
 
     @property
     def native_frames(self) -> int:

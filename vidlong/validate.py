@@ -93,9 +93,13 @@ def limits_for_pipeline(pipe) -> ModelLimits:
 def _no_stream_reason(facts: dict) -> Optional[str]:
     """`ModelLimits.no_stream_reason` from a pipeline's `vidlong.models.model_facts`: HunyuanVideo-I2V's (its transformer's
     ``image_condition_type``), whose LLaVA text encoder reads the image with every prompt and whose 33-channel release
-    drops the image's latent frame from its video."""
+    drops the image's latent frame from its video; a SkyReels-V2 transformer left block-causal (``num_frame_per_block``
+    above 1: a stream's windows would not fit its blocks)."""
     if facts["family"] == "hunyuan-video" and facts["task"] == "i2v" and facts.get("image_condition_type"):
         return "HunyuanVideo-I2V (HunyuanVideoImageToVideoPipeline) generates but does not stream or extend in vidlong"
+    if facts.get("num_frame_per_block", 1) > 1:
+        return (f"this SkyReels-V2 transformer attends block-causally ({facts['num_frame_per_block']} latent frames a block); "
+                "set transformer.config num_frame_per_block back to 1 to stream")
     return None
 
 
@@ -356,6 +360,7 @@ def check_diagonal_stream(config, limits: ModelLimits, height=None, width=None) 
     that leaves the queue some of the native window (image-to-video: a sink, the image's frame, and switches
     that blend), sizes as for generate."""
     check_not_redrawing(limits.task)
+    check_no_stream_reason(limits)
     check_diagonal(limits)
     check_no_stream_between_two_frames(limits)
     if limits.task == "i2v" and not config.sink:
@@ -486,8 +491,8 @@ def check_generate(request, limits: ModelLimits) -> int:
     timeline = parse_prompt_timeline(request.prompt)
     if len(timeline) > 1:
         if not adapter_named(limits.family).prompt_timeline:
-            raise VidlongError("a prompt timeline (\"0s: ...; 4s: ...\") needs a Wan (not VACE) or LTX-Video text-to-video model; "
-                               "give one prompt")
+            raise VidlongError("a prompt timeline (\"0s: ...; 4s: ...\") needs a Wan (not VACE), SkyReels-V2 or LTX-Video "
+                               "text-to-video model; give one prompt")
         if limits.task == "i2v":
             raise VidlongError(f"a prompt timeline (\"0s: ...; 4s: ...\") makes a video from text alone; give one prompt, "
                                f"or drop {named('image')} (a text-to-video model)")
@@ -564,15 +569,20 @@ def check_not_redrawing(task: str) -> None:
                            "stream with the model's text-to-video folder (load_pipeline without task='v2v')")
 
 
+def check_no_stream_reason(limits: ModelLimits) -> None:
+    """One line where the pipeline of `limits` does not stream though its family does (`ModelLimits.no_stream_reason`)."""
+    if limits.no_stream_reason is not None:
+        raise VidlongError(f"{limits.no_stream_reason}; use vidlong generate")
+
+
 def check_streamable(limits: ModelLimits, context: str, sinks: Optional[int] = None) -> None:
     """The pipeline of `limits` streams with `context` (`check_streams`, `ModelLimits.no_stream_reason`); image-to-video
     pipelines stream only with the re-noised context and at least one sink frame: every window must start at the
     video's first frame, where their image condition sits (`vidlong.image_condition`); video-to-video ones do not stream."""
     task = limits.task
     check_not_redrawing(task)
+    check_no_stream_reason(limits)
     check_streams(limits.family, context)
-    if limits.no_stream_reason is not None:
-        raise VidlongError(f"{limits.no_stream_reason}; use vidlong generate")
     if task != "i2v":
         return
     if context != "renoise":

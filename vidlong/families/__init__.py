@@ -1,12 +1,12 @@
 """vidlong's pipelines for the families beyond Wan, one module each (`skyreels`, `ltx`, `cogvideox`, `hunyuan`; what
 they share in `common`): diffusers' `SkyReelsV2Pipeline` and its image-to-video and diffusion-forcing pipelines
-(Wan's layout: Wan's surface serves them as it is),
-`LTXPipeline`, `LTXImageToVideoPipeline`, `LTXConditionPipeline`, `CogVideoXPipeline`,
-`CogVideoXImageToVideoPipeline`, `HunyuanVideoPipeline`, `HunyuanVideo15Pipeline` and
-`HunyuanVideo15ImageToVideoPipeline` with the surface of `VidlongPipelineMixin`. Each
-states how its ``latents=`` argument is laid out and what a stream needs where it differs from Wan's (its prompt
-encoding, one transformer forward on ``[B, C, f, h, w]`` latents, its sampler's timesteps, the forward process that
-re-noises the context, chunk decoding and encoding); the attention side of each family is its adapter in
-`vidlong.attention.adapters`. All of them stream and extend with the re-noised context (stock forwards over the
-context and the chunk, no KV cache); CogVideoX1.5's temporal patch is refused.
+(Wan's layout: Wan's surface serves them as it is), `LTXPipeline`, `LTXImageToVideoPipeline`, `LTXConditionPipeline`,
+`CogVideoXPipeline`, `CogVideoXImageToVideoPipeline`, `HunyuanVideoPipeline`, `HunyuanVideoImageToVideoPipeline`,
+`HunyuanSkyreelsImageToVideoPipeline`, `HunyuanVideo15Pipeline` and `HunyuanVideo15ImageToVideoPipeline` with the
+surface of `VidlongPipelineMixin`. Each states how its ``latents=`` argument is laid out and what a stream needs where
+it differs from Wan's (its prompt encoding, one transformer forward on ``[B, C, f, h, w]`` latents, its sampler's
+timesteps, the forward process that re-noises the context, chunk decoding and encoding); the attention side of each
+family is its adapter in `vidlong.attention.adapters`. They stream and extend with the re-noised context (stock forwards
+over the context and the chunk), SkyReels-V2 also with Wan's KV cache; HunyuanVideo-I2V generates only and
+CogVideoX1.5's temporal patch is refused.
 """

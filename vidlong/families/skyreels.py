@@ -7,6 +7,8 @@ at a time), its image condition Wan2.1 I2V's (`WanImageCondition`); diagonal den
 frame, and the diffusion-forcing models' frame-rate input in every forward (`SkyReelsV2Family`)."""
 from __future__ import annotations
 
+import inspect
+
 import torch
 from diffusers import (SkyReelsV2DiffusionForcingImageToVideoPipeline, SkyReelsV2DiffusionForcingPipeline,
                        SkyReelsV2ImageToVideoPipeline, SkyReelsV2Pipeline)
@@ -61,18 +63,41 @@ class VidLongSkyReelsV2ImageToVideoPipeline(SkyReelsV2Family, WanImageCondition,
 
 
 class DiffusionForcing:
-    """What SkyReels-V2's diffusion-forcing pipelines (DF 1.3B and 14B: trained with a noise level per latent frame and the
-    frame rate as an input) do under vidlong: the call makes the whole video in one window (``base_num_frames`` =
-    ``num_frames``), as every vidlong pipeline does, so that the methods act on it; with ``overlap_history`` it makes it
-    its own way (windows of ``base_num_frames`` continuing each other's last frames). ``fps`` defaults to the spec's."""
+    """What SkyReels-V2's diffusion-forcing pipelines (DF 1.3B and 14B, trained with a noise level per latent frame; the
+    1.3B also takes the frame rate) do under vidlong. Without ``overlap_history`` their call makes the whole video in one
+    window, as every vidlong pipeline does, so that the methods act on it (``base_num_frames`` is set to ``num_frames``,
+    or its check would ask for ``overlap_history`` past 97 frames); with it, the call makes the video its own way
+    (windows of ``base_num_frames`` continuing each other's last frames). ``fps`` defaults to the spec's. Given
+    ``latents=`` (the first window's noise) are checked for its length and copied (the call writes into them). Its
+    asynchronous mode (``causal_block_size``) holds for that call only: diffusers leaves the transformer block-causal
+    after it (``num_frame_per_block``), which vidlong's call puts back."""
 
     def call_defaults(self) -> dict:
         return dict(super().call_defaults(), fps=self.spec.fps)
 
     def complete_call(self, arguments: dict) -> None:
         arguments.setdefault("prompt", None)  # its call requires one, even with prompt_embeds (a prompt timeline's)
-        if arguments.get("overlap_history") is None and "base_num_frames" not in arguments:
+        windowed = arguments.get("overlap_history") is not None
+        if not windowed and "base_num_frames" not in arguments:
             arguments["base_num_frames"] = arguments["num_frames"]
+        latents = arguments.get("latents")
+        if latents is not None:
+            base = arguments.get("base_num_frames", inspect.signature(SkyReelsV2DiffusionForcingPipeline.__call__)
+                                 .parameters["base_num_frames"].default)
+            first_window = min(arguments["num_frames"], base) if windowed else arguments["num_frames"]
+            frames = (first_window - 1) // self.vae_scale_factor_temporal + 1
+            if latents.shape[2] != frames:
+                raise VidlongError(f"latents= holds {latents.shape[2]} latent frames; the call's first window has {frames} "
+                                   f"({first_window} pixel frames): pass noise of that length")
+            arguments["latents"] = latents.clone()
+
+    def __call__(self, *args, **kwargs):
+        block = self.transformer.config.num_frame_per_block
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            if self.transformer.config.num_frame_per_block != block:
+                self.transformer.register_to_config(num_frame_per_block=block)
 
 
 class VidLongSkyReelsV2DiffusionForcingPipeline(DiffusionForcing, SkyReelsV2Family, VidlongPipelineMixin,
@@ -81,8 +106,8 @@ class VidLongSkyReelsV2DiffusionForcingPipeline(DiffusionForcing, SkyReelsV2Fami
 
     def prepare_latents(self, batch_size, num_channels_latents=16, height=480, width=832, num_frames=97, dtype=None,
                         device=None, generator=None, latents=None, **windows):
-        """Given ``latents=`` (the first window's noise) come back with the window's facts, as drawn noise does (diffusers
-        returns the tensor alone, which its call cannot unpack)."""
+        """Given ``latents=`` (the first window's noise, checked and copied by `complete_call`) come back with the window's
+        facts, as drawn noise does (diffusers returns the tensor alone, which its call cannot unpack)."""
         if latents is None:
             return super().prepare_latents(batch_size, num_channels_latents, height, width, num_frames, dtype, device,
                                            generator, None, **windows)
