@@ -217,3 +217,41 @@ def cli_generates_and_extends_from_an_image(folder, image, out_dir, chunk_frames
     assert main(["extend", "--model", str(folder), "--video", str(out), "--prompt", "a red ball", "--chunk", "1",
                  "--chunks", "1", "--out", str(out_dir / "longer.mp4")]) == 0
     assert len(read_video(out_dir / "longer.mp4")[0]) == made + chunk_frames
+
+
+def assert_image_to_video_is_the_stock_call(pipe, stock_class, folder, image, height: int, width: int, frames: int,
+                                            same: str = "noise"):
+    """`generate` of "a red ball" at seed 3 from `image` (at `height` x `width`, `frames` pixel frames: the spec's native
+    length, its 2 steps and guidance 2) = `stock_class`'s own call from `folder` with the same noise (`same` "noise": the
+    seed's first draw as ``latents=``) or the same seed (`same` "seed": ``generator=``), bit for bit after uint8 rounding.
+    Returns `generate`'s result."""
+    import numpy as np
+    from PIL import Image
+
+    from vidlong.generate import GenerateRequest, generate
+
+    own = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=str(image), height=height, width=width))
+    stock = stock_class.from_pretrained(folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    geometry = pipe.geometry()
+    draw = dict(generator=torch.Generator().manual_seed(3))
+    if same == "noise":
+        draw = dict(latents=torch.randn(1, geometry.channels, (frames - 1) // geometry.temporal + 1, height // geometry.spatial,
+                                        width // geometry.spatial, generator=torch.Generator().manual_seed(3)))
+    video = stock(image=Image.open(image), prompt="a red ball", height=height, width=width, num_frames=frames,
+                  num_inference_steps=2, guidance_scale=2.0, output_type="np", **draw).frames[0]
+    assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+    return own
+
+
+def assert_a_prompt_timeline_follows_its_segments(pipe) -> None:
+    """`generate` with `both` at 2x: one prompt repeated in a timeline is the single prompt (its switch past frame 0),
+    two prompts differ, and the timeline's hooks are gone after the call."""
+    from vidlong.generate import GenerateRequest, generate
+
+    one = generate(pipe, GenerateRequest(prompt="a red circle", ratio=2, method="both", seed=1))
+    twice = generate(pipe, GenerateRequest(prompt="0s: a red circle; 0.4s: a red circle", ratio=2, method="both", seed=1))
+    other = generate(pipe, GenerateRequest(prompt="0s: a red circle; 0.4s: a blue square", ratio=2, method="both", seed=1))
+    assert twice.settings["timeline"][1]["latent_frame"] > 0
+    assert (twice.latents - one.latents).abs().max() < 1e-5 < (other.latents - one.latents).abs().max()
+    assert not pipe.transformer._diffusers_hook.get_hook("vidlong_timeline_frames")

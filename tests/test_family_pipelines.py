@@ -366,13 +366,10 @@ def test_ltx_generates_a_prompt_timeline_and_fifo_streams_switch(ltx_pipe, ltx_f
     `vidlong generate` takes a timeline, a fifo stream a schedule and a live switch."""
     import vidlong
 
+    from conftest import assert_a_prompt_timeline_follows_its_segments
+
     pipe = ltx_pipe
-    one = generate(pipe, GenerateRequest(prompt="a red circle", ratio=2, method="both", seed=1))
-    twice = generate(pipe, GenerateRequest(prompt="0s: a red circle; 0.4s: a red circle", ratio=2, method="both", seed=1))
-    other = generate(pipe, GenerateRequest(prompt="0s: a red circle; 0.4s: a blue square", ratio=2, method="both", seed=1))
-    assert twice.settings["timeline"][1]["latent_frame"] > 0
-    assert (twice.latents - one.latents).abs().max() < 1e-5 < (other.latents - one.latents).abs().max()
-    assert not pipe.transformer._diffusers_hook.get_hook("vidlong_timeline_frames")
+    assert_a_prompt_timeline_follows_its_segments(pipe)
 
     alone = list(pipe.stream("a red ball", vidlong.DiagonalDenoising(), chunks=3, seed=3))
     scheduled = list(pipe.stream("0:a red ball; 2:a blue ball", vidlong.DiagonalDenoising(), chunks=3, seed=3))

@@ -4,7 +4,7 @@ bit; each method (UltraViCo with its HunyuanVideo `beta` included) equal to the 
 with the text pairs untouched; the native length from configs/models."""
 import pytest
 import torch
-from conftest import hunyuan_inputs, tiny_hunyuan_transformer
+from conftest import assert_image_to_video_is_the_stock_call, hunyuan_inputs, tiny_hunyuan_transformer
 from reference import text_last_method_attention
 
 import vidlong
@@ -123,26 +123,18 @@ def test_image_to_video_generates_as_its_pipeline_does(i2v_folder, image_path, t
     fifo are refused in one line before any model loads."""
     import json
 
-    import numpy as np
     from diffusers import HunyuanVideoImageToVideoPipeline
     from PIL import Image
 
     import vidlong.pipeline
     from vidlong.cli import main
-    from vidlong.generate import GenerateRequest, generate
     from vidlong.video_io import read_video
 
     kind, folder = i2v_folder
     pipe = vidlong.load_pipeline(folder, device="cpu")
     pipe.set_progress_bar_config(disable=True)
     assert type(pipe).__name__ == "VidLongHunyuanVideoImageToVideoPipeline" and pipe.task == "i2v"
-    own = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=str(image_path), height=32, width=48))
-    stock = HunyuanVideoImageToVideoPipeline.from_pretrained(folder, local_files_only=True)
-    stock.set_progress_bar_config(disable=True)
-    noise = torch.randn(1, 4, NATIVE, 4, 6, generator=torch.Generator().manual_seed(3))
-    video = stock(image=Image.open(image_path), prompt="a red ball", height=32, width=48, num_frames=4 * NATIVE - 3,
-                  num_inference_steps=2, guidance_scale=2.0, latents=noise, output_type="np").frames[0]
-    assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+    assert_image_to_video_is_the_stock_call(pipe, HunyuanVideoImageToVideoPipeline, folder, image_path, 32, 48, 4 * NATIVE - 3)
 
     out = tmp_path / "long.mp4"
     assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--ratio", "2",
@@ -173,7 +165,6 @@ def test_skyreels_v1_image_to_video_generates_as_its_call_streams_and_extends(im
     from tiny_pipeline import tiny_hunyuan_skyreels_pipeline
 
     from vidlong.cli import main
-    from vidlong.generate import GenerateRequest, generate
     from vidlong.video_io import read_video
 
     folder = tmp_path / "model"
@@ -183,12 +174,8 @@ def test_skyreels_v1_image_to_video_generates_as_its_call_streams_and_extends(im
     pipe = vidlong.load_pipeline(folder, device="cpu")
     pipe.set_progress_bar_config(disable=True)
     assert type(pipe).__name__ == "VidLongHunyuanSkyreelsImageToVideoPipeline" and pipe.task == "i2v"
-    own = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=str(image_path), height=32, width=48))
-    stock = HunyuanSkyreelsImageToVideoPipeline.from_pretrained(folder, local_files_only=True)
-    stock.set_progress_bar_config(disable=True)
-    video = stock(image=Image.open(image_path), prompt="a red ball", height=32, width=48, num_frames=4 * NATIVE - 3,
-                  num_inference_steps=2, guidance_scale=2.0, generator=torch.Generator().manual_seed(3), output_type="np").frames[0]
-    assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+    own = assert_image_to_video_is_the_stock_call(pipe, HunyuanSkyreelsImageToVideoPipeline, folder, image_path, 32, 48, 4 * NATIVE - 3,
+                                            same="seed")
     first = next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1, first_chunk=NATIVE), chunks=1, seed=3,
                                   image=Image.open(image_path), height=32, width=48)))
     assert np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1

@@ -4,7 +4,7 @@ bit; UltraViCo and FreeLong++ equal their float64 math; a block-causal transform
 The pipeline layer (load, generate = diffusers' call, CLI, eval, streams and extensions) is in `test_family_pipelines`."""
 import pytest
 import torch
-from conftest import transformer_inputs, tiny_transformer
+from conftest import assert_image_to_video_is_the_stock_call, transformer_inputs, tiny_transformer
 from reference import WanReferenceAttention
 
 import vidlong
@@ -88,14 +88,12 @@ def test_image_to_video_generates_as_its_pipeline_does_streams_and_extends(image
 input's first frame the image)."""
     import json
 
-    import numpy as np
     import yaml
     from diffusers import SkyReelsV2ImageToVideoPipeline
     from PIL import Image
     from tiny_pipeline import tiny_skyreels_i2v_pipeline
 
     from vidlong.cli import main
-    from vidlong.generate import GenerateRequest, generate
     from vidlong.video_io import read_video
 
     folder = tmp_path / "i2v"
@@ -105,13 +103,7 @@ input's first frame the image)."""
     pipe = vidlong.load_pipeline(folder, device="cpu")
     pipe.set_progress_bar_config(disable=True)
     assert type(pipe).__name__ == "VidLongSkyReelsV2ImageToVideoPipeline" and pipe.task == "i2v"
-    own = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=str(image_path)))
-    stock = SkyReelsV2ImageToVideoPipeline.from_pretrained(folder, local_files_only=True)
-    stock.set_progress_bar_config(disable=True)
-    noise = torch.randn(1, 4, NATIVE, 4, 4, generator=torch.Generator().manual_seed(3))
-    video = stock(image=Image.open(image_path), prompt="a red ball", height=32, width=32, num_frames=4 * NATIVE - 3,
-                  num_inference_steps=2, guidance_scale=2.0, latents=noise, output_type="np").frames[0]
-    assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+    assert_image_to_video_is_the_stock_call(pipe, SkyReelsV2ImageToVideoPipeline, folder, image_path, 32, 32, 4 * NATIVE - 3)
 
     out = tmp_path / "long.mp4"
     assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--ratio", "2",
@@ -281,19 +273,13 @@ def test_diffusion_forcing_weights_take_an_image_as_their_clean_first_frame(df_f
     from PIL import Image
 
     from vidlong.cli import main
-    from vidlong.generate import GenerateRequest, generate
     from vidlong.video_io import read_video
 
     pipe = vidlong.load_pipeline(df_folder, device="cpu", task="i2v")
     pipe.set_progress_bar_config(disable=True)
     assert type(pipe).__name__ == "VidLongSkyReelsV2DiffusionForcingImageToVideoPipeline" and pipe.spec.name == "tiny-skyreels-df"
-    own = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=str(image_path)))
-    stock = SkyReelsV2DiffusionForcingImageToVideoPipeline.from_pretrained(df_folder, local_files_only=True)
-    stock.set_progress_bar_config(disable=True)
-    frames = 4 * NATIVE - 3
-    video = stock(image=Image.open(image_path), prompt="a red ball", height=32, width=32, num_frames=frames, base_num_frames=frames,
-                  num_inference_steps=2, guidance_scale=2.0, generator=torch.Generator().manual_seed(3), output_type="np").frames[0]
-    assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+    own = assert_image_to_video_is_the_stock_call(pipe, SkyReelsV2DiffusionForcingImageToVideoPipeline, df_folder, image_path, 32, 32,
+                                            4 * NATIVE - 3, same="seed")
     first = next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1, first_chunk=NATIVE), chunks=1, seed=3,
                                   image=Image.open(image_path))))
     assert np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1
@@ -342,11 +328,11 @@ def test_a_prompt_timeline_splits_its_cross_attention_by_frames(kind, df_folder,
     """A prompt timeline on SkyReels-V2 (Wan's cross-attention; the diffusion-forcing call takes the segments' text as
     ``prompt_embeds``): one prompt repeated is the single prompt, two prompts differ, the hooks go after the call;
     `vidlong stream --method fifo` takes a schedule."""
-    import yaml
     from tiny_pipeline import tiny_skyreels_pipeline
 
+    from conftest import assert_a_prompt_timeline_follows_its_segments
+
     from vidlong.cli import main
-    from vidlong.generate import GenerateRequest, generate
 
     folder = df_folder
     if kind == "t2v":
@@ -355,11 +341,6 @@ def test_a_prompt_timeline_splits_its_cross_attention_by_frames(kind, df_folder,
         (folder / "vidlong.yaml").write_text((df_folder / "vidlong.yaml").read_text())
     pipe = vidlong.load_pipeline(folder, device="cpu")
     pipe.set_progress_bar_config(disable=True)
-    one = generate(pipe, GenerateRequest(prompt="a red circle", ratio=2, method="both", seed=1))
-    twice = generate(pipe, GenerateRequest(prompt="0s: a red circle; 0.4s: a red circle", ratio=2, method="both", seed=1))
-    other = generate(pipe, GenerateRequest(prompt="0s: a red circle; 0.4s: a blue square", ratio=2, method="both", seed=1))
-    assert twice.settings["timeline"][1]["latent_frame"] > 0
-    assert (twice.latents - one.latents).abs().max() < 1e-5 < (other.latents - one.latents).abs().max()
-    assert not pipe.transformer._diffusers_hook.get_hook("vidlong_timeline_frames")
+    assert_a_prompt_timeline_follows_its_segments(pipe)
     assert main(["stream", "--model", str(folder), "--method", "fifo", "--prompt", "0:a red ball; 1:a blue ball",
                  "--chunks", "2", "--out", str(tmp_path / "s.mp4")]) == 0
