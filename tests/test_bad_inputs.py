@@ -125,6 +125,10 @@ CLI_ROWS = [
     ("generate", ["--video", "{inputs}/clip.mp4", "--strength", "nan"], "--strength must be a number in (0, 1]", None),
     ("generate", ["--video", "{inputs}/clip.mp4", "--image", "{inputs}/frame.png"], "redraws the given video and takes no --image",
      None),
+    ("stream", ["--video", "{inputs}/notes.txt"], "is not a readable video", None),
+    ("stream", ["--video", "{inputs}/clip.mp4", "--strength", "nan"], "--strength must be a number in (0, 1]", None),
+    ("stream", ["--strength", "0.5"], "--strength is how much of a video a stream redraws: pass --video in.mp4", None),
+    ("stream", ["--video", "{inputs}/clip.mp4", "--forever"], "as long as the video", None),
     ("extend", [], "extend needs the video to continue: pass --video in.mp4 or --latents in.pt", None),
     ("extend", ["--video", "{inputs}/notes.txt"], "is not a readable video", None),
     ("extend", ["--video", "{inputs}/frame.png"], "is an image, not a video; to start a video from it use vidlong generate --image", None),
@@ -435,7 +439,8 @@ VALID = {
 GENERATE_FIELDS = ["--prompt", "--ratio", "--frames", "--method", "--preset", "--noise", "--steps", "--guidance",
                    "--seed", "--height", "--width", "--negative-prompt", "--image", "--guidance-2", "--video", "--strength"]
 STREAM_FIELDS = ["--prompt", "--chunk", "--sinks", "--window", "--steps", "--context", "--first-chunk", "--seconds",
-                 "--chunks", "--guidance", "--guidance-2", "--seed", "--height", "--width", "--negative-prompt", "--image"]
+                 "--chunks", "--guidance", "--guidance-2", "--seed", "--height", "--width", "--negative-prompt", "--image",
+                 "--video", "--strength"]
 
 #: seconds a fuzzed run may take before it is interrupted as Ctrl-C would (valid huge --chunks or
 #: --seconds stream for ever); an interrupted run must exit 130
@@ -443,13 +448,13 @@ RUN_LIMIT_S = 2.0
 
 
 def fuzz_argv(rng, case, model_dir, out, inputs):
-    """Argv of `generate` (even cases) or `stream` (odd): each field left out or given a valid value, then
-    one to three fields (all of them one time in eight) given a value from `NASTY`."""
+    """Argv of `generate` (even cases) or `stream` (odd): each field left out or given a valid value (the 9-frame clip
+    as --video three times in ten), then one to three fields (all of them one time in eight) given a value from `NASTY`."""
     command = "generate" if case % 2 == 0 else "stream"
     fields = GENERATE_FIELDS if command == "generate" else STREAM_FIELDS
     values = {flag: rng.choice(VALID[flag]) for flag in fields if VALID[flag] and rng.random() < 0.5}
     values["--prompt"] = values.get("--prompt", VALID["--prompt"][0])  # required
-    if command == "generate" and rng.random() < 0.3:
+    if rng.random() < 0.3:  # generate's video-to-video, a stream's redraw
         values["--video"] = str(inputs / "clip.mp4")
     nasty = fields if rng.random() < 0.125 else rng.sample(fields, rng.choice([1, 1, 2, 3]))
     for flag in nasty:
