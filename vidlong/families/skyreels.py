@@ -4,7 +4,7 @@ diffusion-forcing models).
 Its transformer, VAE, text encoder, sampler and image condition are Wan's in layout, so vidlong's Wan surface serves it as
 it is: its latents are ``[B, C, F, h, w]``, its prompts Wan's padded T5 states, its VAE Wan's (decoded a few latent frames
 at a time), its image condition Wan2.1 I2V's (`WanImageCondition`); diagonal denoising's timesteps go in one per latent
-frame, and the diffusion-forcing models' frame-rate input in every forward (`SkyReelsV2Family`)."""
+frame, and the frame rate in every forward of a transformer that takes it (the DF 1.3B's; `SkyReelsV2Family`)."""
 from __future__ import annotations
 
 import inspect
@@ -24,8 +24,8 @@ from ..streaming import StreamText
 class SkyReelsV2Family:
     """What SkyReels-V2's pipelines share under vidlong: a timestep per token (diagonal denoising, ``[B, tokens]``) goes
     into its transformer as its diffusion-forcing forward takes it, one per latent frame (``[B, F]``,
-    ``enable_diffusion_forcing=True``); a transformer trained with the frame rate as an input (``inject_sample_info``, the
-    diffusion-forcing releases) gets the spec's, coded as its pipeline codes it (16 fps: 0, any other: 1)."""
+    ``enable_diffusion_forcing=True``); a transformer trained with the frame rate as an input (``inject_sample_info``: the
+    diffusion-forcing 1.3B release) gets the spec's, coded as its pipeline codes it (16 fps: 0, any other: 1)."""
 
     def stream_forward(self, transformer, latents, timestep, text, **extra):
         if transformer.config.get("inject_sample_info"):
