@@ -48,7 +48,7 @@ from vidlong.panels import side_by_side  # noqa: E402
 from vidlong.fifo_stream import DiagonalStreamer, chunk_layout  # noqa: E402
 from vidlong.methods import DiagonalDenoising, diagonal_of  # noqa: E402
 from vidlong.schedulers.stream import stream_chunk_count  # noqa: E402
-from vidlong.redraw_stream import RedrawStreamer  # noqa: E402
+from vidlong.redraw_stream import STREAM_REDRAWING_FAMILIES, RedrawStreamer  # noqa: E402
 from vidlong.streaming import StreamSampling, VideoStreamer, resolve_context  # noqa: E402
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_STEPS, check_diagonal_stream, check_generate, check_seed,  # noqa: E402
                               check_streams, limits_for_pipeline, video_size)
@@ -235,6 +235,8 @@ class App:
         default = Streaming.preset(self.spec.stream_preset or "default")
         sampling = StreamSampling.resolve(default, self.spec, resolve_context(default, self.spec, pipe.task, self.limits.family) == "renoise")
         self.stream_steps, self.stream_guidance = sampling.step_count, sampling.guidances[0]
+        #: whether the Stream tab redraws an uploaded video (`vidlong.redraw_stream`)
+        self.stream_redraws = self.limits.family in STREAM_REDRAWING_FAMILIES and pipe.task == "t2v"
 
     def length_note(self, ratio, method="none", preset=NO_PRESET, steps=None, height=None, width=None, video=None,
                     strength=DEFAULT_STRENGTH) -> str:
@@ -664,7 +666,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                         s_cut = gr.Checkbox(value=False, label="Cut to the new prompt's own video on a switch (else blend)",
                                             visible=False, elem_id="stream-cut")
                         s_partition_guidance, s_noise_correlation = _fifo_inputs("stream-")
-                        with gr.Accordion("Redraw a video, chunk by chunk", open=False, visible=app.limits.redraws):
+                        with gr.Accordion("Redraw a video, chunk by chunk", open=False, visible=app.stream_redraws):
                             s_redraw = gr.Video(label="Video to redraw: the prompt redraws it chunk by chunk, at any length (the "
                                                 "stream is as long as it; Seconds is not used), at its frame rate and aspect",
                                                 sources=["upload"], elem_id="stream-redraw")

@@ -115,15 +115,30 @@ def test_bad_redraw_input_is_refused_in_one_line_before_loading(folder, video, t
     assert not (tmp_path / "o.mp4").exists()
 
 
-def test_a_model_that_does_not_redraw_is_refused_before_loading(video, tmp_path, capsys, monkeypatch):
-    """Wan2.2 TI2V-5B's per-token timesteps are not what diffusers' video-to-video pipeline runs."""
-    import vidlong.pipeline
+@pytest.mark.parametrize("kind", ["wan2.2", "ti2v"])
+def test_wan22_models_redraw_in_a_stream_too(kind, video, tmp_path):
+    """The stream is vidlong's own sampler, so Wan2.2's two experts and TI2V-5B (per-token timesteps, its 16x VAE) redraw
+    chunk by chunk though diffusers' video-to-video pipeline takes neither: the video's length, its frame rate."""
+    folder = save_tiny_pipeline(tmp_path / kind, kind=kind)
+    write_video(tmp_path / "in.mp4", video, fps=12)
+    out = tmp_path / "o.mp4"
+    assert main(["stream", "--model", str(folder), "--video", str(tmp_path / "in.mp4"), "--prompt", "a red ball", "--chunk", "2",
+                 "--out", str(out)]) == 0
+    frames, fps = read_video(out)
+    assert len(frames) == 21 and fps == 12
 
-    folder = save_tiny_pipeline(tmp_path / "ti2v", kind="ti2v")
+
+def test_a_model_without_wans_vae_is_refused_before_loading(video, tmp_path, capsys, monkeypatch):
+    """LTX-Video's VAE has no streaming encoder here: refused in one line, before any model loads."""
+    import vidlong.pipeline
+    from tiny_pipeline import tiny_ltx_pipeline
+
+    folder = tmp_path / "ltx"
+    tiny_ltx_pipeline().save_pretrained(folder)
     capsys.readouterr()
     monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
     write_video(tmp_path / "in.mp4", video, fps=12)
     assert main(["stream", "--model", str(folder), "--video", str(tmp_path / "in.mp4"), "--prompt", "a red ball",
                  "--out", str(tmp_path / "o.mp4")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "needs a Wan2.1 text-to-video model" in err[0], err
+    assert len(err) == 1 and "a stream redraws a video with a Wan or SkyReels-V2 text-to-video model" in err[0], err

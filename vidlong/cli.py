@@ -307,8 +307,8 @@ def _add_stream(sub) -> None:
     p.add_argument("--prompt", required=True, help='a prompt, or a schedule "0:a red ball; 20:a blue ball" (chunk: prompt)')
     p.add_argument("--image", default=None, help="first frame (PNG/JPEG) for image-to-video models")
     p.add_argument("--video", default=None,
-                   help="redraw this video chunk by chunk with the prompt, at any length (Wan2.1 text-to-video models); the "
-                        "stream is as long as it (--chunks N: its first N chunks), at its frame rate and aspect")
+                   help="redraw this video chunk by chunk with the prompt, at any length (Wan and SkyReels-V2 text-to-video "
+                        "models); the stream is as long as it (--chunks N: its first N chunks), at its frame rate and aspect")
     p.add_argument("--strength", type=float, default=None,
                    help="with --video: how much of it is redrawn, in (0, 1] (default 0.8; 1: from pure noise)")
     _add_stream_options(p)
@@ -487,12 +487,10 @@ def _run_stream(args) -> int:
 def _redraw_length(args, streaming, limits) -> tuple[dict, float]:
     """(the chunks keyword of a stream redrawing --video, the frame rate it is written at: the file's), after the checks
     that need no model: a model that redraws, no --image, --method fifo or --seconds, the strength, a readable video."""
-    from .redraw_stream import stream_redraw_chunks
-    from .video_to_video import DEFAULT_STRENGTH, REDRAWING_MODELS, check_strength, video_fps
+    from .redraw_stream import check_stream_redraws, stream_redraw_chunks
+    from .video_to_video import DEFAULT_STRENGTH, check_strength, video_fps
 
-    if not limits.redraws:
-        raise VidlongError(f"--video (a stream redrawing a video) needs {REDRAWING_MODELS}, and this one is not; to continue "
-                           "a video use vidlong extend --video")
+    check_stream_redraws(limits)
     for flag, given in (("--image", args.image), ("--method fifo", args.method == "fifo"),
                         ("--seconds", args.seconds is not None), ("--forever", args.forever)):
         if given:

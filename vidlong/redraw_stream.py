@@ -7,7 +7,9 @@ once through the Wan VAE's encoder cache (`vidlong.vae_stream.StreamingWanEncode
 video), brought to the noise level of the step that `strength` starts at (SDEdit, as diffusers'
 `WanVideoToVideoPipeline`: the last ``int(steps · strength)`` steps run) and denoised with the stream's context (sink
 frames and rolling window, through the KV cache or re-noised). Time and memory per chunk stay flat: the input is
-decoded frame by frame as the chunks ask for it. Models: those that redraw (`REDRAWING_MODELS`).
+decoded frame by frame as the chunks ask for it. Models: the text-to-video ones with Wan's VAE whose family streams
+(`STREAM_REDRAWING_MODELS`: Wan2.1, Wan2.2 A14B and TI2V-5B, SkyReels-V2), since the stream is vidlong's own sampler
+(diffusers' `WanVideoToVideoPipeline`, which the one-call redraw runs, takes Wan2.1's layout alone).
 """
 from __future__ import annotations
 
@@ -18,7 +20,18 @@ import torch
 from .errors import VidlongError, named
 from .streaming import VideoStreamer
 from .vae_stream import StreamingWanEncoder
-from .video_to_video import DEFAULT_STRENGTH, REDRAWING_MODELS, check_strength, denoised_steps, frame_count, is_video_path
+from .video_to_video import DEFAULT_STRENGTH, check_strength, denoised_steps, frame_count, is_video_path
+
+#: the families whose text-to-video models a stream redraws with (Wan's VAE: `StreamingWanEncoder`), as refusals name them
+STREAM_REDRAWING_FAMILIES = ("wan", "skyreels-v2")
+STREAM_REDRAWING_MODELS = "a Wan or SkyReels-V2 text-to-video model (Wan's VAE)"
+
+
+def check_stream_redraws(limits) -> None:
+    """One line unless the pipeline of `limits` (`vidlong.validate.ModelLimits`) redraws a video in a stream."""
+    if limits.family not in STREAM_REDRAWING_FAMILIES or limits.task != "t2v":
+        raise VidlongError(f"a stream redraws a video with {STREAM_REDRAWING_MODELS}, and this one is not: drop "
+                           f"{named('video')}, or use such a model; to continue a video use vidlong extend --video")
 
 
 def redraw_chunk_count(latent_frames: int, first_chunk: int, chunk: int) -> int:
@@ -86,15 +99,14 @@ class RedrawStreamer(VideoStreamer):
         from .validate import limits_for_pipeline, video_size
         from .video_to_video import input_video, video_fps
 
-        if not pipe.redraws() or pipe.task != "t2v":
-            raise VidlongError(f"a stream redraws a video with {REDRAWING_MODELS}'s text-to-video folder; this pipeline "
-                               f"is not one: drop {named('video')}, or use such a model")
+        limits = limits_for_pipeline(pipe)
+        check_stream_redraws(limits)
         if kwargs.get("image") is not None:
             raise VidlongError(f"a stream redraws the given video and takes no {named('image')}; drop it")
         first, _ = input_video(video, 1)
         if not len(first):
             raise VidlongError(f"{named('video')} holds no frames; pass a video with at least 1 frame")
-        height, width = video_size(limits_for_pipeline(pipe), height, width, Image.fromarray(first[0]))
+        height, width = video_size(limits, height, width, Image.fromarray(first[0]))
         self.video_fps = video_fps(video, pipe.spec.fps)  # before the prompts' seconds are counted in it
         super().__init__(pipe, prompt, streaming, chunks=chunks, height=height, width=width, **kwargs)
         self.strength = DEFAULT_STRENGTH if strength is None else strength
