@@ -9,6 +9,7 @@
     python benchmarks/stream.py --model FOLDER --context cache     # any local pipeline folder (e.g. two experts), CPU
     python benchmarks/stream.py --model LTX_FOLDER --chunk 1       # LTX-Video / HunyuanVideo (re-noised context)
     python benchmarks/stream.py --method fifo --chunks 200         # diagonal denoising (vidlong.DiagonalDenoising())
+    python benchmarks/stream.py --video long.mp4 --chunks 100      # redrawing a video chunk by chunk (strength 0.8)
     python benchmarks/stream.py --wan13b --method fifo --chunks 20 --decode   # its forwards at Wan2.1-1.3B dims, CUDA
 
 Prints per-chunk percentiles and the ratios median(chunks 150-200) / median(chunks 20-50) for time and
@@ -139,7 +140,8 @@ def wan13b_fifo_chunks(chunks: int, height: int, width: int, decode: bool = Fals
 
 
 def pipeline_chunks(model, chunks: int, steps, context=None, sampler=None, guidance=None, chunk=None, dtype=None,
-                    method: str = "chunked", device: str = "cpu"):
+                    method: str = "chunked", device: str = "cpu", video=None, strength=None):
+    """A pipeline's own stream (`video`: redrawing that file chunk by chunk, its first `chunks`)."""
     from vidlong import DiagonalDenoising, Streaming, load_pipeline
 
     pipe = load_pipeline(model, device=device, dtype=dtype)
@@ -148,7 +150,8 @@ def pipeline_chunks(model, chunks: int, steps, context=None, sampler=None, guida
     start = time.perf_counter()
     streaming = DiagonalDenoising() if method == "fifo" else Streaming(
         steps=steps, context=context, sampler=sampler, **({"chunk": chunk} if chunk else {}))
-    for chunk in pipe.stream("a red circle and a blue square", streaming=streaming, chunks=chunks, guidance=guidance):
+    redraw = dict(video=video, strength=strength) if video else {}
+    for chunk in pipe.stream("a red circle and a blue square", streaming=streaming, chunks=chunks, guidance=guidance, **redraw):
         now = time.perf_counter()
         memory = process.memory_info().rss if device == "cpu" else torch.cuda.max_memory_allocated()
         yield now - start, memory / 2**20, len(chunk.frames)
@@ -169,6 +172,8 @@ def main() -> None:
     parser.add_argument("--sampler", default=None, choices=["scheduler", "causal"], help="Streaming.sampler (default: the model's)")
     parser.add_argument("--guidance", type=float, default=None, help="default: the model's stream guidance")
     parser.add_argument("--chunk", type=int, default=None, help="latent frames per chunk (default: Streaming's 3)")
+    parser.add_argument("--video", default=None, help="redraw this video file chunk by chunk (pipe.stream(video=...))")
+    parser.add_argument("--strength", type=float, default=None, help="with --video (default 0.8)")
     parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16"], help="weights' dtype (default float32)")
     parser.add_argument("--wan13b", action="store_true", help="Wan2.1-1.3B-shaped transformer on CUDA (random weights)")
     parser.add_argument("--size", type=int, nargs=2, default=[480, 832], help="pixels, with --wan13b")
@@ -193,7 +198,8 @@ def main() -> None:
         memory_name = "peak CUDA MiB"
     else:
         rows = pipeline_chunks(args.model, args.chunks, args.steps, args.context, args.sampler, args.guidance, args.chunk,
-                               getattr(torch, args.dtype) if args.dtype else None, args.method, args.device)
+                               getattr(torch, args.dtype) if args.dtype else None, args.method, args.device, args.video,
+                               args.strength)
         memory_name = "RSS MiB" if args.device == "cpu" else "peak CUDA MiB"
     seconds, memory, frames = [], [], 0
     for i, (sec, mem, n) in enumerate(rows, 1):

@@ -16,7 +16,7 @@ order); the default for `StreamingWanDecoder` on the CPU (`cpu_fast_paths`).
 """
 from __future__ import annotations
 
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 
 import torch
 from diffusers.models.autoencoders.autoencoder_kl_wan import WanRMS_norm, patchify, unpatchify
@@ -177,13 +177,15 @@ class StreamingWanDecoder:
 
 class StreamingWanEncoder:
     """Encodes consecutive pixel chunks ``[B, 3, T, H, W]`` in [-1, 1] to the pipeline's normalised latents ``[B, C, f, h,
-    w]`` through the Wan VAE's encoder cache, as `AutoencoderKLWan.encode` encodes the whole video (bit for bit with
-    Wan2.1's VAE, to float rounding with Wan2.2's): the stream's first chunk holds ``4·(f - 1) + 1`` pixel frames (its
-    first frame encodes alone), every later one ``4·f``. The posterior's mode, normalised by the VAE's mean and std (as
-    `encode_frames`); Wan2.2's VAE (``patch_size`` 2) patchifies first."""
+    w]`` through the Wan VAE's encoder cache, as `AutoencoderKLWan.encode` encodes the whole video (with `onednn` False:
+    bit for bit with Wan2.1's VAE, to float rounding with Wan2.2's): the stream's first chunk holds ``4·(f - 1) + 1``
+    pixel frames (its first frame encodes alone), every later one ``4·f``. The posterior's mode, normalised by the VAE's
+    mean and std (as `encode_frames`); Wan2.2's VAE (``patch_size`` 2) patchifies first. `onednn`: the CPU's fast paths
+    (`cpu_fast_paths`, as `StreamingWanDecoder`'s; None: where `onednn_available`), equal to float rounding."""
 
-    def __init__(self, vae):
+    def __init__(self, vae, onednn=None):
         self.vae = vae
+        self.onednn = onednn_available(vae) if onednn is None else onednn
         self.feature_cache = [None] * vae._cached_conv_counts["encoder"]
         self.frames_encoded = 0
         z_dim = vae.config.z_dim
@@ -200,8 +202,9 @@ class StreamingWanEncoder:
         if vae.config.patch_size is not None:
             x = patchify(x, patch_size=vae.config.patch_size)
         bounds = [0, *range(first, x.shape[2] + 1, 4)] if first else list(range(0, x.shape[2] + 1, 4))
-        pieces = [vae.encoder(x[:, :, start:stop], feat_cache=self.feature_cache, feat_idx=[0])
-                  for start, stop in zip(bounds, bounds[1:])]
+        with cpu_fast_paths(vae.encoder) if self.onednn else nullcontext():
+            pieces = [vae.encoder(x[:, :, start:stop], feat_cache=self.feature_cache, feat_idx=[0])
+                      for start, stop in zip(bounds, bounds[1:])]
         self.frames_encoded += pixels.shape[2]
         z = vae.quant_conv(torch.cat(pieces, dim=2))[:, : vae.config.z_dim]
         return (z - self.mean.to(z)) / self.std.to(z)
