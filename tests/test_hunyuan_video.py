@@ -140,7 +140,8 @@ def test_image_to_video_generates_as_its_pipeline_does(i2v_folder, image_path, t
     assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--ratio", "2",
                  "--method", "both", "--out", str(out)]) == 0
     dropped = 4 if kind == "latent_concat" else 0
-    assert len(read_video(out)[0]) == json.loads(out.with_suffix(".json").read_text())["pixel_frames"] == 4 * (2 * NATIVE - 1) + 1 - dropped
+    written = json.loads(out.with_suffix(".json").read_text())["pixel_frames"]
+    assert len(read_video(out)[0]) == written == 4 * (2 * NATIVE - 1) + 1 - dropped
 
     with pytest.raises(vidlong.VidlongError, match="HunyuanVideo-I2V .HunyuanVideoImageToVideoPipeline. generates but does not"):
         pipe.stream("a red ball", chunks=1, image=Image.open(image_path))
@@ -174,8 +175,8 @@ def test_skyreels_v1_image_to_video_generates_as_its_call_streams_and_extends(im
     pipe = vidlong.load_pipeline(folder, device="cpu")
     pipe.set_progress_bar_config(disable=True)
     assert type(pipe).__name__ == "VidLongHunyuanSkyreelsImageToVideoPipeline" and pipe.task == "i2v"
-    own = assert_image_to_video_is_the_stock_call(pipe, HunyuanSkyreelsImageToVideoPipeline, folder, image_path, 32, 48, 4 * NATIVE - 3,
-                                            same="seed")
+    own = assert_image_to_video_is_the_stock_call(pipe, HunyuanSkyreelsImageToVideoPipeline, folder, image_path, 32, 48,
+                                                  4 * NATIVE - 3, same="seed")
     first = next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1, first_chunk=NATIVE), chunks=1, seed=3,
                                   image=Image.open(image_path), height=32, width=48)))
     assert np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1

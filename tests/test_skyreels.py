@@ -78,7 +78,12 @@ def test_its_release_takes_its_own_entry_not_wans():
         for pipeline in ("SkyReelsV2DiffusionForcingPipeline", "VidLongSkyReelsV2DiffusionForcingImageToVideoPipeline"):
             facts = model_facts(forcing, family="skyreels-v2", pipeline=pipeline)
             assert spec_for_facts(facts).name == "skyreels-v2-df-540p"
-    assert spec_for_facts(model_facts(t2v_14b, family="skyreels-v2", pipeline="SkyReelsV2Pipeline")).name == "skyreels-v2-t2v-14b-540p"
+    t2v_spec = spec_for_facts(model_facts(t2v_14b, family="skyreels-v2", pipeline="SkyReelsV2Pipeline"))
+    assert t2v_spec.name == "skyreels-v2-t2v-14b-540p"
+    bare = dict(t2v_14b, num_layers=30, num_attention_heads=12, inject_sample_info=True)  # vidlong.apply on a DF 1.3B alone
+    spec = spec_for_facts(model_facts(bare, family="skyreels-v2"))
+    assert (spec.name, spec.native_frames) == ("skyreels-v2-540p", 25)
+    assert spec_for_facts(model_facts(bare)).name == "wan2.1-t2v-1.3b"
 
 
 def test_image_to_video_generates_as_its_pipeline_does_streams_and_extends(image_path, tmp_path):
@@ -231,7 +236,7 @@ def test_its_asynchronous_mode_holds_for_one_call_and_a_block_causal_transformer
     assert pipe.transformer.config.num_frame_per_block == 1
     pipe.transformer.register_to_config(num_frame_per_block=3)
     for streaming in (vidlong.Streaming(chunk=1), vidlong.DiagonalDenoising()):
-        with pytest.raises(VidlongError, match=r"attends block-causally \(3 latent frames a block\).*to stream; use vidlong generate"):
+        with pytest.raises(VidlongError, match=r"block-causally \(3 latent frames a block\).*to stream; use vidlong generate"):
             pipe.stream("a red ball", streaming, chunks=1)
 
 
@@ -278,8 +283,8 @@ def test_diffusion_forcing_weights_take_an_image_as_their_clean_first_frame(df_f
     pipe = vidlong.load_pipeline(df_folder, device="cpu", task="i2v")
     pipe.set_progress_bar_config(disable=True)
     assert type(pipe).__name__ == "VidLongSkyReelsV2DiffusionForcingImageToVideoPipeline" and pipe.spec.name == "tiny-skyreels-df"
-    own = assert_image_to_video_is_the_stock_call(pipe, SkyReelsV2DiffusionForcingImageToVideoPipeline, df_folder, image_path, 32, 32,
-                                            4 * NATIVE - 3, same="seed")
+    own = assert_image_to_video_is_the_stock_call(pipe, SkyReelsV2DiffusionForcingImageToVideoPipeline, df_folder, image_path,
+                                                  32, 32, 4 * NATIVE - 3, same="seed")
     first = next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1, first_chunk=NATIVE), chunks=1, seed=3,
                                   image=Image.open(image_path))))
     assert np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1

@@ -232,7 +232,8 @@ def tiny_hunyuan_i2v_pipeline(image_condition_type: str = "token_replace"):
         image_token_index=tokenizer.convert_tokens_to_ids("<image>"), pad_token_id=tokenizer.pad_token_id))
     parts = tiny_hunyuan_pipeline().components
     return HunyuanVideoImageToVideoPipeline(
-        text_encoder=llava.eval(), tokenizer=tokenizer, transformer=tiny_hunyuan_transformer(image_condition_type=image_condition_type),
+        text_encoder=llava.eval(), tokenizer=tokenizer,
+        transformer=tiny_hunyuan_transformer(image_condition_type=image_condition_type),
         vae=parts["vae"], scheduler=parts["scheduler"], text_encoder_2=parts["text_encoder_2"], tokenizer_2=parts["tokenizer_2"],
         image_processor=CLIPImageProcessor(size={"shortest_edge": 48}, crop_size={"height": 48, "width": 48}))
 

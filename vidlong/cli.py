@@ -498,7 +498,8 @@ def _redraw_length(args, streaming, limits) -> tuple[dict, float]:
                                f"chunks): drop {flag}")
     check_strength(DEFAULT_STRENGTH if args.strength is None else args.strength, args.steps or limits.spec.num_inference_steps)
     whole = stream_redraw_chunks(limits.spec, streaming, args.video)
-    return dict(chunks=whole if args.chunks is None else min(args.chunks, whole), seconds=None), video_fps(args.video, limits.spec.fps)
+    chunks = whole if args.chunks is None else min(args.chunks, whole)
+    return dict(chunks=chunks, seconds=None), video_fps(args.video, limits.spec.fps)
 
 
 def _extension_input(args, folder: Path):

@@ -81,7 +81,8 @@ def check_video_request(request, limits) -> int:
         from .redraw_stream import STREAM_REDRAWING_FAMILIES
 
         chunked = limits.family in STREAM_REDRAWING_FAMILIES and limits.task == "t2v"
-        instead = "this model redraws chunk by chunk: vidlong stream --video" if chunked else "to continue a video use vidlong extend --video"
+        instead = ("this model redraws chunk by chunk: vidlong stream --video" if chunked
+                   else "to continue a video use vidlong extend --video")
         raise VidlongError(f"{named('video')} (video-to-video) needs {REDRAWING_MODELS}, and this one is not; {instead}")
     check_strength(strength, request.steps or limits.spec.num_inference_steps)
     if request.ratio != 1:
