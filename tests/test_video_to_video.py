@@ -1,11 +1,13 @@
-"""Video-to-video (`WanVideoToVideoPipeline`, a Wan2.1 text-to-video folder loaded with ``task="v2v"``): `generate` with
-``video=`` is diffusers' call bit for bit with no method, the methods act on a video longer than the native window, the
-CLI redraws an mp4 at its length and frame rate, and what it cannot take is refused in one line before any model loads."""
+"""Video-to-video (`WanVideoToVideoPipeline`, `CogVideoXVideoToVideoPipeline`: a Wan2.1 or CogVideoX text-to-video folder
+loaded with ``task="v2v"``): `generate` with ``video=`` is diffusers' call bit for bit with no method, the methods act on a
+video longer than the native window, the CLI redraws an mp4 at its length and frame rate, and what it cannot take is
+refused in one line before any model loads."""
 import json
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from tiny_pipeline import NATIVE_LATENT_FRAMES as NATIVE, save_tiny_pipeline
 
 from vidlong.cli import main
@@ -147,7 +149,7 @@ def test_a_text_to_video_pipeline_redraws_through_its_twin(folders):
     assert t2v.redraws() and t2v.video_to_video().transformer is t2v.transformer
     assert np.array_equal(generate(t2v, request).frames, generate(v2v, request).frames)
     two = load_pipeline(folders["wan2.2"], device="cpu")
-    with pytest.raises(VidlongError, match="needs a Wan2.1 text-to-video model"):
+    with pytest.raises(VidlongError, match="needs a Wan2.1 or CogVideoX-2B/5B text-to-video model"):
         generate(two, request)
 
 
@@ -205,3 +207,127 @@ def test_a_method_switch_keeps_its_place_in_the_full_schedule(folders):
     assert [m["name"] for m in late["methods"]] == ["SlidingWindow"] and late["methods_after_step"] is None
     whole = generate(pipe, GenerateRequest(**{**request.__dict__, "strength": 1.0})).settings
     assert [m["name"] for m in whole["methods"]] == ["UltraViCo", "SpectralFusion"] and whole["methods_after_step"]["step"] == 2
+
+
+@pytest.fixture(scope="module")
+def cogvideox_folders(tmp_path_factory):
+    """A tiny CogVideoX text-to-video folder ("t2v": native 3 latent frames, 32x48, 2 steps, guidance 2) and the same
+    weights saved by diffusers' `CogVideoXVideoToVideoPipeline` ("v2v"), each with that vidlong.yaml."""
+    from diffusers import CogVideoXVideoToVideoPipeline
+    from tiny_pipeline import tiny_cogvideox_pipeline
+
+    spec = yaml.safe_dump(dict(name="tiny-cogvideox", native_frames=NATIVE, height=32, width=48, fps=8, num_inference_steps=2,
+                               guidance_scale=2.0))
+    folders = {kind: tmp_path_factory.mktemp(f"cogvideox-{kind}") for kind in ("t2v", "v2v")}
+    t2v = tiny_cogvideox_pipeline()
+    t2v.save_pretrained(folders["t2v"], safe_serialization=True)
+    CogVideoXVideoToVideoPipeline(**t2v.components).save_pretrained(folders["v2v"], safe_serialization=True)
+    for folder in folders.values():
+        (folder / "vidlong.yaml").write_text(spec)
+    return folders
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "dpm"])
+def test_cogvideox_generate_is_its_call_with_the_seed_bit_for_bit_and_the_methods_act_on_a_long_video(cogvideox_folders,
+                                                                                                      sampler):
+    """A folder saved as `CogVideoXVideoToVideoPipeline` loads as vidlong's class. With no method, `generate` of a video of
+    11 frames (its first 9: 8k+1) = diffusers' call with the same seed, strength and frames, bit for bit, with the DDIM
+    sampler and with the DPM-solver++ that draws from the generator at every step (its call draws the video's latent from
+    the VAE's posterior, then its noise, then the sampler's). The text-to-video folder redraws through its twin (its own
+    modules): the same video. On 25 frames (7 latent frames, past twice the native 3), `both` changes the output."""
+    from diffusers import CogVideoXDPMScheduler, CogVideoXVideoToVideoPipeline
+    from PIL import Image
+
+    pipe = load_pipeline(cogvideox_folders["v2v"], device="cpu")
+    stock = CogVideoXVideoToVideoPipeline.from_pretrained(cogvideox_folders["v2v"], local_files_only=True)
+    assert type(pipe).__name__ == "VidLongCogVideoXVideoToVideoPipeline" and pipe.task == "v2v"
+    if sampler == "dpm":
+        for each in (pipe, stock):
+            each.scheduler = CogVideoXDPMScheduler.from_config(each.scheduler.config)
+    stock.set_progress_bar_config(disable=True)
+    frames = moving_frames(11)
+    request = GenerateRequest(prompt="a red ball", video=frames, strength=0.7, steps=3, seed=3)
+    own = generate(pipe, request)
+    video = stock(prompt="a red ball", video=[Image.fromarray(f) for f in frames[:9]], height=32, width=32,
+                  num_inference_steps=3, guidance_scale=2.0, strength=0.7, generator=torch.Generator().manual_seed(3),
+                  output_type="np").frames[0]
+    assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+    assert own.settings["pixel_frames"] == 9 and own.settings["strength"] == 0.7
+    if sampler == "dpm":
+        return
+    t2v = load_pipeline(cogvideox_folders["t2v"], device="cpu")
+    assert t2v.redraws() and t2v.video_to_video().transformer is t2v.transformer
+    assert np.array_equal(generate(t2v, request).frames, own.frames)
+
+    long = moving_frames(27)
+    plain, both = (generate(t2v, GenerateRequest(prompt="a red ball", video=long, method=method, seed=3))
+                   for method in ("none", "both"))
+    assert plain.frames.shape == both.frames.shape == (25, 32, 32, 3) and both.settings["ratio"] == 7 / NATIVE
+    assert not np.array_equal(plain.frames, both.frames)
+    assert [m["name"] for m in both.settings["methods"]] == ["UltraViCo", "SpectralFusion"]
+    stock_processors = {type(block.attn1.processor).__name__ for block in t2v.transformer.transformer_blocks}
+    assert stock_processors == {"CogVideoXAttnProcessor2_0"}
+
+
+def test_cogvideox_cli_redraws_a_video_file_with_both_methods(cogvideox_folders, tmp_path):
+    """`vidlong generate --video in.mp4 --strength 0.8 --method both` on the CogVideoX text-to-video folder writes the
+    redrawn mp4: the file's most 8k+1 frames (25 of 27, 7 latent frames) at its frame rate."""
+    source = tmp_path / "in.mp4"
+    write_video(source, moving_frames(27), fps=10)
+    out = tmp_path / "out.mp4"
+    assert main(["generate", "--model", str(cogvideox_folders["t2v"]), "--prompt", "a red ball", "--video", str(source),
+                 "--strength", "0.8", "--method", "both", "--out", str(out)]) == 0
+    frames, fps = read_video(out)
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert frames.shape == (25, 32, 32, 3) and fps == 10 and settings["strength"] == 0.8 and settings["latent_frames"] == 7
+    assert [m["name"] for m in settings["methods"]] == ["UltraViCo", "SpectralFusion"]
+
+
+def test_cogvideox_what_its_video_to_video_cannot_take_is_refused_in_one_line_before_loading(cogvideox_folders, tmp_path,
+                                                                                             capsys, monkeypatch):
+    """CogVideoX-5B-I2V's layout (an image-to-video folder) and CogVideoX1.5's temporal patch (its call takes an even
+    number of latent frames alone, which the VAE decodes to 4F frames) have no video-to-video pipeline, and a length that
+    is no 8k+1 frames (an even number of latent frames) would not come back as itself: one line each, before loading,
+    from the CLI, `load_pipeline` and the call; so are fifo (no timestep per token), a stream redrawing the video (the
+    Wan VAE's streaming encoder) and the video-to-video pipeline's own streams and extensions."""
+    import shutil
+
+    import vidlong.pipeline
+    from tiny_pipeline import tiny_cogvideox_i2v_pipeline
+
+    i2v, patched = tmp_path / "i2v", tmp_path / "cogvideox1.5"
+    tiny_cogvideox_i2v_pipeline().save_pretrained(i2v, safe_serialization=True)
+    shutil.copytree(cogvideox_folders["t2v"], patched)
+    config = patched / "transformer" / "config.json"
+    config.write_text(json.dumps(dict(json.loads(config.read_text()), patch_size_t=2)))
+    for folder in (i2v, patched):
+        shutil.copy(cogvideox_folders["t2v"] / "vidlong.yaml", folder)
+    source = tmp_path / "in.mp4"
+    write_video(source, moving_frames(17), fps=8)
+    load = vidlong.pipeline.load_pipeline
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    refused = "--video (video-to-video) needs a Wan2.1 or CogVideoX-2B/5B text-to-video model"
+    capsys.readouterr()
+    t2v = cogvideox_folders["t2v"]
+    for command, folder, args, message in [
+            ("generate", i2v, [], refused), ("generate", i2v, ["--image", str(tmp_path / "none.png")], refused),
+            ("generate", patched, [], refused),
+            ("generate", t2v, ["--frames", "13"], "13 frames can't be decoded by this VAE (needs 8k+1); use --frames 9 or "
+                                                  "--frames 17"),
+            ("generate", t2v, ["--method", "fifo"], "fifo (diagonal denoising) needs a timestep per token"),
+            ("stream", t2v, [], "this one is not: drop --video, or use such a model; this model redraws in one call: vidlong "
+                                "generate --video")]:
+        assert main([command, "--model", str(folder), "--prompt", "a red ball", "--video", str(source), *args,
+                     "--out", str(tmp_path / "x.mp4")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+    for folder, held in [(i2v, "a CogVideoXImageToVideoPipeline:"), (patched, "with a temporal patch of 2 latent frames")]:
+        with pytest.raises(VidlongError, match=f"{held}.* use a Wan2.1 or CogVideoX-2B/5B text-to-video folder"):
+            load(folder, device="cpu", task="v2v")
+    pipe = load(cogvideox_folders["v2v"], device="cpu")
+    with pytest.raises(VidlongError, match=r"13 frames can't be decoded by this VAE \(needs 8k\+1\); use num_frames 9"):
+        pipe(prompt="a red ball", video=moving_frames(13), num_frames=13)
+    with pytest.raises(VidlongError, match="does not stream or extend"):
+        next(iter(pipe.stream("a red ball", chunks=1)))
+    with pytest.raises(VidlongError, match="does not stream or extend"):
+        next(iter(pipe.extend("a red ball", video=moving_frames(9), chunks=1)))

@@ -70,8 +70,9 @@ def _add_generate(sub) -> None:
     p.add_argument("--last-image", default=None,
                    help="last frame (PNG/JPEG) too, with --image: Wan2.1 FLF2V and Wan2.2 I2V A14B (first-last-frame video)")
     p.add_argument("--video", default=None,
-                   help="video-to-video (Wan2.1 text-to-video models): the video to redraw with the prompt (mp4 or any file "
-                        "ffmpeg reads); the output has its length, frame rate and aspect. To continue a video: vidlong extend")
+                   help="video-to-video (Wan2.1 and CogVideoX-2B/5B text-to-video models): the video to redraw with the prompt "
+                        "(mp4 or any file ffmpeg reads); the output has its length, frame rate and aspect. To continue a video: "
+                        "vidlong extend")
     p.add_argument("--strength", type=float, default=None,
                    help="with --video: how much of it is redrawn, in (0, 1] (default 0.8; 1: from pure noise)")
     _add_model_options(p)
@@ -104,6 +105,7 @@ def _check_model(args) -> Path:
     from .generate import check_task, load_image
     from .models import check_model_folder, pipeline_facts, pipeline_task, spec_for_folder
     from .schedulers.timeline import parse_prompt_timeline
+    from .video_to_video import check_redraws
     from .validate import (check_compile, check_device, check_diagonal_offload, check_diagonal_stream, check_dtype, check_offload,
                            check_streamable, limits_for_folder, resolve_context, uses_causal_sampler)
 
@@ -127,6 +129,8 @@ def _check_model(args) -> Path:
         context = resolve_context(streaming, spec, task, family)
         check_streamable(limits_for_folder(folder, **_given(args)), context, args.sinks)
         uses_causal_sampler(streaming, spec, context == "renoise")
+    if args.command == "generate" and args.video:  # before an image-to-video model asks for its image
+        check_redraws(limits_for_folder(folder, video=True))
     if args.command != "extend":  # an extension's image is its context's first frame
         check_task(task, bool(args.image), bool(adapter_named(pipeline_facts(folder)["family"]).stream_contexts))
         if args.image:
@@ -138,8 +142,8 @@ def _check_model(args) -> Path:
 
 def _given(args) -> dict:
     """What the command conditions on, as `vidlong.models.pipeline_task` takes it: a first frame (--image: a text-to-video
-    folder with an image-to-video twin then loads as it) and a video to redraw (generate's --video: a Wan2.1 text-to-video
-    folder then loads as its video-to-video pipeline)."""
+    folder with an image-to-video twin then loads as it) and a video to redraw (generate's --video: a Wan2.1 or CogVideoX-2B/5B
+    text-to-video folder then loads as its video-to-video pipeline)."""
     return dict(image=bool(getattr(args, "image", None)), video=args.command == "generate" and bool(args.video))
 
 

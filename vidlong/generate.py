@@ -43,11 +43,11 @@ class GenerateRequest:
         last_image: the last frame too, as `image` (Wan2.1 FLF2V, Wan2.2 I2V A14B: the pipeline conditions the
             video's last frame on it), or None.
         guidance_2: guidance of Wan2.2's low-noise expert; None takes the model's (or `guidance`).
-        video: the video to redraw (video-to-video on a Wan2.1 text-to-video model: its latents noised to `strength`,
-            then denoised with the prompt, `vidlong.pipeline_v2v`): the path of a video file, or from Python uint8
-            frames ``[T, H, W, 3]`` (or a list of PIL images). The output is as long as it (its first `frames`, or the
-            most 4k+1 frames it holds; `ratio` stays 1) and, without `height`/`width`, its aspect at the model's pixel
-            area; a file's frame rate is the output's.
+        video: the video to redraw (video-to-video on a Wan2.1 or CogVideoX-2B/5B text-to-video model: its latents noised
+            to `strength`, then denoised with the prompt, `vidlong.pipeline_v2v`): the path of a video file, or from
+            Python uint8 frames ``[T, H, W, 3]`` (or a list of PIL images). The output is as long as it (its first
+            `frames`, or the most 4k+1 frames it holds, 8k+1 on CogVideoX; `ratio` stays 1) and, without
+            `height`/`width`, its aspect at the model's pixel area; a file's frame rate is the output's.
         strength: how much of `video` is redrawn, in (0, 1] (1: from pure noise; None: diffusers' 0.8): the call runs
             the last ``int(steps · strength)`` of its steps.
     """
@@ -206,7 +206,7 @@ def _described(methods) -> list[dict]:
 def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None, decode: bool = True,
              diagonal: Optional[DiagonalDenoising] = None) -> GenerateResult:
     """Generate the video of `request` with `pipe` (a vidlong pipeline, text- or image-to-video; with a `request.video`,
-    video-to-video, through a Wan2.1 text-to-video pipeline's `video_to_video` twin where `pipe` is not one).
+    video-to-video, through a text-to-video pipeline's `video_to_video` twin where `pipe` is not one).
 
     The request's methods are applied for this call only, even on error; methods the caller applied to
     `pipe` before are set aside for it and put back afterwards.
@@ -229,7 +229,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     spec = pipe.spec
     limits = limits_for_pipeline(pipe)
     n_latent = check_generate(request, limits)
-    if request.video is not None and pipe.task != "v2v":  # a Wan2.1 text-to-video pipeline redraws by its twin
+    if request.video is not None and pipe.task != "v2v":  # a text-to-video pipeline redraws by its twin
         pipe = pipe.video_to_video()
     methods = methods_for(request.method, request.preset)
     if diagonal is not None and not isinstance(diagonal, DiagonalDenoising):
@@ -267,7 +267,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     if "image" in extra and pipe.image_in_start_latents:  # the image's latent drawn before the noise, as its call draws them
         condition = pipe.image_condition(extra["image"], height, width, spec.native_frames, generator)
     before_noise = generator.get_state()
-    latents = initial_noise(noise, (1, geometry.channels, *grid), spec.native_frames, generator)
+    latents = pipe.start_noise(noise, (1, geometry.channels, *grid), spec.native_frames, generator)
     if condition is not None:
         latents = condition.first_frame(latents)
 

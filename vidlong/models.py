@@ -49,6 +49,7 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "VidLongWanPipeline": "t2v",
                   "VidLongLTXConditionImageToVideoPipeline": "i2v",
                   "CogVideoXPipeline": "t2v", "VidLongCogVideoXPipeline": "t2v",
                   "CogVideoXImageToVideoPipeline": "i2v", "VidLongCogVideoXImageToVideoPipeline": "i2v",
+                  "CogVideoXVideoToVideoPipeline": "v2v", "VidLongCogVideoXVideoToVideoPipeline": "v2v",
                   "HunyuanVideoPipeline": "t2v", "VidLongHunyuanVideoPipeline": "t2v",
                   "HunyuanVideoImageToVideoPipeline": "i2v", "VidLongHunyuanVideoImageToVideoPipeline": "i2v",
                   "HunyuanSkyreelsImageToVideoPipeline": "i2v", "VidLongHunyuanSkyreelsImageToVideoPipeline": "i2v",
@@ -287,25 +288,40 @@ def image_to_video_twin(folder: Path) -> Optional[str]:
     return IMAGE_TO_VIDEO_TWINS.get(name)
 
 
+#: text-to-video pipeline classes whose weights diffusers also runs as video-to-video, and that class
+#: (`video_to_video_twin`: not in the layouts `_unredrawn_layout` names)
+VIDEO_TO_VIDEO_TWINS = {"WanPipeline": "WanVideoToVideoPipeline", "CogVideoXPipeline": "CogVideoXVideoToVideoPipeline"}
+
+
 def video_to_video_twin(folder: Path) -> Optional[str]:
-    """"WanVideoToVideoPipeline" for a checked Wan2.1 text-to-video folder (one transformer, one timestep per sample:
-    what diffusers' video-to-video pipeline runs), else None."""
-    wan21 = folder_class_name(folder).removeprefix("VidLong") == "WanPipeline" and _wan22_layout(folder) is None
-    return "WanVideoToVideoPipeline" if wan21 else None
+    """The video-to-video pipeline class name that takes a checked text-to-video folder's weights (`VIDEO_TO_VIDEO_TWINS`:
+    Wan2.1's, CogVideoX-2B/5B's: one transformer, one timestep per sample, a latent frame per token frame), else None."""
+    name = folder_class_name(folder).removeprefix("VidLong")
+    return VIDEO_TO_VIDEO_TWINS[name] if name in VIDEO_TO_VIDEO_TWINS and _unredrawn_layout(folder) is None else None
 
 
-def _wan22_layout(folder: Path) -> Optional[str]:
-    """Wan2.2's layouts in a checked folder's ``model_index.json``: "two experts (Wan2.2 A14B)", "per-token timesteps
-    (Wan2.2 TI2V-5B)", or None."""
-    index = json.loads((pipeline_folder(folder) / "model_index.json").read_text())
-    if (index.get("transformer_2") or [None])[0] is not None:
+def folder_redraws(folder: Path) -> bool:
+    """Whether a checked folder redraws a given video: a video-to-video folder, or a text-to-video one with a
+    video-to-video twin, neither in a layout `_unredrawn_layout` names."""
+    return pipeline_task(folder, video=True) == "v2v" and _unredrawn_layout(folder) is None
+
+
+def _unredrawn_layout(folder: Path) -> Optional[str]:
+    """The layout of a checked folder that diffusers' video-to-video pipelines do not run, for refusals: "two experts
+    (Wan2.2 A14B)", "per-token timesteps (Wan2.2 TI2V-5B)", "a temporal patch of N latent frames (as CogVideoX1.5's)" (see
+    `vidlong.families.cogvideox.one_frame_patch`), or None."""
+    index, config, experts = folder_configs(folder)
+    if experts == 2:
         return "two experts (Wan2.2 A14B)"
-    return "per-token timesteps (Wan2.2 TI2V-5B)" if index.get("expand_timesteps") else None
+    if index.get("expand_timesteps"):
+        return "per-token timesteps (Wan2.2 TI2V-5B)"
+    patch = config.get("patch_size_t") or 1
+    return f"a temporal patch of {patch} latent frames (as CogVideoX1.5's)" if patch > 1 else None
 
 
 def what_folder_holds(folder: Path) -> str:
-    """A checked folder's pipeline in a few words, for refusals: its class, with Wan2.2's layouts named."""
-    layout = _wan22_layout(folder)
+    """A checked folder's pipeline in a few words, for refusals: its class, with the layouts `_unredrawn_layout` names."""
+    layout = _unredrawn_layout(folder)
     return f"a {folder_class_name(folder)}" + (f" with {layout}" if layout else "")
 
 

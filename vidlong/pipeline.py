@@ -110,6 +110,13 @@ class VidlongPipelineMixin:
         to its temporal patch and drops the padding before decoding)."""
         return frames
 
+    def start_noise(self, kind: str, shape, native_frames: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """The noise of `kind` (`vidlong.schedulers.noise.initial_noise`) ``[1, C, F, h, w]`` (`shape`, latent frames) a
+        call starts from, drawn from `generator`; `native_frames` sets SpecMix's and FreeNoise's repeats."""
+        from .schedulers.noise import initial_noise
+
+        return initial_noise(kind, shape, native_frames, generator)
+
     def call_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """Latents ``[B, C, F, h, w]`` in the layout this pipeline's ``latents=`` argument takes."""
         return latents
@@ -221,8 +228,25 @@ class VidlongPipelineMixin:
         return encode_frames(self.vae, pixels)
 
     def redraws(self) -> bool:
-        """Whether `generate` redraws a given video with it (`vidlong.validate.ModelLimits.redraws`)."""
+        """Whether `generate` redraws a given video with it (`vidlong.validate.ModelLimits.redraws`): a video-to-video
+        pipeline, or a text-to-video one with a `video_to_video` twin."""
         return False
+
+    def video_to_video(self):
+        """vidlong's video-to-video pipeline of this text-to-video pipeline's own modules (its class from
+        `vidlong.models.VIDEO_TO_VIDEO_TWINS`; no copy: methods applied to one act in both), with its spec, offload setting
+        and progress bar; a one-line error where it does not redraw (`redraws`)."""
+        from .models import VIDEO_TO_VIDEO_TWINS
+
+        if self.task != "t2v" or not self.redraws():
+            raise VidlongError(f"video-to-video runs {REDRAWING_MODELS}; this {type(self).__name__} has no video-to-video "
+                               "twin")
+        twin_class = pipeline_class(VIDEO_TO_VIDEO_TWINS[type(self).__name__.removeprefix("VidLong")])
+        takes = inspect.signature(twin_class.__init__).parameters
+        twin = twin_class(**{name: part for name, part in self.components.items() if name in takes})
+        twin.vidlong_spec, twin.vidlong_offload = self.spec, getattr(self, "vidlong_offload", None)
+        twin.set_progress_bar_config(**getattr(self, "_progress_bar_config", {}))
+        return twin
 
     def experts(self) -> list:
         """The transformers, high-noise first (Wan2.2 A14B has two, `transformer` and `transformer_2`)."""
@@ -403,20 +427,6 @@ class VidLongWanPipeline(VidlongPipelineMixin, WanPipeline):
         """Wan2.1's layout (one transformer, one timestep per sample) is what `WanVideoToVideoPipeline` runs."""
         return len(self.experts()) == 1 and not self.config.get("expand_timesteps", False)
 
-    def video_to_video(self):
-        """A `VidLongWanVideoToVideoPipeline` of this pipeline's own modules (no copy: methods applied to one act in
-        both), with its spec, offload setting and progress bar; a one-line error where the layout is not Wan2.1's."""
-        from .pipeline_v2v import VidLongWanVideoToVideoPipeline
-
-        if not self.redraws():
-            raise VidlongError(f"video-to-video runs {REDRAWING_MODELS}; this pipeline has Wan2.2's two experts or "
-                               "per-token timesteps")
-        twin = VidLongWanVideoToVideoPipeline(tokenizer=self.tokenizer, text_encoder=self.text_encoder,
-                                              transformer=self.transformer, vae=self.vae, scheduler=self.scheduler)
-        twin.vidlong_spec, twin.vidlong_offload = self.spec, getattr(self, "vidlong_offload", None)
-        twin.set_progress_bar_config(**getattr(self, "_progress_bar_config", {}))
-        return twin
-
 
 class VidLongWanVACEPipeline(VidlongPipelineMixin, WanVACEPipeline):
     """diffusers' `WanVACEPipeline` (Wan2.1 VACE, Wan2.2 VACE-Fun A14B) with vidlong's surface: the methods act on its
@@ -450,6 +460,7 @@ PIPELINE_CLASSES = {
     "LTXConditionImageToVideoPipeline": "vidlong.families.ltx:VidLongLTXConditionImageToVideoPipeline",
     "CogVideoXPipeline": "vidlong.families.cogvideox:VidLongCogVideoXPipeline",
     "CogVideoXImageToVideoPipeline": "vidlong.families.cogvideox:VidLongCogVideoXImageToVideoPipeline",
+    "CogVideoXVideoToVideoPipeline": "vidlong.families.cogvideox:VidLongCogVideoXVideoToVideoPipeline",
     "HunyuanVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanVideoPipeline",
     "HunyuanVideoImageToVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanVideoImageToVideoPipeline",
     "HunyuanSkyreelsImageToVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanSkyreelsImageToVideoPipeline",
@@ -488,7 +499,8 @@ def pipeline_class_name(folder: Path, task: Optional[str] = None) -> str:
         twin = video_to_video_twin(folder)
         if twin is None:
             raise VidlongError(f"video-to-video runs {REDRAWING_MODELS}; model folder {folder} holds "
-                               f"{what_folder_holds(folder)}: use a Wan2.1 text-to-video folder, or drop {named('task')} v2v")
+                               f"{what_folder_holds(folder)}: use a Wan2.1 or CogVideoX-2B/5B text-to-video folder, or drop "
+                               f"{named('task')} v2v")
         return twin
     if task in ("t2v", "i2v") and pipeline_task(folder) == "v2v":
         raise VidlongError(f"model folder {folder} holds a video-to-video {name}; drop {named('task')} {task}, or load it "
@@ -532,8 +544,8 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
             blocks compiled (diffusers' `compile_repeated_blocks`); one compiled block serves every layer
             with vidlong's methods or a stream's KV cache, and the first calls pay the compilation.
         task: None (the folder's own pipeline), "t2v" (a text-to-video folder's own), "i2v" (image-to-video: the
-            folder's own, or its twin) or "v2v" (video-to-video: a Wan2.1 text-to-video folder as
-            ``VidLongWanVideoToVideoPipeline``).
+            folder's own, or its twin) or "v2v" (video-to-video: the folder's own, or its twin: a Wan2.1 text-to-video
+            folder as ``VidLongWanVideoToVideoPipeline``, a CogVideoX-2B/5B one as ``VidLongCogVideoXVideoToVideoPipeline``).
     """
     folder = check_model_folder(path)
     class_name = pipeline_class_name(folder, task)

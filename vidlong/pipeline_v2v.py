@@ -1,6 +1,7 @@
-"""`VidLongWanVideoToVideoPipeline`: diffusers' `WanVideoToVideoPipeline` (a Wan2.1 text-to-video model redrawing a
-video, SDEdit: the video's latents noised to ``strength``, then denoised with the prompt) with vidlong's surface, so
-that the methods act on a long input video's one call (`generate` with ``video=``; ``vidlong generate --video``)."""
+"""Video-to-video (SDEdit: a video's latents noised to ``strength``, then denoised with the prompt) with vidlong's
+surface, so that the methods act on a long input video's one call (`generate` with ``video=``; ``vidlong generate
+--video``): `VideoToVideoCall`, what vidlong's video-to-video pipelines add to diffusers' call, and
+`VidLongWanVideoToVideoPipeline` (diffusers' `WanVideoToVideoPipeline`); CogVideoX's is in `vidlong.families.cogvideox`."""
 from __future__ import annotations
 
 import inspect
@@ -11,20 +12,20 @@ from diffusers import WanVideoToVideoPipeline
 
 from .errors import VidlongError
 from .families.common import replaced
-from .models import latent_frames
+from .models import family_of
 from .pipeline import VidlongPipelineMixin
 
 
-class VidLongWanVideoToVideoPipeline(VidlongPipelineMixin, WanVideoToVideoPipeline):
-    """diffusers' `WanVideoToVideoPipeline` with vidlong's surface: a Wan2.1 text-to-video folder loaded with
-    ``task="v2v"`` (diffusers' pipeline has one transformer and one timestep per sample, so Wan2.2's two experts and
-    TI2V-5B are not served). It generates; streams and extensions are refused (its text-to-video folder streams).
+class VideoToVideoCall:
+    """What vidlong adds to a diffusers video-to-video call (before `VidlongPipelineMixin` in a pipeline's bases). It
+    generates; streams and extensions are refused (its text-to-video folder streams).
 
     Three additions to diffusers' call: uint8 frames (an array ``[T, H, W, 3]`` or a list) are read as 0-255, as PIL
     images are (diffusers reads a NumPy array as 0-1); ``num_frames=`` takes the video's first `num_frames` pixel frames
-    (4k+1; default: the most 4k+1 frames it holds, as diffusers' VAE would encode them); and ``latents=`` given with
-    ``video=`` (a pair diffusers' call refuses) is the noise ``[B, C, F, h, w]`` the video's latents are noised with, in
-    place of a draw from ``generator`` (so that `generate`'s noise kinds reach it)."""
+    (4k+1, as the VAE's causal grid encodes them; 8k+1 for CogVideoX, `vidlong.video_to_video.redrawn_frame_step`;
+    default: the most of those it holds); and ``latents=`` given with ``video=`` (a pair diffusers' call refuses) is the
+    noise the video's latents are noised with, in the call's latent layout, in place of a draw from ``generator`` (so
+    that `generate`'s noise kinds reach it; the pipeline's ``prepare_latents`` reads it from ``_vidlong_noise``)."""
 
     task = "v2v"
     #: the noise `prepare_latents` noises the video's latents with (set for one call), or None: a draw from the generator
@@ -40,31 +41,31 @@ class VidLongWanVideoToVideoPipeline(VidlongPipelineMixin, WanVideoToVideoPipeli
         return defaults
 
     def __call__(self, *args, num_frames=None, **kwargs):
-        from .video_to_video import DEFAULT_STRENGTH, check_strength
+        from .video_to_video import DEFAULT_STRENGTH, check_strength, redrawn_frame_step, redrawn_frames
 
-        bound = inspect.signature(WanVideoToVideoPipeline.__call__).bind_partial(self, *args, **kwargs).arguments
+        stock = super(VidlongPipelineMixin, self).__call__  # diffusers' own, for its argument names
+        bound = inspect.signature(stock).bind_partial(*args, **kwargs).arguments
         video, noise = bound.get("video"), bound.get("latents")
         frames = None if video is None else _frame_list(video)
         if frames is not None:
-            available = len(frames)
-            if not available:
+            if not frames:
                 raise VidlongError("video holds no frames; pass a video with at least 1 frame")
-            if num_frames is None:  # the most 4k+1 frames: the VAE's causal grid
-                num_frames = (available - 1) // self.vae_scale_factor_temporal * self.vae_scale_factor_temporal + 1
-            latent_frames(num_frames, self.vae_scale_factor_temporal, "num_frames")
-            if num_frames > available:
-                raise VidlongError(f"num_frames {num_frames} is more than the video's {available} frames; "
-                                   f"ask for {available} or fewer")
-            bound["video"] = frames[:num_frames]
+            step = redrawn_frame_step(family_of(self.transformer), self.vae_scale_factor_temporal)
+            bound["video"] = frames[:redrawn_frames(len(frames), num_frames, step, "num_frames")]
         elif video is not None and num_frames is not None:
             raise VidlongError("num_frames takes the first frames of a video given as PIL images or uint8 frames "
                                "[T, H, W, 3]; trim a tensor yourself, or drop num_frames")
         check_strength(bound.get("strength", DEFAULT_STRENGTH), bound.get("num_inference_steps") or self.spec.num_inference_steps)
         if video is not None and noise is not None:
             bound["latents"] = None
-        bound.pop("self")
         with replaced(self, "_vidlong_noise", noise if video is not None else None):
             return super().__call__(**bound)
+
+
+class VidLongWanVideoToVideoPipeline(VideoToVideoCall, VidlongPipelineMixin, WanVideoToVideoPipeline):
+    """diffusers' `WanVideoToVideoPipeline` with vidlong's surface (`VideoToVideoCall`): a Wan2.1 text-to-video folder
+    loaded with ``task="v2v"`` (diffusers' pipeline has one transformer and one timestep per sample, so Wan2.2's two
+    experts and TI2V-5B are not served). Its ``latents=`` with ``video=`` is the noise ``[B, C, F, h, w]``."""
 
     def prepare_latents(self, video=None, batch_size=1, num_channels_latents=16, height=480, width=832, dtype=None,
                         device=None, generator=None, latents=None, timestep=None):
@@ -79,13 +80,18 @@ class VidLongWanVideoToVideoPipeline(VidlongPipelineMixin, WanVideoToVideoPipeli
         mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1).to(device, dtype)
         inverse_std = (1.0 / torch.tensor(vae.config.latents_std)).view(1, -1, 1, 1, 1).to(device, dtype)
         clean = (clean - mean) * inverse_std  # as diffusers' call normalises
-        if tuple(noise.shape) != tuple(clean.shape):
-            raise VidlongError(f"latents= (the noise for the video) has shape {list(noise.shape)}; the video's latents "
-                               f"have {list(clean.shape)}")
+        check_noise_shape(noise, clean)
         noise = noise.to(device, dtype)
         if hasattr(self.scheduler, "add_noise"):
             return self.scheduler.add_noise(clean, noise, timestep)
         return self.scheduler.scale_noise(clean, timestep, noise)
+
+
+def check_noise_shape(noise: torch.Tensor, clean: torch.Tensor) -> None:
+    """The noise given as ``latents=`` has the shape of the video's latents (both in the call's layout), or one line."""
+    if tuple(noise.shape) != tuple(clean.shape):
+        raise VidlongError(f"latents= (the noise for the video) has shape {list(noise.shape)}; the video's latents "
+                           f"have {list(clean.shape)}")
 
 
 def _frame_list(video):

@@ -30,8 +30,10 @@ STREAM_REDRAWING_MODELS = "a Wan or SkyReels-V2 text-to-video model (Wan's VAE)"
 def check_stream_redraws(limits) -> None:
     """One line unless the pipeline of `limits` (`vidlong.validate.ModelLimits`) redraws a video in a stream."""
     if limits.family not in STREAM_REDRAWING_FAMILIES or limits.task != "t2v":
+        instead = ("this model redraws in one call: vidlong generate --video" if limits.redraws
+                   else "to continue a video use vidlong extend --video")
         raise VidlongError(f"a stream redraws a video with {STREAM_REDRAWING_MODELS}, and this one is not: drop "
-                           f"{named('video')}, or use such a model; to continue a video use vidlong extend --video")
+                           f"{named('video')}, or use such a model; {instead}")
 
 
 def redraw_chunk_count(latent_frames: int, first_chunk: int, chunk: int) -> int:

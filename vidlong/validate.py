@@ -19,8 +19,8 @@ from .scalars import is_real, is_whole
 from .method_names import NOISE_KINDS
 from .schedulers.stream import StreamSchedule
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
-from .models import (Geometry, ModelSpec, folder_configs, folder_geometry, pipeline_facts, pipeline_folder, pipeline_task,
-                     spec_for_folder, video_to_video_twin)
+from .models import (Geometry, ModelSpec, folder_configs, folder_geometry, folder_redraws, pipeline_facts, pipeline_folder,
+                     pipeline_task, spec_for_folder)
 
 if TYPE_CHECKING:  # annotations only: the checks run before torch, diffusers and any model load
     import torch
@@ -56,7 +56,8 @@ class ModelLimits:
         fixed_size: the one (height, width) in pixels the transformer takes, where a learned position table
             fixes it (CogVideoX-5B-I2V), else None.
         redraws: whether it redraws a given video (video-to-video): a video-to-video pipeline, or a text-to-video one
-            whose weights diffusers' `WanVideoToVideoPipeline` runs (Wan2.1's layout).
+            whose weights diffusers' `WanVideoToVideoPipeline` or `CogVideoXVideoToVideoPipeline` runs (Wan2.1's layout,
+            CogVideoX-2B/5B's; `vidlong.models.folder_redraws`).
         no_stream_reason: why this pipeline does not stream though its family does (`_no_stream_reason`), else None.
     """
 
@@ -80,7 +81,7 @@ def limits_for_folder(folder, image: bool = False, video: bool = False) -> Model
     task, geometry = pipeline_task(folder, image, video), folder_geometry(folder)
     return ModelLimits(spec_for_folder(folder), geometry, _rope_positions(config), task, facts["family"],
                        facts["experts"], _takes_last_frame(dict(facts, task=task)), _fixed_size(config, geometry),
-                       task == "v2v" or video_to_video_twin(folder) is not None, _no_stream_reason(dict(facts, task=task)))
+                       folder_redraws(folder), _no_stream_reason(dict(facts, task=task)))
 
 
 def limits_for_pipeline(pipe) -> ModelLimits:
@@ -456,12 +457,14 @@ def check_generate(request, limits: ModelLimits) -> int:
     from .generate import check_task, has_image, resolve_latent_frames
     from .attention.adapters import adapter_named
     from .methods import DiagonalDenoising, check_moved_rope, methods_for
-    from .video_to_video import check_video_request, video_fps
+    from .video_to_video import check_redraws, check_video_request, video_fps
 
     if not isinstance(request.prompt, str) or not request.prompt.strip():
         raise VidlongError("the prompt is empty; describe the video, e.g. \"a red circle and a blue square\"")
     if request.negative_prompt is not None and not isinstance(request.negative_prompt, str):
         raise VidlongError(f"{named('negative_prompt')} must be text, got {request.negative_prompt!r:.80}")
+    if request.video is not None:  # before the task's own input: an image-to-video model's refusal names the video
+        check_redraws(limits)
     check_task(limits.task, has_image(request.image), bool(adapter_named(limits.family).stream_contexts))
     methods = methods_for(request.method, request.preset)
     check_moved_rope(methods, adapter_named(limits.family))

@@ -13,10 +13,33 @@ from .errors import VidlongError, named
 from .models import latent_frames
 from .scalars import is_real
 
-#: diffusers' ``WanVideoToVideoPipeline`` default: how much of the video is redrawn
+#: diffusers' ``WanVideoToVideoPipeline``'s and ``CogVideoXVideoToVideoPipeline``'s default: how much of the video is redrawn
 DEFAULT_STRENGTH = 0.8
 #: the models that redraw a video, as the refusals name them
-REDRAWING_MODELS = "a Wan2.1 text-to-video model (diffusers' WanVideoToVideoPipeline: one transformer, one timestep per sample)"
+REDRAWING_MODELS = ("a Wan2.1 or CogVideoX-2B/5B text-to-video model (diffusers' WanVideoToVideoPipeline, "
+                    "CogVideoXVideoToVideoPipeline; not Wan2.2's two experts or per-token timesteps, nor CogVideoX1.5's "
+                    "temporal patch)")
+
+
+#: families whose VAE decodes an even number F of latent frames to 4F pixel frames, not 4F - 3 (CogVideoX's: its first
+#: latent frame is one pixel frame only in an odd count), so that a redrawn video keeps its length at an odd count alone
+ODD_LATENT_FAMILIES = ("cogvideox",)
+
+
+def redrawn_frame_step(family: str, temporal_ratio: int) -> int:
+    """The lengths a redraw keeps are ``step·k + 1`` pixel frames: `step` the VAE's `temporal_ratio` (4k+1), twice it for
+    `ODD_LATENT_FAMILIES` (8k+1: an odd number of latent frames)."""
+    return temporal_ratio * (2 if family in ODD_LATENT_FAMILIES else 1)
+
+
+def redrawn_frames(available: int, frames: Optional[int], step: int, name: str) -> int:
+    """The pixel frames a redraw of a video of `available` frames takes: its first `frames` (a length ``step·k + 1``,
+    `redrawn_frame_step`), default the most of those it holds; or one line naming the field `name`."""
+    frames = (available - 1) // step * step + 1 if frames is None else frames
+    latent_frames(frames, step, name)  # the message names step·k + 1
+    if frames > available:
+        raise VidlongError(f"{name} {frames} is more than the video's {available} frames; ask for {available} or fewer")
+    return frames
 
 
 def is_video_path(video) -> bool:
@@ -66,9 +89,21 @@ def check_strength(strength, steps: int) -> None:
                            f"{smallest:g} or more, or more steps")
 
 
+def check_redraws(limits) -> None:
+    """The model of `limits` (`vidlong.validate.ModelLimits`) redraws a given video, or one line naming what does."""
+    if not limits.redraws:
+        from .redraw_stream import STREAM_REDRAWING_FAMILIES
+
+        chunked = limits.family in STREAM_REDRAWING_FAMILIES and limits.task == "t2v"
+        instead = ("this model redraws chunk by chunk: vidlong stream --video" if chunked
+                   else "to continue a video use vidlong extend --video")
+        raise VidlongError(f"{named('video')} (video-to-video) needs {REDRAWING_MODELS}, and this one is not; {instead}")
+
+
 def check_video_request(request, limits) -> int:
-    """A request's video, length and strength against `limits` (`vidlong.validate.ModelLimits`); returns its latent
-    frames: those of the video's first `request.frames` pixel frames, or of the most 4k+1 frames it holds."""
+    """A request's video, length and strength against `limits` (`vidlong.validate.ModelLimits`) of a model that redraws
+    (`check_redraws`, which `vidlong.validate.check_generate` runs first); returns its latent frames: those of the video's
+    first `request.frames` pixel frames, or of the most it holds of the lengths a redraw keeps (`redrawn_frames`)."""
     strength = DEFAULT_STRENGTH if request.strength is None else request.strength
     if request.video is None:
         if request.strength is not None:
@@ -77,13 +112,6 @@ def check_video_request(request, limits) -> int:
         if limits.task == "v2v":
             raise VidlongError(f"this model folder is video-to-video: pass the video to redraw with {named('video')} in.mp4")
         return None
-    if not limits.redraws:
-        from .redraw_stream import STREAM_REDRAWING_FAMILIES
-
-        chunked = limits.family in STREAM_REDRAWING_FAMILIES and limits.task == "t2v"
-        instead = ("this model redraws chunk by chunk: vidlong stream --video" if chunked
-                   else "to continue a video use vidlong extend --video")
-        raise VidlongError(f"{named('video')} (video-to-video) needs {REDRAWING_MODELS}, and this one is not; {instead}")
     check_strength(strength, request.steps or limits.spec.num_inference_steps)
     if request.ratio != 1:
         raise VidlongError(f"{named('ratio')} sets a length from the native window; a redrawn video is as long as the "
@@ -92,8 +120,5 @@ def check_video_request(request, limits) -> int:
     if count < 1:
         raise VidlongError(f"{named('video')} holds no frames; pass a video with at least 1 frame")
     ratio = limits.spec.temporal_ratio
-    frames = request.frames if request.frames is not None else (count - 1) // ratio * ratio + 1
-    latent = latent_frames(frames, ratio)
-    if frames > count:
-        raise VidlongError(f"{named('frames')} {frames} is more than the video's {count} frames; ask for {count} or fewer")
-    return latent
+    frames = redrawn_frames(count, request.frames, redrawn_frame_step(limits.family, ratio), named("frames"))
+    return latent_frames(frames, ratio)

@@ -1,13 +1,16 @@
-"""CogVideoX under vidlong (`vidlong.families`): diffusers' `CogVideoXPipeline` (2B, 5B, 1.5) and
-`CogVideoXImageToVideoPipeline`."""
+"""CogVideoX under vidlong (`vidlong.families`): diffusers' `CogVideoXPipeline` (2B, 5B, 1.5),
+`CogVideoXImageToVideoPipeline` and `CogVideoXVideoToVideoPipeline`."""
 from __future__ import annotations
 
 import torch
-from diffusers import CogVideoXImageToVideoPipeline, CogVideoXPipeline
+from diffusers import CogVideoXImageToVideoPipeline, CogVideoXPipeline, CogVideoXVideoToVideoPipeline
+from diffusers.utils.torch_utils import randn_tensor
 
 from ..image_condition import ChannelCondition
 from ..models import pixel_frames
 from ..pipeline import VidlongPipelineMixin
+from ..pipeline_v2v import VideoToVideoCall, check_noise_shape
+from ..schedulers.noise import initial_noise
 from ..vae_stream import OverlapDecoder
 from .common import DECODE_OVERLAP, call_pixels
 
@@ -85,8 +88,72 @@ class CogVideoXFamily:
         return vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.mode() * self.vae_scaling_factor_image
 
 
+def one_frame_patch(transformer) -> bool:
+    """Whether a CogVideoX transformer's token frames are single latent frames (not CogVideoX1.5's temporal patch of 2):
+    what diffusers' `CogVideoXVideoToVideoPipeline` redraws. There its call takes an even number of latent frames alone,
+    and the VAE decodes an even number F to 4F pixel frames (its text-to-video call pads a latent frame and drops it
+    before decoding; the video-to-video call does not), so a 4k+1-frame video would not come back as itself."""
+    return (transformer.config.patch_size_t or 1) == 1
+
+
 class VidLongCogVideoXPipeline(CogVideoXFamily, VidlongPipelineMixin, CogVideoXPipeline):
-    """diffusers' `CogVideoXPipeline` (CogVideoX-2B/5B, 1.5) with vidlong's surface."""
+    """diffusers' `CogVideoXPipeline` (CogVideoX-2B/5B, 1.5) with vidlong's surface; CogVideoX-2B/5B redraw a video
+    through their `video_to_video` twin (`VidLongCogVideoXVideoToVideoPipeline`)."""
+
+    def redraws(self) -> bool:
+        return one_frame_patch(self.transformer)
+
+
+class VidLongCogVideoXVideoToVideoPipeline(CogVideoXFamily, VideoToVideoCall, VidlongPipelineMixin,
+                                           CogVideoXVideoToVideoPipeline):
+    """diffusers' `CogVideoXVideoToVideoPipeline` (CogVideoX-2B/5B weights; not 1.5, `one_frame_patch`) with vidlong's
+    surface (`VideoToVideoCall`): a CogVideoX text-to-video folder loaded with ``task="v2v"``, or a folder saved as this
+    class. It redraws the video's first 8k+1 frames, ``F = 2k + 1`` latent frames (diffusers' call encodes any count of
+    frames, but its VAE decodes an even number F of latent frames to 4F pixel frames, not the video's 4F - 3: a 13-frame
+    video would come back as 16). Its ``latents=`` with ``video=`` is the noise ``[B, F, C, h, w]`` (frames before
+    channels, as its call draws it).
+
+    Its call draws from ``generator``, in this order: the video's latent from the VAE's posterior (its mean plus its
+    std times a standard normal draw, where the Wan pipeline takes the mean), the noise ``[B, F, C, h, w]``, then a
+    stochastic sampler's noise at every step (`CogVideoXDPMScheduler`). Given noise takes the place of the second
+    draw, which the call still makes, so that the sampler's draws are those of the call without it; `generate` draws
+    its noise after a draw of the video latent's size and hands the call the generator as it was before both
+    (`start_noise`): with plain noise, the video of diffusers' own call with the same seed."""
+
+    #: the call draws the video latent's sample and its own noise from the generator even when given the noise
+    call_draws_noise = True
+
+    def redraws(self) -> bool:
+        return one_frame_patch(self.transformer)
+
+    def start_noise(self, kind: str, shape, native_frames: int, generator=None) -> torch.Tensor:
+        """Noise of `kind` for the video's latents `shape` ``[1, C, F, h, w]``, drawn after a draw of the size and dtype
+        of the call's sample of the video's latent (which the call then makes from the same generator state): plain noise
+        as the call draws it, frames before channels (then as ``[1, C, F, h, w]``), SpecMix and FreeNoise as vidlong draws
+        them for every model."""
+        batch, channels, frames, height, width = shape
+        torch.randn(shape, generator=generator, dtype=self.vae.dtype)  # the posterior's draw (CPU generator: on the CPU)
+        if kind != "plain":
+            return initial_noise(kind, shape, native_frames, generator)
+        return torch.randn((batch, frames, channels, height, width), generator=generator).transpose(1, 2)
+
+    def prepare_latents(self, video=None, batch_size=1, num_channels_latents=16, height=60, width=90, dtype=None, device=None,
+                        generator=None, latents=None, timestep=None):
+        """diffusers' start ``[B, F, C, h, w]`` (the video's latents sampled from the VAE's posterior with `generator`,
+        scaled, then noised to `timestep` by the scheduler's DDPM forward process) with the call's given noise, where
+        there is one, in place of its noise draw (still made)."""
+        noise = self._vidlong_noise
+        if video is None or noise is None:
+            return super().prepare_latents(video, batch_size, num_channels_latents, height, width, dtype, device, generator,
+                                           latents, timestep)
+        vae, spatial = self.vae, self.vae_scale_factor_spatial
+        clean = torch.cat([vae.encode(v[None]).latent_dist.sample(generator) for v in video]).to(dtype).permute(0, 2, 1, 3, 4)
+        clean = self.vae_scaling_factor_image * clean
+        shape = (batch_size, clean.shape[1], num_channels_latents, height // spatial, width // spatial)
+        randn_tensor(shape, generator=generator, device=device, dtype=dtype)  # the call's noise draw, in place of which...
+        check_noise_shape(noise, clean)
+        latents = self.scheduler.add_noise(clean, noise.to(device, dtype), timestep)  # ...the given noise goes
+        return latents * self.scheduler.init_noise_sigma
 
 
 class VidLongCogVideoXImageToVideoPipeline(CogVideoXFamily, VidlongPipelineMixin, CogVideoXImageToVideoPipeline):
