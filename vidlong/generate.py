@@ -303,7 +303,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         """The pipeline's own call over `made` latent frames from `initial` noise ``[1, C, f, h, w]``, drawn from
         `noise_generator` (its state `first_draw` before the draws the call makes again: its noise, or its image's
         latent and noise)."""
-        if pipe.call_draws_noise or pipe.call_draws_image:  # its call draws them even when given latents: it starts there
+        if pipe.call_redraws_from is not None:  # its call draws them even when given latents: it starts there
             noise_generator = torch.Generator().set_state(first_draw)
         return pipe(
             **prompt_arguments, height=height, width=width,
@@ -321,7 +321,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                     apply_prompt_timeline(transformer, starts[:native_segments], prompts["prompt_embeds"].shape[1] // native_segments)
             as_latents = chunked or diagonal is not None or not decode  # fifo's queue starts from the native video's latents
             video = native_video(prompts, latents, generator, on_step, "latent" if as_latents else "np",
-                                 before_image if pipe.call_draws_image else before_noise)
+                                 before_image if pipe.call_redraws_from == "image" else before_noise)
             if as_latents:  # the pipeline's final latents (TI2V's image-to-video puts the image's latent in frame 0 after the loop)
                 video = final["latents"] = pipe.grid_latents(video, *grid)[:, :, -made:]
             if diagonal is not None:

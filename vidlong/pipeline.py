@@ -55,14 +55,12 @@ class VidlongPipelineMixin:
     #: image-to-video pipelines also have ``image_condition(image, height, width, frames, generator=None, latent=None)``,
     #: the condition of a stream's or a fifo queue's windows (`vidlong.image_condition`)
     image_in_start_latents = False
-    #: whether its call draws its own noise from the generator even when given ``latents=`` (and starts from those):
-    #: `generate` then hands it the generator as it was before its own noise draw, so that the call's later draws
-    #: (an image condition's, a stochastic sampler's) are those of diffusers' call with that seed
-    call_draws_noise = False
-    #: whether its call draws its image's latent from the generator before anything else, even when given ``latents=``
-    #: (HunyuanSkyreels, with `image_in_start_latents`: `generate` draws it first too): `generate` hands the call the
-    #: generator as it was before that draw, so that the call draws the same image latent and starts from its noise
-    call_draws_image = False
+    #: where a call that draws again from its generator even when given ``latents=`` (and starts from those) has
+    #: `generate` hand it the generator, so that the call's draws are those of diffusers' call with that seed: "noise"
+    #: (as it was before `generate`'s noise draw: LTX-Video 0.9.5+ draws its noise, CogVideoX video-to-video its video
+    #: latent's sample and its noise), "image" (before the image condition's draw: SkyReels V1 draws the image's latent
+    #: first, as `generate` does with `image_in_start_latents`), or None (the generator after `generate`'s draws)
+    call_redraws_from: Optional[str] = None
 
     @property
     def spec(self) -> ModelSpec:

@@ -120,8 +120,7 @@ class VidLongCogVideoXVideoToVideoPipeline(CogVideoXFamily, VideoToVideoCall, Vi
     its noise after a draw of the video latent's size and hands the call the generator as it was before both
     (`start_noise`): with plain noise, the video of diffusers' own call with the same seed."""
 
-    #: the call draws the video latent's sample and its own noise from the generator even when given the noise
-    call_draws_noise = True
+    call_redraws_from = "noise"  # the video latent's sample and its own noise, even when given the noise
 
     def redraws(self) -> bool:
         return one_frame_patch(self.transformer)

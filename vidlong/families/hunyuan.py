@@ -76,7 +76,7 @@ class VidLongHunyuanSkyreelsImageToVideoPipeline(EmbeddedGuidance, HunyuanVideoF
 
     task = "i2v"
     image_in_start_latents = True
-    call_draws_image = True
+    call_redraws_from = "image"
 
     @torch.no_grad()
     def image_condition(self, image, height: int, width: int, frames: int, generator=None, latent=None):

@@ -147,7 +147,7 @@ class VidLongLTXConditionPipeline(LTXFamily, VidlongPipelineMixin, LTXConditionP
     over the frame rate), latents ``[B, C, F, h, w]`` in and out (packed tokens inside its loop), and given
     ``latents=`` unused unless a strength is set: vidlong's call starts from them, as the other pipelines do."""
 
-    call_draws_noise = True
+    call_redraws_from = "noise"
 
     def call_latents(self, latents: torch.Tensor) -> torch.Tensor:
         return latents
