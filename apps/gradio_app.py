@@ -48,7 +48,7 @@ from vidlong.panels import side_by_side  # noqa: E402
 from vidlong.fifo_stream import DiagonalStreamer, chunk_layout  # noqa: E402
 from vidlong.methods import DiagonalDenoising, diagonal_of  # noqa: E402
 from vidlong.schedulers.stream import stream_chunk_count  # noqa: E402
-from vidlong.redraw_stream import STREAM_REDRAWING_FAMILIES, RedrawStreamer  # noqa: E402
+from vidlong.redraw_stream import RedrawStreamer, stream_redraws  # noqa: E402
 from vidlong.streaming import StreamSampling, VideoStreamer, resolve_context  # noqa: E402
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_STEPS, check_diagonal_stream, check_generate, check_seed,  # noqa: E402
                               check_streams, limits_for_pipeline, video_size)
@@ -236,7 +236,7 @@ class App:
         sampling = StreamSampling.resolve(default, self.spec, resolve_context(default, self.spec, pipe.task, self.limits.family) == "renoise")
         self.stream_steps, self.stream_guidance = sampling.step_count, sampling.guidances[0]
         #: whether the Stream tab redraws an uploaded video (`vidlong.redraw_stream`)
-        self.stream_redraws = self.limits.family in STREAM_REDRAWING_FAMILIES and pipe.task == "t2v"
+        self.stream_redraws = stream_redraws(self.limits)
 
     def length_note(self, ratio, method="none", preset=NO_PRESET, steps=None, height=None, width=None, video=None,
                     strength=DEFAULT_STRENGTH) -> str:

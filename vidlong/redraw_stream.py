@@ -27,9 +27,14 @@ STREAM_REDRAWING_FAMILIES = ("wan", "skyreels-v2")
 STREAM_REDRAWING_MODELS = "a Wan or SkyReels-V2 text-to-video model (Wan's VAE)"
 
 
+def stream_redraws(limits) -> bool:
+    """Whether the pipeline of `limits` (`vidlong.validate.ModelLimits`) redraws a video in a stream."""
+    return limits.family in STREAM_REDRAWING_FAMILIES and limits.task == "t2v"
+
+
 def check_stream_redraws(limits) -> None:
-    """One line unless the pipeline of `limits` (`vidlong.validate.ModelLimits`) redraws a video in a stream."""
-    if limits.family not in STREAM_REDRAWING_FAMILIES or limits.task != "t2v":
+    """One line unless the pipeline of `limits` redraws a video in a stream (`stream_redraws`)."""
+    if not stream_redraws(limits):
         instead = ("this model redraws in one call: vidlong generate --video" if limits.redraws
                    else "to continue a video use vidlong extend --video")
         raise VidlongError(f"a stream redraws a video with {STREAM_REDRAWING_MODELS}, and this one is not: drop "

@@ -92,10 +92,9 @@ def check_strength(strength, steps: int) -> None:
 def check_redraws(limits) -> None:
     """The model of `limits` (`vidlong.validate.ModelLimits`) redraws a given video, or one line naming what does."""
     if not limits.redraws:
-        from .redraw_stream import STREAM_REDRAWING_FAMILIES
+        from .redraw_stream import stream_redraws
 
-        chunked = limits.family in STREAM_REDRAWING_FAMILIES and limits.task == "t2v"
-        instead = ("this model redraws chunk by chunk: vidlong stream --video" if chunked
+        instead = ("this model redraws chunk by chunk: vidlong stream --video" if stream_redraws(limits)
                    else "to continue a video use vidlong extend --video")
         raise VidlongError(f"{named('video')} (video-to-video) needs {REDRAWING_MODELS}, and this one is not; {instead}")
 
