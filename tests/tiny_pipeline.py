@@ -141,6 +141,24 @@ def tiny_skyreels_i2v_pipeline():
     return SkyReelsV2ImageToVideoPipeline(**parts, transformer=transformer)
 
 
+#: the face video's frame size of `tiny_wan_animate_pipeline` (its motion encoder's input; Wan2.2-Animate-14B's: 512)
+ANIMATE_FACE_SIZE = 16
+
+
+def tiny_wan_animate_pipeline():
+    """diffusers' `WanAnimatePipeline` of `tiny_pipeline`'s Wan2.1 I2V parts (its tiny CLIP) and a
+    `WanAnimateTransformer3DModel` of `tiny_transformer`'s sizes: 4 noise + 4 mask + 4 reference latent channels, pose
+    latents of 4, a face motion encoder of 16x16 frames and a face adapter after every block."""
+    from diffusers import WanAnimatePipeline, WanAnimateTransformer3DModel
+
+    parts = {name: part for name, part in tiny_pipeline(kind="i2v").components.items() if not name.startswith("transformer")}
+    transformer = tiny_transformer(model_class=WanAnimateTransformer3DModel, channels=12, out_channels=4, image_dim=CLIP_DIM,
+                                   latent_channels=4, motion_encoder_size=ANIMATE_FACE_SIZE, motion_style_dim=8, motion_dim=4,
+                                   motion_encoder_dim=8, motion_encoder_channel_sizes={"16": 8, "8": 8, "4": 8},
+                                   face_encoder_hidden_dim=8, face_encoder_num_heads=2, inject_face_latents_blocks=1)
+    return WanAnimatePipeline(**parts, transformer=transformer)
+
+
 def save_tiny_pipeline(folder: Path, kind: str = "wan2.1", spec: bool = True) -> Path:
     """Save the tiny pipeline of `kind`, with a vidlong.yaml (native 3 latent frames, 32x32, 2 steps)
     unless `spec` is False."""

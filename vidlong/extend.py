@@ -51,13 +51,13 @@ class ExtensionPrefix:
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")  # not .gif or .webp, which may be animated
 
 
-def read_input_video(path, max_frames: Optional[int] = None) -> tuple[np.ndarray, float]:
+def read_input_video(path, max_frames: Optional[int] = None, field: str = "video") -> tuple[np.ndarray, float]:
     """(uint8 frames ``[T, H, W, 3]``, frames per second) of the video file to continue (its first `max_frames`, where
-    given), or one line (for a still image too: it has no frame rate, and starting a video from one is image-to-video's
-    job)."""
+    given), or one line naming `field` (for a still image too: it has no frame rate, and starting a video from one is
+    image-to-video's job)."""
     from .video_io import read_video
 
-    return _read_input(path, lambda readable: read_video(readable, max_frames))
+    return _read_input(path, lambda readable: read_video(readable, max_frames), field)
 
 
 def count_input_frames(path) -> int:
@@ -74,16 +74,19 @@ def input_frame_rate(path) -> float:
     return _read_input(path, frame_rate)
 
 
-def _read_input(path, reader):
+def _read_input(path, reader, field: str = "video"):
     if Path(path).suffix.lower() in IMAGE_SUFFIXES:
-        raise VidlongError(f"{named('video')} {path} is an image, not a video; to start a video from it use "
-                           f"vidlong generate --image {path} with an image-to-video model")
+        hint = (f"to start a video from it use vidlong generate --image {path} with an image-to-video model"
+                if field == "video" else "pass a video file")
+        raise VidlongError(f"{named(field)} {path} is an image, not a video; {hint}")
+    if not Path(path).is_file():
+        raise VidlongError(f"{named(field)}: no video file at {path}; check the path")
     try:
         return reader(path)
     except VidlongError:
         raise
     except Exception as err:  # noqa: BLE001 - ffmpeg's readers raise many types for a bad file
-        raise VidlongError(f"{named('video')} {path} is not a readable video ({type(err).__name__}); pass an mp4 file") from None
+        raise VidlongError(f"{named(field)} {path} is not a readable video ({type(err).__name__}); pass an mp4 file") from None
 
 
 def as_video_frames(video) -> np.ndarray:

@@ -3,7 +3,7 @@
 Read from a ``vidlong.yaml`` inside the model folder (it wins), else from the entry of
 `configs/models/*.yaml` whose ``match`` rule fits the pipeline. A rule's keys are transformer config
 keys (``num_layers: 40``) plus three pipeline facts: ``experts`` (1, or 2 for Wan2.2's high/low-noise
-pair), ``expand_timesteps`` (Wan2.2 TI2V) and ``task`` ("t2v", "i2v" or "v2v"); the rule with the most keys
+pair), ``expand_timesteps`` (Wan2.2 TI2V) and ``task`` ("t2v", "i2v", "v2v" or "animate"); the rule with the most keys
 that all fit wins. Frame counts are latent frames unless named ``pixel``.
 
 A model folder is a diffusers pipeline folder, or a folder whose ``vidlong.yaml`` names a ``base``
@@ -38,6 +38,7 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "VidLongWanPipeline": "t2v",
                   "WanImageToVideoPipeline": "i2v", "VidLongWanImageToVideoPipeline": "i2v",
                   "WanVACEPipeline": "t2v", "VidLongWanVACEPipeline": "t2v",
                   "WanVideoToVideoPipeline": "v2v", "VidLongWanVideoToVideoPipeline": "v2v",
+                  "WanAnimatePipeline": "animate", "VidLongWanAnimatePipeline": "animate",
                   "SkyReelsV2Pipeline": "t2v", "VidLongSkyReelsV2Pipeline": "t2v",
                   "SkyReelsV2ImageToVideoPipeline": "i2v", "VidLongSkyReelsV2ImageToVideoPipeline": "i2v",
                   "SkyReelsV2DiffusionForcingPipeline": "t2v", "VidLongSkyReelsV2DiffusionForcingPipeline": "t2v",
@@ -148,7 +149,7 @@ def known_models() -> list[tuple[dict, ModelSpec]]:
 def model_facts(transformer_config, experts: int = 1, expand_timesteps: bool = False, task: str = "t2v",
                 family: str = "wan", pipeline: str = "") -> dict:
     """What a match rule can test: the transformer's config plus the pipeline facts, the family
-    (`vidlong.attention.adapters`: "wan", "wan-vace", "skyreels-v2", "ltx-video", "cogvideox", "hunyuan-video",
+    (`vidlong.attention.adapters`: "wan", "wan-vace", "wan-animate", "skyreels-v2", "ltx-video", "cogvideox", "hunyuan-video",
     "hunyuan-video-1.5") and the diffusers pipeline class (SkyReels-V2's diffusion-forcing 14B and text-to-video 14B
     transformers have one config)."""
     return dict(transformer_config, experts=experts, expand_timesteps=bool(expand_timesteps), task=task, family=family,
@@ -326,7 +327,7 @@ def what_folder_holds(folder: Path) -> str:
 
 
 def pipeline_task(folder: Path, image: bool = False, video: bool = False) -> str:
-    """"t2v", "i2v" or "v2v" for a checked model folder (see `check_model_folder`); with an `image`, "i2v" also for a
+    """"t2v", "i2v", "v2v" or "animate" for a checked model folder (see `check_model_folder`); with an `image`, "i2v" also for a
     text-to-video folder that has an image-to-video twin (`image_to_video_twin`), which then loads as it; with a
     `video` to redraw, "v2v" for a folder with a video-to-video twin (`video_to_video_twin`)."""
     task = PIPELINE_TASKS[folder_class_name(folder)]

@@ -31,7 +31,8 @@ from .video_to_video import REDRAWING_MODELS
 DECODE_CHUNK = 4
 
 #: the numeric arguments of the diffusers call that vidlong checks (NumPy numbers become Python ones)
-NUMBER_ARGUMENTS = {"num_frames", "height", "width", "num_inference_steps", "guidance_scale", "guidance_scale_2"}
+NUMBER_ARGUMENTS = {"num_frames", "height", "width", "num_inference_steps", "guidance_scale", "guidance_scale_2",
+                    "segment_frame_length"}
 
 #: The embedded default model, shipped inside the package.
 DEFAULT_MODEL_DIR = EMBEDDED_MODELS["default"]
@@ -447,6 +448,7 @@ PIPELINE_CLASSES = {
     "WanImageToVideoPipeline": "vidlong.pipeline_i2v:VidLongWanImageToVideoPipeline",
     "WanVACEPipeline": "vidlong.pipeline:VidLongWanVACEPipeline",
     "WanVideoToVideoPipeline": "vidlong.pipeline_v2v:VidLongWanVideoToVideoPipeline",
+    "WanAnimatePipeline": "vidlong.pipeline_animate:VidLongWanAnimatePipeline",
     "SkyReelsV2Pipeline": "vidlong.families.skyreels:VidLongSkyReelsV2Pipeline",
     "SkyReelsV2ImageToVideoPipeline": "vidlong.families.skyreels:VidLongSkyReelsV2ImageToVideoPipeline",
     "SkyReelsV2DiffusionForcingPipeline": "vidlong.families.skyreels:VidLongSkyReelsV2DiffusionForcingPipeline",
@@ -491,8 +493,11 @@ def hidden_progress_bars(pipe):
 def pipeline_class_name(folder: Path, task: Optional[str] = None) -> str:
     """The diffusers pipeline class a checked `folder` loads as for `task` (`load_pipeline`), or a one-line error."""
     name = folder_class_name(folder)
-    if task not in (None, "t2v", "i2v", "v2v"):
-        raise VidlongError(f"{named('task')} is 't2v', 'i2v' or 'v2v', got {task!r}")
+    if task not in (None, "t2v", "i2v", "v2v", "animate"):
+        raise VidlongError(f"{named('task')} is 't2v', 'i2v', 'v2v' or 'animate', got {task!r}")
+    if task is not None and (task == "animate") != (pipeline_task(folder) == "animate"):
+        holds = "a character-animation" if pipeline_task(folder) == "animate" else "no character-animation"
+        raise VidlongError(f"model folder {folder} holds {holds} pipeline ({name}); drop {named('task')} {task}")
     if task == "v2v" and pipeline_task(folder) != "v2v":
         twin = video_to_video_twin(folder)
         if twin is None:
@@ -542,8 +547,9 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
             blocks compiled (diffusers' `compile_repeated_blocks`); one compiled block serves every layer
             with vidlong's methods or a stream's KV cache, and the first calls pay the compilation.
         task: None (the folder's own pipeline), "t2v" (a text-to-video folder's own), "i2v" (image-to-video: the
-            folder's own, or its twin) or "v2v" (video-to-video: the folder's own, or its twin: a Wan2.1 text-to-video
-            folder as ``VidLongWanVideoToVideoPipeline``, a CogVideoX-2B/5B one as ``VidLongCogVideoXVideoToVideoPipeline``).
+            folder's own, or its twin), "v2v" (video-to-video: the folder's own, or its twin: a Wan2.1 text-to-video
+            folder as ``VidLongWanVideoToVideoPipeline``, a CogVideoX-2B/5B one as ``VidLongCogVideoXVideoToVideoPipeline``)
+            or "animate" (a Wan Animate folder's own ``VidLongWanAnimatePipeline``).
     """
     folder = check_model_folder(path)
     class_name = pipeline_class_name(folder, task)

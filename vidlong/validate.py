@@ -47,7 +47,7 @@ class ModelLimits:
         rope_positions: positions in the transformer's RoPE tables (Wan's ``rope_max_seq_len``): the most
             token frames, and token rows or columns, one forward can place; None where the family
             computes its RoPE for any size.
-        task: "t2v", "i2v" or "v2v".
+        task: "t2v", "i2v", "v2v" or "animate" (Wan Animate).
         family: the transformer's family (`vidlong.attention.adapters`), which says whether it streams.
         experts: transformers the sampler switches between (2: Wan2.2 A14B's high- and low-noise experts).
         last_frame: whether the pipeline takes a last frame too: "required" (Wan2.1 FLF2V, whose transformer

@@ -11,10 +11,12 @@ from .hunyuan15 import HUNYUAN_VIDEO_15
 from .ltx import LTX_VIDEO
 from .skyreels import SKYREELS_V2
 from .wan import WAN
+from .wan_animate import WAN_ANIMATE
 from .wan_vace import WAN_VACE
 
 #: every family vidlong serves
-ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, WAN_VACE, SKYREELS_V2, LTX_VIDEO, COGVIDEOX, HUNYUAN_VIDEO, HUNYUAN_VIDEO_15)
+ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, WAN_VACE, WAN_ANIMATE, SKYREELS_V2, LTX_VIDEO, COGVIDEOX, HUNYUAN_VIDEO,
+                                       HUNYUAN_VIDEO_15)
 
 
 def adapter_for(transformer) -> FamilyAdapter:

@@ -1,0 +1,151 @@
+"""Wan Animate (`WanAnimatePipeline`, `WanAnimateTransformer3DModel`) through its adapter: the methods on its blocks, over
+the grid of the reference image's latent frame and one segment. Methods off = the stock model bit for bit; each method
+equal to the float64 reference; its call with the spec's defaults = diffusers' call bit for bit; a segment longer than the
+native one makes the same video length in fewer segments; bad call arguments and streaming are refused in one line."""
+import numpy as np
+import pytest
+import torch
+import yaml
+from reference import WanReferenceAttention
+
+import vidlong
+from vidlong.attention.adapters.wan_animate import WAN_ANIMATE
+from vidlong.errors import VidlongError
+from vidlong.pipeline import load_pipeline
+
+NATIVE = 3  # latent frames: the reference frame and a 5-frame segment's 2
+SPEC = dict(name="tiny-animate", native_frames=NATIVE, height=32, width=32, fps=8, num_inference_steps=2, guidance_scale=1.0)
+
+
+def rel_err(a, b):
+    return ((a.double() - b.double()).norm() / b.double().norm()).item()
+
+
+@pytest.fixture(scope="module")
+def animate_folder(tmp_path_factory):
+    from tiny_pipeline import tiny_wan_animate_pipeline
+
+    folder = tmp_path_factory.mktemp("animate")
+    tiny_wan_animate_pipeline().save_pretrained(folder, safe_serialization=True)
+    (folder / "vidlong.yaml").write_text(yaml.safe_dump(SPEC))
+    return folder
+
+
+def driving_videos(frames: int, seed: int = 0) -> dict:
+    """A reference image, and pose (32x32) and face (16x16) videos of `frames` frames, as PIL images."""
+    from PIL import Image
+    from tiny_pipeline import ANIMATE_FACE_SIZE
+
+    rng = np.random.default_rng(seed)
+    pictures = lambda n, size: [Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)) for _ in range(n)]
+    return dict(image=pictures(1, 32)[0], pose_video=pictures(frames, 32), face_video=pictures(frames, ANIMATE_FACE_SIZE))
+
+
+def animate_inputs(transformer, frames: int, dtype=torch.float32) -> dict:
+    """One forward's inputs as its pipeline makes them, for a grid of `frames` latent frames (the reference frame first):
+    latents with their mask and reference channels ``[1, 12, F, 4, 4]``, pose latents ``[1, 4, F - 1, 4, 4]``, face frames
+    ``[1, 3, 4·(F - 2) + 1, 16, 16]``, text and CLIP states."""
+    from conftest import TEXT_DIM
+    from tiny_pipeline import ANIMATE_FACE_SIZE, CLIP_DIM, CLIP_TOKENS
+
+    gen = torch.Generator().manual_seed(4)
+    face = ANIMATE_FACE_SIZE
+    return dict(hidden_states=torch.randn(1, transformer.config.in_channels, frames, 4, 4, generator=gen).to(dtype),
+                timestep=torch.tensor([600.0]), encoder_hidden_states=torch.randn(1, 5, TEXT_DIM, generator=gen).to(dtype),
+                encoder_hidden_states_image=torch.randn(1, CLIP_TOKENS, CLIP_DIM, generator=gen).to(dtype),
+                pose_hidden_states=torch.randn(1, 4, frames - 1, 4, 4, generator=gen).to(dtype),
+                face_pixel_values=torch.rand(1, 3, 4 * (frames - 2) + 1, face, face, generator=gen).to(dtype) * 2 - 1,
+                return_dict=False)
+
+
+def test_methods_off_removed_and_against_the_float64_reference(animate_folder):
+    """Neutral settings and removal give the stock output bit for bit; UltraViCo and FreeLong++ in its blocks equal the
+    float64 math of each over the grid of the reference frame and a segment 4x the native one (its face adapters as they
+    are)."""
+    frames = 4 * NATIVE
+    pipe = load_pipeline(animate_folder, device="cpu")
+    transformer = pipe.transformer
+    assert WAN_ANIMATE.self_attentions(transformer) == [block.attn1 for block in transformer.blocks]
+    with torch.no_grad():
+        stock = transformer(**animate_inputs(transformer, frames))[0]
+        pipe.apply(vidlong.UltraViCo(alpha=1.0, guard_first_frame=False))
+        assert torch.equal(transformer(**animate_inputs(transformer, frames))[0], stock)
+        for method in (vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(windows=(1,))):
+            pipe.apply(method, kernel="dense")
+            out = transformer(**animate_inputs(transformer, frames))[0]
+            reference = type(transformer).from_config(transformer.config).to(torch.float64)
+            reference.load_state_dict({k: v.double() for k, v in transformer.state_dict().items()})
+            for block in reference.blocks:
+                block.attn1.set_processor(WanReferenceAttention(method, frames, (2, 2), NATIVE))
+            ref = reference(**animate_inputs(reference, frames, torch.float64))[0]
+            assert rel_err(out, ref) < 1e-5 and rel_err(out, stock) > 1e-3
+        pipe.remove()
+        assert torch.equal(transformer(**animate_inputs(transformer, frames))[0], stock)
+    assert all(type(block.attn1.processor).__name__ == "WanAttnProcessor" for block in transformer.blocks)
+
+
+def test_its_call_takes_the_spec_defaults_and_longer_segments_make_the_video_in_fewer(animate_folder):
+    """With the spec's defaults (size, steps, guidance, the native 5-frame segment) the call equals diffusers' with those
+    values bit for bit. A 17-frame pose video takes 4 native segments (each after the first starts from the last frame of
+    the one before); with UltraViCo on and ``segment_frame_length=17`` one segment of a grid 2x native makes the 17 frames:
+    a quarter of the transformer's forwards, a different video; the driving videos may be given as uint8 frames too."""
+    from diffusers import WanAnimatePipeline
+
+    inputs = driving_videos(17)
+    pipe = load_pipeline(animate_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    assert type(pipe).__name__ == "VidLongWanAnimatePipeline" and pipe.facts()["family"] == "wan-animate"
+    assert pipe.native_segment_frames() == 5
+    own = pipe(**inputs, prompt="a red ball", generator=torch.Generator().manual_seed(3)).frames[0]
+    stock = WanAnimatePipeline.from_pretrained(animate_folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    theirs = stock(**inputs, prompt="a red ball", height=32, width=32, segment_frame_length=5, num_inference_steps=2,
+                   guidance_scale=1.0, generator=torch.Generator().manual_seed(3)).frames[0]
+    assert own.shape == (17, 32, 32, 3) and np.array_equal(own, theirs)
+
+    forwards = []
+    handle = pipe.transformer.register_forward_hook(lambda module, args, out: forwards.append(1))
+    as_arrays = {name: np.stack([np.asarray(frame) for frame in video]) for name, video in inputs.items() if name != "image"}
+    pipe(image=inputs["image"], **as_arrays, prompt="a red ball", generator=torch.Generator().manual_seed(3))
+    assert len(forwards) == 4 * 2
+    pipe.apply(vidlong.UltraViCo(alpha=0.8))
+    forwards.clear()
+    long = pipe(**inputs, prompt="a red ball", segment_frame_length=17, generator=torch.Generator().manual_seed(3)).frames[0]
+    handle.remove()
+    assert len(forwards) == 2 and long.shape == own.shape and not np.array_equal(long, own)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (dict(segment_frame_length=7), "use segment_frame_length 5 or segment_frame_length 9"),
+    (dict(segment_frame_length=5, prev_segment_conditioning_frames=5), "must be longer than the prev_segment_conditioning_frames"),
+    (dict(pose_video=[]), "must be a video file's path, uint8 frames"),
+    (dict(face_video=np.zeros((4, 16, 16), np.uint8)), "is a uint8 array of shape [4, 16, 16]"),
+    (dict(pose_video="missing.mp4"), "no video file at missing.mp4"),
+    (dict(pose_video="pose.png"), "pose.png is an image, not a video; pass a video file"),
+], ids=["segment-4k+1", "segment-overlap", "empty-pose", "face-shape", "missing-file", "image-file"])
+def test_bad_call_arguments_are_refused_in_one_line(animate_folder, arguments, message):
+    pipe = load_pipeline(animate_folder, device="cpu")
+    inputs = dict(driving_videos(9), **arguments)
+    with pytest.raises(VidlongError) as err:
+        pipe(**inputs, prompt="a red ball")
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_pose_video_no_longer_than_the_frames_a_segment_starts_from_is_refused(animate_folder):
+    pipe = load_pipeline(animate_folder, device="cpu")
+    with pytest.raises(VidlongError, match="has 1 frames; Wan Animate needs more than"):
+        pipe(**driving_videos(1), prompt="a red ball")
+
+
+def test_its_release_has_its_own_entry_and_it_loads_as_nothing_else(animate_folder):
+    """Wan2.2-Animate-14B's transformer config matches its own entry (its native window counts the reference frame:
+    21 = 1 + 20); asking its folder for another task, or another folder for "animate", is refused in one line."""
+    from vidlong.models import model_facts, spec_for_facts
+
+    config = dict(num_layers=40, num_attention_heads=40, attention_head_dim=128, in_channels=36, image_dim=1280)
+    spec = spec_for_facts(model_facts(config, task="animate", family="wan-animate"))
+    assert spec.name == "wan2.2-animate-14b" and spec.native_frames == 21 and spec.native_pixel_frames - 4 == 77
+    with pytest.raises(VidlongError, match="holds a character-animation pipeline"):
+        load_pipeline(animate_folder, device="cpu", task="i2v")
+    with pytest.raises(VidlongError, match="holds no character-animation pipeline"):
+        load_pipeline("default", device="cpu", task="animate")
