@@ -787,6 +787,9 @@ def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 786
     if task == "v2v" or pipeline_task(check_model_folder(model)) == "v2v":
         raise VidlongError("the app redraws videos through a text-to-video pipeline; open the model's text-to-video folder "
                            "(its Generate tab's \"Redraw a video\")")
+    if pipeline_task(check_model_folder(model)) == "animate":
+        raise VidlongError("the app does not take Wan Animate's pose and face videos; run vidlong generate --model ... --image "
+                           "character.png --pose-video pose.mp4 --face-video face.mp4")
     pipe = load_pipeline(model, device=device, dtype=dtype, task=task)
     demo = build_app(pipe)
     demo.queue(default_concurrency_limit=1)

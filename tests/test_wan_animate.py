@@ -118,8 +118,8 @@ def test_its_call_takes_the_spec_defaults_and_longer_segments_make_the_video_in_
 @pytest.mark.parametrize("arguments, message", [
     (dict(segment_frame_length=7), "use segment_frame_length 5 or segment_frame_length 9"),
     (dict(segment_frame_length=5, prev_segment_conditioning_frames=5), "must be longer than the prev_segment_conditioning_frames"),
-    (dict(pose_video=[]), "must be a video file's path, uint8 frames"),
-    (dict(face_video=np.zeros((4, 16, 16), np.uint8)), "is a uint8 array of shape [4, 16, 16]"),
+    (dict(pose_video=[]), "has shape [0]; pass RGB frames [T, H, W, 3]"),
+    (dict(face_video=np.zeros((4, 16, 16), np.uint8)), "has shape [4, 16, 16]; pass RGB frames"),
     (dict(pose_video="missing.mp4"), "no video file at missing.mp4"),
     (dict(pose_video="pose.png"), "pose.png is an image, not a video; pass a video file"),
 ], ids=["segment-4k+1", "segment-overlap", "empty-pose", "face-shape", "missing-file", "image-file"])
@@ -149,3 +149,75 @@ def test_its_release_has_its_own_entry_and_it_loads_as_nothing_else(animate_fold
         load_pipeline(animate_folder, device="cpu", task="i2v")
     with pytest.raises(VidlongError, match="holds no character-animation pipeline"):
         load_pipeline("default", device="cpu", task="animate")
+
+
+@pytest.fixture(scope="module")
+def driving_files(tmp_path_factory):
+    """The character as a PNG, 13-frame pose and face videos as mp4 files (8 frames per second)."""
+    from vidlong.video_io import write_video
+
+    folder = tmp_path_factory.mktemp("driving")
+    inputs = driving_videos(13)
+    inputs["image"].save(folder / "character.png")
+    for name in ("pose_video", "face_video"):
+        write_video(folder / f"{name}.mp4", np.stack([np.asarray(frame) for frame in inputs[name]]), fps=8)
+    return {"--image": str(folder / "character.png"), "--pose-video": str(folder / "pose_video.mp4"),
+            "--face-video": str(folder / "face_video.mp4")}
+
+
+def test_vidlong_generate_animates_the_pose_video_in_segments_the_ratio_sets(animate_folder, driving_files, tmp_path):
+    """`vidlong generate --pose-video --face-video --image` makes a video of the pose video's length and frame rate; at
+    --ratio 2 with UltraViCo and FreeLong++ its segments' grid is twice the native one (the reference frame and 5 latent
+    frames: one 17-frame segment makes the 13 frames, where native 5-frame ones take 3)."""
+    import json
+
+    from vidlong.cli import main
+    from vidlong.video_io import read_video
+
+    out = tmp_path / "animated.mp4"
+    flags = [item for pair in driving_files.items() for item in pair]
+    assert main(["generate", "--model", str(animate_folder), "--prompt", "a red ball", *flags, "--ratio", "2", "--method",
+                 "both", "--out", str(out)]) == 0
+    frames, fps = read_video(out)
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert len(frames) == settings["pixel_frames"] == 13 and fps == settings["fps"] == 8
+    assert (settings["segment_frames"], settings["segments"], settings["latent_frames"]) == (17, 1, 2 * NATIVE)
+    assert settings["pose_video"] == driving_files["--pose-video"] and settings["mode"] == "animate"
+    assert [m["name"] for m in settings["methods"]] == ["UltraViCo", "SpectralFusion"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--face-video", None], "with a pose and a face video: pass --face-video face.mp4"),
+    (["--image", None], "pass its picture with --image character.png"),
+    (["--frames", "9"], "as long as its --pose-video; drop --frames"),
+    (["--noise", "specmix"], "draws every segment's noise itself"),
+    (["--background-video", "bg.mp4"], "pass --mask-video too"),
+    (["--method", "fifo", "--ratio", "2"], "needs a timestep per token, which WanAnimateTransformer3DModel does not take"),
+    (["--prompt", "0s: a red ball; 1s: a blue ball"], "timeline"),
+    (["--pose-video", "missing.mp4"], "no video file at missing.mp4"),
+    (["stream", "--chunks", "2"], "streaming is not available for WanAnimateTransformer3DModel"),
+    (["extend", "--video", "in.mp4", "--chunks", "1"], "streaming is not available for WanAnimateTransformer3DModel"),
+], ids=["no-face", "no-image", "frames", "noise", "background-alone", "fifo", "timeline", "missing-pose", "stream", "extend"])
+def test_what_it_does_not_take_is_refused_in_one_line_before_loading(animate_folder, driving_files, tmp_path, capsys,
+                                                                     monkeypatch, args, message):
+    import vidlong.pipeline
+    from vidlong.cli import main
+
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    command = args[0] if args[0] in ("stream", "extend") else "generate"
+    given = dict(driving_files, **dict(zip(args[::2], args[1::2]))) if command == "generate" else {}
+    flags = [item for flag, value in given.items() if value is not None and flag != "--prompt" for item in (flag, value)]
+    prompt = given.get("--prompt", "a red ball")
+    extra = args[1:] if command != "generate" else []
+    assert main([command, "--model", str(animate_folder), "--prompt", prompt, *flags, *extra, "--out", str(tmp_path / "x.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_a_pose_video_for_another_model_is_refused_in_one_line(driving_files, tmp_path, capsys):
+    from vidlong.cli import main
+
+    assert main(["generate", "--prompt", "a red ball", "--pose-video", driving_files["--pose-video"], "--out",
+                 str(tmp_path / "x.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "drives a Wan Animate model (WanAnimatePipeline); this model takes none: drop it" in err[0], err

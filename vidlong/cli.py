@@ -62,6 +62,17 @@ def _diagonal(args):
     return diagonal_of(args.partition_guidance, args.noise_correlation, getattr(args, "cut_on_switch", False))
 
 
+def _add_animate_options(p) -> None:
+    animate = p.add_argument_group("Wan Animate (WanAnimatePipeline folders; --image is the character)")
+    animate.add_argument("--pose-video", default=None,
+                         help="the pose video the character follows; the output has its length and frame rate, made in "
+                              "segments of --ratio x the native window (1: diffusers' 77 frames)")
+    animate.add_argument("--face-video", default=None, help="the face video (crops of the face) the character's face follows")
+    animate.add_argument("--background-video", default=None,
+                         help="replace mode: the video to put the character in, where --mask-video is white")
+    animate.add_argument("--mask-video", default=None, help="replace mode: white where the character goes, black elsewhere")
+
+
 def _add_generate(sub) -> None:
     p = sub.add_parser("generate", help="generate one long video into an mp4 file",
                        description="Generate a video many times the model's native length.")
@@ -75,6 +86,7 @@ def _add_generate(sub) -> None:
                         "vidlong extend")
     p.add_argument("--strength", type=float, default=None,
                    help="with --video: how much of it is redrawn, in (0, 1] (default 0.8; 1: from pure noise)")
+    _add_animate_options(p)
     _add_model_options(p)
     length = p.add_mutually_exclusive_group()
     length.add_argument("--ratio", type=float, default=None, help="length as a multiple of the native window (default 1, or the preset's)")
@@ -185,7 +197,8 @@ def _run_generate(args) -> int:
         prompt=args.prompt, negative_prompt=args.negative_prompt, ratio=preset_ratio if args.ratio is None else args.ratio,
         frames=args.frames, method=args.method, preset=args.preset, noise=args.noise, steps=args.steps, guidance=args.guidance,
         guidance_2=args.guidance_2, seed=args.seed, height=args.height, width=args.width, image=args.image,
-        last_image=args.last_image, video=args.video, strength=args.strength,
+        last_image=args.last_image, video=args.video, strength=args.strength, pose_video=args.pose_video,
+        face_video=args.face_video, background_video=args.background_video, mask_video=args.mask_video,
     )
     diagonal = _diagonal(args)
     folder = _check_model(args)

@@ -92,6 +92,10 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
         batches = [2 if max(by_queue_frame[max(first, 0):stop]) > 1 else 1 for first, _, stop in spans]
         queue_forwards *= sum(batches) / (forwards * len(spans))
     flops = per_forward * (native_steps + queue_forwards)
+    if pipe.task == "animate":  # Wan Animate's call runs its steps again for every segment of the pose video
+        from .animate import request_segments
+
+        flops *= request_segments(pipe, request, latent_frames)
 
     itemsize = pipe.experts()[0].dtype.itemsize
     # Wan VACE builds every VACE block's hint (and keeps the control states) before its main blocks run

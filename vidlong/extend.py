@@ -60,18 +60,18 @@ def read_input_video(path, max_frames: Optional[int] = None, field: str = "video
     return _read_input(path, lambda readable: read_video(readable, max_frames), field)
 
 
-def count_input_frames(path) -> int:
+def count_input_frames(path, field: str = "video") -> int:
     """The frames of a video file, counted (not decoded), with `read_input_video`'s refusals."""
     from .video_io import count_frames
 
-    return _read_input(path, count_frames)
+    return _read_input(path, count_frames, field)
 
 
-def input_frame_rate(path) -> float:
+def input_frame_rate(path, field: str = "video") -> float:
     """The frames per second of a video file, with `read_input_video`'s refusals."""
     from .video_io import frame_rate
 
-    return _read_input(path, frame_rate)
+    return _read_input(path, frame_rate, field)
 
 
 def _read_input(path, reader, field: str = "video"):
@@ -89,22 +89,22 @@ def _read_input(path, reader, field: str = "video"):
         raise VidlongError(f"{named(field)} {path} is not a readable video ({type(err).__name__}); pass an mp4 file") from None
 
 
-def as_video_frames(video) -> np.ndarray:
+def as_video_frames(video, field: str = "video") -> np.ndarray:
     """`video` given from Python (uint8 ``[T, H, W, 3]`` as a NumPy array, a torch tensor or a list of
-    frames) as a NumPy array, or a one-line error naming what it is instead."""
+    frames) as a NumPy array, or a one-line error naming `field` and what it is instead."""
     if isinstance(video, torch.Tensor):
         video = video.detach().cpu().numpy()
     try:
         video = np.asarray(video)
     except ValueError:  # frames of different sizes
-        raise VidlongError(f"{named('video')} holds frames of different sizes; pass frames of one size [T, H, W, 3]") from None
+        raise VidlongError(f"{named(field)} holds frames of different sizes; pass frames of one size [T, H, W, 3]") from None
     if video.ndim == 3 and video.shape[-1] == 3:
-        raise VidlongError(f"{named('video')} is one frame {list(video.shape)}; pass frames [T, H, W, 3] "
+        raise VidlongError(f"{named(field)} is one frame {list(video.shape)}; pass frames [T, H, W, 3] "
                            "(one frame: frame[None])")
     if video.ndim != 4 or video.shape[-1] != 3:
-        raise VidlongError(f"{named('video')} has shape {list(video.shape)}; pass RGB frames [T, H, W, 3]")
+        raise VidlongError(f"{named(field)} has shape {list(video.shape)}; pass RGB frames [T, H, W, 3]")
     if video.dtype != np.uint8:
-        raise VidlongError(f"{named('video')} holds {video.dtype} values; pass uint8 frames (0-255), e.g. "
+        raise VidlongError(f"{named(field)} holds {video.dtype} values; pass uint8 frames (0-255), e.g. "
                            "(frames * 255).round().astype(numpy.uint8) for frames in 0-1")
     return video
 

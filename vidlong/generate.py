@@ -17,7 +17,7 @@ from .scalars import is_real, plain
 from .schedulers.noise import initial_noise
 from .schedulers.diagonal import queue_segments, queue_source
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
-from .video_to_video import DEFAULT_STRENGTH, denoised_steps, input_video, is_video_path
+from .video_to_video import DEFAULT_STRENGTH, denoised_steps, input_video
 
 
 @dataclass
@@ -50,6 +50,11 @@ class GenerateRequest:
             `height`/`width`, its aspect at the model's pixel area; a file's frame rate is the output's.
         strength: how much of `video` is redrawn, in (0, 1] (1: from pure noise; None: diffusers' 0.8): the call runs
             the last ``int(steps · strength)`` of its steps.
+        pose_video, face_video: a Wan Animate model's driving videos (`vidlong.animate`: the character of `image` moves as
+            they do; the video is as long as the pose video, `ratio` sets its segments' length), each the path of a video
+            file, or from Python uint8 frames ``[T, H, W, 3]`` or a list of PIL images.
+        background_video, mask_video: with Wan Animate, a video to put the character in where the mask video is white,
+            as the pose video ("replace" mode), or None.
     """
 
     prompt: str
@@ -69,6 +74,10 @@ class GenerateRequest:
     last_image: Optional[Union[str, Any]] = None
     video: Optional[Union[str, Any]] = None
     strength: Optional[float] = None
+    pose_video: Optional[Union[str, Any]] = None
+    face_video: Optional[Union[str, Any]] = None
+    background_video: Optional[Union[str, Any]] = None
+    mask_video: Optional[Union[str, Any]] = None
 
     def __post_init__(self):  # NumPy numbers as Python ones, so that the settings stay JSON-ready
         for name in ("ratio", "frames", "steps", "guidance", "seed", "height", "width", "guidance_2", "strength"):
@@ -125,6 +134,8 @@ def check_task(task: str, has_image: bool, extends: bool = True) -> None:
     image where the model `extends` videos), nor do video-to-video ones."""
     if task == "i2v" and not has_image:
         raise VidlongError(f"this model is image-to-video: pass the first frame with {named('image')} start.png")
+    if task == "animate" and not has_image:
+        raise VidlongError(f"this Wan Animate model moves a character: pass its picture with {named('image')} character.png")
     if task == "v2v" and has_image:
         raise VidlongError(f"video-to-video redraws the given video and takes no {named('image')}; drop it")
     if task == "t2v" and has_image:
@@ -198,6 +209,32 @@ def segment_seed(seed: int, segment: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(segment)]).generate_state(1)[0])
 
 
+#: a request's fields that hold videos: the settings record each one's path, or "in memory"
+VIDEO_FIELDS = ("video", "pose_video", "face_video", "background_video", "mask_video")
+
+
+def generate_settings(pipe, request: GenerateRequest, methods, latent_frames: int, frames: Optional[np.ndarray], **values) -> dict:
+    """The settings a generated video records (JSON-ready): the request's fields (its images and videos as their paths, or
+    "in memory"), the model, the length made in `latent_frames` (``ratio``: over the native window; ``pixel_frames``:
+    `frames`' count, or those `latent_frames` decode to), the `methods` and the run's own `values` (size, steps, ...)."""
+    spec = pipe.spec
+    settings = dict(
+        dataclasses.asdict(dataclasses.replace(request, **dict.fromkeys(VIDEO_FIELDS))), model=spec.name,
+        native_frames=spec.native_frames, latent_frames=latent_frames,
+        pixel_frames=pixel_frames(latent_frames, spec.temporal_ratio) if frames is None else int(frames.shape[0]),
+        ratio=latent_frames / spec.native_frames, ratio_requested=None if request.frames is not None else request.ratio,
+        methods=_described(methods), device=str(pipe.device), dtype=str(pipe.dtype).removeprefix("torch."), **values)
+    settings["seconds"] = round(settings["seconds"], 3)
+    settings.pop("frames")
+    for name in ("image", "last_image", *VIDEO_FIELDS):
+        given = getattr(request, name)
+        if has_image(given) and not isinstance(given, (str, os.PathLike)):
+            settings[name] = "in memory"
+        elif given is not None:
+            settings[name] = str(given)
+    return settings
+
+
 def _described(methods) -> list[dict]:
     """Method configs as the sidecar records them: each one's class name and fields."""
     return [{"name": type(m).__name__, **dataclasses.asdict(m)} for m in methods]
@@ -206,7 +243,8 @@ def _described(methods) -> list[dict]:
 def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None, decode: bool = True,
              diagonal: Optional[DiagonalDenoising] = None) -> GenerateResult:
     """Generate the video of `request` with `pipe` (a vidlong pipeline, text- or image-to-video; with a `request.video`,
-    video-to-video, through a text-to-video pipeline's `video_to_video` twin where `pipe` is not one).
+    video-to-video, through a text-to-video pipeline's `video_to_video` twin where `pipe` is not one; Wan Animate's from its
+    driving videos, `vidlong.animate`).
 
     The request's methods are applied for this call only, even on error; methods the caller applied to
     `pipe` before are set aside for it and put back afterwards.
@@ -229,6 +267,10 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     spec = pipe.spec
     limits = limits_for_pipeline(pipe)
     n_latent = check_generate(request, limits)
+    if pipe.task == "animate":  # its call drives segment after segment from the pose and face videos
+        from .animate import animate
+
+        return animate(pipe, request, methods_for(request.method, request.preset), progress)
     if request.video is not None and pipe.task != "v2v":  # a text-to-video pipeline redraws by its twin
         pipe = pipe.video_to_video()
     methods = methods_for(request.method, request.preset)
@@ -354,26 +396,15 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
             remove_prompt_timeline(transformer)
         pipe.clear_vae_cache()
     report("decode", n_latent, n_latent)
-    settings = dict(
-        dataclasses.asdict(dataclasses.replace(request, video=None)), model=spec.name, native_frames=spec.native_frames,
-        latent_frames=n_latent,
-        pixel_frames=pixel_frames(n_latent, spec.temporal_ratio) if frames is None else int(frames.shape[0]), ratio=n_latent / spec.native_frames,
-        ratio_requested=None if request.frames is not None else request.ratio, height=height, width=width,
-        steps=steps, guidance=guidance, guidance_2=guidance_2 if len(pipe.experts()) == 2 else None, noise=noise, fps=fps,
-        methods=_described(methods if diagonal is None else (diagonal,)),
+    settings = generate_settings(
+        pipe, request, methods if diagonal is None else (diagonal,), n_latent, frames, height=height, width=width, steps=steps,
+        guidance=guidance, guidance_2=guidance_2 if len(pipe.experts()) == 2 else None, noise=noise, fps=fps,
         methods_after_step=None if switch is None else dict(step=switch[0], methods=_described(switch[1])),
-        seconds=round(time.perf_counter() - start, 3), device=str(pipe.device), dtype=str(pipe.dtype).removeprefix("torch."),
+        seconds=time.perf_counter() - start,
         timeline=[dict(second=second, prompt=prompt, latent_frame=frame) for (second, prompt), frame in zip(timeline, starts)]
         if len(timeline) > 1 else None,
     )
-    settings.pop("frames")
     if request.video is not None:
-        settings.update(video=str(request.video) if is_video_path(request.video) else "in memory", strength=extra["strength"])
-    for name in ("image", "last_image"):
-        given = getattr(request, name)
-        if has_image(given) and not isinstance(given, (str, os.PathLike)):
-            settings[name] = "in memory"
-        elif given is not None:
-            settings[name] = str(given)
+        settings["strength"] = extra["strength"]
     latents_out = final.get("latents")
     return GenerateResult(frames=frames, settings=settings, latents=None if latents_out is None else latents_out.float().cpu())

@@ -2,8 +2,6 @@
 module so that other users never import it."""
 from __future__ import annotations
 
-import os
-
 from diffusers import WanAnimatePipeline
 
 from .errors import VidlongError, named
@@ -67,18 +65,8 @@ class VidLongWanAnimatePipeline(VidlongPipelineMixin, WanAnimatePipeline):
 def driving_frames(video, field: str) -> list:
     """A driving video as a list of RGB PIL images, from such a list, uint8 frames ``[T, H, W, 3]`` or a video file's path;
     a one-line error naming `field` otherwise."""
-    import numpy as np
     from PIL import Image
 
-    if isinstance(video, (str, os.PathLike)):
-        from .extend import read_input_video
+    from .video_to_video import input_video
 
-        video = read_input_video(video, field=field)[0]
-    if isinstance(video, np.ndarray):
-        if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8 or len(video) == 0:
-            raise VidlongError(f"{named(field)} is a {video.dtype} array of shape {list(video.shape)}; pass uint8 frames "
-                               "[T, H, W, 3], a list of PIL images or a video file's path")
-        return [Image.fromarray(frame) for frame in video]
-    if isinstance(video, (list, tuple)) and video and all(isinstance(frame, Image.Image) for frame in video):
-        return [frame.convert("RGB") for frame in video]
-    raise VidlongError(f"{named(field)} must be a video file's path, uint8 frames [T, H, W, 3] or a list of PIL images")
+    return [Image.fromarray(frame) for frame in input_video(video, field=field)[0]]

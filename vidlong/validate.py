@@ -454,6 +454,7 @@ def check_last_image(limits: ModelLimits, given: bool, diagonal: bool) -> None:
 
 def check_generate(request, limits: ModelLimits) -> int:
     """Every field of a `GenerateRequest` against `limits`; returns the video's latent frames."""
+    from .animate import check_animate_request
     from .generate import check_task, has_image, resolve_latent_frames
     from .attention.adapters import adapter_named
     from .methods import DiagonalDenoising, check_moved_rope, methods_for
@@ -466,6 +467,7 @@ def check_generate(request, limits: ModelLimits) -> int:
     if request.video is not None:  # before the task's own input: an image-to-video model's refusal names the video
         check_redraws(limits)
     check_task(limits.task, has_image(request.image), bool(adapter_named(limits.family).stream_contexts))
+    check_animate_request(request, limits)
     methods = methods_for(request.method, request.preset)
     check_moved_rope(methods, adapter_named(limits.family))
     diagonal = any(isinstance(m, DiagonalDenoising) for m in methods)

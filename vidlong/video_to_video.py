@@ -47,31 +47,32 @@ def is_video_path(video) -> bool:
     return isinstance(video, (str, os.PathLike))
 
 
-def input_video(video, max_frames: Optional[int] = None) -> tuple[np.ndarray, Optional[float]]:
-    """(uint8 frames ``[T, H, W, 3]``, frames per second or None) of the video to redraw, its first `max_frames` where
-    given: the path of a video file (the rest not decoded), or frames from Python (uint8 ``[T, H, W, 3]``, a list of
-    frames or of PIL images)."""
+def input_video(video, max_frames: Optional[int] = None, field: str = "video") -> tuple[np.ndarray, Optional[float]]:
+    """(uint8 frames ``[T, H, W, 3]``, frames per second or None) of the video to redraw (or the one `field` names), its
+    first `max_frames` where given: the path of a video file (the rest not decoded), or frames from Python (uint8
+    ``[T, H, W, 3]``, a list of frames or of PIL images)."""
     from .extend import as_video_frames, read_input_video
 
     if is_video_path(video):
-        return read_input_video(video, max_frames)
+        return read_input_video(video, max_frames, field)
     if isinstance(video, (list, tuple)) and video and not isinstance(video[0], np.ndarray):
         video = [np.asarray(frame.convert("RGB")) if hasattr(frame, "convert") else frame for frame in video]
-    return as_video_frames(video)[:max_frames], None
+    return as_video_frames(video, field)[:max_frames], None
 
 
-def frame_count(video) -> int:
-    """Frames in the video to redraw, without keeping them (a file's are counted, not decoded)."""
+def frame_count(video, field: str = "video") -> int:
+    """Frames in the video to redraw (or the one `field` names), without keeping them (a file's are counted, not decoded)."""
     from .extend import count_input_frames
 
-    return count_input_frames(video) if is_video_path(video) else len(input_video(video)[0])
+    return count_input_frames(video, field) if is_video_path(video) else len(input_video(video, field=field)[0])
 
 
-def video_fps(video, default: float) -> float:
-    """The frame rate a redrawn video keeps: a file's own, else `default` (frames from Python carry none)."""
+def video_fps(video, default: float, field: str = "video") -> float:
+    """The frame rate a redrawn video (or the one `field` names) keeps: a file's own, else `default` (frames from Python
+    carry none)."""
     from .extend import input_frame_rate
 
-    return input_frame_rate(video) if is_video_path(video) else float(default)
+    return input_frame_rate(video, field) if is_video_path(video) else float(default)
 
 
 def denoised_steps(steps: int, strength: float) -> int:
