@@ -255,3 +255,10 @@ def assert_a_prompt_timeline_follows_its_segments(pipe) -> None:
     assert twice.settings["timeline"][1]["latent_frame"] > 0
     assert (twice.latents - one.latents).abs().max() < 1e-5 < (other.latents - one.latents).abs().max()
     assert not pipe.transformer._diffusers_hook.get_hook("vidlong_timeline_frames")
+
+
+def fuzz_value(rng):
+    """A random Python value of any type the fuzz throws at a dataclass field."""
+    return rng.choice([None, True, False, 0, 1, 2, 3, -1, -5, 1.0, 2.5, float("nan"), float("inf"), -float("inf"),
+                       2**63, 2**64, 10**400, 1e308, "", "abc", "3", "cache", "renoise", "plain", "both", "2x",
+                       "ünïcødé 🎥", "x" * 5000, (), (1,), [1, 2], {"a": 1}, b"bytes", object()])

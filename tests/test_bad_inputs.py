@@ -17,7 +17,7 @@ import vidlong
 from vidlong import pipeline as pipeline_module
 from vidlong.cli import main
 from vidlong.generate import GenerateRequest, generate
-from conftest import tiny_transformer
+from conftest import fuzz_value, tiny_transformer
 from tiny_pipeline import save_tiny_pipeline
 
 
@@ -81,6 +81,8 @@ ARGPARSE = "argparse"
 CLI_ROWS = [
     # the issue's list
     ("generate", ["--ratio", "nan"], "--ratio must be a finite number > 0", None),
+    ("generate", ["--pose-video", "{inputs}/clip.mp4"], "--pose-video drives a Wan Animate model (WanAnimatePipeline)", None),
+    ("generate", ["--mask-video", "{inputs}/notes.txt"], "--mask-video drives a Wan Animate model", None),
     ("generate", ["--seed", "18446744073709551616"], "--seed must be a whole number from 0", None),
     ("generate", ["--seed", "-1"], "--seed must be a whole number from 0", None),
     ("generate", ["--guidance", "nan"], "--guidance must be a finite number", None),
@@ -523,26 +525,21 @@ def test_fuzz_cli(model_dir, inputs, tmp_path, capsys, monkeypatch):
     assert codes.count(2) > FUZZ_CASES // 3 and 0 in codes  # both refusals and real runs were exercised
 
 
-def _value(rng):
-    """A random Python value of any type the fuzz throws at a dataclass field."""
-    return rng.choice([None, True, False, 0, 1, 2, 3, -1, -5, 1.0, 2.5, float("nan"), float("inf"), -float("inf"),
-                       2**63, 2**64, 10**400, 1e308, "", "abc", "3", "cache", "renoise", "plain", "both", "2x",
-                       "ünïcødé 🎥", "x" * 5000, (), (1,), [1, 2], {"a": 1}, b"bytes", object()])
-
-
 STREAMING_FIELDS = ["chunk", "sinks", "window", "recache_on_prompt_switch", "steps", "context", "first_chunk", "seam_frames"]
 REQUEST_FIELDS = ["prompt", "ratio", "frames", "method", "preset", "noise", "steps", "guidance", "seed", "height",
-                  "width", "negative_prompt", "image", "guidance_2", "video", "strength"]
+                  "width", "negative_prompt", "image", "guidance_2", "video", "strength", "pose_video", "face_video",
+                  "background_video", "mask_video"]
 VALID_FIELDS = {"prompt": "a red circle", "ratio": 1.0, "frames": None, "method": "none", "preset": None, "noise": None,
                 "steps": 2, "guidance": 2.0, "seed": 0, "height": 32, "width": 32, "negative_prompt": "",
-                "image": None, "guidance_2": None, "video": None, "strength": None, "chunk": 1, "sinks": 1, "window": 1,
+                "image": None, "guidance_2": None, "video": None, "strength": None, "pose_video": None, "face_video": None,
+                "background_video": None, "mask_video": None, "chunk": 1, "sinks": 1, "window": 1,
                 "recache_on_prompt_switch": True, "context": None, "first_chunk": None, "seam_frames": 8}
 
 
 def _fields(rng, names):
     """Mostly valid fields with a few random ones (all random one time in five)."""
     wild = 1.0 if rng.random() < 0.2 else 0.07
-    return {name: _value(rng) if rng.random() < wild else VALID_FIELDS[name] for name in names}
+    return {name: fuzz_value(rng) if rng.random() < wild else VALID_FIELDS[name] for name in names}
 
 
 def test_fuzz_dataclasses(model_dir):
@@ -554,7 +551,7 @@ def test_fuzz_dataclasses(model_dir):
     outcomes = {"ok": 0, "refused": 0}
     for _ in range(400):
         fields = _fields(rng, STREAMING_FIELDS)
-        size = {k: _value(rng) if rng.random() < 0.3 else None for k in ("height", "width")}
+        size = {k: fuzz_value(rng) if rng.random() < 0.3 else None for k in ("height", "width")}
         try:
             check_stream(vidlong.Streaming(**fields), limits, **size)
             outcomes["ok"] += 1

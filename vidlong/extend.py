@@ -79,9 +79,9 @@ def _read_input(path, reader, field: str = "video"):
         hint = (f"to start a video from it use vidlong generate --image {path} with an image-to-video model"
                 if field == "video" else "pass a video file")
         raise VidlongError(f"{named(field)} {path} is an image, not a video; {hint}")
-    if not Path(path).is_file():
-        raise VidlongError(f"{named(field)}: no video file at {path}; check the path")
     try:
+        if not Path(path).is_file():
+            raise VidlongError(f"{named(field)}: no video file at {path}; check the path")
         return reader(path)
     except VidlongError:
         raise
