@@ -82,8 +82,8 @@ def test_stream_compile_on_cuda_compiles_the_decoder_too():
 
     videos = []
     for backend in (None, "inductor"):  # the CLI hands it the checked folder (an embedded model's name resolved)
-        pipe = _load_pipeline(argparse.Namespace(compile=backend, dtype="float32"), check_model_folder("default"), "cuda",
-                              streams=True)
+        args = argparse.Namespace(command="stream", compile=backend, dtype="float32")
+        pipe = _load_pipeline(args, check_model_folder("default"), "cuda", streams=True)
         assert (pipe.vae.decoder._compiled_call_impl is not None) == (backend is not None)
         videos.append(np.concatenate([chunk.frames for chunk in pipe.stream("a red circle", chunks=3)]))
     eager, compiled = videos
