@@ -53,7 +53,8 @@ from vidlong.streaming import StreamSampling, VideoStreamer, resolve_context  # 
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_STEPS, check_diagonal_stream, check_generate, check_seed,  # noqa: E402
                               check_streams, limits_for_pipeline, video_size)
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
-from vidlong.video_to_video import DEFAULT_STRENGTH, video_fps  # noqa: E402
+from vidlong.animate import ANIMATE_VIDEOS  # noqa: E402
+from vidlong.video_to_video import DEFAULT_STRENGTH, frame_count, video_fps  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -147,9 +148,10 @@ def _caption(settings: dict) -> str:
 
 
 def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
-                image=None, last_image=None, video=None, strength=None) -> GenerateRequest:
+                image=None, last_image=None, video=None, strength=None, *animate_videos) -> GenerateRequest:
     """The page's fields as a `GenerateRequest` (unchecked); the dropdowns' "none"/"auto" and empty
-    numbers are the model's defaults; with a `video` to redraw, the video sets the length (the length field is not used)."""
+    numbers are the model's defaults; with a `video` to redraw, the video sets the length (the length field is not used);
+    `animate_videos`: Wan Animate's pose, face, background and mask videos (uploaded files, or empty)."""
     if video:
         ratio = 1.0
     if ratio is None:
@@ -162,6 +164,7 @@ def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, neg
         height=None if height is None else int(height), width=None if width is None else int(width),
         image=image or None, last_image=last_image or None, video=video or None,
         strength=None if not video or strength is None else float(strength),
+        **{name: _uploaded_path(value) for name, value in zip(ANIMATE_VIDEOS, animate_videos)},
     )
 
 
@@ -239,31 +242,35 @@ class App:
         self.stream_redraws = stream_redraws(self.limits)
 
     def length_note(self, ratio, method="none", preset=NO_PRESET, steps=None, height=None, width=None, video=None,
-                    strength=DEFAULT_STRENGTH) -> str:
-        """Markdown: the length a ratio gives on this model (or an uploaded `video` to redraw has), and the run's estimated
-        time and memory (the time once a run on this device has finished); says so when the run will not fit, and why
-        when a field is refused. Takes the fields as the page sends them (unchecked, `preprocess=False`)."""
+                    strength=DEFAULT_STRENGTH, *animate_videos) -> str:
+        """Markdown: the length a ratio gives on this model (or an uploaded `video` to redraw has; on Wan Animate, the
+        segments it sets and the pose video's length), and the run's estimated time and memory (the time once a run on this
+        device has finished); says so when the run will not fit, and why when a field is refused. Takes the fields as the
+        page sends them (unchecked, `preprocess=False`)."""
         spec = self.spec
         low, high = LENGTH_RANGE
         if isinstance(ratio, (int, float)) and not low <= ratio <= high:  # the slider's box takes any number
             return f"**Length must be from {low:g} to {high:g}, got {ratio:g}**"
         try:
-            image = "first-frame" if self.pipe.task == "i2v" else None  # the estimate needs no image, the check one
+            image = "first-frame" if self.pipe.task in ("i2v", "animate") else None  # the estimate needs no image, the check one
             last = "last-frame" if self.limits.last_frame == "required" else None
             video = _uploaded_path(video)
             request = _request_of("-", method, preset, ratio, steps, None, 0, AUTO, "", height, width, image, last, video,
-                                  strength)
+                                  strength, *animate_videos)
             latent = check_generate(request, self.limits)
             cost = run_cost(self.pipe, request, latent)
             fps = spec.fps if video is None else video_fps(video, spec.fps)
+            if self.pipe.task == "animate":
+                note = self._animate_length(request, latent)
         except VidlongError as err:  # the reason, where the note would have been
             return f"**{html.escape(_user_message(err), quote=False)}**"
         except (TypeError, ValueError):
             return ""
-        frames = pixel_frames(latent, spec.temporal_ratio)
-        note = "The video to redraw (the Length field is not used): " if video else ""
-        note += (f"{latent} latent frames = **{frames} frames**, {frames / fps:.1f} s at {fps:g} fps "
-                 f"({latent / spec.native_frames:.2g}× the native {spec.native_frames}). ")
+        if self.pipe.task != "animate":
+            frames = pixel_frames(latent, spec.temporal_ratio)
+            note = "The video to redraw (the Length field is not used): " if video else ""
+            note += (f"{latent} latent frames = **{frames} frames**, {frames / fps:.1f} s at {fps:g} fps "
+                     f"({latent / spec.native_frames:.2g}× the native {spec.native_frames}). ")
         seconds = self.pace.seconds(cost)
         note += f"Estimate: about **{duration_text(max(seconds, 1))}** and " if seconds is not None else "Estimate (time after the first run): "
         note += f"{cost.peak_bytes / 2**30:.2g} GiB beyond the model."
@@ -273,14 +280,24 @@ class App:
             note += f" **Will not fit:** {html.escape(_user_message(err), quote=False)}"
         return note
 
+    def _animate_length(self, request: GenerateRequest, latent: int) -> str:
+        """The length note's first sentence for a checked Wan Animate `request` whose segments' grid is `latent` frames."""
+        from vidlong.animate import request_segments
+
+        frames, fps = frame_count(request.pose_video, "pose_video"), video_fps(request.pose_video, self.spec.fps, "pose_video")
+        return (f"As long as the pose video: **{frames} frames**, {frames / fps:.1f} s at {fps:g} fps, in "
+                f"{request_segments(self.pipe, request, latent)} segments of {self.pipe.segment_frames(latent)} frames "
+                f"({latent / self.spec.native_frames:.2g}× the native window of {self.spec.native_frames} latent frames). ")
+
     # ---- one video, or several methods side by side ----------------------------------------------
 
     def run(self, prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
-            image=None, last_image=None, partition_guidance=None, noise_correlation=0.0, video=None, strength=None) -> tuple:
+            image=None, last_image=None, partition_guidance=None, noise_correlation=0.0, video=None, strength=None,
+            *animate_videos) -> tuple:
         """The page's fields as a checked run estimated to fit in memory: the `GenerateRequest` (seed -1 or empty:
         a random one) and the fifo method's `DiagonalDenoising` (None for another method)."""
         request = _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
-                              last_image, video, strength)
+                              last_image, video, strength, *animate_videos)
         diagonal = _diagonal_of([request.method], partition_guidance, noise_correlation)
         check_fits(run_cost(self.pipe, request, check_generate(request, self.limits), diagonal))
         return request, diagonal
@@ -340,8 +357,8 @@ class App:
         methods = list(methods or [])
         if not COMPARE_MIN <= len(methods) <= COMPARE_MAX:
             raise VidlongError(f"compare needs {COMPARE_MIN} to {COMPARE_MAX} methods, got {len(methods)}; tick them in Compare methods")
-        *request_fields, partition_guidance, noise_correlation, video, strength = fields
-        first = _request_of(*request_fields, video=video, strength=strength)
+        request_fields, (partition_guidance, noise_correlation, video, strength) = fields[:13], fields[13:17]
+        first = _request_of(*request_fields, video, strength, *fields[17:])  # and Wan Animate's videos
         check_methods(methods, first)
         diagonal = _diagonal_of(methods, partition_guidance, noise_correlation)
         runs = [(dataclasses.replace(first, method=method), diagonal if method == "fifo" else None) for method in methods]
@@ -573,7 +590,8 @@ def _timeline_rows(timeline) -> list[tuple[float, str]]:
 
 def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
     """The app's page for `pipe` (a vidlong pipeline from `vidlong.load_pipeline`; an image-to-video one
-    shows a first-frame input); outputs go to `folder` (default: a new folder in Gradio's cache)."""
+    shows a first-frame input, a Wan Animate one the character's and its driving videos); outputs go to `folder` (default:
+    a new folder in Gradio's cache)."""
     app = App(pipe, folder)
     spec = app.spec
     multiple = app.limits.geometry.pixel_multiple
@@ -588,7 +606,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
             "Generate a long video with a training-free method, compare methods side by side, or stream one live."
         )
         with gr.Row():
-            image = gr.Image(type="filepath", label="First frame (image-to-video)", visible=pipe.task == "i2v", elem_id="image")
+            image = gr.Image(type="filepath", visible=pipe.task in ("i2v", "animate"), elem_id="image",
+                             label="The character (Wan Animate)" if pipe.task == "animate" else "First frame (image-to-video)")
             last_image = gr.Image(type="filepath", label="Last frame (first-last-frame models; Generate tab)",
                                   visible=app.limits.last_frame != "no", elem_id="last-image")
         with gr.Tabs():
@@ -607,6 +626,14 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                                 info="auto: the preset's, else plain", elem_id="noise")
                         ratio = fields.Slider(*LENGTH_RANGE, value=2, step=0.5, label="Length (× native window)", elem_id="ratio")
                         length_note = gr.Markdown(app.length_note(2, "both"), elem_id="length-note")
+                        with gr.Accordion("Animate the character (Wan Animate)", visible=pipe.task == "animate"):
+                            animate_videos = [
+                                gr.Video(label=label, sources=["upload"], elem_id=name.replace("_", "-"))
+                                for name, label in zip(ANIMATE_VIDEOS, (
+                                    "Pose video: the character moves as it does; the video has its length and frame rate "
+                                    "(Length sets the segments it is made in)", "Face video: its face follows this one",
+                                    "Background video (replace mode, with a mask video)",
+                                    "Mask video (replace mode): white where the character goes"))]
                         with gr.Accordion("Redraw a video (video-to-video)", open=False, visible=app.limits.redraws):
                             redraw = gr.Video(label="Video to redraw: the prompt redraws it, at its length (the Length "
                                               "field is not used), frame rate and aspect", sources=["upload"], elem_id="redraw")
@@ -690,7 +717,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
 
         reloaded = [prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
                     partition_guidance, noise_correlation]  # FORM_FIELDS
-        form = [*reloaded[:-2], image, last_image, *reloaded[-2:], redraw, strength]  # the API's older order kept
+        form = [*reloaded[:-2], image, last_image, *reloaded[-2:], redraw, strength, *animate_videos]  # the API's older order kept
         stream_form = [s_prompt, timeline, s_seconds, s_chunk, s_context, s_recache, s_steps, s_guidance, s_seed, image, s_method,
                        s_cut, s_partition_guidance, s_noise_correlation, s_redraw, s_strength]
 
@@ -701,18 +728,23 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                      height: Optional[float] = None, width: Optional[float] = None,
                                      image: Optional[str] = None, last_image: Optional[str] = None,
                                      partition_guidance: str = "", noise_correlation: float = 0.0, video: Optional[str] = None,
-                                     strength: float = DEFAULT_STRENGTH, request: gr.Request = None, progress=gr.Progress()):
+                                     strength: float = DEFAULT_STRENGTH, pose_video: Optional[str] = None,
+                                     face_video: Optional[str] = None, background_video: Optional[str] = None,
+                                     mask_video: Optional[str] = None, request: gr.Request = None, progress=gr.Progress()):
                 args = (prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
-                        last_image, partition_guidance, noise_correlation, video, strength)
+                        last_image, partition_guidance, noise_correlation, video, strength, pose_video, face_video,
+                        background_video, mask_video)
                 return await app.generate_event(app.single_run, args, request, progress, page=page)
             return generate_video
 
         async def compare_page(compared: list, prompt: str, method: str, preset: str, ratio: float, steps, guidance, seed,
                                noise: str, negative_prompt: str, height, width, image=None, last_image=None,
                                partition_guidance: str = "", noise_correlation: float = 0.0, video: Optional[str] = None,
-                               strength: float = DEFAULT_STRENGTH, request: gr.Request = None, progress=gr.Progress()):
+                               strength: float = DEFAULT_STRENGTH, pose_video=None, face_video=None, background_video=None,
+                               mask_video=None, request: gr.Request = None, progress=gr.Progress()):
             args = (compared, prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
-                    last_image, partition_guidance, noise_correlation, video, strength)
+                    last_image, partition_guidance, noise_correlation, video, strength, pose_video, face_video,
+                    background_video, mask_video)
             return await app.generate_event(app.compare_runs, args, request, progress, page=True)
 
         def stream_handler(page: bool):
@@ -729,7 +761,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
             return stream
 
         outputs = [video, settings, sidecar, gallery]
-        note_fields = [ratio, method, preset, steps, height, width, redraw, strength]
+        note_fields = [ratio, method, preset, steps, height, width, redraw, strength, *animate_videos]
         def queued(trigger, handler, inputs, outputs):
             """`handler` queued on the model's one worker after `trigger`, its job reserved at the click."""
             return trigger(app.reserve, None, None, api_name=False, queue=False).then(
@@ -787,9 +819,6 @@ def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 786
     if task == "v2v" or pipeline_task(check_model_folder(model)) == "v2v":
         raise VidlongError("the app redraws videos through a text-to-video pipeline; open the model's text-to-video folder "
                            "(its Generate tab's \"Redraw a video\")")
-    if pipeline_task(check_model_folder(model)) == "animate":
-        raise VidlongError("the app does not take Wan Animate's pose and face videos; run vidlong generate --model ... --image "
-                           "character.png --pose-video pose.mp4 --face-video face.mp4")
     pipe = load_pipeline(model, device=device, dtype=dtype, task=task)
     demo = build_app(pipe)
     demo.queue(default_concurrency_limit=1)

@@ -342,6 +342,33 @@ def test_image_to_video_model_takes_a_first_frame(tmp_path_factory):
     assert all("value" not in update for update in app.image_size(None))
 
 
+def test_wan_animate_takes_the_character_and_its_driving_videos(tmp_path_factory):
+    """A Wan Animate folder: the API's `image` (the character), `pose_video` and `face_video` make a video of the pose
+    video's length and frame rate; the length note says so and names the segments; without a face video a run is refused
+    in one line, and so is a stream."""
+    from gradio_client import handle_file
+    from tiny_pipeline import save_tiny_wan_animate_pipeline, write_driving_files
+
+    folder = save_tiny_wan_animate_pipeline(tmp_path_factory.mktemp("tiny-animate"), num_inference_steps=1)
+    given = write_driving_files(tmp_path_factory.mktemp("animate-inputs"), 11, 10, seed=3)
+    files = dict(image=handle_file(given["--image"]), pose_video=handle_file(given["--pose-video"]))
+    with served_client(folder, tmp_path_factory.mktemp("animate-downloads")) as client:
+        video, settings = client.predict(prompt="a red circle", method="both", ratio=2, **files,
+                                         face_video=handle_file(given["--face-video"]), api_name="/generate")
+        frames, fps = read_video(video_path(video))
+        assert len(frames) == settings["pixel_frames"] == 11 and fps == 10 and settings["segments"] == 1
+        with pytest.raises(AppError, match="^this Wan Animate model moves the character of image with a pose and a face "
+                                           "video: pass face video face.mp4$"):
+            client.predict(prompt="a red circle", **files, api_name="/generate")
+        with pytest.raises(AppError, match="streaming is not available for WanAnimateTransformer3DModel"):
+            client.predict(prompt="a red circle", seconds=1, image=files["image"], api_name="/stream")
+    app = gradio_app.App(load_pipeline(folder, device="cpu"))
+    note = app.length_note(1, "both", gradio_app.NO_PRESET, 1, None, None, None, 0.8, {"path": given["--pose-video"]},
+                           {"path": given["--face-video"]})
+    assert note.startswith("As long as the pose video: **11 frames**, 1.1 s at 10 fps, in 3 segments of 5 frames "
+                           "(1× the native window of 3 latent frames). Estimate"), note
+
+
 def test_another_family_generates_and_streams_and_refuses_the_cache_in_one_line(tmp_path_factory):
     """An LTX-Video folder (`LTXPipeline`): generate and stream (re-noised context, and by diagonal denoising)
     work through the API; a KV-cache stream is refused in one line."""

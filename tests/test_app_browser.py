@@ -298,3 +298,33 @@ def test_a_video_uploaded_to_a_stream_is_redrawn_chunk_by_chunk(demo, browser, t
     expect(page.locator("#stream-sidecar")).to_contain_text(".json")
     assert demo.vidlong_app.history.items()[0].settings["streaming"]["strength"] == 0.8
     page.close()
+
+
+@pytest.fixture(scope="module")
+def animate_demo(tmp_path_factory):
+    from tiny_pipeline import save_tiny_wan_animate_pipeline
+
+    yield from served(save_tiny_wan_animate_pipeline(tmp_path_factory.mktemp("tiny-animate"), num_inference_steps=1))
+
+
+def test_a_character_animated_by_uploaded_pose_and_face_videos(animate_demo, browser, tmp_path):
+    """A Wan Animate model's page: the character's picture and the pose and face videos uploaded, the length note says the
+    video is as long as the pose video (11 frames at 10 fps) and asks for the face video until it is there; Generate makes
+    the 11 frames."""
+    from playwright.sync_api import expect
+    from tiny_pipeline import write_driving_files
+
+    given = write_driving_files(tmp_path, 11, 10, seed=4)
+    page = open_page(browser, animate_demo)
+    page.locator("#image input[type=file]").set_input_files(given["--image"])
+    page.locator("#pose-video input[type=file]").set_input_files(given["--pose-video"])
+    expect(page.locator("#pose-video video")).to_be_attached()
+    expect(page.locator("#length-note")).to_contain_text("with a pose and a face video: pass face video face.mp4")
+    page.locator("#face-video input[type=file]").set_input_files(given["--face-video"])
+    expect(page.locator("#length-note")).to_contain_text("As long as the pose video: 11 frames, 1.1 s at 10 fps")
+    page.get_by_label("Prompt").fill("a blue square")
+    page.get_by_role("button", name="Generate").click()
+    frames = served_video(page, "#video", tmp_path / "animated.mp4")
+    assert frames.shape == (11, SIZE, SIZE, 3)
+    expect(page.locator("#settings")).to_contain_text("segments")
+    page.close()

@@ -5,7 +5,6 @@ native one makes the same video length in fewer segments; bad call arguments and
 import numpy as np
 import pytest
 import torch
-import yaml
 from reference import WanReferenceAttention
 
 import vidlong
@@ -13,8 +12,7 @@ from vidlong.attention.adapters.wan_animate import WAN_ANIMATE
 from vidlong.errors import VidlongError
 from vidlong.pipeline import load_pipeline
 
-NATIVE = 3  # latent frames: the reference frame and a 5-frame segment's 2
-SPEC = dict(name="tiny-animate", native_frames=NATIVE, height=32, width=32, fps=8, num_inference_steps=2, guidance_scale=1.0)
+NATIVE = 3  # latent frames: the reference frame and a 5-frame segment's 2 (`save_tiny_wan_animate_pipeline`)
 
 
 def rel_err(a, b):
@@ -23,12 +21,9 @@ def rel_err(a, b):
 
 @pytest.fixture(scope="module")
 def animate_folder(tmp_path_factory):
-    from tiny_pipeline import tiny_wan_animate_pipeline
+    from tiny_pipeline import save_tiny_wan_animate_pipeline
 
-    folder = tmp_path_factory.mktemp("animate")
-    tiny_wan_animate_pipeline().save_pretrained(folder, safe_serialization=True)
-    (folder / "vidlong.yaml").write_text(yaml.safe_dump(SPEC))
-    return folder
+    return save_tiny_wan_animate_pipeline(tmp_path_factory.mktemp("animate"))
 
 
 def driving_videos(frames: int, seed: int = 0) -> dict:
@@ -154,15 +149,9 @@ def test_its_release_has_its_own_entry_and_it_loads_as_nothing_else(animate_fold
 @pytest.fixture(scope="module")
 def driving_files(tmp_path_factory):
     """The character as a PNG, 13-frame pose and face videos as mp4 files (8 frames per second)."""
-    from vidlong.video_io import write_video
+    from tiny_pipeline import write_driving_files
 
-    folder = tmp_path_factory.mktemp("driving")
-    inputs = driving_videos(13)
-    inputs["image"].save(folder / "character.png")
-    for name in ("pose_video", "face_video"):
-        write_video(folder / f"{name}.mp4", np.stack([np.asarray(frame) for frame in inputs[name]]), fps=8)
-    return {"--image": str(folder / "character.png"), "--pose-video": str(folder / "pose_video.mp4"),
-            "--face-video": str(folder / "face_video.mp4")}
+    return write_driving_files(tmp_path_factory.mktemp("driving"), 13, 8)
 
 
 def test_vidlong_generate_animates_the_pose_video_in_segments_the_ratio_sets(animate_folder, driving_files, tmp_path):

@@ -159,6 +159,32 @@ def tiny_wan_animate_pipeline():
     return WanAnimatePipeline(**parts, transformer=transformer)
 
 
+def save_tiny_wan_animate_pipeline(folder: Path, **spec) -> Path:
+    """Save `tiny_wan_animate_pipeline` with a vidlong.yaml (native 3 latent frames: the reference frame and a 5-frame
+    segment's 2; 32x32 at 8 fps, 2 steps, guidance 1; `spec` overrides)."""
+    tiny_wan_animate_pipeline().save_pretrained(folder, safe_serialization=True)
+    values = dict(dict(name="tiny-animate", native_frames=NATIVE_LATENT_FRAMES, height=32, width=32, fps=8,
+                       num_inference_steps=2, guidance_scale=1.0), **spec)
+    (Path(folder) / "vidlong.yaml").write_text(yaml.safe_dump(values))
+    return Path(folder)
+
+
+def write_driving_files(folder: Path, frames: int, fps: float, seed: int = 0) -> dict:
+    """A character (a 32x32 PNG) and pose (32x32) and face (`ANIMATE_FACE_SIZE`) mp4 videos of random `frames` at `fps`, in
+    `folder`: their paths by the CLI flag that takes each."""
+    import numpy as np
+    from PIL import Image
+
+    from vidlong.video_io import write_video
+
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(Path(folder) / "character.png")
+    for name, size in (("pose", 32), ("face", ANIMATE_FACE_SIZE)):
+        write_video(Path(folder) / f"{name}.mp4", rng.integers(0, 256, (frames, size, size, 3), dtype=np.uint8), fps=fps)
+    return {"--image": str(Path(folder) / "character.png"), "--pose-video": str(Path(folder) / "pose.mp4"),
+            "--face-video": str(Path(folder) / "face.mp4")}
+
+
 def save_tiny_pipeline(folder: Path, kind: str = "wan2.1", spec: bool = True) -> Path:
     """Save the tiny pipeline of `kind`, with a vidlong.yaml (native 3 latent frames, 32x32, 2 steps)
     unless `spec` is False."""
