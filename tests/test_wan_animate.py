@@ -175,6 +175,37 @@ def test_vidlong_generate_animates_the_pose_video_in_segments_the_ratio_sets(ani
     assert [m["name"] for m in settings["methods"]] == ["UltraViCo", "SpectralFusion"]
 
 
+def test_generate_in_replace_mode_is_its_call_bit_for_bit(animate_folder, driving_files, tmp_path):
+    """`generate` with a background and a mask video (files) runs the call's "replace" mode: the same frames as diffusers'
+    call given those videos' frames, the character and the seed."""
+    from diffusers import WanAnimatePipeline
+    from PIL import Image
+
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.video_io import read_video, write_video
+
+    rng = np.random.default_rng(7)
+    background, mask = tmp_path / "background.mp4", tmp_path / "mask.mp4"
+    write_video(background, rng.integers(0, 256, (13, 32, 32, 3), dtype=np.uint8), fps=8)
+    write_video(mask, np.repeat(rng.integers(0, 2, (13, 32, 32, 1), dtype=np.uint8) * 255, 3, axis=-1), fps=8)
+    pipe = load_pipeline(animate_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    request = GenerateRequest(prompt="a red ball", image=driving_files["--image"], pose_video=driving_files["--pose-video"],
+                              face_video=driving_files["--face-video"], background_video=str(background), mask_video=str(mask),
+                              seed=5)
+    own = generate(pipe, request)
+    assert own.settings["mode"] == "replace" and own.settings["segments"] == 3
+    stock = WanAnimatePipeline.from_pretrained(animate_folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    frames = {flag: [Image.fromarray(frame) for frame in read_video(path)[0]] for flag, path in
+              (("pose_video", driving_files["--pose-video"]), ("face_video", driving_files["--face-video"]),
+               ("background_video", background), ("mask_video", mask))}
+    theirs = stock(image=Image.open(driving_files["--image"]).convert("RGB"), **frames, prompt="a red ball", height=32, width=32,
+                   segment_frame_length=5, num_inference_steps=2, guidance_scale=1.0, mode="replace",
+                   generator=torch.Generator().manual_seed(5)).frames[0]
+    assert np.array_equal(own.frames, (np.clip(theirs, 0, 1) * 255).round().astype(np.uint8))
+
+
 @pytest.mark.parametrize("args, message", [
     (["--face-video", None], "with a pose and a face video: pass --face-video face.mp4"),
     (["--image", None], "pass its picture with --image character.png"),
