@@ -53,7 +53,7 @@ from vidlong.streaming import StreamSampling, VideoStreamer, resolve_context  # 
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_STEPS, check_diagonal_stream, check_generate, check_seed,  # noqa: E402
                               check_streams, limits_for_pipeline, video_size)
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
-from vidlong.animate import ANIMATE_VIDEOS  # noqa: E402
+from vidlong.control_video import CONTROL_FAMILIES  # noqa: E402
 from vidlong.video_to_video import DEFAULT_STRENGTH, frame_count, video_fps  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,10 @@ METHOD_HELP = {
     "both-then-window": "UltraViCo + FreeLong++ for the first half of the steps, then the sliding window",
     "fifo": "diagonal denoising (FIFO-Diffusion) with a sink: native windows only, any length (Wan, LTX-Video)",
 }
+
+#: the `GenerateRequest` fields of the Generate tab's panel of videos that drive a model (Wan Animate's four, Wan VACE's
+#: mask and control video), in the API's order
+DRIVING_FIELDS = ("pose_video", "face_video", "background_video", "mask_video", "control_video")
 
 #: the Length slider's range (multiples of the native window)
 LENGTH_RANGE = (1, 8)
@@ -148,11 +152,12 @@ def _caption(settings: dict) -> str:
 
 
 def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
-                image=None, last_image=None, video=None, strength=None, *animate_videos) -> GenerateRequest:
+                image=None, last_image=None, video=None, strength=None, *driving_videos) -> GenerateRequest:
     """The page's fields as a `GenerateRequest` (unchecked); the dropdowns' "none"/"auto" and empty
-    numbers are the model's defaults; with a `video` to redraw, the video sets the length (the length field is not used);
-    `animate_videos`: Wan Animate's pose, face, background and mask videos (uploaded files, or empty)."""
-    if video:
+    numbers are the model's defaults; with a `video` to redraw (or a control video), the video sets the length (the length
+    field is not used); `driving_videos`: the `DRIVING_FIELDS` (uploaded files, or empty)."""
+    driving = {name: _uploaded_path(value) for name, value in zip(DRIVING_FIELDS, driving_videos)}
+    if video or driving.get("control_video"):
         ratio = 1.0
     if ratio is None:
         raise VidlongError("Length is empty; set a multiple of the native window, e.g. 2")
@@ -164,7 +169,7 @@ def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, neg
         height=None if height is None else int(height), width=None if width is None else int(width),
         image=image or None, last_image=last_image or None, video=video or None,
         strength=None if not video or strength is None else float(strength),
-        **{name: _uploaded_path(value) for name, value in zip(ANIMATE_VIDEOS, animate_videos)},
+        **driving,
     )
 
 
@@ -242,11 +247,11 @@ class App:
         self.stream_redraws = stream_redraws(self.limits)
 
     def length_note(self, ratio, method="none", preset=NO_PRESET, steps=None, height=None, width=None, video=None,
-                    strength=DEFAULT_STRENGTH, *animate_videos) -> str:
-        """Markdown: the length a ratio gives on this model (or an uploaded `video` to redraw has; on Wan Animate, the
-        segments it sets and the pose video's length), and the run's estimated time and memory (the time once a run on this
-        device has finished); says so when the run will not fit, and why when a field is refused. Takes the fields as the
-        page sends them (unchecked, `preprocess=False`)."""
+                    strength=DEFAULT_STRENGTH, *driving_videos) -> str:
+        """Markdown: the length a ratio gives on this model (or an uploaded `video` to redraw or control video has; on Wan
+        Animate, the segments it sets and the pose video's length), and the run's estimated time and memory (the time once
+        a run on this device has finished); says so when the run will not fit, and why when a field is refused. Takes the
+        fields as the page sends them (unchecked, `preprocess=False`)."""
         spec = self.spec
         low, high = LENGTH_RANGE
         if isinstance(ratio, (int, float)) and not low <= ratio <= high:  # the slider's box takes any number
@@ -256,10 +261,11 @@ class App:
             last = "last-frame" if self.limits.last_frame == "required" else None
             video = _uploaded_path(video)
             request = _request_of("-", method, preset, ratio, steps, None, 0, AUTO, "", height, width, image, last, video,
-                                  strength, *animate_videos)
+                                  strength, *driving_videos)
             latent = check_generate(request, self.limits)
             cost = run_cost(self.pipe, request, latent)
-            fps = spec.fps if video is None else video_fps(video, spec.fps)
+            given = video or request.control_video
+            fps = spec.fps if given is None else video_fps(given, spec.fps)
             if self.pipe.task == "animate":
                 note = self._animate_length(request, latent)
         except VidlongError as err:  # the reason, where the note would have been
@@ -268,7 +274,8 @@ class App:
             return ""
         if self.pipe.task != "animate":
             frames = pixel_frames(latent, spec.temporal_ratio)
-            note = "The video to redraw (the Length field is not used): " if video else ""
+            note = ("The video to redraw (the Length field is not used): " if video else
+                    "The control video (the Length field is not used): " if request.control_video else "")
             note += (f"{latent} latent frames = **{frames} frames**, {frames / fps:.1f} s at {fps:g} fps "
                      f"({latent / spec.native_frames:.2g}× the native {spec.native_frames}). ")
         seconds = self.pace.seconds(cost)
@@ -293,11 +300,11 @@ class App:
 
     def run(self, prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
             image=None, last_image=None, partition_guidance=None, noise_correlation=0.0, video=None, strength=None,
-            *animate_videos) -> tuple:
+            *driving_videos) -> tuple:
         """The page's fields as a checked run estimated to fit in memory: the `GenerateRequest` (seed -1 or empty:
         a random one) and the fifo method's `DiagonalDenoising` (None for another method)."""
         request = _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
-                              last_image, video, strength, *animate_videos)
+                              last_image, video, strength, *driving_videos)
         diagonal = _diagonal_of([request.method], partition_guidance, noise_correlation)
         check_fits(run_cost(self.pipe, request, check_generate(request, self.limits), diagonal))
         return request, diagonal
@@ -626,14 +633,20 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                                 info="auto: the preset's, else plain", elem_id="noise")
                         ratio = fields.Slider(*LENGTH_RANGE, value=2, step=0.5, label="Length (× native window)", elem_id="ratio")
                         length_note = gr.Markdown(app.length_note(2, "both"), elem_id="length-note")
-                        with gr.Accordion("Animate the character (Wan Animate)", visible=pipe.task == "animate"):
-                            animate_videos = [
-                                gr.Video(label=label, sources=["upload"], elem_id=name.replace("_", "-"))
-                                for name, label in zip(ANIMATE_VIDEOS, (
+                        animating, controlled = pipe.task == "animate", app.limits.family in CONTROL_FAMILIES
+                        with gr.Accordion("Animate the character (Wan Animate)" if animating else "Follow a control video "
+                                          "(Wan VACE)", visible=animating or controlled):
+                            driving_videos = [
+                                gr.Video(label=label, sources=["upload"], elem_id=name.replace("_", "-"), visible=shown)
+                                for name, label, shown in zip(DRIVING_FIELDS, (
                                     "Pose video: the character moves as it does; the video has its length and frame rate "
                                     "(Length sets the segments it is made in)", "Face video: its face follows this one",
                                     "Background video (replace mode, with a mask video)",
-                                    "Mask video (replace mode): white where the character goes"))]
+                                    "Mask video (replace mode): white where the character goes" if animating else
+                                    "Mask video (optional): white where the model generates, black where it keeps the control "
+                                    "video", "Control video (depth, pose, edges, or frames to keep): the video has its length "
+                                    "(the Length field is not used), frame rate and aspect"),
+                                    (animating, animating, animating, True, controlled))]
                         with gr.Accordion("Redraw a video (video-to-video)", open=False, visible=app.limits.redraws):
                             redraw = gr.Video(label="Video to redraw: the prompt redraws it, at its length (the Length "
                                               "field is not used), frame rate and aspect", sources=["upload"], elem_id="redraw")
@@ -717,7 +730,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
 
         reloaded = [prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
                     partition_guidance, noise_correlation]  # FORM_FIELDS
-        form = [*reloaded[:-2], image, last_image, *reloaded[-2:], redraw, strength, *animate_videos]  # the API's older order kept
+        form = [*reloaded[:-2], image, last_image, *reloaded[-2:], redraw, strength, *driving_videos]  # the API's older order kept
         stream_form = [s_prompt, timeline, s_seconds, s_chunk, s_context, s_recache, s_steps, s_guidance, s_seed, image, s_method,
                        s_cut, s_partition_guidance, s_noise_correlation, s_redraw, s_strength]
 
@@ -730,10 +743,11 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                      partition_guidance: str = "", noise_correlation: float = 0.0, video: Optional[str] = None,
                                      strength: float = DEFAULT_STRENGTH, pose_video: Optional[str] = None,
                                      face_video: Optional[str] = None, background_video: Optional[str] = None,
-                                     mask_video: Optional[str] = None, request: gr.Request = None, progress=gr.Progress()):
+                                     mask_video: Optional[str] = None, control_video: Optional[str] = None,
+                                     request: gr.Request = None, progress=gr.Progress()):
                 args = (prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
                         last_image, partition_guidance, noise_correlation, video, strength, pose_video, face_video,
-                        background_video, mask_video)
+                        background_video, mask_video, control_video)
                 return await app.generate_event(app.single_run, args, request, progress, page=page)
             return generate_video
 
@@ -741,10 +755,10 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                noise: str, negative_prompt: str, height, width, image=None, last_image=None,
                                partition_guidance: str = "", noise_correlation: float = 0.0, video: Optional[str] = None,
                                strength: float = DEFAULT_STRENGTH, pose_video=None, face_video=None, background_video=None,
-                               mask_video=None, request: gr.Request = None, progress=gr.Progress()):
+                               mask_video=None, control_video=None, request: gr.Request = None, progress=gr.Progress()):
             args = (compared, prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
                     last_image, partition_guidance, noise_correlation, video, strength, pose_video, face_video,
-                    background_video, mask_video)
+                    background_video, mask_video, control_video)
             return await app.generate_event(app.compare_runs, args, request, progress, page=True)
 
         def stream_handler(page: bool):
@@ -761,7 +775,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
             return stream
 
         outputs = [video, settings, sidecar, gallery]
-        note_fields = [ratio, method, preset, steps, height, width, redraw, strength, *animate_videos]
+        note_fields = [ratio, method, preset, steps, height, width, redraw, strength, *driving_videos]
         def queued(trigger, handler, inputs, outputs):
             """`handler` queued on the model's one worker after `trigger`, its job reserved at the click."""
             return trigger(app.reserve, None, None, api_name=False, queue=False).then(

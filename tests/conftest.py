@@ -262,3 +262,26 @@ def fuzz_value(rng):
     return rng.choice([None, True, False, 0, 1, 2, 3, -1, -5, 1.0, 2.5, float("nan"), float("inf"), -float("inf"),
                        2**63, 2**64, 10**400, 1e308, "", "abc", "3", "cache", "renoise", "plain", "both", "2x",
                        "ünïcødé 🎥", "x" * 5000, (), (1,), [1, 2], {"a": 1}, b"bytes", object()])
+
+
+def fuzz_requests(limits, valid: dict, cases: int, seed: int = 1) -> dict:
+    """`check_generate` of `cases` GenerateRequests of the `valid` fields, each field random (`fuzz_value`) one time in
+    seven: each passes or is refused in one line (a test failure names any other exception). The counts of both."""
+    import random
+
+    from vidlong.errors import VidlongError
+    from vidlong.generate import GenerateRequest
+    from vidlong.validate import check_generate
+
+    rng, outcomes = random.Random(seed), {"ok": 0, "refused": 0}
+    for _ in range(cases):
+        fields = {name: fuzz_value(rng) if rng.random() < 0.15 else value for name, value in valid.items()}
+        try:
+            check_generate(GenerateRequest(**fields), limits)
+            outcomes["ok"] += 1
+        except VidlongError as err:
+            assert "\n" not in str(err)
+            outcomes["refused"] += 1
+        except Exception as err:  # noqa: BLE001
+            pytest.fail(f"check_generate(GenerateRequest({fields!r:.500})) raised {type(err).__name__}: {err}")
+    return outcomes

@@ -369,6 +369,34 @@ def test_wan_animate_takes_the_character_and_its_driving_videos(tmp_path_factory
                            "(1× the native window of 3 latent frames). Estimate"), note
 
 
+def test_wan_vace_follows_an_uploaded_control_video(tmp_path_factory):
+    """A Wan VACE folder: the API's `control_video` (and `mask_video`) make a video as long as the control video, at its
+    frame rate, whatever the Length field says; the length note says so; a mask alone is refused in one line."""
+    import numpy as np
+    from gradio_client import handle_file
+    from tiny_pipeline import save_tiny_vace_pipeline
+
+    from vidlong.video_io import write_video
+
+    folder = save_tiny_vace_pipeline(tmp_path_factory.mktemp("tiny-vace"), num_inference_steps=1)
+    inputs, rng = tmp_path_factory.mktemp("vace-inputs"), np.random.default_rng(5)
+    write_video(inputs / "control.mp4", rng.integers(0, 255, (14, 32, 32, 3), dtype=np.uint8), fps=10)
+    write_video(inputs / "mask.mp4", np.full((14, 32, 32, 3), 255, np.uint8), fps=10)
+    with served_client(folder, tmp_path_factory.mktemp("vace-downloads")) as client:
+        video, settings = client.predict(prompt="a red circle", method="both", ratio=3, control_video=handle_file(str(inputs / "control.mp4")),
+                                         mask_video=handle_file(str(inputs / "mask.mp4")), api_name="/generate")
+        frames, fps = read_video(video_path(video))
+        assert len(frames) == settings["pixel_frames"] == 13 and fps == 10 and settings["ratio"] == 4 / 3
+        with pytest.raises(AppError, match="^mask video marks where a VACE model generates over its control video: pass "
+                                           "control video too$"):
+            client.predict(prompt="a red circle", mask_video=handle_file(str(inputs / "mask.mp4")), api_name="/generate")
+    app = gradio_app.App(load_pipeline(folder, device="cpu"))
+    note = app.length_note(3, "both", gradio_app.NO_PRESET, 1, None, None, None, 0.8, None, None, None, None,
+                           {"path": str(inputs / "control.mp4")})
+    assert note.startswith("The control video (the Length field is not used): 4 latent frames = **13 frames**, 1.3 s at "
+                           "10 fps"), note
+
+
 def test_another_family_generates_and_streams_and_refuses_the_cache_in_one_line(tmp_path_factory):
     """An LTX-Video folder (`LTXPipeline`): generate and stream (re-noised context, and by diagonal denoising)
     work through the API; a KV-cache stream is refused in one line."""

@@ -328,3 +328,27 @@ def test_a_character_animated_by_uploaded_pose_and_face_videos(animate_demo, bro
     assert frames.shape == (11, SIZE, SIZE, 3)
     expect(page.locator("#settings")).to_contain_text("segments")
     page.close()
+
+
+def test_a_control_video_uploaded_to_a_vace_model_sets_the_length(tmp_path_factory, browser, tmp_path):
+    """A Wan VACE model's page: an uploaded 14-frame control video makes the length note name its 13 frames (its most 4k+1,
+    whatever Length says) and Generate makes them."""
+    import numpy as np
+    from playwright.sync_api import expect
+    from tiny_pipeline import save_tiny_vace_pipeline
+
+    from vidlong.video_io import write_video
+
+    folder = save_tiny_vace_pipeline(tmp_path_factory.mktemp("tiny-vace"), num_inference_steps=1)
+    control = tmp_path / "control.mp4"
+    write_video(control, np.random.default_rng(6).integers(0, 255, (14, SIZE, SIZE, 3), dtype=np.uint8), fps=10)
+    for demo in served(folder):
+        page = open_page(browser, demo)
+        page.locator("#control-video input[type=file]").set_input_files(str(control))
+        expect(page.locator("#length-note")).to_contain_text("The control video (the Length field is not used): 4 latent "
+                                                             "frames = 13 frames")
+        page.get_by_label("Prompt").fill("a blue square")
+        page.get_by_role("button", name="Generate").click()
+        frames = served_video(page, "#video", tmp_path / "controlled.mp4")
+        assert frames.shape == (13, SIZE, SIZE, 3)
+        page.close()

@@ -83,6 +83,7 @@ CLI_ROWS = [
     ("generate", ["--ratio", "nan"], "--ratio must be a finite number > 0", None),
     ("generate", ["--pose-video", "{inputs}/clip.mp4"], "--pose-video drives a Wan Animate model (WanAnimatePipeline)", None),
     ("generate", ["--mask-video", "{inputs}/notes.txt"], "--mask-video drives a Wan Animate model", None),
+    ("generate", ["--control-video", "{inputs}/clip.mp4"], "--control-video guides a Wan VACE model (WanVACEPipeline)", None),
     ("generate", ["--seed", "18446744073709551616"], "--seed must be a whole number from 0", None),
     ("generate", ["--seed", "-1"], "--seed must be a whole number from 0", None),
     ("generate", ["--guidance", "nan"], "--guidance must be a finite number", None),
@@ -528,11 +529,11 @@ def test_fuzz_cli(model_dir, inputs, tmp_path, capsys, monkeypatch):
 STREAMING_FIELDS = ["chunk", "sinks", "window", "recache_on_prompt_switch", "steps", "context", "first_chunk", "seam_frames"]
 REQUEST_FIELDS = ["prompt", "ratio", "frames", "method", "preset", "noise", "steps", "guidance", "seed", "height",
                   "width", "negative_prompt", "image", "guidance_2", "video", "strength", "pose_video", "face_video",
-                  "background_video", "mask_video"]
+                  "background_video", "mask_video", "control_video"]
 VALID_FIELDS = {"prompt": "a red circle", "ratio": 1.0, "frames": None, "method": "none", "preset": None, "noise": None,
                 "steps": 2, "guidance": 2.0, "seed": 0, "height": 32, "width": 32, "negative_prompt": "",
                 "image": None, "guidance_2": None, "video": None, "strength": None, "pose_video": None, "face_video": None,
-                "background_video": None, "mask_video": None, "chunk": 1, "sinks": 1, "window": 1,
+                "background_video": None, "mask_video": None, "control_video": None, "chunk": 1, "sinks": 1, "window": 1,
                 "recache_on_prompt_switch": True, "context": None, "first_chunk": None, "seam_frames": 8}
 
 

@@ -246,27 +246,12 @@ def test_a_pose_video_for_another_model_is_refused_in_one_line(driving_files, tm
 def test_fuzz_of_an_animate_request_gives_one_line_refusals_or_passes(animate_folder, driving_files):
     """Random values in an animate request's fields (its driving videos, image, length, method, noise) are passed or
     refused by `check_generate` in one line, never another exception."""
-    import random
+    from conftest import fuzz_requests
 
-    from conftest import fuzz_value
+    from vidlong.validate import limits_for_folder
 
-    from vidlong.generate import GenerateRequest
-    from vidlong.validate import check_generate, limits_for_folder
-
-    limits = limits_for_folder(animate_folder)
     valid = dict(prompt="a red ball", image=driving_files["--image"], pose_video=driving_files["--pose-video"],
                  face_video=driving_files["--face-video"], background_video=None, mask_video=None, frames=None, ratio=1.0,
                  method="both", noise=None)
-    rng = random.Random(1)
-    outcomes = {"ok": 0, "refused": 0}
-    for _ in range(150):
-        fields = {name: fuzz_value(rng) if rng.random() < 0.15 else value for name, value in valid.items()}
-        try:
-            check_generate(GenerateRequest(**fields), limits)
-            outcomes["ok"] += 1
-        except VidlongError as err:
-            assert "\n" not in str(err)
-            outcomes["refused"] += 1
-        except Exception as err:  # noqa: BLE001
-            pytest.fail(f"check_generate(GenerateRequest({fields!r:.500})) raised {type(err).__name__}: {err}")
+    outcomes = fuzz_requests(limits_for_folder(animate_folder), valid, cases=150)
     assert outcomes["ok"] > 10 and outcomes["refused"] > 30, outcomes

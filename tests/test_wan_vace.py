@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 import torch
-import yaml
 from reference import WanReferenceAttention
 
 import vidlong
@@ -18,7 +17,6 @@ from vidlong.pipeline import load_pipeline
 from vidlong.video_io import read_video
 
 NATIVE = 3  # latent frames
-SPEC = dict(name="tiny-vace", native_frames=NATIVE, height=32, width=32, fps=8, num_inference_steps=2, guidance_scale=2.0)
 
 
 def rel_err(a, b):
@@ -27,12 +25,9 @@ def rel_err(a, b):
 
 @pytest.fixture(scope="module")
 def vace_folder(tmp_path_factory):
-    from tiny_pipeline import tiny_vace_pipeline
+    from tiny_pipeline import save_tiny_vace_pipeline
 
-    folder = tmp_path_factory.mktemp("vace")
-    tiny_vace_pipeline().save_pretrained(folder, safe_serialization=True)
-    (folder / "vidlong.yaml").write_text(yaml.safe_dump(SPEC))
-    return folder
+    return save_tiny_vace_pipeline(tmp_path_factory.mktemp("vace"))
 
 
 def vace_inputs(transformer, frames: int, dtype=torch.float32) -> dict:
@@ -138,10 +133,9 @@ def test_two_experts_take_their_own_guidance(tmp_path):
     """Wan2.2 VACE-Fun's layout (two experts switched at boundary_ratio): `generate` with `guidance_2` is diffusers'
     call with that `guidance_scale_2` bit for bit, and the methods act on both experts."""
     from diffusers import WanVACEPipeline
-    from tiny_pipeline import tiny_vace_pipeline
+    from tiny_pipeline import save_tiny_vace_pipeline
 
-    tiny_vace_pipeline(experts=2).save_pretrained(tmp_path)
-    (tmp_path / "vidlong.yaml").write_text(yaml.safe_dump(SPEC))
+    save_tiny_vace_pipeline(tmp_path, experts=2)
     pipe = load_pipeline(tmp_path, device="cpu")
     pipe.set_progress_bar_config(disable=True)
     own = generate(pipe, GenerateRequest(prompt="a red ball", ratio=1, seed=3, guidance_2=5.0))
@@ -156,3 +150,75 @@ def test_two_experts_take_their_own_guidance(tmp_path):
     pipe.apply(vidlong.UltraViCo())
     assert len(pipe.experts()) == 2 and all(type(a.processor).__name__ == "VidlongAttnProcessor"
                                             for t in pipe.experts() for a in WAN_VACE.self_attentions(t))
+
+
+def test_a_control_video_file_through_generate_and_the_cli(vace_folder, tmp_path):
+    """`generate` with a control video file (13 frames at 10 fps) and its mask video: the call given their frames, bit for
+    bit (the output as long as the control video, at its frame rate); `vidlong generate --control-video` at 2x the native
+    window with both methods in one call; a bad control request refused in one line before loading."""
+    from diffusers import WanVACEPipeline
+    from PIL import Image
+
+    from vidlong.video_io import write_video
+
+    rng = np.random.default_rng(2)
+    control, mask, long = tmp_path / "control.mp4", tmp_path / "mask.mp4", tmp_path / "long.mp4"
+    write_video(control, rng.integers(0, 256, (13, 32, 32, 3), dtype=np.uint8), fps=10)
+    write_video(mask, np.repeat(rng.integers(0, 2, (13, 32, 32, 1), dtype=np.uint8) * 255, 3, axis=-1), fps=10)
+    write_video(long, rng.integers(0, 256, (22, 32, 32, 3), dtype=np.uint8), fps=10)
+    pipe = load_pipeline(vace_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    own = generate(pipe, GenerateRequest(prompt="a red ball", control_video=str(control), mask_video=str(mask), seed=3))
+    assert own.frames.shape[0] == own.settings["pixel_frames"] == 13 and own.settings["fps"] == 10
+    stock = WanVACEPipeline.from_pretrained(vace_folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    noise = torch.randn(1, 4, 4, 4, 4, generator=torch.Generator().manual_seed(3))
+    frames = {name: [Image.fromarray(frame) for frame in read_video(path)[0]] for name, path in (("video", control), ("mask", mask))}
+    video = stock(prompt="a red ball", **frames, height=32, width=32, num_frames=13, num_inference_steps=2, guidance_scale=2.0,
+                  latents=noise, output_type="np").frames[0]
+    assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+
+    out = tmp_path / "controlled.mp4"
+    assert main(["generate", "--model", str(vace_folder), "--prompt", "a red ball", "--control-video", str(long),
+                 "--method", "both", "--out", str(out)]) == 0
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert len(read_video(out)[0]) == settings["pixel_frames"] == 21 and settings["latent_frames"] == 2 * NATIVE
+    assert settings["control_video"] == str(long) and settings["fps"] == 10
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--mask-video", "{mask}"], "marks where a VACE model generates over its control video: pass --control-video too"),
+    (["--control-video", "{control}", "--ratio", "2"], "a VACE video is as long as its --control-video: drop --ratio"),
+    (["--control-video", "{control}", "--frames", "17"], "--frames 17 is more than the video's 13 frames"),
+    (["--control-video", "{control}", "--mask-video", "{short}"], "--mask-video has fewer frames than the 13 of the control"),
+    (["--control-video", "{control}", "--model", "default"], "--control-video guides a Wan VACE model (WanVACEPipeline); "
+                                                             "this model takes none"),
+], ids=["mask-alone", "ratio", "frames", "short-mask", "not-vace"])
+def test_bad_control_requests_are_refused_in_one_line_before_loading(vace_folder, tmp_path, capsys, monkeypatch, flags, message):
+    import vidlong.pipeline
+    from vidlong.video_io import write_video
+
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    paths = {"{control}": tmp_path / "control.mp4", "{mask}": tmp_path / "mask.mp4", "{short}": tmp_path / "short.mp4"}
+    for name, frames in (("{control}", 13), ("{mask}", 13), ("{short}", 5)):
+        write_video(paths[name], np.zeros((frames, 32, 32, 3), np.uint8), fps=8)
+    flags = [str(paths.get(flag, flag)) for flag in flags]
+    model = [] if "--model" in flags else ["--model", str(vace_folder)]
+    assert main(["generate", *model, "--prompt", "a red ball", *flags, "--out", str(tmp_path / "x.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_fuzz_of_a_control_request_gives_one_line_refusals_or_passes(vace_folder, tmp_path):
+    """Random values in a control request's fields (its control and mask videos, length, method) are passed or refused by
+    `check_generate` in one line, never another exception."""
+    from conftest import fuzz_requests
+
+    from vidlong.validate import limits_for_folder
+    from vidlong.video_io import write_video
+
+    write_video(tmp_path / "control.mp4", np.zeros((13, 32, 32, 3), np.uint8), fps=8)
+    valid = dict(prompt="a red ball", control_video=str(tmp_path / "control.mp4"), mask_video=str(tmp_path / "control.mp4"),
+                 frames=None, ratio=1.0, method="both", height=None, width=None)
+    outcomes = fuzz_requests(limits_for_folder(vace_folder), valid, cases=150)
+    assert outcomes["ok"] > 10 and outcomes["refused"] > 30, outcomes

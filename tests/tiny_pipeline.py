@@ -107,6 +107,16 @@ def tiny_vace_pipeline(seed: int = 0, experts: int = 1):
     return WanVACEPipeline(**parts)
 
 
+def save_tiny_vace_pipeline(folder: Path, experts: int = 1, **spec) -> Path:
+    """Save `tiny_vace_pipeline` with a vidlong.yaml (native 3 latent frames, 32x32 at 8 fps, 2 steps, guidance 2; `spec`
+    overrides)."""
+    tiny_vace_pipeline(experts=experts).save_pretrained(folder, safe_serialization=True)
+    values = dict(dict(name="tiny-vace", native_frames=NATIVE_LATENT_FRAMES, height=32, width=32, fps=8, num_inference_steps=2,
+                       guidance_scale=2.0), **spec)
+    (Path(folder) / "vidlong.yaml").write_text(yaml.safe_dump(values))
+    return Path(folder)
+
+
 def tiny_skyreels_pipeline():
     """diffusers' `SkyReelsV2Pipeline` of `tiny_pipeline`'s Wan2.1 parts and a `SkyReelsV2Transformer3DModel` of
     `tiny_transformer`'s sizes."""

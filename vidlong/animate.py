@@ -26,14 +26,16 @@ def check_animate_request(request, limits) -> None:
     """The driving videos of a request against the model's task (before any model loads): a Wan Animate model needs a pose
     and a face video (and both or neither of a background and a mask video), readable, the pose video longer than one
     frame; its length is the pose video's, so ``frames`` is refused; another model takes none of them."""
+    from .control_video import CONTROL_FAMILIES
     from .methods import method_switch
     from .video_to_video import frame_count
 
     given = driving_videos(request)
     if limits.task != "animate":
-        if given:
-            name = next(iter(given))
-            raise VidlongError(f"{named(name)} drives a Wan Animate model (WanAnimatePipeline); this model takes none: drop it")
+        for name in given:  # a VACE model's mask video goes with its control video (`vidlong.control_video`)
+            if not (name == "mask_video" and limits.family in CONTROL_FAMILIES):
+                raise VidlongError(f"{named(name)} drives a Wan Animate model (WanAnimatePipeline); this model takes none: "
+                                   "drop it")
         return
     for name in ("pose_video", "face_video"):
         if name not in given:

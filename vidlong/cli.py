@@ -70,7 +70,13 @@ def _add_animate_options(p) -> None:
     animate.add_argument("--face-video", default=None, help="the face video (crops of the face) the character's face follows")
     animate.add_argument("--background-video", default=None,
                          help="replace mode: the video to put the character in, where --mask-video is white")
-    animate.add_argument("--mask-video", default=None, help="replace mode: white where the character goes, black elsewhere")
+    animate.add_argument("--mask-video", default=None,
+                         help="replace mode: white where the character goes, black elsewhere (Wan VACE: white where the "
+                              "model generates over --control-video, black where it keeps it)")
+    p.add_argument("--control-video", default=None,
+                   help="Wan VACE (WanVACEPipeline folders): the control video (depth, pose, edges, or frames to keep where "
+                        "--mask-video is black); the output has its length (its first 4k+1 frames, or --frames of them), "
+                        "frame rate and aspect, in one call with any method")
 
 
 def _add_generate(sub) -> None:
@@ -192,13 +198,15 @@ def _run_generate(args) -> int:
     from .validate import check_generate, limits_for_folder
 
     out, latents_path = _check_outputs(args)
-    preset_ratio = load_preset(args.preset)["ratio"] if args.preset and not args.video else 1.0  # a video sets its length
+    sets_length = args.video or args.control_video  # a video sets its length
+    preset_ratio = load_preset(args.preset)["ratio"] if args.preset and not sets_length else 1.0
     request = GenerateRequest(
         prompt=args.prompt, negative_prompt=args.negative_prompt, ratio=preset_ratio if args.ratio is None else args.ratio,
         frames=args.frames, method=args.method, preset=args.preset, noise=args.noise, steps=args.steps, guidance=args.guidance,
         guidance_2=args.guidance_2, seed=args.seed, height=args.height, width=args.width, image=args.image,
         last_image=args.last_image, video=args.video, strength=args.strength, pose_video=args.pose_video,
         face_video=args.face_video, background_video=args.background_video, mask_video=args.mask_video,
+        control_video=args.control_video,
     )
     diagonal = _diagonal(args)
     folder = _check_model(args)

@@ -10,6 +10,7 @@ from typing import Any, Callable, Optional, Union
 import numpy as np
 import torch
 
+from .control_video import control_arguments
 from .errors import VidlongError, named
 from .methods import DiagonalDenoising, default_noise, method_switch, methods_for
 from .models import latent_frames, pixel_frames
@@ -54,7 +55,11 @@ class GenerateRequest:
             they do; the video is as long as the pose video, `ratio` sets its segments' length), each the path of a video
             file, or from Python uint8 frames ``[T, H, W, 3]`` or a list of PIL images.
         background_video, mask_video: with Wan Animate, a video to put the character in where the mask video is white,
-            as the pose video ("replace" mode), or None.
+            as the pose video ("replace" mode), or None. With Wan VACE, `mask_video` is white where the model generates over
+            its `control_video` and black where it keeps it.
+        control_video: a Wan VACE model's control video (`vidlong.control_video`: depth, pose, edges, or frames to keep
+            where `mask_video` is black), as `video` is given; the output is as long as it (its first `frames`, or the
+            most 4k+1 frames it holds; `ratio` stays 1), at its frame rate and, without `height`/`width`, its aspect.
     """
 
     prompt: str
@@ -78,6 +83,7 @@ class GenerateRequest:
     face_video: Optional[Union[str, Any]] = None
     background_video: Optional[Union[str, Any]] = None
     mask_video: Optional[Union[str, Any]] = None
+    control_video: Optional[Union[str, Any]] = None
 
     def __post_init__(self):  # NumPy numbers as Python ones, so that the settings stay JSON-ready
         for name in ("ratio", "frames", "steps", "guidance", "seed", "height", "width", "guidance_2", "strength"):
@@ -210,7 +216,7 @@ def segment_seed(seed: int, segment: int) -> int:
 
 
 #: a request's fields that hold videos: the settings record each one's path, or "in memory"
-VIDEO_FIELDS = ("video", "pose_video", "face_video", "background_video", "mask_video")
+VIDEO_FIELDS = ("video", "pose_video", "face_video", "background_video", "mask_video", "control_video")
 
 
 def generate_settings(pipe, request: GenerateRequest, methods, latent_frames: int, frames: Optional[np.ndarray], **values) -> dict:
@@ -293,7 +299,14 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         extra["video"], file_fps = input_video(request.video, pixel_frames(n_latent, spec.temporal_ratio))  # the rest not decoded
         extra["strength"] = DEFAULT_STRENGTH if request.strength is None else request.strength
         fps, first_frame = file_fps or fps, Image.fromarray(extra["video"][0])
+    if request.control_video is not None:  # Wan VACE: its length, frame rate and aspect, as a redrawn video's
+        from PIL import Image
+
+        first_frame = Image.fromarray(input_video(request.control_video, 1, "control_video")[0][0])
     height, width = video_size(limits, request.height, request.width, first_frame)
+    if request.control_video is not None:
+        controls, file_fps = control_arguments(request, pixel_frames(n_latent, spec.temporal_ratio), height, width)
+        extra, fps = {**extra, **controls}, file_fps or fps
     steps = request.steps or spec.num_inference_steps
     switch = method_switch(request.method, steps, request.preset)
     skipped = steps - total_steps if request.video is not None else 0  # a video-to-video call starts that far in
