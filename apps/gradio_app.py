@@ -605,12 +605,14 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
     largest = None if app.limits.rope_positions is None else app.limits.rope_positions * multiple  # None: no RoPE table
 
     presets = preset_names()
+    streams = bool(adapter_named(app.limits.family).stream_contexts) and app.limits.no_stream_reason is None
     with gr.Blocks(title="vidlong", analytics_enabled=False) as demo:
         gr.Markdown(
             "# vidlong: long videos from a short-video model\n"
             f"Model **{spec.name}** on `{pipe.device}`: native window {spec.native_frames} latent frames "
             f"= {spec.native_pixel_frames} frames at {spec.width}×{spec.height}, {spec.fps} fps. "
-            "Generate a long video with a training-free method, compare methods side by side, or stream one live."
+            "Generate a long video with a training-free method, compare methods side by side"
+            + (", or stream one live." if streams else ". (This model does not stream: its Stream tab is hidden.)")
         )
         with gr.Row():
             image = gr.Image(type="filepath", visible=pipe.task in ("i2v", "animate"), elem_id="image",
@@ -676,7 +678,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                          elem_id="video")
                         sidecar = gr.File(label="Settings (.json)", interactive=False, elem_id="sidecar")
                         settings = gr.JSON(label="Settings used", max_height=320, elem_id="settings")
-            with gr.Tab("Stream", id="stream-tab"):
+            with gr.Tab("Stream", id="stream-tab", visible=streams):
                 with gr.Row():
                     with gr.Column(scale=1):
                         s_prompt = gr.Textbox(label="Stream prompt", lines=2, elem_id="stream-prompt",

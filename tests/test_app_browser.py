@@ -308,14 +308,15 @@ def animate_demo(tmp_path_factory):
 
 
 def test_a_character_animated_by_uploaded_pose_and_face_videos(animate_demo, browser, tmp_path):
-    """A Wan Animate model's page: the character's picture and the pose and face videos uploaded, the length note says the
-    video is as long as the pose video (11 frames at 10 fps) and asks for the face video until it is there; Generate makes
-    the 11 frames."""
+    """A Wan Animate model's page (no Stream tab: it does not stream): the character's picture and the pose and face videos
+    uploaded, the length note says the video is as long as the pose video (11 frames at 10 fps) and asks for the face video
+    until it is there; Generate makes the 11 frames."""
     from playwright.sync_api import expect
     from tiny_pipeline import write_driving_files
 
     given = write_driving_files(tmp_path, 11, 10, seed=4)
     page = open_page(browser, animate_demo)
+    expect(page.get_by_role("tab", name="Stream")).to_have_count(0)  # it does not stream
     page.locator("#image input[type=file]").set_input_files(given["--image"])
     page.locator("#pose-video input[type=file]").set_input_files(given["--pose-video"])
     expect(page.locator("#pose-video video")).to_be_attached()
