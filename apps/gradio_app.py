@@ -51,7 +51,7 @@ from vidlong.schedulers.stream import stream_chunk_count  # noqa: E402
 from vidlong.redraw_stream import RedrawStreamer, stream_redraws  # noqa: E402
 from vidlong.streaming import StreamSampling, VideoStreamer, resolve_context  # noqa: E402
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_STEPS, check_diagonal_stream, check_generate, check_seed,  # noqa: E402
-                              check_streams, limits_for_pipeline, video_size)
+                              check_streams, limits_for_pipeline, streams, video_size)
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
 from vidlong.control_video import CONTROL_FAMILIES  # noqa: E402
 from vidlong.video_to_video import DEFAULT_STRENGTH, frame_count, video_fps  # noqa: E402
@@ -605,14 +605,14 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
     largest = None if app.limits.rope_positions is None else app.limits.rope_positions * multiple  # None: no RoPE table
 
     presets = preset_names()
-    streams = bool(adapter_named(app.limits.family).stream_contexts) and app.limits.no_stream_reason is None
+    streaming = streams(app.limits)
     with gr.Blocks(title="vidlong", analytics_enabled=False) as demo:
         gr.Markdown(
             "# vidlong: long videos from a short-video model\n"
             f"Model **{spec.name}** on `{pipe.device}`: native window {spec.native_frames} latent frames "
             f"= {spec.native_pixel_frames} frames at {spec.width}×{spec.height}, {spec.fps} fps. "
             "Generate a long video with a training-free method, compare methods side by side"
-            + (", or stream one live." if streams else ". (This model does not stream: its Stream tab is hidden.)")
+            + (", or stream one live." if streaming else ". (This model does not stream: its Stream tab is hidden.)")
         )
         with gr.Row():
             image = gr.Image(type="filepath", visible=pipe.task in ("i2v", "animate"), elem_id="image",
@@ -678,7 +678,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                          elem_id="video")
                         sidecar = gr.File(label="Settings (.json)", interactive=False, elem_id="sidecar")
                         settings = gr.JSON(label="Settings used", max_height=320, elem_id="settings")
-            with gr.Tab("Stream", id="stream-tab", visible=streams):
+            with gr.Tab("Stream", id="stream-tab", visible=streaming):
                 with gr.Row():
                     with gr.Column(scale=1):
                         s_prompt = gr.Textbox(label="Stream prompt", lines=2, elem_id="stream-prompt",

@@ -383,8 +383,9 @@ def test_wan_vace_follows_an_uploaded_control_video(tmp_path_factory):
     write_video(inputs / "control.mp4", rng.integers(0, 255, (14, 32, 32, 3), dtype=np.uint8), fps=10)
     write_video(inputs / "mask.mp4", np.full((14, 32, 32, 3), 255, np.uint8), fps=10)
     with served_client(folder, tmp_path_factory.mktemp("vace-downloads")) as client:
-        video, settings = client.predict(prompt="a red circle", method="both", ratio=3, control_video=handle_file(str(inputs / "control.mp4")),
-                                         mask_video=handle_file(str(inputs / "mask.mp4")), api_name="/generate")
+        video, settings = client.predict(prompt="a red circle", method="both", ratio=3, api_name="/generate",
+                                         control_video=handle_file(str(inputs / "control.mp4")),
+                                         mask_video=handle_file(str(inputs / "mask.mp4")))
         frames, fps = read_video(video_path(video))
         assert len(frames) == settings["pixel_frames"] == 13 and fps == 10 and settings["ratio"] == 4 / 3
         with pytest.raises(AppError, match="^mask video marks where a VACE model generates over its control video: pass "

@@ -34,8 +34,7 @@ def check_animate_request(request, limits) -> None:
     if limits.task != "animate":
         for name in given:  # a VACE model's mask video goes with its control video (`vidlong.control_video`)
             if not (name == "mask_video" and limits.family in CONTROL_FAMILIES):
-                raise VidlongError(f"{named(name)} drives a Wan Animate model (WanAnimatePipeline); this model takes none: "
-                                   "drop it")
+                check_takes_driving_videos(limits, name)
         return
     for name in ("pose_video", "face_video"):
         if name not in given:
@@ -57,6 +56,12 @@ def check_animate_request(request, limits) -> None:
     frames = {name: frame_count(video, name) for name, video in given.items()}  # each one readable
     if frames["pose_video"] < 2:
         raise VidlongError(f"{named('pose_video')} has {frames['pose_video']} frame; Wan Animate needs at least 2")
+
+
+def check_takes_driving_videos(limits, field: str = "pose_video") -> None:
+    """One line unless the pipeline of `limits` takes driving videos (Wan Animate's), naming the one given (`field`)."""
+    if limits.task != "animate":
+        raise VidlongError(f"{named(field)} drives a Wan Animate model (WanAnimatePipeline); this model takes none: drop it")
 
 
 def animate(pipe, request, methods, progress=None):

@@ -606,6 +606,24 @@ def _run_extend(args) -> int:
     return _write_stream(stream, out, fps or pipe.spec.fps, latents_path, settings)
 
 
+def _add_info(sub) -> None:
+    p = sub.add_parser("info", help="what vidlong does with a model folder (nothing loaded)",
+                       description="Print a model folder's pipeline, its native window and defaults, and which commands and "
+                                   "inputs it takes (each no with the one line the command would refuse with), from its "
+                                   "configs alone.")
+    p.add_argument("--model", default=None, help="local diffusers pipeline folder, or an embedded model's name (default: default)")
+    p.add_argument("--json", action="store_true", help="print it as JSON")
+    p.set_defaults(run=_run_info)
+
+
+def _run_info(args) -> int:
+    from .info import info_lines, model_info
+
+    info = model_info(args.model)
+    print(json.dumps(info, indent=2) if args.json else "\n".join(info_lines(info)))
+    return 0
+
+
 def _add_convert(sub) -> None:
     p = sub.add_parser("convert", help="turn a Self-Forcing / CausVid / LongLive checkpoint into a diffusers folder",
                        description="Convert a published block-causal checkpoint of Wan2.1-T2V-1.3B (its original key "
@@ -642,6 +660,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stream(sub)
     _add_extend(sub)
     _add_convert(sub)
+    _add_info(sub)
     from .apps.cli import add_app_parser
 
     add_app_parser(sub)

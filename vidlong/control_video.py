@@ -23,8 +23,7 @@ def check_control_request(request, limits) -> Optional[int]:
             raise VidlongError(f"{named('mask_video')} marks where a VACE model generates over its control video: pass "
                                f"{named('control_video')} too")
         return None
-    if limits.family not in CONTROL_FAMILIES:
-        raise VidlongError(f"{named('control_video')} guides a Wan VACE model (WanVACEPipeline); this model takes none: drop it")
+    check_takes_control_video(limits)
     if request.ratio != 1:
         raise VidlongError(f"{named('ratio')} sets a length from the native window; a VACE video is as long as its "
                            f"{named('control_video')}: drop {named('ratio')} ({named('frames')} N takes its first N frames)")
@@ -36,6 +35,12 @@ def check_control_request(request, limits) -> Optional[int]:
         raise VidlongError(f"{named('mask_video')} has fewer frames than the {frames} of the control video it masks; pass a "
                            "mask frame for each")
     return latent_frames(frames, limits.spec.temporal_ratio)
+
+
+def check_takes_control_video(limits) -> None:
+    """One line unless the pipeline of `limits` takes a control video (`CONTROL_FAMILIES`)."""
+    if limits.family not in CONTROL_FAMILIES:
+        raise VidlongError(f"{named('control_video')} guides a Wan VACE model (WanVACEPipeline); this model takes none: drop it")
 
 
 def control_arguments(request, frames: int, height: int, width: int) -> tuple[dict, Optional[float]]:

@@ -35,10 +35,11 @@ def stream_redraws(limits) -> bool:
 def check_stream_redraws(limits) -> None:
     """One line unless the pipeline of `limits` redraws a video in a stream (`stream_redraws`)."""
     if not stream_redraws(limits):
-        instead = ("this model redraws in one call: vidlong generate --video" if limits.redraws
-                   else "to continue a video use vidlong extend --video")
+        from .validate import continue_hint
+
+        instead = "; this model redraws in one call: vidlong generate --video" if limits.redraws else continue_hint(limits)
         raise VidlongError(f"a stream redraws a video with {STREAM_REDRAWING_MODELS}, and this one is not: drop "
-                           f"{named('video')}, or use such a model; {instead}")
+                           f"{named('video')}, or use such a model{instead}")
 
 
 def redraw_chunk_count(latent_frames: int, first_chunk: int, chunk: int) -> int:

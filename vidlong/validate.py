@@ -147,6 +147,19 @@ def check_streams(family: str, context: Optional[str] = None) -> None:
                            f"{adapter.no_cache_reason}; stream with {named('context')} {adapter.stream_contexts[0]} (its default)")
 
 
+def streams(limits: ModelLimits) -> bool:
+    """Whether the pipeline of `limits` streams and extends at all (its family has a stream context, and the pipeline no
+    `ModelLimits.no_stream_reason`)."""
+    from .attention.adapters import adapter_named
+
+    return bool(adapter_named(limits.family).stream_contexts) and limits.no_stream_reason is None
+
+
+def continue_hint(limits: ModelLimits) -> str:
+    """The refusals' pointer to `vidlong extend` for continuing a video, where the pipeline of `limits` extends; else ""."""
+    return "; to continue a video use vidlong extend --video" if streams(limits) else ""
+
+
 def default_stream_context(family: str) -> str:
     """The stream context a family uses when neither the request nor the model names one."""
     from .attention.adapters import adapter_named
@@ -498,15 +511,23 @@ def check_generate(request, limits: ModelLimits) -> int:
         check_latent_length(latent, limits)
     timeline = parse_prompt_timeline(request.prompt)
     if len(timeline) > 1:
-        if not adapter_named(limits.family).prompt_timeline:
-            raise VidlongError("a prompt timeline (\"0s: ...; 4s: ...\") needs a Wan (not VACE), SkyReels-V2 or LTX-Video "
-                               "text-to-video model; give one prompt")
-        if limits.task == "i2v":
-            raise VidlongError(f"a prompt timeline (\"0s: ...; 4s: ...\") makes a video from text alone; give one prompt, "
-                               f"or drop {named('image')} (a text-to-video model)")
+        check_prompt_timeline(limits)
         fps = spec.fps if request.video is None else video_fps(request.video, spec.fps)  # a redrawn video's own seconds
         timeline_latent_starts(timeline, fps, spec.temporal_ratio, latent)
     return latent
+
+
+def check_prompt_timeline(limits: ModelLimits) -> None:
+    """One line unless the pipeline of `limits` follows a prompt timeline in `generate` (its family splits its text
+    cross-attention by frames, `FamilyAdapter.prompt_timeline`, and it makes the video from text alone)."""
+    from .attention.adapters import adapter_named
+
+    if not adapter_named(limits.family).prompt_timeline or limits.task == "animate":
+        raise VidlongError("a prompt timeline (\"0s: ...; 4s: ...\") needs a Wan (not VACE or Animate), SkyReels-V2 or "
+                           "LTX-Video text-to-video model; give one prompt")
+    if limits.task == "i2v":
+        raise VidlongError(f"a prompt timeline (\"0s: ...; 4s: ...\") makes a video from text alone; give one prompt, "
+                           f"or drop {named('image')} (a text-to-video model)")
 
 
 #: `load_pipeline`'s ``offload`` choices: diffusers' model CPU offload (whole components to the GPU in

@@ -95,9 +95,10 @@ def check_redraws(limits) -> None:
     if not limits.redraws:
         from .redraw_stream import stream_redraws
 
-        instead = ("this model redraws chunk by chunk: vidlong stream --video" if stream_redraws(limits)
-                   else "to continue a video use vidlong extend --video")
-        raise VidlongError(f"{named('video')} (video-to-video) needs {REDRAWING_MODELS}, and this one is not; {instead}")
+        from .validate import continue_hint
+
+        instead = "; this model redraws chunk by chunk: vidlong stream --video" if stream_redraws(limits) else continue_hint(limits)
+        raise VidlongError(f"{named('video')} (video-to-video) needs {REDRAWING_MODELS}, and this one is not{instead}")
 
 
 def check_video_request(request, limits) -> int:

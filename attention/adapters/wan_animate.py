@@ -14,7 +14,7 @@ class WanAnimateAdapter(WanAdapter):
     transformer_class = "WanAnimateTransformer3DModel"
     stream_contexts = ()
     no_stream_reason = ("its pose and face videos drive every segment, and its own call makes a video as long as them, "
-                        "segment after segment: run vidlong generate with --pose-video and --face-video")
+                        "segment after segment (vidlong generate --pose-video --face-video)")
     timestep_per_token = False  # its forward embeds one timestep per sample (diffusers 0.42)
     prompt_timeline = False
 

@@ -1,0 +1,82 @@
+"""`vidlong info`: a model folder's pipeline, spec and capabilities from its configs alone, each answer the command's own:
+where info says no, the command refuses with exactly its line (exit 2, before loading); where it says yes, the command's
+checks pass and it goes on to load the model."""
+import json
+
+import numpy as np
+import pytest
+
+import vidlong.pipeline
+from vidlong.cli import main
+from vidlong.errors import VidlongError
+
+#: each capability as the command line that asks for it ({clip}: a 9-frame 32x32 mp4, {png}: a 32x32 image)
+ASKS = {
+    "fifo": ["generate", "--method", "fifo", "--ratio", "2"],
+    "stream": ["stream", "--chunks", "2"],
+    "extend": ["extend", "--video", "{clip}", "--chunks", "1"],
+    "image": ["generate", "--image", "{png}"],
+    "last_image": ["generate", "--image", "{png}", "--last-image", "{png}"],
+    "prompt_timeline": ["generate", "--prompt", "0s: a red ball; 1s: a blue ball", "--ratio", "2"],
+    "redraw": ["generate", "--video", "{clip}"],
+    "stream_redraw": ["stream", "--video", "{clip}"],
+    "control_video": ["generate", "--control-video", "{clip}"],
+    "driving_videos": ["generate", "--pose-video", "{clip}", "--face-video", "{clip}"],
+}
+#: what a plain `generate` of each kind of folder needs besides the prompt (a `stream` of an image-to-video one: its image)
+NEEDS = {"i2v": ["--image", "{png}"], "animate": ["--image", "{png}", "--pose-video", "{clip}", "--face-video", "{clip}"]}
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    from tiny_pipeline import save_tiny_pipeline, save_tiny_vace_pipeline, save_tiny_wan_animate_pipeline
+
+    root = tmp_path_factory.mktemp("info")
+    return {"default": "default", "i2v": save_tiny_pipeline(root / "i2v", "i2v"), "ti2v": save_tiny_pipeline(root / "ti2v", "ti2v"),
+            "vace": save_tiny_vace_pipeline(root / "vace"), "animate": save_tiny_wan_animate_pipeline(root / "animate")}
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    from PIL import Image
+
+    from vidlong.video_io import write_video
+
+    folder = tmp_path_factory.mktemp("info-inputs")
+    write_video(folder / "clip.mp4", np.full((9, 32, 32, 3), 100, np.uint8), fps=8)
+    Image.new("RGB", (32, 32), (10, 200, 30)).save(folder / "frame.png")
+    return {"{clip}": str(folder / "clip.mp4"), "{png}": str(folder / "frame.png")}
+
+
+@pytest.mark.parametrize("kind", ["default", "i2v", "ti2v", "vace", "animate"])
+def test_every_answer_is_what_the_command_does(kind, folders, inputs, tmp_path, capsys, monkeypatch):
+    from vidlong.info import model_info
+
+    info = model_info(folders[kind])
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: (_ for _ in ()).throw(VidlongError("LOADED")))
+    for capability, asks in ASKS.items():
+        command, *flags = asks
+        base = NEEDS.get(info["task"], []) if command == "generate" or (command, info["task"]) == ("stream", "i2v") else []
+        given = dict(zip(base[::2], base[1::2]), **dict(zip(flags[::2], flags[1::2])))
+        argv = [command, "--model", str(folders[kind]), *[item for pair in given.items() for item in pair]]
+        argv = [inputs.get(a, a) for a in argv] + ([] if "--prompt" in given else ["--prompt", "a red ball"])
+        assert main([*argv, "--out", str(tmp_path / f"{capability}.mp4")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        answer = info["can"][capability]
+        expected = "LOADED" if answer["yes"] else answer["why"]
+        assert err == f"vidlong: error: {expected}", (kind, capability, argv)
+
+
+def test_it_prints_lines_or_json_and_reads_no_weights(folders, capsys, monkeypatch):
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    assert main(["info", "--model", str(folders["animate"]), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["pipeline"], info["vidlong_pipeline"], info["task"], info["family"]) == (
+        "WanAnimatePipeline", "VidLongWanAnimatePipeline", "animate", "wan-animate")
+    assert info["spec"]["native_latent_frames"] == 3 and info["spec"]["stream_context"] is None
+    assert [name for name, answer in info["can"].items() if answer["yes"]] == ["generate", "image", "driving_videos"]
+    assert main(["info"]) == 0  # the embedded default model
+    lines = capsys.readouterr().out.splitlines()
+    assert "WanPipeline (vidlong's VidLongWanPipeline), task t2v, family wan" in lines[0]
+    assert "native 9 latent frames = 33 frames at 16 fps, 128x128" in lines[1] and "  stream: yes" in lines
+    assert main(["info", "--model", "/no/such/folder"]) == 2

@@ -1,0 +1,88 @@
+"""What vidlong does with a model folder, read from its JSON configs alone (no weights loaded): `vidlong info --model`.
+
+Each capability is asked of the same checks the commands run before loading (`vidlong.validate`), so a "no" carries the
+one line a command would refuse with, and a "yes" is what the command would start.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from .errors import VidlongError, flag_names
+
+
+def _answer(check: Callable[[], object]) -> dict:
+    """``{"yes": True}`` where `check` passes, else ``{"yes": False, "why": its one-line refusal}`` (flags named as the CLI
+    names them)."""
+    try:
+        with flag_names():
+            check()
+    except VidlongError as err:
+        return {"yes": False, "why": str(err)}
+    return {"yes": True}
+
+
+def model_info(path) -> dict:
+    """A checked model folder's pipeline, spec and capabilities (JSON-ready): `generate` with vidlong's attention methods,
+    ``fifo`` (diagonal denoising), ``stream``, ``extend``, an ``image`` (first frame), a ``last_image``, a ``prompt_timeline``,
+    ``redraw`` (``generate --video``), ``stream_redraw`` (``stream --video``), a ``control_video`` (Wan VACE) and
+    ``driving_videos`` (Wan Animate's pose and face videos); each ``{"yes": bool}``, with ``"why"`` (the command's own
+    refusal) where it is no."""
+    from .animate import check_takes_driving_videos
+    from .attention.adapters import adapter_named
+    from .control_video import check_takes_control_video
+    from .generate import check_task
+    from .methods import Streaming
+    from .models import check_model_folder, folder_class_name, pipeline_facts, pipeline_task, spec_for_folder
+    from .pipeline import PIPELINE_CLASSES
+    from .redraw_stream import check_stream_redraws
+    from .validate import (check_diagonal, check_last_image, check_prompt_timeline, check_streamable, limits_for_folder,
+                           resolve_context, uses_causal_sampler)
+    from .video_to_video import check_redraws
+
+    folder = check_model_folder(path)
+    spec, facts, limits = spec_for_folder(folder), pipeline_facts(folder), limits_for_folder(folder)
+    adapter, class_name = adapter_named(facts["family"]), folder_class_name(folder)
+    context = resolve_context(Streaming(), spec, limits.task, limits.family)
+
+    def takes_image() -> None:
+        check_task(pipeline_task(folder, image=True), True, bool(adapter.stream_contexts))
+
+    def stream() -> None:
+        check_streamable(limits, context)
+        uses_causal_sampler(Streaming(), spec, context == "renoise")
+
+    can = dict(
+        generate={"yes": True},
+        fifo=_answer(lambda: check_diagonal(limits)),
+        stream=_answer(stream),
+        extend=_answer(stream),
+        image=_answer(takes_image),
+        last_image=_answer(lambda: (takes_image(), check_last_image(limits_for_folder(folder, image=True), True, False))),
+        prompt_timeline=_answer(lambda: check_prompt_timeline(limits)),
+        redraw=_answer(lambda: check_redraws(limits_for_folder(folder, video=True))),
+        stream_redraw=_answer(lambda: (stream(), check_stream_redraws(limits))),
+        control_video=_answer(lambda: check_takes_control_video(limits)),
+        driving_videos=_answer(lambda: check_takes_driving_videos(limits)),
+    )
+    return dict(
+        folder=str(Path(folder)), pipeline=class_name,
+        vidlong_pipeline=PIPELINE_CLASSES.get(class_name.removeprefix("VidLong"), "").rpartition(":")[2] or class_name,
+        task=limits.task, family=facts["family"], transformer=adapter.transformer_class, experts=limits.experts,
+        spec=dict(name=spec.name, native_latent_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames,
+                  fps=spec.fps, height=spec.height, width=spec.width, steps=spec.num_inference_steps,
+                  guidance=spec.guidance_scale, stream_context=context if can["stream"]["yes"] else None),
+        can=can)
+
+
+def info_lines(info: dict) -> list[str]:
+    """`model_info` as lines for a person."""
+    spec = info["spec"]
+    lines = [f"{info['folder']}: {info['pipeline']} (vidlong's {info['vidlong_pipeline']}), task {info['task']}, family "
+             f"{info['family']} ({info['transformer']}{', 2 experts' if info['experts'] == 2 else ''})",
+             f"spec {spec['name']}: native {spec['native_latent_frames']} latent frames = {spec['native_pixel_frames']} frames "
+             f"at {spec['fps']} fps, {spec['width']}x{spec['height']}, {spec['steps']} steps, guidance {spec['guidance']:g}"
+             + (f"; streams with the {spec['stream_context']} context" if spec["stream_context"] else "")]
+    for name, answer in info["can"].items():
+        lines.append(f"  {name.replace('_', ' ')}: " + ("yes" if answer["yes"] else f"no ({answer['why']})"))
+    return lines
