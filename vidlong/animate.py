@@ -8,6 +8,7 @@ rate where it is a file (else the model's). With ``background_video`` and ``mask
 from __future__ import annotations
 
 import time
+
 import numpy as np
 import torch
 
