@@ -53,6 +53,7 @@ from vidlong.streaming import StreamSampling, VideoStreamer, resolve_context  # 
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_STEPS, check_diagonal_stream, check_generate, check_seed,  # noqa: E402
                               check_streams, limits_for_pipeline, streams, video_size)
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
+from vidlong.animate import ANIMATE_VIDEOS  # noqa: E402
 from vidlong.control_video import CONTROL_FAMILIES  # noqa: E402
 from vidlong.video_to_video import DEFAULT_STRENGTH, frame_count, video_fps  # noqa: E402
 
@@ -96,7 +97,7 @@ METHOD_HELP = {
 
 #: the `GenerateRequest` fields of the Generate tab's panel of videos that drive a model (Wan Animate's four, Wan VACE's
 #: mask and control video), in the API's order
-DRIVING_FIELDS = ("pose_video", "face_video", "background_video", "mask_video", "control_video")
+DRIVING_FIELDS = (*ANIMATE_VIDEOS, "control_video")
 
 #: the Length slider's range (multiples of the native window)
 LENGTH_RANGE = (1, 8)

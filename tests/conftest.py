@@ -265,8 +265,8 @@ def fuzz_value(rng):
 
 
 def fuzz_requests(limits, valid: dict, cases: int, seed: int = 1) -> dict:
-    """`check_generate` of `cases` GenerateRequests of the `valid` fields, each field random (`fuzz_value`) one time in
-    seven: each passes or is refused in one line (a test failure names any other exception). The counts of both."""
+    """`check_generate` of `cases` GenerateRequests of the `valid` fields, each field random (`fuzz_value`) 15% of the time:
+    each passes or is refused in one line (a test failure names any other exception). The counts of both."""
     import random
 
     from vidlong.errors import VidlongError

@@ -101,8 +101,8 @@ def test_its_call_takes_the_spec_defaults_and_longer_segments_make_the_video_in_
     forwards = []
     handle = pipe.transformer.register_forward_hook(lambda module, args, out: forwards.append(1))
     as_arrays = {name: np.stack([np.asarray(frame) for frame in video]) for name, video in inputs.items() if name != "image"}
-    pipe(image=inputs["image"], **as_arrays, prompt="a red ball", generator=torch.Generator().manual_seed(3))
-    assert len(forwards) == 4 * 2
+    same = pipe(image=inputs["image"], **as_arrays, prompt="a red ball", generator=torch.Generator().manual_seed(3)).frames[0]
+    assert len(forwards) == 4 * 2 and np.array_equal(same, own)
     pipe.apply(vidlong.UltraViCo(alpha=0.8))
     forwards.clear()
     long = pipe(**inputs, prompt="a red ball", segment_frame_length=17, generator=torch.Generator().manual_seed(3)).frames[0]
@@ -111,13 +111,21 @@ def test_its_call_takes_the_spec_defaults_and_longer_segments_make_the_video_in_
 
 
 @pytest.mark.parametrize("arguments, message", [
+    (dict(face_video=driving_videos(1)["face_video"]), "has 1 frames, fewer than the pose video's 9; give it a frame for"),
+    (dict(background_video=driving_videos(9)["pose_video"]), "pass mask_video (--mask-video) too"),
+    (dict(mode="replace"), "mode (--mode) 'replace' does not fit the videos given"),
+    (dict(background_video=driving_videos(9)["pose_video"], mask_video=driving_videos(9)["pose_video"], mode="animate"),
+     "mode (--mode) 'animate' does not fit the videos given"),
+    (dict(prev_segment_conditioning_frames=None), "must be 1 or 5 (pixel frames a segment starts from), got None"),
+    (dict(prev_segment_conditioning_frames=3), "must be 1 or 5"),
     (dict(segment_frame_length=7), "use segment_frame_length 5 or segment_frame_length 9"),
     (dict(segment_frame_length=5, prev_segment_conditioning_frames=5), "must be longer than the prev_segment_conditioning_frames"),
     (dict(pose_video=[]), "has shape [0]; pass RGB frames [T, H, W, 3]"),
     (dict(face_video=np.zeros((4, 16, 16), np.uint8)), "has shape [4, 16, 16]; pass RGB frames"),
     (dict(pose_video="missing.mp4"), "no video file at missing.mp4"),
     (dict(pose_video="pose.png"), "pose.png is an image, not a video; pass a video file"),
-], ids=["segment-4k+1", "segment-overlap", "empty-pose", "face-shape", "missing-file", "image-file"])
+], ids=["short-face", "background-alone", "replace-without-videos", "animate-with-them", "overlap-none", "overlap-3",
+         "segment-4k+1", "segment-overlap", "empty-pose", "face-shape", "missing-file", "image-file"])
 def test_bad_call_arguments_are_refused_in_one_line(animate_folder, arguments, message):
     pipe = load_pipeline(animate_folder, device="cpu")
     inputs = dict(driving_videos(9), **arguments)
@@ -128,8 +136,10 @@ def test_bad_call_arguments_are_refused_in_one_line(animate_folder, arguments, m
 
 def test_a_pose_video_no_longer_than_the_frames_a_segment_starts_from_is_refused(animate_folder):
     pipe = load_pipeline(animate_folder, device="cpu")
-    with pytest.raises(VidlongError, match="has 1 frames; Wan Animate needs more than"):
+    with pytest.raises(VidlongError, match="has 1 frame; Wan Animate needs at least 2"):
         pipe(**driving_videos(1), prompt="a red ball")
+    with pytest.raises(VidlongError, match="has 5 frames; Wan Animate needs more than prev_segment_conditioning_frames"):
+        pipe(**driving_videos(5), prompt="a red ball", segment_frame_length=9, prev_segment_conditioning_frames=5)
 
 
 def test_its_release_has_its_own_entry_and_it_loads_as_nothing_else(animate_folder):
@@ -211,13 +221,16 @@ def test_generate_in_replace_mode_is_its_call_bit_for_bit(animate_folder, drivin
     (["--image", None], "pass its picture with --image character.png"),
     (["--frames", "9"], "as long as its --pose-video; drop --frames"),
     (["--noise", "specmix"], "draws every segment's noise itself"),
+    (["--ratio", "0.3"], "--ratio 0.3 leaves a Wan Animate segment no video frame"),
+    (["--save-latents", "{tmp}/x.pt"], "a Wan Animate call decodes each segment and continues them itself"),
     (["--background-video", "bg.mp4"], "pass --mask-video too"),
     (["--method", "fifo", "--ratio", "2"], "needs a timestep per token, which WanAnimateTransformer3DModel does not take"),
     (["--prompt", "0s: a red ball; 1s: a blue ball"], "timeline"),
     (["--pose-video", "missing.mp4"], "no video file at missing.mp4"),
     (["stream", "--chunks", "2"], "streaming is not available for WanAnimateTransformer3DModel"),
     (["extend", "--video", "in.mp4", "--chunks", "1"], "streaming is not available for WanAnimateTransformer3DModel"),
-], ids=["no-face", "no-image", "frames", "noise", "background-alone", "fifo", "timeline", "missing-pose", "stream", "extend"])
+], ids=["no-face", "no-image", "frames", "noise", "small-ratio", "save-latents", "background-alone", "fifo",
+         "timeline", "missing-pose", "stream", "extend"])
 def test_what_it_does_not_take_is_refused_in_one_line_before_loading(animate_folder, driving_files, tmp_path, capsys,
                                                                      monkeypatch, args, message):
     import vidlong.pipeline
@@ -225,7 +238,8 @@ def test_what_it_does_not_take_is_refused_in_one_line_before_loading(animate_fol
 
     monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
     command = args[0] if args[0] in ("stream", "extend") else "generate"
-    given = dict(driving_files, **dict(zip(args[::2], args[1::2]))) if command == "generate" else {}
+    given = dict(driving_files, **dict(zip(args[::2], [a and a.replace("{tmp}", str(tmp_path)) for a in args[1::2]])))
+    given = given if command == "generate" else {}
     flags = [item for flag, value in given.items() if value is not None and flag != "--prompt" for item in (flag, value)]
     prompt = given.get("--prompt", "a red ball")
     extra = args[1:] if command != "generate" else []
@@ -255,3 +269,29 @@ def test_fuzz_of_an_animate_request_gives_one_line_refusals_or_passes(animate_fo
                  method="both", noise=None)
     outcomes = fuzz_requests(limits_for_folder(animate_folder), valid, cases=150)
     assert outcomes["ok"] > 10 and outcomes["refused"] > 30, outcomes
+
+
+def test_a_replace_call_is_picked_by_its_videos_and_the_estimate_counts_the_whole_video(animate_folder, driving_files):
+    """A direct call given a background and a mask video runs "replace" mode (not silently "animate"); `generate` refuses
+    ``decode=False``; the run estimate counts every segment's forwards and the pose video's frames, and a non-string method
+    is refused in one line."""
+    from vidlong.estimate import run_cost
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.validate import check_generate, limits_for_folder
+
+    pipe = load_pipeline(animate_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    inputs = driving_videos(9)
+    replaced = pipe(**inputs, background_video=inputs["pose_video"], mask_video=inputs["face_video"][:0] or
+                    driving_videos(9, seed=1)["pose_video"], prompt="a red ball", generator=torch.Generator().manual_seed(1))
+    animated = pipe(**inputs, prompt="a red ball", generator=torch.Generator().manual_seed(1))
+    assert not np.array_equal(replaced.frames[0], animated.frames[0])
+    request = GenerateRequest(prompt="a red ball", image=driving_files["--image"], pose_video=driving_files["--pose-video"],
+                              face_video=driving_files["--face-video"])
+    with pytest.raises(VidlongError, match="drop decode=False"):
+        generate(pipe, request, decode=False)
+    native, doubled = run_cost(pipe, request, NATIVE), run_cost(pipe, request, 2 * NATIVE)
+    assert native.video_bytes == doubled.video_bytes == 13 * 32 * 32 * 3  # the pose video's 13 frames, not a segment's
+    assert (native.decoded_frames, doubled.decoded_frames) == (3 * 2, 1 * 5)  # 3 native segments of 2 latent frames, or 1 of 5
+    with pytest.raises(VidlongError, match="method"):
+        check_generate(GenerateRequest(**{**request.__dict__, "method": [1, 2]}), limits_for_folder(animate_folder))

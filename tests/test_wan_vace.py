@@ -222,3 +222,16 @@ def test_fuzz_of_a_control_request_gives_one_line_refusals_or_passes(vace_folder
                  frames=None, ratio=1.0, method="both", height=None, width=None)
     outcomes = fuzz_requests(limits_for_folder(vace_folder), valid, cases=150)
     assert outcomes["ok"] > 10 and outcomes["refused"] > 30, outcomes
+
+
+def test_a_control_video_smaller_than_the_model_is_resized_to_the_video(vace_folder, tmp_path):
+    """A 16x16 control video on a model of 32x32: the video is made at 32x32 (its aspect at the model's pixel area) and the
+    control frames resized to it (diffusers' call would keep them at 16x16, which latents of 32x32 do not match)."""
+    from vidlong.video_io import write_video
+
+    control = tmp_path / "small.mp4"
+    write_video(control, np.random.default_rng(3).integers(0, 256, (9, 16, 16, 3), dtype=np.uint8), fps=8)
+    pipe = load_pipeline(vace_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    result = generate(pipe, GenerateRequest(prompt="a red ball", control_video=str(control), steps=1))
+    assert result.frames.shape == (9, 32, 32, 3) and (result.settings["height"], result.settings["width"]) == (32, 32)

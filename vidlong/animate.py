@@ -28,6 +28,7 @@ def check_animate_request(request, limits) -> None:
     and a face video (and both or neither of a background and a mask video), readable, the pose video longer than one
     frame; its length is the pose video's, so ``frames`` is refused; another model takes none of them."""
     from .control_video import CONTROL_FAMILIES
+    from .generate import resolve_latent_frames
     from .methods import method_switch
     from .video_to_video import frame_count
 
@@ -37,14 +38,7 @@ def check_animate_request(request, limits) -> None:
             if not (name == "mask_video" and limits.family in CONTROL_FAMILIES):
                 check_takes_driving_videos(limits, name)
         return
-    for name in ("pose_video", "face_video"):
-        if name not in given:
-            raise VidlongError(f"this Wan Animate model moves the character of {named('image')} with a pose and a face video: "
-                               f"pass {named(name)} {name.removesuffix('_video')}.mp4")
-    if ("background_video" in given) != ("mask_video" in given):
-        missing = "mask_video" if "background_video" in given else "background_video"
-        raise VidlongError(f"replacing a person in a background video takes both its {named('background_video')} and its "
-                           f"{named('mask_video')}: pass {named(missing)} too, or drop the other")
+    check_driving_set(given)
     if method_switch(request.method, 2) is not None:
         raise VidlongError(f"{named('method')} {request.method} changes its methods part way through one run of steps, and a "
                            "Wan Animate call runs its steps again for every segment: use another method")
@@ -54,15 +48,43 @@ def check_animate_request(request, limits) -> None:
     if request.frames is not None:
         raise VidlongError(f"a Wan Animate video is as long as its {named('pose_video')}; drop {named('frames')} "
                            f"({named('ratio')} sets the length of the segments it is made in)")
-    frames = {name: frame_count(video, name) for name, video in given.items()}  # each one readable
-    if frames["pose_video"] < 2:
-        raise VidlongError(f"{named('pose_video')} has {frames['pose_video']} frame; Wan Animate needs at least 2")
+    check_driving_lengths({name: frame_count(video, name) for name, video in given.items()})  # each one readable
+    if resolve_latent_frames(request, limits.spec.native_frames, limits.spec.temporal_ratio) < 2:
+        smallest = 2 / limits.spec.native_frames
+        raise VidlongError(f"{named('ratio')} {request.ratio:g} leaves a Wan Animate segment no video frame (its window holds "
+                           f"the reference latent frame and at least one more); use {named('ratio')} {smallest:.2g} or more")
 
+
+def check_driving_set(given) -> None:
+    """The driving videos given (names) make a Wan Animate call: a pose and a face video, and both or neither of a background
+    and a mask video (its "replace" mode); else one line naming the missing one."""
+    for name in ("pose_video", "face_video"):
+        if name not in given:
+            raise VidlongError(f"this Wan Animate model moves the character of {named('image')} with a pose and a face video: "
+                               f"pass {named(name)} {name.removesuffix('_video')}.mp4")
+    if ("background_video" in given) != ("mask_video" in given):
+        missing = "mask_video" if "background_video" in given else "background_video"
+        raise VidlongError(f"replacing a person in a background video takes both its {named('background_video')} and its "
+                           f"{named('mask_video')}: pass {named(missing)} too, or drop the other")
+
+
+def check_driving_lengths(frames: dict) -> None:
+    """The driving videos' frame counts (by name): a pose video of at least 2 frames, and every other one at least as long
+    (a frame for each pose frame: diffusers would pad a shorter one by playing it back and forth, and fails on one frame)."""
+    pose = frames["pose_video"]
+    if pose < 2:
+        raise VidlongError(f"{named('pose_video')} has {pose} frame{'s' * (pose != 1)}; Wan Animate needs at least 2")
+    for name, count in frames.items():
+        if count < pose:
+            raise VidlongError(f"{named(name)} has {count} frames, fewer than the pose video's {pose}; give it a frame for "
+                               "each pose frame")
 
 def check_takes_driving_videos(limits, field: str = "pose_video") -> None:
     """One line unless the pipeline of `limits` takes driving videos (Wan Animate's), naming the one given (`field`)."""
     if limits.task != "animate":
-        raise VidlongError(f"{named(field)} drives a Wan Animate model (WanAnimatePipeline); this model takes none: drop it")
+        takers = ("a Wan Animate model (WanAnimatePipeline; with a background video) or a Wan VACE model's control video"
+                  if field == "mask_video" else "a Wan Animate model (WanAnimatePipeline)")
+        raise VidlongError(f"{named(field)} drives {takers}; this model takes none: drop it")
 
 
 def animate(pipe, request, methods, progress=None):

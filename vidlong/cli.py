@@ -149,6 +149,9 @@ def _check_model(args) -> Path:
         uses_causal_sampler(streaming, spec, context == "renoise")
     if args.command == "generate" and args.video:  # before an image-to-video model asks for its image
         check_redraws(limits_for_folder(folder, video=True))
+    if args.command == "generate" and args.save_latents and task == "animate":
+        raise VidlongError("--save-latents saves the latents a video continues from, and a Wan Animate call decodes each "
+                           "segment and continues them itself: drop --save-latents")
     if args.command != "extend":  # an extension's image is its context's first frame
         check_task(task, bool(args.image), bool(adapter_named(pipeline_facts(folder)["family"]).stream_contexts))
         if args.image:

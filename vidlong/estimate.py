@@ -92,23 +92,28 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
         batches = [2 if max(by_queue_frame[max(first, 0):stop]) > 1 else 1 for first, _, stop in spans]
         queue_forwards *= sum(batches) / (forwards * len(spans))
     flops = per_forward * (native_steps + queue_forwards)
-    if pipe.task == "animate":  # Wan Animate's call runs its steps again for every segment of the pose video
+    made, whole_decode = pixel_frames(latent_frames, spec.temporal_ratio), not (pipe.decodes_in_chunks() or diagonal)
+    decoded = latent_frames
+    if pipe.task == "animate":  # its call runs its steps for every segment, and keeps their decoded frames to the end
         from .animate import request_segments
+        from .video_to_video import frame_count
 
-        flops *= request_segments(pipe, request, latent_frames)
+        segments = request_segments(pipe, request, latent_frames)
+        flops *= segments
+        made, whole_decode, decoded = frame_count(request.pose_video, "pose_video"), True, segments * (latent_frames - 1)
 
     itemsize = pipe.experts()[0].dtype.itemsize
     # Wan VACE builds every VACE block's hint (and keeps the control states) before its main blocks run
     activations = activation_bytes(tokens, dim, ffn, branches, itemsize) + (vace + 1 if vace else 0) * tokens * dim * itemsize
     dense = methods and not diagonal and (pipe.device.type != "cuda" or tokens < FLEX_MIN_TOKENS)  # where plans run the dense kernel
     logits = heads * min(DENSE_QUERY_BLOCK, tokens) * tokens * 4 * branches if dense else 0
-    video = pixel_frames(latent_frames, spec.temporal_ratio) * height * width * 3
-    if pipe.decodes_in_chunks() or diagonal:  # fifo decodes by chunks in every family (`decode_uint8`)
+    video = made * height * width * 3
+    if not whole_decode:  # fifo decodes by chunks in every family (`decode_uint8`)
         chunk = min(video, pixel_frames(DECODE_CHUNK, spec.temporal_ratio) * height * width * 3)
         decode = video + 2 * 4 * chunk
     else:
         decode = video * (4 + 4 + 1)
-    return RunCost(flops, int(max(activations + logits, decode)), pipe.device, video, latent_frames)
+    return RunCost(flops, int(max(activations + logits, decode)), pipe.device, video, decoded)
 
 
 def attention_branches(methods, frames: int, native_frames: int) -> int:

@@ -276,6 +276,9 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     if pipe.task == "animate":  # its call drives segment after segment from the pose and face videos
         from .animate import animate
 
+        if diagonal is not None or not decode:
+            raise VidlongError("a Wan Animate call decodes each segment itself and runs no diagonal denoising: drop "
+                               f"{'diagonal=' if diagonal is not None else 'decode=False'}")
         return animate(pipe, request, methods_for(request.method, request.preset), progress)
     if request.video is not None and pipe.task != "v2v":  # a text-to-video pipeline redraws by its twin
         pipe = pipe.video_to_video()

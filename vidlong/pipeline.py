@@ -32,7 +32,7 @@ DECODE_CHUNK = 4
 
 #: the numeric arguments of the diffusers call that vidlong checks (NumPy numbers become Python ones)
 NUMBER_ARGUMENTS = {"num_frames", "height", "width", "num_inference_steps", "guidance_scale", "guidance_scale_2",
-                    "segment_frame_length"}
+                    "segment_frame_length", "prev_segment_conditioning_frames"}
 
 #: The embedded default model, shipped inside the package.
 DEFAULT_MODEL_DIR = EMBEDDED_MODELS["default"]

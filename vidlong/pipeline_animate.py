@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from diffusers import WanAnimatePipeline
 
+from .animate import ANIMATE_VIDEOS, check_driving_lengths, check_driving_set
 from .errors import VidlongError, named
 from .models import latent_frames, pixel_frames
 from .pipeline import VidlongPipelineMixin
 
-#: the call's videos, each a list of PIL images in diffusers' call (vidlong also takes a file's path or uint8 frames)
-DRIVING_VIDEOS = ("pose_video", "face_video", "background_video", "mask_video")
+#: the segment overlaps (pixel frames) diffusers' call takes
+OVERLAPS = (1, 5)
 
 
 class VidLongWanAnimatePipeline(VidlongPipelineMixin, WanAnimatePipeline):
@@ -44,21 +45,32 @@ class VidLongWanAnimatePipeline(VidlongPipelineMixin, WanAnimatePipeline):
                     num_inference_steps=spec.num_inference_steps, guidance_scale=spec.guidance_scale)
 
     def complete_call(self, arguments: dict) -> None:
-        """The videos as the PIL frames its call takes; a segment that is not ``ratio·k + 1`` pixel frames (diffusers rounds
-        it down with a warning), or no longer than the frames it starts from, and a pose video no longer than those, are
-        refused in one line (diffusers would loop forever or fail an assertion)."""
-        for name in DRIVING_VIDEOS:
-            if arguments.get(name) is not None:
-                arguments[name] = driving_frames(arguments[name], name)
+        """The videos as the PIL frames its call takes, and ``mode`` "replace" where a background and a mask video are given
+        (else "animate"). Refused in one line (diffusers would loop forever, fail an assertion or an index, round quietly
+        or ignore a video): a segment that is not ``ratio·k + 1`` pixel frames or no longer than the frames it starts from
+        (``prev_segment_conditioning_frames``: 1 or 5), a pose or face video missing, a pose video no longer than those
+        frames, another video shorter than it, and a mode its videos do not fit."""
+        given = {name for name in ANIMATE_VIDEOS if arguments.get(name) is not None}
+        check_driving_set(given)
+        for name in given:
+            arguments[name] = driving_frames(arguments[name], name)
+        check_driving_lengths({name: len(arguments[name]) for name in given})
+        replacing = "mask_video" in given
+        mode = arguments.setdefault("mode", "replace" if replacing else "animate")
+        if mode not in ("animate", "replace") or (mode == "replace") != replacing:
+            raise VidlongError(f"{named('mode')} {mode!r} does not fit the videos given: \"replace\" takes a "
+                               f"{named('background_video')} and a {named('mask_video')}, \"animate\" neither")
         segment = arguments["segment_frame_length"]
         latent_frames(segment, self.spec.temporal_ratio, "segment_frame_length")
         overlap = arguments.get("prev_segment_conditioning_frames", 1)
+        if overlap not in OVERLAPS:
+            raise VidlongError(f"{named('prev_segment_conditioning_frames')} must be 1 or 5 (pixel frames a segment starts "
+                               f"from), got {overlap!r}")
         if segment <= overlap:
             raise VidlongError(f"{named('segment_frame_length')} {segment} must be longer than the "
                                f"{named('prev_segment_conditioning_frames')} ({overlap}) it starts from")
-        pose = arguments.get("pose_video")
-        if pose is not None and len(pose) <= overlap:
-            raise VidlongError(f"{named('pose_video')} has {len(pose)} frames; Wan Animate needs more than "
+        if len(arguments["pose_video"]) <= overlap:
+            raise VidlongError(f"{named('pose_video')} has {len(arguments['pose_video'])} frames; Wan Animate needs more than "
                                f"{named('prev_segment_conditioning_frames')} ({overlap})")
 
 

@@ -481,8 +481,8 @@ def check_generate(request, limits: ModelLimits) -> int:
     if request.video is not None:  # before the task's own input: an image-to-video model's refusal names the video
         check_redraws(limits)
     check_task(limits.task, has_image(request.image), bool(adapter_named(limits.family).stream_contexts))
-    check_animate_request(request, limits)
     methods = methods_for(request.method, request.preset)
+    check_animate_request(request, limits)
     check_moved_rope(methods, adapter_named(limits.family))
     diagonal = any(isinstance(m, DiagonalDenoising) for m in methods)
     check_last_image(limits, has_image(request.last_image), diagonal)
@@ -522,7 +522,7 @@ def check_prompt_timeline(limits: ModelLimits) -> None:
     cross-attention by frames, `FamilyAdapter.prompt_timeline`, and it makes the video from text alone)."""
     from .attention.adapters import adapter_named
 
-    if not adapter_named(limits.family).prompt_timeline or limits.task == "animate":
+    if not adapter_named(limits.family).prompt_timeline:
         raise VidlongError("a prompt timeline (\"0s: ...; 4s: ...\") needs a Wan (not VACE or Animate), SkyReels-V2 or "
                            "LTX-Video text-to-video model; give one prompt")
     if limits.task == "i2v":
