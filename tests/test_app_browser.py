@@ -74,6 +74,15 @@ def served_video(page, selector: str, path):
     return read_video(path)[0]
 
 
+def generated(page, path, steps=None):
+    """The frames of the video that Generate makes for "a blue square" (with `steps`, where given), downloaded to `path`."""
+    page.get_by_label("Prompt").fill("a blue square")
+    if steps is not None:
+        set_number(page, "Steps", steps)
+    page.get_by_role("button", name="Generate").click()
+    return served_video(page, "#video", path)
+
+
 def set_number(page, label: str, value) -> None:
     field = page.get_by_label(label, exact=True)
     field.fill(str(value))
@@ -266,10 +275,7 @@ def test_a_video_uploaded_to_redraw_comes_back_redrawn_at_its_length(demo, brows
     page.locator("#redraw input[type=file]").set_input_files(str(source))
     expect(page.locator("#redraw video")).to_be_attached()
     expect(page.locator("#length-note")).to_contain_text("The video to redraw (the Length field is not used): 4 latent frames")
-    page.get_by_label("Prompt").fill("a blue square")
-    set_number(page, "Steps", 2)
-    page.get_by_role("button", name="Generate").click()
-    frames = served_video(page, "#video", tmp_path / "redrawn.mp4")
+    frames = generated(page, tmp_path / "redrawn.mp4", steps=2)
     assert frames.shape == (13, SIZE, SIZE, 3)
     expect(page.locator("#settings")).to_contain_text("strength")
     page.close()
@@ -323,9 +329,7 @@ def test_a_character_animated_by_uploaded_pose_and_face_videos(animate_demo, bro
     expect(page.locator("#length-note")).to_contain_text("with a pose and a face video: pass face video face.mp4")
     page.locator("#face-video input[type=file]").set_input_files(given["--face-video"])
     expect(page.locator("#length-note")).to_contain_text("As long as the pose video: 11 frames, 1.1 s at 10 fps")
-    page.get_by_label("Prompt").fill("a blue square")
-    page.get_by_role("button", name="Generate").click()
-    frames = served_video(page, "#video", tmp_path / "animated.mp4")
+    frames = generated(page, tmp_path / "animated.mp4")
     assert frames.shape == (11, SIZE, SIZE, 3)
     expect(page.locator("#settings")).to_contain_text("segments")
     page.close()
@@ -348,8 +352,6 @@ def test_a_control_video_uploaded_to_a_vace_model_sets_the_length(tmp_path_facto
         page.locator("#control-video input[type=file]").set_input_files(str(control))
         expect(page.locator("#length-note")).to_contain_text("The control video (the Length field is not used): 4 latent "
                                                              "frames = 13 frames")
-        page.get_by_label("Prompt").fill("a blue square")
-        page.get_by_role("button", name="Generate").click()
-        frames = served_video(page, "#video", tmp_path / "controlled.mp4")
+        frames = generated(page, tmp_path / "controlled.mp4")
         assert frames.shape == (13, SIZE, SIZE, 3)
         page.close()
