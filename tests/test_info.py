@@ -74,9 +74,12 @@ def test_it_prints_lines_or_json_and_reads_no_weights(folders, capsys, monkeypat
     assert (info["pipeline"], info["vidlong_pipeline"], info["task"], info["family"]) == (
         "WanAnimatePipeline", "VidLongWanAnimatePipeline", "animate", "wan-animate")
     assert info["spec"]["native_latent_frames"] == 3 and info["spec"]["stream_context"] is None
+    assert info["spec"]["longest_latent_frames"] == 64  # the tiny transformer's rope_max_seq_len
     assert [name for name, answer in info["can"].items() if answer["yes"]] == ["generate", "image", "driving_videos"]
     assert main(["info"]) == 0  # the embedded default model
     lines = capsys.readouterr().out.splitlines()
     assert "WanPipeline (vidlong's VidLongWanPipeline), task t2v, family wan" in lines[0]
     assert "native 9 latent frames = 33 frames at 16 fps, 128x128" in lines[1] and "  stream: yes" in lines
+    assert lines[2] == ("one forward of the transformer places at most 1024 latent frames (114x native: its RoPE table); a "
+                        "stream, any length")
     assert main(["info", "--model", "/no/such/folder"]) == 2

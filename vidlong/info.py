@@ -23,7 +23,8 @@ def _answer(check: Callable[[], object]) -> dict:
 
 
 def model_info(path) -> dict:
-    """A checked model folder's pipeline, spec and capabilities (JSON-ready): `generate` with vidlong's attention methods,
+    """A checked model folder's pipeline, spec (with the most latent frames one call places in its RoPE table, None for no
+    table) and capabilities (JSON-ready): `generate` with vidlong's attention methods,
     ``fifo`` (diagonal denoising), ``stream``, ``extend``, an ``image`` (first frame), a ``last_image``, a ``prompt_timeline``,
     ``redraw`` (``generate --video``), ``stream_redraw`` (``stream --video``), a ``control_video`` (Wan VACE) and
     ``driving_videos`` (Wan Animate's pose and face videos); each ``{"yes": bool}``, with ``"why"`` (the command's own
@@ -37,7 +38,7 @@ def model_info(path) -> dict:
     from .pipeline import PIPELINE_CLASSES
     from .redraw_stream import check_stream_redraws
     from .validate import (check_diagonal, check_last_image, check_prompt_timeline, check_streamable, limits_for_folder,
-                           resolve_context, uses_causal_sampler)
+                           longest_latent_frames, resolve_context, uses_causal_sampler)
     from .video_to_video import check_redraws
 
     folder = check_model_folder(path)
@@ -71,7 +72,8 @@ def model_info(path) -> dict:
         task=limits.task, family=facts["family"], transformer=adapter.transformer_class, experts=limits.experts,
         spec=dict(name=spec.name, native_latent_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames,
                   fps=spec.fps, height=spec.height, width=spec.width, steps=spec.num_inference_steps,
-                  guidance=spec.guidance_scale, stream_context=context if can["stream"]["yes"] else None),
+                  guidance=spec.guidance_scale, stream_context=context if can["stream"]["yes"] else None,
+                  longest_latent_frames=longest_latent_frames(limits)),
         can=can)
 
 
@@ -82,7 +84,11 @@ def info_lines(info: dict) -> list[str]:
              f"{info['family']} ({info['transformer']}{', 2 experts' if info['experts'] == 2 else ''})",
              f"spec {spec['name']}: native {spec['native_latent_frames']} latent frames = {spec['native_pixel_frames']} frames "
              f"at {spec['fps']} fps, {spec['width']}x{spec['height']}, {spec['steps']} steps, guidance {spec['guidance']:g}"
-             + (f"; streams with the {spec['stream_context']} context" if spec["stream_context"] else "")]
+             + (f"; streams with the {spec['stream_context']} context" if spec["stream_context"] else ""),
+             "one forward of the transformer places at most " + (f"{spec['longest_latent_frames']} latent frames "
+             f"({spec['longest_latent_frames'] / spec['native_latent_frames']:.3g}x native: its RoPE table)"
+             if spec["longest_latent_frames"] else "any number of latent frames (no RoPE table)")
+             + ("; a stream, any length" if spec["stream_context"] else "")]
     for name, answer in info["can"].items():
         lines.append(f"  {name.replace('_', ' ')}: " + ("yes" if answer["yes"] else f"no ({answer['why']})"))
     return lines

@@ -387,13 +387,15 @@ def check_diagonal_stream(config, limits: ModelLimits, height=None, width=None) 
     check_model_size(limits, height, width)
 
 
+def longest_latent_frames(limits: ModelLimits) -> Optional[int]:
+    """The most latent frames one forward of the transformer places in its RoPE table, or None where it has none."""
+    return None if limits.rope_positions is None else limits.rope_positions * limits.geometry.patch[0]
+
+
 def check_latent_length(latent: int, limits: ModelLimits) -> None:
     """A video of `latent` latent frames fits the transformer's RoPE table (where it has one)."""
-    patch = limits.geometry.patch[0]
-    if limits.rope_positions is None:
-        return
-    most = limits.rope_positions * patch
-    if latent > most:
+    most = longest_latent_frames(limits)
+    if most is not None and latent > most:
         native = limits.spec.native_frames
         raise VidlongError(f"{latent} latent frames is more than this model's RoPE table places ({most}, "
                            f"{most / native:.0f}x its native {native}); ask for a shorter video or stream it "
