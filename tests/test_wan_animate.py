@@ -116,7 +116,7 @@ def test_its_call_takes_the_spec_defaults_and_longer_segments_make_the_video_in_
     (dict(mode="replace"), "mode (--mode) 'replace' does not fit the videos given"),
     (dict(background_video=driving_videos(9)["pose_video"], mask_video=driving_videos(9)["pose_video"], mode="animate"),
      "mode (--mode) 'animate' does not fit the videos given"),
-    (dict(prev_segment_conditioning_frames=None), "must be 1 or 5 (pixel frames a segment starts from), got None"),
+    (dict(prev_segment_conditioning_frames=2.5), "must be 1 or 5 (pixel frames a segment starts from), got 2.5"),
     (dict(prev_segment_conditioning_frames=3), "must be 1 or 5"),
     (dict(segment_frame_length=7), "use segment_frame_length 5 or segment_frame_length 9"),
     (dict(segment_frame_length=5, prev_segment_conditioning_frames=5), "must be longer than the prev_segment_conditioning_frames"),
@@ -124,7 +124,7 @@ def test_its_call_takes_the_spec_defaults_and_longer_segments_make_the_video_in_
     (dict(face_video=np.zeros((4, 16, 16), np.uint8)), "has shape [4, 16, 16]; pass RGB frames"),
     (dict(pose_video="missing.mp4"), "no video file at missing.mp4"),
     (dict(pose_video="pose.png"), "pose.png is an image, not a video; pass a video file"),
-], ids=["short-face", "background-alone", "replace-without-videos", "animate-with-them", "overlap-none", "overlap-3",
+], ids=["short-face", "background-alone", "replace-without-videos", "animate-with-them", "overlap-2.5", "overlap-3",
          "segment-4k+1", "segment-overlap", "empty-pose", "face-shape", "missing-file", "image-file"])
 def test_bad_call_arguments_are_refused_in_one_line(animate_folder, arguments, message):
     pipe = load_pipeline(animate_folder, device="cpu")
@@ -216,11 +216,46 @@ def test_generate_in_replace_mode_is_its_call_bit_for_bit(animate_folder, drivin
     assert np.array_equal(own.frames, (np.clip(theirs, 0, 1) * 255).round().astype(np.uint8))
 
 
+def test_a_segment_overlap_of_five_frames_is_its_call_with_that_overlap(animate_folder, tmp_path):
+    """`generate` with ``segment_overlap=5`` at ratio 2 (17-frame segments) on a 29-frame pose video: two segments, each
+    after the first starting from 5 frames of the one before, = diffusers' call with ``prev_segment_conditioning_frames=5``
+    bit for bit; `vidlong generate --segment-overlap 5` records it."""
+    import json
+
+    from diffusers import WanAnimatePipeline
+    from PIL import Image
+    from tiny_pipeline import write_driving_files
+
+    from vidlong.cli import main
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.video_io import read_video
+
+    given = write_driving_files(tmp_path, 29, 8, seed=2)
+    pipe = load_pipeline(animate_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    own = generate(pipe, GenerateRequest(prompt="a red ball", image=given["--image"], pose_video=given["--pose-video"],
+                                         face_video=given["--face-video"], ratio=2, segment_overlap=5, seed=4))
+    assert (own.settings["segments"], own.settings["segment_frames"], own.settings["segment_overlap"]) == (2, 17, 5)
+    stock = WanAnimatePipeline.from_pretrained(animate_folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    frames = {name: [Image.fromarray(frame) for frame in read_video(given[flag])[0]]
+              for name, flag in (("pose_video", "--pose-video"), ("face_video", "--face-video"))}
+    theirs = stock(image=Image.open(given["--image"]).convert("RGB"), **frames, prompt="a red ball", height=32, width=32,
+                   segment_frame_length=17, prev_segment_conditioning_frames=5, num_inference_steps=2, guidance_scale=1.0,
+                   generator=torch.Generator().manual_seed(4)).frames[0]
+    assert np.array_equal(own.frames, (np.clip(theirs, 0, 1) * 255).round().astype(np.uint8))
+    out = tmp_path / "overlap.mp4"
+    assert main(["generate", "--model", str(animate_folder), "--prompt", "a red ball", *[i for p in given.items() for i in p],
+                 "--ratio", "2", "--segment-overlap", "5", "--out", str(out)]) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["segment_overlap"] == 5
+
+
 @pytest.mark.parametrize("args, message", [
     (["--face-video", None], "with a pose and a face video: pass --face-video face.mp4"),
     (["--image", None], "pass its picture with --image character.png"),
     (["--frames", "9"], "as long as its --pose-video; drop --frames"),
     (["--noise", "specmix"], "draws every segment's noise itself"),
+    (["--segment-overlap", "5"], "--ratio 1 makes segments of 5 frames, no longer than the 5 of --segment-overlap"),
     (["--ratio", "0.3"], "--ratio 0.3 leaves a Wan Animate segment no video frame"),
     (["--save-latents", "{tmp}/x.pt"], "a Wan Animate call decodes each segment and continues them itself"),
     (["--background-video", "bg.mp4"], "pass --mask-video too"),
@@ -229,7 +264,7 @@ def test_generate_in_replace_mode_is_its_call_bit_for_bit(animate_folder, drivin
     (["--pose-video", "missing.mp4"], "no video file at missing.mp4"),
     (["stream", "--chunks", "2"], "streaming is not available for WanAnimateTransformer3DModel"),
     (["extend", "--video", "in.mp4", "--chunks", "1"], "streaming is not available for WanAnimateTransformer3DModel"),
-], ids=["no-face", "no-image", "frames", "noise", "small-ratio", "save-latents", "background-alone", "fifo",
+], ids=["no-face", "no-image", "frames", "noise", "short-segment", "small-ratio", "save-latents", "background-alone", "fifo",
          "timeline", "missing-pose", "stream", "extend"])
 def test_what_it_does_not_take_is_refused_in_one_line_before_loading(animate_folder, driving_files, tmp_path, capsys,
                                                                      monkeypatch, args, message):
@@ -265,8 +300,8 @@ def test_fuzz_of_an_animate_request_gives_one_line_refusals_or_passes(animate_fo
     from vidlong.validate import limits_for_folder
 
     valid = dict(prompt="a red ball", image=driving_files["--image"], pose_video=driving_files["--pose-video"],
-                 face_video=driving_files["--face-video"], background_video=None, mask_video=None, frames=None, ratio=1.0,
-                 method="both", noise=None)
+                 face_video=driving_files["--face-video"], background_video=None, mask_video=None, frames=None, ratio=2.0,
+                 method="both", noise=None, segment_overlap=5)
     outcomes = fuzz_requests(limits_for_folder(animate_folder), valid, cases=150)
     assert outcomes["ok"] > 10 and outcomes["refused"] > 30, outcomes
 

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .errors import VidlongError, named
+from .models import pixel_frames
 
 #: a request's driving videos: the two the call needs, and the two of "replace" mode
 ANIMATE_VIDEOS = ("pose_video", "face_video", "background_video", "mask_video")
@@ -34,6 +35,9 @@ def check_animate_request(request, limits) -> None:
 
     given = driving_videos(request)
     if limits.task != "animate":
+        if request.segment_overlap is not None:
+            raise VidlongError(f"{named('segment_overlap')} is how many frames a Wan Animate segment starts from; this model "
+                               "makes no segments: drop it")
         for name in given:  # a VACE model's mask video goes with its control video (`vidlong.control_video`)
             if not (name == "mask_video" and limits.family in CONTROL_FAMILIES):
                 check_takes_driving_videos(limits, name)
@@ -49,10 +53,30 @@ def check_animate_request(request, limits) -> None:
         raise VidlongError(f"a Wan Animate video is as long as its {named('pose_video')}; drop {named('frames')} "
                            f"({named('ratio')} sets the length of the segments it is made in)")
     check_driving_lengths({name: frame_count(video, name) for name, video in given.items()})  # each one readable
-    if resolve_latent_frames(request, limits.spec.native_frames, limits.spec.temporal_ratio) < 2:
+    overlap = check_segment_overlap(request.segment_overlap, "segment_overlap")
+    grid = resolve_latent_frames(request, limits.spec.native_frames, limits.spec.temporal_ratio)
+    segment = pixel_frames(grid - 1, limits.spec.temporal_ratio) if grid >= 2 else 0
+    if grid >= 2 and segment <= overlap:
+        raise VidlongError(f"{named('ratio')} {request.ratio:g} makes segments of {segment} frames, no longer than the "
+                           f"{overlap} of {named('segment_overlap')} each starts from: use a longer {named('ratio')} or "
+                           f"{named('segment_overlap')} 1")
+    if grid < 2:
         smallest = 2 / limits.spec.native_frames
         raise VidlongError(f"{named('ratio')} {request.ratio:g} leaves a Wan Animate segment no video frame (its window holds "
                            f"the reference latent frame and at least one more); use {named('ratio')} {smallest:.2g} or more")
+
+
+#: the segment overlaps (pixel frames) diffusers' Wan Animate call takes
+OVERLAPS = (1, 5)
+
+
+def check_segment_overlap(overlap, field: str) -> int:
+    """The pixel frames each Wan Animate segment after the first starts from: `overlap` (None: 1), or one line naming
+    `field` unless it is one of `OVERLAPS`."""
+    overlap = 1 if overlap is None else overlap
+    if isinstance(overlap, bool) or overlap not in OVERLAPS:
+        raise VidlongError(f"{named(field)} must be 1 or 5 (pixel frames a segment starts from), got {overlap!r}")
+    return int(overlap)
 
 
 def check_driving_set(given) -> None:
@@ -104,7 +128,8 @@ def animate(pipe, request, methods, progress=None):
     height, width = video_size(limits_for_pipeline(pipe), request.height, request.width, videos["pose_video"][0])
     steps = request.steps or spec.num_inference_steps
     guidance = spec.guidance_scale if request.guidance is None else request.guidance
-    segments = segment_count(len(videos["pose_video"]), segment)
+    overlap = check_segment_overlap(request.segment_overlap, "segment_overlap")
+    segments = segment_count(len(videos["pose_video"]), segment, overlap)
     report = progress or (lambda stage, done, total: None)
     done = [0]
 
@@ -120,13 +145,15 @@ def animate(pipe, request, methods, progress=None):
         video = pipe(image=load_image(request.image), **videos, prompt=request.prompt,
                      negative_prompt=request.negative_prompt or None, height=height, width=width, segment_frame_length=segment,
                      num_inference_steps=steps, guidance_scale=guidance, mode="replace" if "mask_video" in videos else "animate",
+                     prev_segment_conditioning_frames=overlap,
                      generator=torch.Generator().manual_seed(int(request.seed)), output_type="np",
                      callback_on_step_end=on_step).frames[0]
     frames = (np.clip(video, 0, 1) * 255).round().astype(np.uint8)
     report("decode", 1, 1)
     settings = generate_settings(pipe, request, methods, grid, frames=frames, height=height, width=width, steps=steps,
                                  guidance=guidance, noise="plain", fps=fps, seconds=time.perf_counter() - start)
-    settings.update(segment_frames=segment, segments=segments, mode="replace" if "mask_video" in videos else "animate")
+    settings.update(segment_frames=segment, segments=segments, segment_overlap=overlap,
+                    mode="replace" if "mask_video" in videos else "animate")
     return GenerateResult(frames=frames, settings=settings)
 
 
@@ -134,7 +161,8 @@ def request_segments(pipe, request, grid_frames: int) -> int:
     """Segments of a checked request whose segments' grid is `grid_frames` latent frames."""
     from .video_to_video import frame_count
 
-    return segment_count(frame_count(request.pose_video, "pose_video"), pipe.segment_frames(grid_frames))
+    return segment_count(frame_count(request.pose_video, "pose_video"), pipe.segment_frames(grid_frames),
+                         check_segment_overlap(request.segment_overlap, "segment_overlap"))
 
 
 def segment_count(pose_frames: int, segment_frames: int, overlap: int = 1) -> int:

@@ -68,6 +68,8 @@ def _add_animate_options(p) -> None:
                          help="the pose video the character follows; the output has its length and frame rate, made in "
                               "segments of --ratio x the native window (1: diffusers' 77 frames)")
     animate.add_argument("--face-video", default=None, help="the face video (crops of the face) the character's face follows")
+    animate.add_argument("--segment-overlap", type=int, default=None, choices=(1, 5),
+                         help="pixel frames each segment after the first starts from (default 1)")
     animate.add_argument("--background-video", default=None,
                          help="replace mode: the video to put the character in, where --mask-video is white")
     animate.add_argument("--mask-video", default=None,
@@ -209,7 +211,7 @@ def _run_generate(args) -> int:
         guidance_2=args.guidance_2, seed=args.seed, height=args.height, width=args.width, image=args.image,
         last_image=args.last_image, video=args.video, strength=args.strength, pose_video=args.pose_video,
         face_video=args.face_video, background_video=args.background_video, mask_video=args.mask_video,
-        control_video=args.control_video,
+        control_video=args.control_video, segment_overlap=args.segment_overlap,
     )
     diagonal = _diagonal(args)
     folder = _check_model(args)

@@ -57,6 +57,8 @@ class GenerateRequest:
         background_video, mask_video: with Wan Animate, a video to put the character in where the mask video is white,
             as the pose video ("replace" mode), or None. With Wan VACE, `mask_video` is white where the model generates over
             its `control_video` and black where it keeps it.
+        segment_overlap: with Wan Animate, the pixel frames each segment after the first starts from, 1 or 5 (its call's
+            ``prev_segment_conditioning_frames``; None: 1).
         control_video: a Wan VACE model's control video (`vidlong.control_video`: depth, pose, edges, or frames to keep
             where `mask_video` is black), as `video` is given; the output is as long as it (its first `frames`, or the
             most 4k+1 frames it holds; `ratio` stays 1), at its frame rate and, without `height`/`width`, its aspect.
@@ -84,9 +86,11 @@ class GenerateRequest:
     background_video: Optional[Union[str, Any]] = None
     mask_video: Optional[Union[str, Any]] = None
     control_video: Optional[Union[str, Any]] = None
+    segment_overlap: Optional[int] = None
 
     def __post_init__(self):  # NumPy numbers as Python ones, so that the settings stay JSON-ready
-        for name in ("ratio", "frames", "steps", "guidance", "seed", "height", "width", "guidance_2", "strength"):
+        for name in ("ratio", "frames", "steps", "guidance", "seed", "height", "width", "guidance_2", "strength",
+                     "segment_overlap"):
             setattr(self, name, plain(getattr(self, name)))
 
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from diffusers import WanAnimatePipeline
 
-from .animate import ANIMATE_VIDEOS, check_driving_lengths, check_driving_set
+from .animate import ANIMATE_VIDEOS, check_driving_lengths, check_driving_set, check_segment_overlap
 from .errors import VidlongError, named
 from .models import latent_frames, pixel_frames
 from .pipeline import VidlongPipelineMixin
 
-#: the segment overlaps (pixel frames) diffusers' call takes
-OVERLAPS = (1, 5)
 
 
 class VidLongWanAnimatePipeline(VidlongPipelineMixin, WanAnimatePipeline):
@@ -62,10 +60,8 @@ class VidLongWanAnimatePipeline(VidlongPipelineMixin, WanAnimatePipeline):
                                f"{named('background_video')} and a {named('mask_video')}, \"animate\" neither")
         segment = arguments["segment_frame_length"]
         latent_frames(segment, self.spec.temporal_ratio, "segment_frame_length")
-        overlap = arguments.get("prev_segment_conditioning_frames", 1)
-        if overlap not in OVERLAPS:
-            raise VidlongError(f"{named('prev_segment_conditioning_frames')} must be 1 or 5 (pixel frames a segment starts "
-                               f"from), got {overlap!r}")
+        overlap = arguments["prev_segment_conditioning_frames"] = check_segment_overlap(
+            arguments.get("prev_segment_conditioning_frames"), "prev_segment_conditioning_frames")
         if segment <= overlap:
             raise VidlongError(f"{named('segment_frame_length')} {segment} must be longer than the "
                                f"{named('prev_segment_conditioning_frames')} ({overlap}) it starts from")
