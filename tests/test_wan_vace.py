@@ -235,3 +235,32 @@ def test_a_control_video_smaller_than_the_model_is_resized_to_the_video(vace_fol
     pipe.set_progress_bar_config(disable=True)
     result = generate(pipe, GenerateRequest(prompt="a red ball", control_video=str(control), steps=1))
     assert result.frames.shape == (9, 32, 32, 3) and (result.settings["height"], result.settings["width"]) == (32, 32)
+
+
+def test_reference_images_lead_the_grid_as_its_call_places_them(vace_folder, tmp_path, capsys):
+    """`generate` with a reference image (and no control video): its latent frame leads the grid, as diffusers' call places
+    it (the start noise one frame longer), the same video bit for bit; `vidlong generate --reference-images` of two makes
+    the native length; another model refuses them in one line before loading."""
+    from diffusers import WanVACEPipeline
+    from PIL import Image
+
+    png = tmp_path / "subject.png"
+    Image.fromarray(np.random.default_rng(8).integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(png)
+    pipe = load_pipeline(vace_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    own = generate(pipe, GenerateRequest(prompt="a red ball", reference_images=[str(png)], seed=6))
+    assert own.frames.shape[0] == 4 * (NATIVE - 1) + 1 and own.settings["reference_images"] == [str(png)]
+    stock = WanVACEPipeline.from_pretrained(vace_folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    noise = torch.randn(1, 4, NATIVE + 1, 4, 4, generator=torch.Generator().manual_seed(6))
+    video = stock(prompt="a red ball", reference_images=[Image.open(png).convert("RGB")], height=32, width=32,
+                  num_frames=4 * (NATIVE - 1) + 1, num_inference_steps=2, guidance_scale=2.0, latents=noise,
+                  output_type="np").frames[0]
+    assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+    out = tmp_path / "referenced.mp4"
+    assert main(["generate", "--model", str(vace_folder), "--prompt", "a red ball", "--reference-images", str(png), str(png),
+                 "--method", "both", "--out", str(out)]) == 0
+    assert len(read_video(out)[0]) == 4 * (NATIVE - 1) + 1
+    assert main(["generate", "--prompt", "a red ball", "--reference-images", str(png), "--out", str(tmp_path / "x.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "vidlong: error: --reference-images guide a Wan VACE model (WanVACEPipeline); this model takes none: drop it"

@@ -75,6 +75,8 @@ def _add_animate_options(p) -> None:
     animate.add_argument("--mask-video", default=None,
                          help="replace mode: white where the character goes, black elsewhere (Wan VACE: white where the "
                               "model generates over --control-video, black where it keeps it)")
+    p.add_argument("--reference-images", nargs="+", default=None, metavar="IMAGE",
+                   help="Wan VACE: reference images (subjects or a background to put in the video)")
     p.add_argument("--control-video", default=None,
                    help="Wan VACE (WanVACEPipeline folders): the control video (depth, pose, edges, or frames to keep where "
                         "--mask-video is black); the output has its length (its first 4k+1 frames, or --frames of them), "
@@ -211,7 +213,7 @@ def _run_generate(args) -> int:
         guidance_2=args.guidance_2, seed=args.seed, height=args.height, width=args.width, image=args.image,
         last_image=args.last_image, video=args.video, strength=args.strength, pose_video=args.pose_video,
         face_video=args.face_video, background_video=args.background_video, mask_video=args.mask_video,
-        control_video=args.control_video, segment_overlap=args.segment_overlap,
+        control_video=args.control_video, segment_overlap=args.segment_overlap, reference_images=args.reference_images,
     )
     diagonal = _diagonal(args)
     folder = _check_model(args)

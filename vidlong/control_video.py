@@ -37,10 +37,28 @@ def check_control_request(request, limits) -> Optional[int]:
     return latent_frames(frames, limits.spec.temporal_ratio)
 
 
-def check_takes_control_video(limits) -> None:
-    """One line unless the pipeline of `limits` takes a control video (`CONTROL_FAMILIES`)."""
+def check_reference_images(request, limits) -> None:
+    """A request's reference images (Wan VACE's: a list of images, each readable) against `limits`, before any model
+    loads."""
+    from .generate import load_image
+
+    images = request.reference_images
+    if images is None:
+        return
+    check_takes_control_video(limits, "reference_images")
+    if not isinstance(images, (list, tuple)) or not images:
+        raise VidlongError(f"{named('reference_images')} is a list of images (paths of PNG/JPEG files, PIL images or uint8 "
+                           f"frames [H, W, 3]), got {type(images).__name__}")
+    for image in images:
+        load_image(image, "reference_images")
+
+
+def check_takes_control_video(limits, field: str = "control_video") -> None:
+    """One line unless the pipeline of `limits` takes a control video and reference images (`CONTROL_FAMILIES`), naming the
+    one given (`field`)."""
     if limits.family not in CONTROL_FAMILIES:
-        raise VidlongError(f"{named('control_video')} guides a Wan VACE model (WanVACEPipeline); this model takes none: drop it")
+        raise VidlongError(f"{named(field)} guide{'s' * (field == 'control_video')} a Wan VACE model (WanVACEPipeline); this "
+                           "model takes none: drop it")
 
 
 def control_arguments(request, frames: int, height: int, width: int) -> tuple[dict, Optional[float]]:

@@ -57,6 +57,9 @@ class GenerateRequest:
         background_video, mask_video: with Wan Animate, a video to put the character in where the mask video is white,
             as the pose video ("replace" mode), or None. With Wan VACE, `mask_video` is white where the model generates over
             its `control_video` and black where it keeps it.
+        reference_images: a Wan VACE model's reference images (subjects or a background to put in the video), each as
+            `image` is given; their latent frames come before the video's in its grid (the methods count them), as its call
+            places them.
         segment_overlap: with Wan Animate, the pixel frames each segment after the first starts from, 1 or 5 (its call's
             ``prev_segment_conditioning_frames``; None: 1).
         control_video: a Wan VACE model's control video (`vidlong.control_video`: depth, pose, edges, or frames to keep
@@ -87,6 +90,7 @@ class GenerateRequest:
     mask_video: Optional[Union[str, Any]] = None
     control_video: Optional[Union[str, Any]] = None
     segment_overlap: Optional[int] = None
+    reference_images: Optional[list] = None
 
     def __post_init__(self):  # NumPy numbers as Python ones, so that the settings stay JSON-ready
         for name in ("ratio", "frames", "steps", "guidance", "seed", "height", "width", "guidance_2", "strength",
@@ -229,7 +233,7 @@ def generate_settings(pipe, request: GenerateRequest, methods, latent_frames: in
     `frames`' count, or those `latent_frames` decode to), the `methods` and the run's own `values` (size, steps, ...)."""
     spec = pipe.spec
     settings = dict(
-        dataclasses.asdict(dataclasses.replace(request, **dict.fromkeys(VIDEO_FIELDS))), model=spec.name,
+        dataclasses.asdict(dataclasses.replace(request, reference_images=None, **dict.fromkeys(VIDEO_FIELDS))), model=spec.name,
         native_frames=spec.native_frames, latent_frames=latent_frames,
         pixel_frames=pixel_frames(latent_frames, spec.temporal_ratio) if frames is None else int(frames.shape[0]),
         ratio=latent_frames / spec.native_frames, ratio_requested=None if request.frames is not None else request.ratio,
@@ -242,6 +246,9 @@ def generate_settings(pipe, request: GenerateRequest, methods, latent_frames: in
             settings[name] = "in memory"
         elif given is not None:
             settings[name] = str(given)
+    if request.reference_images:
+        settings["reference_images"] = [str(image) if isinstance(image, (str, os.PathLike)) else "in memory"
+                                         for image in request.reference_images]
     return settings
 
 
@@ -314,6 +321,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     if request.control_video is not None:
         controls, file_fps = control_arguments(request, pixel_frames(n_latent, spec.temporal_ratio), height, width)
         extra, fps = {**extra, **controls}, file_fps or fps
+    if request.reference_images:  # Wan VACE: their latent frames lead the grid (its call drops them before decoding)
+        extra["reference_images"] = [load_image(image, "reference_images") for image in request.reference_images]
     steps = request.steps or spec.num_inference_steps
     switch = method_switch(request.method, steps, request.preset)
     skipped = steps - total_steps if request.video is not None else 0  # a video-to-video call starts that far in
@@ -323,7 +332,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
 
     generator = torch.Generator().manual_seed(int(request.seed))  # a NumPy integer too
     geometry = pipe.geometry()
-    grid = (pipe.noise_frames(made), height // geometry.spatial, width // geometry.spatial)
+    leading = len(extra.get("reference_images", ()))
+    grid = (pipe.noise_frames(made) + leading, height // geometry.spatial, width // geometry.spatial)
     before_image = generator.get_state()
     condition = None  # the image condition of a fifo queue's windows, or of the start latents (LTX-Video)
     if "image" in extra and pipe.image_in_start_latents:  # the image's latent drawn before the noise, as its call draws them

@@ -470,7 +470,7 @@ def check_last_image(limits: ModelLimits, given: bool, diagonal: bool) -> None:
 def check_generate(request, limits: ModelLimits) -> int:
     """Every field of a `GenerateRequest` against `limits`; returns the video's latent frames."""
     from .animate import check_animate_request
-    from .control_video import check_control_request
+    from .control_video import check_control_request, check_reference_images
     from .generate import check_task, has_image, resolve_latent_frames
     from .attention.adapters import adapter_named
     from .methods import DiagonalDenoising, check_moved_rope, methods_for
@@ -502,6 +502,7 @@ def check_generate(request, limits: ModelLimits) -> int:
                            "redrawn in one call: use another method (both, ultravico, freelong, ...)")
     latent = check_video_request(request, limits)
     controlled = check_control_request(request, limits)  # Wan VACE's control video sets the length
+    check_reference_images(request, limits)
     latent = latent if controlled is None else controlled
     try:
         if latent is None:
