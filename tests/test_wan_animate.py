@@ -307,7 +307,8 @@ def test_fuzz_of_an_animate_request_gives_one_line_refusals_or_passes(animate_fo
 
 
 def test_a_replace_call_is_picked_by_its_videos_and_the_estimate_counts_the_whole_video(animate_folder, driving_files):
-    """A direct call given a background and a mask video runs "replace" mode (not silently "animate"); `generate` refuses
+    """A direct call given a background and a mask video runs "replace" mode (not silently "animate"; ``mode=None`` too,
+    as every None in vidlong's calls takes the default); `generate` refuses
     ``decode=False``; the run estimate counts every segment's forwards and the pose video's frames, and a non-string method
     is refused in one line."""
     from vidlong.estimate import run_cost
@@ -317,8 +318,8 @@ def test_a_replace_call_is_picked_by_its_videos_and_the_estimate_counts_the_whol
     pipe = load_pipeline(animate_folder, device="cpu")
     pipe.set_progress_bar_config(disable=True)
     inputs = driving_videos(9)
-    replaced = pipe(**inputs, background_video=inputs["pose_video"], mask_video=inputs["face_video"][:0] or
-                    driving_videos(9, seed=1)["pose_video"], prompt="a red ball", generator=torch.Generator().manual_seed(1))
+    replaced = pipe(**inputs, background_video=inputs["pose_video"], mask_video=driving_videos(9, seed=1)["pose_video"],
+                    mode=None, prompt="a red ball", generator=torch.Generator().manual_seed(1))
     animated = pipe(**inputs, prompt="a red ball", generator=torch.Generator().manual_seed(1))
     assert not np.array_equal(replaced.frames[0], animated.frames[0])
     request = GenerateRequest(prompt="a red ball", image=driving_files["--image"], pose_video=driving_files["--pose-video"],

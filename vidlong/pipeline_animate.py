@@ -10,7 +10,6 @@ from .models import latent_frames, pixel_frames
 from .pipeline import VidlongPipelineMixin
 
 
-
 class VidLongWanAnimatePipeline(VidlongPipelineMixin, WanAnimatePipeline):
     """diffusers' `WanAnimatePipeline` with vidlong's surface.
 
@@ -54,7 +53,7 @@ class VidLongWanAnimatePipeline(VidlongPipelineMixin, WanAnimatePipeline):
             arguments[name] = driving_frames(arguments[name], name)
         check_driving_lengths({name: len(arguments[name]) for name in given})
         replacing = "mask_video" in given
-        mode = arguments.setdefault("mode", "replace" if replacing else "animate")
+        mode = arguments["mode"] = arguments.get("mode") or ("replace" if replacing else "animate")  # None: by its videos
         if mode not in ("animate", "replace") or (mode == "replace") != replacing:
             raise VidlongError(f"{named('mode')} {mode!r} does not fit the videos given: \"replace\" takes a "
                                f"{named('background_video')} and a {named('mask_video')}, \"animate\" neither")
