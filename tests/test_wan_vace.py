@@ -250,6 +250,11 @@ def test_reference_images_lead_the_grid_as_its_call_places_them(vace_folder, tmp
     pipe.set_progress_bar_config(disable=True)
     own = generate(pipe, GenerateRequest(prompt="a red ball", reference_images=[str(png)], seed=6))
     assert own.frames.shape[0] == 4 * (NATIVE - 1) + 1 and own.settings["reference_images"] == [str(png)]
+    from vidlong.estimate import run_cost
+
+    plain = GenerateRequest(prompt="a red ball")  # the run estimate counts the reference's latent frame too
+    assert run_cost(pipe, GenerateRequest(prompt="a red ball", reference_images=[str(png)]), NATIVE).flops > run_cost(
+        pipe, plain, NATIVE).flops
     stock = WanVACEPipeline.from_pretrained(vace_folder, local_files_only=True)
     stock.set_progress_bar_config(disable=True)
     noise = torch.randn(1, 4, NATIVE + 1, 4, 4, generator=torch.Generator().manual_seed(6))

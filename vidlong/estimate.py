@@ -70,7 +70,7 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
     diagonal = next((diagonal or m for m in methods if isinstance(m, DiagonalDenoising)), None)
     # forwards' latent frames and count: diagonal denoising runs only native windows (the native video's
     # steps, then one per partition per frame made), every other method `steps` forwards of the whole video
-    window_frames = spec.native_frames if diagonal else latent_frames
+    window_frames = spec.native_frames if diagonal else latent_frames + len(request.reference_images or ())  # VACE's lead
     iterations = latent_frames - diagonal.sink_frames if diagonal else 0  # the queue's, `forwards_per_frame` forwards each
     native_steps = steps_of(request, spec, latent_frames, diagonal) - iterations  # of every native video (a timeline's segments too)
     tokens = (window_frames // pt) * (height // geometry.spatial // ph) * (width // geometry.spatial // pw)
