@@ -95,9 +95,9 @@ METHOD_HELP = {
     "fifo": "diagonal denoising (FIFO-Diffusion) with a sink: native windows only, any length (Wan, LTX-Video)",
 }
 
-#: the `GenerateRequest` fields of the Generate tab's panel of videos that drive a model (Wan Animate's four, Wan VACE's
-#: mask and control video), in the API's order
-DRIVING_FIELDS = (*ANIMATE_VIDEOS, "control_video")
+#: the `GenerateRequest` fields of the Generate tab's panel of inputs that drive a model (Wan Animate's four videos, Wan
+#: VACE's mask and control video and its reference images), in the API's order
+DRIVING_FIELDS = (*ANIMATE_VIDEOS, "control_video", "reference_images")
 
 #: the Length slider's range (multiples of the native window)
 LENGTH_RANGE = (1, 8)
@@ -157,7 +157,9 @@ def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, neg
     """The page's fields as a `GenerateRequest` (unchecked); the dropdowns' "none"/"auto" and empty
     numbers are the model's defaults; with a `video` to redraw (or a control video), the video sets the length (the length
     field is not used); `driving_videos`: the `DRIVING_FIELDS` (uploaded files, or empty)."""
-    driving = {name: _uploaded_path(value) for name, value in zip(DRIVING_FIELDS, driving_videos)}
+    driving = {name: _uploaded_path(value) for name, value in zip(DRIVING_FIELDS[:-1], driving_videos)}
+    references = driving_videos[len(DRIVING_FIELDS) - 1] if len(driving_videos) == len(DRIVING_FIELDS) else None
+    driving["reference_images"] = [_uploaded_path(file) for file in references] if references else None
     if video or driving.get("control_video"):
         ratio = 1.0
     if ratio is None:
@@ -650,6 +652,9 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                     "video", "Control video (depth, pose, edges, or frames to keep): the video has its length "
                                     "(the Length field is not used), frame rate and aspect"),
                                     (animating, animating, animating, True, controlled))]
+                            driving_videos.append(gr.File(file_count="multiple", file_types=["image"], visible=controlled,
+                                                          label="Reference images (optional): subjects or a background to "
+                                                                "put in the video", elem_id="reference-images"))
                         with gr.Accordion("Redraw a video (video-to-video)", open=False, visible=app.limits.redraws):
                             redraw = gr.Video(label="Video to redraw: the prompt redraws it, at its length (the Length "
                                               "field is not used), frame rate and aspect", sources=["upload"], elem_id="redraw")
@@ -747,10 +752,11 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                      strength: float = DEFAULT_STRENGTH, pose_video: Optional[str] = None,
                                      face_video: Optional[str] = None, background_video: Optional[str] = None,
                                      mask_video: Optional[str] = None, control_video: Optional[str] = None,
-                                     request: gr.Request = None, progress=gr.Progress()):
+                                     reference_images: Optional[list] = None, request: gr.Request = None,
+                                     progress=gr.Progress()):
                 args = (prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
                         last_image, partition_guidance, noise_correlation, video, strength, pose_video, face_video,
-                        background_video, mask_video, control_video)
+                        background_video, mask_video, control_video, reference_images)
                 return await app.generate_event(app.single_run, args, request, progress, page=page)
             return generate_video
 
@@ -758,10 +764,11 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                noise: str, negative_prompt: str, height, width, image=None, last_image=None,
                                partition_guidance: str = "", noise_correlation: float = 0.0, video: Optional[str] = None,
                                strength: float = DEFAULT_STRENGTH, pose_video=None, face_video=None, background_video=None,
-                               mask_video=None, control_video=None, request: gr.Request = None, progress=gr.Progress()):
+                               mask_video=None, control_video=None, reference_images=None, request: gr.Request = None,
+                               progress=gr.Progress()):
             args = (compared, prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
                     last_image, partition_guidance, noise_correlation, video, strength, pose_video, face_video,
-                    background_video, mask_video, control_video)
+                    background_video, mask_video, control_video, reference_images)
             return await app.generate_event(app.compare_runs, args, request, progress, page=True)
 
         def stream_handler(page: bool):

@@ -370,10 +370,12 @@ def test_wan_animate_takes_the_character_and_its_driving_videos(tmp_path_factory
 
 
 def test_wan_vace_follows_an_uploaded_control_video(tmp_path_factory):
-    """A Wan VACE folder: the API's `control_video` (and `mask_video`) make a video as long as the control video, at its
-    frame rate, whatever the Length field says; the length note says so; a mask alone is refused in one line."""
+    """A Wan VACE folder: the API's `control_video` (and `mask_video`, `reference_images`) make a video as long as the
+    control video, at its frame rate, whatever the Length field says; the length note says so; a mask alone is refused in
+    one line."""
     import numpy as np
     from gradio_client import handle_file
+    from PIL import Image
     from tiny_pipeline import save_tiny_vace_pipeline
 
     from vidlong.video_io import write_video
@@ -383,11 +385,14 @@ def test_wan_vace_follows_an_uploaded_control_video(tmp_path_factory):
     write_video(inputs / "control.mp4", rng.integers(0, 255, (14, 32, 32, 3), dtype=np.uint8), fps=10)
     write_video(inputs / "mask.mp4", np.full((14, 32, 32, 3), 255, np.uint8), fps=10)
     with served_client(folder, tmp_path_factory.mktemp("vace-downloads")) as client:
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(inputs / "subject.png")
         video, settings = client.predict(prompt="a red circle", method="both", ratio=3, api_name="/generate",
                                          control_video=handle_file(str(inputs / "control.mp4")),
-                                         mask_video=handle_file(str(inputs / "mask.mp4")))
+                                         mask_video=handle_file(str(inputs / "mask.mp4")),
+                                         reference_images=[handle_file(str(inputs / "subject.png"))])
         frames, fps = read_video(video_path(video))
         assert len(frames) == settings["pixel_frames"] == 13 and fps == 10 and settings["ratio"] == 4 / 3
+        assert len(settings["reference_images"]) == 1
         with pytest.raises(AppError, match="^mask video marks where a VACE model generates over its control video: pass "
                                            "control video too$"):
             client.predict(prompt="a red circle", mask_video=handle_file(str(inputs / "mask.mp4")), api_name="/generate")
