@@ -30,6 +30,13 @@ def moving_frames(count: int, size: int = 32) -> np.ndarray:
     return frames
 
 
+def redrawn_by_cli(folder, source, out, *flags, prompt: str = "a red ball"):
+    """(frames, fps, settings) of `vidlong generate --video source` on the model `folder` with `flags`, written to `out`."""
+    assert main(["generate", "--model", str(folder), "--prompt", prompt, "--video", str(source), *flags, "--out", str(out)]) == 0
+    frames, fps = read_video(out)
+    return frames, fps, json.loads(out.with_suffix(".json").read_text())
+
+
 def test_generate_is_its_call_bit_for_bit_and_the_methods_act_on_a_long_video(folders):
     """With no method, `generate` with a video of 11 frames (its first 9, the most 4k+1) = diffusers' call with the same
     seed, strength and frames, bit for bit; progress counts the steps the strength leaves, to the end. On a video of
@@ -67,24 +74,18 @@ def test_the_cli_redraws_a_video_file_at_its_length_and_frame_rate(folders, tmp_
     a prompt timeline's seconds are the file's."""
     source = tmp_path / "in.mp4"
     write_video(source, moving_frames(15), fps=10)
-    out = tmp_path / "out.mp4"
-    assert main(["generate", "--model", str(folders["wan2.1"]), "--prompt", "a red ball", "--video", str(source),
-                 "--strength", "0.5", "--method", "ultravico", "--out", str(out)]) == 0
-    frames, fps = read_video(out)
-    settings = json.loads(out.with_suffix(".json").read_text())
+    frames, fps, settings = redrawn_by_cli(folders["wan2.1"], source, tmp_path / "out.mp4", "--strength", "0.5", "--method",
+                                           "ultravico")
     assert len(frames) == 13 and fps == 10 and settings["video"] == str(source) and settings["strength"] == 0.5
-    first = tmp_path / "first.mp4"
-    assert main(["generate", "--model", str(folders["wan2.1"]), "--prompt", "a red ball", "--video", str(source),
-                 "--frames", "9", "--preset", "4x", "--method", "both", "--out", str(first)]) == 0
-    assert len(read_video(first)[0]) == 9 and json.loads(first.with_suffix(".json").read_text())["ratio"] == 3 / NATIVE
+    frames, _, settings = redrawn_by_cli(folders["wan2.1"], source, tmp_path / "first.mp4", "--frames", "9", "--preset", "4x",
+                                         "--method", "both")
+    assert len(frames) == 9 and settings["ratio"] == 3 / NATIVE
 
     slow = tmp_path / "slow.mp4"  # 4 fps, where the model's are 8: a timeline counts the file's seconds
     write_video(slow, moving_frames(13), fps=4)
-    timeline = tmp_path / "timeline.mp4"
-    assert main(["generate", "--model", str(folders["wan2.1"]), "--prompt", "0s: a red ball; 1s: a blue ball", "--video",
-                 str(slow), "--out", str(timeline)]) == 0
-    settings = json.loads(timeline.with_suffix(".json").read_text())
-    assert [entry["latent_frame"] for entry in settings["timeline"]] == [0, 1] and read_video(timeline)[1] == 4
+    _, fps, settings = redrawn_by_cli(folders["wan2.1"], slow, tmp_path / "timeline.mp4",
+                                      prompt="0s: a red ball; 1s: a blue ball")
+    assert [entry["latent_frame"] for entry in settings["timeline"]] == [0, 1] and fps == 4
 
 
 @pytest.mark.parametrize("kind, args, message", [
@@ -274,11 +275,8 @@ def test_cogvideox_cli_redraws_a_video_file_with_both_methods(cogvideox_folders,
     redrawn mp4: the file's most 8k+1 frames (25 of 27, 7 latent frames) at its frame rate."""
     source = tmp_path / "in.mp4"
     write_video(source, moving_frames(27), fps=10)
-    out = tmp_path / "out.mp4"
-    assert main(["generate", "--model", str(cogvideox_folders["t2v"]), "--prompt", "a red ball", "--video", str(source),
-                 "--strength", "0.8", "--method", "both", "--out", str(out)]) == 0
-    frames, fps = read_video(out)
-    settings = json.loads(out.with_suffix(".json").read_text())
+    frames, fps, settings = redrawn_by_cli(cogvideox_folders["t2v"], source, tmp_path / "out.mp4", "--strength", "0.8",
+                                           "--method", "both")
     assert frames.shape == (25, 32, 32, 3) and fps == 10 and settings["strength"] == 0.8 and settings["latent_frames"] == 7
     assert [m["name"] for m in settings["methods"]] == ["UltraViCo", "SpectralFusion"]
 

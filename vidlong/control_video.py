@@ -16,7 +16,7 @@ def check_control_request(request, limits) -> Optional[int]:
     """A request's control video (and mask video) against `limits` (`vidlong.validate.ModelLimits`), before any model loads;
     returns the latent frames of the video it makes (the control video's first `request.frames` pixel frames, or the most
     ``4k + 1`` it holds), or None without a control video."""
-    from .video_to_video import frame_count, redrawn_frames
+    from .video_to_video import frame_count, frames_taken
 
     if request.control_video is None:
         if request.mask_video is not None and limits.family in CONTROL_FAMILIES:
@@ -27,10 +27,7 @@ def check_control_request(request, limits) -> Optional[int]:
     if request.ratio != 1:
         raise VidlongError(f"{named('ratio')} sets a length from the native window; a VACE video is as long as its "
                            f"{named('control_video')}: drop {named('ratio')} ({named('frames')} N takes its first N frames)")
-    count = frame_count(request.control_video, "control_video")
-    if count < 1:
-        raise VidlongError(f"{named('control_video')} holds no frames; pass a video with at least 1 frame")
-    frames = redrawn_frames(count, request.frames, limits.spec.temporal_ratio, named("frames"))
+    frames = frames_taken(request.control_video, "control_video", request.frames, limits.spec.temporal_ratio)
     if request.mask_video is not None and frame_count(request.mask_video, "mask_video") < frames:
         raise VidlongError(f"{named('mask_video')} has fewer frames than the {frames} of the control video it masks; pass a "
                            "mask frame for each")

@@ -117,9 +117,14 @@ def check_video_request(request, limits) -> int:
     if request.ratio != 1:
         raise VidlongError(f"{named('ratio')} sets a length from the native window; a redrawn video is as long as the "
                            f"input: drop {named('ratio')} ({named('frames')} N takes its first N frames)")
-    count = frame_count(request.video)
-    if count < 1:
-        raise VidlongError(f"{named('video')} holds no frames; pass a video with at least 1 frame")
     ratio = limits.spec.temporal_ratio
-    frames = redrawn_frames(count, request.frames, redrawn_frame_step(limits.family, ratio), named("frames"))
-    return latent_frames(frames, ratio)
+    return latent_frames(frames_taken(request.video, "video", request.frames, redrawn_frame_step(limits.family, ratio)), ratio)
+
+
+def frames_taken(video, field: str, frames: Optional[int], step: int) -> int:
+    """The pixel frames a call takes of `video` (a file or frames; the request's `field`): its first `frames`, or the most
+    ``step·k + 1`` it holds (`redrawn_frames`); one line for a video with none."""
+    count = frame_count(video, field)
+    if count < 1:
+        raise VidlongError(f"{named(field)} holds no frames; pass a video with at least 1 frame")
+    return redrawn_frames(count, frames, step, named("frames"))
