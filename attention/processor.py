@@ -36,13 +36,19 @@ class VidlongAttnProcessor:
         self._parallel_config = getattr(stock, "_parallel_config", None)
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None,
-                 image_rotary_emb=None):
-        # the families name their RoPE argument rotary_emb (Wan, LTX: positional) or image_rotary_emb (keyword)
+                 image_rotary_emb=None, perturbation_mask=None, all_perturbed=None):
+        # the families name their RoPE argument rotary_emb (Wan, LTX, LTX-2: positional) or image_rotary_emb (keyword);
+        # LTX-2 passes its key RoPE 6th (None in self-attention) and, in the blocks its STG perturbs, the perturbation
         rotary = rotary_emb if rotary_emb is not None else image_rotary_emb
         joint = self.adapter.joint_text
         text = encoder_hidden_states if joint else None
         if (encoder_hidden_states is not None and not joint) or (attention_mask is not None and not joint):
             return self.stock(attn, hidden_states, encoder_hidden_states, attention_mask, rotary)
+        if all_perturbed is not None and bool(all_perturbed):  # no attention to act on: its values pass
+            return self.stock(attn, hidden_states, None, None, rotary, None, perturbation_mask, all_perturbed)
+        if perturbation_mask is not None and not bool((perturbation_mask == 1).all()):
+            raise VidlongError("vidlong runs LTX-2's spatio-temporal guidance where it perturbs the whole batch, as "
+                               "diffusers' LTX-2 pipelines call it; a perturbation_mask per sample is not implemented")
         stream = self.state.stream
         query, key, value = self.adapter.qkv(attn, hidden_states, None if stream is not None else rotary, text)
         text_tokens = 0 if text is None else text.shape[1]
@@ -70,4 +76,4 @@ class VidlongAttnProcessor:
             out = run_plan(query, key, value, plan, self.state.kernel_for(query.device))
         if group is not None:
             out = to_tokens(out, group)
-        return self.adapter.output(attn, out, query.dtype, text_tokens)
+        return self.adapter.output(attn, out, query.dtype, text_tokens, hidden_states)

@@ -106,6 +106,37 @@ def ltx_inputs(frames: int, height: int = 2, width: int = 3, seed: int = 1, dtyp
                 return_dict=False)
 
 
+def tiny_ltx2_transformer(seed: int = 0, layers: int = 2, latest: bool = False):
+    """A random LTX2VideoTransformer3DModel (video 2 heads x 16, audio 2 heads x 8, patch 1) for exact CPU checks, its
+    zero-initialised parts randomised; `latest`: LTX-2.3's parts (per-head gates, STG's perturbable attention, prompt
+    modulation, split RoPE), else LTX-2.0's."""
+    from diffusers import LTX2VideoTransformer3DModel
+
+    torch.manual_seed(seed)
+    model = LTX2VideoTransformer3DModel(
+        in_channels=IN_CHANNELS, out_channels=IN_CHANNELS, num_attention_heads=2, attention_head_dim=16,
+        cross_attention_dim=32, audio_in_channels=4, audio_out_channels=4, audio_num_attention_heads=2,
+        audio_attention_head_dim=8, audio_cross_attention_dim=16, num_layers=layers, caption_channels=TEXT_DIM,
+        rope_double_precision=False, gated_attn=latest, audio_gated_attn=latest, perturbed_attn=latest,
+        cross_attn_mod=latest, audio_cross_attn_mod=latest, rope_type="split" if latest else "interleaved")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model.eval()
+
+
+def ltx2_inputs(frames: int, height: int = 2, width: int = 3, seed: int = 1, dtype=torch.float32, **extra) -> dict:
+    """Packed video tokens ``[1, F·H·W, C]``, audio tokens ``[1, 5, 4]`` and the keyword arguments LTX2Pipeline gives its
+    transformer (latent sizes, 24 fps, the audio's latent frames)."""
+    gen = torch.Generator().manual_seed(seed)
+    text = torch.randn(1, 5, TEXT_DIM, generator=gen).to(dtype)
+    return dict(hidden_states=torch.randn(1, frames * height * width, IN_CHANNELS, generator=gen).to(dtype),
+                audio_hidden_states=torch.randn(1, 5, 4, generator=gen).to(dtype), encoder_hidden_states=text,
+                audio_encoder_hidden_states=text, timestep=torch.tensor([500.0]), sigma=torch.tensor([500.0]),
+                encoder_attention_mask=torch.ones(1, 5), audio_encoder_attention_mask=torch.ones(1, 5),
+                num_frames=frames, height=height, width=width, fps=24.0, audio_num_frames=5, return_dict=False, **extra)
+
+
 def tiny_cogvideox_transformer(seed: int = 0, layers: int = 2, rope: bool = True, in_channels: int = IN_CHANNELS):
     """A random CogVideoXTransformer3DModel (2 heads x 16, patch 2; with `rope`, CogVideoX-5B's 3D RoPE
     supplied by the caller; `in_channels` 2 x `IN_CHANNELS` for image-to-video) for exact CPU checks."""

@@ -359,3 +359,48 @@ def tiny_cogvideox_i2v_pipeline():
 
     parts = tiny_cogvideox_pipeline().components
     return CogVideoXImageToVideoPipeline(**dict(parts, transformer=tiny_cogvideox_transformer(in_channels=2 * IN_CHANNELS)))
+
+
+def tiny_ltx2_pipeline(latest: bool = False):
+    """diffusers' `LTX2Pipeline` of tiny random parts: an LTX-2 video VAE with its releases' 32x spatial and 8x temporal
+    compression (patch 4, a spatial, a temporal and two spatio-temporal down-samplings), an audio VAE and vocoder
+    (16 kHz), a two-layer Gemma 3 text model (with the tiny SigLIP its class holds) and its connectors,
+    `tiny_ltx2_transformer` (`latest`: LTX-2.3's parts)."""
+    from diffusers import AutoencoderKLLTX2Audio, AutoencoderKLLTX2Video, LTX2Pipeline
+    from diffusers.pipelines.ltx2 import LTX2TextConnectors
+    from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
+    from transformers import Gemma3Config, Gemma3ForConditionalGeneration, Gemma3TextConfig, SiglipVisionConfig
+
+    from conftest import IN_CHANNELS, TEXT_DIM, tiny_ltx2_transformer
+
+    tokenizer = tiny_tokenizer()
+    torch.manual_seed(0)
+    text = Gemma3TextConfig(vocab_size=len(tokenizer), hidden_size=TEXT_DIM, intermediate_size=32, num_hidden_layers=2,
+                            num_attention_heads=2, num_key_value_heads=1, head_dim=8, sliding_window=8,
+                            pad_token_id=tokenizer.pad_token_id)
+    vision = SiglipVisionConfig(hidden_size=8, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                image_size=8, patch_size=4)
+    gemma = Gemma3ForConditionalGeneration(Gemma3Config(text_config=text, vision_config=vision, mm_tokens_per_image=4))
+    connectors = LTX2TextConnectors(
+        caption_channels=TEXT_DIM, text_proj_in_factor=text.num_hidden_layers + 1, video_connector_num_attention_heads=2,
+        video_connector_attention_head_dim=8, video_connector_num_layers=1, video_connector_num_learnable_registers=None,
+        audio_connector_num_attention_heads=2, audio_connector_attention_head_dim=8, audio_connector_num_layers=1,
+        audio_connector_num_learnable_registers=None, connector_rope_base_seq_len=32, rope_theta=10000.0,
+        rope_double_precision=False, causal_temporal_positioning=False, rope_type="split")
+    vae = AutoencoderKLLTX2Video(
+        latent_channels=IN_CHANNELS, block_out_channels=(8,) * 4, decoder_block_out_channels=(8,) * 3,
+        layers_per_block=(1,) * 5, decoder_layers_per_block=(1,) * 4, spatio_temporal_scaling=(True,) * 4,
+        decoder_spatio_temporal_scaling=(True,) * 3, decoder_inject_noise=(False,) * 4,
+        downsample_type=("spatial", "temporal", "spatiotemporal", "spatiotemporal"), upsample_residual=(False,) * 3,
+        upsample_factor=(1,) * 3, timestep_conditioning=False, patch_size=4, patch_size_t=1, spatial_compression_ratio=32,
+        temporal_compression_ratio=8)
+    audio_vae = AutoencoderKLLTX2Audio(
+        base_channels=4, output_channels=2, ch_mult=(1,), num_res_blocks=1, attn_resolutions=None, in_channels=2,
+        resolution=32, latent_channels=2, norm_type="pixel", causality_axis="height", dropout=0.0,
+        mid_block_add_attention=False, sample_rate=16000, mel_hop_length=160, is_causal=True, mel_bins=8)
+    vocoder = LTX2Vocoder(in_channels=2 * 8, hidden_channels=32, out_channels=2, upsample_kernel_sizes=[4, 4],
+                          upsample_factors=[2, 2], resnet_kernel_sizes=[3], resnet_dilations=[[1, 3, 5]],
+                          leaky_relu_negative_slope=0.1, output_sampling_rate=16000)
+    return LTX2Pipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae.eval(), audio_vae=audio_vae.eval(),
+                        text_encoder=gemma.eval(), tokenizer=tokenizer, connectors=connectors.eval(),
+                        transformer=tiny_ltx2_transformer(latest=latest), vocoder=vocoder.eval())

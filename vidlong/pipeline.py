@@ -458,6 +458,7 @@ PIPELINE_CLASSES = {
     "LTXImageToVideoPipeline": "vidlong.families.ltx:VidLongLTXImageToVideoPipeline",
     "LTXConditionPipeline": "vidlong.families.ltx:VidLongLTXConditionPipeline",
     "LTXConditionImageToVideoPipeline": "vidlong.families.ltx:VidLongLTXConditionImageToVideoPipeline",
+    "LTX2Pipeline": "vidlong.families.ltx2:VidLongLTX2Pipeline",
     "CogVideoXPipeline": "vidlong.families.cogvideox:VidLongCogVideoXPipeline",
     "CogVideoXImageToVideoPipeline": "vidlong.families.cogvideox:VidLongCogVideoXImageToVideoPipeline",
     "CogVideoXVideoToVideoPipeline": "vidlong.families.cogvideox:VidLongCogVideoXVideoToVideoPipeline",

@@ -9,13 +9,14 @@ from .cogvideox import COGVIDEOX
 from .hunyuan import HUNYUAN_VIDEO
 from .hunyuan15 import HUNYUAN_VIDEO_15
 from .ltx import LTX_VIDEO
+from .ltx2 import LTX_2
 from .skyreels import SKYREELS_V2
 from .wan import WAN
 from .wan_animate import WAN_ANIMATE
 from .wan_vace import WAN_VACE
 
 #: every family vidlong serves
-ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, WAN_VACE, WAN_ANIMATE, SKYREELS_V2, LTX_VIDEO, COGVIDEOX, HUNYUAN_VIDEO,
+ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, WAN_VACE, WAN_ANIMATE, SKYREELS_V2, LTX_VIDEO, LTX_2, COGVIDEOX, HUNYUAN_VIDEO,
                                        HUNYUAN_VIDEO_15)
 
 

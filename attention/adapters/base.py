@@ -61,9 +61,10 @@ class FamilyAdapter:
         ``[B, T, C]``, ``[B, T + N, H, D]`` in the family's order (`text_at_end`)."""
         raise NotImplementedError
 
-    def output(self, attn, out: torch.Tensor, dtype: torch.dtype, text_tokens: int = 0):
+    def output(self, attn, out: torch.Tensor, dtype: torch.dtype, text_tokens: int = 0, states=None):
         """An attention output ``[B, N, H, D]`` back to the block: heads joined, then the output
-        projection (a joint family splits off its `text_tokens`)."""
+        projection (a joint family splits off its `text_tokens`); `states` ``[B, N, C]`` are the attention's
+        input hidden states (LTX-2's per-head gates read them)."""
         out = attn.to_out[0](out.flatten(2, 3).to(dtype))
         return attn.to_out[1](out)
 

@@ -41,7 +41,7 @@ class CogVideoXAdapter(FamilyAdapter):
             query, key = rotate_video_tokens(query, rotary, video, 2), rotate_video_tokens(key, rotary, video, 2)
         return tuple(x.transpose(1, 2) for x in (query, key, value))
 
-    def output(self, attn, out, dtype, text_tokens=0):
+    def output(self, attn, out, dtype, text_tokens=0, states=None):
         """``(video, text)`` hidden states, as CogVideoX's blocks take them back."""
         joint = super().output(attn, out, dtype)
         return joint[:, text_tokens:], joint[:, :text_tokens]

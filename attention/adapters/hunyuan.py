@@ -54,7 +54,7 @@ class HunyuanVideoAdapter(FamilyAdapter):
             query, key, value = (torch.cat(pair, dim=1) for pair in ((query, text_q), (key, text_k), (value, text_v)))
         return query, key, value
 
-    def output(self, attn, out, dtype, text_tokens=0):
+    def output(self, attn, out, dtype, text_tokens=0, states=None):
         """``(video, text)`` hidden states, through ``to_out`` / ``to_add_out`` where the block has them."""
         joint = out.flatten(2, 3).to(dtype)
         video, text = joint[:, : joint.shape[1] - text_tokens], joint[:, joint.shape[1] - text_tokens:]

@@ -1,0 +1,70 @@
+"""LTX-2 (`LTX2VideoTransformer3DModel`: audio and video in one transformer): the methods act on its video
+self-attention ``transformer_blocks[i].attn1`` over packed video tokens ``[B, N, C]``, frame-major (``N = F·H·W`` after
+its patch, 1 in LTX-2's releases). Its audio self-attention, its audio-video cross-attentions and its text
+cross-attention keep their own processors. The token grid comes from the forward's ``num_frames``, ``height``, ``width``
+(latent sizes), or its ``video_coords`` ``[B, 3, N, 2]`` (each token's start and end, pixel frames over the frame rate
+in time). Its attention may be gated per head (``to_gate_logits``, LTX-2.3) and perturbed by spatio-temporal guidance
+(STG: in the perturbed blocks of a guidance forward the attention is skipped for the values)."""
+from __future__ import annotations
+
+import inspect
+
+from ...errors import VidlongError
+from ..layout import TokenLayout
+from .base import FamilyAdapter
+
+
+class LTX2Adapter(FamilyAdapter):
+    name = "ltx-2"
+    transformer_class = "LTX2VideoTransformer3DModel"
+    no_stream_reason = "its audio track is made in one piece with the video (streaming LTX-2 is not implemented)"
+    no_cache_reason = no_stream_reason
+
+    def self_attentions(self, transformer) -> list:
+        return [block.attn1 for block in transformer.transformer_blocks]
+
+    def layout(self, transformer, args, kwargs, native_frames) -> TokenLayout:
+        """From the forward's ``num_frames``, ``height``, ``width`` (latent sizes; `LTX2Pipeline` gives them), else from
+        its ``video_coords`` (a frame-major grid of as many rows and columns as distinct token starts)."""
+        p_t, p = transformer.config.patch_size_t, transformer.config.patch_size
+        bound = inspect.signature(transformer.forward).bind_partial(*args, **kwargs).arguments
+        tokens = bound["hidden_states"].shape[1]
+        frames, height, width = (bound.get(name) for name in ("num_frames", "height", "width"))
+        coords = bound.get("video_coords")
+        if coords is not None:
+            frames, height, width = (coords[0, axis, :, 0].unique().numel() for axis in (0, 1, 2))
+            grid = (frames, height, width)
+        elif None not in (frames, height, width):
+            grid = (frames // p_t, height // p, width // p)
+        else:
+            raise VidlongError("vidlong needs num_frames, height and width (latent sizes) or video_coords in an LTX-2 "
+                               "transformer's forward to lay out its tokens; pass them as LTX2Pipeline does")
+        if grid[0] * grid[1] * grid[2] != tokens:
+            raise VidlongError(f"vidlong lays out LTX-2's video tokens as one frame-major grid; {tokens} tokens are not "
+                               f"its {grid[0]}x{grid[1]}x{grid[2]} (a condition that adds tokens, such as a keyframe, is "
+                               "not implemented)")
+        return TokenLayout(*grid, max(1, native_frames // p_t))
+
+    def qkv(self, attn, hidden_states, rotary, text=None):
+        """As diffusers' `LTX2AudioVideoAttnProcessor` in self-attention: projections, RMS norms across heads, the
+        attention's RoPE kind (interleaved or split) on the joined heads, then the head split."""
+        from diffusers.models.transformers.transformer_ltx2 import apply_interleaved_rotary_emb, apply_split_rotary_emb
+
+        query, key, value = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
+        query, key = attn.norm_q(query), attn.norm_k(key)
+        if rotary is not None:
+            rotate = apply_interleaved_rotary_emb if attn.rope_type == "interleaved" else apply_split_rotary_emb
+            query, key = rotate(query, rotary), rotate(key, rotary)
+        return tuple(x.unflatten(2, (attn.heads, -1)) for x in (query, key, value))
+
+    def output(self, attn, out, dtype, text_tokens=0, states=None):
+        """Heads joined, its per-head gates (``2·sigmoid(to_gate_logits(states))``, where the attention has them), then
+        the output projection."""
+        out = out.flatten(2, 3).to(dtype)
+        if attn.to_gate_logits is not None:
+            gates = 2.0 * attn.to_gate_logits(states).sigmoid()
+            out = (out.unflatten(2, (attn.heads, -1)) * gates.unsqueeze(-1)).flatten(2, 3)
+        return attn.to_out[1](attn.to_out[0](out))
+
+
+LTX_2 = LTX2Adapter()

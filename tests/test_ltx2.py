@@ -1,0 +1,113 @@
+"""LTX-2 (audio and video in one transformer) through its family adapter: methods off = the stock model bit for bit
+(LTX-2.0's and LTX-2.3's parts, spatio-temporal guidance too), each method equal to the float64 dense reference on its
+video self-attention, its pipeline under vidlong (the spec's defaults, `generate` = diffusers' call bit for bit, video
+and audio), the CLI end to end (an mp4 with its audio track), streams refused."""
+import pytest
+import torch
+from conftest import ltx2_inputs, tiny_ltx2_transformer
+from reference import band_fusion, local_window_allowed, plain_attention, ultravico_attention
+
+import vidlong
+from vidlong.attention.adapters.ltx2 import LTX_2
+
+NATIVE = 3  # latent frames
+GRID = (2, 3)  # latent height, width (patch 1: token rows, columns)
+STG = dict(spatio_temporal_guidance_blocks=[1])  # the second block's attention skipped, as its guidance forward does
+
+
+def rel_err(a, b):
+    return ((a.double() - b.double()).norm() / b.double().norm()).item()
+
+
+def run(model, frames, **extra):
+    with torch.no_grad():
+        return torch.cat([x.flatten() for x in model(**ltx2_inputs(frames, **extra))])  # video and audio
+
+
+@pytest.mark.parametrize("latest", [False, True], ids=["ltx2.0", "ltx2.3"])
+@pytest.mark.parametrize("extra", [{}, STG], ids=["plain", "stg"])
+def test_methods_off_and_removed_are_stock_bit_for_bit(latest, extra):
+    frames = 4 * NATIVE
+    model = tiny_ltx2_transformer(latest=latest)
+    stock_processors = [b.attn1.processor for b in model.transformer_blocks]
+    stock = run(tiny_ltx2_transformer(latest=latest), frames, **extra)
+    neutral = vidlong.apply(model, vidlong.UltraViCo(alpha=1.0, guard_first_frame=False), vidlong.SpectralFusion(windows=()),
+                            native_frames=NATIVE)
+    assert neutral.plan is None or neutral.plan.is_stock
+    assert torch.equal(run(model, frames, **extra), stock)
+    vidlong.apply(model, vidlong.UltraViCo(), vidlong.SpectralFusion(), native_frames=NATIVE)
+    assert all(type(b.attn1.processor).__name__ == "VidlongAttnProcessor" for b in model.transformer_blocks)
+    assert all(type(b.audio_attn1.processor).__name__ != "VidlongAttnProcessor" for b in model.transformer_blocks)
+    changed = run(model, frames, **extra)
+    vidlong.remove(model)
+    assert [b.attn1.processor for b in model.transformer_blocks] == stock_processors
+    assert torch.equal(run(model, frames, **extra), stock)
+    assert rel_err(changed, stock) > 1e-3  # the methods did act while applied
+
+
+class ReferenceAttention:
+    """The methods' float64 math on an LTX-2 video self-attention (q/k/v and its gates as its stock processor makes
+    them)."""
+
+    def __init__(self, method, frames):
+        self.method, self.frames = method, frames
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, query_rotary_emb=None,
+                 key_rotary_emb=None, perturbation_mask=None, all_perturbed=None):
+        if encoder_hidden_states is not None or attention_mask is not None:
+            raise AssertionError("the reference replaces self-attention only")
+        q, k, v = LTX_2.qkv(attn, hidden_states, query_rotary_emb)
+        if all_perturbed:  # spatio-temporal guidance: the values pass
+            return LTX_2.output(attn, v, q.dtype, states=hidden_states)
+        tpf = GRID[0] * GRID[1]
+        if isinstance(self.method, vidlong.UltraViCo):
+            out = ultravico_attention(q, k, v, self.frames, tpf, NATIVE, self.method.alpha)
+        elif isinstance(self.method, vidlong.SlidingWindow):
+            out = plain_attention(q, k, v, local_window_allowed(self.frames, tpf, NATIVE))
+        else:  # SpectralFusion(windows=(1,)): global + one native window, FreeLong's cut-off 0.25
+            local = plain_attention(q, k, v, local_window_allowed(self.frames, tpf, NATIVE))
+            out = band_fusion([plain_attention(q, k, v), local], self.frames, *GRID, [0.25], 0.25)
+        return LTX_2.output(attn, out, q.dtype, states=hidden_states)
+
+
+@pytest.mark.parametrize("latest", [False, True], ids=["ltx2.0", "ltx2.3"])
+@pytest.mark.parametrize("method", [vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(windows=(1,)), vidlong.SlidingWindow()],
+                         ids=["ultravico", "fusion", "window"])
+def test_methods_match_float64_reference(method, latest):
+    frames = 4 * NATIVE
+    extra = STG if latest else {}
+    model = tiny_ltx2_transformer(latest=latest)
+    vidlong.apply(model, method, native_frames=NATIVE, kernel="dense")
+    out = run(model, frames, **extra)
+    reference = tiny_ltx2_transformer(latest=latest).to(torch.float64)
+    for block in reference.transformer_blocks:
+        block.attn1.set_processor(ReferenceAttention(method, frames))
+    ref = run(reference, frames, dtype=torch.float64, **extra)
+    assert rel_err(out, ref) < 1e-5
+    assert rel_err(out, run(tiny_ltx2_transformer(latest=latest), frames, **extra)) > 1e-4
+
+
+def test_layout_from_video_coords_and_what_is_refused():
+    model = tiny_ltx2_transformer(latest=True)
+    assert vidlong.apply(model, vidlong.UltraViCo()).native_frames == 61  # configs/models/ltx-2.yaml
+    vidlong.apply(model, vidlong.UltraViCo(), native_frames=NATIVE, kernel="dense")
+    frames = 2 * NATIVE
+    coords = model.rope.prepare_video_coords(1, frames, *GRID, torch.device("cpu"), fps=24.0)
+    by_sizes = run(model, frames)
+    inputs = {**ltx2_inputs(frames), "video_coords": coords}
+    for name in ("num_frames", "height", "width"):
+        del inputs[name]
+    with torch.no_grad():
+        assert torch.equal(torch.cat([x.flatten() for x in model(**inputs)]), by_sizes)
+    inputs["video_coords"] = None
+    with pytest.raises(vidlong.VidlongError, match="needs num_frames, height and width"):
+        with torch.no_grad():
+            model(**inputs)
+    with pytest.raises(vidlong.VidlongError, match="a perturbation_mask per sample is not implemented"):
+        run(model, frames, perturbation_mask=torch.tensor([0.5]), **STG)
+    with pytest.raises(vidlong.VidlongError, match="RIFLEx is not implemented for LTX2VideoTransformer3DModel"):
+        vidlong.apply(model, vidlong.RIFLEx(), native_frames=NATIVE)
+    from vidlong.attention.stream_attention import StreamContext
+
+    with pytest.raises(vidlong.VidlongError, match="LTX2VideoTransformer3DModel: its audio track is made in one piece"):
+        vidlong.apply(model, native_frames=NATIVE, stream=StreamContext(sinks=1, window=1))
