@@ -327,13 +327,14 @@ class App:
                                  time.monotonic() - start, stages.seconds_in("decode"))
             progress(1.0, desc="write mp4")
             first = next(iter(results.values()))
+            audio = first.audio if len(results) == 1 else None  # side by side: the methods' videos, no one soundtrack
             if len(results) == 1:
                 frames, settings = first.frames, first.settings
             else:
                 frames = side_by_side({method: result.frames for method, result in results.items()})
                 settings = dict(first.settings, method=None, methods=None, compared=list(results),
                                 runs={method: result.settings for method, result in results.items()})
-            path = write_video(self.folder.new_path("video"), frames, fps=first.settings["fps"])  # a redrawn video's own
+            path = write_video(self.folder.new_path("video"), frames, fps=first.settings["fps"], audio=audio)  # a redrawn video's fps
         return self.history.add(path, settings, _caption(settings))
 
     async def generate_event(self, runs_of, args, request: Optional[gr.Request], progress, page: bool):

@@ -5,6 +5,7 @@ import triton_interpreter  # noqa: F401  (first: Triton must see TRITON_INTERPRE
 
 import os
 
+import numpy as np
 import pytest
 import torch
 from diffusers import WanTransformer3DModel
@@ -135,6 +136,17 @@ def ltx2_inputs(frames: int, height: int = 2, width: int = 3, seed: int = 1, dty
                 audio_encoder_hidden_states=text, timestep=torch.tensor([500.0]), sigma=torch.tensor([500.0]),
                 encoder_attention_mask=torch.ones(1, 5), audio_encoder_attention_mask=torch.ones(1, 5),
                 num_frames=frames, height=height, width=width, fps=24.0, audio_num_frames=5, return_dict=False, **extra)
+
+
+def mp4_audio(path, rate: int, channels: int = 2) -> np.ndarray:
+    """The audio track of an mp4 file as float samples ``[channels, samples]`` at `rate` Hz (ffmpeg decodes it)."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    raw = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:a", "-f", "f32le",
+                          "-ac", str(channels), "-ar", str(rate), "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.float32).reshape(-1, channels).T
 
 
 def tiny_cogvideox_transformer(seed: int = 0, layers: int = 2, rope: bool = True, in_channels: int = IN_CHANNELS):

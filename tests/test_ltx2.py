@@ -2,6 +2,7 @@
 (LTX-2.0's and LTX-2.3's parts, spatio-temporal guidance too), each method equal to the float64 dense reference on its
 video self-attention, its pipeline under vidlong (the spec's defaults, `generate` = diffusers' call bit for bit, video
 and audio), the CLI end to end (an mp4 with its audio track), streams refused."""
+import numpy as np
 import pytest
 import torch
 from conftest import ltx2_inputs, tiny_ltx2_transformer
@@ -111,3 +112,80 @@ def test_layout_from_video_coords_and_what_is_refused():
 
     with pytest.raises(vidlong.VidlongError, match="LTX2VideoTransformer3DModel: its audio track is made in one piece"):
         vidlong.apply(model, native_frames=NATIVE, stream=StreamContext(sinks=1, window=1))
+
+
+@pytest.fixture(scope="module")
+def ltx2_folder(tmp_path_factory):
+    from tiny_pipeline import save_tiny_ltx2_pipeline
+
+    return save_tiny_ltx2_pipeline(tmp_path_factory.mktemp("tiny-ltx2"), latest=True)
+
+
+def test_generate_is_diffusers_call_bit_for_bit_video_and_audio_and_the_methods_act(ltx2_folder):
+    """`generate` at 2x native with no method = diffusers' `LTX2Pipeline` called with the same seed and the spec's
+    size, length, steps and guidance (its classifier-free, spatio-temporal and modality guidance): the same frames and
+    the same waveform; with both methods the video changes and the transformer is stock again after the call."""
+    from diffusers import LTX2Pipeline
+
+    from vidlong.generate import GenerateRequest, generate
+
+    pipe = vidlong.load_pipeline(ltx2_folder)
+    pipe.set_progress_bar_config(disable=True)
+    assert type(pipe).__name__ == "VidLongLTX2Pipeline" and pipe.spec.name == "tiny-ltx2"
+    plain = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, method="none", seed=3))
+    assert plain.frames.shape == (25, 64, 64, 3) and plain.settings["fps"] == 24
+    stock = LTX2Pipeline.from_pretrained(ltx2_folder)
+    stock.set_progress_bar_config(disable=True)
+    out = stock("a red ball", num_frames=25, height=64, width=64, num_inference_steps=2, guidance_scale=3.0, frame_rate=24,
+                output_type="np", generator=torch.Generator().manual_seed(3))
+    assert np.array_equal((np.clip(out.frames[0], 0, 1) * 255).round().astype(np.uint8), plain.frames)
+    assert plain.audio.rate == 16000 and np.array_equal(out.audio[0].clamp(-1, 1).numpy(), plain.audio.samples)
+    assert abs(plain.audio.samples.shape[1] / 16000 - 25 / 24) < 0.05  # the video's duration
+    both = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, method="both", seed=3))
+    assert not np.array_equal(both.frames, plain.frames) and both.audio.samples.shape == plain.audio.samples.shape
+    assert all(type(b.attn1.processor).__name__ != "VidlongAttnProcessor" for b in pipe.transformer.transformer_blocks)
+    defaults = pipe.call_defaults()
+    assert (defaults["num_frames"], defaults["frame_rate"], defaults["height"]) == (9, 24, 64)
+
+
+def test_vidlong_generate_writes_an_mp4_with_its_sound(ltx2_folder, tmp_path):
+    import json
+
+    from conftest import mp4_audio
+
+    from vidlong.cli import main
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.video_io import read_video
+
+    out = tmp_path / "long.mp4"
+    assert main(["generate", "--model", str(ltx2_folder), "--prompt", "a red ball", "--ratio", "2", "--method", "both",
+                 "--seed", "3", "--out", str(out)]) == 0
+    frames, fps = read_video(out)
+    assert frames.shape[0] == 25 and fps == 24 and json.loads(out.with_suffix(".json").read_text())["method"] == "both"
+    pipe = vidlong.load_pipeline(ltx2_folder)
+    pipe.set_progress_bar_config(disable=True)
+    made = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, method="both", seed=3)).audio.samples
+    heard = mp4_audio(out, 16000)
+    assert abs(heard.shape[1] - made.shape[1]) <= 1024  # AAC frames of 1024 samples
+    n = min(heard.shape[1], made.shape[1])
+    assert np.corrcoef(heard[:, :n].ravel(), made[:, :n].ravel())[0, 1] > 0.9  # the same sound, through AAC
+
+
+@pytest.mark.parametrize("args, message", [
+    (["stream", "--chunks", "2"], "streaming is not available for LTX2VideoTransformer3DModel: its audio track"),
+    (["extend", "--video", "in.mp4", "--chunks", "1"], "streaming is not available for LTX2VideoTransformer3DModel"),
+    (["generate", "--method", "fifo", "--ratio", "2"], "fifo (diagonal denoising) needs a timestep per token"),
+    (["generate", "--method", "riflex", "--ratio", "2"], "RIFLEx is not implemented for LTX2VideoTransformer3DModel"),
+    (["generate", "--method", "both-sinks", "--ratio", "2"], "windows with sinks"),
+    (["generate", "--prompt", "0s: a red ball; 1s: a blue ball", "--ratio", "2"], "a prompt timeline"),
+], ids=["stream", "extend", "fifo", "riflex", "sinks", "timeline"])
+def test_what_it_does_not_take_is_refused_in_one_line_before_loading(ltx2_folder, tmp_path, capsys, monkeypatch, args,
+                                                                     message):
+    import vidlong.pipeline
+    from vidlong.cli import main
+
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    prompt = [] if "--prompt" in args else ["--prompt", "a red ball"]
+    assert main([*args, "--model", str(ltx2_folder), *prompt, "--out", str(tmp_path / "x.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err

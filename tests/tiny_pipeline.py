@@ -363,8 +363,8 @@ def tiny_cogvideox_i2v_pipeline():
 
 def tiny_ltx2_pipeline(latest: bool = False):
     """diffusers' `LTX2Pipeline` of tiny random parts: an LTX-2 video VAE with its releases' 32x spatial and 8x temporal
-    compression (patch 4, a spatial, a temporal and two spatio-temporal down-samplings), an audio VAE and vocoder
-    (16 kHz), a two-layer Gemma 3 text model (with the tiny SigLIP its class holds) and its connectors,
+    compression (patch 4, a spatial, a temporal and two spatio-temporal down-samplings), an audio VAE and a vocoder
+    (16 kHz, one sample per 160 of the mel's hop: audio as long as the video), a two-layer Gemma 3 text model (with the tiny SigLIP its class holds) and its connectors,
     `tiny_ltx2_transformer` (`latest`: LTX-2.3's parts)."""
     from diffusers import AutoencoderKLLTX2Audio, AutoencoderKLLTX2Video, LTX2Pipeline
     from diffusers.pipelines.ltx2 import LTX2TextConnectors
@@ -398,9 +398,19 @@ def tiny_ltx2_pipeline(latest: bool = False):
         base_channels=4, output_channels=2, ch_mult=(1,), num_res_blocks=1, attn_resolutions=None, in_channels=2,
         resolution=32, latent_channels=2, norm_type="pixel", causality_axis="height", dropout=0.0,
         mid_block_add_attention=False, sample_rate=16000, mel_hop_length=160, is_causal=True, mel_bins=8)
-    vocoder = LTX2Vocoder(in_channels=2 * 8, hidden_channels=32, out_channels=2, upsample_kernel_sizes=[4, 4],
-                          upsample_factors=[2, 2], resnet_kernel_sizes=[3], resnet_dilations=[[1, 3, 5]],
+    vocoder = LTX2Vocoder(in_channels=2 * 8, hidden_channels=32, out_channels=2, upsample_kernel_sizes=[8, 10, 16],
+                          upsample_factors=[4, 5, 8], resnet_kernel_sizes=[3], resnet_dilations=[[1, 3, 5]],
                           leaky_relu_negative_slope=0.1, output_sampling_rate=16000)
     return LTX2Pipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae.eval(), audio_vae=audio_vae.eval(),
                         text_encoder=gemma.eval(), tokenizer=tokenizer, connectors=connectors.eval(),
                         transformer=tiny_ltx2_transformer(latest=latest), vocoder=vocoder.eval())
+
+
+def save_tiny_ltx2_pipeline(folder: Path, latest: bool = False, **spec) -> Path:
+    """Save `tiny_ltx2_pipeline` with a vidlong.yaml (native 2 latent frames = 9 frames at 24 fps, 64x64, 2 steps,
+    guidance 3; `spec` overrides)."""
+    tiny_ltx2_pipeline(latest).save_pretrained(folder, safe_serialization=True)
+    values = dict(dict(name="tiny-ltx2", native_frames=2, height=64, width=64, fps=24, num_inference_steps=2,
+                       guidance_scale=3.0, temporal_ratio=8), **spec)
+    (Path(folder) / "vidlong.yaml").write_text(yaml.safe_dump(values))
+    return Path(folder)

@@ -240,7 +240,7 @@ def _run_generate(args) -> int:
         dist.destroy_process_group()
     if rank != 0:  # every rank holds the whole video; one writes it
         return 0
-    write_video(out, result.frames, fps=result.settings["fps"])
+    write_video(out, result.frames, fps=result.settings["fps"], audio=result.audio)
     settings = dict(result.settings, model_path=str(args.model or "embedded default"), compile=args.compile, out=str(out))
     if latents_path is not None:
         save_latents(latents_path, result.latents, model=pipe.spec.name, prompt=request.prompt, fps=result.settings["fps"],

@@ -18,6 +18,7 @@ from .scalars import is_real, plain
 from .schedulers.noise import initial_noise
 from .schedulers.diagonal import queue_segments, queue_source
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
+from .video_io import Soundtrack
 from .video_to_video import DEFAULT_STRENGTH, denoised_steps, input_video
 
 
@@ -102,11 +103,13 @@ class GenerateRequest:
 class GenerateResult:
     """frames: uint8 ``[T, H, W, 3]`` pixel frames (None from ``generate(..., decode=False)``); settings: every setting used (JSON-ready; ``ratio`` is the
     length made, whole latent frames over the native window, ``ratio_requested`` the one asked for);
-    latents: the final normalised latents ``[1, C, F, h, w]`` (for `--save-latents`)."""
+    latents: the final normalised latents ``[1, C, F, h, w]`` (for `--save-latents`); audio: the video's
+    `vidlong.video_io.Soundtrack` where the model makes one (LTX-2), else None."""
 
     frames: Optional[np.ndarray]
     settings: dict
     latents: Optional[torch.Tensor] = None
+    audio: Optional[Soundtrack] = None
 
 
 def resolve_guidance(spec, guidance: Optional[float], guidance_2: Optional[float]) -> tuple[float, float]:
@@ -377,13 +380,15 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         latent and noise)."""
         if pipe.call_redraws_from is not None:  # its call draws them even when given latents: it starts there
             noise_generator = torch.Generator().set_state(first_draw)
-        return pipe(
+        output = pipe(
             **prompt_arguments, height=height, width=width,
             num_frames=pixel_frames(made, spec.temporal_ratio), num_inference_steps=steps,
             guidance_scale=guidance, latents=pipe.call_latents(initial.to(pipe.device, pipe.experts()[0].dtype)),
             output_type=output_type, callback_on_step_end=callback,
             generator=noise_generator, **extra,  # after the initial noise: stochastic samplers (CogVideoX's DPM) draw from it
-        ).frames
+        )
+        final.setdefault("audio", pipe.soundtrack(output))  # the whole video's (LTX-2), where there is one
+        return output.frames
 
     try:
         with set_aside(pipe.experts()):  # this call's methods only; those the caller applied come back after
@@ -437,4 +442,5 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     if request.video is not None:
         settings["strength"] = extra["strength"]
     latents_out = final.get("latents")
-    return GenerateResult(frames=frames, settings=settings, latents=None if latents_out is None else latents_out.float().cpu())
+    return GenerateResult(frames=frames, settings=settings, latents=None if latents_out is None else latents_out.float().cpu(),
+                          audio=final.get("audio"))

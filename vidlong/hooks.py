@@ -25,7 +25,7 @@ from .attention.plan import AttentionPlan
 from .attention.processor import VidlongAttnProcessor
 from .attention.stream_attention import StreamContext
 from .errors import VidlongError
-from .methods import RIFLEx, check_methods, check_moved_rope, needs_moved_rope
+from .methods import RIFLEx, check_family_methods, check_methods, needs_moved_rope
 from .plans import build_plan
 from .scalars import is_whole
 from .schedulers.riflex import riflex_tables
@@ -184,17 +184,14 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
     """
     adapter = adapter_for(transformer)
     check_methods(methods)
+    check_family_methods(methods, adapter)
     riflex = any(isinstance(m, RIFLEx) for m in methods)
-    if riflex and adapter.rope_module(transformer) is None:
-        raise VidlongError(f"RIFLEx is not implemented for {adapter.transformer_class} (its RoPE tables); "
-                           "use UltraViCo, SpectralFusion or SlidingWindow with it")
     if stream is not None and "cache" not in adapter.stream_contexts:
         raise VidlongError(f"a KV-cache stream is not available for {adapter.transformer_class}: {adapter.no_cache_reason}; "
                            "stream with the re-noised context, or generate the whole video with UltraViCo and/or SpectralFusion")
     if kernel not in KERNELS:
         raise VidlongError(f"unknown kernel {kernel!r}; choose one of: {', '.join(KERNELS)}")
     check_kernel_device(kernel, transformer)
-    check_moved_rope(methods, adapter)
     if needs_moved_rope(methods) and kernel not in ("auto", "dense"):
         raise VidlongError(f"anchor_positions='adjacent' runs on the dense kernel, not kernel={kernel!r}; use kernel='auto'")
     if native_frames is not None and (not is_whole(native_frames) or native_frames < 1):

@@ -158,6 +158,11 @@ class VidlongPipelineMixin:
             pieces.append((pixels[0].permute(1, 2, 3, 0) * 255).round().to(torch.uint8).cpu().numpy())
         return np.concatenate(pieces)
 
+    def soundtrack(self, output):
+        """The audio of a call's `output` as a `vidlong.video_io.Soundtrack`, or None: this pipeline makes video alone
+        (LTX-2 makes both)."""
+        return None
+
     def clear_vae_cache(self) -> None:
         """Empty the VAE's feature cache (Wan's causal VAE keeps one; a decode stopped midway leaves it filled)."""
         clear = getattr(self.vae, "clear_cache", None)

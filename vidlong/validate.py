@@ -473,7 +473,7 @@ def check_generate(request, limits: ModelLimits) -> int:
     from .control_video import check_control_request, check_reference_images
     from .generate import check_task, has_image, resolve_latent_frames
     from .attention.adapters import adapter_named
-    from .methods import DiagonalDenoising, check_moved_rope, methods_for
+    from .methods import DiagonalDenoising, check_family_methods, methods_for
     from .video_to_video import check_redraws, check_video_request, video_fps
 
     if not isinstance(request.prompt, str) or not request.prompt.strip():
@@ -485,7 +485,7 @@ def check_generate(request, limits: ModelLimits) -> int:
     check_task(limits.task, has_image(request.image), bool(adapter_named(limits.family).stream_contexts))
     methods = methods_for(request.method, request.preset)
     check_animate_request(request, limits)
-    check_moved_rope(methods, adapter_named(limits.family))
+    check_family_methods(methods, adapter_named(limits.family))
     diagonal = any(isinstance(m, DiagonalDenoising) for m in methods)
     check_last_image(limits, has_image(request.last_image), diagonal)
     if diagonal:

@@ -5,8 +5,9 @@ clipped and rounded to uint8. H.264 4:2:0 (yuv420p, the format every player read
 so a frame with an odd height or width is padded by repeating its last row or column; reading such a
 file back gives the padded, even size.
 
-``write_video`` is atomic: the file appears complete or not at all. ``StreamingVideoWriter`` writes
-a fragmented mp4 chunk by chunk, so that a run killed midway still leaves a playable file.
+``write_video`` is atomic: the file appears complete or not at all; given a `Soundtrack` (LTX-2's audio) it adds an
+AAC audio track. ``StreamingVideoWriter`` writes a fragmented mp4 chunk by chunk, so that a run killed midway still
+leaves a playable file.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import secrets
 import subprocess
 import tempfile
 import time
+import wave
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from glob import escape as glob_escape
 from pathlib import Path
 from typing import Optional
@@ -75,6 +78,23 @@ def _to_uint8_even(frame) -> np.ndarray:
     return np.pad(frame, pad, mode="edge") if any(p[1] for p in pad) else frame
 
 
+@dataclass(frozen=True)
+class Soundtrack:
+    """A video's audio: float samples ``[channels, samples]`` in [-1, 1] at `rate` Hz."""
+
+    samples: np.ndarray
+    rate: int
+
+    def write_wav(self, path: Path) -> None:
+        """The samples as a 16-bit PCM WAV file at `path` (ffmpeg's audio input)."""
+        pcm = (np.clip(self.samples, -1.0, 1.0) * 32767.0).round().astype("<i2")
+        with wave.open(str(path), "wb") as out:
+            out.setnchannels(pcm.shape[0])
+            out.setsampwidth(2)
+            out.setframerate(int(self.rate))
+            out.writeframes(pcm.T.tobytes())  # interleaved, sample by sample
+
+
 class _Encoder:
     """An ffmpeg process that encodes raw RGB frames from its stdin into one H.264 mp4 file.
 
@@ -83,7 +103,8 @@ class _Encoder:
     finishes the file.
     """
 
-    def __init__(self, path: Path, fps: float, height: int, width: int, movflags: str, low_latency: bool = False):
+    def __init__(self, path: Path, fps: float, height: int, width: int, movflags: str, low_latency: bool = False,
+                 audio: Optional[Path] = None):
         self.size = (height, width)
         # x264's look-ahead and B-frames hold ~40 frames inside the encoder; without them each frame
         # is encoded and written the moment it arrives, so killing ffmpeg loses nothing already sent
@@ -91,7 +112,8 @@ class _Encoder:
         cmd = [
             _ffmpeg().get_ffmpeg_exe(), "-y", "-nostdin", "-loglevel", "error",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps}", "-i", "pipe:0",
-            "-an", "-c:v", "libx264", *latency, "-crf", str(_CRF), "-pix_fmt", "yuv420p",
+            *(["-i", str(audio), "-map", "0:v", "-map", "1:a", "-c:a", "aac"] if audio is not None else ["-an"]),
+            "-c:v", "libx264", *latency, "-crf", str(_CRF), "-pix_fmt", "yuv420p",
             "-movflags", movflags, "-flush_packets", "1", "-f", "mp4", str(path),
         ]  # fmt: skip
         self._log = tempfile.TemporaryFile()
@@ -141,9 +163,9 @@ class _Encoder:
         return lines[-1] if lines else f"exit code {self._proc.returncode}"
 
 
-def write_video(path, frames: Iterable, fps: float) -> Path:
+def write_video(path, frames: Iterable, fps: float, audio: Optional[Soundtrack] = None) -> Path:
     """Write ``frames`` (uint8 [T, H, W, 3], floats in [0, 1], or any iterable of such frames) to
-    the mp4 file ``path`` at ``fps`` frames per second, atomically.
+    the mp4 file ``path`` at ``fps`` frames per second, atomically; with `audio`, an AAC track of it beside.
 
     The video is encoded into a hidden temporary file in the same folder, then moved onto ``path``
     with ``os.replace``. If anything fails (including the frame iterable raising, or Ctrl-C), the
@@ -153,12 +175,15 @@ def write_video(path, frames: Iterable, fps: float) -> Path:
     path = check_output_path(path)
     sweep_stale_temps(path)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    wav = None if audio is None else path.with_name(f".{path.name}.{secrets.token_hex(4)}.wav.tmp")
     encoder = None
     try:
+        if audio is not None:
+            audio.write_wav(wav)
         for frame in frames:
             frame = _to_uint8_even(frame)
             if encoder is None:
-                encoder = _Encoder(tmp, fps, *frame.shape[:2], movflags="+faststart")
+                encoder = _Encoder(tmp, fps, *frame.shape[:2], movflags="+faststart", audio=wav)
             encoder.write(frame)
         if encoder is None:
             raise ValueError("write_video needs at least one frame")
@@ -172,6 +197,9 @@ def write_video(path, frames: Iterable, fps: float) -> Path:
         except OSError:
             pass
         raise
+    finally:
+        if wav is not None:
+            wav.unlink(missing_ok=True)
     return path
 
 

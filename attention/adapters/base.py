@@ -24,6 +24,7 @@ class FamilyAdapter:
         text_at_end: in joint attention, the text tokens follow the video tokens in q/k/v (else they
             come first).
         moves_rope: whether `temporal_shift` is implemented (windows with re-placed anchors).
+        riflex: whether `rope_module` is implemented (RIFLEx's tables).
         timestep_per_token: whether its transformer takes a timestep per token (``[B, tokens]``),
             which diagonal denoising (``method="fifo"``) needs: every frame at its own noise level.
         prompt_timeline: whether its text enters by per-token cross-attention (`cross_attentions`), which a
@@ -38,6 +39,7 @@ class FamilyAdapter:
     joint_text: bool = False
     text_at_end: bool = False
     moves_rope: bool = False
+    riflex: bool = False
     timestep_per_token: bool = False
     prompt_timeline: bool = False
 
