@@ -334,7 +334,8 @@ class App:
                 frames = side_by_side({method: result.frames for method, result in results.items()})
                 settings = dict(first.settings, method=None, methods=None, compared=list(results),
                                 runs={method: result.settings for method, result in results.items()})
-            path = write_video(self.folder.new_path("video"), frames, fps=first.settings["fps"], audio=audio)  # a redrawn video's fps
+            # at the run's frame rate (a redrawn video's own)
+            path = write_video(self.folder.new_path("video"), frames, fps=first.settings["fps"], audio=audio)
         return self.history.add(path, settings, _caption(settings))
 
     async def generate_event(self, runs_of, args, request: Optional[gr.Request], progress, page: bool):

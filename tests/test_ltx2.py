@@ -132,7 +132,12 @@ def test_generate_is_diffusers_call_bit_for_bit_video_and_audio_and_the_methods_
     pipe = vidlong.load_pipeline(ltx2_folder)
     pipe.set_progress_bar_config(disable=True)
     assert type(pipe).__name__ == "VidLongLTX2Pipeline" and pipe.spec.name == "tiny-ltx2"
+    samples = []
+    counting = pipe.transformer.register_forward_pre_hook(lambda _m, _a, k: samples.append(k["hidden_states"].shape[0]),
+                                                          with_kwargs=True)
     plain = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, method="none", seed=3))
+    counting.remove()
+    assert sum(samples) == pipe.forwards_per_step(3.0) * 2  # what the run estimate counts, per step
     assert plain.frames.shape == (25, 64, 64, 3) and plain.settings["fps"] == 24
     stock = LTX2Pipeline.from_pretrained(ltx2_folder)
     stock.set_progress_bar_config(disable=True)

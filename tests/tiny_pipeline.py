@@ -364,8 +364,8 @@ def tiny_cogvideox_i2v_pipeline():
 def tiny_ltx2_pipeline(latest: bool = False):
     """diffusers' `LTX2Pipeline` of tiny random parts: an LTX-2 video VAE with its releases' 32x spatial and 8x temporal
     compression (patch 4, a spatial, a temporal and two spatio-temporal down-samplings), an audio VAE and a vocoder
-    (16 kHz, one sample per 160 of the mel's hop: audio as long as the video), a two-layer Gemma 3 text model (with the tiny SigLIP its class holds) and its connectors,
-    `tiny_ltx2_transformer` (`latest`: LTX-2.3's parts)."""
+    (16 kHz, 160 samples per mel frame: audio as long as the video), a two-layer Gemma 3 text model (with the tiny
+    SigLIP its class holds) and its connectors, `tiny_ltx2_transformer` (`latest`: LTX-2.3's parts)."""
     from diffusers import AutoencoderKLLTX2Audio, AutoencoderKLLTX2Video, LTX2Pipeline
     from diffusers.pipelines.ltx2 import LTX2TextConnectors
     from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder

@@ -63,7 +63,7 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
     spec, config = pipe.spec, pipe.experts()[0].config
     height, width = request.height or spec.height, request.width or spec.width  # an image's size: no larger in area
     guidance = spec.guidance_scale if request.guidance is None else request.guidance
-    forwards = 2 if guidance > 1 else 1  # the Wan pipelines run guidance as two batch-1 forwards
+    forwards = pipe.forwards_per_step(guidance)  # the Wan pipelines run guidance as two batch-1 forwards
     geometry = pipe.geometry()
     pt, ph, pw = geometry.patch
     methods = methods_for(request.method, request.preset)

@@ -158,6 +158,11 @@ class VidlongPipelineMixin:
             pieces.append((pixels[0].permute(1, 2, 3, 0) * 255).round().to(torch.uint8).cpu().numpy())
         return np.concatenate(pieces)
 
+    def forwards_per_step(self, guidance: float) -> int:
+        """Transformer forwards (of one sample each) its call runs per denoising step at `guidance`: the prompt's and,
+        with classifier-free guidance, the negative prompt's."""
+        return 2 if guidance > 1 else 1
+
     def soundtrack(self, output):
         """The audio of a call's `output` as a `vidlong.video_io.Soundtrack`, or None: this pipeline makes video alone
         (LTX-2 makes both)."""

@@ -34,6 +34,12 @@ class VidLongLTX2Pipeline(LTXFamily, VidlongPipelineMixin, LTX2Pipeline):
         with quiet(LTX2Pipeline.__module__) if latents is not None and latents.ndim == 3 else contextlib.nullcontext():
             return super().__call__(*args, **kwargs)
 
+    def forwards_per_step(self, guidance: float) -> int:
+        """With its call's guidance settings as diffusers sets them: classifier-free guidance (its audio's scale 7 runs it
+        even at a video guidance of 1: two samples), spatio-temporal guidance (one more) and modality isolation (one
+        more)."""
+        return 4
+
     def soundtrack(self, output) -> Optional[Soundtrack]:
         """The first video's audio of a call's `output` (its vocoder's waveform ``[B, channels, samples]`` at the vocoder's
         rate), or None where the call returned latents."""
