@@ -149,6 +149,8 @@ def test_generate_is_diffusers_call_bit_for_bit_video_and_audio_and_the_methods_
     both = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, method="both", seed=3))
     assert not np.array_equal(both.frames, plain.frames) and both.audio.samples.shape == plain.audio.samples.shape
     assert all(type(b.attn1.processor).__name__ != "VidlongAttnProcessor" for b in pipe.transformer.transformer_blocks)
+    latent_only = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, method="none", seed=3), decode=False)
+    assert latent_only.frames is None and rel_err(latent_only.latents, plain.latents) < 1e-5  # its output normalised again
     defaults = pipe.call_defaults()
     assert (defaults["num_frames"], defaults["frame_rate"], defaults["height"]) == (9, 24, 64)
 
@@ -194,3 +196,46 @@ def test_what_it_does_not_take_is_refused_in_one_line_before_loading(ltx2_folder
     assert main([*args, "--model", str(ltx2_folder), *prompt, "--out", str(tmp_path / "x.mp4")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
+
+
+def test_an_image_starts_the_video_as_diffusers_image_to_video_call_does(ltx2_folder, tmp_path, image_path):
+    """The same folder with an image loads as `LTX2ImageToVideoPipeline` (the same weights): `generate` with the image
+    and no method = its call with the same seed (the image re-compressed at its release's CRF through PyAV, its latent as
+    the first frame), frames and waveform bit for bit; `vidlong generate --image --method both` at 2x end to end."""
+    from diffusers import LTX2ImageToVideoPipeline
+    from PIL import Image
+
+    from vidlong.cli import main
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.video_io import read_video
+
+    pipe = vidlong.load_pipeline(ltx2_folder, task="i2v")
+    pipe.set_progress_bar_config(disable=True)
+    assert type(pipe).__name__ == "VidLongLTX2ImageToVideoPipeline"
+    made = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, method="none", seed=3, image=image_path))
+    stock = LTX2ImageToVideoPipeline.from_pretrained(ltx2_folder)
+    stock.set_progress_bar_config(disable=True)
+    out = stock(image=Image.open(image_path).convert("RGB"), prompt="a red ball", num_frames=25, height=64, width=64,
+                num_inference_steps=2, guidance_scale=3.0, frame_rate=24, output_type="np",
+                generator=torch.Generator().manual_seed(3))
+    assert np.array_equal((np.clip(out.frames[0], 0, 1) * 255).round().astype(np.uint8), made.frames)
+    assert np.array_equal(out.audio[0].clamp(-1, 1).numpy(), made.audio.samples)
+    video = tmp_path / "i2v.mp4"
+    assert main(["generate", "--model", str(ltx2_folder), "--image", str(image_path), "--prompt", "a red ball", "--ratio",
+                 "2", "--method", "both", "--out", str(video)]) == 0
+    assert read_video(video)[0].shape[0] == 25
+
+
+def test_an_image_without_pyav_is_refused_in_one_line_before_loading(ltx2_folder, image_path, tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    import vidlong.pipeline
+    from vidlong.cli import main
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "av" else find_spec(name, *a))
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    assert main(["generate", "--model", str(ltx2_folder), "--image", str(image_path), "--prompt", "a red ball", "--out",
+                 str(tmp_path / "x.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "LTX-2 re-compresses the --image with H.264" in err[0] and "pip install av" in err[0], err

@@ -49,6 +49,7 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "VidLongWanPipeline": "t2v",
                   "LTXConditionPipeline": "t2v", "VidLongLTXConditionPipeline": "t2v",
                   "VidLongLTXConditionImageToVideoPipeline": "i2v",
                   "LTX2Pipeline": "t2v", "VidLongLTX2Pipeline": "t2v",
+                  "LTX2ImageToVideoPipeline": "i2v", "VidLongLTX2ImageToVideoPipeline": "i2v",
                   "CogVideoXPipeline": "t2v", "VidLongCogVideoXPipeline": "t2v",
                   "CogVideoXImageToVideoPipeline": "i2v", "VidLongCogVideoXImageToVideoPipeline": "i2v",
                   "CogVideoXVideoToVideoPipeline": "v2v", "VidLongCogVideoXVideoToVideoPipeline": "v2v",
@@ -271,10 +272,11 @@ def folder_class_name(folder: Path) -> str:
 
 #: text-to-video pipeline classes whose weights diffusers also runs as image-to-video, and that class: a
 #: folder of one loads as its image-to-video twin when an image is given (LTX-Video's two pipelines share
-#: their weights; Wan2.2 TI2V-5B's ``WanPipeline`` folder, with ``expand_timesteps``, is also its
+#: their weights, as LTX-2's do; Wan2.2 TI2V-5B's ``WanPipeline`` folder, with ``expand_timesteps``, is also its
 #: ``WanImageToVideoPipeline``; LTX-Video 0.9.5+'s ``LTXConditionPipeline`` takes the image itself, as vidlong's
 #: ``LTXConditionImageToVideoPipeline``; SkyReels-V2's diffusion-forcing weights serve its three DF pipelines)
 IMAGE_TO_VIDEO_TWINS = {"LTXPipeline": "LTXImageToVideoPipeline", "WanPipeline": "WanImageToVideoPipeline",
+                        "LTX2Pipeline": "LTX2ImageToVideoPipeline",
                         "LTXConditionPipeline": "LTXConditionImageToVideoPipeline",
                         "SkyReelsV2DiffusionForcingPipeline": "SkyReelsV2DiffusionForcingImageToVideoPipeline"}
 

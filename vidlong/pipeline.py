@@ -469,6 +469,7 @@ PIPELINE_CLASSES = {
     "LTXConditionPipeline": "vidlong.families.ltx:VidLongLTXConditionPipeline",
     "LTXConditionImageToVideoPipeline": "vidlong.families.ltx:VidLongLTXConditionImageToVideoPipeline",
     "LTX2Pipeline": "vidlong.families.ltx2:VidLongLTX2Pipeline",
+    "LTX2ImageToVideoPipeline": "vidlong.families.ltx2:VidLongLTX2ImageToVideoPipeline",
     "CogVideoXPipeline": "vidlong.families.cogvideox:VidLongCogVideoXPipeline",
     "CogVideoXImageToVideoPipeline": "vidlong.families.cogvideox:VidLongCogVideoXImageToVideoPipeline",
     "CogVideoXVideoToVideoPipeline": "vidlong.families.cogvideox:VidLongCogVideoXVideoToVideoPipeline",

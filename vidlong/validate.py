@@ -8,6 +8,7 @@ so a bad command line is refused in about a second.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 from dataclasses import dataclass
@@ -467,6 +468,14 @@ def check_last_image(limits: ModelLimits, given: bool, diagonal: bool) -> None:
                            "video frame by frame: use another method, or drop the last frame")
 
 
+def check_image_codec(limits: ModelLimits, image: bool) -> None:
+    """An image given to LTX-2, which re-compresses it with H.264 as it was trained (diffusers does it through PyAV):
+    one line where PyAV is not installed."""
+    if image and limits.family == "ltx-2" and importlib.util.find_spec("av") is None:
+        raise VidlongError(f"LTX-2 re-compresses the {named('image')} with H.264 as it was trained, through PyAV, which "
+                           "is not installed: pip install av (or vidlong[ltx2])")
+
+
 def check_generate(request, limits: ModelLimits) -> int:
     """Every field of a `GenerateRequest` against `limits`; returns the video's latent frames."""
     from .animate import check_animate_request
@@ -483,6 +492,7 @@ def check_generate(request, limits: ModelLimits) -> int:
     if request.video is not None:  # before the task's own input: an image-to-video model's refusal names the video
         check_redraws(limits)
     check_task(limits.task, has_image(request.image), bool(adapter_named(limits.family).stream_contexts))
+    check_image_codec(limits, has_image(request.image))
     methods = methods_for(request.method, request.preset)
     check_animate_request(request, limits)
     check_family_methods(methods, adapter_named(limits.family))

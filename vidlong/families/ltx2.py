@@ -1,4 +1,5 @@
-"""LTX-2 under vidlong (`vidlong.families`): diffusers' `LTX2Pipeline` (LTX-2.0, 2.3), text to video with its audio track.
+"""LTX-2 under vidlong (`vidlong.families`): diffusers' `LTX2Pipeline` (LTX-2.0, 2.3), text to video with its audio track,
+and `LTX2ImageToVideoPipeline` (the same weights; an image as the first frame).
 
 vidlong's methods act on the video's self-attention (`vidlong.attention.adapters.ltx2`); the audio's own attention, and
 the attention between audio and video, stay the model's. Its call makes the video and the audio of the same length in
@@ -11,21 +12,20 @@ from __future__ import annotations
 import contextlib
 from typing import Optional
 
-from diffusers import LTX2Pipeline
+import numpy as np
+import torch
+from diffusers import LTX2ImageToVideoPipeline, LTX2Pipeline
 
+from ..image_condition import FirstFrameLatent
 from ..pipeline import VidlongPipelineMixin
 from ..video_io import Soundtrack
-from .common import quiet
+from .common import quiet, replaced
 from .ltx import LTXFamily
 
 
-class VidLongLTX2Pipeline(LTXFamily, VidlongPipelineMixin, LTX2Pipeline):
-    """diffusers' `LTX2Pipeline` with vidlong's surface. As LTX-Video's: ``frame_rate`` defaults to the spec's fps, its
-    latents are packed tokens ``[B, N, C]``; given ``latents=`` it still draws (and drops) its noise, so `generate`
-    hands it the generator as it was before its own noise draw (`call_redraws_from`) and the audio's noise is the
-    stock call's with that seed."""
-
-    call_redraws_from = "noise"
+class LTX2Family(LTXFamily):
+    """What LTX-2's pipelines share under vidlong. As LTX-Video's: ``frame_rate`` defaults to the spec's fps, its latents
+    are packed tokens ``[B, N, C]``."""
 
     def __call__(self, *args, **kwargs):
         """Its call (`VidlongPipelineMixin`); given packed latents, as `generate` gives them, without its warning that it
@@ -33,6 +33,14 @@ class VidLongLTX2Pipeline(LTXFamily, VidlongPipelineMixin, LTX2Pipeline):
         latents = kwargs.get("latents")
         with quiet(LTX2Pipeline.__module__) if latents is not None and latents.ndim == 3 else contextlib.nullcontext():
             return super().__call__(*args, **kwargs)
+
+    def grid_latents(self, latents, frames: int, height: int, width: int):
+        """Its loop's packed latents as ``[B, C, F, h, w]``; its call's latent output (``[B, C, F, h, w]``, denormalised
+        as its VAE takes them) normalised again, to float rounding."""
+        if latents.ndim == 3:
+            return super().grid_latents(latents, frames, height, width)
+        vae = self.vae
+        return self._normalize_latents(latents, vae.latents_mean, vae.latents_std, vae.config.scaling_factor)
 
     def forwards_per_step(self, guidance: float) -> int:
         """With its call's guidance settings as diffusers sets them: classifier-free guidance (its audio's scale 7 runs it
@@ -47,3 +55,59 @@ class VidLongLTX2Pipeline(LTXFamily, VidlongPipelineMixin, LTX2Pipeline):
         if audio is None or audio.ndim != 3:
             return None
         return Soundtrack(audio[0].float().clamp(-1, 1).cpu().numpy(), int(self.vocoder.config.output_sampling_rate))
+
+
+class VidLongLTX2Pipeline(LTX2Family, VidlongPipelineMixin, LTX2Pipeline):
+    """diffusers' `LTX2Pipeline` with vidlong's surface. Given ``latents=`` its call still draws (and drops) its noise, so
+    `generate` hands it the generator as it was before its own noise draw (`call_redraws_from`) and the audio's noise
+    is the stock call's with that seed."""
+
+    call_redraws_from = "noise"
+
+
+class VidLongLTX2ImageToVideoPipeline(LTX2Family, VidlongPipelineMixin, LTX2ImageToVideoPipeline):
+    """diffusers' `LTX2ImageToVideoPipeline` (the text-to-video weights, with an image as the first frame) with vidlong's
+    surface: the image's latent is the video's first latent frame, clean (its tokens at timestep 0), as its call
+    conditions it. Given packed ``latents=`` its call takes them as they are (no draw), so vidlong puts the image's
+    latent into their first frame (`image_in_start_latents`)."""
+
+    task = "i2v"
+    image_in_start_latents = True
+    call_redraws_from = "noise"  # given latents, it draws the noise it would mix into them (none at its noise_scale 0)
+
+    def call_latents(self, latents):
+        """Its call takes ``[B, C, F, h, w]`` latents only (`prepare_latents`)."""
+        return latents
+
+    def prepare_latents(self, image=None, batch_size=1, num_channels_latents=128, height=512, width=704, num_frames=161,
+                        noise_scale=0.0, dtype=None, device=None, generator=None, latents=None):
+        """Given ``latents=`` ``[B, C, F, h, w]`` are where its call starts, as vidlong's calls take them (normalised, the
+        image's latent in frame 0: `generate`), not a VAE's latents to normalise; otherwise its own."""
+        arguments = (image, batch_size, num_channels_latents, height, width, num_frames, noise_scale, dtype, device,
+                     generator, latents)
+        if latents is None or latents.ndim != 5:
+            return super().prepare_latents(*arguments)
+        with replaced(self, "_normalize_latents", lambda x, *_: x):
+            return super().prepare_latents(*arguments)
+
+    @torch.no_grad()
+    def image_condition(self, image, height: int, width: int, frames: int, generator=None, latent=None):
+        """`FirstFrameLatent` of the image's latent as its call makes it (`frames` unused): re-compressed with H.264 at its
+        release's CRF (PyAV; 33 for the Gemma 3 releases), resized, encoded by the VAE's mode (no draw: `generator` unused)
+        and normalised; or of `latent` ``[1, C, 1, h, w]`` where it is made already."""
+        import PIL.Image
+        from diffusers.pipelines.ltx2.utils import apply_image_conditioning_crf, resolve_default_image_crf
+        from diffusers.pipelines.ltx.pipeline_ltx_image2video import retrieve_latents
+
+        from ..generate import load_image
+
+        if latent is not None:
+            return FirstFrameLatent(latent)
+        picture, crf = load_image(image), resolve_default_image_crf(self.text_encoder)
+        if crf:
+            picture = PIL.Image.fromarray(apply_image_conditioning_crf(np.array(picture), crf))
+        pixels = self.video_processor.preprocess(picture, height=height, width=width)
+        pixels = pixels.to(self._execution_device, self.text_encoder.dtype)
+        vae = self.vae
+        z = retrieve_latents(vae.encode(pixels.unsqueeze(2)), generator, "argmax").float()
+        return FirstFrameLatent(self._normalize_latents(z, vae.latents_mean, vae.latents_std))
