@@ -1,5 +1,5 @@
 """One denoising forward of a real-dimension Wan transformer (random weights, bf16) with each method,
-as time and peak GPU memory ratios to the stock forward.
+as time and peak GPU memory ratios to the stock forward; or of LTX-2's (``--shape ltx2``: audio and video).
 
     python benchmarks/step.py                                  # Wan2.1-1.3B shapes, 480x832, 1x/2x/4x/8x
     python benchmarks/step.py --shape 14b --ratios 1 2         # 14B shapes (40 heads x 128, 40 layers)
@@ -8,17 +8,21 @@ as time and peak GPU memory ratios to the stock forward.
     python benchmarks/step.py --compile --ratios 2 4           # each block compiled (diffusers' compile_repeated_blocks)
     python benchmarks/step.py --shape default --native 9 --size 128 128 --ratios 4 8   # the embedded model's shape (CPU)
     python benchmarks/step.py --shape 14b --ratios 2 4 --estimate-only    # vidlong.estimate's activations, no model built
+    python benchmarks/step.py --shape ltx2 --native 61 --size 512 768 --ratios 1 2   # LTX-2 19B, 20 s at 24 fps native
 
 Methods: stock, UltraViCo, FreeLong++ and both, with the shipped preset of each length ("2x", "4x",
 "8x", "16x"; the defaults at 1x), applied by `vidlong.apply` with the kernel "auto" picks. Native window:
 `--native` latent frames (21: Wan2.1's 81 pixel frames). The text input is 512 tokens of the 4096-wide T5 states.
+LTX-2 (`LTX2VideoTransformer3DModel`'s defaults: 48 layers, video 32 heads x 128, audio 32 x 64, 18.9 B parameters):
+128-channel latents packed at 32x spatial compression, an audio track as long as the video (25 latent frames a
+second at 24 fps), 1024 text tokens of the connectors' 3840-wide states; the methods act on its video self-attention.
 """
 from __future__ import annotations
 
 import argparse
 
 import torch
-from diffusers import WanTransformer3DModel
+from diffusers import LTX2VideoTransformer3DModel, WanTransformer3DModel
 
 import vidlong
 from common import print_table, time_ms
@@ -30,7 +34,10 @@ SHAPES = {
     "14b": dict(num_attention_heads=40, attention_head_dim=128, ffn_dim=13824, num_layers=40),
     "default": dict(num_attention_heads=5, attention_head_dim=64, ffn_dim=1024, num_layers=8),  # the embedded model's
     "small": dict(num_attention_heads=2, attention_head_dim=32, ffn_dim=64, num_layers=2),
+    "ltx2": {},  # LTX2VideoTransformer3DModel's defaults: LTX-2's 19B
 }
+#: LTX-2's audio latent frames per second of video (16 kHz audio, hop 160, 4x in time)
+LTX2_AUDIO_PER_SECOND = 25
 METHODS = ("none", "ultravico", "freelong", "both")
 
 
@@ -44,13 +51,33 @@ def build(shape: str, device: torch.device, dtype: torch.dtype, offload: bool = 
     torch.set_default_dtype(dtype)
     try:
         with torch.device("cpu") if offload else device:
-            model = WanTransformer3DModel(in_channels=16, out_channels=16, text_dim=4096, freq_dim=256,
-                                          cross_attn_norm=True, **config)
+            model = LTX2VideoTransformer3DModel(**config) if shape == "ltx2" else WanTransformer3DModel(
+                in_channels=16, out_channels=16, text_dim=4096, freq_dim=256, cross_attn_norm=True, **config)
     finally:
         torch.set_default_dtype(previous)
     if offload:
         model.enable_group_offload(onload_device=device, offload_type="block_level", num_blocks_per_group=1)
     return model.eval().requires_grad_(False)
+
+
+def ltx2_forward(model, frames: int, size, fps: float, device: torch.device, dtype: torch.dtype):
+    """One LTX-2 forward (no grad) over `frames` latent frames at `size` pixels and its audio, as `LTX2Pipeline` calls
+    it (one sample, seeded inputs)."""
+    gen = torch.Generator().manual_seed(0)
+    h, w = size[0] // 32, size[1] // 32
+    audio = round((frames - 1) * 8 / fps * LTX2_AUDIO_PER_SECOND) + 1
+    inputs = dict(hidden_states=torch.randn(1, frames * h * w, 128, generator=gen),
+                  audio_hidden_states=torch.randn(1, audio, 128, generator=gen),
+                  encoder_hidden_states=torch.randn(1, 1024, 3840, generator=gen),
+                  audio_encoder_hidden_states=torch.randn(1, 1024, 3840, generator=gen))
+    inputs = {name: x.to(device, dtype) for name, x in inputs.items()}
+    t = torch.tensor([500.0], device=device)
+
+    def forward():
+        with torch.no_grad():
+            model(**inputs, timestep=t, sigma=t, num_frames=frames, height=h, width=w, fps=fps, audio_num_frames=audio,
+                  return_dict=False)
+    return forward
 
 
 def step_inputs(ratios, native: int, size, device: torch.device, dtype: torch.dtype):
@@ -82,8 +109,13 @@ def shape_arguments(doc: str, ratios: list[int]) -> argparse.ArgumentParser:
 def uncompile_blocks(model) -> None:
     """Undo `compile_repeated_blocks` (each block's `nn.Module.compile` wrapper), so that the next method
     compiles afresh with its own processors."""
-    for block in model.blocks:
+    for block in blocks_of(model):
         block._compiled_call_impl = None
+
+
+def blocks_of(model) -> list:
+    """The transformer's blocks (Wan's ``blocks``, LTX-2's ``transformer_blocks``)."""
+    return getattr(model, "blocks", None) or model.transformer_blocks
 
 
 def print_estimates(args) -> None:
@@ -124,11 +156,12 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     model = build(args.shape, device, dtype, offload=args.offload, layers=args.layers)
-    print(f"device: {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}; Wan {args.shape} shapes "
-          f"({len(model.blocks)} blocks, {sum(p.numel() for p in model.parameters()) / 1e9:.2f} B parameters), {args.size[0]}x{args.size[1]}, {dtype}", flush=True)
+    print(f"device: {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}; {args.shape} shapes "
+          f"({len(blocks_of(model))} blocks, {sum(p.numel() for p in model.parameters()) / 1e9:.2f} B parameters), {args.size[0]}x{args.size[1]}, {dtype}", flush=True)
     rows = []
     for frames, latents, text, preset in step_inputs(args.ratios, native, args.size, device, dtype):
-        row, stock = [frames, frames * (args.size[0] // 16) * (args.size[1] // 16)], None
+        cell = 32 if args.shape == "ltx2" else 16  # pixels per token: LTX-2's VAE 32x, Wan's 8x with patch 2
+        row, stock = [frames, frames * (args.size[0] // cell) * (args.size[1] // cell)], None
         for method in args.methods:
             vidlong.apply(model, *methods_for(method, preset), native_frames=native)
             if args.compile:
@@ -139,6 +172,9 @@ def main() -> None:
             def forward():
                 with torch.no_grad():
                     model(latents, torch.tensor([500], device=device), text, return_dict=False)
+
+            if args.shape == "ltx2":
+                forward = ltx2_forward(model, frames, args.size, 24.0, device, dtype)
 
             forward()  # compiles the kernels of this length before timing or measuring memory
             if device.type == "cuda":
