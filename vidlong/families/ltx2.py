@@ -19,7 +19,7 @@ from diffusers import LTX2ImageToVideoPipeline, LTX2Pipeline
 from ..image_condition import FirstFrameLatent
 from ..pipeline import VidlongPipelineMixin
 from ..video_io import Soundtrack
-from .common import quiet, replaced
+from .common import quiet
 from .ltx import LTXFamily
 
 
@@ -31,7 +31,7 @@ class LTX2Family(LTXFamily):
         """Its call (`VidlongPipelineMixin`); given packed latents, as `generate` gives them, without its warning that it
         cannot read their grid from them (its size arguments give it)."""
         latents = kwargs.get("latents")
-        with quiet(LTX2Pipeline.__module__) if latents is not None and latents.ndim == 3 else contextlib.nullcontext():
+        with quiet("diffusers.pipelines.ltx2") if latents is not None and latents.ndim == 3 else contextlib.nullcontext():
             return super().__call__(*args, **kwargs)
 
     def grid_latents(self, latents, frames: int, height: int, width: int):
@@ -68,27 +68,16 @@ class VidLongLTX2Pipeline(LTX2Family, VidlongPipelineMixin, LTX2Pipeline):
 class VidLongLTX2ImageToVideoPipeline(LTX2Family, VidlongPipelineMixin, LTX2ImageToVideoPipeline):
     """diffusers' `LTX2ImageToVideoPipeline` (the text-to-video weights, with an image as the first frame) with vidlong's
     surface: the image's latent is the video's first latent frame, clean (its tokens at timestep 0), as its call
-    conditions it. Given packed ``latents=`` its call takes them as they are (no draw), so vidlong puts the image's
-    latent into their first frame (`image_in_start_latents`)."""
+    conditions it. Given packed ``latents=`` (`check_inputs`) its call takes them as they are (no draw), so vidlong puts
+    the image's latent into their first frame (`image_in_start_latents`)."""
 
     task = "i2v"
     image_in_start_latents = True
-    call_redraws_from = "noise"  # given latents, it draws the noise it would mix into them (none at its noise_scale 0)
-
-    def call_latents(self, latents):
-        """Its call takes ``[B, C, F, h, w]`` latents only (`prepare_latents`)."""
-        return latents
-
-    def prepare_latents(self, image=None, batch_size=1, num_channels_latents=128, height=512, width=704, num_frames=161,
-                        noise_scale=0.0, dtype=None, device=None, generator=None, latents=None):
-        """Given ``latents=`` ``[B, C, F, h, w]`` are where its call starts, as vidlong's calls take them (normalised, the
-        image's latent in frame 0: `generate`), not a VAE's latents to normalise; otherwise its own."""
-        arguments = (image, batch_size, num_channels_latents, height, width, num_frames, noise_scale, dtype, device,
-                     generator, latents)
-        if latents is None or latents.ndim != 5:
-            return super().prepare_latents(*arguments)
-        with replaced(self, "_normalize_latents", lambda x, *_: x):
-            return super().prepare_latents(*arguments)
+    def check_inputs(self, *args, latents=None, **kwargs):
+        """Its own checks, with packed latents ``[B, N, C]`` allowed too (its own refuses them): its call takes them as the
+        start of its loop, as they are (no draw), which `generate` gives it; ``[B, C, F, h, w]`` latents keep their
+        meaning in diffusers (a VAE's latents, normalised by the call)."""
+        super().check_inputs(*args, latents=None if latents is not None and latents.ndim == 3 else latents, **kwargs)
 
     @torch.no_grad()
     def image_condition(self, image, height: int, width: int, frames: int, generator=None, latent=None):
