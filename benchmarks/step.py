@@ -60,6 +60,14 @@ def build(shape: str, device: torch.device, dtype: torch.dtype, offload: bool = 
     return model.eval().requires_grad_(False)
 
 
+def wan_forward(model, latents: torch.Tensor, text: torch.Tensor):
+    """One Wan forward (no grad) of `latents` ``[1, 16, F, h, w]`` with `text` ``[1, 512, 4096]`` at timestep 500."""
+    def forward():
+        with torch.no_grad():
+            model(latents, torch.tensor([500], device=latents.device), text, return_dict=False)
+    return forward
+
+
 def ltx2_forward(model, frames: int, size, fps: float, device: torch.device, dtype: torch.dtype):
     """One LTX-2 forward (no grad) over `frames` latent frames at `size` pixels and its audio, as `LTX2Pipeline` calls
     it (one sample, seeded inputs)."""
@@ -169,12 +177,8 @@ def main() -> None:
                 torch._dynamo.utils.counters.clear()
                 model.compile_repeated_blocks()
 
-            def forward():
-                with torch.no_grad():
-                    model(latents, torch.tensor([500], device=device), text, return_dict=False)
-
-            if args.shape == "ltx2":
-                forward = ltx2_forward(model, frames, args.size, 24.0, device, dtype)
+            forward = (ltx2_forward(model, frames, args.size, 24.0, device, dtype) if args.shape == "ltx2"
+                       else wan_forward(model, latents, text))
 
             forward()  # compiles the kernels of this length before timing or measuring memory
             if device.type == "cuda":
