@@ -54,7 +54,6 @@ from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_STEPS, check_diagon
                               check_streams, limits_for_pipeline, streams, video_size)
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
 from vidlong.animate import ANIMATE_VIDEOS  # noqa: E402
-from vidlong.control_video import CONTROL_FAMILIES  # noqa: E402
 from vidlong.video_to_video import DEFAULT_STRENGTH, frame_count, video_fps  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -640,9 +639,10 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                                 info="auto: the preset's, else plain", elem_id="noise")
                         ratio = fields.Slider(*LENGTH_RANGE, value=2, step=0.5, label="Length (× native window)", elem_id="ratio")
                         length_note = gr.Markdown(app.length_note(2, "both"), elem_id="length-note")
-                        animating, controlled = pipe.task == "animate", app.limits.family in CONTROL_FAMILIES
+                        animating, control = pipe.task == "animate", app.limits.control
+                        controlled, vace = control is not None, control == "vace"
                         with gr.Accordion("Animate the character (Wan Animate)" if animating else "Follow a control video "
-                                          "(Wan VACE)", visible=animating or controlled):
+                                          f"({'Wan VACE' if vace else 'CogVideoX-Fun'})", visible=animating or controlled):
                             driving_videos = [
                                 gr.Video(label=label, sources=["upload"], elem_id=name.replace("_", "-"), visible=shown)
                                 for name, label, shown in zip(DRIVING_FIELDS, (
@@ -653,8 +653,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                     "Mask video (optional): white where the model generates, black where it keeps the control "
                                     "video", "Control video (depth, pose, edges, or frames to keep): the video has its length "
                                     "(the Length field is not used), frame rate and aspect"),
-                                    (animating, animating, animating, True, controlled))]
-                            driving_videos.append(gr.File(file_count="multiple", file_types=["image"], visible=controlled,
+                                    (animating, animating, animating, animating or vace, controlled))]
+                            driving_videos.append(gr.File(file_count="multiple", file_types=["image"], visible=vace,
                                                           label="Reference images (optional): subjects or a background to "
                                                                 "put in the video", elem_id="reference-images"))
                         with gr.Accordion("Redraw a video (video-to-video)", open=False, visible=app.limits.redraws):

@@ -403,6 +403,30 @@ def test_wan_vace_follows_an_uploaded_control_video(tmp_path_factory):
                            "10 fps"), note
 
 
+def test_a_cogvideox_fun_control_model_follows_an_uploaded_control_video(tmp_path_factory):
+    """A CogVideoX-Fun control folder: the API's `control_video` makes a video as long as the control video (its most 8k+1
+    frames) at its frame rate; generating without one, or with a mask video, is refused in one line."""
+    import numpy as np
+    from gradio_client import handle_file
+    from tiny_pipeline import save_tiny_cogvideox_fun_pipeline
+
+    from vidlong.video_io import write_video
+
+    folder = save_tiny_cogvideox_fun_pipeline(tmp_path_factory.mktemp("tiny-fun"), num_inference_steps=1)
+    inputs = tmp_path_factory.mktemp("fun-inputs")
+    write_video(inputs / "control.mp4", np.random.default_rng(6).integers(0, 255, (20, 32, 48, 3), dtype=np.uint8), fps=10)
+    with served_client(folder, tmp_path_factory.mktemp("fun-downloads")) as client:
+        video, settings = client.predict(prompt="a red circle", method="both", api_name="/generate",
+                                         control_video=handle_file(str(inputs / "control.mp4")))
+        frames, fps = read_video(video_path(video))
+        assert len(frames) == settings["pixel_frames"] == 17 and fps == 10
+        with pytest.raises(AppError, match="^a CogVideoX-Fun control model follows a control video: pass control video"):
+            client.predict(prompt="a red circle", api_name="/generate")
+        with pytest.raises(AppError, match="^mask video marks where a VACE model generates; a CogVideoX-Fun control model"):
+            client.predict(prompt="a red circle", control_video=handle_file(str(inputs / "control.mp4")),
+                           mask_video=handle_file(str(inputs / "control.mp4")), api_name="/generate")
+
+
 def test_another_family_generates_and_streams_and_refuses_the_cache_in_one_line(tmp_path_factory):
     """An LTX-Video folder (`LTXPipeline`): generate and stream (re-noised context, and by diagonal denoising)
     work through the API; a KV-cache stream is refused in one line."""

@@ -29,13 +29,13 @@ NEEDS = {"i2v": ["--image", "{png}"], "animate": ["--image", "{png}", "--pose-vi
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
-    from tiny_pipeline import (save_tiny_ltx2_pipeline, save_tiny_pipeline, save_tiny_vace_pipeline,
-                               save_tiny_wan_animate_pipeline)
+    from tiny_pipeline import (save_tiny_cogvideox_fun_pipeline, save_tiny_ltx2_pipeline, save_tiny_pipeline,
+                               save_tiny_vace_pipeline, save_tiny_wan_animate_pipeline)
 
     root = tmp_path_factory.mktemp("info")
     return {"default": "default", "i2v": save_tiny_pipeline(root / "i2v", "i2v"), "ti2v": save_tiny_pipeline(root / "ti2v", "ti2v"),
             "vace": save_tiny_vace_pipeline(root / "vace"), "animate": save_tiny_wan_animate_pipeline(root / "animate"),
-            "ltx2": save_tiny_ltx2_pipeline(root / "ltx2")}
+            "ltx2": save_tiny_ltx2_pipeline(root / "ltx2"), "fun": save_tiny_cogvideox_fun_pipeline(root / "fun")}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def inputs(tmp_path_factory):
     return {"{clip}": str(folder / "clip.mp4"), "{png}": str(folder / "frame.png")}
 
 
-@pytest.mark.parametrize("kind", ["default", "i2v", "ti2v", "vace", "animate", "ltx2"])
+@pytest.mark.parametrize("kind", ["default", "i2v", "ti2v", "vace", "animate", "ltx2", "fun"])
 def test_every_answer_is_what_the_command_does(kind, folders, inputs, tmp_path, capsys, monkeypatch):
     from vidlong.info import model_info
 

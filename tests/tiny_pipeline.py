@@ -414,3 +414,20 @@ def save_tiny_ltx2_pipeline(folder: Path, latest: bool = False, **spec) -> Path:
                        guidance_scale=3.0, temporal_ratio=8), **spec)
     (Path(folder) / "vidlong.yaml").write_text(yaml.safe_dump(values))
     return Path(folder)
+
+
+def save_tiny_cogvideox_fun_pipeline(folder: Path, **spec) -> Path:
+    """diffusers' `CogVideoXFunControlPipeline` of `tiny_cogvideox_pipeline`'s parts, its transformer taking the control
+    video's latent channels too, saved with a vidlong.yaml (native 3 latent frames, 32x48 at 8 fps, 2 steps, guidance 6;
+    `spec` overrides)."""
+    from diffusers import CogVideoXFunControlPipeline
+
+    from conftest import IN_CHANNELS, tiny_cogvideox_transformer
+
+    parts = tiny_cogvideox_pipeline().components
+    pipe = CogVideoXFunControlPipeline(**dict(parts, transformer=tiny_cogvideox_transformer(in_channels=2 * IN_CHANNELS)))
+    pipe.save_pretrained(folder, safe_serialization=True)
+    values = dict(dict(name="tiny-cogvideox-fun", native_frames=3, height=32, width=48, fps=8, num_inference_steps=2,
+                       guidance_scale=6.0), **spec)
+    (Path(folder) / "vidlong.yaml").write_text(yaml.safe_dump(values))
+    return Path(folder)

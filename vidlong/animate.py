@@ -28,7 +28,6 @@ def check_animate_request(request, limits) -> None:
     """The driving videos of a request against the model's task (before any model loads): a Wan Animate model needs a pose
     and a face video (and both or neither of a background and a mask video), readable, the pose video longer than one
     frame; its length is the pose video's, so ``frames`` is refused; another model takes none of them."""
-    from .control_video import CONTROL_FAMILIES
     from .generate import resolve_latent_frames
     from .methods import method_switch
     from .video_to_video import frame_count
@@ -39,7 +38,7 @@ def check_animate_request(request, limits) -> None:
             raise VidlongError(f"{named('segment_overlap')} is how many frames a Wan Animate segment starts from; this model "
                                "makes no segments: drop it")
         for name in given:  # a VACE model's mask video goes with its control video (`vidlong.control_video`)
-            if not (name == "mask_video" and limits.family in CONTROL_FAMILIES):
+            if not (name == "mask_video" and limits.control is not None):  # its own refusal there
                 check_takes_driving_videos(limits, name)
         return
     check_driving_set(given)

@@ -1,37 +1,58 @@
-"""Wan VACE's control video from `generate`, the CLI and the app (``control_video``, with ``mask_video``): the video a VACE
-model follows (depth, pose, edges, or frames it keeps where the mask is black), whose length the output takes. vidlong's
-methods let that video be longer than the native window in one call."""
+"""A control video from `generate`, the CLI and the app (``control_video``): the video a control model follows (depth, pose,
+edges, ...), whose length the output takes; Wan VACE's also with ``mask_video`` (frames it keeps where the mask is black)
+and ``reference_images``, CogVideoX-Fun's control pipeline the video alone. vidlong's methods let that video be longer
+than the native window in one call."""
 from __future__ import annotations
 
 from typing import Optional
 
 from .errors import VidlongError, named
-from .models import latent_frames
+from .models import latent_frames, pixel_frames
 
-#: families whose pipeline takes a control video (`vidlong.attention.adapters` names)
-CONTROL_FAMILIES = ("wan-vace",)
+#: the pipelines whose call takes a control video, and what else it takes (`ModelLimits.control`): "vace" (a mask video
+#: and reference images too), "fun" (the control video alone, which its call needs)
+CONTROL_PIPELINES = {"WanVACEPipeline": "vace", "CogVideoXFunControlPipeline": "fun"}
+#: the one-line name of the control models, for refusals
+CONTROL_MODELS = "a Wan VACE model (WanVACEPipeline) or a CogVideoX-Fun control model (CogVideoXFunControlPipeline)"
 
 
 def check_control_request(request, limits) -> Optional[int]:
     """A request's control video (and mask video) against `limits` (`vidlong.validate.ModelLimits`), before any model loads;
     returns the latent frames of the video it makes (the control video's first `request.frames` pixel frames, or the most
-    ``4k + 1`` it holds), or None without a control video."""
-    from .video_to_video import frame_count, frames_taken
+    ``step·k + 1`` it holds: 4k+1, CogVideoX's 8k+1), or None without a control video."""
+    from .video_to_video import frame_count, frames_taken, redrawn_frame_step
 
+    if request.mask_video is not None and limits.control == "fun":
+        raise VidlongError(f"{named('mask_video')} marks where a VACE model generates; a CogVideoX-Fun control model follows "
+                           f"its {named('control_video')} alone: drop {named('mask_video')}")
     if request.control_video is None:
-        if request.mask_video is not None and limits.family in CONTROL_FAMILIES:
+        if request.mask_video is not None and limits.control == "vace":
             raise VidlongError(f"{named('mask_video')} marks where a VACE model generates over its control video: pass "
                                f"{named('control_video')} too")
         return None
     check_takes_control_video(limits)
     if request.ratio != 1:
-        raise VidlongError(f"{named('ratio')} sets a length from the native window; a VACE video is as long as its "
+        raise VidlongError(f"{named('ratio')} sets a length from the native window; a controlled video is as long as its "
                            f"{named('control_video')}: drop {named('ratio')} ({named('frames')} N takes its first N frames)")
-    frames = frames_taken(request.control_video, "control_video", request.frames, limits.spec.temporal_ratio)
+    ratio = limits.spec.temporal_ratio
+    frames = frames_taken(request.control_video, "control_video", request.frames, redrawn_frame_step(limits.family, ratio))
     if request.mask_video is not None and frame_count(request.mask_video, "mask_video") < frames:
         raise VidlongError(f"{named('mask_video')} has fewer frames than the {frames} of the control video it masks; pass a "
                            "mask frame for each")
-    return latent_frames(frames, limits.spec.temporal_ratio)
+    latent, patch = latent_frames(frames, ratio), limits.geometry.patch[0]
+    if latent % patch:
+        raise VidlongError(f"this model's temporal patch joins {patch} latent frames, and the {frames} frames taken of "
+                           f"{named('control_video')} are {latent}: pass {named('frames')} with a multiple of {patch} latent "
+                           f"frames (e.g. {pixel_frames(latent - latent % patch or patch, ratio)})")
+    return latent
+
+
+def check_control_given(request, limits) -> None:
+    """One line where the pipeline of `limits` needs a control video (CogVideoX-Fun's) and `request` gives none; last of a
+    request's checks, so that what the model does not take at all is named first."""
+    if limits.control == "fun" and request.control_video is None:
+        raise VidlongError(f"a CogVideoX-Fun control model follows a control video: pass {named('control_video')} (its "
+                           "length is the video's)")
 
 
 def check_reference_images(request, limits) -> None:
@@ -51,24 +72,27 @@ def check_reference_images(request, limits) -> None:
 
 
 def check_takes_control_video(limits, field: str = "control_video") -> None:
-    """One line unless the pipeline of `limits` takes a control video and reference images (`CONTROL_FAMILIES`), naming the
-    one given (`field`)."""
-    if limits.family not in CONTROL_FAMILIES:
-        raise VidlongError(f"{named(field)} guide{'s' * (field == 'control_video')} a Wan VACE model (WanVACEPipeline); this "
-                           "model takes none: drop it")
+    """One line unless the pipeline of `limits` takes `field`: a control video (`CONTROL_PIPELINES`), or reference images
+    (Wan VACE's alone)."""
+    if field == "reference_images" and limits.control != "vace":
+        raise VidlongError(f"{named(field)} guide a Wan VACE model (WanVACEPipeline); this model takes none: drop it")
+    if limits.control is None:
+        raise VidlongError(f"{named(field)} guides {CONTROL_MODELS}; this model takes none: drop it")
 
 
-def control_arguments(request, frames: int, height: int, width: int) -> tuple[dict, Optional[float]]:
-    """The VACE call's ``video=`` and ``mask=`` of a checked request: the first `frames` of its control video (and mask
-    video) as PIL images resized to `width` x `height` (the control video bilinear, the mask nearest: diffusers' call would
-    keep a smaller video's own size, which the latents of that size would not match); and the control video file's frame
-    rate (None for frames from Python)."""
+def control_arguments(request, kind: str, frames: int, height: int, width: int) -> tuple[dict, Optional[float]]:
+    """The call's control arguments of a checked request for a pipeline of `kind` (`CONTROL_PIPELINES`): the first `frames`
+    of its control video (and mask video) as PIL images resized to `width` x `height` (the control video bilinear, the mask
+    nearest: diffusers' VACE call would keep a smaller video's own size, which the latents of that size would not match),
+    as VACE's ``video=`` and ``mask=`` or CogVideoX-Fun's ``control_video=``; and the control video file's frame rate (None
+    for frames from Python)."""
     from PIL import Image
 
     from .video_to_video import input_video
 
     video, fps = input_video(request.control_video, frames, "control_video")
-    arguments = dict(video=[Image.fromarray(frame).resize((width, height), Image.BILINEAR) for frame in video])
+    frames_in = [Image.fromarray(frame).resize((width, height), Image.BILINEAR) for frame in video]
+    arguments = {"video" if kind == "vace" else "control_video": frames_in}
     if request.mask_video is not None:
         masks = input_video(request.mask_video, frames, "mask_video")[0]
         arguments["mask"] = [Image.fromarray(frame).resize((width, height), Image.NEAREST) for frame in masks]

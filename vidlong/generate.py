@@ -322,7 +322,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         first_frame = Image.fromarray(input_video(request.control_video, 1, "control_video")[0][0])
     height, width = video_size(limits, request.height, request.width, first_frame)
     if request.control_video is not None:
-        controls, file_fps = control_arguments(request, pixel_frames(n_latent, spec.temporal_ratio), height, width)
+        controls, file_fps = control_arguments(request, limits.control, pixel_frames(n_latent, spec.temporal_ratio), height,
+                                               width)
         extra, fps = {**extra, **controls}, file_fps or fps
     if request.reference_images:  # Wan VACE: their latent frames lead the grid (its call drops them before decoding)
         extra["reference_images"] = [load_image(image, "reference_images") for image in request.reference_images]

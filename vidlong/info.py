@@ -26,7 +26,7 @@ def model_info(path) -> dict:
     """A checked model folder's pipeline, spec (with the most latent frames one call places in its RoPE table, None for no
     table) and capabilities (JSON-ready): `generate` with vidlong's attention methods,
     ``fifo`` (diagonal denoising), ``stream``, ``extend``, an ``image`` (first frame), a ``last_image``, a ``prompt_timeline``,
-    ``redraw`` (``generate --video``), ``stream_redraw`` (``stream --video``), a ``control_video`` (Wan VACE) and
+    ``redraw`` (``generate --video``), ``stream_redraw`` (``stream --video``), a ``control_video`` (Wan VACE, CogVideoX-Fun) and
     ``driving_videos`` (Wan Animate's pose and face videos); each ``{"yes": bool}``, with ``"why"`` (the command's own
     refusal) where it is no."""
     from .animate import check_takes_driving_videos

@@ -473,6 +473,7 @@ PIPELINE_CLASSES = {
     "CogVideoXPipeline": "vidlong.families.cogvideox:VidLongCogVideoXPipeline",
     "CogVideoXImageToVideoPipeline": "vidlong.families.cogvideox:VidLongCogVideoXImageToVideoPipeline",
     "CogVideoXVideoToVideoPipeline": "vidlong.families.cogvideox:VidLongCogVideoXVideoToVideoPipeline",
+    "CogVideoXFunControlPipeline": "vidlong.families.cogvideox:VidLongCogVideoXFunControlPipeline",
     "HunyuanVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanVideoPipeline",
     "HunyuanVideoImageToVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanVideoImageToVideoPipeline",
     "HunyuanSkyreelsImageToVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanSkyreelsImageToVideoPipeline",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
+from .control_video import CONTROL_PIPELINES
 from .errors import VidlongError, named, naming_flags
 from .scalars import is_real, is_whole
 from .method_names import NOISE_KINDS
@@ -60,6 +61,7 @@ class ModelLimits:
             whose weights diffusers' `WanVideoToVideoPipeline` or `CogVideoXVideoToVideoPipeline` runs (Wan2.1's layout,
             CogVideoX-2B/5B's; `vidlong.models.folder_redraws`).
         no_stream_reason: why this pipeline does not stream though its family does (`_no_stream_reason`), else None.
+        control: the control inputs its call takes (`vidlong.control_video.CONTROL_PIPELINES`: "vace", "fun"), else None.
     """
 
     spec: ModelSpec
@@ -72,6 +74,7 @@ class ModelLimits:
     fixed_size: Optional[tuple] = None
     redraws: bool = False
     no_stream_reason: Optional[str] = None
+    control: Optional[str] = None
 
 
 def limits_for_folder(folder, image: bool = False, video: bool = False) -> ModelLimits:
@@ -82,23 +85,27 @@ def limits_for_folder(folder, image: bool = False, video: bool = False) -> Model
     task, geometry = pipeline_task(folder, image, video), folder_geometry(folder)
     return ModelLimits(spec_for_folder(folder), geometry, _rope_positions(config), task, facts["family"],
                        facts["experts"], _takes_last_frame(dict(facts, task=task)), _fixed_size(config, geometry),
-                       folder_redraws(folder), _no_stream_reason(dict(facts, task=task)))
+                       folder_redraws(folder), _no_stream_reason(dict(facts, task=task)), CONTROL_PIPELINES.get(facts["pipeline"]))
 
 
 def limits_for_pipeline(pipe) -> ModelLimits:
     """`ModelLimits` of a loaded vidlong pipeline."""
     facts, geometry = pipe.facts(), pipe.geometry()
     return ModelLimits(pipe.spec, geometry, _rope_positions(facts), pipe.task, facts["family"], facts["experts"],
-                       _takes_last_frame(facts), _fixed_size(facts, geometry), pipe.redraws(), _no_stream_reason(facts))
+                       _takes_last_frame(facts), _fixed_size(facts, geometry), pipe.redraws(), _no_stream_reason(facts),
+                       CONTROL_PIPELINES.get(facts["pipeline"]))
 
 
 def _no_stream_reason(facts: dict) -> Optional[str]:
     """`ModelLimits.no_stream_reason` from a pipeline's `vidlong.models.model_facts`: HunyuanVideo-I2V's (its transformer's
     ``image_condition_type``), whose LLaVA text encoder reads the image with every prompt and whose 33-channel release
-    drops the image's latent frame from its video; a SkyReels-V2 transformer left block-causal (``num_frame_per_block``
-    above 1: a stream's windows would not fit its blocks)."""
+    drops the image's latent frame from its video; CogVideoX-Fun's control pipeline (one whole control video a call); a
+    SkyReels-V2 transformer left block-causal (``num_frame_per_block`` above 1: a stream's windows would not fit its
+    blocks)."""
     if facts["family"] == "hunyuan-video" and facts["task"] == "i2v" and facts.get("image_condition_type"):
         return "HunyuanVideo-I2V (HunyuanVideoImageToVideoPipeline) generates but does not stream or extend in vidlong"
+    if facts["pipeline"] == "CogVideoXFunControlPipeline":
+        return "a CogVideoX-Fun control model follows one whole control video: it generates but does not stream or extend"
     if facts.get("num_frame_per_block", 1) > 1:
         return (f"this SkyReels-V2 transformer attends block-causally ({facts['num_frame_per_block']} latent frames a block); "
                 "set transformer.config num_frame_per_block back to 1 to stream")
@@ -479,7 +486,7 @@ def check_image_codec(limits: ModelLimits, image: bool) -> None:
 def check_generate(request, limits: ModelLimits) -> int:
     """Every field of a `GenerateRequest` against `limits`; returns the video's latent frames."""
     from .animate import check_animate_request
-    from .control_video import check_control_request, check_reference_images
+    from .control_video import check_control_given, check_control_request, check_reference_images
     from .generate import check_task, has_image, resolve_latent_frames
     from .attention.adapters import adapter_named
     from .methods import DiagonalDenoising, check_family_methods, methods_for
@@ -527,6 +534,7 @@ def check_generate(request, limits: ModelLimits) -> int:
         check_prompt_timeline(limits)
         fps = spec.fps if request.video is None else video_fps(request.video, spec.fps)  # a redrawn video's own seconds
         timeline_latent_starts(timeline, fps, spec.temporal_ratio, latent)
+    check_control_given(request, limits)
     return latent
 
 

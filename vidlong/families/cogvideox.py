@@ -1,11 +1,14 @@
 """CogVideoX under vidlong (`vidlong.families`): diffusers' `CogVideoXPipeline` (2B, 5B, 1.5),
-`CogVideoXImageToVideoPipeline` and `CogVideoXVideoToVideoPipeline`."""
+`CogVideoXImageToVideoPipeline`, `CogVideoXVideoToVideoPipeline` and `CogVideoXFunControlPipeline` (CogVideoX-Fun's
+control models)."""
 from __future__ import annotations
 
 import torch
-from diffusers import CogVideoXImageToVideoPipeline, CogVideoXPipeline, CogVideoXVideoToVideoPipeline
+from diffusers import (CogVideoXFunControlPipeline, CogVideoXImageToVideoPipeline, CogVideoXPipeline,
+                       CogVideoXVideoToVideoPipeline)
 from diffusers.utils.torch_utils import randn_tensor
 
+from ..errors import VidlongError
 from ..image_condition import ChannelCondition
 from ..models import pixel_frames
 from ..pipeline import VidlongPipelineMixin
@@ -176,3 +179,21 @@ class VidLongCogVideoXImageToVideoPipeline(CogVideoXFamily, VidlongPipelineMixin
                                                 pixel_frames(frames, self.vae_scale_factor_temporal), height, width,
                                                 pixels.dtype, self._execution_device, generator, no_noise)
         return ChannelCondition(image_latents.transpose(1, 2))
+
+
+class VidLongCogVideoXFunControlPipeline(CogVideoXFamily, VidlongPipelineMixin, CogVideoXFunControlPipeline):
+    """diffusers' `CogVideoXFunControlPipeline` (CogVideoX-Fun's control models: a CogVideoX transformer that takes the
+    control video's latents as extra input channels) with vidlong's surface. Its video is as long as its control video
+    (`vidlong generate --control-video`, `GenerateRequest(control_video=...)`), any length with vidlong's methods; it
+    generates only. Its call has no ``num_frames``: vidlong's takes one, which must be the control video's length."""
+
+    def call_defaults(self) -> dict:
+        """The spec's, but the length: the control video's."""
+        return {name: value for name, value in super().call_defaults().items() if name != "num_frames"}
+
+    def __call__(self, *args, num_frames=None, **kwargs):
+        video = kwargs.get("control_video")
+        if num_frames is not None and video is not None and len(video) != num_frames:
+            raise VidlongError(f"num_frames {num_frames} is not the control video's {len(video)} frames: its call makes a video "
+                               "as long as its control video; drop num_frames or pass that many control frames")
+        return super().__call__(*args, **kwargs)

@@ -1,0 +1,83 @@
+"""CogVideoX-Fun's control models (`CogVideoXFunControlPipeline`): a video as long as its control video, with any method;
+`generate` with no method = diffusers' call bit for bit, the CLI end to end, what it does not take refused in one line
+before loading."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import vidlong
+from vidlong.cli import main
+from vidlong.generate import GenerateRequest, generate
+from vidlong.video_io import read_video, write_video
+
+CONTROL_FRAMES = 25  # 8k + 1: 7 latent frames, 2.3x the native 3
+
+
+@pytest.fixture(scope="module")
+def fun_folder(tmp_path_factory):
+    from tiny_pipeline import save_tiny_cogvideox_fun_pipeline
+
+    return save_tiny_cogvideox_fun_pipeline(tmp_path_factory.mktemp("tiny-fun"))
+
+
+@pytest.fixture(scope="module")
+def control_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("fun-inputs") / "depth.mp4"
+    rng = np.random.default_rng(0)
+    write_video(path, rng.integers(0, 255, (CONTROL_FRAMES, 32, 48, 3), dtype=np.uint8), fps=10)
+    return path
+
+
+def test_generate_follows_the_control_video_as_its_call_does(fun_folder, control_file):
+    """With no method: diffusers' call given the control video's frames and the same start noise (vidlong draws it
+    channels first, as for every CogVideoX pipeline), bit for bit; with both methods (7 latent frames against the native
+    3) the video changes and keeps the control video's length and frame rate."""
+    from diffusers import CogVideoXFunControlPipeline
+    from PIL import Image
+
+    pipe = vidlong.load_pipeline(fun_folder)
+    pipe.set_progress_bar_config(disable=True)
+    assert type(pipe).__name__ == "VidLongCogVideoXFunControlPipeline"
+    plain = generate(pipe, GenerateRequest(prompt="a red ball", control_video=str(control_file), method="none", seed=4))
+    assert plain.frames.shape == (CONTROL_FRAMES, 32, 48, 3) and plain.settings["fps"] == 10
+    stock = CogVideoXFunControlPipeline.from_pretrained(fun_folder)
+    stock.set_progress_bar_config(disable=True)
+    frames = [Image.fromarray(f) for f in read_video(control_file)[0]]
+    noise = torch.randn(1, 4, 7, 4, 6, generator=torch.Generator().manual_seed(4))  # [1, C, F, h, w], as generate draws it
+    out = stock("a red ball", control_video=frames, height=32, width=48, num_inference_steps=2, guidance_scale=6.0,
+                latents=noise.transpose(1, 2), output_type="np").frames[0]
+    assert np.array_equal((np.clip(out, 0, 1) * 255).round().astype(np.uint8), plain.frames)
+    both = generate(pipe, GenerateRequest(prompt="a red ball", control_video=str(control_file), method="both", seed=4))
+    assert both.frames.shape == plain.frames.shape and not np.array_equal(both.frames, plain.frames)
+    with pytest.raises(vidlong.VidlongError, match="num_frames 9 is not the control video's 25 frames"):
+        pipe("a red ball", control_video=frames, num_frames=9)
+
+
+def test_vidlong_generate_writes_the_controlled_video(fun_folder, control_file, tmp_path):
+    out = tmp_path / "fun.mp4"
+    assert main(["generate", "--model", str(fun_folder), "--control-video", str(control_file), "--frames", "17",
+                 "--method", "both", "--prompt", "a red ball", "--out", str(out)]) == 0
+    frames, fps = read_video(out)
+    assert frames.shape[0] == 17 and fps == 10 and json.loads(out.with_suffix(".json").read_text())["method"] == "both"
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "a CogVideoX-Fun control model follows a control video: pass --control-video"),
+    (["--control-video", "{control}", "--mask-video", "{control}"], "a CogVideoX-Fun control model follows its --control-video alone"),
+    (["--control-video", "{control}", "--reference-images", "{control}"], "--reference-images guide a Wan VACE model"),
+    (["--control-video", "{control}", "--ratio", "2"], "a controlled video is as long as its --control-video: drop --ratio"),
+    (["--control-video", "{control}", "--frames", "13"], "13 frames can't be decoded by this VAE (needs 8k+1)"),
+    (["stream", "--chunks", "2"], "a CogVideoX-Fun control model follows one whole control video"),
+], ids=["no-control", "mask", "references", "ratio", "frames", "stream"])
+def test_what_it_does_not_take_is_refused_in_one_line_before_loading(fun_folder, control_file, tmp_path, capsys, monkeypatch,
+                                                                     args, message):
+    import vidlong.pipeline
+
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    command, flags = (args[0], args[1:]) if args[:1] == ["stream"] else ("generate", args)
+    flags = [str(control_file) if f == "{control}" else f for f in flags]
+    assert main([command, "--model", str(fun_folder), "--prompt", "a red ball", *flags, "--out", str(tmp_path / "x.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
