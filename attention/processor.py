@@ -42,10 +42,12 @@ class VidlongAttnProcessor:
         rotary = rotary_emb if rotary_emb is not None else image_rotary_emb
         joint = self.adapter.joint_text
         text = encoder_hidden_states if joint else None
+        stg = {} if perturbation_mask is None and all_perturbed is None else dict(perturbation_mask=perturbation_mask,
+                                                                                  all_perturbed=all_perturbed)
         if (encoder_hidden_states is not None and not joint) or (attention_mask is not None and not joint):
-            return self.stock(attn, hidden_states, encoder_hidden_states, attention_mask, rotary)
+            return self.stock(attn, hidden_states, encoder_hidden_states, attention_mask, rotary, **stg)
         if all_perturbed is not None and bool(all_perturbed):  # no attention to act on: its values pass
-            return self.stock(attn, hidden_states, None, None, rotary, None, perturbation_mask, all_perturbed)
+            return self.stock(attn, hidden_states, None, None, rotary, **stg)
         if perturbation_mask is not None and not bool((perturbation_mask == 1).all()):
             raise VidlongError("vidlong runs LTX-2's spatio-temporal guidance where it perturbs the whole batch, as "
                                "diffusers' LTX-2 pipelines call it; a perturbation_mask per sample is not implemented")

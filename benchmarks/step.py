@@ -159,6 +159,8 @@ def main() -> None:
         args.shape, args.ratios, args.size, args.repeat, args.native = "small", [1, 2], [32, 32], 1, 3
         native = args.native
     if args.estimate_only:
+        if args.shape == "ltx2":
+            parser.error("--estimate-only counts the Wan shapes (vidlong.estimate's rules of thumb were fitted to them)")
         print_estimates(args)
         return
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

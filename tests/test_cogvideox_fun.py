@@ -81,3 +81,26 @@ def test_what_it_does_not_take_is_refused_in_one_line_before_loading(fun_folder,
     assert main([command, "--model", str(fun_folder), "--prompt", "a red ball", *flags, "--out", str(tmp_path / "x.mp4")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
+
+
+def test_a_short_control_video_a_temporal_patch_and_eval_are_refused_in_one_line(fun_folder, tmp_path, capsys):
+    """A control video shorter than 9 frames (its 8k+1 would leave one frame), a folder in CogVideoX1.5's layout (a
+    temporal patch of 2: no 8k+1 length fits it), and `vidlong eval` (its cells have no control video)."""
+    import shutil
+
+    short = tmp_path / "short.mp4"
+    write_video(short, np.zeros((5, 32, 48, 3), np.uint8), fps=10)
+    patched = shutil.copytree(fun_folder, tmp_path / "fun-1.5")
+    config = json.loads((patched / "transformer" / "config.json").read_text())
+    (patched / "transformer" / "config.json").write_text(json.dumps(dict(config, patch_size_t=2)))
+    for folder, flags, message in [
+        (fun_folder, ["generate", "--control-video", str(short)], "--control-video is too short for this model, which takes "
+                                                                   "8k+1 of its frames: pass one of at least 9 frames"),
+        (patched, ["generate", "--control-video", str(short)], "in CogVideoX1.5's layout (a temporal patch of 2 latent frames) "
+                                                               "is not implemented"),
+        (fun_folder, ["eval", "--ratios", "1", "--seeds", "1"], "use vidlong generate --control-video with it"),
+    ]:
+        assert main([flags[0], "--model", str(folder), *(["--prompt", "a red ball"] if flags[0] == "generate" else []),
+                     *flags[1:], "--out", str(tmp_path / ("x.mp4" if flags[0] == "generate" else "eval"))]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err

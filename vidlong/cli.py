@@ -78,9 +78,10 @@ def _add_animate_options(p) -> None:
     p.add_argument("--reference-images", nargs="+", default=None, metavar="IMAGE",
                    help="Wan VACE: reference images (subjects or a background to put in the video)")
     p.add_argument("--control-video", default=None,
-                   help="Wan VACE (WanVACEPipeline folders): the control video (depth, pose, edges, or frames to keep where "
-                        "--mask-video is black); the output has its length (its first 4k+1 frames, or --frames of them), "
-                        "frame rate and aspect, in one call with any method")
+                   help="Wan VACE (WanVACEPipeline) and CogVideoX-Fun control (CogVideoXFunControlPipeline) folders: the "
+                        "control video (depth, pose, edges; VACE: or frames to keep where --mask-video is black); the output "
+                        "has its length (its first 4k+1 frames, CogVideoX's 8k+1, or --frames of them), frame rate and "
+                        "aspect, in one call with any method")
 
 
 def _add_generate(sub) -> None:
@@ -125,6 +126,7 @@ def _check_model(args) -> Path:
     """The model folder, checked (and its task against --image, or against streaming) before anything loads."""
     from .attention.adapters import adapter_named
     from .generate import check_task, load_image
+    from .methods import Streaming
     from .models import check_model_folder, pipeline_facts, pipeline_task, spec_for_folder
     from .schedulers.timeline import parse_prompt_timeline
     from .video_to_video import check_redraws
@@ -156,6 +158,13 @@ def _check_model(args) -> Path:
     if args.command == "generate" and args.save_latents and task == "animate":
         raise VidlongError("--save-latents saves the latents a video continues from, and a Wan Animate call decodes each "
                            "segment and continues them itself: drop --save-latents")
+    if args.command == "generate" and args.save_latents:  # what `vidlong extend --latents` continues, where it runs
+        limits = limits_for_folder(folder, image=bool(args.image))
+        try:
+            check_streamable(limits, resolve_context(Streaming(), limits.spec, limits.task, limits.family))
+        except VidlongError:
+            raise VidlongError("--save-latents saves the latents vidlong extend --latents continues from, and vidlong extend "
+                               "does not run this model: drop --save-latents") from None
     if args.command != "extend":  # an extension's image is its context's first frame
         check_task(task, bool(args.image), bool(adapter_named(pipeline_facts(folder)["family"]).stream_contexts))
         if args.image:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .errors import VidlongError, named
-from .models import latent_frames, pixel_frames
+from .models import latent_frames
 
 #: the pipelines whose call takes a control video, and what else it takes (`ModelLimits.control`): "vace" (a mask video
 #: and reference images too), "fun" (the control video alone, which its call needs)
@@ -31,6 +31,9 @@ def check_control_request(request, limits) -> Optional[int]:
                                f"{named('control_video')} too")
         return None
     check_takes_control_video(limits)
+    if limits.control == "fun" and limits.geometry.patch[0] > 1:
+        raise VidlongError("a CogVideoX-Fun control model in CogVideoX1.5's layout (a temporal patch of "
+                           f"{limits.geometry.patch[0]} latent frames) is not implemented: use a CogVideoX-Fun 1.0/1.1 model")
     if request.ratio != 1:
         raise VidlongError(f"{named('ratio')} sets a length from the native window; a controlled video is as long as its "
                            f"{named('control_video')}: drop {named('ratio')} ({named('frames')} N takes its first N frames)")
@@ -39,12 +42,11 @@ def check_control_request(request, limits) -> Optional[int]:
     if request.mask_video is not None and frame_count(request.mask_video, "mask_video") < frames:
         raise VidlongError(f"{named('mask_video')} has fewer frames than the {frames} of the control video it masks; pass a "
                            "mask frame for each")
-    latent, patch = latent_frames(frames, ratio), limits.geometry.patch[0]
-    if latent % patch:
-        raise VidlongError(f"this model's temporal patch joins {patch} latent frames, and the {frames} frames taken of "
-                           f"{named('control_video')} are {latent}: pass {named('frames')} with a multiple of {patch} latent "
-                           f"frames (e.g. {pixel_frames(latent - latent % patch or patch, ratio)})")
-    return latent
+    if frames == 1 < frame_count(request.control_video, "control_video"):
+        step = redrawn_frame_step(limits.family, ratio)
+        raise VidlongError(f"{named('control_video')} is too short for this model, which takes {step}k+1 of its frames: pass "
+                           f"one of at least {step + 1} frames")
+    return latent_frames(frames, ratio)
 
 
 def check_control_given(request, limits) -> None:

@@ -5,7 +5,7 @@ The compute is the transformer's FLOPs, counted from its config, and the latent 
 small model the decode can be most of a run, so it has a pace of its own). The memory is what the run needs beyond the loaded weights: the larger of one
 forward's live activations plus, for methods run by the dense kernel, its ``[1, H, 2048, N]`` float32
 logits per branch, and the decoded video. Activations (batch 1, as the Wan pipelines run guidance as
-two forwards) are the larger of two phases, rules of thumb fitted to the measured peaks of Wan 1.3B
+two forwards; a pipeline's `forwards_per_step` counts its own) are the larger of two phases, rules of thumb fitted to the measured peaks of Wan 1.3B
 and 14B shapes at 1x-8x (4-16% below them, `benchmarks/RESULTS.md`): the feed-forward's, per
 token eight hidden vectors and one feed-forward vector, and the self-attention's, six hidden vectors
 and one output per branch in the model's dtype plus, with FreeLong++'s fusion, one more vector per
@@ -63,7 +63,7 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
     spec, config = pipe.spec, pipe.experts()[0].config
     height, width = request.height or spec.height, request.width or spec.width  # an image's size: no larger in area
     guidance = spec.guidance_scale if request.guidance is None else request.guidance
-    forwards = pipe.forwards_per_step(guidance)  # the Wan pipelines run guidance as two batch-1 forwards
+    forwards = pipe.forwards_per_step(guidance)  # samples a step: Wan's guidance two, LTX-2's three guidances four
     geometry = pipe.geometry()
     pt, ph, pw = geometry.patch
     methods = methods_for(request.method, request.preset)

@@ -63,9 +63,10 @@ class GenerateRequest:
             places them.
         segment_overlap: with Wan Animate, the pixel frames each segment after the first starts from, 1 or 5 (its call's
             ``prev_segment_conditioning_frames``; None: 1).
-        control_video: a Wan VACE model's control video (`vidlong.control_video`: depth, pose, edges, or frames to keep
-            where `mask_video` is black), as `video` is given; the output is as long as it (its first `frames`, or the
-            most 4k+1 frames it holds; `ratio` stays 1), at its frame rate and, without `height`/`width`, its aspect.
+        control_video: a control model's control video (`vidlong.control_video`: Wan VACE's depth, pose, edges, or frames
+            to keep where `mask_video` is black; CogVideoX-Fun's, which its call needs), as `video` is given; the output is
+            as long as it (its first `frames`, or the most 4k+1 frames it holds, CogVideoX's 8k+1; `ratio` stays 1), at
+            its frame rate and, without `height`/`width`, its aspect.
     """
 
     prompt: str
@@ -158,7 +159,7 @@ def check_task(task: str, has_image: bool, extends: bool = True) -> None:
     if task == "t2v" and has_image:
         extend = ", or `vidlong extend --video` from a 1-frame video" if extends else ""
         raise VidlongError(f"this model is text-to-video and takes no {named('image')}; use an image-to-video model folder "
-                           f"(Wan, SkyReels-V2, LTX-Video, CogVideoX or HunyuanVideo){extend}")
+                           f"(Wan, SkyReels-V2, LTX-Video, LTX-2, CogVideoX or HunyuanVideo){extend}")
 
 
 def resolve_latent_frames(request: GenerateRequest, native_frames: int, temporal_ratio: int = 4) -> int:
@@ -287,6 +288,9 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     spec = pipe.spec
     limits = limits_for_pipeline(pipe)
     n_latent = check_generate(request, limits)
+    if pipe.makes_audio and not decode:
+        raise VidlongError(f"{type(pipe).__name__} decodes its video and its audio in one call: decode=False would leave the "
+                           "audio out; drop it")
     if pipe.task == "animate":  # its call drives segment after segment from the pose and face videos
         from .animate import animate
 
@@ -316,7 +320,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         extra["video"], file_fps = input_video(request.video, pixel_frames(n_latent, spec.temporal_ratio))  # the rest not decoded
         extra["strength"] = DEFAULT_STRENGTH if request.strength is None else request.strength
         fps, first_frame = file_fps or fps, Image.fromarray(extra["video"][0])
-    if request.control_video is not None:  # Wan VACE: its length, frame rate and aspect, as a redrawn video's
+    if request.control_video is not None:  # a control model's: its length, frame rate and aspect, as a redrawn video's
         from PIL import Image
 
         first_frame = Image.fromarray(input_video(request.control_video, 1, "control_video")[0][0])

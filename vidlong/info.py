@@ -37,8 +37,8 @@ def model_info(path) -> dict:
     from .models import check_model_folder, folder_class_name, pipeline_facts, pipeline_task, spec_for_folder
     from .pipeline import PIPELINE_CLASSES
     from .redraw_stream import check_stream_redraws
-    from .validate import (check_diagonal, check_last_image, check_prompt_timeline, check_streamable, limits_for_folder,
-                           longest_latent_frames, resolve_context, uses_causal_sampler)
+    from .validate import (check_diagonal, check_image_codec, check_last_image, check_prompt_timeline, check_streamable,
+                           limits_for_folder, longest_latent_frames, resolve_context, uses_causal_sampler)
     from .video_to_video import check_redraws
 
     folder = check_model_folder(path)
@@ -48,6 +48,7 @@ def model_info(path) -> dict:
 
     def takes_image() -> None:
         check_task(pipeline_task(folder, image=True), True, bool(adapter.stream_contexts))
+        check_image_codec(limits, True)
 
     def stream() -> None:
         check_streamable(limits, context)

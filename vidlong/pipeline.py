@@ -62,6 +62,8 @@ class VidlongPipelineMixin:
     #: latent's sample and its noise), "image" (before the image condition's draw: SkyReels V1 draws the image's latent
     #: first, as `generate` does with `image_in_start_latents`), or None (the generator after `generate`'s draws)
     call_redraws_from: Optional[str] = None
+    #: whether its call makes an audio track with the video (LTX-2: `soundtrack`), decoded in the same call
+    makes_audio = False
 
     @property
     def spec(self) -> ModelSpec:

@@ -518,7 +518,7 @@ def check_generate(request, limits: ModelLimits) -> int:
         raise VidlongError(f"method fifo makes the frames past the native window from noise; a {named('video')} is "
                            "redrawn in one call: use another method (both, ultravico, freelong, ...)")
     latent = check_video_request(request, limits)
-    controlled = check_control_request(request, limits)  # Wan VACE's control video sets the length
+    controlled = check_control_request(request, limits)  # a control model's control video sets the length
     check_reference_images(request, limits)
     latent = latent if controlled is None else controlled
     try:

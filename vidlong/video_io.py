@@ -85,6 +85,11 @@ class Soundtrack:
     samples: np.ndarray
     rate: int
 
+    def __post_init__(self):
+        if np.ndim(self.samples) != 2 or not 0 < np.shape(self.samples)[0] <= 8 or int(self.rate) < 1:
+            raise ValueError(f"a Soundtrack takes samples [channels, samples] (1 to 8 channels) and a rate in Hz, got shape "
+                             f"{np.shape(self.samples)} at {self.rate!r}")
+
     def write_wav(self, path: Path) -> None:
         """The samples as a 16-bit PCM WAV file at `path` (ffmpeg's audio input)."""
         pcm = (np.clip(self.samples, -1.0, 1.0) * 32767.0).round().astype("<i2")

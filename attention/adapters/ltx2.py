@@ -61,7 +61,7 @@ class LTX2Adapter(FamilyAdapter):
         """Heads joined, its per-head gates (``2·sigmoid(to_gate_logits(states))``, where the attention has them), then
         the output projection."""
         out = out.flatten(2, 3).to(dtype)
-        if attn.to_gate_logits is not None:
+        if getattr(attn, "to_gate_logits", None) is not None:  # LTX-2.3's; diffusers before 0.42 has none
             gates = 2.0 * attn.to_gate_logits(states).sigmoid()
             out = (out.unflatten(2, (attn.heads, -1)) * gates.unsqueeze(-1)).flatten(2, 3)
         return attn.to_out[1](attn.to_out[0](out))

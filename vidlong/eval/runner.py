@@ -607,6 +607,9 @@ def check_cells(folder: Path, cells: Sequence[Cell]) -> None:
     if not probes:
         return
     limits = limits_for_folder(folder)
+    if limits.control == "fun":
+        raise VidlongError("vidlong eval makes its videos from its prompts alone, and a CogVideoX-Fun control model follows a "
+                           "control video: use vidlong generate --control-video with it")
     for probe in probes.values():
         check_generate(cell_request(probe, limits.spec, None, None, "method"), limits)
 

@@ -193,6 +193,8 @@ class VidLongCogVideoXFunControlPipeline(CogVideoXFamily, VidlongPipelineMixin, 
 
     def __call__(self, *args, num_frames=None, **kwargs):
         video = kwargs.get("control_video")
+        if video and isinstance(video[0], (list, tuple)):  # one control video per prompt: the first's length
+            video = video[0]
         if num_frames is not None and video is not None and len(video) != num_frames:
             raise VidlongError(f"num_frames {num_frames} is not the control video's {len(video)} frames: its call makes a video "
                                "as long as its control video; drop num_frames or pass that many control frames")

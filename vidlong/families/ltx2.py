@@ -27,20 +27,14 @@ class LTX2Family(LTXFamily):
     """What LTX-2's pipelines share under vidlong. As LTX-Video's: ``frame_rate`` defaults to the spec's fps, its latents
     are packed tokens ``[B, N, C]``."""
 
+    makes_audio = True
+
     def __call__(self, *args, **kwargs):
         """Its call (`VidlongPipelineMixin`); given packed latents, as `generate` gives them, without its warning that it
         cannot read their grid from them (its size arguments give it)."""
         latents = kwargs.get("latents")
         with quiet("diffusers.pipelines.ltx2") if latents is not None and latents.ndim == 3 else contextlib.nullcontext():
             return super().__call__(*args, **kwargs)
-
-    def grid_latents(self, latents, frames: int, height: int, width: int):
-        """Its loop's packed latents as ``[B, C, F, h, w]``; its call's latent output (``[B, C, F, h, w]``, denormalised
-        as its VAE takes them) normalised again, to float rounding."""
-        if latents.ndim == 3:
-            return super().grid_latents(latents, frames, height, width)
-        vae = self.vae
-        return self._normalize_latents(latents, vae.latents_mean, vae.latents_std, vae.config.scaling_factor)
 
     def forwards_per_step(self, guidance: float) -> int:
         """With its call's guidance settings as diffusers sets them: classifier-free guidance (its audio's scale 7 runs it
@@ -73,6 +67,7 @@ class VidLongLTX2ImageToVideoPipeline(LTX2Family, VidlongPipelineMixin, LTX2Imag
 
     task = "i2v"
     image_in_start_latents = True
+
     def check_inputs(self, *args, latents=None, **kwargs):
         """Its own checks, with packed latents ``[B, N, C]`` allowed too (its own refuses them): its call takes them as the
         start of its loop, as they are (no draw), which `generate` gives it; ``[B, C, F, h, w]`` latents keep their
