@@ -188,9 +188,8 @@ def test_vidlong_generate_writes_an_mp4_with_its_sound(ltx2_folder, tmp_path):
     (["generate", "--method", "fifo", "--ratio", "2"], "fifo (diagonal denoising) needs a timestep per token"),
     (["generate", "--method", "riflex", "--ratio", "2"], "RIFLEx is not implemented for LTX2VideoTransformer3DModel"),
     (["generate", "--method", "both-sinks", "--ratio", "2"], "windows with sinks"),
-    (["generate", "--prompt", "0s: a red ball; 1s: a blue ball", "--ratio", "2"], "a prompt timeline"),
     (["generate", "--save-latents", "{tmp}/x.pt"], "vidlong extend does not run this model: drop --save-latents"),
-], ids=["stream", "extend", "fifo", "riflex", "sinks", "timeline", "save-latents"])
+], ids=["stream", "extend", "fifo", "riflex", "sinks", "save-latents"])
 def test_what_it_does_not_take_is_refused_in_one_line_before_loading(ltx2_folder, tmp_path, capsys, monkeypatch, args,
                                                                      message):
     import vidlong.pipeline
@@ -202,6 +201,40 @@ def test_what_it_does_not_take_is_refused_in_one_line_before_loading(ltx2_folder
     assert main([*args, "--model", str(ltx2_folder), *prompt, "--out", str(tmp_path / "x.mp4")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
+
+
+def test_a_prompt_timeline_splits_its_text_connectors_video_and_audio_by_segment(ltx2_folder):
+    """`generate` with a timeline: one prompt repeated = the single prompt, two prompts differ (`both` at 2x); inside,
+    the text connectors run on each segment's text apart, and every block's video and audio cross-attentions give each
+    segment's frames (its latent frames; its audio tokens from the same time) that segment's text alone."""
+    from conftest import assert_a_prompt_timeline_follows_its_segments
+
+    from vidlong.generate import GenerateRequest, generate
+
+    pipe = vidlong.load_pipeline(ltx2_folder)
+    pipe.set_progress_bar_config(disable=True)
+    assert_a_prompt_timeline_follows_its_segments(pipe)
+    connected, video, audio = [], [], []
+
+    def recorded(processor, calls):
+        def record(attn, hidden_states, encoder_hidden_states, *args, **kwargs):
+            calls.append((hidden_states.shape[1], encoder_hidden_states.shape[1]))  # queries, text tokens: one segment's
+            return processor(attn, hidden_states, encoder_hidden_states, *args, **kwargs)
+        return record
+
+    block = pipe.transformer.transformer_blocks[0]
+    stock = block.attn2.processor, block.audio_attn2.processor
+    block.attn2.processor, block.audio_attn2.processor = recorded(stock[0], video), recorded(stock[1], audio)
+    hook = pipe.connectors.video_connector.register_forward_pre_hook(lambda _m, a: connected.append(a[0].shape[1]))
+    made = generate(pipe, GenerateRequest(prompt="0s: a red circle; 0.4s: a blue square", ratio=2, method="both", seed=1))
+    hook.remove()
+    block.attn2.processor, block.audio_attn2.processor = stock
+    tokens = pipe.text_tokens
+    assert connected == [tokens, tokens]  # the two texts connected apart
+    start = made.settings["timeline"][1]["latent_frame"]  # latent frame 2 of 4: pixel frame 9 of 25
+    assert video[:2] == [(start * 4, tokens), ((4 - start) * 4, tokens)]  # 2x2 tokens a latent frame
+    audio_frames = audio[0][0] + audio[1][0]
+    assert audio[:2] == [(round(audio_frames * 9 / 25), tokens), (audio_frames - round(audio_frames * 9 / 25), tokens)]
 
 
 def test_an_image_starts_the_video_as_diffusers_image_to_video_call_does(ltx2_folder, tmp_path, image_path):

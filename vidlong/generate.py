@@ -402,8 +402,9 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                 for transformer in pipe.experts():
                     apply_prompt_timeline(transformer, starts[:native_segments], prompts["prompt_embeds"].shape[1] // native_segments)
             as_latents = chunked or diagonal is not None or not decode  # fifo's queue starts from the native video's latents
-            video = native_video(prompts, latents, generator, on_step, "latent" if as_latents else "np",
-                                 before_image if pipe.call_redraws_from == "image" else before_noise)
+            with pipe.segmented_text(native_segments):
+                video = native_video(prompts, latents, generator, on_step, "latent" if as_latents else "np",
+                                     before_image if pipe.call_redraws_from == "image" else before_noise)
             if as_latents:  # the pipeline's final latents (TI2V's image-to-video puts the image's latent in frame 0 after the loop)
                 video = final["latents"] = pipe.grid_latents(video, *grid)[:, :, -made:]
             if diagonal is not None:

@@ -160,6 +160,11 @@ class VidlongPipelineMixin:
             pieces.append((pixels[0].permute(1, 2, 3, 0) * 255).round().to(torch.uint8).cpu().numpy())
         return np.concatenate(pieces)
 
+    def segmented_text(self, segments: int):
+        """A context within which its call runs a prompt timeline's `segments` texts apart where it takes a prompt's
+        encoding through more layers of its own (LTX-2's text connectors); nothing by default."""
+        return contextlib.nullcontext()
+
     def forwards_per_step(self, guidance: float) -> int:
         """Transformer forwards (of one sample each) its call runs per denoising step at `guidance`: the prompt's and,
         with classifier-free guidance, the negative prompt's."""

@@ -6,9 +6,10 @@ cross-attention (`attn2`, in the style of diffusers' `hooks/`) gives the video t
 latent frames the stock cross-attention against their own segment's text only. Self-attention is
 untouched: every frame still sees the whole video, so with FreeLong++ the global branch carries what
 the segments share (identity, layout, motion) while the local windows and the cross-attention follow
-each segment's prompt. One segment is the stock model bit for bit. Wan, SkyReels-V2 and LTX-Video models (the
+each segment's prompt. One segment is the stock model bit for bit. Wan, SkyReels-V2, LTX-Video and LTX-2 models (the
 cross-attentions their adapters name); Wan2.1 image-to-video's CLIP image tokens (before the text in its
-cross-attention) go with every segment's text; LTX-Video's text padding mask is split with the text.
+cross-attention) go with every segment's text; LTX-Video's text padding mask is split with the text; LTX-2's audio
+tokens follow the segment of their time in its audio's cross-attention too.
 (`generate` takes a timeline for their text-to-video models; a fifo stream's prompt switches use it.)
 """
 from __future__ import annotations
@@ -29,12 +30,14 @@ _MODEL_HOOK = "vidlong_timeline_frames"
 class TimelineState:
     """starts: latent (token) frame where each segment starts; text_tokens: tokens per segment's text;
     tokens_per_frame: set by the transformer-level hook before each forward; image_tokens: whether CLIP
-    image tokens come before the texts (Wan2.1 image-to-video)."""
+    image tokens come before the texts (Wan2.1 image-to-video); audio_starts: the audio token where each segment
+    starts (LTX-2's, one token per audio latent frame), set by the transformer-level hook too."""
 
     starts: tuple
     text_tokens: int
     tokens_per_frame: int = 0
     image_tokens: bool = False
+    audio_starts: tuple = ()
 
 
 class _FrameHook(ModelHook):
@@ -47,15 +50,18 @@ class _FrameHook(ModelHook):
 
     def pre_forward(self, module, *args, **kwargs):
         self.state.tokens_per_frame = self.adapter.layout(module, args, kwargs, 1).tokens_per_frame
+        if self.adapter.audio_cross_attentions(module):
+            self.state.audio_starts = self.adapter.audio_starts(module, args, kwargs, self.state.starts)
         return args, kwargs
 
 
 class _SegmentedCrossAttention(ModelHook):
-    """A block's cross-attention, per segment: queries of segment s's frames against segment s's text."""
+    """A block's cross-attention, per segment: queries of segment s's frames (or, `audio`, of its audio tokens) against
+    segment s's text."""
 
-    def __init__(self, state: TimelineState):
+    def __init__(self, state: TimelineState, audio: bool = False):
         super().__init__()
-        self.state = state
+        self.state, self.audio = state, audio
 
     def new_forward(self, module, hidden_states, encoder_hidden_states=None, *args, **kwargs):
         original = self.fn_ref.original_forward
@@ -85,7 +91,8 @@ class _SegmentedCrossAttention(ModelHook):
             return dict(attention_mask=torch.cat([mask[..., :image], mask[..., image + s * state.text_tokens:
                                                                           image + (s + 1) * state.text_tokens]], dim=-1))
 
-        bounds = [start * state.tokens_per_frame for start in state.starts] + [n]
+        starts = state.audio_starts if self.audio else [start * state.tokens_per_frame for start in state.starts]
+        bounds = [*starts, n]
         pieces = [original(hidden_states[:, lo:hi], context(s), *args, **kwargs, **text_mask(s))
                   for s, (lo, hi) in enumerate(zip(bounds, bounds[1:]))]
         return torch.cat(pieces, dim=1)
@@ -93,17 +100,21 @@ class _SegmentedCrossAttention(ModelHook):
 
 def apply_prompt_timeline(transformer, starts, text_tokens: int) -> TimelineState:
     """Give each segment (latent frames from ``starts[s]`` to the next start) its own text in every
-    block's cross-attention of a Wan or LTX-Video transformer (its adapter's `cross_attentions`); undone
+    block's cross-attention of a Wan, LTX-Video or LTX-2 transformer (its adapter's `cross_attentions`, and LTX-2's
+    `audio_cross_attentions` by the audio's time); undone
     by `remove_prompt_timeline`. Returns the hooks' state (a caller running windows of one video sets
     ``starts`` per forward)."""
     adapter = adapter_for(transformer)
     if not adapter.prompt_timeline:
-        raise VidlongError(f"the prompt timeline serves Wan and LTX-Video models, not {adapter.transformer_class}; use one "
+        raise VidlongError(f"the prompt timeline serves Wan, SkyReels-V2, LTX-Video and LTX-2 models, not {adapter.transformer_class}; use one "
                            "prompt with this model, or stream it (vidlong stream takes a prompt schedule)")
     state = TimelineState(tuple(int(s) for s in starts), int(text_tokens), image_tokens=bool(transformer.config.get("image_dim")))
     HookRegistry.check_if_exists_or_initialize(transformer).register_hook(_FrameHook(state, adapter), _MODEL_HOOK)
     for attention in adapter.cross_attentions(transformer):
         HookRegistry.check_if_exists_or_initialize(attention).register_hook(_SegmentedCrossAttention(state), _BLOCK_HOOK)
+    for attention in adapter.audio_cross_attentions(transformer):
+        HookRegistry.check_if_exists_or_initialize(attention).register_hook(_SegmentedCrossAttention(state, audio=True),
+                                                                            _BLOCK_HOOK)
     return state
 
 
@@ -112,7 +123,8 @@ def remove_prompt_timeline(transformer) -> None:
     registry = getattr(transformer, "_diffusers_hook", None)
     if registry is None or registry.get_hook(_MODEL_HOOK) is None:
         return
-    attentions = adapter_for(transformer).cross_attentions(transformer)
+    adapter = adapter_for(transformer)
+    attentions = adapter.cross_attentions(transformer) + adapter.audio_cross_attentions(transformer)
     for module, name in [(transformer, _MODEL_HOOK), *((attention, _BLOCK_HOOK) for attention in attentions)]:
         registry = getattr(module, "_diffusers_hook", None)
         if registry is not None and registry.get_hook(name) is not None:

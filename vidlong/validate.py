@@ -544,8 +544,8 @@ def check_prompt_timeline(limits: ModelLimits) -> None:
     from .attention.adapters import adapter_named
 
     if not adapter_named(limits.family).prompt_timeline:
-        raise VidlongError("a prompt timeline (\"0s: ...; 4s: ...\") needs a Wan (not VACE or Animate), SkyReels-V2 or "
-                           "LTX-Video text-to-video model; give one prompt")
+        raise VidlongError("a prompt timeline (\"0s: ...; 4s: ...\") needs a Wan (not VACE or Animate), SkyReels-V2, "
+                           "LTX-Video or LTX-2 text-to-video model; give one prompt")
     if limits.task == "i2v":
         raise VidlongError(f"a prompt timeline (\"0s: ...; 4s: ...\") makes a video from text alone; give one prompt, "
                            f"or drop {named('image')} (a text-to-video model)")

@@ -47,6 +47,16 @@ class FamilyAdapter:
         """The video self-attention modules whose processor vidlong replaces."""
         raise NotImplementedError
 
+    def audio_cross_attentions(self, transformer) -> list:
+        """The audio's text cross-attention modules (audio tokens as queries, one token per audio latent frame) a prompt
+        timeline splits by time too (LTX-2); none by default."""
+        return []
+
+    def audio_starts(self, transformer, args: tuple, kwargs: dict, starts: tuple) -> tuple:
+        """The audio token where each segment starts (its first latent frame in `starts` at the same time), from a
+        forward's arguments, where `audio_cross_attentions` has modules."""
+        raise NotImplementedError
+
     def cross_attentions(self, transformer) -> list:
         """The text cross-attention modules (video tokens as queries) a prompt timeline splits by frames,
         where `prompt_timeline`."""

@@ -19,6 +19,24 @@ class LTX2Adapter(FamilyAdapter):
     transformer_class = "LTX2VideoTransformer3DModel"
     no_stream_reason = "its audio track is made in one piece with the video (streaming LTX-2 is not implemented)"
     no_cache_reason = no_stream_reason
+    prompt_timeline = True  # video and audio each by cross-attention to the text, its padding masked
+
+    def cross_attentions(self, transformer) -> list:
+        return [block.attn2 for block in transformer.transformer_blocks]
+
+    def audio_cross_attentions(self, transformer) -> list:
+        return [block.audio_attn2 for block in transformer.transformer_blocks]
+
+    def audio_starts(self, transformer, args, kwargs, starts) -> tuple:
+        """Latent frame f (after its patch) starts at pixel frame ``r·f - r + 1`` of ``r·(F - 1) + 1`` (the causal VAE's
+        first latent frame is one pixel frame; r its temporal ratio, ``vae_scale_factors[0]``); the audio token at that
+        fraction of the audio's ``audio_num_frames`` (or its tokens)."""
+        bound = inspect.signature(transformer.forward).bind_partial(*args, **kwargs).arguments
+        audio = bound.get("audio_num_frames") or bound["audio_hidden_states"].shape[1]
+        frames = self.layout(transformer, args, kwargs, 1).frames * transformer.config.patch_size_t
+        ratio = transformer.config.vae_scale_factors[0]
+        pixels = ratio * (frames - 1) + 1
+        return tuple(round(audio * max(0, ratio * s * transformer.config.patch_size_t - ratio + 1) / pixels) for s in starts)
 
     def self_attentions(self, transformer) -> list:
         return [block.attn1 for block in transformer.transformer_blocks]

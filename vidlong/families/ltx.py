@@ -36,13 +36,16 @@ class LTXFamily:
         return StreamText(states.shape[0], dict(encoder_hidden_states=states.to(self.transformer.dtype),
                                                 encoder_attention_mask=mask))
 
+    #: the text tokens its call encodes a prompt to (its ``max_sequence_length``)
+    text_tokens = 128
+
     def timeline_prompt_arguments(self, prompts, negative_prompt, guided):
-        """As its call encodes a prompt (128 tokens), every segment's after another, with the padding masks."""
+        """As its call encodes a prompt (`text_tokens`), every segment's after another, with the padding masks."""
         from ..pipeline import joined_segments
 
         embeds, mask, negative, negative_mask = self.encode_prompt(
             prompts, negative_prompt=[negative_prompt or ""] * len(prompts), do_classifier_free_guidance=guided,
-            max_sequence_length=128, device=self._execution_device)
+            max_sequence_length=self.text_tokens, device=self._execution_device)
         return dict(prompt_embeds=joined_segments(embeds), prompt_attention_mask=joined_segments(mask),
                     negative_prompt_embeds=joined_segments(negative), negative_prompt_attention_mask=joined_segments(negative_mask))
 

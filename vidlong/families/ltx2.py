@@ -15,6 +15,7 @@ from typing import Optional
 import numpy as np
 import torch
 from diffusers import LTX2ImageToVideoPipeline, LTX2Pipeline
+from diffusers.hooks import HookRegistry, ModelHook
 
 from ..image_condition import FirstFrameLatent
 from ..pipeline import VidlongPipelineMixin
@@ -23,11 +24,49 @@ from .common import quiet
 from .ltx import LTXFamily
 
 
+class SegmentedConnectors(ModelHook):
+    """On LTX-2's text connectors: the encoding ``[B, S·T, ...]`` and mask ``[B, S·T]`` of `segments` texts one after another
+    go through the connectors one segment at a time (none sees another's tokens), their outputs (video and audio text
+    states ``[B, T, C]``, mask ``[B, T]``) joined again."""
+
+    name = "vidlong_timeline_text"
+
+    def __init__(self, segments: int):
+        super().__init__()
+        self.segments = segments
+
+    def new_forward(self, module, hidden_states, attention_mask, *args, **kwargs):
+        original = self.fn_ref.original_forward
+        pieces = [original(h, m, *args, **kwargs) for h, m in zip(hidden_states.chunk(self.segments, dim=1),
+                                                                   attention_mask.chunk(self.segments, dim=1))]
+        return tuple(torch.cat(parts, dim=1) for parts in zip(*pieces))
+
+
 class LTX2Family(LTXFamily):
     """What LTX-2's pipelines share under vidlong. As LTX-Video's: ``frame_rate`` defaults to the spec's fps, its latents
     are packed tokens ``[B, N, C]``."""
 
     makes_audio = True
+    text_tokens = 1024  # its call's max_sequence_length
+
+    def timeline_prompt_arguments(self, prompts, negative_prompt, guided):
+        """LTX-Video's, the negative prompt's too at any guidance: its call runs classifier-free guidance for its audio
+        (scale 7) even where the video's is 1."""
+        return super().timeline_prompt_arguments(prompts, negative_prompt, True)
+
+    @contextlib.contextmanager
+    def segmented_text(self, segments: int):
+        """Within it, its text connectors (a small transformer over a prompt's encoding, with learned registers in its
+        padding) run on each of a timeline's `segments` texts apart, as each would alone (`SegmentedConnectors`)."""
+        if segments < 2:
+            yield
+            return
+        registry = HookRegistry.check_if_exists_or_initialize(self.connectors)
+        registry.register_hook(SegmentedConnectors(segments), SegmentedConnectors.name)
+        try:
+            yield
+        finally:
+            registry.remove_hook(SegmentedConnectors.name, recurse=False)
 
     def __call__(self, *args, **kwargs):
         """Its call (`VidlongPipelineMixin`); given packed latents, as `generate` gives them, without its warning that it
