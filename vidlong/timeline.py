@@ -106,7 +106,8 @@ def apply_prompt_timeline(transformer, starts, text_tokens: int) -> TimelineStat
     ``starts`` per forward)."""
     adapter = adapter_for(transformer)
     if not adapter.prompt_timeline:
-        raise VidlongError(f"the prompt timeline serves Wan, SkyReels-V2, LTX-Video and LTX-2 models, not {adapter.transformer_class}; use one "
+        raise VidlongError(f"the prompt timeline serves Wan, SkyReels-V2, LTX-Video and LTX-2 models, not "
+                           f"{adapter.transformer_class}; use one "
                            "prompt with this model, or stream it (vidlong stream takes a prompt schedule)")
     state = TimelineState(tuple(int(s) for s in starts), int(text_tokens), image_tokens=bool(transformer.config.get("image_dim")))
     HookRegistry.check_if_exists_or_initialize(transformer).register_hook(_FrameHook(state, adapter), _MODEL_HOOK)
