@@ -349,9 +349,37 @@ def test_a_control_video_uploaded_to_a_vace_model_sets_the_length(tmp_path_facto
     write_video(control, np.random.default_rng(6).integers(0, 255, (14, SIZE, SIZE, 3), dtype=np.uint8), fps=10)
     for demo in served(folder):
         page = open_page(browser, demo)
+        expect(page.locator("#mask-video")).to_be_visible()  # VACE's mask video and reference images beside it
+        expect(page.locator("#reference-images")).to_be_visible()
         page.locator("#control-video input[type=file]").set_input_files(str(control))
         expect(page.locator("#length-note")).to_contain_text("The control video (the Length field is not used): 4 latent "
                                                              "frames = 13 frames")
         frames = generated(page, tmp_path / "controlled.mp4")
         assert frames.shape == (13, SIZE, SIZE, 3)
+        page.close()
+
+
+def test_a_cogvideox_fun_control_model_shows_the_control_video_alone(tmp_path_factory, browser, tmp_path):
+    """A CogVideoX-Fun control model's page: its control panel holds the control video alone (no mask video, no reference
+    images); an uploaded 20-frame control video makes the length note name its 17 frames (its most 8k+1) and Generate makes
+    them."""
+    import numpy as np
+    from playwright.sync_api import expect
+    from tiny_pipeline import save_tiny_cogvideox_fun_pipeline
+
+    from vidlong.video_io import write_video
+
+    folder = save_tiny_cogvideox_fun_pipeline(tmp_path_factory.mktemp("tiny-fun"), num_inference_steps=1, height=32, width=32)
+    control = tmp_path / "control.mp4"
+    write_video(control, np.random.default_rng(7).integers(0, 255, (20, SIZE, SIZE, 3), dtype=np.uint8), fps=10)
+    for demo in served(folder):
+        page = open_page(browser, demo)
+        expect(page.get_by_text("Follow a control video (CogVideoX-Fun)")).to_be_visible()
+        expect(page.locator("#mask-video")).to_be_hidden()
+        expect(page.locator("#reference-images")).to_be_hidden()
+        page.locator("#control-video input[type=file]").set_input_files(str(control))
+        expect(page.locator("#length-note")).to_contain_text("The control video (the Length field is not used): 5 latent "
+                                                             "frames = 17 frames")
+        frames = generated(page, tmp_path / "fun.mp4")
+        assert frames.shape == (17, SIZE, SIZE, 3)
         page.close()
