@@ -155,10 +155,14 @@ def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, neg
                 image=None, last_image=None, video=None, strength=None, *driving_videos) -> GenerateRequest:
     """The page's fields as a `GenerateRequest` (unchecked); the dropdowns' "none"/"auto" and empty
     numbers are the model's defaults; with a `video` to redraw (or a control video), the video sets the length (the length
-    field is not used); `driving_videos`: the `DRIVING_FIELDS` (uploaded files, or empty)."""
-    driving = {name: _uploaded_path(value) for name, value in zip(DRIVING_FIELDS[:-1], driving_videos)}
-    references = driving_videos[len(DRIVING_FIELDS) - 1] if len(driving_videos) == len(DRIVING_FIELDS) else None
+    field is not used); `driving_videos`: the `DRIVING_FIELDS` (uploaded files, or empty), then Wan Animate's segment
+    overlap (1, 5, or empty)."""
+    given = dict(zip((*DRIVING_FIELDS, "segment_overlap"), driving_videos))
+    driving = {name: _uploaded_path(given.get(name)) for name in DRIVING_FIELDS[:-1]}
+    references = given.get("reference_images")
     driving["reference_images"] = [_uploaded_path(file) for file in references] if references else None
+    overlap = given.get("segment_overlap")
+    driving["segment_overlap"] = None if overlap in (None, "") else int(overlap)
     if video or driving.get("control_video"):
         ratio = 1.0
     if ratio is None:
@@ -657,6 +661,9 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                             driving_videos.append(gr.File(file_count="multiple", file_types=["image"], visible=vace,
                                                           label="Reference images (optional): subjects or a background to "
                                                                 "put in the video", elem_id="reference-images"))
+                            driving_videos.append(fields.Radio(
+                                [1, 5], value=1 if animating else None, visible=animating, elem_id="segment-overlap",
+                                label="Segment overlap (frames each segment after the first starts from, of the one before)"))
                         with gr.Accordion("Redraw a video (video-to-video)", open=False, visible=app.limits.redraws):
                             redraw = gr.Video(label="Video to redraw: the prompt redraws it, at its length (the Length "
                                               "field is not used), frame rate and aspect", sources=["upload"], elem_id="redraw")
@@ -754,11 +761,11 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                      strength: float = DEFAULT_STRENGTH, pose_video: Optional[str] = None,
                                      face_video: Optional[str] = None, background_video: Optional[str] = None,
                                      mask_video: Optional[str] = None, control_video: Optional[str] = None,
-                                     reference_images: Optional[list] = None, request: gr.Request = None,
-                                     progress=gr.Progress()):
+                                     reference_images: Optional[list] = None, segment_overlap: Optional[int] = None,
+                                     request: gr.Request = None, progress=gr.Progress()):
                 args = (prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
                         last_image, partition_guidance, noise_correlation, video, strength, pose_video, face_video,
-                        background_video, mask_video, control_video, reference_images)
+                        background_video, mask_video, control_video, reference_images, segment_overlap)
                 return await app.generate_event(app.single_run, args, request, progress, page=page)
             return generate_video
 
@@ -766,11 +773,11 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                noise: str, negative_prompt: str, height, width, image=None, last_image=None,
                                partition_guidance: str = "", noise_correlation: float = 0.0, video: Optional[str] = None,
                                strength: float = DEFAULT_STRENGTH, pose_video=None, face_video=None, background_video=None,
-                               mask_video=None, control_video=None, reference_images=None, request: gr.Request = None,
-                               progress=gr.Progress()):
+                               mask_video=None, control_video=None, reference_images=None, segment_overlap=None,
+                               request: gr.Request = None, progress=gr.Progress()):
             args = (compared, prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
                     last_image, partition_guidance, noise_correlation, video, strength, pose_video, face_video,
-                    background_video, mask_video, control_video, reference_images)
+                    background_video, mask_video, control_video, reference_images, segment_overlap)
             return await app.generate_event(app.compare_runs, args, request, progress, page=True)
 
         def stream_handler(page: bool):

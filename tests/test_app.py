@@ -357,6 +357,13 @@ def test_wan_animate_takes_the_character_and_its_driving_videos(tmp_path_factory
                                          face_video=handle_file(given["--face-video"]), api_name="/generate")
         frames, fps = read_video(video_path(video))
         assert len(frames) == settings["pixel_frames"] == 11 and fps == 10 and settings["segments"] == 1
+        assert settings["segment_overlap"] == 1  # the page's default, its call's
+        video, settings = client.predict(prompt="a red circle", method="both", ratio=2, **files, segment_overlap=5,
+                                         face_video=handle_file(given["--face-video"]), api_name="/generate")
+        assert settings["segment_overlap"] == 5 and len(read_video(video_path(video))[0]) == 11
+        with pytest.raises(AppError, match="^ratio 1 makes segments of 5 frames, no longer than the 5 of segment overlap"):
+            client.predict(prompt="a red circle", ratio=1, **files, segment_overlap=5,
+                           face_video=handle_file(given["--face-video"]), api_name="/generate")
         with pytest.raises(AppError, match="^this Wan Animate model moves the character of image with a pose and a face "
                                            "video: pass face video face.mp4$"):
             client.predict(prompt="a red circle", **files, api_name="/generate")

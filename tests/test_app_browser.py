@@ -329,9 +329,10 @@ def test_a_character_animated_by_uploaded_pose_and_face_videos(animate_demo, bro
     expect(page.locator("#length-note")).to_contain_text("with a pose and a face video: pass face video face.mp4")
     page.locator("#face-video input[type=file]").set_input_files(given["--face-video"])
     expect(page.locator("#length-note")).to_contain_text("As long as the pose video: 11 frames, 1.1 s at 10 fps")
+    page.locator("#segment-overlap").get_by_label("5").check()  # each segment after the first starts from 5 frames
     frames = generated(page, tmp_path / "animated.mp4")
     assert frames.shape == (11, SIZE, SIZE, 3)
-    expect(page.locator("#settings")).to_contain_text("segments")
+    expect(page.locator("#settings")).to_contain_text('"segment_overlap": 5')
     page.close()
 
 
