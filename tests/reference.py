@@ -120,6 +120,19 @@ def joint_attention(q, k, v, text, frames, tokens_per_frame, native, alpha=None,
     return torch.cat([text_rows, video_rows], dim=2).transpose(1, 2)
 
 
+def method_attention(method, q, k, v, frames, grid, native):
+    """A vidlong method's float64 math on video self-attention ``[B, N, H, D]``: `UltraViCo`, `SlidingWindow` (one native
+    window) or `SpectralFusion(windows=(1,))` (global + one native window, FreeLong's cut-off 0.25). `grid`: token rows,
+    columns per frame; `native` token frames."""
+    tpf = grid[0] * grid[1]
+    if hasattr(method, "alpha"):
+        return ultravico_attention(q, k, v, frames, tpf, native, method.alpha)
+    local = plain_attention(q, k, v, local_window_allowed(frames, tpf, native))
+    if not hasattr(method, "windows"):  # the sliding window
+        return local
+    return band_fusion([plain_attention(q, k, v), local], frames, *grid, [0.25], 0.25)
+
+
 def joint_method_attention(method, q, k, v, text, frames, grid, native, visible=None):
     """A vidlong method's float64 math on joint attention (text tokens first): `UltraViCo` (with its
     beta bands) or `SpectralFusion(windows=(1,))` (global + one native window, cut-off 0.25, on the
@@ -182,12 +195,7 @@ class WanReferenceAttention:
         from vidlong.attention.adapters.wan import wan_qkv
 
         q, k, v = wan_qkv(attn, hidden_states, rotary_emb)
-        tpf = self.grid[0] * self.grid[1]
-        if hasattr(self.method, "alpha"):
-            out = ultravico_attention(q, k, v, self.frames, tpf, self.native, self.method.alpha)
-        else:
-            local = plain_attention(q, k, v, local_window_allowed(self.frames, tpf, self.native))
-            out = band_fusion([plain_attention(q, k, v), local], self.frames, *self.grid, [0.25], 0.25)
+        out = method_attention(self.method, q, k, v, self.frames, self.grid, self.native)
         return attn.to_out[1](attn.to_out[0](out.to(q.dtype).flatten(2, 3)))
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import ltx2_inputs, tiny_ltx2_transformer
-from reference import band_fusion, local_window_allowed, plain_attention, ultravico_attention
+from reference import method_attention
 
 import vidlong
 from vidlong.attention.adapters.ltx2 import LTX_2
@@ -64,14 +64,7 @@ class ReferenceAttention:
         q, k, v = LTX_2.qkv(attn, hidden_states, query_rotary_emb)
         if all_perturbed:  # spatio-temporal guidance: the values pass
             return LTX_2.output(attn, v, q.dtype, states=hidden_states)
-        tpf = GRID[0] * GRID[1]
-        if isinstance(self.method, vidlong.UltraViCo):
-            out = ultravico_attention(q, k, v, self.frames, tpf, NATIVE, self.method.alpha)
-        elif isinstance(self.method, vidlong.SlidingWindow):
-            out = plain_attention(q, k, v, local_window_allowed(self.frames, tpf, NATIVE))
-        else:  # SpectralFusion(windows=(1,)): global + one native window, FreeLong's cut-off 0.25
-            local = plain_attention(q, k, v, local_window_allowed(self.frames, tpf, NATIVE))
-            out = band_fusion([plain_attention(q, k, v), local], self.frames, *GRID, [0.25], 0.25)
+        out = method_attention(self.method, q, k, v, self.frames, GRID, NATIVE)
         return LTX_2.output(attn, out, q.dtype, states=hidden_states)
 
 

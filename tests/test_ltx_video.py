@@ -4,7 +4,7 @@ configs/models."""
 import pytest
 import torch
 from conftest import ltx_inputs, tiny_ltx_transformer
-from reference import band_fusion, local_window_allowed, plain_attention, ultravico_attention
+from reference import method_attention
 
 import vidlong
 from vidlong.attention.adapters.ltx import LTX_VIDEO
@@ -53,14 +53,7 @@ class ReferenceAttention:
         if encoder_hidden_states is not None:
             raise AssertionError("the reference replaces self-attention only")
         q, k, v = LTX_VIDEO.qkv(attn, hidden_states, image_rotary_emb)
-        tpf = GRID[0] * GRID[1]
-        if isinstance(self.method, vidlong.UltraViCo):
-            out = ultravico_attention(q, k, v, self.frames, tpf, NATIVE, self.method.alpha)
-        elif isinstance(self.method, vidlong.SlidingWindow):
-            out = plain_attention(q, k, v, local_window_allowed(self.frames, tpf, NATIVE))
-        else:  # SpectralFusion(windows=(1,)): global + one native window, FreeLong's cut-off 0.25
-            local = plain_attention(q, k, v, local_window_allowed(self.frames, tpf, NATIVE))
-            out = band_fusion([plain_attention(q, k, v), local], self.frames, *GRID, [0.25], 0.25)
+        out = method_attention(self.method, q, k, v, self.frames, GRID, NATIVE)
         return attn.to_out[1](attn.to_out[0](out.to(q.dtype).flatten(2, 3)))
 
 
