@@ -18,7 +18,9 @@ SIZE_HELP = ("pixels (default: the model's native {side}; with --image and no si
 
 
 def _add_model_options(p) -> None:
-    p.add_argument("--model", default=None, help="local diffusers pipeline folder (Wan, SkyReels-V2, LTX-Video, CogVideoX, HunyuanVideo 1.0 and 1.5), or an embedded model: default (the default), default-causal, default-distilled")
+    p.add_argument("--model", default=None,
+                   help="local diffusers pipeline folder (Wan, SkyReels-V2, LTX-Video, LTX-2, CogVideoX, HunyuanVideo 1.0 and "
+                        "1.5), or an embedded model: default (the default), default-causal, default-distilled")
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
     p.add_argument("--dtype", default=None, choices=list(DTYPE_NAMES),
                    help="the model's dtype (default: bfloat16 on CUDA, float32 on the CPU; bfloat16 on a CPU with "
