@@ -53,6 +53,11 @@ def test_generate_follows_the_control_video_as_its_call_does(fun_folder, control
     assert both.frames.shape == plain.frames.shape and not np.array_equal(both.frames, plain.frames)
     with pytest.raises(vidlong.VidlongError, match="num_frames 9 is not the control video's 25 frames"):
         pipe("a red ball", control_video=frames, num_frames=9)
+    as_tensor = torch.rand(1, 9, 3, 32, 48, generator=torch.Generator().manual_seed(0)) * 2 - 1  # [B, F, C, H, W] too
+    few = torch.randn(1, 3, 4, 4, 6, generator=torch.Generator().manual_seed(1))
+    ours, theirs = (p("a red ball", control_video=as_tensor, latents=few, num_inference_steps=1, height=32, width=48,
+                      output_type="np").frames for p in (pipe, stock))
+    assert np.array_equal(ours, theirs)
 
 
 def test_vidlong_generate_writes_the_controlled_video(fun_folder, control_file, tmp_path):
@@ -104,3 +109,13 @@ def test_a_short_control_video_a_temporal_patch_and_eval_are_refused_in_one_line
                      *flags[1:], "--out", str(tmp_path / ("x.mp4" if flags[0] == "generate" else "eval"))]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
+
+
+def test_asking_for_one_frame_of_a_control_video_is_taken(fun_folder, control_file):
+    """--frames 1 asks for the control video's first frame (a video of one frame), which the too-short refusal leaves
+    alone; so is a control video of one frame."""
+    from vidlong.validate import check_generate, limits_for_folder
+
+    limits = limits_for_folder(fun_folder)
+    assert check_generate(GenerateRequest(prompt="a red ball", control_video=str(control_file), frames=1), limits) == 1
+    assert check_generate(GenerateRequest(prompt="a red ball", control_video=np.zeros((1, 32, 48, 3), np.uint8)), limits) == 1

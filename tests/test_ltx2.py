@@ -226,8 +226,13 @@ def test_a_prompt_timeline_splits_its_text_connectors_video_and_audio_by_segment
     assert connected == [tokens, tokens]  # the two texts connected apart
     start = made.settings["timeline"][1]["latent_frame"]  # latent frame 2 of 4: pixel frame 9 of 25
     assert video[:2] == [(start * 4, tokens), ((4 - start) * 4, tokens)]  # 2x2 tokens a latent frame
-    audio_frames = audio[0][0] + audio[1][0]
-    assert audio[:2] == [(round(audio_frames * 9 / 25), tokens), (audio_frames - round(audio_frames * 9 / 25), tokens)]
+    (first, text), (second, text_2) = audio[:2]
+    assert text == text_2 == tokens
+    # by the times diffusers' RoPE gives them: the first audio token of the second segment is the first to end after
+    # the video's latent frame 2 begins (pixel frame 9 at 24 fps, from the causal first frame)
+    switch = pipe.transformer.rope.prepare_video_coords(1, 4, 2, 2, torch.device("cpu"), fps=24.0)[0, 0, start * 4, 0]
+    ends = pipe.transformer.audio_rope.prepare_audio_coords(1, first + second, torch.device("cpu"))[0, 0, :, 1]
+    assert ends[first - 1] <= switch < ends[first] and abs(switch.item() - 9 / 24) < 1e-6
 
 
 def test_an_image_starts_the_video_as_diffusers_image_to_video_call_does(ltx2_folder, tmp_path, image_path):
@@ -288,3 +293,35 @@ def test_a_soundtrack_is_checked_and_written_with_its_channels(tmp_path):
     heard = mp4_audio(tmp_path / "mono.mp4", 16000, channels=1)[0]
     assert abs(len(heard) - 16000) <= 1024 and np.abs(heard[2000:14000] - tone[2000:14000]).max() < 0.02
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mono.mp4"]  # the WAV it passed to ffmpeg is gone
+
+
+@pytest.mark.parametrize("per_modality", [False, True], ids=["ltx2.0", "ltx2.3"])
+def test_segmented_connectors_give_each_segment_what_it_alone_gives(per_modality):
+    """`SegmentedConnectors` on LTX-2's text connectors (with learned registers in the padding; LTX-2.3's projections per
+    modality too): two segments' texts one after another, negative and positive prompts in one batch, come out as each
+    segment's own connection, joined; removed, the connectors are stock again."""
+    from diffusers.hooks import HookRegistry
+    from diffusers.pipelines.ltx2 import LTX2TextConnectors
+
+    from vidlong.families.ltx2 import SegmentedConnectors
+
+    torch.manual_seed(0)
+    connectors = LTX2TextConnectors(
+        caption_channels=8, text_proj_in_factor=3, video_connector_num_attention_heads=2, video_connector_attention_head_dim=4,
+        video_connector_num_layers=1, video_connector_num_learnable_registers=4, audio_connector_num_attention_heads=2,
+        audio_connector_attention_head_dim=4, audio_connector_num_layers=1, audio_connector_num_learnable_registers=4,
+        connector_rope_base_seq_len=32, rope_double_precision=False, rope_type="split", per_modality_projections=per_modality,
+        video_hidden_dim=8, audio_hidden_dim=8).eval()
+    gen = torch.Generator().manual_seed(1)
+    texts = [torch.randn(2, 8, 24, generator=gen) for _ in range(2)]
+    masks = [torch.tensor([[0, 0, 0, 1, 1, 1, 1, 1], [0, 0, 0, 0, 0, 1, 1, 1]]), torch.ones(2, 8, dtype=torch.long)]
+    with torch.no_grad():
+        alone = [connectors(t, m) for t, m in zip(texts, masks)]
+        registry = HookRegistry.check_if_exists_or_initialize(connectors)
+        registry.register_hook(SegmentedConnectors(2), SegmentedConnectors.name)
+        joined = connectors(torch.cat(texts, dim=1), torch.cat(masks, dim=1))
+        registry.remove_hook(SegmentedConnectors.name, recurse=False)
+        together = connectors(torch.cat(texts, dim=1), torch.cat(masks, dim=1))
+    for out, first, second in zip(joined, *alone):
+        assert torch.equal(out, torch.cat([first, second], dim=1))
+    assert not torch.equal(together[0], joined[0])  # unsplit, the segments see each other

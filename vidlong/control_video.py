@@ -42,7 +42,7 @@ def check_control_request(request, limits) -> Optional[int]:
     if request.mask_video is not None and frame_count(request.mask_video, "mask_video") < frames:
         raise VidlongError(f"{named('mask_video')} has fewer frames than the {frames} of the control video it masks; pass a "
                            "mask frame for each")
-    if frames == 1 < frame_count(request.control_video, "control_video"):
+    if request.frames is None and frames == 1 < frame_count(request.control_video, "control_video"):
         step = redrawn_frame_step(limits.family, ratio)
         raise VidlongError(f"{named('control_video')} is too short for this model, which takes {step}k+1 of its frames: pass "
                            f"one of at least {step + 1} frames")

@@ -27,9 +27,9 @@ class GenerateRequest:
     """Everything that decides one generated video.
 
     Attributes:
-        prompt: the text prompt, or a prompt timeline ``"0s: a red ball; 4s: a blue ball"`` (Wan, LTX-Video
-            text-to-video, and a redrawn `video`, in its own seconds: each segment's frames follow its prompt,
-            `vidlong.timeline`).
+        prompt: the text prompt, or a prompt timeline ``"0s: a red ball; 4s: a blue ball"`` (Wan, SkyReels-V2,
+            LTX-Video and LTX-2 text-to-video, and a redrawn `video`, in its own seconds: each segment's frames follow its
+            prompt, `vidlong.timeline`; LTX-2's sound too).
         ratio: length as a multiple of the native window (used when `frames` is None).
         frames: pixel frames (must be 4k+1 for Wan); overrides `ratio`.
         method: a `vidlong.method_names.METHOD_NAMES` name ("none", "ultravico", "freelong", "both", ...).
@@ -272,7 +272,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     `progress(stage, done, total)` is called before the prompt is encoded, after each denoising step
     and before each latent frame is decoded; one that raises (`vidlong.errors.Stopped`) ends the run there.
     With ``decode=False`` the latents come alone (``frames`` None): a caller that decodes them itself (a fifo
-    stream's streaming decoder) saves the whole-video decode.
+    stream's streaming decoder) saves the whole-video decode; a pipeline whose call makes sound too (LTX-2) refuses it.
     `diagonal`: the `DiagonalDenoising` settings of ``method="fifo"`` (default: its defaults).
     """
     from .diagonal import diagonal_latents

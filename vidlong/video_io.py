@@ -86,9 +86,11 @@ class Soundtrack:
     rate: int
 
     def __post_init__(self):
-        if np.ndim(self.samples) != 2 or not 0 < np.shape(self.samples)[0] <= 8 or int(self.rate) < 1:
-            raise ValueError(f"a Soundtrack takes samples [channels, samples] (1 to 8 channels) and a rate in Hz, got shape "
-                             f"{np.shape(self.samples)} at {self.rate!r}")
+        shape, rate = np.shape(self.samples), self.rate
+        whole = isinstance(rate, (int, np.integer)) and not isinstance(rate, bool) and rate >= 1
+        if len(shape) != 2 or not 0 < shape[0] <= 8 or shape[1] < 1 or not whole:
+            raise ValueError(f"a Soundtrack takes samples [channels, samples] (1 to 8 channels, at least one sample) and a "
+                             f"whole rate in Hz, got shape {shape} at {rate!r}")
 
     def write_wav(self, path: Path) -> None:
         """The samples as a 16-bit PCM WAV file at `path` (ffmpeg's audio input)."""

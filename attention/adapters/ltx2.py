@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import inspect
 
+import torch
+
 from ...errors import VidlongError
 from ..layout import TokenLayout
 from .base import FamilyAdapter
@@ -28,15 +30,22 @@ class LTX2Adapter(FamilyAdapter):
         return [block.audio_attn2 for block in transformer.transformer_blocks]
 
     def audio_starts(self, transformer, args, kwargs, starts) -> tuple:
-        """Latent frame f (after its patch) starts at pixel frame ``r·f - r + 1`` of ``r·(F - 1) + 1`` (the causal VAE's
-        first latent frame is one pixel frame; r its temporal ratio, ``vae_scale_factors[0]``); the audio token at that
-        fraction of the audio's ``audio_num_frames`` (or its tokens)."""
+        """By the times its RoPE gives the tokens (the forward's ``video_coords`` and ``audio_coords`` in seconds, or its
+        own from the sizes, as its forward makes them): a segment's audio starts at the first audio token that ends after
+        its first latent frame begins."""
         bound = inspect.signature(transformer.forward).bind_partial(*args, **kwargs).arguments
-        audio = bound.get("audio_num_frames") or bound["audio_hidden_states"].shape[1]
-        frames = self.layout(transformer, args, kwargs, 1).frames * transformer.config.patch_size_t
-        ratio = transformer.config.vae_scale_factors[0]
-        pixels = ratio * (frames - 1) + 1
-        return tuple(round(audio * max(0, ratio * s * transformer.config.patch_size_t - ratio + 1) / pixels) for s in starts)
+        layout = self.layout(transformer, args, kwargs, 1)
+        device = bound["hidden_states"].device
+        video, audio = bound.get("video_coords"), bound.get("audio_coords")
+        if video is None:
+            video = transformer.rope.prepare_video_coords(1, bound["num_frames"], bound["height"], bound["width"], device,
+                                                          fps=bound.get("fps", 24.0))
+        if audio is None:
+            frames = bound.get("audio_num_frames") or bound["audio_hidden_states"].shape[1]
+            audio = transformer.audio_rope.prepare_audio_coords(1, frames, device)
+        begins = video[0, 0, [s * layout.tokens_per_frame for s in starts], 0].float()
+        ends = audio[0, 0, :, 1].float().contiguous()
+        return tuple(int(i) for i in torch.searchsorted(ends, begins, right=True))
 
     def self_attentions(self, transformer) -> list:
         return [block.attn1 for block in transformer.transformer_blocks]

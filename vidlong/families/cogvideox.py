@@ -193,7 +193,7 @@ class VidLongCogVideoXFunControlPipeline(CogVideoXFamily, VidlongPipelineMixin, 
 
     def __call__(self, *args, num_frames=None, **kwargs):
         video = kwargs.get("control_video")
-        if video and isinstance(video[0], (list, tuple)):  # one control video per prompt: the first's length
+        if isinstance(video, (list, tuple)) and video and isinstance(video[0], (list, tuple)):  # one per prompt: the first
             video = video[0]
         if num_frames is not None and video is not None and len(video) != num_frames:
             raise VidlongError(f"num_frames {num_frames} is not the control video's {len(video)} frames: its call makes a video "
