@@ -562,11 +562,12 @@ class App:
         self.jobs.stop(_session(request))
 
     def reload(self, evt: gr.SelectData) -> tuple:
-        """A clicked history item: its video, settings and sidecar, and its settings back in the form."""
+        """A clicked history item: its video, settings and sidecar, and its settings back in the form (`FORM_FIELDS`, the
+        compared methods, Wan Animate's segment overlap)."""
         clicked = str(evt.value)  # the gallery as this page shows it: its item names the video file
         item = next((item for item in self.history.items() if item.video.name in clicked), None)
         if item is None:
-            return (gr.update(),) * (3 + len(FORM_FIELDS) + 1)
+            return (gr.update(),) * (3 + len(FORM_FIELDS) + 2)
         settings = item.settings
         if "runs" in settings:  # a comparison: the first run's settings, the compared methods ticked
             settings = dict(next(iter(settings["runs"].values())), compared=settings["compared"])
@@ -577,7 +578,8 @@ class App:
                           ratio=settings.get("ratio_requested") or settings.get("ratio"), **_fifo_values(settings))
             fields = [gr.update(value=values.get(name)) for name in FORM_FIELDS]
         compared = gr.update(value=settings["compared"]) if "compared" in settings else gr.update()
-        return (str(item.video), item.settings, str(item.sidecar), *fields, compared)
+        overlap = gr.update(value=settings["segment_overlap"]) if "segment_overlap" in settings else gr.update()
+        return (str(item.video), item.settings, str(item.sidecar), *fields, compared, overlap)
 
 
 def check_methods(methods: list, request: GenerateRequest) -> None:
@@ -813,7 +815,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                                       s_partition_guidance, s_noise_correlation], api_name=False, queue=False)
         method.change(_fifo_fields, method, [partition_guidance, noise_correlation], api_name=False, queue=False)
         image.upload(app.image_size, image, [height, width], api_name=False, queue=False)
-        gallery.select(app.reload, None, [video, settings, sidecar, *reloaded, compared], api_name=False, queue=False)
+        gallery.select(app.reload, None, [video, settings, sidecar, *reloaded, compared, driving_videos[-1]], api_name=False,
+                       queue=False)  # the last of the driving fields: Wan Animate's segment overlap
         preset.input(_on_preset, preset, ratio, api_name=False, queue=False)
         for field in note_fields:
             field.change(app.length_note, note_fields, length_note, api_name=False, queue=False, preprocess=False)

@@ -104,7 +104,7 @@ def test_fifo_fields_reach_generates_diagonal_denoising_and_a_history_click_rest
     assert not np.array_equal(read_video(video_path(video))[0], read_video(video_path(plain_video))[0])
     app = demo.vidlong_app
     for item, shown in zip(app.history.items(), [("4.5,6,7.5", 0.5), ("", 0)]):  # newest first
-        form = dict(zip(gradio_app.FORM_FIELDS, app.reload(SimpleNamespace(value=item.video.name))[3:-1]))
+        form = dict(zip(gradio_app.FORM_FIELDS, app.reload(SimpleNamespace(value=item.video.name))[3:-2]))
         assert [form[name]["value"] for name in ("method", "partition_guidance", "noise_correlation")] == ["fifo", *shown]
 
 

@@ -333,6 +333,9 @@ def test_a_character_animated_by_uploaded_pose_and_face_videos(animate_demo, bro
     frames = generated(page, tmp_path / "animated.mp4")
     assert frames.shape == (11, SIZE, SIZE, 3)
     expect(page.locator("#settings")).to_contain_text('"segment_overlap": 5')
+    page.locator("#segment-overlap").get_by_label("1").check()
+    page.locator("#history").get_by_role("button", name=re.compile(r"^Thumbnail 1 of")).click()  # its settings back
+    expect(page.locator("#segment-overlap").get_by_label("5")).to_be_checked()
     page.close()
 
 
