@@ -3,9 +3,10 @@ and `LTX2ImageToVideoPipeline` (the same weights; an image as the first frame).
 
 vidlong's methods act on the video's self-attention (`vidlong.attention.adapters.ltx2`); the audio's own attention, and
 the attention between audio and video, stay the model's. Its call makes the video and the audio of the same length in
-one go, with its guidance as diffusers sets it (classifier-free, spatio-temporal and modality guidance: up to three
-forwards a step, each through the methods). Streams and extensions are refused in one line (its adapter's
-``no_stream_reason``): the audio is made in one piece with the video.
+one go, with its guidance as diffusers sets it (classifier-free, spatio-temporal and modality guidance: three forwards,
+four samples, a step, each through the methods). A prompt timeline splits its text connectors by segment
+(`SegmentedConnectors`) and its video's and audio's text cross-attentions by time (`vidlong.timeline`). Streams and
+extensions are refused in one line (its adapter's ``no_stream_reason``): the audio is made in one piece with the video.
 """
 from __future__ import annotations
 
