@@ -243,3 +243,28 @@ def test_latents_metadata_is_saved_as_plain_values(tmp_path):
     with pytest.raises(vidlong.VidlongError, match="plain values"):
         save_latents(tmp_path / "b.pt", latents, model=object())
     assert not (tmp_path / "b.pt").exists()
+
+
+def test_save_latents_is_taken_wherever_vidlong_extend_runs_the_model(tmp_path, image_path, monkeypatch, capsys):
+    """`--save-latents` (what `vidlong extend --latents` continues) is taken for an image-to-video model whose vidlong.yaml
+    asks its streams for the KV cache (its extensions run with the re-noised context), and refused in one line before
+    loading for one that does not extend (Wan VACE)."""
+    import yaml
+    from tiny_pipeline import save_tiny_vace_pipeline
+
+    from vidlong.errors import VidlongError
+
+    i2v = save_tiny_pipeline(tmp_path / "i2v", "i2v")
+    spec = yaml.safe_load((i2v / "vidlong.yaml").read_text())
+    (i2v / "vidlong.yaml").write_text(yaml.safe_dump(dict(spec, stream_context="cache")))
+    vace = save_tiny_vace_pipeline(tmp_path / "vace")
+    capsys.readouterr()  # the saves' progress
+    monkeypatch.setattr(pipeline_module, "load_pipeline", lambda *a, **k: (_ for _ in ()).throw(VidlongError("LOADED")))
+    for folder, extra, expected in [
+        (i2v, ["--image", str(image_path)], "LOADED"),
+        (vace, [], "vidlong extend does not run this model: drop --save-latents"),
+    ]:
+        assert main(["generate", "--model", str(folder), "--prompt", "a red ball", *extra, "--out", str(tmp_path / "x.mp4"),
+                     "--save-latents", str(tmp_path / "x.pt")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and expected in err[0], err

@@ -128,12 +128,11 @@ def _check_model(args) -> Path:
     """The model folder, checked (and its task against --image, or against streaming) before anything loads."""
     from .attention.adapters import adapter_named
     from .generate import check_task, load_image
-    from .methods import Streaming
     from .models import check_model_folder, pipeline_facts, pipeline_task, spec_for_folder
     from .schedulers.timeline import parse_prompt_timeline
     from .video_to_video import check_redraws
     from .validate import (check_compile, check_device, check_diagonal_offload, check_diagonal_stream, check_dtype, check_offload,
-                           check_streamable, limits_for_folder, resolve_context, uses_causal_sampler)
+                           check_streamable, limits_for_folder, resolve_context, streams, uses_causal_sampler)
 
     folder = check_model_folder(args.model)
     device = check_device(args.device)
@@ -160,13 +159,9 @@ def _check_model(args) -> Path:
     if args.command == "generate" and args.save_latents and task == "animate":
         raise VidlongError("--save-latents saves the latents a video continues from, and a Wan Animate call decodes each "
                            "segment and continues them itself: drop --save-latents")
-    if args.command == "generate" and args.save_latents:  # what `vidlong extend --latents` continues, where it runs
-        limits = limits_for_folder(folder, image=bool(args.image))
-        try:
-            check_streamable(limits, resolve_context(Streaming(), limits.spec, limits.task, limits.family))
-        except VidlongError:
-            raise VidlongError("--save-latents saves the latents vidlong extend --latents continues from, and vidlong extend "
-                               "does not run this model: drop --save-latents") from None
+    if args.command == "generate" and args.save_latents and not streams(limits_for_folder(folder, image=bool(args.image))):
+        raise VidlongError("--save-latents saves the latents vidlong extend --latents continues from, and vidlong extend "
+                           "does not run this model: drop --save-latents")
     if args.command != "extend":  # an extension's image is its context's first frame
         check_task(task, bool(args.image), bool(adapter_named(pipeline_facts(folder)["family"]).stream_contexts))
         if args.image:
