@@ -339,51 +339,35 @@ def test_a_character_animated_by_uploaded_pose_and_face_videos(animate_demo, bro
     page.close()
 
 
-def test_a_control_video_uploaded_to_a_vace_model_sets_the_length(tmp_path_factory, browser, tmp_path):
-    """A Wan VACE model's page: an uploaded 14-frame control video makes the length note name its 13 frames (its most 4k+1,
-    whatever Length says) and Generate makes them."""
+#: per control model: its tiny folder's saver and settings, the control video's frames, the length note's latent frames
+#: and the frames made (its most 4k+1, CogVideoX's 8k+1), and whether its panel shows a mask video and reference images
+CONTROL_PAGES = {"vace": ("save_tiny_vace_pipeline", {}, 14, 4, 13, True),
+                 "fun": ("save_tiny_cogvideox_fun_pipeline", dict(height=SIZE, width=SIZE), 20, 5, 17, False)}
+
+
+@pytest.mark.parametrize("kind", list(CONTROL_PAGES))
+def test_a_control_video_uploaded_to_a_control_model_sets_the_length(kind, tmp_path_factory, browser, tmp_path):
+    """A Wan VACE model's page (its mask video and reference images beside the control video) and a CogVideoX-Fun control
+    model's (the control video alone): an uploaded control video makes the length note name the frames the model takes of
+    it, whatever Length says, and Generate makes them."""
     import numpy as np
+    import tiny_pipeline
     from playwright.sync_api import expect
-    from tiny_pipeline import save_tiny_vace_pipeline
 
     from vidlong.video_io import write_video
 
-    folder = save_tiny_vace_pipeline(tmp_path_factory.mktemp("tiny-vace"), num_inference_steps=1)
+    saver, spec, given, latent, made, vace = CONTROL_PAGES[kind]
+    folder = getattr(tiny_pipeline, saver)(tmp_path_factory.mktemp(f"tiny-{kind}"), num_inference_steps=1, **spec)
     control = tmp_path / "control.mp4"
-    write_video(control, np.random.default_rng(6).integers(0, 255, (14, SIZE, SIZE, 3), dtype=np.uint8), fps=10)
+    write_video(control, np.random.default_rng(6).integers(0, 255, (given, SIZE, SIZE, 3), dtype=np.uint8), fps=10)
     for demo in served(folder):
         page = open_page(browser, demo)
-        expect(page.locator("#mask-video")).to_be_visible()  # VACE's mask video and reference images beside it
-        expect(page.locator("#reference-images")).to_be_visible()
+        expect(page.get_by_text(f"Follow a control video ({'Wan VACE' if vace else 'CogVideoX-Fun'})")).to_be_visible()
+        for field in ("#mask-video", "#reference-images"):
+            (expect(page.locator(field)).to_be_visible if vace else expect(page.locator(field)).to_be_hidden)()
         page.locator("#control-video input[type=file]").set_input_files(str(control))
-        expect(page.locator("#length-note")).to_contain_text("The control video (the Length field is not used): 4 latent "
-                                                             "frames = 13 frames")
+        expect(page.locator("#length-note")).to_contain_text(f"The control video (the Length field is not used): {latent} "
+                                                             f"latent frames = {made} frames")
         frames = generated(page, tmp_path / "controlled.mp4")
-        assert frames.shape == (13, SIZE, SIZE, 3)
-        page.close()
-
-
-def test_a_cogvideox_fun_control_model_shows_the_control_video_alone(tmp_path_factory, browser, tmp_path):
-    """A CogVideoX-Fun control model's page: its control panel holds the control video alone (no mask video, no reference
-    images); an uploaded 20-frame control video makes the length note name its 17 frames (its most 8k+1) and Generate makes
-    them."""
-    import numpy as np
-    from playwright.sync_api import expect
-    from tiny_pipeline import save_tiny_cogvideox_fun_pipeline
-
-    from vidlong.video_io import write_video
-
-    folder = save_tiny_cogvideox_fun_pipeline(tmp_path_factory.mktemp("tiny-fun"), num_inference_steps=1, height=32, width=32)
-    control = tmp_path / "control.mp4"
-    write_video(control, np.random.default_rng(7).integers(0, 255, (20, SIZE, SIZE, 3), dtype=np.uint8), fps=10)
-    for demo in served(folder):
-        page = open_page(browser, demo)
-        expect(page.get_by_text("Follow a control video (CogVideoX-Fun)")).to_be_visible()
-        expect(page.locator("#mask-video")).to_be_hidden()
-        expect(page.locator("#reference-images")).to_be_hidden()
-        page.locator("#control-video input[type=file]").set_input_files(str(control))
-        expect(page.locator("#length-note")).to_contain_text("The control video (the Length field is not used): 5 latent "
-                                                             "frames = 17 frames")
-        frames = generated(page, tmp_path / "fun.mp4")
-        assert frames.shape == (17, SIZE, SIZE, 3)
+        assert frames.shape == (made, SIZE, SIZE, 3)
         page.close()
