@@ -5,9 +5,9 @@ The compute is the transformer's FLOPs, counted from its config, and the latent 
 small model the decode can be most of a run, so it has a pace of its own). The memory is what the run needs beyond the loaded weights: the larger of one
 forward's live activations plus, for methods run by the dense kernel, its ``[1, H, 2048, N]`` float32
 logits per branch, and the decoded video. Activations (batch 1, as the Wan pipelines run guidance as
-two forwards; a pipeline's `forwards_per_step` counts its own) are the larger of two phases, rules of thumb
-fitted to the measured peaks of Wan 1.3B and 14B shapes at 1x-8x (4-16% below them, `benchmarks/RESULTS.md`): the feed-forward's, per
-token eight hidden vectors and one feed-forward vector, and the self-attention's, six hidden vectors
+two forwards; a pipeline's `forwards_per_step` counts its own) are the larger of two phases, rules of
+thumb fitted to the measured peaks of Wan 1.3B and 14B shapes at 1x-8x (4-16% below them,
+`benchmarks/RESULTS.md`): the feed-forward's, per token eight hidden vectors and one feed-forward vector, and the self-attention's, six hidden vectors
 and one output per branch in the model's dtype plus, with FreeLong++'s fusion, one more vector per
 branch and one more in the model's dtype (its differences and products). The decoded video: with a Wan VAE decoded in
 chunks (`VidlongPipelineMixin.decode_uint8`) the uint8 video plus two float32 copies of one chunk,

@@ -14,7 +14,7 @@ tokens follow the segment of their time in its audio's cross-attention too.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from diffusers.hooks import HookRegistry, ModelHook
@@ -37,7 +37,12 @@ class TimelineState:
     text_tokens: int
     tokens_per_frame: int = 0
     image_tokens: bool = False
-    audio_starts: tuple = ()
+    audio_starts: list = field(default_factory=list)
+
+
+def video_token_starts(state: TimelineState) -> list:
+    """The video token where each segment starts (its first latent frame's first token)."""
+    return [start * state.tokens_per_frame for start in state.starts]
 
 
 class _FrameHook(ModelHook):
@@ -49,9 +54,10 @@ class _FrameHook(ModelHook):
         self.state, self.adapter = state, adapter
 
     def pre_forward(self, module, *args, **kwargs):
-        self.state.tokens_per_frame = self.adapter.layout(module, args, kwargs, 1).tokens_per_frame
+        state = self.state
+        state.tokens_per_frame = self.adapter.layout(module, args, kwargs, 1).tokens_per_frame
         if self.adapter.audio_cross_attentions(module):
-            self.state.audio_starts = self.adapter.audio_starts(module, args, kwargs, self.state.starts)
+            state.audio_starts = self.adapter.audio_starts(module, args, kwargs, video_token_starts(state))
         return args, kwargs
 
 
@@ -91,8 +97,7 @@ class _SegmentedCrossAttention(ModelHook):
             return dict(attention_mask=torch.cat([mask[..., :image], mask[..., image + s * state.text_tokens:
                                                                           image + (s + 1) * state.text_tokens]], dim=-1))
 
-        starts = state.audio_starts if self.audio else [start * state.tokens_per_frame for start in state.starts]
-        bounds = [*starts, n]
+        bounds = [*(state.audio_starts if self.audio else video_token_starts(state)), n]
         pieces = [original(hidden_states[:, lo:hi], context(s), *args, **kwargs, **text_mask(s))
                   for s, (lo, hi) in enumerate(zip(bounds, bounds[1:]))]
         return torch.cat(pieces, dim=1)

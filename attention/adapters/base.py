@@ -24,7 +24,6 @@ class FamilyAdapter:
         text_at_end: in joint attention, the text tokens follow the video tokens in q/k/v (else they
             come first).
         moves_rope: whether `temporal_shift` is implemented (windows with re-placed anchors).
-        riflex: whether `rope_module` is implemented (RIFLEx's tables).
         timestep_per_token: whether its transformer takes a timestep per token (``[B, tokens]``),
             which diagonal denoising (``method="fifo"``) needs: every frame at its own noise level.
         prompt_timeline: whether its text enters by per-token cross-attention (`cross_attentions`), which a
@@ -39,7 +38,6 @@ class FamilyAdapter:
     joint_text: bool = False
     text_at_end: bool = False
     moves_rope: bool = False
-    riflex: bool = False
     timestep_per_token: bool = False
     prompt_timeline: bool = False
 
@@ -52,8 +50,8 @@ class FamilyAdapter:
         timeline splits by time too (LTX-2); none by default."""
         return []
 
-    def audio_starts(self, transformer, args: tuple, kwargs: dict, starts: tuple) -> tuple:
-        """The audio token where each segment starts (its first latent frame in `starts` at the same time), from a
+    def audio_starts(self, transformer, args: tuple, kwargs: dict, token_starts: list) -> list:
+        """The audio token where each segment starts (at the time of its first video token, `token_starts`), from a
         forward's arguments, where `audio_cross_attentions` has modules."""
         raise NotImplementedError
 
@@ -89,6 +87,11 @@ class FamilyAdapter:
         """The mask the family's own processor hands to attention for the mask its blocks pass (the stock
         path's, so that its output is the model's bit for bit); `video_tokens` is N."""
         return attention_mask
+
+    @property
+    def riflex(self) -> bool:
+        """Whether RIFLEx is implemented for the family: its adapter gives `rope_module` (known before any model loads)."""
+        return type(self).rope_module is not FamilyAdapter.rope_module
 
     def rope_module(self, transformer):
         """The RoPE module whose temporal tables RIFLEx replaces, or None where RIFLEx is not implemented."""

@@ -29,12 +29,11 @@ class LTX2Adapter(FamilyAdapter):
     def audio_cross_attentions(self, transformer) -> list:
         return [block.audio_attn2 for block in transformer.transformer_blocks]
 
-    def audio_starts(self, transformer, args, kwargs, starts) -> tuple:
+    def audio_starts(self, transformer, args, kwargs, token_starts) -> list:
         """By the times its RoPE gives the tokens (the forward's ``video_coords`` and ``audio_coords`` in seconds, or its
         own from the sizes, as its forward makes them): a segment's audio starts at the first audio token that ends after
         its first latent frame begins."""
         bound = inspect.signature(transformer.forward).bind_partial(*args, **kwargs).arguments
-        layout = self.layout(transformer, args, kwargs, 1)
         device = bound["hidden_states"].device
         video, audio = bound.get("video_coords"), bound.get("audio_coords")
         if video is None:
@@ -43,9 +42,9 @@ class LTX2Adapter(FamilyAdapter):
         if audio is None:
             frames = bound.get("audio_num_frames") or bound["audio_hidden_states"].shape[1]
             audio = transformer.audio_rope.prepare_audio_coords(1, frames, device)
-        begins = video[0, 0, [s * layout.tokens_per_frame for s in starts], 0].float()
+        begins = video[0, 0, token_starts, 0].float()
         ends = audio[0, 0, :, 1].float().contiguous()
-        return tuple(int(i) for i in torch.searchsorted(ends, begins, right=True))
+        return torch.searchsorted(ends, begins, right=True).tolist()
 
     def self_attentions(self, transformer) -> list:
         return [block.attn1 for block in transformer.transformer_blocks]

@@ -27,7 +27,6 @@ class WanAdapter(FamilyAdapter):
     name = "wan"
     transformer_class = "WanTransformer3DModel"
     moves_rope = True
-    riflex = True
     timestep_per_token = True
     prompt_timeline = True
     stream_contexts = ("cache", "renoise")
