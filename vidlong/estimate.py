@@ -7,8 +7,8 @@ forward's live activations plus, for methods run by the dense kernel, its ``[1, 
 logits per branch, and the decoded video. Activations (batch 1, as the Wan pipelines run guidance as
 two forwards; a pipeline's `forwards_per_step` counts its own) are the larger of two phases, rules of
 thumb fitted to the measured peaks of Wan 1.3B and 14B shapes at 1x-8x (4-16% below them,
-`benchmarks/RESULTS.md`): the feed-forward's, per token eight hidden vectors and one feed-forward vector, and the self-attention's, six hidden vectors
-and one output per branch in the model's dtype plus, with FreeLong++'s fusion, one more vector per
+`benchmarks/RESULTS.md`): the feed-forward's, per token eight hidden vectors and one feed-forward
+vector, and the self-attention's, six hidden vectors and one output per branch in the model's dtype plus, with FreeLong++'s fusion, one more vector per
 branch and one more in the model's dtype (its differences and products). The decoded video: with a Wan VAE decoded in
 chunks (`VidlongPipelineMixin.decode_uint8`) the uint8 video plus two float32 copies of one chunk,
 else float32 from the VAE, a float32 and a uint8 copy.
