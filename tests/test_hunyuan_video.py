@@ -2,6 +2,8 @@
 and padded text keys masked, in dual- and single-stream blocks. Methods off = the stock model bit for
 bit; each method (UltraViCo with its HunyuanVideo `beta` included) equal to the float64 dense reference
 with the text pairs untouched; the native length from configs/models."""
+import re
+
 import pytest
 import torch
 from conftest import assert_image_to_video_is_the_stock_call, hunyuan_inputs, tiny_hunyuan_transformer
@@ -119,8 +121,9 @@ def i2v_folder(request, tmp_path_factory):
 def test_image_to_video_generates_as_its_pipeline_does(i2v_folder, image_path, tmp_path, capsys, monkeypatch):
     """HunyuanVideo-I2V (`HunyuanVideoImageToVideoPipeline`, a LLaVA reading the image with the prompt): `generate` with
     the image and no method = diffusers' call with the same noise, bit for bit; `vidlong generate --image --method both`
-    at 2x writes the video (the ``latent_concat`` release's 4 pixel frames fewer, as its call returns them); streams and
-    fifo are refused in one line before any model loads."""
+    at 2x writes the video (the ``latent_concat`` release's 4 pixel frames fewer, as its call returns them); fifo, and
+    the ``latent_concat`` release's streams and extensions, are refused in one line before any model loads (the
+    ``token_replace`` release's streams: `test_token_replace_streams_and_extends_with_its_image_in_every_window`)."""
     import json
 
     from diffusers import HunyuanVideoImageToVideoPipeline
@@ -143,16 +146,66 @@ def test_image_to_video_generates_as_its_pipeline_does(i2v_folder, image_path, t
     written = json.loads(out.with_suffix(".json").read_text())["pixel_frames"]
     assert len(read_video(out)[0]) == written == 4 * (2 * NATIVE - 1) + 1 - dropped
 
-    with pytest.raises(vidlong.VidlongError, match="HunyuanVideo-I2V .HunyuanVideoImageToVideoPipeline. generates but does not"):
-        pipe.stream("a red ball", chunks=1, image=Image.open(image_path))
+    refused = "33-channel release (image_condition_type latent_concat) generates but does not stream or extend"
+    if kind == "latent_concat":
+        with pytest.raises(vidlong.VidlongError, match=re.escape(refused)):
+            pipe.stream("a red ball", chunks=1, image=Image.open(image_path))
     monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
     capsys.readouterr()
-    for command, message in ((["stream", "--image", str(image_path)], "generates but does not stream or extend"),
-                             (["extend", "--video", str(out)], "generates but does not stream or extend"),
-                             (["generate", "--image", str(image_path), "--method", "fifo"], "needs a timestep per token")):
+    commands = [(["generate", "--image", str(image_path), "--method", "fifo"], "needs a timestep per token")]
+    if kind == "latent_concat":
+        commands += [(["stream", "--image", str(image_path)], refused), (["extend", "--video", str(out)], refused)]
+    for command, message in commands:
         assert main([*command, "--model", str(folder), "--prompt", "a red ball", "--out", str(tmp_path / "s.mp4")]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
+
+
+def test_token_replace_streams_and_extends_with_its_image_in_every_window(image_path, tmp_path, monkeypatch):
+    """HunyuanVideo-I2V's ``token_replace`` release streams: a native-length first chunk is `generate`'s video (latents bit
+    for bit: the image's latent as every window's first frame, 0.1% of it in the start noise, its LLaVA reading the image
+    with the prompt, as its call does); an extension's LLaVA reads its context's first frame, whose latent starts every
+    window; `vidlong stream --image` and `vidlong extend` run."""
+    import numpy as np
+    import yaml
+    from PIL import Image
+    from tiny_pipeline import tiny_hunyuan_i2v_pipeline
+
+    from vidlong.cli import main
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.models import pixel_frames
+    from vidlong.video_io import read_video
+
+    folder = tmp_path / "model"
+    tiny_hunyuan_i2v_pipeline("token_replace").save_pretrained(folder)
+    (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-hunyuan-i2v", native_frames=NATIVE, fps=24, height=32,
+                                                             width=48, num_inference_steps=2, guidance_scale=2.0)))
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    own = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=str(image_path), height=32, width=48))
+    first = next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1, first_chunk=NATIVE), chunks=1, seed=3,
+                                  image=Image.open(image_path), height=32, width=48)))
+    assert torch.equal(first.latents, own.latents)
+    assert np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1
+
+    read = []
+    stream_text = type(pipe).stream_text
+    monkeypatch.setattr(type(pipe), "stream_text",
+                        lambda self, *args, image=None: read.append(np.asarray(image)) or stream_text(self, *args, image=image))
+    items = list(pipe.extend("a red ball", video=own.frames, streaming=vidlong.Streaming(chunk=1), chunks=2, seed=1))
+    assert items[0].is_input and np.array_equal(items[0].frames, own.frames) and [len(item.frames) for item in items[1:]] == [4, 4]
+    context = pixel_frames(2, 4)  # chunk 1 at native 3: 1 sink and 1 window frame, the input's last 2 latent frames
+    assert len(read) == 1 and np.array_equal(read[0], own.frames[len(own.frames) - context])
+    monkeypatch.undo()
+
+    out, streamed, extended = tmp_path / "long.mp4", tmp_path / "s.mp4", tmp_path / "e.mp4"
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--ratio", "2",
+                 "--method", "both", "--out", str(out)]) == 0
+    assert main(["stream", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--chunks", "2",
+                 "--chunk", "1", "--out", str(streamed)]) == 0
+    assert main(["extend", "--model", str(folder), "--video", str(out), "--chunks", "1", "--chunk", "1", "--prompt", "a red ball",
+                 "--out", str(extended)]) == 0
+    assert len(read_video(streamed)[0]) == 1 + 4 and len(read_video(extended)[0]) == len(read_video(out)[0]) + 4
 
 
 def test_skyreels_v1_image_to_video_generates_as_its_call_streams_and_extends(image_path, tmp_path):

@@ -9,8 +9,9 @@ A streamed window always starts at the video's first frame (sink 0, re-noised co
   black frames...]``, CogVideoX's image latent on frame 0 and zeros after, HunyuanVideo 1.5's image latent on
   frame 0 and zeros after then its mask channel (1 on frame 0); Wan2.1 also passes the image's CLIP features
   (`encoder_hidden_states_image`), HunyuanVideo 1.5 its SigLIP features (`image_embeds`).
-- `FirstFrameLatent` (Wan2.2 TI2V-5B, LTX-Video): frame 0's latent is replaced by the image's latent and
-  its tokens get timestep 0.
+- `FirstFrameLatent` (Wan2.2 TI2V-5B, LTX-Video, SkyReels-V2 DF, LTX-2; HunyuanVideo-I2V's ``token_replace``, whose
+  transformer gives frame 0's tokens timestep 0 itself): frame 0's latent is replaced by the image's latent and its
+  tokens get timestep 0.
 
 Units: latent frames; a window's frames are ``0 .. n - 1`` from the video's first.
 """
@@ -21,7 +22,19 @@ from typing import Optional
 import torch
 
 
-class ChannelCondition:
+class ImageCondition:
+    """What the image conditions below answer alike: a chunk's start noise, and no extra transformer arguments."""
+
+    def start(self, noise: torch.Tensor) -> torch.Tensor:
+        """A chunk's start noise ``[1, C, f, h, w]`` as the pipeline's call starts from it: unchanged."""
+        return noise
+
+    def extra(self, batch: int) -> dict:
+        """Extra transformer keyword arguments: none."""
+        return {}
+
+
+class ChannelCondition(ImageCondition):
     """The image as extra input channels of every latent frame (Wan2.1/2.2 I2V, CogVideoX I2V, HunyuanVideo 1.5 I2V).
 
     Args:
@@ -56,7 +69,7 @@ class ChannelCondition:
         return {self.embeds_argument: self.image_embeds.expand(batch, -1, -1)}
 
 
-class FirstFrameLatent:
+class FirstFrameLatent(ImageCondition):
     """The image as the video's first latent frame, clean (Wan2.2 TI2V-5B, LTX-Video).
 
     Args:
@@ -82,9 +95,6 @@ class FirstFrameLatent:
     def first_frame(self, latents: torch.Tensor) -> torch.Tensor:
         """A denoised window that starts the video: its frame 0 is the image's latent (as the pipelines end)."""
         return self.hidden_states(latents)
-
-    def extra(self, batch: int) -> dict:
-        return {}
 
 
 def token_timesteps(frame_steps: torch.Tensor, shape: tuple, patch, condition=None) -> torch.Tensor:

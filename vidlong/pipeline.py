@@ -64,6 +64,9 @@ class VidlongPipelineMixin:
     call_redraws_from: Optional[str] = None
     #: whether its call makes an audio track with the video (LTX-2: `soundtrack`), decoded in the same call
     makes_audio = False
+    #: whether its text encoder reads the image with every prompt (HunyuanVideo-I2V's LLaVA): its `stream_text` then
+    #: also takes ``image=``, the windows' first frame (a PIL image)
+    text_reads_image = False
 
     @property
     def spec(self) -> ModelSpec:

@@ -220,6 +220,7 @@ class VideoStreamer(PromptSwitching):
         self.schedule = StreamSchedule.resolve(spec.native_frames, streaming.chunk, streaming.sinks, streaming.window)
         check_streamable(limits, "renoise" if self.renoise else "cache", self.schedule.sinks)
         self.image, self.condition = None if image is None else load_image(image), None
+        self.text_image = self.image  # the image a text encoder that reads one reads (an extension's: its context's first frame)
         self.live = LivePrompts(prompt, chunks, self._chunk_of_second)
         sampling = StreamSampling.resolve(streaming, spec, self.renoise, guidance, guidance_2)
         self.causal, self.timesteps, self.steps, self.guidances = (sampling.causal, sampling.timesteps, sampling.steps,
@@ -268,8 +269,10 @@ class VideoStreamer(PromptSwitching):
                                 continuing=self.prefix is not None, first_chunk=self.first_chunk)
 
     def _encode(self, prompt: str) -> StreamText:
-        """The prompt as the transformer takes it (negative and positive with guidance)."""
-        return self.pipe.stream_text(prompt, self.negative_prompt or None, self.cfg, self.guidances[0])
+        """The prompt as the transformer takes it (negative and positive with guidance), read with the windows' image
+        where the pipeline's text encoder reads one (`text_reads_image`)."""
+        image = {"image": self.text_image} if self.pipe.text_reads_image else {}
+        return self.pipe.stream_text(prompt, self.negative_prompt or None, self.cfg, self.guidances[0], **image)
 
     def _timestep(self, timestep: float, latents: torch.Tensor, batch: int) -> torch.Tensor:
         """The transformer's timestep input: ``[B]``, or ``[B, tokens]`` for per-token timesteps (Wan2.2 TI2V's
@@ -347,6 +350,8 @@ class VideoStreamer(PromptSwitching):
         latents = torch.randn(shape, generator=self.generator).to(pipe.device)
         if pipe.task == "i2v" and self.condition is None:  # the first chunk: the image's latent drawn after its noise,
             self.condition = self._image_condition(self.image)  # as a call given `generate`'s noise draws it (CogVideoX)
+        if self.condition is not None:
+            latents = self.condition.start(latents)
         frames_before = self._context_latents()
         context = torch.cat(frames_before, dim=2).to(pipe.device) if self.renoise and frames_before else None
         seen = frames + (context.shape[2] if context is not None else 0)
@@ -394,20 +399,24 @@ class VideoStreamer(PromptSwitching):
         frames = max(self.pipe.native_frames, self.schedule.context_frames, self.first_chunk)
         return self.pipe.image_condition(image, self.height, self.width, frames, self.generator, latent=latent)
 
-    def _start_from_prefix(self, decoder, text: StreamText) -> StreamChunk:
-        """Fill the caches with the prefix's cache frames (one clean forward) and the decoder's history
-        with its history latents; returns the input frames as the stream's first item."""
-        start, prefix = time.perf_counter(), self.prefix
+    def _start_from_prefix(self, decoder) -> np.ndarray:
+        """Take the prefix's cache frames as the context (`_write_context` writes them to the caches once the prompt
+        is encoded) and its history latents into the decoder's history; an image-to-video model's windows take the
+        context's first frame as their image. Returns the input frames, uint8 ``[T, H, W, 3]``."""
+        prefix = self.prefix
         cached = prefix.cache_latents(self.schedule.sinks + self.schedule.window)
-        self._write(cached, text)
         self._remember(cached.cpu())
         decoded = replay(decoder, prefix.history, self.schedule.chunk, keep=prefix.frames is None)
         frames = prefix.frames if prefix.frames is not None else decoded
         if self.pipe.task == "i2v":  # the context's first frame is its windows' image
-            first = frames[max(0, len(frames) - pixel_frames(cached.shape[2], self.pipe.spec.temporal_ratio))]
-            self.condition = self._image_condition(first, latent=cached[:, :, :1])
+            self.text_image = load_image(frames[max(0, len(frames) - pixel_frames(cached.shape[2], self.pipe.spec.temporal_ratio))])
+            self.condition = self._image_condition(self.text_image, latent=cached[:, :, :1])
         self.seam = SeamBlend(frames[-1], decoded[-1], self.streaming.seam_frames)
-        return StreamChunk(-1, frames, self.live.snapshot()[0][1], time.perf_counter() - start, prefix.history, is_input=True)
+        return frames
+
+    def _write_context(self, text: StreamText) -> None:
+        """The context frames taken from the prefix, in one clean forward to every expert's cache."""
+        self._write(torch.cat(self._context_latents(), dim=2), text)
 
     def __iter__(self) -> Iterator[StreamChunk]:
         """The chunks, once: a stream's state (its noise, sinks and window) is not rewound, so iterating
@@ -439,9 +448,13 @@ class VideoStreamer(PromptSwitching):
                 with torch.no_grad():
                     wanted = self.live.take(index)
                     if wanted != prompt:
+                        continuing = index == 0 and self.prefix is not None
+                        frames = self._start_from_prefix(decoder) if continuing else None  # before the text: its image
                         prompt, text = wanted, self._encode(wanted)
-                        if index == 0 and self.prefix is not None:
-                            first = self._start_from_prefix(decoder, text)
+                        if continuing:
+                            self._write_context(text)
+                            first = StreamChunk(-1, frames, self.live.snapshot()[0][1], time.perf_counter() - start,
+                                                self.prefix.history, is_input=True)
                         elif index > 0 and self.streaming.recache_on_prompt_switch and not self.renoise:
                             self._recache(text)
                 if first is not None:

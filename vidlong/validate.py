@@ -97,13 +97,14 @@ def limits_for_pipeline(pipe) -> ModelLimits:
 
 
 def _no_stream_reason(facts: dict) -> Optional[str]:
-    """`ModelLimits.no_stream_reason` from a pipeline's `vidlong.models.model_facts`: HunyuanVideo-I2V's (its transformer's
-    ``image_condition_type``), whose LLaVA text encoder reads the image with every prompt and whose 33-channel release
-    drops the image's latent frame from its video; CogVideoX-Fun's control pipeline (one whole control video a call); a
+    """`ModelLimits.no_stream_reason` from a pipeline's `vidlong.models.model_facts`: HunyuanVideo-I2V's 33-channel release
+    (its transformer's ``image_condition_type`` ``latent_concat``), whose call drops the image's latent frame from its
+    video (its ``token_replace`` release streams); CogVideoX-Fun's control pipeline (one whole control video a call); a
     SkyReels-V2 transformer left block-causal (``num_frame_per_block`` above 1: a stream's windows would not fit its
     blocks)."""
-    if facts["family"] == "hunyuan-video" and facts["task"] == "i2v" and facts.get("image_condition_type"):
-        return "HunyuanVideo-I2V (HunyuanVideoImageToVideoPipeline) generates but does not stream or extend in vidlong"
+    if facts["family"] == "hunyuan-video" and facts["task"] == "i2v" and facts.get("image_condition_type") == "latent_concat":
+        return ("HunyuanVideo-I2V's 33-channel release (image_condition_type latent_concat) generates but does not stream "
+                "or extend in vidlong (its token_replace release does)")
     if facts["pipeline"] == "CogVideoXFunControlPipeline":
         return "a CogVideoX-Fun control model follows one whole control video: it generates but does not stream or extend"
     if facts.get("num_frame_per_block", 1) > 1:

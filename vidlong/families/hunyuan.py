@@ -14,7 +14,7 @@ from diffusers import (HunyuanSkyreelsImageToVideoPipeline, HunyuanVideo15ImageT
                        HunyuanVideoImageToVideoPipeline, HunyuanVideoPipeline)
 
 from ..errors import VidlongError
-from ..image_condition import ChannelCondition
+from ..image_condition import ChannelCondition, FirstFrameLatent
 from ..models import pixel_frames
 from ..pipeline import VidlongPipelineMixin
 from ..scalars import plain
@@ -93,14 +93,62 @@ class VidLongHunyuanSkyreelsImageToVideoPipeline(EmbeddedGuidance, HunyuanVideoF
         return ChannelCondition(image_latents)
 
 
+class TokenReplacedImage(FirstFrameLatent):
+    """HunyuanVideo-I2V's ``token_replace`` image: its latent ``[1, C, 1, h, w]`` is every window's first latent frame,
+    whose tokens its transformer itself modulates as clean (one timestep a sample, no per-token timesteps), and a chunk's
+    start noise holds 0.1% of it on every frame, as the call's `prepare_latents` mixes it into its noise."""
+
+    def timestep_mask(self, frames: int, patch) -> None:
+        return None
+
+    def start(self, noise: torch.Tensor) -> torch.Tensor:
+        keep = torch.tensor([0.999], device=noise.device)  # the call's mix, in its float32
+        return noise * keep + self.latent.to(noise) * (1 - keep)
+
+
 class VidLongHunyuanVideoImageToVideoPipeline(HunyuanVideoFamily, VidlongPipelineMixin, HunyuanVideoImageToVideoPipeline):
     """diffusers' `HunyuanVideoImageToVideoPipeline` (HunyuanVideo-I2V) with vidlong's surface: the methods act on its
     transformer as on the text-to-video one's (the image's LLaVA tokens ride with the text, whose pairs stay stock). Its
     image enters as its transformer's ``image_condition_type`` says: ``token_replace`` (the image's latent replaces the
     first latent frame; embedded guidance) or ``latent_concat`` (the image's latent and a mask as 17 more channels; the
-    call returns the video after that first latent frame, 4 pixel frames fewer). It generates; it does not stream."""
+    call returns the video after that first latent frame, 4 pixel frames fewer). The ``token_replace`` release streams
+    and extends: every window's first frame is the image's latent (`TokenReplacedImage`), and its LLaVA reads that image
+    with every prompt (``text_reads_image``); true classifier-free guidance (``true_cfg_scale``) stays off in streams."""
 
     task = "i2v"
+    text_reads_image = True
+
+    def stream_guided(self, guidance):
+        return False
+
+    def stream_text(self, prompt, negative_prompt, guided, guidance, image=None):
+        """Its LLaVA's states and mask for `image` (the windows' first frame: a PIL image) with `prompt`, interleaving the
+        image's tokens as its call does, CLIP's pooled states, and its embedded guidance where its transformer embeds one."""
+        from ..streaming import StreamText
+
+        condition = self.transformer.config.image_condition_type
+        states, pooled, mask = self.encode_prompt(image=image, prompt=prompt, device=self.device,
+                                                  image_embed_interleave={"latent_concat": 2, "token_replace": 4}.get(condition, 1))
+        dtype = self.transformer.dtype
+        kwargs = dict(encoder_hidden_states=states.to(dtype), encoder_attention_mask=mask.to(dtype),
+                      pooled_projections=pooled.to(dtype))
+        if self.transformer.config.guidance_embeds:  # as its call makes it
+            kwargs["guidance"] = torch.tensor([guidance], dtype=dtype, device=self.device) * 1000.0
+        return StreamText(1, kwargs)
+
+    @torch.no_grad()
+    def image_condition(self, image, height: int, width: int, frames: int, generator=None, latent=None):
+        """`TokenReplacedImage` of the image's latent (its VAE's mode, scaled, as the call's `prepare_latents` makes it from
+        the image resized to `height` x `width`), or of `latent` ``[1, C, 1, h, w]`` (an extension's context's first
+        latent frame); `frames` and `generator` unused (the call draws nothing for the image)."""
+        from ..generate import load_image
+
+        if latent is None:
+            pixels = self.video_processor.preprocess(load_image(image), height, width).to(self._execution_device, self.vae.dtype)
+            no_noise = torch.zeros(1)  # given latents: its `prepare_latents` makes the image's latent alone
+            _, latent = self.prepare_latents(pixels, 1, self.transformer.config.in_channels, height, width, 1, torch.float32,
+                                             self._execution_device, None, no_noise, "token_replace")
+        return TokenReplacedImage(latent)
 
 
 def guidance_of(pipe, guidance: float):
