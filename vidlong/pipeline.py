@@ -260,11 +260,8 @@ class VidlongPipelineMixin:
         if self.task != "t2v" or not self.redraws():
             raise VidlongError(f"video-to-video runs {REDRAWING_MODELS}; this {type(self).__name__} has no video-to-video "
                                "twin")
-        twin_class = pipeline_class(VIDEO_TO_VIDEO_TWINS[type(self).__name__.removeprefix("VidLong")])
-        takes = inspect.signature(twin_class.__init__).parameters
-        twin = twin_class(**{name: part for name, part in self.components.items() if name in takes})
+        twin = over_modules(pipeline_class(VIDEO_TO_VIDEO_TWINS[type(self).__name__.removeprefix("VidLong")]), self)
         twin.vidlong_spec, twin.vidlong_offload = self.spec, getattr(self, "vidlong_offload", None)
-        twin.set_progress_bar_config(**getattr(self, "_progress_bar_config", {}))
         return twin
 
     def experts(self) -> list:
@@ -490,6 +487,51 @@ PIPELINE_CLASSES = {
     "HunyuanVideo15Pipeline": "vidlong.families.hunyuan:VidLongHunyuanVideo15Pipeline",
     "HunyuanVideo15ImageToVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanVideo15ImageToVideoPipeline",
 }
+
+
+def over_modules(cls: type, pipe):
+    """A pipeline of class `cls` built on `pipe`'s own modules (no copy: the same transformer, VAE and encoders), with
+    its config's ``_name_or_path`` (where its ``vidlong.yaml`` is looked for) and its progress bar settings."""
+    takes = inspect.signature(cls.__init__).parameters
+    made = cls(**{name: part for name, part in pipe.components.items() if name in takes})
+    if pipe.config.get("_name_or_path"):
+        made.register_to_config(_name_or_path=pipe.config["_name_or_path"])
+    made.set_progress_bar_config(**getattr(pipe, "_progress_bar_config", {}))
+    return made
+
+
+def from_pipe(pipe, spec: Optional[ModelSpec] = None) -> VidlongPipelineMixin:
+    """vidlong's pipeline over a diffusers pipeline you already hold: its subclass of the pipeline's class
+    (`PIPELINE_CLASSES`) built on the same modules, nothing copied or loaded (your LoRA, quantized or compiled
+    transformer, scheduler and dtype stay; methods applied to one act in both). A vidlong pipeline comes back as it is.
+
+    Args:
+        pipe: a diffusers pipeline of a class vidlong wraps (`WanPipeline`, `LTXPipeline`, `HunyuanVideoPipeline`, ...).
+        spec: the model's `ModelSpec`; default: the ``vidlong.yaml`` of the folder its modules came from, else the
+            spec vidlong knows for their configs (`vidlong.models.spec_for_facts`), else it is asked for when used.
+
+    Offloading set on `pipe` (``enable_model_cpu_offload``, group offloading) is not carried: set it again on the
+    returned pipeline.
+    """
+    if isinstance(pipe, VidlongPipelineMixin):
+        if spec is not None:
+            pipe.vidlong_spec = spec
+        return pipe
+    from diffusers import DiffusionPipeline
+
+    name = type(pipe).__name__
+    if not isinstance(pipe, DiffusionPipeline):
+        raise VidlongError(f"pipe is a {name}; pass a diffusers pipeline (for a model folder: vidlong.load_pipeline(path))")
+    if name not in PIPELINE_CLASSES:
+        raise VidlongError(f"pipe is a {name}, not a pipeline class vidlong wraps (WanPipeline, LTXPipeline, CogVideoXPipeline, "
+                           "HunyuanVideoPipeline, ...: vidlong.pipeline.PIPELINE_CLASSES); for a subclass of one, subclass "
+                           "vidlong's class for it (vidlong.pipeline.pipeline_class(name))")
+    if spec is not None and not isinstance(spec, ModelSpec):
+        raise VidlongError(f"spec is a {type(spec).__name__}; pass a vidlong.models.ModelSpec (name=..., native_frames=...) "
+                           "or None")
+    made = over_modules(pipeline_class(name), pipe)
+    made.vidlong_spec, made.vidlong_offload = spec, None
+    return made
 
 
 def pipeline_class(class_name: str) -> type:

@@ -1,0 +1,70 @@
+"""`vidlong.from_pipe`: vidlong's pipeline over a diffusers pipeline the caller already holds, on the same modules."""
+import pytest
+import torch
+
+import vidlong
+from vidlong.models import ModelSpec
+
+SPEC = ModelSpec(name="tiny", native_frames=3, fps=16, height=32, width=32, num_inference_steps=2, guidance_scale=2.0)
+
+
+def _frames(pipe, frames: int = 9):
+    return pipe("a red ball", height=32, width=32, num_frames=frames, num_inference_steps=2, guidance_scale=2.0,
+                output_type="np", generator=torch.Generator().manual_seed(1)).frames[0]
+
+
+def test_the_same_modules_under_vidlongs_surface():
+    """Built on the held pipeline's own modules (no copy): its call with no method = the held pipeline's, bit for bit; a
+    method applied through it acts in the held pipeline's calls too (2x the native window), and removing it restores
+    both; it streams; a vidlong pipeline comes back as it is."""
+    from diffusers import WanPipeline
+    from tiny_pipeline import tiny_pipeline
+
+    held = tiny_pipeline()
+    held.set_progress_bar_config(disable=True)
+    stock, long_stock = _frames(held), _frames(held, 21)
+    pipe = vidlong.from_pipe(held, spec=SPEC)
+    assert type(pipe).__name__ == "VidLongWanPipeline" and isinstance(pipe, WanPipeline)
+    assert pipe.transformer is held.transformer and pipe.vae is held.vae and pipe.spec is SPEC
+    assert (_frames(pipe) == stock).all()
+    pipe.apply(vidlong.UltraViCo())
+    assert not (_frames(held, 21) == long_stock).all()
+    pipe.remove()
+    assert (_frames(held, 21) == long_stock).all() and (_frames(pipe, 21) == long_stock).all()
+    chunk = next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=1, seed=0)))
+    assert chunk.frames.shape == (1, 32, 32, 3)
+    assert vidlong.from_pipe(pipe) is pipe
+
+
+def test_the_spec_comes_from_the_folder_its_modules_came_from(tmp_path):
+    """A pipeline loaded by diffusers itself from a folder with a vidlong.yaml gets that spec; another family's pipeline
+    gets vidlong's class for it."""
+    import yaml
+    from diffusers import HunyuanVideoPipeline, WanPipeline
+    from tiny_pipeline import tiny_hunyuan_pipeline, tiny_pipeline
+
+    tiny_pipeline().save_pretrained(tmp_path)
+    (tmp_path / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-from-folder", native_frames=3, fps=16, height=32,
+                                                               width=32, num_inference_steps=2, guidance_scale=2.0)))
+    pipe = vidlong.from_pipe(WanPipeline.from_pretrained(tmp_path, local_files_only=True))
+    assert pipe.spec.name == "tiny-from-folder" and pipe.native_frames == 3
+    hunyuan = vidlong.from_pipe(tiny_hunyuan_pipeline(), spec=SPEC)
+    assert type(hunyuan).__name__ == "VidLongHunyuanVideoPipeline" and isinstance(hunyuan, HunyuanVideoPipeline)
+
+
+def test_what_it_does_not_take_is_refused_in_one_line():
+    from diffusers import WanPipeline
+    from tiny_pipeline import tiny_pipeline
+
+    class MyWan(WanPipeline):
+        pass
+
+    held = tiny_pipeline()
+    for pipe, message in ((held.transformer, "pipe is a WanTransformer3DModel; pass a diffusers pipeline"),
+                          (MyWan(**held.components), "pipe is a MyWan, not a pipeline class .* subclass vidlong's class for it"),
+                          ("path/to/wan", r"pipe is a str; .* vidlong.load_pipeline\(path\)")):
+        with pytest.raises(vidlong.VidlongError, match=message) as err:
+            vidlong.from_pipe(pipe)
+        assert "\n" not in str(err.value)
+    with pytest.raises(vidlong.VidlongError, match="spec is a dict; pass a vidlong.models.ModelSpec"):
+        vidlong.from_pipe(held, spec=dict(native_frames=3))
