@@ -127,3 +127,73 @@ def test_cogvideox_1_5_with_its_temporal_patch_gets_its_own_native_length():
 
     assert spec_for_facts(model_facts({"patch_size_t": 2, "patch_size": 2}, family="cogvideox")).native_frames == 21
     assert spec_for_facts(model_facts({"patch_size_t": None, "patch_size": 2}, family="cogvideox")).native_frames == 13
+
+
+@pytest.fixture(scope="module")
+def cogvideox15_folder(tmp_path_factory):
+    """A saved tiny `CogVideoXPipeline` in CogVideoX1.5's layout (a temporal patch of 2 latent frames), native 3 latent
+    frames: its calls pad them to 4."""
+    import yaml
+    from tiny_pipeline import tiny_cogvideox_pipeline
+
+    folder = tmp_path_factory.mktemp("cogvideox1.5")
+    tiny_cogvideox_pipeline(patch_size_t=2).save_pretrained(folder)
+    (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-cogvideox1.5", native_frames=NATIVE, fps=8, height=32,
+                                                             width=48, num_inference_steps=2, guidance_scale=2.0)))
+    return folder
+
+
+def test_cogvideox_1_5_generates_as_its_call_pads_and_its_native_window_counts_the_padding(cogvideox15_folder):
+    """`generate` at the native 3 latent frames (its call pads a leading latent frame and drops it before decoding) =
+    diffusers' call with the same 4-frame noise, bit for bit; FreeLong++ at that length is the stock video exactly (the
+    adapter's native window is the padded 2 token frames, not 1)."""
+    import numpy as np
+    from diffusers import CogVideoXPipeline
+
+    from vidlong.generate import GenerateRequest, generate
+
+    pipe = vidlong.load_pipeline(cogvideox15_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    own = generate(pipe, GenerateRequest(prompt="a red ball", seed=3))
+    stock = CogVideoXPipeline.from_pretrained(cogvideox15_folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    noise = torch.randn(1, 4, NATIVE + 1, 4, 6, generator=torch.Generator().manual_seed(3))
+    video = stock(prompt="a red ball", height=32, width=48, num_frames=4 * NATIVE - 3, num_inference_steps=2,
+                  guidance_scale=2.0, latents=noise.transpose(1, 2), output_type="np").frames[0]
+    assert own.frames.shape[0] == 4 * NATIVE - 3
+    assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+    assert torch.equal(generate(pipe, GenerateRequest(prompt="a red ball", seed=3, method="freelong")).latents, own.latents)
+
+
+def test_cogvideox_1_5_streams_and_extends_with_its_windows_padded_to_whole_patches(cogvideox15_folder, tmp_path):
+    """A stream's window of an odd number of latent frames is padded at the front as its call pads a video: a
+    native-length first chunk is `generate`'s video (latents bit for bit); later chunks see the re-noised context; `vidlong
+    stream` and `vidlong extend` run (an image-to-video model in this layout is refused in one line)."""
+    import dataclasses
+
+    import numpy as np
+
+    from vidlong.cli import main
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.validate import check_stream, limits_for_folder
+    from vidlong.video_io import read_video
+
+    pipe = vidlong.load_pipeline(cogvideox15_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    own = generate(pipe, GenerateRequest(prompt="a red ball", seed=3))
+    first = next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1, first_chunk=NATIVE), chunks=1, seed=3)))
+    assert torch.equal(first.latents, own.latents) and np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1
+    chunks = [c.latents for c in pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=2, seed=0)]
+    alone = [c.latents for c in pipe.stream("a red ball", vidlong.Streaming(chunk=1, sinks=0, window=0), chunks=2, seed=0)]
+    assert torch.equal(chunks[0], alone[0]) and not torch.equal(chunks[1], alone[1])
+
+    out, extended = tmp_path / "s.mp4", tmp_path / "e.mp4"
+    assert main(["stream", "--model", str(cogvideox15_folder), "--prompt", "a red ball", "--chunks", "2", "--chunk", "1",
+                 "--out", str(out)]) == 0
+    assert main(["extend", "--model", str(cogvideox15_folder), "--video", str(out), "--chunks", "1", "--chunk", "1",
+                 "--prompt", "a red ball", "--out", str(extended)]) == 0
+    assert len(read_video(out)[0]) == 1 + 4 and len(read_video(extended)[0]) == len(read_video(out)[0]) + 4
+
+    limits = limits_for_folder(cogvideox15_folder)
+    with pytest.raises(vidlong.VidlongError, match="image-to-video transformer whose temporal patch spans 2 latent frames"):
+        check_stream(vidlong.Streaming(chunk=1), dataclasses.replace(limits, task="i2v"))

@@ -251,21 +251,6 @@ def test_eval_runs_direct_and_both_at_two_lengths(family_folder, tmp_path):
     assert sorted((r["method"], float(r["ratio"])) for r in rows) == [("both", 1.0), ("both", 2.0), ("direct", 1.0), ("direct", 2.0)]
 
 
-def test_a_temporal_patch_is_refused_for_streaming(family_folder):
-    """CogVideoX1.5 patches 2 latent frames into one token frame; chunks and windows of single latent frames
-    do not fit it, so its streams are refused in one line (checked on the folder's limits, before loading)."""
-    import dataclasses
-
-    from vidlong.validate import check_stream, limits_for_folder
-
-    _, folder = family_folder
-    limits = limits_for_folder(folder)
-    check_stream(Streaming(chunk=1), limits)
-    patched = dataclasses.replace(limits, geometry=dataclasses.replace(limits.geometry, patch=(2, 2, 2)))
-    with pytest.raises(VidlongError, match="temporal patch spans 2 latent frames .CogVideoX1.5. is not implemented"):
-        check_stream(Streaming(chunk=1), patched)
-
-
 def test_a_family_that_declares_no_stream_context_is_refused(monkeypatch):
     """A new family's adapter streams nothing until it names its `stream_contexts`: one line saying why."""
     import vidlong.attention.adapters as adapters

@@ -225,9 +225,9 @@ def tiny_ltx_pipeline():
                        tokenizer=tiny_tokenizer(), transformer=tiny_ltx_transformer())
 
 
-def tiny_cogvideox_pipeline():
+def tiny_cogvideox_pipeline(patch_size_t=None):
     """diffusers' `CogVideoXPipeline` of tiny random parts: a CogVideoX VAE (8x space, 4x time), a one-layer
-    T5 encoder, `tiny_cogvideox_transformer` with CogVideoX-5B's RoPE."""
+    T5 encoder, `tiny_cogvideox_transformer` with CogVideoX-5B's RoPE (`patch_size_t` 2: CogVideoX1.5's layout)."""
     from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXPipeline
     from transformers import T5Config, T5EncoderModel
 
@@ -239,7 +239,7 @@ def tiny_cogvideox_pipeline():
                                  norm_num_groups=2)
     text_encoder = T5EncoderModel(T5Config(vocab_size=64, d_model=TEXT_DIM, d_kv=8, d_ff=32, num_layers=1, num_heads=2))
     return CogVideoXPipeline(tokenizer=tiny_tokenizer(), text_encoder=text_encoder.eval(), vae=vae.eval(),
-                             transformer=tiny_cogvideox_transformer(), scheduler=CogVideoXDDIMScheduler())
+                             transformer=tiny_cogvideox_transformer(patch_size_t=patch_size_t), scheduler=CogVideoXDDIMScheduler())
 
 
 def tiny_hunyuan_pipeline():

@@ -343,26 +343,32 @@ class VideoStreamer(PromptSwitching):
             self._write(torch.cat(frames[start : start + self.schedule.chunk], dim=2), text)
 
     def _denoise(self, text: StreamText, frames: int) -> torch.Tensor:
-        """A new chunk of `frames` latent frames, denoised with the context its mode gives it."""
+        """A new chunk of `frames` latent frames, denoised with the context its mode gives it. Where the transformer's
+        temporal patch joins latent frames (CogVideoX1.5), its window is padded at the front to whole patches, as its
+        call pads a video: the padding's frames start as noise drawn with the chunk's, are denoised with it and dropped."""
         pipe = self.pipe
         spatial = pipe.geometry().spatial
-        shape = (1, pipe.latent_channels, frames, self.height // spatial, self.width // spatial)
+        frames_before = self._context_latents()
+        context = torch.cat(frames_before, dim=2).to(pipe.device) if self.renoise and frames_before else None
+        seen = frames + (context.shape[2] if context is not None else 0)
+        pad = pipe.noise_frames(seen) - seen
+        shape = (1, pipe.latent_channels, pad + frames, self.height // spatial, self.width // spatial)
         latents = torch.randn(shape, generator=self.generator).to(pipe.device)
         if pipe.task == "i2v" and self.condition is None:  # the first chunk: the image's latent drawn after its noise,
             self.condition = self._image_condition(self.image)  # as a call given `generate`'s noise draws it (CogVideoX)
         if self.condition is not None:
             latents = self.condition.start(latents)
-        frames_before = self._context_latents()
-        context = torch.cat(frames_before, dim=2).to(pipe.device) if self.renoise and frames_before else None
-        seen = frames + (context.shape[2] if context is not None else 0)
-        scheduler = self._sampler((text.batch, *shape[1:2], seen, *shape[3:]))
+        scheduler = self._sampler((text.batch, *shape[1:2], pad + seen, *shape[3:]))
         latents, timesteps = self._starting_point(latents, scheduler)
         for t in timesteps:
             if context is None:
                 pred = self._predict(latents, t, text)
             else:
-                pred = self._predict(torch.cat([self._renoised(context, t), latents.float()], dim=2), t, text)[:, :, -shape[2]:]
+                window = torch.cat([latents[:, :, :pad].float(), self._renoised(context, t), latents[:, :, pad:].float()], dim=2)
+                pred = self._predict(window, t, text)
+                pred = torch.cat([pred[:, :, :pad], pred[:, :, -frames:]], dim=2)
             latents = scheduler.step(pred, t, latents.float(), return_dict=False)[0]
+        latents = latents[:, :, pad:]
         if context is None and self.condition is not None:  # this window starts the video
             latents = self.condition.first_frame(latents)
         return latents

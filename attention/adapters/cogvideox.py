@@ -23,7 +23,8 @@ class CogVideoXAdapter(FamilyAdapter):
         latents = args[0] if args else kwargs["hidden_states"]
         _, frames, _, height, width = latents.shape
         p_t, p = transformer.config.patch_size_t or 1, transformer.config.patch_size
-        return TokenLayout(frames // p_t, height // p, width // p, max(1, native_frames // p_t))
+        # CogVideoX1.5's calls pad a video's latent frames to its temporal patch: its native window is that many tokens
+        return TokenLayout(frames // p_t, height // p, width // p, -(-native_frames // p_t))
 
     def qkv(self, attn, hidden_states, rotary, text=None):
         """As diffusers' `CogVideoXAttnProcessor2_0`: text then video tokens through the same
