@@ -171,10 +171,8 @@ def test_token_replace_streams_and_extends_with_its_image_in_every_window(image_
     from PIL import Image
     from tiny_pipeline import tiny_hunyuan_i2v_pipeline
 
-    from vidlong.cli import main
     from vidlong.generate import GenerateRequest, generate
     from vidlong.models import pixel_frames
-    from vidlong.video_io import read_video
 
     folder = tmp_path / "model"
     tiny_hunyuan_i2v_pipeline("token_replace").save_pretrained(folder)
@@ -198,14 +196,7 @@ def test_token_replace_streams_and_extends_with_its_image_in_every_window(image_
     assert len(read) == 1 and np.array_equal(read[0], own.frames[len(own.frames) - context])
     monkeypatch.undo()
 
-    out, streamed, extended = tmp_path / "long.mp4", tmp_path / "s.mp4", tmp_path / "e.mp4"
-    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--ratio", "2",
-                 "--method", "both", "--out", str(out)]) == 0
-    assert main(["stream", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--chunks", "2",
-                 "--chunk", "1", "--out", str(streamed)]) == 0
-    assert main(["extend", "--model", str(folder), "--video", str(out), "--chunks", "1", "--chunk", "1", "--prompt", "a red ball",
-                 "--out", str(extended)]) == 0
-    assert len(read_video(streamed)[0]) == 1 + 4 and len(read_video(extended)[0]) == len(read_video(out)[0]) + 4
+    assert_the_cli_generates_streams_and_extends(folder, image_path, tmp_path)
 
 
 def test_skyreels_v1_image_to_video_generates_as_its_call_streams_and_extends(image_path, tmp_path):
@@ -218,8 +209,6 @@ def test_skyreels_v1_image_to_video_generates_as_its_call_streams_and_extends(im
     from PIL import Image
     from tiny_pipeline import tiny_hunyuan_skyreels_pipeline
 
-    from vidlong.cli import main
-    from vidlong.video_io import read_video
 
     folder = tmp_path / "model"
     tiny_hunyuan_skyreels_pipeline().save_pretrained(folder)
@@ -233,6 +222,15 @@ def test_skyreels_v1_image_to_video_generates_as_its_call_streams_and_extends(im
     first = next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1, first_chunk=NATIVE), chunks=1, seed=3,
                                   image=Image.open(image_path), height=32, width=48)))
     assert np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1
+
+    assert_the_cli_generates_streams_and_extends(folder, image_path, tmp_path)
+
+
+def assert_the_cli_generates_streams_and_extends(folder, image_path, tmp_path):
+    """`vidlong generate --image --method both` at 2x, `vidlong stream --image` (2 chunks of 1 latent frame) and `vidlong
+    extend` of the generated video (1 chunk) run and write as many frames as they make."""
+    from vidlong.cli import main
+    from vidlong.video_io import read_video
 
     out, streamed, extended = tmp_path / "long.mp4", tmp_path / "s.mp4", tmp_path / "e.mp4"
     assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--ratio", "2",
