@@ -52,6 +52,18 @@ def test_the_spec_comes_from_the_folder_its_modules_came_from(tmp_path):
     assert type(hunyuan).__name__ == "VidLongHunyuanVideoPipeline" and isinstance(hunyuan, HunyuanVideoPipeline)
 
 
+@pytest.mark.parametrize("kind", ["wan2.2", "ti2v"])
+def test_the_pipelines_settings_come_along(kind):
+    """Wan2.2's two experts and their boundary, TI2V-5B's per-token timesteps: its config's settings, not only its modules."""
+    from tiny_pipeline import tiny_pipeline
+
+    held = tiny_pipeline(kind=kind)
+    pipe = vidlong.from_pipe(held, spec=SPEC)
+    assert len(pipe.experts()) == (2 if kind == "wan2.2" else 1)
+    assert (pipe.config.boundary_ratio, pipe.config.expand_timesteps) == (held.config.boundary_ratio, held.config.expand_timesteps)
+    assert pipe.transformer is held.transformer and getattr(pipe, "transformer_2", None) is getattr(held, "transformer_2", None)
+
+
 def test_what_it_does_not_take_is_refused_in_one_line():
     from diffusers import WanPipeline
     from tiny_pipeline import tiny_pipeline

@@ -490,10 +490,13 @@ PIPELINE_CLASSES = {
 
 
 def over_modules(cls: type, pipe):
-    """A pipeline of class `cls` built on `pipe`'s own modules (no copy: the same transformer, VAE and encoders), with
-    its config's ``_name_or_path`` (where its ``vidlong.yaml`` is looked for) and its progress bar settings."""
+    """A pipeline of class `cls` built on `pipe`'s own modules (no copy: the same transformer, VAE and encoders) and the
+    settings of its config that `cls` takes (Wan2.2's ``boundary_ratio``, ``expand_timesteps``), with its config's
+    ``_name_or_path`` (where its ``vidlong.yaml`` is looked for) and its progress bar settings."""
     takes = inspect.signature(cls.__init__).parameters
-    made = cls(**{name: part for name, part in pipe.components.items() if name in takes})
+    modules = pipe.components
+    settings = {name: value for name, value in pipe.config.items() if not name.startswith("_") and name not in modules}
+    made = cls(**{name: value for name, value in {**settings, **modules}.items() if name in takes})
     if pipe.config.get("_name_or_path"):
         made.register_to_config(_name_or_path=pipe.config["_name_or_path"])
     made.set_progress_bar_config(**getattr(pipe, "_progress_bar_config", {}))
