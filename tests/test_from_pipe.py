@@ -78,5 +78,30 @@ def test_what_it_does_not_take_is_refused_in_one_line():
         with pytest.raises(vidlong.VidlongError, match=message) as err:
             vidlong.from_pipe(pipe)
         assert "\n" not in str(err.value)
-    with pytest.raises(vidlong.VidlongError, match="spec is a dict; pass a vidlong.models.ModelSpec"):
-        vidlong.from_pipe(held, spec=dict(native_frames=3))
+    for pipe in (held, vidlong.from_pipe(held, spec=SPEC)):
+        with pytest.raises(vidlong.VidlongError, match="spec is a dict; pass a vidlong.models.ModelSpec"):
+            vidlong.from_pipe(pipe, spec=dict(native_frames=3))
+
+    compiled = tiny_pipeline()
+    compiled.transformer = torch.compile(compiled.transformer)
+    offloaded = tiny_pipeline()
+    offloaded.transformer.enable_group_offload(onload_device=torch.device("cpu"), offload_type="block_level", num_blocks_per_group=1)
+    for pipe, message in ((compiled, r"pipe.transformer is wrapped by torch.compile; .* compile it in place"),
+                          (offloaded, "pipe.transformer has offloading enabled; call vidlong.from_pipe before enabling it")):
+        with pytest.raises(vidlong.VidlongError, match=message):
+            vidlong.from_pipe(pipe)
+
+
+def test_a_stream_paused_in_one_pipeline_is_seen_by_every_pipeline_on_its_transformer():
+    """Two vidlong pipelines over one held pipeline share its transformer and the stream's hooks on it: while a stream of
+    one is paused, a call of the other is refused in one line too; closing the stream frees both."""
+    from tiny_pipeline import tiny_pipeline
+
+    held = tiny_pipeline()
+    one, other = vidlong.from_pipe(held, spec=SPEC), vidlong.from_pipe(held, spec=SPEC)
+    stream = iter(one.stream("a red ball", vidlong.Streaming(chunk=1), chunks=3, seed=0))
+    next(stream)
+    with pytest.raises(vidlong.VidlongError, match="a stream of this pipeline is paused mid-way"):
+        _frames(other)
+    stream.close()
+    assert _frames(other).shape == (9, 32, 32, 3)

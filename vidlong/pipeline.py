@@ -78,7 +78,8 @@ class VidlongPipelineMixin:
                 spec = spec_for_facts(self.facts())
                 if spec is None:
                     raise VidlongError("vidlong does not know this pipeline's model; set pipe.vidlong_spec = "
-                                       "vidlong.models.ModelSpec(name=..., native_frames=...) or save it with a vidlong.yaml")
+                                       "vidlong.models.ModelSpec(name=..., native_frames=...) (vidlong.from_pipe(pipe, spec=...)) "
+                                       "or save it with a vidlong.yaml")
                 self.vidlong_spec = spec
         return self.vidlong_spec
 
@@ -505,23 +506,26 @@ def over_modules(cls: type, pipe):
 
 def from_pipe(pipe, spec: Optional[ModelSpec] = None) -> VidlongPipelineMixin:
     """vidlong's pipeline over a diffusers pipeline you already hold: its subclass of the pipeline's class
-    (`PIPELINE_CLASSES`) built on the same modules, nothing copied or loaded (your LoRA, quantized or compiled
-    transformer, scheduler and dtype stay; methods applied to one act in both). A vidlong pipeline comes back as it is.
+    (`PIPELINE_CLASSES`) built on the same modules and settings, nothing copied or loaded (your LoRA, quantized weights,
+    a transformer compiled in place, scheduler and dtype stay; methods applied to one act in both). A vidlong pipeline
+    comes back as it is (with `spec`, if given).
 
     Args:
-        pipe: a diffusers pipeline of a class vidlong wraps (`WanPipeline`, `LTXPipeline`, `HunyuanVideoPipeline`, ...).
+        pipe: a diffusers pipeline of a class vidlong wraps (`WanPipeline`, `LTXPipeline`, `HunyuanVideoPipeline`, ...),
+            with no offloading enabled yet (enable it on the pipeline this returns) and its transformers as modules
+            (``torch.compile(module)`` wraps one: compile in place instead, ``module.compile()``).
         spec: the model's `ModelSpec`; default: the ``vidlong.yaml`` of the folder its modules came from, else the
             spec vidlong knows for their configs (`vidlong.models.spec_for_facts`), else it is asked for when used.
-
-    Offloading set on `pipe` (``enable_model_cpu_offload``, group offloading) is not carried: set it again on the
-    returned pipeline.
     """
+    from diffusers import DiffusionPipeline
+
+    if spec is not None and not isinstance(spec, ModelSpec):
+        raise VidlongError(f"spec is a {type(spec).__name__}; pass a vidlong.models.ModelSpec (name=..., native_frames=...) "
+                           "or None")
     if isinstance(pipe, VidlongPipelineMixin):
         if spec is not None:
             pipe.vidlong_spec = spec
         return pipe
-    from diffusers import DiffusionPipeline
-
     name = type(pipe).__name__
     if not isinstance(pipe, DiffusionPipeline):
         raise VidlongError(f"pipe is a {name}; pass a diffusers pipeline (for a model folder: vidlong.load_pipeline(path))")
@@ -529,12 +533,27 @@ def from_pipe(pipe, spec: Optional[ModelSpec] = None) -> VidlongPipelineMixin:
         raise VidlongError(f"pipe is a {name}, not a pipeline class vidlong wraps (WanPipeline, LTXPipeline, CogVideoXPipeline, "
                            "HunyuanVideoPipeline, ...: vidlong.pipeline.PIPELINE_CLASSES); for a subclass of one, subclass "
                            "vidlong's class for it (vidlong.pipeline.pipeline_class(name))")
-    if spec is not None and not isinstance(spec, ModelSpec):
-        raise VidlongError(f"spec is a {type(spec).__name__}; pass a vidlong.models.ModelSpec (name=..., native_frames=...) "
-                           "or None")
+    check_held_modules(pipe)
     made = over_modules(pipeline_class(name), pipe)
     made.vidlong_spec, made.vidlong_offload = spec, None
     return made
+
+
+def check_held_modules(pipe) -> None:
+    """A one-line refusal for a held pipeline whose modules vidlong could not take as they are: offloading already enabled
+    (its hooks would stay on the shared modules, unknown to the new pipeline) or a transformer wrapped by
+    ``torch.compile`` (vidlong's hooks go on the model itself)."""
+    from diffusers.hooks.group_offloading import _is_group_offload_enabled
+
+    for name, module in pipe.components.items():
+        if not isinstance(module, torch.nn.Module):
+            continue
+        if getattr(module, "_hf_hook", None) is not None or _is_group_offload_enabled(module):
+            raise VidlongError(f"pipe.{name} has offloading enabled; call vidlong.from_pipe before enabling it, then enable it "
+                               "on the pipeline it returns (enable_model_cpu_offload, enable_group_offload)")
+        if isinstance(module, torch._dynamo.eval_frame.OptimizedModule):
+            raise VidlongError(f"pipe.{name} is wrapped by torch.compile; pass it uncompiled and compile it in place "
+                               f"(pipe.{name}.compile(), or {name}.compile_repeated_blocks())")
 
 
 def pipeline_class(class_name: str) -> type:

@@ -157,33 +157,45 @@ def replay(decoder, history: torch.Tensor, chunk: int, keep: bool) -> np.ndarray
     return np.concatenate(pieces)
 
 
+def _streams_of(pipe) -> int:
+    """Streams running on `pipe`'s transformers, counted on the transformers themselves (`streaming_on`), so that every
+    pipeline sharing them (`vidlong.from_pipe`'s, a video-to-video twin) sees a stream paused in another."""
+    return max((getattr(transformer, "vidlong_streams", 0) for transformer in pipe.experts()), default=0)
+
+
+def _count_streams(pipe, count: int) -> None:
+    for transformer in pipe.experts():
+        transformer.vidlong_streams = count
+
+
 @contextmanager
 def streaming_on(pipe):
-    """Marks `pipe` as running a stream for the body (`refuse_call_while_streaming`); streams nest."""
-    pipe.vidlong_streams = getattr(pipe, "vidlong_streams", 0) + 1
+    """Marks `pipe`'s transformers as running a stream for the body (`refuse_call_while_streaming`); streams nest."""
+    _count_streams(pipe, _streams_of(pipe) + 1)
     try:
         yield
     finally:
-        pipe.vidlong_streams -= 1
+        _count_streams(pipe, _streams_of(pipe) - 1)
 
 
 @contextmanager
 def own_call_while_streaming(pipe):
     """The body may call `pipe` in the middle of its one stream (a fifo stream's cut makes a native video);
     refused while another stream of it is paused too (the call would take that stream's hooks off)."""
-    if getattr(pipe, "vidlong_streams", 0) != 1:
+    if _streams_of(pipe) != 1:
         raise VidlongError("another stream of this pipeline is paused mid-way; finish or close it before this stream's cut")
-    pipe.vidlong_streams = 0
+    _count_streams(pipe, 0)
     try:
         yield
     finally:
-        pipe.vidlong_streams = 1
+        _count_streams(pipe, 1)
 
 
 def refuse_call_while_streaming(pipe) -> None:
-    """A one-line error for a pipeline call while a stream of `pipe` is paused mid-way: the stream's KV
-    cache holds the transformer, and the methods applied to the pipeline are set aside until it ends."""
-    if getattr(pipe, "vidlong_streams", 0):
+    """A one-line error for a pipeline call while a stream on `pipe`'s transformers is paused mid-way (from this pipeline
+    or another sharing them): the stream's KV cache holds the transformer, and the methods applied to the pipeline are
+    set aside until it ends."""
+    if _streams_of(pipe):
         raise VidlongError("a stream of this pipeline is paused mid-way (its cache holds the transformer); finish "
                            "it, break out of its loop or close its iterator (iterator.close()) before calling the pipeline")
 

@@ -433,9 +433,10 @@ def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> Non
         return
     check_no_stream_between_two_frames(limits)
     check_streams(limits.family, streaming.context)
-    if limits.geometry.patch[0] > 1 and limits.task != "t2v":
-        raise VidlongError(f"streaming an image-to-video transformer whose temporal patch spans {limits.geometry.patch[0]} "
-                           "latent frames (CogVideoX1.5-I2V) is not implemented; use vidlong generate for this model")
+    if limits.geometry.patch[0] > 1 and (limits.task != "t2v" or limits.family != "cogvideox"):
+        what = "CogVideoX1.5-I2V" if limits.family == "cogvideox" else f"a {limits.family} model"
+        raise VidlongError(f"streaming a {limits.task} transformer whose temporal patch spans {limits.geometry.patch[0]} latent "
+                           f"frames ({what}) is not implemented (CogVideoX1.5's text-to-video streams); use vidlong generate")
     native = limits.spec.native_frames
     for name in ("chunk", "first_chunk", "sinks", "window"):
         value = getattr(streaming, name)
