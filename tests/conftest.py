@@ -153,7 +153,8 @@ def tiny_cogvideox_transformer(seed: int = 0, layers: int = 2, rope: bool = True
                                patch_size_t=None):
     """A random CogVideoXTransformer3DModel (2 heads x 16, patch 2; with `rope`, CogVideoX-5B's 3D RoPE
     supplied by the caller; `in_channels` 2 x `IN_CHANNELS` for image-to-video; `patch_size_t` 2: CogVideoX1.5's
-    temporal patch, without the patch bias, as its release) for exact CPU checks."""
+    temporal patch, without the patch bias, as its release, and for image to video its ``ofs`` embedding) for exact CPU
+    checks."""
     from diffusers import CogVideoXTransformer3DModel
 
     torch.manual_seed(seed)
@@ -161,7 +162,8 @@ def tiny_cogvideox_transformer(seed: int = 0, layers: int = 2, rope: bool = True
                                         out_channels=IN_CHANNELS, time_embed_dim=16, text_embed_dim=TEXT_DIM,
                                         num_layers=layers, sample_width=8, sample_height=8, sample_frames=9,
                                         max_text_seq_length=5, use_rotary_positional_embeddings=rope,
-                                        patch_size_t=patch_size_t, patch_bias=patch_size_t is None)
+                                        patch_size_t=patch_size_t, patch_bias=patch_size_t is None,
+                                        ofs_embed_dim=16 if patch_size_t and in_channels > IN_CHANNELS else None)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))

@@ -524,18 +524,21 @@ def test_an_ltx_text_to_video_folder_takes_an_image_as_its_image_to_video_pipeli
     assert json.loads((tmp_path / "x.json").read_text())["image"] == str(image_path)
 
 
-def test_cogvideox_image_to_video_generates_streams_and_extends(tmp_path, capsys):
+@pytest.mark.parametrize("patch_size_t", [None, 2], ids=["cogvideox", "cogvideox1.5"])
+def test_cogvideox_image_to_video_generates_streams_and_extends(tmp_path, capsys, patch_size_t):
     """`CogVideoXImageToVideoPipeline` folders load as vidlong's image-to-video class; `generate` with an image and
     no method is diffusers' own call with the same noise and generator bit for bit (and the image matters); a
-    re-noised stream's every forward carries the image's latent on the video's first frame and zeros after it, as
-    extra channels; the CLI generates with the methods, streams and extends."""
+    re-noised stream's every forward carries the image's latent on the window's first frame and zeros after it, as
+    extra channels (CogVideoX1.5: windows padded at the front to whole temporal patches, the image on the first, as its
+    call places it on its padded video's first frame; its ``ofs`` as its call gives it); the CLI generates with the
+    methods, streams and extends."""
     import diffusers
     from conftest import cli_generates_and_extends_from_an_image
     from PIL import Image
     from tiny_pipeline import tiny_cogvideox_i2v_pipeline
 
     folder = tmp_path / "cog-i2v"
-    tiny_cogvideox_i2v_pipeline().save_pretrained(folder, safe_serialization=True)
+    tiny_cogvideox_i2v_pipeline(patch_size_t).save_pretrained(folder, safe_serialization=True)
     (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-cog-i2v", num_inference_steps=2, guidance_scale=2.0,
                                                              **FAMILIES["cogvideox"][1])))
     image_path = tmp_path / "wide.png"  # the spec's aspect: generate sizes a video by its image's (`validate.video_size`)
@@ -547,7 +550,8 @@ def test_cogvideox_image_to_video_generates_streams_and_extends(tmp_path, capsys
     stock = diffusers.CogVideoXImageToVideoPipeline.from_pretrained(folder, local_files_only=True)
     stock.set_progress_bar_config(disable=True)
     generator = torch.Generator().manual_seed(3)
-    noise = torch.randn(1, 4, 3, 4, 6, generator=generator)  # [1, C, F, h, w] as generate draws it, then the image's latent
+    pad = 1 if patch_size_t else 0  # its call pads 3 latent frames to 4
+    noise = torch.randn(1, 4, 3 + pad, 4, 6, generator=generator)  # [1, C, F, h, w] as generate draws it, then the image's latent
     video = stock(image=Image.open(image_path).convert("RGB"), prompt="a red ball", height=32, width=48, num_frames=9,
                   num_inference_steps=2, guidance_scale=2.0, latents=noise.transpose(1, 2), generator=generator,
                   output_type="np").frames[0]
@@ -562,7 +566,8 @@ def test_cogvideox_image_to_video_generates_streams_and_extends(tmp_path, capsys
     pipe.transformer.register_forward_pre_hook(lambda m, a, k: seen.append(k["hidden_states"]), with_kwargs=True)
     chunks = list(pipe.stream("a red ball", Streaming(chunk=1, sinks=1, window=1, steps=2), chunks=3, seed=1, image=str(image_path)))
     assert [len(c.frames) for c in chunks] == [1, 4, 4]
-    assert [x.shape[1] for x in seen] == [1, 1, 2, 2, 3, 3]  # [sink | window | chunk], 2 steps; frames before channels
+    windows = [1, 1, 2, 2, 3, 3] if pad == 0 else [2, 2, 2, 2, 4, 4]  # [sink | window | chunk] (padded), 2 steps
+    assert [x.shape[1] for x in seen] == windows  # frames before channels
     image_latent = seen[0][:, :1, 4:]
     assert image_latent.abs().sum() > 0
     for x in seen:  # the condition channels: the image's latent on the video's first frame, zeros after

@@ -350,15 +350,16 @@ def tiny_ltx_i2v_pipeline():
     return LTXImageToVideoPipeline(**tiny_ltx_pipeline().components)
 
 
-def tiny_cogvideox_i2v_pipeline():
+def tiny_cogvideox_i2v_pipeline(patch_size_t=None):
     """diffusers' `CogVideoXImageToVideoPipeline` of `tiny_cogvideox_pipeline`'s parts, its transformer taking the
-    image's latent channels too."""
+    image's latent channels too (`patch_size_t` 2: CogVideoX1.5-I2V's layout, with its ``ofs`` embedding)."""
     from diffusers import CogVideoXImageToVideoPipeline
 
     from conftest import IN_CHANNELS, tiny_cogvideox_transformer
 
     parts = tiny_cogvideox_pipeline().components
-    return CogVideoXImageToVideoPipeline(**dict(parts, transformer=tiny_cogvideox_transformer(in_channels=2 * IN_CHANNELS)))
+    return CogVideoXImageToVideoPipeline(**dict(parts, transformer=tiny_cogvideox_transformer(in_channels=2 * IN_CHANNELS,
+                                                                                              patch_size_t=patch_size_t)))
 
 
 def tiny_ltx2_pipeline(latest: bool = False):

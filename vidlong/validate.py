@@ -433,10 +433,9 @@ def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> Non
         return
     check_no_stream_between_two_frames(limits)
     check_streams(limits.family, streaming.context)
-    if limits.geometry.patch[0] > 1 and (limits.task != "t2v" or limits.family != "cogvideox"):
-        what = "CogVideoX1.5-I2V" if limits.family == "cogvideox" else f"a {limits.family} model"
-        raise VidlongError(f"streaming a {limits.task} transformer whose temporal patch spans {limits.geometry.patch[0]} latent "
-                           f"frames ({what}) is not implemented (CogVideoX1.5's text-to-video streams); use vidlong generate")
+    if limits.geometry.patch[0] > 1 and limits.family != "cogvideox":  # CogVideoX's calls pad to the patch; streams follow
+        raise VidlongError(f"streaming a {limits.family} transformer whose temporal patch spans {limits.geometry.patch[0]} latent "
+                           "frames is not implemented (CogVideoX1.5's is); use vidlong generate for this model")
     native = limits.spec.native_frames
     for name in ("chunk", "first_chunk", "sinks", "window"):
         value = getattr(streaming, name)

@@ -61,12 +61,13 @@ class CogVideoXFamily:
         return StreamText(states.shape[0], dict(encoder_hidden_states=states))
 
     def stream_forward(self, transformer, latents, timestep, text, **extra):
-        """Frames before channels, and its 3D RoPE for the window's size, as the call makes them."""
+        """Frames before channels, its 3D RoPE for the window's size and CogVideoX1.5-I2V's ``ofs``, as the call makes them."""
         frames, height, width = latents.shape[2:]
         spatial = self.vae_scale_factor_spatial
         rotary = self._prepare_rotary_positional_embeddings(height * spatial, width * spatial, frames, latents.device) \
             if transformer.config.use_rotary_positional_embeddings else None
-        out = transformer(hidden_states=self.call_latents(latents), timestep=timestep, image_rotary_emb=rotary,
+        ofs = None if transformer.config.get("ofs_embed_dim") is None else latents.new_full((1,), 2.0, dtype=torch.float32)
+        out = transformer(hidden_states=self.call_latents(latents), timestep=timestep, image_rotary_emb=rotary, ofs=ofs,
                           return_dict=False, **text.kwargs, **extra)[0]
         return self.grid_latents(out, frames, height, width)
 
@@ -166,8 +167,9 @@ class VidLongCogVideoXImageToVideoPipeline(CogVideoXFamily, VidlongPipelineMixin
 
     @torch.no_grad()
     def image_condition(self, image, height: int, width: int, frames: int, generator=None, latent=None):
-        """`ChannelCondition` ``[1, C, frames, h, w]``: the image's latent (drawn from its VAE's distribution with
-        `generator` and scaled as the call's `prepare_latents` does) on frame 0, zeros after (`latent` unused).
+        """`ChannelCondition` ``[1, C, F, h, w]``: the image's latent (drawn from its VAE's distribution with
+        `generator` and scaled as the call's `prepare_latents` does) on frame 0, zeros after (`latent` unused); F is
+        `frames` padded to CogVideoX1.5's temporal patch, whose calls put the image on their padded video's first frame.
 
         Args:
             image: the first frame (a PIL image, uint8 ``[H, W, 3]`` frame or image file path: `load_image`).
@@ -176,7 +178,7 @@ class VidLongCogVideoXImageToVideoPipeline(CogVideoXFamily, VidlongPipelineMixin
         pixels = call_pixels(self, image, height, width)
         no_noise = torch.zeros(1)  # given latents: the call's `prepare_latents` draws the image's latent alone
         _, image_latents = self.prepare_latents(pixels, 1, self.transformer.config.in_channels // 2,
-                                                pixel_frames(frames, self.vae_scale_factor_temporal), height, width,
+                                                pixel_frames(self.noise_frames(frames), self.vae_scale_factor_temporal), height, width,
                                                 pixels.dtype, self._execution_device, generator, no_noise)
         return ChannelCondition(image_latents.transpose(1, 2))
 
