@@ -11,9 +11,9 @@ def add_app_parser(subparsers) -> argparse.ArgumentParser:
     """Add the `app` subcommand to `subparsers` (the result of ``parser.add_subparsers()``)."""
     p = subparsers.add_parser("app", help="serve the Gradio app in the browser",
                               description="Serve a web page (Gradio) for generating and streaming long videos; also an API at /generate and /stream.")
-    p.add_argument("--model", default=None,
-                   help="local diffusers pipeline folder (Wan, LTX-Video, LTX-2, CogVideoX, HunyuanVideo 1.0 and 1.5) "
-                        "(default: the embedded model)")
+    from vidlong.cli import MODEL_HELP
+
+    p.add_argument("--model", default=None, help=MODEL_HELP)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface)")
     p.add_argument("--port", type=int, default=7860, help="port to listen on")
     p.add_argument("--share", action="store_true", help="also make a public gradio.live link (needs the internet)")

@@ -48,13 +48,13 @@ from vidlong.panels import side_by_side  # noqa: E402
 from vidlong.fifo_stream import DiagonalStreamer, chunk_layout  # noqa: E402
 from vidlong.methods import DiagonalDenoising, diagonal_of  # noqa: E402
 from vidlong.schedulers.stream import stream_chunk_count  # noqa: E402
-from vidlong.redraw_stream import RedrawStreamer, stream_redraws  # noqa: E402
+from vidlong.redraw_stream import RedrawStreamer  # noqa: E402
 from vidlong.streaming import StreamSampling, VideoStreamer, resolve_context  # noqa: E402
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_STEPS, check_diagonal_stream, check_generate, check_seed,  # noqa: E402
                               check_streams, limits_for_pipeline, streams, video_size)
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
 from vidlong.animate import ANIMATE_VIDEOS  # noqa: E402
-from vidlong.video_to_video import DEFAULT_STRENGTH, frame_count, video_fps  # noqa: E402
+from vidlong.video_to_video import DEFAULT_STRENGTH, frame_count, stream_redraws, video_fps  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -98,8 +98,8 @@ CLI_ROWS = [
     ("generate", ["--model", "{model}/model_index.json"], "is a file; pass the diffusers pipeline folder", None),
     ("generate", ["--device", "cuda"], "--device cuda was asked for but this machine has no CUDA device", "no_cuda"),
     ("generate", ["--steps", "0"], "--steps must be a whole number from 1", None),
-    ("generate", ["--height", "0"], "--height 0 must be a multiple of 16", None),
-    ("generate", ["--width", "0"], "--width 0 must be a multiple of 16", None),
+    ("generate", ["--height", "0"], "--height 0 must be at least 16 pixels (a multiple of 16); use --height 16 or more", None),
+    ("generate", ["--width", "0"], "--width 0 must be at least 16 pixels", None),
     ("generate", [], "it is a folder; name an .mp4 file", "out_is_folder"),
     ("generate", [], "exists; pass --overwrite", "out_exists"),
     ("generate", [], "x.json exists (--out {out} would replace it too); pass --overwrite", "json_exists"),
@@ -109,8 +109,8 @@ CLI_ROWS = [
     ("extend", ["--video", "{inputs}/clip.mp4", "--prompt", "0:a; 3:b", "--chunks", "2"], "switches at chunk 3 but the stream has 2 chunks", None),
     ("stream", ["--prompt", "0:a red ball; 40:a blue ball", "--seconds", "2"], "switches at chunk 40 but the stream has", None),
     ("extend", ["--video", "{inputs}/clip.mp4", "--prompt", "0:a; 40:b", "--seconds", "1"], "switches at chunk 40 but the stream has", None),
-    ("stream", ["--window", "1000"], "--window 1000 exceeds the model's native window of 3", None),
-    ("stream", ["--sinks", "1000"], "--sinks 1000 exceeds the model's native window of 3", None),
+    ("stream", ["--window", "1000"], "--chunk 3 and its default 3 sink frames already fill the model's native window of 3; use --window 0", None),
+    ("stream", ["--sinks", "1000"], "--sinks 1000 + --chunk 3 = 1003 latent frames exceed the model's native window of 3; use --sinks 0", None),
     ("stream", ["--chunk", "1", "--sinks", "3"], "--sinks 3 + --chunk 1 = 4 latent frames exceed the model's native window of 3; use --sinks 2 or less", None),
     ("stream", ["--chunk", "2", "--window", "1"], "--chunk 2 and its default 2 sink frames already fill the model's native "
      "window of 3; use --window 0, or give --sinks", None),
@@ -153,7 +153,7 @@ CLI_ROWS = [
     ("generate", ["--seed", str(2**63)], "--seed must be a whole number from 0", None),
     ("generate", ["--guidance-2", "inf"], "--guidance-2 must be a finite number", None),
     ("generate", ["--steps", "1001"], "--steps must be a whole number from 1 to 1000", None),
-    ("generate", ["--width", "-16"], "--width -16 must be a multiple of 16", None),
+    ("generate", ["--width", "-16"], "--width -16 must be at least 16 pixels", None),
     ("generate", ["--prompt", "   "], "the prompt is empty", None),
     ("generate", ["--device", "gpu"], "--device 'gpu' is not a device", None),
     ("generate", ["--device", "mps"], "--device mps is not one vidlong runs on; use cpu, cuda or cuda:N", None),
@@ -164,7 +164,8 @@ CLI_ROWS = [
     ("generate", ["--out", "{outdir}/x.avi"], "name the output file with a .mp4 extension", None),
     ("generate", ["--out", "{outdir}/missing/x.mp4"], "does not exist; create it first", None),
     ("generate", ["--save-latents", "{outdir}/missing/x.pt"], "does not exist; create it first", None),
-    ("generate", ["--save-latents", "{outdir}/x.pt"], "x.pt exists (--out {out} would replace it too)", "latents_exist"),
+    ("generate", ["--save-latents", "{outdir}/x.pt"], "--save-latents {outdir}/x.pt exists; pass --overwrite to replace it, or "
+     "choose another --save-latents", "latents_exist"),
     ("generate", ["--model", "{outdir}/nowhere"], "does not exist; pass a local diffusers pipeline folder", None),
     ("generate", ["--ratio", "2", "--frames", "9"], "--frames: not allowed with argument --ratio", ARGPARSE),
     ("generate", ["--steps", "abc"], "--steps: invalid int value", ARGPARSE),
@@ -174,7 +175,11 @@ CLI_ROWS = [
     ("stream", ["--chunk", "4"], "--chunk 4 exceeds the model's native window of 3", None),
     ("stream", ["--window", "-1"], "error: --window must be a whole number >= 0, got -1", None),
     ("stream", ["--steps", "0"], "error: --steps must be a whole number >= 1, got 0", None),
-    ("stream", ["--height", "0"], "--height 0 must be a multiple of 16", None),
+    ("stream", ["--height", "0"], "--height 0 must be at least 16 pixels", None),
+    ("stream", ["--preset", "longlive"], "(the values --preset longlive gives; override them with the options named)", None),
+    ("generate", ["--frames", "8002"], "2001 latent frames is more than this model's RoPE table places", None),  # no 4k+1 hint past it
+    ("generate", ["--video", "{inputs}/clip.mp4", "--steps", "1"], "denoises no step; use --steps 2 or more at this strength, or "
+     "--strength 1", None),
     ("stream", ["--width", "33"], "--width 33 must be a multiple of 16", None),
     ("stream", ["--guidance-2", "-3"], "--guidance-2 must be >= 0", None),
     ("stream", ["--guidance-2", "3"], "--guidance-2 is the low-noise expert's guidance of a two-expert model (Wan2.2 A14B); "
@@ -191,7 +196,7 @@ CLI_ROWS = [
     ("extend", ["--latents", "{inputs}/other.pt"], "is not a vidlong latents file", None),
     ("extend", ["--video", "{inputs}/notes.txt", "--chunks", "0"], "--chunks must be a whole number >= 1", None),
     ("extend", ["--video", "{inputs}/notes.txt", "--seconds", "inf"], "--seconds must be a finite number", None),
-    ("extend", ["--video", "{inputs}/notes.txt", "--window", "9"], "--window 9 exceeds the model's native window of 3", None),
+    ("extend", ["--video", "{inputs}/notes.txt", "--window", "9"], "already fill the model's native window of 3; use --window 0", None),
     ("extend", ["--video", "{inputs}/clip.mp4", "--prompt", "0:a; 0:b"], "two prompts at chunk 0", None),
     ("extend", ["--video", "{inputs}/clip40.mp4", "--prompt", "a red ball"], "is 40x40; this model needs sizes in multiples of 16", None),
     ("extend", ["--video", "{inputs}/clip.mp4"], "extend needs --prompt", None),
@@ -287,8 +292,9 @@ def test_cli_bad_input(command, args, message, kind, model_dir, zero_native_dir,
     err = captured.err.strip().splitlines()
     assert code == 2, (code, captured.err)
     assert "Traceback" not in captured.err and captured.out == ""
-    if kind == ARGPARSE:  # argparse: usage lines, then one error line naming the flag
-        assert err[0].startswith("usage: vidlong") and "error:" in err[-1] and message in err[-1], err
+    if kind == ARGPARSE:  # argparse: one line naming the flag and where the usage is
+        assert len(err) == 1 and err[0].startswith("vidlong") and "error:" in err[0] and message in err[0], err
+        assert err[0].endswith(" --help)"), err
     else:
         assert len(err) == 1 and err[0].startswith("vidlong: error:") and fill(message) in err[0], err
     assert files_under(tmp_path) == before  # nothing written

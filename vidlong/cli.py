@@ -17,10 +17,13 @@ SIZE_HELP = ("pixels (default: the model's native {side}; with --image and no si
              "native pixel area)")
 
 
+#: the --model help of every command that loads a model (the app's too)
+MODEL_HELP = ("local diffusers pipeline folder (Wan, SkyReels-V2, LTX-Video, LTX-2, CogVideoX, HunyuanVideo 1.0 and 1.5), or an "
+              "embedded model: default (the default), default-causal, default-distilled")
+
+
 def _add_model_options(p) -> None:
-    p.add_argument("--model", default=None,
-                   help="local diffusers pipeline folder (Wan, SkyReels-V2, LTX-Video, LTX-2, CogVideoX, HunyuanVideo 1.0 and "
-                        "1.5), or an embedded model: default (the default), default-causal, default-distilled")
+    p.add_argument("--model", default=None, help=MODEL_HELP)
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
     p.add_argument("--dtype", default=None, choices=list(DTYPE_NAMES),
                    help="the model's dtype (default: bfloat16 on CUDA, float32 on the CPU; bfloat16 on a CPU with "
@@ -190,7 +193,7 @@ def _check_outputs(args) -> tuple[Path, Optional[Path]]:
 
     out = check_output_path(Path(args.out))
     latents_path = _check_latents_path(args.save_latents)
-    check_new_outputs(out, [latents_path], args.overwrite)
+    check_new_outputs(out, latents_path, args.overwrite)
     return out, latents_path
 
 
@@ -247,7 +250,7 @@ def _run_generate(args) -> int:
     if rank != 0:  # every rank holds the whole video; one writes it
         return 0
     write_video(out, result.frames, fps=result.settings["fps"], audio=result.audio)
-    settings = dict(result.settings, model_path=str(args.model or "embedded default"), compile=args.compile, out=str(out))
+    settings = dict(result.settings, model_path=str(args.model or "default"), compile=args.compile, out=str(out))
     if latents_path is not None:
         save_latents(latents_path, result.latents, model=pipe.spec.name, prompt=request.prompt, fps=result.settings["fps"],
                      **video_identity(result.frames[-1], len(result.frames)))
@@ -311,7 +314,8 @@ def _add_stream_options(p) -> None:
     _add_fifo_options(p)
     p.add_argument("--preset", dest="stream_preset", default=None, choices=["default", "longlive"],
                    help="streaming settings: default, or longlive (3 sinks, 12 attended frames, chunk 3, the causal "
-                        "sampler at 1000,750,500,250, sinks kept across prompt switches); the options below override "
+                        "sampler at 1000,750,500,250, sinks kept across prompt switches: LongLive's, for a model whose "
+                        "native window is 12 latent frames or more, not the embedded models' 9); the options below override "
                         "it (default: the model's vidlong.yaml, else default)")
     p.add_argument("--chunk", type=int, default=None, help="latent frames per chunk (default 3)")
     p.add_argument("--sinks", type=int, default=None, help="sink frames kept forever (default: one chunk)")
@@ -409,6 +413,18 @@ def _streaming_config(args):
     return Streaming.preset(args.stream_preset or _model_stream_preset(args), **changes)
 
 
+def _check_stream_settings(args, streaming, limits, height=None, width=None) -> None:
+    """`check_stream`, its refusal saying where the values it names came from when a --preset gave them."""
+    from .validate import check_stream
+
+    try:
+        check_stream(streaming, limits, height, width)
+    except VidlongError as err:
+        if not getattr(args, "stream_preset", None):
+            raise
+        raise VidlongError(f"{err} (the values --preset {args.stream_preset} gives; override them with the options named)") from None
+
+
 def _model_stream_preset(args) -> str:
     """The streaming preset the model's vidlong.yaml names, else "default" (read before any weights load)."""
     from .models import check_model_folder, spec_for_folder
@@ -481,7 +497,7 @@ def _stream_settings(args, pipe, stream, prompt: str) -> dict:
     and the run's (the first frame's file too, as `generate`'s sidecar records it)."""
     image = getattr(args, "image", None)
     return dict(command=args.command, prompt=prompt, negative_prompt=args.negative_prompt, model=pipe.spec.name,
-                model_path=str(args.model or "embedded default"), seed=args.seed, guidance=list(stream.guidances),
+                model_path=str(args.model or "default"), seed=args.seed, guidance=list(stream.guidances),
                 streaming=stream.settings(), device=str(pipe.device), dtype=str(pipe.dtype).removeprefix("torch."),
                 compile=args.compile, image=str(image) if image else None)
 
@@ -497,13 +513,13 @@ def _run_stream(args) -> int:
     from .generate import load_image
     from .fifo_stream import chunk_layout
     from .schedulers.stream import stream_chunk_count
-    from .validate import check_second_expert, check_stream, limits_for_folder
+    from .validate import check_second_expert, limits_for_folder
 
     out, latents_path = _check_outputs(args)
     streaming = _streaming_config(args)
     folder = _check_model(args)
     limits = limits_for_folder(folder, **_given(args))
-    check_stream(streaming, limits, args.height, args.width)
+    _check_stream_settings(args, streaming, limits, args.height, args.width)
     check_second_expert(args.guidance_2, limits)
     if args.video is not None:
         length, fps = _redraw_length(args, streaming, limits)
@@ -525,8 +541,7 @@ def _run_stream(args) -> int:
 def _redraw_length(args, streaming, limits) -> tuple[dict, float]:
     """(the chunks keyword of a stream redrawing --video, the frame rate it is written at: the file's), after the checks
     that need no model: a model that redraws, no --image, --method fifo or --seconds, the strength, a readable video."""
-    from .redraw_stream import check_stream_redraws, stream_redraw_chunks
-    from .video_to_video import DEFAULT_STRENGTH, check_strength, video_fps
+    from .video_to_video import DEFAULT_STRENGTH, check_stream_redraws, check_strength, stream_redraw_chunks, video_fps
 
     check_stream_redraws(limits)
     for flag, given in (("--image", args.image), ("--method fifo", args.method == "fifo"),
@@ -598,13 +613,13 @@ def _run_extend(args) -> int:
     from .extend import extension_context
     from .fifo_stream import chunk_layout
     from .schedulers.stream import stream_chunk_count
-    from .validate import check_second_expert, check_stream, limits_for_folder
+    from .validate import check_second_expert, limits_for_folder
 
     out, latents_path = _check_outputs(args)
     streaming = _streaming_config(args)
     folder = _check_model(args)
     limits = limits_for_folder(folder, **_given(args))
-    check_stream(streaming, limits)
+    _check_stream_settings(args, streaming, limits)
     check_second_expert(args.guidance_2, limits)
     extension_context(limits.spec, streaming)
     frames, latents, prompt, fps = _extension_input(args, folder)
@@ -666,8 +681,16 @@ def _run_convert(args) -> int:
     return 0
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """argparse with its errors on one line (the command's name, the error, where the usage is) and exit code 2, as
+    vidlong's own errors; its subcommands' parsers are of this class too."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vidlong", description="Long and streaming video from diffusers video transformers, training-free.")
+    parser = OneLineErrors(prog="vidlong", description="Long and streaming video from diffusers video transformers, training-free.")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_generate(sub)
     _add_stream(sub)

@@ -162,10 +162,12 @@ def check_task(task: str, has_image: bool, extends: bool = True) -> None:
                            f"(Wan, SkyReels-V2, LTX-Video, LTX-2, CogVideoX or HunyuanVideo){extend}")
 
 
-def resolve_latent_frames(request: GenerateRequest, native_frames: int, temporal_ratio: int = 4) -> int:
-    """Latent frames of the request: from `frames` (pixel, 4k+1) or `ratio` × native."""
+def resolve_latent_frames(request: GenerateRequest, native_frames: int, temporal_ratio: int = 4,
+                          most: Optional[int] = None) -> int:
+    """Latent frames of the request: from `frames` (pixel, 4k+1; a hint for other counts suggests no length past `most`
+    latent frames) or `ratio` × native."""
     if request.frames is not None:
-        return latent_frames(request.frames, temporal_ratio)
+        return latent_frames(request.frames, temporal_ratio, most=most)
     if not is_real(request.ratio) or request.ratio <= 0:
         raise VidlongError(f"{named('ratio')} must be a finite number > 0, got {request.ratio!r}")
     return max(1, round(request.ratio * native_frames))

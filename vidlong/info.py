@@ -29,19 +29,20 @@ def model_info(path) -> dict:
     ``redraw`` (``generate --video``), ``stream_redraw`` (``stream --video``), a ``control_video`` (Wan VACE, CogVideoX-Fun) and
     ``driving_videos`` (Wan Animate's pose and face videos); each ``{"yes": bool}``, with ``"why"`` (the command's own
     refusal) where it is no."""
+    from .models import check_model_folder
+
+    folder = check_model_folder(path)  # before the imports that bring diffusers: a wrong path is refused at once
     from .animate import check_takes_driving_videos
     from .attention.adapters import adapter_named
     from .control_video import check_takes_control_video
     from .generate import check_task
     from .methods import Streaming
-    from .models import check_model_folder, folder_class_name, pipeline_facts, pipeline_task, spec_for_folder
+    from .models import folder_class_name, pipeline_facts, pipeline_task, spec_for_folder
     from .pipeline import PIPELINE_CLASSES
-    from .redraw_stream import check_stream_redraws
     from .validate import (check_diagonal, check_image_codec, check_last_image, check_prompt_timeline, check_streamable,
                            limits_for_folder, longest_latent_frames, resolve_context, uses_causal_sampler)
-    from .video_to_video import check_redraws
+    from .video_to_video import check_redraws, check_stream_redraws
 
-    folder = check_model_folder(path)
     spec, facts, limits = spec_for_folder(folder), pipeline_facts(folder), limits_for_folder(folder)
     adapter, class_name = adapter_named(facts["family"]), folder_class_name(folder)
     context = resolve_context(Streaming(), spec, limits.task, limits.family)

@@ -118,18 +118,19 @@ def pixel_frames(latent_frames: int, temporal_ratio: int = WAN_TEMPORAL_RATIO) -
     return temporal_ratio * (latent_frames - 1) + 1
 
 
-def latent_frames(pixel_frames_: int, temporal_ratio: int = WAN_TEMPORAL_RATIO, name: Optional[str] = None) -> int:
+def latent_frames(pixel_frames_: int, temporal_ratio: int = WAN_TEMPORAL_RATIO, name: Optional[str] = None,
+                  most: Optional[int] = None) -> int:
     """Latent frames that decode to `pixel_frames_`, which must be ``temporal_ratio·k + 1``; an error
-    names the argument `name` (default: ``frames`` / ``--frames``)."""
+    names the argument `name` (default: ``frames`` / ``--frames``) and suggests no length past `most` latent frames."""
     name = name or named("frames")
     if not is_whole(pixel_frames_):
         raise VidlongError(f"{name} must be a whole number of pixel frames, got {pixel_frames_!r}")
     if pixel_frames_ < 1 or (pixel_frames_ - 1) % temporal_ratio:
         lower = max(1, (pixel_frames_ - 1) // temporal_ratio * temporal_ratio + 1)
-        raise VidlongError(
-            f"{pixel_frames_} frames can't be decoded by this VAE (needs {temporal_ratio}k+1); "
-            f"use {name} {lower} or {name} {lower + temporal_ratio}"
-        )
+        upper = lower + temporal_ratio
+        fits = most is None or (upper - 1) // temporal_ratio + 1 <= most
+        raise VidlongError(f"{pixel_frames_} frames can't be decoded by this VAE (needs {temporal_ratio}k+1); "
+                           f"use {name} {lower}" + (f" or {name} {upper}" if fits else ""))
     return (int(pixel_frames_) - 1) // temporal_ratio + 1
 
 

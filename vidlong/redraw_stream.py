@@ -8,7 +8,7 @@ video), brought to the noise level of the step that `strength` starts at (SDEdit
 `WanVideoToVideoPipeline`: the last ``int(steps · strength)`` steps run) and denoised with the stream's context (sink
 frames and rolling window, through the KV cache or re-noised). Time and memory per chunk stay flat: the input is
 decoded frame by frame as the chunks ask for it. Models: the text-to-video ones with Wan's VAE whose family streams
-(`STREAM_REDRAWING_MODELS`: Wan2.1, Wan2.2 A14B and TI2V-5B, SkyReels-V2), since the stream is vidlong's own sampler
+(`vidlong.video_to_video.STREAM_REDRAWING_MODELS`: Wan2.1, Wan2.2 A14B and TI2V-5B, SkyReels-V2), since the stream is vidlong's own sampler
 (diffusers' `WanVideoToVideoPipeline`, which the one-call redraw runs, takes Wan2.1's layout alone).
 """
 from __future__ import annotations
@@ -20,43 +20,8 @@ import torch
 from .errors import VidlongError, named
 from .streaming import VideoStreamer
 from .vae_stream import StreamingWanEncoder
-from .video_to_video import DEFAULT_STRENGTH, check_strength, denoised_steps, frame_count, is_video_path
-
-#: the families whose text-to-video models a stream redraws with (Wan's VAE: `StreamingWanEncoder`), as refusals name them
-STREAM_REDRAWING_FAMILIES = ("wan", "skyreels-v2")
-STREAM_REDRAWING_MODELS = "a Wan or SkyReels-V2 text-to-video model (Wan's VAE)"
-
-
-def stream_redraws(limits) -> bool:
-    """Whether the pipeline of `limits` (`vidlong.validate.ModelLimits`) redraws a video in a stream."""
-    return limits.family in STREAM_REDRAWING_FAMILIES and limits.task == "t2v"
-
-
-def check_stream_redraws(limits) -> None:
-    """One line unless the pipeline of `limits` redraws a video in a stream (`stream_redraws`)."""
-    if not stream_redraws(limits):
-        from .validate import continue_hint
-
-        instead = "; this model redraws in one call: vidlong generate --video" if limits.redraws else continue_hint(limits)
-        raise VidlongError(f"a stream redraws a video with {STREAM_REDRAWING_MODELS}, and this one is not: drop "
-                           f"{named('video')}, or use such a model{instead}")
-
-
-def redraw_chunk_count(latent_frames: int, first_chunk: int, chunk: int) -> int:
-    """Chunks of a stream redrawing a video of `latent_frames`: a first chunk of `first_chunk` (at most the video's), then
-    chunks of `chunk` latent frames, the last one shorter where they do not divide."""
-    return 1 + -(-(latent_frames - min(first_chunk, latent_frames)) // chunk)
-
-
-def stream_redraw_chunks(spec, streaming, video) -> int:
-    """Chunks of a stream redrawing `video` (a path or uint8 frames) with a `Streaming` config at the model's `spec`,
-    counted before any model loads (the first chunk and chunk as `VideoStreamer` resolves them)."""
-    from .schedulers.stream import StreamSchedule
-
-    chunk = StreamSchedule.resolve(spec.native_frames, streaming.chunk, streaming.sinks, streaming.window).chunk
-    latent = (frame_count(video) - 1) // spec.temporal_ratio + 1
-    return redraw_chunk_count(latent, streaming.first_chunk or spec.stream_first_chunk or chunk, chunk)
-
+from .video_to_video import (DEFAULT_STRENGTH, check_strength, denoised_steps, frame_count, is_video_path,
+                             check_stream_redraws, redraw_chunk_count)
 
 class RedrawSource:
     """The video a stream redraws, handed out chunk by chunk as normalised latents.
@@ -130,7 +95,7 @@ class RedrawStreamer(VideoStreamer):
         return self.video_fps
 
     def settings(self) -> dict:
-        return dict(super().settings(), strength=self.strength, redrawn_latent_frames=self.source.latent_frames)
+        return dict(super().settings(), strength=self.strength, video_latent_frames=self.source.latent_frames)
 
     def _chunk_frames(self, index: int) -> int:
         return min(super()._chunk_frames(index), self.source.latent_frames - self.source.handed_out)

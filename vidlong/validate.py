@@ -309,8 +309,11 @@ def check_size(height: int, width: int, multiple: int, rope_positions: int | Non
     for name, value in (("height", height), ("width", width)):
         if not is_whole(value):
             raise VidlongError(f"{named(name)} must be a whole number of pixels, got {value!r}")
-        if value < multiple or value % multiple:
-            lower = max(multiple, value // multiple * multiple)
+        if value < multiple:
+            raise VidlongError(f"{named(name)} {value} must be at least {multiple} pixels (a multiple of {multiple}); "
+                               f"use {named(name)} {multiple} or more")
+        if value % multiple:
+            lower = value // multiple * multiple
             raise VidlongError(f"{named(name)} {value} must be a multiple of {multiple}; use {named(name)} {lower} or {lower + multiple}")
         if rope_positions is not None and value // multiple > rope_positions:  # None: no RoPE table
             raise VidlongError(f"{named(name)} {value} is more than this model's {rope_positions * multiple} pixels "
@@ -411,15 +414,17 @@ def check_latent_length(latent: int, limits: ModelLimits) -> None:
                            "(vidlong stream has no length limit)")
 
 
-def check_new_outputs(out: Path, others=(), overwrite: bool = False) -> None:
-    """Nothing that a run writes (the video `out`, its ``.json`` settings beside it, `others` such as a
-    latents file) exists already, unless `overwrite`: files are never replaced silently."""
+def check_new_outputs(out: Path, latents: Optional[Path] = None, overwrite: bool = False) -> None:
+    """Nothing that a run writes (the video `out`, its ``.json`` settings beside it, the `latents` file of
+    ``--save-latents``) exists already, unless `overwrite`: files are never replaced silently."""
     if overwrite:
         return
-    for path in (out, out.with_suffix(".json"), *(Path(p) for p in others if p is not None)):
-        if path.exists():
-            what = f"--out {out} exists" if path == out else f"{path} exists (--out {out} would replace it too)"
-            raise VidlongError(f"{what}; pass --overwrite to replace it, or choose another --out")
+    sidecar = out.with_suffix(".json")
+    for path, what in ((out, f"--out {out} exists"), (sidecar, f"{sidecar} exists (--out {out} would replace it too)"),
+                       (latents, f"--save-latents {latents} exists")):
+        if path is not None and Path(path).exists():
+            flag = "--save-latents" if path is latents else "--out"
+            raise VidlongError(f"{what}; pass --overwrite to replace it, or choose another {flag}")
 
 
 def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> None:
@@ -437,7 +442,7 @@ def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> Non
         raise VidlongError(f"streaming a {limits.family} transformer whose temporal patch spans {limits.geometry.patch[0]} latent "
                            "frames is not implemented (CogVideoX1.5's is); use vidlong generate for this model")
     native = limits.spec.native_frames
-    for name in ("chunk", "first_chunk", "sinks", "window"):
+    for name in ("chunk", "first_chunk"):  # sinks and window: below, against what the chunk leaves them
         value = getattr(streaming, name)
         if value is not None and value > native:
             raise VidlongError(f"{named(name)} {value} exceeds the model's native window of {native} "
@@ -448,7 +453,8 @@ def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> Non
     if streaming.sinks is not None and schedule.sinks + schedule.chunk > native:
         raise VidlongError(f"{named('sinks')} {schedule.sinks} + {named('chunk')} {schedule.chunk} = "
                            f"{schedule.sinks + schedule.chunk} latent frames exceed the model's native window of "
-                           f"{native}; use {named('sinks')} {native - schedule.chunk} or less")
+                           f"{native}; use {named('sinks')} {native - schedule.chunk}"
+                           + (" or less" if native > schedule.chunk else ""))
     if schedule.sinks + schedule.chunk > native and schedule.window > 0:
         raise VidlongError(f"{named('chunk')} {schedule.chunk} and its default {schedule.sinks} sink frames already fill "
                            f"the model's native window of {native}; use {named('window')} 0, or give {named('sinks')}")
@@ -522,9 +528,12 @@ def check_generate(request, limits: ModelLimits) -> int:
     controlled = check_control_request(request, limits)  # a control model's control video sets the length
     check_reference_images(request, limits)
     latent = latent if controlled is None else controlled
+    most = None if diagonal else longest_latent_frames(limits)  # diagonal denoising only ever runs the native window
+    if latent is None and most is not None and is_whole(request.frames) and request.frames >= 1:
+        check_latent_length((int(request.frames) - 1) // spec.temporal_ratio + 1, limits)  # before a 4k+1 hint past it
     try:
         if latent is None:
-            latent = resolve_latent_frames(request, spec.native_frames, spec.temporal_ratio)
+            latent = resolve_latent_frames(request, spec.native_frames, spec.temporal_ratio, most)
     except OverflowError:  # a finite ratio whose frame count is no finite number (1e308 x native)
         raise VidlongError(f"{named('ratio')} {request.ratio!r} asks for more latent frames than this model's RoPE table places; "
                            "ask for a shorter video or stream it (vidlong stream has no length limit)") from None

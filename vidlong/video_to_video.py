@@ -86,14 +86,16 @@ def check_strength(strength, steps: int) -> None:
         raise VidlongError(f"{named('strength')} must be a number in (0, 1] (1: redraw from pure noise), got {strength!r}")
     if denoised_steps(steps, strength) < 1:
         smallest = math.ceil(1000 / steps) / 1000  # three decimals that still leave a step
-        raise VidlongError(f"{named('strength')} {strength} of {steps} steps denoises no step; use {named('strength')} "
-                           f"{smallest:g} or more, or more steps")
+        enough = max(steps + 1, math.ceil(1 / strength))
+        while denoised_steps(enough, strength) < 1:  # float rounding of steps · strength
+            enough += 1
+        raise VidlongError(f"{named('strength')} {strength} of {steps} steps denoises no step; use {named('steps')} {enough} "
+                           f"or more at this strength, or {named('strength')} {smallest:g}" + (" or more" if smallest < 1 else ""))
 
 
 def check_redraws(limits) -> None:
     """The model of `limits` (`vidlong.validate.ModelLimits`) redraws a given video, or one line naming what does."""
     if not limits.redraws:
-        from .redraw_stream import stream_redraws
 
         from .validate import continue_hint
 
@@ -128,3 +130,39 @@ def frames_taken(video, field: str, frames: Optional[int], step: int) -> int:
     if count < 1:
         raise VidlongError(f"{named(field)} holds no frames; pass a video with at least 1 frame")
     return redrawn_frames(count, frames, step, named("frames"))
+
+
+#: the families whose text-to-video models a stream redraws with (Wan's VAE: `StreamingWanEncoder`), as refusals name them
+STREAM_REDRAWING_FAMILIES = ("wan", "skyreels-v2")
+STREAM_REDRAWING_MODELS = "a Wan or SkyReels-V2 text-to-video model (Wan's VAE)"
+
+
+def stream_redraws(limits) -> bool:
+    """Whether the pipeline of `limits` (`vidlong.validate.ModelLimits`) redraws a video in a stream."""
+    return limits.family in STREAM_REDRAWING_FAMILIES and limits.task == "t2v"
+
+
+def check_stream_redraws(limits) -> None:
+    """One line unless the pipeline of `limits` redraws a video in a stream (`stream_redraws`)."""
+    if not stream_redraws(limits):
+        from .validate import continue_hint
+
+        instead = "; this model redraws in one call: vidlong generate --video" if limits.redraws else continue_hint(limits)
+        raise VidlongError(f"a stream redraws a video with {STREAM_REDRAWING_MODELS}, and this one is not: drop "
+                           f"{named('video')}, or use such a model{instead}")
+
+
+def redraw_chunk_count(latent_frames: int, first_chunk: int, chunk: int) -> int:
+    """Chunks of a stream redrawing a video of `latent_frames`: a first chunk of `first_chunk` (at most the video's), then
+    chunks of `chunk` latent frames, the last one shorter where they do not divide."""
+    return 1 + -(-(latent_frames - min(first_chunk, latent_frames)) // chunk)
+
+
+def stream_redraw_chunks(spec, streaming, video) -> int:
+    """Chunks of a stream redrawing `video` (a path or uint8 frames) with a `Streaming` config at the model's `spec`,
+    counted before any model loads (the first chunk and chunk as `VideoStreamer` resolves them)."""
+    from .schedulers.stream import StreamSchedule
+
+    chunk = StreamSchedule.resolve(spec.native_frames, streaming.chunk, streaming.sinks, streaming.window).chunk
+    latent = (frame_count(video) - 1) // spec.temporal_ratio + 1
+    return redraw_chunk_count(latent, streaming.first_chunk or spec.stream_first_chunk or chunk, chunk)

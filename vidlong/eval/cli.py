@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
 
 def add_eval_parser(subparsers) -> argparse.ArgumentParser:
@@ -62,7 +63,8 @@ def run_eval_command(args) -> int:
         command=" ".join(["vidlong", "eval", *map(shlex.quote, sys.argv[2:] if sys.argv[1:2] == ["eval"] else sys.argv[1:])]),
     )
     outcome = run_eval(config, progress=not args.no_progress)
-    print(f"{len(outcome.rows)} cells in {args.out}/results.csv ({outcome.generated} generated, "
+    out = Path(args.out)
+    print(f"{len(outcome.rows)} cells in {out / 'results.csv'} ({outcome.generated} generated, "
           f"{outcome.from_video} read from saved videos, {outcome.skipped} already measured); "
-          f"table: {args.out}/results.md")
+          f"table: {out / 'results.md'}")
     return 0
