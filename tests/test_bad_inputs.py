@@ -217,7 +217,8 @@ CLI_ROWS = [
     ("generate", ["--method", "both", "--noise-correlation", "0.5"], "--noise-correlation is an option of --method fifo", None),
     ("extend", ["--video", "{inputs}/clip.mp4", "--prompt", "a", "--method", "fifo", "--partition-guidance", "0.5,6,7.5"],
      "--partition-guidance takes 3 numbers from 1 to 100", None),
-    ("extend", ["--video", "{inputs}/clip.mp4", "--prompt", "a", "--method", "fifo", "--steps", "4"], "--steps is an option of --method chunked", None),
+    ("extend", ["--video", "{inputs}/clip.mp4", "--prompt", "a", "--method", "fifo", "--window", "4"], "--window is an option of --method chunked", None),
+    ("stream", ["--method", "fifo", "--steps", "0"], "--steps must be a whole number from 1 to 1000", None),
     ("stream", ["--method", "bogus"], "--method", ARGPARSE),
 ]
 

@@ -57,6 +57,21 @@ def test_a_fifo_stream_is_generates_fifo_video_chunk_by_chunk(folders, kind):
         assert per_chunk[1] == CHUNK * FIFO.forwards_per_frame(NATIVE)
 
 
+def test_native_steps_make_the_stream_generates_fifo_video_of_those_steps(folders, tmp_path):
+    """`DiagonalDenoising(native_steps=n)` (the CLI's ``stream --method fifo --steps n``): the stream is `generate`'s fifo
+    video at ``steps=n``, latents bit for bit; `generate` takes its request's steps and refuses the field in one line."""
+    pipe = vidlong.load_pipeline(folders["wan2.1"], device="cpu")
+    made = generate(pipe, GenerateRequest(prompt="a red circle", frames=pixel_frames(2 * CHUNK), method="fifo", seed=3, steps=1))
+    items = list(pipe.stream("a red circle", streaming=vidlong.DiagonalDenoising(native_steps=1), chunks=2, seed=3))
+    assert torch.equal(torch.cat([item.latents for item in items], dim=2), made.latents)
+    with pytest.raises(vidlong.VidlongError, match=r"native_steps sets a fifo stream's native videos; .* GenerateRequest\(steps=1\)"):
+        generate(pipe, GenerateRequest(prompt="a red circle", method="fifo"), diagonal=vidlong.DiagonalDenoising(native_steps=1))
+    out = tmp_path / "s.mp4"
+    assert main(["stream", "--model", str(folders["wan2.1"]), "--prompt", "a red circle", "--method", "fifo", "--steps", "1",
+                 "--chunks", "1", "--out", str(out)]) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["streaming"]["native_steps"] == 1
+
+
 def test_a_paused_fifo_stream_refuses_calls_and_gives_the_methods_back(folders):
     """While a fifo stream is paused, calling the pipeline is refused; once it is closed the methods applied
     before it act again, bit for bit."""

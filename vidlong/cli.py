@@ -58,13 +58,16 @@ def _diagonal(args):
     ``--cut-on-switch`` (a bad value: a one-line error naming it), or None for another method (which refuses the
     first two)."""
     from .methods import diagonal_of
+    from .validate import check_steps
 
     if args.method != "fifo":
         for flag, value in (("--partition-guidance", args.partition_guidance), ("--noise-correlation", args.noise_correlation)):
             if value is not None:
                 raise VidlongError(f"{flag} is an option of --method fifo: drop it, or add --method fifo")
         return None
-    return diagonal_of(args.partition_guidance, args.noise_correlation, getattr(args, "cut_on_switch", False))
+    steps = args.steps if args.command != "generate" else None  # generate's --steps: its request's, its native video's too
+    check_steps(steps)
+    return diagonal_of(args.partition_guidance, args.noise_correlation, getattr(args, "cut_on_switch", False), native_steps=steps)
 
 
 def _add_animate_options(p) -> None:
@@ -380,7 +383,7 @@ def _add_extend(sub) -> None:
 #: `vidlong stream` / `extend` options that set the chunked method's `Streaming` config (flag: args name)
 CHUNKED_OPTIONS = {"--preset": "stream_preset", "--chunk": "chunk", "--sinks": "sinks", "--window": "window",
                    "--context": "context", "--sampler": "sampler", "--timesteps": "timesteps", "--first-chunk": "first_chunk",
-                   "--steps": "steps", "--keep-sinks": "keep_sinks"}
+                   "--keep-sinks": "keep_sinks"}
 
 
 def _streaming_config(args):
@@ -396,7 +399,7 @@ def _streaming_config(args):
             flag = "--no-keep-sinks" if given[0] == "--keep-sinks" and args.keep_sinks is False else given[0]
             raise VidlongError(f"{flag} is an option of --method chunked; --method fifo keeps one sink frame, runs the "
                                f"model's native window over a queue of {DiagonalDenoising().partitions} windows and starts "
-                               f"from a native video of the model's steps: drop {flag}")
+                               f"from a native video (of --steps steps): drop {flag}")
         return _diagonal(args)
     _diagonal(args)  # refuses --partition-guidance and --noise-correlation
     if args.cut_on_switch:

@@ -111,7 +111,7 @@ class DiagonalStreamer(PromptSwitching):
         return dict(method="fifo", partitions=self.config.partitions, sink=self.config.sink_frames,
                     lookahead=self.config.lookahead, chunk=CHUNK, cut_on_prompt_switch=self.config.cut_on_prompt_switch,
                     guidance_by_partition=self.config.guidance_by_partition, noise_correlation=self.config.noise_correlation,
-                    native_steps=None if self.prefix is not None else self.pipe.spec.num_inference_steps,
+                    native_steps=self.config.native_steps or (None if self.prefix is not None else self.pipe.spec.num_inference_steps),
                     seam_frames=self.seam_frames if self.prefix is not None else None)
 
     def _chunk_of_second(self, second: float) -> int:
@@ -143,7 +143,7 @@ class DiagonalStreamer(PromptSwitching):
         request = GenerateRequest(prompt=prompt, frames=pixel_frames(spec.native_frames, spec.temporal_ratio),
                                   guidance=self.guidances[0], guidance_2=self.guidances[1] if
                                   len(self.pipe.experts()) == 2 else None, height=self.height, width=self.width,
-                                  seed=seed, negative_prompt=self.negative_prompt, image=self.image)
+                                  seed=seed, negative_prompt=self.negative_prompt, image=self.image, steps=self.config.native_steps)
         on_step = self.on_step
         progress = None if on_step is None else (lambda stage, done, total: on_step(done, total) if stage == "denoise" else None)
         with hidden_progress_bars(self.pipe):  # the stream shows its chunks

@@ -305,6 +305,9 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     methods = methods_for(request.method, request.preset)
     if diagonal is not None and not isinstance(diagonal, DiagonalDenoising):
         raise VidlongError(f"diagonal= takes a vidlong.DiagonalDenoising, got {type(diagonal).__name__}")
+    if diagonal is not None and diagonal.native_steps is not None:
+        raise VidlongError("DiagonalDenoising native_steps sets a fifo stream's native videos; generate's is the request's "
+                           f"{named('steps')}: give GenerateRequest(steps={diagonal.native_steps}) and drop native_steps")
     if diagonal is not None and request.method != "fifo":
         raise VidlongError(f"diagonal= sets method fifo's settings; this request's method is {request.method!r}")
     diagonal = next((diagonal or m for m in methods if isinstance(m, DiagonalDenoising)), None)

@@ -238,6 +238,9 @@ class DiagonalDenoising:
             noise, correlated with the frame joining before it (unit spread kept); 0: independent noise. On the
             default model 0.5 kept more prompted objects at 4x and 8x (+0.03 each) and not at 16x, with less
             motion (RESULTS.md).
+        native_steps: denoising steps of the native videos a fifo stream or extension makes (its start, each cut);
+            None: the model's. `generate`'s fifo video takes its request's steps (``GenerateRequest.steps``) instead,
+            so a stream with ``native_steps=n`` is ``generate(..., steps=n)``'s fifo video chunk by chunk.
     """
 
     partitions: int = 3
@@ -246,9 +249,15 @@ class DiagonalDenoising:
     cut_on_prompt_switch: bool = False
     guidance_by_partition: Optional[tuple] = None
     noise_correlation: float = 0.0
+    native_steps: Optional[int] = None
 
     def __post_init__(self):
-        _plain_fields(self, ("partitions", "sink"))
+        _plain_fields(self, ("partitions", "sink", "native_steps"))
+        from .validate import MAX_STEPS
+
+        if self.native_steps is not None and (not is_whole(self.native_steps) or not 1 <= self.native_steps <= MAX_STEPS):
+            raise VidlongError(f"DiagonalDenoising native_steps must be a whole number from 1 to {MAX_STEPS} (None: the "
+                               f"model's), got {self.native_steps!r}")
         if not is_whole(self.partitions) or self.partitions < 1:
             raise VidlongError(f"DiagonalDenoising partitions must be a whole number >= 1, got {self.partitions!r}")
         if not isinstance(self.sink, bool) and (not is_whole(self.sink) or self.sink < 0):
@@ -323,14 +332,16 @@ def partition_guidance_of(text: Optional[str], name: str = "--partition-guidance
 
 def diagonal_of(partition_guidance: Optional[str] = None, noise_correlation: Optional[float] = None,
                 cut_on_prompt_switch: bool = False, names: tuple = ("--partition-guidance", "--noise-correlation"),
-                ) -> DiagonalDenoising:
+                native_steps: Optional[int] = None) -> DiagonalDenoising:
     """Method fifo's `DiagonalDenoising` of its user options: `partition_guidance` as written (`partition_guidance_of`),
-    `noise_correlation` (None: 0) and `cut_on_prompt_switch`; a bad value is a one-line error naming the option by
-    `names` (the CLI's flags, or the app's fields)."""
+    `noise_correlation` (None: 0), `cut_on_prompt_switch` and a stream's `native_steps` (checked as ``--steps`` before:
+    `vidlong.validate.check_steps`); a bad value is a one-line error naming the option by `names` (the CLI's flags, or
+    the app's fields)."""
     guidance = partition_guidance_of(partition_guidance, names[0])
     try:
         return DiagonalDenoising(cut_on_prompt_switch=cut_on_prompt_switch, guidance_by_partition=guidance,
-                                 noise_correlation=0.0 if noise_correlation is None else noise_correlation)
+                                 noise_correlation=0.0 if noise_correlation is None else noise_correlation,
+                                 native_steps=native_steps)
     except VidlongError as err:
         raise VidlongError(str(err).replace("DiagonalDenoising noise_correlation", names[1])) from None
 
