@@ -34,6 +34,13 @@ def check_timesteps(timesteps: Sequence, num_train_timesteps: int = 1000) -> tup
     return tuple(int(t) for t in values)
 
 
+def causal_levels(streaming, spec) -> tuple[int, ...]:
+    """The causal sampler's levels for a `vidlong.Streaming` config at the model's `spec`: the config's, else its steps
+    evenly spaced, else the model's (`stream_timesteps`), else `CAUSAL_STEPS` evenly spaced; checked."""
+    return check_timesteps(streaming.timesteps or (streaming.steps and even_timesteps(streaming.steps))
+                           or spec.stream_timesteps or even_timesteps(CAUSAL_STEPS))
+
+
 class CausalSampler:
     """Samples one chunk at `timesteps` (warped by `shift`); answers the two calls the streamer makes of
     a diffusers scheduler: ``timesteps`` (the model's timestep inputs, 0..1000 floats) and

@@ -109,8 +109,10 @@ CLI_ROWS = [
     ("extend", ["--video", "{inputs}/clip.mp4", "--prompt", "0:a; 3:b", "--chunks", "2"], "switches at chunk 3 but the stream has 2 chunks", None),
     ("stream", ["--prompt", "0:a red ball; 40:a blue ball", "--seconds", "2"], "switches at chunk 40 but the stream has", None),
     ("extend", ["--video", "{inputs}/clip.mp4", "--prompt", "0:a; 40:b", "--seconds", "1"], "switches at chunk 40 but the stream has", None),
-    ("stream", ["--window", "1000"], "--chunk 3 and its default 3 sink frames already fill the model's native window of 3; use --window 0", None),
-    ("stream", ["--sinks", "1000"], "--sinks 1000 + --chunk 3 = 1003 latent frames exceed the model's native window of 3; use --sinks 0", None),
+    ("stream", ["--window", "1000"], "--chunk 3 and its default 3 sink frames already fill the model's native window of 3; "
+     "use --window 0", None),
+    ("stream", ["--sinks", "1000"], "--sinks 1000 + --chunk 3 = 1003 latent frames exceed the model's native window of 3; "
+     "drop --sinks", None),
     ("stream", ["--chunk", "1", "--sinks", "3"], "--sinks 3 + --chunk 1 = 4 latent frames exceed the model's native window of 3; use --sinks 2 or less", None),
     ("stream", ["--chunk", "2", "--window", "1"], "--chunk 2 and its default 2 sink frames already fill the model's native "
      "window of 3; use --window 0, or give --sinks", None),
@@ -176,8 +178,11 @@ CLI_ROWS = [
     ("stream", ["--window", "-1"], "error: --window must be a whole number >= 0, got -1", None),
     ("stream", ["--steps", "0"], "error: --steps must be a whole number >= 1, got 0", None),
     ("stream", ["--height", "0"], "--height 0 must be at least 16 pixels", None),
-    ("stream", ["--preset", "longlive"], "(the values --preset longlive gives; override them with the options named)", None),
-    ("generate", ["--frames", "8002"], "2001 latent frames is more than this model's RoPE table places", None),  # no 4k+1 hint past it
+    ("stream", ["--model", "default-distilled", "--video", "{inputs}/clip.mp4", "--strength", "0.2"],
+     "--strength 0.2 of 4 steps denoises no step", None),  # its causal sampler's 4 levels, before the model loads
+    ("stream", ["--preset", "longlive"], "(--chunk, --sinks: --preset longlive's; override them with the options named)", None),
+    ("stream", ["--preset", "longlive", "--chunk", "1"], "use --sinks 2 or less (--sinks: --preset longlive's; override them", None),
+    ("generate", ["--frames", "8002"], "2001 latent frames is more than this model's RoPE table places", None),  # no hint past it
     ("generate", ["--video", "{inputs}/clip.mp4", "--steps", "1"], "denoises no step; use --steps 2 or more at this strength, or "
      "--strength 1", None),
     ("stream", ["--width", "33"], "--width 33 must be a multiple of 16", None),
@@ -196,7 +201,8 @@ CLI_ROWS = [
     ("extend", ["--latents", "{inputs}/other.pt"], "is not a vidlong latents file", None),
     ("extend", ["--video", "{inputs}/notes.txt", "--chunks", "0"], "--chunks must be a whole number >= 1", None),
     ("extend", ["--video", "{inputs}/notes.txt", "--seconds", "inf"], "--seconds must be a finite number", None),
-    ("extend", ["--video", "{inputs}/notes.txt", "--window", "9"], "already fill the model's native window of 3; use --window 0", None),
+    ("extend", ["--video", "{inputs}/notes.txt", "--window", "9"], "already fill the model's native window of 3; use --window 0",
+     None),
     ("extend", ["--video", "{inputs}/clip.mp4", "--prompt", "0:a; 0:b"], "two prompts at chunk 0", None),
     ("extend", ["--video", "{inputs}/clip40.mp4", "--prompt", "a red ball"], "is 40x40; this model needs sizes in multiples of 16", None),
     ("extend", ["--video", "{inputs}/clip.mp4"], "extend needs --prompt", None),
@@ -217,7 +223,8 @@ CLI_ROWS = [
     ("generate", ["--method", "both", "--noise-correlation", "0.5"], "--noise-correlation is an option of --method fifo", None),
     ("extend", ["--video", "{inputs}/clip.mp4", "--prompt", "a", "--method", "fifo", "--partition-guidance", "0.5,6,7.5"],
      "--partition-guidance takes 3 numbers from 1 to 100", None),
-    ("extend", ["--video", "{inputs}/clip.mp4", "--prompt", "a", "--method", "fifo", "--window", "4"], "--window is an option of --method chunked", None),
+    ("extend", ["--video", "{inputs}/clip.mp4", "--prompt", "a", "--method", "fifo", "--window", "4"],
+     "--window is an option of --method chunked", None),
     ("stream", ["--method", "fifo", "--steps", "0"], "--steps must be a whole number from 1 to 1000", None),
     ("stream", ["--method", "bogus"], "--method", ARGPARSE),
 ]

@@ -92,6 +92,39 @@ def test_what_it_does_not_take_is_refused_in_one_line():
             vidlong.from_pipe(pipe)
 
 
+def test_accelerates_device_placement_is_taken_and_its_offload_refused():
+    """A module placed by accelerate (a multi-GPU or quantized load's hook) is taken as it is; one offloaded is refused."""
+    from accelerate.hooks import AlignDevicesHook, CpuOffload, add_hook_to_module
+    from tiny_pipeline import tiny_pipeline
+
+    held = tiny_pipeline()
+    add_hook_to_module(held.vae, AlignDevicesHook(execution_device="cpu"))
+    assert vidlong.from_pipe(held, spec=SPEC).vae is held.vae
+    add_hook_to_module(held.text_encoder, CpuOffload(execution_device="cpu"))
+    with pytest.raises(vidlong.VidlongError, match="pipe.text_encoder has offloading enabled"):
+        vidlong.from_pipe(held)
+
+
+def test_streams_are_counted_on_each_transformer():
+    """A two-expert pipeline and a one-expert one sharing its first transformer: streams of both, paused then closed,
+    leave every transformer free again (each counts its own streams)."""
+    from diffusers import WanPipeline
+    from tiny_pipeline import tiny_pipeline
+
+    held = tiny_pipeline(kind="wan2.2")
+    two = vidlong.from_pipe(held, spec=SPEC)
+    one = vidlong.from_pipe(WanPipeline(**{name: part for name, part in held.components.items() if name != "transformer_2"}),
+                            spec=SPEC)
+    streams = [iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=3, seed=0)) for pipe in (two, one)]
+    for stream in streams:
+        next(stream)
+    with pytest.raises(vidlong.VidlongError, match="a stream of this pipeline is paused mid-way"):
+        _frames(one)
+    for stream in streams:
+        stream.close()
+    assert [getattr(t, "vidlong_streams", 0) for t in two.experts()] == [0, 0] and _frames(one).shape == (9, 32, 32, 3)
+
+
 def test_a_stream_paused_in_one_pipeline_is_seen_by_every_pipeline_on_its_transformer():
     """Two vidlong pipelines over one held pipeline share its transformer and the stream's hooks on it: while a stream of
     one is paused, a call of the other is refused in one line too; closing the stream frees both."""

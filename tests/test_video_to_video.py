@@ -167,7 +167,7 @@ def test_the_direct_call_reads_uint8_frames_and_refuses_what_diffusers_would_fai
     as_pil = pipe(video=[Image.fromarray(f) for f in frames], generator=torch.Generator().manual_seed(1), **call).frames[0]
     as_uint8 = pipe(video=frames, generator=torch.Generator().manual_seed(1), **call).frames[0]
     assert np.array_equal(as_pil, as_uint8)
-    with pytest.raises(VidlongError, match=r"strength \(--strength\) 0.1 of 2 steps denoises no step; use steps \(--steps\) 10 "
+    with pytest.raises(VidlongError, match=r"strength \(--strength\) 0.1 of 2 steps denoises no step; use num_inference_steps 10 "
                                            r"or more at this strength, or strength \(--strength\) 0.5 or more"):
         pipe(video=frames, prompt="a red ball", strength=0.1)
     with pytest.raises(VidlongError, match="video holds no frames"):

@@ -417,15 +417,19 @@ def _streaming_config(args):
 
 
 def _check_stream_settings(args, streaming, limits, height=None, width=None) -> None:
-    """`check_stream`, its refusal saying where the values it names came from when a --preset gave them."""
+    """`check_stream`, its refusal saying where the values it names came from where a --preset (not the default one)
+    gave one of them: a chunk, sinks or window the command line did not."""
     from .validate import check_stream
 
     try:
         check_stream(streaming, limits, height, width)
     except VidlongError as err:
-        if not getattr(args, "stream_preset", None):
+        preset = getattr(args, "stream_preset", None)
+        from_preset = [flag for flag in ("--chunk", "--sinks", "--window", "--first-chunk")
+                       if f"{flag} " in str(err) and getattr(args, CHUNKED_OPTIONS[flag], None) is None]
+        if preset in (None, "default") or not from_preset:
             raise
-        raise VidlongError(f"{err} (the values --preset {args.stream_preset} gives; override them with the options named)") from None
+        raise VidlongError(f"{err} ({', '.join(from_preset)}: --preset {preset}'s; override them with the options named)") from None
 
 
 def _model_stream_preset(args) -> str:
@@ -544,6 +548,8 @@ def _run_stream(args) -> int:
 def _redraw_length(args, streaming, limits) -> tuple[dict, float]:
     """(the chunks keyword of a stream redrawing --video, the frame rate it is written at: the file's), after the checks
     that need no model: a model that redraws, no --image, --method fifo or --seconds, the strength, a readable video."""
+    from .schedulers.causal import causal_levels
+    from .validate import resolve_context, uses_causal_sampler
     from .video_to_video import DEFAULT_STRENGTH, check_stream_redraws, check_strength, stream_redraw_chunks, video_fps
 
     check_stream_redraws(limits)
@@ -552,7 +558,10 @@ def _redraw_length(args, streaming, limits) -> tuple[dict, float]:
         if given:
             raise VidlongError(f"a stream redrawing --video is chunked and as long as the video (--chunks N: its first N "
                                f"chunks): drop {flag}")
-    check_strength(DEFAULT_STRENGTH if args.strength is None else args.strength, args.steps or limits.spec.num_inference_steps)
+    spec = limits.spec
+    causal = uses_causal_sampler(streaming, spec, resolve_context(streaming, spec, limits.task, limits.family) == "renoise")
+    steps = len(causal_levels(streaming, spec)) if causal else args.steps or spec.num_inference_steps  # as the stream steps
+    check_strength(DEFAULT_STRENGTH if args.strength is None else args.strength, steps)
     whole = stream_redraw_chunks(limits.spec, streaming, args.video)
     chunks = whole if args.chunks is None else min(args.chunks, whole)
     return dict(chunks=chunks, seconds=None), video_fps(args.video, limits.spec.fps)

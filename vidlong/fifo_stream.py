@@ -111,7 +111,7 @@ class DiagonalStreamer(PromptSwitching):
         return dict(method="fifo", partitions=self.config.partitions, sink=self.config.sink_frames,
                     lookahead=self.config.lookahead, chunk=CHUNK, cut_on_prompt_switch=self.config.cut_on_prompt_switch,
                     guidance_by_partition=self.config.guidance_by_partition, noise_correlation=self.config.noise_correlation,
-                    native_steps=self.config.native_steps or (None if self.prefix is not None else self.pipe.spec.num_inference_steps),
+                    native_steps=self.config.native_steps or (None if self.prefix else self.pipe.spec.num_inference_steps),
                     seam_frames=self.seam_frames if self.prefix is not None else None)
 
     def _chunk_of_second(self, second: float) -> int:

@@ -541,19 +541,31 @@ def from_pipe(pipe, spec: Optional[ModelSpec] = None) -> VidlongPipelineMixin:
 
 def check_held_modules(pipe) -> None:
     """A one-line refusal for a held pipeline whose modules vidlong could not take as they are: offloading already enabled
-    (its hooks would stay on the shared modules, unknown to the new pipeline) or a transformer wrapped by
-    ``torch.compile`` (vidlong's hooks go on the model itself)."""
+    (its hooks would stay on the shared modules, unknown to the new pipeline; accelerate's device placement of a
+    multi-GPU or quantized model is no offloading) or a component wrapped by ``torch.compile`` (vidlong's hooks go on the
+    model itself)."""
     from diffusers.hooks.group_offloading import _is_group_offload_enabled
 
     for name, module in pipe.components.items():
         if not isinstance(module, torch.nn.Module):
             continue
-        if getattr(module, "_hf_hook", None) is not None or _is_group_offload_enabled(module):
+        if _offloads(getattr(module, "_hf_hook", None)) or _is_group_offload_enabled(module):
             raise VidlongError(f"pipe.{name} has offloading enabled; call vidlong.from_pipe before enabling it, then enable it "
                                "on the pipeline it returns (enable_model_cpu_offload, enable_group_offload)")
         if isinstance(module, torch._dynamo.eval_frame.OptimizedModule):
+            blocks = f" or pipe.{name}.compile_repeated_blocks()" if getattr(module._orig_mod, "_repeated_blocks", None) else ""
             raise VidlongError(f"pipe.{name} is wrapped by torch.compile; pass it uncompiled and compile it in place "
-                               f"(pipe.{name}.compile(), or {name}.compile_repeated_blocks())")
+                               f"(pipe.{name}.compile(){blocks})")
+
+
+def _offloads(hook) -> bool:
+    """Whether an accelerate hook (or a chain of them) moves its module's weights off the device between calls: model
+    CPU offload, or sequential offload's placement with ``offload``."""
+    if hook is None:
+        return False
+    if hasattr(hook, "hooks"):  # accelerate's SequentialHook
+        return any(_offloads(inner) for inner in hook.hooks)
+    return type(hook).__name__ == "CpuOffload" or bool(getattr(hook, "offload", False))
 
 
 def pipeline_class(class_name: str) -> type:

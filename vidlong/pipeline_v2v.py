@@ -55,7 +55,8 @@ class VideoToVideoCall:
         elif video is not None and num_frames is not None:
             raise VidlongError("num_frames takes the first frames of a video given as PIL images or uint8 frames "
                                "[T, H, W, 3]; trim a tensor yourself, or drop num_frames")
-        check_strength(bound.get("strength", DEFAULT_STRENGTH), bound.get("num_inference_steps") or self.spec.num_inference_steps)
+        check_strength(bound.get("strength", DEFAULT_STRENGTH), bound.get("num_inference_steps") or self.spec.num_inference_steps,
+                       "num_inference_steps")
         if video is not None and noise is not None:
             bound["latents"] = None
         with replaced(self, "_vidlong_noise", noise if video is not None else None):

@@ -8,8 +8,8 @@ video), brought to the noise level of the step that `strength` starts at (SDEdit
 `WanVideoToVideoPipeline`: the last ``int(steps · strength)`` steps run) and denoised with the stream's context (sink
 frames and rolling window, through the KV cache or re-noised). Time and memory per chunk stay flat: the input is
 decoded frame by frame as the chunks ask for it. Models: the text-to-video ones with Wan's VAE whose family streams
-(`vidlong.video_to_video.STREAM_REDRAWING_MODELS`: Wan2.1, Wan2.2 A14B and TI2V-5B, SkyReels-V2), since the stream is vidlong's own sampler
-(diffusers' `WanVideoToVideoPipeline`, which the one-call redraw runs, takes Wan2.1's layout alone).
+(`vidlong.video_to_video.STREAM_REDRAWING_MODELS`: Wan2.1, Wan2.2 A14B and TI2V-5B, SkyReels-V2), since the stream is
+vidlong's own sampler (diffusers' `WanVideoToVideoPipeline`, which the one-call redraw runs, takes Wan2.1's layout alone).
 """
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ from .image_condition import token_timesteps
 from .live_prompts import LivePrompts, PromptSwitching
 from .methods import Streaming
 from .models import pixel_frames
-from .schedulers.causal import CAUSAL_STEPS, CausalSampler, check_timesteps, even_timesteps
+from .schedulers.causal import CausalSampler, causal_levels
 from .schedulers.stream import StreamSchedule, first_chunk_from
 from .text_memo import apply_text_memo, remove_text_memo
 from .validate import check_streamable, resolve_context, uses_causal_sampler
@@ -101,10 +101,7 @@ class StreamSampling:
             guidance = spec.stream_guidance if spec.stream_guidance is not None else (1.0 if causal else None)
             if guidance is not None and guidance_2 is None:  # a stream default holds for both experts
                 guidance_2 = guidance
-        timesteps = None
-        if causal:  # the config's levels, else its steps evenly spaced, else the model's, else 4 levels
-            timesteps = check_timesteps(streaming.timesteps or (streaming.steps and even_timesteps(streaming.steps))
-                                        or spec.stream_timesteps or even_timesteps(CAUSAL_STEPS))
+        timesteps = causal_levels(streaming, spec) if causal else None
         return cls(causal, timesteps, streaming.steps or spec.num_inference_steps, resolve_guidance(spec, guidance, guidance_2))
 
     @property
@@ -158,24 +155,24 @@ def replay(decoder, history: torch.Tensor, chunk: int, keep: bool) -> np.ndarray
 
 
 def _streams_of(pipe) -> int:
-    """Streams running on `pipe`'s transformers, counted on the transformers themselves (`streaming_on`), so that every
-    pipeline sharing them (`vidlong.from_pipe`'s, a video-to-video twin) sees a stream paused in another."""
+    """Streams running on `pipe`'s transformers, counted on each transformer itself (`streaming_on`), so that every
+    pipeline sharing one (`vidlong.from_pipe`'s, a video-to-video twin) sees a stream paused in another."""
     return max((getattr(transformer, "vidlong_streams", 0) for transformer in pipe.experts()), default=0)
 
 
-def _count_streams(pipe, count: int) -> None:
+def _add_streams(pipe, count: int) -> None:
     for transformer in pipe.experts():
-        transformer.vidlong_streams = count
+        transformer.vidlong_streams = getattr(transformer, "vidlong_streams", 0) + count
 
 
 @contextmanager
 def streaming_on(pipe):
     """Marks `pipe`'s transformers as running a stream for the body (`refuse_call_while_streaming`); streams nest."""
-    _count_streams(pipe, _streams_of(pipe) + 1)
+    _add_streams(pipe, 1)
     try:
         yield
     finally:
-        _count_streams(pipe, _streams_of(pipe) - 1)
+        _add_streams(pipe, -1)
 
 
 @contextmanager
@@ -184,11 +181,11 @@ def own_call_while_streaming(pipe):
     refused while another stream of it is paused too (the call would take that stream's hooks off)."""
     if _streams_of(pipe) != 1:
         raise VidlongError("another stream of this pipeline is paused mid-way; finish or close it before this stream's cut")
-    _count_streams(pipe, 0)
+    _add_streams(pipe, -1)
     try:
         yield
     finally:
-        _count_streams(pipe, 1)
+        _add_streams(pipe, 1)
 
 
 def refuse_call_while_streaming(pipe) -> None:

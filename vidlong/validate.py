@@ -453,15 +453,17 @@ def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> Non
     if streaming.sinks is not None and schedule.sinks + schedule.chunk > native:
         raise VidlongError(f"{named('sinks')} {schedule.sinks} + {named('chunk')} {schedule.chunk} = "
                            f"{schedule.sinks + schedule.chunk} latent frames exceed the model's native window of "
-                           f"{native}; use {named('sinks')} {native - schedule.chunk}"
-                           + (" or less" if native > schedule.chunk else ""))
+                           f"{native}; " + (f"use {named('sinks')} {native - schedule.chunk} or less" if native > schedule.chunk
+                                             else f"drop {named('sinks')} (a chunk of the whole window takes no window), "
+                                                  f"or use a smaller {named('chunk')}"))
     if schedule.sinks + schedule.chunk > native and schedule.window > 0:
         raise VidlongError(f"{named('chunk')} {schedule.chunk} and its default {schedule.sinks} sink frames already fill "
                            f"the model's native window of {native}; use {named('window')} 0, or give {named('sinks')}")
     if schedule.sinks + schedule.chunk <= native < schedule.context_frames:
         raise VidlongError(f"{named('sinks')} {schedule.sinks} + {named('window')} {schedule.window} + {named('chunk')} "
                            f"{schedule.chunk} = {schedule.context_frames} latent frames exceed the model's native window "
-                           f"of {native}; use {named('window')} {native - schedule.sinks - schedule.chunk} or less")
+                           f"of {native}; use {named('window')} {native - schedule.sinks - schedule.chunk}"
+                           + (" or less" if native > schedule.sinks + schedule.chunk else ""))
     check_steps(streaming.steps)
     check_model_size(limits, height, width)
 

@@ -80,8 +80,11 @@ def denoised_steps(steps: int, strength: float) -> int:
     return min(int(steps * strength), steps)
 
 
-def check_strength(strength, steps: int) -> None:
-    """`strength` in (0, 1], leaving at least one of `steps` to denoise, or one line naming the smallest that does."""
+def check_strength(strength, steps: int, steps_name: Optional[str] = None) -> None:
+    """`strength` in (0, 1], leaving at least one of `steps` to denoise, or one line naming the smallest that does (and
+    the steps that would, where there can be that many: `steps_name`, default ``steps`` / ``--steps``, names them)."""
+    from .validate import MAX_STEPS
+
     if not is_real(strength) or not 0 < strength <= 1:
         raise VidlongError(f"{named('strength')} must be a number in (0, 1] (1: redraw from pure noise), got {strength!r}")
     if denoised_steps(steps, strength) < 1:
@@ -89,8 +92,9 @@ def check_strength(strength, steps: int) -> None:
         enough = max(steps + 1, math.ceil(1 / strength))
         while denoised_steps(enough, strength) < 1:  # float rounding of steps · strength
             enough += 1
-        raise VidlongError(f"{named('strength')} {strength} of {steps} steps denoises no step; use {named('steps')} {enough} "
-                           f"or more at this strength, or {named('strength')} {smallest:g}" + (" or more" if smallest < 1 else ""))
+        more = f"{steps_name or named('steps')} {enough} or more at this strength, or " if enough <= MAX_STEPS else ""
+        raise VidlongError(f"{named('strength')} {strength} of {steps} steps denoises no step; use {more}{named('strength')} "
+                           f"{smallest:g}" + (" or more" if smallest < 1 else ""))
 
 
 def check_redraws(limits) -> None:

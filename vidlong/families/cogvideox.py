@@ -177,8 +177,8 @@ class VidLongCogVideoXImageToVideoPipeline(CogVideoXFamily, VidlongPipelineMixin
         """
         pixels = call_pixels(self, image, height, width)
         no_noise = torch.zeros(1)  # given latents: the call's `prepare_latents` draws the image's latent alone
-        _, image_latents = self.prepare_latents(pixels, 1, self.transformer.config.in_channels // 2,
-                                                pixel_frames(self.noise_frames(frames), self.vae_scale_factor_temporal), height, width,
+        padded = pixel_frames(self.noise_frames(frames), self.vae_scale_factor_temporal)
+        _, image_latents = self.prepare_latents(pixels, 1, self.transformer.config.in_channels // 2, padded, height, width,
                                                 pixels.dtype, self._execution_device, generator, no_noise)
         return ChannelCondition(image_latents.transpose(1, 2))
 
