@@ -560,7 +560,7 @@ def _redraw_length(args, streaming, limits) -> tuple[dict, float]:
                                f"chunks): drop {flag}")
     spec = limits.spec
     causal = uses_causal_sampler(streaming, spec, resolve_context(streaming, spec, limits.task, limits.family) == "renoise")
-    steps = len(causal_levels(streaming, spec)) if causal else args.steps or spec.num_inference_steps  # as the stream steps
+    steps = len(causal_levels(streaming, spec)) if causal else streaming.steps or spec.num_inference_steps  # as the stream steps
     check_strength(DEFAULT_STRENGTH if args.strength is None else args.strength, steps)
     whole = stream_redraw_chunks(limits.spec, streaming, args.video)
     chunks = whole if args.chunks is None else min(args.chunks, whole)

@@ -253,11 +253,9 @@ class DiagonalDenoising:
 
     def __post_init__(self):
         _plain_fields(self, ("partitions", "sink", "native_steps"))
-        from .validate import MAX_STEPS
+        from .validate import check_steps
 
-        if self.native_steps is not None and (not is_whole(self.native_steps) or not 1 <= self.native_steps <= MAX_STEPS):
-            raise VidlongError(f"DiagonalDenoising native_steps must be a whole number from 1 to {MAX_STEPS} (None: the "
-                               f"model's), got {self.native_steps!r}")
+        check_steps(self.native_steps, "DiagonalDenoising native_steps")
         if not is_whole(self.partitions) or self.partitions < 1:
             raise VidlongError(f"DiagonalDenoising partitions must be a whole number >= 1, got {self.partitions!r}")
         if not isinstance(self.sink, bool) and (not is_whole(self.sink) or self.sink < 0):
