@@ -1,6 +1,8 @@
+import contextlib
 import multiprocessing
 import os
 import signal
+import subprocess
 import time
 
 import numpy as np
@@ -92,6 +94,41 @@ def test_streaming_writer_appends_chunks(tmp_path):
     back, fps = read_video(tmp_path / "s.mp4")
     assert back.shape == frames.shape and fps == 8
     assert np.abs(back.astype(float) - frames).mean() < 3
+
+
+def test_streaming_writer_adds_the_chunks_sound_at_the_end_and_on_an_error(tmp_path):
+    """Chunks with their sound: the file is the video alone while it grows (the sound in a hidden WAV beside it), then
+    gets an AAC track of every chunk's samples one after another, also when the stream stops by an exception; no
+    temporary file is left; a chunk whose sound has other channels is refused."""
+    from conftest import mp4_audio
+
+    from vidlong.video_io import Soundtrack
+
+    rate, frames = 16000, _clip(t=12)
+    tone = np.sin(2 * np.pi * 440 * np.arange(rate * 12 // 8) / rate).astype(np.float32) * 0.5
+    parts = np.split(np.stack([tone, -tone]), 3, axis=1)
+    for stop in (False, True):
+        out = tmp_path / f"sound-{stop}.mp4"
+        with pytest.raises(KeyboardInterrupt) if stop else contextlib.nullcontext():
+            with StreamingVideoWriter(out, fps=8) as writer:
+                for k, (chunk, sound) in enumerate(zip(np.split(frames, 3), parts)):
+                    writer.append(chunk, audio=Soundtrack(sound, rate))
+                    assert len(list(tmp_path.glob(f".{out.name}.*.wav.tmp"))) == 1
+                    with pytest.raises(subprocess.CalledProcessError):  # no sound in the file yet
+                        mp4_audio(out, rate)
+                    if stop and k == 1:
+                        raise KeyboardInterrupt
+        heard = mp4_audio(out, rate)
+        made = np.concatenate(parts[:2] if stop else parts, axis=1)
+        assert abs(heard.shape[1] - made.shape[1]) <= 2048  # AAC's priming and last frame
+        n = min(heard.shape[1], made.shape[1]) - 2048
+        assert np.corrcoef(heard[:, 1024:n].ravel(), made[:, 1024:n].ravel())[0, 1] > 0.99
+        assert read_video(out)[0].shape[0] == (8 if stop else 12)
+        assert not list(tmp_path.glob(".*.tmp"))
+    with StreamingVideoWriter(tmp_path / "mixed.mp4", fps=8) as writer:
+        writer.append(frames[:4], audio=Soundtrack(parts[0], rate))
+        with pytest.raises(ValueError, match="1 channels at 16000 Hz, the first 2"):
+            writer.append(frames[4:8], audio=Soundtrack(parts[1][:1], rate))
 
 
 CHUNK = 16  # frames per chunk in the kill tests; chunk k is a flat grey of level _LEVELS[k]

@@ -92,9 +92,13 @@ class Soundtrack:
             raise ValueError(f"a Soundtrack takes samples [channels, samples] (1 to 8 channels, at least one sample) and a "
                              f"whole rate in Hz, got shape {shape} at {rate!r}")
 
+    def pcm16(self) -> np.ndarray:
+        """The samples as 16-bit PCM ``[channels, samples]``, little-endian."""
+        return (np.clip(self.samples, -1.0, 1.0) * 32767.0).round().astype("<i2")
+
     def write_wav(self, path: Path) -> None:
         """The samples as a 16-bit PCM WAV file at `path` (ffmpeg's audio input)."""
-        pcm = (np.clip(self.samples, -1.0, 1.0) * 32767.0).round().astype("<i2")
+        pcm = self.pcm16()
         with wave.open(str(path), "wb") as out:
             out.setnchannels(pcm.shape[0])
             out.setsampwidth(2)
@@ -210,6 +214,23 @@ def write_video(path, frames: Iterable, fps: float, audio: Optional[Soundtrack] 
     return path
 
 
+def _add_sound(path: Path, sound: Path) -> None:
+    """The mp4 at `path` with the WAV file `sound` as its AAC track, its video copied as it is; atomically (a
+    temporary file moved onto `path`; on a failure `path` stays the video alone)."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        done = subprocess.run([_ffmpeg().get_ffmpeg_exe(), "-y", "-nostdin", "-loglevel", "error", "-i", str(path),
+                               "-i", str(sound), "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac",
+                               "-movflags", "+faststart", "-f", "mp4", str(tmp)], capture_output=True)
+        if done.returncode != 0:
+            lines = done.stderr.decode(errors="replace").strip().splitlines()
+            raise VidlongError(f"ffmpeg failed to add the sound to {path} (the video is kept without it): "
+                               f"{lines[-1] if lines else done.returncode}")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 class StreamingVideoWriter:
     """Write an mp4 chunk by chunk, as a long video is generated, so that a crash keeps what was made.
 
@@ -226,6 +247,11 @@ class StreamingVideoWriter:
     The file appears at the first ``append`` and overwrites any file at ``path`` (the CLI refuses an
     existing file without ``--overwrite``); leaving the ``with`` block, normally or by an exception,
     finishes it.
+
+    Chunks may carry their sound (``append(frames, audio=Soundtrack)``, each the sound of its frames: LTX-2's
+    streams): it goes to a hidden WAV file beside ``path`` as it comes (memory stays flat), and ``close`` puts it
+    into the file as an AAC track (the video copied as it is, into a temporary file moved onto ``path``). Until
+    then, and if the process dies first, the file is the video without its sound.
     """
 
     def __init__(self, path, fps: float):
@@ -233,15 +259,19 @@ class StreamingVideoWriter:
         self.fps = fps
         self._encoder: _Encoder | None = None
         self._frames_written = 0
+        self._sound: Optional[wave.Wave_write] = None
+        self._sound_path: Optional[Path] = None
 
     @property
     def frames_written(self) -> int:
         """Frames handed to the encoder so far (all of them end up in the file)."""
         return self._frames_written
 
-    def append(self, frames) -> None:
-        """Append a chunk of frames, uint8 [T, H, W, 3] or floats in [0, 1]. The first returns once
-        ffmpeg has begun the file."""
+    def append(self, frames, audio: Optional[Soundtrack] = None) -> None:
+        """Append a chunk of frames, uint8 [T, H, W, 3] or floats in [0, 1], and the sound that goes with them
+        (the chunks' rate and channels). The first returns once ffmpeg has begun the file."""
+        if audio is not None:
+            self._append_sound(audio)
         first = self._encoder is None
         for frame in frames:
             frame = _to_uint8_even(frame)
@@ -254,11 +284,33 @@ class StreamingVideoWriter:
             if first:
                 self._encoder.wait_for_header()
 
+    def _append_sound(self, audio: Soundtrack) -> None:
+        if self._sound is None:
+            sweep_stale_temps(self.path)
+            self._sound_path = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.wav.tmp")
+            self._sound = wave.open(str(self._sound_path), "wb")
+            self._sound.setnchannels(audio.samples.shape[0])
+            self._sound.setsampwidth(2)
+            self._sound.setframerate(int(audio.rate))
+        elif (audio.samples.shape[0], audio.rate) != (self._sound.getnchannels(), self._sound.getframerate()):
+            raise ValueError(f"a chunk's sound has {audio.samples.shape[0]} channels at {audio.rate} Hz, the first "
+                             f"{self._sound.getnchannels()} at {self._sound.getframerate()} Hz")
+        self._sound.writeframes(audio.pcm16().T.tobytes())
+
     def close(self) -> None:
-        """Finish the file (safe to call twice)."""
-        if self._encoder is not None:
-            encoder, self._encoder = self._encoder, None
-            encoder.close()
+        """Finish the file, with its sound where chunks carried one (safe to call twice)."""
+        try:
+            if self._encoder is not None:
+                encoder, self._encoder = self._encoder, None
+                encoder.close()
+                if self._sound is not None:
+                    self._sound.close()
+                    _add_sound(self.path, self._sound_path)
+        finally:
+            if self._sound is not None:
+                self._sound.close()
+                self._sound = None
+                self._sound_path.unlink(missing_ok=True)
 
     def __enter__(self) -> StreamingVideoWriter:
         return self
