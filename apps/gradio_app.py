@@ -420,16 +420,17 @@ class App:
         rows = _timeline_rows(timeline)
         if rows and (prompt or "").strip():
             rows = [(0.0, prompt), *rows]
-        make = DiagonalStreamer if method == "fifo" else VideoStreamer
-        redraw = dict(video=video, strength=float(strength)) if video else {}
+        make = self.pipe.streamer(config)  # the family's own (LTX-2's), or diagonal denoising's
+        if video:  # as long as the video
+            length = dict(video=video, strength=float(strength))
+        else:  # the stream knows its length (LTX-2's gives its last chunk the sound it holds back)
+            length = dict(chunks=None if float(seconds) == 0 else stream_chunk_count(self.spec, chunk_layout(config), None,
+                                                                                    float(seconds)))
         streamer = (RedrawStreamer if video else make)(self.pipe, rows[0][1] if rows else prompt or "", config, seed=seed,
                                                        guidance=None if guidance is None else float(guidance), image=image or None,
-                                                       **redraw)
+                                                       **length)
         streamer.follow_timeline(rows)
-        if video:
-            chunks = streamer.chunks
-        else:
-            chunks = None if float(seconds) == 0 else stream_chunk_count(self.spec, chunk_layout(config), None, float(seconds))
+        chunks = streamer.chunks
         late = [second for second, _ in rows if chunks is not None and streamer.first_chunk_from(second) >= chunks]
         if late:
             raise VidlongError(f"prompt timeline entry at {max(late):g} s comes after the last chunk of this "
@@ -454,7 +455,7 @@ class App:
                 try:
                     while (chunks is None or made < chunks) and not job.stop.is_set():
                         chunk = next(iterator)
-                        writer.append(chunk.frames)
+                        writer.append(chunk.frames, audio=chunk.audio)  # the whole video's sound (LTX-2); the live clips are silent
                         recent.extend(chunk.frames)
                         made += 1
                         live = write_video(self.folder.new_path("live"), list(recent), fps=fps)

@@ -455,9 +455,9 @@ def test_another_family_generates_and_streams_and_refuses_the_cache_in_one_line(
         assert read_video(video_path(fifo[2]))[0].shape[0] >= 25
 
 
-def test_an_ltx2_model_generates_a_video_with_its_sound_and_refuses_streams_in_one_line(tmp_path_factory):
-    """An LTX-2 folder (`LTX2Pipeline`): /generate's mp4 holds its audio track as long as the video; /stream is refused
-    in one line (its audio is made in one piece with the video)."""
+def test_an_ltx2_model_generates_and_streams_videos_with_their_sound(tmp_path_factory):
+    """An LTX-2 folder (`LTX2Pipeline`): /generate's mp4 holds its audio track as long as the video, and so does /stream's
+    whole video (its live clips are silent); the KV-cache context is refused in one line."""
     from conftest import mp4_audio
     from tiny_pipeline import save_tiny_ltx2_pipeline
 
@@ -467,8 +467,11 @@ def test_an_ltx2_model_generates_a_video_with_its_sound_and_refuses_streams_in_o
         frames, fps = read_video(video_path(video))
         assert frames.shape[0] == 25 and fps == 24 and settings["latent_frames"] == 4
         assert abs(mp4_audio(video_path(video), 16000).shape[1] / 16000 - 25 / 24) < 0.1
-        with pytest.raises(AppError, match="streaming is not available for LTX2VideoTransformer3DModel"):
-            client.predict(prompt="a red circle", seconds=1, api_name="/stream")
+        streamed = client.predict(prompt="a red circle", seconds=1, chunk=1, api_name="/stream")
+        frames = read_video(video_path(streamed[2]))[0].shape[0]
+        assert frames >= 24 and abs(mp4_audio(video_path(streamed[2]), 16000).shape[1] / 16000 - frames / 24) < 0.1
+        with pytest.raises(AppError, match="context cache is not available for LTX2VideoTransformer3DModel: each chunk"):
+            client.predict(prompt="a red circle", seconds=1, chunk=1, context="cache", api_name="/stream")
 
 
 def test_outputs_stay_bounded_in_gradios_cache(demo, client, tmp_path):

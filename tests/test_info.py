@@ -35,7 +35,8 @@ def folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("info")
     return {"default": "default", "i2v": save_tiny_pipeline(root / "i2v", "i2v"), "ti2v": save_tiny_pipeline(root / "ti2v", "ti2v"),
             "vace": save_tiny_vace_pipeline(root / "vace"), "animate": save_tiny_wan_animate_pipeline(root / "animate"),
-            "ltx2": save_tiny_ltx2_pipeline(root / "ltx2"), "fun": save_tiny_cogvideox_fun_pipeline(root / "fun")}
+            "ltx2": save_tiny_ltx2_pipeline(root / "ltx2", native_frames=9),  # as long as the default model: its stream defaults
+            "fun": save_tiny_cogvideox_fun_pipeline(root / "fun")}
 
 
 @pytest.fixture(scope="module")

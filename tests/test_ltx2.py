@@ -1,7 +1,7 @@
 """LTX-2 (audio and video in one transformer) through its family adapter: methods off = the stock model bit for bit
 (LTX-2.0's and LTX-2.3's parts, spatio-temporal guidance too), each method equal to the float64 dense reference on its
 video self-attention, its pipeline under vidlong (the spec's defaults, `generate` = diffusers' call bit for bit, video
-and audio), the CLI end to end (an mp4 with its audio track), streams refused."""
+and audio), the CLI end to end (an mp4 with its audio track), streams chunk by chunk with their sound, extensions refused."""
 import numpy as np
 import pytest
 import torch
@@ -10,6 +10,7 @@ from reference import method_attention
 
 import vidlong
 from vidlong.attention.adapters.ltx2 import LTX_2
+from vidlong.models import pixel_frames
 
 NATIVE = 3  # latent frames
 GRID = (2, 3)  # latent height, width (patch 1: token rows, columns)
@@ -107,7 +108,7 @@ def test_layout_from_video_coords_and_what_is_refused():
         vidlong.apply(model, vidlong.RIFLEx(), native_frames=NATIVE)
     from vidlong.attention.stream_attention import StreamContext
 
-    with pytest.raises(vidlong.VidlongError, match="LTX2VideoTransformer3DModel: its audio track is made in one piece"):
+    with pytest.raises(vidlong.VidlongError, match="LTX2VideoTransformer3DModel: each chunk is a call of its pipeline"):
         vidlong.apply(model, native_frames=NATIVE, stream=StreamContext(sinks=1, window=1))
 
 
@@ -175,14 +176,104 @@ def test_vidlong_generate_writes_an_mp4_with_its_sound(ltx2_folder, tmp_path):
     assert np.corrcoef(heard[:, :n].ravel(), made[:, :n].ravel())[0, 1] > 0.9  # the same sound, through AAC
 
 
+def test_context_audio_spans_keep_each_runs_sound_with_its_frames():
+    """The sound of a chunk's context on the stream's clock (24 fps, 8 pixel frames a latent frame, 25 audio latent frames
+    a second): the sinks' from the start; the window's ending where its last frame ends and lasting as long as its frames
+    last at their place (after a sink, 3 latent frames = 24 pixel frames = 1 s; first in the window, 17 pixel frames)."""
+    from vidlong.families.ltx2_stream import context_audio_spans
+
+    assert context_audio_spans(10, 1, 3, 24.0, 8, 25.0) == [(0, 1), (51, 76)]
+    assert context_audio_spans(10, 0, 3, 24.0, 8, 25.0) == [(58, 76)]
+    assert context_audio_spans(2, 1, 3, 24.0, 8, 25.0) == [(0, 1), (1, 9)]   # young: one run from the start, in two
+    assert context_audio_spans(0, 1, 3, 24.0, 8, 25.0) == []
+
+
+def test_a_stream_makes_each_chunk_by_its_call_with_the_context_renoised_and_its_sound(ltx2_folder):
+    """`pipe.stream` on LTX-2: a native-length first chunk is `generate`'s video and sound (latents bit for bit); each later
+    chunk is one call of its pipeline over [context | chunk] whose every forward (its guidance's three) gets the clean
+    context at the forward's level, ``(1 - σ)·x + σ·ε``, the same ε within a step and a new one each step, video and
+    sound alike; the context's sound is the stream's own by `context_audio_spans`; the chunks' sounds, one after another,
+    are the whole sound decoded at once (but near the chunks' seams) and as long as the stream's clock says."""
+    from vidlong.families.ltx2_stream import LTX2Streamer, context_audio_spans
+    from vidlong.generate import GenerateRequest, generate
+
+    pipe = vidlong.load_pipeline(ltx2_folder)
+    pipe.set_progress_bar_config(disable=True)
+    native = generate(pipe, GenerateRequest(prompt="a red ball", seed=3))
+    stream = pipe.stream("a red ball", streaming=vidlong.Streaming(chunk=1, first_chunk=2, sinks=1, window=0), chunks=3, seed=3)
+    assert isinstance(stream, LTX2Streamer)
+    seen = []   # (level, video tokens, audio tokens) of every forward, after the hook
+    hooks = [pipe.transformer.proj_in.register_forward_pre_hook(lambda _m, a: seen.append(["video", a[0].clone()])),
+             pipe.transformer.audio_proj_in.register_forward_pre_hook(lambda _m, a: seen.append(["audio", a[0].clone()]))]
+    chunks, sounds, contexts = [], [], []
+    try:
+        for chunk in stream:
+            chunks.append(chunk)
+            sounds.append(stream.chunk_audio)
+            contexts.append((stream.last_context, list(seen)))
+            seen.clear()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert torch.equal(chunks[0].latents, native.latents) and chunks[0].frames.shape[0] == 9
+    assert contexts[0][0] is None
+    made = torch.cat(sounds, dim=2)
+    assert stream.audio_made == made.shape[2] == round(pixel_frames(stream.frames_made, 8) / 24 * 25)
+    normalised = stream._normalized_audio(made)
+    for index in (1, 2):
+        context, forwards = contexts[index]
+        levels = [t / 1000 for t in context.timesteps]
+        assert levels[-1] < levels[0] and len(set(levels)) == len(levels) == 2
+        assert torch.equal(context.video, pipe.call_latents(chunks[0].latents[:, :, :1]))   # the sink frame
+        # on the stream's clock: its sound through this chunk as long as its frames (2 + index latent frames)
+        assert sum(s.shape[2] for s in sounds[:index + 1]) == round(pixel_frames(2 + index, 8) / 24 * 25)
+        spans = context_audio_spans(1 + index, 1, 0, 24.0, 8, 25.0)
+        assert spans == [(0, 1)]
+        assert torch.allclose(context.audio, torch.cat([normalised[:, a:b] for a, b in spans], dim=1), atol=1e-5)
+        for kind, clean in (("video", context.video), ("audio", context.audio)):
+            tokens = [x for name, x in forwards if name == kind]
+            assert len(tokens) == 2 * 3 and all(x.shape[0] in (1, 2) for x in tokens)  # 2 steps x (guided pair, STG, modality)
+            n = clean.shape[1]
+            noises = []
+            for step, level in enumerate(levels):
+                for x in tokens[3 * step: 3 * step + 3]:
+                    for row in x:
+                        noises.append((step, (row[:n].float() - (1 - level) * clean[0].float()) / level))
+            first = [eps for step, eps in noises if step == 0]
+            second = [eps for step, eps in noises if step == 1]
+            assert all(torch.allclose(eps, first[0], atol=1e-4) for eps in first)
+            assert all(torch.allclose(eps, second[0], atol=1e-4) for eps in second)
+            assert not torch.allclose(first[0], second[0], atol=1e-2)
+    with torch.no_grad():
+        whole = pipe.vocoder(pipe.audio_vae.decode(made, return_dict=False)[0])[0].numpy()
+    heard = np.concatenate([chunk.audio.samples for chunk in chunks if chunk.audio is not None], axis=1)
+    assert heard.shape == whole.shape
+    assert np.abs(heard - whole).max() < 1e-4 * np.abs(whole).max()
+
+
+def test_vidlong_stream_writes_its_chunks_with_their_sound(ltx2_folder, tmp_path):
+    """`vidlong stream` on LTX-2: the mp4 holds every chunk's frames and an AAC track of their sounds, as long as them."""
+    from conftest import mp4_audio
+
+    from vidlong.cli import main
+    from vidlong.video_io import read_video
+
+    out = tmp_path / "stream.mp4"
+    assert main(["stream", "--model", str(ltx2_folder), "--prompt", "a red ball", "--chunk", "1", "--first-chunk", "2",
+                 "--chunks", "2", "--seed", "3", "--out", str(out)]) == 0
+    frames, fps = read_video(out)
+    assert frames.shape[0] == 9 + 8 and fps == 24
+    assert abs(mp4_audio(out, 16000).shape[1] / 16000 - 17 / 24) < 0.1
+
+
 @pytest.mark.parametrize("args, message", [
-    (["stream", "--chunks", "2"], "streaming is not available for LTX2VideoTransformer3DModel: its audio track"),
-    (["extend", "--video", "in.mp4", "--chunks", "1"], "streaming is not available for LTX2VideoTransformer3DModel"),
+    (["stream", "--chunks", "2", "--context", "cache"], "--context cache is not available for LTX2VideoTransformer3DModel"),
+    (["extend", "--video", "in.mp4", "--chunks", "1"], "an LTX-2 extension would need the input's sound encoded"),
     (["generate", "--method", "fifo", "--ratio", "2"], "fifo (diagonal denoising) needs a timestep per token"),
     (["generate", "--method", "riflex", "--ratio", "2"], "RIFLEx is not implemented for LTX2VideoTransformer3DModel"),
     (["generate", "--method", "both-sinks", "--ratio", "2"], "windows with sinks"),
     (["generate", "--save-latents", "{tmp}/x.pt"], "vidlong extend does not run this model: drop --save-latents"),
-], ids=["stream", "extend", "fifo", "riflex", "sinks", "save-latents"])
+], ids=["cache", "extend", "fifo", "riflex", "sinks", "save-latents"])
 def test_what_it_does_not_take_is_refused_in_one_line_before_loading(ltx2_folder, tmp_path, capsys, monkeypatch, args,
                                                                      message):
     import vidlong.pipeline

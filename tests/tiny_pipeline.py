@@ -365,8 +365,9 @@ def tiny_cogvideox_i2v_pipeline(patch_size_t=None):
 def tiny_ltx2_pipeline(latest: bool = False):
     """diffusers' `LTX2Pipeline` of tiny random parts: an LTX-2 video VAE with its releases' 32x spatial and 8x temporal
     compression (patch 4, a spatial, a temporal and two spatio-temporal down-samplings), an audio VAE and a vocoder
-    (16 kHz, 160 samples per mel frame: audio as long as the video), a two-layer Gemma 3 text model (with the tiny
-    SigLIP its class holds) and its connectors, `tiny_ltx2_transformer` (`latest`: LTX-2.3's parts)."""
+    (16 kHz, 160 samples per mel frame: audio as long as the video; its decoder causal in time and 4x up, as its
+    releases'), a two-layer Gemma 3 text model (with the tiny SigLIP its class holds) and its connectors,
+    `tiny_ltx2_transformer` (`latest`: LTX-2.3's parts)."""
     from diffusers import AutoencoderKLLTX2Audio, AutoencoderKLLTX2Video, LTX2Pipeline
     from diffusers.pipelines.ltx2 import LTX2TextConnectors
     from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
@@ -396,7 +397,7 @@ def tiny_ltx2_pipeline(latest: bool = False):
         upsample_factor=(1,) * 3, timestep_conditioning=False, patch_size=4, patch_size_t=1, spatial_compression_ratio=32,
         temporal_compression_ratio=8)
     audio_vae = AutoencoderKLLTX2Audio(
-        base_channels=4, output_channels=2, ch_mult=(1,), num_res_blocks=1, attn_resolutions=None, in_channels=2,
+        base_channels=4, output_channels=2, ch_mult=(1, 2, 4), num_res_blocks=1, attn_resolutions=None, in_channels=2,
         resolution=32, latent_channels=2, norm_type="pixel", causality_axis="height", dropout=0.0,
         mid_block_add_attention=False, sample_rate=16000, mel_hop_length=160, is_causal=True, mel_bins=8)
     vocoder = LTX2Vocoder(in_channels=2 * 8, hidden_channels=32, out_channels=2, upsample_kernel_sizes=[8, 10, 16],

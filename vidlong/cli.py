@@ -138,7 +138,8 @@ def _check_model(args) -> Path:
     from .schedulers.timeline import parse_prompt_timeline
     from .video_to_video import check_redraws
     from .validate import (check_compile, check_device, check_diagonal_offload, check_diagonal_stream, check_dtype, check_offload,
-                           check_streamable, limits_for_folder, resolve_context, streams, uses_causal_sampler)
+                           check_extends, check_streamable, extends, limits_for_folder, resolve_context,
+                           uses_causal_sampler)
 
     folder = check_model_folder(args.model)
     device = check_device(args.device)
@@ -165,7 +166,9 @@ def _check_model(args) -> Path:
     if args.command == "generate" and args.save_latents and task == "animate":
         raise VidlongError("--save-latents saves the latents a video continues from, and a Wan Animate call decodes each "
                            "segment and continues them itself: drop --save-latents")
-    if args.command == "generate" and args.save_latents and not streams(limits_for_folder(folder, image=bool(args.image))):
+    if args.command == "extend":
+        check_extends(limits_for_folder(folder, **_given(args)))
+    if args.command == "generate" and args.save_latents and not extends(limits_for_folder(folder, image=bool(args.image))):
         raise VidlongError("--save-latents saves the latents vidlong extend --latents continues from, and vidlong extend "
                            "does not run this model: drop --save-latents")
     if args.command != "extend":  # an extension's image is its context's first frame
@@ -472,7 +475,7 @@ def _write_stream(stream, out: Path, fps: float, latents_path: Optional[Path], s
             stream.on_step = lambda done, total: bar.set_postfix_str(f"native video: step {done}/{total}")
         try:
             for chunk in stream:
-                writer.append(chunk.frames)
+                writer.append(chunk.frames, audio=chunk.audio)
                 last = chunk.frames[-1]
                 if latents_path is not None:  # kept only when asked for: a stream's memory stays flat
                     latents.append(chunk.latents)

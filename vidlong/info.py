@@ -39,8 +39,8 @@ def model_info(path) -> dict:
     from .methods import Streaming
     from .models import folder_class_name, pipeline_facts, pipeline_task, spec_for_folder
     from .pipeline import PIPELINE_CLASSES
-    from .validate import (check_diagonal, check_image_codec, check_last_image, check_prompt_timeline, check_streamable,
-                           limits_for_folder, longest_latent_frames, resolve_context, uses_causal_sampler)
+    from .validate import (check_diagonal, check_extends, check_image_codec, check_last_image, check_prompt_timeline,
+                           check_streamable, limits_for_folder, longest_latent_frames, resolve_context, uses_causal_sampler)
     from .video_to_video import check_redraws, check_stream_redraws
 
     spec, facts, limits = spec_for_folder(folder), pipeline_facts(folder), limits_for_folder(folder)
@@ -59,7 +59,7 @@ def model_info(path) -> dict:
         generate={"yes": True},
         fifo=_answer(lambda: check_diagonal(limits)),
         stream=_answer(stream),
-        extend=_answer(stream),
+        extend=_answer(lambda: (stream(), check_extends(limits))),
         image=_answer(takes_image),
         last_image=_answer(lambda: (takes_image(), check_last_image(limits_for_folder(folder, image=True), True, False))),
         prompt_timeline=_answer(lambda: check_prompt_timeline(limits)),

@@ -384,7 +384,7 @@ class VidlongPipelineMixin:
                 raise VidlongError(f"{named('strength')} is how much of a video a stream redraws: pass {named('video')}, "
                                    f"or drop {named('strength')}")
             chunks = stream_chunk_count(self.spec, chunk_layout(streaming), chunks, seconds)
-            return _streamer(streaming)(self, prompt, streaming, chunks=chunks, **kwargs)
+            return self.streamer(streaming)(self, prompt, streaming, chunks=chunks, **kwargs)
         if isinstance(streaming, DiagonalDenoising) or seconds is not None:
             raise VidlongError(f"a stream redrawing a {named('video')} is chunked and as long as the video: drop "
                                f"{'the DiagonalDenoising config' if seconds is None else named('seconds')} "
@@ -409,9 +409,10 @@ class VidlongPipelineMixin:
         from .fifo_stream import chunk_layout
         from .methods import DiagonalDenoising
         from .schedulers.stream import check_prompt_starts, parse_prompt_schedule, stream_chunk_count
-        from .validate import check_diagonal_stream, check_finite, check_sampling, limits_for_pipeline
+        from .validate import check_diagonal_stream, check_extends, check_finite, check_sampling, limits_for_pipeline
 
         streaming, chunks, seconds = self._stream_config("pipe.extend", streaming, chunks, seconds, kwargs)
+        check_extends(limits_for_pipeline(self))
         check_sampling(**{name: kwargs[name] for name in ("guidance", "guidance_2", "seed") if name in kwargs})
         if isinstance(streaming, DiagonalDenoising):  # before the input is read
             check_diagonal_stream(streaming, limits_for_pipeline(self))
@@ -425,16 +426,16 @@ class VidlongPipelineMixin:
         chunks = stream_chunk_count(self.spec, chunk_layout(streaming), chunks, seconds, input_fps=fps or self.spec.fps)
         check_prompt_starts(parse_prompt_schedule(prompt), chunks)  # refused before the input is encoded
         prefix = extension_prefix(self, streaming, video=video, latents=latents)
-        return _streamer(streaming)(self, prompt, streaming, chunks=chunks, prefix=prefix, **kwargs)
+        return self.streamer(streaming)(self, prompt, streaming, chunks=chunks, prefix=prefix, **kwargs)
 
+    def streamer(self, streaming):
+        """The stream class of a `_stream_config` result: `DiagonalStreamer` for a `DiagonalDenoising`, else
+        `VideoStreamer` (a family whose chunks are its own calls has its own: LTX-2's)."""
+        from .fifo_stream import DiagonalStreamer
+        from .methods import DiagonalDenoising
+        from .streaming import VideoStreamer
 
-def _streamer(streaming):
-    """The stream class of a `_stream_config` result: `DiagonalStreamer` for a `DiagonalDenoising`, else `VideoStreamer`."""
-    from .fifo_stream import DiagonalStreamer
-    from .methods import DiagonalDenoising
-    from .streaming import VideoStreamer
-
-    return DiagonalStreamer if isinstance(streaming, DiagonalDenoising) else VideoStreamer
+        return DiagonalStreamer if isinstance(streaming, DiagonalDenoising) else VideoStreamer
 
 
 class VidLongWanPipeline(VidlongPipelineMixin, WanPipeline):

@@ -37,6 +37,7 @@ from .models import pixel_frames
 from .schedulers.causal import CausalSampler, causal_levels
 from .schedulers.stream import StreamSchedule, first_chunk_from
 from .text_memo import apply_text_memo, remove_text_memo
+from .video_io import Soundtrack
 from .validate import check_streamable, resolve_context, uses_causal_sampler
 
 
@@ -63,7 +64,9 @@ class StreamChunk:
     input), `prompt`, `seconds` of wall time spent on it, `latents` ``[1, C_lat, C, h, w]`` (for an
     extension's input: the latents it continues from, the saved ones or its video's encoded tail, so
     that the items' latents concatenated are what ``--save-latents`` saves); `is_input` marks the input
-    frames an extension starts with."""
+    frames an extension starts with; `audio`: the chunk's sound where the model makes one (LTX-2), a
+    `vidlong.video_io.Soundtrack` (the chunks' sounds one after another are the stream's; None where a
+    chunk's sound waits for the next chunk's), else None."""
 
     index: int
     frames: np.ndarray
@@ -71,6 +74,7 @@ class StreamChunk:
     seconds: float
     latents: torch.Tensor
     is_input: bool = False
+    audio: Optional[Soundtrack] = None
 
 
 #: text tokens per prompt, as the Wan pipelines' calls pad them (their `max_sequence_length` default)
@@ -382,6 +386,10 @@ class VideoStreamer(PromptSwitching):
             latents = self.condition.first_frame(latents)
         return latents
 
+    def _chunk_audio(self, index: int) -> Optional[Soundtrack]:
+        """The sound of chunk `index`, just made: none (the model makes video alone; LTX-2's streamer makes one)."""
+        return None
+
     def _starting_point(self, noise: torch.Tensor, scheduler) -> tuple:
         """(the chunk's latents ``[1, C, f, h, w]`` before its first step, the timesteps it is denoised at): its noise and
         every timestep of `scheduler` (a redraw starts from the video's own latents partly noised instead)."""
@@ -480,7 +488,8 @@ class VideoStreamer(PromptSwitching):
                     self._write(latents, text)
                     self._remember(latents.cpu())
                     frames = self.seam(to_uint8(decoder.decode(latents)))
-                yield StreamChunk(index, frames, prompt, time.perf_counter() - start, latents.cpu())
+                    audio = self._chunk_audio(index)
+                yield StreamChunk(index, frames, prompt, time.perf_counter() - start, latents.cpu(), audio=audio)
         finally:
             for transformer in pipe.experts():
                 remove_text_memo(transformer)

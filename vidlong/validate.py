@@ -99,7 +99,8 @@ def limits_for_pipeline(pipe) -> ModelLimits:
 def _no_stream_reason(facts: dict) -> Optional[str]:
     """`ModelLimits.no_stream_reason` from a pipeline's `vidlong.models.model_facts`: HunyuanVideo-I2V's 33-channel release
     (its transformer's ``image_condition_type`` ``latent_concat``), whose call drops the image's latent frame from its
-    video (its ``token_replace`` release streams); CogVideoX-Fun's control pipeline (one whole control video a call); a
+    video (its ``token_replace`` release streams); CogVideoX-Fun's control pipeline (one whole control video a call); LTX-2's
+    image-to-video pipeline (its image's tokens are clean in every forward, which its re-noised context does not keep); a
     SkyReels-V2 transformer left block-causal (``num_frame_per_block`` above 1: a stream's windows would not fit its
     blocks)."""
     if facts["family"] == "hunyuan-video" and facts["task"] == "i2v" and facts.get("image_condition_type") == "latent_concat":
@@ -107,6 +108,8 @@ def _no_stream_reason(facts: dict) -> Optional[str]:
                 "or extend in vidlong (its token_replace release does)")
     if facts["pipeline"] == "CogVideoXFunControlPipeline":
         return "a CogVideoX-Fun control model follows one whole control video: it generates but does not stream or extend"
+    if facts["family"] == "ltx-2" and facts["task"] == "i2v":
+        return "LTX-2 streams from text; its image-to-video streams are not implemented"
     if facts.get("num_frame_per_block", 1) > 1:
         return (f"this SkyReels-V2 transformer attends block-causally ({facts['num_frame_per_block']} latent frames a block); "
                 "set transformer.config num_frame_per_block back to 1 to stream")
@@ -164,9 +167,25 @@ def streams(limits: ModelLimits) -> bool:
     return bool(adapter_named(limits.family).stream_contexts) and limits.no_stream_reason is None
 
 
+def extends(limits: ModelLimits) -> bool:
+    """Whether the pipeline of `limits` extends a video (`streams`, and its family no `FamilyAdapter.no_extend_reason`)."""
+    from .attention.adapters import adapter_named
+
+    return streams(limits) and adapter_named(limits.family).no_extend_reason is None
+
+
+def check_extends(limits: ModelLimits) -> None:
+    """One line where the pipeline of `limits` streams but does not extend (`FamilyAdapter.no_extend_reason`)."""
+    from .attention.adapters import adapter_named
+
+    reason = adapter_named(limits.family).no_extend_reason
+    if reason is not None:
+        raise VidlongError(reason)
+
+
 def continue_hint(limits: ModelLimits) -> str:
     """The refusals' pointer to `vidlong extend` for continuing a video, where the pipeline of `limits` extends; else ""."""
-    return "; to continue a video use vidlong extend --video" if streams(limits) else ""
+    return "; to continue a video use vidlong extend --video" if extends(limits) else ""
 
 
 def default_stream_context(family: str) -> str:

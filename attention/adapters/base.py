@@ -2,6 +2,8 @@
 how an attention output goes back."""
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 
 from ..layout import TokenLayout
@@ -19,6 +21,7 @@ class FamilyAdapter:
             empty where it does not stream. The first is its default.
         no_cache_reason: why "cache" is not among them, for the one-line refusal.
         no_stream_reason: why it does not stream at all, where it does not.
+        no_extend_reason: why it streams but does not extend a video, where it does not (None: it does).
         joint_text: whether its video self-attention also holds the text tokens (joint attention:
             the processor receives them as ``encoder_hidden_states``).
         text_at_end: in joint attention, the text tokens follow the video tokens in q/k/v (else they
@@ -35,6 +38,7 @@ class FamilyAdapter:
     stream_contexts: tuple = ()
     no_cache_reason: str = "it is not implemented yet"
     no_stream_reason: str = "it is not implemented yet"
+    no_extend_reason: Optional[str] = None
     joint_text: bool = False
     text_at_end: bool = False
     moves_rope: bool = False

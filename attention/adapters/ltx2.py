@@ -19,8 +19,10 @@ from .base import FamilyAdapter
 class LTX2Adapter(FamilyAdapter):
     name = "ltx-2"
     transformer_class = "LTX2VideoTransformer3DModel"
-    no_stream_reason = "its audio track is made in one piece with the video (streaming LTX-2 is not implemented)"
-    no_cache_reason = no_stream_reason
+    stream_contexts = ("renoise",)  # each chunk one call of its pipeline (`vidlong.families.ltx2_stream`)
+    no_cache_reason = "each chunk is a call of its pipeline (its sound and its guidance's forwards), the context re-noised into it"
+    no_extend_reason = ("an LTX-2 extension would need the input's sound encoded, which diffusers' LTX-2 pipelines do not "
+                        "do; stream a new video with vidlong stream")
     prompt_timeline = True  # video and audio each by cross-attention to the text, its padding masked
 
     def cross_attentions(self, transformer) -> list:

@@ -5,8 +5,10 @@ vidlong's methods act on the video's self-attention (`vidlong.attention.adapters
 the attention between audio and video, stay the model's. Its call makes the video and the audio of the same length in
 one go, with its guidance as diffusers sets it (classifier-free, spatio-temporal and modality guidance: three forwards,
 four samples, a step, each through the methods). A prompt timeline splits its text connectors by segment
-(`SegmentedConnectors`) and its video's and audio's text cross-attentions by time (`vidlong.timeline`). Streams and
-extensions are refused in one line (its adapter's ``no_stream_reason``): the audio is made in one piece with the video.
+(`SegmentedConnectors`) and its video's and audio's text cross-attentions by time (`vidlong.timeline`). Text-to-video
+streams make each chunk by a call of its pipeline, with its sound (`vidlong.families.ltx2_stream`); extensions are refused
+in one line (its adapter's ``no_extend_reason``: the input's sound would have to be encoded), and so are image-to-video
+streams.
 """
 from __future__ import annotations
 
@@ -75,6 +77,13 @@ class LTX2Family(LTXFamily):
         latents = kwargs.get("latents")
         with quiet("diffusers.pipelines.ltx2") if latents is not None and latents.ndim == 3 else contextlib.nullcontext():
             return super().__call__(*args, **kwargs)
+
+    def streamer(self, streaming):
+        """Its own (`LTX2Streamer`: each chunk one call of its pipeline, with its sound), or diagonal denoising's refusal."""
+        from ..methods import DiagonalDenoising
+        from .ltx2_stream import LTX2Streamer
+
+        return super().streamer(streaming) if isinstance(streaming, DiagonalDenoising) else LTX2Streamer
 
     def forwards_per_step(self, guidance: float) -> int:
         """With its call's guidance settings as diffusers sets them: classifier-free guidance (its audio's scale 7 runs it

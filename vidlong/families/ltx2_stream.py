@@ -1,0 +1,239 @@
+"""Streams of LTX-2 (`LTX2Pipeline`): video and its sound, chunk after chunk, with the re-noised context.
+
+Each chunk is one call of its pipeline over a window of ``[context | chunk]`` latent frames, so its guidance
+(classifier-free, spatio-temporal, modality; the audio's own scales) is its call's. `RenoisedContext`, a diffusers
+hook on its transformer, puts the clean context into the first tokens of every forward's video and audio input,
+brought to that step's noise level (one noise draw a step, shared by the step's forwards); the chunk's tokens are
+its call's own. The sound is kept on the stream's clock in audio latent frames (``r`` a second: its VAE's sample rate
+over its hop and time compression), the context's sound taken by time (`context_audio_spans`), and each chunk's sound
+decoded with an overlap (`AudioOverlapDecoder`) as a `vidlong.video_io.Soundtrack` on its `StreamChunk`.
+A stream's first chunk with no context is its call as `generate` makes it, so a native-length first chunk is
+`generate`'s video and sound.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Optional
+
+import torch
+from diffusers.hooks import HookRegistry, ModelHook
+
+from ..models import pixel_frames
+from ..streaming import StreamText, VideoStreamer, own_call_while_streaming
+from ..video_io import Soundtrack
+
+
+def frame_end_seconds(frame: int, fps: float, temporal: int) -> float:
+    """Where latent frame `frame` (0-based) of a video ends, in seconds: its causal VAE's first latent frame is one pixel
+    frame, each later one `temporal` more."""
+    return pixel_frames(frame + 1, temporal) / fps
+
+
+def context_audio_spans(made: int, sinks: int, window: int, fps: float, temporal: int, rate: float) -> list:
+    """The audio latent frames ``[(start, stop), ...]`` (on the stream's clock, `rate` a second) of a chunk's context when
+    `made` latent frames are made: for each run of consecutive latent frames in the context (its sinks, the first
+    `sinks` frames; then its window, the last `window` of the rest), the sound that ends where the run ends and lasts as
+    long as the run lasts at its place in the window (the window's first frame is one pixel frame long), so that the
+    window's sound and its frames keep time together."""
+    sinks = min(sinks, made)
+    window = min(window, made - sinks)
+    runs = [(0, sinks, 0), (made - window, made, sinks)]   # (first frame, end frame, position in the window)
+    spans = []
+    for first, end, position in runs:
+        if end <= first:
+            continue
+        ends = frame_end_seconds(end - 1, fps, temporal)
+        lasts = frame_end_seconds(position + end - first - 1, fps, temporal) - (
+            frame_end_seconds(position - 1, fps, temporal) if position else 0.0)
+        start, stop = round((ends - lasts) * rate), round(ends * rate)
+        if stop > start:
+            spans.append((start, stop))
+    return spans
+
+
+class RenoisedContext(ModelHook):
+    """On LTX-2's transformer for one chunk's call: the first tokens of every forward's video ``hidden_states``
+    ``[B, N, C]`` and ``audio_hidden_states`` ``[B, L, C_a]`` become the clean context's (`video` ``[1, n, C]``, `audio`
+    ``[1, l, C_a]``, normalised packed tokens) brought to the forward's timestep by `renoise` (the pipeline's
+    `stream_renoise`: flow matching's ``(1 - σ)·x + σ·ε``) with ε drawn from `generator` once per timestep (the forwards
+    of a step see the same). `timesteps` records the timesteps seen (tests)."""
+
+    name = "vidlong_ltx2_context"
+
+    def __init__(self, video: torch.Tensor, audio: torch.Tensor, generator: torch.Generator, renoise):
+        super().__init__()
+        self.video, self.audio, self.generator, self.renoise = video, audio, generator, renoise
+        self.timesteps, self._noised = [], None
+
+    def _at(self, timestep: torch.Tensor):
+        level = float(timestep.flatten()[0])
+        if not self.timesteps or self.timesteps[-1] != level:
+            self.timesteps.append(level)
+            self._noised = tuple(self.renoise(clean, torch.randn(clean.shape, generator=self.generator).to(clean.device), level)
+                                 for clean in (self.video, self.audio))
+        return self._noised
+
+    def pre_forward(self, module, *args, **kwargs):
+        video, audio = self._at(kwargs["timestep"])
+        for name, context in (("hidden_states", video), ("audio_hidden_states", audio)):
+            states = kwargs[name].clone()
+            states[:, : context.shape[1]] = context.to(states.dtype)
+            kwargs[name] = states
+        return args, kwargs
+
+
+@contextlib.contextmanager
+def renoised_context(transformer, hook: RenoisedContext):
+    """Within it, `hook` is on `transformer`; after it, gone."""
+    registry = HookRegistry.check_if_exists_or_initialize(transformer)
+    registry.register_hook(hook, RenoisedContext.name)
+    try:
+        yield hook
+    finally:
+        registry.remove_hook(RenoisedContext.name, recurse=False)
+
+
+class AudioOverlapDecoder:
+    """Decodes a stream's sound chunk by chunk (its audio VAE, then its vocoder): each chunk's audio latent frames
+    ``[1, C, n, M]`` (as its call hands its audio VAE) with the `overlap` frames before them, giving out the samples past
+    those given before. Its VAE is causal in time: ``T`` latent frames decode to ``a·T - b`` samples (``a`` a latent
+    frame's: its hop times its time compression, at the vocoder's rate), the last of them where a whole decode puts
+    them; the first samples of a decode miss the frames before its overlap and the last `hold` samples miss the frames
+    after (its vocoder reads ahead), so those wait for the next chunk's decode, but for the `last` chunk's. On the tiny
+    test model 32 frames of overlap and a hold of two frames' samples give the whole decode to 1e-6 of its peak
+    (`tests/test_ltx2.py`); a release's receptive field was not measured (no weights here).
+    """
+
+    def __init__(self, pipe, overlap: int = 32, hold: Optional[int] = None):
+        self.pipe, self.overlap = pipe, overlap
+        rate = pipe.vocoder.config.output_sampling_rate
+        self.per_frame = pipe.audio_hop_length * pipe.audio_vae_temporal_compression_ratio * rate // pipe.audio_sampling_rate
+        self.hold = 2 * self.per_frame if hold is None else hold
+        self.tail, self.made, self.given = None, 0, 0   # frames kept for the overlap, frames decoded, samples given out
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor, last: bool = False) -> Optional[Soundtrack]:
+        """The samples of the next audio latent frames ``[1, C, n, M]`` not given out yet (None where there are none: a
+        short first chunk's wait for the next one)."""
+        pipe = self.pipe
+        z = latents if self.tail is None else torch.cat([self.tail, latents], dim=2)
+        waveform = pipe.vocoder(pipe.audio_vae.decode(z.to(pipe.audio_vae.device, pipe.audio_vae.dtype), return_dict=False)[0])
+        self.made += latents.shape[2]
+        end = self.per_frame * self.made - (self.per_frame * z.shape[2] - waveform.shape[-1])  # on the stream's clock
+        if end - self.given > waveform.shape[-1]:
+            raise ValueError(f"an overlap of {self.overlap} audio latent frames is too short for a hold of {self.hold} samples")
+        stop = end if last else max(self.given, end - self.hold)
+        samples = waveform[0, :, waveform.shape[-1] - (end - self.given): waveform.shape[-1] - (end - stop)]
+        self.given, self.tail = stop, z[:, :, -self.overlap:]
+        if not samples.shape[-1]:
+            return None
+        return Soundtrack(samples.float().clamp(-1, 1).cpu().numpy(), int(pipe.vocoder.config.output_sampling_rate))
+
+
+class LTX2Streamer(VideoStreamer):
+    """A `VideoStreamer` for LTX-2: each chunk one call of its pipeline over ``[context | chunk]`` (its guidance, its
+    sampler and its sound), the context re-noised into every forward (`RenoisedContext`); `StreamChunk.audio` holds each
+    chunk's sound. Text to video, from its first frame on (no extension: the input's sound is not encoded).
+
+    Attributes:
+        frames_made, audio_made: latent frames of video and of sound made so far (the stream's clock).
+        last_context: the `RenoisedContext` of the last chunk's call (None for a chunk with no context).
+    """
+
+    def __init__(self, pipe, *args, **kwargs):
+        super().__init__(pipe, *args, **kwargs)
+        self.rate = pipe.audio_sampling_rate / pipe.audio_hop_length / pipe.audio_vae_temporal_compression_ratio
+        self.frames_made = self.audio_made = 0
+        self.kept: list = []   # ((start, stop), audio latents [1, C, n, M]) the next context reads, on the stream's clock
+        self.audio_decoder = AudioOverlapDecoder(pipe)
+        self.chunk_audio: Optional[torch.Tensor] = None
+        self.last_context: Optional[RenoisedContext] = None
+
+    def _encode(self, prompt: str) -> StreamText:
+        """The prompt as its call takes it, encoded once: text and negative text (its audio's guidance runs at any video
+        guidance) with their masks."""
+        pipe = self.pipe
+        positive, positive_mask, negative, negative_mask = pipe.encode_prompt(
+            prompt, negative_prompt=self.negative_prompt or None, do_classifier_free_guidance=True,
+            max_sequence_length=pipe.text_tokens, device=pipe._execution_device)
+        return StreamText(1, dict(prompt_embeds=positive, prompt_attention_mask=positive_mask,
+                                  negative_prompt_embeds=negative, negative_prompt_attention_mask=negative_mask))
+
+    def _context_spans(self, made: int) -> list:
+        pipe = self.pipe
+        return context_audio_spans(made, self.schedule.sinks, self.schedule.window, float(pipe.spec.fps),
+                                   pipe.spec.temporal_ratio, self.rate)
+
+    def _denoise(self, text: StreamText, frames: int) -> torch.Tensor:
+        """A chunk of `frames` latent frames and its sound (`chunk_audio`), one call over the context and the chunk."""
+        pipe = self.pipe
+        spatial, fps, temporal = pipe.geometry().spatial, float(pipe.spec.fps), pipe.spec.temporal_ratio
+        context = self._context_latents()
+        shape = (1, pipe.latent_channels, frames, self.height // spatial, self.width // spatial)
+        before = self.generator.get_state()
+        noise = torch.randn(shape, generator=self.generator)
+        window = torch.cat(context + [noise], dim=2) if context else noise
+        audio_frames = round(frame_end_seconds(self.frames_made + frames - 1, fps, temporal) * self.rate) - self.audio_made
+        if context:  # given latents, its call draws noise again and drops it: a generator of its own takes those draws
+            audio_context = torch.cat([cut(self.kept, *span) for span in self._context_spans(self.frames_made)], dim=2)
+            channels, bins = audio_context.shape[1], audio_context.shape[3]
+            audio_noise = torch.randn((1, channels, audio_frames, bins), generator=self.generator)
+            arguments = dict(generator=torch.Generator().manual_seed(0), audio_latents=torch.cat(
+                [audio_context, self._denormalized_audio(audio_noise)], dim=2).to(pipe.device))
+            self.last_context = RenoisedContext(pipe.call_latents(torch.cat(context, dim=2)).to(pipe.device),
+                                                self._normalized_audio(audio_context).to(pipe.device), self.generator,
+                                                pipe.stream_renoise)
+            hook = renoised_context(pipe.transformer, self.last_context)
+        else:  # its call as `generate` makes it: the same draws
+            arguments, hook = dict(generator=torch.Generator().set_state(before)), contextlib.nullcontext()
+        final = {}
+
+        def keep_latents(_pipe, _step, _t, kwargs):
+            final["latents"] = kwargs["latents"]
+            return {}
+
+        from ..pipeline import hidden_progress_bars
+
+        with own_call_while_streaming(pipe), hidden_progress_bars(pipe), hook:
+            output = pipe(**text.kwargs, height=self.height, width=self.width, num_frames=pixel_frames(window.shape[2], temporal),
+                          frame_rate=fps, num_inference_steps=self.steps, guidance_scale=self.guidances[0],
+                          latents=pipe.call_latents(window.to(pipe.device, pipe.transformer.dtype)), output_type="latent",
+                          callback_on_step_end=keep_latents, **arguments)
+        latents = pipe.grid_latents(final["latents"], window.shape[2], *shape[3:])[:, :, -frames:].float()
+        self.chunk_audio = output.audio[:, :, -audio_frames:].float().cpu()   # [1, C, n, M], as its audio VAE takes them
+        self.frames_made += frames
+        self._keep_audio(self.chunk_audio)
+        return latents
+
+    def _keep_audio(self, audio: torch.Tensor) -> None:
+        """Add a chunk's sound ``[1, C, n, M]`` to the stream's, keeping what the next chunk's context reads of it."""
+        start, self.audio_made = self.audio_made, self.audio_made + audio.shape[2]
+        pieces = self.kept + [((start, self.audio_made), audio)]
+        self.kept = [(span, cut(pieces, *span)) for span in self._context_spans(self.frames_made)]
+
+    def _normalized_audio(self, audio: torch.Tensor) -> torch.Tensor:
+        """Its audio latents ``[1, C, n, M]`` (as its audio VAE takes them) -> the transformer's packed, normalised tokens."""
+        pipe, vae = self.pipe, self.pipe.audio_vae
+        return pipe._normalize_audio_latents(pipe._pack_audio_latents(audio), vae.latents_mean.cpu(), vae.latents_std.cpu())
+
+    def _denormalized_audio(self, normalised: torch.Tensor) -> torch.Tensor:
+        """Normalised audio latents ``[1, C, n, M]`` -> as its audio VAE takes them (its call normalises given ones)."""
+        pipe, vae = self.pipe, self.pipe.audio_vae
+        packed = pipe._denormalize_audio_latents(pipe._pack_audio_latents(normalised), vae.latents_mean.cpu(),
+                                                 vae.latents_std.cpu())
+        return pipe._unpack_audio_latents(packed, normalised.shape[2], num_mel_bins=normalised.shape[3])
+
+    def _chunk_audio(self, index: int) -> Optional[Soundtrack]:
+        return self.audio_decoder.decode(self.chunk_audio, last=self.chunks is not None and index == self.chunks - 1)
+
+
+def cut(pieces: list, start: int, stop: int) -> torch.Tensor:
+    """Audio latent frames ``[start, stop)`` (the stream's clock) of `pieces` ``[((first, end), [1, C, n, M]), ...]``."""
+    parts, at = [], start
+    for (first, end), piece in sorted(pieces, key=lambda item: item[0]):
+        if first <= at < end:
+            parts.append(piece[:, :, at - first: min(stop, end) - first])
+            at = min(stop, end)
+    if at < stop:
+        raise RuntimeError(f"the stream's sound {start}-{stop} was not kept")  # a bug, not a user's error
+    return torch.cat(parts, dim=2) if len(parts) > 1 else parts[0]
