@@ -1,0 +1,183 @@
+"""Every family's tiny pipeline on CUDA in bfloat16 (as `load_pipeline` loads a model on a GPU by default): `generate`
+with `both` (UltraViCo + FreeLong++) at 2x the native length, a 2-chunk stream and an extension of a short video (the
+families that stream and extend; LTX-2 streams, with its sound, but does not extend). Each output is finite, as long as it should be, and not one flat colour,
+and its latents stay near those of the same pipeline, seed and input in float32 on the CPU. Skipped without a GPU."""
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+import tiny_pipeline
+from test_family_pipelines import FAMILIES, saved_family
+from test_gpu_flex import rel_err
+from vidlong.generate import GenerateRequest, generate
+from vidlong.methods import Streaming
+from vidlong.pipeline import load_pipeline
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
+
+DEVICE, DTYPE = "cuda", "bfloat16"
+
+#: name: (how its folder is saved, whether it takes a first frame, whether it streams, whether it extends). The folders: the
+#: Wan kinds by `tiny_pipeline.save_tiny_pipeline` (32x32, native 3 latent frames), the other families by
+#: `test_family_pipelines.saved_family` or, for the builders it does not list, as it saves them (`spec_of`: whose
+#: vidlong.yaml sizes they take); LTX-2 by `tiny_pipeline.save_tiny_ltx2_pipeline`.
+CASES = {
+    "wan2.1": (("wan", "wan2.1"), False, True, True),
+    "wan2.2": (("wan", "wan2.2"), False, True, True),
+    "ti2v": (("wan", "ti2v"), False, True, True),
+    "wan-i2v": (("wan", "i2v"), True, True, True),
+    "skyreels-v2": (("family", "skyreels-v2"), False, True, True),
+    "ltx-video": (("family", "ltx-video"), False, True, True),
+    "ltx-video-i2v": (("builder", "tiny_ltx_i2v_pipeline", {}, "ltx-video"), True, True, True),
+    "cogvideox": (("family", "cogvideox"), False, True, True),
+    "cogvideox1.5": (("builder", "tiny_cogvideox_pipeline", dict(patch_size_t=2), "cogvideox"), False, True, True),
+    "cogvideox1.5-i2v": (("builder", "tiny_cogvideox_i2v_pipeline", dict(patch_size_t=2), "cogvideox"), True, True, True),
+    "hunyuan-video": (("family", "hunyuan-video"), False, True, True),
+    "hunyuan-video-i2v": (("builder", "tiny_hunyuan_i2v_pipeline", dict(image_condition_type="token_replace"),
+                           "hunyuan-video"), True, True, True),
+    "hunyuan-video-1.5": (("family", "hunyuan-video-1.5"), False, True, True),
+    "ltx2": (("ltx2",), False, True, False),
+}
+STREAMING = [name for name, (_, _, streams, _) in CASES.items() if streams]
+EXTENDING = [name for name, (*_, extends) in CASES.items() if extends]
+PROMPT = "a red ball bouncing"
+
+
+def save_case(name, tmp_path_factory):
+    how = CASES[name][0]
+    if how[0] == "wan":
+        return tiny_pipeline.save_tiny_pipeline(tmp_path_factory.mktemp(name), how[1])
+    if how[0] == "family":
+        return saved_family(how[1], tmp_path_factory)
+    if how[0] == "ltx2":
+        return tiny_pipeline.save_tiny_ltx2_pipeline(tmp_path_factory.mktemp(name), latest=True)
+    _, builder, arguments, spec_of = how
+    folder = tmp_path_factory.mktemp(name)
+    getattr(tiny_pipeline, builder)(**arguments).save_pretrained(folder, safe_serialization=True)
+    (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(name=f"tiny-{name}", num_inference_steps=2, guidance_scale=2.0,
+                                                             **FAMILIES[spec_of][1])))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """Each case's saved folder, made on first use."""
+    made = {}
+
+    def folder(name):
+        if name not in made:
+            made[name] = save_case(name, tmp_path_factory)
+        return made[name]
+    return folder
+
+
+def loaded(folder, device=DEVICE, dtype=DTYPE):
+    pipe = load_pipeline(folder, device=device, dtype=dtype)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def first_frame(pipe, name):
+    """A random RGB image at the spec's size for the image-to-video cases (so the video keeps the spec's size), else None."""
+    if not CASES[name][1]:
+        return None
+    size = (pipe.spec.height, pipe.spec.width, 3)
+    return Image.fromarray(np.random.default_rng(7).integers(0, 256, size, dtype=np.uint8))
+
+
+def assert_frames(frames, count, pipe):
+    """`count` uint8 frames at the spec's size, not all one value."""
+    assert frames.dtype == np.uint8 and frames.shape == (count, pipe.spec.height, pipe.spec.width, 3)
+    assert frames.max() > frames.min()
+
+
+def assert_finite(latents):
+    assert latents.numel() > 0 and bool(latents.float().isfinite().all())
+
+
+#: the bound on the bfloat16 CUDA latents' relative L2 error against the same pipeline, seed and input in float32 on the
+#: CPU. Measured with bfloat16 on the CPU as a stand-in (2 steps of these random models; generate, stream and extension
+#: alike): 0.3-0.8% for every family but HunyuanVideo 1.5 (1.8-2.4%): bfloat16 keeps 8 bits of mantissa (a rounding of
+#: up to 2^-9 of each value), compounded over a few layers and steps. What it catches: other noise (another seed: 130%
+#: off), another step count or schedule (8-74%), a first frame dropped (9-41%); not always another prompt (these text
+#: encoders barely move the video: 0.2-14%), nor the methods' own effect (0.4-3% at 2x): `generate` also checks that
+#: the methods change the CUDA video.
+LATENT_REL_ERR = 0.05
+
+
+def assert_near_float32_on_the_cpu(folder, run, what):
+    """`run(pipe)` -> (its result, a list of latents) on the CUDA bfloat16 pipeline and on the CPU float32 one: the CUDA
+    latents finite, in the same shapes, concatenated along time within `LATENT_REL_ERR`. Returns the CUDA pipeline and
+    its run's result."""
+    pipe = loaded(folder)
+    made, latents = run(pipe)
+    _, reference = run(loaded(folder, "cpu", "float32"))
+    for x in latents:
+        assert_finite(x)
+    assert [x.shape for x in latents] == [x.shape for x in reference]
+    error = rel_err(torch.cat([x.float().cpu() for x in latents], dim=2), torch.cat([x.float() for x in reference], dim=2))
+    print(f"\n{what}, {DEVICE} {DTYPE} vs cpu float32: latents' relative error {error:.4f}")
+    assert error < LATENT_REL_ERR, what
+    return pipe, made
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_generate_both_at_twice_the_native_length(folders, name):
+    """`generate` with `both` at 2x: 2·native latent frames, finite and within `LATENT_REL_ERR` of float32 on the CPU,
+    and not the same as with no method (the methods act on CUDA too); as many varied frames as its settings say
+    (r·(2·native - 1) + 1 for r pixel frames a latent frame; CogVideoX's VAE decodes an even count of latent frames to
+    r·2·native)."""
+    def run(pipe):
+        made = generate(pipe, GenerateRequest(prompt=PROMPT, ratio=2, method="both", seed=3, image=first_frame(pipe, name)))
+        return made, [made.latents]
+
+    pipe, made = assert_near_float32_on_the_cpu(folders(name), run, f"{name}: generate both 2x")
+    native, ratio = pipe.spec.native_frames, pipe.spec.temporal_ratio
+    assert made.latents.shape[2] == made.settings["latent_frames"] == 2 * native
+    assert made.settings["pixel_frames"] in (ratio * (2 * native - 1) + 1, ratio * 2 * native)
+    assert_frames(made.frames, made.settings["pixel_frames"], pipe)
+    if made.audio is not None:  # LTX-2's sound
+        assert np.isfinite(made.audio.samples).all() and np.abs(made.audio.samples).max() > 0
+    plain = generate(pipe, GenerateRequest(prompt=PROMPT, ratio=2, method="none", seed=3, image=first_frame(pipe, name)))
+    assert not torch.equal(plain.latents, made.latents)
+
+
+@pytest.mark.parametrize("name", STREAMING)
+def test_a_two_chunk_stream(folders, name):
+    """A stream of 2 chunks of 1 latent frame (the family's default context: Wan's and SkyReels-V2's KV cache, the
+    re-noised context elsewhere and from an image): 1 then r frames, varied; latents finite and within `LATENT_REL_ERR`
+    of float32 on the CPU."""
+    def run(pipe):
+        image = first_frame(pipe, name)
+        chunks = list(pipe.stream(PROMPT, Streaming(chunk=1), chunks=2, seed=0, **({"image": image} if image else {})))
+        return chunks, [chunk.latents for chunk in chunks]
+
+    pipe, chunks = assert_near_float32_on_the_cpu(folders(name), run, f"{name}: 2-chunk stream")
+    assert [chunk.index for chunk in chunks] == [0, 1]
+    for chunk, count in zip(chunks, (1, pipe.spec.temporal_ratio)):
+        assert chunk.latents.shape[2] == 1
+        assert_frames(chunk.frames, count, pipe)
+    if pipe.makes_audio:  # LTX-2: the last chunk's sound, finite and not silent
+        assert np.isfinite(chunks[-1].audio.samples).all() and np.abs(chunks[-1].audio.samples).max() > 0
+
+
+@pytest.mark.parametrize("name", EXTENDING)
+def test_an_extension_of_a_short_video(folders, name):
+    """`extend` of 2r + 1 frames (a brightness ramp with noise) by 2 chunks of 1 latent frame: the input first, bit for
+    bit, then r varied frames a chunk; latents finite and within `LATENT_REL_ERR` of float32 on the CPU."""
+    def run(pipe):
+        ratio, height, width = pipe.spec.temporal_ratio, pipe.spec.height, pipe.spec.width
+        ramp = np.linspace(40, 200, 2 * ratio + 1)[:, None, None, None]
+        noise = np.random.default_rng(1).normal(0, 20, (2 * ratio + 1, height, width, 3))
+        video = np.clip(ramp + noise, 0, 255).astype(np.uint8)
+        items = list(pipe.extend(PROMPT, video=video, streaming=Streaming(chunk=1), chunks=2, seed=1))
+        assert items[0].is_input and np.array_equal(items[0].frames, video)
+        return items, [item.latents for item in items[1:]]
+
+    pipe, items = assert_near_float32_on_the_cpu(folders(name), run, f"{name}: extension by 2 chunks")
+    assert [item.index for item in items] == [-1, 0, 1]
+    for item in items[1:]:
+        assert item.latents.shape[2] == 1
+        assert_frames(item.frames, pipe.spec.temporal_ratio, pipe)
