@@ -251,6 +251,44 @@ def test_a_stream_makes_each_chunk_by_its_call_with_the_context_renoised_and_its
     assert np.abs(heard - whole).max() < 1e-4 * np.abs(whole).max()
 
 
+def test_an_image_to_video_stream_keeps_the_image_clean_in_every_window(tmp_path, image_path):
+    """`pipe.stream(image=)` on LTX-2's image-to-video pipeline: a native-length first chunk is `generate`'s with the image
+    (latents bit for bit, the image's latent its first frame); in a later chunk's call every forward's first frame of
+    tokens is the image's latent exactly (its call keeps it clean; the hook leaves it) while the rest of the context is
+    re-noised; `vidlong stream --image` writes its frames and sound."""
+    from conftest import mp4_audio
+    from tiny_pipeline import save_tiny_ltx2_pipeline
+
+    from vidlong.cli import main
+    from vidlong.generate import GenerateRequest, generate
+
+    folder = save_tiny_ltx2_pipeline(tmp_path / "ltx2-3", latest=True, native_frames=3)
+    pipe = vidlong.load_pipeline(folder, task="i2v")
+    pipe.set_progress_bar_config(disable=True)
+    native = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=image_path))
+    stream = pipe.stream("a red ball", streaming=vidlong.Streaming(chunk=1, first_chunk=3, sinks=1, window=1), chunks=2,
+                         seed=3, image=image_path)
+    seen = []
+    hook = pipe.transformer.proj_in.register_forward_pre_hook(lambda _m, a: seen.append(a[0].clone()))
+    try:
+        first, second = list(stream)
+    finally:
+        hook.remove()
+    assert torch.equal(first.latents, native.latents)
+    context, image = stream.last_context, pipe.call_latents(first.latents[:, :, :1])
+    cells = image.shape[1]
+    assert context.kept == cells and torch.equal(context.video[:, :cells], image)
+    later = seen[-6:]   # the second chunk's call: 2 steps x 3 forwards
+    assert all(torch.equal(x[:, :cells], image.expand(x.shape[0], -1, -1).to(x.dtype)) for x in later)
+    recent = context.video[:, cells:].float()   # the window's frame, re-noised at each step
+    assert all(not torch.allclose(x[:, cells: 2 * cells].float(), recent.expand(x.shape[0], -1, -1), atol=1e-3) for x in later)
+    assert second.frames.shape[0] == 8 and second.audio is not None
+    out = tmp_path / "i2v-stream.mp4"
+    assert main(["stream", "--model", str(folder), "--image", str(image_path), "--prompt", "a red ball", "--chunk", "1",
+                 "--sinks", "1", "--chunks", "2", "--out", str(out)]) == 0
+    assert abs(mp4_audio(out, 16000).shape[1] / 16000 - (1 + 8) / 24) < 0.1
+
+
 def test_vidlong_stream_writes_its_chunks_with_their_sound(ltx2_folder, tmp_path):
     """`vidlong stream` on LTX-2: the mp4 holds every chunk's frames and an AAC track of their sounds, as long as them."""
     from conftest import mp4_audio

@@ -99,8 +99,7 @@ def limits_for_pipeline(pipe) -> ModelLimits:
 def _no_stream_reason(facts: dict) -> Optional[str]:
     """`ModelLimits.no_stream_reason` from a pipeline's `vidlong.models.model_facts`: HunyuanVideo-I2V's 33-channel release
     (its transformer's ``image_condition_type`` ``latent_concat``), whose call drops the image's latent frame from its
-    video (its ``token_replace`` release streams); CogVideoX-Fun's control pipeline (one whole control video a call); LTX-2's
-    image-to-video pipeline (its image's tokens are clean in every forward, which its re-noised context does not keep); a
+    video (its ``token_replace`` release streams); CogVideoX-Fun's control pipeline (one whole control video a call); a
     SkyReels-V2 transformer left block-causal (``num_frame_per_block`` above 1: a stream's windows would not fit its
     blocks)."""
     if facts["family"] == "hunyuan-video" and facts["task"] == "i2v" and facts.get("image_condition_type") == "latent_concat":
@@ -108,8 +107,6 @@ def _no_stream_reason(facts: dict) -> Optional[str]:
                 "or extend in vidlong (its token_replace release does)")
     if facts["pipeline"] == "CogVideoXFunControlPipeline":
         return "a CogVideoX-Fun control model follows one whole control video: it generates but does not stream or extend"
-    if facts["family"] == "ltx-2" and facts["task"] == "i2v":
-        return "LTX-2 streams from text; its image-to-video streams are not implemented"
     if facts.get("num_frame_per_block", 1) > 1:
         return (f"this SkyReels-V2 transformer attends block-causally ({facts['num_frame_per_block']} latent frames a block); "
                 "set transformer.config num_frame_per_block back to 1 to stream")

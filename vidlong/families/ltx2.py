@@ -5,10 +5,9 @@ vidlong's methods act on the video's self-attention (`vidlong.attention.adapters
 the attention between audio and video, stay the model's. Its call makes the video and the audio of the same length in
 one go, with its guidance as diffusers sets it (classifier-free, spatio-temporal and modality guidance: three forwards,
 four samples, a step, each through the methods). A prompt timeline splits its text connectors by segment
-(`SegmentedConnectors`) and its video's and audio's text cross-attentions by time (`vidlong.timeline`). Text-to-video
-streams make each chunk by a call of its pipeline, with its sound (`vidlong.families.ltx2_stream`); extensions are refused
-in one line (its adapter's ``no_extend_reason``: the input's sound would have to be encoded), and so are image-to-video
-streams.
+(`SegmentedConnectors`) and its video's and audio's text cross-attentions by time (`vidlong.timeline`). Streams (from
+text or an image) make each chunk by a call of its pipeline, with its sound (`vidlong.families.ltx2_stream`); extensions
+are refused in one line (its adapter's ``no_extend_reason``: the input's sound would have to be encoded).
 """
 from __future__ import annotations
 

@@ -54,19 +54,20 @@ def context_audio_spans(made: int, sinks: int, window: int, fps: float, temporal
 class RenoisedContext(ModelHook):
     """On LTX-2's transformer for one chunk's call: the first tokens of every forward's video ``hidden_states``
     ``[B, N, C]`` and ``audio_hidden_states`` ``[B, L, C_a]`` become the clean context's (`video` ``[1, n, C]``, `audio`
-    ``[1, l, C_a]``, normalised packed tokens) brought to the forward's timestep by `renoise` (the pipeline's
-    `stream_renoise`: flow matching's ``(1 - σ)·x + σ·ε``) with ε drawn from `generator` once per timestep (the forwards
-    of a step see the same). `timesteps` records the timesteps seen (tests)."""
+    ``[1, l, C_a]``, normalised packed tokens) brought to the forward's timestep (its largest: an image's tokens are at 0)
+    by `renoise` (the pipeline's `stream_renoise`: flow matching's ``(1 - σ)·x + σ·ε``) with ε drawn from `generator`
+    once per timestep (the forwards of a step see the same), but for the first `kept` video tokens (an image-to-video
+    window's image, which its call keeps clean). `timesteps` records the timesteps seen (tests)."""
 
     name = "vidlong_ltx2_context"
 
-    def __init__(self, video: torch.Tensor, audio: torch.Tensor, generator: torch.Generator, renoise):
+    def __init__(self, video: torch.Tensor, audio: torch.Tensor, generator: torch.Generator, renoise, kept: int = 0):
         super().__init__()
-        self.video, self.audio, self.generator, self.renoise = video, audio, generator, renoise
+        self.video, self.audio, self.generator, self.renoise, self.kept = video, audio, generator, renoise, kept
         self.timesteps, self._noised = [], None
 
     def _at(self, timestep: torch.Tensor):
-        level = float(timestep.flatten()[0])
+        level = float(timestep.max())
         if not self.timesteps or self.timesteps[-1] != level:
             self.timesteps.append(level)
             self._noised = tuple(self.renoise(clean, torch.randn(clean.shape, generator=self.generator).to(clean.device), level)
@@ -75,9 +76,9 @@ class RenoisedContext(ModelHook):
 
     def pre_forward(self, module, *args, **kwargs):
         video, audio = self._at(kwargs["timestep"])
-        for name, context in (("hidden_states", video), ("audio_hidden_states", audio)):
+        for name, context, start in (("hidden_states", video, self.kept), ("audio_hidden_states", audio, 0)):
             states = kwargs[name].clone()
-            states[:, : context.shape[1]] = context.to(states.dtype)
+            states[:, start: context.shape[1]] = context[:, start:].to(states.dtype)
             kwargs[name] = states
         return args, kwargs
 
@@ -133,7 +134,8 @@ class AudioOverlapDecoder:
 class LTX2Streamer(VideoStreamer):
     """A `VideoStreamer` for LTX-2: each chunk one call of its pipeline over ``[context | chunk]`` (its guidance, its
     sampler and its sound), the context re-noised into every forward (`RenoisedContext`); `StreamChunk.audio` holds each
-    chunk's sound. Text to video, from its first frame on (no extension: the input's sound is not encoded).
+    chunk's sound. Text or image to video (the image's latent the first frame of every window, as its image-to-video call
+    keeps it: clean, its tokens at timestep 0), from its first frame on (no extension: the input's sound is not encoded).
 
     Attributes:
         frames_made, audio_made: latent frames of video and of sound made so far (the stream's clock).
@@ -172,6 +174,10 @@ class LTX2Streamer(VideoStreamer):
         shape = (1, pipe.latent_channels, frames, self.height // spatial, self.width // spatial)
         before = self.generator.get_state()
         noise = torch.randn(shape, generator=self.generator)
+        image = {}
+        if self.condition is not None:  # image to video: its call keeps the window's first frame, the image's latent
+            image = dict(image=self.image)
+            noise = noise if context else self.condition.first_frame(noise)
         window = torch.cat(context + [noise], dim=2) if context else noise
         audio_frames = round(frame_end_seconds(self.frames_made + frames - 1, fps, temporal) * self.rate) - self.audio_made
         if context:  # given latents, its call draws noise again and drops it: a generator of its own takes those draws
@@ -180,12 +186,14 @@ class LTX2Streamer(VideoStreamer):
             audio_noise = torch.randn((1, channels, audio_frames, bins), generator=self.generator)
             arguments = dict(generator=torch.Generator().manual_seed(0), audio_latents=torch.cat(
                 [audio_context, self._denormalized_audio(audio_noise)], dim=2).to(pipe.device))
+            kept = shape[3] * shape[4] if image else 0   # the image's tokens
             self.last_context = RenoisedContext(pipe.call_latents(torch.cat(context, dim=2)).to(pipe.device),
                                                 self._normalized_audio(audio_context).to(pipe.device), self.generator,
-                                                pipe.stream_renoise)
+                                                pipe.stream_renoise, kept)
             hook = renoised_context(pipe.transformer, self.last_context)
-        else:  # its call as `generate` makes it: the same draws
-            arguments, hook = dict(generator=torch.Generator().set_state(before)), contextlib.nullcontext()
+        else:  # its call as `generate` makes it: the same draws (its text-to-video call draws the video's noise again)
+            state = before if pipe.call_redraws_from == "noise" else self.generator.get_state()
+            arguments, hook = dict(generator=torch.Generator().set_state(state)), contextlib.nullcontext()
         final = {}
 
         def keep_latents(_pipe, _step, _t, kwargs):
@@ -198,7 +206,7 @@ class LTX2Streamer(VideoStreamer):
             output = pipe(**text.kwargs, height=self.height, width=self.width, num_frames=pixel_frames(window.shape[2], temporal),
                           frame_rate=fps, num_inference_steps=self.steps, guidance_scale=self.guidances[0],
                           latents=pipe.call_latents(window.to(pipe.device, pipe.transformer.dtype)), output_type="latent",
-                          callback_on_step_end=keep_latents, **arguments)
+                          callback_on_step_end=keep_latents, **image, **arguments)
         latents = pipe.grid_latents(final["latents"], window.shape[2], *shape[3:])[:, :, -frames:].float()
         self.chunk_audio = output.audio[:, :, -audio_frames:].float().cpu()   # [1, C, n, M], as its audio VAE takes them
         self.frames_made += frames
