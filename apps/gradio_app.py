@@ -449,8 +449,9 @@ class App:
             events.put(("status", "waiting for the model" if self.lock.locked() else "starting"))
             with self.lock, StreamingVideoWriter(path, fps=fps) as writer:
                 job.streamer = streamer
-                if isinstance(streamer, DiagonalStreamer):  # Stop holds inside the native videos it makes too
-                    streamer.on_step = lambda done, total: events.put(("status", f"native video: step {done}/{total}")) or job.check()
+                if hasattr(streamer, "on_step"):  # Stop holds inside the calls it makes too (fifo's native videos, LTX-2's chunks)
+                    streamer.on_step = lambda done, total: events.put(
+                        ("status", f"{streamer.step_kind}: step {done}/{total}")) or job.check()
                 iterator = iter(streamer)
                 try:
                     while (chunks is None or made < chunks) and not job.stop.is_set():
@@ -460,7 +461,7 @@ class App:
                         made += 1
                         live = write_video(self.folder.new_path("live"), list(recent), fps=fps)
                         events.put(("chunk", (live, made, writer.frames_written, chunk)))
-                except Stopped:  # a Stop in the middle of a native video a fifo stream makes (its start, a cut)
+                except Stopped:  # a Stop in the middle of a call it makes (a fifo stream's native video, an LTX-2 chunk)
                     pass
                 finally:
                     iterator.close()  # the stream's hooks come off the transformer

@@ -289,6 +289,33 @@ def test_an_image_to_video_stream_keeps_the_image_clean_in_every_window(tmp_path
     assert abs(mp4_audio(out, 16000).shape[1] / 16000 - (1 + 8) / 24) < 0.1
 
 
+def test_a_stop_inside_a_chunks_call_ends_the_stream_and_frees_the_pipeline(ltx2_folder):
+    """`on_step` reports each step of a chunk's call (2 steps of 2 chunks here); an exception raised there (the app's Stop)
+    ends the stream out of its iterator mid-call, the context hook comes off the transformer and the pipeline calls and
+    streams again."""
+    from vidlong.errors import Stopped
+    from vidlong.families.ltx2_stream import RenoisedContext
+
+    pipe = vidlong.load_pipeline(ltx2_folder)
+    pipe.set_progress_bar_config(disable=True)
+    stream = pipe.stream("a red ball", streaming=vidlong.Streaming(chunk=1, first_chunk=2), chunks=3, seed=3)
+    steps = []
+
+    def on_step(done, total):
+        steps.append((done, total))
+        if len(steps) == 3:  # the second chunk's first step
+            raise Stopped
+
+    stream.on_step = on_step
+    made = []
+    with pytest.raises(Stopped):
+        for chunk in stream:
+            made.append(chunk.index)
+    assert made == [0] and steps == [(1, 2), (2, 2), (1, 2)] and stream.step_kind == "chunk"
+    assert pipe.transformer._diffusers_hook.get_hook(RenoisedContext.name) is None
+    assert len(list(pipe.stream("a red ball", streaming=vidlong.Streaming(chunk=1), chunks=1))) == 1
+
+
 def test_vidlong_stream_writes_its_chunks_with_their_sound(ltx2_folder, tmp_path):
     """`vidlong stream` on LTX-2: the mp4 holds every chunk's frames and an AAC track of their sounds, as long as them."""
     from conftest import mp4_audio

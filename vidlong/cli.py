@@ -471,8 +471,8 @@ def _write_stream(stream, out: Path, fps: float, latents_path: Optional[Path], s
 
     latents, code, chunks, last = [], 0, 0, None
     with StreamingVideoWriter(out, fps=fps) as writer, tqdm(total=stream.chunks, unit="chunk", dynamic_ncols=True) as bar:
-        if hasattr(stream, "on_step"):  # a fifo stream pauses for the native videos it makes: their steps on this bar
-            stream.on_step = lambda done, total: bar.set_postfix_str(f"native video: step {done}/{total}")
+        if hasattr(stream, "on_step"):  # a stream that pauses for the calls it makes (fifo's native videos, LTX-2's chunks)
+            stream.on_step = lambda done, total: bar.set_postfix_str(f"{stream.step_kind}: step {done}/{total}")
         try:
             for chunk in stream:
                 writer.append(chunk.frames, audio=chunk.audio)

@@ -78,6 +78,7 @@ class DiagonalStreamer(PromptSwitching):
             stream makes (its start, and each cut), which pause it for the model's `total` steps: progress to
             show (their own progress bars stay hidden), and an exception raised there ends the stream out of its
             iterator (the app's Stop, `vidlong.errors.Stopped`).
+        step_kind: what those steps make, as progress names it ("native video").
     """
 
     def __init__(self, pipe, prompt: str, config: DiagonalDenoising = DiagonalDenoising(), chunks: Optional[int] = None,
@@ -103,7 +104,7 @@ class DiagonalStreamer(PromptSwitching):
         if prefix is not None:
             self.height, self.width = prefix.pixel_size(pipe.geometry().spatial)
         self.seam_frames = seam_frames
-        self.on_step = None
+        self.on_step, self.step_kind = None, "native video"
         self.started = False
 
     def settings(self) -> dict:

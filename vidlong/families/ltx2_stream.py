@@ -140,6 +140,10 @@ class LTX2Streamer(VideoStreamer):
     Attributes:
         frames_made, audio_made: latent frames of video and of sound made so far (the stream's clock).
         last_context: the `RenoisedContext` of the last chunk's call (None for a chunk with no context).
+        on_step: None, or ``on_step(done, total)``, called after each denoising step of a chunk's call (a whole
+            native-length call for a chunk): progress to show, and an exception raised there ends the stream out of
+            its iterator (the app's Stop, `vidlong.errors.Stopped`), its hook off the transformer.
+        step_kind: what those steps make, as progress names it ("chunk").
     """
 
     def __init__(self, pipe, *args, **kwargs):
@@ -150,6 +154,7 @@ class LTX2Streamer(VideoStreamer):
         self.audio_decoder = AudioOverlapDecoder(pipe)
         self.chunk_audio: Optional[torch.Tensor] = None
         self.last_context: Optional[RenoisedContext] = None
+        self.on_step, self.step_kind = None, "chunk"
 
     def _encode(self, prompt: str) -> StreamText:
         """The prompt as its call takes it, encoded once: text and negative text (its audio's guidance runs at any video
@@ -196,8 +201,10 @@ class LTX2Streamer(VideoStreamer):
             arguments, hook = dict(generator=torch.Generator().set_state(state)), contextlib.nullcontext()
         final = {}
 
-        def keep_latents(_pipe, _step, _t, kwargs):
+        def keep_latents(_pipe, step, _t, kwargs):
             final["latents"] = kwargs["latents"]
+            if self.on_step is not None:
+                self.on_step(step + 1, self.steps)
             return {}
 
         from ..pipeline import hidden_progress_bars
