@@ -338,7 +338,8 @@ def test_vidlong_stream_writes_its_chunks_with_their_sound(ltx2_folder, tmp_path
     (["generate", "--method", "riflex", "--ratio", "2"], "RIFLEx is not implemented for LTX2VideoTransformer3DModel"),
     (["generate", "--method", "both-sinks", "--ratio", "2"], "windows with sinks"),
     (["generate", "--save-latents", "{tmp}/x.pt"], "vidlong extend does not run this model: drop --save-latents"),
-], ids=["cache", "extend", "fifo", "riflex", "sinks", "save-latents"])
+    (["stream", "--chunk", "1", "--save-latents", "{tmp}/x.pt"], "vidlong extend does not run this model: drop --save-latents"),
+], ids=["cache", "extend", "fifo", "riflex", "sinks", "save-latents", "stream-save-latents"])
 def test_what_it_does_not_take_is_refused_in_one_line_before_loading(ltx2_folder, tmp_path, capsys, monkeypatch, args,
                                                                      message):
     import vidlong.pipeline

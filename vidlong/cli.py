@@ -168,7 +168,7 @@ def _check_model(args) -> Path:
                            "segment and continues them itself: drop --save-latents")
     if args.command == "extend":
         check_extends(limits_for_folder(folder, **_given(args)))
-    if args.command == "generate" and args.save_latents and not extends(limits_for_folder(folder, image=bool(args.image))):
+    if args.command in ("generate", "stream") and args.save_latents and not extends(limits_for_folder(folder, **_given(args))):
         raise VidlongError("--save-latents saves the latents vidlong extend --latents continues from, and vidlong extend "
                            "does not run this model: drop --save-latents")
     if args.command != "extend":  # an extension's image is its context's first frame
