@@ -49,7 +49,7 @@ from vidlong.fifo_stream import DiagonalStreamer, chunk_layout  # noqa: E402
 from vidlong.methods import DiagonalDenoising, diagonal_of  # noqa: E402
 from vidlong.schedulers.stream import stream_chunk_count  # noqa: E402
 from vidlong.redraw_stream import RedrawStreamer  # noqa: E402
-from vidlong.streaming import StreamSampling, VideoStreamer, resolve_context  # noqa: E402
+from vidlong.streaming import StreamSampling, VideoStreamer, held_sound, resolve_context  # noqa: E402
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_STEPS, check_diagonal_stream, check_generate, check_seed,  # noqa: E402
                               check_streams, limits_for_pipeline, streams, video_size)
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
@@ -465,6 +465,7 @@ class App:
                     pass
                 finally:
                     iterator.close()  # the stream's hooks come off the transformer
+                    writer.append([], audio=held_sound(streamer))  # the sound its last chunk held back (LTX-2)
         except BaseException as err:  # noqa: BLE001 - handed to the event, which shows one line
             error = err
         output = None

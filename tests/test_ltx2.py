@@ -2,6 +2,8 @@
 (LTX-2.0's and LTX-2.3's parts, spatio-temporal guidance too), each method equal to the float64 dense reference on its
 video self-attention, its pipeline under vidlong (the spec's defaults, `generate` = diffusers' call bit for bit, video
 and audio), the CLI end to end (an mp4 with its audio track), streams chunk by chunk with their sound, extensions refused."""
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -188,6 +190,29 @@ def test_context_audio_spans_keep_each_runs_sound_with_its_frames():
     assert context_audio_spans(0, 1, 3, 24.0, 8, 25.0) == []
 
 
+@pytest.mark.parametrize("fps", [24, 25, 30, 48, 50, 60])
+def test_the_streams_sound_clock_keeps_every_context_it_will_read(fps):
+    """Model-free, every small stream layout (sinks 0-3, windows 0-6, chunks 1-3, first chunks 1-4, 12 chunks) at common
+    frame rates: the stream's sound through each chunk is `audio_clock` at its frames' end; every context span lies in the
+    sound made; and each next context reads only what the last one read or what the chunk between them made (what a
+    stream keeps), its window's start never moving back."""
+    from vidlong.families.ltx2_stream import audio_clock, context_audio_spans, frame_edges
+
+    rate, temporal = 25.0, 8
+    for sinks, window, chunk, first in itertools.product(range(4), range(7), range(1, 4), range(1, 5)):
+        made, kept, starts = first, None, []
+        for _ in range(12):
+            sound = audio_clock(frame_edges(made - 1, temporal)[1], fps, rate)
+            spans = context_audio_spans(made, sinks, window, fps, temporal, rate)
+            assert all(0 <= start < stop <= sound for start, stop in spans)
+            reads = {i for start, stop in spans for i in range(start, stop)}
+            assert kept is None or reads <= kept | set(range(made_sound, sound)), (sinks, window, chunk, first, made)
+            if window and made > sinks and len(spans) == 1 + bool(sinks):
+                starts.append(spans[-1][0])
+            kept, made_sound, made = reads, sound, made + chunk
+        assert starts == sorted(starts)
+
+
 def test_a_stream_makes_each_chunk_by_its_call_with_the_context_renoised_and_its_sound(ltx2_folder):
     """`pipe.stream` on LTX-2: a native-length first chunk is `generate`'s video and sound (latents bit for bit); each later
     chunk is one call of its pipeline over [context | chunk] whose every forward (its guidance's three) gets the clean
@@ -251,6 +276,68 @@ def test_a_stream_makes_each_chunk_by_its_call_with_the_context_renoised_and_its
     assert np.abs(heard - whole).max() < 1e-4 * np.abs(whole).max()
 
 
+def test_a_chunk_does_not_depend_on_its_calls_own_copy_of_the_context(ltx2_folder):
+    """Its call keeps its own copy of the window's latents, whose context tokens its steps move elsewhere; its guidance
+    rescale (0.7 for video and audio by default) reads every token of the clean prediction it converts from them. With
+    the context as the transformer saw it in those conversions, scrambling that copy (video and audio) changes no chunk."""
+    from vidlong.families.ltx2_stream import RenoisedContext
+
+    def streamed(scramble: bool):
+        pipe = vidlong.load_pipeline(ltx2_folder)
+        pipe.set_progress_bar_config(disable=True)
+        stream = pipe.stream("a red ball", streaming=vidlong.Streaming(chunk=1, first_chunk=2, sinks=1, window=0), chunks=3,
+                             seed=3)
+        if scramble:
+            for name in ("prepare_latents", "prepare_audio_latents"):
+                def scrambled(*args, _original=getattr(pipe, name), _audio=name == "prepare_audio_latents", **kwargs):
+                    tokens = _original(*args, **kwargs)
+                    registry = getattr(pipe.transformer, "_diffusers_hook", None)
+                    if registry is not None and registry.get_hook(RenoisedContext.name) is not None:
+                        context = stream.last_context.audio if _audio else stream.last_context.video
+                        tokens = tokens.clone()
+                        tokens[:, : context.shape[1]] = 10 * torch.randn_like(tokens[:, : context.shape[1]])
+                    return tokens
+                setattr(pipe, name, scrambled)
+        return [(chunk.latents, stream.chunk_audio) for chunk in stream]
+
+    for (latents, audio), (other_latents, other_audio) in zip(streamed(False), streamed(True)):
+        assert torch.equal(latents, other_latents) and torch.equal(audio, other_audio)
+
+
+def test_each_chunks_noise_is_new(ltx2_folder):
+    """With no context (no sinks, no window) every chunk is a call from fresh noise: its video's noise is not the last
+    call's audio noise again (the stream's generator goes on past its call's draws)."""
+    pipe = vidlong.load_pipeline(ltx2_folder)
+    pipe.set_progress_bar_config(disable=True)
+    drawn = {"video": [], "audio": []}   # in the order drawn: [1, C, F, h, w] and [1, C, L, M], flattened
+    unpack = {"video": lambda tokens: pipe._unpack_latents(tokens, 1, 2, 2, 1, 1),   # one latent frame of 2 x 2 cells
+              "audio": lambda tokens: pipe._unpack_audio_latents(tokens, tokens.shape[1], num_mel_bins=2)}
+    for name, kind in (("prepare_latents", "video"), ("prepare_audio_latents", "audio")):
+        def recorded(*args, _original=getattr(pipe, name), _kind=kind, **kwargs):
+            tokens = _original(*args, **kwargs)
+            drawn[_kind].append(unpack[_kind](tokens).flatten())
+            return tokens
+        setattr(pipe, name, recorded)
+    # a first chunk of 9 pixel frames: 9 audio frames, 36 values (torch draws 16 or more values another way than fewer)
+    stream = pipe.stream("a red ball", streaming=vidlong.Streaming(chunk=1, first_chunk=2, sinks=0, window=0), chunks=2,
+                         seed=3)
+    assert len(list(stream)) == 2
+    n = min(drawn["audio"][0].numel(), drawn["video"][1].numel())
+    assert not torch.allclose(drawn["video"][1][:n], drawn["audio"][0][:n])
+
+
+def test_a_one_frame_first_chunk_at_a_high_frame_rate_gets_a_sound_frame(tmp_path):
+    """At 60 fps a first chunk of one latent frame (one pixel frame, 1/60 s) would hold no audio frame, which its
+    transformer does not take: the stream gives it one, and goes on keeping time."""
+    from tiny_pipeline import save_tiny_ltx2_pipeline
+
+    pipe = vidlong.load_pipeline(save_tiny_ltx2_pipeline(tmp_path / "ltx2-60", latest=True, fps=60, native_frames=3))
+    pipe.set_progress_bar_config(disable=True)
+    stream = pipe.stream("a red ball", streaming=vidlong.Streaming(chunk=1, sinks=1, window=0), chunks=3)
+    chunks = list(stream)
+    assert [chunk.frames.shape[0] for chunk in chunks] == [1, 8, 8] and stream.audio_made >= 1 + 2 * 3
+
+
 def test_an_image_to_video_stream_keeps_the_image_clean_in_every_window(tmp_path, image_path):
     """`pipe.stream(image=)` on LTX-2's image-to-video pipeline: a native-length first chunk is `generate`'s with the image
     (latents bit for bit, the image's latent its first frame); in a later chunk's call every forward's first frame of
@@ -291,10 +378,11 @@ def test_an_image_to_video_stream_keeps_the_image_clean_in_every_window(tmp_path
 
 def test_a_stop_inside_a_chunks_call_ends_the_stream_and_frees_the_pipeline(ltx2_folder):
     """`on_step` reports each step of a chunk's call (2 steps of 2 chunks here); an exception raised there (the app's Stop)
-    ends the stream out of its iterator mid-call, the context hook comes off the transformer and the pipeline calls and
-    streams again."""
+    ends the stream out of its iterator mid-call, the context hook comes off the transformer, the sound the last chunk
+    held back comes out (`held_sound`, once) and the pipeline calls and streams again."""
     from vidlong.errors import Stopped
     from vidlong.families.ltx2_stream import RenoisedContext
+    from vidlong.streaming import held_sound
 
     pipe = vidlong.load_pipeline(ltx2_folder)
     pipe.set_progress_bar_config(disable=True)
@@ -311,8 +399,13 @@ def test_a_stop_inside_a_chunks_call_ends_the_stream_and_frees_the_pipeline(ltx2
     with pytest.raises(Stopped):
         for chunk in stream:
             made.append(chunk.index)
+            first = chunk
     assert made == [0] and steps == [(1, 2), (2, 2), (1, 2)] and stream.step_kind == "chunk"
     assert pipe.transformer._diffusers_hook.get_hook(RenoisedContext.name) is None
+    with torch.no_grad():  # the sound the first chunk held back comes out after it: the chunk's whole sound
+        whole = pipe.vocoder(pipe.audio_vae.decode(stream.chunk_audio, return_dict=False)[0])[0].numpy()
+    heard = np.concatenate([first.audio.samples, held_sound(stream).samples], axis=1)
+    assert heard.shape == whole.shape and np.abs(heard - whole).max() < 1e-5 and held_sound(stream) is None
     assert len(list(pipe.stream("a red ball", streaming=vidlong.Streaming(chunk=1), chunks=1))) == 1
 
 

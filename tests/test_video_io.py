@@ -99,7 +99,8 @@ def test_streaming_writer_appends_chunks(tmp_path):
 def test_streaming_writer_adds_the_chunks_sound_at_the_end_and_on_an_error(tmp_path):
     """Chunks with their sound: the file is the video alone while it grows (the sound in a hidden WAV beside it), then
     gets an AAC track of every chunk's samples one after another, also when the stream stops by an exception; no
-    temporary file is left; a chunk whose sound has other channels is refused."""
+    temporary file is left, and a killed writer's is swept by the next, silent or not; a chunk whose sound has other
+    channels is refused."""
     from conftest import mp4_audio
 
     from vidlong.video_io import Soundtrack
@@ -125,6 +126,11 @@ def test_streaming_writer_adds_the_chunks_sound_at_the_end_and_on_an_error(tmp_p
         assert np.corrcoef(heard[:, 1024:n].ravel(), made[:, 1024:n].ravel())[0, 1] > 0.99
         assert read_video(out)[0].shape[0] == (8 if stop else 12)
         assert not list(tmp_path.glob(".*.tmp"))
+    stale = tmp_path / ".silent.mp4.0123abcd.wav.tmp"   # a killed writer's sound
+    stale.write_bytes(b"RIFF")
+    with StreamingVideoWriter(tmp_path / "silent.mp4", fps=8) as writer:
+        writer.append(frames[:4])
+    assert not stale.exists()
     with StreamingVideoWriter(tmp_path / "mixed.mp4", fps=8) as writer:
         writer.append(frames[:4], audio=Soundtrack(parts[0], rate))
         with pytest.raises(ValueError, match="1 channels at 16000 Hz, the first 2"):

@@ -333,7 +333,7 @@ def _add_stream_options(p) -> None:
     p.add_argument("--context", default=None, choices=["cache", "renoise"],
                    help="how a chunk sees earlier frames: their cached clean K/V, or re-noised to each step's level "
                         "and denoised jointly (bidirectional models; default: the model's vidlong.yaml, else renoise for "
-                        "image-to-video models and for LTX-Video, HunyuanVideo and CogVideoX, cache for Wan)")
+                        "image-to-video models and for LTX-Video, LTX-2, HunyuanVideo and CogVideoX, cache for Wan)")
     p.add_argument("--sampler", default=None, choices=["scheduler", "causal"],
                    help="how a chunk is denoised: the pipeline's scheduler, or the few-step causal sampler of "
                         "block-causal models (guidance 1 unless --guidance; default: the model's vidlong.yaml, else scheduler)")
@@ -467,6 +467,7 @@ def _write_stream(stream, out: Path, fps: float, latents_path: Optional[Path], s
 
     from .extend import save_latents, video_identity
     from .files import atomic_write_text
+    from .streaming import held_sound
     from .video_io import StreamingVideoWriter
 
     latents, code, chunks, last = [], 0, 0, None
@@ -486,11 +487,13 @@ def _write_stream(stream, out: Path, fps: float, latents_path: Optional[Path], s
                 bar.set_postfix(frames=writer.frames_written, fps=f"{len(chunk.frames) / chunk.seconds:.1f}")
         except KeyboardInterrupt:
             bar.close()
+            code = 130
+        writer.append([], audio=held_sound(stream))  # the sound its last chunk held back, where it stopped early
+        if code:
             if not writer.frames_written:
                 print("vidlong: interrupted before the first chunk; nothing written", file=sys.stderr)
                 return 130
             print(f"vidlong: interrupted; {out} holds {writer.frames_written} frames", file=sys.stderr)
-            code = 130
     settings = dict(settings, chunks=chunks, pixel_frames=writer.frames_written, fps=float(fps), out=str(out))
     if latents_path is not None and latents:
         save_latents(latents_path, torch.cat(latents, dim=2), model=settings["model"], prompt=settings["prompt"], fps=float(fps),

@@ -158,6 +158,13 @@ def replay(decoder, history: torch.Tensor, chunk: int, keep: bool) -> np.ndarray
     return np.concatenate(pieces)
 
 
+def held_sound(stream) -> Optional[Soundtrack]:
+    """The sound `stream` (any of vidlong's streamers) held back for a chunk it did not make, to write after its last chunk's
+    where it stops early or has no set length (LTX-2's `remaining_audio`); None for the others."""
+    remaining = getattr(stream, "remaining_audio", None)
+    return None if remaining is None else remaining()
+
+
 def _streams_of(pipe) -> int:
     """Streams running on `pipe`'s transformers, counted on each transformer itself (`streaming_on`), so that every
     pipeline sharing one (`vidlong.from_pipe`'s, a video-to-video twin) sees a stream paused in another."""

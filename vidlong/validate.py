@@ -632,8 +632,9 @@ def uses_causal_sampler(streaming: Streaming, spec, renoise: bool) -> bool:
     one-line error for settings that do not go together."""
     causal = (streaming.sampler or spec.stream_sampler or "scheduler") == "causal"
     if causal and renoise:
-        raise VidlongError("the causal sampler streams with the K/V cache (--context cache): a re-noised context "
-                           "never gets below its few levels' noise, and block-causal weights need their cache")
+        raise VidlongError("the causal sampler streams with the K/V cache (--context cache, on models that have one): a "
+                           "re-noised context never gets below its few levels' noise, and block-causal weights need their "
+                           "cache; drop --sampler causal")
     if streaming.timesteps is not None and not causal:
         raise VidlongError(f"{named('timesteps')} are the causal sampler's; add {named('sampler')} causal, or give "
                            f"{named('steps')} instead")

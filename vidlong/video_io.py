@@ -268,10 +268,12 @@ class StreamingVideoWriter:
         return self._frames_written
 
     def append(self, frames, audio: Optional[Soundtrack] = None) -> None:
-        """Append a chunk of frames, uint8 [T, H, W, 3] or floats in [0, 1], and the sound that goes with them
-        (the chunks' rate and channels). The first returns once ffmpeg has begun the file."""
+        """Append a chunk of frames, uint8 [T, H, W, 3] or floats in [0, 1] (none: sound alone), and the sound that goes
+        with them (the chunks' rate and channels). The first returns once ffmpeg has begun the file."""
+        if self._encoder is None and self._sound is None:
+            sweep_stale_temps(self.path)  # an earlier, killed writer's sound or mux
         if audio is not None:
-            self._append_sound(audio)
+            self._check_sound(audio)
         first = self._encoder is None
         for frame in frames:
             frame = _to_uint8_even(frame)
@@ -283,10 +285,12 @@ class StreamingVideoWriter:
             self._encoder.flush()
             if first:
                 self._encoder.wait_for_header()
+        if audio is not None:
+            self._sound.writeframes(audio.pcm16().T.tobytes())
 
-    def _append_sound(self, audio: Soundtrack) -> None:
+    def _check_sound(self, audio: Soundtrack) -> None:
+        """A chunk's sound has the first's channels and rate (the first opens the hidden WAV file)."""
         if self._sound is None:
-            sweep_stale_temps(self.path)
             self._sound_path = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.wav.tmp")
             self._sound = wave.open(str(self._sound_path), "wb")
             self._sound.setnchannels(audio.samples.shape[0])
@@ -295,7 +299,6 @@ class StreamingVideoWriter:
         elif (audio.samples.shape[0], audio.rate) != (self._sound.getnchannels(), self._sound.getframerate()):
             raise ValueError(f"a chunk's sound has {audio.samples.shape[0]} channels at {audio.rate} Hz, the first "
                              f"{self._sound.getnchannels()} at {self._sound.getframerate()} Hz")
-        self._sound.writeframes(audio.pcm16().T.tobytes())
 
     def close(self) -> None:
         """Finish the file, with its sound where chunks carried one (safe to call twice)."""

@@ -4,15 +4,19 @@ Each chunk is one call of its pipeline over a window of ``[context | chunk]`` la
 (classifier-free, spatio-temporal, modality; the audio's own scales) is its call's. `RenoisedContext`, a diffusers
 hook on its transformer, puts the clean context into the first tokens of every forward's video and audio input,
 brought to that step's noise level (one noise draw a step, shared by the step's forwards); the chunk's tokens are
-its call's own. The sound is kept on the stream's clock in audio latent frames (``r`` a second: its VAE's sample rate
-over its hop and time compression), the context's sound taken by time (`context_audio_spans`), and each chunk's sound
-decoded with an overlap (`AudioOverlapDecoder`) as a `vidlong.video_io.Soundtrack` on its `StreamChunk`.
+its call's own, and its guidance's conversions between velocity and clean prediction see the context's tokens as the
+transformer saw them (`context_in_guidance`: its guidance rescale reads every token). The sound is kept on the stream's
+clock in audio latent frames (``r`` a second: its VAE's sample rate over its hop and time compression; `audio_clock`),
+the context's sound taken by time (`context_audio_spans`), and each chunk's sound decoded with an overlap
+(`AudioOverlapDecoder`) as a `vidlong.video_io.Soundtrack` on its `StreamChunk`.
 A stream's first chunk with no context is its call as `generate` makes it, so a native-length first chunk is
 `generate`'s video and sound.
 """
 from __future__ import annotations
 
 import contextlib
+import math
+from fractions import Fraction
 from typing import Optional
 
 import torch
@@ -21,20 +25,27 @@ from diffusers.hooks import HookRegistry, ModelHook
 from ..models import pixel_frames
 from ..streaming import StreamText, VideoStreamer, own_call_while_streaming
 from ..video_io import Soundtrack
+from .common import replaced
 
 
-def frame_end_seconds(frame: int, fps: float, temporal: int) -> float:
-    """Where latent frame `frame` (0-based) of a video ends, in seconds: its causal VAE's first latent frame is one pixel
-    frame, each later one `temporal` more."""
-    return pixel_frames(frame + 1, temporal) / fps
+def audio_clock(pixels: int, fps: float, rate: float) -> int:
+    """Audio latent frames (`rate` a second) on a stream's clock by pixel frame `pixels` (a boundary between frames, at
+    `fps`): ``⌊pixels·rate/fps + 1/2⌋`` in exact fractions, so that it never runs backwards."""
+    return math.floor(Fraction(pixels) * Fraction(rate) / Fraction(fps) + Fraction(1, 2))
+
+
+def frame_edges(frame: int, temporal: int) -> tuple:
+    """The pixel-frame boundaries (start, end) of latent frame `frame` (0-based) of a video whose causal VAE makes its first
+    latent frame one pixel frame and each later one `temporal`."""
+    return (0 if frame == 0 else temporal * (frame - 1) + 1), temporal * frame + 1
 
 
 def context_audio_spans(made: int, sinks: int, window: int, fps: float, temporal: int, rate: float) -> list:
-    """The audio latent frames ``[(start, stop), ...]`` (on the stream's clock, `rate` a second) of a chunk's context when
+    """The audio latent frames ``[(start, stop), ...]`` (on the stream's clock, `audio_clock`) of a chunk's context when
     `made` latent frames are made: for each run of consecutive latent frames in the context (its sinks, the first
     `sinks` frames; then its window, the last `window` of the rest), the sound that ends where the run ends and lasts as
-    long as the run lasts at its place in the window (the window's first frame is one pixel frame long), so that the
-    window's sound and its frames keep time together."""
+    many pixel frames as the run lasts at its place in the window (the window's first frame is one pixel frame long), so
+    that the window's sound and its frames keep time together."""
     sinks = min(sinks, made)
     window = min(window, made - sinks)
     runs = [(0, sinks, 0), (made - window, made, sinks)]   # (first frame, end frame, position in the window)
@@ -42,10 +53,9 @@ def context_audio_spans(made: int, sinks: int, window: int, fps: float, temporal
     for first, end, position in runs:
         if end <= first:
             continue
-        ends = frame_end_seconds(end - 1, fps, temporal)
-        lasts = frame_end_seconds(position + end - first - 1, fps, temporal) - (
-            frame_end_seconds(position - 1, fps, temporal) if position else 0.0)
-        start, stop = round((ends - lasts) * rate), round(ends * rate)
+        stop = frame_edges(end - 1, temporal)[1]
+        lasts = frame_edges(position + end - first - 1, temporal)[1] - frame_edges(position, temporal)[0]
+        start, stop = audio_clock(stop - lasts, fps, rate), audio_clock(stop, fps, rate)
         if stop > start:
             spans.append((start, stop))
     return spans
@@ -74,6 +84,15 @@ class RenoisedContext(ModelHook):
                                  for clean in (self.video, self.audio))
         return self._noised
 
+    def as_seen(self, tokens: torch.Tensor, audio: bool) -> torch.Tensor:
+        """Packed video ``[B, N, C]`` or audio ``[B, L, C_a]`` tokens of its call with the context's as the transformer saw
+        them at the last forward's timestep."""
+        video, sound = self._noised
+        context, start = (sound, 0) if audio else (video, self.kept)
+        seen = tokens.clone()
+        seen[:, start: context.shape[1]] = context[:, start:].to(seen.dtype)
+        return seen
+
     def pre_forward(self, module, *args, **kwargs):
         video, audio = self._at(kwargs["timestep"])
         for name, context, start in (("hidden_states", video, self.kept), ("audio_hidden_states", audio, 0)):
@@ -94,23 +113,54 @@ def renoised_context(transformer, hook: RenoisedContext):
         registry.remove_hook(RenoisedContext.name, recurse=False)
 
 
+@contextlib.contextmanager
+def context_in_guidance(pipe, hook: RenoisedContext):
+    """Within it, its call's conversions between velocity and clean prediction (`convert_velocity_to_x0`,
+    `convert_x0_to_velocity`: its guidance's deltas and rescale, which reads every token's) take the window's latents with
+    the context's tokens as `hook` gave them to the transformer, not its own copy of them, which its steps move elsewhere.
+    Video latents come packed ``[B, N, C]`` or, in its image-to-video call's step, ``[B, C, F, h, w]``; audio ones packed."""
+    def seen(sample: torch.Tensor, scheduler) -> torch.Tensor:
+        if scheduler is not None and scheduler is not pipe.scheduler:   # the audio's own scheduler
+            return hook.as_seen(sample, audio=True)
+        if sample.ndim == 3:
+            return hook.as_seen(sample, audio=False)
+        p, pt = pipe.transformer_spatial_patch_size, pipe.transformer_temporal_patch_size
+        frames, height, width = sample.shape[2:]
+        tokens = hook.as_seen(pipe._pack_latents(sample, p, pt), audio=False)
+        return pipe._unpack_latents(tokens, frames // pt, height // p, width // p, p, pt)
+
+    cls = type(pipe)
+
+    def to_x0(sample, output, step, scheduler=None):
+        return cls.convert_velocity_to_x0(pipe, seen(sample, scheduler), output, step, scheduler)
+
+    def to_velocity(sample, output, step, scheduler=None):
+        return cls.convert_x0_to_velocity(pipe, seen(sample, scheduler), output, step, scheduler)
+
+    with replaced(pipe, "convert_velocity_to_x0", to_x0), replaced(pipe, "convert_x0_to_velocity", to_velocity):
+        yield
+
+
 class AudioOverlapDecoder:
     """Decodes a stream's sound chunk by chunk (its audio VAE, then its vocoder): each chunk's audio latent frames
     ``[1, C, n, M]`` (as its call hands its audio VAE) with the `overlap` frames before them, giving out the samples past
     those given before. Its VAE is causal in time: ``T`` latent frames decode to ``a·T - b`` samples (``a`` a latent
     frame's: its hop times its time compression, at the vocoder's rate), the last of them where a whole decode puts
     them; the first samples of a decode miss the frames before its overlap and the last `hold` samples miss the frames
-    after (its vocoder reads ahead), so those wait for the next chunk's decode, but for the `last` chunk's. On the tiny
-    test model 32 frames of overlap and a hold of two frames' samples give the whole decode to 1e-6 of its peak
-    (`tests/test_ltx2.py`); a release's receptive field was not measured (no weights here).
+    after (its vocoder reads ahead), so those wait for the next chunk's decode, but for the `last` chunk's (or `flush`,
+    where a stream stops before its last chunk). 32 frames of overlap and a hold of four frames' samples give the whole
+    decode to 1e-6 of its peak on the tiny test model (`tests/test_ltx2.py`) and at LTX-2's release shapes with random
+    weights (4.5e-7 with LTX-2.0's vocoder, 1.1e-6 with LTX-2.3's; two frames: 2.6e-5 and 2.4e-4;
+    `benchmarks/ltx2_audio_overlap.py`); trained weights were not measured.
     """
 
     def __init__(self, pipe, overlap: int = 32, hold: Optional[int] = None):
         self.pipe, self.overlap = pipe, overlap
         rate = pipe.vocoder.config.output_sampling_rate
         self.per_frame = pipe.audio_hop_length * pipe.audio_vae_temporal_compression_ratio * rate // pipe.audio_sampling_rate
-        self.hold = 2 * self.per_frame if hold is None else hold
+        self.hold = 4 * self.per_frame if hold is None else hold
         self.tail, self.made, self.given = None, 0, 0   # frames kept for the overlap, frames decoded, samples given out
+        self.held: Optional[torch.Tensor] = None         # the samples held back, [channels, n]
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor, last: bool = False) -> Optional[Soundtrack]:
@@ -125,10 +175,21 @@ class AudioOverlapDecoder:
             raise ValueError(f"an overlap of {self.overlap} audio latent frames is too short for a hold of {self.hold} samples")
         stop = end if last else max(self.given, end - self.hold)
         samples = waveform[0, :, waveform.shape[-1] - (end - self.given): waveform.shape[-1] - (end - stop)]
+        self.held = waveform[0, :, waveform.shape[-1] - (end - stop):]
         self.given, self.tail = stop, z[:, :, -self.overlap:]
-        if not samples.shape[-1]:
+        return self._soundtrack(samples)
+
+    def flush(self) -> Optional[Soundtrack]:
+        """The samples held back after the last decode, as a whole decode ends them (None where there are none)."""
+        held, self.held = self.held, None
+        if held is not None:
+            self.given += held.shape[-1]
+        return self._soundtrack(held)
+
+    def _soundtrack(self, samples: Optional[torch.Tensor]) -> Optional[Soundtrack]:
+        if samples is None or not samples.shape[-1]:
             return None
-        return Soundtrack(samples.float().clamp(-1, 1).cpu().numpy(), int(pipe.vocoder.config.output_sampling_rate))
+        return Soundtrack(samples.float().clamp(-1, 1).cpu().numpy(), int(self.pipe.vocoder.config.output_sampling_rate))
 
 
 class LTX2Streamer(VideoStreamer):
@@ -167,9 +228,17 @@ class LTX2Streamer(VideoStreamer):
                                   negative_prompt_embeds=negative, negative_prompt_attention_mask=negative_mask))
 
     def _context_spans(self, made: int) -> list:
+        """`context_audio_spans` of the context when `made` latent frames are made, within the sound made (a first chunk's
+        call decides its own sound's length)."""
         pipe = self.pipe
-        return context_audio_spans(made, self.schedule.sinks, self.schedule.window, float(pipe.spec.fps),
-                                   pipe.spec.temporal_ratio, self.rate)
+        spans = context_audio_spans(made, self.schedule.sinks, self.schedule.window, float(pipe.spec.fps),
+                                    pipe.spec.temporal_ratio, self.rate)
+        return [(start, min(stop, self.audio_made)) for start, stop in spans if min(stop, self.audio_made) > start]
+
+    def _audio_shape(self, frames: int) -> tuple:
+        """Audio latents of `frames` audio latent frames, ``(1, C, frames, M)``, as its audio VAE takes them."""
+        config = self.pipe.audio_vae.config
+        return 1, config.latent_channels, frames, config.mel_bins // self.pipe.audio_vae_mel_compression_ratio
 
     def _denoise(self, text: StreamText, frames: int) -> torch.Tensor:
         """A chunk of `frames` latent frames and its sound (`chunk_audio`), one call over the context and the chunk."""
@@ -184,11 +253,13 @@ class LTX2Streamer(VideoStreamer):
             image = dict(image=self.image)
             noise = noise if context else self.condition.first_frame(noise)
         window = torch.cat(context + [noise], dim=2) if context else noise
-        audio_frames = round(frame_end_seconds(self.frames_made + frames - 1, fps, temporal) * self.rate) - self.audio_made
+        new_audio = max(0, audio_clock(frame_edges(self.frames_made + frames - 1, temporal)[1], fps, self.rate) - self.audio_made)
+        hook, guidance = contextlib.nullcontext(), contextlib.nullcontext()
         if context:  # given latents, its call draws noise again and drops it: a generator of its own takes those draws
-            audio_context = torch.cat([cut(self.kept, *span) for span in self._context_spans(self.frames_made)], dim=2)
-            channels, bins = audio_context.shape[1], audio_context.shape[3]
-            audio_noise = torch.randn((1, channels, audio_frames, bins), generator=self.generator)
+            spans = self._context_spans(self.frames_made)
+            audio_context = torch.cat([cut(self.kept, *span) for span in spans] or [torch.zeros(self._audio_shape(0))], dim=2)
+            new_audio = max(new_audio, 0 if audio_context.shape[2] else 1)   # its transformer takes one audio frame at least
+            audio_noise = torch.randn(self._audio_shape(new_audio), generator=self.generator)
             arguments = dict(generator=torch.Generator().manual_seed(0), audio_latents=torch.cat(
                 [audio_context, self._denormalized_audio(audio_noise)], dim=2).to(pipe.device))
             kept = shape[3] * shape[4] if image else 0   # the image's tokens
@@ -196,9 +267,13 @@ class LTX2Streamer(VideoStreamer):
                                                 self._normalized_audio(audio_context).to(pipe.device), self.generator,
                                                 pipe.stream_renoise, kept)
             hook = renoised_context(pipe.transformer, self.last_context)
+            guidance = context_in_guidance(pipe, self.last_context)
         else:  # its call as `generate` makes it: the same draws (its text-to-video call draws the video's noise again)
+            audio_context = torch.zeros(self._audio_shape(0))
             state = before if pipe.call_redraws_from == "noise" else self.generator.get_state()
-            arguments, hook = dict(generator=torch.Generator().set_state(state)), contextlib.nullcontext()
+            arguments = dict(generator=torch.Generator().set_state(state))
+            if round(pixel_frames(frames, temporal) / fps * self.rate) == 0:  # its call would make no sound: one frame
+                arguments["audio_latents"] = self._denormalized_audio(torch.randn(self._audio_shape(1), generator=self.generator))
         final = {}
 
         def keep_latents(_pipe, step, _t, kwargs):
@@ -209,13 +284,15 @@ class LTX2Streamer(VideoStreamer):
 
         from ..pipeline import hidden_progress_bars
 
-        with own_call_while_streaming(pipe), hidden_progress_bars(pipe), hook:
+        with own_call_while_streaming(pipe), hidden_progress_bars(pipe), hook, guidance:
             output = pipe(**text.kwargs, height=self.height, width=self.width, num_frames=pixel_frames(window.shape[2], temporal),
                           frame_rate=fps, num_inference_steps=self.steps, guidance_scale=self.guidances[0],
                           latents=pipe.call_latents(window.to(pipe.device, pipe.transformer.dtype)), output_type="latent",
                           callback_on_step_end=keep_latents, **image, **arguments)
+        if not context:  # the stream's generator goes on past the call's own draws
+            self.generator.set_state(arguments["generator"].get_state())
         latents = pipe.grid_latents(final["latents"], window.shape[2], *shape[3:])[:, :, -frames:].float()
-        self.chunk_audio = output.audio[:, :, -audio_frames:].float().cpu()   # [1, C, n, M], as its audio VAE takes them
+        self.chunk_audio = output.audio[:, :, audio_context.shape[2]:].float().cpu()   # [1, C, n, M], as its audio VAE takes them
         self.frames_made += frames
         self._keep_audio(self.chunk_audio)
         return latents
@@ -240,6 +317,11 @@ class LTX2Streamer(VideoStreamer):
 
     def _chunk_audio(self, index: int) -> Optional[Soundtrack]:
         return self.audio_decoder.decode(self.chunk_audio, last=self.chunks is not None and index == self.chunks - 1)
+
+    def remaining_audio(self) -> Optional[Soundtrack]:
+        """The sound the last chunk's decode held back for the next one, for a stream that ends before its last chunk
+        (stopped, or of no set length): write it after the last chunk's (None where there is none)."""
+        return self.audio_decoder.flush()
 
 
 def cut(pieces: list, start: int, stop: int) -> torch.Tensor:
