@@ -522,10 +522,11 @@ def test_an_image_without_pyav_is_refused_in_one_line_before_loading(ltx2_folder
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "av" else find_spec(name, *a))
     monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
-    assert main(["generate", "--model", str(ltx2_folder), "--image", str(image_path), "--prompt", "a red ball", "--out",
-                 str(tmp_path / "x.mp4")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "LTX-2 re-compresses the --image with H.264" in err[0] and "pip install av" in err[0], err
+    for command in (["generate"], ["stream", "--chunk", "1", "--chunks", "2"]):
+        assert main([*command, "--model", str(ltx2_folder), "--image", str(image_path), "--prompt", "a red ball", "--out",
+                     str(tmp_path / "x.mp4")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "LTX-2 re-compresses the --image with H.264" in err[0] and "pip install av" in err[0], err
     from vidlong.info import model_info
 
     assert model_info(ltx2_folder)["can"]["image"] == {"yes": False, "why": err[0].removeprefix("vidlong: error: ")}

@@ -138,7 +138,7 @@ def _check_model(args) -> Path:
     from .schedulers.timeline import parse_prompt_timeline
     from .video_to_video import check_redraws
     from .validate import (check_compile, check_device, check_diagonal_offload, check_diagonal_stream, check_dtype, check_offload,
-                           check_extends, check_streamable, extends, limits_for_folder, resolve_context,
+                           check_extends, check_image_codec, check_streamable, extends, limits_for_folder, resolve_context,
                            uses_causal_sampler)
 
     folder = check_model_folder(args.model)
@@ -175,6 +175,7 @@ def _check_model(args) -> Path:
         check_task(task, bool(args.image), bool(adapter_named(pipeline_facts(folder)["family"]).stream_contexts))
         if args.image:
             load_image(args.image)
+            check_image_codec(limits_for_folder(folder, image=True), True)
     if getattr(args, "last_image", None):
         load_image(args.last_image, "last_image")
     return folder
@@ -594,7 +595,7 @@ def _extension_input(args, folder: Path):
         if latents is not None:
             check_video_matches_latents(frames, latents, geometry, meta)
         sidecar = Path(args.video).with_suffix(".json")
-        if prompt is None and sidecar.is_file():
+        if not prompt and sidecar.is_file():
             prompt = _prompt_at_end(sidecar)
     prompt = prompt or meta.get("prompt")
     if not prompt:

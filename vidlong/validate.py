@@ -395,6 +395,7 @@ def check_stream_call(limits: ModelLimits, guidance, guidance_2, seed, negative_
         raise VidlongError(f"{named('negative_prompt')} must be text, got {type(negative_prompt).__name__}")
     if not extension:
         check_task(limits.task, image is not None)
+        check_image_codec(limits, image is not None)
 
 
 def check_diagonal_stream(config, limits: ModelLimits, height=None, width=None) -> None:
