@@ -133,14 +133,21 @@ def test_extend_cli_end_to_end(folders, made, tmp_path):
     assert read_video(both)[0].shape[0] == len(longer) + 12
 
 
-def test_an_input_at_another_frame_rate_gets_a_note(folders, made, tmp_path, capsys):
-    """The new frames are made at the model's pace (the tiny model's 8 fps) and shown at the input's."""
-    write_video(tmp_path / "fast.mp4", read_video(made)[0], fps=24)
+def test_an_input_at_another_frame_rate_or_with_sound_gets_a_note(folders, made, tmp_path, capsys):
+    """The new frames are made at the model's pace (the tiny model's 8 fps) and shown at the input's; an input's sound
+    track is left out of the (silent) extension, and a note says so."""
+    from vidlong.video_io import Soundtrack, has_sound
+
+    frames = read_video(made)[0]
+    write_video(tmp_path / "fast.mp4", frames, fps=24, audio=Soundtrack(np.zeros((1, 16000), np.float32) + 0.1, 16000))
     capsys.readouterr()
     assert main(["extend", "--model", str(folders["wan2.1"]), "--video", str(tmp_path / "fast.mp4"), "--prompt", "a red circle",
                  "--chunks", "1", "--out", str(tmp_path / "out.mp4")]) == 0
-    assert "the input runs at 24 fps and tiny-wan2.1 makes motion for 8 fps" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "the input runs at 24 fps and tiny-wan2.1 makes motion for 8 fps" in err
+    assert f"{tmp_path / 'fast.mp4'} has a sound track, which the extension leaves out" in err
     assert read_video(tmp_path / "out.mp4")[1] == pytest.approx(24)
+    assert has_sound(tmp_path / "fast.mp4") and not has_sound(tmp_path / "out.mp4") and not has_sound(made)
 
 
 def bad_inputs(tmp_path, folders, made):

@@ -612,6 +612,16 @@ def _note_frame_rate(fps: Optional[float], spec) -> None:
               f"ffmpeg -i in.mp4 -r {spec.fps:g} in_{spec.fps:g}fps.mp4", file=sys.stderr)
 
 
+def _note_sound(video: Optional[str], spec) -> None:
+    """A note on stderr when the input video has a sound track: the extension is written with none (vidlong extends
+    video-only models; LTX-2, which makes sound, does not extend)."""
+    from .video_io import has_sound
+
+    if video is not None and has_sound(video):
+        print(f"vidlong: note: {video} has a sound track, which the extension leaves out: {spec.name} makes video alone, "
+              "so the output is silent", file=sys.stderr)
+
+
 def _prompt_at_end(sidecar: Path) -> Optional[str]:
     """The prompt in force at the end of the video a .json sidecar describes (its last chunk's, for a
     prompt schedule), so a continuation goes on with it rather than restarting the schedule; None if
@@ -643,6 +653,7 @@ def _run_extend(args) -> int:
     extension_context(limits.spec, streaming)
     frames, latents, prompt, fps = _extension_input(args, folder)
     _note_frame_rate(fps, limits.spec)
+    _note_sound(args.video, limits.spec)
     _check_prompts(prompt, stream_chunk_count(limits.spec, chunk_layout(streaming), **_length(args),
                                                         input_fps=fps or limits.spec.fps))
     pipe = _load_pipeline(args, folder, args.device, streams=True)

@@ -347,6 +347,12 @@ def _opened(path):
         reader.close()
 
 
+def has_sound(path) -> bool:
+    """Whether the media file at `path` holds an audio stream (as ffmpeg reads its header)."""
+    probe = subprocess.run([_ffmpeg().get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True)
+    return b"Audio:" in probe.stderr
+
+
 def read_video(path, max_frames: Optional[int] = None) -> tuple[np.ndarray, float]:
     """Read a video file into (frames uint8 [T, H, W, 3] RGB, frames per second: the file's average); with `max_frames`,
     its first frames alone (the rest is not decoded)."""
