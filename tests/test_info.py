@@ -85,4 +85,7 @@ def test_it_prints_lines_or_json_and_reads_no_weights(folders, capsys, monkeypat
     assert "native 9 latent frames = 33 frames at 16 fps, 128x128" in lines[1] and "  stream: yes" in lines
     assert lines[2] == ("one forward of the transformer places at most 1024 latent frames (114x native: its RoPE table); a "
                         "stream, any length")
+    assert main(["info", "--model", str(folders["ltx2"])]) == 0  # no RoPE table
+    assert capsys.readouterr().out.splitlines()[2] == ("one forward of the transformer places any number of latent frames "
+                                                       "(no RoPE table bounds it); a stream, any length")
     assert main(["info", "--model", "/no/such/folder"]) == 2

@@ -87,9 +87,10 @@ def info_lines(info: dict) -> list[str]:
              f"spec {spec['name']}: native {spec['native_latent_frames']} latent frames = {spec['native_pixel_frames']} frames "
              f"at {spec['fps']} fps, {spec['width']}x{spec['height']}, {spec['steps']} steps, guidance {spec['guidance']:g}"
              + (f"; streams with the {spec['stream_context']} context" if spec["stream_context"] else ""),
-             "one forward of the transformer places at most " + (f"{spec['longest_latent_frames']} latent frames "
-             f"({spec['longest_latent_frames'] / spec['native_latent_frames']:.3g}x native: its RoPE table)"
-             if spec["longest_latent_frames"] else "any number of latent frames (no RoPE table)")
+             (f"one forward of the transformer places at most {spec['longest_latent_frames']} latent frames "
+              f"({spec['longest_latent_frames'] / spec['native_latent_frames']:.3g}x native: its RoPE table)"
+              if spec["longest_latent_frames"] else "one forward of the transformer places any number of latent frames "
+              "(no RoPE table bounds it)")
              + ("; a stream, any length" if spec["stream_context"] else "")]
     for name, answer in info["can"].items():
         lines.append(f"  {name.replace('_', ' ')}: " + ("yes" if answer["yes"] else f"no ({answer['why']})"))
