@@ -98,12 +98,17 @@ class Soundtrack:
 
     def write_wav(self, path: Path) -> None:
         """The samples as a 16-bit PCM WAV file at `path` (ffmpeg's audio input)."""
-        pcm = self.pcm16()
-        with wave.open(str(path), "wb") as out:
-            out.setnchannels(pcm.shape[0])
-            out.setsampwidth(2)
-            out.setframerate(int(self.rate))
-            out.writeframes(pcm.T.tobytes())  # interleaved, sample by sample
+        with pcm_wav(path, self.samples.shape[0], self.rate) as out:
+            out.writeframes(self.pcm16().T.tobytes())  # interleaved, sample by sample
+
+
+def pcm_wav(path: Path, channels: int, rate: int) -> wave.Wave_write:
+    """A 16-bit PCM WAV file opened for writing at `path` (`Soundtrack.pcm16` samples, interleaved)."""
+    out = wave.open(str(path), "wb")
+    out.setnchannels(channels)
+    out.setsampwidth(2)
+    out.setframerate(int(rate))
+    return out
 
 
 class _Encoder:
@@ -292,10 +297,7 @@ class StreamingVideoWriter:
         """A chunk's sound has the first's channels and rate (the first opens the hidden WAV file)."""
         if self._sound is None:
             self._sound_path = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.wav.tmp")
-            self._sound = wave.open(str(self._sound_path), "wb")
-            self._sound.setnchannels(audio.samples.shape[0])
-            self._sound.setsampwidth(2)
-            self._sound.setframerate(int(audio.rate))
+            self._sound = pcm_wav(self._sound_path, audio.samples.shape[0], audio.rate)
         elif (audio.samples.shape[0], audio.rate) != (self._sound.getnchannels(), self._sound.getframerate()):
             raise ValueError(f"a chunk's sound has {audio.samples.shape[0]} channels at {audio.rate} Hz, the first "
                              f"{self._sound.getnchannels()} at {self._sound.getframerate()} Hz")

@@ -37,7 +37,7 @@ def audio_clock(pixels: int, fps: float, rate: float) -> int:
 def frame_edges(frame: int, temporal: int) -> tuple:
     """The pixel-frame boundaries (start, end) of latent frame `frame` (0-based) of a video whose causal VAE makes its first
     latent frame one pixel frame and each later one `temporal`."""
-    return (0 if frame == 0 else temporal * (frame - 1) + 1), temporal * frame + 1
+    return (pixel_frames(frame, temporal) if frame else 0), pixel_frames(frame + 1, temporal)
 
 
 def context_audio_spans(made: int, sinks: int, window: int, fps: float, temporal: int, rate: float) -> list:
@@ -86,7 +86,7 @@ class RenoisedContext(ModelHook):
 
     def as_seen(self, tokens: torch.Tensor, audio: bool) -> torch.Tensor:
         """Packed video ``[B, N, C]`` or audio ``[B, L, C_a]`` tokens of its call with the context's as the transformer saw
-        them at the last forward's timestep."""
+        them at the last forward's timestep (the first `kept` video tokens as they are)."""
         video, sound = self._noised
         context, start = (sound, 0) if audio else (video, self.kept)
         seen = tokens.clone()
@@ -94,11 +94,9 @@ class RenoisedContext(ModelHook):
         return seen
 
     def pre_forward(self, module, *args, **kwargs):
-        video, audio = self._at(kwargs["timestep"])
-        for name, context, start in (("hidden_states", video, self.kept), ("audio_hidden_states", audio, 0)):
-            states = kwargs[name].clone()
-            states[:, start: context.shape[1]] = context[:, start:].to(states.dtype)
-            kwargs[name] = states
+        self._at(kwargs["timestep"])
+        kwargs["hidden_states"] = self.as_seen(kwargs["hidden_states"], audio=False)
+        kwargs["audio_hidden_states"] = self.as_seen(kwargs["audio_hidden_states"], audio=True)
         return args, kwargs
 
 
