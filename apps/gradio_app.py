@@ -614,7 +614,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
     a new folder in Gradio's cache)."""
     app = App(pipe, folder)
     spec = app.spec
-    multiple = app.limits.geometry.pixel_multiple
+    multiple, least = app.limits.geometry.pixel_multiple, app.limits.geometry.min_pixels
     largest = None if app.limits.rope_positions is None else app.limits.rope_positions * multiple  # None: no RoPE table
 
     presets = preset_names()
@@ -682,9 +682,9 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                         with gr.Accordion("More", open=False):
                             negative_prompt = gr.Textbox("", label="Negative prompt", lines=1)
                             with gr.Row():
-                                height = fields.Number(value=spec.height, precision=0, minimum=multiple, maximum=largest, step=multiple,
+                                height = fields.Number(value=spec.height, precision=0, minimum=least, maximum=largest, step=multiple,
                                                    label=f"Height (multiple of {multiple})")
-                                width = fields.Number(value=spec.width, precision=0, minimum=multiple, maximum=largest, step=multiple,
+                                width = fields.Number(value=spec.width, precision=0, minimum=least, maximum=largest, step=multiple,
                                                   label=f"Width (multiple of {multiple})")
                         with gr.Row():
                             button = gr.Button("Generate", variant="primary", elem_id="generate")

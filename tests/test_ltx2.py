@@ -432,7 +432,10 @@ def test_vidlong_stream_writes_its_chunks_with_their_sound(ltx2_folder, tmp_path
     (["generate", "--method", "both-sinks", "--ratio", "2"], "windows with sinks"),
     (["generate", "--save-latents", "{tmp}/x.pt"], "vidlong extend does not run this model: drop --save-latents"),
     (["stream", "--chunk", "1", "--save-latents", "{tmp}/x.pt"], "vidlong extend does not run this model: drop --save-latents"),
-], ids=["cache", "extend", "fifo", "riflex", "sinks", "save-latents", "stream-save-latents"])
+    # one latent row: its VAE's decoder pads in reflect mode, which needs two (`Geometry.min_cells`)
+    (["generate", "--height", "32"], "--height 32 must be at least 64 pixels (a multiple of 32); use --height 64 or more"),
+    (["stream", "--chunk", "1", "--chunks", "2", "--width", "32"], "--width 32 must be at least 64 pixels"),
+], ids=["cache", "extend", "fifo", "riflex", "sinks", "save-latents", "stream-save-latents", "one-row", "one-column"])
 def test_what_it_does_not_take_is_refused_in_one_line_before_loading(ltx2_folder, tmp_path, capsys, monkeypatch, args,
                                                                      message):
     import vidlong.pipeline

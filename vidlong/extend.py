@@ -117,11 +117,11 @@ def check_video_for_model(frames: np.ndarray, geometry: Geometry) -> None:
     """
     if frames.ndim != 4 or frames.shape[0] < 1:
         raise VidlongError(f"{named('video')} holds no frames; pass a video with at least 1 frame")
-    height, width, multiple = frames.shape[1], frames.shape[2], geometry.pixel_multiple
-    if height % multiple or width % multiple:
-        h, w = max(multiple, height // multiple * multiple), max(multiple, width // multiple * multiple)
-        raise VidlongError(f"{named('video')} is {width}x{height}; this model needs sizes in multiples of {multiple}: resize it "
-                           f"first, e.g. ffmpeg -i in.mp4 -vf scale={w}:{h} in_{w}x{h}.mp4")
+    height, width, multiple, least = frames.shape[1], frames.shape[2], geometry.pixel_multiple, geometry.min_pixels
+    if height % multiple or width % multiple or min(height, width) < least:
+        h, w = max(least, height // multiple * multiple), max(least, width // multiple * multiple)
+        raise VidlongError(f"{named('video')} is {width}x{height}; this model needs sizes in multiples of {multiple}, at "
+                           f"least {least}: resize it first, e.g. ffmpeg -i in.mp4 -vf scale={w}:{h} in_{w}x{h}.mp4")
 
 
 #: a video's last frame as block means ``[THUMBNAIL, THUMBNAIL, 3]`` identifies it beside its latents

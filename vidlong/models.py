@@ -454,17 +454,25 @@ class Geometry:
         spatial: pixels per latent cell (VAE spatial factor, 8 for Wan2.1, 16 for Wan2.2's VAE).
         temporal: pixel frames per latent frame (4).
         patch: the transformer's patch ``(t, h, w)``.
+        min_cells: latent rows (and columns) the VAE's decoder takes at the fewest: 2 where it pads in reflect mode
+            (LTX-2's), which a single row cannot do, else 1.
     """
 
     channels: int
     spatial: int
     temporal: int
     patch: tuple
+    min_cells: int = 1
 
     @property
     def pixel_multiple(self) -> int:
         """Heights and widths must be multiples of this (VAE factor x patch)."""
         return self.spatial * self.patch[1]
+
+    @property
+    def min_pixels(self) -> int:
+        """The smallest height (and width) in pixels: the fewest whole patches that hold `min_cells` latent cells."""
+        return self.pixel_multiple * -(-self.min_cells // self.patch[1])
 
 
 def geometry_from_configs(vae: dict, transformer: dict) -> Geometry:
@@ -472,7 +480,7 @@ def geometry_from_configs(vae: dict, transformer: dict) -> Geometry:
     Wan's ``z_dim`` or the others' ``latent_channels``; the spatial factor Wan's ``scale_factor_spatial``,
     LTX-Video's and HunyuanVideo's ``spatial_compression_ratio`` (LTX: else its patch x 2^down-samplings)
     or CogVideoX's 2^(levels - 1); the patch Wan's ``[t, h, w]`` or the others' ``patch_size`` (h = w)
-    with ``patch_size_t`` (None: 1)."""
+    with ``patch_size_t`` (None: 1); a decoder padding in reflect mode needs 2 latent cells a side."""
     downs = sum(vae.get("spatio_temporal_scaling") or ())  # LTX-Video's VAE, when its ratios are not written
     spatial = (vae.get("scale_factor_spatial") or vae.get("spatial_compression_ratio")
                or (vae["patch_size"] * 2**downs if "spatio_temporal_scaling" in vae else None)
@@ -482,8 +490,9 @@ def geometry_from_configs(vae: dict, transformer: dict) -> Geometry:
     patch = transformer.get("patch_size", (1, 2, 2))
     if isinstance(patch, int):
         patch = (transformer.get("patch_size_t") or 1, patch, patch)
+    reflects = "reflect" in (vae.get("decoder_spatial_padding_mode"), vae.get("spatial_padding_mode"))
     return Geometry(channels=int(vae.get("z_dim") or vae["latent_channels"]), spatial=int(spatial), temporal=int(temporal),
-                    patch=tuple(patch))
+                    patch=tuple(patch), min_cells=2 if reflects else 1)
 
 
 def folder_geometry(folder: Path) -> Geometry:

@@ -320,14 +320,16 @@ def check_steps(steps, name: Optional[str] = None) -> None:
         raise VidlongError(f"{name} must be a whole number from 1 to {MAX_STEPS}, got {steps!r}")
 
 
-def check_size(height: int, width: int, multiple: int, rope_positions: int | None = None) -> None:
-    """Heights and widths are multiples of `multiple` (pixels per token) with at most `rope_positions` tokens."""
+def check_size(height: int, width: int, multiple: int, rope_positions: int | None = None, minimum: int | None = None) -> None:
+    """Heights and widths are multiples of `multiple` (pixels per token), at least `minimum` pixels (None: one token; see
+    `Geometry.min_pixels`), with at most `rope_positions` tokens."""
+    minimum = minimum or multiple
     for name, value in (("height", height), ("width", width)):
         if not is_whole(value):
             raise VidlongError(f"{named(name)} must be a whole number of pixels, got {value!r}")
-        if value < multiple:
-            raise VidlongError(f"{named(name)} {value} must be at least {multiple} pixels (a multiple of {multiple}); "
-                               f"use {named(name)} {multiple} or more")
+        if value < minimum:
+            raise VidlongError(f"{named(name)} {value} must be at least {minimum} pixels (a multiple of {multiple}); "
+                               f"use {named(name)} {minimum} or more")
         if value % multiple:
             lower = value // multiple * multiple
             raise VidlongError(f"{named(name)} {value} must be a multiple of {multiple}; use {named(name)} {lower} or {lower + multiple}")
@@ -339,7 +341,7 @@ def check_size(height: int, width: int, multiple: int, rope_positions: int | Non
 def video_size(limits: ModelLimits, height=None, width=None, image=None) -> tuple:
     """The video's ``(height, width)`` in pixels: as given (either one alone: the spec's other side); else, with a first
     frame (`image`, a PIL image: an image-to-video request's, or a redrawn video's first), the image's aspect at the
-    spec's pixel area, each side floored to the model's pixel multiple (at least one), as diffusers' image-to-video
+    spec's pixel area, each side floored to the model's pixel multiple (at least `Geometry.min_pixels`), as diffusers' image-to-video
     examples size a video (so the image is not squeezed or cropped to the spec's aspect); a model of one size
     (`ModelLimits.fixed_size`) and a video with no image: the spec's."""
     spec = limits.spec
@@ -347,7 +349,8 @@ def video_size(limits: ModelLimits, height=None, width=None, image=None) -> tupl
         return (spec.height if height is None else height), (spec.width if width is None else width)
     multiple, aspect = limits.geometry.pixel_multiple, image.height / image.width
     area = spec.height * spec.width
-    return tuple(max(multiple, int(math.sqrt(area * ratio)) // multiple * multiple) for ratio in (aspect, 1 / aspect))
+    return tuple(max(limits.geometry.min_pixels, int(math.sqrt(area * ratio)) // multiple * multiple)
+                 for ratio in (aspect, 1 / aspect))
 
 
 def check_model_size(limits: ModelLimits, height=None, width=None) -> None:
@@ -355,7 +358,7 @@ def check_model_size(limits: ModelLimits, height=None, width=None) -> None:
     position table allows (`ModelLimits.fixed_size`)."""
     height = limits.spec.height if height is None else height
     width = limits.spec.width if width is None else width
-    check_size(height, width, limits.geometry.pixel_multiple, limits.rope_positions)
+    check_size(height, width, limits.geometry.pixel_multiple, limits.rope_positions, limits.geometry.min_pixels)
     if limits.fixed_size is not None and (height, width) != tuple(limits.fixed_size):
         fixed_height, fixed_width = limits.fixed_size
         raise VidlongError(f"this model's learned position table (CogVideoX-5B-I2V's) takes {fixed_width}x{fixed_height} pixels "
