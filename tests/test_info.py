@@ -16,7 +16,7 @@ ASKS = {
     "stream": ["stream", "--chunks", "2"],
     "extend": ["extend", "--video", "{clip}", "--chunks", "1"],
     "image": ["generate", "--image", "{png}"],
-    "last_image": ["generate", "--image", "{png}", "--last-image", "{png}"],
+    "last_image": ["generate", "--last-image", "{png}"],  # an image-to-video model: with its --image (NEEDS)
     "prompt_timeline": ["generate", "--prompt", "0s: a red ball; 1s: a blue ball", "--ratio", "2"],
     "redraw": ["generate", "--video", "{clip}"],
     "stream_redraw": ["stream", "--video", "{clip}"],

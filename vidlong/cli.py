@@ -114,7 +114,7 @@ def _add_generate(sub) -> None:
     p.add_argument("--method", default="none", help=" | ".join(METHOD_NAMES))
     p.add_argument("--preset", default=None, help="method settings for a length ratio: 2x | 3x | 4x | 8x | 16x")
     _add_fifo_options(p)
-    p.add_argument("--noise", default=None, choices=list(NOISE_KINDS), help="initial noise (default: the preset's SpecMix for the FreeLong++ methods, as FreeLong++ starts; plain otherwise, UltraViCo as published; freenoise: one native window of noise repeated with its frames shuffled, FreeNoise-style)")
+    p.add_argument("--noise", default=None, choices=list(NOISE_KINDS), help="initial noise (default: plain, as UltraViCo is published; with --preset, the FreeLong++ methods start from the preset's noise, SpecMix, as FreeLong++ does; freenoise: one native window of noise repeated with its frames shuffled, FreeNoise-style)")
     p.add_argument("--height", type=int, default=None, help=SIZE_HELP.format(side="height"))
     p.add_argument("--width", type=int, default=None, help=SIZE_HELP.format(side="width"))
     p.add_argument("--out", required=True, help="output .mp4 file; settings go to a .json beside it")

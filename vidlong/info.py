@@ -61,7 +61,7 @@ def model_info(path) -> dict:
         stream=_answer(stream),
         extend=_answer(lambda: (stream(), check_extends(limits))),
         image=_answer(takes_image),
-        last_image=_answer(lambda: (takes_image(), check_last_image(limits_for_folder(folder, image=True), True, False))),
+        last_image=_answer(lambda: (check_last_image(limits_for_folder(folder, image=True), True, False), takes_image())),
         prompt_timeline=_answer(lambda: check_prompt_timeline(limits)),
         redraw=_answer(lambda: check_redraws(limits_for_folder(folder, video=True))),
         stream_redraw=_answer(lambda: (stream(), check_stream_redraws(limits))),
