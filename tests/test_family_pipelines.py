@@ -172,7 +172,10 @@ def test_fifo_runs_where_the_transformer_takes_a_timestep_per_token(family_folde
     else:
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and not out.exists() and len(err) == 1, err
-        assert "--method fifo (diagonal denoising) needs a timestep per token" in err[0] and "e.g. both" in err[0]
+        assert "--method fifo (diagonal denoising) needs a timestep per token" in err[0] and "e.g. --method both" in err[0]
+        code = main(["eval", "--model", str(folder), "--methods", "fifo", "--out", str(tmp_path / "eval")])
+        err = capsys.readouterr().err.strip().splitlines()  # vidlong eval's line names its own flag
+        assert code == 2 and len(err) == 1 and "--methods fifo (diagonal" in err[0] and "e.g. --methods both" in err[0], err
 
 
 def test_a_native_length_stream_chunk_is_the_pipelines_own_generation(family_folder):

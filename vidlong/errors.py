@@ -17,6 +17,8 @@ class Stopped(Exception):
 
 #: whether errors name arguments by their command-line flags alone (inside `flag_names`, the CLI's)
 _FLAG_NAMES = contextvars.ContextVar("vidlong_flag_names", default=False)
+#: arguments a command names by other flags (inside `renamed`: `vidlong eval`'s ``--methods`` for a request's method)
+_RENAMED = contextvars.ContextVar("vidlong_renamed", default={})
 
 
 @contextmanager
@@ -29,6 +31,17 @@ def flag_names():
         _FLAG_NAMES.reset(token)
 
 
+@contextmanager
+def renamed(**flags: str):
+    """Within it, `named` gives each argument in `flags` its flag there (``renamed(method="--methods")``: a command
+    that checks its own arguments as another's request)."""
+    token = _RENAMED.set({**_RENAMED.get(), **flags})
+    try:
+        yield
+    finally:
+        _RENAMED.reset(token)
+
+
 def naming_flags() -> bool:
     """Whether errors name flags alone here (inside `flag_names`)."""
     return _FLAG_NAMES.get()
@@ -37,6 +50,6 @@ def naming_flags() -> bool:
 def named(python: str, flag: Optional[str] = None) -> str:
     """How an error names an argument: from Python, its name with its flag in brackets (``first_chunk
     (--first-chunk)``); inside `flag_names`, the flag alone. `flag` defaults to ``--`` + the name with
-    dashes."""
-    flag = flag or "--" + python.replace("_", "-")
+    dashes (within `renamed`, the flag it gives)."""
+    flag = flag or _RENAMED.get().get(python) or "--" + python.replace("_", "-")
     return flag if _FLAG_NAMES.get() else f"{python} ({flag})"

@@ -373,10 +373,10 @@ def check_diagonal(limits: ModelLimits) -> None:
     if not adapter.timestep_per_token:
         raise VidlongError(f"{named('method')} fifo (diagonal denoising) needs a timestep per token, which "
                            f"{adapter.transformer_class} does not take; it runs on Wan and LTX-Video models. Use another "
-                           f"{named('method')} (e.g. both) for this model")
+                           f"method for this model (e.g. {named('method')} both)")
     if limits.geometry.patch[0] != 1:  # e.g. an LTX-Video config with patch_size_t 2
         raise VidlongError(f"{named('method')} fifo (diagonal denoising) gives each latent frame its own timestep, which a "
-                           f"temporal patch of {limits.geometry.patch[0]} frames joins; use another {named('method')} (e.g. both)")
+                           f"temporal patch of {limits.geometry.patch[0]} frames joins; use another method (e.g. {named('method')} both)")
 
 
 def check_diagonal_offload(offload: Optional[str]) -> None:

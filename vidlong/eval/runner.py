@@ -47,7 +47,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..errors import VidlongError, named
+from ..errors import VidlongError, named, renamed
 from ..fifo_stream import chunk_layout
 from ..files import atomic_write_text, weights_fingerprint
 from ..generate import GenerateRequest, generate
@@ -610,8 +610,9 @@ def check_cells(folder: Path, cells: Sequence[Cell]) -> None:
     if limits.control == "fun":
         raise VidlongError("vidlong eval makes its videos from its prompts alone, and a CogVideoX-Fun control model follows a "
                            "control video: use vidlong generate --control-video with it")
-    for probe in probes.values():
-        check_generate(cell_request(probe, limits.spec, None, None, "method"), limits)
+    with renamed(method="--methods", ratio="--ratios"):  # a cell's request names this command's own flags
+        for probe in probes.values():
+            check_generate(cell_request(probe, limits.spec, None, None, "method"), limits)
 
 
 def read_saved_cell(path: Path, info_path: Path):
