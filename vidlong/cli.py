@@ -718,6 +718,14 @@ class OneLineErrors(argparse.ArgumentParser):
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    def parse_known_args(self, args=None, namespace=None):
+        """As argparse's, but a flag this parser does not know is its error (a subcommand's names the subcommand's help,
+        where argparse would leave it to the top parser's)."""
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrors(prog="vidlong", description="Long and streaming video from diffusers video transformers, training-free.")
