@@ -77,7 +77,7 @@ def main() -> None:
     for prompt in DEFAULT_PROMPTS[:args.prompts]:
         for seed in args.seeds:
             cell = Cell(method=args.base, ratio=args.ratio, prompt=prompt, seed=seed)
-            frames, info = generate_cell(pipe, cell, pipe.spec, None, None, "preset", None)
+            frames, _, info = generate_cell(pipe, cell, pipe.spec, None, None, "preset", None)
             with tempfile.TemporaryDirectory() as tmp:
                 write_video(Path(tmp) / "v.mp4", frames, fps=pipe.spec.fps)
                 frames, _ = read_video(Path(tmp) / "v.mp4")

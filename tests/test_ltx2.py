@@ -424,6 +424,28 @@ def test_vidlong_stream_writes_its_chunks_with_their_sound(ltx2_folder, tmp_path
     assert abs(mp4_audio(out, 16000).shape[1] / 16000 - 17 / 24) < 0.1
 
 
+def test_vidlong_eval_keeps_each_videos_sound(ltx2_folder, tmp_path):
+    """`vidlong eval` on LTX-2 writes each video, generated or streamed, with its sound, as long as its frames."""
+    import csv
+
+    from conftest import mp4_audio
+
+    from vidlong.cli import main
+    from vidlong.video_io import read_video
+
+    (tmp_path / "prompts.txt").write_text("a red ball\n")
+    out = tmp_path / "eval"
+    assert main(["eval", "--model", str(ltx2_folder), "--out", str(out), "--methods", "direct,stream", "--ratios", "2",
+                 "--prompts", str(tmp_path / "prompts.txt"), "--seeds", "1", "--stream-chunk", "1", "--no-progress"]) == 0
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(row["method"] for row in rows) == ["direct", "stream"]
+    for row in rows:
+        frames, fps = read_video(out / row["video"])
+        assert frames.shape[0] == 25 and fps == 24  # 4 latent frames
+        assert abs(mp4_audio(out / row["video"], 16000).shape[1] / 16000 - 25 / 24) < 0.1, row["method"]
+
+
 @pytest.mark.parametrize("args, message", [
     (["stream", "--chunks", "2", "--context", "cache"], "--context cache is not available for LTX2VideoTransformer3DModel"),
     (["extend", "--video", "in.mp4", "--chunks", "1"], "an LTX-2 extension would need the input's sound encoded"),

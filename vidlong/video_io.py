@@ -92,6 +92,18 @@ class Soundtrack:
             raise ValueError(f"a Soundtrack takes samples [channels, samples] (1 to 8 channels, at least one sample) and a "
                              f"whole rate in Hz, got shape {shape} at {rate!r}")
 
+    @classmethod
+    def joined(cls, pieces, seconds: Optional[float] = None) -> Optional["Soundtrack"]:
+        """`pieces` (Soundtracks of one rate and channel count, or None, skipped) one after another, cut at `seconds`;
+        None where none has a sample."""
+        pieces = [piece for piece in pieces if piece is not None]
+        if not pieces:
+            return None
+        samples = np.concatenate([piece.samples for piece in pieces], axis=1)
+        if seconds is not None:
+            samples = samples[:, : max(1, round(seconds * pieces[0].rate))]
+        return cls(samples, pieces[0].rate)
+
     def pcm16(self) -> np.ndarray:
         """The samples as 16-bit PCM ``[channels, samples]``, little-endian."""
         return (np.clip(self.samples, -1.0, 1.0) * 32767.0).round().astype("<i2")

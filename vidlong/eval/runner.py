@@ -56,7 +56,8 @@ from ..methods import DiagonalDenoising, Streaming, preset_names
 from ..models import (EMBEDDED_MODELS, ModelSpec, check_model_folder, pipeline_facts, pipeline_folder, pixel_frames,
                       spec_for_folder, weight_folders)
 from ..schedulers.timeline import parse_prompt_timeline
-from ..video_io import read_video, write_video
+from ..streaming import held_sound
+from ..video_io import Soundtrack, read_video, write_video
 from . import shapes
 from .metrics import DIRECTION, compute_all
 from .timeline import TIMELINE_DIRECTION, TIMELINE_LABELS, builtin_timelines, is_timeline, measure_timeline
@@ -403,8 +404,8 @@ def stream_chunk_for(spec: ModelSpec, chunk: Optional[int]) -> int:
 
 def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: Optional[int], guidance: Optional[float], noise_mode: str,
                   stream_chunk: Optional[int], stream_sinks: Optional[int] = None,
-                  partition_guidance: Optional[tuple] = None, noise_correlation: float = 0.0) -> tuple[np.ndarray, dict]:
-    """(uint8 frames [T, H, W, 3], settings) of one cell. `steps`, `guidance`: None for the model's own
+                  partition_guidance: Optional[tuple] = None, noise_correlation: float = 0.0) -> tuple[np.ndarray, Optional[Soundtrack], dict]:
+    """(uint8 frames [T, H, W, 3], its sound (LTX-2's; else None), settings) of one cell. `steps`, `guidance`: None for the model's own
     (a stream's are its streaming defaults: a causal model's few levels and guidance). `stream_sinks`:
     a stream's sink frames (None: `Streaming`'s default, one chunk). `partition_guidance`, `noise_correlation`: a
     fifo method's `DiagonalDenoising.guidance_by_partition` (None: `guidance` at every level) and `noise_correlation`."""
@@ -422,12 +423,14 @@ def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: Optional[int], guida
         timeline = parse_prompt_timeline(cell.prompt)
         streamer = pipe.stream(timeline[0][1], streaming=streaming, chunks=chunks, guidance=guidance, seed=cell.seed)
         streamer.follow_timeline(timeline)
-        frames, seconds = [], 0.0
+        frames, sounds, seconds = [], [], 0.0
         for piece in streamer:
             frames.append(piece.frames)
+            sounds.append(piece.audio)
             seconds += piece.seconds
         video = np.concatenate(frames)[: pixel_frames(n_latent, spec.temporal_ratio)]
-        return video, dict(preset="", noise="plain", latent_frames=n_latent, seconds=round(seconds, 3),
+        sound = Soundtrack.joined([*sounds, held_sound(streamer)], seconds=len(video) / spec.fps)
+        return video, sound, dict(preset="", noise="plain", latent_frames=n_latent, seconds=round(seconds, 3),
                            stream_chunk=layout.chunk, stream_chunks=chunks,
                            stream_sinks=streaming.sink_frames if fifo else streamer.schedule.sinks,
                            guidance=streamer.guidances[0], stream_prompts=streamer.prompts,
@@ -438,7 +441,7 @@ def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: Optional[int], guida
     fifo = (partition_guidance or noise_correlation) and split_noise(cell.method)[0] == "fifo"
     diagonal = DiagonalDenoising(guidance_by_partition=partition_guidance, noise_correlation=noise_correlation) if fifo else None
     result = generate(pipe, cell_request(cell, spec, steps, guidance, noise_mode), diagonal=diagonal)
-    return result.frames, cell_info(result.settings)
+    return result.frames, result.audio, cell_info(result.settings)
 
 
 def cell_request(cell: Cell, spec: ModelSpec, steps: Optional[int], guidance: Optional[float], noise_mode: str) -> GenerateRequest:
@@ -556,11 +559,12 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
             if pipe is None:
                 pipe = _load(folder, config.device)
             own = cell.method == "stream"  # a stream takes the model's streaming defaults unless asked
-            frames, info = generate_cell(pipe, cell, spec, config.steps if own else steps,
-                                         config.guidance if own else guidance, config.noise, config.stream_chunk,
-                                         partition_guidance=config.partition_guidance, noise_correlation=config.noise_correlation)
+            frames, sound, info = generate_cell(pipe, cell, spec, config.steps if own else steps,
+                                                config.guidance if own else guidance, config.noise, config.stream_chunk,
+                                                partition_guidance=config.partition_guidance,
+                                                noise_correlation=config.noise_correlation)
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_video(path, frames, fps=spec.fps)
+            write_video(path, frames, fps=spec.fps, audio=sound)  # LTX-2's with its sound
             atomic_write_text(info_path, json.dumps(info, indent=2) + "\n")  # written last: marks the video done
             outcome.generated += 1
             frames, _ = read_video(path)  # measured as saved (after compression), as a rerun would
