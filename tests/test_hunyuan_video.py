@@ -121,13 +121,11 @@ def i2v_folder(request, tmp_path_factory):
 def test_image_to_video_generates_as_its_pipeline_does(i2v_folder, image_path, tmp_path, capsys, monkeypatch):
     """HunyuanVideo-I2V (`HunyuanVideoImageToVideoPipeline`, a LLaVA reading the image with the prompt): `generate` with
     the image and no method = diffusers' call with the same noise, bit for bit; `vidlong generate --image --method both`
-    at 2x writes the video (the ``latent_concat`` release's 4 pixel frames fewer, as its call returns them); fifo, and
-    the ``latent_concat`` release's streams and extensions, are refused in one line before any model loads (the
-    ``token_replace`` release's streams: `test_token_replace_streams_and_extends_with_its_image_in_every_window`)."""
+    at 2x writes the video (the ``latent_concat`` release's 4 pixel frames fewer, as its call returns them); fifo is
+    refused in one line before any model loads (the streams: `test_streams_and_extends_with_its_image_in_every_window`)."""
     import json
 
     from diffusers import HunyuanVideoImageToVideoPipeline
-    from PIL import Image
 
     import vidlong.pipeline
     from vidlong.cli import main
@@ -146,45 +144,41 @@ def test_image_to_video_generates_as_its_pipeline_does(i2v_folder, image_path, t
     written = json.loads(out.with_suffix(".json").read_text())["pixel_frames"]
     assert len(read_video(out)[0]) == written == 4 * (2 * NATIVE - 1) + 1 - dropped
 
-    refused = "33-channel release (image_condition_type latent_concat) generates but does not stream or extend"
-    if kind == "latent_concat":
-        with pytest.raises(vidlong.VidlongError, match=re.escape(refused)):
-            pipe.stream("a red ball", chunks=1, image=Image.open(image_path))
     monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
     capsys.readouterr()
     commands = [(["generate", "--image", str(image_path), "--method", "fifo"], "needs a timestep per token")]
-    if kind == "latent_concat":
-        commands += [(["stream", "--image", str(image_path)], refused), (["extend", "--video", str(out)], refused)]
+    if kind == "latent_concat":  # a first chunk of one latent frame makes 1 pixel frame, which its call drops with 3 more
+        commands += [(["stream", "--image", str(image_path), "--chunk", "1", "--first-chunk", "1"],
+                      "--first-chunk 1 makes 1 frame(s), and this model's call drops the first 4 of a video (HunyuanVideo-I2V's "
+                      "33-channel release); use --first-chunk 2 or more")]
     for command, message in commands:
         assert main([*command, "--model", str(folder), "--prompt", "a red ball", "--out", str(tmp_path / "s.mp4")]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
 
 
-def test_token_replace_streams_and_extends_with_its_image_in_every_window(image_path, tmp_path, monkeypatch):
-    """HunyuanVideo-I2V's ``token_replace`` release streams: a native-length first chunk is `generate`'s video (latents bit
-    for bit: the image's latent as every window's first frame, 0.1% of it in the start noise, its LLaVA reading the image
+def test_streams_and_extends_with_its_image_in_every_window(i2v_folder, image_path, tmp_path, monkeypatch):
+    """HunyuanVideo-I2V streams, both releases: a native-length first chunk is `generate`'s video (latents bit for bit:
+    the image's latent as every window's first frame (``token_replace``) or in its channels with a mask (``latent_concat``,
+    whose first chunk drops 4 pixel frames, as its call does), 0.1% of it in the start noise, its LLaVA reading the image
     with the prompt, as its call does); an extension's LLaVA reads its context's first frame, whose latent starts every
-    window; `vidlong stream --image` and `vidlong extend` run."""
+    window; `vidlong stream --image` (chunks of one latent frame: the ``latent_concat`` release's first chunk takes two, to
+    leave a frame to show) and `vidlong extend` run."""
     import numpy as np
-    import yaml
     from PIL import Image
-    from tiny_pipeline import tiny_hunyuan_i2v_pipeline
 
     from vidlong.generate import GenerateRequest, generate
     from vidlong.models import pixel_frames
 
-    folder = tmp_path / "model"
-    tiny_hunyuan_i2v_pipeline("token_replace").save_pretrained(folder)
-    (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-hunyuan-i2v", native_frames=NATIVE, fps=24, height=32,
-                                                             width=48, num_inference_steps=2, guidance_scale=2.0)))
+    kind, folder = i2v_folder
     pipe = vidlong.load_pipeline(folder, device="cpu")
     pipe.set_progress_bar_config(disable=True)
     own = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=str(image_path), height=32, width=48))
     first = next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1, first_chunk=NATIVE), chunks=1, seed=3,
                                   image=Image.open(image_path), height=32, width=48)))
     assert torch.equal(first.latents, own.latents)
-    assert np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1
+    assert first.frames.shape == own.frames.shape and np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1
+    assert len(own.frames) == pixel_frames(NATIVE, 4) - (4 if kind == "latent_concat" else 0)
 
     read = []
     stream_text = type(pipe).stream_text
@@ -196,7 +190,7 @@ def test_token_replace_streams_and_extends_with_its_image_in_every_window(image_
     assert len(read) == 1 and np.array_equal(read[0], own.frames[len(own.frames) - context])
     monkeypatch.undo()
 
-    assert_the_cli_generates_streams_and_extends(folder, image_path, tmp_path)
+    assert_the_cli_generates_streams_and_extends(folder, image_path, tmp_path, dropped=4 if kind == "latent_concat" else 0)
 
 
 def test_skyreels_v1_image_to_video_generates_as_its_call_streams_and_extends(image_path, tmp_path):
@@ -226,9 +220,10 @@ def test_skyreels_v1_image_to_video_generates_as_its_call_streams_and_extends(im
     assert_the_cli_generates_streams_and_extends(folder, image_path, tmp_path)
 
 
-def assert_the_cli_generates_streams_and_extends(folder, image_path, tmp_path):
+def assert_the_cli_generates_streams_and_extends(folder, image_path, tmp_path, dropped: int = 0):
     """`vidlong generate --image --method both` at 2x, `vidlong stream --image` (2 chunks of 1 latent frame) and `vidlong
-    extend` of the generated video (1 chunk) run and write as many frames as they make."""
+    extend` of the generated video (1 chunk) run and write as many frames as they make; `dropped`: pixel frames the call
+    drops from a video's start (a stream's first chunk then takes as many latent frames as leave one to show)."""
     from vidlong.cli import main
     from vidlong.video_io import read_video
 
@@ -239,5 +234,5 @@ def assert_the_cli_generates_streams_and_extends(folder, image_path, tmp_path):
                  "--chunk", "1", "--out", str(streamed)]) == 0
     assert main(["extend", "--model", str(folder), "--video", str(out), "--chunks", "1", "--chunk", "1", "--prompt", "a red ball",
                  "--out", str(extended)]) == 0
-    assert len(read_video(out)[0]) == 4 * (2 * NATIVE - 1) + 1 and len(read_video(streamed)[0]) == 1 + 4
+    assert len(read_video(out)[0]) == 4 * (2 * NATIVE - 1) + 1 - dropped and len(read_video(streamed)[0]) == 1 + 4
     assert len(read_video(extended)[0]) == len(read_video(out)[0]) + 4

@@ -229,7 +229,7 @@ class VideoStreamer(PromptSwitching):
                  guidance: Optional[float] = None, guidance_2: Optional[float] = None, seed: int = 0,
                  height: Optional[int] = None, width: Optional[int] = None, negative_prompt: str = "",
                  prefix=None, image=None):
-        from .validate import check_stream, check_stream_call, limits_for_pipeline, video_size
+        from .validate import check_stream, check_stream_call, limits_for_pipeline, shown_first_chunk, video_size
 
         spec, limits = pipe.spec, limits_for_pipeline(pipe)
         check_stream(streaming, limits, height, width)
@@ -245,7 +245,8 @@ class VideoStreamer(PromptSwitching):
         sampling = StreamSampling.resolve(streaming, spec, self.renoise, guidance, guidance_2)
         self.causal, self.timesteps, self.steps, self.guidances = (sampling.causal, sampling.timesteps, sampling.steps,
                                                                    sampling.guidances)
-        self.first_chunk = streaming.first_chunk or spec.stream_first_chunk or self.schedule.chunk
+        self.first_chunk = max(streaming.first_chunk or spec.stream_first_chunk or self.schedule.chunk, shown_first_chunk(limits))
+        self.dropped_frames = limits.dropped_frames  # the call's, from the video's first chunk
         if self.first_chunk > spec.native_frames:
             raise VidlongError(f"{named('first_chunk')} {self.first_chunk} exceeds the model's native window of "
                                f"{spec.native_frames} latent frames; use at most {spec.native_frames}")
@@ -494,7 +495,10 @@ class VideoStreamer(PromptSwitching):
                     latents = self._denoise(text, self._chunk_frames(index))
                     self._write(latents, text)
                     self._remember(latents.cpu())
-                    frames = self.seam(to_uint8(decoder.decode(latents)))
+                    frames = to_uint8(decoder.decode(latents))
+                    if index == 0 and self.prefix is None:  # the video's start, as its call returns it
+                        frames = frames[self.dropped_frames:]
+                    frames = self.seam(frames)
                     audio = self._chunk_audio(index)
                 yield StreamChunk(index, frames, prompt, time.perf_counter() - start, latents.cpu(), audio=audio)
         finally:

@@ -9,6 +9,7 @@ so a bad command line is refused in about a second.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import math
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from .method_names import NOISE_KINDS
 from .schedulers.stream import StreamSchedule
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
 from .models import (Geometry, ModelSpec, folder_configs, folder_geometry, folder_redraws, pipeline_facts, pipeline_folder,
-                     pipeline_task, spec_for_folder)
+                     pipeline_task, pixel_frames, spec_for_folder)
 
 if TYPE_CHECKING:  # annotations only: the checks run before torch, diffusers and any model load
     import torch
@@ -62,6 +63,8 @@ class ModelLimits:
             CogVideoX-2B/5B's; `vidlong.models.folder_redraws`).
         no_stream_reason: why this pipeline does not stream though its family does (`_no_stream_reason`), else None.
         control: the control inputs its call takes (`vidlong.control_video.CONTROL_PIPELINES`: "vace", "fun"), else None.
+        dropped_frames: pixel frames its call drops from the front of a video (`_dropped_frames`), which a stream's first
+            chunk drops too.
     """
 
     spec: ModelSpec
@@ -75,6 +78,7 @@ class ModelLimits:
     redraws: bool = False
     no_stream_reason: Optional[str] = None
     control: Optional[str] = None
+    dropped_frames: int = 0
 
 
 def limits_for_folder(folder, image: bool = False, video: bool = False) -> ModelLimits:
@@ -85,7 +89,8 @@ def limits_for_folder(folder, image: bool = False, video: bool = False) -> Model
     task, geometry = pipeline_task(folder, image, video), folder_geometry(folder)
     return ModelLimits(spec_for_folder(folder), geometry, _rope_positions(config), task, facts["family"],
                        facts["experts"], _takes_last_frame(dict(facts, task=task)), _fixed_size(config, geometry),
-                       folder_redraws(folder), _no_stream_reason(dict(facts, task=task)), CONTROL_PIPELINES.get(facts["pipeline"]))
+                       folder_redraws(folder), _no_stream_reason(dict(facts, task=task)), CONTROL_PIPELINES.get(facts["pipeline"]),
+                       _dropped_frames(dict(facts, task=task)))
 
 
 def limits_for_pipeline(pipe) -> ModelLimits:
@@ -93,18 +98,21 @@ def limits_for_pipeline(pipe) -> ModelLimits:
     facts, geometry = pipe.facts(), pipe.geometry()
     return ModelLimits(pipe.spec, geometry, _rope_positions(facts), pipe.task, facts["family"], facts["experts"],
                        _takes_last_frame(facts), _fixed_size(facts, geometry), pipe.redraws(), _no_stream_reason(facts),
-                       CONTROL_PIPELINES.get(facts["pipeline"]))
+                       CONTROL_PIPELINES.get(facts["pipeline"]), _dropped_frames(facts))
+
+
+def _dropped_frames(facts: dict) -> int:
+    """`ModelLimits.dropped_frames` from a pipeline's `vidlong.models.model_facts`: 4 for HunyuanVideo-I2V's 33-channel
+    release (its transformer's ``image_condition_type`` ``latent_concat``), whose call returns its video after the image's
+    latent frame and three more pixel frames; else 0."""
+    concatenated = facts["family"] == "hunyuan-video" and facts["task"] == "i2v" and facts.get("image_condition_type") == "latent_concat"
+    return 4 if concatenated else 0
 
 
 def _no_stream_reason(facts: dict) -> Optional[str]:
-    """`ModelLimits.no_stream_reason` from a pipeline's `vidlong.models.model_facts`: HunyuanVideo-I2V's 33-channel release
-    (its transformer's ``image_condition_type`` ``latent_concat``), whose call drops the image's latent frame from its
-    video (its ``token_replace`` release streams); CogVideoX-Fun's control pipeline (one whole control video a call); a
-    SkyReels-V2 transformer left block-causal (``num_frame_per_block`` above 1: a stream's windows would not fit its
-    blocks)."""
-    if facts["family"] == "hunyuan-video" and facts["task"] == "i2v" and facts.get("image_condition_type") == "latent_concat":
-        return ("HunyuanVideo-I2V's 33-channel release (image_condition_type latent_concat) generates but does not stream "
-                "or extend in vidlong (its token_replace release does)")
+    """`ModelLimits.no_stream_reason` from a pipeline's `vidlong.models.model_facts`: CogVideoX-Fun's control pipeline (one
+    whole control video a call); a SkyReels-V2 transformer left block-causal (``num_frame_per_block`` above 1: a stream's
+    windows would not fit its blocks)."""
     if facts["pipeline"] == "CogVideoXFunControlPipeline":
         return "a CogVideoX-Fun control model follows one whole control video: it generates but does not stream or extend"
     if facts.get("num_frame_per_block", 1) > 1:
@@ -447,6 +455,12 @@ def check_new_outputs(out: Path, latents: Optional[Path] = None, overwrite: bool
             raise VidlongError(f"{what}; pass --overwrite to replace it, or choose another {flag}")
 
 
+def shown_first_chunk(limits: ModelLimits) -> int:
+    """The fewest latent frames of a stream's first chunk that leave a frame to show after its call's
+    `ModelLimits.dropped_frames` (1 where it drops none)."""
+    return next(n for n in itertools.count(1) if pixel_frames(n, limits.spec.temporal_ratio) > limits.dropped_frames)
+
+
 def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> None:
     """A `Streaming` config (and a stream's size) against `limits`: chunks, sinks and window each within
     the native window, and no window that takes a chunk's view (sinks + window + chunk) past it; steps
@@ -467,6 +481,11 @@ def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> Non
         if value is not None and value > native:
             raise VidlongError(f"{named(name)} {value} exceeds the model's native window of {native} "
                                f"latent frames; use at most {native}")
+    if streaming.first_chunk is not None and streaming.first_chunk < shown_first_chunk(limits):
+        made = pixel_frames(streaming.first_chunk, limits.spec.temporal_ratio)
+        raise VidlongError(f"{named('first_chunk')} {streaming.first_chunk} makes {made} frame(s), and this model's call drops "
+                           f"the first {limits.dropped_frames} of a video (HunyuanVideo-I2V's 33-channel release); use "
+                           f"{named('first_chunk')} {shown_first_chunk(limits)} or more")
     schedule = StreamSchedule.resolve(native, streaming.chunk, streaming.sinks, streaming.window)
     # a chunk's view past native reaches positions the model was not trained on; the one exception is
     # the default sinks (one chunk) with a chunk over half the native window, which then takes no window

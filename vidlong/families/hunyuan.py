@@ -93,17 +93,40 @@ class VidLongHunyuanSkyreelsImageToVideoPipeline(EmbeddedGuidance, HunyuanVideoF
         return ChannelCondition(image_latents)
 
 
+def image_traced(noise: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
+    """A chunk's start noise ``[1, C, f, h, w]`` holding 0.1% of the image's latent ``[1, C, 1, h, w]`` on every frame, as
+    HunyuanVideo-I2V's `prepare_latents` mixes it into its noise."""
+    keep = torch.tensor([0.999], device=noise.device)  # the call's mix, in its float32
+    return noise * keep + latent.to(noise) * (1 - keep)
+
+
 class TokenReplacedImage(FirstFrameLatent):
     """HunyuanVideo-I2V's ``token_replace`` image: its latent ``[1, C, 1, h, w]`` is every window's first latent frame,
     whose tokens its transformer itself modulates as clean (one timestep a sample, no per-token timesteps), and a chunk's
-    start noise holds 0.1% of it on every frame, as the call's `prepare_latents` mixes it into its noise."""
+    start noise holds 0.1% of it (`image_traced`)."""
 
     def timestep_mask(self, frames: int, patch) -> None:
         return None
 
     def start(self, noise: torch.Tensor) -> torch.Tensor:
-        keep = torch.tensor([0.999], device=noise.device)  # the call's mix, in its float32
-        return noise * keep + self.latent.to(noise) * (1 - keep)
+        return image_traced(noise, self.latent)
+
+
+class ConcatenatedImage(ChannelCondition):
+    """HunyuanVideo-I2V's ``latent_concat`` image (its 33-channel release): after a window's latents, C channels holding the
+    image's latent ``[1, C, 1, h, w]`` on its first frame and zeros after, then a mask channel (1 on that frame), as its
+    call builds them; the first frame is denoised with the rest; a chunk's start noise holds 0.1% of the latent
+    (`image_traced`). `frames`: the longest window, in latent frames."""
+
+    def __init__(self, latent: torch.Tensor, frames: int):
+        _, channels, _, height, width = latent.shape
+        condition = latent.new_zeros(1, channels + 1, frames, height, width)
+        condition[:, :channels, :1], condition[:, channels, 0] = latent, 1.0
+        super().__init__(condition)
+        self.latent = latent
+
+    def start(self, noise: torch.Tensor) -> torch.Tensor:
+        return image_traced(noise, self.latent)
 
 
 class VidLongHunyuanVideoImageToVideoPipeline(HunyuanVideoFamily, VidlongPipelineMixin, HunyuanVideoImageToVideoPipeline):
@@ -111,9 +134,10 @@ class VidLongHunyuanVideoImageToVideoPipeline(HunyuanVideoFamily, VidlongPipelin
     transformer as on the text-to-video one's (the image's LLaVA tokens ride with the text, whose pairs stay stock). Its
     image enters as its transformer's ``image_condition_type`` says: ``token_replace`` (the image's latent replaces the
     first latent frame; embedded guidance) or ``latent_concat`` (the image's latent and a mask as 17 more channels; the
-    call returns the video after that first latent frame, 4 pixel frames fewer). The ``token_replace`` release streams
-    and extends: every window's first frame is the image's latent (`TokenReplacedImage`), and its LLaVA reads that image
-    with every prompt (``text_reads_image``); true classifier-free guidance (``true_cfg_scale``) stays off in streams."""
+    call returns the video after that first latent frame, 4 pixel frames fewer). Both stream and extend: every window's
+    first frame is the image's latent (`TokenReplacedImage`) or carries it in its channels (`ConcatenatedImage`; a stream's
+    first chunk drops 4 pixel frames, as the call does, `ModelLimits.dropped_frames`), and its LLaVA reads that image with
+    every prompt (``text_reads_image``); true classifier-free guidance (``true_cfg_scale``) stays off in streams."""
 
     task = "i2v"
     text_reads_image = True
@@ -138,17 +162,21 @@ class VidLongHunyuanVideoImageToVideoPipeline(HunyuanVideoFamily, VidlongPipelin
 
     @torch.no_grad()
     def image_condition(self, image, height: int, width: int, frames: int, generator=None, latent=None):
-        """`TokenReplacedImage` of the image's latent (its VAE's mode, scaled, as the call's `prepare_latents` makes it from
-        the image resized to `height` x `width`), or of `latent` ``[1, C, 1, h, w]`` (an extension's context's first
-        latent frame); `frames` and `generator` unused (the call draws nothing for the image)."""
+        """`TokenReplacedImage` or `ConcatenatedImage` (windows of up to `frames` latent frames), as its transformer's
+        ``image_condition_type`` says, of the image's latent (its VAE's mode, scaled, as the call's `prepare_latents` makes
+        it from the image resized to `height` x `width`), or of `latent` ``[1, C, 1, h, w]`` (an extension's context's
+        first latent frame); `generator` unused (the call draws nothing for the image)."""
         from ..generate import load_image
 
+        condition = self.transformer.config.image_condition_type
         if latent is None:
+            channels = self.transformer.config.in_channels
+            channels = (channels - 1) // 2 if condition == "latent_concat" else channels
             pixels = self.video_processor.preprocess(load_image(image), height, width).to(self._execution_device, self.vae.dtype)
             no_noise = torch.zeros(1)  # given latents: its `prepare_latents` makes the image's latent alone
-            _, latent = self.prepare_latents(pixels, 1, self.transformer.config.in_channels, height, width, 1, torch.float32,
-                                             self._execution_device, None, no_noise, "token_replace")
-        return TokenReplacedImage(latent)
+            _, latent = self.prepare_latents(pixels, 1, channels, height, width, 1, torch.float32, self._execution_device, None,
+                                             no_noise, condition)
+        return ConcatenatedImage(latent, frames) if condition == "latent_concat" else TokenReplacedImage(latent)
 
 
 def guidance_of(pipe, guidance: float):
