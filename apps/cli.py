@@ -11,7 +11,7 @@ def add_app_parser(subparsers) -> argparse.ArgumentParser:
     """Add the `app` subcommand to `subparsers` (the result of ``parser.add_subparsers()``)."""
     p = subparsers.add_parser("app", help="serve the Gradio app in the browser",
                               description="Serve a web page (Gradio) for generating and streaming long videos; also an API at /generate and /stream.")
-    from vidlong.cli import MODEL_HELP
+    from vidlong.cli import MODEL_HELP, add_lora_options
 
     p.add_argument("--model", default=None, help=MODEL_HELP)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface)")
@@ -23,6 +23,7 @@ def add_app_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--task", default=None, choices=("t2v", "i2v"),
                    help="i2v: load a text-to-video folder whose weights also run image-to-video (LTX-Video, Wan2.2 "
                         "TI2V-5B) as its image-to-video pipeline (default: the folder's own)")
+    add_lora_options(p)
     p.set_defaults(run=run_app)
     return p
 
@@ -37,5 +38,8 @@ def run_app(args) -> int:
         if "gradio" not in str(err):
             raise
         raise VidlongError("the app needs gradio; install it with: pip install 'vidlong[app]'") from None
-    launch(model=args.model, host=args.host, port=args.port, share=args.share, device=args.device, dtype=args.dtype, task=args.task)
+    from vidlong.cli import lora_files
+
+    launch(model=args.model, host=args.host, port=args.port, share=args.share, device=args.device, dtype=args.dtype, task=args.task,
+           loras=lora_files(args))
     return 0

@@ -485,9 +485,8 @@ class App:
         try:
             streamer, chunks, rows = self.streamer(*args)
             settings = dict(command="stream", prompt=streamer.prompts[0][1], timeline=[list(row) for row in rows],
-                            model=self.spec.name, seed=streamer.seed, guidance=list(streamer.guidances),
-                            image=args[STREAM_FIELDS.index("image")], streaming=streamer.settings(), device=str(self.pipe.device),
-                            dtype=str(self.pipe.dtype).removeprefix("torch."),
+                            **self.pipe.run_settings(), seed=streamer.seed, guidance=list(streamer.guidances),
+                            image=args[STREAM_FIELDS.index("image")], streaming=streamer.settings(),
                             video=_uploaded_path(args[STREAM_FIELDS.index("video")]))
             events: queue.Queue = queue.Queue()
             worker = threading.Thread(target=self._stream, args=(job, streamer, chunks, events, settings), daemon=True)
@@ -844,10 +843,11 @@ def _on_preset(preset: str):
 
 
 def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
-           device: Optional[str] = None, dtype: Optional[str] = None, task: Optional[str] = None, **launch_kwargs) -> gr.Blocks:
+           device: Optional[str] = None, dtype: Optional[str] = None, task: Optional[str] = None, loras=(),
+           **launch_kwargs) -> gr.Blocks:
     """Load `model` (a local diffusers pipeline folder; None: the embedded default) on `device` in `dtype`
     as the pipeline of `task` (`vidlong.load_pipeline`'s defaults; "i2v" loads an LTX-Video or TI2V-5B
-    text-to-video folder as its image-to-video pipeline) and serve the app.
+    text-to-video folder as its image-to-video pipeline), with `loras` merged (`vidlong.lora.LoraFile`s), and serve the app.
 
     Blocks until the server stops (Ctrl-C; `vidlong app` also takes SIGTERM so) unless ``prevent_thread_lock=True`` is passed.
     """
@@ -858,7 +858,7 @@ def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 786
     if task == "v2v" or pipeline_task(check_model_folder(model)) == "v2v":
         raise VidlongError("the app redraws videos through a text-to-video pipeline; open the model's text-to-video folder "
                            "(its Generate tab's \"Redraw a video\")")
-    pipe = load_pipeline(model, device=device, dtype=dtype, task=task)
+    pipe = load_pipeline(model, device=device, dtype=dtype, task=task, loras=loras)
     demo = build_app(pipe)
     demo.queue(default_concurrency_limit=1)
     try:

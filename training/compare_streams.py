@@ -34,8 +34,8 @@ def stream_rows(model: str, guidances, ratios, prompts, seeds, device: str, rows
         for ratio in ratios:
             for prompt in prompts:
                 for seed in seeds:
-                    frames, info = generate_cell(pipe, Cell("stream", ratio, prompt, seed), pipe.spec, steps, guidance,
-                                                 "plain", None, stream_sinks=sinks)
+                    frames, _, info = generate_cell(pipe, Cell("stream", ratio, prompt, seed), pipe.spec, steps, guidance,
+                                                    "plain", None, stream_sinks=sinks)
                     row = dict(model=model, dtype=str(pipe.dtype).removeprefix("torch."), guidance=info["guidance"],
                                sinks=info["stream_sinks"],
                                ratio=ratio, prompt=prompt, seed=seed,

@@ -237,6 +237,8 @@ def distill(teacher, student, critic, student_lora: dict, critic_lora: dict, lat
 
 
 def main(argv=None) -> dict:
+    from diffusers import WanPipeline
+
     from vidlong.lora import fuse_lora_link
     from vidlong.models import lora_link
 
@@ -250,7 +252,7 @@ def main(argv=None) -> dict:
     data = StreamData(args, "distill")
     device, latents = data.device, data.latents
     teacher = C.load_component(args.base, "transformer")
-    fuse_lora_link(teacher, link)
+    fuse_lora_link(teacher, link, WanPipeline)
     teacher = teacher.to(device).requires_grad_(False).eval()
     student, critic = copy.deepcopy(teacher), copy.deepcopy(teacher)
     student_lora, critic_lora = add_lora(student, args.rank, args.student_init), add_lora(critic, args.rank)

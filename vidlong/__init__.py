@@ -16,7 +16,7 @@ _PUBLIC = {
     "DiagonalDenoising": ".methods", "RIFLEx": ".methods", "SlidingWindow": ".methods", "SpectralFusion": ".methods", "Streaming": ".methods",
     "UltraViCo": ".methods", "load_preset": ".methods", "preset_names": ".methods",
     "VidLongWanPipeline": ".pipeline", "VidlongPipelineMixin": ".pipeline", "load_pipeline": ".pipeline",
-    "from_pipe": ".pipeline",
+    "from_pipe": ".pipeline", "LoraFile": ".lora",
     "VidLongWanImageToVideoPipeline": ".pipeline_i2v", "VidLongWanVideoToVideoPipeline": ".pipeline_v2v",
 }
 

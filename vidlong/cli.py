@@ -32,12 +32,29 @@ def _add_model_options(p) -> None:
                    help="compile each transformer block with torch.compile (diffusers' regional compilation; backend "
                         "default inductor), and on CUDA for stream and extend Wan's VAE decoder: on a GPU faster after the "
                         "first steps or chunks, which compile; no gain measured on the CPU")
+    add_lora_options(p)
     p.add_argument("--negative-prompt", default="", help="negative prompt")
     p.add_argument("--steps", type=int, default=None, help="denoising steps (per chunk when streaming; default: the model's)")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (default: the model's)")
     p.add_argument("--guidance-2", type=float, default=None,
                    help="guidance of Wan2.2's low-noise expert (default: the model's, else --guidance)")
     p.add_argument("--seed", type=int, default=0)
+
+
+def add_lora_options(p) -> None:
+    """``--lora`` and ``--lora-2`` (a command that loads a model, the app's too)."""
+    p.add_argument("--lora", action="append", default=[], metavar="FILE[:SCALE]",
+                   help="a LoRA .safetensors merged into the transformer as it loads (scale default 1; any format "
+                        "diffusers' loader of the model converts: diffusers', Kohya's, ComfyUI's); repeat for several")
+    p.add_argument("--lora-2", action="append", default=[], metavar="FILE[:SCALE]",
+                   help="a LoRA merged into Wan2.2 A14B's second (low-noise) expert, transformer_2")
+
+
+def lora_files(args) -> list:
+    """The `LoraFile`s of ``--lora`` and ``--lora-2``."""
+    from .lora import LoraFile
+
+    return [LoraFile.parse(text) for text in args.lora] + [LoraFile.parse(text, expert=1) for text in args.lora_2]
 
 
 def _add_fifo_options(p) -> None:
@@ -282,7 +299,7 @@ def _load_pipeline(args, folder: Path, device, offload=None, streams=False):
 
         torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
     pipe = load_pipeline(folder, device=device, dtype=args.dtype, offload=offload, compile=args.compile,
-                         task=pipeline_task(folder, **_given(args)))
+                         task=pipeline_task(folder, **_given(args)), loras=lora_files(args))
     if args.compile is not None and streams and pipe.device.type == "cuda" and type(pipe.vae).__name__ == "AutoencoderKLWan":
         pipe.vae.decoder.compile(backend=args.compile)  # not on the CPU: its decoder's oneDNN path does not trace
     return pipe
@@ -510,10 +527,9 @@ def _stream_settings(args, pipe, stream, prompt: str) -> dict:
     """The sidecar's settings of `stream` (a `VideoStreamer` or a `DiagonalStreamer`): its own (`settings()`)
     and the run's (the first frame's file too, as `generate`'s sidecar records it)."""
     image = getattr(args, "image", None)
-    return dict(command=args.command, prompt=prompt, negative_prompt=args.negative_prompt, model=pipe.spec.name,
+    return dict(command=args.command, prompt=prompt, negative_prompt=args.negative_prompt, **pipe.run_settings(),
                 model_path=str(args.model or "default"), seed=args.seed, guidance=list(stream.guidances),
-                streaming=stream.settings(), device=str(pipe.device), dtype=str(pipe.dtype).removeprefix("torch."),
-                compile=args.compile, image=str(image) if image else None)
+                streaming=stream.settings(), compile=args.compile, image=str(image) if image else None)
 
 
 def _check_prompts(prompt: str, chunks) -> None:

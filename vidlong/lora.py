@@ -1,20 +1,23 @@
-"""LoRA weights merged into a transformer: ``W + scale·B·A`` for each ``lora_A``/``lora_B`` pair.
+"""LoRA weights merged into a transformer: ``W + scale·B·A`` for each ``lora_A``/``lora_B`` pair (and ``b + scale·b_B``
+where ``lora_B`` has a bias).
 
-Two users: `vidlong convert` (LongLive's ``lora.pt``, peft keys) and model folders whose
-``vidlong.yaml`` names a ``base`` model and a ``lora`` file (the embedded ``default-causal`` model is
-the default model plus a LoRA). The file format is diffusers' (``pytorch_lora_weights.safetensors``,
-keys ``transformer.<module>.lora_A.weight`` ``[r, in]`` and ``lora_B.weight`` ``[out, r]``, scale 1),
-so ``pipe.load_lora_weights`` reads it too where peft is installed.
+Three users: `vidlong convert` (LongLive's ``lora.pt``, peft keys); model folders whose ``vidlong.yaml`` names a
+``base`` model and a ``lora`` file (the embedded ``default-causal`` model is the default model plus a LoRA, in
+diffusers' format: ``transformer.<module>.lora_A.weight`` ``[r, in]`` and ``lora_B.weight`` ``[out, r]``, scale 1);
+and a user's LoRA files (`LoraFile`: ``--lora FILE[:SCALE]``, `vidlong.load_pipeline(..., loras=...)`), read by the
+family's own diffusers loader, which converts the formats it knows (Kohya's, ComfyUI's, the model's original names).
+Merged weights need no peft and leave vidlong's attention processors as they are.
 """
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import torch
 
-from .errors import VidlongError
+from .errors import VidlongError, named
 
 #: wrapper prefixes training code leaves in parameter names (FSDP, activation checkpointing, compile, DDP)
 WRAPPER_PREFIXES = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.", "module.")
@@ -33,61 +36,149 @@ def lora_target(module: str) -> str:
     return clean_name(re.sub(r"^(base_model\.model\.|transformer\.)+", "", module)) + ".weight"
 
 
-def merge_lora(state: dict, lora: dict, scale: float, alpha: Optional[float] = None) -> int:
-    """Merge LoRA pairs (``...<module>.lora_A.weight`` ``[r, in]`` and ``lora_B`` ``[out, r]``) into
-    ``<module>.weight`` of `state` in place: ``W + scale·(alpha / r)·B·A`` (in float64, then the
-    weight's dtype), alpha from a ``<module>.alpha`` entry (kohya's files), else `alpha` (peft's
-    ``lora_alpha``), else r (scale 1, the diffusers format vidlong writes); returns how many modules
-    were merged."""
-    merged = 0
-    lora = {key.replace(".default.", "."): value for key, value in lora.items()}  # peft's adapter name, if kept
-    for key_a in [k for k in lora if k.endswith("lora_A.weight")]:
-        module = key_a[: -len(".lora_A.weight")]
-        key_b = f"{module}.lora_B.weight"
-        target = lora_target(module)
-        if key_b not in lora or target not in state:
-            raise VidlongError(f"LoRA module {module!r} has no {'lora_B' if key_b not in lora else 'base weight'}; "
-                               "is the LoRA made for this model?")
-        weight = state[target]
-        a, b = lora[key_a], lora[key_b]
-        if a.ndim != 2 or b.ndim != 2 or (b.shape[0], a.shape[1]) != tuple(weight.shape) or a.shape[0] != b.shape[1]:
-            raise VidlongError(f"LoRA module {module!r} is {tuple(b.shape)} x {tuple(a.shape)} but its weight is "
-                               f"{tuple(weight.shape)}; is the LoRA made for this model?")
-        delta = b.double() @ a.double()
-        module_alpha = lora.get(f"{module}.alpha")
-        module_alpha = float(module_alpha) if module_alpha is not None else alpha
-        factor = scale * (module_alpha / a.shape[0] if module_alpha is not None else 1.0)
-        state[target] = (weight.double() + factor * delta).to(weight.dtype)
-        merged += 1
-    if not merged:
-        raise VidlongError("the LoRA file holds no lora_A/lora_B weights")
-    return merged
+@dataclass(frozen=True)
+class LoraFile:
+    """A LoRA file merged into a pipeline's transformer as it loads (`vidlong.load_pipeline`'s ``loras``).
+
+    Attributes:
+        path: a ``.safetensors`` LoRA file in any format the family's diffusers loader reads.
+        scale: the LoRA's weight (1: as trained).
+        expert: 0 for ``transformer``; 1 for Wan2.2 A14B's low-noise ``transformer_2`` (``--lora-2``).
+    """
+
+    path: Path
+    scale: float = 1.0
+    expert: int = 0
+
+    @classmethod
+    def parse(cls, text: str, expert: int = 0) -> "LoraFile":
+        """``FILE`` or ``FILE:SCALE`` (a name whose part after its last colon is no number is a file name)."""
+        path, _, tail = str(text).rpartition(":")
+        try:
+            return cls(Path(path), float(tail), expert) if path else cls(Path(text), 1.0, expert)
+        except ValueError:
+            return cls(Path(text), 1.0, expert)
+
+    def describe(self) -> dict:
+        """As a sidecar records it."""
+        return dict(path=str(self.path), scale=self.scale, expert=self.expert)
 
 
-def fuse_lora_link(transformer: torch.nn.Module, link) -> None:
-    """Merge every LoRA of a `vidlong.models.LoraLink` chain into `transformer`, pipeline side first."""
-    for path, scale in link.loras:
-        fuse_lora_file(transformer, path, scale)
-
-
-def fuse_lora_file(transformer: torch.nn.Module, path: Path, scale: float = 1.0) -> int:
-    """Merge the LoRA safetensors file `path` into `transformer`'s weights; returns the modules merged."""
+def read_lora(path: Path, loader=None) -> tuple[dict, Optional[float]]:
+    """(the transformer's LoRA tensors in `path`, in diffusers' names; the peft ``lora_alpha`` saved with them, or None).
+    `loader`: a diffusers pipeline class whose ``lora_state_dict`` converts the family's other formats; None, or one without
+    a LoRA loader (HunyuanVideo 1.5's): diffusers' format as written. A one-line error for a file it cannot read and
+    for weights of another component (a text encoder's)."""
     import json
 
     from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
-    state = transformer.state_dict()
     try:
-        tensors = load_file(str(path))
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-        adapter = json.loads(metadata.get("lora_adapter_metadata") or "{}")  # peft's config, as diffusers saves it
+        if hasattr(loader, "lora_state_dict"):
+            tensors, adapter = loader.lora_state_dict(str(path), return_lora_metadata=True)
+        else:
+            tensors = load_file(str(path))
+            with safe_open(str(path), framework="pt") as handle:
+                adapter = json.loads((handle.metadata() or {}).get("lora_adapter_metadata") or "{}")
     except (SafetensorError, OSError, ValueError) as err:
         raise VidlongError(f"{path} is not a readable safetensors LoRA ({type(err).__name__}); save it again") from None
+    except Exception as err:  # noqa: BLE001 - diffusers' converters raise KeyError, IndexError, ... for another model's keys
+        raise VidlongError(f"{path} is not a LoRA that {loader.__name__} reads ({type(err).__name__}: "
+                           f"{str(err).splitlines()[0] if str(err) else 'no message'}); is it made for this model?") from None
     adapter = adapter if isinstance(adapter, dict) else {}
     alpha = adapter.get("transformer.lora_alpha", adapter.get("lora_alpha"))  # diffusers packs it under the component
-    lora = {key: value for key, value in tensors.items() if not key.startswith("text_encoder.")}
-    merged = merge_lora(state, lora, scale, None if alpha is None else float(alpha))
+    others = [key for key in tensors if key.split(".")[0] in ("text_encoder", "text_encoder_2")]
+    if others:
+        raise VidlongError(f"{path} also holds text-encoder weights ({others[0]}), which vidlong does not merge; use a LoRA "
+                           "of the transformer alone")
+    return tensors, None if alpha is None else float(alpha)
+
+
+@dataclass
+class LoraModule:
+    """One adapted module of a LoRA: its base `weight`'s name, ``A`` ``[r, in]``, ``B`` ``[out, r]``, ``B``'s `bias` ``[out]``
+    (or None), and the `factor` its product is added with (scale · alpha / r)."""
+
+    weight: str
+    a: torch.Tensor
+    b: torch.Tensor
+    bias: Optional[torch.Tensor]
+    factor: float
+
+
+def lora_modules(lora: dict, shapes: dict, scale: float, alpha: Optional[float] = None) -> list[LoraModule]:
+    """The adapted modules of `lora` (``...<module>.lora_A.weight`` / ``lora_B.weight`` / ``lora_B.bias`` / ``alpha``
+    entries), each checked against `shapes` (the model's weight and bias names -> shapes): a one-line error for a module
+    the model lacks, a size it does not have, or an entry that is no LoRA pair (DoRA's magnitudes). The factor's alpha is
+    a ``<module>.alpha`` entry (kohya's files), else `alpha` (peft's ``lora_alpha``), else r (scale 1: diffusers' format)."""
+    lora = {key.replace(".default.", "."): value for key, value in lora.items()}  # peft's adapter name, if kept
+    known = ("lora_A.weight", "lora_B.weight", "lora_B.bias", "alpha")
+    strange = [key for key in lora if not key.endswith(known)]
+    if strange:
+        raise VidlongError(f"LoRA entry {strange[0]!r} is not a LoRA pair vidlong merges (lora_A/lora_B weights, lora_B biases; "
+                           "not DoRA's magnitudes); use a plain LoRA")
+    modules = []
+    for key_a in [k for k in lora if k.endswith("lora_A.weight")]:
+        module = key_a[: -len(".lora_A.weight")]
+        key_b = f"{module}.lora_B.weight"
+        target = lora_target(module)
+        if key_b not in lora or target not in shapes:
+            raise VidlongError(f"LoRA module {module!r} has no {'lora_B' if key_b not in lora else 'base weight'}; "
+                               "is the LoRA made for this model?")
+        a, b, bias = lora[key_a], lora[key_b], lora.get(f"{module}.lora_B.bias")
+        if a.ndim != 2 or b.ndim != 2 or (b.shape[0], a.shape[1]) != tuple(shapes[target]) or a.shape[0] != b.shape[1]:
+            raise VidlongError(f"LoRA module {module!r} is {tuple(b.shape)} x {tuple(a.shape)} but its weight is "
+                               f"{tuple(shapes[target])}; is the LoRA made for this model?")
+        if bias is not None and tuple(shapes.get(target[: -len("weight")] + "bias", ())) != tuple(bias.shape):
+            raise VidlongError(f"LoRA module {module!r} has a bias of {tuple(bias.shape)}, which its module has not; is the "
+                               "LoRA made for this model?")
+        module_alpha = lora.get(f"{module}.alpha")
+        module_alpha = float(module_alpha) if module_alpha is not None else alpha
+        modules.append(LoraModule(target, a, b, bias, scale * (module_alpha / a.shape[0] if module_alpha is not None else 1.0)))
+    if not modules:
+        raise VidlongError("the LoRA file holds no lora_A/lora_B weights")
+    return modules
+
+
+def merge_lora(state: dict, lora: dict, scale: float, alpha: Optional[float] = None) -> int:
+    """Merge the LoRA pairs of `lora` (`lora_modules`) into `state` in place: ``W + factor·B·A`` and ``b + factor·b_B`` (in
+    float64, then the weight's dtype); returns how many modules were merged."""
+    modules = lora_modules(lora, {name: tuple(value.shape) for name, value in state.items()}, scale, alpha)
+    for module in modules:
+        weight = state[module.weight]
+        state[module.weight] = (weight.double() + module.factor * (module.b.double() @ module.a.double())).to(weight.dtype)
+        if module.bias is not None:
+            name = module.weight[: -len("weight")] + "bias"
+            state[name] = (state[name].double() + module.factor * module.bias.double()).to(state[name].dtype)
+    return len(modules)
+
+
+def fuse_lora_link(transformer: torch.nn.Module, link, loader=None) -> None:
+    """Merge every LoRA of a `vidlong.models.LoraLink` chain into `transformer`, pipeline side first (`loader`: as
+    `read_lora`'s)."""
+    for path, scale in link.loras:
+        fuse_lora_file(transformer, path, scale, loader)
+
+
+def fuse_lora_file(transformer: torch.nn.Module, path: Path, scale: float = 1.0, loader=None) -> int:
+    """Merge the LoRA safetensors file `path` (`read_lora` with `loader`) into `transformer`'s weights; returns the
+    modules merged."""
+    state = transformer.state_dict()
+    lora, alpha = read_lora(path, loader)
+    merged = merge_lora(state, lora, scale, alpha)
     transformer.load_state_dict(state)
     return merged
+
+
+def check_lora_file(lora: LoraFile, shapes: dict, loader=None) -> None:
+    """A one-line error unless `lora` merges into a transformer of weight `shapes` (name -> shape, `vidlong.models.
+    weight_shapes`): its file, scale and every module's name and size, before any model loads."""
+    from .validate import check_finite
+
+    flag = named("lora_2" if lora.expert else "lora")
+    if not lora.path.is_file():
+        raise VidlongError(f"{flag} {lora.path} does not exist; pass a .safetensors LoRA file (FILE or FILE:SCALE)")
+    check_finite(f"{flag} {lora.path}'s scale", lora.scale, -100, 100)
+    tensors, _ = read_lora(lora.path, loader)
+    lora_modules(tensors, shapes, lora.scale)

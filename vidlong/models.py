@@ -267,6 +267,22 @@ def weight_folders(folder: Path) -> list[Path]:
     return list(dict.fromkeys([Path(folder).resolve()] + (link.folders if link else [])))
 
 
+def weight_shapes(folder: Path, expert: int = 0) -> dict:
+    """Every weight's name and shape in a model folder's transformer (`expert` 1: ``transformer_2``), from its safetensors
+    files' headers alone (no weights read)."""
+    from safetensors import safe_open
+
+    files = sorted((pipeline_folder(folder) / ("transformer_2" if expert else "transformer")).glob("*.safetensors"))
+    if not files:
+        raise VidlongError(f"{pipeline_folder(folder)} has no safetensors weights for its "
+                           f"{'transformer_2' if expert else 'transformer'}; re-save it with save_pretrained()")
+    shapes = {}
+    for file in files:
+        with safe_open(str(file), framework="pt") as handle:
+            shapes.update({name: tuple(handle.get_slice(name).get_shape()) for name in handle.keys()})
+    return shapes
+
+
 def folder_class_name(folder: Path) -> str:
     """The pipeline class name in a checked model folder's ``model_index.json``."""
     return json.loads((pipeline_folder(folder) / "model_index.json").read_text())["_class_name"]

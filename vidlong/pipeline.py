@@ -12,14 +12,14 @@ import contextlib
 import inspect
 import os
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 import torch
 from diffusers import WanPipeline, WanVACEPipeline
 
 from . import hooks
 from .errors import VidlongError, named
-from .lora import fuse_lora_link
+from .lora import LoraFile, check_lora_file, fuse_lora_file, fuse_lora_link
 from .models import (EMBEDDED_MODELS, Geometry, ModelSpec, check_model_folder, family_of, folder_class_name, geometry_from_configs,
                      image_to_video_twin, latent_frames, lora_link, model_facts, pipeline_folder, pipeline_task, spec_for_facts,
                      spec_for_folder, video_to_video_twin, what_folder_holds)
@@ -67,6 +67,8 @@ class VidlongPipelineMixin:
     #: whether its text encoder reads the image with every prompt (HunyuanVideo-I2V's LLaVA): its `stream_text` then
     #: also takes ``image=``, the windows' first frame (a PIL image)
     text_reads_image = False
+    #: the LoRA files `load_pipeline` merged into its transformers (`vidlong.lora.LoraFile`)
+    vidlong_loras: tuple = ()
 
     @property
     def spec(self) -> ModelSpec:
@@ -90,6 +92,12 @@ class VidlongPipelineMixin:
         transformer = getattr(experts[0].config, "_name_or_path", None) if experts else None
         candidates = [self.config.get("_name_or_path")] + ([transformer, Path(transformer).parent] if transformer else [])
         return next((Path(c) for c in candidates if c and (Path(c) / "vidlong.yaml").is_file()), None)
+
+    def run_settings(self) -> dict:
+        """What every sidecar records of the model a video was made with: its spec's name, device, dtype and the LoRA
+        files merged into it."""
+        return dict(model=self.spec.name, device=str(self.device), dtype=str(self.dtype).removeprefix("torch."),
+                    loras=[lora.describe() for lora in self.vidlong_loras])
 
     def facts(self) -> dict:
         """What `configs/models` match rules test (see `vidlong.models`)."""
@@ -620,9 +628,24 @@ def pipeline_class_name(folder: Path, task: Optional[str] = None) -> str:
     return name
 
 
+def check_loras(folder: Path, loras: Sequence, loader) -> tuple:
+    """`loras` (`LoraFile`s or paths) as `LoraFile`s, each checked against `folder`'s weights (`check_lora_file`; its
+    `loader`: the pipeline class whose diffusers LoRA loader reads it) and experts, before any model loads."""
+    from .models import folder_configs, weight_shapes
+
+    loras = tuple(lora if isinstance(lora, LoraFile) else LoraFile(Path(lora)) for lora in loras)
+    experts = folder_configs(folder)[2]
+    for lora in loras:
+        if lora.expert not in range(experts):
+            raise VidlongError(f"{named('lora_2')} merges into a second transformer (Wan2.2 A14B's low-noise "
+                               f"transformer_2), which this model has not; use {named('lora')}")
+        check_lora_file(lora, weight_shapes(folder, lora.expert), loader)
+    return loras
+
+
 def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.device, None] = None,
                   dtype: Optional[torch.dtype] = None, offload: Optional[str] = None,
-                  compile: Optional[str] = None, task: Optional[str] = None) -> VidlongPipelineMixin:
+                  compile: Optional[str] = None, task: Optional[str] = None, loras: Sequence = ()) -> VidlongPipelineMixin:
     """Load a video pipeline from a local folder (default: the embedded model), never from a hub.
 
     Returns the vidlong subclass of the folder's diffusers pipeline (`PIPELINE_CLASSES`): e.g. a
@@ -650,6 +673,8 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
             folder's own, or its twin), "v2v" (video-to-video: the folder's own, or its twin: a Wan2.1 text-to-video
             folder as ``VidLongWanVideoToVideoPipeline``, a CogVideoX-2B/5B one as ``VidLongCogVideoXVideoToVideoPipeline``)
             or "animate" (a Wan Animate folder's own ``VidLongWanAnimatePipeline``).
+        loras: LoRA files merged into the transformers as they load (`vidlong.lora.LoraFile`, or a file's path: scale 1,
+            the first transformer), after a ``vidlong.yaml``'s; each checked against the folder's weights before any loads.
     """
     folder = check_model_folder(path)
     class_name = pipeline_class_name(folder, task)
@@ -658,15 +683,19 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
     check_offload(offload, device)
     check_compile(compile, folder, offload)
     dtype = check_dtype(dtype, device)
+    loras = check_loras(folder, loras, pipeline_class(class_name))
     try:
         pipe = pipeline_class(class_name).from_pretrained(
             pipeline_folder(folder), dtype=dtype, local_files_only=True)
     except (OSError, ValueError, RuntimeError, EnvironmentError) as err:
         raise VidlongError(f"could not load the pipeline in {pipeline_folder(folder)}: {_first_line(err)}") from None
     if link is not None:
-        fuse_lora_link(pipe.transformer, link)
+        fuse_lora_link(pipe.transformer, link, type(pipe))
         for part in (pipe, pipe.transformer):  # the spec follows this folder, not the base
             part.register_to_config(_name_or_path=str(folder.resolve()))
+    for lora in loras:
+        fuse_lora_file(pipe.experts()[lora.expert], lora.path, lora.scale, type(pipe))
+    pipe.vidlong_loras = loras  # the sidecars record them
     pipe.vidlong_spec = spec
     pipe.vidlong_offload = offload  # read by the methods that run the transformers themselves (fifo)
     pipe.set_progress_bar_config(leave=False)
