@@ -90,6 +90,17 @@ def test_the_cli_merges_it_and_the_sidecar_records_it_and_a_second_expert_takes_
                  "--out", str(streamed)]) == 0
     assert json.loads(streamed.with_suffix(".json").read_text())["loras"] == [dict(path=str(path), scale=1.0, expert=0)]
 
+    import csv
+
+    (tmp_path / "prompts.txt").write_text("a red ball\n")
+    evaluated = tmp_path / "eval"
+    for lora in ([], ["--lora", str(path)]):  # a LoRA's cells are new cells: its file and scale join their weights
+        assert main(["eval", "--model", str(folders["wan2.1"]), "--out", str(evaluated), "--methods", "direct", "--ratios", "1",
+                     "--seeds", "1", "--steps", "1", "--prompts", str(tmp_path / "prompts.txt"), "--no-progress", *lora]) == 0
+    with open(evaluated / "results.csv", newline="") as f:
+        weights = [row["weights"] for row in csv.DictReader(f)]
+    assert len(weights) == 2 and weights[1].startswith(weights[0] + "+") and weights[1].endswith("x1@0")
+
     stock = vidlong.load_pipeline(folders["wan2.2"])
     pipe = vidlong.load_pipeline(folders["wan2.2"], loras=[LoraFile(path, 1.0, expert=1)])
     assert torch.equal(query(pipe.transformer)[0], query(stock.transformer)[0])
@@ -132,7 +143,7 @@ def test_a_lora_that_does_not_fit_is_refused_in_one_line_before_loading(folders,
     message = message.replace("{tmp}", str(tmp_path))
     commands = [["generate", "--prompt", "a red ball", "--out", str(tmp_path / "g.mp4")],
                 ["stream", "--prompt", "a red ball", "--chunks", "1", "--out", str(tmp_path / "s.mp4")],
-                ["app", "--port", "1"]]
+                ["app", "--port", "1"], ["eval", "--out", str(tmp_path / "eval")]]
     for command in commands if case in ("missing", "module") else commands[:1]:  # one check, every entry point
         assert main([*command, "--model", str(folders["wan2.1"]), *given[case]]) == 2
         err = capsys.readouterr().err.strip().splitlines()

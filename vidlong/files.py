@@ -31,14 +31,17 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 
 
 def weights_fingerprint(folder) -> str:
-    """12 hex digits that change when any weight file under `folder` changes.
+    """12 hex digits that change when any weight file under `folder` (or the file `folder`) changes.
 
     Hashes each weight file's relative path, size, first and last `FINGERPRINT_SPAN` bytes (a
     safetensors header and the first and last tensors' values): cheap for multi-GB models, and
     retraining changes those bytes. "none" for a folder without weight files.
     """
     folder = Path(folder)
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+    if folder.is_file():
+        folder, files = folder.parent, [folder]
+    else:
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
     if not files:
         return "none"
     digest = hashlib.sha256()

@@ -45,11 +45,15 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
     p.add_argument("--out", required=True, help="output folder (created; reused to resume cells of the same weights)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from ..cli import add_lora_options
+
+    add_lora_options(p)
     p.set_defaults(run=run_eval_command)
     return p
 
 
 def run_eval_command(args) -> int:
+    from ..cli import lora_files
     from ..methods import partition_guidance_of
     from .runner import EvalConfig, parse_methods, parse_ratios, read_prompts, run_eval
 
@@ -59,7 +63,7 @@ def run_eval_command(args) -> int:
         seeds=args.seeds, first_seed=args.first_seed, steps=args.steps,
         guidance=args.guidance, partition_guidance=partition_guidance_of(args.partition_guidance),
         noise_correlation=args.noise_correlation, noise=args.noise,
-        stream_chunk=args.stream_chunk, device=args.device,
+        stream_chunk=args.stream_chunk, device=args.device, loras=lora_files(args),
         command=" ".join(["vidlong", "eval", *map(shlex.quote, sys.argv[2:] if sys.argv[1:2] == ["eval"] else sys.argv[1:])]),
     )
     outcome = run_eval(config, progress=not args.no_progress)

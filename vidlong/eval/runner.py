@@ -53,8 +53,8 @@ from ..files import atomic_write_text, weights_fingerprint
 from ..generate import GenerateRequest, generate
 from ..method_names import EVAL_DEFAULT_METHODS, EVAL_METHODS, FIFO_STREAM_EVAL_METHODS, FUSION_METHODS, STREAM_EVAL_METHODS
 from ..methods import DiagonalDenoising, Streaming, preset_names
-from ..models import (EMBEDDED_MODELS, ModelSpec, check_model_folder, pipeline_facts, pipeline_folder, pixel_frames,
-                      spec_for_folder, weight_folders)
+from ..models import (EMBEDDED_MODELS, ModelSpec, check_model_folder, folder_class_name, pipeline_facts, pipeline_folder,
+                      pixel_frames, spec_for_folder, weight_folders)
 from ..schedulers.timeline import parse_prompt_timeline
 from ..streaming import held_sound
 from ..video_io import Soundtrack, read_video, write_video
@@ -138,6 +138,7 @@ class EvalConfig:
         device: "cpu" / "cuda"; None picks cuda when available.
         command: the command line, recorded in results.md.
         grid: "lengths" or "timeline" (see the module docstring).
+        loras: LoRA files merged into the model (`vidlong.lora.LoraFile`); their weights and scales join the cells' weights.
     """
 
     model: Optional[str] = None
@@ -156,6 +157,7 @@ class EvalConfig:
     device: Optional[str] = None
     command: str = ""
     grid: str = "lengths"
+    loras: Sequence = ()
 
     def __post_init__(self):
         if self.grid not in GRIDS:
@@ -496,15 +498,21 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
         raise VidlongError(f"--out {out} is a file; give a folder")
     if not out.parent.is_dir():
         raise VidlongError(f"cannot write to {out}: folder {out.parent} does not exist; create it first")
+    loras = ()
+    if config.loras:
+        from ..pipeline import check_loras, pipeline_class
+
+        loras = check_loras(folder, config.loras, pipeline_class(folder_class_name(folder)))  # before any model loads
     try:
         spec = pipe.spec if pipe is not None else spec_for_folder(folder)
     except VidlongError:  # no vidlong.yaml: the spec comes from the transformer's config
-        pipe = _load(folder, config.device)
+        pipe = _load(folder, config.device, loras)
         spec = pipe.spec
     steps = config.steps or spec.num_inference_steps
     guidance = spec.guidance_scale if config.guidance is None else config.guidance
     shapes_model = is_default_model(folder, spec)
-    weights = "+".join(weights_fingerprint(f) for f in weight_folders(folder))
+    weights = "+".join([*(weights_fingerprint(f) for f in weight_folders(folder)),
+                        *(f"{weights_fingerprint(lora.path)}x{lora.scale:g}@{lora.expert}" for lora in loras)])
     if (config.stream_chunk or 0) > spec.native_frames:
         raise VidlongError(f"--stream-chunk {config.stream_chunk} exceeds the native window of {spec.name} "
                            f"({spec.native_frames} latent frames); use at most {spec.native_frames}")
@@ -557,7 +565,7 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
             outcome.from_video += 1
         else:
             if pipe is None:
-                pipe = _load(folder, config.device)
+                pipe = _load(folder, config.device, loras)
             own = cell.method == "stream"  # a stream takes the model's streaming defaults unless asked
             frames, sound, info = generate_cell(pipe, cell, spec, config.steps if own else steps,
                                                 config.guidance if own else guidance, config.noise, config.stream_chunk,
@@ -635,10 +643,10 @@ def read_saved_cell(path: Path, info_path: Path):
         return None
 
 
-def _load(folder: Path, device: Optional[str]):
+def _load(folder: Path, device: Optional[str], loras=()):
     from ..pipeline import load_pipeline  # diffusers: imported once a model is needed, not for a bad option
 
-    pipe = load_pipeline(folder, device=device)
+    pipe = load_pipeline(folder, device=device, loras=loras)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
