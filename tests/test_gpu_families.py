@@ -2,7 +2,10 @@
 with `both` (UltraViCo + FreeLong++) at 2x the native length, a 2-chunk stream and an extension of a short video
 (the families that stream and extend; LTX-2 streams, with its sound, but does not extend). Each output is finite, as
 long as it should be, and not one flat colour, and its latents stay near those of the same pipeline, seed and input in
-float32 on the CPU. Skipped without a GPU."""
+float32 on the CPU. Skipped without a GPU (``VIDLONG_GPU_TEST_DEVICE=cpu`` runs them on the CPU in bfloat16: a dry run of
+the file itself)."""
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -15,10 +18,11 @@ from test_gpu_flex import rel_err
 from vidlong.generate import GenerateRequest, generate
 from vidlong.methods import Streaming
 from vidlong.pipeline import load_pipeline
+from vidlong.validate import limits_for_pipeline, shown_first_chunk
 
-pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
+DEVICE, DTYPE = os.environ.get("VIDLONG_GPU_TEST_DEVICE", "cuda"), "bfloat16"
 
-DEVICE, DTYPE = "cuda", "bfloat16"
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(DEVICE == "cuda" and not torch.cuda.is_available(), reason="needs CUDA")]
 
 #: name: (how its folder is saved, whether it takes a first frame, whether it streams, whether it extends). The folders: the
 #: Wan kinds by `tiny_pipeline.save_tiny_pipeline` (32x32, native 3 latent frames), the other families by
@@ -38,6 +42,8 @@ CASES = {
     "hunyuan-video": (("family", "hunyuan-video"), False, True, True),
     "hunyuan-video-i2v": (("builder", "tiny_hunyuan_i2v_pipeline", dict(image_condition_type="token_replace"),
                            "hunyuan-video"), True, True, True),
+    "hunyuan-video-i2v-33ch": (("builder", "tiny_hunyuan_i2v_pipeline", dict(image_condition_type="latent_concat"),
+                                "hunyuan-video"), True, True, True),
     "hunyuan-video-1.5": (("family", "hunyuan-video-1.5"), False, True, True),
     "ltx2": (("ltx2",), False, True, False),
 }
@@ -135,9 +141,9 @@ def test_generate_both_at_twice_the_native_length(folders, name):
         return made, [made.latents]
 
     pipe, made = assert_near_float32_on_the_cpu(folders(name), run, f"{name}: generate both 2x")
-    native, ratio = pipe.spec.native_frames, pipe.spec.temporal_ratio
+    native, ratio, dropped = pipe.spec.native_frames, pipe.spec.temporal_ratio, limits_for_pipeline(pipe).dropped_frames
     assert made.latents.shape[2] == made.settings["latent_frames"] == 2 * native
-    assert made.settings["pixel_frames"] in (ratio * (2 * native - 1) + 1, ratio * 2 * native)
+    assert made.settings["pixel_frames"] in (ratio * (2 * native - 1) + 1 - dropped, ratio * 2 * native)
     assert_frames(made.frames, made.settings["pixel_frames"], pipe)
     if made.audio is not None:  # LTX-2's sound
         assert np.isfinite(made.audio.samples).all() and np.abs(made.audio.samples).max() > 0
@@ -148,7 +154,8 @@ def test_generate_both_at_twice_the_native_length(folders, name):
 @pytest.mark.parametrize("name", STREAMING)
 def test_a_two_chunk_stream(folders, name):
     """A stream of 2 chunks of 1 latent frame (the family's default context: Wan's and SkyReels-V2's KV cache, the
-    re-noised context elsewhere and from an image): 1 then r frames, varied; latents finite and within `LATENT_REL_ERR`
+    re-noised context elsewhere and from an image): 1 then r frames, varied (HunyuanVideo-I2V's 33-channel release: a
+    first chunk of 2 latent frames, whose first 4 pixel frames its call drops); latents finite and within `LATENT_REL_ERR`
     of float32 on the CPU."""
     def run(pipe):
         image = first_frame(pipe, name)
@@ -157,8 +164,10 @@ def test_a_two_chunk_stream(folders, name):
 
     pipe, chunks = assert_near_float32_on_the_cpu(folders(name), run, f"{name}: 2-chunk stream")
     assert [chunk.index for chunk in chunks] == [0, 1]
-    for chunk, count in zip(chunks, (1, pipe.spec.temporal_ratio)):
-        assert chunk.latents.shape[2] == 1
+    limits, ratio = limits_for_pipeline(pipe), pipe.spec.temporal_ratio
+    first = shown_first_chunk(limits)
+    for chunk, latent, count in zip(chunks, (first, 1), (ratio * (first - 1) + 1 - limits.dropped_frames, ratio)):
+        assert chunk.latents.shape[2] == latent
         assert_frames(chunk.frames, count, pipe)
     if pipe.makes_audio:  # LTX-2: the last chunk's sound, finite and not silent
         assert np.isfinite(chunks[-1].audio.samples).all() and np.abs(chunks[-1].audio.samples).max() > 0
