@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-from ..errors import VidlongError
+from ..errors import VidlongError, named
 from .stream import check_schedule
 
 _ENTRY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*s\s*:(.*)$", re.S)
@@ -40,7 +40,7 @@ def timeline_latent_starts(timeline: list[tuple[float, str]], fps: float, tempor
     late = next((second for (second, _), start in zip(timeline, starts) if start >= latent_frames), None)
     if late is not None:
         raise VidlongError(f"the prompt timeline starts a prompt at {late:g}s but the video lasts {seconds:.2f}s; "
-                           "make the video longer (--ratio; a redrawn --video: a longer one) or start it earlier")
+                           f"make the video longer ({named('ratio')}; a redrawn {named('video')}: a longer one) or start it earlier")
     if len(set(starts)) < len(starts):
         raise VidlongError("two prompt-timeline entries fall in the same latent frame; space them at least "
                            f"{temporal_ratio / fps:.2f}s apart")

@@ -151,8 +151,20 @@ def test_image_to_video_generates_as_its_pipeline_does(i2v_folder, image_path, t
         commands += [(["stream", "--image", str(image_path), "--chunk", "1", "--first-chunk", "1"],
                       "--first-chunk 1 makes 1 frame(s), and this model's call drops the first 4 of a video (HunyuanVideo-I2V's "
                       "33-channel release); use --first-chunk 2 or more")]
+        dropped = "this model's call drops the first 4 frames of a video (HunyuanVideo-I2V's 33-channel release), so its latents"
+        latents = tmp_path / "x.pt"
+        torch.save({"latents": torch.zeros(1, 4, 2, 4, 6)}, latents)
+        commands += [(["generate", "--image", str(image_path), "--save-latents", str(tmp_path / "g.pt")], f"--save-latents: {dropped}"),
+                     (["stream", "--image", str(image_path), "--save-latents", str(tmp_path / "s.pt")], f"--save-latents: {dropped}"),
+                     (["extend", "--video", str(out), "--latents", str(latents)], f"--latents: {dropped}")]
+        with pytest.raises(vidlong.VidlongError, match=re.escape(f"latents (--latents): {dropped}")):
+            pipe.extend("a red ball", latents=torch.zeros(1, 4, 2, 4, 6), chunks=1)
+        (tmp_path / "prompts.txt").write_text("a red ball\n")
+        commands += [(["eval", "--prompts", str(tmp_path / "prompts.txt"), "--methods", "stream"],
+                      "vidlong eval makes its videos from its prompts alone, and this model's pipeline (i2v) needs more")]
     for command, message in commands:
-        assert main([*command, "--model", str(folder), "--prompt", "a red ball", "--out", str(tmp_path / "s.mp4")]) == 2
+        rest = ["--out", str(tmp_path / "eval")] if command[0] == "eval" else ["--prompt", "a red ball", "--out", str(tmp_path / "s.mp4")]
+        assert main([*command, "--model", str(folder), *rest]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
 
@@ -189,6 +201,14 @@ def test_streams_and_extends_with_its_image_in_every_window(i2v_folder, image_pa
     context = pixel_frames(2, 4)  # chunk 1 at native 3: 1 sink and 1 window frame, the input's last 2 latent frames
     assert len(read) == 1 and np.array_equal(read[0], own.frames[len(own.frames) - context])
     monkeypatch.undo()
+
+    if kind == "latent_concat":  # its seconds count the frames it shows: chunks of 2 start at frames 0, 1 (4 dropped), 9, 17
+        stream = pipe.stream("a red ball", vidlong.Streaming(chunk=2), seconds=13 / 24, seed=1, image=Image.open(image_path),
+                             height=32, width=48)
+        assert stream.chunks == 3 and [stream.first_chunk_from(frame / 24) for frame in (0, 1, 2, 9, 10)] == [0, 1, 2, 2, 3]
+        assert sum(len(chunk.frames) for chunk in stream) == 17
+        extension = list(pipe.extend("a red ball", video=own.frames, streaming=vidlong.Streaming(chunk=1, first_chunk=1), chunks=1))
+        assert len(extension[1].frames) == 4  # an extension has no first chunk to drop frames from: its first_chunk unused
 
     assert_the_cli_generates_streams_and_extends(folder, image_path, tmp_path, dropped=4 if kind == "latent_concat" else 0)
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from .errors import VidlongError
+from .errors import VidlongError, named
 from .method_names import METHOD_NAMES, NOISE_KINDS
 from .validate import DTYPE_NAMES
 
@@ -154,9 +154,9 @@ def _check_model(args) -> Path:
     from .models import check_model_folder, pipeline_facts, pipeline_task, spec_for_folder
     from .schedulers.timeline import parse_prompt_timeline
     from .video_to_video import check_redraws
-    from .validate import (check_compile, check_device, check_diagonal_offload, check_diagonal_stream, check_dtype, check_offload,
-                           check_extends, check_image_codec, check_streamable, extends, limits_for_folder, resolve_context,
-                           uses_causal_sampler)
+    from .validate import (check_compile, check_device, check_diagonal_offload, check_diagonal_stream, check_dtype, check_keeps_latents,
+                           check_extends, check_image_codec, check_offload, check_streamable, extends, limits_for_folder,
+                           resolve_context, uses_causal_sampler)
 
     folder = check_model_folder(args.model)
     device = check_device(args.device)
@@ -188,6 +188,9 @@ def _check_model(args) -> Path:
     if args.command in ("generate", "stream") and args.save_latents and not extends(limits_for_folder(folder, **_given(args))):
         raise VidlongError("--save-latents saves the latents vidlong extend --latents continues from, and vidlong extend "
                            "does not run this model: drop --save-latents")
+    for flag in ("save_latents", "latents"):
+        if getattr(args, flag, None):
+            check_keeps_latents(limits_for_folder(folder, **_given(args)), named(flag))
     if args.command != "extend":  # an extension's image is its context's first frame
         check_task(task, bool(args.image), bool(adapter_named(pipeline_facts(folder)["family"]).stream_contexts))
         if args.image:
@@ -557,7 +560,7 @@ def _run_stream(args) -> int:
         length, fps = _length(args), limits.spec.fps
         if args.strength is not None:
             raise VidlongError("--strength is how much of a video a stream redraws: pass --video in.mp4, or drop --strength")
-    _check_prompts(args.prompt, stream_chunk_count(limits.spec, chunk_layout(streaming), **length))
+    _check_prompts(args.prompt, stream_chunk_count(limits.spec, chunk_layout(streaming), **length, dropped=limits.dropped_frames))
     pipe = _load_pipeline(args, folder, args.device, streams=True)
 
     redraw = dict(video=args.video, strength=args.strength) if args.video is not None else {}

@@ -391,7 +391,8 @@ class VidlongPipelineMixin:
             if strength is not None:
                 raise VidlongError(f"{named('strength')} is how much of a video a stream redraws: pass {named('video')}, "
                                    f"or drop {named('strength')}")
-            chunks = stream_chunk_count(self.spec, chunk_layout(streaming), chunks, seconds)
+            chunks = stream_chunk_count(self.spec, chunk_layout(streaming), chunks, seconds,
+                                        dropped=limits_for_pipeline(self).dropped_frames)
             return self.streamer(streaming)(self, prompt, streaming, chunks=chunks, **kwargs)
         if isinstance(streaming, DiagonalDenoising) or seconds is not None:
             raise VidlongError(f"a stream redrawing a {named('video')} is chunked and as long as the video: drop "
@@ -417,10 +418,13 @@ class VidlongPipelineMixin:
         from .fifo_stream import chunk_layout
         from .methods import DiagonalDenoising
         from .schedulers.stream import check_prompt_starts, parse_prompt_schedule, stream_chunk_count
-        from .validate import check_diagonal_stream, check_extends, check_finite, check_sampling, limits_for_pipeline
+        from .validate import (check_diagonal_stream, check_extends, check_finite, check_keeps_latents, check_sampling,
+                               limits_for_pipeline)
 
         streaming, chunks, seconds = self._stream_config("pipe.extend", streaming, chunks, seconds, kwargs)
         check_extends(limits_for_pipeline(self))
+        if latents is not None:
+            check_keeps_latents(limits_for_pipeline(self), named("latents"))
         check_sampling(**{name: kwargs[name] for name in ("guidance", "guidance_2", "seed") if name in kwargs})
         if isinstance(streaming, DiagonalDenoising):  # before the input is read
             check_diagonal_stream(streaming, limits_for_pipeline(self))

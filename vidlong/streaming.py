@@ -232,7 +232,7 @@ class VideoStreamer(PromptSwitching):
         from .validate import check_stream, check_stream_call, limits_for_pipeline, shown_first_chunk, video_size
 
         spec, limits = pipe.spec, limits_for_pipeline(pipe)
-        check_stream(streaming, limits, height, width)
+        check_stream(streaming, limits, height, width, extension=prefix is not None)
         check_stream_call(limits, guidance, guidance_2, seed, negative_prompt, image, extension=prefix is not None)
         self.pipe, self.streaming, self.chunks, self.prefix = pipe, streaming, chunks, prefix
         family = pipe.facts()["family"]
@@ -287,7 +287,7 @@ class VideoStreamer(PromptSwitching):
 
     def _chunk_of_second(self, second: float) -> int:
         return first_chunk_from(second, self.fps, self.schedule.chunk, self.pipe.spec.temporal_ratio,
-                                continuing=self.prefix is not None, first_chunk=self.first_chunk)
+                                continuing=self.prefix is not None, first_chunk=self.first_chunk, dropped=self.dropped_frames)
 
     def _encode(self, prompt: str) -> StreamText:
         """The prompt as the transformer takes it (negative and positive with guidance), read with the windows' image

@@ -9,7 +9,6 @@ so a bad command line is refused in about a second.
 from __future__ import annotations
 
 import importlib.util
-import itertools
 import json
 import math
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from .control_video import CONTROL_PIPELINES
 from .errors import VidlongError, named, naming_flags
 from .scalars import is_real, is_whole
 from .method_names import NOISE_KINDS
-from .schedulers.stream import StreamSchedule
+from .schedulers.stream import StreamSchedule, fewest_shown_latent_frames
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
 from .models import (Geometry, ModelSpec, folder_configs, folder_geometry, folder_redraws, pipeline_facts, pipeline_folder,
                      pipeline_task, pixel_frames, spec_for_folder)
@@ -458,13 +457,23 @@ def check_new_outputs(out: Path, latents: Optional[Path] = None, overwrite: bool
 def shown_first_chunk(limits: ModelLimits) -> int:
     """The fewest latent frames of a stream's first chunk that leave a frame to show after its call's
     `ModelLimits.dropped_frames` (1 where it drops none)."""
-    return next(n for n in itertools.count(1) if pixel_frames(n, limits.spec.temporal_ratio) > limits.dropped_frames)
+    return fewest_shown_latent_frames(limits.spec.temporal_ratio, limits.dropped_frames)
 
 
-def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> None:
+def check_keeps_latents(limits: ModelLimits, flag: str) -> None:
+    """One line where a model's videos do not start at its latents' first frame (`ModelLimits.dropped_frames`), so that
+    saved latents would not line up with their video; `flag`: the argument that asks for them."""
+    if limits.dropped_frames:
+        raise VidlongError(f"{flag}: this model's call drops the first {limits.dropped_frames} frames of a video "
+                           "(HunyuanVideo-I2V's 33-channel release), so its latents do not line up with its videos; extend "
+                           "the video file instead (vidlong extend --video)")
+
+
+def check_stream(streaming, limits: ModelLimits, height=None, width=None, extension: bool = False) -> None:
     """A `Streaming` config (and a stream's size) against `limits`: chunks, sinks and window each within
-    the native window, and no window that takes a chunk's view (sinks + window + chunk) past it; steps
-    within `MAX_STEPS`, sizes as for generate. A `DiagonalDenoising` config: `check_diagonal_stream`."""
+    the native window, and no window that takes a chunk's view (sinks + window + chunk) past it; a new stream's (not an
+    `extension`'s) first chunk that leaves a frame to show; steps within `MAX_STEPS`, sizes as for generate. A
+    `DiagonalDenoising` config: `check_diagonal_stream`."""
     from .methods import DiagonalDenoising
 
     if isinstance(streaming, DiagonalDenoising):
@@ -481,7 +490,7 @@ def check_stream(streaming, limits: ModelLimits, height=None, width=None) -> Non
         if value is not None and value > native:
             raise VidlongError(f"{named(name)} {value} exceeds the model's native window of {native} "
                                f"latent frames; use at most {native}")
-    if streaming.first_chunk is not None and streaming.first_chunk < shown_first_chunk(limits):
+    if not extension and streaming.first_chunk is not None and streaming.first_chunk < shown_first_chunk(limits):
         made = pixel_frames(streaming.first_chunk, limits.spec.temporal_ratio)
         raise VidlongError(f"{named('first_chunk')} {streaming.first_chunk} makes {made} frame(s), and this model's call drops "
                            f"the first {limits.dropped_frames} of a video (HunyuanVideo-I2V's 33-channel release); use "

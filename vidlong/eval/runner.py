@@ -609,19 +609,22 @@ def check_cells(folder: Path, cells: Sequence[Cell]) -> None:
     """One line, before a model loads, for a cell the model cannot make: a method its family lacks (the
     -sinks methods off Wan, fifo where the transformer takes no timestep per token), a length past its RoPE
     table, a timeline it cannot follow (a family without the segmented cross-attention, an image-to-video
-    model, a switch past the video's end). Streams are checked for their timeline, a fifo stream also for
-    its family."""
+    model, a switch past the video's end); a pipeline that needs more than a prompt (an image, driving videos, a
+    control video). Streams are checked for their timeline, a fifo stream also for its family."""
     from ..validate import check_generate, limits_for_folder
 
     as_generate = {"stream": "none", **dict.fromkeys(FIFO_STREAM_EVAL_METHODS, "fifo")}  # a stream checked as one video
     probes = {(c.method, c.ratio, c.prompt): Cell(as_generate.get(c.method, c.method), c.ratio, c.prompt, 0)  # fifo's family
               for c in cells if c.method not in STREAM_EVAL_METHODS or is_timeline(c.prompt) or c.method in FIFO_STREAM_EVAL_METHODS}
-    if not probes:
-        return
     limits = limits_for_folder(folder)
     if limits.control == "fun":
         raise VidlongError("vidlong eval makes its videos from its prompts alone, and a CogVideoX-Fun control model follows a "
                            "control video: use vidlong generate --control-video with it")
+    if limits.task != "t2v":
+        raise VidlongError(f"vidlong eval makes its videos from its prompts alone, and this model's pipeline ({limits.task}) "
+                           "needs more (a first frame, driving videos): evaluate a text-to-video folder, or use vidlong generate")
+    if not probes:
+        return
     with renamed(method="--methods", ratio="--ratios"):  # a cell's request names this command's own flags
         for probe in probes.values():
             check_generate(cell_request(probe, limits.spec, None, None, "method"), limits)
