@@ -279,7 +279,7 @@ class App:
         except (TypeError, ValueError):
             return ""
         if self.pipe.task != "animate":
-            frames = pixel_frames(latent, spec.temporal_ratio)
+            frames = pixel_frames(latent, spec.temporal_ratio) - self.limits.dropped_frames  # the frames its call returns
             note = ("The video to redraw (the Length field is not used): " if video else
                     "The control video (the Length field is not used): " if request.control_video else "")
             note += (f"{latent} latent frames = **{frames} frames**, {frames / fps:.1f} s at {fps:g} fps "
