@@ -1,4 +1,6 @@
 """Streaming: rolling KV cache against a dense block-causal reference, flat memory, the CLI."""
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -575,3 +577,27 @@ def test_a_pipeline_built_from_components_finds_its_models_spec(model_dir):
     """``VidLongWanPipeline(**components)`` reads the vidlong.yaml of the folder its transformer came from."""
     pipe = vidlong.load_pipeline(model_dir, device="cpu")
     assert type(pipe)(**pipe.components).spec == pipe.spec
+
+
+def test_diffusers_caches_run_in_generate_and_are_refused_where_vidlong_runs_the_transformer_itself(tmp_path):
+    """diffusers' caching (``transformer.enable_cache``) works in `generate`, which runs the pipeline's own call with its
+    cache contexts; streams, extensions and diagonal denoising, which call the transformer window by window, refuse it in
+    one line, and run once it is off."""
+    from diffusers import FirstBlockCacheConfig
+
+    from vidlong.generate import GenerateRequest, generate
+
+    pipe = vidlong.load_pipeline(save_tiny_pipeline(tmp_path / "model"))
+    pipe.set_progress_bar_config(disable=True)
+    request = GenerateRequest(prompt="a red ball", ratio=2, method="both", seed=1, steps=4)
+    plain = generate(pipe, request)
+    pipe.transformer.enable_cache(FirstBlockCacheConfig(threshold=0.5))
+    cached = generate(pipe, request)
+    assert cached.latents.shape == plain.latents.shape and not torch.equal(cached.latents, plain.latents)  # it skipped blocks
+    refused = "the transformer has diffusers' cache on (FirstBlockCacheConfig)"
+    for run in (lambda: pipe.stream("a red ball", chunks=1), lambda: pipe.extend("a red ball", video=plain.frames, chunks=1),
+                lambda: generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, method="fifo"))):
+        with pytest.raises(vidlong.VidlongError, match=re.escape(refused)):
+            run()
+    pipe.transformer.disable_cache()
+    assert len(list(pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=2))) == 2

@@ -356,10 +356,11 @@ class VidlongPipelineMixin:
         pipeline paused, the length and extra arguments. Returns `streaming` (or the model's preset),
         `chunks` and `seconds`; NumPy numbers become Python ones, in `kwargs` too."""
         from .methods import Streaming
-        from .streaming import refuse_call_while_streaming
+        from .streaming import refuse_call_while_streaming, refuse_diffusers_cache
         from .validate import check_stream_arguments, check_stream_length, check_streaming_config
 
         refuse_call_while_streaming(self)
+        refuse_diffusers_cache(self, "streams and extensions")
         check_stream_length(chunks, seconds)
         check_stream_arguments(kwargs, call)
         check_streaming_config(streaming)

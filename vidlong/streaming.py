@@ -208,6 +208,17 @@ def refuse_call_while_streaming(pipe) -> None:
                            "it, break out of its loop or close its iterator (iterator.close()) before calling the pipeline")
 
 
+def refuse_diffusers_cache(pipe, what: str) -> None:
+    """A one-line error where diffusers' caching (``transformer.enable_cache``: FirstBlockCache, TaylorSeer, ...) is on for
+    `what` (streams, diagonal denoising), which run the transformer outside the pipeline's call and its cache contexts, on
+    windows a cache would mix up: `generate` with another method runs the pipeline's own call, where the cache works."""
+    cached = [transformer for transformer in pipe.experts() if getattr(transformer, "is_cache_enabled", False)]
+    if cached:
+        config = type(getattr(cached[0], "_cache_config", None)).__name__
+        raise VidlongError(f"the transformer has diffusers' cache on ({config}), which {what} do not run with (they call it "
+                           "outside the pipeline's call, window by window): pipe.transformer.disable_cache() first")
+
+
 class VideoStreamer(PromptSwitching):
     """Generates one stream with a vidlong pipeline; iterate it for `StreamChunk`s.
 
