@@ -40,7 +40,8 @@ def model_info(path) -> dict:
     from .models import folder_class_name, pipeline_facts, pipeline_task, spec_for_folder
     from .pipeline import PIPELINE_CLASSES
     from .validate import (check_diagonal, check_extends, check_image_codec, check_last_image, check_prompt_timeline,
-                           check_streamable, limits_for_folder, longest_latent_frames, resolve_context, uses_causal_sampler)
+                           check_streamable, limits_for_folder, longest_latent_frames, resolve_context, shown_first_chunk,
+                           uses_causal_sampler)
     from .video_to_video import check_redraws, check_stream_redraws
 
     spec, facts, limits = spec_for_folder(folder), pipeline_facts(folder), limits_for_folder(folder)
@@ -75,7 +76,8 @@ def model_info(path) -> dict:
         spec=dict(name=spec.name, native_latent_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames,
                   fps=spec.fps, height=spec.height, width=spec.width, steps=spec.num_inference_steps,
                   guidance=spec.guidance_scale, stream_context=context if can["stream"]["yes"] else None,
-                  longest_latent_frames=longest_latent_frames(limits)),
+                  longest_latent_frames=longest_latent_frames(limits), dropped_frames=limits.dropped_frames,
+                  fewest_first_chunk=shown_first_chunk(limits)),
         can=can)
 
 
@@ -86,7 +88,9 @@ def info_lines(info: dict) -> list[str]:
              f"{info['family']} ({info['transformer']}{', 2 experts' if info['experts'] == 2 else ''})",
              f"spec {spec['name']}: native {spec['native_latent_frames']} latent frames = {spec['native_pixel_frames']} frames "
              f"at {spec['fps']} fps, {spec['width']}x{spec['height']} (width x height), {spec['steps']} steps, guidance {spec['guidance']:g}"
-             + (f"; streams with the {spec['stream_context']} context" if spec["stream_context"] else ""),
+             + (f"; streams with the {spec['stream_context']} context" if spec["stream_context"] else "")
+             + (f"; its call drops a video's first {spec['dropped_frames']} frames (a stream's first chunk too, which so "
+                f"takes {spec['fewest_first_chunk']} latent frames or more; no saved latents)" if spec["dropped_frames"] else ""),
              (f"one forward of the transformer places at most {spec['longest_latent_frames']} latent frames "
               f"({spec['longest_latent_frames'] / spec['native_latent_frames']:.3g}x native: its RoPE table)"
               if spec["longest_latent_frames"] else "one forward of the transformer places any number of latent frames "

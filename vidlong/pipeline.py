@@ -69,6 +69,9 @@ class VidlongPipelineMixin:
     text_reads_image = False
     #: the LoRA files `load_pipeline` merged into its transformers (`vidlong.lora.LoraFile`)
     vidlong_loras: tuple = ()
+    #: whether `load_pipeline` tiles its VAE's decode in space (diffusers' ``vae.enable_tiling()``, as its examples do for
+    #: a VAE whose memory grows with the square of a frame's area: HunyuanVideo's); tiles start past 256 pixels
+    tiled_vae = False
 
     @property
     def spec(self) -> ModelSpec:
@@ -701,6 +704,8 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
     for lora in loras:
         fuse_lora_file(pipe.experts()[lora.expert], lora.path, lora.scale, type(pipe))
     pipe.vidlong_loras = loras  # the sidecars record them
+    if pipe.tiled_vae:
+        pipe.vae.enable_tiling()
     pipe.vidlong_spec = spec
     pipe.vidlong_offload = offload  # read by the methods that run the transformers themselves (fifo)
     pipe.set_progress_bar_config(leave=False)

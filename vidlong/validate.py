@@ -372,18 +372,19 @@ def check_model_size(limits: ModelLimits, height=None, width=None) -> None:
                            f"alone; use {named('height')} {fixed_height} and {named('width')} {fixed_width}")
 
 
-def check_diagonal(limits: ModelLimits) -> None:
-    """Diagonal denoising (``--method fifo``) needs a timestep per token from the model's family."""
+def check_diagonal(limits: ModelLimits, instead: str = "both") -> None:
+    """Diagonal denoising (``--method fifo``) needs a timestep per token from the model's family; `instead`: the method
+    its refusal suggests (a stream's: chunked)."""
     from .attention.adapters import adapter_named
 
     adapter = adapter_named(limits.family)
     if not adapter.timestep_per_token:
         raise VidlongError(f"{named('method')} fifo (diagonal denoising) needs a timestep per token, which "
                            f"{adapter.transformer_class} does not take; it runs on Wan and LTX-Video models. Use another "
-                           f"method for this model (e.g. {named('method')} both)")
+                           f"method for this model (e.g. {named('method')} {instead})")
     if limits.geometry.patch[0] != 1:  # e.g. an LTX-Video config with patch_size_t 2
         raise VidlongError(f"{named('method')} fifo (diagonal denoising) gives each latent frame its own timestep, which a "
-                           f"temporal patch of {limits.geometry.patch[0]} frames joins; use another method (e.g. {named('method')} both)")
+                           f"temporal patch of {limits.geometry.patch[0]} frames joins; use another method (e.g. {named('method')} {instead})")
 
 
 def check_diagonal_offload(offload: Optional[str]) -> None:
@@ -414,7 +415,7 @@ def check_diagonal_stream(config, limits: ModelLimits, height=None, width=None) 
     that blend), sizes as for generate."""
     check_not_redrawing(limits.task)
     check_no_stream_reason(limits)
-    check_diagonal(limits)
+    check_diagonal(limits, "chunked")
     check_no_stream_between_two_frames(limits)
     if limits.task == "i2v" and not config.sink:
         raise VidlongError("an image-to-video model streams by diagonal denoising with DiagonalDenoising sink=True: "
@@ -460,13 +461,12 @@ def shown_first_chunk(limits: ModelLimits) -> int:
     return fewest_shown_latent_frames(limits.spec.temporal_ratio, limits.dropped_frames)
 
 
-def check_keeps_latents(limits: ModelLimits, flag: str) -> None:
+def check_keeps_latents(limits: ModelLimits, flag: str, fix: str = "extend the video file instead (vidlong extend --video)") -> None:
     """One line where a model's videos do not start at its latents' first frame (`ModelLimits.dropped_frames`), so that
-    saved latents would not line up with their video; `flag`: the argument that asks for them."""
+    saved latents would not line up with their video; `flag`: the argument that asks for them, `fix`: what to do."""
     if limits.dropped_frames:
         raise VidlongError(f"{flag}: this model's call drops the first {limits.dropped_frames} frames of a video "
-                           "(HunyuanVideo-I2V's 33-channel release), so its latents do not line up with its videos; extend "
-                           "the video file instead (vidlong extend --video)")
+                           f"(HunyuanVideo-I2V's 33-channel release), so its latents do not line up with its videos; {fix}")
 
 
 def check_stream(streaming, limits: ModelLimits, height=None, width=None, extension: bool = False) -> None:

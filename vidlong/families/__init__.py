@@ -8,5 +8,7 @@ it differs from Wan's (its prompt encoding, one transformer forward on ``[B, C, 
 timesteps, the forward process that re-noises the context, chunk decoding and encoding); the attention side of each
 family is its adapter in `vidlong.attention.adapters`. They stream and extend with the re-noised context (stock forwards
 over the context and the chunk), SkyReels-V2 also with Wan's KV cache, CogVideoX1.5's windows padded to its temporal
-patch; HunyuanVideo-I2V's 33-channel release, LTX-2 and CogVideoX-Fun generate only.
+patch, HunyuanVideo-I2V's 33-channel release's first chunk without the 4 frames its call drops; LTX-2 (`ltx2`,
+`ltx2_stream`) streams each chunk by a call of its own pipeline, with its sound, and does not extend; CogVideoX-Fun
+control generates only.
 """

@@ -25,7 +25,11 @@ from .common import DECODE_OVERLAP, quiet, replaced
 
 class HunyuanVideoFamily:
     """What HunyuanVideo's pipelines (1.0 and 1.5) share under vidlong: their calls' sigmas (1 down to 1/steps,
-    shifted by the scheduler's own shift) and their causal VAEs' decode and encode by ``scaling_factor``."""
+    shifted by the scheduler's own shift), their causal VAEs' decode and encode by ``scaling_factor``, and their VAEs
+    tiled as they load (1.0's mid-block attention masks every latent pixel of a window against every other: untiled, a
+    960x960 decode of a tiny model took 24 GB; diffusers' examples tile them)."""
+
+    tiled_vae = True
 
     def stream_scheduler(self, steps, window, generator=None):
         return self.fresh_scheduler(sigmas=np.linspace(1.0, 0.0, steps + 1)[:-1])
