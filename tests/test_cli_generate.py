@@ -21,7 +21,8 @@ def model_dir(tmp_path_factory):
                                           (["--frames", "17", "--method", "ultravico"], 5),
                                           (["--preset", "2x", "--method", "freelong"], 6),
                                           (["--frames", "17", "--method", "both", "--dtype", "bfloat16"], 5),
-                                          (["--ratio", "4", "--method", "window-sinks"], 12)])
+                                          (["--ratio", "4", "--method", "window-sinks"], 12),
+                                          (["--preset", "2x"], 6), (["--ratio", "2"], 6)])
 def test_generate_writes_mp4_and_settings(model_dir, tmp_path, capsys, args, latent):
     out = tmp_path / "video.mp4"
     assert main(["generate", "--prompt", "a red circle", "--model", str(model_dir), "--out", str(out), *args]) == 0
@@ -32,6 +33,8 @@ def test_generate_writes_mp4_and_settings(model_dir, tmp_path, capsys, args, lat
     settings = json.loads(out.with_suffix(".json").read_text())
     assert settings["latent_frames"] == latent and settings["pixel_frames"] == frames.shape[0]
     assert settings["prompt"] == "a red circle"
+    if "--method" not in args:  # a preset alone runs both methods at its settings; no preset, none
+        assert settings["method"] == ("both" if "--preset" in args else "none")
     assert settings["dtype"] == ("bfloat16" if "--dtype" in args or torch.cuda.is_available() else "float32")
     assert [p.name for p in tmp_path.iterdir()] != [] and not list(tmp_path.glob(".*.tmp"))
 

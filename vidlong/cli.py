@@ -128,8 +128,9 @@ def _add_generate(sub) -> None:
     length.add_argument("--ratio", type=float, default=None, help="length as a multiple of the native window (default 1, or the preset's)")
     length.add_argument("--frames", type=int, default=None,
                         help="pixel frames; Wan needs 4k+1 (e.g. 81, 161, 321); with --video, its first frames")
-    p.add_argument("--method", default="none", help=" | ".join(METHOD_NAMES))
-    p.add_argument("--preset", default=None, help="method settings for a length ratio: 2x | 3x | 4x | 8x | 16x")
+    p.add_argument("--method", default=None, help=" | ".join(METHOD_NAMES) + " (default: none; with --preset, both)")
+    p.add_argument("--preset", default=None, help="method settings for a length ratio: 2x | 3x | 4x | 8x | 16x (with no "
+                                                  "--method: --method both, UltraViCo and FreeLong++ at the preset's settings)")
     _add_fifo_options(p)
     p.add_argument("--noise", default=None, choices=list(NOISE_KINDS), help="initial noise (default: plain, as UltraViCo is published; with --preset, the FreeLong++ methods start from the preset's noise, SpecMix, as FreeLong++ does; freenoise: one native window of noise repeated with its frames shuffled, FreeNoise-style)")
     p.add_argument("--height", type=int, default=None, help=SIZE_HELP.format(side="height"))
@@ -240,6 +241,9 @@ def _run_generate(args) -> int:
     from .generate import GenerateRequest
     from .methods import load_preset
     from .validate import check_generate, limits_for_folder
+
+    if args.method is None:  # a preset's settings are UltraViCo's and FreeLong++'s: a preset alone runs both
+        args.method = "both" if args.preset else "none"
 
     out, latents_path = _check_outputs(args)
     sets_length = args.video or args.control_video  # a video sets its length
