@@ -601,3 +601,16 @@ def test_diffusers_caches_run_in_generate_and_are_refused_where_vidlong_runs_the
             run()
     pipe.transformer.disable_cache()
     assert len(list(pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=2))) == 2
+
+
+def test_a_streams_recorded_default_sinks_given_back_stand_too(tmp_path):
+    """A chunk over half the native window takes one chunk of sinks and no window by default (its sidecar records sinks =
+    chunk); given back as they are, those sinks are taken, while more are refused in one line."""
+    from vidlong.validate import check_stream, limits_for_folder
+
+    limits = limits_for_folder(save_tiny_pipeline(tmp_path / "model"))  # native 3 latent frames
+    check_stream(vidlong.Streaming(chunk=2), limits)
+    check_stream(vidlong.Streaming(chunk=2, sinks=2), limits)
+    with pytest.raises(vidlong.VidlongError,
+                       match=re.escape("sinks (--sinks) 3 + chunk (--chunk) 2 = 5 latent frames exceed the model's native window")):
+        check_stream(vidlong.Streaming(chunk=2, sinks=3), limits)
