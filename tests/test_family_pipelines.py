@@ -156,6 +156,21 @@ def test_rope_moving_methods_run_where_the_adapter_moves_rope_and_are_refused_el
     assert code == 2 and len(err) == 1 and "windows with sinks" in err[0] and "without -sinks" in err[0], err
 
 
+def test_exact_frames_are_lengths_its_vae_decodes_back(family_folder, tmp_path, capsys, monkeypatch):
+    """`--frames` takes 4k+1 frames (LTX-Video: 8k+1, its VAE's ratio), and on CogVideoX 8k+1 (an odd count of latent
+    frames: its VAE decodes an even count F to 4·F frames, so 21 frames would come out 24): others refused in one line
+    before loading, naming the two nearest lengths."""
+    import vidlong.pipeline
+
+    family, folder = family_folder
+    ratio = spec_for_folder(folder).temporal_ratio * (2 if family == "cogvideox" else 1)
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--frames", str(ratio + 5 if ratio > 4 else 7),
+                 "--out", str(tmp_path / "g.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"(needs {ratio}k+1); use --frames {ratio + 1} or --frames {2 * ratio + 1}" in err[0], err
+
+
 def test_fifo_runs_where_the_transformer_takes_a_timestep_per_token(family_folder, tmp_path, capsys):
     """Diagonal denoising gives each latent frame its own timestep: `vidlong generate --method fifo` writes
     the whole video on LTX-Video, whose transformer reads a timestep per token, and is refused in one line,

@@ -22,7 +22,7 @@ from .method_names import NOISE_KINDS
 from .schedulers.stream import StreamSchedule, fewest_shown_latent_frames
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
 from .models import (Geometry, ModelSpec, folder_configs, folder_geometry, folder_redraws, pipeline_facts, pipeline_folder,
-                     pipeline_task, pixel_frames, spec_for_folder)
+                     latent_frames, pipeline_task, pixel_frames, spec_for_folder)
 
 if TYPE_CHECKING:  # annotations only: the checks run before torch, diffusers and any model load
     import torch
@@ -461,6 +461,14 @@ def shown_first_chunk(limits: ModelLimits) -> int:
     return fewest_shown_latent_frames(limits.spec.temporal_ratio, limits.dropped_frames)
 
 
+def odd_latents(limits: ModelLimits) -> bool:
+    """Whether exact frame counts take an odd number of latent frames (8k+1 frames): CogVideoX (not 1.5), whose VAE decodes
+    an even count F to 4·F frames, not 4·F - 3."""
+    from .video_to_video import ODD_LATENT_FAMILIES
+
+    return limits.family in ODD_LATENT_FAMILIES and limits.geometry.patch[0] == 1
+
+
 def check_keeps_latents(limits: ModelLimits, flag: str, fix: str = "extend the video file instead (vidlong extend --video)") -> None:
     """One line where a model's videos do not start at its latents' first frame (`ModelLimits.dropped_frames`), so that
     saved latents would not line up with their video; `flag`: the argument that asks for them, `fix`: what to do."""
@@ -584,6 +592,8 @@ def check_generate(request, limits: ModelLimits) -> int:
     if latent is None and most is not None and is_whole(request.frames) and request.frames >= 1:
         check_latent_length((int(request.frames) - 1) // spec.temporal_ratio + 1, limits)  # before a 4k+1 hint past it
     try:
+        if latent is None and request.frames is not None and odd_latents(limits):  # its VAE decodes an even count to 4 each
+            latent_frames(request.frames, 2 * spec.temporal_ratio, most=most)
         if latent is None:
             latent = resolve_latent_frames(request, spec.native_frames, spec.temporal_ratio, most)
     except OverflowError:  # a finite ratio whose frame count is no finite number (1e308 x native)
