@@ -264,7 +264,7 @@ def test_a_last_frame_conditions_the_video_as_the_pipeline_does(folders, flf2v_f
     ("i2v", [], "this model takes no last frame"),  # Wan2.1 I2V's CLIP input takes one image
     ("ti2v-i2v", [], "this model takes no last frame"),
     ("i2v-a14b", ["--method", "fifo"], "method fifo makes the video frame by frame"),
-    ("i2v-a14b", ["--last-image", "missing.png"], "--last-image missing.png is not a readable image"),
+    ("i2v-a14b", ["--last-image", "missing.png"], "--last-image: no image file at missing.png; check the path"),
     ("wan2.2", [], "this model takes no last frame"),
     ("flf2v", ["--last-image"], "takes the last frame too: pass it with --last-image"),
     ("flf2v", ["stream"], "it does not stream or extend"),

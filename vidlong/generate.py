@@ -135,6 +135,8 @@ def load_image(image, field: str = "image"):
     if not isinstance(image, (str, os.PathLike)):
         raise VidlongError(f"{named(field)} is a {type(image).__name__}; pass the path of a PNG/JPEG file, a PIL image "
                            "or a uint8 frame [H, W, 3]")
+    if not os.path.exists(image):
+        raise VidlongError(f"{named(field)}: no image file at {image}; check the path")
     try:
         with Image.open(image) as opened:
             return opened.convert("RGB")

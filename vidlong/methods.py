@@ -475,8 +475,9 @@ def check_family_methods(methods, adapter) -> None:
     """One line unless the family of `adapter` implements what `methods` need of its RoPE: RIFLEx's tables, anchors
     re-placed next to their windows."""
     if any(isinstance(m, RIFLEx) for m in methods) and not adapter.riflex:
-        raise VidlongError(f"RIFLEx is not implemented for {adapter.transformer_class} (its RoPE tables); "
-                           "use UltraViCo, SpectralFusion or SlidingWindow with it")
+        others = ("--method ultravico, freelong, both or window" if naming_flags()
+                  else "UltraViCo, SpectralFusion or SlidingWindow")
+        raise VidlongError(f"RIFLEx is not implemented for {adapter.transformer_class} (its RoPE tables); use {others} with it")
     if needs_moved_rope(methods) and not adapter.moves_rope:
         raise VidlongError(f"windows with sinks (anchor_positions='adjacent', the -sinks methods) are not implemented for "
                            f"{adapter.transformer_class} (moving its RoPE); use a method without -sinks")

@@ -506,9 +506,10 @@ def check_stream(streaming, limits: ModelLimits, height=None, width=None, extens
     schedule = StreamSchedule.resolve(native, streaming.chunk, streaming.sinks, streaming.window)
     # a chunk's view past native reaches positions the model was not trained on; the one exception is
     # the default sinks (one chunk) with a chunk over half the native window, which then takes no window
-    # (given as they are, as a sidecar records them, they stand too)
-    default_sinks = StreamSchedule.resolve(native, streaming.chunk, None, streaming.window).sinks
-    if streaming.sinks not in (None, default_sinks) and schedule.sinks + schedule.chunk > native:
+    # (given as they are, with no window, as a sidecar records them, they stand too)
+    default = StreamSchedule.resolve(native, streaming.chunk, None, streaming.window)
+    given_default = (streaming.sinks, schedule.window) == (default.sinks, 0)
+    if streaming.sinks is not None and not given_default and schedule.sinks + schedule.chunk > native:
         raise VidlongError(f"{named('sinks')} {schedule.sinks} + {named('chunk')} {schedule.chunk} = "
                            f"{schedule.sinks + schedule.chunk} latent frames exceed the model's native window of "
                            f"{native}; " + (f"use {named('sinks')} {native - schedule.chunk} or less" if native > schedule.chunk
