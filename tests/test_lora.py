@@ -59,7 +59,7 @@ def test_a_lora_is_merged_as_its_math_says_in_any_format_its_loader_reads(folder
     expected_weight = (stock_weight.double() + 0.5 * lora["B"].double() @ lora["A"].double()).float()
     expected_bias = (stock_bias.double() + 0.5 * lora["bias"].double()).float()
     for path in (diffusers_file(tmp_path / "d.safetensors", lora), original_file(tmp_path / "o.safetensors", lora)):
-        pipe = vidlong.load_pipeline(folders["wan2.1"], loras=[LoraFile(path, 0.5)])
+        pipe = vidlong.load_pipeline(folders["wan2.1"], loras=[LoraFile(str(path), 0.5)])  # a str path, as from Python
         weight, bias = query(pipe.transformer)
         assert torch.equal(weight, expected_weight) and torch.equal(bias, expected_bias), path.name
         assert torch.equal(pipe.transformer.blocks[1].attn1.to_q.weight,
@@ -112,8 +112,10 @@ def test_the_cli_merges_it_and_the_sidecar_records_it_and_a_second_expert_takes_
     ("text", "is not a readable safetensors LoRA"),
     ("module", "LoRA module 'transformer.blocks.9.attn1.to_q' has no base weight; is the LoRA made for this model?"),
     ("shape", "LoRA module 'transformer.blocks.0.attn1.to_q' is (32, 2) x (2, 16) but its weight is (32, 32)"),
-    ("dora", "is not a LoRA pair vidlong merges (lora_A/lora_B weights, lora_B biases; not DoRA's magnitudes)"),
-    ("text-encoder", "also holds text-encoder weights (text_encoder."),
+    ("dora", "is a DoRA (transformer.blocks.0.attn1.to_q.dora_scale), which vidlong does not merge; use a plain LoRA"),
+    ("text-encoder", "also holds weights of its text_encoder (text_encoder."),
+    ("alpha", "LoRA alpha 'transformer.blocks.0.attn1.to_qkv.alpha' belongs to no lora_A/lora_B pair"),
+    ("rslora", "sets peft's use_rslora, which vidlong's merge does not follow"),
     ("scale", "--lora {tmp}/style.safetensors's scale must be a finite number, got inf"),
     ("second", "--lora-2 merges into a second transformer (Wan2.2 A14B's low-noise transformer_2), which this model has not"),
 ])
@@ -133,11 +135,13 @@ def test_a_lora_that_does_not_fit_is_refused_in_one_line_before_loading(folders,
         save_file({"transformer.blocks.0.attn1.to_q.lora_A.weight": torch.zeros(RANK, 16),
                    "transformer.blocks.0.attn1.to_q.lora_B.weight": torch.zeros(WIDTH, RANK)}, str(tmp_path / "s.safetensors"))
         given[case] = ["--lora", str(tmp_path / "s.safetensors")]
-    elif case in ("dora", "text-encoder"):
-        extra = {"dora": "transformer.blocks.0.attn1.to_q.lora_magnitude_vector",
-                 "text-encoder": "text_encoder.encoder.block.0.layer.0.SelfAttention.q.lora_A.weight"}[case]
+    elif case in ("dora", "text-encoder", "alpha", "rslora"):
+        extra = {"dora": "transformer.blocks.0.attn1.to_q.dora_scale",  # diffusers' loaders drop these with a warning
+                 "text-encoder": "text_encoder.encoder.block.0.layer.0.SelfAttention.q.lora_A.weight",
+                 "alpha": "transformer.blocks.0.attn1.to_qkv.alpha", "rslora": "transformer.blocks.0.attn1.to_q.alpha"}[case]
+        metadata = {"lora_adapter_metadata": json.dumps({"transformer.use_rslora": True})} if case == "rslora" else None
         save_file({"transformer.blocks.0.attn1.to_q.lora_A.weight": lora["A"], "transformer.blocks.0.attn1.to_q.lora_B.weight": lora["B"],
-                   extra: torch.zeros(WIDTH)}, str(tmp_path / "x.safetensors"))
+                   extra: torch.zeros(WIDTH if case != "alpha" else ())}, str(tmp_path / "x.safetensors"), metadata=metadata)
         given[case] = ["--lora", str(tmp_path / "x.safetensors")]
     monkeypatch.setattr(DiffusionPipeline, "from_pretrained", classmethod(lambda *a, **k: pytest.fail("a model was loaded")))
     message = message.replace("{tmp}", str(tmp_path))

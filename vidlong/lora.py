@@ -50,6 +50,9 @@ class LoraFile:
     scale: float = 1.0
     expert: int = 0
 
+    def __post_init__(self):
+        object.__setattr__(self, "path", Path(self.path))  # a str given from Python too
+
     @classmethod
     def parse(cls, text: str, expert: int = 0) -> "LoraFile":
         """``FILE`` or ``FILE:SCALE`` (a name whose part after its last colon is no number is a file name)."""
@@ -64,34 +67,49 @@ class LoraFile:
         return dict(path=str(self.path), scale=self.scale, expert=self.expert)
 
 
+#: the pipeline components besides the transformer a LoRA file may also adapt (vidlong merges the transformer's alone)
+OTHER_COMPONENTS = ("text_encoder", "text_encoder_2", "connectors", "image_encoder", "vae", "audio_vae", "vocoder")
+
+
 def read_lora(path: Path, loader=None) -> tuple[dict, Optional[float]]:
     """(the transformer's LoRA tensors in `path`, in diffusers' names; the peft ``lora_alpha`` saved with them, or None).
     `loader`: a diffusers pipeline class whose ``lora_state_dict`` converts the family's other formats; None, or one without
-    a LoRA loader (HunyuanVideo 1.5's): diffusers' format as written. A one-line error for a file it cannot read and
-    for weights of another component (a text encoder's)."""
+    a LoRA loader (HunyuanVideo 1.5's): diffusers' format as written. A one-line error for a file it cannot read, one its
+    loader does not convert, a DoRA, peft scalings the merge does not follow (rsLoRA, per-module alphas or ranks) and
+    weights of another component (a text encoder's, LTX-2's connectors)."""
     import json
 
     from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
     try:
+        with safe_open(str(path), framework="pt") as handle:
+            keys, metadata = list(handle.keys()), handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise VidlongError(f"{path} is not a readable safetensors LoRA ({type(err).__name__}); save it again") from None
+    dora = next((key for key in keys if "dora_scale" in key or "lora_magnitude_vector" in key), None)
+    if dora is not None:  # diffusers' loaders drop DoRA's magnitudes with a warning: merged without them, it would be wrong
+        raise VidlongError(f"{path} is a DoRA ({dora}), which vidlong does not merge; use a plain LoRA")
+    peft = json.loads(metadata.get("lora_adapter_metadata") or "{}")
+    scaled = [name for name in ("use_rslora", "alpha_pattern", "rank_pattern")
+              if any(key.endswith(name) and value for key, value in (peft.items() if isinstance(peft, dict) else ()))]
+    if scaled:
+        raise VidlongError(f"{path} sets peft's {scaled[0]}, which vidlong's merge does not follow; merge it with peft "
+                           "(pipe.load_lora_weights, pipe.fuse_lora) instead")
+    try:
         if hasattr(loader, "lora_state_dict"):
             tensors, adapter = loader.lora_state_dict(str(path), return_lora_metadata=True)
         else:
-            tensors = load_file(str(path))
-            with safe_open(str(path), framework="pt") as handle:
-                adapter = json.loads((handle.metadata() or {}).get("lora_adapter_metadata") or "{}")
-    except (SafetensorError, OSError, ValueError) as err:
-        raise VidlongError(f"{path} is not a readable safetensors LoRA ({type(err).__name__}); save it again") from None
-    except Exception as err:  # noqa: BLE001 - diffusers' converters raise KeyError, IndexError, ... for another model's keys
+            tensors, adapter = load_file(str(path)), peft
+    except Exception as err:  # noqa: BLE001 - diffusers' converters raise KeyError, ValueError, ... for another model's keys
         raise VidlongError(f"{path} is not a LoRA that {loader.__name__} reads ({type(err).__name__}: "
                            f"{str(err).splitlines()[0] if str(err) else 'no message'}); is it made for this model?") from None
     adapter = adapter if isinstance(adapter, dict) else {}
     alpha = adapter.get("transformer.lora_alpha", adapter.get("lora_alpha"))  # diffusers packs it under the component
-    others = [key for key in tensors if key.split(".")[0] in ("text_encoder", "text_encoder_2")]
+    others = [key for key in tensors if key.split(".")[0] in OTHER_COMPONENTS]
     if others:
-        raise VidlongError(f"{path} also holds text-encoder weights ({others[0]}), which vidlong does not merge; use a LoRA "
-                           "of the transformer alone")
+        raise VidlongError(f"{path} also holds weights of its {others[0].split('.')[0]} ({others[0]}), which vidlong does not "
+                           "merge; use a LoRA of the transformer alone")
     return tensors, None if alpha is None else float(alpha)
 
 
@@ -110,14 +128,19 @@ class LoraModule:
 def lora_modules(lora: dict, shapes: dict, scale: float, alpha: Optional[float] = None) -> list[LoraModule]:
     """The adapted modules of `lora` (``...<module>.lora_A.weight`` / ``lora_B.weight`` / ``lora_B.bias`` / ``alpha``
     entries), each checked against `shapes` (the model's weight and bias names -> shapes): a one-line error for a module
-    the model lacks, a size it does not have, or an entry that is no LoRA pair (DoRA's magnitudes). The factor's alpha is
+    the model lacks, a size it does not have, an entry that is no LoRA pair, or an alpha of no pair. The factor's alpha is
     a ``<module>.alpha`` entry (kohya's files), else `alpha` (peft's ``lora_alpha``), else r (scale 1: diffusers' format)."""
     lora = {key.replace(".default.", "."): value for key, value in lora.items()}  # peft's adapter name, if kept
     known = ("lora_A.weight", "lora_B.weight", "lora_B.bias", "alpha")
     strange = [key for key in lora if not key.endswith(known)]
     if strange:
-        raise VidlongError(f"LoRA entry {strange[0]!r} is not a LoRA pair vidlong merges (lora_A/lora_B weights, lora_B biases; "
-                           "not DoRA's magnitudes); use a plain LoRA")
+        raise VidlongError(f"LoRA entry {strange[0]!r} is not a LoRA pair vidlong merges (lora_A/lora_B weights, lora_B biases, "
+                           "alphas) nor one this model's diffusers loader converts; is the LoRA made for this model?")
+    pairs = {key[: -len(".lora_A.weight")] for key in lora if key.endswith("lora_A.weight")}
+    lost = [key for key in lora if key.endswith(".alpha") and key[: -len(".alpha")] not in pairs]
+    if lost:  # e.g. diffusers' HunyuanVideo converter splits a fused module but keeps its alpha under the old name
+        raise VidlongError(f"LoRA alpha {lost[0]!r} belongs to no lora_A/lora_B pair after diffusers' conversion, so its "
+                           "modules' scale is unknown; merge it with peft (pipe.load_lora_weights) instead")
     modules = []
     for key_a in [k for k in lora if k.endswith("lora_A.weight")]:
         module = key_a[: -len(".lora_A.weight")]

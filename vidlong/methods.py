@@ -475,7 +475,7 @@ def check_family_methods(methods, adapter) -> None:
     """One line unless the family of `adapter` implements what `methods` need of its RoPE: RIFLEx's tables, anchors
     re-placed next to their windows."""
     if any(isinstance(m, RIFLEx) for m in methods) and not adapter.riflex:
-        others = ("--method ultravico, freelong, both or window" if naming_flags()
+        others = (f"{named('method')} ultravico, freelong, both or window" if naming_flags()
                   else "UltraViCo, SpectralFusion or SlidingWindow")
         raise VidlongError(f"RIFLEx is not implemented for {adapter.transformer_class} (its RoPE tables); use {others} with it")
     if needs_moved_rope(methods) and not adapter.moves_rope:
