@@ -424,8 +424,8 @@ class App:
         if video:  # as long as the video
             length = dict(video=video, strength=float(strength))
         else:  # the stream knows its length (LTX-2's gives its last chunk the sound it holds back)
-            length = dict(chunks=None if float(seconds) == 0 else stream_chunk_count(self.spec, chunk_layout(config), None,
-                                                                                    float(seconds), dropped=self.limits.dropped_frames))
+            counted = stream_chunk_count(self.spec, chunk_layout(config), None, float(seconds), dropped=self.limits.dropped_frames)
+            length = dict(chunks=None if float(seconds) == 0 else counted)
         streamer = (RedrawStreamer if video else make)(self.pipe, rows[0][1] if rows else prompt or "", config, seed=seed,
                                                        guidance=None if guidance is None else float(guidance), image=image or None,
                                                        **length)

@@ -155,8 +155,10 @@ def test_image_to_video_generates_as_its_pipeline_does(i2v_folder, image_path, t
         dropped = "this model's call drops the first 4 frames of a video (HunyuanVideo-I2V's 33-channel release), so its latents"
         latents = tmp_path / "x.pt"
         torch.save({"latents": torch.zeros(1, 4, 2, 4, 6)}, latents)
-        commands += [(["generate", "--image", str(image_path), "--save-latents", str(tmp_path / "g.pt")], f"--save-latents: {dropped}"),
-                     (["stream", "--image", str(image_path), "--save-latents", str(tmp_path / "s.pt")], f"--save-latents: {dropped}"),
+        commands += [(["generate", "--image", str(image_path), "--save-latents", str(tmp_path / "g.pt")],
+                      f"--save-latents: {dropped}"),
+                     (["stream", "--image", str(image_path), "--save-latents", str(tmp_path / "s.pt")],
+                      f"--save-latents: {dropped}"),
                      (["extend", "--video", str(out), "--latents", str(latents)], f"--latents: {dropped}")]
         with pytest.raises(vidlong.VidlongError, match=re.escape(f"latents (--latents): {dropped}")):
             pipe.extend("a red ball", latents=torch.zeros(1, 4, 2, 4, 6), chunks=1)
@@ -164,7 +166,8 @@ def test_image_to_video_generates_as_its_pipeline_does(i2v_folder, image_path, t
         commands += [(["eval", "--prompts", str(tmp_path / "prompts.txt"), "--methods", "stream"],
                       "vidlong eval makes its videos from its prompts alone, and this model's pipeline (i2v) needs more")]
     for command, message in commands:
-        rest = ["--out", str(tmp_path / "eval")] if command[0] == "eval" else ["--prompt", "a red ball", "--out", str(tmp_path / "s.mp4")]
+        rest = (["--out", str(tmp_path / "eval")] if command[0] == "eval"
+                else ["--prompt", "a red ball", "--out", str(tmp_path / "s.mp4")])
         assert main([*command, "--model", str(folder), *rest]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err

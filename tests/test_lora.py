@@ -140,8 +140,9 @@ def test_a_lora_that_does_not_fit_is_refused_in_one_line_before_loading(folders,
                  "text-encoder": "text_encoder.encoder.block.0.layer.0.SelfAttention.q.lora_A.weight",
                  "alpha": "transformer.blocks.0.attn1.to_qkv.alpha", "rslora": "transformer.blocks.0.attn1.to_q.alpha"}[case]
         metadata = {"lora_adapter_metadata": json.dumps({"transformer.use_rslora": True})} if case == "rslora" else None
-        save_file({"transformer.blocks.0.attn1.to_q.lora_A.weight": lora["A"], "transformer.blocks.0.attn1.to_q.lora_B.weight": lora["B"],
-                   extra: torch.zeros(WIDTH if case != "alpha" else ())}, str(tmp_path / "x.safetensors"), metadata=metadata)
+        save_file({"transformer.blocks.0.attn1.to_q.lora_A.weight": lora["A"],
+                   "transformer.blocks.0.attn1.to_q.lora_B.weight": lora["B"], extra: torch.zeros(WIDTH if case != "alpha" else ())},
+                  str(tmp_path / "x.safetensors"), metadata=metadata)
         given[case] = ["--lora", str(tmp_path / "x.safetensors")]
     monkeypatch.setattr(DiffusionPipeline, "from_pretrained", classmethod(lambda *a, **k: pytest.fail("a model was loaded")))
     message = message.replace("{tmp}", str(tmp_path))

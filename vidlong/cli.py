@@ -132,7 +132,10 @@ def _add_generate(sub) -> None:
     p.add_argument("--preset", default=None, help="method settings for a length ratio: 2x | 3x | 4x | 8x | 16x (with no "
                                                   "--method: --method both, UltraViCo and FreeLong++ at the preset's settings)")
     _add_fifo_options(p)
-    p.add_argument("--noise", default=None, choices=list(NOISE_KINDS), help="initial noise (default: plain, as UltraViCo is published; with --preset, the FreeLong++ methods start from the preset's noise, SpecMix, as FreeLong++ does; freenoise: one native window of noise repeated with its frames shuffled, FreeNoise-style)")
+    p.add_argument("--noise", default=None, choices=list(NOISE_KINDS),
+                   help="initial noise (default: plain, as UltraViCo is published; with --preset, the FreeLong++ methods start "
+                        "from the preset's noise, SpecMix, as FreeLong++ does; freenoise: one native window of noise repeated "
+                        "with its frames shuffled, FreeNoise-style)")
     p.add_argument("--height", type=int, default=None, help=SIZE_HELP.format(side="height"))
     p.add_argument("--width", type=int, default=None, help=SIZE_HELP.format(side="width"))
     p.add_argument("--out", required=True, help="output .mp4 file; settings go to a .json beside it")
@@ -155,9 +158,9 @@ def _check_model(args) -> Path:
     from .models import check_model_folder, pipeline_facts, pipeline_task, spec_for_folder
     from .schedulers.timeline import parse_prompt_timeline
     from .video_to_video import check_redraws
-    from .validate import (check_compile, check_device, check_diagonal_offload, check_diagonal_stream, check_dtype, check_keeps_latents,
-                           check_extends, check_image_codec, check_offload, check_streamable, extends, limits_for_folder,
-                           resolve_context, uses_causal_sampler)
+    from .validate import (check_compile, check_device, check_diagonal_offload, check_diagonal_stream, check_dtype,
+                           check_extends, check_image_codec, check_keeps_latents, check_offload, check_streamable, extends,
+                           limits_for_folder, resolve_context, uses_causal_sampler)
 
     folder = check_model_folder(args.model)
     device = check_device(args.device)

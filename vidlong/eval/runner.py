@@ -406,8 +406,10 @@ def stream_chunk_for(spec: ModelSpec, chunk: Optional[int]) -> int:
 
 def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: Optional[int], guidance: Optional[float], noise_mode: str,
                   stream_chunk: Optional[int], stream_sinks: Optional[int] = None,
-                  partition_guidance: Optional[tuple] = None, noise_correlation: float = 0.0) -> tuple[np.ndarray, Optional[Soundtrack], dict]:
-    """(uint8 frames [T, H, W, 3], its sound (LTX-2's; else None), settings) of one cell. `steps`, `guidance`: None for the model's own
+                  partition_guidance: Optional[tuple] = None,
+                  noise_correlation: float = 0.0) -> tuple[np.ndarray, Optional[Soundtrack], dict]:
+    """(uint8 frames [T, H, W, 3], its sound (LTX-2's; else None), settings) of one cell. `steps`, `guidance`: None for the
+    model's own
     (a stream's are its streaming defaults: a causal model's few levels and guidance). `stream_sinks`:
     a stream's sink frames (None: `Streaming`'s default, one chunk). `partition_guidance`, `noise_correlation`: a
     fifo method's `DiagonalDenoising.guidance_by_partition` (None: `guidance` at every level) and `noise_correlation`."""
