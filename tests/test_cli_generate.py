@@ -168,3 +168,11 @@ def test_truncated_weights_are_named_in_one_line(model_dir, tmp_path, capsys):
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("vidlong: error: could not load") and str(weights) in last
     assert not out.exists()
+
+
+def test_a_preset_alone_runs_both_methods_from_python_too():
+    from vidlong.generate import GenerateRequest
+
+    assert GenerateRequest(prompt="a red ball", preset="2x").method == "both"
+    assert GenerateRequest(prompt="a red ball").method == "none"
+    assert GenerateRequest(prompt="a red ball", preset="2x", method="ultravico").method == "ultravico"

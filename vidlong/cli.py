@@ -245,9 +245,6 @@ def _run_generate(args) -> int:
     from .methods import load_preset
     from .validate import check_generate, limits_for_folder
 
-    if args.method is None:  # a preset's settings are UltraViCo's and FreeLong++'s: a preset alone runs both
-        args.method = "both" if args.preset else "none"
-
     out, latents_path = _check_outputs(args)
     sets_length = args.video or args.control_video  # a video sets its length
     preset_ratio = load_preset(args.preset)["ratio"] if args.preset and not sets_length else 1.0

@@ -32,7 +32,8 @@ class GenerateRequest:
             prompt, `vidlong.timeline`; LTX-2's sound too).
         ratio: length as a multiple of the native window (used when `frames` is None).
         frames: pixel frames (must be 4k+1 for Wan); overrides `ratio`.
-        method: a `vidlong.method_names.METHOD_NAMES` name ("none", "ultravico", "freelong", "both", ...).
+        method: a `vidlong.method_names.METHOD_NAMES` name ("none", "ultravico", "freelong", "both", ...); None: "both" with a
+            `preset` (its settings are UltraViCo's and FreeLong++'s), else "none".
         preset: a preset name ("2x", "4x", ...) for method settings (and FreeLong++'s noise); None for defaults.
         noise: "plain", "specmix" or "freenoise" (`NOISE_KINDS`); None: the method's own (`vidlong.methods.default_noise`: the
             preset's SpecMix for FreeLong++ and its combinations, plain for the others).
@@ -72,7 +73,7 @@ class GenerateRequest:
     prompt: str
     ratio: float = 1.0
     frames: Optional[int] = None
-    method: str = "none"
+    method: Optional[str] = None
     preset: Optional[str] = None
     noise: Optional[str] = None
     steps: Optional[int] = None
@@ -98,6 +99,8 @@ class GenerateRequest:
         for name in ("ratio", "frames", "steps", "guidance", "seed", "height", "width", "guidance_2", "strength",
                      "segment_overlap"):
             setattr(self, name, plain(getattr(self, name)))
+        if self.method is None:  # a preset alone runs both methods at its settings
+            self.method = "both" if self.preset else "none"
 
 
 @dataclass
