@@ -244,8 +244,8 @@ def generate_settings(pipe, request: GenerateRequest, methods, latent_frames: in
     `frames`' count, or those `latent_frames` decode to), the `methods` and the run's own `values` (size, steps, ...)."""
     spec = pipe.spec
     settings = dict(
-        dataclasses.asdict(dataclasses.replace(request, reference_images=None, **dict.fromkeys(VIDEO_FIELDS))), **pipe.run_settings(),
-        native_frames=spec.native_frames, latent_frames=latent_frames,
+        dataclasses.asdict(dataclasses.replace(request, reference_images=None, **dict.fromkeys(VIDEO_FIELDS))),
+        **pipe.run_settings(), native_frames=spec.native_frames, latent_frames=latent_frames,
         pixel_frames=pixel_frames(latent_frames, spec.temporal_ratio) if frames is None else int(frames.shape[0]),
         ratio=latent_frames / spec.native_frames, ratio_requested=None if request.frames is not None else request.ratio,
         methods=_described(methods), **values)

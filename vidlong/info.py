@@ -87,7 +87,8 @@ def info_lines(info: dict) -> list[str]:
     lines = [f"{info['folder']}: {info['pipeline']} (vidlong's {info['vidlong_pipeline']}), task {info['task']}, family "
              f"{info['family']} ({info['transformer']}{', 2 experts' if info['experts'] == 2 else ''})",
              f"spec {spec['name']}: native {spec['native_latent_frames']} latent frames = {spec['native_pixel_frames']} frames "
-             f"at {spec['fps']} fps, {spec['width']}x{spec['height']} (width x height), {spec['steps']} steps, guidance {spec['guidance']:g}"
+             f"at {spec['fps']} fps, {spec['width']}x{spec['height']} (width x height), {spec['steps']} steps, "
+             f"guidance {spec['guidance']:g}"
              + (f"; streams with the {spec['stream_context']} context" if spec["stream_context"] else "")
              + (f"; its call drops a video's first {spec['dropped_frames']} frames (a stream's first chunk too, which so "
                 f"takes {spec['fewest_first_chunk']} latent frames or more; no saved latents)" if spec["dropped_frames"] else ""),

@@ -58,9 +58,9 @@ class LoraFile:
         """``FILE`` or ``FILE:SCALE`` (a name whose part after its last colon is no number is a file name)."""
         path, _, tail = str(text).rpartition(":")
         try:
-            return cls(Path(path), float(tail), expert) if path else cls(Path(text), 1.0, expert)
+            return cls(path, float(tail), expert) if path else cls(text, 1.0, expert)
         except ValueError:
-            return cls(Path(text), 1.0, expert)
+            return cls(text, 1.0, expert)
 
     def describe(self) -> dict:
         """As a sidecar records it."""
@@ -90,9 +90,10 @@ def read_lora(path: Path, loader=None) -> tuple[dict, Optional[float]]:
     dora = next((key for key in keys if "dora_scale" in key or "lora_magnitude_vector" in key), None)
     if dora is not None:  # diffusers' loaders drop DoRA's magnitudes with a warning: merged without them, it would be wrong
         raise VidlongError(f"{path} is a DoRA ({dora}), which vidlong does not merge; use a plain LoRA")
-    peft = json.loads(metadata.get("lora_adapter_metadata") or "{}")
+    peft = json.loads(metadata.get("lora_adapter_metadata") or "{}")  # peft's config, as diffusers saves it
+    peft = peft if isinstance(peft, dict) else {}
     scaled = [name for name in ("use_rslora", "alpha_pattern", "rank_pattern")
-              if any(key.endswith(name) and value for key, value in (peft.items() if isinstance(peft, dict) else ()))]
+              if any(key.endswith(name) and value for key, value in peft.items())]
     if scaled:
         raise VidlongError(f"{path} sets peft's {scaled[0]}, which vidlong's merge does not follow; merge it with peft "
                            "(pipe.load_lora_weights, pipe.fuse_lora) instead")
@@ -104,7 +105,7 @@ def read_lora(path: Path, loader=None) -> tuple[dict, Optional[float]]:
     except Exception as err:  # noqa: BLE001 - diffusers' converters raise KeyError, ValueError, ... for another model's keys
         raise VidlongError(f"{path} is not a LoRA that {loader.__name__} reads ({type(err).__name__}: "
                            f"{str(err).splitlines()[0] if str(err) else 'no message'}); is it made for this model?") from None
-    adapter = adapter if isinstance(adapter, dict) else {}
+    adapter = adapter if isinstance(adapter, dict) else {}  # diffusers' loaders hand back the metadata as they read it
     alpha = adapter.get("transformer.lora_alpha", adapter.get("lora_alpha"))  # diffusers packs it under the component
     others = [key for key in tensors if key.split(".")[0] in OTHER_COMPONENTS]
     if others:
@@ -165,16 +166,22 @@ def lora_modules(lora: dict, shapes: dict, scale: float, alpha: Optional[float] 
 
 
 def merge_lora(state: dict, lora: dict, scale: float, alpha: Optional[float] = None) -> int:
-    """Merge the LoRA pairs of `lora` (`lora_modules`) into `state` in place: ``W + factor·B·A`` and ``b + factor·b_B`` (in
-    float64, then the weight's dtype); returns how many modules were merged."""
+    """Merge the LoRA pairs of `lora` (`lora_modules`) into `state` in place (`add_modules`); returns how many modules were
+    merged."""
     modules = lora_modules(lora, {name: tuple(value.shape) for name, value in state.items()}, scale, alpha)
+    add_modules(state, modules)
+    return len(modules)
+
+
+def add_modules(state: dict, modules: list) -> None:
+    """`modules` (`LoraModule`s) added to `state` in place: ``W + factor·B·A`` and ``b + factor·b_B`` (in float64, then the
+    weight's dtype)."""
     for module in modules:
         weight = state[module.weight]
         state[module.weight] = (weight.double() + module.factor * (module.b.double() @ module.a.double())).to(weight.dtype)
         if module.bias is not None:
             name = module.weight[: -len("weight")] + "bias"
             state[name] = (state[name].double() + module.factor * module.bias.double()).to(state[name].dtype)
-    return len(modules)
 
 
 def fuse_lora_link(transformer: torch.nn.Module, link, loader=None) -> None:
@@ -187,21 +194,27 @@ def fuse_lora_link(transformer: torch.nn.Module, link, loader=None) -> None:
 def fuse_lora_file(transformer: torch.nn.Module, path: Path, scale: float = 1.0, loader=None) -> int:
     """Merge the LoRA safetensors file `path` (`read_lora` with `loader`) into `transformer`'s weights; returns the
     modules merged."""
-    state = transformer.state_dict()
     lora, alpha = read_lora(path, loader)
-    merged = merge_lora(state, lora, scale, alpha)
+    modules = lora_modules(lora, {name: tuple(value.shape) for name, value in transformer.state_dict().items()}, scale, alpha)
+    fuse_modules(transformer, modules)
+    return len(modules)
+
+
+def fuse_modules(transformer: torch.nn.Module, modules: list) -> None:
+    """Merge checked `modules` (`check_lora_file`'s) into `transformer`'s weights."""
+    state = transformer.state_dict()
+    add_modules(state, modules)
     transformer.load_state_dict(state)
-    return merged
 
 
-def check_lora_file(lora: LoraFile, shapes: dict, loader=None) -> None:
-    """A one-line error unless `lora` merges into a transformer of weight `shapes` (name -> shape, `vidlong.models.
-    weight_shapes`): its file, scale and every module's name and size, before any model loads."""
+def check_lora_file(lora: LoraFile, shapes: dict, loader=None) -> list:
+    """`lora`'s `LoraModule`s, read once, or a one-line error unless it merges into a transformer of weight `shapes` (name ->
+    shape, `vidlong.models.weight_shapes`): its file, scale and every module's name and size, before any model loads."""
     from .validate import check_finite
 
     flag = named("lora_2" if lora.expert else "lora")
     if not lora.path.is_file():
         raise VidlongError(f"{flag} {lora.path} does not exist; pass a .safetensors LoRA file (FILE or FILE:SCALE)")
     check_finite(f"{flag} {lora.path}'s scale", lora.scale, -100, 100)
-    tensors, _ = read_lora(lora.path, loader)
-    lora_modules(tensors, shapes, lora.scale)
+    tensors, alpha = read_lora(lora.path, loader)
+    return lora_modules(tensors, shapes, lora.scale, alpha)

@@ -19,7 +19,7 @@ from diffusers import WanPipeline, WanVACEPipeline
 
 from . import hooks
 from .errors import VidlongError, named
-from .lora import LoraFile, check_lora_file, fuse_lora_file, fuse_lora_link
+from .lora import LoraFile, check_lora_file, fuse_lora_link, fuse_modules
 from .models import (EMBEDDED_MODELS, Geometry, ModelSpec, check_model_folder, family_of, folder_class_name, geometry_from_configs,
                      image_to_video_twin, latent_frames, lora_link, model_facts, pipeline_folder, pipeline_task, spec_for_facts,
                      spec_for_folder, video_to_video_twin, what_folder_holds)
@@ -426,12 +426,13 @@ class VidlongPipelineMixin:
                                limits_for_pipeline)
 
         streaming, chunks, seconds = self._stream_config("pipe.extend", streaming, chunks, seconds, kwargs)
-        check_extends(limits_for_pipeline(self))
+        limits = limits_for_pipeline(self)
+        check_extends(limits)
         if latents is not None:
-            check_keeps_latents(limits_for_pipeline(self), named("latents"))
+            check_keeps_latents(limits, named("latents"))
         check_sampling(**{name: kwargs[name] for name in ("guidance", "guidance_2", "seed") if name in kwargs})
         if isinstance(streaming, DiagonalDenoising):  # before the input is read
-            check_diagonal_stream(streaming, limits_for_pipeline(self))
+            check_diagonal_stream(streaming, limits)
         fps = plain(fps)
         check_finite("fps", fps, 0)
         if fps is not None and fps <= 0:
@@ -636,19 +637,19 @@ def pipeline_class_name(folder: Path, task: Optional[str] = None) -> str:
     return name
 
 
-def check_loras(folder: Path, loras: Sequence, loader) -> tuple:
-    """`loras` (`LoraFile`s or paths) as `LoraFile`s, each checked against `folder`'s weights (`check_lora_file`; its
-    `loader`: the pipeline class whose diffusers LoRA loader reads it) and experts, before any model loads."""
+def check_loras(folder: Path, loras: Sequence, loader) -> list:
+    """``[(LoraFile, its LoraModules)]`` of `loras` (`LoraFile`s or paths), each read once and checked against `folder`'s
+    weights (`check_lora_file`; its `loader`: the pipeline class whose diffusers LoRA loader reads it) and experts, before
+    any model loads."""
     from .models import folder_configs, weight_shapes
 
-    loras = tuple(lora if isinstance(lora, LoraFile) else LoraFile(Path(lora)) for lora in loras)
-    experts = folder_configs(folder)[2]
-    for lora in loras:
+    experts, checked = folder_configs(folder)[2], []
+    for lora in (lora if isinstance(lora, LoraFile) else LoraFile(lora) for lora in loras):
         if lora.expert not in range(experts):
             raise VidlongError(f"{named('lora_2')} merges into a second transformer (Wan2.2 A14B's low-noise "
                                f"transformer_2), which this model has not; use {named('lora')}")
-        check_lora_file(lora, weight_shapes(folder, lora.expert), loader)
-    return loras
+        checked.append((lora, check_lora_file(lora, weight_shapes(folder, lora.expert), loader)))
+    return checked
 
 
 def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.device, None] = None,
@@ -701,9 +702,9 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
         fuse_lora_link(pipe.transformer, link, type(pipe))
         for part in (pipe, pipe.transformer):  # the spec follows this folder, not the base
             part.register_to_config(_name_or_path=str(folder.resolve()))
-    for lora in loras:
-        fuse_lora_file(pipe.experts()[lora.expert], lora.path, lora.scale, type(pipe))
-    pipe.vidlong_loras = loras  # the sidecars record them
+    for lora, modules in loras:  # as checked: each file read once
+        fuse_modules(pipe.experts()[lora.expert], modules)
+    pipe.vidlong_loras = tuple(lora for lora, _ in loras)  # the sidecars record them
     if pipe.tiled_vae:
         pipe.vae.enable_tiling()
     pipe.vidlong_spec = spec

@@ -104,7 +104,7 @@ def _dropped_frames(facts: dict) -> int:
     """`ModelLimits.dropped_frames` from a pipeline's `vidlong.models.model_facts`: 4 for HunyuanVideo-I2V's 33-channel
     release (its transformer's ``image_condition_type`` ``latent_concat``), whose call returns its video after the image's
     latent frame and three more pixel frames; else 0."""
-    concatenated = facts["family"] == "hunyuan-video" and facts["task"] == "i2v" and facts.get("image_condition_type") == "latent_concat"
+    concatenated = (facts["family"], facts["task"], facts.get("image_condition_type")) == ("hunyuan-video", "i2v", "latent_concat")
     return 4 if concatenated else 0
 
 
@@ -384,7 +384,8 @@ def check_diagonal(limits: ModelLimits, instead: str = "both") -> None:
                            f"method for this model (e.g. {named('method')} {instead})")
     if limits.geometry.patch[0] != 1:  # e.g. an LTX-Video config with patch_size_t 2
         raise VidlongError(f"{named('method')} fifo (diagonal denoising) gives each latent frame its own timestep, which a "
-                           f"temporal patch of {limits.geometry.patch[0]} frames joins; use another method (e.g. {named('method')} {instead})")
+                           f"temporal patch of {limits.geometry.patch[0]} frames joins; use another method "
+                           f"(e.g. {named('method')} {instead})")
 
 
 def check_diagonal_offload(offload: Optional[str]) -> None:
@@ -469,12 +470,14 @@ def odd_latents(limits: ModelLimits) -> bool:
     return limits.family in ODD_LATENT_FAMILIES and limits.geometry.patch[0] == 1
 
 
-def check_keeps_latents(limits: ModelLimits, flag: str, fix: str = "extend the video file instead (vidlong extend --video)") -> None:
+def check_keeps_latents(limits: ModelLimits, flag: str, fix: Optional[str] = None) -> None:
     """One line where a model's videos do not start at its latents' first frame (`ModelLimits.dropped_frames`), so that
-    saved latents would not line up with their video; `flag`: the argument that asks for them, `fix`: what to do."""
+    saved latents would not line up with their video; `flag`: the argument that asks for them, `fix`: what to do instead
+    (None: extend the video file)."""
     if limits.dropped_frames:
         raise VidlongError(f"{flag}: this model's call drops the first {limits.dropped_frames} frames of a video "
-                           f"(HunyuanVideo-I2V's 33-channel release), so its latents do not line up with its videos; {fix}")
+                           f"(HunyuanVideo-I2V's 33-channel release), so its latents do not line up with its videos; "
+                           f"{fix or 'extend the video file instead (vidlong extend --video)'}")
 
 
 def check_stream(streaming, limits: ModelLimits, height=None, width=None, extension: bool = False) -> None:

@@ -409,8 +409,7 @@ def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: Optional[int], guida
                   partition_guidance: Optional[tuple] = None,
                   noise_correlation: float = 0.0) -> tuple[np.ndarray, Optional[Soundtrack], dict]:
     """(uint8 frames [T, H, W, 3], its sound (LTX-2's; else None), settings) of one cell. `steps`, `guidance`: None for the
-    model's own
-    (a stream's are its streaming defaults: a causal model's few levels and guidance). `stream_sinks`:
+    model's own (a stream's are its streaming defaults: a causal model's few levels and guidance). `stream_sinks`:
     a stream's sink frames (None: `Streaming`'s default, one chunk). `partition_guidance`, `noise_correlation`: a
     fifo method's `DiagonalDenoising.guidance_by_partition` (None: `guidance` at every level) and `noise_correlation`."""
     n_latent = max(1, round(cell.ratio * spec.native_frames))
@@ -504,7 +503,8 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
     if config.loras:
         from ..pipeline import check_loras, pipeline_class
 
-        loras = check_loras(folder, config.loras, pipeline_class(folder_class_name(folder)))  # before any model loads
+        checked = check_loras(folder, config.loras, pipeline_class(folder_class_name(folder)))  # before any model loads
+        loras = tuple(lora for lora, _ in checked)
     try:
         spec = pipe.spec if pipe is not None else spec_for_folder(folder)
     except VidlongError:  # no vidlong.yaml: the spec comes from the transformer's config
