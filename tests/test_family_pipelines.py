@@ -94,6 +94,8 @@ def test_generate_with_no_method_is_the_stock_pipeline_bit_for_bit(family_folder
 
 
 def test_cli_generate_with_both_methods_writes_the_mp4(family_folder, tmp_path):
+    """`--ratio 2` with both methods: an mp4 of the model's size and frame rate, 2x its native latent frames (on
+    CogVideoX the next odd count, which its VAE decodes to 4k+1 frames), both methods in the sidecar, the latents saved."""
     family, folder = family_folder
     out = tmp_path / "long.mp4"
     assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--ratio", "2", "--method", "both",
@@ -102,7 +104,9 @@ def test_cli_generate_with_both_methods_writes_the_mp4(family_folder, tmp_path):
     settings = json.loads(out.with_suffix(".json").read_text())
     spec = FAMILIES[family][1]
     assert frames.shape[0] == settings["pixel_frames"] and frames.shape[1:] == (spec["height"], spec["width"], 3)
-    assert fps == pytest.approx(spec["fps"]) and settings["latent_frames"] == 2 * spec["native_frames"]
+    latent = 2 * spec["native_frames"] + (family == "cogvideox")  # its VAE decodes an odd count only to 4k+1 frames
+    assert fps == pytest.approx(spec["fps"]) and settings["latent_frames"] == latent
+    assert settings["pixel_frames"] == spec_for_folder(folder).temporal_ratio * (latent - 1) + 1
     assert [m["name"] for m in settings["methods"]] == ["UltraViCo", "SpectralFusion"]
     assert torch.load(tmp_path / "long.pt")["latents"].shape[2] == settings["latent_frames"]
 
