@@ -208,7 +208,7 @@ CLI_ROWS = [
     ("extend", ["--video", "{inputs}/clip.mp4"], "extend needs --prompt", None),
     ("extend", ["--video", "{inputs}/clip.mp4", "--latents", "{inputs}/other.pt"], "is not a vidlong latents file", None),
     ("extend", ["--video", "{inputs}/notes.txt", "--first-chunk", "2"],
-     "unrecognized arguments: --first-chunk 2 (see vidlong extend --help)", ARGPARSE),
+     "unrecognized arguments: --first-chunk (see vidlong extend --help)", ARGPARSE),
     ("stream", ["--method", "fifo", "--sinks", "2"], "--sinks is an option of --method chunked; --method fifo keeps one sink frame", None),
     ("stream", ["--method", "fifo", "--prompt", "0:a red ball; 5:a blue ball", "--chunks", "4"], "switches at chunk 5 but the stream has 4 chunks", None),
     ("stream", ["--method", "fifo", "--prompt", "0s: a red ball; 2s: a blue ball"], "a stream's schedule counts chunks", None),
@@ -354,6 +354,23 @@ API_ROWS = [
     ("stream-recache", lambda: vidlong.Streaming(recache_on_prompt_switch="no"), "recache_on_prompt_switch"),
     ("preset-bogus", lambda: vidlong.load_preset("5x"), "unknown preset '5x'"),
 ]
+
+
+@pytest.mark.parametrize("argv, names", [
+    (["--bogus"], "vidlong: error: unrecognized arguments: --bogus (see vidlong --help)"),
+    (["generate", "--bogus", "1"], "vidlong generate: error: unrecognized arguments: --bogus (see vidlong generate --help)"),
+    (["stream", "--prompt", "a", "--out", "x.mp4", "--ratios=2"], "unrecognized arguments: --ratios=2 (see vidlong stream --help)"),
+])
+def test_an_unknown_flag_is_named_before_a_missing_argument(argv, names, capsys):
+    """A mistyped flag is the error, also where a required argument is missing too (argparse names only the missing
+    one); an abbreviation of a known flag still reads as the flag."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and len(err) == 1 and err[0].endswith(names), err
+    with pytest.raises(SystemExit) as exit_:
+        main(["generate", "--promp", "a red ball"])  # abbreviates --prompt: only --out is missing
+    assert exit_.value.code == 2 and "required: --out" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("make, message", [(m, msg) for _, m, msg in API_ROWS], ids=[r[0] for r in API_ROWS])

@@ -744,11 +744,27 @@ class OneLineErrors(argparse.ArgumentParser):
 
     def parse_known_args(self, args=None, namespace=None):
         """As argparse's, but a flag this parser does not know is its error (a subcommand's names the subcommand's help,
-        where argparse would leave it to the top parser's)."""
+        where argparse would leave it to the top parser's), and comes before a missing argument's."""
+        args = sys.argv[1:] if args is None else list(args)
+        unknown = self._unknown_flags(args)
+        if unknown:
+            self.error(f"unrecognized arguments: {' '.join(unknown)}")
         namespace, extras = super().parse_known_args(args, namespace)
         if extras:
             self.error(f"unrecognized arguments: {' '.join(extras)}")
         return namespace, extras
+
+    def _unknown_flags(self, args: list) -> list:
+        """The ``--flags`` of `args` that name none of this parser's options (nor abbreviate one), up to its subcommand."""
+        known = [flag for action in self._actions for flag in action.option_strings]
+        unknown = []
+        for token in args:
+            if token == "--" or (self._subparsers is not None and not token.startswith("-")):
+                break  # the rest is positional, or the subcommand's to read
+            name = token.split("=", 1)[0]
+            if name.startswith("--") and not any(flag.startswith(name) for flag in known):
+                unknown.append(token)
+        return unknown
 
 
 def build_parser() -> argparse.ArgumentParser:
