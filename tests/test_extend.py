@@ -154,7 +154,7 @@ def bad_inputs(tmp_path, folders, made):
     """(args, message) for every refused extension input; built on files made here."""
     (tmp_path / "junk.mp4").write_bytes(b"not a video")
     write_video(tmp_path / "odd.mp4", np.zeros((5, 24, 24, 3), np.uint8), fps=8)
-    save_latents(tmp_path / "wide.pt", torch.zeros(1, 12, 3, 4, 4), prompt="x")
+    save_latents(tmp_path / "wide.pt", torch.zeros(1, 12, 3, 4, 4), prompt="x", model="wan2.2-ti2v-5b")
     (tmp_path / "junk.pt").write_bytes(b"garbage")
     torch.save({"latents": torch.zeros(1, 4, 3, 4, 4)}, tmp_path / "foreign.pt")
     save_latents(tmp_path / "nan.pt", torch.full((1, 4, 3, 4, 4), float("nan")), prompt="x")
@@ -173,7 +173,8 @@ def bad_inputs(tmp_path, folders, made):
         (["--video", str(tmp_path / "missing.mp4")], "no video file"),
         (["--video", str(tmp_path / "junk.mp4")], "not a readable video"),
         (["--video", str(tmp_path / "odd.mp4"), "--prompt", "x"], "multiples of 16"),
-        (["--latents", str(tmp_path / "wide.pt")], "12-channel latents"),
+        (["--latents", str(tmp_path / "wide.pt")], "12-channel latents but this model's VAE has 4; continue them with "
+         "wan2.2-ti2v-5b's folder (--model)"),
         (["--latents", str(tmp_path / "junk.pt")], "not a readable latents file"),
         (["--latents", str(tmp_path / "foreign.pt")], "not a vidlong latents file"),
         (["--latents", str(tmp_path / "nan.pt")], "NaN"),

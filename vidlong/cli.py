@@ -611,7 +611,7 @@ def _extension_input(args, folder: Path):
     prompt, meta = args.prompt, {}
     if args.latents is not None:
         latents, meta = load_latents(args.latents)
-        check_latents_for_model(latents, geometry)
+        check_latents_for_model(latents, geometry, made_by=meta.get("model"))
         fps = meta.get("fps")
     if args.video is not None:
         frames, fps = read_input_video(args.video)

@@ -236,8 +236,9 @@ def _pixels(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
 
 
-def check_latents_for_model(latents: torch.Tensor, geometry: Geometry) -> None:
-    """A one-line error unless `latents` are ``[1, C, F, h, w]`` with this model's channel count."""
+def check_latents_for_model(latents: torch.Tensor, geometry: Geometry, made_by: Optional[str] = None) -> None:
+    """A one-line error unless `latents` are ``[1, C, F, h, w]`` with this model's channel count; `made_by`: the name of
+    the model their file says made them (`save_latents`' ``model``), for the error to name."""
     if not isinstance(latents, torch.Tensor):
         raise VidlongError(f"{named('latents')} is a {type(latents).__name__}; pass the torch tensor [1, C, frames, h, w] "
                            "that load_latents returns (torch.from_numpy(array) for a NumPy array)")
@@ -245,8 +246,9 @@ def check_latents_for_model(latents: torch.Tensor, geometry: Geometry) -> None:
         raise VidlongError(f"{named('latents')} holds latents of shape {tuple(latents.shape)}; expected [1, C, frames, h, w] "
                            "as saved by --save-latents")
     if latents.shape[1] != geometry.channels:
+        maker = f"{made_by}'s folder" if isinstance(made_by, str) and made_by else "the model that made them"
         raise VidlongError(f"{named('latents')} holds {latents.shape[1]}-channel latents but this model's VAE has "
-                           f"{geometry.channels}; continue them with the model that made them (--model)")
+                           f"{geometry.channels}; continue them with {maker} (--model)")
     if latents.shape[3] % geometry.patch[1] or latents.shape[4] % geometry.patch[2]:
         raise VidlongError(f"{named('latents')} has a latent grid of {latents.shape[3]}x{latents.shape[4]}, not a multiple of "
                            f"this model's patch {geometry.patch[1]}x{geometry.patch[2]}; use the model that made them")
