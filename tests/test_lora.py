@@ -2,6 +2,7 @@
 ``--lora-2`` on generate, stream, extend and the app): the weights become ``W + scale·(alpha / r)·B·A`` (biases
 ``b + scale·b_B``) in any format diffusers' loader of the family converts, the sidecar records them, a second expert takes
 its own, and a LoRA that does not fit the model is refused in one line before any model loads."""
+import dataclasses
 import json
 
 import pytest
@@ -100,6 +101,15 @@ def test_the_cli_merges_it_and_the_sidecar_records_it_and_a_second_expert_takes_
     with open(evaluated / "results.csv", newline="") as f:
         weights = [row["weights"] for row in csv.DictReader(f)]
     assert len(weights) == 2 and weights[1].startswith(weights[0] + "+") and weights[1].endswith("x1@0")
+    from vidlong.eval.runner import EvalConfig, run_eval
+
+    config = EvalConfig(model=str(folders["wan2.1"]), out=str(tmp_path / "eval-pipe"), methods=("direct",), ratios=(1,),
+                        seeds=1, steps=1, prompts=["a red ball"])  # a loaded pipe's LoRAs are its cells' too
+    outcome = run_eval(config, progress=False, pipe=vidlong.load_pipeline(folders["wan2.1"], loras=[LoraFile(path)]))
+    assert outcome.generated == 1 and [row["weights"] for row in outcome.rows] == weights[1:]
+    with pytest.raises(vidlong.VidlongError, match="differ from the LoRAs merged into the given pipe"):
+        run_eval(dataclasses.replace(config, loras=[LoraFile(path, 2.0)]), progress=False,
+                 pipe=vidlong.load_pipeline(folders["wan2.1"], loras=[LoraFile(path)]))
 
     stock = vidlong.load_pipeline(folders["wan2.2"])
     pipe = vidlong.load_pipeline(folders["wan2.2"], loras=[LoraFile(path, 1.0, expert=1)])

@@ -490,7 +490,8 @@ def is_default_model(folder: Path, spec: ModelSpec) -> bool:
 
 def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcome:
     """Run (or resume) the evaluation of `config`; returns what was done. `pipe`: an already loaded
-    pipeline for the same model (loaded lazily otherwise, only when a cell needs generating)."""
+    pipeline for the same model (loaded lazily otherwise, only when a cell needs generating), with the LoRAs it was
+    loaded with (`load_pipeline`'s ``loras``; `config.loras`, if given, must be the same)."""
     from tqdm import tqdm
 
     folder = resolve_model(config.model)
@@ -505,6 +506,11 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
 
         checked = check_loras(folder, config.loras, pipeline_class(folder_class_name(folder)))  # before any model loads
         loras = tuple(lora for lora, _ in checked)
+    if pipe is not None:  # the cells are made with its weights: the LoRAs merged into it join their fingerprint
+        if loras and loras != tuple(pipe.vidlong_loras):
+            raise VidlongError("EvalConfig.loras differ from the LoRAs merged into the given pipe; leave loras out (the "
+                               "pipe's are used) or pass no pipe")
+        loras = tuple(pipe.vidlong_loras)
     try:
         spec = pipe.spec if pipe is not None else spec_for_folder(folder)
     except VidlongError:  # no vidlong.yaml: the spec comes from the transformer's config
