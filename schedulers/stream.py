@@ -29,10 +29,12 @@ class StreamSchedule:
     @classmethod
     def resolve(cls, native_frames: int, chunk: int = 3, sinks: Optional[int] = None,
                 window: Optional[int] = None) -> "StreamSchedule":
-        """Defaults: one chunk of sinks and a window that fills the native length: ``S + W + C = L``."""
+        """Defaults: one chunk of sinks and a window that fills the native length `native_frames`: ``S + W + C = L``; a
+        chunk over half the native length takes the sinks it leaves room for (``L - C``) and no window, one of the whole
+        native length one chunk of sinks (its positions then pass the native length: it could not continue otherwise)."""
         if chunk < 1:
             raise VidlongError(f"{named('chunk')} must be >= 1 latent frame, got {chunk}")
-        sinks = chunk if sinks is None else sinks
+        sinks = (chunk if chunk >= native_frames else min(chunk, native_frames - chunk)) if sinks is None else sinks
         window = max(0, native_frames - sinks - chunk) if window is None else window
         if sinks < 0 or window < 0:
             which = "sinks" if sinks < 0 else "window"

@@ -213,3 +213,54 @@ class BlockCausalReference:
         chunk = self.chunk_of_frame[torch.arange(q.shape[1]) // self.tokens_per_frame]
         out = plain_attention(q, k, v, chunk[None, :] <= chunk[:, None]).to(q.dtype)
         return attn.to_out[1](attn.to_out[0](out.flatten(2, 3)))
+
+
+def wan_rotation(x: torch.Tensor, freqs_cos: torch.Tensor, freqs_sin: torch.Tensor) -> torch.Tensor:
+    """Wan's RoPE in float64 as complex numbers: each channel pair (x0, x1) of ``[B, N, H, D]`` times
+    ``cos θ + i·sin θ`` from the transformer's tables ``[1, N, 1, D]`` (their angles repeated per pair)."""
+    pairs = torch.view_as_complex(x.double().unflatten(-1, (-1, 2)).contiguous())
+    turn = torch.complex(freqs_cos[..., 0::2].double(), freqs_sin[..., 1::2].double())
+    return torch.view_as_real(pairs * turn).flatten(-2)
+
+
+class StreamPlan:
+    """What the next forward of a `RollingCacheReference` stream is: `context`, the numbers of the earlier frames its
+    chunk attends to, in order (sinks, then window); `chunk`, its own frames' numbers; `writing`, whether it keeps their
+    clean K/V."""
+
+    def __init__(self):
+        self.context, self.chunk, self.writing = [], [], False
+
+    def next_chunk(self, written: list, frames: int, sinks: int, window: int) -> None:
+        """Plan a chunk of `frames` after the frames `written` so far (in order): the first `sinks` ever written, then
+        the last `window` of those written after them."""
+        after = written[sinks:]
+        self.context = written[:sinks] + (after[-window:] if window else [])
+        self.chunk = list(range(len(written), len(written) + frames))
+
+
+class RollingCacheReference:
+    """A Wan self-attention streaming as METHODS.md says, from plain bookkeeping: each frame's clean K/V before RoPE kept
+    by frame number when its chunk is written; a chunk attends to `plan.context` then itself, placed at positions 0, 1,
+    ... in that order (RoPE from the transformer's tables at those positions); attention in float64. `grid`: the latent
+    (height, width) of a frame, `tokens_per_frame` its tokens."""
+
+    def __init__(self, plan: StreamPlan, rope, grid: tuple, tokens_per_frame: int):
+        self.plan, self.rope, self.grid, self.tpf = plan, rope, grid, tokens_per_frame
+        self.kept = {}  # frame number -> (keys, values) [B, tokens_per_frame, H, D]
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):
+        heads = lambda x: x.unflatten(2, (attn.heads, -1))  # noqa: E731
+        q = heads(attn.norm_q(attn.to_q(hidden_states)))
+        k = heads(attn.norm_k(attn.to_k(hidden_states)))
+        v = heads(attn.to_v(hidden_states))
+        own = [(k[:, i * self.tpf:(i + 1) * self.tpf], v[:, i * self.tpf:(i + 1) * self.tpf]) for i in range(len(self.plan.chunk))]
+        seen = [self.kept[f] for f in self.plan.context] + own
+        cos, sin = self.rope(torch.zeros(1, 1, len(seen), *self.grid, dtype=torch.float64))
+        keys = wan_rotation(torch.cat([key for key, _ in seen], 1), cos, sin)
+        values = torch.cat([value for _, value in seen], 1)
+        start = len(self.plan.context) * self.tpf
+        out = plain_attention(wan_rotation(q, cos[:, start:], sin[:, start:]), keys, values)
+        if self.plan.writing:
+            self.kept.update({f: (key.clone(), value.clone()) for f, (key, value) in zip(self.plan.chunk, own)})
+        return attn.to_out[1](attn.to_out[0](out.flatten(2, 3).to(hidden_states.dtype)))

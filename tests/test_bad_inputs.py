@@ -114,8 +114,8 @@ CLI_ROWS = [
     ("stream", ["--sinks", "1000"], "--sinks 1000 + --chunk 3 = 1003 latent frames exceed the model's native window of 3; "
      "drop --sinks", None),
     ("stream", ["--chunk", "1", "--sinks", "3"], "--sinks 3 + --chunk 1 = 4 latent frames exceed the model's native window of 3; use --sinks 2 or less", None),
-    ("stream", ["--chunk", "2", "--window", "1"], "--chunk 2 and its default 2 sink frames already fill the model's native "
-     "window of 3; use --window 0, or give --sinks", None),
+    ("stream", ["--chunk", "2", "--window", "1"], "the default 1 sink frame + --window 1 + --chunk 2 = 4 latent frames "
+     "exceed the model's native window of 3; use --window 0", None),
     ("stream", ["--chunk", "1", "--sinks", "1", "--window", "2"],
      "--sinks 1 + --window 2 + --chunk 1 = 4 latent frames exceed the model's native window of 3; use --window 1 or less", None),
     ("stream", ["--seconds", "-5"], "--seconds must be >= 0", None),

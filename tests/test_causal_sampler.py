@@ -49,17 +49,21 @@ def test_even_timesteps():
 
 
 def test_causal_stream_runs_one_forward_per_level_without_guidance(model_dir):
+    """One forward a level, batch 1 (guidance 1), at the levels warped by the model's own shift (its scheduler's 3:
+    σ = 3s / (1 + 2s), s = t / 1000; 1000 -> 1000, 500 -> 750), then the clean write at timestep 0."""
     pipe = vidlong.load_pipeline(model_dir)
     calls = []
-    hook = pipe.transformer.register_forward_pre_hook(lambda m, a, kw: calls.append(kw["hidden_states"].shape[0]),
-                                                      with_kwargs=True)
+    hook = pipe.transformer.register_forward_pre_hook(
+        lambda m, a, kw: calls.append((kw["hidden_states"].shape[0], *kw["timestep"].flatten().unique().tolist())),
+        with_kwargs=True)
     try:
         streaming = vidlong.Streaming(chunk=1, sinks=1, window=1, context="cache", sampler="causal", timesteps=(1000, 500))
         chunks = list(pipe.stream("a red circle", streaming=streaming, chunks=3))
     finally:
         hook.remove()
     assert len(chunks) == 3 and all(len(c.frames) for c in chunks)
-    assert calls == [1] * (3 * (2 + 1))  # per chunk: 2 levels + 1 clean write, batch 1 (guidance 1: no CFG)
+    assert pipe.scheduler.config.shift == 3.0
+    assert calls == [(1, 1000.0), (1, 750.0), (1, 0.0)] * 3  # per chunk: 2 levels + 1 clean write, batch 1 (no CFG)
 
 
 def test_cli_sampler_and_bad_timesteps(model_dir, tmp_path, capsys):
@@ -70,6 +74,9 @@ def test_cli_sampler_and_bad_timesteps(model_dir, tmp_path, capsys):
     assert main(["stream", "--prompt", "a red circle", "--model", str(model_dir), "--chunks", "2", "--sampler", "causal",
                  "--timesteps", "500,750", "--out", str(tmp_path / "bad.mp4")]) == 2
     assert "--timesteps must be whole numbers in 1..1000, strictly decreasing" in capsys.readouterr().err
+    assert main(["stream", "--prompt", "a red circle", "--model", str(model_dir), "--chunks", "2", "--sampler", "causal",
+                 "--timesteps", "900,500", "--out", str(tmp_path / "bad.mp4")]) == 2  # the model told 900 of pure noise
+    assert "--timesteps must start at 1000: a chunk starts from pure noise" in capsys.readouterr().err
     assert not (tmp_path / "bad.mp4").exists()
 
 
@@ -82,9 +89,11 @@ def test_prompt_switch_keeps_the_sinks_or_reencodes_all(model_dir, keep_sinks):
     for chunk in stream:
         cache = stream.context.cache
         sinks.append(cache.layers[-1].keys[:, : cache.tokens_per_frame].clone())  # the last layer sees the prompt
+        positions = cache.positions().tolist()
     assert torch.equal(sinks[0], sinks[1])  # no switch yet: sinks never rewritten
     assert torch.equal(sinks[1], sinks[2]) == keep_sinks  # the switch at chunk 2 re-encodes them, or keeps them
-    assert stream.context.cache.positions().tolist() == [0, 1]  # sink + window, in place after the re-encode
+    assert positions == [0, 1]  # sink + window, in place after the re-encode
+    assert stream.context.cache is None  # its storage freed as the stream ended
 
 
 def test_longlive_preset_and_cli(model_dir, tmp_path):

@@ -59,15 +59,25 @@ def applied_first_output() -> torch.Tensor:
 def stream_on_ranks(folder: str) -> dict:
     """On a rank: 4 streamed chunks of the tiny pipeline with its attention spread over the ranks, and the
     heads its rolling KV cache holds."""
-    import numpy as np
-
     from vidlong.pipeline import load_pipeline
 
     pipe = load_pipeline(folder, device="cpu")
     pipe.enable_parallelism()
     streamer = pipe.stream("a red circle", chunks=4, seed=0)
-    frames = np.concatenate([chunk.frames for chunk in streamer])
-    return dict(frames=torch.from_numpy(frames), cache_heads=streamer.contexts[0].cache.layers[0].keys.shape[2])
+    frames, heads = chunks_and_cache_heads(streamer)
+    return dict(frames=torch.from_numpy(frames), cache_heads=heads)
+
+
+def chunks_and_cache_heads(streamer) -> tuple:
+    """(a stream's frames ``[T, H, W, 3]``, the heads its rolling KV cache holds, read while it streams: its storage
+    goes at its end)."""
+    import numpy as np
+
+    frames = []
+    for chunk in streamer:
+        frames.append(chunk.frames)
+        heads = streamer.context.cache.layers[0].keys.shape[2]
+    return np.concatenate(frames), heads
 
 
 def rank_checks(rank: int, world: int, port: int, folder: str, path: str) -> None:
@@ -127,8 +137,8 @@ def test_streaming_on_two_ranks_keeps_each_ranks_heads_and_matches_one_process(t
 
     parallel = two_ranks["stream"]
     streamer = load_pipeline(tiny_folder, device="cpu").stream("a red circle", chunks=4, seed=0)
-    single = np.concatenate([chunk.frames for chunk in streamer])
-    assert parallel["cache_heads"] == 1 and streamer.contexts[0].cache.layers[0].keys.shape[2] == 2
+    single, heads = chunks_and_cache_heads(streamer)
+    assert parallel["cache_heads"] == 1 and heads == 2
     two = parallel["frames"].numpy()
     assert two.shape == single.shape and np.abs(two.astype(int) - single.astype(int)).mean() < 0.5
 

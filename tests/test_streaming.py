@@ -10,7 +10,7 @@ from vidlong.attention.stream_attention import StreamContext
 from vidlong.cli import main
 from vidlong.video_io import read_video
 from conftest import IN_CHANNELS, TEXT_DIM, tiny_transformer
-from reference import BlockCausalReference
+from reference import BlockCausalReference, RollingCacheReference, StreamPlan
 from tiny_pipeline import save_tiny_pipeline
 
 GRID = (4, 4)  # latent height, width -> 2x2 tokens per frame
@@ -57,6 +57,44 @@ def test_chunk_matches_dense_block_causal_reference():
     ref = reference_forward(tiny_transformer(layers=2), torch.cat([c0, c1, c2], 2), [0, 0, 0, 0, 700, 700],
                             torch.tensor([0, 0, 1, 1, 2, 2]))
     assert rel_err(out, ref[:, :, 4:]) < 1e-5
+
+
+@pytest.mark.parametrize("sinks, window, chunks, batch", [
+    (1, 2, [2, 2, 2, 2, 2], 1),  # the ring wraps
+    (2, 3, [3, 2, 2, 2, 2, 2], 1),  # a larger first chunk
+    (1, 2, [3, 3, 3, 3], 1),  # chunks longer than the window
+    (0, 3, [2, 2, 2, 2], 1),  # no sinks
+    (2, 0, [1, 2, 2, 2], 1),  # no window
+    (0, 0, [2, 2, 2], 1),  # no context at all
+    (3, 2, [1, 1, 2, 3, 3, 1], 1),  # a first chunk shorter than the sinks
+    (2, 4, [5, 2, 2, 2], 2),  # a guidance batch: each row its own text
+])
+@torch.no_grad()
+def test_every_chunk_equals_the_float64_reference_of_sinks_window_and_itself(sinks, window, chunks, batch):
+    """Two layers in float64, each chunk denoised (t = 700) then written clean (t = 0) as a stream does: every forward's
+    output equals a reference that keeps each frame's clean K/V by its number and attends to the first `sinks` frames
+    ever written, the last `window` after them and the chunk, at positions 0, 1, ... (`reference.RollingCacheReference`):
+    the eviction, the re-placed positions and the storage order, with K/V that depend on since-evicted frames."""
+    g = torch.Generator().manual_seed(sinks * 10 + window)
+    latents = [torch.randn(batch, IN_CHANNELS, n, *GRID, generator=g, dtype=torch.float64) for n in chunks]
+    prompts = torch.randn(batch, 5, TEXT_DIM, generator=g, dtype=torch.float64)
+    model, reference = tiny_transformer(layers=2).double(), tiny_transformer(layers=2).double()
+    context = StreamContext(sinks=sinks, window=window)
+    vidlong.apply(model, native_frames=64, stream=context)
+    plan = StreamPlan()
+    for block in reference.blocks:
+        block.attn1.set_processor(RollingCacheReference(plan, reference.rope, GRID, TPF))
+    written = []
+    for chunk in latents:
+        plan.next_chunk(written, chunk.shape[2], sinks, window)
+        for t, writing in ((700.0, False), (0.0, True)):
+            context.writing = plan.writing = writing
+            run = [m(hidden_states=chunk, timestep=torch.full((batch,), t), encoder_hidden_states=prompts, return_dict=False)[0]
+                   for m in (model, reference)]
+            assert rel_err(*run) < 1e-12, (len(written), t)
+        written += plan.chunk
+    plan.next_chunk(written, 0, sinks, window)
+    assert sorted(context.cache.positions().tolist()) == list(range(len(plan.context)))  # the ring in storage order
 
 
 @torch.no_grad()
@@ -603,14 +641,40 @@ def test_diffusers_caches_run_in_generate_and_are_refused_where_vidlong_runs_the
     assert len(list(pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=2))) == 2
 
 
-def test_a_streams_recorded_default_sinks_given_back_stand_too(tmp_path):
-    """A chunk over half the native window takes one chunk of sinks and no window by default (its sidecar records sinks =
-    chunk); given back as they are, those sinks are taken, while more are refused in one line."""
+def test_no_chunk_sees_past_the_native_window_by_default(tmp_path):
+    """A chunk over half the native window takes as many sinks as it leaves room for, and no window; a chunk of the whole
+    window one chunk of sinks, the one case past the native window (its sidecar records them; given back, they stand), or
+    none where sinks 0 are asked for; more sinks than fit are refused in one line."""
+    from vidlong.schedulers.stream import StreamSchedule
     from vidlong.validate import check_stream, limits_for_folder
 
     limits = limits_for_folder(save_tiny_pipeline(tmp_path / "model"))  # native 3 latent frames
-    check_stream(vidlong.Streaming(chunk=2), limits)
-    check_stream(vidlong.Streaming(chunk=2, sinks=2), limits)
+    assert StreamSchedule.resolve(3, 2) == StreamSchedule(chunk=2, sinks=1, window=0)
+    assert StreamSchedule.resolve(21, 11) == StreamSchedule(chunk=11, sinks=10, window=0)
+    assert StreamSchedule.resolve(21, 3) == StreamSchedule(chunk=3, sinks=3, window=15)
+    assert StreamSchedule.resolve(3, 3) == StreamSchedule(chunk=3, sinks=3, window=0)
+    for streaming in (vidlong.Streaming(chunk=2), vidlong.Streaming(chunk=2, sinks=1), vidlong.Streaming(chunk=3),
+                      vidlong.Streaming(chunk=3, sinks=3), vidlong.Streaming(chunk=3, sinks=0, window=0)):
+        check_stream(streaming, limits)
+    with pytest.raises(vidlong.VidlongError, match=re.escape("sinks (--sinks) 2 + chunk (--chunk) 3 = 5 latent frames exceed")):
+        check_stream(vidlong.Streaming(chunk=3, sinks=2), limits)
     with pytest.raises(vidlong.VidlongError,
-                       match=re.escape("sinks (--sinks) 3 + chunk (--chunk) 2 = 5 latent frames exceed the model's native window")):
-        check_stream(vidlong.Streaming(chunk=2, sinks=3), limits)
+                       match=re.escape("sinks (--sinks) 2 + chunk (--chunk) 2 = 4 latent frames exceed the model's native window")):
+        check_stream(vidlong.Streaming(chunk=2, sinks=2), limits)
+    pipe = vidlong.load_pipeline(tmp_path / "model")
+    stream = pipe.stream("a red ball", vidlong.Streaming(chunk=2, context="cache"), chunks=3)
+    for _ in stream:
+        assert stream.context.cache.frames + 2 <= 3  # every chunk's positions within the native window
+
+
+def test_no_clean_forward_writes_frames_the_cache_would_not_keep(tmp_path):
+    """With one sink and no window only the first chunk's clean forward keeps anything: later chunks take their steps
+    alone (2 steps x 4 chunks + 1 write); the cache's storage is freed when the stream ends."""
+    pipe = vidlong.load_pipeline(save_tiny_pipeline(tmp_path / "model"))
+    pipe.set_progress_bar_config(disable=True)
+    forwards = []
+    handle = pipe.transformer.register_forward_pre_hook(lambda module, args: forwards.append(1))
+    stream = pipe.stream("a red ball", vidlong.Streaming(chunk=1, sinks=1, window=0, steps=2, context="cache"), chunks=4)
+    assert len(list(stream)) == 4 and len(forwards) == 2 * 4 + 1
+    assert stream.context.cache is None
+    handle.remove()

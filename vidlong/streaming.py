@@ -342,9 +342,12 @@ class VideoStreamer(PromptSwitching):
         return uncond + self.guidances[expert] * (cond - uncond)
 
     def _write(self, latents: torch.Tensor, text: StreamText) -> None:
-        """The clean forward (timestep 0) of `latents` on every expert: each writes its own cache
-        (nothing to write when the context is re-noised instead)."""
-        if self.renoise:
+        """The clean forward (timestep 0) of `latents` on every expert: each writes its own cache (nothing to write when
+        the context is re-noised instead, or when the cache keeps none of these frames: its sinks full and no window)."""
+        cache = self.contexts[0].cache
+        kept = self.schedule.sinks + self.schedule.window > 0 if cache is None else \
+            any(slot is not None for slot in cache.frame_slots(latents.shape[2]))
+        if self.renoise or not kept:
             return
         for expert in range(len(self.contexts)):
             self._run(expert, latents, 0.0, text, writing=True)
@@ -363,7 +366,9 @@ class VideoStreamer(PromptSwitching):
 
     def _recache(self, text: StreamText) -> None:
         """Rebuild the caches under `text` (same positions): every cached frame, or only the window's
-        when `Streaming.keep_sinks_on_switch` keeps the sinks' K/V as they were made."""
+        when `Streaming.keep_sinks_on_switch` keeps the sinks' K/V as they were made. The frames are written again in
+        groups of one chunk from the first, each group seeing the groups before it: where the first chunk's size or the
+        sinks' count is no multiple of the chunk, the groups that see each other whole differ from those first written."""
         keep_sinks = self.streaming.keep_sinks_on_switch
         frames = list(self.window_latents) if keep_sinks else self._context_latents()
         for context in self.contexts:
@@ -515,3 +520,5 @@ class VideoStreamer(PromptSwitching):
         finally:
             for transformer in pipe.experts():
                 remove_text_memo(transformer)
+            for context in self.contexts:  # its K/V storage (GBs on a GPU) goes with the stream's end, not the object's
+                context.cache = None

@@ -507,12 +507,10 @@ def check_stream(streaming, limits: ModelLimits, height=None, width=None, extens
                            f"the first {limits.dropped_frames} of a video (HunyuanVideo-I2V's 33-channel release); use "
                            f"{named('first_chunk')} {shown_first_chunk(limits)} or more")
     schedule = StreamSchedule.resolve(native, streaming.chunk, streaming.sinks, streaming.window)
-    # a chunk's view past native reaches positions the model was not trained on; the one exception is
-    # the default sinks (one chunk) with a chunk over half the native window, which then takes no window
-    # (given as they are, with no window, as a sidecar records them, they stand too)
-    default = StreamSchedule.resolve(native, streaming.chunk, None, streaming.window)
-    given_default = (streaming.sinks, schedule.window) == (default.sinks, 0)
-    if streaming.sinks is not None and not given_default and schedule.sinks + schedule.chunk > native:
+    # a chunk's view past native reaches positions the model was not trained on; the one exception is a chunk of the
+    # whole native window with its default one chunk of sinks and no window (given back as a sidecar records them, too)
+    whole = schedule.chunk == native and schedule.sinks == native and schedule.window == 0
+    if streaming.sinks is not None and not whole and schedule.sinks + schedule.chunk > native:
         raise VidlongError(f"{named('sinks')} {schedule.sinks} + {named('chunk')} {schedule.chunk} = "
                            f"{schedule.sinks + schedule.chunk} latent frames exceed the model's native window of "
                            f"{native}; " + (f"use {named('sinks')} {native - schedule.chunk} or less" if native > schedule.chunk
@@ -522,7 +520,9 @@ def check_stream(streaming, limits: ModelLimits, height=None, width=None, extens
         raise VidlongError(f"{named('chunk')} {schedule.chunk} and its default {schedule.sinks} sink frames already fill "
                            f"the model's native window of {native}; use {named('window')} 0, or give {named('sinks')}")
     if schedule.sinks + schedule.chunk <= native < schedule.context_frames:
-        raise VidlongError(f"{named('sinks')} {schedule.sinks} + {named('window')} {schedule.window} + {named('chunk')} "
+        sinks = f"{named('sinks')} {schedule.sinks}" if streaming.sinks is not None else \
+            f"the default {schedule.sinks} sink frame" + "s" * (schedule.sinks != 1)
+        raise VidlongError(f"{sinks} + {named('window')} {schedule.window} + {named('chunk')} "
                            f"{schedule.chunk} = {schedule.context_frames} latent frames exceed the model's native window "
                            f"of {native}; use {named('window')} {native - schedule.sinks - schedule.chunk}"
                            + (" or less" if native > schedule.sinks + schedule.chunk else ""))
