@@ -77,7 +77,7 @@ def test_extension_takes_a_video_file_and_refuses_bad_lengths_in_one_line(folder
     assert np.array_equal(from_path[0].frames, video) and np.array_equal(from_path[1].frames, from_frames[1].frames)
     (tmp_path / "notes.txt").write_text("not a video")
     for kwargs, message in ((dict(video=str(tmp_path / "notes.txt"), chunks=1), "is not a readable video"),
-                            (dict(video=video, seconds=-1), r"seconds \(--seconds\) must be >= 0"),
+                            (dict(video=video, seconds=-1), r"seconds \(--seconds\) must be > 0, got -1"),
                             (dict(video=video, chunks=0), r"chunks \(--chunks\) must be a whole number >= 1"),
                             (dict(video=video, chunks=1, generator=None), "takes seed=<int> where the diffusers call takes generator="),
                             (dict(video=video, chunks=1, colour="red"), "unknown argument colour=; it takes guidance")):

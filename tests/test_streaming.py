@@ -579,7 +579,8 @@ def test_a_stream_continues_when_the_hooks_are_applied_again():
 
 def test_a_stream_sets_the_pipelines_methods_aside_and_gives_them_back(model_dir):
     """A stream (and `generate`) runs with its own hooks and then puts back the methods the caller
-    applied, bit for bit; it runs once; calling the pipeline while it is paused is refused."""
+    applied, bit for bit; it runs once; calling the pipeline, or applying or removing methods on it or its transformer,
+    while it is paused is refused."""
     from vidlong.generate import GenerateRequest, generate
     from vidlong.hooks import state_of
     from vidlong.models import pixel_frames
@@ -596,9 +597,12 @@ def test_a_stream_sets_the_pipelines_methods_aside_and_gives_them_back(model_dir
     # nothing that would take the paused stream's cache hooks off runs: each is refused, nothing changed
     for while_paused in (lambda: pipe(**call), lambda: generate(pipe, GenerateRequest(prompt="a", steps=1)),
                          lambda: pipe.stream("a", chunks=1), lambda: pipe.extend("a", video=np.zeros((9, 32, 32, 3), np.uint8)),
-                         lambda: pipe.apply(vidlong.UltraViCo()), pipe.remove):
+                         lambda: pipe.apply(vidlong.UltraViCo()), pipe.remove, lambda: vidlong.remove(pipe.transformer),
+                         lambda: vidlong.apply(pipe.transformer, vidlong.UltraViCo(), native_frames=3)):
         with pytest.raises(vidlong.VidlongError, match="paused mid-way"):
             while_paused()
+    with pytest.raises(vidlong.VidlongError, match="this stream is paused mid-way: go on with the iterator you took from it"):
+        next(iter(stream))  # a second loop over it, not the one paused
     made += [chunk.latents for chunk in chunks]
     unbroken = [chunk.latents for chunk in pipe.stream("a red circle", **settings)]
     assert len(made) == 3 and all(torch.equal(a, b) for a, b in zip(made, unbroken))

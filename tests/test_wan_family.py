@@ -323,8 +323,13 @@ def test_apply_takes_native_length_from_the_folder_or_refuses(folders):
     with pytest.raises(vidlong.VidlongError, match="native_frames="):
         vidlong.apply(bare, vidlong.UltraViCo())
     assert vidlong.apply(bare, vidlong.UltraViCo(), native_frames=5).native_frames == 5
-    with pytest.raises(vidlong.VidlongError, match=r"takes the pipeline's transformer.*vidlong.apply\(pipe.transformer"):
-        vidlong.apply(vidlong.load_pipeline(folders["wan2.2"], device="cpu"), vidlong.UltraViCo())
+    pipe = vidlong.load_pipeline(folders["wan2.2"], device="cpu")
+    with pytest.raises(vidlong.VidlongError, match=r"takes the pipeline's transformer.*vidlong.apply\(pipe.transformer, ...\)"):
+        vidlong.apply(pipe, vidlong.UltraViCo())
+    with pytest.raises(vidlong.VidlongError, match=r"vidlong.remove takes .*vidlong.remove\(pipe.transformer\), or pipe.remove"):
+        vidlong.remove(pipe)  # was a silent no-op that left the methods on
+    with pytest.raises(vidlong.VidlongError, match="vidlong supports diffusers' WanTransformer3DModel"):
+        vidlong.remove(torch.nn.Linear(2, 2))
 
 
 def test_default_model_spec_reaches_apply():

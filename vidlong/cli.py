@@ -419,7 +419,7 @@ def _streaming_config(args):
     from .methods import DiagonalDenoising, Streaming
     from .validate import check_sampling, check_stream_length
 
-    check_stream_length(args.chunks, args.seconds)
+    check_stream_length(args.chunks, args.seconds or None)  # --seconds 0: until interrupted
     check_sampling(args.guidance, args.guidance_2, args.seed)
     if args.method == "fifo":
         given = [flag for flag, name in CHUNKED_OPTIONS.items() if getattr(args, name, None) is not None] + \

@@ -101,6 +101,9 @@ def as_video_frames(video, field: str = "video") -> np.ndarray:
     if video.ndim == 3 and video.shape[-1] == 3:
         raise VidlongError(f"{named(field)} is one frame {list(video.shape)}; pass frames [T, H, W, 3] "
                            "(one frame: frame[None])")
+    if video.ndim == 0:
+        raise VidlongError(f"{named(field)} must be RGB frames [T, H, W, 3] (a NumPy array or tensor of uint8) or a video "
+                           f"file's path, got {type(video.item()).__name__}")
     if video.ndim != 4 or video.shape[-1] != 3:
         raise VidlongError(f"{named(field)} has shape {list(video.shape)}; pass RGB frames [T, H, W, 3]")
     if video.dtype != np.uint8:
@@ -266,6 +269,10 @@ def save_latents(path, latents: torch.Tensor, **meta) -> Path:
     import io
     import json
 
+    if not isinstance(latents, torch.Tensor) or latents.ndim != 5 or latents.shape[0] != 1:
+        shape = list(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__
+        raise VidlongError(f"save_latents takes latents [1, C, frames, h, w] (a stream chunk's .latents, generate's "
+                           f"result.latents), got {shape}")
     meta = {key: value.item() if isinstance(value, np.generic) else value for key, value in meta.items()}  # NumPy scalars
     try:  # `load_latents` reads with weights_only: plain values only, so a saved file always loads
         json.dumps(meta)

@@ -105,7 +105,7 @@ class DiagonalStreamer(PromptSwitching):
             self.height, self.width = prefix.pixel_size(pipe.geometry().spatial)
         self.seam_frames = seam_frames
         self.on_step, self.step_kind = None, "native video"
-        self.started = False
+        self.started = self.running = False  # a stream runs once (`vidlong.streaming.begin_run`)
 
     def settings(self) -> dict:
         """What the stream's .json sidecar records of its method."""
@@ -123,16 +123,17 @@ class DiagonalStreamer(PromptSwitching):
         """The chunks, once (as `vidlong.streaming.VideoStreamer`); the methods applied to the pipeline are set
         aside while it runs and calls on the pipeline are refused until it ends, is closed or is left."""
         from .hooks import set_aside
-        from .streaming import streaming_on
+        from .streaming import begin_run, streaming_on
 
-        if self.started:
-            raise VidlongError("this stream has run already; call pipe.stream(...) or pipe.extend(...) again for a new one")
-        self.started = True
-        start = time.perf_counter()
-        prompt = self.live.take(0)  # fixed now: a switch while the native video is made lands on chunk 1
-        first = self._native_video(prompt, self.seed) if self.prefix is None else None  # before the stream marks the pipeline busy
-        with set_aside(self.pipe.experts()), streaming_on(self.pipe):
-            yield from self._chunks(first, prompt, start)
+        begin_run(self)
+        try:
+            start = time.perf_counter()
+            prompt = self.live.take(0)  # fixed now: a switch while the native video is made lands on chunk 1
+            first = self._native_video(prompt, self.seed) if self.prefix is None else None  # before the pipeline is marked busy
+            with set_aside(self.pipe.experts()), streaming_on(self.pipe):
+                yield from self._chunks(first, prompt, start)
+        finally:
+            self.running = False
 
     def _native_video(self, prompt: str, seed: int) -> torch.Tensor:
         """The model's native video ``[1, C, native, h, w]`` of `prompt` with `seed`: `generate`'s, as its fifo starts."""

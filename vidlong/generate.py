@@ -291,6 +291,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     if not isinstance(request, GenerateRequest):
         raise VidlongError(f"generate takes a vidlong.GenerateRequest, got {type(request).__name__}; e.g. "
                            "generate(pipe, GenerateRequest(prompt=\"a red ball\", ratio=2))")
+    if progress is not None and not callable(progress):
+        raise VidlongError(f"progress must be a function progress(stage, done, total), got {type(progress).__name__}")
     refuse_call_while_streaming(pipe)  # before anything is set aside: the paused stream's hooks stay
     spec = pipe.spec
     limits = limits_for_pipeline(pipe)

@@ -183,6 +183,8 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
         The shared state (its ``plan`` shows what the last forward executed).
     """
     adapter = adapter_for(transformer)
+    if stream is None:  # a stream's own hooks go on inside it
+        check_not_streaming([transformer], "applying methods to its transformer")
     check_methods(methods)
     check_family_methods(methods, adapter)
     riflex = any(isinstance(m, RIFLEx) for m in methods)
@@ -200,7 +202,7 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
         from .models import spec_for_transformer
 
         native_frames = spec_for_transformer(transformer).native_frames
-    remove(transformer)
+    _take_off(transformer)
     state = VidlongState(methods=tuple(methods), native_frames=int(native_frames), kernel=kernel, stream=stream,
                          temporal_shift=adapter.temporal_shift(transformer))
     state.kernel_for(next(transformer.parameters()).device)
@@ -213,9 +215,26 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
 
 def remove(transformer) -> None:
     """Remove vidlong's hooks from `transformer`, restoring its stock attention processors."""
+    adapter_for(transformer, "vidlong.remove")
+    check_not_streaming([transformer], "removing methods from its transformer")
+    _take_off(transformer)
+
+
+def _take_off(transformer) -> None:
+    """vidlong's hooks off `transformer` (its stock processors back), unchecked: for `apply`, which replaces them, and
+    `set_aside`."""
     registry = getattr(transformer, "_diffusers_hook", None)
     if registry is not None:
         registry.remove_hook(HOOK_NAME, recurse=True)
+
+
+def check_not_streaming(transformers, doing: str = "calling the pipeline") -> None:
+    """A one-line error while a stream on any of `transformers` is paused mid-way (`vidlong.streaming.streaming_on` counts
+    it on each transformer, so pipelines sharing one see it): its KV cache holds them, and the methods applied to them
+    are set aside until it ends. `doing`: what was asked."""
+    if any(getattr(transformer, "vidlong_streams", 0) for transformer in transformers):
+        raise VidlongError("a stream of this pipeline is paused mid-way (its cache holds the transformer); finish it, break "
+                           f"out of its loop or close its iterator (iterator.close()) before {doing}")
 
 
 def state_of(transformer) -> Optional[VidlongState]:
@@ -231,11 +250,11 @@ def set_aside(transformers):
     own), then put back the methods each had before, even on error (a stream's cache is not kept)."""
     saved = [state_of(transformer) for transformer in transformers]
     for transformer in transformers:
-        remove(transformer)
+        _take_off(transformer)
     try:
         yield
     finally:
         for transformer, state in zip(transformers, saved):
-            remove(transformer)
+            _take_off(transformer)
             if state is not None and state.stream is None:
                 apply(transformer, *state.methods, native_frames=state.native_frames, kernel=state.kernel)

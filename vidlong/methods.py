@@ -58,13 +58,13 @@ class UltraViCo:
     def __post_init__(self):
         _plain_fields(self, ("alpha", "beta"))
         if not _positive(self.alpha) or self.alpha > 1:
-            raise VidlongError(f"UltraViCo alpha must be in (0, 1], got {self.alpha}; the paper's default is 0.9")
+            raise VidlongError(f"UltraViCo alpha must be in (0, 1], got {self.alpha!r}; the paper's default is 0.9")
         if self.region not in ("token", "frame"):
             raise VidlongError(f"UltraViCo region must be 'token' or 'frame', got {self.region!r}")
         if self.branches not in ("all", "global"):
             raise VidlongError(f"UltraViCo branches must be 'all' or 'global', got {self.branches!r}")
         if self.beta is not None and (not _positive(self.beta) or self.beta > 1):
-            raise VidlongError(f"UltraViCo beta must be in (0, 1] or None, got {self.beta}; HunyuanVideo's reference uses 0.6")
+            raise VidlongError(f"UltraViCo beta must be in (0, 1] or None, got {self.beta!r}; HunyuanVideo's reference uses 0.6")
         try:
             object.__setattr__(self, "beta_bands", tuple((float(low), float(high)) for low, high in self.beta_bands))
         except (TypeError, ValueError):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
@@ -201,6 +202,9 @@ def read_spec_file(path: Path) -> ModelSpec:
 
 def resolve_model(model) -> Path:
     """The folder of ``--model``: an embedded model's name (`EMBEDDED_MODELS`; None: "default") or a path."""
+    if model is not None and not isinstance(model, (str, os.PathLike)):
+        raise VidlongError(f"{named('path', '--model')} must be a folder's path or an embedded model's name "
+                           f"({', '.join(EMBEDDED_MODELS)}), got {type(model).__name__}")
     if model is None or str(model) in ("", "default"):
         return EMBEDDED_MODELS["default"]
     return EMBEDDED_MODELS.get(str(model), Path(model).expanduser())

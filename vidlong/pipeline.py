@@ -329,11 +329,12 @@ class VidlongPipelineMixin:
 
     def __call__(self, *args, **kwargs):
         """diffusers' call with the spec's defaults for size, length, steps and guidance; a step count
-        that is not a whole number >= 1 or a guidance that is not a finite number is refused in one line
-        (diffusers would fail deep in its loop, or make a video of NaN), and so is a call while a stream
-        of this pipeline is paused mid-way."""
+        that is not a whole number >= 1, a guidance that is not a finite number, a length past the transformer's RoPE
+        table, start `latents` that are not finite, a `generator` that is no torch.Generator and a video count below 1 are
+        refused in one line (diffusers would fail deep in its loop, or make a video of NaN), and so is a call while a
+        stream of this pipeline is paused mid-way."""
         from .streaming import refuse_call_while_streaming
-        from .validate import MAX_GUIDANCE, check_finite, check_steps
+        from .validate import MAX_GUIDANCE, check_call_inputs, check_finite, check_latent_length, check_steps
 
         refuse_call_while_streaming(self)
         call = super().__call__
@@ -348,10 +349,12 @@ class VidlongPipelineMixin:
         check_steps(arguments.get("num_inference_steps"), "num_inference_steps")
         for name in ("guidance_scale", "guidance_scale_2"):  # the range streams and generate take too
             check_finite(name, arguments.get(name), 0, MAX_GUIDANCE)
+        limits = limits_for_pipeline(self)
         if arguments.get("num_frames") is not None:  # diffusers would round it down to k·ratio + 1 quietly
-            latent_frames(arguments["num_frames"], self.spec.temporal_ratio, "num_frames")
+            check_latent_length(latent_frames(arguments["num_frames"], self.spec.temporal_ratio, "num_frames"), limits)
         if arguments.get("height") is not None and arguments.get("width") is not None:
-            check_model_size(limits_for_pipeline(self), arguments["height"], arguments["width"])
+            check_model_size(limits, arguments["height"], arguments["width"])
+        check_call_inputs(arguments)
         return call(*bound.args, **bound.kwargs)
 
     def _stream_config(self, call: str, streaming, chunks, seconds, kwargs: dict):
@@ -383,7 +386,8 @@ class VidlongPipelineMixin:
             video: a video to redraw chunk by chunk at any length (a file's path or uint8 frames ``[T, H, W, 3]``; a Wan2.1
                 text-to-video model; `vidlong.redraw_stream`): the stream is as long as it, or its first `chunks`.
             strength: with `video`, how much of it is redrawn, in (0, 1] (default 0.8).
-            kwargs: guidance, guidance_2, seed, height, width, negative_prompt.
+            kwargs: guidance, guidance_2, seed, height, width, negative_prompt; image (an image-to-video model's first
+                frame, required there: a path or a PIL image).
         """
         from .fifo_stream import chunk_layout
         from .methods import DiagonalDenoising
@@ -434,8 +438,8 @@ class VidlongPipelineMixin:
         if isinstance(streaming, DiagonalDenoising):  # before the input is read
             check_diagonal_stream(streaming, limits)
         fps = plain(fps)
-        check_finite("fps", fps, 0)
-        if fps is not None and fps <= 0:
+        check_finite("fps", fps)
+        if fps is not None and not fps > 0:
             raise VidlongError(f"fps must be > 0 frames per second, got {fps!r}")
         if isinstance(video, (str, os.PathLike)):
             video, file_fps = read_input_video(video)
@@ -643,6 +647,8 @@ def check_loras(folder: Path, loras: Sequence, loader) -> list:
     any model loads."""
     from .models import folder_configs, weight_shapes
 
+    if isinstance(loras, (str, os.PathLike, LoraFile)):
+        raise VidlongError(f"loras takes a list of LoRA files, got one ({loras!s:.80}); pass loras=[...]")
     experts, checked = folder_configs(folder)[2], []
     for lora in (lora if isinstance(lora, LoraFile) else LoraFile(lora) for lora in loras):
         if lora.expert not in range(experts):

@@ -199,13 +199,22 @@ def own_call_while_streaming(pipe):
         _add_streams(pipe, 1)
 
 
+def begin_run(stream) -> None:
+    """A stream runs once: its first iteration marks it ``started`` and ``running`` (until that iteration ends: its
+    `__iter__` clears it); another is refused in one line that says whether the first is paused at a chunk or done."""
+    if stream.started and stream.running:
+        raise VidlongError("this stream is paused mid-way: go on with the iterator you took from it (next(it), for chunk in "
+                           "it) or close it (it.close()); a stream runs once")
+    if stream.started:
+        raise VidlongError("this stream has run already (its noise, sinks and window are spent); "
+                           "call pipe.stream(...) or pipe.extend(...) again for a new one")
+    stream.started = stream.running = True
+
+
 def refuse_call_while_streaming(pipe) -> None:
     """A one-line error for a pipeline call while a stream on `pipe`'s transformers is paused mid-way (from this pipeline
-    or another sharing them): the stream's KV cache holds the transformer, and the methods applied to the pipeline are
-    set aside until it ends."""
-    if _streams_of(pipe):
-        raise VidlongError("a stream of this pipeline is paused mid-way (its cache holds the transformer); finish "
-                           "it, break out of its loop or close its iterator (iterator.close()) before calling the pipeline")
+    or another sharing them; `hooks.check_not_streaming`)."""
+    hooks.check_not_streaming(pipe.experts())
 
 
 def refuse_diffusers_cache(pipe, what: str) -> None:
@@ -269,7 +278,7 @@ class VideoStreamer(PromptSwitching):
         self.generator = torch.Generator().manual_seed(self.seed)
         self.contexts = [StreamContext(sinks=self.schedule.sinks, window=self.schedule.window) for _ in pipe.experts()]
         self.seam = SeamBlend.off()
-        self.started = False  # a stream runs once (`__iter__`)
+        self.started = self.running = False  # a stream runs once (`begin_run`)
         self.sink_latents: list[torch.Tensor] = []  # clean latent frames kept for re-caching
         self.window_latents: deque = deque(maxlen=max(self.schedule.window, 0) or None)
 
@@ -471,13 +480,13 @@ class VideoStreamer(PromptSwitching):
         the pipeline are set aside (a chunk never sees past the native window, where they are meant to
         act) and calling, streaming, applying or removing on the pipeline is refused; all come back when
         it ends, is closed or is left (``break``)."""
-        if self.started:
-            raise VidlongError("this stream has run already (its noise, sinks and window are spent); "
-                               "call pipe.stream(...) or pipe.extend(...) again for a new one")
-        self.started = True
+        begin_run(self)
         pipe = self.pipe
-        with hooks.set_aside(pipe.experts()), streaming_on(pipe):
-            yield from self._chunks()
+        try:
+            with hooks.set_aside(pipe.experts()), streaming_on(pipe):
+                yield from self._chunks()
+        finally:
+            self.running = False
 
     def _chunks(self) -> Iterator[StreamChunk]:
         pipe = self.pipe

@@ -201,11 +201,14 @@ def default_stream_context(family: str) -> str:
 
 
 def check_stream_length(chunks, seconds) -> None:
-    """A stream's or an extension's length: `chunks` a whole number >= 1, `seconds` finite from 0 (until
-    stopped) to `MAX_SECONDS`; either may be None. Else one line."""
+    """A stream's or an extension's length: `chunks` a whole number >= 1, `seconds` finite, over 0 and at most
+    `MAX_SECONDS`; either may be None (both: until stopped; the CLI's ``--seconds 0`` is None here). Else one line."""
     if chunks is not None and (not is_whole(chunks) or chunks < 1):
         raise VidlongError(f"{named('chunks')} must be a whole number >= 1, got {chunks!r}")
-    check_finite(named("seconds"), seconds, 0)
+    check_finite(named("seconds"), seconds)
+    if seconds is not None and not seconds > 0:
+        until_stopped = "--forever or --seconds 0" if naming_flags() else "neither chunks nor seconds"
+        raise VidlongError(f"{named('seconds')} must be > 0, got {seconds!r}; give {until_stopped} to stream until stopped")
     if chunks is not None and seconds is not None:
         raise VidlongError(f"give {named('chunks')} or {named('seconds')}, not both")
     if seconds is not None and seconds > MAX_SECONDS:
@@ -433,6 +436,27 @@ def longest_latent_frames(limits: ModelLimits) -> Optional[int]:
     return None if limits.rope_positions is None else limits.rope_positions * limits.geometry.patch[0]
 
 
+def check_call_inputs(arguments: dict) -> None:
+    """The inputs of a pipeline call (its `arguments` by name) that diffusers takes as they come and fails on deep in its
+    loop, or turns into a video of NaN: a ``generator`` that is no torch.Generator (nor a list of them), a
+    ``num_videos_per_prompt`` below 1, start ``latents`` that are no tensor or hold NaN or infinities."""
+    import torch
+
+    generator = arguments.get("generator")
+    generators = generator if isinstance(generator, list) else [generator]
+    if generator is not None and not all(isinstance(g, torch.Generator) for g in generators):
+        raise VidlongError(f"generator must be a torch.Generator (torch.Generator().manual_seed(0)) or a list of them, "
+                           f"got {type(generator).__name__}")
+    count = arguments.get("num_videos_per_prompt")
+    if count is not None and (not is_whole(count) or count < 1):
+        raise VidlongError(f"num_videos_per_prompt must be a whole number >= 1, got {count!r}")
+    latents = arguments.get("latents")
+    if latents is not None and not isinstance(latents, torch.Tensor):
+        raise VidlongError(f"latents must be a torch tensor (the pipeline's own latent layout), got {type(latents).__name__}")
+    if latents is not None and not torch.isfinite(latents).all():
+        raise VidlongError("latents hold NaN or infinite values; start from finite latents (or leave latents out)")
+
+
 def check_latent_length(latent: int, limits: ModelLimits) -> None:
     """A video of `latent` latent frames fits the transformer's RoPE table (where it has one)."""
     most = longest_latent_frames(limits)
@@ -563,7 +587,10 @@ def check_generate(request, limits: ModelLimits) -> int:
     from .methods import DiagonalDenoising, check_family_methods, methods_for
     from .video_to_video import check_redraws, check_video_request, video_fps
 
-    if not isinstance(request.prompt, str) or not request.prompt.strip():
+    if not isinstance(request.prompt, str):
+        raise VidlongError(f"{named('prompt')} must be text, got {type(request.prompt).__name__}; describe the video, e.g. "
+                           "\"a red circle and a blue square\"")
+    if not request.prompt.strip():
         raise VidlongError("the prompt is empty; describe the video, e.g. \"a red circle and a blue square\"")
     if request.negative_prompt is not None and not isinstance(request.negative_prompt, str):
         raise VidlongError(f"{named('negative_prompt')} must be text, got {request.negative_prompt!r:.80}")

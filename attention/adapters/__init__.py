@@ -20,15 +20,17 @@ ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, WAN_VACE, WAN_ANIMATE, SKYREELS_V2, 
                                        HUNYUAN_VIDEO_15)
 
 
-def adapter_for(transformer) -> FamilyAdapter:
-    """The adapter of `transformer`'s class, or a one-line error naming the classes vidlong serves."""
+def adapter_for(transformer, call: str = "vidlong.apply") -> FamilyAdapter:
+    """The adapter of `transformer`'s class, or a one-line error naming the classes vidlong serves (`call`: the function
+    that was handed it)."""
     for adapter in ADAPTERS:
         if type(transformer).__name__ == adapter.transformer_class:
             return adapter
     served = ", ".join(a.transformer_class for a in ADAPTERS)
     if hasattr(transformer, "transformer"):  # a pipeline handed over whole
-        raise VidlongError(f"vidlong.apply takes the pipeline's transformer, not the {type(transformer).__name__}: "
-                           "vidlong.apply(pipe.transformer, ...), or pipe.apply(...) on a vidlong pipeline")
+        method = call.removeprefix("vidlong.")
+        raise VidlongError(f"{call} takes the pipeline's transformer, not the {type(transformer).__name__}: "
+                           f"{call}(pipe.transformer{', ...' * (method == 'apply')}), or pipe.{method}(...) on a vidlong pipeline")
     raise VidlongError(f"vidlong supports diffusers' {served}; got {type(transformer).__name__}")
 
 
