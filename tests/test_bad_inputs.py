@@ -371,6 +371,8 @@ def test_an_unknown_flag_is_named_before_a_missing_argument(argv, names, capsys)
     with pytest.raises(SystemExit) as exit_:
         main(["generate", "--promp", "a red ball"])  # abbreviates --prompt: only --out is missing
     assert exit_.value.code == 2 and "required: --out" in capsys.readouterr().err
+    assert main(["generate", "--prompt", "--a fox in snow", "--out", "x.mp4", "--model", "nothere"]) == 2  # a value, as argparse
+    assert "model folder nothere does not exist" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("make, message", [(m, msg) for _, m, msg in API_ROWS], ids=[r[0] for r in API_ROWS])

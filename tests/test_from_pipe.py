@@ -106,8 +106,9 @@ def test_accelerates_device_placement_is_taken_and_its_offload_refused():
 
 
 def test_streams_are_counted_on_each_transformer():
-    """A two-expert pipeline and a one-expert one sharing its first transformer: streams of both, paused then closed,
-    leave every transformer free again (each counts its own streams)."""
+    """A two-expert pipeline and a one-expert one sharing its first transformer: while a stream of the first is paused, one
+    of the second (made before) is refused as it starts, and a call too; closed, every transformer is free again (each
+    counts its own streams) and the second runs."""
     from diffusers import WanPipeline
     from tiny_pipeline import tiny_pipeline
 
@@ -115,14 +116,15 @@ def test_streams_are_counted_on_each_transformer():
     two = vidlong.from_pipe(held, spec=SPEC)
     one = vidlong.from_pipe(WanPipeline(**{name: part for name, part in held.components.items() if name != "transformer_2"}),
                             spec=SPEC)
-    streams = [iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=3, seed=0)) for pipe in (two, one)]
-    for stream in streams:
-        next(stream)
-    with pytest.raises(vidlong.VidlongError, match="a stream of this pipeline is paused mid-way"):
-        _frames(one)
-    for stream in streams:
-        stream.close()
+    made = [pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=3, seed=0) for pipe in (two, one)]
+    first = iter(made[0])
+    next(first)
+    for while_paused in (lambda: next(iter(made[1])), lambda: _frames(one)):
+        with pytest.raises(vidlong.VidlongError, match="a stream of this pipeline is paused mid-way"):
+            while_paused()
+    first.close()
     assert [getattr(t, "vidlong_streams", 0) for t in two.experts()] == [0, 0] and _frames(one).shape == (9, 32, 32, 3)
+    assert len(list(made[1])) == 3
 
 
 def test_a_stream_paused_in_one_pipeline_is_seen_by_every_pipeline_on_its_transformer():

@@ -223,6 +223,11 @@ def test_diffusion_forcing_generates_as_its_pipeline_does_in_one_window_or_its_o
                           stock(**windows, generator=torch.Generator().manual_seed(3)).frames[0])
     with pytest.raises(VidlongError, match="latents= holds 6 latent frames; the call's first window has 3"):
         pipe(**windows, latents=noise)
+    rope = pipe.transformer.config.rope_max_seq_len  # its windows keep a video past the RoPE table within it
+    past = dict(windows, num_frames=4 * rope + 1, num_inference_steps=1)
+    assert len(pipe(**past, generator=torch.Generator().manual_seed(3)).frames[0]) == 4 * rope + 1
+    with pytest.raises(VidlongError, match="latent frames is more than this model's RoPE table places"):
+        pipe(**dict(past, overlap_history=None))  # in one window it is refused
     assert not np.allclose(pipe(**common, latents=noise, fps=16).frames[0], video, atol=1e-3)
 
 

@@ -591,14 +591,15 @@ def test_a_stream_sets_the_pipelines_methods_aside_and_gives_them_back(model_dir
     pipe.apply(vidlong.UltraViCo(alpha=0.5))
     before = pipe(**call, generator=torch.Generator().manual_seed(0)).frames
     settings = dict(streaming=vidlong.Streaming(chunk=1, sinks=1, window=1), chunks=3)
-    stream = pipe.stream("a red circle", **settings)
+    stream, other = pipe.stream("a red circle", **settings), pipe.stream("a red circle", **settings)
     chunks = iter(stream)
     made = [next(chunks).latents]
     # nothing that would take the paused stream's cache hooks off runs: each is refused, nothing changed
     for while_paused in (lambda: pipe(**call), lambda: generate(pipe, GenerateRequest(prompt="a", steps=1)),
                          lambda: pipe.stream("a", chunks=1), lambda: pipe.extend("a", video=np.zeros((9, 32, 32, 3), np.uint8)),
                          lambda: pipe.apply(vidlong.UltraViCo()), pipe.remove, lambda: vidlong.remove(pipe.transformer),
-                         lambda: vidlong.apply(pipe.transformer, vidlong.UltraViCo(), native_frames=3)):
+                         lambda: vidlong.apply(pipe.transformer, vidlong.UltraViCo(), native_frames=3),
+                         lambda: next(iter(other))):  # a stream made before this one paused
         with pytest.raises(vidlong.VidlongError, match="paused mid-way"):
             while_paused()
     with pytest.raises(vidlong.VidlongError, match="this stream is paused mid-way: go on with the iterator you took from it"):

@@ -350,7 +350,7 @@ def _add_stream_options(p) -> None:
                         "native window is 12 latent frames or more, not the embedded models' 9); the options below override "
                         "it (default: the model's vidlong.yaml, else default)")
     p.add_argument("--chunk", type=int, default=None, help="latent frames per chunk (default 3)")
-    p.add_argument("--sinks", type=int, default=None, help="sink frames kept forever (default: one chunk)")
+    p.add_argument("--sinks", type=int, default=None, help="sink frames kept forever (default: one chunk; for a chunk over half the native window, native - chunk)")
     p.add_argument("--window", type=int, default=None, help="recent frames kept in the cache (default: native - sinks - chunk)")
     p.add_argument("--no-recache", action="store_true", help="keep cached K/V on a prompt switch instead of re-encoding them")
     p.add_argument("--keep-sinks", action=argparse.BooleanOptionalAction, default=None,
@@ -364,7 +364,7 @@ def _add_stream_options(p) -> None:
                    help="how a chunk is denoised: the pipeline's scheduler, or the few-step causal sampler of "
                         "block-causal models (guidance 1 unless --guidance; default: the model's vidlong.yaml, else scheduler)")
     p.add_argument("--timesteps", default=None, metavar="T1,T2,...",
-                   help="the causal sampler's noise levels, e.g. 1000,750,500,250 (default: the model's, else --steps "
+                   help="the causal sampler's noise levels from 1000 down, e.g. 1000,750,500,250 (default: the model's, else --steps "
                         "(4) evenly spaced)")
     p.add_argument("--out", required=True, help="output .mp4 file, appended as chunks arrive; settings go to a .json beside it")
     p.add_argument("--save-latents", default=None, metavar="FILE.pt",
@@ -762,6 +762,8 @@ class OneLineErrors(argparse.ArgumentParser):
             if token == "--" or (self._subparsers is not None and not token.startswith("-")):
                 break  # the rest is positional, or the subcommand's to read
             name = token.split("=", 1)[0]
+            if " " in token:  # argparse reads a token with a space as a value ("--a fox in snow" as a prompt)
+                continue
             if name.startswith("--") and not any(flag.startswith(name) for flag in known):
                 unknown.append(token)
         return unknown

@@ -168,14 +168,24 @@ def check_task(task: str, has_image: bool, extends: bool = True) -> None:
 
 
 def resolve_latent_frames(request: GenerateRequest, native_frames: int, temporal_ratio: int = 4,
-                          most: Optional[int] = None) -> int:
+                          most: Optional[int] = None, odd: bool = False) -> int:
     """Latent frames of the request: from `frames` (pixel, 4k+1; a hint for other counts suggests no length past `most`
-    latent frames) or `ratio` × native."""
+    latent frames) or `ratio` × native (`ratio_latent_frames`)."""
     if request.frames is not None:
         return latent_frames(request.frames, temporal_ratio, most=most)
     if not is_real(request.ratio) or request.ratio <= 0:
         raise VidlongError(f"{named('ratio')} must be a finite number > 0, got {request.ratio!r}")
-    return max(1, round(request.ratio * native_frames))
+    return ratio_latent_frames(request.ratio, native_frames, odd, most)
+
+
+def ratio_latent_frames(ratio: float, native_frames: int, odd: bool = False, most: Optional[int] = None) -> int:
+    """Latent frames of `ratio` × the native window: the nearest whole count, at least 1; with `odd` (a VAE that decodes
+    an even count F to 4·F frames, not 4·F - 3: CogVideoX 2B/5B, `vidlong.validate.odd_latents`) the next odd count, or
+    the one below where that passes `most`."""
+    latent = max(1, round(ratio * native_frames))
+    if odd and latent % 2 == 0:
+        latent += 1 if most is None or latent < most else -1
+    return latent
 
 
 #: a progress callback: (stage, done, total), stages "encode prompt", "denoise" (steps), "decode" (latent frames)

@@ -214,7 +214,8 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
 
 
 def remove(transformer) -> None:
-    """Remove vidlong's hooks from `transformer`, restoring its stock attention processors."""
+    """Remove vidlong's hooks from `transformer`, restoring its stock attention processors; a pipeline, a class vidlong
+    does not serve or a transformer whose stream is paused mid-way is refused in one line."""
     adapter_for(transformer, "vidlong.remove")
     check_not_streaming([transformer], "removing methods from its transformer")
     _take_off(transformer)

@@ -354,7 +354,8 @@ class Streaming:
 
     Attributes:
         chunk: latent frames generated per chunk (C).
-        sinks: first frames kept forever as attention sinks (S); default one chunk.
+        sinks: first frames kept forever as attention sinks (S); default one chunk (for a chunk over half the native
+            window, what it leaves: ``native - C``; for one of the whole window, one chunk, past it).
         window: most recent frames kept in the cache (W); default ``native - S - C``.
         recache_on_prompt_switch: on a prompt switch, re-encode the cached frames' K/V under the
             new prompt (LongLive) instead of keeping them (cheaper, slower to follow the prompt).
@@ -378,7 +379,7 @@ class Streaming:
             CausVid, LongLive; `vidlong.schedulers.causal`): predict the clean chunk at each of
             `timesteps`, re-noise it to the next; guidance 1 unless one is given. None: the model's
             `stream_sampler` (vidlong.yaml), else "scheduler".
-        timesteps: the causal sampler's noise levels, strictly decreasing in 1..1000, e.g.
+        timesteps: the causal sampler's noise levels, strictly decreasing in 1..1000 from 1000, e.g.
             (1000, 750, 500, 250); None: `steps` evenly spaced from 1000 when `steps` is set, else the
             model's `stream_timesteps`, else 4 levels.
         keep_sinks_on_switch: with `recache_on_prompt_switch`, re-encode only the window under the new

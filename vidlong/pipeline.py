@@ -323,6 +323,11 @@ class VidlongPipelineMixin:
             defaults["guidance_scale_2"] = spec.guidance_scale_2
         return defaults
 
+    def forward_frames(self, arguments: dict) -> int:
+        """Pixel frames one transformer forward of a call with `arguments` (by name, completed) spans: its ``num_frames``
+        (a family whose call makes the video window by window: a window's)."""
+        return arguments["num_frames"]
+
     def complete_call(self, arguments: dict) -> None:
         """A family's own rule for the call's arguments once the spec's defaults are in (`arguments`, by name, is changed in
         place); none by default."""
@@ -343,6 +348,7 @@ class VidlongPipelineMixin:
             if name not in bound.arguments or (bound.arguments[name] is None and name != "guidance_scale_2"):
                 bound.arguments[name] = value
         arguments = bound.arguments
+        check_call_inputs(arguments)
         self.complete_call(arguments)
         for name in NUMBER_ARGUMENTS & arguments.keys():
             arguments[name] = plain(arguments[name])
@@ -351,10 +357,10 @@ class VidlongPipelineMixin:
             check_finite(name, arguments.get(name), 0, MAX_GUIDANCE)
         limits = limits_for_pipeline(self)
         if arguments.get("num_frames") is not None:  # diffusers would round it down to k·ratio + 1 quietly
-            check_latent_length(latent_frames(arguments["num_frames"], self.spec.temporal_ratio, "num_frames"), limits)
+            latent_frames(arguments["num_frames"], self.spec.temporal_ratio, "num_frames")
+            check_latent_length(latent_frames(self.forward_frames(arguments), self.spec.temporal_ratio), limits)
         if arguments.get("height") is not None and arguments.get("width") is not None:
             check_model_size(limits, arguments["height"], arguments["width"])
-        check_call_inputs(arguments)
         return call(*bound.args, **bound.kwargs)
 
     def _stream_config(self, call: str, streaming, chunks, seconds, kwargs: dict):

@@ -200,14 +200,16 @@ def own_call_while_streaming(pipe):
 
 
 def begin_run(stream) -> None:
-    """A stream runs once: its first iteration marks it ``started`` and ``running`` (until that iteration ends: its
-    `__iter__` clears it); another is refused in one line that says whether the first is paused at a chunk or done."""
+    """A stream runs once, and not while another stream on its pipeline's transformers is paused: its first iteration
+    marks it ``started`` and ``running`` (until that iteration ends: its `__iter__` clears it); another is refused in one
+    line that says whether the first is paused at a chunk or done."""
     if stream.started and stream.running:
         raise VidlongError("this stream is paused mid-way: go on with the iterator you took from it (next(it), for chunk in "
                            "it) or close it (it.close()); a stream runs once")
     if stream.started:
         raise VidlongError("this stream has run already (its noise, sinks and window are spent); "
                            "call pipe.stream(...) or pipe.extend(...) again for a new one")
+    refuse_call_while_streaming(stream.pipe)  # another stream paused on the same transformers: its cache holds them
     stream.started = stream.running = True
 
 

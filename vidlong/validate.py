@@ -626,9 +626,7 @@ def check_generate(request, limits: ModelLimits) -> int:
         if latent is None and request.frames is not None and odd_latents(limits):  # its VAE decodes an even count to 4 each
             latent_frames(request.frames, 2 * spec.temporal_ratio, most=most)
         if latent is None:
-            latent = resolve_latent_frames(request, spec.native_frames, spec.temporal_ratio, most)
-            if request.frames is None and odd_latents(limits) and latent % 2 == 0:  # a ratio's length: the next odd count
-                latent += 1 if most is None or latent < most else -1
+            latent = resolve_latent_frames(request, spec.native_frames, spec.temporal_ratio, most, odd_latents(limits))
     except OverflowError:  # a finite ratio whose frame count is no finite number (1e308 x native)
         raise VidlongError(f"{named('ratio')} {request.ratio!r} asks for more latent frames than this model's RoPE table places; "
                            "ask for a shorter video or stream it (vidlong stream has no length limit)") from None

@@ -50,7 +50,7 @@ import numpy as np
 from ..errors import VidlongError, named, renamed
 from ..fifo_stream import chunk_layout
 from ..files import atomic_write_text, weights_fingerprint
-from ..generate import GenerateRequest, generate
+from ..generate import GenerateRequest, generate, ratio_latent_frames
 from ..method_names import EVAL_DEFAULT_METHODS, EVAL_METHODS, FIFO_STREAM_EVAL_METHODS, FUSION_METHODS, STREAM_EVAL_METHODS
 from ..methods import DiagonalDenoising, Streaming, preset_names
 from ..models import (EMBEDDED_MODELS, ModelSpec, check_model_folder, folder_class_name, pipeline_facts, pipeline_folder,
@@ -399,8 +399,8 @@ def stream_context_for(folder: Path, spec: ModelSpec, config: EvalConfig) -> str
 
 
 def stream_chunk_for(spec: ModelSpec, chunk: Optional[int]) -> int:
-    """Latent frames per streamed chunk: given, or a third of the native window (sinks = chunk,
-    window = native - 2 chunks, so a chunk never sees more than the native window)."""
+    """Latent frames per streamed chunk: given, or a third of the native window (sinks and window as `Streaming`'s
+    defaults, so a chunk never sees more than the native window)."""
     return chunk if chunk is not None else max(1, spec.native_frames // 3)
 
 
@@ -410,9 +410,11 @@ def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: Optional[int], guida
                   noise_correlation: float = 0.0) -> tuple[np.ndarray, Optional[Soundtrack], dict]:
     """(uint8 frames [T, H, W, 3], its sound (LTX-2's; else None), settings) of one cell. `steps`, `guidance`: None for the
     model's own (a stream's are its streaming defaults: a causal model's few levels and guidance). `stream_sinks`:
-    a stream's sink frames (None: `Streaming`'s default, one chunk). `partition_guidance`, `noise_correlation`: a
+    a stream's sink frames (None: `Streaming`'s default, `vidlong.schedulers.stream.StreamSchedule.resolve`). `partition_guidance`, `noise_correlation`: a
     fifo method's `DiagonalDenoising.guidance_by_partition` (None: `guidance` at every level) and `noise_correlation`."""
-    n_latent = max(1, round(cell.ratio * spec.native_frames))
+    from ..validate import limits_for_pipeline, odd_latents
+
+    n_latent = ratio_latent_frames(cell.ratio, spec.native_frames, odd_latents(limits_for_pipeline(pipe)))  # generate's
     if cell.method in STREAM_EVAL_METHODS:
         fifo = cell.method in FIFO_STREAM_EVAL_METHODS
         if fifo:
@@ -772,8 +774,8 @@ def results_markdown(table: dict, header: dict) -> str:
         chunk, first = header["stream_chunk"], header.get("stream_first_chunk") or header["stream_chunk"]
         context = {"renoise": "re-noised to each step's level and denoised with the chunk (stock bidirectional forwards)",
                    "cache": "read from the rolling KV cache"}.get(header.get("stream_context"), "")
-        lines += [f"stream: a first chunk of {first} latent frames, then chunks of {chunk}, each seeing one chunk of "
-                  f"sink frames and a rolling window of native - 2 chunks{', ' + context if context else ''}; "
+        lines += [f"stream: a first chunk of {first} latent frames, then chunks of {chunk}, each seeing the sink frames and "
+                  f"a rolling window that fill the native window with it{', ' + context if context else ''}; "
                   "the video is cut to the same length as the others.", ""]
     for prefix, note in COLUMN_NOTES.items():
         if any(c[0].startswith(prefix) for c in table["columns"]):

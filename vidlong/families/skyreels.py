@@ -75,6 +75,17 @@ class DiffusionForcing:
     def call_defaults(self) -> dict:
         return dict(super().call_defaults(), fps=self.spec.fps)
 
+    def forward_frames(self, arguments: dict) -> int:
+        """With ``overlap_history`` a forward spans one window of ``base_num_frames``, whatever the video's length."""
+        if arguments.get("overlap_history") is None:
+            return arguments["num_frames"]
+        return min(arguments["num_frames"], arguments.get("base_num_frames", self._default_window()))
+
+    @staticmethod
+    def _default_window() -> int:
+        """diffusers' ``base_num_frames`` when the call leaves it out."""
+        return inspect.signature(SkyReelsV2DiffusionForcingPipeline.__call__).parameters["base_num_frames"].default
+
     def complete_call(self, arguments: dict) -> None:
         arguments.setdefault("prompt", None)  # its call requires one, even with prompt_embeds (a prompt timeline's)
         windowed = arguments.get("overlap_history") is not None
@@ -82,9 +93,7 @@ class DiffusionForcing:
             arguments["base_num_frames"] = arguments["num_frames"]
         latents = arguments.get("latents")
         if latents is not None:
-            base = arguments.get("base_num_frames", inspect.signature(SkyReelsV2DiffusionForcingPipeline.__call__)
-                                 .parameters["base_num_frames"].default)
-            first_window = min(arguments["num_frames"], base) if windowed else arguments["num_frames"]
+            first_window = self.forward_frames(arguments)
             frames = (first_window - 1) // self.vae_scale_factor_temporal + 1
             if latents.shape[2] != frames:
                 raise VidlongError(f"latents= holds {latents.shape[2]} latent frames; the call's first window has {frames} "
