@@ -1,6 +1,7 @@
 """The README backs each cell of its pipelines x methods table (and its other claims) with named tests: every test it
 names (``test_file::test_name``; ``::test_name``, which the README writes after its file, looked up in every file;
-``test_file``; ``*`` standing for the rest of a name) is a test that exists, so that renaming or deleting one cannot leave the README pointing at nothing."""
+``test_file``; ``*`` standing for the rest of a name) is a test that exists, so that renaming or deleting one cannot
+leave the README pointing at nothing."""
 import fnmatch
 import re
 from pathlib import Path

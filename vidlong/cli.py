@@ -350,7 +350,8 @@ def _add_stream_options(p) -> None:
                         "native window is 12 latent frames or more, not the embedded models' 9); the options below override "
                         "it (default: the model's vidlong.yaml, else default)")
     p.add_argument("--chunk", type=int, default=None, help="latent frames per chunk (default 3)")
-    p.add_argument("--sinks", type=int, default=None, help="sink frames kept forever (default: one chunk; for a chunk over half the native window, native - chunk)")
+    p.add_argument("--sinks", type=int, default=None,
+                   help="sink frames kept forever (default: one chunk; for a chunk over half the native window, native - chunk)")
     p.add_argument("--window", type=int, default=None, help="recent frames kept in the cache (default: native - sinks - chunk)")
     p.add_argument("--no-recache", action="store_true", help="keep cached K/V on a prompt switch instead of re-encoding them")
     p.add_argument("--keep-sinks", action=argparse.BooleanOptionalAction, default=None,
@@ -364,8 +365,8 @@ def _add_stream_options(p) -> None:
                    help="how a chunk is denoised: the pipeline's scheduler, or the few-step causal sampler of "
                         "block-causal models (guidance 1 unless --guidance; default: the model's vidlong.yaml, else scheduler)")
     p.add_argument("--timesteps", default=None, metavar="T1,T2,...",
-                   help="the causal sampler's noise levels from 1000 down, e.g. 1000,750,500,250 (default: the model's, else --steps "
-                        "(4) evenly spaced)")
+                   help="the causal sampler's noise levels from 1000 down, e.g. 1000,750,500,250 (default: the model's, "
+                        "else --steps (4) evenly spaced)")
     p.add_argument("--out", required=True, help="output .mp4 file, appended as chunks arrive; settings go to a .json beside it")
     p.add_argument("--save-latents", default=None, metavar="FILE.pt",
                    help="also save latents to continue the output later without a re-encode (an extension of --video "

@@ -410,8 +410,9 @@ def generate_cell(pipe, cell: Cell, spec: ModelSpec, steps: Optional[int], guida
                   noise_correlation: float = 0.0) -> tuple[np.ndarray, Optional[Soundtrack], dict]:
     """(uint8 frames [T, H, W, 3], its sound (LTX-2's; else None), settings) of one cell. `steps`, `guidance`: None for the
     model's own (a stream's are its streaming defaults: a causal model's few levels and guidance). `stream_sinks`:
-    a stream's sink frames (None: `Streaming`'s default, `vidlong.schedulers.stream.StreamSchedule.resolve`). `partition_guidance`, `noise_correlation`: a
-    fifo method's `DiagonalDenoising.guidance_by_partition` (None: `guidance` at every level) and `noise_correlation`."""
+    a stream's sink frames (None: `Streaming`'s default, `vidlong.schedulers.stream.StreamSchedule.resolve`).
+    `partition_guidance`, `noise_correlation`: a fifo method's `DiagonalDenoising.guidance_by_partition` (None: `guidance`
+    at every level) and `noise_correlation`."""
     from ..validate import limits_for_pipeline, odd_latents
 
     n_latent = ratio_latent_frames(cell.ratio, spec.native_frames, odd_latents(limits_for_pipeline(pipe)))  # generate's
