@@ -357,8 +357,9 @@ class VidlongPipelineMixin:
             check_finite(name, arguments.get(name), 0, MAX_GUIDANCE)
         limits = limits_for_pipeline(self)
         if arguments.get("num_frames") is not None:  # diffusers would round it down to k·ratio + 1 quietly
-            latent_frames(arguments["num_frames"], self.spec.temporal_ratio, "num_frames")
-            check_latent_length(latent_frames(self.forward_frames(arguments), self.spec.temporal_ratio), limits)
+            ratio = self.spec.temporal_ratio
+            latent_frames(arguments["num_frames"], ratio, "num_frames")
+            check_latent_length((self.forward_frames(arguments) - 1) // ratio + 1, limits)  # what one forward places
         if arguments.get("height") is not None and arguments.get("width") is not None:
             check_model_size(limits, arguments["height"], arguments["width"])
         return call(*bound.args, **bound.kwargs)
