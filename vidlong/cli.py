@@ -762,9 +762,9 @@ class OneLineErrors(argparse.ArgumentParser):
         for token in args:
             if token == "--" or (self._subparsers is not None and not token.startswith("-")):
                 break  # the rest is positional, or the subcommand's to read
-            name = token.split("=", 1)[0]
             if " " in token:  # argparse reads a token with a space as a value ("--a fox in snow" as a prompt)
                 continue
+            name = token.split("=", 1)[0]
             if name.startswith("--") and not any(flag.startswith(name) for flag in known):
                 unknown.append(token)
         return unknown

@@ -169,9 +169,11 @@ def check_task(task: str, has_image: bool, extends: bool = True) -> None:
 
 def resolve_latent_frames(request: GenerateRequest, native_frames: int, temporal_ratio: int = 4,
                           most: Optional[int] = None, odd: bool = False) -> int:
-    """Latent frames of the request: from `frames` (pixel, 4k+1; a hint for other counts suggests no length past `most`
-    latent frames) or `ratio` × native (`ratio_latent_frames`)."""
+    """Latent frames of the request: from `frames` (pixel, 4k+1, with `odd` 8k+1: an odd latent count; a hint for other
+    counts suggests no length past `most` latent frames) or `ratio` × native (`ratio_latent_frames`)."""
     if request.frames is not None:
+        if odd:  # a VAE that decodes only an odd latent count back to its frames (`ratio_latent_frames`): 8k+1 of them
+            latent_frames(request.frames, 2 * temporal_ratio, most=most)
         return latent_frames(request.frames, temporal_ratio, most=most)
     if not is_real(request.ratio) or request.ratio <= 0:
         raise VidlongError(f"{named('ratio')} must be a finite number > 0, got {request.ratio!r}")

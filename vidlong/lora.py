@@ -191,13 +191,12 @@ def fuse_lora_link(transformer: torch.nn.Module, link, loader=None) -> None:
         fuse_lora_file(transformer, path, scale, loader)
 
 
-def fuse_lora_file(transformer: torch.nn.Module, path: Path, scale: float = 1.0, loader=None) -> int:
-    """Merge the LoRA safetensors file `path` (`read_lora` with `loader`) into `transformer`'s weights; returns the
-    modules merged."""
+def fuse_lora_file(transformer: torch.nn.Module, path: Path, scale: float = 1.0, loader=None) -> None:
+    """Merge the LoRA safetensors file `path` (`read_lora` with `loader`) into `transformer`'s weights (`merge_lora`)."""
     lora, alpha = read_lora(path, loader)
-    modules = lora_modules(lora, {name: tuple(value.shape) for name, value in transformer.state_dict().items()}, scale, alpha)
-    fuse_modules(transformer, modules)
-    return len(modules)
+    state = transformer.state_dict()
+    merge_lora(state, lora, scale, alpha)
+    transformer.load_state_dict(state)
 
 
 def fuse_modules(transformer: torch.nn.Module, modules: list) -> None:

@@ -22,7 +22,7 @@ from .method_names import NOISE_KINDS
 from .schedulers.stream import StreamSchedule, fewest_shown_latent_frames
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
 from .models import (Geometry, ModelSpec, folder_configs, folder_geometry, folder_redraws, pipeline_facts, pipeline_folder,
-                     latent_frames, pipeline_task, pixel_frames, spec_for_folder)
+                     pipeline_task, pixel_frames, spec_for_folder)
 
 if TYPE_CHECKING:  # annotations only: the checks run before torch, diffusers and any model load
     import torch
@@ -623,8 +623,6 @@ def check_generate(request, limits: ModelLimits) -> int:
     if latent is None and most is not None and is_whole(request.frames) and request.frames >= 1:
         check_latent_length((int(request.frames) - 1) // spec.temporal_ratio + 1, limits)  # before a 4k+1 hint past it
     try:
-        if latent is None and request.frames is not None and odd_latents(limits):  # its VAE decodes an even count to 4 each
-            latent_frames(request.frames, 2 * spec.temporal_ratio, most=most)
         if latent is None:
             latent = resolve_latent_frames(request, spec.native_frames, spec.temporal_ratio, most, odd_latents(limits))
     except OverflowError:  # a finite ratio whose frame count is no finite number (1e308 x native)
