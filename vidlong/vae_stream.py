@@ -219,7 +219,8 @@ class OverlapDecoder:
     benchmarks/RESULTS.md only for the tiny test models).
 
     Args:
-        decode: normalised latents ``[1, C, f, h, w]`` -> pixels ``[1, 3, T, H, W]`` (the family's own decode).
+        decode: normalised latents ``[1, C, f, h, w]`` on any device -> pixels ``[1, 3, T, H, W]`` (the family's own
+            decode, which moves them to its VAE: an extension's input latents stay on the CPU).
         temporal: pixel frames per latent frame.
         overlap: latent frames of the previous chunk decoded again as context (at least 1: a latent
             frame on its own decodes to ``temporal · (f - 1) + 1`` frames, the first one to 1).

@@ -85,7 +85,7 @@ class CogVideoXFamily:
         return OverlapDecoder(self._decode_chunk, self.vae_scale_factor_temporal, DECODE_OVERLAP)
 
     def _decode_chunk(self, latents):
-        return self.decode_latents(self.call_latents(latents.to(self.vae.dtype)))  # the pipeline's own decode
+        return self.decode_latents(self.call_latents(latents.to(self.vae.device, self.vae.dtype)))  # the pipeline's own
 
     def stream_encode(self, pixels):
         vae = self.vae

@@ -39,7 +39,7 @@ class HunyuanVideoFamily:
 
     def _decode_chunk(self, latents):
         vae = self.vae
-        return vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor, return_dict=False)[0]
+        return vae.decode(latents.to(vae.device, vae.dtype) / vae.config.scaling_factor, return_dict=False)[0]
 
     def stream_encode(self, pixels):
         vae = self.vae

@@ -75,7 +75,8 @@ class LTXFamily:
     def _decode_chunk(self, latents):
         """As the call decodes (its default ``decode_timestep`` 0: no decode noise)."""
         vae = self.vae
-        z = self._denormalize_latents(latents, vae.latents_mean, vae.latents_std, vae.config.scaling_factor).to(vae.dtype)
+        z = self._denormalize_latents(latents.to(vae.device), vae.latents_mean, vae.latents_std, vae.config.scaling_factor)
+        z = z.to(vae.dtype)
         timestep = torch.zeros(z.shape[0], device=z.device, dtype=z.dtype) if vae.config.timestep_conditioning else None
         return vae.decode(z, timestep, return_dict=False)[0]
 
