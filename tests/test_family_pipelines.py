@@ -634,3 +634,35 @@ def test_an_image_sets_the_videos_aspect_unless_a_size_is_given(ltx_folder, tmp_
     limits = limits_for_pipeline(pipe)
     assert video_size(limits, image=Image.open(portrait).transpose(Image.Transpose.ROTATE_90)) == (32, 64)
     assert video_size(limits) == (64, 64) and video_size(limits, height=32) == (32, 64)
+
+
+def test_every_pipeline_class_shows_its_diffusers_calls_arguments():
+    """`inspect.signature` (so ``help(pipe)`` and editors) of every vidlong pipeline's call lists its diffusers call's
+    arguments rather than ``*args, **kwargs``, those the spec fills defaulting to None, and the keywords vidlong's own call
+    adds (HunyuanVideo 1.5 I2V's ``height``, ``width``); its docstring is vidlong's then diffusers'. A user's subclass with a
+    call of its own shows that one; one without shows its parent's."""
+    import importlib
+    import inspect
+
+    from vidlong.pipeline import PIPELINE_CLASSES, VidLongWanPipeline
+
+    for path in PIPELINE_CLASSES.values():
+        module, name = path.split(":")
+        cls = getattr(importlib.import_module(module), name)
+        diffusers_class = next(base for base in cls.__mro__ if base.__module__.startswith("diffusers."))
+        shown, theirs = (inspect.signature(c.__call__).parameters for c in (cls, diffusers_class))
+        assert set(theirs) <= set(shown) and shown["num_inference_steps"].default is None, name
+        assert "spec's defaults" in cls.__call__.__doc__ and inspect.cleandoc(diffusers_class.__call__.__doc__)[:40] \
+            in cls.__call__.__doc__, name
+    from vidlong.families.hunyuan import VidLongHunyuanVideo15ImageToVideoPipeline
+    assert {"height", "width"} <= set(inspect.signature(VidLongHunyuanVideo15ImageToVideoPipeline.__call__).parameters)
+
+    class Mine(VidLongWanPipeline):
+        def __call__(self, prompt, strength=0.5):
+            return super().__call__(prompt)
+
+    class Plain(VidLongWanPipeline):
+        pass
+
+    assert str(inspect.signature(Mine.__call__)) == "(self, prompt, strength=0.5)"
+    assert inspect.signature(Plain.__call__) == inspect.signature(VidLongWanPipeline.__call__)

@@ -9,6 +9,7 @@ folder's ``model_index.json`` (`PIPELINE_CLASSES`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import os
 from pathlib import Path
@@ -36,6 +37,22 @@ NUMBER_ARGUMENTS = {"num_frames", "height", "width", "num_inference_steps", "gui
 
 #: The embedded default model, shipped inside the package.
 DEFAULT_MODEL_DIR = EMBEDDED_MODELS["default"]
+
+
+#: the call arguments a vidlong pipeline fills from its spec when they are left out or None (`call_defaults`, in some family)
+SPEC_FILLED_ARGUMENTS = frozenset({"height", "width", "num_frames", "num_inference_steps", "guidance_scale", "guidance_scale_2",
+                                   "frame_rate", "fps", "segment_frame_length"})
+
+
+def shown_call_signature(own, diffusers_call) -> inspect.Signature:
+    """The signature a vidlong pipeline's call shows: diffusers' call's parameters (those the spec fills defaulting to None,
+    as vidlong reads them), then the keywords vidlong's own call (`own`) takes that diffusers' does not."""
+    theirs = inspect.signature(diffusers_call).parameters
+    shown = [p.replace(default=None) if p.name in SPEC_FILLED_ARGUMENTS else p for p in theirs.values()]
+    added = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in inspect.signature(own).parameters.values()
+             if p.name not in theirs and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+    variadic = [p for p in shown if p.kind == inspect.Parameter.VAR_KEYWORD]
+    return inspect.Signature([p for p in shown if p not in variadic] + added + variadic)
 
 
 class VidlongPipelineMixin:
@@ -72,6 +89,32 @@ class VidlongPipelineMixin:
     #: whether `load_pipeline` tiles its VAE's decode in space (diffusers' ``vae.enable_tiling()``, as its examples do for
     #: a VAE whose memory grows with the square of a frame's area: HunyuanVideo's); tiles start past 256 pixels
     tiled_vae = False
+
+    def __init_subclass__(cls, **kwargs):
+        """Shows diffusers' call on a vidlong pipeline class: its ``__call__`` (the mixin's, or a vidlong class's own) gets
+        the signature and, after vidlong's docstrings, the docstring of the diffusers pipeline's ``__call__`` it hands on to, so
+        ``help(pipe)``, ``inspect.signature(pipe)`` and editors list the call's arguments rather than ``*args, **kwargs``
+        (`shown_call_signature`). A user's subclass with a ``__call__`` of its own keeps it as it is."""
+        super().__init_subclass__(**kwargs)
+        own = cls.__call__
+        diffusers_call = next((vars(base)["__call__"] for base in cls.__mro__
+                               if base.__module__.startswith("diffusers.") and "__call__" in vars(base)), None)
+        if (diffusers_call is None or not own.__module__.startswith("vidlong.")
+                or getattr(own, "vidlong_shows", None) is diffusers_call):
+            return
+
+        @functools.wraps(own)
+        def __call__(self, *args, **kwargs):
+            return own(self, *args, **kwargs)
+
+        __call__.__signature__ = shown_call_signature(own, diffusers_call)
+        vidlong_calls = [getattr(f, "vidlong_own", f) for base in cls.__mro__ if (f := vars(base).get("__call__"))
+                         and base.__module__.startswith("vidlong.")]
+        docs = [inspect.cleandoc(f.__doc__) for f in dict.fromkeys(vidlong_calls) if f.__doc__]
+        __call__.__doc__ = "\n\n".join([*docs, "diffusers' call:", inspect.cleandoc(diffusers_call.__doc__ or "")])
+        __call__.vidlong_shows, __call__.vidlong_own = diffusers_call, own
+        del __call__.__wrapped__  # `inspect.signature` reads `__signature__`, not the wrapped call's ``*args, **kwargs``
+        cls.__call__ = __call__
 
     @property
     def spec(self) -> ModelSpec:
