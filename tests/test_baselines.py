@@ -56,6 +56,24 @@ def test_riflex_lowers_only_the_intrinsic_frequency_and_is_removed():
         assert torch.equal(model(**transformer_inputs(3 * NATIVE))[0], stock_long)
 
 
+def test_riflex_follows_a_move_of_the_model_after_it_is_applied():
+    """A model moved after `apply` (``pipe.to``, model offload: here to float64, as a device move replaces the rope's
+    buffers alike) gets RIFLEx's tables where its own are now: a long forward = RIFLEx applied after the move, and
+    removal leaves the stock tables as moved."""
+    model, moved_first = tiny_transformer(), tiny_transformer()
+    vidlong.apply(model, vidlong.RIFLEx(), native_frames=NATIVE)
+    model.to(torch.float64)
+    moved_first.to(torch.float64)
+    stock_cos = moved_first.rope.freqs_cos.clone()
+    vidlong.apply(moved_first, vidlong.RIFLEx(), native_frames=NATIVE)
+    inputs = transformer_inputs(3 * NATIVE, dtype=torch.float64)
+    with torch.no_grad():  # the same up to the tables' making in float32 before the move, not in float64 after it
+        torch.testing.assert_close(model(**inputs)[0], moved_first(**inputs)[0], rtol=1e-6, atol=1e-6)
+    assert model.rope.freqs_cos.dtype == model.rope.freqs_sin.dtype == torch.float64
+    vidlong.remove(model)
+    assert model.rope.freqs_cos.dtype == torch.float64 and torch.equal(model.rope.freqs_cos, stock_cos)
+
+
 def test_method_names_cover_the_baselines():
     from vidlong.methods import methods_for
 

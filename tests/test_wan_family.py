@@ -183,6 +183,17 @@ def test_image_to_video_streams_with_the_image_on_every_windows_first_frame(fold
             assert (mask[:, :, 0] == 1).all() and (mask[:, :, 1:] == 0).all()
 
 
+def test_a_float32_image_encoder_beside_a_bfloat16_transformer_streams(folders, image_path):
+    """Wan2.1 I2V as diffusers' example loads it (the CLIP image encoder and the VAE in float32, the transformer in
+    bfloat16): a stream hands the transformer the image's states in its dtype, as the call does."""
+    pipe = vidlong.load_pipeline(folders["i2v"], device="cpu", dtype="bfloat16")
+    pipe.image_encoder.to(torch.float32)
+    pipe.vae.to(torch.float32)
+    streaming = vidlong.Streaming(chunk=1, sinks=1, window=1, steps=1)
+    chunks = list(pipe.stream("a red circle", streaming=streaming, chunks=2, seed=1, image=Image.open(image_path)))
+    assert [len(c.frames) for c in chunks] == [1, 4] and all(c.latents.isfinite().all() for c in chunks)
+
+
 def test_image_to_video_stream_refusals_are_one_line(folders, image_path, tmp_path, capsys):
     base = ["stream", "--model", str(folders["i2v"]), "--prompt", "a red circle", "--chunks", "2", "--out", str(tmp_path / "x.mp4")]
     for extra, message in [(["--image", str(image_path), "--context", "cache"], "only with --context renoise"),

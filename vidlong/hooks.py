@@ -113,7 +113,9 @@ class PlanHook(ModelHook):
 
 
 class RopeHook(ModelHook):
-    """On ``transformer.rope``: swaps in RIFLEx's tables for the length of each forward; restores on removal."""
+    """On ``transformer.rope``: swaps in RIFLEx's tables for the length of each forward; restores on removal. The tables
+    go where the rope's are now (the input's device, the buffers' dtype): a move of the model after `apply` (``pipe.to``,
+    model offload) replaces its buffers, and the stock ones taken at `apply` stay where they were."""
 
     def __init__(self, native_frames: int):
         super().__init__()
@@ -128,13 +130,16 @@ class RopeHook(ModelHook):
     def pre_forward(self, module, *args, **kwargs):
         latents = args[0] if args else kwargs["hidden_states"]
         frames = latents.shape[2] // module.patch_size[0]
-        if frames not in self._tables:
-            self._tables[frames] = riflex_tables(*self.stock, module.t_dim, self.native_frames, frames)
-        module.freqs_cos, module.freqs_sin = self._tables[frames]
+        key = (frames, latents.device, module.freqs_cos.dtype)
+        if key not in self._tables:
+            tables = riflex_tables(*self.stock, module.t_dim, self.native_frames, frames)
+            self._tables[key] = tuple(table.to(*key[1:]) for table in tables)
+        module.freqs_cos, module.freqs_sin = self._tables[key]
         return args, kwargs
 
     def deinitalize_hook(self, module):
-        module.freqs_cos, module.freqs_sin = self.stock
+        now = module.freqs_cos
+        module.freqs_cos, module.freqs_sin = (table.to(now.device, now.dtype) for table in self.stock)
         return module
 
 

@@ -37,7 +37,10 @@ class WanImageCondition:
                                    torch.float32, device, None, zeros)
         if self.config.get("expand_timesteps", False):
             return FirstFrameLatent(out[1])  # the image latent [1, C, 1, h, w]
-        embeds = self.encode_image(image, device) if getattr(self.experts()[0].config, "image_dim", None) else None
+        transformer = self.experts()[0]
+        embeds = self.encode_image(image, device) if getattr(transformer.config, "image_dim", None) else None
+        if embeds is not None:  # in the transformer's dtype, as its call casts them (diffusers' example loads CLIP in float32)
+            embeds = embeds.to(transformer.dtype)
         return ChannelCondition(out[1], embeds)  # [1, 4 + C, F, h, w]
 
 
