@@ -1,4 +1,5 @@
 """`vidlong.from_pipe`: vidlong's pipeline over a diffusers pipeline the caller already holds, on the same modules."""
+import numpy as np
 import pytest
 import torch
 
@@ -103,6 +104,27 @@ def test_accelerates_device_placement_is_taken_and_its_offload_refused():
     add_hook_to_module(held.text_encoder, CpuOffload(execution_device="cpu"))
     with pytest.raises(vidlong.VidlongError, match="pipe.text_encoder has offloading enabled"):
         vidlong.from_pipe(held)
+
+
+def test_streams_and_fifo_refuse_offloading_enabled_after_from_pipe():
+    """Offloading enabled on the pipeline `from_pipe` returns (as its docs say): `pipe(...)` and `generate` run under its
+    hooks; streams, extensions and method fifo, which run the transformer and the VAE themselves, are refused in one line
+    (their inputs would stay on the CPU)."""
+    from tiny_pipeline import tiny_pipeline
+    from vidlong.generate import GenerateRequest, generate
+
+    pipe = vidlong.from_pipe(tiny_pipeline(), spec=SPEC)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.transformer.enable_group_offload(onload_device=torch.device("cpu"), offload_type="block_level", num_blocks_per_group=1)
+    assert _frames(pipe).shape == (9, 32, 32, 3)
+    refusal = "run the transformer and the VAE outside the pipeline's offload hooks, and pipe.transformer has offloading enabled"
+    with pytest.raises(vidlong.VidlongError, match=f"^streams and extensions {refusal}; load the pipeline without offload"):
+        pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=1)
+    with pytest.raises(vidlong.VidlongError, match=f"^streams and extensions {refusal}"):
+        pipe.extend("a red ball", video=np.zeros((5, 32, 32, 3), np.uint8), chunks=1)
+    with pytest.raises(vidlong.VidlongError, match=f"^diagonal denoising \\(method fifo\\) and streams {refusal}"):
+        generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, method="fifo", steps=2))
+    assert generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, method="both", steps=2)).frames.shape[0] == 21
 
 
 def test_streams_are_counted_on_each_transformer():

@@ -296,6 +296,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     """
     from .diagonal import diagonal_latents
     from .hooks import set_aside
+    from .pipeline import refuse_offloading
     from .streaming import refuse_call_while_streaming, refuse_diffusers_cache
     from .timeline import apply_prompt_timeline, remove_prompt_timeline  # diffusers' hooks: not before a run
     from .validate import check_diagonal_offload, check_generate, limits_for_pipeline, video_size
@@ -332,6 +333,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     diagonal = next((diagonal or m for m in methods if isinstance(m, DiagonalDenoising)), None)
     if diagonal is not None:  # a sampler: the pipeline makes the native video its queue starts from
         check_diagonal_offload(getattr(pipe, "vidlong_offload", None))
+        refuse_offloading(pipe, "diagonal denoising (method fifo) and streams")
         refuse_diffusers_cache(pipe, "diagonal denoising (method fifo) and streams")
         methods = ()
     made = spec.native_frames if diagonal is not None else n_latent  # latent frames of the pipeline's own call

@@ -417,6 +417,7 @@ class VidlongPipelineMixin:
 
         refuse_call_while_streaming(self)
         refuse_diffusers_cache(self, "streams and extensions")
+        refuse_offloading(self, "streams and extensions")
         check_stream_length(chunks, seconds)
         check_stream_arguments(kwargs, call)
         check_streaming_config(streaming)
@@ -616,18 +617,34 @@ def check_held_modules(pipe) -> None:
     (its hooks would stay on the shared modules, unknown to the new pipeline; accelerate's device placement of a
     multi-GPU or quantized model is no offloading) or a component wrapped by ``torch.compile`` (vidlong's hooks go on the
     model itself)."""
-    from diffusers.hooks.group_offloading import _is_group_offload_enabled
-
+    offloading = offloading_component(pipe)
+    if offloading is not None:
+        raise VidlongError(f"pipe.{offloading} has offloading enabled; call vidlong.from_pipe before enabling it, then enable "
+                           "it on the pipeline it returns (enable_model_cpu_offload, enable_group_offload)")
     for name, module in pipe.components.items():
-        if not isinstance(module, torch.nn.Module):
-            continue
-        if _offloads(getattr(module, "_hf_hook", None)) or _is_group_offload_enabled(module):
-            raise VidlongError(f"pipe.{name} has offloading enabled; call vidlong.from_pipe before enabling it, then enable it "
-                               "on the pipeline it returns (enable_model_cpu_offload, enable_group_offload)")
         if isinstance(module, torch._dynamo.eval_frame.OptimizedModule):
             blocks = f" or pipe.{name}.compile_repeated_blocks()" if getattr(module._orig_mod, "_repeated_blocks", None) else ""
             raise VidlongError(f"pipe.{name} is wrapped by torch.compile; pass it uncompiled and compile it in place "
                                f"(pipe.{name}.compile(){blocks})")
+
+
+def offloading_component(pipe) -> Optional[str]:
+    """The name of the first of `pipe`'s components with offloading enabled (accelerate's model or sequential CPU offload,
+    diffusers' group offloading), or None."""
+    from diffusers.hooks.group_offloading import _is_group_offload_enabled
+
+    return next((name for name, module in pipe.components.items() if isinstance(module, torch.nn.Module)
+                 and (_offloads(getattr(module, "_hf_hook", None)) or _is_group_offload_enabled(module))), None)
+
+
+def refuse_offloading(pipe, what: str) -> None:
+    """A one-line refusal of `what` (which runs the transformers and the VAE itself, outside the pipeline's offload hooks:
+    its inputs would stay on the CPU where the hooks put the weights) on a pipeline with offloading enabled."""
+    offloading = offloading_component(pipe)
+    if offloading is not None:
+        raise VidlongError(f"{what} run the transformer and the VAE outside the pipeline's offload hooks, and "
+                           f"pipe.{offloading} has offloading enabled; load the pipeline without offload (a stream's memory "
+                           "stays flat with its length)")
 
 
 def _offloads(hook) -> bool:
