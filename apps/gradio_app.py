@@ -4,7 +4,7 @@
     launch(model="path/to/wan_folder")          # or `vidlong app --model path/to/wan_folder`
 
 Every run is a stoppable job (`vidlong.apps.jobs`): Stop, a client's cancel or a closed tab ends it at
-its next step (a stream at its next chunk, keeping a playable mp4 of what was made). The progress bar
+its next denoising step (a stream keeps a playable mp4 of the chunks it made). The progress bar
 names the stage (encode prompt, denoise, decode, write) with an ETA. Outputs go to a history gallery
 (click one to reload its settings; each has its settings as a downloadable .json).
 
@@ -449,9 +449,8 @@ class App:
             events.put(("status", "waiting for the model" if self.lock.locked() else "starting"))
             with self.lock, StreamingVideoWriter(path, fps=fps) as writer:
                 job.streamer = streamer
-                if hasattr(streamer, "on_step"):  # Stop holds inside the calls it makes too (fifo's native videos, LTX-2's chunks)
-                    streamer.on_step = lambda done, total: events.put(
-                        ("status", f"{streamer.step_kind}: step {done}/{total}")) or job.check()
+                streamer.on_step = lambda done, total: events.put(  # Stop holds at the next step, inside a chunk too
+                    ("status", f"{streamer.step_kind}: step {done}/{total}")) or job.check()
                 iterator = iter(streamer)
                 try:
                     while (chunks is None or made < chunks) and not job.stop.is_set():
@@ -461,7 +460,7 @@ class App:
                         made += 1
                         live = write_video(self.folder.new_path("live"), list(recent), fps=fps)
                         events.put(("chunk", (live, made, writer.frames_written, chunk)))
-                except Stopped:  # a Stop in the middle of a call it makes (a fifo stream's native video, an LTX-2 chunk)
+                except Stopped:  # a Stop in the middle of a chunk, or of a call it makes (a fifo stream's native video)
                     pass
                 finally:
                     iterator.close()  # the stream's hooks come off the transformer
@@ -521,7 +520,7 @@ class App:
             _toast(error)
             yield none
         finally:
-            job.stop.set()  # a closed page or a cancelled client ends the stream at its next chunk
+            job.stop.set()  # a closed page or a cancelled client ends the stream at its next step
             self.jobs.finish(session, job)
 
     def image_size(self, image: Optional[str]) -> list:

@@ -630,6 +630,39 @@ def test_stop_ends_a_fifo_stream_inside_the_native_video_of_its_cut(demo):
     assert kept["chunks"] == 1 and kept["error"] is None
 
 
+def test_stop_ends_a_chunked_stream_at_its_next_step_within_a_chunk(demo):
+    """Stop pressed at the first step of a chunked stream's second chunk ends it there (that chunk's other steps never
+    run: a chunk of a large model takes minutes), keeping the first chunk as a playable mp4; the stream ends as stopped,
+    not failed, with its status at the step, and the model takes the next stream."""
+    import queue
+
+    from vidlong.apps.jobs import Job
+
+    app = demo.vidlong_app
+    streamer, chunks, _ = app.streamer("a red circle", [], 2, 3, "auto", True, 3, None, 0)  # 2 s, 3 steps a chunk
+    job, checks, stop_at = Job(), [], 3 + 1
+    assert chunks >= 2
+
+    def check():
+        checks.append(1)
+        if len(checks) == stop_at:
+            job.stop.set()
+        Job.check(job)
+
+    job.check = check
+    events = queue.Queue()
+    app._stream(job, streamer, chunks, events, dict(command="stream", prompt="a red circle", seed=0))
+    kinds = [events.get_nowait() for _ in range(events.qsize())]
+    assert [kind for kind, _ in kinds if kind != "status"] == ["chunk", "done"] and len(checks) == stop_at
+    assert [payload for kind, payload in kinds if kind == "status"][-4:] == [f"chunk: step {i}/3" for i in (1, 2, 3, 1)]
+    kept = kinds[-1][1]
+    assert kept.settings["chunks"] == 1 and kept.settings["error"] is None
+    assert read_video(kept.video)[0].shape[0] == 9
+    again = iter(app.streamer("a red circle", [], 0, 3, "auto", True, 1, None, 0)[0])
+    assert next(again).frames.shape[0] == 9
+    again.close()
+
+
 def test_a_stream_that_fails_midway_keeps_its_chunks(demo, client, monkeypatch):
     real_iter = gradio_app.VideoStreamer.__iter__
 

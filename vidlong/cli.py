@@ -499,8 +499,7 @@ def _write_stream(stream, out: Path, fps: float, latents_path: Optional[Path], s
 
     latents, code, chunks, last = [], 0, 0, None
     with StreamingVideoWriter(out, fps=fps) as writer, tqdm(total=stream.chunks, unit="chunk", dynamic_ncols=True) as bar:
-        if hasattr(stream, "on_step"):  # a stream that pauses for the calls it makes (fifo's native videos, LTX-2's chunks)
-            stream.on_step = lambda done, total: bar.set_postfix_str(f"{stream.step_kind}: step {done}/{total}")
+        stream.on_step = lambda done, total: bar.set_postfix_str(f"{stream.step_kind}: step {done}/{total}")  # within a chunk
         try:
             for chunk in stream:
                 writer.append(chunk.frames, audio=chunk.audio)

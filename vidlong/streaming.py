@@ -245,6 +245,12 @@ class VideoStreamer(PromptSwitching):
             cache); height and width then follow its latents.
         image: the first frame for an image-to-video pipeline (a PIL image, uint8 ``[H, W, 3]`` frame or
             image file path: `load_image`); an extension uses the first frame of its context instead.
+
+    Attributes:
+        on_step: None, or ``on_step(done, total)``, called after each denoising step of a chunk: progress to show, and
+            an exception raised there ends the stream out of its iterator (the app's Stop, `vidlong.errors.Stopped`:
+            within a step, not a whole chunk), its hooks off the transformers and its cache freed.
+        step_kind: what those steps make, as progress names it ("chunk").
     """
 
     def __init__(self, pipe, prompt: str, streaming: Streaming = Streaming(), chunks: Optional[int] = None,
@@ -281,6 +287,7 @@ class VideoStreamer(PromptSwitching):
         self.contexts = [StreamContext(sinks=self.schedule.sinks, window=self.schedule.window) for _ in pipe.experts()]
         self.seam = SeamBlend.off()
         self.started = self.running = False  # a stream runs once (`begin_run`)
+        self.on_step, self.step_kind = None, "chunk"
         self.sink_latents: list[torch.Tensor] = []  # clean latent frames kept for re-caching
         self.window_latents: deque = deque(maxlen=max(self.schedule.window, 0) or None)
 
@@ -408,7 +415,7 @@ class VideoStreamer(PromptSwitching):
             latents = self.condition.start(latents)
         scheduler = self._sampler((text.batch, *shape[1:2], pad + seen, *shape[3:]))
         latents, timesteps = self._starting_point(latents, scheduler)
-        for t in timesteps:
+        for step, t in enumerate(timesteps):
             if context is None:
                 pred = self._predict(latents, t, text)
             else:
@@ -416,6 +423,8 @@ class VideoStreamer(PromptSwitching):
                 pred = self._predict(window, t, text)
                 pred = torch.cat([pred[:, :, :pad], pred[:, :, -frames:]], dim=2)
             latents = scheduler.step(pred, t, latents.float(), return_dict=False)[0]
+            if self.on_step is not None:
+                self.on_step(step + 1, len(timesteps))
         latents = latents[:, :, pad:]
         if context is None and self.condition is not None:  # this window starts the video
             latents = self.condition.first_frame(latents)

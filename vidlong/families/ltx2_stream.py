@@ -199,10 +199,7 @@ class LTX2Streamer(VideoStreamer):
     Attributes:
         frames_made, audio_made: latent frames of video and of sound made so far (the stream's clock).
         last_context: the `RenoisedContext` of the last chunk's call (None for a chunk with no context).
-        on_step: None, or ``on_step(done, total)``, called after each denoising step of a chunk's call (a whole
-            native-length call for a chunk): progress to show, and an exception raised there ends the stream out of
-            its iterator (the app's Stop, `vidlong.errors.Stopped`), its hook off the transformer.
-        step_kind: what those steps make, as progress names it ("chunk").
+        on_step, step_kind: as `VideoStreamer`'s, each step of a chunk's call (a whole native-length call for a chunk).
     """
 
     def __init__(self, pipe, *args, **kwargs):
@@ -213,7 +210,6 @@ class LTX2Streamer(VideoStreamer):
         self.audio_decoder = AudioOverlapDecoder(pipe)
         self.chunk_audio: Optional[torch.Tensor] = None
         self.last_context: Optional[RenoisedContext] = None
-        self.on_step, self.step_kind = None, "chunk"
 
     def _encode(self, prompt: str) -> StreamText:
         """The prompt as its call takes it, encoded once: text and negative text (its audio's guidance runs at any video
