@@ -6,6 +6,7 @@ check runs when a value arrives from the page or through the API, before any han
 """
 from __future__ import annotations
 
+import math
 import re
 
 import gradio as gr
@@ -24,6 +25,8 @@ def _check_bounds(component, value) -> None:
         return  # an empty field: the model's default, or a one-line refusal where one is needed
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise gr.Error(f"{field_name(component.label)} must be a number, got {value!r}", print_exception=False)
+    if not math.isfinite(value):  # the API takes NaN and Infinity
+        raise gr.Error(f"{field_name(component.label)} must be a finite number, got {value}", print_exception=False)
     if getattr(component, "precision", None) == 0 and value != int(value):  # Gradio would round it quietly
         raise gr.Error(f"{field_name(component.label)} must be a whole number, got {value:g}", print_exception=False)
     low, high = component.minimum, component.maximum
@@ -57,6 +60,49 @@ def named(component):
 
     component.preprocess = checked
     return component
+
+
+def guarded(component, expects: str):
+    """`component` (an Image, Video or Dataframe input) with a payload Gradio cannot read (a file that is no image, a
+    timeline sent as text through the API) refused in one line that names the field and what it `expects` ("First frame
+    must be an image file (PNG, JPEG)"), where Gradio's own error is several lines and a server traceback; returns it.
+    Both Gradio's reading of the payload (its data model) and the component's preprocessing are guarded."""
+    def refusal():
+        return gr.Error(f"{field_name(component.label)} must be {expects}", print_exception=False)
+
+    preprocess = component.preprocess
+
+    def checked(payload):
+        try:
+            return preprocess(payload)
+        except gr.Error:
+            raise
+        except Exception:  # noqa: BLE001 - Gradio's reading of an unreadable file, in one line
+            raise refusal() from None
+
+    component.preprocess = checked
+    if getattr(component, "data_model", None) is not None:
+        component.data_model = _GuardedModel(component.data_model, refusal)
+    return component
+
+
+class _GuardedModel:
+    """A component's Gradio data model whose validation of a payload of the wrong shape raises `refusal()` (the rest
+    is the model's own)."""
+
+    def __init__(self, model, refusal):
+        self.model, self.refusal = model, refusal
+
+    def model_validate(self, *args, **kwargs):
+        from pydantic import ValidationError
+
+        try:
+            return self.model.model_validate(*args, **kwargs)
+        except ValidationError:
+            raise self.refusal() from None
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
 
 
 def _factory(cls):

@@ -63,6 +63,8 @@ NO_PRESET = "none"
 AUTO = "auto"
 #: seconds of the newest frames a stream's live view shows
 LIVE_SECONDS = 4.0
+#: what an image field takes, as its refusal says
+IMAGE_FILE = "an image file (PNG, JPEG, WebP)"
 #: the Stream tab's methods: chunk by chunk (`VideoStreamer`), or diagonal denoising (`DiagonalStreamer`, Wan, LTX-Video)
 STREAM_METHODS = ("chunked", "fifo")
 #: the Stream tab's fields, in the order its handler and `App.streamer` take them
@@ -491,6 +493,8 @@ class App:
             worker = threading.Thread(target=self._stream, args=(job, streamer, chunks, events, settings), daemon=True)
             worker.start()
             started = time.monotonic()
+            if page:  # the last stream's clip, status and video leave the page now, not at this one's first chunk
+                yield None, "starting", None, None, gr.update()
             while True:
                 kind, payload = await asyncio.to_thread(events.get)
                 if kind == "status":
@@ -626,10 +630,11 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
             + (", or stream one live." if streaming else ". (This model does not stream: its Stream tab is hidden.)")
         )
         with gr.Row():
-            image = gr.Image(type="filepath", visible=pipe.task in ("i2v", "animate"), elem_id="image",
-                             label="The character (Wan Animate)" if pipe.task == "animate" else "First frame (image-to-video)")
-            last_image = gr.Image(type="filepath", label="Last frame (first-last-frame models; Generate tab)",
-                                  visible=app.limits.last_frame != "no", elem_id="last-image")
+            image = fields.guarded(gr.Image(
+                type="filepath", visible=pipe.task in ("i2v", "animate"), elem_id="image",
+                label="The character (Wan Animate)" if pipe.task == "animate" else "First frame (image-to-video)"), IMAGE_FILE)
+            last_image = fields.guarded(gr.Image(type="filepath", label="Last frame (first-last-frame models; Generate tab)",
+                                                 visible=app.limits.last_frame != "no", elem_id="last-image"), IMAGE_FILE)
         with gr.Tabs():
             with gr.Tab("Generate", id="generate-tab"):
                 with gr.Row():
@@ -706,10 +711,11 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                                      "below); fifo: diagonal denoising, generate's fifo video shown as it "
                                                      "is made, fewer vanishing objects, less motion", visible=adapter_named(app.limits.family).timestep_per_token,
                                                 elem_id="stream-method")
-                        timeline = gr.Dataframe(headers=["from second", "prompt"], datatype=["number", "str"],
-                                                row_count=(1, "dynamic"), column_count=(2, "fixed"), type="array",
-                                                label="Prompt timeline (optional: the prompt from each second on)",
-                                                elem_id="timeline")
+                        timeline = fields.guarded(gr.Dataframe(
+                            headers=["from second", "prompt"], datatype=["number", "str"], row_count=(1, "dynamic"),
+                            column_count=(2, "fixed"), type="array", label="Prompt timeline (optional: the prompt from each "
+                            "second on)", elem_id="timeline"), 'a table of [second, prompt] rows (through the API: '
+                            '{"headers": ["from second", "prompt"], "data": [[4, "a blue ball"]]})')
                         with gr.Row():
                             s_seconds = fields.Number(value=10, minimum=0, maximum=MAX_SECONDS, label="Seconds (0: until stopped)",
                                                       elem_id="stream-seconds")

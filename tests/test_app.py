@@ -258,6 +258,30 @@ def test_client_bad_input_is_one_line(demo, client, monkeypatch, endpoint, field
     assert sorted(folder.iterdir()) == before
 
 
+def test_a_payload_gradio_cannot_read_is_one_line(demo, client, tmp_path):
+    """A file that is no image in an image field, a timeline sent as text (the CLI's form) through the API: refused in
+    one line naming the field and what it takes (Gradio's own error is several lines and a server traceback); NaN or
+    Infinity in a number field (the REST API takes them) likewise."""
+    import gradio as gr
+    from gradio_client import handle_file
+
+    from vidlong.apps import fields
+
+    not_an_image = tmp_path / "frame.png"
+    not_an_image.write_text("not an image")
+    for endpoint, given, message in (
+            ("/generate", dict(image=handle_file(str(not_an_image))), "First frame must be an image file (PNG, JPEG, WebP)"),
+            ("/generate", dict(last_image=handle_file(str(not_an_image))), "Last frame must be an image file"),
+            ("/stream", dict(timeline="0: a red ball; 4: a blue ball"), "Prompt timeline must be a table of [second, prompt] rows")):
+        with pytest.raises(AppError) as err:
+            client.predict(prompt="a red circle", **given, api_name=endpoint)
+        assert message in str(err.value) and "\n" not in str(err.value), str(err.value)
+    seed = fields.Number(value=0, minimum=0, precision=0, label="Seed (-1: random)")
+    for value in (float("nan"), float("inf")):
+        with pytest.raises(gr.Error, match=f"Seed must be a finite number, got {value}"):
+            seed.preprocess(value)
+
+
 def test_one_generation_at_a_time(client, monkeypatch):
     spans, real_generate = [], gradio_app.generate
 
@@ -661,6 +685,26 @@ def test_stop_ends_a_chunked_stream_at_its_next_step_within_a_chunk(demo):
     again = iter(app.streamer("a red circle", [], 0, 3, "auto", True, 1, None, 0)[0])
     assert next(again).frames.shape[0] == 9
     again.close()
+
+
+def test_a_new_stream_clears_the_last_ones_clip_and_video_from_the_page_as_it_starts(demo):
+    """The page's first update of a stream, before its first chunk (10 s and more on a real model), empties the live
+    clip, the status and the whole-stream video and sidecar of the stream before; the API's first output is a chunk's."""
+    import asyncio
+
+    app = demo.vidlong_app
+    args = ("a red circle", [], 2, 3, "auto", True, 1, None, 0, None, "chunked", False, None, 0.0, None, 0.8)
+
+    async def first_update(page):
+        updates = app.stream_event(args, None, lambda *a, **k: None, page=page)
+        try:
+            return await updates.__anext__()
+        finally:
+            await updates.aclose()
+
+    assert asyncio.run(first_update(True))[:4] == (None, "starting", None, None)
+    live, status, *_ = asyncio.run(first_update(False))
+    assert live.endswith(".mp4") and status.startswith("chunk 1/")
 
 
 def test_a_stream_that_fails_midway_keeps_its_chunks(demo, client, monkeypatch):

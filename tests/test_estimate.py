@@ -1,6 +1,7 @@
 """Run estimates: FLOPs grow with the square of the length through attention, memory with the video;
 a run estimated above the free memory is refused in one line naming the limit."""
 import pytest
+import torch
 
 import vidlong
 from tiny_pipeline import save_tiny_pipeline
@@ -31,6 +32,23 @@ def test_memory_covers_the_decoded_video(pipe):
     frames = generate(pipe, GenerateRequest(prompt="a red circle", frames=4 * (latent - 1) + 1, steps=1)).frames
     chunk = (4 * (4 - 1) + 1) * frames[0].nbytes  # 4 latent frames decode to 13 pixel frames
     assert pipe.decodes_in_chunks() and estimate >= frames.nbytes + 8 * chunk  # uint8 video, two float32 chunk copies
+
+
+def test_the_wan_decoders_working_memory_grows_with_the_frame_not_the_length(pipe):
+    """The Wan VAE decoder's own working memory (its convolutions' cache, a frame's activations) is counted once per run:
+    `wan_decoder_bytes`, from its base width and the frame's area, the same at 12 and 48 latent frames; at Wan2.1's width
+    and 480x832 in bfloat16, the 3.10 GiB measured on an H200."""
+    from types import SimpleNamespace
+
+    from vidlong.estimate import wan_decoder_bytes
+
+    working = wan_decoder_bytes(pipe.vae, 256, 256)
+    assert working == pytest.approx(43.5 * pipe.vae.config.base_dim * 256 * 256 * 4, rel=1e-6)
+    video = {latent: 3 * 256 * 256 * (4 * (latent - 1) + 1) for latent in (12, 48)}
+    short, long = (cost(pipe, latent, height=256, width=256).peak_bytes for latent in (12, 48))
+    assert short >= working + video[12] and long - short == video[48] - video[12]
+    wan21 = SimpleNamespace(config=SimpleNamespace(get=lambda *_: None, base_dim=96), dtype=torch.bfloat16)
+    assert wan_decoder_bytes(wan21, 480, 832) / 2**30 == pytest.approx(3.10, rel=0.01)
 
 
 def test_fusion_memory_counts_every_branch_output_and_the_fusion_buffers(pipe):

@@ -10,8 +10,9 @@ thumb fitted to the measured peaks of Wan 1.3B and 14B shapes at 1x-8x (4-16% be
 `benchmarks/RESULTS.md`): the feed-forward's, per token eight hidden vectors and one feed-forward
 vector, and the self-attention's, six hidden vectors and one output per branch in the model's dtype plus, with FreeLong++'s fusion, one more vector per
 branch and one more in the model's dtype (its differences and products). The decoded video: with a Wan VAE decoded in
-chunks (`VidlongPipelineMixin.decode_uint8`) the uint8 video plus two float32 copies of one chunk,
-else float32 from the VAE, a float32 and a uint8 copy.
+chunks (`VidlongPipelineMixin.decode_uint8`) the uint8 video plus two float32 copies of one chunk plus the decoder's own
+working memory, which does not grow with the length (`wan_decoder_bytes`), else float32 from the VAE, a
+float32 and a uint8 copy (those VAEs' own working memory not counted: not measured).
 Both are estimates, meant to tell a 10-second run from a 10-minute one and a fitting run from one
 that will not fit; `check_fits` refuses only a run estimated above the free memory.
 """
@@ -34,6 +35,12 @@ from .streaming import TEXT_TOKENS
 
 #: query rows per block of the dense kernel (its logits are ``[B, H, DENSE_QUERY_BLOCK, N]``)
 DENSE_QUERY_BLOCK = 2048
+#: the Wan VAE decoder's working memory, whatever the length (its causal convolutions' cache of the frames before and a
+#: frame's activations), in values per pixel of a frame per channel of its decoder's base width: measured 3.10 GiB
+#: beyond the loaded model for Wan2.1's VAE (base width 96) in bfloat16 at 480x832 on an H200 (benchmarks/RESULTS.md,
+#: "Peak memory of decoding a long video"): 4,170 values a pixel. On the CPU the default model's decode measured more
+#: (RAM held by the allocator and oneDNN: 387 MiB at 128x128, 0.66 GiB at 256x256, with base width 24)
+WAN_DECODER_VALUES_PER_PIXEL_AND_CHANNEL = 43.5
 GIB = 1024**3
 
 
@@ -110,10 +117,17 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
     video = made * height * width * 3
     if not whole_decode:  # fifo decodes by chunks in every family (`decode_uint8`)
         chunk = min(video, pixel_frames(DECODE_CHUNK, spec.temporal_ratio) * height * width * 3)
-        decode = video + 2 * 4 * chunk
+        decode = video + 2 * 4 * chunk + (wan_decoder_bytes(pipe.vae, height, width) if pipe.decodes_in_chunks() else 0)
     else:
         decode = video * (4 + 4 + 1)
     return RunCost(flops, int(max(activations + logits, decode)), pipe.device, video, decoded)
+
+
+def wan_decoder_bytes(vae, height: int, width: int) -> int:
+    """The working memory of a Wan VAE's decoder for frames of `height` x `width` pixels, in its dtype
+    (`WAN_DECODER_VALUES_PER_PIXEL_AND_CHANNEL`)."""
+    base = vae.config.get("decoder_base_dim") or vae.config.base_dim
+    return int(WAN_DECODER_VALUES_PER_PIXEL_AND_CHANNEL * base * height * width * vae.dtype.itemsize)
 
 
 def attention_branches(methods, frames: int, native_frames: int) -> int:
