@@ -129,7 +129,14 @@ def test_bad_input_is_one_line_error(model_dir, tmp_path):
         (["--ratios", "1,-2"], "every ratio must be > 0"),
         (["--ratios", "one"], "--ratios takes numbers"),
         (["--seeds", "0"], "--seeds must be >= 1"),
-        (["--first-seed", "-1"], "--first-seed must be >= 0"),
+        (["--first-seed", "-1"], "--first-seed must be a whole number from 0 to"),
+        (["--first-seed", str(2**64)], "--first-seed must be a whole number from 0 to 9223372036854775807"),
+        (["--steps", str(10**20)], "--steps must be a whole number from 1 to 1000"),
+        (["--guidance", "nan"], "--guidance must be a finite number, got nan"),
+        (["--guidance", "-5"], "--guidance must be >= 0, got -5.0"),
+        (["--device", "bogus"], "(--device) 'bogus' is not a device; use cpu, cuda or cuda:N"),
+        (["--out", ""], "--out is empty; give the folder"),
+        (["--lora", "l1.safetensors:abc"], "('abc' after the colon is no number: FILE:SCALE takes one, as 0.8)"),
         (["--ratios", "0.3"], "fewer than 2 latent frames"),
         (["--methods", "direct", "--stream-chunk", "1"], "--methods has no stream; add stream to --methods or drop --stream-chunk"),
         (["--methods", "stream", "--stream-chunk", "99"], "--stream-chunk 99 exceeds the native window of tiny-wan2.1 (3 latent frames)"),
@@ -150,6 +157,10 @@ def test_bad_input_is_one_line_error(model_dir, tmp_path):
     (tmp_path / "empty.txt").write_text("\n# only a comment\n")
     with pytest.raises(VidlongError, match="holds no prompts"):
         eval_main(["eval", "--model", str(model_dir), "--out", str(out), "--prompts", str(tmp_path / "empty.txt")])
+    (tmp_path / "latin1.txt").write_bytes("une balle élancée\n".encode("latin-1"))
+    for prompts, message in ((tmp_path, "is a folder; give a text file"), (tmp_path / "latin1.txt", "is not UTF-8 text")):
+        with pytest.raises(VidlongError, match=message):
+            eval_main(["eval", "--model", str(model_dir), "--out", str(out), "--prompts", str(prompts)])
     with pytest.raises(VidlongError, match="does not exist"):
         eval_main(["eval", "--model", str(tmp_path / "nowhere"), "--out", str(out)])
     assert not out.exists()  # nothing generated or written, not even the folder
@@ -214,8 +225,28 @@ def test_weights_fingerprint_follows_the_weight_files(tmp_path):
         (b / "transformer" / "w.safetensors").write_bytes(bytes(data))
         assert weights_fingerprint(a) != weights_fingerprint(b)
     assert weights_fingerprint(tmp_path / "a" / "transformer") != weights_fingerprint(a)  # paths count
+    data = bytearray(bytes(3 * FINGERPRINT_SPAN))
+    data[len(data) // 2] = 1  # a tensor in the middle (a partial fine-tune): a file up to 1 GiB is read whole
+    (b / "transformer" / "w.safetensors").write_bytes(bytes(data))
+    assert weights_fingerprint(a) != weights_fingerprint(b)
     (tmp_path / "empty").mkdir()
     assert weights_fingerprint(tmp_path / "empty") == "none"
+
+
+def test_a_large_weight_files_fingerprint_reads_spans_across_it(tmp_path, monkeypatch):
+    """A file over `FINGERPRINT_WHOLE` is read at its ends and at evenly spaced spans: a change of one sample's width
+    anywhere in it changes the fingerprint (here every byte lies in a span: 1024 spans of 64 KiB over 8 MiB)."""
+    import vidlong.files as files
+
+    monkeypatch.setattr(files, "FINGERPRINT_WHOLE", 0)
+    size = 8 << 20
+    (tmp_path / "w.safetensors").write_bytes(bytes(size))
+    stock = files.weights_fingerprint(tmp_path)
+    for at in (size // 3, size // 2 + 12345, size - files.FINGERPRINT_SPAN - 1):
+        data = bytearray(size)
+        data[at] = 1
+        (tmp_path / "w.safetensors").write_bytes(bytes(data))
+        assert files.weights_fingerprint(tmp_path) != stock, at
 
 
 def test_a_stream_cell_takes_the_models_own_sampler_steps_and_guidance(model_dir, tmp_path):
@@ -241,6 +272,41 @@ def test_a_stream_cell_takes_the_models_own_sampler_steps_and_guidance(model_dir
     assert (outcome.generated, outcome.from_video, outcome.skipped) == (0, 0, 2)
     assert len(rows_of(out / "results.csv")) == 2 and len(outcome.rows) == 2
     assert "| stream | 1x | 1 |" in (out / "results.md").read_text()
+
+
+def test_a_second_run_into_the_same_folder_is_refused_while_the_first_runs(model_dir, tmp_path):
+    """Two runs into one --out: the second is refused in one line (it would rewrite results.csv from its own rows and
+    drop the first's), with nothing written; once the first ends, the folder is free."""
+    from vidlong.eval.runner import exclusive_folder
+
+    out = tmp_path / "eval"
+    out.mkdir()
+    config = runner.EvalConfig(model=str(model_dir), out=str(out), prompts=["a red circle"], ratios=[1], methods=["direct"],
+                               seeds=1, steps=1)
+    with exclusive_folder(out):  # the first run, at work
+        with pytest.raises(VidlongError, match=f"^another vidlong eval is writing to {out}; wait for it to end, or give"):
+            runner.run_eval(config, progress=False)
+        assert not (out / "results.csv").exists()
+    assert runner.run_eval(config, progress=False).generated == 1
+
+
+def test_a_stream_chunk_makes_new_stream_cells(model_dir, tmp_path):
+    """``--stream-chunk`` other than the default makes new stream cells (in results.csv's key and the video's name: a
+    rerun reused the other chunk's videos); the default chunk given by number resumes the default's cells, and the
+    other methods' cells are resumed."""
+    out = tmp_path / "eval"
+
+    def run(chunk):
+        return runner.run_eval(runner.EvalConfig(model=str(model_dir), out=str(out), prompts=["a red circle"], ratios=[2],
+                                                 methods=["direct", "stream"], seeds=1, steps=1, stream_chunk=chunk),
+                               progress=False)
+
+    first, other, same = run(None), run(2), run(1)  # the tiny model's native 3 latent frames: a default chunk of 1
+    assert (first.generated, other.generated, other.skipped, same.generated, same.skipped) == (2, 1, 1, 0, 2)
+    rows = {(r["method"], r["stream_chunk"]): r for r in rows_of(out / "results.csv")}
+    assert set(rows) == {("direct", ""), ("stream", ""), ("stream", "2")}
+    assert "-chunk2" in rows[("stream", "2")]["video"] and "-chunk" not in rows[("stream", "")]["video"]
+    assert [r["stream_chunk"] for r in other.rows if r["method"] == "stream"] == ["2"]
 
 
 @pytest.mark.parametrize("flag, value, column, name_part, described", [

@@ -43,7 +43,9 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
                         "plain, UltraViCo as published; a +specmix / +plain / +freenoise suffix on a method forces it); plain: all plain")
     p.add_argument("--stream-chunk", type=int, default=None, help="latent frames per streamed chunk (default: native / 3)")
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
-    p.add_argument("--out", required=True, help="output folder (created; reused to resume cells of the same weights)")
+    p.add_argument("--out", required=True,
+                   help="output folder (created; reused to resume cells of the same weights and settings: an edited scheduler "
+                        "config or vidlong.yaml is not seen, give another folder; one run at a time)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from ..cli import add_lora_options
 

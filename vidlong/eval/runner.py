@@ -34,6 +34,7 @@ not yet shown taking the new prompt, `DiagonalStreamer`).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -57,6 +58,7 @@ from ..models import (EMBEDDED_MODELS, ModelSpec, check_model_folder, folder_cla
                       pixel_frames, spec_for_folder, weight_folders)
 from ..schedulers.timeline import parse_prompt_timeline
 from ..streaming import held_sound
+from ..validate import MAX_GUIDANCE, check_device, check_finite, check_seed, check_steps
 from ..video_io import Soundtrack, read_video, write_video
 from . import shapes
 from .metrics import DIRECTION, compute_all
@@ -111,7 +113,7 @@ SHAPES_LABELS = {
 
 ARROW = {"higher": "↑", "lower": "↓", "neither": ""}
 KEY_FIELDS = ("model", "weights", "method", "ratio", "prompt", "seed", "steps", "guidance", "noise_mode", "partition_guidance",
-              "noise_correlation")
+              "noise_correlation", "stream_chunk")
 INFO_FIELDS = ("preset", "noise", "latent_frames", "pixel_frames", "native_pixel_frames", "seconds", "video")
 
 
@@ -182,12 +184,15 @@ class EvalConfig:
             check_method(m)
         if not self.methods:
             raise VidlongError(f"no methods given; choose from: {', '.join(EVAL_METHODS)}")
+        if not str(self.out).strip():
+            raise VidlongError("--out is empty; give the folder for the videos and results.csv")
         if self.seeds < 1:
             raise VidlongError(f"--seeds must be >= 1 (the number of seeds per prompt), got {self.seeds}")
-        if self.first_seed < 0:
-            raise VidlongError(f"--first-seed must be >= 0, got {self.first_seed}")
-        if self.steps is not None and self.steps < 1:
-            raise VidlongError(f"--steps must be >= 1, got {self.steps}")
+        check_seed(self.first_seed, "--first-seed")
+        check_seed(self.first_seed + self.seeds - 1, "--first-seed + --seeds - 1 (the last seed)")
+        check_steps(self.steps, "--steps")
+        check_finite("--guidance", self.guidance, 0, MAX_GUIDANCE)
+        check_device(self.device)  # before any folder is made
         if self.noise not in ("method", "plain"):
             raise VidlongError(f"--noise must be 'method' or 'plain', got {self.noise!r}")
         if self.stream_chunk is not None and self.stream_chunk < 1:
@@ -278,9 +283,14 @@ def split_noise(method: str) -> tuple[str, Optional[str]]:
 def read_prompts(path) -> list[str]:
     """One prompt per line; blank lines and lines starting with '#' are ignored."""
     path = Path(path)
+    if path.is_dir():
+        raise VidlongError(f"prompts file {path} is a folder; give a text file with one prompt per line")
     if not path.is_file():
         raise VidlongError(f"prompts file {path} does not exist; give a text file with one prompt per line")
-    prompts = [line.strip() for line in path.read_text().splitlines()]
+    try:
+        prompts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    except UnicodeDecodeError:
+        raise VidlongError(f"prompts file {path} is not UTF-8 text; save it as UTF-8, one prompt per line") from None
     prompts = [p for p in prompts if p and not p.startswith("#")]
     if not prompts:
         raise VidlongError(f"prompts file {path} holds no prompts; write one prompt per line")
@@ -297,10 +307,12 @@ def ratio_label(ratio: float) -> str:
 def cell_key(row: dict) -> tuple:
     """What identifies one cell of results.csv (model and its weights' fingerprint, method, ratio,
     prompt, seed, sampling settings). Rows of files written before the fingerprint match nothing; rows
-    written before the ``partition_guidance`` or ``noise_correlation`` column count as having none."""
+    written before the ``partition_guidance``, ``noise_correlation`` or ``stream_chunk`` column count as having none (a
+    stream's default chunk)."""
     return (str(row["model"]), str(row.get("weights", "")), str(row["method"]), f"{float(row['ratio']):g}",
             str(row["prompt"]), int(row["seed"]), int(row["steps"]), f"{float(row['guidance']):g}",
-            str(row["noise_mode"]), str(row.get("partition_guidance") or ""), str(row.get("noise_correlation") or ""))
+            str(row["noise_mode"]), str(row.get("partition_guidance") or ""), str(row.get("noise_correlation") or ""),
+            str(row.get("stream_chunk") or ""))
 
 
 def fifo_method(method: str) -> bool:
@@ -314,6 +326,13 @@ def fifo_label(method: str, value) -> str:
     if not value or not fifo_method(method):
         return ""
     return ",".join(exact_number(v) for v in value) if isinstance(value, tuple) else exact_number(value)
+
+
+def stream_chunk_label(method: str, spec: ModelSpec, chunk: Optional[int]) -> str:
+    """The ``stream_chunk`` column of a cell of `method`: the latent frames per chunk of a ``stream`` cell whose chunk
+    (`--stream-chunk`) is not the default one, else empty (so cells made before the column keep their key)."""
+    made = stream_chunk_for(spec, chunk)
+    return str(made) if method == "stream" and made != stream_chunk_for(spec, None) else ""
 
 
 def exact_number(value: float) -> str:
@@ -359,12 +378,13 @@ def _slug(text: str, limit: int = 40) -> str:
 
 
 def video_path(out: Path, spec: ModelSpec, weights: str, cell: Cell, steps: int, guidance: float,
-               noise_mode: str, partition_guidance: str = "", noise_correlation: str = "") -> Path:
+               noise_mode: str, partition_guidance: str = "", noise_correlation: str = "", stream_chunk: str = "") -> Path:
     """Where the cell's mp4 lives:
     ``out/videos/<model>-<weights>/<method>-<ratio>-<prompt>-seed<s>-steps<n>[...].mp4``."""
     extra = f"-cfg{guidance:g}" + ("" if noise_mode == "method" else f"-{noise_mode}")
     extra += f"-pg{partition_guidance.replace(',', '-')}" if partition_guidance else ""
     extra += f"-nc{noise_correlation}" if noise_correlation else ""
+    extra += f"-chunk{stream_chunk}" if stream_chunk else ""
     name = f"{cell.method}-{ratio_label(cell.ratio)}-{_slug(cell.prompt)}-seed{cell.seed}-steps{steps}{extra}.mp4"
     return out / "videos" / re.sub(r"[^A-Za-z0-9._-]+", "_", f"{spec.name}-{weights}") / name
 
@@ -541,79 +561,101 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
              for s in range(config.first_seed, config.first_seed + config.seeds)]
     check_cells(folder, cells)
     out.mkdir(exist_ok=True)
-    csv_path = out / "results.csv"
-    rows = read_results(csv_path)
-    done = {cell_key(r) for r in rows}
-    outcome = EvalOutcome()
+    with exclusive_folder(out):  # a second run into the same folder would overwrite this one's rows
+        csv_path = out / "results.csv"
+        rows = read_results(csv_path)
+        done = {cell_key(r) for r in rows}
+        outcome = EvalOutcome()
 
-    stream_steps, stream_guidance = stream_settings(folder, spec, config)
+        stream_steps, stream_guidance = stream_settings(folder, spec, config)
 
-    def settings_of(cell):
-        """(steps, guidance) a cell runs with: a stream's own defaults unless asked (see `stream_settings`)."""
-        return (stream_steps, stream_guidance) if cell.method == "stream" else (steps, guidance)
+        def settings_of(cell):
+            """(steps, guidance) a cell runs with: a stream's own defaults unless asked (see `stream_settings`)."""
+            return (stream_steps, stream_guidance) if cell.method == "stream" else (steps, guidance)
 
-    def key_of(cell):
-        cell_steps, cell_guidance = settings_of(cell)
-        return cell_key(dict(model=spec.name, weights=weights, method=cell.method, ratio=cell.ratio,
-                             prompt=cell.prompt, seed=cell.seed, steps=cell_steps, guidance=cell_guidance,
-                             noise_mode=config.noise, partition_guidance=fifo_label(cell.method, config.partition_guidance),
-                             noise_correlation=fifo_label(cell.method, config.noise_correlation)))
+        def key_of(cell):
+            cell_steps, cell_guidance = settings_of(cell)
+            return cell_key(dict(model=spec.name, weights=weights, method=cell.method, ratio=cell.ratio,
+                                 prompt=cell.prompt, seed=cell.seed, steps=cell_steps, guidance=cell_guidance,
+                                 noise_mode=config.noise, partition_guidance=fifo_label(cell.method, config.partition_guidance),
+                                 noise_correlation=fifo_label(cell.method, config.noise_correlation),
+                                 stream_chunk=stream_chunk_label(cell.method, spec, config.stream_chunk)))
 
 
-    bar = tqdm(cells, unit="video", dynamic_ncols=True, disable=not progress, file=sys.stderr)
-    for cell in bar:
-        bar.set_postfix_str(f"{cell.method} {ratio_label(cell.ratio)} seed {cell.seed}")
-        if key_of(cell) in done:
-            outcome.skipped += 1
-            continue
-        label = fifo_label(cell.method, config.partition_guidance)
-        correlation = fifo_label(cell.method, config.noise_correlation)
-        path = video_path(out, spec, weights, cell, *settings_of(cell), config.noise, label, correlation)
-        info_path = path.with_suffix(".json")
-        saved = read_saved_cell(path, info_path)
-        if saved is not None:
-            frames, info = saved
-            outcome.from_video += 1
-        else:
-            if pipe is None:
-                pipe = _load(folder, config.device, loras)
-            own = cell.method == "stream"  # a stream takes the model's streaming defaults unless asked
-            frames, sound, info = generate_cell(pipe, cell, spec, config.steps if own else steps,
-                                                config.guidance if own else guidance, config.noise, config.stream_chunk,
-                                                partition_guidance=config.partition_guidance,
-                                                noise_correlation=config.noise_correlation)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_video(path, frames, fps=spec.fps, audio=sound)  # LTX-2's with its sound
-            atomic_write_text(info_path, json.dumps(info, indent=2) + "\n")  # written last: marks the video done
-            outcome.generated += 1
-            frames, _ = read_video(path)  # measured as saved (after compression), as a rerun would
-        row = dict(model=spec.name, weights=weights, method=cell.method, ratio=cell.ratio, prompt=cell.prompt,
-                   seed=cell.seed, steps=settings_of(cell)[0], guidance=settings_of(cell)[1], noise_mode=config.noise,
-                   partition_guidance=label, noise_correlation=correlation,
-                   preset=info.get("preset", ""), noise=info.get("noise", ""), latent_frames=info.get("latent_frames", ""),
-                   pixel_frames=int(frames.shape[0]), native_pixel_frames=spec.native_pixel_frames,
-                   seconds=info.get("seconds", ""), video=str(path.relative_to(out)))
-        row.update(measure(frames, cell.prompt, spec, shapes_model))
-        rows.append(row)
-        done.add(key_of(cell))
-        write_results(csv_path, rows)
-    bar.close()
+        bar = tqdm(cells, unit="video", dynamic_ncols=True, disable=not progress, file=sys.stderr)
+        for cell in bar:
+            bar.set_postfix_str(f"{cell.method} {ratio_label(cell.ratio)} seed {cell.seed}")
+            if key_of(cell) in done:
+                outcome.skipped += 1
+                continue
+            label = fifo_label(cell.method, config.partition_guidance)
+            correlation = fifo_label(cell.method, config.noise_correlation)
+            chunk = stream_chunk_label(cell.method, spec, config.stream_chunk)
+            path = video_path(out, spec, weights, cell, *settings_of(cell), config.noise, label, correlation, chunk)
+            info_path = path.with_suffix(".json")
+            saved = read_saved_cell(path, info_path)
+            if saved is not None:
+                frames, info = saved
+                outcome.from_video += 1
+            else:
+                if pipe is None:
+                    pipe = _load(folder, config.device, loras)
+                own = cell.method == "stream"  # a stream takes the model's streaming defaults unless asked
+                frames, sound, info = generate_cell(pipe, cell, spec, config.steps if own else steps,
+                                                    config.guidance if own else guidance, config.noise, config.stream_chunk,
+                                                    partition_guidance=config.partition_guidance,
+                                                    noise_correlation=config.noise_correlation)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_video(path, frames, fps=spec.fps, audio=sound)  # LTX-2's with its sound
+                atomic_write_text(info_path, json.dumps(info, indent=2) + "\n")  # written last: marks the video done
+                outcome.generated += 1
+                frames, _ = read_video(path)  # measured as saved (after compression), as a rerun would
+            row = dict(model=spec.name, weights=weights, method=cell.method, ratio=cell.ratio, prompt=cell.prompt,
+                       seed=cell.seed, steps=settings_of(cell)[0], guidance=settings_of(cell)[1], noise_mode=config.noise,
+                       partition_guidance=label, noise_correlation=correlation, stream_chunk=chunk,
+                       preset=info.get("preset", ""), noise=info.get("noise", ""), latent_frames=info.get("latent_frames", ""),
+                       pixel_frames=int(frames.shape[0]), native_pixel_frames=spec.native_pixel_frames,
+                       seconds=info.get("seconds", ""), video=str(path.relative_to(out)))
+            row.update(measure(frames, cell.prompt, spec, shapes_model))
+            rows.append(row)
+            done.add(key_of(cell))
+            write_results(csv_path, rows)
+        bar.close()
 
-    wanted = {key_of(c) for c in cells}
-    outcome.rows = [r for r in read_results(csv_path) if cell_key(r) in wanted]
-    header = dict(model=spec.name, weights=weights, model_path=str(folder), steps=steps, guidance=guidance,
-                  partition_guidance=fifo_label("fifo", config.partition_guidance),
-                  noise_correlation=fifo_label("fifo", config.noise_correlation),
-                  noise=config.noise, prompts=len(prompts_at[config.ratios[0]]), seeds=config.seeds, first_seed=config.first_seed,
-                  command=config.command,
-                  native_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames,
-                  stream_chunk=stream_chunk_for(spec, config.stream_chunk) if "stream" in config.methods else None,
-                  stream_first_chunk=spec.stream_first_chunk, stream_context=stream_context_for(folder, spec, config)
-                  if "stream" in config.methods else None)
-    table = aggregate(outcome.rows, config.methods, config.ratios)
-    atomic_write_text(out / "results.md", results_markdown(table, header))
-    outcome.files = [csv_path, out / "results.md", *write_plots(table, config.methods, config.ratios, out)]
-    return outcome
+        wanted = {key_of(c) for c in cells}
+        outcome.rows = [r for r in read_results(csv_path) if cell_key(r) in wanted]
+        header = dict(model=spec.name, weights=weights, model_path=str(folder), steps=steps, guidance=guidance,
+                      partition_guidance=fifo_label("fifo", config.partition_guidance),
+                      noise_correlation=fifo_label("fifo", config.noise_correlation),
+                      noise=config.noise, prompts=len(prompts_at[config.ratios[0]]), seeds=config.seeds,
+                      first_seed=config.first_seed,
+                      command=config.command,
+                      native_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames,
+                      stream_chunk=stream_chunk_for(spec, config.stream_chunk) if "stream" in config.methods else None,
+                      stream_first_chunk=spec.stream_first_chunk, stream_context=stream_context_for(folder, spec, config)
+                      if "stream" in config.methods else None)
+        table = aggregate(outcome.rows, config.methods, config.ratios)
+        atomic_write_text(out / "results.md", results_markdown(table, header))
+        outcome.files = [csv_path, out / "results.md", *write_plots(table, config.methods, config.ratios, out)]
+        return outcome
+
+
+@contextlib.contextmanager
+def exclusive_folder(out: Path):
+    """Holds `out` for one `vidlong eval` at a time (an exclusive lock on ``out/.vidlong-eval.lock``, which the system
+    drops when the process ends, killed or not): a second run into it is refused in one line, where it would rewrite
+    results.csv from its own rows and drop the first run's. Where the system has no such locks (Windows), not held."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(out / ".vidlong-eval.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise VidlongError(f"another vidlong eval is writing to {out}; wait for it to end, or give another --out") from None
+        yield
 
 
 def check_cells(folder: Path, cells: Sequence[Cell]) -> None:
