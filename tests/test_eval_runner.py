@@ -198,6 +198,18 @@ def test_markdown_table_means_over_prompts_and_seeds():
     assert "Shapes-world" not in md  # no checker column had a value
 
 
+def test_plots_of_columns_the_table_no_longer_has_are_removed(tmp_path):
+    """A shapes-world plot left by an earlier run into the folder goes when this run's table has no shapes column; a
+    file of another name stays."""
+    rows = [dict(method="direct", ratio="2.0", seconds="1", dynamic_degree=str(v), shapes_frac_frames_all_present="")
+            for v in (0.2, 0.4)]
+    for name in ("shapes_frac_frames_all_present.png", "my_notes.png"):
+        (tmp_path / name).write_bytes(b"png")
+    drawn = runner.write_plots(runner.aggregate(rows, ["direct"], [2.0]), ["direct"], [2.0], tmp_path)
+    assert tmp_path / "dynamic_degree.png" in drawn
+    assert not (tmp_path / "shapes_frac_frames_all_present.png").exists() and (tmp_path / "my_notes.png").exists()
+
+
 def test_module_entry_point_exits_2_with_one_line(tmp_path):
     import subprocess
     import sys

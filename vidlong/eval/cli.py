@@ -70,7 +70,7 @@ def run_eval_command(args) -> int:
     )
     outcome = run_eval(config, progress=not args.no_progress)
     out = Path(args.out)
-    print(f"{len(outcome.rows)} cells in {out / 'results.csv'} ({outcome.generated} generated, "
-          f"{outcome.from_video} read from saved videos, {outcome.skipped} already measured); "
-          f"table: {out / 'results.md'}")
+    print(f"{len(outcome.rows)} cells in this run's table {out / 'results.md'} ({outcome.generated} generated, "
+          f"{outcome.from_video} read from saved videos, {outcome.skipped} already measured); every run's rows in this "
+          f"folder: {out / 'results.csv'}")
     return 0

@@ -846,7 +846,8 @@ def results_markdown(table: dict, header: dict) -> str:
 
 def write_plots(table: dict, methods: Sequence[str], ratios: Sequence[float], out: Path) -> list[Path]:
     """``out/<metric>.png`` for every column: mean vs length ratio, one line per method, with a band of
-    ± one standard error of the mean (std / sqrt(n) over the cell's videos)."""
+    ± one standard error of the mean (std / sqrt(n) over the cell's videos); plots of metric columns the table no longer
+    has are removed."""
     try:
         import matplotlib
 
@@ -885,4 +886,9 @@ def write_plots(table: dict, methods: Sequence[str], ratios: Sequence[float], ou
         plt.close(fig)
         tmp.replace(path)
         paths.append(path)
+    every = [*DIRECTION, *(f"{prefix}{k}" for prefix, directions in (("shapes_", SHAPES_DIRECTION),
+                                                                   ("timeline_", TIMELINE_DIRECTION)) for k in directions)]
+    for name in every:  # a plot of a column this table no longer has (an earlier run's grid) goes
+        if out / f"{name}.png" not in paths:
+            (out / f"{name}.png").unlink(missing_ok=True)
     return paths
