@@ -102,6 +102,8 @@ class _GuardedModel:
             raise self.refusal() from None
 
     def __getattr__(self, name):
+        if name in ("model", "refusal") or name.startswith("__"):  # not set yet (a copy): not the model's
+            raise AttributeError(name)
         return getattr(self.model, name)
 
 

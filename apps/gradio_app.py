@@ -442,7 +442,7 @@ class App:
     def _stream(self, job: Job, streamer: Union[VideoStreamer, DiagonalStreamer], chunks: Optional[int], events: queue.Queue,
                 settings: dict) -> None:
         """Worker: run the stream into a growing mp4, sending a live clip of the newest frames per chunk;
-        ends after `chunks` (None: until stopped) or at the first chunk after a stop. The chunks made are
+        ends after `chunks` (None: until stopped) or at the next denoising step after a stop. The chunks made are
         kept (in the history) however it ends, an error included."""
         fps = getattr(streamer, "fps", self.spec.fps)  # a redraw stream keeps its video's
         recent = deque(maxlen=max(1, int(LIVE_SECONDS * fps)))
@@ -495,10 +495,11 @@ class App:
             started = time.monotonic()
             if page:  # the last stream's clip, status and video leave the page now, not at this one's first chunk
                 yield None, "starting", None, None, gr.update()
+            made = 0
             while True:
                 kind, payload = await asyncio.to_thread(events.get)
-                if kind == "status":
-                    progress(0, desc=payload)
+                if kind == "status":  # a step of the next chunk: the bar keeps the chunks made
+                    progress((made, chunks) if chunks and made else 0, desc=payload, unit="chunks")
                 elif kind == "chunk":
                     live, made, frames, chunk = payload
                     total = f"/{chunks}" if chunks else ""

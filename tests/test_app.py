@@ -272,7 +272,8 @@ def test_a_payload_gradio_cannot_read_is_one_line(demo, client, tmp_path):
     for endpoint, given, message in (
             ("/generate", dict(image=handle_file(str(not_an_image))), "First frame must be an image file (PNG, JPEG, WebP)"),
             ("/generate", dict(last_image=handle_file(str(not_an_image))), "Last frame must be an image file"),
-            ("/stream", dict(timeline="0: a red ball; 4: a blue ball"), "Prompt timeline must be a table of [second, prompt] rows")):
+            ("/stream", dict(timeline="0: a red ball; 4: a blue ball"),
+             "Prompt timeline must be a table of [second, prompt] rows")):
         with pytest.raises(AppError) as err:
             client.predict(prompt="a red circle", **given, api_name=endpoint)
         assert message in str(err.value) and "\n" not in str(err.value), str(err.value)

@@ -122,6 +122,7 @@ def test_new_weights_are_evaluated_again_not_resumed(model_dir, tmp_path):
 
 def test_bad_input_is_one_line_error(model_dir, tmp_path):
     (tmp_path / "prompts.txt").write_text("a red circle\n")
+    (tmp_path / "l1.safetensors").write_bytes(b"")
     out = tmp_path / "eval"
     cases = [
         (["--methods", "direct,magic"], "unknown method 'magic'"),
@@ -136,7 +137,7 @@ def test_bad_input_is_one_line_error(model_dir, tmp_path):
         (["--guidance", "-5"], "--guidance must be >= 0, got -5.0"),
         (["--device", "bogus"], "(--device) 'bogus' is not a device; use cpu, cuda or cuda:N"),
         (["--out", ""], "--out is empty; give the folder"),
-        (["--lora", "l1.safetensors:abc"], "('abc' after the colon is no number: FILE:SCALE takes one, as 0.8)"),
+        (["--lora", f"{tmp_path / 'l1.safetensors'}:abc"], "('abc' after the colon is no number: FILE:SCALE takes one, as 0.8)"),
         (["--ratios", "0.3"], "fewer than 2 latent frames"),
         (["--methods", "direct", "--stream-chunk", "1"], "--methods has no stream; add stream to --methods or drop --stream-chunk"),
         (["--methods", "stream", "--stream-chunk", "99"], "--stream-chunk 99 exceeds the native window of tiny-wan2.1 (3 latent frames)"),

@@ -637,7 +637,7 @@ def test_an_image_sets_the_videos_aspect_unless_a_size_is_given(ltx_folder, tmp_
 
 
 def test_every_pipeline_class_shows_its_diffusers_calls_arguments():
-    """`inspect.signature` (so ``help(pipe)`` and editors) of every vidlong pipeline's call lists its diffusers call's
+    """`inspect.signature` (so ``help(pipe)`` and IPython) of every vidlong pipeline's call lists its diffusers call's
     arguments rather than ``*args, **kwargs``, those the spec fills defaulting to None, and the keywords vidlong's own call
     adds (HunyuanVideo 1.5 I2V's ``height``, ``width``); its docstring is vidlong's then diffusers'. A user's subclass with a
     call of its own shows that one; one without shows its parent's."""

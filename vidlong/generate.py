@@ -333,7 +333,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     diagonal = next((diagonal or m for m in methods if isinstance(m, DiagonalDenoising)), None)
     if diagonal is not None:  # a sampler: the pipeline makes the native video its queue starts from
         check_diagonal_offload(getattr(pipe, "vidlong_offload", None))
-        refuse_offloading(pipe, "diagonal denoising (method fifo) and streams")
+        refuse_offloading(pipe, "diagonal denoising (method fifo) and streams", f"use another {named('method')}, or load "
+                          "the pipeline without offload")
         refuse_diffusers_cache(pipe, "diagonal denoising (method fifo) and streams")
         methods = ()
     made = spec.native_frames if diagonal is not None else n_latent  # latent frames of the pipeline's own call

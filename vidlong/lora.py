@@ -214,7 +214,7 @@ def check_lora_file(lora: LoraFile, shapes: dict, loader=None) -> list:
     flag = named("lora_2" if lora.expert else "lora")
     if not lora.path.is_file():
         path, colon, tail = str(lora.path).rpartition(":")
-        scale = f" ({tail!r} after the colon is no number: FILE:SCALE takes one, as 0.8)" if colon and path and tail else ""
+        scale = f" ({tail!r} after the colon is no number: FILE:SCALE takes one, as 0.8)" if colon and Path(path).is_file() else ""
         raise VidlongError(f"{flag} {lora.path} does not exist{scale}; pass a .safetensors LoRA file (FILE or FILE:SCALE)")
     check_finite(f"{flag} {lora.path}'s scale", lora.scale, -100, 100)
     tensors, alpha = read_lora(lora.path, loader)

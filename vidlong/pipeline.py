@@ -93,7 +93,7 @@ class VidlongPipelineMixin:
     def __init_subclass__(cls, **kwargs):
         """Shows diffusers' call on a vidlong pipeline class: its ``__call__`` (the mixin's, or a vidlong class's own) gets
         the signature and, after vidlong's docstrings, the docstring of the diffusers pipeline's ``__call__`` it hands on to, so
-        ``help(pipe)``, ``inspect.signature(pipe)`` and editors list the call's arguments rather than ``*args, **kwargs``
+        ``help(pipe)``, ``inspect.signature(pipe)`` and IPython/Jupyter list the call's arguments rather than ``*args, **kwargs``
         (`shown_call_signature`). A user's subclass with a ``__call__`` of its own keeps it as it is."""
         super().__init_subclass__(**kwargs)
         own = cls.__call__
@@ -113,6 +113,7 @@ class VidlongPipelineMixin:
         docs = [inspect.cleandoc(f.__doc__) for f in dict.fromkeys(vidlong_calls) if f.__doc__]
         __call__.__doc__ = "\n\n".join([*docs, "diffusers' call:", inspect.cleandoc(diffusers_call.__doc__ or "")])
         __call__.vidlong_shows, __call__.vidlong_own = diffusers_call, own
+        __call__.__qualname__, __call__.__module__ = f"{cls.__qualname__}.__call__", cls.__module__  # as pickle finds it
         del __call__.__wrapped__  # `inspect.signature` reads `__signature__`, not the wrapped call's ``*args, **kwargs``
         cls.__call__ = __call__
 
@@ -417,7 +418,8 @@ class VidlongPipelineMixin:
 
         refuse_call_while_streaming(self)
         refuse_diffusers_cache(self, "streams and extensions")
-        refuse_offloading(self, "streams and extensions")
+        refuse_offloading(self, "streams and extensions", "load the pipeline without offload (a stream's memory stays flat "
+                          "with its length)")
         check_stream_length(chunks, seconds)
         check_stream_arguments(kwargs, call)
         check_streaming_config(streaming)
@@ -637,14 +639,13 @@ def offloading_component(pipe) -> Optional[str]:
                  and (_offloads(getattr(module, "_hf_hook", None)) or _is_group_offload_enabled(module))), None)
 
 
-def refuse_offloading(pipe, what: str) -> None:
+def refuse_offloading(pipe, what: str, fix: str) -> None:
     """A one-line refusal of `what` (which runs the transformers and the VAE itself, outside the pipeline's offload hooks:
-    its inputs would stay on the CPU where the hooks put the weights) on a pipeline with offloading enabled."""
+    its inputs would stay on the CPU where the hooks put the weights) on a pipeline with offloading enabled, saying `fix`."""
     offloading = offloading_component(pipe)
     if offloading is not None:
         raise VidlongError(f"{what} run the transformer and the VAE outside the pipeline's offload hooks, and "
-                           f"pipe.{offloading} has offloading enabled; load the pipeline without offload (a stream's memory "
-                           "stays flat with its length)")
+                           f"pipe.{offloading} has offloading enabled; {fix}")
 
 
 def _offloads(hook) -> bool:

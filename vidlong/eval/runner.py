@@ -644,7 +644,8 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
 def exclusive_folder(out: Path):
     """Holds `out` for one `vidlong eval` at a time (an exclusive lock on ``out/.vidlong-eval.lock``, which the system
     drops when the process ends, killed or not): a second run into it is refused in one line, where it would rewrite
-    results.csv from its own rows and drop the first run's. Where the system has no such locks (Windows), not held."""
+    results.csv from its own rows and drop the first run's. Where the system or the file system has no such locks
+    (Windows, NFS without its lock daemon), not held."""
     try:
         import fcntl
     except ImportError:
@@ -655,6 +656,8 @@ def exclusive_folder(out: Path):
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise VidlongError(f"another vidlong eval is writing to {out}; wait for it to end, or give another --out") from None
+        except OSError:  # a file system without locks (NFS without its lock daemon): not held, as on Windows
+            pass
         yield
 
 
@@ -710,13 +713,17 @@ def _load(folder: Path, device: Optional[str], loras=()):
 # ---- aggregation ---------------------------------------------------------------------------------
 
 
+def every_metric_column() -> list[tuple[str, str]]:
+    """[(column, direction)] of every metric a table may show: the video metrics, the shapes and timeline statistics."""
+    return [*((k, d) for k, d in DIRECTION.items() if k != "repetition_lag"),
+            *((f"{prefix}{k}", d) for prefix, directions in (("shapes_", SHAPES_DIRECTION), ("timeline_", TIMELINE_DIRECTION))
+              for k, d in directions.items())]
+
+
 def metric_columns(rows: list[dict]) -> list[tuple[str, str]]:
     """[(column, direction)]: the video metrics, then the shown shapes and timeline statistics present in `rows`."""
-    cols = [(k, d) for k, d in DIRECTION.items() if k != "repetition_lag"]
-    for prefix, directions in (("shapes_", SHAPES_DIRECTION), ("timeline_", TIMELINE_DIRECTION)):
-        cols += [(f"{prefix}{k}", d) for k, d in directions.items()
-                 if any(r.get(f"{prefix}{k}", "") not in ("", None) for r in rows)]
-    return cols
+    return [(k, d) for k, d in every_metric_column()
+            if k in DIRECTION or any(r.get(k, "") not in ("", None) for r in rows)]
 
 
 def _floats(values) -> np.ndarray:
@@ -886,9 +893,7 @@ def write_plots(table: dict, methods: Sequence[str], ratios: Sequence[float], ou
         plt.close(fig)
         tmp.replace(path)
         paths.append(path)
-    every = [*DIRECTION, *(f"{prefix}{k}" for prefix, directions in (("shapes_", SHAPES_DIRECTION),
-                                                                   ("timeline_", TIMELINE_DIRECTION)) for k in directions)]
-    for name in every:  # a plot of a column this table no longer has (an earlier run's grid) goes
+    for name, _ in every_metric_column():  # a plot of a column this table no longer has (an earlier run's grid) goes
         if out / f"{name}.png" not in paths:
             (out / f"{name}.png").unlink(missing_ok=True)
     return paths
