@@ -619,13 +619,30 @@ def test_a_fifo_stream_through_the_api_follows_its_timeline(demo, client):
         client.predict(prompt="a red circle", seconds=2, cut=True, api_name="/stream")
 
 
-def test_stop_ends_a_fifo_stream_inside_the_native_video_of_its_cut(demo):
-    """Stop pressed while a fifo stream makes the native video it cuts to ends it at that video's next step,
-    not after all its steps; the chunk before the cut is kept, and the stream ends as stopped, not failed."""
+def stream_stopped_at(app, streamer, chunks, stop_at: int):
+    """Runs `streamer` through the app's stream worker with Stop pressed at its `stop_at`-th step check; returns (the
+    events it sent, the checks made)."""
     import queue
 
     from vidlong.apps.jobs import Job
 
+    job, checks = Job(), []
+
+    def check():
+        checks.append(1)
+        if len(checks) == stop_at:
+            job.stop.set()
+        Job.check(job)
+
+    job.check = check
+    events = queue.Queue()
+    app._stream(job, streamer, chunks, events, dict(command="stream", prompt="a red circle", seed=0))
+    return [events.get_nowait() for _ in range(events.qsize())], len(checks)
+
+
+def test_stop_ends_a_fifo_stream_inside_the_native_video_of_its_cut(demo):
+    """Stop pressed while a fifo stream makes the native video it cuts to ends it at that video's next step,
+    not after all its steps; the chunk before the cut is kept, and the stream ends as stopped, not failed."""
     app = demo.vidlong_app
     streamer, chunks, _ = app.streamer("a red circle", [[1, "a blue square"]], 4, None, "auto", True, None, None, 0, None,
                                        "fifo", True)
@@ -636,20 +653,10 @@ def test_stop_ends_a_fifo_stream_inside_the_native_video_of_its_cut(demo):
     first = iter(counted)
     next(first)  # the first chunk: the native video the stream starts from
     first.close()
-    job, checks, stop_at = Job(), [], len(per_video) + 1  # Stop pressed at the first step of the cut's native video
-
-    def check():
-        checks.append(1)
-        if len(checks) == stop_at:
-            job.stop.set()
-        Job.check(job)
-
-    job.check = check
-    events = queue.Queue()
-    app._stream(job, streamer, chunks, events, dict(command="stream", prompt="a red circle", seed=0))
-    kinds = [events.get_nowait() for _ in range(events.qsize())]
+    stop_at = len(per_video) + 1  # Stop pressed at the first step of the cut's native video
+    kinds, checks = stream_stopped_at(app, streamer, chunks, stop_at)
     assert [kind for kind, _ in kinds if kind != "status"] == ["chunk", "done"]
-    assert len(per_video) >= 2 and len(checks) == stop_at < 2 * len(per_video)  # the cut's remaining steps never ran
+    assert len(per_video) >= 2 and checks == stop_at < 2 * len(per_video)  # the cut's remaining steps never ran
     assert ("status", f"native video: step 1/{app.spec.num_inference_steps}") in kinds
     kept = kinds[-1][1].settings
     assert kept["chunks"] == 1 and kept["error"] is None
@@ -659,26 +666,11 @@ def test_stop_ends_a_chunked_stream_at_its_next_step_within_a_chunk(demo):
     """Stop pressed at the first step of a chunked stream's second chunk ends it there (that chunk's other steps never
     run: a chunk of a large model takes minutes), keeping the first chunk as a playable mp4; the stream ends as stopped,
     not failed, with its status at the step, and the model takes the next stream."""
-    import queue
-
-    from vidlong.apps.jobs import Job
-
     app = demo.vidlong_app
     streamer, chunks, _ = app.streamer("a red circle", [], 2, 3, "auto", True, 3, None, 0)  # 2 s, 3 steps a chunk
-    job, checks, stop_at = Job(), [], 3 + 1
     assert chunks >= 2
-
-    def check():
-        checks.append(1)
-        if len(checks) == stop_at:
-            job.stop.set()
-        Job.check(job)
-
-    job.check = check
-    events = queue.Queue()
-    app._stream(job, streamer, chunks, events, dict(command="stream", prompt="a red circle", seed=0))
-    kinds = [events.get_nowait() for _ in range(events.qsize())]
-    assert [kind for kind, _ in kinds if kind != "status"] == ["chunk", "done"] and len(checks) == stop_at
+    kinds, checks = stream_stopped_at(app, streamer, chunks, 3 + 1)
+    assert [kind for kind, _ in kinds if kind != "status"] == ["chunk", "done"] and checks == 3 + 1
     assert [payload for kind, payload in kinds if kind == "status"][-4:] == [f"chunk: step {i}/3" for i in (1, 2, 3, 1)]
     kept = kinds[-1][1]
     assert kept.settings["chunks"] == 1 and kept.settings["error"] is None
