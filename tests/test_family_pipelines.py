@@ -636,6 +636,19 @@ def test_an_image_sets_the_videos_aspect_unless_a_size_is_given(ltx_folder, tmp_
     assert video_size(limits) == (64, 64) and video_size(limits, height=32) == (32, 64)
 
 
+def test_a_streams_decoder_takes_latents_on_another_device_than_its_vae(family_folder):
+    """A stream's decoder moves the latents it is given to its VAE's device: an extension decodes its input's latents,
+    kept on the CPU, beside a VAE on CUDA (which failed on a GPU). Here the VAE is on the meta device, which refuses a
+    CPU tensor as CUDA does; the decode then runs on shapes alone."""
+    _, folder = family_folder
+    pipe = load_pipeline(folder, device="cpu")
+    geometry, spec = pipe.geometry(), pipe.spec
+    latents = torch.randn(1, geometry.channels, 2, spec.height // geometry.spatial, spec.width // geometry.spatial)
+    pipe.vae.to("meta")
+    frames = pipe.stream_decoder().decode(latents)
+    assert frames.device.type == "meta" and frames.shape[:2] == (1, 3) and frames.shape[3:] == (spec.height, spec.width)
+
+
 def test_every_pipeline_class_shows_its_diffusers_calls_arguments():
     """`inspect.signature` (so ``help(pipe)`` and IPython) of every vidlong pipeline's call lists its diffusers call's
     arguments rather than ``*args, **kwargs``, those the spec fills defaulting to None, and the keywords vidlong's own call
