@@ -1,6 +1,7 @@
 """`vidlong extend` / `pipe.extend`: the input kept bit for bit, the cache and decoder started from its
 last frames (or from saved latents), and every bad input refused in one line before a model loads."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -216,8 +217,6 @@ def test_prompt_is_required_without_a_sidecar(folders, made, tmp_path, capsys):
 
 def test_extension_goes_on_with_the_prompt_in_force_at_the_end(folders, tmp_path):
     """A stream's sidecar holds its schedule; extending it continues with the last prompt, not the first."""
-    import json
-
     stream = tmp_path / "s.mp4"
     assert main(["stream", "--model", str(folders["wan2.1"]), "--prompt", "0:a red circle; 1:a blue square",
                  "--chunks", "2", "--steps", "1", "--out", str(stream)]) == 0
@@ -225,6 +224,39 @@ def test_extension_goes_on_with_the_prompt_in_force_at_the_end(folders, tmp_path
     assert main(["extend", "--model", str(folders["wan2.1"]), "--video", str(stream), "--chunks", "1", "--steps", "1",
                  "--out", str(out)]) == 0
     assert json.loads(out.with_suffix(".json").read_text())["prompt"] == "a blue square"
+    alone = tmp_path / "alone.mp4"  # from the stream's latents alone: the last prompt too, not the schedule again
+    assert main(["stream", "--model", str(folders["wan2.1"]), "--prompt", "0:a red circle; 1:a blue square",
+                 "--chunks", "2", "--steps", "1", "--out", str(tmp_path / "s2.mp4"), "--save-latents", str(tmp_path / "s2.pt")]) == 0
+    assert main(["extend", "--model", str(folders["wan2.1"]), "--latents", str(tmp_path / "s2.pt"), "--chunks", "1",
+                 "--steps", "1", "--out", str(alone)]) == 0
+    assert json.loads(alone.with_suffix(".json").read_text())["prompt"] == "a blue square"
+
+
+def test_extension_of_a_timeline_in_seconds_goes_on_with_its_last_prompt(folders, tmp_path):
+    """`generate` with a timeline in seconds: its extension (from the mp4's sidecar, or its latents alone) continues with
+    the prompt of the video's last second (it was refused, or the whole timeline handed to a stream)."""
+    made = tmp_path / "t.mp4"
+    assert main(["generate", "--model", str(folders["wan2.1"]), "--prompt", "0s: a red circle; 0.5s: a blue square",
+                 "--ratio", "2", "--steps", "1", "--out", str(made), "--save-latents", str(tmp_path / "t.pt")]) == 0
+    for source in (["--video", str(made)], ["--latents", str(tmp_path / "t.pt")]):
+        out = tmp_path / f"x{len(source[1])}.mp4"
+        assert main(["extend", "--model", str(folders["wan2.1"]), *source, "--chunks", "1", "--steps", "1",
+                     "--out", str(out)]) == 0
+        assert json.loads(out.with_suffix(".json").read_text())["prompt"] == "a blue square", source
+
+
+def test_an_output_that_is_the_input_is_refused_even_with_overwrite(folders, made, tmp_path, capsys):
+    """--out being --video would write the video while reading it (a run stopped mid-way leaves neither): refused in one
+    line before loading; --save-latents may replace the --latents it reads (read whole first, replaced atomically)."""
+    import shutil
+
+    video = Path(shutil.copy(made, tmp_path / "in.mp4"))
+    shutil.copy(made.with_suffix(".json"), tmp_path / "in.json")
+    before = video.read_bytes()
+    assert main(["extend", "--model", str(folders["wan2.1"]), "--video", str(video), "--chunks", "1", "--out", str(video),
+                 "--overwrite"]) == 2
+    assert "--video " + str(video) + " is also an output of this run" in capsys.readouterr().err
+    assert video.read_bytes() == before
 
 
 @pytest.mark.parametrize("kind", ["i2v", "i2v-a14b", "ti2v-i2v"])

@@ -226,7 +226,29 @@ def _check_outputs(args) -> tuple[Path, Optional[Path]]:
     out = check_output_path(Path(args.out))
     latents_path = _check_latents_path(args.save_latents)
     check_new_outputs(out, latents_path, args.overwrite)
+    _check_not_an_input(args, out, latents_path)
     return out, latents_path
+
+
+#: the flags of the files a command reads
+INPUT_FLAGS = ("video", "latents", "image", "last_image", "control_video", "mask_video", "pose_video", "face_video",
+               "background_video")
+
+
+def _check_not_an_input(args, out: Path, latents: Optional[Path]) -> None:
+    """No output (`--out`, its .json, `--save-latents`) is a file the command reads, even with --overwrite: the video is
+    written while its input is read, and a run that stops mid-way would leave neither. (`--save-latents` may be the
+    `--latents` read: that file is read whole before the run and replaced atomically after it.)"""
+    for flag in INPUT_FLAGS:
+        given = getattr(args, flag, None)
+        written = [out, out.with_suffix(".json"), *([latents] if latents is not None and flag != "latents" else [])]
+        if isinstance(given, str) and given and any(_same_file(Path(given), path) for path in written):
+            raise VidlongError(f"--{flag.replace('_', '-')} {given} is also an output of this run; write --out (and "
+                               "--save-latents) to other files: the input is read while they are written")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
 
 
 def _check_latents_path(path) -> Optional[Path]:
@@ -498,6 +520,7 @@ def _write_stream(stream, out: Path, fps: float, latents_path: Optional[Path], s
     from .video_io import StreamingVideoWriter
 
     latents, code, chunks, last = [], 0, 0, None
+    out.with_suffix(".json").unlink(missing_ok=True)  # the settings of a video --overwrite replaces go as it starts
     with StreamingVideoWriter(out, fps=fps) as writer, tqdm(total=stream.chunks, unit="chunk", dynamic_ncols=True) as bar:
         stream.on_step = lambda done, total: bar.set_postfix_str(f"{stream.step_kind}: step {done}/{total}")  # within a chunk
         try:
@@ -523,7 +546,7 @@ def _write_stream(stream, out: Path, fps: float, latents_path: Optional[Path], s
     settings = dict(settings, chunks=chunks, pixel_frames=writer.frames_written, fps=float(fps), out=str(out))
     if latents_path is not None and latents:
         save_latents(latents_path, torch.cat(latents, dim=2), model=settings["model"], prompt=settings["prompt"], fps=float(fps),
-                     **video_identity(last, writer.frames_written))
+                     chunks=chunks, **video_identity(last, writer.frames_written))
         settings["latents"] = str(latents_path)
     atomic_write_text(out.with_suffix(".json"), json.dumps(settings, indent=2) + "\n")
     if code == 0:
@@ -620,8 +643,8 @@ def _extension_input(args, folder: Path):
             check_video_matches_latents(frames, latents, geometry, meta)
         sidecar = Path(args.video).with_suffix(".json")
         if not prompt and sidecar.is_file():
-            prompt = _prompt_at_end(sidecar)
-    prompt = prompt or meta.get("prompt")
+            prompt = _prompt_at_end(_settings_file(sidecar))
+    prompt = prompt or _prompt_at_end(meta)
     if not prompt:
         raise VidlongError("extend needs --prompt (the input has no .json sidecar or latents file naming one)")
     return frames, latents, prompt, fps
@@ -646,20 +669,34 @@ def _note_sound(video: Optional[str], spec) -> None:
               "so the output is silent", file=sys.stderr)
 
 
-def _prompt_at_end(sidecar: Path) -> Optional[str]:
-    """The prompt in force at the end of the video a .json sidecar describes (its last chunk's, for a
-    prompt schedule), so a continuation goes on with it rather than restarting the schedule; None if
-    the sidecar names none."""
+def _prompt_at_end(settings: dict) -> Optional[str]:
+    """The prompt in force at the end of the video `settings` (a .json sidecar's, or a latents file's metadata) describe,
+    so a continuation goes on with it rather than restarting the schedule: a stream's schedule's at its last chunk, a
+    timeline's in seconds at its last second (``pixel_frames / fps``), else its prompt; None if they name none."""
     from .schedulers.stream import parse_prompt_schedule, prompt_at
+    from .schedulers.timeline import parse_prompt_timeline
 
-    try:
-        settings = json.loads(sidecar.read_text())
-        schedule = parse_prompt_schedule(settings["prompt"])
-    except (ValueError, AttributeError, KeyError, TypeError, VidlongError):
+    text = settings.get("prompt") if isinstance(settings, dict) else None
+    if not isinstance(text, str) or not text.strip():
         return None
-    chunks = settings.get("chunks")
-    last = chunks - 1 if isinstance(chunks, int) and chunks > 0 else schedule[-1][0]
-    return prompt_at(schedule, last)
+    try:
+        timeline = parse_prompt_timeline(text)
+    except VidlongError:  # a stream's schedule, in chunks
+        schedule = parse_prompt_schedule(text)
+        chunks = settings.get("chunks")
+        return prompt_at(schedule, chunks - 1 if isinstance(chunks, int) and chunks > 0 else schedule[-1][0])
+    frames, fps = settings.get("pixel_frames"), settings.get("fps")
+    end = frames / fps if isinstance(frames, int) and isinstance(fps, (int, float)) and fps > 0 else float("inf")
+    return [prompt for second, prompt in timeline if second < end or second == timeline[0][0]][-1]
+
+
+def _settings_file(path: Path) -> dict:
+    """The settings a .json sidecar holds ({} for a file that is no JSON object)."""
+    try:
+        settings = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return settings if isinstance(settings, dict) else {}
 
 
 def _run_extend(args) -> int:
