@@ -160,6 +160,7 @@ def bad_inputs(tmp_path, folders, made):
     write_video(tmp_path / "odd.mp4", np.zeros((5, 24, 24, 3), np.uint8), fps=8)
     save_latents(tmp_path / "wide.pt", torch.zeros(1, 12, 3, 4, 4), prompt="x", model="wan2.2-ti2v-5b")
     (tmp_path / "junk.pt").write_bytes(b"garbage")
+    save_latents(tmp_path / "no_rate.pt", torch.zeros(1, 4, 3, 4, 4), prompt="x", fps="abc")
     torch.save({"latents": torch.zeros(1, 4, 3, 4, 4)}, tmp_path / "foreign.pt")
     save_latents(tmp_path / "nan.pt", torch.full((1, 4, 3, 4, 4), float("nan")), prompt="x")
     frames, fps = read_video(made)
@@ -176,7 +177,9 @@ def bad_inputs(tmp_path, folders, made):
         ([], "pass --video in.mp4 or --latents in.pt"),
         (["--video", str(tmp_path / "missing.mp4")], "no video file"),
         (["--video", str(tmp_path / "junk.mp4")], "not a readable video"),
-        (["--video", str(tmp_path / "odd.mp4"), "--prompt", "x"], "multiples of 16"),
+        (["--latents", str(tmp_path / "no_rate.pt")], "records a frame rate of 'abc'; its file is not as save_latents wrote it"),
+        (["--video", str(tmp_path / "odd.mp4"), "--prompt", "x"], "multiples of 16, at least 16: crop its edges first, e.g. "
+         "ffmpeg -i in.mp4 -vf crop=16:16"),
         (["--latents", str(tmp_path / "wide.pt")], "12-channel latents but this model's VAE has 4; continue them with "
          "wan2.2-ti2v-5b's folder (--model)"),
         (["--latents", str(tmp_path / "junk.pt")], "not a readable latents file"),

@@ -627,6 +627,7 @@ def _extension_input(args, folder: Path):
     from .extend import (check_extension_source, check_latents_for_model, check_video_for_model,
                          check_video_matches_latents, load_latents, read_input_video)
     from .models import folder_geometry
+    from .scalars import is_real
 
     check_extension_source(args.video, args.latents)
     geometry = folder_geometry(folder)
@@ -636,6 +637,9 @@ def _extension_input(args, folder: Path):
         latents, meta = load_latents(args.latents)
         check_latents_for_model(latents, geometry, made_by=meta.get("model"))
         fps = meta.get("fps")
+        if fps is not None and not (is_real(fps) and fps > 0):
+            raise VidlongError(f"--latents {args.latents} records a frame rate of {fps!r}; its file is not as save_latents "
+                               "wrote it: make it again with --save-latents")
     if args.video is not None:
         frames, fps = read_input_video(args.video)
         check_video_for_model(frames, geometry)

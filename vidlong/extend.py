@@ -123,8 +123,10 @@ def check_video_for_model(frames: np.ndarray, geometry: Geometry) -> None:
     height, width, multiple, least = frames.shape[1], frames.shape[2], geometry.pixel_multiple, geometry.min_pixels
     if height % multiple or width % multiple or min(height, width) < least:
         h, w = max(least, height // multiple * multiple), max(least, width // multiple * multiple)
+        fix = f"crop={w}:{h}" if min(height, width) >= least else f"scale={w}:{h}"  # cropping keeps the aspect
+        how = "crop its edges" if fix.startswith("crop") else "resize it"
         raise VidlongError(f"{named('video')} is {width}x{height}; this model needs sizes in multiples of {multiple}, at "
-                           f"least {least}: resize it first, e.g. ffmpeg -i in.mp4 -vf scale={w}:{h} in_{w}x{h}.mp4")
+                           f"least {least}: {how} first, e.g. ffmpeg -i in.mp4 -vf {fix} in_{w}x{h}.mp4")
 
 
 #: a video's last frame as block means ``[THUMBNAIL, THUMBNAIL, 3]`` identifies it beside its latents
