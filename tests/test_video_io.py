@@ -201,3 +201,15 @@ def test_sigkill_of_writer_and_ffmpeg_leaves_a_playable_file(tmp_path):
     assert seen <= len(frames) <= len(_LEVELS) * CHUNK
     assert frames.shape[1:] == (32, 48, 3)
     assert np.allclose(frames[:CHUNK].mean((1, 2, 3)), _LEVELS[0], atol=3)
+
+
+def test_frames_are_filled_into_one_array_whatever_the_headers_count():
+    """`read_video` fills one array as it decodes (a long video held once, not as a list and its stacked copy): the
+    frames in order whether the header's count was short (the array grows) or long (it is cut)."""
+    from vidlong.video_io import _filled
+
+    frames = [np.full((2, 3, 3), i, np.uint8) for i in range(7)]
+    for expected in (0, 1, 3, 7, 20):
+        out = _filled(iter(frames), expected, (2, 3, 3))
+        assert out.shape == (7, 2, 3, 3) and np.array_equal(out, np.stack(frames)), expected
+    assert _filled(iter([]), 5, (2, 3, 3)).shape == (0, 2, 3, 3)

@@ -371,9 +371,22 @@ def read_video(path, max_frames: Optional[int] = None) -> tuple[np.ndarray, floa
     """Read a video file into (frames uint8 [T, H, W, 3] RGB, frames per second: the file's average); with `max_frames`,
     its first frames alone (the rest is not decoded)."""
     with _opened(path) as (meta, decoded):
-        frames = list(itertools.islice(decoded, max_frames))
         width, height = meta["size"]
-    return np.stack(frames) if frames else np.zeros((0, height, width, 3), np.uint8), float(meta["fps"])
+        estimate = int(float(meta.get("duration") or 0) * float(meta["fps"])) + 2  # the header's count, about
+        frames = _filled(itertools.islice(decoded, max_frames), min(estimate, max_frames or estimate), (height, width, 3))
+    return frames, float(meta["fps"])
+
+
+def _filled(frames: Iterator[np.ndarray], expected: int, shape: tuple) -> np.ndarray:
+    """`frames` (uint8 `shape`) in one array filled as they are decoded, grown by half where `expected` was short: a long
+    video held about once, not as a list of frames and then their stacked copy."""
+    out, count = np.empty((max(1, expected), *shape), np.uint8), 0
+    for frame in frames:
+        if count == len(out):
+            out = np.concatenate([out, np.empty((len(out) // 2 + 1, *shape), np.uint8)])
+        out[count] = frame
+        count += 1
+    return out[:count].copy() if count < len(out) // 2 else out[:count]
 
 
 def iter_frames(path) -> Iterator[np.ndarray]:
