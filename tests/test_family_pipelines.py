@@ -419,13 +419,18 @@ def test_ltx_fifo_takes_its_samplers_shifted_levels(ltx_pipe):
 
 
 def test_fifo_refuses_offload(ltx_pipe):
-    """Diagonal denoising runs the transformers outside the pipeline's offload hooks: refused in one line
-    (the CLI checks `--offload` before loading; `generate` a pipeline loaded with ``offload=``)."""
+    """Diagonal denoising runs the transformers outside the pipeline's offload hooks: refused in one line (the CLI checks
+    `--offload` before loading; `generate` a pipeline with offloading enabled, here diffusers' group offloading onto the
+    CPU, as `load_pipeline(..., offload="group")` enables it onto a GPU)."""
     from vidlong.validate import check_diagonal_offload
 
     check_diagonal_offload(None)
-    ltx_pipe.vidlong_offload = "model"  # as load_pipeline(..., offload="model") records it (offloading needs a GPU)
     with pytest.raises(VidlongError, match="fifo runs the transformer outside the pipeline's offload hooks; drop offload"):
+        check_diagonal_offload("model")
+    ltx_pipe.transformer.enable_group_offload(onload_device=torch.device("cpu"), offload_type="block_level",
+                                              num_blocks_per_group=1)
+    with pytest.raises(VidlongError, match=r"^diagonal denoising \(method fifo\) and streams run the transformer and the "
+                                           "VAE outside the pipeline's offload hooks, and pipe.transformer has offloading"):
         generate(ltx_pipe, GenerateRequest(prompt="a red ball", ratio=2, method="fifo"))
 
 

@@ -299,7 +299,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     from .pipeline import refuse_offloading
     from .streaming import refuse_call_while_streaming, refuse_diffusers_cache
     from .timeline import apply_prompt_timeline, remove_prompt_timeline  # diffusers' hooks: not before a run
-    from .validate import check_diagonal_offload, check_generate, limits_for_pipeline, video_size
+    from .validate import check_generate, limits_for_pipeline, video_size
 
     if not isinstance(request, GenerateRequest):
         raise VidlongError(f"generate takes a vidlong.GenerateRequest, got {type(request).__name__}; e.g. "
@@ -332,7 +332,6 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         raise VidlongError(f"diagonal= sets method fifo's settings; this request's method is {request.method!r}")
     diagonal = next((diagonal or m for m in methods if isinstance(m, DiagonalDenoising)), None)
     if diagonal is not None:  # a sampler: the pipeline makes the native video its queue starts from
-        check_diagonal_offload(getattr(pipe, "vidlong_offload", None))
         refuse_offloading(pipe, "diagonal denoising (method fifo) and streams", f"use another {named('method')}, or load "
                           "the pipeline without offload")
         refuse_diffusers_cache(pipe, "diagonal denoising (method fifo) and streams")

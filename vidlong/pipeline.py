@@ -309,15 +309,15 @@ class VidlongPipelineMixin:
 
     def video_to_video(self):
         """vidlong's video-to-video pipeline of this text-to-video pipeline's own modules (its class from
-        `vidlong.models.VIDEO_TO_VIDEO_TWINS`; no copy: methods applied to one act in both), with its spec, offload setting
-        and progress bar; a one-line error where it does not redraw (`redraws`)."""
+        `vidlong.models.VIDEO_TO_VIDEO_TWINS`; no copy: methods applied to one act in both, and its offloading), with its
+        spec and progress bar; a one-line error where it does not redraw (`redraws`)."""
         from .models import VIDEO_TO_VIDEO_TWINS
 
         if self.task != "t2v" or not self.redraws():
             raise VidlongError(f"video-to-video runs {REDRAWING_MODELS}; this {type(self).__name__} has no video-to-video "
                                "twin")
         twin = over_modules(pipeline_class(VIDEO_TO_VIDEO_TWINS[type(self).__name__.removeprefix("VidLong")]), self)
-        twin.vidlong_spec, twin.vidlong_offload = self.spec, getattr(self, "vidlong_offload", None)
+        twin.vidlong_spec = self.spec
         return twin
 
     def experts(self) -> list:
@@ -610,7 +610,7 @@ def from_pipe(pipe, spec: Optional[ModelSpec] = None) -> VidlongPipelineMixin:
                            "vidlong's class for it (vidlong.pipeline.pipeline_class(name))")
     check_held_modules(pipe)
     made = over_modules(pipeline_class(name), pipe)
-    made.vidlong_spec, made.vidlong_offload = spec, None
+    made.vidlong_spec = spec
     return made
 
 
@@ -782,7 +782,6 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
     if pipe.tiled_vae:
         pipe.vae.enable_tiling()
     pipe.vidlong_spec = spec
-    pipe.vidlong_offload = offload  # read by the methods that run the transformers themselves (fifo)
     pipe.set_progress_bar_config(leave=False)
     if offload == "model":
         pipe.enable_model_cpu_offload(device=device)
