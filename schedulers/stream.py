@@ -102,9 +102,10 @@ def check_schedule(entries: list, what: str, at, example: str) -> list:
     return entries
 
 
-def prompt_at(schedule: list[tuple[int, str]], chunk_index: int) -> str:
-    """The prompt in force at `chunk_index`."""
-    return [prompt for start, prompt in schedule if start <= chunk_index][-1]
+def prompt_at(schedule: list[tuple[float, str]], at: float) -> str:
+    """The prompt in force at `at` (a chunk index of a stream's schedule, a second of a timeline): its last entry starting
+    there or before, else its first."""
+    return ([prompt for start, prompt in schedule if start <= at] or [schedule[0][1]])[-1]
 
 
 def fewest_shown_latent_frames(temporal_ratio: int, dropped: int) -> int:

@@ -676,7 +676,8 @@ def _note_sound(video: Optional[str], spec) -> None:
 def _prompt_at_end(settings: dict) -> Optional[str]:
     """The prompt in force at the end of the video `settings` (a .json sidecar's, or a latents file's metadata) describe,
     so a continuation goes on with it rather than restarting the schedule: a stream's schedule's at its last chunk, a
-    timeline's in seconds at its last second (``pixel_frames / fps``), else its prompt; None if they name none."""
+    timeline's in seconds at its last frame's second, else its prompt; None if they name none."""
+    from .scalars import is_real
     from .schedulers.stream import parse_prompt_schedule, prompt_at
     from .schedulers.timeline import parse_prompt_timeline
 
@@ -690,8 +691,8 @@ def _prompt_at_end(settings: dict) -> Optional[str]:
         chunks = settings.get("chunks")
         return prompt_at(schedule, chunks - 1 if isinstance(chunks, int) and chunks > 0 else schedule[-1][0])
     frames, fps = settings.get("pixel_frames"), settings.get("fps")
-    end = frames / fps if isinstance(frames, int) and isinstance(fps, (int, float)) and fps > 0 else float("inf")
-    return [prompt for second, prompt in timeline if second < end or second == timeline[0][0]][-1]
+    last = (frames - 1) / fps if isinstance(frames, int) and frames > 0 and is_real(fps) and fps > 0 else float("inf")
+    return prompt_at(timeline, last)  # the second of its last frame
 
 
 def _settings_file(path: Path) -> dict:
