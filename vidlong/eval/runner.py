@@ -573,25 +573,24 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
             """(steps, guidance) a cell runs with: a stream's own defaults unless asked (see `stream_settings`)."""
             return (stream_steps, stream_guidance) if cell.method == "stream" else (steps, guidance)
 
-        def key_of(cell):
+        def key_fields(cell) -> dict:
+            """The cell's `KEY_FIELDS`, as its results.csv row holds them."""
             cell_steps, cell_guidance = settings_of(cell)
-            return cell_key(dict(model=spec.name, weights=weights, method=cell.method, ratio=cell.ratio,
-                                 prompt=cell.prompt, seed=cell.seed, steps=cell_steps, guidance=cell_guidance,
-                                 noise_mode=config.noise, partition_guidance=fifo_label(cell.method, config.partition_guidance),
-                                 noise_correlation=fifo_label(cell.method, config.noise_correlation),
-                                 stream_chunk=stream_chunk_label(cell.method, spec, config.stream_chunk)))
-
+            return dict(model=spec.name, weights=weights, method=cell.method, ratio=cell.ratio, prompt=cell.prompt,
+                        seed=cell.seed, steps=cell_steps, guidance=cell_guidance, noise_mode=config.noise,
+                        partition_guidance=fifo_label(cell.method, config.partition_guidance),
+                        noise_correlation=fifo_label(cell.method, config.noise_correlation),
+                        stream_chunk=stream_chunk_label(cell.method, spec, config.stream_chunk))
 
         bar = tqdm(cells, unit="video", dynamic_ncols=True, disable=not progress, file=sys.stderr)
         for cell in bar:
             bar.set_postfix_str(f"{cell.method} {ratio_label(cell.ratio)} seed {cell.seed}")
-            if key_of(cell) in done:
+            fields = key_fields(cell)
+            if cell_key(fields) in done:
                 outcome.skipped += 1
                 continue
-            label = fifo_label(cell.method, config.partition_guidance)
-            correlation = fifo_label(cell.method, config.noise_correlation)
-            chunk = stream_chunk_label(cell.method, spec, config.stream_chunk)
-            path = video_path(out, spec, weights, cell, *settings_of(cell), config.noise, label, correlation, chunk)
+            path = video_path(out, spec, weights, cell, fields["steps"], fields["guidance"], config.noise,
+                              fields["partition_guidance"], fields["noise_correlation"], fields["stream_chunk"])
             info_path = path.with_suffix(".json")
             saved = read_saved_cell(path, info_path)
             if saved is not None:
@@ -610,19 +609,17 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
                 atomic_write_text(info_path, json.dumps(info, indent=2) + "\n")  # written last: marks the video done
                 outcome.generated += 1
                 frames, _ = read_video(path)  # measured as saved (after compression), as a rerun would
-            row = dict(model=spec.name, weights=weights, method=cell.method, ratio=cell.ratio, prompt=cell.prompt,
-                       seed=cell.seed, steps=settings_of(cell)[0], guidance=settings_of(cell)[1], noise_mode=config.noise,
-                       partition_guidance=label, noise_correlation=correlation, stream_chunk=chunk,
-                       preset=info.get("preset", ""), noise=info.get("noise", ""), latent_frames=info.get("latent_frames", ""),
-                       pixel_frames=int(frames.shape[0]), native_pixel_frames=spec.native_pixel_frames,
-                       seconds=info.get("seconds", ""), video=str(path.relative_to(out)))
+            row = dict(fields, preset=info.get("preset", ""), noise=info.get("noise", ""),
+                       latent_frames=info.get("latent_frames", ""), pixel_frames=int(frames.shape[0]),
+                       native_pixel_frames=spec.native_pixel_frames, seconds=info.get("seconds", ""),
+                       video=str(path.relative_to(out)))
             row.update(measure(frames, cell.prompt, spec, shapes_model))
             rows.append(row)
-            done.add(key_of(cell))
+            done.add(cell_key(fields))
             write_results(csv_path, rows)
         bar.close()
 
-        wanted = {key_of(c) for c in cells}
+        wanted = {cell_key(key_fields(c)) for c in cells}
         outcome.rows = [r for r in read_results(csv_path) if cell_key(r) in wanted]
         header = dict(model=spec.name, weights=weights, model_path=str(folder), steps=steps, guidance=guidance,
                       partition_guidance=fifo_label("fifo", config.partition_guidance),
