@@ -148,10 +148,33 @@ def test_an_input_at_another_frame_rate_or_with_sound_gets_a_note(folders, made,
     assert main(["extend", "--model", str(folders["wan2.1"]), "--video", str(tmp_path / "fast.mp4"), "--prompt", "a red circle",
                  "--chunks", "1", "--out", str(tmp_path / "out.mp4")]) == 0
     err = capsys.readouterr().err
-    assert "the input runs at 24 fps and tiny-wan2.1 makes motion for 8 fps" in err
+    assert "the input runs at 24 fps and tiny-wan2.1 makes motion for 8 fps" in err and "variable frame rate" not in err
     assert f"{tmp_path / 'fast.mp4'} has a sound track, which the extension leaves out" in err
     assert read_video(tmp_path / "out.mp4")[1] == pytest.approx(24)
     assert has_sound(tmp_path / "fast.mp4") and not has_sound(tmp_path / "out.mp4") and not has_sound(made)
+
+
+def test_a_variable_frame_rate_input_gets_a_note_and_is_never_read_whole(folders, made, tmp_path, capsys, monkeypatch):
+    """An input whose frames are unevenly spaced (a phone's variable frame rate) is written at one constant rate: a note
+    says so and how to convert it. Its frames are read twice, a frame at a time (counted keeping its last ones, then
+    copied to the output), never held whole: its output's first frames are its own all the same."""
+    import subprocess
+
+    from vidlong import video_io
+
+    uneven = tmp_path / "uneven.mp4"  # the frames after the 10th shown half a second late
+    subprocess.run([video_io._ffmpeg().get_ffmpeg_exe(), "-v", "error", "-i", str(made), "-vf",
+                    r"setpts=N/(8*TB)+gte(N\,10)*0.5/TB", "-fps_mode", "passthrough", str(uneven)], check=True)
+    monkeypatch.setattr(video_io, "read_video", lambda *a, **k: pytest.fail("the input was read whole"))
+    capsys.readouterr()
+    assert main(["extend", "--model", str(folders["wan2.1"]), "--video", str(uneven), "--prompt", "a red circle",
+                 "--chunks", "1", "--out", str(tmp_path / "out.mp4")]) == 0
+    err = capsys.readouterr().err
+    assert f"--video {uneven} has a variable frame rate (its frames 125-625 ms apart)" in err
+    assert f"ffmpeg -i {uneven} -fps_mode cfr -r 8 uneven_cfr.mp4" in err
+    monkeypatch.undo()
+    frames, out = read_video(uneven)[0], read_video(tmp_path / "out.mp4")[0]
+    assert len(out) == len(frames) + 12 and np.abs(out[:len(frames)].astype(int) - frames.astype(int)).mean() < 3
 
 
 def bad_inputs(tmp_path, folders, made):

@@ -213,3 +213,25 @@ def test_frames_are_filled_into_one_array_whatever_the_headers_count():
         out = _filled(iter(frames), expected, (2, 3, 3))
         assert out.shape == (7, 2, 3, 3) and np.array_equal(out, np.stack(frames)), expected
     assert _filled(iter([]), 5, (2, 3, 3)).shape == (0, 2, 3, 3)
+
+
+def test_a_video_files_frames_index_like_the_read_array_and_only_a_read_past_the_kept_ones_reads_the_file(tmp_path, monkeypatch):
+    """`VideoFileFrames` (an extension's input, counted in one pass) is its file's frames as `read_video` gives them:
+    ints, slices and iteration; its first and last frames come from memory, any other index reads the whole file."""
+    from vidlong import video_io
+    from vidlong.video_io import VideoFileFrames
+
+    frames = np.stack([np.full((16, 16, 3), 10 * i, np.uint8) for i in range(12)])
+    write_video(tmp_path / "v.mp4", frames, fps=8)
+    whole = read_video(tmp_path / "v.mp4")[0]
+    video = VideoFileFrames(tmp_path / "v.mp4", head=2, tail=3)
+    assert video.shape == whole.shape and len(video) == 12 and video.fps == 8
+    assert np.array_equal(np.stack(list(video)), whole) and np.array_equal(np.asarray(video), whole)
+    monkeypatch.setattr(video_io, "read_video", lambda *a, **k: pytest.fail("the whole file was read"))
+    for key in (0, 1, -1, -3, 11, 9, slice(-3, None), slice(9, 12), slice(0, 2), slice(None, 1), slice(5, 5)):
+        assert np.array_equal(video[key], whole[key]), key
+    monkeypatch.undo()
+    for key in (5, -4, slice(1, 4), slice(None, None, 2), slice(None, None, -1)):
+        assert np.array_equal(video[key], whole[key]), key
+    with pytest.raises(IndexError):
+        video[12]

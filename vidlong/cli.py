@@ -280,7 +280,9 @@ def _run_generate(args) -> int:
     )
     diagonal = _diagonal(args)
     folder = _check_model(args)
-    latent = check_generate(request, limits_for_folder(folder, **_given(args)))  # every field, before any model loads
+    limits = limits_for_folder(folder, **_given(args))
+    latent = check_generate(request, limits)  # every field, before any model loads
+    _note_variable_frame_rate(args, limits.spec)
     from .estimate import GIB, check_fits, run_cost  # diffusers: imported once the request is known good
     from .extend import save_latents, video_identity
     from .files import atomic_write_text
@@ -584,6 +586,7 @@ def _run_stream(args) -> int:
     check_second_expert(args.guidance_2, limits)
     if args.video is not None:
         length, fps = _redraw_length(args, streaming, limits)
+        _note_variable_frame_rate(args, limits.spec)
     else:
         length, fps = _length(args), limits.spec.fps
         if args.strength is not None:
@@ -621,11 +624,11 @@ def _redraw_length(args, streaming, limits) -> tuple[dict, float]:
     return dict(chunks=chunks, seconds=None), video_fps(args.video, limits.spec.fps)
 
 
-def _extension_input(args, folder: Path):
-    """(video frames or None, latents or None, prompt, fps or None), each checked against the model's
+def _extension_input(args, folder: Path, spec, streaming):
+    """(the video's `VideoFileFrames` or None, latents or None, prompt, fps or None), each checked against the model's
     configs before any weights load."""
     from .extend import (check_extension_source, check_latents_for_model, check_video_for_model,
-                         check_video_matches_latents, load_latents, read_input_video)
+                         check_video_matches_latents, input_video_file, load_latents)
     from .models import folder_geometry
     from .scalars import is_real
 
@@ -641,7 +644,8 @@ def _extension_input(args, folder: Path):
             raise VidlongError(f"--latents {args.latents} records a frame rate of {fps!r}; its file is not as save_latents "
                                "wrote it: make it again with --save-latents")
     if args.video is not None:
-        frames, fps = read_input_video(args.video)
+        frames = input_video_file(args.video, spec, streaming)
+        fps = frames.fps
         check_video_for_model(frames, geometry)
         if latents is not None:
             check_video_matches_latents(frames, latents, geometry, meta)
@@ -661,6 +665,34 @@ def _note_frame_rate(fps: Optional[float], spec) -> None:
         print(f"vidlong: note: the input runs at {fps:g} fps and {spec.name} makes motion for {spec.fps:g} fps; the new "
               f"frames play at {fps:g} fps ({fps / spec.fps:.2g}x its pace). To match, convert the input first: "
               f"ffmpeg -i in.mp4 -r {spec.fps:g} in_{spec.fps:g}fps.mp4", file=sys.stderr)
+
+
+#: frames further apart somewhere than this many times their usual (median) interval, or closer than its inverse, mark a
+#: variable frame rate worth a note (a phone's timestamps jitter by a few percent; a dropped or held frame is 2x)
+UNEVEN_FRAME_INTERVALS = 1.25
+
+
+def _note_variable_frame_rate(args, spec) -> None:
+    """A note on stderr for each input video whose frames are unevenly spaced in time (a variable-frame-rate file: phones,
+    screen recordings): vidlong takes its frames as they are stored and writes them at one constant rate, so their timing
+    changes. Read from the files' timestamps (nothing decoded)."""
+    import numpy as np
+
+    from .video_io import frame_intervals
+
+    for flag in INPUT_FLAGS:
+        path = getattr(args, flag, None)
+        if not flag.endswith("video") or not isinstance(path, str) or not path:
+            continue
+        intervals = frame_intervals(path)
+        usual = float(np.median(intervals)) if len(intervals) else 0.0
+        spread = (intervals.min() / usual, intervals.max() / usual) if usual > 0 else (1.0, 1.0)
+        if not 1 / UNEVEN_FRAME_INTERVALS <= spread[0] <= spread[1] <= UNEVEN_FRAME_INTERVALS:
+            print(f"vidlong: note: --{flag.replace('_', '-')} {path} has a variable frame rate (its frames "
+                  f"{intervals.min() * 1000:.0f}-{intervals.max() * 1000:.0f} ms apart); its frames are taken as stored and "
+                  "written at one constant rate (their average), which changes their timing. "
+                  f"To keep it, convert it to a constant rate first: ffmpeg -i {path} -fps_mode cfr "
+                  f"-r {spec.fps:g} {Path(path).stem}_cfr.mp4", file=sys.stderr)
 
 
 def _note_sound(video: Optional[str], spec) -> None:
@@ -717,8 +749,9 @@ def _run_extend(args) -> int:
     _check_stream_settings(args, streaming, limits)
     check_second_expert(args.guidance_2, limits)
     extension_context(limits.spec, streaming)
-    frames, latents, prompt, fps = _extension_input(args, folder)
+    frames, latents, prompt, fps = _extension_input(args, folder, limits.spec, streaming)
     _note_frame_rate(fps, limits.spec)
+    _note_variable_frame_rate(args, limits.spec)
     _note_sound(args.video, limits.spec)
     _check_prompts(prompt, stream_chunk_count(limits.spec, chunk_layout(streaming), **_length(args),
                                                         input_fps=fps or limits.spec.fps))

@@ -60,6 +60,20 @@ def read_input_video(path, max_frames: Optional[int] = None, field: str = "video
     return _read_input(path, lambda readable: read_video(readable, max_frames), field)
 
 
+def input_video_file(path, spec, streaming, field: str = "video"):
+    """The video file to continue as `vidlong.video_io.VideoFileFrames` (counted, its frames read again as the output is
+    written, so a long input is never held whole), keeping the frames an extension by `streaming` reads: its last ones,
+    whose latents fill the context (`extension_context`, and `ENCODE_WARMUP` before it), and its first (diagonal
+    denoising's sink frames); with `read_input_video`'s refusals."""
+    from .methods import DiagonalDenoising
+    from .video_io import VideoFileFrames
+
+    sink = streaming.sink_frames if isinstance(streaming, DiagonalDenoising) else 0
+    head = pixel_frames(max(1, sink), spec.temporal_ratio)
+    tail = pixel_frames(max(1, extension_context(spec, streaming)) + ENCODE_WARMUP, spec.temporal_ratio)
+    return _read_input(path, lambda readable: VideoFileFrames(readable, head, tail), field)
+
+
 def count_input_frames(path, field: str = "video") -> int:
     """The frames of a video file, counted (not decoded), with `read_input_video`'s refusals."""
     from .video_io import count_frames
@@ -213,11 +227,15 @@ def extension_context(spec, streaming) -> int:
 
 def extension_prefix(pipe, streaming, video: Optional[np.ndarray] = None,
                      latents: Optional[torch.Tensor] = None) -> ExtensionPrefix:
-    """The `ExtensionPrefix` of `video` (uint8 ``[T, H, W, 3]``) or of saved `latents` for `pipe`."""
+    """The `ExtensionPrefix` of `video` (uint8 ``[T, H, W, 3]``, or a file's `input_video_file`) or of saved `latents`
+    for `pipe`."""
     from .methods import DiagonalDenoising
 
+    from .video_io import VideoFileFrames
+
     check_extension_source(video, latents)
-    video = None if video is None else as_video_frames(video)
+    if video is not None and not isinstance(video, VideoFileFrames):
+        video = as_video_frames(video)
     spec, geometry = pipe.spec, pipe.geometry()
     context = extension_context(spec, streaming)
     if latents is not None:

@@ -468,14 +468,16 @@ class VidlongPipelineMixin:
         Args:
             prompt: a prompt or a prompt schedule for the new chunks (chunk 0 = the first new chunk).
             video: uint8 frames ``[T, H, W, 3]`` to continue (the last frames are encoded once), or the
-                path of a video file (its frame rate then counts `seconds` unless `fps` is given).
+                path of a video file (its frame rate then counts `seconds` unless `fps` is given; the input's item
+                then holds a `vidlong.video_io.VideoFileFrames`, which reads the file's frames as they are asked for,
+                and ``numpy.asarray`` of it all of them, so that a long input is never held whole).
             latents: the video's saved latents ``[1, C, F, h, w]`` instead (no VAE round trip); with
                 `video` too, `video` gives the output's first frames and `latents` the continuation.
             streaming, chunks, seconds, kwargs: as for `stream` (height and width follow the input); by
                 diagonal denoising the queue starts from the input's last native window (`vidlong.fifo_stream`).
             fps: the input's frame rate, which `seconds` of new video are counted in (default: the model's).
         """
-        from .extend import extension_prefix, read_input_video
+        from .extend import extension_prefix, input_video_file
         from .fifo_stream import chunk_layout
         from .methods import DiagonalDenoising
         from .schedulers.stream import check_prompt_starts, parse_prompt_schedule, stream_chunk_count
@@ -495,8 +497,8 @@ class VidlongPipelineMixin:
         if fps is not None and not fps > 0:
             raise VidlongError(f"fps must be > 0 frames per second, got {fps!r}")
         if isinstance(video, (str, os.PathLike)):
-            video, file_fps = read_input_video(video)
-            fps = fps or file_fps
+            video = input_video_file(video, self.spec, streaming)
+            fps = fps or video.fps
         chunks = stream_chunk_count(self.spec, chunk_layout(streaming), chunks, seconds, input_fps=fps or self.spec.fps)
         check_prompt_starts(parse_prompt_schedule(prompt), chunks)  # refused before the input is encoded
         prefix = extension_prefix(self, streaming, video=video, latents=latents)

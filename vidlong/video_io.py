@@ -12,6 +12,7 @@ leaves a playable file.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import os
@@ -394,6 +395,73 @@ def iter_frames(path) -> Iterator[np.ndarray]:
     is asked for (a long video is never held whole)."""
     with _opened(path) as (_, frames):
         yield from frames
+
+
+class VideoFileFrames:
+    """The frames of a video file, uint8 ``[T, H, W, 3]`` RGB as `read_video` reads them, without holding them all: one
+    pass counts them and keeps the first `head` and the last `tail`; iterating reads the file again, frame by frame (a
+    long video's memory stays that of a few frames). An index inside the kept frames reads nothing; any other, and
+    ``numpy.asarray``, reads the whole file.
+
+    Attributes:
+        path: the file.
+        fps: its frames per second (its average, as `frame_rate`).
+        shape: ``(T, H, W, 3)``.
+    """
+
+    ndim, dtype = 4, np.dtype(np.uint8)
+
+    def __init__(self, path, head: int = 1, tail: int = 1):
+        with _opened(path) as (meta, decoded):
+            first, last, count = [], collections.deque(maxlen=max(1, tail)), 0
+            for frame in decoded:
+                if count < head:
+                    first.append(frame)
+                last.append(frame)
+                count += 1
+        width, height = meta["size"]
+        self.path, self.fps, self.shape = Path(path), float(meta["fps"]), (count, height, width, 3)
+        self._head, self._tail = (np.array(kept, np.uint8).reshape(-1, height, width, 3) for kept in (first, last))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter_frames(self.path)
+
+    def __getitem__(self, key):
+        """A frame ``[H, W, 3]`` (an int) or frames ``[t, H, W, 3]`` (a slice), from the kept ones where they hold it."""
+        count, tail_start = len(self), len(self) - len(self._tail)
+        if isinstance(key, (int, np.integer)) and -count <= key < count:
+            index = int(key) % count
+            if index >= tail_start:
+                return self._tail[index - tail_start]
+            if index < len(self._head):
+                return self._head[index]
+        if isinstance(key, slice):
+            wanted = range(count)[key]
+            if wanted.step == 1 and (not wanted or wanted.start >= tail_start):
+                return self._tail[max(0, wanted.start - tail_start):max(0, wanted.stop - tail_start)]
+            if wanted.step == 1 and wanted.stop <= len(self._head):
+                return self._head[wanted.start:wanted.stop]
+        return np.asarray(self)[key]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        frames = read_video(self.path)[0]
+        return frames if dtype is None else frames.astype(dtype)
+
+
+def frame_intervals(path) -> np.ndarray:
+    """Seconds between the consecutive frames of the video file's first video stream, in the order they are shown, from
+    its packets' timestamps (ffmpeg copies them; nothing is decoded). Empty for fewer than 2 frames."""
+    listing = subprocess.run([_ffmpeg().get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i",
+                              str(_check_input_path(path)), "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"],
+                             capture_output=True, text=True).stdout.splitlines()
+    base = next((line.split(":")[1].strip() for line in listing if line.startswith("#tb 0:")), "1/1")
+    numerator, denominator = (int(part) for part in base.split("/"))
+    times = sorted(int(fields[2]) for fields in (line.split(",") for line in listing if not line.startswith("#"))
+                   if len(fields) > 2 and fields[2].strip().lstrip("-").isdigit())
+    return np.diff(np.asarray(times, dtype=np.float64)) * numerator / denominator
 
 
 def frame_rate(path) -> float:
