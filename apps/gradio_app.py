@@ -50,9 +50,10 @@ from vidlong.methods import DiagonalDenoising, diagonal_of  # noqa: E402
 from vidlong.schedulers.stream import stream_chunk_count  # noqa: E402
 from vidlong.redraw_stream import RedrawStreamer  # noqa: E402
 from vidlong.streaming import StreamSampling, VideoStreamer, held_sound, resolve_context  # noqa: E402
-from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_STEPS, check_diagonal_stream, check_generate, check_seed,  # noqa: E402
-                              check_streams, limits_for_pipeline, streams, video_size)
+from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_STEPS, check_diagonal_stream, check_extends,  # noqa: E402
+                              check_generate, check_seed, check_streams, extends, limits_for_pipeline, streams, video_size)
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
+from vidlong.extend import count_input_frames  # noqa: E402
 from vidlong.animate import ANIMATE_VIDEOS  # noqa: E402
 from vidlong.video_to_video import DEFAULT_STRENGTH, frame_count, stream_redraws, video_fps  # noqa: E402
 
@@ -69,7 +70,7 @@ IMAGE_FILE = "an image file (PNG, JPEG, WebP)"
 STREAM_METHODS = ("chunked", "fifo")
 #: the Stream tab's fields, in the order its handler and `App.streamer` take them
 STREAM_FIELDS = ("prompt", "timeline", "seconds", "chunk", "context", "recache", "steps", "guidance", "seed", "image", "method",
-                 "cut", "partition_guidance", "noise_correlation", "video", "strength")
+                 "cut", "partition_guidance", "noise_correlation", "video", "strength", "extend_video")
 #: the fifo method's fields in both tabs, as messages name them: guidance by partition (as written, "4.5,6,7.5") and
 #: noise correlation (up to `MAX_NOISE_CORRELATION`; `DiagonalDenoising` takes up to, not including, 1)
 FIFO_FIELDS = ("Guidance by partition", "Noise correlation")
@@ -148,7 +149,7 @@ def _session(request: Optional[gr.Request]) -> str:
 
 
 def _caption(settings: dict) -> str:
-    methods = settings.get("compared") or [settings.get("method", "stream")]
+    methods = settings.get("compared") or [settings.get("method") or settings.get("command", "stream")]
     length = f"{settings['pixel_frames'] / settings['fps']:.1f} s" if settings.get("fps") else ""
     return f"{' | '.join(methods)} · {length} · seed {settings.get('seed')} · {settings.get('prompt', '')[:40]}"
 
@@ -251,8 +252,8 @@ class App:
         default = Streaming.preset(self.spec.stream_preset or "default")
         sampling = StreamSampling.resolve(default, self.spec, resolve_context(default, self.spec, pipe.task, self.limits.family) == "renoise")
         self.stream_steps, self.stream_guidance = sampling.step_count, sampling.guidances[0]
-        #: whether the Stream tab redraws an uploaded video (`vidlong.redraw_stream`)
-        self.stream_redraws = stream_redraws(self.limits)
+        #: whether the Stream tab redraws an uploaded video (`vidlong.redraw_stream`), and continues one (`pipe.extend`)
+        self.stream_redraws, self.stream_extends = stream_redraws(self.limits), extends(self.limits)
 
     def length_note(self, ratio, method="none", preset=NO_PRESET, steps=None, height=None, width=None, video=None,
                     strength=DEFAULT_STRENGTH, *driving_videos) -> str:
@@ -387,16 +388,26 @@ class App:
 
     def streamer(self, prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image=None,
                  method: str = "chunked", cut: bool = False, partition_guidance: Optional[str] = None,
-                 noise_correlation: float = 0.0, video: Optional[str] = None, strength: float = DEFAULT_STRENGTH):
+                 noise_correlation: float = 0.0, video: Optional[str] = None, strength: float = DEFAULT_STRENGTH,
+                 extend_video: Optional[str] = None):
         """(streamer, chunks or None, timeline rows) of the Stream tab's fields, checked before anything
         runs. The stream prompt holds from 0 s, the timeline's prompts from their seconds on; either may
         be empty, not both. `method` "fifo" streams by diagonal denoising (Wan, LTX-Video; `DiagonalStreamer`), which
         takes none of the chunked method's fields (chunk, context, re-encode, steps: hidden on the page);
         `cut`, `partition_guidance` and `noise_correlation` are fifo's alone (a prompt switch cuts to the new prompt's
         own native video, else blends; `_diagonal_of`). A `video` (chunked, a model that redraws) is redrawn chunk by
-        chunk at `strength` (`RedrawStreamer`): the stream is as long as it (Seconds is not used), at its frame rate."""
+        chunk at `strength` (`RedrawStreamer`): the stream is as long as it (Seconds is not used), at its frame rate. An
+        `extend_video` is continued (`pipe.extend`, either method): the stream is its frames, then Seconds of new ones (and
+        the timeline's seconds) at its frame rate and size."""
         check_streams(self.limits.family)
-        video = _uploaded_path(video)
+        video, extend_video = _uploaded_path(video), _uploaded_path(extend_video)
+        if extend_video:
+            check_extends(self.limits)
+            count_input_frames(extend_video, "extend_video")  # a file that is no video, named as this field
+            for given, field in ((video, "the video to redraw"), (image, "the first-frame image")):
+                if given:
+                    raise VidlongError(f"Video to continue: the continuation starts from its own last frames; remove {field}, "
+                                       "or the video to continue")
         if video and method == "fifo":
             raise VidlongError("a video is redrawn by the chunked method; choose Stream method chunked, or remove the video")
         if cut and method != "fifo":
@@ -422,15 +433,18 @@ class App:
         rows = _timeline_rows(timeline)
         if rows and (prompt or "").strip():
             rows = [(0.0, prompt), *rows]
-        make = self.pipe.streamer(config)  # the family's own (LTX-2's), or diagonal denoising's
-        if video:  # as long as the video
-            length = dict(video=video, strength=float(strength))
+        first_prompt, guidance = rows[0][1] if rows else prompt or "", None if guidance is None else float(guidance)
+        if extend_video:  # its frames, then Seconds of new video at its frame rate (0: until stopped)
+            streamer = self.pipe.extend(first_prompt, video=extend_video, streaming=config, seconds=float(seconds) or None,
+                                        seed=seed, guidance=guidance)
+        elif video:  # as long as the video
+            streamer = RedrawStreamer(self.pipe, first_prompt, config, video=video, strength=float(strength), seed=seed,
+                                      guidance=guidance)
         else:  # the stream knows its length (LTX-2's gives its last chunk the sound it holds back)
             counted = stream_chunk_count(self.spec, chunk_layout(config), None, float(seconds), dropped=self.limits.dropped_frames)
-            length = dict(chunks=None if float(seconds) == 0 else counted)
-        streamer = (RedrawStreamer if video else make)(self.pipe, rows[0][1] if rows else prompt or "", config, seed=seed,
-                                                       guidance=None if guidance is None else float(guidance), image=image or None,
-                                                       **length)
+            make = self.pipe.streamer(config)  # the family's own (LTX-2's), or diagonal denoising's
+            streamer = make(self.pipe, first_prompt, config, seed=seed, guidance=guidance, image=image or None,
+                            chunks=None if float(seconds) == 0 else counted)
         streamer.follow_timeline(rows)
         chunks = streamer.chunks
         late = [second for second, _ in rows if chunks is not None and streamer.first_chunk_from(second) >= chunks]
@@ -458,10 +472,10 @@ class App:
                     while (chunks is None or made < chunks) and not job.stop.is_set():
                         chunk = next(iterator)
                         writer.append(chunk.frames, audio=chunk.audio)  # the whole video's sound (LTX-2); the live clips are silent
-                        recent.extend(chunk.frames)
-                        made += 1
+                        recent.extend(chunk.frames)  # a continued video's frames read from its file, a frame at a time
+                        made += not chunk.is_input
                         live = write_video(self.folder.new_path("live"), list(recent), fps=fps)
-                        events.put(("chunk", (live, made, writer.frames_written, chunk)))
+                        events.put(("input" if chunk.is_input else "chunk", (live, made, writer.frames_written, chunk)))
                 except Stopped:  # a Stop in the middle of a chunk, or of a call it makes (a fifo stream's native video)
                     pass
                 finally:
@@ -485,10 +499,13 @@ class App:
         none = (gr.update(),) * 5
         try:
             streamer, chunks, rows = self.streamer(*args)
-            settings = dict(command="stream", prompt=streamer.prompts[0][1], timeline=[list(row) for row in rows],
-                            **self.pipe.run_settings(), seed=streamer.seed, guidance=list(streamer.guidances),
-                            image=args[STREAM_FIELDS.index("image")], streaming=streamer.settings(),
-                            video=_uploaded_path(args[STREAM_FIELDS.index("video")]))
+            continued = _uploaded_path(args[STREAM_FIELDS.index("extend_video")])  # recorded as vidlong extend's sidecar
+            settings = dict(command="extend" if continued else "stream", prompt=streamer.prompts[0][1],
+                            timeline=[list(row) for row in rows], **self.pipe.run_settings(), seed=streamer.seed,
+                            guidance=list(streamer.guidances), image=args[STREAM_FIELDS.index("image")],
+                            streaming=streamer.settings(), video=continued or _uploaded_path(args[STREAM_FIELDS.index("video")]))
+            if continued:
+                settings["input_frames"] = len(streamer.prefix.frames)
             events: queue.Queue = queue.Queue()
             worker = threading.Thread(target=self._stream, args=(job, streamer, chunks, events, settings), daemon=True)
             worker.start()
@@ -500,6 +517,9 @@ class App:
                 kind, payload = await asyncio.to_thread(events.get)
                 if kind == "status":  # a step of the next chunk: the bar keeps the chunks made
                     progress((made, chunks) if chunks and made else 0, desc=payload, unit="chunks")
+                elif kind == "input":  # a continued video's own frames, written first
+                    live, _, frames, _ = payload
+                    yield str(live), f"continuing a video of {frames} frames", gr.update(), gr.update(), gr.update()
                 elif kind == "chunk":
                     live, made, frames, chunk = payload
                     total = f"/{chunks}" if chunks else ""
@@ -577,7 +597,7 @@ class App:
         settings = item.settings
         if "runs" in settings:  # a comparison: the first run's settings, the compared methods ticked
             settings = dict(next(iter(settings["runs"].values())), compared=settings["compared"])
-        if settings.get("command") == "stream":
+        if settings.get("command") in ("stream", "extend"):
             fields = [gr.update()] * len(FORM_FIELDS)
         else:
             values = dict(settings, preset=settings.get("preset") or NO_PRESET,
@@ -739,6 +759,10 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                                 sources=["upload"], elem_id="stream-redraw")
                             s_strength = fields.Slider(0.05, 1, value=DEFAULT_STRENGTH, step=0.05, elem_id="stream-strength",
                                                        label="Strength (how much is redrawn; 1: from pure noise)")
+                        with gr.Accordion("Continue a video", open=False, visible=app.stream_extends):
+                            s_extend = gr.Video(label="Video to continue: the stream is its frames, then Seconds of new ones "
+                                                "(the timeline's seconds count the new part) from its last frames, at its "
+                                                "frame rate and size", sources=["upload"], elem_id="stream-extend")
                         with gr.Row():
                             s_start = gr.Button("Start stream", variant="primary", elem_id="stream-start")
                             s_stop = gr.Button("Stop", variant="stop", elem_id="stream-stop")
@@ -759,7 +783,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                     partition_guidance, noise_correlation]  # FORM_FIELDS
         form = [*reloaded[:-2], image, last_image, *reloaded[-2:], redraw, strength, *driving_videos]  # the API's older order kept
         stream_form = [s_prompt, timeline, s_seconds, s_chunk, s_context, s_recache, s_steps, s_guidance, s_seed, image, s_method,
-                       s_cut, s_partition_guidance, s_noise_correlation, s_redraw, s_strength]
+                       s_cut, s_partition_guidance, s_noise_correlation, s_redraw, s_strength, s_extend]
 
         def generate_handler(page: bool):
             async def generate_video(prompt: str, method: str = "both", preset: str = NO_PRESET, ratio: float = 2.0,
@@ -796,9 +820,9 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                              guidance: Optional[float] = None, seed: Optional[float] = 0, image: Optional[str] = None,
                              method: str = "chunked", cut: bool = False, partition_guidance: str = "",
                              noise_correlation: float = 0.0, video: Optional[str] = None, strength: float = DEFAULT_STRENGTH,
-                             request: gr.Request = None, progress=gr.Progress()):
+                             extend_video: Optional[str] = None, request: gr.Request = None, progress=gr.Progress()):
                 args = (prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image, method, cut,
-                        partition_guidance, noise_correlation, video, strength)
+                        partition_guidance, noise_correlation, video, strength, extend_video)
                 async for update in app.stream_event(args, request, progress, page=page):
                     yield update
             return stream

@@ -159,6 +159,46 @@ def test_a_video_given_to_a_stream_is_redrawn_chunk_by_chunk_at_its_frame_rate(c
         client.predict(prompt="a red circle", method="fifo", video=handle_file(str(source)), api_name="/stream")
 
 
+def test_a_video_given_to_a_stream_to_continue_comes_first_then_the_new_chunks(demo, client, tmp_path):
+    """The Stream tab's "Continue a video" (the /stream API's `extend_video`, `pipe.extend`): the whole stream is the
+    file's frames, then Seconds of new video at its frame rate (the timeline's seconds counting the new part), its
+    sidecar vidlong extend's; a redraw video or a
+    first-frame image beside it, and a file that is no video, are refused in one line."""
+    import numpy as np
+    import PIL.Image
+    from gradio_client import handle_file
+
+    from vidlong.video_io import write_video
+
+    source, junk = tmp_path / "in.mp4", tmp_path / "junk.mp4"
+    ramp = np.linspace(0, 200, 32, dtype=np.float32)
+    write_video(source, np.stack([np.broadcast_to((ramp[None, :, None] + 2 * t), (32, 32, 3)) for t in range(21)]).astype(np.uint8),
+                fps=10)
+    junk.write_bytes(b"no video")
+    picture = tmp_path / "first.png"
+    PIL.Image.new("RGB", (32, 32)).save(picture)
+    timeline = {"headers": ["from second", "prompt"], "data": [[0.8, "a blue square"]]}  # the new part's 9th frame: chunk 1
+    streamed = client.predict(prompt="a red circle", timeline=timeline, seconds=1, chunk=2, steps=2,
+                              extend_video=handle_file(str(source)), api_name="/stream")
+    frames, fps = read_video(video_path(streamed[2]))
+    settings = json.loads(Path(streamed[3]).read_text())
+    assert settings["command"] == "extend" and settings["input_frames"] == 21 and settings["video"]
+    assert settings["chunks"] == 2 and len(frames) == settings["pixel_frames"] == 21 + 2 * 8 and fps == settings["fps"] == 10
+    assert settings["prompts"] == [[0, "a red circle"], [1, "a blue square"]]
+    source_frames = read_video(source)[0]
+    assert np.abs(frames[:21].astype(int) - source_frames.astype(int)).mean() < 3  # one more H.264 encode
+    assert "continuing a video of 21 frames" not in streamed[1]  # the last status: the stream's end
+    for continued, fields, message in (
+            (source, dict(video=handle_file(str(source))), "Video to continue: the continuation starts from its own last "
+             "frames; remove the video to redraw, or the video to continue"),
+            (source, dict(image=handle_file(str(picture))), "Video to continue: the continuation starts from its own last "
+             "frames; remove the first-frame image, or the video to continue"),
+            (junk, dict(), r"^extend video \S+junk.mp4 is not a readable video \(\w+\); pass an mp4 file$")):
+        with pytest.raises(AppError, match=message) as err:
+            client.predict(prompt="a red circle", extend_video=handle_file(str(continued)), **fields, api_name="/stream")
+        assert "\n" not in str(err.value)
+
+
 def test_seed_minus_one_is_random_and_shown(client):
     seeds = {client.predict(prompt="a red circle", method="none", ratio=1, steps=1, seed=-1, api_name="/generate")[1]["seed"]
              for _ in range(2)}
@@ -686,7 +726,7 @@ def test_a_new_stream_clears_the_last_ones_clip_and_video_from_the_page_as_it_st
     import asyncio
 
     app = demo.vidlong_app
-    args = ("a red circle", [], 2, 3, "auto", True, 1, None, 0, None, "chunked", False, None, 0.0, None, 0.8)
+    args = ("a red circle", [], 2, 3, "auto", True, 1, None, 0, None, "chunked", False, None, 0.0, None, 0.8, None)
 
     async def first_update(page):
         updates = app.stream_event(args, None, lambda *a, **k: None, page=page)

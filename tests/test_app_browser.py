@@ -306,6 +306,31 @@ def test_a_video_uploaded_to_a_stream_is_redrawn_chunk_by_chunk(demo, browser, t
     page.close()
 
 
+def test_a_video_uploaded_to_continue_streams_on_from_its_last_frames(demo, browser, tmp_path):
+    """The Stream tab's "Continue a video": an uploaded 9-frame mp4 comes back as its frames, then a second of new ones
+    (one 12-frame chunk at its 8 fps); the history records it as vidlong extend's sidecar does."""
+    import numpy as np
+    from playwright.sync_api import expect
+
+    from vidlong.video_io import write_video
+
+    source = tmp_path / "upload.mp4"
+    write_video(source, np.random.default_rng(7).integers(0, 255, (9, SIZE, SIZE, 3), dtype=np.uint8), fps=8)
+    page = open_page(browser, demo, "Stream")
+    page.get_by_label("Stream prompt").fill("a blue square")
+    page.get_by_text("Continue a video").click()
+    page.locator("#stream-extend input[type=file]").set_input_files(str(source))
+    expect(page.locator("#stream-extend video")).to_be_attached()
+    set_number(page, "Seconds (0: until stopped)", 1)
+    set_number(page, "Steps per chunk", 2)
+    page.get_by_role("button", name="Start stream").click()
+    frames = served_video(page, "#stream-video", tmp_path / "continued.mp4")
+    assert frames.shape == (9 + 12, SIZE, SIZE, 3)
+    settings = demo.vidlong_app.history.items()[0].settings
+    assert settings["command"] == "extend" and settings["input_frames"] == 9 and settings["chunks"] == 1
+    page.close()
+
+
 @pytest.fixture(scope="module")
 def animate_demo(tmp_path_factory):
     from tiny_pipeline import save_tiny_wan_animate_pipeline

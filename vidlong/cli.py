@@ -510,8 +510,9 @@ def _length(args) -> dict:
                 seconds=None if forever else (args.seconds or (None if args.chunks else 10.0)))
 
 
-def _write_stream(stream, out: Path, fps: float, latents_path: Optional[Path], settings: dict) -> int:
-    """Append every chunk of `stream` to `out` as it arrives; on Ctrl-C keep what was made (exit 130).
+def _write_stream(stream, out: Path, latents_path: Optional[Path], settings: dict) -> int:
+    """Append every chunk of `stream` to `out` as it arrives, at its frame rate (`stream.fps`: the model's, an extended or
+    redrawn video's own); on Ctrl-C keep what was made (exit 130).
     Writes the .json sidecar (and the latents file) at the end either way."""
     import torch
     from tqdm import tqdm
@@ -521,7 +522,7 @@ def _write_stream(stream, out: Path, fps: float, latents_path: Optional[Path], s
     from .streaming import held_sound
     from .video_io import StreamingVideoWriter
 
-    latents, code, chunks, last = [], 0, 0, None
+    latents, code, chunks, last, fps = [], 0, 0, None, stream.fps
     out.with_suffix(".json").unlink(missing_ok=True)  # the settings of a video --overwrite replaces go as it starts
     with StreamingVideoWriter(out, fps=fps) as writer, tqdm(total=stream.chunks, unit="chunk", dynamic_ncols=True) as bar:
         stream.on_step = lambda done, total: bar.set_postfix_str(f"{stream.step_kind}: step {done}/{total}")  # within a chunk
@@ -585,10 +586,10 @@ def _run_stream(args) -> int:
     _check_stream_settings(args, streaming, limits, args.height, args.width)
     check_second_expert(args.guidance_2, limits)
     if args.video is not None:
-        length, fps = _redraw_length(args, streaming, limits)
+        length = _redraw_length(args, streaming, limits)
         _note_variable_frame_rate(args, limits.spec)
     else:
-        length, fps = _length(args), limits.spec.fps
+        length = _length(args)
         if args.strength is not None:
             raise VidlongError("--strength is how much of a video a stream redraws: pass --video in.mp4, or drop --strength")
     _check_prompts(args.prompt, stream_chunk_count(limits.spec, chunk_layout(streaming), **length, dropped=limits.dropped_frames))
@@ -599,15 +600,15 @@ def _run_stream(args) -> int:
                          seed=args.seed, height=args.height, width=args.width, negative_prompt=args.negative_prompt,
                          image=load_image(args.image) if args.image else None, **length, **redraw)
     settings = dict(_stream_settings(args, pipe, stream, args.prompt), video=args.video)
-    return _write_stream(stream, out, fps, latents_path, settings)
+    return _write_stream(stream, out, latents_path, settings)
 
 
-def _redraw_length(args, streaming, limits) -> tuple[dict, float]:
-    """(the chunks keyword of a stream redrawing --video, the frame rate it is written at: the file's), after the checks
+def _redraw_length(args, streaming, limits) -> dict:
+    """The chunks keyword of a stream redrawing --video (written at the file's frame rate: `RedrawStreamer.fps`), after the checks
     that need no model: a model that redraws, no --image, --method fifo or --seconds, the strength, a readable video."""
     from .schedulers.causal import causal_levels
     from .validate import resolve_context, uses_causal_sampler
-    from .video_to_video import DEFAULT_STRENGTH, check_stream_redraws, check_strength, stream_redraw_chunks, video_fps
+    from .video_to_video import DEFAULT_STRENGTH, check_stream_redraws, check_strength, stream_redraw_chunks
 
     check_stream_redraws(limits)
     for flag, given in (("--image", args.image), ("--method fifo", args.method == "fifo"),
@@ -621,7 +622,7 @@ def _redraw_length(args, streaming, limits) -> tuple[dict, float]:
     check_strength(DEFAULT_STRENGTH if args.strength is None else args.strength, steps)
     whole = stream_redraw_chunks(limits.spec, streaming, args.video)
     chunks = whole if args.chunks is None else min(args.chunks, whole)
-    return dict(chunks=chunks, seconds=None), video_fps(args.video, limits.spec.fps)
+    return dict(chunks=chunks, seconds=None)
 
 
 def _extension_input(args, folder: Path, spec, streaming):
@@ -760,7 +761,7 @@ def _run_extend(args) -> int:
                          guidance_2=args.guidance_2, seed=args.seed, negative_prompt=args.negative_prompt, **_length(args))
     settings = dict(_stream_settings(args, pipe, stream, prompt), video=args.video, input_latents=args.latents,
                     input_frames=None if frames is None else int(len(frames)))
-    return _write_stream(stream, out, fps or pipe.spec.fps, latents_path, settings)
+    return _write_stream(stream, out, latents_path, settings)
 
 
 def _add_info(sub) -> None:

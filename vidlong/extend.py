@@ -31,12 +31,14 @@ class ExtensionPrefix:
         frames: uint8 ``[T, H, W, 3]`` the output starts with, or None to use the decoded `history`.
         start: the video's first latent frames ``[1, C, k, h, w]`` where `latents` hold only its tail
             (diagonal denoising's sink, `vidlong.fifo_stream`), else None (`latents` start with them).
+        fps: the input's frames per second, which the whole video is shown at (None: the model's).
     """
 
     latents: torch.Tensor
     history: torch.Tensor
     frames: Optional[np.ndarray] = None
     start: Optional[torch.Tensor] = None
+    fps: Optional[float] = None
 
     def cache_latents(self, frames: int) -> torch.Tensor:
         """The last `frames` latent frames (fewer if the input is shorter)."""
@@ -225,10 +227,10 @@ def extension_context(spec, streaming) -> int:
     return schedule.sinks + schedule.window
 
 
-def extension_prefix(pipe, streaming, video: Optional[np.ndarray] = None,
-                     latents: Optional[torch.Tensor] = None) -> ExtensionPrefix:
+def extension_prefix(pipe, streaming, video: Optional[np.ndarray] = None, latents: Optional[torch.Tensor] = None,
+                     fps: Optional[float] = None) -> ExtensionPrefix:
     """The `ExtensionPrefix` of `video` (uint8 ``[T, H, W, 3]``, or a file's `input_video_file`) or of saved `latents`
-    for `pipe`."""
+    for `pipe`, shown at `fps` (None: the model's)."""
     from .methods import DiagonalDenoising
 
     from .video_io import VideoFileFrames
@@ -243,7 +245,7 @@ def extension_prefix(pipe, streaming, video: Optional[np.ndarray] = None,
         if video is not None:
             check_video_for_model(video, geometry)
             check_video_matches_latents(video, latents, geometry)
-        return ExtensionPrefix(latents=latents, history=latents, frames=video)
+        return ExtensionPrefix(latents=latents, history=latents, frames=video, fps=fps)
     check_video_for_model(video, geometry)
     tail = video[-tail_pixel_frames(len(video), max(1, context) + ENCODE_WARMUP, spec.temporal_ratio):]
     encoded = pipe.stream_encode(_pixels(tail)).float().cpu()
@@ -251,7 +253,7 @@ def extension_prefix(pipe, streaming, video: Optional[np.ndarray] = None,
     if isinstance(streaming, DiagonalDenoising) and streaming.sink_frames and len(tail) < len(video):
         first = video[:tail_pixel_frames(len(video), streaming.sink_frames, spec.temporal_ratio)]  # the sink: encoded alone
         start = pipe.stream_encode(_pixels(first)).float().cpu()
-    return ExtensionPrefix(latents=encoded, history=encoded, frames=video, start=start)
+    return ExtensionPrefix(latents=encoded, history=encoded, frames=video, start=start, fps=fps)
 
 
 def _pixels(frames: np.ndarray) -> torch.Tensor:

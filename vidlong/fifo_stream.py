@@ -116,8 +116,7 @@ class DiagonalStreamer(PromptSwitching):
                     seam_frames=self.seam_frames if self.prefix is not None else None)
 
     def _chunk_of_second(self, second: float) -> int:
-        spec = self.pipe.spec
-        return first_chunk_from(second, spec.fps, CHUNK, spec.temporal_ratio, continuing=self.prefix is not None)
+        return first_chunk_from(second, self.fps, CHUNK, self.pipe.spec.temporal_ratio, continuing=self.prefix is not None)
 
     def __iter__(self) -> Iterator:
         """The chunks, once (as `vidlong.streaming.VideoStreamer`); the methods applied to the pipeline are set

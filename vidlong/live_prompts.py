@@ -78,6 +78,13 @@ class PromptSwitching:
     live: LivePrompts
 
     @property
+    def fps(self) -> float:
+        """Frames per second the stream is shown at, which its timeline's seconds count: an extension's input's
+        (`vidlong.extend.ExtensionPrefix.fps`, where known), else the model's (a redraw stream's: its video's)."""
+        prefix = getattr(self, "prefix", None)
+        return float(prefix.fps if prefix is not None and prefix.fps else self.pipe.spec.fps)
+
+    @property
     def prompts(self) -> list[tuple[int, str]]:
         """The prompt schedule now, ``[(chunk, prompt), ...]``."""
         return self.live.snapshot()

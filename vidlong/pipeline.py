@@ -501,7 +501,7 @@ class VidlongPipelineMixin:
             fps = fps or video.fps
         chunks = stream_chunk_count(self.spec, chunk_layout(streaming), chunks, seconds, input_fps=fps or self.spec.fps)
         check_prompt_starts(parse_prompt_schedule(prompt), chunks)  # refused before the input is encoded
-        prefix = extension_prefix(self, streaming, video=video, latents=latents)
+        prefix = extension_prefix(self, streaming, video=video, latents=latents, fps=fps)
         return self.streamer(streaming)(self, prompt, streaming, chunks=chunks, prefix=prefix, **kwargs)
 
     def streamer(self, streaming):

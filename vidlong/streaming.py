@@ -309,11 +309,6 @@ class VideoStreamer(PromptSwitching):
         """The first expert's streaming context (its cache shows what every expert holds)."""
         return self.contexts[0]
 
-    @property
-    def fps(self) -> float:
-        """Frames per second the stream is shown at: the model's (a redraw stream's is its video's)."""
-        return float(self.pipe.spec.fps)
-
     def _chunk_of_second(self, second: float) -> int:
         return first_chunk_from(second, self.fps, self.schedule.chunk, self.pipe.spec.temporal_ratio,
                                 continuing=self.prefix is not None, first_chunk=self.first_chunk, dropped=self.dropped_frames)
