@@ -19,12 +19,15 @@ class StreamContext:
     Attributes:
         sinks, window: cache sizes in latent (token) frames (see `StreamSchedule`).
         writing: when True, the forward also stores the chunk's K/V (the clean-latent pass at t = 0).
+        paused: True while the stream has handed a chunk out and waits: no forward is its own then (a stock pipeline's
+            call on the same transformer is refused by its hook).
         cache: allocated on the first forward, from the chunk's shape; never reallocated.
     """
 
     sinks: int
     window: int
     writing: bool = False
+    paused: bool = False
     cache: Optional[RollingKVCache] = None
     _rotary_cache: Optional[tuple] = None
     _rotary_chunk: Optional[tuple] = None

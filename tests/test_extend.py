@@ -1,6 +1,7 @@
 """`vidlong extend` / `pipe.extend`: the input kept bit for bit, the cache and decoder started from its
 last frames (or from saved latents), and every bad input refused in one line before a model loads."""
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -305,12 +306,17 @@ def test_python_video_may_be_a_tensor_or_a_list_of_frames():
 
 
 def test_latents_metadata_is_saved_as_plain_values(tmp_path):
-    """NumPy scalars are saved as numbers; anything `load_latents` could not read back is refused."""
+    """NumPy scalars are saved as numbers; anything `load_latents` could not read back is refused, and so are the file's
+    own entries as metadata and a path that is a folder or in none, in one line."""
     latents = torch.zeros(1, 4, 2, 4, 4)
     save_latents(tmp_path / "a.pt", latents, fps=np.float64(8), prompt="a red ball")
     assert load_latents(tmp_path / "a.pt")[1]["fps"] == 8.0
-    with pytest.raises(vidlong.VidlongError, match="plain values"):
-        save_latents(tmp_path / "b.pt", latents, model=object())
+    for path, meta, message in ((tmp_path / "b.pt", dict(model=object()), "plain values"),
+                                (tmp_path / "b.pt", dict(format="mine"), "format= is the file's own entry"),
+                                (tmp_path, {}, f"{tmp_path} is a folder; give a file in it, e.g. {tmp_path / 'latents.pt'}"),
+                                (tmp_path / "no" / "b.pt", {}, f"is in a folder that does not exist; create {tmp_path / 'no'}")):
+        with pytest.raises(vidlong.VidlongError, match=re.escape(message)):
+            save_latents(path, latents, **meta)
     assert not (tmp_path / "b.pt").exists()
 
 

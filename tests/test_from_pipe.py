@@ -151,14 +151,56 @@ def test_streams_are_counted_on_each_transformer():
 
 def test_a_stream_paused_in_one_pipeline_is_seen_by_every_pipeline_on_its_transformer():
     """Two vidlong pipelines over one held pipeline share its transformer and the stream's hooks on it: while a stream of
-    one is paused, a call of the other is refused in one line too; closing the stream frees both."""
+    one is paused, a call of the other is refused in one line too, and so is the held stock pipeline's (its forward would
+    meet the stream's KV cache); closing the stream frees all three."""
     from tiny_pipeline import tiny_pipeline
 
     held = tiny_pipeline()
+    held.set_progress_bar_config(disable=True)
+    stock = _frames(held)
     one, other = vidlong.from_pipe(held, spec=SPEC), vidlong.from_pipe(held, spec=SPEC)
-    stream = iter(one.stream("a red ball", vidlong.Streaming(chunk=1), chunks=3, seed=0))
+    stream = iter(one.stream("a red ball", vidlong.Streaming(chunk=1, context="cache"), chunks=3, seed=0))
     next(stream)
-    with pytest.raises(vidlong.VidlongError, match="a stream of this pipeline is paused mid-way"):
-        _frames(other)
+    for pipe in (other, held):
+        with pytest.raises(vidlong.VidlongError, match="a stream of this pipeline is paused mid-way") as info:
+            _frames(pipe)
+        assert "\n" not in str(info.value)
+    next(stream)  # the stream goes on
     stream.close()
-    assert _frames(other).shape == (9, 32, 32, 3)
+    assert _frames(other).shape == (9, 32, 32, 3) and (_frames(held) == stock).all()
+
+
+def test_a_spec_given_by_hand_takes_the_vaes_temporal_ratio():
+    """A `ModelSpec` written without ``temporal_ratio`` (4, Wan's) over LTX-Video's VAE, which compresses time 8x: the
+    spec takes the VAE's ratio, as a folder's vidlong.yaml does, so a length the VAE cannot decode is refused in one line
+    and the default length is the native window's 17 frames, not 9."""
+    from tiny_pipeline import tiny_ltx_pipeline
+
+    spec = ModelSpec(name="tiny-ltx", native_frames=3, fps=25, height=64, width=64, num_inference_steps=1, guidance_scale=3.0)
+    pipe = vidlong.from_pipe(tiny_ltx_pipeline(), spec=spec)
+    assert pipe.spec.temporal_ratio == 8 and pipe.spec.native_frames == 3
+    with pytest.raises(vidlong.VidlongError, match=r"13 frames can't be decoded by this VAE \(needs 8k\+1\); use num_frames 9"):
+        pipe("a red ball", num_frames=13)
+    assert pipe("a red ball", output_type="np").frames.shape[1] == 17
+
+
+def test_a_saved_vidlong_pipeline_loads_in_diffusers_and_in_vidlong_as_the_same_model(tmp_path):
+    """`save_pretrained` of a vidlong pipeline (methods applied) writes diffusers' class in model_index.json, so
+    `DiffusionPipeline.from_pretrained` loads it, the stock weights, and a vidlong.yaml of its spec, so `load_pipeline`
+    gives the same spec; pushing to a hub is refused in one line."""
+    from diffusers import DiffusionPipeline, WanPipeline
+    from tiny_pipeline import tiny_pipeline
+
+    spec = ModelSpec(name="tiny-saved", native_frames=3, fps=16, height=32, width=32, num_inference_steps=2,
+                     guidance_scale=2.0, stream_timesteps=(1000, 500))
+    pipe = vidlong.from_pipe(tiny_pipeline(), spec=spec)
+    pipe.apply(vidlong.UltraViCo())
+    pipe.save_pretrained(tmp_path)
+    stock = DiffusionPipeline.from_pretrained(tmp_path, local_files_only=True)
+    assert type(stock) is WanPipeline
+    saved, held = stock.transformer.state_dict(), pipe.transformer.state_dict()
+    assert saved.keys() == held.keys() and all(torch.equal(saved[k], held[k]) for k in saved)
+    loaded = vidlong.load_pipeline(tmp_path, device="cpu")
+    assert type(loaded).__name__ == "VidLongWanPipeline" and loaded.spec == spec
+    with pytest.raises(vidlong.VidlongError, match="vidlong runs offline; save to a folder, then upload it"):
+        pipe.save_pretrained(tmp_path / "hub", push_to_hub=True)

@@ -116,8 +116,11 @@ def test_the_call_takes_guidance_and_a_step_callback_and_keeps_its_guider(tmp_pa
         seen.append((step, kwargs["latents"].shape))
         return {}
 
-    guided = video(callback_on_step_end=callback)
+    guided = video(callback_on_step_end=callback, callback_on_step_end_tensor_inputs=["latents"])  # diffusers' companion
     assert seen == [(0, guided.shape), (1, guided.shape)] and pipe.guider is guider and guider.guidance_scale == 6.0
+    with pytest.raises(VidlongError, match=r"callback_on_step_end_tensor_inputs=\['prompt_embeds'\]: HunyuanVideo 1.5's step "
+                                           r"callback is handed its latents alone; pass \['latents'\]"):
+        video(callback_on_step_end=callback, callback_on_step_end_tensor_inputs=["prompt_embeds"])
     assert torch.equal(guided, video(guidance_scale=2.0)) and not torch.equal(guided, video(guidance_scale=1.0))
     with pytest.raises(VidlongError, match="guidance_scale must be"):
         video(guidance_scale=float("nan"))

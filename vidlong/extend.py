@@ -295,6 +295,13 @@ def save_latents(path, latents: torch.Tensor, **meta) -> Path:
         shape = list(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__
         raise VidlongError(f"save_latents takes latents [1, C, frames, h, w] (a stream chunk's .latents, generate's "
                            f"result.latents), got {shape}")
+    reserved = sorted({"format", "latents"} & meta.keys())
+    if reserved:
+        raise VidlongError(f"save_latents: {reserved[0]}= is the file's own entry; give your metadata another name")
+    path = Path(path)
+    if path.is_dir() or not path.parent.is_dir():
+        fix = f"give a file in it, e.g. {path / 'latents.pt'}" if path.is_dir() else f"create {path.parent} first"
+        raise VidlongError(f"save_latents: {path} is {'a folder' if path.is_dir() else 'in a folder that does not exist'}; {fix}")
     meta = {key: value.item() if isinstance(value, np.generic) else value for key, value in meta.items()}  # NumPy scalars
     try:  # `load_latents` reads with weights_only: plain values only, so a saved file always loads
         json.dumps(meta)

@@ -101,6 +101,8 @@ class PlanHook(ModelHook):
         layout: TokenLayout = self.adapter.layout(module, args, kwargs, self.state.native_frames)
         self.token_frames = layout.frames
         if self.state.stream is not None:
+            if self.state.stream.paused:  # another pipeline's call on the transformer a paused stream holds
+                raise VidlongError(paused_stream("calling another pipeline on its transformer"))
             self.state.stream.prepare(module, args[0] if args else kwargs["hidden_states"], self.layers)
         else:
             self.state.use_layout(layout)
@@ -239,8 +241,13 @@ def check_not_streaming(transformers, doing: str = "calling the pipeline") -> No
     it on each transformer, so pipelines sharing one see it): its KV cache holds them, and the methods applied to them
     are set aside until it ends. `doing`: what was asked."""
     if any(getattr(transformer, "vidlong_streams", 0) for transformer in transformers):
-        raise VidlongError("a stream of this pipeline is paused mid-way (its cache holds the transformer); finish it, break "
-                           f"out of its loop or close its iterator (iterator.close()) before {doing}")
+        raise VidlongError(paused_stream(doing))
+
+
+def paused_stream(doing: str) -> str:
+    """The one line refusing `doing` while a stream holds the transformer."""
+    return ("a stream of this pipeline is paused mid-way (its cache holds the transformer); finish it, break out of its loop "
+            f"or close its iterator (iterator.close()) before {doing}")
 
 
 def state_of(transformer) -> Optional[VidlongState]:

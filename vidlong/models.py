@@ -136,8 +136,9 @@ def latent_frames(pixel_frames_: int, temporal_ratio: int = WAN_TEMPORAL_RATIO, 
 
 
 def _spec(raw: dict) -> ModelSpec:
+    """The spec of a yaml mapping: its `ModelSpec` fields (a list, YAML's sequence, as the tuple the spec holds)."""
     known = {f.name for f in fields(ModelSpec)}
-    return ModelSpec(**{k: v for k, v in raw.items() if k in known})
+    return ModelSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known})
 
 
 def known_models() -> list[tuple[dict, ModelSpec]]:

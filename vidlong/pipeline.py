@@ -9,6 +9,7 @@ folder's ``model_index.json`` (`PIPELINE_CLASSES`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import inspect
 import os
@@ -130,6 +131,9 @@ class VidlongPipelineMixin:
                                        "vidlong.models.ModelSpec(name=..., native_frames=...) (vidlong.from_pipe(pipe, spec=...)) "
                                        "or save it with a vidlong.yaml")
                 self.vidlong_spec = spec
+        if getattr(self, "vae", None) is not None and self.vidlong_spec.temporal_ratio != self.geometry().temporal:
+            # the VAE's config is the truth (as `spec_for_folder` holds): a spec given by hand need not say it
+            self.vidlong_spec = dataclasses.replace(self.vidlong_spec, temporal_ratio=self.geometry().temporal)
         return self.vidlong_spec
 
     def _spec_folder(self) -> Optional[Path]:
@@ -145,6 +149,33 @@ class VidlongPipelineMixin:
         files merged into it."""
         return dict(model=self.spec.name, device=str(self.device), dtype=str(self.dtype).removeprefix("torch."),
                     loras=[lora.describe() for lora in self.vidlong_loras])
+
+    def save_pretrained(self, save_directory, *args, **kwargs) -> None:
+        """diffusers' save, as the diffusers pipeline this one wraps: its ``model_index.json`` names that class, so that
+        ``DiffusionPipeline.from_pretrained`` and `vidlong.load_pipeline` load the folder, and a ``vidlong.yaml`` of its
+        spec (where it has one) goes beside it, so that the folder is this model for vidlong too. The weights are saved
+        stock whatever methods are applied (the LoRA files merged into them included); ``push_to_hub`` is refused (vidlong
+        runs offline: upload the saved folder)."""
+        import json
+
+        import yaml
+
+        from .files import atomic_write_text
+
+        if kwargs.get("push_to_hub"):
+            raise VidlongError("save_pretrained(push_to_hub=True): vidlong runs offline; save to a folder, then upload it")
+        super().save_pretrained(save_directory, *args, **kwargs)
+        index = Path(save_directory) / "model_index.json"
+        config = json.loads(index.read_text())
+        config["_class_name"] = next(base.__name__ for base in type(self).__mro__ if base.__module__.startswith("diffusers."))
+        atomic_write_text(index, json.dumps(config, indent=2, sort_keys=True) + "\n")
+        try:
+            spec = self.spec
+        except VidlongError:  # a model vidlong does not know: the folder is diffusers' alone
+            return
+        fields = {key: list(value) if isinstance(value, tuple) else value for key, value in dataclasses.asdict(spec).items()
+                  if value is not None and key != "temporal_ratio"}  # the VAE's config says the temporal ratio
+        atomic_write_text(Path(save_directory) / "vidlong.yaml", yaml.safe_dump(fields, sort_keys=False))
 
     def facts(self) -> dict:
         """What `configs/models` match rules test (see `vidlong.models`)."""

@@ -476,6 +476,18 @@ class VideoStreamer(PromptSwitching):
         self.seam = SeamBlend(frames[-1], decoded[-1], self.streaming.seam_frames)
         return frames
 
+    @contextmanager
+    def _handed_out(self):
+        """The body hands a chunk out: the stream waits for its consumer, and a forward on its transformers now is none of
+        its own (a stock pipeline sharing them), which their hooks refuse in one line (`StreamContext.paused`)."""
+        for context in self.contexts:
+            context.paused = True
+        try:
+            yield
+        finally:
+            for context in self.contexts:
+                context.paused = False
+
     def _write_context(self, text: StreamText) -> None:
         """The context frames taken from the prefix, in one clean forward to every expert's cache."""
         self._write(torch.cat(self._context_latents(), dim=2), text)
@@ -520,7 +532,8 @@ class VideoStreamer(PromptSwitching):
                         elif index > 0 and self.streaming.recache_on_prompt_switch and not self.renoise:
                             self._recache(text)
                 if first is not None:
-                    yield first
+                    with self._handed_out():
+                        yield first
                     start = time.perf_counter()
                 with torch.no_grad():
                     latents = self._denoise(text, self._chunk_frames(index))
@@ -531,7 +544,8 @@ class VideoStreamer(PromptSwitching):
                         frames = frames[self.dropped_frames:]
                     frames = self.seam(frames)
                     audio = self._chunk_audio(index)
-                yield StreamChunk(index, frames, prompt, time.perf_counter() - start, latents.cpu(), audio=audio)
+                with self._handed_out():
+                    yield StreamChunk(index, frames, prompt, time.perf_counter() - start, latents.cpu(), audio=audio)
         finally:
             for transformer in pipe.experts():
                 remove_text_memo(transformer)

@@ -215,7 +215,8 @@ def step_callback(pipe, callback):
 class HunyuanVideo15Family(HunyuanVideoFamily):
     """What HunyuanVideo 1.5's pipelines (text- and image-to-video) share under vidlong. Their calls take the
     guidance from their ``guider`` component and no step callback; vidlong's call takes ``guidance_scale=``
-    (default: the spec's) and ``callback_on_step_end=`` as the other families' do. Its transformer's input is
+    (default: the spec's) and ``callback_on_step_end=`` as the other families' do (handed the latents:
+    ``callback_on_step_end_tensor_inputs=["latents"]``, the default). Its transformer's input is
     the latents, then as many channels of image condition and one of its mask (zeros for text to video), and
     image states (zeros for text to video, which it masks)."""
 
@@ -224,9 +225,13 @@ class HunyuanVideo15Family(HunyuanVideoFamily):
         defaults.pop("guidance_scale")  # not an argument of its call: `__call__` sets the guider
         return defaults
 
-    def __call__(self, *args, guidance_scale=None, callback_on_step_end=None, **kwargs):
+    def __call__(self, *args, guidance_scale=None, callback_on_step_end=None, callback_on_step_end_tensor_inputs=("latents",),
+                 **kwargs):
         guidance = self.spec.guidance_scale if guidance_scale is None else plain(guidance_scale)
         check_finite("guidance_scale", guidance, 0, MAX_GUIDANCE)
+        if not set(callback_on_step_end_tensor_inputs or ()) <= {"latents"}:
+            raise VidlongError(f"callback_on_step_end_tensor_inputs={list(callback_on_step_end_tensor_inputs)!r}: HunyuanVideo "
+                               "1.5's step callback is handed its latents alone; pass ['latents']")
         with guidance_of(self, guidance), step_callback(self, callback_on_step_end):
             return super().__call__(*args, **kwargs)
 
