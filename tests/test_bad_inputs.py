@@ -2,6 +2,7 @@
 nothing written and no model loaded (a table of CLI cases and one of Python API cases); and a fuzz of
 every field of `GenerateRequest` and `Streaming`, through the CLI and the dataclasses: exit codes
 0/2/130 only, never a traceback, never an exception other than `VidlongError`."""
+import contextlib
 import json
 import os
 import random
@@ -16,6 +17,7 @@ import torch
 import vidlong
 from vidlong import pipeline as pipeline_module
 from vidlong.cli import main
+from vidlong.files import exclusive_lock
 from vidlong.generate import GenerateRequest, generate
 from conftest import fuzz_value, tiny_transformer
 from tiny_pipeline import save_tiny_pipeline
@@ -168,6 +170,11 @@ CLI_ROWS = [
     ("generate", ["--save-latents", "{outdir}/missing/x.pt"], "does not exist; create it first", None),
     ("generate", ["--save-latents", "{outdir}/x.pt"], "--save-latents {outdir}/x.pt exists; pass --overwrite to replace it, or "
      "choose another --save-latents", "latents_exist"),
+    ("generate", ["--save-latents", "{outdir}/l.pt"], "--save-latents {outdir}/l.pt is a folder; name a file in it, e.g. "
+     "{outdir}/l.pt/latents.pt", "latents_folder"),
+    ("stream", [], "another vidlong run is writing {outdir}/x.mp4; wait for it to end, or choose another --out", "out_held"),
+    ("generate", ["--save-latents", "{outdir}/y.pt"], "another vidlong run is writing {outdir}/y.pt; wait for it to end, or "
+     "choose another --save-latents", "latents_held"),
     ("generate", ["--model", "{outdir}/nowhere"], "does not exist; pass a local diffusers pipeline folder", None),
     ("generate", ["--ratio", "2", "--frames", "9"], "--frames: not allowed with argument --ratio", ARGPARSE),
     ("generate", ["--steps", "abc"], "--steps: invalid int value", ARGPARSE),
@@ -231,7 +238,7 @@ CLI_ROWS = [
 ]
 
 
-def _setup(kind, tmp_path, out_dir, subs, monkeypatch):
+def _setup(kind, tmp_path, out_dir, subs, monkeypatch, request):
     """Prepare the row's situation; may add substitutions."""
     if kind == "readonly":
         ro = tmp_path / "readonly"
@@ -254,6 +261,12 @@ def _setup(kind, tmp_path, out_dir, subs, monkeypatch):
         (out_dir / "x.json").write_text("{}\n")
     elif kind == "latents_exist":
         (out_dir / "x.pt").write_bytes(b"earlier latents")
+    elif kind == "latents_folder":
+        (out_dir / "l.pt").mkdir()
+    elif kind in ("out_held", "latents_held"):  # another run's lock on the output, held until the row ends
+        held = contextlib.ExitStack()
+        held.enter_context(exclusive_lock(out_dir / (".x.mp4.lock" if kind == "out_held" else ".y.pt.lock"), "held"))
+        request.addfinalizer(held.close)
 
 
 def _row_id(row):
@@ -273,12 +286,12 @@ def no_model_load(monkeypatch):
 
 @pytest.mark.parametrize("command, args, message, kind", CLI_ROWS, ids=[_row_id(r) for r in CLI_ROWS])
 def test_cli_bad_input(command, args, message, kind, model_dir, zero_native_dir, inputs, tmp_path, capsys, monkeypatch,
-                      no_model_load):
+                      no_model_load, request):
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     subs = {"{model}": str(model_dir), "{zero_native}": str(zero_native_dir), "{inputs}": str(inputs),
             "{outdir}": str(out_dir), "{out}": str(out_dir / "x.mp4")}
-    _setup(kind, tmp_path, out_dir, subs, monkeypatch)
+    _setup(kind, tmp_path, out_dir, subs, monkeypatch, request)
 
     def fill(text):
         for key, value in subs.items():

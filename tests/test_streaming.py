@@ -1,4 +1,5 @@
 """Streaming: rolling KV cache against a dense block-causal reference, flat memory, the CLI."""
+import json
 import re
 
 import numpy as np
@@ -357,7 +358,44 @@ def test_interrupted_stream_keeps_finished_chunks(model_dir, tmp_path, monkeypat
     assert read_video(out)[0].shape[0] == 9 + 12
 
 
+def test_an_interrupt_while_a_chunk_is_written_waits_for_the_whole_chunk(model_dir, tmp_path, monkeypatch, capsys):
+    """Ctrl-C (a real SIGINT) in the middle of writing a chunk's frames: the chunk is written whole, then the stream
+    stops, so the mp4, its sidecar and its latents file agree (a half chunk would leave the file longer than both)."""
+    import os
+    import signal
+
+    from vidlong import streaming
+    from vidlong.extend import load_latents
+
+    class InterruptedMidway(np.ndarray):
+        def __iter__(self):
+            for index, frame in enumerate(np.asarray(self)):
+                if index == 2:
+                    os.kill(os.getpid(), signal.SIGINT)
+                yield frame
+
+    real_iter = streaming.VideoStreamer.__iter__
+
+    def interrupted(self):
+        for chunk in real_iter(self):
+            if chunk.index == 1:
+                chunk.frames = chunk.frames.view(InterruptedMidway)
+            yield chunk
+
+    monkeypatch.setattr(streaming.VideoStreamer, "__iter__", interrupted)
+    out = tmp_path / "cut.mp4"
+    assert main(["stream", "--prompt", "a red circle", "--model", str(model_dir), "--forever", "--out", str(out),
+                 "--save-latents", str(tmp_path / "cut.pt")]) == 130
+    assert "holds 21 frames" in capsys.readouterr().err
+    settings = json.loads(out.with_suffix(".json").read_text())
+    latents, meta = load_latents(tmp_path / "cut.pt")
+    assert read_video(out)[0].shape[0] == settings["pixel_frames"] == meta["pixel_frames"] == 9 + 12
+    assert settings["chunks"] == 2 and latents.shape[2] == 3 + 3
+
+
 def test_stream_interrupted_before_its_first_chunk_writes_nothing(model_dir, tmp_path, monkeypatch, capsys):
+    """Nothing is written, and with --overwrite the video it would replace keeps its sidecar (the sidecar goes when the
+    new video's first frames do)."""
     from vidlong import streaming
 
     def interrupted(self):
@@ -369,6 +407,12 @@ def test_stream_interrupted_before_its_first_chunk_writes_nothing(model_dir, tmp
                  "--out", str(tmp_path / "never.mp4")]) == 130
     assert "interrupted before the first chunk; nothing written" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+    (tmp_path / "kept.mp4").write_bytes(b"an earlier video")
+    (tmp_path / "kept.json").write_text("{}\n")
+    assert main(["stream", "--prompt", "a red circle", "--model", str(model_dir), "--forever", "--overwrite",
+                 "--out", str(tmp_path / "kept.mp4")]) == 130
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.json", "kept.mp4"]
+    assert (tmp_path / "kept.mp4").read_bytes() == b"an earlier video"
 
 
 @pytest.mark.parametrize("args, message", [(["--prompt", "a; b"], "needs a chunk number"),

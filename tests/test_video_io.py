@@ -235,3 +235,19 @@ def test_a_video_files_frames_index_like_the_read_array_and_only_a_read_past_the
         assert np.array_equal(video[key], whole[key]), key
     with pytest.raises(IndexError):
         video[12]
+
+
+def test_a_relative_name_with_a_colon_is_a_file_to_ffmpeg(tmp_path, monkeypatch):
+    """``take2:final.mp4`` or ``12:30.mp4`` given relative would read as a protocol's address to ffmpeg: every read and
+    write names files absolutely; and a file whose name holds "Audio:" has no sound for that."""
+    from vidlong.video_io import frame_intervals, has_sound
+
+    monkeypatch.chdir(tmp_path)
+    frames = np.zeros((5, 16, 16, 3), np.uint8)
+    write_video("take2:final.mp4", frames, fps=8)
+    with StreamingVideoWriter("12:30.mp4", fps=8) as writer:
+        writer.append(frames)
+    for name in ("take2:final.mp4", "12:30.mp4"):
+        assert read_video(name)[0].shape == (5, 16, 16, 3) and count_frames(name) == 5 and len(frame_intervals(name)) == 4
+    os.rename("take2:final.mp4", "Audio: take1.mp4")
+    assert not has_sound("Audio: take1.mp4")

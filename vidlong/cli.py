@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -219,14 +220,21 @@ def _add_overwrite(p) -> None:
 
 
 def _check_outputs(args) -> tuple[Path, Optional[Path]]:
-    """(--out, --save-latents), checked before anything loads: writable, and not replacing files unasked."""
+    """(--out, --save-latents), checked before anything loads: writable, not replacing files unasked, and held by this run
+    to its end (`args.held`, main's): another run writing the same file is refused in one line, where the two would
+    write one mp4 at once or one would replace the other's."""
+    from .files import exclusive_lock
     from .validate import check_new_outputs
     from .video_io import check_output_path
 
     out = check_output_path(Path(args.out))
     latents_path = _check_latents_path(args.save_latents)
-    check_new_outputs(out, latents_path, args.overwrite)
     _check_not_an_input(args, out, latents_path)
+    for path, flag in ((out, "--out"), (latents_path, "--save-latents")):
+        if path is not None:
+            args.held.enter_context(exclusive_lock(path.with_name(f".{path.name}.lock"), f"another vidlong run is writing "
+                                                   f"{path}; wait for it to end, or choose another {flag}", remove=True))
+    check_new_outputs(out, latents_path, args.overwrite)  # once held: a run that finished meanwhile has written it
     return out, latents_path
 
 
@@ -259,6 +267,10 @@ def _check_latents_path(path) -> Optional[Path]:
         raise VidlongError(f"--save-latents {path}: name the file with a .pt extension")
     if not path.parent.is_dir():
         raise VidlongError(f"--save-latents {path}: folder {path.parent} does not exist; create it first")
+    if path.is_dir():
+        raise VidlongError(f"--save-latents {path} is a folder; name a file in it, e.g. {path / 'latents.pt'}")
+    if not os.access(path.parent, os.W_OK):
+        raise VidlongError(f"--save-latents {path}: folder {path.parent} is not writable; choose another")
     return path
 
 
@@ -312,8 +324,10 @@ def _run_generate(args) -> int:
                      **video_identity(result.frames[-1], len(result.frames)))
         settings["latents"] = str(latents_path)
     atomic_write_text(out.with_suffix(".json"), json.dumps(settings, indent=2) + "\n")
+    fps = result.settings["fps"]
     print(f"wrote {out} ({result.frames.shape[0]} frames, {result.frames.shape[2]}x{result.frames.shape[1]}, "
-          f"{settings['ratio']:.2g}x native, {settings['seconds']:.1f} s)")
+          f"{result.frames.shape[0] / fps:.1f} s at {fps:g} fps, {settings['ratio']:.2g}x native; made in "
+          f"{settings['seconds']:.1f} s)")
     return 0
 
 
@@ -519,22 +533,26 @@ def _write_stream(stream, out: Path, latents_path: Optional[Path], settings: dic
 
     from .extend import save_latents, video_identity
     from .files import atomic_write_text
+    from .interrupts import deferred_interrupts
     from .streaming import held_sound
     from .video_io import StreamingVideoWriter
 
     latents, code, chunks, last, fps = [], 0, 0, None, stream.fps
-    out.with_suffix(".json").unlink(missing_ok=True)  # the settings of a video --overwrite replaces go as it starts
     with StreamingVideoWriter(out, fps=fps) as writer, tqdm(total=stream.chunks, unit="chunk", dynamic_ncols=True) as bar:
         stream.on_step = lambda done, total: bar.set_postfix_str(f"{stream.step_kind}: step {done}/{total}")  # within a chunk
         try:
             for chunk in stream:
-                writer.append(chunk.frames, audio=chunk.audio)
-                last = chunk.frames[-1]
-                if latents_path is not None:  # kept only when asked for: a stream's memory stays flat
-                    latents.append(chunk.latents)
+                if not writer.frames_written:  # the settings of a video --overwrite replaces go as its first frames come
+                    out.with_suffix(".json").unlink(missing_ok=True)
+                # a new chunk goes to the file whole (an interrupt waits for it), counted with its latents and last frame;
+                # an extension's input, a copy of a file that may be long, stops where it is
+                with deferred_interrupts() if not chunk.is_input else contextlib.nullcontext():
+                    writer.append(chunk.frames, audio=chunk.audio)
+                    last, chunks = chunk.frames[-1], chunks + (not chunk.is_input)
+                    if latents_path is not None:  # kept only when asked for: a stream's memory stays flat
+                        latents.append(chunk.latents)
                 if chunk.is_input:
                     continue
-                chunks += 1
                 bar.update()
                 bar.set_postfix(frames=writer.frames_written, fps=f"{len(chunk.frames) / chunk.seconds:.1f}")
         except KeyboardInterrupt:
@@ -869,7 +887,7 @@ def main(argv=None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        with interrupt_handling(), flag_names():
+        with interrupt_handling(), flag_names(), contextlib.ExitStack() as args.held:  # what a run holds to its end
             return args.run(args)
     except VidlongError as err:
         print(f"vidlong: error: {err}", file=sys.stderr)

@@ -1,10 +1,13 @@
-"""Small file helpers: atomic writes of text files, fingerprints of weight folders."""
+"""Small file helpers: atomic writes of text files, exclusive locks, fingerprints of weight folders."""
 from __future__ import annotations
 
 import hashlib
 import os
 import secrets
+from contextlib import contextmanager
 from pathlib import Path
+
+from .errors import VidlongError
 
 
 def atomic_write_bytes(path, data: bytes) -> Path:
@@ -22,6 +25,41 @@ def atomic_write_bytes(path, data: bytes) -> Path:
 def atomic_write_text(path, text: str) -> Path:
     """Write `text` to `path` atomically (see `atomic_write_bytes`)."""
     return atomic_write_bytes(path, text.encode())
+
+
+@contextmanager
+def exclusive_lock(path, refusal: str, remove: bool = False):
+    """Holds an exclusive lock on the file `path` (made if missing) for the body, for one holder at a time: while another
+    holds it (another process, or this one elsewhere) the body is refused with ``VidlongError(refusal)``. The system drops
+    the lock when its process ends, killed or not. `remove`: the file goes when the body ends (a lock beside a user's
+    file, not to be left there; a run that finds it removed under its new lock locks the new file). Where the system or
+    the file system has no such locks (Windows, NFS without its lock daemon), nothing is held."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path = Path(path)
+    while True:
+        handle = open(path, "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise VidlongError(refusal) from None
+        except OSError:  # no locks on this file system
+            handle.close()
+            yield
+            return
+        if not remove or (path.exists() and os.path.samestat(os.fstat(handle.fileno()), path.stat())):
+            break
+        handle.close()  # its last holder removed it between our open and our lock: lock the file now at `path`
+    try:
+        yield
+    finally:
+        if remove:
+            path.unlink(missing_ok=True)
+        handle.close()
 
 
 #: `weights_fingerprint` hashes a weight file up to `FINGERPRINT_WHOLE` bytes whole; a larger one at its first and last

@@ -51,6 +51,26 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+@contextmanager
+def deferred_interrupts():
+    """Within it, a first Ctrl-C or SIGTERM waits for the body to end, then interrupts (KeyboardInterrupt as it leaves):
+    for a body that must not stop half-way, as a stream's chunk being written to its mp4, which with half its frames
+    would no longer match its sidecar and latents. A second still exits at once (`interrupt_handling`). Off the main
+    thread it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = {number: signal.signal(number, lambda signum, frame: received.append(signum)) for number in INTERRUPTS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if received:
+        raise KeyboardInterrupt
+
+
 def _exit_on_second(reader: socket.socket, clock=time.monotonic) -> None:
     """Reads signal numbers from the wakeup socket until it closes; at the second interrupt, exits. A
     signal that repeats the previous one within `SAME_DELIVERY` seconds (of `clock`) counts once:

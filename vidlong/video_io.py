@@ -16,6 +16,7 @@ import collections
 import contextlib
 import itertools
 import os
+import re
 import secrets
 import subprocess
 import tempfile
@@ -40,6 +41,12 @@ def _ffmpeg():
     import imageio_ffmpeg
 
     return imageio_ffmpeg
+
+
+def _named(path) -> str:
+    """`path` as ffmpeg is given it: absolute, so that a name with a colon (``take2:final.mp4``, ``12:30.mp4``) is a
+    file, not a protocol's address."""
+    return os.path.abspath(path)
 
 
 def check_output_path(path) -> Path:
@@ -141,9 +148,9 @@ class _Encoder:
         cmd = [
             _ffmpeg().get_ffmpeg_exe(), "-y", "-nostdin", "-loglevel", "error",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps}", "-i", "pipe:0",
-            *(["-i", str(audio), "-map", "0:v", "-map", "1:a", "-c:a", "aac"] if audio is not None else ["-an"]),
+            *(["-i", _named(audio), "-map", "0:v", "-map", "1:a", "-c:a", "aac"] if audio is not None else ["-an"]),
             "-c:v", "libx264", *latency, "-crf", str(_CRF), "-pix_fmt", "yuv420p",
-            "-movflags", movflags, "-flush_packets", "1", "-f", "mp4", str(path),
+            "-movflags", movflags, "-flush_packets", "1", "-f", "mp4", _named(path),
         ]  # fmt: skip
         self._log = tempfile.TemporaryFile()
         self.path = Path(path)
@@ -237,9 +244,9 @@ def _add_sound(path: Path, sound: Path) -> None:
     temporary file moved onto `path`; on a failure `path` stays the video alone)."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        done = subprocess.run([_ffmpeg().get_ffmpeg_exe(), "-y", "-nostdin", "-loglevel", "error", "-i", str(path),
-                               "-i", str(sound), "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac",
-                               "-movflags", "+faststart", "-f", "mp4", str(tmp)], capture_output=True)
+        done = subprocess.run([_ffmpeg().get_ffmpeg_exe(), "-y", "-nostdin", "-loglevel", "error", "-i", _named(path),
+                               "-i", _named(sound), "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac",
+                               "-movflags", "+faststart", "-f", "mp4", _named(tmp)], capture_output=True)
         if done.returncode != 0:
             lines = done.stderr.decode(errors="replace").strip().splitlines()
             raise VidlongError(f"ffmpeg failed to add the sound to {path} (the video is kept without it): "
@@ -347,7 +354,7 @@ def _check_input_path(path) -> Path:
 def _frame_reader(path):
     """ffmpeg's frames of a video file as they are stored (``-fps_mode passthrough``: a variable-frame-rate file is not
     resampled to a constant rate, which would repeat frames), so that they are the frames `count_frames` counts."""
-    return _ffmpeg().read_frames(str(_check_input_path(path)), pix_fmt="rgb24", output_params=["-fps_mode", "passthrough"])
+    return _ffmpeg().read_frames(_named(_check_input_path(path)), pix_fmt="rgb24", output_params=["-fps_mode", "passthrough"])
 
 
 @contextlib.contextmanager
@@ -363,9 +370,10 @@ def _opened(path):
 
 
 def has_sound(path) -> bool:
-    """Whether the media file at `path` holds an audio stream (as ffmpeg reads its header)."""
-    probe = subprocess.run([_ffmpeg().get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True)
-    return b"Audio:" in probe.stderr
+    """Whether the media file at `path` holds an audio stream (as ffmpeg reads its header: a stream line of kind Audio, not
+    the word in its name or metadata)."""
+    probe = subprocess.run([_ffmpeg().get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", _named(path)], capture_output=True)
+    return re.search(rb"^\s*Stream #\d+:\d+\S*: Audio:", probe.stderr, re.MULTILINE) is not None
 
 
 def read_video(path, max_frames: Optional[int] = None) -> tuple[np.ndarray, float]:
@@ -455,7 +463,7 @@ def frame_intervals(path) -> np.ndarray:
     """Seconds between the consecutive frames of the video file's first video stream, in the order they are shown, from
     its packets' timestamps (ffmpeg copies them; nothing is decoded). Empty for fewer than 2 frames."""
     listing = subprocess.run([_ffmpeg().get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i",
-                              str(_check_input_path(path)), "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"],
+                              _named(_check_input_path(path)), "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"],
                              capture_output=True, text=True).stdout.splitlines()
     base = next((line.split(":")[1].strip() for line in listing if line.startswith("#tb 0:")), "1/1")
     numerator, denominator = (int(part) for part in base.split("/"))
@@ -475,4 +483,4 @@ def frame_rate(path) -> float:
 
 def count_frames(path) -> int:
     """Number of video frames in the file, as `read_video` reads them (ffmpeg counts its packets, decoding nothing)."""
-    return _ffmpeg().count_frames_and_secs(str(_check_input_path(path)))[0]
+    return _ffmpeg().count_frames_and_secs(_named(_check_input_path(path)))[0]

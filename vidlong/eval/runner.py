@@ -34,7 +34,6 @@ not yet shown taking the new prompt, `DiagonalStreamer`).
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import io
@@ -50,7 +49,7 @@ import numpy as np
 
 from ..errors import VidlongError, named, renamed
 from ..fifo_stream import chunk_layout
-from ..files import atomic_write_text, weights_fingerprint
+from ..files import atomic_write_text, exclusive_lock, weights_fingerprint
 from ..generate import GenerateRequest, generate, ratio_latent_frames
 from ..method_names import EVAL_DEFAULT_METHODS, EVAL_METHODS, FIFO_STREAM_EVAL_METHODS, FUSION_METHODS, STREAM_EVAL_METHODS
 from ..methods import DiagonalDenoising, Streaming, preset_names
@@ -637,25 +636,11 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
         return outcome
 
 
-@contextlib.contextmanager
 def exclusive_folder(out: Path):
-    """Holds `out` for one `vidlong eval` at a time (an exclusive lock on ``out/.vidlong-eval.lock``, which the system
-    drops when the process ends, killed or not): a second run into it is refused in one line, where it would rewrite
-    results.csv from its own rows and drop the first run's. Where the system or the file system has no such locks
-    (Windows, NFS without its lock daemon), not held."""
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    with open(out / ".vidlong-eval.lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise VidlongError(f"another vidlong eval is writing to {out}; wait for it to end, or give another --out") from None
-        except OSError:  # a file system without locks (NFS without its lock daemon): not held, as on Windows
-            pass
-        yield
+    """Holds `out` for one `vidlong eval` at a time (`exclusive_lock` on ``out/.vidlong-eval.lock``): a second run into it
+    is refused in one line, where it would rewrite results.csv from its own rows and drop the first run's."""
+    return exclusive_lock(out / ".vidlong-eval.lock", f"another vidlong eval is writing to {out}; wait for it to end, or give "
+                          "another --out")
 
 
 def check_cells(folder: Path, cells: Sequence[Cell]) -> None:
