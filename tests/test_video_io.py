@@ -251,3 +251,33 @@ def test_a_relative_name_with_a_colon_is_a_file_to_ffmpeg(tmp_path, monkeypatch)
         assert read_video(name)[0].shape == (5, 16, 16, 3) and count_frames(name) == 5 and len(frame_intervals(name)) == 4
     os.rename("take2:final.mp4", "Audio: take1.mp4")
     assert not has_sound("Audio: take1.mp4")
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 40 KiB file system (tmpfs, mounted for the test: root only), that a stream fills."""
+    folder = tmp_path / "full"
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40k", "tmpfs", str(folder)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a small file system needs root")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_stops_a_stream_at_the_chunk_that_does_not_fit(full_disk):
+    """A stream onto a disk that fills stops within a chunk or two of it, in one line naming the cause (ffmpeg ends on the
+    failed write and the next chunk's frames meet its closed pipe), not after every later chunk was made for nothing."""
+    ramp = np.linspace(0, 255, 128)
+    writer, error = StreamingVideoWriter(full_disk / "out.mp4", fps=8), None
+    for chunk in range(40):  # about 5 KB a chunk of this gradient: the disk is full by the 9th
+        try:
+            writer.append(np.stack([np.broadcast_to((ramp[None, :, None] + 7 * t + 13 * chunk) % 256, (128, 128, 3))
+                                    for t in range(12)]).astype(np.uint8))
+        except VidlongError as err:
+            error = err
+            break
+        time.sleep(0.3)  # ffmpeg writes what it was handed
+    assert error is not None and "No space left on device" in str(error) and chunk < 12, chunk
+    with contextlib.suppress(VidlongError):
+        writer.close()
