@@ -281,54 +281,45 @@ def test_a_video_uploaded_to_redraw_comes_back_redrawn_at_its_length(demo, brows
     page.close()
 
 
-def test_a_video_uploaded_to_a_stream_is_redrawn_chunk_by_chunk(demo, browser, tmp_path):
-    """The Stream tab's "Redraw a video, chunk by chunk": an uploaded 15-frame mp4 comes back as its 13 frames (its most
-    4k+1), redrawn, whatever the Seconds field says."""
+def streamed_upload(demo, browser, tmp_path, accordion: str, field: str, frames: int, seconds: float):
+    """The whole stream the Stream tab makes of an uploaded `frames`-frame mp4 (8 fps, random pixels) given to `field`
+    (an element id) under `accordion`, with Seconds `seconds` and 2 steps a chunk."""
     import numpy as np
     from playwright.sync_api import expect
 
     from vidlong.video_io import write_video
 
     source = tmp_path / "upload.mp4"
-    write_video(source, np.random.default_rng(6).integers(0, 255, (15, SIZE, SIZE, 3), dtype=np.uint8), fps=8)
+    write_video(source, np.random.default_rng(frames).integers(0, 255, (frames, SIZE, SIZE, 3), dtype=np.uint8), fps=8)
     page = open_page(browser, demo, "Stream")
     page.get_by_label("Stream prompt").fill("a blue square")
-    page.get_by_text("Redraw a video, chunk by chunk").click()
-    page.locator("#stream-redraw input[type=file]").set_input_files(str(source))
-    expect(page.locator("#stream-redraw video")).to_be_attached()
-    set_number(page, "Seconds (0: until stopped)", 0)
+    page.get_by_text(accordion).click()
+    page.locator(f"#{field} input[type=file]").set_input_files(str(source))
+    expect(page.locator(f"#{field} video")).to_be_attached()
+    set_number(page, "Seconds (0: until stopped)", seconds)
     set_number(page, "Steps per chunk", 2)
     page.get_by_role("button", name="Start stream").click()
-    frames = served_video(page, "#stream-video", tmp_path / "redrawn.mp4")
-    assert frames.shape == (13, SIZE, SIZE, 3)
+    streamed = served_video(page, "#stream-video", tmp_path / "streamed.mp4")
     expect(page.locator("#stream-sidecar")).to_contain_text(".json")
-    assert demo.vidlong_app.history.items()[0].settings["streaming"]["strength"] == 0.8
     page.close()
+    return streamed
+
+
+def test_a_video_uploaded_to_a_stream_is_redrawn_chunk_by_chunk(demo, browser, tmp_path):
+    """The Stream tab's "Redraw a video, chunk by chunk": an uploaded 15-frame mp4 comes back as its 13 frames (its most
+    4k+1), redrawn, whatever the Seconds field says."""
+    frames = streamed_upload(demo, browser, tmp_path, "Redraw a video, chunk by chunk", "stream-redraw", 15, seconds=0)
+    assert frames.shape == (13, SIZE, SIZE, 3)
+    assert demo.vidlong_app.history.items()[0].settings["streaming"]["strength"] == 0.8
 
 
 def test_a_video_uploaded_to_continue_streams_on_from_its_last_frames(demo, browser, tmp_path):
     """The Stream tab's "Continue a video": an uploaded 9-frame mp4 comes back as its frames, then a second of new ones
     (one 12-frame chunk at its 8 fps); the history records it as vidlong extend's sidecar does."""
-    import numpy as np
-    from playwright.sync_api import expect
-
-    from vidlong.video_io import write_video
-
-    source = tmp_path / "upload.mp4"
-    write_video(source, np.random.default_rng(7).integers(0, 255, (9, SIZE, SIZE, 3), dtype=np.uint8), fps=8)
-    page = open_page(browser, demo, "Stream")
-    page.get_by_label("Stream prompt").fill("a blue square")
-    page.get_by_text("Continue a video").click()
-    page.locator("#stream-extend input[type=file]").set_input_files(str(source))
-    expect(page.locator("#stream-extend video")).to_be_attached()
-    set_number(page, "Seconds (0: until stopped)", 1)
-    set_number(page, "Steps per chunk", 2)
-    page.get_by_role("button", name="Start stream").click()
-    frames = served_video(page, "#stream-video", tmp_path / "continued.mp4")
+    frames = streamed_upload(demo, browser, tmp_path, "Continue a video", "stream-extend", 9, seconds=1)
     assert frames.shape == (9 + 12, SIZE, SIZE, 3)
     settings = demo.vidlong_app.history.items()[0].settings
     assert settings["command"] == "extend" and settings["input_frames"] == 9 and settings["chunks"] == 1
-    page.close()
 
 
 @pytest.fixture(scope="module")
