@@ -403,7 +403,7 @@ class VideoStreamer(PromptSwitching):
         seen = frames + (context.shape[2] if context is not None else 0)
         pad = pipe.noise_frames(seen) - seen
         shape = (1, pipe.latent_channels, pad + frames, self.height // spatial, self.width // spatial)
-        latents = torch.randn(shape, generator=self.generator).to(pipe.device)
+        latents = pipe.start_noise("plain", shape, pipe.native_frames, self.generator).to(pipe.device)  # as `generate` draws it
         if pipe.task == "i2v" and self.condition is None:  # the first chunk: the image's latent drawn after its noise,
             self.condition = self._image_condition(self.image)  # as a call given `generate`'s noise draws it (CogVideoX)
         if self.condition is not None:

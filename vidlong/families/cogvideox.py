@@ -46,6 +46,15 @@ class CogVideoXFamily:
         patch = self.transformer.config.patch_size_t or 1
         return -(-frames // patch) * patch
 
+    def start_noise(self, kind: str, shape, native_frames: int, generator=None) -> torch.Tensor:
+        """Noise of `kind` for latents `shape` ``[1, C, F, h, w]``: plain noise as its call draws it, frames before channels
+        (then as ``[1, C, F, h, w]``), so that `generate` with no method makes its call's video for the same seed; SpecMix
+        and FreeNoise as vidlong draws them for every model."""
+        if kind != "plain":
+            return initial_noise(kind, shape, native_frames, generator)
+        batch, channels, frames, height, width = shape
+        return torch.randn((batch, frames, channels, height, width), generator=generator).transpose(1, 2)
+
     def call_latents(self, latents: torch.Tensor) -> torch.Tensor:
         return latents.transpose(1, 2)
 
@@ -134,11 +143,8 @@ class VidLongCogVideoXVideoToVideoPipeline(CogVideoXFamily, VideoToVideoCall, Vi
         of the call's sample of the video's latent (which the call then makes from the same generator state): plain noise
         as the call draws it, frames before channels (then as ``[1, C, F, h, w]``), SpecMix and FreeNoise as vidlong draws
         them for every model."""
-        batch, channels, frames, height, width = shape
         torch.randn(shape, generator=generator, dtype=self.vae.dtype)  # the posterior's draw (CPU generator: on the CPU)
-        if kind != "plain":
-            return initial_noise(kind, shape, native_frames, generator)
-        return torch.randn((batch, frames, channels, height, width), generator=generator).transpose(1, 2)
+        return super().start_noise(kind, shape, native_frames, generator)
 
     def prepare_latents(self, video=None, batch_size=1, num_channels_latents=16, height=60, width=90, dtype=None, device=None,
                         generator=None, latents=None, timestep=None):
