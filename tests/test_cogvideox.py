@@ -145,8 +145,9 @@ def cogvideox15_folder(tmp_path_factory):
 
 def test_cogvideox_1_5_generates_as_its_call_pads_and_its_native_window_counts_the_padding(cogvideox15_folder):
     """`generate` at the native 3 latent frames (its call pads a leading latent frame and drops it before decoding) =
-    diffusers' call with the same 4-frame noise, bit for bit; FreeLong++ at that length is the stock video exactly (the
-    adapter's native window is the padded 2 token frames, not 1)."""
+    diffusers' call with the same seed, bit for bit; FreeLong++ at that length is the stock video exactly (the
+    adapter's native window is the padded 2 token frames, not 1). An even latent count is not padded and decodes to 4F
+    frames (13 would come back as 16): exact lengths are 8k+1, as on CogVideoX 2B/5B."""
     import numpy as np
     from diffusers import CogVideoXPipeline
 
@@ -162,6 +163,8 @@ def test_cogvideox_1_5_generates_as_its_call_pads_and_its_native_window_counts_t
     assert own.frames.shape[0] == 4 * NATIVE - 3
     assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
     assert torch.equal(generate(pipe, GenerateRequest(prompt="a red ball", seed=3, method="freelong")).latents, own.latents)
+    with pytest.raises(vidlong.VidlongError, match=r"13 frames can't be decoded by this VAE \(needs 8k\+1\); use frames \(--frames\) 9"):
+        generate(pipe, GenerateRequest(prompt="a red ball", frames=13))
 
 
 def test_cogvideox_1_5_streams_and_extends_with_its_windows_padded_to_whole_patches(cogvideox15_folder, tmp_path):

@@ -487,11 +487,12 @@ def shown_first_chunk(limits: ModelLimits) -> int:
 
 
 def odd_latents(limits: ModelLimits) -> bool:
-    """Whether exact frame counts take an odd number of latent frames (8k+1 frames): CogVideoX (not 1.5), whose VAE decodes
-    an even count F to 4·F frames, not 4·F - 3."""
+    """Whether exact frame counts take an odd number of latent frames (8k+1 frames): CogVideoX, whose VAE decodes an even
+    count F to 4·F frames, not 4·F - 3 (CogVideoX1.5 too: its call pads an odd count to its temporal patch and drops the
+    padding after decoding, but decodes an even count as it is: 13 frames come back as 16)."""
     from .video_to_video import ODD_LATENT_FAMILIES
 
-    return limits.family in ODD_LATENT_FAMILIES and limits.geometry.patch[0] == 1
+    return limits.family in ODD_LATENT_FAMILIES
 
 
 def check_keeps_latents(limits: ModelLimits, flag: str, fix: Optional[str] = None) -> None:
