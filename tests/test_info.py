@@ -89,3 +89,16 @@ def test_it_prints_lines_or_json_and_reads_no_weights(folders, capsys, monkeypat
     assert capsys.readouterr().out.splitlines()[2] == ("one forward of the transformer places any number of latent frames "
                                                        "(no RoPE table bounds it); a stream, any length")
     assert main(["info", "--model", "/no/such/folder"]) == 2
+
+
+def test_a_reader_that_goes_away_ends_it_quietly():
+    """`vidlong info | head -1`: the pipe closed before it writes ends it as a pipe's writer ends (exit 141, no error
+    line), not with "error: BrokenPipeError"."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "vidlong", "info", "--model", "default"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # before it has imported anything: its first line meets a closed pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 141 and err == "", err

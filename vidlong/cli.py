@@ -895,6 +895,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("vidlong: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # what reads its output went away (`vidlong info | head -3`): it ends quietly, as such a writer does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush of stdout would fail again
+        return 141
     except Exception as err:  # noqa: BLE001 - the CLI's last line of defence
         if os.environ.get("VIDLONG_DEBUG"):
             raise
