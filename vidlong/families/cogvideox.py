@@ -167,9 +167,15 @@ class VidLongCogVideoXVideoToVideoPipeline(CogVideoXFamily, VideoToVideoCall, Vi
 
 class VidLongCogVideoXImageToVideoPipeline(CogVideoXFamily, VidlongPipelineMixin, CogVideoXImageToVideoPipeline):
     """diffusers' `CogVideoXImageToVideoPipeline` (CogVideoX-5B-I2V, CogVideoX1.5-5B-I2V) with vidlong's surface:
-    the image's latent, then zeros, as extra input channels of every latent frame, as the pipeline conditions it."""
+    the image's latent, then zeros, as extra input channels of every latent frame, as the pipeline conditions it. Its
+    call samples the image's latent from the VAE's posterior, then draws its noise: `generate` and streams draw them in
+    that order, and `generate` hands the call its generator from before the image's draw, so that with a deterministic
+    sampler (DDIM, its releases') no method with a seed is its call's video with that seed (a stochastic one's later
+    draws come one noise draw early: its call skips the draw of the noise it is given)."""
 
     task = "i2v"
+    image_in_start_latents = True  # the image's latent drawn before the noise, as its call draws them
+    call_redraws_from = "image"
 
     @torch.no_grad()
     def image_condition(self, image, height: int, width: int, frames: int, generator=None, latent=None):
