@@ -113,6 +113,14 @@ def test_timeline_grid_refusals_are_one_line(model_dir, tmp_path):
     base = ["eval", "--grid", "timeline", "--model", str(model_dir), "--out", str(tmp_path / "eval"), "--ratios", "2"]
     cases = [(["--prompts", str(tmp_path / "plain.txt")], "needs prompt timelines"),
              (["--prompts", str(tmp_path / "late.txt")], "starts a prompt at 60s but the video lasts")]
+    import yaml
+    from tiny_pipeline import tiny_cogvideox_pipeline
+
+    cogvideox = tmp_path / "cogvideox"  # its cross-attention does not follow a timeline: the fix is this command's
+    tiny_cogvideox_pipeline().save_pretrained(cogvideox)
+    (cogvideox / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-cog", native_frames=3, fps=8, height=32, width=48,
+                                                                num_inference_steps=1, guidance_scale=2.0)))
+    cases.append((["--model", str(cogvideox)], "prompt timelines need a Wan .* text-to-video model; drop --grid timeline"))
     for extra, message in cases:
         with pytest.raises(VidlongError, match=message) as err:
             eval_main(base + extra)

@@ -640,14 +640,17 @@ def check_generate(request, limits: ModelLimits) -> int:
     return latent
 
 
+#: the models whose text cross-attention follows a prompt timeline (`FamilyAdapter.prompt_timeline`), as refusals name them
+TIMELINE_MODELS = "Wan (not VACE or Animate), SkyReels-V2, LTX-Video or LTX-2 text-to-video"
+
+
 def check_prompt_timeline(limits: ModelLimits) -> None:
     """One line unless the pipeline of `limits` follows a prompt timeline in `generate` (its family splits its text
     cross-attention by frames, `FamilyAdapter.prompt_timeline`, and it makes the video from text alone)."""
     from .attention.adapters import adapter_named
 
     if not adapter_named(limits.family).prompt_timeline:
-        raise VidlongError("a prompt timeline (\"0s: ...; 4s: ...\") needs a Wan (not VACE or Animate), SkyReels-V2, "
-                           "LTX-Video or LTX-2 text-to-video model; give one prompt")
+        raise VidlongError(f"a prompt timeline (\"0s: ...; 4s: ...\") needs a {TIMELINE_MODELS} model; give one prompt")
     if limits.task == "i2v":
         raise VidlongError(f"a prompt timeline (\"0s: ...; 4s: ...\") makes a video from text alone; give one prompt, "
                            f"or drop {named('image')} (a text-to-video model)")

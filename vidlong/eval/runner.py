@@ -649,7 +649,8 @@ def check_cells(folder: Path, cells: Sequence[Cell]) -> None:
     table, a timeline it cannot follow (a family without the segmented cross-attention, an image-to-video
     model, a switch past the video's end); a pipeline that needs more than a prompt (an image, driving videos, a
     control video). Streams are checked for their timeline, a fifo stream also for its family."""
-    from ..validate import check_generate, limits_for_folder
+    from ..attention.adapters import adapter_named
+    from ..validate import TIMELINE_MODELS, check_generate, limits_for_folder
 
     as_generate = {"stream": "none", **dict.fromkeys(FIFO_STREAM_EVAL_METHODS, "fifo")}  # a stream checked as one video
     probes = {(c.method, c.ratio, c.prompt): Cell(as_generate.get(c.method, c.method), c.ratio, c.prompt, 0)  # fifo's family
@@ -663,6 +664,9 @@ def check_cells(folder: Path, cells: Sequence[Cell]) -> None:
                            "needs more (a first frame, driving videos): evaluate a text-to-video folder, or use vidlong generate")
     if not probes:
         return
+    if any(is_timeline(cell.prompt) for cell in cells) and not adapter_named(limits.family).prompt_timeline:
+        raise VidlongError(f"prompt timelines need a {TIMELINE_MODELS} model; drop --grid timeline (or the timeline "
+                           "prompts of --prompts), or evaluate such a model")
     with renamed(method="--methods", ratio="--ratios"):  # a cell's request names this command's own flags
         for probe in probes.values():
             check_generate(cell_request(probe, limits.spec, None, None, "method"), limits)
