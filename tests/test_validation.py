@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from vidlong.cli import main
 from vidlong.video_io import read_video
 from tiny_pipeline import save_tiny_pipeline
 
@@ -55,6 +56,17 @@ def test_stale_temps_of_the_output_are_swept(tmp_path):
     other.write_bytes(b"someone else's")
     write_video(tmp_path / "x.mp4", np.zeros((3, 16, 16, 3), np.uint8), fps=8)
     assert not stale.exists() and other.exists()
+
+
+def test_a_run_sweeps_what_a_killed_run_left_of_its_sidecar_and_latents(model_dir, tmp_path):
+    """A run killed twice leaves hidden temp files of its .json and --save-latents beside them; the next run to those
+    outputs, which holds them alone (their locks), removes them, and leaves no lock behind."""
+    stale = [tmp_path / ".x.json.0badcafe.tmp", tmp_path / ".x.pt.0badcafe.tmp"]
+    for path in stale:
+        path.write_bytes(b"half written")
+    assert main(["stream", "--model", str(model_dir), "--prompt", "a red ball", "--chunks", "1", "--out", str(tmp_path / "x.mp4"),
+                 "--save-latents", str(tmp_path / "x.pt")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json", "x.mp4", "x.pt"]
 
 
 def test_sigterm_ends_a_stream_like_ctrl_c(model_dir, tmp_path):

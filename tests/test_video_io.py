@@ -281,3 +281,20 @@ def test_a_full_disk_stops_a_stream_at_the_chunk_that_does_not_fit(full_disk):
     assert error is not None and "No space left on device" in str(error) and chunk < 12, chunk
     with contextlib.suppress(VidlongError):
         writer.close()
+
+
+def test_a_stream_onto_a_link_replaces_the_link_as_write_video_does(tmp_path):
+    """An output path that is a symbolic link is replaced by the new video, by both writers; the file it pointed to is
+    left as it was."""
+    target = tmp_path / "elsewhere.mp4"
+    target.write_bytes(b"someone's video")
+    frames = np.zeros((3, 16, 16, 3), np.uint8)
+    streamed, written = tmp_path / "streamed.mp4", tmp_path / "written.mp4"
+    for link in (streamed, written):
+        link.symlink_to(target)
+    with StreamingVideoWriter(streamed, fps=8) as writer:
+        writer.append(frames)
+    write_video(written, frames, fps=8)
+    for link in (streamed, written):
+        assert not link.is_symlink() and read_video(link)[0].shape == (3, 16, 16, 3), link.name
+    assert target.read_bytes() == b"someone's video"

@@ -225,7 +225,7 @@ def _check_outputs(args) -> tuple[Path, Optional[Path]]:
     write one mp4 at once or one would replace the other's."""
     from .files import exclusive_lock
     from .validate import check_new_outputs
-    from .video_io import check_output_path
+    from .video_io import check_output_path, sweep_stale_temps
 
     out = check_output_path(Path(args.out))
     latents_path = _check_latents_path(args.save_latents)
@@ -235,6 +235,9 @@ def _check_outputs(args) -> tuple[Path, Optional[Path]]:
             args.held.enter_context(exclusive_lock(path.with_name(f".{path.name}.lock"), f"another vidlong run is writing "
                                                    f"{path}; wait for it to end, or choose another {flag}", remove=True))
     check_new_outputs(out, latents_path, args.overwrite)  # once held: a run that finished meanwhile has written it
+    for path in (out, out.with_suffix(".json"), latents_path):
+        if path is not None:
+            sweep_stale_temps(path)  # what an earlier run, killed mid-write, left: no other run writes them now
     return out, latents_path
 
 

@@ -302,7 +302,8 @@ class StreamingVideoWriter:
         first = self._encoder is None
         for frame in frames:
             frame = _to_uint8_even(frame)
-            if self._encoder is None:
+            if self._encoder is None:  # the file it replaces goes first: `wait_for_header` then sees this one begin, and a
+                self.path.unlink(missing_ok=True)  # link at `path` is replaced, not written through (as `write_video` does)
                 self._encoder = _Encoder(self.path, self.fps, *frame.shape[:2], movflags=_FRAGMENTED, low_latency=True)
             self._encoder.write(frame)
             self._frames_written += 1
