@@ -377,7 +377,7 @@ def _add_stream_options(p) -> None:
     length.add_argument("--forever", action="store_true", help="stream until interrupted (Ctrl-C)")
     p.add_argument("--method", default="chunked", choices=["chunked", "fifo"],
                    help="chunked: chunk by chunk through sinks and a rolling window (the options below); fifo: diagonal "
-                        "denoising (FIFO-Diffusion with a sink; Wan, LTX-Video): the frames of vidlong generate --method fifo "
+                        "denoising (FIFO-Diffusion with a sink; Wan, SkyReels-V2, LTX-Video): the frames of vidlong generate --method fifo "
                         "(one prompt), made and shown 3 latent frames at a time; a prompt schedule reaches every frame "
                         "not shown yet, more prompted objects kept "
                         "on the bidirectional models (benchmarks/RESULTS.md)")
@@ -386,8 +386,8 @@ def _add_stream_options(p) -> None:
                         "native video instead of blending into the frames not shown yet")
     _add_fifo_options(p)
     p.add_argument("--preset", dest="stream_preset", default=None, choices=["default", "longlive"],
-                   help="streaming settings: default, or longlive (3 sinks, 12 attended frames, chunk 3, the causal "
-                        "sampler at 1000,750,500,250, sinks kept across prompt switches: LongLive's, for a model whose "
+                   help="streaming settings: default, or longlive (3 sinks, 12 attended frames, chunk 3, sinks kept across "
+                        "prompt switches, the model's own sampler: LongLive's, for a model whose "
                         "native window is 12 latent frames or more, not the embedded models' 9); the options below override "
                         "it (default: the model's vidlong.yaml, else default)")
     p.add_argument("--chunk", type=int, default=None, help="latent frames per chunk (default 3)")

@@ -53,7 +53,7 @@ def extension_seed(seed: int) -> int:
 
 class DiagonalStreamer(PromptSwitching):
     """One stream or extension by diagonal denoising; iterate it for `vidlong.streaming.StreamChunk`s of `CHUNK` latent
-    frames. Wan and LTX-Video models; image-to-video ones as `generate` makes them
+    frames. Wan, SkyReels-V2 and LTX-Video models; image-to-video ones as `generate` makes them
     by diagonal denoising (the sink is the image's frame and every window carries the image condition at its
     position 0), an extension's image being the input's first frame, where its sink comes from.
 

@@ -464,7 +464,7 @@ class VidlongPipelineMixin:
         Args:
             prompt: a prompt or a schedule ``"0:a red ball; 20:a blue ball"`` (chunk: prompt).
             streaming: a `vidlong.Streaming` config (default: the preset the model names, else the defaults),
-                or a `vidlong.DiagonalDenoising` to stream by diagonal denoising (`vidlong.fifo_stream`: Wan, LTX-Video;
+                or a `vidlong.DiagonalDenoising` to stream by diagonal denoising (`vidlong.fifo_stream`: Wan, SkyReels-V2, LTX-Video;
                 for one prompt, ``generate``'s fifo video chunk by chunk).
             chunks: number of chunks; or `seconds` of video; neither streams until you stop iterating.
             video: a video to redraw chunk by chunk at any length (a file's path or uint8 frames ``[T, H, W, 3]``; a Wan2.1
