@@ -221,8 +221,8 @@ def _add_overwrite(p) -> None:
 
 def _check_outputs(args) -> tuple[Path, Optional[Path]]:
     """(--out, --save-latents), checked before anything loads: writable, not replacing files unasked, and held by this run
-    to its end (`args.held`, main's): another run writing the same file is refused in one line, where the two would
-    write one mp4 at once or one would replace the other's."""
+    to its end (`args.held`, main's; by rank 0 of a --parallel run, the one that writes them): another run writing the
+    same file is refused in one line, where the two would write one mp4 at once or one would replace the other's."""
     from .files import exclusive_lock
     from .validate import check_new_outputs
     from .video_io import check_output_path, sweep_stale_temps
@@ -230,13 +230,14 @@ def _check_outputs(args) -> tuple[Path, Optional[Path]]:
     out = check_output_path(Path(args.out))
     latents_path = _check_latents_path(args.save_latents)
     _check_not_an_input(args, out, latents_path)
+    writes = not getattr(args, "parallel", None) or os.environ.get("RANK", "0") == "0"  # a --parallel run's rank 0 alone
     for path, flag in ((out, "--out"), (latents_path, "--save-latents")):
-        if path is not None:
+        if path is not None and writes:
             args.held.enter_context(exclusive_lock(path.with_name(f".{path.name}.lock"), f"another vidlong run is writing "
                                                    f"{path}; wait for it to end, or choose another {flag}", remove=True))
     check_new_outputs(out, latents_path, args.overwrite)  # once held: a run that finished meanwhile has written it
     for path in (out, out.with_suffix(".json"), latents_path):
-        if path is not None:
+        if path is not None and writes:
             sweep_stale_temps(path)  # what an earlier run, killed mid-write, left: no other run writes them now
     return out, latents_path
 
