@@ -163,7 +163,8 @@ def test_cogvideox_1_5_generates_as_its_call_pads_and_its_native_window_counts_t
     assert own.frames.shape[0] == 4 * NATIVE - 3
     assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
     assert torch.equal(generate(pipe, GenerateRequest(prompt="a red ball", seed=3, method="freelong")).latents, own.latents)
-    with pytest.raises(vidlong.VidlongError, match=r"13 frames can't be decoded by this VAE \(needs 8k\+1\); use frames \(--frames\) 9"):
+    with pytest.raises(vidlong.VidlongError, match=r"13 frames can't be decoded by this VAE \(needs 8k\+1\); "
+                                                   r"use frames \(--frames\) 9"):
         generate(pipe, GenerateRequest(prompt="a red ball", frames=13))
 
 

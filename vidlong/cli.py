@@ -378,10 +378,10 @@ def _add_stream_options(p) -> None:
     length.add_argument("--forever", action="store_true", help="stream until interrupted (Ctrl-C)")
     p.add_argument("--method", default="chunked", choices=["chunked", "fifo"],
                    help="chunked: chunk by chunk through sinks and a rolling window (the options below); fifo: diagonal "
-                        "denoising (FIFO-Diffusion with a sink; Wan, SkyReels-V2, LTX-Video): the frames of vidlong generate --method fifo "
-                        "(one prompt), made and shown 3 latent frames at a time; a prompt schedule reaches every frame "
-                        "not shown yet, more prompted objects kept "
-                        "on the bidirectional models (benchmarks/RESULTS.md)")
+                        "denoising (FIFO-Diffusion with a sink; Wan, SkyReels-V2, LTX-Video): the frames of vidlong "
+                        "generate --method fifo (one prompt), made and shown 3 latent frames at a time; a prompt schedule "
+                        "reaches every frame not shown yet, more prompted objects kept on the bidirectional models "
+                        "(benchmarks/RESULTS.md)")
     p.add_argument("--cut-on-switch", action="store_true",
                    help="--method fifo, text-to-video: a prompt switch (a schedule's entry) cuts to the new prompt's own "
                         "native video instead of blending into the frames not shown yet")

@@ -383,8 +383,8 @@ def check_diagonal(limits: ModelLimits, instead: str = "both") -> None:
     adapter = adapter_named(limits.family)
     if not adapter.timestep_per_token:
         raise VidlongError(f"{named('method')} fifo (diagonal denoising) needs a timestep per token, which "
-                           f"{adapter.transformer_class} does not take; it runs on Wan, SkyReels-V2 and LTX-Video models. Use another "
-                           f"method for this model (e.g. {named('method')} {instead})")
+                           f"{adapter.transformer_class} does not take; it runs on Wan, SkyReels-V2 and LTX-Video models. "
+                           f"Use another method for this model (e.g. {named('method')} {instead})")
     if limits.geometry.patch[0] != 1:  # e.g. an LTX-Video config with patch_size_t 2
         raise VidlongError(f"{named('method')} fifo (diagonal denoising) gives each latent frame its own timestep, which a "
                            f"temporal patch of {limits.geometry.patch[0]} frames joins; use another method "
