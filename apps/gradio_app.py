@@ -434,9 +434,10 @@ class App:
         if rows and (prompt or "").strip():
             rows = [(0.0, prompt), *rows]
         first_prompt, guidance = rows[0][1] if rows else prompt or "", None if guidance is None else float(guidance)
-        if extend_video:  # its frames, then Seconds of new video at its frame rate (0: until stopped)
-            streamer = self.pipe.extend(first_prompt, video=extend_video, streaming=config, seconds=float(seconds) or None,
-                                        seed=seed, guidance=guidance)
+        if extend_video:  # its frames, then Seconds of new video at its frame rate (0: until stopped); it encodes the
+            with self.lock:  # video's last frames: not beside another run (a stopped one finishing its step)
+                streamer = self.pipe.extend(first_prompt, video=extend_video, streaming=config,
+                                            seconds=float(seconds) or None, seed=seed, guidance=guidance)
         elif video:  # as long as the video
             streamer = RedrawStreamer(self.pipe, first_prompt, config, video=video, strength=float(strength), seed=seed,
                                       guidance=guidance)
@@ -498,7 +499,7 @@ class App:
         job = self.jobs.claim(session)
         none = (gr.update(),) * 5
         try:
-            streamer, chunks, rows = self.streamer(*args)
+            streamer, chunks, rows = await asyncio.to_thread(self.streamer, *args)  # a video to continue is read and encoded
             continued = _uploaded_path(args[STREAM_FIELDS.index("extend_video")])  # recorded as vidlong extend's sidecar
             settings = dict(command="extend" if continued else "stream", prompt=streamer.prompts[0][1],
                             timeline=[list(row) for row in rows], **self.pipe.run_settings(), seed=streamer.seed,

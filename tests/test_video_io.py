@@ -298,3 +298,16 @@ def test_a_stream_onto_a_link_replaces_the_link_as_write_video_does(tmp_path):
     for link in (streamed, written):
         assert not link.is_symlink() and read_video(link)[0].shape == (3, 16, 16, 3), link.name
     assert target.read_bytes() == b"someone's video"
+
+
+def test_packets_without_timestamps_give_no_frame_intervals(tmp_path):
+    """An AVI with B-frames (Xvid, DivX) stores packets without their time (ffmpeg's "no timestamp" value): their spacing
+    is not known, so no interval is made up from that value (a constant-rate file would get a variable-rate note)."""
+    from vidlong.video_io import _ffmpeg, frame_intervals
+
+    avi = tmp_path / "bframes.avi"
+    subprocess.run([_ffmpeg().get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x64:rate=16", "-t", "1",
+                    "-c:v", "mpeg4", "-bf", "2", str(avi)], check=True)
+    assert len(frame_intervals(avi)) == 0
+    write_video(tmp_path / "even.mp4", np.zeros((9, 16, 16, 3), np.uint8), fps=8)
+    assert np.allclose(frame_intervals(tmp_path / "even.mp4"), 1 / 8)

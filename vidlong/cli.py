@@ -546,11 +546,11 @@ def _write_stream(stream, out: Path, latents_path: Optional[Path], settings: dic
         stream.on_step = lambda done, total: bar.set_postfix_str(f"{stream.step_kind}: step {done}/{total}")  # within a chunk
         try:
             for chunk in stream:
-                if not writer.frames_written:  # the settings of a video --overwrite replaces go as its first frames come
-                    out.with_suffix(".json").unlink(missing_ok=True)
                 # a new chunk goes to the file whole (an interrupt waits for it), counted with its latents and last frame;
                 # an extension's input, a copy of a file that may be long, stops where it is
                 with deferred_interrupts() if not chunk.is_input else contextlib.nullcontext():
+                    if not writer.frames_written:  # the settings of a video --overwrite replaces go with its first frames
+                        out.with_suffix(".json").unlink(missing_ok=True)
                     writer.append(chunk.frames, audio=chunk.audio)
                     last, chunks = chunk.frames[-1], chunks + (not chunk.is_input)
                     if latents_path is not None:  # kept only when asked for: a stream's memory stays flat

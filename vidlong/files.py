@@ -47,12 +47,17 @@ def exclusive_lock(path, refusal: str, remove: bool = False):
         except BlockingIOError:
             handle.close()
             raise VidlongError(refusal) from None
-        except OSError:  # no locks on this file system
+        except OSError:  # no locks on this file system: nothing held, nothing left behind
             handle.close()
+            if remove:
+                path.unlink(missing_ok=True)
             yield
             return
-        if not remove or (path.exists() and os.path.samestat(os.fstat(handle.fileno()), path.stat())):
-            break
+        try:
+            if not remove or os.path.samestat(os.fstat(handle.fileno()), os.stat(path)):
+                break
+        except FileNotFoundError:
+            pass
         handle.close()  # its last holder removed it between our open and our lock: lock the file now at `path`
     try:
         yield

@@ -182,7 +182,7 @@ def resolve_latent_frames(request: GenerateRequest, native_frames: int, temporal
 
 def ratio_latent_frames(ratio: float, native_frames: int, odd: bool = False, most: Optional[int] = None) -> int:
     """Latent frames of `ratio` × the native window: the nearest whole count, at least 1; with `odd` (a VAE that decodes
-    an even count F to 4·F frames, not 4·F - 3: CogVideoX 2B/5B, `vidlong.validate.odd_latents`) the next odd count, or
+    an even count F to 4·F frames, not 4·F - 3: CogVideoX, `vidlong.validate.odd_latents`) the next odd count, or
     the one below where that passes `most`."""
     latent = max(1, round(ratio * native_frames))
     if odd and latent % 2 == 0:

@@ -166,7 +166,11 @@ class _Encoder:
             raise VidlongError(f"ffmpeg stopped while encoding: {self._error()}") from None
 
     def flush(self) -> None:
-        self._proc.stdin.flush()
+        try:
+            self._proc.stdin.flush()
+        except BrokenPipeError:
+            self._proc.wait()
+            raise VidlongError(f"ffmpeg stopped while encoding: {self._error()}") from None
 
     def wait_for_header(self, timeout: float = 10.0) -> None:
         """Wait, at most `timeout` s, until ffmpeg has begun the file (its header is written as the first
@@ -429,7 +433,7 @@ class VideoFileFrames:
                 last.append(frame)
                 count += 1
         width, height = meta["size"]
-        self.path, self.fps, self.shape = Path(path), float(meta["fps"]), (count, height, width, 3)
+        self.path, self.fps, self.shape = Path(os.path.abspath(path)), float(meta["fps"]), (count, height, width, 3)
         self._head, self._tail = (np.array(kept, np.uint8).reshape(-1, height, width, 3) for kept in (first, last))
 
     def __len__(self) -> int:
@@ -441,7 +445,9 @@ class VideoFileFrames:
     def __getitem__(self, key):
         """A frame ``[H, W, 3]`` (an int) or frames ``[t, H, W, 3]`` (a slice), from the kept ones where they hold it."""
         count, tail_start = len(self), len(self) - len(self._tail)
-        if isinstance(key, (int, np.integer)) and -count <= key < count:
+        if isinstance(key, (int, np.integer)):
+            if not -count <= key < count:
+                raise IndexError(f"frame {key} of a {count}-frame video")
             index = int(key) % count
             if index >= tail_start:
                 return self._tail[index - tail_start]
@@ -460,17 +466,24 @@ class VideoFileFrames:
         return frames if dtype is None else frames.astype(dtype)
 
 
+#: what ffmpeg writes for a packet that has no timestamp (AV_NOPTS_VALUE)
+NO_TIMESTAMP = -(2**63)
+
+
 def frame_intervals(path) -> np.ndarray:
     """Seconds between the consecutive frames of the video file's first video stream, in the order they are shown, from
-    its packets' timestamps (ffmpeg copies them; nothing is decoded). Empty for fewer than 2 frames."""
+    its packets' timestamps (ffmpeg copies them; nothing is decoded). Empty for fewer than 2 frames, or where some
+    packets carry no timestamp."""
     listing = subprocess.run([_ffmpeg().get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i",
                               _named(_check_input_path(path)), "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"],
                              capture_output=True, text=True).stdout.splitlines()
     base = next((line.split(":")[1].strip() for line in listing if line.startswith("#tb 0:")), "1/1")
     numerator, denominator = (int(part) for part in base.split("/"))
-    times = sorted(int(fields[2]) for fields in (line.split(",") for line in listing if not line.startswith("#"))
-                   if len(fields) > 2 and fields[2].strip().lstrip("-").isdigit())
-    return np.diff(np.asarray(times, dtype=np.float64)) * numerator / denominator
+    stamps = [fields[2].strip() for fields in (line.split(",") for line in listing if not line.startswith("#")) if len(fields) > 2]
+    times = [int(stamp) for stamp in stamps if stamp.lstrip("-").isdigit() and int(stamp) != NO_TIMESTAMP]
+    if len(times) < len(stamps):  # packets without their time (an AVI's B-frames): their spacing is not known
+        return np.empty(0)
+    return np.diff(np.sort(np.asarray(times, dtype=np.float64))) * numerator / denominator
 
 
 def frame_rate(path) -> float:

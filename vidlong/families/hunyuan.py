@@ -229,6 +229,8 @@ class HunyuanVideo15Family(HunyuanVideoFamily):
                  **kwargs):
         guidance = self.spec.guidance_scale if guidance_scale is None else plain(guidance_scale)
         check_finite("guidance_scale", guidance, 0, MAX_GUIDANCE)
+        if isinstance(callback_on_step_end_tensor_inputs, str):  # one name
+            callback_on_step_end_tensor_inputs = [callback_on_step_end_tensor_inputs]
         if not set(callback_on_step_end_tensor_inputs or ()) <= {"latents"}:
             raise VidlongError(f"callback_on_step_end_tensor_inputs={list(callback_on_step_end_tensor_inputs)!r}: HunyuanVideo "
                                "1.5's step callback is handed its latents alone; pass ['latents']")
