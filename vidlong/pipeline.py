@@ -155,9 +155,9 @@ class VidlongPipelineMixin:
         ``DiffusionPipeline.from_pretrained`` and `vidlong.load_pipeline` load the folder, and a ``vidlong.yaml`` of its
         spec (where it has one) goes beside it, so that the folder is this model for vidlong too (an image-to-video
         pipeline diffusers has no class of its own for, LTX-Video 0.9.5's condition pipeline with an image, saves as that
-        pipeline, as its releases are: `load_pipeline` with ``task="i2v"`` or an image takes it as image-to-video again). The weights are saved
-        stock whatever methods are applied (the LoRA files merged into them included); ``push_to_hub`` is refused (vidlong
-        runs offline: upload the saved folder)."""
+        pipeline, as its releases are: `load_pipeline` with ``task="i2v"`` or an image takes it as image-to-video again).
+        The weights are saved stock whatever methods are applied (the LoRA files merged into them included);
+        ``push_to_hub`` is refused (vidlong runs offline: upload the saved folder)."""
         import json
 
         import yaml
