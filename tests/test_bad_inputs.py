@@ -173,6 +173,8 @@ CLI_ROWS = [
     ("generate", ["--save-latents", "{outdir}/l.pt"], "--save-latents {outdir}/l.pt is a folder; name a file in it, e.g. "
      "{outdir}/l.pt/latents.pt", "latents_folder"),
     ("stream", [], "another vidlong run is writing {outdir}/x.mp4; wait for it to end, or choose another --out", "out_held"),
+    ("stream", ["--out", "{outdir}/x.MP4"], "another vidlong run is writing {outdir}/x.json; wait for it to end, or choose "
+     "another --out", "out_held"),  # x.mp4's run writes the same sidecar
     ("generate", ["--save-latents", "{outdir}/y.pt"], "another vidlong run is writing {outdir}/y.pt; wait for it to end, or "
      "choose another --save-latents", "latents_held"),
     ("generate", ["--model", "{outdir}/nowhere"], "does not exist; pass a local diffusers pipeline folder", None),
@@ -265,7 +267,8 @@ def _setup(kind, tmp_path, out_dir, subs, monkeypatch, request):
         (out_dir / "l.pt").mkdir()
     elif kind in ("out_held", "latents_held"):  # another run's lock on the output, held until the row ends
         held = contextlib.ExitStack()
-        held.enter_context(exclusive_lock(out_dir / (".x.mp4.lock" if kind == "out_held" else ".y.pt.lock"), "held"))
+        for name in ((".x.mp4.lock", ".x.json.lock") if kind == "out_held" else (".y.pt.lock",)):
+            held.enter_context(exclusive_lock(out_dir / name, "held"))
         request.addfinalizer(held.close)
 
 

@@ -231,12 +231,13 @@ def _check_outputs(args) -> tuple[Path, Optional[Path]]:
     latents_path = _check_latents_path(args.save_latents)
     _check_not_an_input(args, out, latents_path)
     writes = not getattr(args, "parallel", None) or os.environ.get("RANK", "0") == "0"  # a --parallel run's rank 0 alone
-    for path, flag in ((out, "--out"), (latents_path, "--save-latents")):
+    sidecar = out.with_suffix(".json")  # a.mp4's and a.MP4's: one file
+    for path, flag in ((out, "--out"), (sidecar, "--out"), (latents_path, "--save-latents")):
         if path is not None and writes:
             args.held.enter_context(exclusive_lock(path.with_name(f".{path.name}.lock"), f"another vidlong run is writing "
                                                    f"{path}; wait for it to end, or choose another {flag}", remove=True))
     check_new_outputs(out, latents_path, args.overwrite)  # once held: a run that finished meanwhile has written it
-    for path in (out, out.with_suffix(".json"), latents_path):
+    for path in (out, sidecar, latents_path):
         if path is not None and writes:
             sweep_stale_temps(path)  # what an earlier run, killed mid-write, left: no other run writes them now
     return out, latents_path
