@@ -313,8 +313,8 @@ def test_latents_metadata_is_saved_as_plain_values(tmp_path):
     assert load_latents(tmp_path / "a.pt")[1]["fps"] == 8.0
     for path, meta, message in ((tmp_path / "b.pt", dict(model=object()), "plain values"),
                                 (tmp_path / "b.pt", dict(format="mine"), "format= is the file's own entry"),
-                                (tmp_path, {}, f"{tmp_path} is a folder; give a file in it, e.g. {tmp_path / 'latents.pt'}"),
-                                (tmp_path / "no" / "b.pt", {}, f"is in a folder that does not exist; create {tmp_path / 'no'}")):
+                                (tmp_path, {}, f"save_latents {tmp_path} is a folder; name a file in it"),
+                                (tmp_path / "no" / "b.pt", {}, f"folder {tmp_path / 'no'} does not exist; create it first")):
         with pytest.raises(vidlong.VidlongError, match=re.escape(message)):
             save_latents(path, latents, **meta)
     assert not (tmp_path / "b.pt").exists()

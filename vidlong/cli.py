@@ -265,18 +265,14 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _check_latents_path(path) -> Optional[Path]:
+    from .extend import check_latents_path
+
     if path is None:
         return None
     path = Path(path)
     if path.suffix != ".pt":
         raise VidlongError(f"--save-latents {path}: name the file with a .pt extension")
-    if not path.parent.is_dir():
-        raise VidlongError(f"--save-latents {path}: folder {path.parent} does not exist; create it first")
-    if path.is_dir():
-        raise VidlongError(f"--save-latents {path} is a folder; name a file in it, e.g. {path / 'latents.pt'}")
-    if not os.access(path.parent, os.W_OK):
-        raise VidlongError(f"--save-latents {path}: folder {path.parent} is not writable; choose another")
-    return path
+    return check_latents_path(path, "--save-latents")
 
 
 def _run_generate(args) -> int:

@@ -9,6 +9,7 @@ Units: latent frames unless named pixel; a clip of 4k+1 pixel frames encodes to 
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -232,7 +233,6 @@ def extension_prefix(pipe, streaming, video: Optional[np.ndarray] = None, latent
     """The `ExtensionPrefix` of `video` (uint8 ``[T, H, W, 3]``, or a file's `input_video_file`) or of saved `latents`
     for `pipe`, shown at `fps` (None: the model's)."""
     from .methods import DiagonalDenoising
-
     from .video_io import VideoFileFrames
 
     check_extension_source(video, latents)
@@ -285,6 +285,19 @@ def check_latents_for_model(latents: torch.Tensor, geometry: Geometry, made_by: 
 LATENTS_FORMAT = "vidlong-latents-1"
 
 
+def check_latents_path(path, name: str) -> Path:
+    """`path` as a Path if a latents file can be written there (not a folder, in a folder that exists and is writable),
+    else one line naming `name` (``--save-latents``, ``save_latents``) and the fix."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise VidlongError(f"{name} {path}: folder {path.parent} does not exist; create it first")
+    if path.is_dir():
+        raise VidlongError(f"{name} {path} is a folder; name a file in it, e.g. {path / 'latents.pt'}")
+    if not os.access(path.parent, os.W_OK):
+        raise VidlongError(f"{name} {path}: folder {path.parent} is not writable; choose another")
+    return path
+
+
 def save_latents(path, latents: torch.Tensor, **meta) -> Path:
     """Save normalised latents ``[1, C, F, h, w]`` and `meta` (model, prompt, fps: plain values) to
     `path` atomically, as a torch file that `load_latents` reads."""
@@ -298,10 +311,7 @@ def save_latents(path, latents: torch.Tensor, **meta) -> Path:
     reserved = sorted({"format", "latents"} & meta.keys())
     if reserved:
         raise VidlongError(f"save_latents: {reserved[0]}= is the file's own entry; give your metadata another name")
-    path = Path(path)
-    if path.is_dir() or not path.parent.is_dir():
-        fix = f"give a file in it, e.g. {path / 'latents.pt'}" if path.is_dir() else f"create {path.parent} first"
-        raise VidlongError(f"save_latents: {path} is {'a folder' if path.is_dir() else 'in a folder that does not exist'}; {fix}")
+    path = check_latents_path(path, "save_latents")
     meta = {key: value.item() if isinstance(value, np.generic) else value for key, value in meta.items()}  # NumPy scalars
     try:  # `load_latents` reads with weights_only: plain values only, so a saved file always loads
         json.dumps(meta)

@@ -131,9 +131,9 @@ class VidlongPipelineMixin:
                                        "vidlong.models.ModelSpec(name=..., native_frames=...) (vidlong.from_pipe(pipe, spec=...)) "
                                        "or save it with a vidlong.yaml")
                 self.vidlong_spec = spec
-        if getattr(self, "vae", None) is not None and self.vidlong_spec.temporal_ratio != self.geometry().temporal:
-            # the VAE's config is the truth (as `spec_for_folder` holds): a spec given by hand need not say it
-            self.vidlong_spec = dataclasses.replace(self.vidlong_spec, temporal_ratio=self.geometry().temporal)
+        temporal = self.geometry().temporal if getattr(self, "vae", None) is not None else self.vidlong_spec.temporal_ratio
+        if self.vidlong_spec.temporal_ratio != temporal:  # the VAE's config is the truth (as `spec_for_folder` holds): a
+            self.vidlong_spec = dataclasses.replace(self.vidlong_spec, temporal_ratio=temporal)  # spec by hand need not say it
         return self.vidlong_spec
 
     def _spec_folder(self) -> Optional[Path]:

@@ -404,8 +404,8 @@ class VideoStreamer(PromptSwitching):
         pad = pipe.noise_frames(seen) - seen
         shape = (1, pipe.latent_channels, pad + frames, self.height // spatial, self.width // spatial)
         latents = pipe.start_noise("plain", shape, pipe.native_frames, self.generator).to(pipe.device)  # as `generate` draws it
-        if pipe.task == "i2v" and self.condition is None:  # the first chunk: the image's latent drawn after its noise,
-            self.condition = self._image_condition(self.image)  # as a call given `generate`'s noise draws it (CogVideoX)
+        if pipe.task == "i2v" and self.condition is None:  # the first chunk: the image's condition after its noise, as a
+            self.condition = self._image_condition(self.image)  # call given `generate`'s noise makes it (not drawn before)
         if self.condition is not None:
             latents = self.condition.start(latents)
         scheduler = self._sampler((text.batch, *shape[1:2], pad + seen, *shape[3:]))
