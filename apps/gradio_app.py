@@ -28,7 +28,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from typing import Optional, Union
+from typing import Iterator, Optional, Union
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from a local tool
 
@@ -472,8 +472,9 @@ class App:
                 try:
                     while (chunks is None or made < chunks) and not job.stop.is_set():
                         chunk = next(iterator)
-                        writer.append(chunk.frames, audio=chunk.audio)  # the whole video's sound (LTX-2); the live clips are silent
-                        recent.extend(chunk.frames)  # a continued video's frames read from its file, a frame at a time
+                        # the whole video's sound (LTX-2; the live clips are silent); a continued video's frames are read from
+                        # its file a frame at a time, once: written and kept for the live clip in one pass
+                        writer.append(_kept_in(recent, chunk.frames), audio=chunk.audio)
                         made += not chunk.is_input
                         live = write_video(self.folder.new_path("live"), list(recent), fps=fps)
                         events.put(("input" if chunk.is_input else "chunk", (live, made, writer.frames_written, chunk)))
@@ -607,6 +608,13 @@ class App:
         compared = gr.update(value=settings["compared"]) if "compared" in settings else gr.update()
         overlap = gr.update(value=settings["segment_overlap"]) if "segment_overlap" in settings else gr.update()
         return (str(item.video), item.settings, str(item.sidecar), *fields, compared, overlap)
+
+
+def _kept_in(recent: deque, frames) -> Iterator:
+    """`frames`, each also appended to `recent` as it passes (one read of a video file's frames serves both)."""
+    for frame in frames:
+        recent.append(frame)
+        yield frame
 
 
 def check_methods(methods: list, request: GenerateRequest) -> None:

@@ -159,15 +159,17 @@ def test_a_video_given_to_a_stream_is_redrawn_chunk_by_chunk_at_its_frame_rate(c
         client.predict(prompt="a red circle", method="fifo", video=handle_file(str(source)), api_name="/stream")
 
 
-def test_a_video_given_to_a_stream_to_continue_comes_first_then_the_new_chunks(demo, client, tmp_path):
+def test_a_video_given_to_a_stream_to_continue_comes_first_then_the_new_chunks(demo, client, tmp_path, monkeypatch):
     """The Stream tab's "Continue a video" (the /stream API's `extend_video`, `pipe.extend`): the whole stream is the
     file's frames, then Seconds of new video at its frame rate (the timeline's seconds counting the new part), its
-    sidecar vidlong extend's; a redraw video or a
-    first-frame image beside it, and a file that is no video, are refused in one line."""
+    sidecar vidlong extend's; the upload is decoded twice (once to count it and keep its last frames, once to write it
+    into the stream and its live clip); a redraw video or a first-frame image beside it, and a file that is no video, are
+    refused in one line."""
     import numpy as np
     import PIL.Image
     from gradio_client import handle_file
 
+    from vidlong import video_io
     from vidlong.video_io import write_video
 
     source, junk = tmp_path / "in.mp4", tmp_path / "junk.mp4"
@@ -178,8 +180,11 @@ def test_a_video_given_to_a_stream_to_continue_comes_first_then_the_new_chunks(d
     picture = tmp_path / "first.png"
     PIL.Image.new("RGB", (32, 32)).save(picture)
     timeline = {"headers": ["from second", "prompt"], "data": [[0.8, "a blue square"]]}  # the new part's 9th frame: chunk 1
+    decoded, reader = [], video_io._frame_reader
+    monkeypatch.setattr(video_io, "_frame_reader", lambda path: decoded.append(Path(path).name) or reader(path))
     streamed = client.predict(prompt="a red circle", timeline=timeline, seconds=1, chunk=2, steps=2,
                               extend_video=handle_file(str(source)), api_name="/stream")
+    assert decoded.count("in.mp4") == 2
     frames, fps = read_video(video_path(streamed[2]))
     settings = json.loads(Path(streamed[3]).read_text())
     assert settings["command"] == "extend" and settings["input_frames"] == 21 and settings["video"]
