@@ -85,6 +85,14 @@ def test_small_eval_writes_table_plots_and_resumes(model_dir, tmp_path, monkeypa
     assert len(rows_of(out / "results.csv")) == 4
     assert (out / "results.csv").read_text().count("a red circle bouncing") == 4
 
+    # a row cut short (a copy or an edit that lost its end) is measured again from its video, and named
+    whole = (out / "results.csv").read_text()
+    (out / "results.csv").write_text(whole[:whole.rindex(",", 0, len(whole) - 200)] + "\n")
+    capsys.readouterr()
+    assert eval_main(small_eval(model_dir, out)) == 0
+    assert "results.csv line 5 is cut short; measuring its cell again" in capsys.readouterr().err
+    assert len(rows_of(out / "results.csv")) == 4 and all(None not in r.values() for r in rows_of(out / "results.csv"))
+
     # a damaged saved video is named and made again, not a stop at that cell on every rerun
     damaged = out / rows_of(out / "results.csv")[0]["video"]
     damaged.write_bytes(damaged.read_bytes()[:200])

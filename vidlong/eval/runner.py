@@ -341,12 +341,20 @@ def exact_number(value: float) -> str:
 
 
 def read_results(path) -> list[dict]:
-    """Rows of a results.csv (values as strings), [] when there is none."""
+    """Rows of a results.csv (values as strings), [] when there is none. A row with fewer or more values than the header
+    (a line cut short, or two run together) is named on stderr by its line and left out: its cell is measured again."""
     path = Path(path)
     if not path.is_file():
         return []
+    rows = []
     with path.open(newline="") as f:
-        return list(csv.DictReader(f))
+        reader = csv.DictReader(f)
+        for row in reader:
+            if None in row or None in row.values():  # DictReader's marks of missing and extra values
+                print(f"vidlong eval: {path} line {reader.line_num} is cut short; measuring its cell again", file=sys.stderr)
+            else:
+                rows.append(row)
+    return rows
 
 
 def write_results(path, rows: list[dict]) -> None:
