@@ -356,10 +356,17 @@ def _check_input_path(path) -> Path:
     return path
 
 
+#: ffmpeg's conversion of the file's YUV to RGB rounded, not truncated, and its chroma brought to every pixel: its default
+#: darkens every read by about one grey level, so a video written and read again (an extension of an extension) drifts
+_ACCURATE_RGB = ["-sws_flags", "accurate_rnd+full_chroma_int"]
+
+
 def _frame_reader(path):
     """ffmpeg's frames of a video file as they are stored (``-fps_mode passthrough``: a variable-frame-rate file is not
-    resampled to a constant rate, which would repeat frames), so that they are the frames `count_frames` counts."""
-    return _ffmpeg().read_frames(_named(_check_input_path(path)), pix_fmt="rgb24", output_params=["-fps_mode", "passthrough"])
+    resampled to a constant rate, which would repeat frames), so that they are the frames `count_frames` counts; in RGB
+    as exact as ffmpeg's conversion gives them (`_ACCURATE_RGB`)."""
+    return _ffmpeg().read_frames(_named(_check_input_path(path)), pix_fmt="rgb24",
+                                 output_params=["-fps_mode", "passthrough", *_ACCURATE_RGB])
 
 
 @contextlib.contextmanager
