@@ -274,7 +274,8 @@ def test_extension_of_a_timeline_in_seconds_goes_on_with_its_last_prompt(folders
 
 def test_an_output_that_is_the_input_is_refused_even_with_overwrite(folders, made, tmp_path, capsys):
     """--out being --video would write the video while reading it (a run stopped mid-way leaves neither): refused in one
-    line before loading; --save-latents may replace the --latents it reads (read whole first, replaced atomically)."""
+    line before loading, as is an --out whose sidecar is the video's; --save-latents may replace the --latents it reads (read
+    whole first, replaced atomically)."""
     import shutil
 
     video = Path(shutil.copy(made, tmp_path / "in.mp4"))
@@ -284,6 +285,11 @@ def test_an_output_that_is_the_input_is_refused_even_with_overwrite(folders, mad
                  "--overwrite"]) == 2
     assert "--video " + str(video) + " is also an output of this run" in capsys.readouterr().err
     assert video.read_bytes() == before
+    sidecar = (tmp_path / "in.json").read_bytes()  # another name with the same sidecar: in.MP4 would write in.json
+    assert main(["extend", "--model", str(folders["wan2.1"]), "--video", str(video), "--chunks", "1",
+                 "--out", str(tmp_path / "in.MP4"), "--overwrite"]) == 2
+    assert f"--out {tmp_path / 'in.MP4'} would write {tmp_path / 'in.json'}, the sidecar of --video {video}" in capsys.readouterr().err
+    assert (tmp_path / "in.json").read_bytes() == sidecar and not (tmp_path / "in.MP4").exists()
 
 
 @pytest.mark.parametrize("kind", ["i2v", "i2v-a14b", "ti2v-i2v"])

@@ -250,14 +250,20 @@ INPUT_FLAGS = ("video", "latents", "image", "last_image", "control_video", "mask
 
 def _check_not_an_input(args, out: Path, latents: Optional[Path]) -> None:
     """No output (`--out`, its .json, `--save-latents`) is a file the command reads, even with --overwrite: the video is
-    written while its input is read, and a run that stops mid-way would leave neither. (`--save-latents` may be the
+    written while its input is read, and a run that stops mid-way would leave neither; nor is --out's .json an input's
+    (``--out in.MP4`` for ``--video in.mp4``), which would lose what that one says of its video. (`--save-latents` may be the
     `--latents` read: that file is read whole before the run and replaced atomically after it.)"""
+    sidecar = out.with_suffix(".json")
     for flag in INPUT_FLAGS:
         given = getattr(args, flag, None)
-        written = [out, out.with_suffix(".json"), *([latents] if latents is not None and flag != "latents" else [])]
+        written = [out, sidecar, *([latents] if latents is not None and flag != "latents" else [])]
         if isinstance(given, str) and given and any(_same_file(Path(given), path) for path in written):
             raise VidlongError(f"--{flag.replace('_', '-')} {given} is also an output of this run; write --out (and "
                                "--save-latents) to other files: the input is read while they are written")
+        if (flag.endswith("video") and isinstance(given, str) and given and sidecar.exists()
+                and _same_file(Path(given).with_suffix(".json"), sidecar)):
+            raise VidlongError(f"--out {out} would write {sidecar}, the sidecar of --{flag.replace('_', '-')} {given} "
+                               "(its prompts and settings); name --out otherwise")
 
 
 def _same_file(a: Path, b: Path) -> bool:
