@@ -42,6 +42,20 @@ def test_a_video_written_and_read_again_and_again_keeps_its_colours(tmp_path):
         assert np.abs(drift).max() <= 1.0, drift
 
 
+def test_a_rotated_phone_video_reads_upright_without_a_warning(tmp_path, caplog):
+    """A file marked to be shown turned (a phone held upright) reads as players show it, with no stray imageio warning."""
+    import imageio_ffmpeg
+
+    wide = np.zeros((3, 32, 64, 3), np.uint8)
+    wide[:, :, :32] = 255  # the left half white
+    write_video(tmp_path / "wide.mp4", wide, fps=8)
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-display_rotation", "90", "-i", str(tmp_path / "wide.mp4"),
+                    "-c", "copy", str(tmp_path / "upright.mp4")], check=True)
+    frames = read_video(tmp_path / "upright.mp4")[0]
+    assert frames.shape == (3, 64, 32, 3) and frames[0, :8, :, 0].mean() < 10 and frames[0, -8:, :, 0].mean() > 245
+    assert not [r for r in caplog.records if r.name.startswith("imageio")]
+
+
 def test_float_frames_in_unit_range(tmp_path):
     frames = _clip()
     write_video(tmp_path / "f.mp4", frames / 255.0, fps=8)

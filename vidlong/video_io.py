@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import itertools
+import logging
 import os
 import re
 import secrets
@@ -37,10 +38,16 @@ _FRAGMENTED = "+frag_every_frame+empty_moov+default_base_moof"
 
 
 def _ffmpeg():
-    """imageio-ffmpeg, imported when a file is first written or read (importing vidlong needs no ffmpeg)."""
+    """imageio-ffmpeg, imported when a file is first written or read (importing vidlong needs no ffmpeg); its warning that a
+    rotated (phone) video's frames come out turned (ffmpeg turns them upright, as players show them) left out."""
     import imageio_ffmpeg
 
+    logging.getLogger("imageio_ffmpeg").addFilter(_upright_frames_filter)  # once: a filter already there is not added
     return imageio_ffmpeg
+
+
+def _upright_frames_filter(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("The frame size for reading")
 
 
 def _named(path) -> str:
