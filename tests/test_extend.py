@@ -150,6 +150,7 @@ def test_an_input_at_another_frame_rate_or_with_sound_gets_a_note(folders, made,
                  "--chunks", "1", "--out", str(tmp_path / "out.mp4")]) == 0
     err = capsys.readouterr().err
     assert "the input runs at 24 fps and tiny-wan2.1 makes motion for 8 fps" in err and "variable frame rate" not in err
+    assert f"convert the input first: ffmpeg -i {tmp_path / 'fast.mp4'} -r 8 fast_8fps.mp4" in err  # the file given
     assert f"{tmp_path / 'fast.mp4'} has a sound track, which the extension leaves out" in err
     assert read_video(tmp_path / "out.mp4")[1] == pytest.approx(24)
     assert has_sound(tmp_path / "fast.mp4") and not has_sound(tmp_path / "out.mp4") and not has_sound(made)

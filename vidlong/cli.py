@@ -684,13 +684,15 @@ def _extension_input(args, folder: Path, spec, streaming):
     return frames, latents, prompt, fps
 
 
-def _note_frame_rate(fps: Optional[float], spec) -> None:
+def _note_frame_rate(fps: Optional[float], spec, video: Optional[str]) -> None:
     """A note on stderr when an input's frame rate is more than 10% off the model's: the new frames are
-    made at the model's pace and shown at the input's (one file has one rate)."""
+    made at the model's pace and shown at the input's (one file has one rate); with the ffmpeg line that converts
+    `video` (the input file; None for saved latents alone)."""
     if fps and abs(fps - spec.fps) > 0.1 * spec.fps:
+        convert = (f" To match, convert the input first: ffmpeg -i {video} -r {spec.fps:g} {Path(video).stem}_{spec.fps:g}fps.mp4"
+                   if video else "")
         print(f"vidlong: note: the input runs at {fps:g} fps and {spec.name} makes motion for {spec.fps:g} fps; the new "
-              f"frames play at {fps:g} fps ({fps / spec.fps:.2g}x its pace). To match, convert the input first: "
-              f"ffmpeg -i in.mp4 -r {spec.fps:g} in_{spec.fps:g}fps.mp4", file=sys.stderr)
+              f"frames play at {fps:g} fps ({fps / spec.fps:.2g}x its pace).{convert}", file=sys.stderr)
 
 
 #: frames further apart somewhere than this many times their usual (median) interval, or closer than its inverse, mark a
@@ -776,7 +778,7 @@ def _run_extend(args) -> int:
     check_second_expert(args.guidance_2, limits)
     extension_context(limits.spec, streaming)
     frames, latents, prompt, fps = _extension_input(args, folder, limits.spec, streaming)
-    _note_frame_rate(fps, limits.spec)
+    _note_frame_rate(fps, limits.spec, args.video)
     _note_variable_frame_rate(args, limits.spec)
     _note_sound(args.video, limits.spec)
     _check_prompts(prompt, stream_chunk_count(limits.spec, chunk_layout(streaming), **_length(args),

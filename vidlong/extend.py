@@ -223,8 +223,10 @@ def extension_context(spec, streaming) -> int:
 
     schedule = StreamSchedule.resolve(spec.native_frames, streaming.chunk, streaming.sinks, streaming.window)
     if schedule.sinks + schedule.window < 1:
+        room = (f" and a {named('chunk')} of at most {spec.native_frames - 1}, so that the three fit the native window of "
+                f"{spec.native_frames}" if schedule.chunk >= spec.native_frames else "")
         raise VidlongError(f"an extension continues from its input's last frames, and {named('sinks')} 0 with "
-                           f"{named('window')} 0 keeps none; give a window of at least 1 latent frame")
+                           f"{named('window')} 0 keeps none; give a window of at least 1 latent frame{room}")
     return schedule.sinks + schedule.window
 
 
