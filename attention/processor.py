@@ -1,8 +1,6 @@
 """The one attention processor vidlong puts on a family's video self-attentions."""
 from __future__ import annotations
 
-from diffusers.models.attention_dispatch import dispatch_attention_fn
-
 from ..errors import VidlongError
 from ..parallel import to_heads, to_tokens, ulysses_group
 from .execute import run_plan
@@ -65,11 +63,8 @@ class VidlongAttnProcessor:
         if stream is not None:
             out = stream.attend(self.kv, query, key, value, self._attention_backend)
         elif stock:
-            out = dispatch_attention_fn(
-                query, key, value, attn_mask=self.adapter.dispatch_mask(attention_mask, hidden_states.shape[1]),
-                dropout_p=0.0, is_causal=False,
-                backend=self._attention_backend, parallel_config=self._parallel_config,
-            )
+            out = self.adapter.stock_attention(query, key, value, attention_mask, hidden_states.shape[1],
+                                               self._attention_backend, self._parallel_config)
         elif text_tokens:
             out = run_joint_plan(query, key, value, plan, text_tokens, self.adapter.text_at_end,
                                  self.adapter.visible_keys(attention_mask, hidden_states.shape[1]),

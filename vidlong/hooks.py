@@ -72,6 +72,15 @@ class VidlongState:
         return self._kernel
 
 
+def set_processor(attention, processor) -> None:
+    """Put `processor` on an attention module: diffusers' ``set_processor``, or its ``processor`` attribute where the
+    module has no setter (Mochi's `MochiAttention`, a plain module)."""
+    if hasattr(attention, "set_processor"):
+        attention.set_processor(processor)
+    else:
+        attention.processor = processor
+
+
 class PlanHook(ModelHook):
     """On the transformer: installs `VidlongAttnProcessor` on its video self-attentions (the stock ones
     come back on removal), reads the token grid of each forward (through the family's adapter) and picks
@@ -89,12 +98,12 @@ class PlanHook(ModelHook):
         self.stock = [attention.processor for attention in attentions]
         self.layers = [LayerKV() for _ in attentions]
         for attention, stock, kv in zip(attentions, self.stock, self.layers):
-            attention.set_processor(VidlongAttnProcessor(self.state, stock, kv, self.adapter))
+            set_processor(attention, VidlongAttnProcessor(self.state, stock, kv, self.adapter))
         return module
 
     def deinitalize_hook(self, module):
         for attention, stock in zip(self.adapter.self_attentions(module), self.stock):
-            attention.set_processor(stock)
+            set_processor(attention, stock)
         return module
 
     def pre_forward(self, module, *args, **kwargs):

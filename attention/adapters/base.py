@@ -92,6 +92,15 @@ class FamilyAdapter:
         path's, so that its output is the model's bit for bit); `video_tokens` is N."""
         return attention_mask
 
+    def stock_attention(self, query, key, value, attention_mask, video_tokens: int, backend=None, parallel_config=None):
+        """Attention ``[B, S, H, D]`` over q/k/v ``[B, S, H, D]`` as the family's own processor computes it for a stock
+        plan (bit for bit): diffusers' attention dispatch with `dispatch_mask` and the processor's `backend` and
+        `parallel_config`; `video_tokens` is N."""
+        from diffusers.models.attention_dispatch import dispatch_attention_fn
+
+        return dispatch_attention_fn(query, key, value, attn_mask=self.dispatch_mask(attention_mask, video_tokens),
+                                     dropout_p=0.0, is_causal=False, backend=backend, parallel_config=parallel_config)
+
     @property
     def riflex(self) -> bool:
         """Whether RIFLEx is implemented for the family: its adapter gives `rope_module` (known before any model loads)."""
