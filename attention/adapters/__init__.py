@@ -10,6 +10,7 @@ from .hunyuan import HUNYUAN_VIDEO
 from .hunyuan15 import HUNYUAN_VIDEO_15
 from .ltx import LTX_VIDEO
 from .ltx2 import LTX_2
+from .mochi import MOCHI
 from .skyreels import SKYREELS_V2
 from .wan import WAN
 from .wan_animate import WAN_ANIMATE
@@ -17,7 +18,7 @@ from .wan_vace import WAN_VACE
 
 #: every family vidlong serves
 ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, WAN_VACE, WAN_ANIMATE, SKYREELS_V2, LTX_VIDEO, LTX_2, COGVIDEOX, HUNYUAN_VIDEO,
-                                       HUNYUAN_VIDEO_15)
+                                       HUNYUAN_VIDEO_15, MOCHI)
 
 
 def adapter_for(transformer, call: str = "vidlong.apply") -> FamilyAdapter:

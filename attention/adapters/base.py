@@ -129,3 +129,13 @@ def rotate_video_tokens(x: torch.Tensor, rotary, video: slice, dim: int) -> torc
     start, stop = video.indices(x.shape[dim])[:2]
     before, inside, after = x.split([start, stop - start, x.shape[dim] - stop], dim=dim)
     return torch.cat([before, apply_rotary_emb(inside, rotary, sequence_dim=dim), after], dim=dim)
+
+
+def video_and_text_visible(text_mask, video_tokens: int):
+    """The keys every query may see, ``[B, N + T]`` bool, where a family's blocks pass the text tokens' padding mask
+    ``[B, T]`` alone and the text follows the `video_tokens` (N) video tokens (HunyuanVideo 1.5, Mochi): every video key,
+    then the unpadded text keys; None for no mask."""
+    if text_mask is None:
+        return None
+    video = torch.ones(text_mask.shape[0], video_tokens, dtype=torch.bool, device=text_mask.device)
+    return torch.cat([video, text_mask.bool()], dim=1)

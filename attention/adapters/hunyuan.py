@@ -30,7 +30,7 @@ class HunyuanVideoAdapter(FamilyAdapter):
     def layout(self, transformer, args, kwargs, native_frames) -> TokenLayout:
         latents = args[0] if args else kwargs["hidden_states"]
         _, _, frames, height, width = latents.shape
-        p_t, p = transformer.config.patch_size_t, transformer.config.patch_size
+        p_t, p = transformer.config.get("patch_size_t") or 1, transformer.config.patch_size
         return TokenLayout(frames // p_t, height // p, width // p, max(1, native_frames // p_t))
 
     def qkv(self, attn, hidden_states, rotary, text=None):
@@ -44,7 +44,7 @@ class HunyuanVideoAdapter(FamilyAdapter):
             key = attn.norm_k(key)
         if rotary is not None:
             video = slice(0, hidden_states.shape[1])
-            query, key = rotate_video_tokens(query, rotary, video, 1), rotate_video_tokens(key, rotary, video, 1)
+            query, key = self.rotate(query, rotary, video), self.rotate(key, rotary, video)
         if not single:
             text_q, text_k, text_v = (_heads(proj(text), attn) for proj in (attn.add_q_proj, attn.add_k_proj, attn.add_v_proj))
             if attn.norm_added_q is not None:
@@ -53,6 +53,11 @@ class HunyuanVideoAdapter(FamilyAdapter):
                 text_k = attn.norm_added_k(text_k)
             query, key, value = (torch.cat(pair, dim=1) for pair in ((query, text_q), (key, text_k), (value, text_v)))
         return query, key, value
+
+    def rotate(self, x, rotary, video: slice):
+        """`x` ``[B, S, H, D]`` with the family's RoPE (`rotary`, as its transformer hands it to attention) on its
+        `video` tokens: diffusers' `apply_rotary_emb`."""
+        return rotate_video_tokens(x, rotary, video, 1)
 
     def output(self, attn, out, dtype, text_tokens=0, states=None):
         """``(video, text)`` hidden states, through ``to_out`` / ``to_add_out`` where the block has them."""

@@ -4,8 +4,7 @@ through ``add_q/k/v_proj``), those tokens after the video tokens; its blocks pas
 mask ``[B, T]`` alone, which its processor widens to every token pair. Token grid and RoPE as HunyuanVideo's."""
 from __future__ import annotations
 
-import torch
-
+from .base import video_and_text_visible
 from .hunyuan import HunyuanVideoAdapter
 
 
@@ -18,10 +17,7 @@ class HunyuanVideo15Adapter(HunyuanVideoAdapter):
 
     def visible_keys(self, attention_mask, video_tokens):
         """Every video key and the unpadded condition tokens: ``[B, N + T]``."""
-        if attention_mask is None:
-            return None
-        video = torch.ones(attention_mask.shape[0], video_tokens, dtype=torch.bool, device=attention_mask.device)
-        return torch.cat([video, attention_mask.bool()], dim=1)
+        return video_and_text_visible(attention_mask, video_tokens)
 
     def dispatch_mask(self, attention_mask, video_tokens):
         """As `HunyuanVideo15AttnProcessor2_0` builds it: ``[B, 1, S, S]``, a pair visible where both tokens are
