@@ -597,6 +597,7 @@ PIPELINE_CLASSES = {
     "HunyuanSkyreelsImageToVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanSkyreelsImageToVideoPipeline",
     "HunyuanVideo15Pipeline": "vidlong.families.hunyuan:VidLongHunyuanVideo15Pipeline",
     "HunyuanVideo15ImageToVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanVideo15ImageToVideoPipeline",
+    "MochiPipeline": "vidlong.families.mochi:VidLongMochiPipeline",
 }
 
 
