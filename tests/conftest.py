@@ -333,3 +333,32 @@ def fuzz_requests(limits, valid: dict, cases: int, seed: int = 1) -> dict:
         except Exception as err:  # noqa: BLE001
             pytest.fail(f"check_generate(GenerateRequest({fields!r:.500})) raised {type(err).__name__}: {err}")
     return outcomes
+
+
+#: latent channels of Mochi's VAE (its pipeline de-normalises exactly 12)
+MOCHI_CHANNELS = 12
+
+
+def tiny_mochi_transformer(seed: int = 0, layers: int = 2):
+    """A random MochiTransformer3DModel (2 heads x 16, patch 2, text width 16 inside its blocks; the last block, as
+    Mochi's, takes the text in but not out) for exact CPU checks; its RoPE frequencies random (zeros as initialised)."""
+    from diffusers import MochiTransformer3DModel
+
+    torch.manual_seed(seed)
+    model = MochiTransformer3DModel(patch_size=2, num_attention_heads=2, attention_head_dim=16, num_layers=layers,
+                                    pooled_projection_dim=16, in_channels=MOCHI_CHANNELS, text_embed_dim=TEXT_DIM,
+                                    time_embed_dim=16)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model.eval()
+
+
+def mochi_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32) -> dict:
+    """Latents ``[2, C, F, H, W]`` (latent frames) and a batch of 2 prompts' 5 text states, padded differently (the
+    first's last 2 tokens, the second's last), as a guided call batches its negative and positive prompts."""
+    gen = torch.Generator().manual_seed(seed)
+    return dict(hidden_states=torch.randn(2, MOCHI_CHANNELS, frames, height, width, generator=gen).to(dtype),
+                encoder_hidden_states=torch.randn(2, 5, TEXT_DIM, generator=gen).to(dtype),
+                timestep=torch.tensor([500.0, 500.0], dtype=dtype),
+                encoder_attention_mask=torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 0]], dtype=torch.bool), return_dict=False)

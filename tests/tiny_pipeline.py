@@ -433,3 +433,20 @@ def save_tiny_cogvideox_fun_pipeline(folder: Path, **spec) -> Path:
                        guidance_scale=6.0), **spec)
     (Path(folder) / "vidlong.yaml").write_text(yaml.safe_dump(values))
     return Path(folder)
+
+
+def tiny_mochi_pipeline():
+    """diffusers' `MochiPipeline` of tiny random parts: a Mochi VAE (8x space, 6x time; 32 channels a level, the fewest
+    its 32-group norms take; no attention blocks), a one-layer T5 encoder, `tiny_mochi_transformer`, and its release's
+    sampler (flow matching whose timesteps count up: ``invert_sigmas``)."""
+    from diffusers import AutoencoderKLMochi, MochiPipeline
+    from transformers import T5Config, T5EncoderModel
+
+    from conftest import TEXT_DIM, tiny_mochi_transformer
+
+    torch.manual_seed(0)
+    vae = AutoencoderKLMochi(encoder_block_out_channels=(32,) * 4, decoder_block_out_channels=(32,) * 4,
+                             layers_per_block=(1,) * 5, add_attention_block=(False,) * 5)
+    text_encoder = T5EncoderModel(T5Config(vocab_size=64, d_model=TEXT_DIM, d_kv=8, d_ff=32, num_layers=1, num_heads=2))
+    return MochiPipeline(scheduler=FlowMatchEulerDiscreteScheduler(invert_sigmas=True), vae=vae.eval(),
+                         text_encoder=text_encoder.eval(), tokenizer=tiny_tokenizer(), transformer=tiny_mochi_transformer())

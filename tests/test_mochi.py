@@ -1,0 +1,175 @@
+"""Mochi 1 through its family adapter and pipeline: joint attention with the T5 text tokens after the video tokens, each
+with its own projections and norms, padded text tokens dropped per sample by its stock processor. Methods off = the
+stock model bit for bit; each method equal to a float64 reference (q/k/v written from Mochi's math, attention from
+`reference`) with the text pairs untouched; the spec from configs/models (its VAE's 6x in time); `generate` with no
+method = diffusers' `MochiPipeline` bit for bit; `vidlong generate` with each method writes the mp4."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from conftest import mochi_inputs, tiny_mochi_transformer
+from reference import text_last_method_attention
+
+import vidlong
+from vidlong.attention.adapters.mochi import MOCHI
+
+NATIVE = 3  # latent frames
+GRID = (2, 3)  # token rows, columns (latent 4x6, patch 2)
+TEXT = 5  # text tokens of `mochi_inputs`
+METHODS = {"ultravico": vidlong.UltraViCo(alpha=0.8), "fusion": vidlong.SpectralFusion(windows=(1,))}
+
+
+def rel_err(a, b):
+    return ((a.double() - b.double()).norm() / b.double().norm()).item()
+
+
+def stock_output(frames):
+    with torch.no_grad():
+        return tiny_mochi_transformer()(**mochi_inputs(frames))[0]
+
+
+def test_methods_off_and_removed_are_stock_bit_for_bit():
+    """Its processor is a plain attribute of `MochiAttention` (no ``set_processor``): vidlong's goes on and comes off; a
+    neutral plan runs Mochi's own per-sample attention over the unpadded text (two prompts padded differently)."""
+    frames = 4 * NATIVE
+    model = tiny_mochi_transformer()
+    stock = [a.processor for a in MOCHI.self_attentions(model)]
+    assert len(stock) == 2 and type(stock[0]).__name__ == "MochiAttnProcessor2_0"
+    neutral = vidlong.apply(model, vidlong.UltraViCo(alpha=1.0, guard_first_frame=False), native_frames=NATIVE)
+    with torch.no_grad():
+        out = model(**mochi_inputs(frames))[0]
+    assert neutral.plan.is_stock and torch.equal(out, stock_output(frames))
+    vidlong.apply(model, vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(), native_frames=NATIVE)
+    with torch.no_grad():
+        changed = model(**mochi_inputs(frames))[0]
+    vidlong.remove(model)
+    assert [a.processor for a in MOCHI.self_attentions(model)] == stock
+    with torch.no_grad():
+        assert torch.equal(model(**mochi_inputs(frames))[0], stock_output(frames))
+    assert rel_err(changed, stock_output(frames)) > 1e-3
+
+
+def rms_norm(x, norm):
+    """A `MochiRMSNorm` in float64: ``x / rms(x) · weight`` over the head's channels."""
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + norm.eps) * norm.weight
+
+
+def rotated(x, cos, sin):
+    """Mochi's RoPE in float64 as complex numbers: channel pair ``(x[2i], x[2i + 1])`` of ``[B, N, H, D]`` times
+    ``cos θ + i·sin θ`` (its tables ``[N, H, D / 2]``)."""
+    pairs = torch.view_as_complex(x.unflatten(-1, (-1, 2)).contiguous())
+    return torch.view_as_real(pairs * torch.complex(cos.double(), sin.double())).flatten(-2)
+
+
+class ReferenceAttention:
+    """The methods' float64 math on a Mochi joint attention: q/k/v from its projections, per-head RMS norms and RoPE on
+    the video tokens, the text after the video, its padded text keys seen by no query; the output through ``to_out``
+    and, where the block has one, ``to_add_out``."""
+
+    def __init__(self, method, frames):
+        self.method, self.frames = method, frames
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, image_rotary_emb=None):
+        def heads(x):
+            return x.unflatten(2, (attn.heads, -1))
+
+        video_q = rotated(rms_norm(heads(attn.to_q(hidden_states)), attn.norm_q), *image_rotary_emb)
+        video_k = rotated(rms_norm(heads(attn.to_k(hidden_states)), attn.norm_k), *image_rotary_emb)
+        text_q = rms_norm(heads(attn.add_q_proj(encoder_hidden_states)), attn.norm_added_q)
+        text_k = rms_norm(heads(attn.add_k_proj(encoder_hidden_states)), attn.norm_added_k)
+        q, k = torch.cat([video_q, text_q], 1), torch.cat([video_k, text_k], 1)
+        v = torch.cat([heads(attn.to_v(hidden_states)), heads(attn.add_v_proj(encoder_hidden_states))], 1)
+        tokens = hidden_states.shape[1]
+        visible = torch.cat([torch.ones(attention_mask.shape[0], tokens, dtype=torch.bool), attention_mask], dim=1)
+        out = text_last_method_attention(self.method, q, k, v, TEXT, self.frames, GRID, NATIVE, visible).flatten(2, 3)
+        text = out[:, tokens:]
+        return attn.to_out[0](out[:, :tokens]), attn.to_add_out(text) if hasattr(attn, "to_add_out") else text
+
+
+@pytest.mark.parametrize("method", list(METHODS.values()), ids=list(METHODS))
+def test_transformer_with_a_method_matches_float64_reference(method):
+    """At 4x the native window, in float32 on the CPU's dense kernel, both samples of a guided batch."""
+    frames = 4 * NATIVE
+    model = tiny_mochi_transformer()
+    vidlong.apply(model, method, native_frames=NATIVE)
+    with torch.no_grad():
+        out = model(**mochi_inputs(frames))[0]
+    ref_model = tiny_mochi_transformer().to(torch.float64)
+    for attention in MOCHI.self_attentions(ref_model):
+        attention.processor = ReferenceAttention(method, frames)
+    with torch.no_grad():
+        ref = ref_model(**mochi_inputs(frames, dtype=torch.float64))[0]
+    assert rel_err(out, ref) < 1e-5
+    assert rel_err(out, stock_output(frames)) > 1e-3  # the method acts
+
+
+def test_native_length_size_and_vae_ratio_come_from_configs():
+    """28 latent frames at 30 fps, 480x848, from configs/models; 6 pixel frames per latent frame from its VAE's
+    ``temporal_expansions`` (163 frames), 8x from its ``spatial_expansions``."""
+    from tiny_pipeline import tiny_mochi_pipeline
+
+    from vidlong.models import family_of, geometry_from_configs, model_facts, spec_for_facts
+
+    model = tiny_mochi_transformer()
+    assert vidlong.apply(model, vidlong.UltraViCo()).native_frames == 28
+    spec = spec_for_facts(model_facts(model.config, family=family_of(model)))
+    assert (spec.name, spec.fps, spec.height, spec.width, spec.num_inference_steps) == ("mochi", 30, 480, 848, 64)
+    geometry = geometry_from_configs(tiny_mochi_pipeline().vae.config, model.config)
+    assert (geometry.channels, geometry.spatial, geometry.temporal, geometry.patch) == (12, 8, 6, (1, 2, 2))
+    assert vidlong.models.pixel_frames(spec.native_frames, geometry.temporal) == 163
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """A saved tiny Mochi pipeline folder with a vidlong.yaml: native 3 latent frames, 32x48 at 30 fps, 2 steps, guidance 2."""
+    from tiny_pipeline import tiny_mochi_pipeline
+
+    path = tmp_path_factory.mktemp("mochi")
+    tiny_mochi_pipeline().save_pretrained(path, safe_serialization=True)
+    (path / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-mochi", native_frames=NATIVE, height=32, width=48, fps=30,
+                                                           num_inference_steps=2, guidance_scale=2.0)))
+    return path
+
+
+def test_generate_with_no_method_is_the_stock_pipeline_bit_for_bit(folder):
+    """`load_pipeline` gives vidlong's class with the folder's geometry; `generate` at 2x with no method returns the
+    frames diffusers' own `MochiPipeline` makes from the same folder, noise and settings."""
+    import diffusers
+
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.models import folder_geometry
+
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    assert type(pipe).__name__ == "VidLongMochiPipeline" and pipe.facts()["family"] == "mochi"
+    assert pipe.geometry() == folder_geometry(folder) and pipe.spec.temporal_ratio == 6
+    pipe.set_progress_bar_config(disable=True)
+    result = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3))
+
+    stock = diffusers.MochiPipeline.from_pretrained(folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    frames = result.settings["latent_frames"]
+    assert frames == 2 * NATIVE
+    noise = torch.randn(1, 12, frames, 32 // 8, 48 // 8, generator=torch.Generator().manual_seed(3))
+    video = stock(prompt="a red ball", height=32, width=48, num_frames=6 * (frames - 1) + 1, num_inference_steps=2,
+                  guidance_scale=2.0, latents=noise, output_type="np").frames[0]
+    assert np.array_equal(result.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+
+
+@pytest.mark.parametrize("method", ["ultravico", "freelong", "both"])
+def test_cli_generate_writes_the_mp4(folder, tmp_path, method):
+    """`vidlong generate --ratio 2`: 2x the native latent frames, 6·(6 - 1) + 1 = 31 pixel frames at 30 fps, 48x32, the
+    method in the sidecar."""
+    from vidlong.cli import main
+    from vidlong.video_io import read_video
+
+    out = tmp_path / "long.mp4"
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--ratio", "2", "--method", method,
+                 "--out", str(out)]) == 0
+    frames, fps = read_video(out)
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert frames.shape == (31, 32, 48, 3) and fps == pytest.approx(30) and settings["latent_frames"] == 2 * NATIVE
+    names = {"ultravico": ["UltraViCo"], "freelong": ["SpectralFusion"], "both": ["UltraViCo", "SpectralFusion"]}[method]
+    assert [m["name"] for m in settings["methods"]] == names and math.isclose(settings["ratio"], 2)
