@@ -24,8 +24,6 @@ def mochi_rotation(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> tor
 class MochiAdapter(HunyuanVideoAdapter):
     name = "mochi"
     transformer_class = "MochiTransformer3DModel"
-    stream_contexts = ()
-    no_stream_reason = "its pipeline's side of a stream (prompt, sampler, forward process, chunk decode) is not wired yet"
 
     def self_attentions(self, transformer) -> list:
         return [block.attn1 for block in transformer.transformer_blocks]

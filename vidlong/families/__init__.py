@@ -10,5 +10,5 @@ family is its adapter in `vidlong.attention.adapters`. They stream and extend wi
 over the context and the chunk), SkyReels-V2 also with Wan's KV cache, CogVideoX1.5's windows padded to its temporal
 patch, HunyuanVideo-I2V's 33-channel release's first chunk without the 4 frames its call drops; LTX-2 (`ltx2`,
 `ltx2_stream`) streams each chunk by a call of its own pipeline, with its sound, and does not extend; CogVideoX-Fun
-control and Mochi generate only.
+control generates only.
 """
