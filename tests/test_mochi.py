@@ -217,3 +217,17 @@ def test_a_stream_starts_with_generates_video_continues_from_its_context_and_ext
     frames = read_video(extended)[0]
     assert frames.shape[0] == 13 + 2 * 6
     assert np.abs(frames[:13].astype(float) - read_video(tmp_path / "in.mp4")[0]).mean() < 3  # one more H.264 encode
+
+
+@pytest.mark.parametrize("method, says", [("riflex", "RIFLEx is not implemented for MochiTransformer3DModel"),
+                                          ("window-sinks", "windows with sinks"), ("fifo", "needs a timestep per token")])
+def test_what_it_does_not_run_is_refused_in_one_line_before_loading(folder, tmp_path, capsys, monkeypatch, method, says):
+    """RIFLEx and the -sinks methods move Wan's RoPE tables, which Mochi has not; fifo needs a timestep per token."""
+    import vidlong.pipeline
+    from vidlong.cli import main
+
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--ratio", "2", "--method", method,
+                 "--out", str(tmp_path / "g.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0] and not (tmp_path / "g.mp4").exists(), err
