@@ -289,7 +289,8 @@ def test_an_output_that_is_the_input_is_refused_even_with_overwrite(folders, mad
     sidecar = (tmp_path / "in.json").read_bytes()  # another name with the same sidecar: in.MP4 would write in.json
     assert main(["extend", "--model", str(folders["wan2.1"]), "--video", str(video), "--chunks", "1",
                  "--out", str(tmp_path / "in.MP4"), "--overwrite"]) == 2
-    assert f"--out {tmp_path / 'in.MP4'} would write {tmp_path / 'in.json'}, the sidecar of --video {video}" in capsys.readouterr().err
+    refusal = f"--out {tmp_path / 'in.MP4'} would write {tmp_path / 'in.json'}, the sidecar of --video {video}"
+    assert refusal in capsys.readouterr().err
     assert (tmp_path / "in.json").read_bytes() == sidecar and not (tmp_path / "in.MP4").exists()
 
 
