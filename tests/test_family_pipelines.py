@@ -654,6 +654,26 @@ def test_a_streams_decoder_takes_latents_on_another_device_than_its_vae(family_f
     assert frames.device.type == "meta" and frames.shape[:2] == (1, 3) and frames.shape[3:] == (spec.height, spec.width)
 
 
+def test_every_served_class_has_a_task_and_a_vidlong_class_and_a_vidlong_class_name_its_diffusers_task():
+    """The two registries a family adds its pipelines to name the same classes (one forgotten fails here, not at a user's
+    folder), each vidlong class is a subclass of the diffusers class it serves (vidlong's own LTX condition image-to-video
+    class of its condition pipeline), and a folder saved under a vidlong class's name has its diffusers class's task."""
+    import importlib
+
+    import diffusers
+
+    from vidlong.models import PIPELINE_TASKS, task_of
+    from vidlong.pipeline import PIPELINE_CLASSES
+
+    assert set(PIPELINE_CLASSES) == set(PIPELINE_TASKS)
+    for name, path in PIPELINE_CLASSES.items():
+        module, class_name = path.split(":")
+        served = getattr(diffusers, name, None) or getattr(diffusers, name.replace("ImageToVideo", ""))
+        assert issubclass(getattr(importlib.import_module(module), class_name), served), name
+        assert task_of(class_name) == task_of(name) == PIPELINE_TASKS[name]
+    assert task_of("FluxPipeline") is None and task_of(None) is None and task_of(["WanPipeline"]) is None
+
+
 def test_every_pipeline_class_shows_its_diffusers_calls_arguments():
     """`inspect.signature` (so ``help(pipe)`` and IPython) of every vidlong pipeline's call lists its diffusers call's
     arguments rather than ``*args, **kwargs``, those the spec fills defaulting to None, and the keywords vidlong's own call

@@ -34,34 +34,25 @@ EMBEDDED_MODELS = {"default": Path(__file__).parent / "default_model",
                    "default-causal": Path(__file__).parent / "default_causal_model",
                    "default-distilled": Path(__file__).parent / "default_distilled_model"}
 
-#: diffusers pipeline classes vidlong serves, by task ("VidLong*" are the names vidlong's own
-#: subclasses save under; `vidlong.pipeline.PIPELINE_CLASSES` maps each to vidlong's class).
-PIPELINE_TASKS = {"WanPipeline": "t2v", "VidLongWanPipeline": "t2v",
-                  "WanImageToVideoPipeline": "i2v", "VidLongWanImageToVideoPipeline": "i2v",
-                  "WanVACEPipeline": "t2v", "VidLongWanVACEPipeline": "t2v",
-                  "WanVideoToVideoPipeline": "v2v", "VidLongWanVideoToVideoPipeline": "v2v",
-                  "WanAnimatePipeline": "animate", "VidLongWanAnimatePipeline": "animate",
-                  "SkyReelsV2Pipeline": "t2v", "VidLongSkyReelsV2Pipeline": "t2v",
-                  "SkyReelsV2ImageToVideoPipeline": "i2v", "VidLongSkyReelsV2ImageToVideoPipeline": "i2v",
-                  "SkyReelsV2DiffusionForcingPipeline": "t2v", "VidLongSkyReelsV2DiffusionForcingPipeline": "t2v",
-                  "SkyReelsV2DiffusionForcingImageToVideoPipeline": "i2v",
-                  "VidLongSkyReelsV2DiffusionForcingImageToVideoPipeline": "i2v",
-                  "LTXPipeline": "t2v", "VidLongLTXPipeline": "t2v",
-                  "LTXImageToVideoPipeline": "i2v", "VidLongLTXImageToVideoPipeline": "i2v",
-                  "LTXConditionPipeline": "t2v", "VidLongLTXConditionPipeline": "t2v",
-                  "VidLongLTXConditionImageToVideoPipeline": "i2v",
-                  "LTX2Pipeline": "t2v", "VidLongLTX2Pipeline": "t2v",
-                  "LTX2ImageToVideoPipeline": "i2v", "VidLongLTX2ImageToVideoPipeline": "i2v",
-                  "CogVideoXPipeline": "t2v", "VidLongCogVideoXPipeline": "t2v",
-                  "CogVideoXImageToVideoPipeline": "i2v", "VidLongCogVideoXImageToVideoPipeline": "i2v",
-                  "CogVideoXVideoToVideoPipeline": "v2v", "VidLongCogVideoXVideoToVideoPipeline": "v2v",
-                  "CogVideoXFunControlPipeline": "t2v", "VidLongCogVideoXFunControlPipeline": "t2v",
-                  "HunyuanVideoPipeline": "t2v", "VidLongHunyuanVideoPipeline": "t2v",
-                  "HunyuanVideoImageToVideoPipeline": "i2v", "VidLongHunyuanVideoImageToVideoPipeline": "i2v",
-                  "HunyuanSkyreelsImageToVideoPipeline": "i2v", "VidLongHunyuanSkyreelsImageToVideoPipeline": "i2v",
-                  "HunyuanVideo15Pipeline": "t2v", "VidLongHunyuanVideo15Pipeline": "t2v",
-                  "HunyuanVideo15ImageToVideoPipeline": "i2v", "VidLongHunyuanVideo15ImageToVideoPipeline": "i2v",
-                  "MochiPipeline": "t2v", "VidLongMochiPipeline": "t2v"}
+#: the pipeline classes vidlong serves, by task: diffusers' (and vidlong's own LTXConditionImageToVideoPipeline), each
+#: mapped to vidlong's class by `vidlong.pipeline.PIPELINE_CLASSES`; a folder saved under a vidlong class's name
+#: (``VidLong...``) has its diffusers class's task (`task_of`).
+PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVACEPipeline": "t2v",
+                  "WanVideoToVideoPipeline": "v2v", "WanAnimatePipeline": "animate", "SkyReelsV2Pipeline": "t2v",
+                  "SkyReelsV2ImageToVideoPipeline": "i2v", "SkyReelsV2DiffusionForcingPipeline": "t2v",
+                  "SkyReelsV2DiffusionForcingImageToVideoPipeline": "i2v", "LTXPipeline": "t2v",
+                  "LTXImageToVideoPipeline": "i2v", "LTXConditionPipeline": "t2v", "LTX2Pipeline": "t2v",
+                  "LTX2ImageToVideoPipeline": "i2v", "CogVideoXPipeline": "t2v", "CogVideoXImageToVideoPipeline": "i2v",
+                  "CogVideoXVideoToVideoPipeline": "v2v", "CogVideoXFunControlPipeline": "t2v", "HunyuanVideoPipeline": "t2v",
+                  "HunyuanVideoImageToVideoPipeline": "i2v", "HunyuanSkyreelsImageToVideoPipeline": "i2v",
+                  "HunyuanVideo15Pipeline": "t2v", "HunyuanVideo15ImageToVideoPipeline": "i2v", "MochiPipeline": "t2v",
+                  "LTXConditionImageToVideoPipeline": "i2v"}
+
+
+def task_of(class_name) -> Optional[str]:
+    """The task (`PIPELINE_TASKS`) of a pipeline folder's ``_class_name``, a vidlong class's name too; None for a class
+    vidlong does not serve."""
+    return PIPELINE_TASKS.get(class_name.removeprefix("VidLong")) if isinstance(class_name, str) else None
 
 
 @dataclass(frozen=True)
@@ -358,7 +349,7 @@ def pipeline_task(folder: Path, image: bool = False, video: bool = False) -> str
     """"t2v", "i2v", "v2v" or "animate" for a checked model folder (see `check_model_folder`); with an `image`, "i2v" also for a
     text-to-video folder that has an image-to-video twin (`image_to_video_twin`), which then loads as it; with a
     `video` to redraw, "v2v" for a folder with a video-to-video twin (`video_to_video_twin`)."""
-    task = PIPELINE_TASKS[folder_class_name(folder)]
+    task = task_of(folder_class_name(folder))
     if video and task == "t2v" and video_to_video_twin(folder):
         return "v2v"
     return "i2v" if image and task == "t2v" and image_to_video_twin(folder) else task
@@ -384,8 +375,8 @@ def check_model_folder(path: Union[str, Path, None]) -> Path:
         class_name = json.loads(index.read_text()).get("_class_name")
     except (json.JSONDecodeError, AttributeError):
         raise VidlongError(f"{index} is not valid JSON; re-save the pipeline with save_pretrained()") from None
-    if class_name not in PIPELINE_TASKS:
-        raise VidlongError(f"{folder} holds a {class_name}; vidlong serves {', '.join(n for n in PIPELINE_TASKS if not n.startswith('VidLong'))} folders")
+    if task_of(class_name) is None:
+        raise VidlongError(f"{folder} holds a {class_name}; vidlong serves {', '.join(PIPELINE_TASKS)} folders")
     return folder
 
 
@@ -425,7 +416,7 @@ def pipeline_facts(folder: Path) -> dict:
     from .attention.adapters import family_of_class
 
     index, config, experts = folder_configs(folder)
-    return model_facts(config, experts, index.get("expand_timesteps", False), PIPELINE_TASKS.get(index.get("_class_name"), "t2v"),
+    return model_facts(config, experts, index.get("expand_timesteps", False), task_of(index.get("_class_name")) or "t2v",
                        family_of_class(config.get("_class_name", "")) or "wan", index.get("_class_name", ""))
 
 

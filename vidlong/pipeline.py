@@ -570,7 +570,7 @@ class VidLongWanVACEPipeline(VidlongPipelineMixin, WanVACEPipeline):
 
 
 #: vidlong's pipeline class ("module:class", imported only when asked for) of each diffusers pipeline
-#: class name in `vidlong.models.PIPELINE_TASKS` (a vidlong class saves under its own name)
+#: class name in `vidlong.models.PIPELINE_TASKS` (the same names: a test holds them so)
 PIPELINE_CLASSES = {
     "WanPipeline": "vidlong.pipeline:VidLongWanPipeline",
     "WanImageToVideoPipeline": "vidlong.pipeline_i2v:VidLongWanImageToVideoPipeline",
