@@ -533,8 +533,8 @@ class App:
                 elif kind == "error":
                     raise payload
                 else:
-                    if payload is None:
-                        yield none
+                    if payload is None:  # stopped before its first chunk: the page's "starting" gives way
+                        yield gr.update(), "stopped before the first chunk: nothing was made", gr.update(), gr.update(), gr.update()
                         return
                     stopped = "stopped; " if job.stop.is_set() else ""
                     yield (gr.update(), f"{stopped}{payload.settings['chunks']} chunks, {payload.settings['pixel_frames']} "

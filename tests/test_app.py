@@ -744,6 +744,27 @@ def test_a_new_stream_clears_the_last_ones_clip_and_video_from_the_page_as_it_st
     assert live.endswith(".mp4") and status.startswith("chunk 1/")
 
 
+def test_a_stream_stopped_before_its_first_chunk_says_so_on_the_page(demo, monkeypatch):
+    """Stop pressed at the first step of a stream's first chunk: the page's status, "starting" until then, says the stream
+    stopped and made nothing (it stayed "starting")."""
+    import asyncio
+
+    app = demo.vidlong_app
+    real_iter = gradio_app.VideoStreamer.__iter__
+
+    def stopped_at_first_step(self):
+        app.jobs.stop("no-session")  # Stop pressed on this session's page
+        yield from real_iter(self)
+
+    monkeypatch.setattr(gradio_app.VideoStreamer, "__iter__", stopped_at_first_step)
+    args = ("a red circle", [], 2, 3, "auto", True, 1, None, 0, None, "chunked", False, None, 0.0, None, 0.8, None)
+
+    async def statuses():
+        return [status async for _, status, *_ in app.stream_event(args, None, lambda *a, **k: None, page=True)]
+
+    assert asyncio.run(statuses()) == ["starting", "stopped before the first chunk: nothing was made"]
+
+
 def test_a_stream_that_fails_midway_keeps_its_chunks(demo, client, monkeypatch):
     real_iter = gradio_app.VideoStreamer.__iter__
 
