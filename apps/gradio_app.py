@@ -467,7 +467,7 @@ class App:
             with self.lock, StreamingVideoWriter(path, fps=fps) as writer:
                 job.streamer = streamer
                 streamer.on_step = lambda done, total: events.put(  # Stop holds at the next step, inside a chunk too
-                    ("status", f"{streamer.step_kind}: step {done}/{total}")) or job.check()
+                    ("status", _step_status(streamer.step_kind, done, total))) or job.check()
                 iterator = iter(streamer)
                 try:
                     while (chunks is None or made < chunks) and not job.stop.is_set():
@@ -517,8 +517,8 @@ class App:
             made = 0
             while True:
                 kind, payload = await asyncio.to_thread(events.get)
-                if kind == "status":  # a step of the next chunk: the bar keeps the chunks made
-                    progress((made, chunks) if chunks and made else 0, desc=payload, unit="chunks")
+                if kind == "status":  # a step of the next chunk: the bar keeps the chunks made (a count where no end is set)
+                    progress((made, chunks), desc=payload, unit="chunks")
                 elif kind == "input":  # a continued video's own frames, written first
                     live, _, frames, _ = payload
                     yield str(live), f"continuing a video of {frames} frames", gr.update(), gr.update(), gr.update()
@@ -528,7 +528,7 @@ class App:
                     seconds = frames / getattr(streamer, "fps", self.spec.fps)
                     status = (f"chunk {made}{total}: {frames} frames = {seconds:.1f} s of video, "
                               f"{(time.monotonic() - started) / made:.1f} s per chunk; prompt: {chunk.prompt}")
-                    progress((made, chunks) if chunks else None, desc="stream", unit="chunks")
+                    progress((made, chunks), desc="stream", unit="chunks")
                     yield str(live), status, gr.update(), gr.update(), gr.update()
                 elif kind == "error":
                     raise payload
@@ -608,6 +608,12 @@ class App:
         compared = gr.update(value=settings["compared"]) if "compared" in settings else gr.update()
         overlap = gr.update(value=settings["segment_overlap"]) if "segment_overlap" in settings else gr.update()
         return (str(item.video), item.settings, str(item.sidecar), *fields, compared, overlap)
+
+
+def _step_status(kind: str, done: int, total: int) -> str:
+    """A stream's status after step `done` of `total` of what it makes (`kind`: "chunk", a fifo stream's "native video");
+    a chunk's decode follows its last step."""
+    return f"{kind}: step {done}/{total}" + ("; decoding" if kind == "chunk" and done == total else "")
 
 
 def _kept_in(recent: deque, frames) -> Iterator:

@@ -715,7 +715,8 @@ def test_stop_ends_a_chunked_stream_at_its_next_step_within_a_chunk(demo):
     assert chunks >= 2
     kinds, checks = stream_stopped_at(app, streamer, chunks, 3 + 1)
     assert [kind for kind, _ in kinds if kind != "status"] == ["chunk", "done"] and checks == 3 + 1
-    assert [payload for kind, payload in kinds if kind == "status"][-4:] == [f"chunk: step {i}/3" for i in (1, 2, 3, 1)]
+    assert [payload for kind, payload in kinds if kind == "status"][-4:] == ["chunk: step 1/3", "chunk: step 2/3",
+                                                                            "chunk: step 3/3; decoding", "chunk: step 1/3"]
     kept = kinds[-1][1]
     assert kept.settings["chunks"] == 1 and kept.settings["error"] is None
     assert read_video(kept.video)[0].shape[0] == 9
@@ -763,6 +764,30 @@ def test_a_stream_stopped_before_its_first_chunk_says_so_on_the_page(demo, monke
         return [status async for _, status, *_ in app.stream_event(args, None, lambda *a, **k: None, page=True)]
 
     assert asyncio.run(statuses()) == ["starting", "stopped before the first chunk: nothing was made"]
+
+
+def test_a_stream_with_no_end_counts_its_chunks_on_the_bar(demo):
+    """A stream with no end (Seconds 0) shows the chunks made as a count, not a bar stuck at 0%: every update of the bar is
+    (chunks made, None), a chunk's steps and its decode included; a stream of a set length shows (made, of)."""
+    import asyncio
+
+    app = demo.vidlong_app
+    bars = []
+
+    async def run(seconds):
+        args = ("a red circle", [], seconds, 3, "auto", True, 1, None, 0, None, "chunked", False, None, 0.0, None, 0.8, None)
+        updates = app.stream_event(args, None, lambda value, **kw: bars.append((value, kw["desc"])), page=True)
+        async for _, status, *_ in updates:
+            if status.startswith("chunk 2"):
+                app.jobs.stop("no-session")
+
+    asyncio.run(run(0))
+    assert [value for value, _ in bars if value[0] == 0][0] == (0, None) and ((1, None), "chunk: step 1/1; decoding") in bars
+    assert {value[1] for value, _ in bars} == {None} and ((2, None), "stream") in bars
+    bars.clear()
+    asyncio.run(run(1))
+    (of,) = {value[1] for value, _ in bars}
+    assert of >= 1 and bars[-1][0] == (of, of)
 
 
 def test_a_stream_that_fails_midway_keeps_its_chunks(demo, client, monkeypatch):
