@@ -431,9 +431,11 @@ class App:
         seed = _seed(seed)
         check_seed(seed)
         rows = _timeline_rows(timeline)
-        if rows and (prompt or "").strip():
-            rows = [(0.0, prompt), *rows]
-        first_prompt, guidance = rows[0][1] if rows else prompt or "", None if guidance is None else float(guidance)
+        if (prompt or "").strip():  # the prompt box is one prompt, as typed (colons and semicolons its own)
+            rows = [(0.0, prompt.strip()), *rows]
+        if not rows:
+            raise VidlongError("the prompt is empty; describe the video, or give the prompt timeline's prompts")
+        first_prompt, guidance = [(0, rows[0][1])], None if guidance is None else float(guidance)  # the streamers' schedule
         if extend_video:  # its frames, then Seconds of new video at its frame rate (0: until stopped); it encodes the
             with self.lock:  # video's last frames: not beside another run (a stopped one finishing its step)
                 streamer = self.pipe.extend(first_prompt, video=extend_video, streaming=config,

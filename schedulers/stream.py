@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import VidlongError, named
+from ..scalars import is_whole
 
 
 @dataclass(frozen=True)
@@ -54,27 +55,46 @@ _SECONDS = re.compile(r"\d+(\.\d+)?\s*s")
 def parse_prompt_schedule(text: str) -> list[tuple[int, str]]:
     """``"0:a red ball; 20:a blue ball"`` -> ``[(0, "a red ball"), (20, "a blue ball")]`` (chunk, prompt).
 
-    A text without ``N:`` prefixes is one prompt from chunk 0.
+    A text whose first entry has no ``N:`` start is one prompt from chunk 0, its semicolons and colons its own (``"a cat
+    walks in; the camera pans"``); a prompt that itself begins with a number and a colon is written after ``0:``
+    (``"0:16:9 shot of a cat"``). From Python the schedule may be given as its entries, ``[(0, "a red ball"), (20, "a blue
+    ball")]``, each prompt as it is.
     """
+    if isinstance(text, (list, tuple)):
+        return _given_schedule(text)
     if not isinstance(text, str):
         raise VidlongError(f"{named('prompt')} must be text, got {type(text).__name__}; pass \"a red ball\" or "
                            "\"0:a red ball; 20:a blue ball\"")
     parts = [p.strip() for p in text.split(";") if p.strip()]
     if not parts:
         raise VidlongError(f"the prompt is empty; pass {named('prompt')} \"a red ball\" or \"0:a red ball; 20:a blue ball\"")
+    head = parts[0].partition(":")[0].strip() if ":" in parts[0] else ""
+    if _SECONDS.fullmatch(head):
+        raise VidlongError(f"prompt schedule entry {parts[0]!r} starts at a time; a stream's schedule counts chunks, "
+                           "not seconds: \"0:a red ball; 20:a blue ball\" (vidlong generate's timelines take seconds)")
+    if not head.isdigit():
+        return [(0, text.strip())]
+    if int(head) != 0:
+        raise VidlongError(f"prompt schedule {text.strip()!r} must start at chunk 0: \"0:a red ball; 20:a blue ball\" (a "
+                           f"prompt that begins with {head}: is written after 0:, \"0:{parts[0]}\")")
     schedule = []
     for part in parts:
-        head, sep, rest = part.partition(":")
-        if sep and _SECONDS.fullmatch(head.strip()):
-            raise VidlongError(f"prompt schedule entry {part!r} starts at a time; a stream's schedule counts chunks, "
-                               "not seconds: \"0:a red ball; 20:a blue ball\" (vidlong generate's timelines take seconds)")
-        if sep and head.strip().isdigit():
-            schedule.append((int(head), rest.strip()))
-        elif len(parts) == 1:
-            schedule.append((0, part))
-        else:
+        start, sep, rest = part.partition(":")
+        if not (sep and start.strip().isdigit()):
             raise VidlongError(f"prompt schedule entry {part!r} needs a chunk number: \"0:a red ball; 20:a blue ball\"")
+        schedule.append((int(start), rest.strip()))
     return check_schedule(schedule, "prompt schedule", lambda start: f"chunk {start}", "\"0:a red ball; 20:a blue ball\"")
+
+
+def _given_schedule(entries) -> list[tuple[int, str]]:
+    """A schedule given as its entries ``[(chunk, prompt), ...]``, checked as a written one is."""
+    pairs = [entry for entry in entries if isinstance(entry, (list, tuple)) and len(entry) == 2]
+    if not entries or len(pairs) < len(entries) or not all(is_whole(start) and start >= 0 and isinstance(prompt, str)
+                                                           for start, prompt in pairs):
+        raise VidlongError(f"{named('prompt')} given as a schedule takes (chunk, prompt) pairs, whole chunks >= 0 and text: "
+                           "[(0, \"a red ball\"), (20, \"a blue ball\")]")
+    return check_schedule([(int(start), prompt.strip()) for start, prompt in pairs], "prompt schedule",
+                          lambda start: f"chunk {start}", "[(0, \"a red ball\"), (20, \"a blue ball\")]")
 
 
 def check_prompt_starts(schedule: list[tuple[int, str]], chunks: Optional[int]) -> None:

@@ -273,7 +273,6 @@ BAD_INPUTS = [  # (endpoint, fields, the start of the one-line message)
     ("/stream", dict(noise_correlation=0.5), "Noise correlation is an option of the fifo method"),
     ("/stream", dict(timeline={"headers": ["from second", "prompt"], "data": [["soon", "a blue square"]]}),
      "prompt timeline: 'soon' is not a number of seconds"),
-    ("/stream", dict(prompt="0:a; 0:b"), "two prompts at chunk 0"),
     ("/stream", dict(timeline={"headers": ["from second", "prompt"], "data": [[1, "a"], [1, "b"]]}),
      "prompt timeline: two prompts at 1 s ('a', 'b'); give each its own second"),
     ("/stream", dict(seconds=2, timeline={"headers": ["from second", "prompt"], "data": [[1e9, "a blue square"]]}),
@@ -639,6 +638,15 @@ def test_stream_timeline_keeps_the_stream_prompt_and_alone_is_enough(demo):
     assert streamer.prompts == [(0, "a red circle"), (2, "a blue square")] and chunks == 3
     streamer, _, _ = app.streamer("", [[0, "a green triangle"], [1.0, "a blue square"]], 0, 3, "auto", True, 1, None, 0)
     assert streamer.prompts == [(0, "a green triangle"), (1, "a blue square")]
+    # the prompt box is one prompt as typed (a command line's "0:...; 20:..." chunk schedule is not read in it), as is
+    # each timeline prompt, in chunked and fifo streams
+    for method in ("chunked", "fifo"):
+        streamer, _, _ = app.streamer("16:9 shot of a cat; then a dog", [[1, "0:3 a; b"]], 4, 3, "auto", True, 1, None, 0,
+                                      None, method)
+        assert streamer.prompts == [(0, "16:9 shot of a cat; then a dog"), (1, "0:3 a; b")], method
+        chunks = iter(streamer)
+        assert next(chunks).prompt == "16:9 shot of a cat; then a dog"
+        chunks.close()
 
 
 def test_a_fifo_stream_through_the_api_follows_its_timeline(demo, client):

@@ -415,8 +415,9 @@ def test_stream_interrupted_before_its_first_chunk_writes_nothing(model_dir, tmp
     assert (tmp_path / "kept.mp4").read_bytes() == b"an earlier video"
 
 
-@pytest.mark.parametrize("args, message", [(["--prompt", "a; b"], "needs a chunk number"),
+@pytest.mark.parametrize("args, message", [(["--prompt", "0:a; b"], "needs a chunk number"),
                                            (["--prompt", "3:a red ball"], "must start at chunk 0"),
+                                           (["--prompt", "16:9 shot of a cat"], "is written after 0:, \"0:16:9 shot of a cat\""),
                                            (["--chunks", "0"], "--chunks must be a whole number >= 1")])
 def test_stream_bad_input(model_dir, tmp_path, capsys, args, message):
     base = ["stream", "--model", str(model_dir), "--out", str(tmp_path / "x.mp4")]
