@@ -501,9 +501,15 @@ class App:
         session = _session(request)
         job = self.jobs.claim(session)
         none = (gr.update(),) * 5
+        stopped = gr.update(), "stopped before the first chunk: nothing was made", gr.update(), gr.update(), gr.update()
         try:
-            streamer, chunks, rows = await asyncio.to_thread(self.streamer, *args)  # a video to continue is read and encoded
             continued = _uploaded_path(args[STREAM_FIELDS.index("extend_video")])  # recorded as vidlong extend's sidecar
+            if page and continued:  # its last frames are encoded first (a minute and more for a large video on a CPU)
+                yield None, "encoding the end of the video to continue", None, None, gr.update()
+            streamer, chunks, rows = await asyncio.to_thread(self.streamer, *args)
+            if job.stop.is_set():  # Stop pressed while the video to continue was encoded
+                yield stopped
+                return
             settings = dict(command="extend" if continued else "stream", prompt=streamer.prompts[0][1],
                             timeline=[list(row) for row in rows], **self.pipe.run_settings(), seed=streamer.seed,
                             guidance=list(streamer.guidances), image=args[STREAM_FIELDS.index("image")],
@@ -536,7 +542,7 @@ class App:
                     raise payload
                 else:
                     if payload is None:  # stopped before its first chunk: the page's "starting" gives way
-                        yield gr.update(), "stopped before the first chunk: nothing was made", gr.update(), gr.update(), gr.update()
+                        yield stopped
                         return
                     stopped = "stopped; " if job.stop.is_set() else ""
                     yield (gr.update(), f"{stopped}{payload.settings['chunks']} chunks, {payload.settings['pixel_frames']} "

@@ -774,6 +774,35 @@ def test_a_stream_stopped_before_its_first_chunk_says_so_on_the_page(demo, monke
     assert asyncio.run(statuses()) == ["starting", "stopped before the first chunk: nothing was made"]
 
 
+def test_a_video_to_continue_says_it_is_encoded_and_a_stop_meanwhile_holds(demo, tmp_path, monkeypatch):
+    """Continue a video: the page says its end is being encoded (before, it showed nothing new for as long as that took),
+    and a Stop pressed meanwhile ends the stream once the encode is done, before the input is copied or a step runs."""
+    import asyncio
+
+    import numpy as np
+
+    from vidlong.video_io import write_video
+
+    app = demo.vidlong_app
+    video = write_video(tmp_path / "in.mp4", np.full((9, 32, 32, 3), 90, np.uint8), fps=8)
+    args = ("a red circle", [], 1, 3, "auto", True, 1, None, 0, None, "chunked", False, None, 0.0, None, 0.8, str(video))
+    real_streamer = gradio_app.App.streamer
+
+    def stopped_while_encoding(self, *fields):
+        made = real_streamer(self, *fields)
+        app.jobs.stop("no-session")
+        return made
+
+    async def statuses():
+        return [status async for _, status, *_ in app.stream_event(args, None, lambda *a, **k: None, page=True)]
+
+    before = len(app.history.items())
+    monkeypatch.setattr(gradio_app.App, "streamer", stopped_while_encoding)
+    assert asyncio.run(statuses()) == ["encoding the end of the video to continue",
+                                       "stopped before the first chunk: nothing was made"]
+    assert len(app.history.items()) == before
+
+
 def test_a_stream_with_no_end_counts_its_chunks_on_the_bar(demo):
     """A stream with no end (Seconds 0) shows the chunks made as a count, not a bar stuck at 0%: every update of the bar is
     (chunks made, None), a chunk's steps and its decode included; a stream of a set length shows (made, of)."""
