@@ -50,7 +50,7 @@ from vidlong.methods import DiagonalDenoising, diagonal_of  # noqa: E402
 from vidlong.schedulers.stream import stream_chunk_count  # noqa: E402
 from vidlong.redraw_stream import RedrawStreamer  # noqa: E402
 from vidlong.streaming import StreamSampling, VideoStreamer, held_sound, resolve_context  # noqa: E402
-from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_STEPS, check_diagonal_stream, check_extends,  # noqa: E402
+from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_SEED, MAX_STEPS, check_diagonal_stream, check_extends,  # noqa: E402
                               check_generate, check_seed, check_streams, extends, limits_for_pipeline, streams, video_size)
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
 from vidlong.extend import count_input_frames  # noqa: E402
@@ -138,9 +138,12 @@ def _toast(error: gr.Error) -> None:
 
 
 def _seed(value) -> int:
-    """The seed to use: the field's, or a random one for an empty field or -1 (the dice)."""
+    """The seed to use: the field's, or a random one for an empty field or -1 (the dice); one line for another (the
+    field's own range, -1 included)."""
     if value is None or int(value) == -1:
         return secrets.randbelow(2**31)
+    if not -1 <= int(value) <= MAX_SEED:
+        raise VidlongError(f"Seed must be -1 (a random seed) or a whole number from 0 to {MAX_SEED}, got {value}")
     return int(value)
 
 
