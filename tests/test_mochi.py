@@ -121,6 +121,11 @@ def test_native_length_size_and_vae_ratio_come_from_configs():
     geometry = geometry_from_configs(tiny_mochi_pipeline().vae.config, model.config)
     assert (geometry.channels, geometry.spatial, geometry.temporal, geometry.patch) == (12, 8, 6, (1, 2, 2))
     assert vidlong.models.pixel_frames(spec.native_frames, geometry.temporal) == 163
+    # a VAE config that names its temporal factor in no spelling vidlong reads is refused, not given Wan's 4 (Mochi's,
+    # before its spelling was read, silently made 4k+1 frames)
+    unread = {k: v for k, v in tiny_mochi_pipeline().vae.config.items() if k != "temporal_expansions"}
+    with pytest.raises(vidlong.VidlongError, match=r"^the VAE \(its config\) names no temporal compression vidlong reads"):
+        geometry_from_configs(unread, model.config)
 
 
 @pytest.fixture(scope="module")

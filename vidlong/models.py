@@ -494,7 +494,7 @@ def geometry_from_configs(vae: dict, transformer: dict) -> Geometry:
     Wan's ``z_dim`` or the others' ``latent_channels``; the spatial factor Wan's ``scale_factor_spatial``,
     LTX-Video's and HunyuanVideo's ``spatial_compression_ratio`` (LTX: else its patch x 2^down-samplings),
     Mochi's product of ``spatial_expansions`` or CogVideoX's 2^(levels - 1); the temporal factor likewise (Mochi's
-    product of ``temporal_expansions``, 6); the patch Wan's ``[t, h, w]`` or the others' ``patch_size`` (h = w)
+    product of ``temporal_expansions``, 6; Wan's 4 where an early Wan config names none; else one line); the patch Wan's ``[t, h, w]`` or the others' ``patch_size`` (h = w)
     with ``patch_size_t`` (None: 1); a decoder padding in reflect mode needs 2 latent cells a side."""
     downs = sum(vae.get("spatio_temporal_scaling") or ())  # LTX-Video's VAE, when its ratios are not written
     spatial = (vae.get("scale_factor_spatial") or vae.get("spatial_compression_ratio")
@@ -503,7 +503,11 @@ def geometry_from_configs(vae: dict, transformer: dict) -> Geometry:
                or 2 ** (len(vae.get("block_out_channels") or (0,) * 4) - 1))
     temporal = (vae.get("scale_factor_temporal") or vae.get("temporal_compression_ratio")
                 or (vae.get("patch_size_t", 1) * 2**downs if "spatio_temporal_scaling" in vae else None)
-                or (math.prod(vae["temporal_expansions"]) if "temporal_expansions" in vae else None) or WAN_TEMPORAL_RATIO)
+                or (math.prod(vae["temporal_expansions"]) if "temporal_expansions" in vae else None)
+                or (WAN_TEMPORAL_RATIO if "z_dim" in vae else None))  # an early Wan VAE config's, which names none
+    if temporal is None:  # a VAE of another spelling: a guess would give wrong frame counts
+        raise VidlongError(f"the VAE ({vae.get('_class_name') or 'its config'}) names no temporal compression vidlong reads "
+                           "(scale_factor_temporal, temporal_compression_ratio); it is not a VAE of a family vidlong serves")
     patch = transformer.get("patch_size", (1, 2, 2))
     if isinstance(patch, int):
         patch = (transformer.get("patch_size_t") or 1, patch, patch)
