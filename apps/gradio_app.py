@@ -36,7 +36,7 @@ import gradio as gr  # noqa: E402
 
 from vidlong.apps import fields  # noqa: E402
 from vidlong.apps.jobs import Job, Jobs, StageProgress, duration_text, in_worker  # noqa: E402
-from vidlong.apps.outputs import History, Output, OutputFolder  # noqa: E402
+from vidlong.apps.outputs import History, Output, OutputFolder, gradio_cache_folder  # noqa: E402
 from vidlong.attention.adapters import adapter_named  # noqa: E402
 from vidlong.errors import Stopped, VidlongError  # noqa: E402
 from vidlong.estimate import Pace, check_fits, run_cost, together  # noqa: E402
@@ -111,10 +111,12 @@ FORM_FIELDS = ("prompt", "method", "preset", "ratio", "steps", "guidance", "seed
 
 def _user_message(err: Exception) -> str:
     """One line for the user, naming fields as the page does ("height", not the CLI's "--height" or the
-    Python "height (--height)", `vidlong.errors.named`)."""
+    Python "height (--height)", `vidlong.errors.named`) and an uploaded file by its name (not its path in the server's
+    Gradio cache)."""
     text = str(err).strip().splitlines()
     line = re.sub(r"\b([a-z][a-z0-9_]*) \(--[a-z0-9-]+\)", lambda m: m.group(1).replace("_", " "),
                   text[0] if text else type(err).__name__)
+    line = re.sub(re.escape(str(gradio_cache_folder())) + r"/\S*/([^/\s]+)", r"\1", line)
     return re.sub(r"--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)", lambda m: m.group(1).replace("-", " "), line)
 
 
