@@ -22,6 +22,21 @@ SLOWEST_FILES = ("test_default_model.py", "test_parallel.py", "test_eval_runner.
                  "test_app_browser.py", "test_app.py", "test_validation.py", "test_fused_kernel.py")
 
 
+def pytest_configure(config):
+    """Stops before any test where vidlong's packages come from another checkout than these tests' (an editable install
+    of one clone maps ``vidlong.attention``, ``vidlong.configs`` and the other top-level folders to that clone even when
+    pytest runs in another, so a change there would go untested): ``pip install -e .`` in this one first."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for name in ("vidlong", "vidlong.attention", "vidlong.schedulers", "vidlong.apps", "vidlong.configs"):
+        where = Path(importlib.util.find_spec(name).submodule_search_locations[0]).resolve()
+        if root not in where.parents:
+            raise pytest.UsageError(f"{name} is imported from {where}, not from this checkout ({root}): run pip install -e . "
+                                    "in it first")
+
+
 def pytest_collection_modifyitems(items):
     """Runs the `SLOWEST_FILES` first, in that order; every file's tests stay together and in order."""
     rank = {name: place for place, name in enumerate(SLOWEST_FILES)}
