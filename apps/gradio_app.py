@@ -39,7 +39,7 @@ from vidlong.apps.jobs import Job, Jobs, StageProgress, duration_text, in_worker
 from vidlong.apps.outputs import History, Output, OutputFolder, gradio_cache_folder  # noqa: E402
 from vidlong.attention.adapters import adapter_named  # noqa: E402
 from vidlong.errors import Stopped, VidlongError  # noqa: E402
-from vidlong.estimate import Pace, check_fits, run_cost, together  # noqa: E402
+from vidlong.estimate import Pace, check_fits, check_stream_fits, run_cost, together  # noqa: E402
 from vidlong.generate import GenerateRequest, generate, load_image  # noqa: E402
 from vidlong.methods import METHOD_NAMES, Streaming, load_preset, methods_for, preset_names  # noqa: E402
 from vidlong.method_names import NOISE_KINDS  # noqa: E402
@@ -52,7 +52,7 @@ from vidlong.redraw_stream import RedrawStreamer  # noqa: E402
 from vidlong.streaming import StreamSampling, VideoStreamer, held_sound, resolve_context  # noqa: E402
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_SEED, MAX_STEPS, check_diagonal_stream, check_extends,  # noqa: E402
                               check_generate, check_seed, check_streams, extends, limits_for_pipeline, streams, video_size)
-from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
+from vidlong.video_io import StreamingVideoWriter, read_video, write_video  # noqa: E402
 from vidlong.extend import count_input_frames  # noqa: E402
 from vidlong.animate import ANIMATE_VIDEOS  # noqa: E402
 from vidlong.video_to_video import DEFAULT_STRENGTH, frame_count, stream_redraws, video_fps  # noqa: E402
@@ -441,8 +441,9 @@ class App:
         if not rows:
             raise VidlongError("the prompt is empty; describe the video, or give the prompt timeline's prompts")
         first_prompt, guidance = [(0, rows[0][1])], None if guidance is None else float(guidance)  # the streamers' schedule
-        if extend_video:  # its frames, then Seconds of new video at its frame rate (0: until stopped); it encodes the
-            with self.lock:  # video's last frames: not beside another run (a stopped one finishing its step)
+        if extend_video:  # its frames, then Seconds of new video at its frame rate and size (0: until stopped); it encodes
+            check_stream_fits(self.pipe, *read_video(extend_video, max_frames=1)[0].shape[1:3])  # chunks that fit, first
+            with self.lock:  # the video's last frames: not beside another run (a stopped one finishing its step)
                 streamer = self.pipe.extend(first_prompt, video=extend_video, streaming=config,
                                             seconds=float(seconds) or None, seed=seed, guidance=guidance)
         elif video:  # as long as the video
@@ -453,6 +454,8 @@ class App:
             make = self.pipe.streamer(config)  # the family's own (LTX-2's), or diagonal denoising's
             streamer = make(self.pipe, first_prompt, config, seed=seed, guidance=guidance, image=image or None,
                             chunks=None if float(seconds) == 0 else counted)
+        if not extend_video:  # made lazily: its size is known before anything runs
+            check_stream_fits(self.pipe, getattr(streamer, "height", None), getattr(streamer, "width", None))
         streamer.follow_timeline(rows)
         chunks = streamer.chunks
         late = [second for second, _ in rows if chunks is not None and streamer.first_chunk_from(second) >= chunks]

@@ -803,6 +803,22 @@ def test_a_video_to_continue_says_it_is_encoded_and_a_stop_meanwhile_holds(demo,
     assert len(app.history.items()) == before
 
 
+def test_a_stream_or_a_video_to_continue_whose_chunks_will_not_fit_is_refused_first(demo, tmp_path, monkeypatch):
+    """Streams are refused where their chunks will not fit, a video to continue before its end is encoded."""
+    import numpy as np
+
+    from vidlong import estimate
+    from vidlong.video_io import write_video
+
+    app = demo.vidlong_app
+    video = write_video(tmp_path / "in.mp4", np.zeros((9, 32, 32, 3), np.uint8), fps=8)
+    monkeypatch.setattr(estimate, "free_bytes", lambda device: 1000)
+    monkeypatch.setattr(type(app.pipe), "extend", lambda *a, **k: pytest.fail("the video was encoded"))
+    for fields in (dict(), dict(extend_video=str(video))):
+        with pytest.raises(VidlongError, match="a stream's chunks take the same memory however long it runs"):
+            app.streamer("a red circle", [], 1, 3, "auto", True, 1, None, 0, **fields)
+
+
 def test_a_stream_with_no_end_counts_its_chunks_on_the_bar(demo):
     """A stream with no end (Seconds 0) shows the chunks made as a count, not a bar stuck at 0%: every update of the bar is
     (chunks made, None), a chunk's steps and its decode included; a stream of a set length shows (made, of)."""

@@ -5,7 +5,7 @@ import torch
 
 import vidlong
 from tiny_pipeline import save_tiny_pipeline
-from vidlong.estimate import Pace, check_fits, run_cost
+from vidlong.estimate import Pace, check_fits, check_stream_fits, run_cost
 from vidlong.generate import GenerateRequest, generate
 
 
@@ -72,6 +72,32 @@ def test_a_run_that_will_not_fit_is_refused_naming_the_limit(pipe):
     with pytest.raises(vidlong.VidlongError, match=r"needs about .* GiB of RAM beyond the loaded model and 0.0 GiB is free; "
                                                    "shorten the length or lower the height and width"):
         check_fits(big, free=1000)
+
+
+def test_a_stream_whose_chunks_will_not_fit_is_refused_whatever_its_length(pipe, tmp_path, monkeypatch, capsys):
+    """A stream's chunks attend to at most the native window: their memory is `generate`'s over it at the stream's size
+    (larger at a larger size), and a size whose chunks will not fit is refused saying the length would not help; `vidlong
+    extend` refuses a video so large before its end is encoded, as `vidlong stream` before its first chunk."""
+    import numpy as np
+
+    from vidlong import estimate
+    from vidlong.cli import main
+    from vidlong.video_io import write_video
+
+    native = cost(pipe, pipe.spec.native_frames).peak_bytes
+    check_stream_fits(pipe, None, None, free=native)
+    with pytest.raises(vidlong.VidlongError, match=r"GiB is free; a stream's chunks take the same memory however long it "
+                                                   r"runs: lower the height and width \(a video to continue: resize it first\)$"):
+        check_stream_fits(pipe, 256, 256, free=native)
+    video = write_video(tmp_path / "in.mp4", np.zeros((9, 32, 32, 3), np.uint8), fps=8)
+    monkeypatch.setattr(estimate, "free_bytes", lambda device: 1000)
+    monkeypatch.setattr(type(pipe), "extend", lambda *a, **k: pytest.fail("the input was encoded"))
+    folder = str(pipe.config._name_or_path)
+    for command in (["extend", "--video", str(video)], ["stream"]):
+        assert main([*command, "--model", folder, "--prompt", "a red circle", "--chunks", "1",
+                     "--out", str(tmp_path / "out.mp4")]) == 2
+        assert "a stream's chunks take the same memory however long it runs" in capsys.readouterr().err
+        assert not (tmp_path / "out.mp4").exists()
 
 
 def test_pace_turns_flops_into_seconds_after_a_run(pipe):

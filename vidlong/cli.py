@@ -620,11 +620,13 @@ def _run_stream(args) -> int:
             raise VidlongError("--strength is how much of a video a stream redraws: pass --video in.mp4, or drop --strength")
     _check_prompts(args.prompt, stream_chunk_count(limits.spec, chunk_layout(streaming), **length, dropped=limits.dropped_frames))
     pipe = _load_pipeline(args, folder, args.device, streams=True)
+    from .estimate import check_stream_fits
 
     redraw = dict(video=args.video, strength=args.strength) if args.video is not None else {}
     stream = pipe.stream(args.prompt, streaming=streaming, guidance=args.guidance, guidance_2=args.guidance_2,
                          seed=args.seed, height=args.height, width=args.width, negative_prompt=args.negative_prompt,
                          image=load_image(args.image) if args.image else None, **length, **redraw)
+    check_stream_fits(pipe, getattr(stream, "height", None), getattr(stream, "width", None))  # made lazily: nothing ran yet
     settings = dict(_stream_settings(args, pipe, stream, args.prompt), video=args.video)
     return _write_stream(stream, out, latents_path, settings)
 
@@ -785,6 +787,10 @@ def _run_extend(args) -> int:
     _check_prompts(prompt, stream_chunk_count(limits.spec, chunk_layout(streaming), **_length(args),
                                                         input_fps=fps or limits.spec.fps))
     pipe = _load_pipeline(args, folder, args.device, streams=True)
+    from .estimate import check_stream_fits
+
+    check_stream_fits(pipe, *(frames.shape[1:3] if frames is not None else
+                              (side * pipe.geometry().spatial for side in latents.shape[-2:])))  # before the input is encoded
     stream = pipe.extend(prompt, video=frames, latents=latents, streaming=streaming, guidance=args.guidance, fps=fps,
                          guidance_2=args.guidance_2, seed=args.seed, negative_prompt=args.negative_prompt, **_length(args))
     settings = dict(_stream_settings(args, pipe, stream, prompt), video=args.video, input_latents=args.latents,

@@ -157,13 +157,22 @@ def free_bytes(device: torch.device) -> int:
     return int(psutil.virtual_memory().available)
 
 
-def check_fits(cost: RunCost, free: Optional[int] = None) -> None:
-    """Refuse, naming the limit, a run whose estimated memory exceeds what `cost.device` has free."""
+def check_fits(cost: RunCost, free: Optional[int] = None, fix: str = "shorten the length or lower the height and width") -> None:
+    """Refuse, naming the limit and `fix`, a run whose estimated memory exceeds what `cost.device` has free."""
     free = free_bytes(cost.device) if free is None else free
     if cost.peak_bytes > free:
         where = "GPU" if cost.device.type == "cuda" else "RAM"
         raise VidlongError(f"this run needs about {cost.peak_bytes / GIB:.1f} GiB of {where} beyond the loaded model and "
-                           f"{free / GIB:.1f} GiB is free; shorten the length or lower the height and width")
+                           f"{free / GIB:.1f} GiB is free; {fix}")
+
+
+def check_stream_fits(pipe, height: Optional[int], width: Optional[int], free: Optional[int] = None) -> None:
+    """Refuse a stream (or an extension) of `height` x `width` pixels (None: the spec's) whose chunks will not fit: a chunk
+    attends to at most the native window, so its memory is at most that of `generate` over the native window at that
+    size, whatever the stream's length."""
+    cost = run_cost(pipe, GenerateRequest(prompt="-", height=height, width=width), pipe.spec.native_frames)
+    check_fits(cost, free, fix="a stream's chunks take the same memory however long it runs: lower the height and width "
+                               "(a video to continue: resize it first)")
 
 
 class Pace:
