@@ -81,10 +81,9 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
     iterations = latent_frames - diagonal.sink_frames if diagonal else 0  # the queue's, `forwards_per_frame` forwards each
     native_steps = steps_of(request, spec, latent_frames, diagonal) - iterations  # of every native video (a timeline's segments too)
     tokens = (window_frames // pt) * (height // geometry.spatial // ph) * (width // geometry.spatial // pw)
-    heads, dim = config.num_attention_heads, config.num_attention_heads * config.attention_head_dim
-    ffn = config.get("ffn_dim") or int(config.get("mlp_ratio", 4.0) * dim)  # Wan names it; the others use 4x (Hunyuan: mlp_ratio)
+    heads, dim, ffn, layers = transformer_sizes(config)
     vace = len(config.get("vace_layers") or ())  # Wan VACE: a VACE block per listed layer, over the control video's tokens
-    blocks = config.num_layers + config.get("num_single_layers", 0) + vace  # HunyuanVideo: dual- then single-stream blocks
+    blocks = layers + config.get("num_single_layers", 0) + vace  # HunyuanVideo: dual- then single-stream blocks
     branches = 1 if diagonal else attention_branches(methods, latent_frames // pt, max(1, spec.native_frames // pt))
 
     per_block = (2 * 4 * tokens * dim * dim  # self-attention projections
@@ -121,6 +120,21 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
     else:
         decode = video * (4 + 4 + 1)
     return RunCost(flops, int(max(activations + logits, decode)), pipe.device, video, decoded)
+
+
+def transformer_sizes(config) -> tuple[int, int, int, int]:
+    """(attention heads, width, feed-forward width, blocks over the video tokens) of a transformer's config in every
+    family's spelling: ``num_attention_heads`` x ``attention_head_dim`` wide and ``num_layers`` blocks, or Kandinsky 5's
+    ``model_dim`` in heads of ``sum(axes_dims)`` channels and ``num_visual_blocks``; the feed-forward Wan's ``ffn_dim``,
+    Kandinsky 5's ``ff_dim``, else ``mlp_ratio`` (HunyuanVideo's; 4 where none is named) times the width."""
+    if "model_dim" in config:
+        dim = config["model_dim"]
+        heads, layers = dim // sum(config["axes_dims"]), config["num_visual_blocks"]
+    else:
+        heads, layers = config["num_attention_heads"], config["num_layers"]
+        dim = heads * config["attention_head_dim"]
+    ffn = config.get("ffn_dim") or config.get("ff_dim") or int(config.get("mlp_ratio", 4.0) * dim)
+    return heads, dim, ffn, layers
 
 
 def wan_decoder_bytes(vae, height: int, width: int) -> int:
