@@ -183,7 +183,8 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
         transformer: a diffusers video transformer of a family vidlong serves
             (`vidlong.attention.adapters.ADAPTERS`: `WanTransformer3DModel`, `LTXVideoTransformer3DModel`,
             `WanVACETransformer3DModel`, `WanAnimateTransformer3DModel`, `SkyReelsV2Transformer3DModel`,
-            `CogVideoXTransformer3DModel`, `HunyuanVideoTransformer3DModel`, `HunyuanVideo15Transformer3DModel`).
+            `CogVideoXTransformer3DModel`, `HunyuanVideoTransformer3DModel`, `HunyuanVideo15Transformer3DModel`,
+            `MochiTransformer3DModel`, `Kandinsky5Transformer3DModel`).
         methods: method configs (`UltraViCo`, `SpectralFusion`, `SlidingWindow`, `RIFLEx`); none (or
             neutral settings) leaves the output bit-identical.
         native_frames: the model's native window in latent frames; default from `configs/models`.
@@ -203,6 +204,9 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
         check_not_streaming([transformer], "applying methods to its transformer")
     check_methods(methods)
     check_family_methods(methods, adapter)
+    refusal = adapter.methods_refusal(transformer) if methods else None
+    if refusal is not None:
+        raise VidlongError(f"vidlong's methods do not run on this {adapter.transformer_class}: {refusal}")
     riflex = any(isinstance(m, RIFLEx) for m in methods)
     if stream is not None and "cache" not in adapter.stream_contexts:
         raise VidlongError(f"a KV-cache stream is not available for {adapter.transformer_class}: {adapter.no_cache_reason}; "

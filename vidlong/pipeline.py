@@ -598,6 +598,7 @@ PIPELINE_CLASSES = {
     "HunyuanVideo15Pipeline": "vidlong.families.hunyuan:VidLongHunyuanVideo15Pipeline",
     "HunyuanVideo15ImageToVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanVideo15ImageToVideoPipeline",
     "MochiPipeline": "vidlong.families.mochi:VidLongMochiPipeline",
+    "Kandinsky5T2VPipeline": "vidlong.families.kandinsky5:VidLongKandinsky5T2VPipeline",
 }
 
 

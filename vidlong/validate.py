@@ -86,7 +86,7 @@ def limits_for_folder(folder, image: bool = False, video: bool = False) -> Model
     config = folder_configs(Path(folder))[1]
     facts = pipeline_facts(Path(folder))
     task, geometry = pipeline_task(folder, image, video), folder_geometry(folder)
-    return ModelLimits(spec_for_folder(folder), geometry, _rope_positions(config), task, facts["family"],
+    return ModelLimits(spec_for_folder(folder), geometry, _rope_positions(facts), task, facts["family"],
                        facts["experts"], _takes_last_frame(dict(facts, task=task)), _fixed_size(config, geometry),
                        folder_redraws(folder), _no_stream_reason(dict(facts, task=task)), CONTROL_PIPELINES.get(facts["pipeline"]),
                        _dropped_frames(dict(facts, task=task)))
@@ -144,8 +144,12 @@ def check_no_stream_between_two_frames(limits: ModelLimits) -> None:
                            "stream or extend: use vidlong generate --image first.png --last-image last.png")
 
 
-def _rope_positions(transformer_config) -> Optional[int]:
-    positions = transformer_config.get("rope_max_seq_len")
+def _rope_positions(facts: dict) -> Optional[int]:
+    """`ModelLimits.rope_positions` from a pipeline's `vidlong.models.model_facts`: its config's ``rope_max_seq_len``
+    (Wan's), else its family's fixed table (`FamilyAdapter.rope_positions`: Kandinsky 5's 128), else None."""
+    from .attention.adapters import adapter_named
+
+    positions = facts.get("rope_max_seq_len") or adapter_named(facts["family"]).rope_positions
     return None if positions is None else int(positions)
 
 

@@ -8,6 +8,7 @@ from .base import FamilyAdapter
 from .cogvideox import COGVIDEOX
 from .hunyuan import HUNYUAN_VIDEO
 from .hunyuan15 import HUNYUAN_VIDEO_15
+from .kandinsky5 import KANDINSKY_5
 from .ltx import LTX_VIDEO
 from .ltx2 import LTX_2
 from .mochi import MOCHI
@@ -18,7 +19,7 @@ from .wan_vace import WAN_VACE
 
 #: every family vidlong serves
 ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, WAN_VACE, WAN_ANIMATE, SKYREELS_V2, LTX_VIDEO, LTX_2, COGVIDEOX, HUNYUAN_VIDEO,
-                                       HUNYUAN_VIDEO_15, MOCHI)
+                                       HUNYUAN_VIDEO_15, MOCHI, KANDINSKY_5)
 
 
 def adapter_for(transformer, call: str = "vidlong.apply") -> FamilyAdapter:

@@ -31,6 +31,8 @@ class FamilyAdapter:
             which diagonal denoising (``method="fifo"``) needs: every frame at its own noise level.
         prompt_timeline: whether its text enters by per-token cross-attention (`cross_attentions`), which a
             prompt timeline splits by frames (`vidlong.timeline`): each segment's frames see their own text.
+        rope_positions: the rows of its RoPE tables where the family fixes them outside its config (the most token
+            frames, rows or columns one forward places), else None (a config's ``rope_max_seq_len``, or any size).
     """
 
     name: str = ""
@@ -44,6 +46,7 @@ class FamilyAdapter:
     moves_rope: bool = False
     timestep_per_token: bool = False
     prompt_timeline: bool = False
+    rope_positions: Optional[int] = None
 
     def self_attentions(self, transformer) -> list:
         """The video self-attention modules whose processor vidlong replaces."""
@@ -113,6 +116,11 @@ class FamilyAdapter:
     def temporal_shift(self, transformer):
         """``shift(keys [..., D], frames)``: RoPE-rotated keys moved `frames` token frames later (for
         windows that see anchors re-placed next to them), or None where it is not implemented."""
+        return None
+
+    def methods_refusal(self, transformer) -> Optional[str]:
+        """Why vidlong's methods cannot act on this `transformer` of the family (a configuration of its attention they do
+        not compose with), for a one-line refusal; None where they can."""
         return None
 
     def text_projections(self, transformer) -> list:
