@@ -377,3 +377,34 @@ def mochi_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dt
                 encoder_hidden_states=torch.randn(2, 5, TEXT_DIM, generator=gen).to(dtype),
                 timestep=torch.tensor([500.0, 500.0], dtype=dtype),
                 encoder_attention_mask=torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 0]], dtype=torch.bool), return_dict=False)
+
+
+#: the tiny Kandinsky 5's pooled (CLIP) prompt width
+K5_POOLED_DIM = 8
+
+
+def tiny_kandinsky5_transformer(seed: int = 0, layers: int = 2, **config):
+    """A random Kandinsky5Transformer3DModel (2 heads x 16, RoPE axes (4, 6, 6), patch (1, 2, 2), one text block, `layers`
+    visual blocks; `config` more of its arguments, e.g. ``attention_type="nabla"``) for exact CPU checks."""
+    from diffusers import Kandinsky5Transformer3DModel
+
+    torch.manual_seed(seed)
+    model = Kandinsky5Transformer3DModel(in_visual_dim=IN_CHANNELS, out_visual_dim=IN_CHANNELS, in_text_dim=TEXT_DIM,
+                                         in_text_dim2=K5_POOLED_DIM, time_dim=16, patch_size=(1, 2, 2), model_dim=32, ff_dim=32,
+                                         num_text_blocks=1, num_visual_blocks=layers, axes_dims=(4, 6, 6), **config)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model.eval()
+
+
+def kandinsky5_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32) -> dict:
+    """Channels-last latents ``[1, F, H, W, C]`` (latent frames), 5 Qwen text states, a pooled CLIP prompt, the RoPE
+    positions and scale its call passes at 480p-854p sizes."""
+    gen = torch.Generator().manual_seed(seed)
+    return dict(hidden_states=torch.randn(1, frames, height, width, IN_CHANNELS, generator=gen).to(dtype),
+                encoder_hidden_states=torch.randn(1, 5, TEXT_DIM, generator=gen).to(dtype),
+                pooled_projections=torch.randn(1, K5_POOLED_DIM, generator=gen).to(dtype),
+                timestep=torch.tensor([500.0], dtype=dtype),
+                visual_rope_pos=[torch.arange(frames), torch.arange(height // 2), torch.arange(width // 2)],
+                text_rope_pos=torch.arange(5), scale_factor=(1, 2, 2), return_dict=False)

@@ -450,3 +450,29 @@ def tiny_mochi_pipeline():
     text_encoder = T5EncoderModel(T5Config(vocab_size=64, d_model=TEXT_DIM, d_kv=8, d_ff=32, num_layers=1, num_heads=2))
     return MochiPipeline(scheduler=FlowMatchEulerDiscreteScheduler(invert_sigmas=True), vae=vae.eval(),
                          text_encoder=text_encoder.eval(), tokenizer=tiny_tokenizer(), transformer=tiny_mochi_transformer())
+
+
+def tiny_kandinsky5_pipeline():
+    """diffusers' `Kandinsky5T2VPipeline` of tiny random parts: a HunyuanVideo VAE (8x space, 4x time), a two-layer
+    Qwen2.5-VL (its call reads the last hidden states past the 128 tokens of its prompt template's start; the word-level
+    tokenizer splits the template into more than that), a one-layer CLIP text encoder for the pooled prompt,
+    `tiny_kandinsky5_transformer`."""
+    from diffusers import AutoencoderKLHunyuanVideo, Kandinsky5T2VPipeline
+    from transformers import CLIPTextConfig, CLIPTextModel, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    from conftest import IN_CHANNELS, K5_POOLED_DIM, TEXT_DIM, tiny_kandinsky5_transformer
+
+    torch.manual_seed(0)
+    vae = AutoencoderKLHunyuanVideo(latent_channels=IN_CHANNELS, block_out_channels=(8,) * 4, layers_per_block=1, norm_num_groups=4)
+    qwen = Qwen2_5_VLForConditionalGeneration(Qwen2_5_VLConfig(
+        text_config=dict(vocab_size=64, hidden_size=TEXT_DIM, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         num_key_value_heads=2, max_position_embeddings=1024, bos_token_id=None, eos_token_id=None,
+                         rope_scaling={"type": "mrope", "mrope_section": [1, 1, 2]}),
+        vision_config=dict(depth=1, hidden_size=16, intermediate_size=16, num_heads=2, out_hidden_size=TEXT_DIM,
+                           fullatt_block_indexes=[0])))
+    clip = CLIPTextModel(CLIPTextConfig(vocab_size=64, hidden_size=K5_POOLED_DIM, intermediate_size=16, num_hidden_layers=1,
+                                        num_attention_heads=2, max_position_embeddings=77, bos_token_id=1, eos_token_id=1,
+                                        pad_token_id=0))
+    return Kandinsky5T2VPipeline(transformer=tiny_kandinsky5_transformer(), vae=vae.eval(), text_encoder=qwen.eval(),
+                                 tokenizer=tiny_tokenizer(), text_encoder_2=clip.eval(), tokenizer_2=tiny_tokenizer(),
+                                 scheduler=FlowMatchEulerDiscreteScheduler(shift=5.0))

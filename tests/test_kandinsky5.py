@@ -1,0 +1,185 @@
+"""Kandinsky 5.0 Video through its family adapter and pipeline: self-attention over the video tokens alone (text by
+cross-attention), channels-last latents, its RoPE as 2x2 rotations whose result its processor rounds to bfloat16. Methods
+off = the stock model bit for bit; each method equal to a float64 reference (q/k/v written from its math, attention from
+`reference`); the spec from configs/models; NABLA's sparse attention refuses the methods in one line; `generate` with no
+method = diffusers' `Kandinsky5T2VPipeline` bit for bit; `vidlong generate` with each method writes the mp4."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from conftest import kandinsky5_inputs, tiny_kandinsky5_transformer
+from reference import method_attention
+
+import vidlong
+from vidlong.attention.adapters.kandinsky5 import KANDINSKY_5
+
+NATIVE = 3  # latent frames
+GRID = (2, 3)  # token rows, columns (latent 4x6, patch 2)
+METHODS = {"ultravico": vidlong.UltraViCo(alpha=0.8), "fusion": vidlong.SpectralFusion(windows=(1,))}
+
+
+def rel_err(a, b):
+    return ((a.double() - b.double()).norm() / b.double().norm()).item()
+
+
+def stock_output(frames):
+    with torch.no_grad():
+        return tiny_kandinsky5_transformer()(**kandinsky5_inputs(frames))
+
+
+def test_methods_off_and_removed_are_stock_bit_for_bit():
+    """vidlong's processor goes on its visual blocks' self-attentions (not the text blocks' nor the cross-attentions) and
+    comes off; a neutral plan is its own processor's output bit for bit."""
+    frames = 4 * NATIVE
+    model = tiny_kandinsky5_transformer()
+    stock = [a.processor for a in KANDINSKY_5.self_attentions(model)]
+    assert len(stock) == 2 and type(stock[0]).__name__ == "Kandinsky5AttnProcessor"
+    neutral = vidlong.apply(model, vidlong.UltraViCo(alpha=1.0, guard_first_frame=False), native_frames=NATIVE)
+    assert type(model.visual_transformer_blocks[0].cross_attention.processor).__name__ == "Kandinsky5AttnProcessor"
+    with torch.no_grad():
+        out = model(**kandinsky5_inputs(frames))
+    assert neutral.plan.is_stock and torch.equal(out, stock_output(frames))
+    vidlong.apply(model, vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(), native_frames=NATIVE)
+    with torch.no_grad():
+        changed = model(**kandinsky5_inputs(frames))
+    vidlong.remove(model)
+    assert [a.processor for a in KANDINSKY_5.self_attentions(model)] == stock
+    with torch.no_grad():
+        assert torch.equal(model(**kandinsky5_inputs(frames)), stock_output(frames))
+    assert rel_err(changed, stock_output(frames)) > 1e-3
+
+
+def rms_norm(x, norm):
+    """Its per-head `nn.RMSNorm` in float64: ``x / rms(x) · weight``, with float32's epsilon (the model normalises q and k
+    in float32)."""
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + torch.finfo(torch.float32).eps) * norm.weight
+
+
+def rotated(x, rope):
+    """Its RoPE in float64: each channel pair of ``[B, N, H, D]`` times its 2x2 rotation matrix (`rope` ``[B, N, 1, D / 2,
+    2, 2]``), then rounded to bfloat16 as its processor rounds it."""
+    pairs = x.unflatten(-1, (-1, 2)).unsqueeze(-1)  # [B, N, H, D / 2, 2, 1]
+    return (rope.double() @ pairs).flatten(-3).to(torch.bfloat16).double()
+
+
+class ReferenceAttention:
+    """The methods' float64 math on a Kandinsky 5 video self-attention: q/k/v from its projections, per-head RMS norms and
+    RoPE on q and k, the output through ``out_layer``."""
+
+    def __init__(self, method, frames):
+        self.method, self.frames = method, frames
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, rotary_emb=None, sparse_params=None):
+        def heads(x):
+            return x.unflatten(2, (attn.num_heads, -1))
+
+        q = rotated(rms_norm(heads(attn.to_query(hidden_states)), attn.query_norm), rotary_emb)
+        k = rotated(rms_norm(heads(attn.to_key(hidden_states)), attn.key_norm), rotary_emb)
+        out = method_attention(self.method, q, k, heads(attn.to_value(hidden_states)), self.frames, GRID, NATIVE)
+        return attn.out_layer(out.flatten(2, 3))
+
+
+@pytest.mark.parametrize("method", list(METHODS.values()), ids=list(METHODS))
+def test_transformer_with_a_method_matches_float64_reference(method):
+    """At 4x the native window, in float32 on the CPU's dense kernel."""
+    frames = 4 * NATIVE
+    model = tiny_kandinsky5_transformer()
+    vidlong.apply(model, method, native_frames=NATIVE)
+    with torch.no_grad():
+        out = model(**kandinsky5_inputs(frames))
+    ref_model = tiny_kandinsky5_transformer().to(torch.float64)
+    ref_model.time_embeddings.float()  # it embeds the timestep in float32 whatever the model's dtype
+    for attention in KANDINSKY_5.self_attentions(ref_model):
+        attention.set_processor(ReferenceAttention(method, frames))
+    with torch.no_grad():
+        ref = ref_model(**kandinsky5_inputs(frames, dtype=torch.float64))
+    assert rel_err(out, ref) < 1e-5
+    assert rel_err(out, stock_output(frames)) > 1e-3  # the method acts
+
+
+def test_nabla_sparse_attention_refuses_the_methods_in_one_line():
+    """A 10-second release (``attention_type: nabla``) takes no method (its spec: 61 latent frames); applied with none, its
+    processors are vidlong's, which hand NABLA's sparse parameters to its own."""
+    model = tiny_kandinsky5_transformer(attention_type="nabla")
+    with pytest.raises(vidlong.VidlongError, match=r"^vidlong's methods do not run on this Kandinsky5Transformer3DModel: its "
+                                                   r"sparse NABLA attention [^\n]*$"):
+        vidlong.apply(model, vidlong.UltraViCo())
+    assert vidlong.apply(model).native_frames == 61
+
+
+def test_native_length_size_and_vae_ratio_come_from_configs():
+    """31 latent frames at 24 fps, 512x768, 50 steps at 5, from configs/models; 4 pixel frames per latent frame (121), 8x
+    space, from its HunyuanVideo VAE; its 128-row RoPE tables bound a forward's token frames."""
+    from tiny_pipeline import tiny_kandinsky5_pipeline
+
+    from vidlong.models import family_of, geometry_from_configs, model_facts, pixel_frames, spec_for_facts
+    from vidlong.validate import limits_for_pipeline
+
+    model = tiny_kandinsky5_transformer()
+    assert vidlong.apply(model, vidlong.UltraViCo()).native_frames == 31
+    spec = spec_for_facts(model_facts(model.config, family=family_of(model)))
+    assert (spec.name, spec.fps, spec.height, spec.width, spec.num_inference_steps, spec.guidance_scale) == \
+        ("kandinsky5", 24, 512, 768, 50, 5.0)
+    pipe = tiny_kandinsky5_pipeline()
+    geometry = geometry_from_configs(pipe.vae.config, model.config)
+    assert (geometry.channels, geometry.spatial, geometry.temporal, geometry.patch) == (4, 8, 4, (1, 2, 2))
+    assert pixel_frames(spec.native_frames, geometry.temporal) == 121
+    vidlong_pipe = vidlong.from_pipe(pipe)
+    assert type(vidlong_pipe).__name__ == "VidLongKandinsky5T2VPipeline" and limits_for_pipeline(vidlong_pipe).rope_positions == 128
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """A saved tiny Kandinsky 5 pipeline folder with a vidlong.yaml: native 3 latent frames, 32x48 at 24 fps, 2 steps,
+    guidance 2."""
+    from tiny_pipeline import tiny_kandinsky5_pipeline
+
+    path = tmp_path_factory.mktemp("kandinsky5")
+    tiny_kandinsky5_pipeline().save_pretrained(path, safe_serialization=True)
+    (path / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-kandinsky5", native_frames=NATIVE, height=32, width=48,
+                                                           fps=24, num_inference_steps=2, guidance_scale=2.0)))
+    return path
+
+
+def test_generate_with_no_method_is_the_stock_pipeline_bit_for_bit(folder):
+    """`load_pipeline` gives vidlong's class with the folder's geometry; `generate` at 2x with no method returns the
+    frames diffusers' own `Kandinsky5T2VPipeline` makes from the same folder, channels-last noise and settings."""
+    import diffusers
+
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.models import folder_geometry
+
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    assert type(pipe).__name__ == "VidLongKandinsky5T2VPipeline" and pipe.facts()["family"] == "kandinsky5"
+    assert pipe.geometry() == folder_geometry(folder) and pipe.spec.temporal_ratio == 4
+    pipe.set_progress_bar_config(disable=True)
+    result = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3))
+
+    stock = diffusers.Kandinsky5T2VPipeline.from_pretrained(folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    frames = result.settings["latent_frames"]
+    assert frames == 2 * NATIVE
+    noise = torch.randn(1, frames, 32 // 8, 48 // 8, 4, generator=torch.Generator().manual_seed(3))
+    video = stock(prompt="a red ball", height=32, width=48, num_frames=4 * (frames - 1) + 1, num_inference_steps=2,
+                  guidance_scale=2.0, latents=noise, output_type="np").frames[0]
+    assert np.array_equal(result.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+
+
+@pytest.mark.parametrize("method", ["ultravico", "freelong", "both"])
+def test_cli_generate_writes_the_mp4(folder, tmp_path, method):
+    """`vidlong generate --ratio 2`: 2x the native latent frames, 4·(6 - 1) + 1 = 21 pixel frames at 24 fps, 48x32, the
+    method in the sidecar."""
+    from vidlong.cli import main
+    from vidlong.video_io import read_video
+
+    out = tmp_path / "long.mp4"
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--ratio", "2", "--method", method,
+                 "--out", str(out)]) == 0
+    frames, fps = read_video(out)
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert frames.shape == (21, 32, 48, 3) and fps == pytest.approx(24) and settings["latent_frames"] == 2 * NATIVE
+    names = {"ultravico": ["UltraViCo"], "freelong": ["SpectralFusion"], "both": ["UltraViCo", "SpectralFusion"]}[method]
+    assert [m["name"] for m in settings["methods"]] == names and math.isclose(settings["ratio"], 2)
