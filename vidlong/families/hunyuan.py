@@ -23,16 +23,13 @@ from ..vae_stream import OverlapDecoder
 from .common import DECODE_OVERLAP, quiet, replaced
 
 
-class HunyuanVideoFamily:
-    """What HunyuanVideo's pipelines (1.0 and 1.5) share under vidlong: their calls' sigmas (1 down to 1/steps,
-    shifted by the scheduler's own shift), their causal VAEs' decode and encode by ``scaling_factor``, and their VAEs
-    tiled as they load (1.0's mid-block attention masks every latent pixel of a window against every other: untiled, a
-    960x960 decode of a tiny model took 24 GB; diffusers' examples tile them)."""
+class HunyuanVideoVAE:
+    """What the pipelines of HunyuanVideo's causal VAEs (1.0's, 1.5's; Kandinsky 5 uses 1.0's) share under vidlong: a
+    stream's chunks decoded and encoded by its ``scaling_factor``, and the VAE tiled as it loads (1.0's mid-block
+    attention masks every latent pixel of a window against every other: untiled, a 960x960 decode of a tiny model took
+    24 GB; diffusers' examples tile them)."""
 
     tiled_vae = True
-
-    def stream_scheduler(self, steps, window, generator=None):
-        return self.fresh_scheduler(sigmas=np.linspace(1.0, 0.0, steps + 1)[:-1])
 
     def stream_decoder(self):
         return OverlapDecoder(self._decode_chunk, self.vae_scale_factor_temporal, DECODE_OVERLAP)
@@ -44,6 +41,14 @@ class HunyuanVideoFamily:
     def stream_encode(self, pixels):
         vae = self.vae
         return vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.mode() * vae.config.scaling_factor
+
+
+class HunyuanVideoFamily(HunyuanVideoVAE):
+    """What HunyuanVideo's pipelines (1.0 and 1.5) share under vidlong: their VAEs' (`HunyuanVideoVAE`) and their calls'
+    sigmas (1 down to 1/steps, shifted by the scheduler's own shift)."""
+
+    def stream_scheduler(self, steps, window, generator=None):
+        return self.fresh_scheduler(sigmas=np.linspace(1.0, 0.0, steps + 1)[:-1])
 
 
 class EmbeddedGuidance:
