@@ -28,8 +28,8 @@ def kandinsky_rotation(x: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
 class KandinskyAdapter(FamilyAdapter):
     name = "kandinsky5"
     transformer_class = "Kandinsky5Transformer3DModel"
-    stream_contexts = ()
-    no_stream_reason = "its pipeline's side of a stream (prompt, sampler, forward process, chunk decode) is not wired yet"
+    stream_contexts = ("renoise",)
+    no_cache_reason = "its rolling KV cache (keys re-placed with its rotation-matrix RoPE) is not implemented yet"
     #: its RoPE tables' rows (`Kandinsky5RoPE3D`'s ``max_pos``, fixed at 128 an axis): the most token frames, rows or columns
     rope_positions = 128
 

@@ -2,19 +2,27 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from diffusers import Kandinsky5T2VPipeline
 
 from ..pipeline import VidlongPipelineMixin
 from ..schedulers.noise import initial_noise
+from .hunyuan import HunyuanVideoVAE
+
+#: the negative prompt its call guides away from where it is given none (its call's own)
+DEFAULT_NEGATIVE_PROMPT = ("Static, 2D cartoon, cartoon, 2d animation, paintings, images, worst quality, low quality, ugly, "
+                           "deformed, walking backwards")
 
 
-class VidLongKandinsky5T2VPipeline(VidlongPipelineMixin, Kandinsky5T2VPipeline):
+class VidLongKandinsky5T2VPipeline(HunyuanVideoVAE, VidlongPipelineMixin, Kandinsky5T2VPipeline):
     """diffusers' `Kandinsky5T2VPipeline` (Kandinsky 5.0 Video: Qwen2.5-VL text by cross-attention, a pooled CLIP prompt,
-    HunyuanVideo's VAE of 4x time and 8x space) with vidlong's surface. Its latents are channels-last,
-    ``[B, F, h, w, C]``; its VAE is tiled as it loads, as HunyuanVideo's is (an untiled decode holds every frame's
-    activations at full size at once)."""
+    HunyuanVideo's VAE of 4x time and 8x space, `HunyuanVideoVAE`) with vidlong's surface. Its latents are channels-last,
+    ``[B, F, h, w, C]``.
 
-    tiled_vae = True
+    It streams and extends with the re-noised context: its prompt as Qwen2.5-VL states of their own length and CLIP's
+    pooled states (its call's default negative prompt where none is given), each prompt of a guided batch through its own
+    forward as its call runs them (its text attends with no padding mask), its call's sampler (the scheduler's own
+    timesteps), flow matching's forward process."""
 
     def start_noise(self, kind: str, shape, native_frames: int, generator=None) -> torch.Tensor:
         """Noise of `kind` for latents `shape` ``[1, C, F, h, w]``: plain noise as its call draws it, channels last (then as
@@ -30,3 +38,37 @@ class VidLongKandinsky5T2VPipeline(VidlongPipelineMixin, Kandinsky5T2VPipeline):
 
     def grid_latents(self, latents: torch.Tensor, frames: int, height: int, width: int) -> torch.Tensor:
         return latents.permute(0, 4, 1, 2, 3)
+
+    def stream_text(self, prompt, negative_prompt, guided, guidance):
+        """Qwen2.5-VL states ``[B, T, D]`` zero-padded to the longer prompt with each prompt's length ``[B]``, CLIP's pooled
+        states ``[B, D']``; negative first when `guided`."""
+        from ..streaming import StreamText
+
+        prompts = [negative_prompt or DEFAULT_NEGATIVE_PROMPT, prompt] if guided else [prompt]
+        encoded = [self.encode_prompt(text, device=self.device, dtype=self.transformer.dtype) for text in prompts]
+        longest = max(states.shape[1] for states, _, _ in encoded)
+        return StreamText(len(prompts), dict(
+            encoder_hidden_states=torch.cat([F.pad(states, (0, 0, 0, longest - states.shape[1])) for states, _, _ in encoded]),
+            text_lengths=torch.tensor([states.shape[1] for states, _, _ in encoded], device=self.device),
+            pooled_projections=torch.cat([pooled for _, pooled, _ in encoded])))
+
+    def stream_forward(self, transformer, latents, timestep, text, **extra):
+        """Latents ``[B, C, f, h, w]`` -> its prediction in the same layout: each sample through its own forward, its prompt
+        unpadded, the RoPE positions, scale and sparse parameters its call gives a window of this size."""
+        frames, height, width = latents.shape[2:]
+        _, p_h, p_w = transformer.config.patch_size
+        spatial = self.vae_scale_factor_spatial
+        device = latents.device
+        rope = [torch.arange(frames, device=device), torch.arange(height // p_h, device=device),
+                torch.arange(width // p_w, device=device)]
+        window = self.call_latents(latents)
+        scale, sparse = self._get_scale_factor(height * spatial, width * spatial), self.get_sparse_params(window, device)
+        kwargs = text.kwargs
+        preds = []
+        for sample, length in enumerate(kwargs["text_lengths"].tolist()):
+            preds.append(transformer(hidden_states=window[sample:sample + 1], timestep=timestep[sample:sample + 1],
+                                     encoder_hidden_states=kwargs["encoder_hidden_states"][sample:sample + 1, :length],
+                                     pooled_projections=kwargs["pooled_projections"][sample:sample + 1], visual_rope_pos=rope,
+                                     text_rope_pos=torch.arange(length, device=device), scale_factor=scale,
+                                     sparse_params=sparse, return_dict=False))  # return_dict=False: the tensor itself
+        return self.grid_latents(torch.cat(preds), frames, height, width)
