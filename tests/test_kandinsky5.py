@@ -218,3 +218,20 @@ def test_a_stream_starts_with_generates_video_continues_from_its_context_and_ext
     assert frames.shape[0] == 13 + 2 * 4
     assert np.abs(frames[:13].astype(float) - read_video(tmp_path / "in.mp4")[0]).mean() < 3  # one more H.264 encode
 
+
+@pytest.mark.parametrize("command, says", [
+    (["generate", "--ratio", "2", "--method", "riflex"], "RIFLEx is not implemented for Kandinsky5Transformer3DModel"),
+    (["generate", "--ratio", "2", "--method", "window-sinks"], "windows with sinks"),
+    (["generate", "--ratio", "2", "--method", "fifo"], "needs a timestep per token"),
+    (["stream", "--chunks", "2", "--context", "cache"], "cache is not available for Kandinsky5Transformer3DModel")])
+def test_what_it_does_not_run_is_refused_in_one_line_before_loading(folder, tmp_path, capsys, monkeypatch, command, says):
+    """RIFLEx and the -sinks methods move Wan's RoPE tables, which it has not; fifo needs a timestep per token; its streams
+    re-noise their context (no KV cache)."""
+    import vidlong.pipeline
+    from vidlong.cli import main
+
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    assert main([command[0], "--model", str(folder), "--prompt", "a red ball", *command[1:],
+                 "--out", str(tmp_path / "g.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0] and not (tmp_path / "g.mp4").exists(), err
