@@ -101,14 +101,40 @@ def test_transformer_with_a_method_matches_float64_reference(method):
     assert rel_err(out, stock_output(frames)) > 1e-3  # the method acts
 
 
-def test_nabla_sparse_attention_refuses_the_methods_in_one_line():
+def test_nabla_sparse_attention_refuses_the_methods_in_one_line(monkeypatch):
     """A 10-second release (``attention_type: nabla``) takes no method (its spec: 61 latent frames); applied with none, its
-    processors are vidlong's, which hand NABLA's sparse parameters to its own."""
-    model = tiny_kandinsky5_transformer(attention_type="nabla")
+    processors are vidlong's, which hand NABLA's sparse parameters (its call's, for 3 frames of 8x8 tokens) to its own: a
+    block mask built in each visual block, the stock model's output bit for bit (eager FlexAttention on the CPU, where
+    a block mask only skips work, so its builds are counted)."""
+    from types import SimpleNamespace
+
+    import diffusers.models.transformers.transformer_kandinsky as kandinsky
+    from diffusers import Kandinsky5T2VPipeline
+
+    def nabla_model():
+        model = tiny_kandinsky5_transformer(attention_type="nabla", attention_P=0.3, attention_wT=1, attention_wH=1,
+                                            attention_wW=1, attention_add_sta=True)
+        model.set_attention_backend("flex")  # its block mask runs on FlexAttention alone
+        return model
+
+    model, inputs = nabla_model(), kandinsky5_inputs(3, height=16, width=16)
+    holder = SimpleNamespace(transformer=model, fast_sta_nabla=Kandinsky5T2VPipeline.fast_sta_nabla)
+    sparse = Kandinsky5T2VPipeline.get_sparse_params(holder, inputs["hidden_states"], "cpu")
     with pytest.raises(vidlong.VidlongError, match=r"^vidlong's methods do not run on this Kandinsky5Transformer3DModel: its "
                                                    r"sparse NABLA attention [^\n]*$"):
         vidlong.apply(model, vidlong.UltraViCo())
     assert vidlong.apply(model).native_frames == 61
+    assert type(model.visual_transformer_blocks[0].self_attention.processor).__name__ == "VidlongAttnProcessor"
+    build, masks = kandinsky.nablaT_v2, []
+
+    def counted(*args, **kwargs):
+        masks.append(args[0].shape)
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(kandinsky, "nablaT_v2", counted)
+    with torch.no_grad():
+        out = model(**inputs, sparse_params=sparse)
+        assert len(masks) == 2 and torch.equal(out, nabla_model()(**inputs, sparse_params=sparse))
 
 
 def test_native_length_size_and_vae_ratio_come_from_configs():
