@@ -494,8 +494,9 @@ def geometry_from_configs(vae: dict, transformer: dict) -> Geometry:
     Wan's ``z_dim`` or the others' ``latent_channels``; the spatial factor Wan's ``scale_factor_spatial``,
     LTX-Video's and HunyuanVideo's ``spatial_compression_ratio`` (LTX: else its patch x 2^down-samplings),
     Mochi's product of ``spatial_expansions`` or CogVideoX's 2^(levels - 1); the temporal factor likewise (Mochi's
-    product of ``temporal_expansions``, 6; Wan's 4 where an early Wan config names none; else one line); the patch Wan's ``[t, h, w]`` or the others' ``patch_size`` (h = w)
-    with ``patch_size_t`` (None: 1); a decoder padding in reflect mode needs 2 latent cells a side."""
+    product of ``temporal_expansions``, 6; Wan's 4 where an early Wan config names none; else one line); the patch Wan's
+    ``[t, h, w]`` or the others' ``patch_size`` (h = w) with ``patch_size_t`` (None: 1); a decoder padding in reflect mode
+    needs 2 latent cells a side."""
     downs = sum(vae.get("spatio_temporal_scaling") or ())  # LTX-Video's VAE, when its ratios are not written
     spatial = (vae.get("scale_factor_spatial") or vae.get("spatial_compression_ratio")
                or (vae["patch_size"] * 2**downs if "spatio_temporal_scaling" in vae else None)
