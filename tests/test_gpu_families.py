@@ -26,8 +26,9 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(DEVICE == "cuda" and not torch
 
 #: name: (how its folder is saved, whether it takes a first frame, whether it streams, whether it extends). The folders: the
 #: Wan kinds by `tiny_pipeline.save_tiny_pipeline` (32x32, native 3 latent frames), the other families by
-#: `test_family_pipelines.saved_family` or, for the builders it does not list, as it saves them (`spec_of`: whose
-#: vidlong.yaml sizes they take); LTX-2 by `tiny_pipeline.save_tiny_ltx2_pipeline`.
+#: `test_family_pipelines.saved_family` or, for the builders it does not list, as it saves them (`spec_of`: the family whose
+#: vidlong.yaml sizes they take, or the sizes, as Mochi's and Kandinsky 5's own tests save them); LTX-2 by
+#: `tiny_pipeline.save_tiny_ltx2_pipeline`.
 CASES = {
     "wan2.1": (("wan", "wan2.1"), False, True, True),
     "wan2.2": (("wan", "wan2.2"), False, True, True),
@@ -46,6 +47,9 @@ CASES = {
                                 "hunyuan-video"), True, True, True),
     "hunyuan-video-1.5": (("family", "hunyuan-video-1.5"), False, True, True),
     "ltx2": (("ltx2",), False, True, False),
+    "mochi": (("builder", "tiny_mochi_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=30)), False, True, True),
+    "kandinsky5": (("builder", "tiny_kandinsky5_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=24)), False, True,
+                   True),
 }
 STREAMING = [name for name, (_, _, streams, _) in CASES.items() if streams]
 EXTENDING = [name for name, (*_, extends) in CASES.items() if extends]
@@ -63,8 +67,9 @@ def save_case(name, tmp_path_factory):
     _, builder, arguments, spec_of = how
     folder = tmp_path_factory.mktemp(name)
     getattr(tiny_pipeline, builder)(**arguments).save_pretrained(folder, safe_serialization=True)
+    sizes = FAMILIES[spec_of][1] if isinstance(spec_of, str) else spec_of
     (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(name=f"tiny-{name}", num_inference_steps=2, guidance_scale=2.0,
-                                                             **FAMILIES[spec_of][1])))
+                                                             **sizes)))
     return folder
 
 
