@@ -6,6 +6,7 @@ method = diffusers' `Kandinsky5T2VPipeline` bit for bit; `vidlong generate` with
 extends with the re-noised context."""
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -243,6 +244,28 @@ def test_a_stream_starts_with_generates_video_continues_from_its_context_and_ext
     frames = read_video(extended)[0]
     assert frames.shape[0] == 13 + 2 * 4
     assert np.abs(frames[:13].astype(float) - read_video(tmp_path / "in.mp4")[0]).mean() < 3  # one more H.264 encode
+
+
+def test_a_nabla_release_refuses_the_methods_before_loading(folder, tmp_path, capsys, monkeypatch):
+    """A folder whose transformer config names NABLA (a 10-second release) is refused a method from its configs alone, with
+    the line `vidlong.apply` gives (its 10-second spec matched); without a method it is not refused there."""
+    import shutil
+
+    import vidlong.pipeline
+    from vidlong.cli import main
+    from vidlong.validate import limits_for_folder
+
+    nabla = Path(shutil.copytree(folder, tmp_path / "nabla"))
+    config = json.loads((nabla / "transformer" / "config.json").read_text())
+    (nabla / "transformer" / "config.json").write_text(json.dumps(dict(config, attention_type="nabla")))
+    (nabla / "vidlong.yaml").unlink()  # its spec from configs/models: the 10-second releases'
+    assert limits_for_folder(nabla).spec.name == "kandinsky5-10s"
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    assert main(["generate", "--model", str(nabla), "--prompt", "a red ball", "--method", "both", "--out",
+                 str(tmp_path / "g.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "vidlong's methods do not run on this model: its sparse NABLA attention" in err[0], err
+    assert limits_for_folder(folder).no_methods_reason is None
 
 
 @pytest.mark.parametrize("command, says", [

@@ -204,7 +204,7 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
         check_not_streaming([transformer], "applying methods to its transformer")
     check_methods(methods)
     check_family_methods(methods, adapter)
-    refusal = adapter.methods_refusal(transformer) if methods else None
+    refusal = adapter.methods_refusal(transformer.config) if methods else None
     if refusal is not None:
         raise VidlongError(f"vidlong's methods do not run on this {adapter.transformer_class}: {refusal}")
     riflex = any(isinstance(m, RIFLEx) for m in methods)

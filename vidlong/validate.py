@@ -64,6 +64,7 @@ class ModelLimits:
         control: the control inputs its call takes (`vidlong.control_video.CONTROL_PIPELINES`: "vace", "fun"), else None.
         dropped_frames: pixel frames its call drops from the front of a video (`_dropped_frames`), which a stream's first
             chunk drops too.
+        no_methods_reason: why vidlong's methods do not run on its transformer (`_no_methods_reason`), else None.
     """
 
     spec: ModelSpec
@@ -78,6 +79,7 @@ class ModelLimits:
     no_stream_reason: Optional[str] = None
     control: Optional[str] = None
     dropped_frames: int = 0
+    no_methods_reason: Optional[str] = None
 
 
 def limits_for_folder(folder, image: bool = False, video: bool = False) -> ModelLimits:
@@ -89,7 +91,7 @@ def limits_for_folder(folder, image: bool = False, video: bool = False) -> Model
     return ModelLimits(spec_for_folder(folder), geometry, _rope_positions(facts), task, facts["family"],
                        facts["experts"], _takes_last_frame(dict(facts, task=task)), _fixed_size(config, geometry),
                        folder_redraws(folder), _no_stream_reason(dict(facts, task=task)), CONTROL_PIPELINES.get(facts["pipeline"]),
-                       _dropped_frames(dict(facts, task=task)))
+                       _dropped_frames(dict(facts, task=task)), _no_methods_reason(facts))
 
 
 def limits_for_pipeline(pipe) -> ModelLimits:
@@ -97,7 +99,15 @@ def limits_for_pipeline(pipe) -> ModelLimits:
     facts, geometry = pipe.facts(), pipe.geometry()
     return ModelLimits(pipe.spec, geometry, _rope_positions(facts), pipe.task, facts["family"], facts["experts"],
                        _takes_last_frame(facts), _fixed_size(facts, geometry), pipe.redraws(), _no_stream_reason(facts),
-                       CONTROL_PIPELINES.get(facts["pipeline"]), _dropped_frames(facts))
+                       CONTROL_PIPELINES.get(facts["pipeline"]), _dropped_frames(facts), _no_methods_reason(facts))
+
+
+def _no_methods_reason(facts: dict) -> Optional[str]:
+    """`ModelLimits.no_methods_reason`: why vidlong's methods do not run on the pipeline's transformer (its family's
+    `FamilyAdapter.methods_refusal` of its config: Kandinsky 5's NABLA releases), else None."""
+    from .attention.adapters import adapter_named
+
+    return adapter_named(facts["family"]).methods_refusal(facts)
 
 
 def _dropped_frames(facts: dict) -> int:
@@ -607,6 +617,9 @@ def check_generate(request, limits: ModelLimits) -> int:
     check_animate_request(request, limits)
     check_family_methods(methods, adapter_named(limits.family))
     diagonal = any(isinstance(m, DiagonalDenoising) for m in methods)
+    if limits.no_methods_reason is not None and any(not isinstance(m, DiagonalDenoising) for m in methods):
+        raise VidlongError(f"{named('method')} {request.method}: vidlong's methods do not run on this model: "
+                           f"{limits.no_methods_reason}")
     check_last_image(limits, has_image(request.last_image), diagonal)
     if diagonal:
         check_diagonal(limits)

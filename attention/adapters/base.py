@@ -118,9 +118,10 @@ class FamilyAdapter:
         windows that see anchors re-placed next to them), or None where it is not implemented."""
         return None
 
-    def methods_refusal(self, transformer) -> Optional[str]:
-        """Why vidlong's methods cannot act on this `transformer` of the family (a configuration of its attention they do
-        not compose with), for a one-line refusal; None where they can."""
+    def methods_refusal(self, config) -> Optional[str]:
+        """Why vidlong's methods cannot act on a transformer of the family with this `config` (its config, or a folder's
+        `vidlong.models.model_facts`, which hold it: a configuration of its attention they do not compose with), for a
+        one-line refusal before any model loads; None where they can."""
         return None
 
     def text_projections(self, transformer) -> list:

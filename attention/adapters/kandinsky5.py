@@ -56,10 +56,10 @@ class KandinskyAdapter(FamilyAdapter):
     def output(self, attn, out, dtype, text_tokens=0, states=None):
         return attn.out_layer(out.flatten(2, 3).to(dtype))
 
-    def methods_refusal(self, transformer) -> Optional[str]:
+    def methods_refusal(self, config) -> Optional[str]:
         """NABLA's sparse attention (``attention_type: nabla``, its 10-second releases): tokens in 8x8 tiles, a block mask
         of its own."""
-        if transformer.config.get("attention_type") == "nabla":
+        if config.get("attention_type") == "nabla":
             return ("its sparse NABLA attention (attention_type: nabla, the 10-second releases) reorders and masks the "
                     "tokens vidlong's methods act on; generate without a method, or use a 5-second release")
         return None
