@@ -52,7 +52,7 @@ from vidlong.redraw_stream import RedrawStreamer  # noqa: E402
 from vidlong.streaming import StreamSampling, VideoStreamer, held_sound, resolve_context  # noqa: E402
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_SEED, MAX_STEPS, check_diagonal_stream, check_extends,  # noqa: E402
                               check_generate, check_seed, check_streams, extends, limits_for_pipeline, streams, video_size)
-from vidlong.video_io import StreamingVideoWriter, read_video, write_video  # noqa: E402
+from vidlong.video_io import StreamingVideoWriter, frame_size, write_video  # noqa: E402
 from vidlong.extend import count_input_frames  # noqa: E402
 from vidlong.animate import ANIMATE_VIDEOS  # noqa: E402
 from vidlong.video_to_video import DEFAULT_STRENGTH, frame_count, stream_redraws, video_fps  # noqa: E402
@@ -442,7 +442,7 @@ class App:
             raise VidlongError("the prompt is empty; describe the video, or give the prompt timeline's prompts")
         first_prompt, guidance = [(0, rows[0][1])], None if guidance is None else float(guidance)  # the streamers' schedule
         if extend_video:  # its frames, then Seconds of new video at its frame rate and size (0: until stopped); it encodes
-            check_stream_fits(self.pipe, *read_video(extend_video, max_frames=1)[0].shape[1:3])  # chunks that fit, first
+            check_stream_fits(self.pipe, *frame_size(extend_video))  # chunks that fit, first
             with self.lock:  # the video's last frames: not beside another run (a stopped one finishing its step)
                 streamer = self.pipe.extend(first_prompt, video=extend_video, streaming=config,
                                             seconds=float(seconds) or None, seed=seed, guidance=guidance)

@@ -112,6 +112,11 @@ def test_nabla_sparse_attention_refuses_the_methods_in_one_line(monkeypatch):
     import diffusers.models.transformers.transformer_kandinsky as kandinsky
     from diffusers import Kandinsky5T2VPipeline
 
+    from diffusers.models.attention_dispatch import _AttentionBackendRegistry
+
+    # set_attention_backend also makes its backend diffusers' active one for every model: put back after the test
+    monkeypatch.setattr(_AttentionBackendRegistry, "_active_backend", _AttentionBackendRegistry._active_backend)
+
     def nabla_model():
         model = tiny_kandinsky5_transformer(attention_type="nabla", attention_P=0.3, attention_wT=1, attention_wH=1,
                                             attention_wW=1, attention_add_sta=True)

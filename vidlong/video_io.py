@@ -502,9 +502,21 @@ def frame_intervals(path) -> np.ndarray:
 
 def frame_rate(path) -> float:
     """Frames per second of the video file (its average), from its header (nothing decoded)."""
+    return float(_header(path)["fps"])
+
+
+def frame_size(path) -> tuple[int, int]:
+    """(height, width) of the video file's frames as `read_video` reads them (a rotated video's upright), from its header
+    (nothing decoded)."""
+    width, height = _header(path)["size"]
+    return height, width
+
+
+def _header(path) -> dict:
+    """ffmpeg's header of a video file (imageio-ffmpeg's meta: ``fps``, ``size`` as read, ...)."""
     reader = _frame_reader(path)
     try:
-        return float(next(reader)["fps"])
+        return next(reader)
     finally:
         reader.close()
 
