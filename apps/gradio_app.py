@@ -47,7 +47,7 @@ from vidlong.models import pixel_frames  # noqa: E402
 from vidlong.panels import side_by_side  # noqa: E402
 from vidlong.fifo_stream import DiagonalStreamer, chunk_layout  # noqa: E402
 from vidlong.methods import DiagonalDenoising, diagonal_of  # noqa: E402
-from vidlong.schedulers.stream import stream_chunk_count  # noqa: E402
+from vidlong.schedulers.stream import one_prompt_text, stream_chunk_count  # noqa: E402
 from vidlong.redraw_stream import RedrawStreamer  # noqa: E402
 from vidlong.streaming import StreamSampling, VideoStreamer, held_sound, resolve_context  # noqa: E402
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_SEED, MAX_STEPS, check_diagonal_stream, check_extends,  # noqa: E402
@@ -583,12 +583,13 @@ class App:
                 gr.update(value=self.stream_guidance if chunked else self.spec.guidance_scale), *_fifo_fields(method)]
 
     def switch_prompt(self, prompt: str, request: gr.Request) -> str:
-        """The Stream tab's "Switch prompt": the running stream takes `prompt` from its next chunk."""
+        """The Stream tab's "Switch prompt": the running stream takes `prompt`, as typed, from its next chunk."""
         job = self.jobs.get(_session(request))
         if job is None or job.streamer is None:
             return "no stream is running on this page"
         try:
-            return html.escape(f"prompt switches at chunk {job.streamer.switch_prompt(prompt) + 1}: {prompt.strip()}")
+            start = job.streamer.switch_prompt(one_prompt_text(prompt) if isinstance(prompt, str) else prompt)
+            return html.escape(f"prompt switches at chunk {start + 1}: {prompt.strip()}")
         except VidlongError as err:
             return html.escape(_user_message(err))
 

@@ -55,8 +55,8 @@ _SECONDS = re.compile(r"\d+(\.\d+)?\s*s")
 def parse_prompt_schedule(text: str) -> list[tuple[int, str]]:
     """``"0:a red ball; 20:a blue ball"`` -> ``[(0, "a red ball"), (20, "a blue ball")]`` (chunk, prompt).
 
-    A text whose first entry has no ``N:`` start is one prompt from chunk 0, its semicolons and colons its own (``"a cat
-    walks in; the camera pans"``); a prompt that itself begins with a number and a colon is written after ``0:``
+    A text none of whose ``;``-separated parts starts with ``N:`` is one prompt from chunk 0, its semicolons and colons
+    its own (``"a cat walks in; the camera pans"``); one that begins with a number and a colon is written after ``0:``
     (``"0:16:9 shot of a cat"``). From Python the schedule may be given as its entries, ``[(0, "a red ball"), (20, "a blue
     ball")]``, each prompt as it is.
     """
@@ -68,22 +68,32 @@ def parse_prompt_schedule(text: str) -> list[tuple[int, str]]:
     parts = [p.strip() for p in text.split(";") if p.strip()]
     if not parts:
         raise VidlongError(f"the prompt is empty; pass {named('prompt')} \"a red ball\" or \"0:a red ball; 20:a blue ball\"")
-    head = parts[0].partition(":")[0].strip() if ":" in parts[0] else ""
-    if _SECONDS.fullmatch(head):
-        raise VidlongError(f"prompt schedule entry {parts[0]!r} starts at a time; a stream's schedule counts chunks, "
+    heads = [part.partition(":")[0].strip() if ":" in part else "" for part in parts]
+    timed = next((part for part, head in zip(parts, heads) if _SECONDS.fullmatch(head)), None)
+    if timed is not None:
+        raise VidlongError(f"prompt schedule entry {timed!r} starts at a time; a stream's schedule counts chunks, "
                            "not seconds: \"0:a red ball; 20:a blue ball\" (vidlong generate's timelines take seconds)")
-    if not head.isdigit():
+    if not any(head.isdigit() for head in heads):
         return [(0, text.strip())]
-    if int(head) != 0:
+    if len(parts) == 1 and int(heads[0]) != 0:
         raise VidlongError(f"prompt schedule {text.strip()!r} must start at chunk 0: \"0:a red ball; 20:a blue ball\" (a "
-                           f"prompt that begins with {head}: is written after 0:, \"0:{parts[0]}\")")
-    schedule = []
-    for part in parts:
-        start, sep, rest = part.partition(":")
-        if not (sep and start.strip().isdigit()):
-            raise VidlongError(f"prompt schedule entry {part!r} needs a chunk number: \"0:a red ball; 20:a blue ball\"")
-        schedule.append((int(start), rest.strip()))
+                           f"prompt that begins with {heads[0]}: is written after 0:, \"0:{parts[0]}\")")
+    unnumbered = next((part for part, head in zip(parts, heads) if not head.isdigit()), None)
+    if unnumbered is not None:
+        raise VidlongError(f"prompt schedule entry {unnumbered!r} needs a chunk number: \"0:a red ball; 20:a blue ball\"")
+    schedule = [(int(head), part.partition(":")[2].strip()) for part, head in zip(parts, heads)]
     return check_schedule(schedule, "prompt schedule", lambda start: f"chunk {start}", "\"0:a red ball; 20:a blue ball\"")
+
+
+def one_prompt_text(prompt: str) -> str:
+    """A text `parse_prompt_schedule` reads as the one prompt `prompt` (``0:`` before one it would read as a schedule,
+    where the prompt holds no ``;``)."""
+    try:
+        if parse_prompt_schedule(prompt) == [(0, prompt.strip())]:
+            return prompt
+    except VidlongError:
+        pass
+    return prompt if ";" in prompt else f"0:{prompt}"
 
 
 def _given_schedule(entries) -> list[tuple[int, str]]:

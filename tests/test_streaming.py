@@ -728,3 +728,30 @@ def test_no_clean_forward_writes_frames_the_cache_would_not_keep(tmp_path):
     assert len(list(stream)) == 4 and len(forwards) == 2 * 4 + 1
     assert stream.context.cache is None
     handle.remove()
+
+
+def test_a_prompt_is_one_prompt_unless_its_parts_are_numbered_and_every_reader_takes_it_so():
+    """A stream's prompt with no ``N:`` part is one prompt, semicolons and colons its own; a schedule's parts are all
+    numbered, in any order, one of them at 0 (a mix, or one part at another chunk, is refused naming the fix, "0:" before a
+    prompt that begins with a number and a colon); a live switch reads its prompt the same way; a sidecar's last prompt
+    is handed on as a text read back as that one prompt; from Python a schedule may be its entries, each prompt as it is."""
+    from vidlong.cli import _prompt_at_end
+    from vidlong.errors import VidlongError
+    from vidlong.live_prompts import LivePrompts
+    from vidlong.schedulers.stream import parse_prompt_schedule
+
+    assert parse_prompt_schedule("a cat walks in; the camera pans") == [(0, "a cat walks in; the camera pans")]
+    assert parse_prompt_schedule("20:a blue ball; 0:a red ball") == [(0, "a red ball"), (20, "a blue ball")]
+    assert parse_prompt_schedule("0:16:9 shot of a cat") == [(0, "16:9 shot of a cat")]
+    assert parse_prompt_schedule([(0, "16:9 shot; a cat"), (3, "b")]) == [(0, "16:9 shot; a cat"), (3, "b")]
+    for text, says in (("16:9 shot of a cat", 'is written after 0:, "0:16:9 shot of a cat"'),
+                       ("a red ball; 20:a blue ball", "'a red ball' needs a chunk number"),
+                       ("0:a; 10s:b", "'10s:b' starts at a time")):
+        with pytest.raises(VidlongError, match=re.escape(says)):
+            parse_prompt_schedule(text)
+    live = LivePrompts("a red ball", None, lambda second: 0)
+    live.take(0)
+    assert live.switch("0:16:9 shot of a dog") == 1 and live.snapshot() == [(0, "a red ball"), (1, "16:9 shot of a dog")]
+    for prompt in ("16:9 shot of a dog", "10:30 am, a busy street", "a dog; a cat"):  # the last chunk's prompt goes on
+        told = _prompt_at_end({"prompt": f"0:a cat; 2:{prompt}" if ";" not in prompt else prompt, "chunks": 3})
+        assert parse_prompt_schedule(told) == [(0, prompt)], prompt

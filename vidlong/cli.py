@@ -740,7 +740,7 @@ def _prompt_at_end(settings: dict) -> Optional[str]:
     so a continuation goes on with it rather than restarting the schedule: a stream's schedule's at its last chunk, a
     timeline's in seconds at its last frame's second, else its prompt; None if they name none."""
     from .scalars import is_real
-    from .schedulers.stream import parse_prompt_schedule, prompt_at
+    from .schedulers.stream import one_prompt_text, parse_prompt_schedule, prompt_at
     from .schedulers.timeline import parse_prompt_timeline
 
     text = settings.get("prompt") if isinstance(settings, dict) else None
@@ -748,13 +748,15 @@ def _prompt_at_end(settings: dict) -> Optional[str]:
         return None
     try:
         timeline = parse_prompt_timeline(text)
-    except VidlongError:  # a stream's schedule, in chunks
+    except VidlongError:
+        timeline = [(0.0, text)]
+    if len(timeline) == 1:  # one prompt, or a stream's schedule, in chunks (which a timeline reads as one prompt)
         schedule = parse_prompt_schedule(text)
         chunks = settings.get("chunks")
-        return prompt_at(schedule, chunks - 1 if isinstance(chunks, int) and chunks > 0 else schedule[-1][0])
+        return one_prompt_text(prompt_at(schedule, chunks - 1 if isinstance(chunks, int) and chunks > 0 else schedule[-1][0]))
     frames, fps = settings.get("pixel_frames"), settings.get("fps")
     last = (frames - 1) / fps if isinstance(frames, int) and frames > 0 and is_real(fps) and fps > 0 else float("inf")
-    return prompt_at(timeline, last)  # the second of its last frame
+    return one_prompt_text(prompt_at(timeline, last))  # the second of its last frame, read again as that one prompt
 
 
 def _settings_file(path: Path) -> dict:

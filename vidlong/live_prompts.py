@@ -45,12 +45,13 @@ class LivePrompts:
         that chunk's index."""
         if not isinstance(prompt, str) or not prompt.strip():
             raise VidlongError("the new prompt is empty; describe what the stream should show next")
-        if len(parse_prompt_schedule(prompt)) > 1:
+        entries = parse_prompt_schedule(prompt)  # as a stream's prompt is read: "0:16:9 shot" is the prompt "16:9 shot"
+        if len(entries) > 1:
             raise VidlongError("switch_prompt takes one prompt, not a schedule (\"0:...; 20:...\"); a schedule is "
                                "for pipe.stream, or call switch_prompt when each change should come")
         with self._lock:
             start = self.next_index
-            self.entries = [(chunk, text) for chunk, text in self.entries if chunk < start] + [(start, prompt.strip())]
+            self.entries = [(chunk, text) for chunk, text in self.entries if chunk < start] + [(start, entries[0][1])]
         return start
 
     def follow_timeline(self, timeline: list[tuple[float, str]]) -> None:
