@@ -52,8 +52,8 @@ from vidlong.redraw_stream import RedrawStreamer  # noqa: E402
 from vidlong.streaming import StreamSampling, VideoStreamer, held_sound, resolve_context  # noqa: E402
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_SEED, MAX_STEPS, check_diagonal_stream, check_extends,  # noqa: E402
                               check_generate, check_seed, check_streams, extends, limits_for_pipeline, streams, video_size)
-from vidlong.video_io import StreamingVideoWriter, frame_size, write_video  # noqa: E402
-from vidlong.extend import count_input_frames  # noqa: E402
+from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
+from vidlong.extend import count_input_frames, input_frame_size  # noqa: E402
 from vidlong.animate import ANIMATE_VIDEOS  # noqa: E402
 from vidlong.video_to_video import DEFAULT_STRENGTH, frame_count, stream_redraws, video_fps  # noqa: E402
 
@@ -442,7 +442,7 @@ class App:
             raise VidlongError("the prompt is empty; describe the video, or give the prompt timeline's prompts")
         first_prompt, guidance = [(0, rows[0][1])], None if guidance is None else float(guidance)  # the streamers' schedule
         if extend_video:  # its frames, then Seconds of new video at its frame rate and size (0: until stopped); it encodes
-            check_stream_fits(self.pipe, *frame_size(extend_video))  # chunks that fit, first
+            check_stream_fits(self.pipe, config, *input_frame_size(extend_video, "extend_video"))  # chunks that fit, first
             with self.lock:  # the video's last frames: not beside another run (a stopped one finishing its step)
                 streamer = self.pipe.extend(first_prompt, video=extend_video, streaming=config,
                                             seconds=float(seconds) or None, seed=seed, guidance=guidance)
@@ -455,7 +455,7 @@ class App:
             streamer = make(self.pipe, first_prompt, config, seed=seed, guidance=guidance, image=image or None,
                             chunks=None if float(seconds) == 0 else counted)
         if not extend_video:  # made lazily: its size is known before anything runs
-            check_stream_fits(self.pipe, getattr(streamer, "height", None), getattr(streamer, "width", None))
+            check_stream_fits(self.pipe, config, getattr(streamer, "height", None), getattr(streamer, "width", None))
         streamer.follow_timeline(rows)
         chunks = streamer.chunks
         late = [second for second, _ in rows if chunks is not None and streamer.first_chunk_from(second) >= chunks]
@@ -561,7 +561,7 @@ class App:
             if not page:
                 raise error from None
             _toast(error)
-            yield none
+            yield gr.update(), error.message, gr.update(), gr.update(), gr.update()  # the status no longer says it runs
         finally:
             job.stop.set()  # a closed page or a cancelled client ends the stream at its next step
             self.jobs.finish(session, job)

@@ -31,8 +31,9 @@ def pytest_configure(config):
 
     root = Path(__file__).resolve().parents[1]
     for name in ("vidlong", "vidlong.attention", "vidlong.schedulers", "vidlong.apps", "vidlong.configs"):
-        where = Path(importlib.util.find_spec(name).submodule_search_locations[0]).resolve()
-        if root not in where.parents:
+        spec = importlib.util.find_spec(name)
+        where = Path(spec.submodule_search_locations[0]).resolve() if spec is not None else None
+        if where is None or root not in where.parents:
             raise pytest.UsageError(f"{name} is imported from {where}, not from this checkout ({root}): run pip install -e . "
                                     "in it first")
 

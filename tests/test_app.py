@@ -809,6 +809,8 @@ def test_a_video_to_continue_says_it_is_encoded_and_a_stop_meanwhile_holds(demo,
     assert asyncio.run(statuses()) == ["encoding the end of the video to continue",
                                        "stopped before the first chunk: nothing was made"]
     assert len(app.history.items()) == before
+    monkeypatch.setattr(gradio_app.App, "streamer", lambda *a: (_ for _ in ()).throw(VidlongError("too big to continue")))
+    assert asyncio.run(statuses()) == ["encoding the end of the video to continue", "too big to continue"]  # not left "encoding"
 
 
 def test_a_stream_or_a_video_to_continue_whose_chunks_will_not_fit_is_refused_first(demo, tmp_path, monkeypatch):

@@ -84,11 +84,19 @@ def test_a_stream_whose_chunks_will_not_fit_is_refused_whatever_its_length(pipe,
     from vidlong.cli import main
     from vidlong.video_io import write_video
 
+    renoised, cached = vidlong.Streaming(chunk=1, context="renoise"), vidlong.Streaming(chunk=1, context="cache")
     native = cost(pipe, pipe.spec.native_frames).peak_bytes
-    check_stream_fits(pipe, None, None, free=native)
+    check_stream_fits(pipe, renoised, None, None, free=native)  # chunk 1 + 1 sink + 1 window frame: the native window
     with pytest.raises(vidlong.VidlongError, match=r"GiB is free; a stream's chunks take the same memory however long it "
-                                                   r"runs: lower the height and width \(a video to continue: resize it first\)$"):
-        check_stream_fits(pipe, 256, 256, free=native)
+                                                   r"runs: lower the height and width, or the chunk and window \(a video "
+                                                   r"to continue: resize it first\)$"):
+        check_stream_fits(pipe, renoised, 256, 256, free=native)
+    with pytest.raises(vidlong.VidlongError):  # a chunk of the whole window sees twice the native window
+        check_stream_fits(pipe, vidlong.Streaming(context="renoise", chunk=3), None, None, free=native)
+    kv = 2 * (2 * 4) * 32 * 2 * 2 * 4  # K and V of 2 frames of 4 tokens, 32 wide, 2 layers, 2 guided samples, float32
+    check_stream_fits(pipe, cached, None, None, free=native + kv)  # its first chunk's native window beside the cache
+    with pytest.raises(vidlong.VidlongError):
+        check_stream_fits(pipe, cached, None, None, free=native + kv - 1)
     video = write_video(tmp_path / "in.mp4", np.zeros((9, 32, 32, 3), np.uint8), fps=8)
     monkeypatch.setattr(estimate, "free_bytes", lambda device: 1000)
     monkeypatch.setattr(type(pipe), "extend", lambda *a, **k: pytest.fail("the input was encoded"))

@@ -150,7 +150,7 @@ def test_an_input_at_another_frame_rate_or_with_sound_gets_a_note(folders, made,
                  "--chunks", "1", "--out", str(tmp_path / "out.mp4")]) == 0
     err = capsys.readouterr().err
     assert "the input runs at 24 fps and tiny-wan2.1 makes motion for 8 fps" in err and "variable frame rate" not in err
-    assert f"convert the input first: ffmpeg -i {tmp_path / 'fast.mp4'} -r 8 fast_8fps.mp4" in err  # the file given
+    assert f"convert the input first: ffmpeg -i {tmp_path / 'fast.mp4'} -r 8 {tmp_path / 'fast_8fps.mp4'}" in err  # beside it
     assert f"{tmp_path / 'fast.mp4'} has a sound track, which the extension leaves out" in err
     assert read_video(tmp_path / "out.mp4")[1] == pytest.approx(24)
     assert has_sound(tmp_path / "fast.mp4") and not has_sound(tmp_path / "out.mp4") and not has_sound(made)
@@ -173,7 +173,7 @@ def test_a_variable_frame_rate_input_gets_a_note_and_is_never_read_whole(folders
                  "--chunks", "1", "--out", str(tmp_path / "out.mp4")]) == 0
     err = capsys.readouterr().err
     assert f"--video {uneven} has a variable frame rate (its frames 125-625 ms apart)" in err
-    assert f"ffmpeg -i {uneven} -fps_mode cfr -r 8 uneven_cfr.mp4" in err
+    assert f"ffmpeg -i {uneven} -fps_mode cfr -r 8 {uneven.with_name('uneven_cfr.mp4')}" in err  # written beside it
     monkeypatch.undo()
     frames, out = read_video(uneven)[0], read_video(tmp_path / "out.mp4")[0]
     assert len(out) == len(frames) + 12 and np.abs(out[:len(frames)].astype(int) - frames.astype(int)).mean() < 3

@@ -5,6 +5,7 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Optional
@@ -625,7 +626,7 @@ def _run_stream(args) -> int:
     stream = pipe.stream(args.prompt, streaming=streaming, guidance=args.guidance, guidance_2=args.guidance_2,
                          seed=args.seed, height=args.height, width=args.width, negative_prompt=args.negative_prompt,
                          image=load_image(args.image) if args.image else None, **length, **redraw)
-    check_stream_fits(pipe, getattr(stream, "height", None), getattr(stream, "width", None))  # made lazily: nothing ran yet
+    check_stream_fits(pipe, streaming, getattr(stream, "height", None), getattr(stream, "width", None))  # nothing ran yet
     settings = dict(_stream_settings(args, pipe, stream, args.prompt), video=args.video)
     return _write_stream(stream, out, latents_path, settings)
 
@@ -691,8 +692,9 @@ def _note_frame_rate(fps: Optional[float], spec, video: Optional[str]) -> None:
     made at the model's pace and shown at the input's (one file has one rate); with the ffmpeg line that converts
     `video` (the input file; None for saved latents alone)."""
     if fps and abs(fps - spec.fps) > 0.1 * spec.fps:
-        convert = (f" To match, convert the input first: ffmpeg -i {video} -r {spec.fps:g} {Path(video).stem}_{spec.fps:g}fps.mp4"
-                   if video else "")
+        converted = Path(video).with_name(f"{Path(video).stem}_{spec.fps:g}fps.mp4") if video else None
+        convert = (f" To match, convert the input first: ffmpeg -i {shlex.quote(video)} -r {spec.fps:g} "
+                   f"{shlex.quote(str(converted))}" if video else "")
         print(f"vidlong: note: the input runs at {fps:g} fps and {spec.name} makes motion for {spec.fps:g} fps; the new "
               f"frames play at {fps:g} fps ({fps / spec.fps:.2g}x its pace).{convert}", file=sys.stderr)
 
@@ -721,8 +723,8 @@ def _note_variable_frame_rate(args, spec) -> None:
             print(f"vidlong: note: --{flag.replace('_', '-')} {path} has a variable frame rate (its frames "
                   f"{intervals.min() * 1000:.0f}-{intervals.max() * 1000:.0f} ms apart); its frames are taken as stored and "
                   "written at one constant rate (their average), which changes their timing. "
-                  f"To keep it, convert it to a constant rate first: ffmpeg -i {path} -fps_mode cfr "
-                  f"-r {spec.fps:g} {Path(path).stem}_cfr.mp4", file=sys.stderr)
+                  f"To keep it, convert it to a constant rate first: ffmpeg -i {shlex.quote(path)} -fps_mode cfr "
+                  f"-r {spec.fps:g} {shlex.quote(str(Path(path).with_name(Path(path).stem + '_cfr.mp4')))}", file=sys.stderr)
 
 
 def _note_sound(video: Optional[str], spec) -> None:
@@ -790,7 +792,7 @@ def _run_extend(args) -> int:
     pipe = _load_pipeline(args, folder, args.device, streams=True)
     from .estimate import check_stream_fits
 
-    check_stream_fits(pipe, *(frames.shape[1:3] if frames is not None else
+    check_stream_fits(pipe, streaming, *(frames.shape[1:3] if frames is not None else
                               (side * pipe.geometry().spatial for side in latents.shape[-2:])))  # before the input is encoded
     stream = pipe.extend(prompt, video=frames, latents=latents, streaming=streaming, guidance=args.guidance, fps=fps,
                          guidance_2=args.guidance_2, seed=args.seed, negative_prompt=args.negative_prompt, **_length(args))

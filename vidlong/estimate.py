@@ -18,7 +18,7 @@ that will not fit; `check_fits` refuses only a run estimated above the free memo
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import torch
@@ -180,13 +180,40 @@ def check_fits(cost: RunCost, free: Optional[int] = None, fix: str = "shorten th
                            f"{free / GIB:.1f} GiB is free; {fix}")
 
 
-def check_stream_fits(pipe, height: Optional[int], width: Optional[int], free: Optional[int] = None) -> None:
-    """Refuse a stream (or an extension) of `height` x `width` pixels (None: the spec's) whose chunks will not fit: a chunk
-    attends to at most the native window, so its memory is at most that of `generate` over the native window at that
-    size, whatever the stream's length."""
-    cost = run_cost(pipe, GenerateRequest(prompt="-", height=height, width=width), pipe.spec.native_frames)
-    check_fits(cost, free, fix="a stream's chunks take the same memory however long it runs: lower the height and width "
-                               "(a video to continue: resize it first)")
+def check_stream_fits(pipe, streaming, height: Optional[int], width: Optional[int], free: Optional[int] = None) -> None:
+    """Refuse a stream (or an extension) by `streaming` (a `Streaming` or a `DiagonalDenoising`) of `height` x `width`
+    pixels (None: the spec's) whose chunks will not fit, whatever its length: its first chunk runs over at most the native
+    window, and each later one over the frames it attends to with the re-noised context (sinks + window + chunk:
+    `StreamSchedule.context_frames`, up to twice the native window), or over itself beside a KV cache of its sinks and
+    window (K and V of every layer, expert and guided sample); diagonal denoising's windows are native ones."""
+    from .schedulers.stream import StreamSchedule
+    from .validate import resolve_context
+
+    spec = pipe.spec
+    frames, cached = spec.native_frames, 0
+    if not isinstance(streaming, DiagonalDenoising):
+        schedule = StreamSchedule.resolve(spec.native_frames, streaming.chunk, streaming.sinks, streaming.window)
+        if resolve_context(streaming, spec, pipe.task, pipe.facts()["family"]) == "renoise":
+            frames = max(frames, schedule.context_frames)
+        else:
+            cached = schedule.sinks + schedule.window
+    cost = run_cost(pipe, GenerateRequest(prompt="-", height=height, width=width), frames)
+    cost = replace(cost, peak_bytes=cost.peak_bytes + kv_cache_bytes(pipe, cached, height or spec.height, width or spec.width))
+    check_fits(cost, free, fix="a stream's chunks take the same memory however long it runs: lower the height and width, "
+                               "or the chunk and window (a video to continue: resize it first)")
+
+
+def kv_cache_bytes(pipe, frames: int, height: int, width: int) -> int:
+    """A stream's KV cache of `frames` latent frames of `height` x `width` pixels: K and V ``[B, N, D]`` in the model's
+    dtype for every layer of every expert, B the samples of a guided step at the spec's guidance."""
+    geometry = pipe.geometry()
+    pt, ph, pw = geometry.patch
+    tokens = frames // pt * (height // geometry.spatial // ph) * (width // geometry.spatial // pw)
+    config = pipe.experts()[0].config
+    _, dim, _, layers = transformer_sizes(config)
+    samples = pipe.forwards_per_step(pipe.spec.guidance_scale)
+    itemsize = pipe.experts()[0].dtype.itemsize
+    return 2 * tokens * dim * (layers + config.get("num_single_layers", 0)) * len(pipe.experts()) * samples * itemsize
 
 
 class Pace:

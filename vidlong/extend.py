@@ -91,6 +91,13 @@ def input_frame_rate(path, field: str = "video") -> float:
     return _read_input(path, frame_rate, field)
 
 
+def input_frame_size(path, field: str = "video") -> tuple[int, int]:
+    """(height, width) of a video file's frames as read (from its header), with `read_input_video`'s refusals."""
+    from .video_io import frame_size
+
+    return _read_input(path, frame_size, field)
+
+
 def _read_input(path, reader, field: str = "video"):
     if Path(path).suffix.lower() in IMAGE_SUFFIXES:
         hint = (f"to start a video from it use vidlong generate --image {path} with an image-to-video model"
