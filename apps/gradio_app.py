@@ -508,7 +508,6 @@ class App:
         """Shared body of the Stream event (page and API): yields (live clip, status, full video, sidecar, gallery)."""
         session = _session(request)
         job = self.jobs.claim(session)
-        none = (gr.update(),) * 5
         stopped = gr.update(), "stopped before the first chunk: nothing was made", gr.update(), gr.update(), gr.update()
         try:
             continued = _uploaded_path(args[STREAM_FIELDS.index("extend_video")])  # recorded as vidlong extend's sidecar
