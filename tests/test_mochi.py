@@ -13,6 +13,7 @@ import torch
 import yaml
 from conftest import mochi_inputs, tiny_mochi_transformer
 from reference import text_last_method_attention
+from renoised_streams import check_renoised_stream_and_extension
 
 import vidlong
 from vidlong.attention.adapters.mochi import MOCHI
@@ -195,33 +196,7 @@ def test_the_renoised_context_follows_its_samplers_upward_timesteps(folder):
 def test_a_stream_starts_with_generates_video_continues_from_its_context_and_extends(folder, tmp_path):
     """A first chunk of the native window is `generate`'s video (uint8 rounding aside); later chunks of 1 latent frame
     bring 6 pixel frames each and depend on the re-noised context; `vidlong stream` and `vidlong extend` write them."""
-    from vidlong.cli import main
-    from vidlong.generate import GenerateRequest, generate
-    from vidlong.methods import Streaming
-    from vidlong.video_io import read_video, write_video
-
-    pipe = vidlong.load_pipeline(folder, device="cpu")
-    pipe.set_progress_bar_config(disable=True)
-    first = next(iter(pipe.stream("a red ball", Streaming(chunk=1, first_chunk=NATIVE), chunks=1, seed=3)))
-    own = generate(pipe, GenerateRequest(prompt="a red ball", ratio=1, seed=3))
-    assert first.frames.shape == own.frames.shape and np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1
-    chunks = [c.frames for c in pipe.stream("a red ball", Streaming(chunk=1), chunks=3, seed=0)]
-    alone = [c.frames for c in pipe.stream("a red ball", Streaming(chunk=1, sinks=0, window=0), chunks=3, seed=0)]
-    assert [len(c) for c in chunks] == [1, 6, 6]
-    assert np.array_equal(chunks[0], alone[0]) and not np.array_equal(chunks[2], alone[2])
-
-    out = tmp_path / "stream.mp4"
-    assert main(["stream", "--model", str(folder), "--prompt", "a red ball", "--chunks", "3", "--chunk", "1",
-                 "--out", str(out)]) == 0
-    assert read_video(out)[0].shape == (13, 32, 48, 3)
-    given = np.broadcast_to(np.linspace(40, 200, 13, dtype=np.uint8)[:, None, None, None], (13, 32, 48, 3)).copy()
-    write_video(tmp_path / "in.mp4", given, fps=30)
-    extended = tmp_path / "extended.mp4"
-    assert main(["extend", "--model", str(folder), "--video", str(tmp_path / "in.mp4"), "--chunks", "2", "--chunk", "1",
-                 "--prompt", "a red ball", "--out", str(extended)]) == 0
-    frames = read_video(extended)[0]
-    assert frames.shape[0] == 13 + 2 * 6
-    assert np.abs(frames[:13].astype(float) - read_video(tmp_path / "in.mp4")[0]).mean() < 3  # one more H.264 encode
+    check_renoised_stream_and_extension(folder, tmp_path, NATIVE, temporal=6, fps=30)
 
 
 @pytest.mark.parametrize("method, says", [("riflex", "RIFLEx is not implemented for MochiTransformer3DModel"),

@@ -1,0 +1,39 @@
+"""The re-noised stream and extension checks a family's own test file runs on its tiny pipeline folder (Mochi's, Kandinsky
+5's): `check_renoised_stream_and_extension`."""
+import numpy as np
+
+import vidlong
+from vidlong.cli import main
+from vidlong.generate import GenerateRequest, generate
+from vidlong.methods import Streaming
+from vidlong.video_io import read_video, write_video
+
+
+def check_renoised_stream_and_extension(folder, tmp_path, native: int, temporal: int, fps: float) -> None:
+    """On the pipeline folder `folder` (native `native` latent frames, `temporal` pixel frames a latent frame, `fps`): a
+    first chunk of the native window is `generate`'s video (uint8 rounding aside); later chunks of 1 latent frame bring
+    `temporal` pixel frames each and depend on the re-noised context; `vidlong stream` writes them, `vidlong extend`
+    continues a 13-frame video whose frames come first (one more H.264 encode)."""
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    size = (pipe.spec.height, pipe.spec.width, 3)
+    first = next(iter(pipe.stream("a red ball", Streaming(chunk=1, first_chunk=native), chunks=1, seed=3)))
+    own = generate(pipe, GenerateRequest(prompt="a red ball", ratio=1, seed=3))
+    assert first.frames.shape == own.frames.shape and np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1
+    chunks = [c.frames for c in pipe.stream("a red ball", Streaming(chunk=1), chunks=3, seed=0)]
+    alone = [c.frames for c in pipe.stream("a red ball", Streaming(chunk=1, sinks=0, window=0), chunks=3, seed=0)]
+    assert [len(c) for c in chunks] == [1, temporal, temporal]
+    assert np.array_equal(chunks[0], alone[0]) and not np.array_equal(chunks[2], alone[2])
+
+    out = tmp_path / "stream.mp4"
+    assert main(["stream", "--model", str(folder), "--prompt", "a red ball", "--chunks", "3", "--chunk", "1",
+                 "--out", str(out)]) == 0
+    assert read_video(out)[0].shape == (1 + 2 * temporal, *size)
+    given = np.broadcast_to(np.linspace(40, 200, 13, dtype=np.uint8)[:, None, None, None], (13, *size)).copy()
+    write_video(tmp_path / "in.mp4", given, fps=fps)
+    extended = tmp_path / "extended.mp4"
+    assert main(["extend", "--model", str(folder), "--video", str(tmp_path / "in.mp4"), "--chunks", "2", "--chunk", "1",
+                 "--prompt", "a red ball", "--out", str(extended)]) == 0
+    frames = read_video(extended)[0]
+    assert frames.shape[0] == 13 + 2 * temporal
+    assert np.abs(frames[:13].astype(float) - read_video(tmp_path / "in.mp4")[0]).mean() < 3
