@@ -5,16 +5,15 @@ off = the stock model bit for bit; each method equal to a float64 reference (q/k
 method = diffusers' `Kandinsky5T2VPipeline` bit for bit; `vidlong generate` with each method writes the mp4; it streams and
 extends with the re-noised context."""
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
+from family_checks import check_cli_generate, check_renoised_stream_and_extension
 from conftest import kandinsky5_inputs, tiny_kandinsky5_transformer
 from reference import method_attention
-from renoised_streams import check_renoised_stream_and_extension
 
 import vidlong
 from vidlong.attention.adapters.kandinsky5 import KANDINSKY_5
@@ -206,17 +205,7 @@ def test_generate_with_no_method_is_the_stock_pipeline_bit_for_bit(folder):
 def test_cli_generate_writes_the_mp4(folder, tmp_path, method):
     """`vidlong generate --ratio 2`: 2x the native latent frames, 4·(6 - 1) + 1 = 21 pixel frames at 24 fps, 48x32, the
     method in the sidecar."""
-    from vidlong.cli import main
-    from vidlong.video_io import read_video
-
-    out = tmp_path / "long.mp4"
-    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--ratio", "2", "--method", method,
-                 "--out", str(out)]) == 0
-    frames, fps = read_video(out)
-    settings = json.loads(out.with_suffix(".json").read_text())
-    assert frames.shape == (21, 32, 48, 3) and fps == pytest.approx(24) and settings["latent_frames"] == 2 * NATIVE
-    names = {"ultravico": ["UltraViCo"], "freelong": ["SpectralFusion"], "both": ["UltraViCo", "SpectralFusion"]}[method]
-    assert [m["name"] for m in settings["methods"]] == names and math.isclose(settings["ratio"], 2)
+    check_cli_generate(folder, tmp_path, method, NATIVE, temporal=4, fps=24)
 
 
 def test_a_stream_starts_with_generates_video_continues_from_its_context_and_extends(folder, tmp_path):

@@ -4,16 +4,14 @@ stock model bit for bit; each method equal to a float64 reference (q/k/v written
 `reference`) with the text pairs untouched; the spec from configs/models (its VAE's 6x in time); `generate` with no
 method = diffusers' `MochiPipeline` bit for bit; `vidlong generate` with each method writes the mp4; it streams and extends
 with the re-noised context."""
-import json
-import math
 
 import numpy as np
 import pytest
 import torch
 import yaml
+from family_checks import check_cli_generate, check_renoised_stream_and_extension
 from conftest import mochi_inputs, tiny_mochi_transformer
 from reference import text_last_method_attention
-from renoised_streams import check_renoised_stream_and_extension
 
 import vidlong
 from vidlong.attention.adapters.mochi import MOCHI
@@ -169,17 +167,7 @@ def test_generate_with_no_method_is_the_stock_pipeline_bit_for_bit(folder):
 def test_cli_generate_writes_the_mp4(folder, tmp_path, method):
     """`vidlong generate --ratio 2`: 2x the native latent frames, 6·(6 - 1) + 1 = 31 pixel frames at 30 fps, 48x32, the
     method in the sidecar."""
-    from vidlong.cli import main
-    from vidlong.video_io import read_video
-
-    out = tmp_path / "long.mp4"
-    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--ratio", "2", "--method", method,
-                 "--out", str(out)]) == 0
-    frames, fps = read_video(out)
-    settings = json.loads(out.with_suffix(".json").read_text())
-    assert frames.shape == (31, 32, 48, 3) and fps == pytest.approx(30) and settings["latent_frames"] == 2 * NATIVE
-    names = {"ultravico": ["UltraViCo"], "freelong": ["SpectralFusion"], "both": ["UltraViCo", "SpectralFusion"]}[method]
-    assert [m["name"] for m in settings["methods"]] == names and math.isclose(settings["ratio"], 2)
+    check_cli_generate(folder, tmp_path, method, NATIVE, temporal=6, fps=30)
 
 
 def test_the_renoised_context_follows_its_samplers_upward_timesteps(folder):

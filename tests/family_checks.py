@@ -1,12 +1,35 @@
-"""The re-noised stream and extension checks a family's own test file runs on its tiny pipeline folder (Mochi's, Kandinsky
-5's): `check_renoised_stream_and_extension`."""
+"""Checks a family's own test file runs on its tiny pipeline folder (Mochi's, Kandinsky 5's): `check_cli_generate`,
+`check_renoised_stream_and_extension`."""
+import json
+import math
+
 import numpy as np
+import pytest
 
 import vidlong
 from vidlong.cli import main
 from vidlong.generate import GenerateRequest, generate
 from vidlong.methods import Streaming
 from vidlong.video_io import read_video, write_video
+
+
+#: the methods `vidlong generate --method` names, as its sidecar records them
+RECORDED_METHODS = {"ultravico": ["UltraViCo"], "freelong": ["SpectralFusion"], "both": ["UltraViCo", "SpectralFusion"]}
+
+
+def check_cli_generate(folder, tmp_path, method: str, native: int, temporal: int, fps: float) -> None:
+    """`vidlong generate --ratio 2 --method method` on `folder` (native `native` latent frames, `temporal` pixel frames a
+    latent frame, `fps`): 2x the native latent frames, ``temporal·(2·native - 1) + 1`` pixel frames at the spec's size and
+    `fps`, the method in the sidecar."""
+    out = tmp_path / "long.mp4"
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--ratio", "2", "--method", method,
+                 "--out", str(out)]) == 0
+    frames, read_fps = read_video(out)
+    settings = json.loads(out.with_suffix(".json").read_text())
+    spec = vidlong.models.spec_for_folder(folder)
+    assert frames.shape == (temporal * (2 * native - 1) + 1, spec.height, spec.width, 3) and read_fps == pytest.approx(fps)
+    assert settings["latent_frames"] == 2 * native and math.isclose(settings["ratio"], 2)
+    assert [m["name"] for m in settings["methods"]] == RECORDED_METHODS[method]
 
 
 def check_renoised_stream_and_extension(folder, tmp_path, native: int, temporal: int, fps: float) -> None:
