@@ -294,6 +294,27 @@ def test_an_output_that_is_the_input_is_refused_even_with_overwrite(folders, mad
     assert (tmp_path / "in.json").read_bytes() == sidecar and not (tmp_path / "in.MP4").exists()
 
 
+def test_an_extension_interrupted_while_its_input_is_copied_leaves_no_output(folders, made, tmp_path, monkeypatch, capsys):
+    """Ctrl-C while the input's frames are copied into the output, before any new chunk: no output (a part copy of the
+    input under the output's name is no result), exit 130, the stream's one line."""
+    from vidlong import streaming
+
+    real_iter = streaming.VideoStreamer.__iter__
+
+    def interrupted(self):
+        for chunk in real_iter(self):
+            yield chunk
+            if chunk.is_input:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(streaming.VideoStreamer, "__iter__", interrupted)
+    capsys.readouterr()
+    assert main(["extend", "--model", str(folders["wan2.1"]), "--video", str(made), "--chunks", "1",
+                 "--out", str(tmp_path / "x.mp4")]) == 130
+    assert "interrupted before the first chunk; nothing written" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("kind", ["i2v", "i2v-a14b", "ti2v-i2v"])
 def test_image_to_video_extension(tmp_path_factory, made, kind):
     """An image-to-video model extends with its windows conditioned on the context's first frame."""

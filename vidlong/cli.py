@@ -567,11 +567,13 @@ def _write_stream(stream, out: Path, latents_path: Optional[Path], settings: dic
             bar.close()
             code = 130
         writer.append([], audio=held_sound(stream))  # the sound its last chunk held back, where it stopped early
-        if code:
-            if not writer.frames_written:
-                print("vidlong: interrupted before the first chunk; nothing written", file=sys.stderr)
-                return 130
+        if code and chunks:
             print(f"vidlong: interrupted; {out} holds {writer.frames_written} frames", file=sys.stderr)
+    if code and not chunks:  # nothing new: an extension's part-copied input is no output (a file --overwrite would
+        if writer.frames_written:  # replace is left as it was where nothing was written)
+            out.unlink(missing_ok=True)
+        print("vidlong: interrupted before the first chunk; nothing written", file=sys.stderr)
+        return 130
     settings = dict(settings, chunks=chunks, pixel_frames=writer.frames_written, fps=float(fps), out=str(out))
     if latents_path is not None and latents:
         save_latents(latents_path, torch.cat(latents, dim=2), model=settings["model"], prompt=settings["prompt"], fps=float(fps),
