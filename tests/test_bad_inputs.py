@@ -129,6 +129,7 @@ CLI_ROWS = [
     ("generate", ["--height", "33"], "--height 33 must be a multiple of 16; use --height 32 or 48", None),
     ("generate", ["--image", "{inputs}/frame.png"], "text-to-video and takes no --image", None),
     ("generate", ["--video", "{inputs}/notes.txt"], "is not a readable video", None),
+    ("generate", ["--video", "{inputs}/notes.txt", "--steps", "1"], "is not a readable video", None),  # the file before the steps
     ("generate", ["--video", "{inputs}/clip.mp4", "--strength", "nan"], "--strength must be a number in (0, 1]", None),
     ("generate", ["--video", "{inputs}/clip.mp4", "--image", "{inputs}/frame.png"], "redraws the given video and takes no --image",
      None),

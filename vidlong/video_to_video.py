@@ -119,12 +119,13 @@ def check_video_request(request, limits) -> int:
         if limits.task == "v2v":
             raise VidlongError(f"this model folder is video-to-video: pass the video to redraw with {named('video')} in.mp4")
         return None
+    ratio = limits.spec.temporal_ratio
+    taken = frames_taken(request.video, "video", request.frames, redrawn_frame_step(limits.family, ratio))  # the file first
     check_strength(strength, request.steps or limits.spec.num_inference_steps)
     if request.ratio != 1:
         raise VidlongError(f"{named('ratio')} sets a length from the native window; a redrawn video is as long as the "
                            f"input: drop {named('ratio')} ({named('frames')} N takes its first N frames)")
-    ratio = limits.spec.temporal_ratio
-    return latent_frames(frames_taken(request.video, "video", request.frames, redrawn_frame_step(limits.family, ratio)), ratio)
+    return latent_frames(taken, ratio)
 
 
 def frames_taken(video, field: str, frames: Optional[int], step: int) -> int:
