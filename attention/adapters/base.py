@@ -130,14 +130,19 @@ class FamilyAdapter:
         return []
 
 
-def rotate_video_tokens(x: torch.Tensor, rotary, video: slice, dim: int) -> torch.Tensor:
-    """`x` with diffusers' `apply_rotary_emb` applied to its video tokens (`video`, along the sequence
-    axis `dim`, 1 or 2) and its text tokens left as they are, as joint-attention families do."""
-    from diffusers.models.embeddings import apply_rotary_emb
+def rotate_video_tokens(x: torch.Tensor, rotary, video: slice, dim: int, rotation=None) -> torch.Tensor:
+    """`x` with its family's RoPE applied to its video tokens (`video`, along the sequence axis `dim`, 1 or 2) and its
+    text tokens left as they are, as joint-attention families do: ``rotation(video_tokens, rotary)``, by default
+    diffusers' `apply_rotary_emb` along `dim`."""
+    if rotation is None:
+        from diffusers.models.embeddings import apply_rotary_emb
+
+        def rotation(tokens, table):
+            return apply_rotary_emb(tokens, table, sequence_dim=dim)
 
     start, stop = video.indices(x.shape[dim])[:2]
     before, inside, after = x.split([start, stop - start, x.shape[dim] - stop], dim=dim)
-    return torch.cat([before, apply_rotary_emb(inside, rotary, sequence_dim=dim), after], dim=dim)
+    return torch.cat([before, rotation(inside, rotary), after], dim=dim)
 
 
 def video_and_text_visible(text_mask, video_tokens: int):

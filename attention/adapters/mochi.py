@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import video_and_text_visible
+from .base import rotate_video_tokens, video_and_text_visible
 from .hunyuan import HunyuanVideoAdapter
 
 
@@ -30,9 +30,7 @@ class MochiAdapter(HunyuanVideoAdapter):
 
     def rotate(self, x, rotary, video):
         """Mochi's RoPE (`mochi_rotation`, `rotary` its ``(cos, sin)``) on the `video` tokens of `x` ``[B, S, H, D]``."""
-        start, stop = video.indices(x.shape[1])[:2]
-        before, inside, after = x.split([start, stop - start, x.shape[1] - stop], dim=1)
-        return torch.cat([before, mochi_rotation(inside, *rotary), after], dim=1)
+        return rotate_video_tokens(x, rotary, video, 1, rotation=lambda tokens, table: mochi_rotation(tokens, *table))
 
     def visible_keys(self, attention_mask, video_tokens):
         """Every video key and the unpadded text tokens: ``[B, N + T]``."""
