@@ -80,10 +80,10 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
     window_frames = spec.native_frames if diagonal else latent_frames + len(request.reference_images or ())  # VACE's lead
     iterations = latent_frames - diagonal.sink_frames if diagonal else 0  # the queue's, `forwards_per_frame` forwards each
     native_steps = steps_of(request, spec, latent_frames, diagonal) - iterations  # of every native video (a timeline's segments too)
-    tokens = (window_frames // pt) * (height // geometry.spatial // ph) * (width // geometry.spatial // pw)
+    tokens = video_tokens(geometry, window_frames, height, width)
     heads, dim, ffn, layers = transformer_sizes(config)
     vace = len(config.get("vace_layers") or ())  # Wan VACE: a VACE block per listed layer, over the control video's tokens
-    blocks = layers + config.get("num_single_layers", 0) + vace  # HunyuanVideo: dual- then single-stream blocks
+    blocks = layers + vace  # HunyuanVideo: dual- and single-stream blocks (`transformer_sizes`); Wan VACE: its VACE blocks
     branches = 1 if diagonal else attention_branches(methods, latent_frames // pt, max(1, spec.native_frames // pt))
 
     per_block = (2 * 4 * tokens * dim * dim  # self-attention projections
@@ -122,16 +122,24 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
     return RunCost(flops, int(max(activations + logits, decode)), pipe.device, video, decoded)
 
 
+def video_tokens(geometry, frames: int, height: int, width: int) -> int:
+    """The transformer's video tokens for `frames` latent frames of `height` x `width` pixels (its VAE's and patch's
+    factors, `geometry`)."""
+    pt, ph, pw = geometry.patch
+    return frames // pt * (height // geometry.spatial // ph) * (width // geometry.spatial // pw)
+
+
 def transformer_sizes(config) -> tuple[int, int, int, int]:
     """(attention heads, width, feed-forward width, blocks over the video tokens) of a transformer's config in every
-    family's spelling: ``num_attention_heads`` x ``attention_head_dim`` wide and ``num_layers`` blocks, or Kandinsky 5's
-    ``model_dim`` in heads of ``sum(axes_dims)`` channels and ``num_visual_blocks``; the feed-forward Wan's ``ffn_dim``,
-    Kandinsky 5's ``ff_dim``, else ``mlp_ratio`` (HunyuanVideo's; 4 where none is named) times the width."""
+    family's spelling: ``num_attention_heads`` x ``attention_head_dim`` wide and ``num_layers`` blocks (HunyuanVideo's
+    dual-stream ones, then its ``num_single_layers``), or Kandinsky 5's ``model_dim`` in heads of ``sum(axes_dims)``
+    channels and ``num_visual_blocks``; the feed-forward Wan's ``ffn_dim``, Kandinsky 5's ``ff_dim``, else ``mlp_ratio``
+    (HunyuanVideo's; 4 where none is named) times the width."""
     if "model_dim" in config:
         dim = config["model_dim"]
         heads, layers = dim // sum(config["axes_dims"]), config["num_visual_blocks"]
     else:
-        heads, layers = config["num_attention_heads"], config["num_layers"]
+        heads, layers = config["num_attention_heads"], config["num_layers"] + config.get("num_single_layers", 0)
         dim = heads * config["attention_head_dim"]
     ffn = config.get("ffn_dim") or config.get("ff_dim") or int(config.get("mlp_ratio", 4.0) * dim)
     return heads, dim, ffn, layers
@@ -206,14 +214,11 @@ def check_stream_fits(pipe, streaming, height: Optional[int], width: Optional[in
 def kv_cache_bytes(pipe, frames: int, height: int, width: int) -> int:
     """A stream's KV cache of `frames` latent frames of `height` x `width` pixels: K and V ``[B, N, D]`` in the model's
     dtype for every layer of every expert, B the samples of a guided step at the spec's guidance."""
-    geometry = pipe.geometry()
-    pt, ph, pw = geometry.patch
-    tokens = frames // pt * (height // geometry.spatial // ph) * (width // geometry.spatial // pw)
-    config = pipe.experts()[0].config
-    _, dim, _, layers = transformer_sizes(config)
+    tokens = video_tokens(pipe.geometry(), frames, height, width)
+    _, dim, _, layers = transformer_sizes(pipe.experts()[0].config)
     samples = pipe.forwards_per_step(pipe.spec.guidance_scale)
     itemsize = pipe.experts()[0].dtype.itemsize
-    return 2 * tokens * dim * (layers + config.get("num_single_layers", 0)) * len(pipe.experts()) * samples * itemsize
+    return 2 * tokens * dim * layers * len(pipe.experts()) * samples * itemsize
 
 
 class Pace:
