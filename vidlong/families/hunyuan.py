@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
-import math
 
 import numpy as np
 import torch
@@ -18,9 +17,10 @@ from ..image_condition import ChannelCondition, FirstFrameLatent
 from ..models import pixel_frames
 from ..pipeline import VidlongPipelineMixin
 from ..scalars import plain
-from ..validate import MAX_GUIDANCE, check_finite, check_model_size, limits_for_pipeline
+from ..validate import check_model_size, limits_for_pipeline
 from ..vae_stream import OverlapDecoder
-from .common import DECODE_OVERLAP, quiet, replaced
+from .common import DECODE_OVERLAP, replaced
+from .guider import GuiderGuidance
 
 
 class HunyuanVideoVAE:
@@ -188,14 +188,6 @@ class VidLongHunyuanVideoImageToVideoPipeline(HunyuanVideoFamily, VidlongPipelin
         return ConcatenatedImage(latent, frames) if condition == "latent_concat" else TokenReplacedImage(latent)
 
 
-def guidance_of(pipe, guidance: float):
-    """Within it, `pipe`'s ``guider`` component guides at `guidance` (a copy with that scale and its other settings:
-    diffusers' newer calls, HunyuanVideo 1.5's, take their classifier-free guidance from it, not from an argument)."""
-    with quiet("diffusers.guiders"):
-        guider = pipe.guider.new(guidance_scale=guidance)
-    return replaced(pipe, "guider", guider)
-
-
 def step_callback(pipe, callback):
     """Within it, every ``pipe.scheduler.step`` calls ``callback(pipe, step, timestep, {"latents": latents})``
     after it, as diffusers' ``callback_on_step_end`` does (its ``latents``, when returned, replace the step's),
@@ -217,49 +209,29 @@ def step_callback(pipe, callback):
     return replaced(pipe.scheduler, "step", stepped)
 
 
-class HunyuanVideo15Family(HunyuanVideoFamily):
+class HunyuanVideo15Family(GuiderGuidance, HunyuanVideoFamily):
     """What HunyuanVideo 1.5's pipelines (text- and image-to-video) share under vidlong. Their calls take the
-    guidance from their ``guider`` component and no step callback; vidlong's call takes ``guidance_scale=``
-    (default: the spec's) and ``callback_on_step_end=`` as the other families' do (handed the latents:
+    guidance from their ``guider`` component (`GuiderGuidance`) and no step callback; vidlong's call takes
+    ``callback_on_step_end=`` as the other families' do (handed the latents:
     ``callback_on_step_end_tensor_inputs=["latents"]``, the default). Its transformer's input is
     the latents, then as many channels of image condition and one of its mask (zeros for text to video), and
     image states (zeros for text to video, which it masks)."""
 
-    def call_defaults(self) -> dict:
-        defaults = super().call_defaults()
-        defaults.pop("guidance_scale")  # not an argument of its call: `__call__` sets the guider
-        return defaults
-
     def __call__(self, *args, guidance_scale=None, callback_on_step_end=None, callback_on_step_end_tensor_inputs=("latents",),
                  **kwargs):
-        guidance = self.spec.guidance_scale if guidance_scale is None else plain(guidance_scale)
-        check_finite("guidance_scale", guidance, 0, MAX_GUIDANCE)
         if isinstance(callback_on_step_end_tensor_inputs, str):  # one name
             callback_on_step_end_tensor_inputs = [callback_on_step_end_tensor_inputs]
         if not set(callback_on_step_end_tensor_inputs or ()) <= {"latents"}:
             raise VidlongError(f"callback_on_step_end_tensor_inputs={list(callback_on_step_end_tensor_inputs)!r}: HunyuanVideo "
                                "1.5's step callback is handed its latents alone; pass ['latents']")
-        with guidance_of(self, guidance), step_callback(self, callback_on_step_end):
-            return super().__call__(*args, **kwargs)
-
-    def stream_guided(self, guidance):
-        """Guided wherever its guider would be at `guidance` (any scale but 1)."""
-        return not math.isclose(guidance, 1.0)
+        with step_callback(self, callback_on_step_end):
+            return super().__call__(*args, guidance_scale=guidance_scale, **kwargs)
 
     def check_streamable(self) -> None:
         """A one-line refusal where a stream would not follow its call: a guider other than plain classifier-free
-        guidance (a stream combines its two predictions as ``uncond + g·(cond - uncond)``), or a step-distilled
-        (MeanFlow) transformer, whose forwards also take the next step's timestep."""
-        guider = self.guider
-        plain_guidance = (type(guider).__name__ == "ClassifierFreeGuidance" and guider._enabled
-                          and not guider.use_original_formulation and guider.guidance_rescale == 0
-                          and (guider._start, guider._stop) == (0.0, 1.0))
-        if not plain_guidance:
-            settings = ", ".join(f"{name}={guider.config.get(name)!r}" for name in
-                                 ("guidance_rescale", "use_original_formulation", "start", "stop", "enabled"))
-            raise VidlongError(f"this model's guider ({type(guider).__name__}: {settings}) is not plain classifier-free "
-                               "guidance, which its streams and extensions follow; use generate, or set "
-                               "pipe.guider = diffusers.ClassifierFreeGuidance(guidance_scale=...)")
+        guidance (`check_plain_guider`), or a step-distilled (MeanFlow) transformer, whose forwards also take the next
+        step's timestep."""
+        self.check_plain_guider()
         if self.transformer.config.get("use_meanflow", False):
             raise VidlongError("this HunyuanVideo 1.5 model is step-distilled (use_meanflow): its streams and extensions "
                                "are not wired (each forward also takes the next step's timestep); use generate")
