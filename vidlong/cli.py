@@ -21,7 +21,8 @@ SIZE_HELP = ("pixels (default: the model's native {side}; with --image and no si
 
 #: the --model help of every command that loads a model (the app's too)
 MODEL_HELP = ("local diffusers pipeline folder (Wan, SkyReels-V2, LTX-Video, LTX-2, CogVideoX, HunyuanVideo 1.0 and 1.5, Mochi, "
-              "Kandinsky 5.0 Video), or an embedded model: default (the default), default-causal, default-distilled")
+              "Kandinsky 5.0 Video, Motif-Video), or an embedded model: default (the default), default-causal, "
+              "default-distilled")
 
 
 def _add_model_options(p) -> None:
