@@ -409,3 +409,31 @@ def kandinsky5_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 
                 timestep=torch.tensor([500.0], dtype=dtype),
                 visual_rope_pos=[torch.arange(frames), torch.arange(height // 2), torch.arange(width // 2)],
                 text_rope_pos=torch.arange(5), scale_factor=(1, 2, 2), return_dict=False)
+
+
+def tiny_motif_transformer(seed: int = 0, decoder_layers: int = 1):
+    """A random MotifVideoTransformer3DModel (2 heads x 16, patch (1, 2, 2); one dual-stream block and two single-stream
+    blocks, the last `decoder_layers` of them decoder blocks, over fresh video tokens with the encoder's as their "text")
+    with the text cross-attentions of both kinds of block, for exact CPU checks. Its input is ``2·C + 1`` channels: the
+    latents, the image condition and its mask, as its pipelines build it."""
+    from diffusers import MotifVideoTransformer3DModel
+
+    torch.manual_seed(seed)
+    model = MotifVideoTransformer3DModel(in_channels=2 * IN_CHANNELS + 1, out_channels=IN_CHANNELS, num_attention_heads=2,
+                                         attention_head_dim=16, num_layers=1, num_single_layers=2,
+                                         num_decoder_layers=decoder_layers, text_embed_dim=TEXT_DIM, rope_axes_dim=(4, 6, 6),
+                                         enable_text_cross_attention_dual=True, enable_text_cross_attention_single=True)
+    with torch.no_grad():  # its AdaLN gates start at zero: no block would change the stream
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model.eval()
+
+
+def motif_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32) -> dict:
+    """Input ``[2, 2·C + 1, F, H, W]`` (latent frames) and a batch of 2 prompts' 5 text states, padded differently (the
+    first's last 2 tokens, the second's last), as a guided call batches its prompts."""
+    gen = torch.Generator().manual_seed(seed)
+    return dict(hidden_states=torch.randn(2, 2 * IN_CHANNELS + 1, frames, height, width, generator=gen).to(dtype),
+                encoder_hidden_states=torch.randn(2, 5, TEXT_DIM, generator=gen).to(dtype),
+                timestep=torch.tensor([500.0, 500.0], dtype=dtype),
+                encoder_attention_mask=torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 0]], dtype=torch.bool), return_dict=False)

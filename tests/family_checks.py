@@ -1,5 +1,5 @@
-"""Checks a family's own test file runs on its tiny pipeline folder (Mochi's, Kandinsky 5's): `check_cli_generate`,
-`check_renoised_stream_and_extension`."""
+"""Checks a family's own test file runs on its tiny pipeline folder (Mochi's, Kandinsky 5's, Motif-Video's):
+`check_cli_generate`, `check_renoised_stream_and_extension`."""
 import json
 import math
 

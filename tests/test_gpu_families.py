@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(DEVICE == "cuda" and not torch
 #: name: (how its folder is saved, whether it takes a first frame, whether it streams, whether it extends). The folders: the
 #: Wan kinds by `tiny_pipeline.save_tiny_pipeline` (32x32, native 3 latent frames), the other families by
 #: `test_family_pipelines.saved_family` or, for the builders it does not list, as it saves them (`spec_of`: the family whose
-#: vidlong.yaml sizes they take, or the sizes, as Mochi's and Kandinsky 5's own tests save them); LTX-2 by
+#: vidlong.yaml sizes they take, or the sizes, as Mochi's, Kandinsky 5's and Motif-Video's own tests save them); LTX-2 by
 #: `tiny_pipeline.save_tiny_ltx2_pipeline`.
 CASES = {
     "wan2.1": (("wan", "wan2.1"), False, True, True),
@@ -50,6 +50,8 @@ CASES = {
     "mochi": (("builder", "tiny_mochi_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=30)), False, True, True),
     "kandinsky5": (("builder", "tiny_kandinsky5_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=24)), False, True,
                    True),
+    "motif-video": (("builder", "tiny_motif_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=24)), False, True,
+                    True),
 }
 STREAMING = [name for name, (_, _, streams, _) in CASES.items() if streams]
 EXTENDING = [name for name, (*_, extends) in CASES.items() if extends]

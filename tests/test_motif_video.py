@@ -1,0 +1,209 @@
+"""Motif-Video through its family adapter and pipeline: HunyuanVideo's joint attention (text after the video, padded text
+keys masked) in dual- and single-stream blocks, and in its decoder blocks the encoder's video output in the text's place.
+Methods off = the stock model bit for bit; each method equal to a float64 reference (q/k/v written from its math,
+attention from `reference`) with the text pairs untouched; the spec from configs/models; `generate` with no method =
+diffusers' `MotifVideoPipeline` bit for bit; `vidlong generate` with each method writes the mp4; it streams and extends
+with the re-noised context, and refuses in one line what it does not run."""
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from conftest import IN_CHANNELS, motif_inputs, tiny_motif_transformer
+from family_checks import check_cli_generate, check_renoised_stream_and_extension
+from reference import text_last_method_attention
+
+import vidlong
+from vidlong.attention.adapters.motif import MOTIF_VIDEO
+
+NATIVE = 3  # latent frames
+GRID = (2, 3)  # token rows, columns (latent 4x6, patch 2)
+METHODS = {"ultravico": vidlong.UltraViCo(alpha=0.8), "fusion": vidlong.SpectralFusion(windows=(1,))}
+
+
+def rel_err(a, b):
+    return ((a.double() - b.double()).norm() / b.double().norm()).item()
+
+
+def stock_output(frames):
+    with torch.no_grad():
+        return tiny_motif_transformer()(**motif_inputs(frames))[0]
+
+
+def test_methods_off_and_removed_are_stock_bit_for_bit():
+    """vidlong's processor goes on every joint self-attention (dual-stream, single-stream, decoder) and comes off; a
+    neutral plan runs its own masked attention (two prompts padded differently)."""
+    frames = 4 * NATIVE
+    model = tiny_motif_transformer()
+    stock = [a.processor for a in MOTIF_VIDEO.self_attentions(model)]
+    assert len(stock) == 3 and type(stock[0]).__name__ == "MotifVideoAttnProcessor2_0"
+    neutral = vidlong.apply(model, vidlong.UltraViCo(alpha=1.0, guard_first_frame=False), native_frames=NATIVE)
+    with torch.no_grad():
+        out = model(**motif_inputs(frames))[0]
+    assert neutral.plan.is_stock and torch.equal(out, stock_output(frames))
+    vidlong.apply(model, vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(), native_frames=NATIVE)
+    with torch.no_grad():
+        changed = model(**motif_inputs(frames))[0]
+    vidlong.remove(model)
+    assert [a.processor for a in MOTIF_VIDEO.self_attentions(model)] == stock
+    with torch.no_grad():
+        assert torch.equal(model(**motif_inputs(frames))[0], stock_output(frames))
+    assert rel_err(changed, stock_output(frames)) > 1e-3
+
+
+def rotated(x, cos, sin):
+    """Its RoPE in float64 as complex numbers: channel pair ``(x[2i], x[2i + 1])`` of ``[B, N, H, D]`` times
+    ``cos θ + i·sin θ`` (its tables ``[N, D]`` hold each pair's angle twice)."""
+    pairs = torch.view_as_complex(x.unflatten(-1, (-1, 2)).contiguous())
+    turn = torch.complex(cos[:, None, 0::2].double(), sin[:, None, 0::2].double())
+    return torch.view_as_real(pairs * turn).flatten(-2)
+
+
+class ReferenceAttention:
+    """The methods' float64 math on a Motif-Video joint attention: q/k/v from its projections (the text's own where the
+    block has them, else the video's), per-head RMS norms, RoPE on the video tokens, the text after the video, its padded
+    text keys seen by no query (no mask: every key); the output through ``to_out`` / ``to_add_out`` where it has them."""
+
+    def __init__(self, method, frames):
+        self.method, self.frames = method, frames
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, image_rotary_emb=None):
+        def heads(x):
+            return x.unflatten(2, (attn.heads, -1))
+
+        video, text = hidden_states, encoder_hidden_states
+        dual = attn.add_q_proj is not None  # a dual-stream block: the text through projections and norms of its own
+        text_q, text_k, text_v = (heads(proj(text)) for proj in ((attn.add_q_proj, attn.add_k_proj, attn.add_v_proj) if dual
+                                                                 else (attn.to_q, attn.to_k, attn.to_v)))
+        text_norm_q, text_norm_k = (attn.norm_added_q, attn.norm_added_k) if dual else (attn.norm_q, attn.norm_k)
+        q = torch.cat([rotated(attn.norm_q(heads(attn.to_q(video))), *image_rotary_emb), text_norm_q(text_q)], dim=1)
+        k = torch.cat([rotated(attn.norm_k(heads(attn.to_k(video))), *image_rotary_emb), text_norm_k(text_k)], dim=1)
+        v = torch.cat([heads(attn.to_v(video)), text_v], dim=1)
+        tokens, words = video.shape[1], text.shape[1]
+        visible = (torch.ones(q.shape[0], tokens + words, dtype=torch.bool) if attention_mask is None
+                   else attention_mask.reshape(q.shape[0], -1))
+        out = text_last_method_attention(self.method, q, k, v, words, self.frames, GRID, NATIVE, visible).flatten(2, 3)
+        video_out, text_out = out[:, :tokens], out[:, tokens:]
+        if attn.to_out is not None:
+            video_out = attn.to_out[0](video_out)
+        return video_out, attn.to_add_out(text_out) if attn.to_add_out is not None else text_out
+
+
+@pytest.mark.parametrize("method", list(METHODS.values()), ids=list(METHODS))
+def test_transformer_with_a_method_matches_float64_reference(method):
+    """At 4x the native window, in float32 on the CPU's dense kernel, both samples of a guided batch, its text
+    cross-attentions stock."""
+    frames = 4 * NATIVE
+    model = tiny_motif_transformer()
+    vidlong.apply(model, method, native_frames=NATIVE)
+    with torch.no_grad():
+        out = model(**motif_inputs(frames))[0]
+    ref_model = tiny_motif_transformer().to(torch.float64)
+    # its time embedding hands its float32 sinusoids on as they are (a cast to the weights' dtype for 16-bit ones alone)
+    ref_model.time_text_embed.timestep_embedder.register_forward_pre_hook(lambda module, args: (args[0].double(),))
+    for attention in MOTIF_VIDEO.self_attentions(ref_model):
+        attention.processor = ReferenceAttention(method, frames)
+    with torch.no_grad():
+        ref = ref_model(**motif_inputs(frames, dtype=torch.float64))[0]
+    assert rel_err(out, ref) < 1e-5
+    assert rel_err(out, stock_output(frames)) > 1e-3  # the method acts
+
+
+def test_native_length_size_and_vae_ratio_come_from_configs():
+    """31 latent frames at 24 fps, 736x1280, 50 steps from configs/models; Wan's VAE: 4 pixel frames per latent frame
+    (121 frames), 8x in space."""
+    from tiny_pipeline import tiny_motif_pipeline
+
+    from vidlong.models import family_of, geometry_from_configs, model_facts, spec_for_facts
+
+    model = tiny_motif_transformer()
+    assert vidlong.apply(model, vidlong.UltraViCo()).native_frames == 31
+    spec = spec_for_facts(model_facts(model.config, family=family_of(model)))
+    assert (spec.name, spec.fps, spec.height, spec.width, spec.num_inference_steps) == ("motif-video", 24, 736, 1280, 50)
+    geometry = geometry_from_configs(tiny_motif_pipeline().vae.config, model.config)
+    assert (geometry.channels, geometry.spatial, geometry.temporal, geometry.patch) == (IN_CHANNELS, 8, 4, (1, 2, 2))
+    assert vidlong.models.pixel_frames(spec.native_frames, geometry.temporal) == 121
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """A saved tiny Motif-Video pipeline folder with a vidlong.yaml: native 3 latent frames, 32x48 at 24 fps, 2 steps,
+    guidance 2."""
+    from tiny_pipeline import tiny_motif_pipeline
+
+    path = tmp_path_factory.mktemp("motif")
+    tiny_motif_pipeline().save_pretrained(path, safe_serialization=True)
+    (path / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-motif", native_frames=NATIVE, height=32, width=48, fps=24,
+                                                           num_inference_steps=2, guidance_scale=2.0)))
+    return path
+
+
+def test_generate_with_no_method_is_the_stock_pipeline_bit_for_bit(folder):
+    """`load_pipeline` gives vidlong's class with the folder's geometry; `generate` at 2x with no method returns the
+    frames diffusers' own `MotifVideoPipeline` makes from the same folder, noise and settings (its guider at 2, as
+    saved), and leaves the pipeline's guider as it was."""
+    import diffusers
+
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.models import folder_geometry
+
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    assert type(pipe).__name__ == "VidLongMotifVideoPipeline" and pipe.facts()["family"] == "motif-video"
+    assert pipe.geometry() == folder_geometry(folder) and pipe.spec.temporal_ratio == 4
+    pipe.set_progress_bar_config(disable=True)
+    guider = pipe.guider
+    result = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3))
+    assert pipe.guider is guider
+
+    stock = diffusers.MotifVideoPipeline.from_pretrained(folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    frames = result.settings["latent_frames"]
+    assert frames == 2 * NATIVE
+    noise = torch.randn(1, IN_CHANNELS, frames, 32 // 8, 48 // 8, generator=torch.Generator().manual_seed(3))
+    video = stock(prompt="a red ball", height=32, width=48, num_frames=4 * (frames - 1) + 1, num_inference_steps=2,
+                  latents=noise, output_type="np").frames[0]
+    assert np.array_equal(result.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+
+
+@pytest.mark.parametrize("method", ["ultravico", "freelong", "both"])
+def test_cli_generate_writes_the_mp4(folder, tmp_path, method):
+    """`vidlong generate --ratio 2`: 2x the native latent frames, 4·(6 - 1) + 1 = 21 pixel frames at 24 fps, 48x32, the
+    method in the sidecar."""
+    check_cli_generate(folder, tmp_path, method, NATIVE, temporal=4, fps=24)
+
+
+def test_a_stream_starts_with_generates_video_continues_from_its_context_and_extends(folder, tmp_path):
+    """A first chunk of the native window is `generate`'s video (uint8 rounding aside: the call runs its prompts one
+    forward each, a stream in one batch); later chunks of 1 latent frame bring 4 pixel frames each and depend on the
+    re-noised context; `vidlong stream` and `vidlong extend` write them."""
+    check_renoised_stream_and_extension(folder, tmp_path, NATIVE, temporal=4, fps=24)
+
+
+def test_a_stream_refuses_a_guider_it_does_not_follow(folder):
+    """A stream combines its predictions as plain classifier-free guidance; another guider (diffusers' tests give Motif
+    adaptive projected guidance) is refused in one line; `generate` runs it as its call does."""
+    from diffusers.guiders import AdaptiveProjectedGuidance
+
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.guider = AdaptiveProjectedGuidance()
+    with pytest.raises(vidlong.VidlongError, match="not plain classifier-free guidance") as err:
+        next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=1)))
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("command, says", [
+    (["generate", "--ratio", "2", "--method", "riflex"], "RIFLEx is not implemented for MotifVideoTransformer3DModel"),
+    (["generate", "--ratio", "2", "--method", "window-sinks"], "windows with sinks"),
+    (["generate", "--ratio", "2", "--method", "fifo"], "needs a timestep per token"),
+    (["stream", "--chunks", "2", "--context", "cache"], "cache is not available for MotifVideoTransformer3DModel")])
+def test_what_it_does_not_run_is_refused_in_one_line_before_loading(folder, tmp_path, capsys, monkeypatch, command, says):
+    """RIFLEx and the -sinks methods move Wan's RoPE tables, which it has not (its RoPE is made at every forward); fifo
+    needs a timestep per token; its streams re-noise their context (its text joins every self-attention: no KV cache)."""
+    import vidlong.pipeline
+    from vidlong.cli import main
+
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    assert main([command[0], "--model", str(folder), "--prompt", "a red ball", *command[1:],
+                 "--out", str(tmp_path / "g.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0] and not (tmp_path / "g.mp4").exists(), err
