@@ -9,9 +9,10 @@ A streamed window always starts at the video's first frame (sink 0, re-noised co
   black frames...]``, CogVideoX's image latent on frame 0 and zeros after, HunyuanVideo 1.5's image latent on
   frame 0 and zeros after then its mask channel (1 on frame 0); Wan2.1 also passes the image's CLIP features
   (`encoder_hidden_states_image`), HunyuanVideo 1.5 its SigLIP features (`image_embeds`).
-- `FirstFrameLatent` (Wan2.2 TI2V-5B, LTX-Video, SkyReels-V2 DF, LTX-2; HunyuanVideo-I2V's ``token_replace``, whose
-  transformer gives frame 0's tokens timestep 0 itself): frame 0's latent is replaced by the image's latent and its
-  tokens get timestep 0.
+- `FirstFrameLatent` (Wan2.2 TI2V-5B, LTX-Video, SkyReels-V2 DF, LTX-2): frame 0's latent is replaced by the image's
+  latent and its tokens get timestep 0; HunyuanVideo-I2V's ``token_replace`` and Kandinsky 5's replace it alone (the
+  former's transformer gives its tokens timestep 0 itself, the latter's call leaves them at the window's, marked by a
+  mask channel).
 
 Units: latent frames; a window's frames are ``0 .. n - 1`` from the video's first.
 """

@@ -46,7 +46,7 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVA
                   "CogVideoXVideoToVideoPipeline": "v2v", "CogVideoXFunControlPipeline": "t2v", "HunyuanVideoPipeline": "t2v",
                   "HunyuanVideoImageToVideoPipeline": "i2v", "HunyuanSkyreelsImageToVideoPipeline": "i2v",
                   "HunyuanVideo15Pipeline": "t2v", "HunyuanVideo15ImageToVideoPipeline": "i2v", "MochiPipeline": "t2v",
-                  "Kandinsky5T2VPipeline": "t2v", "LTXConditionImageToVideoPipeline": "i2v",
+                  "Kandinsky5T2VPipeline": "t2v", "Kandinsky5I2VPipeline": "i2v", "LTXConditionImageToVideoPipeline": "i2v",
                   "MotifVideoPipeline": "t2v"}
 
 

@@ -599,6 +599,7 @@ PIPELINE_CLASSES = {
     "HunyuanVideo15ImageToVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanVideo15ImageToVideoPipeline",
     "MochiPipeline": "vidlong.families.mochi:VidLongMochiPipeline",
     "Kandinsky5T2VPipeline": "vidlong.families.kandinsky5:VidLongKandinsky5T2VPipeline",
+    "Kandinsky5I2VPipeline": "vidlong.families.kandinsky5_i2v:VidLongKandinsky5I2VPipeline",
     "MotifVideoPipeline": "vidlong.families.motif:VidLongMotifVideoPipeline",
 }
 
