@@ -1,5 +1,5 @@
-"""Checks a family's own test file runs on its tiny pipeline folder (Mochi's, Kandinsky 5's, Motif-Video's):
-`check_cli_generate`, `check_renoised_stream_and_extension`."""
+"""Checks a family's own test file runs on its tiny pipeline folder (Mochi's, Kandinsky 5's, Motif-Video's, HunyuanVideo's
+image to video): `check_cli_generate`, `check_renoised_stream_and_extension`, `check_image_to_video_cli`."""
 import json
 import math
 
@@ -60,3 +60,19 @@ def check_renoised_stream_and_extension(folder, tmp_path, native: int, temporal:
     frames = read_video(extended)[0]
     assert frames.shape[0] == 13 + 2 * temporal
     assert np.abs(frames[:13].astype(float) - read_video(tmp_path / "in.mp4")[0]).mean() < 3
+
+
+def check_image_to_video_cli(folder, image_path, tmp_path, native: int, dropped: int = 0) -> None:
+    """On the image-to-video pipeline folder `folder` (native `native` latent frames, 4 pixel frames a latent frame):
+    `vidlong generate --image --method both` at 2x, `vidlong stream --image` (2 chunks of 1 latent frame) and `vidlong
+    extend` of the generated video (1 chunk) run and write as many frames as they make; `dropped`: pixel frames the call
+    drops from a video's start (a stream's first chunk then takes as many latent frames as leave one to show)."""
+    out, streamed, extended = tmp_path / "long.mp4", tmp_path / "s.mp4", tmp_path / "e.mp4"
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--ratio", "2",
+                 "--method", "both", "--out", str(out)]) == 0
+    assert main(["stream", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--chunks", "2",
+                 "--chunk", "1", "--out", str(streamed)]) == 0
+    assert main(["extend", "--model", str(folder), "--video", str(out), "--chunks", "1", "--chunk", "1", "--prompt", "a red ball",
+                 "--out", str(extended)]) == 0
+    assert len(read_video(out)[0]) == 4 * (2 * native - 1) + 1 - dropped and len(read_video(streamed)[0]) == 1 + 4
+    assert len(read_video(extended)[0]) == len(read_video(out)[0]) + 4

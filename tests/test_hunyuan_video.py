@@ -7,6 +7,7 @@ import re
 import pytest
 import torch
 from conftest import assert_image_to_video_is_the_stock_call, hunyuan_inputs, tiny_hunyuan_transformer
+from family_checks import check_image_to_video_cli
 from reference import text_last_method_attention
 
 import vidlong
@@ -214,7 +215,7 @@ def test_streams_and_extends_with_its_image_in_every_window(i2v_folder, image_pa
         extension = list(pipe.extend("a red ball", video=own.frames, streaming=vidlong.Streaming(chunk=1, first_chunk=1), chunks=1))
         assert len(extension[1].frames) == 4  # an extension has no first chunk to drop frames from: its first_chunk unused
 
-    assert_the_cli_generates_streams_and_extends(folder, image_path, tmp_path, dropped=4 if kind == "latent_concat" else 0)
+    check_image_to_video_cli(folder, image_path, tmp_path, NATIVE, dropped=4 if kind == "latent_concat" else 0)
 
 
 def test_skyreels_v1_image_to_video_generates_as_its_call_streams_and_extends(image_path, tmp_path):
@@ -241,22 +242,4 @@ def test_skyreels_v1_image_to_video_generates_as_its_call_streams_and_extends(im
                                   image=Image.open(image_path), height=32, width=48)))
     assert np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1
 
-    assert_the_cli_generates_streams_and_extends(folder, image_path, tmp_path)
-
-
-def assert_the_cli_generates_streams_and_extends(folder, image_path, tmp_path, dropped: int = 0):
-    """`vidlong generate --image --method both` at 2x, `vidlong stream --image` (2 chunks of 1 latent frame) and `vidlong
-    extend` of the generated video (1 chunk) run and write as many frames as they make; `dropped`: pixel frames the call
-    drops from a video's start (a stream's first chunk then takes as many latent frames as leave one to show)."""
-    from vidlong.cli import main
-    from vidlong.video_io import read_video
-
-    out, streamed, extended = tmp_path / "long.mp4", tmp_path / "s.mp4", tmp_path / "e.mp4"
-    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--ratio", "2",
-                 "--method", "both", "--out", str(out)]) == 0
-    assert main(["stream", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--chunks", "2",
-                 "--chunk", "1", "--out", str(streamed)]) == 0
-    assert main(["extend", "--model", str(folder), "--video", str(out), "--chunks", "1", "--chunk", "1", "--prompt", "a red ball",
-                 "--out", str(extended)]) == 0
-    assert len(read_video(out)[0]) == 4 * (2 * NATIVE - 1) + 1 - dropped and len(read_video(streamed)[0]) == 1 + 4
-    assert len(read_video(extended)[0]) == len(read_video(out)[0]) + 4
+    check_image_to_video_cli(folder, image_path, tmp_path, NATIVE)
