@@ -399,11 +399,19 @@ def tiny_kandinsky5_transformer(seed: int = 0, layers: int = 2, **config):
     return model.eval()
 
 
-def kandinsky5_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32) -> dict:
-    """Channels-last latents ``[1, F, H, W, C]`` (latent frames), 5 Qwen text states, a pooled CLIP prompt, the RoPE
-    positions and scale its call passes at 480p-854p sizes."""
+def kandinsky5_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32,
+                      image: bool = False) -> dict:
+    """Channels-last latents ``[1, F, H, W, C]`` (latent frames; with `image`, as its image-to-video call gives a
+    ``visual_cond`` transformer: frame 0 stands for the image's latent, then C zero channels and a mask channel, 1 on
+    frame 0, ``[1, F, H, W, 2C + 1]``), 5 Qwen text states, a pooled CLIP prompt, the RoPE positions and scale its call
+    passes at 480p-854p sizes."""
     gen = torch.Generator().manual_seed(seed)
-    return dict(hidden_states=torch.randn(1, frames, height, width, IN_CHANNELS, generator=gen).to(dtype),
+    latents = torch.randn(1, frames, height, width, IN_CHANNELS, generator=gen)
+    if image:
+        mask = torch.zeros(1, frames, height, width, 1)
+        mask[:, 0] = 1
+        latents = torch.cat([latents, torch.zeros_like(latents), mask], dim=-1)
+    return dict(hidden_states=latents.to(dtype),
                 encoder_hidden_states=torch.randn(1, 5, TEXT_DIM, generator=gen).to(dtype),
                 pooled_projections=torch.randn(1, K5_POOLED_DIM, generator=gen).to(dtype),
                 timestep=torch.tensor([500.0], dtype=dtype),

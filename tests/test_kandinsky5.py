@@ -11,14 +11,17 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from family_checks import check_cli_generate, check_renoised_stream_and_extension
-from conftest import kandinsky5_inputs, tiny_kandinsky5_transformer
+from family_checks import check_cli_generate, check_image_to_video_cli, check_renoised_stream_and_extension
+from conftest import assert_image_to_video_is_the_stock_call, kandinsky5_inputs, tiny_kandinsky5_transformer
 from reference import method_attention
 
 import vidlong
 from vidlong.attention.adapters.kandinsky5 import KANDINSKY_5
 
 NATIVE = 3  # latent frames
+#: the image-to-video folder's native latent frames: its call renormalises the first 4 to the next ones (diffusers' call
+#: makes NaNs of a video of up to 4)
+NATIVE_I2V = 5
 GRID = (2, 3)  # token rows, columns (latent 4x6, patch 2)
 METHODS = {"ultravico": vidlong.UltraViCo(alpha=0.8), "fusion": vidlong.SpectralFusion(windows=(1,))}
 
@@ -27,31 +30,37 @@ def rel_err(a, b):
     return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
-def stock_output(frames):
+#: the transformers of its text-to-video and image-to-video releases (``visual_cond``: the image's frame and a mask as
+#: channels, `kandinsky5_inputs`)
+RELEASES = pytest.mark.parametrize("image", [False, True], ids=["t2v", "i2v"])
+
+
+def stock_output(frames, image=False):
     with torch.no_grad():
-        return tiny_kandinsky5_transformer()(**kandinsky5_inputs(frames))
+        return tiny_kandinsky5_transformer(visual_cond=image)(**kandinsky5_inputs(frames, image=image))
 
 
-def test_methods_off_and_removed_are_stock_bit_for_bit():
+@RELEASES
+def test_methods_off_and_removed_are_stock_bit_for_bit(image):
     """vidlong's processor goes on its visual blocks' self-attentions (not the text blocks' nor the cross-attentions) and
     comes off; a neutral plan is its own processor's output bit for bit."""
     frames = 4 * NATIVE
-    model = tiny_kandinsky5_transformer()
+    model = tiny_kandinsky5_transformer(visual_cond=image)
     stock = [a.processor for a in KANDINSKY_5.self_attentions(model)]
     assert len(stock) == 2 and type(stock[0]).__name__ == "Kandinsky5AttnProcessor"
     neutral = vidlong.apply(model, vidlong.UltraViCo(alpha=1.0, guard_first_frame=False), native_frames=NATIVE)
     assert type(model.visual_transformer_blocks[0].cross_attention.processor).__name__ == "Kandinsky5AttnProcessor"
     with torch.no_grad():
-        out = model(**kandinsky5_inputs(frames))
-    assert neutral.plan.is_stock and torch.equal(out, stock_output(frames))
+        out = model(**kandinsky5_inputs(frames, image=image))
+    assert neutral.plan.is_stock and torch.equal(out, stock_output(frames, image))
     vidlong.apply(model, vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(), native_frames=NATIVE)
     with torch.no_grad():
-        changed = model(**kandinsky5_inputs(frames))
+        changed = model(**kandinsky5_inputs(frames, image=image))
     vidlong.remove(model)
     assert [a.processor for a in KANDINSKY_5.self_attentions(model)] == stock
     with torch.no_grad():
-        assert torch.equal(model(**kandinsky5_inputs(frames)), stock_output(frames))
-    assert rel_err(changed, stock_output(frames)) > 1e-3
+        assert torch.equal(model(**kandinsky5_inputs(frames, image=image)), stock_output(frames, image))
+    assert rel_err(changed, stock_output(frames, image)) > 1e-3
 
 
 def rms_norm(x, norm):
@@ -84,22 +93,23 @@ class ReferenceAttention:
         return attn.out_layer(out.flatten(2, 3))
 
 
+@RELEASES
 @pytest.mark.parametrize("method", list(METHODS.values()), ids=list(METHODS))
-def test_transformer_with_a_method_matches_float64_reference(method):
+def test_transformer_with_a_method_matches_float64_reference(method, image):
     """At 4x the native window, in float32 on the CPU's dense kernel."""
     frames = 4 * NATIVE
-    model = tiny_kandinsky5_transformer()
+    model = tiny_kandinsky5_transformer(visual_cond=image)
     vidlong.apply(model, method, native_frames=NATIVE)
     with torch.no_grad():
-        out = model(**kandinsky5_inputs(frames))
-    ref_model = tiny_kandinsky5_transformer().to(torch.float64)
+        out = model(**kandinsky5_inputs(frames, image=image))
+    ref_model = tiny_kandinsky5_transformer(visual_cond=image).to(torch.float64)
     ref_model.time_embeddings.float()  # it embeds the timestep in float32 whatever the model's dtype
     for attention in KANDINSKY_5.self_attentions(ref_model):
         attention.set_processor(ReferenceAttention(method, frames))
     with torch.no_grad():
-        ref = ref_model(**kandinsky5_inputs(frames, dtype=torch.float64))
+        ref = ref_model(**kandinsky5_inputs(frames, dtype=torch.float64, image=image))
     assert rel_err(out, ref) < 1e-5
-    assert rel_err(out, stock_output(frames)) > 1e-3  # the method acts
+    assert rel_err(out, stock_output(frames, image)) > 1e-3  # the method acts
 
 
 def test_nabla_sparse_attention_refuses_the_methods_in_one_line(monkeypatch):
@@ -164,17 +174,27 @@ def test_native_length_size_and_vae_ratio_come_from_configs():
     assert type(vidlong_pipe).__name__ == "VidLongKandinsky5T2VPipeline" and limits_for_pipeline(vidlong_pipe).rope_positions == 128
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    """A saved tiny Kandinsky 5 pipeline folder with a vidlong.yaml: native 3 latent frames, 32x48 at 24 fps, 2 steps,
-    guidance 2."""
+def saved_folder(path, native: int, image_to_video: bool = False) -> Path:
+    """A tiny Kandinsky 5 pipeline (`tiny_kandinsky5_pipeline`) saved in `path` with a vidlong.yaml: native `native`
+    latent frames, 32x48 at 24 fps, 2 steps, guidance 2."""
     from tiny_pipeline import tiny_kandinsky5_pipeline
 
-    path = tmp_path_factory.mktemp("kandinsky5")
-    tiny_kandinsky5_pipeline().save_pretrained(path, safe_serialization=True)
-    (path / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-kandinsky5", native_frames=NATIVE, height=32, width=48,
+    tiny_kandinsky5_pipeline(image_to_video).save_pretrained(path, safe_serialization=True)
+    (path / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-kandinsky5", native_frames=native, height=32, width=48,
                                                            fps=24, num_inference_steps=2, guidance_scale=2.0)))
     return path
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """The text-to-video folder (`saved_folder`), native 3 latent frames."""
+    return saved_folder(tmp_path_factory.mktemp("kandinsky5"), NATIVE)
+
+
+@pytest.fixture(scope="module")
+def i2v_folder(tmp_path_factory):
+    """The image-to-video folder (`saved_folder`: `Kandinsky5I2VPipeline`, a ``visual_cond`` transformer), native 5."""
+    return saved_folder(tmp_path_factory.mktemp("kandinsky5-i2v"), NATIVE_I2V, image_to_video=True)
 
 
 def test_generate_with_no_method_is_the_stock_pipeline_bit_for_bit(folder):
@@ -215,6 +235,38 @@ def test_a_stream_starts_with_generates_video_continues_from_its_context_and_ext
     check_renoised_stream_and_extension(folder, tmp_path, NATIVE, temporal=4, fps=24)
 
 
+def test_image_to_video_generates_as_its_call_streams_and_extends(i2v_folder, image_path, tmp_path):
+    """`Kandinsky5I2VPipeline` (the image's latent as the first latent frame, which its loop never steps, and marked by
+    its transformer's mask channel): its spec from configs/models is the 5-second releases' (its call's defaults are the
+    text-to-video call's); `generate` with the image and no method = diffusers' call with the same seed, bit for bit (the
+    image's latent drawn after the noise); a stream's native-length first chunk is that video (its first 4 latent frames
+    renormalised as its call does; a window of up to 4 is left as it is, where diffusers' makes NaNs); later chunks depend
+    on the re-noised context, which starts at the image's frame; `vidlong generate --image --method both` at 2x, `vidlong
+    stream --image` and `vidlong extend` run."""
+    from diffusers import Kandinsky5I2VPipeline
+    from PIL import Image
+
+    from vidlong.models import spec_for_facts
+
+    pipe = vidlong.load_pipeline(i2v_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    assert type(pipe).__name__ == "VidLongKandinsky5I2VPipeline" and pipe.task == "i2v"
+    assert spec_for_facts(pipe.facts()).name == "kandinsky5"
+    short = torch.randn(1, 4, 2, 2, 4)
+    assert pipe.normalize_first_frame(short) is short
+    own = assert_image_to_video_is_the_stock_call(pipe, Kandinsky5I2VPipeline, i2v_folder, image_path, 32, 48,
+                                                  4 * NATIVE_I2V - 3, same="seed")
+    first = next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1, first_chunk=NATIVE_I2V), chunks=1, seed=3,
+                                  image=Image.open(image_path), height=32, width=48)))
+    assert np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1
+    chunks = [c.frames for c in pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=3, seed=0, image=str(image_path))]
+    alone = [c.frames for c in pipe.stream("a red ball", vidlong.Streaming(chunk=1, window=0), chunks=3, seed=0,
+                                           image=str(image_path))]
+    assert [len(c) for c in chunks] == [1, 4, 4] and np.array_equal(chunks[0], alone[0])
+    assert not np.array_equal(chunks[2], alone[2])  # its window's frames count, past the image's sink
+    check_image_to_video_cli(i2v_folder, image_path, tmp_path, NATIVE_I2V)
+
+
 def test_a_nabla_release_refuses_the_methods_before_loading(folder, tmp_path, capsys, monkeypatch):
     """A folder whose transformer config names NABLA (a 10-second release) is refused a method from its configs alone, with
     the line `vidlong.apply` gives (its 10-second spec matched); without a method it is not refused there."""
@@ -242,14 +294,19 @@ def test_a_nabla_release_refuses_the_methods_before_loading(folder, tmp_path, ca
     (["generate", "--ratio", "2", "--method", "window-sinks"], "windows with sinks"),
     (["generate", "--ratio", "2", "--method", "fifo"], "needs a timestep per token"),
     (["stream", "--chunks", "2", "--context", "cache"], "cache is not available for Kandinsky5Transformer3DModel")])
-def test_what_it_does_not_run_is_refused_in_one_line_before_loading(folder, tmp_path, capsys, monkeypatch, command, says):
+@pytest.mark.parametrize("release", ["folder", "i2v_folder"], ids=["t2v", "i2v"])
+def test_what_it_does_not_run_is_refused_in_one_line_before_loading(release, image_path, tmp_path, capsys, monkeypatch, request,
+                                                                     command, says):
     """RIFLEx and the -sinks methods move Wan's RoPE tables, which it has not; fifo needs a timestep per token; its streams
-    re-noise their context (no KV cache)."""
+    re-noise their context (no KV cache); the image-to-video release as the text-to-video one, given its image."""
     import vidlong.pipeline
     from vidlong.cli import main
 
+    folder = request.getfixturevalue(release)
+    capsys.readouterr()  # a folder saved just now
+    image = ["--image", str(image_path)] if release == "i2v_folder" else []
     monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
-    assert main([command[0], "--model", str(folder), "--prompt", "a red ball", *command[1:],
+    assert main([command[0], "--model", str(folder), "--prompt", "a red ball", *image, *command[1:],
                  "--out", str(tmp_path / "g.mp4")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and says in err[0] and not (tmp_path / "g.mp4").exists(), err

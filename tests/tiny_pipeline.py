@@ -452,12 +452,13 @@ def tiny_mochi_pipeline():
                          text_encoder=text_encoder.eval(), tokenizer=tiny_tokenizer(), transformer=tiny_mochi_transformer())
 
 
-def tiny_kandinsky5_pipeline():
-    """diffusers' `Kandinsky5T2VPipeline` of tiny random parts: a HunyuanVideo VAE (8x space, 4x time), a two-layer
-    Qwen2.5-VL (its call reads the last hidden states past the 128 tokens of its prompt template's start; the word-level
-    tokenizer splits the template into more than that), a one-layer CLIP text encoder for the pooled prompt,
+def tiny_kandinsky5_pipeline(image_to_video: bool = False):
+    """diffusers' `Kandinsky5T2VPipeline` (with `image_to_video`, `Kandinsky5I2VPipeline` and a ``visual_cond``
+    transformer, as its release's) of tiny random parts: a HunyuanVideo VAE (8x space, 4x time), a two-layer Qwen2.5-VL
+    (its call reads the last hidden states past the 128 tokens of its prompt template's start; the word-level tokenizer
+    splits the template into more than that), a one-layer CLIP text encoder for the pooled prompt,
     `tiny_kandinsky5_transformer`."""
-    from diffusers import AutoencoderKLHunyuanVideo, Kandinsky5T2VPipeline
+    from diffusers import AutoencoderKLHunyuanVideo, Kandinsky5I2VPipeline, Kandinsky5T2VPipeline
     from transformers import CLIPTextConfig, CLIPTextModel, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     from conftest import IN_CHANNELS, K5_POOLED_DIM, TEXT_DIM, tiny_kandinsky5_transformer
@@ -473,9 +474,10 @@ def tiny_kandinsky5_pipeline():
     clip = CLIPTextModel(CLIPTextConfig(vocab_size=64, hidden_size=K5_POOLED_DIM, intermediate_size=16, num_hidden_layers=1,
                                         num_attention_heads=2, max_position_embeddings=77, bos_token_id=1, eos_token_id=1,
                                         pad_token_id=0))
-    return Kandinsky5T2VPipeline(transformer=tiny_kandinsky5_transformer(), vae=vae.eval(), text_encoder=qwen.eval(),
-                                 tokenizer=tiny_tokenizer(), text_encoder_2=clip.eval(), tokenizer_2=tiny_tokenizer(),
-                                 scheduler=FlowMatchEulerDiscreteScheduler(shift=5.0))
+    pipeline = Kandinsky5I2VPipeline if image_to_video else Kandinsky5T2VPipeline
+    return pipeline(transformer=tiny_kandinsky5_transformer(visual_cond=image_to_video), vae=vae.eval(), text_encoder=qwen.eval(),
+                    tokenizer=tiny_tokenizer(), text_encoder_2=clip.eval(), tokenizer_2=tiny_tokenizer(),
+                    scheduler=FlowMatchEulerDiscreteScheduler(shift=5.0))
 
 
 def tiny_motif_pipeline():
