@@ -6,6 +6,7 @@ method = diffusers' `Kandinsky5T2VPipeline` bit for bit; `vidlong generate` with
 extends with the re-noised context."""
 import json
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -174,12 +175,12 @@ def test_native_length_size_and_vae_ratio_come_from_configs():
     assert type(vidlong_pipe).__name__ == "VidLongKandinsky5T2VPipeline" and limits_for_pipeline(vidlong_pipe).rope_positions == 128
 
 
-def saved_folder(path, native: int, image_to_video: bool = False) -> Path:
+def saved_folder(path, native: int, image_to_video: bool = False, visual_cond: Optional[bool] = None) -> Path:
     """A tiny Kandinsky 5 pipeline (`tiny_kandinsky5_pipeline`) saved in `path` with a vidlong.yaml: native `native`
     latent frames, 32x48 at 24 fps, 2 steps, guidance 2."""
     from tiny_pipeline import tiny_kandinsky5_pipeline
 
-    tiny_kandinsky5_pipeline(image_to_video).save_pretrained(path, safe_serialization=True)
+    tiny_kandinsky5_pipeline(image_to_video, visual_cond).save_pretrained(path, safe_serialization=True)
     (path / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-kandinsky5", native_frames=native, height=32, width=48,
                                                            fps=24, num_inference_steps=2, guidance_scale=2.0)))
     return path
@@ -197,17 +198,22 @@ def i2v_folder(tmp_path_factory):
     return saved_folder(tmp_path_factory.mktemp("kandinsky5-i2v"), NATIVE_I2V, image_to_video=True)
 
 
-def test_generate_with_no_method_is_the_stock_pipeline_bit_for_bit(folder):
+@pytest.mark.parametrize("visual_cond", [False, True])
+def test_generate_with_no_method_is_the_stock_pipeline_bit_for_bit(folder, tmp_path, visual_cond):
     """`load_pipeline` gives vidlong's class with the folder's geometry; `generate` at 2x with no method returns the
-    frames diffusers' own `Kandinsky5T2VPipeline` makes from the same folder, channels-last noise and settings."""
+    frames diffusers' own `Kandinsky5T2VPipeline` makes from the same folder, seed and settings: also where the transformer
+    takes an image's condition channels (``visual_cond``, as the original releases' configs set it), which its call fills
+    with zeros after its own noise draw and which vidlong's noise must get too."""
     import diffusers
 
     from vidlong.generate import GenerateRequest, generate
     from vidlong.models import folder_geometry
 
+    folder = saved_folder(tmp_path, NATIVE, visual_cond=True) if visual_cond else folder
     pipe = vidlong.load_pipeline(folder, device="cpu")
     assert type(pipe).__name__ == "VidLongKandinsky5T2VPipeline" and pipe.facts()["family"] == "kandinsky5"
     assert pipe.geometry() == folder_geometry(folder) and pipe.spec.temporal_ratio == 4
+    assert pipe.transformer.visual_cond == visual_cond
     pipe.set_progress_bar_config(disable=True)
     result = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3))
 
@@ -215,9 +221,8 @@ def test_generate_with_no_method_is_the_stock_pipeline_bit_for_bit(folder):
     stock.set_progress_bar_config(disable=True)
     frames = result.settings["latent_frames"]
     assert frames == 2 * NATIVE
-    noise = torch.randn(1, frames, 32 // 8, 48 // 8, 4, generator=torch.Generator().manual_seed(3))
     video = stock(prompt="a red ball", height=32, width=48, num_frames=4 * (frames - 1) + 1, num_inference_steps=2,
-                  guidance_scale=2.0, latents=noise, output_type="np").frames[0]
+                  guidance_scale=2.0, generator=torch.Generator().manual_seed(3), output_type="np").frames[0]
     assert np.array_equal(result.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
 
 

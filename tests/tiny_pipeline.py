@@ -11,6 +11,7 @@ FLF2V: "i2v" whose transformer takes two images' CLIP tokens, `pos_embed_seq_len
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import torch
 import yaml
@@ -452,9 +453,9 @@ def tiny_mochi_pipeline():
                          text_encoder=text_encoder.eval(), tokenizer=tiny_tokenizer(), transformer=tiny_mochi_transformer())
 
 
-def tiny_kandinsky5_pipeline(image_to_video: bool = False):
-    """diffusers' `Kandinsky5T2VPipeline` (with `image_to_video`, `Kandinsky5I2VPipeline` and a ``visual_cond``
-    transformer, as its release's) of tiny random parts: a HunyuanVideo VAE (8x space, 4x time), a two-layer Qwen2.5-VL
+def tiny_kandinsky5_pipeline(image_to_video: bool = False, visual_cond: Optional[bool] = None):
+    """diffusers' `Kandinsky5T2VPipeline` (with `image_to_video`, `Kandinsky5I2VPipeline`) with a ``visual_cond``
+    transformer where `visual_cond` (by default: image to video, as its releases' are) of tiny random parts: a HunyuanVideo VAE (8x space, 4x time), a two-layer Qwen2.5-VL
     (its call reads the last hidden states past the 128 tokens of its prompt template's start; the word-level tokenizer
     splits the template into more than that), a one-layer CLIP text encoder for the pooled prompt,
     `tiny_kandinsky5_transformer`."""
@@ -475,7 +476,8 @@ def tiny_kandinsky5_pipeline(image_to_video: bool = False):
                                         num_attention_heads=2, max_position_embeddings=77, bos_token_id=1, eos_token_id=1,
                                         pad_token_id=0))
     pipeline = Kandinsky5I2VPipeline if image_to_video else Kandinsky5T2VPipeline
-    return pipeline(transformer=tiny_kandinsky5_transformer(visual_cond=image_to_video), vae=vae.eval(), text_encoder=qwen.eval(),
+    visual_cond = image_to_video if visual_cond is None else visual_cond
+    return pipeline(transformer=tiny_kandinsky5_transformer(visual_cond=visual_cond), vae=vae.eval(), text_encoder=qwen.eval(),
                     tokenizer=tiny_tokenizer(), text_encoder_2=clip.eval(), tokenizer_2=tiny_tokenizer(),
                     scheduler=FlowMatchEulerDiscreteScheduler(shift=5.0))
 
