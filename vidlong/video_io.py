@@ -395,6 +395,24 @@ def has_sound(path) -> bool:
     return re.search(rb"^\s*Stream #\d+:\d+\S*: Audio:", probe.stderr, re.MULTILINE) is not None
 
 
+def read_sound(path, seconds: float, rate: int, channels: int) -> Soundtrack:
+    """The first sound track of the media file at `path` as a `Soundtrack` ``[channels, round(seconds·rate)]`` at `rate`
+    Hz (ffmpeg's resampling and channel mix), `seconds` long: cut there, or padded with silence after its end (a file with
+    no sound track: silence alone). Held whole (4·channels bytes a sample: 11 MB a minute at 24 kHz stereo)."""
+    samples = max(1, round(seconds * rate))
+    sound = np.zeros((channels, samples), np.float32)
+    if has_sound(path):
+        done = subprocess.run([_ffmpeg().get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", _named(path), "-map", "0:a:0",
+                               "-t", f"{seconds:.6f}", "-f", "s16le", "-acodec", "pcm_s16le", "-ac", str(channels), "-ar",
+                               str(rate), "pipe:1"], capture_output=True)
+        if done.returncode != 0:
+            lines = done.stderr.decode(errors="replace").strip().splitlines()
+            raise VidlongError(f"ffmpeg could not read the sound of {path}: {lines[-1] if lines else done.returncode}")
+        read = np.frombuffer(done.stdout, "<i2").reshape(-1, channels).T[:, :samples]
+        sound[:, : read.shape[1]] = read / 32767.0
+    return Soundtrack(sound, int(rate))
+
+
 def read_video(path, max_frames: Optional[int] = None) -> tuple[np.ndarray, float]:
     """Read a video file into (frames uint8 [T, H, W, 3] RGB, frames per second: the file's average); with `max_frames`,
     its first frames alone (the rest is not decoded)."""
