@@ -1,5 +1,6 @@
 """Checks a family's own test file runs on its tiny pipeline folder (Mochi's, Kandinsky 5's, Motif-Video's, HunyuanVideo's
-image to video): `check_cli_generate`, `check_renoised_stream_and_extension`, `check_image_to_video_cli`."""
+image to video, LTX-2's extension): `check_cli_generate`, `check_renoised_stream_and_extension`, `check_cli_extension`,
+`check_image_to_video_cli`."""
 import json
 import math
 
@@ -52,14 +53,22 @@ def check_renoised_stream_and_extension(folder, tmp_path, native: int, temporal:
     assert main(["stream", "--model", str(folder), "--prompt", "a red ball", "--chunks", "3", "--chunk", "1",
                  "--out", str(out)]) == 0
     assert read_video(out)[0].shape == (1 + 2 * temporal, *size)
+    check_cli_extension(folder, tmp_path, temporal, fps, size)
+
+
+def check_cli_extension(folder, tmp_path, temporal: int, fps: float, size: tuple, audio=None):
+    """`vidlong extend` on `folder` of a 13-frame video at `fps` (frames ``size`` ``(H, W, 3)``; with `audio`, a
+    `vidlong.video_io.Soundtrack`, its sound track) by 2 chunks of 1 latent frame, `temporal` pixel frames each: the
+    input's frames come first (one more H.264 encode). Returns the output's path."""
     given = np.broadcast_to(np.linspace(40, 200, 13, dtype=np.uint8)[:, None, None, None], (13, *size)).copy()
-    write_video(tmp_path / "in.mp4", given, fps=fps)
+    write_video(tmp_path / "in.mp4", given, fps=fps, audio=audio)
     extended = tmp_path / "extended.mp4"
     assert main(["extend", "--model", str(folder), "--video", str(tmp_path / "in.mp4"), "--chunks", "2", "--chunk", "1",
                  "--prompt", "a red ball", "--out", str(extended)]) == 0
-    frames = read_video(extended)[0]
-    assert frames.shape[0] == 13 + 2 * temporal
+    frames, read_fps = read_video(extended)
+    assert frames.shape[0] == 13 + 2 * temporal and read_fps == pytest.approx(fps)
     assert np.abs(frames[:13].astype(float) - read_video(tmp_path / "in.mp4")[0]).mean() < 3
+    return extended
 
 
 def check_image_to_video_cli(folder, image_path, tmp_path, native: int, dropped: int = 0) -> None:
