@@ -50,8 +50,8 @@ from vidlong.methods import DiagonalDenoising, diagonal_of  # noqa: E402
 from vidlong.schedulers.stream import one_prompt_text, stream_chunk_count  # noqa: E402
 from vidlong.redraw_stream import RedrawStreamer  # noqa: E402
 from vidlong.streaming import StreamSampling, VideoStreamer, held_sound, resolve_context  # noqa: E402
-from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_SEED, MAX_STEPS, check_diagonal_stream, check_extends,  # noqa: E402
-                              check_generate, check_seed, check_streams, extends, limits_for_pipeline, streams, video_size)
+from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_SEED, MAX_STEPS, check_diagonal_stream,  # noqa: E402
+                              check_generate, check_seed, check_streams, limits_for_pipeline, streams, video_size)
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
 from vidlong.extend import count_input_frames, input_frame_size  # noqa: E402
 from vidlong.animate import ANIMATE_VIDEOS  # noqa: E402
@@ -258,7 +258,7 @@ class App:
         sampling = StreamSampling.resolve(default, self.spec, resolve_context(default, self.spec, pipe.task, self.limits.family) == "renoise")
         self.stream_steps, self.stream_guidance = sampling.step_count, sampling.guidances[0]
         #: whether the Stream tab redraws an uploaded video (`vidlong.redraw_stream`), and continues one (`pipe.extend`)
-        self.stream_redraws, self.stream_extends = stream_redraws(self.limits), extends(self.limits)
+        self.stream_redraws, self.stream_extends = stream_redraws(self.limits), streams(self.limits)
 
     def length_note(self, ratio, method="none", preset=NO_PRESET, steps=None, height=None, width=None, video=None,
                     strength=DEFAULT_STRENGTH, *driving_videos) -> str:
@@ -407,7 +407,6 @@ class App:
         check_streams(self.limits.family)
         video, extend_video = _uploaded_path(video), _uploaded_path(extend_video)
         if extend_video:
-            check_extends(self.limits)
             count_input_frames(extend_video, "extend_video")  # a file that is no video, named as this field
             for given, field in ((video, "the video to redraw"), (image, "the first-frame image")):
                 if given:

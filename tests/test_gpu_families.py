@@ -1,6 +1,6 @@
 """Every family's tiny pipeline on CUDA in bfloat16 (as `load_pipeline` loads a model on a GPU by default): `generate`
 with `both` (UltraViCo + FreeLong++) at 2x the native length, a 2-chunk stream and an extension of a short video
-(the families that stream and extend; LTX-2 streams, with its sound, but does not extend). Each output is finite, as
+(the families that stream and extend; LTX-2's with its sound). Each output is finite, as
 long as it should be, and not one flat colour, and its latents stay near those of the same pipeline, seed and input in
 float32 on the CPU. Skipped without a GPU (``VIDLONG_GPU_TEST_DEVICE=cpu`` runs them on the CPU in bfloat16: a dry run of
 the file itself)."""
@@ -46,7 +46,7 @@ CASES = {
     "hunyuan-video-i2v-33ch": (("builder", "tiny_hunyuan_i2v_pipeline", dict(image_condition_type="latent_concat"),
                                 "hunyuan-video"), True, True, True),
     "hunyuan-video-1.5": (("family", "hunyuan-video-1.5"), False, True, True),
-    "ltx2": (("ltx2",), False, True, False),
+    "ltx2": (("ltx2",), False, True, True),
     "mochi": (("builder", "tiny_mochi_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=30)), False, True, True),
     "kandinsky5": (("builder", "tiny_kandinsky5_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=24)), False, True,
                    True),

@@ -10,7 +10,7 @@ import vidlong.pipeline
 from vidlong.cli import main
 from vidlong.errors import VidlongError
 
-#: each capability as the command line that asks for it ({clip}: a 9-frame 32x32 mp4, {png}: a 32x32 image)
+#: each capability as the command line that asks for it ({clip}: a 9-frame 64x64 mp4, the least LTX-2 takes; {png}: a 32x32 image)
 ASKS = {
     "fifo": ["generate", "--method", "fifo", "--ratio", "2"],
     "stream": ["stream", "--chunks", "2"],
@@ -46,7 +46,7 @@ def inputs(tmp_path_factory):
     from vidlong.video_io import write_video
 
     folder = tmp_path_factory.mktemp("info-inputs")
-    write_video(folder / "clip.mp4", np.full((9, 32, 32, 3), 100, np.uint8), fps=8)
+    write_video(folder / "clip.mp4", np.full((9, 64, 64, 3), 100, np.uint8), fps=8)
     Image.new("RGB", (32, 32), (10, 200, 30)).save(folder / "frame.png")
     return {"{clip}": str(folder / "clip.mp4"), "{png}": str(folder / "frame.png")}
 

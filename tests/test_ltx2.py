@@ -1,7 +1,8 @@
 """LTX-2 (audio and video in one transformer) through its family adapter: methods off = the stock model bit for bit
 (LTX-2.0's and LTX-2.3's parts, spatio-temporal guidance too), each method equal to the float64 dense reference on its
 video self-attention, its pipeline under vidlong (the spec's defaults, `generate` = diffusers' call bit for bit, video
-and audio), the CLI end to end (an mp4 with its audio track), streams chunk by chunk with their sound, extensions refused."""
+and audio), the CLI end to end (an mp4 with its audio track), streams chunk by chunk with their sound, extensions with the
+input's sound track for its part and new sound after it."""
 import itertools
 
 import numpy as np
@@ -424,6 +425,77 @@ def test_vidlong_stream_writes_its_chunks_with_their_sound(ltx2_folder, tmp_path
     assert abs(mp4_audio(out, 16000).shape[1] / 16000 - 17 / 24) < 0.1
 
 
+def test_vidlong_extend_keeps_the_inputs_frames_and_sound_then_the_new_frames_and_sound(ltx2_folder, tmp_path):
+    """`vidlong extend` on LTX-2 (`family_checks.check_cli_extension`: the input's 13 frames first, at its 30 fps, the
+    call's rate): the output's sound is the input's track (a tone, through AAC twice) for its frames, then the new sound,
+    as long as the frames."""
+    from conftest import mp4_audio
+    from family_checks import check_cli_extension
+
+    from vidlong.video_io import Soundtrack
+
+    samples = round(13 / 30 * 16000)
+    tone = Soundtrack(np.repeat(0.5 * np.sin(2 * np.pi * 440 * np.arange(samples) / 16000)[None], 2, 0).astype(np.float32), 16000)
+    heard = mp4_audio(check_cli_extension(ltx2_folder, tmp_path, 8, 30.0, (64, 64, 3), audio=tone), 16000)
+    assert abs(heard.shape[1] / 16000 - 29 / 30) < 0.1
+    assert np.abs(heard[:, 800:samples - 800] - tone.samples[:, 800:samples - 800]).max() < 0.1  # AAC's edges aside
+
+
+def test_an_extension_renoises_the_inputs_frames_and_makes_their_sound_anew(ltx2_folder):
+    """`pipe.extend` on LTX-2 of frames given as an array (no sound: the input's item carries silence as long as them): the
+    first chunk's context is the input's last latent frame, encoded; its sound is not kept (the input's is not encoded),
+    so the call makes it with the chunk's and drops it; the next chunk's context sound is the first chunk's own. The new
+    sound follows the stream's clock from the input's encoded frames on."""
+    from vidlong.extend import ExtensionPrefix
+
+    pipe = vidlong.load_pipeline(ltx2_folder)
+    pipe.set_progress_bar_config(disable=True)
+    given = np.broadcast_to(np.linspace(40, 200, 13, dtype=np.uint8)[:, None, None, None], (13, 64, 64, 3)).copy()
+    stream = pipe.extend("a red ball", video=given, streaming=vidlong.Streaming(chunk=1, sinks=0, window=1), chunks=2, seed=1)
+    contexts, sounds, items = [], [], []
+    for item in stream:
+        items.append(item)
+        if not item.is_input:
+            contexts.append(stream.last_context)
+            sounds.append(stream.chunk_audio)
+    assert isinstance(stream.prefix, ExtensionPrefix) and np.array_equal(items[0].frames, given)
+    assert items[0].audio.samples.shape == (2, round(13 / 24 * 16000)) and not items[0].audio.samples.any()
+    assert [len(item.frames) for item in items[1:]] == [8, 8]
+    encoded = stream.prefix.latents   # the input's last 9 frames: 2 latent frames
+    assert torch.equal(contexts[0].video, pipe.call_latents(encoded[:, :, -1:]))
+    # the window's frame, its first: one pixel frame's sound (`context_audio_spans`), within the input's, then the chunk's
+    assert contexts[0].audio.shape[1] == 0 and contexts[0].unkept == 1
+    assert contexts[1].unkept == 0 and torch.allclose(contexts[1].audio, stream._normalized_audio(sounds[0])[:, -1:], atol=1e-5)
+    assert stream.unkept_audio == round(9 / 24 * 25) and stream.audio_made == round(25 / 24 * 25)
+    assert sum(s.shape[2] for s in sounds) == stream.audio_made - stream.unkept_audio
+
+
+def test_an_interrupted_extension_leaves_a_playable_file_with_its_sound(ltx2_folder, tmp_path, monkeypatch):
+    """Ctrl-C during an LTX-2 extension's second chunk: exit 130, the mp4 holds the input's frames and the first chunk's,
+    with the sound of both (the input's, the chunk's with what its decode held back)."""
+    from conftest import mp4_audio
+
+    from vidlong.cli import main
+    from vidlong.families.ltx2_stream import LTX2Streamer
+    from vidlong.video_io import read_video, write_video
+
+    write_video(tmp_path / "in.mp4", np.full((13, 64, 64, 3), 120, np.uint8), fps=24)
+    made = []
+
+    def denoise(self, text, frames, _original=LTX2Streamer._denoise):
+        if made:
+            raise KeyboardInterrupt
+        made.append(frames)
+        return _original(self, text, frames)
+
+    monkeypatch.setattr(LTX2Streamer, "_denoise", denoise)
+    out = tmp_path / "out.mp4"
+    assert main(["extend", "--model", str(ltx2_folder), "--video", str(tmp_path / "in.mp4"), "--chunk", "1", "--chunks", "3",
+                 "--prompt", "a red ball", "--out", str(out)]) == 130
+    assert read_video(out)[0].shape[0] == 13 + 8
+    assert abs(mp4_audio(out, 16000).shape[1] / 16000 - 21 / 24) < 0.1
+
+
 def test_vidlong_eval_keeps_each_videos_sound(ltx2_folder, tmp_path):
     """`vidlong eval` on LTX-2 writes each video, generated or streamed, with its sound, as long as its frames."""
     import csv
@@ -448,16 +520,17 @@ def test_vidlong_eval_keeps_each_videos_sound(ltx2_folder, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["stream", "--chunks", "2", "--context", "cache"], "--context cache is not available for LTX2VideoTransformer3DModel"),
-    (["extend", "--video", "in.mp4", "--chunks", "1"], "an LTX-2 extension would need the input's sound encoded"),
+    (["extend", "--latents", "{tmp}/x.pt", "--chunks", "1"], "--latents: LTX-2's saved latents would hold its video but "
+                                                              "not its sound; extend the video file instead"),
     (["generate", "--method", "fifo", "--ratio", "2"], "fifo (diagonal denoising) needs a timestep per token"),
     (["generate", "--method", "riflex", "--ratio", "2"], "RIFLEx is not implemented for LTX2VideoTransformer3DModel"),
     (["generate", "--method", "both-sinks", "--ratio", "2"], "windows with sinks"),
-    (["generate", "--save-latents", "{tmp}/x.pt"], "vidlong extend does not run this model: drop --save-latents"),
-    (["stream", "--chunk", "1", "--save-latents", "{tmp}/x.pt"], "vidlong extend does not run this model: drop --save-latents"),
+    (["generate", "--save-latents", "{tmp}/x.pt"], "--save-latents: LTX-2's saved latents would hold its video but not its sound"),
+    (["stream", "--chunk", "1", "--save-latents", "{tmp}/x.pt"], "--save-latents: LTX-2's saved latents would hold its video"),
     # one latent row: its VAE's decoder pads in reflect mode, which needs two (`Geometry.min_cells`)
     (["generate", "--height", "32"], "--height 32 must be at least 64 pixels (a multiple of 32); use --height 64 or more"),
     (["stream", "--chunk", "1", "--chunks", "2", "--width", "32"], "--width 32 must be at least 64 pixels"),
-], ids=["cache", "extend", "fifo", "riflex", "sinks", "save-latents", "stream-save-latents", "one-row", "one-column"])
+], ids=["cache", "extend-latents", "fifo", "riflex", "sinks", "save-latents", "stream-save-latents", "one-row", "one-column"])
 def test_what_it_does_not_take_is_refused_in_one_line_before_loading(ltx2_folder, tmp_path, capsys, monkeypatch, args,
                                                                      message):
     import vidlong.pipeline

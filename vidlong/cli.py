@@ -162,7 +162,7 @@ def _check_model(args) -> Path:
     from .schedulers.timeline import parse_prompt_timeline
     from .video_to_video import check_redraws
     from .validate import (check_compile, check_device, check_diagonal_offload, check_diagonal_stream, check_dtype,
-                           check_extends, check_image_codec, check_keeps_latents, check_offload, check_streamable, extends,
+                           check_image_codec, check_keeps_latents, check_offload, check_streamable, streams,
                            limits_for_folder, resolve_context, uses_causal_sampler)
 
     folder = check_model_folder(args.model)
@@ -190,9 +190,7 @@ def _check_model(args) -> Path:
     if args.command == "generate" and args.save_latents and task == "animate":
         raise VidlongError("--save-latents saves the latents a video continues from, and a Wan Animate call decodes each "
                            "segment and continues them itself: drop --save-latents")
-    if args.command == "extend":
-        check_extends(limits_for_folder(folder, **_given(args)))
-    if args.command in ("generate", "stream") and args.save_latents and not extends(limits_for_folder(folder, **_given(args))):
+    if args.command in ("generate", "stream") and args.save_latents and not streams(limits_for_folder(folder, **_given(args))):
         raise VidlongError("--save-latents saves the latents vidlong extend --latents continues from, and vidlong extend "
                            "does not run this model: drop --save-latents")
     for flag in ("save_latents", "latents"):
@@ -690,10 +688,16 @@ def _extension_input(args, folder: Path, spec, streaming):
     return frames, latents, prompt, fps
 
 
-def _note_frame_rate(fps: Optional[float], spec, video: Optional[str]) -> None:
+def _note_frame_rate(fps: Optional[float], limits, video: Optional[str]) -> None:
     """A note on stderr when an input's frame rate is more than 10% off the model's: the new frames are
     made at the model's pace and shown at the input's (one file has one rate); with the ffmpeg line that converts
-    `video` (the input file; None for saved latents alone)."""
+    `video` (the input file; None for saved latents alone). None for a model whose extensions are made at the input's rate
+    (`FamilyAdapter.makes_sound`: LTX-2's call takes the rate)."""
+    from .attention.adapters import adapter_named
+
+    spec = limits.spec
+    if adapter_named(limits.family).makes_sound:
+        return
     if fps and abs(fps - spec.fps) > 0.1 * spec.fps:
         converted = Path(video).with_name(f"{Path(video).stem}_{spec.fps:g}fps.mp4") if video else None
         convert = (f" To match, convert the input first: ffmpeg -i {shlex.quote(video)} -r {spec.fps:g} "
@@ -730,14 +734,21 @@ def _note_variable_frame_rate(args, spec) -> None:
                   f"-r {spec.fps:g} {shlex.quote(str(Path(path).with_name(Path(path).stem + '_cfr.mp4')))}", file=sys.stderr)
 
 
-def _note_sound(video: Optional[str], spec) -> None:
-    """A note on stderr when the input video has a sound track: the extension is written with none (vidlong extends
-    video-only models; LTX-2, which makes sound, does not extend)."""
+def _note_sound(video: Optional[str], limits) -> None:
+    """A note on stderr when the input video has a sound track: a model that makes video alone writes the extension with
+    none; one that makes sound (`FamilyAdapter.makes_sound`: LTX-2) keeps it for the input's part, and its new sound does
+    not continue it (the input's sound is not encoded into the context)."""
+    from .attention.adapters import adapter_named
     from .video_io import has_sound
 
-    if video is not None and has_sound(video):
-        print(f"vidlong: note: {video} has a sound track, which the extension leaves out: {spec.name} makes video alone, "
-              "so the output is silent", file=sys.stderr)
+    if video is None or not has_sound(video):
+        return
+    if adapter_named(limits.family).makes_sound:
+        print(f"vidlong: note: {video}'s sound track is kept for its frames; the new sound is made with the new frames and "
+              f"does not continue it ({limits.spec.name}'s audio VAE is not given the input's sound)", file=sys.stderr)
+    else:
+        print(f"vidlong: note: {video} has a sound track, which the extension leaves out: {limits.spec.name} makes video "
+              "alone, so the output is silent", file=sys.stderr)
 
 
 def _prompt_at_end(settings: dict) -> Optional[str]:
@@ -787,9 +798,9 @@ def _run_extend(args) -> int:
     check_second_expert(args.guidance_2, limits)
     extension_context(limits.spec, streaming)
     frames, latents, prompt, fps = _extension_input(args, folder, limits.spec, streaming)
-    _note_frame_rate(fps, limits.spec, args.video)
+    _note_frame_rate(fps, limits, args.video)
     _note_variable_frame_rate(args, limits.spec)
-    _note_sound(args.video, limits.spec)
+    _note_sound(args.video, limits)
     _check_prompts(prompt, stream_chunk_count(limits.spec, chunk_layout(streaming), **_length(args),
                                                         input_fps=fps or limits.spec.fps))
     pipe = _load_pipeline(args, folder, args.device, streams=True)

@@ -39,7 +39,7 @@ def model_info(path) -> dict:
     from .methods import Streaming
     from .models import folder_class_name, pipeline_facts, pipeline_task, spec_for_folder
     from .pipeline import PIPELINE_CLASSES
-    from .validate import (check_diagonal, check_extends, check_image_codec, check_last_image, check_prompt_timeline,
+    from .validate import (check_diagonal, check_image_codec, check_last_image, check_prompt_timeline,
                            check_streamable, limits_for_folder, longest_latent_frames, resolve_context, shown_first_chunk,
                            uses_causal_sampler)
     from .video_to_video import check_redraws, check_stream_redraws
@@ -60,7 +60,7 @@ def model_info(path) -> dict:
         generate={"yes": True},
         fifo=_answer(lambda: check_diagonal(limits)),
         stream=_answer(stream),
-        extend=_answer(lambda: (stream(), check_extends(limits))),
+        extend=_answer(stream),
         image=_answer(takes_image),
         last_image=_answer(lambda: (check_last_image(limits_for_folder(folder, image=True), True, False), takes_image())),
         prompt_timeline=_answer(lambda: check_prompt_timeline(limits)),

@@ -514,12 +514,10 @@ class VidlongPipelineMixin:
         from .fifo_stream import chunk_layout
         from .methods import DiagonalDenoising
         from .schedulers.stream import check_prompt_starts, parse_prompt_schedule, stream_chunk_count
-        from .validate import (check_diagonal_stream, check_extends, check_finite, check_keeps_latents, check_sampling,
-                               limits_for_pipeline)
+        from .validate import check_diagonal_stream, check_finite, check_keeps_latents, check_sampling, limits_for_pipeline
 
         streaming, chunks, seconds = self._stream_config("pipe.extend", streaming, chunks, seconds, kwargs)
         limits = limits_for_pipeline(self)
-        check_extends(limits)
         if latents is not None:
             check_keeps_latents(limits, named("latents"))
         check_sampling(**{name: kwargs[name] for name in ("guidance", "guidance_2", "seed") if name in kwargs})

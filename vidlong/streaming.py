@@ -429,6 +429,11 @@ class VideoStreamer(PromptSwitching):
         """The sound of chunk `index`, just made: none (the model makes video alone; LTX-2's streamer makes one)."""
         return None
 
+    def _input_audio(self, frames) -> Optional[Soundtrack]:
+        """The sound of an extension's input `frames` (uint8 ``[T, H, W, 3]`` or a `vidlong.video_io.VideoFileFrames`):
+        none (the model makes video alone, and its extension's output is silent; LTX-2's keeps the input's)."""
+        return None
+
     def _starting_point(self, noise: torch.Tensor, scheduler) -> tuple:
         """(the chunk's latents ``[1, C, f, h, w]`` before its first step, the timesteps it is denoised at): its noise and
         every timestep of `scheduler` (a redraw starts from the video's own latents partly noised instead)."""
@@ -528,7 +533,7 @@ class VideoStreamer(PromptSwitching):
                         if continuing:
                             self._write_context(text)
                             first = StreamChunk(-1, frames, self.live.snapshot()[0][1], time.perf_counter() - start,
-                                                self.prefix.history, is_input=True)
+                                                self.prefix.history, is_input=True, audio=self._input_audio(frames))
                         elif index > 0 and self.streaming.recache_on_prompt_switch and not self.renoise:
                             self._recache(text)
                 if first is not None:

@@ -185,25 +185,10 @@ def streams(limits: ModelLimits) -> bool:
     return bool(adapter_named(limits.family).stream_contexts) and limits.no_stream_reason is None
 
 
-def extends(limits: ModelLimits) -> bool:
-    """Whether the pipeline of `limits` extends a video (`streams`, and its family no `FamilyAdapter.no_extend_reason`)."""
-    from .attention.adapters import adapter_named
-
-    return streams(limits) and adapter_named(limits.family).no_extend_reason is None
-
-
-def check_extends(limits: ModelLimits) -> None:
-    """One line where the pipeline of `limits` streams but does not extend (`FamilyAdapter.no_extend_reason`)."""
-    from .attention.adapters import adapter_named
-
-    reason = adapter_named(limits.family).no_extend_reason
-    if reason is not None:
-        raise VidlongError(reason)
-
-
 def continue_hint(limits: ModelLimits) -> str:
-    """The refusals' pointer to `vidlong extend` for continuing a video, where the pipeline of `limits` extends; else ""."""
-    return "; to continue a video use vidlong extend --video" if extends(limits) else ""
+    """The refusals' pointer to `vidlong extend` for continuing a video, where the pipeline of `limits` extends (`streams`:
+    an extension is a stream with a pre-filled start); else ""."""
+    return "; to continue a video use vidlong extend --video" if streams(limits) else ""
 
 
 def default_stream_context(family: str) -> str:
@@ -510,13 +495,19 @@ def odd_latents(limits: ModelLimits) -> bool:
 
 
 def check_keeps_latents(limits: ModelLimits, flag: str, fix: Optional[str] = None) -> None:
-    """One line where a model's videos do not start at its latents' first frame (`ModelLimits.dropped_frames`), so that
-    saved latents would not line up with their video; `flag`: the argument that asks for them, `fix`: what to do instead
+    """One line where a model's saved latents are not what its extensions continue: its videos do not start at its latents'
+    first frame (`ModelLimits.dropped_frames`), so that they would not line up with their video, or its family says why not
+    (`FamilyAdapter.no_latents_reason`: LTX-2's sound); `flag`: the argument that asks for them, `fix`: what to do instead
     (None: extend the video file)."""
+    from .attention.adapters import adapter_named
+
+    fix = fix or "extend the video file instead (vidlong extend --video)"
     if limits.dropped_frames:
         raise VidlongError(f"{flag}: this model's call drops the first {limits.dropped_frames} frames of a video "
-                           f"(HunyuanVideo-I2V's 33-channel release), so its latents do not line up with its videos; "
-                           f"{fix or 'extend the video file instead (vidlong extend --video)'}")
+                           f"(HunyuanVideo-I2V's 33-channel release), so its latents do not line up with its videos; {fix}")
+    reason = adapter_named(limits.family).no_latents_reason
+    if reason is not None:
+        raise VidlongError(f"{flag}: {reason}; {fix}")
 
 
 def check_stream(streaming, limits: ModelLimits, height=None, width=None, extension: bool = False) -> None:

@@ -21,7 +21,10 @@ class FamilyAdapter:
             empty where it does not stream. The first is its default.
         no_cache_reason: why "cache" is not among them, for the one-line refusal.
         no_stream_reason: why it does not stream at all, where it does not.
-        no_extend_reason: why it streams but does not extend a video, where it does not (None: it does).
+        no_latents_reason: why its extensions do not continue saved latents (``--latents``, and so ``--save-latents``
+            saves none), where they do not (None: they do).
+        makes_sound: whether its transformer makes the video's sound too (LTX-2): its extensions are made at the input's
+            frame rate (its call takes the rate; the sound keeps time with the frames) and keep the input's sound track.
         joint_text: whether its video self-attention also holds the text tokens (joint attention:
             the processor receives them as ``encoder_hidden_states``).
         text_at_end: in joint attention, the text tokens follow the video tokens in q/k/v (else they
@@ -40,7 +43,8 @@ class FamilyAdapter:
     stream_contexts: tuple = ()
     no_cache_reason: str = "it is not implemented yet"
     no_stream_reason: str = "it is not implemented yet"
-    no_extend_reason: Optional[str] = None
+    no_latents_reason: Optional[str] = None
+    makes_sound: bool = False
     joint_text: bool = False
     text_at_end: bool = False
     moves_rope: bool = False

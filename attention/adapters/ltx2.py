@@ -21,8 +21,8 @@ class LTX2Adapter(FamilyAdapter):
     transformer_class = "LTX2VideoTransformer3DModel"
     stream_contexts = ("renoise",)  # each chunk one call of its pipeline (`vidlong.families.ltx2_stream`)
     no_cache_reason = "each chunk is a call of its pipeline (its sound and its guidance's forwards), the context re-noised into it"
-    no_extend_reason = ("an LTX-2 extension would need the input's sound encoded, which diffusers' LTX-2 pipelines do not "
-                        "do; stream a new video instead (vidlong stream, pipe.stream)")
+    no_latents_reason = "LTX-2's saved latents would hold its video but not its sound"
+    makes_sound = True
     prompt_timeline = True  # video and audio each by cross-attention to the text, its padding masked
 
     def cross_attentions(self, transformer) -> list:

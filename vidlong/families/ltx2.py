@@ -6,8 +6,9 @@ the attention between audio and video, stay the model's. Its call makes the vide
 one go, with its guidance as diffusers sets it (classifier-free, spatio-temporal and modality guidance: three forwards,
 four samples, a step, each through the methods). A prompt timeline splits its text connectors by segment
 (`SegmentedConnectors`) and its video's and audio's text cross-attentions by time (`vidlong.timeline`). Streams (from
-text or an image) make each chunk by a call of its pipeline, with its sound (`vidlong.families.ltx2_stream`); extensions
-are refused in one line (its adapter's ``no_extend_reason``: the input's sound would have to be encoded).
+text or an image) make each chunk by a call of its pipeline, with its sound (`vidlong.families.ltx2_stream`); so do
+extensions, their context the input's last frames encoded by its video VAE, their output's sound the input's track for its
+part, then the new sound, which does not continue it (diffusers has no path from a waveform to its audio VAE's input).
 """
 from __future__ import annotations
 

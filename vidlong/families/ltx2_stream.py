@@ -19,6 +19,7 @@ import math
 from fractions import Fraction
 from typing import Optional
 
+import numpy as np
 import torch
 from diffusers.hooks import HookRegistry, ModelHook
 
@@ -63,17 +64,20 @@ def context_audio_spans(made: int, sinks: int, window: int, fps: float, temporal
 
 class RenoisedContext(ModelHook):
     """On LTX-2's transformer for one chunk's call: the first tokens of every forward's video ``hidden_states``
-    ``[B, N, C]`` and ``audio_hidden_states`` ``[B, L, C_a]`` become the clean context's (`video` ``[1, n, C]``, `audio`
-    ``[1, l, C_a]``, normalised packed tokens) brought to the forward's timestep (its largest: an image's tokens are at 0)
-    by `renoise` (the pipeline's `stream_renoise`: flow matching's ``(1 - σ)·x + σ·ε``) with ε drawn from `generator`
-    once per timestep (the forwards of a step see the same), but for the first `kept` video tokens (an image-to-video
-    window's image, which its call keeps clean). `timesteps` records the timesteps seen (tests)."""
+    ``[B, N, C]`` and its ``audio_hidden_states`` ``[B, L, C_a]`` after the first `unkept` (an extension's context's sound
+    that is not kept: its input's, not encoded, which the call makes with the chunk's) become the clean context's (`video`
+    ``[1, n, C]``, `audio` ``[1, l, C_a]``, normalised packed tokens) brought to the forward's timestep (its largest: an
+    image's tokens are at 0) by `renoise` (the pipeline's `stream_renoise`: flow matching's ``(1 - σ)·x + σ·ε``) with ε
+    drawn from `generator` once per timestep (the forwards of a step see the same), but for the first `kept` video tokens
+    (an image-to-video window's image, which its call keeps clean). `timesteps` records the timesteps seen (tests)."""
 
     name = "vidlong_ltx2_context"
 
-    def __init__(self, video: torch.Tensor, audio: torch.Tensor, generator: torch.Generator, renoise, kept: int = 0):
+    def __init__(self, video: torch.Tensor, audio: torch.Tensor, generator: torch.Generator, renoise, kept: int = 0,
+                 unkept: int = 0):
         super().__init__()
         self.video, self.audio, self.generator, self.renoise, self.kept = video, audio, generator, renoise, kept
+        self.unkept = unkept
         self.timesteps, self._noised = [], None
 
     def _at(self, timestep: torch.Tensor):
@@ -86,11 +90,11 @@ class RenoisedContext(ModelHook):
 
     def as_seen(self, tokens: torch.Tensor, audio: bool) -> torch.Tensor:
         """Packed video ``[B, N, C]`` or audio ``[B, L, C_a]`` tokens of its call with the context's as the transformer saw
-        them at the last forward's timestep (the first `kept` video tokens as they are)."""
+        them at the last forward's timestep (the first `kept` video tokens and `unkept` audio tokens as they are)."""
         video, sound = self._noised
-        context, start = (sound, 0) if audio else (video, self.kept)
+        context, start, before = (sound, 0, self.unkept) if audio else (video, self.kept, 0)
         seen = tokens.clone()
-        seen[:, start: context.shape[1]] = context[:, start:].to(seen.dtype)
+        seen[:, before + start: before + context.shape[1]] = context[:, start:].to(seen.dtype)
         return seen
 
     def pre_forward(self, module, *args, **kwargs):
@@ -194,10 +198,18 @@ class LTX2Streamer(VideoStreamer):
     """A `VideoStreamer` for LTX-2: each chunk one call of its pipeline over ``[context | chunk]`` (its guidance, its
     sampler and its sound), the context re-noised into every forward (`RenoisedContext`); `StreamChunk.audio` holds each
     chunk's sound. Text or image to video (the image's latent the first frame of every window, as its image-to-video call
-    keeps it: clean, its tokens at timestep 0), from its first frame on (no extension: the input's sound is not encoded).
+    keeps it: clean, its tokens at timestep 0), or an extension, made at its input's frame rate (its call takes the rate).
+
+    An extension's context is its input's last latent frames, encoded by its video VAE, but not its input's sound:
+    diffusers has no path from a waveform to its audio VAE's input (the mel spectrogram it was trained on is not in its
+    configs), so the context's sound within the input is made anew by each chunk's call with the chunk's, and dropped
+    (`unkept_audio`). The new sound follows the new frames, not the input's sound; the input chunk carries the input
+    file's own sound track (silence where it has none, or for frames given as an array: `_input_audio`).
 
     Attributes:
-        frames_made, audio_made: latent frames of video and of sound made so far (the stream's clock).
+        frames_made, audio_made: latent frames of video and of sound made so far (the stream's clock; an extension's starts
+            after its input's encoded latent frames, the sound after theirs).
+        unkept_audio: audio latent frames at the clock's start whose sound is not kept (an extension's input's; 0 else).
         last_context: the `RenoisedContext` of the last chunk's call (None for a chunk with no context).
         on_step, step_kind: as `VideoStreamer`'s, each step of a chunk's call (a whole native-length call for a chunk).
     """
@@ -205,7 +217,7 @@ class LTX2Streamer(VideoStreamer):
     def __init__(self, pipe, *args, **kwargs):
         super().__init__(pipe, *args, **kwargs)
         self.rate = pipe.audio_sampling_rate / pipe.audio_hop_length / pipe.audio_vae_temporal_compression_ratio
-        self.frames_made = self.audio_made = 0
+        self.frames_made = self.audio_made = self.unkept_audio = 0
         self.kept: list = []   # ((start, stop), audio latents [1, C, n, M]) the next context reads, on the stream's clock
         self.audio_decoder = AudioOverlapDecoder(pipe)
         self.chunk_audio: Optional[torch.Tensor] = None
@@ -221,13 +233,41 @@ class LTX2Streamer(VideoStreamer):
         return StreamText(1, dict(prompt_embeds=positive, prompt_attention_mask=positive_mask,
                                   negative_prompt_embeds=negative, negative_prompt_attention_mask=negative_mask))
 
+    def _start_from_prefix(self, decoder):
+        """`VideoStreamer._start_from_prefix`, the stream's clock started after the input's encoded latent frames (their
+        sound not kept: `unkept_audio`)."""
+        frames = super()._start_from_prefix(decoder)
+        self.frames_made = self.prefix.latents.shape[2]
+        self.audio_made = self.unkept_audio = audio_clock(pixel_frames(self.frames_made, self.pipe.spec.temporal_ratio),
+                                                          self.fps, self.rate)
+        return frames
+
+    def _input_audio(self, frames) -> Soundtrack:
+        """The sound of the input's frames (``len(frames)`` pixel frames at `fps`), at its vocoder's rate and channels: its
+        file's first sound track (`vidlong.video_io.read_sound`), or silence (frames given as an array)."""
+        from ..video_io import VideoFileFrames, read_sound
+
+        vocoder = self.pipe.vocoder.config
+        seconds, rate, channels = len(frames) / self.fps, int(vocoder.output_sampling_rate), vocoder.out_channels
+        if isinstance(frames, VideoFileFrames):
+            return read_sound(frames.path, seconds, rate, channels)
+        return Soundtrack(np.zeros((channels, max(1, round(seconds * rate))), np.float32), rate)
+
+    def _all_context_spans(self, made: int) -> list:
+        """`context_audio_spans` of the context when `made` latent frames are made."""
+        return context_audio_spans(made, self.schedule.sinks, self.schedule.window, self.fps, self.pipe.spec.temporal_ratio,
+                                   self.rate)
+
     def _context_spans(self, made: int) -> list:
-        """`context_audio_spans` of the context when `made` latent frames are made, within the sound made (a first chunk's
-        call decides its own sound's length)."""
-        pipe = self.pipe
-        spans = context_audio_spans(made, self.schedule.sinks, self.schedule.window, float(pipe.spec.fps),
-                                    pipe.spec.temporal_ratio, self.rate)
-        return [(start, min(stop, self.audio_made)) for start, stop in spans if min(stop, self.audio_made) > start]
+        """`_all_context_spans` within the sound made and kept (a first chunk's call decides its own sound's length; an
+        extension's input's is not kept)."""
+        spans = [(max(start, self.unkept_audio), min(stop, self.audio_made)) for start, stop in self._all_context_spans(made)]
+        return [(start, stop) for start, stop in spans if stop > start]
+
+    def _unkept_context_audio(self, made: int) -> int:
+        """Audio latent frames of the context's sound that are not kept (`unkept_audio`) when `made` latent frames are made:
+        its call makes them with the chunk's, before the kept ones (they are earlier on the clock)."""
+        return sum(max(0, min(stop, self.unkept_audio) - start) for start, stop in self._all_context_spans(made))
 
     def _audio_shape(self, frames: int) -> tuple:
         """Audio latents of `frames` audio latent frames, ``(1, C, frames, M)``, as its audio VAE takes them."""
@@ -237,7 +277,7 @@ class LTX2Streamer(VideoStreamer):
     def _denoise(self, text: StreamText, frames: int) -> torch.Tensor:
         """A chunk of `frames` latent frames and its sound (`chunk_audio`), one call over the context and the chunk."""
         pipe = self.pipe
-        spatial, fps, temporal = pipe.geometry().spatial, float(pipe.spec.fps), pipe.spec.temporal_ratio
+        spatial, fps, temporal = pipe.geometry().spatial, self.fps, pipe.spec.temporal_ratio
         context = self._context_latents()
         shape = (1, pipe.latent_channels, frames, self.height // spatial, self.width // spatial)
         before = self.generator.get_state()
@@ -250,20 +290,20 @@ class LTX2Streamer(VideoStreamer):
         new_audio = max(0, audio_clock(frame_edges(self.frames_made + frames - 1, temporal)[1], fps, self.rate) - self.audio_made)
         hook, guidance = contextlib.nullcontext(), contextlib.nullcontext()
         if context:  # given latents, its call draws noise again and drops it: a generator of its own takes those draws
-            spans = self._context_spans(self.frames_made)
+            spans, unkept = self._context_spans(self.frames_made), self._unkept_context_audio(self.frames_made)
             audio_context = torch.cat([cut(self.kept, *span) for span in spans] or [torch.zeros(self._audio_shape(0))], dim=2)
-            new_audio = max(new_audio, 0 if audio_context.shape[2] else 1)   # its transformer takes one audio frame at least
-            audio_noise = torch.randn(self._audio_shape(new_audio), generator=self.generator)
+            new_audio = max(new_audio, 0 if audio_context.shape[2] + unkept else 1)   # its transformer takes one frame at least
+            audio_noise = self._denormalized_audio(torch.randn(self._audio_shape(unkept + new_audio), generator=self.generator))
             arguments = dict(generator=torch.Generator().manual_seed(0), audio_latents=torch.cat(
-                [audio_context, self._denormalized_audio(audio_noise)], dim=2).to(pipe.device))
+                [audio_noise[:, :, :unkept], audio_context, audio_noise[:, :, unkept:]], dim=2).to(pipe.device))
             kept = shape[3] * shape[4] if image else 0   # the image's tokens
             self.last_context = RenoisedContext(pipe.call_latents(torch.cat(context, dim=2)).to(pipe.device),
                                                 self._normalized_audio(audio_context).to(pipe.device), self.generator,
-                                                pipe.stream_renoise, kept)
+                                                pipe.stream_renoise, kept, unkept)
             hook = renoised_context(pipe.transformer, self.last_context)
             guidance = context_in_guidance(pipe, self.last_context)
         else:  # its call as `generate` makes it: the same draws (its text-to-video call draws the video's noise again)
-            audio_context = torch.zeros(self._audio_shape(0))
+            audio_context, unkept = torch.zeros(self._audio_shape(0)), 0
             state = before if pipe.call_redraws_from == "noise" else self.generator.get_state()
             arguments = dict(generator=torch.Generator().set_state(state))
             if round(pixel_frames(frames, temporal) / fps * self.rate) == 0:  # its call would make no sound: one frame
@@ -286,7 +326,8 @@ class LTX2Streamer(VideoStreamer):
         if not context:  # the stream's generator goes on past the call's own draws
             self.generator.set_state(arguments["generator"].get_state())
         latents = pipe.grid_latents(final["latents"], window.shape[2], *shape[3:])[:, :, -frames:].float()
-        self.chunk_audio = output.audio[:, :, audio_context.shape[2]:].float().cpu()   # [1, C, n, M], as its audio VAE takes them
+        # [1, C, n, M], as its audio VAE takes them
+        self.chunk_audio = output.audio[:, :, unkept + audio_context.shape[2]:].float().cpu()
         self.frames_made += frames
         self._keep_audio(self.chunk_audio)
         return latents
