@@ -11,6 +11,8 @@ re-noises the context, chunk decoding and encoding); the attention side of each 
 `vidlong.attention.adapters`. They stream and extend with the re-noised context (stock forwards over the context and the
 chunk), SkyReels-V2 also with Wan's KV cache, CogVideoX1.5's windows padded to its temporal patch, HunyuanVideo-I2V's
 33-channel release's first chunk without the 4 frames its call drops; LTX-2 (`ltx2`, `ltx2_stream`) streams each chunk by
-a call of its own pipeline, with its sound, and does not extend; CogVideoX-Fun control generates only; Kandinsky 5 runs
-each prompt of a guided batch through its own forward, as its call does.
+a call of its own pipeline, with its sound, and extends a video file at its frame rate (its frames encoded into the
+context; its sound track kept for its part, the new sound made anew: its audio VAE is not given the input's sound, nor
+saved latents continued); CogVideoX-Fun control generates only; Kandinsky 5 runs each prompt of a guided batch through its
+own forward, as its call does.
 """
