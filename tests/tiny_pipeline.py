@@ -454,11 +454,11 @@ def tiny_mochi_pipeline():
 
 
 def tiny_kandinsky5_pipeline(image_to_video: bool = False, visual_cond: Optional[bool] = None):
-    """diffusers' `Kandinsky5T2VPipeline` (with `image_to_video`, `Kandinsky5I2VPipeline`) with a ``visual_cond``
-    transformer where `visual_cond` (by default: image to video, as its releases' are) of tiny random parts: a HunyuanVideo VAE (8x space, 4x time), a two-layer Qwen2.5-VL
-    (its call reads the last hidden states past the 128 tokens of its prompt template's start; the word-level tokenizer
-    splits the template into more than that), a one-layer CLIP text encoder for the pooled prompt,
-    `tiny_kandinsky5_transformer`."""
+    """diffusers' `Kandinsky5T2VPipeline` (with `image_to_video`, `Kandinsky5I2VPipeline`) of tiny random parts: a
+    HunyuanVideo VAE (8x space, 4x time), a two-layer Qwen2.5-VL (its call reads the last hidden states past the 128 tokens
+    of its prompt template's start; the word-level tokenizer splits the template into more than that), a one-layer CLIP
+    text encoder for the pooled prompt, `tiny_kandinsky5_transformer`, with the image's condition channels
+    (``visual_cond``) where `visual_cond` (by default: image to video, as its releases' are)."""
     from diffusers import AutoencoderKLHunyuanVideo, Kandinsky5I2VPipeline, Kandinsky5T2VPipeline
     from transformers import CLIPTextConfig, CLIPTextModel, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
