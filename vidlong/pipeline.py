@@ -429,10 +429,10 @@ class VidlongPipelineMixin:
         self.complete_call(arguments)
         for name in NUMBER_ARGUMENTS & arguments.keys():
             arguments[name] = plain(arguments[name])
-        check_steps(arguments.get("num_inference_steps"), "num_inference_steps")
+        limits = limits_for_pipeline(self)
+        check_steps(arguments.get("num_inference_steps"), "num_inference_steps", limits.family)
         for name in ("guidance_scale", "guidance_scale_2"):  # the range streams and generate take too
             check_finite(name, arguments.get(name), 0, MAX_GUIDANCE)
-        limits = limits_for_pipeline(self)
         if arguments.get("num_frames") is not None:  # diffusers would round it down to k·ratio + 1 quietly
             ratio = self.spec.temporal_ratio
             latent_frames(arguments["num_frames"], ratio, "num_frames")

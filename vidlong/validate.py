@@ -323,10 +323,16 @@ def check_seed(seed, name: Optional[str] = None) -> None:
         raise VidlongError(f"{name} must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
 
 
-def check_steps(steps, name: Optional[str] = None) -> None:
+def check_steps(steps, name: Optional[str] = None, family: Optional[str] = None) -> None:
+    """`steps` a whole number from 1 (or the fewest the `family`'s sampler takes: `FamilyAdapter.fewest_steps`) to
+    `MAX_STEPS`, or None (the model's)."""
+    from .attention.adapters import adapter_named
+
     name = name or named("steps")
-    if steps is not None and (not is_whole(steps) or not 1 <= steps <= MAX_STEPS):
-        raise VidlongError(f"{name} must be a whole number from 1 to {MAX_STEPS}, got {steps!r}")
+    fewest = 1 if family is None else adapter_named(family).fewest_steps
+    if steps is not None and (not is_whole(steps) or not fewest <= steps <= MAX_STEPS):
+        why = "" if fewest == 1 else f" (the fewest {family}'s sampler takes)"
+        raise VidlongError(f"{name} must be a whole number from {fewest} to {MAX_STEPS}{why}, got {steps!r}")
 
 
 def check_size(height: int, width: int, multiple: int, rope_positions: int | None = None, minimum: int | None = None) -> None:
@@ -556,7 +562,7 @@ def check_stream(streaming, limits: ModelLimits, height=None, width=None, extens
                            f"{schedule.chunk} = {schedule.context_frames} latent frames exceed the model's native window "
                            f"of {native}; use {named('window')} {native - schedule.sinks - schedule.chunk}"
                            + (" or less" if native > schedule.sinks + schedule.chunk else ""))
-    check_steps(streaming.steps)
+    check_steps(streaming.steps, family=limits.family)
     check_model_size(limits, height, width)
 
 
@@ -618,7 +624,7 @@ def check_generate(request, limits: ModelLimits) -> int:
         raise VidlongError(f"{named('noise')} must be one of {', '.join(NOISE_KINDS)}, got {request.noise!r}")
     check_sampling(request.guidance, request.guidance_2, request.seed)
     check_second_expert(request.guidance_2, limits)
-    check_steps(request.steps)
+    check_steps(request.steps, family=limits.family)
     spec = limits.spec
     check_model_size(limits, request.height, request.width)
     if diagonal and request.video is not None:

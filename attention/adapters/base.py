@@ -36,6 +36,7 @@ class FamilyAdapter:
             prompt timeline splits by frames (`vidlong.timeline`): each segment's frames see their own text.
         rope_positions: the rows of its RoPE tables where the family fixes them outside its config (the most token
             frames, rows or columns one forward places), else None (a config's ``rope_max_seq_len``, or any size).
+        fewest_steps: the fewest denoising steps its pipeline's sampler takes (Mochi's linear-quadratic sigmas: 2).
     """
 
     name: str = ""
@@ -51,6 +52,7 @@ class FamilyAdapter:
     timestep_per_token: bool = False
     prompt_timeline: bool = False
     rope_positions: Optional[int] = None
+    fewest_steps: int = 1
 
     def self_attentions(self, transformer) -> list:
         """The video self-attention modules whose processor vidlong replaces."""

@@ -24,6 +24,7 @@ def mochi_rotation(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> tor
 class MochiAdapter(HunyuanVideoAdapter):
     name = "mochi"
     transformer_class = "MochiTransformer3DModel"
+    fewest_steps = 2  # its call's `linear_quadratic_schedule` splits the steps in two halves (1 step: a division by zero)
 
     def self_attentions(self, transformer) -> list:
         return [block.attn1 for block in transformer.transformer_blocks]
