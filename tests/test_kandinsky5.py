@@ -298,12 +298,14 @@ def test_a_nabla_release_refuses_the_methods_before_loading(folder, tmp_path, ca
     (["generate", "--ratio", "2", "--method", "riflex"], "RIFLEx is not implemented for Kandinsky5Transformer3DModel"),
     (["generate", "--ratio", "2", "--method", "window-sinks"], "windows with sinks"),
     (["generate", "--ratio", "2", "--method", "fifo"], "needs a timestep per token"),
-    (["stream", "--chunks", "2", "--context", "cache"], "cache is not available for Kandinsky5Transformer3DModel")])
+    (["stream", "--chunks", "2", "--context", "cache"], "cache is not available for Kandinsky5Transformer3DModel"),
+    (["stream", "--chunks", "2", "--preset", "longlive"], "(its default) (--context: --preset longlive's; override them with")])
 @pytest.mark.parametrize("release", ["folder", "i2v_folder"], ids=["t2v", "i2v"])
 def test_what_it_does_not_run_is_refused_in_one_line_before_loading(release, image_path, tmp_path, capsys, monkeypatch, request,
                                                                      command, says):
     """RIFLEx and the -sinks methods move Wan's RoPE tables, which it has not; fifo needs a timestep per token; its streams
-    re-noise their context (no KV cache); the image-to-video release as the text-to-video one, given its image."""
+    re-noise their context (no KV cache), and a refusal of the cache that --preset longlive asked for says so (it named a
+    --context cache the command line did not give); the image-to-video release as the text-to-video one, given its image."""
     import vidlong.pipeline
     from vidlong.cli import main
 

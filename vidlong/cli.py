@@ -183,7 +183,8 @@ def _check_model(args) -> Path:
         streaming, spec = _streaming_config(args), spec_for_folder(folder)
         family = pipeline_facts(folder)["family"]
         context = resolve_context(streaming, spec, task, family)
-        check_streamable(limits_for_folder(folder, **_given(args)), context, args.sinks)
+        with _preset_values_named(args):  # --preset longlive's cache on a family that re-noises alone
+            check_streamable(limits_for_folder(folder, **_given(args)), context, args.sinks)
         uses_causal_sampler(streaming, spec, context == "renoise")
     if args.command == "generate" and args.video:  # before an image-to-video model asks for its image
         check_redraws(limits_for_folder(folder, video=True))
@@ -491,20 +492,27 @@ def _streaming_config(args):
     return Streaming.preset(args.stream_preset or _model_stream_preset(args), **changes)
 
 
-def _check_stream_settings(args, streaming, limits, height=None, width=None) -> None:
-    """`check_stream`, its refusal saying where the values it names came from where a --preset (not the default one)
-    gave one of them: a chunk, sinks or window the command line did not."""
-    from .validate import check_stream
-
+@contextlib.contextmanager
+def _preset_values_named(args):
+    """A refusal raised inside, saying where the values it names came from where a --preset (not the default one) gave one
+    of them: a chunk, sinks, window or context the command line did not."""
     try:
-        check_stream(streaming, limits, height, width)
+        yield
     except VidlongError as err:
         preset = getattr(args, "stream_preset", None)
-        from_preset = [flag for flag in ("--chunk", "--sinks", "--window", "--first-chunk")
+        from_preset = [flag for flag in ("--chunk", "--sinks", "--window", "--first-chunk", "--context")
                        if f"{flag} " in str(err) and getattr(args, CHUNKED_OPTIONS[flag], None) is None]
         if preset in (None, "default") or not from_preset:
             raise
         raise VidlongError(f"{err} ({', '.join(from_preset)}: --preset {preset}'s; override them with the options named)") from None
+
+
+def _check_stream_settings(args, streaming, limits, height=None, width=None) -> None:
+    """`check_stream`, its refusal naming the values a --preset gave (`_preset_values_named`)."""
+    from .validate import check_stream
+
+    with _preset_values_named(args):
+        check_stream(streaming, limits, height, width)
 
 
 def _model_stream_preset(args) -> str:
