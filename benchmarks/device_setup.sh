@@ -18,5 +18,6 @@ if ls $CARRY/*.whl >/dev/null 2>&1; then  # pure-Python needs the device lacks (
 fi
 rm -rf /tmp/pkg  # a warm machine keeps the previous call's copy of this package
 python3 -m pip install -q --no-index --no-deps --no-build-isolation --target /tmp/pkg . >/dev/null
-export PYTHONPATH=/tmp/site:/tmp/pkg VIDLONG_SETUP_DONE=1
+# the tests' guard (tests/conftest.py) takes this copy as this checkout's code
+export PYTHONPATH=/tmp/site:/tmp/pkg VIDLONG_SETUP_DONE=1 VIDLONG_INSTALLED_FROM="$(pwd -P)" VIDLONG_INSTALLED_TO=/tmp/pkg
 fi

@@ -25,15 +25,19 @@ SLOWEST_FILES = ("test_default_model.py", "test_parallel.py", "test_eval_runner.
 def pytest_configure(config):
     """Stops before any test where vidlong's packages come from another checkout than these tests' (an editable install
     of one clone maps ``vidlong.attention``, ``vidlong.configs`` and the other top-level folders to that clone even when
-    pytest runs in another, so a change there would go untested): ``pip install -e .`` in this one first."""
+    pytest runs in another, so a change there would go untested): ``pip install -e .`` in this one first. A copy installed
+    from this checkout just before (the GPU machine's, `benchmarks/device_setup.sh`, which names this checkout in
+    ``VIDLONG_INSTALLED_FROM`` and the copy's folder in ``VIDLONG_INSTALLED_TO``) is this checkout's code too."""
     import importlib.util
+    import os
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
+    copy = Path(os.environ["VIDLONG_INSTALLED_TO"]).resolve() if os.environ.get("VIDLONG_INSTALLED_FROM") == str(root) else None
     for name in ("vidlong", "vidlong.attention", "vidlong.schedulers", "vidlong.apps", "vidlong.configs"):
         spec = importlib.util.find_spec(name)
         where = Path(spec.submodule_search_locations[0]).resolve() if spec is not None else None
-        if where is None or root not in where.parents:
+        if where is None or (root not in where.parents and copy not in where.parents):
             raise pytest.UsageError(f"{name} is imported from {where}, not from this checkout ({root}): run pip install -e . "
                                     "in it first")
 

@@ -78,14 +78,13 @@ def test_stream_compile_on_cuda_compiles_the_decoder_too():
     """On CUDA, `vidlong stream --compile` (its pipeline loader, without the mp4, which needs an ffmpeg the
     GPU machine lacks) compiles Wan's VAE decoder as well as the blocks (Inductor); the frames stay those
     of the eager stream (float32: within a grey level on average)."""
-    import argparse
-
-    from vidlong.cli import _load_pipeline
+    from vidlong.cli import _load_pipeline, build_parser
     from vidlong.models import check_model_folder
 
     videos = []
     for backend in (None, "inductor"):  # the CLI hands it the checked folder (an embedded model's name resolved)
-        args = argparse.Namespace(command="stream", compile=backend, dtype="float32")
+        args = build_parser().parse_args(["stream", "--prompt", "a red circle", "--out", "unused.mp4", "--dtype", "float32",
+                                          *(["--compile", backend] if backend else [])])
         pipe = _load_pipeline(args, check_model_folder("default"), "cuda", streams=True)
         assert (pipe.vae.decoder._compiled_call_impl is not None) == (backend is not None)
         videos.append(np.concatenate([chunk.frames for chunk in pipe.stream("a red circle", chunks=3)]))
