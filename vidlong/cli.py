@@ -130,7 +130,9 @@ def _add_generate(sub) -> None:
     length = p.add_mutually_exclusive_group()
     length.add_argument("--ratio", type=float, default=None, help="length as a multiple of the native window (default 1, or the preset's)")
     length.add_argument("--frames", type=int, default=None,
-                        help="pixel frames; Wan needs 4k+1 (e.g. 81, 161, 321); with --video, its first frames")
+                        help="pixel frames, a count its VAE decodes back to: Wan's 4k+1 (e.g. 81, 161, 321), LTX-Video's and "
+                             "CogVideoX's 8k+1, Mochi's 6k+1 (another is refused, naming the nearest); with --video, its first "
+                             "frames")
     p.add_argument("--method", default=None, help=" | ".join(METHOD_NAMES) + " (default: none; with --preset, both)")
     p.add_argument("--preset", default=None, help="method settings for a length ratio: 2x | 3x | 4x | 8x | 16x (with no "
                                                   "--method: --method both, UltraViCo and FreeLong++ at the preset's settings)")
@@ -405,8 +407,8 @@ def _add_stream_options(p) -> None:
                         "--no-keep-sinks re-encodes all (default: the preset's)")
     p.add_argument("--context", default=None, choices=["cache", "renoise"],
                    help="how a chunk sees earlier frames: their cached clean K/V, or re-noised to each step's level "
-                        "and denoised jointly (bidirectional models; default: the model's vidlong.yaml, else renoise for "
-                        "image-to-video models and for LTX-Video, LTX-2, HunyuanVideo and CogVideoX, cache for Wan)")
+                        "and denoised jointly (bidirectional models; default: the model's vidlong.yaml, else cache for Wan's "
+                        "text-to-video models and renoise for every other (vidlong info --model names it))")
     p.add_argument("--sampler", default=None, choices=["scheduler", "causal"],
                    help="how a chunk is denoised: the pipeline's scheduler, or the few-step causal sampler of "
                         "block-causal models (guidance 1 unless --guidance; default: the model's vidlong.yaml, else scheduler)")
