@@ -201,7 +201,7 @@ def test_what_it_does_not_run_is_refused_in_one_line_before_loading(folder, tmp_
     assert len(err) == 1 and says in err[0] and not (tmp_path / "g.mp4").exists(), err
 
 
-@pytest.mark.parametrize("command", ["generate", "stream", "extend"])
+@pytest.mark.parametrize("command", ["generate", "stream", "extend", "eval"])
 def test_one_step_is_refused_in_one_line_before_loading(folder, tmp_path, capsys, monkeypatch, command):
     """Its call's linear-quadratic sigmas split the steps in two halves, so one step divides by zero in diffusers
     (`linear_quadratic_schedule`): ``--steps 1`` was a ZeroDivisionError after the model loaded (exit 1); now a one-line
@@ -212,7 +212,8 @@ def test_one_step_is_refused_in_one_line_before_loading(folder, tmp_path, capsys
 
     monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
     given = {"generate": ["--prompt", "a red ball"], "stream": ["--prompt", "a red ball", "--chunks", "1"],
-             "extend": ["--video", str(tmp_path / "in.mp4"), "--prompt", "a red ball", "--chunks", "1"]}[command]
+             "extend": ["--video", str(tmp_path / "in.mp4"), "--prompt", "a red ball", "--chunks", "1"],
+             "eval": ["--methods", "direct", "--ratios", "1", "--seeds", "1"]}[command]
     write_video(tmp_path / "in.mp4", np.zeros((7, 32, 48, 3), np.uint8), fps=30)
     assert main([command, "--model", str(folder), *given, "--steps", "1", "--out", str(tmp_path / "o.mp4")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -566,7 +566,7 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
     prompts_at = {r: config.prompts or builtin_timelines(spec, r) for r in config.ratios}
     cells = [Cell(m, r, p, s) for m in config.methods for r in config.ratios for p in prompts_at[r]
              for s in range(config.first_seed, config.first_seed + config.seeds)]
-    check_cells(folder, cells)
+    check_cells(folder, cells, config.steps)
     out.mkdir(exist_ok=True)
     with exclusive_folder(out):  # a second run into the same folder would overwrite this one's rows
         csv_path = out / "results.csv"
@@ -651,8 +651,9 @@ def exclusive_folder(out: Path):
                           "another --out")
 
 
-def check_cells(folder: Path, cells: Sequence[Cell]) -> None:
-    """One line, before a model loads, for a cell the model cannot make: a method its family lacks (the
+def check_cells(folder: Path, cells: Sequence[Cell], steps: Optional[int] = None) -> None:
+    """One line, before a model loads, for a cell the model cannot make: fewer `steps` than its sampler takes (Mochi's
+    two), a method its family lacks (the
     -sinks methods off Wan, fifo where the transformer takes no timestep per token), a length past its RoPE
     table, a timeline it cannot follow (a family without the segmented cross-attention, an image-to-video
     model, a switch past the video's end); a pipeline that needs more than a prompt (an image, driving videos, a
@@ -664,6 +665,7 @@ def check_cells(folder: Path, cells: Sequence[Cell]) -> None:
     probes = {(c.method, c.ratio, c.prompt): Cell(as_generate.get(c.method, c.method), c.ratio, c.prompt, 0)  # fifo's family
               for c in cells if c.method not in STREAM_EVAL_METHODS or is_timeline(c.prompt) or c.method in FIFO_STREAM_EVAL_METHODS}
     limits = limits_for_folder(folder)
+    check_steps(steps, "--steps", limits.family)
     if limits.control == "fun":
         raise VidlongError("vidlong eval makes its videos from its prompts alone, and a CogVideoX-Fun control model follows a "
                            "control video: use vidlong generate --control-video with it")
