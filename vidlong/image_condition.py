@@ -4,11 +4,12 @@ how it enters a forward.
 
 A streamed window always starts at the video's first frame (sink 0, re-noised context; see
 `Streaming.context`), so the image sits at window position 0, as in the pipeline's own calls:
-- `ChannelCondition` (Wan2.1 I2V, Wan2.2 I2V A14B, CogVideoX I2V, HunyuanVideo 1.5 I2V): condition channels are
-  concatenated to the latents' channels: Wan's 4 mask channels (1 on frame 0) and the VAE latents of ``[image,
-  black frames...]``, CogVideoX's image latent on frame 0 and zeros after, HunyuanVideo 1.5's image latent on
-  frame 0 and zeros after then its mask channel (1 on frame 0); Wan2.1 also passes the image's CLIP features
-  (`encoder_hidden_states_image`), HunyuanVideo 1.5 its SigLIP features (`image_embeds`).
+- `ChannelCondition` (Wan2.1 I2V, Wan2.2 I2V A14B, CogVideoX I2V, HunyuanVideo 1.5 I2V, Motif-Video I2V): condition
+  channels are concatenated to the latents' channels: Wan's 4 mask channels (1 on frame 0) and the VAE latents of
+  ``[image, black frames...]``, CogVideoX's image latent on frame 0 and zeros after, HunyuanVideo 1.5's and
+  Motif-Video's image latent on frame 0 and zeros after then a mask channel (1 on frame 0); Wan2.1 also passes the
+  image's CLIP features (`encoder_hidden_states_image`), HunyuanVideo 1.5 and Motif-Video their SigLIP features
+  (`image_embeds`).
 - `FirstFrameLatent` (Wan2.2 TI2V-5B, LTX-Video, SkyReels-V2 DF, LTX-2): frame 0's latent is replaced by the image's
   latent and its tokens get timestep 0; HunyuanVideo-I2V's ``token_replace`` and Kandinsky 5's replace it alone (the
   former's transformer gives its tokens timestep 0 itself, the latter's call leaves them at the window's, marked by a
@@ -36,12 +37,14 @@ class ImageCondition:
 
 
 class ChannelCondition(ImageCondition):
-    """The image as extra input channels of every latent frame (Wan2.1/2.2 I2V, CogVideoX I2V, HunyuanVideo 1.5 I2V).
+    """The image as extra input channels of every latent frame (Wan2.1/2.2 I2V, CogVideoX I2V, HunyuanVideo 1.5 I2V,
+    Motif-Video I2V).
 
     Args:
         condition: ``[1, K, F, h, w]``: the condition channels of windows of up to F frames (Wan: 4 mask + C
-            image-latent channels; CogVideoX: C; HunyuanVideo 1.5: C + 1 mask).
-        image_embeds: the image's encoder features ``[1, T, D]`` (Wan2.1 I2V's CLIP, HunyuanVideo 1.5's SigLIP), or None.
+            image-latent channels; CogVideoX: C; HunyuanVideo 1.5, Motif-Video: C + 1 mask).
+        image_embeds: the image's encoder features ``[1, T, D]`` (Wan2.1 I2V's CLIP, HunyuanVideo 1.5's and Motif-Video's
+            SigLIP), or None.
         embeds_argument: the transformer's keyword argument that takes `image_embeds`.
     """
 

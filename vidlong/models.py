@@ -47,7 +47,7 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVA
                   "HunyuanVideoImageToVideoPipeline": "i2v", "HunyuanSkyreelsImageToVideoPipeline": "i2v",
                   "HunyuanVideo15Pipeline": "t2v", "HunyuanVideo15ImageToVideoPipeline": "i2v", "MochiPipeline": "t2v",
                   "Kandinsky5T2VPipeline": "t2v", "Kandinsky5I2VPipeline": "i2v", "LTXConditionImageToVideoPipeline": "i2v",
-                  "MotifVideoPipeline": "t2v"}
+                  "MotifVideoPipeline": "t2v", "MotifVideoImage2VideoPipeline": "i2v"}
 
 
 def task_of(class_name) -> Optional[str]:

@@ -599,6 +599,7 @@ PIPELINE_CLASSES = {
     "Kandinsky5T2VPipeline": "vidlong.families.kandinsky5:VidLongKandinsky5T2VPipeline",
     "Kandinsky5I2VPipeline": "vidlong.families.kandinsky5_i2v:VidLongKandinsky5I2VPipeline",
     "MotifVideoPipeline": "vidlong.families.motif:VidLongMotifVideoPipeline",
+    "MotifVideoImage2VideoPipeline": "vidlong.families.motif_i2v:VidLongMotifVideoImage2VideoPipeline",
 }
 
 
