@@ -290,9 +290,11 @@ def cli_generates_and_extends_from_an_image(folder, image, out_dir, chunk_frames
 def assert_image_to_video_is_the_stock_call(pipe, stock_class, folder, image, height: int, width: int, frames: int,
                                             same: str = "noise"):
     """`generate` of "a red ball" at seed 3 from `image` (at `height` x `width`, `frames` pixel frames: the spec's native
-    length, its 2 steps and guidance 2) = `stock_class`'s own call from `folder` with the same noise (`same` "noise": the
-    seed's first draw as ``latents=``) or the same seed (`same` "seed": ``generator=``), bit for bit after uint8 rounding.
-    Returns `generate`'s result."""
+    length, its 2 steps and guidance 2: a call that guides by its guider component takes the folder's, saved at 2) =
+    `stock_class`'s own call from `folder` with the same noise (`same` "noise": the seed's first draw as ``latents=``) or
+    the same seed (`same` "seed": ``generator=``), bit for bit after uint8 rounding. Returns `generate`'s result."""
+    import inspect
+
     import numpy as np
     from PIL import Image
 
@@ -306,8 +308,9 @@ def assert_image_to_video_is_the_stock_call(pipe, stock_class, folder, image, he
     if same == "noise":
         draw = dict(latents=torch.randn(1, geometry.channels, (frames - 1) // geometry.temporal + 1, height // geometry.spatial,
                                         width // geometry.spatial, generator=torch.Generator().manual_seed(3)))
+    guidance = {"guidance_scale": 2.0} if "guidance_scale" in inspect.signature(stock_class.__call__).parameters else {}
     video = stock(image=Image.open(image), prompt="a red ball", height=height, width=width, num_frames=frames,
-                  num_inference_steps=2, guidance_scale=2.0, output_type="np", **draw).frames[0]
+                  num_inference_steps=2, output_type="np", **draw, **guidance).frames[0]
     assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
     return own
 
@@ -423,29 +426,39 @@ def kandinsky5_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 
                 text_rope_pos=torch.arange(5), scale_factor=(1, 2, 2), return_dict=False)
 
 
-def tiny_motif_transformer(seed: int = 0, decoder_layers: int = 1):
+#: the width of the tiny Motif-Video image-to-video pipeline's SigLIP states (its vision tower's hidden size)
+MOTIF_IMAGE_DIM = 8
+
+
+def tiny_motif_transformer(seed: int = 0, decoder_layers: int = 1, image: bool = False):
     """A random MotifVideoTransformer3DModel (2 heads x 16, patch (1, 2, 2); one dual-stream block and two single-stream
     blocks, the last `decoder_layers` of them decoder blocks, over fresh video tokens with the encoder's as their "text")
     with the text cross-attentions of both kinds of block, for exact CPU checks. Its input is ``2·C + 1`` channels: the
-    latents, the image condition and its mask, as its pipelines build it."""
+    latents, the image condition and its mask, as its pipelines build it; with `image`, the image-to-video release's
+    projection of the image's SigLIP states (``image_embed_dim``), whose tokens go before the text's."""
     from diffusers import MotifVideoTransformer3DModel
 
     torch.manual_seed(seed)
     model = MotifVideoTransformer3DModel(in_channels=2 * IN_CHANNELS + 1, out_channels=IN_CHANNELS, num_attention_heads=2,
                                          attention_head_dim=16, num_layers=1, num_single_layers=2,
                                          num_decoder_layers=decoder_layers, text_embed_dim=TEXT_DIM, rope_axes_dim=(4, 6, 6),
-                                         enable_text_cross_attention_dual=True, enable_text_cross_attention_single=True)
+                                         enable_text_cross_attention_dual=True, enable_text_cross_attention_single=True,
+                                         image_embed_dim=MOTIF_IMAGE_DIM if image else None)
     with torch.no_grad():  # its AdaLN gates start at zero: no block would change the stream
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))
     return model.eval()
 
 
-def motif_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32) -> dict:
+def motif_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32, image: bool = False) -> dict:
     """Input ``[2, 2·C + 1, F, H, W]`` (latent frames) and a batch of 2 prompts' 5 text states, padded differently (the
-    first's last 2 tokens, the second's last), as a guided call batches its prompts."""
+    first's last 2 tokens, the second's last), as a guided call batches its prompts; with `image`, an image's 4 SigLIP
+    states ``[2, 4, MOTIF_IMAGE_DIM]`` too, as its image-to-video call gives them to both prompts."""
     gen = torch.Generator().manual_seed(seed)
-    return dict(hidden_states=torch.randn(2, 2 * IN_CHANNELS + 1, frames, height, width, generator=gen).to(dtype),
-                encoder_hidden_states=torch.randn(2, 5, TEXT_DIM, generator=gen).to(dtype),
-                timestep=torch.tensor([500.0, 500.0], dtype=dtype),
-                encoder_attention_mask=torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 0]], dtype=torch.bool), return_dict=False)
+    inputs = dict(hidden_states=torch.randn(2, 2 * IN_CHANNELS + 1, frames, height, width, generator=gen).to(dtype),
+                  encoder_hidden_states=torch.randn(2, 5, TEXT_DIM, generator=gen).to(dtype),
+                  timestep=torch.tensor([500.0, 500.0], dtype=dtype),
+                  encoder_attention_mask=torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 0]], dtype=torch.bool), return_dict=False)
+    if image:
+        inputs["image_embeds"] = torch.randn(1, 4, MOTIF_IMAGE_DIM, generator=gen).to(dtype).expand(2, -1, -1)
+    return inputs

@@ -1,16 +1,18 @@
 """Motif-Video through its family adapter and pipeline: HunyuanVideo's joint attention (text after the video, padded text
-keys masked) in dual- and single-stream blocks, and in its decoder blocks the encoder's video output in the text's place.
-Methods off = the stock model bit for bit; each method equal to a float64 reference (q/k/v written from its math,
+keys masked) in dual- and single-stream blocks, and in its decoder blocks the encoder's video output in the text's
+place. Methods off = the stock model bit for bit; each method equal to a float64 reference (q/k/v written from its math,
 attention from `reference`) with the text pairs untouched; the spec from configs/models; `generate` with no method =
 diffusers' `MotifVideoPipeline` bit for bit; `vidlong generate` with each method writes the mp4; it streams and extends
-with the re-noised context, and refuses in one line what it does not run."""
+with the re-noised context, and refuses in one line what it does not run. Its image to video
+(`MotifVideoImage2VideoPipeline`: the image's latent and a mask as channels, its SigLIP states as tokens before the
+text) the same, and its stream's windows carry the image."""
 
 import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import IN_CHANNELS, motif_inputs, tiny_motif_transformer
-from family_checks import check_cli_generate, check_renoised_stream_and_extension
+from conftest import IN_CHANNELS, MOTIF_IMAGE_DIM, assert_image_to_video_is_the_stock_call, motif_inputs, tiny_motif_transformer
+from family_checks import check_cli_generate, check_image_to_video_cli, check_renoised_stream_and_extension
 from reference import text_last_method_attention
 
 import vidlong
@@ -25,30 +27,36 @@ def rel_err(a, b):
     return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
-def stock_output(frames):
+#: the transformers of its text-to-video and image-to-video releases (``image_embed_dim``: the image's SigLIP states as
+#: tokens before the text's, `motif_inputs`)
+RELEASES = pytest.mark.parametrize("image", [False, True], ids=["t2v", "i2v"])
+
+
+def stock_output(frames, image=False):
     with torch.no_grad():
-        return tiny_motif_transformer()(**motif_inputs(frames))[0]
+        return tiny_motif_transformer(image=image)(**motif_inputs(frames, image=image))[0]
 
 
-def test_methods_off_and_removed_are_stock_bit_for_bit():
+@RELEASES
+def test_methods_off_and_removed_are_stock_bit_for_bit(image):
     """vidlong's processor goes on every joint self-attention (dual-stream, single-stream, decoder) and comes off; a
-    neutral plan runs its own masked attention (two prompts padded differently)."""
+    neutral plan runs its own masked attention (two prompts padded differently; an image's tokens before them)."""
     frames = 4 * NATIVE
-    model = tiny_motif_transformer()
+    model = tiny_motif_transformer(image=image)
     stock = [a.processor for a in MOTIF_VIDEO.self_attentions(model)]
     assert len(stock) == 3 and type(stock[0]).__name__ == "MotifVideoAttnProcessor2_0"
     neutral = vidlong.apply(model, vidlong.UltraViCo(alpha=1.0, guard_first_frame=False), native_frames=NATIVE)
     with torch.no_grad():
-        out = model(**motif_inputs(frames))[0]
-    assert neutral.plan.is_stock and torch.equal(out, stock_output(frames))
+        out = model(**motif_inputs(frames, image=image))[0]
+    assert neutral.plan.is_stock and torch.equal(out, stock_output(frames, image))
     vidlong.apply(model, vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(), native_frames=NATIVE)
     with torch.no_grad():
-        changed = model(**motif_inputs(frames))[0]
+        changed = model(**motif_inputs(frames, image=image))[0]
     vidlong.remove(model)
     assert [a.processor for a in MOTIF_VIDEO.self_attentions(model)] == stock
     with torch.no_grad():
-        assert torch.equal(model(**motif_inputs(frames))[0], stock_output(frames))
-    assert rel_err(changed, stock_output(frames)) > 1e-3
+        assert torch.equal(model(**motif_inputs(frames, image=image))[0], stock_output(frames, image))
+    assert rel_err(changed, stock_output(frames, image)) > 1e-3
 
 
 def rotated(x, cos, sin):
@@ -89,24 +97,25 @@ class ReferenceAttention:
         return video_out, attn.to_add_out(text_out) if attn.to_add_out is not None else text_out
 
 
+@RELEASES
 @pytest.mark.parametrize("method", list(METHODS.values()), ids=list(METHODS))
-def test_transformer_with_a_method_matches_float64_reference(method):
+def test_transformer_with_a_method_matches_float64_reference(method, image):
     """At 4x the native window, in float32 on the CPU's dense kernel, both samples of a guided batch, its text
-    cross-attentions stock."""
+    cross-attentions stock; an image's SigLIP tokens go with the text's, their pairs stock too."""
     frames = 4 * NATIVE
-    model = tiny_motif_transformer()
+    model = tiny_motif_transformer(image=image)
     vidlong.apply(model, method, native_frames=NATIVE)
     with torch.no_grad():
-        out = model(**motif_inputs(frames))[0]
-    ref_model = tiny_motif_transformer().to(torch.float64)
+        out = model(**motif_inputs(frames, image=image))[0]
+    ref_model = tiny_motif_transformer(image=image).to(torch.float64)
     # its time embedding hands its float32 sinusoids on as they are (a cast to the weights' dtype for 16-bit ones alone)
     ref_model.time_text_embed.timestep_embedder.register_forward_pre_hook(lambda module, args: (args[0].double(),))
     for attention in MOTIF_VIDEO.self_attentions(ref_model):
         attention.processor = ReferenceAttention(method, frames)
     with torch.no_grad():
-        ref = ref_model(**motif_inputs(frames, dtype=torch.float64))[0]
+        ref = ref_model(**motif_inputs(frames, dtype=torch.float64, image=image))[0]
     assert rel_err(out, ref) < 1e-5
-    assert rel_err(out, stock_output(frames)) > 1e-3  # the method acts
+    assert rel_err(out, stock_output(frames, image)) > 1e-3  # the method acts
 
 
 def test_native_length_size_and_vae_ratio_come_from_configs():
@@ -125,17 +134,28 @@ def test_native_length_size_and_vae_ratio_come_from_configs():
     assert vidlong.models.pixel_frames(spec.native_frames, geometry.temporal) == 121
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    """A saved tiny Motif-Video pipeline folder with a vidlong.yaml: native 3 latent frames, 32x48 at 24 fps, 2 steps,
-    guidance 2."""
+def saved_folder(path, image_to_video: bool = False):
+    """A tiny Motif-Video pipeline (`tiny_motif_pipeline`) saved in `path` with a vidlong.yaml: native 3 latent frames,
+    32x48 at 24 fps, 2 steps, guidance 2."""
     from tiny_pipeline import tiny_motif_pipeline
 
-    path = tmp_path_factory.mktemp("motif")
-    tiny_motif_pipeline().save_pretrained(path, safe_serialization=True)
+    tiny_motif_pipeline(image_to_video).save_pretrained(path, safe_serialization=True)
     (path / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-motif", native_frames=NATIVE, height=32, width=48, fps=24,
                                                            num_inference_steps=2, guidance_scale=2.0)))
     return path
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """The text-to-video folder (`saved_folder`)."""
+    return saved_folder(tmp_path_factory.mktemp("motif"))
+
+
+@pytest.fixture(scope="module")
+def i2v_folder(tmp_path_factory):
+    """The image-to-video folder (`saved_folder`: `MotifVideoImage2VideoPipeline`, its transformer projecting SigLIP
+    states)."""
+    return saved_folder(tmp_path_factory.mktemp("motif-i2v"), image_to_video=True)
 
 
 def test_generate_with_no_method_is_the_stock_pipeline_bit_for_bit(folder):
@@ -179,6 +199,42 @@ def test_a_stream_starts_with_generates_video_continues_from_its_context_and_ext
     check_renoised_stream_and_extension(folder, tmp_path, NATIVE, temporal=4, fps=24)
 
 
+def test_image_to_video_generates_as_its_call_streams_and_extends(i2v_folder, image_path, tmp_path):
+    """`MotifVideoImage2VideoPipeline` (the image's latent and a mask as channels of the first latent frame, its SigLIP states
+    as tokens before the text; the first frame denoised with the rest): its spec from configs/models (its call's
+    defaults are the text-to-video call's); `generate` with the image and no method = diffusers' call with the same
+    seed, bit for bit (the image's latent drawn after the noise); a window's condition holds the image on its first
+    frame, one of a single latent frame too (which diffusers' call leaves unconditioned); a stream's native-length first
+    chunk is that video (its latents to 1e-5: the call runs its prompts one forward each, a stream in one batch); later
+    chunks depend on the re-noised context, which starts at the image's frame; `vidlong generate --image --method both`
+    at 2x, `vidlong stream --image` and `vidlong extend` run."""
+    from diffusers import MotifVideoImage2VideoPipeline
+    from PIL import Image
+
+    from vidlong.models import spec_for_facts
+
+    pipe = vidlong.load_pipeline(i2v_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    assert type(pipe).__name__ == "VidLongMotifVideoImage2VideoPipeline" and pipe.task == "i2v"
+    assert spec_for_facts(pipe.facts()).name == "motif-video"
+    own = assert_image_to_video_is_the_stock_call(pipe, MotifVideoImage2VideoPipeline, i2v_folder, image_path, 32, 48,
+                                                  4 * NATIVE - 3, same="seed")
+    condition = pipe.image_condition(str(image_path), 32, 48, 1, torch.Generator().manual_seed(0))
+    one_frame = condition.hidden_states(torch.zeros(2, IN_CHANNELS, 1, 4, 6))
+    assert one_frame.shape == (2, 2 * IN_CHANNELS + 1, 1, 4, 6) and one_frame[:, -1].eq(1).all()
+    assert one_frame[:, IN_CHANNELS:-1].abs().sum() > 0 and condition.extra(2)["image_embeds"].shape == (2, 4, MOTIF_IMAGE_DIM)
+    first = next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1, first_chunk=NATIVE), chunks=1, seed=3,
+                                  image=Image.open(image_path), height=32, width=48)))
+    assert np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1
+    assert (first.latents - own.latents).abs().max() < 1e-5  # its SigLIP states in every forward (without: 3e-3 apart)
+    chunks = [c.frames for c in pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=3, seed=0, image=str(image_path))]
+    alone = [c.frames for c in pipe.stream("a red ball", vidlong.Streaming(chunk=1, window=0), chunks=3, seed=0,
+                                           image=str(image_path))]
+    assert [len(c) for c in chunks] == [1, 4, 4] and np.array_equal(chunks[0], alone[0])
+    assert not np.array_equal(chunks[2], alone[2])  # its window's frames count, past the image's sink
+    check_image_to_video_cli(i2v_folder, image_path, tmp_path, NATIVE)
+
+
 def test_a_stream_refuses_a_guider_it_does_not_follow(folder):
     """A stream combines its predictions as plain classifier-free guidance; another guider (diffusers' tests give Motif
     adaptive projected guidance) is refused in one line; `generate` runs it as its call does."""
@@ -196,14 +252,20 @@ def test_a_stream_refuses_a_guider_it_does_not_follow(folder):
     (["generate", "--ratio", "2", "--method", "window-sinks"], "windows with sinks"),
     (["generate", "--ratio", "2", "--method", "fifo"], "needs a timestep per token"),
     (["stream", "--chunks", "2", "--context", "cache"], "cache is not available for MotifVideoTransformer3DModel")])
-def test_what_it_does_not_run_is_refused_in_one_line_before_loading(folder, tmp_path, capsys, monkeypatch, command, says):
+@pytest.mark.parametrize("release", ["folder", "i2v_folder"], ids=["t2v", "i2v"])
+def test_what_it_does_not_run_is_refused_in_one_line_before_loading(release, image_path, tmp_path, capsys, monkeypatch, request,
+                                                                     command, says):
     """RIFLEx and the -sinks methods move Wan's RoPE tables, which it has not (its RoPE is made at every forward); fifo
-    needs a timestep per token; its streams re-noise their context (its text joins every self-attention: no KV cache)."""
+    needs a timestep per token; its streams re-noise their context (its text joins every self-attention: no KV cache); the
+    image-to-video release as the text-to-video one, given its image."""
     import vidlong.pipeline
     from vidlong.cli import main
 
+    folder = request.getfixturevalue(release)
+    capsys.readouterr()  # a folder saved just now
+    image = ["--image", str(image_path)] if release == "i2v_folder" else []
     monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
-    assert main([command[0], "--model", str(folder), "--prompt", "a red ball", *command[1:],
+    assert main([command[0], "--model", str(folder), "--prompt", "a red ball", *image, *command[1:],
                  "--out", str(tmp_path / "g.mp4")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and says in err[0] and not (tmp_path / "g.mp4").exists(), err

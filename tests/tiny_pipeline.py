@@ -482,22 +482,28 @@ def tiny_kandinsky5_pipeline(image_to_video: bool = False, visual_cond: Optional
                     scheduler=FlowMatchEulerDiscreteScheduler(shift=5.0))
 
 
-def tiny_motif_pipeline():
-    """diffusers' `MotifVideoPipeline` of tiny random parts: `tiny_vae` (Wan2.1's layout, 8x space, 4x time), a one-layer
-    T5Gemma2 encoder (its SigLIP tower one tiny layer too; text to video reads none of it), `tiny_motif_transformer`, a
-    flow-matching scheduler that shifts by the token count (as its call's ``mu``) and classifier-free guidance at 2."""
-    from diffusers import ClassifierFreeGuidance, MotifVideoPipeline
-    from transformers import SiglipVisionConfig, T5Gemma2Encoder, T5Gemma2EncoderConfig, T5Gemma2TextConfig
+def tiny_motif_pipeline(image_to_video: bool = False):
+    """diffusers' `MotifVideoPipeline` (with `image_to_video`, `MotifVideoImage2VideoPipeline`) of tiny random parts:
+    `tiny_vae` (Wan2.1's layout, 8x space, 4x time), a one-layer T5Gemma2 encoder (its SigLIP tower one tiny layer too, 4
+    states of an 8x8 image; text to video reads none of it), `tiny_motif_transformer` (image to video: with the projection
+    of those states), a flow-matching scheduler that shifts by the token count (as its call's ``mu``) and classifier-free
+    guidance at 2; image to video, a SigLIP image processor at 8x8 pixels."""
+    from diffusers import ClassifierFreeGuidance, MotifVideoImage2VideoPipeline, MotifVideoPipeline
+    from transformers import (SiglipImageProcessor, SiglipVisionConfig, T5Gemma2Encoder, T5Gemma2EncoderConfig,
+                              T5Gemma2TextConfig)
 
-    from conftest import TEXT_DIM, tiny_motif_transformer
+    from conftest import MOTIF_IMAGE_DIM, TEXT_DIM, tiny_motif_transformer
 
     torch.manual_seed(0)
     text = T5Gemma2TextConfig(vocab_size=64, hidden_size=TEXT_DIM, intermediate_size=32, num_hidden_layers=1,
                               num_attention_heads=2, num_key_value_heads=2, head_dim=8, max_position_embeddings=512,
                               dropout_rate=0.0)
-    vision = SiglipVisionConfig(hidden_size=8, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2, image_size=8,
-                                patch_size=4)
+    vision = SiglipVisionConfig(hidden_size=MOTIF_IMAGE_DIM, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                image_size=8, patch_size=4)
     text_encoder = T5Gemma2Encoder(T5Gemma2EncoderConfig(text_config=text, vision_config=vision))
-    return MotifVideoPipeline(scheduler=FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True), vae=tiny_vae(),
-                              text_encoder=text_encoder.eval(), tokenizer=tiny_tokenizer(), transformer=tiny_motif_transformer(),
-                              guider=ClassifierFreeGuidance(guidance_scale=2.0))
+    parts = dict(scheduler=FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True), vae=tiny_vae(),
+                 text_encoder=text_encoder.eval(), tokenizer=tiny_tokenizer(),
+                 transformer=tiny_motif_transformer(image=image_to_video), guider=ClassifierFreeGuidance(guidance_scale=2.0))
+    if image_to_video:
+        return MotifVideoImage2VideoPipeline(**parts, feature_extractor=SiglipImageProcessor(size={"height": 8, "width": 8}))
+    return MotifVideoPipeline(**parts)
