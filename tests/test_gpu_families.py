@@ -27,7 +27,8 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(DEVICE == "cuda" and not torch
 #: name: (how its folder is saved, whether it takes a first frame, whether it streams, whether it extends). The folders: the
 #: Wan kinds by `tiny_pipeline.save_tiny_pipeline` (32x32, native 3 latent frames), the other families by
 #: `test_family_pipelines.saved_family` or, for the builders it does not list, as it saves them (`spec_of`: the family whose
-#: vidlong.yaml sizes they take, or the sizes, as Mochi's, Kandinsky 5's and Motif-Video's own tests save them); LTX-2 by
+#: vidlong.yaml sizes they take, or the sizes, as Mochi's, Kandinsky 5's and Motif-Video's own tests save them; Kandinsky
+#: 5's image to video native 5, so that its call's renormalised first 4 latent frames have frames after them); LTX-2 by
 #: `tiny_pipeline.save_tiny_ltx2_pipeline`.
 CASES = {
     "wan2.1": (("wan", "wan2.1"), False, True, True),
@@ -50,8 +51,12 @@ CASES = {
     "mochi": (("builder", "tiny_mochi_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=30)), False, True, True),
     "kandinsky5": (("builder", "tiny_kandinsky5_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=24)), False, True,
                    True),
+    "kandinsky5-i2v": (("builder", "tiny_kandinsky5_pipeline", dict(image_to_video=True),
+                        dict(native_frames=5, height=32, width=48, fps=24)), True, True, True),
     "motif-video": (("builder", "tiny_motif_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=24)), False, True,
                     True),
+    "motif-video-i2v": (("builder", "tiny_motif_pipeline", dict(image_to_video=True),
+                         dict(native_frames=3, height=32, width=48, fps=24)), True, True, True),
 }
 STREAMING = [name for name, (_, _, streams, _) in CASES.items() if streams]
 EXTENDING = [name for name, (*_, extends) in CASES.items() if extends]
