@@ -247,6 +247,35 @@ def test_a_stream_refuses_a_guider_it_does_not_follow(folder):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("command", ["stream", "extend"])
+def test_a_saved_guider_streams_do_not_follow_is_refused_before_loading(folder, tmp_path, capsys, monkeypatch, command):
+    """A folder whose guider is saved as another than plain classifier-free guidance (``guider/guider_config.json``:
+    adaptive projected guidance) is refused by `vidlong stream` and `vidlong extend` in one line from its config, before
+    the model loads; `vidlong info` says it does not stream; the folder saved with plain guidance at 2 is not refused."""
+    import shutil
+
+    from diffusers.guiders import AdaptiveProjectedGuidance
+
+    import vidlong.pipeline
+    from vidlong.cli import main
+    from vidlong.info import model_info
+    from vidlong.validate import check_folder_guider
+    from vidlong.video_io import write_video
+
+    check_folder_guider(folder)
+    other = shutil.copytree(folder, tmp_path / "apg")
+    AdaptiveProjectedGuidance(guidance_scale=2.0).save_config(other / "guider")
+    write_video(tmp_path / "in.mp4", np.zeros((5, 32, 48, 3), np.uint8), fps=24)
+    given = ["--chunks", "1"] + (["--video", str(tmp_path / "in.mp4")] if command == "extend" else [])
+    capsys.readouterr()
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    assert main([command, "--model", str(other), "--prompt", "a red ball", *given, "--out", str(tmp_path / "o.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "guider (AdaptiveProjectedGuidance" in err[0] and "not plain classifier-free" in err[0], err
+    assert "guider_config.json" in err[0] and not (tmp_path / "o.mp4").exists()
+    assert model_info(other)["can"]["stream"]["yes"] is False
+
+
 @pytest.mark.parametrize("command, says", [
     (["generate", "--ratio", "2", "--method", "riflex"], "RIFLEx is not implemented for MotifVideoTransformer3DModel"),
     (["generate", "--ratio", "2", "--method", "window-sinks"], "windows with sinks"),

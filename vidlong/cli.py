@@ -164,8 +164,8 @@ def _check_model(args) -> Path:
     from .schedulers.timeline import parse_prompt_timeline
     from .video_to_video import check_redraws
     from .validate import (check_compile, check_device, check_diagonal_offload, check_diagonal_stream, check_dtype,
-                           check_image_codec, check_keeps_latents, check_offload, check_streamable, streams,
-                           limits_for_folder, resolve_context, uses_causal_sampler)
+                           check_folder_guider, check_image_codec, check_keeps_latents, check_offload, check_streamable,
+                           streams, limits_for_folder, resolve_context, uses_causal_sampler)
 
     folder = check_model_folder(args.model)
     device = check_device(args.device)
@@ -187,6 +187,7 @@ def _check_model(args) -> Path:
         context = resolve_context(streaming, spec, task, family)
         with _preset_values_named(args):  # --preset longlive's cache on a family that re-noises alone
             check_streamable(limits_for_folder(folder, **_given(args)), context, args.sinks)
+        check_folder_guider(folder)  # a guider a stream does not follow (Motif-Video's, HunyuanVideo 1.5's)
         uses_causal_sampler(streaming, spec, context == "renoise")
     if args.command == "generate" and args.video:  # before an image-to-video model asks for its image
         check_redraws(limits_for_folder(folder, video=True))

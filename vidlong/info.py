@@ -39,7 +39,7 @@ def model_info(path) -> dict:
     from .methods import Streaming
     from .models import folder_class_name, pipeline_facts, pipeline_task, spec_for_folder
     from .pipeline import PIPELINE_CLASSES
-    from .validate import (check_diagonal, check_image_codec, check_last_image, check_prompt_timeline,
+    from .validate import (check_diagonal, check_folder_guider, check_image_codec, check_last_image, check_prompt_timeline,
                            check_streamable, limits_for_folder, longest_latent_frames, resolve_context, shown_first_chunk,
                            uses_causal_sampler)
     from .video_to_video import check_redraws, check_stream_redraws
@@ -54,6 +54,7 @@ def model_info(path) -> dict:
 
     def stream() -> None:
         check_streamable(limits, context)
+        check_folder_guider(folder)
         uses_causal_sampler(Streaming(), spec, context == "renoise")
 
     can = dict(

@@ -451,12 +451,22 @@ def _written_spec(folder: Path) -> ModelSpec:
     return spec if guidance is None else dataclasses.replace(spec, guidance_scale=guidance)
 
 
+def folder_guider(folder: Path) -> Optional[dict]:
+    """The config a pipeline folder's own ``guider`` component is saved with (``guider/guider_config.json``: its
+    ``_class_name`` and settings; HunyuanVideo 1.5's, Motif-Video's), or None where it has none (or it is unreadable)."""
+    try:
+        config = json.loads((pipeline_folder(folder) / "guider" / "guider_config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
 def folder_guidance(folder: Path) -> Optional[float]:
     """The classifier-free guidance scale a pipeline folder's own ``guider`` component is saved with (HunyuanVideo
     1.5's: 6, and 1 in its guidance-distilled releases), or None where it has none; it wins over `configs/models`."""
     try:
-        return float(json.loads((pipeline_folder(folder) / "guider" / "guider_config.json").read_text())["guidance_scale"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return float((folder_guider(folder) or {})["guidance_scale"])
+    except (ValueError, KeyError, TypeError):
         return None
 
 

@@ -745,6 +745,31 @@ def check_no_stream_reason(limits: ModelLimits) -> None:
         raise VidlongError(f"{limits.no_stream_reason}; use vidlong generate")
 
 
+def check_plain_guider(class_name: str, settings: dict, fix: str) -> None:
+    """One line where a guider (its class's `class_name` and `settings`: its config's ``guidance_rescale``,
+    ``use_original_formulation``, ``start``, ``stop``, ``enabled``) is not plain classifier-free guidance, which streams and
+    extensions follow (they combine their two predictions as ``uncond + g·(cond - uncond)`` at every step); `fix`: what
+    to do instead."""
+    plain = (class_name == "ClassifierFreeGuidance" and settings.get("enabled", True)
+             and not settings.get("use_original_formulation", False) and settings.get("guidance_rescale", 0.0) == 0
+             and (settings.get("start", 0.0), settings.get("stop", 1.0)) == (0.0, 1.0))
+    if not plain:
+        shown = ", ".join(f"{name}={settings.get(name)!r}" for name in
+                          ("guidance_rescale", "use_original_formulation", "start", "stop", "enabled"))
+        raise VidlongError(f"this model's guider ({class_name}: {shown}) is not plain classifier-free guidance, which its "
+                           f"streams and extensions follow; {fix}")
+
+
+def check_folder_guider(folder) -> None:
+    """`check_plain_guider` of the guider a pipeline folder is saved with (none: nothing to check), before it loads."""
+    from .models import folder_guider
+
+    config = folder_guider(folder)
+    if config is not None:
+        check_plain_guider(str(config.get("_class_name")), config, "use vidlong generate, or save the folder's guider as "
+                           "plain ClassifierFreeGuidance (guider/guider_config.json)")
+
+
 def check_streamable(limits: ModelLimits, context: str, sinks: Optional[int] = None) -> None:
     """The pipeline of `limits` streams with `context` (`check_streams`, `ModelLimits.no_stream_reason`); image-to-video
     pipelines stream only with the re-noised context and at least one sink frame: every window must start at the

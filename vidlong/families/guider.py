@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import math
 
-from ..errors import VidlongError
 from ..scalars import plain
-from ..validate import MAX_GUIDANCE, check_finite
+from ..validate import MAX_GUIDANCE, check_finite, check_plain_guider
 from .common import quiet, replaced
 
 
@@ -39,14 +38,10 @@ class GuiderGuidance:
 
     def check_plain_guider(self) -> None:
         """A one-line refusal where a stream would not follow its call: a guider other than plain classifier-free
-        guidance (a stream combines its two predictions as ``uncond + g·(cond - uncond)``)."""
+        guidance (`vidlong.validate.check_plain_guider`)."""
         guider = self.guider
-        plain_guidance = (type(guider).__name__ == "ClassifierFreeGuidance" and guider._enabled
-                          and not guider.use_original_formulation and guider.guidance_rescale == 0
-                          and (guider._start, guider._stop) == (0.0, 1.0))
-        if not plain_guidance:
-            settings = ", ".join(f"{name}={guider.config.get(name)!r}" for name in
-                                 ("guidance_rescale", "use_original_formulation", "start", "stop", "enabled"))
-            raise VidlongError(f"this model's guider ({type(guider).__name__}: {settings}) is not plain classifier-free "
-                               "guidance, which its streams and extensions follow; use generate, or set "
-                               "pipe.guider = diffusers.ClassifierFreeGuidance(guidance_scale=...)")
+        settings = {name: getattr(guider, attribute, None) for name, attribute in  # as it is now, not as it was made
+                    (("guidance_rescale", "guidance_rescale"), ("use_original_formulation", "use_original_formulation"),
+                     ("start", "_start"), ("stop", "_stop"), ("enabled", "_enabled"))}
+        check_plain_guider(type(guider).__name__, settings,
+                           "use generate, or set pipe.guider = diffusers.ClassifierFreeGuidance(guidance_scale=...)")
