@@ -1,6 +1,6 @@
 """Checks a family's own test file runs on its tiny pipeline folder (Mochi's, Kandinsky 5's, Motif-Video's, HunyuanVideo's
 image to video, LTX-2's extension): `check_cli_generate`, `check_renoised_stream_and_extension`, `check_cli_extension`,
-`check_image_to_video_cli`."""
+`check_image_stream_context`, `check_image_to_video_cli`."""
 import json
 import math
 
@@ -69,6 +69,16 @@ def check_cli_extension(folder, tmp_path, temporal: int, fps: float, size: tuple
     assert frames.shape[0] == 13 + 2 * temporal and read_fps == pytest.approx(fps)
     assert np.abs(frames[:13].astype(float) - read_video(tmp_path / "in.mp4")[0]).mean() < 3
     return extended
+
+
+def check_image_stream_context(pipe, image_path) -> None:
+    """On an image-to-video pipeline of 4 pixel frames a latent frame: a stream from `image_path` in chunks of 1 latent
+    frame (1, then 4 pixel frames each) starts as one with no window does, and its third chunk differs from that one's:
+    the window's frames, past the image's sink, count."""
+    chunks = [c.frames for c in pipe.stream("a red ball", Streaming(chunk=1), chunks=3, seed=0, image=str(image_path))]
+    alone = [c.frames for c in pipe.stream("a red ball", Streaming(chunk=1, window=0), chunks=3, seed=0, image=str(image_path))]
+    assert [len(c) for c in chunks] == [1, 4, 4] and np.array_equal(chunks[0], alone[0])
+    assert not np.array_equal(chunks[2], alone[2])
 
 
 def check_image_to_video_cli(folder, image_path, tmp_path, native: int, dropped: int = 0) -> None:

@@ -12,7 +12,8 @@ import pytest
 import torch
 import yaml
 from conftest import IN_CHANNELS, MOTIF_IMAGE_DIM, assert_image_to_video_is_the_stock_call, motif_inputs, tiny_motif_transformer
-from family_checks import check_cli_generate, check_image_to_video_cli, check_renoised_stream_and_extension
+from family_checks import (check_cli_generate, check_image_stream_context, check_image_to_video_cli,
+                           check_renoised_stream_and_extension)
 from reference import text_last_method_attention
 
 import vidlong
@@ -227,11 +228,7 @@ def test_image_to_video_generates_as_its_call_streams_and_extends(i2v_folder, im
                                   image=Image.open(image_path), height=32, width=48)))
     assert np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1
     assert (first.latents - own.latents).abs().max() < 1e-5  # its SigLIP states in every forward (without: 3e-3 apart)
-    chunks = [c.frames for c in pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=3, seed=0, image=str(image_path))]
-    alone = [c.frames for c in pipe.stream("a red ball", vidlong.Streaming(chunk=1, window=0), chunks=3, seed=0,
-                                           image=str(image_path))]
-    assert [len(c) for c in chunks] == [1, 4, 4] and np.array_equal(chunks[0], alone[0])
-    assert not np.array_equal(chunks[2], alone[2])  # its window's frames count, past the image's sink
+    check_image_stream_context(pipe, image_path)
     check_image_to_video_cli(i2v_folder, image_path, tmp_path, NATIVE)
 
 
