@@ -130,9 +130,9 @@ def _add_generate(sub) -> None:
     length = p.add_mutually_exclusive_group()
     length.add_argument("--ratio", type=float, default=None, help="length as a multiple of the native window (default 1, or the preset's)")
     length.add_argument("--frames", type=int, default=None,
-                        help="pixel frames, a count its VAE decodes back to: Wan's 4k+1 (e.g. 81, 161, 321), LTX-Video's and "
-                             "CogVideoX's 8k+1, Mochi's 6k+1 (another is refused, naming the nearest); with --video, its first "
-                             "frames")
+                        help="pixel frames, a count its VAE decodes back to: 4k+1 for Wan, HunyuanVideo, Kandinsky 5 "
+                             "and Motif-Video (e.g. 81, 161, 321), 8k+1 for LTX-Video, LTX-2 and CogVideoX, 6k+1 for Mochi "
+                             "(another is refused, naming the nearest); with --video, its first frames")
     p.add_argument("--method", default=None, help=" | ".join(METHOD_NAMES) + " (default: none; with --preset, both)")
     p.add_argument("--preset", default=None, help="method settings for a length ratio: 2x | 3x | 4x | 8x | 16x (with no "
                                                   "--method: --method both, UltraViCo and FreeLong++ at the preset's settings)")

@@ -182,7 +182,7 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
     Args:
         transformer: a diffusers video transformer of a family vidlong serves
             (`vidlong.attention.adapters.ADAPTERS`: `WanTransformer3DModel`, `LTXVideoTransformer3DModel`,
-            `WanVACETransformer3DModel`, `WanAnimateTransformer3DModel`, `SkyReelsV2Transformer3DModel`,
+            `LTX2VideoTransformer3DModel`, `WanVACETransformer3DModel`, `WanAnimateTransformer3DModel`, `SkyReelsV2Transformer3DModel`,
             `CogVideoXTransformer3DModel`, `HunyuanVideoTransformer3DModel`, `HunyuanVideo15Transformer3DModel`,
             `MochiTransformer3DModel`, `Kandinsky5Transformer3DModel`, `MotifVideoTransformer3DModel`).
         methods: method configs (`UltraViCo`, `SpectralFusion`, `SlidingWindow`, `RIFLEx`); none (or

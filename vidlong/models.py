@@ -149,9 +149,9 @@ def known_models() -> list[tuple[dict, ModelSpec]]:
 def model_facts(transformer_config, experts: int = 1, expand_timesteps: bool = False, task: str = "t2v",
                 family: str = "wan", pipeline: str = "") -> dict:
     """What a match rule can test: the transformer's config plus the pipeline facts, the family
-    (`vidlong.attention.adapters`: "wan", "wan-vace", "wan-animate", "skyreels-v2", "ltx-video", "cogvideox", "hunyuan-video",
-    "hunyuan-video-1.5", "mochi", "kandinsky5", "motif-video") and the diffusers pipeline class (SkyReels-V2's
-    diffusion-forcing 14B and text-to-video 14B transformers have one config)."""
+    (`vidlong.attention.adapters`: "wan", "wan-vace", "wan-animate", "skyreels-v2", "ltx-video", "ltx-2", "cogvideox",
+    "hunyuan-video", "hunyuan-video-1.5", "mochi", "kandinsky5", "motif-video") and the diffusers pipeline class
+    (SkyReels-V2's diffusion-forcing 14B and text-to-video 14B transformers have one config)."""
     return dict(transformer_config, experts=experts, expand_timesteps=bool(expand_timesteps), task=task, family=family,
                 pipeline=pipeline.removeprefix("VidLong"))
 
