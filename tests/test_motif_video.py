@@ -237,11 +237,19 @@ def test_a_stream_refuses_a_guider_it_does_not_follow(folder):
     adaptive projected guidance) is refused in one line; `generate` runs it as its call does."""
     from diffusers.guiders import AdaptiveProjectedGuidance
 
+    from vidlong.generate import GenerateRequest, generate
+
     pipe = vidlong.load_pipeline(folder, device="cpu")
-    pipe.guider = AdaptiveProjectedGuidance()
+    pipe.set_progress_bar_config(disable=True)
+    guider = pipe.guider = AdaptiveProjectedGuidance()
     with pytest.raises(vidlong.VidlongError, match="not plain classifier-free guidance") as err:
         next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=1)))
     assert "\n" not in str(err.value)
+    seen = []   # the guider each call uses: a copy of its own at the request's scale
+    pipe.transformer.register_forward_pre_hook(lambda *_: seen.append(pipe.guider))
+    made = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, guidance=3.0))
+    assert made.frames.shape[0] == 4 * NATIVE - 3 and pipe.guider is guider
+    assert seen and all(type(g) is AdaptiveProjectedGuidance and g.guidance_scale == 3.0 for g in seen)
 
 
 @pytest.mark.parametrize("command", ["stream", "extend"])
