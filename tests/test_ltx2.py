@@ -441,6 +441,26 @@ def test_vidlong_extend_keeps_the_inputs_frames_and_sound_then_the_new_frames_an
     assert np.abs(heard[:, 800:samples - 800] - tone.samples[:, 800:samples - 800]).max() < 0.1  # AAC's edges aside
 
 
+def test_a_variable_frame_rate_input_is_converted_to_its_own_average_rate(ltx2_folder, tmp_path, capsys):
+    """LTX-2 makes an extension at its input's frame rate, so the note on a variable-frame-rate input converts it to the
+    file's average rate (here 13 frames 0.1 s apart but for one 0.6 s gap: 12 intervals over 1.7 s, 7.059 a second), not
+    the model's 24."""
+    import argparse
+    import subprocess
+
+    from vidlong import video_io
+    from vidlong.cli import _note_variable_frame_rate
+    from vidlong.validate import limits_for_folder
+    from vidlong.video_io import write_video
+
+    even, uneven = tmp_path / "even.mp4", tmp_path / "uneven.mp4"  # the frames after the 4th shown half a second late
+    write_video(even, np.zeros((13, 64, 64, 3), np.uint8), fps=10)
+    subprocess.run([video_io._ffmpeg().get_ffmpeg_exe(), "-v", "error", "-i", str(even), "-vf",
+                    r"setpts=N/(10*TB)+gte(N\,4)*0.5/TB", "-fps_mode", "passthrough", str(uneven)], check=True)
+    _note_variable_frame_rate(argparse.Namespace(video=str(uneven)), limits_for_folder(ltx2_folder))
+    assert f"-fps_mode cfr -r 7.059 {uneven.with_name('uneven_cfr.mp4')}" in capsys.readouterr().err
+
+
 def test_an_extension_renoises_the_inputs_frames_and_makes_their_sound_anew(ltx2_folder):
     """`pipe.extend` on LTX-2 of frames given as an array (no sound: the input's item carries silence as long as them): the
     first chunk's context is the input's last latent frame, encoded; its sound is not kept (the input's is not encoded),

@@ -305,7 +305,7 @@ def _run_generate(args) -> int:
     folder = _check_model(args)
     limits = limits_for_folder(folder, **_given(args))
     latent = check_generate(request, limits)  # every field, before any model loads
-    _note_variable_frame_rate(args, limits.spec)
+    _note_variable_frame_rate(args, limits)
     from .estimate import GIB, check_fits, run_cost  # diffusers: imported once the request is known good
     from .extend import save_latents, video_identity
     from .files import atomic_write_text
@@ -625,7 +625,7 @@ def _run_stream(args) -> int:
     check_second_expert(args.guidance_2, limits)
     if args.video is not None:
         length = _redraw_length(args, streaming, limits)
-        _note_variable_frame_rate(args, limits.spec)
+        _note_variable_frame_rate(args, limits)
     else:
         length = _length(args)
         if args.strength is not None:
@@ -722,12 +722,14 @@ def _note_frame_rate(fps: Optional[float], limits, video: Optional[str]) -> None
 UNEVEN_FRAME_INTERVALS = 1.25
 
 
-def _note_variable_frame_rate(args, spec) -> None:
+def _note_variable_frame_rate(args, limits) -> None:
     """A note on stderr for each input video whose frames are unevenly spaced in time (a variable-frame-rate file: phones,
     screen recordings): vidlong takes its frames as they are stored and writes them at one constant rate, so their timing
-    changes. Read from the files' timestamps (nothing decoded)."""
+    changes. Read from the files' timestamps (nothing decoded). The conversion it gives is to the model's frame rate, or
+    to the file's average rate for a model that makes its video at its input's (`FamilyAdapter.makes_sound`: LTX-2)."""
     import numpy as np
 
+    from .attention.adapters import adapter_named
     from .video_io import frame_intervals
 
     for flag in INPUT_FLAGS:
@@ -738,11 +740,12 @@ def _note_variable_frame_rate(args, spec) -> None:
         usual = float(np.median(intervals)) if len(intervals) else 0.0
         spread = (intervals.min() / usual, intervals.max() / usual) if usual > 0 else (1.0, 1.0)
         if not 1 / UNEVEN_FRAME_INTERVALS <= spread[0] <= spread[1] <= UNEVEN_FRAME_INTERVALS:
+            rate = round(1 / float(np.mean(intervals)), 3) if adapter_named(limits.family).makes_sound else limits.spec.fps
             print(f"vidlong: note: --{flag.replace('_', '-')} {path} has a variable frame rate (its frames "
                   f"{intervals.min() * 1000:.0f}-{intervals.max() * 1000:.0f} ms apart); its frames are taken as stored and "
                   "written at one constant rate (their average), which changes their timing. "
                   f"To keep it, convert it to a constant rate first: ffmpeg -i {shlex.quote(path)} -fps_mode cfr "
-                  f"-r {spec.fps:g} {shlex.quote(str(Path(path).with_name(Path(path).stem + '_cfr.mp4')))}", file=sys.stderr)
+                  f"-r {rate:g} {shlex.quote(str(Path(path).with_name(Path(path).stem + '_cfr.mp4')))}", file=sys.stderr)
 
 
 def _note_sound(video: Optional[str], limits) -> None:
@@ -810,7 +813,7 @@ def _run_extend(args) -> int:
     extension_context(limits.spec, streaming)
     frames, latents, prompt, fps = _extension_input(args, folder, limits.spec, streaming)
     _note_frame_rate(fps, limits, args.video)
-    _note_variable_frame_rate(args, limits.spec)
+    _note_variable_frame_rate(args, limits)
     _note_sound(args.video, limits)
     _check_prompts(prompt, stream_chunk_count(limits.spec, chunk_layout(streaming), **_length(args),
                                                         input_fps=fps or limits.spec.fps))
