@@ -21,8 +21,10 @@ NORMALIZED_FRAMES = 4
 class KandinskyImage(FirstFrameLatent):
     """Kandinsky 5's image in a stream's windows: its latent ``[1, C, 1, h, w]`` is every window's first latent frame, at the
     window's one timestep (no per-token timesteps: its call steps the frames after it alone, and the pipeline's
-    `stream_forward` adds the mask that marks it), and a window that starts the video ends as its call's video does, its
-    first latent frames renormalised (`normalize`, its pipeline's `normalize_first_frame` on ``[B, F, h, w, C]``)."""
+    `stream_forward` adds the mask that marks it), and a window that starts the video ends with its first 4 latent frames
+    renormalised (`normalize`, its pipeline's `normalize_first_frame` on ``[B, F, h, w, C]``) to the statistics of the
+    next 5 frames of that window: as its call's video where the window holds 9 latent frames or more (a native-length
+    first chunk does), to the fewer it holds where it is shorter (and left as they are with none after them)."""
 
     def __init__(self, latent: torch.Tensor, normalize):
         super().__init__(latent)
