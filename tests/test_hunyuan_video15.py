@@ -174,6 +174,30 @@ def test_streams_run_in_bfloat16_and_refuse_what_they_would_not_follow(tmp_path)
         next(iter(pipe.stream("a red ball", Streaming(chunk=1), chunks=1)))
 
 
+def test_a_step_distilled_folder_is_refused_a_stream_before_it_loads(tmp_path, capsys, monkeypatch):
+    """A folder whose transformer is step-distilled (``use_meanflow``) is refused `vidlong stream` and `vidlong extend`
+    in one line from its config, before any model loads."""
+    import json
+
+    import numpy as np
+    from tiny_pipeline import tiny_hunyuan15_pipeline
+
+    import vidlong.pipeline
+    from vidlong.cli import main
+    from vidlong.video_io import write_video
+
+    tiny_hunyuan15_pipeline().save_pretrained(tmp_path / "model")
+    config = tmp_path / "model" / "transformer" / "config.json"
+    config.write_text(json.dumps(dict(json.loads(config.read_text()), use_meanflow=True)))
+    write_video(tmp_path / "in.mp4", np.zeros((9, 32, 48, 3), np.uint8), fps=24)
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    capsys.readouterr()
+    for command in (["stream", "--prompt", "a red ball"], ["extend", "--video", str(tmp_path / "in.mp4"), "--prompt", "x"]):
+        assert main([*command, "--model", str(tmp_path / "model"), "--chunks", "1", "--out", str(tmp_path / "o.mp4")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "step-distilled (use_meanflow)" in err[0], err
+
+
 def test_image_to_video_generates_as_its_pipeline_does_streams_and_extends(tmp_path, image_path):
     """`HunyuanVideo15ImageToVideoPipeline` folders load as vidlong's image-to-video class; `generate` with an image
     (whose aspect the call's own size bucket matches) and no method is diffusers' own call bit for bit, and the

@@ -121,7 +121,10 @@ def _dropped_frames(facts: dict) -> int:
 def _no_stream_reason(facts: dict) -> Optional[str]:
     """`ModelLimits.no_stream_reason` from a pipeline's `vidlong.models.model_facts`: CogVideoX-Fun's control pipeline (one
     whole control video a call); a SkyReels-V2 transformer left block-causal (``num_frame_per_block`` above 1: a stream's
-    windows would not fit its blocks)."""
+    windows would not fit its blocks); a step-distilled (MeanFlow) HunyuanVideo 1.5 transformer (``use_meanflow``)."""
+    if facts.get("use_meanflow"):
+        return ("this HunyuanVideo 1.5 model is step-distilled (use_meanflow): its streams and extensions are not wired "
+                "(each forward also takes the next step's timestep)")
     if facts["pipeline"] == "CogVideoXFunControlPipeline":
         return "a CogVideoX-Fun control model follows one whole control video: it generates but does not stream or extend"
     if facts.get("num_frame_per_block", 1) > 1:

@@ -227,22 +227,14 @@ class HunyuanVideo15Family(GuiderGuidance, HunyuanVideoFamily):
         with step_callback(self, callback_on_step_end):
             return super().__call__(*args, guidance_scale=guidance_scale, **kwargs)
 
-    def check_streamable(self) -> None:
-        """A one-line refusal where a stream would not follow its call: a guider other than plain classifier-free
-        guidance (`check_plain_guider`), or a step-distilled (MeanFlow) transformer, whose forwards also take the next
-        step's timestep."""
-        self.check_plain_guider()
-        if self.transformer.config.get("use_meanflow", False):
-            raise VidlongError("this HunyuanVideo 1.5 model is step-distilled (use_meanflow): its streams and extensions "
-                               "are not wired (each forward also takes the next step's timestep); use generate")
-
     def stream_text(self, prompt, negative_prompt, guided, guidance):
         """Its two encoders' states and masks (Qwen2.5-VL, ByT5), negative first when `guided`, and the image
         states of text to video (zeros; an image condition's own replace them, `stream_forward`); refused in one
-        line where a stream would not follow its call (`check_streamable`)."""
+        line where a stream would not follow its guider (`check_plain_guider`; a step-distilled transformer is refused
+        before, `vidlong.validate.ModelLimits.no_stream_reason`)."""
         from ..streaming import StreamText
 
-        self.check_streamable()
+        self.check_plain_guider()
 
         names = ("encoder_hidden_states", "encoder_attention_mask", "encoder_hidden_states_2", "encoder_attention_mask_2")
         texts = [negative_prompt, prompt] if guided else [prompt]
