@@ -57,7 +57,7 @@ from ..models import (EMBEDDED_MODELS, ModelSpec, check_model_folder, folder_cla
                       pixel_frames, spec_for_folder, weight_folders)
 from ..schedulers.timeline import parse_prompt_timeline
 from ..streaming import held_sound
-from ..validate import MAX_GUIDANCE, check_device, check_finite, check_seed, check_steps
+from ..validate import MAX_GUIDANCE, check_device, check_finite, check_seed, check_steps, limits_for_folder
 from ..video_io import Soundtrack, read_video, write_video
 from . import shapes
 from .metrics import DIRECTION, compute_all
@@ -530,6 +530,7 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
         raise VidlongError(f"--out {out} is a file; give a folder")
     if not out.parent.is_dir():
         raise VidlongError(f"cannot write to {out}: folder {out.parent} does not exist; create it first")
+    check_steps(config.steps, "--steps", limits_for_folder(folder).family)  # before a folder with no vidlong.yaml loads
     loras = ()
     if config.loras:
         from ..pipeline import check_loras, pipeline_class
@@ -566,7 +567,7 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
     prompts_at = {r: config.prompts or builtin_timelines(spec, r) for r in config.ratios}
     cells = [Cell(m, r, p, s) for m in config.methods for r in config.ratios for p in prompts_at[r]
              for s in range(config.first_seed, config.first_seed + config.seeds)]
-    check_cells(folder, cells, config.steps)
+    check_cells(folder, cells)
     out.mkdir(exist_ok=True)
     with exclusive_folder(out):  # a second run into the same folder would overwrite this one's rows
         csv_path = out / "results.csv"
@@ -651,21 +652,19 @@ def exclusive_folder(out: Path):
                           "another --out")
 
 
-def check_cells(folder: Path, cells: Sequence[Cell], steps: Optional[int] = None) -> None:
-    """One line, before a model loads, for a cell the model cannot make: fewer `steps` than its sampler takes (Mochi's
-    two), a method its family lacks (the
+def check_cells(folder: Path, cells: Sequence[Cell]) -> None:
+    """One line, before a model loads, for a cell the model cannot make: a method its family lacks (the
     -sinks methods off Wan, fifo where the transformer takes no timestep per token), a length past its RoPE
     table, a timeline it cannot follow (a family without the segmented cross-attention, an image-to-video
     model, a switch past the video's end); a pipeline that needs more than a prompt (an image, driving videos, a
     control video). Streams are checked for their timeline, a fifo stream also for its family."""
     from ..attention.adapters import adapter_named
-    from ..validate import TIMELINE_MODELS, check_generate, limits_for_folder
+    from ..validate import TIMELINE_MODELS, check_generate
 
     as_generate = {"stream": "none", **dict.fromkeys(FIFO_STREAM_EVAL_METHODS, "fifo")}  # a stream checked as one video
     probes = {(c.method, c.ratio, c.prompt): Cell(as_generate.get(c.method, c.method), c.ratio, c.prompt, 0)  # fifo's family
               for c in cells if c.method not in STREAM_EVAL_METHODS or is_timeline(c.prompt) or c.method in FIFO_STREAM_EVAL_METHODS}
     limits = limits_for_folder(folder)
-    check_steps(steps, "--steps", limits.family)
     if limits.control == "fun":
         raise VidlongError("vidlong eval makes its videos from its prompts alone, and a CogVideoX-Fun control model follows a "
                            "control video: use vidlong generate --control-video with it")
