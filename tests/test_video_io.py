@@ -336,3 +336,29 @@ def test_packets_without_timestamps_give_no_frame_intervals(tmp_path):
     assert len(frame_intervals(avi)) == 0
     write_video(tmp_path / "even.mp4", np.zeros((9, 16, 16, 3), np.uint8), fps=8)
     assert np.allclose(frame_intervals(tmp_path / "even.mp4"), 1 / 8)
+
+
+
+@pytest.mark.parametrize("late, heard_from, heard_to", [("sound", 0.25, 0.75), ("video", 0.0, 0.25)])
+def test_a_sound_track_is_read_from_the_first_video_frame_on_as_a_player_plays_them(tmp_path, late, heard_from, heard_to):
+    """`read_sound` of a file whose sound track starts 0.25 s after its video, or its video 0.25 s after its sound (as a
+    cut or a muxer leaves them), the sound a 0.5 s tone then silence: the tone where a player plays it beside the first
+    video frame's second on (silence before a late track), not the track's first sample at the first frame."""
+    import imageio_ffmpeg
+
+    from vidlong.video_io import Soundtrack, read_sound
+
+    rate = 16000
+    tone = np.where(np.arange(rate) < rate // 2, 0.5 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate), 0.0)
+    write_video(tmp_path / "silent.mp4", _clip(t=24), fps=24)
+    write_video(tmp_path / "tone.mp4", _clip(t=24), fps=24, audio=Soundtrack(np.repeat(tone[None], 2, 0).astype(np.float32), rate))
+    offset = {"video": [], "sound": []}
+    offset[late] = ["-itsoffset", "0.25"]
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", *offset["video"], "-i", str(tmp_path / "silent.mp4"),
+                    *offset["sound"], "-i", str(tmp_path / "tone.mp4"), "-map", "0:v", "-map", "1:a", "-c", "copy",
+                    str(tmp_path / "late.mp4")], check=True)
+    heard = read_sound(tmp_path / "late.mp4", 1.0, rate, 2).samples
+    assert heard.shape == (2, rate)
+    second = np.arange(rate) / rate
+    assert np.sqrt((heard[:, (second > heard_from + 0.08) & (second < heard_to - 0.08)] ** 2).mean()) > 0.3  # the tone
+    assert np.abs(heard[:, (second < heard_from - 0.08) | (second > heard_to + 0.08)]).max() < 0.05  # silence around it

@@ -388,23 +388,45 @@ def _opened(path):
         reader.close()
 
 
+def _described(path) -> bytes:
+    """The header of the media file at `path` as ffmpeg prints it (``ffmpeg -i``'s stderr)."""
+    return subprocess.run([_ffmpeg().get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", _named(path)], capture_output=True).stderr
+
+
+def _holds_audio(header: bytes) -> bool:
+    """Whether a `_described` header names an audio stream (a stream line of kind Audio, not the word in a name or metadata)."""
+    return re.search(rb"^\s*Stream #\d+:\d+\S*: Audio:", header, re.MULTILINE) is not None
+
+
+def _video_start(header: bytes) -> float:
+    """Seconds from the start of a file's timeline (its Duration line's ``start:``) to its first video stream's first frame
+    (the stream line's ``start``), as a `_described` header gives them; 0 where either is not named."""
+    file_start = re.search(rb"^\s*Duration: .*?, start: (-?[\d.]+)", header, re.MULTILINE)
+    video_start = re.search(rb"^\s*Stream #\d+:\d+\S*: Video: [^\n]*?, start (-?[\d.]+)", header, re.MULTILINE)
+    if file_start is None or video_start is None:
+        return 0.0
+    return max(0.0, float(video_start[1]) - float(file_start[1]))
+
+
 def has_sound(path) -> bool:
-    """Whether the media file at `path` holds an audio stream (as ffmpeg reads its header: a stream line of kind Audio, not
-    the word in its name or metadata)."""
-    probe = subprocess.run([_ffmpeg().get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", _named(path)], capture_output=True)
-    return re.search(rb"^\s*Stream #\d+:\d+\S*: Audio:", probe.stderr, re.MULTILINE) is not None
+    """Whether the media file at `path` holds an audio stream (as ffmpeg reads its header: `_holds_audio`)."""
+    return _holds_audio(_described(path))
 
 
 def read_sound(path, seconds: float, rate: int, channels: int) -> Soundtrack:
     """The first sound track of the media file at `path` as a `Soundtrack` ``[channels, round(seconds·rate)]`` at `rate`
-    Hz (ffmpeg's resampling and channel mix), `seconds` long: cut there, or padded with silence after its end (a file with
-    no sound track: silence alone). Held whole (4·channels bytes a sample: 11 MB a minute at 24 kHz stereo)."""
+    Hz (ffmpeg's resampling and channel mix), `seconds` long from the first video frame, as a player plays them together:
+    a track that starts after it (a cut, a muxer's offset) is led by silence, one that starts before it is read from it
+    (`_video_start`); cut there, or padded with silence after its end (a file with no sound track: silence alone). Held
+    whole (4·channels bytes a sample: 11 MB a minute at 24 kHz stereo)."""
     samples = max(1, round(seconds * rate))
     sound = np.zeros((channels, samples), np.float32)
-    if has_sound(path):
+    header = _described(path)
+    if _holds_audio(header):
         done = subprocess.run([_ffmpeg().get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", _named(path), "-map", "0:a:0",
-                               "-t", f"{seconds:.6f}", "-f", "s16le", "-acodec", "pcm_s16le", "-ac", str(channels), "-ar",
-                               str(rate), "pipe:1"], capture_output=True)
+                               "-af", "aresample=async=1:first_pts=0", "-ss", f"{_video_start(header):.6f}", "-t",
+                               f"{seconds:.6f}", "-f", "s16le", "-acodec", "pcm_s16le", "-ac", str(channels), "-ar", str(rate),
+                               "pipe:1"], capture_output=True)
         if done.returncode != 0:
             lines = done.stderr.decode(errors="replace").strip().splitlines()
             raise VidlongError(f"ffmpeg could not read the sound of {path}: {lines[-1] if lines else done.returncode}")
