@@ -314,3 +314,18 @@ def test_what_it_does_not_run_is_refused_in_one_line_before_loading(release, ima
                  "--out", str(tmp_path / "g.mp4")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and says in err[0] and not (tmp_path / "g.mp4").exists(), err
+
+
+def test_an_image_given_to_the_text_to_video_release_names_image_to_video_ones_kandinsky_5_too(folder, image_path, tmp_path,
+                                                                                                  capsys, monkeypatch):
+    """`vidlong generate --image` on the text-to-video release is refused in one line before loading, naming the families
+    whose image-to-video folders take one: Kandinsky 5's among them (`Kandinsky5I2VPipeline`)."""
+    import vidlong.pipeline
+    from vidlong.cli import main
+
+    capsys.readouterr()
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--out",
+                 str(tmp_path / "g.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "takes no --image; use an image-to-video model folder" in err[0] and "Kandinsky 5" in err[0], err
