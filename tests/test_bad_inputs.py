@@ -215,6 +215,8 @@ CLI_ROWS = [
      None),
     ("extend", ["--video", "{inputs}/clip.mp4", "--prompt", "0:a; 0:b"], "two prompts at chunk 0", None),
     ("extend", ["--video", "{inputs}/clip40.mp4", "--prompt", "a red ball"], "is 40x40; this model needs sizes in multiples of 16", None),
+    ("extend", ["--video", "{inputs}/clip40.mp4", "--prompt", "a red ball"],
+     "e.g. ffmpeg -i {inputs}/clip40.mp4 -vf crop=32:32 {inputs}/clip40_32x32.mp4", None),  # the user's file, beside it
     ("extend", ["--video", "{inputs}/clip.mp4"], "extend needs --prompt", None),
     ("extend", ["--video", "{inputs}/clip.mp4", "--latents", "{inputs}/other.pt"], "is not a vidlong latents file", None),
     ("extend", ["--video", "{inputs}/notes.txt", "--first-chunk", "2"],

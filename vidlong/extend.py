@@ -10,6 +10,7 @@ Units: latent frames unless named pixel; a clip of 4k+1 pixel frames encodes to 
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -140,7 +141,8 @@ def check_video_for_model(frames: np.ndarray, geometry: Geometry) -> None:
     """A one-line error unless `frames` ``[T, H, W, 3]`` can be continued by a model of `geometry`.
 
     The continuation is made at the input's own size (so the two can be joined); a size that is not a
-    multiple of the model's grid is refused rather than resized, since resizing would change the input.
+    multiple of the model's grid is refused rather than resized, since resizing would change the input. The ffmpeg line
+    the refusal gives names the input's file where the frames are read from one (`VideoFileFrames`), its output beside it.
     """
     if frames.ndim != 4 or frames.shape[0] < 1:
         raise VidlongError(f"{named('video')} holds no frames; pass a video with at least 1 frame")
@@ -149,8 +151,10 @@ def check_video_for_model(frames: np.ndarray, geometry: Geometry) -> None:
         h, w = max(least, height // multiple * multiple), max(least, width // multiple * multiple)
         fix = f"crop={w}:{h}" if min(height, width) >= least else f"scale={w}:{h}"  # cropping keeps the aspect
         how = "crop its edges" if fix.startswith("crop") else "resize it"
+        source = Path(getattr(frames, "path", "in.mp4"))
         raise VidlongError(f"{named('video')} is {width}x{height}; this model needs sizes in multiples of {multiple}, at "
-                           f"least {least}: {how} first, e.g. ffmpeg -i in.mp4 -vf {fix} in_{w}x{h}.mp4")
+                           f"least {least}: {how} first, e.g. ffmpeg -i {shlex.quote(str(source))} -vf {fix} "
+                           f"{shlex.quote(str(source.with_name(f'{source.stem}_{w}x{h}.mp4')))}")
 
 
 #: a video's last frame as block means ``[THUMBNAIL, THUMBNAIL, 3]`` identifies it beside its latents
