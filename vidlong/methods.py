@@ -478,7 +478,8 @@ def check_family_methods(methods, adapter) -> None:
     if any(isinstance(m, RIFLEx) for m in methods) and not adapter.riflex:
         others = (f"{named('method')} ultravico, freelong, both or window" if naming_flags()
                   else "UltraViCo, SpectralFusion or SlidingWindow")
-        raise VidlongError(f"RIFLEx is not implemented for {adapter.transformer_class} (its RoPE tables); use {others} with it")
+        raise VidlongError(f"RIFLEx is not implemented for {adapter.transformer_class} (vidlong's RIFLEx replaces the temporal "
+                           f"RoPE tables of Wan-layout transformers); use {others} with it")
     if needs_moved_rope(methods) and not adapter.moves_rope:
         raise VidlongError(f"windows with sinks (anchor_positions='adjacent', the -sinks methods) are not implemented for "
                            f"{adapter.transformer_class} (moving its RoPE); use a method without -sinks")
