@@ -199,8 +199,8 @@ def _check_model(args) -> Path:
                            "does not run this model: drop --save-latents")
     for flag in ("save_latents", "latents"):
         if getattr(args, flag, None):
-            check_keeps_latents(limits_for_folder(folder, **_given(args)), named(flag),
-                                f"drop {named(flag)}" if (args.command, flag) == ("extend", "save_latents") else None)
+            dropped = (args.command, flag) == ("extend", "save_latents") or (flag == "latents" and getattr(args, "video", None))
+            check_keeps_latents(limits_for_folder(folder, **_given(args)), named(flag), f"drop {named(flag)}" if dropped else None)
     if args.command != "extend":  # an extension's image is its context's first frame
         check_task(task, bool(args.image), bool(adapter_named(pipeline_facts(folder)["family"]).stream_contexts))
         if args.image:
