@@ -551,7 +551,8 @@ def test_vidlong_eval_keeps_each_videos_sound(ltx2_folder, tmp_path):
     # one latent row: its VAE's decoder pads in reflect mode, which needs two (`Geometry.min_cells`)
     (["generate", "--height", "32"], "--height 32 must be at least 64 pixels (a multiple of 32); use --height 64 or more"),
     (["stream", "--chunk", "1", "--chunks", "2", "--width", "32"], "--width 32 must be at least 64 pixels"),
-], ids=["cache", "extend-latents", "extend-video-latents", "fifo", "riflex", "sinks", "save-latents", "stream-save-latents", "one-row", "one-column"])
+], ids=["cache", "extend-latents", "extend-video-latents", "fifo", "riflex", "sinks", "save-latents", "stream-save-latents",
+        "one-row", "one-column"])
 def test_what_it_does_not_take_is_refused_in_one_line_before_loading(ltx2_folder, tmp_path, capsys, monkeypatch, args,
                                                                      message):
     import vidlong.pipeline
