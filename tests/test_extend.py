@@ -204,7 +204,7 @@ def bad_inputs(tmp_path, folders, made):
         (["--video", str(tmp_path / "junk.mp4")], "not a readable video"),
         (["--latents", str(tmp_path / "no_rate.pt")], "records a frame rate of 'abc'; its file is not as save_latents wrote it"),
         (["--video", str(tmp_path / "odd.mp4"), "--prompt", "x"], "multiples of 16, at least 16: crop its edges first, e.g. "
-         "ffmpeg -i in.mp4 -vf crop=16:16"),
+         f"ffmpeg -i {tmp_path / 'odd.mp4'} -vf crop=16:16 {tmp_path / 'odd_16x16.mp4'}"),
         (["--latents", str(tmp_path / "wide.pt")], "12-channel latents but this model's VAE has 4; continue them with "
          "wan2.2-ti2v-5b's folder (--model)"),
         (["--latents", str(tmp_path / "junk.pt")], "not a readable latents file"),
