@@ -7,6 +7,11 @@ import math
 import torch
 
 
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Relative L2 error of `a` against `b`, in float64: ``|a - b| / |b|``."""
+    return ((a.double() - b.double()).norm() / b.double().norm()).item()
+
+
 def frame_index(num_tokens: int, tokens_per_frame: int) -> torch.Tensor:
     return torch.arange(num_tokens) // tokens_per_frame
 

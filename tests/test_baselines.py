@@ -11,13 +11,9 @@ from vidlong.attention.layout import TokenLayout
 from vidlong.plans import build_plan
 from vidlong.schedulers.riflex import intrinsic_component, temporal_frequencies
 from conftest import tiny_transformer, transformer_inputs
-from reference import local_window_allowed, plain_attention
+from reference import local_window_allowed, plain_attention, rel_err
 
 NATIVE = 4
-
-
-def rel_err(a, b):
-    return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
 def test_sliding_window_matches_reference():

@@ -4,7 +4,7 @@ length from configs/models."""
 import pytest
 import torch
 from conftest import cogvideox_inputs, tiny_cogvideox_transformer
-from reference import band_fusion, joint_attention, joint_method_attention, local_window_allowed
+from reference import band_fusion, joint_attention, joint_method_attention, local_window_allowed, rel_err
 
 import vidlong
 from vidlong.attention.adapters.cogvideox import COGVIDEOX
@@ -15,10 +15,6 @@ from vidlong.plans import build_plan
 NATIVE = 3  # latent frames
 GRID = (2, 3)  # token rows, columns (latent 4x6, patch 2)
 TEXT = 5
-
-
-def rel_err(a, b):
-    return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
 def stock_output(frames, rope=True):

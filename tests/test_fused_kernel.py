@@ -9,7 +9,7 @@ from vidlong.attention.kernels.dense import DenseKernel
 from vidlong.attention.layout import TokenLayout
 from vidlong.attention.plan import AttentionPlan
 from vidlong.plans import build_plan
-from reference import joint_method_attention
+from reference import joint_method_attention, rel_err
 from triton_interpreter import DEVICE
 
 fused = pytest.importorskip("vidlong.attention.kernels.fused")
@@ -32,10 +32,6 @@ CASES = [  # (methods, frames, grid, native frames, block_m, block_n)
     # 28 tokens: block pairs whose farthest tokens are 15 apart hold far pairs only at that distance
     ([vidlong.UltraViCo(alpha=0.6, guard_first_frame=False)], 8, (1, 7), NATIVE, 16, 16),
 ]
-
-
-def rel_err(a, b):
-    return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
 def qkv(layout, batch=2, heads=2, dim=16, seed=0):
@@ -136,7 +132,6 @@ def test_bf16_with_the_default_launch_settings_on_cuda(methods, tma):
     plan = build_plan(layout, methods)
     out = run_plan(q.bfloat16(), k.bfloat16(), v.bfloat16(), plan, fused.FusedKernel(tma=tma))
     assert rel_err(out, run_plan(q, k, v, plan, DenseKernel())) < 1e-2
-
 
 
 @pytest.mark.gpu

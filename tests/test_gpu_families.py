@@ -13,8 +13,8 @@ import yaml
 from PIL import Image
 
 import tiny_pipeline
+from reference import rel_err
 from test_family_pipelines import FAMILIES, saved_family
-from test_gpu_flex import rel_err
 from vidlong.generate import GenerateRequest, generate, ratio_latent_frames
 from vidlong.methods import Streaming
 from vidlong.pipeline import load_pipeline

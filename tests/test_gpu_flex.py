@@ -8,14 +8,11 @@ from vidlong.attention.kernels.dense import DenseKernel
 from vidlong.attention.kernels.flex import FlexKernel
 from vidlong.attention.layout import TokenLayout
 from vidlong.plans import build_plan
+from reference import rel_err
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
 NATIVE = 4
-
-
-def rel_err(a, b):
-    return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
 CASES = [

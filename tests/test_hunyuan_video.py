@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import assert_image_to_video_is_the_stock_call, hunyuan_inputs, tiny_hunyuan_transformer
 from family_checks import check_image_to_video_cli
-from reference import text_last_method_attention
+from reference import rel_err, text_last_method_attention
 
 import vidlong
 from vidlong.attention.adapters.hunyuan import HUNYUAN_VIDEO
@@ -20,10 +20,6 @@ NATIVE = 3  # latent frames
 GRID = (2, 3)  # token rows, columns (latent 4x6, patch 2)
 TEXT = 5
 BETA = dict(alpha=0.8, beta=0.5, beta_bands=((4, 6),), guard_first_frame=False)  # bands inside this small model's far region
-
-
-def rel_err(a, b):
-    return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
 def stock_output(frames):

@@ -6,7 +6,7 @@ diffusers call does not."""
 import pytest
 import torch
 from conftest import cli_generates_and_extends_from_an_image, hunyuan15_inputs, tiny_hunyuan15_transformer
-from reference import text_last_method_attention
+from reference import rel_err, text_last_method_attention
 
 import vidlong
 from vidlong.attention.adapters.hunyuan15 import HUNYUAN_VIDEO_15
@@ -14,10 +14,6 @@ from vidlong.attention.adapters.hunyuan15 import HUNYUAN_VIDEO_15
 NATIVE = 3  # latent frames
 GRID = (2, 3)  # token rows, columns (latent 2x3, patch 1)
 CONDITION = 4 + 3 + 5  # image, ByT5 and Qwen tokens of `hunyuan15_inputs`
-
-
-def rel_err(a, b):
-    return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
 def stock_output(frames):

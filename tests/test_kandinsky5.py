@@ -15,7 +15,7 @@ import yaml
 from family_checks import (check_cli_generate, check_image_stream_context, check_image_to_video_cli,
                            check_renoised_stream_and_extension)
 from conftest import assert_image_to_video_is_the_stock_call, kandinsky5_inputs, tiny_kandinsky5_transformer
-from reference import method_attention
+from reference import method_attention, rel_err
 
 import vidlong
 from vidlong.attention.adapters.kandinsky5 import KANDINSKY_5
@@ -26,10 +26,6 @@ NATIVE = 3  # latent frames
 NATIVE_I2V = 5
 GRID = (2, 3)  # token rows, columns (latent 4x6, patch 2)
 METHODS = {"ultravico": vidlong.UltraViCo(alpha=0.8), "fusion": vidlong.SpectralFusion(windows=(1,))}
-
-
-def rel_err(a, b):
-    return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
 #: the transformers of its text-to-video and image-to-video releases (``visual_cond``: the image's frame and a mask as

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import ltx2_inputs, tiny_ltx2_transformer
-from reference import method_attention
+from reference import method_attention, rel_err
 
 import vidlong
 from vidlong.attention.adapters.ltx2 import LTX_2
@@ -18,10 +18,6 @@ from vidlong.models import pixel_frames
 NATIVE = 3  # latent frames
 GRID = (2, 3)  # latent height, width (patch 1: token rows, columns)
 STG = dict(spatio_temporal_guidance_blocks=[1])  # the second block's attention skipped, as its guidance forward does
-
-
-def rel_err(a, b):
-    return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
 def run(model, frames, **extra):

@@ -4,17 +4,13 @@ configs/models."""
 import pytest
 import torch
 from conftest import ltx_inputs, tiny_ltx_transformer
-from reference import method_attention
+from reference import method_attention, rel_err
 
 import vidlong
 from vidlong.attention.adapters.ltx import LTX_VIDEO
 
 NATIVE = 3  # latent frames
 GRID = (2, 3)  # latent height, width (patch 1: token rows, columns)
-
-
-def rel_err(a, b):
-    return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
 def stock_output(frames):

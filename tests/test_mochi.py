@@ -11,7 +11,7 @@ import torch
 import yaml
 from family_checks import check_cli_generate, check_renoised_stream_and_extension
 from conftest import mochi_inputs, tiny_mochi_transformer
-from reference import text_last_method_attention
+from reference import rel_err, text_last_method_attention
 
 import vidlong
 from vidlong.attention.adapters.mochi import MOCHI
@@ -20,10 +20,6 @@ NATIVE = 3  # latent frames
 GRID = (2, 3)  # token rows, columns (latent 4x6, patch 2)
 TEXT = 5  # text tokens of `mochi_inputs`
 METHODS = {"ultravico": vidlong.UltraViCo(alpha=0.8), "fusion": vidlong.SpectralFusion(windows=(1,))}
-
-
-def rel_err(a, b):
-    return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
 def stock_output(frames):

@@ -14,7 +14,7 @@ import yaml
 from conftest import IN_CHANNELS, MOTIF_IMAGE_DIM, assert_image_to_video_is_the_stock_call, motif_inputs, tiny_motif_transformer
 from family_checks import (check_cli_generate, check_image_stream_context, check_image_to_video_cli,
                            check_renoised_stream_and_extension)
-from reference import text_last_method_attention
+from reference import rel_err, text_last_method_attention
 
 import vidlong
 from vidlong.attention.adapters.motif import MOTIF_VIDEO
@@ -22,10 +22,6 @@ from vidlong.attention.adapters.motif import MOTIF_VIDEO
 NATIVE = 3  # latent frames
 GRID = (2, 3)  # token rows, columns (latent 4x6, patch 2)
 METHODS = {"ultravico": vidlong.UltraViCo(alpha=0.8), "fusion": vidlong.SpectralFusion(windows=(1,))}
-
-
-def rel_err(a, b):
-    return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
 #: the transformers of its text-to-video and image-to-video releases (``image_embed_dim``: the image's SigLIP states as

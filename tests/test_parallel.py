@@ -14,6 +14,7 @@ from vidlong.errors import VidlongError
 from vidlong.methods import methods_for
 from vidlong.parallel import check_parallel_class, check_parallel_request, enable_context_parallel
 from conftest import tiny_transformer, transformer_inputs
+from reference import rel_err
 
 NATIVE = 2
 FRAMES = 6          # 3x the native window: the decay and the fusion both act
@@ -107,10 +108,6 @@ def two_ranks(tiny_folder, tmp_path_factory) -> dict:
     path = str(tmp_path_factory.mktemp("ranks") / "rank0.pt")
     mp.start_processes(rank_checks, args=(2, free_port(), str(tiny_folder), path), nprocs=2, start_method="spawn")
     return torch.load(path)
-
-
-def rel_err(a, b):
-    return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
 def test_every_method_on_two_ranks_equals_one_process(two_ranks):

@@ -13,6 +13,7 @@ from vidlong.attention.layout import TokenLayout
 from vidlong.errors import VidlongError
 from vidlong.plans import build_plan
 from triton_interpreter import DEVICE
+from reference import rel_err
 
 fused = pytest.importorskip("vidlong.attention.kernels.fused")
 pytestmark = [pytest.mark.skipif(fused.triton is None, reason="needs Triton"),
@@ -27,10 +28,6 @@ PLANS = {
     "both": [vidlong.UltraViCo(alpha=0.6), vidlong.SpectralFusion(windows=(2, 1))],
     "plain": [],
 }
-
-
-def rel_err(a, b):
-    return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
 def qkv(layout, dim=32, seed=0, device=DEVICE, batch=1):

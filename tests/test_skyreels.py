@@ -5,16 +5,12 @@ The pipeline layer (load, generate = diffusers' call, CLI, eval, streams and ext
 import pytest
 import torch
 from conftest import assert_image_to_video_is_the_stock_call, transformer_inputs, tiny_transformer
-from reference import WanReferenceAttention
+from reference import WanReferenceAttention, rel_err
 
 import vidlong
 from vidlong.errors import VidlongError
 
 NATIVE = 3  # latent frames
-
-
-def rel_err(a, b):
-    return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
 @pytest.fixture(scope="module")

@@ -12,14 +12,10 @@ from vidlong.attention.layout import TokenLayout
 from vidlong.plans import build_plan
 from vidlong.schedulers.bands import default_cutoffs, make_bands
 from vidlong.schedulers.windows import branch_windows
-from reference import (band_fusion, gaussian_lowpass_shifted, local_window_allowed, plain_attention, sinks_window_attention,
-                       ultravico_attention)
+from reference import (band_fusion, gaussian_lowpass_shifted, local_window_allowed, plain_attention, rel_err,
+                       sinks_window_attention, ultravico_attention)
 
 NATIVE = 3
-
-
-def rel_err(a, b):
-    return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
 @pytest.mark.parametrize("grid", [(12, 3, 4), (9, 5, 5), (8, 4, 6)])

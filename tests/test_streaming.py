@@ -11,15 +11,11 @@ from vidlong.attention.stream_attention import StreamContext
 from vidlong.cli import main
 from vidlong.video_io import read_video
 from conftest import IN_CHANNELS, TEXT_DIM, tiny_transformer
-from reference import BlockCausalReference, RollingCacheReference, StreamPlan
+from reference import BlockCausalReference, RollingCacheReference, StreamPlan, rel_err
 from tiny_pipeline import save_tiny_pipeline
 
 GRID = (4, 4)  # latent height, width -> 2x2 tokens per frame
 TPF = 4
-
-
-def rel_err(a, b):
-    return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
 def frames(count, seed):

@@ -8,13 +8,9 @@ from vidlong.attention.kernels.dense import DenseKernel
 from vidlong.attention.layout import TokenLayout
 from vidlong.plans import build_plan
 from conftest import tiny_transformer, transformer_inputs
-from reference import ultravico_attention
+from reference import rel_err, ultravico_attention
 
 NATIVE, HEIGHT, WIDTH = 4, 2, 3  # latent frames; token grid per frame
-
-
-def rel_err(a, b):
-    return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
 def qkv(frames, seed=0, offset=0.3):

@@ -5,7 +5,7 @@ native one makes the same video length in fewer segments; bad call arguments and
 import numpy as np
 import pytest
 import torch
-from reference import WanReferenceAttention
+from reference import WanReferenceAttention, rel_err
 
 import vidlong
 from vidlong.attention.adapters.wan_animate import WAN_ANIMATE
@@ -13,10 +13,6 @@ from vidlong.errors import VidlongError
 from vidlong.pipeline import load_pipeline
 
 NATIVE = 3  # latent frames: the reference frame and a 5-frame segment's 2 (`save_tiny_wan_animate_pipeline`)
-
-
-def rel_err(a, b):
-    return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
 @pytest.fixture(scope="module")

@@ -16,17 +16,13 @@ from vidlong.extend import load_latents
 from vidlong.models import model_facts, read_spec_file, spec_for_facts
 from vidlong.video_io import read_video
 from conftest import TEXT_DIM, tiny_transformer
-from reference import WanReferenceAttention
+from reference import WanReferenceAttention, rel_err
 from tiny_pipeline import CLIP_DIM, NATIVE_LATENT_FRAMES as NATIVE, save_tiny_pipeline
 
 FAMILY = ("wan2.2", "ti2v", "i2v", "i2v-a14b", "ti2v-i2v")
 STOCK = {"wan2.2": WanPipeline, "ti2v": WanPipeline, "i2v": WanImageToVideoPipeline, "i2v-a14b": WanImageToVideoPipeline,
          "ti2v-i2v": WanImageToVideoPipeline}
 IMAGE_KINDS = ("i2v", "i2v-a14b", "ti2v-i2v")
-
-
-def rel_err(a, b):
-    return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from reference import WanReferenceAttention
+from reference import WanReferenceAttention, rel_err
 
 import vidlong
 from vidlong.attention.adapters.wan_vace import WAN_VACE
@@ -17,10 +17,6 @@ from vidlong.pipeline import load_pipeline
 from vidlong.video_io import read_video
 
 NATIVE = 3  # latent frames
-
-
-def rel_err(a, b):
-    return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
 @pytest.fixture(scope="module")
