@@ -1,11 +1,15 @@
-"""Checks a family's own test file runs on its tiny pipeline folder (Mochi's, Kandinsky 5's, Motif-Video's, HunyuanVideo's
-image to video, LTX-2's extension): `check_cli_generate`, `check_renoised_stream_and_extension`, `check_cli_extension`,
+"""Checks a family's own test file runs: on its tiny transformer, `check_methods_off_and_removed` (every family with its
+own test file but the Wan-layout ones); on its tiny pipeline folder (Mochi's, Kandinsky 5's, Motif-Video's, HunyuanVideo's
+image to video, LTX-2's extension), `check_cli_generate`, `check_renoised_stream_and_extension`, `check_cli_extension`,
 `check_image_stream_context`, `check_image_to_video_cli`."""
 import json
 import math
+from typing import Optional
 
 import numpy as np
 import pytest
+import torch
+from reference import rel_err
 
 import vidlong
 from vidlong.cli import main
@@ -14,8 +18,50 @@ from vidlong.methods import Streaming
 from vidlong.video_io import read_video, write_video
 
 
+#: UltraViCo with neutral settings: every plan stock
+NEUTRAL = (vidlong.UltraViCo(alpha=1.0, guard_first_frame=False),)
+#: methods that act on a video 4x the native window
+ACTING = (vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion())
 #: the methods `vidlong generate --method` names, as its sidecar records them
 RECORDED_METHODS = {"ultravico": ["UltraViCo"], "freelong": ["SpectralFusion"], "both": ["UltraViCo", "SpectralFusion"]}
+
+
+@torch.no_grad()
+def check_methods_off_and_removed(new_model, run, attentions, stock_name: str, count: int, native: int, neutral=NEUTRAL,
+                                  methods=ACTING, acts: Optional[bool] = True, applied=None) -> None:
+    """Methods off and removed are the stock transformer bit for bit. `new_model()`: a tiny transformer of the family;
+    `run(model)`: its output for one forward's inputs; `attentions(model)`: the self-attentions vidlong's processor goes
+    on, `count` of them, each with a stock processor of class `stock_name`. `neutral` applied (native window `native`
+    latent frames): the output is the stock model's and the plan stock; `methods` applied: the output changes where
+    `acts`, stays the stock one bit for bit where `acts` is False (None: either); removed: the stock processors are back
+    and the output stock again.
+    While either is applied vidlong's processor is on each self-attention and `applied(model)`, where given, checks the
+    family's own parts."""
+    stock = run(new_model())
+    model = new_model()
+    processors = [attention.processor for attention in attentions(model)]
+    assert [type(p).__name__ for p in processors] == [stock_name] * count
+    state = vidlong.apply(model, *neutral, native_frames=native)
+    check_processors_on(model, attentions, applied)
+    assert torch.equal(run(model), stock) and state.plan.is_stock
+    vidlong.apply(model, *methods, native_frames=native)
+    check_processors_on(model, attentions, applied)
+    changed = run(model)
+    vidlong.remove(model)
+    assert [attention.processor for attention in attentions(model)] == processors
+    assert torch.equal(run(model), stock)
+    if acts:
+        assert rel_err(changed, stock) > 1e-3
+    elif acts is False:
+        assert torch.equal(changed, stock)
+
+
+def check_processors_on(model, attentions, applied) -> None:
+    """While methods are applied to `model`: vidlong's processor on each of `attentions(model)`; `applied(model)`, where
+    given (the family's own parts)."""
+    assert all(type(attention.processor).__name__ == "VidlongAttnProcessor" for attention in attentions(model))
+    if applied is not None:
+        applied(model)
 
 
 def check_cli_generate(folder, tmp_path, method: str, native: int, temporal: int, fps: float) -> None:

@@ -6,6 +6,7 @@ diffusers call does not."""
 import pytest
 import torch
 from conftest import cli_generates_and_extends_from_an_image, hunyuan15_inputs, tiny_hunyuan15_transformer
+from family_checks import check_methods_off_and_removed
 from reference import rel_err, text_last_method_attention
 
 import vidlong
@@ -16,28 +17,10 @@ GRID = (2, 3)  # token rows, columns (latent 2x3, patch 1)
 CONDITION = 4 + 3 + 5  # image, ByT5 and Qwen tokens of `hunyuan15_inputs`
 
 
-def stock_output(frames):
-    with torch.no_grad():
-        return tiny_hunyuan15_transformer()(**hunyuan15_inputs(frames))[0]
-
-
 def test_methods_off_and_removed_are_stock_bit_for_bit():
-    frames = 4 * NATIVE
-    model = tiny_hunyuan15_transformer()
-    stock = [a.processor for a in HUNYUAN_VIDEO_15.self_attentions(model)]
-    assert len(stock) == 2 and type(stock[0]).__name__ == "HunyuanVideo15AttnProcessor2_0"
-    neutral = vidlong.apply(model, vidlong.UltraViCo(alpha=1.0, guard_first_frame=False), native_frames=NATIVE)
-    with torch.no_grad():
-        out = model(**hunyuan15_inputs(frames))[0]
-    assert neutral.plan.is_stock and torch.equal(out, stock_output(frames))  # the stock path builds its processor's mask
-    vidlong.apply(model, vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(), native_frames=NATIVE)
-    with torch.no_grad():
-        changed = model(**hunyuan15_inputs(frames))[0]
-    vidlong.remove(model)
-    assert [a.processor for a in HUNYUAN_VIDEO_15.self_attentions(model)] == stock
-    with torch.no_grad():
-        assert torch.equal(model(**hunyuan15_inputs(frames))[0], stock_output(frames))
-    assert rel_err(changed, stock_output(frames)) > 1e-3
+    # a neutral plan's output is stock: the stock path builds its processor's mask
+    check_methods_off_and_removed(tiny_hunyuan15_transformer, lambda model: model(**hunyuan15_inputs(4 * NATIVE))[0],
+                                  HUNYUAN_VIDEO_15.self_attentions, "HunyuanVideo15AttnProcessor2_0", 2, NATIVE)
 
 
 class ReferenceAttention:

@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 from family_checks import (check_cli_generate, check_image_stream_context, check_image_to_video_cli,
-                           check_renoised_stream_and_extension)
+                           check_methods_off_and_removed, check_renoised_stream_and_extension)
 from conftest import assert_image_to_video_is_the_stock_call, kandinsky5_inputs, tiny_kandinsky5_transformer
 from reference import method_attention, rel_err
 
@@ -38,27 +38,18 @@ def stock_output(frames, image=False):
         return tiny_kandinsky5_transformer(visual_cond=image)(**kandinsky5_inputs(frames, image=image))
 
 
+def cross_attention_stock(model):
+    """Its visual blocks' cross-attention keeps its own processor."""
+    assert type(model.visual_transformer_blocks[0].cross_attention.processor).__name__ == "Kandinsky5AttnProcessor"
+
+
 @RELEASES
 def test_methods_off_and_removed_are_stock_bit_for_bit(image):
     """vidlong's processor goes on its visual blocks' self-attentions (not the text blocks' nor the cross-attentions) and
     comes off; a neutral plan is its own processor's output bit for bit."""
-    frames = 4 * NATIVE
-    model = tiny_kandinsky5_transformer(visual_cond=image)
-    stock = [a.processor for a in KANDINSKY_5.self_attentions(model)]
-    assert len(stock) == 2 and type(stock[0]).__name__ == "Kandinsky5AttnProcessor"
-    neutral = vidlong.apply(model, vidlong.UltraViCo(alpha=1.0, guard_first_frame=False), native_frames=NATIVE)
-    assert type(model.visual_transformer_blocks[0].cross_attention.processor).__name__ == "Kandinsky5AttnProcessor"
-    with torch.no_grad():
-        out = model(**kandinsky5_inputs(frames, image=image))
-    assert neutral.plan.is_stock and torch.equal(out, stock_output(frames, image))
-    vidlong.apply(model, vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(), native_frames=NATIVE)
-    with torch.no_grad():
-        changed = model(**kandinsky5_inputs(frames, image=image))
-    vidlong.remove(model)
-    assert [a.processor for a in KANDINSKY_5.self_attentions(model)] == stock
-    with torch.no_grad():
-        assert torch.equal(model(**kandinsky5_inputs(frames, image=image)), stock_output(frames, image))
-    assert rel_err(changed, stock_output(frames, image)) > 1e-3
+    check_methods_off_and_removed(lambda: tiny_kandinsky5_transformer(visual_cond=image),
+                                  lambda model: model(**kandinsky5_inputs(4 * NATIVE, image=image)), KANDINSKY_5.self_attentions,
+                                  "Kandinsky5AttnProcessor", 2, NATIVE, applied=cross_attention_stock)
 
 
 def rms_norm(x, norm):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from family_checks import check_cli_generate, check_renoised_stream_and_extension
+from family_checks import check_cli_generate, check_methods_off_and_removed, check_renoised_stream_and_extension
 from conftest import mochi_inputs, tiny_mochi_transformer
 from reference import rel_err, text_last_method_attention
 
@@ -30,22 +30,8 @@ def stock_output(frames):
 def test_methods_off_and_removed_are_stock_bit_for_bit():
     """Its processor is a plain attribute of `MochiAttention` (no ``set_processor``): vidlong's goes on and comes off; a
     neutral plan runs Mochi's own per-sample attention over the unpadded text (two prompts padded differently)."""
-    frames = 4 * NATIVE
-    model = tiny_mochi_transformer()
-    stock = [a.processor for a in MOCHI.self_attentions(model)]
-    assert len(stock) == 2 and type(stock[0]).__name__ == "MochiAttnProcessor2_0"
-    neutral = vidlong.apply(model, vidlong.UltraViCo(alpha=1.0, guard_first_frame=False), native_frames=NATIVE)
-    with torch.no_grad():
-        out = model(**mochi_inputs(frames))[0]
-    assert neutral.plan.is_stock and torch.equal(out, stock_output(frames))
-    vidlong.apply(model, vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(), native_frames=NATIVE)
-    with torch.no_grad():
-        changed = model(**mochi_inputs(frames))[0]
-    vidlong.remove(model)
-    assert [a.processor for a in MOCHI.self_attentions(model)] == stock
-    with torch.no_grad():
-        assert torch.equal(model(**mochi_inputs(frames))[0], stock_output(frames))
-    assert rel_err(changed, stock_output(frames)) > 1e-3
+    check_methods_off_and_removed(tiny_mochi_transformer, lambda model: model(**mochi_inputs(4 * NATIVE))[0],
+                                  MOCHI.self_attentions, "MochiAttnProcessor2_0", 2, NATIVE)
 
 
 def rms_norm(x, norm):

@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 from conftest import IN_CHANNELS, MOTIF_IMAGE_DIM, assert_image_to_video_is_the_stock_call, motif_inputs, tiny_motif_transformer
-from family_checks import (check_cli_generate, check_image_stream_context, check_image_to_video_cli,
+from family_checks import (check_cli_generate, check_image_stream_context, check_image_to_video_cli, check_methods_off_and_removed,
                            check_renoised_stream_and_extension)
 from reference import rel_err, text_last_method_attention
 
@@ -38,22 +38,9 @@ def stock_output(frames, image=False):
 def test_methods_off_and_removed_are_stock_bit_for_bit(image):
     """vidlong's processor goes on every joint self-attention (dual-stream, single-stream, decoder) and comes off; a
     neutral plan runs its own masked attention (two prompts padded differently; an image's tokens before them)."""
-    frames = 4 * NATIVE
-    model = tiny_motif_transformer(image=image)
-    stock = [a.processor for a in MOTIF_VIDEO.self_attentions(model)]
-    assert len(stock) == 3 and type(stock[0]).__name__ == "MotifVideoAttnProcessor2_0"
-    neutral = vidlong.apply(model, vidlong.UltraViCo(alpha=1.0, guard_first_frame=False), native_frames=NATIVE)
-    with torch.no_grad():
-        out = model(**motif_inputs(frames, image=image))[0]
-    assert neutral.plan.is_stock and torch.equal(out, stock_output(frames, image))
-    vidlong.apply(model, vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(), native_frames=NATIVE)
-    with torch.no_grad():
-        changed = model(**motif_inputs(frames, image=image))[0]
-    vidlong.remove(model)
-    assert [a.processor for a in MOTIF_VIDEO.self_attentions(model)] == stock
-    with torch.no_grad():
-        assert torch.equal(model(**motif_inputs(frames, image=image))[0], stock_output(frames, image))
-    assert rel_err(changed, stock_output(frames, image)) > 1e-3
+    check_methods_off_and_removed(lambda: tiny_motif_transformer(image=image),
+                                  lambda model: model(**motif_inputs(4 * NATIVE, image=image))[0], MOTIF_VIDEO.self_attentions,
+                                  "MotifVideoAttnProcessor2_0", 3, NATIVE)
 
 
 def rotated(x, cos, sin):
