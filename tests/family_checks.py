@@ -56,6 +56,12 @@ def check_methods_off_and_removed(new_model, run, attentions, stock_name: str, c
         assert torch.equal(changed, stock)
 
 
+def block_self_attentions(model) -> list:
+    """The ``attn1`` of each of `model`'s ``transformer_blocks`` (CogVideoX's, LTX-Video's, LTX-2's self-attentions, listed
+    apart from their adapters)."""
+    return [block.attn1 for block in model.transformer_blocks]
+
+
 def check_processors_on(model, attentions, applied) -> None:
     """While methods are applied to `model`: vidlong's processor on each of `attentions(model)`; `applied(model)`, where
     given (the family's own parts)."""

@@ -4,6 +4,7 @@ length from configs/models."""
 import pytest
 import torch
 from conftest import cogvideox_inputs, tiny_cogvideox_transformer
+from family_checks import block_self_attentions, check_methods_off_and_removed
 from reference import band_fusion, joint_attention, joint_method_attention, local_window_allowed, rel_err
 
 import vidlong
@@ -17,28 +18,11 @@ GRID = (2, 3)  # token rows, columns (latent 4x6, patch 2)
 TEXT = 5
 
 
-def stock_output(frames, rope=True):
-    with torch.no_grad():
-        return tiny_cogvideox_transformer(rope=rope)(**cogvideox_inputs(frames, rope=rope))[0]
-
-
 @pytest.mark.parametrize("rope", [True, False], ids=["rope-5b", "sincos-2b"])
 def test_methods_off_and_removed_are_stock_bit_for_bit(rope):
-    frames = 4 * NATIVE
-    model = tiny_cogvideox_transformer(rope=rope)
-    stock = [b.attn1.processor for b in model.transformer_blocks]
-    neutral = vidlong.apply(model, vidlong.UltraViCo(alpha=1.0, guard_first_frame=False), native_frames=NATIVE)
-    with torch.no_grad():
-        out = model(**cogvideox_inputs(frames, rope=rope))[0]
-    assert neutral.plan.is_stock and torch.equal(out, stock_output(frames, rope))
-    vidlong.apply(model, vidlong.UltraViCo(), vidlong.SpectralFusion(), native_frames=NATIVE)
-    with torch.no_grad():
-        changed = model(**cogvideox_inputs(frames, rope=rope))[0]
-    vidlong.remove(model)
-    assert [b.attn1.processor for b in model.transformer_blocks] == stock
-    with torch.no_grad():
-        assert torch.equal(model(**cogvideox_inputs(frames, rope=rope))[0], stock_output(frames, rope))
-    assert rel_err(changed, stock_output(frames, rope)) > 1e-3
+    check_methods_off_and_removed(lambda: tiny_cogvideox_transformer(rope=rope),
+                                  lambda model: model(**cogvideox_inputs(4 * NATIVE, rope=rope))[0], block_self_attentions,
+                                  "CogVideoXAttnProcessor2_0", 2, NATIVE, methods=(vidlong.UltraViCo(), vidlong.SpectralFusion()))
 
 
 def test_joint_plan_matches_the_reference_and_keeps_text_rows_and_pairs():

@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 from conftest import assert_image_to_video_is_the_stock_call, hunyuan_inputs, tiny_hunyuan_transformer
-from family_checks import check_image_to_video_cli
+from family_checks import check_image_to_video_cli, check_methods_off_and_removed
 from reference import rel_err, text_last_method_attention
 
 import vidlong
@@ -22,27 +22,10 @@ TEXT = 5
 BETA = dict(alpha=0.8, beta=0.5, beta_bands=((4, 6),), guard_first_frame=False)  # bands inside this small model's far region
 
 
-def stock_output(frames):
-    with torch.no_grad():
-        return tiny_hunyuan_transformer()(**hunyuan_inputs(frames))[0]
-
-
 def test_methods_off_and_removed_are_stock_bit_for_bit():
-    frames = 4 * NATIVE
-    model = tiny_hunyuan_transformer()
-    stock = [a.processor for a in HUNYUAN_VIDEO.self_attentions(model)]
-    neutral = vidlong.apply(model, vidlong.UltraViCo(alpha=1.0, guard_first_frame=False), native_frames=NATIVE)
-    with torch.no_grad():
-        out = model(**hunyuan_inputs(frames))[0]
-    assert neutral.plan.is_stock and torch.equal(out, stock_output(frames))
-    vidlong.apply(model, vidlong.UltraViCo(**BETA), vidlong.SpectralFusion(), native_frames=NATIVE)
-    with torch.no_grad():
-        changed = model(**hunyuan_inputs(frames))[0]
-    vidlong.remove(model)
-    assert [a.processor for a in HUNYUAN_VIDEO.self_attentions(model)] == stock
-    with torch.no_grad():
-        assert torch.equal(model(**hunyuan_inputs(frames))[0], stock_output(frames))
-    assert rel_err(changed, stock_output(frames)) > 1e-3
+    check_methods_off_and_removed(tiny_hunyuan_transformer, lambda model: model(**hunyuan_inputs(4 * NATIVE))[0],
+                                  HUNYUAN_VIDEO.self_attentions, "HunyuanVideoAttnProcessor2_0", 2, NATIVE,
+                                  methods=(vidlong.UltraViCo(**BETA), vidlong.SpectralFusion()))
 
 
 @pytest.mark.parametrize("method", [vidlong.UltraViCo(alpha=0.8), vidlong.UltraViCo(**BETA), vidlong.SpectralFusion(windows=(1,))],

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import ltx2_inputs, tiny_ltx2_transformer
+from family_checks import NEUTRAL, block_self_attentions, check_methods_off_and_removed
 from reference import method_attention, rel_err
 
 import vidlong
@@ -25,29 +26,21 @@ def run(model, frames, **extra):
         return torch.cat([x.flatten() for x in model(**ltx2_inputs(frames, **extra))])  # video and audio
 
 
+def audio_attentions_stock(model):
+    """Its audio self-attentions keep their own processors."""
+    assert all(type(b.audio_attn1.processor).__name__ != "VidlongAttnProcessor" for b in model.transformer_blocks)
+
+
 @pytest.mark.parametrize("latest", [False, True], ids=["ltx2.0", "ltx2.3"])
 @pytest.mark.parametrize("extra", [{}, STG, dict(STG, video_self_attention_mask=torch.ones(1, 72, 72))],
                          ids=["plain", "stg", "stg-masked"])
 def test_methods_off_and_removed_are_stock_bit_for_bit(latest, extra):
-    frames = 4 * NATIVE
-    model = tiny_ltx2_transformer(latest=latest)
-    stock_processors = [b.attn1.processor for b in model.transformer_blocks]
-    stock = run(tiny_ltx2_transformer(latest=latest), frames, **extra)
-    neutral = vidlong.apply(model, vidlong.UltraViCo(alpha=1.0, guard_first_frame=False), vidlong.SpectralFusion(windows=()),
-                            native_frames=NATIVE)
-    assert neutral.plan is None or neutral.plan.is_stock
-    assert torch.equal(run(model, frames, **extra), stock)
-    vidlong.apply(model, vidlong.UltraViCo(), vidlong.SpectralFusion(), native_frames=NATIVE)
-    assert all(type(b.attn1.processor).__name__ == "VidlongAttnProcessor" for b in model.transformer_blocks)
-    assert all(type(b.audio_attn1.processor).__name__ != "VidlongAttnProcessor" for b in model.transformer_blocks)
-    changed = run(model, frames, **extra)
-    vidlong.remove(model)
-    assert [b.attn1.processor for b in model.transformer_blocks] == stock_processors
-    assert torch.equal(run(model, frames, **extra), stock)
-    if "video_self_attention_mask" in extra:  # a masked self-attention (IC-LoRA's) goes to its own processor as it is
-        assert torch.equal(changed, stock)
-    else:
-        assert rel_err(changed, stock) > 1e-3  # the methods did act while applied
+    # a masked self-attention (IC-LoRA's) goes to its own processor as it is: the methods leave it stock
+    check_methods_off_and_removed(lambda: tiny_ltx2_transformer(latest=latest), lambda model: run(model, 4 * NATIVE, **extra),
+                                  block_self_attentions, "LTX2PerturbedAttnProcessor" if latest else "LTX2AudioVideoAttnProcessor",
+                                  2, NATIVE, neutral=(*NEUTRAL, vidlong.SpectralFusion(windows=())),
+                                  methods=(vidlong.UltraViCo(), vidlong.SpectralFusion()),
+                                  acts="video_self_attention_mask" not in extra, applied=audio_attentions_stock)
 
 
 class ReferenceAttention:

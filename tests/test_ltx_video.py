@@ -4,6 +4,7 @@ configs/models."""
 import pytest
 import torch
 from conftest import ltx_inputs, tiny_ltx_transformer
+from family_checks import NEUTRAL, block_self_attentions, check_methods_off_and_removed
 from reference import method_attention, rel_err
 
 import vidlong
@@ -20,23 +21,9 @@ def stock_output(frames):
 
 @pytest.mark.parametrize("frames", [NATIVE, 4 * NATIVE])
 def test_methods_off_and_removed_are_stock_bit_for_bit(frames):
-    model = tiny_ltx_transformer()
-    stock = [b.attn1.processor for b in model.transformer_blocks]
-    neutral = vidlong.apply(model, vidlong.UltraViCo(alpha=1.0, guard_first_frame=False), vidlong.SpectralFusion(windows=()),
-                            native_frames=NATIVE)
-    with torch.no_grad():
-        out = model(**ltx_inputs(frames))[0]
-    assert neutral.plan.is_stock and torch.equal(out, stock_output(frames))
-    vidlong.apply(model, vidlong.UltraViCo(), vidlong.SpectralFusion(), native_frames=NATIVE)
-    assert all(type(b.attn1.processor).__name__ == "VidlongAttnProcessor" for b in model.transformer_blocks)
-    with torch.no_grad():
-        changed = model(**ltx_inputs(frames))[0]
-    vidlong.remove(model)
-    assert [b.attn1.processor for b in model.transformer_blocks] == stock
-    with torch.no_grad():
-        assert torch.equal(model(**ltx_inputs(frames))[0], stock_output(frames))
-    if frames > NATIVE:
-        assert rel_err(changed, stock_output(frames)) > 1e-3  # the methods did act while applied
+    check_methods_off_and_removed(tiny_ltx_transformer, lambda model: model(**ltx_inputs(frames))[0], block_self_attentions,
+                                  "LTXVideoAttnProcessor", 2, NATIVE, neutral=(*NEUTRAL, vidlong.SpectralFusion(windows=())),
+                                  methods=(vidlong.UltraViCo(), vidlong.SpectralFusion()), acts=True if frames > NATIVE else None)
 
 
 class ReferenceAttention:
