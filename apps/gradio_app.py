@@ -259,6 +259,9 @@ class App:
         self.stream_steps, self.stream_guidance = sampling.step_count, sampling.guidances[0]
         #: whether the Stream tab redraws an uploaded video (`vidlong.redraw_stream`), and continues one (`pipe.extend`)
         self.stream_redraws, self.stream_extends = stream_redraws(self.limits), streams(self.limits)
+        #: whether a stream can keep a KV cache, which "Re-encode the cache on a prompt switch" acts on (an image-to-video
+        #: pipeline, and a family with no cache, stream with the re-noised context alone: the field is hidden)
+        self.stream_caches = "cache" in adapter_named(self.limits.family).stream_contexts and pipe.task != "i2v"
 
     def length_note(self, ratio, method="none", preset=NO_PRESET, steps=None, height=None, width=None, video=None,
                     strength=DEFAULT_STRENGTH, *driving_videos) -> str:
@@ -573,11 +576,12 @@ class App:
         return [gr.update(value=height), gr.update(value=width)]
 
     def method_fields(self, method: str) -> list:
-        """The Stream tab's chunked-only fields shown for "chunked", fifo's (cut on a switch: text-to-video; guidance
-        by partition, noise correlation) for "fifo", and the guidance set to the method's default (the model's
-        streaming guidance, or its generate guidance)."""
+        """The Stream tab's chunked-only fields shown for "chunked" (re-encode on a switch: where a stream keeps a cache,
+        `stream_caches`), fifo's (cut on a switch: text-to-video; guidance by partition, noise correlation) for "fifo",
+        and the guidance set to the method's default (the model's streaming guidance, or its generate guidance)."""
         chunked = method != "fifo"
-        return [*[gr.update(visible=chunked)] * 4, gr.update(visible=not chunked and self.pipe.task == "t2v", value=False),
+        return [*[gr.update(visible=chunked)] * 3, gr.update(visible=chunked and self.stream_caches),
+                gr.update(visible=not chunked and self.pipe.task == "t2v", value=False),
                 gr.update(value=self.stream_guidance if chunked else self.spec.guidance_scale), *_fifo_fields(method)]
 
     def switch_prompt(self, prompt: str, request: gr.Request) -> str:
@@ -779,7 +783,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                                     label="Steps per chunk")
                             s_guidance = fields.Number(value=app.stream_guidance, minimum=0, maximum=MAX_GUIDANCE, label="Guidance")
                             s_seed = fields.Number(value=0, precision=0, label="Seed (-1: random)")
-                        s_recache = gr.Checkbox(value=True, label="Re-encode the cache on a prompt switch")
+                        s_recache = gr.Checkbox(value=True, label="Re-encode the cache on a prompt switch", visible=app.stream_caches)
                         s_cut = gr.Checkbox(value=False, label="Cut to the new prompt's own video on a switch (else blend)",
                                             visible=False, elem_id="stream-cut")
                         s_partition_guidance, s_noise_correlation = _fifo_inputs("stream-")

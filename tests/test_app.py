@@ -510,6 +510,24 @@ def test_a_cogvideox_fun_control_model_follows_an_uploaded_control_video(tmp_pat
                            mask_video=handle_file(str(inputs / "control.mp4")), api_name="/generate")
 
 
+def recache_field(demo):
+    """The Stream tab's "Re-encode the cache on a prompt switch" checkbox of `demo`."""
+    return next(block for block in demo.blocks.values() if getattr(block, "label", None) == "Re-encode the cache on a prompt switch")
+
+
+def test_the_recache_field_shows_only_where_a_stream_keeps_a_cache(demo, tmp_path_factory):
+    """"Re-encode the cache on a prompt switch" acts on a KV-cache stream alone: shown for a text-to-video Wan model,
+    hidden for an image-to-video one (it streams with the re-noised context alone), also when the Stream method goes back
+    from fifo to chunked, and for Motif-Video (a family with no cache)."""
+    from test_motif_video import saved_folder
+
+    i2v = gradio_app.build_app(load_pipeline(save_tiny_pipeline(tmp_path_factory.mktemp("tiny-i2v-recache"), "i2v"),
+                                             device="cpu"))
+    motif = gradio_app.build_app(load_pipeline(saved_folder(tmp_path_factory.mktemp("motif-recache")), device="cpu"))
+    assert [recache_field(page).visible for page in (demo, i2v, motif)] == [True, False, False]
+    assert [page.vidlong_app.method_fields("chunked")[3]["visible"] for page in (demo, i2v)] == [True, False]
+
+
 def test_another_family_generates_and_streams_and_refuses_the_cache_in_one_line(tmp_path_factory):
     """An LTX-Video folder (`LTXPipeline`): generate and stream (re-noised context, and by diagonal denoising)
     work through the API; a KV-cache stream is refused in one line."""
