@@ -109,11 +109,22 @@ FORM_FIELDS = ("prompt", "method", "preset", "ratio", "steps", "guidance", "seed
                "height", "width", "partition_guidance", "noise_correlation")
 
 
+#: the command lines that shared refusals point to for a video, as the page's places that do the same (the command's
+#: flags would otherwise lose their dashes with the fields' names: "vidlong extend video")
+APP_PLACES = {
+    "vidlong extend --video": 'the Stream tab\'s "Continue a video" (/stream\'s extend_video)',
+    "vidlong stream --video": 'the Stream tab\'s "Redraw a video, chunk by chunk" (/stream\'s video)',
+    "vidlong generate --video": 'the Generate tab\'s "Redraw a video" (/generate\'s video)',
+}
+
+
 def _user_message(err: Exception) -> str:
     """One line for the user, naming fields as the page does ("height", not the CLI's "--height" or the
-    Python "height (--height)", `vidlong.errors.named`) and an uploaded file by its name (not its path in the server's
-    Gradio cache)."""
+    Python "height (--height)", `vidlong.errors.named`), a command line's way with a video as the page's (`APP_PLACES`),
+    and an uploaded file by its name (not its path in the server's Gradio cache)."""
     text = str(err).strip().splitlines()
+    text = [re.sub("|".join(fr"`?{re.escape(command)}`?" for command in APP_PLACES), lambda m: APP_PLACES[m.group(0).strip("`")],
+                   text[0])] if text else text
     line = re.sub(r"\b([a-z][a-z0-9_]*) \(--[a-z0-9-]+\)", lambda m: m.group(1).replace("_", " "),
                   text[0] if text else type(err).__name__)
     line = re.sub(re.escape(str(gradio_cache_folder())) + r"/\S*/([^/\s]+)", r"\1", line)

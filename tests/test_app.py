@@ -528,6 +528,29 @@ def test_the_recache_field_shows_only_where_a_stream_keeps_a_cache(demo, tmp_pat
     assert [page.vidlong_app.method_fields("chunked")[3]["visible"] for page in (demo, i2v)] == [True, False]
 
 
+def test_a_refusal_points_to_the_pages_place_for_a_video_not_a_garbled_command(tmp_path_factory):
+    """A Motif-Video text-to-video folder (it extends, and redraws no video): an image, or a video to redraw, through the
+    API is refused in one line that points to the Stream tab's "Continue a video" (/stream's extend_video), not to the
+    command line's `vidlong extend --video` with its flag cut to "vidlong extend video"."""
+    import numpy as np
+    from gradio_client import handle_file
+    from PIL import Image
+    from test_motif_video import saved_folder
+
+    from vidlong.video_io import write_video
+
+    inputs = tmp_path_factory.mktemp("motif-inputs")
+    Image.new("RGB", (48, 32)).save(inputs / "first.png")
+    write_video(inputs / "in.mp4", np.zeros((9, 32, 48, 3), np.uint8), fps=24)
+    place = 'the Stream tab\'s "Continue a video" (/stream\'s extend_video)'
+    with served_client(saved_folder(tmp_path_factory.mktemp("motif")), tmp_path_factory.mktemp("motif-downloads")) as client:
+        for given, message in ((dict(image=handle_file(str(inputs / "first.png"))), f", or {place} from a 1-frame video"),
+                               (dict(video=handle_file(str(inputs / "in.mp4"))), f"; to continue a video use {place}")):
+            with pytest.raises(AppError) as err:
+                client.predict(prompt="a red circle", ratio=1, **given, api_name="/generate")
+            assert str(err.value).endswith(message) and "vidlong" not in str(err.value), str(err.value)
+
+
 def test_another_family_generates_and_streams_and_refuses_the_cache_in_one_line(tmp_path_factory):
     """An LTX-Video folder (`LTXPipeline`): generate and stream (re-noised context, and by diagonal denoising)
     work through the API; a KV-cache stream is refused in one line."""
