@@ -70,6 +70,22 @@ def check_processors_on(model, attentions, applied) -> None:
         applied(model)
 
 
+def check_generate_is_the_stock_call(folder, result, stock_class: str, native: int, temporal: int, **call) -> None:
+    """`result` (`generate` with no method at 2x, prompt "a red ball", seed 3, on the tiny pipeline folder `folder` of
+    native `native` latent frames, 32x48 pixels, 2 steps) holds the frames diffusers' own `stock_class` makes from the
+    same folder: 2·`native` latent frames, `temporal` pixel frames a latent frame after the first; `call`: the call's own
+    arguments for the same noise (``latents=`` drawn as vidlong draws them, or ``generator=``) and guidance."""
+    import diffusers
+
+    stock = getattr(diffusers, stock_class).from_pretrained(folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    frames = result.settings["latent_frames"]
+    assert frames == 2 * native
+    video = stock(prompt="a red ball", height=32, width=48, num_frames=temporal * (frames - 1) + 1, num_inference_steps=2,
+                  output_type="np", **call).frames[0]
+    assert np.array_equal(result.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+
+
 def check_cli_generate(folder, tmp_path, method: str, native: int, temporal: int, fps: float) -> None:
     """`vidlong generate --ratio 2 --method method` on `folder` (native `native` latent frames, `temporal` pixel frames a
     latent frame, `fps`): 2x the native latent frames, ``temporal·(2·native - 1) + 1`` pixel frames at the spec's size and

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from family_checks import (check_cli_generate, check_image_stream_context, check_image_to_video_cli,
-                           check_methods_off_and_removed, check_renoised_stream_and_extension)
+from family_checks import (check_cli_generate, check_generate_is_the_stock_call, check_image_stream_context,
+                           check_image_to_video_cli, check_methods_off_and_removed, check_renoised_stream_and_extension)
 from conftest import assert_image_to_video_is_the_stock_call, kandinsky5_inputs, tiny_kandinsky5_transformer
 from reference import method_attention, rel_err
 
@@ -192,8 +192,6 @@ def test_generate_with_no_method_is_the_stock_pipeline_bit_for_bit(folder, tmp_p
     frames diffusers' own `Kandinsky5T2VPipeline` makes from the same folder, seed and settings: also where the transformer
     takes an image's condition channels (``visual_cond``, as the original releases' configs set it), which its call fills
     with zeros after its own noise draw and which vidlong's noise must get too."""
-    import diffusers
-
     from vidlong.generate import GenerateRequest, generate
     from vidlong.models import folder_geometry
 
@@ -205,13 +203,8 @@ def test_generate_with_no_method_is_the_stock_pipeline_bit_for_bit(folder, tmp_p
     pipe.set_progress_bar_config(disable=True)
     result = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3))
 
-    stock = diffusers.Kandinsky5T2VPipeline.from_pretrained(folder, local_files_only=True)
-    stock.set_progress_bar_config(disable=True)
-    frames = result.settings["latent_frames"]
-    assert frames == 2 * NATIVE
-    video = stock(prompt="a red ball", height=32, width=48, num_frames=4 * (frames - 1) + 1, num_inference_steps=2,
-                  guidance_scale=2.0, generator=torch.Generator().manual_seed(3), output_type="np").frames[0]
-    assert np.array_equal(result.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+    check_generate_is_the_stock_call(folder, result, "Kandinsky5T2VPipeline", NATIVE, temporal=4, guidance_scale=2.0,
+                                     generator=torch.Generator().manual_seed(3))
 
 
 @pytest.mark.parametrize("method", ["ultravico", "freelong", "both"])

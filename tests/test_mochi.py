@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from family_checks import check_cli_generate, check_methods_off_and_removed, check_renoised_stream_and_extension
+from family_checks import (check_cli_generate, check_generate_is_the_stock_call, check_methods_off_and_removed,
+                           check_renoised_stream_and_extension)
 from conftest import mochi_inputs, tiny_mochi_transformer
 from reference import rel_err, text_last_method_attention
 
@@ -124,8 +125,6 @@ def folder(tmp_path_factory):
 def test_generate_with_no_method_is_the_stock_pipeline_bit_for_bit(folder):
     """`load_pipeline` gives vidlong's class with the folder's geometry; `generate` at 2x with no method returns the
     frames diffusers' own `MochiPipeline` makes from the same folder, noise and settings."""
-    import diffusers
-
     from vidlong.generate import GenerateRequest, generate
     from vidlong.models import folder_geometry
 
@@ -135,14 +134,8 @@ def test_generate_with_no_method_is_the_stock_pipeline_bit_for_bit(folder):
     pipe.set_progress_bar_config(disable=True)
     result = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3))
 
-    stock = diffusers.MochiPipeline.from_pretrained(folder, local_files_only=True)
-    stock.set_progress_bar_config(disable=True)
-    frames = result.settings["latent_frames"]
-    assert frames == 2 * NATIVE
-    noise = torch.randn(1, 12, frames, 32 // 8, 48 // 8, generator=torch.Generator().manual_seed(3))
-    video = stock(prompt="a red ball", height=32, width=48, num_frames=6 * (frames - 1) + 1, num_inference_steps=2,
-                  guidance_scale=2.0, latents=noise, output_type="np").frames[0]
-    assert np.array_equal(result.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+    noise = torch.randn(1, 12, 2 * NATIVE, 32 // 8, 48 // 8, generator=torch.Generator().manual_seed(3))
+    check_generate_is_the_stock_call(folder, result, "MochiPipeline", NATIVE, temporal=6, guidance_scale=2.0, latents=noise)
 
 
 @pytest.mark.parametrize("method", ["ultravico", "freelong", "both"])

@@ -12,8 +12,8 @@ import pytest
 import torch
 import yaml
 from conftest import IN_CHANNELS, MOTIF_IMAGE_DIM, assert_image_to_video_is_the_stock_call, motif_inputs, tiny_motif_transformer
-from family_checks import (check_cli_generate, check_image_stream_context, check_image_to_video_cli, check_methods_off_and_removed,
-                           check_renoised_stream_and_extension)
+from family_checks import (check_cli_generate, check_generate_is_the_stock_call, check_image_stream_context,
+                           check_image_to_video_cli, check_methods_off_and_removed, check_renoised_stream_and_extension)
 from reference import rel_err, text_last_method_attention
 
 import vidlong
@@ -146,8 +146,6 @@ def test_generate_with_no_method_is_the_stock_pipeline_bit_for_bit(folder):
     """`load_pipeline` gives vidlong's class with the folder's geometry; `generate` at 2x with no method returns the
     frames diffusers' own `MotifVideoPipeline` makes from the same folder, noise and settings (its guider at 2, as
     saved), and leaves the pipeline's guider as it was."""
-    import diffusers
-
     from vidlong.generate import GenerateRequest, generate
     from vidlong.models import folder_geometry
 
@@ -159,14 +157,8 @@ def test_generate_with_no_method_is_the_stock_pipeline_bit_for_bit(folder):
     result = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3))
     assert pipe.guider is guider
 
-    stock = diffusers.MotifVideoPipeline.from_pretrained(folder, local_files_only=True)
-    stock.set_progress_bar_config(disable=True)
-    frames = result.settings["latent_frames"]
-    assert frames == 2 * NATIVE
-    noise = torch.randn(1, IN_CHANNELS, frames, 32 // 8, 48 // 8, generator=torch.Generator().manual_seed(3))
-    video = stock(prompt="a red ball", height=32, width=48, num_frames=4 * (frames - 1) + 1, num_inference_steps=2,
-                  latents=noise, output_type="np").frames[0]
-    assert np.array_equal(result.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+    noise = torch.randn(1, IN_CHANNELS, 2 * NATIVE, 32 // 8, 48 // 8, generator=torch.Generator().manual_seed(3))
+    check_generate_is_the_stock_call(folder, result, "MotifVideoPipeline", NATIVE, temporal=4, latents=noise)
 
 
 @pytest.mark.parametrize("method", ["ultravico", "freelong", "both"])
