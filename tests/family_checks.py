@@ -4,6 +4,7 @@ image to video, LTX-2's extension), `check_cli_generate`, `check_renoised_stream
 `check_image_stream_context`, `check_image_to_video_cli`."""
 import json
 import math
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -68,6 +69,19 @@ def check_processors_on(model, attentions, applied) -> None:
     assert all(type(attention.processor).__name__ == "VidlongAttnProcessor" for attention in attentions(model))
     if applied is not None:
         applied(model)
+
+
+def check_refused_before_loading(args: list, out, capsys, monkeypatch) -> str:
+    """``vidlong *args --out out`` exits 2 with one line on stderr, before any model loads, writing nothing at `out`;
+    returns the line (the caller checks what it says)."""
+    import vidlong.pipeline
+
+    capsys.readouterr()  # what came before (a folder saved just now)
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    assert main([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and not Path(out).exists(), err
+    return err[0]
 
 
 def check_generate_is_the_stock_call(folder, result, stock_class: str, native: int, temporal: int, **call) -> None:

@@ -13,7 +13,8 @@ import pytest
 import torch
 import yaml
 from family_checks import (check_cli_generate, check_generate_is_the_stock_call, check_image_stream_context,
-                           check_image_to_video_cli, check_methods_off_and_removed, check_renoised_stream_and_extension)
+                           check_image_to_video_cli, check_methods_off_and_removed, check_refused_before_loading,
+                           check_renoised_stream_and_extension)
 from conftest import assert_image_to_video_is_the_stock_call, kandinsky5_inputs, tiny_kandinsky5_transformer
 from reference import method_attention, rel_err
 
@@ -283,29 +284,15 @@ def test_what_it_does_not_run_is_refused_in_one_line_before_loading(release, ima
     """RIFLEx and the -sinks methods move Wan's RoPE tables, which it has not; fifo needs a timestep per token; its streams
     re-noise their context (no KV cache), and a refusal of the cache that --preset longlive asked for says so (it named a
     --context cache the command line did not give); the image-to-video release as the text-to-video one, given its image."""
-    import vidlong.pipeline
-    from vidlong.cli import main
-
-    folder = request.getfixturevalue(release)
-    capsys.readouterr()  # a folder saved just now
     image = ["--image", str(image_path)] if release == "i2v_folder" else []
-    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
-    assert main([command[0], "--model", str(folder), "--prompt", "a red ball", *image, *command[1:],
-                 "--out", str(tmp_path / "g.mp4")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and says in err[0] and not (tmp_path / "g.mp4").exists(), err
+    args = [command[0], "--model", str(request.getfixturevalue(release)), "--prompt", "a red ball", *image, *command[1:]]
+    assert says in check_refused_before_loading(args, tmp_path / "g.mp4", capsys, monkeypatch)
 
 
 def test_an_image_given_to_the_text_to_video_release_names_image_to_video_ones_kandinsky_5_too(folder, image_path, tmp_path,
                                                                                                   capsys, monkeypatch):
     """`vidlong generate --image` on the text-to-video release is refused in one line before loading, naming the families
     whose image-to-video folders take one: Kandinsky 5's among them (`Kandinsky5I2VPipeline`)."""
-    import vidlong.pipeline
-    from vidlong.cli import main
-
-    capsys.readouterr()
-    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
-    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--out",
-                 str(tmp_path / "g.mp4")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "takes no --image; use an image-to-video model folder" in err[0] and "Kandinsky 5" in err[0], err
+    says = check_refused_before_loading(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path)],
+                                        tmp_path / "g.mp4", capsys, monkeypatch)
+    assert "takes no --image; use an image-to-video model folder" in says and "Kandinsky 5" in says

@@ -13,7 +13,8 @@ import torch
 import yaml
 from conftest import IN_CHANNELS, MOTIF_IMAGE_DIM, assert_image_to_video_is_the_stock_call, motif_inputs, tiny_motif_transformer
 from family_checks import (check_cli_generate, check_generate_is_the_stock_call, check_image_stream_context,
-                           check_image_to_video_cli, check_methods_off_and_removed, check_renoised_stream_and_extension)
+                           check_image_to_video_cli, check_methods_off_and_removed, check_refused_before_loading,
+                           check_renoised_stream_and_extension)
 from reference import rel_err, text_last_method_attention
 
 import vidlong
@@ -267,14 +268,6 @@ def test_what_it_does_not_run_is_refused_in_one_line_before_loading(release, ima
     """RIFLEx and the -sinks methods move Wan's RoPE tables, which it has not (its RoPE is made at every forward); fifo
     needs a timestep per token; its streams re-noise their context (its text joins every self-attention: no KV cache); the
     image-to-video release as the text-to-video one, given its image."""
-    import vidlong.pipeline
-    from vidlong.cli import main
-
-    folder = request.getfixturevalue(release)
-    capsys.readouterr()  # a folder saved just now
     image = ["--image", str(image_path)] if release == "i2v_folder" else []
-    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
-    assert main([command[0], "--model", str(folder), "--prompt", "a red ball", *image, *command[1:],
-                 "--out", str(tmp_path / "g.mp4")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and says in err[0] and not (tmp_path / "g.mp4").exists(), err
+    args = [command[0], "--model", str(request.getfixturevalue(release)), "--prompt", "a red ball", *image, *command[1:]]
+    assert says in check_refused_before_loading(args, tmp_path / "g.mp4", capsys, monkeypatch)
