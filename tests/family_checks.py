@@ -126,6 +126,14 @@ def check_renoised_stream_and_extension(folder, tmp_path, native: int, temporal:
     first = next(iter(pipe.stream("a red ball", Streaming(chunk=1, first_chunk=native), chunks=1, seed=3)))
     own = generate(pipe, GenerateRequest(prompt="a red ball", ratio=1, seed=3))
     assert first.frames.shape == own.frames.shape and np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1
+    check_stream_follows_its_context(pipe, folder, tmp_path, temporal, size)
+    check_cli_extension(folder, tmp_path, temporal, fps, size)
+
+
+def check_stream_follows_its_context(pipe, folder, tmp_path, temporal: int, size: tuple) -> None:
+    """Chunks of 1 latent frame of `pipe` (the pipeline of `folder`, `temporal` pixel frames a latent frame) bring 1, then
+    `temporal` pixel frames each, the first as with no context and the third not (it depends on the context); `vidlong
+    stream` writes them, frames ``size`` ``(H, W, 3)``."""
     chunks = [c.frames for c in pipe.stream("a red ball", Streaming(chunk=1), chunks=3, seed=0)]
     alone = [c.frames for c in pipe.stream("a red ball", Streaming(chunk=1, sinks=0, window=0), chunks=3, seed=0)]
     assert [len(c) for c in chunks] == [1, temporal, temporal]
@@ -135,7 +143,6 @@ def check_renoised_stream_and_extension(folder, tmp_path, native: int, temporal:
     assert main(["stream", "--model", str(folder), "--prompt", "a red ball", "--chunks", "3", "--chunk", "1",
                  "--out", str(out)]) == 0
     assert read_video(out)[0].shape == (1 + 2 * temporal, *size)
-    check_cli_extension(folder, tmp_path, temporal, fps, size)
 
 
 def check_cli_extension(folder, tmp_path, temporal: int, fps: float, size: tuple, audio=None):

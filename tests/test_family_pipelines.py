@@ -237,31 +237,14 @@ def test_cogvideox_streams_with_the_dpm_solver_it_ships(tmp_path):
 def test_streams_continue_from_the_renoised_context_and_extend_a_video(family_folder, tmp_path):
     """`vidlong stream` writes r·(C - 1) + 1 then r·C frames per chunk (r: the VAE's frames per latent
     frame); later chunks depend on the context; `vidlong extend` keeps the input's frames and adds chunks."""
-    from vidlong.video_io import write_video
+    from family_checks import check_cli_extension, check_stream_follows_its_context
 
     family, folder = family_folder
     pipe = load_pipeline(folder, device="cpu")
-    ratio = pipe.spec.temporal_ratio
-    chunks = [c.frames for c in pipe.stream("a red ball", Streaming(chunk=1), chunks=3, seed=0)]
-    alone = [c.frames for c in pipe.stream("a red ball", Streaming(chunk=1, sinks=0, window=0), chunks=3, seed=0)]
-    assert [len(c) for c in chunks] == [1, ratio, ratio]
-    assert np.array_equal(chunks[0], alone[0]) and not np.array_equal(chunks[2], alone[2])
-
-    out = tmp_path / "stream.mp4"
-    assert main(["stream", "--model", str(folder), "--prompt", "a red ball", "--chunks", "3", "--chunk", "1",
-                 "--out", str(out)]) == 0
-    assert read_video(out)[0].shape[0] == 1 + 2 * ratio
-
     spec = FAMILIES[family][1]
-    video = np.broadcast_to(np.linspace(40, 200, 1 + 2 * ratio, dtype=np.uint8)[:, None, None, None],
-                            (1 + 2 * ratio, spec["height"], spec["width"], 3)).copy()
-    write_video(tmp_path / "in.mp4", video, fps=spec["fps"])
-    extended = tmp_path / "extended.mp4"
-    assert main(["extend", "--model", str(folder), "--video", str(tmp_path / "in.mp4"), "--chunks", "2", "--chunk", "1",
-                 "--prompt", "a red ball", "--out", str(extended)]) == 0
-    frames, given = read_video(extended)[0], read_video(tmp_path / "in.mp4")[0]
-    assert frames.shape[0] == len(given) + 2 * ratio
-    assert np.abs(frames[: len(given)].astype(float) - given).mean() < 3  # the input, through one more H.264 encode
+    size = (spec["height"], spec["width"], 3)
+    check_stream_follows_its_context(pipe, folder, tmp_path, pipe.spec.temporal_ratio, size)
+    check_cli_extension(folder, tmp_path, pipe.spec.temporal_ratio, spec["fps"], size)
 
 
 def test_eval_runs_direct_and_both_at_two_lengths(family_folder, tmp_path):
