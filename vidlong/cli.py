@@ -121,8 +121,9 @@ def _add_generate(sub) -> None:
                    help="last frame (PNG/JPEG) too, with --image: Wan2.1 FLF2V and Wan2.2 I2V A14B (first-last-frame video)")
     p.add_argument("--video", default=None,
                    help="video-to-video (Wan2.1 and CogVideoX-2B/5B text-to-video models): the video to redraw with the prompt "
-                        "(mp4 or any file ffmpeg reads); the output has its length, frame rate and aspect. To continue a video: "
-                        "vidlong extend")
+                        "(mp4 or any file ffmpeg reads); the output has its length, frame rate and aspect. A SkyReels-V2 DF "
+                        "video-to-video folder continues it in one call instead (its frames, then --ratio or --frames of "
+                        "window: its last 17 frames again, then new ones). To continue a video: vidlong extend")
     p.add_argument("--strength", type=float, default=None,
                    help="with --video: how much of it is redrawn, in (0, 1] (default 0.8; 1: from pure noise)")
     _add_animate_options(p)
@@ -189,8 +190,8 @@ def _check_model(args) -> Path:
             check_streamable(limits_for_folder(folder, **_given(args)), context, args.sinks)
         check_folder_guider(folder)  # a guider a stream does not follow (Motif-Video's, HunyuanVideo 1.5's)
         uses_causal_sampler(streaming, spec, context == "renoise")
-    if args.command == "generate" and args.video:  # before an image-to-video model asks for its image
-        check_redraws(limits_for_folder(folder, video=True))
+    if args.command == "generate" and args.video and not limits_for_folder(folder, video=True).continues:
+        check_redraws(limits_for_folder(folder, video=True))  # before an image-to-video model asks for its image
     if args.command == "generate" and args.save_latents and task == "animate":
         raise VidlongError("--save-latents saves the latents a video continues from, and a Wan Animate call decodes each "
                            "segment and continues them itself: drop --save-latents")

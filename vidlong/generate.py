@@ -50,7 +50,10 @@ class GenerateRequest:
             to `strength`, then denoised with the prompt, `vidlong.pipeline_v2v`): the path of a video file, or from
             Python uint8 frames ``[T, H, W, 3]`` (or a list of PIL images). The output is as long as it (its first
             `frames`, or the most 4k+1 frames it holds, 8k+1 on CogVideoX; `ratio` stays 1) and, without
-            `height`/`width`, its aspect at the model's pixel area; a file's frame rate is the output's.
+            `height`/`width`, its aspect at the model's pixel area; a file's frame rate is the output's. On a SkyReels-V2 DF
+            video-to-video folder (`vidlong.models.CONTINUING_PIPELINES`) the video is continued instead: the output is
+            its frames, then the call's window of `frames` (or `ratio` x native), whose first latent frames are its last
+            17 frames (re-decoded) and the rest new.
         strength: how much of `video` is redrawn, in (0, 1] (1: from pure noise; None: diffusers' 0.8): the call runs
             the last ``int(steps · strength)`` of its steps.
         pose_video, face_video: a Wan Animate model's driving videos (`vidlong.animate`: the character of `image` moves as
@@ -160,7 +163,7 @@ def check_task(task: str, has_image: bool, extends: bool = True) -> None:
     if task == "animate" and not has_image:
         raise VidlongError(f"this Wan Animate model moves a character: pass its picture with {named('image')} character.png")
     if task == "v2v" and has_image:
-        raise VidlongError(f"video-to-video redraws the given video and takes no {named('image')}; drop it")
+        raise VidlongError(f"a video-to-video model redraws or continues the given video and takes no {named('image')}; drop it")
     if task == "t2v" and has_image:
         extend = ", or `vidlong extend --video` from a 1-frame video" if extends else ""
         raise VidlongError(f"this model is text-to-video and takes no {named('image')}; use an image-to-video model folder "
@@ -219,12 +222,12 @@ def _prompt_arguments(pipe, timeline, negative_prompt: str, guided: bool) -> dic
     return pipe.timeline_prompt_arguments([prompt for _, prompt in timeline], negative_prompt, guided)
 
 
-def steps_of(request: GenerateRequest, spec, latent_frames: int, diagonal=None) -> int:
-    """Denoising iterations `generate` reports: the steps, and with diagonal denoising those of each
-    timeline segment's own native video (`diagonal_segments`) and one per latent frame past the sink's
-    (the native video's first frames; none without a sink)."""
+def steps_of(request: GenerateRequest, spec, latent_frames: int, diagonal=None, continues: bool = False) -> int:
+    """Denoising iterations `generate` reports: the steps (of a redrawn video, those its strength leaves; a pipeline that
+    `continues` its video runs them all), and with diagonal denoising those of each timeline segment's own native video
+    (`diagonal_segments`) and one per latent frame past the sink's (the native video's first frames; none without a sink)."""
     steps = request.steps or spec.num_inference_steps
-    if request.video is not None:
+    if request.video is not None and not continues:
         return denoised_steps(steps, DEFAULT_STRENGTH if request.strength is None else request.strength)
     if diagonal is None:
         return steps
@@ -337,15 +340,18 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         refuse_diffusers_cache(pipe, "diagonal denoising (method fifo) and streams")
         methods = ()
     made = spec.native_frames if diagonal is not None else n_latent  # latent frames of the pipeline's own call
-    total_steps = steps_of(request, spec, n_latent, diagonal)
+    redraw = request.video is not None and not pipe.continues_video  # else the call continues the video
+    total_steps = steps_of(request, spec, n_latent, diagonal, pipe.continues_video)
     noise = request.noise or default_noise(request.method, request.preset)
     extra = {name: load_image(getattr(request, name), name) for name in ("image", "last_image") if has_image(getattr(request, name))}
     fps, first_frame = float(spec.fps), extra.get("image")
-    if request.video is not None:  # video-to-video: its first frames, at its aspect unless a size is given
+    if request.video is not None:  # video-to-video: its first frames (all, to continue it), at its aspect unless a size is given
         from PIL import Image
 
-        extra["video"], file_fps = input_video(request.video, pixel_frames(n_latent, spec.temporal_ratio))  # the rest not decoded
-        extra["strength"] = DEFAULT_STRENGTH if request.strength is None else request.strength
+        taken = None if pipe.continues_video else pixel_frames(n_latent, spec.temporal_ratio)  # the rest not decoded
+        extra["video"], file_fps = input_video(request.video, taken)
+        if redraw:
+            extra["strength"] = DEFAULT_STRENGTH if request.strength is None else request.strength
         fps, first_frame = file_fps or fps, Image.fromarray(extra["video"][0])
     if request.control_video is not None:  # a control model's: its length, frame rate and aspect, as a redrawn video's
         from PIL import Image
@@ -360,7 +366,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         extra["reference_images"] = [load_image(image, "reference_images") for image in request.reference_images]
     steps = request.steps or spec.num_inference_steps
     switch = method_switch(request.method, steps, request.preset)
-    skipped = steps - total_steps if request.video is not None else 0  # a video-to-video call starts that far in
+    skipped = steps - total_steps if redraw else 0  # a video-to-video call starts that far in
     if switch is not None and switch[0] <= skipped:  # the methods after the switch from the start
         methods, switch = switch[1], None
     guidance, guidance_2 = resolve_guidance(spec, request.guidance, request.guidance_2)
@@ -472,7 +478,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         timeline=[dict(second=second, prompt=prompt, latent_frame=frame) for (second, prompt), frame in zip(timeline, starts)]
         if len(timeline) > 1 else None,
     )
-    if request.video is not None:
+    if redraw:
         settings["strength"] = extra["strength"]
     latents_out = final.get("latents")
     return GenerateResult(frames=frames, settings=settings, latents=None if latents_out is None else latents_out.float().cpu(),

@@ -40,7 +40,8 @@ EMBEDDED_MODELS = {"default": Path(__file__).parent / "default_model",
 PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVACEPipeline": "t2v",
                   "WanVideoToVideoPipeline": "v2v", "WanAnimatePipeline": "animate", "SkyReelsV2Pipeline": "t2v",
                   "SkyReelsV2ImageToVideoPipeline": "i2v", "SkyReelsV2DiffusionForcingPipeline": "t2v",
-                  "SkyReelsV2DiffusionForcingImageToVideoPipeline": "i2v", "LTXPipeline": "t2v",
+                  "SkyReelsV2DiffusionForcingImageToVideoPipeline": "i2v",
+                  "SkyReelsV2DiffusionForcingVideoToVideoPipeline": "v2v", "LTXPipeline": "t2v",
                   "LTXImageToVideoPipeline": "i2v", "LTXConditionPipeline": "t2v", "LTX2Pipeline": "t2v",
                   "LTX2ImageToVideoPipeline": "i2v", "CogVideoXPipeline": "t2v", "CogVideoXImageToVideoPipeline": "i2v",
                   "CogVideoXVideoToVideoPipeline": "v2v", "CogVideoXFunControlPipeline": "t2v", "HunyuanVideoPipeline": "t2v",
@@ -321,10 +322,20 @@ def video_to_video_twin(folder: Path) -> Optional[str]:
     return VIDEO_TO_VIDEO_TWINS[name] if name in VIDEO_TO_VIDEO_TWINS and _unredrawn_layout(folder) is None else None
 
 
+#: video-to-video pipeline classes whose call continues the given video (the output: its frames, then new ones) where the
+#: others redraw it: SkyReels-V2 DF's; their folders stream and extend as their weights' text-to-video class does
+CONTINUING_PIPELINES = ("SkyReelsV2DiffusionForcingVideoToVideoPipeline",)
+
+
+def folder_continues(folder: Path) -> bool:
+    """Whether a checked folder's pipeline continues a given video (`CONTINUING_PIPELINES`)."""
+    return folder_class_name(folder).removeprefix("VidLong") in CONTINUING_PIPELINES
+
+
 def folder_redraws(folder: Path) -> bool:
     """Whether a checked folder redraws a given video: a video-to-video folder, or a text-to-video one with a
-    video-to-video twin, neither in a layout `_unredrawn_layout` names."""
-    return pipeline_task(folder, video=True) == "v2v" and _unredrawn_layout(folder) is None
+    video-to-video twin, neither in a layout `_unredrawn_layout` names, nor one that continues it (`folder_continues`)."""
+    return pipeline_task(folder, video=True) == "v2v" and _unredrawn_layout(folder) is None and not folder_continues(folder)
 
 
 def _unredrawn_layout(folder: Path) -> Optional[str]:

@@ -80,6 +80,9 @@ class VidlongPipelineMixin:
     #: latent's sample and its noise), "image" (before the image condition's draw: SkyReels V1 draws the image's latent
     #: first, as `generate` does with `image_in_start_latents`), or None (the generator after `generate`'s draws)
     call_redraws_from: Optional[str] = None
+    #: whether its call continues a given ``video`` (its frames, then new ones: SkyReels-V2 DF's video-to-video) where
+    #: other video-to-video calls redraw it (`vidlong.models.CONTINUING_PIPELINES`); it streams and extends as text to video
+    continues_video = False
     #: whether its call makes an audio track with the video (LTX-2: `soundtrack`), decoded in the same call
     makes_audio = False
     #: whether its text encoder reads the image with every prompt (HunyuanVideo-I2V's LLaVA): its `stream_text` then
@@ -580,6 +583,8 @@ PIPELINE_CLASSES = {
     "SkyReelsV2DiffusionForcingPipeline": "vidlong.families.skyreels:VidLongSkyReelsV2DiffusionForcingPipeline",
     "SkyReelsV2DiffusionForcingImageToVideoPipeline":
         "vidlong.families.skyreels:VidLongSkyReelsV2DiffusionForcingImageToVideoPipeline",
+    "SkyReelsV2DiffusionForcingVideoToVideoPipeline":
+        "vidlong.families.skyreels:VidLongSkyReelsV2DiffusionForcingVideoToVideoPipeline",
     "LTXPipeline": "vidlong.families.ltx:VidLongLTXPipeline",
     "LTXImageToVideoPipeline": "vidlong.families.ltx:VidLongLTXImageToVideoPipeline",
     "LTXConditionPipeline": "vidlong.families.ltx:VidLongLTXConditionPipeline",

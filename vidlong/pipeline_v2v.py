@@ -46,7 +46,7 @@ class VideoToVideoCall:
         stock = super(VidlongPipelineMixin, self).__call__  # diffusers' own, for its argument names
         bound = inspect.signature(stock).bind_partial(*args, **kwargs).arguments
         video, noise = bound.get("video"), bound.get("latents")
-        frames = None if video is None else _frame_list(video)
+        frames = None if video is None else frame_list(video)
         if frames is not None:
             if not frames:
                 raise VidlongError("video holds no frames; pass a video with at least 1 frame")
@@ -95,7 +95,7 @@ def check_noise_shape(noise: torch.Tensor, clean: torch.Tensor) -> None:
                            f"have {list(clean.shape)}")
 
 
-def _frame_list(video):
+def frame_list(video):
     """`video` as the list of PIL images diffusers' call reads as 0-255 frames: PIL images as they are, uint8 frames
     (``[T, H, W, 3]`` or a list of ``[H, W, 3]``; diffusers would read a NumPy array as values in 0-1) as PIL images;
     None for what diffusers' call takes as it is (a tensor, float frames in 0-1)."""

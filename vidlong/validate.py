@@ -21,7 +21,7 @@ from .scalars import is_real, is_whole
 from .method_names import NOISE_KINDS
 from .schedulers.stream import StreamSchedule, fewest_shown_latent_frames
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
-from .models import (Geometry, ModelSpec, folder_configs, folder_geometry, folder_redraws, pipeline_facts, pipeline_folder,
+from .models import (Geometry, ModelSpec, folder_configs, folder_continues, folder_geometry, folder_redraws, pipeline_facts, pipeline_folder,
                      pipeline_task, pixel_frames, spec_for_folder)
 
 if TYPE_CHECKING:  # annotations only: the checks run before torch, diffusers and any model load
@@ -65,6 +65,8 @@ class ModelLimits:
         dropped_frames: pixel frames its call drops from the front of a video (`_dropped_frames`), which a stream's first
             chunk drops too.
         no_methods_reason: why vidlong's methods do not run on its transformer (`_no_methods_reason`), else None.
+        continues: whether its call continues a given video rather than redrawing it (`vidlong.models.CONTINUING_PIPELINES`:
+            the output is the video's frames, then new ones); it streams and extends as its weights' text-to-video class.
     """
 
     spec: ModelSpec
@@ -80,6 +82,7 @@ class ModelLimits:
     control: Optional[str] = None
     dropped_frames: int = 0
     no_methods_reason: Optional[str] = None
+    continues: bool = False
 
 
 def limits_for_folder(folder, image: bool = False, video: bool = False) -> ModelLimits:
@@ -91,7 +94,7 @@ def limits_for_folder(folder, image: bool = False, video: bool = False) -> Model
     return ModelLimits(spec_for_folder(folder), geometry, _rope_positions(facts), task, facts["family"],
                        facts["experts"], _takes_last_frame(dict(facts, task=task)), _fixed_size(config, geometry),
                        folder_redraws(folder), _no_stream_reason(dict(facts, task=task)), CONTROL_PIPELINES.get(facts["pipeline"]),
-                       _dropped_frames(dict(facts, task=task)), _no_methods_reason(facts))
+                       _dropped_frames(dict(facts, task=task)), _no_methods_reason(facts), folder_continues(folder))
 
 
 def limits_for_pipeline(pipe) -> ModelLimits:
@@ -99,7 +102,8 @@ def limits_for_pipeline(pipe) -> ModelLimits:
     facts, geometry = pipe.facts(), pipe.geometry()
     return ModelLimits(pipe.spec, geometry, _rope_positions(facts), pipe.task, facts["family"], facts["experts"],
                        _takes_last_frame(facts), _fixed_size(facts, geometry), pipe.redraws(), _no_stream_reason(facts),
-                       CONTROL_PIPELINES.get(facts["pipeline"]), _dropped_frames(facts), _no_methods_reason(facts))
+                       CONTROL_PIPELINES.get(facts["pipeline"]), _dropped_frames(facts), _no_methods_reason(facts),
+                       pipe.continues_video)
 
 
 def _no_methods_reason(facts: dict) -> Optional[str]:
@@ -425,7 +429,7 @@ def check_diagonal_stream(config, limits: ModelLimits, height=None, width=None) 
     """A stream or extension by diagonal denoising (`vidlong.fifo_stream`): a Wan or LTX-Video model, a sink
     that leaves the queue some of the native window (image-to-video: a sink, the image's frame, and switches
     that blend), sizes as for generate."""
-    check_not_redrawing(limits.task)
+    check_not_redrawing(limits)
     check_no_stream_reason(limits)
     check_diagonal(limits, "chunked")
     check_no_stream_between_two_frames(limits)
@@ -609,7 +613,7 @@ def check_generate(request, limits: ModelLimits) -> int:
         raise VidlongError("the prompt is empty; describe the video, e.g. \"a red circle and a blue square\"")
     if request.negative_prompt is not None and not isinstance(request.negative_prompt, str):
         raise VidlongError(f"{named('negative_prompt')} must be text, got {request.negative_prompt!r:.80}")
-    if request.video is not None:  # before the task's own input: an image-to-video model's refusal names the video
+    if request.video is not None and not limits.continues:  # before the task's own input: an image-to-video model's names it
         check_redraws(limits)
     check_task(limits.task, has_image(request.image), bool(adapter_named(limits.family).stream_contexts))
     check_image_codec(limits, has_image(request.image))
@@ -632,7 +636,8 @@ def check_generate(request, limits: ModelLimits) -> int:
     check_model_size(limits, request.height, request.width)
     if diagonal and request.video is not None:
         raise VidlongError(f"method fifo makes the frames past the native window from noise; a {named('video')} is "
-                           "redrawn in one call: use another method (both, ultravico, freelong, ...)")
+                           f"{'continued' if limits.continues else 'redrawn'} in one call: use another method (both, "
+                           "ultravico, freelong, ...)")
     latent = check_video_request(request, limits)
     controlled = check_control_request(request, limits)  # a control model's control video sets the length
     check_reference_images(request, limits)
@@ -668,6 +673,9 @@ def check_prompt_timeline(limits: ModelLimits) -> None:
 
     if not adapter_named(limits.family).prompt_timeline:
         raise VidlongError(f"a prompt timeline (\"0s: ...; 4s: ...\") needs a {TIMELINE_MODELS} model; give one prompt")
+    if limits.continues:
+        raise VidlongError("a prompt timeline (\"0s: ...; 4s: ...\") is not wired for a continued video, whose window "
+                           "starts with the video's last frames; give one prompt")
     if limits.task == "i2v":
         raise VidlongError(f"a prompt timeline (\"0s: ...; 4s: ...\") makes a video from text alone; give one prompt, "
                            f"or drop {named('image')} (a text-to-video model)")
@@ -735,9 +743,10 @@ def uses_causal_sampler(streaming: Streaming, spec, renoise: bool) -> bool:
     return causal
 
 
-def check_not_redrawing(task: str) -> None:
-    """A video-to-video pipeline redraws one given video in one call: no stream or extension (its text-to-video twin has them)."""
-    if task == "v2v":
+def check_not_redrawing(limits: ModelLimits) -> None:
+    """A video-to-video pipeline redraws one given video in one call: no stream or extension (its text-to-video twin has them);
+    one that continues it streams and extends as its weights' text-to-video pipeline (`ModelLimits.continues`)."""
+    if limits.task == "v2v" and not limits.continues:
         raise VidlongError("a video-to-video pipeline redraws a given video in one call and does not stream or extend; "
                            "stream with the model's text-to-video folder (load_pipeline without task='v2v')")
 
@@ -778,7 +787,7 @@ def check_streamable(limits: ModelLimits, context: str, sinks: Optional[int] = N
     pipelines stream only with the re-noised context and at least one sink frame: every window must start at the
     video's first frame, where their image condition sits (`vidlong.image_condition`); video-to-video ones do not stream."""
     task = limits.task
-    check_not_redrawing(task)
+    check_not_redrawing(limits)
     check_no_stream_reason(limits)
     check_streams(limits.family, context)
     if task != "i2v":

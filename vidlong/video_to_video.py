@@ -10,11 +10,14 @@ from typing import Optional
 import numpy as np
 
 from .errors import VidlongError, named
-from .models import latent_frames
+from .models import latent_frames, pixel_frames
 from .scalars import is_real
 
 #: diffusers' ``WanVideoToVideoPipeline``'s and ``CogVideoXVideoToVideoPipeline``'s default: how much of the video is redrawn
 DEFAULT_STRENGTH = 0.8
+#: the input video's last pixel frames a continuing pipeline's call encodes as its window's first latent frames (its
+#: ``overlap_history``: vidlong's default, diffusers' recommended value; `vidlong.models.CONTINUING_PIPELINES`)
+CONTINUED_FRAMES = 17
 #: the models that redraw a video, as the refusals name them
 REDRAWING_MODELS = ("a Wan2.1 or CogVideoX-2B/5B text-to-video model (diffusers' WanVideoToVideoPipeline, "
                     "CogVideoXVideoToVideoPipeline; not Wan2.2's two experts or per-token timesteps, nor CogVideoX1.5's "
@@ -111,6 +114,8 @@ def check_video_request(request, limits) -> int:
     """A request's video, length and strength against `limits` (`vidlong.validate.ModelLimits`) of a model that redraws
     (`check_redraws`, which `vidlong.validate.check_generate` runs first); returns its latent frames: those of the video's
     first `request.frames` pixel frames, or of the most it holds of the lengths a redraw keeps (`redrawn_frames`)."""
+    if limits.continues:
+        return check_continued_video(request, limits)
     strength = DEFAULT_STRENGTH if request.strength is None else request.strength
     if request.video is None:
         if request.strength is not None:
@@ -126,6 +131,31 @@ def check_video_request(request, limits) -> int:
         raise VidlongError(f"{named('ratio')} sets a length from the native window; a redrawn video is as long as the "
                            f"input: drop {named('ratio')} ({named('frames')} N takes its first N frames)")
     return latent_frames(taken, ratio)
+
+
+def check_continued_video(request, limits) -> int:
+    """A request to a pipeline that continues its video (`vidlong.validate.ModelLimits.continues`): a readable video, no
+    strength, and a window (`frames`, or `ratio` x native) of more latent frames than the video's last `CONTINUED_FRAMES`
+    take in it; returns the window's latent frames."""
+    from .generate import resolve_latent_frames
+    from .validate import longest_latent_frames
+
+    if request.video is None:
+        raise VidlongError(f"this model folder continues a video (SkyReels-V2 DF video to video): pass it with {named('video')} "
+                           "in.mp4")
+    if request.strength is not None:
+        raise VidlongError(f"{named('strength')} is how much of a video is redrawn, and this model continues its video: drop "
+                           f"{named('strength')}")
+    count = frame_count(request.video)
+    if count < 1:
+        raise VidlongError(f"{named('video')} holds no frames; pass a video with at least 1 frame")
+    ratio = limits.spec.temporal_ratio
+    latent = resolve_latent_frames(request, limits.spec.native_frames, ratio, longest_latent_frames(limits))
+    encoded = (min(CONTINUED_FRAMES, count) - 1) // ratio + 1
+    if latent <= encoded:
+        raise VidlongError(f"the video's last {min(CONTINUED_FRAMES, count)} frames take {encoded} latent frames of the "
+                           f"{latent} made, leaving none new: ask for {named('frames')} {pixel_frames(encoded + 1, ratio)} or more")
+    return latent
 
 
 def frames_taken(video, field: str, frames: Optional[int], step: int) -> int:

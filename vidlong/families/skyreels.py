@@ -1,6 +1,6 @@
 """SkyReels-V2 under vidlong (`vidlong.families`): diffusers' `SkyReelsV2Pipeline` (text to video),
-`SkyReelsV2ImageToVideoPipeline`, and `SkyReelsV2DiffusionForcingPipeline` and its image-to-video twin (its
-diffusion-forcing models).
+`SkyReelsV2ImageToVideoPipeline`, and `SkyReelsV2DiffusionForcingPipeline` with its image-to-video twin and its video
+continuation (`SkyReelsV2DiffusionForcingVideoToVideoPipeline`; its diffusion-forcing models).
 Its transformer, VAE, text encoder, sampler and image condition are Wan's in layout, so vidlong's Wan surface serves it as
 it is: its latents are ``[B, C, F, h, w]``, its prompts Wan's padded T5 states, its VAE Wan's (decoded a few latent frames
 at a time), its image condition Wan2.1 I2V's (`WanImageCondition`); diagonal denoising's timesteps go in one per latent
@@ -11,14 +11,16 @@ import inspect
 
 import torch
 from diffusers import (SkyReelsV2DiffusionForcingImageToVideoPipeline, SkyReelsV2DiffusionForcingPipeline,
-                       SkyReelsV2ImageToVideoPipeline, SkyReelsV2Pipeline)
+                       SkyReelsV2DiffusionForcingVideoToVideoPipeline, SkyReelsV2ImageToVideoPipeline, SkyReelsV2Pipeline)
 
 from ..errors import VidlongError
 from ..image_condition import FirstFrameLatent
 from ..models import pixel_frames
 from ..pipeline import VidlongPipelineMixin
 from ..pipeline_i2v import WanImageCondition
+from ..pipeline_v2v import frame_list
 from ..streaming import StreamText
+from ..video_to_video import CONTINUED_FRAMES
 
 
 class SkyReelsV2Family:
@@ -81,6 +83,11 @@ class DiffusionForcing:
             return arguments["num_frames"]
         return min(arguments["num_frames"], arguments.get("base_num_frames", self._default_window()))
 
+    def one_window(self, arguments: dict) -> bool:
+        """Whether the call makes its video in one window (``base_num_frames`` = ``num_frames`` unless given): without
+        ``overlap_history``, which the windows of its own long-video mode overlap by."""
+        return arguments.get("overlap_history") is None
+
     @staticmethod
     def _default_window() -> int:
         """diffusers' ``base_num_frames`` when the call leaves it out."""
@@ -88,9 +95,8 @@ class DiffusionForcing:
 
     def complete_call(self, arguments: dict) -> None:
         arguments.setdefault("prompt", None)  # its call requires one, even with prompt_embeds (a prompt timeline's)
-        windowed = arguments.get("overlap_history") is not None
-        if not windowed and "base_num_frames" not in arguments:
-            arguments["base_num_frames"] = arguments["num_frames"]
+        if self.one_window(arguments):
+            arguments.setdefault("base_num_frames", arguments["num_frames"])
         latents = arguments.get("latents")
         if latents is not None:
             first_window = self.forward_frames(arguments)
@@ -142,6 +148,77 @@ class VidLongSkyReelsV2DiffusionForcingImageToVideoPipeline(DiffusionForcing, Sk
         condition = self.prepare_latents(pixels, 1, channels, height, width, pixel_frames(frames, self.vae_scale_factor_temporal),
                                          torch.float32, device, None, zeros)[2]
         return FirstFrameLatent(condition)
+
+
+class VidLongSkyReelsV2DiffusionForcingVideoToVideoPipeline(DiffusionForcing, SkyReelsV2Family, VidlongPipelineMixin,
+                                                            SkyReelsV2DiffusionForcingVideoToVideoPipeline):
+    """diffusers' `SkyReelsV2DiffusionForcingVideoToVideoPipeline` (the DF weights continuing a given video) with vidlong's
+    surface. Its call resizes the whole ``video`` to ``height`` x ``width``, encodes its last ``overlap_history`` pixel frames
+    (the VAE posterior's mode) as the window's first latent frames, kept clean (timestep 0, or ``addnoise_condition``),
+    makes the rest, and returns the input's frames, then the decoded window: those last frames once more (through the
+    VAE), then the new ones. ``num_frames`` (pixel frames) counts that window, the encoded frames in it: a call makes
+    ``num_frames`` minus those new frames' worth. vidlong makes it in one window of ``num_frames`` (``base_num_frames`` set to
+    it unless given; with it, the call's own windows), ``overlap_history`` defaults to diffusers' recommended 17 (its call
+    has no default that runs), uint8 frames (``[T, H, W, 3]`` or a list) are read as 0-255 as PIL images are, and
+    ``latents=`` (the window's noise, which diffusers' call cannot take with a video) start it as a draw would. Streams
+    and extensions are the DF weights' own: those of `VidLongSkyReelsV2DiffusionForcingPipeline`."""
+
+    task = "v2v"
+    continues_video = True
+    #: the window's noise given as ``latents=`` (set for one call by `complete_call`), or None: a draw from the generator
+    _vidlong_noise = None
+
+    def call_defaults(self) -> dict:
+        return dict(super().call_defaults(), overlap_history=CONTINUED_FRAMES)
+
+    def one_window(self, arguments: dict) -> bool:
+        """One window unless ``base_num_frames`` is given: ``overlap_history`` also says how much of the video it continues."""
+        return True
+
+    def complete_call(self, arguments: dict) -> None:
+        super().complete_call(arguments)
+        video = arguments.get("video")
+        frames = None if video is None else frame_list(video)
+        if frames is not None:
+            if not frames:
+                raise VidlongError("video holds no frames; pass a video with at least 1 frame")
+            arguments["video"] = frames
+            check_window_leaves_new_frames(len(frames), arguments, self.vae_scale_factor_temporal,
+                                           self.transformer.config.num_frame_per_block, self.forward_frames(arguments))
+        self._vidlong_noise, arguments["latents"] = arguments.get("latents"), None
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            self._vidlong_noise = None
+
+    def decodes_in_chunks(self) -> bool:
+        """`generate` takes its call's own output: the input's frames come before the decoded window."""
+        return False
+
+    def prepare_latents(self, video, batch_size=1, num_channels_latents=16, height=480, width=832, num_frames=97, dtype=None,
+                        device=None, generator=None, latents=None, **windows):
+        """diffusers' window (its noise, length and the video's encoded frames), the first window's noise the given
+        ``latents=`` where there are some (the call's own draw, from a generator of its own, left unused)."""
+        noise = self._vidlong_noise
+        first = noise is not None and windows.get("long_video_iter") == 0
+        drawn, *window = super().prepare_latents(video, batch_size, num_channels_latents, height, width, num_frames, dtype,
+                                                 device, torch.Generator() if first else generator, latents, **windows)
+        return (noise.to(device=device, dtype=dtype) if first else drawn, *window)
+
+
+def check_window_leaves_new_frames(video_frames: int, arguments: dict, temporal: int, block: int, window: int) -> None:
+    """The call's first window (`window` pixel frames) holds more latent frames than the video's last ``overlap_history``
+    of its `video_frames` encode to (``(n - 1) // temporal + 1``, cut to whole causal blocks of ``causal_block_size``, else
+    `block`), or one line naming the length that does."""
+    block = arguments.get("causal_block_size") or block
+    encoded = (min(arguments["overlap_history"], video_frames) - 1) // temporal + 1
+    encoded -= encoded % block
+    if (window - 1) // temporal + 1 <= encoded:
+        raise VidlongError(f"the call's window of {window} pixel frames has no latent frame past the {encoded} the video's "
+                           f"last frames (overlap_history {arguments['overlap_history']}) take: ask for num_frames "
+                           f"{encoded * temporal + 1} or more, or a smaller overlap_history")
 
 
 def frame_rate_code(fps: float) -> int:
