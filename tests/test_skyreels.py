@@ -2,6 +2,8 @@
 bit; UltraViCo and FreeLong++ equal their float64 math; a block-causal transformer
 (its diffusion-forcing pipeline's setting) is refused in one line; its releases take their own configs/models entry.
 The pipeline layer (load, generate = diffusers' call, CLI, eval, streams and extensions) is in `test_family_pipelines`."""
+import re
+
 import pytest
 import torch
 from conftest import assert_image_to_video_is_the_stock_call, transformer_inputs, tiny_transformer
@@ -350,3 +352,112 @@ def test_a_prompt_timeline_splits_its_cross_attention_by_frames(kind, df_folder,
     assert_a_prompt_timeline_follows_its_segments(pipe)
     assert main(["stream", "--model", str(folder), "--method", "fifo", "--prompt", "0:a red ball; 1:a blue ball",
                  "--chunks", "2", "--out", str(tmp_path / "s.mp4")]) == 0
+
+
+@pytest.fixture(scope="module")
+def v2v_folder(tmp_path_factory):
+    """A saved tiny `SkyReelsV2DiffusionForcingVideoToVideoPipeline` folder (the DF weights of `df_folder`'s builder) with a
+    vidlong.yaml at 32x48 pixels, and a 9-frame input video: ``(folder, uint8 frames [9, 32, 48, 3], its mp4 at 8 fps)``."""
+    import numpy as np
+    import yaml
+    from tiny_pipeline import tiny_skyreels_df_pipeline
+
+    from vidlong.video_io import write_video
+
+    folder = tmp_path_factory.mktemp("skyreels-v2v")
+    tiny_skyreels_df_pipeline(video_to_video=True).save_pretrained(folder / "model")
+    (folder / "model" / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-skyreels-v2v", native_frames=NATIVE, fps=24,
+                                                                       height=32, width=48, num_inference_steps=2,
+                                                                       guidance_scale=2.0)))
+    frames = np.random.default_rng(5).integers(0, 256, (9, 32, 48, 3), dtype=np.uint8)
+    write_video(folder / "in.mp4", frames, fps=8)
+    return folder / "model", frames, folder / "in.mp4"
+
+
+def test_video_to_video_continues_its_video_as_its_pipeline_does(v2v_folder):
+    """`SkyReelsV2DiffusionForcingVideoToVideoPipeline` folders: `generate` with a video at 2x and no method = diffusers' call
+    with the same seed, bit for bit (one window of 2x the native latent frames, its first the video's last 9 frames,
+    encoded: ``overlap_history`` 17 takes them all), and its output is the input's frames unchanged, then that window
+    decoded; ``latents=`` (which diffusers' call cannot take with a video) start the same video; its own windows
+    (``base_num_frames``) through vidlong's call = diffusers'; `both` changes the window, not the input's frames. The
+    methods act on its transformer's diffusion-forcing forward as on the DF text-to-video pipeline's (one path:
+    `test_methods_off_removed_and_against_the_float64_reference`)."""
+    import numpy as np
+    from diffusers import SkyReelsV2DiffusionForcingVideoToVideoPipeline
+    from family_checks import check_generate_is_the_stock_call
+    from PIL import Image
+
+    from vidlong.generate import GenerateRequest, generate
+
+    folder, frames, _ = v2v_folder
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    assert type(pipe).__name__ == "VidLongSkyReelsV2DiffusionForcingVideoToVideoPipeline" and pipe.task == "v2v"
+    own = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3, video=frames))
+    window = 4 * (2 * NATIVE - 1) + 1
+    video = [Image.fromarray(frame) for frame in frames]
+    check_generate_is_the_stock_call(folder, own, "SkyReelsV2DiffusionForcingVideoToVideoPipeline", NATIVE, 4, video=video,
+                                     guidance_scale=2.0, overlap_history=17, base_num_frames=window,
+                                     generator=torch.Generator().manual_seed(3))
+    assert own.frames.shape[0] == 9 + window and np.array_equal(own.frames[:9], frames)
+    assert own.settings["strength"] is None and own.settings["video"] == "in memory"
+
+    common = dict(prompt="a red ball", video=frames, num_frames=window, output_type="np")
+    noise = torch.randn(1, 4, 2 * NATIVE, 4, 6, generator=torch.Generator().manual_seed(3))
+    drawn = pipe(**common, generator=torch.Generator().manual_seed(3)).frames[0]
+    assert np.array_equal(pipe(**common, latents=noise).frames[0], drawn)
+    windows = dict(common, video=video, base_num_frames=4 * NATIVE + 1, overlap_history=5, num_inference_steps=2, guidance_scale=2.0)
+    stock = SkyReelsV2DiffusionForcingVideoToVideoPipeline.from_pretrained(folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    assert np.array_equal(pipe(**windows, generator=torch.Generator().manual_seed(3)).frames[0],
+                          stock(**windows, height=32, width=48, generator=torch.Generator().manual_seed(3)).frames[0])
+    both = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3, video=frames, method="both"))
+    assert np.array_equal(both.frames[:9], frames) and not np.array_equal(both.frames[9:], own.frames[9:])
+    with pytest.raises(VidlongError, match="window of 9 pixel frames has no latent frame past the 3.*num_frames 13 or more"):
+        pipe(**dict(common, num_frames=9))
+
+
+def test_video_to_video_folders_continue_stream_and_extend_from_the_cli(v2v_folder, tmp_path):
+    """`vidlong generate --video` on a video-to-video folder continues the file at its frame rate (its 9 frames, then the
+    window of 2x the native latent frames, with `both`); `vidlong extend` and `vidlong stream` run on the folder as on the DF
+    text-to-video one (its weights)."""
+    import json
+
+    from vidlong.cli import main
+    from vidlong.video_io import read_video
+
+    folder, _, source = v2v_folder
+    out, extended, stream = tmp_path / "long.mp4", tmp_path / "e.mp4", tmp_path / "s.mp4"
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--video", str(source), "--ratio", "2",
+                 "--method", "both", "--out", str(out)]) == 0
+    made, fps = read_video(out)
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert len(made) == 9 + 4 * (2 * NATIVE - 1) + 1 and fps == pytest.approx(8) and settings["video"] == str(source)
+    assert main(["extend", "--model", str(folder), "--video", str(source), "--chunks", "1", "--chunk", "1",
+                 "--prompt", "a red ball", "--out", str(extended)]) == 0
+    assert main(["stream", "--model", str(folder), "--prompt", "a red ball", "--chunks", "2", "--chunk", "1",
+                 "--out", str(stream)]) == 0
+    assert len(read_video(extended)[0]) == 9 + 4 and len(read_video(stream)[0]) == 1 + 4
+
+
+@pytest.mark.parametrize("command, flags, says", [
+    ("generate", [], "continues a video .SkyReels-V2 DF video to video.: pass it with --video in.mp4"),
+    ("generate", ["--video", "{video}", "--strength", "0.5"], "--strength is how much of a video is redrawn.*drop --strength"),
+    ("generate", ["--video", "{video}", "--frames", "9"], "last 9 frames take 3 latent frames of the 3 made.*--frames 13 or more"),
+    ("generate", ["--video", "{video}", "--method", "fifo"], "method fifo .*is continued in one call"),
+    ("generate", ["--video", "{video}", "--ratio", "2", "--prompt", "0s: a red ball; 1s: a blue ball"],
+     "timeline .*not wired for a continued"),
+    ("generate", ["--image", "{image}"], "video-to-video model redraws or continues the given video and takes no --image"),
+    ("stream", ["--video", "{video}"], "a stream redraws a video with a Wan or SkyReels-V2 text-to-video model"),
+], ids=["no-video", "strength", "no-new-frame", "fifo", "timeline", "image", "stream-redraw"])
+def test_video_to_video_refusals_are_one_line_before_loading(v2v_folder, image_path, tmp_path, capsys, monkeypatch, command,
+                                                             flags, says):
+    """What a video-to-video folder cannot take: exit 2, one line naming the field and the fix, no model loaded."""
+    from family_checks import check_refused_before_loading
+
+    folder, _, source = v2v_folder
+    flags = [flag.format(video=source, image=image_path) for flag in flags]
+    prompt = [] if "--prompt" in flags else ["--prompt", "a red ball"]
+    line = check_refused_before_loading([command, "--model", str(folder), *prompt, *flags], tmp_path / "o.mp4", capsys,
+                                        monkeypatch)
+    assert re.search(says, line), line

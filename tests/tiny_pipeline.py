@@ -127,16 +127,19 @@ def tiny_skyreels_pipeline():
     return SkyReelsV2Pipeline(**parts, transformer=tiny_transformer(model_class=SkyReelsV2Transformer3DModel))
 
 
-def tiny_skyreels_df_pipeline():
-    """diffusers' `SkyReelsV2DiffusionForcingPipeline` of `tiny_pipeline`'s Wan2.1 parts and a `SkyReelsV2Transformer3DModel`
-    with the frame-rate input of its diffusion-forcing releases (``inject_sample_info``) and their sampler (UniPC on flow
-    sigmas: its call steps each frame with an integer timestep, which Euler's flow sampler refuses)."""
-    from diffusers import SkyReelsV2DiffusionForcingPipeline, SkyReelsV2Transformer3DModel, UniPCMultistepScheduler
+def tiny_skyreels_df_pipeline(video_to_video: bool = False):
+    """diffusers' `SkyReelsV2DiffusionForcingPipeline` (with `video_to_video`, its `SkyReelsV2DiffusionForcingVideoToVideoPipeline`:
+    the same weights) of `tiny_pipeline`'s Wan2.1 parts and a `SkyReelsV2Transformer3DModel` with the frame-rate input of its
+    diffusion-forcing releases (``inject_sample_info``) and their sampler (UniPC on flow sigmas: its call steps each frame
+    with an integer timestep, which Euler's flow sampler refuses)."""
+    from diffusers import (SkyReelsV2DiffusionForcingPipeline, SkyReelsV2DiffusionForcingVideoToVideoPipeline,
+                           SkyReelsV2Transformer3DModel, UniPCMultistepScheduler)
 
     parts = {name: part for name, part in tiny_pipeline().components.items() if not name.startswith("transformer")}
     parts["scheduler"] = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=8.0)
     transformer = tiny_transformer(model_class=SkyReelsV2Transformer3DModel, inject_sample_info=True)
-    return SkyReelsV2DiffusionForcingPipeline(**parts, transformer=transformer)
+    pipeline = SkyReelsV2DiffusionForcingVideoToVideoPipeline if video_to_video else SkyReelsV2DiffusionForcingPipeline
+    return pipeline(**parts, transformer=transformer)
 
 
 def tiny_skyreels_i2v_pipeline():

@@ -21,8 +21,8 @@ from .scalars import is_real, is_whole
 from .method_names import NOISE_KINDS
 from .schedulers.stream import StreamSchedule, fewest_shown_latent_frames
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
-from .models import (Geometry, ModelSpec, folder_configs, folder_continues, folder_geometry, folder_redraws, pipeline_facts, pipeline_folder,
-                     pipeline_task, pixel_frames, spec_for_folder)
+from .models import (Geometry, ModelSpec, folder_configs, folder_continues, folder_geometry, folder_redraws, pipeline_facts,
+                     pipeline_folder, pipeline_task, pixel_frames, spec_for_folder)
 
 if TYPE_CHECKING:  # annotations only: the checks run before torch, diffusers and any model load
     import torch
