@@ -36,6 +36,7 @@ CASES = {
     "ti2v": (("wan", "ti2v"), False, True, True),
     "wan-i2v": (("wan", "i2v"), True, True, True),
     "skyreels-v2": (("family", "skyreels-v2"), False, True, True),
+    "skyreels-v2-df-v2v": (("builder", "tiny_skyreels_df_pipeline", dict(video_to_video=True), "skyreels-v2"), False, True, True),
     "ltx-video": (("family", "ltx-video"), False, True, True),
     "ltx-video-i2v": (("builder", "tiny_ltx_i2v_pipeline", {}, "ltx-video"), True, True, True),
     "cogvideox": (("family", "cogvideox"), False, True, True),
@@ -58,6 +59,9 @@ CASES = {
     "motif-video-i2v": (("builder", "tiny_motif_pipeline", dict(image_to_video=True),
                          dict(native_frames=3, height=32, width=48, fps=24)), True, True, True),
 }
+#: the cases whose `generate` continues a given video (`test_a_continued_video`) rather than making one from the prompt
+CONTINUING = {"skyreels-v2-df-v2v"}
+GENERATING = [name for name in CASES if name not in CONTINUING]
 STREAMING = [name for name, (_, _, streams, _) in CASES.items() if streams]
 EXTENDING = [name for name, (*_, extends) in CASES.items() if extends]
 PROMPT = "a red ball bouncing"
@@ -151,7 +155,7 @@ def assert_near_float32_on_the_cpu(folder, run, what, name):
     return pipe, made
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", GENERATING)
 def test_generate_both_at_twice_the_native_length(folders, name):
     """`generate` with `both` at 2x: L = 2·native latent frames (CogVideoX 2B/5B: the next odd count), finite and within
     `LATENT_REL_ERR` of float32 on the CPU, and not the same as with no method (the methods act on CUDA too); as many
@@ -214,3 +218,22 @@ def test_an_extension_of_a_short_video(folders, name):
     for item in items[1:]:
         assert item.latents.shape[2] == 1
         assert_frames(item.frames, pipe.spec.temporal_ratio, pipe)
+
+
+@pytest.mark.parametrize("name", sorted(CONTINUING))
+def test_a_continued_video(folders, name):
+    """`generate` with `both` at 2x continuing a 9-frame video: the input's frames first, bit for bit, then the window of
+    2·native latent frames decoded (r·(L - 1) + 1 pixel frames), its latents finite and within `LATENT_REL_ERR` of float32
+    on the CPU, and not those with no method."""
+    frames = np.random.default_rng(2).integers(0, 256, (9, 32, 32, 3), dtype=np.uint8)
+
+    def run(pipe, method="both"):
+        made = generate(pipe, GenerateRequest(prompt=PROMPT, ratio=2, method=method, seed=3, video=frames))
+        return made, [made.latents]
+
+    pipe, made = assert_near_float32_on_the_cpu(folders(name), run, f"{name}: generate both 2x from a video", name)
+    latent, ratio = made.settings["latent_frames"], pipe.spec.temporal_ratio
+    assert made.latents.shape[2] == latent == 2 * pipe.spec.native_frames
+    assert_frames(made.frames, 9 + ratio * (latent - 1) + 1, pipe)
+    assert np.array_equal(made.frames[:9], frames)
+    assert not torch.equal(run(pipe, "none")[0].latents, made.latents)
