@@ -222,9 +222,9 @@ def test_an_extension_of_a_short_video(folders, name):
 
 @pytest.mark.parametrize("name", sorted(CONTINUING))
 def test_a_continued_video(folders, name):
-    """`generate` with `both` at 2x continuing a 9-frame video: the input's frames first, bit for bit, then the window of
-    2·native latent frames decoded (r·(L - 1) + 1 pixel frames), its latents finite and within `LATENT_REL_ERR` of float32
-    on the CPU, and not those with no method."""
+    """`generate` with `both` at 2x continuing a 9-frame video: the input's frames first, bit for bit, then the new frames
+    of the window of 2·native latent frames (r each past the 3 the input encodes to), its latents finite and within
+    `LATENT_REL_ERR` of float32 on the CPU, and not those with no method."""
     frames = np.random.default_rng(2).integers(0, 256, (9, 32, 32, 3), dtype=np.uint8)
 
     def run(pipe, method="both"):
@@ -234,6 +234,6 @@ def test_a_continued_video(folders, name):
     pipe, made = assert_near_float32_on_the_cpu(folders(name), run, f"{name}: generate both 2x from a video", name)
     latent, ratio = made.settings["latent_frames"], pipe.spec.temporal_ratio
     assert made.latents.shape[2] == latent == 2 * pipe.spec.native_frames
-    assert_frames(made.frames, 9 + ratio * (latent - 1) + 1, pipe)
+    assert_frames(made.frames, 9 + ratio * (latent - 3), pipe)
     assert np.array_equal(made.frames[:9], frames)
     assert not torch.equal(run(pipe, "none")[0].latents, made.latents)

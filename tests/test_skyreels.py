@@ -375,16 +375,17 @@ def v2v_folder(tmp_path_factory):
 
 
 def test_video_to_video_continues_its_video_as_its_pipeline_does(v2v_folder):
-    """`SkyReelsV2DiffusionForcingVideoToVideoPipeline` folders: `generate` with a video at 2x and no method = diffusers' call
-    with the same seed, bit for bit (one window of 2x the native latent frames, its first the video's last 9 frames,
-    encoded: ``overlap_history`` 17 takes them all), and its output is the input's frames unchanged, then that window
-    decoded; ``latents=`` (which diffusers' call cannot take with a video) start the same video; its own windows
-    (``base_num_frames``) through vidlong's call = diffusers'; `both` changes the window, not the input's frames. The
-    methods act on its transformer's diffusion-forcing forward as on the DF text-to-video pipeline's (one path:
+    """`SkyReelsV2DiffusionForcingVideoToVideoPipeline` folders: `generate` with a video and no method is diffusers' call
+    with the same seed (one window of ratio x the native latent frames, its first the video's last ``overlap_history``
+    17 frames encoded), bit for bit, less the call's decode of those encoded frames: the input's frames unchanged, then
+    the new ones alone (input + 4 per latent frame past the encoded ones; a 9-frame video: all 9 again, 3 latent frames;
+    a 25-frame one: its last 17, 5 latent frames); its latents are the window's, whose decode is those repeated frames,
+    then the output's new ones. ``latents=`` (which diffusers' call cannot take with a video) start the same video; its
+    own windows (``base_num_frames``) through vidlong's call = diffusers'; `both` changes the new frames, not the input's.
+    The methods act on its transformer's diffusion-forcing forward as on the DF text-to-video pipeline's (one path:
     `test_methods_off_removed_and_against_the_float64_reference`)."""
     import numpy as np
     from diffusers import SkyReelsV2DiffusionForcingVideoToVideoPipeline
-    from family_checks import check_generate_is_the_stock_call
     from PIL import Image
 
     from vidlong.generate import GenerateRequest, generate
@@ -393,22 +394,31 @@ def test_video_to_video_continues_its_video_as_its_pipeline_does(v2v_folder):
     pipe = vidlong.load_pipeline(folder, device="cpu")
     pipe.set_progress_bar_config(disable=True)
     assert type(pipe).__name__ == "VidLongSkyReelsV2DiffusionForcingVideoToVideoPipeline" and pipe.task == "v2v"
-    own = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3, video=frames))
-    window = 4 * (2 * NATIVE - 1) + 1
-    video = [Image.fromarray(frame) for frame in frames]
-    check_generate_is_the_stock_call(folder, own, "SkyReelsV2DiffusionForcingVideoToVideoPipeline", NATIVE, 4, video=video,
-                                     guidance_scale=2.0, overlap_history=17, base_num_frames=window,
-                                     generator=torch.Generator().manual_seed(3))
-    assert own.frames.shape[0] == 9 + window and np.array_equal(own.frames[:9], frames)
+    stock = SkyReelsV2DiffusionForcingVideoToVideoPipeline.from_pretrained(folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    longer, made_at = np.random.default_rng(6).integers(0, 256, (25, 32, 48, 3), dtype=np.uint8), {}
+    for given, ratio, repeated, new in ((frames, 2, 9, 4 * (2 * NATIVE - 3)), (longer, 3, 17, 4 * (3 * NATIVE - 5))):
+        made = generate(pipe, GenerateRequest(prompt="a red ball", ratio=ratio, seed=3, video=given))
+        window = 4 * (ratio * NATIVE - 1) + 1
+        assert made.settings["latent_frames"] == ratio * NATIVE and made.latents.shape[2] == ratio * NATIVE
+        call = stock(prompt="a red ball", video=[Image.fromarray(frame) for frame in given], height=32, width=48,
+                     num_frames=window, base_num_frames=window, overlap_history=17, num_inference_steps=2, guidance_scale=2.0,
+                     output_type="np", generator=torch.Generator().manual_seed(3)).frames[0]
+        call = (np.clip(call, 0, 1) * 255).round().astype(np.uint8)
+        assert len(call) == len(given) + window and np.array_equal(call[:len(given)], given)
+        assert np.array_equal(made.frames, np.concatenate([call[:len(given)], call[len(given) + repeated:]]))
+        assert len(made.frames) == made.settings["pixel_frames"] == len(given) + new
+        assert np.array_equal(pipe.decode_uint8(made.latents), call[len(given):])
+        made_at[ratio] = made
+    own, window = made_at[2], 4 * (2 * NATIVE - 1) + 1
     assert own.settings["strength"] is None and own.settings["video"] == "in memory"
 
     common = dict(prompt="a red ball", video=frames, num_frames=window, output_type="np")
     noise = torch.randn(1, 4, 2 * NATIVE, 4, 6, generator=torch.Generator().manual_seed(3))
     drawn = pipe(**common, generator=torch.Generator().manual_seed(3)).frames[0]
     assert np.array_equal(pipe(**common, latents=noise).frames[0], drawn)
-    windows = dict(common, video=video, base_num_frames=4 * NATIVE + 1, overlap_history=5, num_inference_steps=2, guidance_scale=2.0)
-    stock = SkyReelsV2DiffusionForcingVideoToVideoPipeline.from_pretrained(folder, local_files_only=True)
-    stock.set_progress_bar_config(disable=True)
+    windows = dict(common, video=[Image.fromarray(frame) for frame in frames], base_num_frames=4 * NATIVE + 1, overlap_history=5,
+                   num_inference_steps=2, guidance_scale=2.0)
     assert np.array_equal(pipe(**windows, generator=torch.Generator().manual_seed(3)).frames[0],
                           stock(**windows, height=32, width=48, generator=torch.Generator().manual_seed(3)).frames[0])
     both = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3, video=frames, method="both"))
@@ -419,20 +429,31 @@ def test_video_to_video_continues_its_video_as_its_pipeline_does(v2v_folder):
 
 def test_video_to_video_folders_continue_stream_and_extend_from_the_cli(v2v_folder, tmp_path):
     """`vidlong generate --video` on a video-to-video folder continues the file at its frame rate (its 9 frames, then the
-    window of 2x the native latent frames, with `both`); `vidlong extend` and `vidlong stream` run on the folder as on the DF
-    text-to-video one (its weights)."""
+    new frames of a window of 2x the native latent frames, with `both`: 4 per latent frame past the 3 its frames encode
+    to), the sidecar counting those; `--save-latents` saves the window's latents (the input's encoded frames, then the new
+    ones, as an extension saves its encoded tail and new chunks) with the written video's frame count, and `vidlong extend
+    --video OUT --latents FILE` continues the written video from them; `vidlong extend` and `vidlong stream` run on the
+    folder as on the DF text-to-video one (its weights)."""
     import json
 
     from vidlong.cli import main
+    from vidlong.extend import load_latents
     from vidlong.video_io import read_video
 
     folder, _, source = v2v_folder
-    out, extended, stream = tmp_path / "long.mp4", tmp_path / "e.mp4", tmp_path / "s.mp4"
+    out, saved, further = tmp_path / "long.mp4", tmp_path / "long.pt", tmp_path / "further.mp4"
+    extended, stream = tmp_path / "e.mp4", tmp_path / "s.mp4"
     assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--video", str(source), "--ratio", "2",
-                 "--method", "both", "--out", str(out)]) == 0
+                 "--method", "both", "--save-latents", str(saved), "--out", str(out)]) == 0
     made, fps = read_video(out)
     settings = json.loads(out.with_suffix(".json").read_text())
-    assert len(made) == 9 + 4 * (2 * NATIVE - 1) + 1 and fps == pytest.approx(8) and settings["video"] == str(source)
+    assert len(made) == settings["pixel_frames"] == 9 + 4 * (2 * NATIVE - 3) and fps == pytest.approx(8)
+    assert settings["video"] == str(source) and settings["latent_frames"] == 2 * NATIVE
+    latents, meta = load_latents(saved)
+    assert latents.shape[2] == 2 * NATIVE and meta["pixel_frames"] == len(made)
+    assert main(["extend", "--model", str(folder), "--video", str(out), "--latents", str(saved), "--chunks", "1",
+                 "--chunk", "1", "--out", str(further)]) == 0
+    assert len(read_video(further)[0]) == len(made) + 4
     assert main(["extend", "--model", str(folder), "--video", str(source), "--chunks", "1", "--chunk", "1",
                  "--prompt", "a red ball", "--out", str(extended)]) == 0
     assert main(["stream", "--model", str(folder), "--prompt", "a red ball", "--chunks", "2", "--chunk", "1",

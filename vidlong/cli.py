@@ -122,8 +122,9 @@ def _add_generate(sub) -> None:
     p.add_argument("--video", default=None,
                    help="video-to-video (Wan2.1 and CogVideoX-2B/5B text-to-video models): the video to redraw with the prompt "
                         "(mp4 or any file ffmpeg reads); the output has its length, frame rate and aspect. A SkyReels-V2 DF "
-                        "video-to-video folder continues it in one call instead (its frames, then --ratio or --frames of "
-                        "window: its last 17 frames again, then new ones). To continue a video: vidlong extend")
+                        "video-to-video folder continues it in one call instead: its frames unchanged, then the new ones of a "
+                        "window of --ratio or --frames that starts from its last 17 frames, encoded (not shown again). To "
+                        "continue a video: vidlong extend")
     p.add_argument("--strength", type=float, default=None,
                    help="with --video: how much of it is redrawn, in (0, 1] (default 0.8; 1: from pure noise)")
     _add_animate_options(p)
@@ -146,7 +147,8 @@ def _add_generate(sub) -> None:
     p.add_argument("--width", type=int, default=None, help=SIZE_HELP.format(side="width"))
     p.add_argument("--out", required=True, help="output .mp4 file; settings go to a .json beside it")
     p.add_argument("--save-latents", default=None, metavar="FILE.pt",
-                   help="also save the final latents, to continue the video later with `vidlong extend --latents`")
+                   help="also save the final latents, to continue the video later with `vidlong extend --latents` (of a "
+                        "continued --video, the window's: continue it with --video OUT.mp4 --latents FILE.pt)")
     p.add_argument("--offload", default=None, choices=["model", "group"],
                    help="keep the weights in CPU memory and bring them to the GPU when used: model (diffusers' model CPU "
                         "offload, needs accelerate) or group (diffusers' group offloading, block by block)")

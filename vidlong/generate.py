@@ -51,9 +51,10 @@ class GenerateRequest:
             Python uint8 frames ``[T, H, W, 3]`` (or a list of PIL images). The output is as long as it (its first
             `frames`, or the most 4k+1 frames it holds, 8k+1 on CogVideoX; `ratio` stays 1) and, without
             `height`/`width`, its aspect at the model's pixel area; a file's frame rate is the output's. On a SkyReels-V2 DF
-            video-to-video folder (`vidlong.models.CONTINUING_PIPELINES`) the video is continued instead: the output is
-            its frames, then the call's window of `frames` (or `ratio` x native), whose first latent frames are its last
-            17 frames (re-decoded) and the rest new.
+            video-to-video folder (`vidlong.models.CONTINUING_PIPELINES`) the video is continued instead in the call's
+            window of `frames` (or `ratio` x native) pixel frames, whose first latent frames are its last 17 frames encoded:
+            the output is its frames unchanged, then the window's new ones (the window's latent frames past those, r each;
+            the call's decode of those encoded frames is dropped, `repeated_frames`).
         strength: how much of `video` is redrawn, in (0, 1] (1: from pure noise; None: diffusers' 0.8): the call runs
             the last ``int(steps · strength)`` of its steps.
         pose_video, face_video: a Wan Animate model's driving videos (`vidlong.animate`: the character of `image` moves as
@@ -110,7 +111,8 @@ class GenerateRequest:
 class GenerateResult:
     """frames: uint8 ``[T, H, W, 3]`` pixel frames (None from ``generate(..., decode=False)``); settings: every setting used (JSON-ready; ``ratio`` is the
     length made, whole latent frames over the native window, ``ratio_requested`` the one asked for);
-    latents: the final normalised latents ``[1, C, F, h, w]`` (for `--save-latents`); audio: the video's
+    latents: the final normalised latents ``[1, C, F, h, w]`` (for `--save-latents`; of a continued video, the call's window:
+    the input's last frames encoded, then the new ones, as an extension's saved latents); audio: the video's
     `vidlong.video_io.Soundtrack` where the model makes one (LTX-2), else None."""
 
     frames: Optional[np.ndarray]
@@ -462,6 +464,9 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                 final["latents"] = video
         if not as_latents:  # the pipeline decoded its own call
             frames = (np.clip(video[0], 0, 1) * 255).round().astype(np.uint8)
+            if pipe.continues_video:  # the input's frames, then the new ones: not its last frames decoded once more
+                kept = len(extra["video"])
+                frames = np.concatenate([frames[:kept], frames[kept + pipe.repeated_frames(kept):]])
         else:
             frames = pipe.decode_uint8(video) if decode else None
     finally:

@@ -222,6 +222,11 @@ class VidlongPipelineMixin:
         frames, `height` x `width` latent cells)."""
         return latents
 
+    def repeated_frames(self, video_frames: int) -> int:
+        """Pixel frames its call's output shows again right after a continued video's `video_frames` (`continues_video`:
+        the video's last frames, encoded and decoded; `generate` drops them); 0 for a call that continues no video."""
+        return 0
+
     def decodes_in_chunks(self) -> bool:
         """Whether `generate` decodes through `decode_uint8` (not the pipeline's call): Wan's causal VAE, resident
         on the execution device (with offloading the pipeline's own decode runs)."""

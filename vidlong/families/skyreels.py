@@ -156,12 +156,13 @@ class VidLongSkyReelsV2DiffusionForcingVideoToVideoPipeline(DiffusionForcing, Sk
     surface. Its call resizes the whole ``video`` to ``height`` x ``width``, encodes its last ``overlap_history`` pixel frames
     (the VAE posterior's mode) as the window's first latent frames, kept clean (timestep 0, or ``addnoise_condition``),
     makes the rest, and returns the input's frames, then the decoded window: those last frames once more (through the
-    VAE), then the new ones. ``num_frames`` (pixel frames) counts that window, the encoded frames in it: a call makes
-    ``num_frames`` minus those new frames' worth. vidlong makes it in one window of ``num_frames`` (``base_num_frames`` set to
-    it unless given; with it, the call's own windows), ``overlap_history`` defaults to diffusers' recommended 17 (its call
-    has no default that runs), uint8 frames (``[T, H, W, 3]`` or a list) are read as 0-255 as PIL images are, and
-    ``latents=`` (the window's noise, which diffusers' call cannot take with a video) start it as a draw would. Streams
-    and extensions are the DF weights' own: those of `VidLongSkyReelsV2DiffusionForcingPipeline`."""
+    VAE), then the new ones (`generate` keeps the input's frames and the new ones: `repeated_frames`). ``num_frames`` (pixel
+    frames) counts that window, the encoded frames in it: a call makes ``num_frames`` minus their worth of new frames.
+    vidlong makes it in one window of ``num_frames`` (``base_num_frames`` set to it unless given; with it, the call's own
+    windows), ``overlap_history`` defaults to diffusers' recommended 17 (its call has no default that runs), uint8 frames
+    (``[T, H, W, 3]`` or a list) are read as 0-255 as PIL images are, and ``latents=`` (the window's noise, which diffusers'
+    call cannot take with a video) start it as a draw would. Streams and extensions are the DF weights' own: those of
+    `VidLongSkyReelsV2DiffusionForcingPipeline`."""
 
     task = "v2v"
     continues_video = True
@@ -197,6 +198,15 @@ class VidLongSkyReelsV2DiffusionForcingVideoToVideoPipeline(DiffusionForcing, Sk
         """`generate` takes its call's own output: the input's frames come before the decoded window."""
         return False
 
+    def repeated_frames(self, video_frames: int) -> int:
+        """Pixel frames at the front of the decoded window of a call with its defaults (``overlap_history``, the
+        transformer's causal block) on a `video_frames`-frame video: those the window's first latent frames, the video's
+        last frames encoded (`prefix_latent_frames`), decode to again (0 for none)."""
+        temporal = self.vae_scale_factor_temporal
+        prefix = prefix_latent_frames(video_frames, self.call_defaults()["overlap_history"], temporal,
+                                      self.transformer.config.num_frame_per_block)
+        return pixel_frames(prefix, temporal) if prefix else 0
+
     def prepare_latents(self, video, batch_size=1, num_channels_latents=16, height=480, width=832, num_frames=97, dtype=None,
                         device=None, generator=None, latents=None, **windows):
         """diffusers' window (its noise, length and the video's encoded frames), the first window's noise the given
@@ -208,13 +218,18 @@ class VidLongSkyReelsV2DiffusionForcingVideoToVideoPipeline(DiffusionForcing, Sk
         return (noise.to(device=device, dtype=dtype) if first else drawn, *window)
 
 
+def prefix_latent_frames(video_frames: int, overlap_history: int, temporal: int, block: int) -> int:
+    """Latent frames the call's window starts with: the last `overlap_history` of a `video_frames`-frame video encoded
+    (``(n - 1) // temporal + 1`` of its ``n``), cut to whole causal blocks of `block` latent frames, as its call cuts them."""
+    encoded = (min(overlap_history, video_frames) - 1) // temporal + 1
+    return encoded - encoded % block
+
+
 def check_window_leaves_new_frames(video_frames: int, arguments: dict, temporal: int, block: int, window: int) -> None:
-    """The call's first window (`window` pixel frames) holds more latent frames than the video's last ``overlap_history``
-    of its `video_frames` encode to (``(n - 1) // temporal + 1``, cut to whole causal blocks of ``causal_block_size``, else
-    `block`), or one line naming the length that does."""
-    block = arguments.get("causal_block_size") or block
-    encoded = (min(arguments["overlap_history"], video_frames) - 1) // temporal + 1
-    encoded -= encoded % block
+    """The call's first window (`window` pixel frames) holds more latent frames than it starts with (`prefix_latent_frames`
+    of its `video_frames`, in blocks of ``causal_block_size``, else `block`), or one line naming the length that does."""
+    encoded = prefix_latent_frames(video_frames, arguments["overlap_history"], temporal,
+                                   arguments.get("causal_block_size") or block)
     if (window - 1) // temporal + 1 <= encoded:
         raise VidlongError(f"the call's window of {window} pixel frames has no latent frame past the {encoded} the video's "
                            f"last frames (overlap_history {arguments['overlap_history']}) take: ask for num_frames "
