@@ -432,8 +432,9 @@ def test_video_to_video_folders_continue_stream_and_extend_from_the_cli(v2v_fold
     new frames of a window of 2x the native latent frames, with `both`: 4 per latent frame past the 3 its frames encode
     to), the sidecar counting those; `--save-latents` saves the window's latents (the input's encoded frames, then the new
     ones, as an extension saves its encoded tail and new chunks) with the written video's frame count, and `vidlong extend
-    --video OUT --latents FILE` continues the written video from them; `vidlong extend` and `vidlong stream` run on the
-    folder as on the DF text-to-video one (its weights)."""
+    --video OUT --latents FILE` continues the written video from them; `--preset 2x` sizes the window as `--ratio 2` does
+    (the video does not set the length here); `vidlong extend` and `vidlong stream` run on the folder as on the DF
+    text-to-video one (its weights)."""
     import json
 
     from vidlong.cli import main
@@ -454,6 +455,10 @@ def test_video_to_video_folders_continue_stream_and_extend_from_the_cli(v2v_fold
     assert main(["extend", "--model", str(folder), "--video", str(out), "--latents", str(saved), "--chunks", "1",
                  "--chunk", "1", "--out", str(further)]) == 0
     assert len(read_video(further)[0]) == len(made) + 4
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--video", str(source), "--preset", "2x",
+                 "--out", str(out), "--overwrite"]) == 0
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert settings["latent_frames"] == 2 * NATIVE and settings["preset"] == "2x" and len(read_video(out)[0]) == len(made)
     assert main(["extend", "--model", str(folder), "--video", str(source), "--chunks", "1", "--chunk", "1",
                  "--prompt", "a red ball", "--out", str(extended)]) == 0
     assert main(["stream", "--model", str(folder), "--prompt", "a red ball", "--chunks", "2", "--chunk", "1",

@@ -137,7 +137,9 @@ def _add_generate(sub) -> None:
                              "(another is refused, naming the nearest); with --video, its first frames")
     p.add_argument("--method", default=None, help=" | ".join(METHOD_NAMES) + " (default: none; with --preset, both)")
     p.add_argument("--preset", default=None, help="method settings for a length ratio: 2x | 3x | 4x | 8x | 16x (with no "
-                                                  "--method: --method both, UltraViCo and FreeLong++ at the preset's settings)")
+                                                  "--method: --method both, UltraViCo and FreeLong++ at the preset's settings); "
+                                                  "its ratio sets the length as --ratio does, unless a redrawn --video or a "
+                                                  "--control-video sets it (a continued --video's window takes it)")
     _add_fifo_options(p)
     p.add_argument("--noise", default=None, choices=list(NOISE_KINDS),
                    help="initial noise (default: plain, as UltraViCo is published; with --preset, the FreeLong++ methods start "
@@ -294,7 +296,11 @@ def _run_generate(args) -> int:
     from .validate import check_generate, limits_for_folder
 
     out, latents_path = _check_outputs(args)
-    sets_length = args.video or args.control_video  # a video sets its length
+    diagonal = _diagonal(args)
+    folder = _check_model(args)
+    limits = limits_for_folder(folder, **_given(args))
+    # a redrawn or control video sets the length; a continued one does not: its window is --ratio's, or the preset's
+    sets_length = args.control_video or (args.video and not limits.continues)
     preset_ratio = load_preset(args.preset)["ratio"] if args.preset and not sets_length else 1.0
     request = GenerateRequest(
         prompt=args.prompt, negative_prompt=args.negative_prompt, ratio=preset_ratio if args.ratio is None else args.ratio,
@@ -304,9 +310,6 @@ def _run_generate(args) -> int:
         face_video=args.face_video, background_video=args.background_video, mask_video=args.mask_video,
         control_video=args.control_video, segment_overlap=args.segment_overlap, reference_images=args.reference_images,
     )
-    diagonal = _diagonal(args)
-    folder = _check_model(args)
-    limits = limits_for_folder(folder, **_given(args))
     latent = check_generate(request, limits)  # every field, before any model loads
     _note_variable_frame_rate(args, limits)
     from .estimate import GIB, check_fits, run_cost  # diffusers: imported once the request is known good
