@@ -18,25 +18,28 @@ ASKS = {
     "image": ["generate", "--image", "{png}"],
     "last_image": ["generate", "--last-image", "{png}"],  # an image-to-video model: with its --image (NEEDS)
     "prompt_timeline": ["generate", "--prompt", "0s: a red ball; 1s: a blue ball", "--ratio", "2"],
-    "redraw": ["generate", "--video", "{clip}"],
+    "redraw": ["generate", "--video", "{clip}", "--strength", "0.8"],
     "stream_redraw": ["stream", "--video", "{clip}"],
     "control_video": ["generate", "--control-video", "{clip}"],
     "driving_videos": ["generate", "--pose-video", "{clip}", "--face-video", "{clip}"],
 }
 #: what a plain `generate` of each kind of folder needs besides the prompt (a `stream` of an image-to-video one: its image)
-NEEDS = {"i2v": ["--image", "{png}"], "animate": ["--image", "{png}", "--pose-video", "{clip}", "--face-video", "{clip}"]}
+NEEDS = {"i2v": ["--image", "{png}"], "animate": ["--image", "{png}", "--pose-video", "{clip}", "--face-video", "{clip}"],
+         "v2v": ["--video", "{clip}"]}
 
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     from tiny_pipeline import (save_tiny_cogvideox_fun_pipeline, save_tiny_ltx2_pipeline, save_tiny_pipeline,
-                               save_tiny_vace_pipeline, save_tiny_wan_animate_pipeline)
+                               save_tiny_skyreels_df_pipeline, save_tiny_vace_pipeline, save_tiny_wan_animate_pipeline)
 
     root = tmp_path_factory.mktemp("info")
     return {"default": "default", "i2v": save_tiny_pipeline(root / "i2v", "i2v"), "ti2v": save_tiny_pipeline(root / "ti2v", "ti2v"),
             "vace": save_tiny_vace_pipeline(root / "vace"), "animate": save_tiny_wan_animate_pipeline(root / "animate"),
             "ltx2": save_tiny_ltx2_pipeline(root / "ltx2", native_frames=9),  # as long as the default model: its stream defaults
-            "fun": save_tiny_cogvideox_fun_pipeline(root / "fun")}
+            "fun": save_tiny_cogvideox_fun_pipeline(root / "fun"),
+            # SkyReels-V2 DF video to video, continuing the 9-frame clip (3 latent frames) in a native window of 4
+            "df-v2v": save_tiny_skyreels_df_pipeline(root / "df-v2v", video_to_video=True, native_frames=4)}
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +54,7 @@ def inputs(tmp_path_factory):
     return {"{clip}": str(folder / "clip.mp4"), "{png}": str(folder / "frame.png")}
 
 
-@pytest.mark.parametrize("kind", ["default", "i2v", "ti2v", "vace", "animate", "ltx2", "fun"])
+@pytest.mark.parametrize("kind", ["default", "i2v", "ti2v", "vace", "animate", "ltx2", "fun", "df-v2v"])
 def test_every_answer_is_what_the_command_does(kind, folders, inputs, tmp_path, capsys, monkeypatch):
     from vidlong.info import model_info
 
@@ -89,6 +92,22 @@ def test_it_prints_lines_or_json_and_reads_no_weights(folders, capsys, monkeypat
     assert capsys.readouterr().out.splitlines()[2] == ("one forward of the transformer places any number of latent frames "
                                                        "(no RoPE table bounds it); a stream, any length")
     assert main(["info", "--model", "/no/such/folder"]) == 2
+
+
+def test_a_folder_that_continues_a_video(folders, capsys):
+    """A SkyReels-V2 DF video-to-video folder: `generate --video` continues the video (said on the first line, and as
+    ``continues_video``), it streams and extends as its weights do, and its refusals say it continues rather than redraws:
+    no fifo, no redraw at a strength (each line the command's own: `test_every_answer_is_what_the_command_does`)."""
+    from vidlong.info import model_info
+
+    info = model_info(folders["df-v2v"])
+    assert (info["task"], info["continues_video"], model_info("default")["continues_video"]) == ("v2v", True, False)
+    assert [name for name, answer in info["can"].items() if answer["yes"]] == ["generate", "stream", "extend"]
+    assert "--video is continued in one call" in info["can"]["fifo"]["why"]
+    assert "this model continues its --video" in info["can"]["redraw"]["why"]
+    assert "vidlong generate --video" in info["can"]["stream_redraw"]["why"]
+    assert main(["info", "--model", str(folders["df-v2v"])]) == 0
+    assert "task v2v (generate --video continues it: its frames, then new ones)" in capsys.readouterr().out.splitlines()[0]
 
 
 def test_a_reader_that_goes_away_ends_it_quietly():

@@ -175,14 +175,9 @@ def test_fifo_streams_and_extends(tmp_path):
 @pytest.fixture(scope="module")
 def df_folder(tmp_path_factory):
     """A saved tiny `SkyReelsV2DiffusionForcingPipeline` folder (its transformer takes the frame rate) with a vidlong.yaml."""
-    import yaml
-    from tiny_pipeline import tiny_skyreels_df_pipeline
+    from tiny_pipeline import save_tiny_skyreels_df_pipeline
 
-    folder = tmp_path_factory.mktemp("skyreels-df")
-    tiny_skyreels_df_pipeline().save_pretrained(folder)
-    (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-skyreels-df", native_frames=NATIVE, fps=24, height=32,
-                                                             width=32, num_inference_steps=2, guidance_scale=2.0)))
-    return folder
+    return save_tiny_skyreels_df_pipeline(tmp_path_factory.mktemp("skyreels-df"), native_frames=NATIVE)
 
 
 def stock_df(folder):
@@ -359,16 +354,12 @@ def v2v_folder(tmp_path_factory):
     """A saved tiny `SkyReelsV2DiffusionForcingVideoToVideoPipeline` folder (the DF weights of `df_folder`'s builder) with a
     vidlong.yaml at 32x48 pixels, and a 9-frame input video: ``(folder, uint8 frames [9, 32, 48, 3], its mp4 at 8 fps)``."""
     import numpy as np
-    import yaml
-    from tiny_pipeline import tiny_skyreels_df_pipeline
+    from tiny_pipeline import save_tiny_skyreels_df_pipeline
 
     from vidlong.video_io import write_video
 
     folder = tmp_path_factory.mktemp("skyreels-v2v")
-    tiny_skyreels_df_pipeline(video_to_video=True).save_pretrained(folder / "model")
-    (folder / "model" / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-skyreels-v2v", native_frames=NATIVE, fps=24,
-                                                                       height=32, width=48, num_inference_steps=2,
-                                                                       guidance_scale=2.0)))
+    save_tiny_skyreels_df_pipeline(folder / "model", video_to_video=True, native_frames=NATIVE, width=48)
     frames = np.random.default_rng(5).integers(0, 256, (9, 32, 48, 3), dtype=np.uint8)
     write_video(folder / "in.mp4", frames, fps=8)
     return folder / "model", frames, folder / "in.mp4"

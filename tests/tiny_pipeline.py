@@ -142,6 +142,16 @@ def tiny_skyreels_df_pipeline(video_to_video: bool = False):
     return pipeline(**parts, transformer=transformer)
 
 
+def save_tiny_skyreels_df_pipeline(folder: Path, video_to_video: bool = False, **spec) -> Path:
+    """Save `tiny_skyreels_df_pipeline` (with `video_to_video`, its video-to-video twin) with a vidlong.yaml (native 3 latent
+    frames, 32x32 at 24 fps, 2 steps, guidance 2; `spec` overrides)."""
+    tiny_skyreels_df_pipeline(video_to_video).save_pretrained(folder, safe_serialization=True)
+    values = dict(dict(name="tiny-skyreels-df", native_frames=NATIVE_LATENT_FRAMES, height=32, width=32, fps=24,
+                       num_inference_steps=2, guidance_scale=2.0), **spec)
+    (Path(folder) / "vidlong.yaml").write_text(yaml.safe_dump(values))
+    return Path(folder)
+
+
 def tiny_skyreels_i2v_pipeline():
     """diffusers' `SkyReelsV2ImageToVideoPipeline` of `tiny_pipeline`'s Wan2.1 I2V parts (its tiny CLIP) and a
     `SkyReelsV2Transformer3DModel` of the same sizes."""

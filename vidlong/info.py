@@ -26,9 +26,11 @@ def model_info(path) -> dict:
     """A checked model folder's pipeline, spec (with the most latent frames one call places in its RoPE table, None for no
     table) and capabilities (JSON-ready): `generate` with vidlong's attention methods,
     ``fifo`` (diagonal denoising), ``stream``, ``extend``, an ``image`` (first frame), a ``last_image``, a ``prompt_timeline``,
-    ``redraw`` (``generate --video``), ``stream_redraw`` (``stream --video``), a ``control_video`` (Wan VACE, CogVideoX-Fun) and
-    ``driving_videos`` (Wan Animate's pose and face videos); each ``{"yes": bool}``, with ``"why"`` (the command's own
-    refusal) where it is no."""
+    ``redraw`` (``generate --video`` at a strength), ``stream_redraw`` (``stream --video``), a ``control_video`` (Wan VACE,
+    CogVideoX-Fun) and ``driving_videos`` (Wan Animate's pose and face videos); each ``{"yes": bool}``, with ``"why"`` (the
+    command's own refusal) where it is no. ``continues_video``: whether ``generate --video`` continues the video (its
+    frames, then new ones: SkyReels-V2 DF video to video) rather than redrawing it; a video-to-video folder's ``generate``
+    always takes one."""
     from .models import check_model_folder
 
     folder = check_model_folder(path)  # before the imports that bring diffusers: a wrong path is refused at once
@@ -59,7 +61,7 @@ def model_info(path) -> dict:
 
     can = dict(
         generate={"yes": True},
-        fifo=_answer(lambda: check_diagonal(limits)),
+        fifo=_answer(lambda: check_diagonal(limits, video=limits.task == "v2v")),
         stream=_answer(stream),
         extend=_answer(stream),
         image=_answer(takes_image),
@@ -73,7 +75,8 @@ def model_info(path) -> dict:
     return dict(
         folder=str(Path(folder)), pipeline=class_name,
         vidlong_pipeline=PIPELINE_CLASSES.get(class_name.removeprefix("VidLong"), "").rpartition(":")[2] or class_name,
-        task=limits.task, family=facts["family"], transformer=adapter.transformer_class, experts=limits.experts,
+        task=limits.task, continues_video=limits.continues, family=facts["family"], transformer=adapter.transformer_class,
+        experts=limits.experts,
         spec=dict(name=spec.name, native_latent_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames,
                   fps=spec.fps, height=spec.height, width=spec.width, steps=spec.num_inference_steps,
                   guidance=spec.guidance_scale, stream_context=context if can["stream"]["yes"] else None,
@@ -85,8 +88,9 @@ def model_info(path) -> dict:
 def info_lines(info: dict) -> list[str]:
     """`model_info` as lines for a person."""
     spec = info["spec"]
-    lines = [f"{info['folder']}: {info['pipeline']} (vidlong's {info['vidlong_pipeline']}), task {info['task']}, family "
-             f"{info['family']} ({info['transformer']}{', 2 experts' if info['experts'] == 2 else ''})",
+    continues = " (generate --video continues it: its frames, then new ones)" if info["continues_video"] else ""
+    lines = [f"{info['folder']}: {info['pipeline']} (vidlong's {info['vidlong_pipeline']}), task {info['task']}{continues}, "
+             f"family {info['family']} ({info['transformer']}{', 2 experts' if info['experts'] == 2 else ''})",
              f"spec {spec['name']}: native {spec['native_latent_frames']} latent frames = {spec['native_pixel_frames']} frames "
              f"at {spec['fps']} fps, {spec['width']}x{spec['height']} (width x height), {spec['steps']} steps, "
              f"guidance {spec['guidance']:g}"

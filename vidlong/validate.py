@@ -194,8 +194,12 @@ def streams(limits: ModelLimits) -> bool:
 
 def continue_hint(limits: ModelLimits) -> str:
     """The refusals' pointer to `vidlong extend` for continuing a video, where the pipeline of `limits` extends (`streams`:
-    an extension is a stream with a pre-filled start); else ""."""
-    return "; to continue a video use vidlong extend --video" if streams(limits) else ""
+    an extension is a stream with a pre-filled start; one whose call `continues` a video: `vidlong generate --video` too);
+    else ""."""
+    if not streams(limits):
+        return ""
+    one_call = " (or in one window: vidlong generate --video)" if limits.continues else ""
+    return f"; to continue a video use vidlong extend --video{one_call}"
 
 
 def default_stream_context(family: str) -> str:
@@ -387,9 +391,10 @@ def check_model_size(limits: ModelLimits, height=None, width=None) -> None:
                            f"alone; use {named('height')} {fixed_height} and {named('width')} {fixed_width}")
 
 
-def check_diagonal(limits: ModelLimits, instead: str = "both") -> None:
+def check_diagonal(limits: ModelLimits, instead: str = "both", video: bool = False) -> None:
     """Diagonal denoising (``--method fifo``) needs a timestep per token from the model's family; `instead`: the method
-    its refusal suggests (a stream's: chunked)."""
+    its refusal suggests (a stream's: chunked); `video`: generate's request gives a video, which it does not take (a
+    video-to-video model's call redraws or continues it in one window)."""
     from .attention.adapters import adapter_named
 
     adapter = adapter_named(limits.family)
@@ -401,6 +406,10 @@ def check_diagonal(limits: ModelLimits, instead: str = "both") -> None:
         raise VidlongError(f"{named('method')} fifo (diagonal denoising) gives each latent frame its own timestep, which a "
                            f"temporal patch of {limits.geometry.patch[0]} frames joins; use another method "
                            f"(e.g. {named('method')} {instead})")
+    if video:
+        raise VidlongError(f"method fifo makes the frames past the native window from noise; a {named('video')} is "
+                           f"{'continued' if limits.continues else 'redrawn'} in one call: use another method (both, "
+                           "ultravico, freelong, ...)")
 
 
 def check_diagonal_offload(offload: Optional[str]) -> None:
@@ -626,7 +635,7 @@ def check_generate(request, limits: ModelLimits) -> int:
                            f"{limits.no_methods_reason}")
     check_last_image(limits, has_image(request.last_image), diagonal)
     if diagonal:
-        check_diagonal(limits)
+        check_diagonal(limits, video=request.video is not None)
     if request.noise not in (None, *NOISE_KINDS):
         raise VidlongError(f"{named('noise')} must be one of {', '.join(NOISE_KINDS)}, got {request.noise!r}")
     check_sampling(request.guidance, request.guidance_2, request.seed)
@@ -634,10 +643,6 @@ def check_generate(request, limits: ModelLimits) -> int:
     check_steps(request.steps, family=limits.family)
     spec = limits.spec
     check_model_size(limits, request.height, request.width)
-    if diagonal and request.video is not None:
-        raise VidlongError(f"method fifo makes the frames past the native window from noise; a {named('video')} is "
-                           f"{'continued' if limits.continues else 'redrawn'} in one call: use another method (both, "
-                           "ultravico, freelong, ...)")
     latent = check_video_request(request, limits)
     controlled = check_control_request(request, limits)  # a control model's control video sets the length
     check_reference_images(request, limits)

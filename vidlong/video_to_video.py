@@ -101,7 +101,11 @@ def check_strength(strength, steps: int, steps_name: Optional[str] = None) -> No
 
 
 def check_redraws(limits) -> None:
-    """The model of `limits` (`vidlong.validate.ModelLimits`) redraws a given video, or one line naming what does."""
+    """The model of `limits` (`vidlong.validate.ModelLimits`) redraws a given video, or one line naming what does (one
+    that continues its video instead, `check_continued_video`: the line refusing a redraw's strength)."""
+    if limits.continues:
+        raise VidlongError(f"{named('strength')} is how much of a video is redrawn, and this model continues its "
+                           f"{named('video')} (SkyReels-V2 DF video to video: its frames, then new ones): drop {named('strength')}")
     if not limits.redraws:
 
         from .validate import continue_hint
@@ -135,8 +139,8 @@ def check_video_request(request, limits) -> int:
 
 def check_continued_video(request, limits) -> int:
     """A request to a pipeline that continues its video (`vidlong.validate.ModelLimits.continues`): a readable video, no
-    strength, and a window (`frames`, or `ratio` x native) of more latent frames than the video's last `CONTINUED_FRAMES`
-    take in it; returns the window's latent frames."""
+    strength (`check_redraws` refuses it), and a window (`frames`, or `ratio` x native) of more latent frames than the
+    video's last `CONTINUED_FRAMES` take in it; returns the window's latent frames."""
     from .generate import resolve_latent_frames
     from .validate import longest_latent_frames
 
@@ -144,8 +148,7 @@ def check_continued_video(request, limits) -> int:
         raise VidlongError(f"this model folder continues a video (SkyReels-V2 DF video to video): pass it with {named('video')} "
                            "in.mp4")
     if request.strength is not None:
-        raise VidlongError(f"{named('strength')} is how much of a video is redrawn, and this model continues its video: drop "
-                           f"{named('strength')}")
+        check_redraws(limits)
     count = frame_count(request.video)
     if count < 1:
         raise VidlongError(f"{named('video')} holds no frames; pass a video with at least 1 frame")
