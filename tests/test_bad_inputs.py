@@ -415,6 +415,8 @@ PIPELINE_ROWS = [  # a loaded pipeline's own calls, which a Python user reaches 
     ("call-latents-nan", lambda pipe: pipe("a", latents=torch.full((1, 4, 3, 4, 4), float("nan"))), "latents hold NaN"),
     ("call-latents-list", lambda pipe: pipe("a", latents=[0.0]), "latents must be a torch tensor"),
     ("call-generator-int", lambda pipe: pipe("a", generator=0), "generator must be a torch.Generator"),
+    ("call-output-type-mp4", lambda pipe: pipe("a", output_type="mp4"),
+     "output_type must be 'np', 'pil', 'pt' or 'latent', got 'mp4'"),
     ("generate-progress-int", lambda pipe: generate(pipe, GenerateRequest(prompt="a"), progress=5),
      r"progress must be a function progress\(stage, done, total\), got int"),
     ("generate-prompt-int", lambda pipe: generate(pipe, GenerateRequest(prompt=5)), r"prompt \(--prompt\) must be text, got int"),

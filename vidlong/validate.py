@@ -457,12 +457,20 @@ def longest_latent_frames(limits: ModelLimits) -> Optional[int]:
     return None if limits.rope_positions is None else limits.rope_positions * limits.geometry.patch[0]
 
 
+#: the ``output_type`` values a diffusers video pipeline's call takes (its video processor's, and "latent")
+OUTPUT_TYPES = ("np", "pil", "pt", "latent")
+
+
 def check_call_inputs(arguments: dict) -> None:
     """The inputs of a pipeline call (its `arguments` by name) that diffusers takes as they come and fails on deep in its
     loop, or turns into a video of NaN: a ``generator`` that is no torch.Generator (nor a list of them), a
-    ``num_videos_per_prompt`` below 1, start ``latents`` that are no tensor or hold NaN or infinities."""
+    ``num_videos_per_prompt`` below 1, start ``latents`` that are no tensor or hold NaN or infinities, and an ``output_type``
+    its video processor refuses only once the last step is done."""
     import torch
 
+    output_type = arguments.get("output_type", "np")
+    if not isinstance(output_type, str) or output_type not in OUTPUT_TYPES:
+        raise VidlongError(f"output_type must be 'np', 'pil', 'pt' or 'latent', got {output_type!r}")
     generator = arguments.get("generator")
     generators = generator if isinstance(generator, list) else [generator]
     if generator is not None and not all(isinstance(g, torch.Generator) for g in generators):
