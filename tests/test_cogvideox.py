@@ -102,6 +102,23 @@ def test_a_diffusers_cogvideox_pipeline_runs_with_the_methods_and_unwrapped_is_s
     assert np.array_equal(call(), stock) and not np.array_equal(changed, stock)
 
 
+def test_a_video_count_its_call_would_ignore_is_refused_in_one_line():
+    """diffusers' CogVideoX call sets ``num_videos_per_prompt`` to 1 whatever it is given; vidlong's refuses another
+    count in one line before any step instead of making one video silently (1 stays its call)."""
+    from tiny_pipeline import tiny_cogvideox_pipeline
+
+    from vidlong.models import ModelSpec
+
+    pipe = vidlong.from_pipe(tiny_cogvideox_pipeline(), spec=ModelSpec(name="tiny-cogvideox", native_frames=NATIVE, height=32,
+                                                                        width=48, num_inference_steps=1))
+    pipe.set_progress_bar_config(disable=True)
+    with pytest.raises(vidlong.VidlongError, match=r"CogVideoXPipeline's call makes one video per prompt .* drop "
+                                                   r"num_videos_per_prompt") as info:
+        pipe("a red circle", num_videos_per_prompt=2, output_type="latent", max_sequence_length=TEXT)
+    assert "\n" not in str(info.value)
+    assert pipe("a red circle", num_videos_per_prompt=1, output_type="latent", max_sequence_length=TEXT).frames.shape[0] == 1
+
+
 def test_cogvideox_1_5_with_its_temporal_patch_gets_its_own_native_length():
     from vidlong.models import model_facts, spec_for_facts
 

@@ -172,6 +172,8 @@ def test_the_direct_call_reads_uint8_frames_and_refuses_what_diffusers_would_fai
         pipe(video=frames, prompt="a red ball", strength=0.1)
     with pytest.raises(VidlongError, match="video holds no frames"):
         pipe(video=[], prompt="a red ball")
+    with pytest.raises(VidlongError, match="WanVideoToVideoPipeline's call makes one video per prompt"):
+        pipe(video=frames, prompt="a red ball", num_videos_per_prompt=2)  # diffusers' sets it to 1 whatever is given
     with pytest.raises(VidlongError, match="frames of different sizes"):
         generate(pipe, GenerateRequest(prompt="a red ball", video=[frames[0], frames[0][:16]]))
     pipe.save_pretrained(tmp_path / "v2v")

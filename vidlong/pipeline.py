@@ -90,6 +90,9 @@ class VidlongPipelineMixin:
     text_reads_image = False
     #: the LoRA files `load_pipeline` merged into its transformers (`vidlong.lora.LoraFile`)
     vidlong_loras: tuple = ()
+    #: whether its diffusers call makes ``num_videos_per_prompt`` videos a prompt (CogVideoX's and Wan video-to-video's set it
+    #: to 1 whatever they are given: vidlong's call refuses another count in one line rather than ignore it)
+    videos_per_prompt = True
     #: whether `load_pipeline` tiles its VAE's decode in space (diffusers' ``vae.enable_tiling()``, as its examples do for
     #: a VAE whose memory grows with the square of a frame's area: HunyuanVideo's); tiles start past 256 pixels
     tiled_vae = False
@@ -172,7 +175,7 @@ class VidlongPipelineMixin:
         super().save_pretrained(save_directory, *args, **kwargs)
         index = Path(save_directory) / "model_index.json"
         config = json.loads(index.read_text())
-        config["_class_name"] = next(base.__name__ for base in type(self).__mro__ if base.__module__.startswith("diffusers."))
+        config["_class_name"] = diffusers_class(self).__name__
         atomic_write_text(index, json.dumps(config, indent=2, sort_keys=True) + "\n")
         try:
             spec = self.spec
@@ -434,6 +437,10 @@ class VidlongPipelineMixin:
                 bound.arguments[name] = value
         arguments = bound.arguments
         check_call_inputs(arguments)
+        if not self.videos_per_prompt and arguments.get("num_videos_per_prompt", 1) != 1:
+            raise VidlongError(f"{diffusers_class(self).__name__}'s call makes one video per prompt (diffusers sets "
+                               "num_videos_per_prompt to 1 whatever it is given); drop num_videos_per_prompt and call it once "
+                               "per video")
         self.complete_call(arguments)
         for name in NUMBER_ARGUMENTS & arguments.keys():
             arguments[name] = plain(arguments[name])
@@ -611,6 +618,11 @@ PIPELINE_CLASSES = {
     "MotifVideoPipeline": "vidlong.families.motif:VidLongMotifVideoPipeline",
     "MotifVideoImage2VideoPipeline": "vidlong.families.motif_i2v:VidLongMotifVideoImage2VideoPipeline",
 }
+
+
+def diffusers_class(pipe) -> type:
+    """The diffusers pipeline class a vidlong pipeline wraps (the first of diffusers' classes in its MRO)."""
+    return next(base for base in type(pipe).__mro__ if base.__module__.startswith("diffusers."))
 
 
 def over_modules(cls: type, pipe):

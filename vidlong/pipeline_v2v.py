@@ -28,6 +28,7 @@ class VideoToVideoCall:
     that `generate`'s noise kinds reach it; the pipeline's ``prepare_latents`` reads it from ``_vidlong_noise``)."""
 
     task = "v2v"
+    videos_per_prompt = False  # diffusers' Wan and CogVideoX video-to-video calls set num_videos_per_prompt to 1
     #: the noise `prepare_latents` noises the video's latents with (set for one call), or None: a draw from the generator
     _vidlong_noise = None
 

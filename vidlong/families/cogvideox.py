@@ -42,6 +42,8 @@ class CogVideoXFamily:
     ``[B, F, C, h, w]`` (frames before channels); CogVideoX1.5's noise has extra leading frames up to a
     multiple of its temporal patch, dropped before decoding, as the pipeline does."""
 
+    videos_per_prompt = False  # its calls set num_videos_per_prompt to 1
+
     def noise_frames(self, frames: int) -> int:
         patch = self.transformer.config.patch_size_t or 1
         return -(-frames // patch) * patch
