@@ -13,10 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from diffusers import WanPipeline
 
 import vidlong
 from vidlong import pipeline as pipeline_module
 from vidlong.cli import main
+from vidlong.diagonal import diagonal_latents
 from vidlong.files import exclusive_lock
 from vidlong.generate import GenerateRequest, generate
 from conftest import fuzz_value, tiny_transformer
@@ -445,6 +447,10 @@ PIPELINE_ROWS = [  # a loaded pipeline's own calls, which a Python user reaches 
                                                 streaming=vidlong.Streaming(chunk=3, sinks=0, window=0)),
      r"keeps none; give a window of at least 1 latent frame and a chunk \(--chunk\) of at most 2, so that the three fit"),
     ("generate-not-a-request", lambda pipe: generate(pipe, "a red ball"), "generate takes a vidlong.GenerateRequest, got str"),
+    ("generate-stock-pipeline", lambda pipe: generate(WanPipeline(**pipe.components), GenerateRequest(prompt="a")),
+     r"generate takes a vidlong pipeline, got a WanPipeline; wrap it with vidlong.from_pipe\(pipe\)"),
+    ("diagonal-stock-pipeline", lambda pipe: diagonal_latents(WanPipeline(**pipe.components), torch.zeros(1, 4, 3, 4, 4), "a", 6),
+     r"diagonal_latents takes a vidlong pipeline, got a WanPipeline"),
     ("call-guidance-neg", lambda pipe: pipe("a", guidance_scale=-5), "guidance_scale must be >= 0"),
     ("extend-fps-nan", lambda pipe: pipe.extend("a", video=np.zeros((9, 32, 32, 3), np.uint8), seconds=1, fps=float("nan")),
      "fps must be a finite number"),

@@ -244,6 +244,9 @@ def diagonal_latents(pipe, first: torch.Tensor, prompt: str, latent_frames: int,
     """The first `latent_frames` latent frames ``[1, C, latent_frames, h, w]`` of `diagonal_stream` (its
     arguments), with `on_frame` called with the count of queue iterations done (frames made past the
     sink) after each one (progress, or a stop: one that raises ends the run, its hooks removed)."""
+    from .pipeline import check_vidlong_pipeline
+
+    check_vidlong_pipeline(pipe, "diagonal_latents")
     skip = config.sink_frames
     frames = []
     with contextlib.closing(diagonal_stream(pipe, first, prompt, config, negative_prompt, guidances, seed, condition,

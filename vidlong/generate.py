@@ -301,11 +301,12 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     """
     from .diagonal import diagonal_latents
     from .hooks import set_aside
-    from .pipeline import refuse_offloading
+    from .pipeline import check_vidlong_pipeline, refuse_offloading
     from .streaming import refuse_call_while_streaming, refuse_diffusers_cache
     from .timeline import apply_prompt_timeline, remove_prompt_timeline  # diffusers' hooks: not before a run
     from .validate import check_generate, limits_for_pipeline, video_size
 
+    check_vidlong_pipeline(pipe, "generate")
     if not isinstance(request, GenerateRequest):
         raise VidlongError(f"generate takes a vidlong.GenerateRequest, got {type(request).__name__}; e.g. "
                            "generate(pipe, GenerateRequest(prompt=\"a red ball\", ratio=2))")

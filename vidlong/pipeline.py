@@ -674,6 +674,14 @@ def from_pipe(pipe, spec: Optional[ModelSpec] = None) -> VidlongPipelineMixin:
     return made
 
 
+def check_vidlong_pipeline(pipe, what: str) -> None:
+    """A one-line refusal of `what` (``generate``, ``diagonal_latents``) given anything but a vidlong pipeline: a stock
+    diffusers pipeline is wrapped by `from_pipe`, a model folder loaded by `load_pipeline`."""
+    if not isinstance(pipe, VidlongPipelineMixin):
+        raise VidlongError(f"{what} takes a vidlong pipeline, got a {type(pipe).__name__}; wrap it with vidlong.from_pipe(pipe) "
+                           "(a diffusers pipeline), or load a model folder with vidlong.load_pipeline(path)")
+
+
 def check_held_modules(pipe) -> None:
     """A one-line refusal for a held pipeline whose modules vidlong could not take as they are: offloading already enabled
     (its hooks would stay on the shared modules, unknown to the new pipeline; accelerate's device placement of a
