@@ -684,6 +684,16 @@ def test_numpy_numbers_are_taken_wherever_python_numbers_are(tiny_pipe):
     assert torch.equal(first(np.int64(3), np.int64(1)), first(3, 1))
 
 
+def test_a_negative_prompt_of_none_in_a_stream_or_an_extension_is_none_given(tiny_pipe):
+    """``negative_prompt=None`` in `pipe.stream` and `pipe.extend` is no negative prompt, as in diffusers' call and in
+    `GenerateRequest` (it was refused as no text)."""
+    def last(run, **given):
+        return list(run("a red ball", chunks=1, streaming=vidlong.Streaming(steps=1), **given))[-1].latents
+    video = np.zeros((9, 32, 32, 3), np.uint8)
+    assert torch.equal(last(tiny_pipe.stream, negative_prompt=None), last(tiny_pipe.stream))
+    assert torch.equal(last(tiny_pipe.extend, video=video, negative_prompt=None), last(tiny_pipe.extend, video=video))
+
+
 def test_none_in_the_pipeline_call_takes_the_models_default(tiny_pipe):
     """`pipe(height=None, ...)`: None is the spec's value, as in `GenerateRequest` (diffusers failed on it)."""
     def latents(**given):

@@ -459,7 +459,7 @@ class VidlongPipelineMixin:
     def _stream_config(self, call: str, streaming, chunks, seconds, kwargs: dict):
         """What `stream` and `extend` (`call`) check first, before any model work: no stream of this
         pipeline paused, the length and extra arguments. Returns `streaming` (or the model's preset),
-        `chunks` and `seconds`; NumPy numbers become Python ones, in `kwargs` too."""
+        `chunks` and `seconds`; NumPy numbers become Python ones, in `kwargs` too, and a ``negative_prompt`` of None ""."""
         from .methods import Streaming
         from .streaming import refuse_call_while_streaming, refuse_diffusers_cache
         from .validate import check_stream_arguments, check_stream_length, check_streaming_config
@@ -473,6 +473,8 @@ class VidlongPipelineMixin:
         check_streaming_config(streaming)
         for name in ("guidance", "guidance_2", "seed", "height", "width") & kwargs.keys():
             kwargs[name] = plain(kwargs[name])
+        if "negative_prompt" in kwargs and kwargs["negative_prompt"] is None:  # none, as diffusers' call and generate take it
+            kwargs["negative_prompt"] = ""
         return streaming or Streaming.preset(self.spec.stream_preset or "default"), plain(chunks), plain(seconds)
 
     def stream(self, prompt: str, streaming=None, chunks=None, seconds=None, video=None, strength=None, **kwargs):
