@@ -308,7 +308,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
 
     check_vidlong_pipeline(pipe, "generate")
     if not isinstance(request, GenerateRequest):
-        raise VidlongError(f"generate takes a vidlong.GenerateRequest, got {type(request).__name__}; e.g. "
+        raise VidlongError(f"generate takes a vidlong.generate.GenerateRequest, got {type(request).__name__}; e.g. "
                            "generate(pipe, GenerateRequest(prompt=\"a red ball\", ratio=2))")
     if progress is not None and not callable(progress):
         raise VidlongError(f"progress must be a function progress(stage, done, total), got {type(progress).__name__}")
