@@ -46,3 +46,42 @@ def test_every_table_row_is_one_line_with_its_headers_cells():
         wrong += [f"{line[:60]}: {cells(line)} cells, its header {header}" for line in lines[2:]
                   if not line.startswith("|") or cells(line) != header]
     assert not wrong, wrong
+
+
+def typed_vidlong_names() -> set:
+    """The ``vidlong.x.y`` names the README's Python reaches as attributes, as a user types them: in its ```python blocks
+    and its inline ``code`` (comments, ``import`` and ``from`` lines left out: those import what they name)."""
+    code = re.findall(r"```python\n(.*?)```", README, re.S)
+    code += re.findall(r"(?<!`)``([^`]+?)``(?!`)", re.sub(r"```.*?```", "", README, flags=re.S))
+    lines = [line.split("#")[0] for snippet in code for line in snippet.splitlines()]
+    return {name for line in lines if not re.match(r"\s*(from|import)\s", line)
+            for name in re.findall(r"(?<![\w.])vidlong(?:\.[A-Za-z_]\w*)+", line)}
+
+
+def test_every_vidlong_name_the_readmes_python_types_resolves_after_a_bare_import():
+    """Each ``vidlong.x.y`` the README's Python reaches (``vidlong.parallel.enable_context_parallel(transformer)``,
+    ``vidlong.schedulers.noise.initial_noise``) is there after ``import vidlong`` alone, a submodule too, not only once
+    another call has imported it: the names under each submodule resolved in a fresh interpreter of their own."""
+    import subprocess
+    import sys
+
+    import vidlong
+
+    names = typed_vidlong_names()
+    assert {"vidlong.load_pipeline", "vidlong.parallel.enable_context_parallel"} <= names  # the pattern finds them
+    groups = {}  # the public names load on first use whatever came before (`vidlong.__getattr__`): one interpreter for all
+    for name in sorted(names):
+        first = name.split(".")[1]
+        groups.setdefault("" if first in vidlong.__all__ else first, []).append(name)
+    probe = ("import functools, sys, vidlong\n"
+             "for name in sys.argv[1:]:\n"
+             "    try:\n"
+             "        functools.reduce(getattr, name.split('.')[1:], vidlong)\n"
+             "    except AttributeError as err:\n"
+             "        print(name, err)\n")
+    failed = ""
+    for group in groups.values():
+        run = subprocess.run([sys.executable, "-c", probe, *group], capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr[-2000:]
+        failed += run.stdout
+    assert not failed, failed

@@ -4,9 +4,11 @@
     pipe = vidlong.load_pipeline()                         # embedded default, or a local folder
     vidlong.apply(pipe.transformer, vidlong.UltraViCo(), vidlong.SpectralFusion.preset("4x"))
 
-The public names load on first use, so that `import vidlong` (and `vidlong --help`) stays fast.
+The public names load on first use, so that `import vidlong` (and `vidlong --help`) stays fast; so do its submodules
+(``vidlong.parallel.enable_context_parallel``, ``vidlong.models.ModelSpec``), as after ``import vidlong.parallel``.
 """
 from importlib import import_module
+from importlib.util import find_spec
 
 from .errors import VidlongError
 
@@ -25,9 +27,12 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    if name not in _PUBLIC:
+    if name in _PUBLIC:
+        value = getattr(import_module(_PUBLIC[name], __name__), name)
+    elif not name.startswith("_") and find_spec(f"{__name__}.{name}") is not None:
+        value = import_module(f".{name}", __name__)
+    else:
         raise AttributeError(f"module 'vidlong' has no attribute {name!r}")
-    value = getattr(import_module(_PUBLIC[name], __name__), name)
     globals()[name] = value
     return value
 
