@@ -685,6 +685,15 @@ def test_numpy_numbers_are_taken_wherever_python_numbers_are(tiny_pipe):
     assert torch.equal(first(np.int64(3), np.int64(1)), first(3, 1))
 
 
+def test_a_refusal_is_a_value_error_as_diffusers_own_are(tiny_pipe):
+    """A height diffusers' call refuses with a ValueError (no multiple of 16), vidlong's refuses with a `VidlongError`
+    that is a ValueError too: ``except ValueError`` around a pipeline call catches either."""
+    stock = WanPipeline(**tiny_pipe.components)
+    for pipe in (stock, tiny_pipe):
+        with pytest.raises(ValueError, match="16"):
+            pipe("a red ball", height=100, width=32, num_frames=5, num_inference_steps=1)
+
+
 def test_a_negative_prompt_of_none_in_a_stream_or_an_extension_is_none_given(tiny_pipe):
     """``negative_prompt=None`` in `pipe.stream` and `pipe.extend` is no negative prompt, as in diffusers' call and in
     `GenerateRequest` (it was refused as no text)."""

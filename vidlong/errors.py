@@ -6,8 +6,9 @@ from contextlib import contextmanager
 from typing import Optional
 
 
-class VidlongError(Exception):
-    """A user-facing error: its message is one line that names the fix."""
+class VidlongError(ValueError):
+    """A user-facing error: its message is one line that names the fix. A ValueError, as diffusers' refusals of bad input
+    are, so that ``except ValueError`` around a pipeline call catches vidlong's too."""
 
 
 class Stopped(Exception):

@@ -450,6 +450,8 @@ def _written_spec(folder: Path) -> ModelSpec:
         known = {f.name for f in fields(ModelSpec)}
         try:
             return dataclasses.replace(_written_spec(link.parent), **{k: v for k, v in raw.items() if k in known})
+        except VidlongError:  # the base's own refusal
+            raise
         except (TypeError, ValueError) as err:
             raise VidlongError(f"{own} is not a valid vidlong.yaml ({type(err).__name__}); fix or delete it") from None
     if own.is_file():
@@ -546,5 +548,7 @@ def folder_geometry(folder: Path) -> Geometry:
     try:
         vae = json.loads((folder / "vae" / "config.json").read_text())
         return geometry_from_configs(vae, transformer)
+    except VidlongError:  # a config read but not understood: its own line
+        raise
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise VidlongError(f"cannot read the configs of {folder} ({type(err).__name__}); re-save it with save_pretrained()") from None
