@@ -329,6 +329,19 @@ def test_pipeline_stream_yields_decoded_chunks_and_switches_prompts(model_dir):
     assert all(type(b.attn1.processor).__name__ == "WanAttnProcessor" for b in pipe.transformer.blocks)
 
 
+def test_a_switch_once_the_last_chunk_has_begun_is_refused_in_one_line(model_dir):
+    """`switch_prompt` returns the chunk the new prompt starts at; once a stream of N chunks has begun its last one, no
+    chunk would take it, and the switch is refused in one line (it returned chunk N, which is never made)."""
+    pipe = vidlong.load_pipeline(model_dir)
+    stream = pipe.stream("a red circle", streaming=vidlong.Streaming(chunk=1, sinks=1, window=1, steps=1), chunks=2)
+    starts = [stream.switch_prompt("a blue square") for chunk in stream if chunk.index == 0]
+    assert starts == [1] and stream.live.snapshot()[-1] == (1, "a blue square")
+    with pytest.raises(vidlong.VidlongError, match=r"the switch would start at chunk 2 but the stream has 2 chunks \(0-1\) and "
+                                                   r"its last has begun") as info:
+        stream.switch_prompt("a green triangle")
+    assert "\n" not in str(info.value)
+
+
 def test_stream_cli_writes_growing_mp4(model_dir, tmp_path):
     out = tmp_path / "stream.mp4"
     assert main(["stream", "--prompt", "a red circle", "--model", str(model_dir), "--chunks", "5", "--out", str(out)]) == 0

@@ -25,7 +25,7 @@ class LivePrompts:
     def __init__(self, prompt: str, chunks: Optional[int], chunk_of_second: Callable[[float], int]):
         self.entries = parse_prompt_schedule(prompt)
         check_prompt_starts(self.entries, chunks)
-        self.chunk_of_second = chunk_of_second
+        self.chunks, self.chunk_of_second = chunks, chunk_of_second
         self.next_index = 0  # the first chunk whose prompt is not fixed yet
         self._lock = threading.Lock()
 
@@ -42,7 +42,7 @@ class LivePrompts:
 
     def switch(self, prompt: str) -> int:
         """`prompt` from the next chunk not begun yet, in place of the schedule's later entries; returns
-        that chunk's index."""
+        that chunk's index (a one-line error once the stream's last chunk has begun: no chunk would take it)."""
         if not isinstance(prompt, str) or not prompt.strip():
             raise VidlongError("the new prompt is empty; describe what the stream should show next")
         entries = parse_prompt_schedule(prompt)  # as a stream's prompt is read: "0:16:9 shot" is the prompt "16:9 shot"
@@ -51,6 +51,9 @@ class LivePrompts:
                                "for pipe.stream, or call switch_prompt when each change should come")
         with self._lock:
             start = self.next_index
+            if self.chunks is not None and start >= self.chunks:
+                raise VidlongError(f"the switch would start at chunk {start} but the stream has {self.chunks} chunks "
+                                   f"(0-{self.chunks - 1}) and its last has begun; switch before it, or stream more chunks")
             self.entries = [(chunk, text) for chunk, text in self.entries if chunk < start] + [(start, entries[0][1])]
         return start
 
