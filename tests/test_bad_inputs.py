@@ -344,6 +344,10 @@ def _apply(*methods, **kwargs):
 API_ROWS = [
     # the list
     ("two-ultravico", lambda: _apply(vidlong.UltraViCo(), vidlong.UltraViCo()), "UltraViCo is given twice"),
+    ("apply-compiled", lambda: vidlong.apply(torch.compile(tiny_transformer()), vidlong.UltraViCo(), native_frames=3),
+     r"vidlong.apply got a WanTransformer3DModel wrapped by torch.compile; pass the model itself \(its _orig_mod\)"),
+    ("remove-compiled", lambda: vidlong.remove(torch.compile(tiny_transformer())),
+     "vidlong.remove got a WanTransformer3DModel wrapped"),
     ("fusion-and-window", lambda: _apply(vidlong.SpectralFusion(), vidlong.SlidingWindow()), "SpectralFusion .* or SlidingWindow, not both"),
     ("window-nan", lambda: vidlong.SlidingWindow(window=float("nan")), "SlidingWindow window must be > 0"),
     ("fusion-windows-0", lambda: vidlong.SpectralFusion(windows=(0,)), "SpectralFusion windows"),

@@ -30,6 +30,11 @@ def adapter_for(transformer, call: str = "vidlong.apply") -> FamilyAdapter:
         if type(transformer).__name__ == adapter.transformer_class:
             return adapter
     served = ", ".join(a.transformer_class for a in ADAPTERS)
+    compiled = getattr(transformer, "_orig_mod", None)  # torch.compile's wrapper of a model
+    if compiled is not None:
+        raise VidlongError(f"{call} got a {type(compiled).__name__} wrapped by torch.compile; pass the model itself (its "
+                           "_orig_mod), and compile it in place (model.compile() or model.compile_repeated_blocks()): vidlong's "
+                           "hooks go on the model")
     if hasattr(transformer, "transformer"):  # a pipeline handed over whole
         method = call.removeprefix("vidlong.")
         raise VidlongError(f"{call} takes the pipeline's transformer, not the {type(transformer).__name__}: "
