@@ -372,6 +372,28 @@ def test_chunked_decode_is_the_pipelines_own_decode_bit_for_bit(folders, image_p
     assert fast.shape == expected.shape and np.abs(fast - expected).max() <= 1
 
 
+def test_generate_leaves_a_tiled_vae_to_the_pipelines_own_decode(folders):
+    """With the VAE's spatial tiling on (diffusers' ``vae.enable_tiling()``, which bounds a large frame's decode memory),
+    `generate` decodes through the pipeline's own call, which tiles, not through `decode_uint8`, which would not: the
+    tiling was ignored. Its frames are the tiled decode of its latents."""
+    from vidlong.generate import GenerateRequest, generate
+
+    pipe = vidlong.load_pipeline(folders["wan2.2"], device="cpu")
+    pipe.vae.enable_tiling(tile_sample_min_height=16, tile_sample_min_width=16, tile_sample_stride_height=8,
+                           tile_sample_stride_width=8)
+    tiled = []
+    decode = pipe.vae.tiled_decode
+    pipe.vae.tiled_decode = lambda *args, **kwargs: tiled.append(1) or decode(*args, **kwargs)
+    result = generate(pipe, GenerateRequest(prompt="a red circle", steps=1))
+    assert tiled and not pipe.decodes_in_chunks()
+    config = pipe.vae.config
+    latents = result.latents * torch.tensor(config.latents_std).view(1, -1, 1, 1, 1) + torch.tensor(config.latents_mean).view(
+        1, -1, 1, 1, 1)
+    with torch.no_grad():
+        frames = pipe.video_processor.postprocess_video(pipe.vae.decode(latents).sample, output_type="np")[0]
+    assert np.array_equal(result.frames, (np.clip(frames, 0, 1) * 255).round().astype(np.uint8))
+
+
 @pytest.mark.parametrize("kind", FAMILY)
 def test_generates_latents_are_the_ones_its_frames_decode_from(folders, image_path, kind):
     """`GenerateResult.latents` (what --save-latents writes, and a continuation starts from) decode to the

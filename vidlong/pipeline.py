@@ -232,8 +232,10 @@ class VidlongPipelineMixin:
 
     def decodes_in_chunks(self) -> bool:
         """Whether `generate` decodes through `decode_uint8` (not the pipeline's call): Wan's causal VAE, resident
-        on the execution device (with offloading the pipeline's own decode runs)."""
-        return self._wan_vae() and next(self.vae.parameters()).device == self._execution_device
+        on the execution device (with offloading the pipeline's own decode runs), its spatial tiling off (diffusers'
+        ``vae.enable_tiling()``: the pipeline's own decode tiles, `decode_uint8` would not)."""
+        return (self._wan_vae() and not getattr(self.vae, "use_tiling", False)
+                and next(self.vae.parameters()).device == self._execution_device)
 
     def _wan_vae(self) -> bool:
         return type(self.vae).__name__ == "AutoencoderKLWan"
