@@ -6,6 +6,7 @@ from __future__ import annotations
 from ...errors import VidlongError
 from .base import FamilyAdapter
 from .cogvideox import COGVIDEOX
+from .easyanimate import EASYANIMATE
 from .hunyuan import HUNYUAN_VIDEO
 from .hunyuan15 import HUNYUAN_VIDEO_15
 from .kandinsky5 import KANDINSKY_5
@@ -20,7 +21,7 @@ from .wan_vace import WAN_VACE
 
 #: every family vidlong serves
 ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, WAN_VACE, WAN_ANIMATE, SKYREELS_V2, LTX_VIDEO, LTX_2, COGVIDEOX, HUNYUAN_VIDEO,
-                                       HUNYUAN_VIDEO_15, MOCHI, KANDINSKY_5, MOTIF_VIDEO)
+                                       HUNYUAN_VIDEO_15, MOCHI, KANDINSKY_5, MOTIF_VIDEO, EASYANIMATE)
 
 
 def adapter_for(transformer, call: str = "vidlong.apply") -> FamilyAdapter:
