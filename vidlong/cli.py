@@ -21,7 +21,7 @@ SIZE_HELP = ("pixels (default: the model's native {side}; with --image and no si
 
 #: the --model help of every command that loads a model (the app's too)
 MODEL_HELP = ("local diffusers pipeline folder (Wan, SkyReels-V2, LTX-Video, LTX-2, CogVideoX, HunyuanVideo 1.0 and 1.5, Mochi, "
-              "Kandinsky 5.0 Video, Motif-Video), or an embedded model: default (the default), default-causal, "
+              "Kandinsky 5.0 Video, Motif-Video, EasyAnimate), or an embedded model: default (the default), default-causal, "
               "default-distilled")
 
 
@@ -132,9 +132,9 @@ def _add_generate(sub) -> None:
     length = p.add_mutually_exclusive_group()
     length.add_argument("--ratio", type=float, default=None, help="length as a multiple of the native window (default 1, or the preset's)")
     length.add_argument("--frames", type=int, default=None,
-                        help="pixel frames, a count its VAE decodes back to: 4k+1 for Wan, HunyuanVideo, Kandinsky 5 "
-                             "and Motif-Video (e.g. 81, 161, 321), 8k+1 for LTX-Video, LTX-2 and CogVideoX, 6k+1 for Mochi "
-                             "(another is refused, naming the nearest); with --video, its first frames")
+                        help="pixel frames, a count its VAE decodes back to: 4k+1 for Wan, HunyuanVideo, Kandinsky 5, "
+                             "Motif-Video and EasyAnimate (e.g. 81, 161, 321), 8k+1 for LTX-Video, LTX-2 and CogVideoX, "
+                             "6k+1 for Mochi (another is refused, naming the nearest); with --video, its first frames")
     p.add_argument("--method", default=None, help=" | ".join(METHOD_NAMES) + " (default: none; with --preset, both)")
     p.add_argument("--preset", default=None, help="method settings for a length ratio: 2x | 3x | 4x | 8x | 16x (with no "
                                                   "--method: --method both, UltraViCo and FreeLong++ at the preset's settings); "

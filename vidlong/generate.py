@@ -169,7 +169,8 @@ def check_task(task: str, has_image: bool, extends: bool = True) -> None:
     if task == "t2v" and has_image:
         extend = ", or `vidlong extend --video` from a 1-frame video" if extends else ""
         raise VidlongError(f"this model is text-to-video and takes no {named('image')}; use an image-to-video model folder "
-                           f"(Wan, SkyReels-V2, LTX-Video, LTX-2, CogVideoX, HunyuanVideo, Kandinsky 5 or Motif-Video){extend}")
+                           "(Wan, SkyReels-V2, LTX-Video, LTX-2, CogVideoX, HunyuanVideo, Kandinsky 5, Motif-Video or "
+                           f"EasyAnimate){extend}")
 
 
 def resolve_latent_frames(request: GenerateRequest, native_frames: int, temporal_ratio: int = 4,

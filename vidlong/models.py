@@ -28,6 +28,8 @@ from .scalars import is_whole
 
 #: Wan's VAEs (2.1 and 2.2): pixel frames = 4 · (latent frames - 1) + 1.
 WAN_TEMPORAL_RATIO = 4
+#: a down block only EasyAnimate's MagVIT VAE (`AutoencoderKLMagvit`) has, whose config writes no temporal ratio
+MAGVIT_BLOCK = "SpatialTemporalDownBlock3D"
 
 #: models shipped inside the package, by the name ``--model`` takes
 EMBEDDED_MODELS = {"default": Path(__file__).parent / "default_model",
@@ -48,7 +50,8 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVA
                   "HunyuanVideoImageToVideoPipeline": "i2v", "HunyuanSkyreelsImageToVideoPipeline": "i2v",
                   "HunyuanVideo15Pipeline": "t2v", "HunyuanVideo15ImageToVideoPipeline": "i2v", "MochiPipeline": "t2v",
                   "Kandinsky5T2VPipeline": "t2v", "Kandinsky5I2VPipeline": "i2v", "LTXConditionImageToVideoPipeline": "i2v",
-                  "MotifVideoPipeline": "t2v", "MotifVideoImage2VideoPipeline": "i2v"}
+                  "MotifVideoPipeline": "t2v", "MotifVideoImage2VideoPipeline": "i2v", "EasyAnimatePipeline": "t2v",
+                  "EasyAnimateInpaintPipeline": "i2v"}
 
 
 def task_of(class_name) -> Optional[str]:
@@ -151,7 +154,7 @@ def model_facts(transformer_config, experts: int = 1, expand_timesteps: bool = F
                 family: str = "wan", pipeline: str = "") -> dict:
     """What a match rule can test: the transformer's config plus the pipeline facts, the family
     (`vidlong.attention.adapters`: "wan", "wan-vace", "wan-animate", "skyreels-v2", "ltx-video", "ltx-2", "cogvideox",
-    "hunyuan-video", "hunyuan-video-1.5", "mochi", "kandinsky5", "motif-video") and the diffusers pipeline class
+    "hunyuan-video", "hunyuan-video-1.5", "mochi", "kandinsky5", "motif-video", "easyanimate") and the diffusers pipeline class
     (SkyReels-V2's diffusion-forcing 14B and text-to-video 14B transformers have one config)."""
     return dict(transformer_config, experts=experts, expand_timesteps=bool(expand_timesteps), task=task, family=family,
                 pipeline=pipeline.removeprefix("VidLong"))
@@ -518,7 +521,8 @@ def geometry_from_configs(vae: dict, transformer: dict) -> Geometry:
     Wan's ``z_dim`` or the others' ``latent_channels``; the spatial factor Wan's ``scale_factor_spatial``,
     LTX-Video's and HunyuanVideo's ``spatial_compression_ratio`` (LTX: else its patch x 2^down-samplings),
     Mochi's product of ``spatial_expansions`` or CogVideoX's 2^(levels - 1); the temporal factor likewise (Mochi's
-    product of ``temporal_expansions``, 6; Wan's 4 where an early Wan config names none; else one line); the patch Wan's
+    product of ``temporal_expansions``, 6; EasyAnimate's MagVIT VAE's 2^(levels - 2), as its class sets it; Wan's 4 where
+    an early Wan config names none; else one line); the patch Wan's
     ``[t, h, w]`` or the others' ``patch_size`` (h = w) with ``patch_size_t`` (None: 1); a decoder padding in reflect mode
     needs 2 latent cells a side."""
     downs = sum(vae.get("spatio_temporal_scaling") or ())  # LTX-Video's VAE, when its ratios are not written
@@ -529,6 +533,7 @@ def geometry_from_configs(vae: dict, transformer: dict) -> Geometry:
     temporal = (vae.get("scale_factor_temporal") or vae.get("temporal_compression_ratio")
                 or (vae.get("patch_size_t", 1) * 2**downs if "spatio_temporal_scaling" in vae else None)
                 or (math.prod(vae["temporal_expansions"]) if "temporal_expansions" in vae else None)
+                or (2 ** (len(vae["block_out_channels"]) - 2) if MAGVIT_BLOCK in (vae.get("down_block_types") or ()) else None)
                 or (WAN_TEMPORAL_RATIO if "z_dim" in vae else None))  # an early Wan VAE config's, which names none
     if temporal is None:  # a VAE of another spelling: a guess would give wrong frame counts
         raise VidlongError(f"the VAE ({vae.get('_class_name') or 'its config'}) names no temporal compression vidlong reads "

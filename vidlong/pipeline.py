@@ -622,6 +622,8 @@ PIPELINE_CLASSES = {
     "Kandinsky5I2VPipeline": "vidlong.families.kandinsky5_i2v:VidLongKandinsky5I2VPipeline",
     "MotifVideoPipeline": "vidlong.families.motif:VidLongMotifVideoPipeline",
     "MotifVideoImage2VideoPipeline": "vidlong.families.motif_i2v:VidLongMotifVideoImage2VideoPipeline",
+    "EasyAnimatePipeline": "vidlong.families.easyanimate:VidLongEasyAnimatePipeline",
+    "EasyAnimateInpaintPipeline": "vidlong.families.easyanimate:VidLongEasyAnimateInpaintPipeline",
 }
 
 

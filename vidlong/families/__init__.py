@@ -1,11 +1,12 @@
 """vidlong's pipelines for the families beyond Wan, one module each (`skyreels`, `ltx`, `cogvideox`, `hunyuan`, `mochi`,
-`kandinsky5`, `kandinsky5_i2v`, `motif`, `motif_i2v`; what they share in `common`, and in `guider` what those whose
-calls guide by a guider component share): diffusers' `SkyReelsV2Pipeline` and its image-to-video and diffusion-forcing
-pipelines (Wan's layout: Wan's surface serves them as it is), `LTXPipeline`, `LTXImageToVideoPipeline`,
-`LTXConditionPipeline`, `CogVideoXPipeline`, `CogVideoXImageToVideoPipeline`, `HunyuanVideoPipeline`,
-`HunyuanVideoImageToVideoPipeline`, `HunyuanSkyreelsImageToVideoPipeline`, `HunyuanVideo15Pipeline`,
-`HunyuanVideo15ImageToVideoPipeline`, `MochiPipeline`, `Kandinsky5T2VPipeline`, `Kandinsky5I2VPipeline`,
-`MotifVideoPipeline` and `MotifVideoImage2VideoPipeline` with the surface of `VidlongPipelineMixin`. Each states how its
+`kandinsky5`, `kandinsky5_i2v`, `motif`, `motif_i2v`, `easyanimate`; what they share in `common`, and in `guider` what
+those whose calls guide by a guider component share): diffusers' `SkyReelsV2Pipeline` and its image-to-video and
+diffusion-forcing pipelines (Wan's layout: Wan's surface serves them as it is), `LTXPipeline`,
+`LTXImageToVideoPipeline`, `LTXConditionPipeline`, `CogVideoXPipeline`, `CogVideoXImageToVideoPipeline`,
+`HunyuanVideoPipeline`, `HunyuanVideoImageToVideoPipeline`, `HunyuanSkyreelsImageToVideoPipeline`,
+`HunyuanVideo15Pipeline`, `HunyuanVideo15ImageToVideoPipeline`, `MochiPipeline`, `Kandinsky5T2VPipeline`,
+`Kandinsky5I2VPipeline`, `MotifVideoPipeline`, `MotifVideoImage2VideoPipeline`, `EasyAnimatePipeline` and
+`EasyAnimateInpaintPipeline` (as image to video) with the surface of `VidlongPipelineMixin`. Each states how its
 ``latents=`` argument is laid out and what a stream needs where it differs from Wan's (its prompt encoding, one
 transformer forward on ``[B, C, f, h, w]`` latents, its sampler's timesteps, the forward process that re-noises the
 context, chunk decoding and encoding); the attention side of each family is its adapter in `vidlong.attention.adapters`.
