@@ -132,6 +132,28 @@ class VidLongEasyAnimateInpaintPipeline(EasyAnimateFamily, VidlongPipelineMixin,
         latents = latents.to(device)
         return (latents, latents) if kwargs.get("return_noise") else (latents,)
 
+    def prepare_mask_latents(self, mask, masked_image, batch_size, height, width, dtype, device, generator,
+                             do_classifier_free_guidance, noise_aug_strength):
+        """diffusers' ``(mask latents, masked video latents)``: each through the VAE a sample at a time, the posterior's
+        mode, scaled; the masked video first noised by `noise_aug_strength` where the transformer's config says so. The
+        noise is drawn on the generator's device, then moved: vidlong's generators are the CPU's, and diffusers' draw on the
+        video's device fails with one on a GPU (on the CPU the two are one)."""
+        from diffusers.pipelines.easyanimate.pipeline_easyanimate_inpaint import add_noise_to_reference_video
+
+        vae = self.vae
+
+        def encoded(pixels):
+            pixels = pixels.to(device, dtype)
+            latents = torch.cat([vae.encode(pixels[i:i + 1])[0].mode() for i in range(pixels.shape[0])])
+            return latents * vae.config.scaling_factor
+
+        if masked_image is not None and self.transformer.config.add_noise_in_inpaint_model:
+            drawn_on = generator.device if isinstance(generator, torch.Generator) else device
+            masked_image = add_noise_to_reference_video(masked_image.to(drawn_on, dtype), ratio=noise_aug_strength,
+                                                        generator=generator)
+        return (None if mask is None else encoded(mask),
+                None if masked_image is None else encoded(masked_image).to(device, dtype))
+
     def _check_inpaint_parts(self) -> None:
         """A one-line refusal where its call cannot condition on an image: a transformer without the mask and masked
         video channels (diffusers' call fails on its other path), or, where the mask is resized (not encoded), a VAE
