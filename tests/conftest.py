@@ -462,3 +462,32 @@ def motif_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dt
     if image:
         inputs["image_embeds"] = torch.randn(1, 4, MOTIF_IMAGE_DIM, generator=gen).to(dtype).expand(2, -1, -1)
     return inputs
+
+
+def tiny_easyanimate_transformer(seed: int = 0, inpaint: bool = False):
+    """A random EasyAnimateTransformer3DModel (2 heads x 16, patch 2; an MMDiT block, whose text has projections of its
+    own, then a block whose text shares the video's) for exact CPU checks; with `inpaint`, the InP release's input of
+    ``2·C + 1`` channels: the latents, then the mask's channel and the masked video's latents (``inpaint_latents``)."""
+    from diffusers import EasyAnimateTransformer3DModel
+
+    torch.manual_seed(seed)
+    model = EasyAnimateTransformer3DModel(num_attention_heads=2, attention_head_dim=16, patch_size=2, num_layers=2,
+                                          mmdit_layers=1, in_channels=2 * IN_CHANNELS + 1 if inpaint else IN_CHANNELS,
+                                          out_channels=IN_CHANNELS, time_embed_dim=16, text_embed_dim=TEXT_DIM)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model.eval()
+
+
+def easyanimate_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32,
+                       inpaint: bool = False) -> dict:
+    """Latents ``[2, C, F, H, W]`` (latent frames) and two prompts' 5 text states, as a guided call batches them (no mask:
+    its transformer takes none); with `inpaint`, ``inpaint_latents`` ``[2, C + 1, F, H, W]``."""
+    gen = torch.Generator().manual_seed(seed)
+    inputs = dict(hidden_states=torch.randn(2, IN_CHANNELS, frames, height, width, generator=gen).to(dtype),
+                  encoder_hidden_states=torch.randn(2, 5, TEXT_DIM, generator=gen).to(dtype),
+                  timestep=torch.tensor([500.0, 500.0], dtype=dtype), return_dict=False)
+    if inpaint:
+        inputs["inpaint_latents"] = torch.randn(2, IN_CHANNELS + 1, frames, height, width, generator=gen).to(dtype)
+    return inputs

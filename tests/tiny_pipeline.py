@@ -520,3 +520,30 @@ def tiny_motif_pipeline(image_to_video: bool = False):
     if image_to_video:
         return MotifVideoImage2VideoPipeline(**parts, feature_extractor=SiglipImageProcessor(size={"height": 8, "width": 8}))
     return MotifVideoPipeline(**parts)
+
+
+def tiny_easyanimate_pipeline(image_to_video: bool = False):
+    """diffusers' `EasyAnimatePipeline` (with `image_to_video`, `EasyAnimateInpaintPipeline`) of tiny random parts: a
+    MagVIT VAE (8x space, 4x time), a two-layer Qwen2-VL (its call reads the second-last hidden states of its chat
+    template; a template of the user's text alone here), `tiny_easyanimate_transformer` (image to video: its InP input
+    channels, and its VAE's config saying ``cache_mag_vae``, which diffusers' inpaint call reads and `AutoencoderKLMagvit`
+    registers none of: EasyAnimate's releases are taken to write it) and a flow-matching scheduler."""
+    from diffusers import AutoencoderKLMagvit, EasyAnimateInpaintPipeline, EasyAnimatePipeline
+    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
+
+    from conftest import IN_CHANNELS, TEXT_DIM, tiny_easyanimate_transformer
+
+    torch.manual_seed(0)
+    vae = AutoencoderKLMagvit(latent_channels=IN_CHANNELS, block_out_channels=(8,) * 4, layers_per_block=1, norm_num_groups=4)
+    qwen = Qwen2VLForConditionalGeneration(Qwen2VLConfig(
+        text_config=dict(vocab_size=64, hidden_size=TEXT_DIM, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         num_key_value_heads=2, max_position_embeddings=1024, bos_token_id=None, eos_token_id=None,
+                         rope_scaling={"type": "mrope", "mrope_section": [1, 1, 2]}),
+        vision_config=dict(depth=1, embed_dim=16, hidden_size=TEXT_DIM, mlp_ratio=1, num_heads=2)))
+    tokenizer = tiny_tokenizer()
+    tokenizer.chat_template = "{% for m in messages %}{% for c in m['content'] %}{{ c['text'] }}{% endfor %}{% endfor %}"
+    pipeline = EasyAnimateInpaintPipeline if image_to_video else EasyAnimatePipeline
+    if image_to_video:
+        vae.register_to_config(cache_mag_vae=True)
+    return pipeline(vae=vae.eval(), text_encoder=qwen.eval(), tokenizer=tokenizer,
+                    transformer=tiny_easyanimate_transformer(inpaint=image_to_video), scheduler=FlowMatchEulerDiscreteScheduler())
