@@ -24,12 +24,12 @@ DEVICE, DTYPE = os.environ.get("VIDLONG_GPU_TEST_DEVICE", "cuda"), "bfloat16"
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(DEVICE == "cuda" and not torch.cuda.is_available(), reason="needs CUDA")]
 
-#: name: (how its folder is saved, whether it takes a first frame, whether it streams, whether it extends). The folders: the
-#: Wan kinds by `tiny_pipeline.save_tiny_pipeline` (32x32, native 3 latent frames), the other families by
-#: `test_family_pipelines.saved_family` or, for the builders it does not list, as it saves them (`spec_of`: the family whose
-#: vidlong.yaml sizes they take, or the sizes, as Mochi's, Kandinsky 5's and Motif-Video's own tests save them; Kandinsky
-#: 5's image to video native 5, so that its call's renormalised first 4 latent frames have frames after them); LTX-2 by
-#: `tiny_pipeline.save_tiny_ltx2_pipeline`.
+#: name: (how its folder is saved, whether it takes a first frame, whether it streams, whether it extends). The folders:
+#: the Wan kinds by `tiny_pipeline.save_tiny_pipeline` (32x32, native 3 latent frames), the other families by
+#: `test_family_pipelines.saved_family` or, for the builders it does not list, as it saves them (`spec_of`: the family
+#: whose vidlong.yaml sizes they take, or the sizes, as Mochi's, Kandinsky 5's, Motif-Video's and EasyAnimate's own
+#: tests save them; Kandinsky 5's image to video native 5, so that its call's renormalised first 4 latent frames have
+#: frames after them); LTX-2 by `tiny_pipeline.save_tiny_ltx2_pipeline`.
 CASES = {
     "wan2.1": (("wan", "wan2.1"), False, True, True),
     "wan2.2": (("wan", "wan2.2"), False, True, True),
@@ -58,6 +58,10 @@ CASES = {
                     True),
     "motif-video-i2v": (("builder", "tiny_motif_pipeline", dict(image_to_video=True),
                          dict(native_frames=3, height=32, width=48, fps=24)), True, True, True),
+    "easyanimate": (("builder", "tiny_easyanimate_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=8)), False, True,
+                    True),
+    "easyanimate-i2v": (("builder", "tiny_easyanimate_pipeline", dict(image_to_video=True),
+                         dict(native_frames=3, height=32, width=48, fps=8)), True, True, True),
 }
 #: the cases whose `generate` continues a given video (`test_a_continued_video`) rather than making one from the prompt
 CONTINUING = {"skyreels-v2-df-v2v"}
