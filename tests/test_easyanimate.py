@@ -8,6 +8,7 @@ and extends with the re-noised context, and refuses in one line what it does not
 and its stream's windows carry the image."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from reference import joint_method_attention, rel_err, wan_rotation
 
 import vidlong
 from vidlong.attention.adapters.easyanimate import EASYANIMATE
+from vidlong.cli import main
 
 NATIVE = 3  # latent frames
 GRID = (2, 3)  # token rows, columns (latent 4x6, patch 2)
@@ -196,28 +198,53 @@ def test_image_to_video_generates_as_its_call_streams_and_extends(i2v_folder, im
     check_image_to_video_cli(i2v_folder, image_path, tmp_path, NATIVE)
 
 
-def test_an_inpaint_folder_it_cannot_condition_is_refused_in_one_line(i2v_folder, image_path, tmp_path):
-    """diffusers' inpaint call fails with an image where the VAE's config lacks ``cache_mag_vae`` (its class registers
-    none; the call reads it) and where the transformer takes the latents alone (a text-to-video transformer): vidlong
-    refuses both in one line naming the fix."""
+def copied_folder(source, path, pipeline: str, **vae):
+    """A copy of the folder `source` in `path` whose model_index.json names `pipeline` and whose vae/config.json takes
+    `vae` (a None value drops that key); its weights as they are."""
     import shutil
 
-    from tiny_pipeline import tiny_easyanimate_pipeline
+    copy = shutil.copytree(source, path)
+    for file, change in ((copy / "model_index.json", dict(_class_name=pipeline)), (copy / "vae" / "config.json", vae)):
+        config = {**json.loads(file.read_text()), **change}
+        file.write_text(json.dumps({key: value for key, value in config.items() if value is not None}))
+    return copy
 
-    from vidlong.generate import GenerateRequest, generate
 
-    bare = shutil.copytree(i2v_folder, tmp_path / "bare")
-    config = bare / "vae" / "config.json"
-    config.write_text(json.dumps({k: v for k, v in json.loads(config.read_text()).items() if k != "cache_mag_vae"}))
-    pipe = vidlong.load_pipeline(bare, device="cpu")
-    with pytest.raises(vidlong.VidlongError, match="cache_mag_vae") as err:
-        generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=str(image_path), height=32, width=48))
-    assert "\n" not in str(err.value)
-    text_only = vidlong.from_pipe(vidlong.pipeline.pipeline_class("EasyAnimateInpaintPipeline")(
-        **tiny_easyanimate_pipeline().components), spec=pipe.spec)
-    with pytest.raises(vidlong.VidlongError, match="load the folder as EasyAnimatePipeline") as err:
-        text_only.image_condition(str(image_path), 32, 48, NATIVE)
-    assert "\n" not in str(err.value)
+@pytest.mark.parametrize("source, pipeline, vae, says", [
+    ("folder", "EasyAnimateInpaintPipeline", dict(cache_mag_vae=True), "the latents alone: it is a text-to-video transformer"),
+    ("i2v_folder", "EasyAnimateInpaintPipeline", dict(cache_mag_vae=None), "vae/config.json has no cache_mag_vae"),
+    ("i2v_folder", "EasyAnimatePipeline", {}, "it is an InP (image-to-video) transformer")],
+    ids=["t2v-transformer-as-inpaint", "no-cache_mag_vae", "inpaint-transformer-as-t2v"])
+def test_a_folder_whose_parts_cannot_run_together_is_refused_before_loading(source, pipeline, vae, says, image_path, tmp_path,
+                                                                            capsys, monkeypatch, request):
+    """Folders diffusers' call fails on, from their configs alone: an `EasyAnimateInpaintPipeline` whose transformer takes
+    the latents alone (a text-to-video transformer: its call's other path fails), or whose VAE config lacks
+    ``cache_mag_vae`` (its call reads it to resize the mask; `AutoencoderKLMagvit` registers none); an `EasyAnimatePipeline`
+    holding an InP transformer (its call gives the transformer latents of its input channels, whose prediction the
+    transformer's unpatchify cannot shape). `vidlong generate`, `stream`, `extend`, `eval` and `info` refuse each in one line
+    (exit 2) before loading, `load_pipeline` (the app's) too; a pipeline built from the same parts in Python is refused
+    at its call and its stream."""
+    import diffusers
+
+    broken = copied_folder(request.getfixturevalue(source), tmp_path / "broken", pipeline, **vae)
+    inpaint = pipeline == "EasyAnimateInpaintPipeline"
+    image = ["--image", str(image_path)] if inpaint else []
+    for command in (["generate", *image], ["stream", "--chunks", "1", *image], ["extend", "--video", str(tmp_path / "in.mp4")]):
+        args = [command[0], "--model", str(broken), "--prompt", "a red ball", *command[1:]]
+        assert says in check_refused_before_loading(args, tmp_path / "out.mp4", capsys, monkeypatch)
+    assert says in check_refused_before_loading(["eval", "--model", str(broken)], tmp_path / "eval", capsys, monkeypatch)
+    assert main(["info", "--model", str(broken)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0], err
+    monkeypatch.undo()  # `load_pipeline` itself
+    with pytest.raises(vidlong.VidlongError, match=re.escape(says)):
+        vidlong.load_pipeline(broken, device="cpu")
+    held = vidlong.from_pipe(getattr(diffusers, pipeline).from_pretrained(broken, local_files_only=True))
+    given = dict(image=str(image_path)) if inpaint else {}
+    for call in (lambda: held("a red ball", num_inference_steps=1, **given), lambda: held.stream("a red ball", chunks=1, **given)):
+        with pytest.raises(vidlong.VidlongError, match=re.escape(says)) as err:
+            call()
+        assert "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize("command, says", [

@@ -392,7 +392,27 @@ def check_model_folder(path: Union[str, Path, None]) -> Path:
         raise VidlongError(f"{index} is not valid JSON; re-save the pipeline with save_pretrained()") from None
     if task_of(class_name) is None:
         raise VidlongError(f"{folder} holds a {class_name}; vidlong serves {', '.join(PIPELINE_TASKS)} folders")
+    check_folder_parts(folder)
     return folder
+
+
+def check_folder_parts(folder: Path) -> None:
+    """One line where a pipeline folder's transformer and VAE cannot run in its pipeline class (their family's
+    `FamilyAdapter.parts_refusal` of their config.json files: EasyAnimate's), before any weights load. A folder whose
+    configs cannot be read is left to the checks that read them (`folder_configs`, `folder_geometry`), which name it."""
+    from .attention.adapters import adapter_named, family_of_class
+
+    try:
+        index, transformer, _ = folder_configs(folder)
+        vae = json.loads((pipeline_folder(folder) / "vae" / "config.json").read_text())
+    except (VidlongError, OSError, ValueError):
+        return
+    if not (isinstance(transformer, dict) and isinstance(vae, dict)):
+        return
+    family = family_of_class(transformer.get("_class_name", ""))
+    refusal = family and adapter_named(family).parts_refusal(index["_class_name"].removeprefix("VidLong"), transformer, vae)
+    if refusal:
+        raise VidlongError(refusal)
 
 
 def spec_for_transformer(transformer, native_frames: Optional[int] = None) -> ModelSpec:

@@ -418,6 +418,18 @@ class VidlongPipelineMixin:
         (a family whose call makes the video window by window: a window's)."""
         return arguments["num_frames"]
 
+    def check_parts(self) -> None:
+        """One line where its transformer and VAE cannot run in this pipeline class (their family's
+        `FamilyAdapter.parts_refusal`, which `vidlong.models.check_model_folder` asks of a folder's configs before loading):
+        a pipeline built from parts in Python is refused at its call, stream or extension."""
+        from .attention.adapters import adapter_named
+
+        transformer = self.experts()[0]
+        refusal = adapter_named(family_of(transformer)).parts_refusal(type(self).__name__.removeprefix("VidLong"),
+                                                                      transformer.config, self.vae.config)
+        if refusal:
+            raise VidlongError(refusal)
+
     def complete_call(self, arguments: dict) -> None:
         """A family's own rule for the call's arguments once the spec's defaults are in (`arguments`, by name, is changed in
         place); none by default."""
@@ -433,6 +445,7 @@ class VidlongPipelineMixin:
         from .validate import MAX_GUIDANCE, check_call_inputs, check_finite, check_latent_length, check_steps
 
         refuse_call_while_streaming(self)
+        self.check_parts()
         call = super().__call__
         bound = inspect.signature(call).bind_partial(*args, **kwargs)
         for name, value in self.call_defaults().items():  # a None too, but guidance_scale_2's (None: guidance_scale)
@@ -468,6 +481,7 @@ class VidlongPipelineMixin:
         from .validate import check_stream_arguments, check_stream_length, check_streaming_config
 
         refuse_call_while_streaming(self)
+        self.check_parts()
         refuse_diffusers_cache(self, "streams and extensions")
         refuse_offloading(self, "streams and extensions", "load the pipeline without offload (a stream's memory stays flat "
                           "with its length)")

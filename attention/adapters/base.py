@@ -130,6 +130,13 @@ class FamilyAdapter:
         one-line refusal before any model loads; None where they can."""
         return None
 
+    def parts_refusal(self, pipeline: str, transformer, vae) -> Optional[str]:
+        """Why a pipeline of class `pipeline` (diffusers' name) cannot run a transformer of the family with a VAE of these
+        configs (mappings: a folder's config.json files, or a held pipeline's ``config``), for a one-line refusal before
+        any model loads (`vidlong.models.check_model_folder`) and before a held pipeline's call or stream; None where
+        it can."""
+        return None
+
     def text_projections(self, transformer) -> list:
         """Modules whose one input is the prompt's states alone (the same tensor at every forward of a
         prompt), which a stream may compute once per prompt (`vidlong.text_memo`); none by default."""

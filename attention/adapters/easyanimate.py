@@ -68,4 +68,36 @@ class EasyAnimateAdapter(FamilyAdapter):
         return video, text
 
 
+    def parts_refusal(self, pipeline, transformer, vae):
+        """What diffusers' two calls fail on: `EasyAnimatePipeline` gives its transformer latents of the transformer's
+        ``in_channels`` and reshapes its prediction to them, which an InP transformer (more input channels than the
+        VAE's latents, fewer out) cannot give back; `EasyAnimateInpaintPipeline` (an image's video and mask) gives it
+        the latents, the mask's latent (1 channel where ``resize_inpaint_mask_directly``, else the VAE's channels) and the
+        masked video's latents, a text-to-video transformer's other path failing, and reads the VAE config's
+        ``cache_mag_vae`` to resize the mask (`AutoencoderKLMagvit` registers none: a release's config writes it)."""
+        taken, latents = transformer.get("in_channels"), vae.get("latent_channels")
+        resized = transformer.get("resize_inpaint_mask_directly", True)
+        inpaint = 2 * latents + (1 if resized else latents)
+        field = "transformer/config.json in_channels"
+        if pipeline == "EasyAnimatePipeline" and taken != latents:
+            return (f"this EasyAnimatePipeline's transformer takes {taken} input channels ({field}), not the VAE's {latents} "
+                    + ("latent channels alone: it is an InP (image-to-video) transformer, which EasyAnimatePipeline's call "
+                       "cannot run; set model_index.json's _class_name to EasyAnimateInpaintPipeline and give it an image"
+                       if taken == inpaint else "latent channels its call gives it; use a transformer and VAE of one release"))
+        if pipeline != "EasyAnimateInpaintPipeline":
+            return None
+        if taken == latents:
+            return (f"this EasyAnimateInpaintPipeline's transformer takes {taken} input channels ({field}), the latents "
+                    "alone: it is a text-to-video transformer; set model_index.json's _class_name to EasyAnimatePipeline, "
+                    "or use an InP (inpaint) release")
+        if taken != inpaint:
+            return (f"this EasyAnimateInpaintPipeline's transformer takes {taken} input channels ({field}), not the "
+                    f"{inpaint} its call gives it (the VAE's {latents} latent channels, the mask's {inpaint - 2 * latents}, "
+                    f"the masked video's {latents}); use a transformer and VAE of one release")
+        if resized and vae.get("cache_mag_vae") is None:
+            return ("vae/config.json has no cache_mag_vae, which diffusers' EasyAnimateInpaintPipeline reads to resize the "
+                    "mask (its transformer's resize_inpaint_mask_directly): add \"cache_mag_vae\": true to vae/config.json")
+        return None
+
+
 EASYANIMATE = EasyAnimateAdapter()

@@ -116,7 +116,6 @@ class VidLongEasyAnimateInpaintPipeline(EasyAnimateFamily, VidlongPipelineMixin,
             return
         if arguments.get("video") is not None or arguments.get("mask_video") is not None:
             raise VidlongError("give the first frame as image= or as video= and mask_video=, not both")
-        self._check_inpaint_parts()
         arguments["video"], arguments["mask_video"] = self._first_frame_video(self._vidlong_image, arguments["num_frames"],
                                                                               arguments["height"], arguments["width"])
 
@@ -154,18 +153,6 @@ class VidLongEasyAnimateInpaintPipeline(EasyAnimateFamily, VidlongPipelineMixin,
         return (None if mask is None else encoded(mask),
                 None if masked_image is None else encoded(masked_image).to(device, dtype))
 
-    def _check_inpaint_parts(self) -> None:
-        """A one-line refusal where its call cannot condition on an image: a transformer without the mask and masked
-        video channels (diffusers' call fails on its other path), or, where the mask is resized (not encoded), a VAE
-        config without ``cache_mag_vae``, which the call reads."""
-        config = self.transformer.config
-        if config.in_channels == self.vae.config.latent_channels:
-            raise VidlongError(f"this EasyAnimate transformer takes {config.in_channels} channels, the latents alone: it is "
-                               "text to video; load the folder as EasyAnimatePipeline, or use an InP (inpaint) release")
-        if config.resize_inpaint_mask_directly and self.vae.config.get("cache_mag_vae") is None:
-            raise VidlongError("the VAE's config.json has no cache_mag_vae, which diffusers' EasyAnimateInpaintPipeline "
-                               "reads to resize the mask: add it to vae/config.json (true: the first frame resized apart)")
-
     def _first_frame_video(self, image, frames: int, height: int, width: int) -> tuple:
         """``(video [1, 3, frames, H, W] in [0, 1], mask_video [1, 1, frames, H, W])``: `image` in every pixel frame, the
         mask 0 on the first (kept) and 255 after, as diffusers' `get_image_to_video_latent` makes them."""
@@ -196,7 +183,6 @@ class VidLongEasyAnimateInpaintPipeline(EasyAnimateFamily, VidlongPipelineMixin,
         """
         from diffusers.pipelines.easyanimate.pipeline_easyanimate_inpaint import resize_mask
 
-        self._check_inpaint_parts()
         device, dtype = self._execution_device, self.text_encoder.dtype  # its call's latents' dtype
         video, mask = self._first_frame_video(image, pixel_frames(frames, self.vae_temporal_compression_ratio), height, width)
         pixels = self._processed(self.image_processor, video, height, width)
