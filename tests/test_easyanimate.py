@@ -158,6 +158,28 @@ def test_a_stream_starts_with_generates_video_continues_from_its_context_and_ext
     check_renoised_stream_and_extension(folder, tmp_path, NATIVE, temporal=4, fps=8)
 
 
+@torch.no_grad()
+def test_stream_chunks_decode_as_the_whole_video_decodes():
+    """Chunks of 2, 3 and 1 latent frames through its stream decoder (the MagVIT VAE's causal features kept between
+    chunks) are its call's whole-video decode to float32 rounding, though the VAE encodes and decodes other videos
+    between them; the VAE is left with no features of the stream's."""
+    from tiny_pipeline import tiny_easyanimate_pipeline
+
+    pipe = vidlong.from_pipe(tiny_easyanimate_pipeline())
+    vae, gen = pipe.vae, torch.Generator().manual_seed(4)
+    latents = torch.randn(1, IN_CHANNELS, 6, 4, 6, generator=gen)
+    whole = vae.decode(1 / vae.config.scaling_factor * latents, return_dict=False)[0].clamp(-1, 1)
+    decoder, chunks = pipe.stream_decoder(), []
+    for start, stop in ((0, 2), (2, 5), (5, 6)):
+        chunks.append(decoder.decode(latents[:, :, start:stop]))
+        vae.encode(torch.rand(1, 3, 5, 32, 48, generator=gen))  # the pipeline's own work in between
+        vae.decode(torch.randn(1, IN_CHANNELS, 2, 4, 6, generator=gen))
+    chunked = torch.cat(chunks, dim=2)
+    assert [chunk.shape[2] for chunk in chunks] == [5, 12, 4] and chunked.shape == whole.shape == (1, 3, 21, 32, 48)
+    assert (chunked - whole).abs().max() < 1e-6
+    assert all(getattr(module, "prev_features", None) is None for module in vae.modules())
+
+
 def test_image_to_video_generates_as_its_call_streams_and_extends(i2v_folder, image_path, tmp_path):
     """`EasyAnimateInpaintPipeline` as image to video: its spec from configs/models; `generate` with the image and no
     method = diffusers' call with the same seed and the ``video`` and ``mask_video`` its docstring's example makes from

@@ -1,6 +1,7 @@
 """Chunk-by-chunk decoding: with diffusers' `AutoencoderKLWan` (Wan2.1's and Wan2.2's VAE), which is
-causal in time, exactly (`StreamingWanDecoder`); with the other families' VAEs through an overlap of
-latent frames (`OverlapDecoder`).
+causal in time, exactly (`StreamingWanDecoder`); with `AutoencoderKLMagvit` (EasyAnimate's), causal in time too,
+exactly (`StreamingMagvitDecoder`); with the other families' VAEs through an overlap of latent frames
+(`OverlapDecoder`).
 
 The VAE decodes latent frames one at a time through a cache of past features; keeping that cache
 between chunks makes decoding a stream equal to decoding the whole latent video at once (bit for bit
@@ -19,6 +20,7 @@ from __future__ import annotations
 from contextlib import ExitStack, contextmanager, nullcontext
 
 import torch
+from diffusers.models.autoencoders.autoencoder_kl_magvit import EasyAnimateCausalConv3d, EasyAnimateUpsampler3D
 from diffusers.models.autoencoders.autoencoder_kl_wan import WanRMS_norm, patchify, unpatchify
 
 
@@ -208,6 +210,36 @@ class StreamingWanEncoder:
         self.frames_encoded += pixels.shape[2]
         z = vae.quant_conv(torch.cat(pieces, dim=2))[:, : vae.config.z_dim]
         return (z - self.mean.to(z)) / self.std.to(z)
+
+
+class StreamingMagvitDecoder:
+    """Decodes consecutive latent chunks ``[1, C, f, h, w]`` (the pipeline's, scaled by the VAE's ``scaling_factor``) to
+    pixel frames ``[1, 3, T, H, W]`` in [-1, 1] as EasyAnimate's call decodes the whole video with `AutoencoderKLMagvit`:
+    its decode runs the decoder on one latent frame at a time (``num_latent_frames_batch_size``, 1), each causal
+    convolution and temporal upsampler of the decoder keeping what the frames before left it (``prev_features``) until
+    the decode ends and clears them. Those features are kept here between chunks: put back into the modules for each
+    chunk's frames and cleared from them after it, so that the pipeline's own decode and encode find the VAE clear. The
+    stream's first latent frame decodes to 1 pixel frame, every later one to 4. The frames are the whole decode's to
+    float32 rounding (each chunk's 1x1x1 ``post_quant_conv`` runs apart); untiled, as vidlong loads the VAE.
+    """
+
+    def __init__(self, vae):
+        self.vae = vae
+        self.modules = [m for m in vae.decoder.modules() if isinstance(m, (EasyAnimateCausalConv3d, EasyAnimateUpsampler3D))]
+        self.features = [None] * len(self.modules)  # none before the stream's first frame
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        vae = self.vae
+        z = vae.post_quant_conv(1 / vae.config.scaling_factor * latents.to(vae.device, vae.dtype))
+        for module, features in zip(self.modules, self.features):
+            module.prev_features = features
+        try:
+            frames = [vae.decoder(z[:, :, i : i + 1]) for i in range(z.shape[2])]
+            self.features = [module.prev_features for module in self.modules]
+        finally:
+            vae._clear_conv_cache()
+        return torch.clamp(torch.cat(frames, dim=2), -1.0, 1.0)
 
 
 class OverlapDecoder:

@@ -16,8 +16,8 @@ from ..errors import VidlongError
 from ..image_condition import ChannelCondition
 from ..models import pixel_frames
 from ..pipeline import VidlongPipelineMixin
-from ..vae_stream import OverlapDecoder
-from .common import DECODE_OVERLAP, replaced
+from ..vae_stream import StreamingMagvitDecoder
+from .common import replaced
 
 #: the noise its inpaint call adds to the kept frame's pixels (its ``noise_aug_strength`` default), where the transformer's
 #: config says so (``add_noise_in_inpaint_model``)
@@ -28,7 +28,8 @@ class EasyAnimateFamily:
     """What EasyAnimate's pipelines share under vidlong: the negative prompt a guided call needs, and their streams and
     extensions with the re-noised context (the prompt's Qwen2-VL states, negative first when guided; one transformer
     forward whose extra input channels, an image condition's, go in as its ``inpaint_latents``; its call's sigmas; each
-    chunk decoded with the last latent frames before it; the VAE's latents scaled by its ``scaling_factor``)."""
+    chunk decoded through the VAE's causal features the chunks before it left, as one whole decode; the VAE's latents
+    scaled by its ``scaling_factor``)."""
 
     def complete_call(self, arguments: dict) -> None:
         """A guided call with neither a negative prompt nor its states gets the empty prompt (one per prompt), which
@@ -70,12 +71,9 @@ class EasyAnimateFamily:
         return self.fresh_scheduler(steps)
 
     def stream_decoder(self):
-        return OverlapDecoder(self._decode_chunk, self.vae_temporal_compression_ratio, DECODE_OVERLAP)
-
-    def _decode_chunk(self, latents):
-        """Latents ``[1, C, f, h, w]`` -> pixels ``[1, 3, 4(f - 1) + 1, H, W]``, scaled back as its call does."""
-        vae = self.vae
-        return vae.decode(latents.to(vae.device, vae.dtype) / vae.config.scaling_factor, return_dict=False)[0]
+        """The MagVIT VAE's causal features kept between chunks (`StreamingMagvitDecoder`): the chunks' frames are its
+        whole-video decode's."""
+        return StreamingMagvitDecoder(self.vae)
 
     def stream_encode(self, pixels):
         """Pixels ``[1, 3, 4k + 1, H, W]`` in [-1, 1] -> latents ``[1, C, k + 1, h, w]`` (the posterior's mode, scaled)."""
