@@ -524,8 +524,10 @@ def tiny_motif_pipeline(image_to_video: bool = False):
 
 def tiny_easyanimate_pipeline(image_to_video: bool = False):
     """diffusers' `EasyAnimatePipeline` (with `image_to_video`, `EasyAnimateInpaintPipeline`) of tiny random parts: a
-    MagVIT VAE (8x space, 4x time), a two-layer Qwen2-VL (its call reads the second-last hidden states of its chat
-    template; a template of the user's text alone here), `tiny_easyanimate_transformer` (image to video: its InP input
+    MagVIT VAE (8x space, 4x time: four levels of 4 channels with their fewest layers, a causal residual block in each of
+    the decoder's and in the middle, none in the encoder's; each causal convolution runs once per frame, so fewer is
+    faster), a two-layer Qwen2-VL (its call reads the second-last hidden states of its chat template; a template of the
+    user's text alone here), `tiny_easyanimate_transformer` (image to video: its InP input
     channels, and its VAE's config saying ``cache_mag_vae``, which diffusers' inpaint call reads and `AutoencoderKLMagvit`
     registers none of: EasyAnimate's releases are taken to write it) and a flow-matching scheduler."""
     from diffusers import AutoencoderKLMagvit, EasyAnimateInpaintPipeline, EasyAnimatePipeline
@@ -534,7 +536,7 @@ def tiny_easyanimate_pipeline(image_to_video: bool = False):
     from conftest import IN_CHANNELS, TEXT_DIM, tiny_easyanimate_transformer
 
     torch.manual_seed(0)
-    vae = AutoencoderKLMagvit(latent_channels=IN_CHANNELS, block_out_channels=(8,) * 4, layers_per_block=1, norm_num_groups=4)
+    vae = AutoencoderKLMagvit(latent_channels=IN_CHANNELS, block_out_channels=(4,) * 4, layers_per_block=0, norm_num_groups=2)
     qwen = Qwen2VLForConditionalGeneration(Qwen2VLConfig(
         text_config=dict(vocab_size=64, hidden_size=TEXT_DIM, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
                          num_key_value_heads=2, max_position_embeddings=1024, bos_token_id=None, eos_token_id=None,
