@@ -424,9 +424,11 @@ class VidlongPipelineMixin:
         a pipeline built from parts in Python is refused at its call, stream or extension."""
         from .attention.adapters import adapter_named
 
-        transformer = self.experts()[0]
+        transformer, vae = self.experts()[0], getattr(self, "vae", None)
+        if vae is None:  # built without one (latents out): nothing to check it against
+            return
         refusal = adapter_named(family_of(transformer)).parts_refusal(type(self).__name__.removeprefix("VidLong"),
-                                                                      transformer.config, self.vae.config)
+                                                                      transformer.config, vae.config)
         if refusal:
             raise VidlongError(refusal)
 
