@@ -84,6 +84,24 @@ def check_refused_before_loading(args: list, out, capsys, monkeypatch) -> str:
     return err[0]
 
 
+def unrun_by_a_rebuilt_rope_family(transformer_class: str) -> list:
+    """``(arguments after the model and prompt, what the refusal says)`` of what a family refuses whose RoPE is made at every
+    forward and whose streams re-noise their context (Kandinsky 5, Motif-Video, EasyAnimate): RIFLEx and the -sinks
+    methods (they move Wan's RoPE tables), fifo (a timestep per token), a stream with the cache context."""
+    return [(["generate", "--ratio", "2", "--method", "riflex"], f"RIFLEx is not implemented for {transformer_class}"),
+            (["generate", "--ratio", "2", "--method", "window-sinks"], "windows with sinks"),
+            (["generate", "--ratio", "2", "--method", "fifo"], "needs a timestep per token"),
+            (["stream", "--chunks", "2", "--context", "cache"], f"cache is not available for {transformer_class}")]
+
+
+def check_release_refuses(folder, image, command: list, says: str, tmp_path, capsys, monkeypatch) -> None:
+    """``vidlong command[0] --model folder --prompt ... [--image image] command[1:]`` (`unrun_by_a_rebuilt_rope_family`'s
+    arguments; `image` None for a text-to-video release) refused in one line before loading, saying `says`."""
+    given = ["--image", str(image)] if image is not None else []
+    args = [command[0], "--model", str(folder), "--prompt", "a red ball", *given, *command[1:]]
+    assert says in check_refused_before_loading(args, tmp_path / "g.mp4", capsys, monkeypatch)
+
+
 def check_generate_is_the_stock_call(folder, result, stock_class: str, native: int, temporal: int, **call) -> None:
     """`result` (`generate` with no method at 2x, prompt "a red ball", seed 3, on the tiny pipeline folder `folder` of
     native `native` latent frames, 32x48 pixels, 2 steps) holds the frames diffusers' own `stock_class` makes from the

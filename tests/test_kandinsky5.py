@@ -14,7 +14,7 @@ import torch
 import yaml
 from family_checks import (check_cli_generate, check_generate_is_the_stock_call, check_image_stream_context,
                            check_image_to_video_cli, check_methods_off_and_removed, check_refused_before_loading,
-                           check_renoised_stream_and_extension)
+                           check_release_refuses, check_renoised_stream_and_extension, unrun_by_a_rebuilt_rope_family)
 from conftest import assert_image_to_video_is_the_stock_call, kandinsky5_inputs, tiny_kandinsky5_transformer
 from reference import method_attention, rel_err
 
@@ -272,11 +272,7 @@ def test_a_nabla_release_refuses_the_methods_before_loading(folder, tmp_path, ca
     assert limits_for_folder(folder).no_methods_reason is None
 
 
-@pytest.mark.parametrize("command, says", [
-    (["generate", "--ratio", "2", "--method", "riflex"], "RIFLEx is not implemented for Kandinsky5Transformer3DModel"),
-    (["generate", "--ratio", "2", "--method", "window-sinks"], "windows with sinks"),
-    (["generate", "--ratio", "2", "--method", "fifo"], "needs a timestep per token"),
-    (["stream", "--chunks", "2", "--context", "cache"], "cache is not available for Kandinsky5Transformer3DModel"),
+@pytest.mark.parametrize("command, says", unrun_by_a_rebuilt_rope_family("Kandinsky5Transformer3DModel") + [
     (["stream", "--chunks", "2", "--preset", "longlive"], "(its default) (--context: --preset longlive's; override them with")])
 @pytest.mark.parametrize("release", ["folder", "i2v_folder"], ids=["t2v", "i2v"])
 def test_what_it_does_not_run_is_refused_in_one_line_before_loading(release, image_path, tmp_path, capsys, monkeypatch, request,
@@ -284,9 +280,8 @@ def test_what_it_does_not_run_is_refused_in_one_line_before_loading(release, ima
     """RIFLEx and the -sinks methods move Wan's RoPE tables, which it has not; fifo needs a timestep per token; its streams
     re-noise their context (no KV cache), and a refusal of the cache that --preset longlive asked for says so (it named a
     --context cache the command line did not give); the image-to-video release as the text-to-video one, given its image."""
-    image = ["--image", str(image_path)] if release == "i2v_folder" else []
-    args = [command[0], "--model", str(request.getfixturevalue(release)), "--prompt", "a red ball", *image, *command[1:]]
-    assert says in check_refused_before_loading(args, tmp_path / "g.mp4", capsys, monkeypatch)
+    image = image_path if release == "i2v_folder" else None
+    check_release_refuses(request.getfixturevalue(release), image, command, says, tmp_path, capsys, monkeypatch)
 
 
 def test_an_image_given_to_the_text_to_video_release_names_image_to_video_ones_kandinsky_5_too(folder, image_path, tmp_path,

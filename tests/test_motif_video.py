@@ -13,8 +13,8 @@ import torch
 import yaml
 from conftest import IN_CHANNELS, MOTIF_IMAGE_DIM, assert_image_to_video_is_the_stock_call, motif_inputs, tiny_motif_transformer
 from family_checks import (check_cli_generate, check_generate_is_the_stock_call, check_image_stream_context,
-                           check_image_to_video_cli, check_methods_off_and_removed, check_refused_before_loading,
-                           check_renoised_stream_and_extension)
+                           check_image_to_video_cli, check_methods_off_and_removed, check_release_refuses,
+                           check_renoised_stream_and_extension, unrun_by_a_rebuilt_rope_family)
 from reference import rel_err, text_last_method_attention
 
 import vidlong
@@ -257,17 +257,12 @@ def test_a_saved_guider_streams_do_not_follow_is_refused_before_loading(folder, 
     assert model_info(other)["can"]["stream"]["yes"] is False
 
 
-@pytest.mark.parametrize("command, says", [
-    (["generate", "--ratio", "2", "--method", "riflex"], "RIFLEx is not implemented for MotifVideoTransformer3DModel"),
-    (["generate", "--ratio", "2", "--method", "window-sinks"], "windows with sinks"),
-    (["generate", "--ratio", "2", "--method", "fifo"], "needs a timestep per token"),
-    (["stream", "--chunks", "2", "--context", "cache"], "cache is not available for MotifVideoTransformer3DModel")])
+@pytest.mark.parametrize("command, says", unrun_by_a_rebuilt_rope_family("MotifVideoTransformer3DModel"))
 @pytest.mark.parametrize("release", ["folder", "i2v_folder"], ids=["t2v", "i2v"])
 def test_what_it_does_not_run_is_refused_in_one_line_before_loading(release, image_path, tmp_path, capsys, monkeypatch, request,
                                                                      command, says):
     """RIFLEx and the -sinks methods move Wan's RoPE tables, which it has not (its RoPE is made at every forward); fifo
     needs a timestep per token; its streams re-noise their context (its text joins every self-attention: no KV cache); the
     image-to-video release as the text-to-video one, given its image."""
-    image = ["--image", str(image_path)] if release == "i2v_folder" else []
-    args = [command[0], "--model", str(request.getfixturevalue(release)), "--prompt", "a red ball", *image, *command[1:]]
-    assert says in check_refused_before_loading(args, tmp_path / "g.mp4", capsys, monkeypatch)
+    image = image_path if release == "i2v_folder" else None
+    check_release_refuses(request.getfixturevalue(release), image, command, says, tmp_path, capsys, monkeypatch)
