@@ -4,6 +4,7 @@ a diffusers video transformer (see `FamilyAdapter`). A new family is one module 
 from __future__ import annotations
 
 from ...errors import VidlongError
+from .allegro import ALLEGRO
 from .base import FamilyAdapter
 from .cogvideox import COGVIDEOX
 from .easyanimate import EASYANIMATE
@@ -21,7 +22,7 @@ from .wan_vace import WAN_VACE
 
 #: every family vidlong serves
 ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, WAN_VACE, WAN_ANIMATE, SKYREELS_V2, LTX_VIDEO, LTX_2, COGVIDEOX, HUNYUAN_VIDEO,
-                                       HUNYUAN_VIDEO_15, MOCHI, KANDINSKY_5, MOTIF_VIDEO, EASYANIMATE)
+                                       HUNYUAN_VIDEO_15, MOCHI, KANDINSKY_5, MOTIF_VIDEO, EASYANIMATE, ALLEGRO)
 
 
 def adapter_for(transformer, call: str = "vidlong.apply") -> FamilyAdapter:
