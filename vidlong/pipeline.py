@@ -640,6 +640,7 @@ PIPELINE_CLASSES = {
     "MotifVideoImage2VideoPipeline": "vidlong.families.motif_i2v:VidLongMotifVideoImage2VideoPipeline",
     "EasyAnimatePipeline": "vidlong.families.easyanimate:VidLongEasyAnimatePipeline",
     "EasyAnimateInpaintPipeline": "vidlong.families.easyanimate:VidLongEasyAnimateInpaintPipeline",
+    "AllegroPipeline": "vidlong.families.allegro:VidLongAllegroPipeline",
 }
 
 

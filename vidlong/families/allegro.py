@@ -1,0 +1,152 @@
+"""Allegro under vidlong (`vidlong.families`): diffusers' `AllegroPipeline` (rhymes-ai's Allegro, text to video).
+
+Its call takes latents ``[B, C, F, h, w]`` (as vidlong's), the prompt as T5 states with their padding mask (cross-attention
+alone; 512 tokens), the RoPE its pipeline makes for the whole video's grid with every forward, and a sampler of the DDPM
+family (its release's `EulerAncestralDiscreteScheduler`: noise of scale ``init_noise_sigma``, each forward's input scaled
+by ``scale_model_input``, an ancestral draw from the call's generator at every step). Its VAE (`AutoencoderKLAllegro`,
+8x space, 4x time, not causal in time) decodes F latent frames to 4F pixel frames of which its call keeps the first
+``4(F - 1) + 1``; it decodes by tiles alone (``vae.enable_tiling()``, as diffusers' example calls it, and
+`load_pipeline` does): tiles of 6 latent frames (24 pixel frames) overlapping by 2, so that diffusers leaves the pixel
+frames past the last whole tile at zero (mid grey) where F is not 6 + 4k. vidlong's call decodes them: the latents are
+padded at the end with their last frame up to the next whole tile and the padding's frames dropped (F = 6 + 4k: diffusers'
+decode, bit for bit). Units: latent frames unless pixel frames are said."""
+from __future__ import annotations
+
+import torch
+from diffusers import AllegroPipeline
+
+from ..models import pixel_frames
+from ..pipeline import VidlongPipelineMixin
+from ..streaming import VideoStreamer
+from ..vae_stream import OverlapDecoder
+from .common import DECODE_OVERLAP
+
+#: latent frames of the Allegro VAE's tiles in time (its ``kernel``: 24 pixel frames) and of their stride (16 pixel frames)
+TILE_FRAMES, TILE_STRIDE = 6, 4
+
+
+def whole_tiles(frames: int) -> int:
+    """The fewest latent frames ``6 + 4k >= frames`` that the VAE's tiles cover whole."""
+    return TILE_FRAMES + max(0, -(-(frames - TILE_FRAMES) // TILE_STRIDE)) * TILE_STRIDE
+
+
+def padded_in_time(x: torch.Tensor, frames: int) -> torch.Tensor:
+    """`x` ``[B, C, T, H, W]`` with its last frame repeated at the end up to `frames` frames."""
+    return torch.cat([x, x[:, :, -1:].expand(-1, -1, frames - x.shape[2], -1, -1)], dim=2)
+
+
+class ChunkSampler:
+    """A chunk's sampler as diffusers' Allegro loop runs it: its scheduler (set to the stream's steps), its extra step
+    arguments (``eta`` 0 and the stream's generator, where its ``step`` takes them: the ancestral draws), the start noise
+    scaled by its ``init_noise_sigma``, each forward's input by its ``scale_model_input``, and clean latents brought to a
+    step's noise level by its own forward process (``add_noise``: ``x_0 + σ_t·ε`` for the Euler samplers, DDPM's
+    ``sqrt(ᾱ_t)·x_0 + sqrt(1 - ᾱ_t)·ε`` for DDIM's), in the same sample space as the chunk's latents."""
+
+    def __init__(self, scheduler, generator=None):
+        import inspect
+
+        taken = inspect.signature(scheduler.step).parameters
+        self.scheduler, self.timesteps = scheduler, scheduler.timesteps
+        self.extra = {name: value for name, value in (("eta", 0.0), ("generator", generator)) if name in taken}
+
+    def start(self, noise: torch.Tensor) -> torch.Tensor:
+        return noise * self.scheduler.init_noise_sigma
+
+    def model_input(self, latents: torch.Tensor, timestep) -> torch.Tensor:
+        return self.scheduler.scale_model_input(latents, timestep)
+
+    def renoise(self, clean: torch.Tensor, noise: torch.Tensor, timestep) -> torch.Tensor:
+        return self.scheduler.add_noise(clean, noise, torch.as_tensor(timestep).reshape(1))
+
+    def step(self, pred, timestep, latents, return_dict=False):
+        return self.scheduler.step(pred, timestep, latents, return_dict=False, **self.extra)
+
+
+class AllegroStreamer(VideoStreamer):
+    """An Allegro stream: each chunk's `ChunkSampler` starts its noise, scales its forwards' windows (the re-noised context
+    and the chunk) and re-noises the context to each step's level, as diffusers' loop treats its latents."""
+
+    sampler: ChunkSampler = None  # the chunk's, while it is denoised
+
+    def _starting_point(self, noise, scheduler):
+        self.sampler = scheduler
+        return scheduler.start(noise), scheduler.timesteps
+
+    def _predict(self, latents, timestep, text):
+        return super()._predict(self.sampler.model_input(latents, timestep), timestep, text)
+
+    def _renoised(self, clean, timestep):
+        """Clean latents brought to `timestep`'s noise level by the chunk's sampler, with fresh noise from the stream's
+        generator (drawn as `VideoStreamer` draws it)."""
+        noise = torch.randn(clean.shape, generator=self.generator).to(clean.device)
+        return self.sampler.renoise(clean.float(), noise, timestep)
+
+
+class VidLongAllegroPipeline(VidlongPipelineMixin, AllegroPipeline):
+    """diffusers' `AllegroPipeline` (Allegro: a T5 prompt by cross-attention, its 3D RoPE from the pipeline, a VAE of 4x
+    time and 8x space that decodes by tiles) with vidlong's surface. Its call decodes every frame (the module's docstring).
+
+    It streams and extends with the re-noised context (`AllegroStreamer`): its prompt as T5 states and their mask, its
+    RoPE made for each window's grid, its call's sampler (`ChunkSampler`), each chunk decoded with the 2 latent frames
+    before it (`OverlapDecoder`: its VAE is not causal, so frames near a chunk's start and end differ from a whole-video
+    decode), the latents scaled by its VAE's ``scaling_factor``."""
+
+    videos_per_prompt = False  # its call sets num_videos_per_prompt to 1
+    tiled_vae = True  # its VAE decodes and encodes by tiles alone
+
+    def complete_call(self, arguments: dict) -> None:
+        """A negative prompt of None (`generate`'s where none is given) is its call's default, the empty prompt (diffusers'
+        encoding lower-cases it and fails on None)."""
+        if arguments.get("negative_prompt", "") is None and arguments.get("negative_prompt_embeds") is None:
+            arguments["negative_prompt"] = ""
+
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Scaled latents ``[B, C, F, h, w]`` -> pixels ``[B, 3, 4F, H, W]``: diffusers' decode of the latents padded to
+        whole tiles (`whole_tiles`), the padding's frames dropped."""
+        frames = latents.shape[2]
+        return super().decode_latents(padded_in_time(latents, whole_tiles(frames)))[:, :, :4 * frames]
+
+    def stream_text(self, prompt, negative_prompt, guided, guidance):
+        """T5 states ``[B, 1, 512, D]`` and mask ``[B, 512]``, negative first when `guided` (the empty prompt where none is
+        given), cleaned as its call cleans a caption by default."""
+        from ..streaming import StreamText
+
+        states, mask, negative, negative_mask = self.encode_prompt(prompt, guided, negative_prompt=negative_prompt or "",
+                                                                   device=self.device, clean_caption=True)
+        if guided:
+            states, mask = torch.cat([negative, states]), torch.cat([negative_mask, mask])
+        return StreamText(states.shape[0], dict(encoder_hidden_states=states.unsqueeze(1).to(self.transformer.dtype),
+                                                encoder_attention_mask=mask))
+
+    def stream_forward(self, transformer, latents, timestep, text, **extra):
+        """Latents ``[B, C, f, h, w]`` -> its prediction, with the RoPE its call makes for a video of the window's grid."""
+        frames, height, width = latents.shape[2:]
+        spatial = self.vae_scale_factor_spatial
+        rotary = self._prepare_rotary_positional_embeddings(latents.shape[0], height * spatial, width * spatial, frames,
+                                                            latents.device)
+        return transformer(hidden_states=latents, timestep=timestep, image_rotary_emb=rotary, return_dict=False,
+                           **text.kwargs, **extra)[0]
+
+    def stream_scheduler(self, steps, window, generator=None):
+        return ChunkSampler(self.fresh_scheduler(steps), generator)
+
+    def streamer(self, streaming):
+        from ..methods import DiagonalDenoising
+
+        return super().streamer(streaming) if isinstance(streaming, DiagonalDenoising) else AllegroStreamer
+
+    def stream_decoder(self):
+        return OverlapDecoder(self._decode_chunk, self.vae_scale_factor_temporal, DECODE_OVERLAP)
+
+    def _decode_chunk(self, latents):
+        """Scaled latents ``[1, C, f, h, w]`` -> pixels ``[1, 3, 4(f - 1) + 1, H, W]``, as its call keeps them."""
+        latents = latents.to(self.vae.device, self.vae.dtype)
+        return self.decode_latents(latents)[:, :, :pixel_frames(latents.shape[2], self.vae_scale_factor_temporal)]
+
+    def stream_encode(self, pixels):
+        """Pixels ``[1, 3, 4k + 1, H, W]`` in [-1, 1] -> scaled latents ``[1, C, k + 1, h, w]`` (the posterior's mode): the
+        last frame repeated up to the 4(k + 1) frames its VAE encodes into k + 1 latent frames, and on to whole tiles."""
+        vae, temporal = self.vae, self.vae_scale_factor_temporal
+        frames = -(-pixels.shape[2] // temporal)
+        pixels = padded_in_time(pixels.to(vae.device, vae.dtype), temporal * whole_tiles(frames))
+        return vae.encode(pixels).latent_dist.mode()[:, :, :frames] * vae.config.scaling_factor
