@@ -491,3 +491,40 @@ def easyanimate_inputs(frames: int, height: int = 4, width: int = 6, seed: int =
     if inpaint:
         inputs["inpaint_latents"] = torch.randn(2, IN_CHANNELS + 1, frames, height, width, generator=gen).to(dtype)
     return inputs
+
+
+#: the tiny Allegro's heads: its RoPE turns each third of a head's channels (time, rows, columns), 4 channels each
+ALLEGRO_HEAD_DIM = 12
+
+
+def tiny_allegro_transformer(seed: int = 0):
+    """A random AllegroTransformer3DModel (2 heads x 12, patch 2, two blocks, T5 states of width 16) for exact CPU checks."""
+    from diffusers import AllegroTransformer3DModel
+
+    torch.manual_seed(seed)
+    model = AllegroTransformer3DModel(num_attention_heads=2, attention_head_dim=ALLEGRO_HEAD_DIM, in_channels=IN_CHANNELS,
+                                      out_channels=IN_CHANNELS, num_layers=2, cross_attention_dim=2 * ALLEGRO_HEAD_DIM,
+                                      caption_channels=TEXT_DIM, sample_height=4, sample_width=4, sample_frames=3)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model.eval()
+
+
+def allegro_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32) -> dict:
+    """Latents ``[2, C, F, H, W]`` (latent frames), a batch of 2 prompts' 5 T5 states padded differently (as a guided call
+    batches its negative and positive prompts) and the RoPE its pipeline makes for the grid (tables in float32, as its
+    call makes them whatever the model's dtype)."""
+    from types import SimpleNamespace
+
+    from diffusers import AllegroPipeline
+
+    gen = torch.Generator().manual_seed(seed)
+    config = SimpleNamespace(patch_size=2, attention_head_dim=ALLEGRO_HEAD_DIM, interpolation_scale_t=2.2,
+                             interpolation_scale_h=2.0, interpolation_scale_w=2.0)  # its transformer's (the class defaults)
+    holder = SimpleNamespace(vae_scale_factor_spatial=8, transformer=SimpleNamespace(config=config))
+    rotary = AllegroPipeline._prepare_rotary_positional_embeddings(holder, 2, 8 * height, 8 * width, frames, "cpu")
+    return dict(hidden_states=torch.randn(2, IN_CHANNELS, frames, height, width, generator=gen).to(dtype),
+                encoder_hidden_states=torch.randn(2, 5, TEXT_DIM, generator=gen).to(dtype),
+                timestep=torch.tensor([500.0, 500.0], dtype=dtype), image_rotary_emb=rotary,
+                encoder_attention_mask=torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 0]]), return_dict=False)

@@ -102,19 +102,24 @@ def check_release_refuses(folder, image, command: list, says: str, tmp_path, cap
     assert says in check_refused_before_loading(args, tmp_path / "g.mp4", capsys, monkeypatch)
 
 
-def check_generate_is_the_stock_call(folder, result, stock_class: str, native: int, temporal: int, **call) -> None:
+def check_generate_is_the_stock_call(folder, result, stock_class: str, native: int, temporal: int, tiled_vae: bool = False,
+                                     **call) -> None:
     """`result` (`generate` with no method at 2x, prompt "a red ball", seed 3, on the tiny pipeline folder `folder` of
-    native `native` latent frames, 32x48 pixels, 2 steps) holds the frames diffusers' own `stock_class` makes from the
+    native `native` latent frames, 2 steps, at its spec's size) holds the frames diffusers' own `stock_class` makes from the
     same folder: 2·`native` latent frames, `temporal` pixel frames a latent frame after the first; `call`: the call's own
-    arguments for the same noise (``latents=`` drawn as vidlong draws them, or ``generator=``) and guidance."""
+    arguments for the same noise (``latents=`` drawn as vidlong draws them, or ``generator=``) and guidance; `tiled_vae`:
+    the stock pipeline's VAE tiled first (``vae.enable_tiling()``: Allegro's decodes by tiles alone)."""
     import diffusers
 
     stock = getattr(diffusers, stock_class).from_pretrained(folder, local_files_only=True)
     stock.set_progress_bar_config(disable=True)
+    if tiled_vae:
+        stock.vae.enable_tiling()
     frames = result.settings["latent_frames"]
     assert frames == 2 * native
-    video = stock(prompt="a red ball", height=32, width=48, num_frames=temporal * (frames - 1) + 1, num_inference_steps=2,
-                  output_type="np", **call).frames[0]
+    spec = vidlong.models.spec_for_folder(folder)
+    video = stock(prompt="a red ball", height=spec.height, width=spec.width, num_frames=temporal * (frames - 1) + 1,
+                  num_inference_steps=2, output_type="np", **call).frames[0]
     assert np.array_equal(result.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
 
 

@@ -549,3 +549,21 @@ def tiny_easyanimate_pipeline(image_to_video: bool = False):
         vae.register_to_config(cache_mag_vae=True)
     return pipeline(vae=vae.eval(), text_encoder=qwen.eval(), tokenizer=tokenizer,
                     transformer=tiny_easyanimate_transformer(inpaint=image_to_video), scheduler=FlowMatchEulerDiscreteScheduler())
+
+
+def tiny_allegro_pipeline():
+    """diffusers' `AllegroPipeline` of tiny random parts: an Allegro VAE (8x space, 4x time: four levels of 2 channels with
+    its fewest layers, tiles of 32x32 pixels, its ``sample_size``, so that a 32x32 video is one tile in space; its tiles
+    in time are the class's, 24 pixel frames), a one-layer T5 encoder, `tiny_allegro_transformer` and its release's
+    sampler, `EulerAncestralDiscreteScheduler` (diffusers' defaults: DDPM's linear betas, linspace timesteps)."""
+    from diffusers import AllegroPipeline, AutoencoderKLAllegro, EulerAncestralDiscreteScheduler
+    from transformers import T5Config, T5EncoderModel
+
+    from conftest import IN_CHANNELS, TEXT_DIM, tiny_allegro_transformer
+
+    torch.manual_seed(0)
+    vae = AutoencoderKLAllegro(latent_channels=IN_CHANNELS, block_out_channels=(2,) * 4, layers_per_block=0, norm_num_groups=1,
+                               sample_size=32)
+    text_encoder = T5EncoderModel(T5Config(vocab_size=64, d_model=TEXT_DIM, d_kv=8, d_ff=32, num_layers=1, num_heads=2))
+    return AllegroPipeline(tokenizer=tiny_tokenizer(), text_encoder=text_encoder.eval(), vae=vae.eval(),
+                           transformer=tiny_allegro_transformer(), scheduler=EulerAncestralDiscreteScheduler())

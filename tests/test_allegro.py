@@ -1,0 +1,190 @@
+"""Allegro through its family adapter and pipeline: self-attention over the video tokens alone (T5 by cross-attention),
+its 3D RoPE from the pipeline with every forward. Methods off = the stock model bit for bit; each method equal to a
+float64 reference (q/k/v and its RoPE written from its math, attention from `reference`); the spec from configs/models;
+`generate` with no method = diffusers' `AllegroPipeline` with the same seed, bit for bit, where its VAE's tiles cover the
+video whole, and every frame decoded where they do not; `vidlong generate` with each method writes the mp4; it streams
+and extends with the re-noised context, brought to each step's level by its ancestral Euler sampler; it refuses in one
+line what it does not run."""
+
+import pytest
+import torch
+import yaml
+from conftest import IN_CHANNELS, allegro_inputs, tiny_allegro_transformer
+from family_checks import (check_cli_generate, check_generate_is_the_stock_call, check_methods_off_and_removed,
+                           check_refused_before_loading, check_renoised_stream_and_extension)
+from reference import method_attention, rel_err
+
+import vidlong
+from vidlong.attention.adapters.allegro import ALLEGRO
+
+NATIVE = 3  # latent frames; 2x = 6, one whole tile of its VAE in time
+GRID = (2, 3)  # token rows, columns (latent 4x6, patch 2)
+METHODS = {"ultravico": vidlong.UltraViCo(alpha=0.8), "fusion": vidlong.SpectralFusion(windows=(1,))}
+
+
+def cross_attention_stock(model):
+    """Its blocks' text cross-attention keeps its own processor."""
+    assert type(model.transformer_blocks[0].attn2.processor).__name__ == "AllegroAttnProcessor2_0"
+
+
+def test_methods_off_and_removed_are_stock_bit_for_bit():
+    """vidlong's processor goes on its blocks' self-attentions (not their cross-attentions) and comes off."""
+    check_methods_off_and_removed(tiny_allegro_transformer, lambda model: model(**allegro_inputs(4 * NATIVE))[0],
+                                  ALLEGRO.self_attentions, "AllegroAttnProcessor2_0", 2, NATIVE, applied=cross_attention_stock)
+
+
+def rotated(x, rotary):
+    """Its RoPE in float64: each third of a head's channels of ``[B, H, N, D]`` (time, rows, columns) turned by its
+    token's angle on that axis, the halves of each third paired (``x·cos + (-x₂, x₁)·sin``, its tables by position)."""
+    thirds = []
+    for part, (cos, sin), positions in zip(x.chunk(3, dim=-1), rotary[0], rotary[1]):
+        cos, sin = cos.double()[positions[0]], sin.double()[positions[0]]
+        first, second = part.chunk(2, dim=-1)
+        thirds.append(part * cos + torch.cat([-second, first], dim=-1) * sin)
+    return torch.cat(thirds, dim=-1)
+
+
+class ReferenceAttention:
+    """The methods' float64 math on an Allegro video self-attention: q/k/v from its projections, its RoPE on q and k,
+    the output through ``to_out``."""
+
+    def __init__(self, method, frames):
+        self.method, self.frames = method, frames
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, image_rotary_emb=None):
+        def heads(x):
+            return x.unflatten(2, (attn.heads, -1))
+
+        q = rotated(heads(attn.to_q(hidden_states)).transpose(1, 2), image_rotary_emb).transpose(1, 2)
+        k = rotated(heads(attn.to_k(hidden_states)).transpose(1, 2), image_rotary_emb).transpose(1, 2)
+        out = method_attention(self.method, q, k, heads(attn.to_v(hidden_states)), self.frames, GRID, NATIVE)
+        return attn.to_out[1](attn.to_out[0](out.flatten(2, 3)))
+
+
+@pytest.mark.parametrize("method", list(METHODS.values()), ids=list(METHODS))
+def test_transformer_with_a_method_matches_float64_reference(method):
+    """At 4x the native window, in float32 on the CPU's dense kernel, both samples of a guided batch."""
+    frames = 4 * NATIVE
+    model = tiny_allegro_transformer()
+    vidlong.apply(model, method, native_frames=NATIVE)
+    with torch.no_grad():
+        out = model(**allegro_inputs(frames))[0]
+        stock = tiny_allegro_transformer()(**allegro_inputs(frames))[0]
+    reference = tiny_allegro_transformer().to(torch.float64)
+    for attention in ALLEGRO.self_attentions(reference):
+        attention.set_processor(ReferenceAttention(method, frames))
+    with torch.no_grad():
+        ref = reference(**allegro_inputs(frames, dtype=torch.float64))[0]
+    assert rel_err(out, ref) < 1e-5
+    assert rel_err(out, stock) > 1e-3  # the method acts
+
+
+def test_native_length_size_and_vae_ratio_come_from_configs():
+    """22 latent frames (its call's 88 pixel frames; 85 in vidlong's 4k+1 count) at 15 fps, 720x1280, 100 steps at 7.5
+    from configs/models; its VAE's 4x in time from its ``temporal_compression_ratio``, 8x in space from its levels."""
+    from tiny_pipeline import tiny_allegro_pipeline
+
+    from vidlong.models import family_of, geometry_from_configs, model_facts, spec_for_facts
+
+    model = tiny_allegro_transformer()
+    assert vidlong.apply(model, vidlong.UltraViCo()).native_frames == 22
+    spec = spec_for_facts(model_facts(model.config, family=family_of(model)))
+    assert (spec.name, spec.fps, spec.height, spec.width, spec.num_inference_steps, spec.guidance_scale) == \
+        ("allegro", 15, 720, 1280, 100, 7.5)
+    geometry = geometry_from_configs(tiny_allegro_pipeline().vae.config, model.config)
+    assert (geometry.channels, geometry.spatial, geometry.temporal, geometry.patch) == (IN_CHANNELS, 8, 4, (1, 2, 2))
+    assert vidlong.models.pixel_frames(spec.native_frames, geometry.temporal) == 85
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """A saved tiny Allegro pipeline folder (`tiny_allegro_pipeline`) with a vidlong.yaml: native 3 latent frames, 32x32
+    (one VAE tile in space) at 15 fps, 2 steps, guidance 2."""
+    from tiny_pipeline import tiny_allegro_pipeline
+
+    path = tmp_path_factory.mktemp("allegro")
+    tiny_allegro_pipeline().save_pretrained(path, safe_serialization=True)
+    (path / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-allegro", native_frames=NATIVE, height=32, width=32,
+                                                           fps=15, num_inference_steps=2, guidance_scale=2.0)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def pipe(folder):
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def test_generate_with_no_method_is_the_stock_pipeline_bit_for_bit(folder, pipe):
+    """`load_pipeline` gives vidlong's class with the folder's geometry and its VAE tiled; `generate` at 2x (6 latent
+    frames, one whole tile) with no method returns the frames diffusers' own `AllegroPipeline` makes from the same
+    folder, seed (its ancestral sampler's draws too) and settings."""
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.models import folder_geometry
+
+    assert type(pipe).__name__ == "VidLongAllegroPipeline" and pipe.facts()["family"] == "allegro"
+    assert pipe.geometry() == folder_geometry(folder) and pipe.spec.temporal_ratio == 4 and pipe.vae.use_tiling
+    result = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3))
+    check_generate_is_the_stock_call(folder, result, "AllegroPipeline", NATIVE, temporal=4, tiled_vae=True,
+                                     guidance_scale=2.0, generator=torch.Generator().manual_seed(3))
+
+
+def test_every_frame_is_decoded_where_its_tiles_do_not_cover_the_video(folder, pipe):
+    """diffusers' decode of 8 latent frames runs one tile (6 latent = 24 pixel frames) and leaves the last 8 pixel frames
+    at zero; vidlong's pads the latents with their last frame to two whole tiles (10): the frames before the tiles'
+    overlap are diffusers' bit for bit, the last 8 decoded."""
+    from diffusers import AllegroPipeline
+
+    stock = AllegroPipeline.from_pretrained(folder, local_files_only=True)
+    stock.vae.enable_tiling()
+    latents = torch.randn(1, IN_CHANNELS, 8, 4, 4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        theirs, ours = stock.decode_latents(latents), pipe.decode_latents(latents)
+    assert theirs.shape == ours.shape == (1, 3, 32, 32, 32)
+    assert theirs[:, :, 24:].eq(0).all() and torch.equal(ours[:, :, :16], theirs[:, :, :16])
+    assert ours[:, :, 24:].abs().flatten(3).amax(-1).gt(0).all()  # every frame, every channel
+
+
+@pytest.mark.parametrize("method", ["ultravico", "freelong", "both"])
+def test_cli_generate_writes_the_mp4(folder, tmp_path, method):
+    """`vidlong generate --ratio 2`: 2x the native latent frames, 4·(6 - 1) + 1 = 21 pixel frames at 15 fps, 32x32, the
+    method in the sidecar."""
+    check_cli_generate(folder, tmp_path, method, NATIVE, temporal=4, fps=15)
+
+
+def test_its_sampler_renoises_the_context_to_each_steps_level(pipe):
+    """A stream's chunk sampler is its call's: the start noise times ``init_noise_sigma``; clean latents brought to step
+    i's level are ``x_0 + σ_i·ε`` (its ancestral Euler sampler's sample space), which its forward sees scaled by
+    ``1 / sqrt(σ_i² + 1)``: DDPM's ``sqrt(ᾱ)·x_0 + sqrt(1 - ᾱ)·ε``."""
+    sampler = pipe.stream_scheduler(2, (2, IN_CHANNELS, 2, 4, 4))  # timesteps 999 and 0
+    scheduler = sampler.scheduler
+    assert type(scheduler).__name__ == "EulerAncestralDiscreteScheduler"
+    clean, noise = torch.randn(1, IN_CHANNELS, 2, 4, 4), torch.randn(1, IN_CHANNELS, 2, 4, 4)
+    assert torch.equal(sampler.start(noise), noise * scheduler.init_noise_sigma)
+    for step, t in enumerate(sampler.timesteps):
+        sigma = scheduler.sigmas[step]
+        renoised = sampler.renoise(clean, noise, t)
+        assert torch.allclose(renoised, clean + sigma * noise)
+        alpha = scheduler.alphas_cumprod[int(t)]
+        assert torch.allclose(sampler.model_input(renoised, t), alpha.sqrt() * clean + (1 - alpha).sqrt() * noise, atol=1e-5)
+        sampler.step(torch.zeros_like(clean), t, renoised)
+
+
+def test_a_stream_starts_with_generates_video_continues_from_its_context_and_extends(folder, tmp_path):
+    """A first chunk of the native window is `generate`'s video (uint8 rounding aside); later chunks of 1 latent frame
+    bring 4 pixel frames each and depend on the re-noised context; `vidlong stream` and `vidlong extend` write them."""
+    check_renoised_stream_and_extension(folder, tmp_path, NATIVE, temporal=4, fps=15)
+
+
+@pytest.mark.parametrize("command, says", [
+    (["generate", "--ratio", "2", "--method", "riflex"], "RIFLEx is not implemented for AllegroTransformer3DModel"),
+    (["generate", "--ratio", "2", "--method", "window-sinks"], "windows with sinks"),
+    (["generate", "--ratio", "2", "--method", "fifo"], "needs a timestep per token"),
+    (["stream", "--chunks", "2", "--context", "cache"], "cache is not available for AllegroTransformer3DModel"),
+    (["generate", "--image", "in.png"], "this model is text-to-video and takes no --image")])
+def test_what_it_does_not_run_is_refused_in_one_line_before_loading(folder, tmp_path, capsys, monkeypatch, command, says):
+    """RIFLEx and the -sinks methods move Wan's RoPE tables, which it has not (its RoPE comes from the pipeline with every
+    forward); fifo needs a timestep per token; its streams re-noise their context (no KV cache); it is text to video."""
+    args = [command[0], "--model", str(folder), "--prompt", "a red ball", *command[1:]]
+    assert says in check_refused_before_loading(args, tmp_path / "g.mp4", capsys, monkeypatch)
