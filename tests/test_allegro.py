@@ -2,7 +2,7 @@
 its 3D RoPE from the pipeline with every forward. Methods off = the stock model bit for bit; each method equal to a
 float64 reference (q/k/v and its RoPE written from its math, attention from `reference`); the spec from configs/models;
 `generate` with no method = diffusers' `AllegroPipeline` with the same seed, bit for bit, where its VAE's tiles cover the
-video whole, and every frame decoded where they do not; `vidlong generate` with each method writes the mp4; it streams
+video whole, and every pixel decoded where they do not; `vidlong generate` with each method writes the mp4; it streams
 and extends with the re-noised context, brought to each step's level by its ancestral Euler sampler; it refuses in one
 line what it does not run."""
 
@@ -130,20 +130,32 @@ def test_generate_with_no_method_is_the_stock_pipeline_bit_for_bit(folder, pipe)
                                      guidance_scale=2.0, generator=torch.Generator().manual_seed(3))
 
 
-def test_every_frame_is_decoded_where_its_tiles_do_not_cover_the_video(folder, pipe):
-    """diffusers' decode of 8 latent frames runs one tile (6 latent = 24 pixel frames) and leaves the last 8 pixel frames
-    at zero; vidlong's pads the latents with their last frame to two whole tiles (10): the frames before the tiles'
-    overlap are diffusers' bit for bit, the last 8 decoded."""
-    from diffusers import AllegroPipeline
+def test_every_pixel_is_decoded_where_its_tiles_do_not_cover_the_video(pipe):
+    """diffusers' decode leaves at zero what its VAE's tiles do not reach: of 8 latent frames it decodes one tile in time (6
+    latent = 24 pixel frames), the last 8 pixel frames zero; a VAE of 128-pixel tiles (80 columns shared) decodes one tile
+    of 136 columns, the last 8 zero. vidlong's pads the latents with their last frame or column to whole tiles (10 latent
+    frames, 176 columns): the pixels before the tiles' overlap are diffusers' bit for bit, those past them decoded."""
+    from diffusers import AllegroPipeline, AutoencoderKLAllegro
 
-    stock = AllegroPipeline.from_pretrained(folder, local_files_only=True)
-    stock.vae.enable_tiling()
-    latents = torch.randn(1, IN_CHANNELS, 8, 4, 4, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        theirs, ours = stock.decode_latents(latents), pipe.decode_latents(latents)
-    assert theirs.shape == ours.shape == (1, 3, 32, 32, 32)
-    assert theirs[:, :, 24:].eq(0).all() and torch.equal(ours[:, :, :16], theirs[:, :, :16])
-    assert ours[:, :, 24:].abs().flatten(3).amax(-1).gt(0).all()  # every frame, every channel
+    from vidlong.families.allegro import VidLongAllegroPipeline
+
+    torch.manual_seed(0)
+    wide = AutoencoderKLAllegro(latent_channels=IN_CHANNELS, block_out_channels=(2,) * 4, layers_per_block=0, norm_num_groups=1,
+                                sample_size=128)
+    wide.enable_tiling()
+    gen = torch.Generator().manual_seed(0)
+
+    def decoded(vae, latents):
+        parts = dict(pipe.components, vae=vae)
+        with torch.no_grad():
+            return AllegroPipeline(**parts).decode_latents(latents), VidLongAllegroPipeline(**parts).decode_latents(latents)
+
+    theirs, ours = decoded(pipe.vae, torch.randn(1, IN_CHANNELS, 8, 4, 4, generator=gen))
+    assert theirs.shape == ours.shape == (1, 3, 32, 32, 32) and theirs[:, :, 24:].eq(0).all()
+    assert torch.equal(ours[:, :, :16], theirs[:, :, :16]) and ours[:, :, 24:].abs().amax(dim=(0, 1, 3, 4)).gt(0).all()
+    theirs, ours = decoded(wide.eval(), torch.randn(1, IN_CHANNELS, 6, 16, 17, generator=gen))
+    assert theirs.shape == ours.shape == (1, 3, 24, 128, 136) and theirs[..., 128:].eq(0).all()
+    assert torch.equal(ours[..., :48], theirs[..., :48]) and ours[..., 128:].abs().amax(dim=(0, 1, 2, 3)).gt(0).all()
 
 
 @pytest.mark.parametrize("method", ["ultravico", "freelong", "both"])

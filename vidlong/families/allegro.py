@@ -6,10 +6,12 @@ family (its release's `EulerAncestralDiscreteScheduler`: noise of scale ``init_n
 by ``scale_model_input``, an ancestral draw from the call's generator at every step). Its VAE (`AutoencoderKLAllegro`,
 8x space, 4x time, not causal in time) decodes F latent frames to 4F pixel frames of which its call keeps the first
 ``4(F - 1) + 1``; it decodes by tiles alone (``vae.enable_tiling()``, as diffusers' example calls it, and
-`load_pipeline` does): tiles of 6 latent frames (24 pixel frames) overlapping by 2, so that diffusers leaves the pixel
-frames past the last whole tile at zero (mid grey) where F is not 6 + 4k. vidlong's call decodes them: the latents are
-padded at the end with their last frame up to the next whole tile and the padding's frames dropped (F = 6 + 4k: diffusers'
-decode, bit for bit). Units: latent frames unless pixel frames are said."""
+`load_pipeline` does): tiles of 6 latent frames (24 pixel frames) overlapping by 2, and of ``sample_size`` pixels square
+overlapping by 120 rows and 80 columns, so that diffusers leaves the pixels past the last whole tile at zero (mid grey):
+the frames past it where F is not 6 + 4k, the rows and columns past it at a size off its tiles' grid (at the class's
+default ``sample_size``, 320: 320 + 200k rows, 320 + 240k columns; 720x1280 is on it). vidlong's call decodes them: the latents
+are padded with their last frame, row and column up to whole tiles and the padding's pixels dropped (latents on the grid:
+diffusers' decode, bit for bit). Units: latent frames unless pixel frames are said."""
 from __future__ import annotations
 
 import torch
@@ -21,18 +23,25 @@ from ..streaming import VideoStreamer
 from ..vae_stream import OverlapDecoder
 from .common import DECODE_OVERLAP
 
-#: latent frames of the Allegro VAE's tiles in time (its ``kernel``: 24 pixel frames) and of their stride (16 pixel frames)
-TILE_FRAMES, TILE_STRIDE = 6, 4
+def tiles_extent(size: int, kernel: int, stride: int) -> int:
+    """The fewest cells ``>= size`` that tiles of `kernel` cells placed every `stride` cover whole (`size` itself where a
+    stride of at most 0, a tile overlapping more than its size, lets one tile alone be placed)."""
+    if stride <= 0:
+        return max(size, kernel)
+    return kernel + max(0, -(-(size - kernel) // stride)) * stride
 
 
-def whole_tiles(frames: int) -> int:
-    """The fewest latent frames ``6 + 4k >= frames`` that the VAE's tiles cover whole."""
-    return TILE_FRAMES + max(0, -(-(frames - TILE_FRAMES) // TILE_STRIDE)) * TILE_STRIDE
+def padded_to_tiles(x: torch.Tensor, vae, per_cell: tuple = (1, 1)) -> torch.Tensor:
+    """`x` ``[B, C, T, H, W]`` with its last frame, row and column repeated up to what the Allegro `vae`'s tiles (its
+    ``kernel`` and ``stride`` in pixels: 24 frames every 16, ``sample_size`` pixels square every ``sample_size`` - 120
+    rows and - 80 columns) cover whole; `per_cell`: pixel frames and pixels per cell of `x` (latents: the VAE's ratios)."""
+    import torch.nn.functional as F
 
-
-def padded_in_time(x: torch.Tensor, frames: int) -> torch.Tensor:
-    """`x` ``[B, C, T, H, W]`` with its last frame repeated at the end up to `frames` frames."""
-    return torch.cat([x, x[:, :, -1:].expand(-1, -1, frames - x.shape[2], -1, -1)], dim=2)
+    scales = (per_cell[0], per_cell[1], per_cell[1])
+    extents = [tiles_extent(size, kernel // scale, stride // scale)
+               for size, kernel, stride, scale in zip(x.shape[2:], vae.kernel, vae.stride, scales)]
+    pads = [extent - size for extent, size in zip(extents, x.shape[2:])]
+    return F.pad(x, (0, pads[2], 0, pads[1], 0, pads[0]), mode="replicate") if any(pads) else x
 
 
 class ChunkSampler:
@@ -101,10 +110,12 @@ class VidLongAllegroPipeline(VidlongPipelineMixin, AllegroPipeline):
             arguments["negative_prompt"] = ""
 
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
-        """Scaled latents ``[B, C, F, h, w]`` -> pixels ``[B, 3, 4F, H, W]``: diffusers' decode of the latents padded to
-        whole tiles (`whole_tiles`), the padding's frames dropped."""
-        frames = latents.shape[2]
-        return super().decode_latents(padded_in_time(latents, whole_tiles(frames)))[:, :, :4 * frames]
+        """Scaled latents ``[B, C, F, h, w]`` -> pixels ``[B, 3, 4F, 8h, 8w]``: diffusers' decode of the latents padded to
+        whole tiles (`padded_to_tiles`), the padding's frames, rows and columns dropped."""
+        frames, height, width = latents.shape[2:]
+        temporal, spatial = self.vae_scale_factor_temporal, self.vae_scale_factor_spatial
+        decoded = super().decode_latents(padded_to_tiles(latents, self.vae, (temporal, spatial)))
+        return decoded[:, :, :temporal * frames, :spatial * height, :spatial * width]
 
     def stream_text(self, prompt, negative_prompt, guided, guidance):
         """T5 states ``[B, 1, 512, D]`` and mask ``[B, 512]``, negative first when `guided` (the empty prompt where none is
@@ -144,9 +155,11 @@ class VidLongAllegroPipeline(VidlongPipelineMixin, AllegroPipeline):
         return self.decode_latents(latents)[:, :, :pixel_frames(latents.shape[2], self.vae_scale_factor_temporal)]
 
     def stream_encode(self, pixels):
-        """Pixels ``[1, 3, 4k + 1, H, W]`` in [-1, 1] -> scaled latents ``[1, C, k + 1, h, w]`` (the posterior's mode): the
-        last frame repeated up to the 4(k + 1) frames its VAE encodes into k + 1 latent frames, and on to whole tiles."""
-        vae, temporal = self.vae, self.vae_scale_factor_temporal
-        frames = -(-pixels.shape[2] // temporal)
-        pixels = padded_in_time(pixels.to(vae.device, vae.dtype), temporal * whole_tiles(frames))
-        return vae.encode(pixels).latent_dist.mode()[:, :, :frames] * vae.config.scaling_factor
+        """Pixels ``[1, 3, 4k + 1, H, W]`` in [-1, 1] -> scaled latents ``[1, C, k + 1, H / 8, W / 8]`` (the posterior's
+        mode): the last frame, row and column repeated up to whole tiles (the 4(k + 1) frames its VAE encodes into k + 1
+        latent frames at least), the latents of the padding dropped."""
+        vae, temporal, spatial = self.vae, self.vae_scale_factor_temporal, self.vae_scale_factor_spatial
+        frames, height, width = -(-pixels.shape[2] // temporal), pixels.shape[3] // spatial, pixels.shape[4] // spatial
+        pixels = padded_to_tiles(pixels.to(vae.device, vae.dtype), vae)
+        latents = vae.encode(pixels).latent_dist.mode()[:, :, :frames, :height, :width]
+        return latents * vae.config.scaling_factor
