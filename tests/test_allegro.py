@@ -189,6 +189,18 @@ def test_a_stream_starts_with_generates_video_continues_from_its_context_and_ext
     check_renoised_stream_and_extension(folder, tmp_path, NATIVE, temporal=4, fps=15)
 
 
+def test_an_untiled_vae_is_refused_in_one_line(folder):
+    """Its VAE decodes and encodes by tiles alone: a pipeline handed over without ``vae.enable_tiling()`` is refused at its
+    call and its stream before any step (diffusers' call fails after the last)."""
+    from diffusers import AllegroPipeline
+
+    held = vidlong.from_pipe(AllegroPipeline.from_pretrained(folder, local_files_only=True))
+    for call in (lambda: held("a red ball"), lambda: next(iter(held.stream("a red ball", chunks=1)))):
+        with pytest.raises(vidlong.VidlongError, match=r"^Allegro's VAE decodes and encodes by tiles alone: call "
+                                                       r"pipe\.vae\.enable_tiling\(\) first[^\n]*$"):
+            call()
+
+
 @pytest.mark.parametrize("command, says", [
     (["generate", "--ratio", "2", "--method", "riflex"], "RIFLEx is not implemented for AllegroTransformer3DModel"),
     (["generate", "--ratio", "2", "--method", "window-sinks"], "windows with sinks"),

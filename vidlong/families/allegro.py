@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from diffusers import AllegroPipeline
 
+from ..errors import VidlongError
 from ..models import pixel_frames
 from ..pipeline import VidlongPipelineMixin
 from ..streaming import VideoStreamer
@@ -102,6 +103,15 @@ class VidLongAllegroPipeline(VidlongPipelineMixin, AllegroPipeline):
 
     videos_per_prompt = False  # its call sets num_videos_per_prompt to 1
     tiled_vae = True  # its VAE decodes and encodes by tiles alone
+
+    def check_parts(self) -> None:
+        """Its parts' refusals (`VidlongPipelineMixin.check_parts`), and a VAE left untiled (a pipeline built without
+        ``vae.enable_tiling()``, which `load_pipeline` calls): it decodes and encodes by tiles alone, and diffusers' call
+        would fail on it after the last step."""
+        super().check_parts()
+        if getattr(self, "vae", None) is not None and not self.vae.use_tiling:
+            raise VidlongError("Allegro's VAE decodes and encodes by tiles alone: call pipe.vae.enable_tiling() first, as "
+                               "diffusers' example does (vidlong.load_pipeline does it)")
 
     def complete_call(self, arguments: dict) -> None:
         """A negative prompt of None (`generate`'s where none is given) is its call's default, the empty prompt (diffusers'
