@@ -24,6 +24,7 @@ from ..streaming import VideoStreamer
 from ..vae_stream import OverlapDecoder
 from .common import DECODE_OVERLAP
 
+
 def tiles_extent(size: int, kernel: int, stride: int) -> int:
     """The fewest cells ``>= size`` that tiles of `kernel` cells placed every `stride` cover whole (`size` itself where a
     stride of at most 0, a tile overlapping more than its size, lets one tile alone be placed)."""
@@ -94,10 +95,11 @@ class AllegroStreamer(VideoStreamer):
 
 class VidLongAllegroPipeline(VidlongPipelineMixin, AllegroPipeline):
     """diffusers' `AllegroPipeline` (Allegro: a T5 prompt by cross-attention, its 3D RoPE from the pipeline, a VAE of 4x
-    time and 8x space that decodes by tiles) with vidlong's surface. Its call decodes every frame (the module's docstring).
+    time and 8x space that decodes by tiles) with vidlong's surface. Its call decodes every pixel (the module's docstring).
 
     It streams and extends with the re-noised context (`AllegroStreamer`): its prompt as T5 states and their mask, its
-    RoPE made for each window's grid, its call's sampler (`ChunkSampler`), each chunk decoded with the 2 latent frames
+    RoPE made for each window's grid, its call's sampler (`ChunkSampler`, which re-noises the context in place of
+    `stream_renoise`, flow matching's, which its streams do not call), each chunk decoded with the 2 latent frames
     before it (`OverlapDecoder`: its VAE is not causal, so frames near a chunk's start and end differ from a whole-video
     decode), the latents scaled by its VAE's ``scaling_factor``."""
 
