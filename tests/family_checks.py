@@ -86,7 +86,7 @@ def check_refused_before_loading(args: list, out, capsys, monkeypatch) -> str:
 
 def unrun_by_a_rebuilt_rope_family(transformer_class: str) -> list:
     """``(arguments after the model and prompt, what the refusal says)`` of what a family refuses whose RoPE is made at every
-    forward and whose streams re-noise their context (Kandinsky 5, Motif-Video, EasyAnimate): RIFLEx and the -sinks
+    forward and whose streams re-noise their context (Kandinsky 5, Motif-Video, EasyAnimate, Allegro): RIFLEx and the -sinks
     methods (they move Wan's RoPE tables), fifo (a timestep per token), a stream with the cache context."""
     return [(["generate", "--ratio", "2", "--method", "riflex"], f"RIFLEx is not implemented for {transformer_class}"),
             (["generate", "--ratio", "2", "--method", "window-sinks"], "windows with sinks"),

@@ -11,7 +11,7 @@ import torch
 import yaml
 from conftest import IN_CHANNELS, allegro_inputs, tiny_allegro_transformer
 from family_checks import (check_cli_generate, check_generate_is_the_stock_call, check_methods_off_and_removed,
-                           check_refused_before_loading, check_renoised_stream_and_extension)
+                           check_release_refuses, check_renoised_stream_and_extension, unrun_by_a_rebuilt_rope_family)
 from reference import method_attention, rel_err
 
 import vidlong
@@ -201,14 +201,9 @@ def test_an_untiled_vae_is_refused_in_one_line(folder):
             call()
 
 
-@pytest.mark.parametrize("command, says", [
-    (["generate", "--ratio", "2", "--method", "riflex"], "RIFLEx is not implemented for AllegroTransformer3DModel"),
-    (["generate", "--ratio", "2", "--method", "window-sinks"], "windows with sinks"),
-    (["generate", "--ratio", "2", "--method", "fifo"], "needs a timestep per token"),
-    (["stream", "--chunks", "2", "--context", "cache"], "cache is not available for AllegroTransformer3DModel"),
+@pytest.mark.parametrize("command, says", unrun_by_a_rebuilt_rope_family("AllegroTransformer3DModel") + [
     (["generate", "--image", "in.png"], "this model is text-to-video and takes no --image")])
 def test_what_it_does_not_run_is_refused_in_one_line_before_loading(folder, tmp_path, capsys, monkeypatch, command, says):
     """RIFLEx and the -sinks methods move Wan's RoPE tables, which it has not (its RoPE comes from the pipeline with every
     forward); fifo needs a timestep per token; its streams re-noise their context (no KV cache); it is text to video."""
-    args = [command[0], "--model", str(folder), "--prompt", "a red ball", *command[1:]]
-    assert says in check_refused_before_loading(args, tmp_path / "g.mp4", capsys, monkeypatch)
+    check_release_refuses(folder, None, command, says, tmp_path, capsys, monkeypatch)
