@@ -90,6 +90,9 @@ class VidlongPipelineMixin:
     text_reads_image = False
     #: the LoRA files `load_pipeline` merged into its transformers (`vidlong.lora.LoraFile`)
     vidlong_loras: tuple = ()
+    #: whether its call converts given ``latents=`` to its dtype, as most diffusers calls do (CogVideoX's and EasyAnimate's
+    #: image-to-video call move them to its device alone: there they must be in the transformer's dtype, `check_call_latents`)
+    converts_latents = True
     #: whether its diffusers call makes ``num_videos_per_prompt`` videos a prompt (CogVideoX's and Wan video-to-video's set it
     #: to 1 whatever they are given: vidlong's call refuses another count in one line rather than ignore it)
     videos_per_prompt = True
@@ -436,6 +439,29 @@ class VidlongPipelineMixin:
         """A family's own rule for the call's arguments once the spec's defaults are in (`arguments`, by name, is changed in
         place); none by default."""
 
+    def latents_frames(self, arguments: dict) -> Optional[int]:
+        """Latent frames of the ``latents=`` a call with `arguments` (by name, completed) takes: those of one forward's
+        pixel frames (`forward_frames`), padded as its noise is (`noise_frames`); None where its arguments do not say."""
+        if arguments.get("num_frames") is None:
+            return None
+        return self.noise_frames((self.forward_frames(arguments) - 1) // self.spec.temporal_ratio + 1)
+
+    def latents_grid(self, arguments: dict, batch: int) -> Optional[tuple]:
+        """The grid ``(B, C, F, h, w)`` of the noise a call with `arguments` (by name, completed) making `batch` videos starts
+        from: the VAE's channels, `latents_frames`, the latent cells of height x width; None where the arguments do not say."""
+        frames, height, width = self.latents_frames(arguments), arguments.get("height"), arguments.get("width")
+        if frames is None or height is None or width is None:
+            return None
+        geometry = self.geometry()
+        return batch, geometry.channels, frames, height // geometry.spatial, width // geometry.spatial
+
+    def latents_shapes(self, arguments: dict, batch: int) -> tuple:
+        """The shapes its call's ``latents=`` may have in a call with `arguments` (by name, completed) making `batch`
+        videos: first the layout vidlong hands it (`call_latents` of the `latents_grid`), then any other its call takes;
+        () where the arguments do not say."""
+        grid = self.latents_grid(arguments, batch)
+        return () if grid is None else (tuple(self.call_latents(torch.empty(grid, device="meta")).shape),)
+
     def __call__(self, *args, **kwargs):
         """diffusers' call with the spec's defaults for size, length, steps and guidance; a step count
         that is not a whole number >= 1, a guidance that is not a finite number, a length past the transformer's RoPE
@@ -444,7 +470,7 @@ class VidlongPipelineMixin:
         diffusers refuses only after the last step, a video count above 1 where diffusers' call sets it to 1
         (`videos_per_prompt`), and a call while a stream of this pipeline is paused mid-way."""
         from .streaming import refuse_call_while_streaming
-        from .validate import MAX_GUIDANCE, check_call_inputs, check_finite, check_latent_length, check_steps
+        from .validate import MAX_GUIDANCE, check_call_inputs, check_call_latents, check_finite, check_latent_length, check_steps
 
         refuse_call_while_streaming(self)
         self.check_parts()
@@ -459,6 +485,7 @@ class VidlongPipelineMixin:
             raise VidlongError(f"{diffusers_class(self).__name__}'s call makes one video per prompt (diffusers sets "
                                "num_videos_per_prompt to 1 whatever it is given); drop num_videos_per_prompt and call it once "
                                "per video")
+        latents = arguments.get("latents")  # before the family's rule, which may hand them on another way
         self.complete_call(arguments)
         for name in NUMBER_ARGUMENTS & arguments.keys():
             arguments[name] = plain(arguments[name])
@@ -472,6 +499,8 @@ class VidlongPipelineMixin:
             check_latent_length((self.forward_frames(arguments) - 1) // ratio + 1, limits)  # what one forward places
         if arguments.get("height") is not None and arguments.get("width") is not None:
             check_model_size(limits, arguments["height"], arguments["width"])
+        if latents is not None:
+            check_call_latents(self, latents, arguments)
         return call(*bound.args, **bound.kwargs)
 
     def _stream_config(self, call: str, streaming, chunks, seconds, kwargs: dict):
@@ -601,6 +630,16 @@ class VidLongWanVACEPipeline(VidlongPipelineMixin, WanVACEPipeline):
         if kwargs.get("video") is not None and kwargs.get("num_frames") is None:
             kwargs["num_frames"] = len(kwargs["video"])
         return super().__call__(*args, **kwargs)
+
+    def latents_frames(self, arguments: dict) -> Optional[int]:
+        """The video's latent frames after one per reference image (of a video: diffusers' call takes one image, a list
+        of them, or a list per video)."""
+        frames, images = super().latents_frames(arguments), arguments.get("reference_images")
+        if frames is None or images is None:
+            return frames
+        first = images[0] if isinstance(images, (list, tuple)) and images else images
+        return frames + (len(first) if isinstance(first, (list, tuple)) else len(images) if isinstance(images, (list, tuple))
+                         else 1)
 
 
 #: vidlong's pipeline class ("module:class", imported only when asked for) of each diffusers pipeline

@@ -36,6 +36,10 @@ class VidLongWanAnimatePipeline(VidlongPipelineMixin, WanAnimatePipeline):
                                f"got {grid_frames} latent frames: ask for a longer segment")
         return pixel_frames(grid_frames - 1, self.spec.temporal_ratio)
 
+    def latents_frames(self, arguments: dict) -> int:
+        """A segment's grid: the reference latent frame, then the segment's (its call's ``latents=`` start the first)."""
+        return 1 + latent_frames(arguments["segment_frame_length"], self.spec.temporal_ratio, "segment_frame_length")
+
     def call_defaults(self) -> dict:
         spec = self.spec
         return dict(height=spec.height, width=spec.width, segment_frame_length=self.native_segment_frames(),

@@ -482,8 +482,37 @@ def check_call_inputs(arguments: dict) -> None:
     latents = arguments.get("latents")
     if latents is not None and not isinstance(latents, torch.Tensor):
         raise VidlongError(f"latents must be a torch tensor (the pipeline's own latent layout), got {type(latents).__name__}")
+    if latents is not None and latents.is_meta:
+        raise VidlongError("latents are on the meta device, which holds no values; pass latents with values (or leave latents "
+                           "out)")
     if latents is not None and not torch.isfinite(latents).all():
         raise VidlongError("latents hold NaN or infinite values; start from finite latents (or leave latents out)")
+
+
+def check_call_latents(pipe, latents, arguments: dict) -> None:
+    """One line unless a call's start `latents` have a shape its call takes (`pipe.latents_shapes` for its `arguments`, by
+    name, completed: its batch the prompts times ``num_videos_per_prompt``) and a floating-point dtype (its transformer's,
+    where its call does not convert them: `converts_latents`), refused before any model work: diffusers would fail deep in
+    its loop. A call whose prompts are not counted here (given as states of another name) takes the latents' own batch."""
+    prompt, states = arguments.get("prompt"), arguments.get("prompt_embeds")
+    prompts = 1 if isinstance(prompt, str) else len(prompt) if isinstance(prompt, list) else \
+        states.shape[0] if hasattr(states, "shape") and len(states.shape) else None
+    videos = arguments.get("num_videos_per_prompt") or 1
+    batch = prompts * videos if prompts is not None else latents.shape[0] if latents.ndim else 1
+    shapes = pipe.latents_shapes(arguments, batch)
+    if shapes and tuple(latents.shape) not in shapes:
+        call = [f"{prompts} prompt{'s' * (prompts != 1)} x num_videos_per_prompt={videos}"] if prompts is not None else []
+        call += [f"{name}={arguments[name]}" for name in ("num_frames", "segment_frame_length", "base_num_frames")
+                 if arguments.get(name) is not None and (name != "base_num_frames" or arguments[name] != arguments.get("num_frames"))]
+        call += [f"{arguments['height']}x{arguments['width']}"] if "height" in arguments and "width" in arguments else []
+        takes = " or ".join(str(list(shape)) for shape in shapes)
+        raise VidlongError(f"latents has shape {list(latents.shape)}; this call ({', '.join(call)}) takes {takes}: pass "
+                           f"latents of {'that shape' if len(shapes) == 1 else 'one of those shapes'} or leave latents out")
+    dtype = pipe.experts()[0].dtype
+    if not latents.is_floating_point() or (not pipe.converts_latents and latents.dtype != dtype):
+        takes = "floating-point latents" if pipe.converts_latents else f"latents in its transformer's {dtype} as they are"
+        raise VidlongError(f"latents are {latents.dtype}; this {type(pipe).__name__}'s call takes {takes}: pass "
+                           f"latents.to({dtype})")
 
 
 def check_latent_length(latent: int, limits: ModelLimits) -> None:

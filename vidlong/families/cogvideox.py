@@ -43,6 +43,7 @@ class CogVideoXFamily:
     multiple of its temporal patch, dropped before decoding, as the pipeline does."""
 
     videos_per_prompt = False  # its calls set num_videos_per_prompt to 1
+    converts_latents = False  # its calls move given latents to the device alone
 
     def noise_frames(self, frames: int) -> int:
         patch = self.transformer.config.patch_size_t or 1

@@ -97,6 +97,7 @@ class VidLongEasyAnimateInpaintPipeline(EasyAnimateFamily, VidlongPipelineMixin,
     first frame)."""
 
     task = "i2v"
+    converts_latents = False  # its call moves given latents to the device alone
     #: the first frame its call was given (``image=``), while the call runs
     _vidlong_image = None
 

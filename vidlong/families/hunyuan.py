@@ -278,11 +278,19 @@ class VidLongHunyuanVideo15ImageToVideoPipeline(HunyuanVideo15Family, VidlongPip
             defaults.pop(name)
         return defaults
 
+    #: the call's height and width in pixels while it runs (not arguments of diffusers' call: `__call__` holds it to them)
+    _vidlong_size = None
+
     def __call__(self, *args, height=None, width=None, **kwargs):
         height, width = plain(height or self.spec.height), plain(width or self.spec.width)
         check_model_size(limits_for_pipeline(self), height, width)
-        with sized(self.video_processor, height, width):
+        with sized(self.video_processor, height, width), replaced(self, "_vidlong_size", (height, width)):
             return super().__call__(*args, **kwargs)
+
+    def latents_shapes(self, arguments: dict, batch: int) -> tuple:
+        """As the other pipelines', at the size its call is held to (while it runs)."""
+        size = dict(zip(("height", "width"), self._vidlong_size or ()))
+        return super().latents_shapes({**arguments, **size}, batch)
 
     @torch.no_grad()
     def image_condition(self, image, height: int, width: int, frames: int, generator=None, latent=None):

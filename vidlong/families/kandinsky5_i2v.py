@@ -53,6 +53,12 @@ class VidLongKandinsky5I2VPipeline(Kandinsky5Family, VidlongPipelineMixin, Kandi
         """Noise ``[B, C, F, h, w]`` channels last, ``[B, F, h, w, C]``: `prepare_latents` adds the image and its condition."""
         return latents.permute(0, 2, 3, 4, 1).contiguous()
 
+    def latents_shapes(self, arguments: dict, batch: int) -> tuple:
+        """Noise of C channels (`call_latents`), or its call's own latents with the condition channels (`model_latents`)."""
+        noise = super().latents_shapes(arguments, batch)
+        own = tuple(tuple(self.model_latents(torch.empty(shape, device="meta"), self.image_frames).shape) for shape in noise)
+        return tuple(dict.fromkeys(noise + own))
+
     @torch.no_grad()
     def image_latent(self, image, height: int, width: int, generator=None) -> torch.Tensor:
         """The image's latent ``[1, C, 1, h, w]`` as its call's `prepare_latents` makes it: resized to `height` x `width`

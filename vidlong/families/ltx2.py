@@ -78,6 +78,12 @@ class LTX2Family(LTXFamily):
         with quiet("diffusers.pipelines.ltx2") if latents is not None and latents.ndim == 3 else contextlib.nullcontext():
             return super().__call__(*args, **kwargs)
 
+    def latents_shapes(self, arguments: dict, batch: int) -> tuple:
+        """Packed tokens ``[B, N, C']`` (vidlong's: the start of its loop, as they are), or ``[B, C, F, h, w]`` (diffusers': a
+        VAE's latents, which its call normalises and packs)."""
+        packed = super().latents_shapes(arguments, batch)
+        return packed and (*packed, self.latents_grid(arguments, batch))
+
     def streamer(self, streaming):
         """Its own (`LTX2Streamer`: each chunk one call of its pipeline, with its sound), or diagonal denoising's refusal."""
         from ..methods import DiagonalDenoising

@@ -70,7 +70,7 @@ class DiffusionForcing:
     window, as every vidlong pipeline does, so that the methods act on it (``base_num_frames`` is set to ``num_frames``,
     or its check would ask for ``overlap_history`` past 97 frames); with it, the call makes the video its own way
     (windows of ``base_num_frames`` continuing each other's last frames). ``fps`` defaults to the spec's. Given
-    ``latents=`` (the first window's noise) are checked for its length and copied (the call writes into them). Its
+    ``latents=`` (the first window's noise: `forward_frames`) are copied (the call writes into them). Its
     asynchronous mode (``causal_block_size``) holds for that call only: diffusers leaves the transformer block-causal
     after it (``num_frame_per_block``), which vidlong's call puts back."""
 
@@ -97,14 +97,8 @@ class DiffusionForcing:
         arguments.setdefault("prompt", None)  # its call requires one, even with prompt_embeds (a prompt timeline's)
         if self.one_window(arguments):
             arguments.setdefault("base_num_frames", arguments["num_frames"])
-        latents = arguments.get("latents")
-        if latents is not None:
-            first_window = self.forward_frames(arguments)
-            frames = (first_window - 1) // self.vae_scale_factor_temporal + 1
-            if latents.shape[2] != frames:
-                raise VidlongError(f"latents= holds {latents.shape[2]} latent frames; the call's first window has {frames} "
-                                   f"({first_window} pixel frames): pass noise of that length")
-            arguments["latents"] = latents.clone()
+        if arguments.get("latents") is not None:  # its shape is checked after this (`latents_frames`: the first window's)
+            arguments["latents"] = arguments["latents"].clone()
 
     def __call__(self, *args, **kwargs):
         block = self.transformer.config.num_frame_per_block

@@ -1,0 +1,144 @@
+"""A vidlong pipeline's call given ``latents=`` (`VidlongPipelineMixin.latents_shapes`, `vidlong.validate.check_call_latents`),
+over every family's tiny pipeline: latents of the shape its call takes start diffusers' own call, bit for bit (one step, the
+latents out); latents of another channel count, frame count, rank or batch (``num_videos_per_prompt`` x prompts), or of a dtype
+its call would not convert, are refused in one line naming ``latents`` before any transformer forward."""
+import inspect
+
+import pytest
+import torch
+from PIL import Image
+
+import tiny_pipeline
+import vidlong
+from vidlong.errors import VidlongError
+from vidlong.models import ModelSpec
+
+#: the call's frames: one latent frame past the first (`ModelSpec.temporal_ratio` + 1 pixel frames, Wan Animate's segment)
+LATENT_FRAMES = 2
+
+
+def ltx_condition():
+    from diffusers import LTXConditionPipeline
+
+    return LTXConditionPipeline(**tiny_pipeline.tiny_ltx_pipeline().components)
+
+
+def animate_inputs(height: int, width: int) -> dict:
+    """Wan Animate's reference image and its pose and face videos (one segment's 5 frames)."""
+    picture = lambda size: Image.new("RGB", size, (200, 30, 30))  # noqa: E731 - a one-line helper
+    return dict(image=picture((width, height)), pose_video=[picture((width, height))] * 5,
+                face_video=[picture((tiny_pipeline.ANIMATE_FACE_SIZE,) * 2)] * 5)
+
+
+#: case: (tiny pipeline builder, height, width, whether its call takes an image, whether the test runs diffusers' call too)
+#: diffusers' call runs here on one family of each layout (Wan's ``[B, C, F, h, w]``, LTX-Video's packed tokens, CogVideoX's
+#: frames first, Kandinsky 5's channels last); every family's `generate` test hands its call ``latents=`` of its layout and
+#: checks the video against diffusers' call (test_family_pipelines, test_wan_family, test_skyreels, test_kandinsky5, ...)
+CASES = {
+    "wan": (tiny_pipeline.tiny_pipeline, 32, 32, False, True),
+    "wan2.2-a14b": (lambda: tiny_pipeline.tiny_pipeline(kind="wan2.2"), 32, 32, False, False),
+    "wan2.2-ti2v": (lambda: tiny_pipeline.tiny_pipeline(kind="ti2v"), 32, 32, False, False),
+    "wan-i2v": (lambda: tiny_pipeline.tiny_pipeline(kind="i2v"), 32, 32, True, False),
+    "wan-vace": (tiny_pipeline.tiny_vace_pipeline, 32, 32, False, False),
+    "wan-animate": (tiny_pipeline.tiny_wan_animate_pipeline, 32, 32, False, False),
+    "skyreels-v2": (tiny_pipeline.tiny_skyreels_pipeline, 32, 32, False, False),
+    "skyreels-v2-i2v": (tiny_pipeline.tiny_skyreels_i2v_pipeline, 32, 32, True, False),
+    "skyreels-v2-df": (tiny_pipeline.tiny_skyreels_df_pipeline, 32, 32, False, False),
+    "ltx-video": (tiny_pipeline.tiny_ltx_pipeline, 64, 64, False, True),
+    "ltx-video-i2v": (tiny_pipeline.tiny_ltx_i2v_pipeline, 64, 64, True, False),
+    "ltx-video-0.9.5": (ltx_condition, 64, 64, False, False),
+    "ltx-2": (tiny_pipeline.tiny_ltx2_pipeline, 64, 64, False, False),
+    "cogvideox": (tiny_pipeline.tiny_cogvideox_pipeline, 32, 48, False, True),
+    "cogvideox1.5": (lambda: tiny_pipeline.tiny_cogvideox_pipeline(patch_size_t=2), 32, 48, False, False),
+    "cogvideox-i2v": (tiny_pipeline.tiny_cogvideox_i2v_pipeline, 32, 48, True, False),
+    "hunyuan-video": (tiny_pipeline.tiny_hunyuan_pipeline, 32, 48, False, False),
+    "hunyuan-video-i2v": (tiny_pipeline.tiny_hunyuan_i2v_pipeline, 32, 48, True, False),
+    "hunyuan-skyreels-i2v": (tiny_pipeline.tiny_hunyuan_skyreels_pipeline, 32, 48, True, False),
+    "hunyuan-video-1.5": (tiny_pipeline.tiny_hunyuan15_pipeline, 32, 48, False, False),
+    "hunyuan-video-1.5-i2v": (tiny_pipeline.tiny_hunyuan15_i2v_pipeline, 32, 48, True, False),
+    "mochi": (tiny_pipeline.tiny_mochi_pipeline, 32, 48, False, False),
+    "kandinsky5": (tiny_pipeline.tiny_kandinsky5_pipeline, 32, 48, False, True),
+    "kandinsky5-i2v": (lambda: tiny_pipeline.tiny_kandinsky5_pipeline(image_to_video=True), 32, 48, True, False),
+    "motif-video": (tiny_pipeline.tiny_motif_pipeline, 32, 48, False, False),
+    "motif-video-i2v": (lambda: tiny_pipeline.tiny_motif_pipeline(image_to_video=True), 32, 48, True, False),
+    "easyanimate": (tiny_pipeline.tiny_easyanimate_pipeline, 32, 48, False, False),
+    "easyanimate-i2v": (lambda: tiny_pipeline.tiny_easyanimate_pipeline(image_to_video=True), 32, 48, True, False),
+}
+
+
+class FirstForward(Exception):
+    """Raised by `counted_forwards`' hook to stop a call at its first transformer forward."""
+
+
+def counted_forwards(pipe, stop: list) -> list:
+    """A list that grows by one at every forward of any of `pipe`'s transformers, which `FirstForward` stops while `stop`
+    holds anything."""
+    forwards = []
+
+    def count(module, args):
+        forwards.append(1)
+        if stop:
+            raise FirstForward
+
+    for transformer in pipe.experts():
+        transformer.register_forward_pre_hook(count)
+    return forwards
+
+
+def grid_shape(pipe, arguments: dict, channels: int = 0, frames: int = 0) -> tuple:
+    """The shape of `pipe`'s own latents layout (`call_latents`) for its call's `arguments` with `channels` more channels and
+    `frames` more latent frames."""
+    batch, c, f, h, w = pipe.latents_grid(arguments, 1)
+    return tuple(pipe.call_latents(torch.empty(batch, c + channels, f + frames, h, w, device="meta")).shape)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_latents_of_the_calls_shape_reach_its_transformer_and_others_are_refused_before_any_forward(case):
+    """Every shape `latents_shapes` names starts the call: the first, vidlong's layout, is the one `generate` hands it (on
+    one family of each layout here, diffusers' call given the same latents makes the same latents, bit for bit); another
+    (diffusers' own layout, where the call takes two) reaches a transformer forward. Latents of one channel more, one latent
+    frame more, one dimension less, the batch of one video where the call makes two (``num_videos_per_prompt=2``, or two
+    prompts where the call makes one video a prompt) or integers, and floats of another dtype where the call takes them as
+    they are (`converts_latents`), are each refused in one line naming ``latents``, before any transformer forward."""
+    build, height, width, image, compared = CASES[case]
+    stock = build()
+    steps = 2 if case == "mochi" else 1  # Mochi's sampler takes 2 steps at the fewest
+    pipe = vidlong.from_pipe(stock, spec=ModelSpec(name=f"tiny-{case}", native_frames=LATENT_FRAMES, height=height, width=width,
+                                                   num_inference_steps=steps, guidance_scale=1.0))
+    pipe.set_progress_bar_config(disable=True)
+    frames = pipe.spec.temporal_ratio * (LATENT_FRAMES - 1) + 1
+    length = dict(segment_frame_length=frames) if case == "wan-animate" else dict(num_frames=frames)
+    call = dict(prompt="a red ball", height=height, width=width, num_inference_steps=steps, output_type="latent", **length,
+                **(dict(image=Image.new("RGB", (width, height), (200, 30, 30))) if image else {}),
+                **(animate_inputs(height, width) if case == "wan-animate" else {}))
+    stop = []
+    forwards = counted_forwards(pipe, stop)
+    shapes = pipe.latents_shapes(call, 1)
+    assert shapes[0] == grid_shape(pipe, call)
+
+    takes = inspect.signature(type(stock).__call__).parameters
+    two = dict(num_videos_per_prompt=2) if pipe.videos_per_prompt and "num_videos_per_prompt" in takes else \
+        dict(prompt=["a red ball", "a blue ball"])  # its call makes one video a prompt
+    wrong = {"channels": (torch.randn(grid_shape(pipe, call, channels=1)), {}),
+             "frames": (torch.randn(grid_shape(pipe, call, frames=1)), {}),
+             "rank": (torch.randn(shapes[0][1:]), {}), "batch": (torch.randn(shapes[0]), two),
+             "integers": (torch.zeros(shapes[0], dtype=torch.int64), {})}
+    if not pipe.converts_latents:  # its call takes them as they are: another float dtype fails in its transformer
+        wrong["float64"] = (torch.randn(shapes[0], dtype=torch.float64), {})
+    for name, (latents, changed) in wrong.items():
+        with pytest.raises(VidlongError) as refused:
+            pipe(**{**call, **changed}, latents=latents)
+        assert str(refused.value).startswith("latents ") and "\n" not in str(refused.value), (name, str(refused.value))
+    assert not forwards
+
+    stop.append(True)
+    for shape in shapes[1:]:  # the first is the one `generate` hands the call (its tests run it)
+        with pytest.raises(FirstForward):
+            pipe(**call, latents=torch.randn(shape))
+    stop.clear()
+    if compared:
+        latents = torch.randn(shapes[0], generator=torch.Generator().manual_seed(0))
+        own = pipe(**call, latents=latents, generator=torch.Generator().manual_seed(1)).frames
+        settings = {name: value for name, value in {**pipe.call_defaults(), **call}.items() if name in takes}
+        theirs = stock(**settings, latents=latents, generator=torch.Generator().manual_seed(1)).frames
+        assert torch.equal(own, theirs)
