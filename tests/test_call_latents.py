@@ -128,7 +128,10 @@ def test_latents_of_the_calls_shape_reach_its_transformer_and_others_are_refused
     for name, (latents, changed) in wrong.items():
         with pytest.raises(VidlongError) as refused:
             pipe(**{**call, **changed}, latents=latents)
-        assert str(refused.value).startswith("latents ") and "\n" not in str(refused.value), (name, str(refused.value))
+        line = str(refused.value)
+        assert line.startswith("latents ") and "\n" not in line, (name, line)
+        if name in ("channels", "frames", "rank"):  # it names the shape the call takes
+            assert f"latents has shape {list(latents.shape)}; this call (" in line and f"takes {list(shapes[0])}" in line, line
     assert not forwards
 
     stop.append(True)

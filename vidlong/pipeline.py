@@ -466,8 +466,9 @@ class VidlongPipelineMixin:
         """diffusers' call with the spec's defaults for size, length, steps and guidance; a step count
         that is not a whole number >= 1, a guidance that is not a finite number, a length past the transformer's RoPE
         table, start `latents` that are not finite, a `generator` that is no torch.Generator and a video count below 1 are
-        refused in one line (diffusers would fail deep in its loop, or make a video of NaN), and so are an `output_type`
-        diffusers refuses only after the last step, a video count above 1 where diffusers' call sets it to 1
+        refused in one line (diffusers would fail deep in its loop, or make a video of NaN), and so are start `latents` of
+        a shape the call does not take (`latents_shapes`) or a dtype it would not convert (`converts_latents`), an
+        `output_type` diffusers refuses only after the last step, a video count above 1 where diffusers' call sets it to 1
         (`videos_per_prompt`), and a call while a stream of this pipeline is paused mid-way."""
         from .streaming import refuse_call_while_streaming
         from .validate import MAX_GUIDANCE, check_call_inputs, check_call_latents, check_finite, check_latent_length, check_steps

@@ -507,7 +507,8 @@ def check_call_latents(pipe, latents, arguments: dict) -> None:
         call += [f"{arguments['height']}x{arguments['width']}"] if "height" in arguments and "width" in arguments else []
         takes = " or ".join(str(list(shape)) for shape in shapes)
         raise VidlongError(f"latents has shape {list(latents.shape)}; this call ({', '.join(call)}) takes {takes}: pass "
-                           f"latents of {'that shape' if len(shapes) == 1 else 'one of those shapes'} or leave latents out")
+                           f"latents of {'that shape' if len(shapes) == 1 else 'one of those shapes'}, set the call's arguments "
+                           "to match your latents, or leave latents out")
     dtype = pipe.experts()[0].dtype
     if not latents.is_floating_point() or (not pipe.converts_latents and latents.dtype != dtype):
         takes = "floating-point latents" if pipe.converts_latents else f"latents in its transformer's {dtype} as they are"
