@@ -275,14 +275,19 @@ def _pixels(frames: np.ndarray) -> torch.Tensor:
 
 
 def check_latents_for_model(latents: torch.Tensor, geometry: Geometry, made_by: Optional[str] = None) -> None:
-    """A one-line error unless `latents` are ``[1, C, F, h, w]`` with this model's channel count; `made_by`: the name of
-    the model their file says made them (`save_latents`' ``model``), for the error to name."""
+    """A one-line error unless `latents` are floating-point ``[1, C, F, h, w]`` with this model's channel count, on a grid
+    of its patch; `made_by`: the name of the model their file says made them (`save_latents`' ``model``), for the error
+    to name."""
     if not isinstance(latents, torch.Tensor):
         raise VidlongError(f"{named('latents')} is a {type(latents).__name__}; pass the torch tensor [1, C, frames, h, w] "
                            "that load_latents returns (torch.from_numpy(array) for a NumPy array)")
     if latents.ndim != 5 or latents.shape[0] != 1 or latents.shape[2] < 1:
         raise VidlongError(f"{named('latents')} holds latents of shape {tuple(latents.shape)}; expected [1, C, frames, h, w] "
                            "as saved by --save-latents")
+    if latents.is_meta or not latents.is_floating_point():
+        where = " on the meta device, which holds no values" if latents.is_meta else ""
+        raise VidlongError(f"{named('latents')} holds {latents.dtype} latents{where}; pass the floating-point latents that "
+                           "load_latents returns")
     if latents.shape[1] != geometry.channels:
         maker = f"{made_by}'s folder" if isinstance(made_by, str) and made_by else "the model that made them"
         raise VidlongError(f"{named('latents')} holds {latents.shape[1]}-channel latents but this model's VAE has "
