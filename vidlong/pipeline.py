@@ -63,7 +63,8 @@ class VidlongPipelineMixin:
     sampling defaults) and ``pipe(...)`` takes its defaults from it (diffusers' own defaults are the
     largest model's, e.g. Wan2.1-14B's 480x832, 81 frames, 50 steps). Wan2.2's two experts share every
     method; each keeps its own hooks and state. A family whose ``latents=`` are not ``[B, C, F, h, w]``
-    overrides `call_latents` and `grid_latents`.
+    overrides `call_latents` and `grid_latents` (the call checks given ``latents=`` against `latents_shapes`, which
+    follows `call_latents`).
     """
 
     vidlong_spec: Optional[ModelSpec] = None
