@@ -23,6 +23,12 @@ def ltx_condition():
     return LTXConditionPipeline(**tiny_pipeline.tiny_ltx_pipeline().components)
 
 
+def tiled(pipe):
+    """`pipe` with its VAE's tiling on, as `vidlong.load_pipeline` sets Allegro's (its VAE decodes by tiles alone)."""
+    pipe.vae.enable_tiling()
+    return pipe
+
+
 def animate_inputs(height: int, width: int) -> dict:
     """Wan Animate's reference image and its pose and face videos (one segment's 5 frames)."""
     picture = lambda size: Image.new("RGB", size, (200, 30, 30))  # noqa: E731 - a one-line helper
@@ -63,6 +69,7 @@ CASES = {
     "motif-video-i2v": (lambda: tiny_pipeline.tiny_motif_pipeline(image_to_video=True), 32, 48, True, False),
     "easyanimate": (tiny_pipeline.tiny_easyanimate_pipeline, 32, 48, False, False),
     "easyanimate-i2v": (lambda: tiny_pipeline.tiny_easyanimate_pipeline(image_to_video=True), 32, 48, True, False),
+    "allegro": (lambda: tiled(tiny_pipeline.tiny_allegro_pipeline()), 32, 32, False, False),
 }
 
 
