@@ -417,6 +417,11 @@ def test_video_to_video_continues_its_video_as_its_pipeline_does(v2v_folder):
     assert np.array_equal(both.frames[:9], frames) and not np.array_equal(both.frames[9:], own.frames[9:])
     with pytest.raises(VidlongError, match="window of 9 pixel frames has no latent frame past the 3.*num_frames 13 or more"):
         pipe(**dict(common, num_frames=9))
+    # the length that refusal names runs: a video shorter than overlap_history (17) encodes all its frames, and diffusers'
+    # call given 17 divides its window's latent frames by their count less 17 frames' (5), failing at 13 and 17 frames
+    assert pipe(**dict(common, num_frames=13)).frames[0].shape[0] == len(frames) + 13
+    with pytest.raises(VidlongError, match="num_videos_per_prompt to 1"):
+        pipe(**common, num_videos_per_prompt=2)
 
 
 def test_video_to_video_folders_continue_stream_and_extend_from_the_cli(v2v_folder, tmp_path):

@@ -160,6 +160,7 @@ class VidLongSkyReelsV2DiffusionForcingVideoToVideoPipeline(DiffusionForcing, Sk
 
     task = "v2v"
     continues_video = True
+    videos_per_prompt = False  # its call sets num_videos_per_prompt to 1
     #: the window's noise given as ``latents=`` (set for one call by `complete_call`), or None: a draw from the generator
     _vidlong_noise = None
 
@@ -178,8 +179,9 @@ class VidLongSkyReelsV2DiffusionForcingVideoToVideoPipeline(DiffusionForcing, Sk
             if not frames:
                 raise VidlongError("video holds no frames; pass a video with at least 1 frame")
             arguments["video"] = frames
-            check_window_leaves_new_frames(len(frames), arguments, self.vae_scale_factor_temporal,
-                                           self.transformer.config.num_frame_per_block, self.forward_frames(arguments))
+            if arguments["base_num_frames"] >= arguments["num_frames"]:  # one window: its frames encode the same
+                arguments["overlap_history"] = min(arguments["overlap_history"], len(frames))
+            check_window_leaves_new_frames(arguments, self.vae_scale_factor_temporal, self.forward_frames(arguments))
         self._vidlong_noise, arguments["latents"] = arguments.get("latents"), None
 
     def __call__(self, *args, **kwargs):
@@ -219,15 +221,17 @@ def prefix_latent_frames(video_frames: int, overlap_history: int, temporal: int,
     return encoded - encoded % block
 
 
-def check_window_leaves_new_frames(video_frames: int, arguments: dict, temporal: int, block: int, window: int) -> None:
-    """The call's first window (`window` pixel frames) holds more latent frames than it starts with (`prefix_latent_frames`
-    of its `video_frames`, in blocks of ``causal_block_size``, else `block`), or one line naming the length that does."""
-    encoded = prefix_latent_frames(video_frames, arguments["overlap_history"], temporal,
-                                   arguments.get("causal_block_size") or block)
+def check_window_leaves_new_frames(arguments: dict, temporal: int, window: int) -> None:
+    """The call's first window (`window` pixel frames) holds more latent frames than its ``overlap_history`` pixel frames
+    take (``(n - 1) // temporal + 1``, the count its call divides the window's by: as many or more fail inside it), or one
+    line naming the length that does. A one-window call's ``overlap_history`` is at most the video's length (set by
+    `complete_call`: the same frames are encoded, and a short video needs no window past 17 frames' worth)."""
+    overlap = arguments["overlap_history"]
+    encoded = (overlap - 1) // temporal + 1
     if (window - 1) // temporal + 1 <= encoded:
         raise VidlongError(f"the call's window of {window} pixel frames has no latent frame past the {encoded} the video's "
-                           f"last frames (overlap_history {arguments['overlap_history']}) take: ask for num_frames "
-                           f"{encoded * temporal + 1} or more, or a smaller overlap_history")
+                           f"last frames (overlap_history {overlap}) take: ask for num_frames {encoded * temporal + 1} or "
+                           "more, or a smaller overlap_history")
 
 
 def frame_rate_code(fps: float) -> int:
