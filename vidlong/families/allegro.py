@@ -5,7 +5,8 @@ alone; 512 tokens), the RoPE its pipeline makes for the whole video's grid with 
 family (its release's `EulerAncestralDiscreteScheduler`: noise of scale ``init_noise_sigma``, each forward's input scaled
 by ``scale_model_input``, an ancestral draw from the call's generator at every step). Its VAE (`AutoencoderKLAllegro`,
 8x space, 4x time, not causal in time) decodes F latent frames to 4F pixel frames of which its call keeps the first
-``4(F - 1) + 1``; it decodes by tiles alone (``vae.enable_tiling()``, as diffusers' example calls it, and
+``num_frames`` (its default 88 = 4·22); vidlong takes ``4k + 1`` lengths as for its other families (85 for 22 latent frames:
+its call keeps ``4(F - 1) + 1``; ``num_frames=88`` is refused in one line naming 85 and 89); it decodes by tiles alone (``vae.enable_tiling()``, as diffusers' example calls it, and
 `load_pipeline` does): tiles of 6 latent frames (24 pixel frames) overlapping by 2, and of ``sample_size`` pixels square
 overlapping by 120 rows and 80 columns, so that diffusers leaves the pixels past the last whole tile at zero (mid grey):
 the frames past it where F is not 6 + 4k, the rows and columns past it at a size off its tiles' grid (at the class's
@@ -61,15 +62,20 @@ class ChunkSampler:
         self.extra = {name: value for name, value in (("eta", 0.0), ("generator", generator)) if name in taken}
 
     def start(self, noise: torch.Tensor) -> torch.Tensor:
+        """Unit Gaussian noise ``[1, C, f, h, w]`` -> the chunk's start latents, scaled by ``init_noise_sigma``."""
         return noise * self.scheduler.init_noise_sigma
 
     def model_input(self, latents: torch.Tensor, timestep) -> torch.Tensor:
+        """A forward's window ``[B, C, f, h, w]`` at `timestep` (the scheduler's, 0-1000) scaled as its loop scales it."""
         return self.scheduler.scale_model_input(latents, timestep)
 
     def renoise(self, clean: torch.Tensor, noise: torch.Tensor, timestep) -> torch.Tensor:
+        """Clean context latents ``[1, C, f, h, w]`` brought to `timestep`'s noise level with `noise` (its ``add_noise``)."""
         return self.scheduler.add_noise(clean, noise, torch.as_tensor(timestep).reshape(1))
 
     def step(self, pred, timestep, latents, return_dict=False):
+        """One step of the chunk's latents ``[1, C, f, h, w]`` from the guided prediction `pred` (same shape): the
+        scheduler's tuple, its ancestral noise drawn from the stream's generator."""
         return self.scheduler.step(pred, timestep, latents, return_dict=False, **self.extra)
 
 
@@ -104,6 +110,7 @@ class VidLongAllegroPipeline(VidlongPipelineMixin, AllegroPipeline):
     decode), the latents scaled by its VAE's ``scaling_factor``."""
 
     videos_per_prompt = False  # its call sets num_videos_per_prompt to 1
+    converts_latents = False  # its call moves given latents to the device alone, not to the transformer's dtype
     tiled_vae = True  # its VAE decodes and encodes by tiles alone
 
     def check_parts(self) -> None:
