@@ -454,9 +454,13 @@ class VideoStreamer(PromptSwitching):
         return pipe.stream_scheduler(self.steps, window, self.generator)
 
     def _renoised(self, clean: torch.Tensor, timestep) -> torch.Tensor:
-        """Clean latents brought to the noise level of `timestep` (the family's forward process,
-        `stream_renoise`), with fresh noise from the stream's generator."""
+        """Clean latents brought to the noise level of `timestep` (`_renoise`), with fresh noise from the stream's
+        generator."""
         noise = torch.randn(clean.shape, generator=self.generator).to(clean.device)
+        return self._renoise(clean, noise, timestep)
+
+    def _renoise(self, clean: torch.Tensor, noise: torch.Tensor, timestep) -> torch.Tensor:
+        """The family's forward process (`stream_renoise`) of clean latents ``[1, C, f, h, w]`` with `noise` (same shape)."""
         return self.pipe.stream_renoise(clean, noise, timestep)
 
     def _image_condition(self, image, latent=None):

@@ -92,10 +92,8 @@ class AllegroStreamer(VideoStreamer):
     def _predict(self, latents, timestep, text):
         return super()._predict(self.sampler.model_input(latents, timestep), timestep, text)
 
-    def _renoised(self, clean, timestep):
-        """Clean latents brought to `timestep`'s noise level by the chunk's sampler, with fresh noise from the stream's
-        generator (drawn as `VideoStreamer` draws it)."""
-        noise = torch.randn(clean.shape, generator=self.generator).to(clean.device)
+    def _renoise(self, clean, noise, timestep):
+        """Clean latents brought to `timestep`'s noise level by the chunk's sampler."""
         return self.sampler.renoise(clean.float(), noise, timestep)
 
 
