@@ -71,6 +71,27 @@ def check_processors_on(model, attentions, applied) -> None:
         applied(model)
 
 
+def check_float64_reference(build, run, attentions, reference, method, native: int, prepare=None) -> None:
+    """`method` applied to `build()` (a tiny transformer, the same weights at every call) at 4x the `native` window in
+    float32 on the CPU's dense kernel (`run(model, frames, dtype)` -> its output) is within 1e-5 of the same weights in
+    float64 whose `attentions(model)` run `reference(method, frames)` (the method's math written out; `prepare(model)`
+    first, where a part of it keeps float32), and more than 1e-3 from the stock model's output (the method acts)."""
+    frames = 4 * native
+    model = build()
+    vidlong.apply(model, method, native_frames=native)
+    with torch.no_grad():
+        out, stock = run(model, frames, torch.float32), run(build(), frames, torch.float32)
+    ref_model = build().to(torch.float64)
+    if prepare is not None:
+        prepare(ref_model)
+    for attention in attentions(ref_model):
+        attention.processor = reference(method, frames)
+    with torch.no_grad():
+        ref = run(ref_model, frames, torch.float64)
+    assert rel_err(out, ref) < 1e-5
+    assert rel_err(out, stock) > 1e-3
+
+
 def check_refused_before_loading(args: list, out, capsys, monkeypatch) -> str:
     """``vidlong *args --out out`` exits 2 with one line on stderr, before any model loads, writing nothing at `out`;
     returns the line (the caller checks what it says)."""

@@ -10,9 +10,10 @@ import pytest
 import torch
 import yaml
 from conftest import IN_CHANNELS, allegro_inputs, tiny_allegro_transformer
-from family_checks import (check_cli_generate, check_generate_is_the_stock_call, check_methods_off_and_removed,
-                           check_release_refuses, check_renoised_stream_and_extension, unrun_by_a_rebuilt_rope_family)
-from reference import method_attention, rel_err
+from family_checks import (check_cli_generate, check_float64_reference, check_generate_is_the_stock_call,
+                           check_methods_off_and_removed, check_release_refuses, check_renoised_stream_and_extension,
+                           unrun_by_a_rebuilt_rope_family)
+from reference import method_attention
 
 import vidlong
 from vidlong.attention.adapters.allegro import ALLEGRO
@@ -64,19 +65,8 @@ class ReferenceAttention:
 @pytest.mark.parametrize("method", list(METHODS.values()), ids=list(METHODS))
 def test_transformer_with_a_method_matches_float64_reference(method):
     """At 4x the native window, in float32 on the CPU's dense kernel, both samples of a guided batch."""
-    frames = 4 * NATIVE
-    model = tiny_allegro_transformer()
-    vidlong.apply(model, method, native_frames=NATIVE)
-    with torch.no_grad():
-        out = model(**allegro_inputs(frames))[0]
-        stock = tiny_allegro_transformer()(**allegro_inputs(frames))[0]
-    reference = tiny_allegro_transformer().to(torch.float64)
-    for attention in ALLEGRO.self_attentions(reference):
-        attention.set_processor(ReferenceAttention(method, frames))
-    with torch.no_grad():
-        ref = reference(**allegro_inputs(frames, dtype=torch.float64))[0]
-    assert rel_err(out, ref) < 1e-5
-    assert rel_err(out, stock) > 1e-3  # the method acts
+    check_float64_reference(tiny_allegro_transformer, lambda model, frames, dtype: model(**allegro_inputs(frames, dtype=dtype))[0],
+                            ALLEGRO.self_attentions, ReferenceAttention, method, NATIVE)
 
 
 def test_native_length_size_and_vae_ratio_come_from_configs():

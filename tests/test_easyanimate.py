@@ -15,10 +15,11 @@ import pytest
 import torch
 import yaml
 from conftest import IN_CHANNELS, easyanimate_inputs, tiny_easyanimate_transformer
-from family_checks import (check_cli_generate, check_generate_is_the_stock_call, check_image_stream_context,
-                           check_image_to_video_cli, check_methods_off_and_removed, check_refused_before_loading,
-                           check_release_refuses, check_renoised_stream_and_extension, unrun_by_a_rebuilt_rope_family)
-from reference import joint_method_attention, rel_err, wan_rotation
+from family_checks import (check_cli_generate, check_float64_reference, check_generate_is_the_stock_call,
+                           check_image_stream_context, check_image_to_video_cli, check_methods_off_and_removed,
+                           check_refused_before_loading, check_release_refuses, check_renoised_stream_and_extension,
+                           unrun_by_a_rebuilt_rope_family)
+from reference import joint_method_attention, wan_rotation
 
 import vidlong
 from vidlong.attention.adapters.easyanimate import EASYANIMATE
@@ -73,19 +74,9 @@ class ReferenceAttention:
 @pytest.mark.parametrize("method", list(METHODS.values()), ids=list(METHODS))
 def test_transformer_with_a_method_matches_float64_reference(method, inpaint):
     """At 4x the native window, in float32 on the CPU's dense kernel, both samples of a guided batch."""
-    frames = 4 * NATIVE
-    model = tiny_easyanimate_transformer(inpaint=inpaint)
-    vidlong.apply(model, method, native_frames=NATIVE)
-    with torch.no_grad():
-        out = model(**easyanimate_inputs(frames, inpaint=inpaint))[0]
-        stock = tiny_easyanimate_transformer(inpaint=inpaint)(**easyanimate_inputs(frames, inpaint=inpaint))[0]
-    reference = tiny_easyanimate_transformer(inpaint=inpaint).to(torch.float64)
-    for attention in EASYANIMATE.self_attentions(reference):
-        attention.set_processor(ReferenceAttention(method, frames))
-    with torch.no_grad():
-        ref = reference(**easyanimate_inputs(frames, dtype=torch.float64, inpaint=inpaint))[0]
-    assert rel_err(out, ref) < 1e-5
-    assert rel_err(out, stock) > 1e-3  # the method acts
+    check_float64_reference(lambda: tiny_easyanimate_transformer(inpaint=inpaint),
+                            lambda model, frames, dtype: model(**easyanimate_inputs(frames, dtype=dtype, inpaint=inpaint))[0],
+                            EASYANIMATE.self_attentions, ReferenceAttention, method, NATIVE)
 
 
 def test_native_length_size_and_vae_ratio_come_from_configs(folder):

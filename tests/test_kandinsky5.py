@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from family_checks import (check_cli_generate, check_generate_is_the_stock_call, check_image_stream_context,
-                           check_image_to_video_cli, check_methods_off_and_removed, check_refused_before_loading,
-                           check_release_refuses, check_renoised_stream_and_extension, unrun_by_a_rebuilt_rope_family)
+from family_checks import (check_cli_generate, check_float64_reference, check_generate_is_the_stock_call,
+                           check_image_stream_context, check_image_to_video_cli, check_methods_off_and_removed,
+                           check_refused_before_loading, check_release_refuses, check_renoised_stream_and_extension,
+                           unrun_by_a_rebuilt_rope_family)
 from conftest import assert_image_to_video_is_the_stock_call, kandinsky5_inputs, tiny_kandinsky5_transformer
-from reference import method_attention, rel_err
+from reference import method_attention
 
 import vidlong
 from vidlong.attention.adapters.kandinsky5 import KANDINSKY_5
@@ -32,11 +33,6 @@ METHODS = {"ultravico": vidlong.UltraViCo(alpha=0.8), "fusion": vidlong.Spectral
 #: the transformers of its text-to-video and image-to-video releases (``visual_cond``: the image's frame and a mask as
 #: channels, `kandinsky5_inputs`)
 RELEASES = pytest.mark.parametrize("image", [False, True], ids=["t2v", "i2v"])
-
-
-def stock_output(frames, image=False):
-    with torch.no_grad():
-        return tiny_kandinsky5_transformer(visual_cond=image)(**kandinsky5_inputs(frames, image=image))
 
 
 def cross_attention_stock(model):
@@ -87,19 +83,10 @@ class ReferenceAttention:
 @pytest.mark.parametrize("method", list(METHODS.values()), ids=list(METHODS))
 def test_transformer_with_a_method_matches_float64_reference(method, image):
     """At 4x the native window, in float32 on the CPU's dense kernel."""
-    frames = 4 * NATIVE
-    model = tiny_kandinsky5_transformer(visual_cond=image)
-    vidlong.apply(model, method, native_frames=NATIVE)
-    with torch.no_grad():
-        out = model(**kandinsky5_inputs(frames, image=image))
-    ref_model = tiny_kandinsky5_transformer(visual_cond=image).to(torch.float64)
-    ref_model.time_embeddings.float()  # it embeds the timestep in float32 whatever the model's dtype
-    for attention in KANDINSKY_5.self_attentions(ref_model):
-        attention.set_processor(ReferenceAttention(method, frames))
-    with torch.no_grad():
-        ref = ref_model(**kandinsky5_inputs(frames, dtype=torch.float64, image=image))
-    assert rel_err(out, ref) < 1e-5
-    assert rel_err(out, stock_output(frames, image)) > 1e-3  # the method acts
+    check_float64_reference(lambda: tiny_kandinsky5_transformer(visual_cond=image),
+                            lambda model, frames, dtype: model(**kandinsky5_inputs(frames, dtype=dtype, image=image)),
+                            KANDINSKY_5.self_attentions, ReferenceAttention, method, NATIVE,
+                            prepare=lambda model: model.time_embeddings.float())  # it embeds the timestep in float32
 
 
 def test_nabla_sparse_attention_refuses_the_methods_in_one_line(monkeypatch):

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from family_checks import (check_cli_generate, check_generate_is_the_stock_call, check_methods_off_and_removed,
-                           check_refused_before_loading, check_renoised_stream_and_extension)
+from family_checks import (check_cli_generate, check_float64_reference, check_generate_is_the_stock_call,
+                           check_methods_off_and_removed, check_refused_before_loading,
+                           check_renoised_stream_and_extension)
 from conftest import mochi_inputs, tiny_mochi_transformer
-from reference import rel_err, text_last_method_attention
+from reference import text_last_method_attention
 
 import vidlong
 from vidlong.attention.adapters.mochi import MOCHI
@@ -21,11 +22,6 @@ NATIVE = 3  # latent frames
 GRID = (2, 3)  # token rows, columns (latent 4x6, patch 2)
 TEXT = 5  # text tokens of `mochi_inputs`
 METHODS = {"ultravico": vidlong.UltraViCo(alpha=0.8), "fusion": vidlong.SpectralFusion(windows=(1,))}
-
-
-def stock_output(frames):
-    with torch.no_grad():
-        return tiny_mochi_transformer()(**mochi_inputs(frames))[0]
 
 
 def test_methods_off_and_removed_are_stock_bit_for_bit():
@@ -75,18 +71,8 @@ class ReferenceAttention:
 @pytest.mark.parametrize("method", list(METHODS.values()), ids=list(METHODS))
 def test_transformer_with_a_method_matches_float64_reference(method):
     """At 4x the native window, in float32 on the CPU's dense kernel, both samples of a guided batch."""
-    frames = 4 * NATIVE
-    model = tiny_mochi_transformer()
-    vidlong.apply(model, method, native_frames=NATIVE)
-    with torch.no_grad():
-        out = model(**mochi_inputs(frames))[0]
-    ref_model = tiny_mochi_transformer().to(torch.float64)
-    for attention in MOCHI.self_attentions(ref_model):
-        attention.processor = ReferenceAttention(method, frames)
-    with torch.no_grad():
-        ref = ref_model(**mochi_inputs(frames, dtype=torch.float64))[0]
-    assert rel_err(out, ref) < 1e-5
-    assert rel_err(out, stock_output(frames)) > 1e-3  # the method acts
+    check_float64_reference(tiny_mochi_transformer, lambda model, frames, dtype: model(**mochi_inputs(frames, dtype=dtype))[0],
+                            MOCHI.self_attentions, ReferenceAttention, method, NATIVE)
 
 
 def test_native_length_size_and_vae_ratio_come_from_configs():

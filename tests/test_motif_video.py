@@ -12,10 +12,10 @@ import pytest
 import torch
 import yaml
 from conftest import IN_CHANNELS, MOTIF_IMAGE_DIM, assert_image_to_video_is_the_stock_call, motif_inputs, tiny_motif_transformer
-from family_checks import (check_cli_generate, check_generate_is_the_stock_call, check_image_stream_context,
-                           check_image_to_video_cli, check_methods_off_and_removed, check_release_refuses,
-                           check_renoised_stream_and_extension, unrun_by_a_rebuilt_rope_family)
-from reference import rel_err, text_last_method_attention
+from family_checks import (check_cli_generate, check_float64_reference, check_generate_is_the_stock_call,
+                           check_image_stream_context, check_image_to_video_cli, check_methods_off_and_removed,
+                           check_release_refuses, check_renoised_stream_and_extension, unrun_by_a_rebuilt_rope_family)
+from reference import text_last_method_attention
 
 import vidlong
 from vidlong.attention.adapters.motif import MOTIF_VIDEO
@@ -29,10 +29,6 @@ METHODS = {"ultravico": vidlong.UltraViCo(alpha=0.8), "fusion": vidlong.Spectral
 #: tokens before the text's, `motif_inputs`)
 RELEASES = pytest.mark.parametrize("image", [False, True], ids=["t2v", "i2v"])
 
-
-def stock_output(frames, image=False):
-    with torch.no_grad():
-        return tiny_motif_transformer(image=image)(**motif_inputs(frames, image=image))[0]
 
 
 @RELEASES
@@ -87,20 +83,12 @@ class ReferenceAttention:
 def test_transformer_with_a_method_matches_float64_reference(method, image):
     """At 4x the native window, in float32 on the CPU's dense kernel, both samples of a guided batch, its text
     cross-attentions stock; an image's SigLIP tokens go with the text's, their pairs stock too."""
-    frames = 4 * NATIVE
-    model = tiny_motif_transformer(image=image)
-    vidlong.apply(model, method, native_frames=NATIVE)
-    with torch.no_grad():
-        out = model(**motif_inputs(frames, image=image))[0]
-    ref_model = tiny_motif_transformer(image=image).to(torch.float64)
     # its time embedding hands its float32 sinusoids on as they are (a cast to the weights' dtype for 16-bit ones alone)
-    ref_model.time_text_embed.timestep_embedder.register_forward_pre_hook(lambda module, args: (args[0].double(),))
-    for attention in MOTIF_VIDEO.self_attentions(ref_model):
-        attention.processor = ReferenceAttention(method, frames)
-    with torch.no_grad():
-        ref = ref_model(**motif_inputs(frames, dtype=torch.float64, image=image))[0]
-    assert rel_err(out, ref) < 1e-5
-    assert rel_err(out, stock_output(frames, image)) > 1e-3  # the method acts
+    sinusoids_in_float64 = lambda model: model.time_text_embed.timestep_embedder.register_forward_pre_hook(  # noqa: E731
+        lambda module, args: (args[0].double(),))
+    check_float64_reference(lambda: tiny_motif_transformer(image=image),
+                            lambda model, frames, dtype: model(**motif_inputs(frames, dtype=dtype, image=image))[0],
+                            MOTIF_VIDEO.self_attentions, ReferenceAttention, method, NATIVE, prepare=sinusoids_in_float64)
 
 
 def test_native_length_size_and_vae_ratio_come_from_configs():
