@@ -29,6 +29,12 @@ REDRAWING_MODELS = ("a Wan2.1 or CogVideoX-2B/5B text-to-video model (diffusers'
 ODD_LATENT_FAMILIES = ("cogvideox",)
 
 
+def continued_latent_frames(overlap_history: int, video_frames: int, temporal: int) -> int:
+    """Latent frames a continued video's last `overlap_history` pixel frames (of its `video_frames`) encode to, the count its
+    call's window must pass (``(n - 1) // temporal + 1`` of their ``n``; SkyReels-V2 DF's video to video)."""
+    return (min(overlap_history, video_frames) - 1) // temporal + 1
+
+
 def redrawn_frame_step(family: str, temporal_ratio: int) -> int:
     """The lengths a redraw keeps are ``step·k + 1`` pixel frames: `step` the VAE's `temporal_ratio` (4k+1), twice it for
     `ODD_LATENT_FAMILIES` (8k+1: an odd number of latent frames)."""
@@ -154,7 +160,7 @@ def check_continued_video(request, limits) -> int:
         raise VidlongError(f"{named('video')} holds no frames; pass a video with at least 1 frame")
     ratio = limits.spec.temporal_ratio
     latent = resolve_latent_frames(request, limits.spec.native_frames, ratio, longest_latent_frames(limits))
-    encoded = (min(CONTINUED_FRAMES, count) - 1) // ratio + 1
+    encoded = continued_latent_frames(CONTINUED_FRAMES, count, ratio)
     if latent <= encoded:
         raise VidlongError(f"the video's last {min(CONTINUED_FRAMES, count)} frames take {encoded} latent frames of the "
                            f"{latent} made, leaving none new: ask for {named('frames')} {pixel_frames(encoded + 1, ratio)} or more")

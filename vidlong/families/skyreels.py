@@ -20,7 +20,7 @@ from ..pipeline import VidlongPipelineMixin
 from ..pipeline_i2v import WanImageCondition
 from ..pipeline_v2v import frame_list
 from ..streaming import StreamText
-from ..video_to_video import CONTINUED_FRAMES
+from ..video_to_video import CONTINUED_FRAMES, continued_latent_frames
 
 
 class SkyReelsV2Family:
@@ -217,7 +217,7 @@ class VidLongSkyReelsV2DiffusionForcingVideoToVideoPipeline(DiffusionForcing, Sk
 def prefix_latent_frames(video_frames: int, overlap_history: int, temporal: int, block: int) -> int:
     """Latent frames the call's window starts with: the last `overlap_history` of a `video_frames`-frame video encoded
     (``(n - 1) // temporal + 1`` of its ``n``), cut to whole causal blocks of `block` latent frames, as its call cuts them."""
-    encoded = (min(overlap_history, video_frames) - 1) // temporal + 1
+    encoded = continued_latent_frames(overlap_history, video_frames, temporal)
     return encoded - encoded % block
 
 
@@ -227,7 +227,7 @@ def check_window_leaves_new_frames(arguments: dict, temporal: int, window: int) 
     line naming the length that does. A one-window call's ``overlap_history`` is at most the video's length (set by
     `complete_call`: the same frames are encoded, and a short video needs no window past 17 frames' worth)."""
     overlap = arguments["overlap_history"]
-    encoded = (overlap - 1) // temporal + 1
+    encoded = (overlap - 1) // temporal + 1  # its call's count, of overlap_history alone
     if (window - 1) // temporal + 1 <= encoded:
         raise VidlongError(f"the call's window of {window} pixel frames has no latent frame past the {encoded} the video's "
                            f"last frames (overlap_history {overlap}) take: ask for num_frames {encoded * temporal + 1} or "
