@@ -4,10 +4,11 @@ how it enters a forward.
 
 A streamed window always starts at the video's first frame (sink 0, re-noised context; see
 `Streaming.context`), so the image sits at window position 0, as in the pipeline's own calls:
-- `ChannelCondition` (Wan2.1 I2V, Wan2.2 I2V A14B, CogVideoX I2V, HunyuanVideo 1.5 I2V, Motif-Video I2V): condition
-  channels are concatenated to the latents' channels: Wan's 4 mask channels (1 on frame 0) and the VAE latents of
-  ``[image, black frames...]``, CogVideoX's image latent on frame 0 and zeros after, HunyuanVideo 1.5's and
-  Motif-Video's image latent on frame 0 and zeros after then a mask channel (1 on frame 0); Wan2.1 also passes the
+- `ChannelCondition` (Wan2.1 I2V, Wan2.2 I2V A14B, CogVideoX I2V, HunyuanVideo 1.5 I2V, Motif-Video I2V, EasyAnimate
+  InP): condition channels are concatenated to the latents' channels: Wan's 4 mask channels (1 on frame 0) and the VAE
+  latents of ``[image, black frames...]``, CogVideoX's image latent on frame 0 and zeros after, HunyuanVideo 1.5's and
+  Motif-Video's image latent on frame 0 and zeros after then a mask channel (1 on frame 0), EasyAnimate's mask latent
+  then the latents of ``[image, frames of -1...]`` (its transformer takes them as ``inpaint_latents``); Wan2.1 also passes the
   image's CLIP features (`encoder_hidden_states_image`), HunyuanVideo 1.5 and Motif-Video their SigLIP features
   (`image_embeds`).
 - `FirstFrameLatent` (Wan2.2 TI2V-5B, LTX-Video, SkyReels-V2 DF, LTX-2): frame 0's latent is replaced by the image's
@@ -38,11 +39,12 @@ class ImageCondition:
 
 class ChannelCondition(ImageCondition):
     """The image as extra input channels of every latent frame (Wan2.1/2.2 I2V, CogVideoX I2V, HunyuanVideo 1.5 I2V,
-    Motif-Video I2V).
+    Motif-Video I2V, EasyAnimate InP).
 
     Args:
         condition: ``[1, K, F, h, w]``: the condition channels of windows of up to F frames (Wan: 4 mask + C
-            image-latent channels; CogVideoX: C; HunyuanVideo 1.5, Motif-Video: C + 1 mask).
+            image-latent channels; CogVideoX: C; HunyuanVideo 1.5, Motif-Video: C + 1 mask; EasyAnimate: its mask's
+            1 (or C) + C masked-video channels).
         image_embeds: the image's encoder features ``[1, T, D]`` (Wan2.1 I2V's CLIP, HunyuanVideo 1.5's and Motif-Video's
             SigLIP), or None.
         embeds_argument: the transformer's keyword argument that takes `image_embeds`.
