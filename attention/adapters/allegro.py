@@ -7,7 +7,6 @@ for the forward's grid); it turns the three thirds of each head's channels (time
 `apply_rotary_emb_allegro`. No self-attention mask: its pipeline passes none."""
 from __future__ import annotations
 
-from ..layout import TokenLayout
 from .base import FamilyAdapter
 
 
@@ -20,13 +19,6 @@ class AllegroAdapter(FamilyAdapter):
 
     def self_attentions(self, transformer) -> list:
         return [block.attn1 for block in transformer.transformer_blocks]
-
-    def layout(self, transformer, args, kwargs, native_frames) -> TokenLayout:
-        """One token frame per latent frame (its patch embedding runs frame by frame), ``H / p`` x ``W / p`` tokens each."""
-        latents = args[0] if args else kwargs["hidden_states"]
-        _, _, frames, height, width = latents.shape
-        p = transformer.config.patch_size
-        return TokenLayout(frames, height // p, width // p, native_frames)
 
     def qkv(self, attn, hidden_states, rotary, text=None):
         """As diffusers' `AllegroAttnProcessor2_0` for self-attention: projections, head split, its RoPE on q and k

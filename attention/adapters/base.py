@@ -74,9 +74,14 @@ class FamilyAdapter:
         raise NotImplementedError
 
     def layout(self, transformer, args: tuple, kwargs: dict, native_frames: int) -> TokenLayout:
-        """The token grid of one forward of `transformer`, from that forward's arguments.
-        `native_frames` in latent frames."""
-        raise NotImplementedError
+        """The token grid of one forward of `transformer`, from that forward's arguments. `native_frames` in latent
+        frames. By default its latents ``[B, C, F, H, W]`` (the first argument or ``hidden_states``) patched frame-major by
+        the config's ``patch_size_t`` (absent or None: 1) in time and ``patch_size`` in space, the native window at least
+        one token frame (HunyuanVideo, Mochi, Motif-Video, EasyAnimate, Allegro)."""
+        latents = args[0] if args else kwargs["hidden_states"]
+        _, _, frames, height, width = latents.shape
+        p_t, p = transformer.config.get("patch_size_t") or 1, transformer.config.patch_size
+        return TokenLayout(frames // p_t, height // p, width // p, max(1, native_frames // p_t))
 
     def qkv(self, attn, hidden_states: torch.Tensor, rotary, text=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """q, k, v ``[B, N, H, D]`` exactly as the family's own processor computes them for

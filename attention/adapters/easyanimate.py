@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import torch
 
-from ..layout import TokenLayout
 from .base import FamilyAdapter, rotate_video_tokens
 
 
@@ -34,12 +33,6 @@ class EasyAnimateAdapter(FamilyAdapter):
 
     def self_attentions(self, transformer) -> list:
         return [block.attn1 for block in transformer.transformer_blocks]
-
-    def layout(self, transformer, args, kwargs, native_frames) -> TokenLayout:
-        latents = args[0] if args else kwargs["hidden_states"]
-        _, _, frames, height, width = latents.shape
-        p = transformer.config.patch_size
-        return TokenLayout(frames, height // p, width // p, native_frames)
 
     def qkv(self, attn, hidden_states, rotary, text=None):
         """As diffusers' `EasyAnimateAttnProcessor2_0`: ``[B, T + N, H, D]`` each, text then video; in an MMDiT block the

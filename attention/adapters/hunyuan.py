@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import torch
 
-from ..layout import TokenLayout
 from .base import FamilyAdapter, rotate_video_tokens
 
 
@@ -26,12 +25,6 @@ class HunyuanVideoAdapter(FamilyAdapter):
 
     def self_attentions(self, transformer) -> list:
         return [block.attn for block in (*transformer.transformer_blocks, *transformer.single_transformer_blocks)]
-
-    def layout(self, transformer, args, kwargs, native_frames) -> TokenLayout:
-        latents = args[0] if args else kwargs["hidden_states"]
-        _, _, frames, height, width = latents.shape
-        p_t, p = transformer.config.get("patch_size_t") or 1, transformer.config.patch_size
-        return TokenLayout(frames // p_t, height // p, width // p, max(1, native_frames // p_t))
 
     def qkv(self, attn, hidden_states, rotary, text=None):
         """As diffusers' `HunyuanVideoAttnProcessor2_0`: ``[B, N + T, H, D]``, video then text."""
