@@ -29,6 +29,16 @@ CLIP_DIM = 16
 CLIP_TOKENS = 17  # the tiny CLIP's tokens of a 32x32 image: (32 / 8)^2 patches + its class token
 
 
+
+def tiny_qwen_vl_text() -> dict:
+    """The text config of the tiny Qwen2-VL / Qwen2.5-VL encoders here (EasyAnimate's, Kandinsky 5's): 2 layers of
+    `conftest.TEXT_DIM`, multimodal RoPE split 1 / 1 / 2 over time, height and width."""
+    from conftest import TEXT_DIM
+
+    return dict(vocab_size=64, hidden_size=TEXT_DIM, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+                num_key_value_heads=2, max_position_embeddings=1024, bos_token_id=None, eos_token_id=None,
+                rope_scaling={"type": "mrope", "mrope_section": [1, 1, 2]})
+
 def tiny_tokenizer() -> PreTrainedTokenizerFast:
     vocab = {w: i for i, w in enumerate(["<pad>", "</s>", "<unk>", *WORDS])}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
@@ -480,9 +490,7 @@ def tiny_kandinsky5_pipeline(image_to_video: bool = False, visual_cond: Optional
     torch.manual_seed(0)
     vae = AutoencoderKLHunyuanVideo(latent_channels=IN_CHANNELS, block_out_channels=(8,) * 4, layers_per_block=1, norm_num_groups=4)
     qwen = Qwen2_5_VLForConditionalGeneration(Qwen2_5_VLConfig(
-        text_config=dict(vocab_size=64, hidden_size=TEXT_DIM, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         num_key_value_heads=2, max_position_embeddings=1024, bos_token_id=None, eos_token_id=None,
-                         rope_scaling={"type": "mrope", "mrope_section": [1, 1, 2]}),
+        text_config=tiny_qwen_vl_text(),
         vision_config=dict(depth=1, hidden_size=16, intermediate_size=16, num_heads=2, out_hidden_size=TEXT_DIM,
                            fullatt_block_indexes=[0])))
     clip = CLIPTextModel(CLIPTextConfig(vocab_size=64, hidden_size=K5_POOLED_DIM, intermediate_size=16, num_hidden_layers=1,
@@ -538,9 +546,7 @@ def tiny_easyanimate_pipeline(image_to_video: bool = False):
     torch.manual_seed(0)
     vae = AutoencoderKLMagvit(latent_channels=IN_CHANNELS, block_out_channels=(4,) * 4, layers_per_block=0, norm_num_groups=2)
     qwen = Qwen2VLForConditionalGeneration(Qwen2VLConfig(
-        text_config=dict(vocab_size=64, hidden_size=TEXT_DIM, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         num_key_value_heads=2, max_position_embeddings=1024, bos_token_id=None, eos_token_id=None,
-                         rope_scaling={"type": "mrope", "mrope_section": [1, 1, 2]}),
+        text_config=tiny_qwen_vl_text(),
         vision_config=dict(depth=1, embed_dim=16, hidden_size=TEXT_DIM, mlp_ratio=1, num_heads=2)))
     tokenizer = tiny_tokenizer()
     tokenizer.chat_template = "{% for m in messages %}{% for c in m['content'] %}{{ c['text'] }}{% endfor %}{% endfor %}"
