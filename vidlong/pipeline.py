@@ -639,9 +639,10 @@ class VidLongWanVACEPipeline(VidlongPipelineMixin, WanVACEPipeline):
         frames, images = super().latents_frames(arguments), arguments.get("reference_images")
         if frames is None or images is None:
             return frames
-        first = images[0] if isinstance(images, (list, tuple)) and images else images
-        return frames + (len(first) if isinstance(first, (list, tuple)) else len(images) if isinstance(images, (list, tuple))
-                         else 1)
+        if not isinstance(images, (list, tuple)):  # one image
+            return frames + 1
+        per_video = images[0] if images and isinstance(images[0], (list, tuple)) else images
+        return frames + len(per_video)
 
 
 #: vidlong's pipeline class ("module:class", imported only when asked for) of each diffusers pipeline
