@@ -20,7 +20,6 @@ from __future__ import annotations
 from contextlib import ExitStack, contextmanager, nullcontext
 
 import torch
-from diffusers.models.autoencoders.autoencoder_kl_magvit import EasyAnimateCausalConv3d, EasyAnimateUpsampler3D
 from diffusers.models.autoencoders.autoencoder_kl_wan import WanRMS_norm, patchify, unpatchify
 
 
@@ -225,7 +224,8 @@ class StreamingMagvitDecoder:
 
     def __init__(self, vae):
         self.vae = vae
-        self.modules = [m for m in vae.decoder.modules() if isinstance(m, (EasyAnimateCausalConv3d, EasyAnimateUpsampler3D))]
+        # the decoder's causal convolutions and temporal upsamplers: the modules that keep ``prev_features``
+        self.modules = [m for m in vae.decoder.modules() if hasattr(m, "prev_features")]
         self.features = [None] * len(self.modules)  # none before the stream's first frame
 
     @torch.no_grad()
