@@ -4,7 +4,8 @@ float64 reference (q/k/v and its RoPE written from its math, attention from `ref
 `generate` with no method = diffusers' `AllegroPipeline` with the same seed, bit for bit, where its VAE's tiles cover the
 video whole, and every pixel decoded where they do not; `vidlong generate` with each method writes the mp4; it streams
 and extends with the re-noised context, brought to each step's level by its ancestral Euler sampler; it refuses in one
-line what it does not run."""
+line what it does not run; it takes its call's own lengths (4k, 4k+1 and 4k+2 frames: its default 88 too), and
+refuses before loading, naming the nearest, the 4k+3 its call makes from one latent frame more than they need."""
 
 import pytest
 import torch
@@ -70,7 +71,7 @@ def test_transformer_with_a_method_matches_float64_reference(method):
 
 
 def test_native_length_size_and_vae_ratio_come_from_configs():
-    """22 latent frames (its call's 88 pixel frames; 85 in vidlong's 4k+1 count) at 15 fps, 720x1280, 100 steps at 7.5
+    """22 latent frames (its call's 88 pixel frames; 85 in vidlong's 4k+1 count of a ratio) at 15 fps, 720x1280, 100 steps at 7.5
     from configs/models; its VAE's 4x in time from its ``temporal_compression_ratio``, 8x in space from its levels."""
     from tiny_pipeline import tiny_allegro_pipeline
 
@@ -118,6 +119,30 @@ def test_generate_with_no_method_is_the_stock_pipeline_bit_for_bit(folder, pipe)
     result = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3))
     check_generate_is_the_stock_call(folder, result, "AllegroPipeline", NATIVE, temporal=4, tiled_vae=True,
                                      guidance_scale=2.0, generator=torch.Generator().manual_seed(3))
+
+
+def test_its_calls_own_4k_frames_are_diffusers_bit_for_bit(folder, pipe):
+    """Its call's own count (its default 88 = 4·22): `generate` with ``frames=88`` and no method makes 22 latent frames
+    (on its VAE's tiles in time: 6 + 4·4) and returns diffusers' 88 frames from the same seed, bit for bit."""
+    from vidlong.generate import GenerateRequest, generate
+
+    result = generate(pipe, GenerateRequest(prompt="a red ball", frames=88, seed=3))
+    check_generate_is_the_stock_call(folder, result, "AllegroPipeline", NATIVE, temporal=4, tiled_vae=True, pixel_frames=88,
+                                     guidance_scale=2.0, generator=torch.Generator().manual_seed(3))
+
+
+def test_lengths_its_call_makes_from_more_latent_frames_than_they_need_are_refused(pipe):
+    """4k, 4k+1 and 4k+2 frames are its fewest latent frames' (86 and 88: 22, as 85); 4k+3 its call makes from one more
+    (87: 23, the last dropped whole), refused at the call before any step, naming the nearest."""
+    from vidlong.models import latent_frames
+    from vidlong.validate import frame_counts, limits_for_pipeline
+
+    counts = frame_counts(limits_for_pipeline(pipe))
+    assert [latent_frames(frames, 4, counts=counts) for frames in (1, 2, 4, 5, 85, 86, 88)] == [1, 1, 1, 2, 22, 22, 22]
+    with pytest.raises(vidlong.VidlongError, match=r"^87 frames are not a length this model's call makes from the fewest "
+                                                   r"latent frames that hold them \(needs 4k, 4k\+1 or 4k\+2\); use "
+                                                   r"num_frames 86 or num_frames 88$"):
+        pipe("a red ball", num_frames=87, callback_on_step_end=lambda *a: pytest.fail("a step ran"))
 
 
 def test_every_pixel_is_decoded_where_its_tiles_do_not_cover_the_video(pipe):
@@ -192,8 +217,11 @@ def test_an_untiled_vae_is_refused_in_one_line(folder):
 
 
 @pytest.mark.parametrize("command, says", unrun_by_a_rebuilt_rope_family("AllegroTransformer3DModel") + [
-    (["generate", "--image", "in.png"], "this model is text-to-video and takes no --image")])
+    (["generate", "--image", "in.png"], "this model is text-to-video and takes no --image"),
+    (["generate", "--frames", "87"], "87 frames are not a length this model's call makes from the fewest latent frames that "
+                                     "hold them (needs 4k, 4k+1 or 4k+2); use --frames 86 or --frames 88")])
 def test_what_it_does_not_run_is_refused_in_one_line_before_loading(folder, tmp_path, capsys, monkeypatch, command, says):
     """RIFLEx and the -sinks methods move Wan's RoPE tables, which it has not (its RoPE comes from the pipeline with every
-    forward); fifo needs a timestep per token; its streams re-noise their context (no KV cache); it is text to video."""
+    forward); fifo needs a timestep per token; its streams re-noise their context (no KV cache); it is text to video; 87
+    frames take its call a latent frame more than they need."""
     check_release_refuses(folder, None, command, says, tmp_path, capsys, monkeypatch)

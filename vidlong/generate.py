@@ -174,13 +174,14 @@ def check_task(task: str, has_image: bool, extends: bool = True) -> None:
 
 
 def resolve_latent_frames(request: GenerateRequest, native_frames: int, temporal_ratio: int = 4,
-                          most: Optional[int] = None, odd: bool = False) -> int:
-    """Latent frames of the request: from `frames` (pixel, 4k+1, with `odd` 8k+1: an odd latent count; a hint for other
-    counts suggests no length past `most` latent frames) or `ratio` × native (`ratio_latent_frames`)."""
+                          most: Optional[int] = None, odd: bool = False, counts: tuple = (1,)) -> int:
+    """Latent frames of the request: from `frames` (pixel, 4k+1, with `odd` 8k+1: an odd latent count; `counts`: the
+    family's own lengths, `vidlong.models.latent_frames`; a hint for other counts suggests no length past `most` latent
+    frames) or `ratio` × native (`ratio_latent_frames`)."""
     if request.frames is not None:
         if odd:  # a VAE that decodes only an odd latent count back to its frames (`ratio_latent_frames`): 8k+1 of them
             latent_frames(request.frames, 2 * temporal_ratio, most=most)
-        return latent_frames(request.frames, temporal_ratio, most=most)
+        return latent_frames(request.frames, temporal_ratio, most=most, counts=counts)
     if not is_real(request.ratio) or request.ratio <= 0:
         raise VidlongError(f"{named('ratio')} must be a finite number > 0, got {request.ratio!r}")
     return ratio_latent_frames(request.ratio, native_frames, odd, most)
@@ -194,6 +195,13 @@ def ratio_latent_frames(ratio: float, native_frames: int, odd: bool = False, mos
     if odd and latent % 2 == 0:
         latent += 1 if most is None or latent < most else -1
     return latent
+
+
+def call_pixel_frames(request: GenerateRequest, made: int, temporal_ratio: int) -> int:
+    """Pixel frames the pipeline's call makes of `made` latent frames: the request's exact `frames` where they hold that
+    many (a family's own lengths, `vidlong.models.latent_frames`: Allegro's 4k too), else ``temporal_ratio·(made - 1) + 1``."""
+    exact = None if request.frames is None else int(request.frames)
+    return exact if exact is not None and (exact - 1) // temporal_ratio + 1 == made else pixel_frames(made, temporal_ratio)
 
 
 #: a progress callback: (stage, done, total), stages "encode prompt", "denoise" (steps), "decode" (latent frames)
@@ -424,7 +432,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
             noise_generator = torch.Generator().set_state(first_draw)
         output = pipe(
             **prompt_arguments, height=height, width=width,
-            num_frames=pixel_frames(made, spec.temporal_ratio), num_inference_steps=steps,
+            num_frames=call_pixel_frames(request, made, spec.temporal_ratio), num_inference_steps=steps,
             guidance_scale=guidance, latents=pipe.call_latents(initial.to(pipe.device, pipe.experts()[0].dtype)),
             output_type=output_type, callback_on_step_end=callback,
             generator=noise_generator, **extra,  # after the initial noise: stochastic samplers (CogVideoX's DPM) draw from it

@@ -118,19 +118,34 @@ def pixel_frames(latent_frames: int, temporal_ratio: int = WAN_TEMPORAL_RATIO) -
 
 
 def latent_frames(pixel_frames_: int, temporal_ratio: int = WAN_TEMPORAL_RATIO, name: Optional[str] = None,
-                  most: Optional[int] = None) -> int:
-    """Latent frames that decode to `pixel_frames_`, which must be ``temporal_ratio·k + 1``; an error
-    names the argument `name` (default: ``frames`` / ``--frames``) and suggests no length past `most` latent frames."""
+                  most: Optional[int] = None, counts: tuple = (1,)) -> int:
+    """The fewest latent frames that hold `pixel_frames_`, which must be ``temporal_ratio·(F - 1) + r`` for an ``r`` of
+    `counts` (a family's `FamilyAdapter.frame_counts`; by default ``temporal_ratio·k + 1``); an error names the argument
+    `name` (default: ``frames`` / ``--frames``) and the nearest lengths, suggesting none past `most` latent frames."""
     name = name or named("frames")
     if not is_whole(pixel_frames_):
         raise VidlongError(f"{name} must be a whole number of pixel frames, got {pixel_frames_!r}")
-    if pixel_frames_ < 1 or (pixel_frames_ - 1) % temporal_ratio:
-        lower = max(1, (pixel_frames_ - 1) // temporal_ratio * temporal_ratio + 1)
-        upper = lower + temporal_ratio
+    latent = (int(pixel_frames_) - 1) // temporal_ratio + 1
+    if pixel_frames_ < 1 or pixel_frames_ - temporal_ratio * (latent - 1) not in counts:
+        lower, upper = _nearest_frame_counts(int(pixel_frames_), temporal_ratio, counts)
         fits = most is None or (upper - 1) // temporal_ratio + 1 <= most
-        raise VidlongError(f"{pixel_frames_} frames can't be decoded by this VAE (needs {temporal_ratio}k+1); "
-                           f"use {name} {lower}" + (f" or {name} {upper}" if fits else ""))
-    return (int(pixel_frames_) - 1) // temporal_ratio + 1
+        forms = [f"{temporal_ratio}k" if r == temporal_ratio else f"{temporal_ratio}k+{r}"
+                 for r in sorted(counts, key=lambda r: r % temporal_ratio)]
+        needs = forms[0] if len(forms) == 1 else f"{', '.join(forms[:-1])} or {forms[-1]}"
+        refusal = ("can't be decoded by this VAE" if tuple(counts) == (1,) else
+                   "are not a length this model's call makes from the fewest latent frames that hold them")
+        raise VidlongError(f"{pixel_frames_} frames {refusal} (needs {needs}); use {name} {lower}"
+                           + (f" or {name} {upper}" if fits else ""))
+    return latent
+
+
+def _nearest_frame_counts(pixel_frames_: int, temporal_ratio: int, counts: tuple) -> tuple:
+    """The lengths of `latent_frames`' `counts` nearest `pixel_frames_` (a length they do not take): the longest below it
+    and the shortest above it (the two shortest below 1)."""
+    first = max(1, (pixel_frames_ - 1) // temporal_ratio)
+    lengths = [temporal_ratio * (latent - 1) + r for latent in range(first, first + 3) for r in sorted(counts)]
+    below = [length for length in lengths if length < pixel_frames_]
+    return (below[-1], next(length for length in lengths if length > pixel_frames_)) if below else tuple(lengths[:2])
 
 
 def _spec(raw: dict) -> ModelSpec:

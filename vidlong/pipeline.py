@@ -472,7 +472,8 @@ class VidlongPipelineMixin:
         `output_type` diffusers refuses only after the last step, a video count above 1 where diffusers' call sets it to 1
         (`videos_per_prompt`), and a call while a stream of this pipeline is paused mid-way."""
         from .streaming import refuse_call_while_streaming
-        from .validate import MAX_GUIDANCE, check_call_inputs, check_call_latents, check_finite, check_latent_length, check_steps
+        from .validate import (MAX_GUIDANCE, check_call_inputs, check_call_latents, check_finite, check_latent_length,
+                               check_steps, frame_counts)
 
         refuse_call_while_streaming(self)
         self.check_parts()
@@ -497,7 +498,7 @@ class VidlongPipelineMixin:
             check_finite(name, arguments.get(name), 0, MAX_GUIDANCE)
         if arguments.get("num_frames") is not None:  # diffusers would round it down to k·ratio + 1 quietly
             ratio = self.spec.temporal_ratio
-            latent_frames(arguments["num_frames"], ratio, "num_frames")
+            latent_frames(arguments["num_frames"], ratio, "num_frames", counts=frame_counts(limits))
             check_latent_length((self.forward_frames(arguments) - 1) // ratio + 1, limits)  # what one forward places
         if arguments.get("height") is not None and arguments.get("width") is not None:
             check_model_size(limits, arguments["height"], arguments["width"])

@@ -554,6 +554,14 @@ def odd_latents(limits: ModelLimits) -> bool:
     return limits.family in ODD_LATENT_FAMILIES
 
 
+def frame_counts(limits: ModelLimits) -> tuple:
+    """The pixel-frame counts its call makes, by its family (`FamilyAdapter.frame_counts`: Allegro's 4k, 4k+1 and 4k+2;
+    the others' 4k+1)."""
+    from .attention.adapters import adapter_named
+
+    return adapter_named(limits.family).frame_counts
+
+
 def check_keeps_latents(limits: ModelLimits, flag: str, fix: Optional[str] = None) -> None:
     """One line where a model's saved latents are not what its extensions continue: its videos do not start at its latents'
     first frame (`ModelLimits.dropped_frames`), so that they would not line up with their video, or its family says why not
@@ -690,7 +698,8 @@ def check_generate(request, limits: ModelLimits) -> int:
         check_latent_length((int(request.frames) - 1) // spec.temporal_ratio + 1, limits)  # before a 4k+1 hint past it
     try:
         if latent is None:
-            latent = resolve_latent_frames(request, spec.native_frames, spec.temporal_ratio, most, odd_latents(limits))
+            latent = resolve_latent_frames(request, spec.native_frames, spec.temporal_ratio, most, odd_latents(limits),
+                                           frame_counts(limits))
     except OverflowError:  # a finite ratio whose frame count is no finite number (1e308 x native)
         raise VidlongError(f"{named('ratio')} {request.ratio!r} asks for more latent frames than this model's RoPE table places; "
                            "ask for a shorter video or stream it (vidlong stream has no length limit)") from None

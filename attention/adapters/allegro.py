@@ -14,6 +14,11 @@ class AllegroAdapter(FamilyAdapter):
     name = "allegro"
     transformer_class = "AllegroTransformer3DModel"
     stream_contexts = ("renoise",)
+    #: its VAE decodes F latent frames to 4F pixel frames of which its call keeps ``num_frames``, made from
+    #: ``ceil(n / 4)`` latent frames for an even count n and ``ceil((n - 1) / 4) + 1`` for an odd one: the fewest that
+    #: hold them for 4F (its default 88), 4F - 2 and 4F - 3, but F + 1 for 4F - 1 (a last latent frame whose frames it
+    #: drops whole), which is refused
+    frame_counts = (1, 2, 4)
     no_cache_reason = ("its RoPE comes from the pipeline with every forward, per frame, row and column, which a rolling KV "
                        "cache would have to re-place; not implemented yet")
 

@@ -37,6 +37,10 @@ class FamilyAdapter:
         rope_positions: the rows of its RoPE tables where the family fixes them outside its config (the most token
             frames, rows or columns one forward places), else None (a config's ``rope_max_seq_len``, or any size).
         fewest_steps: the fewest denoising steps its pipeline's sampler takes (Mochi's linear-quadratic sigmas: 2).
+        frame_counts: the pixel-frame counts its pipeline's call makes from F latent frames, ``ratio·(F - 1) + r`` for each
+            ``r`` here (``ratio`` its VAE's pixel frames a latent frame, ``1 <= r <= ratio``; `vidlong.models.latent_frames`):
+            (1,) for the ``ratio·k + 1`` lengths of a VAE whose first latent frame decodes to one pixel frame; another count
+            is refused, naming the nearest.
     """
 
     name: str = ""
@@ -53,6 +57,7 @@ class FamilyAdapter:
     prompt_timeline: bool = False
     rope_positions: Optional[int] = None
     fewest_steps: int = 1
+    frame_counts: tuple = (1,)
 
     def self_attentions(self, transformer) -> list:
         """The video self-attention modules whose processor vidlong replaces."""

@@ -5,8 +5,9 @@ alone; 512 tokens), the RoPE its pipeline makes for the whole video's grid with 
 family (its release's `EulerAncestralDiscreteScheduler`: noise of scale ``init_noise_sigma``, each forward's input scaled
 by ``scale_model_input``, an ancestral draw from the call's generator at every step). Its VAE (`AutoencoderKLAllegro`,
 8x space, 4x time, not causal in time) decodes F latent frames to 4F pixel frames of which its call keeps the first
-``num_frames`` (its default 88 = 4·22); vidlong takes ``4k + 1`` lengths as for its other families (85 for 22 latent
-frames: its call keeps ``4(F - 1) + 1``; ``num_frames=88`` is refused in one line naming 85 and 89); it decodes by tiles
+``num_frames`` (its default 88 = 4·22); vidlong takes the lengths its call makes from their fewest latent frames
+(``AllegroAdapter.frame_counts``: 4F, 4F - 2 and 4F - 3 for F latent frames; a length from a ratio is ``4(F - 1) + 1``,
+85 for 22) and refuses ``4k + 3`` in one line (its call makes one latent frame more for them); it decodes by tiles
 alone (``vae.enable_tiling()``, as diffusers' example calls it, and
 `load_pipeline` does): tiles of 6 latent frames (24 pixel frames) overlapping by 2, and of ``sample_size`` pixels square
 overlapping by 120 rows and 80 columns, so that diffusers leaves the pixels past the last whole tile at zero (mid grey):
