@@ -1,7 +1,9 @@
 """A vidlong pipeline's call given ``latents=`` (`VidlongPipelineMixin.latents_shapes`, `vidlong.validate.check_call_latents`),
 over every family's tiny pipeline: latents of the shape its call takes start diffusers' own call, bit for bit (one step, the
 latents out); latents of another channel count, frame count, rank or batch (``num_videos_per_prompt`` x prompts), or of a dtype
-its call would not convert, are refused in one line naming ``latents`` before any transformer forward."""
+its call would not convert, are refused in one line naming ``latents`` before any transformer forward: of the video-to-video
+calls too (the noise of their video's latents) and CogVideoX-Fun's (at its control video's length); LTX-2's ``audio_latents=``
+likewise."""
 import inspect
 
 import pytest
@@ -23,6 +25,23 @@ def ltx_condition():
     return LTXConditionPipeline(**tiny_pipeline.tiny_ltx_pipeline().components)
 
 
+def built_from(stock_class: str, builder, transformer=None):
+    """diffusers' `stock_class` of the tiny parts of `builder` (its `transformer` in place of theirs, where given)."""
+    import diffusers
+
+    parts = builder().components
+    parts = {name: module for name, module in parts.items()
+             if name in inspect.signature(getattr(diffusers, stock_class).__init__).parameters}
+    return getattr(diffusers, stock_class)(**dict(parts, **({"transformer": transformer} if transformer is not None else {})))
+
+
+def fun_transformer():
+    """CogVideoX-Fun control's transformer: the tiny CogVideoX's, taking the control video's latent channels too."""
+    from conftest import IN_CHANNELS, tiny_cogvideox_transformer
+
+    return tiny_cogvideox_transformer(in_channels=2 * IN_CHANNELS)
+
+
 def tiled(pipe):
     """`pipe` with its VAE's tiling on, as `vidlong.load_pipeline` sets Allegro's (its VAE decodes by tiles alone)."""
     pipe.vae.enable_tiling()
@@ -34,6 +53,23 @@ def animate_inputs(height: int, width: int) -> dict:
     picture = lambda size: Image.new("RGB", size, (200, 30, 30))  # noqa: E731 - a one-line helper
     return dict(image=picture((width, height)), pose_video=[picture((width, height))] * 5,
                 face_video=[picture((tiny_pipeline.ANIMATE_FACE_SIZE,) * 2)] * 5)
+
+
+def frames_of(height: int, width: int, count: int) -> list:
+    """`count` PIL frames of `height` x `width`."""
+    return [Image.new("RGB", (width, height), (200, 30, 30 + 20 * frame)) for frame in range(count)]
+
+
+def redrawn_video(height: int, width: int) -> dict:
+    """A video-to-video call's video, in place of ``num_frames``: 9 frames (the 8k+1 CogVideoX redraws, 4k+1 for Wan; 3
+    latent frames, which ``latents=``, the noise of its latents, must have), redrawn whole (strength 1: its one step)."""
+    return dict(video=frames_of(height, width, 9), strength=1.0)
+
+
+#: the call's other inputs by case (height, width -> arguments): Wan Animate's pictures; a video-to-video call's video;
+#: CogVideoX-Fun's control video (as long as ``num_frames``)
+INPUTS = {"wan-animate": animate_inputs, "wan-v2v": redrawn_video, "cogvideox-v2v": redrawn_video,
+          "cogvideox-fun": lambda height, width: dict(control_video=frames_of(height, width, 5))}
 
 
 #: case: (tiny pipeline builder, height, width, whether its call takes an image, whether the test runs diffusers' call too)
@@ -70,6 +106,11 @@ CASES = {
     "easyanimate": (tiny_pipeline.tiny_easyanimate_pipeline, 32, 48, False, False),
     "easyanimate-i2v": (lambda: tiny_pipeline.tiny_easyanimate_pipeline(image_to_video=True), 32, 48, True, False),
     "allegro": (lambda: tiled(tiny_pipeline.tiny_allegro_pipeline()), 32, 32, False, False),
+    "wan-v2v": (lambda: built_from("WanVideoToVideoPipeline", tiny_pipeline.tiny_pipeline), 32, 32, False, False),
+    "cogvideox-v2v": (lambda: built_from("CogVideoXVideoToVideoPipeline", tiny_pipeline.tiny_cogvideox_pipeline), 32, 48, False,
+                      False),
+    "cogvideox-fun": (lambda: built_from("CogVideoXFunControlPipeline", tiny_pipeline.tiny_cogvideox_pipeline, fun_transformer()),
+                      32, 48, False, False),
 }
 
 
@@ -106,7 +147,9 @@ def test_latents_of_the_calls_shape_reach_its_transformer_and_others_are_refused
     (diffusers' own layout, where the call takes two) reaches a transformer forward. Latents of one channel more, one latent
     frame more, one dimension less, the batch of one video where the call makes two (``num_videos_per_prompt=2``, or two
     prompts where the call makes one video a prompt) or integers, and floats of another dtype where the call takes them as
-    they are (`converts_latents`), are each refused in one line naming ``latents``, before any transformer forward."""
+    they are (`converts_latents`), are each refused in one line naming ``latents``, before any transformer forward. A
+    video-to-video call's ``latents=`` with its video are the noise of its latents (their shape, checked before the video
+    is encoded); without one, diffusers' start latents of any length (one channel more refused)."""
     build, height, width, image, compared = CASES[case]
     stock = build()
     steps = 2 if case == "mochi" else 1  # Mochi's sampler takes 2 steps at the fewest
@@ -114,10 +157,10 @@ def test_latents_of_the_calls_shape_reach_its_transformer_and_others_are_refused
                                                    num_inference_steps=steps, guidance_scale=1.0))
     pipe.set_progress_bar_config(disable=True)
     frames = pipe.spec.temporal_ratio * (LATENT_FRAMES - 1) + 1
-    length = dict(segment_frame_length=frames) if case == "wan-animate" else dict(num_frames=frames)
+    length = dict(segment_frame_length=frames) if case == "wan-animate" else {} if case.endswith("v2v") else dict(num_frames=frames)
     call = dict(prompt="a red ball", height=height, width=width, num_inference_steps=steps, output_type="latent", **length,
                 **(dict(image=Image.new("RGB", (width, height), (200, 30, 30))) if image else {}),
-                **(animate_inputs(height, width) if case == "wan-animate" else {}))
+                **(INPUTS[case](height, width) if case in INPUTS else {}))
     stop = []
     forwards = counted_forwards(pipe, stop)
     shapes = pipe.latents_shapes(call, 1)
@@ -145,6 +188,16 @@ def test_latents_of_the_calls_shape_reach_its_transformer_and_others_are_refused
     for shape in shapes[1:]:  # the first is the one `generate` hands the call (its tests run it)
         with pytest.raises(FirstForward):
             pipe(**call, latents=torch.randn(shape))
+    if "video" in call:  # without its video: diffusers' start latents, whose own frames set the length
+        unvideoed = {name: value for name, value in call.items() if name != "video"}
+        (any_length,) = pipe.latents_shapes(unvideoed, 1)
+        for frames in (1, 4):
+            with pytest.raises(FirstForward):
+                pipe(**unvideoed, latents=torch.randn([frames if size is None else size for size in any_length]))
+        wider = [3 if size is None else size for size in any_length]
+        wider[next(dim for dim, size in enumerate(any_length) if dim and size is not None)] += 1  # one channel more
+        with pytest.raises(VidlongError, match=r"^latents has shape .* takes \[1, [^\n]*any[^\n]*$"):
+            pipe(**unvideoed, latents=torch.randn(wider))
     stop.clear()
     if compared:
         latents = torch.randn(shapes[0], generator=torch.Generator().manual_seed(0))
@@ -152,3 +205,36 @@ def test_latents_of_the_calls_shape_reach_its_transformer_and_others_are_refused
         settings = {name: value for name, value in {**pipe.call_defaults(), **call}.items() if name in takes}
         theirs = stock(**settings, latents=latents, generator=torch.Generator().manual_seed(1)).frames
         assert torch.equal(own, theirs)
+
+
+def test_ltx2_audio_latents_of_another_shape_are_refused_before_any_forward():
+    """LTX-2's ``audio_latents=`` (`LTX2Family.audio_latents_shapes`): its audio VAE's latents ``[B, C, L, M]`` of any length
+    L (its call makes its sound that long) and packed ``[B, L, C·M]`` of the length of the video's seconds reach its
+    transformer; of one channel or mel bin more, a packed length off the video's, one dimension less, the batch of one
+    video where the call makes two, or integers, they are refused in one line naming ``audio_latents``, before any forward."""
+    stock = tiny_pipeline.tiny_ltx2_pipeline()
+    pipe = vidlong.from_pipe(stock, spec=ModelSpec(name="tiny-ltx-2", native_frames=LATENT_FRAMES, height=64, width=64,
+                                                   num_inference_steps=1, guidance_scale=1.0, temporal_ratio=8))
+    pipe.set_progress_bar_config(disable=True)
+    call = dict(prompt="a red ball", height=64, width=64, num_frames=9, num_inference_steps=1, output_type="latent")
+    unpacked, packed = pipe.audio_latents_shapes(dict(pipe.call_defaults(), **call), 1)
+    batch, channels, length, bins = unpacked
+    assert length is None and packed[::2] == (batch, channels * bins) and packed[1] >= 1
+    stop = []
+    forwards = counted_forwards(pipe, stop)
+    wrong = {"channels": ((batch, channels + 1, 3, bins), {}), "bins": ((batch, channels, 3, bins + 1), {}),
+             "packed length": ((batch, packed[1] + 1, packed[2]), {}), "rank": ((channels, 3, bins), {}),
+             "batch": ((batch, channels, 3, bins), dict(num_videos_per_prompt=2))}
+    for name, (shape, changed) in wrong.items():
+        with pytest.raises(VidlongError) as refused:
+            pipe(**{**call, **changed}, audio_latents=torch.randn(shape))
+        line = str(refused.value)
+        assert line.startswith(f"audio_latents has shape {list(shape)}; this call (") and "\n" not in line, (name, line)
+        assert f"[{batch * (2 if changed else 1)}, {channels}, any, {bins}] or" in line, line
+    with pytest.raises(VidlongError, match=r"^audio_latents are torch\.int64; [^\n]*$"):
+        pipe(**call, audio_latents=torch.zeros((batch, channels, 3, bins), dtype=torch.int64))
+    assert not forwards
+    stop.append(True)
+    for shape in ((batch, channels, 3, bins), (batch, channels, 7, bins), packed):
+        with pytest.raises(FirstForward):
+            pipe(**call, audio_latents=torch.randn(shape))

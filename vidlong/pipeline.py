@@ -472,8 +472,8 @@ class VidlongPipelineMixin:
         `output_type` diffusers refuses only after the last step, a video count above 1 where diffusers' call sets it to 1
         (`videos_per_prompt`), and a call while a stream of this pipeline is paused mid-way."""
         from .streaming import refuse_call_while_streaming
-        from .validate import (MAX_GUIDANCE, check_call_inputs, check_call_latents, check_finite, check_latent_length,
-                               check_steps, frame_counts)
+        from .validate import (LATENTS_ARGUMENTS, MAX_GUIDANCE, check_call_inputs, check_call_latents, check_finite,
+                               check_latent_length, check_steps, frame_counts)
 
         refuse_call_while_streaming(self)
         self.check_parts()
@@ -488,7 +488,7 @@ class VidlongPipelineMixin:
             raise VidlongError(f"{diffusers_class(self).__name__}'s call makes one video per prompt (diffusers sets "
                                "num_videos_per_prompt to 1 whatever it is given); drop num_videos_per_prompt and call it once "
                                "per video")
-        latents = arguments.get("latents")  # before the family's rule, which may hand them on another way
+        given = {name: arguments.get(name) for name in LATENTS_ARGUMENTS}  # before the family's rule may hand them on
         self.complete_call(arguments)
         for name in NUMBER_ARGUMENTS & arguments.keys():
             arguments[name] = plain(arguments[name])
@@ -502,8 +502,9 @@ class VidlongPipelineMixin:
             check_latent_length((self.forward_frames(arguments) - 1) // ratio + 1, limits)  # what one forward places
         if arguments.get("height") is not None and arguments.get("width") is not None:
             check_model_size(limits, arguments["height"], arguments["width"])
-        if latents is not None:
-            check_call_latents(self, latents, arguments)
+        for name, latents in given.items():
+            if latents is not None:
+                check_call_latents(self, latents, arguments, name)
         return call(*bound.args, **bound.kwargs)
 
     def _stream_config(self, call: str, streaming, chunks, seconds, kwargs: dict):

@@ -5,6 +5,7 @@ surface, so that the methods act on a long input video's one call (`generate` wi
 from __future__ import annotations
 
 import inspect
+from typing import Optional
 
 import numpy as np
 import torch
@@ -25,7 +26,8 @@ class VideoToVideoCall:
     (4k+1, as the VAE's causal grid encodes them; 8k+1 for CogVideoX, `vidlong.video_to_video.redrawn_frame_step`;
     default: the most of those it holds); and ``latents=`` given with ``video=`` (a pair diffusers' call refuses) is the
     noise the video's latents are noised with, in the call's latent layout, in place of a draw from ``generator`` (so
-    that `generate`'s noise kinds reach it; the pipeline's ``prepare_latents`` reads it from ``_vidlong_noise``)."""
+    that `generate`'s noise kinds reach it; the pipeline's ``prepare_latents`` reads it from ``_vidlong_noise``), of
+    the shape of its draw (refused before the video is encoded otherwise, `latents_shapes`)."""
 
     task = "v2v"
     videos_per_prompt = False  # diffusers' Wan and CogVideoX video-to-video calls set num_videos_per_prompt to 1
@@ -58,10 +60,34 @@ class VideoToVideoCall:
                                "[T, H, W, 3]; trim a tensor yourself, or drop num_frames")
         check_strength(bound.get("strength", DEFAULT_STRENGTH), bound.get("num_inference_steps") or self.spec.num_inference_steps,
                        "num_inference_steps")
-        if video is not None and noise is not None:
-            bound["latents"] = None
         with replaced(self, "_vidlong_noise", noise if video is not None else None):
             return super().__call__(**bound)
+
+    def complete_call(self, arguments: dict) -> None:
+        """``latents=`` given with ``video=`` go to `prepare_latents` as the noise (``_vidlong_noise``), not to diffusers'
+        call, which refuses the pair; checked first as the call's latents (`latents_shapes`)."""
+        super().complete_call(arguments)
+        if arguments.get("video") is not None:
+            arguments["latents"] = None
+
+    def latents_frames(self, arguments: dict) -> Optional[int]:
+        """With ``video=`` as frames (`frame_list`, trimmed to its redrawn length): the latent frames of its latents, those
+        of the noise ``latents=``; None for a video given as a tensor (its noise is checked once the video is encoded,
+        `check_noise_shape`)."""
+        video = arguments.get("video")
+        if video is None:
+            return super().latents_frames(arguments)
+        frames = frame_list(video)
+        return None if frames is None else self.noise_frames((len(frames) - 1) // self.spec.temporal_ratio + 1)
+
+    def latents_shapes(self, arguments: dict, batch: int) -> tuple:
+        """With ``video=``: the shape of the noise of its latents (`latents_frames`). Without: diffusers' start latents,
+        whose own frames set the video's length: any count there (None), the rest as for a video of 1 or 2 latent frames."""
+        if arguments.get("video") is not None:
+            return super().latents_shapes(arguments, batch)
+        one, two = (super(VideoToVideoCall, self).latents_shapes(dict(arguments, num_frames=frames), batch)
+                    for frames in (1, self.spec.temporal_ratio + 1))
+        return tuple(tuple(size if size == other else None for size, other in zip(shape, longer)) for shape, longer in zip(one, two))
 
 
 class VidLongWanVideoToVideoPipeline(VideoToVideoCall, VidlongPipelineMixin, WanVideoToVideoPipeline):
@@ -82,18 +108,19 @@ class VidLongWanVideoToVideoPipeline(VideoToVideoCall, VidlongPipelineMixin, Wan
         mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1).to(device, dtype)
         inverse_std = (1.0 / torch.tensor(vae.config.latents_std)).view(1, -1, 1, 1, 1).to(device, dtype)
         clean = (clean - mean) * inverse_std  # as diffusers' call normalises
-        check_noise_shape(noise, clean)
+        check_noise_shape(noise, (batch_size, *clean.shape[1:]))
         noise = noise.to(device, dtype)
         if hasattr(self.scheduler, "add_noise"):
             return self.scheduler.add_noise(clean, noise, timestep)
         return self.scheduler.scale_noise(clean, timestep, noise)
 
 
-def check_noise_shape(noise: torch.Tensor, clean: torch.Tensor) -> None:
-    """The noise given as ``latents=`` has the shape of the video's latents (both in the call's layout), or one line."""
-    if tuple(noise.shape) != tuple(clean.shape):
-        raise VidlongError(f"latents= (the noise for the video) has shape {list(noise.shape)}; the video's latents "
-                           f"have {list(clean.shape)}")
+def check_noise_shape(noise: torch.Tensor, shape: tuple) -> None:
+    """The noise given as ``latents=`` has the `shape` of the noise the call draws for the video's latents (its batch, the
+    latents' grid, in the call's layout), or one line: what a video given as a tensor is checked by once encoded."""
+    if tuple(noise.shape) != tuple(shape):
+        raise VidlongError(f"latents has shape {list(noise.shape)} (the noise for the video); the call noises the video's "
+                           f"latents with noise of {list(shape)}: pass latents of that shape, or leave latents out")
 
 
 def frame_list(video):

@@ -479,41 +479,55 @@ def check_call_inputs(arguments: dict) -> None:
     count = arguments.get("num_videos_per_prompt")
     if count is not None and (not is_whole(count) or count < 1):
         raise VidlongError(f"num_videos_per_prompt must be a whole number >= 1, got {count!r}")
-    latents = arguments.get("latents")
-    if latents is not None and not isinstance(latents, torch.Tensor):
-        raise VidlongError(f"latents must be a torch tensor (the pipeline's own latent layout), got {type(latents).__name__}")
-    if latents is not None and latents.is_meta:
-        raise VidlongError("latents are on the meta device, which holds no values; pass latents with values (or leave latents "
-                           "out)")
-    if latents is not None and not torch.isfinite(latents).all():
-        raise VidlongError("latents hold NaN or infinite values; start from finite latents (or leave latents out)")
+    for name in LATENTS_ARGUMENTS:
+        latents = arguments.get(name)
+        if latents is not None and not isinstance(latents, torch.Tensor):
+            raise VidlongError(f"{name} must be a torch tensor (the pipeline's own latent layout), got {type(latents).__name__}")
+        if latents is not None and latents.is_meta:
+            raise VidlongError(f"{name} are on the meta device, which holds no values; pass {name} with values (or leave "
+                               f"{name} out)")
+        if latents is not None and not torch.isfinite(latents).all():
+            raise VidlongError(f"{name} hold NaN or infinite values; start from finite {name} (or leave {name} out)")
 
 
-def check_call_latents(pipe, latents, arguments: dict) -> None:
-    """One line unless a call's start `latents` have a shape its call takes (`pipe.latents_shapes` for its `arguments`, by
-    name, completed: its batch the prompts times ``num_videos_per_prompt``) and a floating-point dtype (its transformer's,
-    where its call does not convert them: `converts_latents`), refused before any model work: diffusers would fail deep in
-    its loop. A call whose prompts are not counted here (given as states of another name) takes the latents' own batch."""
+#: a call's arguments that take start latents (LTX-2's call takes its sound's too): each checked before any model work, its
+#: shape against the pipeline's ``<name>_shapes`` (`check_call_latents`)
+LATENTS_ARGUMENTS = ("latents", "audio_latents")
+#: the call's arguments that set each one's shape, as a refusal names them (besides the prompts and the size)
+LATENTS_LENGTH_ARGUMENTS = {"latents": ("num_frames", "segment_frame_length", "base_num_frames"),
+                            "audio_latents": ("num_frames", "frame_rate")}
+
+
+def check_call_latents(pipe, latents, arguments: dict, name: str = "latents") -> None:
+    """One line unless a call's start latents `latents` given as its argument `name` (`LATENTS_ARGUMENTS`) have a shape its
+    call takes (`pipe.latents_shapes`, `pipe.audio_latents_shapes`... for its `arguments`, by name, completed: its batch the
+    prompts times ``num_videos_per_prompt``; None in a shape: any size there) and a floating-point dtype (for ``latents``
+    its transformer's, where its call does not convert them: `converts_latents`; the others its calls convert), refused
+    before any model work: diffusers would fail deep in its loop. A call whose prompts are not counted here (given as
+    states of another name) takes the latents' own batch."""
     prompt, states = arguments.get("prompt"), arguments.get("prompt_embeds")
     prompts = 1 if isinstance(prompt, str) else len(prompt) if isinstance(prompt, list) else \
         states.shape[0] if hasattr(states, "shape") and len(states.shape) else None
     videos = arguments.get("num_videos_per_prompt") or 1
     batch = prompts * videos if prompts is not None else latents.shape[0] if latents.ndim else 1
-    shapes = pipe.latents_shapes(arguments, batch)
-    if shapes and tuple(latents.shape) not in shapes:
+    shapes = getattr(pipe, f"{name}_shapes")(arguments, batch)
+    if shapes and not any(len(shape) == latents.ndim and all(size in (None, given) for size, given in zip(shape, latents.shape))
+                          for shape in shapes):
         call = [f"{prompts} prompt{'s' * (prompts != 1)} x num_videos_per_prompt={videos}"] if prompts is not None else []
-        call += [f"{name}={arguments[name]}" for name in ("num_frames", "segment_frame_length", "base_num_frames")
-                 if arguments.get(name) is not None and (name != "base_num_frames" or arguments[name] != arguments.get("num_frames"))]
+        call += [f"{length}={arguments[length]}" for length in LATENTS_LENGTH_ARGUMENTS[name] if arguments.get(length) is not None
+                 and (length != "base_num_frames" or arguments[length] != arguments.get("num_frames"))]
+        call += [f"{video} of {len(arguments[video])} frames" for video in ("video", "control_video")
+                 if isinstance(arguments.get(video), list) and arguments[video] and not isinstance(arguments[video][0], list)]
         call += [f"{arguments['height']}x{arguments['width']}"] if "height" in arguments and "width" in arguments else []
-        takes = " or ".join(str(list(shape)) for shape in shapes)
-        raise VidlongError(f"latents has shape {list(latents.shape)}; this call ({', '.join(call)}) takes {takes}: pass "
-                           f"latents of {'that shape' if len(shapes) == 1 else 'one of those shapes'}, set the call's arguments "
-                           "to match your latents, or leave latents out")
-    dtype = pipe.experts()[0].dtype
-    if not latents.is_floating_point() or (not pipe.converts_latents and latents.dtype != dtype):
-        takes = "floating-point latents" if pipe.converts_latents else f"latents in its transformer's {dtype} as they are"
-        raise VidlongError(f"latents are {latents.dtype}; this {type(pipe).__name__}'s call takes {takes}: pass "
-                           f"latents.to({dtype})")
+        takes = " or ".join("[" + ", ".join("any" if size is None else str(size) for size in shape) + "]" for shape in shapes)
+        raise VidlongError(f"{name} has shape {list(latents.shape)}; this call ({', '.join(call)}) takes {takes}: pass "
+                           f"{name} of {'that shape' if len(shapes) == 1 else 'one of those shapes'}, set the call's arguments "
+                           f"to match your {name}, or leave {name} out")
+    dtype, converts = pipe.experts()[0].dtype, pipe.converts_latents or name != "latents"
+    if not latents.is_floating_point() or (not converts and latents.dtype != dtype):
+        takes = f"floating-point {name}" if converts else f"latents in its transformer's {dtype} as they are"
+        raise VidlongError(f"{name} are {latents.dtype}; this {type(pipe).__name__}'s call takes {takes}: pass "
+                           f"{name}.to({dtype})")
 
 
 def check_latent_length(latent: int, limits: ModelLimits) -> None:

@@ -3,6 +3,8 @@
 control models)."""
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from diffusers import (CogVideoXFunControlPipeline, CogVideoXImageToVideoPipeline, CogVideoXPipeline,
                        CogVideoXVideoToVideoPipeline)
@@ -163,7 +165,7 @@ class VidLongCogVideoXVideoToVideoPipeline(CogVideoXFamily, VideoToVideoCall, Vi
         clean = self.vae_scaling_factor_image * clean
         shape = (batch_size, clean.shape[1], num_channels_latents, height // spatial, width // spatial)
         randn_tensor(shape, generator=generator, device=device, dtype=dtype)  # the call's noise draw, in place of which...
-        check_noise_shape(noise, clean)
+        check_noise_shape(noise, shape)
         latents = self.scheduler.add_noise(clean, noise.to(device, dtype), timestep)  # ...the given noise goes
         return latents * self.scheduler.init_noise_sigma
 
@@ -216,3 +218,15 @@ class VidLongCogVideoXFunControlPipeline(CogVideoXFamily, VidlongPipelineMixin, 
             raise VidlongError(f"num_frames {num_frames} is not the control video's {len(video)} frames: its call makes a video "
                                "as long as its control video; drop num_frames or pass that many control frames")
         return super().__call__(*args, **kwargs)
+
+    def latents_frames(self, arguments: dict) -> Optional[int]:
+        """Latent frames of its control video's length, as its call counts it (its first video's frames); None for
+        ``control_video_latents`` alone, whose latent frames its call counts as pixel frames (its noise would not fit them,
+        whatever its shape)."""
+        from PIL import Image
+
+        video = arguments.get("control_video")
+        if video is None or not len(video):
+            return None
+        count = len(video) if isinstance(video[0], Image.Image) else len(video[0])
+        return self.noise_frames((count - 1) // self.spec.temporal_ratio + 1)

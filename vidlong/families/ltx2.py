@@ -84,6 +84,21 @@ class LTX2Family(LTXFamily):
         packed = super().latents_shapes(arguments, batch)
         return packed and (*packed, self.latents_grid(arguments, batch))
 
+    def audio_latents_shapes(self, arguments: dict, batch: int) -> tuple:
+        """The shapes its call's ``audio_latents=`` may have in a call with `arguments` (by name, completed) making `batch`
+        videos: its audio VAE's latents ``[B, C, L, M]`` of any length L (its call makes its sound that long), or packed
+        ``[B, L, C·M]`` of the length it makes for the video's seconds (``num_frames / frame_rate`` at its audio latents'
+        rate; its call cannot read another from them); () without an audio VAE."""
+        vae = getattr(self, "audio_vae", None)
+        if vae is None:
+            return ()
+        channels, bins = vae.config.latent_channels, vae.config.mel_bins // self.audio_vae_mel_compression_ratio
+        frames, rate = arguments.get("num_frames"), arguments.get("frame_rate")
+        if frames is None or not rate:
+            return ((batch, channels, None, bins),)
+        per_second = self.audio_sampling_rate / self.audio_hop_length / float(self.audio_vae_temporal_compression_ratio)
+        return (batch, channels, None, bins), (batch, round(frames / rate * per_second), channels * bins)
+
     def streamer(self, streaming):
         """Its own (`LTX2Streamer`: each chunk one call of its pipeline, with its sound), or diagonal denoising's refusal."""
         from ..methods import DiagonalDenoising
