@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ...errors import VidlongError
 from .allegro import ALLEGRO
+from .anyflow import ANYFLOW
 from .base import FamilyAdapter
 from .cogvideox import COGVIDEOX
 from .easyanimate import EASYANIMATE
@@ -22,7 +23,8 @@ from .wan_vace import WAN_VACE
 
 #: every family vidlong serves
 ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, WAN_VACE, WAN_ANIMATE, SKYREELS_V2, LTX_VIDEO, LTX_2, COGVIDEOX, HUNYUAN_VIDEO,
-                                       HUNYUAN_VIDEO_15, MOCHI, KANDINSKY_5, MOTIF_VIDEO, EASYANIMATE, ALLEGRO)
+                                       HUNYUAN_VIDEO_15, MOCHI, KANDINSKY_5, MOTIF_VIDEO, EASYANIMATE, ALLEGRO,
+                                       ANYFLOW)
 
 
 def adapter_for(transformer, call: str = "vidlong.apply") -> FamilyAdapter:
