@@ -399,7 +399,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     final = {}
 
     def on_step(_pipe, step, _t, kwargs):
-        final["latents"] = pipe.grid_latents(kwargs["latents"], *grid)[:, :, -made:]
+        final["latents"] = pipe.loop_latents(kwargs["latents"], *grid)[:, :, -made:]
         if switch is not None and skipped + step + 1 == switch[0]:
             pipe.remove()
             pipe.apply(*switch[1])

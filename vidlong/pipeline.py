@@ -225,9 +225,14 @@ class VidlongPipelineMixin:
         return latents
 
     def grid_latents(self, latents: torch.Tensor, frames: int, height: int, width: int) -> torch.Tensor:
-        """This pipeline's latents inside its denoising loop as ``[B, C, F, h, w]`` (`frames` latent
-        frames, `height` x `width` latent cells)."""
+        """This pipeline's latents inside its denoising loop (and out of its call, ``output_type="latent"``) as
+        ``[B, C, F, h, w]`` (`frames` latent frames, `height` x `width` latent cells)."""
         return latents
+
+    def loop_latents(self, latents: torch.Tensor, frames: int, height: int, width: int) -> torch.Tensor:
+        """The latents its denoising loop hands a step's ``callback_on_step_end`` as ``[B, C, F, h, w]``: `grid_latents`,
+        but where the loop holds them in another layout than its call's output (AnyFlow: frames first in its loop)."""
+        return self.grid_latents(latents, frames, height, width)
 
     def repeated_frames(self, video_frames: int) -> int:
         """Pixel frames its call's output shows again right after a continued video's `video_frames` (`continues_video`:

@@ -336,14 +336,19 @@ class VideoStreamer(PromptSwitching):
         transformer = pipe.experts()[expert]
         batch = text.batch
         x = latents.to(pipe.device, transformer.dtype).expand(batch, -1, -1, -1, -1)
-        extra = {}
+        extra = self._step_arguments(timestep)
         if self.condition is not None:
-            x, extra = self.condition.hidden_states(x).to(transformer.dtype), self.condition.extra(batch)
+            x, extra = self.condition.hidden_states(x).to(transformer.dtype), {**extra, **self.condition.extra(batch)}
         context.writing = writing
         try:
             return pipe.stream_forward(transformer, x, self._timestep(timestep, x, batch), text, **extra)
         finally:
             context.writing = False
+
+    def _step_arguments(self, timestep) -> dict:
+        """What a forward at `timestep` hands the family's `stream_forward` from the chunk's sampler beside its latents,
+        timestep and text: nothing (a flow map's target timestep: AnyFlow's streamer)."""
+        return {}
 
     def _predict(self, latents: torch.Tensor, timestep: float, text: StreamText) -> torch.Tensor:
         """The guided prediction of the expert that `timestep` selects."""

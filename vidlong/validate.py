@@ -399,9 +399,9 @@ def check_diagonal(limits: ModelLimits, instead: str = "both", video: bool = Fal
 
     adapter = adapter_named(limits.family)
     if not adapter.timestep_per_token:
-        raise VidlongError(f"{named('method')} fifo (diagonal denoising) needs a timestep per token, which "
-                           f"{adapter.transformer_class} does not take; it runs on Wan, SkyReels-V2 and LTX-Video models. "
-                           f"Use another method for this model (e.g. {named('method')} {instead})")
+        why = adapter.no_fifo_reason or f"needs a timestep per token, which {adapter.transformer_class} does not take"
+        raise VidlongError(f"{named('method')} fifo (diagonal denoising) {why}; it runs on Wan, SkyReels-V2 and LTX-Video "
+                           f"models. Use another method for this model (e.g. {named('method')} {instead})")
     if limits.geometry.patch[0] != 1:  # e.g. an LTX-Video config with patch_size_t 2
         raise VidlongError(f"{named('method')} fifo (diagonal denoising) gives each latent frame its own timestep, which a "
                            f"temporal patch of {limits.geometry.patch[0]} frames joins; use another method "

@@ -32,6 +32,8 @@ class FamilyAdapter:
         moves_rope: whether `temporal_shift` is implemented (windows with re-placed anchors).
         timestep_per_token: whether its transformer takes a timestep per token (``[B, tokens]``),
             which diagonal denoising (``method="fifo"``) needs: every frame at its own noise level.
+        no_fifo_reason: why diagonal denoising does not run on it, where that is not the lack of a timestep per token
+            (None: it is).
         prompt_timeline: whether its text enters by per-token cross-attention (`cross_attentions`), which a
             prompt timeline splits by frames (`vidlong.timeline`): each segment's frames see their own text.
         rope_positions: the rows of its RoPE tables where the family fixes them outside its config (the most token
@@ -54,6 +56,7 @@ class FamilyAdapter:
     text_at_end: bool = False
     moves_rope: bool = False
     timestep_per_token: bool = False
+    no_fifo_reason: Optional[str] = None
     prompt_timeline: bool = False
     rope_positions: Optional[int] = None
     fewest_steps: int = 1
