@@ -16,6 +16,8 @@ class AnyFlowAdapter(FamilyAdapter):
     stream_contexts = ("renoise",)
     no_cache_reason = ("its RoPE is made at every forward as complex tables, which a rolling KV cache would have to "
                        "re-place; not implemented yet")
+    no_fifo_reason = ("is not implemented for AnyFlowTransformer3DModel's flow-map sampler (each forward also takes a "
+                      "target timestep per frame, which vidlong's queue does not give)")
 
     def self_attentions(self, transformer) -> list:
         return [block.attn1 for block in transformer.blocks]
