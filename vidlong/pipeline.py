@@ -690,6 +690,7 @@ PIPELINE_CLASSES = {
     "EasyAnimatePipeline": "vidlong.families.easyanimate:VidLongEasyAnimatePipeline",
     "EasyAnimateInpaintPipeline": "vidlong.families.easyanimate:VidLongEasyAnimateInpaintPipeline",
     "AllegroPipeline": "vidlong.families.allegro:VidLongAllegroPipeline",
+    "AnyFlowPipeline": "vidlong.families.anyflow:VidLongAnyFlowPipeline",
 }
 
 
