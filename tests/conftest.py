@@ -528,3 +528,27 @@ def allegro_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, 
                 encoder_hidden_states=torch.randn(2, 5, TEXT_DIM, generator=gen).to(dtype),
                 timestep=torch.tensor([500.0, 500.0], dtype=dtype), image_rotary_emb=rotary,
                 encoder_attention_mask=torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 0]]), return_dict=False)
+
+
+def tiny_anyflow_transformer(seed: int = 0, layers: int = 1):
+    """A random AnyFlowTransformer3DModel (the bidirectional one; Wan's layout: 2 heads x 16, patch (1, 2, 2), T5 states
+    of width 16) for exact CPU checks."""
+    from diffusers import AnyFlowTransformer3DModel
+
+    torch.manual_seed(seed)
+    model = AnyFlowTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16, in_channels=IN_CHANNELS,
+                                      out_channels=IN_CHANNELS, text_dim=TEXT_DIM, freq_dim=16, ffn_dim=32, num_layers=layers,
+                                      rope_max_seq_len=64)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model.eval()
+
+
+def anyflow_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32) -> dict:
+    """Latents frames first ``[2, F, C, H, W]`` (latent frames, as its pipeline hands them), a flow map's source and target
+    timesteps per frame ``[2, F]`` and a batch of 2 prompts' 5 T5 states (a guided call's negative and positive)."""
+    gen = torch.Generator().manual_seed(seed)
+    return dict(hidden_states=torch.randn(2, frames, IN_CHANNELS, height, width, generator=gen).to(dtype),
+                timestep=torch.full((2, frames), 750.0), r_timestep=torch.full((2, frames), 500.0),
+                encoder_hidden_states=torch.randn(2, 5, TEXT_DIM, generator=gen).to(dtype), return_dict=False)

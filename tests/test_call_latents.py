@@ -111,6 +111,7 @@ CASES = {
                       False),
     "cogvideox-fun": (lambda: built_from("CogVideoXFunControlPipeline", tiny_pipeline.tiny_cogvideox_pipeline, fun_transformer()),
                       32, 48, False, False),
+    "anyflow": (tiny_pipeline.tiny_anyflow_pipeline, 32, 48, False, False),
 }
 
 

@@ -573,3 +573,19 @@ def tiny_allegro_pipeline():
     text_encoder = T5EncoderModel(T5Config(vocab_size=64, d_model=TEXT_DIM, d_kv=8, d_ff=32, num_layers=1, num_heads=2))
     return AllegroPipeline(tokenizer=tiny_tokenizer(), text_encoder=text_encoder.eval(), vae=vae.eval(),
                            transformer=tiny_allegro_transformer(), scheduler=EulerAncestralDiscreteScheduler())
+
+
+def tiny_anyflow_pipeline():
+    """diffusers' `AnyFlowPipeline` (the bidirectional one) of tiny random parts: `tiny_vae` (Wan2.1's layout, 8x space, 4x
+    time), a one-layer UMT5 encoder, `tiny_anyflow_transformer` and its flow-map sampler shifted by 3 (so that a step's
+    target is not the linear schedule's)."""
+    from diffusers import AnyFlowPipeline, FlowMapEulerDiscreteScheduler
+
+    from conftest import tiny_anyflow_transformer
+
+    torch.manual_seed(0)
+    tokenizer = tiny_tokenizer()
+    text_encoder = UMT5EncoderModel(UMT5Config(vocab_size=len(tokenizer), d_model=16, d_kv=8, d_ff=32, num_layers=1,
+                                               num_heads=2, relative_attention_num_buckets=8)).eval()
+    return AnyFlowPipeline(tokenizer=tokenizer, text_encoder=text_encoder, transformer=tiny_anyflow_transformer(),
+                           vae=tiny_vae(), scheduler=FlowMapEulerDiscreteScheduler(shift=3.0))
