@@ -44,17 +44,14 @@ class VideoToVideoCall:
         return defaults
 
     def __call__(self, *args, num_frames=None, **kwargs):
-        from .video_to_video import DEFAULT_STRENGTH, check_strength, redrawn_frame_step, redrawn_frames
+        from .video_to_video import DEFAULT_STRENGTH, check_strength
 
         stock = super(VidlongPipelineMixin, self).__call__  # diffusers' own, for its argument names
         bound = inspect.signature(stock).bind_partial(*args, **kwargs).arguments
         video, noise = bound.get("video"), bound.get("latents")
         frames = None if video is None else frame_list(video)
         if frames is not None:
-            if not frames:
-                raise VidlongError("video holds no frames; pass a video with at least 1 frame")
-            step = redrawn_frame_step(family_of(self.transformer), self.vae_scale_factor_temporal)
-            bound["video"] = frames[:redrawn_frames(len(frames), num_frames, step, "num_frames")]
+            bound["video"] = first_frames(self, frames, num_frames)
         elif video is not None and num_frames is not None:
             raise VidlongError("num_frames takes the first frames of a video given as PIL images or uint8 frames "
                                "[T, H, W, 3]; trim a tensor yourself, or drop num_frames")
@@ -121,6 +118,18 @@ def check_noise_shape(noise: torch.Tensor, shape: tuple) -> None:
     if tuple(noise.shape) != tuple(shape):
         raise VidlongError(f"latents has shape {list(noise.shape)} (the noise for the video); the call noises the video's "
                            f"latents with noise of {list(shape)}: pass latents of that shape, or leave latents out")
+
+
+def first_frames(pipe, frames: list, num_frames) -> list:
+    """The first `num_frames` of a video's `frames` (`frame_list`'s PIL images) that `pipe`'s call takes (``4k + 1``, as its
+    VAE's causal grid encodes them; 8k+1 for CogVideoX, `vidlong.video_to_video.redrawn_frame_step`), default the most of
+    those it holds; one line for a video with none, or for a `num_frames` it cannot take."""
+    from .video_to_video import redrawn_frame_step, redrawn_frames
+
+    if not frames:
+        raise VidlongError("video holds no frames; pass a video with at least 1 frame")
+    step = redrawn_frame_step(family_of(pipe.experts()[0]), pipe.vae_scale_factor_temporal)
+    return frames[:redrawn_frames(len(frames), num_frames, step, "num_frames")]
 
 
 def frame_list(video):
