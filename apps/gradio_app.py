@@ -926,10 +926,13 @@ def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 786
 
     Blocks until the server stops (Ctrl-C; `vidlong app` also takes SIGTERM so) unless ``prevent_thread_lock=True`` is passed.
     """
-    from vidlong.models import check_model_folder, folder_continues, pipeline_task
+    from vidlong.models import check_model_folder, folder_continues, folder_edits, pipeline_task
     from vidlong.pipeline import load_pipeline
 
     block = not launch_kwargs.pop("prevent_thread_lock", False)
+    if folder_edits(check_model_folder(model)):
+        raise VidlongError("the app has no video-editing tab for a Lucy Edit folder: edit with vidlong generate --video "
+                           "in.mp4 --prompt \"...\" on it")
     if folder_continues(check_model_folder(model)):
         raise VidlongError("the app continues videos through a text-to-video pipeline, not SkyReels-V2 DF's video-to-video "
                            "folder: open the DF text-to-video folder, or use vidlong generate --video, extend or stream on it")

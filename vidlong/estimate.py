@@ -80,7 +80,7 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
     window_frames = spec.native_frames if diagonal else latent_frames + len(request.reference_images or ())  # VACE's lead
     iterations = latent_frames - diagonal.sink_frames if diagonal else 0  # the queue's, `forwards_per_frame` forwards each
     # of every native video (a timeline's segments too)
-    native_steps = steps_of(request, spec, latent_frames, diagonal, pipe.continues_video) - iterations
+    native_steps = steps_of(request, spec, latent_frames, diagonal, pipe.continues_video or pipe.edits_video) - iterations
     tokens = video_tokens(geometry, window_frames, height, width)
     heads, dim, ffn, layers = transformer_sizes(config)
     vace = len(config.get("vace_layers") or ())  # Wan VACE: a VACE block per listed layer, over the control video's tokens

@@ -54,7 +54,9 @@ class GenerateRequest:
             video-to-video folder (`vidlong.models.CONTINUING_PIPELINES`) the video is continued instead in the call's
             window of `frames` (or `ratio` x native) pixel frames, whose first latent frames are its last 17 frames encoded:
             the output is its frames unchanged, then the window's new ones (the window's latent frames past those, r each;
-            the call's decode of those encoded frames is dropped, `repeated_frames`).
+            the call's decode of those encoded frames is dropped, `repeated_frames`). On a Lucy Edit folder
+            (`vidlong.models.EDITING_PIPELINES`) it is edited by the prompt: its latents condition every step, all of which
+            run (no `strength`); the output is as long as it, as a redrawn video.
         strength: how much of `video` is redrawn, in (0, 1] (1: from pure noise; None: diffusers' 0.8): the call runs
             the last ``int(steps · strength)`` of its steps.
         pose_video, face_video: a Wan Animate model's driving videos (`vidlong.animate`: the character of `image` moves as
@@ -233,12 +235,13 @@ def _prompt_arguments(pipe, timeline, negative_prompt: str, guided: bool) -> dic
     return pipe.timeline_prompt_arguments([prompt for _, prompt in timeline], negative_prompt, guided)
 
 
-def steps_of(request: GenerateRequest, spec, latent_frames: int, diagonal=None, continues: bool = False) -> int:
-    """Denoising iterations `generate` reports: the steps (of a redrawn video, those its strength leaves; a pipeline that
-    `continues` its video runs them all), and with diagonal denoising those of each timeline segment's own native video
-    (`diagonal_segments`) and one per latent frame past the sink's (the native video's first frames; none without a sink)."""
+def steps_of(request: GenerateRequest, spec, latent_frames: int, diagonal=None, every_step: bool = False) -> int:
+    """Denoising iterations `generate` reports: the steps (of a redrawn video, those its strength leaves; a pipeline whose
+    call runs `every_step` with a video, one that continues or edits it, runs them all), and with diagonal denoising
+    those of each timeline segment's own native video (`diagonal_segments`) and one per latent frame past the sink's
+    (the native video's first frames; none without a sink)."""
     steps = request.steps or spec.num_inference_steps
-    if request.video is not None and not continues:
+    if request.video is not None and not every_step:
         return denoised_steps(steps, DEFAULT_STRENGTH if request.strength is None else request.strength)
     if diagonal is None:
         return steps
@@ -352,8 +355,9 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         refuse_diffusers_cache(pipe, "diagonal denoising (method fifo) and streams")
         methods = ()
     made = spec.native_frames if diagonal is not None else n_latent  # latent frames of the pipeline's own call
-    redraw = request.video is not None and not pipe.continues_video  # else the call continues the video
-    total_steps = steps_of(request, spec, n_latent, diagonal, pipe.continues_video)
+    every_step = pipe.continues_video or pipe.edits_video  # a call that takes a video but no strength
+    redraw = request.video is not None and not every_step  # else the call continues or edits the video
+    total_steps = steps_of(request, spec, n_latent, diagonal, every_step)
     noise = request.noise or default_noise(request.method, request.preset)
     extra = {name: load_image(getattr(request, name), name) for name in ("image", "last_image") if has_image(getattr(request, name))}
     fps, first_frame = float(spec.fps), extra.get("image")

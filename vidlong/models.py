@@ -51,7 +51,8 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVA
                   "HunyuanVideo15Pipeline": "t2v", "HunyuanVideo15ImageToVideoPipeline": "i2v", "MochiPipeline": "t2v",
                   "Kandinsky5T2VPipeline": "t2v", "Kandinsky5I2VPipeline": "i2v", "LTXConditionImageToVideoPipeline": "i2v",
                   "MotifVideoPipeline": "t2v", "MotifVideoImage2VideoPipeline": "i2v", "EasyAnimatePipeline": "t2v",
-                  "EasyAnimateInpaintPipeline": "i2v", "AllegroPipeline": "t2v", "AnyFlowPipeline": "t2v"}
+                  "EasyAnimateInpaintPipeline": "i2v", "AllegroPipeline": "t2v", "AnyFlowPipeline": "t2v",
+                  "LucyEditPipeline": "v2v"}
 
 
 def task_of(class_name) -> Optional[str]:
@@ -351,10 +352,24 @@ def folder_continues(folder: Path) -> bool:
     return folder_class_name(folder).removeprefix("VidLong") in CONTINUING_PIPELINES
 
 
+#: video-to-video pipeline classes whose call edits the given video by the prompt, its latents a condition of every
+#: forward's channels (the output: the video's length, every step run, no strength), whatever the transformer's layout
+#: (two experts, per-token timesteps): Lucy Edit's
+EDITING_PIPELINES = ("LucyEditPipeline",)
+
+
+def folder_edits(folder: Path) -> bool:
+    """Whether a checked folder's pipeline edits a given video by the prompt (`EDITING_PIPELINES`)."""
+    return folder_class_name(folder).removeprefix("VidLong") in EDITING_PIPELINES
+
+
 def folder_redraws(folder: Path) -> bool:
     """Whether a checked folder redraws a given video: a video-to-video folder, or a text-to-video one with a
-    video-to-video twin, neither in a layout `_unredrawn_layout` names, nor one that continues it (`folder_continues`)."""
-    return pipeline_task(folder, video=True) == "v2v" and _unredrawn_layout(folder) is None and not folder_continues(folder)
+    video-to-video twin, neither in a layout `_unredrawn_layout` names (but one that edits it, `folder_edits`, in any), nor one
+    that continues it (`folder_continues`)."""
+    if pipeline_task(folder, video=True) != "v2v" or folder_continues(folder):
+        return False
+    return folder_edits(folder) or _unredrawn_layout(folder) is None
 
 
 def _unredrawn_layout(folder: Path) -> Optional[str]:

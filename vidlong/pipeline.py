@@ -84,6 +84,9 @@ class VidlongPipelineMixin:
     #: whether its call continues a given ``video`` (its frames, then new ones: SkyReels-V2 DF's video-to-video) where
     #: other video-to-video calls redraw it (`vidlong.models.CONTINUING_PIPELINES`); it streams and extends as text to video
     continues_video = False
+    #: whether its call edits a given ``video`` by the prompt, the video's latents a condition of every forward's channels
+    #: (Lucy Edit: `vidlong.models.EDITING_PIPELINES`): as long as the video, every step run, no strength; no stream
+    edits_video = False
     #: whether its call makes an audio track with the video (LTX-2: `soundtrack`), decoded in the same call
     makes_audio = False
     #: whether its text encoder reads the image with every prompt (HunyuanVideo-I2V's LLaVA): its `stream_text` then
@@ -514,14 +517,17 @@ class VidlongPipelineMixin:
 
     def _stream_config(self, call: str, streaming, chunks, seconds, kwargs: dict):
         """What `stream` and `extend` (`call`) check first, before any model work: no stream of this
-        pipeline paused, the length and extra arguments. Returns `streaming` (or the model's preset),
-        `chunks` and `seconds`; NumPy numbers become Python ones, in `kwargs` too, and a ``negative_prompt`` of None ""."""
+        pipeline paused, a pipeline that streams at all (not one redrawing or editing a given video in one call,
+        `vidlong.validate.check_not_redrawing`, whose refusal comes before its settings'), the length and extra arguments.
+        Returns `streaming` (or the model's preset), `chunks` and `seconds`; NumPy numbers become Python ones, in `kwargs`
+        too, and a ``negative_prompt`` of None ""."""
         from .methods import Streaming
         from .streaming import refuse_call_while_streaming, refuse_diffusers_cache
-        from .validate import check_stream_arguments, check_stream_length, check_streaming_config
+        from .validate import check_not_redrawing, check_stream_arguments, check_stream_length, check_streaming_config
 
         refuse_call_while_streaming(self)
         self.check_parts()
+        check_not_redrawing(limits_for_pipeline(self))
         refuse_diffusers_cache(self, "streams and extensions")
         refuse_offloading(self, "streams and extensions", "load the pipeline without offload (a stream's memory stays flat "
                           "with its length)")
@@ -691,6 +697,7 @@ PIPELINE_CLASSES = {
     "EasyAnimateInpaintPipeline": "vidlong.families.easyanimate:VidLongEasyAnimateInpaintPipeline",
     "AllegroPipeline": "vidlong.families.allegro:VidLongAllegroPipeline",
     "AnyFlowPipeline": "vidlong.families.anyflow:VidLongAnyFlowPipeline",
+    "LucyEditPipeline": "vidlong.families.lucy:VidLongLucyEditPipeline",
 }
 
 

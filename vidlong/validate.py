@@ -21,8 +21,8 @@ from .scalars import is_real, is_whole
 from .method_names import NOISE_KINDS
 from .schedulers.stream import StreamSchedule, fewest_shown_latent_frames
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
-from .models import (Geometry, ModelSpec, folder_configs, folder_continues, folder_geometry, folder_redraws, pipeline_facts,
-                     pipeline_folder, pipeline_task, pixel_frames, spec_for_folder)
+from .models import (Geometry, ModelSpec, folder_configs, folder_continues, folder_edits, folder_geometry, folder_redraws,
+                     pipeline_facts, pipeline_folder, pipeline_task, pixel_frames, spec_for_folder)
 
 if TYPE_CHECKING:  # annotations only: the checks run before torch, diffusers and any model load
     import torch
@@ -67,6 +67,8 @@ class ModelLimits:
         no_methods_reason: why vidlong's methods do not run on its transformer (`_no_methods_reason`), else None.
         continues: whether its call continues a given video rather than redrawing it (`vidlong.models.CONTINUING_PIPELINES`:
             the output is the video's frames, then new ones); it streams and extends as its weights' text-to-video class.
+        edits: whether its call edits a given video by the prompt, the video's latents a condition of every forward's
+            channels (`vidlong.models.EDITING_PIPELINES`: Lucy Edit; the output as long as the video, no strength).
     """
 
     spec: ModelSpec
@@ -83,6 +85,7 @@ class ModelLimits:
     dropped_frames: int = 0
     no_methods_reason: Optional[str] = None
     continues: bool = False
+    edits: bool = False
 
 
 def limits_for_folder(folder, image: bool = False, video: bool = False) -> ModelLimits:
@@ -94,7 +97,8 @@ def limits_for_folder(folder, image: bool = False, video: bool = False) -> Model
     return ModelLimits(spec_for_folder(folder), geometry, _rope_positions(facts), task, facts["family"],
                        facts["experts"], _takes_last_frame(dict(facts, task=task)), _fixed_size(config, geometry),
                        folder_redraws(folder), _no_stream_reason(dict(facts, task=task)), CONTROL_PIPELINES.get(facts["pipeline"]),
-                       _dropped_frames(dict(facts, task=task)), _no_methods_reason(facts), folder_continues(folder))
+                       _dropped_frames(dict(facts, task=task)), _no_methods_reason(facts), folder_continues(folder),
+                       folder_edits(folder))
 
 
 def limits_for_pipeline(pipe) -> ModelLimits:
@@ -103,7 +107,7 @@ def limits_for_pipeline(pipe) -> ModelLimits:
     return ModelLimits(pipe.spec, geometry, _rope_positions(facts), pipe.task, facts["family"], facts["experts"],
                        _takes_last_frame(facts), _fixed_size(facts, geometry), pipe.redraws(), _no_stream_reason(facts),
                        CONTROL_PIPELINES.get(facts["pipeline"]), _dropped_frames(facts), _no_methods_reason(facts),
-                       pipe.continues_video)
+                       pipe.continues_video, pipe.edits_video)
 
 
 def _no_methods_reason(facts: dict) -> Optional[str]:
@@ -809,9 +813,19 @@ def uses_causal_sampler(streaming: Streaming, spec, renoise: bool) -> bool:
     return causal
 
 
+#: why a video-editing pipeline (`ModelLimits.edits`: Lucy Edit) neither streams nor extends
+EDIT_STREAM_REFUSAL = ("Lucy Edit conditions every forward on the input video's latents of the same frames, which a stream's "
+                       "windows (sink frames, a rolling context, cached keys of earlier chunks) are not given: it does not "
+                       "stream or extend; edit the whole video in one call with vidlong generate --video (UltraViCo and "
+                       "FreeLong++ take it past the native length)")
+
+
 def check_not_redrawing(limits: ModelLimits) -> None:
-    """A video-to-video pipeline redraws one given video in one call: no stream or extension (its text-to-video twin has them);
-    one that continues it streams and extends as its weights' text-to-video pipeline (`ModelLimits.continues`)."""
+    """A video-to-video pipeline redraws one given video in one call: no stream or extension (its text-to-video twin has them;
+    one that edits it, `ModelLimits.edits`, has none: `EDIT_STREAM_REFUSAL`); one that continues it streams and extends as
+    its weights' text-to-video pipeline (`ModelLimits.continues`)."""
+    if limits.edits:
+        raise VidlongError(EDIT_STREAM_REFUSAL)
     if limits.task == "v2v" and not limits.continues:
         raise VidlongError("a video-to-video pipeline redraws a given video in one call and does not stream or extend; "
                            "stream with the model's text-to-video folder (load_pipeline without task='v2v')")

@@ -122,21 +122,27 @@ def check_redraws(limits) -> None:
 
 def check_video_request(request, limits) -> int:
     """A request's video, length and strength against `limits` (`vidlong.validate.ModelLimits`) of a model that redraws
-    (`check_redraws`, which `vidlong.validate.check_generate` runs first); returns its latent frames: those of the video's
-    first `request.frames` pixel frames, or of the most it holds of the lengths a redraw keeps (`redrawn_frames`)."""
+    (`check_redraws`, which `vidlong.validate.check_generate` runs first; one that edits it takes no strength); returns its
+    latent frames: those of the video's first `request.frames` pixel frames, or of the most it holds of the lengths a
+    redraw keeps (`redrawn_frames`)."""
     if limits.continues:
         return check_continued_video(request, limits)
+    if limits.edits and request.strength is not None:
+        raise VidlongError(f"{named('strength')} is how much of a video is redrawn, and Lucy Edit edits the whole video by the "
+                           f"prompt (every step runs): drop {named('strength')}")
     strength = DEFAULT_STRENGTH if request.strength is None else request.strength
     if request.video is None:
         if request.strength is not None:
             raise VidlongError(f"{named('strength')} is how much of a video is redrawn: pass the video with {named('video')} "
                                f"in.mp4, or drop {named('strength')}")
         if limits.task == "v2v":
-            raise VidlongError(f"this model folder is video-to-video: pass the video to redraw with {named('video')} in.mp4")
+            raise VidlongError(f"this model folder is video-to-video: pass the video to {'edit' if limits.edits else 'redraw'} "
+                               f"with {named('video')} in.mp4")
         return None
     ratio = limits.spec.temporal_ratio
     taken = frames_taken(request.video, "video", request.frames, redrawn_frame_step(limits.family, ratio))  # the file first
-    check_strength(strength, request.steps or limits.spec.num_inference_steps)
+    if not limits.edits:
+        check_strength(strength, request.steps or limits.spec.num_inference_steps)
     if request.ratio != 1:
         raise VidlongError(f"{named('ratio')} sets a length from the native window; a redrawn video is as long as the "
                            f"input: drop {named('ratio')} ({named('frames')} N takes its first N frames)")

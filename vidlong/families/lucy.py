@@ -1,0 +1,67 @@
+"""Lucy Edit under vidlong (`vidlong.families`): diffusers' `LucyEditPipeline`, which edits a given video by a text
+instruction. Its transformer is Wan's (`WanTransformer3DModel`: Wan2.2 TI2V-5B's layout in its release, with
+``expand_timesteps``, optionally two experts switched at ``boundary_ratio``), its VAE, text encoder and sampler Wan's, so
+Wan's attention adapter serves it as it is: every forward takes ``[B, 2C, F, h, w]``, the noisy latents ``[B, C, F, h, w]``
+and the input video's normalised latents (the VAE posterior's mode) concatenated on the channels; the methods act on the
+F latent frames of the whole video, so one call edits a video longer than the native window.
+"""
+from __future__ import annotations
+
+from diffusers import LucyEditPipeline
+
+from ..errors import VidlongError
+from ..pipeline import VidlongPipelineMixin
+from ..pipeline_v2v import first_frames, frame_list
+
+
+class VidLongLucyEditPipeline(VidlongPipelineMixin, LucyEditPipeline):
+    """diffusers' `LucyEditPipeline` with vidlong's surface.
+
+    Its call encodes the whole ``video`` (resized to ``height`` x ``width``) and denoises noise of its latent grid with
+    those latents as condition channels through every step: the output has the video's length, and diffusers' call reads
+    that length from the video alone (its ``num_frames`` is not used past a warning). vidlong's call takes the video's
+    first ``num_frames`` pixel frames (4k+1, as the VAE's causal grid encodes them; default: the most of those it holds),
+    reads uint8 frames (an array ``[T, H, W, 3]`` or a list) as 0-255 as PIL images are, takes ``latents=`` (the noise
+    ``[1, C, F, h, w]``) in the float32 of its own draw, and refuses in one line what diffusers would fail on inside the
+    call (no video, or a video of another type, before any work; more than one video a call, before any forward). It generates: it neither streams nor
+    extends (`vidlong.validate.EDIT_STREAM_REFUSAL`).
+    """
+
+    task = "v2v"
+    edits_video = True
+
+    def redraws(self) -> bool:
+        """`generate` takes a video with it (edited, not redrawn at a strength: `edits_video`)."""
+        return True
+
+    def call_defaults(self) -> dict:
+        """The spec's defaults, but the length: the video's."""
+        defaults = super().call_defaults()
+        del defaults["num_frames"]
+        return defaults
+
+    def complete_call(self, arguments: dict) -> None:
+        """The video's first ``num_frames`` frames as PIL images, and ``num_frames`` their count (the length one forward
+        places, which the RoPE check and ``latents=``'s shape follow); one line for a call diffusers would fail in."""
+        video = arguments.get("video")
+        frames = None if video is None else frame_list(video)
+        if frames is None:
+            given = "none" if video is None else type(video).__name__
+            raise VidlongError(f"video: Lucy Edit edits a video given as PIL images or uint8 frames [T, H, W, 3], got {given}; "
+                               "pass its frames (a video file: vidlong generate --video in.mp4)")
+        arguments["video"] = first_frames(self, frames, arguments.get("num_frames"))
+        arguments["num_frames"] = len(arguments["video"])
+
+    def prepare_latents(self, video=None, batch_size=1, num_channels_latents=16, height=480, width=832, dtype=None,
+                        device=None, generator=None, latents=None):
+        """diffusers' start (its noise and the video's condition latents), given ``latents=`` in the dtype of its own draw
+        (float32), as Wan's calls take them: diffusers' moves them to the device alone, and would step bfloat16 noise in
+        bfloat16. One line, before any forward (after given ``latents=`` are checked, and the prompts encoded), for a call
+        making more videos (`batch_size`: prompts x ``num_videos_per_prompt``) than the one ``[1, 3, T, H, W]`` it edits,
+        where diffusers fails an assertion."""
+        if batch_size != video.shape[0]:
+            raise VidlongError(f"Lucy Edit's call edits one video a call, and this one makes {batch_size} (prompts x "
+                               "num_videos_per_prompt); give one prompt and num_videos_per_prompt 1, and call it once per edit")
+        latents = None if latents is None else latents.to(dtype)
+        return super().prepare_latents(video, batch_size, num_channels_latents, height, width, dtype, device, generator,
+                                       latents)
