@@ -67,9 +67,10 @@ def redrawn_video(height: int, width: int) -> dict:
 
 
 #: the call's other inputs by case (height, width -> arguments): Wan Animate's pictures; a video-to-video call's video;
-#: CogVideoX-Fun's control video (as long as ``num_frames``)
+#: CogVideoX-Fun's control video (as long as ``num_frames``); Lucy Edit's video to edit (its call's length is the video's)
 INPUTS = {"wan-animate": animate_inputs, "wan-v2v": redrawn_video, "cogvideox-v2v": redrawn_video,
-          "cogvideox-fun": lambda height, width: dict(control_video=frames_of(height, width, 5))}
+          "cogvideox-fun": lambda height, width: dict(control_video=frames_of(height, width, 5)),
+          "lucy-edit": lambda height, width: dict(video=frames_of(height, width, 5))}
 
 
 #: case: (tiny pipeline builder, height, width, whether its call takes an image, whether the test runs diffusers' call too)
@@ -112,6 +113,7 @@ CASES = {
     "cogvideox-fun": (lambda: built_from("CogVideoXFunControlPipeline", tiny_pipeline.tiny_cogvideox_pipeline, fun_transformer()),
                       32, 48, False, False),
     "anyflow": (tiny_pipeline.tiny_anyflow_pipeline, 32, 48, False, False),
+    "lucy-edit": (tiny_pipeline.tiny_lucy_pipeline, 32, 32, False, False),
 }
 
 

@@ -219,6 +219,26 @@ def write_driving_files(folder: Path, frames: int, fps: float, seed: int = 0) ->
             "--face-video": str(Path(folder) / "face.mp4")}
 
 
+def tiny_lucy_pipeline():
+    """diffusers' `LucyEditPipeline` of `tiny_pipeline`'s Wan2.1 parts (4 latent channels, 8x) and a one-layer
+    `tiny_transformer` taking the noise's 4 channels and the edited video's 4 (4 out), with per-token timesteps
+    (``expand_timesteps``) as its release."""
+    from diffusers import LucyEditPipeline
+
+    parts = {name: part for name, part in tiny_pipeline().components.items() if not name.startswith("transformer")}
+    return LucyEditPipeline(**parts, transformer=tiny_transformer(layers=1, channels=8, out_channels=4), expand_timesteps=True)
+
+
+def save_tiny_lucy_pipeline(folder: Path, **spec) -> Path:
+    """Save `tiny_lucy_pipeline` with a vidlong.yaml (native 3 latent frames, 16x16 at 8 fps: its VAE encodes every frame
+    it edits, a quarter of the work of 32x32; 2 steps, guidance 2; `spec` overrides)."""
+    tiny_lucy_pipeline().save_pretrained(folder, safe_serialization=True)
+    values = dict(dict(name="tiny-lucy", native_frames=NATIVE_LATENT_FRAMES, height=16, width=16, fps=8, num_inference_steps=2,
+                       guidance_scale=2.0), **spec)
+    (Path(folder) / "vidlong.yaml").write_text(yaml.safe_dump(values))
+    return Path(folder)
+
+
 def save_tiny_pipeline(folder: Path, kind: str = "wan2.1", spec: bool = True) -> Path:
     """Save the tiny pipeline of `kind`, with a vidlong.yaml (native 3 latent frames, 32x32, 2 steps)
     unless `spec` is False."""

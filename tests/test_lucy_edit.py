@@ -1,0 +1,149 @@
+"""Lucy Edit (`LucyEditPipeline`: Wan's transformer over the noise and the edited video's latents on the channels, Wan's
+attention adapter as it is): each method equal to its float64 math over the condition-carrying input; vidlong's call with
+no method, neutral settings or after removal = diffusers' call bit for bit, the methods acting on a video past the native
+window; `generate` = the same call; `vidlong generate --video` edits an mp4 at its length and frame rate; what it does
+not take (a strength, a length it cannot encode, streams) refused in one line before any model loads."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from family_checks import check_float64_reference, check_refused_before_loading
+from reference import WanReferenceAttention
+from test_video_to_video import moving_frames
+
+import vidlong
+from vidlong.cli import main
+from vidlong.errors import VidlongError
+from vidlong.generate import GenerateRequest, generate
+from vidlong.pipeline import load_pipeline
+from vidlong.video_io import read_video, write_video
+
+NATIVE = 2  # latent frames (5 pixel frames): its VAE encodes and decodes every frame of a call, the most of its work
+LONG = 4 * NATIVE + 1  # pixel frames of a video one latent frame past the native window
+
+
+@pytest.fixture(scope="module")
+def lucy_folder(tmp_path_factory):
+    from tiny_pipeline import save_tiny_lucy_pipeline
+
+    return save_tiny_lucy_pipeline(tmp_path_factory.mktemp("lucy"), native_frames=NATIVE)
+
+
+def lucy_inputs(frames: int, dtype) -> dict:
+    """One forward's inputs as its call makes them for `frames` latent frames of 4x4 cells: the noise's 4 channels and the
+    video's 4 ``[1, 8, F, 4, 4]``, a timestep per token (``expand_timesteps``: 2x2 tokens a frame), text states."""
+    from conftest import TEXT_DIM
+
+    gen = torch.Generator().manual_seed(2)
+    return dict(hidden_states=torch.randn(1, 8, frames, 4, 4, generator=gen).to(dtype),
+                timestep=torch.full((1, frames * 4), 700.0),
+                encoder_hidden_states=torch.randn(1, 5, TEXT_DIM, generator=gen).to(dtype), return_dict=False)
+
+
+@pytest.mark.parametrize("method", [vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(windows=(1,))],
+                         ids=["ultravico", "freelong"])
+def test_each_method_is_its_float64_math_over_the_video_condition(lucy_folder, method):
+    from diffusers import WanTransformer3DModel
+
+    build = lambda: WanTransformer3DModel.from_pretrained(lucy_folder / "transformer").eval()
+    check_float64_reference(build, lambda model, frames, dtype: model(**lucy_inputs(frames, dtype))[0],
+                            lambda model: [block.attn1 for block in model.blocks],
+                            lambda m, frames: WanReferenceAttention(m, frames, (2, 2), NATIVE), method, NATIVE)
+
+
+def test_its_call_is_diffusers_with_methods_off_or_removed_and_the_methods_act_past_the_native_window(lucy_folder):
+    """A video one latent frame past the native window as uint8 frames: vidlong's call with the spec's defaults (its
+    length the video's) = diffusers' call on its PIL frames bit for bit, with no method, with neutral UltraViCo and after
+    `both` is removed; `both` changes it."""
+    from diffusers import LucyEditPipeline
+    from PIL import Image
+
+    video = moving_frames(LONG)
+    stock = LucyEditPipeline.from_pretrained(lucy_folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    theirs = stock(video=[Image.fromarray(f) for f in video], prompt="a blue ball", height=16, width=16, num_frames=LONG,
+                   num_inference_steps=2, guidance_scale=2.0, generator=torch.Generator().manual_seed(3)).frames[0]
+    pipe = load_pipeline(lucy_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    assert type(pipe).__name__ == "VidLongLucyEditPipeline" and pipe.facts()["family"] == "wan" and pipe.task == "v2v"
+    call = lambda: pipe(video=video, prompt="a blue ball", generator=torch.Generator().manual_seed(3)).frames[0]
+    assert theirs.shape == (LONG, 16, 16, 3) and np.array_equal(call(), theirs)
+    pipe.apply(vidlong.UltraViCo(alpha=1.0, guard_first_frame=False))
+    assert np.array_equal(call(), theirs)
+    pipe.apply(vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion())
+    assert not np.array_equal(call(), theirs)
+    pipe.remove()
+    assert np.array_equal(call(), theirs)
+    assert all(type(block.attn1.processor).__name__ == "WanAttnProcessor" for block in pipe.transformer.blocks)
+
+
+def test_generate_is_its_call_and_the_cli_edits_a_file_at_its_length_and_frame_rate(lucy_folder, tmp_path):
+    """`generate` with a 7-frame video edits its first 5 (the most 4k+1) as diffusers' call with the seed does, every
+    step reported; `vidlong generate --video` on an 11-frame mp4 at 10 fps with `both` writes its 9 frames at 10 fps."""
+    from diffusers import LucyEditPipeline
+    from PIL import Image
+
+    pipe = load_pipeline(lucy_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    seen = []
+    own = generate(pipe, GenerateRequest(prompt="a blue ball", video=moving_frames(7), seed=3),
+                   progress=lambda stage, done, total: seen.append((stage, done, total)))
+    stock = LucyEditPipeline.from_pretrained(lucy_folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    video = stock(video=[Image.fromarray(f) for f in moving_frames(5)], prompt="a blue ball", height=16, width=16,
+                  num_inference_steps=2, guidance_scale=2.0, generator=torch.Generator().manual_seed(3)).frames[0]
+    assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+    assert [s for s in seen if s[0] == "denoise"][-1] == ("denoise", 2, 2) and own.settings["strength"] is None
+
+    source, out = tmp_path / "in.mp4", tmp_path / "snowy.mp4"
+    write_video(source, moving_frames(11), fps=10)
+    assert main(["generate", "--model", str(lucy_folder), "--video", str(source), "--prompt", "make it snowy", "--method",
+                 "both", "--out", str(out)]) == 0
+    frames, fps = read_video(out)
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert frames.shape == (9, 16, 16, 3) and fps == 10 and settings["latent_frames"] == 3 > NATIVE
+    assert [m["name"] for m in settings["methods"]] == ["UltraViCo", "SpectralFusion"] and settings["video"] == str(source)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["generate", "--strength", "0.5"], "Lucy Edit edits the whole video by the prompt (every step runs): drop --strength"),
+    (["generate", "--frames", "10"], "use --frames 9 or --frames 13"),
+    (["generate", "--frames", "17"], "--frames 17 is more than the video's 13 frames"),
+    (["generate", "--ratio", "2"], "--ratio sets a length"),
+    (["generate", "--method", "fifo"], "method fifo"),
+    (["generate", "--image", "IMAGE"], "takes no --image"),
+    (["generate", "--no-video"], "pass the video to edit with --video in.mp4"),
+    (["stream", "--chunks", "2"], "Lucy Edit conditions every forward on the input video's latents of the same frames"),
+    (["stream", "--chunks", "2", "--video", "VIDEO"], "edit the whole video in one call with vidlong generate --video"),
+    (["extend", "--video", "VIDEO", "--chunks", "1"], "it does not stream or extend"),
+], ids=["strength", "not-4k+1", "too-many-frames", "ratio", "fifo", "image", "no-video", "stream", "stream-video", "extend"])
+def test_what_it_does_not_take_is_refused_in_one_line_before_loading(lucy_folder, image_path, tmp_path, capsys, monkeypatch,
+                                                                     args, message):
+    source = tmp_path / "in.mp4"
+    write_video(source, moving_frames(13), fps=8)
+    args = [str(image_path) if a == "IMAGE" else str(source) if a == "VIDEO" else a for a in args]
+    video = [] if args[0] != "generate" or "--no-video" in args else ["--video", str(source)]
+    command = [args[0], "--model", str(lucy_folder), "--prompt", "a blue ball", *video, *[a for a in args[1:] if a != "--no-video"]]
+    assert message in check_refused_before_loading(command, tmp_path / "x.mp4", capsys, monkeypatch)
+
+
+def test_its_call_refuses_what_diffusers_fails_on_and_a_release_takes_its_entry(lucy_folder):
+    """No video, a video tensor, two prompts, a length past the video and a stream are refused in one line before any
+    forward; a Lucy Edit release's configs (Wan2.2 TI2V-5B's transformer, 96 input channels) take the lucy-edit entry."""
+    from vidlong.models import model_facts, spec_for_facts
+
+    pipe = load_pipeline(lucy_folder, device="cpu")
+    pipe.transformer.register_forward_hook(lambda *a: pytest.fail("a forward ran"))
+    frames = list(moving_frames(9))
+    for arguments, says in ((dict(), "got none"), (dict(video=torch.zeros(1, 3, 9, 32, 32)), "got Tensor"),
+                            (dict(video=frames, prompt=["a", "b"]), "edits one video a call"),
+                            (dict(video=frames, num_frames=13), "num_frames 13 is more than the video's 9 frames")):
+        with pytest.raises(VidlongError, match=says) as err:
+            pipe(**{"prompt": "a blue ball", **arguments})
+        assert "\n" not in str(err.value)
+    with pytest.raises(VidlongError, match="it does not stream or extend"):
+        pipe.stream("a blue ball", chunks=1)
+    release = dict(num_layers=30, num_attention_heads=24, attention_head_dim=128, in_channels=96, out_channels=48)
+    facts = model_facts(release, expand_timesteps=True, task="v2v", family="wan", pipeline="LucyEditPipeline")
+    assert spec_for_facts(facts).name == "lucy-edit"
