@@ -64,10 +64,13 @@ CASES = {
                          dict(native_frames=3, height=32, width=48, fps=8)), True, True, True),
     "allegro": (("builder", "tiny_allegro_pipeline", {}, dict(native_frames=3, height=32, width=32, fps=15)), False, True, True),
     "anyflow": (("builder", "tiny_anyflow_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=16)), False, True, True),
+    "lucy-edit": (("builder", "tiny_lucy_pipeline", {}, dict(native_frames=3, height=32, width=32, fps=8)), False, False, False),
 }
 #: the cases whose `generate` continues a given video (`test_a_continued_video`) rather than making one from the prompt
 CONTINUING = {"skyreels-v2-df-v2v"}
-GENERATING = [name for name in CASES if name not in CONTINUING]
+#: the cases whose `generate` edits a given video (`test_an_edited_video`): it makes none from the prompt alone
+EDITING = {"lucy-edit"}
+GENERATING = [name for name in CASES if name not in CONTINUING | EDITING]
 STREAMING = [name for name, (_, _, streams, _) in CASES.items() if streams]
 EXTENDING = [name for name, (*_, extends) in CASES.items() if extends]
 PROMPT = "a red ball bouncing"
@@ -242,4 +245,20 @@ def test_a_continued_video(folders, name):
     assert made.latents.shape[2] == latent == 2 * pipe.spec.native_frames
     assert_frames(made.frames, 9 + ratio * (latent - 3), pipe)
     assert np.array_equal(made.frames[:9], frames)
+    assert not torch.equal(run(pipe, "none")[0].latents, made.latents)
+
+
+@pytest.mark.parametrize("name", sorted(EDITING))
+def test_an_edited_video(folders, name):
+    """`generate` with `both` editing a video of 2x the native length (its 4·(2·native - 1) + 1 frames): that many varied
+    frames, its latents finite and within `LATENT_REL_ERR` of float32 on the CPU, and not those with no method."""
+    frames = np.random.default_rng(2).integers(0, 256, (21, 32, 32, 3), dtype=np.uint8)
+
+    def run(pipe, method="both"):
+        made = generate(pipe, GenerateRequest(prompt=PROMPT, method=method, seed=3, video=frames))
+        return made, [made.latents]
+
+    pipe, made = assert_near_float32_on_the_cpu(folders(name), run, f"{name}: generate both editing a 2x video", name)
+    assert made.latents.shape[2] == made.settings["latent_frames"] == 2 * pipe.spec.native_frames
+    assert_frames(made.frames, len(frames), pipe)
     assert not torch.equal(run(pipe, "none")[0].latents, made.latents)

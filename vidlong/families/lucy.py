@@ -22,9 +22,9 @@ class VidLongLucyEditPipeline(VidlongPipelineMixin, LucyEditPipeline):
     that length from the video alone (its ``num_frames`` is not used past a warning). vidlong's call takes the video's
     first ``num_frames`` pixel frames (4k+1, as the VAE's causal grid encodes them; default: the most of those it holds),
     reads uint8 frames (an array ``[T, H, W, 3]`` or a list) as 0-255 as PIL images are, takes ``latents=`` (the noise
-    ``[1, C, F, h, w]``) in the float32 of its own draw, and refuses in one line what diffusers would fail on inside the
-    call (no video, or a video of another type, before any work; more than one video a call, before any forward). It generates: it neither streams nor
-    extends (`vidlong.validate.EDIT_STREAM_REFUSAL`).
+    ``[1, C, F, h, w]``) in the float32 of its own draw, encodes the video in the VAE's dtype, and refuses in one line
+    what diffusers would fail on inside the call (no video, or a video of another type, before any work; more than one
+    video a call, before any forward). It generates: it neither streams nor extends (`vidlong.validate.EDIT_STREAM_REFUSAL`).
     """
 
     task = "v2v"
@@ -56,12 +56,14 @@ class VidLongLucyEditPipeline(VidlongPipelineMixin, LucyEditPipeline):
                         device=None, generator=None, latents=None):
         """diffusers' start (its noise and the video's condition latents), given ``latents=`` in the dtype of its own draw
         (float32), as Wan's calls take them: diffusers' moves them to the device alone, and would step bfloat16 noise in
-        bfloat16. One line, before any forward (after given ``latents=`` are checked, and the prompts encoded), for a call
-        making more videos (`batch_size`: prompts x ``num_videos_per_prompt``) than the one ``[1, 3, T, H, W]`` it edits,
-        where diffusers fails an assertion."""
+        bfloat16; the `video` pixels ``[1, 3, T, H, W]`` in the VAE's dtype (diffusers' hands it float32 pixels, which a
+        VAE in bfloat16, as `vidlong.load_pipeline` loads one on a GPU, refuses: its example loads the VAE in float32).
+        One line, before any forward (after given ``latents=`` are checked, and the prompts encoded), for a call making
+        more videos (`batch_size`: prompts x ``num_videos_per_prompt``) than the one it edits, where diffusers fails an
+        assertion."""
         if batch_size != video.shape[0]:
             raise VidlongError(f"Lucy Edit's call edits one video a call, and this one makes {batch_size} (prompts x "
                                "num_videos_per_prompt); give one prompt and num_videos_per_prompt 1, and call it once per edit")
         latents = None if latents is None else latents.to(dtype)
-        return super().prepare_latents(video, batch_size, num_channels_latents, height, width, dtype, device, generator,
-                                       latents)
+        return super().prepare_latents(video.to(self.vae.dtype), batch_size, num_channels_latents, height, width, dtype,
+                                       device, generator, latents)
