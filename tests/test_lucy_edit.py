@@ -130,8 +130,11 @@ def test_what_it_does_not_take_is_refused_in_one_line_before_loading(lucy_folder
 
 def test_its_call_refuses_what_diffusers_fails_on_and_a_release_takes_its_entry(lucy_folder):
     """No video, a video tensor, two prompts, a length past the video and a stream are refused in one line before any
-    forward; a Lucy Edit release's configs (Wan2.2 TI2V-5B's transformer, 96 input channels) take the lucy-edit entry."""
+    forward; `vidlong info` says it edits and does not stream; a Lucy Edit release's configs (Wan2.2 TI2V-5B's transformer,
+    96 input channels) take the lucy-edit entry."""
+    from vidlong.info import model_info
     from vidlong.models import model_facts, spec_for_facts
+    from vidlong.validate import EDIT_STREAM_REFUSAL
 
     pipe = load_pipeline(lucy_folder, device="cpu")
     pipe.transformer.register_forward_hook(lambda *a: pytest.fail("a forward ran"))
@@ -144,6 +147,8 @@ def test_its_call_refuses_what_diffusers_fails_on_and_a_release_takes_its_entry(
         assert "\n" not in str(err.value)
     with pytest.raises(VidlongError, match="it does not stream or extend"):
         pipe.stream("a blue ball", chunks=1)
+    info = model_info(lucy_folder)
+    assert info["edits_video"] and info["can"]["redraw"]["yes"] and info["can"]["stream"]["why"] == EDIT_STREAM_REFUSAL
     release = dict(num_layers=30, num_attention_heads=24, attention_head_dim=128, in_channels=96, out_channels=48)
     facts = model_facts(release, expand_timesteps=True, task="v2v", family="wan", pipeline="LucyEditPipeline")
     assert spec_for_facts(facts).name == "lucy-edit"

@@ -29,8 +29,9 @@ def model_info(path) -> dict:
     ``redraw`` (``generate --video`` at a strength), ``stream_redraw`` (``stream --video``), a ``control_video`` (Wan VACE,
     CogVideoX-Fun) and ``driving_videos`` (Wan Animate's pose and face videos); each ``{"yes": bool}``, with ``"why"`` (the
     command's own refusal) where it is no. ``continues_video``: whether ``generate --video`` continues the video (its
-    frames, then new ones: SkyReels-V2 DF video to video) rather than redrawing it; a video-to-video folder's ``generate``
-    always takes one."""
+    frames, then new ones: SkyReels-V2 DF video to video) rather than redrawing it; ``edits_video``: whether it edits the
+    video by the prompt, every step and no strength (Lucy Edit), its ``redraw`` then that edit; a video-to-video folder's
+    ``generate`` always takes one."""
     from .models import check_model_folder
 
     folder = check_model_folder(path)  # before the imports that bring diffusers: a wrong path is refused at once
@@ -75,8 +76,8 @@ def model_info(path) -> dict:
     return dict(
         folder=str(Path(folder)), pipeline=class_name,
         vidlong_pipeline=PIPELINE_CLASSES.get(class_name.removeprefix("VidLong"), "").rpartition(":")[2] or class_name,
-        task=limits.task, continues_video=limits.continues, family=facts["family"], transformer=adapter.transformer_class,
-        experts=limits.experts,
+        task=limits.task, continues_video=limits.continues, edits_video=limits.edits, family=facts["family"],
+        transformer=adapter.transformer_class, experts=limits.experts,
         spec=dict(name=spec.name, native_latent_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames,
                   fps=spec.fps, height=spec.height, width=spec.width, steps=spec.num_inference_steps,
                   guidance=spec.guidance_scale, stream_context=context if can["stream"]["yes"] else None,
@@ -88,7 +89,9 @@ def model_info(path) -> dict:
 def info_lines(info: dict) -> list[str]:
     """`model_info` as lines for a person."""
     spec = info["spec"]
-    continues = " (generate --video continues it: its frames, then new ones)" if info["continues_video"] else ""
+    continues = {"continues_video": " (generate --video continues it: its frames, then new ones)",
+                 "edits_video": " (generate --video edits it by the prompt: every step, no strength)"}
+    continues = next((said for key, said in continues.items() if info[key]), "")
     lines = [f"{info['folder']}: {info['pipeline']} (vidlong's {info['vidlong_pipeline']}), task {info['task']}{continues}, "
              f"family {info['family']} ({info['transformer']}{', 2 experts' if info['experts'] == 2 else ''})",
              f"spec {spec['name']}: native {spec['native_latent_frames']} latent frames = {spec['native_pixel_frames']} frames "

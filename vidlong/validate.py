@@ -412,7 +412,7 @@ def check_diagonal(limits: ModelLimits, instead: str = "both", video: bool = Fal
                            f"(e.g. {named('method')} {instead})")
     if video:
         raise VidlongError(f"method fifo makes the frames past the native window from noise; a {named('video')} is "
-                           f"{'continued' if limits.continues else 'redrawn'} in one call: use another method (both, "
+                           f"{'continued' if limits.continues else 'edited' if limits.edits else 'redrawn'} in one call: use another method (both, "
                            "ultravico, freelong, ...)")
 
 
