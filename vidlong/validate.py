@@ -411,9 +411,9 @@ def check_diagonal(limits: ModelLimits, instead: str = "both", video: bool = Fal
                            f"temporal patch of {limits.geometry.patch[0]} frames joins; use another method "
                            f"(e.g. {named('method')} {instead})")
     if video:
-        raise VidlongError(f"method fifo makes the frames past the native window from noise; a {named('video')} is "
-                           f"{'continued' if limits.continues else 'edited' if limits.edits else 'redrawn'} in one call: use another method (both, "
-                           "ultravico, freelong, ...)")
+        done = "continued" if limits.continues else "edited" if limits.edits else "redrawn"
+        raise VidlongError(f"method fifo makes the frames past the native window from noise; a {named('video')} is {done} in "
+                           "one call: use another method (both, ultravico, freelong, ...)")
 
 
 def check_diagonal_offload(offload: Optional[str]) -> None:
