@@ -600,7 +600,9 @@ def check_stream(streaming, limits: ModelLimits, height=None, width=None, extens
     """A `Streaming` config (and a stream's size) against `limits`: chunks, sinks and window each within
     the native window, and no window that takes a chunk's view (sinks + window + chunk) past it; a new stream's (not an
     `extension`'s) first chunk that leaves a frame to show; steps within `MAX_STEPS`, sizes as for generate. A
-    `DiagonalDenoising` config: `check_diagonal_stream`."""
+    `DiagonalDenoising` config: `check_diagonal_stream`. A family's own streams refuse what does not fit them
+    (`FamilyAdapter.stream_refusal`: AnyFlow FAR's)."""
+    from .attention.adapters import adapter_named
     from .methods import DiagonalDenoising
 
     if isinstance(streaming, DiagonalDenoising):
@@ -608,6 +610,9 @@ def check_stream(streaming, limits: ModelLimits, height=None, width=None, extens
         return
     check_no_stream_between_two_frames(limits)
     check_streams(limits.family, streaming.context)
+    refusal = adapter_named(limits.family).stream_refusal(streaming)
+    if refusal is not None:
+        raise VidlongError(refusal)
     if limits.geometry.patch[0] > 1 and limits.family != "cogvideox":  # CogVideoX's calls pad to the patch; streams follow
         raise VidlongError(f"streaming a {limits.family} transformer whose temporal patch spans {limits.geometry.patch[0]} latent "
                            "frames is not implemented (CogVideoX1.5's is); use vidlong generate for this model")

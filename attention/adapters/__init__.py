@@ -6,6 +6,7 @@ from __future__ import annotations
 from ...errors import VidlongError
 from .allegro import ALLEGRO
 from .anyflow import ANYFLOW
+from .anyflow_far import ANYFLOW_FAR
 from .base import FamilyAdapter
 from .cogvideox import COGVIDEOX
 from .easyanimate import EASYANIMATE
@@ -24,7 +25,7 @@ from .wan_vace import WAN_VACE
 #: every family vidlong serves
 ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, WAN_VACE, WAN_ANIMATE, SKYREELS_V2, LTX_VIDEO, LTX_2, COGVIDEOX, HUNYUAN_VIDEO,
                                        HUNYUAN_VIDEO_15, MOCHI, KANDINSKY_5, MOTIF_VIDEO, EASYANIMATE, ALLEGRO,
-                                       ANYFLOW)
+                                       ANYFLOW, ANYFLOW_FAR)
 
 
 def adapter_for(transformer, call: str = "vidlong.apply") -> FamilyAdapter:

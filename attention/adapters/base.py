@@ -143,6 +143,11 @@ class FamilyAdapter:
         one-line refusal before any model loads; None where they can."""
         return None
 
+    def stream_refusal(self, streaming) -> Optional[str]:
+        """Why a `vidlong.Streaming` config does not fit the family's own streams (AnyFlow FAR's chunks), for a one-line
+        refusal before any model loads; None where it does (the default)."""
+        return None
+
     def parts_refusal(self, pipeline: str, transformer, vae) -> Optional[str]:
         """Why a pipeline of class `pipeline` (diffusers' name) cannot run a transformer of the family with a VAE of these
         configs (mappings: a folder's config.json files, or a held pipeline's ``config``), for a one-line refusal before

@@ -1,0 +1,65 @@
+"""AnyFlow FAR (`AnyFlowFARTransformer3DModel`): Wan2.1's backbone made block-causal by FAR and distilled into a flow map.
+Its latents come frames first, ``[B, F, C, H, W]``, in chunks (its ``chunk_partition``); each chunk's self-attention
+``blocks[i].attn1`` (diffusers' `AnyFlowCausalAttnProcessor`) sees itself and, through its own KV cache, the chunks
+before it: the last ``full_chunk_limit - 1`` in full tokens (patch ``(1, 2, 2)``), every older one as compressed patches
+(``compressed_patch_size``, ``(1, 4, 4)``: a quarter of the tokens, with average-pooled RoPE), by flex attention and a
+chunk-causal BlockMask. Its cache holds keys before RoPE, which each forward turns at the positions of the chunks it is
+given. vidlong's methods do not act on it (`AnyFlowFARAdapter.methods_refusal`); its streams keep a bounded cache of its
+own kind (`vidlong.families.anyflow_far`). Text by cross-attention (``attn2``, kept stock)."""
+from __future__ import annotations
+
+from typing import Optional
+
+from ..layout import TokenLayout
+from .base import FamilyAdapter
+
+#: why UltraViCo and FreeLong++ do not act on it
+METHODS_REFUSAL = ("its self-attention is block-causal (flex attention over a chunk-causal BlockMask) and reads a KV cache "
+                   "whose older chunks are compressed patches: no query ever sees the whole video's frames at full "
+                   "resolution, which UltraViCo's decay and FreeLong++'s windows are written over; make long videos with "
+                   "vidlong stream (its bounded cache) or its call's chunks")
+
+
+class AnyFlowFARAdapter(FamilyAdapter):
+    name = "anyflow-far"
+    transformer_class = "AnyFlowFARTransformer3DModel"
+    stream_contexts = ("cache",)  # its own KV cache, bounded (vidlong.families.anyflow_far.AnyFlowFARStreamer)
+    no_cache_reason = ("its chunks see the chunks before them through its own KV cache (block-causal weights), never "
+                       "re-noised")
+    no_fifo_reason = ("is not implemented for AnyFlowFARTransformer3DModel: its chunks are denoised one after another "
+                      "through its block-causal KV cache, not as a diagonal queue; stream it instead")
+
+    def self_attentions(self, transformer) -> list:
+        return [block.attn1 for block in transformer.blocks]
+
+    def layout(self, transformer, args, kwargs, native_frames) -> TokenLayout:
+        """The grid of its latents ``[B, F, C, H, W]`` (frames first) under its full patch ``(p_t, p_h, p_w)``."""
+        latents = args[0] if args else kwargs["hidden_states"]
+        _, frames, _, height, width = latents.shape
+        p_t, p_h, p_w = transformer.config.patch_size
+        return TokenLayout(frames // p_t, height // p_h, width // p_w, max(1, native_frames // p_t))
+
+    def methods_refusal(self, config) -> Optional[str]:
+        return METHODS_REFUSAL
+
+    def stream_refusal(self, streaming) -> Optional[str]:
+        """Its streams' chunks are its own (`vidlong.families.anyflow_far`): the first chunk is the sink, the window whole
+        chunks, each chunk denoised by its flow map's steps."""
+        from ...errors import named
+
+        if streaming.sinks is not None:
+            return (f"{named('sinks')}: an AnyFlow FAR stream keeps its first chunk as the sink, as its model's chunk 0 "
+                    f"({named('first_chunk')} sets its frames); drop {named('sinks')}")
+        if streaming.sampler == "causal" or streaming.timesteps is not None:
+            return (f"an AnyFlow FAR stream denoises each chunk by its own flow map's steps ({named('steps')} N), not the "
+                    f"causal sampler; drop {named('sampler')} / {named('timesteps')}")
+        if streaming.keep_sinks_on_switch:
+            return (f"an AnyFlow FAR stream encodes its whole context again under each chunk's prompt, as its call encodes "
+                    f"every past chunk again at each chunk; drop {named('keep_sinks_on_switch')}")
+        if streaming.window is not None and streaming.window % streaming.chunk:
+            return (f"{named('window')} {streaming.window}: an AnyFlow FAR stream keeps whole chunks of "
+                    f"{streaming.chunk}; use a multiple of {streaming.chunk}")
+        return None
+
+
+ANYFLOW_FAR = AnyFlowFARAdapter()
