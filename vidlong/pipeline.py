@@ -697,6 +697,7 @@ PIPELINE_CLASSES = {
     "EasyAnimateInpaintPipeline": "vidlong.families.easyanimate:VidLongEasyAnimateInpaintPipeline",
     "AllegroPipeline": "vidlong.families.allegro:VidLongAllegroPipeline",
     "AnyFlowPipeline": "vidlong.families.anyflow:VidLongAnyFlowPipeline",
+    "AnyFlowFARPipeline": "vidlong.families.anyflow_far:VidLongAnyFlowFARPipeline",
     "LucyEditPipeline": "vidlong.families.lucy:VidLongLucyEditPipeline",
 }
 

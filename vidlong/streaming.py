@@ -430,6 +430,12 @@ class VideoStreamer(PromptSwitching):
             latents = self.condition.first_frame(latents)
         return latents
 
+    def _attach(self, transformer, context: StreamContext) -> None:
+        """vidlong's stream hooks on `transformer` for the stream's run, over its `context`'s rolling KV cache; none with the
+        re-noised context (stock bidirectional forwards, no cache) or where the model keeps its own cache (AnyFlow FAR)."""
+        if not self.renoise:
+            hooks.apply(transformer, native_frames=self.pipe.native_frames, stream=context)
+
     def _chunk_audio(self, index: int) -> Optional[Soundtrack]:
         """The sound of chunk `index`, just made: none (the model makes video alone; LTX-2's streamer makes one)."""
         return None
@@ -527,8 +533,7 @@ class VideoStreamer(PromptSwitching):
         prompt, text = None, None
         try:
             for transformer, context in zip(pipe.experts(), self.contexts):
-                if not self.renoise:  # re-noised context: stock bidirectional forwards, no cache
-                    hooks.apply(transformer, native_frames=pipe.native_frames, stream=context)
+                self._attach(transformer, context)
                 apply_text_memo(transformer)  # the prompt's projections once per prompt, not at every forward
             decoder = pipe.stream_decoder()
             for index in itertools.count() if self.chunks is None else range(self.chunks):
