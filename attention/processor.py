@@ -34,12 +34,16 @@ class VidlongAttnProcessor:
         self._parallel_config = getattr(stock, "_parallel_config", None)
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None,
-                 image_rotary_emb=None, perturbation_mask=None, all_perturbed=None, sparse_params=None):
+                 image_rotary_emb=None, perturbation_mask=None, all_perturbed=None, sparse_params=None, kv_cache=None,
+                 kv_cache_flag=None):
         # the families name their RoPE argument rotary_emb (Wan, LTX, LTX-2: positional) or image_rotary_emb (keyword);
         # LTX-2 passes its key RoPE 6th (None in self-attention) and, in the blocks its STG perturbs, the perturbation
         rotary = rotary_emb if rotary_emb is not None else image_rotary_emb
         if sparse_params is not None:  # Kandinsky 5's NABLA, its own sparse attention (`apply` refuses methods there)
             return self.stock(attn, hidden_states, rotary_emb=rotary, sparse_params=sparse_params)
+        if kv_cache is not None:  # AnyFlow FAR's own block-causal cache (`apply` refuses methods there)
+            return self.stock(attn, hidden_states, encoder_hidden_states, attention_mask, rotary, kv_cache=kv_cache,
+                              kv_cache_flag=kv_cache_flag)
         joint = self.adapter.joint_text
         text = encoder_hidden_states if joint else None
         stg = {} if perturbation_mask is None and all_perturbed is None else dict(perturbation_mask=perturbation_mask,
