@@ -545,6 +545,23 @@ def tiny_anyflow_transformer(seed: int = 0, layers: int = 1):
     return model.eval()
 
 
+def tiny_anyflow_far_transformer(seed: int = 0, layers: int = 1):
+    """A random AnyFlowFARTransformer3DModel (AnyFlow FAR, block-causal: 2 heads x 16, patch (1, 2, 2), compressed patch
+    (1, 4, 4), chunks (1, 2, 2, 2) = 7 latent frames, the last ``full_chunk_limit - 1`` = 1 chunk in full tokens, T5 states
+    of width 16) for exact CPU checks."""
+    from diffusers import AnyFlowFARTransformer3DModel
+
+    torch.manual_seed(seed)
+    model = AnyFlowFARTransformer3DModel(patch_size=(1, 2, 2), compressed_patch_size=(1, 4, 4), full_chunk_limit=2,
+                                         num_attention_heads=2, attention_head_dim=16, in_channels=IN_CHANNELS,
+                                         out_channels=IN_CHANNELS, text_dim=TEXT_DIM, freq_dim=16, ffn_dim=32, num_layers=layers,
+                                         rope_max_seq_len=64, chunk_partition=(1, 2, 2, 2))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model.eval()
+
+
 def anyflow_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32) -> dict:
     """Latents frames first ``[2, F, C, H, W]`` (latent frames, as its pipeline hands them), a flow map's source and target
     timesteps per frame ``[2, F]`` and a batch of 2 prompts' 5 T5 states (a guided call's negative and positive)."""

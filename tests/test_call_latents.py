@@ -113,6 +113,7 @@ CASES = {
     "cogvideox-fun": (lambda: built_from("CogVideoXFunControlPipeline", tiny_pipeline.tiny_cogvideox_pipeline, fun_transformer()),
                       32, 48, False, False),
     "anyflow": (tiny_pipeline.tiny_anyflow_pipeline, 32, 48, False, False),
+    "anyflow-far": (tiny_pipeline.tiny_anyflow_far_pipeline, 32, 32, False, False),
     "lucy-edit": (tiny_pipeline.tiny_lucy_pipeline, 32, 32, False, False),
 }
 

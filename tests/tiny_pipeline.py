@@ -609,3 +609,18 @@ def tiny_anyflow_pipeline():
                                                num_heads=2, relative_attention_num_buckets=8)).eval()
     return AnyFlowPipeline(tokenizer=tokenizer, text_encoder=text_encoder, transformer=tiny_anyflow_transformer(),
                            vae=tiny_vae(), scheduler=FlowMapEulerDiscreteScheduler(shift=3.0))
+
+
+def tiny_anyflow_far_pipeline():
+    """diffusers' `AnyFlowFARPipeline` (AnyFlow FAR, block-causal) of tiny random parts: `tiny_vae`, a one-layer UMT5 encoder,
+    `tiny_anyflow_far_transformer` (chunks 1, 2, 2, 2) and its flow-map sampler shifted by 3."""
+    from diffusers import AnyFlowFARPipeline, FlowMapEulerDiscreteScheduler
+
+    from conftest import tiny_anyflow_far_transformer
+
+    torch.manual_seed(0)
+    tokenizer = tiny_tokenizer()
+    text_encoder = UMT5EncoderModel(UMT5Config(vocab_size=len(tokenizer), d_model=16, d_kv=8, d_ff=32, num_layers=1,
+                                               num_heads=2, relative_attention_num_buckets=8)).eval()
+    return AnyFlowFARPipeline(tokenizer=tokenizer, text_encoder=text_encoder, transformer=tiny_anyflow_far_transformer(),
+                              vae=tiny_vae(), scheduler=FlowMapEulerDiscreteScheduler(shift=3.0))
