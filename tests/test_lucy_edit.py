@@ -106,6 +106,24 @@ def test_generate_is_its_call_and_the_cli_edits_a_file_at_its_length_and_frame_r
     assert [m["name"] for m in settings["methods"]] == ["UltraViCo", "SpectralFusion"] and settings["video"] == str(source)
 
 
+@pytest.mark.parametrize("as_list", [False, True], ids=["array", "list"])
+def test_float_frames_in_0_1_are_read_as_diffusers_reads_them(lucy_folder, as_list):
+    """Float frames in 0-1 (``[T, H, W, 3]``, or a list of ``[H, W, 3]``), which diffusers' call takes as they are: vidlong's
+    call edits the first 5 of 7 (the most 4k+1) as diffusers' call does those 5, bit for bit."""
+    from diffusers import LucyEditPipeline
+
+    video = moving_frames(7).astype(np.float32) / 255
+    stock = LucyEditPipeline.from_pretrained(lucy_folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    theirs = stock(video=video[:5], prompt="a blue ball", height=16, width=16, num_inference_steps=2, guidance_scale=2.0,
+                   generator=torch.Generator().manual_seed(3), output_type="latent").frames
+    pipe = load_pipeline(lucy_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    own = pipe(video=list(video) if as_list else video, prompt="a blue ball", generator=torch.Generator().manual_seed(3),
+               output_type="latent").frames
+    assert own.shape[2] == 2 and torch.equal(own, theirs)
+
+
 @pytest.mark.parametrize("args, message", [
     (["generate", "--strength", "0.5"], "Lucy Edit edits the whole video by the prompt (every step runs): drop --strength"),
     (["generate", "--frames", "10"], "use --frames 9 or --frames 13"),

@@ -7,6 +7,9 @@ F latent frames of the whole video, so one call edits a video longer than the na
 """
 from __future__ import annotations
 
+from typing import Optional
+
+import numpy as np
 from diffusers import LucyEditPipeline
 
 from ..errors import VidlongError
@@ -21,10 +24,11 @@ class VidLongLucyEditPipeline(VidlongPipelineMixin, LucyEditPipeline):
     those latents as condition channels through every step: the output has the video's length, and diffusers' call reads
     that length from the video alone (its ``num_frames`` is not used past a warning). vidlong's call takes the video's
     first ``num_frames`` pixel frames (4k+1, as the VAE's causal grid encodes them; default: the most of those it holds),
-    reads uint8 frames (an array ``[T, H, W, 3]`` or a list) as 0-255 as PIL images are, takes ``latents=`` (the noise
+    reads uint8 frames (an array ``[T, H, W, 3]`` or a list) as 0-255 as PIL images are and float frames in 0-1 as
+    diffusers' call does (`float_frames`), takes ``latents=`` (the noise
     ``[1, C, F, h, w]``) in the float32 of its own draw, encodes the video in the VAE's dtype, and refuses in one line
-    what diffusers would fail on inside the call (no video, or a video of another type, before any work; more than one
-    video a call, before any forward). It generates: it neither streams nor extends (`vidlong.validate.EDIT_STREAM_REFUSAL`).
+    what it cannot trim or diffusers would fail on inside the call (no video, or a video of another type, a tensor
+    among them, before any work; more than one video a call, before any forward). It generates: it neither streams nor extends (`vidlong.validate.EDIT_STREAM_REFUSAL`).
     """
 
     task = "v2v"
@@ -45,10 +49,11 @@ class VidLongLucyEditPipeline(VidlongPipelineMixin, LucyEditPipeline):
         places, which the RoPE check and ``latents=``'s shape follow); one line for a call diffusers would fail in."""
         video = arguments.get("video")
         frames = None if video is None else frame_list(video)
+        frames = float_frames(video) if frames is None else frames
         if frames is None:
             given = "none" if video is None else type(video).__name__
-            raise VidlongError(f"video: Lucy Edit edits a video given as PIL images or uint8 frames [T, H, W, 3], got {given}; "
-                               "pass its frames (a video file: vidlong generate --video in.mp4)")
+            raise VidlongError(f"video: Lucy Edit edits a video given as PIL images, uint8 frames [T, H, W, 3] or float frames "
+                               f"in 0-1, got {given}; pass its frames (a video file: vidlong generate --video in.mp4)")
         arguments["video"] = first_frames(self, frames, arguments.get("num_frames"))
         arguments["num_frames"] = len(arguments["video"])
 
@@ -67,3 +72,13 @@ class VidLongLucyEditPipeline(VidlongPipelineMixin, LucyEditPipeline):
         latents = None if latents is None else latents.to(dtype)
         return super().prepare_latents(video.to(self.vae.dtype), batch_size, num_channels_latents, height, width, dtype,
                                        device, generator, latents)
+
+
+def float_frames(video) -> Optional[list]:
+    """Float frames in 0-1 (``[T, H, W, 3]`` or a list of ``[H, W, 3]``), which diffusers' call reads as they are, as the
+    list of their frames; None for anything else."""
+    frames = list(video) if isinstance(video, np.ndarray) and video.ndim == 4 else video
+    if isinstance(frames, (list, tuple)) and frames and all(
+            isinstance(f, np.ndarray) and f.ndim == 3 and f.shape[-1] == 3 and np.issubdtype(f.dtype, np.floating) for f in frames):
+        return list(frames)
+    return None
