@@ -1,7 +1,8 @@
 """Video-to-video (SDEdit: a video's latents noised to ``strength``, then denoised with the prompt) with vidlong's
 surface, so that the methods act on a long input video's one call (`generate` with ``video=``; ``vidlong generate
 --video``): `VideoToVideoCall`, what vidlong's video-to-video pipelines add to diffusers' call, and
-`VidLongWanVideoToVideoPipeline` (diffusers' `WanVideoToVideoPipeline`); CogVideoX's is in `vidlong.families.cogvideox`."""
+`VidLongWanVideoToVideoPipeline` (diffusers' `WanVideoToVideoPipeline`); CogVideoX's is in `vidlong.families.cogvideox`.
+`VideoLengthCall`: what they share with Lucy Edit's call (`vidlong.families.lucy`), a video as long as the given one."""
 from __future__ import annotations
 
 import inspect
@@ -17,7 +18,25 @@ from .models import family_of
 from .pipeline import VidlongPipelineMixin
 
 
-class VideoToVideoCall:
+class VideoLengthCall:
+    """A video-to-video call whose video is as long as the one it is given (its first ``num_frames``, `first_frames`), so
+    that ``num_frames`` takes no default from the spec, and which `generate` hands the video (`redraws`): the redrawing
+    calls' (`VideoToVideoCall`) and Lucy Edit's. Before `VidlongPipelineMixin` in a pipeline's bases."""
+
+    task = "v2v"
+
+    def redraws(self) -> bool:
+        """`generate` hands its call a given video (redrawn at a strength, or edited: `edits_video`)."""
+        return True
+
+    def call_defaults(self) -> dict:
+        """The spec's defaults, but the length: the video's."""
+        defaults = super().call_defaults()
+        del defaults["num_frames"]
+        return defaults
+
+
+class VideoToVideoCall(VideoLengthCall):
     """What vidlong adds to a diffusers video-to-video call (before `VidlongPipelineMixin` in a pipeline's bases). It
     generates; streams and extensions are refused (its text-to-video folder streams).
 
@@ -29,19 +48,9 @@ class VideoToVideoCall:
     that `generate`'s noise kinds reach it; the pipeline's ``prepare_latents`` reads it from ``_vidlong_noise``), of
     the shape of its draw (refused before the video is encoded otherwise, `latents_shapes`)."""
 
-    task = "v2v"
     videos_per_prompt = False  # diffusers' Wan and CogVideoX video-to-video calls set num_videos_per_prompt to 1
     #: the noise `prepare_latents` noises the video's latents with (set for one call), or None: a draw from the generator
     _vidlong_noise = None
-
-    def redraws(self) -> bool:
-        return True
-
-    def call_defaults(self) -> dict:
-        """The spec's defaults, but the length: the video's."""
-        defaults = super().call_defaults()
-        del defaults["num_frames"]
-        return defaults
 
     def __call__(self, *args, num_frames=None, **kwargs):
         from .video_to_video import DEFAULT_STRENGTH, check_strength

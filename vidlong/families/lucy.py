@@ -14,10 +14,10 @@ from diffusers import LucyEditPipeline
 
 from ..errors import VidlongError
 from ..pipeline import VidlongPipelineMixin
-from ..pipeline_v2v import first_frames, frame_list
+from ..pipeline_v2v import VideoLengthCall, first_frames, frame_list
 
 
-class VidLongLucyEditPipeline(VidlongPipelineMixin, LucyEditPipeline):
+class VidLongLucyEditPipeline(VideoLengthCall, VidlongPipelineMixin, LucyEditPipeline):
     """diffusers' `LucyEditPipeline` with vidlong's surface.
 
     Its call encodes the whole ``video`` (resized to ``height`` x ``width``) and denoises noise of its latent grid with
@@ -25,28 +25,19 @@ class VidLongLucyEditPipeline(VidlongPipelineMixin, LucyEditPipeline):
     that length from the video alone (its ``num_frames`` is not used past a warning). vidlong's call takes the video's
     first ``num_frames`` pixel frames (4k+1, as the VAE's causal grid encodes them; default: the most of those it holds),
     reads uint8 frames (an array ``[T, H, W, 3]`` or a list) as 0-255 as PIL images are and float frames in 0-1 as
-    diffusers' call does (`float_frames`), takes ``latents=`` (the noise
-    ``[1, C, F, h, w]``) in the float32 of its own draw, encodes the video in the VAE's dtype, and refuses in one line
-    what it cannot trim or diffusers would fail on inside the call (no video, or a video of another type, a tensor
-    among them, before any work; more than one video a call, before any forward). It generates: it neither streams nor extends (`vidlong.validate.EDIT_STREAM_REFUSAL`).
+    diffusers' call does (`float_frames`), takes ``latents=`` (the noise ``[1, C, F, h, w]``) in the float32 of its own
+    draw, encodes the video in the VAE's dtype, and refuses in one line what it cannot trim or diffusers would fail on
+    inside the call (no video, or a video of another type, a tensor among them, before any work; more than one video a
+    call, before any forward). Its length and `generate`'s video: `VideoLengthCall`. It generates: it neither streams
+    nor extends (`vidlong.validate.EDIT_STREAM_REFUSAL`).
     """
 
-    task = "v2v"
     edits_video = True
 
-    def redraws(self) -> bool:
-        """`generate` takes a video with it (edited, not redrawn at a strength: `edits_video`)."""
-        return True
-
-    def call_defaults(self) -> dict:
-        """The spec's defaults, but the length: the video's."""
-        defaults = super().call_defaults()
-        del defaults["num_frames"]
-        return defaults
-
     def complete_call(self, arguments: dict) -> None:
-        """The video's first ``num_frames`` frames as PIL images, and ``num_frames`` their count (the length one forward
-        places, which the RoPE check and ``latents=``'s shape follow); one line for a call diffusers would fail in."""
+        """The video's first ``num_frames`` frames (PIL images, or float frames as given), and ``num_frames`` their count
+        (the length one forward places, which the RoPE check and ``latents=``'s shape follow); one line for a call
+        diffusers would fail in."""
         video = arguments.get("video")
         frames = None if video is None else frame_list(video)
         frames = float_frames(video) if frames is None else frames
