@@ -56,7 +56,7 @@ class VidLongAnyFlowPipeline(VidlongPipelineMixin, AnyFlowPipeline):
         """Its loop's latents ``[B, F, C, h, w]`` as ``[B, C, F, h, w]``."""
         return latents.transpose(1, 2)
 
-    def stream_forward(self, transformer, latents, timestep, text, r_timestep=None, **extra):
+    def stream_forward(self, transformer, latents, timestep, text, *, r_timestep, **extra):
         """Latents ``[B, C, f, h, w]`` at `timestep` (``[B]``) towards `r_timestep` (0-d, the flow map's target) -> its
         prediction ``[B, C, f, h, w]``: the latents frames first and both timesteps one per frame ``[B, f]``, as its call
         hands them."""
