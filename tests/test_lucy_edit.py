@@ -135,15 +135,29 @@ def test_float_frames_in_0_1_are_read_as_diffusers_reads_them(lucy_folder, as_li
     (["stream", "--chunks", "2"], "Lucy Edit conditions every forward on the input video's latents of the same frames"),
     (["stream", "--chunks", "2", "--video", "VIDEO"], "edit the whole video in one call with vidlong generate --video"),
     (["extend", "--video", "VIDEO", "--chunks", "1"], "it does not stream or extend"),
-], ids=["strength", "not-4k+1", "too-many-frames", "ratio", "fifo", "image", "no-video", "stream", "stream-video", "extend"])
+    (["generate", "--save-latents", "LATENTS"], "vidlong extend does not run this model: drop --save-latents"),
+], ids=["strength", "not-4k+1", "too-many-frames", "ratio", "fifo", "image", "no-video", "stream", "stream-video", "extend",
+        "save-latents"])
 def test_what_it_does_not_take_is_refused_in_one_line_before_loading(lucy_folder, image_path, tmp_path, capsys, monkeypatch,
                                                                      args, message):
     source = tmp_path / "in.mp4"
     write_video(source, moving_frames(13), fps=8)
-    args = [str(image_path) if a == "IMAGE" else str(source) if a == "VIDEO" else a for a in args]
+    paths = {"IMAGE": str(image_path), "VIDEO": str(source), "LATENTS": str(tmp_path / "x.pt")}
+    args = [paths.get(a, a) for a in args]
     video = [] if args[0] != "generate" or "--no-video" in args else ["--video", str(source)]
     command = [args[0], "--model", str(lucy_folder), "--prompt", "a blue ball", *video, *[a for a in args[1:] if a != "--no-video"]]
     assert message in check_refused_before_loading(command, tmp_path / "x.mp4", capsys, monkeypatch)
+
+
+def test_a_video_past_its_rope_table_is_refused_offering_no_stream(lucy_folder):
+    """A video of more latent frames than its RoPE table places (64 in the tiny transformer) is refused before loading,
+    without the pointer to vidlong stream that a streaming model's refusal gives: it does not stream."""
+    from vidlong.validate import check_generate, limits_for_folder
+
+    with pytest.raises(VidlongError, match=r"^66 latent frames is more than this model's RoPE table places \(64, 32x its "
+                                           r"native 2\); ask for a shorter video$"):
+        check_generate(GenerateRequest(prompt="a blue ball", video=moving_frames(261, size=16)),
+                       limits_for_folder(lucy_folder, video=True))
 
 
 def test_its_call_refuses_what_diffusers_fails_on_and_a_release_takes_its_entry(lucy_folder):

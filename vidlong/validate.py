@@ -190,10 +190,10 @@ def check_streams(family: str, context: Optional[str] = None) -> None:
 
 def streams(limits: ModelLimits) -> bool:
     """Whether the pipeline of `limits` streams and extends at all (its family has a stream context, and the pipeline no
-    `ModelLimits.no_stream_reason`)."""
+    `ModelLimits.no_stream_reason` and no edit of a given video, `ModelLimits.edits`: `EDIT_STREAM_REFUSAL`)."""
     from .attention.adapters import adapter_named
 
-    return bool(adapter_named(limits.family).stream_contexts) and limits.no_stream_reason is None
+    return bool(adapter_named(limits.family).stream_contexts) and limits.no_stream_reason is None and not limits.edits
 
 
 def continue_hint(limits: ModelLimits) -> str:
@@ -535,13 +535,14 @@ def check_call_latents(pipe, latents, arguments: dict, name: str = "latents") ->
 
 
 def check_latent_length(latent: int, limits: ModelLimits) -> None:
-    """A video of `latent` latent frames fits the transformer's RoPE table (where it has one)."""
+    """A video of `latent` latent frames fits the transformer's RoPE table (where it has one); the refusal points to
+    vidlong stream where the pipeline streams (`streams`)."""
     most = longest_latent_frames(limits)
     if most is not None and latent > most:
         native = limits.spec.native_frames
+        stream = " or stream it (vidlong stream has no length limit)" if streams(limits) else ""
         raise VidlongError(f"{latent} latent frames is more than this model's RoPE table places ({most}, "
-                           f"{most / native:.0f}x its native {native}); ask for a shorter video or stream it "
-                           "(vidlong stream has no length limit)")
+                           f"{most / native:.0f}x its native {native}); ask for a shorter video{stream}")
 
 
 def check_new_outputs(out: Path, latents: Optional[Path] = None, overwrite: bool = False) -> None:
