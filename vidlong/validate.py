@@ -575,7 +575,7 @@ def odd_latents(limits: ModelLimits) -> bool:
 
 def frame_counts(limits: ModelLimits) -> tuple:
     """The pixel-frame counts its call makes, by its family (`FamilyAdapter.frame_counts`: Allegro's 4k, 4k+1 and 4k+2;
-    the others' 4k+1)."""
+    the others' ``ratio·k + 1``, their VAE's ratio: 4k+1, 6k+1 for Mochi, 8k+1 for LTX-Video and LTX-2)."""
     from .attention.adapters import adapter_named
 
     return adapter_named(limits.family).frame_counts
