@@ -2,6 +2,7 @@
 import argparse
 import csv
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -330,28 +331,34 @@ def test_a_stream_chunk_makes_new_stream_cells(model_dir, tmp_path):
     assert [r["stream_chunk"] for r in other.rows if r["method"] == "stream"] == ["2"]
 
 
-@pytest.mark.parametrize("flag, value, column, name_part, described", [
-    ("--partition-guidance", "1,4,8", "partition_guidance", "-pg1-4-8",
-     "the fifo methods' queue by partition, cleanest first: 1,4,8"),
-    ("--noise-correlation", "0.5", "noise_correlation", "-nc0.5", "the fifo methods' new queue frames' noise correlated by 0.5")])
-def test_fifo_options_make_new_fifo_cells(model_dir, tmp_path, flag, value, column, name_part, described):
+#: the fifo methods' options: (flag, value, results.csv column, the video name's part, results.md's words)
+FIFO_OPTIONS = (("--partition-guidance", "1,4,8", "partition_guidance", "-pg1-4-8",
+                 "the fifo methods' queue by partition, cleanest first: 1,4,8"),
+                ("--noise-correlation", "0.5", "noise_correlation", "-nc0.5",
+                 "the fifo methods' new queue frames' noise correlated by 0.5"))
+
+
+def test_fifo_options_make_new_fifo_cells(model_dir, tmp_path):
     """``--partition-guidance`` (the queue guided by partition) and ``--noise-correlation`` (its new frames' noise
-    correlated) reach the fifo methods: their cells are new cells (in results.csv's key and the video's name), the
-    other methods' are the same ones, resumed; results.md says which."""
+    correlated), each given to a run after a plain one, reach the fifo methods: their cells are new cells (in
+    results.csv's key and the video's name), the other methods' are the same ones, resumed; results.md says which."""
     (tmp_path / "prompts.txt").write_text("a red circle\n")
-    out = tmp_path / "eval"
-    argv = ["eval", "--model", str(model_dir), "--out", str(out), "--methods", "direct,fifo", "--ratios", "4",
+    argv = ["eval", "--model", str(model_dir), "--methods", "direct,fifo", "--ratios", "4",
             "--prompts", str(tmp_path / "prompts.txt"), "--seeds", "1", "--steps", "2", "--no-progress"]
-    assert eval_main(argv) == 0
-    assert eval_main(argv + [flag, value]) == 0
-    with open(out / "results.csv", newline="") as f:
-        rows = {(r["method"], r[column]): r for r in csv.DictReader(f)}
-    assert set(rows) == {("direct", ""), ("fifo", ""), ("fifo", value)}  # direct was measured once
-    plain, changed = (read_video(out / rows[("fifo", v)]["video"])[0].astype(float) for v in ("", value))
-    # the queue's frames changed, the native video's first frame did not
-    assert np.abs(plain[-8:] - changed[-8:]).mean() > 4 * np.abs(plain[:1] - changed[:1]).mean() + 0.1
-    assert name_part in rows[("fifo", value)]["video"]
-    assert described in (out / "results.md").read_text()
+    plain_run = tmp_path / "plain"
+    assert eval_main(argv + ["--out", str(plain_run)]) == 0
+    for flag, value, column, name_part, described in FIFO_OPTIONS:
+        out = tmp_path / column
+        shutil.copytree(plain_run, out)  # the plain run's cells, resumed by this run
+        assert eval_main(argv + ["--out", str(out), flag, value]) == 0
+        with open(out / "results.csv", newline="") as f:
+            rows = {(r["method"], r[column]): r for r in csv.DictReader(f)}
+        assert set(rows) == {("direct", ""), ("fifo", ""), ("fifo", value)}, flag  # direct was measured once
+        plain, changed = (read_video(out / rows[("fifo", v)]["video"])[0].astype(float) for v in ("", value))
+        # the queue's frames changed, the native video's first frame did not
+        assert np.abs(plain[-8:] - changed[-8:]).mean() > 4 * np.abs(plain[:1] - changed[:1]).mean() + 0.1, flag
+        assert name_part in rows[("fifo", value)]["video"]
+        assert described in (out / "results.md").read_text()
 
 
 def test_fifo_labels_are_exact_and_the_python_fields_are_named():
