@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..layout import TokenLayout
-from .base import FamilyAdapter
+from .anyflow import AnyFlowAdapter
 
 #: why UltraViCo and FreeLong++ do not act on it
 METHODS_REFUSAL = ("its self-attention is block-causal (flex attention over a chunk-causal BlockMask) and reads a KV cache "
@@ -20,7 +19,9 @@ METHODS_REFUSAL = ("its self-attention is block-causal (flex attention over a ch
                    "vidlong stream (its bounded cache) or its call's chunks")
 
 
-class AnyFlowFARAdapter(FamilyAdapter):
+class AnyFlowFARAdapter(AnyFlowAdapter):
+    """AnyFlow's adapter (its self-attentions, its frames-first token grid under its full patch) for FAR's transformer."""
+
     name = "anyflow-far"
     transformer_class = "AnyFlowFARTransformer3DModel"
     stream_contexts = ("cache",)  # its own KV cache, bounded (vidlong.families.anyflow_far.AnyFlowFARStreamer)
@@ -28,16 +29,6 @@ class AnyFlowFARAdapter(FamilyAdapter):
                        "re-noised")
     no_fifo_reason = ("is not implemented for AnyFlowFARTransformer3DModel: its chunks are denoised one after another "
                       "through its block-causal KV cache, not as a diagonal queue; stream it instead")
-
-    def self_attentions(self, transformer) -> list:
-        return [block.attn1 for block in transformer.blocks]
-
-    def layout(self, transformer, args, kwargs, native_frames) -> TokenLayout:
-        """The grid of its latents ``[B, F, C, H, W]`` (frames first) under its full patch ``(p_t, p_h, p_w)``."""
-        latents = args[0] if args else kwargs["hidden_states"]
-        _, frames, _, height, width = latents.shape
-        p_t, p_h, p_w = transformer.config.patch_size
-        return TokenLayout(frames // p_t, height // p_h, width // p_w, max(1, native_frames // p_t))
 
     def methods_refusal(self, config) -> Optional[str]:
         return METHODS_REFUSAL
