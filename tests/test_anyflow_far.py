@@ -1,8 +1,9 @@
 """AnyFlow FAR (block-causal, chunk by chunk through its own KV cache) through its family adapter and pipeline: the spec from
 configs/models; vidlong's lengths become its call's chunk partition; `generate` and its call = diffusers'
 `AnyFlowFARPipeline` bit for bit; a stream's chunks are its call's chunks bit for bit while nothing has left its bounded
-context, and its cache and forwards stay the same size past that; `vidlong stream` and `vidlong extend` write their mp4s;
-the methods and what its streams do not take are refused in one line before loading."""
+context, and its cache and forwards stay the same size past that; its flex attention is compiled where `compiled_flex`
+compiles it (CUDA) and diffusers' backend is given its module back after; `vidlong stream` and `vidlong extend` write their
+mp4s; the methods and what its streams do not take are refused in one line before loading."""
 
 import pytest
 import torch
@@ -123,6 +124,75 @@ def test_a_streams_chunks_are_its_calls_and_its_cache_stays_flat(folder, pipe, g
                   guidance_scale=guidance, chunk_partition=[1, 2, 2, 2, 2, 2]).frames
     assert torch.equal(torch.cat(chunks[:4], dim=2), whole[:, :, :NATIVE])
     assert not torch.equal(chunks[5], whole[:, :, -2:])
+
+
+def test_its_flex_attention_is_compiled_where_asked_and_put_back(pipe, monkeypatch):
+    """Not on the CPU by default; with the CPU in `DEVICE_TYPES`, every flex attention of a 2-chunk stream and of its call
+    goes through the compiled function (here an uncompiled spy, so the output stays bit for bit) and diffusers' backend
+    reads torch's own module again after each, and after a call refused midway."""
+    from diffusers.models import attention_dispatch
+    from torch.nn.attention import flex_attention as flex_module
+
+    from vidlong import compiled_flex
+
+    patched = []
+
+    def spy(*args, **kwargs):
+        patched.append(attention_dispatch.flex_attention is not flex_module)
+        return flex_module.flex_attention(*args, **kwargs)
+
+    def run():
+        chunks = [chunk.latents for chunk in pipe.stream("a red ball", Streaming(chunk=2), chunks=2, seed=0)]
+        assert attention_dispatch.flex_attention is flex_module
+        noise = torch.randn(1, IN_CHANNELS, NATIVE, 4, 4, generator=torch.Generator().manual_seed(3))
+        call = pipe("a red ball", latents=noise, output_type="latent").frames
+        assert attention_dispatch.flex_attention is flex_module
+        return chunks + [call]
+
+    monkeypatch.setattr(compiled_flex, "flex_compiled", lambda: spy)
+    plain = run()
+    assert not patched
+    monkeypatch.setattr(compiled_flex, "DEVICE_TYPES", {"cpu"})
+    spied = run()
+    assert len(patched) > 4 and all(patched) and all(torch.equal(a, b) for a, b in zip(plain, spied))
+    with pytest.raises(VidlongError, match="chunk_partition must"):
+        pipe("a red ball", chunk_partition=[1, 2, 2], output_type="latent")
+    assert attention_dispatch.flex_attention is flex_module
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_its_compiled_flex_attention_is_its_eager_one_on_cuda(folder):
+    """On CUDA in float32 (compiled by default there): a 6-chunk stream (the window filled, then full) and its call agree
+    with the same runs through torch's eager flex attention to float rounding; a second stream compiles nothing new."""
+    from torch._dynamo.utils import counters
+
+    from reference import rel_err
+    from vidlong import compiled_flex
+
+    pipe = vidlong.load_pipeline(folder, device="cuda", dtype=torch.float32)
+    pipe.set_progress_bar_config(disable=True)
+    noise = torch.randn(1, IN_CHANNELS, 11, 4, 4, generator=torch.Generator().manual_seed(3))
+
+    def run():
+        stream = pipe.stream("a red ball", Streaming(chunk=2), chunks=6, seed=0, guidance=2.0)
+        chunks = torch.cat([chunk.latents for chunk in stream], dim=2)
+        call = pipe("a red ball", latents=noise, num_frames=41, chunk_partition=[1, 2, 2, 2, 2, 2], guidance_scale=2.0,
+                    output_type="latent").frames
+        return chunks.cpu(), call.cpu()
+
+    compiled = run()
+    assert compiled_flex._compiled is not None  # made by the first run's compiled_flex on CUDA
+    graphs = counters["stats"]["unique_graphs"]
+    again = run()
+    assert counters["stats"]["unique_graphs"] == graphs
+    types, compiled_flex.DEVICE_TYPES = compiled_flex.DEVICE_TYPES, set()
+    try:
+        eager = run()
+    finally:
+        compiled_flex.DEVICE_TYPES = types
+    for made, reference in zip(compiled + again, eager + eager):
+        assert rel_err(made, reference) < 1e-4, rel_err(made, reference)
 
 
 def test_cli_stream_and_extend_write_their_mp4s(folder, tmp_path):

@@ -23,6 +23,7 @@ from collections import deque
 import torch
 from diffusers import AnyFlowFARPipeline
 
+from ..compiled_flex import compiled_flex
 from ..errors import VidlongError
 from ..pipeline import VidlongPipelineMixin
 from ..schedulers.stream import StreamSchedule
@@ -119,7 +120,13 @@ class AnyFlowFARStreamer(VideoStreamer):
 
     def _denoise(self, text, frames: int) -> torch.Tensor:
         """A new chunk of `frames` latent frames ``[1, C, f, h, w]`` (the transformer's dtype) as its call makes one: its
-        noise drawn channels first, its context's K/V written, its flow-map steps each reading them."""
+        noise drawn channels first, its context's K/V written, its flow-map steps each reading them (flex attention
+        compiled on CUDA, `compiled_flex`)."""
+        with compiled_flex(self.pipe.device):
+            return self._steps(text, frames)
+
+    def _steps(self, text, frames: int) -> torch.Tensor:
+        """`_denoise`'s chunk, within its `compiled_flex`."""
         pipe, transformer = self.pipe, self.pipe.transformer
         spatial, guided, guidance = pipe.geometry().spatial, self.cfg, self.guidances[0]
         shape = (1, pipe.latent_channels, frames, self.height // spatial, self.width // spatial)
@@ -183,6 +190,12 @@ class VidLongAnyFlowFARPipeline(VidlongPipelineMixin, AnyFlowFARPipeline):
     def loop_latents(self, latents, frames, height, width):
         """Its loop's latents ``[B, f, C, h, w]`` (the chunk's) as ``[B, C, f, h, w]``."""
         return latents.transpose(1, 2)
+
+    def __call__(self, *args, **kwargs):
+        """Its call with its flex attention compiled where `compiled_flex` compiles it (CUDA): the same video to float
+        rounding, without torch's unfused flex path, which holds every query's scores over its whole cache."""
+        with compiled_flex(self._execution_device):
+            return super().__call__(*args, **kwargs)
 
     def complete_call(self, arguments: dict) -> None:
         """Its ``chunk_partition`` for the call's latent frames (`chunk_partition` of its config's) where none is given; a
