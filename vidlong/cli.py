@@ -34,7 +34,8 @@ def _add_model_options(p) -> None:
     p.add_argument("--compile", nargs="?", const="inductor", default=None, metavar="BACKEND",
                    help="compile each transformer block with torch.compile (diffusers' regional compilation; backend "
                         "default inductor), and on CUDA for stream and extend Wan's VAE decoder: on a GPU faster after the "
-                        "first steps or chunks, which compile; no gain measured on the CPU")
+                        "first steps or chunks, which compile; no gain measured on the CPU. AnyFlow FAR's flex attention "
+                        "runs compiled on CUDA with or without it")
     add_lora_options(p)
     p.add_argument("--negative-prompt", default="", help="negative prompt")
     p.add_argument("--steps", type=int, default=None, help="denoising steps (per chunk when streaming; default: the model's)")

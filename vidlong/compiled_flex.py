@@ -1,7 +1,7 @@
 """diffusers' flex attention backend with `torch.nn.attention.flex_attention.flex_attention` compiled, for the span of one
 call (`compiled_flex`). AnyFlow FAR's processor (`AnyFlowCausalAttnProcessor`) calls that backend
 (`attention_dispatch._native_flex_attention`), which calls flex_attention uncompiled: torch's unfused reference path, which
-materialises the scores ``[B, H, N_q, N_kv]`` (float32) and is slow. Compiled, it is one fused kernel."""
+materialises the scores ``[B, H, N_q, N_kv]`` and is slow. Compiled, it is one fused kernel."""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -39,8 +39,8 @@ def flex_compiled():
 @contextmanager
 def compiled_flex(device: torch.device):
     """Within: diffusers' flex backend calls the compiled flex_attention, where `device`'s type is in `DEVICE_TYPES` and
-    no torch.compile is tracing already (``--compile``'s compiled blocks hold flex attention in their own graphs). The
-    module diffusers' backend reads is put back on leaving."""
+    no torch.compile is tracing already. Blocks compiled by ``--compile`` trace through it, the flex attention inlined in
+    their own graphs. The module diffusers' backend reads is put back on leaving, an error's too."""
     from diffusers.models import attention_dispatch
 
     module = attention_dispatch.flex_attention
