@@ -211,16 +211,20 @@ def test_cli_stream_and_extend_write_their_mp4s(folder, tmp_path):
 
 #: what it refuses before loading, and what the refusal says
 REFUSED = [(["generate", "--ratio", "2", "--method", "ultravico"], "block-causal"),
-           (["generate", "--ratio", "2", "--method", "fifo"], "not implemented for AnyFlowFARTransformer3DModel"),
+           (["generate", "--ratio", "2", "--method", "riflex"], "block-causal"),  # not RIFLEx's "use UltraViCo ... with it"
+           (["generate", "--ratio", "2", "--method", "fifo"], "stream it instead; it runs on Wan, SkyReels-V2 and LTX-Video "
+                                                               "models. Use another method for this model (e.g. --method none)"),
            (["generate", "--image", "in.png"], "this model is text-to-video and takes no --image"),
            (["stream", "--chunks", "2", "--context", "renoise"], "renoise is not available for AnyFlowFARTransformer3DModel"),
            (["stream", "--chunks", "2", "--sinks", "1"], "keeps its first chunk as the sink"),
            (["stream", "--chunks", "2", "--sampler", "causal"], "its own flow map's steps"),
+           (["stream", "--chunks", "2", "--no-recache"], "--no-recache: an AnyFlow FAR stream encodes its whole context again"),
            (["stream", "--chunks", "2", "--chunk", "2", "--window", "3"], "use a multiple of 2")]
 
 
 @pytest.mark.parametrize("command, says", REFUSED)
 def test_what_it_does_not_run_is_refused_in_one_line_before_loading(folder, tmp_path, capsys, monkeypatch, command, says):
     """The methods (block-causal attention over a compressed cache), fifo's queue, an image, a re-noised context, sinks
-    other than its first chunk, the causal sampler and a window of part chunks."""
+    other than its first chunk, the causal sampler, a cache kept on a prompt switch (each chunk encodes it again) and a
+    window of part chunks."""
     check_release_refuses(folder, None, command, says, tmp_path, capsys, monkeypatch)

@@ -395,13 +395,15 @@ def check_model_size(limits: ModelLimits, height=None, width=None) -> None:
                            f"alone; use {named('height')} {fixed_height} and {named('width')} {fixed_width}")
 
 
-def check_diagonal(limits: ModelLimits, instead: str = "both", video: bool = False) -> None:
+def check_diagonal(limits: ModelLimits, instead: Optional[str] = None, video: bool = False) -> None:
     """Diagonal denoising (``--method fifo``) needs a timestep per token from the model's family; `instead`: the method
-    its refusal suggests (a stream's: chunked); `video`: generate's request gives a video, which it does not take (a
-    video-to-video model's call redraws or continues it in one window)."""
+    its refusal suggests (a stream's: chunked; by default both, or none where vidlong's methods do not run on the model);
+    `video`: generate's request gives a video, which it does not take (a video-to-video model's call redraws or continues
+    it in one window)."""
     from .attention.adapters import adapter_named
 
     adapter = adapter_named(limits.family)
+    instead = instead or ("both" if limits.no_methods_reason is None else "none")
     if not adapter.timestep_per_token:
         why = adapter.no_fifo_reason or f"needs a timestep per token, which {adapter.transformer_class} does not take"
         raise VidlongError(f"{named('method')} fifo (diagonal denoising) {why}; it runs on Wan, SkyReels-V2 and LTX-Video "
@@ -682,7 +684,7 @@ def check_generate(request, limits: ModelLimits) -> int:
     from .control_video import check_control_given, check_control_request, check_reference_images
     from .generate import check_task, has_image, resolve_latent_frames
     from .attention.adapters import adapter_named
-    from .methods import DiagonalDenoising, check_family_methods, methods_for
+    from .methods import DiagonalDenoising, methods_for
     from .video_to_video import check_redraws, check_video_request, video_fps
 
     if not isinstance(request.prompt, str):
@@ -698,11 +700,8 @@ def check_generate(request, limits: ModelLimits) -> int:
     check_image_codec(limits, has_image(request.image))
     methods = methods_for(request.method, request.preset)
     check_animate_request(request, limits)
-    check_family_methods(methods, adapter_named(limits.family))
+    check_methods_run(request.method, methods, limits)
     diagonal = any(isinstance(m, DiagonalDenoising) for m in methods)
-    if limits.no_methods_reason is not None and any(not isinstance(m, DiagonalDenoising) for m in methods):
-        raise VidlongError(f"{named('method')} {request.method}: vidlong's methods do not run on this model: "
-                           f"{limits.no_methods_reason}")
     check_last_image(limits, has_image(request.last_image), diagonal)
     if diagonal:
         check_diagonal(limits, video=request.video is not None)
@@ -736,6 +735,20 @@ def check_generate(request, limits: ModelLimits) -> int:
         timeline_latent_starts(timeline, fps, spec.temporal_ratio, latent)
     check_control_given(request, limits)
     return latent
+
+
+def check_methods_run(name: str, methods: list, limits: ModelLimits) -> None:
+    """One line unless the methods of method `name` (`vidlong.methods.methods_for`'s) run on the model of `limits`: none
+    where vidlong's methods do not act on it (`ModelLimits.no_methods_reason`; diagonal denoising is a sampler), what its
+    family implements of RIFLEx and moved RoPE, diagonal denoising where its family takes a timestep per token."""
+    from .attention.adapters import adapter_named
+    from .methods import DiagonalDenoising, check_family_methods
+
+    if limits.no_methods_reason is not None and any(not isinstance(m, DiagonalDenoising) for m in methods):
+        raise VidlongError(f"{named('method')} {name}: vidlong's methods do not run on this model: {limits.no_methods_reason}")
+    check_family_methods(methods, adapter_named(limits.family))
+    if any(isinstance(m, DiagonalDenoising) for m in methods):
+        check_diagonal(limits)
 
 
 #: the models whose text cross-attention follows a prompt timeline (`FamilyAdapter.prompt_timeline`), as refusals name them

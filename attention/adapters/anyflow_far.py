@@ -44,6 +44,10 @@ class AnyFlowFARAdapter(AnyFlowAdapter):
         if streaming.sampler == "causal" or streaming.timesteps is not None:
             return (f"an AnyFlow FAR stream denoises each chunk by its own flow map's steps ({named('steps')} N), not the "
                     f"causal sampler; drop {named('sampler')} / {named('timesteps')}")
+        if not streaming.recache_on_prompt_switch:
+            return (f"{named('recache_on_prompt_switch', '--no-recache')}: an AnyFlow FAR stream encodes its whole context "
+                    "again under each chunk's prompt, as its call encodes every past chunk again at each chunk, so every "
+                    f"prompt switch re-encodes it; drop {named('recache_on_prompt_switch', '--no-recache')}")
         if streaming.keep_sinks_on_switch:
             return (f"an AnyFlow FAR stream encodes its whole context again under each chunk's prompt, as its call encodes "
                     f"every past chunk again at each chunk; drop {named('keep_sinks_on_switch')}")
