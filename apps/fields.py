@@ -44,19 +44,22 @@ def _check_choices(component, values) -> None:
                            print_exception=False)
 
 
-def named(component):
+def named(component, accepts=()):
     """`component` (a Gradio Number, Slider, Radio, Dropdown or CheckboxGroup) with its value checked
-    before its own preprocessing, so a refusal names the field; returns it. (Wrapped on the instance:
-    a subclass would make Gradio write a .pyi file beside this module.)"""
+    before its own preprocessing, so a refusal names the field; returns it. `accepts`: values taken beyond the choices
+    the page offers, handed on as they are (the API's method a model does not run reaches the handler, whose refusal
+    says why). (Wrapped on the instance: a subclass would make Gradio write a .pyi file beside this module.)"""
     preprocess = component.preprocess
     multiple = isinstance(component, gr.CheckboxGroup)
 
     def checked(payload):
         if hasattr(component, "minimum"):
             _check_bounds(component, payload)
-        else:
-            _check_choices(component, (payload or []) if multiple else [] if payload is None else [payload])
-        return preprocess(payload)
+            return preprocess(payload)
+        values = (payload or []) if multiple else [] if payload is None else [payload]
+        _check_choices(component, [value for value in values if value not in accepts])
+        offered = [value for _, value in component.choices]
+        return payload if any(value not in offered for value in values) else preprocess(payload)
 
     component.preprocess = checked
     return component
@@ -108,8 +111,8 @@ class _GuardedModel:
 
 
 def _factory(cls):
-    def make(*args, **kwargs):
-        return named(cls(*args, **kwargs))
+    def make(*args, accepts=(), **kwargs):
+        return named(cls(*args, **kwargs), accepts)
 
     make.__name__, make.__doc__ = cls.__name__, f"A gr.{cls.__name__} whose refusals name the field (see `named`)."
     return make

@@ -51,7 +51,8 @@ from vidlong.schedulers.stream import one_prompt_text, stream_chunk_count  # noq
 from vidlong.redraw_stream import RedrawStreamer  # noqa: E402
 from vidlong.streaming import StreamSampling, VideoStreamer, held_sound, resolve_context  # noqa: E402
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_SEED, MAX_STEPS, check_diagonal_stream,  # noqa: E402
-                              check_generate, check_seed, check_streams, limits_for_pipeline, streams, video_size)
+                              check_generate, check_methods_run, check_seed, check_streams, limits_for_pipeline, streams,
+                              video_size)
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
 from vidlong.extend import count_input_frames, input_frame_size  # noqa: E402
 from vidlong.animate import ANIMATE_VIDEOS  # noqa: E402
@@ -258,6 +259,9 @@ class App:
     def __init__(self, pipe, folder: Optional[OutputFolder] = None):
         self.pipe, self.spec = pipe, pipe.spec
         self.limits = limits_for_pipeline(pipe)
+        #: the methods the page offers, those this model runs (`runs_method`), and its default: both, else the first (none)
+        self.methods = [name for name in METHOD_NAMES if runs_method(name, self.limits)]
+        self.method = "both" if "both" in self.methods else self.methods[0]
         self.lock = threading.Lock()
         self.jobs = Jobs()
         self.folder = folder or OutputFolder()
@@ -270,9 +274,14 @@ class App:
         self.stream_steps, self.stream_guidance = sampling.step_count, sampling.guidances[0]
         #: whether the Stream tab redraws an uploaded video (`vidlong.redraw_stream`), and continues one (`pipe.extend`)
         self.stream_redraws, self.stream_extends = stream_redraws(self.limits), streams(self.limits)
-        #: whether a stream can keep a KV cache, which "Re-encode the cache on a prompt switch" acts on (an image-to-video
-        #: pipeline, and a family with no cache, stream with the re-noised context alone: the field is hidden)
-        self.stream_caches = "cache" in adapter_named(self.limits.family).stream_contexts and pipe.task != "i2v"
+        #: the Stream tab's contexts: the family's (`FamilyAdapter.stream_contexts`)
+        adapter = adapter_named(self.limits.family)
+        self.stream_contexts = adapter.stream_contexts
+        #: whether "Re-encode the cache on a prompt switch" acts: a stream keeps a KV cache that a switch may keep (an
+        #: image-to-video pipeline, and a family with no cache, stream with the re-noised context alone; AnyFlow FAR's
+        #: encodes its cache again at every chunk, refusing to keep it: the field is hidden)
+        self.stream_caches = ("cache" in adapter.stream_contexts and pipe.task != "i2v"
+                              and adapter.stream_refusal(Streaming(recache_on_prompt_switch=False)) is None)
 
     def length_note(self, ratio, method="none", preset=NO_PRESET, steps=None, height=None, width=None, video=None,
                     strength=DEFAULT_STRENGTH, *driving_videos) -> str:
@@ -653,6 +662,16 @@ def _kept_in(recent: deque, frames) -> Iterator:
         yield frame
 
 
+def runs_method(name: str, limits) -> bool:
+    """Whether method `name` runs on the model of `limits` (`vidlong.validate.check_methods_run`): the page offers no
+    method it would refuse."""
+    try:
+        check_methods_run(name, methods_for(name, None), limits)
+    except VidlongError:
+        return False
+    return True
+
+
 def check_methods(methods: list, request: GenerateRequest) -> None:
     """Each compared method is known and distinct, else a one-line error naming the field."""
     if len(set(methods)) != len(methods):
@@ -707,8 +726,9 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                     with gr.Column(scale=1):
                         prompt = gr.Textbox(label="Prompt", lines=2, placeholder="a red circle bouncing on a dark background",
                                             elem_id="prompt")
-                        method = fields.Radio(list(METHOD_NAMES), value="both", label="Method",
-                                          info="; ".join(f"{k}: {METHOD_HELP[k]}" if k in METHOD_HELP else k for k in METHOD_NAMES),
+                        method = fields.Radio(app.methods, value=app.method, label="Method", accepts=METHOD_NAMES,
+                                          info="; ".join(f"{k}: {METHOD_HELP[k]}" if k in METHOD_HELP else k
+                                                         for k in app.methods),
                                           elem_id="method")
                         with gr.Row():
                             preset = fields.Dropdown([NO_PRESET, *presets], value=NO_PRESET, label="Preset",
@@ -716,7 +736,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                             noise = fields.Dropdown([AUTO, *NOISE_KINDS], value=AUTO, label="Initial noise",
                                                 info="auto: the preset's, else plain", elem_id="noise")
                         ratio = fields.Slider(*LENGTH_RANGE, value=2, step=0.5, label="Length (× native window)", elem_id="ratio")
-                        length_note = gr.Markdown(app.length_note(2, "both"), elem_id="length-note")
+                        length_note = gr.Markdown(app.length_note(2, app.method), elem_id="length-note")
                         animating, control = pipe.task == "animate", app.limits.control
                         controlled, vace = control is not None, control == "vace"
                         with gr.Accordion("Animate the character (Wan Animate)" if animating else "Follow a control video "
@@ -758,9 +778,11 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                         with gr.Row():
                             button = gr.Button("Generate", variant="primary", elem_id="generate")
                             stop = gr.Button("Stop", variant="stop", elem_id="stop")
-                        with gr.Accordion("Compare methods", open=False):
-                            compared = fields.CheckboxGroup(list(METHOD_NAMES), value=["none", "both"], elem_id="compared",
-                                                        label=f"Methods ({COMPARE_MIN}-{COMPARE_MAX}), same prompt and seed")
+                        # hidden where no method acts on the model (its none and direct are one video)
+                        with gr.Accordion("Compare methods", open=False, visible=app.limits.no_methods_reason is None):
+                            compared = fields.CheckboxGroup(app.methods, value=list(dict.fromkeys(["none", app.method])),
+                                                            elem_id="compared", accepts=METHOD_NAMES,
+                                                            label=f"Methods ({COMPARE_MIN}-{COMPARE_MAX}), same prompt and seed")
                             compare = gr.Button("Compare side by side", elem_id="compare")
                     with gr.Column(scale=1):
                         video = gr.Video(label="Video", format="mp4", autoplay=True, loop=True, interactive=False, height=440,
@@ -787,7 +809,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                                       elem_id="stream-seconds")
                             s_chunk = fields.Number(value=min(3, spec.native_frames), precision=0, minimum=1,
                                                 maximum=spec.native_frames, label="Chunk (latent frames)")
-                            s_context = fields.Dropdown([AUTO, "cache", "renoise"], value=AUTO, label="Context",
+                            s_context = fields.Dropdown([AUTO, *app.stream_contexts], value=AUTO, label="Context",
+                                                        accepts=(AUTO, "cache", "renoise"),
                                                     info="how a chunk sees earlier frames")
                         with gr.Row():
                             s_steps = fields.Number(value=app.stream_steps, precision=0, minimum=1, maximum=MAX_STEPS,
@@ -831,7 +854,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                        s_cut, s_partition_guidance, s_noise_correlation, s_redraw, s_strength, s_extend]
 
         def generate_handler(page: bool):
-            async def generate_video(prompt: str, method: str = "both", preset: str = NO_PRESET, ratio: float = 2.0,
+            async def generate_video(prompt: str, method: str = app.method, preset: str = NO_PRESET, ratio: float = 2.0,
                                      steps: Optional[float] = None, guidance: Optional[float] = None,
                                      seed: Optional[float] = 0, noise: str = AUTO, negative_prompt: str = "",
                                      height: Optional[float] = None, width: Optional[float] = None,

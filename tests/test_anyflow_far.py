@@ -51,18 +51,22 @@ def test_methods_are_refused_in_one_line():
             vidlong.apply(tiny_anyflow_far_transformer(), method)
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    """A saved tiny AnyFlow FAR pipeline folder (`tiny_anyflow_far_pipeline`) with a vidlong.yaml: native 7 latent frames
+def saved_folder(path):
+    """A tiny AnyFlow FAR pipeline (`tiny_anyflow_far_pipeline`) saved in `path` with a vidlong.yaml: native 7 latent frames
     (its chunks 1, 2, 2, 2), 32x32 at 16 fps, 2 steps, guidance 1, a stream's first chunk of 1."""
     from tiny_pipeline import tiny_anyflow_far_pipeline
 
-    path = tmp_path_factory.mktemp("anyflow-far")
     tiny_anyflow_far_pipeline().save_pretrained(path, safe_serialization=True)
     (path / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-anyflow-far", native_frames=NATIVE, height=32, width=32,
                                                            fps=16, num_inference_steps=2, guidance_scale=1.0,
                                                            stream_first_chunk=1)))
     return path
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """The folder (`saved_folder`)."""
+    return saved_folder(tmp_path_factory.mktemp("anyflow-far"))
 
 
 @pytest.fixture(scope="module")
