@@ -711,7 +711,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
             "# vidlong: long videos from a short-video model\n"
             f"Model **{spec.name}** on `{pipe.device}`: native window {spec.native_frames} latent frames "
             f"= {spec.native_pixel_frames} frames at {spec.width}×{spec.height}, {spec.fps} fps. "
-            "Generate a long video with a training-free method, compare methods side by side"
+            + ("Generate a long video with a training-free method, compare methods side by side" if app.limits.no_methods_reason
+               is None else "Generate a long video (vidlong's methods do not act on this model: its own call, longer)")
             + (", or stream one live." if streaming else ". (This model does not stream: its Stream tab is hidden.)")
         )
         with gr.Row():
