@@ -25,6 +25,7 @@ import os
 import queue
 import re
 import secrets
+import shlex
 import threading
 import time
 from collections import deque
@@ -955,8 +956,8 @@ def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 786
 
     block = not launch_kwargs.pop("prevent_thread_lock", False)
     if folder_edits(check_model_folder(model)):
-        raise VidlongError("the app has no video-editing tab for a Lucy Edit folder: edit with vidlong generate --video "
-                           "in.mp4 --prompt \"...\" on it")
+        raise VidlongError("the app has no video-editing tab for a Lucy Edit folder: edit with vidlong generate --model "
+                           f"{shlex.quote(str(model))} --video in.mp4 --prompt \"...\"")
     if folder_continues(check_model_folder(model)):
         raise VidlongError("the app continues videos through a text-to-video pipeline, not SkyReels-V2 DF's video-to-video "
                            "folder: open the DF text-to-video folder, or use vidlong generate --video, extend or stream on it")
