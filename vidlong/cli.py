@@ -134,9 +134,9 @@ def _add_generate(sub) -> None:
     length.add_argument("--ratio", type=float, default=None, help="length as a multiple of the native window (default 1, or the preset's)")
     length.add_argument("--frames", type=int, default=None,
                         help="pixel frames, a count its VAE decodes back to: 4k+1 for Wan, HunyuanVideo, Kandinsky 5, "
-                             "Motif-Video, EasyAnimate and AnyFlow, FAR too (e.g. 81, 161, 321), 8k+1 for LTX-Video, LTX-2 and CogVideoX, "
-                             "6k+1 for Mochi, 4k, 4k+1 or 4k+2 for Allegro (e.g. 88) (another is refused, naming the nearest); "
-                             "with --video, its first frames")
+                             "Motif-Video, EasyAnimate and AnyFlow, FAR too (e.g. 81, 161, 321), 8k+1 for LTX-Video, LTX-2 "
+                             "and CogVideoX, 6k+1 for Mochi, 4k, 4k+1 or 4k+2 for Allegro (e.g. 88) (another is refused, "
+                             "naming the nearest); with --video, its first frames")
     p.add_argument("--method", default=None, help=" | ".join(METHOD_NAMES) + " (default: none; with --preset, both)")
     p.add_argument("--preset", default=None, help="method settings for a length ratio: 2x | 3x | 4x | 8x | 16x (with no "
                                                   "--method: --method both, UltraViCo and FreeLong++ at the preset's settings); "
