@@ -46,6 +46,12 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
 
 
+def tiny_umt5(tokenizer) -> UMT5EncoderModel:
+    """A one-layer UMT5 encoder (width 16) over `tokenizer`'s words: Wan's text encoder, tiny (AnyFlow's too)."""
+    return UMT5EncoderModel(UMT5Config(vocab_size=len(tokenizer), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
+                                       relative_attention_num_buckets=8)).eval()
+
+
 def tiny_vae(kind: str = "wan2.1") -> AutoencoderKLWan:
     """Wan2.1's VAE layout (4 latent channels, 8x), or Wan2.2's (residual, patch 2, 16x, 12 channels)."""
     if kind == "ti2v":
@@ -60,8 +66,7 @@ def tiny_pipeline(seed: int = 0, kind: str = "wan2.1"):
     """A tiny pipeline of `kind` (see the module docstring)."""
     torch.manual_seed(seed)
     tokenizer = tiny_tokenizer()
-    text_encoder = UMT5EncoderModel(UMT5Config(vocab_size=len(tokenizer), d_model=16, d_kv=8, d_ff=32, num_layers=1,
-                                               num_heads=2, relative_attention_num_buckets=8)).eval()
+    text_encoder = tiny_umt5(tokenizer)
     vae = tiny_vae("ti2v" if kind.startswith("ti2v") else kind)
     channels = vae.config.z_dim
     common = dict(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0))
@@ -605,8 +610,7 @@ def tiny_anyflow_pipeline():
 
     torch.manual_seed(0)
     tokenizer = tiny_tokenizer()
-    text_encoder = UMT5EncoderModel(UMT5Config(vocab_size=len(tokenizer), d_model=16, d_kv=8, d_ff=32, num_layers=1,
-                                               num_heads=2, relative_attention_num_buckets=8)).eval()
+    text_encoder = tiny_umt5(tokenizer)
     return AnyFlowPipeline(tokenizer=tokenizer, text_encoder=text_encoder, transformer=tiny_anyflow_transformer(),
                            vae=tiny_vae(), scheduler=FlowMapEulerDiscreteScheduler(shift=3.0))
 
@@ -620,7 +624,6 @@ def tiny_anyflow_far_pipeline():
 
     torch.manual_seed(0)
     tokenizer = tiny_tokenizer()
-    text_encoder = UMT5EncoderModel(UMT5Config(vocab_size=len(tokenizer), d_model=16, d_kv=8, d_ff=32, num_layers=1,
-                                               num_heads=2, relative_attention_num_buckets=8)).eval()
+    text_encoder = tiny_umt5(tokenizer)
     return AnyFlowFARPipeline(tokenizer=tokenizer, text_encoder=text_encoder, transformer=tiny_anyflow_far_transformer(),
                               vae=tiny_vae(), scheduler=FlowMapEulerDiscreteScheduler(shift=3.0))
