@@ -734,7 +734,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                           elem_id="method")
                         with gr.Row():
                             preset = fields.Dropdown([NO_PRESET, *presets], value=NO_PRESET, label="Preset",
-                                                 info="method settings and noise tuned for a ratio", elem_id="preset")
+                                                 info="method settings and noise tuned for a ratio", elem_id="preset",
+                                                 visible=app.limits.no_methods_reason is None)  # a model no method acts on
                             noise = fields.Dropdown([AUTO, *NOISE_KINDS], value=AUTO, label="Initial noise",
                                                 info="auto: the preset's, else plain", elem_id="noise")
                         ratio = fields.Slider(*LENGTH_RANGE, value=2, step=0.5, label="Length (× native window)", elem_id="ratio")

@@ -525,7 +525,7 @@ def test_the_page_offers_what_the_model_runs_and_the_recache_field_only_where_a_
     text-to-video Wan model, hidden for an image-to-video one (it streams with the re-noised context alone), also when the
     Stream method goes back from fifo to chunked, for Motif-Video (a family with no cache) and for AnyFlow FAR (each chunk
     encodes its cache again). AnyFlow FAR's page offers no method its model refuses: none and direct, none by default
-    (the API's too), no Compare, the cache context alone; the API still takes the others to the refusal that says why."""
+    (the API's too), no Compare nor Preset, the cache context alone; the API still takes the others to the refusal that says why."""
     from test_anyflow_far import saved_folder as far_folder
     from test_motif_video import saved_folder
 
@@ -539,6 +539,7 @@ def test_the_page_offers_what_the_model_runs_and_the_recache_field_only_where_a_
     assert offered == [list(gradio_app.METHOD_NAMES), ["auto", "cache", "renoise"], ["none", "direct"], ["auto", "cache"]]
     assert [field(page, "Method").value for page in (demo, far)] == ["both", "none"]
     assert not field(far, "Compare methods").visible and field(demo, "Compare methods").visible
+    assert not field(far, "Preset").visible and field(demo, "Preset").visible  # presets set methods, which it runs none of
     api_methods = [next(f.fn for f in page.fns.values() if f.api_name == "generate").__defaults__[0] for page in (demo, far)]
     assert api_methods == ["both", "none"]  # /generate's method when none is given
     assert field(far, "Method").preprocess("both") == "both"  # through the API to the model's own refusal, which says why
