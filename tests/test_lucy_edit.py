@@ -78,6 +78,35 @@ def test_its_call_is_diffusers_with_methods_off_or_removed_and_the_methods_act_p
     assert all(type(block.attn1.processor).__name__ == "WanAttnProcessor" for block in pipe.transformer.blocks)
 
 
+def test_two_experts_edit_as_its_call_does_and_both_take_the_methods(tmp_path):
+    """A two-expert folder (``transformer_2`` for the steps below ``boundary_ratio``, Wan2.2 A14B's layout): vidlong's call
+    with no method and after removal = diffusers' call bit for bit; `both` goes on each expert's self-attentions and acts."""
+    from diffusers import LucyEditPipeline
+    from PIL import Image
+    from tiny_pipeline import tiny_lucy_pipeline
+
+    tiny_lucy_pipeline(experts=2).save_pretrained(tmp_path, safe_serialization=True)
+    (tmp_path / "vidlong.yaml").write_text("name: tiny-lucy-a14b\nnative_frames: 2\nheight: 16\nwidth: 16\nfps: 8\n"
+                                           "num_inference_steps: 2\nguidance_scale: 2.0\n")
+    video = moving_frames(LONG)
+    stock = LucyEditPipeline.from_pretrained(tmp_path, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    theirs = stock(video=[Image.fromarray(f) for f in video], prompt="a blue ball", height=16, width=16, num_frames=LONG,
+                   num_inference_steps=2, guidance_scale=2.0, generator=torch.Generator().manual_seed(3)).frames[0]
+    pipe = load_pipeline(tmp_path, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    call = lambda: pipe(video=video, prompt="a blue ball", generator=torch.Generator().manual_seed(3)).frames[0]
+    low_noise = []  # the second expert's forwards: it takes the last step's
+    pipe.transformer_2.register_forward_hook(lambda *_: low_noise.append(1))
+    assert len(pipe.experts()) == 2 and np.array_equal(call(), theirs) and low_noise
+    pipe.apply(vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion())
+    assert all(type(block.attn1.processor).__name__ == "VidlongAttnProcessor" for expert in pipe.experts()
+               for block in expert.blocks)
+    assert not np.array_equal(call(), theirs)
+    pipe.remove()
+    assert np.array_equal(call(), theirs)
+
+
 def test_generate_is_its_call_and_the_cli_edits_a_file_at_its_length_and_frame_rate(lucy_folder, tmp_path):
     """`generate` with a 7-frame video edits its first 5 (the most 4k+1) as diffusers' call with the seed does, every
     step reported; `vidlong generate --video` on an 11-frame mp4 at 10 fps with `both` writes its 9 frames at 10 fps."""

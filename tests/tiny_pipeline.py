@@ -224,14 +224,18 @@ def write_driving_files(folder: Path, frames: int, fps: float, seed: int = 0) ->
             "--face-video": str(Path(folder) / "face.mp4")}
 
 
-def tiny_lucy_pipeline():
+def tiny_lucy_pipeline(experts: int = 1):
     """diffusers' `LucyEditPipeline` of `tiny_pipeline`'s Wan2.1 parts (4 latent channels, 8x) and a one-layer
     `tiny_transformer` taking the noise's 4 channels and the edited video's 4 (4 out), with per-token timesteps
-    (``expand_timesteps``) as its release."""
+    (``expand_timesteps``) as its release; with `experts` 2, a second one for the low-noise steps (``boundary_ratio``
+    0.5), as Wan2.2 A14B's layout."""
     from diffusers import LucyEditPipeline
 
     parts = {name: part for name, part in tiny_pipeline().components.items() if not name.startswith("transformer")}
-    return LucyEditPipeline(**parts, transformer=tiny_transformer(layers=1, channels=8, out_channels=4), expand_timesteps=True)
+    second = dict(transformer_2=tiny_transformer(1, layers=1, channels=8, out_channels=4), boundary_ratio=0.5) \
+        if experts == 2 else {}
+    return LucyEditPipeline(**parts, transformer=tiny_transformer(layers=1, channels=8, out_channels=4), expand_timesteps=True,
+                            **second)
 
 
 def save_tiny_lucy_pipeline(folder: Path, **spec) -> Path:
