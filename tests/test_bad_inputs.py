@@ -134,7 +134,7 @@ CLI_ROWS = [
     ("generate", ["--video", "{inputs}/notes.txt", "--steps", "1"], "is not a readable video", None),  # the file before the steps
     ("generate", ["--video", "{inputs}/clip.mp4", "--strength", "nan"], "--strength must be a number in (0, 1]", None),
     ("generate", ["--video", "{inputs}/clip.mp4", "--image", "{inputs}/frame.png"],
-     "redraws or continues the given video and takes no --image", None),
+     "redraws, continues or edits the given video and takes no --image", None),
     ("stream", ["--video", "{inputs}/notes.txt"], "is not a readable video", None),
     ("stream", ["--video", "{inputs}/clip.mp4", "--strength", "nan"], "--strength must be a number in (0, 1]", None),
     ("stream", ["--strength", "0.5"], "--strength is how much of a video a stream redraws: pass --video in.mp4", None),

@@ -470,7 +470,7 @@ def test_video_to_video_folders_continue_stream_and_extend_from_the_cli(v2v_fold
     ("generate", ["--video", "{video}", "--method", "fifo"], "method fifo .*is continued in one call"),
     ("generate", ["--video", "{video}", "--ratio", "2", "--prompt", "0s: a red ball; 1s: a blue ball"],
      "timeline .*not wired for a continued"),
-    ("generate", ["--image", "{image}"], "video-to-video redraws or continues the given video and takes no --image"),
+    ("generate", ["--image", "{image}"], "video-to-video redraws, continues or edits the given video and takes no --image"),
     ("stream", ["--video", "{video}"], "a stream redraws a video with a Wan or SkyReels-V2 text-to-video model"),
 ], ids=["no-video", "strength", "no-new-frame", "fifo", "timeline", "image", "stream-redraw"])
 def test_video_to_video_refusals_are_one_line_before_loading(v2v_folder, image_path, tmp_path, capsys, monkeypatch, command,

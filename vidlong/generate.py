@@ -167,7 +167,7 @@ def check_task(task: str, has_image: bool, extends: bool = True) -> None:
     if task == "animate" and not has_image:
         raise VidlongError(f"this Wan Animate model moves a character: pass its picture with {named('image')} character.png")
     if task == "v2v" and has_image:
-        raise VidlongError(f"video-to-video redraws or continues the given video and takes no {named('image')}; drop it")
+        raise VidlongError(f"video-to-video redraws, continues or edits the given video and takes no {named('image')}; drop it")
     if task == "t2v" and has_image:
         extend = ", or `vidlong extend --video` from a 1-frame video" if extends else ""
         raise VidlongError(f"this model is text-to-video and takes no {named('image')}; use an image-to-video model folder "

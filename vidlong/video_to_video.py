@@ -144,8 +144,8 @@ def check_video_request(request, limits) -> int:
     if not limits.edits:
         check_strength(strength, request.steps or limits.spec.num_inference_steps)
     if request.ratio != 1:
-        raise VidlongError(f"{named('ratio')} sets a length from the native window; a redrawn video is as long as the "
-                           f"input: drop {named('ratio')} ({named('frames')} N takes its first N frames)")
+        raise VidlongError(f"{named('ratio')} sets a length from the native window; a redrawn or edited video is as long "
+                           f"as the input: drop {named('ratio')} ({named('frames')} N takes its first N frames)")
     return latent_frames(taken, ratio)
 
 
