@@ -41,6 +41,19 @@ def lucy_inputs(frames: int, dtype) -> dict:
                 encoder_hidden_states=torch.randn(1, 5, TEXT_DIM, generator=gen).to(dtype), return_dict=False)
 
 
+def stock_edit(folder, video, **call):
+    """diffusers' own `LucyEditPipeline` from `folder` editing `video` (uint8 frames ``[T, H, W, 3]`` as PIL images, or
+    float frames as they are) by "a blue ball" at 16x16 with 2 steps, guidance 2 and seed 3: its output's ``frames``."""
+    from diffusers import LucyEditPipeline
+    from PIL import Image
+
+    stock = LucyEditPipeline.from_pretrained(folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    frames = [Image.fromarray(f) for f in video] if video.dtype == np.uint8 else video
+    return stock(video=frames, prompt="a blue ball", height=16, width=16, num_inference_steps=2, guidance_scale=2.0,
+                 generator=torch.Generator().manual_seed(3), **call).frames
+
+
 @pytest.mark.parametrize("method", [vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(windows=(1,))],
                          ids=["ultravico", "freelong"])
 def test_each_method_is_its_float64_math_over_the_video_condition(lucy_folder, method):
@@ -56,14 +69,8 @@ def test_its_call_is_diffusers_with_methods_off_or_removed_and_the_methods_act_p
     """A video one latent frame past the native window as uint8 frames: vidlong's call with the spec's defaults (its
     length the video's) = diffusers' call on its PIL frames bit for bit, with no method, with neutral UltraViCo and after
     `both` is removed; `both` changes it."""
-    from diffusers import LucyEditPipeline
-    from PIL import Image
-
     video = moving_frames(LONG)
-    stock = LucyEditPipeline.from_pretrained(lucy_folder, local_files_only=True)
-    stock.set_progress_bar_config(disable=True)
-    theirs = stock(video=[Image.fromarray(f) for f in video], prompt="a blue ball", height=16, width=16, num_frames=LONG,
-                   num_inference_steps=2, guidance_scale=2.0, generator=torch.Generator().manual_seed(3)).frames[0]
+    theirs = stock_edit(lucy_folder, video, num_frames=LONG)[0]
     pipe = load_pipeline(lucy_folder, device="cpu")
     pipe.set_progress_bar_config(disable=True)
     assert type(pipe).__name__ == "VidLongLucyEditPipeline" and pipe.facts()["family"] == "wan" and pipe.task == "v2v"
@@ -81,18 +88,13 @@ def test_its_call_is_diffusers_with_methods_off_or_removed_and_the_methods_act_p
 def test_two_experts_edit_as_its_call_does_and_both_take_the_methods(tmp_path):
     """A two-expert folder (``transformer_2`` for the steps below ``boundary_ratio``, Wan2.2 A14B's layout): vidlong's call
     with no method and after removal = diffusers' call bit for bit; `both` goes on each expert's self-attentions and acts."""
-    from diffusers import LucyEditPipeline
-    from PIL import Image
     from tiny_pipeline import tiny_lucy_pipeline
 
     tiny_lucy_pipeline(experts=2).save_pretrained(tmp_path, safe_serialization=True)
     (tmp_path / "vidlong.yaml").write_text("name: tiny-lucy-a14b\nnative_frames: 2\nheight: 16\nwidth: 16\nfps: 8\n"
                                            "num_inference_steps: 2\nguidance_scale: 2.0\n")
     video = moving_frames(LONG)
-    stock = LucyEditPipeline.from_pretrained(tmp_path, local_files_only=True)
-    stock.set_progress_bar_config(disable=True)
-    theirs = stock(video=[Image.fromarray(f) for f in video], prompt="a blue ball", height=16, width=16, num_frames=LONG,
-                   num_inference_steps=2, guidance_scale=2.0, generator=torch.Generator().manual_seed(3)).frames[0]
+    theirs = stock_edit(tmp_path, video, num_frames=LONG)[0]
     pipe = load_pipeline(tmp_path, device="cpu")
     pipe.set_progress_bar_config(disable=True)
     call = lambda: pipe(video=video, prompt="a blue ball", generator=torch.Generator().manual_seed(3)).frames[0]
@@ -110,18 +112,12 @@ def test_two_experts_edit_as_its_call_does_and_both_take_the_methods(tmp_path):
 def test_generate_is_its_call_and_the_cli_edits_a_file_at_its_length_and_frame_rate(lucy_folder, tmp_path):
     """`generate` with a 7-frame video edits its first 5 (the most 4k+1) as diffusers' call with the seed does, every
     step reported; `vidlong generate --video` on an 11-frame mp4 at 10 fps with `both` writes its 9 frames at 10 fps."""
-    from diffusers import LucyEditPipeline
-    from PIL import Image
-
     pipe = load_pipeline(lucy_folder, device="cpu")
     pipe.set_progress_bar_config(disable=True)
     seen = []
     own = generate(pipe, GenerateRequest(prompt="a blue ball", video=moving_frames(7), seed=3),
                    progress=lambda stage, done, total: seen.append((stage, done, total)))
-    stock = LucyEditPipeline.from_pretrained(lucy_folder, local_files_only=True)
-    stock.set_progress_bar_config(disable=True)
-    video = stock(video=[Image.fromarray(f) for f in moving_frames(5)], prompt="a blue ball", height=16, width=16,
-                  num_inference_steps=2, guidance_scale=2.0, generator=torch.Generator().manual_seed(3)).frames[0]
+    video = stock_edit(lucy_folder, moving_frames(5))[0]
     assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
     assert [s for s in seen if s[0] == "denoise"][-1] == ("denoise", 2, 2) and own.settings["strength"] is None
 
@@ -139,13 +135,8 @@ def test_generate_is_its_call_and_the_cli_edits_a_file_at_its_length_and_frame_r
 def test_float_frames_in_0_1_are_read_as_diffusers_reads_them(lucy_folder, as_list):
     """Float frames in 0-1 (``[T, H, W, 3]``, or a list of ``[H, W, 3]``), which diffusers' call takes as they are: vidlong's
     call edits the first 5 of 7 (the most 4k+1) as diffusers' call does those 5, bit for bit."""
-    from diffusers import LucyEditPipeline
-
     video = moving_frames(7).astype(np.float32) / 255
-    stock = LucyEditPipeline.from_pretrained(lucy_folder, local_files_only=True)
-    stock.set_progress_bar_config(disable=True)
-    theirs = stock(video=video[:5], prompt="a blue ball", height=16, width=16, num_inference_steps=2, guidance_scale=2.0,
-                   generator=torch.Generator().manual_seed(3), output_type="latent").frames
+    theirs = stock_edit(lucy_folder, video[:5], output_type="latent")
     pipe = load_pipeline(lucy_folder, device="cpu")
     pipe.set_progress_bar_config(disable=True)
     own = pipe(video=list(video) if as_list else video, prompt="a blue ball", generator=torch.Generator().manual_seed(3),
