@@ -85,6 +85,16 @@ def transformer_inputs(frames: int, height: int = 4, width: int = 4, seed: int =
     )
 
 
+@pytest.fixture(scope="module")
+def pipe(folder):
+    """The module's pipeline folder (its own `folder` fixture) loaded on the CPU, its progress bars off."""
+    from vidlong.pipeline import load_pipeline
+
+    pipe = load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
 @pytest.fixture(scope="session")
 def image_path(tmp_path_factory):
     """A 32x32 random RGB PNG: the first frame for the tiny image-to-video pipelines."""

@@ -100,13 +100,6 @@ def folder(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="module")
-def pipe(folder):
-    pipe = vidlong.load_pipeline(folder, device="cpu")
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
 def test_generate_with_no_method_is_the_stock_pipeline_bit_for_bit(folder, pipe):
     """`load_pipeline` gives vidlong's class with the folder's geometry and its VAE tiled; `generate` at 2x (6 latent
     frames, one whole tile) with no method returns the frames diffusers' own `AllegroPipeline` makes from the same

@@ -95,13 +95,6 @@ def folder(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="module")
-def pipe(folder):
-    pipe = vidlong.load_pipeline(folder, device="cpu")
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
 @pytest.mark.parametrize("guidance", [1.0, 2.0])
 def test_generate_with_no_method_is_the_stock_pipeline_bit_for_bit(folder, pipe, guidance):
     """`load_pipeline` gives vidlong's class with the folder's geometry; `generate` at 2x with no method returns the frames

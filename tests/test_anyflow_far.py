@@ -69,13 +69,6 @@ def folder(tmp_path_factory):
     return saved_folder(tmp_path_factory.mktemp("anyflow-far"))
 
 
-@pytest.fixture(scope="module")
-def pipe(folder):
-    pipe = vidlong.load_pipeline(folder, device="cpu")
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
 @pytest.mark.parametrize("guidance", [1.0, 2.0])
 def test_generate_and_its_call_are_the_stock_pipeline_bit_for_bit(folder, pipe, guidance):
     """`load_pipeline` gives vidlong's class; `generate` at 2x (14 latent frames, which its config's chunks do not sum to)

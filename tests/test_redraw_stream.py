@@ -25,13 +25,6 @@ def folder(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def pipe(folder):
-    pipe = vidlong.load_pipeline(folder, device="cpu")
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-@pytest.fixture(scope="module")
 def video():
     """uint8 frames [23, 32, 32, 3]: a square drifting across noise."""
     frames = (np.random.default_rng(0).random((FRAMES, 32, 32, 3)) * 80).astype(np.uint8)
