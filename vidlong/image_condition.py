@@ -16,7 +16,9 @@ A streamed window always starts at the video's first frame (sink 0, re-noised co
   former's transformer gives its tokens timestep 0 itself, the latter's call leaves them at the window's, marked by a
   mask channel).
 
-Units: latent frames; a window's frames are ``0 .. n - 1`` from the video's first.
+Units: latent frames; a window's frames are ``0 .. n - 1`` from the video's first. A forward hands the condition its
+window's latent frames in the video too (`hidden_states`' `frames`), which a condition of each frame reads (Lucy Edit's
+`vidlong.edit_stream.EditCondition`) and these do not.
 """
 from __future__ import annotations
 
@@ -54,8 +56,9 @@ class ChannelCondition(ImageCondition):
                  embeds_argument: str = "encoder_hidden_states_image"):
         self.condition, self.image_embeds, self.embeds_argument = condition, image_embeds, embeds_argument
 
-    def hidden_states(self, latents: torch.Tensor) -> torch.Tensor:
-        """The transformer input for window latents ``[B, C, n, h, w]``: ``[B, C + K, n, h, w]``."""
+    def hidden_states(self, latents: torch.Tensor, frames=None) -> torch.Tensor:
+        """The transformer input for window latents ``[B, C, n, h, w]``: ``[B, C + K, n, h, w]``, by window position (the
+        window starts at the video's first frame: its latent `frames` in the video are not read)."""
         n = latents.shape[2]
         condition = self.condition[:, :, :n].to(latents).expand(latents.shape[0], -1, -1, -1, -1)
         return torch.cat([latents, condition], dim=1)
@@ -85,8 +88,9 @@ class FirstFrameLatent(ImageCondition):
     def __init__(self, latent: torch.Tensor):
         self.latent = latent
 
-    def hidden_states(self, latents: torch.Tensor) -> torch.Tensor:
-        """Window latents ``[B, C, n, h, w]`` with frame 0 replaced by the image's latent."""
+    def hidden_states(self, latents: torch.Tensor, frames=None) -> torch.Tensor:
+        """Window latents ``[B, C, n, h, w]`` with frame 0 replaced by the image's latent (by window position: `frames`,
+        the window's latent frames in the video, are not read)."""
         image = self.latent.to(latents).expand(latents.shape[0], -1, -1, -1, -1)
         return torch.cat([image, latents[:, :, 1:]], dim=2)
 

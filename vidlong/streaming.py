@@ -21,7 +21,7 @@ import time
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -247,11 +247,15 @@ class VideoStreamer(PromptSwitching):
             image file path: `load_image`); an extension uses the first frame of its context instead.
 
     Attributes:
+        given_video: whether the stream is given a video it redraws or edits (`vidlong.redraw_stream`): a video-editing
+            pipeline streams only so (`vidlong.validate.check_not_redrawing`).
         on_step: None, or ``on_step(done, total)``, called after each denoising step of a chunk: progress to show, and
             an exception raised there ends the stream out of its iterator (the app's Stop, `vidlong.errors.Stopped`:
             within a step, not a whole chunk), its hooks off the transformers and its cache freed.
         step_kind: what those steps make, as progress names it ("chunk").
     """
+
+    given_video = False
 
     def __init__(self, pipe, prompt: str, streaming: Streaming = Streaming(), chunks: Optional[int] = None,
                  guidance: Optional[float] = None, guidance_2: Optional[float] = None, seed: int = 0,
@@ -266,7 +270,7 @@ class VideoStreamer(PromptSwitching):
         family = pipe.facts()["family"]
         self.renoise = resolve_context(streaming, spec, pipe.task, family) == "renoise"
         self.schedule = StreamSchedule.resolve(spec.native_frames, streaming.chunk, streaming.sinks, streaming.window)
-        check_streamable(limits, "renoise" if self.renoise else "cache", self.schedule.sinks)
+        check_streamable(limits, "renoise" if self.renoise else "cache", self.schedule.sinks, self.given_video, prefix is not None)
         self.image, self.condition = None if image is None else load_image(image), None
         self.text_image = self.image  # the image a text encoder that reads one reads (an extension's: its context's first frame)
         self.live = LivePrompts(prompt, chunks, self._chunk_of_second)
@@ -289,6 +293,7 @@ class VideoStreamer(PromptSwitching):
         self.started = self.running = False  # a stream runs once (`begin_run`)
         self.on_step, self.step_kind = None, "chunk"
         self.sink_latents: list[torch.Tensor] = []  # clean latent frames kept for re-caching
+        self.remembered = 0  # latent frames handed to `_remember` (the stream's frames are numbered in that order)
         self.window_latents: deque = deque(maxlen=max(self.schedule.window, 0) or None)
 
     def settings(self) -> dict:
@@ -330,15 +335,18 @@ class VideoStreamer(PromptSwitching):
         frames = torch.full((latents.shape[2] // patch[0],), float(timestep), device=self.pipe.device)
         return token_timesteps(frames, latents.shape, patch, self.condition).expand(batch, -1)
 
-    def _run(self, expert: int, latents: torch.Tensor, timestep: float, text: StreamText, writing: bool) -> torch.Tensor:
-        """One forward of `expert` on chunk latents ``[1, C, f, h, w]``; returns the raw prediction."""
+    def _run(self, expert: int, latents: torch.Tensor, timestep: float, text: StreamText, writing: bool,
+             frames: Sequence[int]) -> torch.Tensor:
+        """One forward of `expert` on window latents ``[1, C, f, h, w]``, the stream's latent `frames` (their numbers, as
+        `_remember` counts them: what a condition of each frame reads, `vidlong.image_condition`); returns the raw
+        prediction."""
         pipe, context = self.pipe, self.contexts[expert]
         transformer = pipe.experts()[expert]
         batch = text.batch
         x = latents.to(pipe.device, transformer.dtype).expand(batch, -1, -1, -1, -1)
         extra = self._step_arguments(timestep)
         if self.condition is not None:
-            x, extra = self.condition.hidden_states(x).to(transformer.dtype), {**extra, **self.condition.extra(batch)}
+            x, extra = self.condition.hidden_states(x, frames).to(transformer.dtype), {**extra, **self.condition.extra(batch)}
         context.writing = writing
         try:
             return pipe.stream_forward(transformer, x, self._timestep(timestep, x, batch), text, **extra)
@@ -350,27 +358,31 @@ class VideoStreamer(PromptSwitching):
         timestep and text: nothing (a flow map's target timestep: AnyFlow's streamer)."""
         return {}
 
-    def _predict(self, latents: torch.Tensor, timestep: float, text: StreamText) -> torch.Tensor:
-        """The guided prediction of the expert that `timestep` selects."""
+    def _predict(self, latents: torch.Tensor, timestep: float, text: StreamText, frames: Sequence[int]) -> torch.Tensor:
+        """The guided prediction of the expert that `timestep` selects for the window of latent `frames` (`_run`)."""
         expert = self.pipe.expert_at(float(timestep))
-        pred = self._run(expert, latents, timestep, text, writing=False)
+        pred = self._run(expert, latents, timestep, text, False, frames)
         if not self.cfg:
             return pred
         uncond, cond = pred.float().chunk(2)
         return uncond + self.guidances[expert] * (cond - uncond)
 
-    def _write(self, latents: torch.Tensor, text: StreamText) -> None:
-        """The clean forward (timestep 0) of `latents` on every expert: each writes its own cache (nothing to write when
-        the context is re-noised instead, or when the cache keeps none of these frames: its sinks full and no window)."""
+    def _write(self, latents: torch.Tensor, text: StreamText, frames: Sequence[int]) -> None:
+        """The clean forward (timestep 0) of `latents`, the stream's latent `frames`, on every expert: each writes its own
+        cache (nothing to write when the context is re-noised instead, or when the cache keeps none of these frames: its
+        sinks full and no window)."""
         cache = self.contexts[0].cache
         kept = self.schedule.sinks + self.schedule.window > 0 if cache is None else \
             any(slot is not None for slot in cache.frame_slots(latents.shape[2]))
         if self.renoise or not kept:
             return
         for expert in range(len(self.contexts)):
-            self._run(expert, latents, 0.0, text, writing=True)
+            self._run(expert, latents, 0.0, text, True, frames)
 
     def _remember(self, latents: torch.Tensor) -> None:
+        """Clean latents ``[1, C, f, h, w]``, the stream's next `f` latent frames, into the context: sinks first, then the
+        window; `remembered` counts them."""
+        self.remembered += latents.shape[2]
         for i in range(latents.shape[2]):
             frame = latents[:, :, i : i + 1]
             if len(self.sink_latents) < self.schedule.sinks:
@@ -382,6 +394,10 @@ class VideoStreamer(PromptSwitching):
         """The clean latent frames a chunk sees, in temporal order: sinks, then the window."""
         return self.sink_latents + list(self.window_latents)
 
+    def _context_frames(self) -> list:
+        """The numbers of `_context_latents`' frames: the sinks the stream's first, the window its latest."""
+        return [*range(len(self.sink_latents)), *range(self.remembered - len(self.window_latents), self.remembered)]
+
     def _recache(self, text: StreamText) -> None:
         """Rebuild the caches under `text` (same positions): every cached frame, or only the window's
         when `Streaming.keep_sinks_on_switch` keeps the sinks' K/V as they were made. The frames are written again in
@@ -389,13 +405,15 @@ class VideoStreamer(PromptSwitching):
         sinks' count is no multiple of the chunk, the groups that see each other whole differ from those first written."""
         keep_sinks = self.streaming.keep_sinks_on_switch
         frames = list(self.window_latents) if keep_sinks else self._context_latents()
+        numbers = self._context_frames()[-len(frames):] if frames else []
         for context in self.contexts:
             if keep_sinks:
                 context.cache.reset_window()
             else:
                 context.cache.reset()
         for start in range(0, len(frames), self.schedule.chunk):
-            self._write(torch.cat(frames[start : start + self.schedule.chunk], dim=2), text)
+            group = slice(start, start + self.schedule.chunk)
+            self._write(torch.cat(frames[group], dim=2), text, numbers[group])
 
     def _denoise(self, text: StreamText, frames: int) -> torch.Tensor:
         """A new chunk of `frames` latent frames, denoised with the context its mode gives it. Where the transformer's
@@ -407,6 +425,8 @@ class VideoStreamer(PromptSwitching):
         context = torch.cat(frames_before, dim=2).to(pipe.device) if self.renoise and frames_before else None
         seen = frames + (context.shape[2] if context is not None else 0)
         pad = pipe.noise_frames(seen) - seen
+        context_frames = self._context_frames() if context is not None else []
+        numbers = [*range(-pad, 0), *context_frames, *range(self.remembered, self.remembered + frames)]  # padding: < 0
         shape = (1, pipe.latent_channels, pad + frames, self.height // spatial, self.width // spatial)
         latents = pipe.start_noise("plain", shape, pipe.native_frames, self.generator).to(pipe.device)  # as `generate` draws it
         if pipe.task == "i2v" and self.condition is None:  # the first chunk: the image's condition after its noise, as a
@@ -417,10 +437,10 @@ class VideoStreamer(PromptSwitching):
         latents, timesteps = self._starting_point(latents, scheduler)
         for step, t in enumerate(timesteps):
             if context is None:
-                pred = self._predict(latents, t, text)
+                pred = self._predict(latents, t, text, numbers)
             else:
                 window = torch.cat([latents[:, :, :pad].float(), self._renoised(context, t), latents[:, :, pad:].float()], dim=2)
-                pred = self._predict(window, t, text)
+                pred = self._predict(window, t, text, numbers)
                 pred = torch.cat([pred[:, :, :pad], pred[:, :, -frames:]], dim=2)
             latents = scheduler.step(pred, t, latents.float(), return_dict=False)[0]
             if self.on_step is not None:
@@ -510,7 +530,7 @@ class VideoStreamer(PromptSwitching):
 
     def _write_context(self, text: StreamText) -> None:
         """The context frames taken from the prefix, in one clean forward to every expert's cache."""
-        self._write(torch.cat(self._context_latents(), dim=2), text)
+        self._write(torch.cat(self._context_latents(), dim=2), text, self._context_frames())
 
     def __iter__(self) -> Iterator[StreamChunk]:
         """The chunks, once: a stream's state (its noise, sinks and window) is not rewound, so iterating
@@ -556,7 +576,7 @@ class VideoStreamer(PromptSwitching):
                     start = time.perf_counter()
                 with torch.no_grad():
                     latents = self._denoise(text, self._chunk_frames(index))
-                    self._write(latents, text)
+                    self._write(latents, text, range(self.remembered, self.remembered + latents.shape[2]))
                     self._remember(latents.cpu())
                     frames = to_uint8(decoder.decode(latents))
                     if index == 0 and self.prefix is None:  # the video's start, as its call returns it

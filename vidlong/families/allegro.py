@@ -91,8 +91,8 @@ class AllegroStreamer(VideoStreamer):
         self.sampler = scheduler
         return scheduler.start(noise), scheduler.timesteps
 
-    def _predict(self, latents, timestep, text):
-        return super()._predict(self.sampler.model_input(latents, timestep), timestep, text)
+    def _predict(self, latents, timestep, text, frames):
+        return super()._predict(self.sampler.model_input(latents, timestep), timestep, text, frames)
 
     def _renoise(self, clean, noise, timestep):
         """Clean latents brought to `timestep`'s noise level by the chunk's sampler."""

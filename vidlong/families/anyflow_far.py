@@ -159,7 +159,7 @@ class AnyFlowFARStreamer(VideoStreamer):
                 self.on_step(step + 1, len(scheduler.timesteps))
         return latents.transpose(1, 2)
 
-    def _write(self, latents, text) -> None:
+    def _write(self, latents, text, frames) -> None:
         """None: a chunk's context is written to the cache at the next chunk, with that chunk's prompt and places."""
 
     def _recache(self, text) -> None:
