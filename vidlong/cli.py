@@ -186,14 +186,16 @@ def _check_model(args) -> Path:
                                "tokens, which the timeline's cross-attention does not split); drop --parallel or give one prompt")
     check_compile(args.compile, folder, getattr(args, "offload", None))
     task = pipeline_task(folder, **_given(args))
+    streamed_video = args.command == "stream" and bool(args.video)  # redrawn or edited chunk by chunk
     if args.command != "generate" and args.method == "fifo":
-        check_diagonal_stream(_streaming_config(args), limits_for_folder(folder, **_given(args)))
+        check_diagonal_stream(_streaming_config(args), limits_for_folder(folder, **_given(args)), video=streamed_video)
     elif args.command != "generate":
         streaming, spec = _streaming_config(args), spec_for_folder(folder)
         family = pipeline_facts(folder)["family"]
         context = resolve_context(streaming, spec, task, family)
         with _preset_values_named(args):  # --preset longlive's cache on a family that re-noises alone
-            check_streamable(limits_for_folder(folder, **_given(args)), context, args.sinks)
+            check_streamable(limits_for_folder(folder, **_given(args)), context, args.sinks, streamed_video,
+                             args.command == "extend")
         check_folder_guider(folder)  # a guider a stream does not follow (Motif-Video's, HunyuanVideo 1.5's)
         uses_causal_sampler(streaming, spec, context == "renoise")
     if args.command == "generate" and args.video and not limits_for_folder(folder, video=True).continues:
@@ -652,22 +654,27 @@ def _run_stream(args) -> int:
 
 
 def _redraw_length(args, streaming, limits) -> dict:
-    """The chunks keyword of a stream redrawing --video (written at the file's frame rate: `RedrawStreamer.fps`), after the checks
-    that need no model: a model that redraws, no --image, --method fifo or --seconds, the strength, a readable video."""
+    """The chunks keyword of a stream redrawing or editing --video (written at the file's frame rate: `RedrawStreamer.fps`),
+    after the checks that need no model: a model that redraws or edits, no --image, --method fifo or --seconds, the strength
+    (none for an edit), a readable video."""
     from .schedulers.causal import causal_levels
     from .validate import resolve_context, uses_causal_sampler
-    from .video_to_video import DEFAULT_STRENGTH, check_stream_redraws, check_strength, stream_redraw_chunks
+    from .video_to_video import (DEFAULT_STRENGTH, check_edit_strength, check_stream_redraws, check_strength,
+                                 stream_redraw_chunks)
 
     check_stream_redraws(limits)
     for flag, given in (("--image", args.image), ("--method fifo", args.method == "fifo"),
                         ("--seconds", args.seconds is not None), ("--forever", args.forever)):
         if given:
-            raise VidlongError(f"a stream redrawing --video is chunked and as long as the video (--chunks N: its first N "
-                               f"chunks): drop {flag}")
+            raise VidlongError(f"a stream redrawing or editing --video is chunked and as long as the video (--chunks N: its "
+                               f"first N chunks): drop {flag}")
     spec = limits.spec
     causal = uses_causal_sampler(streaming, spec, resolve_context(streaming, spec, limits.task, limits.family) == "renoise")
     steps = len(causal_levels(streaming, spec)) if causal else streaming.steps or spec.num_inference_steps  # as the stream steps
-    check_strength(DEFAULT_STRENGTH if args.strength is None else args.strength, steps)
+    if limits.edits:
+        check_edit_strength(args.strength)
+    else:
+        check_strength(DEFAULT_STRENGTH if args.strength is None else args.strength, steps)
     whole = stream_redraw_chunks(limits.spec, streaming, args.video)
     chunks = whole if args.chunks is None else min(args.chunks, whole)
     return dict(chunks=chunks, seconds=None)

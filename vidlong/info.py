@@ -30,8 +30,8 @@ def model_info(path) -> dict:
     CogVideoX-Fun) and ``driving_videos`` (Wan Animate's pose and face videos); each ``{"yes": bool}``, with ``"why"`` (the
     command's own refusal) where it is no. ``continues_video``: whether ``generate --video`` continues the video (its
     frames, then new ones: SkyReels-V2 DF video to video) rather than redrawing it; ``edits_video``: whether it edits the
-    video by the prompt, every step and no strength (Lucy Edit), its ``redraw`` then that edit; a video-to-video folder's
-    ``generate`` always takes one."""
+    video by the prompt, every step and no strength (Lucy Edit), its ``redraw`` and ``stream_redraw`` then that edit (in one
+    call, chunk by chunk); a video-to-video folder's ``generate`` always takes one."""
     from .models import check_model_folder
 
     folder = check_model_folder(path)  # before the imports that bring diffusers: a wrong path is refused at once
@@ -55,8 +55,8 @@ def model_info(path) -> dict:
         check_task(pipeline_task(folder, image=True), True, bool(adapter.stream_contexts))
         check_image_codec(limits, True)
 
-    def stream() -> None:
-        check_streamable(limits, context)
+    def stream(video: bool = False, extension: bool = False) -> None:
+        check_streamable(limits, context, video=video, extension=extension)
         check_folder_guider(folder)
         uses_causal_sampler(Streaming(), spec, context == "renoise")
 
@@ -64,12 +64,12 @@ def model_info(path) -> dict:
         generate={"yes": True},
         fifo=_answer(lambda: check_diagonal(limits, video=limits.task == "v2v")),
         stream=_answer(stream),
-        extend=_answer(stream),
+        extend=_answer(lambda: stream(extension=True)),
         image=_answer(takes_image),
         last_image=_answer(lambda: (check_last_image(limits_for_folder(folder, image=True), True, False), takes_image())),
         prompt_timeline=_answer(lambda: check_prompt_timeline(limits)),
         redraw=_answer(lambda: check_redraws(limits_for_folder(folder, video=True))),
-        stream_redraw=_answer(lambda: (stream(), check_stream_redraws(limits))),
+        stream_redraw=_answer(lambda: (stream(video=True), check_stream_redraws(limits))),
         control_video=_answer(lambda: check_takes_control_video(limits)),
         driving_videos=_answer(lambda: check_takes_driving_videos(limits)),
     )
@@ -80,7 +80,8 @@ def model_info(path) -> dict:
         transformer=adapter.transformer_class, experts=limits.experts,
         spec=dict(name=spec.name, native_latent_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames,
                   fps=spec.fps, height=spec.height, width=spec.width, steps=spec.num_inference_steps,
-                  guidance=spec.guidance_scale, stream_context=context if can["stream"]["yes"] else None,
+                  guidance=spec.guidance_scale,
+                  stream_context=context if can["stream"]["yes"] or can["stream_redraw"]["yes"] else None,
                   longest_latent_frames=longest_latent_frames(limits), dropped_frames=limits.dropped_frames,
                   fewest_first_chunk=shown_first_chunk(limits)),
         can=can)
@@ -90,7 +91,8 @@ def info_lines(info: dict) -> list[str]:
     """`model_info` as lines for a person."""
     spec = info["spec"]
     continues = {"continues_video": " (generate --video continues it: its frames, then new ones)",
-                 "edits_video": " (generate --video edits it by the prompt: every step, no strength)"}
+                 "edits_video": " (generate --video edits it by the prompt: every step, no strength; stream --video, chunk "
+                                "by chunk)"}
     continues = next((said for key, said in continues.items() if info[key]), "")
     lines = [f"{info['folder']}: {info['pipeline']} (vidlong's {info['vidlong_pipeline']}), task {info['task']}{continues}, "
              f"family {info['family']} ({info['transformer']}{', 2 experts' if info['experts'] == 2 else ''})",

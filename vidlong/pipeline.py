@@ -85,7 +85,8 @@ class VidlongPipelineMixin:
     #: other video-to-video calls redraw it (`vidlong.models.CONTINUING_PIPELINES`); it streams and extends as text to video
     continues_video = False
     #: whether its call edits a given ``video`` by the prompt, the video's latents a condition of every forward's channels
-    #: (Lucy Edit: `vidlong.models.EDITING_PIPELINES`): as long as the video, every step run, no strength; no stream
+    #: (Lucy Edit: `vidlong.models.EDITING_PIPELINES`): as long as the video, every step run, no strength; it streams that
+    #: edit alone (``stream(prompt, video=...)``: `vidlong.edit_stream`), and does not extend
     edits_video = False
     #: whether its call makes an audio track with the video (LTX-2: `soundtrack`), decoded in the same call
     makes_audio = False
@@ -515,10 +516,11 @@ class VidlongPipelineMixin:
                 check_call_latents(self, latents, arguments, name)
         return call(*bound.args, **bound.kwargs)
 
-    def _stream_config(self, call: str, streaming, chunks, seconds, kwargs: dict):
+    def _stream_config(self, call: str, streaming, chunks, seconds, kwargs: dict, video: bool = False):
         """What `stream` and `extend` (`call`) check first, before any model work: no stream of this
-        pipeline paused, a pipeline that streams at all (not one redrawing or editing a given video in one call,
-        `vidlong.validate.check_not_redrawing`, whose refusal comes before its settings'), the length and extra arguments.
+        pipeline paused, a pipeline that streams at all (not one redrawing a given video in one call, nor one editing it
+        but in a stream given the `video`, `vidlong.validate.check_not_redrawing`, whose refusal comes before its
+        settings'), the length and extra arguments.
         Returns `streaming` (or the model's preset), `chunks` and `seconds`; NumPy numbers become Python ones, in `kwargs`
         too, and a ``negative_prompt`` of None ""."""
         from .methods import Streaming
@@ -527,7 +529,7 @@ class VidlongPipelineMixin:
 
         refuse_call_while_streaming(self)
         self.check_parts()
-        check_not_redrawing(limits_for_pipeline(self))
+        check_not_redrawing(limits_for_pipeline(self), video, extension=call == "pipe.extend")
         refuse_diffusers_cache(self, "streams and extensions")
         refuse_offloading(self, "streams and extensions", "load the pipeline without offload (a stream's memory stays flat "
                           "with its length)")
@@ -549,18 +551,20 @@ class VidlongPipelineMixin:
                 or a `vidlong.DiagonalDenoising` to stream by diagonal denoising (`vidlong.fifo_stream`: Wan, SkyReels-V2, LTX-Video;
                 for one prompt, ``generate``'s fifo video chunk by chunk).
             chunks: number of chunks; or `seconds` of video; neither streams until you stop iterating.
-            video: a video to redraw chunk by chunk at any length (a file's path or uint8 frames ``[T, H, W, 3]``; a Wan2.1
-                text-to-video model; `vidlong.redraw_stream`): the stream is as long as it, or its first `chunks`.
-            strength: with `video`, how much of it is redrawn, in (0, 1] (default 0.8).
+            video: a video to redraw chunk by chunk at any length (a file's path or uint8 frames ``[T, H, W, 3]``; a Wan or
+                SkyReels-V2 text-to-video model; `vidlong.redraw_stream`), or to edit so (Lucy Edit: `vidlong.edit_stream`,
+                which streams nothing else): the stream is as long as it, or its first `chunks`.
+            strength: with `video`, how much of it is redrawn, in (0, 1] (default 0.8); none for an edit.
             kwargs: guidance, guidance_2, seed, height, width, negative_prompt; image (an image-to-video model's first
                 frame, required there: a path or a PIL image).
         """
+        from .edit_stream import EditStreamer
         from .fifo_stream import chunk_layout
         from .methods import DiagonalDenoising
         from .redraw_stream import RedrawStreamer
         from .schedulers.stream import stream_chunk_count
 
-        streaming, chunks, seconds = self._stream_config("pipe.stream", streaming, chunks, seconds, kwargs)
+        streaming, chunks, seconds = self._stream_config("pipe.stream", streaming, chunks, seconds, kwargs, video is not None)
         if video is None:
             if strength is not None:
                 raise VidlongError(f"{named('strength')} is how much of a video a stream redraws: pass {named('video')}, "
@@ -569,10 +573,11 @@ class VidlongPipelineMixin:
                                         dropped=limits_for_pipeline(self).dropped_frames)
             return self.streamer(streaming)(self, prompt, streaming, chunks=chunks, **kwargs)
         if isinstance(streaming, DiagonalDenoising) or seconds is not None:
-            raise VidlongError(f"a stream redrawing a {named('video')} is chunked and as long as the video: drop "
+            raise VidlongError(f"a stream redrawing or editing a {named('video')} is chunked and as long as the video: drop "
                                f"{'the DiagonalDenoising config' if seconds is None else named('seconds')} "
                                f"({named('chunks')} N takes its first N chunks)")
-        return RedrawStreamer(self, prompt, streaming, video, strength=plain(strength), chunks=chunks, **kwargs)
+        streamer = EditStreamer if self.edits_video else RedrawStreamer
+        return streamer(self, prompt, streaming, video, strength=plain(strength), chunks=chunks, **kwargs)
 
     def extend(self, prompt: str, video=None, latents=None, streaming=None, chunks=None, seconds=None, fps=None, **kwargs):
         """Continue a video: an iterator whose first `StreamChunk` (``is_input``) holds the input's frames,

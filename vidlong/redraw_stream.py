@@ -30,9 +30,10 @@ class RedrawSource:
         pipe: the stream's pipeline (its VAE and video processor).
         video: a video file's path (decoded frame by frame), or uint8 frames ``[T, H, W, 3]``.
         height, width: pixels of the stream; each frame is resized to them as the video-to-video call resizes.
+        onednn: the encoder's CPU fast paths (`StreamingWanEncoder`'s; None: where they exist, equal to float rounding).
     """
 
-    def __init__(self, pipe, video, height: int, width: int):
+    def __init__(self, pipe, video, height: int, width: int, onednn: Optional[bool] = None):
         from .extend import as_video_frames
         from .video_io import iter_frames
 
@@ -43,19 +44,22 @@ class RedrawSource:
             raise VidlongError(f"{named('video')} holds no frames; pass a video with at least 1 frame")
         self.latent_frames = (count - 1) // self.ratio + 1  # of its most 4k+1 frames, the VAE's causal grid
         self.frames = iter_frames(video) if is_video_path(video) else iter(as_video_frames(video))
-        self.encoder = StreamingWanEncoder(pipe.vae)
+        self.encoder = StreamingWanEncoder(pipe.vae, onednn=onednn)
         self.handed_out = 0  # latent frames
 
     def next_latents(self, frames: int) -> torch.Tensor:
         """The next `frames` latent frames of the video ``[1, C, frames, h, w]`` (its next ``4·frames`` pixel frames, or
-        ``4·(frames - 1) + 1`` for the first chunk)."""
+        ``4·(frames - 1) + 1`` for the first chunk), normalised by the VAE's mean and std."""
+        return self.encoder.encode(self.next_pixels(frames))
+
+    def next_pixels(self, frames: int) -> torch.Tensor:
+        """The pixels ``[1, 3, T, H, W]`` in [-1, 1] of the next `frames` latent frames (`next_latents`), resized."""
         from PIL import Image
 
         count = self.ratio * (frames - 1) + 1 if self.handed_out == 0 else self.ratio * frames
         pixels = [Image.fromarray(next(self.frames)) for _ in range(count)]
-        video = self.pipe.video_processor.preprocess_video(pixels, height=self.height, width=self.width)  # [1, 3, T, H, W]
         self.handed_out += frames
-        return self.encoder.encode(video)
+        return self.pipe.video_processor.preprocess_video(pixels, height=self.height, width=self.width)
 
 
 class RedrawStreamer(VideoStreamer):
@@ -64,6 +68,10 @@ class RedrawStreamer(VideoStreamer):
     frames fill, the last one shorter where they do not divide), or its first `chunks` chunks; its size the video's
     aspect at the model's pixel area unless `height` and `width` are given; its frame rate (`fps`) and the seconds of a
     prompt timeline the video's. Other arguments as `VideoStreamer`'s."""
+
+    #: the video encoder's CPU fast paths (`RedrawSource`'s `onednn`)
+    encoder_fast_paths: Optional[bool] = None
+    given_video = True
 
     def __init__(self, pipe, prompt: str, streaming, video, strength: Optional[float] = None, chunks: Optional[int] = None,
                  height: Optional[int] = None, width: Optional[int] = None, **kwargs):
@@ -75,16 +83,15 @@ class RedrawStreamer(VideoStreamer):
         limits = limits_for_pipeline(pipe)
         check_stream_redraws(limits)
         if kwargs.get("image") is not None:
-            raise VidlongError(f"a stream redraws the given video and takes no {named('image')}; drop it")
+            raise VidlongError(f"a stream given a video redraws or edits it and takes no {named('image')}; drop it")
         first, _ = input_video(video, 1)
         if not len(first):
             raise VidlongError(f"{named('video')} holds no frames; pass a video with at least 1 frame")
         height, width = video_size(limits, height, width, Image.fromarray(first[0]))
         self.video_fps = video_fps(video, pipe.spec.fps)  # before the prompts' seconds are counted in it
         super().__init__(pipe, prompt, streaming, chunks=chunks, height=height, width=width, **kwargs)
-        self.strength = DEFAULT_STRENGTH if strength is None else strength
-        check_strength(self.strength, self.steps if not self.causal else len(self.timesteps))
-        self.source = RedrawSource(pipe, video, self.height, self.width)
+        self.strength = self._strength(strength)
+        self.source = RedrawSource(pipe, video, self.height, self.width, self.encoder_fast_paths)
         self.first_chunk = min(self.first_chunk, self.source.latent_frames)
         whole = redraw_chunk_count(self.source.latent_frames, self.first_chunk, self.schedule.chunk)
         self.chunks = whole if chunks is None else min(chunks, whole)
@@ -96,6 +103,12 @@ class RedrawStreamer(VideoStreamer):
 
     def settings(self) -> dict:
         return dict(super().settings(), strength=self.strength, video_latent_frames=self.source.latent_frames)
+
+    def _strength(self, strength: Optional[float]) -> float:
+        """The strength the stream redraws at (given, else `DEFAULT_STRENGTH`), checked against its steps."""
+        strength = DEFAULT_STRENGTH if strength is None else strength
+        check_strength(strength, self.steps if not self.causal else len(self.timesteps))
+        return strength
 
     def _chunk_frames(self, index: int) -> int:
         return min(super()._chunk_frames(index), self.source.latent_frames - self.source.handed_out)

@@ -180,9 +180,10 @@ class StreamingWanEncoder:
     """Encodes consecutive pixel chunks ``[B, 3, T, H, W]`` in [-1, 1] to the pipeline's normalised latents ``[B, C, f, h,
     w]`` through the Wan VAE's encoder cache, as `AutoencoderKLWan.encode` encodes the whole video (with `onednn` False:
     bit for bit with Wan2.1's VAE, to float rounding with Wan2.2's): the stream's first chunk holds ``4·(f - 1) + 1``
-    pixel frames (its first frame encodes alone), every later one ``4·f``. The posterior's mode, normalised by the VAE's
-    mean and std (as `encode_frames`); Wan2.2's VAE (``patch_size`` 2) patchifies first. `onednn`: the CPU's fast paths
-    (`cpu_fast_paths`, as `StreamingWanDecoder`'s; None: where `onednn_available`), equal to float rounding."""
+    pixel frames (its first frame encodes alone), every later one ``4·f``. The posterior's mode (`mode`), normalised by the
+    VAE's mean and std (`encode`, as `encode_frames`); Wan2.2's VAE (``patch_size`` 2) patchifies first. `onednn`: the
+    CPU's fast paths (`cpu_fast_paths`, as `StreamingWanDecoder`'s; None: where `onednn_available`), equal to float
+    rounding."""
 
     def __init__(self, vae, onednn=None):
         self.vae = vae
@@ -195,6 +196,14 @@ class StreamingWanEncoder:
 
     @torch.no_grad()
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The next pixel chunk's normalised latents ``[B, C, f, h, w]`` (`mode`, normalised in its dtype)."""
+        z = self.mode(pixels)
+        return (z - self.mean.to(z)) / self.std.to(z)
+
+    @torch.no_grad()
+    def mode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The next pixel chunk's posterior mode ``[B, C, f, h, w]`` in the VAE's dtype, not normalised (a pipeline that
+        normalises it its own way: Lucy Edit's condition, `VidLongLucyEditPipeline.edit_condition`)."""
         vae = self.vae
         x = pixels.to(vae.device, vae.dtype)
         first = 1 if self.frames_encoded == 0 else 0
@@ -207,8 +216,7 @@ class StreamingWanEncoder:
             pieces = [vae.encoder(x[:, :, start:stop], feat_cache=self.feature_cache, feat_idx=[0])
                       for start, stop in zip(bounds, bounds[1:])]
         self.frames_encoded += pixels.shape[2]
-        z = vae.quant_conv(torch.cat(pieces, dim=2))[:, : vae.config.z_dim]
-        return (z - self.mean.to(z)) / self.std.to(z)
+        return vae.quant_conv(torch.cat(pieces, dim=2))[:, : vae.config.z_dim]
 
 
 class StreamingMagvitDecoder:

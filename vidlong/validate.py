@@ -190,7 +190,8 @@ def check_streams(family: str, context: Optional[str] = None) -> None:
 
 def streams(limits: ModelLimits) -> bool:
     """Whether the pipeline of `limits` streams and extends at all (its family has a stream context, and the pipeline no
-    `ModelLimits.no_stream_reason` and no edit of a given video, `ModelLimits.edits`: `EDIT_STREAM_REFUSAL`)."""
+    `ModelLimits.no_stream_reason` and no edit of a given video, `ModelLimits.edits`, which streams that edit alone:
+    `check_not_redrawing`)."""
     from .attention.adapters import adapter_named
 
     return bool(adapter_named(limits.family).stream_contexts) and limits.no_stream_reason is None and not limits.edits
@@ -440,11 +441,11 @@ def check_stream_call(limits: ModelLimits, guidance, guidance_2, seed, negative_
         check_image_codec(limits, image is not None)
 
 
-def check_diagonal_stream(config, limits: ModelLimits, height=None, width=None) -> None:
+def check_diagonal_stream(config, limits: ModelLimits, height=None, width=None, video: bool = False) -> None:
     """A stream or extension by diagonal denoising (`vidlong.fifo_stream`): a Wan or LTX-Video model, a sink
     that leaves the queue some of the native window (image-to-video: a sink, the image's frame, and switches
-    that blend), sizes as for generate."""
-    check_not_redrawing(limits)
+    that blend), sizes as for generate; `video`: a stream given a video (`check_not_redrawing`)."""
+    check_not_redrawing(limits, video)
     check_no_stream_reason(limits)
     check_diagonal(limits, "chunked")
     check_no_stream_between_two_frames(limits)
@@ -538,11 +539,12 @@ def check_call_latents(pipe, latents, arguments: dict, name: str = "latents") ->
 
 def check_latent_length(latent: int, limits: ModelLimits) -> None:
     """A video of `latent` latent frames fits the transformer's RoPE table (where it has one); the refusal points to
-    vidlong stream where the pipeline streams (`streams`)."""
+    vidlong stream where the pipeline streams (`streams`; one that edits a given video: vidlong stream --video)."""
     most = longest_latent_frames(limits)
     if most is not None and latent > most:
         native = limits.spec.native_frames
         stream = " or stream it (vidlong stream has no length limit)" if streams(limits) else ""
+        stream = " or edit it chunk by chunk (vidlong stream --video has no length limit)" if limits.edits else stream
         raise VidlongError(f"{latent} latent frames is more than this model's RoPE table places ({most}, "
                            f"{most / native:.0f}x its native {native}); ask for a shorter video{stream}")
 
@@ -832,19 +834,25 @@ def uses_causal_sampler(streaming: Streaming, spec, renoise: bool) -> bool:
     return causal
 
 
-#: why a video-editing pipeline (`ModelLimits.edits`: Lucy Edit) neither streams nor extends
-EDIT_STREAM_REFUSAL = ("Lucy Edit conditions every forward on the input video's latents of the same frames, which a stream's "
-                       "windows (sink frames, a rolling context, cached keys of earlier chunks) are not given: it does not "
-                       "stream or extend; edit the whole video in one call with vidlong generate --video (UltraViCo and "
-                       "FreeLong++ take it past the native length)")
+#: why a video-editing pipeline (`ModelLimits.edits`: Lucy Edit) streams only when given the video it edits
+EDIT_STREAM_REFUSAL = ("Lucy Edit conditions every forward on the input video's latents of the same frames: its stream edits a "
+                       "given video chunk by chunk; pass the video (vidlong stream --video in.mp4, pipe.stream(prompt, "
+                       "video=...))")
+#: why a video-editing pipeline does not extend
+EDIT_EXTEND_REFUSAL = ("Lucy Edit edits the frames of a given video, each forward conditioned on the input's latents of the same "
+                       "frames, and an extension's new frames have no input frames: it does not extend; edit a video of any "
+                       "length chunk by chunk with vidlong stream --video in.mp4")
 
 
-def check_not_redrawing(limits: ModelLimits) -> None:
-    """A video-to-video pipeline redraws one given video in one call: no stream or extension (its text-to-video twin has them;
-    one that edits it, `ModelLimits.edits`, has none: `EDIT_STREAM_REFUSAL`); one that continues it streams and extends as
-    its weights' text-to-video pipeline (`ModelLimits.continues`)."""
+def check_not_redrawing(limits: ModelLimits, video: bool = False, extension: bool = False) -> None:
+    """A video-to-video pipeline redraws one given video in one call: no stream or extension (its text-to-video twin has them);
+    one that edits it (`ModelLimits.edits`) streams an edit of a given `video` (`vidlong.edit_stream`), nothing else
+    (`EDIT_STREAM_REFUSAL`), and no `extension` (`EDIT_EXTEND_REFUSAL`); one that continues it streams and extends as its
+    weights' text-to-video pipeline (`ModelLimits.continues`)."""
     if limits.edits:
-        raise VidlongError(EDIT_STREAM_REFUSAL)
+        if extension or not video:
+            raise VidlongError(EDIT_EXTEND_REFUSAL if extension else EDIT_STREAM_REFUSAL)
+        return
     if limits.task == "v2v" and not limits.continues:
         raise VidlongError("a video-to-video pipeline redraws a given video in one call and does not stream or extend; "
                            "stream with the model's text-to-video folder (load_pipeline without task='v2v')")
@@ -881,12 +889,14 @@ def check_folder_guider(folder) -> None:
                            "plain ClassifierFreeGuidance (guider/guider_config.json)")
 
 
-def check_streamable(limits: ModelLimits, context: str, sinks: Optional[int] = None) -> None:
+def check_streamable(limits: ModelLimits, context: str, sinks: Optional[int] = None, video: bool = False,
+                     extension: bool = False) -> None:
     """The pipeline of `limits` streams with `context` (`check_streams`, `ModelLimits.no_stream_reason`); image-to-video
     pipelines stream only with the re-noised context and at least one sink frame: every window must start at the
-    video's first frame, where their image condition sits (`vidlong.image_condition`); video-to-video ones do not stream."""
+    video's first frame, where their image condition sits (`vidlong.image_condition`); video-to-video ones do not stream,
+    but for an edit of a given `video` (not an `extension`: `check_not_redrawing`)."""
     task = limits.task
-    check_not_redrawing(limits)
+    check_not_redrawing(limits, video, extension)
     check_no_stream_reason(limits)
     check_streams(limits.family, context)
     if task != "i2v":

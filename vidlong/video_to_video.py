@@ -127,9 +127,8 @@ def check_video_request(request, limits) -> int:
     redraw keeps (`redrawn_frames`)."""
     if limits.continues:
         return check_continued_video(request, limits)
-    if limits.edits and request.strength is not None:
-        raise VidlongError(f"{named('strength')} is how much of a video is redrawn, and Lucy Edit edits the whole video by the "
-                           f"prompt (every step runs): drop {named('strength')}")
+    if limits.edits:
+        check_edit_strength(request.strength)
     strength = DEFAULT_STRENGTH if request.strength is None else request.strength
     if request.video is None:
         if request.strength is not None:
@@ -147,6 +146,13 @@ def check_video_request(request, limits) -> int:
         raise VidlongError(f"{named('ratio')} sets a length from the native window; a redrawn or edited video is as long "
                            f"as the input: drop {named('ratio')} ({named('frames')} N takes its first N frames)")
     return latent_frames(taken, ratio)
+
+
+def check_edit_strength(strength) -> None:
+    """No `strength` for a pipeline that edits its video (`vidlong.validate.ModelLimits.edits`), in one call or a stream."""
+    if strength is not None:
+        raise VidlongError(f"{named('strength')} is how much of a video is redrawn, and Lucy Edit edits the whole video by the "
+                           f"prompt (every step runs): drop {named('strength')}")
 
 
 def check_continued_video(request, limits) -> int:
@@ -188,8 +194,9 @@ STREAM_REDRAWING_MODELS = "a Wan or SkyReels-V2 text-to-video model (Wan's VAE)"
 
 
 def stream_redraws(limits) -> bool:
-    """Whether the pipeline of `limits` (`vidlong.validate.ModelLimits`) redraws a video in a stream."""
-    return limits.family in STREAM_REDRAWING_FAMILIES and limits.task == "t2v"
+    """Whether the pipeline of `limits` (`vidlong.validate.ModelLimits`) redraws a video in a stream, or edits it there
+    (`ModelLimits.edits`: Lucy Edit, `vidlong.edit_stream`)."""
+    return limits.family in STREAM_REDRAWING_FAMILIES and (limits.task == "t2v" or limits.edits)
 
 
 def check_stream_redraws(limits) -> None:
@@ -198,8 +205,8 @@ def check_stream_redraws(limits) -> None:
         from .validate import continue_hint
 
         instead = "; this model redraws in one call: vidlong generate --video" if limits.redraws else continue_hint(limits)
-        raise VidlongError(f"a stream redraws a video with {STREAM_REDRAWING_MODELS}, and this one is not: drop "
-                           f"{named('video')}, or use such a model{instead}")
+        raise VidlongError(f"a stream redraws a video with {STREAM_REDRAWING_MODELS} (or edits it with Lucy Edit), and this "
+                           f"one is not: drop {named('video')}, or use such a model{instead}")
 
 
 def redraw_chunk_count(latent_frames: int, first_chunk: int, chunk: int) -> int:

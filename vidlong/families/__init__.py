@@ -21,6 +21,7 @@ for its part, the new sound made anew: its audio VAE is not given the input's so
 CogVideoX-Fun control generates only; Kandinsky 5 runs each prompt of a guided batch through its own forward, as its
 call does; Allegro's streams follow its DDPM-family sampler (`AllegroStreamer`: its start noise and input scaling),
 AnyFlow's its flow-map sampler (`AnyFlowStreamer`: each forward's target timestep); AnyFlow FAR streams by its own
-block-causal KV cache, bounded to its first chunk and the latest chunks (`AnyFlowFARStreamer`); Lucy Edit edits in one call and
-neither streams nor extends (`vidlong.validate.EDIT_STREAM_REFUSAL`).
+block-causal KV cache, bounded to its first chunk and the latest chunks (`AnyFlowFARStreamer`); Lucy Edit edits a video in
+one call, or chunk by chunk in a stream given it (`vidlong.edit_stream`), and does not extend
+(`vidlong.validate.EDIT_EXTEND_REFUSAL`).
 """

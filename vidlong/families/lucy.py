@@ -3,13 +3,15 @@ instruction. Its transformer is Wan's (`WanTransformer3DModel`: Wan2.2 TI2V-5B's
 ``expand_timesteps``, optionally two experts switched at ``boundary_ratio``), its VAE, text encoder and sampler Wan's, so
 Wan's attention adapter serves it as it is: every forward takes ``[B, 2C, F, h, w]``, the noisy latents ``[B, C, F, h, w]``
 and the input video's normalised latents (the VAE posterior's mode) concatenated on the channels; the methods act on the
-F latent frames of the whole video, so one call edits a video longer than the native window.
+F latent frames of the whole video, so one call edits a video longer than the native window. Its stream edits a video of
+any length chunk by chunk (`vidlong.edit_stream`), each forward given the condition of its window's frames.
 """
 from __future__ import annotations
 
 from typing import Optional
 
 import numpy as np
+import torch
 from diffusers import LucyEditPipeline
 
 from ..errors import VidlongError
@@ -28,8 +30,9 @@ class VidLongLucyEditPipeline(VideoLengthCall, VidlongPipelineMixin, LucyEditPip
     diffusers' call does (`float_frames`), takes ``latents=`` (the noise ``[1, C, F, h, w]``) in the float32 of its own
     draw, encodes the video in the VAE's dtype, and refuses in one line what it cannot trim or diffusers would fail on
     inside the call (no video, or a video of another type, a tensor among them, before any work; more than one video a
-    call, before any forward). Its length and `generate`'s video: `VideoLengthCall`. It generates: it neither streams
-    nor extends (`vidlong.validate.EDIT_STREAM_REFUSAL`).
+    call, before any forward). Its length and `generate`'s video: `VideoLengthCall`. It streams an edit of a given video
+    (``stream(prompt, video=...)``: `vidlong.edit_stream`, its condition by `edit_condition`) and nothing else, and does
+    not extend (`vidlong.validate.EDIT_STREAM_REFUSAL`, `EDIT_EXTEND_REFUSAL`).
     """
 
     edits_video = True
@@ -63,6 +66,15 @@ class VidLongLucyEditPipeline(VideoLengthCall, VidlongPipelineMixin, LucyEditPip
         latents = None if latents is None else latents.to(dtype)
         return super().prepare_latents(video.to(self.vae.dtype), batch_size, num_channels_latents, height, width, dtype,
                                        device, generator, latents)
+
+    def edit_condition(self, mode: torch.Tensor) -> torch.Tensor:
+        """The VAE posterior's mode of frames of the edited video ``[1, C, f, h, w]`` (latent frames) -> the condition
+        latents that its call concatenates to those frames' noise: float32, ``(mode - mean) · (1 / std)`` by the VAE's
+        config, as diffusers' `prepare_latents` normalises them (a stream's, `vidlong.edit_stream`, so the call's)."""
+        mode = mode.float()
+        config = self.vae.config
+        mean = torch.tensor(config.latents_mean).view(1, -1, 1, 1, 1).to(mode)
+        return (mode - mean) * (1.0 / torch.tensor(config.latents_std).view(1, -1, 1, 1, 1).to(mode))
 
 
 def float_frames(video) -> Optional[list]:
