@@ -1,6 +1,6 @@
 """Every family's tiny pipeline on CUDA in bfloat16 (as `load_pipeline` loads a model on a GPU by default): `generate`
 with `both` (UltraViCo + FreeLong++) at 2x the native length, a 2-chunk stream and an extension of a short video
-(the families that stream and extend; LTX-2's with its sound). Each output is finite, as
+(the families that stream and extend; LTX-2's with its sound; Lucy Edit's edit of a video, in one call and streamed). Each output is finite, as
 long as it should be, and not one flat colour, and its latents stay near those of the same pipeline, seed and input in
 float32 on the CPU. Skipped without a GPU (``VIDLONG_GPU_TEST_DEVICE=cpu`` runs them on the CPU in bfloat16: a dry run of
 the file itself)."""
@@ -269,3 +269,21 @@ def test_an_edited_video(folders, name):
     assert made.latents.shape[2] == made.settings["latent_frames"] == 2 * pipe.spec.native_frames
     assert_frames(made.frames, len(frames), pipe)
     assert not torch.equal(run(pipe, "none")[0].latents, made.latents)
+
+
+@pytest.mark.parametrize("name", sorted(EDITING))
+def test_a_stream_edit_of_a_video_past_the_native_window(folders, name):
+    """A stream editing a video of 2x the native length (21 frames: 6 latent frames) in chunks of 1 latent frame with its
+    default context (each forward given the input's latents of its frames, its encoder in bfloat16): 1, then r varied
+    frames a chunk, the video's 21 in all; latents finite and within `LATENT_REL_ERR` of float32 on the CPU."""
+    frames = np.random.default_rng(2).integers(0, 256, (21, 32, 32, 3), dtype=np.uint8)
+
+    def run(pipe):
+        chunks = list(pipe.stream(PROMPT, Streaming(chunk=1), seed=0, video=frames))
+        return chunks, [chunk.latents for chunk in chunks]
+
+    pipe, chunks = assert_near_float32_on_the_cpu(folders(name), run, f"{name}: a stream editing a 2x video", name)
+    ratio = pipe.spec.temporal_ratio
+    for chunk, count in zip(chunks, [1] + [ratio] * 5, strict=True):
+        assert chunk.latents.shape[2] == 1
+        assert_frames(chunk.frames, count, pipe)

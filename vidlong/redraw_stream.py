@@ -10,6 +10,8 @@ frames and rolling window, through the KV cache or re-noised). Time and memory p
 decoded frame by frame as the chunks ask for it. Models: the text-to-video ones with Wan's VAE whose family streams
 (`vidlong.video_to_video.STREAM_REDRAWING_MODELS`: Wan2.1, Wan2.2 A14B and TI2V-5B, SkyReels-V2), since the stream is
 vidlong's own sampler (diffusers' `WanVideoToVideoPipeline`, which the one-call redraw runs, takes Wan2.1's layout alone).
+A pipeline that edits its video (Lucy Edit) streams through this module's source and chunking too, from noise, its
+forwards conditioned on the video's latents of their frames (`vidlong.edit_stream`).
 """
 from __future__ import annotations
 
