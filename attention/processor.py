@@ -38,6 +38,8 @@ class VidlongAttnProcessor:
                  kv_cache_flag=None):
         # the families name their RoPE argument rotary_emb (Wan, LTX, LTX-2: positional) or image_rotary_emb (keyword);
         # LTX-2 passes its key RoPE 6th (None in self-attention) and, in the blocks its STG perturbs, the perturbation
+        if self.adapter.stock_only:  # Helios: its 6th argument is its own (`apply` refuses methods there)
+            return self.stock(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb, image_rotary_emb)
         rotary = rotary_emb if rotary_emb is not None else image_rotary_emb
         if sparse_params is not None:  # Kandinsky 5's NABLA, its own sparse attention (`apply` refuses methods there)
             return self.stock(attn, hidden_states, rotary_emb=rotary, sparse_params=sparse_params)

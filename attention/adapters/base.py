@@ -39,6 +39,11 @@ class FamilyAdapter:
         rope_positions: the rows of its RoPE tables where the family fixes them outside its config (the most token
             frames, rows or columns one forward places), else None (a config's ``rope_max_seq_len``, or any size).
         fewest_steps: the fewest denoising steps its pipeline's sampler takes (Mochi's linear-quadratic sigmas: 2).
+        stock_only: whether every call of its self-attentions goes to its own processor as it came (Helios: vidlong's
+            methods never act on it, and its processor takes arguments vidlong's does not read), so that with no method
+            its forwards are the stock model's bit for bit.
+        whole_chunks: whether its call makes its video in whole chunks of its native window, each decoded on its own
+            (Helios): vidlong's lengths are whole chunks (`vidlong.validate.whole_chunk_latent_frames`).
         frame_counts: the pixel-frame counts its pipeline's call makes from F latent frames, ``ratio·(F - 1) + r`` for each
             ``r`` here (``ratio`` its VAE's pixel frames a latent frame, ``1 <= r <= ratio``; `vidlong.models.latent_frames`):
             (1,) for the ``ratio·k + 1`` lengths of a VAE whose first latent frame decodes to one pixel frame; another count
@@ -60,6 +65,8 @@ class FamilyAdapter:
     prompt_timeline: bool = False
     rope_positions: Optional[int] = None
     fewest_steps: int = 1
+    stock_only: bool = False
+    whole_chunks: bool = False
     frame_counts: tuple = (1,)
 
     def self_attentions(self, transformer) -> list:
