@@ -436,7 +436,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
             noise_generator = torch.Generator().set_state(first_draw)
         output = pipe(
             **prompt_arguments, height=height, width=width,
-            num_frames=call_pixel_frames(request, made, spec.temporal_ratio), num_inference_steps=steps,
+            num_frames=pipe.call_num_frames(request, made), num_inference_steps=steps,
             guidance_scale=guidance, latents=pipe.call_latents(initial.to(pipe.device, pipe.experts()[0].dtype)),
             output_type=output_type, callback_on_step_end=callback,
             generator=noise_generator, **extra,  # after the initial noise: stochastic samplers (CogVideoX's DPM) draw from it

@@ -426,6 +426,13 @@ class VidlongPipelineMixin:
             defaults["guidance_scale_2"] = spec.guidance_scale_2
         return defaults
 
+    def call_num_frames(self, request, made: int) -> int:
+        """The ``num_frames`` `generate` hands its call to make `made` latent frames for `request`
+        (`vidlong.generate.call_pixel_frames`; a family whose call makes whole chunks: their frames)."""
+        from .generate import call_pixel_frames
+
+        return call_pixel_frames(request, made, self.spec.temporal_ratio)
+
     def forward_frames(self, arguments: dict) -> int:
         """Pixel frames one transformer forward of a call with `arguments` (by name, completed) spans: its ``num_frames``
         (a family whose call makes the video window by window: a window's)."""
@@ -704,6 +711,7 @@ PIPELINE_CLASSES = {
     "AnyFlowPipeline": "vidlong.families.anyflow:VidLongAnyFlowPipeline",
     "AnyFlowFARPipeline": "vidlong.families.anyflow_far:VidLongAnyFlowFARPipeline",
     "LucyEditPipeline": "vidlong.families.lucy:VidLongLucyEditPipeline",
+    "HeliosPipeline": "vidlong.families.helios:VidLongHeliosPipeline",
 }
 
 

@@ -719,6 +719,8 @@ def check_generate(request, limits: ModelLimits) -> int:
     check_reference_images(request, limits)
     latent = latent if controlled is None else controlled
     most = None if diagonal else longest_latent_frames(limits)  # diagonal denoising only ever runs the native window
+    if latent is None and adapter_named(limits.family).whole_chunks:
+        latent = whole_chunk_latent_frames(request, spec)
     if latent is None and most is not None and is_whole(request.frames) and request.frames >= 1:
         check_latent_length((int(request.frames) - 1) // spec.temporal_ratio + 1, limits)  # before a 4k+1 hint past it
     try:
@@ -737,6 +739,34 @@ def check_generate(request, limits: ModelLimits) -> int:
         timeline_latent_starts(timeline, fps, spec.temporal_ratio, latent)
     check_control_given(request, limits)
     return latent
+
+
+def whole_chunk_pixel_frames(chunks: int, chunk: int, temporal_ratio: int) -> int:
+    """Pixel frames a call that decodes each of its `chunks` chunks of `chunk` latent frames on its own returns (Helios):
+    ``temporal_ratio·(chunk - 1) + 1`` a chunk, the whole cut to ``temporal_ratio·k + 1``."""
+    made = chunks * (temporal_ratio * (chunk - 1) + 1)
+    return (made - 1) // temporal_ratio * temporal_ratio + 1
+
+
+def whole_chunk_latent_frames(request, spec) -> int:
+    """Latent frames of a request to a model whose call makes whole chunks of its native window (`FamilyAdapter.whole_chunks`):
+    ``--frames`` must be a length its call returns (`whole_chunk_pixel_frames`: one chunk's frames or a multiple, cut to
+    4k+1), another refused naming the nearest two; ``--ratio`` the nearest whole count of chunks, at least one."""
+    chunk, ratio = spec.native_frames, spec.temporal_ratio
+    if request.frames is None:
+        if not is_real(request.ratio) or request.ratio <= 0:
+            raise VidlongError(f"{named('ratio')} must be a finite number > 0, got {request.ratio!r}")
+        return max(1, round(request.ratio)) * chunk
+    if not is_whole(request.frames) or request.frames < 1:
+        raise VidlongError(f"{named('frames')} must be a whole number of pixel frames >= 1, got {request.frames!r}")
+    chunks = max(1, -(-int(request.frames) // whole_chunk_pixel_frames(1, chunk, ratio)))
+    if whole_chunk_pixel_frames(chunks, chunk, ratio) != request.frames:
+        lower = [whole_chunk_pixel_frames(n, chunk, ratio) for n in (chunks - 1, chunks) if n >= 1]
+        near = f"{named('frames')} {lower[0]} or {lower[-1]}" if len(lower) == 2 and lower[0] != lower[1] else \
+            f"{named('frames')} {lower[-1]}"
+        raise VidlongError(f"{request.frames} frames are not a length this model's call makes (whole chunks of "
+                           f"{whole_chunk_pixel_frames(1, chunk, ratio)} frames, the whole cut to {ratio}k+1); use {near}")
+    return chunks * chunk
 
 
 def check_methods_run(name: str, methods: list, limits: ModelLimits) -> None:

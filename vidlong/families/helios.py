@@ -1,0 +1,299 @@
+"""Helios under vidlong (`vidlong.families`): diffusers' `HeliosPipeline` (Helios-Base: Wan's backbone, UMT5 text, Wan's VAE
+of 4x time and 8x space, made autoregressive).
+
+Its call makes the video in chunks of ``num_latent_frames_per_chunk`` latent frames (``c``), as many as ``num_frames``
+pixel frames need at ``4·(c - 1) + 1`` pixel frames a chunk (``ceil(num_frames / (4·(c - 1) + 1))``, at least one). Each
+chunk starts from its own noise, drawn from its generator when the chunk starts (diffusers' call takes no start latents),
+and each forward sees the chunk after its history: the latest ``sum(history_sizes)`` latent frames it made (zeros before
+there are that many), split into long, mid and short parts that its transformer compresses 4x, 2x and 1x, the short part
+after the video's first latent frame (its prefix). Each chunk is decoded on its own, and the video's frames are the
+chunks' one after another, cut to ``4k + 1``. Its call keeps every latent frame and every decoded frame until its end.
+
+vidlong's surface: the model's native window is one chunk (`configs/models/helios.yaml`: ``native_frames`` is its call's
+chunk); vidlong's lengths are whole chunks (`vidlong.validate.whole_chunk_latent_frames`); its call's ``latents=`` are the
+chunks' noise one after another (`VidLongHeliosPipeline`); its streams (`HeliosStreamer`) make its call's chunks keeping only
+the history the next chunk reads, so memory and time per chunk stay flat. Units: latent frames unless pixel frames are said.
+"""
+from __future__ import annotations
+
+import copy
+import inspect
+
+import numpy as np
+import torch
+from diffusers import HeliosPipeline
+from diffusers.pipelines.helios.pipeline_helios import calculate_shift
+
+from ..errors import VidlongError
+from ..pipeline import VidlongPipelineMixin
+from ..streaming import SeamBlend, VideoStreamer, replay
+from ..validate import whole_chunk_pixel_frames
+
+#: diffusers' call defaults its streams take: its history, and the noise its video-to-video path gives a continued video
+CALL_DEFAULTS = {name: p.default for name, p in inspect.signature(HeliosPipeline.__call__).parameters.items()}
+
+
+class LatentScaling:
+    """Its call's normalisation of latents, as it computes it (``1 / std`` in the VAE's dtype, then a division by it)."""
+
+    def __init__(self, vae, device):
+        channels = vae.config.z_dim
+        self.mean = torch.tensor(vae.config.latents_mean).view(1, channels, 1, 1, 1).to(device, vae.dtype)
+        self.inverse_std = 1.0 / torch.tensor(vae.config.latents_std).view(1, channels, 1, 1, 1).to(device, vae.dtype)
+
+    def to_vae(self, latents: torch.Tensor) -> torch.Tensor:
+        return latents.to(self.mean.dtype) / self.inverse_std + self.mean
+
+    def from_vae(self, latents: torch.Tensor) -> torch.Tensor:
+        return (latents - self.mean) * self.inverse_std
+
+
+class ChunkDecoder:
+    """Decodes each chunk ``[1, C, c, h, w]`` on its own, as its call does (``[1, 3, 4·(c - 1) + 1, H, W]`` in [-1, 1]):
+    nothing is carried from one chunk to the next."""
+
+    def __init__(self, pipe):
+        self.vae, self.scaling = pipe.vae, LatentScaling(pipe.vae, pipe.vae.device)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.vae.decode(self.scaling.to_vae(latents.to(self.vae.device)), return_dict=False)[0]
+
+
+def encode_clip(pipe, pixels: torch.Tensor) -> torch.Tensor:
+    """Pixel frames ``[1, 3, T, H, W]`` in [-1, 1] encoded as one clip (the posterior's mode), normalised as its call
+    normalises: ``[1, C, (T - 1) / 4 + 1, h, w]`` float32."""
+    vae = pipe.vae
+    z = vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.mode()
+    return LatentScaling(vae, vae.device).from_vae(z).float()
+
+
+def noised(latents: torch.Tensor, sigma: torch.Tensor, generator) -> torch.Tensor:
+    """``sigma·ε + (1 - sigma)·latents`` with ε drawn from `generator`, as its call noises a given video's latents."""
+    noise = torch.randn(latents.shape, generator=generator).to(latents.device)
+    return sigma.to(latents.device) * noise + (1 - sigma.to(latents.device)) * latents
+
+
+def noise_level(count: int, generator, low: float, high: float) -> torch.Tensor:
+    """`count` noise levels drawn uniformly in [low, high) from `generator`, as its call draws them."""
+    return torch.rand(count, generator=generator) * (high - low) + low
+
+
+class HeliosStreamer(VideoStreamer):
+    """A Helios stream: its call's chunks, one after another, each of ``chunk`` latent frames (the stream's ``--chunk``, its
+    call's ``num_latent_frames_per_chunk``), each forward reading the history its call's forward at that chunk reads: the
+    latest ``sum(history_sizes)`` latent frames (its call's defaults, 16 + 2 + 1) in one buffer of that size, rolled after
+    every chunk, and the video's first latent frame as its prefix. Nothing else is kept, so memory and time per chunk are
+    flat however long the stream runs (`footprints` records, per chunk, the latent frames and numbers held). From the same
+    seed its chunks are its call's chunks bit for bit, all of them: its call's forwards never read further back either.
+    Each chunk is decoded on its own, as its call decodes it (its call also cuts the whole video's end to ``4k + 1``
+    frames, which an endless stream does not). An extension continues a video through its call's video-to-video history
+    path: the input's last latent frames (encoded as its call encodes a given video, `VidLongHeliosPipeline.stream_encode`)
+    fill the history and the input's first frame, encoded alone, is the prefix; both noised as its call noises them."""
+
+    def __init__(self, pipe, prompt, streaming=None, **kwargs):
+        from ..methods import Streaming
+
+        super().__init__(pipe, prompt, streaming or Streaming(), **kwargs)
+        self.first_chunk = self.schedule.chunk  # every chunk is its call's chunk
+        self.sizes = sorted(CALL_DEFAULTS["history_sizes"], reverse=True)
+        self.history = None  # [1, C, sum(sizes), h, w] float32 on the device: its call's history_latents[-sum(sizes):]
+        self.first = None  # [1, C, 1, h, w]: its call's image_latents, the video's first latent frame
+        self.footprints: list[tuple] = []  # per chunk: (history latent frames, numbers held in history and prefix)
+
+    def settings(self) -> dict:
+        return dict(super().settings(), sampler="scheduler", context="history", history_sizes=self.sizes, sinks=None,
+                    window=None)
+
+    def _attach(self, transformer, context) -> None:
+        """None: its forwards read their history as inputs; no cache."""
+
+    def _grid(self) -> tuple:
+        spatial = self.pipe.geometry().spatial
+        return self.height // spatial, self.width // spatial
+
+    def _history(self) -> torch.Tensor:
+        if self.history is None:
+            self.history = torch.zeros(1, self.pipe.latent_channels, sum(self.sizes), *self._grid(), device=self.pipe.device)
+        return self.history
+
+    def _history_inputs(self, frames: int) -> dict:
+        """Its transformer's history arguments for a chunk of `frames` latent frames, as its call builds them."""
+        dtype = self.pipe.transformer.dtype
+        long, mid, one = self._history().split(self.sizes, dim=2)
+        first = self.first if self.first is not None else torch.zeros_like(one[:, :, :1])
+        places = torch.arange(0, 1 + sum(self.sizes) + frames).split([1, *self.sizes, frames])
+        return dict(indices_hidden_states=places[4].unsqueeze(0),
+                    indices_latents_history_short=torch.cat([places[0], places[3]]).unsqueeze(0),
+                    indices_latents_history_mid=places[2].unsqueeze(0), indices_latents_history_long=places[1].unsqueeze(0),
+                    latents_history_short=torch.cat([first, one], dim=2).to(dtype), latents_history_mid=mid.to(dtype),
+                    latents_history_long=long.to(dtype))
+
+    def _scheduler(self, frames: int):
+        """A copy of its scheduler set as its call sets it for a chunk of `frames` latent frames."""
+        pipe = self.pipe
+        config, patch = pipe.scheduler.config, pipe.transformer.config.patch_size
+        height, width = self._grid()
+        tokens = frames * height * width // (patch[0] * patch[1] * patch[2])
+        mu = calculate_shift(tokens, config.get("base_image_seq_len", 256), config.get("max_image_seq_len", 4096),
+                             config.get("base_shift", 0.5), config.get("max_shift", 1.15))
+        scheduler = copy.deepcopy(pipe.scheduler)
+        scheduler.set_timesteps(self.steps, device=pipe.device, sigmas=np.linspace(0.999, 0.0, self.steps + 1)[:-1], mu=mu)
+        return scheduler
+
+    def _denoise(self, text, frames: int) -> torch.Tensor:
+        """A new chunk ``[1, C, f, h, w]`` float32 as its call makes one: its noise drawn from the stream's generator when it
+        starts, its scheduler's steps, each forward (and the negative prompt's, apart, with guidance) reading the history."""
+        pipe, transformer = self.pipe, self.pipe.transformer
+        shape = (1, pipe.latent_channels, frames, *self._grid())
+        latents = pipe.start_noise("plain", shape, pipe.native_frames, self.generator).to(pipe.device)
+        history = self._history_inputs(frames)
+        self.footprints.append((self.history.shape[2], self.history.numel() + (0 if self.first is None else self.first.numel())))
+        states = text.kwargs["encoder_hidden_states"]
+        negative, positive = states.chunk(2) if self.cfg else (None, states)
+        scheduler = self._scheduler(frames)
+        for step, t in enumerate(scheduler.timesteps):
+            inputs = dict(hidden_states=latents.to(transformer.dtype), timestep=t.expand(1), return_dict=False, **history)
+            pred = transformer(encoder_hidden_states=positive, **inputs)[0]
+            if self.cfg:
+                uncond = transformer(encoder_hidden_states=negative, **inputs)[0]
+                pred = uncond + self.guidances[0] * (pred - uncond)
+            latents = scheduler.step(pred, t, latents, return_dict=False)[0]
+            if self.on_step is not None:
+                self.on_step(step + 1, len(scheduler.timesteps))
+        if self.first is None:
+            self.first = latents[:, :, :1]
+        return latents
+
+    def _write(self, latents, text) -> None:
+        """None: no cache; the next chunk reads the history latents."""
+
+    def _recache(self, text) -> None:
+        """None: no cache; each chunk's forwards read the history under its own prompt."""
+
+    def _remember(self, latents: torch.Tensor) -> None:
+        """Clean latents ``[1, C, f, h, w]`` into the history, its oldest frames out (its size stays ``sum(history_sizes)``)."""
+        kept = self._history().shape[2]
+        self.history = torch.cat([self.history, latents.to(self.pipe.device)], dim=2)[:, :, -kept:]
+
+    def _context_latents(self) -> list:
+        return [self._history()]
+
+    def _start_from_prefix(self, decoder) -> np.ndarray:
+        """The input's last latent frames into the history and its first frame (encoded alone; of saved latents, their
+        first frame) as the prefix, each noised as its call's video-to-video path noises them (levels drawn in
+        [image_noise_sigma_min, image_noise_sigma_max) for the first frame, per frame in the video's range for the rest);
+        the input's latents replayed through the chunk decoder for the seam. Returns the input frames."""
+        prefix, generator = self.prefix, self.generator
+        frames = prefix.frames
+        if frames is None:
+            first = prefix.latents[:, :, :1].float()
+        else:
+            first = encode_clip(self.pipe, torch.from_numpy(np.asarray(frames[0])).permute(2, 0, 1)[None, :, None] / 127.5 - 1)
+        level = noise_level(1, generator, CALL_DEFAULTS["image_noise_sigma_min"], CALL_DEFAULTS["image_noise_sigma_max"])
+        self.first = noised(first.to(self.pipe.device), level, generator)
+        tail, chunk = prefix.cache_latents(sum(self.sizes)).float(), self.schedule.chunk
+        low, high = CALL_DEFAULTS["video_noise_sigma_min"], CALL_DEFAULTS["video_noise_sigma_max"]
+        for start in range(0, tail.shape[2], chunk):
+            piece = tail[:, :, start:start + chunk]
+            self._remember(noised(piece, noise_level(piece.shape[2], generator, low, high).view(1, 1, -1, 1, 1), generator))
+        decoded = replay(decoder, prefix.history, chunk, keep=frames is None)
+        frames = frames if frames is not None else decoded
+        self.seam = SeamBlend(frames[-1], decoded[-1], self.streaming.seam_frames)
+        return frames
+
+
+class VidLongHeliosPipeline(VidlongPipelineMixin, HeliosPipeline):
+    """diffusers' `HeliosPipeline` (Helios-Base; text to video here: its ``image=`` and ``video=`` paths are not wired in
+    vidlong's calls, its video path serves `extend`) with vidlong's surface: its call's chunk is the model's native window
+    (``num_latent_frames_per_chunk`` where none is given), its ``latents=`` the chunks' noise, `generate` decodes each
+    chunk as its call does, and it streams and extends keeping only its call's history (`HeliosStreamer`). vidlong's methods
+    do not act on it (its adapter's refusal)."""
+
+    _chunk_noise = None  # the noise of the call's chunks not started yet ``[B, C, F, h, w]``, while a call runs
+
+    def __call__(self, *args, **kwargs):
+        """Its call; given ``latents=`` ``[B, C, k·c, h, w]`` (c: its chunk), chunk ``i`` starts from their latent frames
+        ``i·c`` to ``(i + 1)·c`` instead of noise drawn from its generator (diffusers' call would ignore them)."""
+        self._chunk_noise = kwargs.get("latents")
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            self._chunk_noise = None
+
+    def prepare_latents(self, batch_size, num_channels_latents=16, height=384, width=640, num_frames=33, dtype=None,
+                        device=None, generator=None, latents=None):
+        """A chunk's start: the next chunk of the call's given ``latents=``, else diffusers' draw."""
+        if self._chunk_noise is None:
+            return super().prepare_latents(batch_size, num_channels_latents, height, width, num_frames, dtype, device,
+                                           generator, latents)
+        frames = (num_frames - 1) // self.vae_scale_factor_temporal + 1
+        start, self._chunk_noise = self._chunk_noise[:, :, :frames], self._chunk_noise[:, :, frames:]
+        return start.to(device=device, dtype=dtype)
+
+    def start_noise(self, kind: str, shape, native_frames: int, generator=None) -> torch.Tensor:
+        """Plain noise is drawn chunk after chunk (of the native window), as its call draws its chunks' noise, so that
+        `generate`'s latents are what its call would draw from the same generator."""
+        if kind != "plain":
+            return super().start_noise(kind, shape, native_frames, generator)
+        frames, chunk = shape[2], self.native_frames
+        return torch.cat([super(VidLongHeliosPipeline, self).start_noise(
+            kind, (*shape[:2], min(chunk, frames - start), *shape[3:]), native_frames, generator)
+            for start in range(0, frames, chunk)], dim=2)
+
+    def complete_call(self, arguments: dict) -> None:
+        """Its chunk, the model's native window, where none is given."""
+        if arguments.get("num_latent_frames_per_chunk") is None:
+            arguments["num_latent_frames_per_chunk"] = self.native_frames
+
+    def _chunk_pixel_frames(self, arguments: dict) -> int:
+        return self.spec.temporal_ratio * (arguments["num_latent_frames_per_chunk"] - 1) + 1
+
+    def forward_frames(self, arguments: dict) -> int:
+        """One forward spans one chunk (its history's latents aside)."""
+        return self._chunk_pixel_frames(arguments)
+
+    def latents_frames(self, arguments: dict):
+        """Its chunks' latent frames: ``ceil(num_frames / chunk's pixel frames)`` chunks of ``c``."""
+        if arguments.get("num_frames") is None:
+            return None
+        window = self._chunk_pixel_frames(arguments)
+        return max(1, -(-int(arguments["num_frames"]) // window)) * arguments["num_latent_frames_per_chunk"]
+
+    def call_num_frames(self, request, made: int) -> int:
+        """The ``num_frames`` that makes its call make `made` latent frames, whole chunks of the native window: the pixel
+        frames its call returns for them."""
+        return whole_chunk_pixel_frames(made // self.native_frames, self.native_frames, self.spec.temporal_ratio)
+
+    @torch.no_grad()
+    def decode_uint8(self, latents: torch.Tensor, chunk=None, fast: bool = False) -> np.ndarray:
+        """Latents ``[1, C, k·c, h, w]`` -> uint8 frames ``[T, H, W, 3]`` as its call decodes them: each chunk of the native
+        window on its own, the chunks' frames one after another cut to ``4k + 1``, post-processed by its video processor
+        (its call's frames bit for bit)."""
+        decoder, step = self.stream_decoder(), self.native_frames
+        video = torch.cat([decoder.decode(latents[:, :, start:start + step]) for start in range(0, latents.shape[2], step)],
+                          dim=2)
+        ratio = self.spec.temporal_ratio
+        video = video[:, :, :(video.shape[2] - 1) // ratio * ratio + 1]
+        frames = self.video_processor.postprocess_video(video, output_type="np")[0]
+        return (np.clip(frames, 0, 1) * 255).round().astype(np.uint8)
+
+    def stream_decoder(self):
+        return ChunkDecoder(self)
+
+    def stream_encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixel frames ``[1, 3, T, H, W]`` -> latents as its call encodes a given video: whole chunks of ``4·(c - 1) + 1``
+        frames (c: the native window) from its end, each encoded alone (the first ``T mod`` that many left out); one line
+        for a video shorter than one chunk."""
+        window = self.spec.native_pixel_frames
+        count = pixels.shape[2] // window
+        if count == 0:
+            raise VidlongError(f"the video to continue has {pixels.shape[2]} frames; a Helios extension encodes whole chunks "
+                               f"of {window} frames, as its call encodes a given video: give at least {window}")
+        start = pixels.shape[2] - count * window
+        return torch.cat([encode_clip(self, pixels[:, :, start + i * window:start + (i + 1) * window]) for i in range(count)],
+                         dim=2)
+
+    def streamer(self, streaming):
+        from ..methods import DiagonalDenoising
+
+        return super().streamer(streaming) if isinstance(streaming, DiagonalDenoising) else HeliosStreamer
