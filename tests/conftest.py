@@ -572,6 +572,21 @@ def tiny_anyflow_far_transformer(seed: int = 0, layers: int = 1):
     return model.eval()
 
 
+def tiny_helios_transformer(seed: int = 0, layers: int = 1):
+    """A random HeliosTransformer3DModel (Helios: 2 heads x 16, patch (1, 2, 2) with its 2x and 4x history patches, RoPE
+    split 8 / 4 / 4, T5 states of width 16) for exact CPU checks."""
+    from diffusers import HeliosTransformer3DModel
+
+    torch.manual_seed(seed)
+    model = HeliosTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16, in_channels=IN_CHANNELS,
+                                     out_channels=IN_CHANNELS, text_dim=TEXT_DIM, freq_dim=16, ffn_dim=32, num_layers=layers,
+                                     rope_dim=(8, 4, 4))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model.eval()
+
+
 def anyflow_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32) -> dict:
     """Latents frames first ``[2, F, C, H, W]`` (latent frames, as its pipeline hands them), a flow map's source and target
     timesteps per frame ``[2, F]`` and a batch of 2 prompts' 5 T5 states (a guided call's negative and positive)."""

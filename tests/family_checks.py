@@ -192,14 +192,14 @@ def check_stream_follows_its_context(pipe, folder, tmp_path, temporal: int, size
     assert read_video(out)[0].shape == (1 + 2 * temporal, *size)
 
 
-def check_cli_extension(folder, tmp_path, temporal: int, fps: float, size: tuple, audio=None):
+def check_cli_extension(folder, tmp_path, temporal: int, fps: float, size: tuple, audio=None, chunk: int = 1):
     """`vidlong extend` on `folder` of a 13-frame video at `fps` (frames ``size`` ``(H, W, 3)``; with `audio`, a
-    `vidlong.video_io.Soundtrack`, its sound track) by 2 chunks of 1 latent frame, `temporal` pixel frames each: the
+    `vidlong.video_io.Soundtrack`, its sound track) by 2 chunks of `chunk` latent frames, `temporal` pixel frames each: the
     input's frames come first (one more H.264 encode). Returns the output's path."""
     given = np.broadcast_to(np.linspace(40, 200, 13, dtype=np.uint8)[:, None, None, None], (13, *size)).copy()
     write_video(tmp_path / "in.mp4", given, fps=fps, audio=audio)
     extended = tmp_path / "extended.mp4"
-    assert main(["extend", "--model", str(folder), "--video", str(tmp_path / "in.mp4"), "--chunks", "2", "--chunk", "1",
+    assert main(["extend", "--model", str(folder), "--video", str(tmp_path / "in.mp4"), "--chunks", "2", "--chunk", str(chunk),
                  "--prompt", "a red ball", "--out", str(extended)]) == 0
     frames, read_fps = read_video(extended)
     assert frames.shape[0] == 13 + 2 * temporal and read_fps == pytest.approx(fps)

@@ -115,6 +115,7 @@ CASES = {
     "anyflow": (tiny_pipeline.tiny_anyflow_pipeline, 32, 48, False, False),
     "anyflow-far": (tiny_pipeline.tiny_anyflow_far_pipeline, 32, 32, False, False),
     "lucy-edit": (tiny_pipeline.tiny_lucy_pipeline, 32, 32, False, False),
+    "helios": (tiny_pipeline.tiny_helios_pipeline, 32, 32, False, False),
 }
 
 

@@ -18,7 +18,7 @@ from test_family_pipelines import FAMILIES, saved_family
 from vidlong.generate import GenerateRequest, generate, ratio_latent_frames
 from vidlong.methods import Streaming
 from vidlong.pipeline import load_pipeline
-from vidlong.validate import limits_for_pipeline, odd_latents, shown_first_chunk
+from vidlong.validate import limits_for_pipeline, odd_latents, shown_first_chunk, whole_chunk_pixel_frames
 
 DEVICE, DTYPE = os.environ.get("VIDLONG_GPU_TEST_DEVICE", "cuda"), "bfloat16"
 
@@ -67,6 +67,7 @@ CASES = {
     "anyflow-far": (("builder", "tiny_anyflow_far_pipeline", {}, dict(native_frames=7, height=32, width=32, fps=16,
                                                                        stream_first_chunk=1)), False, True, True),
     "lucy-edit": (("builder", "tiny_lucy_pipeline", {}, dict(native_frames=3, height=32, width=32, fps=8)), False, False, False),
+    "helios": (("builder", "tiny_helios_pipeline", {}, dict(native_frames=3, height=32, width=32, fps=24)), False, True, True),
 }
 #: the cases whose `generate` continues a given video (`test_a_continued_video`) rather than making one from the prompt
 CONTINUING = {"skyreels-v2-df-v2v"}
@@ -75,7 +76,10 @@ EDITING = {"lucy-edit"}
 GENERATING = [name for name in CASES if name not in CONTINUING | EDITING]
 #: the cases vidlong's methods do not act on (refused in one line: AnyFlow FAR's block-causal attention over a compressed
 #: cache): `generate` makes their 2x video with no method
-NO_METHODS = {"anyflow-far"}
+NO_METHODS = {"anyflow-far", "helios"}
+#: the cases whose call decodes each chunk on its own (Helios: r·(f - 1) + 1 pixel frames a chunk of f latent frames, the
+#: whole video cut to r·k + 1), as their streams and extensions do
+CHUNKS_DECODED_ALONE = {"helios"}
 STREAMING = [name for name, (_, _, streams, _) in CASES.items() if streams]
 EXTENDING = [name for name, (*_, extends) in CASES.items() if extends]
 PROMPT = "a red ball bouncing"
@@ -185,7 +189,8 @@ def test_generate_both_at_twice_the_native_length(folders, name):
     dropped = limits.dropped_frames
     assert made.latents.shape[2] == made.settings["latent_frames"] == ratio_latent_frames(2, native, odd_latents(limits))
     latent = made.settings["latent_frames"]
-    assert made.settings["pixel_frames"] in (ratio * (latent - 1) + 1 - dropped, ratio * latent)
+    made_alone = whole_chunk_pixel_frames(latent // native, native, ratio) if name in CHUNKS_DECODED_ALONE else None
+    assert made.settings["pixel_frames"] in (ratio * (latent - 1) + 1 - dropped, ratio * latent, made_alone)
     assert_frames(made.frames, made.settings["pixel_frames"], pipe)
     if made.audio is not None:  # LTX-2's sound
         assert np.isfinite(made.audio.samples).all() and np.abs(made.audio.samples).max() > 0
@@ -209,7 +214,8 @@ def test_a_two_chunk_stream(folders, name):
     assert [chunk.index for chunk in chunks] == [0, 1]
     limits, ratio = limits_for_pipeline(pipe), pipe.spec.temporal_ratio
     first = shown_first_chunk(limits)
-    for chunk, latent, count in zip(chunks, (first, 1), (ratio * (first - 1) + 1 - limits.dropped_frames, ratio)):
+    alone = name in CHUNKS_DECODED_ALONE  # every chunk's 1 latent frame decoded to 1 pixel frame
+    for chunk, latent, count in zip(chunks, (first, 1), (ratio * (first - 1) + 1 - limits.dropped_frames, 1 if alone else ratio)):
         assert chunk.latents.shape[2] == latent
         assert_frames(chunk.frames, count, pipe)
     if pipe.makes_audio:  # LTX-2: the last chunk's sound, finite and not silent
@@ -233,7 +239,7 @@ def test_an_extension_of_a_short_video(folders, name):
     assert [item.index for item in items] == [-1, 0, 1]
     for item in items[1:]:
         assert item.latents.shape[2] == 1
-        assert_frames(item.frames, pipe.spec.temporal_ratio, pipe)
+        assert_frames(item.frames, 1 if name in CHUNKS_DECODED_ALONE else pipe.spec.temporal_ratio, pipe)
 
 
 @pytest.mark.parametrize("name", sorted(CONTINUING))

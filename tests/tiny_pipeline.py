@@ -631,3 +631,17 @@ def tiny_anyflow_far_pipeline():
     text_encoder = tiny_umt5(tokenizer)
     return AnyFlowFARPipeline(tokenizer=tokenizer, text_encoder=text_encoder, transformer=tiny_anyflow_far_transformer(),
                               vae=tiny_vae(), scheduler=FlowMapEulerDiscreteScheduler(shift=3.0))
+
+
+def tiny_helios_pipeline():
+    """diffusers' `HeliosPipeline` of tiny random parts: `tiny_vae`, a one-layer UMT5 encoder, `tiny_helios_transformer` and
+    its scheduler (diffusers' defaults but one stage and Euler's steps, as Helios-Base's call sets its timesteps)."""
+    from diffusers import HeliosPipeline, HeliosScheduler
+
+    from conftest import tiny_helios_transformer
+
+    torch.manual_seed(0)
+    tokenizer = tiny_tokenizer()
+    text_encoder = tiny_umt5(tokenizer)
+    return HeliosPipeline(tokenizer=tokenizer, text_encoder=text_encoder, transformer=tiny_helios_transformer(), vae=tiny_vae(),
+                          scheduler=HeliosScheduler(stages=1, scheduler_type="euler", use_dynamic_shifting=True))

@@ -242,11 +242,15 @@ class VidLongHeliosPipeline(VidlongPipelineMixin, HeliosPipeline):
 
     def complete_call(self, arguments: dict) -> None:
         """Its chunk, the model's native window, where none is given."""
-        if arguments.get("num_latent_frames_per_chunk") is None:
-            arguments["num_latent_frames_per_chunk"] = self.native_frames
+        arguments["num_latent_frames_per_chunk"] = self._chunk(arguments)
+
+    def _chunk(self, arguments: dict) -> int:
+        """The latent frames of its call's chunk: its ``num_latent_frames_per_chunk``, else the native window."""
+        chunk = arguments.get("num_latent_frames_per_chunk")
+        return self.native_frames if chunk is None else chunk
 
     def _chunk_pixel_frames(self, arguments: dict) -> int:
-        return self.spec.temporal_ratio * (arguments["num_latent_frames_per_chunk"] - 1) + 1
+        return self.spec.temporal_ratio * (self._chunk(arguments) - 1) + 1
 
     def forward_frames(self, arguments: dict) -> int:
         """One forward spans one chunk (its history's latents aside)."""
@@ -257,7 +261,7 @@ class VidLongHeliosPipeline(VidlongPipelineMixin, HeliosPipeline):
         if arguments.get("num_frames") is None:
             return None
         window = self._chunk_pixel_frames(arguments)
-        return max(1, -(-int(arguments["num_frames"]) // window)) * arguments["num_latent_frames_per_chunk"]
+        return max(1, -(-int(arguments["num_frames"]) // window)) * self._chunk(arguments)
 
     def call_num_frames(self, request, made: int) -> int:
         """The ``num_frames`` that makes its call make `made` latent frames, whole chunks of the native window: the pixel

@@ -1,0 +1,141 @@
+"""Helios (autoregressive: chunk after chunk, each after its own compressed history) through its family adapter and pipeline:
+the spec from configs/models; vidlong's lengths are whole chunks of its native window; `generate` and its call = diffusers'
+`HeliosPipeline` bit for bit; a stream's chunks are its call's chunks bit for bit while the history it keeps stays one
+size; `vidlong stream` and `vidlong extend` write their mp4s; the methods and what its streams do not take are refused in
+one line before loading."""
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from conftest import IN_CHANNELS, tiny_helios_transformer
+from family_checks import check_cli_extension, check_release_refuses
+
+import vidlong
+from vidlong.errors import VidlongError
+from vidlong.generate import GenerateRequest, generate
+from vidlong.methods import Streaming
+from vidlong.validate import check_generate, limits_for_pipeline, whole_chunk_pixel_frames
+
+NATIVE = 3  # latent frames: its tiny folder's chunk (9 pixel frames)
+
+
+def test_native_length_size_and_sampling_come_from_configs():
+    """One chunk of 9 latent frames (its call's default chunk) at 24 fps, 384x640, 50 steps at guidance 5, from
+    configs/models; its VAE's (Wan's) 4x in time and 8x in space; a length of 4 chunks is the 129 frames its call returns
+    for its docstring's 132."""
+    from tiny_pipeline import tiny_helios_pipeline
+
+    from vidlong.models import family_of, geometry_from_configs, model_facts, spec_for_facts
+
+    model = tiny_helios_transformer()
+    spec = spec_for_facts(model_facts(model.config, family=family_of(model)))
+    assert (spec.name, spec.native_frames, spec.fps, spec.height, spec.width, spec.num_inference_steps,
+            spec.guidance_scale) == ("helios", 9, 24, 384, 640, 50, 5.0)
+    geometry = geometry_from_configs(tiny_helios_pipeline().vae.config, model.config)
+    assert (geometry.channels, geometry.spatial, geometry.temporal, geometry.patch) == (IN_CHANNELS, 8, 4, (1, 2, 2))
+    assert [whole_chunk_pixel_frames(n, 9, 4) for n in (1, 2, 4, 5)] == [33, 65, 129, 165]
+
+
+def test_methods_are_refused_in_one_line():
+    """UltraViCo and FreeLong++ do not act on attention that spans one chunk and its bounded history: `vidlong.apply`
+    refuses them naming why."""
+    for method in (vidlong.UltraViCo(), vidlong.SpectralFusion()):
+        with pytest.raises(VidlongError, match="one chunk and its own bounded, compressed history"):
+            vidlong.apply(tiny_helios_transformer(), method)
+
+
+def saved_folder(path):
+    """A tiny Helios pipeline (`tiny_helios_pipeline`) saved in `path` with a vidlong.yaml: native 3 latent frames (its
+    call's chunk), 32x32 at 24 fps, 2 steps, guidance 1."""
+    from tiny_pipeline import tiny_helios_pipeline
+
+    tiny_helios_pipeline().save_pretrained(path, safe_serialization=True)
+    (path / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-helios", native_frames=NATIVE, height=32, width=32, fps=24,
+                                                           num_inference_steps=2, guidance_scale=1.0)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """The folder (`saved_folder`)."""
+    return saved_folder(tmp_path_factory.mktemp("helios"))
+
+
+def diffusers_pipeline(folder):
+    from diffusers import HeliosPipeline
+
+    stock = HeliosPipeline.from_pretrained(folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    return stock
+
+
+def stock_call(folder, chunks: int, guidance: float, seed: int, **call):
+    """diffusers' own call from the folder: `chunks` chunks of the native window, its generator seeded with `seed`."""
+    return diffusers_pipeline(folder)("a red ball", height=32, width=32, num_frames=whole_chunk_pixel_frames(chunks, NATIVE, 4),
+                                      num_inference_steps=2, guidance_scale=guidance, num_latent_frames_per_chunk=NATIVE,
+                                      generator=torch.Generator().manual_seed(seed), **call).frames
+
+
+def test_generate_and_its_call_are_the_stock_pipeline_bit_for_bit(folder, pipe):
+    """`load_pipeline` gives vidlong's class; `generate` at 3x (3 chunks) with classifier-free guidance returns the frames
+    (25: 3 chunks of 9 cut to 4k+1) diffusers' own call makes from the same seed, and the latents its call makes given the
+    noise generate draws (chunk after chunk, as diffusers' call draws it); `--frames 25` is the same length, 24 is refused
+    naming 17 and 25."""
+    assert type(pipe).__name__ == "VidLongHeliosPipeline" and pipe.facts()["family"] == "helios"
+    result = generate(pipe, GenerateRequest(prompt="a red ball", ratio=3, seed=3, guidance=2.0))
+    video = stock_call(folder, 3, 2.0, 3, output_type="np")[0]
+    assert len(result.frames) == 25 == result.settings["pixel_frames"] and result.settings["latent_frames"] == 3 * NATIVE
+    assert np.array_equal(result.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+    noise = pipe.start_noise("plain", (1, IN_CHANNELS, 3 * NATIVE, 4, 4), NATIVE, torch.Generator().manual_seed(3))
+    given = pipe("a red ball", num_frames=25, latents=noise, guidance_scale=2.0, output_type="latent").frames
+    assert torch.equal(given, result.latents)
+    assert check_generate(GenerateRequest(prompt="a red ball", frames=25), limits_for_pipeline(pipe)) == 3 * NATIVE
+    with pytest.raises(VidlongError, match=r"24 frames are not a length this model's call makes .* use frames \(--frames\) 17 or 25"):
+        check_generate(GenerateRequest(prompt="a red ball", frames=24), limits_for_pipeline(pipe))
+
+
+def test_a_streams_chunks_are_its_calls_and_its_history_stays_flat(folder, pipe):
+    """Chunks of 3 (its call's chunk, 9 frames each) with guidance: all 7 are its call's 7 chunks from the same seed bit
+    for bit (its call's forwards read no further back than the 19 latent frames of history the stream keeps); the history
+    it holds is 19 frames at every chunk, one size from the second chunk (the first has no prefix frame yet) to the
+    seventh, whose history is the first that its own chunks fill."""
+    stream = pipe.stream("a red ball", Streaming(chunk=NATIVE), chunks=7, seed=0, guidance=2.0)
+    items = list(stream)
+    assert [item.latents.shape[2] for item in items] == [NATIVE] * 7 and [len(item.frames) for item in items] == [9] * 7
+    assert [frames for frames, _ in stream.footprints] == [19] * 7 and len({size for _, size in stream.footprints[1:]}) == 1
+    whole = stock_call(folder, 7, 2.0, 0, output_type="latent")
+    assert torch.equal(torch.cat([item.latents for item in items], dim=2), whole)
+
+
+def test_cli_stream_and_extend_write_their_mp4s(folder, tmp_path):
+    """`vidlong stream --chunks 2`: 2 chunks of 9 frames of 32x32 at 24 fps; `vidlong extend` of a 13-frame video (its last
+    9 frames encoded as one chunk, its first alone) by 2 chunks of 3 latent frames: its frames first, then 18 new ones."""
+    from vidlong.cli import main
+    from vidlong.video_io import read_video
+
+    out = tmp_path / "stream.mp4"
+    assert main(["stream", "--model", str(folder), "--prompt", "a red ball", "--chunks", "2", "--out", str(out)]) == 0
+    frames, fps = read_video(out)
+    assert frames.shape == (2 * 9, 32, 32, 3) and fps == pytest.approx(24)
+    check_cli_extension(folder, tmp_path, temporal=9, fps=24, size=(32, 32, 3), chunk=NATIVE)
+
+
+#: what it refuses before loading, and what the refusal says
+REFUSED = [(["generate", "--ratio", "2", "--method", "ultravico"], "its own bounded, compressed history"),
+           (["generate", "--ratio", "2", "--method", "riflex"], "its own bounded, compressed history"),
+           (["generate", "--ratio", "2", "--method", "fifo"], "stream it instead"),
+           (["generate", "--frames", "24"], "use --frames 17 or 25"),
+           (["generate", "--image", "in.png"], "this model is text-to-video and takes no --image"),
+           (["stream", "--chunks", "2", "--context", "renoise"], "renoise is not available for HeliosTransformer3DModel"),
+           (["stream", "--chunks", "2", "--sinks", "1"], "its call's own history"),
+           (["stream", "--chunks", "2", "--first-chunk", "1"], "drop --first-chunk"),
+           (["stream", "--chunks", "2", "--sampler", "causal"], "its own scheduler's steps"),
+           (["stream", "--chunks", "2", "--no-recache"], "--no-recache: a Helios stream keeps no KV cache")]
+
+
+@pytest.mark.parametrize("command, says", REFUSED)
+def test_what_it_does_not_run_is_refused_in_one_line_before_loading(folder, tmp_path, capsys, monkeypatch, command, says):
+    """The methods (its attention spans one chunk and its history), fifo's queue, a length off its chunks, an image, a
+    re-noised context, sinks or a window, a first chunk of its own, the causal sampler, a cache kept on a prompt switch."""
+    check_release_refuses(folder, None, command, says, tmp_path, capsys, monkeypatch)
