@@ -523,25 +523,31 @@ def recache_field(demo):
 def test_the_page_offers_what_the_model_runs_and_the_recache_field_only_where_a_switch_may_keep_a_cache(demo, tmp_path_factory):
     """"Re-encode the cache on a prompt switch" acts on a KV-cache stream that may keep its cache on a switch: shown for a
     text-to-video Wan model, hidden for an image-to-video one (it streams with the re-noised context alone), also when the
-    Stream method goes back from fifo to chunked, for Motif-Video (a family with no cache) and for AnyFlow FAR (each chunk
-    encodes its cache again). AnyFlow FAR's page offers no method its model refuses: none and direct, none by default
-    (the API's too), no Compare nor Preset, the cache context alone; the API still takes the others to the refusal that says why."""
+    Stream method goes back from fifo to chunked, for Motif-Video (a family with no cache), for AnyFlow FAR (each chunk
+    encodes its cache again) and for Helios (no cache: each chunk reads its history). AnyFlow FAR's and Helios's pages offer
+    no method their models refuse: none and direct, none by default (the API's too), no Compare nor Preset, their own
+    context alone; the API still takes the others to the refusal that says why."""
     from test_anyflow_far import saved_folder as far_folder
+    from test_helios import saved_folder as helios_folder
     from test_motif_video import saved_folder
 
     i2v = gradio_app.build_app(load_pipeline(save_tiny_pipeline(tmp_path_factory.mktemp("tiny-i2v-recache"), "i2v"),
                                              device="cpu"))
     motif = gradio_app.build_app(load_pipeline(saved_folder(tmp_path_factory.mktemp("motif-recache")), device="cpu"))
     far = gradio_app.build_app(load_pipeline(far_folder(tmp_path_factory.mktemp("far-page")), device="cpu"))
-    assert [recache_field(page).visible for page in (demo, i2v, motif, far)] == [True, False, False, False]
-    assert [page.vidlong_app.method_fields("chunked")[3]["visible"] for page in (demo, i2v, far)] == [True, False, False]
-    offered = [[choice for choice, _ in field(page, label).choices] for page in (demo, far) for label in ("Method", "Context")]
-    assert offered == [list(gradio_app.METHOD_NAMES), ["auto", "cache", "renoise"], ["none", "direct"], ["auto", "cache"]]
-    assert [field(page, "Method").value for page in (demo, far)] == ["both", "none"]
-    assert not field(far, "Compare methods").visible and field(demo, "Compare methods").visible
-    assert not field(far, "Preset").visible and field(demo, "Preset").visible  # presets set methods, which it runs none of
-    api_methods = [next(f.fn for f in page.fns.values() if f.api_name == "generate").__defaults__[0] for page in (demo, far)]
-    assert api_methods == ["both", "none"]  # /generate's method when none is given
+    helios = gradio_app.build_app(load_pipeline(helios_folder(tmp_path_factory.mktemp("helios-page")), device="cpu"))
+    assert [recache_field(page).visible for page in (demo, i2v, motif, far, helios)] == [True, False, False, False, False]
+    assert [page.vidlong_app.method_fields("chunked")[3]["visible"] for page in (demo, i2v, far, helios)] == [True] + [False] * 3
+    offered = [[choice for choice, _ in field(page, label).choices] for page in (demo, far, helios)
+               for label in ("Method", "Context")]
+    assert offered == [list(gradio_app.METHOD_NAMES), ["auto", "cache", "renoise"]] + [["none", "direct"], ["auto", "cache"]] * 2
+    assert [field(page, "Method").value for page in (demo, far, helios)] == ["both", "none", "none"]
+    for page in (far, helios):  # presets set methods, which these run none of
+        assert not field(page, "Compare methods").visible and not field(page, "Preset").visible
+    assert field(demo, "Compare methods").visible and field(demo, "Preset").visible
+    api_methods = [next(f.fn for f in page.fns.values() if f.api_name == "generate").__defaults__[0]
+                   for page in (demo, far, helios)]
+    assert api_methods == ["both", "none", "none"]  # /generate's method when none is given
     assert field(far, "Method").preprocess("both") == "both"  # through the API to the model's own refusal, which says why
     with pytest.raises(gradio_app.gr.Error, match="Method must be one of none, direct; got 'bogus'"):
         field(far, "Method").preprocess("bogus")
