@@ -1,6 +1,6 @@
 """vidlong's pipelines for the families beyond Wan, one module each (`skyreels`, `ltx`, `cogvideox`, `hunyuan`, `mochi`,
 `kandinsky5`, `kandinsky5_i2v`, `motif`, `motif_i2v`, `easyanimate`, `allegro`, `anyflow`, `anyflow_far`,
-`lucy`; what they share in
+`lucy`, `helios`; what they share in
 `common`, and in `guider` what those whose calls guide by a guider component share): diffusers' `SkyReelsV2Pipeline` and its
 image-to-video and diffusion-forcing pipelines (Wan's layout: Wan's surface serves them as it is), `LTXPipeline`,
 `LTXImageToVideoPipeline`, `LTXConditionPipeline`, `CogVideoXPipeline`, `CogVideoXImageToVideoPipeline`,
@@ -8,7 +8,8 @@ image-to-video and diffusion-forcing pipelines (Wan's layout: Wan's surface serv
 `HunyuanVideo15Pipeline`, `HunyuanVideo15ImageToVideoPipeline`, `MochiPipeline`, `Kandinsky5T2VPipeline`,
 `Kandinsky5I2VPipeline`, `MotifVideoPipeline`, `MotifVideoImage2VideoPipeline`, `EasyAnimatePipeline`,
 `EasyAnimateInpaintPipeline` (as image to video), `AllegroPipeline`, `AnyFlowPipeline`, the causal
-`AnyFlowFARPipeline` and `LucyEditPipeline` (Wan's layout, editing a given video whose latents go in on the channels) with
+`AnyFlowFARPipeline`, `LucyEditPipeline` (Wan's layout, editing a given video whose latents go in on the channels) and the
+autoregressive `HeliosPipeline` with
 the surface of `VidlongPipelineMixin`. Each states how its
 ``latents=`` argument is laid out and what a stream needs where it differs from Wan's (its prompt encoding, one
 transformer forward on ``[B, C, f, h, w]`` latents, its sampler's timesteps, the forward process that re-noises the
@@ -21,7 +22,8 @@ for its part, the new sound made anew: its audio VAE is not given the input's so
 CogVideoX-Fun control generates only; Kandinsky 5 runs each prompt of a guided batch through its own forward, as its
 call does; Allegro's streams follow its DDPM-family sampler (`AllegroStreamer`: its start noise and input scaling),
 AnyFlow's its flow-map sampler (`AnyFlowStreamer`: each forward's target timestep); AnyFlow FAR streams by its own
-block-causal KV cache, bounded to its first chunk and the latest chunks (`AnyFlowFARStreamer`); Lucy Edit edits a video in
-one call, or chunk by chunk in a stream given it (`vidlong.edit_stream`), and does not extend
+block-causal KV cache, bounded to its first chunk and the latest chunks (`AnyFlowFARStreamer`), Helios by its call's chunks
+with only the history the next chunk reads (`HeliosStreamer`), its lengths whole chunks; Lucy Edit edits a video in one
+call, or chunk by chunk in a stream given it (`vidlong.edit_stream`), and does not extend
 (`vidlong.validate.EDIT_EXTEND_REFUSAL`).
 """
