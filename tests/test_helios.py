@@ -47,11 +47,11 @@ def test_methods_are_refused_in_one_line():
 
 def saved_folder(path):
     """A tiny Helios pipeline (`tiny_helios_pipeline`) saved in `path` with a vidlong.yaml: native 3 latent frames (its
-    call's chunk), 32x32 at 24 fps, 2 steps, guidance 1."""
+    call's chunk), 16x16 at 24 fps, 2 steps, guidance 1."""
     from tiny_pipeline import tiny_helios_pipeline
 
     tiny_helios_pipeline().save_pretrained(path, safe_serialization=True)
-    (path / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-helios", native_frames=NATIVE, height=32, width=32, fps=24,
+    (path / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-helios", native_frames=NATIVE, height=16, width=16, fps=24,
                                                            num_inference_steps=2, guidance_scale=1.0)))
     return path
 
@@ -72,7 +72,7 @@ def diffusers_pipeline(folder):
 
 def stock_call(folder, chunks: int, guidance: float, seed: int, **call):
     """diffusers' own call from the folder: `chunks` chunks of the native window, its generator seeded with `seed`."""
-    return diffusers_pipeline(folder)("a red ball", height=32, width=32, num_frames=whole_chunk_pixel_frames(chunks, NATIVE, 4),
+    return diffusers_pipeline(folder)("a red ball", height=16, width=16, num_frames=whole_chunk_pixel_frames(chunks, NATIVE, 4),
                                       num_inference_steps=2, guidance_scale=guidance, num_latent_frames_per_chunk=NATIVE,
                                       generator=torch.Generator().manual_seed(seed), **call).frames
 
@@ -87,7 +87,7 @@ def test_generate_and_its_call_are_the_stock_pipeline_bit_for_bit(folder, pipe):
     video = stock_call(folder, 3, 2.0, 3, output_type="np")[0]
     assert len(result.frames) == 25 == result.settings["pixel_frames"] and result.settings["latent_frames"] == 3 * NATIVE
     assert np.array_equal(result.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
-    noise = pipe.start_noise("plain", (1, IN_CHANNELS, 3 * NATIVE, 4, 4), NATIVE, torch.Generator().manual_seed(3))
+    noise = pipe.start_noise("plain", (1, IN_CHANNELS, 3 * NATIVE, 2, 2), NATIVE, torch.Generator().manual_seed(3))
     given = pipe("a red ball", num_frames=25, latents=noise, guidance_scale=2.0, output_type="latent").frames
     assert torch.equal(given, result.latents)
     assert check_generate(GenerateRequest(prompt="a red ball", frames=25), limits_for_pipeline(pipe)) == 3 * NATIVE
@@ -109,7 +109,7 @@ def test_a_streams_chunks_are_its_calls_and_its_history_stays_flat(folder, pipe)
 
 
 def test_cli_stream_and_extend_write_their_mp4s(folder, tmp_path):
-    """`vidlong stream --chunks 2`: 2 chunks of 9 frames of 32x32 at 24 fps; `vidlong extend` of a 13-frame video (its last
+    """`vidlong stream --chunks 2`: 2 chunks of 9 frames of 16x16 at 24 fps; `vidlong extend` of a 13-frame video (its last
     9 frames encoded as one chunk, its first alone) by 2 chunks of 3 latent frames: its frames first, then 18 new ones."""
     from vidlong.cli import main
     from vidlong.video_io import read_video
@@ -117,8 +117,8 @@ def test_cli_stream_and_extend_write_their_mp4s(folder, tmp_path):
     out = tmp_path / "stream.mp4"
     assert main(["stream", "--model", str(folder), "--prompt", "a red ball", "--chunks", "2", "--out", str(out)]) == 0
     frames, fps = read_video(out)
-    assert frames.shape == (2 * 9, 32, 32, 3) and fps == pytest.approx(24)
-    check_cli_extension(folder, tmp_path, temporal=9, fps=24, size=(32, 32, 3), chunk=NATIVE)
+    assert frames.shape == (2 * 9, 16, 16, 3) and fps == pytest.approx(24)
+    check_cli_extension(folder, tmp_path, temporal=9, fps=24, size=(16, 16, 3), chunk=NATIVE)
 
 
 #: what it refuses before loading, and what the refusal says
