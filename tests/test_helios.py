@@ -110,7 +110,9 @@ def test_a_streams_chunks_are_its_calls_and_its_history_stays_flat(folder, pipe)
 
 def test_cli_stream_and_extend_write_their_mp4s(folder, tmp_path):
     """`vidlong stream --chunks 2`: 2 chunks of 9 frames of 16x16 at 24 fps; `vidlong extend` of a 13-frame video (its last
-    9 frames encoded as one chunk, its first alone) by 2 chunks of 3 latent frames: its frames first, then 18 new ones."""
+    9 frames encoded as one chunk, its first alone) by 2 chunks of 3 latent frames: its frames first, then 18 new ones;
+    `vidlong generate --ratio 2 --save-latents` (17 frames of 2 chunks) continued by `vidlong extend --video --latents`
+    (its 6 latent frames, which decode chunk by chunk to its 17 frames) by a chunk: its frames, then 9 new ones."""
     from vidlong.cli import main
     from vidlong.video_io import read_video
 
@@ -119,6 +121,12 @@ def test_cli_stream_and_extend_write_their_mp4s(folder, tmp_path):
     frames, fps = read_video(out)
     assert frames.shape == (2 * 9, 16, 16, 3) and fps == pytest.approx(24)
     check_cli_extension(folder, tmp_path, temporal=9, fps=24, size=(16, 16, 3), chunk=NATIVE)
+    made, latents, more = tmp_path / "made.mp4", tmp_path / "made.pt", tmp_path / "more.mp4"
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--ratio", "2", "--save-latents", str(latents),
+                 "--out", str(made)]) == 0
+    assert main(["extend", "--model", str(folder), "--video", str(made), "--latents", str(latents), "--chunks", "1",
+                 "--prompt", "a red ball", "--out", str(more)]) == 0
+    assert read_video(made)[0].shape[0] == 17 and read_video(more)[0].shape[0] == 17 + 9
 
 
 #: what it refuses before loading, and what the refusal says

@@ -683,9 +683,10 @@ def _redraw_length(args, streaming, limits) -> dict:
 def _extension_input(args, folder: Path, spec, streaming):
     """(the video's `VideoFileFrames` or None, latents or None, prompt, fps or None), each checked against the model's
     configs before any weights load."""
+    from .attention.adapters import family_of_class
     from .extend import (check_extension_source, check_latents_for_model, check_video_for_model,
-                         check_video_matches_latents, input_video_file, load_latents)
-    from .models import folder_geometry
+                         check_video_matches_latents, decoded_chunk, input_video_file, load_latents)
+    from .models import folder_configs, folder_geometry
     from .scalars import is_real
 
     check_extension_source(args.video, args.latents)
@@ -704,7 +705,8 @@ def _extension_input(args, folder: Path, spec, streaming):
         fps = frames.fps
         check_video_for_model(frames, geometry)
         if latents is not None:
-            check_video_matches_latents(frames, latents, geometry, meta)
+            family = family_of_class(folder_configs(folder)[1].get("_class_name")) or "wan"
+            check_video_matches_latents(frames, latents, geometry, meta, chunk=decoded_chunk(family, spec))
         sidecar = Path(args.video).with_suffix(".json")
         if not prompt and sidecar.is_file():
             prompt = _prompt_at_end(_settings_file(sidecar))

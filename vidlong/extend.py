@@ -179,17 +179,31 @@ def video_identity(last_frame: np.ndarray, pixel_frames: int) -> dict:
     return dict(pixel_frames=int(pixel_frames), last_frame=np.round(thumbnail(last_frame), 1).tolist())
 
 
-def check_video_matches_latents(frames: np.ndarray, latents: torch.Tensor, geometry: Geometry, meta: dict = None) -> None:
+def decoded_chunk(family: str, spec) -> Optional[int]:
+    """The latent frames of each chunk a model of `family` (its `spec`) decodes on its own, where its call makes whole chunks
+    of its native window (`FamilyAdapter.whole_chunks`: Helios), else None."""
+    from .attention.adapters import adapter_named
+
+    return spec.native_frames if adapter_named(family).whole_chunks else None
+
+
+def check_video_matches_latents(frames: np.ndarray, latents: torch.Tensor, geometry: Geometry, meta: dict = None,
+                                chunk: Optional[int] = None) -> None:
     """`--video` and `--latents` together must be the same video: same size, latents no longer than the
-    frames and, where the latents file recorded its video (`video_identity`), the same frame count and
-    last frame."""
+    frames (`chunk`: a model's `decoded_chunk`, whose latents decode chunk by chunk, else None) and, where the latents file
+    recorded its video (`video_identity`), the same frame count and last frame."""
+    from .validate import whole_chunk_pixel_frames
+
     size = (latents.shape[3] * geometry.spatial, latents.shape[4] * geometry.spatial)
     if tuple(frames.shape[1:3]) != size:
         raise VidlongError(f"{named('video')} is {frames.shape[2]}x{frames.shape[1]} but {named('latents')} decode to {size[1]}x{size[0]}; "
                            "pass the latents saved with that video")
-    if pixel_frames(latents.shape[2], geometry.temporal) > len(frames):
-        raise VidlongError(f"{named('latents')} hold {latents.shape[2]} latent frames ({pixel_frames(latents.shape[2], geometry.temporal)} "
-                           f"pixel frames), more than the video's {len(frames)} pixel frames; pass the latents saved with that video")
+    count = latents.shape[2]
+    decoded = pixel_frames(count, geometry.temporal) if chunk is None else \
+        whole_chunk_pixel_frames(count // chunk, chunk, geometry.temporal)
+    if decoded > len(frames):
+        raise VidlongError(f"{named('latents')} hold {count} latent frames ({decoded} pixel frames), more than the video's "
+                           f"{len(frames)} pixel frames; pass the latents saved with that video")
     recorded = (meta or {}).get("pixel_frames")
     if isinstance(recorded, int) and recorded != len(frames):
         raise VidlongError(f"{named('video')} has {len(frames)} frames but {named('latents')} were saved with a video of {recorded}; "
@@ -257,7 +271,7 @@ def extension_prefix(pipe, streaming, video: Optional[np.ndarray] = None, latent
         check_latents_for_model(latents, geometry)
         if video is not None:
             check_video_for_model(video, geometry)
-            check_video_matches_latents(video, latents, geometry)
+            check_video_matches_latents(video, latents, geometry, chunk=decoded_chunk(pipe.facts()["family"], spec))
         return ExtensionPrefix(latents=latents, history=latents, frames=video, fps=fps)
     check_video_for_model(video, geometry)
     tail = video[-tail_pixel_frames(len(video), max(1, context) + ENCODE_WARMUP, spec.temporal_ratio):]
