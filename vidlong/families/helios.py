@@ -164,7 +164,7 @@ class HeliosStreamer(VideoStreamer):
             self.first = latents[:, :, :1]
         return latents
 
-    def _write(self, latents, text) -> None:
+    def _write(self, latents, text, frames) -> None:
         """None: no cache; the next chunk reads the history latents."""
 
     def _recache(self, text) -> None:
