@@ -565,10 +565,8 @@ class VidlongPipelineMixin:
             kwargs: guidance, guidance_2, seed, height, width, negative_prompt; image (an image-to-video model's first
                 frame, required there: a path or a PIL image).
         """
-        from .edit_stream import EditStreamer
         from .fifo_stream import chunk_layout
         from .methods import DiagonalDenoising
-        from .redraw_stream import RedrawStreamer
         from .schedulers.stream import stream_chunk_count
 
         streaming, chunks, seconds = self._stream_config("pipe.stream", streaming, chunks, seconds, kwargs, video is not None)
@@ -583,8 +581,7 @@ class VidlongPipelineMixin:
             raise VidlongError(f"a stream redrawing or editing a {named('video')} is chunked and as long as the video: drop "
                                f"{'the DiagonalDenoising config' if seconds is None else named('seconds')} "
                                f"({named('chunks')} N takes its first N chunks)")
-        streamer = EditStreamer if self.edits_video else RedrawStreamer
-        return streamer(self, prompt, streaming, video, strength=plain(strength), chunks=chunks, **kwargs)
+        return self.video_streamer()(self, prompt, streaming, video, strength=plain(strength), chunks=chunks, **kwargs)
 
     def extend(self, prompt: str, video=None, latents=None, streaming=None, chunks=None, seconds=None, fps=None, **kwargs):
         """Continue a video: an iterator whose first `StreamChunk` (``is_input``) holds the input's frames,
@@ -635,6 +632,14 @@ class VidlongPipelineMixin:
         from .streaming import VideoStreamer
 
         return DiagonalStreamer if isinstance(streaming, DiagonalDenoising) else VideoStreamer
+
+    def video_streamer(self):
+        """The stream class of a stream given a video: `EditStreamer` where the call edits it (`edits_video`: Lucy Edit),
+        else `RedrawStreamer`."""
+        from .edit_stream import EditStreamer
+        from .redraw_stream import RedrawStreamer
+
+        return EditStreamer if self.edits_video else RedrawStreamer
 
 
 class VidLongWanPipeline(VidlongPipelineMixin, WanPipeline):
