@@ -13,7 +13,8 @@ Two named API endpoints for `gradio_client`, whose errors are one-line `AppError
     Client(url).predict(prompt="a red circle", method="both", ratio=2, api_name="/generate")  # (mp4, settings)
     Client(url).submit(prompt="a red circle", seconds=4, api_name="/stream")               # live clips, then the mp4
 
-Only one run computes at a time (events queue on one worker, and a lock guards the pipeline).
+Only one run computes at a time (events queue on one worker, and a lock guards the pipeline). On a Lucy Edit folder
+the page edits an uploaded video, which both tabs require: Generate in one call, Stream chunk by chunk (no strength).
 """
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ import os
 import queue
 import re
 import secrets
-import shlex
 import threading
 import time
 from collections import deque
@@ -49,11 +49,10 @@ from vidlong.panels import side_by_side  # noqa: E402
 from vidlong.fifo_stream import DiagonalStreamer, chunk_layout  # noqa: E402
 from vidlong.methods import DiagonalDenoising, diagonal_of  # noqa: E402
 from vidlong.schedulers.stream import one_prompt_text, stream_chunk_count  # noqa: E402
-from vidlong.redraw_stream import RedrawStreamer  # noqa: E402
 from vidlong.streaming import StreamSampling, VideoStreamer, held_sound, resolve_context  # noqa: E402
-from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_SEED, MAX_STEPS, check_diagonal_stream,  # noqa: E402
-                              check_generate, check_methods_run, check_seed, check_streams, limits_for_pipeline, streams,
-                              video_size)
+from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_SEED, MAX_STEPS, check_diagonal, check_diagonal_stream,  # noqa: E402
+                              check_generate, check_methods_run, check_not_redrawing, check_seed, check_streams,
+                              limits_for_pipeline, streams, video_size)
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
 from vidlong.extend import count_input_frames, input_frame_size  # noqa: E402
 from vidlong.animate import ANIMATE_VIDEOS  # noqa: E402
@@ -118,33 +117,40 @@ APP_PLACES = {
     "vidlong stream --video": 'the Stream tab\'s "Redraw a video, chunk by chunk" (/stream\'s video)',
     "vidlong generate --video": 'the Generate tab\'s "Redraw a video" (/generate\'s video)',
 }
+#: the places of a page whose model edits a given video (Lucy Edit: `ModelLimits.edits`), its video fields' titles
+EDIT_PLACES = dict(APP_PLACES, **{
+    "vidlong stream --video": 'the Stream tab\'s "Edit a video, chunk by chunk" (/stream\'s video)',
+    "vidlong generate --video": 'the Generate tab\'s "Edit a video" (/generate\'s video)',
+})
 
 
-def _user_message(err: Exception) -> str:
+def _user_message(err: Exception, places: dict = APP_PLACES) -> str:
     """One line for the user, naming fields as the page does ("height", not the CLI's "--height" or the
-    Python "height (--height)", `vidlong.errors.named`), a command line's way with a video as the page's (`APP_PLACES`),
-    and an uploaded file by its name (not its path in the server's Gradio cache)."""
+    Python "height (--height)", `vidlong.errors.named`), a command line's way with a video (and its example file, in.mp4)
+    as the page's place that does the same (`places`: `APP_PLACES`, or a video-editing page's `EDIT_PLACES`), and an
+    uploaded file by its name (not its path in the server's Gradio cache)."""
     text = str(err).strip().splitlines()
-    text = [re.sub("|".join(fr"`?{re.escape(command)}`?" for command in APP_PLACES), lambda m: APP_PLACES[m.group(0).strip("`")],
-                   text[0])] if text else text
+    commands = "|".join(re.escape(command) for command in places)
+    text = [re.sub(fr"`?({commands})`?(?: in\.mp4)?", lambda m: places[m.group(1)], text[0])] if text else text
     line = re.sub(r"\b([a-z][a-z0-9_]*) \(--[a-z0-9-]+\)", lambda m: m.group(1).replace("_", " "),
                   text[0] if text else type(err).__name__)
     line = re.sub(re.escape(str(gradio_cache_folder())) + r"/\S*/([^/\s]+)", r"\1", line)
     return re.sub(r"--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)", lambda m: m.group(1).replace("-", " "), line)
 
 
-def _one_line(err: BaseException) -> str:
+def _one_line(err: BaseException, places: dict = APP_PLACES) -> str:
     """The user's line for any failure: a `VidlongError`'s message, else the exception's type and first line."""
-    return _user_message(err) if isinstance(err, VidlongError) else f"{type(err).__name__}: {_user_message(err)}"
+    line = _user_message(err, places)
+    return line if isinstance(err, VidlongError) else f"{type(err).__name__}: {line}"
 
 
-def _as_app_error(err: Exception) -> gr.Error:
+def _as_app_error(err: Exception, places: dict = APP_PLACES) -> gr.Error:
     """The one-line `gr.Error` of any failure (a traceback goes to the server log for unexpected ones)."""
     if isinstance(err, gr.Error):
         return err
     if not isinstance(err, VidlongError):
         log.error("run failed", exc_info=err)
-    return gr.Error(_one_line(err), print_exception=False)
+    return gr.Error(_one_line(err, places), print_exception=False)
 
 
 def _toast(error: gr.Error) -> None:
@@ -260,6 +266,8 @@ class App:
     def __init__(self, pipe, folder: Optional[OutputFolder] = None):
         self.pipe, self.spec = pipe, pipe.spec
         self.limits = limits_for_pipeline(pipe)
+        #: the page's places for a video, as its messages name them (a model that edits a given video: Lucy Edit's)
+        self.places = EDIT_PLACES if self.limits.edits else APP_PLACES
         #: the methods the page offers, those this model runs (`runs_method`), and its default: both, else the first (none)
         self.methods = [name for name in METHOD_NAMES if runs_method(name, self.limits)]
         self.method = "both" if "both" in self.methods else self.methods[0]
@@ -285,12 +293,15 @@ class App:
                               and adapter.stream_refusal(Streaming(recache_on_prompt_switch=False)) is None)
 
     def length_note(self, ratio, method="none", preset=NO_PRESET, steps=None, height=None, width=None, video=None,
-                    strength=DEFAULT_STRENGTH, *driving_videos) -> str:
-        """Markdown: the length a ratio gives on this model (or an uploaded `video` to redraw or control video has; on Wan
-        Animate, the segments it sets and the pose video's length), and the run's estimated time and memory (the time once
-        a run on this device has finished); says so when the run will not fit, and why when a field is refused. Takes the
-        fields as the page sends them (unchecked, `preprocess=False`)."""
+                    strength=None, *driving_videos) -> str:
+        """Markdown: the length a ratio gives on this model (or an uploaded `video` to redraw, to edit or control video has;
+        on Wan Animate, the segments it sets and the pose video's length), and the run's estimated time and memory (the time
+        once a run on this device has finished); says so when the run will not fit, and why when a field is refused; on a
+        model that edits a given video (Lucy Edit), with none uploaded, that the edit is as long as it. Takes the fields as
+        the page sends them (unchecked, `preprocess=False`)."""
         spec = self.spec
+        if self.limits.edits and not _uploaded_path(video):
+            return "Upload the video to edit: the edit is as long as it, at its frame rate and aspect."
         low, high = LENGTH_RANGE
         if isinstance(ratio, (int, float)) and not low <= ratio <= high:  # the slider's box takes any number
             return f"**Length must be from {low:g} to {high:g}, got {ratio:g}**"
@@ -307,12 +318,13 @@ class App:
             if self.pipe.task == "animate":
                 note = self._animate_length(request, latent)
         except VidlongError as err:  # the reason, where the note would have been
-            return f"**{html.escape(_user_message(err), quote=False)}**"
+            return f"**{html.escape(_user_message(err, self.places), quote=False)}**"
         except (TypeError, ValueError):
             return ""
         if self.pipe.task != "animate":
             frames = pixel_frames(latent, spec.temporal_ratio) - self.limits.dropped_frames  # the frames its call returns
-            note = ("The video to redraw (the Length field is not used): " if video else
+            note = ("The edit is as long as the video to edit: " if self.limits.edits else
+                    "The video to redraw (the Length field is not used): " if video else
                     "The control video (the Length field is not used): " if request.control_video else "")
             note += (f"{latent} latent frames = **{frames} frames**, {frames / fps:.1f} s at {fps:g} fps "
                      f"({latent / spec.native_frames:.2g}× the native {spec.native_frames}). ")
@@ -322,7 +334,7 @@ class App:
         try:
             check_fits(cost)
         except VidlongError as err:
-            note += f" **Will not fit:** {html.escape(_user_message(err), quote=False)}"
+            note += f" **Will not fit:** {html.escape(_user_message(err, self.places), quote=False)}"
         return note
 
     def _animate_length(self, request: GenerateRequest, latent: int) -> str:
@@ -341,6 +353,7 @@ class App:
             *driving_videos) -> tuple:
         """The page's fields as a checked run estimated to fit in memory: the `GenerateRequest` (seed -1 or empty:
         a random one) and the fifo method's `DiagonalDenoising` (None for another method)."""
+        self.check_edited(video, "/generate")
         request = _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
                               last_image, video, strength, *driving_videos)
         diagonal = _diagonal_of([request.method], partition_guidance, noise_correlation)
@@ -385,7 +398,7 @@ class App:
             gr.Info("Stopped: the model is free for the next run")
             return (gr.update(),) * (4 if page else 2)
         except Exception as err:  # noqa: BLE001 - one line to the user
-            error = _as_app_error(err)
+            error = _as_app_error(err, self.places)
             if not page:
                 raise error from None
             _toast(error)
@@ -399,12 +412,20 @@ class App:
     def single_run(self, *fields) -> list[tuple]:
         return [self.run(*fields)]
 
+    def check_edited(self, video, endpoint: str) -> None:
+        """On a model that edits a given video (`ModelLimits.edits`: Lucy Edit), one line naming the field unless `video`
+        (the upload of the tab whose API is `endpoint`) is given."""
+        if self.limits.edits and not _uploaded_path(video):
+            raise VidlongError(f"Video to edit is empty: Lucy Edit edits a given video by the prompt; upload it ({endpoint}'s "
+                               "video)")
+
     def compare_runs(self, methods, *fields) -> list[tuple]:
         """One run per chosen method, all with the same prompt, seed and settings (the fifo fields: fifo's run's)."""
         methods = list(methods or [])
         if not COMPARE_MIN <= len(methods) <= COMPARE_MAX:
             raise VidlongError(f"compare needs {COMPARE_MIN} to {COMPARE_MAX} methods, got {len(methods)}; tick them in Compare methods")
         request_fields, (partition_guidance, noise_correlation, video, strength) = fields[:13], fields[13:17]
+        self.check_edited(video, "/generate")
         first = _request_of(*request_fields, video, strength, *fields[17:])  # and Wan Animate's videos
         check_methods(methods, first)
         diagonal = _diagonal_of(methods, partition_guidance, noise_correlation)
@@ -417,7 +438,7 @@ class App:
 
     def streamer(self, prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image=None,
                  method: str = "chunked", cut: bool = False, partition_guidance: Optional[str] = None,
-                 noise_correlation: float = 0.0, video: Optional[str] = None, strength: float = DEFAULT_STRENGTH,
+                 noise_correlation: float = 0.0, video: Optional[str] = None, strength: Optional[float] = None,
                  extend_video: Optional[str] = None):
         """(streamer, chunks or None, timeline rows) of the Stream tab's fields, checked before anything
         runs. The stream prompt holds from 0 s, the timeline's prompts from their seconds on; either may
@@ -425,19 +446,24 @@ class App:
         takes none of the chunked method's fields (chunk, context, re-encode, steps: hidden on the page);
         `cut`, `partition_guidance` and `noise_correlation` are fifo's alone (a prompt switch cuts to the new prompt's
         own native video, else blends; `_diagonal_of`). A `video` (chunked, a model that redraws) is redrawn chunk by
-        chunk at `strength` (`RedrawStreamer`): the stream is as long as it (Seconds is not used), at its frame rate. An
-        `extend_video` is continued (`pipe.extend`, either method): the stream is its frames, then Seconds of new ones (and
-        the timeline's seconds) at its frame rate and size."""
+        chunk at `strength` (`vidlong.redraw_stream.RedrawStreamer`): the stream is as long as it (Seconds is not used), at
+        its frame rate; on a model that edits a given video (Lucy Edit) the `video` is required and edited so, with no
+        strength (`vidlong.edit_stream.EditStreamer`), and there is no `extend_video`. An `extend_video` is continued
+        (`pipe.extend`, either method): the stream is its frames, then Seconds of new ones (and the timeline's seconds) at
+        its frame rate and size."""
         check_streams(self.limits.family)
         video, extend_video = _uploaded_path(video), _uploaded_path(extend_video)
         if extend_video:
+            check_not_redrawing(self.limits, extension=True)  # an edit does not extend
             count_input_frames(extend_video, "extend_video")  # a file that is no video, named as this field
             for given, field in ((video, "the video to redraw"), (image, "the first-frame image")):
                 if given:
                     raise VidlongError(f"Video to continue: the continuation starts from its own last frames; remove {field}, "
                                        "or the video to continue")
+        self.check_edited(video, "/stream")
         if video and method == "fifo":
-            raise VidlongError("a video is redrawn by the chunked method; choose Stream method chunked, or remove the video")
+            raise VidlongError(f"a video is {'edited' if self.limits.edits else 'redrawn'} by the chunked method; choose Stream "
+                               "method chunked" + ("" if self.limits.edits else ", or remove the video"))
         if cut and method != "fifo":
             raise VidlongError("cut on a prompt switch is the fifo method's; the chunked method re-encodes its cache on a switch")
         diagonal = _diagonal_of([method], partition_guidance, noise_correlation, bool(cut))
@@ -469,9 +495,10 @@ class App:
             with self.lock:  # the video's last frames: not beside another run (a stopped one finishing its step)
                 streamer = self.pipe.extend(first_prompt, video=extend_video, streaming=config,
                                             seconds=float(seconds) or None, seed=seed, guidance=guidance)
-        elif video:  # as long as the video
-            streamer = RedrawStreamer(self.pipe, first_prompt, config, video=video, strength=float(strength), seed=seed,
-                                      guidance=guidance)
+        elif video:  # as long as the video (an edit takes no strength: None)
+            make = self.pipe.video_streamer()
+            streamer = make(self.pipe, first_prompt, config, video=video, strength=None if strength is None else float(strength),
+                            seed=seed, guidance=guidance)
         else:  # the stream knows its length (LTX-2's gives its last chunk the sound it holds back)
             counted = stream_chunk_count(self.spec, chunk_layout(config), None, float(seconds), dropped=self.limits.dropped_frames)
             make = self.pipe.streamer(config)  # the family's own (LTX-2's), or diagonal denoising's
@@ -522,7 +549,7 @@ class App:
         if made:
             settings = dict(settings, chunks=made, pixel_frames=writer.frames_written, fps=fps,
                             prompts=[list(entry) for entry in streamer.prompts if entry[0] < made],
-                            error=None if error is None else _one_line(error))
+                            error=None if error is None else _one_line(error, self.places))
             output = self.history.add(path, settings, _caption(settings))
         else:
             path.unlink(missing_ok=True)
@@ -579,7 +606,7 @@ class App:
                            f"frames: the whole video is below", str(payload.video), str(payload.sidecar), self.history.gallery())
                     return
         except Exception as err:  # noqa: BLE001 - one line to the user
-            error = _as_app_error(err)
+            error = _as_app_error(err, self.places)
             if not page:
                 raise error from None
             _toast(error)
@@ -614,7 +641,7 @@ class App:
             start = job.streamer.switch_prompt(one_prompt_text(prompt) if isinstance(prompt, str) else prompt)
             return html.escape(f"prompt switches at chunk {start + 1}: {prompt.strip()}")
         except VidlongError as err:
-            return html.escape(_user_message(err))
+            return html.escape(_user_message(err, self.places))
 
     def reserve(self, request: gr.Request) -> None:
         """A page's click, before its run is queued: the session's job exists from now, so Stop reaches it
@@ -664,10 +691,12 @@ def _kept_in(recent: deque, frames) -> Iterator:
 
 
 def runs_method(name: str, limits) -> bool:
-    """Whether method `name` runs on the model of `limits` (`vidlong.validate.check_methods_run`): the page offers no
-    method it would refuse."""
+    """Whether method `name` runs on the model of `limits` (`vidlong.validate.check_methods_run`; fifo, which takes no video,
+    not on a video-to-video model, whose every run is given one: Lucy Edit): the page offers no method it would refuse."""
     try:
         check_methods_run(name, methods_for(name, None), limits)
+        if name == "fifo":
+            check_diagonal(limits, video=limits.task == "v2v")
     except VidlongError:
         return False
     return True
@@ -706,15 +735,21 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
     largest = None if app.limits.rope_positions is None else app.limits.rope_positions * multiple  # None: no RoPE table
 
     presets = preset_names()
+    edits = app.limits.edits  # Lucy Edit: the Generate and Stream tabs edit an uploaded video, which they require
     streaming = streams(app.limits)
+    if edits:
+        about = ("Edit a video by the prompt: in one call, a training-free method acting past the native window (compare "
+                 "methods side by side), or chunk by chunk at any length in the Stream tab.")
+    else:
+        about = (("Generate a long video with a training-free method, compare methods side by side"
+                  if app.limits.no_methods_reason is None else
+                  "Generate a long video (vidlong's methods do not act on this model: its own call, longer)")
+                 + (", or stream one live." if streaming else ". (This model does not stream: its Stream tab is hidden.)"))
     with gr.Blocks(title="vidlong", analytics_enabled=False) as demo:
         gr.Markdown(
             "# vidlong: long videos from a short-video model\n"
             f"Model **{spec.name}** on `{pipe.device}`: native window {spec.native_frames} latent frames "
-            f"= {spec.native_pixel_frames} frames at {spec.width}×{spec.height}, {spec.fps} fps. "
-            + ("Generate a long video with a training-free method, compare methods side by side" if app.limits.no_methods_reason
-               is None else "Generate a long video (vidlong's methods do not act on this model: its own call, longer)")
-            + (", or stream one live." if streaming else ". (This model does not stream: its Stream tab is hidden.)")
+            f"= {spec.native_pixel_frames} frames at {spec.width}×{spec.height}, {spec.fps} fps. " + about
         )
         with gr.Row():
             image = fields.guarded(gr.Image(
@@ -726,8 +761,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
             with gr.Tab("Generate", id="generate-tab"):
                 with gr.Row():
                     with gr.Column(scale=1):
-                        prompt = gr.Textbox(label="Prompt", lines=2, placeholder="a red circle bouncing on a dark background",
-                                            elem_id="prompt")
+                        prompt = gr.Textbox(label="Prompt", lines=2, elem_id="prompt",
+                                            placeholder="make it snowy" if edits else "a red circle bouncing on a dark background")
                         method = fields.Radio(app.methods, value=app.method, label="Method", accepts=METHOD_NAMES,
                                           info="; ".join(f"{k}: {METHOD_HELP[k]}" if k in METHOD_HELP else k
                                                          for k in app.methods),
@@ -738,7 +773,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                                  visible=app.limits.no_methods_reason is None)  # a model no method acts on
                             noise = fields.Dropdown([AUTO, *NOISE_KINDS], value=AUTO, label="Initial noise",
                                                 info="auto: the preset's, else plain", elem_id="noise")
-                        ratio = fields.Slider(*LENGTH_RANGE, value=2, step=0.5, label="Length (× native window)", elem_id="ratio")
+                        ratio = fields.Slider(*LENGTH_RANGE, value=2, step=0.5, label="Length (× native window)", elem_id="ratio",
+                                              visible=not edits)  # an edit is as long as its video
                         length_note = gr.Markdown(app.length_note(2, app.method), elem_id="length-note")
                         animating, control = pipe.task == "animate", app.limits.control
                         controlled, vace = control is not None, control == "vace"
@@ -761,11 +797,13 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                             driving_videos.append(fields.Radio(
                                 [1, 5], value=1 if animating else None, visible=animating, elem_id="segment-overlap",
                                 label="Segment overlap (frames each segment after the first starts from, of the one before)"))
-                        with gr.Accordion("Redraw a video (video-to-video)", open=False, visible=app.limits.redraws):
-                            redraw = gr.Video(label="Video to redraw: the prompt redraws it, at its length (the Length "
-                                              "field is not used), frame rate and aspect", sources=["upload"], elem_id="redraw")
-                            strength = fields.Slider(0.05, 1, value=DEFAULT_STRENGTH, step=0.05, elem_id="strength",
-                                                     label="Strength (how much is redrawn; 1: from pure noise)")
+                        with gr.Accordion("Edit a video" if edits else "Redraw a video (video-to-video)", open=edits,
+                                          visible=app.limits.redraws):
+                            redraw = gr.Video(label="Video to edit: the prompt edits it; the edit is as long as it, at its frame "
+                                              "rate and aspect" if edits else "Video to redraw: the prompt redraws it, at its "
+                                              "length (the Length field is not used), frame rate and aspect",
+                                              sources=["upload"], elem_id="redraw")
+                            strength = _strength_input(edits, "strength")
                         with gr.Row():
                             steps = fields.Number(value=spec.num_inference_steps, precision=0, minimum=1, maximum=MAX_STEPS, label="Steps")
                             guidance = fields.Number(value=spec.guidance_scale, minimum=0, maximum=MAX_GUIDANCE, label="Guidance")
@@ -792,7 +830,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                          elem_id="video")
                         sidecar = gr.File(label="Settings (.json)", interactive=False, elem_id="sidecar")
                         settings = gr.JSON(label="Settings used", max_height=320, elem_id="settings")
-            with gr.Tab("Stream", id="stream-tab", visible=streaming):
+            with gr.Tab("Stream", id="stream-tab", visible=streaming or app.stream_redraws):  # Lucy Edit: an edit alone
                 with gr.Row():
                     with gr.Column(scale=1):
                         s_prompt = gr.Textbox(label="Stream prompt", lines=2, elem_id="stream-prompt",
@@ -800,8 +838,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                         s_method = fields.Radio(list(STREAM_METHODS), value="chunked", label="Stream method",
                                                 info="chunked: chunk by chunk through sinks and a rolling window (the fields "
                                                      "below); fifo: diagonal denoising, generate's fifo video shown as it "
-                                                     "is made, fewer vanishing objects, less motion", visible=adapter_named(app.limits.family).timestep_per_token,
-                                                elem_id="stream-method")
+                                                     "is made, fewer vanishing objects, less motion", elem_id="stream-method",
+                                                visible=adapter_named(app.limits.family).timestep_per_token and not edits)
                         timeline = fields.guarded(gr.Dataframe(
                             headers=["from second", "prompt"], datatype=["number", "str"], row_count=(1, "dynamic"),
                             column_count=(2, "fixed"), type="array", label="Prompt timeline (optional: the prompt from each "
@@ -809,7 +847,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                             '{"headers": ["from second", "prompt"], "data": [[4, "a blue ball"]]})')
                         with gr.Row():
                             s_seconds = fields.Number(value=10, minimum=0, maximum=MAX_SECONDS, label="Seconds (0: until stopped)",
-                                                      elem_id="stream-seconds")
+                                                      elem_id="stream-seconds", visible=not edits)  # an edit: its video's
                             s_chunk = fields.Number(value=min(3, spec.native_frames), precision=0, minimum=1,
                                                 maximum=spec.native_frames, label="Chunk (latent frames)")
                             s_context = fields.Dropdown([AUTO, *app.stream_contexts], value=AUTO, label="Context",
@@ -824,12 +862,14 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                         s_cut = gr.Checkbox(value=False, label="Cut to the new prompt's own video on a switch (else blend)",
                                             visible=False, elem_id="stream-cut")
                         s_partition_guidance, s_noise_correlation = _fifo_inputs("stream-")
-                        with gr.Accordion("Redraw a video, chunk by chunk", open=False, visible=app.stream_redraws):
-                            s_redraw = gr.Video(label="Video to redraw: the prompt redraws it chunk by chunk, at any length (the "
+                        with gr.Accordion(f"{'Edit' if edits else 'Redraw'} a video, chunk by chunk", open=edits,
+                                          visible=app.stream_redraws):
+                            s_redraw = gr.Video(label="Video to edit: the prompt edits it chunk by chunk, at any length (the "
+                                                "stream is as long as it), at its frame rate and aspect" if edits else
+                                                "Video to redraw: the prompt redraws it chunk by chunk, at any length (the "
                                                 "stream is as long as it; Seconds is not used), at its frame rate and aspect",
                                                 sources=["upload"], elem_id="stream-redraw")
-                            s_strength = fields.Slider(0.05, 1, value=DEFAULT_STRENGTH, step=0.05, elem_id="stream-strength",
-                                                       label="Strength (how much is redrawn; 1: from pure noise)")
+                            s_strength = _strength_input(edits, "stream-strength")
                         with gr.Accordion("Continue a video", open=False, visible=app.stream_extends):
                             s_extend = gr.Video(label="Video to continue: the stream is its frames, then Seconds of new ones "
                                                 "(the timeline's seconds count the new part) from its last frames, at its "
@@ -863,7 +903,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                      height: Optional[float] = None, width: Optional[float] = None,
                                      image: Optional[str] = None, last_image: Optional[str] = None,
                                      partition_guidance: str = "", noise_correlation: float = 0.0, video: Optional[str] = None,
-                                     strength: float = DEFAULT_STRENGTH, pose_video: Optional[str] = None,
+                                     strength: Optional[float] = None, pose_video: Optional[str] = None,
                                      face_video: Optional[str] = None, background_video: Optional[str] = None,
                                      mask_video: Optional[str] = None, control_video: Optional[str] = None,
                                      reference_images: Optional[list] = None, segment_overlap: Optional[int] = None,
@@ -877,7 +917,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
         async def compare_page(compared: list, prompt: str, method: str, preset: str, ratio: float, steps, guidance, seed,
                                noise: str, negative_prompt: str, height, width, image=None, last_image=None,
                                partition_guidance: str = "", noise_correlation: float = 0.0, video: Optional[str] = None,
-                               strength: float = DEFAULT_STRENGTH, pose_video=None, face_video=None, background_video=None,
+                               strength: Optional[float] = None, pose_video=None, face_video=None, background_video=None,
                                mask_video=None, control_video=None, reference_images=None, segment_overlap=None,
                                request: gr.Request = None, progress=gr.Progress()):
             args = (compared, prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
@@ -890,7 +930,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                              context: str = AUTO, recache: bool = True, steps: Optional[float] = None,
                              guidance: Optional[float] = None, seed: Optional[float] = 0, image: Optional[str] = None,
                              method: str = "chunked", cut: bool = False, partition_guidance: str = "",
-                             noise_correlation: float = 0.0, video: Optional[str] = None, strength: float = DEFAULT_STRENGTH,
+                             noise_correlation: float = 0.0, video: Optional[str] = None, strength: Optional[float] = None,
                              extend_video: Optional[str] = None, request: gr.Request = None, progress=gr.Progress()):
                 args = (prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image, method, cut,
                         partition_guidance, noise_correlation, video, strength, extend_video)
@@ -936,6 +976,16 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
     return demo
 
 
+def _strength_input(edits: bool, elem_id: str):
+    """A redraw's Strength slider; where the model edits a given video instead (`edits`: Lucy Edit, every step run), a
+    hidden empty field, so that the page and the API's default send no strength (one given through the API is refused
+    in one line, as the CLI's --strength is)."""
+    if edits:
+        return fields.Number(None, visible=False, elem_id=elem_id, label="Strength (an edit takes none)")
+    return fields.Slider(0.05, 1, value=DEFAULT_STRENGTH, step=0.05, elem_id=elem_id,
+                         label="Strength (how much is redrawn; 1: from pure noise)")
+
+
 def _on_preset(preset: str):
     """Choosing a preset moves the length slider to the preset's ratio."""
     if preset in (None, "", NO_PRESET):
@@ -949,6 +999,8 @@ def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 786
     """Load `model` (a local diffusers pipeline folder; None: the embedded default) on `device` in `dtype`
     as the pipeline of `task` (`vidlong.load_pipeline`'s defaults; "i2v" loads an LTX-Video or TI2V-5B
     text-to-video folder as its image-to-video pipeline), with `loras` merged (`vidlong.lora.LoraFile`s), and serve the app.
+    A video-to-video folder is refused in one line (the page redraws and continues through the text-to-video one), but
+    Lucy Edit's, whose page edits an uploaded video.
 
     Blocks until the server stops (Ctrl-C; `vidlong app` also takes SIGTERM so) unless ``prevent_thread_lock=True`` is passed.
     """
@@ -956,13 +1008,11 @@ def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 786
     from vidlong.pipeline import load_pipeline
 
     block = not launch_kwargs.pop("prevent_thread_lock", False)
-    if folder_edits(check_model_folder(model)):
-        raise VidlongError("the app has no video-editing tab for a Lucy Edit folder: edit with vidlong generate --model "
-                           f"{shlex.quote(str(model))} --video in.mp4 --prompt \"...\"")
-    if folder_continues(check_model_folder(model)):
+    folder = check_model_folder(model)
+    if folder_continues(folder):
         raise VidlongError("the app continues videos through a text-to-video pipeline, not SkyReels-V2 DF's video-to-video "
                            "folder: open the DF text-to-video folder, or use vidlong generate --video, extend or stream on it")
-    if task == "v2v" or pipeline_task(check_model_folder(model)) == "v2v":
+    if (task == "v2v" or pipeline_task(folder) == "v2v") and not folder_edits(folder):  # a Lucy Edit folder's page edits
         raise VidlongError("the app redraws videos through a text-to-video pipeline; open the model's text-to-video folder "
                            "(its Generate tab's \"Redraw a video\")")
     pipe = load_pipeline(model, device=device, dtype=dtype, task=task, loras=loras)

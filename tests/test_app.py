@@ -576,6 +576,103 @@ def test_a_refusal_points_to_the_pages_place_for_a_video_not_a_garbled_command(t
             assert str(err.value).endswith(message) and "vidlong" not in str(err.value), str(err.value)
 
 
+@pytest.fixture(scope="module")
+def lucy_edit(tmp_path_factory):
+    """(the app `launch` serves over the tiny Lucy Edit folder of `test_lucy_edit`, its client, an 11-frame 16x16 mp4 at
+    10 fps to edit)."""
+    import numpy as np
+    from test_lucy_edit import NATIVE
+    from tiny_pipeline import save_tiny_lucy_pipeline
+
+    from vidlong.video_io import write_video
+
+    folder = save_tiny_lucy_pipeline(tmp_path_factory.mktemp("lucy"), native_frames=NATIVE)
+    source = tmp_path_factory.mktemp("lucy-inputs") / "in.mp4"
+    write_video(source, np.random.default_rng(7).integers(0, 255, (11, 16, 16, 3), dtype=np.uint8), fps=10)
+    demo = gradio_app.launch(model=str(folder), port=free_port(), device="cpu", prevent_thread_lock=True, quiet=True)
+    try:
+        yield demo, Client(demo.local_url, verbose=False, analytics_enabled=False,
+                           download_files=str(tmp_path_factory.mktemp("lucy-downloads"))), source
+    finally:
+        demo.close()
+
+
+def test_a_lucy_edit_folder_opens_on_a_page_that_edits_an_uploaded_video(lucy_edit):
+    """`launch` serves a Lucy Edit folder: its Generate tab's "Edit a video" (open) takes the video to edit, with no
+    Strength or Length field, and the length note asks for it; its Stream tab edits one chunk by chunk, with no Seconds,
+    Stream method (fifo takes no video) or "Continue a video"; the methods offered are those it runs (no fifo), Compare
+    among them; the page and the API's default send no strength."""
+    demo, _, source = lucy_edit
+    app = demo.vidlong_app
+    assert field(demo, "Edit a video").open and field(demo, "Edit a video, chunk by chunk").open
+    for label in ("Video to edit: the prompt edits it; the edit is as long as it, at its frame rate and aspect",
+                  "Video to edit: the prompt edits it chunk by chunk, at any length (the stream is as long as it), at its "
+                  "frame rate and aspect", "Stream", "Compare methods", "Preset"):
+        assert field(demo, label).visible, label
+    strengths = [block for block in demo.blocks.values() if getattr(block, "label", None) == "Strength (an edit takes none)"]
+    assert len(strengths) == 2 and all(not block.visible and block.value is None for block in strengths)
+    for label in ("Length (× native window)", "Seconds (0: until stopped)", "Stream method", "Continue a video"):
+        assert not field(demo, label).visible, label
+    assert "fifo" not in app.methods and [choice for choice, _ in field(demo, "Method").choices] == app.methods
+    assert [choice for choice, _ in field(demo, "Methods (2-4), same prompt and seed").choices] == app.methods
+    assert field(demo, "Length (× native window)").value == 2 and app.method == "both"
+    assert app.length_note(2, "both") == "Upload the video to edit: the edit is as long as it, at its frame rate and aspect."
+    note = app.length_note(2, "both", gradio_app.NO_PRESET, None, None, None, {"path": str(source)}, None)
+    assert note.startswith("The edit is as long as the video to edit: 3 latent frames = **9 frames**, 0.9 s at 10 fps"), note
+    fields = ("make it snowy", "both", "none", 2, None, None, 0, "auto", "", None, None, None, None)
+    runs = app.compare_runs(["none", "both"], *fields, "", 0, str(source), None)  # methods over one edited video
+    assert [(request.method, request.video, request.strength) for request, _ in runs] == [("none", str(source), None),
+                                                                                          ("both", str(source), None)]
+
+
+def test_lucy_edit_generates_an_edit_of_an_uploaded_mp4_at_its_length_and_refuses_a_missing_video_or_a_strength(lucy_edit):
+    """/generate edits an 11-frame mp4 at 10 fps into its 9 frames (its most 4k+1) at 10 fps with both methods, no
+    strength; with no video it is refused in one line naming the field, and so is a strength (an edit takes none, as the
+    CLI's --strength is refused)."""
+    from gradio_client import handle_file
+
+    _, client, source = lucy_edit
+    video, settings = client.predict(prompt="make it snowy", video=handle_file(str(source)), api_name="/generate")
+    frames, fps = read_video(video_path(video))
+    assert frames.shape == (9, 16, 16, 3) and fps == 10 and settings["pixel_frames"] == 9
+    assert settings["strength"] is None and [m["name"] for m in settings["methods"]] == ["UltraViCo", "SpectralFusion"]
+    for given, message in ((dict(), "^Video to edit is empty: Lucy Edit edits a given video by the prompt; upload it "
+                                    r"\(/generate's video\)$"),
+                           (dict(video=handle_file(str(source)), strength=0.5), "^strength is how much of a video is "
+                            r"redrawn, and Lucy Edit edits the whole video by the prompt \(every step runs\): drop strength$")):
+        with pytest.raises(AppError, match=message):
+            client.predict(prompt="make it snowy", **given, api_name="/generate")
+
+
+def test_lucy_edit_streams_an_edit_of_an_uploaded_mp4_chunk_by_chunk_and_stop_keeps_the_chunks_made(lucy_edit):
+    """/stream edits the mp4 chunk by chunk (chunks of 1 latent frame: 3), each chunk's clip shown live, the whole stream
+    its 9 frames at 10 fps whatever Seconds says, no strength; Stop at the second chunk's first step keeps the first
+    chunk; no video, a strength, a video to continue (it does not extend) and the fifo method are refused in one line."""
+    from gradio_client import handle_file
+
+    demo, client, source = lucy_edit
+    job = client.submit(prompt="make it snowy", seconds=30, chunk=1, video=handle_file(str(source)), api_name="/stream")
+    streamed = job.result()
+    assert [status.split(":")[0] for _, status, *_ in job.outputs()[:-1]] == ["chunk 1/3", "chunk 2/3", "chunk 3/3"]
+    frames, fps = read_video(video_path(streamed[2]))
+    settings = json.loads(Path(streamed[3]).read_text())
+    assert frames.shape == (9, 16, 16, 3) and fps == 10 and settings["chunks"] == 3 and settings["streaming"]["strength"] is None
+    app = demo.vidlong_app
+    streamer, chunks, _ = app.streamer("make it snowy", [], 10, 1, "auto", True, 2, None, 0, video=str(source))
+    kinds, checks = stream_stopped_at(app, streamer, chunks, 2 + 1)
+    assert [kind for kind, _ in kinds if kind != "status"] == ["chunk", "done"] and kinds[-1][1].settings["chunks"] == 1
+    for given, message in (
+            (dict(), r"^Video to edit is empty: Lucy Edit edits a given video by the prompt; upload it \(/stream's video\)$"),
+            (dict(video=handle_file(str(source)), strength=0.5), "Lucy Edit edits the whole video by the prompt"),
+            (dict(extend_video=handle_file(str(source))), "it does not extend; edit a video of any length chunk by chunk "
+                                                          "with the Stream tab's \"Edit a video, chunk by chunk\" "
+                                                          r"\(/stream's video\)$"),
+            (dict(video=handle_file(str(source)), method="fifo"), "^a video is edited by the chunked method; choose Stream "
+                                                                  "method chunked$")):
+        with pytest.raises(AppError, match=message):
+            client.predict(prompt="make it snowy", **given, api_name="/stream")
+
+
 def test_another_family_generates_and_streams_and_refuses_the_cache_in_one_line(tmp_path_factory):
     """An LTX-Video folder (`LTXPipeline`): generate and stream (re-noised context, and by diagonal denoising)
     work through the API; a KV-cache stream is refused in one line."""
