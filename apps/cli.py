@@ -10,7 +10,8 @@ from vidlong.validate import DTYPE_NAMES
 def add_app_parser(subparsers) -> argparse.ArgumentParser:
     """Add the `app` subcommand to `subparsers` (the result of ``parser.add_subparsers()``)."""
     p = subparsers.add_parser("app", help="serve the Gradio app in the browser",
-                              description="Serve a web page (Gradio) for generating and streaming long videos; also an API at /generate and /stream.")
+                              description="Serve a web page (Gradio) for generating and streaming long videos; also an API "
+                                          "at /generate and /stream.")
     from vidlong.cli import MODEL_HELP, add_lora_options
 
     p.add_argument("--model", default=None, help=MODEL_HELP)

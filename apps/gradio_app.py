@@ -279,7 +279,8 @@ class App:
         #: the Stream tab's steps and guidance shown by default: the model's streaming defaults (a causal
         #: sampler's levels at its guidance, else the model's steps and guidance)
         default = Streaming.preset(self.spec.stream_preset or "default")
-        sampling = StreamSampling.resolve(default, self.spec, resolve_context(default, self.spec, pipe.task, self.limits.family) == "renoise")
+        renoise = resolve_context(default, self.spec, pipe.task, self.limits.family) == "renoise"
+        sampling = StreamSampling.resolve(default, self.spec, renoise)
         self.stream_steps, self.stream_guidance = sampling.step_count, sampling.guidances[0]
         #: whether the Stream tab redraws an uploaded video (`vidlong.redraw_stream`), and continues one (`pipe.extend`)
         self.stream_redraws, self.stream_extends = stream_redraws(self.limits), streams(self.limits)
@@ -329,7 +330,8 @@ class App:
             note += (f"{latent} latent frames = **{frames} frames**, {frames / fps:.1f} s at {fps:g} fps "
                      f"({latent / spec.native_frames:.2g}× the native {spec.native_frames}). ")
         seconds = self.pace.seconds(cost)
-        note += f"Estimate: about **{duration_text(max(seconds, 1))}** and " if seconds is not None else "Estimate (time after the first run): "
+        note += (f"Estimate: about **{duration_text(max(seconds, 1))}** and " if seconds is not None
+                 else "Estimate (time after the first run): ")
         note += f"{cost.peak_bytes / 2**30:.2g} GiB beyond the model."
         try:
             check_fits(cost)
@@ -423,7 +425,8 @@ class App:
         """One run per chosen method, all with the same prompt, seed and settings (the fifo fields: fifo's run's)."""
         methods = list(methods or [])
         if not COMPARE_MIN <= len(methods) <= COMPARE_MAX:
-            raise VidlongError(f"compare needs {COMPARE_MIN} to {COMPARE_MAX} methods, got {len(methods)}; tick them in Compare methods")
+            raise VidlongError(f"compare needs {COMPARE_MIN} to {COMPARE_MAX} methods, got {len(methods)}; "
+                               "tick them in Compare methods")
         request_fields, (partition_guidance, noise_correlation, video, strength) = fields[:13], fields[13:17]
         self.check_edited(video, "/generate")
         first = _request_of(*request_fields, video, strength, *fields[17:])  # and Wan Animate's videos
@@ -805,7 +808,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                               sources=["upload"], elem_id="redraw")
                             strength = _strength_input(edits, "strength")
                         with gr.Row():
-                            steps = fields.Number(value=spec.num_inference_steps, precision=0, minimum=1, maximum=MAX_STEPS, label="Steps")
+                            steps = fields.Number(value=spec.num_inference_steps, precision=0, minimum=1, maximum=MAX_STEPS,
+                                                  label="Steps")
                             guidance = fields.Number(value=spec.guidance_scale, minimum=0, maximum=MAX_GUIDANCE, label="Guidance")
                             seed = fields.Number(value=0, precision=0, label="Seed (-1: random)")
                         partition_guidance, noise_correlation = _fifo_inputs()
