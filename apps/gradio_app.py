@@ -42,7 +42,7 @@ from vidlong.attention.adapters import adapter_named  # noqa: E402
 from vidlong.errors import Stopped, VidlongError  # noqa: E402
 from vidlong.estimate import Pace, check_fits, check_stream_fits, run_cost, together  # noqa: E402
 from vidlong.generate import GenerateRequest, generate, load_image  # noqa: E402
-from vidlong.methods import METHOD_NAMES, Streaming, load_preset, methods_for, preset_names  # noqa: E402
+from vidlong.methods import METHOD_NAMES, Streaming, load_preset, methods_for, model_streaming, preset_names  # noqa: E402
 from vidlong.method_names import NOISE_KINDS  # noqa: E402
 from vidlong.models import pixel_frames  # noqa: E402
 from vidlong.panels import side_by_side  # noqa: E402
@@ -276,11 +276,12 @@ class App:
         self.folder = folder or OutputFolder()
         self.history = History(self.folder)
         self.pace = Pace()
-        #: the Stream tab's steps and guidance shown by default: the model's streaming defaults (a causal
-        #: sampler's levels at its guidance, else the model's steps and guidance)
-        default = Streaming.preset(self.spec.stream_preset or "default")
+        #: the Stream tab's chunk, steps and guidance shown by default: the model's streaming defaults (its own chunk,
+        #: at most its native window; a causal sampler's levels at its guidance, else the model's steps and guidance)
+        default = model_streaming(self.spec)
         renoise = resolve_context(default, self.spec, pipe.task, self.limits.family) == "renoise"
         sampling = StreamSampling.resolve(default, self.spec, renoise)
+        self.stream_chunk = min(default.chunk, self.spec.native_frames)
         self.stream_steps, self.stream_guidance = sampling.step_count, sampling.guidances[0]
         #: whether the Stream tab redraws an uploaded video (`vidlong.redraw_stream`), and continues one (`pipe.extend`)
         self.stream_redraws, self.stream_extends = stream_redraws(self.limits), streams(self.limits)
@@ -483,8 +484,8 @@ class App:
             steps = None if steps is None or int(steps) == self.stream_steps else int(steps)  # unchanged: the model's own
             changes = dict(chunk=int(chunk), steps=steps,
                            context=None if context in (None, "", AUTO) else context, recache_on_prompt_switch=bool(recache))
-            config = Streaming.preset(self.spec.stream_preset or "default",  # the model's (a converted LongLive: longlive)
-                                      **{name: value for name, value in changes.items() if value is not None})
+            config = model_streaming(self.spec,  # the model's preset (a converted LongLive: longlive) and chunk
+                                     **{name: value for name, value in changes.items() if value is not None})
         seed = _seed(seed)
         check_seed(seed)
         rows = _timeline_rows(timeline)
@@ -852,7 +853,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                         with gr.Row():
                             s_seconds = fields.Number(value=10, minimum=0, maximum=MAX_SECONDS, label="Seconds (0: until stopped)",
                                                       elem_id="stream-seconds", visible=not edits)  # an edit: its video's
-                            s_chunk = fields.Number(value=min(3, spec.native_frames), precision=0, minimum=1,
+                            s_chunk = fields.Number(value=app.stream_chunk, precision=0, minimum=1,
                                                 maximum=spec.native_frames, label="Chunk (latent frames)")
                             s_context = fields.Dropdown([AUTO, *app.stream_contexts], value=AUTO, label="Context",
                                                         accepts=(AUTO, "cache", "renoise"),

@@ -526,7 +526,8 @@ def test_the_page_offers_what_the_model_runs_and_the_recache_field_only_where_a_
     Stream method goes back from fifo to chunked, for Motif-Video (a family with no cache), for AnyFlow FAR (each chunk
     encodes its cache again) and for Helios (no cache: each chunk reads its history). AnyFlow FAR's and Helios's pages offer
     no method their models refuse: none and direct, none by default (the API's too), no Compare nor Preset, their own
-    context alone; the API still takes the others to the refusal that says why."""
+    context alone; the API still takes the others to the refusal that says why. The Stream tab's chunk is the model's
+    own where it has one (Helios's page, its call's chunk of 4 latent frames), else vidlong's 3."""
     from test_anyflow_far import saved_folder as far_folder
     from test_helios import saved_folder as helios_folder
     from test_motif_video import saved_folder
@@ -535,7 +536,8 @@ def test_the_page_offers_what_the_model_runs_and_the_recache_field_only_where_a_
                                              device="cpu"))
     motif = gradio_app.build_app(load_pipeline(saved_folder(tmp_path_factory.mktemp("motif-recache")), device="cpu"))
     far = gradio_app.build_app(load_pipeline(far_folder(tmp_path_factory.mktemp("far-page")), device="cpu"))
-    helios = gradio_app.build_app(load_pipeline(helios_folder(tmp_path_factory.mktemp("helios-page")), device="cpu"))
+    helios = gradio_app.build_app(load_pipeline(helios_folder(tmp_path_factory.mktemp("helios-page"), native=4), device="cpu"))
+    assert [field(page, "Chunk (latent frames)").value for page in (demo, helios)] == [3, 4]  # Helios's: its call's chunk
     assert [recache_field(page).visible for page in (demo, i2v, motif, far, helios)] == [True, False, False, False, False]
     assert [page.vidlong_app.method_fields("chunked")[3]["visible"] for page in (demo, i2v, far, helios)] == [True] + [False] * 3
     offered = [[choice for choice, _ in field(page, label).choices] for page in (demo, far, helios)

@@ -21,20 +21,22 @@ NATIVE = 3  # latent frames: its tiny folder's chunk (9 pixel frames)
 
 
 def test_native_length_size_and_sampling_come_from_configs():
-    """One chunk of 9 latent frames (its call's default chunk) at 24 fps, 384x640, 50 steps at guidance 5, from
-    configs/models; its VAE's (Wan's) 4x in time and 8x in space; a length of 4 chunks is the 129 frames its call returns
-    for its docstring's 132."""
+    """One chunk of 9 latent frames (its call's default chunk, and a stream's) at 24 fps, 384x640, 50 steps at guidance
+    5, from configs/models; its VAE's (Wan's) 4x in time and 8x in space; a length of 4 chunks is the 129 frames its call
+    returns for its docstring's 132; a stream chunk past the native window is refused naming the vidlong.yaml field."""
     from tiny_pipeline import tiny_helios_pipeline
 
-    from vidlong.models import family_of, geometry_from_configs, model_facts, spec_for_facts
+    from vidlong.models import ModelSpec, family_of, geometry_from_configs, model_facts, spec_for_facts
 
     model = tiny_helios_transformer()
     spec = spec_for_facts(model_facts(model.config, family=family_of(model)))
-    assert (spec.name, spec.native_frames, spec.fps, spec.height, spec.width, spec.num_inference_steps,
-            spec.guidance_scale) == ("helios", 9, 24, 384, 640, 50, 5.0)
+    assert (spec.name, spec.native_frames, spec.stream_chunk, spec.fps, spec.height, spec.width, spec.num_inference_steps,
+            spec.guidance_scale) == ("helios", 9, 9, 24, 384, 640, 50, 5.0)
     geometry = geometry_from_configs(tiny_helios_pipeline().vae.config, model.config)
     assert (geometry.channels, geometry.spatial, geometry.temporal, geometry.patch) == (IN_CHANNELS, 8, 4, (1, 2, 2))
     assert [whole_chunk_pixel_frames(n, 9, 4) for n in (1, 2, 4, 5)] == [33, 65, 129, 165]
+    with pytest.raises(VidlongError, match="stream_chunk of model 'x' must be a whole number from 1 to its native_frames 9"):
+        ModelSpec(name="x", native_frames=9, stream_chunk=10)
 
 
 def test_methods_are_refused_in_one_line():
@@ -45,14 +47,20 @@ def test_methods_are_refused_in_one_line():
             vidlong.apply(tiny_helios_transformer(), method)
 
 
-def saved_folder(path):
-    """A tiny Helios pipeline (`tiny_helios_pipeline`) saved in `path` with a vidlong.yaml: native 3 latent frames (its
-    call's chunk), 16x16 at 24 fps, 2 steps, guidance 1."""
+def saved_folder(path, native: int = NATIVE):
+    """A tiny Helios pipeline (`tiny_helios_pipeline`) saved in `path` with a vidlong.yaml (`write_spec`)."""
     from tiny_pipeline import tiny_helios_pipeline
 
     tiny_helios_pipeline().save_pretrained(path, safe_serialization=True)
-    (path / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-helios", native_frames=NATIVE, height=16, width=16, fps=24,
-                                                           num_inference_steps=2, guidance_scale=1.0)))
+    return write_spec(path, native)
+
+
+def write_spec(path, native: int):
+    """`path`'s vidlong.yaml: `native` latent frames its call's chunk and a stream's (as configs/models' Helios), 16x16 at
+    24 fps, 2 steps, guidance 1."""
+    (path / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-helios", native_frames=native, stream_chunk=native,
+                                                           height=16, width=16, fps=24, num_inference_steps=2,
+                                                           guidance_scale=1.0)))
     return path
 
 
@@ -106,6 +114,23 @@ def test_a_streams_chunks_are_its_calls_and_its_history_stays_flat(folder, pipe)
     assert [frames for frames, _ in stream.footprints] == [19] * 7 and len({size for _, size in stream.footprints[1:]}) == 1
     whole = stock_call(folder, 7, 2.0, 0, output_type="latent")
     assert torch.equal(torch.cat([item.latents for item in items], dim=2), whole)
+
+
+def test_a_streams_chunk_is_its_calls_unless_one_is_given(folder, tmp_path):
+    """A folder whose call's chunk is 4 latent frames (vidlong's generic chunk is 3): `vidlong stream` with no --chunk makes
+    chunks of 4 (13 frames a chunk, each decoded alone); `pipe.stream(prompt)` takes 4 too, a given `Streaming(chunk=2)`
+    2. (The app's Stream tab: test_app's page test.)"""
+    import shutil
+
+    from vidlong.cli import main
+    from vidlong.pipeline import load_pipeline
+    from vidlong.video_io import read_video
+
+    four, out = write_spec(shutil.copytree(folder, tmp_path / "four"), 4), tmp_path / "four.mp4"
+    assert main(["stream", "--model", str(four), "--prompt", "a red ball", "--chunks", "1", "--out", str(out)]) == 0
+    assert read_video(out)[0].shape[0] == 13
+    pipe = load_pipeline(four, device="cpu")
+    assert [pipe.stream("a red ball", streaming, chunks=1).schedule.chunk for streaming in (None, Streaming(chunk=2))] == [4, 2]
 
 
 def test_cli_stream_and_extend_write_their_mp4s(folder, tmp_path):

@@ -408,7 +408,8 @@ def _add_stream_options(p) -> None:
                         "prompt switches, the model's own sampler: LongLive's, for a model whose "
                         "native window is 12 latent frames or more, not the embedded models' 9); the options below override "
                         "it (default: the model's vidlong.yaml, else default)")
-    p.add_argument("--chunk", type=int, default=None, help="latent frames per chunk (default 3)")
+    p.add_argument("--chunk", type=int, default=None,
+                   help="latent frames per chunk (default 3, or the model's own: Helios's call's chunk)")
     p.add_argument("--sinks", type=int, default=None,
                    help="sink frames kept forever (default: one chunk; for a chunk over half the native window, native - chunk)")
     p.add_argument("--window", type=int, default=None, help="recent frames kept in the cache (default: native - sinks - chunk)")
@@ -476,7 +477,7 @@ CHUNKED_OPTIONS = {"--preset": "stream_preset", "--chunk": "chunk", "--sinks": "
 
 
 def _streaming_config(args):
-    from .methods import DiagonalDenoising, Streaming
+    from .methods import DiagonalDenoising, model_streaming
     from .validate import check_sampling, check_stream_length
 
     check_stream_length(args.chunks, args.seconds or None)  # --seconds 0: until interrupted
@@ -502,7 +503,7 @@ def _streaming_config(args):
     changes = {name: value for name, value in given.items() if value is not None}
     if args.steps is not None and args.timesteps is None:
         changes["timesteps"] = None  # --steps sets the causal sampler's levels over a preset's
-    return Streaming.preset(args.stream_preset or _model_stream_preset(args), **changes)
+    return model_streaming(_model_spec(args), args.stream_preset, **changes)
 
 
 @contextlib.contextmanager
@@ -528,11 +529,12 @@ def _check_stream_settings(args, streaming, limits, height=None, width=None) -> 
         check_stream(streaming, limits, height, width)
 
 
-def _model_stream_preset(args) -> str:
-    """The streaming preset the model's vidlong.yaml names, else "default" (read before any weights load)."""
+def _model_spec(args):
+    """The model's spec (its vidlong.yaml, else the known model its files match), read before any weights load: its stream
+    defaults (`vidlong.methods.model_streaming`)."""
     from .models import check_model_folder, spec_for_folder
 
-    return spec_for_folder(check_model_folder(args.model)).stream_preset or "default"
+    return spec_for_folder(check_model_folder(args.model))
 
 
 def _timesteps(text: Optional[str]) -> Optional[tuple]:

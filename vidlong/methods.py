@@ -432,6 +432,15 @@ class Streaming:
             object.__setattr__(self, "timesteps", check_timesteps(self.timesteps))
 
 
+def model_streaming(spec, preset: Optional[str] = None, **changes) -> Streaming:
+    """The `Streaming` a stream of the model `spec` (`vidlong.models.ModelSpec`) starts from: the named `preset` (None: the
+    model's ``stream_preset``, else "default") over the model's own chunk (its ``stream_chunk``, where it names one; a
+    preset's chunk comes before it), with `changes` (what the user gave) on top."""
+    name = preset or spec.stream_preset or "default"
+    own = {} if spec.stream_chunk is None or "chunk" in STREAM_PRESETS.get(name, {}) else {"chunk": spec.stream_chunk}
+    return Streaming.preset(name, **{**own, **changes})
+
+
 def _streaming_field(name: str) -> str:
     """How an error names a `Streaming` field: ``Streaming sinks (--sinks)`` from Python, ``--sinks`` from the CLI."""
     return named(name) if naming_flags() else f"Streaming {named(name)}"

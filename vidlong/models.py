@@ -76,6 +76,8 @@ class ModelSpec:
         temporal_ratio: pixel frames per latent frame step of the VAE (for a model folder, read from its VAE config).
         stream_context: how streamed chunks see earlier frames by default ("cache" or "renoise",
             see `vidlong.Streaming.context`); None: "renoise" for image-to-video pipelines, else "cache".
+        stream_chunk: latent frames of a stream's chunk by default, where its call has a chunk of its own (Helios: its
+            call's chunk); None: `vidlong.Streaming`'s (see `vidlong.methods.model_streaming`).
         stream_first_chunk: latent frames of a new stream's first chunk by default (None: the chunk
             size; see `vidlong.Streaming.first_chunk`).
         stream_sampler, stream_timesteps: a stream's sampler and the causal sampler's timesteps by
@@ -97,6 +99,7 @@ class ModelSpec:
     guidance_scale_2: Optional[float] = None
     temporal_ratio: int = WAN_TEMPORAL_RATIO
     stream_context: Optional[str] = None
+    stream_chunk: Optional[int] = None
     stream_first_chunk: Optional[int] = None
     stream_sampler: Optional[str] = None
     stream_timesteps: Optional[tuple] = None
@@ -108,6 +111,9 @@ class ModelSpec:
         if not isinstance(self.native_frames, int) or self.native_frames < 1:
             raise VidlongError(f"native_frames of model {self.name!r} must be a whole number >= 1 (latent frames), "
                                f"got {self.native_frames!r}; fix its vidlong.yaml")
+        if self.stream_chunk is not None and not (is_whole(self.stream_chunk) and 1 <= self.stream_chunk <= self.native_frames):
+            raise VidlongError(f"stream_chunk of model {self.name!r} must be a whole number from 1 to its native_frames "
+                               f"{self.native_frames} (latent frames), got {self.stream_chunk!r}; fix its vidlong.yaml")
 
     @property
     def native_pixel_frames(self) -> int:

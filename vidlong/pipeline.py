@@ -528,9 +528,9 @@ class VidlongPipelineMixin:
         pipeline paused, a pipeline that streams at all (not one redrawing a given video in one call, nor one editing it
         but in a stream given the `video`, `vidlong.validate.check_not_redrawing`, whose refusal comes before its
         settings'), the length and extra arguments.
-        Returns `streaming` (or the model's preset), `chunks` and `seconds`; NumPy numbers become Python ones, in `kwargs`
-        too, and a ``negative_prompt`` of None ""."""
-        from .methods import Streaming
+        Returns `streaming` (or the model's defaults, `vidlong.methods.model_streaming`), `chunks` and `seconds`; NumPy
+        numbers become Python ones, in `kwargs` too, and a ``negative_prompt`` of None ""."""
+        from .methods import model_streaming
         from .streaming import refuse_call_while_streaming, refuse_diffusers_cache
         from .validate import check_not_redrawing, check_stream_arguments, check_stream_length, check_streaming_config
 
@@ -547,16 +547,17 @@ class VidlongPipelineMixin:
             kwargs[name] = plain(kwargs[name])
         if "negative_prompt" in kwargs and kwargs["negative_prompt"] is None:  # none, as diffusers' call and generate take it
             kwargs["negative_prompt"] = ""
-        return streaming or Streaming.preset(self.spec.stream_preset or "default"), plain(chunks), plain(seconds)
+        return streaming or model_streaming(self.spec), plain(chunks), plain(seconds)
 
     def stream(self, prompt: str, streaming=None, chunks=None, seconds=None, video=None, strength=None, **kwargs):
         """Stream a video chunk by chunk: an iterator of `StreamChunk` (decoded frames as they are made).
 
         Args:
             prompt: a prompt or a schedule ``"0:a red ball; 20:a blue ball"`` (chunk: prompt).
-            streaming: a `vidlong.Streaming` config (default: the preset the model names, else the defaults),
-                or a `vidlong.DiagonalDenoising` to stream by diagonal denoising (`vidlong.fifo_stream`: Wan, SkyReels-V2, LTX-Video;
-                for one prompt, ``generate``'s fifo video chunk by chunk).
+            streaming: a `vidlong.Streaming` config (default: the preset the model names, else the defaults, with the
+                model's own chunk where it names one: `vidlong.methods.model_streaming`), or a `vidlong.DiagonalDenoising`
+                to stream by diagonal denoising (`vidlong.fifo_stream`: Wan, SkyReels-V2, LTX-Video; for one prompt,
+                ``generate``'s fifo video chunk by chunk).
             chunks: number of chunks; or `seconds` of video; neither streams until you stop iterating.
             video: a video to redraw chunk by chunk at any length (a file's path or uint8 frames ``[T, H, W, 3]``; a Wan or
                 SkyReels-V2 text-to-video model; `vidlong.redraw_stream`), or to edit so (Lucy Edit: `vidlong.edit_stream`,

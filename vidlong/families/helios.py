@@ -91,9 +91,9 @@ class HeliosStreamer(VideoStreamer):
     fill the history and the input's first frame, encoded alone, is the prefix; both noised as its call noises them."""
 
     def __init__(self, pipe, prompt, streaming=None, **kwargs):
-        from ..methods import Streaming
+        from ..methods import model_streaming
 
-        super().__init__(pipe, prompt, streaming or Streaming(), **kwargs)
+        super().__init__(pipe, prompt, streaming or model_streaming(pipe.spec), **kwargs)
         self.first_chunk = self.schedule.chunk  # every chunk is its call's chunk
         self.sizes = sorted(CALL_DEFAULTS["history_sizes"], reverse=True)
         self.history = None  # [1, C, sum(sizes), h, w] float32 on the device: its call's history_latents[-sum(sizes):]
