@@ -86,12 +86,19 @@ def stock_call(folder, chunks: int, guidance: float, seed: int, **call):
 
 
 def test_generate_and_its_call_are_the_stock_pipeline_bit_for_bit(folder, pipe):
-    """`load_pipeline` gives vidlong's class; `generate` at 3x (3 chunks) with classifier-free guidance returns the frames
-    (25: 3 chunks of 9 cut to 4k+1) diffusers' own call makes from the same seed, and the latents its call makes given the
+    """`load_pipeline` gives vidlong's class; `generate` at 3x (3 chunks) with classifier-free guidance decodes each chunk
+    once and returns the frames (25: 3 chunks of 9 cut to 4k+1) diffusers' own call makes from the same seed (its call
+    decoding each chunk itself), and the latents its call makes given the
     noise generate draws (chunk after chunk, as diffusers' call draws it); `--frames 25` is the same length, 24 is refused
     naming 17 and 25."""
     assert type(pipe).__name__ == "VidLongHeliosPipeline" and pipe.facts()["family"] == "helios"
-    result = generate(pipe, GenerateRequest(prompt="a red ball", ratio=3, seed=3, guidance=2.0))
+    decodes = []  # one a decode of latents (Wan's VAE runs post_quant_conv once a decode)
+    hook = pipe.vae.post_quant_conv.register_forward_pre_hook(lambda module, args: decodes.append(args[0].shape[2]))
+    try:
+        result = generate(pipe, GenerateRequest(prompt="a red ball", ratio=3, seed=3, guidance=2.0))
+    finally:
+        hook.remove()
+    assert decodes == [NATIVE] * 3  # each chunk once: its call decodes none when asked for latents
     video = stock_call(folder, 3, 2.0, 3, output_type="np")[0]
     assert len(result.frames) == 25 == result.settings["pixel_frames"] and result.settings["latent_frames"] == 3 * NATIVE
     assert np.array_equal(result.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))

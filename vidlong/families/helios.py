@@ -16,6 +16,7 @@ the history the next chunk reads, so memory and time per chunk stay flat. Units:
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 
@@ -29,8 +30,22 @@ from ..pipeline import VidlongPipelineMixin
 from ..streaming import SeamBlend, VideoStreamer, replay
 from ..validate import whole_chunk_pixel_frames
 
-#: diffusers' call defaults its streams take: its history, and the noise its video-to-video path gives a continued video
-CALL_DEFAULTS = {name: p.default for name, p in inspect.signature(HeliosPipeline.__call__).parameters.items()}
+#: diffusers' call's signature, and the defaults its streams take: its history, and the noise its video-to-video path gives
+#: a continued video
+CALL_SIGNATURE = inspect.signature(HeliosPipeline.__call__)
+CALL_DEFAULTS = {name: p.default for name, p in CALL_SIGNATURE.parameters.items()}
+
+
+@contextlib.contextmanager
+def no_chunk_decode(vae):
+    """Inside, `vae`'s ``decode`` of latents ``[B, C, f, h, w]`` returns an empty video ``[B, 0, f, h, w]`` at once: its
+    call's per-chunk decode, whose frames a call asked for latents drops, costs nothing (the chunks' frames, joined on
+    their frame axis, stay empty)."""
+    vae.decode = lambda latents, return_dict=False: (latents[:, :0],)
+    try:
+        yield
+    finally:
+        del vae.decode  # its class's again
 
 
 class LatentScaling:
@@ -213,10 +228,14 @@ class VidLongHeliosPipeline(VidlongPipelineMixin, HeliosPipeline):
 
     def __call__(self, *args, **kwargs):
         """Its call; given ``latents=`` ``[B, C, k·c, h, w]`` (c: its chunk), chunk ``i`` starts from their latent frames
-        ``i·c`` to ``(i + 1)·c`` instead of noise drawn from its generator (diffusers' call would ignore them)."""
+        ``i·c`` to ``(i + 1)·c`` instead of noise drawn from its generator (diffusers' call would ignore them). Asked for
+        latents (``output_type="latent"``: `generate`, which decodes them once, `decode_uint8`), its call decodes no chunk
+        (diffusers' decodes each chunk whatever its output type, then drops the frames)."""
         self._chunk_noise = kwargs.get("latents")
+        latent = CALL_SIGNATURE.bind(self, *args, **kwargs).arguments.get("output_type") == "latent"
         try:
-            return super().__call__(*args, **kwargs)
+            with no_chunk_decode(self.vae) if latent else contextlib.nullcontext():
+                return super().__call__(*args, **kwargs)
         finally:
             self._chunk_noise = None
 
