@@ -161,6 +161,22 @@ def test_cli_stream_and_extend_write_their_mp4s(folder, tmp_path):
     assert read_video(made)[0].shape[0] == 17 and read_video(more)[0].shape[0] == 17 + 9
 
 
+def test_a_video_shorter_than_a_chunk_is_refused_in_one_line(folder, pipe, tmp_path, capsys, monkeypatch):
+    """Its call encodes a video it continues in whole chunks (9 frames here), each alone: `vidlong extend` of an 8-frame
+    video is refused in one line before loading, `pipe.extend` of it with the same words before anything is encoded."""
+    from family_checks import check_refused_before_loading
+
+    from vidlong.video_io import write_video
+
+    short = write_video(tmp_path / "short.mp4", np.zeros((8, 16, 16, 3), np.uint8), 24)
+    says = "has 8 frames; this model's call encodes a video it continues in whole chunks of 9 frames, each on its own"
+    args = ["extend", "--model", str(folder), "--prompt", "a red ball", "--video", str(short), "--chunks", "1"]
+    assert f"--video {says}: pass a video of at least 9 frames" in check_refused_before_loading(args, tmp_path / "e.mp4",
+                                                                                                 capsys, monkeypatch)
+    with pytest.raises(VidlongError, match=fr"video \(--video\) {says}"):
+        pipe.extend("a red ball", video=np.zeros((8, 16, 16, 3), np.uint8), chunks=1)
+
+
 #: what it refuses before loading, and what the refusal says
 REFUSED = [(["generate", "--ratio", "2", "--method", "ultravico"], "its own bounded, compressed history"),
            (["generate", "--ratio", "2", "--method", "riflex"], "its own bounded, compressed history"),

@@ -693,6 +693,7 @@ def _extension_input(args, folder: Path, spec, streaming):
 
     check_extension_source(args.video, args.latents)
     geometry = folder_geometry(folder)
+    chunk = decoded_chunk(family_of_class(folder_configs(folder)[1].get("_class_name")) or "wan", spec)
     frames = fps = latents = None
     prompt, meta = args.prompt, {}
     if args.latents is not None:
@@ -705,10 +706,9 @@ def _extension_input(args, folder: Path, spec, streaming):
     if args.video is not None:
         frames = input_video_file(args.video, spec, streaming)
         fps = frames.fps
-        check_video_for_model(frames, geometry)
+        check_video_for_model(frames, geometry, chunk)
         if latents is not None:
-            family = family_of_class(folder_configs(folder)[1].get("_class_name")) or "wan"
-            check_video_matches_latents(frames, latents, geometry, meta, chunk=decoded_chunk(family, spec))
+            check_video_matches_latents(frames, latents, geometry, meta, chunk=chunk)
         sidecar = Path(args.video).with_suffix(".json")
         if not prompt and sidecar.is_file():
             prompt = _prompt_at_end(_settings_file(sidecar))

@@ -137,8 +137,10 @@ def as_video_frames(video, field: str = "video") -> np.ndarray:
     return video
 
 
-def check_video_for_model(frames: np.ndarray, geometry: Geometry) -> None:
-    """A one-line error unless `frames` ``[T, H, W, 3]`` can be continued by a model of `geometry`.
+def check_video_for_model(frames: np.ndarray, geometry: Geometry, chunk: Optional[int] = None) -> None:
+    """A one-line error unless `frames` ``[T, H, W, 3]`` can be continued by a model of `geometry`: at least one frame, or,
+    where its call encodes a given video in whole chunks of `chunk` latent frames each on its own (a model's
+    `decoded_chunk`: Helios), at least one chunk's ``temporal·(chunk - 1) + 1`` pixel frames.
 
     The continuation is made at the input's own size (so the two can be joined); a size that is not a
     multiple of the model's grid is refused rather than resized, since resizing would change the input. The ffmpeg line
@@ -146,6 +148,10 @@ def check_video_for_model(frames: np.ndarray, geometry: Geometry) -> None:
     """
     if frames.ndim != 4 or frames.shape[0] < 1:
         raise VidlongError(f"{named('video')} holds no frames; pass a video with at least 1 frame")
+    window = 1 if chunk is None else pixel_frames(chunk, geometry.temporal)
+    if frames.shape[0] < window:
+        raise VidlongError(f"{named('video')} has {frames.shape[0]} frames; this model's call encodes a video it continues "
+                           f"in whole chunks of {window} frames, each on its own: pass a video of at least {window} frames")
     height, width, multiple, least = frames.shape[1], frames.shape[2], geometry.pixel_multiple, geometry.min_pixels
     if height % multiple or width % multiple or min(height, width) < least:
         h, w = max(least, height // multiple * multiple), max(least, width // multiple * multiple)
@@ -266,14 +272,14 @@ def extension_prefix(pipe, streaming, video: Optional[np.ndarray] = None, latent
     if video is not None and not isinstance(video, VideoFileFrames):
         video = as_video_frames(video)
     spec, geometry = pipe.spec, pipe.geometry()
-    context = extension_context(spec, streaming)
+    context, chunk = extension_context(spec, streaming), decoded_chunk(pipe.facts()["family"], spec)
     if latents is not None:
         check_latents_for_model(latents, geometry)
         if video is not None:
-            check_video_for_model(video, geometry)
-            check_video_matches_latents(video, latents, geometry, chunk=decoded_chunk(pipe.facts()["family"], spec))
+            check_video_for_model(video, geometry, chunk)
+            check_video_matches_latents(video, latents, geometry, chunk=chunk)
         return ExtensionPrefix(latents=latents, history=latents, frames=video, fps=fps)
-    check_video_for_model(video, geometry)
+    check_video_for_model(video, geometry, chunk)
     tail = video[-tail_pixel_frames(len(video), max(1, context) + ENCODE_WARMUP, spec.temporal_ratio):]
     encoded = pipe.stream_encode(_pixels(tail)).float().cpu()
     start = None

@@ -25,7 +25,6 @@ import torch
 from diffusers import HeliosPipeline
 from diffusers.pipelines.helios.pipeline_helios import calculate_shift
 
-from ..errors import VidlongError
 from ..pipeline import VidlongPipelineMixin
 from ..streaming import SeamBlend, VideoStreamer, replay
 from ..validate import whole_chunk_pixel_frames
@@ -304,14 +303,11 @@ class VidLongHeliosPipeline(VidlongPipelineMixin, HeliosPipeline):
         return ChunkDecoder(self)
 
     def stream_encode(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Pixel frames ``[1, 3, T, H, W]`` -> latents as its call encodes a given video: whole chunks of ``4·(c - 1) + 1``
-        frames (c: the native window) from its end, each encoded alone (the first ``T mod`` that many left out); one line
-        for a video shorter than one chunk."""
+        """Pixel frames ``[1, 3, T, H, W]`` (at least one chunk's: `vidlong.extend.check_video_for_model`) -> latents as its
+        call encodes a given video: whole chunks of ``4·(c - 1) + 1`` frames (c: the native window) from its end, each
+        encoded alone (the first ``T mod`` that many left out)."""
         window = self.spec.native_pixel_frames
         count = pixels.shape[2] // window
-        if count == 0:
-            raise VidlongError(f"the video to continue has {pixels.shape[2]} frames; a Helios extension encodes whole chunks "
-                               f"of {window} frames, as its call encodes a given video: give at least {window}")
         start = pixels.shape[2] - count * window
         return torch.cat([encode_clip(self, pixels[:, :, start + i * window:start + (i + 1) * window]) for i in range(count)],
                          dim=2)
