@@ -504,7 +504,7 @@ class App:
             streamer = make(self.pipe, first_prompt, config, video=video, strength=None if strength is None else float(strength),
                             seed=seed, guidance=guidance)
         else:  # the stream knows its length (LTX-2's gives its last chunk the sound it holds back)
-            counted = stream_chunk_count(self.spec, chunk_layout(config), None, float(seconds), dropped=self.limits.dropped_frames)
+            counted = stream_chunk_count(self.limits, chunk_layout(config), None, float(seconds))
             make = self.pipe.streamer(config)  # the family's own (LTX-2's), or diagonal denoising's
             streamer = make(self.pipe, first_prompt, config, seed=seed, guidance=guidance, image=image or None,
                             chunks=None if float(seconds) == 0 else counted)

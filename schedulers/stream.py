@@ -145,11 +145,14 @@ def fewest_shown_latent_frames(temporal_ratio: int, dropped: int) -> int:
 
 
 def _chunk_pixels(chunk: int, temporal_ratio: int, continuing: bool, first_chunk: Optional[int],
-                  dropped: int = 0) -> tuple[int, int]:
+                  dropped: int = 0, alone: bool = False) -> tuple[int, int]:
     """(pixel frames of a stream's first chunk, of every later one): a new stream's first chunk of F latent
     frames (`first_chunk`, default `chunk`, at least `fewest_shown_latent_frames`) gives ``4·F - 3`` pixel frames less the
     `dropped` ones its call drops, and every later chunk ``4·chunk``; a continuation's (`continuing`) chunks all give
-    ``4·chunk``."""
+    ``4·chunk``. Chunks each decoded on its own (`alone`: Helios's, whose first chunk is a chunk too) all give
+    ``4·(chunk - 1) + 1``."""
+    if alone:
+        return (temporal_ratio * (chunk - 1) + 1,) * 2
     per_chunk = temporal_ratio * chunk
     if continuing:
         return per_chunk, per_chunk
@@ -158,32 +161,36 @@ def _chunk_pixels(chunk: int, temporal_ratio: int, continuing: bool, first_chunk
 
 
 def chunks_for_seconds(seconds: float, fps: float, chunk: int, temporal_ratio: int = 4, continuing: bool = False,
-                       first_chunk: Optional[int] = None, dropped: int = 0) -> int:
+                       first_chunk: Optional[int] = None, dropped: int = 0, alone: bool = False) -> int:
     """Smallest chunk count whose video lasts at least `seconds` (chunk sizes as `_chunk_pixels` counts them)."""
-    first, per_chunk = _chunk_pixels(chunk, temporal_ratio, continuing, first_chunk, dropped)
+    first, per_chunk = _chunk_pixels(chunk, temporal_ratio, continuing, first_chunk, dropped, alone)
     return 1 + max(0, math.ceil((max(1, math.ceil(seconds * fps)) - first) / per_chunk))
 
 
 def first_chunk_from(second: float, fps: float, chunk: int, temporal_ratio: int = 4, continuing: bool = False,
-                     first_chunk: Optional[int] = None, dropped: int = 0) -> int:
+                     first_chunk: Optional[int] = None, dropped: int = 0, alone: bool = False) -> int:
     """Index of a stream's first chunk starting at or after `second` seconds of new video (chunk sizes as
     `_chunk_pixels` counts them)."""
     frame = second * fps - 1e-9
     if frame <= 0:
         return 0
-    first, per_chunk = _chunk_pixels(chunk, temporal_ratio, continuing, first_chunk, dropped)
+    first, per_chunk = _chunk_pixels(chunk, temporal_ratio, continuing, first_chunk, dropped, alone)
     return 1 + max(0, math.ceil((frame - first) / per_chunk))
 
 
-def stream_chunk_count(spec, streaming, chunks: Optional[int], seconds: Optional[float],
-                       input_fps: Optional[float] = None, dropped: int = 0) -> Optional[int]:
-    """The chunks a stream makes: `chunks`, else enough for `seconds` of video at the model's `spec`
-    (its fps, temporal ratio and first chunk, less the `dropped` pixel frames its call drops from a video's start,
-    `ModelLimits.dropped_frames`) with `streaming`'s chunk, or, for an extension (the input's frame rate `input_fps`
-    given), enough new chunks for `seconds` at that rate; None: until stopped."""
+def stream_chunk_count(limits, streaming, chunks: Optional[int], seconds: Optional[float],
+                       input_fps: Optional[float] = None) -> Optional[int]:
+    """The chunks a stream makes: `chunks`, else enough for `seconds` of video by the model's `limits`
+    (`vidlong.validate.ModelLimits`: its spec's fps, temporal ratio and first chunk, less the pixel frames its call drops
+    from a video's start, `dropped_frames`, its chunks each decoded on its own where they are, `chunks_alone`) with
+    `streaming`'s chunk, or, for an extension (the input's frame rate `input_fps` given), enough new chunks for `seconds`
+    at that rate; None: until stopped."""
     if chunks is not None or not seconds:
         return chunks
+    spec = limits.spec
     if input_fps:
-        return chunks_for_seconds(seconds, input_fps, streaming.chunk, spec.temporal_ratio, continuing=True)
+        return chunks_for_seconds(seconds, input_fps, streaming.chunk, spec.temporal_ratio, continuing=True,
+                                  alone=limits.chunks_alone)
     return chunks_for_seconds(seconds, spec.fps, streaming.chunk, spec.temporal_ratio,
-                              first_chunk=streaming.first_chunk or spec.stream_first_chunk, dropped=dropped)
+                              first_chunk=streaming.first_chunk or spec.stream_first_chunk, dropped=limits.dropped_frames,
+                              alone=limits.chunks_alone)

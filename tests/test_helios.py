@@ -140,6 +140,17 @@ def test_a_streams_chunk_is_its_calls_unless_one_is_given(folder, tmp_path):
     assert [pipe.stream("a red ball", streaming, chunks=1).schedule.chunk for streaming in (None, Streaming(chunk=2))] == [4, 2]
 
 
+def test_seconds_count_chunks_decoded_alone(pipe):
+    """Each chunk is decoded on its own (9 frames a chunk of 3 latent frames, not 12 after the first): 0.8 s at 24 fps (20
+    frames) is 3 chunks (27 frames), not 2 (18 frames, 0.75 s), for a stream and for an extension alike; the prompt of
+    second 0.76 (frame 18.24) starts with chunk 3, chunk 2 starting at frame 18, and that of second 0.375 with chunk 1."""
+    from vidlong.schedulers.stream import stream_chunk_count
+
+    stream = pipe.stream("a red ball", Streaming(chunk=NATIVE), seconds=0.8)
+    assert stream.chunks == 3 and [stream.first_chunk_from(second) for second in (0.375, 0.76)] == [1, 3]
+    assert stream_chunk_count(limits_for_pipeline(pipe), Streaming(chunk=NATIVE), None, 0.8, input_fps=24) == 3
+
+
 def test_cli_stream_and_extend_write_their_mp4s(folder, tmp_path):
     """`vidlong stream --chunks 2`: 2 chunks of 9 frames of 16x16 at 24 fps; `vidlong extend` of a 13-frame video (its last
     9 frames encoded as one chunk, its first alone) by 2 chunks of 3 latent frames: its frames first, then 18 new ones;

@@ -642,7 +642,7 @@ def _run_stream(args) -> int:
         length = _length(args)
         if args.strength is not None:
             raise VidlongError("--strength is how much of a video a stream redraws: pass --video in.mp4, or drop --strength")
-    _check_prompts(args.prompt, stream_chunk_count(limits.spec, chunk_layout(streaming), **length, dropped=limits.dropped_frames))
+    _check_prompts(args.prompt, stream_chunk_count(limits, chunk_layout(streaming), **length))
     pipe = _load_pipeline(args, folder, args.device, streams=True)
     from .estimate import check_stream_fits
 
@@ -834,8 +834,7 @@ def _run_extend(args) -> int:
     _note_frame_rate(fps, limits, args.video)
     _note_variable_frame_rate(args, limits)
     _note_sound(args.video, limits)
-    _check_prompts(prompt, stream_chunk_count(limits.spec, chunk_layout(streaming), **_length(args),
-                                                        input_fps=fps or limits.spec.fps))
+    _check_prompts(prompt, stream_chunk_count(limits, chunk_layout(streaming), **_length(args), input_fps=fps or limits.spec.fps))
     pipe = _load_pipeline(args, folder, args.device, streams=True)
     from .estimate import check_stream_fits
 

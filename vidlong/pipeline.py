@@ -575,8 +575,7 @@ class VidlongPipelineMixin:
             if strength is not None:
                 raise VidlongError(f"{named('strength')} is how much of a video a stream redraws: pass {named('video')}, "
                                    f"or drop {named('strength')}")
-            chunks = stream_chunk_count(self.spec, chunk_layout(streaming), chunks, seconds,
-                                        dropped=limits_for_pipeline(self).dropped_frames)
+            chunks = stream_chunk_count(limits_for_pipeline(self), chunk_layout(streaming), chunks, seconds)
             return self.streamer(streaming)(self, prompt, streaming, chunks=chunks, **kwargs)
         if isinstance(streaming, DiagonalDenoising) or seconds is not None:
             raise VidlongError(f"a stream redrawing or editing a {named('video')} is chunked and as long as the video: drop "
@@ -620,7 +619,7 @@ class VidlongPipelineMixin:
         if isinstance(video, (str, os.PathLike)):
             video = input_video_file(video, self.spec, streaming)
             fps = fps or video.fps
-        chunks = stream_chunk_count(self.spec, chunk_layout(streaming), chunks, seconds, input_fps=fps or self.spec.fps)
+        chunks = stream_chunk_count(limits, chunk_layout(streaming), chunks, seconds, input_fps=fps or self.spec.fps)
         check_prompt_starts(parse_prompt_schedule(prompt), chunks)  # refused before the input is encoded
         prefix = extension_prefix(self, streaming, video=video, latents=latents, fps=fps)
         return self.streamer(streaming)(self, prompt, streaming, chunks=chunks, prefix=prefix, **kwargs)

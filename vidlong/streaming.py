@@ -279,6 +279,7 @@ class VideoStreamer(PromptSwitching):
                                                                    sampling.guidances)
         self.first_chunk = max(streaming.first_chunk or spec.stream_first_chunk or self.schedule.chunk, shown_first_chunk(limits))
         self.dropped_frames = limits.dropped_frames  # the call's, from the video's first chunk
+        self.chunks_alone = limits.chunks_alone  # each chunk decoded on its own (Helios): what a second of video counts
         if self.first_chunk > spec.native_frames:
             raise VidlongError(f"{named('first_chunk')} {self.first_chunk} exceeds the model's native window of "
                                f"{spec.native_frames} latent frames; use at most {spec.native_frames}")
@@ -316,7 +317,8 @@ class VideoStreamer(PromptSwitching):
 
     def _chunk_of_second(self, second: float) -> int:
         return first_chunk_from(second, self.fps, self.schedule.chunk, self.pipe.spec.temporal_ratio,
-                                continuing=self.prefix is not None, first_chunk=self.first_chunk, dropped=self.dropped_frames)
+                                continuing=self.prefix is not None, first_chunk=self.first_chunk, dropped=self.dropped_frames,
+                                alone=self.chunks_alone)
 
     def _encode(self, prompt: str) -> StreamText:
         """The prompt as the transformer takes it (negative and positive with guidance), read with the windows' image

@@ -87,6 +87,15 @@ class ModelLimits:
     continues: bool = False
     edits: bool = False
 
+    @property
+    def chunks_alone(self) -> bool:
+        """Whether its streams' chunks are each decoded on its own, ``temporal·(c - 1) + 1`` pixel frames a chunk of c
+        latent frames, as its call's whole chunks are (`FamilyAdapter.whole_chunks`: Helios), not ``temporal·c`` after
+        the first."""
+        from .attention.adapters import adapter_named
+
+        return adapter_named(self.family).whole_chunks
+
 
 def limits_for_folder(folder, image: bool = False, video: bool = False) -> ModelLimits:
     """`ModelLimits` of a checked pipeline folder, from its JSON configs alone; with an `image` or a `video` to redraw, of
