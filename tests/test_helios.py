@@ -188,6 +188,24 @@ def test_a_video_shorter_than_a_chunk_is_refused_in_one_line(folder, pipe, tmp_p
         pipe.extend("a red ball", video=np.zeros((8, 16, 16, 3), np.uint8), chunks=1)
 
 
+def test_an_extension_encodes_the_whole_chunks_that_hold_its_history(pipe):
+    """An extension reads what its call's forwards read of a given video, its 19 latent frames of history
+    (`HeliosAdapter.extension_frames`, its call's history_sizes), whatever the chunk: the fewest whole chunks that hold
+    them are encoded from the video's end (7 chunks of 9 frames here: 21 latent frames, of a 70-frame video), each alone;
+    the real model's 3 chunks of 33 frames, also with a chunk of 6 (whose sinks and window would read fewer frames than
+    one chunk's)."""
+    from vidlong.attention.adapters.helios import HELIOS
+    from vidlong.extend import encoded_frames, extension_context, extension_prefix
+    from vidlong.families.helios import CALL_DEFAULTS
+    from vidlong.models import ModelSpec
+
+    assert HELIOS.extension_frames == sum(CALL_DEFAULTS["history_sizes"]) == 19
+    prefix = extension_prefix(pipe, Streaming(chunk=NATIVE), video=np.zeros((70, 16, 16, 3), np.uint8))
+    assert prefix.latents.shape[2] == 21
+    real = ModelSpec(name="helios", native_frames=9)
+    assert [encoded_frames(real, extension_context(real, Streaming(chunk=chunk), "helios"), 9) for chunk in (9, 6)] == [99] * 2
+
+
 #: what it refuses before loading, and what the refusal says
 REFUSED = [(["generate", "--ratio", "2", "--method", "ultravico"], "its own bounded, compressed history"),
            (["generate", "--ratio", "2", "--method", "riflex"], "its own bounded, compressed history"),

@@ -693,7 +693,8 @@ def _extension_input(args, folder: Path, spec, streaming):
 
     check_extension_source(args.video, args.latents)
     geometry = folder_geometry(folder)
-    chunk = decoded_chunk(family_of_class(folder_configs(folder)[1].get("_class_name")) or "wan", spec)
+    family = family_of_class(folder_configs(folder)[1].get("_class_name")) or "wan"
+    chunk = decoded_chunk(family, spec)
     frames = fps = latents = None
     prompt, meta = args.prompt, {}
     if args.latents is not None:
@@ -704,7 +705,7 @@ def _extension_input(args, folder: Path, spec, streaming):
             raise VidlongError(f"--latents {args.latents} records a frame rate of {fps!r}; its file is not as save_latents "
                                "wrote it: make it again with --save-latents")
     if args.video is not None:
-        frames = input_video_file(args.video, spec, streaming)
+        frames = input_video_file(args.video, spec, streaming, family)
         fps = frames.fps
         check_video_for_model(frames, geometry, chunk)
         if latents is not None:
@@ -829,7 +830,7 @@ def _run_extend(args) -> int:
     limits = limits_for_folder(folder, **_given(args))
     _check_stream_settings(args, streaming, limits)
     check_second_expert(args.guidance_2, limits)
-    extension_context(limits.spec, streaming)
+    extension_context(limits.spec, streaming, limits.family)
     frames, latents, prompt, fps = _extension_input(args, folder, limits.spec, streaming)
     _note_frame_rate(fps, limits, args.video)
     _note_variable_frame_rate(args, limits)

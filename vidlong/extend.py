@@ -64,17 +64,17 @@ def read_input_video(path, max_frames: Optional[int] = None, field: str = "video
     return _read_input(path, lambda readable: read_video(readable, max_frames), field)
 
 
-def input_video_file(path, spec, streaming, field: str = "video"):
+def input_video_file(path, spec, streaming, family: str = "wan", field: str = "video"):
     """The video file to continue as `vidlong.video_io.VideoFileFrames` (counted, its frames read again as the output is
-    written, so a long input is never held whole), keeping the frames an extension by `streaming` reads: its last ones,
-    whose latents fill the context (`extension_context`, and `ENCODE_WARMUP` before it), and its first (diagonal
-    denoising's sink frames); with `read_input_video`'s refusals."""
+    written, so a long input is never held whole), keeping the frames an extension by `streaming` of a model of `family`
+    reads: its last ones, whose latents fill the context (`encoded_frames`), and its first (diagonal denoising's sink
+    frames); with `read_input_video`'s refusals."""
     from .methods import DiagonalDenoising
     from .video_io import VideoFileFrames
 
     sink = streaming.sink_frames if isinstance(streaming, DiagonalDenoising) else 0
     head = pixel_frames(max(1, sink), spec.temporal_ratio)
-    tail = pixel_frames(max(1, extension_context(spec, streaming)) + ENCODE_WARMUP, spec.temporal_ratio)
+    tail = encoded_frames(spec, extension_context(spec, streaming, family), decoded_chunk(family, spec))
     return _read_input(path, lambda readable: VideoFileFrames(readable, head, tail), field)
 
 
@@ -230,6 +230,16 @@ def check_video_matches_latents(frames: np.ndarray, latents: torch.Tensor, geome
 ENCODE_WARMUP = 4
 
 
+def encoded_frames(spec, context: int, chunk: Optional[int] = None) -> int:
+    """Pixel frames at a continued video's end whose latents fill an extension's `context` latent frames
+    (`extension_context`): theirs and `ENCODE_WARMUP` latent frames' more before them, or, where its model's call encodes
+    a video in whole chunks of `chunk` latent frames each alone (`decoded_chunk`: Helios), the fewest whole chunks that
+    hold them (no warm-up: nothing is carried from one chunk to the next)."""
+    if chunk is None:
+        return pixel_frames(max(1, context) + ENCODE_WARMUP, spec.temporal_ratio)
+    return -(-context // chunk) * pixel_frames(chunk, spec.temporal_ratio)
+
+
 def tail_pixel_frames(total: int, latent_count: int, temporal_ratio: int = 4) -> int:
     """Pixel frames at the end of a `total`-frame video that encode to at most `latent_count` latent
     frames: the largest ``4k+1 <= total`` with ``k+1 <= latent_count``."""
@@ -243,14 +253,19 @@ def check_extension_source(video, latents) -> None:
                            "(pipe.extend: video= or latents=)")
 
 
-def extension_context(spec, streaming) -> int:
+def extension_context(spec, streaming, family: str = "wan") -> int:
     """Latent frames of the input an extension keeps in its cache (sinks + window), or a one-line error
-    for none; by diagonal denoising (a `DiagonalDenoising` `streaming`), the native window its queue starts from."""
+    for none; by diagonal denoising (a `DiagonalDenoising` `streaming`), the native window its queue starts from; of a
+    model whose `family` fixes what its streams read of a continued video (`FamilyAdapter.extension_frames`: Helios's
+    history), those."""
+    from .attention.adapters import adapter_named
     from .methods import DiagonalDenoising
     from .schedulers.stream import StreamSchedule
 
     if isinstance(streaming, DiagonalDenoising):
         return spec.native_frames
+    if adapter_named(family).extension_frames is not None:
+        return adapter_named(family).extension_frames
 
     schedule = StreamSchedule.resolve(spec.native_frames, streaming.chunk, streaming.sinks, streaming.window)
     if schedule.sinks + schedule.window < 1:
@@ -271,8 +286,8 @@ def extension_prefix(pipe, streaming, video: Optional[np.ndarray] = None, latent
     check_extension_source(video, latents)
     if video is not None and not isinstance(video, VideoFileFrames):
         video = as_video_frames(video)
-    spec, geometry = pipe.spec, pipe.geometry()
-    context, chunk = extension_context(spec, streaming), decoded_chunk(pipe.facts()["family"], spec)
+    spec, geometry, family = pipe.spec, pipe.geometry(), pipe.facts()["family"]
+    context, chunk = extension_context(spec, streaming, family), decoded_chunk(family, spec)
     if latents is not None:
         check_latents_for_model(latents, geometry)
         if video is not None:
@@ -280,7 +295,10 @@ def extension_prefix(pipe, streaming, video: Optional[np.ndarray] = None, latent
             check_video_matches_latents(video, latents, geometry, chunk=chunk)
         return ExtensionPrefix(latents=latents, history=latents, frames=video, fps=fps)
     check_video_for_model(video, geometry, chunk)
-    tail = video[-tail_pixel_frames(len(video), max(1, context) + ENCODE_WARMUP, spec.temporal_ratio):]
+    if chunk is None:  # 4k + 1 frames, encoded as one clip
+        tail = video[-tail_pixel_frames(len(video), max(1, context) + ENCODE_WARMUP, spec.temporal_ratio):]
+    else:  # whole chunks from its end (`stream_encode`)
+        tail = video[-min(len(video), encoded_frames(spec, context, chunk)):]
     encoded = pipe.stream_encode(_pixels(tail)).float().cpu()
     start = None
     if isinstance(streaming, DiagonalDenoising) and streaming.sink_frames and len(tail) < len(video):

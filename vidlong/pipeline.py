@@ -617,7 +617,7 @@ class VidlongPipelineMixin:
         if fps is not None and not fps > 0:
             raise VidlongError(f"fps must be > 0 frames per second, got {fps!r}")
         if isinstance(video, (str, os.PathLike)):
-            video = input_video_file(video, self.spec, streaming)
+            video = input_video_file(video, self.spec, streaming, self.facts()["family"])
             fps = fps or video.fps
         chunks = stream_chunk_count(limits, chunk_layout(streaming), chunks, seconds, input_fps=fps or self.spec.fps)
         check_prompt_starts(parse_prompt_schedule(prompt), chunks)  # refused before the input is encoded

@@ -44,6 +44,8 @@ class FamilyAdapter:
             its forwards are the stock model's bit for bit.
         whole_chunks: whether its call makes its video in whole chunks of its native window, each decoded on its own
             (Helios): vidlong's lengths are whole chunks (`vidlong.validate.whole_chunk_latent_frames`).
+        extension_frames: latent frames of a continued video its streams read, where its family fixes them (Helios: its
+            call's history, 16 + 2 + 1), else None (a stream's sinks and window: `vidlong.extend.extension_context`).
         frame_counts: the pixel-frame counts its pipeline's call makes from F latent frames, ``ratio·(F - 1) + r`` for each
             ``r`` here (``ratio`` its VAE's pixel frames a latent frame, ``1 <= r <= ratio``; `vidlong.models.latent_frames`):
             (1,) for the ``ratio·k + 1`` lengths of a VAE whose first latent frame decodes to one pixel frame; another count
@@ -67,6 +69,7 @@ class FamilyAdapter:
     fewest_steps: int = 1
     stock_only: bool = False
     whole_chunks: bool = False
+    extension_frames: Optional[int] = None
     frame_counts: tuple = (1,)
 
     def self_attentions(self, transformer) -> list:

@@ -26,6 +26,7 @@ class HeliosAdapter(FamilyAdapter):
     stream_contexts = ("cache",)  # its own history latents, bounded (vidlong.families.helios.HeliosStreamer)
     stock_only = True
     whole_chunks = True
+    extension_frames = 16 + 2 + 1  # its call's default history_sizes (vidlong.families.helios.CALL_DEFAULTS)
     no_cache_reason = "its chunks see its own compressed history latents, never re-noised"
     no_fifo_reason = ("is not implemented for HeliosTransformer3DModel: its chunks are denoised one after another, each "
                       "after its compressed history, not as a diagonal queue; stream it instead")

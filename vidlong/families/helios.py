@@ -195,8 +195,10 @@ class HeliosStreamer(VideoStreamer):
     def _start_from_prefix(self, decoder) -> np.ndarray:
         """The input's last latent frames into the history and its first frame (encoded alone; of saved latents, their
         first frame) as the prefix, each noised as its call's video-to-video path noises them (levels drawn in
-        [image_noise_sigma_min, image_noise_sigma_max) for the first frame, per frame in the video's range for the rest);
-        the input's latents replayed through the chunk decoder for the seam. Returns the input frames."""
+        [image_noise_sigma_min, image_noise_sigma_max) for the first frame, per frame in the video's range for the rest,
+        whole chunks of the native window at a time, those that hold the history, as they were encoded: `stream_encode`);
+        the input's latents replayed through the chunk decoder, a native chunk at a time as they decode (given the input's
+        frames, its last chunk alone: the seam's last frame). Returns the input frames."""
         prefix, generator = self.prefix, self.generator
         frames = prefix.frames
         if frames is None:
@@ -205,12 +207,14 @@ class HeliosStreamer(VideoStreamer):
             first = encode_clip(self.pipe, torch.from_numpy(np.asarray(frames[0])).permute(2, 0, 1)[None, :, None] / 127.5 - 1)
         level = noise_level(1, generator, CALL_DEFAULTS["image_noise_sigma_min"], CALL_DEFAULTS["image_noise_sigma_max"])
         self.first = noised(first.to(self.pipe.device), level, generator)
-        tail, chunk = prefix.cache_latents(sum(self.sizes)).float(), self.schedule.chunk
+        chunk = self.pipe.native_frames
+        tail = prefix.cache_latents(-(-sum(self.sizes) // chunk) * chunk).float()
         low, high = CALL_DEFAULTS["video_noise_sigma_min"], CALL_DEFAULTS["video_noise_sigma_max"]
         for start in range(0, tail.shape[2], chunk):
             piece = tail[:, :, start:start + chunk]
             self._remember(noised(piece, noise_level(piece.shape[2], generator, low, high).view(1, 1, -1, 1, 1), generator))
-        decoded = replay(decoder, prefix.history, chunk, keep=frames is None)
+        shown = prefix.history if frames is None else prefix.history[:, :, -chunk:]  # the seam's last frame: its chunk alone
+        decoded = replay(decoder, shown, chunk, keep=frames is None)
         frames = frames if frames is not None else decoded
         self.seam = SeamBlend(frames[-1], decoded[-1], self.streaming.seam_frames)
         return frames
