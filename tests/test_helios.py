@@ -88,9 +88,9 @@ def stock_call(folder, chunks: int, guidance: float, seed: int, **call):
 def test_generate_and_its_call_are_the_stock_pipeline_bit_for_bit(folder, pipe):
     """`load_pipeline` gives vidlong's class; `generate` at 3x (3 chunks) with classifier-free guidance decodes each chunk
     once and returns the frames (25: 3 chunks of 9 cut to 4k+1) diffusers' own call makes from the same seed (its call
-    decoding each chunk itself), and the latents its call makes given the
-    noise generate draws (chunk after chunk, as diffusers' call draws it); `--frames 25` is the same length, 24 is refused
-    naming 17 and 25."""
+    decoding each chunk itself), and the latents its call makes given the noise generate draws (chunk after chunk, as
+    diffusers' call draws it); `--frames 25` is the same length; 24 is refused naming 17 and 25, and so is 18 (past 17,
+    the frames of 2 chunks of 9 cut to 4k+1), 5 naming 9."""
     assert type(pipe).__name__ == "VidLongHeliosPipeline" and pipe.facts()["family"] == "helios"
     decodes = []  # one a decode of latents (Wan's VAE runs post_quant_conv once a decode)
     hook = pipe.vae.post_quant_conv.register_forward_pre_hook(lambda module, args: decodes.append(args[0].shape[2]))
@@ -106,8 +106,10 @@ def test_generate_and_its_call_are_the_stock_pipeline_bit_for_bit(folder, pipe):
     given = pipe("a red ball", num_frames=25, latents=noise, guidance_scale=2.0, output_type="latent").frames
     assert torch.equal(given, result.latents)
     assert check_generate(GenerateRequest(prompt="a red ball", frames=25), limits_for_pipeline(pipe)) == 3 * NATIVE
-    with pytest.raises(VidlongError, match=r"24 frames are not a length this model's call makes .* use frames \(--frames\) 17 or 25"):
-        check_generate(GenerateRequest(prompt="a red ball", frames=24), limits_for_pipeline(pipe))
+    for frames, near in ((24, "17 or 25"), (18, "17 or 25"), (5, "9")):
+        with pytest.raises(VidlongError, match=fr"{frames} frames are not a length this model's call makes .* use frames "
+                                               fr"\(--frames\) {near}$"):
+            check_generate(GenerateRequest(prompt="a red ball", frames=frames), limits_for_pipeline(pipe))
 
 
 def test_a_streams_chunks_are_its_calls_and_its_history_stays_flat(folder, pipe):

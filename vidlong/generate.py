@@ -184,9 +184,14 @@ def resolve_latent_frames(request: GenerateRequest, native_frames: int, temporal
         if odd:  # a VAE that decodes only an odd latent count back to its frames (`ratio_latent_frames`): 8k+1 of them
             latent_frames(request.frames, 2 * temporal_ratio, most=most)
         return latent_frames(request.frames, temporal_ratio, most=most, counts=counts)
-    if not is_real(request.ratio) or request.ratio <= 0:
-        raise VidlongError(f"{named('ratio')} must be a finite number > 0, got {request.ratio!r}")
+    check_ratio(request.ratio)
     return ratio_latent_frames(request.ratio, native_frames, odd, most)
+
+
+def check_ratio(ratio) -> None:
+    """A request's `ratio` (of the native window) a finite number > 0, else one line."""
+    if not is_real(ratio) or ratio <= 0:
+        raise VidlongError(f"{named('ratio')} must be a finite number > 0, got {ratio!r}")
 
 
 def ratio_latent_frames(ratio: float, native_frames: int, odd: bool = False, most: Optional[int] = None) -> int:

@@ -761,20 +761,22 @@ def whole_chunk_latent_frames(request, spec) -> int:
     """Latent frames of a request to a model whose call makes whole chunks of its native window (`FamilyAdapter.whole_chunks`):
     ``--frames`` must be a length its call returns (`whole_chunk_pixel_frames`: one chunk's frames or a multiple, cut to
     4k+1), another refused naming the nearest two; ``--ratio`` the nearest whole count of chunks, at least one."""
+    from .generate import check_ratio
+
     chunk, ratio = spec.native_frames, spec.temporal_ratio
     if request.frames is None:
-        if not is_real(request.ratio) or request.ratio <= 0:
-            raise VidlongError(f"{named('ratio')} must be a finite number > 0, got {request.ratio!r}")
+        check_ratio(request.ratio)
         return max(1, round(request.ratio)) * chunk
     if not is_whole(request.frames) or request.frames < 1:
         raise VidlongError(f"{named('frames')} must be a whole number of pixel frames >= 1, got {request.frames!r}")
     chunks = max(1, -(-int(request.frames) // whole_chunk_pixel_frames(1, chunk, ratio)))
-    if whole_chunk_pixel_frames(chunks, chunk, ratio) != request.frames:
-        lower = [whole_chunk_pixel_frames(n, chunk, ratio) for n in (chunks - 1, chunks) if n >= 1]
-        near = f"{named('frames')} {lower[0]} or {lower[-1]}" if len(lower) == 2 and lower[0] != lower[1] else \
-            f"{named('frames')} {lower[-1]}"
+    if whole_chunk_pixel_frames(chunks, chunk, ratio) < request.frames:  # the cut to 4k+1 took them below the frames
+        chunks += 1
+    if whole_chunk_pixel_frames(chunks, chunk, ratio) != request.frames:  # between those of one chunk fewer and these
+        near = sorted({whole_chunk_pixel_frames(n, chunk, ratio) for n in (chunks - 1, chunks) if n >= 1})
         raise VidlongError(f"{request.frames} frames are not a length this model's call makes (whole chunks of "
-                           f"{whole_chunk_pixel_frames(1, chunk, ratio)} frames, the whole cut to {ratio}k+1); use {near}")
+                           f"{whole_chunk_pixel_frames(1, chunk, ratio)} frames, the whole cut to {ratio}k+1); use "
+                           f"{named('frames')} {' or '.join(map(str, near))}")
     return chunks * chunk
 
 
