@@ -10,9 +10,10 @@ after the video's first latent frame (its prefix). Each chunk is decoded on its 
 chunks' one after another, cut to ``4k + 1``. Its call keeps every latent frame and every decoded frame until its end.
 
 vidlong's surface: the model's native window is one chunk (`configs/models/helios.yaml`: ``native_frames`` is its call's
-chunk); vidlong's lengths are whole chunks (`vidlong.validate.whole_chunk_latent_frames`); its call's ``latents=`` are the
-chunks' noise one after another (`VidLongHeliosPipeline`); its streams (`HeliosStreamer`) make its call's chunks keeping only
-the history the next chunk reads, so memory and time per chunk stay flat. Units: latent frames unless pixel frames are said.
+chunk, and ``stream_chunk`` a stream's by default); vidlong's lengths are whole chunks
+(`vidlong.validate.whole_chunk_latent_frames`); its call's ``latents=`` are the chunks' noise one after another
+(`VidLongHeliosPipeline`); its streams (`HeliosStreamer`) make its call's chunks keeping only the history the next chunk
+reads, so memory and time per chunk stay flat. Units: latent frames unless pixel frames are said.
 """
 from __future__ import annotations
 
@@ -101,8 +102,9 @@ class HeliosStreamer(VideoStreamer):
     seed its chunks are its call's chunks bit for bit, all of them: its call's forwards never read further back either.
     Each chunk is decoded on its own, as its call decodes it (its call also cuts the whole video's end to ``4k + 1``
     frames, which an endless stream does not). An extension continues a video through its call's video-to-video history
-    path: the input's last latent frames (encoded as its call encodes a given video, `VidLongHeliosPipeline.stream_encode`)
-    fill the history and the input's first frame, encoded alone, is the prefix; both noised as its call noises them."""
+    path: the input's last whole chunks that hold the history (`vidlong.extend.encoded_frames`, encoded as its call
+    encodes a given video, `VidLongHeliosPipeline.stream_encode`) fill the history and the input's first frame, encoded
+    alone, is the prefix; both noised as its call noises them."""
 
     def __init__(self, pipe, prompt, streaming=None, **kwargs):
         from ..methods import model_streaming
@@ -221,11 +223,11 @@ class HeliosStreamer(VideoStreamer):
 
 
 class VidLongHeliosPipeline(VidlongPipelineMixin, HeliosPipeline):
-    """diffusers' `HeliosPipeline` (Helios-Base; text to video here: its ``image=`` and ``video=`` paths are not wired in
-    vidlong's calls, its video path serves `extend`) with vidlong's surface: its call's chunk is the model's native window
-    (``num_latent_frames_per_chunk`` where none is given), its ``latents=`` the chunks' noise, `generate` decodes each
-    chunk as its call does, and it streams and extends keeping only its call's history (`HeliosStreamer`). vidlong's methods
-    do not act on it (its adapter's refusal)."""
+    """diffusers' `HeliosPipeline` (Helios-Base; text to video here: its call's ``image=`` and ``video=`` go through as
+    diffusers takes them, untested, and `HeliosStreamer` follows its video path to extend a video) with vidlong's
+    surface: its call's chunk is the model's native window (``num_latent_frames_per_chunk`` where none is given), its
+    ``latents=`` the chunks' noise, `generate` decodes each chunk once, as its call does, and it streams and extends keeping
+    only its call's history (`HeliosStreamer`). vidlong's methods do not act on it (its adapter's refusal)."""
 
     _chunk_noise = None  # the noise of the call's chunks not started yet ``[B, C, F, h, w]``, while a call runs
 
