@@ -77,9 +77,6 @@ GENERATING = [name for name in CASES if name not in CONTINUING | EDITING]
 #: the cases vidlong's methods do not act on (refused in one line: AnyFlow FAR's block-causal attention over a compressed
 #: cache): `generate` makes their 2x video with no method
 NO_METHODS = {"anyflow-far", "helios"}
-#: the cases whose call decodes each chunk on its own (Helios: r·(f - 1) + 1 pixel frames a chunk of f latent frames, the
-#: whole video cut to r·k + 1), as their streams and extensions do
-CHUNKS_DECODED_ALONE = {"helios"}
 STREAMING = [name for name, (_, _, streams, _) in CASES.items() if streams]
 EXTENDING = [name for name, (*_, extends) in CASES.items() if extends]
 PROMPT = "a red ball bouncing"
@@ -189,7 +186,7 @@ def test_generate_both_at_twice_the_native_length(folders, name):
     dropped = limits.dropped_frames
     assert made.latents.shape[2] == made.settings["latent_frames"] == ratio_latent_frames(2, native, odd_latents(limits))
     latent = made.settings["latent_frames"]
-    made_alone = whole_chunk_pixel_frames(latent // native, native, ratio) if name in CHUNKS_DECODED_ALONE else None
+    made_alone = whole_chunk_pixel_frames(latent // native, native, ratio) if limits.chunks_alone else None
     assert made.settings["pixel_frames"] in (ratio * (latent - 1) + 1 - dropped, ratio * latent, made_alone)
     assert_frames(made.frames, made.settings["pixel_frames"], pipe)
     if made.audio is not None:  # LTX-2's sound
@@ -214,7 +211,7 @@ def test_a_two_chunk_stream(folders, name):
     assert [chunk.index for chunk in chunks] == [0, 1]
     limits, ratio = limits_for_pipeline(pipe), pipe.spec.temporal_ratio
     first = shown_first_chunk(limits)
-    alone = name in CHUNKS_DECODED_ALONE  # every chunk's 1 latent frame decoded to 1 pixel frame
+    alone = limits.chunks_alone  # every chunk's 1 latent frame decoded to 1 pixel frame (Helios)
     for chunk, latent, count in zip(chunks, (first, 1), (ratio * (first - 1) + 1 - limits.dropped_frames, 1 if alone else ratio)):
         assert chunk.latents.shape[2] == latent
         assert_frames(chunk.frames, count, pipe)
@@ -239,7 +236,7 @@ def test_an_extension_of_a_short_video(folders, name):
     assert [item.index for item in items] == [-1, 0, 1]
     for item in items[1:]:
         assert item.latents.shape[2] == 1
-        assert_frames(item.frames, 1 if name in CHUNKS_DECODED_ALONE else pipe.spec.temporal_ratio, pipe)
+        assert_frames(item.frames, 1 if limits_for_pipeline(pipe).chunks_alone else pipe.spec.temporal_ratio, pipe)
 
 
 @pytest.mark.parametrize("name", sorted(CONTINUING))
