@@ -125,19 +125,21 @@ def test_a_streams_chunks_are_its_calls_and_its_history_stays_flat(folder, pipe)
     assert torch.equal(torch.cat([item.latents for item in items], dim=2), whole)
 
 
-def test_a_streams_chunk_is_its_calls_unless_one_is_given(folder, tmp_path):
-    """A folder whose call's chunk is 4 latent frames (vidlong's generic chunk is 3): `vidlong stream` with no --chunk makes
-    chunks of 4 (13 frames a chunk, each decoded alone); `pipe.stream(prompt)` takes 4 too, a given `Streaming(chunk=2)`
-    2. (The app's Stream tab: test_app's page test.)"""
+@pytest.fixture(scope="module")
+def four(folder, tmp_path_factory):
+    """The folder's copy whose call's chunk, and so its native window and a stream's chunk, is 4 latent frames (13 pixel
+    frames), past vidlong's generic chunk of 3."""
     import shutil
 
-    from vidlong.cli import main
-    from vidlong.pipeline import load_pipeline
-    from vidlong.video_io import read_video
+    return write_spec(shutil.copytree(folder, tmp_path_factory.mktemp("helios-four") / "four"), 4)
 
-    four, out = write_spec(shutil.copytree(folder, tmp_path / "four"), 4), tmp_path / "four.mp4"
-    assert main(["stream", "--model", str(four), "--prompt", "a red ball", "--chunks", "1", "--out", str(out)]) == 0
-    assert read_video(out)[0].shape[0] == 13
+
+def test_a_streams_chunk_is_its_calls_unless_one_is_given(four):
+    """Of a folder whose call's chunk is 4 latent frames, `pipe.stream(prompt)` streams chunks of 4, a given
+    `Streaming(chunk=2)` 2 (`vidlong stream`: `test_cli_stream_and_extend_write_their_mp4s`; the app's Stream tab: test_app's
+    page test)."""
+    from vidlong.pipeline import load_pipeline
+
     pipe = load_pipeline(four, device="cpu")
     assert [pipe.stream("a red ball", streaming, chunks=1).schedule.chunk for streaming in (None, Streaming(chunk=2))] == [4, 2]
 
@@ -153,8 +155,9 @@ def test_seconds_count_chunks_decoded_alone(pipe):
     assert stream_chunk_count(limits_for_pipeline(pipe), Streaming(chunk=NATIVE), None, 0.8, input_fps=24) == 3
 
 
-def test_cli_stream_and_extend_write_their_mp4s(folder, tmp_path):
-    """`vidlong stream --chunks 2`: 2 chunks of 9 frames of 16x16 at 24 fps; `vidlong extend` of a 13-frame video (its last
+def test_cli_stream_and_extend_write_their_mp4s(folder, four, tmp_path):
+    """`vidlong stream --chunks 2` of a folder whose call's chunk is 4 latent frames: with no --chunk, 2 chunks of its call's
+    4 (13 frames each, decoded alone) of 16x16 at 24 fps; `vidlong extend` of a 13-frame video (its last
     9 frames encoded as one chunk, its first alone) by 2 chunks of 3 latent frames: its frames first, then 18 new ones;
     `vidlong generate --ratio 2 --save-latents` (17 frames of 2 chunks) continued by `vidlong extend --video --latents`
     (its 6 latent frames, which decode chunk by chunk to its 17 frames) by a chunk: its frames, then 9 new ones."""
@@ -162,9 +165,9 @@ def test_cli_stream_and_extend_write_their_mp4s(folder, tmp_path):
     from vidlong.video_io import read_video
 
     out = tmp_path / "stream.mp4"
-    assert main(["stream", "--model", str(folder), "--prompt", "a red ball", "--chunks", "2", "--out", str(out)]) == 0
+    assert main(["stream", "--model", str(four), "--prompt", "a red ball", "--chunks", "2", "--out", str(out)]) == 0
     frames, fps = read_video(out)
-    assert frames.shape == (2 * 9, 16, 16, 3) and fps == pytest.approx(24)
+    assert frames.shape == (2 * 13, 16, 16, 3) and fps == pytest.approx(24)
     check_cli_extension(folder, tmp_path, temporal=9, fps=24, size=(16, 16, 3), chunk=NATIVE)
     made, latents, more = tmp_path / "made.mp4", tmp_path / "made.pt", tmp_path / "more.mp4"
     assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--ratio", "2", "--save-latents", str(latents),
@@ -193,17 +196,18 @@ def test_a_video_shorter_than_a_chunk_is_refused_in_one_line(folder, pipe, tmp_p
 def test_an_extension_encodes_the_whole_chunks_that_hold_its_history(pipe):
     """An extension reads what its call's forwards read of a given video, its 19 latent frames of history
     (`HeliosAdapter.extension_frames`, its call's history_sizes), whatever the chunk: the fewest whole chunks that hold
-    them are encoded from the video's end (7 chunks of 9 frames here: 21 latent frames, of a 70-frame video), each alone;
-    the real model's 3 chunks of 33 frames, also with a chunk of 6 (whose sinks and window would read fewer frames than
-    one chunk's)."""
+    them are encoded from the video's end, each alone: here 7 chunks of 9 frames (63), so all 3 of a 30-frame video (9
+    latent frames; the stream's sinks and window with a warm-up read 2); the real model's 3 chunks of 33 frames, also
+    with a chunk of 6 (whose sinks and window with a warm-up would read less than one chunk)."""
     from vidlong.attention.adapters.helios import HELIOS
     from vidlong.extend import encoded_frames, extension_context, extension_prefix
     from vidlong.families.helios import CALL_DEFAULTS
     from vidlong.models import ModelSpec
 
     assert HELIOS.extension_frames == sum(CALL_DEFAULTS["history_sizes"]) == 19
-    prefix = extension_prefix(pipe, Streaming(chunk=NATIVE), video=np.zeros((70, 16, 16, 3), np.uint8))
-    assert prefix.latents.shape[2] == 21
+    assert encoded_frames(pipe.spec, extension_context(pipe.spec, Streaming(chunk=NATIVE), "helios"), NATIVE) == 63
+    prefix = extension_prefix(pipe, Streaming(chunk=NATIVE), video=np.zeros((30, 16, 16, 3), np.uint8))
+    assert prefix.latents.shape[2] == 9
     real = ModelSpec(name="helios", native_frames=9)
     assert [encoded_frames(real, extension_context(real, Streaming(chunk=chunk), "helios"), 9) for chunk in (9, 6)] == [99] * 2
 
