@@ -353,7 +353,8 @@ class Streaming:
     takes that sum past the native window is refused when the stream starts.
 
     Attributes:
-        chunk: latent frames generated per chunk (C).
+        chunk: latent frames generated per chunk (C); a stream given no config takes the model's own where it names one
+            (`model_streaming`: Helios's call's chunk).
         sinks: first frames kept forever as attention sinks (S); default one chunk (for a chunk over half the native
             window, what it leaves: ``native - C``; for one of the whole window, one chunk, past it).
         window: most recent frames kept in the cache (W); default ``native - S - C``.
