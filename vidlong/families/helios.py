@@ -237,7 +237,7 @@ class VidLongHeliosPipeline(VidlongPipelineMixin, HeliosPipeline):
         latents (``output_type="latent"``: `generate`, which decodes them once, `decode_uint8`), its call decodes no chunk
         (diffusers' decodes each chunk whatever its output type, then drops the frames)."""
         self._chunk_noise = kwargs.get("latents")
-        latent = CALL_SIGNATURE.bind(self, *args, **kwargs).arguments.get("output_type") == "latent"
+        latent = CALL_SIGNATURE.bind_partial(self, *args, **kwargs).arguments.get("output_type") == "latent"
         try:
             with no_chunk_decode(self.vae) if latent else contextlib.nullcontext():
                 return super().__call__(*args, **kwargs)
