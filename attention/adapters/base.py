@@ -42,10 +42,12 @@ class FamilyAdapter:
         stock_only: whether every call of its self-attentions goes to its own processor as it came (Helios: vidlong's
             methods never act on it, and its processor takes arguments vidlong's does not read), so that with no method
             its forwards are the stock model's bit for bit.
-        whole_chunks: whether its call makes its video in whole chunks of its native window, each decoded on its own
-            (Helios): vidlong's lengths are whole chunks (`vidlong.validate.whole_chunk_latent_frames`).
+        whole_chunks: whether its call makes its video in whole chunks of its native window (Helios's chunks, FramePack's
+            sections): vidlong's lengths are whole chunks (`vidlong.validate.whole_chunk_latent_frames`,
+            `whole_chunk_lengths`).
         extension_frames: latent frames of a continued video its streams read, where its family fixes them (Helios: its
             call's history, 16 + 2 + 1), else None (a stream's sinks and window: `vidlong.extend.extension_context`).
+        no_extension_reason: why `vidlong extend` does not run it, where it streams but does not extend (None: it does).
         frame_counts: the pixel-frame counts its pipeline's call makes from F latent frames, ``ratio·(F - 1) + r`` for each
             ``r`` here (``ratio`` its VAE's pixel frames a latent frame, ``1 <= r <= ratio``; `vidlong.models.latent_frames`):
             (1,) for the ``ratio·k + 1`` lengths of a VAE whose first latent frame decodes to one pixel frame; another count
@@ -70,6 +72,7 @@ class FamilyAdapter:
     stock_only: bool = False
     whole_chunks: bool = False
     extension_frames: Optional[int] = None
+    no_extension_reason: Optional[str] = None
     frame_counts: tuple = (1,)
 
     def self_attentions(self, transformer) -> list:
@@ -157,6 +160,19 @@ class FamilyAdapter:
         """Why a `vidlong.Streaming` config does not fit the family's own streams (AnyFlow FAR's chunks), for a one-line
         refusal before any model loads; None where it does (the default)."""
         return None
+
+    def spec_stream_refusal(self, spec) -> Optional[str]:
+        """Why a stream of the model of `spec` (its `vidlong.models.ModelSpec`) cannot run as the spec sets it (FramePack's
+        section order), for a one-line refusal before any model loads; None where it can (the default)."""
+        return None
+
+    def whole_chunk_lengths(self, chunks: int, chunk: int, temporal_ratio: int) -> tuple[int, int]:
+        """(latent frames, pixel frames) of the video its call makes in `chunks` chunks of `chunk` latent frames, where its
+        lengths are whole chunks (`whole_chunks`): by default each chunk's latent frames decoded on their own, the whole cut
+        to ``temporal_ratio·k + 1`` (Helios: `vidlong.validate.whole_chunk_pixel_frames`)."""
+        from ...validate import whole_chunk_pixel_frames
+
+        return chunks * chunk, whole_chunk_pixel_frames(chunks, chunk, temporal_ratio)
 
     def parts_refusal(self, pipeline: str, transformer, vae) -> Optional[str]:
         """Why a pipeline of class `pipeline` (diffusers' name) cannot run a transformer of the family with a VAE of these
