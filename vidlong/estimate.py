@@ -99,7 +99,9 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
         batches = [2 if max(by_queue_frame[max(first, 0):stop]) > 1 else 1 for first, _, stop in spans]
         queue_forwards *= sum(batches) / (forwards * len(spans))
     flops = per_forward * (native_steps + queue_forwards)
-    made, whole_decode = pixel_frames(latent_frames, spec.temporal_ratio), not (pipe.decodes_in_chunks() or diagonal)
+    # a decode of a few latent frames at a time through Wan's VAE (FramePack's `decode_uint8` decodes the whole video, as its call)
+    chunked = pipe.decodes_in_chunks() and pipe._wan_vae()
+    made, whole_decode = pixel_frames(latent_frames, spec.temporal_ratio), not (chunked or diagonal)
     decoded = latent_frames
     if pipe.task == "animate":  # its call runs its steps for every segment, and keeps their decoded frames to the end
         from .animate import request_segments
@@ -117,7 +119,7 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
     video = made * height * width * 3
     if not whole_decode:  # fifo decodes by chunks in every family (`decode_uint8`)
         chunk = min(video, pixel_frames(DECODE_CHUNK, spec.temporal_ratio) * height * width * 3)
-        decode = video + 2 * 4 * chunk + (wan_decoder_bytes(pipe.vae, height, width) if pipe.decodes_in_chunks() else 0)
+        decode = video + 2 * 4 * chunk + (wan_decoder_bytes(pipe.vae, height, width) if chunked else 0)
     else:
         decode = video * (4 + 4 + 1)
     return RunCost(flops, int(max(activations + logits, decode)), pipe.device, video, decoded)

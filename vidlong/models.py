@@ -53,7 +53,7 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVA
                   "MotifVideoPipeline": "t2v", "MotifVideoImage2VideoPipeline": "i2v", "EasyAnimatePipeline": "t2v",
                   "EasyAnimateInpaintPipeline": "i2v", "AllegroPipeline": "t2v", "AnyFlowPipeline": "t2v",
                   "AnyFlowFARPipeline": "t2v", "LucyEditPipeline": "v2v",
-                  "HeliosPipeline": "t2v"}
+                  "HeliosPipeline": "t2v", "HunyuanVideoFramepackPipeline": "i2v"}
 
 
 def task_of(class_name) -> Optional[str]:
@@ -87,6 +87,9 @@ class ModelSpec:
         stream_preset: the `vidlong.Streaming.preset` a stream starts from (None: "default").
         stream_guidance: a stream's guidance by default (None: 1 with the causal sampler, whose
             published models are distilled without guidance, else `guidance_scale`).
+        sampling_type: FramePack's section order (its call's ``sampling_type``): "inverted_anti_drifting" (the video's end
+            first, back to its image) or "vanilla" (forwards in time); None: its call's default in `generate`
+            ("inverted_anti_drifting") and "vanilla" in streams, the only order that streams (`vidlong.families.framepack`).
     """
 
     name: str
@@ -106,6 +109,7 @@ class ModelSpec:
     stream_shift: Optional[float] = None
     stream_preset: Optional[str] = None
     stream_guidance: Optional[float] = None
+    sampling_type: Optional[str] = None
 
     def __post_init__(self):
         if not isinstance(self.native_frames, int) or self.native_frames < 1:
@@ -178,7 +182,7 @@ def model_facts(transformer_config, experts: int = 1, expand_timesteps: bool = F
     """What a match rule can test: the transformer's config plus the pipeline facts, the family
     (`vidlong.attention.adapters`: "wan", "wan-vace", "wan-animate", "skyreels-v2", "ltx-video", "ltx-2", "cogvideox",
     "hunyuan-video", "hunyuan-video-1.5", "mochi", "kandinsky5", "motif-video", "easyanimate", "allegro", "anyflow",
-    "anyflow-far", "helios") and the diffusers pipeline class
+    "anyflow-far", "helios", "framepack") and the diffusers pipeline class
     (SkyReels-V2's diffusion-forcing 14B and text-to-video 14B transformers have one config)."""
     return dict(transformer_config, experts=experts, expand_timesteps=bool(expand_timesteps), task=task, family=family,
                 pipeline=pipeline.removeprefix("VidLong"))

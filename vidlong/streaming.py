@@ -458,6 +458,11 @@ class VideoStreamer(PromptSwitching):
         if not self.renoise:
             hooks.apply(transformer, native_frames=self.pipe.native_frames, stream=context)
 
+    def _decoder(self):
+        """The decoder of this stream's chunks: the pipeline's chunk-by-chunk decoder (`stream_decoder`; a family that
+        decodes as its call does, by sections blended into each other, has its own: FramePack's)."""
+        return self.pipe.stream_decoder()
+
     def _chunk_audio(self, index: int) -> Optional[Soundtrack]:
         """The sound of chunk `index`, just made: none (the model makes video alone; LTX-2's streamer makes one)."""
         return None
@@ -557,7 +562,7 @@ class VideoStreamer(PromptSwitching):
             for transformer, context in zip(pipe.experts(), self.contexts):
                 self._attach(transformer, context)
                 apply_text_memo(transformer)  # the prompt's projections once per prompt, not at every forward
-            decoder = pipe.stream_decoder()
+            decoder = self._decoder()
             for index in itertools.count() if self.chunks is None else range(self.chunks):
                 start, first = time.perf_counter(), None
                 with torch.no_grad():

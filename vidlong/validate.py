@@ -624,7 +624,8 @@ def check_stream(streaming, limits: ModelLimits, height=None, width=None, extens
         return
     check_no_stream_between_two_frames(limits)
     check_streams(limits.family, streaming.context)
-    refusal = adapter_named(limits.family).stream_refusal(streaming)
+    adapter = adapter_named(limits.family)
+    refusal = adapter.stream_refusal(streaming) or adapter.spec_stream_refusal(limits.spec)
     if refusal is not None:
         raise VidlongError(refusal)
     if limits.geometry.patch[0] > 1 and limits.family != "cogvideox":  # CogVideoX's calls pad to the patch; streams follow
@@ -729,7 +730,7 @@ def check_generate(request, limits: ModelLimits) -> int:
     latent = latent if controlled is None else controlled
     most = None if diagonal else longest_latent_frames(limits)  # diagonal denoising only ever runs the native window
     if latent is None and adapter_named(limits.family).whole_chunks:
-        latent = whole_chunk_latent_frames(request, spec)
+        latent = whole_chunk_latent_frames(request, spec, adapter_named(limits.family))
     if latent is None and most is not None and is_whole(request.frames) and request.frames >= 1:
         check_latent_length((int(request.frames) - 1) // spec.temporal_ratio + 1, limits)  # before a 4k+1 hint past it
     try:
@@ -757,27 +758,33 @@ def whole_chunk_pixel_frames(chunks: int, chunk: int, temporal_ratio: int) -> in
     return (made - 1) // temporal_ratio * temporal_ratio + 1
 
 
-def whole_chunk_latent_frames(request, spec) -> int:
-    """Latent frames of a request to a model whose call makes whole chunks of its native window (`FamilyAdapter.whole_chunks`):
-    ``--frames`` must be a length its call returns (`whole_chunk_pixel_frames`: one chunk's frames or a multiple, cut to
-    4k+1), another refused naming the nearest two; ``--ratio`` the nearest whole count of chunks, at least one."""
+def whole_chunk_latent_frames(request, spec, adapter) -> int:
+    """Latent frames of a request to a model whose call makes whole chunks of its native window (`FamilyAdapter.whole_chunks`;
+    `adapter`: its family's, whose `FamilyAdapter.whole_chunk_lengths` says what a count of chunks makes): ``--frames`` must
+    be a length its call returns, another refused naming the nearest two; ``--ratio`` the nearest whole count of chunks, at
+    least one."""
     from .generate import check_ratio
 
     chunk, ratio = spec.native_frames, spec.temporal_ratio
+
+    def made(chunks: int) -> tuple[int, int]:
+        return adapter.whole_chunk_lengths(chunks, chunk, ratio)
+
     if request.frames is None:
         check_ratio(request.ratio)
-        return max(1, round(request.ratio)) * chunk
+        return made(max(1, round(request.ratio)))[0]
     if not is_whole(request.frames) or request.frames < 1:
         raise VidlongError(f"{named('frames')} must be a whole number of pixel frames >= 1, got {request.frames!r}")
-    chunks = max(1, -(-int(request.frames) // whole_chunk_pixel_frames(1, chunk, ratio)))
-    if whole_chunk_pixel_frames(chunks, chunk, ratio) < request.frames:  # the cut to 4k+1 took them below the frames
+    first, step = made(1)[1], made(2)[1] - made(1)[1]
+    chunks = max(1, (int(request.frames) - first) // step)  # a few below the count that holds them
+    while made(chunks)[1] < request.frames:
         chunks += 1
-    if whole_chunk_pixel_frames(chunks, chunk, ratio) != request.frames:  # between those of one chunk fewer and these
-        near = sorted({whole_chunk_pixel_frames(n, chunk, ratio) for n in (chunks - 1, chunks) if n >= 1})
+    if made(chunks)[1] != request.frames:
+        lower = [made(n)[1] for n in (chunks - 1, chunks) if n >= 1]
+        near = f"{named('frames')} {lower[0]} or {lower[-1]}" if len(lower) == 2 else f"{named('frames')} {lower[-1]}"
         raise VidlongError(f"{request.frames} frames are not a length this model's call makes (whole chunks of "
-                           f"{whole_chunk_pixel_frames(1, chunk, ratio)} frames, the whole cut to {ratio}k+1); use "
-                           f"{named('frames')} {' or '.join(map(str, near))}")
-    return chunks * chunk
+                           f"{first} frames for the first, {step} after); use {near}")
+    return made(chunks)[0]
 
 
 def check_methods_run(name: str, methods: list, limits: ModelLimits) -> None:
@@ -935,11 +942,17 @@ def check_streamable(limits: ModelLimits, context: str, sinks: Optional[int] = N
     """The pipeline of `limits` streams with `context` (`check_streams`, `ModelLimits.no_stream_reason`); image-to-video
     pipelines stream only with the re-noised context and at least one sink frame: every window must start at the
     video's first frame, where their image condition sits (`vidlong.image_condition`); video-to-video ones do not stream,
-    but for an edit of a given `video` (not an `extension`: `check_not_redrawing`)."""
+    but for an edit of a given `video` (not an `extension`: `check_not_redrawing`); an `extension` of a family that streams
+    but does not extend (`FamilyAdapter.no_extension_reason`: FramePack's) is refused."""
+    from .attention.adapters import adapter_named
+
     task = limits.task
     check_not_redrawing(limits, video, extension)
     check_no_stream_reason(limits)
     check_streams(limits.family, context)
+    reason = adapter_named(limits.family).no_extension_reason
+    if extension and reason is not None:
+        raise VidlongError(f"vidlong extend does not run this model: {reason}")
     if task != "i2v":
         return
     if context != "renoise":
