@@ -594,3 +594,24 @@ def anyflow_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, 
     return dict(hidden_states=torch.randn(2, frames, IN_CHANNELS, height, width, generator=gen).to(dtype),
                 timestep=torch.full((2, frames), 750.0), r_timestep=torch.full((2, frames), 500.0),
                 encoder_hidden_states=torch.randn(2, 5, TEXT_DIM, generator=gen).to(dtype), return_dict=False)
+
+
+#: the tiny SigLIP's width: FramePack's image states
+FRAMEPACK_IMAGE_DIM = 8
+
+
+def tiny_framepack_transformer(seed: int = 0):
+    """A random HunyuanVideoFramepackTransformer3DModel (FramePack: `tiny_hunyuan_transformer`'s blocks, 2 heads x 16, patch
+    (1, 2, 2), with its history embedder of 1x, 2x and 4x clean latents and its projection of SigLIP states of width
+    `FRAMEPACK_IMAGE_DIM`) for exact CPU checks."""
+    from diffusers import HunyuanVideoFramepackTransformer3DModel
+
+    torch.manual_seed(seed)
+    model = HunyuanVideoFramepackTransformer3DModel(
+        in_channels=IN_CHANNELS, out_channels=IN_CHANNELS, num_attention_heads=2, attention_head_dim=16, num_layers=1,
+        num_single_layers=1, num_refiner_layers=1, mlp_ratio=2.0, text_embed_dim=TEXT_DIM, pooled_projection_dim=8,
+        rope_axes_dim=(4, 6, 6), has_image_proj=True, image_proj_dim=FRAMEPACK_IMAGE_DIM, has_clean_x_embedder=True)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model.eval()

@@ -68,6 +68,8 @@ CASES = {
                                                                        stream_first_chunk=1)), False, True, True),
     "lucy-edit": (("builder", "tiny_lucy_pipeline", {}, dict(native_frames=3, height=32, width=32, fps=8)), False, False, False),
     "helios": (("builder", "tiny_helios_pipeline", {}, dict(native_frames=3, height=32, width=32, fps=24)), False, True, True),
+    "framepack": (("builder", "tiny_framepack_pipeline", {}, dict(native_frames=3, height=32, width=32, fps=30)), True, True,
+                  False),
 }
 #: the cases whose `generate` continues a given video (`test_a_continued_video`) rather than making one from the prompt
 CONTINUING = {"skyreels-v2-df-v2v"}
@@ -76,7 +78,7 @@ EDITING = {"lucy-edit"}
 GENERATING = [name for name in CASES if name not in CONTINUING | EDITING]
 #: the cases vidlong's methods do not act on (refused in one line: AnyFlow FAR's block-causal attention over a compressed
 #: cache): `generate` makes their 2x video with no method
-NO_METHODS = {"anyflow-far", "helios"}
+NO_METHODS = {"anyflow-far", "helios", "framepack"}
 STREAMING = [name for name, (_, _, streams, _) in CASES.items() if streams]
 EXTENDING = [name for name, (*_, extends) in CASES.items() if extends]
 PROMPT = "a red ball bouncing"

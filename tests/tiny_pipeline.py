@@ -645,3 +645,19 @@ def tiny_helios_pipeline():
     text_encoder = tiny_umt5(tokenizer)
     return HeliosPipeline(tokenizer=tokenizer, text_encoder=text_encoder, transformer=tiny_helios_transformer(), vae=tiny_vae(),
                           scheduler=HeliosScheduler(stages=1, scheduler_type="euler", use_dynamic_shifting=True))
+
+
+def tiny_framepack_pipeline():
+    """diffusers' `HunyuanVideoFramepackPipeline` of `tiny_hunyuan_pipeline`'s VAE, text encoders and scheduler,
+    `tiny_framepack_transformer` and a one-layer SigLIP vision tower (16x16 images in 4 patches) with its image processor."""
+    from diffusers import HunyuanVideoFramepackPipeline
+    from transformers import SiglipImageProcessor, SiglipVisionConfig, SiglipVisionModel
+
+    from conftest import FRAMEPACK_IMAGE_DIM, tiny_framepack_transformer
+
+    torch.manual_seed(3)
+    siglip = SiglipVisionModel(SiglipVisionConfig(hidden_size=FRAMEPACK_IMAGE_DIM, intermediate_size=16, num_hidden_layers=1,
+                                                  num_attention_heads=2, image_size=16, patch_size=8))
+    parts = dict(tiny_hunyuan_pipeline().components, transformer=tiny_framepack_transformer(), image_encoder=siglip.eval(),
+                 feature_extractor=SiglipImageProcessor(size={"height": 16, "width": 16}))
+    return HunyuanVideoFramepackPipeline(**parts)

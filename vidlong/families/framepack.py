@@ -31,7 +31,6 @@ from diffusers import HunyuanVideoFramepackPipeline
 from diffusers.pipelines.hunyuan_video.pipeline_hunyuan_video_framepack import calculate_shift, retrieve_timesteps
 from diffusers.utils.torch_utils import randn_tensor
 
-from ..errors import VidlongError
 from ..pipeline import VidlongPipelineMixin
 from ..streaming import StreamText, VideoStreamer
 from .hunyuan import HunyuanVideoVAE
@@ -195,7 +194,14 @@ class VidLongHunyuanVideoFramepackPipeline(HunyuanVideoVAE, VidlongPipelineMixin
 
     def __call__(self, *args, latents=None, **kwargs):
         """Its call; given ``latents=`` ``[B, C, K·w, h, w]`` (w: its section), section ``i`` starts from their latent frames
-        ``i·w`` to ``(i + 1)·w`` instead of noise drawn from its generator (diffusers' call takes no start latents)."""
+        ``i·w`` to ``(i + 1)·w`` instead of noise drawn from its generator (diffusers' call takes no start latents); others
+        refused in one line before any model work (`vidlong.validate.check_call_latents`)."""
+        if latents is not None:
+            from ..validate import check_call_latents
+
+            arguments = {**self.call_defaults(), **{name: value for name, value in kwargs.items() if value is not None}}
+            self.complete_call(arguments)
+            check_call_latents(self, latents, arguments)
         self._section_noise = latents
         try:
             return super().__call__(*args, **kwargs)
@@ -208,10 +214,7 @@ class VidLongHunyuanVideoFramepackPipeline(HunyuanVideoVAE, VidlongPipelineMixin
         if self._section_noise is None:
             return super().prepare_latents(batch_size, num_channels_latents, height, width, num_frames, dtype, device,
                                            generator, latents)
-        frames = (num_frames - 1) // self.vae_scale_factor_temporal + 1
-        if self._section_noise.shape[2] < frames:
-            raise VidlongError(f"latents= holds too few latent frames for its call's sections of {frames}: give "
-                               f"{frames} for each section, one after another")
+        frames = (num_frames - 1) // self.vae_scale_factor_temporal + 1  # its call's latents= are checked whole
         start, self._section_noise = self._section_noise[:, :, :frames], self._section_noise[:, :, frames:]
         return start.to(device=device, dtype=dtype)
 

@@ -1,0 +1,174 @@
+"""FramePack (image to video, section by section, each after its own compressed history) through its family adapter and
+pipeline: the spec from configs/models; vidlong's lengths are whole sections after the image's frame; `generate` = diffusers'
+`HunyuanVideoFramepackPipeline` call bit for bit in both orders; a stream's sections and frames are its vanilla call's bit
+for bit while the history it keeps stays one size; `vidlong stream --image` writes its mp4; the methods, an inverted stream
+and what its streams do not take are refused in one line before loading."""
+
+import dataclasses
+import shutil
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from conftest import IN_CHANNELS, tiny_framepack_transformer
+from family_checks import check_release_refuses
+from PIL import Image
+
+import vidlong
+from vidlong.errors import VidlongError
+from vidlong.generate import GenerateRequest, generate
+from vidlong.methods import Streaming
+from vidlong.validate import check_generate, limits_for_pipeline
+
+NATIVE = 2  # latent frames: its tiny folder's section (5 pixel frames of its call's num_frames a section)
+SECTION = 4 * (NATIVE - 1) + 1
+
+
+def test_native_length_size_and_sampling_come_from_configs():
+    """One section of 9 latent frames (its call's default) at 30 fps, 832x480, 50 steps at embedded guidance 6, its call's
+    order by default, from configs/models; 3 sections are 28 latent frames, the 109 pixel frames its docstring example's 91
+    make."""
+    from vidlong.attention.adapters import adapter_named
+    from vidlong.models import family_of, model_facts, spec_for_facts
+
+    model = tiny_framepack_transformer()
+    spec = spec_for_facts(model_facts(model.config, family=family_of(model)))
+    assert (spec.name, spec.native_frames, spec.fps, spec.height, spec.width, spec.num_inference_steps, spec.guidance_scale,
+            spec.sampling_type) == ("framepack", 9, 30, 832, 480, 50, 6.0, None)
+    assert [adapter_named("framepack").whole_chunk_lengths(n, 9, 4) for n in (1, 3)] == [(10, 37), (28, 109)]
+
+
+def test_methods_are_refused_in_one_line():
+    """UltraViCo and FreeLong++ do not act on attention that spans one section and its bounded history: `vidlong.apply`
+    refuses them naming why."""
+    for method in (vidlong.UltraViCo(), vidlong.SpectralFusion()):
+        with pytest.raises(VidlongError, match="one section and its own bounded, compressed history"):
+            vidlong.apply(tiny_framepack_transformer(), method)
+
+
+def saved_folder(path, **spec):
+    """A tiny FramePack pipeline (`tiny_framepack_pipeline`) saved in `path` with a vidlong.yaml: native 2 latent frames (its
+    call's section), 16x16 at 30 fps, 2 steps, embedded guidance 6; `spec`: more of it."""
+    from tiny_pipeline import tiny_framepack_pipeline
+
+    tiny_framepack_pipeline().save_pretrained(path, safe_serialization=True)
+    (path / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-framepack", native_frames=NATIVE, height=16, width=16,
+                                                           fps=30, num_inference_steps=2, guidance_scale=6.0, **spec)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """The folder (`saved_folder`)."""
+    return saved_folder(tmp_path_factory.mktemp("framepack"))
+
+
+def stock_call(folder, image_path, sections: int, seed: int, **call):
+    """diffusers' own call from the folder: `sections` sections of the native window from the image, its generator seeded
+    with `seed`."""
+    from diffusers import HunyuanVideoFramepackPipeline
+
+    stock = HunyuanVideoFramepackPipeline.from_pretrained(folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    return stock(image=Image.open(image_path), prompt="a red ball", height=16, width=16, num_frames=sections * SECTION,
+                 latent_window_size=NATIVE, num_inference_steps=2, guidance_scale=6.0,
+                 generator=torch.Generator().manual_seed(seed), **call).frames
+
+
+def as_uint8(video) -> np.ndarray:
+    return (np.clip(video, 0, 1) * 255).round().astype(np.uint8)
+
+
+@pytest.mark.parametrize("order", [None, "vanilla"])
+def test_generate_is_the_stock_call_bit_for_bit(folder, pipe, image_path, order):
+    """`load_pipeline` gives vidlong's class; `generate --image` at 2x (2 sections: 17 frames) in the spec's order (None: its
+    call's inverted_anti_drifting; vanilla) returns the frames diffusers' own call makes from the same seed, and the video's
+    latents its call ends with; `--frames 17` is the same length, 16 is refused naming 9 and 17."""
+    assert type(pipe).__name__ == "VidLongHunyuanVideoFramepackPipeline" and pipe.facts()["family"] == "framepack"
+    pipe.vidlong_spec = dataclasses.replace(pipe.spec, sampling_type=order)
+    result = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3, image=str(image_path)))
+    orders = {} if order is None else dict(sampling_type=order)
+    video = stock_call(folder, image_path, 2, 3, output_type="np", **orders)[0]
+    assert len(result.frames) == 17 == result.settings["pixel_frames"] and result.settings["latent_frames"] == 2 * NATIVE + 1
+    assert np.array_equal(result.frames, as_uint8(video))
+    assert torch.equal(result.latents, stock_call(folder, image_path, 2, 3, output_type="latent", **orders)[-1])
+    assert check_generate(GenerateRequest(prompt="a", frames=17, image="x.png"), limits_for_pipeline(pipe)) == 2 * NATIVE + 1
+    with pytest.raises(VidlongError, match=r"16 frames are not a length this model's call makes .* use frames \(--frames\) 9 or 17"):
+        check_generate(GenerateRequest(prompt="a", frames=16, image="x.png"), limits_for_pipeline(pipe))
+
+
+def test_a_streams_sections_are_its_vanilla_calls_and_its_history_stays_flat(folder, pipe, image_path):
+    """Sections of 2 (its call's section, `--chunk 2`): all 4 are its vanilla call's 4 sections from the same seed bit for bit
+    (its call's forwards read no further back than the 19 latent frames of history the stream keeps), and so are the frames
+    (each section's but the 5 the next one blends into, all of them after the last); the history it holds is 19 frames at
+    every section, and what it holds one size from the second section on."""
+    pipe.vidlong_spec = dataclasses.replace(pipe.spec, sampling_type=None)
+    stream = pipe.stream("a red ball", Streaming(chunk=NATIVE), chunks=4, seed=0, image=str(image_path))
+    items = list(stream)
+    assert [item.latents.shape[2] for item in items] == [NATIVE] * 4
+    assert [len(item.frames) for item in items] == [9 - SECTION, 8, 8, 8 + SECTION]
+    assert [frames for frames, _ in stream.footprints] == [19] * 4 and len({size for _, size in stream.footprints[1:]}) == 1
+    whole = stock_call(folder, image_path, 4, 0, output_type="latent", sampling_type="vanilla")[-1]
+    assert torch.equal(torch.cat([item.latents for item in items], dim=2), whole[:, :, 1:])
+    video = stock_call(folder, image_path, 4, 0, output_type="np", sampling_type="vanilla")[0]
+    assert np.array_equal(np.concatenate([item.frames for item in items]), as_uint8(video))
+
+
+def test_cli_stream_writes_its_mp4(folder, image_path, tmp_path):
+    """`vidlong stream --image --chunk 2 --chunks 2`: 2 sections, the image's frame and 8 frames each, of 16x16 at 30 fps."""
+    from vidlong.cli import main
+    from vidlong.video_io import read_video
+
+    out = tmp_path / "stream.mp4"
+    assert main(["stream", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--chunk", str(NATIVE),
+                 "--chunks", "2", "--out", str(out)]) == 0
+    frames, fps = read_video(out)
+    assert frames.shape == (17, 16, 16, 3) and fps == pytest.approx(30)
+
+
+@pytest.fixture(scope="module")
+def inverted_folder(folder, tmp_path_factory):
+    """The folder, its vidlong.yaml setting the inverted order."""
+    copy = shutil.copytree(folder, tmp_path_factory.mktemp("inverted") / "framepack")
+    spec = yaml.safe_load((copy / "vidlong.yaml").read_text())
+    (copy / "vidlong.yaml").write_text(yaml.safe_dump(dict(spec, sampling_type="inverted_anti_drifting")))
+    return copy
+
+
+#: what it refuses before loading, and what the refusal says
+REFUSED = [(["generate", "--ratio", "2", "--method", "ultravico"], "its own bounded, compressed history"),
+           (["generate", "--ratio", "2", "--method", "fifo"], "stream it instead"),
+           (["generate", "--frames", "16"], "use --frames 9 or 17"),
+           (["stream", "--chunks", "2", "--context", "cache"], "cache is not available for HunyuanVideoFramepack"),
+           (["stream", "--chunks", "2", "--sinks", "1"], "its call's own history"),
+           (["stream", "--chunks", "2", "--sampler", "causal"], "drop --sampler causal"),
+           (["extend", "--video", "in.mp4", "--chunks", "1"], "vidlong extend does not run this model")]
+
+
+@pytest.mark.parametrize("command, says", REFUSED)
+def test_what_it_does_not_run_is_refused_in_one_line_before_loading(folder, image_path, tmp_path, capsys, monkeypatch,
+                                                                    command, says):
+    """The methods (its attention spans one section and its history), fifo's queue, a length off its sections, a KV cache,
+    sinks, the causal sampler, an extension."""
+    image = None if command[0] == "extend" else image_path
+    check_release_refuses(folder, image, command, says, tmp_path, capsys, monkeypatch)
+
+
+def test_an_inverted_stream_is_refused_in_one_line_before_loading(inverted_folder, image_path, tmp_path, capsys, monkeypatch):
+    """A folder whose vidlong.yaml sets the inverted order does not stream (its first section is the video's end)."""
+    check_release_refuses(inverted_folder, image_path, ["stream", "--chunks", "2"], "inverted_anti_drifting order cannot stream",
+                          tmp_path, capsys, monkeypatch)
+
+
+def test_the_call_takes_the_sections_noise(pipe, image_path):
+    """Its call's ``latents=`` are the sections' noise one after another: given `start_noise`'s draws from a seed, the
+    video's latents are those of its call from that seed; too few are refused in one line."""
+    pipe.vidlong_spec = dataclasses.replace(pipe.spec, sampling_type=None)
+    shape = (1, IN_CHANNELS, 2 * NATIVE, 2, 2)
+    call = dict(image=Image.open(image_path), prompt="a red ball", num_frames=2 * SECTION, output_type="latent")
+    noise = pipe.start_noise("plain", shape, NATIVE, torch.Generator().manual_seed(5))
+    given = pipe(latents=noise, generator=torch.Generator().manual_seed(5), **call).frames[-1]
+    assert torch.equal(given, pipe(generator=torch.Generator().manual_seed(5), **call).frames[-1])
+    with pytest.raises(VidlongError, match=r"^latents has shape \[1, 4, 2, 2, 2\]; this call"):
+        pipe(latents=noise[:, :, :NATIVE], **call)
