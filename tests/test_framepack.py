@@ -64,16 +64,21 @@ def folder(tmp_path_factory):
     return saved_folder(tmp_path_factory.mktemp("framepack"))
 
 
-def stock_call(folder, image_path, sections: int, seed: int, **call):
-    """diffusers' own call from the folder: `sections` sections of the native window from the image, its generator seeded
-    with `seed`."""
+@pytest.fixture(scope="module")
+def stock(folder):
+    """diffusers' own pipeline from the folder."""
     from diffusers import HunyuanVideoFramepackPipeline
 
     stock = HunyuanVideoFramepackPipeline.from_pretrained(folder, local_files_only=True)
     stock.set_progress_bar_config(disable=True)
-    return stock(image=Image.open(image_path), prompt="a red ball", height=16, width=16, num_frames=sections * SECTION,
-                 latent_window_size=NATIVE, num_inference_steps=2, guidance_scale=6.0,
-                 generator=torch.Generator().manual_seed(seed), **call).frames
+    return stock
+
+
+def stock_call(pipe, image_path, sections: int, seed: int, **call):
+    """`pipe`'s call: `sections` sections of the native window from the image, its generator seeded with `seed`."""
+    return pipe(image=Image.open(image_path), prompt="a red ball", height=16, width=16, num_frames=sections * SECTION,
+                latent_window_size=NATIVE, num_inference_steps=2, guidance_scale=6.0,
+                generator=torch.Generator().manual_seed(seed), **call).frames
 
 
 def as_uint8(video) -> np.ndarray:
@@ -81,7 +86,7 @@ def as_uint8(video) -> np.ndarray:
 
 
 @pytest.mark.parametrize("order", [None, "vanilla"])
-def test_generate_is_the_stock_call_bit_for_bit(folder, pipe, image_path, order):
+def test_generate_is_the_stock_call_bit_for_bit(stock, pipe, image_path, order):
     """`load_pipeline` gives vidlong's class; `generate --image` at 2x (2 sections: 17 frames) in the spec's order (None: its
     call's inverted_anti_drifting; vanilla) returns the frames diffusers' own call makes from the same seed, and the video's
     latents its call ends with; `--frames 17` is the same length, 16 is refused naming 9 and 17."""
@@ -89,17 +94,18 @@ def test_generate_is_the_stock_call_bit_for_bit(folder, pipe, image_path, order)
     pipe.vidlong_spec = dataclasses.replace(pipe.spec, sampling_type=order)
     result = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3, image=str(image_path)))
     orders = {} if order is None else dict(sampling_type=order)
-    video = stock_call(folder, image_path, 2, 3, output_type="np", **orders)[0]
+    video = stock_call(stock, image_path, 2, 3, output_type="np", **orders)[0]
     assert len(result.frames) == 17 == result.settings["pixel_frames"] and result.settings["latent_frames"] == 2 * NATIVE + 1
     assert np.array_equal(result.frames, as_uint8(video))
-    assert torch.equal(result.latents, stock_call(folder, image_path, 2, 3, output_type="latent", **orders)[-1])
+    assert torch.equal(result.latents, stock_call(stock, image_path, 2, 3, output_type="latent", **orders)[-1])
     assert check_generate(GenerateRequest(prompt="a", frames=17, image="x.png"), limits_for_pipeline(pipe)) == 2 * NATIVE + 1
     with pytest.raises(VidlongError, match=r"16 frames are not a length this model's call makes .* use frames \(--frames\) 9 or 17"):
         check_generate(GenerateRequest(prompt="a", frames=16, image="x.png"), limits_for_pipeline(pipe))
 
 
-def test_a_streams_sections_are_its_vanilla_calls_and_its_history_stays_flat(folder, pipe, image_path):
+def test_a_streams_sections_are_its_vanilla_calls_and_its_history_stays_flat(pipe, image_path):
     """Sections of 2 (its call's section, `--chunk 2`): all 4 are its vanilla call's 4 sections from the same seed bit for bit
+    (vidlong's call, diffusers' bit for bit: `test_generate_is_the_stock_call_bit_for_bit`)
     (its call's forwards read no further back than the 19 latent frames of history the stream keeps), and so are the frames
     (each section's but the 5 the next one blends into, all of them after the last); the history it holds is 19 frames at
     every section, and what it holds one size from the second section on."""
@@ -109,10 +115,10 @@ def test_a_streams_sections_are_its_vanilla_calls_and_its_history_stays_flat(fol
     assert [item.latents.shape[2] for item in items] == [NATIVE] * 4
     assert [len(item.frames) for item in items] == [9 - SECTION, 8, 8, 8 + SECTION]
     assert [frames for frames, _ in stream.footprints] == [19] * 4 and len({size for _, size in stream.footprints[1:]}) == 1
-    whole = stock_call(folder, image_path, 4, 0, output_type="latent", sampling_type="vanilla")[-1]
+    whole = stock_call(pipe, image_path, 4, 0, output_type="latent", sampling_type="vanilla")[-1]  # its call's (generate's test)
     assert torch.equal(torch.cat([item.latents for item in items], dim=2), whole[:, :, 1:])
-    video = stock_call(folder, image_path, 4, 0, output_type="np", sampling_type="vanilla")[0]
-    assert np.array_equal(np.concatenate([item.frames for item in items]), as_uint8(video))
+    pipe.vidlong_spec = dataclasses.replace(pipe.spec, sampling_type="vanilla")  # decoded as its vanilla call decodes it
+    assert np.array_equal(np.concatenate([item.frames for item in items]), pipe.decode_uint8(whole))
 
 
 def test_cli_stream_writes_its_mp4(folder, image_path, tmp_path):
