@@ -21,7 +21,8 @@ SIZE_HELP = ("pixels (default: the model's native {side}; with --image and no si
 
 #: the --model help of every command that loads a model (the app's too)
 MODEL_HELP = ("local diffusers pipeline folder (Wan, SkyReels-V2, LTX-Video, LTX-2, CogVideoX, HunyuanVideo 1.0 and 1.5, Mochi, "
-              "Kandinsky 5.0 Video, Motif-Video, EasyAnimate, Allegro, AnyFlow, AnyFlow FAR, Helios), or an embedded model: "
+              "Kandinsky 5.0 Video, Motif-Video, EasyAnimate, Allegro, AnyFlow, AnyFlow FAR, Helios, FramePack), or an "
+              "embedded model: "
               "default (the default), default-causal, default-distilled")
 
 
@@ -136,7 +137,8 @@ def _add_generate(sub) -> None:
                         help="pixel frames, a count its VAE decodes back to: 4k+1 for Wan, HunyuanVideo, Kandinsky 5, "
                              "Motif-Video, EasyAnimate and AnyFlow, FAR too (e.g. 81, 161, 321), 8k+1 for LTX-Video, LTX-2 "
                              "and CogVideoX, 6k+1 for Mochi, 4k, 4k+1 or 4k+2 for Allegro (e.g. 88), whole chunks for Helios "
-                             "(33, 65, 97, 129, ...) (another is refused, naming the nearest); with --video, its first frames")
+                             "(33, 65, 97, 129, ...), whole sections after the image's frame for FramePack (37, 73, 109, ...) "
+                             "(another is refused, naming the nearest); with --video, its first frames")
     p.add_argument("--method", default=None, help=" | ".join(METHOD_NAMES) + " (default: none; with --preset, both)")
     p.add_argument("--preset", default=None, help="method settings for a length ratio: 2x | 3x | 4x | 8x | 16x (with no "
                                                   "--method: --method both, UltraViCo and FreeLong++ at the preset's settings); "
