@@ -15,10 +15,11 @@ from PIL import Image
 import tiny_pipeline
 from reference import rel_err
 from test_family_pipelines import FAMILIES, saved_family
+from vidlong.attention.adapters import adapter_named
 from vidlong.generate import GenerateRequest, generate, ratio_latent_frames
 from vidlong.methods import Streaming
 from vidlong.pipeline import load_pipeline
-from vidlong.validate import limits_for_pipeline, odd_latents, shown_first_chunk, whole_chunk_pixel_frames
+from vidlong.validate import limits_for_pipeline, odd_latents, shown_first_chunk
 
 DEVICE, DTYPE = os.environ.get("VIDLONG_GPU_TEST_DEVICE", "cuda"), "bfloat16"
 
@@ -79,6 +80,9 @@ GENERATING = [name for name in CASES if name not in CONTINUING | EDITING]
 #: the cases vidlong's methods do not act on (refused in one line: AnyFlow FAR's block-causal attention over a compressed
 #: cache): `generate` makes their 2x video with no method
 NO_METHODS = {"anyflow-far", "helios", "framepack"}
+#: the cases whose stream decodes each section with the one before and blends it into the frames before (FramePack): a
+#: section's last r·(c - 1) + 1 frames wait for the next
+SECTIONS_BLENDED = {"framepack"}
 STREAMING = [name for name, (_, _, streams, _) in CASES.items() if streams]
 EXTENDING = [name for name, (*_, extends) in CASES.items() if extends]
 PROMPT = "a red ball bouncing"
@@ -186,10 +190,12 @@ def test_generate_both_at_twice_the_native_length(folders, name):
     pipe, made = assert_near_float32_on_the_cpu(folders(name), run, f"{name}: generate both 2x", name)
     native, ratio, limits = pipe.spec.native_frames, pipe.spec.temporal_ratio, limits_for_pipeline(pipe)
     dropped = limits.dropped_frames
-    assert made.latents.shape[2] == made.settings["latent_frames"] == ratio_latent_frames(2, native, odd_latents(limits))
+    adapter = adapter_named(limits.family)
+    whole = adapter.whole_chunk_lengths(2, native, ratio) if adapter.whole_chunks else None  # Helios's, FramePack's 2 chunks
+    assert made.latents.shape[2] == made.settings["latent_frames"] == \
+        (whole[0] if whole else ratio_latent_frames(2, native, odd_latents(limits)))
     latent = made.settings["latent_frames"]
-    made_alone = whole_chunk_pixel_frames(latent // native, native, ratio) if limits.chunks_alone else None
-    assert made.settings["pixel_frames"] in (ratio * (latent - 1) + 1 - dropped, ratio * latent, made_alone)
+    assert made.settings["pixel_frames"] in ((whole[1],) if whole else (ratio * (latent - 1) + 1 - dropped, ratio * latent))
     assert_frames(made.frames, made.settings["pixel_frames"], pipe)
     if made.audio is not None:  # LTX-2's sound
         assert np.isfinite(made.audio.samples).all() and np.abs(made.audio.samples).max() > 0
@@ -213,8 +219,12 @@ def test_a_two_chunk_stream(folders, name):
     assert [chunk.index for chunk in chunks] == [0, 1]
     limits, ratio = limits_for_pipeline(pipe), pipe.spec.temporal_ratio
     first = shown_first_chunk(limits)
-    alone = limits.chunks_alone  # every chunk's 1 latent frame decoded to 1 pixel frame (Helios)
-    for chunk, latent, count in zip(chunks, (first, 1), (ratio * (first - 1) + 1 - limits.dropped_frames, 1 if alone else ratio)):
+    counts = (ratio * (first - 1) + 1 - limits.dropped_frames, ratio)
+    if limits.chunks_alone:  # every chunk's 1 latent frame decoded to 1 pixel frame (Helios)
+        counts = (counts[0], 1)
+    if name in SECTIONS_BLENDED:  # the image's frame, then r a section, the last 1 held back until the stream's end
+        counts = (ratio, ratio + 1)
+    for chunk, latent, count in zip(chunks, (first, 1), counts):
         assert chunk.latents.shape[2] == latent
         assert_frames(chunk.frames, count, pipe)
     if pipe.makes_audio:  # LTX-2: the last chunk's sound, finite and not silent

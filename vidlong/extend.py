@@ -187,10 +187,10 @@ def video_identity(last_frame: np.ndarray, pixel_frames: int) -> dict:
 
 def decoded_chunk(family: str, spec) -> Optional[int]:
     """The latent frames of each chunk a model of `family` (its `spec`) decodes on its own, where its call makes whole chunks
-    of its native window (`FamilyAdapter.whole_chunks`: Helios), else None."""
+    of its native window, each decoded alone (`FamilyAdapter.chunks_decoded_alone`: Helios), else None."""
     from .attention.adapters import adapter_named
 
-    return spec.native_frames if adapter_named(family).whole_chunks else None
+    return spec.native_frames if adapter_named(family).chunks_decoded_alone else None
 
 
 def check_video_matches_latents(frames: np.ndarray, latents: torch.Tensor, geometry: Geometry, meta: dict = None,

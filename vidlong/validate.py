@@ -90,11 +90,11 @@ class ModelLimits:
     @property
     def chunks_alone(self) -> bool:
         """Whether its streams' chunks are each decoded on its own, ``temporal·(c - 1) + 1`` pixel frames a chunk of c
-        latent frames, as its call's whole chunks are (`FamilyAdapter.whole_chunks`: Helios), not ``temporal·c`` after
-        the first."""
+        latent frames, as its call's whole chunks are (`FamilyAdapter.chunks_decoded_alone`: Helios), not ``temporal·c``
+        after the first (FramePack's sections, blended into the frames before them, too)."""
         from .attention.adapters import adapter_named
 
-        return adapter_named(self.family).whole_chunks
+        return adapter_named(self.family).chunks_decoded_alone
 
 
 def limits_for_folder(folder, image: bool = False, video: bool = False) -> ModelLimits:

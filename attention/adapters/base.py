@@ -45,6 +45,8 @@ class FamilyAdapter:
         whole_chunks: whether its call makes its video in whole chunks of its native window (Helios's chunks, FramePack's
             sections): vidlong's lengths are whole chunks (`vidlong.validate.whole_chunk_latent_frames`,
             `whole_chunk_lengths`).
+        chunks_decoded_alone: whether its call decodes each whole chunk on its own, ``temporal·(c - 1) + 1`` pixel frames
+            a chunk of c latent frames (Helios), not ``temporal·c`` after the first (`ModelLimits.chunks_alone`).
         extension_frames: latent frames of a continued video its streams read, where its family fixes them (Helios: its
             call's history, 16 + 2 + 1), else None (a stream's sinks and window: `vidlong.extend.extension_context`).
         no_extension_reason: why `vidlong extend` does not run it, where it streams but does not extend (None: it does).
@@ -71,6 +73,7 @@ class FamilyAdapter:
     fewest_steps: int = 1
     stock_only: bool = False
     whole_chunks: bool = False
+    chunks_decoded_alone: bool = False
     extension_frames: Optional[int] = None
     no_extension_reason: Optional[str] = None
     frame_counts: tuple = (1,)

@@ -23,6 +23,7 @@ class HeliosAdapter(HistoryAdapter):
     transformer_class = "HeliosTransformer3DModel"
     stream_contexts = ("cache",)  # its own history latents, bounded (vidlong.families.helios.HeliosStreamer)
     stock_only = True
+    chunks_decoded_alone = True
     extension_frames = 16 + 2 + 1  # its call's default history_sizes (vidlong.families.helios.CALL_DEFAULTS)
     shown_name, methods_reason = "Helios", METHODS_REFUSAL
     no_cache_reason = "its chunks see its own compressed history latents, never re-noised"
