@@ -49,7 +49,7 @@ from vidlong.panels import side_by_side  # noqa: E402
 from vidlong.fifo_stream import DiagonalStreamer, chunk_layout  # noqa: E402
 from vidlong.methods import DiagonalDenoising, diagonal_of  # noqa: E402
 from vidlong.schedulers.stream import one_prompt_text, stream_chunk_count  # noqa: E402
-from vidlong.streaming import StreamSampling, VideoStreamer, held_sound, resolve_context  # noqa: E402
+from vidlong.streaming import StreamSampling, VideoStreamer, held_frames, held_sound, resolve_context  # noqa: E402
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_SEED, MAX_STEPS, check_diagonal, check_diagonal_stream,  # noqa: E402
                               check_generate, check_methods_run, check_not_redrawing, check_seed, check_streams,
                               limits_for_pipeline, streams, video_size)
@@ -546,7 +546,8 @@ class App:
                     pass
                 finally:
                     iterator.close()  # the stream's hooks come off the transformer
-                    writer.append([], audio=held_sound(streamer))  # the sound its last chunk held back (LTX-2)
+                    # the frames and sound its last chunk held back for one it did not make (FramePack, LTX-2)
+                    writer.append(held_frames(streamer), audio=held_sound(streamer))
         except BaseException as err:  # noqa: BLE001 - handed to the event, which shows one line
             error = err
         output = None

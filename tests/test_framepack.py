@@ -121,6 +121,21 @@ def test_a_streams_sections_are_its_vanilla_calls_and_its_history_stays_flat(pip
     assert np.array_equal(np.concatenate([item.frames for item in items]), pipe.decode_uint8(whole))
 
 
+def test_a_stream_stopped_early_gives_the_frames_its_next_section_would_have_blended_into(pipe, image_path):
+    """An endless stream stopped after one section: that section's frames, then the 5 it held back for the next
+    (`held_frames`, which the CLI and the app write after a stopped stream's last chunk; once), are the frames of a stream
+    of that one section: nothing made is lost."""
+    from vidlong.streaming import held_frames
+
+    pipe.vidlong_spec = dataclasses.replace(pipe.spec, sampling_type=None)
+    one = list(pipe.stream("a red ball", Streaming(chunk=NATIVE), chunks=1, seed=0, image=str(image_path)))[0]
+    endless = pipe.stream("a red ball", Streaming(chunk=NATIVE), seed=0, image=str(image_path))
+    first = next(iter(endless))
+    held = held_frames(endless)
+    assert len(held) == SECTION and np.array_equal(np.concatenate([first.frames, held]), one.frames)
+    assert len(held_frames(endless)) == 0
+
+
 def test_cli_stream_writes_its_mp4(folder, image_path, tmp_path):
     """`vidlong stream --image --chunk 2 --chunks 2`: 2 sections, the image's frame and 8 frames each, of 16x16 at 30 fps."""
     from vidlong.cli import main

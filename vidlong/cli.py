@@ -566,7 +566,7 @@ def _write_stream(stream, out: Path, latents_path: Optional[Path], settings: dic
     from .extend import save_latents, video_identity
     from .files import atomic_write_text
     from .interrupts import deferred_interrupts
-    from .streaming import held_sound
+    from .streaming import held_frames, held_sound
     from .video_io import StreamingVideoWriter
 
     latents, code, chunks, last, fps = [], 0, 0, None, stream.fps
@@ -590,7 +590,8 @@ def _write_stream(stream, out: Path, latents_path: Optional[Path], settings: dic
         except KeyboardInterrupt:
             bar.close()
             code = 130
-        writer.append([], audio=held_sound(stream))  # the sound its last chunk held back, where it stopped early
+        # the frames and sound its last chunk held back for one it did not make, where it stopped early (FramePack, LTX-2)
+        writer.append(held_frames(stream), audio=held_sound(stream))
         if code and chunks:
             print(f"vidlong: interrupted; {out} holds {writer.frames_written} frames", file=sys.stderr)
     if code and not chunks:  # nothing new: an extension's part-copied input is no output (a file --overwrite would

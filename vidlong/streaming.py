@@ -165,6 +165,14 @@ def held_sound(stream) -> Optional[Soundtrack]:
     return None if remaining is None else remaining()
 
 
+def held_frames(stream) -> list:
+    """The finished frames `stream` (any of vidlong's streamers) held back for a chunk it did not make, uint8 ``[T, H, W, 3]``,
+    to write after its last chunk's where it stops early or has no set length (FramePack's section tail, which its next
+    section blends into: `remaining_frames`, once); none for the others."""
+    remaining = getattr(stream, "remaining_frames", None)
+    return [] if remaining is None else remaining()
+
+
 def _streams_of(pipe) -> int:
     """Streams running on `pipe`'s transformers, counted on each transformer itself (`streaming_on`), so that every
     pipeline sharing one (`vidlong.from_pipe`'s, a video-to-video twin) sees a stream paused in another."""

@@ -32,7 +32,7 @@ from diffusers.pipelines.hunyuan_video.pipeline_hunyuan_video_framepack import c
 from diffusers.utils.torch_utils import randn_tensor
 
 from ..pipeline import VidlongPipelineMixin
-from ..streaming import StreamText, VideoStreamer
+from ..streaming import StreamText, VideoStreamer, to_uint8
 from .hunyuan import HunyuanVideoVAE
 
 VANILLA, INVERTED = "vanilla", "inverted_anti_drifting"
@@ -171,6 +171,14 @@ class FramePackStreamer(VideoStreamer):
             if self.on_step is not None:
                 self.on_step(step + 1, len(timesteps))
         return latents
+
+    def remaining_frames(self) -> list:
+        """The last section's frames its decoder held back for the next section to blend into (``4·(w - 1) + 1``; none after
+        the stream's last section), uint8 ``[T, H, W, 3]``, once: for a stream that stops before its last section."""
+        if self.decoder is None:
+            return []
+        held, self.decoder.held = self.decoder.held, None
+        return [] if held is None else to_uint8(held)
 
     def _remember(self, latents: torch.Tensor) -> None:
         """Clean latents ``[1, C, f, h, w]`` into the history, its oldest frames out (its size stays ``sum(HISTORY_SIZES)``)."""
