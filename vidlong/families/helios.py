@@ -26,7 +26,7 @@ import torch
 from diffusers import HeliosPipeline
 from diffusers.pipelines.helios.pipeline_helios import calculate_shift
 
-from ..pipeline import VidlongPipelineMixin
+from ..pipeline import VidlongPipelineMixin, diffusers_class
 from ..streaming import SeamBlend, VideoStreamer, replay
 from ..validate import whole_chunk_pixel_frames
 
@@ -80,6 +80,15 @@ def encode_clip(pipe, pixels: torch.Tensor) -> torch.Tensor:
     vae = pipe.vae
     z = vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.mode()
     return LatentScaling(vae, vae.device).from_vae(z).float()
+
+
+def shift_mu(pipe, grid) -> float:
+    """Its scheduler's shift for a chunk of latent grid ``(f, h, w)`` (its tokens under the transformer's patch), as its
+    call computes it."""
+    config, patch = pipe.scheduler.config, pipe.transformer.config.patch_size
+    tokens = grid[0] * grid[1] * grid[2] // (patch[0] * patch[1] * patch[2])
+    return calculate_shift(tokens, config.get("base_image_seq_len", 256), config.get("max_image_seq_len", 4096),
+                           config.get("base_shift", 0.5), config.get("max_shift", 1.15))
 
 
 def noised(latents: torch.Tensor, sigma: torch.Tensor, generator) -> torch.Tensor:
@@ -147,38 +156,45 @@ class HeliosStreamer(VideoStreamer):
     def _scheduler(self, frames: int):
         """A copy of its scheduler set as its call sets it for a chunk of `frames` latent frames."""
         pipe = self.pipe
-        config, patch = pipe.scheduler.config, pipe.transformer.config.patch_size
-        height, width = self._grid()
-        tokens = frames * height * width // (patch[0] * patch[1] * patch[2])
-        mu = calculate_shift(tokens, config.get("base_image_seq_len", 256), config.get("max_image_seq_len", 4096),
-                             config.get("base_shift", 0.5), config.get("max_shift", 1.15))
         scheduler = copy.deepcopy(pipe.scheduler)
-        scheduler.set_timesteps(self.steps, device=pipe.device, sigmas=np.linspace(0.999, 0.0, self.steps + 1)[:-1], mu=mu)
+        scheduler.set_timesteps(self.steps, device=pipe.device, sigmas=np.linspace(0.999, 0.0, self.steps + 1)[:-1],
+                                mu=shift_mu(pipe, (frames, *self._grid())))
         return scheduler
 
     def _denoise(self, text, frames: int) -> torch.Tensor:
-        """A new chunk ``[1, C, f, h, w]`` float32 as its call makes one: its noise drawn from the stream's generator when it
-        starts, its scheduler's steps, each forward (and the negative prompt's, apart, with guidance) reading the history."""
-        pipe, transformer = self.pipe, self.pipe.transformer
-        shape = (1, pipe.latent_channels, frames, *self._grid())
-        latents = pipe.start_noise("plain", shape, pipe.native_frames, self.generator).to(pipe.device)
+        """A new chunk ``[1, C, f, h, w]`` float32 as its call makes one: its noise (and the further draws its call makes
+        during a chunk, `chunk_draws`) drawn from the stream's generator when it starts, then denoised reading the history
+        (`_chunk_loop`); the first chunk's first latent frame becomes the prefix."""
+        pipe = self.pipe
+        latents, draws = pipe.chunk_draws((1, pipe.latent_channels, frames, *self._grid()), self.generator)
         history = self._history_inputs(frames)
         self.footprints.append((self.history.shape[2], self.history.numel() + (0 if self.first is None else self.first.numel())))
-        states = text.kwargs["encoder_hidden_states"]
-        negative, positive = states.chunk(2) if self.cfg else (None, states)
-        scheduler = self._scheduler(frames)
+        latents = self._chunk_loop(latents.to(pipe.device), draws, text, history)
+        if self.first is None:
+            self.first = latents[:, :, :1]
+        return latents
+
+    def _chunk_loop(self, latents: torch.Tensor, draws, text, history: dict) -> torch.Tensor:
+        """Noise ``[1, C, f, h, w]`` -> the chunk, through its scheduler's steps (Helios-Base's call; `draws`: none)."""
+        scheduler = self._scheduler(latents.shape[2])
         for step, t in enumerate(scheduler.timesteps):
-            inputs = dict(hidden_states=latents.to(transformer.dtype), timestep=t.expand(1), return_dict=False, **history)
-            pred = transformer(encoder_hidden_states=positive, **inputs)[0]
-            if self.cfg:
-                uncond = transformer(encoder_hidden_states=negative, **inputs)[0]
+            pred, uncond = self._predictions(latents, t.expand(1), text, history)
+            if uncond is not None:
                 pred = uncond + self.guidances[0] * (pred - uncond)
             latents = scheduler.step(pred, t, latents, return_dict=False)[0]
             if self.on_step is not None:
                 self.on_step(step + 1, len(scheduler.timesteps))
-        if self.first is None:
-            self.first = latents[:, :, :1]
         return latents
+
+    def _predictions(self, latents: torch.Tensor, timestep: torch.Tensor, text, history: dict) -> tuple:
+        """Its transformer's predictions for `latents` ``[1, C, f, h', w']`` at `timestep` ``[1]``, each forward reading the
+        history: the prompt's, and the negative prompt's (forwarded apart, as its call does) with guidance, else None."""
+        transformer = self.pipe.transformer
+        states = text.kwargs["encoder_hidden_states"]
+        negative, positive = states.chunk(2) if self.cfg else (None, states)
+        inputs = dict(hidden_states=latents.to(transformer.dtype), timestep=timestep, return_dict=False, **history)
+        pred = transformer(encoder_hidden_states=positive, **inputs)[0]
+        return pred, transformer(encoder_hidden_states=negative, **inputs)[0] if self.cfg else None
 
     def _write(self, latents, text, frames) -> None:
         """None: no cache; the next chunk reads the history latents."""
@@ -222,12 +238,16 @@ class HeliosStreamer(VideoStreamer):
         return frames
 
 
-class VidLongHeliosPipeline(VidlongPipelineMixin, HeliosPipeline):
-    """diffusers' `HeliosPipeline` (Helios-Base; text to video here: its call's ``image=`` and ``video=`` go through as
-    diffusers takes them, untested, and `HeliosStreamer` follows its video path to extend a video) with vidlong's
-    surface: its call's chunk is the model's native window (``num_latent_frames_per_chunk`` where none is given), its
-    ``latents=`` the chunks' noise, `generate` decodes each chunk once, as its call does, and it streams and extends keeping
-    only its call's history (`HeliosStreamer`). vidlong's methods do not act on it (its adapter's refusal)."""
+class HeliosFamily:
+    """What vidlong's Helios pipelines share, before `VidlongPipelineMixin` (`VidLongHeliosPipeline`, and
+    `vidlong.families.helios_pyramid.VidLongHeliosPyramidPipeline`, whose chunks differ only in how each is denoised): its
+    call's chunk is the model's native window (``num_latent_frames_per_chunk`` where none is given), its ``latents=`` the
+    chunks' noise, `generate` decodes each chunk once, as its call does, its lengths are whole chunks, and it streams and
+    extends keeping only its call's history (`chunk_streamer`, a `HeliosStreamer`). vidlong's methods do not act on it (its
+    adapter's refusal)."""
+
+    #: its streams' class (a fifo queue aside)
+    chunk_streamer = HeliosStreamer
 
     _chunk_noise = None  # the noise of the call's chunks not started yet ``[B, C, F, h, w]``, while a call runs
 
@@ -237,7 +257,8 @@ class VidLongHeliosPipeline(VidlongPipelineMixin, HeliosPipeline):
         latents (``output_type="latent"``: `generate`, which decodes them once, `decode_uint8`), its call decodes no chunk
         (diffusers' decodes each chunk whatever its output type, then drops the frames)."""
         self._chunk_noise = kwargs.get("latents")
-        latent = CALL_SIGNATURE.bind_partial(self, *args, **kwargs).arguments.get("output_type") == "latent"
+        call = inspect.signature(diffusers_class(self).__call__)
+        latent = call.bind_partial(self, *args, **kwargs).arguments.get("output_type") == "latent"
         try:
             with no_chunk_decode(self.vae) if latent else contextlib.nullcontext():
                 return super().__call__(*args, **kwargs)
@@ -246,10 +267,13 @@ class VidLongHeliosPipeline(VidlongPipelineMixin, HeliosPipeline):
 
     def prepare_latents(self, batch_size, num_channels_latents=16, height=384, width=640, num_frames=33, dtype=None,
                         device=None, generator=None, latents=None):
-        """A chunk's start: the next chunk of the call's given ``latents=``, else diffusers' draw."""
-        if self._chunk_noise is None:
-            return super().prepare_latents(batch_size, num_channels_latents, height, width, num_frames, dtype, device,
-                                           generator, latents)
+        """A chunk's start: the next chunk of the call's given ``latents=``, else diffusers' draw (drawn and dropped given
+        them where its call draws further during a chunk, `call_redraws_from`, so those draws are its call's)."""
+        if self._chunk_noise is None or self.call_redraws_from is not None:
+            drawn = super().prepare_latents(batch_size, num_channels_latents, height, width, num_frames, dtype, device,
+                                            generator, latents)
+            if self._chunk_noise is None:
+                return drawn
         frames = (num_frames - 1) // self.vae_scale_factor_temporal + 1
         start, self._chunk_noise = self._chunk_noise[:, :, :frames], self._chunk_noise[:, :, frames:]
         return start.to(device=device, dtype=dtype)
@@ -260,9 +284,13 @@ class VidLongHeliosPipeline(VidlongPipelineMixin, HeliosPipeline):
         if kind != "plain":
             return super().start_noise(kind, shape, native_frames, generator)
         frames, chunk = shape[2], self.native_frames
-        return torch.cat([super(VidLongHeliosPipeline, self).start_noise(
-            kind, (*shape[:2], min(chunk, frames - start), *shape[3:]), native_frames, generator)
-            for start in range(0, frames, chunk)], dim=2)
+        return torch.cat([self.chunk_draws((*shape[:2], min(chunk, frames - start), *shape[3:]), generator)[0]
+                          for start in range(0, frames, chunk)], dim=2)
+
+    def chunk_draws(self, shape, generator=None) -> tuple:
+        """What its call draws for a chunk of `shape` ``[1, C, f, h, w]``, in its order: the chunk's noise, and the noise
+        it draws during the chunk (none: Helios-Base's steps draw nothing)."""
+        return super().start_noise("plain", shape, self.native_frames, generator), ()
 
     def complete_call(self, arguments: dict) -> None:
         """Its chunk, the model's native window, where none is given."""
@@ -321,4 +349,10 @@ class VidLongHeliosPipeline(VidlongPipelineMixin, HeliosPipeline):
     def streamer(self, streaming):
         from ..methods import DiagonalDenoising
 
-        return super().streamer(streaming) if isinstance(streaming, DiagonalDenoising) else HeliosStreamer
+        return super().streamer(streaming) if isinstance(streaming, DiagonalDenoising) else self.chunk_streamer
+
+
+class VidLongHeliosPipeline(HeliosFamily, VidlongPipelineMixin, HeliosPipeline):
+    """diffusers' `HeliosPipeline` (Helios-Base; text to video here: its call's ``image=`` and ``video=`` go through as
+    diffusers takes them, untested, and `HeliosStreamer` follows its video path to extend a video) with vidlong's
+    surface (`HeliosFamily`)."""
