@@ -647,6 +647,17 @@ def tiny_helios_pipeline():
                           scheduler=HeliosScheduler(stages=1, scheduler_type="euler", use_dynamic_shifting=True))
 
 
+def tiny_helios_pyramid_pipeline(is_cfg_zero_star: bool = False):
+    """diffusers' `HeliosPyramidPipeline` as Helios-Distilled's (``is_distilled``; `is_cfg_zero_star` given) of
+    `tiny_helios_pipeline`'s parts and a DMD scheduler of 2 stages (diffusers' defaults but the stages and their range)."""
+    from diffusers import HeliosDMDScheduler, HeliosPyramidPipeline
+
+    base = tiny_helios_pipeline()
+    return HeliosPyramidPipeline(**{name: getattr(base, name) for name in ("tokenizer", "text_encoder", "transformer", "vae")},
+                                 scheduler=HeliosDMDScheduler(stages=2, stage_range=[0, 0.5, 1], use_dynamic_shifting=True),
+                                 is_distilled=True, is_cfg_zero_star=is_cfg_zero_star)
+
+
 def tiny_framepack_pipeline():
     """diffusers' `HunyuanVideoFramepackPipeline` of `tiny_hunyuan_pipeline`'s VAE, text encoders and scheduler,
     `tiny_framepack_transformer` and a one-layer SigLIP vision tower (16x16 images in 4 patches) with its image processor."""

@@ -53,7 +53,7 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVA
                   "MotifVideoPipeline": "t2v", "MotifVideoImage2VideoPipeline": "i2v", "EasyAnimatePipeline": "t2v",
                   "EasyAnimateInpaintPipeline": "i2v", "AllegroPipeline": "t2v", "AnyFlowPipeline": "t2v",
                   "AnyFlowFARPipeline": "t2v", "LucyEditPipeline": "v2v",
-                  "HeliosPipeline": "t2v", "HunyuanVideoFramepackPipeline": "i2v"}
+                  "HeliosPipeline": "t2v", "HeliosPyramidPipeline": "t2v", "HunyuanVideoFramepackPipeline": "i2v"}
 
 
 def task_of(class_name) -> Optional[str]:

@@ -717,6 +717,7 @@ PIPELINE_CLASSES = {
     "AnyFlowFARPipeline": "vidlong.families.anyflow_far:VidLongAnyFlowFARPipeline",
     "LucyEditPipeline": "vidlong.families.lucy:VidLongLucyEditPipeline",
     "HeliosPipeline": "vidlong.families.helios:VidLongHeliosPipeline",
+    "HeliosPyramidPipeline": "vidlong.families.helios_pyramid:VidLongHeliosPyramidPipeline",
     "HunyuanVideoFramepackPipeline": "vidlong.families.framepack:VidLongHunyuanVideoFramepackPipeline",
 }
 

@@ -1,6 +1,6 @@
 """vidlong's pipelines for the families beyond Wan, one module each (`skyreels`, `ltx`, `cogvideox`, `hunyuan`, `mochi`,
 `kandinsky5`, `kandinsky5_i2v`, `motif`, `motif_i2v`, `easyanimate`, `allegro`, `anyflow`, `anyflow_far`,
-`lucy`, `helios`, `framepack`; what they share in
+`lucy`, `helios`, `helios_pyramid`, `framepack`; what they share in
 `common`, and in `guider` what those whose calls guide by a guider component share): diffusers' `SkyReelsV2Pipeline` and its
 image-to-video and diffusion-forcing pipelines (Wan's layout: Wan's surface serves them as it is), `LTXPipeline`,
 `LTXImageToVideoPipeline`, `LTXConditionPipeline`, `CogVideoXPipeline`, `CogVideoXImageToVideoPipeline`,
@@ -9,7 +9,7 @@ image-to-video and diffusion-forcing pipelines (Wan's layout: Wan's surface serv
 `Kandinsky5I2VPipeline`, `MotifVideoPipeline`, `MotifVideoImage2VideoPipeline`, `EasyAnimatePipeline`,
 `EasyAnimateInpaintPipeline` (as image to video), `AllegroPipeline`, `AnyFlowPipeline`, the causal
 `AnyFlowFARPipeline`, `LucyEditPipeline` (Wan's layout, editing a given video whose latents go in on the channels) and the
-autoregressive `HeliosPipeline` and the image-to-video `HunyuanVideoFramepackPipeline` (FramePack) with
+autoregressive `HeliosPipeline` and `HeliosPyramidPipeline` (Helios-Mid, -Distilled) and the image-to-video `HunyuanVideoFramepackPipeline` (FramePack) with
 the surface of `VidlongPipelineMixin`. Each states how its
 ``latents=`` argument is laid out and what a stream needs where it differs from Wan's (its prompt encoding, one
 transformer forward on ``[B, C, f, h, w]`` latents, its sampler's timesteps, the forward process that re-noises the
@@ -23,7 +23,8 @@ CogVideoX-Fun control generates only; Kandinsky 5 runs each prompt of a guided b
 call does; Allegro's streams follow its DDPM-family sampler (`AllegroStreamer`: its start noise and input scaling),
 AnyFlow's its flow-map sampler (`AnyFlowStreamer`: each forward's target timestep); AnyFlow FAR streams by its own
 block-causal KV cache, bounded to its first chunk and the latest chunks (`AnyFlowFARStreamer`), Helios by its call's chunks
-with only the history the next chunk reads (`HeliosStreamer`), its lengths whole chunks, FramePack by its call's vanilla
+with only the history the next chunk reads (`HeliosStreamer`; `HeliosPyramidStreamer` each chunk through its pyramid), its
+lengths whole chunks, FramePack by its call's vanilla
 sections likewise (`FramePackStreamer`; it does not extend); Lucy Edit edits a video in one
 call, or chunk by chunk in a stream given it (`vidlong.edit_stream`), and does not extend
 (`vidlong.validate.EDIT_EXTEND_REFUSAL`).

@@ -1,0 +1,136 @@
+"""Helios-Mid and Helios-Distilled under vidlong (`vidlong.families`): diffusers' `HeliosPyramidPipeline`, Helios-Base's
+transformer, chunks and history (`vidlong.families.helios`) with each chunk denoised through a spatial pyramid.
+
+Its call draws a chunk's noise ``[B, C, c, h, w]`` at full size, halves it ``S - 1`` times (bilinear, times 2; ``S``: its
+scheduler's ``stages``), then runs ``pyramid_num_inference_steps_list[s]`` steps at stage ``s`` of each size, from the
+smallest: before each stage past the first it doubles the latents (nearest) and mixes in block noise drawn from its
+generator (`HeliosPyramidPipeline.sample_block_noise`, ``alpha·x + beta·noise``). Helios-Distilled (``is_distilled``) steps
+by DMD (`HeliosDMDScheduler`, each stage's start its ``dmd_noisy_tensor``). Guidance above 1 with ``is_cfg_zero_star``
+(CFG-Zero*) is refused in one line: diffusers' call fails there. Everything else (the history each forward reads, each
+chunk decoded alone, lengths, extension) is Helios-Base's, shared (`HeliosFamily`, `HeliosStreamer`).
+
+vidlong's steps (``--steps``, ``num_inference_steps``) are the steps of each stage: its call's
+``pyramid_num_inference_steps_list`` is that many for each of its scheduler's stages where none is given
+(`configs/models/helios-pyramid.yaml`: Helios-Distilled's). Units: latent frames unless pixel frames are said.
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch.nn.functional as F
+from diffusers import HeliosPyramidPipeline
+
+from ..errors import VidlongError
+from ..pipeline import VidlongPipelineMixin
+from .helios import HeliosFamily, HeliosStreamer, shift_mu
+
+
+
+def per_frame(latents: torch.Tensor, size: tuple, mode: str) -> torch.Tensor:
+    """Latents ``[B, C, f, h, w]`` resized frame by frame to ``size`` ``(h', w')`` (`F.interpolate`'s `mode`), as its call
+    resizes them: ``[B, C, f, h', w']``."""
+    b, c, f, h, w = latents.shape
+    flat = latents.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
+    return F.interpolate(flat, size=size, mode=mode).reshape(b, f, c, *size).permute(0, 2, 1, 3, 4)
+
+
+def stage_sizes(height: int, width: int, stages: int) -> list:
+    """The latent ``(h, w)`` of each of `stages` stages, smallest first, as its call halves and doubles them."""
+    for _ in range(stages - 1):
+        height, width = height // 2, width // 2
+    return [(height << s, width << s) for s in range(stages)]
+
+
+class HeliosPyramidStreamer(HeliosStreamer):
+    """A Helios-Mid or -Distilled stream: `HeliosStreamer` (its call's chunks keeping only their history, flat per chunk;
+    an extension through its call's video path) whose chunks are denoised through its call's pyramid (`_chunk_loop`),
+    each stage's block noise drawn from the stream's generator with the chunk's noise, in its call's order
+    (`VidLongHeliosPyramidPipeline.chunk_draws`). From the same seed its chunks are its call's bit for bit. Its call's
+    ``is_amplify_first_chunk`` stays its default (off)."""
+
+    def __init__(self, pipe, prompt, streaming=None, **kwargs):
+        super().__init__(pipe, prompt, streaming, **kwargs)
+        pipe.check_guidance(self.guidances[0] if self.cfg else 1.0)
+
+    def settings(self) -> dict:
+        return dict(super().settings(), pyramid_steps=self.pipe.pyramid_steps(self.steps))
+
+    def _chunk_loop(self, latents: torch.Tensor, draws, text, history: dict) -> torch.Tensor:
+        """Noise ``[1, C, f, h, w]`` -> the chunk through its call's pyramid; `draws`: each later stage's block noise."""
+        pipe = self.pipe
+        steps, dtype, distilled = pipe.pyramid_steps(self.steps), pipe.transformer.dtype, pipe.config.is_distilled
+        sizes = stage_sizes(*latents.shape[3:], len(steps))
+        for size in reversed(sizes[:-1]):
+            latents = per_frame(latents, size, "bilinear") * 2
+        starts = [latents]  # each stage's start, DMD's noisy tensor
+        scheduler = copy.deepcopy(pipe.scheduler)
+        done, total = 0, sum(steps)
+        for stage, count in enumerate(steps):
+            scheduler.set_timesteps(count, stage, device=pipe.device, mu=shift_mu(pipe, latents.shape[2:]))
+            if stage:
+                signal = 1 - scheduler.ori_start_sigmas[stage]
+                gamma = scheduler.config.gamma
+                alpha = 1 / (math.sqrt(1 + 1 / gamma) * (1 - signal) + signal)
+                beta = alpha * (1 - signal) / math.sqrt(gamma)
+                latents = alpha * per_frame(latents, sizes[stage], "nearest") + beta * draws[stage - 1].to(pipe.device, dtype)
+                starts.append(latents)
+            timesteps = scheduler.timesteps
+            for step, t in enumerate(timesteps):
+                pred, uncond = self._predictions(latents, t.expand(1).to(torch.int64), text, history)
+                if uncond is not None:
+                    pred = uncond + self.guidances[0] * (pred - uncond)
+                extra = dict(cur_sampling_step=step, dmd_noisy_tensor=starts[stage], dmd_sigmas=scheduler.sigmas,
+                             dmd_timesteps=timesteps, all_timesteps=timesteps) if distilled else {}
+                latents = scheduler.step(pred, t, latents, generator=self.generator, return_dict=False, **extra)[0]
+                done += 1
+                if self.on_step is not None:
+                    self.on_step(done, total)
+        return latents
+
+
+class VidLongHeliosPyramidPipeline(HeliosFamily, VidlongPipelineMixin, HeliosPyramidPipeline):
+    """diffusers' `HeliosPyramidPipeline` (Helios-Mid, Helios-Distilled; text to video here: its call's ``image=`` and
+    ``video=`` go through as diffusers takes them, untested, and `HeliosPyramidStreamer` follows its video path to extend a
+    video) with vidlong's surface (`HeliosFamily`): ``num_inference_steps`` are each stage's steps, and `generate` hands its
+    call the generator as it was before its noise (its call draws block noise between its chunks' noise)."""
+
+    call_redraws_from = "noise"
+    chunk_streamer = HeliosPyramidStreamer
+
+    def __call__(self, *args, num_inference_steps=None, **kwargs):
+        """Its call; ``num_inference_steps`` (default: the spec's) are the steps of each of its scheduler's stages where
+        ``pyramid_num_inference_steps_list`` is not given (`pyramid_steps`)."""
+        if num_inference_steps is not None and kwargs.get("pyramid_num_inference_steps_list") is None:
+            from ..validate import check_steps
+
+            check_steps(num_inference_steps, "num_inference_steps")
+            kwargs["pyramid_num_inference_steps_list"] = self.pyramid_steps(num_inference_steps)
+        return super().__call__(*args, **kwargs)
+
+    def complete_call(self, arguments: dict) -> None:
+        """Its chunk, and the spec's steps at each stage, where none are given."""
+        super().complete_call(arguments)
+        self.check_guidance(arguments["guidance_scale"])
+        if arguments.get("pyramid_num_inference_steps_list") is None:
+            arguments["pyramid_num_inference_steps_list"] = self.pyramid_steps(arguments["num_inference_steps"])
+
+    def check_guidance(self, guidance: float) -> None:
+        """One line where `guidance` above 1 would run CFG-Zero* (``is_cfg_zero_star``), which diffusers' call fails in
+        (its ``.view`` of the transformer's non-contiguous prediction): not served, not checked."""
+        if guidance > 1 and self.config.is_cfg_zero_star:
+            raise VidlongError(f"guidance (--guidance) {guidance} above 1 runs {type(self).__name__}'s CFG-Zero* "
+                               "(is_cfg_zero_star), which diffusers' call fails in; use guidance 1 (Helios-Distilled's)")
+
+    def pyramid_steps(self, steps: int) -> list:
+        """`steps` at each of its scheduler's stages (its call's ``pyramid_num_inference_steps_list``)."""
+        return [int(steps)] * self.scheduler.config.stages
+
+    def chunk_draws(self, shape, generator=None) -> tuple:
+        """The chunk's noise, then each later stage's block noise (``[1, C, f, h_s, w_s]``), as its call draws them."""
+        noise, _ = super().chunk_draws(shape, generator)
+        patch = self.transformer.config.patch_size
+        blocks = tuple(self.sample_block_noise(*shape[:3], *size, patch, noise.device, generator)
+                       for size in stage_sizes(*shape[3:], self.scheduler.config.stages)[1:])
+        return noise, blocks
