@@ -9,8 +9,8 @@ image-to-video and diffusion-forcing pipelines (Wan's layout: Wan's surface serv
 `Kandinsky5I2VPipeline`, `MotifVideoPipeline`, `MotifVideoImage2VideoPipeline`, `EasyAnimatePipeline`,
 `EasyAnimateInpaintPipeline` (as image to video), `AllegroPipeline`, `AnyFlowPipeline`, the causal
 `AnyFlowFARPipeline`, `LucyEditPipeline` (Wan's layout, editing a given video whose latents go in on the channels) and the
-autoregressive `HeliosPipeline` and `HeliosPyramidPipeline` (Helios-Mid, -Distilled) and the image-to-video `HunyuanVideoFramepackPipeline` (FramePack) with
-the surface of `VidlongPipelineMixin`. Each states how its
+autoregressive `HeliosPipeline` and `HeliosPyramidPipeline` (Helios-Mid, -Distilled) and the image-to-video
+`HunyuanVideoFramepackPipeline` (FramePack) with the surface of `VidlongPipelineMixin`. Each states how its
 ``latents=`` argument is laid out and what a stream needs where it differs from Wan's (its prompt encoding, one
 transformer forward on ``[B, C, f, h, w]`` latents, its sampler's timesteps, the forward process that re-noises the
 context, chunk decoding and encoding); the attention side of each family is its adapter in `vidlong.attention.adapters`.
