@@ -126,6 +126,63 @@ def test_a_streams_chunks_are_its_calls_and_its_history_stays_flat(folder, pipe)
 
 
 @pytest.fixture(scope="module")
+def pyramid(tmp_path_factory):
+    """A tiny Helios-Distilled folder (`tiny_helios_pyramid_pipeline`: DMD, 2 stages) of 32x32 (its smallest stage's
+    latents 2x2, one patch), its call's chunk 3 latent frames, one step a stage, guidance 1, loaded on the CPU."""
+    from tiny_pipeline import tiny_helios_pyramid_pipeline
+
+    from vidlong.pipeline import load_pipeline
+
+    path = tmp_path_factory.mktemp("helios-pyramid")
+    tiny_helios_pyramid_pipeline().save_pretrained(path, safe_serialization=True)
+    (path / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-helios-pyramid", native_frames=NATIVE, stream_chunk=NATIVE,
+                                                           height=32, width=32, fps=24, num_inference_steps=1,
+                                                           guidance_scale=1.0)))
+    loaded = load_pipeline(path, device="cpu")
+    loaded.set_progress_bar_config(disable=True)
+    return loaded
+
+
+def pyramid_call(pipe, chunks: int, seed: int, output_type: str):
+    """diffusers' own `HeliosPyramidPipeline` call over `pipe`'s modules: `chunks` chunks of 32x32 with guidance 2, one
+    step at each of its 2 stages, its generator seeded with `seed`."""
+    from diffusers import HeliosPyramidPipeline
+
+    stock = HeliosPyramidPipeline(**pipe.components, is_distilled=True)
+    stock.set_progress_bar_config(disable=True)
+    return stock("a red ball", height=32, width=32, num_frames=whole_chunk_pixel_frames(chunks, NATIVE, 4), guidance_scale=2.0,
+                 num_latent_frames_per_chunk=NATIVE, pyramid_num_inference_steps_list=[1, 1], output_type=output_type,
+                 generator=torch.Generator().manual_seed(seed)).frames
+
+
+def test_the_pyramids_generate_and_stream_are_its_call_bit_for_bit(pyramid):
+    """`HeliosPyramidPipeline` (Helios-Distilled: DMD's steps over a pyramid of 2 stages, block noise drawn between its
+    chunks' noise): its folder loads as vidlong's pyramid class with configs/models' Helios-Distilled defaults (2 steps a
+    stage, guidance 1, one chunk of 9); `generate` at 2x with guidance 2 = its call's latents and frames from the same seed;
+    a 3-chunk stream = its call's 3 chunks bit for bit, its history 19 latent frames at every chunk, one size past the
+    first; guidance above 1 with CFG-Zero* (``is_cfg_zero_star``, where diffusers' call fails) is refused in one line."""
+    from vidlong.models import model_facts, spec_for_facts
+
+    assert type(pyramid).__name__ == "VidLongHeliosPyramidPipeline" and pyramid.pyramid_steps(1) == [1, 1]
+    spec = spec_for_facts(model_facts(pyramid.transformer.config, family="helios", pipeline="HeliosPyramidPipeline"))
+    assert (spec.name, spec.native_frames, spec.num_inference_steps, spec.guidance_scale) == ("helios-pyramid", 9, 2, 1.0)
+    result = generate(pyramid, GenerateRequest(prompt="a red ball", ratio=2, seed=3, guidance=2.0))
+    assert torch.equal(result.latents, pyramid_call(pyramid, 2, 3, "latent"))
+    video = pyramid_call(pyramid, 2, 3, "np")[0]
+    assert len(result.frames) == 17 and np.array_equal(result.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+    stream = pyramid.stream("a red ball", chunks=3, seed=0, guidance=2.0)
+    items = list(stream)
+    assert torch.equal(torch.cat([item.latents for item in items], dim=2), pyramid_call(pyramid, 3, 0, "latent"))
+    assert [frames for frames, _ in stream.footprints] == [19] * 3 and len({size for _, size in stream.footprints[1:]}) == 1
+    pyramid.register_to_config(is_cfg_zero_star=True)
+    try:
+        with pytest.raises(VidlongError, match=r"guidance \(--guidance\) 2.0 above 1 runs .*CFG-Zero\* .* use guidance 1"):
+            pyramid.stream("a red ball", chunks=1, guidance=2.0)
+    finally:
+        pyramid.register_to_config(is_cfg_zero_star=False)
+
+
+@pytest.fixture(scope="module")
 def four(folder, tmp_path_factory):
     """The folder's copy whose call's chunk, and so its native window and a stream's chunk, is 4 latent frames (13 pixel
     frames), past vidlong's generic chunk of 3."""
@@ -155,7 +212,7 @@ def test_seconds_count_chunks_decoded_alone(pipe):
     assert stream_chunk_count(limits_for_pipeline(pipe), Streaming(chunk=NATIVE), None, 0.8, input_fps=24) == 3
 
 
-def test_cli_stream_and_extend_write_their_mp4s(folder, four, tmp_path):
+def test_cli_stream_and_extend_write_their_mp4s(folder, four, pyramid, tmp_path):
     """`vidlong stream --chunks 2` of a folder whose call's chunk is 4 latent frames: with no --chunk, 2 chunks of its call's
     4 (13 frames each, decoded alone) of 16x16 at 24 fps; `vidlong extend` of a 13-frame video (its last
     9 frames encoded as one chunk, its first alone) by 2 chunks of 3 latent frames: its frames first, then 18 new ones;
@@ -168,6 +225,10 @@ def test_cli_stream_and_extend_write_their_mp4s(folder, four, tmp_path):
     assert main(["stream", "--model", str(four), "--prompt", "a red ball", "--chunks", "2", "--out", str(out)]) == 0
     frames, fps = read_video(out)
     assert frames.shape == (2 * 13, 16, 16, 3) and fps == pytest.approx(24)
+    pyramids = tmp_path / "pyramid.mp4"
+    assert main(["stream", "--model", str(pyramid.config["_name_or_path"]), "--prompt", "a red ball", "--chunks", "2", "--out",
+                 str(pyramids)]) == 0
+    assert read_video(pyramids)[0].shape == (2 * 9, 32, 32, 3)
     check_cli_extension(folder, tmp_path, temporal=9, fps=24, size=(16, 16, 3), chunk=NATIVE)
     made, latents, more = tmp_path / "made.mp4", tmp_path / "made.pt", tmp_path / "more.mp4"
     assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--ratio", "2", "--save-latents", str(latents),
