@@ -116,6 +116,7 @@ CASES = {
     "anyflow-far": (tiny_pipeline.tiny_anyflow_far_pipeline, 32, 32, False, False),
     "lucy-edit": (tiny_pipeline.tiny_lucy_pipeline, 32, 32, False, False),
     "helios": (tiny_pipeline.tiny_helios_pipeline, 32, 32, False, False),
+    "helios-pyramid": (tiny_pipeline.tiny_helios_pyramid_pipeline, 32, 32, False, False),
     "framepack": (tiny_pipeline.tiny_framepack_pipeline, 16, 16, True, False),
 }
 

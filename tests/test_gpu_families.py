@@ -69,6 +69,8 @@ CASES = {
                                                                        stream_first_chunk=1)), False, True, True),
     "lucy-edit": (("builder", "tiny_lucy_pipeline", {}, dict(native_frames=3, height=32, width=32, fps=8)), False, False, False),
     "helios": (("builder", "tiny_helios_pipeline", {}, dict(native_frames=3, height=32, width=32, fps=24)), False, True, True),
+    "helios-pyramid": (("builder", "tiny_helios_pyramid_pipeline", {}, dict(native_frames=3, height=32, width=32, fps=24)), False,
+                       True, True),
     "framepack": (("builder", "tiny_framepack_pipeline", {}, dict(native_frames=3, height=32, width=32, fps=30)), True, True,
                   False),
 }
@@ -79,7 +81,7 @@ EDITING = {"lucy-edit"}
 GENERATING = [name for name in CASES if name not in CONTINUING | EDITING]
 #: the cases vidlong's methods do not act on (refused in one line: AnyFlow FAR's block-causal attention over a compressed
 #: cache): `generate` makes their 2x video with no method
-NO_METHODS = {"anyflow-far", "helios", "framepack"}
+NO_METHODS = {"anyflow-far", "helios", "helios-pyramid", "framepack"}
 #: the cases whose stream decodes each section with the one before and blends it into the frames before (FramePack): a
 #: section's last r·(c - 1) + 1 frames wait for the next
 SECTIONS_BLENDED = {"framepack"}
