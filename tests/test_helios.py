@@ -4,12 +4,14 @@ the spec from configs/models; vidlong's lengths are whole chunks of its native w
 size; `vidlong stream` and `vidlong extend` write their mp4s; the methods and what its streams do not take are refused in
 one line before loading."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 import yaml
 from conftest import IN_CHANNELS, tiny_helios_transformer
-from family_checks import check_cli_extension, check_release_refuses
+from family_checks import check_cli_extension, check_refused_before_loading, check_release_refuses
 
 import vidlong
 from vidlong.errors import VidlongError
@@ -155,13 +157,14 @@ def pyramid_call(pipe, chunks: int, seed: int, output_type: str):
                  generator=torch.Generator().manual_seed(seed)).frames
 
 
-def test_the_pyramids_generate_and_stream_are_its_call_bit_for_bit(pyramid):
+def test_the_pyramids_generate_and_stream_are_its_call_bit_for_bit(pyramid, tmp_path, capsys, monkeypatch):
     """`HeliosPyramidPipeline` (Helios-Distilled: DMD's steps over a pyramid of 2 stages, block noise drawn between its
     chunks' noise): its folder loads as vidlong's pyramid class with configs/models' Helios-Distilled defaults (2 steps a
     stage, guidance 1, one chunk of 9); `generate` at 2x with guidance 2 = its call's latents and frames from the same seed;
     a 3-chunk stream = its call's 3 chunks bit for bit, its history 19 latent frames at every chunk, one size past the
-    first; guidance above 1 with CFG-Zero* (``is_cfg_zero_star``, where diffusers' call fails) is refused in one line."""
-    from vidlong.models import model_facts, spec_for_facts
+    first; a height its pyramid cannot halve refused before loading; guidance above 1 with CFG-Zero* (``is_cfg_zero_star``,
+    where diffusers' call fails) is refused in one line."""
+    from vidlong.models import folder_geometry, model_facts, spec_for_facts
 
     assert type(pyramid).__name__ == "VidLongHeliosPyramidPipeline" and pyramid.pyramid_steps(1) == [1, 1]
     spec = spec_for_facts(model_facts(pyramid.transformer.config, family="helios", pipeline="HeliosPyramidPipeline"))
@@ -174,6 +177,11 @@ def test_the_pyramids_generate_and_stream_are_its_call_bit_for_bit(pyramid):
     items = list(stream)
     assert torch.equal(torch.cat([item.latents for item in items], dim=2), pyramid_call(pyramid, 3, 0, "latent"))
     assert [frames for frames, _ in stream.footprints] == [19] * 3 and len({size for _, size in stream.footprints[1:]}) == 1
+    folder = Path(pyramid.config._name_or_path)  # a size its pyramid cannot halve: refused before loading, naming the multiple
+    assert folder_geometry(folder).pixel_multiple == pyramid.geometry().pixel_multiple == 8 * 2 * 2
+    line = check_refused_before_loading(["generate", "--model", str(folder), "--prompt", "a red ball", "--height", "48"],
+                                        tmp_path / "h.mp4", capsys, monkeypatch)
+    assert "--height 48 must be a multiple of 32" in line
     pyramid.register_to_config(is_cfg_zero_star=True)
     try:
         with pytest.raises(VidlongError, match=r"guidance \(--guidance\) 2.0 above 1 runs .*CFG-Zero\* .* use guidance 1"):
@@ -241,8 +249,6 @@ def test_cli_stream_and_extend_write_their_mp4s(folder, four, pyramid, tmp_path)
 def test_a_video_shorter_than_a_chunk_is_refused_in_one_line(folder, pipe, tmp_path, capsys, monkeypatch):
     """Its call encodes a video it continues in whole chunks (9 frames here), each alone: `vidlong extend` of an 8-frame
     video is refused in one line before loading, `pipe.extend` of it with the same words before anything is encoded."""
-    from family_checks import check_refused_before_loading
-
     from vidlong.video_io import write_video
 
     short = write_video(tmp_path / "short.mp4", np.zeros((8, 16, 16, 3), np.uint8), 24)

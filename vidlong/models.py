@@ -559,6 +559,8 @@ class Geometry:
         patch: the transformer's patch ``(t, h, w)``.
         min_cells: latent rows (and columns) the VAE's decoder takes at the fewest: 2 where it pads in reflect mode
             (LTX-2's), which a single row cannot do, else 1.
+        halvings: how many times its pipeline halves the latent grid and doubles it back (`PYRAMID_PIPELINES`: its
+            scheduler's ``stages`` - 1), else 0.
     """
 
     channels: int
@@ -566,11 +568,12 @@ class Geometry:
     temporal: int
     patch: tuple
     min_cells: int = 1
+    halvings: int = 0
 
     @property
     def pixel_multiple(self) -> int:
-        """Heights and widths must be multiples of this (VAE factor x patch)."""
-        return self.spatial * self.patch[1]
+        """Heights and widths must be multiples of this (VAE factor x patch, x 2 for each halving)."""
+        return self.spatial * self.patch[1] * 2**self.halvings
 
     @property
     def min_pixels(self) -> int:
@@ -608,13 +611,24 @@ def geometry_from_configs(vae: dict, transformer: dict) -> Geometry:
                     patch=tuple(patch), min_cells=2 if reflects else 1)
 
 
+#: pipeline classes that denoise each chunk through a spatial pyramid, the latent grid halved ``stages - 1`` times (its
+#: scheduler config's ``stages``) and doubled back: Helios-Mid's and -Distilled's
+PYRAMID_PIPELINES = {"HeliosPyramidPipeline"}
+
+
 def folder_geometry(folder: Path) -> Geometry:
-    """`Geometry` of a diffusers pipeline folder, from its JSON configs."""
+    """`Geometry` of a diffusers pipeline folder, from its JSON configs (a `PYRAMID_PIPELINES` folder's halvings from its
+    scheduler's)."""
     transformer = folder_configs(folder)[1]
+    pyramid = folder_class_name(folder) in PYRAMID_PIPELINES
     folder = pipeline_folder(folder)
     try:
         vae = json.loads((folder / "vae" / "config.json").read_text())
-        return geometry_from_configs(vae, transformer)
+        geometry = geometry_from_configs(vae, transformer)
+        if pyramid:
+            scheduler = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
+            geometry = dataclasses.replace(geometry, halvings=int(scheduler.get("stages", 1)) - 1)
+        return geometry
     except VidlongError:  # a config read but not understood: its own line
         raise
     except (OSError, ValueError, KeyError, TypeError) as err:

@@ -16,6 +16,7 @@ vidlong's steps (``--steps``, ``num_inference_steps``) are the steps of each sta
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 
 import torch
@@ -25,7 +26,6 @@ from diffusers import HeliosPyramidPipeline
 from ..errors import VidlongError
 from ..pipeline import VidlongPipelineMixin
 from .helios import HeliosFamily, HeliosStreamer, shift_mu
-
 
 
 def per_frame(latents: torch.Tensor, size: tuple, mode: str) -> torch.Tensor:
@@ -122,6 +122,11 @@ class VidLongHeliosPyramidPipeline(HeliosFamily, VidlongPipelineMixin, HeliosPyr
         if guidance > 1 and self.config.is_cfg_zero_star:
             raise VidlongError(f"guidance (--guidance) {guidance} above 1 runs {type(self).__name__}'s CFG-Zero* "
                                "(is_cfg_zero_star), which diffusers' call fails in; use guidance 1 (Helios-Distilled's)")
+
+    def geometry(self):
+        """Its latent grid, halved ``stages - 1`` times by its pyramid (`vidlong.models.PYRAMID_PIPELINES`): heights and
+        widths a multiple of the VAE's factor x patch x 2 each halving, as its folder's is checked before loading."""
+        return dataclasses.replace(super().geometry(), halvings=self.scheduler.config.stages - 1)
 
     def pyramid_steps(self, steps: int) -> list:
         """`steps` at each of its scheduler's stages (its call's ``pyramid_num_inference_steps_list``)."""
