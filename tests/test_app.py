@@ -17,7 +17,6 @@ import pytest  # noqa: E402
 from gradio_client import Client  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-import vidlong.apps.gradio_app as gradio_app  # noqa: E402
 from tiny_pipeline import NATIVE_LATENT_FRAMES, save_tiny_pipeline  # noqa: E402
 from vidlong.apps.cli import add_app_parser  # noqa: E402
 from vidlong.errors import VidlongError  # noqa: E402
@@ -45,6 +44,8 @@ def model_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def demo(model_dir):
     """The app on a free localhost port, in this process; shut down after the module."""
+    from vidlong.apps import gradio_app
+
     demo = gradio_app.build_app(load_pipeline(model_dir, device="cpu"))
     demo.queue()
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
@@ -96,6 +97,8 @@ def test_fifo_fields_reach_generates_diagonal_denoising_and_a_history_click_rest
     has them, the video differs from the method's defaults with the same seed, and a history click puts them back."""
     import numpy as np
 
+    from vidlong.apps import gradio_app
+
     common = dict(prompt="a red circle", method="fifo", ratio=2, steps=1, seed=3, api_name="/generate")
     plain_video, plain = client.predict(**common)
     video, settings = client.predict(**common, partition_guidance=" 4.5,6,7.5 ", noise_correlation=0.5)
@@ -123,6 +126,7 @@ def test_a_video_given_to_generate_is_redrawn_at_its_length_and_frame_rate(demo,
     import numpy as np
     from gradio_client import handle_file
 
+    from vidlong.apps import gradio_app
     from vidlong.video_io import write_video
 
     source = tmp_path / "in.mp4"
@@ -221,6 +225,8 @@ def test_seed_minus_one_is_random_and_shown(client):
 def slow(monkeypatch):
     """Every denoising step of `generate` in the app takes `delay` seconds longer, every decoded latent
     frame `decode_delay`; records each run's (prompt, start, end)."""
+    from vidlong.apps import gradio_app
+
     spans, real_generate = [], gradio_app.generate
 
     def slowed(pipe, request, progress=None, diagonal=None):
@@ -295,6 +301,8 @@ BAD_INPUTS = [  # (endpoint, fields, the start of the one-line message)
 @pytest.mark.parametrize("endpoint, fields, message", BAD_INPUTS)
 def test_client_bad_input_is_one_line(demo, client, monkeypatch, endpoint, fields, message):
     """Refused in one line naming the field as the page does, before any work: nothing generated or written."""
+    from vidlong.apps import gradio_app
+
     def fail(*args, **kwargs):
         raise AssertionError("a refused request reached the model")
 
@@ -335,6 +343,8 @@ def test_a_payload_gradio_cannot_read_is_one_line(demo, client, tmp_path):
 
 
 def test_one_generation_at_a_time(client, monkeypatch):
+    from vidlong.apps import gradio_app
+
     spans, real_generate = [], gradio_app.generate
 
     def timed_generate(*args, **kwargs):
@@ -383,6 +393,8 @@ def test_app_subcommand_errors_are_one_line(model_dir):
 @contextlib.contextmanager
 def served_client(folder, downloads):
     """A client of the app served on a free port over the model folder `folder`, closed afterwards."""
+    from vidlong.apps import gradio_app
+
     demo = gradio_app.build_app(load_pipeline(folder, device="cpu"))
     demo.queue()
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, show_error=True)
@@ -398,6 +410,8 @@ def test_image_to_video_model_takes_a_first_frame(tmp_path_factory):
     import numpy as np
     from gradio_client import handle_file
     from PIL import Image
+
+    from vidlong.apps import gradio_app
 
     folder = save_tiny_pipeline(tmp_path_factory.mktemp("tiny-flf2v"), "flf2v")
     png = tmp_path_factory.mktemp("img") / "start.png"
@@ -424,6 +438,8 @@ def test_wan_animate_takes_the_character_and_its_driving_videos(tmp_path_factory
     in one line, and so is a stream."""
     from gradio_client import handle_file
     from tiny_pipeline import save_tiny_wan_animate_pipeline, write_driving_files
+
+    from vidlong.apps import gradio_app
 
     folder = save_tiny_wan_animate_pipeline(tmp_path_factory.mktemp("tiny-animate"), num_inference_steps=1)
     given = write_driving_files(tmp_path_factory.mktemp("animate-inputs"), 11, 10, seed=3)
@@ -461,6 +477,7 @@ def test_wan_vace_follows_an_uploaded_control_video(tmp_path_factory):
     from PIL import Image
     from tiny_pipeline import save_tiny_vace_pipeline
 
+    from vidlong.apps import gradio_app
     from vidlong.video_io import write_video
 
     folder = save_tiny_vace_pipeline(tmp_path_factory.mktemp("tiny-vace"), num_inference_steps=1)
@@ -531,6 +548,7 @@ def test_the_page_offers_what_the_model_runs_and_the_recache_field_only_where_a_
     from test_anyflow_far import saved_folder as far_folder
     from test_helios import saved_folder as helios_folder
     from test_motif_video import saved_folder
+    from vidlong.apps import gradio_app
 
     i2v = gradio_app.build_app(load_pipeline(save_tiny_pipeline(tmp_path_factory.mktemp("tiny-i2v-recache"), "i2v"),
                                              device="cpu"))
@@ -931,6 +949,8 @@ def test_a_stream_stopped_before_its_first_chunk_says_so_on_the_page(demo, monke
     stopped and made nothing (it stayed "starting")."""
     import asyncio
 
+    from vidlong.apps import gradio_app
+
     app = demo.vidlong_app
     real_iter = gradio_app.VideoStreamer.__iter__
 
@@ -954,6 +974,7 @@ def test_a_video_to_continue_says_it_is_encoded_and_a_stop_meanwhile_holds(demo,
 
     import numpy as np
 
+    from vidlong.apps import gradio_app
     from vidlong.video_io import write_video
 
     app = demo.vidlong_app
@@ -1019,6 +1040,8 @@ def test_a_stream_with_no_end_counts_its_chunks_on_the_bar(demo):
 
 
 def test_a_stream_that_fails_midway_keeps_its_chunks(demo, client, monkeypatch):
+    from vidlong.apps import gradio_app
+
     real_iter = gradio_app.VideoStreamer.__iter__
 
     def failing(self):

@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-import vidlong.apps.gradio_app as gradio_app
 from test_app import CHROMIUM, CHROMIUM_ARGS, EMPTY_PROMPT, NATIVE_LATENT_FRAMES, free_port, slow  # noqa: F401 - a fixture
 from tiny_pipeline import save_tiny_pipeline
 from vidlong.pipeline import load_pipeline
@@ -23,6 +22,8 @@ SIZE = 32  # the tiny model's frames are 32x32
 
 def served(folder):
     """The app of the pipeline in `folder`, served on a free local port until the generator is closed."""
+    from vidlong.apps import gradio_app
+
     demo = gradio_app.build_app(load_pipeline(folder, device="cpu"))
     demo.queue()
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, show_error=True)
