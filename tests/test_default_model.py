@@ -34,6 +34,16 @@ def smoke_run(tmp_path_factory):
     return train(["--smoke", "--out", str(out)]), out
 
 
+@pytest.fixture(scope="module")
+def reused_vae_run(smoke_run, tmp_path_factory):
+    """(summary, --out folder) of a seeded `--smoke --seed 1 --vae-from` run on `smoke_run`'s pipeline: its VAE reused, its
+    DiT trained afresh on another seed's clips; one test checks the reuse, another compares a continued DiT with it."""
+    from training.train import main as train
+
+    out = tmp_path_factory.mktemp("reused-vae")
+    return train(["--smoke", "--seed", "1", "--out", str(out), "--vae-from", str(smoke_run[1] / "pipeline")]), out
+
+
 def test_training_smoke_run_writes_a_loadable_pipeline(smoke_run):
     summary, run = smoke_run
     assert summary["dit"]["steps"] == 4
@@ -67,19 +77,17 @@ def test_decoder_finetune_changes_the_decoder_only(smoke_run, tmp_path):
     assert "decoder" in (tmp_path / "pipeline" / "train_log.csv").read_text()
 
 
-def test_training_can_reuse_a_trained_vae(smoke_run, tmp_path):
+def test_training_can_reuse_a_trained_vae(smoke_run, reused_vae_run):
     from diffusers import AutoencoderKLWan
 
-    from training.train import main as train
-
     first_vae = smoke_run[1] / "pipeline"
-    summary = train(["--smoke", "--out", str(tmp_path / "second"), "--vae-from", str(first_vae)])
+    summary, run = reused_vae_run
     assert summary["vae"]["reused_from"] == str(first_vae) and "steps" not in summary["vae"]
     assert summary["dit"]["steps"] == 4
     first, second = (AutoencoderKLWan.from_pretrained(str(folder / "vae")).state_dict()
-                     for folder in (first_vae, tmp_path / "second" / "pipeline"))
+                     for folder in (first_vae, run / "pipeline"))
     assert all(torch.equal(first[k], second[k]) for k in first)
-    assert "vae," not in (tmp_path / "second" / "train_log.csv").read_text()
+    assert "vae," not in (run / "train_log.csv").read_text()
 
 
 def test_training_can_continue_a_trained_vae(smoke_run, tmp_path):
@@ -101,7 +109,7 @@ def test_training_can_continue_a_trained_vae(smoke_run, tmp_path):
     assert not all(torch.equal(second[k], third[k]) for k in second)
 
 
-def test_training_can_continue_a_trained_transformer_with_its_text_encoder(smoke_run, tmp_path):
+def test_training_can_continue_a_trained_transformer_with_its_text_encoder(smoke_run, reused_vae_run, tmp_path):
     from diffusers import WanTransformer3DModel
     from transformers import UMT5EncoderModel
 
@@ -121,10 +129,8 @@ def test_training_can_continue_a_trained_transformer_with_its_text_encoder(smoke
     configs = [json.loads((p / "vae" / "config.json").read_text()) for p in (first, second)]
     assert [c["latents_mean"] for c in configs] == [configs[0]["latents_mean"]] * 2
     assert [c["latents_std"] for c in configs] == [configs[0]["latents_std"]] * 2
-    # trained further, not afresh: closer to the first run's weights than a fresh seed-1 run is
-    fresh = tmp_path / "fresh"
-    train(["--smoke", "--seed", "1", "--out", str(fresh), "--vae-from", str(first)])
-    fresh_w = WanTransformer3DModel.from_pretrained(str(fresh / "pipeline" / "transformer")).state_dict()
+    # trained further, not afresh: closer to the first run's weights than a fresh seed-1 run (`--vae-from` alone) is
+    fresh_w = WanTransformer3DModel.from_pretrained(str(reused_vae_run[1] / "pipeline" / "transformer")).state_dict()
     distance = lambda a: sum((a[k].float() - before[k].float()).norm() ** 2 for k in before)  # noqa: E731
     assert distance(after) < distance(fresh_w)
 
