@@ -108,15 +108,26 @@ def test_small_eval_writes_table_plots_and_resumes(model_dir, tmp_path, monkeypa
     assert len(read_video(damaged)[0]) > 0
 
 
-def test_new_weights_are_evaluated_again_not_resumed(model_dir, tmp_path):
+def test_a_second_run_is_refused_while_the_first_runs_and_new_weights_are_evaluated_again(model_dir, tmp_path):
+    """Two runs into one --out: the second is refused in one line (it would rewrite results.csv from its own rows and
+    drop the first's), with nothing written; once the first ends, the folder is free. Then new weights in the model folder
+    ("retrained") make new cells, not resumed ones, and the table holds the new weights' alone."""
     import shutil
 
     from safetensors.torch import load_file, save_file
 
+    from vidlong.eval.runner import exclusive_folder
+
     model = shutil.copytree(model_dir, tmp_path / "model")
-    config = runner.EvalConfig(model=str(model), out=str(tmp_path / "eval"), prompts=["a red circle"], ratios=[1],
+    out = tmp_path / "eval"
+    out.mkdir()
+    config = runner.EvalConfig(model=str(model), out=str(out), prompts=["a red circle"], ratios=[1],
                                methods=["direct"], seeds=1, steps=1)
-    first = runner.run_eval(config, progress=False)
+    with exclusive_folder(out):  # the first run, at work
+        with pytest.raises(VidlongError, match=f"^another vidlong eval is writing to {out}; wait for it to end, or give"):
+            runner.run_eval(config, progress=False)
+        assert not (out / "results.csv").exists()
+    first = runner.run_eval(config, progress=False)  # the folder is free again
     weights_file = next((model / "transformer").glob("*.safetensors"))
     tensors = load_file(weights_file)
     save_file({k: v + 0.01 for k, v in tensors.items()}, weights_file)  # "retrained"
@@ -294,22 +305,6 @@ def test_a_stream_cell_takes_the_models_own_sampler_steps_and_guidance(model_dir
     assert (outcome.generated, outcome.from_video, outcome.skipped) == (0, 0, 2)
     assert len(rows_of(out / "results.csv")) == 2 and len(outcome.rows) == 2
     assert "| stream | 1x | 1 |" in (out / "results.md").read_text()
-
-
-def test_a_second_run_into_the_same_folder_is_refused_while_the_first_runs(model_dir, tmp_path):
-    """Two runs into one --out: the second is refused in one line (it would rewrite results.csv from its own rows and
-    drop the first's), with nothing written; once the first ends, the folder is free."""
-    from vidlong.eval.runner import exclusive_folder
-
-    out = tmp_path / "eval"
-    out.mkdir()
-    config = runner.EvalConfig(model=str(model_dir), out=str(out), prompts=["a red circle"], ratios=[1], methods=["direct"],
-                               seeds=1, steps=1)
-    with exclusive_folder(out):  # the first run, at work
-        with pytest.raises(VidlongError, match=f"^another vidlong eval is writing to {out}; wait for it to end, or give"):
-            runner.run_eval(config, progress=False)
-        assert not (out / "results.csv").exists()
-    assert runner.run_eval(config, progress=False).generated == 1
 
 
 def test_a_stream_chunk_makes_new_stream_cells(model_dir, tmp_path):
