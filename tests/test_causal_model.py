@@ -145,11 +145,20 @@ def test_causal_training_smoke_run_writes_a_model_that_streams(tmp_path):
     assert 0.0 <= rows[0]["shapes_frac_frames_all_present"] <= 1.0
 
 
-def test_the_embedded_causal_model_streams_with_its_own_settings(tmp_path):
+@pytest.fixture(scope="module")
+def causal_pipe():
+    """The embedded `default-causal` pipeline on the CPU (the default model with a LoRA merged), loaded once for the tests
+    that read its spec and weights."""
+    from vidlong.pipeline import load_pipeline
+
+    return load_pipeline("default-causal", device="cpu")
+
+
+def test_the_embedded_causal_model_streams_with_its_own_settings(causal_pipe, tmp_path):
     from vidlong.cli import main
     from vidlong.pipeline import load_pipeline
 
-    causal = load_pipeline("default-causal", device="cpu")
+    causal = causal_pipe
     default = load_pipeline("default", device="cpu")
     spec = causal.spec
     assert (spec.name, spec.stream_context, spec.stream_sampler, spec.stream_first_chunk) == \
@@ -163,13 +172,13 @@ def test_the_embedded_causal_model_streams_with_its_own_settings(tmp_path):
     assert sidecar["streaming"]["steps"] == 2 and sidecar["guidance"] == [3.0, 3.0]
 
 
-def test_the_embedded_distilled_model_streams_with_the_causal_sampler_at_guidance_1(tmp_path):
+def test_the_embedded_distilled_model_streams_with_the_causal_sampler_at_guidance_1(causal_pipe, tmp_path):
     """`default-distilled` is `default-causal` plus the student's LoRA (a chain): it changes the same 80
     Linears again, and streams with the causal sampler at guidance 1 by default."""
     from vidlong.cli import main
     from vidlong.pipeline import load_pipeline
 
-    distilled, causal = load_pipeline("default-distilled", device="cpu"), load_pipeline("default-causal", device="cpu")
+    distilled, causal = load_pipeline("default-distilled", device="cpu"), causal_pipe
     assert (distilled.spec.stream_sampler, distilled.spec.stream_context, distilled.spec.native_frames) == ("causal", "cache", 9)
     causal_state = causal.transformer.state_dict()
     changed = [k for k, v in distilled.transformer.state_dict().items() if not torch.equal(v, causal_state[k])]
