@@ -8,7 +8,6 @@ import os
 import numpy as np
 import pytest
 import torch
-from diffusers import WanTransformer3DModel
 
 # under pytest-xdist each worker gets its share of the cores (two workers of two threads each would
 # fight over a 2-core machine); the processes tests start keep torch's default
@@ -54,14 +53,17 @@ TEXT_DIM = 16
 
 
 def tiny_transformer(seed: int = 0, layers: int = 2, heads: int = 2, head_dim: int = 16, channels: int = IN_CHANNELS,
-                     out_channels=None, image_dim=None, pos_embed_seq_len=None, model_class=WanTransformer3DModel, **config):
+                     out_channels=None, image_dim=None, pos_embed_seq_len=None, model_class=None, **config):
     """A random WanTransformer3DModel small enough for exact CPU checks (patch (1, 2, 2)); `channels`
     in (I2V: noise + mask + condition), `out_channels` (default `channels`), `image_dim` for a CLIP input
     (whose tokens get their own key/value projections in cross-attention, as Wan2.1 I2V's);
     `pos_embed_seq_len` for two images' CLIP tokens (Wan2.1 FLF2V's first and last frames); `model_class` another
-    class of Wan's constructor (SkyReels-V2's) and `config` its own arguments."""
+    class of Wan's constructor (SkyReels-V2's) and `config` its own arguments. Diffusers is imported here, not at the top:
+    the xdist controller imports this file too and runs no test."""
+    from diffusers import WanTransformer3DModel
+
     torch.manual_seed(seed)
-    model = model_class(
+    model = (model_class or WanTransformer3DModel)(
         patch_size=(1, 2, 2), num_attention_heads=heads, attention_head_dim=head_dim, in_channels=channels,
         out_channels=out_channels or channels, text_dim=TEXT_DIM, freq_dim=16, ffn_dim=32, num_layers=layers,
         cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=64, image_dim=image_dim,
