@@ -93,6 +93,7 @@ def set_number(page, label: str, value) -> None:
 def test_generate_shows_stages_video_and_one_line_errors(demo, browser, tmp_path, slow):
     from playwright.sync_api import expect
 
+    slow.decode_delay = 0.3  # the decode stays on the bar long enough to be seen
     page = open_page(browser, demo)
     page.get_by_label("Prompt").fill("a green triangle bouncing on the dark background")
     set_number(page, "Steps", 8)
