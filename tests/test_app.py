@@ -604,6 +604,7 @@ def lucy_edit(tmp_path_factory):
     from test_lucy_edit import NATIVE
     from tiny_pipeline import save_tiny_lucy_pipeline
 
+    from vidlong.apps import gradio_app
     from vidlong.video_io import write_video
 
     folder = save_tiny_lucy_pipeline(tmp_path_factory.mktemp("lucy"), native_frames=NATIVE)
@@ -622,6 +623,8 @@ def test_a_lucy_edit_folder_opens_on_a_page_that_edits_an_uploaded_video(lucy_ed
     Strength or Length field, and the length note asks for it; its Stream tab edits one chunk by chunk, with no Seconds,
     Stream method (fifo takes no video) or "Continue a video"; the methods offered are those it runs (no fifo), Compare
     among them; the page and the API's default send no strength."""
+    from vidlong.apps import gradio_app
+
     demo, _, source = lucy_edit
     app = demo.vidlong_app
     assert field(demo, "Edit a video").open and field(demo, "Edit a video, chunk by chunk").open
