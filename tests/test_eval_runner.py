@@ -29,9 +29,12 @@ def eval_main(argv):
     return args.run(args)
 
 
-def small_eval(model_dir, out, *extra):
+def small_eval(model_dir, out, *extra, plots=False):
+    """The arguments of a small `vidlong eval` (1 step, 1 seed, direct and stream at 1x and 2x); drawing no plots unless
+    `plots`."""
     return ["eval", "--model", str(model_dir), "--out", str(out), "--methods", "direct,stream", "--ratios", "1,2",
-            "--prompts", str(out.parent / "prompts.txt"), "--seeds", "1", "--steps", "1", "--no-progress", *extra]
+            "--prompts", str(out.parent / "prompts.txt"), "--seeds", "1", "--steps", "1", *([] if plots else ["--no-plots"]),
+            "--no-progress", *extra]
 
 
 def rows_of(path):
@@ -42,7 +45,7 @@ def rows_of(path):
 def test_small_eval_writes_table_plots_and_resumes(model_dir, tmp_path, monkeypatch, capsys):
     (tmp_path / "prompts.txt").write_text("# one prompt\na red circle bouncing\n\n")
     out = tmp_path / "eval"
-    assert eval_main(small_eval(model_dir, out)) == 0
+    assert eval_main(small_eval(model_dir, out, plots=True)) == 0
 
     rows = rows_of(out / "results.csv")
     assert sorted((r["method"], float(r["ratio"])) for r in rows) == [("direct", 1), ("direct", 2), ("stream", 1), ("stream", 2)]
@@ -74,9 +77,12 @@ def test_small_eval_writes_table_plots_and_resumes(model_dir, tmp_path, monkeypa
     monkeypatch.setattr(runner, "generate", fail)
     monkeypatch.setattr(runner, "_load", fail)
     before = (out / "results.csv").read_text()
+    drawn = {png: png.stat().st_mtime_ns for png in out.glob("*.png")}
     outcome = runner.run_eval(runner.EvalConfig(model=str(model_dir), out=str(out), prompts=["a red circle bouncing"],
-                                                ratios=[1, 2], methods=["direct", "stream"], seeds=1, steps=1),
+                                                ratios=[1, 2], methods=["direct", "stream"], seeds=1, steps=1, plots=False),
                               progress=False)
+    assert not [f for f in outcome.files if f.suffix == ".png"]  # plots=False (--no-plots): none drawn, the first run's kept
+    assert drawn and {png: png.stat().st_mtime_ns for png in out.glob("*.png")} == drawn
     assert (outcome.generated, outcome.from_video, outcome.skipped) == (0, 0, 4)
     assert (out / "results.csv").read_text() == before
 
@@ -101,7 +107,7 @@ def test_small_eval_writes_table_plots_and_resumes(model_dir, tmp_path, monkeypa
     monkeypatch.undo()
     capsys.readouterr()
     outcome = runner.run_eval(runner.EvalConfig(model=str(model_dir), out=str(out), prompts=["a red circle bouncing"],
-                                                ratios=[1, 2], methods=["direct", "stream"], seeds=1, steps=1),
+                                                ratios=[1, 2], methods=["direct", "stream"], seeds=1, steps=1, plots=False),
                               progress=False)
     assert (outcome.generated, outcome.from_video) == (1, 3)
     assert f"{damaged} is damaged" in capsys.readouterr().err
@@ -122,7 +128,7 @@ def test_a_second_run_is_refused_while_the_first_runs_and_new_weights_are_evalua
     out = tmp_path / "eval"
     out.mkdir()
     config = runner.EvalConfig(model=str(model), out=str(out), prompts=["a red circle"], ratios=[1],
-                               methods=["direct"], seeds=1, steps=1)
+                               methods=["direct"], seeds=1, steps=1, plots=False)
     with exclusive_folder(out):  # the first run, at work
         with pytest.raises(VidlongError, match=f"^another vidlong eval is writing to {out}; wait for it to end, or give"):
             runner.run_eval(config, progress=False)
@@ -195,7 +201,7 @@ def test_each_method_starts_from_its_papers_noise_unless_a_suffix_forces_it(mode
     out = tmp_path / "e"
     assert eval_main(["eval", "--model", str(model_dir), "--out", str(out), "--ratios", "2", "--seeds", "1", "--steps", "1",
                       "--methods", "ultravico,freelong,direct+specmix,ultravico+specmix,both-global,both-anchored,freelong+freenoise",
-                      "--first-seed", "20", "--prompts", str(tmp_path / "prompts.txt"), "--no-progress"]) == 0
+                      "--first-seed", "20", "--prompts", str(tmp_path / "prompts.txt"), "--no-plots", "--no-progress"]) == 0
     rows = rows_of(out / "results.csv")
     noise = {r["method"]: (r["noise"], r["preset"]) for r in rows}
     assert noise == {"ultravico": ("plain", "2x"), "freelong": ("specmix", "2x"), "direct+specmix": ("specmix", ""),
@@ -295,13 +301,13 @@ def test_a_stream_cell_takes_the_models_own_sampler_steps_and_guidance(model_dir
                                                              stream_timesteps=[1000, 500])))
     out = tmp_path / "eval"
     runner.run_eval(runner.EvalConfig(model=str(folder), out=str(out), prompts=["a red circle"], ratios=[1],
-                                      methods=["direct", "stream"], seeds=1), progress=False)
+                                      methods=["direct", "stream"], seeds=1, plots=False), progress=False)
     rows = {r["method"]: r for r in rows_of(out / "results.csv")}
     assert (rows["stream"]["steps"], float(rows["stream"]["guidance"])) == ("2", 1.0)
     assert (rows["direct"]["steps"], float(rows["direct"]["guidance"])) == ("3", 2.0)
     # a rerun finds both cells done (the stream's key is its own settings'), and the table holds both
     outcome = runner.run_eval(runner.EvalConfig(model=str(folder), out=str(out), prompts=["a red circle"], ratios=[1],
-                                                methods=["direct", "stream"], seeds=1), progress=False)
+                                                methods=["direct", "stream"], seeds=1, plots=False), progress=False)
     assert (outcome.generated, outcome.from_video, outcome.skipped) == (0, 0, 2)
     assert len(rows_of(out / "results.csv")) == 2 and len(outcome.rows) == 2
     assert "| stream | 1x | 1 |" in (out / "results.md").read_text()
@@ -315,7 +321,7 @@ def test_a_stream_chunk_makes_new_stream_cells(model_dir, tmp_path):
 
     def run(chunk):
         return runner.run_eval(runner.EvalConfig(model=str(model_dir), out=str(out), prompts=["a red circle"], ratios=[2],
-                                                 methods=["direct", "stream"], seeds=1, steps=1, stream_chunk=chunk),
+                                                 methods=["direct", "stream"], seeds=1, steps=1, stream_chunk=chunk, plots=False),
                                progress=False)
 
     first, other, same = run(None), run(2), run(1)  # the tiny model's native 3 latent frames: a default chunk of 1
@@ -339,7 +345,7 @@ def test_fifo_options_make_new_fifo_cells(model_dir, tmp_path):
     results.csv's key and the video's name), the other methods' are the same ones, resumed; results.md says which."""
     (tmp_path / "prompts.txt").write_text("a red circle\n")
     argv = ["eval", "--model", str(model_dir), "--methods", "direct,fifo", "--ratios", "4",
-            "--prompts", str(tmp_path / "prompts.txt"), "--seeds", "1", "--steps", "2", "--no-progress"]
+            "--prompts", str(tmp_path / "prompts.txt"), "--seeds", "1", "--steps", "2", "--no-plots", "--no-progress"]
     plain_run = tmp_path / "plain"
     assert eval_main(argv + ["--out", str(plain_run)]) == 0
     for flag, value, column, name_part, described in FIFO_OPTIONS:

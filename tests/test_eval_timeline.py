@@ -61,7 +61,7 @@ def model_dir(tmp_path_factory):
 def test_timeline_grid_end_to_end(model_dir, tmp_path):
     out = tmp_path / "eval"
     assert eval_main(["eval", "--grid", "timeline", "--model", str(model_dir), "--out", str(out), "--ratios", "2",
-                      "--methods", "freelong,stream", "--seeds", "1", "--steps", "1", "--no-progress"]) == 0
+                      "--methods", "freelong,stream", "--seeds", "1", "--steps", "1", "--no-plots", "--no-progress"]) == 0
     with open(out / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2 * len(TIMELINE_PAIRS)
@@ -87,7 +87,7 @@ def test_a_fifo_stream_in_the_timeline_grid_switches_mid_way(model_dir, tmp_path
     timelines.write_text(builtin_timelines(spec_for_folder(model_dir), 4)[0] + "\n")  # one of the grid's timelines
     assert eval_main(["eval", "--grid", "timeline", "--model", str(model_dir), "--out", str(out), "--ratios", "4",
                       "--prompts", str(timelines), "--methods", "stream-fifo,stream-fifo-cut", "--seeds", "1",
-                      "--no-progress"]) == 0  # 4 chunks of 3 latent frames
+                      "--no-plots", "--no-progress"]) == 0  # 4 chunks of 3 latent frames
     with open(out / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2 and "| stream-fifo-cut | 4x | 1 |" in (out / "results.md").read_text()

@@ -258,7 +258,7 @@ def test_eval_runs_direct_and_both_at_two_lengths(family_folder, tmp_path):
     (tmp_path / "prompts.txt").write_text("a red circle\n")
     out = tmp_path / "eval"
     assert main(["eval", "--model", str(folder), "--ratios", "1,2", "--methods", "direct,both", "--seeds", "1",
-                 "--prompts", str(tmp_path / "prompts.txt"), "--out", str(out), "--no-progress"]) == 0
+                 "--prompts", str(tmp_path / "prompts.txt"), "--out", str(out), "--no-plots", "--no-progress"]) == 0
     with open(out / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert sorted((r["method"], float(r["ratio"])) for r in rows) == [("both", 1.0), ("both", 2.0), ("direct", 1.0), ("direct", 2.0)]

@@ -97,14 +97,15 @@ def test_the_cli_merges_it_and_the_sidecar_records_it_and_a_second_expert_takes_
     evaluated = tmp_path / "eval"
     for lora in ([], ["--lora", str(path)]):  # a LoRA's cells are new cells: its file and scale join their weights
         assert main(["eval", "--model", str(folders["wan2.1"]), "--out", str(evaluated), "--methods", "direct", "--ratios", "1",
-                     "--seeds", "1", "--steps", "1", "--prompts", str(tmp_path / "prompts.txt"), "--no-progress", *lora]) == 0
+                     "--seeds", "1", "--steps", "1", "--prompts", str(tmp_path / "prompts.txt"), "--no-plots", "--no-progress",
+                     *lora]) == 0
     with open(evaluated / "results.csv", newline="") as f:
         weights = [row["weights"] for row in csv.DictReader(f)]
     assert len(weights) == 2 and weights[1].startswith(weights[0] + "+") and weights[1].endswith("x1@0")
     from vidlong.eval.runner import EvalConfig, run_eval
 
     config = EvalConfig(model=str(folders["wan2.1"]), out=str(tmp_path / "eval-pipe"), methods=("direct",), ratios=(1,),
-                        seeds=1, steps=1, prompts=["a red ball"])  # a loaded pipe's LoRAs are its cells' too
+                        seeds=1, steps=1, prompts=["a red ball"], plots=False)  # a loaded pipe's LoRAs are its cells' too
     outcome = run_eval(config, progress=False, pipe=vidlong.load_pipeline(folders["wan2.1"], loras=[LoraFile(path)]))
     assert outcome.generated == 1 and [row["weights"] for row in outcome.rows] == weights[1:]
     with pytest.raises(vidlong.VidlongError, match="differ from the LoRAs merged into the given pipe"):

@@ -517,7 +517,8 @@ def test_vidlong_eval_keeps_each_videos_sound(ltx2_folder, tmp_path):
     (tmp_path / "prompts.txt").write_text("a red ball\n")
     out = tmp_path / "eval"
     assert main(["eval", "--model", str(ltx2_folder), "--out", str(out), "--methods", "direct,stream", "--ratios", "2",
-                 "--prompts", str(tmp_path / "prompts.txt"), "--seeds", "1", "--stream-chunk", "1", "--no-progress"]) == 0
+                 "--prompts", str(tmp_path / "prompts.txt"), "--seeds", "1", "--stream-chunk", "1", "--no-plots",
+                 "--no-progress"]) == 0
     with open(out / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert sorted(row["method"] for row in rows) == ["direct", "stream"]

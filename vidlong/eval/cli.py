@@ -49,6 +49,7 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
                    help="output folder (created; reused to resume cells of the same weights and settings: an edited scheduler "
                         "config or vidlong.yaml is not seen, give another folder; one run at a time)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-plots", action="store_true", help="draw no plots: results.csv and results.md alone (quicker)")
     from ..cli import add_lora_options
 
     add_lora_options(p)
@@ -67,7 +68,7 @@ def run_eval_command(args) -> int:
         seeds=args.seeds, first_seed=args.first_seed, steps=args.steps,
         guidance=args.guidance, partition_guidance=partition_guidance_of(args.partition_guidance),
         noise_correlation=args.noise_correlation, noise=args.noise,
-        stream_chunk=args.stream_chunk, device=args.device, loras=lora_files(args),
+        stream_chunk=args.stream_chunk, device=args.device, loras=lora_files(args), plots=not args.no_plots,
         command=" ".join(["vidlong", "eval", *map(shlex.quote, sys.argv[2:] if sys.argv[1:2] == ["eval"] else sys.argv[1:])]),
     )
     outcome = run_eval(config, progress=not args.no_progress)
