@@ -44,15 +44,14 @@ from vidlong.estimate import Pace, check_fits, check_stream_fits, run_cost, toge
 from vidlong.generate import GenerateRequest, generate, load_image  # noqa: E402
 from vidlong.methods import METHOD_NAMES, Streaming, load_preset, methods_for, model_streaming, preset_names  # noqa: E402
 from vidlong.method_names import NOISE_KINDS  # noqa: E402
-from vidlong.models import pixel_frames  # noqa: E402
 from vidlong.panels import side_by_side  # noqa: E402
 from vidlong.fifo_stream import DiagonalStreamer, chunk_layout  # noqa: E402
 from vidlong.methods import DiagonalDenoising, diagonal_of  # noqa: E402
 from vidlong.schedulers.stream import one_prompt_text, stream_chunk_count  # noqa: E402
 from vidlong.streaming import StreamSampling, VideoStreamer, held_frames, held_sound, resolve_context  # noqa: E402
-from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_SEED, MAX_STEPS, check_diagonal, check_diagonal_stream,  # noqa: E402
-                              check_generate, check_methods_run, check_not_redrawing, check_seed, check_streams,
-                              limits_for_pipeline, streams, video_size)
+from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_SEED, MAX_STEPS, call_pixel_count, check_diagonal,  # noqa: E402
+                              check_diagonal_stream, check_generate, check_methods_run, check_not_redrawing, check_seed,
+                              check_streams, limits_for_pipeline, streams, video_size)
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
 from vidlong.extend import count_input_frames, input_frame_size  # noqa: E402
 from vidlong.animate import ANIMATE_VIDEOS  # noqa: E402
@@ -324,7 +323,7 @@ class App:
         except (TypeError, ValueError):
             return ""
         if self.pipe.task != "animate":
-            frames = pixel_frames(latent, spec.temporal_ratio) - self.limits.dropped_frames  # the frames its call returns
+            frames = call_pixel_count(latent, self.limits)  # the frames its call returns (Helios's: whole chunks)
             note = ("The edit is as long as the video to edit: " if self.limits.edits else
                     "The video to redraw (the Length field is not used): " if video else
                     "The control video (the Length field is not used): " if request.control_video else "")

@@ -1074,3 +1074,29 @@ def test_stop_pressed_while_queued_holds():
         job.check()
     jobs.finish("tab", job)
     assert not jobs.claim("tab").stop.is_set()  # the next run starts afresh
+
+
+@contextlib.contextmanager
+def launched(folder, downloads):
+    """(the app `launch` serves on a free port over the model folder `folder`, its client), closed afterwards."""
+    from gradio_client import Client
+
+    demo = gradio_app.launch(model=str(folder), port=free_port(), device="cpu", prevent_thread_lock=True, quiet=True)
+    try:
+        yield demo, Client(demo.local_url, verbose=False, analytics_enabled=False, download_files=str(downloads))
+    finally:
+        demo.close()
+
+
+def test_a_helios_pages_length_note_names_the_frames_its_call_makes(tmp_path_factory):
+    """A Helios folder's page (chunks of 3 latent frames decoded each on its own, the whole cut to 4k+1): Length 2 notes 2
+    chunks' 6 latent frames as the 17 frames its call returns (not 4·5 + 1 = 21), and /generate makes those 17."""
+    from test_helios import saved_folder
+
+    folder = saved_folder(tmp_path_factory.mktemp("helios-note"))
+    with launched(folder, tmp_path_factory.mktemp("helios-note-downloads")) as (demo, client):
+        note = demo.vidlong_app.length_note(2, "none")
+        assert note.startswith("6 latent frames = **17 frames**, 0.7 s at 24 fps"), note
+        video, settings = client.predict(prompt="a red ball", ratio=2, api_name="/generate")
+        assert read_video(video_path(video))[0].shape[0] == settings["pixel_frames"] == 17
+

@@ -758,6 +758,24 @@ def whole_chunk_pixel_frames(chunks: int, chunk: int, temporal_ratio: int) -> in
     return (made - 1) // temporal_ratio * temporal_ratio + 1
 
 
+def call_pixel_count(latent: int, limits: ModelLimits) -> int:
+    """Pixel frames the call of the pipeline of `limits` returns of `latent` latent frames: where its lengths are whole chunks
+    (`FamilyAdapter.whole_chunks`), those of the count of chunks that makes them (`FamilyAdapter.whole_chunk_lengths`:
+    Helios's cut to 4k+1, not ``temporal·(latent - 1) + 1``); else ``temporal·(latent - 1) + 1`` less the frames its call
+    drops (`ModelLimits.dropped_frames`)."""
+    from .attention.adapters import adapter_named
+
+    adapter, spec = adapter_named(limits.family), limits.spec
+    if adapter.whole_chunks:
+        chunks = 1
+        while adapter.whole_chunk_lengths(chunks, spec.native_frames, spec.temporal_ratio)[0] < latent:
+            chunks += 1
+        made, frames = adapter.whole_chunk_lengths(chunks, spec.native_frames, spec.temporal_ratio)
+        if made == latent:
+            return frames
+    return pixel_frames(latent, spec.temporal_ratio) - limits.dropped_frames
+
+
 def whole_chunk_latent_frames(request, spec, adapter) -> int:
     """Latent frames of a request to a model whose call makes whole chunks of its native window (`FamilyAdapter.whole_chunks`;
     `adapter`: its family's, whose `FamilyAdapter.whole_chunk_lengths` says what a count of chunks makes): ``--frames`` must
