@@ -109,12 +109,14 @@ FORM_FIELDS = ("prompt", "method", "preset", "ratio", "steps", "guidance", "seed
                "height", "width", "partition_guidance", "noise_correlation")
 
 
-#: the command lines that shared refusals point to for a video, as the page's places that do the same (the command's
-#: flags would otherwise lose their dashes with the fields' names: "vidlong extend video")
+#: the command lines and arguments that shared refusals point to for a video or a first frame, as the page's places that do
+#: the same (the command's flags would otherwise lose their dashes with the fields' names: "vidlong extend video")
 APP_PLACES = {
     "vidlong extend --video": 'the Stream tab\'s "Continue a video" (/stream\'s extend_video)',
     "vidlong stream --video": 'the Stream tab\'s "Redraw a video, chunk by chunk" (/stream\'s video)',
     "vidlong generate --video": 'the Generate tab\'s "Redraw a video" (/generate\'s video)',
+    "vidlong stream --image": 'the Stream tab from a first frame (/stream\'s image)',
+    "image (--image) start.png": 'the "First frame (image-to-video)" field (the API\'s image)',
 }
 #: the places of a page whose model edits a given video (Lucy Edit: `ModelLimits.edits`), its video fields' titles
 EDIT_PLACES = dict(APP_PLACES, **{
@@ -282,10 +284,12 @@ class App:
         sampling = StreamSampling.resolve(default, self.spec, renoise)
         self.stream_chunk = min(default.chunk, self.spec.native_frames)
         self.stream_steps, self.stream_guidance = sampling.step_count, sampling.guidances[0]
-        #: whether the Stream tab redraws an uploaded video (`vidlong.redraw_stream`), and continues one (`pipe.extend`)
-        self.stream_redraws, self.stream_extends = stream_redraws(self.limits), streams(self.limits)
-        #: the Stream tab's contexts: the family's (`FamilyAdapter.stream_contexts`)
         adapter = adapter_named(self.limits.family)
+        #: whether the Stream tab redraws an uploaded video (`vidlong.redraw_stream`), and continues one (`pipe.extend`: not
+        #: where its family streams but does not extend, `FamilyAdapter.no_extension_reason`: FramePack)
+        self.stream_redraws = stream_redraws(self.limits)
+        self.stream_extends = streams(self.limits) and adapter.no_extension_reason is None
+        #: the Stream tab's contexts: the family's (`FamilyAdapter.stream_contexts`)
         self.stream_contexts = adapter.stream_contexts
         #: whether "Re-encode the cache on a prompt switch" acts: a stream keeps a KV cache that a switch may keep (an
         #: image-to-video pipeline, and a family with no cache, stream with the re-noised context alone; AnyFlow FAR's
@@ -458,6 +462,9 @@ class App:
         video, extend_video = _uploaded_path(video), _uploaded_path(extend_video)
         if extend_video:
             check_not_redrawing(self.limits, extension=True)  # an edit does not extend
+            reason = adapter_named(self.limits.family).no_extension_reason  # nor FramePack, image or not
+            if reason is not None:
+                raise VidlongError(f"Video to continue: this model does not continue a video: {reason}")
             count_input_frames(extend_video, "extend_video")  # a file that is no video, named as this field
             for given, field in ((video, "the video to redraw"), (image, "the first-frame image")):
                 if given:
