@@ -1079,7 +1079,7 @@ def test_stop_pressed_while_queued_holds():
 @contextlib.contextmanager
 def launched(folder, downloads):
     """(the app `launch` serves on a free port over the model folder `folder`, its client), closed afterwards."""
-    from gradio_client import Client
+    from vidlong.apps import gradio_app
 
     demo = gradio_app.launch(model=str(folder), port=free_port(), device="cpu", prevent_thread_lock=True, quiet=True)
     try:
