@@ -92,7 +92,10 @@ def test_generate_is_the_stock_call_bit_for_bit(stock, pipe, image_path, order):
     latents its call ends with; `--frames 17` is the same length, 16 is refused naming 9 and 17."""
     assert type(pipe).__name__ == "VidLongHunyuanVideoFramepackPipeline" and pipe.facts()["family"] == "framepack"
     pipe.vidlong_spec = dataclasses.replace(pipe.spec, sampling_type=order)
-    result = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3, image=str(image_path)))
+    steps = []  # the progress of its denoising: each section's 2 steps counted on, to the end
+    result = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3, image=str(image_path)),
+                      progress=lambda stage, done, total: steps.append((done, total)) if stage == "denoise" else None)
+    assert steps == [(done, 4) for done in range(1, 5)]
     orders = {} if order is None else dict(sampling_type=order)
     video = stock_call(stock, image_path, 2, 3, output_type="np", **orders)[0]
     assert len(result.frames) == 17 == result.settings["pixel_frames"] and result.settings["latent_frames"] == 2 * NATIVE + 1

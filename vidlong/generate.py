@@ -363,6 +363,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     every_step = pipe.continues_video or pipe.edits_video  # a call that takes a video but no strength
     redraw = request.video is not None and not every_step  # else the call continues or edits the video
     total_steps = steps_of(request, spec, n_latent, diagonal, every_step)
+    if diagonal is None:  # a call that denoises chunk after chunk reports each chunk's steps
+        total_steps = pipe.steps_reported(total_steps, n_latent)
     noise = request.noise or default_noise(request.method, request.preset)
     extra = {name: load_image(getattr(request, name), name) for name in ("image", "last_image") if has_image(getattr(request, name))}
     fps, first_frame = float(spec.fps), extra.get("image")
@@ -405,14 +407,15 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     if condition is not None:
         latents = condition.first_frame(latents)
 
-    final = {}
+    final, reported = {}, [0]
 
     def on_step(_pipe, step, _t, kwargs):
         final["latents"] = pipe.loop_latents(kwargs["latents"], *grid)[:, :, -made:]
         if switch is not None and skipped + step + 1 == switch[0]:
             pipe.remove()
             pipe.apply(*switch[1])
-        report("denoise", step + 1, total_steps)
+        reported[0] += 1  # the call's steps so far: its step counter starts again each chunk of a chunked call (Helios)
+        report("denoise", reported[0], total_steps)
         return {}
 
     def report(stage: str, done: int, total: int) -> None:

@@ -438,6 +438,11 @@ class VidlongPipelineMixin:
         (a family whose call makes the video window by window: a window's)."""
         return arguments["num_frames"]
 
+    def steps_reported(self, steps: int, latent_frames: int) -> int:
+        """The denoising steps its call reports (``callback_on_step_end``) making `latent_frames` latent frames with `steps`
+        steps: `steps` (a call that denoises chunk after chunk: each chunk's, Helios's and FramePack's)."""
+        return steps
+
     def check_parts(self) -> None:
         """One line where its transformer and VAE cannot run in this pipeline class (their family's
         `FamilyAdapter.parts_refusal`, which `vidlong.models.check_model_folder` asks of a folder's configs before loading):

@@ -250,6 +250,10 @@ class VidLongHunyuanVideoFramepackPipeline(HunyuanVideoVAE, VidlongPipelineMixin
         window = arguments.get("latent_window_size")
         return self.native_frames if window is None else window
 
+    def steps_reported(self, steps: int, latent_frames: int) -> int:
+        """Each section's steps, section after section (`latent_frames`: the image's, then the sections')."""
+        return (latent_frames - 1) // self.native_frames * steps
+
     def forward_frames(self, arguments: dict) -> int:
         """One forward spans one section (its history's latents aside)."""
         return self.spec.temporal_ratio * (self._window(arguments) - 1) + 1

@@ -304,6 +304,14 @@ class HeliosFamily:
     def _chunk_pixel_frames(self, arguments: dict) -> int:
         return self.spec.temporal_ratio * (self._chunk(arguments) - 1) + 1
 
+    def steps_reported(self, steps: int, latent_frames: int) -> int:
+        """Each chunk's steps, chunk after chunk (`chunk_steps`)."""
+        return latent_frames // self.native_frames * self.chunk_steps(steps)
+
+    def chunk_steps(self, steps: int) -> int:
+        """The steps its call reports a chunk: `steps`."""
+        return steps
+
     def forward_frames(self, arguments: dict) -> int:
         """One forward spans one chunk (its history's latents aside)."""
         return self._chunk_pixel_frames(arguments)

@@ -128,6 +128,10 @@ class VidLongHeliosPyramidPipeline(HeliosFamily, VidlongPipelineMixin, HeliosPyr
         widths a multiple of the VAE's factor x patch x 2 each halving, as its folder's is checked before loading."""
         return dataclasses.replace(super().geometry(), halvings=self.scheduler.config.stages - 1)
 
+    def chunk_steps(self, steps: int) -> int:
+        """The steps its call reports a chunk: `steps` at each of its stages (`pyramid_steps`)."""
+        return sum(self.pyramid_steps(steps))
+
     def pyramid_steps(self, steps: int) -> list:
         """`steps` at each of its scheduler's stages (its call's ``pyramid_num_inference_steps_list``)."""
         return [int(steps)] * self.scheduler.config.stages
