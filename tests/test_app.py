@@ -749,9 +749,10 @@ def test_outputs_stay_bounded_in_gradios_cache(demo, client, tmp_path):
     videos = sorted(folder.glob("video-*.mp4"))
     assert len(videos) == KEEP_OUTPUTS and len(list(folder.glob("video-*.json"))) == KEEP_OUTPUTS
     assert len(demo.vidlong_app.history.items()) == KEEP_OUTPUTS
-    # Gradio's own copies sit in its hash-named folders; another app's folder (vidlong-*: a test running beside
-    # this one under xdist shares the cache) holds that app's files, not copies of these
-    copies = [p for p in set(gradio_cache_folder().rglob("*.mp4")) - before
+    # Gradio's own copies sit in its hash-named folders under the videos' names; another app's folder (vidlong-*: a test
+    # running beside this one under xdist shares the cache) holds that app's files, and that test's uploads (upload.mp4,
+    # in.mp4) are not copies of these
+    copies = [p for p in set(gradio_cache_folder().rglob("video-*.mp4")) - before
               if not any(parent.name.startswith("vidlong-") for parent in p.parents)]
     assert copies == [], "Gradio kept its own copies of the app's videos"
 
