@@ -241,13 +241,15 @@ def test_float_frames_in_0_1_are_read_as_diffusers_reads_them(lucy_folder, as_li
                                                                           "step runs): drop --strength"),
     (["stream", "--video", "VIDEO", "--chunk", "1", "--seconds", "2"], "as long as the video (--chunks N: its first N chunks): "
                                                                        "drop --seconds"),
+    (["stream", "--video", "VIDEO", "--method", "fifo"], "editing --video is chunked and as long as the video (--chunks N: "
+                                                        "its first N chunks): drop --method fifo"),
     (["stream", "--video", "VIDEO", "--chunk", "1", "--save-latents", "LATENTS"], "vidlong extend does not run this model: drop "
                                                                                   "--save-latents"),
     (["extend", "--video", "VIDEO", "--chunks", "1"], "an extension's new frames have no input frames: it does not extend; edit "
                                                       "a video of any length chunk by chunk with vidlong stream --video"),
     (["generate", "--save-latents", "LATENTS"], "vidlong extend does not run this model: drop --save-latents"),
 ], ids=["strength", "not-4k+1", "too-many-frames", "ratio", "fifo", "image", "no-video", "stream", "stream-strength",
-        "stream-seconds", "stream-save-latents", "extend", "save-latents"])
+        "stream-seconds", "stream-fifo", "stream-save-latents", "extend", "save-latents"])
 def test_what_it_does_not_take_is_refused_in_one_line_before_loading(lucy_folder, image_path, tmp_path, capsys, monkeypatch,
                                                                      args, message):
     source = tmp_path / "in.mp4"

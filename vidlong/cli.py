@@ -524,11 +524,12 @@ def _preset_values_named(args):
 
 
 def _check_stream_settings(args, streaming, limits, height=None, width=None) -> None:
-    """`check_stream`, its refusal naming the values a --preset gave (`_preset_values_named`)."""
+    """`check_stream`, its refusal naming the values a --preset gave (`_preset_values_named`); a stream's --video is one it
+    redraws or edits (Lucy Edit's, whose refusal of a stream with none does not apply)."""
     from .validate import check_stream
 
     with _preset_values_named(args):
-        check_stream(streaming, limits, height, width)
+        check_stream(streaming, limits, height, width, video=args.command == "stream" and bool(args.video))
 
 
 def _model_spec(args):

@@ -610,17 +610,18 @@ def check_keeps_latents(limits: ModelLimits, flag: str, fix: Optional[str] = Non
         raise VidlongError(f"{flag}: {reason}; {fix}")
 
 
-def check_stream(streaming, limits: ModelLimits, height=None, width=None, extension: bool = False) -> None:
+def check_stream(streaming, limits: ModelLimits, height=None, width=None, extension: bool = False,
+                 video: bool = False) -> None:
     """A `Streaming` config (and a stream's size) against `limits`: chunks, sinks and window each within
     the native window, and no window that takes a chunk's view (sinks + window + chunk) past it; a new stream's (not an
     `extension`'s) first chunk that leaves a frame to show; steps within `MAX_STEPS`, sizes as for generate. A
-    `DiagonalDenoising` config: `check_diagonal_stream`. A family's own streams refuse what does not fit them
-    (`FamilyAdapter.stream_refusal`: AnyFlow FAR's)."""
+    `DiagonalDenoising` config: `check_diagonal_stream` (`video`: a stream given a video to redraw or edit). A family's own
+    streams refuse what does not fit them (`FamilyAdapter.stream_refusal`: AnyFlow FAR's)."""
     from .attention.adapters import adapter_named
     from .methods import DiagonalDenoising
 
     if isinstance(streaming, DiagonalDenoising):
-        check_diagonal_stream(streaming, limits, height, width)
+        check_diagonal_stream(streaming, limits, height, width, video)
         return
     check_no_stream_between_two_frames(limits)
     check_streams(limits.family, streaming.context)
