@@ -290,7 +290,10 @@ REFUSED = [(["generate", "--ratio", "2", "--method", "ultravico"], "its own boun
            (["generate", "--ratio", "2", "--method", "riflex"], "its own bounded, compressed history"),
            (["generate", "--ratio", "2", "--method", "fifo"], "stream it instead"),
            (["generate", "--frames", "24"], "use --frames 17 or 25"),
-           (["generate", "--image", "in.png"], "this model is text-to-video and takes no --image"),
+           (["generate", "--image", "in.png"], "takes no --image; use an image-to-video model folder (Wan, SkyReels-V2, "
+                                               "LTX-Video, LTX-2, CogVideoX, HunyuanVideo, Kandinsky 5, Motif-Video, "
+                                               "EasyAnimate or FramePack), or `vidlong extend --video` from a video of at "
+                                               "least 9 frames"),
            (["stream", "--chunks", "2", "--context", "renoise"], "renoise is not available for HeliosTransformer3DModel"),
            (["stream", "--chunks", "2", "--sinks", "1"], "its call's own history"),
            (["stream", "--chunks", "2", "--first-chunk", "1"], "drop --first-chunk"),
@@ -300,6 +303,7 @@ REFUSED = [(["generate", "--ratio", "2", "--method", "ultravico"], "its own boun
 
 @pytest.mark.parametrize("command, says", REFUSED)
 def test_what_it_does_not_run_is_refused_in_one_line_before_loading(folder, tmp_path, capsys, monkeypatch, command, says):
-    """The methods (its attention spans one chunk and its history), fifo's queue, a length off its chunks, an image, a
-    re-noised context, sinks or a window, a first chunk of its own, the causal sampler, a cache kept on a prompt switch."""
+    """The methods (its attention spans one chunk and its history), fifo's queue, a length off its chunks, an image (the
+    refusal pointing to an extension of a video of one chunk's frames, the fewest it extends), a re-noised context, sinks
+    or a window, a first chunk of its own, the causal sampler, a cache kept on a prompt switch."""
     check_release_refuses(folder, None, command, says, tmp_path, capsys, monkeypatch)

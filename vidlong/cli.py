@@ -167,14 +167,13 @@ def _add_generate(sub) -> None:
 
 def _check_model(args) -> Path:
     """The model folder, checked (and its task against --image, or against streaming) before anything loads."""
-    from .attention.adapters import adapter_named
     from .generate import check_task, load_image
     from .models import check_model_folder, pipeline_facts, pipeline_task, spec_for_folder
     from .schedulers.timeline import parse_prompt_timeline
     from .video_to_video import check_redraws
     from .validate import (check_compile, check_device, check_diagonal_offload, check_diagonal_stream, check_dtype,
                            check_folder_guider, check_image_codec, check_keeps_latents, check_offload, check_streamable,
-                           streams, limits_for_folder, resolve_context, uses_causal_sampler)
+                           fewest_frames_extended, streams, limits_for_folder, resolve_context, uses_causal_sampler)
 
     folder = check_model_folder(args.model)
     device = check_device(args.device)
@@ -213,7 +212,7 @@ def _check_model(args) -> Path:
             dropped = (args.command, flag) == ("extend", "save_latents") or (flag == "latents" and getattr(args, "video", None))
             check_keeps_latents(limits_for_folder(folder, **_given(args)), named(flag), f"drop {named(flag)}" if dropped else None)
     if args.command != "extend":  # an extension's image is its context's first frame
-        check_task(task, bool(args.image), bool(adapter_named(pipeline_facts(folder)["family"]).stream_contexts))
+        check_task(task, bool(args.image), fewest_frames_extended(limits_for_folder(folder, **_given(args))))
         if args.image:
             load_image(args.image)
             check_image_codec(limits_for_folder(folder, image=True), True)

@@ -159,9 +159,10 @@ def has_image(image) -> bool:
     return image is not None and not (isinstance(image, str) and not image)
 
 
-def check_task(task: str, has_image: bool, extends: bool = True) -> None:
-    """Image-to-video models need an image; text-to-video models take none (the refusal names `vidlong extend` from the
-    image where the model `extends` videos), nor do video-to-video ones."""
+def check_task(task: str, has_image: bool, extends: Optional[int] = 1) -> None:
+    """Image-to-video models need an image; text-to-video models take none (the refusal names `vidlong extend` from a video
+    of the image where the model extends videos of at least `extends` pixel frames, None: it extends none), nor do
+    video-to-video ones."""
     if task == "i2v" and not has_image:
         raise VidlongError(f"this model is image-to-video: pass the first frame with {named('image')} start.png")
     if task == "animate" and not has_image:
@@ -169,10 +170,11 @@ def check_task(task: str, has_image: bool, extends: bool = True) -> None:
     if task == "v2v" and has_image:
         raise VidlongError(f"video-to-video redraws, continues or edits the given video and takes no {named('image')}; drop it")
     if task == "t2v" and has_image:
-        extend = ", or `vidlong extend --video` from a 1-frame video" if extends else ""
+        video = "a 1-frame video" if extends == 1 else f"a video of at least {extends} frames"
+        extend = f", or `vidlong extend --video` from {video}" if extends else ""
         raise VidlongError(f"this model is text-to-video and takes no {named('image')}; use an image-to-video model folder "
-                           "(Wan, SkyReels-V2, LTX-Video, LTX-2, CogVideoX, HunyuanVideo, Kandinsky 5, Motif-Video or "
-                           f"EasyAnimate){extend}")
+                           "(Wan, SkyReels-V2, LTX-Video, LTX-2, CogVideoX, HunyuanVideo, Kandinsky 5, Motif-Video, "
+                           f"EasyAnimate or FramePack){extend}")
 
 
 def resolve_latent_frames(request: GenerateRequest, native_frames: int, temporal_ratio: int = 4,

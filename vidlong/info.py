@@ -43,8 +43,8 @@ def model_info(path) -> dict:
     from .models import folder_class_name, pipeline_facts, pipeline_task, spec_for_folder
     from .pipeline import PIPELINE_CLASSES
     from .validate import (check_diagonal, check_folder_guider, check_image_codec, check_last_image, check_prompt_timeline,
-                           check_streamable, limits_for_folder, longest_latent_frames, resolve_context, shown_first_chunk,
-                           uses_causal_sampler)
+                           check_streamable, fewest_frames_extended, limits_for_folder, longest_latent_frames, resolve_context,
+                           shown_first_chunk, uses_causal_sampler)
     from .video_to_video import check_redraws, check_stream_redraws
 
     spec, facts, limits = spec_for_folder(folder), pipeline_facts(folder), limits_for_folder(folder)
@@ -52,7 +52,7 @@ def model_info(path) -> dict:
     context = resolve_context(Streaming(), spec, limits.task, limits.family)
 
     def takes_image() -> None:
-        check_task(pipeline_task(folder, image=True), True, bool(adapter.stream_contexts))
+        check_task(pipeline_task(folder, image=True), True, fewest_frames_extended(limits))
         check_image_codec(limits, True)
 
     def stream(video: bool = False, extension: bool = False) -> None:

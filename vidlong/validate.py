@@ -197,6 +197,19 @@ def check_streams(family: str, context: Optional[str] = None) -> None:
                            f"{adapter.no_cache_reason}; stream with {named('context')} {adapter.stream_contexts[0]} (its default)")
 
 
+def fewest_frames_extended(limits: ModelLimits) -> Optional[int]:
+    """The fewest pixel frames of a video vidlong extend continues on the model of `limits`: 1, or one whole chunk's where its
+    call encodes a video in whole chunks each on its own (`vidlong.extend.decoded_chunk`: Helios); None where its family does
+    not stream (no stream context)."""
+    from .attention.adapters import adapter_named
+    from .extend import decoded_chunk
+
+    if not adapter_named(limits.family).stream_contexts:
+        return None
+    chunk = decoded_chunk(limits.family, limits.spec)
+    return 1 if chunk is None else limits.spec.temporal_ratio * (chunk - 1) + 1
+
+
 def streams(limits: ModelLimits) -> bool:
     """Whether the pipeline of `limits` streams and extends at all (its family has a stream context, and the pipeline no
     `ModelLimits.no_stream_reason` and no edit of a given video, `ModelLimits.edits`, which streams that edit alone:
@@ -709,7 +722,7 @@ def check_generate(request, limits: ModelLimits) -> int:
         raise VidlongError(f"{named('negative_prompt')} must be text, got {request.negative_prompt!r:.80}")
     if request.video is not None and not limits.continues:  # before the task's own input: an image-to-video model's names it
         check_redraws(limits)
-    check_task(limits.task, has_image(request.image), bool(adapter_named(limits.family).stream_contexts))
+    check_task(limits.task, has_image(request.image), fewest_frames_extended(limits))
     check_image_codec(limits, has_image(request.image))
     methods = methods_for(request.method, request.preset)
     check_animate_request(request, limits)
