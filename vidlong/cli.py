@@ -444,9 +444,11 @@ def _add_stream(sub) -> None:
     p.add_argument("--image", default=None, help="first frame (PNG/JPEG) for image-to-video models")
     p.add_argument("--video", default=None,
                    help="redraw this video chunk by chunk with the prompt, at any length (Wan and SkyReels-V2 text-to-video "
-                        "models); the stream is as long as it (--chunks N: its first N chunks), at its frame rate and aspect")
+                        "models), or edit it so (Lucy Edit, which streams nothing else); the stream is as long as it "
+                        "(--chunks N: its first N chunks), at its frame rate and aspect")
     p.add_argument("--strength", type=float, default=None,
-                   help="with --video: how much of it is redrawn, in (0, 1] (default 0.8; 1: from pure noise)")
+                   help="with --video: how much of it is redrawn, in (0, 1] (default 0.8; 1: from pure noise; none for "
+                        "Lucy Edit's edit)")
     _add_stream_options(p)
     p.add_argument("--first-chunk", type=int, default=None,
                    help="latent frames of the first chunk, made with no context (default: the model's, else --chunk; "
