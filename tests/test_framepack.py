@@ -151,13 +151,18 @@ def test_cli_stream_writes_its_mp4(folder, image_path, tmp_path):
     assert frames.shape == (17, 16, 16, 3) and fps == pytest.approx(30)
 
 
+def ordered_copy(folder, path, order: str):
+    """A copy of `folder` at `path` whose vidlong.yaml sets the section order `order`."""
+    copy = shutil.copytree(folder, path)
+    spec = yaml.safe_load((copy / "vidlong.yaml").read_text())
+    (copy / "vidlong.yaml").write_text(yaml.safe_dump(dict(spec, sampling_type=order)))
+    return copy
+
+
 @pytest.fixture(scope="module")
 def inverted_folder(folder, tmp_path_factory):
     """The folder, its vidlong.yaml setting the inverted order."""
-    copy = shutil.copytree(folder, tmp_path_factory.mktemp("inverted") / "framepack")
-    spec = yaml.safe_load((copy / "vidlong.yaml").read_text())
-    (copy / "vidlong.yaml").write_text(yaml.safe_dump(dict(spec, sampling_type="inverted_anti_drifting")))
-    return copy
+    return ordered_copy(folder, tmp_path_factory.mktemp("inverted") / "framepack", "inverted_anti_drifting")
 
 
 #: what it refuses before loading, and what the refusal says
@@ -183,6 +188,16 @@ def test_an_inverted_stream_is_refused_in_one_line_before_loading(inverted_folde
     """A folder whose vidlong.yaml sets the inverted order does not stream (its first section is the video's end)."""
     check_release_refuses(inverted_folder, image_path, ["stream", "--chunks", "2"], "inverted_anti_drifting order cannot stream",
                           tmp_path, capsys, monkeypatch)
+
+
+def test_an_order_its_call_does_not_take_is_refused_in_one_line_before_loading(folder, image_path, tmp_path, capsys,
+                                                                                monkeypatch):
+    """A vidlong.yaml whose sampling_type is none of its call's orders: generate is refused naming the field and its two
+    values before loading (not diffusers' ValueError once loaded)."""
+    odd = ordered_copy(folder, tmp_path / "framepack", "forwards")
+    check_release_refuses(odd, image_path, ["generate", "--frames", "9"], "sampling_type of model 'tiny-framepack' must be "
+                          "one of FramePack's orders inverted_anti_drifting, vanilla (or left out), got 'forwards'; fix its "
+                          "vidlong.yaml", tmp_path, capsys, monkeypatch)
 
 
 def test_the_call_takes_the_sections_noise(pipe, image_path):

@@ -28,6 +28,10 @@ from .scalars import is_whole
 
 #: Wan's VAEs (2.1 and 2.2): pixel frames = 4 · (latent frames - 1) + 1.
 WAN_TEMPORAL_RATIO = 4
+
+#: FramePack's section orders (its call's ``sampling_type``), a spec's `ModelSpec.sampling_type` one of them or None
+SAMPLING_TYPES = ("inverted_anti_drifting", "vanilla")
+
 #: a down block only EasyAnimate's MagVIT VAE (`AutoencoderKLMagvit`) has, whose config writes no temporal ratio
 MAGVIT_BLOCK = "SpatialTemporalDownBlock3D"
 
@@ -112,6 +116,9 @@ class ModelSpec:
     sampling_type: Optional[str] = None
 
     def __post_init__(self):
+        if self.sampling_type not in (None, *SAMPLING_TYPES):
+            raise VidlongError(f"sampling_type of model {self.name!r} must be one of FramePack's orders "
+                               f"{', '.join(SAMPLING_TYPES)} (or left out), got {self.sampling_type!r}; fix its vidlong.yaml")
         if not isinstance(self.native_frames, int) or self.native_frames < 1:
             raise VidlongError(f"native_frames of model {self.name!r} must be a whole number >= 1 (latent frames), "
                                f"got {self.native_frames!r}; fix its vidlong.yaml")

@@ -11,9 +11,6 @@ from typing import Optional
 from .history import HistoryAdapter
 from .hunyuan import HunyuanVideoAdapter
 
-#: the section orders of its call (``sampling_type``), its default first
-SAMPLING_TYPES = ("inverted_anti_drifting", "vanilla")
-
 #: why UltraViCo and FreeLong++ do not act on it
 METHODS_REFUSAL = ("its self-attention only ever spans one section and its own bounded, compressed history (clean latents "
                    "at 1x, 2x and 4x), never the whole video, which UltraViCo's decay and FreeLong++'s windows are written "
@@ -41,11 +38,9 @@ class FramePackAdapter(HistoryAdapter, HunyuanVideoAdapter):
         return chunks * chunk + 1, temporal_ratio * chunks * chunk + 1
 
     def spec_stream_refusal(self, spec) -> Optional[str]:
-        """A stream runs its sections forwards ("vanilla"); the inverted order's first section is the video's end."""
-        order = spec.sampling_type
-        if order not in (None, *SAMPLING_TYPES):
-            return f"sampling_type {order!r} in the model's vidlong.yaml is none of FramePack's orders {', '.join(SAMPLING_TYPES)}"
-        if order == "inverted_anti_drifting":
+        """A stream runs its sections forwards ("vanilla"); the inverted order's first section is the video's end (an order
+        that is neither: refused where the spec is read, `vidlong.models.ModelSpec`)."""
+        if spec.sampling_type == "inverted_anti_drifting":
             return ("FramePack's inverted_anti_drifting order cannot stream: its first section made is the video's end; "
                     "set sampling_type: vanilla in the model's vidlong.yaml (or leave it out) to stream")
         return None
