@@ -14,7 +14,7 @@ from conftest import IN_CHANNELS, tiny_helios_transformer
 from family_checks import check_cli_extension, check_refused_before_loading, check_release_refuses
 
 import vidlong
-from vidlong.errors import VidlongError
+from vidlong.errors import VidlongError, flag_names
 from vidlong.generate import GenerateRequest, generate
 from vidlong.methods import Streaming
 from vidlong.validate import check_generate, limits_for_pipeline, whole_chunk_pixel_frames
@@ -166,7 +166,7 @@ def test_the_pyramids_generate_and_stream_are_its_call_bit_for_bit(pyramid, tmp_
     stage, guidance 1, one chunk of 9); `generate` at 2x with guidance 2 = its call's latents and frames from the same seed;
     a 3-chunk stream = its call's 3 chunks bit for bit, its history 19 latent frames at every chunk, one size past the
     first; a height its pyramid cannot halve refused before loading; guidance above 1 with CFG-Zero* (``is_cfg_zero_star``,
-    where diffusers' call fails) is refused in one line."""
+    where diffusers' call fails) is refused in one line, naming --guidance alone from the CLI."""
     from vidlong.models import folder_geometry, model_facts, spec_for_facts
 
     assert type(pyramid).__name__ == "VidLongHeliosPyramidPipeline" and pyramid.pyramid_steps(1) == [1, 1]
@@ -191,6 +191,8 @@ def test_the_pyramids_generate_and_stream_are_its_call_bit_for_bit(pyramid, tmp_
     pyramid.register_to_config(is_cfg_zero_star=True)
     try:
         with pytest.raises(VidlongError, match=r"guidance \(--guidance\) 2.0 above 1 runs .*CFG-Zero\* .* use guidance 1"):
+            pyramid.stream("a red ball", chunks=1, guidance=2.0)
+        with flag_names(), pytest.raises(VidlongError, match=r"^--guidance 2.0 above 1"):  # the CLI's naming
             pyramid.stream("a red ball", chunks=1, guidance=2.0)
     finally:
         pyramid.register_to_config(is_cfg_zero_star=False)

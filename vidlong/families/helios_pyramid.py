@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import HeliosPyramidPipeline
 
-from ..errors import VidlongError
+from ..errors import VidlongError, named
 from ..pipeline import VidlongPipelineMixin
 from .helios import HeliosFamily, HeliosStreamer, shift_mu
 
@@ -120,7 +120,7 @@ class VidLongHeliosPyramidPipeline(HeliosFamily, VidlongPipelineMixin, HeliosPyr
         """One line where `guidance` above 1 would run CFG-Zero* (``is_cfg_zero_star``), which diffusers' call fails in
         (its ``.view`` of the transformer's non-contiguous prediction): not served, not checked."""
         if guidance > 1 and self.config.is_cfg_zero_star:
-            raise VidlongError(f"guidance (--guidance) {guidance} above 1 runs {type(self).__name__}'s CFG-Zero* "
+            raise VidlongError(f"{named('guidance')} {guidance} above 1 runs {type(self).__name__}'s CFG-Zero* "
                                "(is_cfg_zero_star), which diffusers' call fails in; use guidance 1 (Helios-Distilled's)")
 
     def geometry(self):
