@@ -2,8 +2,8 @@
 with `both` (UltraViCo + FreeLong++) at 2x the native length, a 2-chunk stream and an extension of a short video
 (the families that stream and extend; LTX-2's with its sound; Lucy Edit's edit of a video, in one call and streamed).
 Each output is finite, as long as it should be, and not one flat colour, and its latents stay near those of the same
-pipeline, seed and input in float32 on the CPU. Skipped without a GPU (``VIDLONG_GPU_TEST_DEVICE=cpu`` runs them on the CPU in bfloat16: a dry run of
-the file itself)."""
+pipeline, seed and input in float32 on the CPU. Skipped without a GPU (``VIDLONG_GPU_TEST_DEVICE=cpu`` runs them on the
+CPU in bfloat16: a dry run of the file itself)."""
 import os
 
 import numpy as np
