@@ -12,6 +12,7 @@ import torch
 import yaml
 from conftest import IN_CHANNELS, tiny_helios_transformer
 from family_checks import check_cli_extension, check_refused_before_loading, check_release_refuses
+from PIL import Image
 
 import vidlong
 from vidlong.errors import VidlongError, flag_names
@@ -256,7 +257,8 @@ def test_cli_stream_and_extend_write_their_mp4s(folder, four, pyramid, tmp_path)
 
 def test_a_video_shorter_than_a_chunk_is_refused_in_one_line(folder, pipe, tmp_path, capsys, monkeypatch):
     """Its call encodes a video it continues in whole chunks (9 frames here), each alone: `vidlong extend` of an 8-frame
-    video is refused in one line before loading, `pipe.extend` of it with the same words before anything is encoded."""
+    video is refused in one line before loading, `pipe.extend` of it with the same words before anything is encoded; the
+    refusal of `pipe.stream`'s image points to an extension of a video of those 9 frames, not of 1."""
     from vidlong.video_io import write_video
 
     short = write_video(tmp_path / "short.mp4", np.zeros((8, 16, 16, 3), np.uint8), 24)
@@ -266,6 +268,8 @@ def test_a_video_shorter_than_a_chunk_is_refused_in_one_line(folder, pipe, tmp_p
                                                                                                  capsys, monkeypatch)
     with pytest.raises(VidlongError, match=fr"video \(--video\) {says}"):
         pipe.extend("a red ball", video=np.zeros((8, 16, 16, 3), np.uint8), chunks=1)
+    with pytest.raises(VidlongError, match=r"takes no image .* `vidlong extend --video` from a video of at least 9 frames$"):
+        pipe.stream("a red ball", chunks=1, image=Image.new("RGB", (16, 16)))
 
 
 def test_an_extension_encodes_the_whole_chunks_that_hold_its_history(pipe):

@@ -459,7 +459,7 @@ def check_stream_call(limits: ModelLimits, guidance, guidance_2, seed, negative_
     if not isinstance(negative_prompt, str):
         raise VidlongError(f"{named('negative_prompt')} must be text, got {type(negative_prompt).__name__}")
     if not extension:
-        check_task(limits.task, image is not None)
+        check_task(limits.task, image is not None, fewest_frames_extended(limits))
         check_image_codec(limits, image is not None)
 
 
