@@ -190,7 +190,7 @@ def test_the_streams_sound_clock_keeps_every_context_it_will_read(fps):
 
     rate, temporal = 25.0, 8
     for sinks, window, chunk, first in itertools.product(range(4), range(7), range(1, 4), range(1, 5)):
-        made, kept, starts = first, None, []
+        made, kept, made_sound, starts = first, None, 0, []
         for _ in range(12):
             sound = audio_clock(frame_edges(made - 1, temporal)[1], fps, rate)
             spans = context_audio_spans(made, sinks, window, fps, temporal, rate)
