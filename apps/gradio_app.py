@@ -51,7 +51,7 @@ from vidlong.schedulers.stream import one_prompt_text, stream_chunk_count  # noq
 from vidlong.streaming import StreamSampling, VideoStreamer, held_frames, held_sound, resolve_context  # noqa: E402
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_SEED, MAX_STEPS, call_pixel_count, check_diagonal,  # noqa: E402
                               check_diagonal_stream, check_generate, check_methods_run, check_not_redrawing, check_seed,
-                              check_streams, limits_for_pipeline, streams, video_size)
+                              check_streams, extends, limits_for_pipeline, streams, video_size)
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
 from vidlong.extend import count_input_frames, input_frame_size  # noqa: E402
 from vidlong.animate import ANIMATE_VIDEOS  # noqa: E402
@@ -286,9 +286,9 @@ class App:
         self.stream_steps, self.stream_guidance = sampling.step_count, sampling.guidances[0]
         adapter = adapter_named(self.limits.family)
         #: whether the Stream tab redraws an uploaded video (`vidlong.redraw_stream`), and continues one (`pipe.extend`: not
-        #: where its family streams but does not extend, `FamilyAdapter.no_extension_reason`: FramePack)
+        #: where its family streams but does not extend, `vidlong.validate.extends`: FramePack)
         self.stream_redraws = stream_redraws(self.limits)
-        self.stream_extends = streams(self.limits) and adapter.no_extension_reason is None
+        self.stream_extends = extends(self.limits)
         #: the Stream tab's contexts: the family's (`FamilyAdapter.stream_contexts`)
         self.stream_contexts = adapter.stream_contexts
         #: whether "Re-encode the cache on a prompt switch" acts: a stream keeps a KV cache that a switch may keep (an

@@ -172,14 +172,16 @@ REFUSED = [(["generate", "--ratio", "2", "--method", "ultravico"], "its own boun
            (["stream", "--chunks", "2", "--context", "cache"], "cache is not available for HunyuanVideoFramepack"),
            (["stream", "--chunks", "2", "--sinks", "1"], "its call's own history"),
            (["stream", "--chunks", "2", "--sampler", "causal"], "drop --sampler causal"),
-           (["extend", "--video", "in.mp4", "--chunks", "1"], "vidlong extend does not run this model")]
+           (["extend", "--video", "in.mp4", "--chunks", "1"], "vidlong extend does not run this model"),
+           (["generate", "--ratio", "2", "--save-latents", "saved.pt"], "vidlong extend does not run this model: drop --save"),
+           (["stream", "--chunks", "2", "--save-latents", "saved.pt"], "vidlong extend does not run this model: drop --save")]
 
 
 @pytest.mark.parametrize("command, says", REFUSED)
 def test_what_it_does_not_run_is_refused_in_one_line_before_loading(folder, image_path, tmp_path, capsys, monkeypatch,
                                                                     command, says):
     """The methods (its attention spans one section and its history), fifo's queue, a length off its sections, a KV cache,
-    sinks, the causal sampler, an extension."""
+    sinks, the causal sampler, an extension, latents saved for an extension."""
     image = None if command[0] == "extend" else image_path
     check_release_refuses(folder, image, command, says, tmp_path, capsys, monkeypatch)
 

@@ -211,19 +211,27 @@ def fewest_frames_extended(limits: ModelLimits) -> Optional[int]:
 
 
 def streams(limits: ModelLimits) -> bool:
-    """Whether the pipeline of `limits` streams and extends at all (its family has a stream context, and the pipeline no
+    """Whether the pipeline of `limits` streams at all (its family has a stream context, and the pipeline no
     `ModelLimits.no_stream_reason` and no edit of a given video, `ModelLimits.edits`, which streams that edit alone:
-    `check_not_redrawing`)."""
+    `check_not_redrawing`); whether it extends too: `extends`."""
     from .attention.adapters import adapter_named
 
     return bool(adapter_named(limits.family).stream_contexts) and limits.no_stream_reason is None and not limits.edits
 
 
+def extends(limits: ModelLimits) -> bool:
+    """Whether `vidlong extend` runs the pipeline of `limits`: it `streams`, and its family does not refuse extensions
+    (`FamilyAdapter.no_extension_reason`: FramePack streams but does not extend)."""
+    from .attention.adapters import adapter_named
+
+    return streams(limits) and adapter_named(limits.family).no_extension_reason is None
+
+
 def continue_hint(limits: ModelLimits) -> str:
-    """The refusals' pointer to `vidlong extend` for continuing a video, where the pipeline of `limits` extends (`streams`:
+    """The refusals' pointer to `vidlong extend` for continuing a video, where the pipeline of `limits` extends (`extends`:
     an extension is a stream with a pre-filled start; one whose call `continues` a video: `vidlong generate --video` too);
     else ""."""
-    if not streams(limits):
+    if not extends(limits):
         return ""
     one_call = " (or in one window: vidlong generate --video)" if limits.continues else ""
     return f"; to continue a video use vidlong extend --video{one_call}"
