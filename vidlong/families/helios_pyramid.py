@@ -5,8 +5,8 @@ Its call draws a chunk's noise ``[B, C, c, h, w]`` at full size, halves it ``S -
 scheduler's ``stages``), then runs ``pyramid_num_inference_steps_list[s]`` steps at stage ``s`` of each size, from the
 smallest: before each stage past the first it doubles the latents (nearest) and mixes in block noise drawn from its
 generator (`HeliosPyramidPipeline.sample_block_noise`, ``alpha·x + beta·noise``). Helios-Distilled (``is_distilled``) steps
-by DMD (`HeliosDMDScheduler`, each stage's start its ``dmd_noisy_tensor``). Guidance above 1 with ``is_cfg_zero_star``
-(CFG-Zero*) is refused in one line: diffusers' call fails there. Everything else (the history each forward reads, each
+by DMD (`HeliosDMDScheduler`, each stage's start its ``dmd_noisy_tensor``); guidance above 1 with ``is_cfg_zero_star`` is
+CFG-Zero* (`VidLongHeliosPyramidPipeline.guided`). Everything else (the history each forward reads, each
 chunk decoded alone, lengths, extension) is Helios-Base's, shared (`HeliosFamily`, `HeliosStreamer`).
 
 vidlong's steps (``--steps``, ``num_inference_steps``) are the steps of each stage: its call's
@@ -17,15 +17,19 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import math
 
 import torch
 import torch.nn.functional as F
 from diffusers import HeliosPyramidPipeline
+from diffusers.pipelines.helios.pipeline_helios_pyramid import optimized_scale
 
-from ..errors import VidlongError, named
 from ..pipeline import VidlongPipelineMixin
 from .helios import HeliosFamily, HeliosStreamer, shift_mu
+
+#: diffusers' call defaults its streams take (CFG-Zero*'s zero-init steps)
+PYRAMID_CALL_DEFAULTS = {name: p.default for name, p in inspect.signature(HeliosPyramidPipeline.__call__).parameters.items()}
 
 
 def per_frame(latents: torch.Tensor, size: tuple, mode: str) -> torch.Tensor:
@@ -49,10 +53,6 @@ class HeliosPyramidStreamer(HeliosStreamer):
     each stage's block noise drawn from the stream's generator with the chunk's noise, in its call's order
     (`VidLongHeliosPyramidPipeline.chunk_draws`). From the same seed its chunks are its call's bit for bit. Its call's
     ``is_amplify_first_chunk`` stays its default (off)."""
-
-    def __init__(self, pipe, prompt, streaming=None, **kwargs):
-        super().__init__(pipe, prompt, streaming, **kwargs)
-        pipe.check_guidance(self.guidances[0] if self.cfg else 1.0)
 
     def settings(self) -> dict:
         return dict(super().settings(), pyramid_steps=self.pipe.pyramid_steps(self.steps))
@@ -80,7 +80,7 @@ class HeliosPyramidStreamer(HeliosStreamer):
             for step, t in enumerate(timesteps):
                 pred, uncond = self._predictions(latents, t.expand(1).to(torch.int64), text, history)
                 if uncond is not None:
-                    pred = uncond + self.guidances[0] * (pred - uncond)
+                    pred = pipe.guided(pred, uncond, self.guidances[0], stage, step)
                 extra = dict(cur_sampling_step=step, dmd_noisy_tensor=starts[stage], dmd_sigmas=scheduler.sigmas,
                              dmd_timesteps=timesteps, all_timesteps=timesteps) if distilled else {}
                 latents = scheduler.step(pred, t, latents, generator=self.generator, return_dict=False, **extra)[0]
@@ -112,16 +112,20 @@ class VidLongHeliosPyramidPipeline(HeliosFamily, VidlongPipelineMixin, HeliosPyr
     def complete_call(self, arguments: dict) -> None:
         """Its chunk, and the spec's steps at each stage, where none are given."""
         super().complete_call(arguments)
-        self.check_guidance(arguments["guidance_scale"])
         if arguments.get("pyramid_num_inference_steps_list") is None:
             arguments["pyramid_num_inference_steps_list"] = self.pyramid_steps(arguments["num_inference_steps"])
 
-    def check_guidance(self, guidance: float) -> None:
-        """One line where `guidance` above 1 would run CFG-Zero* (``is_cfg_zero_star``), which diffusers' call fails in
-        (its ``.view`` of the transformer's non-contiguous prediction): not served, not checked."""
-        if guidance > 1 and self.config.is_cfg_zero_star:
-            raise VidlongError(f"{named('guidance')} {guidance} above 1 runs {type(self).__name__}'s CFG-Zero* "
-                               "(is_cfg_zero_star), which diffusers' call fails in; use guidance 1 (Helios-Distilled's)")
+    def guided(self, pred: torch.Tensor, uncond: torch.Tensor, guidance: float, stage: int, step: int) -> torch.Tensor:
+        """A guided prediction ``[1, C, f, h, w]`` of stage `stage`'s step `step`, as its call guides: CFG-Zero* where its
+        config says ``is_cfg_zero_star`` (the unconditional prediction scaled by ``<pred, uncond> / |uncond|²``; the first
+        stage's first ``zero_steps + 1`` steps zero with ``use_zero_init``, its call's defaults), else plain guidance."""
+        if not self.config.is_cfg_zero_star:
+            return uncond + guidance * (pred - uncond)
+        if stage == 0 and step <= PYRAMID_CALL_DEFAULTS["zero_steps"] and PYRAMID_CALL_DEFAULTS["use_zero_init"]:
+            return pred * 0.0
+        alpha = optimized_scale(pred.reshape(len(pred), -1), uncond.reshape(len(uncond), -1))
+        alpha = alpha.view(len(pred), *[1] * (pred.dim() - 1)).to(pred.dtype)
+        return uncond * alpha + guidance * (pred - uncond * alpha)
 
     def geometry(self):
         """Its latent grid, halved ``stages - 1`` times by its pyramid (`vidlong.models.PYRAMID_PIPELINES`): heights and
