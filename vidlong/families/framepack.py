@@ -31,11 +31,12 @@ from diffusers import HunyuanVideoFramepackPipeline
 from diffusers.pipelines.hunyuan_video.pipeline_hunyuan_video_framepack import calculate_shift, retrieve_timesteps
 from diffusers.utils.torch_utils import randn_tensor
 
+from ..models import SAMPLING_TYPES
 from ..pipeline import VidlongPipelineMixin
 from ..streaming import StreamText, VideoStreamer, to_uint8
 from .hunyuan import HunyuanVideoVAE
 
-VANILLA, INVERTED = "vanilla", "inverted_anti_drifting"
+INVERTED, VANILLA = SAMPLING_TYPES
 
 #: its call's order when none is given
 DEFAULT_ORDER = inspect.signature(HunyuanVideoFramepackPipeline.__call__).parameters["sampling_type"].default.value
