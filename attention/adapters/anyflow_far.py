@@ -41,9 +41,9 @@ class AnyFlowFARAdapter(AnyFlowAdapter):
         if streaming.sinks is not None:
             return (f"{named('sinks')}: an AnyFlow FAR stream keeps its first chunk as the sink, as its model's chunk 0 "
                     f"({named('first_chunk')} sets its frames); drop {named('sinks')}")
-        if streaming.sampler == "causal" or streaming.timesteps is not None:
-            return (f"an AnyFlow FAR stream denoises each chunk by its own flow map's steps ({named('steps')} N), not the "
-                    f"causal sampler; drop {named('sampler')} / {named('timesteps')}")
+        sampler = self.own_sampler_refusal(streaming, "an AnyFlow FAR stream", "its own flow map's steps")
+        if sampler is not None:
+            return sampler
         if not streaming.recache_on_prompt_switch:
             return (f"{named('recache_on_prompt_switch', '--no-recache')}: an AnyFlow FAR stream encodes its whole context "
                     "again under each chunk's prompt, as its call encodes every past chunk again at each chunk, so every "

@@ -164,6 +164,17 @@ class FamilyAdapter:
         refusal before any model loads; None where it does (the default)."""
         return None
 
+    @staticmethod
+    def own_sampler_refusal(streaming, stream: str, steps_by: str) -> Optional[str]:
+        """For a family whose streams denoise each chunk by its own sampler (`steps_by`: "its own scheduler's steps"): why
+        the causal sampler or its timesteps are refused (`stream`: "a Helios stream"), else None."""
+        from ...errors import named
+
+        if streaming.sampler == "causal" or streaming.timesteps is not None:
+            return (f"{stream} denoises each chunk by {steps_by} ({named('steps')} N), not the causal sampler; drop "
+                    f"{named('sampler')} / {named('timesteps')}")
+        return None
+
     def spec_stream_refusal(self, spec) -> Optional[str]:
         """Why a stream of the model of `spec` (its `vidlong.models.ModelSpec`) cannot run as the spec sets it (FramePack's
         section order), for a one-line refusal before any model loads; None where it can (the default)."""

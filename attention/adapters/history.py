@@ -36,9 +36,9 @@ class HistoryAdapter(FamilyAdapter):
         if streaming.first_chunk is not None:
             return (f"every chunk of a {who} stream is {named('chunk')} latent frames, as its call's chunks are; drop "
                     f"{named('first_chunk')}")
-        if streaming.sampler == "causal" or streaming.timesteps is not None:
-            return (f"a {who} stream denoises each chunk by its own scheduler's steps ({named('steps')} N), not the causal "
-                    f"sampler; drop {named('sampler')} / {named('timesteps')}")
+        sampler = self.own_sampler_refusal(streaming, f"a {who} stream", "its own scheduler's steps")
+        if sampler is not None:
+            return sampler
         if not streaming.recache_on_prompt_switch or streaming.keep_sinks_on_switch:
             flag = named("keep_sinks_on_switch") if streaming.keep_sinks_on_switch else \
                 named("recache_on_prompt_switch", "--no-recache")
