@@ -189,8 +189,9 @@ def test_the_pyramids_generate_and_stream_are_its_call_bit_for_bit(pyramid, tmp_
     line = check_refused_before_loading(["generate", "--model", str(folder), "--prompt", "a red ball", "--height", "48"],
                                         tmp_path / "h.mp4", capsys, monkeypatch)
     assert "--height 48 must be a multiple of 32" in line
-    def streamed():  # 2 chunks at 64x64 (at 32x32 the smallest stage's grid is one patch, whose prediction diffusers'
-        # call cannot .view for CFG-Zero*, as no release's is)
+
+    def streamed():  # 2 chunks at 64x64: at 32x32 the smallest stage's grid is one patch, whose prediction diffusers' call
+        # cannot .view for CFG-Zero* (no release's grid is that small)
         return torch.cat([item.latents for item in pyramid.stream("a red ball", chunks=2, seed=0, guidance=2.0, height=64,
                                                                     width=64)], dim=2)
 
