@@ -216,11 +216,15 @@ def four(folder, tmp_path_factory):
 def test_a_streams_chunk_is_its_calls_unless_one_is_given(four):
     """Of a folder whose call's chunk is 4 latent frames, `pipe.stream(prompt)` streams chunks of 4, a given
     `Streaming(chunk=2)` 2 (`vidlong stream`: `test_cli_stream_and_extend_write_their_mp4s`; the app's Stream tab: test_app's
-    page test)."""
+    page test); `vidlong info` says so (the embedded model's: vidlong's 3)."""
+    from vidlong.info import info_lines, model_info
     from vidlong.pipeline import load_pipeline
 
     pipe = load_pipeline(four, device="cpu")
     assert [pipe.stream("a red ball", streaming, chunks=1).schedule.chunk for streaming in (None, Streaming(chunk=2))] == [4, 2]
+    info = model_info(four)
+    assert [model_info(folder)["spec"]["stream_chunk"] for folder in (four, "default")] == [4, 3]
+    assert "4 latent frames a chunk by default" in info_lines(info)[1]
 
 
 def test_seconds_count_chunks_decoded_alone(pipe):

@@ -39,7 +39,7 @@ def model_info(path) -> dict:
     from .attention.adapters import adapter_named
     from .control_video import check_takes_control_video
     from .generate import check_task
-    from .methods import Streaming
+    from .methods import Streaming, model_streaming
     from .models import folder_class_name, pipeline_facts, pipeline_task, spec_for_folder
     from .pipeline import PIPELINE_CLASSES
     from .validate import (check_diagonal, check_folder_guider, check_image_codec, check_last_image, check_prompt_timeline,
@@ -82,6 +82,7 @@ def model_info(path) -> dict:
                   fps=spec.fps, height=spec.height, width=spec.width, steps=spec.num_inference_steps,
                   guidance=spec.guidance_scale,
                   stream_context=context if can["stream"]["yes"] or can["stream_redraw"]["yes"] else None,
+                  stream_chunk=model_streaming(spec).chunk if can["stream"]["yes"] or can["stream_redraw"]["yes"] else None,
                   longest_latent_frames=longest_latent_frames(limits), dropped_frames=limits.dropped_frames,
                   fewest_first_chunk=shown_first_chunk(limits)),
         can=can)
@@ -99,7 +100,8 @@ def info_lines(info: dict) -> list[str]:
              f"spec {spec['name']}: native {spec['native_latent_frames']} latent frames = {spec['native_pixel_frames']} frames "
              f"at {spec['fps']} fps, {spec['width']}x{spec['height']} (width x height), {spec['steps']} steps, "
              f"guidance {spec['guidance']:g}"
-             + (f"; streams with the {spec['stream_context']} context" if spec["stream_context"] else "")
+             + (f"; streams with the {spec['stream_context']} context, {spec['stream_chunk']} latent frames a chunk by default"
+                if spec["stream_context"] else "")
              + (f"; its call drops a video's first {spec['dropped_frames']} frames (a stream's first chunk too, which so "
                 f"takes {spec['fewest_first_chunk']} latent frames or more; no saved latents)" if spec["dropped_frames"] else ""),
              (f"one forward of the transformer places at most {spec['longest_latent_frames']} latent frames "
