@@ -281,6 +281,23 @@ class OverlapDecoder:
         return torch.clamp(video[:, :, video.shape[2] - keep:], -1.0, 1.0)
 
 
+class LatentScaling:
+    """The normalisation of a VAE's latents by its config's ``latents_mean`` and ``latents_std``, as a pipeline's call computes
+    it: ``1 / std`` in `dtype` (None: the VAE's; Helios's calls, and Lucy Edit's condition in float32), then a product.
+    Latents ``[B, C, f, h, w]``."""
+
+    def __init__(self, vae, device, dtype=None):
+        channels, dtype = vae.config.z_dim, dtype or vae.dtype
+        self.mean = torch.tensor(vae.config.latents_mean).view(1, channels, 1, 1, 1).to(device, dtype)
+        self.inverse_std = 1.0 / torch.tensor(vae.config.latents_std).view(1, channels, 1, 1, 1).to(device, dtype)
+
+    def to_vae(self, latents: torch.Tensor) -> torch.Tensor:
+        return latents.to(self.mean.dtype) / self.inverse_std + self.mean
+
+    def from_vae(self, latents: torch.Tensor) -> torch.Tensor:
+        return (latents - self.mean) * self.inverse_std
+
+
 @torch.no_grad()
 def encode_frames(vae, frames: torch.Tensor) -> torch.Tensor:
     """Pixel frames ``[B, 3, T, H, W]`` in [-1, 1] (T = 4k+1) -> normalised latents ``[B, C, k+1, h, w]``

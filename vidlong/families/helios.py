@@ -28,6 +28,7 @@ from diffusers.pipelines.helios.pipeline_helios import calculate_shift
 
 from ..pipeline import VidlongPipelineMixin, diffusers_class
 from ..streaming import SeamBlend, VideoStreamer, replay
+from ..vae_stream import LatentScaling
 from ..validate import whole_chunk_pixel_frames
 
 #: diffusers' call's signature, and the defaults its streams take: its history, and the noise its video-to-video path gives
@@ -46,21 +47,6 @@ def no_chunk_decode(vae):
         yield
     finally:
         del vae.decode  # its class's again
-
-
-class LatentScaling:
-    """Its call's normalisation of latents, as it computes it (``1 / std`` in the VAE's dtype, then a division by it)."""
-
-    def __init__(self, vae, device):
-        channels = vae.config.z_dim
-        self.mean = torch.tensor(vae.config.latents_mean).view(1, channels, 1, 1, 1).to(device, vae.dtype)
-        self.inverse_std = 1.0 / torch.tensor(vae.config.latents_std).view(1, channels, 1, 1, 1).to(device, vae.dtype)
-
-    def to_vae(self, latents: torch.Tensor) -> torch.Tensor:
-        return latents.to(self.mean.dtype) / self.inverse_std + self.mean
-
-    def from_vae(self, latents: torch.Tensor) -> torch.Tensor:
-        return (latents - self.mean) * self.inverse_std
 
 
 class ChunkDecoder:

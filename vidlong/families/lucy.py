@@ -71,10 +71,9 @@ class VidLongLucyEditPipeline(VideoLengthCall, VidlongPipelineMixin, LucyEditPip
         """The VAE posterior's mode of frames of the edited video ``[1, C, f, h, w]`` (latent frames) -> the condition
         latents that its call concatenates to those frames' noise: float32, ``(mode - mean) · (1 / std)`` by the VAE's
         config, as diffusers' `prepare_latents` normalises them (a stream's, `vidlong.edit_stream`, so the call's)."""
-        mode = mode.float()
-        config = self.vae.config
-        mean = torch.tensor(config.latents_mean).view(1, -1, 1, 1, 1).to(mode)
-        return (mode - mean) * (1.0 / torch.tensor(config.latents_std).view(1, -1, 1, 1, 1).to(mode))
+        from ..vae_stream import LatentScaling
+
+        return LatentScaling(self.vae, mode.device, torch.float32).from_vae(mode.float())
 
 
 def float_frames(video) -> Optional[list]:
