@@ -165,6 +165,12 @@ def held_sound(stream) -> Optional[Soundtrack]:
     return None if remaining is None else remaining()
 
 
+def rolled_in(history: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+    """A history buffer of clean latent frames ``[1, C, n, h, w]`` with `latents` ``[1, C, f, h, w]`` after it and its oldest
+    ``f`` out: its size stays ``n`` (the history a Helios chunk or a FramePack section reads)."""
+    return torch.cat([history, latents.to(history.device)], dim=2)[:, :, -history.shape[2]:]
+
+
 def held_frames(stream) -> list:
     """The finished frames `stream` (any of vidlong's streamers) held back for a chunk it did not make, uint8 ``[T, H, W, 3]``,
     to write after its last chunk's where it stops early or has no set length (FramePack's section tail, which its next

@@ -33,7 +33,7 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from ..models import SAMPLING_TYPES
 from ..pipeline import VidlongPipelineMixin
-from ..streaming import StreamText, VideoStreamer, to_uint8
+from ..streaming import StreamText, VideoStreamer, rolled_in, to_uint8
 from .hunyuan import HunyuanVideoVAE
 
 INVERTED, VANILLA = SAMPLING_TYPES
@@ -183,7 +183,7 @@ class FramePackStreamer(VideoStreamer):
 
     def _remember(self, latents: torch.Tensor) -> None:
         """Clean latents ``[1, C, f, h, w]`` into the history, its oldest frames out (its size stays ``sum(HISTORY_SIZES)``)."""
-        self.history = torch.cat([self.history, latents.to(self.history.device)], dim=2)[:, :, -sum(HISTORY_SIZES):]
+        self.history = rolled_in(self.history, latents)
 
     def _context_latents(self) -> list:
         return [self.history]

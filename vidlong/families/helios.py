@@ -27,7 +27,7 @@ from diffusers import HeliosPipeline
 from diffusers.pipelines.helios.pipeline_helios import calculate_shift
 
 from ..pipeline import VidlongPipelineMixin, diffusers_class
-from ..streaming import SeamBlend, VideoStreamer, replay
+from ..streaming import SeamBlend, VideoStreamer, replay, rolled_in
 from ..vae_stream import LatentScaling
 from ..validate import whole_chunk_pixel_frames
 
@@ -190,8 +190,7 @@ class HeliosStreamer(VideoStreamer):
 
     def _remember(self, latents: torch.Tensor) -> None:
         """Clean latents ``[1, C, f, h, w]`` into the history, its oldest frames out (its size stays ``sum(history_sizes)``)."""
-        kept = self._history().shape[2]
-        self.history = torch.cat([self.history, latents.to(self.pipe.device)], dim=2)[:, :, -kept:]
+        self.history = rolled_in(self._history(), latents)
 
     def _context_latents(self) -> list:
         return [self._history()]
