@@ -2,6 +2,7 @@
 
     python benchmarks/far_folder.py OUT                      # writes the folder (CUDA machine or CPU)
     python benchmarks/far_folder.py OUT --stock 21 42 84     # and times diffusers' own call at these latent frames (CUDA)
+    python benchmarks/far_folder.py OUT --stock 21 42 --compiled   # its call with flex attention compiled, as vidlong runs it
     python benchmarks/stream.py --model OUT --device cuda --dtype bfloat16 --chunks 40    # vidlong's bounded stream
 
 The folder: `AnyFlowFARTransformer3DModel` with its class defaults (the release's chunks 1 + 3x6 + 2, patch (1, 2, 2),
@@ -41,9 +42,14 @@ def build(out: Path) -> None:
                                       "num_inference_steps: 4\nguidance_scale: 1.0\nstream_first_chunk: 1\n")
 
 
-def stock_call(folder: Path, latent_frames: list) -> None:
-    """Prints diffusers' own call's seconds and peak CUDA memory at each of `latent_frames` (each 3k)."""
+def stock_call(folder: Path, latent_frames: list, compiled: bool) -> None:
+    """Prints diffusers' own call's seconds and peak CUDA memory at each of `latent_frames` (each 3k); `compiled`: within
+    `vidlong.compiled_flex` (its flex attention compiled, as `vidlong generate` runs its call on CUDA)."""
+    from contextlib import nullcontext
+
     from diffusers import AnyFlowFARPipeline
+
+    from vidlong.compiled_flex import compiled_flex
 
     pipe = AnyFlowFARPipeline.from_pretrained(folder, torch_dtype=torch.bfloat16, local_files_only=True).to("cuda")
     pipe.set_progress_bar_config(disable=True)
@@ -55,8 +61,9 @@ def stock_call(folder: Path, latent_frames: list) -> None:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
             start = time.perf_counter()
-            pipe("a red ball", num_frames=4 * (frames - 1) + 1, num_inference_steps=4, chunk_partition=partition,
-                 output_type="latent", generator=torch.Generator("cuda").manual_seed(0))
+            with compiled_flex(torch.device("cuda")) if compiled else nullcontext():
+                pipe("a red ball", num_frames=4 * (frames - 1) + 1, num_inference_steps=4, chunk_partition=partition,
+                     output_type="latent", generator=torch.Generator("cuda").manual_seed(0))
             torch.cuda.synchronize()
             seconds = time.perf_counter() - start
         print(f"| {frames} | {4 * (frames - 1) + 1} | {len(partition)} | {seconds:.2f} | "
@@ -67,11 +74,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--stock", type=int, nargs="*", default=[], help="latent frames (3k) to time diffusers' call at")
+    parser.add_argument("--compiled", action="store_true", help="with --stock: its flex attention compiled (vidlong's way)")
     args = parser.parse_args()
     if not (args.out / "model_index.json").exists():
         build(args.out)
     if args.stock:
-        stock_call(args.out, args.stock)
+        stock_call(args.out, args.stock, args.compiled)
 
 
 if __name__ == "__main__":

@@ -206,7 +206,7 @@ def main() -> None:
         seconds.append(sec)
         memory.append(mem)
         frames += n
-        if i % 25 == 0 or i == args.chunks:
+        if i % 25 == 0 or i == args.chunks or args.chunks <= 50:  # short runs: every chunk
             print(f"chunk {i}: {sec * 1e3:.0f} ms, {mem:.0f} {memory_name}", flush=True)
     n = len(seconds)
     early = slice(n // 10, n // 4)           # chunks 20-50 of 200
