@@ -176,10 +176,11 @@ def check_no_stream_between_two_frames(limits: ModelLimits) -> None:
 
 def _rope_positions(facts: dict) -> Optional[int]:
     """`ModelLimits.rope_positions` from a pipeline's `vidlong.models.model_facts`: its config's ``rope_max_seq_len``
-    (Wan's), else its family's fixed table (`FamilyAdapter.rope_positions`: Kandinsky 5's 128), else None."""
+    (Wan's), else its family's table (`FamilyAdapter.table_positions`: Kandinsky 5's 128, Cosmos's from its ``max_size``),
+    else None."""
     from .attention.adapters import adapter_named
 
-    positions = facts.get("rope_max_seq_len") or adapter_named(facts["family"]).rope_positions
+    positions = facts.get("rope_max_seq_len") or adapter_named(facts["family"]).table_positions(facts)
     return None if positions is None else int(positions)
 
 

@@ -9,6 +9,7 @@ from .anyflow import ANYFLOW
 from .anyflow_far import ANYFLOW_FAR
 from .base import FamilyAdapter
 from .cogvideox import COGVIDEOX
+from .cosmos import COSMOS
 from .easyanimate import EASYANIMATE
 from .framepack import FRAMEPACK
 from .helios import HELIOS
@@ -27,7 +28,7 @@ from .wan_vace import WAN_VACE
 #: every family vidlong serves
 ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, WAN_VACE, WAN_ANIMATE, SKYREELS_V2, LTX_VIDEO, LTX_2, COGVIDEOX, HUNYUAN_VIDEO,
                                        HUNYUAN_VIDEO_15, MOCHI, KANDINSKY_5, MOTIF_VIDEO, EASYANIMATE, ALLEGRO,
-                                       ANYFLOW, ANYFLOW_FAR, HELIOS, FRAMEPACK)
+                                       ANYFLOW, ANYFLOW_FAR, HELIOS, FRAMEPACK, COSMOS)
 
 
 def adapter_for(transformer, call: str = "vidlong.apply") -> FamilyAdapter:

@@ -82,6 +82,12 @@ class FamilyAdapter:
         """The video self-attention modules whose processor vidlong replaces."""
         raise NotImplementedError
 
+    def table_positions(self, config) -> Optional[int]:
+        """The rows of its RoPE tables for a transformer of this `config` (a mapping: its config, or a folder's
+        `vidlong.models.model_facts`), where the family fixes them outside ``rope_max_seq_len``: `rope_positions` by default
+        (Cosmos: read from its config's ``max_size``)."""
+        return self.rope_positions
+
     def audio_cross_attentions(self, transformer) -> list:
         """The audio's text cross-attention modules (audio tokens as queries, one token per audio latent frame) a prompt
         timeline splits by time too (LTX-2); none by default."""

@@ -1,0 +1,62 @@
+"""NVIDIA Cosmos Predict2 and Predict2.5 (`CosmosTransformer3DModel`): self-attention ``transformer_blocks[i].attn1`` (its
+`CosmosAttnProcessor2_0` in both releases: projections, per-head RMS norms, RoPE, no mask) over frame-major tokens of the
+patched latents ``[B, C, F, H, W]`` (patch ``(1, 2, 2)``; the call's condition mask and padding mask go in as channels);
+the text enters by cross-attention ``attn2`` (Predict2.5's `CosmosAttnProcessor2_5` where it also reads an image context),
+left to its own processor. Its RoPE is built at every forward from a table of ``max(max_size / patch)`` rows an axis (128
+in every release's config): the most token frames, rows or columns one forward places (`CosmosAdapter.table_positions`); a
+config with the learnable absolute embedding (``extra_pos_embed_type: learnable``, Cosmos 1.0's, none of Predict2's or
+Predict2.5's) holds ``max_size / patch`` rows an axis of it, which bound them too."""
+from __future__ import annotations
+
+import importlib.util
+from typing import Optional
+
+from ..layout import TokenLayout
+from .base import FamilyAdapter
+
+
+class CosmosAdapter(FamilyAdapter):
+    name = "cosmos"
+    transformer_class = "CosmosTransformer3DModel"
+    stream_contexts = ("renoise",)
+    no_cache_reason = "its rolling KV cache (keys re-placed with its fps-scaled RoPE) is not implemented yet"
+
+    def self_attentions(self, transformer) -> list:
+        return [block.attn1 for block in transformer.transformer_blocks]
+
+    def layout(self, transformer, args, kwargs, native_frames) -> TokenLayout:
+        latents = args[0] if args else kwargs["hidden_states"]
+        return TokenLayout.from_latents(latents.shape, transformer.config.patch_size, native_frames)
+
+    def qkv(self, attn, hidden_states, rotary, text=None):
+        """As diffusers' `CosmosAttnProcessor2_0` for self-attention, in its order and layout (heads first, so that the
+        stock path hands diffusers' dispatch the very tensors its processor does): projections, head split, per-head RMS
+        norms, its RoPE (``(cos, sin)`` ``[N, D]``, halves rotated), the keys' and values' repeat to the queries' width;
+        ``[B, N, H, D]`` each."""
+        from diffusers.models.embeddings import apply_rotary_emb
+
+        query, key, value = (proj(hidden_states).unflatten(2, (attn.heads, -1)).transpose(1, 2)
+                             for proj in (attn.to_q, attn.to_k, attn.to_v))
+        query, key = attn.norm_q(query), attn.norm_k(key)
+        if rotary is not None:
+            query, key = (apply_rotary_emb(x, rotary, use_real=True, use_real_unbind_dim=-2) for x in (query, key))
+        key = key.repeat_interleave(query.size(3) // key.size(3), dim=3)
+        value = value.repeat_interleave(query.size(3) // value.size(3), dim=3)
+        return query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2)
+
+    def parts_refusal(self, pipeline, transformer, vae) -> Optional[str]:
+        """A transformer that takes the padding mask as a channel (``concat_padding_mask``, every release's) resizes it with
+        torchvision in its forward: refused where torchvision is not installed."""
+        if transformer.get("concat_padding_mask", True) and importlib.util.find_spec("torchvision") is None:
+            return ("this Cosmos transformer (concat_padding_mask) resizes its padding mask with torchvision, which is not "
+                    "installed: pip install torchvision (or vidlong[cosmos])")
+        return None
+
+    def table_positions(self, config) -> Optional[int]:
+        """Its RoPE table's rows, ``max(max_size / patch)`` (`CosmosRotaryPosEmbed`); with the learnable absolute embedding,
+        the fewest rows of its three axes' tables (``min(max_size / patch)``)."""
+        rows = [size // patch for size, patch in zip(config["max_size"], config["patch_size"])]
+        return min(rows) if config.get("extra_pos_embed_type") == "learnable" else max(rows)
+
+
+COSMOS = CosmosAdapter()
