@@ -57,7 +57,8 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVA
                   "MotifVideoPipeline": "t2v", "MotifVideoImage2VideoPipeline": "i2v", "EasyAnimatePipeline": "t2v",
                   "EasyAnimateInpaintPipeline": "i2v", "AllegroPipeline": "t2v", "AnyFlowPipeline": "t2v",
                   "AnyFlowFARPipeline": "t2v", "LucyEditPipeline": "v2v",
-                  "HeliosPipeline": "t2v", "HeliosPyramidPipeline": "t2v", "HunyuanVideoFramepackPipeline": "i2v"}
+                  "HeliosPipeline": "t2v", "HeliosPyramidPipeline": "t2v", "HunyuanVideoFramepackPipeline": "i2v",
+                  "Cosmos2_5_PredictBasePipeline": "t2v"}
 
 
 def task_of(class_name) -> Optional[str]:
@@ -189,7 +190,7 @@ def model_facts(transformer_config, experts: int = 1, expand_timesteps: bool = F
     """What a match rule can test: the transformer's config plus the pipeline facts, the family
     (`vidlong.attention.adapters`: "wan", "wan-vace", "wan-animate", "skyreels-v2", "ltx-video", "ltx-2", "cogvideox",
     "hunyuan-video", "hunyuan-video-1.5", "mochi", "kandinsky5", "motif-video", "easyanimate", "allegro", "anyflow",
-    "anyflow-far", "helios", "framepack") and the diffusers pipeline class
+    "anyflow-far", "helios", "framepack", "cosmos") and the diffusers pipeline class
     (SkyReels-V2's diffusion-forcing 14B and text-to-video 14B transformers have one config)."""
     return dict(transformer_config, experts=experts, expand_timesteps=bool(expand_timesteps), task=task, family=family,
                 pipeline=pipeline.removeprefix("VidLong"))

@@ -381,7 +381,12 @@ class VideoStreamer(PromptSwitching):
         if not self.cfg:
             return pred
         uncond, cond = pred.float().chunk(2)
-        return uncond + self.guidances[expert] * (cond - uncond)
+        return self._guided(uncond, cond, self.guidances[expert])
+
+    def _guided(self, uncond: torch.Tensor, cond: torch.Tensor, guidance: float) -> torch.Tensor:
+        """Classifier-free guidance of the negative and positive predictions: ``uncond + g·(cond - uncond)`` (a family whose
+        call guides otherwise has its own: Cosmos-Predict2.5's ``cond + g·(cond - uncond)``)."""
+        return uncond + guidance * (cond - uncond)
 
     def _write(self, latents: torch.Tensor, text: StreamText, frames: Sequence[int]) -> None:
         """The clean forward (timestep 0) of `latents`, the stream's latent `frames`, on every expert: each writes its own

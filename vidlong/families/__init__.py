@@ -1,6 +1,6 @@
 """vidlong's pipelines for the families beyond Wan, one module each (`skyreels`, `ltx`, `cogvideox`, `hunyuan`, `mochi`,
 `kandinsky5`, `kandinsky5_i2v`, `motif`, `motif_i2v`, `easyanimate`, `allegro`, `anyflow`, `anyflow_far`,
-`lucy`, `helios`, `helios_pyramid`, `framepack`; what they share in
+`lucy`, `helios`, `helios_pyramid`, `framepack`, `cosmos`; what they share in
 `common`, and in `guider` what those whose calls guide by a guider component share): diffusers' `SkyReelsV2Pipeline` and its
 image-to-video and diffusion-forcing pipelines (Wan's layout: Wan's surface serves them as it is), `LTXPipeline`,
 `LTXImageToVideoPipeline`, `LTXConditionPipeline`, `CogVideoXPipeline`, `CogVideoXImageToVideoPipeline`,
@@ -10,7 +10,8 @@ image-to-video and diffusion-forcing pipelines (Wan's layout: Wan's surface serv
 `EasyAnimateInpaintPipeline` (as image to video), `AllegroPipeline`, `AnyFlowPipeline`, the causal
 `AnyFlowFARPipeline`, `LucyEditPipeline` (Wan's layout, editing a given video whose latents go in on the channels) and the
 autoregressive `HeliosPipeline` and `HeliosPyramidPipeline` (Helios-Mid, -Distilled) and the image-to-video
-`HunyuanVideoFramepackPipeline` (FramePack) with the surface of `VidlongPipelineMixin`. Each states how its
+`HunyuanVideoFramepackPipeline` (FramePack) and `Cosmos2_5_PredictBasePipeline` (Cosmos-Predict2.5, from text) with the
+surface of `VidlongPipelineMixin`. Each states how its
 ``latents=`` argument is laid out and what a stream needs where it differs from Wan's (its prompt encoding, one
 transformer forward on ``[B, C, f, h, w]`` latents, its sampler's timesteps, the forward process that re-noises the
 context, chunk decoding and encoding); the attention side of each family is its adapter in `vidlong.attention.adapters`.
@@ -21,7 +22,8 @@ with its sound, and extends a video file at its frame rate (its frames encoded i
 for its part, the new sound made anew: its audio VAE is not given the input's sound, nor saved latents continued);
 CogVideoX-Fun control generates only; Kandinsky 5 runs each prompt of a guided batch through its own forward, as its
 call does; Allegro's streams follow its DDPM-family sampler (`AllegroStreamer`: its start noise and input scaling),
-AnyFlow's its flow-map sampler (`AnyFlowStreamer`: each forward's target timestep); AnyFlow FAR streams by its own
+AnyFlow's its flow-map sampler (`AnyFlowStreamer`: each forward's target timestep), Cosmos-Predict2.5's its call's noise
+levels and guidance (`CosmosStreamer`); AnyFlow FAR streams by its own
 block-causal KV cache, bounded to its first chunk and the latest chunks (`AnyFlowFARStreamer`), Helios by its call's chunks
 with only the history the next chunk reads (`HeliosStreamer`; `HeliosPyramidStreamer` each chunk through its pyramid), its
 lengths whole chunks, FramePack by its call's vanilla

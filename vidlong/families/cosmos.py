@@ -1,0 +1,113 @@
+"""NVIDIA Cosmos-Predict2.5 under vidlong (`vidlong.families`): diffusers' `Cosmos2_5_PredictBasePipeline` from text, with
+its stream (`CosmosStreamer`)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from diffusers import Cosmos2_5_PredictBasePipeline
+from diffusers.pipelines.cosmos import pipeline_cosmos2_5_predict
+
+from ..errors import VidlongError
+from ..pipeline import VidlongPipelineMixin
+from ..streaming import VideoStreamer
+
+
+def guards_video(pipe) -> bool:
+    """Whether `pipe`'s safety checker is NVIDIA's guardrail (cosmos_guardrail's `CosmosSafetyChecker`), whose video check
+    its call runs on every decoded video (on the frames as uint8 ``[T, H, W, 3]``)."""
+    return isinstance(pipe.safety_checker, pipeline_cosmos2_5_predict.CosmosSafetyChecker)
+
+
+class GuardedDecoder:
+    """A chunk decoder whose frames pass the pipeline's guardrail as its call's do: ``decode(latents)`` -> the wrapped
+    `decoder`'s pixels ``[1, 3, T, H, W]`` in [-1, 1], rounded to uint8 and checked by ``check_video_safety``."""
+
+    def __init__(self, decoder, checker):
+        self.decoder, self.checker = decoder, checker
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        pixels = self.decoder.decode(latents)
+        frames = ((pixels[0].permute(1, 2, 3, 0).float() * 0.5 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
+        checked = np.asarray(self.checker.check_video_safety(frames.cpu().numpy()))
+        return (torch.from_numpy(checked).float() / 255 * 2 - 1).permute(3, 0, 1, 2)[None].to(pixels)
+
+
+class CosmosStreamer(VideoStreamer):
+    """A Cosmos-Predict2.5 stream: each forward of a chunk's window takes the noise level (σ, its call's timestep input) of
+    the step's timestep from the chunk's sampler, the re-noised context is brought to that σ, and guidance is its call's
+    ``cond + g·(cond - uncond)``."""
+
+    sampler = None  # the chunk's scheduler, while it is denoised
+
+    def _starting_point(self, noise, scheduler):
+        self.sampler = scheduler
+        return super()._starting_point(noise, scheduler)
+
+    def _sigma(self, timestep) -> float:
+        """σ of `timestep` in the chunk's sampler (its timesteps are σ·1000 rounded to whole numbers)."""
+        index = int((self.sampler.timesteps == torch.as_tensor(timestep)).nonzero()[0, 0])
+        return float(self.sampler.sigmas[index])
+
+    def _step_arguments(self, timestep) -> dict:
+        return dict(sigma=self._sigma(timestep))
+
+    def _renoise(self, clean, noise, timestep):
+        """Flow matching's ``(1 - σ)·x_0 + σ·ε`` at the sampler's σ of `timestep`."""
+        sigma = self._sigma(timestep)
+        return (1 - sigma) * clean.float() + sigma * noise
+
+    def _guided(self, uncond, cond, guidance):
+        return cond + guidance * (cond - uncond)
+
+
+class VidLongCosmos2_5_PredictBasePipeline(VidlongPipelineMixin, Cosmos2_5_PredictBasePipeline):
+    """diffusers' `Cosmos2_5_PredictBasePipeline` (Cosmos-Predict2.5: a Qwen2.5-VL prompt, every layer's states joined, by
+    cross-attention; Wan2.1's VAE of 4x time and 8x space; its transformer's input the latents, a condition-mask channel
+    and, inside its forward, a padding-mask channel) with vidlong's surface, from text (its ``image=`` and ``video=``
+    conditions are not vidlong's). `generate` decodes through Wan's streaming decoder, as for Wan, unless its safety
+    checker is NVIDIA's guardrail, whose video check its own call runs (`guards_video`).
+
+    It streams and extends with the re-noised context (`CosmosStreamer`): its prompt's states (its call's default negative
+    prompt where none is given; the guardrail's text check as its call runs it), each window with an all-zero condition
+    mask and every frame at the step's σ ``[B, 1, f, 1, 1]`` as its text-to-world call gives them, its call's sampler
+    (UniPC over σ), chunks decoded and encoded by Wan's VAE (the mixin's; through the guardrail's video check where it is
+    the pipeline's)."""
+
+    def streamer(self, streaming):
+        streamer = super().streamer(streaming)
+        return CosmosStreamer if streamer is VideoStreamer else streamer
+
+    def call_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Noise ``[B, C, F, h, w]`` in float32, as its call holds its latents whatever the transformer's dtype."""
+        return latents.float()
+
+    def decodes_in_chunks(self) -> bool:
+        return not guards_video(self) and super().decodes_in_chunks()
+
+    def stream_text(self, prompt, negative_prompt, guided, guidance):
+        """Qwen2.5-VL states ``[B, 512, D·layers]`` (every layer's, normalised, joined as its call does), negative first when
+        `guided`; a prompt the guardrail finds unsafe is refused in one line, as its call refuses it."""
+        from ..streaming import StreamText
+
+        if not self.safety_checker.check_text_safety(prompt):
+            raise VidlongError("Cosmos Guardrail found the prompt unsafe; it must abide by the NVIDIA Open Model License "
+                               "Agreement: change --prompt")
+        states, negative = self.encode_prompt(prompt, negative_prompt, do_classifier_free_guidance=guided, device=self.device)
+        states = torch.cat([negative, states]) if guided else states
+        return StreamText(states.shape[0], dict(encoder_hidden_states=states.to(self.transformer.dtype)))
+
+    def stream_forward(self, transformer, latents, timestep, text, *, sigma, **extra):
+        """Latents ``[B, C, f, h, w]`` at noise level `sigma` -> its velocity ``[B, C, f, h, w]``: an all-zero condition mask
+        ``[B, 1, f, h, w]``, σ for every frame ``[B, 1, f, 1, 1]`` and a zero padding mask of the window's pixel size, as
+        its text-to-world call hands them (`timestep`, the sampler's whole-number σ·1000, is not its input)."""
+        batch, _, frames, height, width = latents.shape
+        dtype, spatial = transformer.dtype, self.vae_scale_factor_spatial
+        return transformer(hidden_states=latents.to(dtype), condition_mask=latents.new_zeros(batch, 1, frames, height, width,
+                                                                                                dtype=dtype),
+                           timestep=torch.full((batch, 1, frames, 1, 1), sigma, device=latents.device),
+                           padding_mask=latents.new_zeros(1, 1, height * spatial, width * spatial, dtype=dtype),
+                           return_dict=False, **text.kwargs, **extra)[0]
+
+    def stream_decoder(self):
+        decoder = super().stream_decoder()
+        return GuardedDecoder(decoder, self.safety_checker) if guards_video(self) else decoder
