@@ -617,3 +617,34 @@ def tiny_framepack_transformer(seed: int = 0):
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))
     return model.eval()
+
+
+def tiny_cosmos_transformer(seed: int = 0, predict25: bool = True):
+    """A random CosmosTransformer3DModel (2 heads x 16, RoPE axes 8 / 4 / 4 of a head, patch (1, 2, 2), two blocks; its input
+    the latents and a condition-mask channel): Predict2.5's (`predict25`: its projection of the joined states of the tiny
+    Qwen2.5-VL's 2 layers, ``2·TEXT_DIM`` wide) or Predict2's (T5-like states of `TEXT_DIM`), for exact CPU checks. Its
+    padding-mask channel is off (``concat_padding_mask``: the releases' forward resizes that mask with torchvision, which
+    the CPU test environment does not install; the all-zero mask their calls give adds one zero channel)."""
+    from diffusers import CosmosTransformer3DModel
+
+    torch.manual_seed(seed)
+    text = dict(use_crossattn_projection=True, crossattn_proj_in_channels=2 * TEXT_DIM,
+                encoder_hidden_states_channels=TEXT_DIM) if predict25 else {}
+    model = CosmosTransformer3DModel(in_channels=IN_CHANNELS + 1, out_channels=IN_CHANNELS, num_attention_heads=2,
+                                     attention_head_dim=16, num_layers=2, mlp_ratio=2.0, text_embed_dim=TEXT_DIM, adaln_lora_dim=8,
+                                     rope_scale=(1.0, 3.0, 3.0), concat_padding_mask=False, extra_pos_embed_type=None, **text)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model.eval()
+
+
+def cosmos_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32, predict25: bool = True) -> dict:
+    """Latents ``[2, C, F, H, W]`` (latent frames) with an all-zero condition mask, each frame's noise level ``[2, 1, F, 1,
+    1]`` as its calls give it, and two prompts' 5 text states (Predict2.5's joined Qwen layers, or Predict2's)."""
+    gen = torch.Generator().manual_seed(seed)
+    width_text = 2 * TEXT_DIM if predict25 else TEXT_DIM
+    return dict(hidden_states=torch.randn(2, IN_CHANNELS, frames, height, width, generator=gen).to(dtype),
+                condition_mask=torch.zeros(2, 1, frames, height, width, dtype=dtype),
+                timestep=torch.full((2, 1, frames, 1, 1), 0.6, dtype=dtype),
+                encoder_hidden_states=torch.randn(2, 5, width_text, generator=gen).to(dtype), return_dict=False)

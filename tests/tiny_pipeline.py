@@ -15,7 +15,8 @@ from typing import Optional
 
 import torch
 import yaml
-from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanImageToVideoPipeline, WanPipeline
+from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, ModelMixin, WanImageToVideoPipeline, WanPipeline
+from diffusers.configuration_utils import ConfigMixin, register_to_config
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import (CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel, PreTrainedTokenizerFast,
                           UMT5Config, UMT5EncoderModel)
@@ -672,3 +673,40 @@ def tiny_framepack_pipeline():
     parts = dict(tiny_hunyuan_pipeline().components, transformer=tiny_framepack_transformer(), image_encoder=siglip.eval(),
                  feature_extractor=SiglipImageProcessor(size={"height": 16, "width": 16}))
     return HunyuanVideoFramepackPipeline(**parts)
+
+
+class PassingSafetyChecker(ModelMixin, ConfigMixin):
+    """The tests' stand-in for NVIDIA's guardrail (cosmos_guardrail's `CosmosSafetyChecker`, not installed here), without
+    which diffusers' Cosmos pipelines do not run: every prompt passes its text check (a model of one parameter, so that
+    diffusers saves and loads it with the pipeline)."""
+
+    @register_to_config
+    def __init__(self):
+        super().__init__()
+        self._weight = torch.nn.Parameter(torch.zeros(1))
+
+    def check_text_safety(self, prompt: str) -> bool:
+        return True
+
+
+def tiny_cosmos_pipeline():
+    """diffusers' `Cosmos2_5_PredictBasePipeline` of tiny random parts: `tiny_vae` (Wan2.1's layout, 8x space, 4x time), a
+    two-layer Qwen2.5-VL (its call joins every layer's normalised states, 2·`TEXT_DIM` wide, of its chat template padded to
+    512 tokens; a template of the user's text alone here), `tiny_cosmos_transformer`, UniPC over flow sigmas and
+    `PassingSafetyChecker`."""
+    from diffusers import Cosmos2_5_PredictBasePipeline, UniPCMultistepScheduler
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    from conftest import TEXT_DIM, tiny_cosmos_transformer
+
+    torch.manual_seed(0)
+    qwen = Qwen2_5_VLForConditionalGeneration(Qwen2_5_VLConfig(
+        text_config=tiny_qwen_vl_text(),
+        vision_config=dict(depth=1, hidden_size=16, intermediate_size=16, num_heads=2, out_hidden_size=TEXT_DIM,
+                           fullatt_block_indexes=[0])))
+    tokenizer = tiny_tokenizer()
+    tokenizer.chat_template = ("{% for m in messages if m['role'] == 'user' %}{% for c in m['content'] %}{{ c['text'] }}"
+                               "{% endfor %}{% endfor %}")
+    scheduler = UniPCMultistepScheduler(use_flow_sigmas=True, prediction_type="flow_prediction", flow_shift=3.0)
+    return Cosmos2_5_PredictBasePipeline(text_encoder=qwen.eval(), tokenizer=tokenizer, transformer=tiny_cosmos_transformer(),
+                                         vae=tiny_vae(), scheduler=scheduler, safety_checker=PassingSafetyChecker())

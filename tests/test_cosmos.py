@@ -1,0 +1,209 @@
+"""NVIDIA Cosmos-Predict2.5 and Predict2 through their family adapter, and Predict2.5's pipeline from text: self-attention
+over the video tokens alone (text by cross-attention), its processor's RoPE (halves rotated) and per-head RMS norms. Methods
+off = the stock model bit for bit; each method equal to a float64 reference (q/k/v written from its math, attention from
+`reference`); the spec from configs/models and the RoPE table's bound from the transformer's config; `generate` with no
+method = diffusers' `Cosmos2_5_PredictBasePipeline` bit for bit; `vidlong generate` with each method writes the mp4; it
+streams and extends with the re-noised context (its call's guidance and noise levels), and refuses in one line what it
+does not run."""
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from conftest import cosmos_inputs, tiny_cosmos_transformer
+from family_checks import (check_cli_generate, check_float64_reference, check_generate_is_the_stock_call,
+                           check_methods_off_and_removed, check_refused_before_loading, check_release_refuses,
+                           check_renoised_stream_and_extension, unrun_by_a_rebuilt_rope_family)
+from reference import method_attention
+
+import vidlong
+from vidlong.attention.adapters.cosmos import COSMOS
+
+NATIVE = 3  # latent frames
+GRID = (2, 3)  # token rows, columns (latent 4x6, patch 2)
+METHODS = {"ultravico": vidlong.UltraViCo(alpha=0.8), "fusion": vidlong.SpectralFusion(windows=(1,))}
+
+#: the transformers of Predict2.5 (its projection of the joined Qwen2.5-VL layers) and Predict2 (T5 states as they come)
+RELEASES = pytest.mark.parametrize("predict25", [True, False], ids=["predict2.5", "predict2"])
+
+
+def cross_attention_stock(model):
+    """Its blocks' text cross-attention keeps its own processor."""
+    assert type(model.transformer_blocks[0].attn2.processor).__name__ == "CosmosAttnProcessor2_0"
+
+
+@RELEASES
+def test_methods_off_and_removed_are_stock_bit_for_bit(predict25):
+    """vidlong's processor goes on each block's self-attention (not the cross-attention) and comes off; a neutral plan is
+    its own processor's output bit for bit."""
+    check_methods_off_and_removed(lambda: tiny_cosmos_transformer(predict25=predict25),
+                                  lambda model: model(**cosmos_inputs(4 * NATIVE, predict25=predict25))[0],
+                                  COSMOS.self_attentions, "CosmosAttnProcessor2_0", 2, NATIVE, applied=cross_attention_stock)
+
+
+def rms_norm(x, norm):
+    """Its per-head RMS norm in float64: ``x / rms(x) · weight``."""
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + norm.eps) * norm.weight
+
+
+def rotated(x, cos, sin):
+    """Its RoPE in float64 on ``[B, N, H, D]``: ``x·cos + (-x₂, x₁)·sin``, x₁ and x₂ the first and second half of each head's
+    channels (its tables ``[N, D]``)."""
+    first, second = x.chunk(2, dim=-1)
+    return x * cos[:, None].double() + torch.cat([-second, first], dim=-1) * sin[:, None].double()
+
+
+class ReferenceAttention:
+    """The methods' float64 math on a Cosmos video self-attention: q/k/v from its projections, per-head RMS norms and RoPE
+    on q and k, the output through ``to_out``."""
+
+    def __init__(self, method, frames):
+        self.method, self.frames = method, frames
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, image_rotary_emb=None):
+        def heads(x):
+            return x.unflatten(2, (attn.heads, -1))
+
+        q = rotated(rms_norm(heads(attn.to_q(hidden_states)), attn.norm_q), *image_rotary_emb)
+        k = rotated(rms_norm(heads(attn.to_k(hidden_states)), attn.norm_k), *image_rotary_emb)
+        out = method_attention(self.method, q, k, heads(attn.to_v(hidden_states)), self.frames, GRID, NATIVE)
+        return attn.to_out[0](out.flatten(2, 3))
+
+
+@RELEASES
+@pytest.mark.parametrize("method", list(METHODS.values()), ids=list(METHODS))
+def test_transformer_with_a_method_matches_float64_reference(method, predict25):
+    """At 4x the native window, in float32 on the CPU's dense kernel."""
+    check_float64_reference(lambda: tiny_cosmos_transformer(predict25=predict25),
+                            lambda model, frames, dtype: model(**cosmos_inputs(frames, dtype=dtype, predict25=predict25))[0],
+                            COSMOS.self_attentions, ReferenceAttention, method, NATIVE)
+
+
+def test_native_length_size_and_rope_table_come_from_configs():
+    """24 latent frames at 16 fps, 704x1280, 36 steps at 7, from configs/models (93 pixel frames: 4 a latent frame, 8x
+    space, from its Wan VAE); its RoPE table's rows bound a forward's token frames: ``max(max_size / patch)``, 128 for
+    every release's (128, 240, 240), and with the learnable absolute embedding (Cosmos 1.0's) the fewest rows of its
+    three tables, 120."""
+    from tiny_pipeline import tiny_cosmos_pipeline
+
+    from vidlong.models import family_of, geometry_from_configs, model_facts, pixel_frames, spec_for_facts
+    from vidlong.validate import limits_for_pipeline
+
+    pipe = tiny_cosmos_pipeline()
+    facts = model_facts(pipe.transformer.config, family=family_of(pipe.transformer), pipeline="Cosmos2_5_PredictBasePipeline")
+    spec = spec_for_facts(facts)
+    assert (spec.name, spec.native_frames, spec.fps, spec.height, spec.width, spec.num_inference_steps, spec.guidance_scale) == \
+        ("cosmos-predict2.5", 24, 16, 704, 1280, 36, 7.0)
+    geometry = geometry_from_configs(pipe.vae.config, pipe.transformer.config)
+    assert (geometry.channels, geometry.spatial, geometry.temporal, geometry.patch) == (4, 8, 4, (1, 2, 2))
+    assert pixel_frames(spec.native_frames, geometry.temporal) == 93
+    vidlong_pipe = vidlong.from_pipe(pipe)
+    assert type(vidlong_pipe).__name__ == "VidLongCosmos2_5_PredictBasePipeline"
+    assert limits_for_pipeline(vidlong_pipe).rope_positions == 128
+    assert COSMOS.table_positions(dict(facts, extra_pos_embed_type="learnable")) == 120
+
+
+def saved_folder(path) -> Path:
+    """A tiny Cosmos-Predict2.5 pipeline (`tiny_cosmos_pipeline`) saved in `path` with a vidlong.yaml: native 3 latent
+    frames, 32x48 at 16 fps, 2 steps, guidance 2."""
+    from tiny_pipeline import tiny_cosmos_pipeline
+
+    tiny_cosmos_pipeline().save_pretrained(path, safe_serialization=True)
+    (path / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-cosmos", native_frames=NATIVE, height=32, width=48,
+                                                           fps=16, num_inference_steps=2, guidance_scale=2.0)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return saved_folder(tmp_path_factory.mktemp("cosmos"))
+
+
+def test_generate_with_no_method_is_the_stock_pipeline_bit_for_bit(folder):
+    """`load_pipeline` gives vidlong's class; `generate` at 2x with no method returns the frames diffusers' own
+    `Cosmos2_5_PredictBasePipeline` makes from the same folder, seed (its own noise draw) and settings."""
+    from vidlong.generate import GenerateRequest, generate
+
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    assert type(pipe).__name__ == "VidLongCosmos2_5_PredictBasePipeline" and pipe.facts()["family"] == "cosmos"
+    pipe.set_progress_bar_config(disable=True)
+    result = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3))
+    check_generate_is_the_stock_call(folder, result, "Cosmos2_5_PredictBasePipeline", NATIVE, temporal=4, guidance_scale=2.0,
+                                     generator=torch.Generator().manual_seed(3))
+
+
+@pytest.mark.parametrize("method", ["ultravico", "freelong", "both"])
+def test_cli_generate_writes_the_mp4(folder, tmp_path, method):
+    """`vidlong generate --ratio 2`: 2x the native latent frames, 4·(6 - 1) + 1 = 21 pixel frames at 16 fps, 48x32, the
+    method in the sidecar."""
+    check_cli_generate(folder, tmp_path, method, NATIVE, temporal=4, fps=16)
+
+
+def test_a_stream_starts_with_generates_video_continues_from_its_context_and_extends(folder, tmp_path):
+    """A first chunk of the native window is `generate`'s video (uint8 rounding aside: its guided prompts batched, its call's
+    ``cond + g·(cond - uncond)`` at each step's σ); later chunks of 1 latent frame bring 4 pixel frames each and depend on
+    the re-noised context; `vidlong stream` and `vidlong extend` write them."""
+    check_renoised_stream_and_extension(folder, tmp_path, NATIVE, temporal=4, fps=16)
+
+
+@pytest.mark.parametrize("command,says", [
+    *unrun_by_a_rebuilt_rope_family("CosmosTransformer3DModel"),
+    (["generate", "--frames", "517"], "RoPE"),
+    (["generate", "--image", "in.png"], "takes no --image"),
+], ids=["riflex", "window-sinks", "fifo", "cache", "past-rope-table", "image"])
+def test_what_it_does_not_run_is_refused_before_loading(folder, tmp_path, capsys, monkeypatch, command, says):
+    """RIFLEx, the -sinks methods, fifo and a cached stream (as every family whose RoPE is made at every forward and whose
+    streams re-noise), a length past its RoPE table's 128 token frames, and an image (vidlong runs it from text)."""
+    check_release_refuses(folder, None, command, says, tmp_path, capsys, monkeypatch)
+
+
+def test_a_padding_mask_channel_without_torchvision_is_refused_before_loading(folder, tmp_path, capsys, monkeypatch):
+    """A transformer that takes its padding mask as a channel (``concat_padding_mask``, as every release's) resizes it with
+    torchvision: where torchvision is not installed, its folder is refused in one line before loading."""
+    import importlib.util
+    import json
+    import shutil
+
+    padded = Path(shutil.copytree(folder, tmp_path / "padded"))
+    config = padded / "transformer" / "config.json"
+    config.write_text(json.dumps(dict(json.loads(config.read_text()), concat_padding_mask=True)))
+    find = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torchvision" else find(name, *a))
+    line = check_refused_before_loading(["generate", "--model", str(padded), "--prompt", "a red ball"], tmp_path / "g.mp4",
+                                        capsys, monkeypatch)
+    assert "resizes its padding mask with torchvision, which is not installed: pip install torchvision" in line
+
+
+def blanking_guardrail(unsafe: bool = False):
+    """A guardrail that passes no video (every frame black) and, where `unsafe`, no prompt: the tests' stand-in for NVIDIA's,
+    whose class it takes in diffusers' Cosmos module (as where cosmos_guardrail is installed)."""
+    from tiny_pipeline import PassingSafetyChecker
+
+    class BlankingGuardrail(PassingSafetyChecker):
+        def check_text_safety(self, prompt: str) -> bool:
+            return not unsafe
+
+        def check_video_safety(self, frames):
+            return frames * 0
+
+    return BlankingGuardrail
+
+
+def test_the_guardrail_checks_generates_and_a_streams_video_and_its_prompt(folder, monkeypatch):
+    """Where the pipeline's safety checker is NVIDIA's guardrail, `generate`'s video (its own call decodes it then) and each
+    chunk of a stream pass its video check (here: all black), and a prompt it finds unsafe is refused in one line."""
+    from diffusers.pipelines.cosmos import pipeline_cosmos2_5_predict
+
+    from vidlong.generate import GenerateRequest, generate
+
+    guardrail = blanking_guardrail()
+    monkeypatch.setattr(pipeline_cosmos2_5_predict, "CosmosSafetyChecker", guardrail)
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    pipe.safety_checker = guardrail()
+    assert not generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3)).frames.any()
+    chunks = [c.frames for c in pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=2, seed=0)]
+    assert [len(c) for c in chunks] == [1, 4] and not any(c.any() for c in chunks)
+    pipe.safety_checker = blanking_guardrail(unsafe=True)()
+    with pytest.raises(vidlong.VidlongError, match=r"^Cosmos Guardrail found the prompt unsafe[^\n]*$"):
+        next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=1, seed=0)))
