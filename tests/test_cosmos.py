@@ -207,3 +207,20 @@ def test_the_guardrail_checks_generates_and_a_streams_video_and_its_prompt(folde
     pipe.safety_checker = blanking_guardrail(unsafe=True)()
     with pytest.raises(vidlong.VidlongError, match=r"^Cosmos Guardrail found the prompt unsafe[^\n]*$"):
         next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=1, seed=0)))
+
+
+def test_vidlong_info_names_its_spec_and_its_rope_tables_bound(folder, tmp_path, capsys):
+    """`vidlong info` on a folder with no vidlong.yaml: its spec from configs/models (24 latent frames = 93 at 16 fps), one
+    forward's most latent frames from its transformer's RoPE table (128), streams and extensions yes, fifo no."""
+    import shutil
+
+    from vidlong.cli import main
+
+    plain = Path(shutil.copytree(folder, tmp_path / "plain"))
+    (plain / "vidlong.yaml").unlink()
+    capsys.readouterr()
+    assert main(["info", "--model", str(plain)]) == 0
+    out = capsys.readouterr().out
+    assert "family cosmos (CosmosTransformer3DModel)" in out and "spec cosmos-predict2.5: native 24 latent frames = 93 frames" in out
+    assert "places at most 128 latent frames" in out
+    assert "  stream: yes" in out and "  extend: yes" in out and "  fifo: no" in out
