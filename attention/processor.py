@@ -35,9 +35,13 @@ class VidlongAttnProcessor:
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None,
                  image_rotary_emb=None, perturbation_mask=None, all_perturbed=None, sparse_params=None, kv_cache=None,
-                 kv_cache_flag=None):
+                 kv_cache_flag=None, rotary_emb_kv=None, attn_mask=None):
         # the families name their RoPE argument rotary_emb (Wan, LTX, LTX-2: positional) or image_rotary_emb (keyword);
-        # LTX-2 passes its key RoPE 6th (None in self-attention) and, in the blocks its STG perturbs, the perturbation
+        # LTX-2 passes its key RoPE 6th (None in self-attention) and, in the blocks its STG perturbs, the perturbation;
+        # Kandinsky 6 passes its key RoPE as rotary_emb_kv (in self-attention the query's) and attn_mask (None there)
+        if attn_mask is not None:
+            raise VidlongError("vidlong's processor on Kandinsky 6's video self-attention takes no attn_mask (its blocks "
+                               "pass none); call it as Kandinsky6FusedTransformerDecoderBlock does")
         if self.adapter.stock_only:  # Helios: its 6th argument is its own (`apply` refuses methods there)
             return self.stock(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb, image_rotary_emb)
         rotary = rotary_emb if rotary_emb is not None else image_rotary_emb
@@ -62,6 +66,8 @@ class VidlongAttnProcessor:
         text_tokens = 0 if text is None else text.shape[1]
         plan = self.state.plan
         stock = stream is None and (plan is None or plan.is_stock)
+        if self.adapter.trailing_tokens and not stock:  # tokens past the plan's grid (Kandinsky 6's image): as text at the end
+            text_tokens = hidden_states.shape[1] - plan.layout.num_tokens
         group = None if stock else ulysses_group(self._parallel_config)
         if group is not None:  # context parallelism: every token of this rank's heads, as diffusers' Ulysses does
             if text_tokens:

@@ -438,6 +438,50 @@ def kandinsky5_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 
                 text_rope_pos=torch.arange(5), scale_factor=(1, 2, 2), return_dict=False)
 
 
+
+def tiny_kandinsky6_transformer(seed: int = 0, layers: int = 2):
+    """A random Kandinsky6Transformer3DModel (video and audio 2 heads x 16, RoPE axes (4, 6, 6), patch (1, 2, 2), one text
+    block a modality, `layers` fused blocks, 4 audio channels) with its releases' switches (cross-modal RoPE and gates,
+    fixed modulation, padded text) and their image path (``visual_cond``, two token types), for exact CPU checks."""
+    from diffusers import Kandinsky6Transformer3DModel
+
+    torch.manual_seed(seed)
+    model = Kandinsky6Transformer3DModel(
+        in_visual_dim=IN_CHANNELS, out_visual_dim=IN_CHANNELS, in_text_dim=TEXT_DIM, in_text_dim2=K5_POOLED_DIM, time_dim=16,
+        model_dim=32, ff_dim=32, num_text_blocks=1, num_visual_blocks=layers, axes_dims=(4, 6, 6), in_audio_dim=4,
+        out_audio_dim=4, text_token_padding=True, ca_rope=True, cross_gates=True, fix_modulation=True,
+        visual_token_type_num_embeddings=2)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model.eval()
+
+
+def kandinsky6_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32,
+                      image: bool = False) -> dict:
+    """What its call gives its transformer: channels-last latents ``[1, F, H, W, 2C + 1]`` (`frames` latent frames, then C
+    zero condition channels and a mask channel; with `image`, one frame more after them, the image's latent, its mask 1,
+    token type 1 and the first frame's RoPE position), 7 audio latent frames ``[1, 7, 4]``, 5 Qwen text states, a
+    pooled CLIP prompt."""
+    gen = torch.Generator().manual_seed(seed)
+    total = frames + image
+    latents = torch.randn(1, total, height, width, IN_CHANNELS, generator=gen)
+    mask = torch.zeros(1, total, height, width, 1)
+    extra = {}
+    if image:
+        mask[:, -1] = 1
+        types = torch.zeros(1, total, dtype=torch.long)
+        types[:, -1] = 1
+        rope = (torch.cat([torch.arange(frames), torch.zeros(1, dtype=torch.long)]), torch.arange(height // 2),
+                torch.arange(width // 2))
+        extra = dict(visual_token_type_ids=types, visual_rope_pos=rope)
+    return dict(hidden_states=torch.cat([latents, torch.zeros_like(latents), mask], dim=-1).to(dtype),
+                audio_hidden_states=torch.randn(1, 7, 4, generator=gen).to(dtype),
+                encoder_hidden_states=torch.randn(1, 5, TEXT_DIM, generator=gen).to(dtype),
+                pooled_projections=torch.randn(1, K5_POOLED_DIM, generator=gen).to(dtype),
+                timestep=torch.tensor([500.0], dtype=dtype), return_dict=False, **extra)
+
+
 #: the width of the tiny Motif-Video image-to-video pipeline's SigLIP states (its vision tower's hidden size)
 MOTIF_IMAGE_DIM = 8
 

@@ -12,6 +12,20 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
+
+def rms_norm(x, norm):
+    """A per-head `nn.RMSNorm` in float64: ``x / rms(x) · weight``, with float32's epsilon (Kandinsky 5's and 6's models
+    normalise q and k in float32)."""
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + torch.finfo(torch.float32).eps) * norm.weight
+
+
+def matrix_rotated(x, rope):
+    """RoPE as 2x2 rotation matrices in float64 (Kandinsky 5's and 6's): each channel pair of ``[B, N, H, D]`` times its
+    matrix (`rope` ``[..., N, 1, D / 2, 2, 2]``)."""
+    pairs = x.unflatten(-1, (-1, 2)).unsqueeze(-1)  # [B, N, H, D / 2, 2, 1]
+    return (rope.double() @ pairs).flatten(-3)
+
+
 def frame_index(num_tokens: int, tokens_per_frame: int) -> torch.Tensor:
     return torch.arange(num_tokens) // tokens_per_frame
 

@@ -17,7 +17,7 @@ from family_checks import (check_cli_generate, check_float64_reference, check_ge
                            check_refused_before_loading, check_release_refuses, check_renoised_stream_and_extension,
                            unrun_by_a_rebuilt_rope_family)
 from conftest import assert_image_to_video_is_the_stock_call, kandinsky5_inputs, tiny_kandinsky5_transformer
-from reference import method_attention
+from reference import matrix_rotated, method_attention, rms_norm
 
 import vidlong
 from vidlong.attention.adapters.kandinsky5 import KANDINSKY_5
@@ -49,17 +49,9 @@ def test_methods_off_and_removed_are_stock_bit_for_bit(image):
                                   "Kandinsky5AttnProcessor", 2, NATIVE, applied=cross_attention_stock)
 
 
-def rms_norm(x, norm):
-    """Its per-head `nn.RMSNorm` in float64: ``x / rms(x) · weight``, with float32's epsilon (the model normalises q and k
-    in float32)."""
-    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + torch.finfo(torch.float32).eps) * norm.weight
-
-
 def rotated(x, rope):
-    """Its RoPE in float64: each channel pair of ``[B, N, H, D]`` times its 2x2 rotation matrix (`rope` ``[B, N, 1, D / 2,
-    2, 2]``), then rounded to bfloat16 as its processor rounds it."""
-    pairs = x.unflatten(-1, (-1, 2)).unsqueeze(-1)  # [B, N, H, D / 2, 2, 1]
-    return (rope.double() @ pairs).flatten(-3).to(torch.bfloat16).double()
+    """Its RoPE in float64 (`matrix_rotated`), rounded to bfloat16 as its processor rounds it."""
+    return matrix_rotated(x, rope).to(torch.bfloat16).double()
 
 
 class ReferenceAttention:

@@ -16,6 +16,7 @@ from .helios import HELIOS
 from .hunyuan import HUNYUAN_VIDEO
 from .hunyuan15 import HUNYUAN_VIDEO_15
 from .kandinsky5 import KANDINSKY_5
+from .kandinsky6 import KANDINSKY_6
 from .ltx import LTX_VIDEO
 from .ltx2 import LTX_2
 from .mochi import MOCHI
@@ -27,7 +28,7 @@ from .wan_vace import WAN_VACE
 
 #: every family vidlong serves
 ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, WAN_VACE, WAN_ANIMATE, SKYREELS_V2, LTX_VIDEO, LTX_2, COGVIDEOX, HUNYUAN_VIDEO,
-                                       HUNYUAN_VIDEO_15, MOCHI, KANDINSKY_5, MOTIF_VIDEO, EASYANIMATE, ALLEGRO,
+                                       HUNYUAN_VIDEO_15, MOCHI, KANDINSKY_5, KANDINSKY_6, MOTIF_VIDEO, EASYANIMATE, ALLEGRO,
                                        ANYFLOW, ANYFLOW_FAR, HELIOS, FRAMEPACK, COSMOS)
 
 

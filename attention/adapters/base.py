@@ -29,6 +29,9 @@ class FamilyAdapter:
             the processor receives them as ``encoder_hidden_states``).
         text_at_end: in joint attention, the text tokens follow the video tokens in q/k/v (else they
             come first).
+        trailing_tokens: whether a forward's self-attention may hold tokens after those of its `layout`'s grid (Kandinsky
+            6's image, one more frame after the video at the first frame's RoPE position), which the methods treat as
+            joint text at the end (`text_at_end`): seen unmodified by every video query, their own rows stock.
         moves_rope: whether `temporal_shift` is implemented (windows with re-placed anchors).
         timestep_per_token: whether its transformer takes a timestep per token (``[B, tokens]``),
             which diagonal denoising (``method="fifo"``) needs: every frame at its own noise level.
@@ -65,6 +68,7 @@ class FamilyAdapter:
     makes_sound: bool = False
     joint_text: bool = False
     text_at_end: bool = False
+    trailing_tokens: bool = False
     moves_rope: bool = False
     timestep_per_token: bool = False
     no_fifo_reason: Optional[str] = None
