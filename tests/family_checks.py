@@ -124,13 +124,14 @@ def check_release_refuses(folder, image, command: list, says: str, tmp_path, cap
 
 
 def check_generate_is_the_stock_call(folder, result, stock_class: str, native: int, temporal: int, tiled_vae: bool = False,
-                                     pixel_frames: Optional[int] = None, **call) -> None:
+                                     pixel_frames: Optional[int] = None, **call):
     """`result` (`generate` with no method, prompt "a red ball", seed 3, on the tiny pipeline folder `folder` of native
     `native` latent frames, 2 steps, at its spec's size) holds the frames diffusers' own `stock_class` makes from the
     same folder: at 2x, 2·`native` latent frames, `temporal` pixel frames a latent frame after the first, or the exact
     `pixel_frames` asked for (their fewest latent frames); `call`: the call's own arguments for the same noise
     (``latents=`` drawn as vidlong draws them, or ``generator=``) and guidance; `tiled_vae`: the stock pipeline's VAE
-    tiled first (``vae.enable_tiling()``: Allegro's decodes by tiles alone)."""
+    tiled first (``vae.enable_tiling()``: Allegro's decodes by tiles alone). Returns the stock call's output (a family's
+    other outputs: Kandinsky 6's sound)."""
     import diffusers
 
     stock = getattr(diffusers, stock_class).from_pretrained(folder, local_files_only=True)
@@ -141,10 +142,11 @@ def check_generate_is_the_stock_call(folder, result, stock_class: str, native: i
     assert frames == (2 * native if pixel_frames is None else (pixel_frames - 1) // temporal + 1)
     spec = vidlong.models.spec_for_folder(folder)
     num_frames = temporal * (frames - 1) + 1 if pixel_frames is None else pixel_frames
-    video = stock(prompt="a red ball", height=spec.height, width=spec.width, num_frames=num_frames,
-                  num_inference_steps=2, output_type="np", **call).frames[0]
+    output = stock(prompt="a red ball", height=spec.height, width=spec.width, num_frames=num_frames,
+                   num_inference_steps=2, output_type="np", **call)
     assert len(result.frames) == num_frames == result.settings["pixel_frames"]
-    assert np.array_equal(result.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+    assert np.array_equal(result.frames, (np.clip(output.frames[0], 0, 1) * 255).round().astype(np.uint8))
+    return output
 
 
 def check_cli_generate(folder, tmp_path, method: str, native: int, temporal: int, fps: float) -> None:

@@ -533,6 +533,37 @@ def tiny_kandinsky5_pipeline(image_to_video: bool = False, visual_cond: Optional
                     scheduler=FlowMatchEulerDiscreteScheduler(shift=5.0))
 
 
+
+def tiny_kandinsky6_pipeline():
+    """diffusers' `Kandinsky6TI2VAPipeline` of tiny random parts: `tiny_kandinsky5_pipeline`'s HunyuanVideo VAE, Qwen2.5-VL
+    and CLIP text encoders, `tiny_kandinsky6_transformer`, and a tiny MMAudio VAE (8 mel bins, 4 latent channels, a latent
+    frame every 128 samples at 16 kHz) with its vocoder (64x up: the VAE's mel hop)."""
+    from diffusers import Kandinsky6TI2VAPipeline, MMAudioVAE, MMAudioVocoder
+
+    from conftest import tiny_kandinsky6_transformer
+
+    parts = tiny_kandinsky5_pipeline().components
+    torch.manual_seed(0)
+    audio_vae = MMAudioVAE(mel_bins=8, latent_channels=4, hidden_channels=8, channel_multipliers=(1, 2), layers_per_block=1,
+                           sample_rate=16000, n_fft=128, hop_length=64)
+    vocoder = MMAudioVocoder(num_mels=8, upsample_initial_channel=16, upsample_rates=(8, 8), upsample_kernel_sizes=(16, 16),
+                             resblock_kernel_sizes=(3,), resblock_dilation_sizes=((1,),))
+    return Kandinsky6TI2VAPipeline(transformer=tiny_kandinsky6_transformer(), vae=parts["vae"], text_encoder=parts["text_encoder"],
+                                   tokenizer=parts["tokenizer"], text_encoder_2=parts["text_encoder_2"],
+                                   tokenizer_2=parts["tokenizer_2"], scheduler=parts["scheduler"], audio_vae=audio_vae.eval(),
+                                   vocoder=vocoder.eval())
+
+
+def save_tiny_kandinsky6_pipeline(folder: Path, **spec) -> Path:
+    """Save `tiny_kandinsky6_pipeline` with a vidlong.yaml (native 3 latent frames = 9 frames at 24 fps, 32x48, 2 steps,
+    guidance 2; `spec` overrides)."""
+    tiny_kandinsky6_pipeline().save_pretrained(folder, safe_serialization=True)
+    values = dict(dict(name="tiny-kandinsky6", native_frames=3, height=32, width=48, fps=24, num_inference_steps=2,
+                       guidance_scale=2.0), **spec)
+    (folder / "vidlong.yaml").write_text(yaml.safe_dump(values))
+    return folder
+
+
 def tiny_motif_pipeline(image_to_video: bool = False):
     """diffusers' `MotifVideoPipeline` (with `image_to_video`, `MotifVideoImage2VideoPipeline`) of tiny random parts:
     `tiny_vae` (Wan2.1's layout, 8x space, 4x time), a one-layer T5Gemma2 encoder (its SigLIP tower one tiny layer too, 4

@@ -173,7 +173,7 @@ def check_task(task: str, has_image: bool, extends: Optional[int] = 1) -> None:
         video = "a 1-frame video" if extends == 1 else f"a video of at least {extends} frames"
         extend = f", or `vidlong extend --video` from {video}" if extends else ""
         raise VidlongError(f"this model is text-to-video and takes no {named('image')}; use an image-to-video model folder "
-                           "(Wan, SkyReels-V2, LTX-Video, LTX-2, CogVideoX, HunyuanVideo, Kandinsky 5, Motif-Video, "
+                           "(Wan, SkyReels-V2, LTX-Video, LTX-2, CogVideoX, HunyuanVideo, Kandinsky 5 and 6, Motif-Video, "
                            f"EasyAnimate or FramePack){extend}")
 
 

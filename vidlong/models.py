@@ -40,7 +40,8 @@ EMBEDDED_MODELS = {"default": Path(__file__).parent / "default_model",
                    "default-causal": Path(__file__).parent / "default_causal_model",
                    "default-distilled": Path(__file__).parent / "default_distilled_model"}
 
-#: the pipeline classes vidlong serves, by task: diffusers' (and vidlong's own LTXConditionImageToVideoPipeline), each
+#: the pipeline classes vidlong serves, by task: diffusers' (and vidlong's own LTXConditionImageToVideoPipeline and
+#: Kandinsky6TI2VAImageToVideoPipeline: diffusers' LTXConditionPipeline and Kandinsky6TI2VAPipeline given an image), each
 #: mapped to vidlong's class by `vidlong.pipeline.PIPELINE_CLASSES`; a folder saved under a vidlong class's name
 #: (``VidLong...``) has its diffusers class's task (`task_of`).
 PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVACEPipeline": "t2v",
@@ -58,7 +59,8 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVA
                   "EasyAnimateInpaintPipeline": "i2v", "AllegroPipeline": "t2v", "AnyFlowPipeline": "t2v",
                   "AnyFlowFARPipeline": "t2v", "LucyEditPipeline": "v2v",
                   "HeliosPipeline": "t2v", "HeliosPyramidPipeline": "t2v", "HunyuanVideoFramepackPipeline": "i2v",
-                  "Cosmos2_5_PredictBasePipeline": "t2v"}
+                  "Cosmos2_5_PredictBasePipeline": "t2v",
+                  "Kandinsky6TI2VAPipeline": "t2v", "Kandinsky6TI2VAImageToVideoPipeline": "i2v"}
 
 
 def task_of(class_name) -> Optional[str]:
@@ -190,7 +192,7 @@ def model_facts(transformer_config, experts: int = 1, expand_timesteps: bool = F
     """What a match rule can test: the transformer's config plus the pipeline facts, the family
     (`vidlong.attention.adapters`: "wan", "wan-vace", "wan-animate", "skyreels-v2", "ltx-video", "ltx-2", "cogvideox",
     "hunyuan-video", "hunyuan-video-1.5", "mochi", "kandinsky5", "motif-video", "easyanimate", "allegro", "anyflow",
-    "anyflow-far", "helios", "framepack", "cosmos") and the diffusers pipeline class
+    "anyflow-far", "helios", "framepack", "cosmos", "kandinsky6") and the diffusers pipeline class
     (SkyReels-V2's diffusion-forcing 14B and text-to-video 14B transformers have one config)."""
     return dict(transformer_config, experts=experts, expand_timesteps=bool(expand_timesteps), task=task, family=family,
                 pipeline=pipeline.removeprefix("VidLong"))
@@ -331,21 +333,28 @@ def folder_class_name(folder: Path) -> str:
 #: folder of one loads as its image-to-video twin when an image is given (LTX-Video's two pipelines share
 #: their weights, as LTX-2's do; Wan2.2 TI2V-5B's ``WanPipeline`` folder, with ``expand_timesteps``, is also its
 #: ``WanImageToVideoPipeline``; LTX-Video 0.9.5+'s ``LTXConditionPipeline`` takes the image itself, as vidlong's
-#: ``LTXConditionImageToVideoPipeline``; SkyReels-V2's diffusion-forcing weights serve its three DF pipelines)
+#: ``LTXConditionImageToVideoPipeline``; SkyReels-V2's diffusion-forcing weights serve its three DF pipelines; Kandinsky 6's
+#: ``Kandinsky6TI2VAPipeline`` takes an image itself, as vidlong's ``Kandinsky6TI2VAImageToVideoPipeline``)
 IMAGE_TO_VIDEO_TWINS = {"LTXPipeline": "LTXImageToVideoPipeline", "WanPipeline": "WanImageToVideoPipeline",
                         "LTX2Pipeline": "LTX2ImageToVideoPipeline",
                         "LTXConditionPipeline": "LTXConditionImageToVideoPipeline",
-                        "SkyReelsV2DiffusionForcingPipeline": "SkyReelsV2DiffusionForcingImageToVideoPipeline"}
+                        "SkyReelsV2DiffusionForcingPipeline": "SkyReelsV2DiffusionForcingImageToVideoPipeline",
+                        "Kandinsky6TI2VAPipeline": "Kandinsky6TI2VAImageToVideoPipeline"}
 
 
 def image_to_video_twin(folder: Path) -> Optional[str]:
     """The image-to-video pipeline class name that takes a checked text-to-video folder's weights
-    (`IMAGE_TO_VIDEO_TWINS`: a diffusers class, or vidlong's ``LTXConditionImageToVideoPipeline``; Wan only with
-    ``expand_timesteps``: TI2V-5B), or None."""
+    (`IMAGE_TO_VIDEO_TWINS`: a diffusers class, or vidlong's ``LTXConditionImageToVideoPipeline`` or
+    ``Kandinsky6TI2VAImageToVideoPipeline``; Wan only with ``expand_timesteps``: TI2V-5B; Kandinsky 6 only with a transformer
+    its call conditions on an image: ``visual_cond`` and two token types), or None."""
     index = json.loads((pipeline_folder(folder) / "model_index.json").read_text())
     name = index["_class_name"].removeprefix("VidLong")
     if name == "WanPipeline" and not index.get("expand_timesteps", False):
         return None
+    if name == "Kandinsky6TI2VAPipeline":
+        config = folder_configs(folder)[1]
+        if not config.get("visual_cond", True) or (config.get("visual_token_type_num_embeddings") or 0) < 2:
+            return None
     return IMAGE_TO_VIDEO_TWINS.get(name)
 
 

@@ -725,6 +725,8 @@ PIPELINE_CLASSES = {
     "HeliosPipeline": "vidlong.families.helios:VidLongHeliosPipeline",
     "HeliosPyramidPipeline": "vidlong.families.helios_pyramid:VidLongHeliosPyramidPipeline",
     "HunyuanVideoFramepackPipeline": "vidlong.families.framepack:VidLongHunyuanVideoFramepackPipeline",
+    "Kandinsky6TI2VAPipeline": "vidlong.families.kandinsky6:VidLongKandinsky6TI2VAPipeline",
+    "Kandinsky6TI2VAImageToVideoPipeline": "vidlong.families.kandinsky6:VidLongKandinsky6TI2VAImageToVideoPipeline",
 }
 
 

@@ -1,12 +1,13 @@
 """vidlong's pipelines for the families beyond Wan, one module each (`skyreels`, `ltx`, `cogvideox`, `hunyuan`, `mochi`,
-`kandinsky5`, `kandinsky5_i2v`, `motif`, `motif_i2v`, `easyanimate`, `allegro`, `anyflow`, `anyflow_far`,
+`kandinsky5`, `kandinsky5_i2v`, `kandinsky6`, `motif`, `motif_i2v`, `easyanimate`, `allegro`, `anyflow`, `anyflow_far`,
 `lucy`, `helios`, `helios_pyramid`, `framepack`, `cosmos`; what they share in
 `common`, and in `guider` what those whose calls guide by a guider component share): diffusers' `SkyReelsV2Pipeline` and its
 image-to-video and diffusion-forcing pipelines (Wan's layout: Wan's surface serves them as it is), `LTXPipeline`,
 `LTXImageToVideoPipeline`, `LTXConditionPipeline`, `CogVideoXPipeline`, `CogVideoXImageToVideoPipeline`,
 `HunyuanVideoPipeline`, `HunyuanVideoImageToVideoPipeline`, `HunyuanSkyreelsImageToVideoPipeline`,
 `HunyuanVideo15Pipeline`, `HunyuanVideo15ImageToVideoPipeline`, `MochiPipeline`, `Kandinsky5T2VPipeline`,
-`Kandinsky5I2VPipeline`, `MotifVideoPipeline`, `MotifVideoImage2VideoPipeline`, `EasyAnimatePipeline`,
+`Kandinsky5I2VPipeline`, `Kandinsky6TI2VAPipeline` (text or image to video with its sound), `MotifVideoPipeline`,
+`MotifVideoImage2VideoPipeline`, `EasyAnimatePipeline`,
 `EasyAnimateInpaintPipeline` (as image to video), `AllegroPipeline`, `AnyFlowPipeline`, the causal
 `AnyFlowFARPipeline`, `LucyEditPipeline` (Wan's layout, editing a given video whose latents go in on the channels) and the
 autoregressive `HeliosPipeline` and `HeliosPyramidPipeline` (Helios-Mid, -Distilled) and the image-to-video
@@ -20,7 +21,8 @@ Wan's KV cache, CogVideoX1.5's windows padded to its temporal patch, HunyuanVide
 without the 4 frames its call drops; LTX-2 (`ltx2`, `ltx2_stream`) streams each chunk by a call of its own pipeline,
 with its sound, and extends a video file at its frame rate (its frames encoded into the context; its sound track kept
 for its part, the new sound made anew: its audio VAE is not given the input's sound, nor saved latents continued);
-CogVideoX-Fun control generates only; Kandinsky 5 runs each prompt of a guided batch through its own forward, as its
+CogVideoX-Fun control generates only, Kandinsky 6 too (its
+sound would need LTX-2's chunk-by-call streams); Kandinsky 5 runs each prompt of a guided batch through its own forward, as its
 call does; Allegro's streams follow its DDPM-family sampler (`AllegroStreamer`: its start noise and input scaling),
 AnyFlow's its flow-map sampler (`AnyFlowStreamer`: each forward's target timestep), Cosmos-Predict2.5's its call's noise
 levels and guidance (`CosmosStreamer`); AnyFlow FAR streams by its own

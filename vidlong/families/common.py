@@ -1,6 +1,6 @@
 """What vidlong's pipelines of the families beyond Wan share (`vidlong.families`): the decode overlap of their chunk
-decoders, the first frame as their image-to-video calls take it, and two small contexts that set something for a
-call and put it back."""
+decoders, the first frame as their image-to-video calls take it, the start noise of calls that draw it channels last, and
+two small contexts that set something for a call and put it back."""
 from __future__ import annotations
 
 import contextlib
@@ -19,6 +19,21 @@ def call_pixels(pipe, image, height: int, width: int) -> torch.Tensor:
 
     pixels = pipe.video_processor.preprocess(load_image(image), height=height, width=width)
     return pixels.to(pipe._execution_device, pipe.text_encoder.dtype)
+
+
+class ChannelsLastNoise:
+    """The start noise of a pipeline whose call draws its noise channels last, ``[B, F, h, w, C]`` (Kandinsky 5's and 6's)."""
+
+    def start_noise(self, kind: str, shape, native_frames: int, generator=None) -> torch.Tensor:
+        """Noise of `kind` for latents `shape` ``[1, C, F, h, w]``: plain noise as its call draws it, channels last (then as
+        ``[1, C, F, h, w]``, a view), so that `generate` with no method makes its call's video for the same seed; SpecMix and
+        FreeNoise as vidlong draws them for every model."""
+        from ..schedulers.noise import initial_noise
+
+        if kind != "plain":
+            return initial_noise(kind, shape, native_frames, generator)
+        batch, channels, frames, height, width = shape
+        return torch.randn((batch, frames, height, width, channels), generator=generator).permute(0, 4, 1, 2, 3)
 
 
 @contextlib.contextmanager

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from diffusers import Kandinsky5T2VPipeline
 
 from ..pipeline import VidlongPipelineMixin
-from ..schedulers.noise import initial_noise
+from .common import ChannelsLastNoise
 from .hunyuan import HunyuanVideoVAE
 
 #: the negative prompt its call guides away from where it is given none (its call's own)
@@ -15,11 +15,11 @@ DEFAULT_NEGATIVE_PROMPT = ("Static, 2D cartoon, cartoon, 2d animation, paintings
                            "deformed, walking backwards")
 
 
-class Kandinsky5Family(HunyuanVideoVAE):
+class Kandinsky5Family(ChannelsLastNoise, HunyuanVideoVAE):
     """What Kandinsky 5.0 Video's pipelines (text and image to video) share under vidlong: HunyuanVideo's VAE of 4x time and
-    8x space (`HunyuanVideoVAE`), channels-last latents ``[B, F, h, w, C]``, and a transformer that takes a visual
-    condition where its config has ``visual_cond`` (C more channels, zeros in its calls, then a mask channel: 1 on the
-    image's latent frame; `model_latents`).
+    8x space (`HunyuanVideoVAE`), channels-last latents ``[B, F, h, w, C]`` (its noise drawn so: `ChannelsLastNoise`), and
+    a transformer that takes a visual condition where its config has ``visual_cond`` (C more channels, zeros in its calls,
+    then a mask channel: 1 on the image's latent frame; `model_latents`).
 
     They stream and extend with the re-noised context: its prompt as Qwen2.5-VL states of their own length and CLIP's
     pooled states (its call's default negative prompt where none is given), each prompt of a guided batch through its own
@@ -28,15 +28,6 @@ class Kandinsky5Family(HunyuanVideoVAE):
 
     #: latent frames the image holds at a window's start (the mask channel's 1s): none from text alone
     image_frames = 0
-
-    def start_noise(self, kind: str, shape, native_frames: int, generator=None) -> torch.Tensor:
-        """Noise of `kind` for latents `shape` ``[1, C, F, h, w]``: plain noise as its call draws it, channels last (then as
-        ``[1, C, F, h, w]``), so that `generate` with no method makes its call's video for the same seed; SpecMix and
-        FreeNoise as vidlong draws them for every model."""
-        if kind != "plain":
-            return initial_noise(kind, shape, native_frames, generator)
-        batch, channels, frames, height, width = shape
-        return self.grid_latents(torch.randn((batch, frames, height, width, channels), generator=generator), frames, height, width)
 
     def model_latents(self, latents: torch.Tensor, image_frames: int) -> torch.Tensor:
         """Channels-last latents ``[B, F, h, w, C]`` as its transformer takes them: with ``visual_cond``, C zero channels
