@@ -1,6 +1,7 @@
 """Every family's tiny pipeline on CUDA in bfloat16 (as `load_pipeline` loads a model on a GPU by default): `generate`
 with `both` (UltraViCo + FreeLong++) at 2x the native length, a 2-chunk stream and an extension of a short video
-(the families that stream and extend; LTX-2's with its sound; Lucy Edit's edit of a video, in one call and streamed).
+(the families that stream and extend; LTX-2's with its sound; Lucy Edit's edit of a video, in one call and streamed;
+Kandinsky 6's generate alone, with its sound, from text and from an image).
 Each output is finite, as long as it should be, and not one flat colour, and its latents stay near those of the same
 pipeline, seed and input in float32 on the CPU. Skipped without a GPU (``VIDLONG_GPU_TEST_DEVICE=cpu`` runs them on the
 CPU in bfloat16: a dry run of the file itself)."""
@@ -76,7 +77,13 @@ CASES = {
                   False),
     "cosmos-predict2.5": (("builder", "tiny_cosmos_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=16)), False,
                           True, True),
+    "kandinsky6": (("builder", "tiny_kandinsky6_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=24)), False, False,
+                   False),
+    "kandinsky6-i2v": (("builder", "tiny_kandinsky6_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=24)), True,
+                       False, False),
 }
+#: the cases whose folder is a text-to-video pipeline's loaded with ``task="i2v"`` (Kandinsky 6's, given an image)
+LOADED_FOR_AN_IMAGE = {"kandinsky6-i2v"}
 #: the cases whose `generate` continues a given video (`test_a_continued_video`) rather than making one from the prompt
 CONTINUING = {"skyreels-v2-df-v2v"}
 #: the cases whose `generate` edits a given video (`test_an_edited_video`): it makes none from the prompt alone
@@ -122,8 +129,8 @@ def folders(tmp_path_factory):
     return folder
 
 
-def loaded(folder, device=DEVICE, dtype=DTYPE):
-    pipe = load_pipeline(folder, device=device, dtype=dtype)
+def loaded(folder, device=DEVICE, dtype=DTYPE, task=None):
+    pipe = load_pipeline(folder, device=device, dtype=dtype, task=task)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -162,17 +169,18 @@ LATENT_REL_ERR = 0.05
 #: and Motif-Video's image to video against float32: 18-22% off for `generate`, 42-51% for a stream, on an H100, session
 #: 52; FramePack's `generate` at 2x, 19.5% off float32 and 0.19% off bfloat16, on an H100, session 55). Their reference
 #: is the CPU in bfloat16.
-DRAW_IN_MODEL_DTYPE = {"ltx-video-i2v", "cogvideox1.5-i2v", "kandinsky5-i2v", "motif-video-i2v", "framepack"}
+DRAW_IN_MODEL_DTYPE = {"ltx-video-i2v", "cogvideox1.5-i2v", "kandinsky5-i2v", "motif-video-i2v", "framepack", "kandinsky6-i2v"}
 
 
 def assert_near_float32_on_the_cpu(folder, run, what, name):
     """`run(pipe)` -> (its result, a list of latents) on the CUDA bfloat16 pipeline and on the CPU float32 one (bfloat16
     for `DRAW_IN_MODEL_DTYPE`): the CUDA latents finite, in the same shapes, concatenated along time within
     `LATENT_REL_ERR`. Returns the CUDA pipeline and its run's result."""
-    pipe = loaded(folder)
+    task = "i2v" if name in LOADED_FOR_AN_IMAGE else None
+    pipe = loaded(folder, task=task)
     made, latents = run(pipe)
     reference_dtype = DTYPE if name in DRAW_IN_MODEL_DTYPE else "float32"
-    _, reference = run(loaded(folder, "cpu", reference_dtype))
+    _, reference = run(loaded(folder, "cpu", reference_dtype, task))
     for x in latents:
         assert_finite(x)
     assert [x.shape for x in latents] == [x.shape for x in reference]
@@ -203,7 +211,7 @@ def test_generate_both_at_twice_the_native_length(folders, name):
     latent = made.settings["latent_frames"]
     assert made.settings["pixel_frames"] in ((whole[1],) if whole else (ratio * (latent - 1) + 1 - dropped, ratio * latent))
     assert_frames(made.frames, made.settings["pixel_frames"], pipe)
-    if made.audio is not None:  # LTX-2's sound
+    if made.audio is not None:  # LTX-2's and Kandinsky 6's sound
         assert np.isfinite(made.audio.samples).all() and np.abs(made.audio.samples).max() > 0
     if name not in NO_METHODS:
         plain = generate(pipe, GenerateRequest(prompt=PROMPT, ratio=2, method="none", seed=3, image=first_frame(pipe, name)))

@@ -30,8 +30,9 @@ NEEDS = {"i2v": ["--image", "{png}"], "animate": ["--image", "{png}", "--pose-vi
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
-    from tiny_pipeline import (save_tiny_cogvideox_fun_pipeline, save_tiny_ltx2_pipeline, save_tiny_pipeline,
-                               save_tiny_skyreels_df_pipeline, save_tiny_vace_pipeline, save_tiny_wan_animate_pipeline)
+    from tiny_pipeline import (save_tiny_cogvideox_fun_pipeline, save_tiny_kandinsky6_pipeline, save_tiny_ltx2_pipeline,
+                               save_tiny_pipeline, save_tiny_skyreels_df_pipeline, save_tiny_vace_pipeline,
+                               save_tiny_wan_animate_pipeline)
 
     root = tmp_path_factory.mktemp("info")
     return {"default": "default", "i2v": save_tiny_pipeline(root / "i2v", "i2v"), "ti2v": save_tiny_pipeline(root / "ti2v", "ti2v"),
@@ -39,7 +40,8 @@ def folders(tmp_path_factory):
             "ltx2": save_tiny_ltx2_pipeline(root / "ltx2", native_frames=9),  # as long as the default model: its stream defaults
             "fun": save_tiny_cogvideox_fun_pipeline(root / "fun"),
             # SkyReels-V2 DF video to video, continuing the 9-frame clip (3 latent frames) in a native window of 4
-            "df-v2v": save_tiny_skyreels_df_pipeline(root / "df-v2v", video_to_video=True, native_frames=4)}
+            "df-v2v": save_tiny_skyreels_df_pipeline(root / "df-v2v", video_to_video=True, native_frames=4),
+            "kandinsky6": save_tiny_kandinsky6_pipeline(root / "kandinsky6")}  # its sound: generates only, an image too
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +56,7 @@ def inputs(tmp_path_factory):
     return {"{clip}": str(folder / "clip.mp4"), "{png}": str(folder / "frame.png")}
 
 
-@pytest.mark.parametrize("kind", ["default", "i2v", "ti2v", "vace", "animate", "ltx2", "fun", "df-v2v"])
+@pytest.mark.parametrize("kind", ["default", "i2v", "ti2v", "vace", "animate", "ltx2", "fun", "df-v2v", "kandinsky6"])
 def test_every_answer_is_what_the_command_does(kind, folders, inputs, tmp_path, capsys, monkeypatch):
     from vidlong.info import model_info
 
