@@ -1,9 +1,10 @@
 """Kandinsky 6 (`Kandinsky6Transformer3DModel`: video and sound in one transformer): the methods act on its video
-self-attention ``visual_transformer_blocks[i].video_dec_block.self_attention`` (a `Kandinsky6Attention`: ``to_query/key/
-value``, per-head RMS norms, ``out_layer``) over the video tokens, frame-major from its channels-last latents
-``[B, F, H, W, C]`` (patch ``(1, 2, 2)``); its 3D RoPE comes as 2x2 rotation matrices per channel pair, ``[N, 1, D / 2, 2,
-2]``. As LTX-2's, its audio self-attention, its audio-video cross-attentions (``va_cross_attention``, ``av_cross_attention``)
-and both text cross-attentions keep their own processors: the audio tokens never enter the methods' frame grid.
+self-attention ``visual_transformer_blocks[i].video_dec_block.self_attention`` (a `Kandinsky6Attention`:
+``to_query/key/value``, per-head RMS norms, ``out_layer``) over the video tokens, frame-major from its channels-last
+latents ``[B, F, H, W, C]`` (patch ``(1, 2, 2)``); its 3D RoPE comes as 2x2 rotation matrices per channel pair,
+``[N, 1, D / 2, 2, 2]``. As LTX-2's, its audio self-attention, its audio-video cross-attentions (``va_cross_attention``,
+``av_cross_attention``) and both text cross-attentions keep their own processors: the audio tokens never enter the
+methods' frame grid.
 
 Given an image its call appends the image's latent as one more frame after the video, at the first frame's RoPE position
 (token type 1, `reference_frames`): the methods treat that frame's tokens as joint attention treats text at the end
