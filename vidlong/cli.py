@@ -692,7 +692,7 @@ def _extension_input(args, folder: Path, spec, streaming):
     configs before any weights load."""
     from .attention.adapters import family_of_class
     from .extend import (check_extension_source, check_latents_for_model, check_video_for_model,
-                         check_video_matches_latents, decoded_chunk, input_video_file, load_latents)
+                         check_video_matches_latents, decoded_chunk, fewest_input_frames, input_video_file, load_latents)
     from .models import folder_configs, folder_geometry
     from .scalars import is_real
 
@@ -712,7 +712,7 @@ def _extension_input(args, folder: Path, spec, streaming):
     if args.video is not None:
         frames = input_video_file(args.video, spec, streaming, family)
         fps = frames.fps
-        check_video_for_model(frames, geometry, chunk)
+        check_video_for_model(frames, geometry, fewest_input_frames(family, spec))
         if latents is not None:
             check_video_matches_latents(frames, latents, geometry, meta, chunk=chunk)
         sidecar = Path(args.video).with_suffix(".json")

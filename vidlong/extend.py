@@ -137,10 +137,10 @@ def as_video_frames(video, field: str = "video") -> np.ndarray:
     return video
 
 
-def check_video_for_model(frames: np.ndarray, geometry: Geometry, chunk: Optional[int] = None) -> None:
-    """A one-line error unless `frames` ``[T, H, W, 3]`` can be continued by a model of `geometry`: at least one frame, or,
-    where its call encodes a given video in whole chunks of `chunk` latent frames each on its own (a model's
-    `decoded_chunk`: Helios), at least one chunk's ``temporal·(chunk - 1) + 1`` pixel frames.
+def check_video_for_model(frames: np.ndarray, geometry: Geometry, fewest: tuple = (1, "")) -> None:
+    """A one-line error unless `frames` ``[T, H, W, 3]`` can be continued by a model of `geometry`: at least one frame, or
+    the `fewest` its family continues (`fewest_input_frames`: (pixel frames, why): Helios's whole chunk, FramePack's image
+    frame and one section).
 
     The continuation is made at the input's own size (so the two can be joined); a size that is not a
     multiple of the model's grid is refused rather than resized, since resizing would change the input. The ffmpeg line
@@ -148,10 +148,9 @@ def check_video_for_model(frames: np.ndarray, geometry: Geometry, chunk: Optiona
     """
     if frames.ndim != 4 or frames.shape[0] < 1:
         raise VidlongError(f"{named('video')} holds no frames; pass a video with at least 1 frame")
-    window = 1 if chunk is None else pixel_frames(chunk, geometry.temporal)
-    if frames.shape[0] < window:
-        raise VidlongError(f"{named('video')} has {frames.shape[0]} frames; this model's call encodes a video it continues "
-                           f"in whole chunks of {window} frames, each on its own: pass a video of at least {window} frames")
+    least, why = fewest
+    if frames.shape[0] < least:
+        raise VidlongError(f"{named('video')} has {frames.shape[0]} frames; {why}: pass a video of at least {least} frames")
     height, width, multiple, least = frames.shape[1], frames.shape[2], geometry.pixel_multiple, geometry.min_pixels
     if height % multiple or width % multiple or min(height, width) < least:
         h, w = max(least, height // multiple * multiple), max(least, width // multiple * multiple)
@@ -191,6 +190,19 @@ def decoded_chunk(family: str, spec) -> Optional[int]:
     from .attention.adapters import adapter_named
 
     return spec.native_frames if adapter_named(family).chunks_decoded_alone else None
+
+
+def fewest_input_frames(family: str, spec) -> tuple:
+    """(the fewest pixel frames of a video an extension by a model of `family` (its `spec`) continues, why: "" for one):
+    a whole chunk's where its call encodes a video in whole chunks each alone (`decoded_chunk`: Helios), those its family
+    fixes (`FamilyAdapter.fewest_extended`: FramePack's), else 1."""
+    from .attention.adapters import adapter_named
+
+    chunk = decoded_chunk(family, spec)
+    if chunk is not None:
+        window = pixel_frames(chunk, spec.temporal_ratio)
+        return window, f"this model's call encodes a video it continues in whole chunks of {window} frames, each on its own"
+    return adapter_named(family).fewest_extended(spec) or (1, "")
 
 
 def check_video_matches_latents(frames: np.ndarray, latents: torch.Tensor, geometry: Geometry, meta: dict = None,
@@ -288,13 +300,14 @@ def extension_prefix(pipe, streaming, video: Optional[np.ndarray] = None, latent
         video = as_video_frames(video)
     spec, geometry, family = pipe.spec, pipe.geometry(), pipe.facts()["family"]
     context, chunk = extension_context(spec, streaming, family), decoded_chunk(family, spec)
+    fewest = fewest_input_frames(family, spec)
     if latents is not None:
         check_latents_for_model(latents, geometry)
         if video is not None:
-            check_video_for_model(video, geometry, chunk)
+            check_video_for_model(video, geometry, fewest)
             check_video_matches_latents(video, latents, geometry, chunk=chunk)
         return ExtensionPrefix(latents=latents, history=latents, frames=video, fps=fps)
-    check_video_for_model(video, geometry, chunk)
+    check_video_for_model(video, geometry, fewest)
     if chunk is None:  # 4k + 1 frames, encoded as one clip
         tail = video[-tail_pixel_frames(len(video), max(1, context) + ENCODE_WARMUP, spec.temporal_ratio):]
     else:  # whole chunks from its end (`stream_encode`)

@@ -199,16 +199,15 @@ def check_streams(family: str, context: Optional[str] = None) -> None:
 
 
 def fewest_frames_extended(limits: ModelLimits) -> Optional[int]:
-    """The fewest pixel frames of a video vidlong extend continues on the model of `limits`: 1, or one whole chunk's where its
-    call encodes a video in whole chunks each on its own (`vidlong.extend.decoded_chunk`: Helios); None where its family does
-    not stream (no stream context)."""
+    """The fewest pixel frames of a video vidlong extend continues on the model of `limits`
+    (`vidlong.extend.fewest_input_frames`: 1, one whole chunk's for Helios, the image's frame and one section for FramePack);
+    None where its family does not stream (no stream context)."""
     from .attention.adapters import adapter_named
-    from .extend import decoded_chunk
+    from .extend import fewest_input_frames
 
     if not adapter_named(limits.family).stream_contexts:
         return None
-    chunk = decoded_chunk(limits.family, limits.spec)
-    return 1 if chunk is None else limits.spec.temporal_ratio * (chunk - 1) + 1
+    return fewest_input_frames(limits.family, limits.spec)[0]
 
 
 def streams(limits: ModelLimits) -> bool:

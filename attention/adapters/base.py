@@ -198,6 +198,12 @@ class FamilyAdapter:
 
         return chunks * chunk, whole_chunk_pixel_frames(chunks, chunk, temporal_ratio)
 
+    def fewest_extended(self, spec) -> Optional[tuple]:
+        """(the fewest pixel frames of a video its extensions continue, why, for the refusal of a shorter one) where its
+        family fixes them (FramePack's image frame and one section), else None (`vidlong.extend.fewest_input_frames`: one
+        frame, or a whole chunk where `chunks_decoded_alone`)."""
+        return None
+
     def parts_refusal(self, pipeline: str, transformer, vae) -> Optional[str]:
         """Why a pipeline of class `pipeline` (diffusers' name) cannot run a transformer of the family with a VAE of these
         configs (mappings: a folder's config.json files, or a held pipeline's ``config``), for a one-line refusal before
