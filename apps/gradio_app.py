@@ -51,7 +51,7 @@ from vidlong.schedulers.stream import one_prompt_text, stream_chunk_count  # noq
 from vidlong.streaming import StreamSampling, VideoStreamer, held_frames, held_sound, resolve_context  # noqa: E402
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_SEED, MAX_STEPS, call_pixel_count, check_diagonal,  # noqa: E402
                               check_diagonal_stream, check_generate, check_methods_run, check_not_redrawing, check_seed,
-                              check_streams, extends, limits_for_pipeline, streams, video_size)
+                              check_streams, limits_for_pipeline, streams, video_size)
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
 from vidlong.extend import count_input_frames, input_frame_size  # noqa: E402
 from vidlong.animate import ANIMATE_VIDEOS  # noqa: E402
@@ -285,10 +285,10 @@ class App:
         self.stream_chunk = min(default.chunk, self.spec.native_frames)
         self.stream_steps, self.stream_guidance = sampling.step_count, sampling.guidances[0]
         adapter = adapter_named(self.limits.family)
-        #: whether the Stream tab redraws an uploaded video (`vidlong.redraw_stream`), and continues one (`pipe.extend`: not
-        #: where its family streams but does not extend, `vidlong.validate.extends`: FramePack)
+        #: whether the Stream tab redraws an uploaded video (`vidlong.redraw_stream`), and continues one (`pipe.extend`: where
+        #: it streams, `vidlong.validate.streams`)
         self.stream_redraws = stream_redraws(self.limits)
-        self.stream_extends = extends(self.limits)
+        self.stream_extends = streams(self.limits)
         #: the Stream tab's contexts: the family's (`FamilyAdapter.stream_contexts`)
         self.stream_contexts = adapter.stream_contexts
         #: whether "Re-encode the cache on a prompt switch" acts: a stream keeps a KV cache that a switch may keep (an
@@ -462,9 +462,6 @@ class App:
         video, extend_video = _uploaded_path(video), _uploaded_path(extend_video)
         if extend_video:
             check_not_redrawing(self.limits, extension=True)  # an edit does not extend
-            reason = adapter_named(self.limits.family).no_extension_reason  # nor FramePack, image or not
-            if reason is not None:
-                raise VidlongError(f"Video to continue: this model does not continue a video: {reason}")
             count_input_frames(extend_video, "extend_video")  # a file that is no video, named as this field
             for given, field in ((video, "the video to redraw"), (image, "the first-frame image")):
                 if given:

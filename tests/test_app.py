@@ -1118,11 +1118,12 @@ def test_a_helios_pages_length_note_names_the_frames_its_call_makes(tmp_path_fac
         assert read_video(video_path(video))[0].shape[0] == settings["pixel_frames"] == 17
 
 
-def test_a_framepack_page_offers_no_video_to_continue_and_names_its_first_frame_field(tmp_path_factory):
-    """A FramePack folder's page (image to video; it streams, but does not continue a video): no "Continue a video" in its
-    Stream tab, and a video to continue given through the API is refused in one line saying so (not "remove the
-    first-frame image", which its streams need), pointing to the Stream tab from a first frame; a run with no first frame
-    is refused naming the page's field, not the CLI's --image."""
+def test_a_framepack_page_continues_a_video_and_names_its_first_frame_field(tmp_path_factory):
+    """A FramePack folder's page (image to video; it streams and continues a video): "Continue a video" in its Stream tab;
+    a 9-frame video to continue (its call's shortest: the image's frame and one section of 2) given through the API is
+    continued by 0.5 s at its 30 fps (2 sections of 8 frames), its frames first; with a first-frame image beside it, refused
+    in one line (the continuation's image is the video's first frame); a run with no first frame and no video is refused
+    naming the page's field, not the CLI's --image."""
     import numpy as np
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
@@ -1133,15 +1134,20 @@ def test_a_framepack_page_offers_no_video_to_continue_and_names_its_first_frame_
 
     inputs = tmp_path_factory.mktemp("framepack-inputs")
     Image.fromarray(np.random.default_rng(3).integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(inputs / "start.png")
-    write_video(inputs / "in.mp4", np.random.default_rng(4).integers(0, 255, (9, 16, 16, 3), dtype=np.uint8), fps=30)
+    ramp = np.broadcast_to(np.linspace(40, 200, 9, dtype=np.uint8)[:, None, None, None], (9, 16, 16, 3))
+    write_video(inputs / "in.mp4", ramp.copy(), fps=30)
     folder = saved_folder(tmp_path_factory.mktemp("framepack-page"))
     with launched(folder, tmp_path_factory.mktemp("framepack-downloads")) as (demo, client):
-        assert field(demo, "Stream").visible and not field(demo, "Continue a video").visible
-        for given in (dict(image=handle_file(str(inputs / "start.png"))), dict()):
-            with pytest.raises(AppError, match=r"^Video to continue: this model does not continue a video: FramePack's history "
-                                               r".* use the Stream tab from a first frame \(/stream's image\)$"):
-                client.predict(prompt="a red ball", seconds=1, extend_video=handle_file(str(inputs / "in.mp4")), **given,
-                               api_name="/stream")
+        assert field(demo, "Stream").visible and field(demo, "Continue a video").visible
+        streamed = client.predict(prompt="a red ball", seconds=0.5, extend_video=handle_file(str(inputs / "in.mp4")),
+                                  api_name="/stream")
+        frames, fps = read_video(video_path(streamed[2]))
+        assert len(frames) == 9 + 2 * 8 and fps == pytest.approx(30)
+        assert np.abs(frames[:9].astype(int) - read_video(inputs / "in.mp4")[0].astype(int)).mean() < 3  # one more H.264 encode
+        with pytest.raises(AppError, match=r"^Video to continue: the continuation starts from its own last frames; remove the "
+                                           r"first-frame image, or the video to continue$"):
+            client.predict(prompt="a red ball", seconds=1, extend_video=handle_file(str(inputs / "in.mp4")),
+                           image=handle_file(str(inputs / "start.png")), api_name="/stream")
         for endpoint in ("/generate", "/stream"):
             with pytest.raises(AppError, match=r"^this model is image-to-video: pass the first frame with the \"First frame "
                                                r"\(image-to-video\)\" field \(the API's image\)$"):

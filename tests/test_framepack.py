@@ -1,10 +1,13 @@
 """FramePack (image to video, section by section, each after its own compressed history) through its family adapter and
 pipeline: the spec from configs/models; vidlong's lengths are whole sections after the image's frame; `generate` = diffusers'
 `HunyuanVideoFramepackPipeline` call bit for bit in both orders; a stream's sections and frames are its vanilla call's bit
-for bit while the history it keeps stays one size; `vidlong stream --image` writes its mp4; the methods, an inverted stream
-and what its streams do not take are refused in one line before loading."""
+for bit while the history it keeps stays one size; an extension starts with the input's frames and its first section is a
+stream's from the input's first frame whose history holds the input's last latent frames; `vidlong stream --image` and
+`vidlong extend` write their mp4s; the methods, an inverted stream or extension, saved latents, a video shorter than its
+call's shortest and what its streams do not take are refused in one line before loading."""
 
 import dataclasses
+import re
 import shutil
 
 import numpy as np
@@ -151,6 +154,55 @@ def test_cli_stream_writes_its_mp4(folder, image_path, tmp_path):
     assert frames.shape == (17, 16, 16, 3) and fps == pytest.approx(30)
 
 
+def test_an_extension_goes_on_as_a_stream_whose_history_holds_the_inputs_last_latents(pipe):
+    """`pipe.extend` of a 13-frame video by 3 sections of 2: its first item is the input's frames bit for bit and the
+    input's 4 latent frames as the VAE encodes the whole clip (shorter than the 19 of history and 4 of warm-up); its first
+    section is bit for bit the one a `FramePackStreamer` makes from the same seed and the input's first frame as its image
+    once its history is seeded with those latents (zeros before them); its frames are 3, 8, then 8 + 5 (each section's
+    8, the first section's 5 that re-decode the input's last frames dropped, the last 5 held back until the end); its
+    history is 19 latent frames at every section and what it holds one size from the second on."""
+    from vidlong.families.framepack import FramePackStreamer
+    from vidlong.streaming import rolled_in
+
+    pipe.vidlong_spec = dataclasses.replace(pipe.spec, sampling_type=None)
+    video = np.random.default_rng(1).integers(0, 255, (13, 16, 16, 3), dtype=np.uint8)
+    extension = pipe.extend("a red ball", video=video, streaming=Streaming(chunk=NATIVE), chunks=3, seed=2)
+    items = list(extension)
+    encoded = pipe.stream_encode(torch.from_numpy(video).permute(3, 0, 1, 2)[None].float() / 127.5 - 1).float()
+    assert items[0].is_input and np.array_equal(items[0].frames, video) and torch.equal(items[0].latents, encoded)
+    assert [len(item.frames) for item in items[1:]] == [3, 8, 8 + SECTION]
+    assert [frames for frames, _ in extension.footprints] == [19] * 3 and len({size for _, size in extension.footprints[1:]}) == 1
+
+    class Seeded(FramePackStreamer):
+        def _start_image(self):
+            super()._start_image()
+            self.history = rolled_in(torch.zeros_like(self.history), encoded)
+
+    seeded = list(Seeded(pipe, "a red ball", Streaming(chunk=NATIVE), chunks=1, seed=2, image=video[0], height=16, width=16))
+    assert torch.equal(seeded[0].latents, items[1].latents)
+
+
+def test_cli_extend_writes_its_mp4_and_refuses_a_video_shorter_than_its_calls_shortest(folder, pipe, tmp_path, capsys,
+                                                                                        monkeypatch):
+    """`vidlong extend` of a 13-frame video by 2 sections of 2: its frames, then 16 new ones, at 30 fps; an 8-frame video
+    (its call's shortest is 9: the image's frame and one section) is refused in one line before loading, and by
+    `pipe.extend` with the same words before anything is encoded."""
+    from family_checks import check_cli_extension, check_refused_before_loading
+
+    from vidlong.video_io import write_video
+
+    check_cli_extension(folder, tmp_path, temporal=8, fps=30, size=(16, 16, 3), chunk=NATIVE)
+    short = write_video(tmp_path / "short.mp4", np.zeros((8, 16, 16, 3), np.uint8), 30)
+    says = ("has 8 frames; FramePack continues a video from its last section of 2 latent frames after its first frame, as "
+            "its call's shortest video (9 frames) holds")
+    args = ["extend", "--model", str(folder), "--prompt", "a red ball", "--video", str(short), "--chunk", str(NATIVE),
+            "--chunks", "1"]
+    assert f"--video {says}: pass a video of at least 9 frames" in check_refused_before_loading(args, tmp_path / "e.mp4",
+                                                                                                 capsys, monkeypatch)
+    with pytest.raises(VidlongError, match=re.escape(f"video (--video) {says}")):
+        pipe.extend("a red ball", video=np.zeros((8, 16, 16, 3), np.uint8), chunks=1)
+
+
 def ordered_copy(folder, path, order: str):
     """A copy of `folder` at `path` whose vidlong.yaml sets the section order `order`."""
     copy = shutil.copytree(folder, path)
@@ -165,6 +217,9 @@ def inverted_folder(folder, tmp_path_factory):
     return ordered_copy(folder, tmp_path_factory.mktemp("inverted") / "framepack", "inverted_anti_drifting")
 
 
+#: why its extensions do not continue saved latents
+NO_LATENTS = "a FramePack continuation reads its start image's SigLIP states, which saved latents do not hold"
+
 #: what it refuses before loading, and what the refusal says
 REFUSED = [(["generate", "--ratio", "2", "--method", "ultravico"], "its own bounded, compressed history"),
            (["generate", "--ratio", "2", "--method", "fifo"], "stream it instead"),
@@ -172,23 +227,28 @@ REFUSED = [(["generate", "--ratio", "2", "--method", "ultravico"], "its own boun
            (["stream", "--chunks", "2", "--context", "cache"], "cache is not available for HunyuanVideoFramepack"),
            (["stream", "--chunks", "2", "--sinks", "1"], "its call's own history"),
            (["stream", "--chunks", "2", "--sampler", "causal"], "drop --sampler causal"),
-           (["extend", "--video", "in.mp4", "--chunks", "1"], "vidlong extend does not run this model"),
-           (["generate", "--ratio", "2", "--save-latents", "saved.pt"], "vidlong extend does not run this model: drop --save"),
-           (["stream", "--chunks", "2", "--save-latents", "saved.pt"], "vidlong extend does not run this model: drop --save")]
+           (["extend", "--video", "in.mp4", "--latents", "in.pt", "--chunks", "1"], f"--latents: {NO_LATENTS}; drop --latents"),
+           (["extend", "--latents", "in.pt", "--chunks", "1"], f"--latents: {NO_LATENTS}; extend the video file instead"),
+           (["generate", "--ratio", "2", "--save-latents", "saved.pt"], f"--save-latents: {NO_LATENTS}; extend the video"),
+           (["stream", "--chunks", "2", "--save-latents", "saved.pt"], f"--save-latents: {NO_LATENTS}; extend the video")]
 
 
 @pytest.mark.parametrize("command, says", REFUSED)
 def test_what_it_does_not_run_is_refused_in_one_line_before_loading(folder, image_path, tmp_path, capsys, monkeypatch,
                                                                     command, says):
     """The methods (its attention spans one section and its history), fifo's queue, a length off its sections, a KV cache,
-    sinks, the causal sampler, an extension, latents saved for an extension."""
+    sinks, the causal sampler, an extension from saved latents, latents saved for one."""
     image = None if command[0] == "extend" else image_path
     check_release_refuses(folder, image, command, says, tmp_path, capsys, monkeypatch)
 
 
-def test_an_inverted_stream_is_refused_in_one_line_before_loading(inverted_folder, image_path, tmp_path, capsys, monkeypatch):
-    """A folder whose vidlong.yaml sets the inverted order does not stream (its first section is the video's end)."""
-    check_release_refuses(inverted_folder, image_path, ["stream", "--chunks", "2"], "inverted_anti_drifting order cannot stream",
+@pytest.mark.parametrize("command", [["stream", "--chunks", "2"], ["extend", "--video", "in.mp4", "--chunks", "1"]])
+def test_an_inverted_stream_or_extension_is_refused_in_one_line_before_loading(inverted_folder, image_path, tmp_path, capsys,
+                                                                               monkeypatch, command):
+    """A folder whose vidlong.yaml sets the inverted order does not stream or extend (its first section is the video's
+    end)."""
+    image = None if command[0] == "extend" else image_path
+    check_release_refuses(inverted_folder, image, command, "inverted_anti_drifting order cannot stream or extend a video",
                           tmp_path, capsys, monkeypatch)
 
 

@@ -173,7 +173,7 @@ def _check_model(args) -> Path:
     from .video_to_video import check_redraws
     from .validate import (check_compile, check_device, check_diagonal_offload, check_diagonal_stream, check_dtype,
                            check_folder_guider, check_image_codec, check_keeps_latents, check_offload, check_streamable,
-                           extends, fewest_frames_extended, limits_for_folder, resolve_context, uses_causal_sampler)
+                           fewest_frames_extended, limits_for_folder, resolve_context, streams, uses_causal_sampler)
 
     folder = check_model_folder(args.model)
     device = check_device(args.device)
@@ -204,7 +204,7 @@ def _check_model(args) -> Path:
     if args.command == "generate" and args.save_latents and task == "animate":
         raise VidlongError("--save-latents saves the latents a video continues from, and a Wan Animate call decodes each "
                            "segment and continues them itself: drop --save-latents")
-    if args.command in ("generate", "stream") and args.save_latents and not extends(limits_for_folder(folder, **_given(args))):
+    if args.command in ("generate", "stream") and args.save_latents and not streams(limits_for_folder(folder, **_given(args))):
         raise VidlongError("--save-latents saves the latents vidlong extend --latents continues from, and vidlong extend "
                            "does not run this model: drop --save-latents")
     for flag in ("save_latents", "latents"):

@@ -213,25 +213,17 @@ def fewest_frames_extended(limits: ModelLimits) -> Optional[int]:
 def streams(limits: ModelLimits) -> bool:
     """Whether the pipeline of `limits` streams at all (its family has a stream context, and the pipeline no
     `ModelLimits.no_stream_reason` and no edit of a given video, `ModelLimits.edits`, which streams that edit alone:
-    `check_not_redrawing`); whether it extends too: `extends`."""
+    `check_not_redrawing`): a pipeline that streams extends too (an extension is a stream with a pre-filled start)."""
     from .attention.adapters import adapter_named
 
     return bool(adapter_named(limits.family).stream_contexts) and limits.no_stream_reason is None and not limits.edits
 
 
-def extends(limits: ModelLimits) -> bool:
-    """Whether `vidlong extend` runs the pipeline of `limits`: it `streams`, and its family does not refuse extensions
-    (`FamilyAdapter.no_extension_reason`: FramePack streams but does not extend)."""
-    from .attention.adapters import adapter_named
-
-    return streams(limits) and adapter_named(limits.family).no_extension_reason is None
-
-
 def continue_hint(limits: ModelLimits) -> str:
-    """The refusals' pointer to `vidlong extend` for continuing a video, where the pipeline of `limits` extends (`extends`:
+    """The refusals' pointer to `vidlong extend` for continuing a video, where the pipeline of `limits` extends (it `streams`:
     an extension is a stream with a pre-filled start; one whose call `continues` a video: `vidlong generate --video` too);
     else ""."""
-    if not extends(limits):
+    if not streams(limits):
         return ""
     one_call = " (or in one window: vidlong generate --video)" if limits.continues else ""
     return f"; to continue a video use vidlong extend --video{one_call}"
@@ -982,17 +974,11 @@ def check_streamable(limits: ModelLimits, context: str, sinks: Optional[int] = N
     """The pipeline of `limits` streams with `context` (`check_streams`, `ModelLimits.no_stream_reason`); image-to-video
     pipelines stream only with the re-noised context and at least one sink frame: every window must start at the
     video's first frame, where their image condition sits (`vidlong.image_condition`); video-to-video ones do not stream,
-    but for an edit of a given `video` (not an `extension`: `check_not_redrawing`); an `extension` of a family that streams
-    but does not extend (`FamilyAdapter.no_extension_reason`: FramePack's) is refused."""
-    from .attention.adapters import adapter_named
-
+    but for an edit of a given `video` (not an `extension`: `check_not_redrawing`)."""
     task = limits.task
     check_not_redrawing(limits, video, extension)
     check_no_stream_reason(limits)
     check_streams(limits.family, context)
-    reason = adapter_named(limits.family).no_extension_reason
-    if extension and reason is not None:
-        raise VidlongError(f"vidlong extend does not run this model: {reason}")
     if task != "i2v":
         return
     if context != "renoise":

@@ -52,7 +52,6 @@ class FamilyAdapter:
             a chunk of c latent frames (Helios), not ``temporal·c`` after the first (`ModelLimits.chunks_alone`).
         extension_frames: latent frames of a continued video its streams read, where its family fixes them (Helios: its
             call's history, 16 + 2 + 1), else None (a stream's sinks and window: `vidlong.extend.extension_context`).
-        no_extension_reason: why `vidlong extend` does not run it, where it streams but does not extend (None: it does).
         frame_counts: the pixel-frame counts its pipeline's call makes from F latent frames, ``ratio·(F - 1) + r`` for each
             ``r`` here (``ratio`` its VAE's pixel frames a latent frame, ``1 <= r <= ratio``; `vidlong.models.latent_frames`):
             (1,) for the ``ratio·k + 1`` lengths of a VAE whose first latent frame decodes to one pixel frame; another count
@@ -79,7 +78,6 @@ class FamilyAdapter:
     whole_chunks: bool = False
     chunks_decoded_alone: bool = False
     extension_frames: Optional[int] = None
-    no_extension_reason: Optional[str] = None
     frame_counts: tuple = (1,)
 
     def self_attentions(self, transformer) -> list:

@@ -3,7 +3,8 @@ self-attentions, text after video) over one section of latents ``[B, C, f, h, w]
 of its compressed history of clean latents (the image's latent and the latest frame at the full patch, 2 frames at 2x, 16
 at 4x in every axis: ``latents_clean``, ``latents_history_2x``, ``latents_history_4x``) and the SigLIP image states before
 the text: its attention never spans more than one section and that bounded history, so vidlong's methods do not act on it
-(`FramePackAdapter.methods_refusal`). Its streams keep its call's history, bounded (`vidlong.families.framepack`)."""
+(`FramePackAdapter.methods_refusal`). Its streams and extensions keep its call's history, bounded
+(`vidlong.families.framepack`)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -18,8 +19,9 @@ METHODS_REFUSAL = ("its self-attention only ever spans one section and its own b
 
 
 class FramePackAdapter(HistoryAdapter, HunyuanVideoAdapter):
-    """FramePack's self-attentions (HunyuanVideo's), its lengths (whole sections after the image's frame) and its
-    streams' refusals (`HistoryAdapter`'s, and the inverted order's)."""
+    """FramePack's self-attentions (HunyuanVideo's), its lengths (whole sections after the image's frame), its streams'
+    and extensions' refusals (`HistoryAdapter`'s, and the inverted order's) and what an extension reads of a video (its
+    call's history, after at least its shortest video)."""
 
     name = "framepack"
     transformer_class = "HunyuanVideoFramepackTransformer3DModel"
@@ -28,8 +30,8 @@ class FramePackAdapter(HistoryAdapter, HunyuanVideoAdapter):
     no_cache_reason = "its sections read their own clean history as inputs; there is no KV cache to keep"
     no_fifo_reason = ("is not implemented for HunyuanVideoFramepackTransformer3DModel: its sections are denoised one after "
                       "another, each after its compressed history, not as a diagonal queue; stream it instead")
-    no_extension_reason = ("FramePack's history starts at its image and runs in its call's own order; continuing a video "
-                           "is not implemented: use vidlong stream --image")
+    extension_frames = 16 + 2 + 1  # its vanilla call's history (vidlong.families.framepack.HISTORY_SIZES)
+    no_latents_reason = "a FramePack continuation reads its start image's SigLIP states, which saved latents do not hold"
     frame_counts = (1, 2, 3, 4)  # its call takes any num_frames: whole sections of 4·(f - 1) + 1 frames cover it
 
     def whole_chunk_lengths(self, chunks: int, chunk: int, temporal_ratio: int) -> tuple[int, int]:
@@ -37,12 +39,20 @@ class FramePackAdapter(HistoryAdapter, HunyuanVideoAdapter):
         (``chunks·chunk + 1`` latent frames), decoded to ``temporal_ratio·chunks·chunk + 1`` pixel frames."""
         return chunks * chunk + 1, temporal_ratio * chunks * chunk + 1
 
+    def fewest_extended(self, spec) -> tuple:
+        """Its call's shortest video: the image's frame and one section of the native window (``4·w + 1`` pixel frames):
+        an extension's first section is decoded after the input's last section, as its call decodes each section after
+        the one before."""
+        least = self.whole_chunk_lengths(1, spec.native_frames, spec.temporal_ratio)[1]
+        return least, (f"FramePack continues a video from its last section of {spec.native_frames} latent frames after its "
+                       f"first frame, as its call's shortest video ({least} frames) holds")
+
     def spec_stream_refusal(self, spec) -> Optional[str]:
-        """A stream runs its sections forwards ("vanilla"); the inverted order's first section is the video's end (an order
-        that is neither: refused where the spec is read, `vidlong.models.ModelSpec`)."""
+        """A stream or an extension runs its sections forwards ("vanilla"); the inverted order's first section is the
+        video's end (an order that is neither: refused where the spec is read, `vidlong.models.ModelSpec`)."""
         if spec.sampling_type == "inverted_anti_drifting":
-            return ("FramePack's inverted_anti_drifting order cannot stream: its first section made is the video's end; "
-                    "set sampling_type: vanilla in the model's vidlong.yaml (or leave it out) to stream")
+            return ("FramePack's inverted_anti_drifting order cannot stream or extend a video: its first section made is the "
+                    "video's end; set sampling_type: vanilla in the model's vidlong.yaml (or leave it out) to stream or extend")
         return None
 
 

@@ -17,7 +17,8 @@ sections after the image's frame (`attention.adapters.framepack.FramePackAdapter
 ``latents=`` are the sections' noise one after another; `generate` runs its call in the spec's order (``sampling_type``,
 None: its call's default, "inverted_anti_drifting") and decodes as its call does; its streams (`FramePackStreamer`) make its
 vanilla sections keeping only the history the next section reads and decode them as its call does, so memory and time per
-section stay flat. Units: latent frames unless pixel frames are said.
+section stay flat; its extensions (vanilla too) go on from a video as its call would go on after it: the video's first frame
+its start image, its last latent frames (encoded once) its history. Units: latent frames unless pixel frames are said.
 """
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from ..models import SAMPLING_TYPES
 from ..pipeline import VidlongPipelineMixin
-from ..streaming import StreamText, VideoStreamer, rolled_in, to_uint8
+from ..generate import load_image
+from ..streaming import SeamBlend, StreamText, VideoStreamer, rolled_in, to_uint8
 from .hunyuan import HunyuanVideoVAE
 
 INVERTED, VANILLA = SAMPLING_TYPES
@@ -66,20 +68,47 @@ class SectionDecoder:
     before it (the image's for the first, then the section before), the decoded frames blended into the last
     ``4·(w - 1) + 1`` of the video so far by its call's ``_soft_append``. Those last frames are held back (``held``), as the
     next section blends into them, unless the section is the stream's last (``last``, set by its streamer); returns the
-    finished frames ``[1, 3, T, H, W]`` in [-1, 1]. Holds one section's latents and those frames: flat per section."""
+    finished frames ``[1, 3, T, H, W]`` in [-1, 1]. Holds one section's latents and those frames: flat per section.
+
+    An extension's decoder starts after the input's last section (`continue_after`): its first new section is decoded
+    after it, as its call decodes a section after the one before; the frames that decode the input's own (shown
+    unchanged) are dropped, their last kept as ``seam_frame`` (the input's last frame as this decode makes it)."""
 
     def __init__(self, pipe, window: int):
         self.pipe, self.overlap = pipe, pipe.spec.temporal_ratio * (window - 1) + 1
         self.before = None  # [1, C, f, h, w]: the latent frames the next section is decoded after (the image's, first)
         self.held = None  # [1, 3, overlap, H, W]: decoded frames the next section blends into
         self.last = False
+        self.shown = 0  # pixel frames the next decode starts with that are out already (an extension's input's last)
+        self.seam_frame = None  # [1, 3, H, W]: the last of them, as that decode made it
+
+    def continue_after(self, latents: torch.Tensor) -> None:
+        """Decode the next section after `latents` ``[1, C, f, h, w]``, the input's last latent frames, whose
+        ``temporal·(f - 1) + 1`` pixel frames are the input's, already shown."""
+        self.before, self.shown = latents, self.pipe.spec.temporal_ratio * (latents.shape[2] - 1) + 1
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         current = self.pipe._decode_chunk(torch.cat([self.before, latents.to(self.before.device)], dim=2))
+        if self.shown:
+            self.seam_frame, current, self.shown = current[:, :, self.shown - 1], current[:, :, self.shown:], 0
         video = current if self.held is None else self.pipe._soft_append(self.held, current, self.overlap)
         self.before = latents.to(self.before.device)
         self.held = None if self.last else video[:, :, -self.overlap:]
         return video if self.last else video[:, :, :-self.overlap]
+
+
+class SectionSeam:
+    """An extension's seam (`vidlong.streaming.SeamBlend` over `frames` new pixel frames) from the input's last frame
+    `input_last` uint8 ``[H, W, 3]`` and that frame as `decoder` decodes it with the first new section (its
+    ``seam_frame``, known once that section is decoded), applied to the new frames uint8 ``[T, H, W, 3]`` in order."""
+
+    def __init__(self, input_last: np.ndarray, decoder: SectionDecoder, frames: int):
+        self.input_last, self.decoder, self.frames, self.blend = input_last, decoder, frames, None
+
+    def __call__(self, chunk: np.ndarray) -> np.ndarray:
+        if self.blend is None:
+            self.blend = SeamBlend(self.input_last, to_uint8(self.decoder.seam_frame[:, :, None])[0], self.frames)
+        return self.blend(chunk)
 
 
 class FramePackStreamer(VideoStreamer):
@@ -90,7 +119,11 @@ class FramePackStreamer(VideoStreamer):
     image's latent and states come first from the stream's generator, then each section's noise, as its call draws them,
     so that from the same seed its sections are its call's bit for bit, and decoded as its call decodes them
     (`SectionDecoder`). Nothing else is kept: memory and time per section are flat however long it runs (`footprints`
-    records, per section, the history's latent frames and the numbers held in it, the image's latent and the decoder)."""
+    records, per section, the history's latent frames and the numbers held in it, the image's latent and the decoder).
+
+    An extension continues a video as its call would go on after it (`_start_from_prefix`): the video's first frame is
+    the start image, its last latent frames the history, its last section the one the first new section is decoded
+    after."""
 
     def __init__(self, pipe, prompt, streaming=None, **kwargs):
         from ..methods import Streaming
@@ -124,6 +157,22 @@ class FramePackStreamer(VideoStreamer):
         """Every section's latent frames; the decoder holds no frames back after the stream's last section."""
         self.decoder.last = self.chunks is not None and index == self.chunks - 1
         return self.schedule.chunk
+
+    def _start_from_prefix(self, decoder: SectionDecoder) -> np.ndarray:
+        """An extension's start: the input's first frame as the start image (`_start_image`: its latent drawn with the
+        stream's generator and its SigLIP states, as its call makes them from an image), the input's last latent frames
+        (`extension_frames`, encoded once: `vidlong.extend.extension_prefix`) as the history (zeros before them where
+        there are fewer, as its call's history holds zeros before its image), and its last section's (``chunk`` latent
+        frames) as what the first new section is decoded after (`SectionDecoder.continue_after`); the new frames take
+        on the input's last frame's difference to its decode (`SectionSeam`). Returns the input frames."""
+        frames = self.prefix.frames
+        self.image = load_image(np.asarray(frames[0]))
+        self._start_image()
+        tail = self.prefix.cache_latents(sum(HISTORY_SIZES)).float()
+        self.history = rolled_in(torch.zeros_like(self.history), tail)
+        decoder.continue_after(self.prefix.latents[:, :, -self.schedule.chunk:].float().to(self.first.device))
+        self.seam = SectionSeam(frames[-1], decoder, self.streaming.seam_frames)
+        return frames
 
     def _start_image(self) -> None:
         """The image's latent (drawn from its VAE's distribution with the stream's generator) and SigLIP states, as its
@@ -175,11 +224,12 @@ class FramePackStreamer(VideoStreamer):
 
     def remaining_frames(self) -> list:
         """The last section's frames its decoder held back for the next section to blend into (``4·(w - 1) + 1``; none after
-        the stream's last section), uint8 ``[T, H, W, 3]``, once: for a stream that stops before its last section."""
+        the stream's last section), uint8 ``[T, H, W, 3]`` (an extension's seam carried into them), once: for a stream that
+        stops before its last section."""
         if self.decoder is None:
             return []
         held, self.decoder.held = self.decoder.held, None
-        return [] if held is None else to_uint8(held)
+        return [] if held is None else self.seam(to_uint8(held))
 
     def _remember(self, latents: torch.Tensor) -> None:
         """Clean latents ``[1, C, f, h, w]`` into the history, its oldest frames out (its size stays ``sum(HISTORY_SIZES)``)."""
@@ -193,9 +243,9 @@ class VidLongHunyuanVideoFramepackPipeline(HunyuanVideoVAE, VidlongPipelineMixin
     """diffusers' `HunyuanVideoFramepackPipeline` (FramePack, image to video) with vidlong's surface: its call's section is
     the model's native window (``latent_window_size`` where none is given), its order the spec's (``sampling_type`` where
     none is given; None: its call's), its ``latents=`` the sections' noise, `generate` decodes as its call does, and it
-    streams its vanilla sections keeping only its call's history (`FramePackStreamer`). ``guidance`` is its embedded
-    guidance (``guidance_scale``; true classifier-free guidance, ``true_cfg_scale``, stays its call's 1). vidlong's methods
-    do not act on it (its adapter's refusal), and it does not extend a video (`FramePackAdapter.no_extension_reason`)."""
+    streams its vanilla sections and extends a video keeping only its call's history (`FramePackStreamer`). ``guidance``
+    is its embedded guidance (``guidance_scale``; true classifier-free guidance, ``true_cfg_scale``, stays its call's 1).
+    vidlong's methods do not act on it (its adapter's refusal)."""
 
     task = "i2v"
     call_redraws_from = "noise"  # its call draws the image's latent from its generator, then its sections' noise
