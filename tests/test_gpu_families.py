@@ -20,7 +20,7 @@ from vidlong.attention.adapters import adapter_named
 from vidlong.generate import GenerateRequest, generate, ratio_latent_frames
 from vidlong.methods import Streaming
 from vidlong.pipeline import load_pipeline
-from vidlong.validate import limits_for_pipeline, odd_latents, shown_first_chunk
+from vidlong.validate import fewest_frames_extended, limits_for_pipeline, odd_latents, shown_first_chunk
 
 DEVICE, DTYPE = os.environ.get("VIDLONG_GPU_TEST_DEVICE", "cuda"), "bfloat16"
 
@@ -74,7 +74,7 @@ CASES = {
     "helios-pyramid": (("builder", "tiny_helios_pyramid_pipeline", {}, dict(native_frames=3, height=32, width=32, fps=24)), False,
                        True, True),
     "framepack": (("builder", "tiny_framepack_pipeline", {}, dict(native_frames=3, height=32, width=32, fps=30)), True, True,
-                  False),
+                  True),
     "cosmos-predict2.5": (("builder", "tiny_cosmos_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=16)), False,
                           True, True),
     "kandinsky6": (("builder", "tiny_kandinsky6_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=24)), False, False,
@@ -93,7 +93,8 @@ GENERATING = [name for name in CASES if name not in CONTINUING | EDITING]
 #: cache): `generate` makes their 2x video with no method
 NO_METHODS = {"anyflow-far", "helios", "helios-pyramid", "framepack"}
 #: the cases whose stream decodes each section with the one before and blends it into the frames before (FramePack): a
-#: section's last r·(c - 1) + 1 frames wait for the next
+#: section's last r·(c - 1) + 1 frames wait for the next (an extension's first section's first r·(c - 1) + 1 re-make the
+#: input's last, and are dropped)
 SECTIONS_BLENDED = {"framepack"}
 STREAMING = [name for name, (_, _, streams, _) in CASES.items() if streams]
 EXTENDING = [name for name, (*_, extends) in CASES.items() if extends]
@@ -247,12 +248,15 @@ def test_a_two_chunk_stream(folders, name):
 
 @pytest.mark.parametrize("name", EXTENDING)
 def test_an_extension_of_a_short_video(folders, name):
-    """`extend` of 2r + 1 frames (a brightness ramp with noise) by 2 chunks of 1 latent frame: the input first, bit for
-    bit, then r varied frames a chunk; latents finite and within `LATENT_REL_ERR` of float32 on the CPU."""
+    """`extend` of 2r + 1 frames (a brightness ramp with noise; FramePack's: its call's shortest video, the image's frame
+    and one native section, 4·3 + 1) by 2 chunks of 1 latent frame: the input first, bit for bit, then r varied frames a
+    chunk (FramePack's: r - 1, then r + 1, its first section's last frame held back for its second to blend into);
+    latents finite and within `LATENT_REL_ERR` of float32 on the CPU."""
     def run(pipe):
         ratio, height, width = pipe.spec.temporal_ratio, pipe.spec.height, pipe.spec.width
-        ramp = np.linspace(40, 200, 2 * ratio + 1)[:, None, None, None]
-        noise = np.random.default_rng(1).normal(0, 20, (2 * ratio + 1, height, width, 3))
+        count = max(2 * ratio + 1, fewest_frames_extended(limits_for_pipeline(pipe)))
+        ramp = np.linspace(40, 200, count)[:, None, None, None]
+        noise = np.random.default_rng(1).normal(0, 20, (count, height, width, 3))
         video = np.clip(ramp + noise, 0, 255).astype(np.uint8)
         items = list(pipe.extend(PROMPT, video=video, streaming=Streaming(chunk=1), chunks=2, seed=1))
         assert items[0].is_input and np.array_equal(items[0].frames, video)
@@ -260,9 +264,13 @@ def test_an_extension_of_a_short_video(folders, name):
 
     pipe, items = assert_near_float32_on_the_cpu(folders(name), run, f"{name}: extension by 2 chunks", name)
     assert [item.index for item in items] == [-1, 0, 1]
-    for item in items[1:]:
+    ratio = pipe.spec.temporal_ratio
+    counts = (1, 1) if limits_for_pipeline(pipe).chunks_alone else (ratio, ratio)
+    if name in SECTIONS_BLENDED:
+        counts = (ratio - 1, ratio + 1)
+    for item, count in zip(items[1:], counts):
         assert item.latents.shape[2] == 1
-        assert_frames(item.frames, 1 if limits_for_pipeline(pipe).chunks_alone else pipe.spec.temporal_ratio, pipe)
+        assert_frames(item.frames, count, pipe)
 
 
 @pytest.mark.parametrize("name", sorted(CONTINUING))
