@@ -159,10 +159,12 @@ def test_an_extension_goes_on_as_a_stream_whose_history_holds_the_inputs_last_la
     input's 4 latent frames as the VAE encodes the whole clip (shorter than the 19 of history and 4 of warm-up); its first
     section is bit for bit the one a `FramePackStreamer` makes from the same seed and the input's first frame as its image
     once its history is seeded with those latents (zeros before them); its frames are 3, 8, then 8 + 5 (each section's
-    8, the first section's 5 that re-decode the input's last frames dropped, the last 5 held back until the end); its
-    history is 19 latent frames at every section and what it holds one size from the second on."""
+    8, the last 5 held back until the end): the first 3 are those after the 5 that re-make the input's last frames in the
+    decode of the input's last section and the first new one, the input's last frame's difference to that decode's fifth
+    faded into them (`SeamBlend` over 8 frames); its history is 19 latent frames at every section and what it holds one
+    size from the second on."""
     from vidlong.families.framepack import FramePackStreamer
-    from vidlong.streaming import rolled_in
+    from vidlong.streaming import SeamBlend, rolled_in, to_uint8
 
     pipe.vidlong_spec = dataclasses.replace(pipe.spec, sampling_type=None)
     video = np.random.default_rng(1).integers(0, 255, (13, 16, 16, 3), dtype=np.uint8)
@@ -171,6 +173,9 @@ def test_an_extension_goes_on_as_a_stream_whose_history_holds_the_inputs_last_la
     encoded = pipe.stream_encode(torch.from_numpy(video).permute(3, 0, 1, 2)[None].float() / 127.5 - 1).float()
     assert items[0].is_input and np.array_equal(items[0].frames, video) and torch.equal(items[0].latents, encoded)
     assert [len(item.frames) for item in items[1:]] == [3, 8, 8 + SECTION]
+    decoded = to_uint8(pipe._decode_chunk(torch.cat([encoded[:, :, -NATIVE:], items[1].latents], dim=2)))  # 13 frames
+    assert np.array_equal(items[1].frames, SeamBlend(video[-1], decoded[SECTION - 1], 8)(decoded[SECTION:SECTION + 3]))
+    assert not np.array_equal(items[1].frames, decoded[SECTION:SECTION + 3])  # the seam moved them
     assert [frames for frames, _ in extension.footprints] == [19] * 3 and len({size for _, size in extension.footprints[1:]}) == 1
 
     class Seeded(FramePackStreamer):
