@@ -32,9 +32,9 @@ from diffusers import HunyuanVideoFramepackPipeline
 from diffusers.pipelines.hunyuan_video.pipeline_hunyuan_video_framepack import calculate_shift, retrieve_timesteps
 from diffusers.utils.torch_utils import randn_tensor
 
+from ..generate import load_image
 from ..models import SAMPLING_TYPES
 from ..pipeline import VidlongPipelineMixin
-from ..generate import load_image
 from ..streaming import SeamBlend, StreamText, VideoStreamer, rolled_in, to_uint8
 from .hunyuan import HunyuanVideoVAE
 
