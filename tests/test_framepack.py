@@ -257,6 +257,18 @@ def test_an_inverted_stream_or_extension_is_refused_in_one_line_before_loading(i
                           tmp_path, capsys, monkeypatch)
 
 
+def test_vidlong_info_says_an_inverted_folder_neither_streams_nor_extends(folder, inverted_folder):
+    """`vidlong info` answers what the commands do: the inverted order's folder streams and extends not, with the commands'
+    reason, and no stream chunk; the vanilla folder does both."""
+    from vidlong.info import model_info
+
+    inverted, vanilla = model_info(inverted_folder), model_info(folder)
+    for can in ("stream", "extend"):
+        assert not inverted["can"][can]["yes"] and "inverted_anti_drifting order cannot stream" in inverted["can"][can]["why"]
+        assert vanilla["can"][can]["yes"]
+    assert inverted["spec"]["stream_chunk"] is None and vanilla["spec"]["stream_chunk"] is not None
+
+
 def test_an_order_its_call_does_not_take_is_refused_in_one_line_before_loading(folder, image_path, tmp_path, capsys,
                                                                                 monkeypatch):
     """A vidlong.yaml whose sampling_type is none of its call's orders: generate is refused naming the field and its two

@@ -639,7 +639,7 @@ def check_stream(streaming, limits: ModelLimits, height=None, width=None, extens
     check_no_stream_between_two_frames(limits)
     check_streams(limits.family, streaming.context)
     adapter = adapter_named(limits.family)
-    refusal = adapter.stream_refusal(streaming) or adapter.spec_stream_refusal(limits.spec)
+    refusal = adapter.stream_refusal(streaming)
     if refusal is not None:
         raise VidlongError(refusal)
     if limits.geometry.patch[0] > 1 and limits.family != "cogvideox":  # CogVideoX's calls pad to the patch; streams follow
@@ -973,12 +973,18 @@ def check_streamable(limits: ModelLimits, context: str, sinks: Optional[int] = N
                      extension: bool = False) -> None:
     """The pipeline of `limits` streams with `context` (`check_streams`, `ModelLimits.no_stream_reason`); image-to-video
     pipelines stream only with the re-noised context and at least one sink frame: every window must start at the
-    video's first frame, where their image condition sits (`vidlong.image_condition`); video-to-video ones do not stream,
+    video's first frame, where their image condition sits (`vidlong.image_condition`); a spec its family's streams cannot
+    follow is refused (`FamilyAdapter.spec_stream_refusal`: FramePack's inverted order); video-to-video ones do not stream,
     but for an edit of a given `video` (not an `extension`: `check_not_redrawing`)."""
+    from .attention.adapters import adapter_named
+
     task = limits.task
     check_not_redrawing(limits, video, extension)
     check_no_stream_reason(limits)
     check_streams(limits.family, context)
+    refusal = adapter_named(limits.family).spec_stream_refusal(limits.spec)  # what its spec cannot stream: FramePack's order
+    if refusal is not None:
+        raise VidlongError(refusal)
     if task != "i2v":
         return
     if context != "renoise":
