@@ -174,9 +174,10 @@ def test_a_padding_mask_channel_without_torchvision_is_refused_before_loading(fo
     assert "resizes its padding mask with torchvision, which is not installed: pip install torchvision" in line
 
 
-def blanking_guardrail(unsafe: bool = False):
-    """A guardrail that passes no video (every frame black) and, where `unsafe`, no prompt: the tests' stand-in for NVIDIA's,
-    whose class it takes in diffusers' Cosmos module (as where cosmos_guardrail is installed)."""
+def blanking_guardrail(unsafe: bool = False, blocks: bool = False):
+    """A guardrail that passes no video (every frame black; where `blocks`, None, as NVIDIA's answers a video it blocks)
+    and, where `unsafe`, no prompt: the tests' stand-in for NVIDIA's, whose class it takes in diffusers' Cosmos module (as
+    where cosmos_guardrail is installed)."""
     from tiny_pipeline import PassingSafetyChecker
 
     class BlankingGuardrail(PassingSafetyChecker):
@@ -184,7 +185,7 @@ def blanking_guardrail(unsafe: bool = False):
             return not unsafe
 
         def check_video_safety(self, frames):
-            return frames * 0
+            return None if blocks else frames * 0
 
     return BlankingGuardrail
 
@@ -207,6 +208,25 @@ def test_the_guardrail_checks_generates_and_a_streams_video_and_its_prompt(folde
     pipe.safety_checker = blanking_guardrail(unsafe=True)()
     with pytest.raises(vidlong.VidlongError, match=r"^Cosmos Guardrail found the prompt unsafe[^\n]*$"):
         next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=1, seed=0)))
+
+
+def test_a_video_the_guardrail_blocks_is_refused_in_one_line(folder, monkeypatch):
+    """NVIDIA's guardrail answers a video it blocks with None, on which diffusers' call then fails deep in its
+    post-processing: `generate` (its own call) and a stream's chunk refuse it in one line instead."""
+    from diffusers.pipelines.cosmos import pipeline_cosmos2_5_predict
+
+    from vidlong.generate import GenerateRequest, generate
+
+    guardrail = blanking_guardrail(blocks=True)
+    monkeypatch.setattr(pipeline_cosmos2_5_predict, "CosmosSafetyChecker", guardrail)
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    pipe.safety_checker = guardrail()
+    runs = (lambda: generate(pipe, GenerateRequest(prompt="a red ball", seed=3)),
+            lambda: next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=1, seed=0))))
+    for run in runs:
+        with pytest.raises(vidlong.VidlongError, match=r"^Cosmos Guardrail blocked the video as unsafe[^\n]*$"):
+            run()
 
 
 def test_vidlong_info_names_its_spec_and_its_rope_tables_bound(folder, tmp_path, capsys):

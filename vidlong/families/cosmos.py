@@ -10,6 +10,7 @@ from diffusers.pipelines.cosmos import pipeline_cosmos2_5_predict
 from ..errors import VidlongError
 from ..pipeline import VidlongPipelineMixin
 from ..streaming import VideoStreamer
+from .common import replaced
 
 
 def guards_video(pipe) -> bool:
@@ -18,17 +19,30 @@ def guards_video(pipe) -> bool:
     return isinstance(pipe.safety_checker, pipeline_cosmos2_5_predict.CosmosSafetyChecker)
 
 
+def refusing_blocked(check_video_safety):
+    """The guardrail's video check `check_video_safety` (uint8 frames ``[T, H, W, 3]`` -> the frames it passes, faces
+    blurred), refusing in one line a video it blocks: NVIDIA's answers it with None, which its call would hand on."""
+    def checked(frames):
+        passed = check_video_safety(frames)
+        if passed is None:
+            raise VidlongError("Cosmos Guardrail blocked the video as unsafe (NVIDIA Open Model License Agreement); change "
+                               "--prompt or --seed")
+        return passed
+    return checked
+
+
 class GuardedDecoder:
     """A chunk decoder whose frames pass the pipeline's guardrail as its call's do: ``decode(latents)`` -> the wrapped
-    `decoder`'s pixels ``[1, 3, T, H, W]`` in [-1, 1], rounded to uint8 and checked by ``check_video_safety``."""
+    `decoder`'s pixels ``[1, 3, T, H, W]`` in [-1, 1], rounded to uint8 and checked by ``check_video_safety`` (a video it
+    blocks refused in one line: `refusing_blocked`)."""
 
     def __init__(self, decoder, checker):
-        self.decoder, self.checker = decoder, checker
+        self.decoder, self.check = decoder, refusing_blocked(checker.check_video_safety)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         pixels = self.decoder.decode(latents)
         frames = ((pixels[0].permute(1, 2, 3, 0).float() * 0.5 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
-        checked = np.asarray(self.checker.check_video_safety(frames.cpu().numpy()))
+        checked = np.asarray(self.check(frames.cpu().numpy()))
         return (torch.from_numpy(checked).float() / 255 * 2 - 1).permute(3, 0, 1, 2)[None].to(pixels)
 
 
@@ -72,6 +86,15 @@ class VidLongCosmos2_5_PredictBasePipeline(VidlongPipelineMixin, Cosmos2_5_Predi
     mask and every frame at the step's σ ``[B, 1, f, 1, 1]`` as its text-to-world call gives them, its call's sampler
     (UniPC over σ), chunks decoded and encoded by Wan's VAE (the mixin's; through the guardrail's video check where it is
     the pipeline's)."""
+
+    def __call__(self, *args, **kwargs):
+        """Its own call, a video its guardrail blocks refused in one line (`refusing_blocked`) where its post-processing
+        would fail on the guardrail's None."""
+        if not guards_video(self):
+            return super().__call__(*args, **kwargs)
+        check = refusing_blocked(self.safety_checker.check_video_safety)
+        with replaced(self.safety_checker, "check_video_safety", check):
+            return super().__call__(*args, **kwargs)
 
     def streamer(self, streaming):
         streamer = super().streamer(streaming)
