@@ -7,6 +7,7 @@ streams and extends with the re-noised context (its call's guidance and noise le
 does not run."""
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -174,20 +175,20 @@ def test_a_padding_mask_channel_without_torchvision_is_refused_before_loading(fo
     assert "resizes its padding mask with torchvision, which is not installed: pip install torchvision" in line
 
 
-def blanking_guardrail(unsafe: bool = False, blocks: bool = False):
-    """A guardrail that passes no video (every frame black; where `blocks`, None, as NVIDIA's answers a video it blocks)
-    and, where `unsafe`, no prompt: the tests' stand-in for NVIDIA's, whose class it takes in diffusers' Cosmos module (as
-    where cosmos_guardrail is installed)."""
+def stand_in_guardrail(unsafe: bool = False, video=lambda frames: frames * 0):
+    """A guardrail whose video check answers `video(frames)` (by default every frame black; None, as NVIDIA's answers a video
+    it blocks) and which, where `unsafe`, passes no prompt: the tests' stand-in for NVIDIA's, whose class it takes in
+    diffusers' Cosmos module (as where cosmos_guardrail is installed)."""
     from tiny_pipeline import PassingSafetyChecker
 
-    class BlankingGuardrail(PassingSafetyChecker):
+    class StandInGuardrail(PassingSafetyChecker):
         def check_text_safety(self, prompt: str) -> bool:
             return not unsafe
 
         def check_video_safety(self, frames):
-            return None if blocks else frames * 0
+            return video(frames)
 
-    return BlankingGuardrail
+    return StandInGuardrail
 
 
 def test_the_guardrail_checks_generates_and_a_streams_video_and_its_prompt(folder, monkeypatch):
@@ -197,7 +198,7 @@ def test_the_guardrail_checks_generates_and_a_streams_video_and_its_prompt(folde
 
     from vidlong.generate import GenerateRequest, generate
 
-    guardrail = blanking_guardrail()
+    guardrail = stand_in_guardrail()
     monkeypatch.setattr(pipeline_cosmos2_5_predict, "CosmosSafetyChecker", guardrail)
     pipe = vidlong.load_pipeline(folder, device="cpu")
     pipe.set_progress_bar_config(disable=True)
@@ -205,9 +206,29 @@ def test_the_guardrail_checks_generates_and_a_streams_video_and_its_prompt(folde
     assert not generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3)).frames.any()
     chunks = [c.frames for c in pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=2, seed=0)]
     assert [len(c) for c in chunks] == [1, 4] and not any(c.any() for c in chunks)
-    pipe.safety_checker = blanking_guardrail(unsafe=True)()
+    pipe.safety_checker = stand_in_guardrail(unsafe=True)()
     with pytest.raises(vidlong.VidlongError, match=r"^Cosmos Guardrail found the prompt unsafe[^\n]*$"):
         next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=1, seed=0)))
+
+
+def test_a_guarded_streams_first_chunk_is_generates_video(folder, monkeypatch):
+    """Where the guardrail is NVIDIA's (here one that passes every frame as it comes), its call hands it the frames cut to
+    uint8 (not rounded) and shows what it returns: a stream's first chunk of the native window, its frames through the same
+    check, is `generate`'s video but for a value in 10,000 (its chunk decoder's float rounding; rounded, not cut, half of
+    them were a grey level off)."""
+    from diffusers.pipelines.cosmos import pipeline_cosmos2_5_predict
+
+    from vidlong.generate import GenerateRequest, generate
+
+    guardrail = stand_in_guardrail(video=lambda frames: frames)
+    monkeypatch.setattr(pipeline_cosmos2_5_predict, "CosmosSafetyChecker", guardrail)
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    pipe.safety_checker = guardrail()
+    first = next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1, first_chunk=NATIVE), chunks=1, seed=3)))
+    own = generate(pipe, GenerateRequest(prompt="a red ball", seed=3)).frames
+    off = np.abs(first.frames.astype(int) - own.astype(int))
+    assert off.max() <= 1 and off.astype(bool).mean() < 1e-4
 
 
 def test_a_video_the_guardrail_blocks_is_refused_in_one_line(folder, monkeypatch):
@@ -217,7 +238,7 @@ def test_a_video_the_guardrail_blocks_is_refused_in_one_line(folder, monkeypatch
 
     from vidlong.generate import GenerateRequest, generate
 
-    guardrail = blanking_guardrail(blocks=True)
+    guardrail = stand_in_guardrail(video=lambda frames: None)
     monkeypatch.setattr(pipeline_cosmos2_5_predict, "CosmosSafetyChecker", guardrail)
     pipe = vidlong.load_pipeline(folder, device="cpu")
     pipe.set_progress_bar_config(disable=True)

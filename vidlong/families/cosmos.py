@@ -33,15 +33,16 @@ def refusing_blocked(check_video_safety):
 
 class GuardedDecoder:
     """A chunk decoder whose frames pass the pipeline's guardrail as its call's do: ``decode(latents)`` -> the wrapped
-    `decoder`'s pixels ``[1, 3, T, H, W]`` in [-1, 1], rounded to uint8 and checked by ``check_video_safety`` (a video it
-    blocks refused in one line: `refusing_blocked`)."""
+    `decoder`'s pixels ``[1, 3, T, H, W]`` in [-1, 1], brought to [0, 1] in their dtype and cut (not rounded) to uint8 as its
+    call's post-processing does, then checked by ``check_video_safety`` (a video it blocks refused in one line:
+    `refusing_blocked`)."""
 
     def __init__(self, decoder, checker):
         self.decoder, self.check = decoder, refusing_blocked(checker.check_video_safety)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         pixels = self.decoder.decode(latents)
-        frames = ((pixels[0].permute(1, 2, 3, 0).float() * 0.5 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
+        frames = ((pixels[0] * 0.5 + 0.5).clamp(0, 1).permute(1, 2, 3, 0).float() * 255).to(torch.uint8)
         checked = np.asarray(self.check(frames.cpu().numpy()))
         return (torch.from_numpy(checked).float() / 255 * 2 - 1).permute(3, 0, 1, 2)[None].to(pixels)
 
