@@ -250,6 +250,16 @@ def test_a_video_the_guardrail_blocks_is_refused_in_one_line(folder, monkeypatch
             run()
 
 
+def test_a_stream_without_a_safety_checker_is_refused_as_its_call_refuses_it(folder):
+    """Its call refuses to run with its safety checker set to None (the NVIDIA Open Model License Agreement); a stream
+    refuses it in one line too (it read the None's text check)."""
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    pipe.safety_checker = None
+    with pytest.raises(vidlong.VidlongError, match=r"^this Cosmos pipeline's safety checker is off[^\n]*$"):
+        next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=1, seed=0)))
+
+
 def test_vidlong_info_names_its_spec_and_its_rope_tables_bound(folder, tmp_path, capsys):
     """`vidlong info` on a folder with no vidlong.yaml: its spec from configs/models (24 latent frames = 93 at 16 fps), one
     forward's most latent frames from its transformer's RoPE table (128), streams and extensions yes, fifo no."""

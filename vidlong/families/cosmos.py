@@ -110,9 +110,13 @@ class VidLongCosmos2_5_PredictBasePipeline(VidlongPipelineMixin, Cosmos2_5_Predi
 
     def stream_text(self, prompt, negative_prompt, guided, guidance):
         """Qwen2.5-VL states ``[B, 512, D·layers]`` (every layer's, normalised, joined as its call does), negative first when
-        `guided`; a prompt the guardrail finds unsafe is refused in one line, as its call refuses it."""
+        `guided`; a prompt the guardrail finds unsafe, or no safety checker (None), is refused in one line, as its call
+        refuses them."""
         from ..streaming import StreamText
 
+        if self.safety_checker is None:
+            raise VidlongError("this Cosmos pipeline's safety checker is off (safety_checker=None), which its call refuses too "
+                               "(NVIDIA Open Model License Agreement): keep NVIDIA's guardrail (pip install cosmos_guardrail)")
         if not self.safety_checker.check_text_safety(prompt):
             raise VidlongError("Cosmos Guardrail found the prompt unsafe; it must abide by the NVIDIA Open Model License "
                                "Agreement: change --prompt")
