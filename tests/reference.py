@@ -14,9 +14,11 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def rms_norm(x, norm):
-    """A per-head `nn.RMSNorm` in float64: ``x / rms(x) · weight``, with float32's epsilon (Kandinsky 5's and 6's models
-    normalise q and k in float32)."""
-    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + torch.finfo(torch.float32).eps) * norm.weight
+    """A per-head RMS norm in float64: ``x / rms(x) · weight``, with the module's epsilon (diffusers' `RMSNorm`: Cosmos's,
+    Mochi's), or float32's where it has none (`nn.RMSNorm`'s default: Kandinsky 5's and 6's, which normalise q and k in
+    float32)."""
+    eps = torch.finfo(torch.float32).eps if norm.eps is None else norm.eps
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * norm.weight
 
 
 def matrix_rotated(x, rope):

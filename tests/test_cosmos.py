@@ -15,7 +15,7 @@ from conftest import cosmos_inputs, tiny_cosmos_transformer
 from family_checks import (check_cli_generate, check_float64_reference, check_generate_is_the_stock_call,
                            check_methods_off_and_removed, check_refused_before_loading, check_release_refuses,
                            check_renoised_stream_and_extension, unrun_by_a_rebuilt_rope_family)
-from reference import method_attention
+from reference import method_attention, rms_norm
 
 import vidlong
 from vidlong.attention.adapters.cosmos import COSMOS
@@ -40,11 +40,6 @@ def test_methods_off_and_removed_are_stock_bit_for_bit(predict25):
     check_methods_off_and_removed(lambda: tiny_cosmos_transformer(predict25=predict25),
                                   lambda model: model(**cosmos_inputs(4 * NATIVE, predict25=predict25))[0],
                                   COSMOS.self_attentions, "CosmosAttnProcessor2_0", 2, NATIVE, applied=cross_attention_stock)
-
-
-def rms_norm(x, norm):
-    """Its per-head RMS norm in float64: ``x / rms(x) · weight``."""
-    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + norm.eps) * norm.weight
 
 
 def rotated(x, cos, sin):

@@ -13,7 +13,7 @@ from family_checks import (check_cli_generate, check_float64_reference, check_ge
                            check_methods_off_and_removed, check_refused_before_loading,
                            check_renoised_stream_and_extension)
 from conftest import mochi_inputs, tiny_mochi_transformer
-from reference import text_last_method_attention
+from reference import rms_norm, text_last_method_attention
 
 import vidlong
 from vidlong.attention.adapters.mochi import MOCHI
@@ -29,11 +29,6 @@ def test_methods_off_and_removed_are_stock_bit_for_bit():
     neutral plan runs Mochi's own per-sample attention over the unpadded text (two prompts padded differently)."""
     check_methods_off_and_removed(tiny_mochi_transformer, lambda model: model(**mochi_inputs(4 * NATIVE))[0],
                                   MOCHI.self_attentions, "MochiAttnProcessor2_0", 2, NATIVE)
-
-
-def rms_norm(x, norm):
-    """A `MochiRMSNorm` in float64: ``x / rms(x) · weight`` over the head's channels."""
-    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + norm.eps) * norm.weight
 
 
 def rotated(x, cos, sin):
