@@ -186,18 +186,24 @@ def stand_in_guardrail(unsafe: bool = False, video=lambda frames: frames * 0):
     return StandInGuardrail
 
 
-def test_the_guardrail_checks_generates_and_a_streams_video_and_its_prompt(folder, monkeypatch):
-    """Where the pipeline's safety checker is NVIDIA's guardrail, `generate`'s video (its own call decodes it then) and each
-    chunk of a stream pass its video check (here: all black), and a prompt it finds unsafe is refused in one line."""
+def guarded_pipeline(folder, monkeypatch, video=lambda frames: frames * 0):
+    """The pipeline of `folder` on the CPU, its safety checker a `stand_in_guardrail` of `video` taken for NVIDIA's."""
     from diffusers.pipelines.cosmos import pipeline_cosmos2_5_predict
 
-    from vidlong.generate import GenerateRequest, generate
-
-    guardrail = stand_in_guardrail()
+    guardrail = stand_in_guardrail(video=video)
     monkeypatch.setattr(pipeline_cosmos2_5_predict, "CosmosSafetyChecker", guardrail)
     pipe = vidlong.load_pipeline(folder, device="cpu")
     pipe.set_progress_bar_config(disable=True)
     pipe.safety_checker = guardrail()
+    return pipe
+
+
+def test_the_guardrail_checks_generates_and_a_streams_video_and_its_prompt(folder, monkeypatch):
+    """Where the pipeline's safety checker is NVIDIA's guardrail, `generate`'s video (its own call decodes it then) and each
+    chunk of a stream pass its video check (here: all black), and a prompt it finds unsafe is refused in one line."""
+    from vidlong.generate import GenerateRequest, generate
+
+    pipe = guarded_pipeline(folder, monkeypatch)
     assert not generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3)).frames.any()
     chunks = [c.frames for c in pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=2, seed=0)]
     assert [len(c) for c in chunks] == [1, 4] and not any(c.any() for c in chunks)
@@ -211,15 +217,9 @@ def test_a_guarded_streams_first_chunk_is_generates_video(folder, monkeypatch):
     uint8 (not rounded) and shows what it returns: a stream's first chunk of the native window, its frames through the same
     check, is `generate`'s video but for a value in 10,000 (its chunk decoder's float rounding; rounded, not cut, half of
     them were a grey level off)."""
-    from diffusers.pipelines.cosmos import pipeline_cosmos2_5_predict
-
     from vidlong.generate import GenerateRequest, generate
 
-    guardrail = stand_in_guardrail(video=lambda frames: frames)
-    monkeypatch.setattr(pipeline_cosmos2_5_predict, "CosmosSafetyChecker", guardrail)
-    pipe = vidlong.load_pipeline(folder, device="cpu")
-    pipe.set_progress_bar_config(disable=True)
-    pipe.safety_checker = guardrail()
+    pipe = guarded_pipeline(folder, monkeypatch, video=lambda frames: frames)
     first = next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1, first_chunk=NATIVE), chunks=1, seed=3)))
     own = generate(pipe, GenerateRequest(prompt="a red ball", seed=3)).frames
     off = np.abs(first.frames.astype(int) - own.astype(int))
@@ -229,15 +229,9 @@ def test_a_guarded_streams_first_chunk_is_generates_video(folder, monkeypatch):
 def test_a_video_the_guardrail_blocks_is_refused_in_one_line(folder, monkeypatch):
     """NVIDIA's guardrail answers a video it blocks with None, on which diffusers' call then fails deep in its
     post-processing: `generate` (its own call) and a stream's chunk refuse it in one line instead."""
-    from diffusers.pipelines.cosmos import pipeline_cosmos2_5_predict
-
     from vidlong.generate import GenerateRequest, generate
 
-    guardrail = stand_in_guardrail(video=lambda frames: None)
-    monkeypatch.setattr(pipeline_cosmos2_5_predict, "CosmosSafetyChecker", guardrail)
-    pipe = vidlong.load_pipeline(folder, device="cpu")
-    pipe.set_progress_bar_config(disable=True)
-    pipe.safety_checker = guardrail()
+    pipe = guarded_pipeline(folder, monkeypatch, video=lambda frames: None)
     runs = (lambda: generate(pipe, GenerateRequest(prompt="a red ball", seed=3)),
             lambda: next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=1, seed=0))))
     for run in runs:
