@@ -99,6 +99,23 @@ def test_native_length_size_and_rope_table_come_from_configs():
     assert COSMOS.table_positions(dict(facts, extra_pos_embed_type="learnable")) == 120
 
 
+def test_a_config_that_leaves_its_tables_sizes_out_is_bounded_by_diffusers_defaults(folder, tmp_path):
+    """A transformer config.json without ``max_size``, ``patch_size`` or ``extra_pos_embed_type`` loads with diffusers'
+    defaults ((128, 240, 240), (1, 2, 2), the learnable embedding): its bound is theirs, 128 rows (120 with the learnable
+    embedding), not a KeyError."""
+    import json
+    import shutil
+
+    from vidlong.validate import limits_for_folder
+
+    assert COSMOS.table_positions({}) == 120 and COSMOS.table_positions(dict(extra_pos_embed_type=None)) == 128
+    bare = Path(shutil.copytree(folder, tmp_path / "bare"))
+    config = bare / "transformer" / "config.json"
+    written = json.loads(config.read_text())
+    config.write_text(json.dumps({k: v for k, v in written.items() if k not in ("max_size", "patch_size")}))
+    assert limits_for_folder(bare).rope_positions == 128
+
+
 def saved_folder(path) -> Path:
     """A tiny Cosmos-Predict2.5 pipeline (`tiny_cosmos_pipeline`) saved in `path` with a vidlong.yaml: native 3 latent
     frames, 32x48 at 16 fps, 2 steps, guidance 2."""

@@ -9,6 +9,7 @@ Predict2.5's) holds ``max_size / patch`` rows an axis of it, which bound them to
 from __future__ import annotations
 
 import importlib.util
+import inspect
 from typing import Optional
 
 from ..layout import TokenLayout
@@ -54,9 +55,20 @@ class CosmosAdapter(FamilyAdapter):
 
     def table_positions(self, config) -> Optional[int]:
         """Its RoPE table's rows, ``max(max_size / patch)`` (`CosmosRotaryPosEmbed`); with the learnable absolute embedding,
-        the fewest rows of its three axes' tables (``min(max_size / patch)``)."""
+        the fewest rows of its three axes' tables (``min(max_size / patch)``). What a config.json leaves out is diffusers'
+        default, as diffusers loads it (`_with_defaults`)."""
+        config = _with_defaults(config)
         rows = [size // patch for size, patch in zip(config["max_size"], config["patch_size"])]
-        return min(rows) if config.get("extra_pos_embed_type") == "learnable" else max(rows)
+        return min(rows) if config["extra_pos_embed_type"] == "learnable" else max(rows)
+
+
+def _with_defaults(config) -> dict:
+    """`config` (a mapping) with `CosmosTransformer3DModel`'s own defaults where it leaves its arguments out."""
+    from diffusers import CosmosTransformer3DModel
+
+    defaults = {name: parameter.default for name, parameter in
+                inspect.signature(CosmosTransformer3DModel.__init__).parameters.items() if parameter.default is not parameter.empty}
+    return {**defaults, **config}
 
 
 COSMOS = CosmosAdapter()
