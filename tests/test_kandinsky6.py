@@ -118,6 +118,24 @@ def test_native_length_size_and_vae_ratio_come_from_configs():
     assert pipe.call_defaults()["frame_rate"] == 24
 
 
+def test_a_distilled_release_takes_its_own_spec_guidance_1(tmp_path):
+    """A pipeline whose scheduler is `PiflowScheduler` (diffusers: its distilled releases ship with it and must run at
+    guidance 1) takes configs/models' kandinsky6-distill spec, its folder before loading and the pipeline held: 16 steps
+    at guidance 1, 480x864, 121 frames at 24 fps (its call's docstring example); the others keep kandinsky6's."""
+    from diffusers import PiflowScheduler
+    from tiny_pipeline import tiny_kandinsky6_pipeline
+
+    from vidlong.models import spec_for_folder
+
+    pipe = tiny_kandinsky6_pipeline()
+    assert vidlong.from_pipe(pipe).spec.name == "kandinsky6"
+    pipe.scheduler = PiflowScheduler()
+    pipe.save_pretrained(tmp_path, safe_serialization=True)
+    for spec in (spec_for_folder(tmp_path), vidlong.from_pipe(pipe).spec):
+        assert (spec.name, spec.native_frames, spec.fps, spec.height, spec.width, spec.num_inference_steps,
+                spec.guidance_scale) == ("kandinsky6-distill", 31, 24, 480, 864, 16, 1.0)
+
+
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     """The tiny pipeline's folder (`tiny_pipeline.save_tiny_kandinsky6_pipeline`: native 3 latent frames, 32x48 at 24 fps,

@@ -2,8 +2,9 @@
 
 Read from a ``vidlong.yaml`` inside the model folder (it wins), else from the entry of
 `configs/models/*.yaml` whose ``match`` rule fits the pipeline. A rule's keys are transformer config
-keys (``num_layers: 40``) plus three pipeline facts: ``experts`` (1, or 2 for Wan2.2's high/low-noise
-pair), ``expand_timesteps`` (Wan2.2 TI2V) and ``task`` ("t2v", "i2v", "v2v" or "animate"); the rule with the most keys
+keys (``num_layers: 40``) plus the pipeline facts (`model_facts`): ``experts`` (1, or 2 for Wan2.2's high/low-noise
+pair), ``expand_timesteps`` (Wan2.2 TI2V), ``task`` ("t2v", "i2v", "v2v" or "animate"), ``family``, ``pipeline`` (its
+diffusers class) and ``scheduler`` (its scheduler's class: Kandinsky 6's distilled releases'); the rule with the most keys
 that all fit wins. Frame counts are latent frames unless named ``pixel``.
 
 A model folder is a diffusers pipeline folder, or a folder whose ``vidlong.yaml`` names a ``base``
@@ -188,14 +189,15 @@ def known_models() -> list[tuple[dict, ModelSpec]]:
 
 
 def model_facts(transformer_config, experts: int = 1, expand_timesteps: bool = False, task: str = "t2v",
-                family: str = "wan", pipeline: str = "") -> dict:
+                family: str = "wan", pipeline: str = "", scheduler: str = "") -> dict:
     """What a match rule can test: the transformer's config plus the pipeline facts, the family
     (`vidlong.attention.adapters`: "wan", "wan-vace", "wan-animate", "skyreels-v2", "ltx-video", "ltx-2", "cogvideox",
     "hunyuan-video", "hunyuan-video-1.5", "mochi", "kandinsky5", "motif-video", "easyanimate", "allegro", "anyflow",
-    "anyflow-far", "helios", "framepack", "cosmos", "kandinsky6") and the diffusers pipeline class
-    (SkyReels-V2's diffusion-forcing 14B and text-to-video 14B transformers have one config)."""
+    "anyflow-far", "helios", "framepack", "cosmos", "kandinsky6"), the diffusers pipeline class
+    (SkyReels-V2's diffusion-forcing 14B and text-to-video 14B transformers have one config) and its scheduler's class
+    ("" where unknown; Kandinsky 6's distilled releases ship with `PiflowScheduler`)."""
     return dict(transformer_config, experts=experts, expand_timesteps=bool(expand_timesteps), task=task, family=family,
-                pipeline=pipeline.removeprefix("VidLong"))
+                pipeline=pipeline.removeprefix("VidLong"), scheduler=scheduler)
 
 
 def family_of(transformer) -> str:
@@ -510,8 +512,10 @@ def pipeline_facts(folder: Path) -> dict:
     from .attention.adapters import family_of_class
 
     index, config, experts = folder_configs(folder)
+    scheduler = index.get("scheduler")
     return model_facts(config, experts, index.get("expand_timesteps", False), task_of(index.get("_class_name")) or "t2v",
-                       family_of_class(config.get("_class_name", "")) or "wan", index.get("_class_name", ""))
+                       family_of_class(config.get("_class_name", "")) or "wan", index.get("_class_name", ""),
+                       scheduler[1] if isinstance(scheduler, list) and len(scheduler) == 2 and scheduler[1] else "")
 
 
 def spec_for_folder(folder: Path) -> ModelSpec:

@@ -196,7 +196,7 @@ class VidlongPipelineMixin:
     def facts(self) -> dict:
         """What `configs/models` match rules test (see `vidlong.models`)."""
         return model_facts(self.experts()[0].config, len(self.experts()), self.config.get("expand_timesteps", False),
-                           self.task, family_of(self.experts()[0]), type(self).__name__)
+                           self.task, family_of(self.experts()[0]), type(self).__name__, type(self.scheduler).__name__)
 
     @property
     def native_frames(self) -> int:
