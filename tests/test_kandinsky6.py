@@ -83,7 +83,8 @@ def test_transformer_with_a_method_matches_float64_reference(method, image):
 
 def test_layout_leaves_out_its_images_frame_and_refuses_another_order():
     """The grid of an image-to-video forward is the video's frames (its image's, token type 1, after them, not in it); a
-    token type marking a frame before a video frame is refused in one line; RIFLEx is not implemented (no RoPE tables)."""
+    token type marking a frame before a video frame is refused in one line; RIFLEx is not implemented (its adapter names
+    no RoPE module, though the model has 128-row tables)."""
     from vidlong.attention.adapters.kandinsky6 import reference_frames
 
     model = tiny_kandinsky6_transformer()
@@ -201,9 +202,9 @@ REFUSED = [*unrun_by_a_rebuilt_rope_family("Kandinsky6Transformer3DModel")[:3],
 @pytest.mark.parametrize("command, says", REFUSED)
 def test_what_it_does_not_run_is_refused_in_one_line_before_loading(folder, image_path, tmp_path, capsys, monkeypatch, command,
                                                                      says):
-    """RIFLEx and the -sinks methods move Wan's RoPE tables, which it has not; fifo needs a timestep per token; streams and
-    extensions (from text, an image or a video) would need its sound made chunk by chunk (LTX-2's streams alone do); its
-    text cross-attentions do not follow a prompt timeline."""
+    """RIFLEx and the -sinks methods move RoPE tables, which its adapter does not (its model's 128-row tables are not
+    Wan's); fifo needs a timestep per token; streams and extensions (from text, an image or a video) would need its sound
+    made chunk by chunk (LTX-2's streams alone do); its text cross-attentions do not follow a prompt timeline."""
     args = [command[0], "--model", str(folder), "--prompt", "a red ball",
             *[str(image_path) if arg == "IMAGE" else arg for arg in command[1:]]]
     assert says in check_refused_before_loading(args, tmp_path / "g.mp4", capsys, monkeypatch)
