@@ -196,7 +196,9 @@ REFUSED = [*unrun_by_a_rebuilt_rope_family("Kandinsky6Transformer3DModel")[:3],
                                          "its sound made with it"),
            (["stream", "--chunks", "2", "--image", "IMAGE"], "streaming is not available"),
            (["extend", "--video", "IMAGE"], "streaming is not available"),
-           (["generate", "--prompt", "0s: a red ball; 1s: a blue ball"], "a prompt timeline (\"0s: ...; 4s: ...\") needs a")]
+           (["generate", "--prompt", "0s: a red ball; 1s: a blue ball"], "a prompt timeline (\"0s: ...; 4s: ...\") needs a"),
+           (["generate", "--frames", "517"], "130 latent frames is more than this model's RoPE table places (128"),
+           (["generate", "--width", "2064"], "--width 2064 is more than this model's 2048 pixels (128 RoPE positions)")]
 
 
 @pytest.mark.parametrize("command, says", REFUSED)
@@ -204,7 +206,8 @@ def test_what_it_does_not_run_is_refused_in_one_line_before_loading(folder, imag
                                                                      says):
     """RIFLEx and the -sinks methods move RoPE tables, which its adapter does not (its model's 128-row tables are not
     Wan's); fifo needs a timestep per token; streams and extensions (from text, an image or a video) would need its sound
-    made chunk by chunk (LTX-2's streams alone do); its text cross-attentions do not follow a prompt timeline."""
+    made chunk by chunk (LTX-2's streams alone do); its text cross-attentions do not follow a prompt timeline; its RoPE
+    tables' 128 rows bound a forward's token frames, rows and columns."""
     args = [command[0], "--model", str(folder), "--prompt", "a red ball",
             *[str(image_path) if arg == "IMAGE" else arg for arg in command[1:]]]
     assert says in check_refused_before_loading(args, tmp_path / "g.mp4", capsys, monkeypatch)
