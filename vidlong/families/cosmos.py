@@ -1,5 +1,6 @@
-"""NVIDIA Cosmos-Predict2.5 under vidlong (`vidlong.families`): diffusers' `Cosmos2_5_PredictBasePipeline` from text, with
-its stream (`CosmosStreamer`)."""
+"""NVIDIA Cosmos under vidlong (`vidlong.families`): what its pipelines share (`CosmosFamily`: NVIDIA's guardrail on a
+stream's prompt and on every decoded video, the stream `CosmosStreamer` over its sampler's noise levels) and diffusers'
+`Cosmos2_5_PredictBasePipeline` (Cosmos-Predict2.5, from text); Cosmos-Predict2's Video2World is `cosmos_video2world`."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,12 +12,6 @@ from ..errors import VidlongError
 from ..pipeline import VidlongPipelineMixin
 from ..streaming import VideoStreamer
 from .common import replaced
-
-
-def guards_video(pipe) -> bool:
-    """Whether `pipe`'s safety checker is NVIDIA's guardrail (cosmos_guardrail's `CosmosSafetyChecker`), whose video check
-    its call runs on every decoded video (on the frames as uint8 ``[T, H, W, 3]``)."""
-    return isinstance(pipe.safety_checker, pipeline_cosmos2_5_predict.CosmosSafetyChecker)
 
 
 def refusing_blocked(check_video_safety):
@@ -48,18 +43,19 @@ class GuardedDecoder:
 
 
 class CosmosStreamer(VideoStreamer):
-    """A Cosmos-Predict2.5 stream: each forward of a chunk's window takes the noise level (σ, its call's timestep input) of
-    the step's timestep from the chunk's sampler, the re-noised context is brought to that σ, and guidance is its call's
-    ``cond + g·(cond - uncond)``."""
+    """A Cosmos stream: each forward of a chunk's window takes the noise level (σ) of the step's timestep from the chunk's
+    sampler (the pipeline's `stream_forward` makes its call's timestep input of it), a chunk starts and the re-noised
+    context is brought to σ by the pipeline's forward process (`sigma_start`, `sigma_renoise`), and guidance is its
+    calls' ``cond + g·(cond - uncond)``."""
 
     sampler = None  # the chunk's scheduler, while it is denoised
 
     def _starting_point(self, noise, scheduler):
         self.sampler = scheduler
-        return super()._starting_point(noise, scheduler)
+        return self.pipe.sigma_start(noise, scheduler), scheduler.timesteps
 
     def _sigma(self, timestep) -> float:
-        """σ of `timestep` in the chunk's sampler (its timesteps are σ·1000 rounded to whole numbers)."""
+        """σ of `timestep` in the chunk's sampler (its timesteps are σ·1000)."""
         index = int((self.sampler.timesteps == torch.as_tensor(timestep)).nonzero()[0, 0])
         return float(self.sampler.sigmas[index])
 
@@ -67,31 +63,31 @@ class CosmosStreamer(VideoStreamer):
         return dict(sigma=self._sigma(timestep))
 
     def _renoise(self, clean, noise, timestep):
-        """Flow matching's ``(1 - σ)·x_0 + σ·ε`` at the sampler's σ of `timestep`."""
-        sigma = self._sigma(timestep)
-        return (1 - sigma) * clean.float() + sigma * noise
+        return self.pipe.sigma_renoise(clean, noise, self._sigma(timestep))
 
     def _guided(self, uncond, cond, guidance):
         return cond + guidance * (cond - uncond)
 
+    def _image_condition(self, image, latent=None):
+        """The image condition of an image-to-world stream's windows: where the image is encoded (a new stream), its latent
+        drawn as its call draws it, the seed's first draw, over the first chunk's latent frames (its call samples the image's
+        latent over the whole video's before its noise, and `start_noise` draws that size before a chunk's noise); an
+        extension's: its context's first latent frame `latent` ``[1, C, 1, h, w]``."""
+        generator = None if latent is not None else torch.Generator().manual_seed(self.seed)
+        return self.pipe.image_condition(image, self.height, self.width, self._chunk_frames(0), generator, latent=latent)
 
-class VidLongCosmos2_5_PredictBasePipeline(VidlongPipelineMixin, Cosmos2_5_PredictBasePipeline):
-    """diffusers' `Cosmos2_5_PredictBasePipeline` (Cosmos-Predict2.5: a Qwen2.5-VL prompt, every layer's states joined, by
-    cross-attention; Wan2.1's VAE of 4x time and 8x space; its transformer's input the latents, a condition-mask channel
-    and, inside its forward, a padding-mask channel) with vidlong's surface, from text (its ``image=`` and ``video=``
-    conditions are not vidlong's). `generate` decodes through Wan's streaming decoder, as for Wan, unless its safety
-    checker is NVIDIA's guardrail, whose video check its own call runs (`guards_video`).
 
-    It streams and extends with the re-noised context (`CosmosStreamer`): its prompt's states (its call's default negative
-    prompt where none is given; the guardrail's text check as its call runs it), each window with an all-zero condition
-    mask and every frame at the step's σ ``[B, 1, f, 1, 1]`` as its text-to-world call gives them, its call's sampler
-    (UniPC over σ), chunks decoded and encoded by Wan's VAE (the mixin's; through the guardrail's video check where it is
-    the pipeline's)."""
+class CosmosFamily:
+    """What vidlong's Cosmos pipelines share. Each has ``guards_video()`` (whether its call runs the safety checker's video
+    check on every video it decodes: `generate` then decodes through its call, a stream's chunks through `GuardedDecoder`),
+    `sigma_start` and `sigma_renoise` (its sampler's start and forward process at a noise level σ) and its own
+    `stream_forward`. Its calls hold their latents in float32 whatever the transformer's dtype, refuse a prompt NVIDIA's
+    guardrail finds unsafe, and guide by ``cond + g·(cond - uncond)`` (`CosmosStreamer`)."""
 
     def __call__(self, *args, **kwargs):
-        """Its own call, a video its guardrail blocks refused in one line (`refusing_blocked`) where its post-processing
-        would fail on the guardrail's None."""
-        if not guards_video(self):
+        """Its own call, a video its safety checker blocks refused in one line (`refusing_blocked`) where its post-processing
+        would fail on the checker's None."""
+        if not self.guards_video():
             return super().__call__(*args, **kwargs)
         check = refusing_blocked(self.safety_checker.check_video_safety)
         with replaced(self.safety_checker, "check_video_safety", check):
@@ -106,12 +102,21 @@ class VidLongCosmos2_5_PredictBasePipeline(VidlongPipelineMixin, Cosmos2_5_Predi
         return latents.float()
 
     def decodes_in_chunks(self) -> bool:
-        return not guards_video(self) and super().decodes_in_chunks()
+        return not self.guards_video() and super().decodes_in_chunks()
+
+    def sigma_start(self, noise: torch.Tensor, scheduler) -> torch.Tensor:
+        """A chunk's latents ``[1, C, f, h, w]`` before its first step from standard normal `noise`: flow matching's, the
+        noise itself (σ = 1)."""
+        return noise
+
+    def sigma_renoise(self, clean: torch.Tensor, noise: torch.Tensor, sigma: float) -> torch.Tensor:
+        """Clean latents ``[1, C, f, h, w]`` at noise level `sigma`: flow matching's ``(1 - σ)·x_0 + σ·ε``."""
+        return (1 - sigma) * clean.float() + sigma * noise
 
     def stream_text(self, prompt, negative_prompt, guided, guidance):
-        """Qwen2.5-VL states ``[B, 512, D·layers]`` (every layer's, normalised, joined as its call does), negative first when
-        `guided`; a prompt the guardrail finds unsafe, or no safety checker (None), is refused in one line, as its call
-        refuses them."""
+        """Its text encoder's states ``[B, 512, D]`` (as its call encodes the prompt; its default negative prompt where none
+        is given), negative first when `guided`; a prompt the guardrail finds unsafe, or no safety checker (None), is refused
+        in one line, as its call refuses them."""
         from ..streaming import StreamText
 
         if self.safety_checker is None:
@@ -124,6 +129,29 @@ class VidLongCosmos2_5_PredictBasePipeline(VidlongPipelineMixin, Cosmos2_5_Predi
         states = torch.cat([negative, states]) if guided else states
         return StreamText(states.shape[0], dict(encoder_hidden_states=states.to(self.transformer.dtype)))
 
+    def stream_decoder(self):
+        decoder = super().stream_decoder()
+        return GuardedDecoder(decoder, self.safety_checker) if self.guards_video() else decoder
+
+
+class VidLongCosmos2_5_PredictBasePipeline(CosmosFamily, VidlongPipelineMixin, Cosmos2_5_PredictBasePipeline):
+    """diffusers' `Cosmos2_5_PredictBasePipeline` (Cosmos-Predict2.5: a Qwen2.5-VL prompt, every layer's states joined, by
+    cross-attention; Wan2.1's VAE of 4x time and 8x space; its transformer's input the latents, a condition-mask channel
+    and, inside its forward, a padding-mask channel) with vidlong's surface, from text (its ``image=`` and ``video=``
+    conditions are not vidlong's). `generate` decodes through Wan's streaming decoder, as for Wan, unless its safety
+    checker is NVIDIA's guardrail, whose video check its own call runs (`guards_video`).
+
+    It streams and extends with the re-noised context (`CosmosStreamer`): its prompt's states (its call's default negative
+    prompt where none is given; the guardrail's text check as its call runs it), each window with an all-zero condition
+    mask and every frame at the step's σ ``[B, 1, f, 1, 1]`` as its text-to-world call gives them, its call's sampler
+    (UniPC over flow σ), chunks decoded and encoded by Wan's VAE (the mixin's; through the guardrail's video check where it
+    is the pipeline's)."""
+
+    def guards_video(self) -> bool:
+        """Whether its safety checker is NVIDIA's guardrail (cosmos_guardrail's `CosmosSafetyChecker`), whose video check
+        its call runs on every decoded video (on the frames as uint8 ``[T, H, W, 3]``); it runs no other checker's."""
+        return isinstance(self.safety_checker, pipeline_cosmos2_5_predict.CosmosSafetyChecker)
+
     def stream_forward(self, transformer, latents, timestep, text, *, sigma, **extra):
         """Latents ``[B, C, f, h, w]`` at noise level `sigma` -> its velocity ``[B, C, f, h, w]``: an all-zero condition mask
         ``[B, 1, f, h, w]``, σ for every frame ``[B, 1, f, 1, 1]`` and a zero padding mask of the window's pixel size, as
@@ -135,7 +163,3 @@ class VidLongCosmos2_5_PredictBasePipeline(VidlongPipelineMixin, Cosmos2_5_Predi
                            timestep=torch.full((batch, 1, frames, 1, 1), sigma, device=latents.device),
                            padding_mask=latents.new_zeros(1, 1, height * spatial, width * spatial, dtype=dtype),
                            return_dict=False, **text.kwargs, **extra)[0]
-
-    def stream_decoder(self):
-        decoder = super().stream_decoder()
-        return GuardedDecoder(decoder, self.safety_checker) if guards_video(self) else decoder
