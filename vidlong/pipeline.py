@@ -93,6 +93,10 @@ class VidlongPipelineMixin:
     #: whether its text encoder reads the image with every prompt (HunyuanVideo-I2V's LLaVA): its `stream_text` then
     #: also takes ``image=``, the windows' first frame (a PIL image)
     text_reads_image = False
+    #: whether a stream hands its `stream_forward` a window's latents in float32, which it casts to the transformer's dtype
+    #: itself (Cosmos-Predict2's EDM latents ``x_0 + σ·ε``, σ up to 80: rounded to bfloat16 they would be off by more than
+    #: its denoised estimate's scale), rather than in the transformer's dtype
+    stream_float_latents = False
     #: the LoRA files `load_pipeline` merged into its transformers (`vidlong.lora.LoraFile`)
     vidlong_loras: tuple = ()
     #: whether its call converts given ``latents=`` to its dtype, as most diffusers calls do (CogVideoX's and EasyAnimate's

@@ -355,14 +355,15 @@ class VideoStreamer(PromptSwitching):
              frames: Sequence[int]) -> torch.Tensor:
         """One forward of `expert` on window latents ``[1, C, f, h, w]``, the stream's latent `frames` (their numbers, as
         `_remember` counts them: what a condition of each frame reads, `vidlong.image_condition`); returns the raw
-        prediction."""
+        prediction. The latents go in the transformer's dtype, or in float32 where the family's forward casts them itself
+        (`stream_float_latents`)."""
         pipe, context = self.pipe, self.contexts[expert]
         transformer = pipe.experts()[expert]
-        batch = text.batch
-        x = latents.to(pipe.device, transformer.dtype).expand(batch, -1, -1, -1, -1)
+        batch, dtype = text.batch, torch.float32 if pipe.stream_float_latents else transformer.dtype
+        x = latents.to(pipe.device, dtype).expand(batch, -1, -1, -1, -1)
         extra = self._step_arguments(timestep)
         if self.condition is not None:
-            x, extra = self.condition.hidden_states(x, frames).to(transformer.dtype), {**extra, **self.condition.extra(batch)}
+            x, extra = self.condition.hidden_states(x, frames).to(dtype), {**extra, **self.condition.extra(batch)}
         context.writing = writing
         try:
             return pipe.stream_forward(transformer, x, self._timestep(timestep, x, batch), text, **extra)
