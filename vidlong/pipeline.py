@@ -719,6 +719,7 @@ PIPELINE_CLASSES = {
     "Kandinsky5I2VPipeline": "vidlong.families.kandinsky5_i2v:VidLongKandinsky5I2VPipeline",
     "MotifVideoPipeline": "vidlong.families.motif:VidLongMotifVideoPipeline",
     "Cosmos2_5_PredictBasePipeline": "vidlong.families.cosmos:VidLongCosmos2_5_PredictBasePipeline",
+    "Cosmos2VideoToWorldPipeline": "vidlong.families.cosmos_video2world:VidLongCosmos2VideoToWorldPipeline",
     "MotifVideoImage2VideoPipeline": "vidlong.families.motif_i2v:VidLongMotifVideoImage2VideoPipeline",
     "EasyAnimatePipeline": "vidlong.families.easyanimate:VidLongEasyAnimatePipeline",
     "EasyAnimateInpaintPipeline": "vidlong.families.easyanimate:VidLongEasyAnimateInpaintPipeline",
