@@ -1,10 +1,12 @@
-"""NVIDIA Cosmos-Predict2.5 and Predict2 through their family adapter, and Predict2.5's pipeline from text: self-attention
+"""NVIDIA Cosmos-Predict2.5 and Predict2 through their family adapter, Predict2.5's pipeline from text and Predict2's
+Video2World from an image: self-attention
 over the video tokens alone (text by cross-attention), its processor's RoPE (halves rotated) and per-head RMS norms. Methods
 off = the stock model bit for bit; each method equal to a float64 reference (q/k/v written from its math, attention from
 `reference`); the spec from configs/models and the RoPE table's bound from the transformer's config; `generate` with no
 method = diffusers' `Cosmos2_5_PredictBasePipeline` bit for bit; `vidlong generate` with each method writes the mp4; it
 streams and extends with the re-noised context (its call's guidance and noise levels), and refuses in one line what it
-does not run."""
+does not run. Predict2 Video2World the same from an image: `generate` = diffusers' `Cosmos2VideoToWorldPipeline` with the
+same seed bit for bit at any length; its streams' windows carry the image clean on their first frame."""
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +14,11 @@ import pytest
 import torch
 import yaml
 from conftest import cosmos_inputs, tiny_cosmos_transformer
-from family_checks import (check_cli_generate, check_float64_reference, check_generate_is_the_stock_call,
-                           check_methods_off_and_removed, check_refused_before_loading, check_release_refuses,
-                           check_renoised_stream_and_extension, unrun_by_a_rebuilt_rope_family)
-from reference import method_attention, rms_norm
+from family_checks import (check_cli_extension, check_cli_generate, check_float64_reference, check_generate_is_the_stock_call,
+                           check_image_stream_context, check_image_to_video_cli, check_methods_off_and_removed,
+                           check_refused_before_loading, check_release_refuses, check_renoised_stream_and_extension,
+                           unrun_by_a_rebuilt_rope_family)
+from reference import method_attention, rel_err, rms_norm
 
 import vidlong
 from vidlong.attention.adapters.cosmos import COSMOS
@@ -116,12 +119,14 @@ def test_a_config_that_leaves_its_tables_sizes_out_is_bounded_by_diffusers_defau
     assert limits_for_folder(bare).rope_positions == 128
 
 
-def saved_folder(path) -> Path:
-    """A tiny Cosmos-Predict2.5 pipeline (`tiny_cosmos_pipeline`) saved in `path` with a vidlong.yaml: native 3 latent
-    frames, 32x48 at 16 fps, 2 steps, guidance 2."""
-    from tiny_pipeline import tiny_cosmos_pipeline
+def saved_folder(path, video2world: bool = False) -> Path:
+    """A tiny Cosmos-Predict2.5 pipeline (`tiny_cosmos_pipeline`), or Predict2 Video2World's (`video2world`:
+    `tiny_cosmos2_video2world_pipeline`), saved in `path` with a vidlong.yaml: native 3 latent frames, 32x48 at 16 fps, 2
+    steps, guidance 2."""
+    import tiny_pipeline
 
-    tiny_cosmos_pipeline().save_pretrained(path, safe_serialization=True)
+    pipe = tiny_pipeline.tiny_cosmos2_video2world_pipeline() if video2world else tiny_pipeline.tiny_cosmos_pipeline()
+    pipe.save_pretrained(path, safe_serialization=True)
     (path / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-cosmos", native_frames=NATIVE, height=32, width=48,
                                                            fps=16, num_inference_steps=2, guidance_scale=2.0)))
     return path
@@ -130,6 +135,11 @@ def saved_folder(path) -> Path:
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     return saved_folder(tmp_path_factory.mktemp("cosmos"))
+
+
+@pytest.fixture(scope="module")
+def video2world_folder(tmp_path_factory):
+    return saved_folder(tmp_path_factory.mktemp("cosmos-video2world"), video2world=True)
 
 
 def test_generate_with_no_method_is_the_stock_pipeline_bit_for_bit(folder):
@@ -281,3 +291,77 @@ def test_vidlong_info_names_its_spec_and_its_rope_tables_bound(folder, tmp_path,
     assert "family cosmos (CosmosTransformer3DModel)" in out and "spec cosmos-predict2.5: native 24 latent frames = 93 frames" in out
     assert "places at most 128 latent frames" in out
     assert "  stream: yes" in out and "  extend: yes" in out and "  fifo: no" in out
+
+
+def test_video2world_is_recognised_from_its_folder_with_its_spec(video2world_folder, tmp_path, capsys):
+    """`vidlong info` on a Predict2 Video2World folder with no vidlong.yaml: its spec from configs/models (24 latent frames =
+    93 at 16 fps, 704x1280, 35 steps at 7: its call's defaults), image to video, streams and extensions yes, fifo no."""
+    import shutil
+
+    from vidlong.cli import main
+    from vidlong.models import spec_for_folder
+
+    plain = Path(shutil.copytree(video2world_folder, tmp_path / "plain"))
+    (plain / "vidlong.yaml").unlink()
+    spec = spec_for_folder(plain)
+    assert (spec.name, spec.native_frames, spec.fps, spec.height, spec.width, spec.num_inference_steps, spec.guidance_scale) == \
+        ("cosmos-predict2-video2world", 24, 16, 704, 1280, 35, 7.0)
+    capsys.readouterr()
+    assert main(["info", "--model", str(plain)]) == 0
+    out = capsys.readouterr().out
+    assert "task i2v, family cosmos (CosmosTransformer3DModel)" in out and "  image: yes" in out
+    assert "spec cosmos-predict2-video2world: native 24 latent frames = 93 frames at 16 fps" in out
+    assert "  stream: yes" in out and "  extend: yes" in out and "  fifo: no" in out
+
+
+def test_video2world_generates_its_calls_video_and_the_methods_change_it(video2world_folder, image_path):
+    """`generate` from an image at 2x with no method = diffusers' `Cosmos2VideoToWorldPipeline` from the same folder, image
+    and seed (its draws: the image's latent over the whole video, then the noise), bit for bit; UltraViCo and FreeLong++
+    each change its latents."""
+    from PIL import Image
+
+    from vidlong.generate import GenerateRequest, generate
+
+    pipe = vidlong.load_pipeline(video2world_folder, device="cpu")
+    assert type(pipe).__name__ == "VidLongCosmos2VideoToWorldPipeline" and pipe.task == "i2v"
+    pipe.set_progress_bar_config(disable=True)
+    request = dict(prompt="a red ball", ratio=2, seed=3, image=str(image_path), height=32, width=48)
+    stock = generate(pipe, GenerateRequest(**request))
+    check_generate_is_the_stock_call(video2world_folder, stock, "Cosmos2VideoToWorldPipeline", NATIVE, temporal=4,
+                                     guidance_scale=2.0, image=Image.open(image_path), generator=torch.Generator().manual_seed(3))
+    for method in ("ultravico", "freelong"):
+        assert rel_err(generate(pipe, GenerateRequest(**request, method=method)).latents, stock.latents) > 1e-3
+
+
+def test_video2world_streams_from_its_image_and_extends(video2world_folder, image_path, tmp_path):
+    """A stream's first chunk of the native window is `generate`'s video from the image (uint8 rounding aside: its guided
+    prompts batched, guidance on its noise estimates); later chunks of 1 latent frame depend on the re-noised context
+    past the image's sink; `vidlong generate --image --method both`, `vidlong stream --image` and `vidlong extend` run;
+    an extension's output starts with its input's frames (one more H.264 encode)."""
+    import numpy as np
+    from PIL import Image
+
+    from vidlong.generate import GenerateRequest, generate
+
+    pipe = vidlong.load_pipeline(video2world_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    first = next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1, first_chunk=NATIVE), chunks=1, seed=3,
+                                  image=Image.open(image_path), height=32, width=48)))
+    own = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=str(image_path), height=32, width=48))
+    assert np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1
+    check_image_stream_context(pipe, image_path)
+    check_image_to_video_cli(video2world_folder, image_path, tmp_path, NATIVE)
+    check_cli_extension(video2world_folder, tmp_path, 4, 16, (32, 48, 3))
+
+
+@pytest.mark.parametrize("image,command,says", [
+    *[(True, *refused) for refused in unrun_by_a_rebuilt_rope_family("CosmosTransformer3DModel")],
+    (False, ["generate"], "this model is image-to-video: pass the first frame with --image"),
+    (True, ["stream", "--chunks", "2", "--sinks", "0"], "the image sits on the first sink frame"),
+    (True, ["generate", "--frames", "517"], "RoPE"),
+], ids=["riflex", "window-sinks", "fifo", "cache", "no-image", "no-sink", "past-rope-table"])
+def test_what_video2world_does_not_run_is_refused_before_loading(video2world_folder, image_path, tmp_path, capsys, monkeypatch,
+                                                                 image, command, says):
+    """As Predict2.5's: RIFLEx, the -sinks methods, fifo, a cached stream, past its RoPE table; and a request with no image,
+    or a stream with no sink frame for it."""
+    check_release_refuses(video2world_folder, image_path if image else None, command, says, tmp_path, capsys, monkeypatch)

@@ -719,6 +719,10 @@ class PassingSafetyChecker(ModelMixin, ConfigMixin):
     def check_text_safety(self, prompt: str) -> bool:
         return True
 
+    def check_video_safety(self, frames):
+        """Every video passes: uint8 ``[T, H, W, 3]`` back as it is (Predict2's call checks every video with any checker)."""
+        return frames
+
 
 def tiny_cosmos_pipeline():
     """diffusers' `Cosmos2_5_PredictBasePipeline` of tiny random parts: `tiny_vae` (Wan2.1's layout, 8x space, 4x time), a
@@ -741,3 +745,20 @@ def tiny_cosmos_pipeline():
     scheduler = UniPCMultistepScheduler(use_flow_sigmas=True, prediction_type="flow_prediction", flow_shift=3.0)
     return Cosmos2_5_PredictBasePipeline(text_encoder=qwen.eval(), tokenizer=tokenizer, transformer=tiny_cosmos_transformer(),
                                          vae=tiny_vae(), scheduler=scheduler, safety_checker=PassingSafetyChecker())
+
+
+def tiny_cosmos2_video2world_pipeline():
+    """diffusers' `Cosmos2VideoToWorldPipeline` (Cosmos-Predict2 Video2World) of tiny random parts: `tiny_vae` (Wan2.1's
+    layout), a one-layer T5 encoder of `TEXT_DIM`, `tiny_cosmos_transformer` of Predict2's text width, Euler over Karras σ
+    (its call's EDM sampler: its init registers σ 80 down to 0.002) and `PassingSafetyChecker`."""
+    from diffusers import Cosmos2VideoToWorldPipeline
+    from transformers import T5Config, T5EncoderModel
+
+    from conftest import TEXT_DIM, tiny_cosmos_transformer
+
+    torch.manual_seed(0)
+    text_encoder = T5EncoderModel(T5Config(vocab_size=64, d_model=TEXT_DIM, d_kv=8, d_ff=32, num_layers=1, num_heads=2))
+    return Cosmos2VideoToWorldPipeline(text_encoder=text_encoder.eval(), tokenizer=tiny_tokenizer(),
+                                       transformer=tiny_cosmos_transformer(predict25=False), vae=tiny_vae(),
+                                       scheduler=FlowMatchEulerDiscreteScheduler(use_karras_sigmas=True),
+                                       safety_checker=PassingSafetyChecker())
