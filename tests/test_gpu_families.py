@@ -30,9 +30,9 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(DEVICE == "cuda" and not torch
 #: the Wan kinds by `tiny_pipeline.save_tiny_pipeline` (32x32, native 3 latent frames), the other families by
 #: `test_family_pipelines.saved_family` or, for the builders it does not list, as it saves them (`spec_of`: the family
 #: whose vidlong.yaml sizes they take, or the sizes, as Mochi's, Kandinsky 5's, Motif-Video's, EasyAnimate's, Allegro's,
-#: AnyFlow's and Cosmos's own tests save them; Allegro's 32x32, one tile of its VAE in space; Kandinsky 5's image to video
-#: native 5, so that its call's renormalised first 4 latent frames have frames after them); LTX-2 by
-#: `tiny_pipeline.save_tiny_ltx2_pipeline`.
+#: AnyFlow's and Cosmos's (Predict2.5's, Predict2 Video2World's) own tests save them; Allegro's 32x32, one tile of its VAE
+#: in space; Kandinsky 5's image to video native 5, so that its call's renormalised first 4 latent frames have frames
+#: after them); LTX-2 by `tiny_pipeline.save_tiny_ltx2_pipeline`.
 CASES = {
     "wan2.1": (("wan", "wan2.1"), False, True, True),
     "wan2.2": (("wan", "wan2.2"), False, True, True),
@@ -77,6 +77,8 @@ CASES = {
                   True),
     "cosmos-predict2.5": (("builder", "tiny_cosmos_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=16)), False,
                           True, True),
+    "cosmos-predict2-video2world": (("builder", "tiny_cosmos2_video2world_pipeline", {},
+                                     dict(native_frames=3, height=32, width=48, fps=16)), True, True, True),
     "kandinsky6": (("builder", "tiny_kandinsky6_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=24)), False, False,
                    False),
     "kandinsky6-i2v": (("builder", "tiny_kandinsky6_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=24)), True,
