@@ -1,6 +1,6 @@
 """vidlong's pipelines for the families beyond Wan, one module each (`skyreels`, `ltx`, `cogvideox`, `hunyuan`, `mochi`,
 `kandinsky5`, `kandinsky5_i2v`, `kandinsky6`, `motif`, `motif_i2v`, `easyanimate`, `allegro`, `anyflow`, `anyflow_far`,
-`lucy`, `helios`, `helios_pyramid`, `framepack`, `cosmos`; what they share in
+`lucy`, `helios`, `helios_pyramid`, `framepack`, `cosmos`, `cosmos_video2world`; what they share in
 `common`, and in `guider` what those whose calls guide by a guider component share): diffusers' `SkyReelsV2Pipeline` and its
 image-to-video and diffusion-forcing pipelines (Wan's layout: Wan's surface serves them as it is), `LTXPipeline`,
 `LTXImageToVideoPipeline`, `LTXConditionPipeline`, `CogVideoXPipeline`, `CogVideoXImageToVideoPipeline`,
@@ -11,7 +11,8 @@ image-to-video and diffusion-forcing pipelines (Wan's layout: Wan's surface serv
 `EasyAnimateInpaintPipeline` (as image to video), `AllegroPipeline`, `AnyFlowPipeline`, the causal
 `AnyFlowFARPipeline`, `LucyEditPipeline` (Wan's layout, editing a given video whose latents go in on the channels) and the
 autoregressive `HeliosPipeline` and `HeliosPyramidPipeline` (Helios-Mid, -Distilled) and the image-to-video
-`HunyuanVideoFramepackPipeline` (FramePack) and `Cosmos2_5_PredictBasePipeline` (Cosmos-Predict2.5, from text) with the
+`HunyuanVideoFramepackPipeline` (FramePack), `Cosmos2_5_PredictBasePipeline` (Cosmos-Predict2.5, from text) and
+`Cosmos2VideoToWorldPipeline` (Cosmos-Predict2 Video2World, from an image; what Cosmos's share in `cosmos`) with the
 surface of `VidlongPipelineMixin`. Each states how its
 ``latents=`` argument is laid out and what a stream needs where it differs from Wan's (its prompt encoding, one
 transformer forward on ``[B, C, f, h, w]`` latents, its sampler's timesteps, the forward process that re-noises the
@@ -24,9 +25,10 @@ for its part, the new sound made anew: its audio VAE is not given the input's so
 CogVideoX-Fun control generates only, Kandinsky 6 too (its
 sound would need LTX-2's chunk-by-call streams); Kandinsky 5 runs each prompt of a guided batch through its own forward, as its
 call does; Allegro's streams follow its DDPM-family sampler (`AllegroStreamer`: its start noise and input scaling),
-AnyFlow's its flow-map sampler (`AnyFlowStreamer`: each forward's target timestep), Cosmos-Predict2.5's its call's noise
-levels and guidance (`CosmosStreamer`); AnyFlow FAR streams by its own
-block-causal KV cache, bounded to its first chunk and the latest chunks (`AnyFlowFARStreamer`), Helios by its call's chunks
+AnyFlow's its flow-map sampler (`AnyFlowStreamer`: each forward's target timestep), Cosmos's its call's noise
+levels and guidance (`CosmosStreamer`; Predict2 Video2World's EDM latents, the image clean on each window's first
+frame); AnyFlow FAR streams by its own block-causal KV cache, bounded to its first chunk and the latest chunks
+(`AnyFlowFARStreamer`), Helios by its call's chunks
 with only the history the next chunk reads (`HeliosStreamer`; `HeliosPyramidStreamer` each chunk through its pyramid), its
 lengths whole chunks, FramePack by its call's vanilla
 sections likewise (`FramePackStreamer`; it does not extend); Lucy Edit edits a video in one
