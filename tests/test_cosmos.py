@@ -335,9 +335,10 @@ def test_video2world_generates_its_calls_video_and_the_methods_change_it(video2w
 
 def test_video2world_streams_from_its_image_and_extends(video2world_folder, image_path, tmp_path):
     """A stream's first chunk of the native window is `generate`'s video from the image (uint8 rounding aside: its guided
-    prompts batched, guidance on its noise estimates); later chunks of 1 latent frame depend on the re-noised context
-    past the image's sink; `vidlong generate --image --method both`, `vidlong stream --image` and `vidlong extend` run;
-    an extension's output starts with its input's frames (one more H.264 encode)."""
+    prompts batched, guidance on its noise estimates; its latents to 1e-4, the image's latent drawn as its call draws it);
+    later chunks of 1 latent frame depend on the re-noised context past the image's sink; `vidlong generate --image
+    --method both`, `vidlong stream --image` and `vidlong extend` run; an extension's output starts with its input's frames
+    (one more H.264 encode)."""
     import numpy as np
     from PIL import Image
 
@@ -349,6 +350,7 @@ def test_video2world_streams_from_its_image_and_extends(video2world_folder, imag
                                   image=Image.open(image_path), height=32, width=48)))
     own = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=str(image_path), height=32, width=48))
     assert np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1
+    assert (first.latents - own.latents).abs().max() < 1e-4  # the image's latent drawn as its call draws it (4.6e-5 here)
     check_image_stream_context(pipe, image_path)
     check_image_to_video_cli(video2world_folder, image_path, tmp_path, NATIVE)
     check_cli_extension(video2world_folder, tmp_path, 4, 16, (32, 48, 3))
