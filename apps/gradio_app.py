@@ -39,7 +39,7 @@ from vidlong.apps import fields  # noqa: E402
 from vidlong.apps.jobs import Job, Jobs, StageProgress, duration_text, in_worker  # noqa: E402
 from vidlong.apps.outputs import History, Output, OutputFolder, gradio_cache_folder  # noqa: E402
 from vidlong.attention.adapters import adapter_named  # noqa: E402
-from vidlong.errors import Stopped, VidlongError  # noqa: E402
+from vidlong.errors import Stopped, VidlongError, named  # noqa: E402
 from vidlong.estimate import Pace, check_fits, check_stream_fits, run_cost, together  # noqa: E402
 from vidlong.generate import GenerateRequest, generate, load_image  # noqa: E402
 from vidlong.methods import METHOD_NAMES, Streaming, load_preset, methods_for, model_streaming, preset_names  # noqa: E402
@@ -500,8 +500,11 @@ class App:
         if extend_video:  # its frames, then Seconds of new video at its frame rate and size (0: until stopped); it encodes
             check_stream_fits(self.pipe, config, *input_frame_size(extend_video, "extend_video"))  # chunks that fit, first
             with self.lock:  # the video's last frames: not beside another run (a stopped one finishing its step)
-                streamer = self.pipe.extend(first_prompt, video=extend_video, streaming=config,
-                                            seconds=float(seconds) or None, seed=seed, guidance=guidance)
+                try:
+                    streamer = self.pipe.extend(first_prompt, video=extend_video, streaming=config,
+                                                seconds=float(seconds) or None, seed=seed, guidance=guidance)
+                except VidlongError as err:  # its video named as this field, not as /stream's video (the one to redraw)
+                    raise VidlongError(str(err).replace(named("video"), named("extend_video"))) from None
         elif video:  # as long as the video (an edit takes no strength: None)
             make = self.pipe.video_streamer()
             streamer = make(self.pipe, first_prompt, config, video=video, strength=None if strength is None else float(strength),

@@ -1152,3 +1152,18 @@ def test_a_framepack_page_continues_a_video_and_names_its_first_frame_field(tmp_
             with pytest.raises(AppError, match=r"^this model is image-to-video: pass the first frame with the \"First frame "
                                                r"\(image-to-video\)\" field \(the API's image\)$"):
                 client.predict(prompt="a red ball", api_name=endpoint)
+
+
+def test_a_video_to_continue_that_the_model_refuses_is_named_as_its_field(client, tmp_path):
+    """A video given to "Continue a video" (/stream's extend_video) at a size the model does not take is refused in one line
+    naming that field, "extend video", not "video" (/stream's video to redraw, empty here)."""
+    import numpy as np
+    from gradio_client import handle_file
+
+    from vidlong.video_io import write_video
+
+    odd = tmp_path / "odd.mp4"
+    write_video(odd, np.zeros((5, 40, 56, 3), np.uint8), fps=8)
+    with pytest.raises(AppError, match=r"^extend video is 56x40; this model needs sizes in multiples of 16, at least 16: crop its "
+                                       r"edges first, e\.g\. ffmpeg -i odd\.mp4 -vf crop=48:32 odd_48x32\.mp4$"):
+        client.predict(prompt="a red circle", seconds=1, extend_video=handle_file(str(odd)), api_name="/stream")
