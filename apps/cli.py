@@ -22,8 +22,9 @@ def add_app_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--dtype", default=None, choices=list(DTYPE_NAMES),
                    help="the model's dtype (default: bfloat16 on CUDA, float32 on the CPU; see vidlong stream --help)")
     p.add_argument("--task", default=None, choices=("t2v", "i2v"),
-                   help="i2v: load a text-to-video folder whose weights also run image-to-video (LTX-Video, Wan2.2 "
-                        "TI2V-5B) as its image-to-video pipeline (default: the folder's own)")
+                   help="i2v: load a text-to-video folder whose weights also run image-to-video (LTX-Video, LTX-2, Wan2.2 "
+                        "TI2V-5B, SkyReels-V2 diffusion forcing, Kandinsky 6) as its image-to-video pipeline, its page with a "
+                        "first-frame field (default: the folder's own)")
     add_lora_options(p)
     p.set_defaults(run=run_app)
     return p

@@ -29,6 +29,7 @@ import secrets
 import threading
 import time
 from collections import deque
+from pathlib import Path
 from typing import Iterator, Optional, Union
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from a local tool
@@ -756,6 +757,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                   if app.limits.no_methods_reason is None else
                   "Generate a long video (vidlong's methods do not act on this model: its own call, longer)")
                  + (", or stream one live." if streaming else ". (This model does not stream: its Stream tab is hidden.)"))
+        if _runs_images_too(pipe):
+            about += " To start from a first frame, serve this folder with `vidlong app --task i2v`."
     with gr.Blocks(title="vidlong", analytics_enabled=False) as demo:
         gr.Markdown(
             "# vidlong: long videos from a short-video model\n"
@@ -988,6 +991,15 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
     return demo
 
 
+def _runs_images_too(pipe) -> bool:
+    """Whether `pipe` runs text to video from a folder whose weights also run image to video (`image_to_video_twin`: LTX-Video,
+    Wan2.2 TI2V-5B, Kandinsky 6, ...), a page of which with a first-frame field `vidlong app --task i2v` serves."""
+    from vidlong.models import image_to_video_twin
+
+    folder = pipe.config.get("_name_or_path")
+    return pipe.task == "t2v" and bool(folder) and Path(folder).is_dir() and image_to_video_twin(Path(folder)) is not None
+
+
 def _strength_input(edits: bool, elem_id: str):
     """A redraw's Strength slider; where the model edits a given video instead (`edits`: Lucy Edit, every step run), a
     hidden empty field, so that the page and the API's default send no strength (one given through the API is refused
@@ -1009,8 +1021,9 @@ def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 786
            device: Optional[str] = None, dtype: Optional[str] = None, task: Optional[str] = None, loras=(),
            **launch_kwargs) -> gr.Blocks:
     """Load `model` (a local diffusers pipeline folder; None: the embedded default) on `device` in `dtype`
-    as the pipeline of `task` (`vidlong.load_pipeline`'s defaults; "i2v" loads an LTX-Video or TI2V-5B
-    text-to-video folder as its image-to-video pipeline), with `loras` merged (`vidlong.lora.LoraFile`s), and serve the app.
+    as the pipeline of `task` (`vidlong.load_pipeline`'s defaults; "i2v" loads a text-to-video folder whose weights also
+    run image to video, `vidlong.models.IMAGE_TO_VIDEO_TWINS`, as its image-to-video pipeline), with `loras` merged
+    (`vidlong.lora.LoraFile`s), and serve the app.
     A video-to-video folder is refused in one line (the page redraws and continues through the text-to-video one), but
     Lucy Edit's, whose page edits an uploaded video.
 

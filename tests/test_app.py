@@ -1167,3 +1167,24 @@ def test_a_video_to_continue_that_the_model_refuses_is_named_as_its_field(client
     with pytest.raises(AppError, match=r"^extend video is 56x40; this model needs sizes in multiples of 16, at least 16: crop its "
                                        r"edges first, e\.g\. ffmpeg -i odd\.mp4 -vf crop=48:32 odd_48x32\.mp4$"):
         client.predict(prompt="a red circle", seconds=1, extend_video=handle_file(str(odd)), api_name="/stream")
+
+
+def header(demo) -> str:
+    """The page's first Markdown: its title and what the model does."""
+    import gradio as gr
+
+    return next(block.value for block in demo.blocks.values() if isinstance(block, gr.Markdown))
+
+
+def test_a_text_to_video_page_whose_weights_also_run_image_to_video_says_how_to_serve_its_first_frame_page(demo, tmp_path):
+    """A Wan2.2 TI2V-5B folder (a `WanPipeline` whose weights also run image to video, as LTX-Video's and Kandinsky 6's) served
+    as text to video: its header says that `vidlong app --task i2v` serves its page with a first-frame field, which the help
+    of --task names Kandinsky 6 among; a Wan2.1 folder's (no such weights) says nothing of it."""
+    from vidlong.apps import gradio_app
+
+    folder = save_tiny_pipeline(tmp_path / "ti2v", "ti2v")
+    hint = "To start from a first frame, serve this folder with `vidlong app --task i2v`."
+    assert hint in header(gradio_app.build_app(load_pipeline(folder, device="cpu")))
+    assert hint not in header(demo)
+    app = add_app_parser(argparse.ArgumentParser(prog="vidlong").add_subparsers(dest="command"))
+    assert all(name in " ".join(app.format_help().split()) for name in ("LTX-2,", "Kandinsky 6)"))  # its lines unwrapped
