@@ -838,7 +838,9 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                         with gr.Accordion("Compare methods", open=False, visible=app.limits.no_methods_reason is None):
                             compared = fields.CheckboxGroup(app.methods, value=list(dict.fromkeys(["none", app.method])),
                                                             elem_id="compared", accepts=METHOD_NAMES,
-                                                            label=f"Methods ({COMPARE_MIN}-{COMPARE_MAX}), same prompt and seed")
+                                                            label=f"Methods ({COMPARE_MIN}-{COMPARE_MAX}), same prompt and seed"
+                                                            + ("; side by side without sound (Generate keeps it)"
+                                                               if pipe.makes_audio else ""))  # one soundtrack per method
                             compare = gr.Button("Compare side by side", elem_id="compare")
                     with gr.Column(scale=1):
                         video = gr.Video(label="Video", format="mp4", autoplay=True, loop=True, interactive=False, height=440,

@@ -1182,9 +1182,20 @@ def test_a_text_to_video_page_whose_weights_also_run_image_to_video_says_how_to_
     of --task names Kandinsky 6 among; a Wan2.1 folder's (no such weights) says nothing of it."""
     from vidlong.apps import gradio_app
 
-    folder = save_tiny_pipeline(tmp_path / "ti2v", "ti2v")
     hint = "To start from a first frame, serve this folder with `vidlong app --task i2v`."
-    assert hint in header(gradio_app.build_app(load_pipeline(folder, device="cpu")))
-    assert hint not in header(demo)
+    assert hint not in header(demo)  # before another page is built (Gradio adds a page's blocks to the served one's too)
+    assert hint in header(gradio_app.build_app(load_pipeline(save_tiny_pipeline(tmp_path / "ti2v", "ti2v"), device="cpu")))
     app = add_app_parser(argparse.ArgumentParser(prog="vidlong").add_subparsers(dest="command"))
     assert all(name in " ".join(app.format_help().split()) for name in ("LTX-2,", "Kandinsky 6)"))  # its lines unwrapped
+
+
+def test_a_sound_models_compare_field_says_its_side_by_side_video_is_silent(demo, tmp_path):
+    """A Kandinsky 6 folder's page (video with its sound): the compared methods' field says that the side-by-side video has
+    no sound (one soundtrack per method) and Generate's keeps it; a silent model's (Wan) says nothing of sound."""
+    from tiny_pipeline import save_tiny_kandinsky6_pipeline
+
+    from vidlong.apps import gradio_app
+
+    assert field(demo, "Methods (2-4), same prompt and seed").visible  # before another page is built, as above
+    sound = gradio_app.build_app(load_pipeline(save_tiny_kandinsky6_pipeline(tmp_path / "kandinsky6"), device="cpu"))
+    assert field(sound, "Methods (2-4), same prompt and seed; side by side without sound (Generate keeps it)").visible
