@@ -181,8 +181,9 @@ def first_chunk_from(second: float, fps: float, chunk: int, temporal_ratio: int 
 def stream_chunk_count(limits, streaming, chunks: Optional[int], seconds: Optional[float],
                        input_fps: Optional[float] = None) -> Optional[int]:
     """The chunks a stream makes: `chunks`, else enough for `seconds` of video by the model's `limits`
-    (`vidlong.validate.ModelLimits`: its spec's fps, temporal ratio and first chunk, less the pixel frames its call drops
-    from a video's start, `dropped_frames`, its chunks each decoded on its own where they are, `chunks_alone`) with
+    (`vidlong.validate.ModelLimits`: its spec's fps, temporal ratio and first chunk (`counted_first_chunk`: with its image's
+    frame where its streams return it first), less the pixel frames its call drops from a video's start, `dropped_frames`,
+    its chunks each decoded on its own where they are, `chunks_alone`) with
     `streaming`'s chunk, or, for an extension (the input's frame rate `input_fps` given), enough new chunks for `seconds`
     at that rate; None: until stopped."""
     if chunks is not None or not seconds:
@@ -191,6 +192,6 @@ def stream_chunk_count(limits, streaming, chunks: Optional[int], seconds: Option
     if input_fps:
         return chunks_for_seconds(seconds, input_fps, streaming.chunk, spec.temporal_ratio, continuing=True,
                                   alone=limits.chunks_alone)
-    return chunks_for_seconds(seconds, spec.fps, streaming.chunk, spec.temporal_ratio,
-                              first_chunk=streaming.first_chunk or spec.stream_first_chunk, dropped=limits.dropped_frames,
-                              alone=limits.chunks_alone)
+    first_chunk = limits.counted_first_chunk(streaming.first_chunk or spec.stream_first_chunk or streaming.chunk)
+    return chunks_for_seconds(seconds, spec.fps, streaming.chunk, spec.temporal_ratio, first_chunk=first_chunk,
+                              dropped=limits.dropped_frames, alone=limits.chunks_alone)

@@ -127,6 +127,18 @@ def test_a_streams_sections_are_its_vanilla_calls_and_its_history_stays_flat(pip
     assert np.array_equal(np.concatenate([item.frames for item in items]), pipe.decode_uint8(whole))
 
 
+def test_seconds_count_the_image_frame_its_first_section_returns(pipe, image_path):
+    """A stream's first section returns its image's frame and 8 more (4·2 + 1 = 9 frames), every later one 8: 0.8 s at 30
+    fps (24 frames) is 3 sections (25 frames), not 4 (33); the prompt of second 0.3 (frame 9) starts with the second
+    section, that of second 0.31 with the third."""
+    from vidlong.schedulers.stream import stream_chunk_count
+
+    pipe.vidlong_spec = dataclasses.replace(pipe.spec, sampling_type=None)
+    stream = pipe.stream("a red ball", Streaming(chunk=NATIVE), seconds=0.8, seed=0, image=str(image_path))
+    assert stream.chunks == 3 and [stream.first_chunk_from(second) for second in (0.3, 0.31)] == [1, 2]
+    assert stream_chunk_count(limits_for_pipeline(pipe), Streaming(chunk=NATIVE), None, 0.8) == 3
+
+
 def test_a_stream_stopped_early_gives_the_frames_its_next_section_would_have_blended_into(pipe, image_path):
     """An endless stream stopped after one section: that section's frames, then the 5 it held back for the next
     (`held_frames`, which the CLI and the app write after a stopped stream's last chunk; once), are the frames of a stream

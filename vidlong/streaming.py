@@ -294,6 +294,7 @@ class VideoStreamer(PromptSwitching):
         self.first_chunk = max(streaming.first_chunk or spec.stream_first_chunk or self.schedule.chunk, shown_first_chunk(limits))
         self.dropped_frames = limits.dropped_frames  # the call's, from the video's first chunk
         self.chunks_alone = limits.chunks_alone  # each chunk decoded on its own (Helios): what a second of video counts
+        self.counted_first_chunk = limits.counted_first_chunk  # with its image's frame where it comes first (FramePack)
         if self.first_chunk > spec.native_frames:
             raise VidlongError(f"{named('first_chunk')} {self.first_chunk} exceeds the model's native window of "
                                f"{spec.native_frames} latent frames; use at most {spec.native_frames}")
@@ -331,8 +332,8 @@ class VideoStreamer(PromptSwitching):
 
     def _chunk_of_second(self, second: float) -> int:
         return first_chunk_from(second, self.fps, self.schedule.chunk, self.pipe.spec.temporal_ratio,
-                                continuing=self.prefix is not None, first_chunk=self.first_chunk, dropped=self.dropped_frames,
-                                alone=self.chunks_alone)
+                                continuing=self.prefix is not None, first_chunk=self.counted_first_chunk(self.first_chunk),
+                                dropped=self.dropped_frames, alone=self.chunks_alone)
 
     def _encode(self, prompt: str) -> StreamText:
         """The prompt as the transformer takes it (negative and positive with guidance), read with the windows' image

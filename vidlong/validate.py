@@ -96,6 +96,13 @@ class ModelLimits:
 
         return adapter_named(self.family).chunks_decoded_alone
 
+    def counted_first_chunk(self, first: int) -> int:
+        """Latent frames of a new stream's first chunk of `first` as its pixel frames count them: one more where its streams
+        return their image's frame before it (`FamilyAdapter.image_frame_first`: FramePack's ``temporal·first + 1``)."""
+        from .attention.adapters import adapter_named
+
+        return first + 1 if adapter_named(self.family).image_frame_first else first
+
 
 def limits_for_folder(folder, image: bool = False, video: bool = False) -> ModelLimits:
     """`ModelLimits` of a checked pipeline folder, from its JSON configs alone; with an `image` or a `video` to redraw, of

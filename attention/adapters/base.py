@@ -50,6 +50,9 @@ class FamilyAdapter:
             `whole_chunk_lengths`).
         chunks_decoded_alone: whether its call decodes each whole chunk on its own, ``temporal·(c - 1) + 1`` pixel frames
             a chunk of c latent frames (Helios), not ``temporal·c`` after the first (`ModelLimits.chunks_alone`).
+        image_frame_first: whether a new stream's first chunk returns its image's frame before the chunk's own frames,
+            ``temporal·c + 1`` pixel frames (FramePack: the start image's frame, then a section), where other streams'
+            first chunk of c latent frames gives ``temporal·(c - 1) + 1`` (`ModelLimits.counted_first_chunk`).
         extension_frames: latent frames of a continued video its streams read, where its family fixes them (Helios: its
             call's history, 16 + 2 + 1), else None (a stream's sinks and window: `vidlong.extend.extension_context`).
         frame_counts: the pixel-frame counts its pipeline's call makes from F latent frames, ``ratio·(F - 1) + r`` for each
@@ -77,6 +80,7 @@ class FamilyAdapter:
     stock_only: bool = False
     whole_chunks: bool = False
     chunks_decoded_alone: bool = False
+    image_frame_first: bool = False
     extension_frames: Optional[int] = None
     frame_counts: tuple = (1,)
 

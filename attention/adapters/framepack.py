@@ -31,6 +31,7 @@ class FramePackAdapter(HistoryAdapter, HunyuanVideoAdapter):
     no_fifo_reason = ("is not implemented for HunyuanVideoFramepackTransformer3DModel: its sections are denoised one after "
                       "another, each after its compressed history, not as a diagonal queue; stream it instead")
     extension_frames = 16 + 2 + 1  # its vanilla call's history (vidlong.families.framepack.HISTORY_SIZES)
+    image_frame_first = True  # a stream's first section comes after its start image's frame
     no_latents_reason = "a FramePack continuation reads its start image's SigLIP states, which saved latents do not hold"
     frame_counts = (1, 2, 3, 4)  # its call takes any num_frames: whole sections of 4·(f - 1) + 1 frames cover it
 
