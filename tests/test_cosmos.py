@@ -227,7 +227,8 @@ def guarded_pipeline(folder, monkeypatch, video=lambda frames: frames * 0):
 
 def test_the_guardrail_checks_generates_and_a_streams_video_and_its_prompt(folder, monkeypatch):
     """Where the pipeline's safety checker is NVIDIA's guardrail, `generate`'s video (its own call decodes it then) and each
-    chunk of a stream pass its video check (here: all black), and a prompt it finds unsafe is refused in one line."""
+    chunk of a stream pass its video check (here: all black), and a prompt it finds unsafe is refused in one line by a stream
+    and by `generate` (its call's own check)."""
     from vidlong.generate import GenerateRequest, generate
 
     pipe = guarded_pipeline(folder, monkeypatch)
@@ -237,6 +238,8 @@ def test_the_guardrail_checks_generates_and_a_streams_video_and_its_prompt(folde
     pipe.safety_checker = stand_in_guardrail(unsafe=True)()
     with pytest.raises(vidlong.VidlongError, match=r"^Cosmos Guardrail found the prompt unsafe[^\n]*$"):
         next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=1, seed=0)))
+    with pytest.raises(vidlong.VidlongError, match=r"^Cosmos Guardrail found the prompt unsafe[^\n]*$"):
+        generate(pipe, GenerateRequest(prompt="a red ball", seed=3))  # its call's own check: a ValueError of diffusers' before
 
 
 def test_a_guarded_streams_first_chunk_is_generates_video(folder, monkeypatch):

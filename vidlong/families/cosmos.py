@@ -3,6 +3,8 @@ stream's prompt and on every decoded video, the stream `CosmosStreamer` over its
 `Cosmos2_5_PredictBasePipeline` (Cosmos-Predict2.5, from text); Cosmos-Predict2's Video2World is `cosmos_video2world`."""
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import numpy as np
 import torch
 from diffusers import Cosmos2_5_PredictBasePipeline
@@ -12,6 +14,17 @@ from ..errors import VidlongError
 from ..pipeline import VidlongPipelineMixin
 from ..streaming import VideoStreamer
 from .common import replaced
+
+
+def refusing_unsafe(check_text_safety):
+    """The guardrail's text check `check_text_safety` (a prompt -> whether it passes), refusing in one line a prompt it finds
+    unsafe, where its call would raise a ValueError of its own."""
+    def checked(prompt):
+        if not check_text_safety(prompt):
+            raise VidlongError("Cosmos Guardrail found the prompt unsafe; it must abide by the NVIDIA Open Model License "
+                               "Agreement: change --prompt")
+        return True
+    return checked
 
 
 def refusing_blocked(check_video_safety):
@@ -85,12 +98,16 @@ class CosmosFamily:
     guardrail finds unsafe, and guide by ``cond + g·(cond - uncond)`` (`CosmosStreamer`)."""
 
     def __call__(self, *args, **kwargs):
-        """Its own call, a video its safety checker blocks refused in one line (`refusing_blocked`) where its post-processing
-        would fail on the checker's None."""
-        if not self.guards_video():
+        """Its own call, a prompt its safety checker finds unsafe refused in one line (`refusing_unsafe`) where its call
+        raises a ValueError, and a video it blocks (`refusing_blocked`) where its post-processing would fail on the checker's
+        None."""
+        checker = self.safety_checker
+        if checker is None:  # its call refuses it
             return super().__call__(*args, **kwargs)
-        check = refusing_blocked(self.safety_checker.check_video_safety)
-        with replaced(self.safety_checker, "check_video_safety", check):
+        with ExitStack() as checks:
+            checks.enter_context(replaced(checker, "check_text_safety", refusing_unsafe(checker.check_text_safety)))
+            if self.guards_video():
+                checks.enter_context(replaced(checker, "check_video_safety", refusing_blocked(checker.check_video_safety)))
             return super().__call__(*args, **kwargs)
 
     def streamer(self, streaming):
@@ -122,9 +139,7 @@ class CosmosFamily:
         if self.safety_checker is None:
             raise VidlongError("this Cosmos pipeline's safety checker is off (safety_checker=None), which its call refuses too "
                                "(NVIDIA Open Model License Agreement): keep NVIDIA's guardrail (pip install cosmos_guardrail)")
-        if not self.safety_checker.check_text_safety(prompt):
-            raise VidlongError("Cosmos Guardrail found the prompt unsafe; it must abide by the NVIDIA Open Model License "
-                               "Agreement: change --prompt")
+        refusing_unsafe(self.safety_checker.check_text_safety)(prompt)
         states, negative = self.encode_prompt(prompt, negative_prompt, do_classifier_free_guidance=guided, device=self.device)
         states = torch.cat([negative, states]) if guided else states
         return StreamText(states.shape[0], dict(encoder_hidden_states=states.to(self.transformer.dtype)))
