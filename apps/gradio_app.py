@@ -825,7 +825,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                             seed = fields.Number(value=0, precision=0, label="Seed (-1: random)")
                         partition_guidance, noise_correlation = _fifo_inputs()
                         with gr.Accordion("More", open=False):
-                            negative_prompt = gr.Textbox("", label="Negative prompt", lines=1)
+                            negative_prompt = gr.Textbox("", label="Negative prompt", lines=1,  # not where its call ignores one
+                                                         visible="generate" not in app.limits.negative_prompt_unread)
                             with gr.Row():
                                 height = fields.Number(value=spec.height, precision=0, minimum=least, maximum=largest, step=multiple,
                                                    label=f"Height (multiple of {multiple})")

@@ -1123,7 +1123,7 @@ def test_a_framepack_page_continues_a_video_and_names_its_first_frame_field(tmp_
     a 9-frame video to continue (its call's shortest: the image's frame and one section of 2) given through the API is
     continued by 0.5 s at its 30 fps (2 sections of 8 frames), its frames first; with a first-frame image beside it, refused
     in one line (the continuation's image is the video's first frame); a run with no first frame and no video is refused
-    naming the page's field, not the CLI's --image."""
+    naming the page's field, not the CLI's --image; no Negative prompt field (its call makes its video without one)."""
     import numpy as np
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
@@ -1139,6 +1139,7 @@ def test_a_framepack_page_continues_a_video_and_names_its_first_frame_field(tmp_
     folder = saved_folder(tmp_path_factory.mktemp("framepack-page"))
     with launched(folder, tmp_path_factory.mktemp("framepack-downloads")) as (demo, client):
         assert field(demo, "Stream").visible and field(demo, "Continue a video").visible
+        assert not field(demo, "Negative prompt").visible  # its call makes its video without one
         streamed = client.predict(prompt="a red ball", seconds=0.5, extend_video=handle_file(str(inputs / "in.mp4")),
                                   api_name="/stream")
         frames, fps = read_video(video_path(streamed[2]))

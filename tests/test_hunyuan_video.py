@@ -222,3 +222,32 @@ def test_skyreels_v1_image_to_video_generates_as_its_call_streams_and_extends(im
     assert np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1
 
     check_image_to_video_cli(folder, image_path, tmp_path, NATIVE)
+
+
+@pytest.mark.parametrize("builder, refused", [("tiny_hunyuan_pipeline", ("generate", "stream")),
+                                              ("tiny_hunyuan_skyreels_pipeline", ("stream",))])
+def test_a_negative_prompt_its_video_is_made_without_is_refused_before_loading(builder, refused, image_path, tmp_path, capsys,
+                                                                               monkeypatch):
+    """HunyuanVideo 1.0's guidance is embedded in its transformer and its call's true classifier-free guidance, the one that
+    reads a negative prompt, is off: `--negative-prompt` is refused in one line before loading where its video would be
+    made without it (its generate and streams; SkyReels V1's streams, whose call runs true guidance), not left unread."""
+    import tiny_pipeline
+    import yaml
+    from family_checks import check_refused_before_loading
+
+    from vidlong.generate import GenerateRequest
+    from vidlong.validate import check_generate, limits_for_folder
+
+    folder = tmp_path / "model"
+    getattr(tiny_pipeline, builder)().save_pretrained(folder)
+    (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-hunyuan", native_frames=NATIVE, fps=24, height=32,
+                                                             width=48, num_inference_steps=2, guidance_scale=2.0)))
+    image = ["--image", str(image_path)] if "skyreels" in builder else []
+    for command, more in (("generate", []), ("stream", ["--chunks", "1"])):
+        args = [command, "--model", str(folder), "--prompt", "a red ball", "--negative-prompt", "blurry", *image, *more]
+        if command in refused:
+            line = check_refused_before_loading(args, tmp_path / f"{command}.mp4", capsys, monkeypatch)
+            assert "without a negative prompt" in line and line.endswith("drop --negative-prompt"), line
+        else:
+            request = GenerateRequest(prompt="a red ball", negative_prompt="blurry", image=str(image_path))
+            assert check_generate(request, limits_for_folder(folder, image=True)) == NATIVE

@@ -172,8 +172,9 @@ def _check_model(args) -> Path:
     from .schedulers.timeline import parse_prompt_timeline
     from .video_to_video import check_redraws
     from .validate import (check_compile, check_device, check_diagonal_offload, check_diagonal_stream, check_dtype,
-                           check_folder_guider, check_image_codec, check_keeps_latents, check_offload, check_streamable,
-                           fewest_frames_extended, limits_for_folder, resolve_context, streams, uses_causal_sampler)
+                           check_folder_guider, check_image_codec, check_keeps_latents, check_negative_prompt, check_offload,
+                           check_streamable, fewest_frames_extended, limits_for_folder, resolve_context, streams,
+                           uses_causal_sampler)
 
     folder = check_model_folder(args.model)
     device = check_device(args.device)
@@ -199,6 +200,8 @@ def _check_model(args) -> Path:
                              args.command == "extend")
         check_folder_guider(folder)  # a guider a stream does not follow (Motif-Video's, HunyuanVideo 1.5's)
         uses_causal_sampler(streaming, spec, context == "renoise")
+    if args.command != "generate":  # generate's: check_generate
+        check_negative_prompt(limits_for_folder(folder, **_given(args)), args.negative_prompt, "stream")
     if args.command == "generate" and args.video and not limits_for_folder(folder, video=True).continues:
         check_redraws(limits_for_folder(folder, video=True))  # before an image-to-video model asks for its image
     if args.command == "generate" and args.save_latents and task == "animate":

@@ -372,6 +372,13 @@ def video_to_video_twin(folder: Path) -> Optional[str]:
     return VIDEO_TO_VIDEO_TWINS[name] if name in VIDEO_TO_VIDEO_TWINS and _unredrawn_layout(folder) is None else None
 
 
+#: pipeline classes whose calls make their video without a negative prompt, by the commands that ignore one: HunyuanVideo
+#: 1.0's and FramePack's guidance is an input of their transformer (embedded), their true classifier-free guidance, the one
+#: that reads a negative prompt, off at their call's ``true_cfg_scale`` 1; SkyReels V1's call runs it (6), its streams not
+NEGATIVE_PROMPT_UNREAD = {"HunyuanVideoPipeline": ("generate", "stream"), "HunyuanVideoImageToVideoPipeline": ("generate", "stream"),
+                          "HunyuanVideoFramepackPipeline": ("generate", "stream"), "HunyuanSkyreelsImageToVideoPipeline": ("stream",)}
+
+
 #: video-to-video pipeline classes whose call continues the given video (the output: its frames, then new ones) where the
 #: others redraw it: SkyReels-V2 DF's; their folders stream and extend as their weights' text-to-video class does
 CONTINUING_PIPELINES = ("SkyReelsV2DiffusionForcingVideoToVideoPipeline",)

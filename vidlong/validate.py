@@ -21,8 +21,9 @@ from .scalars import is_real, is_whole
 from .method_names import NOISE_KINDS
 from .schedulers.stream import StreamSchedule, fewest_shown_latent_frames
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
-from .models import (Geometry, ModelSpec, folder_configs, folder_continues, folder_edits, folder_geometry, folder_redraws,
-                     pipeline_facts, pipeline_folder, pipeline_task, pixel_frames, spec_for_folder)
+from .models import (NEGATIVE_PROMPT_UNREAD, Geometry, ModelSpec, folder_configs, folder_continues, folder_edits,
+                     folder_geometry, folder_redraws, pipeline_facts, pipeline_folder, pipeline_task, pixel_frames,
+                     spec_for_folder)
 
 if TYPE_CHECKING:  # annotations only: the checks run before torch, diffusers and any model load
     import torch
@@ -69,6 +70,8 @@ class ModelLimits:
             the output is the video's frames, then new ones); it streams and extends as its weights' text-to-video class.
         edits: whether its call edits a given video by the prompt, the video's latents a condition of every forward's
             channels (`vidlong.models.EDITING_PIPELINES`: Lucy Edit; the output as long as the video, no strength).
+        negative_prompt_unread: the commands ("generate", "stream": extensions too) whose video its pipeline makes without
+            a negative prompt (`vidlong.models.NEGATIVE_PROMPT_UNREAD`), where one is refused (`check_negative_prompt`).
     """
 
     spec: ModelSpec
@@ -86,6 +89,7 @@ class ModelLimits:
     no_methods_reason: Optional[str] = None
     continues: bool = False
     edits: bool = False
+    negative_prompt_unread: tuple = ()
 
     @property
     def chunks_alone(self) -> bool:
@@ -114,7 +118,7 @@ def limits_for_folder(folder, image: bool = False, video: bool = False) -> Model
                        facts["experts"], _takes_last_frame(dict(facts, task=task)), _fixed_size(config, geometry),
                        folder_redraws(folder), _no_stream_reason(dict(facts, task=task)), CONTROL_PIPELINES.get(facts["pipeline"]),
                        _dropped_frames(dict(facts, task=task)), _no_methods_reason(facts), folder_continues(folder),
-                       folder_edits(folder))
+                       folder_edits(folder), NEGATIVE_PROMPT_UNREAD.get(facts["pipeline"], ()))
 
 
 def limits_for_pipeline(pipe) -> ModelLimits:
@@ -123,7 +127,7 @@ def limits_for_pipeline(pipe) -> ModelLimits:
     return ModelLimits(pipe.spec, geometry, _rope_positions(facts), pipe.task, facts["family"], facts["experts"],
                        _takes_last_frame(facts), _fixed_size(facts, geometry), pipe.redraws(), _no_stream_reason(facts),
                        CONTROL_PIPELINES.get(facts["pipeline"]), _dropped_frames(facts), _no_methods_reason(facts),
-                       pipe.continues_video, pipe.edits_video)
+                       pipe.continues_video, pipe.edits_video, NEGATIVE_PROMPT_UNREAD.get(facts["pipeline"], ()))
 
 
 def _no_methods_reason(facts: dict) -> Optional[str]:
@@ -455,6 +459,15 @@ def check_diagonal_offload(offload: Optional[str]) -> None:
                            f"{named('offload')} {offload}, or use another {named('method')}")
 
 
+def check_negative_prompt(limits: ModelLimits, negative_prompt, command: str) -> None:
+    """One line where a negative prompt is given to a `command` ("generate" or "stream") whose video the pipeline of
+    `limits` makes without one (`ModelLimits.negative_prompt_unread`), rather than leave it unread."""
+    if negative_prompt and command in limits.negative_prompt_unread:
+        where = "" if len(limits.negative_prompt_unread) > 1 else f" in its {command}s"
+        raise VidlongError(f"this model makes its video without a negative prompt{where} (its guidance is embedded in its "
+                           f"transformer; the classifier-free guidance that reads one is off): drop {named('negative_prompt')}")
+
+
 def check_stream_call(limits: ModelLimits, guidance, guidance_2, seed, negative_prompt, image, extension: bool) -> None:
     """What a stream takes besides its method's config, against `limits` (either streamer): sampling values,
     the low-noise expert's guidance, a negative prompt in text, and an image where the model needs one (an
@@ -465,6 +478,7 @@ def check_stream_call(limits: ModelLimits, guidance, guidance_2, seed, negative_
     check_second_expert(guidance_2, limits)
     if not isinstance(negative_prompt, str):
         raise VidlongError(f"{named('negative_prompt')} must be text, got {type(negative_prompt).__name__}")
+    check_negative_prompt(limits, negative_prompt, "stream")
     if not extension:
         check_task(limits.task, image is not None, fewest_frames_extended(limits))
         check_image_codec(limits, image is not None)
@@ -727,6 +741,7 @@ def check_generate(request, limits: ModelLimits) -> int:
         raise VidlongError("the prompt is empty; describe the video, e.g. \"a red circle and a blue square\"")
     if request.negative_prompt is not None and not isinstance(request.negative_prompt, str):
         raise VidlongError(f"{named('negative_prompt')} must be text, got {request.negative_prompt!r:.80}")
+    check_negative_prompt(limits, request.negative_prompt, "generate")
     if request.video is not None and not limits.continues:  # before the task's own input: an image-to-video model's names it
         check_redraws(limits)
     check_task(limits.task, has_image(request.image), fewest_frames_extended(limits))
