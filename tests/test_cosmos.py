@@ -279,9 +279,8 @@ def test_a_stream_without_a_safety_checker_is_refused_as_its_call_refuses_it(fol
         next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=1, seed=0)))
 
 
-def test_vidlong_info_names_its_spec_and_its_rope_tables_bound(folder, tmp_path, capsys):
-    """`vidlong info` on a folder with no vidlong.yaml: its spec from configs/models (24 latent frames = 93 at 16 fps), one
-    forward's most latent frames from its transformer's RoPE table (128), streams and extensions yes, fifo no."""
+def info_of_a_bare_copy(folder, tmp_path, capsys) -> tuple:
+    """(`vidlong info`'s output on a copy of `folder` without its vidlong.yaml, that copy)."""
     import shutil
 
     from vidlong.cli import main
@@ -290,7 +289,13 @@ def test_vidlong_info_names_its_spec_and_its_rope_tables_bound(folder, tmp_path,
     (plain / "vidlong.yaml").unlink()
     capsys.readouterr()
     assert main(["info", "--model", str(plain)]) == 0
-    out = capsys.readouterr().out
+    return capsys.readouterr().out, plain
+
+
+def test_vidlong_info_names_its_spec_and_its_rope_tables_bound(folder, tmp_path, capsys):
+    """`vidlong info` on a folder with no vidlong.yaml: its spec from configs/models (24 latent frames = 93 at 16 fps), one
+    forward's most latent frames from its transformer's RoPE table (128), streams and extensions yes, fifo no."""
+    out, _ = info_of_a_bare_copy(folder, tmp_path, capsys)
     assert "family cosmos (CosmosTransformer3DModel)" in out and "spec cosmos-predict2.5: native 24 latent frames = 93 frames" in out
     assert "places at most 128 latent frames" in out
     assert "  stream: yes" in out and "  extend: yes" in out and "  fifo: no" in out
@@ -299,19 +304,12 @@ def test_vidlong_info_names_its_spec_and_its_rope_tables_bound(folder, tmp_path,
 def test_video2world_is_recognised_from_its_folder_with_its_spec(video2world_folder, tmp_path, capsys):
     """`vidlong info` on a Predict2 Video2World folder with no vidlong.yaml: its spec from configs/models (24 latent frames =
     93 at 16 fps, 704x1280, 35 steps at 7: its call's defaults), image to video, streams and extensions yes, fifo no."""
-    import shutil
-
-    from vidlong.cli import main
     from vidlong.models import spec_for_folder
 
-    plain = Path(shutil.copytree(video2world_folder, tmp_path / "plain"))
-    (plain / "vidlong.yaml").unlink()
+    out, plain = info_of_a_bare_copy(video2world_folder, tmp_path, capsys)
     spec = spec_for_folder(plain)
     assert (spec.name, spec.native_frames, spec.fps, spec.height, spec.width, spec.num_inference_steps, spec.guidance_scale) == \
         ("cosmos-predict2-video2world", 24, 16, 704, 1280, 35, 7.0)
-    capsys.readouterr()
-    assert main(["info", "--model", str(plain)]) == 0
-    out = capsys.readouterr().out
     assert "task i2v, family cosmos (CosmosTransformer3DModel)" in out and "  image: yes" in out
     assert "spec cosmos-predict2-video2world: native 24 latent frames = 93 frames at 16 fps" in out
     assert "  stream: yes" in out and "  extend: yes" in out and "  fifo: no" in out
