@@ -38,6 +38,18 @@ def test_tail_is_the_last_4k_plus_1_frames():
     assert tail_pixel_frames(1, 6) == 1 and tail_pixel_frames(4, 6) == 1
 
 
+def test_a_video_shorter_than_its_family_continues_is_refused_naming_its_count():
+    """`check_video_for_model`: a video of fewer frames than its family continues is refused in one line counting them
+    (one frame, not "1 frames") and naming the fewest."""
+    from vidlong.extend import check_video_for_model
+    from vidlong.models import Geometry
+
+    geometry = Geometry(channels=16, spatial=8, temporal=4, patch=(1, 2, 2))
+    for count, said in ((1, "1 frame;"), (8, "8 frames;")):
+        with pytest.raises(vidlong.VidlongError, match=fr"^video \(--video\) has {said} why: pass a video of at least 9 frames$"):
+            check_video_for_model(np.zeros((count, 32, 32, 3), np.uint8), geometry, (9, "why"))
+
+
 @pytest.mark.parametrize("context", ["cache", "renoise"])
 @pytest.mark.parametrize("kind", ["wan2.1", "wan2.2", "ti2v"])
 def test_extension_keeps_the_input_and_continues_from_its_tail(folders, made, kind, context):

@@ -150,7 +150,9 @@ def check_video_for_model(frames: np.ndarray, geometry: Geometry, fewest: tuple 
         raise VidlongError(f"{named('video')} holds no frames; pass a video with at least 1 frame")
     least, why = fewest
     if frames.shape[0] < least:
-        raise VidlongError(f"{named('video')} has {frames.shape[0]} frames; {why}: pass a video of at least {least} frames")
+        count = frames.shape[0]
+        raise VidlongError(f"{named('video')} has {count} frame{'' if count == 1 else 's'}; {why}: pass a video of at least "
+                           f"{least} frames")
     height, width, multiple, least = frames.shape[1], frames.shape[2], geometry.pixel_multiple, geometry.min_pixels
     if height % multiple or width % multiple or min(height, width) < least:
         h, w = max(least, height // multiple * multiple), max(least, width // multiple * multiple)
