@@ -520,9 +520,11 @@ class App:
         streamer.follow_timeline(rows)
         chunks = streamer.chunks
         late = [second for second, _ in rows if chunks is not None and streamer.first_chunk_from(second) >= chunks]
-        if late:
-            raise VidlongError(f"prompt timeline entry at {max(late):g} s comes after the last chunk of this "
-                               f"{float(seconds):g} s stream; set Seconds longer or the entry earlier")
+        if late:  # a prompt switches where a chunk starts: the first one at or after its second
+            raise VidlongError(f"prompt timeline entry at {max(late):g} s would start with chunk "
+                               f"{streamer.first_chunk_from(max(late)) + 1}, after the last of this {float(seconds):g} s "
+                               f"stream's {chunks} (a prompt switches where a chunk starts); set Seconds longer or the entry "
+                               "earlier")
         return streamer, chunks, rows
 
     def _stream(self, job: Job, streamer: Union[VideoStreamer, DiagonalStreamer], chunks: Optional[int], events: queue.Queue,

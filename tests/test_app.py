@@ -290,7 +290,8 @@ BAD_INPUTS = [  # (endpoint, fields, the start of the one-line message)
     ("/stream", dict(timeline={"headers": ["from second", "prompt"], "data": [[1, "a"], [1, "b"]]}),
      "prompt timeline: two prompts at 1 s ('a', 'b'); give each its own second"),
     ("/stream", dict(seconds=2, timeline={"headers": ["from second", "prompt"], "data": [[1e9, "a blue square"]]}),
-     "prompt timeline entry at 1e+09 s comes after the last chunk of this 2 s stream"),
+     "prompt timeline entry at 1e+09 s would start with chunk 666666668, after the last of this 2 s stream's 2 (a prompt "
+     "switches where a chunk starts)"),
     ("/stream", dict(seed=2**64), f"Seed must be -1 (a random seed) or a whole number from 0 to {2**63 - 1}"),
     ("/stream", dict(seed=-2), f"Seed must be -1 (a random seed) or a whole number from 0 to {2**63 - 1}, got -2"),
     ("/stream", dict(timeline={"headers": ["from second", "prompt"], "data": [[-1, "a blue square"]]}),
