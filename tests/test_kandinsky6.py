@@ -198,6 +198,7 @@ REFUSED = [*unrun_by_a_rebuilt_rope_family("Kandinsky6Transformer3DModel")[:3],
            (["extend", "--video", "IMAGE"], "streaming is not available"),
            (["generate", "--prompt", "0s: a red ball; 1s: a blue ball"], "a prompt timeline (\"0s: ...; 4s: ...\") needs a"),
            (["generate", "--frames", "517"], "130 latent frames is more than this model's RoPE table places (128"),
+           (["generate", "--height", "2064"], "--height 2064 is more than this model's 2048 pixels (128 RoPE positions)"),
            (["generate", "--width", "2064"], "--width 2064 is more than this model's 2048 pixels (128 RoPE positions)")]
 
 
