@@ -225,12 +225,15 @@ def test_skyreels_v1_image_to_video_generates_as_its_call_streams_and_extends(im
 
 
 @pytest.mark.parametrize("builder, refused", [("tiny_hunyuan_pipeline", ("generate", "stream")),
+                                              ("tiny_hunyuan_i2v_pipeline", ("generate", "stream")),
+                                              ("tiny_framepack_pipeline", ("generate", "stream")),
                                               ("tiny_hunyuan_skyreels_pipeline", ("stream",))])
 def test_a_negative_prompt_its_video_is_made_without_is_refused_before_loading(builder, refused, image_path, tmp_path, capsys,
                                                                                monkeypatch):
-    """HunyuanVideo 1.0's guidance is embedded in its transformer and its call's true classifier-free guidance, the one that
-    reads a negative prompt, is off: `--negative-prompt` is refused in one line before loading where its video would be
-    made without it (its generate and streams; SkyReels V1's streams, whose call runs true guidance), not left unread."""
+    """HunyuanVideo 1.0's guidance (text and image to video) and FramePack's is embedded in their transformer and their
+    call's true classifier-free guidance, the one that reads a negative prompt, is off: `--negative-prompt` is refused in
+    one line before loading where their video would be made without it (their generate and streams; SkyReels V1's streams,
+    whose call runs true guidance), not left unread."""
     import tiny_pipeline
     import yaml
     from family_checks import check_refused_before_loading
@@ -242,7 +245,7 @@ def test_a_negative_prompt_its_video_is_made_without_is_refused_before_loading(b
     getattr(tiny_pipeline, builder)().save_pretrained(folder)
     (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-hunyuan", native_frames=NATIVE, fps=24, height=32,
                                                              width=48, num_inference_steps=2, guidance_scale=2.0)))
-    image = ["--image", str(image_path)] if "skyreels" in builder else []
+    image = [] if builder == "tiny_hunyuan_pipeline" else ["--image", str(image_path)]
     for command, more in (("generate", []), ("stream", ["--chunks", "1"])):
         args = [command, "--model", str(folder), "--prompt", "a red ball", "--negative-prompt", "blurry", *image, *more]
         if command in refused:
