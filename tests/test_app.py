@@ -739,13 +739,14 @@ def test_an_ltx2_model_generates_and_streams_videos_with_their_sound(tmp_path_fa
 
 
 def test_a_kandinsky6_model_generates_videos_with_their_sound_and_refuses_streams(tmp_path_factory):
-    """A Kandinsky 6 folder (`Kandinsky6TI2VAPipeline`): /generate's mp4 holds its sound as long as the video; /stream is
-    refused in one line (it generates only)."""
+    """A Kandinsky 6 folder (`Kandinsky6TI2VAPipeline`): /generate's mp4 holds its sound as long as the video; the Stream
+    tab is hidden and /stream refused in one line (it generates only)."""
     from conftest import mp4_audio
     from tiny_pipeline import save_tiny_kandinsky6_pipeline
 
     folder = save_tiny_kandinsky6_pipeline(tmp_path_factory.mktemp("tiny-kandinsky6"))
-    with served_client(folder, tmp_path_factory.mktemp("kandinsky6-downloads")) as client:
+    with launched(folder, tmp_path_factory.mktemp("kandinsky6-downloads")) as (demo, client):
+        assert not field(demo, "Stream").visible
         video, settings = client.predict(prompt="a red circle", method="both", ratio=2, api_name="/generate")
         frames, fps = read_video(video_path(video))
         assert frames.shape[0] == 21 and fps == 24 and settings["latent_frames"] == 6
