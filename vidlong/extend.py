@@ -196,14 +196,10 @@ def decoded_chunk(family: str, spec) -> Optional[int]:
 
 def fewest_input_frames(family: str, spec) -> tuple:
     """(the fewest pixel frames of a video an extension by a model of `family` (its `spec`) continues, why: "" for one):
-    a whole chunk's where its call encodes a video in whole chunks each alone (`decoded_chunk`: Helios), those its family
-    fixes (`FamilyAdapter.fewest_extended`: FramePack's), else 1."""
+    those its family fixes (`FamilyAdapter.fewest_extended`: Helios's whole chunk, FramePack's image frame and section),
+    else 1."""
     from .attention.adapters import adapter_named
 
-    chunk = decoded_chunk(family, spec)
-    if chunk is not None:
-        window = pixel_frames(chunk, spec.temporal_ratio)
-        return window, f"this model's call encodes a video it continues in whole chunks of {window} frames, each on its own"
     return adapter_named(family).fewest_extended(spec) or (1, "")
 
 

@@ -202,9 +202,13 @@ class FamilyAdapter:
 
     def fewest_extended(self, spec) -> Optional[tuple]:
         """(the fewest pixel frames of a video its extensions continue, why, for the refusal of a shorter one) where its
-        family fixes them (FramePack's image frame and one section), else None (`vidlong.extend.fewest_input_frames`: one
-        frame, or a whole chunk where `chunks_decoded_alone`)."""
-        return None
+        family fixes them: one whole chunk of its native window where its call encodes a video it continues in chunks each
+        on its own (`chunks_decoded_alone`: Helios; FramePack's: its image's frame and one section), else None (one frame:
+        `vidlong.extend.fewest_input_frames`)."""
+        if not self.chunks_decoded_alone:
+            return None
+        window = spec.temporal_ratio * (spec.native_frames - 1) + 1
+        return window, f"this model's call encodes a video it continues in whole chunks of {window} frames, each on its own"
 
     def parts_refusal(self, pipeline: str, transformer, vae) -> Optional[str]:
         """Why a pipeline of class `pipeline` (diffusers' name) cannot run a transformer of the family with a VAE of these
