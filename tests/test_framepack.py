@@ -271,9 +271,12 @@ def test_an_inverted_stream_or_extension_is_refused_in_one_line_before_loading(i
 
 def test_vidlong_info_says_an_inverted_folder_neither_streams_nor_extends(folder, inverted_folder):
     """`vidlong info` answers what the commands do: the inverted order's folder streams and extends not, with the commands'
-    reason, and no stream chunk; the vanilla folder does both."""
+    reason, and no stream chunk; the vanilla folder does both; `streams` (the app's Stream tab) says so too."""
     from vidlong.info import model_info
 
+    from vidlong.validate import limits_for_folder, streams
+
+    assert not streams(limits_for_folder(inverted_folder)) and streams(limits_for_folder(folder))  # the app's Stream tab
     inverted, vanilla = model_info(inverted_folder), model_info(folder)
     for can in ("stream", "extend"):
         assert not inverted["can"][can]["yes"] and "inverted_anti_drifting order cannot stream" in inverted["can"][can]["why"]

@@ -223,11 +223,14 @@ def fewest_frames_extended(limits: ModelLimits) -> Optional[int]:
 
 def streams(limits: ModelLimits) -> bool:
     """Whether the pipeline of `limits` streams at all (its family has a stream context, and the pipeline no
-    `ModelLimits.no_stream_reason` and no edit of a given video, `ModelLimits.edits`, which streams that edit alone:
-    `check_not_redrawing`): a pipeline that streams extends too (an extension is a stream with a pre-filled start)."""
+    `ModelLimits.no_stream_reason`, no spec its streams cannot follow, `FamilyAdapter.spec_stream_refusal`, and no edit of a
+    given video, `ModelLimits.edits`, which streams that edit alone: `check_not_redrawing`): a pipeline that streams
+    extends too (an extension is a stream with a pre-filled start)."""
     from .attention.adapters import adapter_named
 
-    return bool(adapter_named(limits.family).stream_contexts) and limits.no_stream_reason is None and not limits.edits
+    adapter = adapter_named(limits.family)
+    return (bool(adapter.stream_contexts) and limits.no_stream_reason is None and not limits.edits
+            and adapter.spec_stream_refusal(limits.spec) is None)
 
 
 def continue_hint(limits: ModelLimits) -> str:
