@@ -212,11 +212,10 @@ def check_streams(family: str, context: Optional[str] = None) -> None:
 def fewest_frames_extended(limits: ModelLimits) -> Optional[int]:
     """The fewest pixel frames of a video vidlong extend continues on the model of `limits`
     (`vidlong.extend.fewest_input_frames`: 1, one whole chunk's for Helios, the image's frame and one section for FramePack);
-    None where its family does not stream (no stream context)."""
-    from .attention.adapters import adapter_named
+    None where it does not extend (it does not stream: `streams`)."""
     from .extend import fewest_input_frames
 
-    if not adapter_named(limits.family).stream_contexts:
+    if not streams(limits):
         return None
     return fewest_input_frames(limits.family, limits.spec)[0]
 
