@@ -153,7 +153,7 @@ class AnyFlowFARStreamer(VideoStreamer):
                                    kv_cache=cache, kv_cache_flag=copy.deepcopy(flag))[0]
                 if guided:
                     uncond, cond = pred.chunk(2)
-                    pred = uncond + guidance * (cond - uncond)
+                    pred = self._guided(uncond, cond, guidance)
                 latents = scheduler.step(pred, t, latents, return_dict=False)[0]
             if self.on_step is not None:
                 self.on_step(step + 1, len(scheduler.timesteps))

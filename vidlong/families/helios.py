@@ -166,7 +166,7 @@ class HeliosStreamer(VideoStreamer):
         for step, t in enumerate(scheduler.timesteps):
             pred, uncond = self._predictions(latents, t.expand(1), text, history)
             if uncond is not None:
-                pred = uncond + self.guidances[0] * (pred - uncond)
+                pred = self._guided(uncond, pred, self.guidances[0])
             latents = scheduler.step(pred, t, latents, return_dict=False)[0]
             if self.on_step is not None:
                 self.on_step(step + 1, len(scheduler.timesteps))
