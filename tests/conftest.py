@@ -52,6 +52,15 @@ IN_CHANNELS = 4
 TEXT_DIM = 16
 
 
+def jittered(model):
+    """`model` with 0.05 of standard normal noise added to every weight (from torch's global generator, after the caller's
+    seed), the zero-initialised ones too, so that every path carries signal; in eval mode."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model.eval()
+
+
 def tiny_transformer(seed: int = 0, layers: int = 2, heads: int = 2, head_dim: int = 16, channels: int = IN_CHANNELS,
                      out_channels=None, image_dim=None, pos_embed_seq_len=None, model_class=None, **config):
     """A random WanTransformer3DModel small enough for exact CPU checks (patch (1, 2, 2)); `channels`
@@ -70,10 +79,7 @@ def tiny_transformer(seed: int = 0, layers: int = 2, heads: int = 2, head_dim: i
         added_kv_proj_dim=heads * head_dim if image_dim else None, pos_embed_seq_len=pos_embed_seq_len, **config,
     )
     # random init of the zero-initialised parts, so every path carries signal
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return model.eval()
+    return jittered(model)
 
 
 def transformer_inputs(frames: int, height: int = 4, width: int = 4, seed: int = 1, dtype=torch.float32):
@@ -122,10 +128,7 @@ def tiny_ltx_transformer(seed: int = 0, layers: int = 2):
     model = LTXVideoTransformer3DModel(in_channels=IN_CHANNELS, out_channels=IN_CHANNELS, num_attention_heads=2,
                                        attention_head_dim=16, cross_attention_dim=32, num_layers=layers,
                                        caption_channels=TEXT_DIM)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return model.eval()
+    return jittered(model)
 
 
 def ltx_inputs(frames: int, height: int = 2, width: int = 3, seed: int = 1, dtype=torch.float32) -> dict:
@@ -152,10 +155,7 @@ def tiny_ltx2_transformer(seed: int = 0, layers: int = 2, latest: bool = False):
         audio_attention_head_dim=8, audio_cross_attention_dim=16, num_layers=layers, caption_channels=TEXT_DIM,
         rope_double_precision=False, gated_attn=latest, audio_gated_attn=latest, perturbed_attn=latest,
         cross_attn_mod=latest, audio_cross_attn_mod=latest, rope_type="split" if latest else "interleaved")
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return model.eval()
+    return jittered(model)
 
 
 def ltx2_inputs(frames: int, height: int = 2, width: int = 3, seed: int = 1, dtype=torch.float32, **extra) -> dict:
@@ -196,10 +196,7 @@ def tiny_cogvideox_transformer(seed: int = 0, layers: int = 2, rope: bool = True
                                         max_text_seq_length=5, use_rotary_positional_embeddings=rope,
                                         patch_size_t=patch_size_t, patch_bias=patch_size_t is None,
                                         ofs_embed_dim=16 if patch_size_t and in_channels > IN_CHANNELS else None)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return model.eval()
+    return jittered(model)
 
 
 def cogvideox_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32, rope: bool = True):
@@ -230,10 +227,7 @@ def tiny_hunyuan_transformer(seed: int = 0, image_condition_type=None, channels:
                                            attention_head_dim=16, num_layers=1, num_single_layers=1, num_refiner_layers=1,
                                            mlp_ratio=2.0, text_embed_dim=TEXT_DIM, pooled_projection_dim=8,
                                            rope_axes_dim=(4, 6, 6), image_condition_type=image_condition_type)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return model.eval()
+    return jittered(model)
 
 
 def hunyuan_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32) -> dict:
@@ -261,10 +255,7 @@ def tiny_hunyuan15_transformer(seed: int = 0, channels: int = IN_CHANNELS):
                                              attention_head_dim=16, num_layers=2, num_refiner_layers=1, mlp_ratio=2.0,
                                              text_embed_dim=TEXT_DIM, text_embed_2_dim=HV15_BYT5_DIM,
                                              image_embed_dim=HV15_IMAGE_DIM, rope_axes_dim=(4, 6, 6), target_size=48)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return model.eval()
+    return jittered(model)
 
 
 def hunyuan15_inputs(frames: int, height: int = 2, width: int = 3, seed: int = 1, dtype=torch.float32) -> dict:
@@ -383,10 +374,7 @@ def tiny_mochi_transformer(seed: int = 0, layers: int = 2):
     model = MochiTransformer3DModel(patch_size=2, num_attention_heads=2, attention_head_dim=16, num_layers=layers,
                                     pooled_projection_dim=16, in_channels=MOCHI_CHANNELS, text_embed_dim=TEXT_DIM,
                                     time_embed_dim=16)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return model.eval()
+    return jittered(model)
 
 
 def mochi_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32) -> dict:
@@ -412,10 +400,7 @@ def tiny_kandinsky5_transformer(seed: int = 0, layers: int = 2, **config):
     model = Kandinsky5Transformer3DModel(in_visual_dim=IN_CHANNELS, out_visual_dim=IN_CHANNELS, in_text_dim=TEXT_DIM,
                                          in_text_dim2=K5_POOLED_DIM, time_dim=16, patch_size=(1, 2, 2), model_dim=32, ff_dim=32,
                                          num_text_blocks=1, num_visual_blocks=layers, axes_dims=(4, 6, 6), **config)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return model.eval()
+    return jittered(model)
 
 
 def kandinsky5_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32,
@@ -451,10 +436,7 @@ def tiny_kandinsky6_transformer(seed: int = 0, layers: int = 2):
         model_dim=32, ff_dim=32, num_text_blocks=1, num_visual_blocks=layers, axes_dims=(4, 6, 6), in_audio_dim=4,
         out_audio_dim=4, text_token_padding=True, ca_rope=True, cross_gates=True, fix_modulation=True,
         visual_token_type_num_embeddings=2)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return model.eval()
+    return jittered(model)
 
 
 def kandinsky6_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32,
@@ -500,10 +482,7 @@ def tiny_motif_transformer(seed: int = 0, decoder_layers: int = 1, image: bool =
                                          num_decoder_layers=decoder_layers, text_embed_dim=TEXT_DIM, rope_axes_dim=(4, 6, 6),
                                          enable_text_cross_attention_dual=True, enable_text_cross_attention_single=True,
                                          image_embed_dim=MOTIF_IMAGE_DIM if image else None)
-    with torch.no_grad():  # its AdaLN gates start at zero: no block would change the stream
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return model.eval()
+    return jittered(model)  # its AdaLN gates start at zero: no block would change the stream
 
 
 def motif_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32, image: bool = False) -> dict:
@@ -530,10 +509,7 @@ def tiny_easyanimate_transformer(seed: int = 0, inpaint: bool = False):
     model = EasyAnimateTransformer3DModel(num_attention_heads=2, attention_head_dim=16, patch_size=2, num_layers=2,
                                           mmdit_layers=1, in_channels=2 * IN_CHANNELS + 1 if inpaint else IN_CHANNELS,
                                           out_channels=IN_CHANNELS, time_embed_dim=16, text_embed_dim=TEXT_DIM)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return model.eval()
+    return jittered(model)
 
 
 def easyanimate_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32,
@@ -561,10 +537,7 @@ def tiny_allegro_transformer(seed: int = 0):
     model = AllegroTransformer3DModel(num_attention_heads=2, attention_head_dim=ALLEGRO_HEAD_DIM, in_channels=IN_CHANNELS,
                                       out_channels=IN_CHANNELS, num_layers=2, cross_attention_dim=2 * ALLEGRO_HEAD_DIM,
                                       caption_channels=TEXT_DIM, sample_height=4, sample_width=4, sample_frames=3)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return model.eval()
+    return jittered(model)
 
 
 def allegro_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32) -> dict:
@@ -595,10 +568,7 @@ def tiny_anyflow_transformer(seed: int = 0, layers: int = 1):
     model = AnyFlowTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16, in_channels=IN_CHANNELS,
                                       out_channels=IN_CHANNELS, text_dim=TEXT_DIM, freq_dim=16, ffn_dim=32, num_layers=layers,
                                       rope_max_seq_len=64)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return model.eval()
+    return jittered(model)
 
 
 def tiny_anyflow_far_transformer(seed: int = 0, layers: int = 1):
@@ -612,10 +582,7 @@ def tiny_anyflow_far_transformer(seed: int = 0, layers: int = 1):
                                          num_attention_heads=2, attention_head_dim=16, in_channels=IN_CHANNELS,
                                          out_channels=IN_CHANNELS, text_dim=TEXT_DIM, freq_dim=16, ffn_dim=32, num_layers=layers,
                                          rope_max_seq_len=64, chunk_partition=(1, 2, 2, 2))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return model.eval()
+    return jittered(model)
 
 
 def tiny_helios_transformer(seed: int = 0, layers: int = 1):
@@ -627,10 +594,7 @@ def tiny_helios_transformer(seed: int = 0, layers: int = 1):
     model = HeliosTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16, in_channels=IN_CHANNELS,
                                      out_channels=IN_CHANNELS, text_dim=TEXT_DIM, freq_dim=16, ffn_dim=32, num_layers=layers,
                                      rope_dim=(8, 4, 4))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return model.eval()
+    return jittered(model)
 
 
 def anyflow_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32) -> dict:
@@ -657,10 +621,7 @@ def tiny_framepack_transformer(seed: int = 0):
         in_channels=IN_CHANNELS, out_channels=IN_CHANNELS, num_attention_heads=2, attention_head_dim=16, num_layers=1,
         num_single_layers=1, num_refiner_layers=1, mlp_ratio=2.0, text_embed_dim=TEXT_DIM, pooled_projection_dim=8,
         rope_axes_dim=(4, 6, 6), has_image_proj=True, image_proj_dim=FRAMEPACK_IMAGE_DIM, has_clean_x_embedder=True)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return model.eval()
+    return jittered(model)
 
 
 def tiny_cosmos_transformer(seed: int = 0, predict25: bool = True):
@@ -677,10 +638,7 @@ def tiny_cosmos_transformer(seed: int = 0, predict25: bool = True):
     model = CosmosTransformer3DModel(in_channels=IN_CHANNELS + 1, out_channels=IN_CHANNELS, num_attention_heads=2,
                                      attention_head_dim=16, num_layers=2, mlp_ratio=2.0, text_embed_dim=TEXT_DIM, adaln_lora_dim=8,
                                      rope_scale=(1.0, 3.0, 3.0), concat_padding_mask=False, extra_pos_embed_type=None, **text)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return model.eval()
+    return jittered(model)
 
 
 def cosmos_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32, predict25: bool = True) -> dict:

@@ -100,17 +100,14 @@ def tiny_vace_transformer(seed: int = 0):
     latent cell: 72 channels)."""
     from diffusers import WanVACETransformer3DModel
 
-    from conftest import TEXT_DIM
+    from conftest import TEXT_DIM, jittered
 
     torch.manual_seed(seed)
     transformer = WanVACETransformer3DModel(
         patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16, in_channels=4, out_channels=4, text_dim=TEXT_DIM,
         freq_dim=16, ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=64,
         vace_layers=[0], vace_in_channels=2 * 4 + 8 * 8)
-    with torch.no_grad():
-        for p in transformer.parameters():  # the zero-initialised parts too, so every path carries signal
-            p.add_(0.05 * torch.randn_like(p))
-    return transformer.eval()
+    return jittered(transformer)
 
 
 def tiny_vace_pipeline(seed: int = 0, experts: int = 1):
