@@ -197,6 +197,25 @@ def test_a_padding_mask_channel_without_torchvision_is_refused_before_loading(fo
     assert "resizes its padding mask with torchvision, which is not installed: pip install torchvision" in line
 
 
+@pytest.mark.parametrize("entry", [None, [None, None], ["cosmos_guardrail", "CosmosSafetyChecker"]],
+                         ids=["left-out", "null", "cosmos_guardrail"])
+def test_a_folder_that_builds_the_guardrail_without_cosmos_guardrail_is_refused_before_loading(folder, tmp_path, capsys,
+                                                                                                monkeypatch, entry):
+    """A folder whose ``safety_checker`` is left out, null or cosmos_guardrail's has its pipeline build NVIDIA's guardrail as
+    it loads: where cosmos_guardrail is not installed (as here), it is refused in one line before loading."""
+    import json
+    import shutil
+
+    bare = Path(shutil.copytree(folder, tmp_path / "bare"))
+    index = json.loads((bare / "model_index.json").read_text())
+    index.pop("safety_checker")
+    (bare / "model_index.json").write_text(json.dumps(index if entry is None else dict(index, safety_checker=entry)))
+    line = check_refused_before_loading(["generate", "--model", str(bare), "--prompt", "a red ball"], tmp_path / "g.mp4",
+                                        capsys, monkeypatch)
+    assert "builds NVIDIA's guardrail (cosmos_guardrail's CosmosSafetyChecker) as it loads, which is not installed: pip " \
+           "install cosmos_guardrail" in line
+
+
 def stand_in_guardrail(unsafe: bool = False, video=lambda frames: frames * 0):
     """A guardrail whose video check answers `video(frames)` (by default every frame black; None, as NVIDIA's answers a video
     it blocks) and which, where `unsafe`, passes no prompt: the tests' stand-in for NVIDIA's, whose class it takes in

@@ -465,7 +465,8 @@ def check_model_folder(path: Union[str, Path, None]) -> Path:
 
 
 def check_folder_parts(folder: Path) -> None:
-    """One line where a pipeline folder's transformer and VAE cannot run in its pipeline class (their family's
+    """One line where a pipeline folder cannot load here (its family's `FamilyAdapter.index_refusal` of its
+    model_index.json: Cosmos's guardrail) or its transformer and VAE cannot run in its pipeline class (the family's
     `FamilyAdapter.parts_refusal` of their config.json files: EasyAnimate's), before any weights load. A folder whose
     configs cannot be read is left to the checks that read them (`folder_configs`, `folder_geometry`), which name it."""
     from .attention.adapters import adapter_named, family_of_class
@@ -478,7 +479,8 @@ def check_folder_parts(folder: Path) -> None:
     if not (isinstance(transformer, dict) and isinstance(vae, dict)):
         return
     family = family_of_class(transformer.get("_class_name", ""))
-    refusal = family and adapter_named(family).parts_refusal(index["_class_name"].removeprefix("VidLong"), transformer, vae)
+    refusal = family and (adapter_named(family).index_refusal(index)
+                          or adapter_named(family).parts_refusal(index["_class_name"].removeprefix("VidLong"), transformer, vae))
     if refusal:
         raise VidlongError(refusal)
 

@@ -217,6 +217,12 @@ class FamilyAdapter:
         it can."""
         return None
 
+    def index_refusal(self, index) -> Optional[str]:
+        """Why a pipeline folder whose ``model_index.json`` is `index` (a mapping) cannot load on this machine (a part its
+        pipeline class builds as it loads needs a package that is not installed), for a one-line refusal before any model
+        loads (`vidlong.models.check_model_folder`); None where it can."""
+        return None
+
     def text_projections(self, transformer) -> list:
         """Modules whose one input is the prompt's states alone (the same tensor at every forward of a
         prompt), which a stream may compute once per prompt (`vidlong.text_memo`); none by default."""

@@ -53,6 +53,18 @@ class CosmosAdapter(FamilyAdapter):
                     "installed: pip install torchvision (or vidlong[cosmos])")
         return None
 
+    def index_refusal(self, index) -> Optional[str]:
+        """A folder whose ``safety_checker`` is left out, null or cosmos_guardrail's: its pipeline builds NVIDIA's guardrail
+        as it loads (`CosmosSafetyChecker`), refused where cosmos_guardrail is not installed. A folder naming another
+        library's checker loads that one."""
+        from diffusers.utils import is_cosmos_guardrail_available
+
+        library = (index.get("safety_checker") or [None])[0]
+        if library in (None, "cosmos_guardrail") and not is_cosmos_guardrail_available():
+            return ("this Cosmos folder's pipeline builds NVIDIA's guardrail (cosmos_guardrail's CosmosSafetyChecker) as it "
+                    "loads, which is not installed: pip install cosmos_guardrail")
+        return None
+
     def table_positions(self, config) -> Optional[int]:
         """Its RoPE table's rows, ``max(max_size / patch)`` (`CosmosRotaryPosEmbed`); with the learnable absolute embedding,
         the fewest rows of its three axes' tables (``min(max_size / patch)``). What a config.json leaves out is diffusers'
