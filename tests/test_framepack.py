@@ -88,18 +88,29 @@ def as_uint8(video) -> np.ndarray:
     return (np.clip(video, 0, 1) * 255).round().astype(np.uint8)
 
 
-@pytest.mark.parametrize("order", [None, "vanilla"])
-def test_generate_is_the_stock_call_bit_for_bit(stock, pipe, image_path, order):
+@pytest.fixture(scope="module")
+def last_image_path(tmp_path_factory):
+    """Another 32x32 random RGB PNG: a last frame."""
+    path = tmp_path_factory.mktemp("last") / "last.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("order, last", [(None, False), ("vanilla", False), (None, True)], ids=["inverted", "vanilla", "last"])
+def test_generate_is_the_stock_call_bit_for_bit(stock, pipe, image_path, last_image_path, order, last):
     """`load_pipeline` gives vidlong's class; `generate --image` at 2x (2 sections: 17 frames) in the spec's order (None: its
-    call's inverted_anti_drifting; vanilla) returns the frames diffusers' own call makes from the same seed, and the video's
-    latents its call ends with; `--frames 17` is the same length, 16 is refused naming 9 and 17."""
+    call's inverted_anti_drifting; vanilla), and with a last frame (`--last-image`, its inverted order's; its latent drawn
+    after the image's), returns the frames diffusers' own call makes from the same seed, and the video's latents its call
+    ends with; `--frames 17` is the same length, 16 is refused naming 9 and 17."""
     assert type(pipe).__name__ == "VidLongHunyuanVideoFramepackPipeline" and pipe.facts()["family"] == "framepack"
     pipe.vidlong_spec = dataclasses.replace(pipe.spec, sampling_type=order)
     steps = []  # the progress of its denoising: each section's 2 steps counted on, to the end
-    result = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3, image=str(image_path)),
+    lasts = dict(last_image=str(last_image_path)) if last else {}
+    result = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3, image=str(image_path), **lasts),
                       progress=lambda stage, done, total: steps.append((done, total)) if stage == "denoise" else None)
     assert steps == [(done, 4) for done in range(1, 5)]
     orders = {} if order is None else dict(sampling_type=order)
+    orders.update({name: Image.open(path) for name, path in lasts.items()})
     video = stock_call(stock, image_path, 2, 3, output_type="np", **orders)[0]
     assert len(result.frames) == 17 == result.settings["pixel_frames"] and result.settings["latent_frames"] == 2 * NATIVE + 1
     assert np.array_equal(result.frames, as_uint8(video))
@@ -269,6 +280,19 @@ def test_an_inverted_stream_or_extension_is_refused_in_one_line_before_loading(i
                           tmp_path, capsys, monkeypatch)
 
 
+def test_a_last_frame_in_the_vanilla_order_is_refused_in_one_line_before_loading(folder, image_path, last_image_path, tmp_path,
+                                                                                  capsys, monkeypatch):
+    """Its call takes a last frame in its inverted order alone: a folder whose vidlong.yaml sets the vanilla order refuses
+    ``--last-image`` naming the field and the line; `vidlong info` says the default order's folder takes one."""
+    from vidlong.info import model_info
+
+    vanilla = ordered_copy(folder, tmp_path / "vanilla", "vanilla")
+    check_release_refuses(vanilla, image_path, ["generate", "--ratio", "2", "--last-image", str(last_image_path)],
+                          "--last-image: FramePack's call takes a last frame in its inverted order alone", tmp_path, capsys,
+                          monkeypatch)
+    assert model_info(folder)["can"]["last_image"]["yes"]
+
+
 def test_vidlong_info_says_an_inverted_folder_neither_streams_nor_extends(folder, inverted_folder):
     """`vidlong info` answers what the commands do: the inverted order's folder streams and extends not, with the commands'
     reason, and no stream chunk; the vanilla folder does both; `streams` (the app's Stream tab) says so too."""
@@ -295,12 +319,15 @@ def test_an_order_its_call_does_not_take_is_refused_in_one_line_before_loading(f
 
 
 def test_the_call_takes_the_sections_noise(pipe, image_path):
-    """Its call's ``latents=`` are the sections' noise one after another: given `start_noise`'s draws from a seed, the
-    video's latents are those of its call from that seed; too few are refused in one line."""
+    """Its call's ``latents=`` are the sections' noise one after another: given `start_noise`'s draws from a seed after
+    `draws_before_noise`'s (its image's latent), the video's latents are those of its call from that seed; too few are
+    refused in one line."""
     pipe.vidlong_spec = dataclasses.replace(pipe.spec, sampling_type=None)
     shape = (1, IN_CHANNELS, 2 * NATIVE, 2, 2)
     call = dict(image=Image.open(image_path), prompt="a red ball", num_frames=2 * SECTION, output_type="latent")
-    noise = pipe.start_noise("plain", shape, NATIVE, torch.Generator().manual_seed(5))
+    generator = torch.Generator().manual_seed(5)
+    pipe.draws_before_noise(call, shape, generator)
+    noise = pipe.start_noise("plain", shape, NATIVE, generator)
     given = pipe(latents=noise, generator=torch.Generator().manual_seed(5), **call).frames[-1]
     assert torch.equal(given, pipe(generator=torch.Generator().manual_seed(5), **call).frames[-1])
     with pytest.raises(VidlongError, match=r"^latents has shape \[1, 4, 2, 2, 2\]; this call"):

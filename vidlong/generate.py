@@ -405,6 +405,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     if "image" in extra and pipe.image_in_start_latents:  # the image's latent drawn before the noise, as its call draws them
         condition = pipe.image_condition(extra["image"], height, width, spec.native_frames, generator)
     before_noise = generator.get_state()
+    pipe.draws_before_noise(extra, (1, geometry.channels, *grid), generator)
     latents = pipe.start_noise(noise, (1, geometry.channels, *grid), spec.native_frames, generator)
     if condition is not None:
         latents = condition.first_frame(latents)

@@ -221,6 +221,11 @@ class VidlongPipelineMixin:
         to its temporal patch and drops the padding before decoding)."""
         return frames
 
+    def draws_before_noise(self, images: dict, shape, generator: torch.Generator) -> None:
+        """Makes from `generator` the draws its call makes before its noise (`images`: the call's image arguments by name;
+        `shape`: its noise's ``[1, C, F, h, w]``), so that `start_noise` then draws what its call would: none by default
+        (FramePack's: its images' latents)."""
+
     def start_noise(self, kind: str, shape, native_frames: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """The noise of `kind` (`vidlong.schedulers.noise.initial_noise`) ``[1, C, F, h, w]`` (`shape`, latent frames) a
         call starts from, drawn from `generator`; `native_frames` sets SpecMix's and FreeNoise's repeats."""

@@ -170,7 +170,10 @@ def _fixed_size(transformer_config, geometry: Geometry) -> Optional[tuple]:
 
 def _takes_last_frame(facts: dict) -> str:
     """`ModelLimits.last_frame` from a pipeline's `vidlong.models.model_facts`: Wan's image-to-video by condition
-    channels whose transformer takes two images' CLIP tokens (FLF2V's ``pos_embed_seq_len``) or none (Wan2.2 I2V A14B)."""
+    channels whose transformer takes two images' CLIP tokens (FLF2V's ``pos_embed_seq_len``) or none (Wan2.2 I2V A14B);
+    FramePack's call, in its inverted order (`check_last_image`)."""
+    if facts["family"] == "framepack":
+        return "optional"
     if facts["family"] != "wan" or facts["task"] != "i2v" or facts["expand_timesteps"]:
         return "no"
     if facts.get("pos_embed_seq_len") is not None:
@@ -705,15 +708,20 @@ def check_stream(streaming, limits: ModelLimits, height=None, width=None, extens
 
 def check_last_image(limits: ModelLimits, given: bool, diagonal: bool) -> None:
     """A last frame (`given` or not) where the pipeline takes one (`ModelLimits.last_frame`), with a method that makes
-    the video in one call (diagonal denoising makes it frame by frame past the native window)."""
+    the video in one call (diagonal denoising makes it frame by frame past the native window); FramePack's call takes it
+    in its inverted order alone (its default)."""
     if limits.last_frame == "required" and not given:
         raise VidlongError(f"this first-last-frame model (Wan2.1 FLF2V) takes the last frame too: pass it with "
                            f"{named('last_image')} last.png")
     if not given:
         return
     if limits.last_frame == "no":
-        raise VidlongError(f"{named('last_image')} needs a Wan model that takes a last frame (Wan2.1 FLF2V, Wan2.2 I2V "
-                           "A14B); this model takes no last frame: drop it")
+        raise VidlongError(f"{named('last_image')} needs a model that takes a last frame (Wan2.1 FLF2V, Wan2.2 I2V "
+                           "A14B, FramePack); this model takes no last frame: drop it")
+    if limits.family == "framepack" and limits.spec.sampling_type == "vanilla":
+        raise VidlongError(f"{named('last_image')}: FramePack's call takes a last frame in its inverted order alone "
+                           "(inverted_anti_drifting, its default), and this folder's vidlong.yaml sets sampling_type: vanilla: "
+                           "drop the last frame or that line")
     if diagonal:
         raise VidlongError(f"{named('last_image')} conditions the last frame of one whole-video call; method fifo makes the "
                            "video frame by frame: use another method, or drop the last frame")

@@ -281,13 +281,18 @@ class VidLongHunyuanVideoFramepackPipeline(HunyuanVideoVAE, VidlongPipelineMixin
         """The sections' noise of a video of `frames` latent frames: all but the image's frame."""
         return frames - 1
 
+    def draws_before_noise(self, images: dict, shape, generator: torch.Generator) -> None:
+        """Its image's latent (from the VAE's distribution, in its dtype), and its last image's where one is given, each
+        ``[1, C, 1, h, w]``, drawn from `generator` and dropped, as its call draws them before its sections' noise."""
+        for _ in range(1 + (images.get("last_image") is not None)):
+            randn_tensor((1, shape[1], 1, *shape[3:]), generator=generator, device=self.vae.device, dtype=self.vae.dtype)
+
     def start_noise(self, kind: str, shape, native_frames: int, generator=None) -> torch.Tensor:
-        """Plain noise ``[1, C, K·w, h, w]`` drawn as its call draws it from `generator`: the image's latent's draw first
-        (from the VAE's distribution, in its dtype; not returned), then section after section (of the native window)."""
+        """Plain noise ``[1, C, K·w, h, w]`` drawn as its call draws it from `generator`, section after section (of the
+        native window)."""
         if kind != "plain" or generator is None:
             return super().start_noise(kind, shape, native_frames, generator)
-        vae, window = self.vae, self.native_frames
-        randn_tensor((1, shape[1], 1, *shape[3:]), generator=generator, device=vae.device, dtype=vae.dtype)
+        window = self.native_frames
         return torch.cat([randn_tensor((*shape[:2], window, *shape[3:]), generator=generator, device=self._execution_device,
                                        dtype=torch.float32) for _ in range(shape[2] // window)], dim=2)
 
