@@ -295,7 +295,8 @@ def test_a_last_frame_in_the_vanilla_order_is_refused_in_one_line_before_loading
 
 def test_vidlong_info_says_an_inverted_folder_neither_streams_nor_extends(folder, inverted_folder):
     """`vidlong info` answers what the commands do: the inverted order's folder streams and extends not, with the commands'
-    reason, and no stream chunk; the vanilla folder does both; `streams` (the app's Stream tab) says so too."""
+    reason, and no stream chunk; the vanilla folder does both, a section a chunk (its native window, where its vidlong.yaml
+    names no stream_chunk); `streams` (the app's Stream tab) says so too."""
     from vidlong.info import model_info
 
     from vidlong.validate import limits_for_folder, streams
@@ -305,7 +306,7 @@ def test_vidlong_info_says_an_inverted_folder_neither_streams_nor_extends(folder
     for can in ("stream", "extend"):
         assert not inverted["can"][can]["yes"] and "inverted_anti_drifting order cannot stream" in inverted["can"][can]["why"]
         assert vanilla["can"][can]["yes"]
-    assert inverted["spec"]["stream_chunk"] is None and vanilla["spec"]["stream_chunk"] is not None
+    assert inverted["spec"]["stream_chunk"] is None and vanilla["spec"]["stream_chunk"] == NATIVE
 
 
 def test_an_order_its_call_does_not_take_is_refused_in_one_line_before_loading(folder, image_path, tmp_path, capsys,

@@ -530,10 +530,17 @@ def pipeline_facts(folder: Path) -> dict:
 def spec_for_folder(folder: Path) -> ModelSpec:
     """A model folder's ``vidlong.yaml`` if it has one, else the known model its files match. A base
     plus LoRA folder's settings overlay its base's spec (only what differs need be written). The
-    temporal ratio is always the VAE's (its config is the truth; a yaml need not repeat it)."""
+    temporal ratio is always the VAE's (its config is the truth; a yaml need not repeat it). A family whose call makes its
+    video in whole chunks of its native window (`FamilyAdapter.whole_chunks`: Helios's chunks, FramePack's sections)
+    streams one such chunk at a time where its yaml names no ``stream_chunk``."""
+    from .attention.adapters import adapter_named
+
     spec = _written_spec(folder)
     temporal = folder_geometry(folder).temporal
-    return spec if spec.temporal_ratio == temporal else dataclasses.replace(spec, temporal_ratio=temporal)
+    spec = spec if spec.temporal_ratio == temporal else dataclasses.replace(spec, temporal_ratio=temporal)
+    if spec.stream_chunk is None and adapter_named(pipeline_facts(Path(folder))["family"]).whole_chunks:
+        spec = dataclasses.replace(spec, stream_chunk=spec.native_frames)
+    return spec
 
 
 def _written_spec(folder: Path) -> ModelSpec:
