@@ -6,6 +6,7 @@ from ..parallel import to_heads, to_tokens, ulysses_group
 from .execute import run_plan
 from .joint import run_joint_plan
 from .kv_cache import LayerKV
+from .linear import run_linear_plan
 
 
 class VidlongAttnProcessor:
@@ -50,6 +51,8 @@ class VidlongAttnProcessor:
         if kv_cache is not None:  # AnyFlow FAR's own block-causal cache (`apply` refuses methods there)
             return self.stock(attn, hidden_states, encoder_hidden_states, attention_mask, rotary, kv_cache=kv_cache,
                               kv_cache_flag=kv_cache_flag)
+        if self.adapter.linear:  # Sana-Video: linear attention, no logits for the kernels (`vidlong.attention.linear`)
+            return self._linear(attn, hidden_states, encoder_hidden_states, attention_mask, rotary)
         joint = self.adapter.joint_text
         text = encoder_hidden_states if joint else None
         stg = {} if perturbation_mask is None and all_perturbed is None else dict(perturbation_mask=perturbation_mask,
@@ -88,3 +91,16 @@ class VidlongAttnProcessor:
         if group is not None:
             out = to_tokens(out, group)
         return self.adapter.output(attn, out, query.dtype, text_tokens, hidden_states)
+
+    def _linear(self, attn, hidden_states, encoder_hidden_states, attention_mask, rotary):
+        """A linear self-attention: a stock plan (or a call it does not handle: cross-attention, a mask) through its own
+        processor as it came, bit for bit; another plan's windows on its features, fused by the plan's bands (one device:
+        its plans have no context-parallel path)."""
+        plan = self.state.plan
+        if plan is None or plan.is_stock or encoder_hidden_states is not None or attention_mask is not None:
+            return self.stock(attn, hidden_states, encoder_hidden_states, attention_mask, rotary)
+        if ulysses_group(self._parallel_config) is not None:
+            raise VidlongError("vidlong runs its windows on Sana-Video's linear attention on one device; drop context "
+                               "parallelism or the method")
+        features = self.adapter.linear_features(attn, hidden_states, rotary)
+        return self.adapter.output(attn, run_linear_plan(*features, plan), hidden_states.dtype)

@@ -650,3 +650,26 @@ def cosmos_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, d
                 condition_mask=torch.zeros(2, 1, frames, height, width, dtype=dtype),
                 timestep=torch.full((2, 1, frames, 1, 1), 0.6, dtype=dtype),
                 encoder_hidden_states=torch.randn(2, 5, width_text, generator=gen).to(dtype), return_dict=False)
+
+
+def tiny_sana_transformer(seed: int = 0):
+    """A random SanaVideoTransformer3DModel (linear self-attention of 2 heads x 16, RoPE axes 8 / 4 / 4 of a head, patch
+    (1, 2, 2), two blocks, softmax cross-attention to `TEXT_DIM`-wide Gemma-like states) for exact CPU checks; its sample
+    size the 480p release's (30: its call's resolution bins)."""
+    from diffusers import SanaVideoTransformer3DModel
+
+    torch.manual_seed(seed)
+    model = SanaVideoTransformer3DModel(in_channels=IN_CHANNELS, out_channels=IN_CHANNELS, num_attention_heads=2,
+                                        attention_head_dim=16, num_layers=2, num_cross_attention_heads=2,
+                                        cross_attention_head_dim=16, cross_attention_dim=32, caption_channels=TEXT_DIM,
+                                        mlp_ratio=2.0, sample_size=30, rope_max_seq_len=64)
+    return jittered(model)
+
+
+def sana_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32) -> dict:
+    """Latents ``[2, C, F, H, W]`` (latent frames), a timestep per sample and two prompts' 5 text states, the last 2 of the
+    second's padding (masked)."""
+    gen = torch.Generator().manual_seed(seed)
+    return dict(hidden_states=torch.randn(2, IN_CHANNELS, frames, height, width, generator=gen).to(dtype),
+                timestep=torch.tensor([700.0, 700.0]), encoder_hidden_states=torch.randn(2, 5, TEXT_DIM, generator=gen).to(dtype),
+                encoder_attention_mask=torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]), return_dict=False)

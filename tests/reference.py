@@ -76,6 +76,18 @@ def plain_attention(q, k, v, allowed=None):
     return (torch.softmax(s, dim=-1) @ v).transpose(1, 2)
 
 
+def linear_attention(q, k, v, allowed=None):
+    """Linear attention in float64 on ``[B, N, H, D]``, written as its dense ``[N, N]`` weights: `q` and `k` are pairs
+    (features, RoPE-rotated features); ``out_i = Σ_j (q̃_i · k̃_j) v_j / (Σ_j q_i · k_j + 1e-15)``, both sums over the keys
+    an ``[N, N]`` mask `allowed` lets query i see (all by default)."""
+    (q, q_rot), (k, k_rot) = ((x.double().transpose(1, 2) for x in pair) for pair in (q, k))
+    v = v.double().transpose(1, 2)
+    weights, norms = q_rot @ k_rot.transpose(-1, -2), q @ k.transpose(-1, -2)  # [B, H, N, N]
+    if allowed is not None:
+        weights, norms = weights * allowed, norms * allowed
+    return (weights @ v / (norms.sum(-1, keepdim=True) + 1e-15)).transpose(1, 2)
+
+
 def centred_coords(n: int) -> torch.Tensor:
     """Normalised frequency of each fftshift-ed index, in [-1, 1) with DC at 0."""
     return (torch.arange(n, dtype=torch.float64) - n // 2) / (n / 2)
@@ -141,17 +153,18 @@ def joint_attention(q, k, v, text, frames, tokens_per_frame, native, alpha=None,
     return torch.cat([text_rows, video_rows], dim=2).transpose(1, 2)
 
 
-def method_attention(method, q, k, v, frames, grid, native):
+def method_attention(method, q, k, v, frames, grid, native, attend=plain_attention):
     """A vidlong method's float64 math on video self-attention ``[B, N, H, D]``: `UltraViCo`, `SlidingWindow` (one native
     window) or `SpectralFusion(windows=(1,))` (global + one native window, FreeLong's cut-off 0.25). `grid`: token rows,
-    columns per frame; `native` token frames."""
+    columns per frame; `native` token frames; `attend(q, k, v, allowed)`: each branch's attention (`linear_attention`
+    for linear self-attention, whose `q` and `k` are its pairs)."""
     tpf = grid[0] * grid[1]
     if hasattr(method, "alpha"):
         return ultravico_attention(q, k, v, frames, tpf, native, method.alpha)
-    local = plain_attention(q, k, v, local_window_allowed(frames, tpf, native))
+    local = attend(q, k, v, local_window_allowed(frames, tpf, native))
     if not hasattr(method, "windows"):  # the sliding window
         return local
-    return band_fusion([plain_attention(q, k, v), local], frames, *grid, [0.25], 0.25)
+    return band_fusion([attend(q, k, v), local], frames, *grid, [0.25], 0.25)
 
 
 def joint_method_attention(method, q, k, v, text, frames, grid, native, visible=None):

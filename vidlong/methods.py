@@ -483,13 +483,17 @@ def needs_moved_rope(methods) -> bool:
 
 
 def check_family_methods(methods, adapter) -> None:
-    """One line unless the family of `adapter` implements what `methods` need of its RoPE: RIFLEx's tables, anchors
-    re-placed next to their windows."""
+    """One line unless the family of `adapter` implements what `methods` need of its RoPE (RIFLEx's tables, anchors
+    re-placed next to their windows) and of its attention (UltraViCo's softmax logits, which linear attention has not)."""
     if any(isinstance(m, RIFLEx) for m in methods) and not adapter.riflex:
         others = (f"{named('method')} ultravico, freelong, both or window" if naming_flags()
                   else "UltraViCo, SpectralFusion or SlidingWindow")
         raise VidlongError(f"RIFLEx is not implemented for {adapter.transformer_class} (vidlong's RIFLEx replaces the temporal "
                            f"RoPE tables of Wan-layout transformers); use {others} with it")
+    if any(isinstance(m, UltraViCo) for m in methods) and adapter.linear:
+        others = f"{named('method')} freelong or window" if naming_flags() else "SpectralFusion or SlidingWindow"
+        raise VidlongError(f"UltraViCo is not defined for {adapter.transformer_class}: its self-attention is linear (ReLU "
+                           f"features, no softmax logits for its decay to damp); use {others}")
     if needs_moved_rope(methods) and not adapter.moves_rope:
         raise VidlongError(f"windows with sinks (anchor_positions='adjacent', the -sinks methods) are not implemented for "
                            f"{adapter.transformer_class} (moving its RoPE); use a method without -sinks")

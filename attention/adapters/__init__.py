@@ -21,6 +21,7 @@ from .ltx import LTX_VIDEO
 from .ltx2 import LTX_2
 from .mochi import MOCHI
 from .motif import MOTIF_VIDEO
+from .sana import SANA_VIDEO
 from .skyreels import SKYREELS_V2
 from .wan import WAN
 from .wan_animate import WAN_ANIMATE
@@ -29,7 +30,7 @@ from .wan_vace import WAN_VACE
 #: every family vidlong serves
 ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, WAN_VACE, WAN_ANIMATE, SKYREELS_V2, LTX_VIDEO, LTX_2, COGVIDEOX, HUNYUAN_VIDEO,
                                        HUNYUAN_VIDEO_15, MOCHI, KANDINSKY_5, KANDINSKY_6, MOTIF_VIDEO, EASYANIMATE, ALLEGRO,
-                                       ANYFLOW, ANYFLOW_FAR, HELIOS, FRAMEPACK, COSMOS)
+                                       ANYFLOW, ANYFLOW_FAR, HELIOS, FRAMEPACK, COSMOS, SANA_VIDEO)
 
 
 def adapter_for(transformer, call: str = "vidlong.apply") -> FamilyAdapter:

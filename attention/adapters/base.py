@@ -25,6 +25,8 @@ class FamilyAdapter:
             saves none), where they do not (None: they do).
         makes_sound: whether its transformer makes the video's sound too (LTX-2): its extensions are made at the input's
             frame rate (its call takes the rate; the sound keeps time with the frames) and keep the input's sound track.
+        linear: whether its video self-attention is linear attention (Sana-Video's ReLU features, `linear_features`): no
+            softmax logits, so no method that modifies them (UltraViCo); its windows run through `vidlong.attention.linear`.
         joint_text: whether its video self-attention also holds the text tokens (joint attention:
             the processor receives them as ``encoder_hidden_states``).
         text_at_end: in joint attention, the text tokens follow the video tokens in q/k/v (else they
@@ -68,6 +70,7 @@ class FamilyAdapter:
     no_stream_reason: str = "it is not implemented yet"
     no_latents_reason: Optional[str] = None
     makes_sound: bool = False
+    linear: bool = False
     joint_text: bool = False
     text_at_end: bool = False
     trailing_tokens: bool = False
@@ -123,6 +126,11 @@ class FamilyAdapter:
         """q, k, v ``[B, N, H, D]`` exactly as the family's own processor computes them for
         self-attention, its RoPE applied (none when `rotary` is None); with joint `text` states
         ``[B, T, C]``, ``[B, T + N, H, D]`` in the family's order (`text_at_end`)."""
+        raise NotImplementedError
+
+    def linear_features(self, attn, hidden_states: torch.Tensor, rotary) -> tuple:
+        """Where its self-attention is `linear`: (q, k, q̃, k̃, v) ``[B, N, H, D]`` as its own processor makes them, q and
+        k its feature maps, q̃ and k̃ those rotated by its RoPE (none when `rotary` is None)."""
         raise NotImplementedError
 
     def output(self, attn, out: torch.Tensor, dtype: torch.dtype, text_tokens: int = 0, states=None):
