@@ -186,7 +186,8 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
             `SkyReelsV2Transformer3DModel`, `CogVideoXTransformer3DModel`, `HunyuanVideoTransformer3DModel`,
             `HunyuanVideo15Transformer3DModel`, `MochiTransformer3DModel`, `Kandinsky5Transformer3DModel`,
             `Kandinsky6Transformer3DModel`, `MotifVideoTransformer3DModel`, `EasyAnimateTransformer3DModel`,
-            `AllegroTransformer3DModel`, `AnyFlowTransformer3DModel`, `CosmosTransformer3DModel`; `AnyFlowFARTransformer3DModel` and
+            `AllegroTransformer3DModel`, `AnyFlowTransformer3DModel`, `CosmosTransformer3DModel`, `SanaVideoTransformer3DModel` (no
+            UltraViCo: its self-attention is linear); `AnyFlowFARTransformer3DModel` and
             `HeliosTransformer3DModel` refuse the methods in one line).
         methods: method configs (`UltraViCo`, `SpectralFusion`, `SlidingWindow`, `RIFLEx`); none (or
             neutral settings) leaves the output bit-identical.

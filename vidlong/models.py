@@ -61,7 +61,8 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVA
                   "AnyFlowFARPipeline": "t2v", "LucyEditPipeline": "v2v",
                   "HeliosPipeline": "t2v", "HeliosPyramidPipeline": "t2v", "HunyuanVideoFramepackPipeline": "i2v",
                   "Cosmos2_5_PredictBasePipeline": "t2v", "Cosmos2VideoToWorldPipeline": "i2v",
-                  "Kandinsky6TI2VAPipeline": "t2v", "Kandinsky6TI2VAImageToVideoPipeline": "i2v"}
+                  "Kandinsky6TI2VAPipeline": "t2v", "Kandinsky6TI2VAImageToVideoPipeline": "i2v",
+                  "SanaVideoPipeline": "t2v", "SanaImageToVideoPipeline": "i2v"}
 
 
 def task_of(class_name) -> Optional[str]:
@@ -193,7 +194,7 @@ def model_facts(transformer_config, experts: int = 1, expand_timesteps: bool = F
     """What a match rule can test: the transformer's config plus the pipeline facts, the family
     (`vidlong.attention.adapters`: "wan", "wan-vace", "wan-animate", "skyreels-v2", "ltx-video", "ltx-2", "cogvideox",
     "hunyuan-video", "hunyuan-video-1.5", "mochi", "kandinsky5", "motif-video", "easyanimate", "allegro", "anyflow",
-    "anyflow-far", "helios", "framepack", "cosmos", "kandinsky6"), the diffusers pipeline class
+    "anyflow-far", "helios", "framepack", "cosmos", "kandinsky6", "sana-video"), the diffusers pipeline class
     (SkyReels-V2's diffusion-forcing 14B and text-to-video 14B transformers have one config) and its scheduler's class
     ("" where unknown; Kandinsky 6's distilled releases ship with `PiflowScheduler`)."""
     return dict(transformer_config, experts=experts, expand_timesteps=bool(expand_timesteps), task=task, family=family,
@@ -336,12 +337,14 @@ def folder_class_name(folder: Path) -> str:
 #: their weights, as LTX-2's do; Wan2.2 TI2V-5B's ``WanPipeline`` folder, with ``expand_timesteps``, is also its
 #: ``WanImageToVideoPipeline``; LTX-Video 0.9.5+'s ``LTXConditionPipeline`` takes the image itself, as vidlong's
 #: ``LTXConditionImageToVideoPipeline``; SkyReels-V2's diffusion-forcing weights serve its three DF pipelines; Kandinsky 6's
-#: ``Kandinsky6TI2VAPipeline`` takes an image itself, as vidlong's ``Kandinsky6TI2VAImageToVideoPipeline``)
+#: ``Kandinsky6TI2VAPipeline`` takes an image itself, as vidlong's ``Kandinsky6TI2VAImageToVideoPipeline``; Sana-Video's
+#: ``SanaVideoPipeline`` weights run its ``SanaImageToVideoPipeline``, as its docstring loads one release folder for both)
 IMAGE_TO_VIDEO_TWINS = {"LTXPipeline": "LTXImageToVideoPipeline", "WanPipeline": "WanImageToVideoPipeline",
                         "LTX2Pipeline": "LTX2ImageToVideoPipeline",
                         "LTXConditionPipeline": "LTXConditionImageToVideoPipeline",
                         "SkyReelsV2DiffusionForcingPipeline": "SkyReelsV2DiffusionForcingImageToVideoPipeline",
-                        "Kandinsky6TI2VAPipeline": "Kandinsky6TI2VAImageToVideoPipeline"}
+                        "Kandinsky6TI2VAPipeline": "Kandinsky6TI2VAImageToVideoPipeline",
+                        "SanaVideoPipeline": "SanaImageToVideoPipeline"}
 
 
 def image_to_video_twin(folder: Path) -> Optional[str]:
@@ -598,6 +601,8 @@ class Geometry:
             (LTX-2's), which a single row cannot do, else 1.
         halvings: how many times its pipeline halves the latent grid and doubles it back (`PYRAMID_PIPELINES`: its
             scheduler's ``stages`` - 1), else 0.
+        call_multiple: pixels its family's call takes heights and widths in multiples of, whatever the grid
+            (`FamilyAdapter.call_multiple`: Sana-Video's 32), else 1.
     """
 
     channels: int
@@ -606,11 +611,13 @@ class Geometry:
     patch: tuple
     min_cells: int = 1
     halvings: int = 0
+    call_multiple: int = 1
 
     @property
     def pixel_multiple(self) -> int:
-        """Heights and widths must be multiples of this (VAE factor x patch, x 2 for each halving)."""
-        return self.spatial * self.patch[1] * 2**self.halvings
+        """Heights and widths must be multiples of this (VAE factor x patch, x 2 for each halving, and of the call's
+        multiple)."""
+        return math.lcm(self.spatial * self.patch[1] * 2**self.halvings, self.call_multiple)
 
     @property
     def min_pixels(self) -> int:
@@ -626,7 +633,7 @@ def geometry_from_configs(vae: dict, transformer: dict) -> Geometry:
     product of ``temporal_expansions``, 6; EasyAnimate's MagVIT VAE's 2^(levels - 2), as its class sets it; Wan's 4 where
     an early Wan config names none; else one line); the patch Wan's
     ``[t, h, w]`` or the others' ``patch_size`` (h = w) with ``patch_size_t`` (None: 1); a decoder padding in reflect mode
-    needs 2 latent cells a side."""
+    needs 2 latent cells a side; the call's own multiple of sides from the transformer's family (`Geometry.call_multiple`)."""
     downs = sum(vae.get("spatio_temporal_scaling") or ())  # LTX-Video's VAE, when its ratios are not written
     spatial = (vae.get("scale_factor_spatial") or vae.get("spatial_compression_ratio")
                or (vae["patch_size"] * 2**downs if "spatio_temporal_scaling" in vae else None)
@@ -644,8 +651,12 @@ def geometry_from_configs(vae: dict, transformer: dict) -> Geometry:
     if isinstance(patch, int):
         patch = (transformer.get("patch_size_t") or 1, patch, patch)
     reflects = "reflect" in (vae.get("decoder_spatial_padding_mode"), vae.get("spatial_padding_mode"))
+    from .attention.adapters import adapter_named, family_of_class
+
+    family = family_of_class(transformer.get("_class_name"))
     return Geometry(channels=int(vae.get("z_dim") or vae["latent_channels"]), spatial=int(spatial), temporal=int(temporal),
-                    patch=tuple(patch), min_cells=2 if reflects else 1)
+                    patch=tuple(patch), min_cells=2 if reflects else 1,
+                    call_multiple=1 if family is None else adapter_named(family).call_multiple)
 
 
 #: pipeline classes that denoise each chunk through a spatial pyramid, the latent grid halved ``stages - 1`` times (its

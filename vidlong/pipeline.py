@@ -33,7 +33,7 @@ from .video_to_video import REDRAWING_MODELS
 DECODE_CHUNK = 4
 
 #: the numeric arguments of the diffusers call that vidlong checks (NumPy numbers become Python ones)
-NUMBER_ARGUMENTS = {"num_frames", "height", "width", "num_inference_steps", "guidance_scale", "guidance_scale_2",
+NUMBER_ARGUMENTS = {"num_frames", "frames", "height", "width", "num_inference_steps", "guidance_scale", "guidance_scale_2",
                     "segment_frame_length", "prev_segment_conditioning_frames"}
 
 #: The embedded default model, shipped inside the package.
@@ -41,8 +41,8 @@ DEFAULT_MODEL_DIR = EMBEDDED_MODELS["default"]
 
 
 #: the call arguments a vidlong pipeline fills from its spec when they are left out or None (`call_defaults`, in some family)
-SPEC_FILLED_ARGUMENTS = frozenset({"height", "width", "num_frames", "num_inference_steps", "guidance_scale", "guidance_scale_2",
-                                   "frame_rate", "fps", "segment_frame_length"})
+SPEC_FILLED_ARGUMENTS = frozenset({"height", "width", "num_frames", "frames", "num_inference_steps", "guidance_scale",
+                                   "guidance_scale_2", "frame_rate", "fps", "segment_frame_length"})
 
 
 def shown_call_signature(own, diffusers_call) -> inspect.Signature:
@@ -105,6 +105,9 @@ class VidlongPipelineMixin:
     #: whether its diffusers call makes ``num_videos_per_prompt`` videos a prompt (CogVideoX's and Wan video-to-video's set it
     #: to 1 whatever they are given: vidlong's call refuses another count in one line rather than ignore it)
     videos_per_prompt = True
+    #: its diffusers call's argument that takes the video's length in pixel frames (Sana-Video's call names it ``frames``;
+    #: vidlong's call takes ``num_frames`` for it too)
+    frames_argument = "num_frames"
     #: whether `load_pipeline` tiles its VAE's decode in space (diffusers' ``vae.enable_tiling()``, as its examples do for
     #: a VAE whose memory grows with the square of a frame's area: HunyuanVideo's); tiles start past 256 pixels
     tiled_vae = False
@@ -429,8 +432,8 @@ class VidlongPipelineMixin:
     def call_defaults(self) -> dict:
         """Call arguments taken from the spec when the caller leaves them out."""
         spec = self.spec
-        defaults = dict(height=spec.height, width=spec.width, num_frames=spec.native_pixel_frames,
-                        num_inference_steps=spec.num_inference_steps, guidance_scale=spec.guidance_scale)
+        defaults = {"height": spec.height, "width": spec.width, self.frames_argument: spec.native_pixel_frames,
+                    "num_inference_steps": spec.num_inference_steps, "guidance_scale": spec.guidance_scale}
         if spec.guidance_scale_2 is not None and len(self.experts()) == 2:
             defaults["guidance_scale_2"] = spec.guidance_scale_2
         return defaults
@@ -444,8 +447,8 @@ class VidlongPipelineMixin:
 
     def forward_frames(self, arguments: dict) -> int:
         """Pixel frames one transformer forward of a call with `arguments` (by name, completed) spans: its ``num_frames``
-        (a family whose call makes the video window by window: a window's)."""
-        return arguments["num_frames"]
+        (`frames_argument`; a family whose call makes the video window by window: a window's)."""
+        return arguments[self.frames_argument]
 
     def steps_reported(self, steps: int, latent_frames: int) -> int:
         """The denoising steps its call reports (``callback_on_step_end``) making `latent_frames` latent frames with `steps`
@@ -473,7 +476,7 @@ class VidlongPipelineMixin:
     def latents_frames(self, arguments: dict) -> Optional[int]:
         """Latent frames of the ``latents=`` a call with `arguments` (by name, completed) takes: those of one forward's
         pixel frames (`forward_frames`), padded as its noise is (`noise_frames`); None where its arguments do not say."""
-        if arguments.get("num_frames") is None:
+        if arguments.get(self.frames_argument) is None:
             return None
         return self.noise_frames((self.forward_frames(arguments) - 1) // self.spec.temporal_ratio + 1)
 
@@ -526,9 +529,10 @@ class VidlongPipelineMixin:
         check_steps(arguments.get("num_inference_steps"), "num_inference_steps", limits.family)
         for name in ("guidance_scale", "guidance_scale_2"):  # the range streams and generate take too
             check_finite(name, arguments.get(name), 0, MAX_GUIDANCE)
-        if arguments.get("num_frames") is not None:  # diffusers would round it down to k·ratio + 1 quietly
+        length = self.frames_argument
+        if arguments.get(length) is not None:  # diffusers would round it down to k·ratio + 1 quietly
             ratio = self.spec.temporal_ratio
-            latent_frames(arguments["num_frames"], ratio, "num_frames", counts=frame_counts(limits))
+            latent_frames(arguments[length], ratio, length, counts=frame_counts(limits))
             check_latent_length((self.forward_frames(arguments) - 1) // ratio + 1, limits)  # what one forward places
         if arguments.get("height") is not None and arguments.get("width") is not None:
             check_model_size(limits, arguments["height"], arguments["width"])
@@ -737,6 +741,8 @@ PIPELINE_CLASSES = {
     "HunyuanVideoFramepackPipeline": "vidlong.families.framepack:VidLongHunyuanVideoFramepackPipeline",
     "Kandinsky6TI2VAPipeline": "vidlong.families.kandinsky6:VidLongKandinsky6TI2VAPipeline",
     "Kandinsky6TI2VAImageToVideoPipeline": "vidlong.families.kandinsky6:VidLongKandinsky6TI2VAImageToVideoPipeline",
+    "SanaVideoPipeline": "vidlong.families.sana:VidLongSanaVideoPipeline",
+    "SanaImageToVideoPipeline": "vidlong.families.sana:VidLongSanaImageToVideoPipeline",
 }
 
 

@@ -436,13 +436,14 @@ def check_model_size(limits: ModelLimits, height=None, width=None) -> None:
 
 def check_diagonal(limits: ModelLimits, instead: Optional[str] = None, video: bool = False) -> None:
     """Diagonal denoising (``--method fifo``) needs a timestep per token from the model's family; `instead`: the method
-    its refusal suggests (a stream's: chunked; by default both, or none where vidlong's methods do not run on the model);
+    its refusal suggests (a stream's: chunked; by default both, freelong where the model's attention is linear, or none
+    where vidlong's methods do not run on the model);
     `video`: generate's request gives a video, which it does not take (a video-to-video model's call redraws or continues
     it in one window)."""
     from .attention.adapters import adapter_named
 
     adapter = adapter_named(limits.family)
-    instead = instead or ("both" if limits.no_methods_reason is None else "none")
+    instead = instead or ("none" if limits.no_methods_reason is not None else "freelong" if adapter.linear else "both")
     if not adapter.timestep_per_token:
         why = adapter.no_fifo_reason or f"needs a timestep per token, which {adapter.transformer_class} does not take"
         raise VidlongError(f"{named('method')} fifo (diagonal denoising) {why}; it runs on Wan, SkyReels-V2 and LTX-Video "
@@ -549,7 +550,7 @@ def check_call_inputs(arguments: dict) -> None:
 #: shape against the pipeline's ``<name>_shapes`` (`check_call_latents`)
 LATENTS_ARGUMENTS = ("latents", "audio_latents")
 #: the call's arguments that set each one's shape, as a refusal names them (besides the prompts and the size)
-LATENTS_LENGTH_ARGUMENTS = {"latents": ("num_frames", "segment_frame_length", "base_num_frames"),
+LATENTS_LENGTH_ARGUMENTS = {"latents": ("num_frames", "frames", "segment_frame_length", "base_num_frames"),
                             "audio_latents": ("num_frames", "frame_rate")}
 
 

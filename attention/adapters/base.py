@@ -57,6 +57,8 @@ class FamilyAdapter:
             first chunk of c latent frames gives ``temporal·(c - 1) + 1`` (`ModelLimits.counted_first_chunk`).
         extension_frames: latent frames of a continued video its streams read, where its family fixes them (Helios: its
             call's history, 16 + 2 + 1), else None (a stream's sinks and window: `vidlong.extend.extension_context`).
+        call_multiple: pixels its pipelines' calls take heights and widths in multiples of, past the latent grid's own
+            (`vidlong.models.Geometry.call_multiple`: Sana-Video's call refuses sides that are no multiple of 32), else 1.
         frame_counts: the pixel-frame counts its pipeline's call makes from F latent frames, ``ratio·(F - 1) + r`` for each
             ``r`` here (``ratio`` its VAE's pixel frames a latent frame, ``1 <= r <= ratio``; `vidlong.models.latent_frames`):
             (1,) for the ``ratio·k + 1`` lengths of a VAE whose first latent frame decodes to one pixel frame; another count
@@ -85,6 +87,7 @@ class FamilyAdapter:
     chunks_decoded_alone: bool = False
     image_frame_first: bool = False
     extension_frames: Optional[int] = None
+    call_multiple: int = 1
     frame_counts: tuple = (1,)
 
     def self_attentions(self, transformer) -> list:

@@ -31,6 +31,9 @@ class SanaVideoAdapter(FamilyAdapter):
     stream_contexts = ("renoise",)
     no_cache_reason = "its self-attention is linear (a cache would keep its running sums, not keys and values)"
     linear = True
+    call_multiple = 32  # its calls' check: heights and widths divisible by 32
+    no_fifo_reason = ("is not wired for SanaVideoTransformer3DModel (its per-token timesteps serve its image's clean frame; "
+                      "vidlong's queue is not built for its forward)")
 
     def self_attentions(self, transformer) -> list:
         return [block.attn1 for block in transformer.transformer_blocks]
