@@ -291,11 +291,12 @@ def cli_generates_and_extends_from_an_image(folder, image, out_dir, chunk_frames
 
 
 def assert_image_to_video_is_the_stock_call(pipe, stock_class, folder, image, height: int, width: int, frames: int,
-                                            same: str = "noise"):
+                                            same: str = "noise", frames_argument: str = "num_frames", **call):
     """`generate` of "a red ball" at seed 3 from `image` (at `height` x `width`, `frames` pixel frames: the spec's native
     length, its 2 steps and guidance 2: a call that guides by its guider component takes the folder's, saved at 2) =
     `stock_class`'s own call from `folder` with the same noise (`same` "noise": the seed's first draw as ``latents=``) or
-    the same seed (`same` "seed": ``generator=``), bit for bit after uint8 rounding. Returns `generate`'s result."""
+    the same seed (`same` "seed": ``generator=``), bit for bit after uint8 rounding; `frames_argument`: the call's name for the
+    length (Sana-Video's ``frames``), `call`: more of its arguments. Returns `generate`'s result."""
     import inspect
 
     import numpy as np
@@ -312,8 +313,8 @@ def assert_image_to_video_is_the_stock_call(pipe, stock_class, folder, image, he
         draw = dict(latents=torch.randn(1, geometry.channels, (frames - 1) // geometry.temporal + 1, height // geometry.spatial,
                                         width // geometry.spatial, generator=torch.Generator().manual_seed(3)))
     guidance = {"guidance_scale": 2.0} if "guidance_scale" in inspect.signature(stock_class.__call__).parameters else {}
-    video = stock(image=Image.open(image), prompt="a red ball", height=height, width=width, num_frames=frames,
-                  num_inference_steps=2, output_type="np", **draw, **guidance).frames[0]
+    video = stock(image=Image.open(image), prompt="a red ball", height=height, width=width, num_inference_steps=2,
+                  output_type="np", **{frames_argument: frames}, **draw, **guidance, **call).frames[0]
     assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
     return own
 

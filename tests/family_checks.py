@@ -1,7 +1,7 @@
 """Checks a family's own test file runs: on its tiny transformer, `check_methods_off_and_removed` (every family with its
 own test file but the Wan-layout ones); on its tiny pipeline folder (Mochi's, Kandinsky 5's, Motif-Video's, HunyuanVideo's
 image to video, LTX-2's extension), `check_cli_generate`, `check_renoised_stream_and_extension`, `check_cli_extension`,
-`check_image_stream_context`, `check_image_to_video_cli`."""
+`check_image_stream_context`, `check_image_to_video_cli`; on a family's folder, `info_of_a_bare_copy`."""
 import json
 import math
 from pathlib import Path
@@ -124,13 +124,14 @@ def check_release_refuses(folder, image, command: list, says: str, tmp_path, cap
 
 
 def check_generate_is_the_stock_call(folder, result, stock_class: str, native: int, temporal: int, tiled_vae: bool = False,
-                                     pixel_frames: Optional[int] = None, **call):
+                                     pixel_frames: Optional[int] = None, frames_argument: str = "num_frames", **call):
     """`result` (`generate` with no method, prompt "a red ball", seed 3, on the tiny pipeline folder `folder` of native
     `native` latent frames, 2 steps, at its spec's size) holds the frames diffusers' own `stock_class` makes from the
     same folder: at 2x, 2·`native` latent frames, `temporal` pixel frames a latent frame after the first, or the exact
     `pixel_frames` asked for (their fewest latent frames); `call`: the call's own arguments for the same noise
     (``latents=`` drawn as vidlong draws them, or ``generator=``) and guidance; `tiled_vae`: the stock pipeline's VAE
-    tiled first (``vae.enable_tiling()``: Allegro's decodes by tiles alone). Returns the stock call's output (a family's
+    tiled first (``vae.enable_tiling()``: Allegro's decodes by tiles alone); `frames_argument`: its call's name for the
+    length (Sana-Video's ``frames``). Returns the stock call's output (a family's
     other outputs: Kandinsky 6's sound)."""
     import diffusers
 
@@ -142,8 +143,8 @@ def check_generate_is_the_stock_call(folder, result, stock_class: str, native: i
     assert frames == (2 * native if pixel_frames is None else (pixel_frames - 1) // temporal + 1)
     spec = vidlong.models.spec_for_folder(folder)
     num_frames = temporal * (frames - 1) + 1 if pixel_frames is None else pixel_frames
-    output = stock(prompt="a red ball", height=spec.height, width=spec.width, num_frames=num_frames,
-                   num_inference_steps=2, output_type="np", **call)
+    output = stock(prompt="a red ball", height=spec.height, width=spec.width, num_inference_steps=2, output_type="np",
+                   **{frames_argument: num_frames}, **call)
     assert len(result.frames) == num_frames == result.settings["pixel_frames"]
     assert np.array_equal(result.frames, (np.clip(output.frames[0], 0, 1) * 255).round().astype(np.uint8))
     return output
@@ -219,17 +220,28 @@ def check_image_stream_context(pipe, image_path) -> None:
     assert not np.array_equal(chunks[2], alone[2])
 
 
-def check_image_to_video_cli(folder, image_path, tmp_path, native: int, dropped: int = 0) -> None:
+def check_image_to_video_cli(folder, image_path, tmp_path, native: int, dropped: int = 0, method: str = "both") -> None:
     """On the image-to-video pipeline folder `folder` (native `native` latent frames, 4 pixel frames a latent frame):
-    `vidlong generate --image --method both` at 2x, `vidlong stream --image` (2 chunks of 1 latent frame) and `vidlong
+    `vidlong generate --image --method method` at 2x, `vidlong stream --image` (2 chunks of 1 latent frame) and `vidlong
     extend` of the generated video (1 chunk) run and write as many frames as they make; `dropped`: pixel frames the call
     drops from a video's start (a stream's first chunk then takes as many latent frames as leave one to show)."""
     out, streamed, extended = tmp_path / "long.mp4", tmp_path / "s.mp4", tmp_path / "e.mp4"
     assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--ratio", "2",
-                 "--method", "both", "--out", str(out)]) == 0
+                 "--method", method, "--out", str(out)]) == 0
     assert main(["stream", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--chunks", "2",
                  "--chunk", "1", "--out", str(streamed)]) == 0
     assert main(["extend", "--model", str(folder), "--video", str(out), "--chunks", "1", "--chunk", "1", "--prompt", "a red ball",
                  "--out", str(extended)]) == 0
     assert len(read_video(out)[0]) == 4 * (2 * native - 1) + 1 - dropped and len(read_video(streamed)[0]) == 1 + 4
     assert len(read_video(extended)[0]) == len(read_video(out)[0]) + 4
+
+
+def info_of_a_bare_copy(folder, tmp_path, capsys) -> tuple:
+    """(`vidlong info`'s output on a copy of `folder` without its vidlong.yaml, that copy)."""
+    import shutil
+
+    plain = Path(shutil.copytree(folder, tmp_path / "plain"))
+    (plain / "vidlong.yaml").unlink()
+    capsys.readouterr()
+    assert main(["info", "--model", str(plain)]) == 0
+    return capsys.readouterr().out, plain

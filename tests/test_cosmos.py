@@ -17,7 +17,7 @@ from conftest import cosmos_inputs, tiny_cosmos_transformer
 from family_checks import (check_cli_extension, check_cli_generate, check_float64_reference, check_generate_is_the_stock_call,
                            check_image_stream_context, check_image_to_video_cli, check_methods_off_and_removed,
                            check_refused_before_loading, check_release_refuses, check_renoised_stream_and_extension,
-                           unrun_by_a_rebuilt_rope_family)
+                           info_of_a_bare_copy, unrun_by_a_rebuilt_rope_family)
 from reference import method_attention, rel_err, rms_norm
 
 import vidlong
@@ -296,19 +296,6 @@ def test_a_stream_without_a_safety_checker_is_refused_as_its_call_refuses_it(fol
     pipe.safety_checker = None
     with pytest.raises(vidlong.VidlongError, match=r"^this Cosmos pipeline's safety checker is off[^\n]*$"):
         next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=1, seed=0)))
-
-
-def info_of_a_bare_copy(folder, tmp_path, capsys) -> tuple:
-    """(`vidlong info`'s output on a copy of `folder` without its vidlong.yaml, that copy)."""
-    import shutil
-
-    from vidlong.cli import main
-
-    plain = Path(shutil.copytree(folder, tmp_path / "plain"))
-    (plain / "vidlong.yaml").unlink()
-    capsys.readouterr()
-    assert main(["info", "--model", str(plain)]) == 0
-    return capsys.readouterr().out, plain
 
 
 def test_vidlong_info_names_its_spec_and_its_rope_tables_bound(folder, tmp_path, capsys):

@@ -759,3 +759,23 @@ def tiny_cosmos2_video2world_pipeline():
                                        transformer=tiny_cosmos_transformer(predict25=False), vae=tiny_vae(),
                                        scheduler=FlowMatchEulerDiscreteScheduler(use_karras_sigmas=True),
                                        safety_checker=PassingSafetyChecker())
+
+
+def tiny_sana_video_pipeline():
+    """diffusers' `SanaVideoPipeline` of tiny random parts: `tiny_vae` (Wan2.1's layout, 8x space, 4x time, as its release's),
+    a one-layer Gemma 2 text model over the word-level tokenizer (its call's instruction for complex prompts, which it puts
+    before every prompt, is mostly unknown words to it), `conftest.tiny_sana_transformer` and its release's sampler
+    (DPM-Solver++ on flow sigmas, shift 8)."""
+    from diffusers import DPMSolverMultistepScheduler, SanaVideoPipeline
+    from transformers import Gemma2Config, Gemma2Model
+
+    from conftest import TEXT_DIM, tiny_sana_transformer
+
+    torch.manual_seed(0)
+    tokenizer = tiny_tokenizer()
+    gemma = Gemma2Model(Gemma2Config(vocab_size=len(tokenizer), hidden_size=TEXT_DIM, intermediate_size=32, num_hidden_layers=1,
+                                     num_attention_heads=2, num_key_value_heads=1, head_dim=8, max_position_embeddings=1024,
+                                     pad_token_id=tokenizer.pad_token_id))
+    scheduler = DPMSolverMultistepScheduler(use_flow_sigmas=True, prediction_type="flow_prediction", flow_shift=8.0)
+    return SanaVideoPipeline(tokenizer=tokenizer, text_encoder=gemma.eval(), vae=tiny_vae(), transformer=tiny_sana_transformer(),
+                             scheduler=scheduler)
