@@ -1,7 +1,8 @@
 """Every family's tiny pipeline on CUDA in bfloat16 (as `load_pipeline` loads a model on a GPU by default): `generate`
 with `both` (UltraViCo + FreeLong++) at 2x the native length, a 2-chunk stream and an extension of a short video
 (the families that stream and extend; LTX-2's with its sound; Lucy Edit's edit of a video, in one call and streamed;
-Kandinsky 6's generate alone, with its sound, from text and from an image).
+Kandinsky 6's generate alone, with its sound, from text and from an image; Sana-Video's generate with FreeLong++ alone, its
+self-attention linear).
 Each output is finite, as long as it should be, and not one flat colour, and its latents stay near those of the same
 pipeline, seed and input in float32 on the CPU. Skipped without a GPU (``VIDLONG_GPU_TEST_DEVICE=cpu`` runs them on the
 CPU in bfloat16: a dry run of the file itself)."""
@@ -30,7 +31,7 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(DEVICE == "cuda" and not torch
 #: the Wan kinds by `tiny_pipeline.save_tiny_pipeline` (32x32, native 3 latent frames), the other families by
 #: `test_family_pipelines.saved_family` or, for the builders it does not list, as it saves them (`spec_of`: the family
 #: whose vidlong.yaml sizes they take, or the sizes, as Mochi's, Kandinsky 5's, Motif-Video's, EasyAnimate's, Allegro's,
-#: AnyFlow's and Cosmos's (Predict2.5's, Predict2 Video2World's) own tests save them; Allegro's 32x32, one tile of its VAE
+#: AnyFlow's, Cosmos's (Predict2.5's, Predict2 Video2World's) and Sana-Video's own tests save them; Allegro's 32x32, one tile of its VAE
 #: in space; Kandinsky 5's image to video native 5, so that its call's renormalised first 4 latent frames have frames
 #: after them); LTX-2 by `tiny_pipeline.save_tiny_ltx2_pipeline`.
 CASES = {
@@ -83,9 +84,14 @@ CASES = {
                    False),
     "kandinsky6-i2v": (("builder", "tiny_kandinsky6_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=24)), True,
                        False, False),
+    "sana-video": (("builder", "tiny_sana_video_pipeline", {}, dict(native_frames=3, height=32, width=32, fps=16)), False, True,
+                   True),
+    "sana-video-i2v": (("builder", "tiny_sana_video_pipeline", {}, dict(native_frames=3, height=32, width=32, fps=16)), True,
+                       True, True),
 }
-#: the cases whose folder is a text-to-video pipeline's loaded with ``task="i2v"`` (Kandinsky 6's, given an image)
-LOADED_FOR_AN_IMAGE = {"kandinsky6-i2v"}
+#: the cases whose folder is a text-to-video pipeline's loaded with ``task="i2v"`` (Kandinsky 6's and Sana-Video's, given an
+#: image)
+LOADED_FOR_AN_IMAGE = {"kandinsky6-i2v", "sana-video-i2v"}
 #: the cases whose `generate` continues a given video (`test_a_continued_video`) rather than making one from the prompt
 CONTINUING = {"skyreels-v2-df-v2v"}
 #: the cases whose `generate` edits a given video (`test_an_edited_video`): it makes none from the prompt alone
@@ -94,6 +100,9 @@ GENERATING = [name for name in CASES if name not in CONTINUING | EDITING]
 #: the cases vidlong's methods do not act on (refused in one line: AnyFlow FAR's block-causal attention over a compressed
 #: cache): `generate` makes their 2x video with no method
 NO_METHODS = {"anyflow-far", "helios", "helios-pyramid", "framepack"}
+#: the cases whose self-attention is linear (Sana-Video's: UltraViCo, a decay of softmax logits, refused in one line):
+#: `generate` makes their 2x video with FreeLong++ alone
+LINEAR = {"sana-video", "sana-video-i2v"}
 #: the cases whose stream decodes each section with the one before and blends it into the frames before (FramePack): a
 #: section's last r·(c - 1) + 1 frames wait for the next (an extension's first section's first r·(c - 1) + 1 re-make the
 #: input's last, and are dropped)
@@ -195,12 +204,12 @@ def assert_near_float32_on_the_cpu(folder, run, what, name):
 
 @pytest.mark.parametrize("name", GENERATING)
 def test_generate_both_at_twice_the_native_length(folders, name):
-    """`generate` with `both` at 2x (`NO_METHODS`: with none): L = 2·native latent frames (CogVideoX 2B/5B: the next odd
+    """`generate` with `both` at 2x (`NO_METHODS`: with none; `LINEAR`: FreeLong++ alone): L = 2·native latent frames (CogVideoX 2B/5B: the next odd
     count), finite and within `LATENT_REL_ERR` of float32 on the CPU, and not the same as with no method (the methods act
     on CUDA too); as many varied frames as its settings say (r·(L - 1) + 1 for r pixel frames a latent frame, less those
     its call drops; a VAE that decodes an even L to r·L: CogVideoX's)."""
     def run(pipe):
-        method = "none" if name in NO_METHODS else "both"
+        method = "none" if name in NO_METHODS else "freelong" if name in LINEAR else "both"
         made = generate(pipe, GenerateRequest(prompt=PROMPT, ratio=2, method=method, seed=3, image=first_frame(pipe, name)))
         return made, [made.latents]
 
