@@ -118,6 +118,9 @@ CASES = {
     "helios": (tiny_pipeline.tiny_helios_pipeline, 32, 32, False, False),
     "helios-pyramid": (tiny_pipeline.tiny_helios_pyramid_pipeline, 32, 32, False, False),
     "framepack": (tiny_pipeline.tiny_framepack_pipeline, 16, 16, True, False),
+    "sana-video": (tiny_pipeline.tiny_sana_video_pipeline, 32, 32, False, False),
+    "sana-video-i2v": (lambda: built_from("SanaImageToVideoPipeline", tiny_pipeline.tiny_sana_video_pipeline), 32, 32, True,
+                       False),
 }
 
 
@@ -164,7 +167,8 @@ def test_latents_of_the_calls_shape_reach_its_transformer_and_others_are_refused
                                                    num_inference_steps=steps, guidance_scale=1.0))
     pipe.set_progress_bar_config(disable=True)
     frames = pipe.spec.temporal_ratio * (LATENT_FRAMES - 1) + 1
-    length = dict(segment_frame_length=frames) if case == "wan-animate" else {} if case.endswith("v2v") else dict(num_frames=frames)
+    length = dict(segment_frame_length=frames) if case == "wan-animate" else {} if case.endswith("v2v") else \
+        {pipe.frames_argument: frames}  # its call's name for the length (Sana-Video's frames)
     call = dict(prompt="a red ball", height=height, width=width, num_inference_steps=steps, output_type="latent", **length,
                 **(dict(image=Image.new("RGB", (width, height), (200, 30, 30))) if image else {}),
                 **(INPUTS[case](height, width) if case in INPUTS else {}))
