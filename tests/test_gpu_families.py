@@ -31,9 +31,9 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(DEVICE == "cuda" and not torch
 #: the Wan kinds by `tiny_pipeline.save_tiny_pipeline` (32x32, native 3 latent frames), the other families by
 #: `test_family_pipelines.saved_family` or, for the builders it does not list, as it saves them (`spec_of`: the family
 #: whose vidlong.yaml sizes they take, or the sizes, as Mochi's, Kandinsky 5's, Motif-Video's, EasyAnimate's, Allegro's,
-#: AnyFlow's, Cosmos's (Predict2.5's, Predict2 Video2World's) and Sana-Video's own tests save them; Allegro's 32x32, one tile of its VAE
-#: in space; Kandinsky 5's image to video native 5, so that its call's renormalised first 4 latent frames have frames
-#: after them); LTX-2 by `tiny_pipeline.save_tiny_ltx2_pipeline`.
+#: AnyFlow's, Cosmos's (Predict2.5's, Predict2 Video2World's) and Sana-Video's own tests save them; Allegro's 32x32, one
+#: tile of its VAE in space; Kandinsky 5's image to video native 5, so that its call's renormalised first 4 latent frames
+#: have frames after them); LTX-2 by `tiny_pipeline.save_tiny_ltx2_pipeline`.
 CASES = {
     "wan2.1": (("wan", "wan2.1"), False, True, True),
     "wan2.2": (("wan", "wan2.2"), False, True, True),
@@ -204,10 +204,10 @@ def assert_near_float32_on_the_cpu(folder, run, what, name):
 
 @pytest.mark.parametrize("name", GENERATING)
 def test_generate_both_at_twice_the_native_length(folders, name):
-    """`generate` with `both` at 2x (`NO_METHODS`: with none; `LINEAR`: FreeLong++ alone): L = 2·native latent frames (CogVideoX 2B/5B: the next odd
-    count), finite and within `LATENT_REL_ERR` of float32 on the CPU, and not the same as with no method (the methods act
-    on CUDA too); as many varied frames as its settings say (r·(L - 1) + 1 for r pixel frames a latent frame, less those
-    its call drops; a VAE that decodes an even L to r·L: CogVideoX's)."""
+    """`generate` with `both` at 2x (`NO_METHODS`: with none; `LINEAR`: FreeLong++ alone): L = 2·native latent frames
+    (CogVideoX 2B/5B: the next odd count), finite and within `LATENT_REL_ERR` of float32 on the CPU, and not the same as
+    with no method (the methods act on CUDA too); as many varied frames as its settings say (r·(L - 1) + 1 for r pixel
+    frames a latent frame, less those its call drops; a VAE that decodes an even L to r·L: CogVideoX's)."""
     def run(pipe):
         method = "none" if name in NO_METHODS else "freelong" if name in LINEAR else "both"
         made = generate(pipe, GenerateRequest(prompt=PROMPT, ratio=2, method=method, seed=3, image=first_frame(pipe, name)))
