@@ -7,12 +7,14 @@ windows too; UltraViCo (no softmax logits to damp) refused in one line. Its pipe
 `SanaImageToVideoPipeline`) = that call bit for bit; a stream's native first chunk = generate's video (from an image: its
 latents exactly), later chunks follow their re-noised context; the CLI generates (FreeLong++), streams and extends, and
 refuses in one line before loading what it does not run."""
+from pathlib import Path
+
 import pytest
 import torch
 import yaml
 from conftest import assert_image_to_video_is_the_stock_call, sana_inputs, tiny_sana_transformer
 from family_checks import (check_float64_reference, check_generate_is_the_stock_call,
-                           check_image_to_video_cli, check_methods_off_and_removed,
+                           check_image_to_video_cli, check_methods_off_and_removed, check_refused_before_loading,
                            check_release_refuses, check_renoised_stream_and_extension, info_of_a_bare_copy,
                            unrun_by_a_rebuilt_rope_family)
 from reference import linear_attention, local_window_allowed, method_attention, rel_err, rms_norm
@@ -175,6 +177,20 @@ def test_the_cli_generates_streams_and_extends_from_an_image(folder, image_path,
     """`vidlong generate --image --method freelong` at 2x, `stream --image` and `extend` of that video run on the
     text-to-video folder (its image-to-video twin) and write as many frames as they make."""
     check_image_to_video_cli(folder, image_path, tmp_path, NATIVE, method="freelong")
+
+
+def test_a_vae_other_than_wans_is_refused_before_loading(folder, tmp_path, capsys, monkeypatch):
+    """Its pipelines also take DC-AE's and LTX-2's VAEs, which vidlong does not decode or stream: a folder with one is
+    refused in one line before loading."""
+    import json
+    import shutil
+
+    copy = Path(shutil.copytree(folder, tmp_path / "dc"))
+    config = copy / "vae" / "config.json"
+    config.write_text(json.dumps(dict(json.loads(config.read_text()), _class_name="AutoencoderDC")))
+    line = check_refused_before_loading(["generate", "--model", str(copy), "--prompt", "a red ball"], tmp_path / "g.mp4",
+                                        capsys, monkeypatch)
+    assert "Sana-Video with Wan's VAE (AutoencoderKLWan) alone; this pipeline's VAE is AutoencoderDC" in line
 
 
 @pytest.mark.parametrize("command,says", [

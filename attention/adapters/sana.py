@@ -42,6 +42,15 @@ class SanaVideoAdapter(FamilyAdapter):
         latents = args[0] if args else kwargs["hidden_states"]
         return TokenLayout.from_latents(latents.shape, transformer.config.patch_size, native_frames)
 
+    def parts_refusal(self, pipeline, transformer, vae):
+        """Its pipelines also take DC-AE's and LTX-2's VAEs; vidlong decodes, encodes and streams through Wan's
+        (`AutoencoderKLWan`, the 480p release's) alone."""
+        vae_class = vae.get("_class_name")  # a held VAE's config has none: Wan's is known by its own field
+        if vae_class != "AutoencoderKLWan" and (vae_class is not None or "temperal_downsample" not in vae):
+            return (f"vidlong runs Sana-Video with Wan's VAE (AutoencoderKLWan) alone; this pipeline's VAE is "
+                    f"{vae_class or 'another'}, whose decode and streams are not implemented yet")
+        return None
+
     def linear_features(self, attn, hidden_states, rotary) -> tuple:
         """As `SanaLinearAttnProcessor3_0` makes them: (q, k, q̃, k̃, v) ``[B, N, H, D]`` each, q and k the ReLU features,
         q̃ and k̃ those rotated by its RoPE (`rotary`: ``(cos, sin)`` ``[1, N, 1, D]``; None: unrotated)."""
