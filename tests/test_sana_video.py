@@ -179,6 +179,14 @@ def test_the_cli_generates_streams_and_extends_from_an_image(folder, image_path,
     check_image_to_video_cli(folder, image_path, tmp_path, NATIVE, method="freelong")
 
 
+def test_a_softmax_kernel_is_refused_in_one_line():
+    """Its windows run through `vidlong.attention.linear` whatever the device: a softmax kernel asked for by name (flex,
+    fused) is refused in one line naming kernel='auto'."""
+    for kernel in ("flex", "fused"):
+        with pytest.raises(vidlong.VidlongError, match=f"kernel='{kernel}' is a softmax attention kernel; .* use kernel='auto'"):
+            vidlong.apply(tiny_sana_transformer(), vidlong.SpectralFusion(), native_frames=NATIVE, kernel=kernel)
+
+
 def test_a_vae_other_than_wans_is_refused_before_loading(folder, tmp_path, capsys, monkeypatch):
     """Its pipelines also take DC-AE's and LTX-2's VAEs, which vidlong does not decode or stream: a folder with one is
     refused in one line before loading."""

@@ -187,7 +187,7 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
             `HunyuanVideo15Transformer3DModel`, `MochiTransformer3DModel`, `Kandinsky5Transformer3DModel`,
             `Kandinsky6Transformer3DModel`, `MotifVideoTransformer3DModel`, `EasyAnimateTransformer3DModel`,
             `AllegroTransformer3DModel`, `AnyFlowTransformer3DModel`, `CosmosTransformer3DModel`, `SanaVideoTransformer3DModel` (no
-            UltraViCo: its self-attention is linear); `AnyFlowFARTransformer3DModel` and
+            UltraViCo and no softmax kernel: its self-attention is linear); `AnyFlowFARTransformer3DModel` and
             `HeliosTransformer3DModel` refuse the methods in one line).
         methods: method configs (`UltraViCo`, `SpectralFusion`, `SlidingWindow`, `RIFLEx`); none (or
             neutral settings) leaves the output bit-identical.
@@ -217,6 +217,9 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
                            "stream with the re-noised context, or generate the whole video with UltraViCo and/or SpectralFusion")
     if kernel not in KERNELS:
         raise VidlongError(f"unknown kernel {kernel!r}; choose one of: {', '.join(KERNELS)}")
+    if adapter.linear and kernel not in ("auto", "dense"):
+        raise VidlongError(f"kernel={kernel!r} is a softmax attention kernel; {adapter.transformer_class}'s self-attention is "
+                           "linear, its windows summed by vidlong.attention.linear: use kernel='auto'")
     check_kernel_device(kernel, transformer)
     if needs_moved_rope(methods) and kernel not in ("auto", "dense"):
         raise VidlongError(f"anchor_positions='adjacent' runs on the dense kernel, not kernel={kernel!r}; use kernel='auto'")
