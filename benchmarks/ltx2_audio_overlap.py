@@ -1,6 +1,6 @@
 """How far a stream's chunk-by-chunk sound is from the whole sound decoded at once, for LTX-2's audio VAE and vocoders at
 their release shapes (diffusers' defaults; random weights, so this measures the decoders' reach in time, not a trained
-model's sound): `vidlong.families.ltx2_stream.AudioOverlapDecoder` with its 32 audio latent frames of overlap and holds
+model's sound): `vidlong.families.sound_stream.AudioOverlapDecoder` with its 32 audio latent frames of overlap and holds
 of one, two and four (its default) frames' samples, on chunks of 8-9 audio latent frames (a 1 s chunk at 24 fps and 25
 audio frames a second, after a 17-frame first chunk).
 
@@ -11,7 +11,6 @@ Prints, per hold, the largest error over the whole decode's peak and how many sa
 from __future__ import annotations
 
 import argparse
-import types
 
 import numpy as np
 import torch
@@ -25,13 +24,17 @@ def main() -> None:
     from diffusers import AutoencoderKLLTX2Audio
     from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder, LTX2VocoderWithBWE
 
-    from vidlong.families.ltx2_stream import AudioOverlapDecoder
+    from vidlong.families.sound_stream import AudioOverlapDecoder
 
     torch.manual_seed(0)
     vae = AutoencoderKLLTX2Audio().eval()
     vocoder = (LTX2VocoderWithBWE if args.vocoder == "bwe" else LTX2Vocoder)().eval()
-    pipe = types.SimpleNamespace(audio_vae=vae, vocoder=vocoder, audio_hop_length=vae.config.mel_hop_length,
-                                 audio_vae_temporal_compression_ratio=4, audio_sampling_rate=vae.config.sample_rate)
+    rate = vocoder.config.output_sampling_rate
+    per_frame = vae.config.mel_hop_length * 4 * rate // vae.config.sample_rate  # its hop times its time compression
+
+    def decode(z):
+        return vocoder(vae.decode(z, return_dict=False)[0])
+
     latents = torch.randn(1, vae.config.latent_channels, args.frames, vae.config.mel_bins // 4)
     with torch.no_grad():
         whole = vocoder(vae.decode(latents, return_dict=False)[0])[0].numpy()
@@ -42,7 +45,7 @@ def main() -> None:
     print(f"{args.vocoder} vocoder at {vocoder.config.output_sampling_rate} Hz, {args.frames} audio latent frames, "
           f"whole decode {whole.shape[1]} samples")
     for frames_held in (1, 2, 4):
-        decoder = AudioOverlapDecoder(pipe)
+        decoder = AudioOverlapDecoder(decode, per_frame, rate)
         decoder.hold = frames_held * decoder.per_frame
         pieces = [decoder.decode(latents[:, :, a:b], last=b == args.frames) for a, b in zip(edges, edges[1:])]
         heard = np.concatenate([piece.samples for piece in pieces if piece is not None], axis=1)

@@ -172,7 +172,7 @@ def test_context_audio_spans_keep_each_runs_sound_with_its_frames():
     """The sound of a chunk's context on the stream's clock (24 fps, 8 pixel frames a latent frame, 25 audio latent frames
     a second): the sinks' from the start; the window's ending where its last frame ends and lasting as long as its frames
     last at their place (after a sink, 3 latent frames = 24 pixel frames = 1 s; first in the window, 17 pixel frames)."""
-    from vidlong.families.ltx2_stream import context_audio_spans
+    from vidlong.families.sound_stream import context_audio_spans
 
     assert context_audio_spans(10, 1, 3, 24.0, 8, 25.0) == [(0, 1), (51, 76)]
     assert context_audio_spans(10, 0, 3, 24.0, 8, 25.0) == [(58, 76)]
@@ -186,7 +186,7 @@ def test_the_streams_sound_clock_keeps_every_context_it_will_read(fps):
     frame rates: the stream's sound through each chunk is `audio_clock` at its frames' end; every context span lies in the
     sound made; and each next context reads only what the last one read or what the chunk between them made (what a
     stream keeps), its window's start never moving back."""
-    from vidlong.families.ltx2_stream import audio_clock, context_audio_spans, frame_edges
+    from vidlong.families.sound_stream import audio_clock, context_audio_spans, frame_edges
 
     rate, temporal = 25.0, 8
     for sinks, window, chunk, first in itertools.product(range(4), range(7), range(1, 4), range(1, 5)):
@@ -209,7 +209,8 @@ def test_a_stream_makes_each_chunk_by_its_call_with_the_context_renoised_and_its
     context at the forward's level, ``(1 - σ)·x + σ·ε``, the same ε within a step and a new one each step, video and
     sound alike; the context's sound is the stream's own by `context_audio_spans`; the chunks' sounds, one after another,
     are the whole sound decoded at once (but near the chunks' seams) and as long as the stream's clock says."""
-    from vidlong.families.ltx2_stream import LTX2Streamer, context_audio_spans
+    from vidlong.families.ltx2_stream import LTX2Streamer
+    from vidlong.families.sound_stream import context_audio_spans
     from vidlong.generate import GenerateRequest, generate
 
     pipe = vidlong.load_pipeline(ltx2_folder)
@@ -234,7 +235,7 @@ def test_a_stream_makes_each_chunk_by_its_call_with_the_context_renoised_and_its
     assert contexts[0][0] is None
     made = torch.cat(sounds, dim=2)
     assert stream.audio_made == made.shape[2] == round(pixel_frames(stream.frames_made, 8) / 24 * 25)
-    normalised = stream._normalized_audio(made)
+    normalised = stream._audio_tokens(made)
     for index in (1, 2):
         context, forwards = contexts[index]
         levels = [t / 1000 for t in context.timesteps]
@@ -270,7 +271,7 @@ def test_a_chunk_does_not_depend_on_its_calls_own_copy_of_the_context(ltx2_folde
     """Its call keeps its own copy of the window's latents, whose context tokens its steps move elsewhere; its guidance
     rescale (0.7 for video and audio by default) reads every token of the clean prediction it converts from them. With
     the context as the transformer saw it in those conversions, scrambling that copy (video and audio) changes no chunk."""
-    from vidlong.families.ltx2_stream import RenoisedContext
+    from vidlong.families.sound_stream import RenoisedContext
 
     def streamed(scramble: bool):
         pipe = vidlong.load_pipeline(ltx2_folder)
@@ -371,7 +372,7 @@ def test_a_stop_inside_a_chunks_call_ends_the_stream_and_frees_the_pipeline(ltx2
     ends the stream out of its iterator mid-call, the context hook comes off the transformer, the sound the last chunk
     held back comes out (`held_sound`, once) and the pipeline calls and streams again."""
     from vidlong.errors import Stopped
-    from vidlong.families.ltx2_stream import RenoisedContext
+    from vidlong.families.sound_stream import RenoisedContext
     from vidlong.streaming import held_sound
 
     pipe = vidlong.load_pipeline(ltx2_folder)
@@ -474,7 +475,7 @@ def test_an_extension_renoises_the_inputs_frames_and_makes_their_sound_anew(ltx2
     assert torch.equal(contexts[0].video, pipe.call_latents(encoded[:, :, -1:]))
     # the window's frame, its first: one pixel frame's sound (`context_audio_spans`), within the input's, then the chunk's
     assert contexts[0].audio.shape[1] == 0 and contexts[0].unkept == 1
-    assert contexts[1].unkept == 0 and torch.allclose(contexts[1].audio, stream._normalized_audio(sounds[0])[:, -1:], atol=1e-5)
+    assert contexts[1].unkept == 0 and torch.allclose(contexts[1].audio, stream._audio_tokens(sounds[0])[:, -1:], atol=1e-5)
     assert stream.unkept_audio == round(9 / 24 * 25) and stream.audio_made == round(25 / 24 * 25)
     assert sum(s.shape[2] for s in sounds) == stream.audio_made - stream.unkept_audio
 
