@@ -3,7 +3,9 @@ self-attention alone (its audio self-attention, audio-video cross-attentions and
 frame after the video's kept out of the frame grid (seen unmodified, its rows stock); methods off = the stock model bit for
 bit; each method equal to a float64 reference (q/k/v written from its math, attention from `reference`); `generate` with no
 method = diffusers' `Kandinsky6TI2VAPipeline` bit for bit, video and sound, from text and from an image; `vidlong
-generate` writes an mp4 with its sound; what it does not run is refused in one line before loading."""
+generate` writes an mp4 with its sound; streams and extensions make each chunk by a call of its pipeline with its sound,
+the context re-noised into it (a native-length first chunk `generate`'s video and sound); what it does not run is refused
+in one line before loading."""
 import json
 import shutil
 from pathlib import Path
@@ -191,11 +193,11 @@ def test_vidlong_generate_writes_an_mp4_with_its_sound(folder, image_path, tmp_p
 
 
 #: what it refuses before loading (``IMAGE``: the image's path), and what the refusal says
-REFUSED = [*unrun_by_a_rebuilt_rope_family("Kandinsky6Transformer3DModel")[:3],
-           (["stream", "--chunks", "2"], "streaming is not available for Kandinsky6Transformer3DModel: each chunk would need "
-                                         "its sound made with it"),
-           (["stream", "--chunks", "2", "--image", "IMAGE"], "streaming is not available"),
-           (["extend", "--video", "IMAGE"], "streaming is not available"),
+REFUSED = [*unrun_by_a_rebuilt_rope_family("Kandinsky6Transformer3DModel"),
+           (["stream", "--chunks", "2", "--image", "IMAGE", "--context", "cache"], "--context cache is not available"),
+           (["extend", "--latents", "IMAGE", "--chunks", "1"], "--latents: Kandinsky 6's saved latents would hold its video but "
+                                                              "not its sound; extend the video file instead"),
+           (["stream", "--chunk", "1", "--save-latents", "x.pt"], "--save-latents: Kandinsky 6's saved latents would hold"),
            (["generate", "--prompt", "0s: a red ball; 1s: a blue ball"], "a prompt timeline (\"0s: ...; 4s: ...\") needs a"),
            (["generate", "--frames", "517"], "130 latent frames is more than this model's RoPE table places (128"),
            (["generate", "--height", "2064"], "--height 2064 is more than this model's 2048 pixels (128 RoPE positions)"),
@@ -206,9 +208,9 @@ REFUSED = [*unrun_by_a_rebuilt_rope_family("Kandinsky6Transformer3DModel")[:3],
 def test_what_it_does_not_run_is_refused_in_one_line_before_loading(folder, image_path, tmp_path, capsys, monkeypatch, command,
                                                                      says):
     """RIFLEx and the -sinks methods move RoPE tables, which its adapter does not (its model's 128-row tables are not
-    Wan's); fifo needs a timestep per token; streams and extensions (from text, an image or a video) would need its sound
-    made chunk by chunk (LTX-2's streams alone do); its text cross-attentions do not follow a prompt timeline; its RoPE
-    tables' 128 rows bound a forward's token frames, rows and columns."""
+    Wan's); fifo needs a timestep per token; its streams re-noise their context (each chunk a call of its pipeline, from
+    text or an image): the KV cache context is refused; saved latents would not hold its sound; its text cross-attentions
+    do not follow a prompt timeline; its RoPE tables' 128 rows bound a forward's token frames, rows and columns."""
     args = [command[0], "--model", str(folder), "--prompt", "a red ball",
             *[str(image_path) if arg == "IMAGE" else arg for arg in command[1:]]]
     assert says in check_refused_before_loading(args, tmp_path / "g.mp4", capsys, monkeypatch)
@@ -224,3 +226,123 @@ def test_an_image_on_a_release_without_its_image_path_is_refused_before_loading(
     says = check_refused_before_loading(["generate", "--model", str(text_only), "--prompt", "a red ball", "--image",
                                          str(image_path)], tmp_path / "g.mp4", capsys, monkeypatch)
     assert "takes no --image; use an image-to-video model folder" in says and "Kandinsky 5 and 6" in says
+
+
+def recorded_inputs(pipe, seen: list) -> list:
+    """Pre-hooks on its transformer's video and audio embeddings, past any diffusers hook on the transformer: each forward's
+    channels-last video input ``[B, F, h, w, 2C + 1]`` and audio input ``[B, L, C_a]`` into `seen` as ``(kind, input)``."""
+    transformer = pipe.transformer
+    return [transformer.visual_embeddings.register_forward_pre_hook(lambda _m, a: seen.append(("video", a[0].clone()))),
+            transformer.audio_embeddings.register_forward_pre_hook(lambda _m, a: seen.append(("audio", a[0].clone())))]
+
+
+def test_a_stream_makes_each_chunk_by_its_call_with_the_context_renoised_and_its_sound(folder):
+    """`pipe.stream` on Kandinsky 6: a native-length first chunk is `generate`'s video (latents and frames bit for bit) and
+    its sound (the samples it gives out bit for bit); each later chunk is one call over [context | chunk] whose every
+    forward (its guided pair) gets the clean context, the sink's frame and the window's, at the forward's level
+    ``(1 - σ)·x + σ·ε``, one ε a step, video and sound alike; the context's sound is the stream's own by
+    `context_audio_spans` on its clock, which rounds up as its call counts its sound; the chunks' sounds one after another
+    are as long as the whole sound decoded at once and within 5% of its peak (measured 2.2%: its MMAudio VAE attends over
+    its whole input, so no overlap decodes it exactly)."""
+    from vidlong.families.kandinsky6_stream import Kandinsky6Streamer
+    from vidlong.families.sound_stream import context_audio_spans
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.models import pixel_frames
+
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    native = generate(pipe, GenerateRequest(prompt="a red ball", seed=3))
+    stream = pipe.stream("a red ball", streaming=vidlong.Streaming(chunk=1, first_chunk=NATIVE, sinks=1, window=1), chunks=3,
+                         seed=3)
+    assert isinstance(stream, Kandinsky6Streamer)
+    seen, chunks, sounds, contexts = [], [], [], []
+    hooks = recorded_inputs(pipe, seen)
+    try:
+        for chunk in stream:
+            chunks.append(chunk)
+            sounds.append(stream.chunk_audio)
+            contexts.append((stream.last_context, list(seen)))
+            seen.clear()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert torch.equal(chunks[0].latents, native.latents) and np.array_equal(chunks[0].frames, native.frames)
+    heard = chunks[0].audio.samples
+    assert np.array_equal(heard, native.audio.samples[:, :heard.shape[1]]) and contexts[0][0] is None
+    made = torch.cat(sounds, dim=2)   # [1, C, L]
+    assert stream.audio_made == made.shape[2] == int(np.ceil(pixel_frames(NATIVE + 2, 4) / 24 * 125))
+    latents = torch.cat([chunk.latents for chunk in chunks], dim=2)
+    for index in (1, 2):
+        context, forwards = contexts[index]
+        made_frames = NATIVE + index - 1
+        assert torch.equal(context.video, latents[:, :, [0, made_frames - 1]].permute(0, 2, 3, 4, 1))   # sink, window
+        spans = context_audio_spans(made_frames, 1, 1, 24.0, 4, 125.0, up=True)
+        assert torch.equal(context.audio, torch.cat([made[:, :, a:b] for a, b in spans], dim=2).permute(0, 2, 1))
+        levels = [t / 1000 for t in context.timesteps]
+        assert len(levels) == 2 and levels[1] < levels[0]
+        for kind, clean in (("video", context.video), ("audio", context.audio)):
+            inputs = [x for name, x in forwards if name == kind]
+            assert len(inputs) == 2 * 2   # 2 steps x (positive, negative)
+            noises = [(x[:, :clean.shape[1], ..., :clean.shape[-1]] - (1 - level) * clean) / level
+                      for x, level in zip(inputs, [levels[0]] * 2 + [levels[1]] * 2)]
+            assert torch.allclose(noises[0], noises[1], atol=1e-4) and torch.allclose(noises[2], noises[3], atol=1e-4)
+            assert not torch.allclose(noises[0], noises[2], atol=1e-2)
+    with torch.no_grad():
+        whole = stream._decode_audio(made)[0].numpy()
+    heard = np.concatenate([chunk.audio.samples for chunk in chunks if chunk.audio is not None], axis=1)
+    assert heard.shape == whole.shape and np.abs(heard - whole).max() < 0.05 * np.abs(whole).max()
+
+
+def test_an_image_stream_keeps_its_images_frame_after_every_window(folder, image_path, tmp_path):
+    """`pipe.stream(image=)` on its image-to-video pipeline: a native-length first chunk is `generate`'s with the image
+    (latents bit for bit); a later chunk's every forward holds the image's latent, as encoded once, as its last frame,
+    clean (token type 1, after the window), while the context's frames come first, re-noised; `vidlong stream --image`
+    writes its frames and an AAC track of its sound as long as them."""
+    from conftest import mp4_audio
+
+    from vidlong.cli import main
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.video_io import read_video
+
+    pipe = vidlong.load_pipeline(folder, device="cpu", task="i2v")
+    pipe.set_progress_bar_config(disable=True)
+    native = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=image_path))
+    stream = pipe.stream("a red ball", streaming=vidlong.Streaming(chunk=1, first_chunk=NATIVE, sinks=1, window=1), chunks=2,
+                         seed=3, image=image_path)
+    seen = []
+    hooks = recorded_inputs(pipe, seen)
+    try:
+        first, second = list(stream)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert torch.equal(first.latents, native.latents)
+    image, context = stream.condition.latent, stream.last_context
+    later = [x for kind, x in seen[-8:] if kind == "video"]   # the second chunk's call: 2 steps x 2 forwards
+    assert len(later) == 4 and all(x.shape[1] == 2 + 1 + 1 for x in later)   # [sink, window | chunk | image]
+    assert all(torch.equal(x[:, -1, ..., :4], image.expand(x.shape[0], -1, -1, -1)) for x in later)
+    assert all(not torch.allclose(x[:, :2, ..., :4], context.video.expand(x.shape[0], -1, -1, -1, -1), atol=1e-3)
+               for x in later)
+    assert second.frames.shape[0] == 4 and second.audio is not None
+    out = tmp_path / "i2v-stream.mp4"
+    assert main(["stream", "--model", str(folder), "--image", str(image_path), "--prompt", "a red ball", "--chunk", "1",
+                 "--sinks", "1", "--chunks", "2", "--out", str(out)]) == 0
+    assert read_video(out)[0].shape[0] == 1 + 4
+    assert abs(mp4_audio(out, 16000, channels=1).shape[1] / 16000 - 5 / 24) < 0.1
+
+
+def test_vidlong_extend_keeps_the_inputs_frames_and_sound_then_the_new_frames_and_sound(folder, tmp_path):
+    """`vidlong extend` (`family_checks.check_cli_extension`: the input's 13 frames first, at its 24 fps, then 2 chunks of 4)
+    keeps the input's sound track (a tone, through mono AAC twice: its mean error measured 0.012) for its frames, then the
+    new sound, as long as the frames."""
+    from conftest import mp4_audio
+    from family_checks import check_cli_extension
+
+    from vidlong.video_io import Soundtrack
+
+    samples = round(13 / 24 * 16000)
+    tone = Soundtrack((0.5 * np.sin(2 * np.pi * 440 * np.arange(samples) / 16000)[None]).astype(np.float32), 16000)
+    heard = mp4_audio(check_cli_extension(folder, tmp_path, 4, 24.0, (32, 48, 3), audio=tone), 16000, channels=1)
+    assert abs(heard.shape[1] / 16000 - 21 / 24) < 0.1
+    kept, given = heard[0, 800:samples - 800], tone.samples[0, 800:samples - 800]   # AAC's edges aside
+    assert np.abs(kept - given).mean() < 0.05 and np.corrcoef(kept, given)[0, 1] > 0.98

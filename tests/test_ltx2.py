@@ -180,20 +180,22 @@ def test_context_audio_spans_keep_each_runs_sound_with_its_frames():
     assert context_audio_spans(0, 1, 3, 24.0, 8, 25.0) == []
 
 
+@pytest.mark.parametrize("up", [False, True], ids=["nearest", "up"])
 @pytest.mark.parametrize("fps", [24, 25, 30, 48, 50, 60])
-def test_the_streams_sound_clock_keeps_every_context_it_will_read(fps):
+def test_the_streams_sound_clock_keeps_every_context_it_will_read(fps, up):
     """Model-free, every small stream layout (sinks 0-3, windows 0-6, chunks 1-3, first chunks 1-4, 12 chunks) at common
-    frame rates: the stream's sound through each chunk is `audio_clock` at its frames' end; every context span lies in the
-    sound made; and each next context reads only what the last one read or what the chunk between them made (what a
-    stream keeps), its window's start never moving back."""
+    frame rates, the clock rounding to the nearest frame (LTX-2's) or up (Kandinsky 6's): the stream's sound through each
+    chunk is `audio_clock` at its frames' end; every context span lies in the sound made; and each next context reads only
+    what the last one read or what the chunk between them made (what a stream keeps), its window's start never moving
+    back."""
     from vidlong.families.sound_stream import audio_clock, context_audio_spans, frame_edges
 
     rate, temporal = 25.0, 8
     for sinks, window, chunk, first in itertools.product(range(4), range(7), range(1, 4), range(1, 5)):
         made, kept, made_sound, starts = first, None, 0, []
         for _ in range(12):
-            sound = audio_clock(frame_edges(made - 1, temporal)[1], fps, rate)
-            spans = context_audio_spans(made, sinks, window, fps, temporal, rate)
+            sound = audio_clock(frame_edges(made - 1, temporal)[1], fps, rate, up)
+            spans = context_audio_spans(made, sinks, window, fps, temporal, rate, up)
             assert all(0 <= start < stop <= sound for start, stop in spans)
             reads = {i for start, stop in spans for i in range(start, stop)}
             assert kept is None or reads <= kept | set(range(made_sound, sound)), (sinks, window, chunk, first, made)

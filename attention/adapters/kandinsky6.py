@@ -35,8 +35,9 @@ def reference_frames(token_types) -> int:
 class Kandinsky6Adapter(FamilyAdapter):
     name = "kandinsky6"
     transformer_class = "Kandinsky6Transformer3DModel"
-    no_stream_reason = ("each chunk would need its sound made with it by a call of its pipeline, the context's video and "
-                        "sound re-noised into it, which vidlong has for LTX-2's pipeline alone")
+    stream_contexts = ("renoise",)  # each chunk one call of its pipeline (`vidlong.families.kandinsky6_stream`)
+    no_cache_reason = "each chunk is a call of its pipeline (its sound and its guidance's forwards), the context re-noised into it"
+    no_latents_reason = "Kandinsky 6's saved latents would hold its video but not its sound"
     makes_sound = True
     trailing_tokens = True  # its image's frame, after the video
     text_at_end = True

@@ -3,8 +3,8 @@ the same pipeline given an image (vidlong's `Kandinsky6TI2VAImageToVideoPipeline
 
 vidlong's methods act on the video's self-attention (`vidlong.attention.adapters.kandinsky6`); the audio's own attention,
 the attention between audio and video and the text cross-attentions stay the model's. Its call makes the video and the
-sound of the same length in one go (classifier-free guidance on both). It does not stream nor extend
-(`Kandinsky6Adapter.no_stream_reason`)."""
+sound of the same length in one go (classifier-free guidance on both). Streams (from text or an image) and extensions
+make each chunk by a call of its pipeline, with its sound (`vidlong.families.kandinsky6_stream`), as LTX-2's do."""
 from __future__ import annotations
 
 from typing import Optional
@@ -35,6 +35,11 @@ class Kandinsky6Family(ChannelsLastNoise, HunyuanVideoVAE):
         image's frame its image-to-video loop holds after them."""
         return latents[:, :frames].permute(0, 4, 1, 2, 3)
 
+    def audio_latents_shapes(self, arguments: dict, batch: int) -> tuple:
+        """The shapes its call's ``audio_latents=`` may have in a call making `batch` videos: ``[B, C, L]``, its transformer's
+        audio channels, of any length L (its call makes its sound that long)."""
+        return ((batch, self.transformer.config.in_audio_dim, None),)
+
     def soundtrack(self, output) -> Optional[Soundtrack]:
         """The first video's sound of a call's `output` (its vocoder's mono waveform ``[B, samples]`` at its audio VAE's
         rate, a tensor or, for ``output_type="np"``, an array), or None where the call returned latents or made none."""
@@ -42,6 +47,14 @@ class Kandinsky6Family(ChannelsLastNoise, HunyuanVideoVAE):
         if audio is None or audio.ndim != 2:
             return None
         return Soundtrack(torch.as_tensor(audio[:1]).float().clamp(-1, 1).cpu().numpy(), int(self.audio_sample_rate))
+
+    def streamer(self, streaming):
+        """Its own (`Kandinsky6Streamer`: each chunk one call of its pipeline, with its sound), or diagonal denoising's
+        refusal."""
+        from ..methods import DiagonalDenoising
+        from .kandinsky6_stream import Kandinsky6Streamer
+
+        return super().streamer(streaming) if isinstance(streaming, DiagonalDenoising) else Kandinsky6Streamer
 
 
 class VidLongKandinsky6TI2VAPipeline(Kandinsky6Family, VidlongPipelineMixin, Kandinsky6TI2VAPipeline):
@@ -85,11 +98,11 @@ class VidLongKandinsky6TI2VAImageToVideoPipeline(VidLongKandinsky6TI2VAPipeline)
     @torch.no_grad()
     def image_condition(self, image, height: int, width: int, frames: int, generator=None, latent=None) -> TailFrameImage:
         """`TailFrameImage` of the image's latent ``[1, h, w, C]`` as its call encodes it (`encode_image`: resized and
-        cropped, a draw of its VAE's distribution from `generator`, scaled), or of `latent` where it is made already;
-        `frames` unused."""
+        cropped, a draw of its VAE's distribution from `generator`, scaled), or of `latent` ``[1, C, 1, h, w]`` where it is
+        made already (an extension's context's first latent frame); `frames` unused."""
         from ..generate import load_image
 
-        if latent is None:
-            latent = self.encode_image(load_image(image), height, width, self._execution_device, self.transformer.dtype,
-                                       1, generator)
-        return TailFrameImage(latent)
+        if latent is not None:
+            return TailFrameImage(latent[:, :, 0].permute(0, 2, 3, 1).to(self.transformer.dtype))
+        return TailFrameImage(self.encode_image(load_image(image), height, width, self._execution_device,
+                                                self.transformer.dtype, 1, generator))

@@ -27,10 +27,12 @@ from ..streaming import StreamText, VideoStreamer, own_call_while_streaming
 from ..video_io import Soundtrack
 
 
-def audio_clock(pixels: int, fps: float, rate: float) -> int:
+def audio_clock(pixels: int, fps: float, rate: float, up: bool = False) -> int:
     """Audio latent frames (`rate` a second) on a stream's clock by pixel frame `pixels` (a boundary between frames, at
-    `fps`): ``⌊pixels·rate/fps + 1/2⌋`` in exact fractions, so that it never runs backwards."""
-    return math.floor(Fraction(pixels) * Fraction(rate) / Fraction(fps) + Fraction(1, 2))
+    `fps`): ``⌊pixels·rate/fps + 1/2⌋`` (with `up`, ``⌈pixels·rate/fps⌉``: where its call makes that many) in exact
+    fractions, so that it never runs backwards."""
+    frames = Fraction(pixels) * Fraction(rate) / Fraction(fps)
+    return math.ceil(frames) if up else math.floor(frames + Fraction(1, 2))
 
 
 def frame_edges(frame: int, temporal: int) -> tuple:
@@ -39,12 +41,12 @@ def frame_edges(frame: int, temporal: int) -> tuple:
     return (pixel_frames(frame, temporal) if frame else 0), pixel_frames(frame + 1, temporal)
 
 
-def context_audio_spans(made: int, sinks: int, window: int, fps: float, temporal: int, rate: float) -> list:
-    """The audio latent frames ``[(start, stop), ...]`` (on the stream's clock, `audio_clock`) of a chunk's context when
-    `made` latent frames are made: for each run of consecutive latent frames in the context (its sinks, the first
-    `sinks` frames; then its window, the last `window` of the rest), the sound that ends where the run ends and lasts as
-    many pixel frames as the run lasts at its place in the window (the window's first frame is one pixel frame long), so
-    that the window's sound and its frames keep time together."""
+def context_audio_spans(made: int, sinks: int, window: int, fps: float, temporal: int, rate: float, up: bool = False) -> list:
+    """The audio latent frames ``[(start, stop), ...]`` (on the stream's clock, `audio_clock`, rounding `up`) of a chunk's
+    context when `made` latent frames are made: for each run of consecutive latent frames in the context (its sinks, the
+    first `sinks` frames; then its window, the last `window` of the rest), the sound that ends where the run ends and
+    lasts as many pixel frames as the run lasts at its place in the window (the window's first frame is one pixel frame
+    long), so that the window's sound and its frames keep time together."""
     sinks = min(sinks, made)
     window = min(window, made - sinks)
     runs = [(0, sinks, 0), (made - window, made, sinks)]   # (first frame, end frame, position in the window)
@@ -54,7 +56,7 @@ def context_audio_spans(made: int, sinks: int, window: int, fps: float, temporal
             continue
         stop = frame_edges(end - 1, temporal)[1]
         lasts = frame_edges(position + end - first - 1, temporal)[1] - frame_edges(position, temporal)[0]
-        start, stop = audio_clock(stop - lasts, fps, rate), audio_clock(stop, fps, rate)
+        start, stop = audio_clock(stop - lasts, fps, rate, up), audio_clock(stop, fps, rate, up)
         if stop > start:
             spans.append((start, stop))
     return spans
@@ -191,6 +193,10 @@ class SoundStreamer(VideoStreamer):
         on_step, step_kind: as `VideoStreamer`'s, each step of a chunk's call (a whole native-length call for a chunk).
     """
 
+    #: whether its stream's clock rounds up (`audio_clock`): where its call makes ``⌈pixels·rate/fps⌉`` audio latent frames
+    #: (Kandinsky 6's), so that a first chunk's sound, its call's, ends on the clock
+    clock_up = False
+
     def __init__(self, pipe, *args, **kwargs):
         super().__init__(pipe, *args, **kwargs)
         self.rate = self._audio_rate()
@@ -247,7 +253,7 @@ class SoundStreamer(VideoStreamer):
         frames = super()._start_from_prefix(decoder)
         self.frames_made = self.prefix.latents.shape[2]
         self.audio_made = self.unkept_audio = audio_clock(pixel_frames(self.frames_made, self.pipe.spec.temporal_ratio),
-                                                          self.fps, self.rate)
+                                                          self.fps, self.rate, self.clock_up)
         return frames
 
     def _input_audio(self, frames) -> Soundtrack:
@@ -264,7 +270,7 @@ class SoundStreamer(VideoStreamer):
     def _all_context_spans(self, made: int) -> list:
         """`context_audio_spans` of the context when `made` latent frames are made."""
         return context_audio_spans(made, self.schedule.sinks, self.schedule.window, self.fps, self.pipe.spec.temporal_ratio,
-                                   self.rate)
+                                   self.rate, self.clock_up)
 
     def _context_spans(self, made: int) -> list:
         """`_all_context_spans` within the sound made and kept (a first chunk's call decides its own sound's length; an
@@ -290,7 +296,8 @@ class SoundStreamer(VideoStreamer):
         if self.condition is not None and not context:  # its call's image in the video's first frame, where it puts it
             noise = self.condition.first_frame(noise)
         window = torch.cat(context + [noise], dim=2) if context else noise
-        new_audio = max(0, audio_clock(frame_edges(self.frames_made + frames - 1, temporal)[1], fps, self.rate) - self.audio_made)
+        end = frame_edges(self.frames_made + frames - 1, temporal)[1]
+        new_audio = max(0, audio_clock(end, fps, self.rate, self.clock_up) - self.audio_made)
         hook = None
         if context:  # given latents, its call may draw noise again and drop it: a generator of its own takes those draws
             spans, unkept = self._context_spans(self.frames_made), self._unkept_context_audio(self.frames_made)
