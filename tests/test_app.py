@@ -738,21 +738,26 @@ def test_an_ltx2_model_generates_and_streams_videos_with_their_sound(tmp_path_fa
 
 
 
-def test_a_kandinsky6_model_generates_videos_with_their_sound_and_refuses_streams(tmp_path_factory):
+def test_a_kandinsky6_model_generates_and_streams_videos_with_their_sound(tmp_path_factory):
     """A Kandinsky 6 folder (`Kandinsky6TI2VAPipeline`): /generate's mp4 holds its sound as long as the video; the Stream
-    tab is hidden and /stream refused in one line (it generates only)."""
+    tab is shown and /stream's whole video holds its sound as long as its frames (its live clips are silent); the KV-cache
+    context is refused in one line."""
     from conftest import mp4_audio
     from tiny_pipeline import save_tiny_kandinsky6_pipeline
 
     folder = save_tiny_kandinsky6_pipeline(tmp_path_factory.mktemp("tiny-kandinsky6"))
     with launched(folder, tmp_path_factory.mktemp("kandinsky6-downloads")) as (demo, client):
-        assert not field(demo, "Stream").visible
+        assert field(demo, "Stream").visible
         video, settings = client.predict(prompt="a red circle", method="both", ratio=2, api_name="/generate")
         frames, fps = read_video(video_path(video))
         assert frames.shape[0] == 21 and fps == 24 and settings["latent_frames"] == 6
         assert abs(mp4_audio(video_path(video), 16000, channels=1).shape[1] / 16000 - 21 / 24) < 0.1
-        with pytest.raises(AppError, match="streaming is not available for Kandinsky6Transformer3DModel: each chunk"):
-            client.predict(prompt="a red circle", seconds=1, chunk=1, api_name="/stream")
+        streamed = client.predict(prompt="a red circle", seconds=0.5, chunk=1, api_name="/stream")
+        frames = read_video(video_path(streamed[2]))[0].shape[0]
+        assert frames >= 12 and abs(mp4_audio(video_path(streamed[2]), 16000, channels=1).shape[1] / 16000 - frames / 24) < 0.1
+        with pytest.raises(AppError, match="context cache is not available for Kandinsky6Transformer3DModel: each chunk"):
+            client.predict(prompt="a red circle", seconds=1, chunk=1, context="cache", api_name="/stream")
+
 
 def test_outputs_stay_bounded_in_gradios_cache(demo, client, tmp_path):
     """The app's files live in Gradio's cache folder (served in place, no second copy) and are pruned to the
