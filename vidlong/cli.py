@@ -596,7 +596,8 @@ def _write_stream(stream, out: Path, latents_path: Optional[Path], settings: dic
         except KeyboardInterrupt:
             bar.close()
             code = 130
-        # the frames and sound its last chunk held back for one it did not make, where it stopped early (FramePack, LTX-2)
+        # the frames and sound its last chunk held back for one it did not make, where it stopped early (FramePack, LTX-2,
+        # Kandinsky 6)
         writer.append(held_frames(stream), audio=held_sound(stream))
         if code and chunks:
             print(f"vidlong: interrupted; {out} holds {writer.frames_written} frames", file=sys.stderr)
@@ -732,7 +733,7 @@ def _note_frame_rate(fps: Optional[float], limits, video: Optional[str]) -> None
     """A note on stderr when an input's frame rate is more than 10% off the model's: the new frames are
     made at the model's pace and shown at the input's (one file has one rate); with the ffmpeg line that converts
     `video` (the input file; None for saved latents alone). None for a model whose extensions are made at the input's rate
-    (`FamilyAdapter.makes_sound`: LTX-2's call takes the rate)."""
+    (`FamilyAdapter.makes_sound`: LTX-2's and Kandinsky 6's calls take the rate)."""
     from .attention.adapters import adapter_named
 
     spec = limits.spec
@@ -755,7 +756,7 @@ def _note_variable_frame_rate(args, limits) -> None:
     """A note on stderr for each input video whose frames are unevenly spaced in time (a variable-frame-rate file: phones,
     screen recordings): vidlong takes its frames as they are stored and writes them at one constant rate, so their timing
     changes. Read from the files' timestamps (nothing decoded). The conversion it gives is to the model's frame rate, or
-    to the file's average rate for a model that makes its video at its input's (`FamilyAdapter.makes_sound`: LTX-2)."""
+    to the file's average rate for a model that makes its video at its input's (`FamilyAdapter.makes_sound`: LTX-2, Kandinsky 6)."""
     import numpy as np
 
     from .attention.adapters import adapter_named
@@ -779,7 +780,7 @@ def _note_variable_frame_rate(args, limits) -> None:
 
 def _note_sound(video: Optional[str], limits) -> None:
     """A note on stderr when the input video has a sound track: a model that makes video alone writes the extension with
-    none; one that makes sound (`FamilyAdapter.makes_sound`: LTX-2) keeps it for the input's part, and its new sound does
+    none; one that makes sound (`FamilyAdapter.makes_sound`: LTX-2, Kandinsky 6) keeps it for the input's part, and its new sound does
     not continue it (the input's sound is not encoded into the context)."""
     from .attention.adapters import adapter_named
     from .video_io import has_sound

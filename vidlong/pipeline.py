@@ -644,7 +644,7 @@ class VidlongPipelineMixin:
 
     def streamer(self, streaming):
         """The stream class of a `_stream_config` result: `DiagonalStreamer` for a `DiagonalDenoising`, else
-        `VideoStreamer` (a family whose chunks are its own calls has its own: LTX-2's)."""
+        `VideoStreamer` (a family whose chunks are its own calls has its own: LTX-2's, Kandinsky 6's)."""
         from .fifo_stream import DiagonalStreamer
         from .methods import DiagonalDenoising
         from .streaming import VideoStreamer

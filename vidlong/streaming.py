@@ -64,7 +64,7 @@ class StreamChunk:
     input), `prompt`, `seconds` of wall time spent on it, `latents` ``[1, C_lat, C, h, w]`` (for an
     extension's input: the latents it continues from, the saved ones or its video's encoded tail, so
     that the items' latents concatenated are what ``--save-latents`` saves); `is_input` marks the input
-    frames an extension starts with; `audio`: the chunk's sound where the model makes one (LTX-2), a
+    frames an extension starts with; `audio`: the chunk's sound where the model makes one (LTX-2, Kandinsky 6), a
     `vidlong.video_io.Soundtrack` (the chunks' sounds one after another are the stream's; None where a
     chunk's sound waits for the next chunk's), else None."""
 
@@ -160,7 +160,7 @@ def replay(decoder, history: torch.Tensor, chunk: int, keep: bool) -> np.ndarray
 
 def held_sound(stream) -> Optional[Soundtrack]:
     """The sound `stream` (any of vidlong's streamers) held back for a chunk it did not make, to write after its last chunk's
-    where it stops early or has no set length (LTX-2's `remaining_audio`); None for the others."""
+    where it stops early or has no set length (`SoundStreamer.remaining_audio`: LTX-2's, Kandinsky 6's); None for the others."""
     remaining = getattr(stream, "remaining_audio", None)
     return None if remaining is None else remaining()
 
@@ -485,12 +485,12 @@ class VideoStreamer(PromptSwitching):
         return self.pipe.stream_decoder()
 
     def _chunk_audio(self, index: int) -> Optional[Soundtrack]:
-        """The sound of chunk `index`, just made: none (the model makes video alone; LTX-2's streamer makes one)."""
+        """The sound of chunk `index`, just made: none (the model makes video alone; LTX-2's and Kandinsky 6's streamers make one)."""
         return None
 
     def _input_audio(self, frames) -> Optional[Soundtrack]:
         """The sound of an extension's input `frames` (uint8 ``[T, H, W, 3]`` or a `vidlong.video_io.VideoFileFrames`):
-        none (the model makes video alone, and its extension's output is silent; LTX-2's keeps the input's)."""
+        none (the model makes video alone, and its extension's output is silent; LTX-2's and Kandinsky 6's keep the input's)."""
         return None
 
     def _starting_point(self, noise: torch.Tensor, scheduler) -> tuple:

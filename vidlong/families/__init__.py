@@ -20,11 +20,11 @@ transformer forward on ``[B, C, f, h, w]`` latents, its sampler's timesteps, the
 context, chunk decoding and encoding); the attention side of each family is its adapter in `vidlong.attention.adapters`.
 They stream and extend with the re-noised context (stock forwards over the context and the chunk), SkyReels-V2 also with
 Wan's KV cache, CogVideoX1.5's windows padded to its temporal patch, HunyuanVideo-I2V's 33-channel release's first chunk
-without the 4 frames its call drops; LTX-2 (`ltx2`, `ltx2_stream`) streams each chunk by a call of its own pipeline,
-with its sound, and extends a video file at its frame rate (its frames encoded into the context; its sound track kept
-for its part, the new sound made anew: its audio VAE is not given the input's sound, nor saved latents continued);
-CogVideoX-Fun control generates only, Kandinsky 6 too (its
-sound would need LTX-2's chunk-by-call streams); Kandinsky 5 runs each prompt of a guided batch through its own forward, as its
+without the 4 frames its call drops; LTX-2 (`ltx2`, `ltx2_stream`) and Kandinsky 6 (`kandinsky6`, `kandinsky6_stream`)
+stream each chunk by a call of their own pipeline, with its sound (what they share in `sound_stream`), and extend a video
+file at its frame rate (its frames encoded into the context; its sound track kept for its part, the new sound made anew:
+their audio VAE is not given the input's sound, nor saved latents continued); CogVideoX-Fun control generates only;
+Kandinsky 5 runs each prompt of a guided batch through its own forward, as its
 call does; Allegro's streams follow its DDPM-family sampler (`AllegroStreamer`: its start noise and input scaling),
 AnyFlow's its flow-map sampler (`AnyFlowStreamer`: each forward's target timestep), Cosmos's its call's noise
 levels and guidance (`CosmosStreamer`; Predict2 Video2World's EDM latents, the image clean on each window's first
