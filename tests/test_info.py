@@ -41,7 +41,7 @@ def folders(tmp_path_factory):
             "fun": save_tiny_cogvideox_fun_pipeline(root / "fun"),
             # SkyReels-V2 DF video to video, continuing the 9-frame clip (3 latent frames) in a native window of 4
             "df-v2v": save_tiny_skyreels_df_pipeline(root / "df-v2v", video_to_video=True, native_frames=4),
-            "kandinsky6": save_tiny_kandinsky6_pipeline(root / "kandinsky6")}  # its sound: generates only, an image too
+            "kandinsky6": save_tiny_kandinsky6_pipeline(root / "kandinsky6")}  # its sound, streamed too; an image too
 
 
 @pytest.fixture(scope="module")

@@ -195,6 +195,7 @@ def test_vidlong_generate_writes_an_mp4_with_its_sound(folder, image_path, tmp_p
 #: what it refuses before loading (``IMAGE``: the image's path), and what the refusal says
 REFUSED = [*unrun_by_a_rebuilt_rope_family("Kandinsky6Transformer3DModel"),
            (["stream", "--chunks", "2", "--image", "IMAGE", "--context", "cache"], "--context cache is not available"),
+           (["stream", "--seconds", "1", "--method", "fifo"], "--method fifo (diagonal denoising) needs a timestep per token"),
            (["extend", "--latents", "IMAGE", "--chunks", "1"], "--latents: Kandinsky 6's saved latents would hold its video but "
                                                               "not its sound; extend the video file instead"),
            (["stream", "--chunk", "1", "--save-latents", "x.pt"], "--save-latents: Kandinsky 6's saved latents would hold"),
