@@ -69,7 +69,8 @@ class Kandinsky6Streamer(SoundStreamer):
         return latents.permute(0, 2, 3, 4, 1)
 
     def _call_audio_frames(self, pixels: int) -> int:
-        return math.ceil(pixels / self.fps * self.rate)
+        pipe = self.pipe
+        return math.ceil(pixels / self.fps * pipe.audio_sample_rate / pipe.audio_latent_hop_length)
 
     def _audio_shape(self, frames: int) -> tuple:
         return 1, self.pipe.transformer.config.in_audio_dim, frames

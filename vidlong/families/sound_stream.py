@@ -240,7 +240,8 @@ class SoundStreamer(VideoStreamer):
         raise NotImplementedError
 
     def _call_audio_frames(self, pixels: int) -> int:
-        """Audio latent frames its call makes, not given them, for `pixels` pixel frames at the stream's rate."""
+        """Audio latent frames its call makes, not given them, for `pixels` pixel frames at the stream's rate (its own
+        arithmetic, which may round an exact count otherwise than the clock's fractions)."""
         raise NotImplementedError
 
     def _image_tokens(self, shape: tuple) -> int:
@@ -314,8 +315,10 @@ class SoundStreamer(VideoStreamer):
             audio_context, unkept = torch.zeros(self._audio_shape(0)), 0
             state = before if pipe.call_redraws_from is not None else self.generator.get_state()
             arguments = dict(generator=torch.Generator().set_state(state))
-            if self._call_audio_frames(pixel_frames(frames, temporal)) == 0:  # its call would make no sound: one frame
-                arguments["audio_latents"] = self._audio_latents(torch.randn(self._audio_shape(1), generator=self.generator))
+            wanted = max(1, new_audio)   # the clock's; its transformer takes one frame at least
+            if self._call_audio_frames(pixel_frames(frames, temporal)) != wanted:  # its call would make none, or (its float
+                # arithmetic past an exact count) one off the clock: the clock's, from the stream's generator
+                arguments["audio_latents"] = self._audio_latents(torch.randn(self._audio_shape(wanted), generator=self.generator))
         final = {}
 
         def keep_latents(_pipe, step, _t, kwargs):
