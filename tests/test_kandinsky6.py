@@ -347,3 +347,18 @@ def test_vidlong_extend_keeps_the_inputs_frames_and_sound_then_the_new_frames_an
     assert abs(heard.shape[1] / 16000 - 21 / 24) < 0.1
     kept, given = heard[0, 800:samples - 800], tone.samples[0, 800:samples - 800]   # AAC's edges aside
     assert np.abs(kept - given).mean() < 0.05 and np.corrcoef(kept, given)[0, 1] > 0.98
+
+
+def test_its_calls_audio_latents_of_another_shape_are_refused_in_one_line(folder):
+    """Its call's ``audio_latents=`` (`Kandinsky6Family.audio_latents_shapes`: what a stream hands each chunk's call): of
+    its transformer's 4 audio channels and any length, its sound that long; of another channel count, rank or batch,
+    refused in one line naming ``audio_latents`` (diffusers would fail deep in its loop)."""
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    call = dict(prompt="a red ball", num_frames=5, num_inference_steps=1, output_type="latent")
+    for shape, changed in (((1, 5, 7), {}), ((4, 7), {}), ((1, 4, 7), dict(num_videos_per_prompt=2))):
+        with pytest.raises(vidlong.VidlongError) as refused:
+            pipe(**call, **changed, audio_latents=torch.randn(shape))
+        line = str(refused.value)
+        assert line.startswith(f"audio_latents has shape {list(shape)}; this call (") and "\n" not in line, line
+    assert pipe(**call, audio_latents=torch.randn(1, 4, 7)).audio.shape == (1, 4, 7)
