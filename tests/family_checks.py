@@ -245,3 +245,19 @@ def info_of_a_bare_copy(folder, tmp_path, capsys) -> tuple:
     capsys.readouterr()
     assert main(["info", "--model", str(plain)]) == 0
     return capsys.readouterr().out, plain
+
+
+def sound_stream_recorded(stream, seen: list, hooks: list) -> tuple:
+    """Runs a stream with sound (`vidlong.families.sound_stream`) to its end: its chunks, each chunk's ``chunk_audio`` and
+    each chunk's (``last_context``, what `hooks` appended to `seen` during it); the hooks removed at the end."""
+    chunks, sounds, contexts = [], [], []
+    try:
+        for chunk in stream:
+            chunks.append(chunk)
+            sounds.append(stream.chunk_audio)
+            contexts.append((stream.last_context, list(seen)))
+            seen.clear()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return chunks, sounds, contexts

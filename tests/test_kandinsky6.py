@@ -15,7 +15,8 @@ import pytest
 import torch
 from conftest import kandinsky6_inputs, mp4_audio, tiny_kandinsky6_transformer
 from family_checks import (check_cli_generate, check_float64_reference, check_generate_is_the_stock_call,
-                           check_methods_off_and_removed, check_refused_before_loading, unrun_by_a_rebuilt_rope_family)
+                           check_methods_off_and_removed, check_refused_before_loading, sound_stream_recorded,
+                           unrun_by_a_rebuilt_rope_family)
 from reference import matrix_rotated, method_attention, rms_norm, text_last_method_attention
 
 import vidlong
@@ -256,17 +257,8 @@ def test_a_stream_makes_each_chunk_by_its_call_with_the_context_renoised_and_its
     stream = pipe.stream("a red ball", streaming=vidlong.Streaming(chunk=1, first_chunk=NATIVE, sinks=1, window=1), chunks=3,
                          seed=3)
     assert isinstance(stream, Kandinsky6Streamer)
-    seen, chunks, sounds, contexts = [], [], [], []
-    hooks = recorded_inputs(pipe, seen)
-    try:
-        for chunk in stream:
-            chunks.append(chunk)
-            sounds.append(stream.chunk_audio)
-            contexts.append((stream.last_context, list(seen)))
-            seen.clear()
-    finally:
-        for hook in hooks:
-            hook.remove()
+    seen = []
+    chunks, sounds, contexts = sound_stream_recorded(stream, seen, recorded_inputs(pipe, seen))
     assert torch.equal(chunks[0].latents, native.latents) and np.array_equal(chunks[0].frames, native.frames)
     heard = chunks[0].audio.samples
     assert np.array_equal(heard, native.audio.samples[:, :heard.shape[1]]) and contexts[0][0] is None

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import ltx2_inputs, tiny_ltx2_transformer
-from family_checks import NEUTRAL, block_self_attentions, check_methods_off_and_removed
+from family_checks import NEUTRAL, block_self_attentions, check_methods_off_and_removed, sound_stream_recorded
 from reference import method_attention, rel_err
 
 import vidlong
@@ -223,16 +223,7 @@ def test_a_stream_makes_each_chunk_by_its_call_with_the_context_renoised_and_its
     seen = []   # (level, video tokens, audio tokens) of every forward, after the hook
     hooks = [pipe.transformer.proj_in.register_forward_pre_hook(lambda _m, a: seen.append(["video", a[0].clone()])),
              pipe.transformer.audio_proj_in.register_forward_pre_hook(lambda _m, a: seen.append(["audio", a[0].clone()]))]
-    chunks, sounds, contexts = [], [], []
-    try:
-        for chunk in stream:
-            chunks.append(chunk)
-            sounds.append(stream.chunk_audio)
-            contexts.append((stream.last_context, list(seen)))
-            seen.clear()
-    finally:
-        for hook in hooks:
-            hook.remove()
+    chunks, sounds, contexts = sound_stream_recorded(stream, seen, hooks)
     assert torch.equal(chunks[0].latents, native.latents) and chunks[0].frames.shape[0] == 9
     assert contexts[0][0] is None
     made = torch.cat(sounds, dim=2)
