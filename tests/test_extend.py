@@ -114,6 +114,25 @@ def test_extension_from_latents_needs_no_vae_encode(folders, made, monkeypatch):
     assert [len(c.frames) for c in items[1:]] == [4, 4]
 
 
+def test_a_video_continued_with_its_saved_latents_replays_only_their_tail(folders, made, monkeypatch):
+    """`vidlong extend --video --latents` (a video given with its latents): the decoder replays the context's latent frames
+    and `ENCODE_WARMUP` before them, as many as a file's tail is encoded to, not all of a long video's (whose decode made
+    such an extension of a 1-minute video take minutes where one from the file alone took a second); the input's frames
+    come back as given."""
+    from vidlong import streaming
+
+    latents = torch.cat([load_latents(made.with_suffix(".pt"))[0]] * 3, dim=2)
+    pipe = vidlong.load_pipeline(folders["wan2.1"], device="cpu")
+    spatial = pipe.geometry().spatial
+    video = np.zeros((4 * (latents.shape[2] - 1) + 1, latents.shape[3] * spatial, latents.shape[4] * spatial, 3), np.uint8)
+    replayed, replay = [], streaming.replay
+    monkeypatch.setattr(streaming, "replay", lambda decoder, history, *args, **kwargs: replayed.append(history.shape[2])
+                        or replay(decoder, history, *args, **kwargs))
+    items = list(pipe.extend("a red circle", video=video, latents=latents, streaming=SMALL, chunks=1))
+    assert latents.shape[2] > 2 + ENCODE_WARMUP and replayed == [2 + ENCODE_WARMUP]
+    assert np.array_equal(items[0].frames, video) and torch.equal(items[0].latents, latents)
+
+
 def test_python_extension_refuses_a_video_and_latents_of_different_videos(folders, made):
     """`pipe.extend(video=..., latents=...)` checks, as the CLI does, that the two can be one video."""
     latents, _ = load_latents(made.with_suffix(".pt"))

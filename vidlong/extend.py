@@ -50,6 +50,15 @@ class ExtensionPrefix:
         """(height, width) in pixels of the continuation."""
         return self.latents.shape[3] * spatial, self.latents.shape[4] * spatial
 
+    def replayed(self, context: int) -> torch.Tensor:
+        """The latents ``[1, C, F, h, w]`` the streaming decoder replays before the new chunks: all of `history` where the
+        input's frames are decoded from them (no `frames`), else its last `context` latent frames and `ENCODE_WARMUP` before
+        them, as many as a video file's tail is encoded to (`encoded_frames`), so that a video continued with its saved
+        latents costs the decode of its context, not of the whole video."""
+        if self.frames is None:
+            return self.history
+        return self.history[:, :, max(0, self.history.shape[2] - max(1, context) - ENCODE_WARMUP):]
+
 
 #: still-image files, refused as a video to continue
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")  # not .gif or .webp, which may be animated

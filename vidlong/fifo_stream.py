@@ -191,7 +191,7 @@ class DiagonalStreamer(PromptSwitching):
         image = self.image
         if self.prefix is not None:
             first, drop = self._source()
-            decoded = replay(decoder, self.prefix.history, CHUNK, keep=self.prefix.frames is None)
+            decoded = replay(decoder, self.prefix.replayed(pipe.native_frames), CHUNK, keep=self.prefix.frames is None)
             frames = self.prefix.frames if self.prefix.frames is not None else decoded
             image = frames[0]  # the video's first frame, where the sink comes from (saved latents: the whole video decoded)
             seam = SeamBlend(frames[-1], decoded[-1], self.seam_frames)

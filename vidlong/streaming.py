@@ -536,7 +536,7 @@ class VideoStreamer(PromptSwitching):
         prefix = self.prefix
         cached = prefix.cache_latents(self.schedule.sinks + self.schedule.window)
         self._remember(cached.cpu())
-        decoded = replay(decoder, prefix.history, self.schedule.chunk, keep=prefix.frames is None)
+        decoded = replay(decoder, prefix.replayed(cached.shape[2]), self.schedule.chunk, keep=prefix.frames is None)
         frames = prefix.frames if prefix.frames is not None else decoded
         if self.pipe.task == "i2v":  # the context's first frame is its windows' image
             self.text_image = load_image(frames[max(0, len(frames) - pixel_frames(cached.shape[2], self.pipe.spec.temporal_ratio))])
