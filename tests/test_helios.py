@@ -161,6 +161,24 @@ def pyramid_call(pipe, chunks: int, seed: int, output_type: str, size: int = 32)
                  generator=torch.Generator().manual_seed(seed)).frames
 
 
+def test_guidance_on_helios_distilled_guides_with_no_warning_that_it_is_ignored(pyramid):
+    """Helios-Distilled (``is_distilled``) at guidance 2: its call guides (the video differs from guidance 1's, as its call's
+    ``do_classifier_free_guidance`` says), and diffusers' warning that the guidance is ignored, untrue, is not given
+    (`vidlong generate --guidance 2` printed it)."""
+    import logging
+
+    warned = []
+    handler = logging.Handler()
+    handler.emit = warned.append
+    logger = logging.getLogger("diffusers.pipelines.helios.pipeline_helios_pyramid")
+    logger.addHandler(handler)
+    try:
+        guided = [generate(pyramid, GenerateRequest(prompt="a red ball", guidance=guidance)).frames for guidance in (1.0, 2.0)]
+    finally:
+        logger.removeHandler(handler)
+    assert not np.array_equal(*guided) and [record.getMessage() for record in warned] == []
+
+
 def test_the_pyramids_generate_and_stream_are_its_call_bit_for_bit(pyramid, tmp_path, capsys, monkeypatch):
     """`HeliosPyramidPipeline` (Helios-Distilled: DMD's steps over a pyramid of 2 stages, block noise drawn between its
     chunks' noise): its folder loads as vidlong's pyramid class with configs/models' Helios-Distilled defaults (2 steps a

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import inspect
+import logging
 import math
 
 import torch
@@ -90,6 +91,12 @@ class HeliosPyramidStreamer(HeliosStreamer):
         return latents
 
 
+def _untrue_guidance_warning(record: logging.LogRecord) -> bool:
+    """False for diffusers' "Guidance scale ... is ignored for step-wise distilled models": its call runs classifier-free
+    guidance at any guidance above 1, distilled or not (``do_classifier_free_guidance``), so the video follows it."""
+    return "is ignored for step-wise distilled models" not in record.getMessage()
+
+
 class VidLongHeliosPyramidPipeline(HeliosFamily, VidlongPipelineMixin, HeliosPyramidPipeline):
     """diffusers' `HeliosPyramidPipeline` (Helios-Mid, Helios-Distilled; text to video here: its call's ``image=`` and
     ``video=`` go through as diffusers takes them, untested, and `HeliosPyramidStreamer` follows its video path to extend a
@@ -101,13 +108,19 @@ class VidLongHeliosPyramidPipeline(HeliosFamily, VidlongPipelineMixin, HeliosPyr
 
     def __call__(self, *args, num_inference_steps=None, **kwargs):
         """Its call; ``num_inference_steps`` (default: the spec's) are the steps of each of its scheduler's stages where
-        ``pyramid_num_inference_steps_list`` is not given (`pyramid_steps`)."""
+        ``pyramid_num_inference_steps_list`` is not given (`pyramid_steps`). diffusers' warning that a guidance above 1 is
+        ignored by a distilled model is not shown: its call guides all the same (`_untrue_guidance_warning`)."""
         if num_inference_steps is not None and kwargs.get("pyramid_num_inference_steps_list") is None:
             from ..validate import check_steps
 
             check_steps(num_inference_steps, "num_inference_steps")
             kwargs["pyramid_num_inference_steps_list"] = self.pyramid_steps(num_inference_steps)
-        return super().__call__(*args, **kwargs)
+        logger = logging.getLogger(HeliosPyramidPipeline.__module__)
+        logger.addFilter(_untrue_guidance_warning)
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            logger.removeFilter(_untrue_guidance_warning)
 
     def complete_call(self, arguments: dict) -> None:
         """Its chunk, and the spec's steps at each stage, where none are given."""
