@@ -279,11 +279,12 @@ class App:
         self.history = History(self.folder)
         self.pace = Pace()
         #: the Stream tab's chunk, steps and guidance shown by default: the model's streaming defaults (its own chunk,
-        #: at most its native window; a causal sampler's levels at its guidance, else the model's steps and guidance)
+        #: at most its native window: `model_streaming`'s; a causal sampler's levels at its guidance, else the model's steps
+        #: and guidance)
         default = model_streaming(self.spec)
         renoise = resolve_context(default, self.spec, pipe.task, self.limits.family) == "renoise"
         sampling = StreamSampling.resolve(default, self.spec, renoise)
-        self.stream_chunk = min(default.chunk, self.spec.native_frames)
+        self.stream_chunk = default.chunk
         self.stream_steps, self.stream_guidance = sampling.step_count, sampling.guidances[0]
         adapter = adapter_named(self.limits.family)
         #: whether the Stream tab redraws an uploaded video (`vidlong.redraw_stream`), and continues one (`pipe.extend`: where

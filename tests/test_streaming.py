@@ -764,3 +764,14 @@ def test_a_prompt_is_one_prompt_unless_its_parts_are_numbered_and_every_reader_t
     for prompt in ("16:9 shot of a dog", "10:30 am, a busy street", "a dog; a cat"):  # the last chunk's prompt goes on
         told = _prompt_at_end({"prompt": f"0:a cat; 2:{prompt}" if ";" not in prompt else prompt, "chunks": 3})
         assert parse_prompt_schedule(told) == [(0, prompt)], prompt
+
+
+def test_a_default_chunk_past_a_small_native_window_is_the_window():
+    """A model whose native window is smaller than the default preset's chunk (3 latent frames) streams chunks of its whole
+    window where none is given, where `vidlong stream` was refused naming a --chunk 3 nobody gave; a chunk given stays."""
+    from vidlong.methods import model_streaming
+    from vidlong.models import ModelSpec
+
+    small, usual = ModelSpec(name="small", native_frames=2), ModelSpec(name="usual", native_frames=9)
+    assert [model_streaming(small).chunk, model_streaming(small, chunk=1).chunk, model_streaming(small, chunk=3).chunk] == [2, 1, 3]
+    assert model_streaming(usual).chunk == 3

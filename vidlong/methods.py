@@ -436,10 +436,14 @@ class Streaming:
 def model_streaming(spec, preset: Optional[str] = None, **changes) -> Streaming:
     """The `Streaming` a stream of the model `spec` (`vidlong.models.ModelSpec`) starts from: the named `preset` (None: the
     model's ``stream_preset``, else "default") over the model's own chunk (its ``stream_chunk``, where it names one; a
-    preset's chunk comes before it), with `changes` (what the user gave) on top."""
+    preset's chunk comes before it; none past its native window, where no chunk is given), with `changes` (what the user
+    gave) on top."""
     name = preset or spec.stream_preset or "default"
     own = {} if spec.stream_chunk is None or "chunk" in STREAM_PRESETS.get(name, {}) else {"chunk": spec.stream_chunk}
-    return Streaming.preset(name, **{**own, **changes})
+    streaming = Streaming.preset(name, **{**own, **changes})
+    if "chunk" not in changes and streaming.chunk > spec.native_frames:  # a window smaller than the preset's chunk
+        return dataclasses.replace(streaming, chunk=spec.native_frames)
+    return streaming
 
 
 def _streaming_field(name: str) -> str:
