@@ -307,6 +307,7 @@ def test_vidlong_info_says_an_inverted_folder_neither_streams_nor_extends(folder
         assert not inverted["can"][can]["yes"] and "inverted_anti_drifting order cannot stream" in inverted["can"][can]["why"]
         assert vanilla["can"][can]["yes"]
     assert inverted["spec"]["stream_chunk"] is None and vanilla["spec"]["stream_chunk"] == NATIVE
+    assert vanilla["spec"]["stream_context"] == "history"  # its call's history latents, neither a cache nor re-noised
 
 
 def test_an_order_its_call_does_not_take_is_refused_in_one_line_before_loading(folder, image_path, tmp_path, capsys,

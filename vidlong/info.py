@@ -81,7 +81,8 @@ def model_info(path) -> dict:
         spec=dict(name=spec.name, native_latent_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames,
                   fps=spec.fps, height=spec.height, width=spec.width, steps=spec.num_inference_steps,
                   guidance=spec.guidance_scale,
-                  stream_context=context if can["stream"]["yes"] or can["stream_redraw"]["yes"] else None,
+                  stream_context=(adapter.own_stream_context or context) if can["stream"]["yes"] or can["stream_redraw"]["yes"]
+                  else None,
                   stream_chunk=model_streaming(spec).chunk if can["stream"]["yes"] or can["stream_redraw"]["yes"] else None,
                   longest_latent_frames=longest_latent_frames(limits), dropped_frames=limits.dropped_frames,
                   fewest_first_chunk=shown_first_chunk(limits)),

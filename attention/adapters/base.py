@@ -63,6 +63,8 @@ class FamilyAdapter:
             ``r`` here (``ratio`` its VAE's pixel frames a latent frame, ``1 <= r <= ratio``; `vidlong.models.latent_frames`):
             (1,) for the ``ratio·k + 1`` lengths of a VAE whose first latent frame decodes to one pixel frame; another count
             is refused, naming the nearest.
+        own_stream_context: what its own streamer's context is, where it is neither a KV cache nor a re-noised context
+            (Helios's and FramePack's: "history", their call's history latents), as `vidlong info` names it; else None.
     """
 
     name: str = ""
@@ -89,6 +91,7 @@ class FamilyAdapter:
     extension_frames: Optional[int] = None
     call_multiple: int = 1
     frame_counts: tuple = (1,)
+    own_stream_context: Optional[str] = None
 
     def self_attentions(self, transformer) -> list:
         """The video self-attention modules whose processor vidlong replaces."""

@@ -18,6 +18,7 @@ class HistoryAdapter(FamilyAdapter):
     """
 
     whole_chunks = True
+    own_stream_context = "history"  # its streamer hands each chunk its call's history latents
     shown_name = ""
     methods_reason = ""
 
