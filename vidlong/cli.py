@@ -22,7 +22,7 @@ SIZE_HELP = ("pixels (default: the model's native {side}; with --image and no si
 #: the --model help of every command that loads a model (the app's too)
 MODEL_HELP = ("local diffusers pipeline folder (Wan, SkyReels-V2, LTX-Video, LTX-2, CogVideoX, HunyuanVideo 1.0 and 1.5, Mochi, "
               "Kandinsky 5.0 Video, Kandinsky 6, Motif-Video, EasyAnimate, Allegro, AnyFlow, AnyFlow FAR, Helios, FramePack, "
-              "Cosmos-Predict2.5, Cosmos-Predict2 Video2World, Sana-Video), or an embedded model: "
+              "Cosmos-Predict2.5, Cosmos-Predict2 Video2World, Sana-Video, Lucy Edit), or an embedded model: "
               "default (the default), default-causal, default-distilled")
 
 
@@ -125,8 +125,9 @@ def _add_generate(sub) -> None:
                    help="video-to-video (Wan2.1 and CogVideoX-2B/5B text-to-video models): the video to redraw with the prompt "
                         "(mp4 or any file ffmpeg reads); the output has its length, frame rate and aspect. A SkyReels-V2 DF "
                         "video-to-video folder continues it in one call instead: its frames unchanged, then the new ones of a "
-                        "window of --ratio or --frames that starts from its last 17 frames, encoded (not shown again). To "
-                        "continue a video: vidlong extend")
+                        "window of --ratio or --frames that starts from its last 17 frames, encoded (not shown again); a "
+                        "Lucy Edit folder edits it by the prompt (every step, no --strength). To continue a video: vidlong "
+                        "extend")
     p.add_argument("--strength", type=float, default=None,
                    help="with --video: how much of it is redrawn, in (0, 1] (default 0.8; 1: from pure noise)")
     _add_animate_options(p)
@@ -863,7 +864,7 @@ def _add_info(sub) -> None:
                        description="Print a model folder's pipeline, its native window and defaults, and which commands and "
                                    "inputs it takes (each no with the one line the command would refuse with), from its "
                                    "configs alone.")
-    p.add_argument("--model", default=None, help="local diffusers pipeline folder, or an embedded model's name (default: default)")
+    p.add_argument("--model", default=None, help=MODEL_HELP)
     p.add_argument("--json", action="store_true", help="print it as JSON")
     p.set_defaults(run=_run_info)
 
