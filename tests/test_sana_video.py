@@ -214,3 +214,16 @@ def test_what_it_does_not_run_is_refused_before_loading(folder, tmp_path, capsys
     """RIFLEx, the -sinks methods, a cached stream and fifo (not wired for it), UltraViCo alone or with FreeLong++ (no softmax
     logits), a side its call refuses (no multiple of 32) and a length past its RoPE table (64 token frames here)."""
     check_release_refuses(folder, None, command, says, tmp_path, capsys, monkeypatch)
+
+
+def test_a_held_pipeline_refuses_a_side_its_call_refuses(folder):
+    """`vidlong.from_pipe` over a Sana-Video pipeline held in memory (its transformer's config names no ``_class_name``, as a
+    saved one does) keeps its call's multiple of 32: a 48-pixel side is refused in one line before any forward, as from its
+    folder."""
+    from tiny_pipeline import tiny_sana_video_pipeline
+
+    spec = vidlong.load_pipeline(folder, device="cpu").spec
+    pipe = vidlong.from_pipe(tiny_sana_video_pipeline(), spec=spec)
+    assert pipe.geometry().pixel_multiple == 32
+    with pytest.raises(vidlong.VidlongError, match="multiple of 32"):
+        next(iter(pipe.stream("a red ball", height=48, width=32, chunks=1)))

@@ -625,7 +625,7 @@ class Geometry:
         return self.pixel_multiple * -(-self.min_cells // self.patch[1])
 
 
-def geometry_from_configs(vae: dict, transformer: dict) -> Geometry:
+def geometry_from_configs(vae: dict, transformer: dict, family: Optional[str] = None) -> Geometry:
     """`Geometry` from a VAE's and a transformer's configs, in every family's spelling: channels are
     Wan's ``z_dim`` or the others' ``latent_channels``; the spatial factor Wan's ``scale_factor_spatial``,
     LTX-Video's and HunyuanVideo's ``spatial_compression_ratio`` (LTX: else its patch x 2^down-samplings),
@@ -633,7 +633,8 @@ def geometry_from_configs(vae: dict, transformer: dict) -> Geometry:
     product of ``temporal_expansions``, 6; EasyAnimate's MagVIT VAE's 2^(levels - 2), as its class sets it; Wan's 4 where
     an early Wan config names none; else one line); the patch Wan's
     ``[t, h, w]`` or the others' ``patch_size`` (h = w) with ``patch_size_t`` (None: 1); a decoder padding in reflect mode
-    needs 2 latent cells a side; the call's own multiple of sides from the transformer's family (`Geometry.call_multiple`)."""
+    needs 2 latent cells a side; the call's own multiple of sides from the transformer's family (`Geometry.call_multiple`):
+    `family`, else its config's ``_class_name`` (a saved config's; a held model's config has none)."""
     downs = sum(vae.get("spatio_temporal_scaling") or ())  # LTX-Video's VAE, when its ratios are not written
     spatial = (vae.get("scale_factor_spatial") or vae.get("spatial_compression_ratio")
                or (vae["patch_size"] * 2**downs if "spatio_temporal_scaling" in vae else None)
@@ -653,7 +654,7 @@ def geometry_from_configs(vae: dict, transformer: dict) -> Geometry:
     reflects = "reflect" in (vae.get("decoder_spatial_padding_mode"), vae.get("spatial_padding_mode"))
     from .attention.adapters import adapter_named, family_of_class
 
-    family = family_of_class(transformer.get("_class_name"))
+    family = family or family_of_class(transformer.get("_class_name"))
     return Geometry(channels=int(vae.get("z_dim") or vae["latent_channels"]), spatial=int(spatial), temporal=int(temporal),
                     patch=tuple(patch), min_cells=2 if reflects else 1,
                     call_multiple=1 if family is None else adapter_named(family).call_multiple)

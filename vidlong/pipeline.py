@@ -216,8 +216,10 @@ class VidlongPipelineMixin:
         return self.geometry().channels
 
     def geometry(self) -> Geometry:
-        """The latent grid: VAE channels and factors, transformer patch."""
-        return geometry_from_configs(self.vae.config, self.experts()[0].config)
+        """The latent grid: VAE channels and factors, transformer patch, its family's multiple of sides (the transformer's
+        class: a held pipeline's config names none, `from_pipe`)."""
+        transformer = self.experts()[0]
+        return geometry_from_configs(self.vae.config, transformer.config, family_of(transformer))
 
     def noise_frames(self, frames: int) -> int:
         """Latent frames of the starting noise for a video of `frames` latent frames (CogVideoX1.5 pads
