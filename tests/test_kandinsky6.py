@@ -354,3 +354,26 @@ def test_its_calls_audio_latents_of_another_shape_are_refused_in_one_line(folder
         line = str(refused.value)
         assert line.startswith(f"audio_latents has shape {list(shape)}; this call (") and "\n" not in line, line
     assert pipe(**call, audio_latents=torch.randn(1, 4, 7)).audio.shape == (1, 4, 7)
+
+
+def test_a_first_chunk_given_the_clocks_sound_leaves_its_draw_behind(folder, monkeypatch):
+    """Where its call would count another sound length than the stream's clock (its float ceil over an exact count), the
+    first chunk's call is given the clock's sound noise, drawn from the stream's generator: the generator goes on past that
+    draw (its call, given its video and sound, draws nothing), so the next chunk's noise is not those numbers again."""
+    from vidlong.families.kandinsky6_stream import Kandinsky6Streamer
+
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    monkeypatch.setattr(Kandinsky6Streamer, "_call_audio_frames", lambda self, pixels: 0)   # never the clock's
+    stream = pipe.stream("a red ball", streaming=vidlong.Streaming(chunk=1, sinks=1, window=0), chunks=2, seed=3)
+    states, start_noise = [], pipe.start_noise   # the generator's state at each chunk's noise draw, and after it
+
+    def recorded(*args):
+        states.append(args[-1].get_state())
+        noise = start_noise(*args)
+        states.append(args[-1].get_state())
+        return noise
+
+    monkeypatch.setattr(pipe, "start_noise", recorded)
+    list(stream)
+    assert len(states) == 4 and not torch.equal(states[1], states[2])

@@ -299,7 +299,7 @@ class SoundStreamer(VideoStreamer):
         window = torch.cat(context + [noise], dim=2) if context else noise
         end = frame_edges(self.frames_made + frames - 1, temporal)[1]
         new_audio = max(0, audio_clock(end, fps, self.rate, self.clock_up) - self.audio_made)
-        hook = None
+        hook, drawn = None, None
         if context:  # given latents, its call may draw noise again and drop it: a generator of its own takes those draws
             spans, unkept = self._context_spans(self.frames_made), self._unkept_context_audio(self.frames_made)
             audio_context = torch.cat([cut(self.kept, *span) for span in spans] or [torch.zeros(self._audio_shape(0))], dim=2)
@@ -318,7 +318,9 @@ class SoundStreamer(VideoStreamer):
             wanted = max(1, new_audio)   # the clock's; its transformer takes one frame at least
             if self._call_audio_frames(pixel_frames(frames, temporal)) != wanted:  # its call would make none, or (its float
                 # arithmetic past an exact count) one off the clock: the clock's, from the stream's generator
+                begun = self.generator.get_state()
                 arguments["audio_latents"] = self._audio_latents(torch.randn(self._audio_shape(wanted), generator=self.generator))
+                drawn = begun, self.generator.get_state()   # where that draw began and ended
         final = {}
 
         def keep_latents(_pipe, step, _t, kwargs):
@@ -335,7 +337,10 @@ class SoundStreamer(VideoStreamer):
                           latents=pipe.call_latents(window.to(pipe.device, pipe.transformer.dtype)), output_type="latent",
                           callback_on_step_end=keep_latents, **arguments)
         if not context:  # the stream's generator goes on past the call's own draws
-            self.generator.set_state(arguments["generator"].get_state())
+            resumed = arguments["generator"].get_state()
+            if drawn is not None and torch.equal(resumed, drawn[0]):  # its call drew none past where the sound's noise began
+                resumed = drawn[1]   # (Kandinsky 6's, given its video and sound): past that noise, not those numbers again
+            self.generator.set_state(resumed)
         latents = pipe.loop_latents(final["latents"], window.shape[2], *shape[3:])[:, :, -frames:].float()
         self.chunk_audio = output.audio[:, :, unkept + audio_context.shape[2]:].float().cpu()   # [1, C, n, ...]
         self.frames_made += frames
