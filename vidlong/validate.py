@@ -54,8 +54,9 @@ class ModelLimits:
         family: the transformer's family (`vidlong.attention.adapters`), which says whether it streams.
         experts: transformers the sampler switches between (2: Wan2.2 A14B's high- and low-noise experts).
         last_frame: whether the pipeline takes a last frame too: "required" (Wan2.1 FLF2V, whose transformer
-            takes both images' CLIP tokens), "optional" (Wan2.2 I2V A14B: condition channels alone) or "no" (the
-            others; Wan2.1 I2V's CLIP input takes one image, TI2V-5B's call ignores it).
+            takes both images' CLIP tokens), "optional" (Wan2.2 I2V A14B: condition channels alone; FramePack's call, in
+            its inverted order: `check_last_image`) or "no" (the others; Wan2.1 I2V's CLIP input takes one image,
+            TI2V-5B's call ignores it).
         fixed_size: the one (height, width) in pixels the transformer takes, where a learned position table
             fixes it (CogVideoX-5B-I2V), else None.
         redraws: whether it redraws a given video (video-to-video): a video-to-video pipeline, or a text-to-video one
