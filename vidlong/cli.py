@@ -120,7 +120,8 @@ def _add_generate(sub) -> None:
     p.add_argument("--prompt", required=True, help="text prompt")
     p.add_argument("--image", default=None, help="first frame (PNG/JPEG) for image-to-video models")
     p.add_argument("--last-image", default=None,
-                   help="last frame (PNG/JPEG) too, with --image: Wan2.1 FLF2V, Wan2.2 I2V A14B and FramePack (first-last-frame video)")
+                   help="last frame (PNG/JPEG) too, with --image: Wan2.1 FLF2V, Wan2.2 I2V A14B and FramePack "
+                        "(first-last-frame video)")
     p.add_argument("--video", default=None,
                    help="video-to-video (Wan2.1 and CogVideoX-2B/5B text-to-video models): the video to redraw with the prompt "
                         "(mp4 or any file ffmpeg reads); the output has its length, frame rate and aspect. A SkyReels-V2 DF "
