@@ -451,7 +451,8 @@ class VideoStreamer(PromptSwitching):
         context_frames = self._context_frames() if context is not None else []
         numbers = [*range(-pad, 0), *context_frames, *range(self.remembered, self.remembered + frames)]  # padding: < 0
         shape = (1, pipe.latent_channels, pad + frames, self.height // spatial, self.width // spatial)
-        latents = pipe.start_noise("plain", shape, pipe.native_frames, self.generator).to(pipe.device)  # as `generate` draws it
+        pipe.draws_before_noise({"image": self.image} if pipe.task == "i2v" else {}, shape, self.generator)  # as `generate`
+        latents = pipe.start_noise("plain", shape, pipe.native_frames, self.generator).to(pipe.device)  # draws them
         if pipe.task == "i2v" and self.condition is None:  # the first chunk: the image's condition after its noise, as a
             self.condition = self._image_condition(self.image)  # call given `generate`'s noise makes it (not drawn before)
         if self.condition is not None:

@@ -84,7 +84,7 @@ class CosmosStreamer(VideoStreamer):
     def _image_condition(self, image, latent=None):
         """The image condition of an image-to-world stream's windows: where the image is encoded (a new stream), its latent
         drawn as its call draws it, the seed's first draw, over the first chunk's latent frames (its call samples the image's
-        latent over the whole video's before its noise, and `start_noise` draws that size before a chunk's noise); an
+        latent over the whole video's before its noise, and `draws_before_noise` draws that size before a chunk's noise); an
         extension's: its context's first latent frame `latent` ``[1, C, 1, h, w]``."""
         generator = None if latent is not None else torch.Generator().manual_seed(self.seed)
         return self.pipe.image_condition(image, self.height, self.width, self._chunk_frames(0), generator, latent=latent)

@@ -50,7 +50,7 @@ class VidLongCosmos2VideoToWorldPipeline(CosmosFamily, VidlongPipelineMixin, Cos
     runs the safety checker's video check on every video it decodes (`guards_video`): `generate` decodes through it.
 
     Its call draws the image's latent from its generator over the whole video's latents, then its noise; given
-    ``latents=``, it still draws the image's. So `start_noise` draws a sample of that size before the noise and `generate`
+    ``latents=``, it still draws the image's. So `draws_before_noise` draws a sample of that size before the noise and `generate`
     hands the call its generator from before both (`call_redraws_from`): with no method, the stock call with that seed,
     bit for bit, at any length. Its ``fps`` (its transformer's RoPE scales time by it) is the spec's.
 
@@ -70,12 +70,10 @@ class VidLongCosmos2VideoToWorldPipeline(CosmosFamily, VidlongPipelineMixin, Cos
         """The spec's, and its frame rate as the call's ``fps``."""
         return dict(super().call_defaults(), fps=self.spec.fps)
 
-    def start_noise(self, kind: str, shape, native_frames: int, generator=None) -> torch.Tensor:
-        """Noise of `kind` for latents of `shape` ``[1, C, F, h, w]``, drawn after a draw of that size in the VAE's dtype:
-        its call's sample of the image's latent over the whole video's latents (which the call then makes from the same
-        generator state)."""
+    def draws_before_noise(self, images: dict, shape, generator: torch.Generator) -> None:
+        """A draw of the noise's `shape` ``[1, C, F, h, w]`` in the VAE's dtype: its call's sample of the image's latent over
+        the whole video's latents (which the call then makes from the same generator state), before its noise."""
         torch.randn(shape, generator=generator, dtype=self.vae.dtype)  # a CPU generator: on the CPU, as randn_tensor draws
-        return super().start_noise(kind, shape, native_frames, generator)
 
     @torch.no_grad()
     def image_condition(self, image, height: int, width: int, frames: int, generator=None, latent=None) -> ConditioningFrame:
