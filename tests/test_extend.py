@@ -106,6 +106,7 @@ def test_extension_takes_a_video_file_and_refuses_bad_lengths_in_one_line(folder
 
 def test_extension_from_latents_needs_no_vae_encode(folders, made, monkeypatch):
     latents, meta = load_latents(made.with_suffix(".pt"))
+    assert "decoded_chunk" in meta and meta["decoded_chunk"] is None  # how its model decodes them: as one video
     pipe = vidlong.load_pipeline(folders["wan2.1"], device="cpu")
     monkeypatch.setattr(type(pipe.vae), "encode", lambda *a, **k: pytest.fail("the VAE encoder ran"))
     items = list(pipe.extend(meta["prompt"], latents=latents, streaming=SMALL, chunks=2))
@@ -219,6 +220,7 @@ def bad_inputs(tmp_path, folders, made):
     save_latents(tmp_path / "no_rate.pt", torch.zeros(1, 4, 3, 4, 4), prompt="x", fps="abc")
     torch.save({"latents": torch.zeros(1, 4, 3, 4, 4)}, tmp_path / "foreign.pt")
     save_latents(tmp_path / "nan.pt", torch.full((1, 4, 3, 4, 4), float("nan")), prompt="x")
+    save_latents(tmp_path / "chunked.pt", torch.zeros(1, 4, 3, 4, 4), prompt="x", model="helios", decoded_chunk=3)
     frames, fps = read_video(made)
     write_video(tmp_path / "padded.mp4", np.concatenate([frames, frames[-4:]]), fps=fps)  # 4 frames more
     write_video(tmp_path / "inverted.mp4", 255 - frames, fps=fps)  # as long, but another video
@@ -241,6 +243,9 @@ def bad_inputs(tmp_path, folders, made):
         (["--latents", str(tmp_path / "junk.pt")], "not a readable latents file"),
         (["--latents", str(tmp_path / "foreign.pt")], "not a vidlong latents file"),
         (["--latents", str(tmp_path / "nan.pt")], "NaN"),
+        (["--latents", str(tmp_path / "chunked.pt")], "--latents were saved by helios, which decodes them 3 latent frames at a "
+         "time, each on its own, and this model decodes them as one video: continue them with helios's folder (--model), or "
+         "extend the video file alone (drop --latents)"),
         (["--latents", str(tmp_path / "missing.pt")], "no latents file"),
         (["--video", str(tmp_path / "odd.mp4")], "multiples of 16"),
         ([*video, "--prompt", "3:a ball"], "must start at chunk 0"),

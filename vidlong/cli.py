@@ -324,7 +324,7 @@ def _run_generate(args) -> int:
     latent = check_generate(request, limits)  # every field, before any model loads
     _note_variable_frame_rate(args, limits)
     from .estimate import GIB, check_fits, run_cost  # diffusers: imported once the request is known good
-    from .extend import save_latents, video_identity
+    from .extend import decoded_chunk, save_latents, video_identity
     from .files import atomic_write_text
     from .generate import generate
     from .video_io import write_video
@@ -349,6 +349,7 @@ def _run_generate(args) -> int:
     settings = dict(result.settings, model_path=str(args.model or "default"), compile=args.compile, out=str(out))
     if latents_path is not None:
         save_latents(latents_path, result.latents, model=pipe.spec.name, prompt=request.prompt, fps=result.settings["fps"],
+                     decoded_chunk=decoded_chunk(pipe.facts()["family"], pipe.spec),
                      **video_identity(result.frames[-1], len(result.frames)))
         settings["latents"] = str(latents_path)
     atomic_write_text(out.with_suffix(".json"), json.dumps(settings, indent=2) + "\n")
@@ -571,7 +572,7 @@ def _write_stream(stream, out: Path, latents_path: Optional[Path], settings: dic
     import torch
     from tqdm import tqdm
 
-    from .extend import save_latents, video_identity
+    from .extend import decoded_chunk, save_latents, video_identity
     from .files import atomic_write_text
     from .interrupts import deferred_interrupts
     from .streaming import held_frames, held_sound
@@ -611,7 +612,8 @@ def _write_stream(stream, out: Path, latents_path: Optional[Path], settings: dic
     settings = dict(settings, chunks=chunks, pixel_frames=writer.frames_written, fps=float(fps), out=str(out))
     if latents_path is not None and latents:
         save_latents(latents_path, torch.cat(latents, dim=2), model=settings["model"], prompt=settings["prompt"], fps=float(fps),
-                     chunks=chunks, **video_identity(last, writer.frames_written))
+                     chunks=chunks, decoded_chunk=decoded_chunk(stream.pipe.facts()["family"], stream.pipe.spec),
+                     **video_identity(last, writer.frames_written))
         settings["latents"] = str(latents_path)
     atomic_write_text(out.with_suffix(".json"), json.dumps(settings, indent=2) + "\n")
     if code == 0:
@@ -698,7 +700,7 @@ def _extension_input(args, folder: Path, spec, streaming):
     """(the video's `VideoFileFrames` or None, latents or None, prompt, fps or None), each checked against the model's
     configs before any weights load."""
     from .attention.adapters import family_of_class
-    from .extend import (check_extension_source, check_latents_for_model, check_video_for_model,
+    from .extend import (check_extension_source, check_latents_decoding, check_latents_for_model, check_video_for_model,
                          check_video_matches_latents, decoded_chunk, fewest_input_frames, input_video_file, load_latents)
     from .models import folder_configs, folder_geometry
     from .scalars import is_real
@@ -712,6 +714,7 @@ def _extension_input(args, folder: Path, spec, streaming):
     if args.latents is not None:
         latents, meta = load_latents(args.latents)
         check_latents_for_model(latents, geometry, made_by=meta.get("model"))
+        check_latents_decoding(meta.get("decoded_chunk", chunk), chunk, meta.get("model"))  # files before it: unchecked
         fps = meta.get("fps")
         if fps is not None and not (is_real(fps) and fps > 0):
             raise VidlongError(f"--latents {args.latents} records a frame rate of {fps!r}; its file is not as save_latents "

@@ -203,6 +203,20 @@ def decoded_chunk(family: str, spec) -> Optional[int]:
     return spec.native_frames if adapter_named(family).chunks_decoded_alone else None
 
 
+def check_latents_decoding(saved: Optional[int], chunk: Optional[int], made_by: Optional[str] = None) -> None:
+    """One line unless latents saved by a model that decodes them `saved` latent frames at a time (`decoded_chunk` when they
+    were saved; None: as one video) are continued by one that decodes them `chunk` at a time: their frames line up with
+    the video's only where both decode them alike."""
+    def decodes(frames):
+        return "as one video" if frames is None else f"{frames} latent frames at a time, each on its own"
+
+    if saved != chunk:
+        maker = made_by if isinstance(made_by, str) and made_by else "the model that made them"
+        raise VidlongError(f"{named('latents')} were saved by {maker}, which decodes them {decodes(saved)}, and this model "
+                           f"decodes them {decodes(chunk)}: continue them with {maker}'s folder (--model), or extend the "
+                           f"video file alone (drop {named('latents')})")
+
+
 def fewest_input_frames(family: str, spec) -> tuple:
     """(the fewest pixel frames of a video an extension by a model of `family` (its `spec`) continues, why: "" for one):
     those its family fixes (`FamilyAdapter.fewest_extended`: Helios's whole chunk, FramePack's image frame and section),
