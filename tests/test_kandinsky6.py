@@ -377,3 +377,65 @@ def test_a_first_chunk_given_the_clocks_sound_leaves_its_draw_behind(folder, mon
     monkeypatch.setattr(pipe, "start_noise", recorded)
     list(stream)
     assert len(states) == 4 and not torch.equal(states[1], states[2])
+
+
+def test_an_extension_encodes_the_inputs_sound_into_its_context_and_renoises_it(folder, tmp_path):
+    """`pipe.extend` of a 25-frame file with a tone (6 latent frames encoded, 2 of them the context: sinks 1, window 1):
+    the context's sound is the input's, from where its encoded frames start (4 pixel frames in), through its audio VAE's
+    own `encode` (the posterior's mode, times its scaling factor: what its call's decode divides by it), bit for bit, at
+    `context_audio_spans` of the context's frames on the clock (its sink's the sink frame's, the 5th encoded); all of it
+    kept (none made anew); the first chunk's every forward gets it re-noised, one ε a step in both guided forwards; the
+    next chunk's context keeps the sink's encoded sound, then the first chunk's own; the new chunks' sound, decoded after
+    the encoding (its overlap), is as long as their clock's."""
+    from vidlong.families.sound_stream import context_audio_spans
+    from vidlong.video_io import Soundtrack, read_sound, write_video
+
+    rate, hop = 16000, 128
+    given = np.broadcast_to(np.linspace(40, 200, 25, dtype=np.uint8)[:, None, None, None], (25, 32, 48, 3)).copy()
+    tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(round(25 / 24 * rate)) / rate)[None].astype(np.float32)
+    write_video(tmp_path / "in.mp4", given, fps=24, audio=Soundtrack(tone, rate))
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    stream = pipe.extend("a red ball", video=str(tmp_path / "in.mp4"), chunks=2, seed=1,
+                         streaming=vidlong.Streaming(chunk=1, sinks=1, window=1))
+    seen = []
+    items, sounds, contexts = sound_stream_recorded(stream, seen, recorded_inputs(pipe, seen))
+    assert items[0].is_input and stream.prefix.latents.shape[2] == 6 and stream.sinks_at == 4 and stream.unkept_audio == 0
+    made = int(np.ceil(21 / 24 * 125))   # the clock's sound of the 21 encoded pixel frames, 110 frames
+    heard = read_sound(tmp_path / "in.mp4", 25 / 24, rate, 1).samples[0, round(4 / 24 * rate):]
+    waveform = torch.zeros(1, made * hop)
+    waveform[0, :len(heard)] = torch.from_numpy(heard)   # 80 samples of silence past the track's end
+    with torch.no_grad():
+        encoded = pipe.audio_vae.encode(waveform).latent_dist.mode() * pipe.audio_vae.config.scaling_factor
+    spans = context_audio_spans(6, 1, 1, 24.0, 4, 125.0, up=True, first=4)
+    assert spans == [(84, 89), (89, made)]
+    first, second = contexts[1][0], contexts[2][0]
+    assert first.unkept == 0 and torch.equal(first.audio, encoded[:, :, 84:made].permute(0, 2, 1))
+    levels = [t / 1000 for t in first.timesteps]
+    inputs = [x for name, x in contexts[1][1] if name == "audio"]
+    assert len(inputs) == 4 and inputs[0].shape[1] == made - 84 + sounds[1].shape[2]
+    noises = [(x[:, :made - 84] - (1 - level) * first.audio) / level for x, level in zip(inputs, [levels[0]] * 2 + [levels[1]] * 2)]
+    assert torch.allclose(noises[0], noises[1], atol=1e-4) and torch.allclose(noises[2], noises[3], atol=1e-4)
+    assert not torch.allclose(noises[0], noises[2], atol=1e-2)
+    assert torch.equal(second.audio, torch.cat([encoded[:, :, 84:89], sounds[1][:, :, :21]], dim=2).permute(0, 2, 1))
+    new = np.concatenate([item.audio.samples for item in items[1:] if item.audio is not None], axis=1)
+    assert new.shape[1] == (stream.audio_made - made) * hop and items[0].audio.samples.shape == (1, round(25 / 24 * rate))
+
+
+def test_a_bfloat16_audio_vae_encodes_an_extensions_sound_with_its_front_end_in_float32():
+    """Its audio VAE in bfloat16 (its STFT has no bfloat16 FFT kernel, and its filterbank would meet a float32 spectrum):
+    `Kandinsky6Streamer._encode_audio` runs its front end in float32 and puts it back; the latents within 10% of their peak
+    of float32's (measured 4.9%)."""
+    from tiny_pipeline import tiny_kandinsky6_pipeline
+
+    from vidlong.video_io import Soundtrack
+
+    pipe = vidlong.from_pipe(tiny_kandinsky6_pipeline())
+    stream = pipe.stream("a red ball", streaming=vidlong.Streaming(chunk=1), chunks=1, seed=0)
+    sound = Soundtrack((0.5 * np.sin(np.arange(16000) * 0.17))[None].astype(np.float32), 16000)
+    with torch.no_grad():
+        full = stream._encode_audio(sound, 0.1, 20)
+        pipe.audio_vae.to(torch.bfloat16)
+        half = stream._encode_audio(sound, 0.1, 20)
+    assert full.shape == half.shape == (1, 4, 20) and pipe.audio_vae.mel_converter.mel_basis.dtype == torch.bfloat16
+    assert (full - half).abs().max() < 0.1 * full.abs().max()

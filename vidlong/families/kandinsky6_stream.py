@@ -6,8 +6,9 @@ handed to every call as its own encoding (`encode_prompt`; its call takes no mas
 channels last ``[B, F, h, w, C']`` (the latents' ``C`` channels first, its image-to-video conditioning channels after);
 its audio latents ``[1, C, L]``, scaled as its transformer takes them (no normalisation), ``sample_rate / hop`` a second
 (its MMAudio VAE's latent hop), its call making ``⌈pixels / fps · rate⌉`` of them; its sound mono at its audio VAE's
-rate; an image as one more frame after the window's, at the window's first frame's RoPE position, its latent encoded once
-(`encode_image`: the stream's image, or an extension's context's first frame) and handed to every call.
+rate, and an extension's input's encoded by its audio VAE (`_encode_audio`) into its context's; an image as one more
+frame after the window's, at the window's first frame's RoPE position, its latent encoded once (`encode_image`: the
+stream's image, or an extension's context's first frame) and handed to every call.
 """
 from __future__ import annotations
 
@@ -17,14 +18,15 @@ from contextlib import ExitStack
 import torch
 
 from ..streaming import StreamText
+from ..video_io import Soundtrack
 from .common import replaced
 from .sound_stream import AudioOverlapDecoder, SoundStreamer
 
 
 class Kandinsky6Streamer(SoundStreamer):
     """A `SoundStreamer` for Kandinsky 6, text or image to video (its image the windows' first frame, as its call conditions
-    it), or an extension (its input's sound not encoded into the context, as LTX-2's: `SoundStreamer`). Its clock rounds
-    up, as its call counts its sound's frames (`clock_up`)."""
+    it), or an extension (its input's sound encoded into the context by its audio VAE, so that the new sound continues
+    it: `SoundStreamer`). Its clock rounds up, as its call counts its sound's frames (`clock_up`)."""
 
     clock_up = True
 
@@ -43,6 +45,25 @@ class Kandinsky6Streamer(SoundStreamer):
         pipe, vae = self.pipe, self.pipe.audio_vae
         mel = vae.decode(latents.to(vae.device, vae.dtype) / vae.config.scaling_factor, return_dict=False)[0]
         return pipe.vocoder(mel.to(pipe.vocoder.dtype), return_dict=False)[0]
+
+    def _encode_audio(self, sound: Soundtrack, start: float, frames: int) -> torch.Tensor:
+        """`frames` audio latent frames ``[1, C, frames]`` of the mono waveform `sound` (at its audio VAE's rate) from
+        `start` seconds on: its ``frames·hop`` samples from sample ``round(start·rate)`` (silence past the track's end, less
+        than a hop), through its audio VAE's `encode` (its log-mel front end, its encoder: ``⌊samples / hop⌋`` frames), the
+        posterior's mode times its scaling factor, as its call's decode divides them by it; float32 on the CPU. Its front
+        end runs in float32 at least (a bfloat16 VAE's STFT has no FFT kernel), put back to the VAE's dtype after."""
+        pipe, vae, hop = self.pipe, self.pipe.audio_vae, self.pipe.audio_latent_hop_length
+        first = round(start * sound.rate)
+        waveform = torch.zeros(1, frames * hop)
+        piece = torch.from_numpy(sound.samples[0, first: first + frames * hop])
+        waveform[0, :piece.shape[0]] = piece
+        dtype, front = vae.dtype, torch.promote_types(vae.dtype, torch.float32)
+        try:
+            vae.mel_converter.to(front)
+            posterior = vae.encode(waveform.to(pipe._execution_device, front), return_dict=False)[0]
+        finally:
+            vae.mel_converter.to(dtype)
+        return (posterior.mode() * vae.config.scaling_factor).float().cpu()
 
     def _encode(self, prompt: str) -> StreamText:
         """The prompt as its call encodes it, once: its `encode_prompt`'s six tensors (text states, pooled, mask; the

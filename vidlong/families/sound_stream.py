@@ -41,15 +41,17 @@ def frame_edges(frame: int, temporal: int) -> tuple:
     return (pixel_frames(frame, temporal) if frame else 0), pixel_frames(frame + 1, temporal)
 
 
-def context_audio_spans(made: int, sinks: int, window: int, fps: float, temporal: int, rate: float, up: bool = False) -> list:
+def context_audio_spans(made: int, sinks: int, window: int, fps: float, temporal: int, rate: float, up: bool = False,
+                        first: int = 0) -> list:
     """The audio latent frames ``[(start, stop), ...]`` (on the stream's clock, `audio_clock`, rounding `up`) of a chunk's
     context when `made` latent frames are made: for each run of consecutive latent frames in the context (its sinks, the
-    first `sinks` frames; then its window, the last `window` of the rest), the sound that ends where the run ends and
-    lasts as many pixel frames as the run lasts at its place in the window (the window's first frame is one pixel frame
-    long), so that the window's sound and its frames keep time together."""
-    sinks = min(sinks, made)
-    window = min(window, made - sinks)
-    runs = [(0, sinks, 0), (made - window, made, sinks)]   # (first frame, end frame, position in the window)
+    `sinks` frames from latent frame `first`, the clock's first or an extension's first cached one; then its window, the
+    last `window` of the rest), the sound that ends where the run ends and lasts as many pixel frames as the run lasts at
+    its place in the window (the window's first frame is one pixel frame long), so that the window's sound and its frames
+    keep time together."""
+    sinks = min(sinks, made - first)
+    window = min(window, made - first - sinks)
+    runs = [(first, first + sinks, 0), (made - window, made, sinks)]   # (first frame, end frame, position in the window)
     spans = []
     for first, end, position in runs:
         if end <= first:
@@ -66,11 +68,12 @@ class RenoisedContext(ModelHook):
     """On the transformer for one chunk's call: the first entries along dim 1 of every forward's video ``hidden_states``
     (LTX-2's packed tokens ``[B, N, C]``; Kandinsky 6's channels-last latent frames ``[B, F, h, w, C']``, their first ``C``
     channels: its conditioning channels follow) and of its ``audio_hidden_states`` ``[B, L, C_a]`` after the first `unkept`
-    (an extension's context's sound that is not kept: its input's, not encoded, which the call makes with the chunk's)
-    become the clean context's (`video` ``[1, n, ...C]``, `audio` ``[1, l, C_a]``, as the transformer takes them) brought
-    to the forward's timestep (its largest: an image's tokens are at 0) by `renoise` (the pipeline's `stream_renoise`:
-    flow matching's ``(1 - σ)·x + σ·ε``) with ε drawn from `generator` once per timestep (the forwards of a step see the
-    same), but for the first `kept` video entries (LTX-2's image-to-video window's image, which its call keeps clean).
+    (an extension's context's sound that is not kept: its input's, not encoded (LTX-2's, or a silent input's), which the
+    call makes with the chunk's) become the clean context's (`video` ``[1, n, ...C]``, `audio` ``[1, l, C_a]``, as the
+    transformer takes them) brought to the forward's timestep (its largest: an image's tokens are at 0) by `renoise` (the
+    pipeline's `stream_renoise`: flow matching's ``(1 - σ)·x + σ·ε``) with ε drawn from `generator` once per timestep (the
+    forwards of a step see the same), but for the first `kept` video entries (LTX-2's image-to-video window's image,
+    which its call keeps clean).
     `timesteps` records the timesteps seen (tests)."""
 
     name = "vidlong_renoised_context"
@@ -155,6 +158,13 @@ class AudioOverlapDecoder:
         self.given, self.tail = stop, z[:, :, -self.overlap:]
         return self._soundtrack(samples)
 
+    def follow(self, latents: torch.Tensor) -> None:
+        """Go on after audio latent frames ``[1, C, n, ...]`` whose samples are not given out here (an extension's input's
+        own sound, encoded): their last `overlap` frames are the next decode's, its samples from their end on. For a
+        decoder whose ``T`` frames decode to ``a·T`` samples (``b`` 0: Kandinsky 6's)."""
+        self.tail, self.made = latents[:, :, -self.overlap:], latents.shape[2]
+        self.given = self.per_frame * self.made
+
     def flush(self) -> Optional[Soundtrack]:
         """The samples held back after the last decode, as a whole decode ends them (None where there are none)."""
         held, self.held = self.held, None
@@ -174,20 +184,29 @@ class SoundStreamer(VideoStreamer):
     `StreamChunk.audio` holds each chunk's sound. Text or image to video, or an extension, made at its input's frame rate
     (its call takes the rate).
 
-    An extension's context is its input's last latent frames, encoded by its video VAE, but not its input's sound: the
-    context's sound within the input is made anew by each chunk's call with the chunk's, and dropped (`unkept_audio`). The
-    new sound follows the new frames, not the input's sound; the input chunk carries the input file's own sound track
-    (silence where it has none, or for frames given as an array: `_input_audio`).
+    An extension's context is its input's last latent frames, encoded by its video VAE, and, where its family encodes a
+    waveform (`_encode_audio`: Kandinsky 6's), its input's sound from where those frames start (the clock's start) to
+    where the clock's sound for them ends, encoded once as its call takes audio latents and kept as the stream's own, so
+    that the new sound continues it (its sinks' sound then the sound of the sinks' frames: `sinks_at`; the chunks' decode
+    goes on after it, its overlap: `AudioOverlapDecoder.follow`). Where its family does not (LTX-2's: diffusers has no
+    waveform-to-audio-latent path), or the input holds no sound track (a file with none, or frames given as an array),
+    the context's sound within the input is made anew by each chunk's call with the chunk's, and dropped
+    (`unkept_audio`): the new sound follows the new frames, not the input's sound. The input chunk carries the input
+    file's own sound track (silence where it has none, or for frames given as an array: `_input_audio`).
 
     A family's subclass gives `_audio_rate`, `_sound_format`, `_audio_decoder`, `_encode`, `_call_setup`, `_audio_shape`,
-    `_audio_tokens`, `_audio_latents`, `_video_tokens`, `_call_audio_frames` and, where its call keeps an image's tokens clean
-    in the window, `_image_tokens`.
+    `_audio_tokens`, `_audio_latents`, `_video_tokens`, `_call_audio_frames`, where its call keeps an image's tokens clean
+    in the window, `_image_tokens`, and, where it encodes a waveform, `_encode_audio`.
 
     Attributes:
         rate: audio latent frames a second (`_audio_rate`).
         frames_made, audio_made: latent frames of video and of sound made so far (the stream's clock; an extension's starts
             after its input's encoded latent frames, the sound after theirs).
-        unkept_audio: audio latent frames at the clock's start whose sound is not kept (an extension's input's; 0 else).
+        unkept_audio: audio latent frames at the clock's start whose sound is not kept (an extension's input's, not encoded;
+            0 else).
+        sinks_at: the clock's latent frame of the first sink: an extension's whose input's sound is encoded, its first
+            cached frame (the sinks' sound is theirs); else 0 (an input's sound made anew keeps the length it had).
+        input_sound: an extension's input's sound (`_input_audio`), None else.
         chunk_audio: the last chunk's audio latents ``[1, C, n, ...]``, as its call returns them.
         last_context: the `RenoisedContext` of the last chunk's call (None before a chunk with context).
         on_step, step_kind: as `VideoStreamer`'s, each step of a chunk's call (a whole native-length call for a chunk).
@@ -200,7 +219,8 @@ class SoundStreamer(VideoStreamer):
     def __init__(self, pipe, *args, **kwargs):
         super().__init__(pipe, *args, **kwargs)
         self.rate = self._audio_rate()
-        self.frames_made = self.audio_made = self.unkept_audio = 0
+        self.frames_made = self.audio_made = self.unkept_audio = self.sinks_at = 0
+        self.input_sound: Optional[Soundtrack] = None
         self.kept: list = []   # ((start, stop), audio latents [1, C, n, ...]) the next context reads, on the stream's clock
         self.audio_decoder = self._audio_decoder()
         self.chunk_audio: Optional[torch.Tensor] = None
@@ -248,18 +268,42 @@ class SoundStreamer(VideoStreamer):
         """The window's leading video entries its call keeps clean for the image of a chunk of latents `shape`: none."""
         return 0
 
+    def _encode_audio(self, sound: Soundtrack, start: float, frames: int) -> Optional[torch.Tensor]:
+        """The audio latents ``[1, C, frames, ...]`` (as its call takes them) of `sound` (at `_sound_format`) from `start`
+        seconds on, one latent frame each ``1 / rate`` seconds, or None where its family encodes no waveform (then an
+        extension's context's sound within its input is made anew: `unkept_audio`)."""
+        return None
+
     def _start_from_prefix(self, decoder):
-        """`VideoStreamer._start_from_prefix`, the stream's clock started after the input's encoded latent frames (their
-        sound not kept: `unkept_audio`)."""
+        """`VideoStreamer._start_from_prefix`, the stream's clock started after the input's encoded latent frames; their
+        sound, the input's from where they start, encoded (`_encode_audio`) and kept as the stream's own, or, where its
+        family encodes none or the input has no sound track, not kept (`unkept_audio`)."""
+        from ..video_io import VideoFileFrames, has_sound
+
         frames = super()._start_from_prefix(decoder)
-        self.frames_made = self.prefix.latents.shape[2]
-        self.audio_made = self.unkept_audio = audio_clock(pixel_frames(self.frames_made, self.pipe.spec.temporal_ratio),
-                                                          self.fps, self.rate, self.clock_up)
+        made, temporal = self.prefix.latents.shape[2], self.pipe.spec.temporal_ratio
+        self.frames_made = made
+        self.audio_made = audio_clock(pixel_frames(made, temporal), self.fps, self.rate, self.clock_up)
+        self.input_sound = self._read_input_audio(frames)
+        heard = isinstance(frames, VideoFileFrames) and has_sound(frames.path)
+        start = max(0, len(frames) - pixel_frames(made, temporal)) / self.fps   # where the encoded frames start
+        encoded = self._encode_audio(self.input_sound, start, self.audio_made) if heard else None
+        if encoded is None:
+            self.unkept_audio = self.audio_made
+        else:
+            self.kept = [((0, self.audio_made), encoded)]
+            self.sinks_at = made - len(self.sink_latents) - len(self.window_latents)   # the first cached frame
+            self.audio_decoder.follow(encoded)
         return frames
 
     def _input_audio(self, frames) -> Soundtrack:
+        """The sound of the input's frames, as `_start_from_prefix` read it (`_read_input_audio`)."""
+        return self.input_sound
+
+    def _read_input_audio(self, frames) -> Soundtrack:
         """The sound of the input's frames (``len(frames)`` pixel frames at `fps`), at its waveform's rate and channels: its
-        file's first sound track (`vidlong.video_io.read_sound`), or silence (frames given as an array)."""
+        file's first sound track (`vidlong.video_io.read_sound`: ffmpeg resamples it and mixes its channels), or silence
+        (frames given as an array)."""
         from ..video_io import VideoFileFrames, read_sound
 
         rate, channels = self._sound_format()
@@ -269,9 +313,9 @@ class SoundStreamer(VideoStreamer):
         return Soundtrack(np.zeros((channels, max(1, round(seconds * rate))), np.float32), rate)
 
     def _all_context_spans(self, made: int) -> list:
-        """`context_audio_spans` of the context when `made` latent frames are made."""
+        """`context_audio_spans` of the context when `made` latent frames are made (its sinks from `sinks_at`)."""
         return context_audio_spans(made, self.schedule.sinks, self.schedule.window, self.fps, self.pipe.spec.temporal_ratio,
-                                   self.rate, self.clock_up)
+                                   self.rate, self.clock_up, self.sinks_at)
 
     def _context_spans(self, made: int) -> list:
         """`_all_context_spans` within the sound made and kept (a first chunk's call decides its own sound's length; an
