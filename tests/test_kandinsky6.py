@@ -324,10 +324,10 @@ def test_an_image_stream_keeps_its_images_frame_after_every_window(folder, image
     assert abs(mp4_audio(out, 16000, channels=1).shape[1] / 16000 - 5 / 24) < 0.1
 
 
-def test_vidlong_extend_keeps_the_inputs_frames_and_sound_then_the_new_frames_and_sound(folder, tmp_path):
+def test_vidlong_extend_keeps_the_inputs_frames_and_sound_then_the_new_frames_and_sound(folder, tmp_path, capsys):
     """`vidlong extend` (`family_checks.check_cli_extension`: the input's 13 frames first, at its 24 fps, then 2 chunks of 4)
     keeps the input's sound track (a tone, through mono AAC twice: its mean error measured 0.012) for its frames, then the
-    new sound, as long as the frames."""
+    new sound, continuing the tone encoded into the context, as long as the frames; its note on stderr says so."""
     from conftest import mp4_audio
     from family_checks import check_cli_extension
 
@@ -336,6 +336,7 @@ def test_vidlong_extend_keeps_the_inputs_frames_and_sound_then_the_new_frames_an
     samples = round(13 / 24 * 16000)
     tone = Soundtrack((0.5 * np.sin(2 * np.pi * 440 * np.arange(samples) / 16000)[None]).astype(np.float32), 16000)
     heard = mp4_audio(check_cli_extension(folder, tmp_path, 4, 24.0, (32, 48, 3), audio=tone), 16000, channels=1)
+    assert "audio VAE into the context, so the new sound continues it" in capsys.readouterr().err
     assert abs(heard.shape[1] / 16000 - 21 / 24) < 0.1
     kept, given = heard[0, 800:samples - 800], tone.samples[0, 800:samples - 800]   # AAC's edges aside
     assert np.abs(kept - given).mean() < 0.05 and np.corrcoef(kept, given)[0, 1] > 0.98

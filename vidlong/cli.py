@@ -785,14 +785,19 @@ def _note_variable_frame_rate(args, limits) -> None:
 
 def _note_sound(video: Optional[str], limits) -> None:
     """A note on stderr when the input video has a sound track: a model that makes video alone writes the extension with
-    none; one that makes sound (`FamilyAdapter.makes_sound`: LTX-2, Kandinsky 6) keeps it for the input's part, and its new sound does
-    not continue it (the input's sound is not encoded into the context)."""
+    none; one that makes sound (`FamilyAdapter.makes_sound`: LTX-2, Kandinsky 6) keeps it for the input's part, and its new
+    sound continues it where its audio VAE encodes it into the context (`FamilyAdapter.continues_sound`: Kandinsky 6), else
+    not (LTX-2)."""
     from .attention.adapters import adapter_named
     from .video_io import has_sound
 
     if video is None or not has_sound(video):
         return
-    if adapter_named(limits.family).makes_sound:
+    adapter = adapter_named(limits.family)
+    if adapter.continues_sound:
+        print(f"vidlong: note: {video}'s sound track is kept for its frames, and its sound at the context's frames is encoded "
+              f"by {limits.spec.name}'s audio VAE into the context, so the new sound continues it", file=sys.stderr)
+    elif adapter.makes_sound:
         print(f"vidlong: note: {video}'s sound track is kept for its frames; the new sound is made with the new frames and "
               f"does not continue it ({limits.spec.name}'s audio VAE is not given the input's sound)", file=sys.stderr)
     else:

@@ -25,6 +25,8 @@ class FamilyAdapter:
             saves none), where they do not (None: they do).
         makes_sound: whether its transformer makes the video's sound too (LTX-2): its extensions are made at the input's
             frame rate (its call takes the rate; the sound keeps time with the frames) and keep the input's sound track.
+        continues_sound: whether its extensions encode the input's sound into the context (its audio VAE encodes a
+            waveform: Kandinsky 6, `SoundStreamer._encode_audio`), so that the new sound continues it.
         linear: whether its video self-attention is linear attention (Sana-Video's ReLU features, `linear_features`): no
             softmax logits, so no method that modifies them (UltraViCo); its windows run through `vidlong.attention.linear`.
         joint_text: whether its video self-attention also holds the text tokens (joint attention:
@@ -74,6 +76,7 @@ class FamilyAdapter:
     no_stream_reason: str = "it is not implemented yet"
     no_latents_reason: Optional[str] = None
     makes_sound: bool = False
+    continues_sound: bool = False
     linear: bool = False
     joint_text: bool = False
     text_at_end: bool = False

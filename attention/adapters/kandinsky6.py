@@ -39,6 +39,7 @@ class Kandinsky6Adapter(FamilyAdapter):
     no_cache_reason = "each chunk is a call of its pipeline (its sound and its guidance's forwards), the context re-noised into it"
     no_latents_reason = "Kandinsky 6's saved latents would hold its video but not its sound"
     makes_sound = True
+    continues_sound = True  # its MMAudio VAE encodes the input's sound into an extension's context
     trailing_tokens = True  # its image's frame, after the video
     text_at_end = True
     #: its RoPE tables' rows (`Kandinsky6RoPE3D`'s ``max_pos``, 128 an axis): the most token frames, rows or columns
