@@ -22,8 +22,9 @@ They stream and extend with the re-noised context (stock forwards over the conte
 Wan's KV cache, CogVideoX1.5's windows padded to its temporal patch, HunyuanVideo-I2V's 33-channel release's first chunk
 without the 4 frames its call drops; LTX-2 (`ltx2`, `ltx2_stream`) and Kandinsky 6 (`kandinsky6`, `kandinsky6_stream`)
 stream each chunk by a call of their own pipeline, with its sound (what they share in `sound_stream`), and extend a video
-file at its frame rate (its frames encoded into the context; its sound track kept for its part, the new sound made anew:
-their audio VAE is not given the input's sound, nor saved latents continued); CogVideoX-Fun control generates only;
+file at its frame rate (its frames encoded into the context; its sound track kept for its part, and encoded into the
+context by Kandinsky 6's audio VAE, so its new sound continues it, where LTX-2's is made anew: its audio VAE is not given
+the input's sound; saved latents not continued); CogVideoX-Fun control generates only;
 Kandinsky 5 runs each prompt of a guided batch through its own forward, as its
 call does; Allegro's streams follow its DDPM-family sampler (`AllegroStreamer`: its start noise and input scaling),
 AnyFlow's its flow-map sampler (`AnyFlowStreamer`: each forward's target timestep), Cosmos's its call's noise
