@@ -16,6 +16,7 @@ from diffusers import SanaImageToVideoPipeline, SanaVideoPipeline
 from ..errors import VidlongError
 from ..image_condition import FirstFrameLatent
 from ..pipeline import VidlongPipelineMixin, diffusers_class
+from ..vae_stream import LatentScaling
 
 
 class SanaVideoFamily:
@@ -94,8 +95,5 @@ class VidLongSanaImageToVideoPipeline(SanaVideoFamily, VidlongPipelineMixin, San
         if latent is None:
             pixels = self.video_processor.preprocess(load_image(image), height=height, width=width).unsqueeze(2)
             mode = self.vae.encode(pixels.to(self._execution_device, self.vae.dtype)).latent_dist.mode()
-            channels = mode.shape[1]
-            mean, std = (torch.tensor(self.vae.config[name]).view(1, channels, 1, 1, 1).to(mode)
-                         for name in ("latents_mean", "latents_std"))
-            latent = ((mode - mean) * (1.0 / std)).float()
+            latent = LatentScaling(self.vae, mode.device, mode.dtype).from_vae(mode).float()
         return FirstFrameLatent(latent)
