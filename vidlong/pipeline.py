@@ -105,6 +105,9 @@ class VidlongPipelineMixin:
     #: whether its diffusers call makes ``num_videos_per_prompt`` videos a prompt (CogVideoX's and Wan video-to-video's set it
     #: to 1 whatever they are given: vidlong's call refuses another count in one line rather than ignore it)
     videos_per_prompt = True
+    #: the stream class of its chunk-by-chunk streams where its family has its own (`vidlong.streaming.VideoStreamer`'s
+    #: subclasses: LTX-2's and Kandinsky 6's calls with their sound, Helios's and FramePack's histories, ...), else None
+    chunk_streamer = None
     #: its diffusers call's argument that takes the video's length in pixel frames (Sana-Video's call names it ``frames``;
     #: vidlong's call takes ``num_frames`` for it too)
     frames_argument = "num_frames"
@@ -229,7 +232,7 @@ class VidlongPipelineMixin:
     def draws_before_noise(self, images: dict, shape, generator: torch.Generator) -> None:
         """Makes from `generator` the draws its call makes before its noise (`images`: the call's image arguments by name;
         `shape`: its noise's ``[1, C, F, h, w]``), so that `start_noise` then draws what its call would: none by default
-        (FramePack's: its images' latents)."""
+        (FramePack's: its images' latents; Cosmos-Predict2 Video2World's: its image latent's sample)."""
 
     def start_noise(self, kind: str, shape, native_frames: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """The noise of `kind` (`vidlong.schedulers.noise.initial_noise`) ``[1, C, F, h, w]`` (`shape`, latent frames) a
@@ -645,13 +648,13 @@ class VidlongPipelineMixin:
         return self.streamer(streaming)(self, prompt, streaming, chunks=chunks, prefix=prefix, **kwargs)
 
     def streamer(self, streaming):
-        """The stream class of a `_stream_config` result: `DiagonalStreamer` for a `DiagonalDenoising`, else
-        `VideoStreamer` (a family whose chunks are its own calls has its own: LTX-2's, Kandinsky 6's)."""
+        """The stream class of a `_stream_config` result: `DiagonalStreamer` for a `DiagonalDenoising`, else its family's
+        `chunk_streamer`, or `VideoStreamer`."""
         from .fifo_stream import DiagonalStreamer
         from .methods import DiagonalDenoising
         from .streaming import VideoStreamer
 
-        return DiagonalStreamer if isinstance(streaming, DiagonalDenoising) else VideoStreamer
+        return DiagonalStreamer if isinstance(streaming, DiagonalDenoising) else self.chunk_streamer or VideoStreamer
 
     def video_streamer(self):
         """The stream class of a stream given a video: `EditStreamer` where the call edits it (`edits_video`: Lucy Edit),

@@ -109,6 +109,7 @@ class VidLongAllegroPipeline(VidlongPipelineMixin, AllegroPipeline):
     before it (`OverlapDecoder`: its VAE is not causal, so frames near a chunk's start and end differ from a whole-video
     decode), the latents scaled by its VAE's ``scaling_factor``."""
 
+    chunk_streamer = AllegroStreamer
     videos_per_prompt = False  # its call sets num_videos_per_prompt to 1
     converts_latents = False  # its call moves given latents to the device alone, not to the transformer's dtype
     tiled_vae = True  # its VAE decodes and encodes by tiles alone
@@ -160,10 +161,6 @@ class VidLongAllegroPipeline(VidlongPipelineMixin, AllegroPipeline):
     def stream_scheduler(self, steps, window, generator=None):
         return ChunkSampler(self.fresh_scheduler(steps), generator)
 
-    def streamer(self, streaming):
-        from ..methods import DiagonalDenoising
-
-        return super().streamer(streaming) if isinstance(streaming, DiagonalDenoising) else AllegroStreamer
 
     def stream_decoder(self):
         return OverlapDecoder(self._decode_chunk, self.vae_scale_factor_temporal, DECODE_OVERLAP)

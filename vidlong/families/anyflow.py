@@ -52,6 +52,8 @@ class VidLongAnyFlowPipeline(VidlongPipelineMixin, AnyFlowPipeline):
     decoded and encoded by Wan's VAE (the mixin's). Its call's conditioning prefix (``video=``, ``video_latents=``: clean
     frames at timestep 0) is not what its streams use."""
 
+    chunk_streamer = AnyFlowStreamer
+
     def loop_latents(self, latents, frames, height, width):
         """Its loop's latents ``[B, F, C, h, w]`` as ``[B, C, F, h, w]``."""
         return latents.transpose(1, 2)
@@ -66,7 +68,3 @@ class VidLongAnyFlowPipeline(VidlongPipelineMixin, AnyFlowPipeline):
                           **extra)[0]
         return out.transpose(1, 2)
 
-    def streamer(self, streaming):
-        from ..methods import DiagonalDenoising
-
-        return super().streamer(streaming) if isinstance(streaming, DiagonalDenoising) else AnyFlowStreamer

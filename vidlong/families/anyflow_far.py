@@ -187,6 +187,8 @@ class VidLongAnyFlowFARPipeline(VidlongPipelineMixin, AnyFlowFARPipeline):
     chunks from `chunk_partition` where none are given; `generate` decodes through Wan's streaming decoder; it streams and
     extends with its own bounded cache (`AnyFlowFARStreamer`). vidlong's methods do not act on it (its adapter's refusal)."""
 
+    chunk_streamer = AnyFlowFARStreamer
+
     def loop_latents(self, latents, frames, height, width):
         """Its loop's latents ``[B, f, C, h, w]`` (the chunk's) as ``[B, C, f, h, w]``."""
         return latents.transpose(1, 2)
@@ -212,7 +214,3 @@ class VidLongAnyFlowFARPipeline(VidlongPipelineMixin, AnyFlowFARPipeline):
                                f"latent frames, got {given!r}; drop it to take "
                                f"{chunk_partition(frames or 1, self.transformer.config.chunk_partition)}")
 
-    def streamer(self, streaming):
-        from ..methods import DiagonalDenoising
-
-        return super().streamer(streaming) if isinstance(streaming, DiagonalDenoising) else AnyFlowFARStreamer

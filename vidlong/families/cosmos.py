@@ -97,6 +97,8 @@ class CosmosFamily:
     `stream_forward`. Its calls hold their latents in float32 whatever the transformer's dtype, refuse a prompt NVIDIA's
     guardrail finds unsafe, and guide by ``cond + g·(cond - uncond)`` (`CosmosStreamer`)."""
 
+    chunk_streamer = CosmosStreamer
+
     def __call__(self, *args, **kwargs):
         """Its own call, a prompt its safety checker finds unsafe refused in one line (`refusing_unsafe`) where its call
         raises a ValueError, and a video it blocks (`refusing_blocked`) where its post-processing would fail on the checker's
@@ -109,10 +111,6 @@ class CosmosFamily:
             if self.guards_video():
                 checks.enter_context(replaced(checker, "check_video_safety", refusing_blocked(checker.check_video_safety)))
             return super().__call__(*args, **kwargs)
-
-    def streamer(self, streaming):
-        streamer = super().streamer(streaming)
-        return CosmosStreamer if streamer is VideoStreamer else streamer
 
     def call_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """Noise ``[B, C, F, h, w]`` in float32, as its call holds its latents whatever the transformer's dtype."""

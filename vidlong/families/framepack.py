@@ -248,6 +248,7 @@ class VidLongHunyuanVideoFramepackPipeline(HunyuanVideoVAE, VidlongPipelineMixin
     vidlong's methods do not act on it (its adapter's refusal)."""
 
     task = "i2v"
+    chunk_streamer = FramePackStreamer
     call_redraws_from = "noise"  # its call draws the image's latent from its generator, then its sections' noise
     _section_noise = None  # the noise of the call's sections not started yet ``[B, C, F, h, w]``, while a call runs
 
@@ -366,6 +367,3 @@ class VidLongHunyuanVideoFramepackPipeline(HunyuanVideoVAE, VidlongPipelineMixin
         guidance = torch.tensor([guidance], dtype=dtype, device=self.device) * 1000.0
         return StreamText(1, dict(encoder_hidden_states=states.to(dtype), encoder_attention_mask=mask.to(dtype),
                                   pooled_projections=pooled.to(dtype), guidance=guidance))
-
-    def streamer(self, streaming):
-        return FramePackStreamer

@@ -339,11 +339,6 @@ class HeliosFamily:
         return torch.cat([encode_clip(self, pixels[:, :, start + i * window:start + (i + 1) * window]) for i in range(count)],
                          dim=2)
 
-    def streamer(self, streaming):
-        from ..methods import DiagonalDenoising
-
-        return super().streamer(streaming) if isinstance(streaming, DiagonalDenoising) else self.chunk_streamer
-
 
 class VidLongHeliosPipeline(HeliosFamily, VidlongPipelineMixin, HeliosPipeline):
     """diffusers' `HeliosPipeline` (Helios-Base; text to video here: its call's ``image=`` and ``video=`` go through as

@@ -17,6 +17,7 @@ from ..pipeline import VidlongPipelineMixin
 from ..video_io import Soundtrack
 from .common import ChannelsLastNoise
 from .hunyuan import HunyuanVideoVAE
+from .kandinsky6_stream import Kandinsky6Streamer
 
 
 class Kandinsky6Family(ChannelsLastNoise, HunyuanVideoVAE):
@@ -26,6 +27,7 @@ class Kandinsky6Family(ChannelsLastNoise, HunyuanVideoVAE):
     sound's length follows it) and its sound."""
 
     makes_audio = True
+    chunk_streamer = Kandinsky6Streamer  # each chunk one call of its pipeline, with its sound
 
     def call_defaults(self) -> dict:
         return dict(super().call_defaults(), frame_rate=self.spec.fps)
@@ -47,14 +49,6 @@ class Kandinsky6Family(ChannelsLastNoise, HunyuanVideoVAE):
         if audio is None or audio.ndim != 2:
             return None
         return Soundtrack(torch.as_tensor(audio[:1]).float().clamp(-1, 1).cpu().numpy(), int(self.audio_sample_rate))
-
-    def streamer(self, streaming):
-        """Its own (`Kandinsky6Streamer`: each chunk one call of its pipeline, with its sound), or diagonal denoising's
-        refusal."""
-        from ..methods import DiagonalDenoising
-        from .kandinsky6_stream import Kandinsky6Streamer
-
-        return super().streamer(streaming) if isinstance(streaming, DiagonalDenoising) else Kandinsky6Streamer
 
 
 class VidLongKandinsky6TI2VAPipeline(Kandinsky6Family, VidlongPipelineMixin, Kandinsky6TI2VAPipeline):

@@ -25,6 +25,7 @@ from ..pipeline import VidlongPipelineMixin
 from ..video_io import Soundtrack
 from .common import quiet
 from .ltx import LTXFamily
+from .ltx2_stream import LTX2Streamer
 
 
 class SegmentedConnectors(ModelHook):
@@ -50,6 +51,7 @@ class LTX2Family(LTXFamily):
     are packed tokens ``[B, N, C]``."""
 
     makes_audio = True
+    chunk_streamer = LTX2Streamer  # each chunk one call of its pipeline, with its sound
     text_tokens = 1024  # its call's max_sequence_length
 
     def timeline_prompt_arguments(self, prompts, negative_prompt, guided):
@@ -98,13 +100,6 @@ class LTX2Family(LTXFamily):
             return ((batch, channels, None, bins),)
         per_second = self.audio_sampling_rate / self.audio_hop_length / float(self.audio_vae_temporal_compression_ratio)
         return (batch, channels, None, bins), (batch, round(frames / rate * per_second), channels * bins)
-
-    def streamer(self, streaming):
-        """Its own (`LTX2Streamer`: each chunk one call of its pipeline, with its sound), or diagonal denoising's refusal."""
-        from ..methods import DiagonalDenoising
-        from .ltx2_stream import LTX2Streamer
-
-        return super().streamer(streaming) if isinstance(streaming, DiagonalDenoising) else LTX2Streamer
 
     def forwards_per_step(self, guidance: float) -> int:
         """With its call's guidance settings as diffusers sets them: classifier-free guidance (its audio's scale 7 runs it
