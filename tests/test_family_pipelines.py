@@ -478,6 +478,26 @@ def test_ltx_image_to_video_generates_as_its_pipeline_does(ltx_i2v_folder, image
     assert not torch.equal(other.latents[:, :, :1], own.latents[:, :, :1])
 
 
+def test_a_call_takes_an_image_files_path_and_refuses_a_prompt_given_where_it_takes_the_image(ltx_i2v_folder, image_path):
+    """vidlong's call of a pipeline whose diffusers call takes ``image`` first: ``image=`` given as a file's path is that
+    file's picture (the same video as its PIL image, bit for bit); a prompt given by position, which diffusers would take
+    for the image, is refused in one line naming the keyword, before any step; so is a text where no file is."""
+    from PIL import Image
+
+    pipe = load_pipeline(ltx_i2v_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    call = dict(prompt="a red ball", num_frames=9, output_type="latent", num_inference_steps=1)
+    by_path = pipe(image=str(image_path), generator=torch.Generator().manual_seed(1), **call).frames
+    by_picture = pipe(image=Image.open(image_path), generator=torch.Generator().manual_seed(1), **call).frames
+    assert torch.equal(by_path, by_picture)
+    pipe.transformer.forward = None  # any step would fail
+    with pytest.raises(VidlongError, match=r"^prompt given by position: LTXImageToVideoPipeline's call takes image first, so "
+                                           r"the text 'a red ball' went to image; pass the prompt by name, pipe\(prompt=\.\.\.\)$"):
+        pipe("a red ball", num_frames=9)
+    with pytest.raises(VidlongError, match=r"^image \(--image\): no image file at no-such\.png; check the path$"):
+        pipe(image="no-such.png", prompt="a red ball")
+
+
 def test_ltx_image_to_video_fifo_streams_and_extends_from_the_image(ltx_i2v_folder, image_path, tmp_path, capsys):
     """Diagonal denoising from an image on LTX-Video: the sink is the image's latent (the native video's first
     frame), a fifo stream is `generate --method fifo --image`'s latents chunk by chunk; the re-noised stream's

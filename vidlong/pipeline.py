@@ -508,10 +508,12 @@ class VidlongPipelineMixin:
         refused in one line (diffusers would fail deep in its loop, or make a video of NaN), and so are start `latents` of
         a shape the call does not take (`latents_shapes`) or a dtype it would not convert (`converts_latents`), an
         `output_type` diffusers refuses only after the last step, a video count above 1 where diffusers' call sets it to 1
-        (`videos_per_prompt`), and a call while a stream of this pipeline is paused mid-way."""
+        (`videos_per_prompt`), a call while a stream of this pipeline is paused mid-way, and a prompt given by position where
+        diffusers' call takes an image or a video first. ``image=`` and ``last_image=`` take an image file's path too
+        (`load_call_images`), as streams do."""
         from .streaming import refuse_call_while_streaming
         from .validate import (LATENTS_ARGUMENTS, MAX_GUIDANCE, check_call_inputs, check_call_latents, check_finite,
-                               check_latent_length, check_steps, frame_counts)
+                               check_latent_length, check_steps, frame_counts, load_call_images)
 
         refuse_call_while_streaming(self)
         self.check_parts()
@@ -521,6 +523,7 @@ class VidlongPipelineMixin:
             if name not in bound.arguments or (bound.arguments[name] is None and name != "guidance_scale_2"):
                 bound.arguments[name] = value
         arguments = bound.arguments
+        load_call_images(arguments, next(iter(bound.signature.parameters)) if args else None, diffusers_class(self).__name__)
         check_call_inputs(arguments)
         if not self.videos_per_prompt and arguments.get("num_videos_per_prompt", 1) != 1:
             raise VidlongError(f"{diffusers_class(self).__name__}'s call makes one video per prompt (diffusers sets "

@@ -547,6 +547,28 @@ def check_call_inputs(arguments: dict) -> None:
             raise VidlongError(f"{name} hold NaN or infinite values; start from finite {name} (or leave {name} out)")
 
 
+#: a call's arguments that take a picture, which vidlong's calls take as an image file path too (as its streams take `image`)
+IMAGE_ARGUMENTS = ("image", "last_image")
+
+
+def load_call_images(arguments: dict, first: Optional[str], pipeline: str) -> None:
+    """A call's `arguments` (by name) with the image file paths given for `IMAGE_ARGUMENTS` loaded (`load_image`: RGB PIL
+    images). A text given as the call's first positional argument where `pipeline`'s call takes another input first (`first`:
+    that parameter's name, e.g. ``image``, ``video``, ``conditions``; None where nothing was given by position) is refused in
+    one line naming the prompt's keyword: diffusers would take it for a picture and fail deep in its call."""
+    import os
+
+    from .generate import load_image
+
+    given = arguments.get(first) if first not in (None, "prompt") else None
+    if isinstance(given, str) and not (first in IMAGE_ARGUMENTS and os.path.isfile(given)):
+        raise VidlongError(f"prompt given by position: {pipeline}'s call takes {first} first, so the text {given[:40]!r} went "
+                           f"to {first}; pass the prompt by name, pipe(prompt=...)")
+    for name in IMAGE_ARGUMENTS:
+        if isinstance(arguments.get(name), (str, os.PathLike)):
+            arguments[name] = load_image(arguments[name], name)
+
+
 #: a call's arguments that take start latents (LTX-2's call takes its sound's too): each checked before any model work, its
 #: shape against the pipeline's ``<name>_shapes`` (`check_call_latents`)
 LATENTS_ARGUMENTS = ("latents", "audio_latents")
