@@ -224,6 +224,7 @@ def _check_model(args) -> Path:
             check_image_codec(limits_for_folder(folder, image=True), True)
     if getattr(args, "last_image", None):
         load_image(args.last_image, "last_image")
+        check_image_codec(limits_for_folder(folder, **_given(args)), True, "last_image")
     return folder
 
 

@@ -41,8 +41,9 @@ EMBEDDED_MODELS = {"default": Path(__file__).parent / "default_model",
                    "default-causal": Path(__file__).parent / "default_causal_model",
                    "default-distilled": Path(__file__).parent / "default_distilled_model"}
 
-#: the pipeline classes vidlong serves, by task: diffusers' (and vidlong's own LTXConditionImageToVideoPipeline and
-#: Kandinsky6TI2VAImageToVideoPipeline: diffusers' LTXConditionPipeline and Kandinsky6TI2VAPipeline given an image), each
+#: the pipeline classes vidlong serves, by task: diffusers' (and vidlong's own LTXConditionImageToVideoPipeline,
+#: LTX2ConditionImageToVideoPipeline and Kandinsky6TI2VAImageToVideoPipeline: diffusers' LTXConditionPipeline,
+#: LTX2ConditionPipeline and Kandinsky6TI2VAPipeline given an image), each
 #: mapped to vidlong's class by `vidlong.pipeline.PIPELINE_CLASSES`; a folder saved under a vidlong class's name
 #: (``VidLong...``) has its diffusers class's task (`task_of`).
 PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVACEPipeline": "t2v",
@@ -51,7 +52,8 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVA
                   "SkyReelsV2DiffusionForcingImageToVideoPipeline": "i2v",
                   "SkyReelsV2DiffusionForcingVideoToVideoPipeline": "v2v", "LTXPipeline": "t2v",
                   "LTXImageToVideoPipeline": "i2v", "LTXConditionPipeline": "t2v", "LTX2Pipeline": "t2v",
-                  "LTX2ImageToVideoPipeline": "i2v", "CogVideoXPipeline": "t2v", "CogVideoXImageToVideoPipeline": "i2v",
+                  "LTX2ImageToVideoPipeline": "i2v", "LTX2ConditionPipeline": "t2v", "LTX2ConditionImageToVideoPipeline": "i2v",
+                  "CogVideoXPipeline": "t2v", "CogVideoXImageToVideoPipeline": "i2v",
                   "CogVideoXVideoToVideoPipeline": "v2v", "CogVideoXFunControlPipeline": "t2v", "HunyuanVideoPipeline": "t2v",
                   "HunyuanVideoImageToVideoPipeline": "i2v", "HunyuanSkyreelsImageToVideoPipeline": "i2v",
                   "HunyuanVideo15Pipeline": "t2v", "HunyuanVideo15ImageToVideoPipeline": "i2v", "MochiPipeline": "t2v",
@@ -336,12 +338,14 @@ def folder_class_name(folder: Path) -> str:
 #: folder of one loads as its image-to-video twin when an image is given (LTX-Video's two pipelines share
 #: their weights, as LTX-2's do; Wan2.2 TI2V-5B's ``WanPipeline`` folder, with ``expand_timesteps``, is also its
 #: ``WanImageToVideoPipeline``; LTX-Video 0.9.5+'s ``LTXConditionPipeline`` takes the image itself, as vidlong's
-#: ``LTXConditionImageToVideoPipeline``; SkyReels-V2's diffusion-forcing weights serve its three DF pipelines; Kandinsky 6's
+#: ``LTXConditionImageToVideoPipeline``, as LTX-2's ``LTX2ConditionPipeline`` does, as ``LTX2ConditionImageToVideoPipeline``;
+#: SkyReels-V2's diffusion-forcing weights serve its three DF pipelines; Kandinsky 6's
 #: ``Kandinsky6TI2VAPipeline`` takes an image itself, as vidlong's ``Kandinsky6TI2VAImageToVideoPipeline``; Sana-Video's
 #: ``SanaVideoPipeline`` weights run its ``SanaImageToVideoPipeline``, as its docstring loads one release folder for both)
 IMAGE_TO_VIDEO_TWINS = {"LTXPipeline": "LTXImageToVideoPipeline", "WanPipeline": "WanImageToVideoPipeline",
                         "LTX2Pipeline": "LTX2ImageToVideoPipeline",
                         "LTXConditionPipeline": "LTXConditionImageToVideoPipeline",
+                        "LTX2ConditionPipeline": "LTX2ConditionImageToVideoPipeline",
                         "SkyReelsV2DiffusionForcingPipeline": "SkyReelsV2DiffusionForcingImageToVideoPipeline",
                         "Kandinsky6TI2VAPipeline": "Kandinsky6TI2VAImageToVideoPipeline",
                         "SanaVideoPipeline": "SanaImageToVideoPipeline"}
@@ -349,9 +353,10 @@ IMAGE_TO_VIDEO_TWINS = {"LTXPipeline": "LTXImageToVideoPipeline", "WanPipeline":
 
 def image_to_video_twin(folder: Path) -> Optional[str]:
     """The image-to-video pipeline class name that takes a checked text-to-video folder's weights
-    (`IMAGE_TO_VIDEO_TWINS`: a diffusers class, or vidlong's ``LTXConditionImageToVideoPipeline`` or
-    ``Kandinsky6TI2VAImageToVideoPipeline``; Wan only with ``expand_timesteps``: TI2V-5B; Kandinsky 6 only with a transformer
-    its call conditions on an image: ``visual_cond`` and two token types), or None."""
+    (`IMAGE_TO_VIDEO_TWINS`: a diffusers class, or vidlong's ``LTXConditionImageToVideoPipeline``,
+    ``LTX2ConditionImageToVideoPipeline`` or ``Kandinsky6TI2VAImageToVideoPipeline``; Wan only with ``expand_timesteps``:
+    TI2V-5B; Kandinsky 6 only with a transformer its call conditions on an image: ``visual_cond`` and two token types), or
+    None."""
     index = json.loads((pipeline_folder(folder) / "model_index.json").read_text())
     name = index["_class_name"].removeprefix("VidLong")
     if name == "WanPipeline" and not index.get("expand_timesteps", False):

@@ -722,6 +722,8 @@ PIPELINE_CLASSES = {
     "LTXConditionImageToVideoPipeline": "vidlong.families.ltx:VidLongLTXConditionImageToVideoPipeline",
     "LTX2Pipeline": "vidlong.families.ltx2:VidLongLTX2Pipeline",
     "LTX2ImageToVideoPipeline": "vidlong.families.ltx2:VidLongLTX2ImageToVideoPipeline",
+    "LTX2ConditionPipeline": "vidlong.families.ltx2_condition:VidLongLTX2ConditionPipeline",
+    "LTX2ConditionImageToVideoPipeline": "vidlong.families.ltx2_condition:VidLongLTX2ConditionImageToVideoPipeline",
     "CogVideoXPipeline": "vidlong.families.cogvideox:VidLongCogVideoXPipeline",
     "CogVideoXImageToVideoPipeline": "vidlong.families.cogvideox:VidLongCogVideoXImageToVideoPipeline",
     "CogVideoXVideoToVideoPipeline": "vidlong.families.cogvideox:VidLongCogVideoXVideoToVideoPipeline",

@@ -55,7 +55,8 @@ class ModelLimits:
         experts: transformers the sampler switches between (2: Wan2.2 A14B's high- and low-noise experts).
         last_frame: whether the pipeline takes a last frame too: "required" (Wan2.1 FLF2V, whose transformer
             takes both images' CLIP tokens), "optional" (Wan2.2 I2V A14B: condition channels alone; FramePack's call, in
-            its inverted order: `check_last_image`) or "no" (the others; Wan2.1 I2V's CLIP input takes one image,
+            its inverted order: `check_last_image`; LTX-2's `LTX2ConditionPipeline`, a condition at its last latent frame,
+            from text or an image) or "no" (the others; Wan2.1 I2V's CLIP input takes one image,
             TI2V-5B's call ignores it).
         fixed_size: the one (height, width) in pixels the transformer takes, where a learned position table
             fixes it (CogVideoX-5B-I2V), else None.
@@ -172,8 +173,9 @@ def _fixed_size(transformer_config, geometry: Geometry) -> Optional[tuple]:
 def _takes_last_frame(facts: dict) -> str:
     """`ModelLimits.last_frame` from a pipeline's `vidlong.models.model_facts`: Wan's image-to-video by condition
     channels whose transformer takes two images' CLIP tokens (FLF2V's ``pos_embed_seq_len``) or none (Wan2.2 I2V A14B);
-    FramePack's call, in its inverted order (`check_last_image`)."""
-    if facts["family"] == "framepack":
+    FramePack's call, in its inverted order (`check_last_image`); LTX-2's condition pipeline (a condition at its last latent
+    frame, with or without an image)."""
+    if facts["family"] == "framepack" or facts["pipeline"].startswith("LTX2Condition"):
         return "optional"
     if facts["family"] != "wan" or facts["task"] != "i2v" or facts["expand_timesteps"]:
         return "no"
@@ -741,7 +743,7 @@ def check_last_image(limits: ModelLimits, given: bool, diagonal: bool) -> None:
         return
     if limits.last_frame == "no":
         raise VidlongError(f"{named('last_image')} needs a model that takes a last frame (Wan2.1 FLF2V, Wan2.2 I2V "
-                           "A14B, FramePack); this model takes no last frame: drop it")
+                           "A14B, FramePack, LTX-2's LTX2ConditionPipeline); this model takes no last frame: drop it")
     if limits.family == "framepack" and limits.spec.sampling_type == "vanilla":
         raise VidlongError(f"{named('last_image')}: FramePack's call takes a last frame in its inverted order alone "
                            "(inverted_anti_drifting, its default), and this folder's vidlong.yaml sets sampling_type: vanilla: "
@@ -751,11 +753,11 @@ def check_last_image(limits: ModelLimits, given: bool, diagonal: bool) -> None:
                            "video frame by frame: use another method, or drop the last frame")
 
 
-def check_image_codec(limits: ModelLimits, image: bool) -> None:
-    """An image given to LTX-2, which re-compresses it with H.264 as it was trained (diffusers does it through PyAV):
-    one line where PyAV is not installed."""
+def check_image_codec(limits: ModelLimits, image: bool, field: str = "image") -> None:
+    """An image given to LTX-2 (the one `field` names), which re-compresses it with H.264 as it was trained (diffusers does
+    it through PyAV): one line where PyAV is not installed."""
     if image and limits.family == "ltx-2" and importlib.util.find_spec("av") is None:
-        raise VidlongError(f"LTX-2 re-compresses the {named('image')} with H.264 as it was trained, through PyAV, which "
+        raise VidlongError(f"LTX-2 re-compresses the {named(field)} with H.264 as it was trained, through PyAV, which "
                            "is not installed: pip install av (or vidlong[ltx2])")
 
 
@@ -785,6 +787,7 @@ def check_generate(request, limits: ModelLimits) -> int:
     check_methods_run(request.method, methods, limits)
     diagonal = any(isinstance(m, DiagonalDenoising) for m in methods)
     check_last_image(limits, has_image(request.last_image), diagonal)
+    check_image_codec(limits, has_image(request.last_image), "last_image")
     if diagonal:
         check_diagonal(limits, video=request.video is not None)
     if request.noise not in (None, *NOISE_KINDS):

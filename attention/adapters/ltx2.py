@@ -4,7 +4,11 @@ its patch, 1 in LTX-2's releases). Its audio self-attention, its audio-video cro
 cross-attention keep their own processors. The token grid comes from the forward's ``num_frames``, ``height``, ``width``
 (latent sizes), or its ``video_coords`` ``[B, 3, N, 2]`` (each token's start and end, pixel frames over the frame rate
 in time). Its attention may be gated per head (``to_gate_logits``, LTX-2.3) and perturbed by spatio-temporal guidance
-(STG: in the perturbed blocks of a guidance forward the attention is skipped for the values)."""
+(STG: in the perturbed blocks of a guidance forward the attention is skipped for the values).
+
+`LTX2ConditionPipeline` appends a condition at a later latent frame (a keyframe) after the video's tokens, at its own RoPE
+positions: the methods treat those tokens as joint attention treats text at the end (`FamilyAdapter.trailing_tokens`):
+every video query sees them unmodified, and their own rows attend to every key as the stock model's do."""
 from __future__ import annotations
 
 import inspect
@@ -24,6 +28,8 @@ class LTX2Adapter(FamilyAdapter):
     no_latents_reason = "LTX-2's saved latents would hold its video but not its sound"
     makes_sound = True
     prompt_timeline = True  # video and audio each by cross-attention to the text, its padding masked
+    trailing_tokens = True  # LTX2ConditionPipeline's keyframe conditions, after the video
+    text_at_end = True
 
     def cross_attentions(self, transformer) -> list:
         return [block.attn2 for block in transformer.transformer_blocks]
@@ -52,25 +58,25 @@ class LTX2Adapter(FamilyAdapter):
         return [block.attn1 for block in transformer.transformer_blocks]
 
     def layout(self, transformer, args, kwargs, native_frames) -> TokenLayout:
-        """From the forward's ``num_frames``, ``height``, ``width`` (latent sizes; `LTX2Pipeline` gives them), else from
-        its ``video_coords`` (a frame-major grid of as many rows and columns as distinct token starts)."""
+        """From the forward's ``num_frames``, ``height``, ``width`` (latent sizes; LTX-2's pipelines give them), the tokens
+        after that grid a condition's (`LTX2ConditionPipeline`'s keyframes); else from its ``video_coords`` (a frame-major
+        grid of as many rows and columns as distinct token starts, every token in it)."""
         p_t, p = transformer.config.patch_size_t, transformer.config.patch_size
         bound = inspect.signature(transformer.forward).bind_partial(*args, **kwargs).arguments
         tokens = bound["hidden_states"].shape[1]
         frames, height, width = (bound.get(name) for name in ("num_frames", "height", "width"))
         coords = bound.get("video_coords")
-        if coords is not None:
-            frames, height, width = (coords[0, axis, :, 0].unique().numel() for axis in (0, 1, 2))
-            grid = (frames, height, width)
-        elif None not in (frames, height, width):
+        if None not in (frames, height, width):
             grid = (frames // p_t, height // p, width // p)
+        elif coords is not None:
+            grid = tuple(coords[0, axis, :, 0].unique().numel() for axis in (0, 1, 2))
         else:
             raise VidlongError("vidlong needs num_frames, height and width (latent sizes) or video_coords in an LTX-2 "
                                "transformer's forward to lay out its tokens; pass them as LTX2Pipeline does")
-        if grid[0] * grid[1] * grid[2] != tokens:
-            raise VidlongError(f"vidlong lays out LTX-2's video tokens as one frame-major grid; {tokens} tokens are not "
-                               f"its {grid[0]}x{grid[1]}x{grid[2]} (a condition that adds tokens, such as a keyframe, is "
-                               "not implemented)")
+        if grid[0] * grid[1] * grid[2] > tokens or (None in (frames, height, width) and grid[0] * grid[1] * grid[2] != tokens):
+            raise VidlongError(f"vidlong lays out LTX-2's video tokens as one frame-major grid; {tokens} tokens do not hold "
+                               f"its {grid[0]}x{grid[1]}x{grid[2]}: pass num_frames, height and width (latent sizes) with "
+                               "condition tokens after the video's, as LTX2ConditionPipeline does")
         return TokenLayout(*grid, max(1, native_frames // p_t))
 
     def qkv(self, attn, hidden_states, rotary, text=None):

@@ -1,12 +1,13 @@
 """vidlong's pipelines for the families beyond Wan, one module each (`skyreels`, `ltx`, `cogvideox`, `hunyuan`, `mochi`,
-`kandinsky5`, `kandinsky5_i2v`, `kandinsky6`, `motif`, `motif_i2v`, `easyanimate`, `allegro`, `anyflow`, `anyflow_far`,
-`lucy`, `helios`, `helios_pyramid`, `framepack`, `cosmos`, `cosmos_video2world`, `sana`; what they share in
+`kandinsky5`, `kandinsky5_i2v`, `kandinsky6`, `ltx2_condition`, `motif`, `motif_i2v`, `easyanimate`, `allegro`, `anyflow`,
+`anyflow_far`, `lucy`, `helios`, `helios_pyramid`, `framepack`, `cosmos`, `cosmos_video2world`, `sana`; what they share in
 `common`, and in `guider` what those whose calls guide by a guider component share): diffusers' `SkyReelsV2Pipeline` and its
 image-to-video and diffusion-forcing pipelines (Wan's layout: Wan's surface serves them as it is), `LTXPipeline`,
 `LTXImageToVideoPipeline`, `LTXConditionPipeline`, `CogVideoXPipeline`, `CogVideoXImageToVideoPipeline`,
 `HunyuanVideoPipeline`, `HunyuanVideoImageToVideoPipeline`, `HunyuanSkyreelsImageToVideoPipeline`,
 `HunyuanVideo15Pipeline`, `HunyuanVideo15ImageToVideoPipeline`, `MochiPipeline`, `Kandinsky5T2VPipeline`,
-`Kandinsky5I2VPipeline`, `Kandinsky6TI2VAPipeline` (text or image to video with its sound), `MotifVideoPipeline`,
+`Kandinsky5I2VPipeline`, `Kandinsky6TI2VAPipeline` (text or image to video with its sound), `LTX2ConditionPipeline`
+(LTX-2 with its conditions: a first and a last frame, keyframes), `MotifVideoPipeline`,
 `MotifVideoImage2VideoPipeline`, `EasyAnimatePipeline`,
 `EasyAnimateInpaintPipeline` (as image to video), `AllegroPipeline`, `AnyFlowPipeline`, the causal
 `AnyFlowFARPipeline`, `LucyEditPipeline` (Wan's layout, editing a given video whose latents go in on the channels) and the

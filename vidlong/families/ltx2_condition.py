@@ -1,0 +1,110 @@
+"""LTX-2 with keyframe and video conditions under vidlong (`vidlong.families`): diffusers' `LTX2ConditionPipeline` (the
+weights of `LTX2Pipeline`; ``conditions=[LTX2VideoCondition(frames, index, strength, crf)]``), as `vidlong.families.ltx2`
+serves LTX-2's other pipelines, with two arguments of vidlong's own: ``image=`` (a condition at the first latent frame)
+and ``last_image=`` (one at the last).
+
+What differs from `LTX2Pipeline` in what vidlong follows: diffusers' call reads a condition's ``index`` as a latent frame
+(pixel frame ``8·(index - 1) + 1`` in its RoPE time past the first; -1: the last latent frame); a condition at latent
+frame 0 replaces that frame's tokens, one at a later frame is appended after the video's tokens with its own positions
+(the methods treat those as text at the end: `vidlong.attention.adapters.ltx2`); its noise is drawn over the packed tokens
+``[B, N + K, C]`` (K: the appended tokens), at ``noise_scale`` 1 replacing what it is given (vidlong's call starts from
+the given latents instead: `prepare_latents`); its latents argument is ``[B, C, F, h, w]``.
+"""
+from __future__ import annotations
+
+import torch
+from diffusers import LTX2ConditionPipeline
+from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition, retrieve_latents
+
+from ..image_condition import FirstFrameLatent
+from ..pipeline import VidlongPipelineMixin
+from .ltx2 import LTX2Family
+
+
+def image_conditions(conditions, image=None, last_image=None) -> list:
+    """diffusers' ``conditions`` (one, a list or None) as a list, with `image` at latent frame 0 and `last_image` at the
+    last (index -1) after them, each at strength 1 and the release's CRF."""
+    given = [conditions] if isinstance(conditions, LTX2VideoCondition) else list(conditions or [])
+    return given + [LTX2VideoCondition(frames, index) for frames, index in ((image, 0), (last_image, -1)) if frames is not None]
+
+
+class VidLongLTX2ConditionPipeline(LTX2Family, VidlongPipelineMixin, LTX2ConditionPipeline):
+    """diffusers' `LTX2ConditionPipeline` with vidlong's surface, from text (its conditions given by ``conditions=``,
+    ``image=`` and ``last_image=``). Its call draws its noise even when given latents, so `generate` hands it the
+    generator as it was before its own draw (`call_redraws_from`): the noise and the audio's noise are the stock call's
+    for that seed."""
+
+    call_redraws_from = "noise"
+
+    def __call__(self, *args, image=None, last_image=None, **kwargs):
+        """Its call (`VidlongPipelineMixin`), `image` (a PIL image) conditioning the first latent frame and `last_image` the
+        last, after any ``conditions`` given (`image_conditions`)."""
+        if image is not None or last_image is not None:
+            kwargs["conditions"] = image_conditions(kwargs.get("conditions"), image, last_image)
+        return super().__call__(*args, **kwargs)
+
+    def start_noise(self, kind: str, shape, native_frames: int, generator=None) -> torch.Tensor:
+        """Noise of `kind` for latents `shape` ``[1, C, F, h, w]``: plain noise as its call draws it, over its packed tokens
+        ``[1, N, C']`` (then as ``[1, C, F, h, w]``): the first of the numbers its call draws over ``N + K`` tokens where
+        ``N·C'`` is a multiple of 16 (PyTorch's CPU normal draws 16 at a time; LTX-2's releases have 128 channels); SpecMix
+        and FreeNoise as vidlong draws them for every model."""
+        if kind != "plain":
+            return super().start_noise(kind, shape, native_frames, generator)
+        p, pt = self.transformer_spatial_patch_size, self.transformer_temporal_patch_size
+        batch, channels, frames, height, width = shape
+        tokens = (frames // pt) * (height // p) * (width // p)
+        packed = torch.randn((batch, tokens, channels * p * p * pt), generator=generator)
+        return self._unpack_latents(packed, frames // pt, height // p, width // p, p, pt)
+
+    def call_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """``[B, C, F, h, w]``, as its call takes them (`prepare_latents` starts from them)."""
+        return latents
+
+    def grid_latents(self, latents: torch.Tensor, frames: int, height: int, width: int) -> torch.Tensor:
+        """Its output latents ``[B, C, F, h, w]`` as they are; its loop's packed tokens without the conditions' tokens after
+        the video's."""
+        if latents.ndim == 5:
+            return latents
+        p, pt = self.transformer_spatial_patch_size, self.transformer_temporal_patch_size
+        return super().grid_latents(latents[:, :(frames // pt) * (height // p) * (width // p)], frames, height, width)
+
+    def latents_shapes(self, arguments: dict, batch: int) -> tuple:
+        """``[B, C, F, h, w]`` alone, the layout its call takes (its own check refuses packed latents)."""
+        return VidlongPipelineMixin.latents_shapes(self, arguments, batch)
+
+    def prepare_latents(self, *args, noise_scale: float = 1.0, latents=None, **kwargs):
+        """Its own (the conditions encoded, its noise drawn over the video's and the conditions' tokens), then, where given
+        ``latents`` ``[B, C, F, h, w]`` at `noise_scale` 1 (where its own would drop them for its noise), the video's tokens
+        mixed by the conditioning mask from them in place of its noise, as its own mixes its noise: at the same values, the
+        same numbers. At another `noise_scale` its own rule (given latents are a VAE's, partly noised)."""
+        if latents is not None and noise_scale != 1.0:
+            return super().prepare_latents(*args, noise_scale=noise_scale, latents=latents, **kwargs)
+        noised, mask, clean, coords = super().prepare_latents(*args, noise_scale=noise_scale, **kwargs)
+        if latents is None:
+            return noised, mask, clean, coords
+        start = self._pack_latents(latents.to(noised), self.transformer_spatial_patch_size, self.transformer_temporal_patch_size)
+        video = start.shape[1]
+        scaled = (1.0 - mask[:, :video]) * noise_scale
+        return torch.cat([start * scaled + clean[:, :video] * (1 - scaled), noised[:, video:]], dim=1), mask, clean, coords
+
+
+class VidLongLTX2ConditionImageToVideoPipeline(VidLongLTX2ConditionPipeline):
+    """`VidLongLTX2ConditionPipeline` given an image for its first frame (`generate` hands it as ``image=``: a condition at
+    latent frame 0, strength 1, its tokens clean at timestep 0)."""
+
+    task = "i2v"
+
+    @torch.no_grad()
+    def image_condition(self, image, height: int, width: int, frames: int, generator=None, latent=None):
+        """`FirstFrameLatent` of the image's latent as its call makes it from a condition at latent frame 0
+        (`preprocess_conditions`: re-compressed at the release's CRF, resized and cropped; the VAE's mode, normalised;
+        `frames` and `generator` unused), or of `latent` ``[1, C, 1, h, w]`` where it is made already."""
+        from ..generate import load_image
+
+        if latent is not None:
+            return FirstFrameLatent(latent)
+        device = self._execution_device
+        pixels = self.preprocess_conditions([LTX2VideoCondition(load_image(image), 0)], height, width, 1, device)[0][0]
+        vae = self.vae
+        z = retrieve_latents(vae.encode(pixels), generator, "argmax").float()
+        return FirstFrameLatent(self._normalize_latents(z, vae.latents_mean, vae.latents_std))
