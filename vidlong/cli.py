@@ -121,7 +121,8 @@ def _add_generate(sub) -> None:
     p.add_argument("--image", default=None, help="first frame (PNG/JPEG) for image-to-video models")
     p.add_argument("--last-image", default=None,
                    help="last frame (PNG/JPEG) too, with --image: Wan2.1 FLF2V, Wan2.2 I2V A14B and FramePack "
-                        "(first-last-frame video)")
+                        "(first-last-frame video); LTX-2's LTX2ConditionPipeline folders with or without --image (its "
+                        "condition at the last latent frame)")
     p.add_argument("--video", default=None,
                    help="video-to-video (Wan2.1 and CogVideoX-2B/5B text-to-video models): the video to redraw with the prompt "
                         "(mp4 or any file ffmpeg reads); the output has its length, frame rate and aspect. A SkyReels-V2 DF "
@@ -224,7 +225,6 @@ def _check_model(args) -> Path:
             check_image_codec(limits_for_folder(folder, image=True), True)
     if getattr(args, "last_image", None):
         load_image(args.last_image, "last_image")
-        check_image_codec(limits_for_folder(folder, **_given(args)), True, "last_image")
     return folder
 
 

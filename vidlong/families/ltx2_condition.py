@@ -89,10 +89,13 @@ class VidLongLTX2ConditionPipeline(LTX2Family, VidlongPipelineMixin, LTX2Conditi
 
 
 class VidLongLTX2ConditionImageToVideoPipeline(VidLongLTX2ConditionPipeline):
-    """`VidLongLTX2ConditionPipeline` given an image for its first frame (`generate` hands it as ``image=``: a condition at
-    latent frame 0, strength 1, its tokens clean at timestep 0)."""
+    """`VidLongLTX2ConditionPipeline` given an image for its first frame (`generate` and its streams hand it as ``image=``: a
+    condition at latent frame 0, strength 1, its tokens clean at timestep 0). Its latent is put into the start latents'
+    first frame too (`image_in_start_latents`: no draw), as LTX-2's image-to-video streams keep it, clean, on every
+    window's first frame."""
 
     task = "i2v"
+    image_in_start_latents = True
 
     @torch.no_grad()
     def image_condition(self, image, height: int, width: int, frames: int, generator=None, latent=None):

@@ -1,6 +1,7 @@
-"""Streams of LTX-2 (`LTX2Pipeline`): video and its sound, chunk after chunk, with the re-noised context
-(`vidlong.families.sound_stream`: each chunk one call of its pipeline over ``[context | chunk]``, so its guidance,
-classifier-free, spatio-temporal, modality and the audio's own scales, is its call's).
+"""Streams of LTX-2 (`LTX2Pipeline`, and `LTX2ConditionPipeline` from text or its first frame): video and its sound,
+chunk after chunk, with the re-noised context (`vidlong.families.sound_stream`: each chunk one call of its pipeline over
+``[context | chunk]``, so its guidance, classifier-free, spatio-temporal, modality and the audio's own scales, is its
+call's).
 
 What is LTX-2's own: its text and negative text with their masks, encoded once; its packed, normalised video and audio
 tokens (its audio latents ``[1, C, n, M]`` as its audio VAE takes them, a rate of its VAE's sample rate over its hop and
@@ -100,7 +101,9 @@ class LTX2Streamer(SoundStreamer):
         return shape[3] * shape[4]
 
     def _video_tokens(self, latents: torch.Tensor) -> torch.Tensor:
-        return self.pipe.call_latents(latents)
+        """Latents ``[1, C, f, h, w]`` -> its packed tokens ``[1, N, C']``, as its loop holds them."""
+        pipe = self.pipe
+        return pipe._pack_latents(latents, pipe.transformer_spatial_patch_size, pipe.transformer_temporal_patch_size)
 
     def _call_audio_frames(self, pixels: int) -> int:
         return round(pixels / self.fps * self.rate)
