@@ -233,6 +233,31 @@ class WanReferenceAttention:
         return attn.to_out[1](attn.to_out[0](out.to(q.dtype).flatten(2, 3)))
 
 
+class LTX2ReferenceAttention:
+    """The methods' float64 math on an LTX-2 video self-attention (q/k/v and its gates as its stock processor makes them),
+    as an attention processor: `method_attention` over the `grid` (token rows, columns per frame; `native` latent frames);
+    the `trailing` tokens after the video's (`LTX2ConditionPipeline`'s keyframes) as text after it
+    (`text_last_method_attention`); in the blocks spatio-temporal guidance perturbs, the values."""
+
+    def __init__(self, method, frames, grid, native, trailing=0):
+        self.method, self.frames, self.grid, self.native, self.trailing = method, frames, grid, native, trailing
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, query_rotary_emb=None,
+                 key_rotary_emb=None, perturbation_mask=None, all_perturbed=None):
+        from vidlong.attention.adapters.ltx2 import LTX_2
+
+        if encoder_hidden_states is not None or attention_mask is not None:
+            raise AssertionError("the reference replaces self-attention only")
+        q, k, v = LTX_2.qkv(attn, hidden_states, query_rotary_emb)
+        if all_perturbed:
+            out = v
+        elif self.trailing:
+            out = text_last_method_attention(self.method, q, k, v, self.trailing, self.frames, self.grid, self.native)
+        else:
+            out = method_attention(self.method, q, k, v, self.frames, self.grid, self.native)
+        return LTX_2.output(attn, out, q.dtype, states=hidden_states)
+
+
 class BlockCausalReference:
     """A Wan self-attention (q/k/v as the stock processor makes them) where a frame sees the frames of its own and earlier
     chunks: `chunk_of_frame` ``[F]`` gives each latent frame's chunk, `tokens_per_frame` the tokens of one."""

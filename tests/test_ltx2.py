@@ -10,10 +10,9 @@ import pytest
 import torch
 from conftest import ltx2_inputs, tiny_ltx2_transformer
 from family_checks import NEUTRAL, block_self_attentions, check_methods_off_and_removed, sound_stream_recorded
-from reference import method_attention, rel_err
+from reference import LTX2ReferenceAttention, rel_err
 
 import vidlong
-from vidlong.attention.adapters.ltx2 import LTX_2
 from vidlong.models import pixel_frames
 
 NATIVE = 3  # latent frames
@@ -43,24 +42,6 @@ def test_methods_off_and_removed_are_stock_bit_for_bit(latest, extra):
                                   acts="video_self_attention_mask" not in extra, applied=audio_attentions_stock)
 
 
-class ReferenceAttention:
-    """The methods' float64 math on an LTX-2 video self-attention (q/k/v and its gates as its stock processor makes
-    them)."""
-
-    def __init__(self, method, frames):
-        self.method, self.frames = method, frames
-
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, query_rotary_emb=None,
-                 key_rotary_emb=None, perturbation_mask=None, all_perturbed=None):
-        if encoder_hidden_states is not None or attention_mask is not None:
-            raise AssertionError("the reference replaces self-attention only")
-        q, k, v = LTX_2.qkv(attn, hidden_states, query_rotary_emb)
-        if all_perturbed:  # spatio-temporal guidance: the values pass
-            return LTX_2.output(attn, v, q.dtype, states=hidden_states)
-        out = method_attention(self.method, q, k, v, self.frames, GRID, NATIVE)
-        return LTX_2.output(attn, out, q.dtype, states=hidden_states)
-
-
 @pytest.mark.parametrize("latest", [False, True], ids=["ltx2.0", "ltx2.3"])
 @pytest.mark.parametrize("method", [vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(windows=(1,)), vidlong.SlidingWindow()],
                          ids=["ultravico", "fusion", "window"])
@@ -72,7 +53,7 @@ def test_methods_match_float64_reference(method, latest):
     out = run(model, frames, **extra)
     reference = tiny_ltx2_transformer(latest=latest).to(torch.float64)
     for block in reference.transformer_blocks:
-        block.attn1.set_processor(ReferenceAttention(method, frames))
+        block.attn1.set_processor(LTX2ReferenceAttention(method, frames, GRID, NATIVE))
     ref = run(reference, frames, dtype=torch.float64, **extra)
     assert rel_err(out, ref) < 1e-5
     assert rel_err(out, run(tiny_ltx2_transformer(latest=latest), frames, **extra)) > 1e-4
