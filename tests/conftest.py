@@ -114,6 +114,17 @@ def image_path(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="session")
+def last_image_path(tmp_path_factory):
+    """Another 32x32 random RGB PNG: a last frame."""
+    import numpy as np
+    from PIL import Image
+
+    path = tmp_path_factory.mktemp("last") / "last.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
+    return path
+
+
 @pytest.fixture
 def transformer():
     return tiny_transformer()

@@ -88,14 +88,6 @@ def as_uint8(video) -> np.ndarray:
     return (np.clip(video, 0, 1) * 255).round().astype(np.uint8)
 
 
-@pytest.fixture(scope="module")
-def last_image_path(tmp_path_factory):
-    """Another 32x32 random RGB PNG: a last frame."""
-    path = tmp_path_factory.mktemp("last") / "last.png"
-    Image.fromarray(np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
-    return path
-
-
 @pytest.mark.parametrize("order, last", [(None, False), ("vanilla", False), (None, True)], ids=["inverted", "vanilla", "last"])
 def test_generate_is_the_stock_call_bit_for_bit(stock, pipe, image_path, last_image_path, order, last):
     """`load_pipeline` gives vidlong's class; `generate --image` at 2x (2 sections: 17 frames) in the spec's order (None: its

@@ -459,10 +459,12 @@ def tiny_ltx2_pipeline(latest: bool = False):
                         transformer=tiny_ltx2_transformer(latest=latest), vocoder=vocoder.eval())
 
 
-def save_tiny_ltx2_pipeline(folder: Path, latest: bool = False, **spec) -> Path:
-    """Save `tiny_ltx2_pipeline` with a vidlong.yaml (native 2 latent frames = 9 frames at 24 fps, 64x64, 2 steps,
-    guidance 3; `spec` overrides)."""
-    tiny_ltx2_pipeline(latest).save_pretrained(folder, safe_serialization=True)
+def save_tiny_ltx2_pipeline(folder: Path, latest: bool = False, pipeline: str = "LTX2Pipeline", **spec) -> Path:
+    """Save `tiny_ltx2_pipeline`'s parts as diffusers' `pipeline` class (LTX-2's share their parts: "LTX2ConditionPipeline")
+    with a vidlong.yaml (native 2 latent frames = 9 frames at 24 fps, 64x64, 2 steps, guidance 3; `spec` overrides)."""
+    import diffusers
+
+    getattr(diffusers, pipeline)(**tiny_ltx2_pipeline(latest).components).save_pretrained(folder, safe_serialization=True)
     values = dict(dict(name="tiny-ltx2", native_frames=2, height=64, width=64, fps=24, num_inference_steps=2,
                        guidance_scale=3.0, temporal_ratio=8), **spec)
     (Path(folder) / "vidlong.yaml").write_text(yaml.safe_dump(values))
