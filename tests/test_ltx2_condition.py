@@ -100,10 +100,13 @@ def test_generate_is_its_call_bit_for_bit_with_its_conditions(folder, image_path
         assert not np.array_equal(both.frames, plain.frames)
 
 
-def test_vidlong_generate_writes_a_first_last_frame_mp4_with_its_sound(folder, image_path, last_image_path, tmp_path):
+def test_vidlong_generate_writes_a_first_last_frame_mp4_with_its_sound_and_extend_continues_it(folder, image_path,
+                                                                                                 last_image_path, tmp_path):
+    """`vidlong generate --image --last-image --method both` at 2x: its frames, the sidecar's images, its sound track;
+    `vidlong extend` of that file by one chunk (LTX-2's: the input's frames and sound track, then the new ones)."""
     from conftest import mp4_audio
 
-    out = tmp_path / "long.mp4"
+    out, longer = tmp_path / "long.mp4", tmp_path / "longer.mp4"
     assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_path), "--last-image",
                  str(last_image_path), "--ratio", "2", "--method", "both", "--seed", "3", "--out", str(out)]) == 0
     frames, fps = read_video(out)
@@ -111,6 +114,9 @@ def test_vidlong_generate_writes_a_first_last_frame_mp4_with_its_sound(folder, i
     assert frames.shape == (25, 64, 64, 3) and fps == 24 and settings["method"] == "both"
     assert (settings["image"], settings["last_image"]) == (str(image_path), str(last_image_path))
     assert mp4_audio(out, 16000).shape[1] >= 16000 * 25 // 24 - 1024  # its sound, through AAC
+    assert main(["extend", "--model", str(folder), "--video", str(out), "--prompt", "a red ball", "--chunks", "1",
+                 "--chunk", "1", "--out", str(longer)]) == 0
+    assert len(read_video(longer)[0]) == 25 + 8 and mp4_audio(longer, 16000).shape[1] >= 16000 * 33 // 24 - 1024
 
 
 def test_an_image_streams_native_first_chunk_is_generates_video(folder, image_path):
