@@ -1,8 +1,8 @@
 """Every family's tiny pipeline on CUDA in bfloat16 (as `load_pipeline` loads a model on a GPU by default): `generate`
 with `both` (UltraViCo + FreeLong++) at 2x the native length, a 2-chunk stream and an extension of a short video
 (the families that stream and extend; LTX-2's and Kandinsky 6's with their sound, Kandinsky 6's from text and from an
-image; Lucy Edit's edit of a video, in one call and streamed; Sana-Video's generate with FreeLong++ alone, its
-self-attention linear).
+image, LTX-2's condition pipeline's too, its `generate` from an image with a last frame; Lucy Edit's edit of a video, in
+one call and streamed; Sana-Video's generate with FreeLong++ alone, its self-attention linear).
 Each output is finite, as long as it should be, and not one flat colour, and its latents stay near those of the same
 pipeline, seed and input in float32 on the CPU. Skipped without a GPU (``VIDLONG_GPU_TEST_DEVICE=cpu`` runs them on the
 CPU in bfloat16: a dry run of the file itself)."""
@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(DEVICE == "cuda" and not torch
 #: whose vidlong.yaml sizes they take, or the sizes, as Mochi's, Kandinsky 5's, Motif-Video's, EasyAnimate's, Allegro's,
 #: AnyFlow's, Cosmos's (Predict2.5's, Predict2 Video2World's) and Sana-Video's own tests save them; Allegro's 32x32, one
 #: tile of its VAE in space; Kandinsky 5's image to video native 5, so that its call's renormalised first 4 latent frames
-#: have frames after them); LTX-2 by `tiny_pipeline.save_tiny_ltx2_pipeline`.
+#: have frames after them); LTX-2 by `tiny_pipeline.save_tiny_ltx2_pipeline`, as the diffusers class it names.
 CASES = {
     "wan2.1": (("wan", "wan2.1"), False, True, True),
     "wan2.2": (("wan", "wan2.2"), False, True, True),
@@ -52,7 +52,9 @@ CASES = {
     "hunyuan-video-i2v-33ch": (("builder", "tiny_hunyuan_i2v_pipeline", dict(image_condition_type="latent_concat"),
                                 "hunyuan-video"), True, True, True),
     "hunyuan-video-1.5": (("family", "hunyuan-video-1.5"), False, True, True),
-    "ltx2": (("ltx2",), False, True, True),
+    "ltx2": (("ltx2", "LTX2Pipeline"), False, True, True),
+    "ltx2-condition": (("ltx2", "LTX2ConditionPipeline"), False, True, True),
+    "ltx2-condition-i2v": (("ltx2", "LTX2ConditionPipeline"), True, True, True),
     "mochi": (("builder", "tiny_mochi_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=30)), False, True, True),
     "kandinsky5": (("builder", "tiny_kandinsky5_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=24)), False, True,
                    True),
@@ -89,9 +91,11 @@ CASES = {
     "sana-video-i2v": (("builder", "tiny_sana_video_pipeline", {}, dict(native_frames=3, height=32, width=32, fps=16)), True,
                        True, True),
 }
-#: the cases whose folder is a text-to-video pipeline's loaded with ``task="i2v"`` (Kandinsky 6's and Sana-Video's, given an
-#: image)
-LOADED_FOR_AN_IMAGE = {"kandinsky6-i2v", "sana-video-i2v"}
+#: the cases whose folder is a text-to-video pipeline's loaded with ``task="i2v"`` (Kandinsky 6's, Sana-Video's and LTX-2's
+#: condition pipeline's, given an image)
+LOADED_FOR_AN_IMAGE = {"kandinsky6-i2v", "sana-video-i2v", "ltx2-condition-i2v"}
+#: the cases whose `generate` is given a last frame too (LTX-2's condition pipeline: a keyframe's tokens after the video's)
+LAST_FRAME = {"ltx2-condition-i2v"}
 #: the cases whose `generate` continues a given video (`test_a_continued_video`) rather than making one from the prompt
 CONTINUING = {"skyreels-v2-df-v2v"}
 #: the cases whose `generate` edits a given video (`test_an_edited_video`): it makes none from the prompt alone
@@ -119,7 +123,7 @@ def save_case(name, tmp_path_factory):
     if how[0] == "family":
         return saved_family(how[1], tmp_path_factory)
     if how[0] == "ltx2":
-        return tiny_pipeline.save_tiny_ltx2_pipeline(tmp_path_factory.mktemp(name), latest=True)
+        return tiny_pipeline.save_tiny_ltx2_pipeline(tmp_path_factory.mktemp(name), latest=True, pipeline=how[1])
     _, builder, arguments, spec_of = how
     folder = tmp_path_factory.mktemp(name)
     getattr(tiny_pipeline, builder)(**arguments).save_pretrained(folder, safe_serialization=True)
@@ -147,12 +151,17 @@ def loaded(folder, device=DEVICE, dtype=DTYPE, task=None):
     return pipe
 
 
-def first_frame(pipe, name):
+def first_frame(pipe, name, seed=7):
     """A random RGB image at the spec's size for the image-to-video cases (so the video keeps the spec's size), else None."""
     if not CASES[name][1]:
         return None
     size = (pipe.spec.height, pipe.spec.width, 3)
-    return Image.fromarray(np.random.default_rng(7).integers(0, 256, size, dtype=np.uint8))
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, size, dtype=np.uint8))
+
+
+def images(pipe, name) -> dict:
+    """`generate`'s images of a case: its first frame, and another as its last (`LAST_FRAME`)."""
+    return dict(image=first_frame(pipe, name), last_image=first_frame(pipe, name, 8) if name in LAST_FRAME else None)
 
 
 def assert_frames(frames, count, pipe):
@@ -209,13 +218,14 @@ def assert_near_float32_on_the_cpu(folder, run, what, name):
 
 @pytest.mark.parametrize("name", GENERATING)
 def test_generate_both_at_twice_the_native_length(folders, name):
-    """`generate` with `both` at 2x (`NO_METHODS`: with none; `LINEAR`: FreeLong++ alone): L = 2·native latent frames
+    """`generate` with `both` at 2x (`NO_METHODS`: with none; `LINEAR`: FreeLong++ alone; `LAST_FRAME`: given a last frame
+    too): L = 2·native latent frames
     (CogVideoX 2B/5B: the next odd count), finite and within `LATENT_REL_ERR` of float32 on the CPU, and not the same as
     with no method (the methods act on CUDA too); as many varied frames as its settings say (r·(L - 1) + 1 for r pixel
     frames a latent frame, less those its call drops; a VAE that decodes an even L to r·L: CogVideoX's)."""
     def run(pipe):
         method = "none" if name in NO_METHODS else "freelong" if name in LINEAR else "both"
-        made = generate(pipe, GenerateRequest(prompt=PROMPT, ratio=2, method=method, seed=3, image=first_frame(pipe, name)))
+        made = generate(pipe, GenerateRequest(prompt=PROMPT, ratio=2, method=method, seed=3, **images(pipe, name)))
         return made, [made.latents]
 
     pipe, made = assert_near_float32_on_the_cpu(folders(name), run, f"{name}: generate both 2x", name)
@@ -231,7 +241,7 @@ def test_generate_both_at_twice_the_native_length(folders, name):
     if made.audio is not None:  # LTX-2's and Kandinsky 6's sound
         assert np.isfinite(made.audio.samples).all() and np.abs(made.audio.samples).max() > 0
     if name not in NO_METHODS:
-        plain = generate(pipe, GenerateRequest(prompt=PROMPT, ratio=2, method="none", seed=3, image=first_frame(pipe, name)))
+        plain = generate(pipe, GenerateRequest(prompt=PROMPT, ratio=2, method="none", seed=3, **images(pipe, name)))
         assert not torch.equal(plain.latents, made.latents)
 
 
