@@ -98,6 +98,10 @@ def test_generate_is_its_call_bit_for_bit_with_its_conditions(folder, image_path
     if first:
         both = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3, method="both", **images))
         assert not np.array_equal(both.frames, plain.frames)
+        call = dict(prompt="a red ball", num_frames=9, num_inference_steps=1, output_type="latent")
+        by_path = pipe(last_image=str(last_image_path), generator=torch.Generator().manual_seed(1), **call).frames
+        by_picture = pipe(last_image=Image.open(last_image_path), generator=torch.Generator().manual_seed(1), **call).frames
+        assert torch.equal(by_path, by_picture)  # its call takes an image file's path, as the other pipelines' do
 
 
 def test_vidlong_generate_writes_a_first_last_frame_mp4_with_its_sound_and_extend_continues_it(folder, image_path,

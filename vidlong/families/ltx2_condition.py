@@ -37,10 +37,14 @@ class VidLongLTX2ConditionPipeline(LTX2Family, VidlongPipelineMixin, LTX2Conditi
     call_redraws_from = "noise"
 
     def __call__(self, *args, image=None, last_image=None, **kwargs):
-        """Its call (`VidlongPipelineMixin`), `image` (a PIL image) conditioning the first latent frame and `last_image` the
-        last, after any ``conditions`` given (`image_conditions`)."""
+        """Its call (`VidlongPipelineMixin`), `image` (a PIL image or an image file's path) conditioning the first latent frame
+        and `last_image` the last, after any ``conditions`` given (`image_conditions`)."""
+        from ..validate import load_call_images
+
         if image is not None or last_image is not None:
-            kwargs["conditions"] = image_conditions(kwargs.get("conditions"), image, last_image)
+            images = dict(image=image, last_image=last_image)
+            load_call_images(images, None, type(self).__name__)
+            kwargs["conditions"] = image_conditions(kwargs.get("conditions"), images["image"], images["last_image"])
         return super().__call__(*args, **kwargs)
 
     def start_noise(self, kind: str, shape, native_frames: int, generator=None) -> torch.Tensor:
