@@ -148,10 +148,25 @@ def _dropped_frames(facts: dict) -> int:
     return 4 if concatenated else 0
 
 
+#: why Cosmos 1.0's pipelines do not stream or extend, by diffusers class
+COSMOS1_NO_STREAM = {
+    "CosmosTextToWorldPipeline": ("Cosmos 1.0's streams and extensions are not wired yet (its VAE normalises each latent frame "
+                                  "by that frame's own statistics, which a stream's chunks would have to follow); use vidlong "
+                                  "generate"),
+    "CosmosVideoToWorldPipeline": ("Cosmos 1.0 Video2World's streams and extensions are not wired (its call draws the image "
+                                   "condition's augmentation noise at every step and encodes the image with black frames to "
+                                   "the video's length, which a stream's windows would have to follow); use vidlong generate "
+                                   "--image"),
+}
+
+
 def _no_stream_reason(facts: dict) -> Optional[str]:
     """`ModelLimits.no_stream_reason` from a pipeline's `vidlong.models.model_facts`: CogVideoX-Fun's control pipeline (one
     whole control video a call); a SkyReels-V2 transformer left block-causal (``num_frame_per_block`` above 1: a stream's
-    windows would not fit its blocks); a step-distilled (MeanFlow) HunyuanVideo 1.5 transformer (``use_meanflow``)."""
+    windows would not fit its blocks); a step-distilled (MeanFlow) HunyuanVideo 1.5 transformer (``use_meanflow``); Cosmos
+    1.0's pipelines (`COSMOS1_NO_STREAM`)."""
+    if facts["pipeline"] in COSMOS1_NO_STREAM:
+        return COSMOS1_NO_STREAM[facts["pipeline"]]
     if facts.get("use_meanflow"):
         return ("this HunyuanVideo 1.5 model is step-distilled (use_meanflow): its streams and extensions are not wired "
                 "(each forward also takes the next step's timestep)")
