@@ -636,20 +636,21 @@ def tiny_framepack_transformer(seed: int = 0):
     return jittered(model)
 
 
-def tiny_cosmos_transformer(seed: int = 0, predict25: bool = True):
+def tiny_cosmos_transformer(seed: int = 0, predict25: bool = True, **release):
     """A random CosmosTransformer3DModel (2 heads x 16, RoPE axes 8 / 4 / 4 of a head, patch (1, 2, 2), two blocks; its input
     the latents and a condition-mask channel): Predict2.5's (`predict25`: its projection of the joined states of the tiny
     Qwen2.5-VL's 2 layers, ``2·TEXT_DIM`` wide) or Predict2's (T5-like states of `TEXT_DIM`), for exact CPU checks. Its
     padding-mask channel is off (``concat_padding_mask``: the releases' forward resizes that mask with torchvision, which
-    the CPU test environment does not install; the all-zero mask their calls give adds one zero channel)."""
+    the CPU test environment does not install; the all-zero mask their calls give adds one zero channel). `release`: config
+    arguments of another release (Cosmos 1.0's: its input channels, its learnable absolute position embedding)."""
     from diffusers import CosmosTransformer3DModel
 
     torch.manual_seed(seed)
     text = dict(use_crossattn_projection=True, crossattn_proj_in_channels=2 * TEXT_DIM,
                 encoder_hidden_states_channels=TEXT_DIM) if predict25 else {}
-    model = CosmosTransformer3DModel(in_channels=IN_CHANNELS + 1, out_channels=IN_CHANNELS, num_attention_heads=2,
-                                     attention_head_dim=16, num_layers=2, mlp_ratio=2.0, text_embed_dim=TEXT_DIM, adaln_lora_dim=8,
-                                     rope_scale=(1.0, 3.0, 3.0), concat_padding_mask=False, extra_pos_embed_type=None, **text)
+    config = {**dict(in_channels=IN_CHANNELS + 1, rope_scale=(1.0, 3.0, 3.0), extra_pos_embed_type=None, **text), **release}
+    model = CosmosTransformer3DModel(out_channels=IN_CHANNELS, num_attention_heads=2, attention_head_dim=16, num_layers=2,
+                                     mlp_ratio=2.0, text_embed_dim=TEXT_DIM, adaln_lora_dim=8, concat_padding_mask=False, **config)
     return jittered(model)
 
 

@@ -150,16 +150,16 @@ def check_generate_is_the_stock_call(folder, result, stock_class: str, native: i
     return output
 
 
-def check_cli_generate(folder, tmp_path, method: str, native: int, temporal: int, fps: float) -> None:
+def check_cli_generate(folder, tmp_path, method: str, native: int, temporal: int, fps: float, image=None) -> None:
     """`vidlong generate --ratio 2 --method method` on `folder` (native `native` latent frames, `temporal` pixel frames a
-    latent frame, `fps`): 2x the native latent frames, ``temporal·(2·native - 1) + 1`` pixel frames at the spec's size and
-    `fps`, the method in the sidecar."""
-    out = tmp_path / "long.mp4"
-    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--ratio", "2", "--method", method,
+    latent frame, `fps`; `image`: its ``--image``, asked at the spec's size): 2x the native latent frames,
+    ``temporal·(2·native - 1) + 1`` pixel frames at the spec's size and `fps`, the method in the sidecar."""
+    out, spec = tmp_path / "long.mp4", vidlong.models.spec_for_folder(folder)
+    given = [] if image is None else ["--image", str(image), "--height", str(spec.height), "--width", str(spec.width)]
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", *given, "--ratio", "2", "--method", method,
                  "--out", str(out)]) == 0
     frames, read_fps = read_video(out)
     settings = json.loads(out.with_suffix(".json").read_text())
-    spec = vidlong.models.spec_for_folder(folder)
     assert frames.shape == (temporal * (2 * native - 1) + 1, spec.height, spec.width, 3) and read_fps == pytest.approx(fps)
     assert settings["latent_frames"] == 2 * native and math.isclose(settings["ratio"], 2)
     assert [m["name"] for m in settings["methods"]] == RECORDED_METHODS[method]

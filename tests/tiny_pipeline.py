@@ -763,6 +763,30 @@ def tiny_cosmos2_video2world_pipeline():
                                        safety_checker=PassingSafetyChecker())
 
 
+def tiny_cosmos1_pipeline(video2world: bool = False, frames: int = 3):
+    """diffusers' `CosmosTextToWorldPipeline`, or `CosmosVideoToWorldPipeline` (`video2world`), of tiny random parts (Cosmos
+    1.0): a one-layer T5 encoder of `TEXT_DIM`, `tiny_cosmos_transformer` of 1.0's config (its learnable absolute position
+    embedding; Video2World's input the latents and a condition-mask channel), a tiny `AutoencoderKLCosmos` (8x time and 8x
+    space, 4 latent channels, per-frame statistics of `frames` latent frames, as a release's of its 16), Karras σ of
+    `EDMEulerScheduler` (its ``final_sigmas_type`` "sigma_min", as diffusers' conversion of the releases sets it) and
+    `PassingSafetyChecker`."""
+    from diffusers import AutoencoderKLCosmos, CosmosTextToWorldPipeline, CosmosVideoToWorldPipeline, EDMEulerScheduler
+    from transformers import T5Config, T5EncoderModel
+
+    from conftest import IN_CHANNELS, TEXT_DIM, tiny_cosmos_transformer
+
+    torch.manual_seed(0)
+    text_encoder = T5EncoderModel(T5Config(vocab_size=64, d_model=TEXT_DIM, d_kv=8, d_ff=32, num_layers=1, num_heads=2))
+    statistics = torch.rand(2, IN_CHANNELS * frames)
+    vae = AutoencoderKLCosmos(latent_channels=IN_CHANNELS, encoder_block_out_channels=(8,) * 4,
+                              decode_block_out_channels=(8,) * 4, attention_resolutions=(), resolution=32, num_layers=1,
+                              latents_mean=(statistics[0] - 0.5).tolist(), latents_std=(statistics[1] + 0.5).tolist())
+    transformer = tiny_cosmos_transformer(predict25=False, in_channels=IN_CHANNELS + video2world, extra_pos_embed_type="learnable")
+    pipeline = CosmosVideoToWorldPipeline if video2world else CosmosTextToWorldPipeline
+    return pipeline(text_encoder=text_encoder.eval(), tokenizer=tiny_tokenizer(), transformer=transformer, vae=vae.eval(),
+                    scheduler=EDMEulerScheduler(final_sigmas_type="sigma_min"), safety_checker=PassingSafetyChecker())
+
+
 def tiny_sana_video_pipeline():
     """diffusers' `SanaVideoPipeline` of tiny random parts: `tiny_vae` (Wan2.1's layout, 8x space, 4x time, as its release's),
     a one-layer Gemma 2 text model over the word-level tokenizer (its call's instruction for complex prompts, which it puts
