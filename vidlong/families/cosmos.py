@@ -147,6 +147,22 @@ class CosmosFamily:
         return GuardedDecoder(decoder, self.safety_checker) if self.guards_video() else decoder
 
 
+class EDMLatents:
+    """A Cosmos pipeline whose call holds EDM's latents (Predict2 Video2World's, 1.0's): ``x = x_0 + σ·ε`` from σ_max
+    down, handed to its stream's forwards in float32 (`stream_float_latents`: σ up to 80, where bfloat16 rounding would be
+    off by more than the denoised estimate's scale)."""
+
+    stream_float_latents = True
+
+    def sigma_start(self, noise: torch.Tensor, scheduler) -> torch.Tensor:
+        """EDM's start ``σ_max·ε`` (its config's ``sigma_max``, 80), as its call scales its noise."""
+        return noise * scheduler.config.sigma_max
+
+    def sigma_renoise(self, clean: torch.Tensor, noise: torch.Tensor, sigma: float) -> torch.Tensor:
+        """EDM's forward process ``x_0 + σ·ε``, its latents' scale."""
+        return clean.float() + sigma * noise
+
+
 class VidLongCosmos2_5_PredictBasePipeline(CosmosFamily, VidlongPipelineMixin, Cosmos2_5_PredictBasePipeline):
     """diffusers' `Cosmos2_5_PredictBasePipeline` (Cosmos-Predict2.5: a Qwen2.5-VL prompt, every layer's states joined, by
     cross-attention; Wan2.1's VAE of 4x time and 8x space; its transformer's input the latents, a condition-mask channel

@@ -15,7 +15,7 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from ..image_condition import ImageCondition
 from ..pipeline import VidlongPipelineMixin
-from .cosmos import CosmosFamily
+from .cosmos import CosmosFamily, EDMLatents
 
 #: its call's default ``sigma_conditioning``: the noise level its transformer is told the clean conditioning frames are at
 SIGMA_CONDITIONING = 0.0001
@@ -43,7 +43,7 @@ class ConditioningFrame(ImageCondition):
         return dict(condition_latent=self.latent)
 
 
-class VidLongCosmos2VideoToWorldPipeline(CosmosFamily, VidlongPipelineMixin, Cosmos2VideoToWorldPipeline):
+class VidLongCosmos2VideoToWorldPipeline(EDMLatents, CosmosFamily, VidlongPipelineMixin, Cosmos2VideoToWorldPipeline):
     """diffusers' `Cosmos2VideoToWorldPipeline` (Cosmos-Predict2 2B/14B Video2World: a T5 prompt by cross-attention, Wan2.1's
     VAE of 4x time and 8x space, its transformer's input the latents, a condition-mask channel and, inside its forward, a
     padding-mask channel) with vidlong's surface, given an image (its ``video=`` condition is not vidlong's). Its call
@@ -60,7 +60,6 @@ class VidLongCosmos2VideoToWorldPipeline(CosmosFamily, VidlongPipelineMixin, Cos
 
     task = "i2v"
     call_redraws_from = "noise"  # the image's latent's draw and its noise's, even when given the noise
-    stream_float_latents = True  # its latents at σ 80: its forward's input ``x / (1 + σ)`` is made in float32, as its call's
 
     def guards_video(self) -> bool:
         """Its call checks every decoded video with whichever safety checker it has (it refuses to run with none)."""
@@ -103,14 +102,6 @@ class VidLongCosmos2VideoToWorldPipeline(CosmosFamily, VidlongPipelineMixin, Cos
         if scheduler.config.final_sigmas_type == "sigma_min":
             scheduler.sigmas[-1] = scheduler.sigmas[-2]
         return scheduler
-
-    def sigma_start(self, noise: torch.Tensor, scheduler) -> torch.Tensor:
-        """EDM's start ``σ_max·ε`` (its config's ``sigma_max``, 80), as its call scales its noise."""
-        return noise * scheduler.config.sigma_max
-
-    def sigma_renoise(self, clean: torch.Tensor, noise: torch.Tensor, sigma: float) -> torch.Tensor:
-        """EDM's forward process ``x_0 + σ·ε``, its latents' scale."""
-        return clean.float() + sigma * noise
 
     def stream_forward(self, transformer, latents, timestep, text, *, sigma, condition_latent):
         """Latents ``x`` ``[B, C, f, h, w]`` at noise level `sigma` -> the noise its call steps by, ``(x - denoised) / σ``
