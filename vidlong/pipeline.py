@@ -740,7 +740,7 @@ PIPELINE_CLASSES = {
     "Cosmos2_5_PredictBasePipeline": "vidlong.families.cosmos:VidLongCosmos2_5_PredictBasePipeline",
     "Cosmos2VideoToWorldPipeline": "vidlong.families.cosmos_video2world:VidLongCosmos2VideoToWorldPipeline",
     "CosmosTextToWorldPipeline": "vidlong.families.cosmos1:VidLongCosmosTextToWorldPipeline",
-    "CosmosVideoToWorldPipeline": "vidlong.families.cosmos1:VidLongCosmosVideoToWorldPipeline",
+    "CosmosVideoToWorldPipeline": "vidlong.families.cosmos1_video2world:VidLongCosmosVideoToWorldPipeline",
     "MotifVideoImage2VideoPipeline": "vidlong.families.motif_i2v:VidLongMotifVideoImage2VideoPipeline",
     "EasyAnimatePipeline": "vidlong.families.easyanimate:VidLongEasyAnimatePipeline",
     "EasyAnimateInpaintPipeline": "vidlong.families.easyanimate:VidLongEasyAnimateInpaintPipeline",

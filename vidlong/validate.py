@@ -74,6 +74,8 @@ class ModelLimits:
             channels (`vidlong.models.EDITING_PIPELINES`: Lucy Edit; the output as long as the video, no strength).
         negative_prompt_unread: the commands ("generate", "stream": extensions too) whose video its pipeline makes without
             a negative prompt (`vidlong.models.NEGATIVE_PROMPT_UNREAD`), where one is refused (`check_negative_prompt`).
+        no_latents_reason: why its extensions do not continue saved latents, where its pipeline says so and its family does
+            not (`NO_LATENTS_PIPELINES`), else None.
     """
 
     spec: ModelSpec
@@ -92,6 +94,7 @@ class ModelLimits:
     continues: bool = False
     edits: bool = False
     negative_prompt_unread: tuple = ()
+    no_latents_reason: Optional[str] = None
 
     @property
     def chunks_alone(self) -> bool:
@@ -110,6 +113,12 @@ class ModelLimits:
         return first + 1 if adapter_named(self.family).image_frame_first else first
 
 
+#: why a pipeline's extensions do not continue saved latents, by diffusers class, where its family's do
+_COSMOS1_LATENTS = ("Cosmos 1.0's latents are normalised by its VAE's statistics of their frame's place in the video, which "
+                    "saved latents' replay from their tail would not follow")
+NO_LATENTS_PIPELINES = {"CosmosTextToWorldPipeline": _COSMOS1_LATENTS, "CosmosVideoToWorldPipeline": _COSMOS1_LATENTS}
+
+
 def limits_for_folder(folder, image: bool = False, video: bool = False) -> ModelLimits:
     """`ModelLimits` of a checked pipeline folder, from its JSON configs alone; with an `image` or a `video` to redraw, of
     the pipeline it loads as for one (`vidlong.models.pipeline_task`)."""
@@ -120,7 +129,8 @@ def limits_for_folder(folder, image: bool = False, video: bool = False) -> Model
                        facts["experts"], _takes_last_frame(dict(facts, task=task)), _fixed_size(config, geometry),
                        folder_redraws(folder), _no_stream_reason(dict(facts, task=task)), CONTROL_PIPELINES.get(facts["pipeline"]),
                        _dropped_frames(dict(facts, task=task)), _no_methods_reason(facts), folder_continues(folder),
-                       folder_edits(folder), NEGATIVE_PROMPT_UNREAD.get(facts["pipeline"], ()))
+                       folder_edits(folder), NEGATIVE_PROMPT_UNREAD.get(facts["pipeline"], ()),
+                       NO_LATENTS_PIPELINES.get(facts["pipeline"]))
 
 
 def limits_for_pipeline(pipe) -> ModelLimits:
@@ -129,7 +139,8 @@ def limits_for_pipeline(pipe) -> ModelLimits:
     return ModelLimits(pipe.spec, geometry, _rope_positions(facts), pipe.task, facts["family"], facts["experts"],
                        _takes_last_frame(facts), _fixed_size(facts, geometry), pipe.redraws(), _no_stream_reason(facts),
                        CONTROL_PIPELINES.get(facts["pipeline"]), _dropped_frames(facts), _no_methods_reason(facts),
-                       pipe.continues_video, pipe.edits_video, NEGATIVE_PROMPT_UNREAD.get(facts["pipeline"], ()))
+                       pipe.continues_video, pipe.edits_video, NEGATIVE_PROMPT_UNREAD.get(facts["pipeline"], ()),
+                       NO_LATENTS_PIPELINES.get(facts["pipeline"]))
 
 
 def _no_methods_reason(facts: dict) -> Optional[str]:
@@ -148,25 +159,10 @@ def _dropped_frames(facts: dict) -> int:
     return 4 if concatenated else 0
 
 
-#: why Cosmos 1.0's pipelines do not stream or extend, by diffusers class
-COSMOS1_NO_STREAM = {
-    "CosmosTextToWorldPipeline": ("Cosmos 1.0's streams and extensions are not wired yet (its VAE normalises each latent frame "
-                                  "by that frame's own statistics, which a stream's chunks would have to follow); use vidlong "
-                                  "generate"),
-    "CosmosVideoToWorldPipeline": ("Cosmos 1.0 Video2World's streams and extensions are not wired (its call draws the image "
-                                   "condition's augmentation noise at every step and encodes the image with black frames to "
-                                   "the video's length, which a stream's windows would have to follow); use vidlong generate "
-                                   "--image"),
-}
-
-
 def _no_stream_reason(facts: dict) -> Optional[str]:
     """`ModelLimits.no_stream_reason` from a pipeline's `vidlong.models.model_facts`: CogVideoX-Fun's control pipeline (one
     whole control video a call); a SkyReels-V2 transformer left block-causal (``num_frame_per_block`` above 1: a stream's
-    windows would not fit its blocks); a step-distilled (MeanFlow) HunyuanVideo 1.5 transformer (``use_meanflow``); Cosmos
-    1.0's pipelines (`COSMOS1_NO_STREAM`)."""
-    if facts["pipeline"] in COSMOS1_NO_STREAM:
-        return COSMOS1_NO_STREAM[facts["pipeline"]]
+    windows would not fit its blocks); a step-distilled (MeanFlow) HunyuanVideo 1.5 transformer (``use_meanflow``)."""
     if facts.get("use_meanflow"):
         return ("this HunyuanVideo 1.5 model is step-distilled (use_meanflow): its streams and extensions are not wired "
                 "(each forward also takes the next step's timestep)")
@@ -677,15 +673,15 @@ def frame_counts(limits: ModelLimits) -> tuple:
 def check_keeps_latents(limits: ModelLimits, flag: str, fix: Optional[str] = None) -> None:
     """One line where a model's saved latents are not what its extensions continue: its videos do not start at its latents'
     first frame (`ModelLimits.dropped_frames`), so that they would not line up with their video, or its family says why not
-    (`FamilyAdapter.no_latents_reason`: LTX-2's sound); `flag`: the argument that asks for them, `fix`: what to do instead
-    (None: extend the video file)."""
+    (`FamilyAdapter.no_latents_reason`: LTX-2's sound), or its pipeline (`ModelLimits.no_latents_reason`: Cosmos 1.0's);
+    `flag`: the argument that asks for them, `fix`: what to do instead (None: extend the video file)."""
     from .attention.adapters import adapter_named
 
     fix = fix or "extend the video file instead (vidlong extend --video)"
     if limits.dropped_frames:
         raise VidlongError(f"{flag}: this model's call drops the first {limits.dropped_frames} frames of a video "
                            f"(HunyuanVideo-I2V's 33-channel release), so its latents do not line up with its videos; {fix}")
-    reason = adapter_named(limits.family).no_latents_reason
+    reason = limits.no_latents_reason or adapter_named(limits.family).no_latents_reason
     if reason is not None:
         raise VidlongError(f"{flag}: {reason}; {fix}")
 

@@ -1,6 +1,6 @@
-"""NVIDIA Cosmos 1.0 (Cosmos-Predict1) under vidlong (`vidlong.families`): diffusers' `CosmosTextToWorldPipeline` (from text)
-and `CosmosVideoToWorldPipeline` (from an image; its ``video=`` condition is not vidlong's), what they share with
-Predict2's and Predict2.5's in `cosmos` (the guardrail).
+"""NVIDIA Cosmos 1.0 (Cosmos-Predict1) under vidlong (`vidlong.families`): what its pipelines share (`Cosmos1Family`) and
+diffusers' `CosmosTextToWorldPipeline` (from text); its `CosmosVideoToWorldPipeline` is `cosmos1_video2world`. What they
+share with Predict2's and Predict2.5's is in `cosmos` (the guardrail, `CosmosStreamer`, `EDMLatents`).
 
 Both calls hold their latents as EDM's ``x = x_0 + σ·ε`` (σ from 80 down its `EDMEulerScheduler`'s Karras σ), the
 transformer's input ``c_in·x`` at the timestep ``0.25·log σ``, its output ``F`` made the denoised ``c_skip·x + c_out·F``,
@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from diffusers import CosmosTextToWorldPipeline, CosmosVideoToWorldPipeline
+import torch
+from diffusers import CosmosTextToWorldPipeline
 from diffusers.configuration_utils import FrozenDict
 
 from ..attention.adapters.cosmos import COSMOS
-from ..errors import VidlongError
 from ..pipeline import VidlongPipelineMixin
-from .common import replaced
-from .cosmos import CosmosFamily
+from ..vae_stream import OverlapDecoder
+from .common import DECODE_OVERLAP, replaced
+from .cosmos import CosmosFamily, EDMLatents
 
 
 def held_table(values: list, channels: int, frames: int) -> list:
@@ -46,7 +47,90 @@ def held_statistics(vae, frames: int):
         yield
 
 
-class Cosmos1Family(CosmosFamily):
+class FrameStatistics:
+    """Its VAE's per-frame latent statistics (its config's ``latents_mean``, ``latents_std``, ``[1, C, T, 1, 1]``) as its
+    calls normalise by them: latent frame ``i`` of a piece, counted from its `start`, by the ``i``-th, the last held past
+    the table (as `held_statistics` holds them for a call); a VAE with none by σ_data alone, as its calls scale then."""
+
+    def __init__(self, vae, sigma_data: float):
+        config = vae.config
+        self.sigma_data, self.tables = sigma_data, None
+        if config.get("latents_mean") is not None:
+            self.tables = [torch.tensor(config[name]).view(1, config.latent_channels, -1, 1, 1)
+                           for name in ("latents_mean", "latents_std")]
+
+    def _at(self, start: int, like: torch.Tensor) -> list:
+        index = torch.arange(start, start + like.shape[2]).clamp(max=self.tables[0].shape[2] - 1)
+        return [table[:, :, index].to(like) for table in self.tables]
+
+    def to_vae(self, latents: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Normalised latents ``[1, C, f, h, w]`` -> the VAE's: ``x·std / σ_data + mean``, as its calls de-normalise."""
+        if self.tables is None:
+            return latents / self.sigma_data
+        mean, std = self._at(start, latents)
+        return latents * std / self.sigma_data + mean
+
+    def from_vae(self, latents: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """The VAE's latents ``[1, C, f, h, w]`` -> normalised: ``(z - mean)·σ_data / std``, as Video2World's call normalises
+        its image's."""
+        if self.tables is None:
+            return latents * self.sigma_data
+        mean, std = self._at(start, latents)
+        return (latents - mean) * self.sigma_data / std
+
+
+class StatisticsDecoder:
+    """A stream's chunks of normalised latents ``[1, C, f, h, w]`` -> pixels ``[1, 3, T, H, W]`` in [-1, 1]: each latent
+    frame de-normalised by its place among the frames handed to it (`FrameStatistics`: a stream's first chunk as its call
+    de-normalises a video), then decoded with the last latent frames before it (`OverlapDecoder`: its VAE keeps no cache
+    between calls)."""
+
+    def __init__(self, vae, statistics: FrameStatistics):
+        self.vae, self.statistics, self.handed = vae, statistics, 0
+        self.overlap = OverlapDecoder(self._decode, vae.config.temporal_compression_ratio, DECODE_OVERLAP)
+
+    def _decode(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.vae.decode(latents.to(self.vae.device, self.vae.dtype), return_dict=False)[0]
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        raw = self.statistics.to_vae(latents.float(), self.handed)
+        self.handed += latents.shape[2]
+        return self.overlap.decode(raw)
+
+
+class DenoisedEuler:
+    """A chunk's `EDMEulerScheduler` stepped as its calls step it, on the guided denoised estimate (``step(denoised, t, x)``:
+    an Euler step on ``(x - denoised) / σ``), where streams hand a sampler the guided prediction: the family's
+    `stream_forward` returns the denoised estimate and scales its own input (so the scheduler's ``scale_model_input`` is
+    never called). Everything else is the scheduler's."""
+
+    def __init__(self, scheduler):
+        self.scheduler = scheduler
+        scheduler.is_scale_input_called = True  # its input is scaled in the family's forward
+
+    def __getattr__(self, name):
+        return getattr(self.scheduler, name)
+
+    def step(self, denoised: torch.Tensor, timestep, sample: torch.Tensor, return_dict: bool = False):
+        return self.scheduler.step(denoised, timestep, sample, return_dict=return_dict, pred_original_sample=denoised)
+
+
+class CosmosVAEChunks:
+    """Chunk decoding and encoding by Cosmos 1.0's VAE (`AutoencoderKLCosmos`) and its per-frame statistics
+    (`FrameStatistics`), under `CosmosFamily`'s guardrail."""
+
+    def stream_decoder(self):
+        return StatisticsDecoder(self.vae, FrameStatistics(self.vae, self.scheduler.config.sigma_data))
+
+    def stream_encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixels ``[1, 3, 8k + 1, H, W]`` in [-1, 1] -> normalised latents ``[1, C, k + 1, h, w]``, each latent frame by its
+        place in them (its encoder's latent, no distribution to draw from)."""
+        vae = self.vae
+        latents = vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.mode().float()
+        return FrameStatistics(vae, self.scheduler.config.sigma_data).from_vae(latents)
+
+
+class Cosmos1Family(EDMLatents, CosmosFamily, CosmosVAEChunks):
     """What vidlong's Cosmos 1.0 pipelines share: their calls check every decoded video with whichever safety checker they
     have (`guards_video`: `generate` decodes through the call), take the spec's ``fps`` (its transformer's RoPE scales time
     by it) and normalise their latents by their VAE's per-frame statistics held over as many latent frames as one forward
@@ -65,25 +149,34 @@ class Cosmos1Family(CosmosFamily):
         """The spec's, and its frame rate as the call's ``fps``."""
         return dict(super().call_defaults(), fps=self.spec.fps)
 
+    def stream_scheduler(self, steps: int, window: tuple, generator=None) -> DenoisedEuler:
+        """Its call's sampler over `steps` (its scheduler's Karras σ from 80 down), stepped on the denoised estimate."""
+        return DenoisedEuler(self.fresh_scheduler(steps))
+
+    def world_forward(self, transformer, inputs: torch.Tensor, timestep: torch.Tensor, text, **condition) -> torch.Tensor:
+        """The transformer's output ``[B, C, f, h, w]`` for scaled latents `inputs` ``[B, C, f, h, w]`` at `timestep` ``[B]``
+        (its scheduler's ``0.25·log σ``), with the spec's fps, a zero padding mask of the window's pixel size and the
+        `condition` (Video2World's mask), in the transformer's dtype, as its calls hand them."""
+        dtype, spatial = transformer.dtype, self.vae_scale_factor_spatial
+        height, width = inputs.shape[-2:]
+        return transformer(hidden_states=inputs.to(dtype), timestep=timestep.to(dtype), fps=self.spec.fps,
+                           padding_mask=inputs.new_zeros(1, 1, height * spatial, width * spatial, dtype=dtype),
+                           return_dict=False, **text.kwargs, **{name: value.to(dtype) for name, value in condition.items()})[0]
+
 
 class VidLongCosmosTextToWorldPipeline(Cosmos1Family, VidlongPipelineMixin, CosmosTextToWorldPipeline):
     """diffusers' `CosmosTextToWorldPipeline` (Cosmos-1.0-Diffusion 7B/14B Text2World: a T5 prompt by cross-attention, a
-    learnable absolute position embedding beside its RoPE, the Cosmos VAE of 8x time and 8x space) with vidlong's surface."""
+    learnable absolute position embedding beside its RoPE, the Cosmos VAE of 8x time and 8x space) with vidlong's surface.
 
+    It streams and extends with the re-noised context (`vidlong.families.cosmos.CosmosStreamer`): its prompt's T5 states
+    (its call's default negative prompt where none is given), each window's latents ``x = x_0 + σ·ε`` scaled by ``c_in``, its
+    call's sampler (`DenoisedEuler`), the context brought to each step's σ by EDM's forward process, chunks decoded by
+    `StatisticsDecoder` (through the guardrail's video check, as its call checks every video)."""
 
-class VidLongCosmosVideoToWorldPipeline(Cosmos1Family, VidlongPipelineMixin, CosmosVideoToWorldPipeline):
-    """diffusers' `CosmosVideoToWorldPipeline` (Cosmos-1.0-Diffusion 7B/14B Video2World) with vidlong's surface, given an
-    image: its call encodes the image followed by black frames to the video's length, keeps the image's latent frame as
-    its condition (mask 1 there) and draws the condition's augmentation noise from its generator at every step, after its
-    start noise; `generate` hands the call its generator after its own draw of that noise, so that with no method it is the
-    stock call with that seed, bit for bit."""
-
-    task = "i2v"
-
-    def __call__(self, *args, **kwargs):
-        """Its call, a ``video=`` condition refused in one line (vidlong serves its image; `vidlong extend` continues a
-        video)."""
-        if kwargs.get("video") is not None:
-            raise VidlongError("vidlong serves Cosmos 1.0 Video2World from an image (image=); its video= condition is not "
-                               "served: continue a video with vidlong extend, or pass its first frame as image=")
-        return super().__call__(*args, **kwargs)
+    def stream_forward(self, transformer, latents, timestep, text, *, sigma):
+        """Latents ``x`` ``[B, C, f, h, w]`` at noise level `sigma` -> its denoised estimate ``c_skip·x + c_out·F``
+        ``[B, C, f, h, w]`` (float32), ``F`` the transformer's output for ``c_in·x`` (`world_forward`), each factor as its
+        scheduler computes it at the float32 σ its call steps at."""
+        x, sigma = latents.float(), torch.tensor(sigma, dtype=torch.float32)
+        output = self.world_forward(transformer, self.scheduler.precondition_inputs(x, sigma), timestep, text)
+        return self.scheduler.precondition_outputs(x, output, sigma)
