@@ -210,18 +210,19 @@ def check_cli_extension(folder, tmp_path, temporal: int, fps: float, size: tuple
     return extended
 
 
-def check_image_stream_context(pipe, image_path) -> None:
-    """On an image-to-video pipeline of 4 pixel frames a latent frame: a stream from `image_path` in chunks of 1 latent
-    frame (1, then 4 pixel frames each) starts as one with no window does, and its third chunk differs from that one's:
-    the window's frames, past the image's sink, count."""
+def check_image_stream_context(pipe, image_path, temporal: int = 4) -> None:
+    """On an image-to-video pipeline of `temporal` pixel frames a latent frame: a stream from `image_path` in chunks of 1
+    latent frame (1, then `temporal` pixel frames each) starts as one with no window does, and its third chunk differs from
+    that one's: the window's frames, past the image's sink, count."""
     chunks = [c.frames for c in pipe.stream("a red ball", Streaming(chunk=1), chunks=3, seed=0, image=str(image_path))]
     alone = [c.frames for c in pipe.stream("a red ball", Streaming(chunk=1, window=0), chunks=3, seed=0, image=str(image_path))]
-    assert [len(c) for c in chunks] == [1, 4, 4] and np.array_equal(chunks[0], alone[0])
+    assert [len(c) for c in chunks] == [1, temporal, temporal] and np.array_equal(chunks[0], alone[0])
     assert not np.array_equal(chunks[2], alone[2])
 
 
-def check_image_to_video_cli(folder, image_path, tmp_path, native: int, dropped: int = 0, method: str = "both") -> None:
-    """On the image-to-video pipeline folder `folder` (native `native` latent frames, 4 pixel frames a latent frame):
+def check_image_to_video_cli(folder, image_path, tmp_path, native: int, dropped: int = 0, method: str = "both",
+                             temporal: int = 4) -> None:
+    """On the image-to-video pipeline folder `folder` (native `native` latent frames, `temporal` pixel frames a latent frame):
     `vidlong generate --image --method method` at 2x, `vidlong stream --image` (2 chunks of 1 latent frame) and `vidlong
     extend` of the generated video (1 chunk) run and write as many frames as they make; `dropped`: pixel frames the call
     drops from a video's start (a stream's first chunk then takes as many latent frames as leave one to show)."""
@@ -232,8 +233,8 @@ def check_image_to_video_cli(folder, image_path, tmp_path, native: int, dropped:
                  "--chunk", "1", "--out", str(streamed)]) == 0
     assert main(["extend", "--model", str(folder), "--video", str(out), "--chunks", "1", "--chunk", "1", "--prompt", "a red ball",
                  "--out", str(extended)]) == 0
-    assert len(read_video(out)[0]) == 4 * (2 * native - 1) + 1 - dropped and len(read_video(streamed)[0]) == 1 + 4
-    assert len(read_video(extended)[0]) == len(read_video(out)[0]) + 4
+    assert len(read_video(out)[0]) == temporal * (2 * native - 1) + 1 - dropped and len(read_video(streamed)[0]) == 1 + temporal
+    assert len(read_video(extended)[0]) == len(read_video(out)[0]) + temporal
 
 
 def info_of_a_bare_copy(folder, tmp_path, capsys) -> tuple:

@@ -11,8 +11,9 @@ import pytest
 import torch
 import yaml
 from conftest import IN_CHANNELS, cosmos_inputs, tiny_cosmos_transformer
-from family_checks import (check_cli_generate, check_float64_reference, check_generate_is_the_stock_call,
-                           check_methods_off_and_removed, check_release_refuses, info_of_a_bare_copy,
+from family_checks import (check_cli_extension, check_cli_generate, check_float64_reference, check_generate_is_the_stock_call,
+                           check_image_stream_context, check_image_to_video_cli, check_methods_off_and_removed,
+                           check_release_refuses, check_stream_follows_its_context, info_of_a_bare_copy,
                            unrun_by_a_rebuilt_rope_family)
 from reference import rel_err
 from test_cosmos import NATIVE, ReferenceAttention
@@ -148,32 +149,77 @@ def test_cli_generate_writes_the_mp4(release, image_path, tmp_path):
     check_cli_generate(folder, tmp_path, "both", NATIVE, temporal=8, fps=16, image=image_path if video2world else None)
 
 
-def test_vidlong_info_names_its_spec_and_refuses_streams(release, tmp_path, capsys):
+def test_vidlong_info_names_its_spec_and_its_streams(release, tmp_path, capsys):
     """`vidlong info` on a folder with no vidlong.yaml: its spec from configs/models (16 latent frames = 121 at 30 fps), one
-    forward's most latent frames from its learnable tables (120), no streams or extensions."""
+    forward's most latent frames from its learnable tables (120), streams and extensions yes, fifo no."""
     video2world, folder = release
     out, _ = info_of_a_bare_copy(folder, tmp_path, capsys)
     name = f"cosmos-1.0-{'video' if video2world else 'text'}2world"
     assert "family cosmos (CosmosTransformer3DModel)" in out and f"spec {name}: native 16 latent frames = 121 frames" in out
-    assert "places at most 120 latent frames" in out and "  stream: no" in out and "  extend: no" in out
+    assert "places at most 120 latent frames" in out and "  stream: yes" in out and "  extend: yes" in out
+    assert "  fifo: no" in out
+
+
+def first_chunk_and_generate(folder, video2world: bool, image_path, guidance: float) -> tuple:
+    """(a stream's first chunk of the native window, `generate`'s video) from the same seed at `guidance` on `folder`."""
+    from vidlong.generate import GenerateRequest, generate
+
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    given = image_arguments(video2world, image_path)
+    first = next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1, first_chunk=NATIVE), chunks=1, seed=3,
+                                  guidance=guidance, **given)))
+    return first, generate(pipe, GenerateRequest(prompt="a red ball", seed=3, guidance=guidance, **given))
+
+
+def test_a_streams_first_chunk_follows_its_calls_sampler_bit_for_bit(release, image_path):
+    """Unguided (guidance 1: one prompt a forward, as its call runs), a stream's first chunk of the native window has
+    `generate`'s latents and frames bit for bit: its call's start noise at σ 80, ``c_in``, its ``0.25·log σ`` timesteps,
+    the denoised ``c_skip·x + c_out·F``, the Euler steps on it (`DenoisedEuler`), the de-normalisation by its VAE's
+    per-frame statistics (`StatisticsDecoder`); Video2World's also its image encoded with black frames, augmented at every
+    step by its call's draws from the same generator. Guided (its prompts batched, where its call runs one forward each),
+    its latents within 1e-4 and its frames within one grey level."""
+    video2world, folder = release
+    first, own = first_chunk_and_generate(folder, video2world, image_path, guidance=1.0)
+    assert torch.equal(first.latents, own.latents) and np.array_equal(first.frames, own.frames)
+    first, own = first_chunk_and_generate(folder, video2world, image_path, guidance=2.0)
+    assert (first.latents - own.latents).abs().max() < 1e-4
+    assert np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1
+
+
+def test_it_streams_from_its_context_and_extends(release, image_path, tmp_path):
+    """Later chunks of 1 latent frame bring 8 pixel frames each and depend on the re-noised context (Video2World's past the
+    image's sink); `vidlong stream` and `vidlong extend` write them (Video2World's `vidlong generate --image --method
+    both` too), an extension's output starting with its input's frames."""
+    video2world, folder = release
+    if not video2world:
+        pipe = vidlong.load_pipeline(folder, device="cpu")
+        pipe.set_progress_bar_config(disable=True)
+        check_stream_follows_its_context(pipe, folder, tmp_path, 8, (32, 48, 3))
+        check_cli_extension(folder, tmp_path, 8, 16, (32, 48, 3))
+        return
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    check_image_stream_context(pipe, image_path, temporal=8)
+    check_image_to_video_cli(folder, image_path, tmp_path, NATIVE, temporal=8)
 
 
 @pytest.mark.parametrize("command,says", [
-    *unrun_by_a_rebuilt_rope_family("CosmosTransformer3DModel")[:3],
+    *unrun_by_a_rebuilt_rope_family("CosmosTransformer3DModel"),
     (["generate", "--frames", "969"], "RoPE"),
     (["generate", "--frames", "20"], "8k+1"),
-    (["stream", "--chunks", "2"], "streams and extensions are not wired"),
-    (["extend", "--video", "in.mp4", "--chunks", "1"], "streams and extensions are not wired"),
-], ids=["riflex", "window-sinks", "fifo", "past-learnable-tables", "frames", "stream", "extend"])
+    (["stream", "--chunks", "2", "--save-latents", "s.pt"], "normalised by its VAE's statistics of their frame's place"),
+    (["extend", "--latents", "s.pt", "--chunks", "1"], "normalised by its VAE's statistics of their frame's place"),
+], ids=["riflex", "window-sinks", "fifo", "cache", "past-learnable-tables", "frames", "save-latents", "latents"])
 def test_what_it_does_not_run_is_refused_before_loading(release, image_path, tmp_path, capsys, monkeypatch, command, says):
-    """RIFLEx, the -sinks methods and fifo (as every family whose RoPE is made at every forward), a length past its learnable
-    tables' 120 latent frames (8·120 + 9 pixel frames), a length its VAE does not decode to, a stream and an extension."""
+    """RIFLEx, the -sinks methods, fifo and a cached stream (as every family whose RoPE is made at every forward and whose
+    streams re-noise), a length past its learnable tables' 120 latent frames (8·120 + 9 pixel frames), a length its VAE does
+    not decode to, and saved latents (their frames' statistics are their place in the video, which a replay of their tail
+    does not know)."""
     video2world, folder = release
-    if command[0] == "extend":
-        from vidlong.video_io import write_video
-
-        write_video(tmp_path / "in.mp4", np.zeros((9, 32, 48, 3), np.uint8), 16)
-        command = ["extend", "--video", str(tmp_path / "in.mp4"), *command[3:]]
+    if "--latents" in command:
+        torch.save(torch.zeros(1), tmp_path / "s.pt")
+    command = [str(tmp_path / part) if part == "s.pt" else part for part in command]
     check_release_refuses(folder, image_path if video2world and command[0] != "extend" else None, command, says, tmp_path,
                           capsys, monkeypatch)
 
