@@ -174,7 +174,7 @@ def test_a_stream_starts_with_generates_video_continues_from_its_context_and_ext
     (["generate", "--frames", "517"], "RoPE"),
     (["generate", "--image", "in.png"], "takes no --image; use an image-to-video model folder (Wan, SkyReels-V2, LTX-Video, "
                                         "LTX-2, CogVideoX, HunyuanVideo, Kandinsky 5 and 6, Motif-Video, EasyAnimate, FramePack, "
-                                        "Cosmos-Predict2 Video2World or Sana-Video)"),
+                                        "Cosmos-Predict2 and 1.0 Video2World or Sana-Video)"),
 ], ids=["riflex", "window-sinks", "fifo", "cache", "past-rope-table", "image"])
 def test_what_it_does_not_run_is_refused_before_loading(folder, tmp_path, capsys, monkeypatch, command, says):
     """RIFLEx, the -sinks methods, fifo and a cached stream (as every family whose RoPE is made at every forward and whose

@@ -174,7 +174,7 @@ def check_task(task: str, has_image: bool, extends: Optional[int] = 1) -> None:
         extend = f", or `vidlong extend --video` from {video}" if extends else ""
         raise VidlongError(f"this model is text-to-video and takes no {named('image')}; use an image-to-video model folder "
                            "(Wan, SkyReels-V2, LTX-Video, LTX-2, CogVideoX, HunyuanVideo, Kandinsky 5 and 6, Motif-Video, "
-                           f"EasyAnimate, FramePack, Cosmos-Predict2 Video2World or Sana-Video){extend}")
+                           f"EasyAnimate, FramePack, Cosmos-Predict2 and 1.0 Video2World or Sana-Video){extend}")
 
 
 def resolve_latent_frames(request: GenerateRequest, native_frames: int, temporal_ratio: int = 4,

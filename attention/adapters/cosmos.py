@@ -1,11 +1,12 @@
-"""NVIDIA Cosmos Predict2 and Predict2.5 (`CosmosTransformer3DModel`): self-attention ``transformer_blocks[i].attn1`` (its
-`CosmosAttnProcessor2_0` in both releases: projections, per-head RMS norms, RoPE, no mask) over frame-major tokens of the
+"""NVIDIA Cosmos 1.0, Predict2 and Predict2.5 (`CosmosTransformer3DModel`): self-attention ``transformer_blocks[i].attn1``
+(its `CosmosAttnProcessor2_0` in every release: projections, per-head RMS norms, RoPE, no mask) over frame-major tokens of the
 patched latents ``[B, C, F, H, W]`` (patch ``(1, 2, 2)``; the call's condition mask and padding mask go in as channels);
 the text enters by cross-attention ``attn2`` (Predict2.5's `CosmosAttnProcessor2_5` where it also reads an image context),
 left to its own processor. Its RoPE is built at every forward from a table of ``max(max_size / patch)`` rows an axis (128
 in every release's config): the most token frames, rows or columns one forward places (`CosmosAdapter.table_positions`); a
 config with the learnable absolute embedding (``extra_pos_embed_type: learnable``, Cosmos 1.0's, none of Predict2's or
-Predict2.5's) holds ``max_size / patch`` rows an axis of it, which bound them too."""
+Predict2.5's) holds ``max_size / patch`` rows an axis of it (128 token frames, 120 rows and columns in 1.0's), added to the
+tokens before each block's attention, which bound them too: vidlong bounds all three by the fewest, 120."""
 from __future__ import annotations
 
 import importlib.util

@@ -1,6 +1,7 @@
 """vidlong's pipelines for the families beyond Wan, one module each (`skyreels`, `ltx`, `cogvideox`, `hunyuan`, `mochi`,
 `kandinsky5`, `kandinsky5_i2v`, `kandinsky6`, `ltx2_condition`, `motif`, `motif_i2v`, `easyanimate`, `allegro`, `anyflow`,
-`anyflow_far`, `lucy`, `helios`, `helios_pyramid`, `framepack`, `cosmos`, `cosmos_video2world`, `sana`; what they share in
+`anyflow_far`, `lucy`, `helios`, `helios_pyramid`, `framepack`, `cosmos`, `cosmos_video2world`, `cosmos1`, `cosmos1_video2world`,
+`sana`; what they share in
 `common`, and in `guider` what those whose calls guide by a guider component share): diffusers' `SkyReelsV2Pipeline` and its
 image-to-video and diffusion-forcing pipelines (Wan's layout: Wan's surface serves them as it is), `LTXPipeline`,
 `LTXImageToVideoPipeline`, `LTXConditionPipeline`, `CogVideoXPipeline`, `CogVideoXImageToVideoPipeline`,
@@ -13,7 +14,8 @@ image-to-video and diffusion-forcing pipelines (Wan's layout: Wan's surface serv
 `AnyFlowFARPipeline`, `LucyEditPipeline` (Wan's layout, editing a given video whose latents go in on the channels) and the
 autoregressive `HeliosPipeline` and `HeliosPyramidPipeline` (Helios-Mid, -Distilled) and the image-to-video
 `HunyuanVideoFramepackPipeline` (FramePack), `Cosmos2_5_PredictBasePipeline` (Cosmos-Predict2.5, from text) and
-`Cosmos2VideoToWorldPipeline` (Cosmos-Predict2 Video2World, from an image; what Cosmos's share in `cosmos`) and
+`Cosmos2VideoToWorldPipeline` (Cosmos-Predict2 Video2World, from an image; what Cosmos's share in `cosmos`),
+`CosmosTextToWorldPipeline` and `CosmosVideoToWorldPipeline` (Cosmos 1.0, from text or from an image) and
 `SanaVideoPipeline` and `SanaImageToVideoPipeline` (Sana-Video, text or image to video from one folder) with the
 surface of `VidlongPipelineMixin`. Each states how its
 ``latents=`` argument is laid out and what a stream needs where it differs from Wan's (its prompt encoding, one
@@ -29,8 +31,9 @@ the input's sound; saved latents not continued); CogVideoX-Fun control generates
 Kandinsky 5 runs each prompt of a guided batch through its own forward, as its
 call does; Allegro's streams follow its DDPM-family sampler (`AllegroStreamer`: its start noise and input scaling),
 AnyFlow's its flow-map sampler (`AnyFlowStreamer`: each forward's target timestep), Cosmos's its call's noise
-levels and guidance (`CosmosStreamer`; Predict2 Video2World's EDM latents, the image clean on each window's first
-frame); AnyFlow FAR streams by its own block-causal KV cache, bounded to its first chunk and the latest chunks
+levels and guidance (`CosmosStreamer`; Predict2 Video2World's and 1.0's EDM latents, 1.0's stepped on the denoised,
+its chunks by its VAE's per-frame statistics; the image on each window's first frame, clean, 1.0's augmented as its
+call augments it); AnyFlow FAR streams by its own block-causal KV cache, bounded to its first chunk and the latest chunks
 (`AnyFlowFARStreamer`), Helios by its call's chunks
 with only the history the next chunk reads (`HeliosStreamer`; `HeliosPyramidStreamer` each chunk through its pyramid), its
 lengths whole chunks, FramePack by its call's vanilla
