@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(DEVICE == "cuda" and not torch
 #: the Wan kinds by `tiny_pipeline.save_tiny_pipeline` (32x32, native 3 latent frames), the other families by
 #: `test_family_pipelines.saved_family` or, for the builders it does not list, as it saves them (`spec_of`: the family
 #: whose vidlong.yaml sizes they take, or the sizes, as Mochi's, Kandinsky 5's, Motif-Video's, EasyAnimate's, Allegro's,
-#: AnyFlow's, Cosmos's (Predict2.5's, Predict2 Video2World's) and Sana-Video's own tests save them; Allegro's 32x32, one
+#: AnyFlow's, Cosmos's (Predict2.5's, Predict2 Video2World's, 1.0's) and Sana-Video's own tests save them; Allegro's 32x32, one
 #: tile of its VAE in space; Kandinsky 5's image to video native 5, so that its call's renormalised first 4 latent frames
 #: have frames after them); LTX-2 by `tiny_pipeline.save_tiny_ltx2_pipeline`, as the diffusers class it names.
 CASES = {
@@ -82,6 +82,10 @@ CASES = {
                           True, True),
     "cosmos-predict2-video2world": (("builder", "tiny_cosmos2_video2world_pipeline", {},
                                      dict(native_frames=3, height=32, width=48, fps=16)), True, True, True),
+    "cosmos-1.0-text2world": (("builder", "tiny_cosmos1_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=16)),
+                              False, True, True),
+    "cosmos-1.0-video2world": (("builder", "tiny_cosmos1_pipeline", dict(video2world=True),
+                                dict(native_frames=3, height=32, width=48, fps=16)), True, True, True),
     "kandinsky6": (("builder", "tiny_kandinsky6_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=24)), False, True,
                    True),
     "kandinsky6-i2v": (("builder", "tiny_kandinsky6_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=24)), True,
