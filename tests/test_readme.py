@@ -1,7 +1,8 @@
 """The README backs each cell of its pipelines x methods table (and its other claims) with named tests: every test it
 names (``test_file::test_name``; ``::test_name``, which the README writes after its file, looked up in every file;
 ``test_file``; ``*`` standing for the rest of a name) is a test that exists, so that renaming or deleting one cannot
-leave the README pointing at nothing."""
+leave the README pointing at nothing; and its Python's reach into vidlong (the names it types, the arguments its calls
+pass) is there."""
 import fnmatch
 import re
 from pathlib import Path
@@ -85,3 +86,102 @@ def test_every_vidlong_name_the_readmes_python_types_resolves_after_a_bare_impor
         assert run.returncode == 0, run.stderr[-2000:]
         failed += run.stdout
     assert not failed, failed
+
+
+def readme_python() -> list:
+    """The README's Python as syntax trees: each ```python block (which must parse), and each inline code span that parses
+    as Python (a call such as ``GenerateRequest(last_image=...)``, an import line)."""
+    import ast
+
+    trees = [ast.parse(block) for block in re.findall(r"```python\n(.*?)```", README, re.S)]
+    for _, span in re.findall(r"(?<!`)(``?)([^`]+?)\1(?!`)", re.sub(r"```.*?```", "", README, flags=re.S)):
+        try:
+            trees.append(ast.parse(span.strip()))
+        except SyntaxError:  # prose in code style: a flag, a path, a shape
+            continue
+    return trees
+
+
+class VidlongCalls:
+    """Resolves what a call in the README's Python calls in vidlong: ``vidlong.a.b(...)``, a name the README imports from a
+    vidlong module (``generate``) or one of ``vidlong.__all__`` written bare (``DiagonalDenoising(...)``), and
+    ``x.method(...)`` of a vidlong pipeline's own methods (`VidlongPipelineMixin`'s) on a name the README binds to
+    ``vidlong.load_pipeline(...)`` or ``vidlong.from_pipe(...)``."""
+
+    def __init__(self, trees: list):
+        import ast
+        import importlib
+
+        import vidlong
+        from vidlong.pipeline import VidlongPipelineMixin
+
+        self.vidlong, self.mixin = vidlong, VidlongPipelineMixin
+        self.names = {name: getattr(vidlong, name) for name in vidlong.__all__}
+        for node in (node for tree in trees for node in ast.walk(tree)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "vidlong":
+                module = importlib.import_module(node.module)
+                self.names.update({alias.asname or alias.name: getattr(module, alias.name) for alias in node.names})
+        loaders, self.pipelines = (vidlong.load_pipeline, vidlong.from_pipe), set()
+        self.pipelines = {target.id for tree in trees for node in ast.walk(tree)
+                          if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+                          and self.resolve(node.value.func) in loaders
+                          for target in node.targets if isinstance(target, ast.Name)}
+
+    def resolve(self, func):
+        """The callable `func` (a call's ``func`` node) names in vidlong, or None where it names none; a
+        `VidlongPipelineMixin` method with its ``self`` bound, so that its signature is the one a pipeline's call binds."""
+        import ast
+        import functools
+
+        chain = []
+        while isinstance(func, ast.Attribute):
+            chain.insert(0, func.attr)
+            func = func.value
+        if not isinstance(func, ast.Name):
+            return None
+        if func.id == "vidlong" and chain:
+            return functools.reduce(getattr, chain, self.vidlong)
+        if func.id in self.names:
+            return functools.reduce(getattr, chain, self.names[func.id])
+        if func.id in self.pipelines and len(chain) == 1 and callable(vars(self.mixin).get(chain[0])):
+            return functools.partial(vars(self.mixin)[chain[0]], None)
+        return None
+
+
+def test_every_vidlong_call_in_the_readmes_python_takes_the_arguments_it_passes():
+    """Each call of vidlong in the README's Python (its ```python blocks and inline code:
+    ``vidlong.DiagonalDenoising(partitions=4, lookahead=True)``, ``generate(pipe, GenerateRequest(...), progress=...)``,
+    ``pipe.stream(..., streaming=..., seconds=60)``, ``GenerateRequest(last_image=...)``) binds to the signature it calls,
+    and ``pipe.stream`` / ``pipe.extend``'s further keywords are ones they take (`check_stream_arguments`): renaming a field
+    or an argument cannot leave the README passing one that is gone."""
+    import ast
+    import inspect
+
+    from vidlong.errors import VidlongError
+    from vidlong.pipeline import VidlongPipelineMixin
+    from vidlong.validate import check_stream_arguments
+
+    trees = readme_python()
+    calls = VidlongCalls(trees)
+    streams = {VidlongPipelineMixin.stream: "pipe.stream", VidlongPipelineMixin.extend: "pipe.extend"}
+    checked, wrong = set(), []
+    for node in (node for tree in trees for node in ast.walk(tree) if isinstance(node, ast.Call)):
+        try:
+            func = calls.resolve(node.func)
+        except AttributeError as err:
+            wrong.append(f"{ast.unparse(node)[:80]}: {err}")
+            continue
+        if func is None:
+            continue
+        checked.add(getattr(getattr(func, "func", func), "__qualname__", repr(func)))
+        unpacked = any(isinstance(arg, ast.Starred) for arg in node.args)  # *args: their count is not written
+        try:
+            bound = inspect.signature(func).bind_partial(*[None] * (0 if unpacked else len(node.args)),
+                                                         **{keyword.arg: None for keyword in node.keywords if keyword.arg})
+            if getattr(func, "func", None) in streams:  # their **kwargs, as they check them
+                check_stream_arguments(bound.arguments.get("kwargs", {}), streams[func.func])
+        except (TypeError, VidlongError) as err:
+            wrong.append(f"{ast.unparse(node)[:80]}: {err}")
+    assert {"DiagonalDenoising", "GenerateRequest", "generate", "VidlongPipelineMixin.stream",
+            "VidlongPipelineMixin.extend", "save_latents"} <= checked and calls.pipelines >= {"pipe", "ltx2"}
+    assert not wrong, wrong
