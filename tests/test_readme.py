@@ -185,3 +185,24 @@ def test_every_vidlong_call_in_the_readmes_python_takes_the_arguments_it_passes(
     assert {"DiagonalDenoising", "GenerateRequest", "generate", "VidlongPipelineMixin.stream",
             "VidlongPipelineMixin.extend", "save_latents"} <= checked and calls.pipelines >= {"pipe", "ltx2"}
     assert not wrong, wrong
+
+
+def test_the_methods_tables_configs_show_their_defaults():
+    """The methods table's config column writes each config with its defaults (``vidlong.UltraViCo(alpha=0.9, ...)``,
+    ``vidlong.Streaming(chunk=3, ..., seam_frames=8, ...)``): every literal keyword of a ``vidlong.X(...)`` there is X's
+    field default, so that changing a default cannot leave the table showing the old one."""
+    import ast
+    import dataclasses
+
+    import vidlong
+
+    table = re.search(r"^\| method \| what it does \| config \|\n(?:\|.*\n)+", README, re.M).group(0)
+    shown, wrong = 0, []
+    for span in re.findall(r"`(vidlong\.\w+\(.*?\))`", table):
+        call = ast.parse(span, mode="eval").body
+        defaults = {field.name: field.default for field in dataclasses.fields(getattr(vidlong, call.func.attr))}
+        for keyword in call.keywords:
+            shown += 1
+            if ast.literal_eval(keyword.value) != defaults[keyword.arg]:
+                wrong.append(f"{span[:40]}: {keyword.arg}={ast.unparse(keyword.value)}, its default {defaults[keyword.arg]!r}")
+    assert shown >= 20 and not wrong, wrong
