@@ -23,9 +23,12 @@ import torch
 from diffusers.models.autoencoders.autoencoder_kl_wan import WanRMS_norm, patchify, unpatchify
 
 
-def onednn_available(vae) -> bool:
-    """Whether `onednn_conv3d` can serve `vae`: on a CPU with oneDNN, in float32, or in bfloat16 where
-    the CPU has bfloat16 instructions (e.g. AVX512-BF16, AMX)."""
+def onednn_available(vae, part: str = "decoder") -> bool:
+    """Whether `onednn_conv3d` can serve `vae`'s `part` ("decoder" or "encoder"): on a CPU with oneDNN, in float32, or in
+    bfloat16 where the CPU has bfloat16 instructions (e.g. AVX512-BF16, AMX); not where the part is compiled in place
+    (``vae.decoder.compile()``), as dynamo does not trace oneDNN's direct calls: its graph runs PyTorch's own instead."""
+    if getattr(getattr(vae, part), "_compiled_call_impl", None) is not None:
+        return False
     if not (vae.device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
         return False
     return vae.dtype == torch.float32 or (vae.dtype == torch.bfloat16 and torch.ops.mkldnn._is_mkldnn_bf16_supported())
@@ -132,7 +135,7 @@ class StreamingWanDecoder:
     Latents are the pipeline's normalised latents (the VAE's mean/std are undone here). Wan2.2's VAE
     (``patch_size`` 2) unpatchifies each decoded chunk, as `AutoencoderKLWan.decode` does.
     `onednn`: the CPU's fast paths (`cpu_fast_paths`: oneDNN convolutions, summed-square RMS norms; None:
-    where `onednn_available`: float32, or bfloat16 on a CPU with bfloat16 instructions).
+    where `onednn_available`: float32, or bfloat16 on a CPU with bfloat16 instructions, a decoder not compiled).
     `channels_last`: each `decode` runs with the decoder's 3D convolution weights channels-last
     (`channels_last_conv3d_weights`; this decoder keeps the copies, about 0.15 GB for Wan2.1's VAE in
     bfloat16), so that cuDNN convolves in NDHWC, its fast layout for half precision. None: on a CUDA
@@ -144,7 +147,7 @@ class StreamingWanDecoder:
 
     def __init__(self, vae, onednn=None, channels_last=None):
         self.vae = vae
-        self.onednn = onednn_available(vae) if onednn is None else onednn
+        self.onednn = onednn_available(vae, "decoder") if onednn is None else onednn
         self.channels_last = (vae.device.type == "cuda" and vae.dtype == torch.bfloat16
                               if channels_last is None else channels_last)
         self._channels_last_copies = {}
@@ -182,12 +185,12 @@ class StreamingWanEncoder:
     bit for bit with Wan2.1's VAE, to float rounding with Wan2.2's): the stream's first chunk holds ``4·(f - 1) + 1``
     pixel frames (its first frame encodes alone), every later one ``4·f``. The posterior's mode (`mode`), normalised by the
     VAE's mean and std (`encode`, as `encode_frames`); Wan2.2's VAE (``patch_size`` 2) patchifies first. `onednn`: the
-    CPU's fast paths (`cpu_fast_paths`, as `StreamingWanDecoder`'s; None: where `onednn_available`), equal to float
-    rounding."""
+    CPU's fast paths (`cpu_fast_paths`, as `StreamingWanDecoder`'s; None: where `onednn_available` for the encoder), equal
+    to float rounding."""
 
     def __init__(self, vae, onednn=None):
         self.vae = vae
-        self.onednn = onednn_available(vae) if onednn is None else onednn
+        self.onednn = onednn_available(vae, "encoder") if onednn is None else onednn
         self.feature_cache = [None] * vae._cached_conv_counts["encoder"]
         self.frames_encoded = 0
         z_dim = vae.config.z_dim
