@@ -206,3 +206,52 @@ def test_the_methods_tables_configs_show_their_defaults():
             if ast.literal_eval(keyword.value) != defaults[keyword.arg]:
                 wrong.append(f"{span[:40]}: {keyword.arg}={ast.unparse(keyword.value)}, its default {defaults[keyword.arg]!r}")
     assert shown >= 20 and not wrong, wrong
+
+
+def test_the_readmes_python_reads_fields_its_values_have():
+    """What the README's Python reads off vidlong's values is there: a stream's or an extension's chunks (``for chunk in
+    pipe.stream(...)``, ``[c.frames for c in items]`` of ``items = list(pipe.extend(...))``: `StreamChunk`'s fields),
+    ``generate``'s result (``result.latents``: `GenerateResult`'s) and a pipeline's ``spec`` (``pipe.spec.temporal_ratio``:
+    `ModelSpec`'s), so that renaming a field cannot leave the README reading one that is gone."""
+    import ast
+    import dataclasses
+
+    from vidlong.generate import GenerateResult, generate
+    from vidlong.models import ModelSpec
+    from vidlong.pipeline import VidlongPipelineMixin
+    from vidlong.streaming import StreamChunk
+
+    trees = readme_python()
+    calls = VidlongCalls(trees)
+    nodes = [node for tree in trees for node in ast.walk(tree)]
+
+    def streamed(value) -> bool:
+        """Whether `value` is ``pipe.stream(...)`` / ``pipe.extend(...)``, or ``list(...)`` of one."""
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "list" and value.args:
+            value = value.args[0]
+        func = calls.resolve(value.func) if isinstance(value, ast.Call) else None
+        return getattr(func, "func", None) in (VidlongPipelineMixin.stream, VidlongPipelineMixin.extend)
+
+    streams = {target.id for node in nodes if isinstance(node, ast.Assign) and streamed(node.value)
+               for target in node.targets if isinstance(target, ast.Name)}
+    loops = [(node.target, node.iter) for node in nodes if isinstance(node, (ast.For, ast.comprehension))]
+    kinds = {target.id: StreamChunk for target, source in loops if isinstance(target, ast.Name)
+             and (streamed(source) or isinstance(source, ast.Name) and source.id in streams)}
+    kinds.update({target.id: GenerateResult for node in nodes if isinstance(node, ast.Assign)
+                  and isinstance(node.value, ast.Call) and calls.resolve(node.value.func) is generate
+                  for target in node.targets if isinstance(target, ast.Name)})
+    read, wrong = set(), []
+    for node in (node for node in nodes if isinstance(node, ast.Attribute) and isinstance(node.value, (ast.Name, ast.Attribute))):
+        owner = node.value
+        if isinstance(owner, ast.Name) and owner.id in kinds:
+            kind = kinds[owner.id]
+        elif isinstance(owner, ast.Attribute) and owner.attr == "spec" and getattr(owner.value, "id", None) in calls.pipelines:
+            kind = ModelSpec
+        else:
+            continue
+        read.add(f"{kind.__name__}.{node.attr}")
+        if node.attr not in {field.name for field in dataclasses.fields(kind)}:
+            wrong.append(f"{ast.unparse(node)}: {kind.__name__} has no field {node.attr}")
+    assert not wrong, wrong
+    assert {"StreamChunk.frames", "StreamChunk.index", "StreamChunk.latents", "GenerateResult.latents",
+            "ModelSpec.temporal_ratio"} <= read, read  # the README still reads them: the bindings above still find them
