@@ -6,6 +6,7 @@ one call and streamed; Sana-Video's generate with FreeLong++ alone, its self-att
 Each output is finite, as long as it should be, and not one flat colour, and its latents stay near those of the same
 pipeline, seed and input in float32 on the CPU. Skipped without a GPU (``VIDLONG_GPU_TEST_DEVICE=cpu`` runs them on the
 CPU in bfloat16: a dry run of the file itself)."""
+import importlib.util
 import os
 
 import numpy as np
@@ -205,10 +206,14 @@ DRAW_IN_MODEL_DTYPE = {"ltx-video-i2v", "cogvideox1.5-i2v", "kandinsky5-i2v", "m
                        "cosmos-predict2-video2world", "kandinsky6"}
 
 
-def skip_a_dry_run_that_encodes(name, encodes: bool) -> None:
-    """On the CPU in bfloat16 (the dry run), skip a run of `name` that `encodes` with a VAE in `NO_CPU_BFLOAT16_ENCODE`."""
+def skip_what_this_machine_cannot_run(name, encodes: bool, image: bool = False) -> None:
+    """Skip a run of `name` that this machine cannot make: on the CPU in bfloat16 (the dry run) one that `encodes` with a VAE
+    in `NO_CPU_BFLOAT16_ENCODE`; without PyAV (the device machine's Python) an LTX-2 run given an `image`, which LTX-2
+    re-compresses with H.264 through PyAV before encoding it (an extension's frames are not re-compressed)."""
     if DEVICE == "cpu" and encodes and name in NO_CPU_BFLOAT16_ENCODE:
         pytest.skip("its VAE's encoder runs avg_pool3d, which torch has no bfloat16 CPU kernel for")
+    if image and CASES[name][0][0] == "ltx2" and importlib.util.find_spec("av") is None:
+        pytest.skip("LTX-2 re-compresses an image with H.264 through PyAV, which this machine's Python lacks")
 
 
 def assert_near_float32_on_the_cpu(folder, run, what, name):
@@ -236,7 +241,7 @@ def test_generate_both_at_twice_the_native_length(folders, name):
     (CogVideoX 2B/5B: the next odd count), finite and within `LATENT_REL_ERR` of float32 on the CPU, and not the same as
     with no method (the methods act on CUDA too); as many varied frames as its settings say (r·(L - 1) + 1 for r pixel
     frames a latent frame, less those its call drops; a VAE that decodes an even L to r·L: CogVideoX's)."""
-    skip_a_dry_run_that_encodes(name, CASES[name][1])
+    skip_what_this_machine_cannot_run(name, CASES[name][1], CASES[name][1])
     def run(pipe):
         method = "none" if name in NO_METHODS else "freelong" if name in LINEAR else "both"
         made = generate(pipe, GenerateRequest(prompt=PROMPT, ratio=2, method=method, seed=3, **images(pipe, name)))
@@ -265,7 +270,7 @@ def test_a_two_chunk_stream(folders, name):
     re-noised context elsewhere and from an image): 1 then r frames, varied (HunyuanVideo-I2V's 33-channel release: a
     first chunk of 2 latent frames, whose first 4 pixel frames its call drops); latents finite and within `LATENT_REL_ERR`
     of float32 on the CPU."""
-    skip_a_dry_run_that_encodes(name, CASES[name][1])
+    skip_what_this_machine_cannot_run(name, CASES[name][1], CASES[name][1])
 
     def run(pipe):
         image = first_frame(pipe, name)
@@ -294,7 +299,7 @@ def test_an_extension_of_a_short_video(folders, name):
     and one native section, 4·3 + 1) by 2 chunks of 1 latent frame: the input first, bit for bit, then r varied frames a
     chunk (FramePack's: r - 1, then r + 1, its first section's last frame held back for its second to blend into);
     latents finite and within `LATENT_REL_ERR` of float32 on the CPU."""
-    skip_a_dry_run_that_encodes(name, True)
+    skip_what_this_machine_cannot_run(name, True)
 
     def run(pipe):
         ratio, height, width = pipe.spec.temporal_ratio, pipe.spec.height, pipe.spec.width
