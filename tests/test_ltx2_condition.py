@@ -104,6 +104,26 @@ def test_generate_is_its_call_bit_for_bit_with_its_conditions(folder, image_path
         assert torch.equal(by_path, by_picture)  # its call takes an image file's path, as the other pipelines' do
 
 
+def test_its_call_takes_conditions_by_position_beside_a_last_image_and_refuses_a_prompt_there(folder, image_path,
+                                                                                                 last_image_path):
+    """``last_image=`` beside diffusers' ``conditions`` given by position (its call's first parameter) is added after them:
+    the same latents as given by name; a prompt given by position beside ``last_image=`` is refused in one line naming
+    ``prompt=``, before any step (it raised a TypeError, ``conditions`` given twice)."""
+    from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
+    from PIL import Image
+
+    pipe = vidlong.load_pipeline(folder)
+    pipe.set_progress_bar_config(disable=True)
+    first = [LTX2VideoCondition(Image.open(image_path).convert("RGB"), 0)]
+    call = dict(prompt="a red ball", num_frames=9, num_inference_steps=1, output_type="latent", last_image=str(last_image_path))
+    by_position = pipe(first, generator=torch.Generator().manual_seed(1), **call).frames
+    assert torch.equal(by_position, pipe(conditions=first, generator=torch.Generator().manual_seed(1), **call).frames)
+    pipe.transformer.forward = None  # any step would fail
+    with pytest.raises(vidlong.VidlongError, match=r"^prompt given by position: LTX2ConditionPipeline's call takes conditions "
+                                                   r"first, so the text 'a red ball' went to conditions; pass the prompt by name"):
+        pipe("a red ball", last_image=str(last_image_path), num_frames=9)
+
+
 def test_vidlong_generate_writes_a_first_last_frame_mp4_with_its_sound_and_extend_continues_it(folder, image_path,
                                                                                                  last_image_path, tmp_path):
     """`vidlong generate --image --last-image --method both` at 2x: its frames, the sidecar's images, its sound track;

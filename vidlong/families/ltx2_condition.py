@@ -12,6 +12,8 @@ the given latents instead: `prepare_latents`); its latents argument is ``[B, C, 
 """
 from __future__ import annotations
 
+import inspect
+
 import torch
 from diffusers import LTX2ConditionPipeline
 from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition, retrieve_latents
@@ -38,14 +40,18 @@ class VidLongLTX2ConditionPipeline(LTX2Family, VidlongPipelineMixin, LTX2Conditi
 
     def __call__(self, *args, image=None, last_image=None, **kwargs):
         """Its call (`VidlongPipelineMixin`), `image` (a PIL image or an image file's path) conditioning the first latent frame
-        and `last_image` the last, after any ``conditions`` given (`image_conditions`)."""
+        and `last_image` the last, after any ``conditions`` given, by name or by position (`image_conditions`); a prompt
+        given by position, where its call takes ``conditions`` first, refused in one line as the mixin refuses it."""
         from ..validate import load_call_images
 
-        if image is not None or last_image is not None:
-            images = dict(image=image, last_image=last_image)
-            load_call_images(images, None, type(self).__name__)
-            kwargs["conditions"] = image_conditions(kwargs.get("conditions"), images["image"], images["last_image"])
-        return super().__call__(*args, **kwargs)
+        if image is None and last_image is None:
+            return super().__call__(*args, **kwargs)
+        arguments = inspect.signature(LTX2ConditionPipeline.__call__).bind_partial(self, *args, **kwargs).arguments
+        del arguments["self"]
+        arguments.update(image=image, last_image=last_image)
+        load_call_images(arguments, "conditions" if args else None, LTX2ConditionPipeline.__name__)
+        arguments["conditions"] = image_conditions(arguments.get("conditions"), arguments.pop("image"), arguments.pop("last_image"))
+        return super().__call__(**arguments)
 
     def start_noise(self, kind: str, shape, native_frames: int, generator=None) -> torch.Tensor:
         """Noise of `kind` for latents `shape` ``[1, C, F, h, w]``: plain noise as its call draws it, over its packed tokens
