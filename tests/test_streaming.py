@@ -172,10 +172,12 @@ def test_chunked_decode_is_the_whole_decode(onednn):
 
 
 @torch.no_grad()
-def test_a_vae_compiled_in_place_streams_on_the_cpu_through_pytorchs_own_path():
-    """The README's ``pipe.vae.decoder.compile()`` (and the encoder's) on the CPU: the streaming decoder and encoder leave
-    their oneDNN fast paths, whose direct calls dynamo cannot trace (a stream raised there), to the compiled module, which
-    gives the whole decode and encode bit for bit (dynamo's eager backend: its graph runs PyTorch's own convolutions)."""
+@pytest.mark.parametrize("wrapped", [False, True], ids=["in-place", "wrapped"])
+def test_a_vae_compiled_in_place_streams_on_the_cpu_through_pytorchs_own_path(wrapped):
+    """The README's ``pipe.vae.decoder.compile()`` (and the encoder's; or each wrapped, ``vae.decoder =
+    torch.compile(vae.decoder)``) on the CPU: the streaming decoder and encoder leave their oneDNN fast paths, whose direct
+    calls dynamo cannot trace (a stream raised there; wrapped, it still did), to the compiled module, which gives the whole
+    decode and encode bit for bit (dynamo's eager backend: its graph runs PyTorch's own convolutions)."""
     from tiny_pipeline import tiny_vae
     from vidlong.vae_stream import StreamingWanDecoder, StreamingWanEncoder, encode_frames
 
@@ -183,8 +185,12 @@ def test_a_vae_compiled_in_place_streams_on_the_cpu_through_pytorchs_own_path():
     latents = torch.randn(1, 4, 2, 4, 4, generator=torch.Generator().manual_seed(4))
     pixels = torch.rand(1, 3, 5, 32, 32, generator=torch.Generator().manual_seed(5)) * 2 - 1
     whole, encoded = vae.decode(latents, return_dict=False)[0], encode_frames(vae, pixels)
-    vae.decoder.compile(backend="eager")
-    vae.encoder.compile(backend="eager")
+    for part in ("decoder", "encoder"):
+        module = getattr(vae, part)
+        if wrapped:
+            setattr(vae, part, torch.compile(module, backend="eager"))
+        else:
+            module.compile(backend="eager")
     decoder, encoder = StreamingWanDecoder(vae), StreamingWanEncoder(vae)
     assert not decoder.onednn and not encoder.onednn
     assert torch.equal(torch.cat([decoder.decode(latents[:, :, :1]), decoder.decode(latents[:, :, 1:])], dim=2), whole)

@@ -21,13 +21,16 @@ from contextlib import ExitStack, contextmanager, nullcontext
 
 import torch
 from diffusers.models.autoencoders.autoencoder_kl_wan import WanRMS_norm, patchify, unpatchify
+from diffusers.utils.torch_utils import is_compiled_module
 
 
 def onednn_available(vae, part: str = "decoder") -> bool:
     """Whether `onednn_conv3d` can serve `vae`'s `part` ("decoder" or "encoder"): on a CPU with oneDNN, in float32, or in
-    bfloat16 where the CPU has bfloat16 instructions (e.g. AVX512-BF16, AMX); not where the part is compiled in place
-    (``vae.decoder.compile()``), as dynamo does not trace oneDNN's direct calls: its graph runs PyTorch's own instead."""
-    if getattr(getattr(vae, part), "_compiled_call_impl", None) is not None:
+    bfloat16 where the CPU has bfloat16 instructions (e.g. AVX512-BF16, AMX); not where the part is compiled, in place
+    (``vae.decoder.compile()``) or wrapped (``vae.decoder = torch.compile(vae.decoder)``), as dynamo does not trace
+    oneDNN's direct calls: its graph runs PyTorch's own instead."""
+    module = getattr(vae, part)
+    if getattr(module, "_compiled_call_impl", None) is not None or is_compiled_module(module):
         return False
     if not (vae.device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
         return False
