@@ -481,7 +481,8 @@ def test_ltx_image_to_video_generates_as_its_pipeline_does(ltx_i2v_folder, image
 def test_a_call_takes_an_image_files_path_and_refuses_a_prompt_given_where_it_takes_the_image(ltx_i2v_folder, image_path):
     """vidlong's call of a pipeline whose diffusers call takes ``image`` first: ``image=`` given as a file's path is that
     file's picture (the same video as its PIL image, bit for bit); a prompt given by position, which diffusers would take
-    for the image, is refused in one line naming the keyword, before any step; so is a text where no file is."""
+    for the image, is refused in one line naming the keyword, before any step, and so is a batch of them (a list: diffusers
+    raised its ValueError for want of a prompt); so is a text where no file is."""
     from PIL import Image
 
     pipe = load_pipeline(ltx_i2v_folder, device="cpu")
@@ -494,6 +495,9 @@ def test_a_call_takes_an_image_files_path_and_refuses_a_prompt_given_where_it_ta
     with pytest.raises(VidlongError, match=r"^prompt given by position: LTXImageToVideoPipeline's call takes image first, so "
                                            r"the text 'a red ball' went to image; pass the prompt by name, pipe\(prompt=\.\.\.\)$"):
         pipe("a red ball", num_frames=9)
+    with pytest.raises(VidlongError, match=r"^prompt given by position: LTXImageToVideoPipeline's call takes image first, so "
+                                           r"the text 'a red ball' went to image"):
+        pipe(["a red ball", "a blue ball"], num_frames=9)
     with pytest.raises(VidlongError, match=r"^image \(--image\): no image file at no-such\.png; check the path$"):
         pipe(image="no-such.png", prompt="a red ball")
 

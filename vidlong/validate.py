@@ -566,17 +566,19 @@ IMAGE_ARGUMENTS = ("image", "last_image")
 
 def load_call_images(arguments: dict, first: Optional[str], pipeline: str) -> None:
     """A call's `arguments` (by name) with the image file paths given for `IMAGE_ARGUMENTS` loaded (`load_image`: RGB PIL
-    images). A text given as the call's first positional argument where `pipeline`'s call takes another input first (`first`:
-    that parameter's name, e.g. ``image``, ``video``, ``conditions``; None where nothing was given by position) is refused in
-    one line naming the prompt's keyword: diffusers would take it for a picture and fail deep in its call."""
+    images). A text (or a list of texts: a batch of prompts) given as the call's first positional argument where `pipeline`'s
+    call takes another input first (`first`: that parameter's name, e.g. ``image``, ``video``, ``conditions``; None where
+    nothing was given by position) is refused in one line naming the prompt's keyword: diffusers would take it for a picture
+    and fail deep in its call."""
     import os
 
     from .generate import load_image
 
     given = arguments.get(first) if first not in (None, "prompt") else None
-    if isinstance(given, str) and not (first in IMAGE_ARGUMENTS and os.path.isfile(given)):
-        raise VidlongError(f"prompt given by position: {pipeline}'s call takes {first} first, so the text {given[:40]!r} went "
-                           f"to {first}; pass the prompt by name, pipe(prompt=...)")
+    texts = given if isinstance(given, list) and given else [given]
+    if all(isinstance(text, str) and not (first in IMAGE_ARGUMENTS and os.path.isfile(text)) for text in texts):
+        raise VidlongError(f"prompt given by position: {pipeline}'s call takes {first} first, so the text {texts[0][:40]!r} "
+                           f"went to {first}; pass the prompt by name, pipe(prompt=...)")
     for name in IMAGE_ARGUMENTS:
         if isinstance(arguments.get(name), (str, os.PathLike)):
             arguments[name] = load_image(arguments[name], name)
