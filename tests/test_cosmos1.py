@@ -229,7 +229,7 @@ def test_what_it_does_not_run_is_refused_before_loading(release, image_path, tmp
 
 def test_video2world_refuses_no_image_and_a_video_condition(release, tmp_path, capsys, monkeypatch):
     """Video2World without an image is refused in one line before loading; its call's ``video=`` condition, which vidlong
-    does not serve, in one line naming `vidlong extend`."""
+    does not serve, in one line naming `vidlong extend`, by name or by position (passed through to its call before)."""
     from PIL import Image
 
     video2world, folder = release
@@ -240,6 +240,8 @@ def test_video2world_refuses_no_image_and_a_video_condition(release, tmp_path, c
                           tmp_path, capsys, monkeypatch)
     with pytest.raises(vidlong.VidlongError, match=r"^vidlong serves Cosmos 1.0 Video2World from an image[^\n]*extend[^\n]*$"):
         pipe(prompt="a red ball", video=[Image.new("RGB", (48, 32))] * 9)
+    with pytest.raises(vidlong.VidlongError, match=r"^vidlong serves Cosmos 1.0 Video2World from an image"):
+        pipe(None, [Image.new("RGB", (48, 32))] * 9, prompt="a red ball")  # its call's second parameter
 
 
 def test_held_statistics_repeat_each_channels_last_frame_and_put_the_config_back():

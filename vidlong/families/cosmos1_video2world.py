@@ -8,6 +8,8 @@ latent, hands the transformer that frame scaled by ``c_in(augment_sigma)`` with 
 frames ``c_in(σ)·x``, mask 0), and keeps the image's latent as that frame's denoised estimate. Units: latent frames."""
 from __future__ import annotations
 
+import inspect
+
 import torch
 from diffusers import CosmosVideoToWorldPipeline
 
@@ -58,9 +60,10 @@ class VidLongCosmosVideoToWorldPipeline(Cosmos1Family, VidlongPipelineMixin, Cos
     chunk_streamer = AugmentedImageStreamer
 
     def __call__(self, *args, **kwargs):
-        """Its call, a ``video=`` condition refused in one line (vidlong serves its image; `vidlong extend` continues a
-        video)."""
-        if kwargs.get("video") is not None:
+        """Its call, a ``video`` condition (by name or by position) refused in one line (vidlong serves its image; `vidlong
+        extend` continues a video)."""
+        bound = inspect.signature(CosmosVideoToWorldPipeline.__call__).bind_partial(self, *args, **kwargs)
+        if bound.arguments.get("video") is not None:
             raise VidlongError("vidlong serves Cosmos 1.0 Video2World from an image (image=); its video= condition is not "
                                "served: continue a video with vidlong extend, or pass its first frame as image=")
         return super().__call__(*args, **kwargs)
