@@ -60,6 +60,8 @@ class FrameStatistics:
                            for name in ("latents_mean", "latents_std")]
 
     def _at(self, start: int, like: torch.Tensor) -> list:
+        """[mean, std], each ``[1, C, f, 1, 1]`` for latent frames ``start .. start + f - 1`` (f: `like`'s frames, its
+        dim 2), the table's last frame held past it, on `like`'s device and in its dtype."""
         index = torch.arange(start, start + like.shape[2]).clamp(max=self.tables[0].shape[2] - 1)
         return [table[:, :, index].to(like) for table in self.tables]
 
@@ -93,6 +95,9 @@ class StatisticsDecoder:
         return self.vae.decode(latents.to(self.vae.device, self.vae.dtype), return_dict=False)[0]
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """The next chunk's normalised latents ``[1, C, f, h, w]`` (the latent frames after those handed before) -> its
+        pixels ``[1, 3, T, H, W]`` in [-1, 1]: T = 8·(f - 1) + 1 for a stream's first chunk, 8·f after it (its VAE's 8x
+        in time)."""
         raw = self.statistics.to_vae(latents.float(), self.handed)
         self.handed += latents.shape[2]
         return self.overlap.decode(raw)
@@ -112,6 +117,8 @@ class DenoisedEuler:
         return getattr(self.scheduler, name)
 
     def step(self, denoised: torch.Tensor, timestep, sample: torch.Tensor, return_dict: bool = False):
+        """`sample` ``[B, C, f, h, w]`` at `timestep` stepped to the next σ by the guided `denoised` estimate (its shape):
+        the scheduler's output (a tuple, its first the next sample, unless `return_dict`)."""
         return self.scheduler.step(denoised, timestep, sample, return_dict=return_dict, pred_original_sample=denoised)
 
 
@@ -120,6 +127,7 @@ class CosmosVAEChunks:
     (`FrameStatistics`), under `CosmosFamily`'s guardrail."""
 
     def stream_decoder(self):
+        """A new stream's `StatisticsDecoder` (its first chunk de-normalised from latent frame 0)."""
         return StatisticsDecoder(self.vae, FrameStatistics(self.vae, self.scheduler.config.sigma_data))
 
     def stream_encode(self, pixels: torch.Tensor) -> torch.Tensor:
