@@ -74,8 +74,9 @@ class VidlongAttnProcessor:
         group = None if stock else ulysses_group(self._parallel_config)
         if group is not None:  # context parallelism: every token of this rank's heads, as diffusers' Ulysses does
             if text_tokens:
-                raise VidlongError("vidlong runs joint text attention (CogVideoX, HunyuanVideo) on one device; "
-                                   "context parallelism serves Wan and LTX-Video")
+                raise VidlongError("vidlong runs attention with tokens beside the video's (the joint text of CogVideoX and "
+                                   "HunyuanVideo, Kandinsky 6's image, LTX-2's keyframes) on one device; context parallelism "
+                                   "serves Wan and LTX-Video: drop the parallel config, or the keyframe")
             query, key, value = (to_heads(x, group) for x in (query, key, value))  # a stream's cache keeps these heads
         if stream is not None:
             out = stream.attend(self.kv, query, key, value, self._attention_backend)
