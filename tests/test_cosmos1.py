@@ -20,6 +20,7 @@ from test_cosmos import NATIVE, ReferenceAttention
 
 import vidlong
 from vidlong.attention.adapters.cosmos import COSMOS
+from vidlong.video_io import write_video
 
 METHODS = {"ultravico": vidlong.UltraViCo(alpha=0.8), "fusion": vidlong.SpectralFusion(windows=(1,))}
 #: Text2World's transformer (the latents alone) and Video2World's (a condition-mask channel too)
@@ -211,7 +212,10 @@ def test_it_streams_from_its_context_and_extends(release, image_path, tmp_path):
     (["stream", "--chunks", "2", "--save-latents", "s.pt"], "normalised by its VAE's statistics of their frame's place"),
     (["extend", "--latents", "s.pt", "--chunks", "1"], "normalised by its VAE's statistics of their frame's place"),
     (["generate", "--image", "in.png"], "Cosmos-Predict2 and 1.0 Video2World or Sana-Video)"),
-], ids=["riflex", "window-sinks", "fifo", "cache", "past-learnable-tables", "frames", "save-latents", "latents", "image"])
+    (["extend", "--video", "in.mp4", "--chunks", "1", "--device", "cpu", "--dtype", "bfloat16"],
+     "dtype bfloat16: this model's VAE (AutoencoderKLCosmos) encodes with avg_pool3d, which torch runs in bfloat16 on CUDA only"),
+], ids=["riflex", "window-sinks", "fifo", "cache", "past-learnable-tables", "frames", "save-latents", "latents", "image",
+        "cpu-bfloat16-encode"])
 def test_what_it_does_not_run_is_refused_before_loading(release, image_path, tmp_path, capsys, monkeypatch, command, says):
     """RIFLEx, the -sinks methods, fifo and a cached stream (as every family whose RoPE is made at every forward and whose
     streams re-noise), a length past its learnable tables' 120 latent frames (8·120 + 9 pixel frames), a length its VAE does
@@ -222,7 +226,9 @@ def test_what_it_does_not_run_is_refused_before_loading(release, image_path, tmp
         pytest.skip("Text2World's")
     if "--latents" in command:
         torch.save(torch.zeros(1), tmp_path / "s.pt")
-    command = [str(tmp_path / part) if part == "s.pt" else part for part in command]
+    if "in.mp4" in command:
+        write_video(str(tmp_path / "in.mp4"), np.zeros((9, 32, 48, 3), np.uint8), 30)
+    command = [str(tmp_path / part) if part in ("s.pt", "in.mp4") else part for part in command]
     check_release_refuses(folder, image_path if video2world and command[0] != "extend" else None, command, says, tmp_path,
                           capsys, monkeypatch)
 

@@ -175,14 +175,16 @@ def _check_model(args) -> Path:
     from .models import check_model_folder, pipeline_facts, pipeline_task, spec_for_folder
     from .schedulers.timeline import parse_prompt_timeline
     from .video_to_video import check_redraws
-    from .validate import (check_compile, check_device, check_diagonal_offload, check_diagonal_stream, check_dtype,
-                           check_folder_guider, check_image_codec, check_keeps_latents, check_negative_prompt, check_offload,
-                           check_streamable, fewest_frames_extended, limits_for_folder, resolve_context, streams,
+    from .validate import (check_compile, check_cpu_bfloat16_encode, check_device, check_diagonal_offload, check_diagonal_stream,
+                           check_dtype, check_folder_guider, check_image_codec, check_keeps_latents, check_negative_prompt,
+                           check_offload, check_streamable, fewest_frames_extended, limits_for_folder, resolve_context, streams,
                            uses_causal_sampler)
 
     folder = check_model_folder(args.model)
     device = check_device(args.device)
     check_dtype(args.dtype, device)
+    encodes = args.command == "extend" or bool(getattr(args, "image", None) or getattr(args, "video", None))
+    check_cpu_bfloat16_encode(folder, device, args.dtype, encodes)
     if args.command == "generate":
         check_offload(args.offload, device)
         if args.method == "fifo":

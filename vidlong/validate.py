@@ -367,6 +367,23 @@ def check_dtype(dtype, device):
     return dtype
 
 
+#: VAE classes whose encoder torch cannot run in bfloat16 on the CPU (Cosmos 1.0's: `avg_pool3d` has no bfloat16 CPU kernel)
+NO_CPU_BFLOAT16_ENCODERS = ("AutoencoderKLCosmos",)
+
+
+def check_cpu_bfloat16_encode(folder, device, dtype: Optional[str], encodes: bool) -> None:
+    """One line where a run that `encodes` pixels (a first frame, a video to continue or redraw) would run, on the CPU in
+    bfloat16 (`dtype` as the CLI names it), a VAE encoder torch has no bfloat16 CPU kernel for (`NO_CPU_BFLOAT16_ENCODERS`)."""
+    from .models import folder_configs
+
+    if not encodes or dtype != "bfloat16" or device.type != "cpu":
+        return
+    vae = (folder_configs(Path(folder))[0].get("vae") or [None, None])[-1]
+    if vae in NO_CPU_BFLOAT16_ENCODERS:
+        raise VidlongError(f"{named('dtype')} bfloat16: this model's VAE ({vae}) encodes with avg_pool3d, which torch runs in "
+                           "bfloat16 on CUDA only; on the CPU use --dtype float32")
+
+
 def check_device(device):
     """`device` (None: cuda when available, else cpu) as a torch device that exists here, or one line."""
     import torch
