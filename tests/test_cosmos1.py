@@ -250,6 +250,24 @@ def test_video2world_refuses_no_image_and_a_video_condition(release, tmp_path, c
         pipe(None, [Image.new("RGB", (48, 32))] * 9, prompt="a red ball")  # its call's second parameter
 
 
+def test_what_encodes_is_refused_in_one_line_on_the_cpu_in_bfloat16(release, image_path):
+    """From Python on the CPU in bfloat16, where torch has no bfloat16 kernel for its VAE encoder's avg_pool3d: Video2World's
+    call (its image encoded at every call) and an extension of either release are refused in one line naming float32,
+    before the encoder runs (torch raised deep in it); Text2World's call, which encodes nothing, is not refused."""
+    video2world, folder = release
+    pipe = vidlong.load_pipeline(folder, device="cpu", dtype="bfloat16")
+    pipe.set_progress_bar_config(disable=True)
+    says = r"^dtype \(--dtype\) bfloat16: this model's VAE \(AutoencoderKLCosmos\) encodes with avg_pool3d[^\n]*use float32$"
+    with pytest.raises(vidlong.VidlongError, match=says):
+        pipe.extend("a red ball", video=np.zeros((9, 32, 48, 3), np.uint8), chunks=1)
+    if video2world:
+        with pytest.raises(vidlong.VidlongError, match=says):
+            pipe(prompt="a red ball", image=str(image_path), height=32, width=48, num_inference_steps=1)
+    else:
+        made = pipe(prompt="a red ball", height=32, width=48, num_frames=9, num_inference_steps=1, output_type="latent")
+        assert made.frames.isfinite().all()
+
+
 def test_held_statistics_repeat_each_channels_last_frame_and_put_the_config_back():
     """Within `held_statistics` the VAE config's per-frame statistics cover the frames asked for, each channel's own frames
     first as they were, then its last frame's repeated; after it the config is the VAE's own again; a config with no

@@ -380,8 +380,20 @@ def check_cpu_bfloat16_encode(folder, device, dtype: Optional[str], encodes: boo
         return
     vae = (folder_configs(Path(folder))[0].get("vae") or [None, None])[-1]
     if vae in NO_CPU_BFLOAT16_ENCODERS:
-        raise VidlongError(f"{named('dtype')} bfloat16: this model's VAE ({vae}) encodes with avg_pool3d, which torch runs in "
-                           "bfloat16 on CUDA only; on the CPU use --dtype float32")
+        raise VidlongError(_cpu_bfloat16_encode_refusal(vae))
+
+
+def check_vae_encodes_here(vae) -> None:
+    """`check_cpu_bfloat16_encode` for a loaded `vae` about to encode (from Python: a call, a stream or an extension)."""
+    import torch
+
+    if type(vae).__name__ in NO_CPU_BFLOAT16_ENCODERS and vae.device.type == "cpu" and vae.dtype == torch.bfloat16:
+        raise VidlongError(_cpu_bfloat16_encode_refusal(type(vae).__name__))
+
+
+def _cpu_bfloat16_encode_refusal(vae: str) -> str:
+    return (f"{named('dtype')} bfloat16: this model's VAE ({vae}) encodes with avg_pool3d, which torch runs in bfloat16 on "
+            "CUDA only; on the CPU use float32")
 
 
 def check_device(device):

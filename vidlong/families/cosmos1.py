@@ -20,6 +20,7 @@ from diffusers.configuration_utils import FrozenDict
 from ..attention.adapters.cosmos import COSMOS
 from ..pipeline import VidlongPipelineMixin
 from ..vae_stream import OverlapDecoder
+from ..validate import check_vae_encodes_here
 from .common import DECODE_OVERLAP, replaced
 from .cosmos import CosmosFamily, EDMLatents
 
@@ -134,6 +135,7 @@ class CosmosVAEChunks:
         """Pixels ``[1, 3, 8k + 1, H, W]`` in [-1, 1] -> normalised latents ``[1, C, k + 1, h, w]``, each latent frame by its
         place in them (its encoder's latent, no distribution to draw from)."""
         vae = self.vae
+        check_vae_encodes_here(vae)
         latents = vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.mode().float()
         return FrameStatistics(vae, self.scheduler.config.sigma_data).from_vae(latents)
 

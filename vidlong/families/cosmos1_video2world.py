@@ -16,6 +16,7 @@ from diffusers import CosmosVideoToWorldPipeline
 from ..errors import VidlongError
 from ..models import pixel_frames
 from ..pipeline import VidlongPipelineMixin
+from ..validate import check_vae_encodes_here
 from .cosmos import CosmosStreamer
 from .cosmos1 import Cosmos1Family, FrameStatistics
 from .cosmos_video2world import ConditioningFrame
@@ -66,6 +67,7 @@ class VidLongCosmosVideoToWorldPipeline(Cosmos1Family, VidlongPipelineMixin, Cos
         if bound.arguments.get("video") is not None:
             raise VidlongError("vidlong serves Cosmos 1.0 Video2World from an image (image=); its video= condition is not "
                                "served: continue a video with vidlong extend, or pass its first frame as image=")
+        check_vae_encodes_here(self.vae)  # its image, at every call
         return super().__call__(*args, **kwargs)
 
     @torch.no_grad()
@@ -78,6 +80,7 @@ class VidLongCosmosVideoToWorldPipeline(Cosmos1Family, VidlongPipelineMixin, Cos
 
         if latent is None:
             vae = self.vae
+            check_vae_encodes_here(vae)
             pixels = self.video_processor.preprocess(load_image(image), height, width).unsqueeze(2)
             black = pixels.new_zeros(1, 3, pixel_frames(frames, self.vae_scale_factor_temporal) - 1, height, width)
             video = torch.cat([pixels, black], dim=2).to(self._execution_device, vae.dtype)
