@@ -392,11 +392,12 @@ def test_app_subcommand_errors_are_one_line(model_dir):
 
 
 @contextlib.contextmanager
-def served_client(folder, downloads):
-    """A client of the app served on a free port over the model folder `folder`, closed afterwards."""
+def served_client(folder, downloads, task=None):
+    """A client of the app served on a free port over the model folder `folder` (loaded for `task`, as ``vidlong app --task``
+    loads it), closed afterwards."""
     from vidlong.apps import gradio_app
 
-    demo = gradio_app.build_app(load_pipeline(folder, device="cpu"))
+    demo = gradio_app.build_app(load_pipeline(folder, device="cpu", task=task))
     demo.queue()
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, show_error=True)
     try:
@@ -736,6 +737,24 @@ def test_an_ltx2_model_generates_and_streams_videos_with_their_sound(tmp_path_fa
         with pytest.raises(AppError, match="context cache is not available for LTX2VideoTransformer3DModel: each chunk"):
             client.predict(prompt="a red circle", seconds=1, chunk=1, context="cache", api_name="/stream")
 
+
+def test_an_ltx2_condition_model_served_for_an_image_takes_a_first_and_a_last_frame(tmp_path_factory, image_path,
+                                                                                     last_image_path):
+    """An `LTX2ConditionPipeline` folder served as ``vidlong app --task i2v`` serves it: /generate takes the first and the
+    last frame (conditions at its first and last latent frames), with the methods at 2x, and its settings record both;
+    its mp4 holds its sound."""
+    from conftest import mp4_audio
+    from gradio_client import handle_file
+    from tiny_pipeline import save_tiny_ltx2_pipeline
+
+    folder = save_tiny_ltx2_pipeline(tmp_path_factory.mktemp("tiny-ltx2-condition"), num_inference_steps=1, latest=True,
+                                     pipeline="LTX2ConditionPipeline")
+    with served_client(folder, tmp_path_factory.mktemp("ltx2-condition-downloads"), task="i2v") as client:
+        video, settings = client.predict(prompt="a red circle", method="both", ratio=2, image=handle_file(str(image_path)),
+                                         last_image=handle_file(str(last_image_path)), api_name="/generate")
+        frames, fps = read_video(video_path(video))
+        assert frames.shape[0] == 25 and fps == 24 and settings["image"] and settings["last_image"]
+        assert abs(mp4_audio(video_path(video), 16000).shape[1] / 16000 - 25 / 24) < 0.1
 
 
 def test_a_kandinsky6_model_generates_and_streams_videos_with_their_sound(tmp_path_factory):
