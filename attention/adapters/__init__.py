@@ -10,6 +10,7 @@ from .anyflow_far import ANYFLOW_FAR
 from .base import FamilyAdapter
 from .cogvideox import COGVIDEOX
 from .cosmos import COSMOS
+from .cosmos_controlnet import COSMOS_CONTROLNET
 from .easyanimate import EASYANIMATE
 from .framepack import FRAMEPACK
 from .helios import HELIOS
@@ -30,7 +31,8 @@ from .wan_vace import WAN_VACE
 #: every family vidlong serves
 ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, WAN_VACE, WAN_ANIMATE, SKYREELS_V2, LTX_VIDEO, LTX_2, COGVIDEOX, HUNYUAN_VIDEO,
                                        HUNYUAN_VIDEO_15, MOCHI, KANDINSKY_5, KANDINSKY_6, MOTIF_VIDEO, EASYANIMATE, ALLEGRO,
-                                       ANYFLOW, ANYFLOW_FAR, HELIOS, FRAMEPACK, COSMOS, SANA_VIDEO)
+                                       ANYFLOW, ANYFLOW_FAR, HELIOS, FRAMEPACK, COSMOS, COSMOS_CONTROLNET,
+                                       SANA_VIDEO)
 
 
 def adapter_for(transformer, call: str = "vidlong.apply") -> FamilyAdapter:

@@ -48,10 +48,18 @@ class CosmosAdapter(FamilyAdapter):
 
     def parts_refusal(self, pipeline, transformer, vae) -> Optional[str]:
         """A transformer that takes the padding mask as a channel (``concat_padding_mask``, every release's) resizes it with
-        torchvision in its forward: refused where torchvision is not installed."""
+        torchvision in its forward: refused where torchvision is not installed. Cosmos-Transfer2.5's control branch
+        (`CosmosControlNetModel`) always does, through the ``transforms`` its module imports where torchvision is installed:
+        refused where that module has none."""
         if transformer.get("concat_padding_mask", True) and importlib.util.find_spec("torchvision") is None:
             return ("this Cosmos transformer (concat_padding_mask) resizes its padding mask with torchvision, which is not "
                     "installed: pip install torchvision (or vidlong[cosmos])")
+        if pipeline == "Cosmos2_5_TransferPipeline":
+            from diffusers.models.controlnets import controlnet_cosmos
+
+            if getattr(controlnet_cosmos, "transforms", None) is None:
+                return ("Cosmos-Transfer2.5's control branch (CosmosControlNetModel) resizes its padding mask with "
+                        "torchvision, which is not installed: pip install torchvision (or vidlong[cosmos])")
         return None
 
     def index_refusal(self, index) -> Optional[str]:

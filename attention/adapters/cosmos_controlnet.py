@@ -1,0 +1,28 @@
+"""NVIDIA Cosmos-Transfer2.5's control branch (`CosmosControlNetModel`): a few of Predict2.5's blocks
+(`CosmosTransformerBlock`) that run the control video's tokens (its latents, the condition mask and the padding mask as
+channels, patch ``(1, 2, 2)``) through their own self-attention ``control_blocks[i].attn1`` (`CosmosAttnProcessor2_0`: the
+Cosmos adapter's q/k/v) over the same frame-major grid as the video's latents ``[B, C, F, H, W]``, with its own RoPE of
+the same table. The pipeline's call cuts the control video to the chunk's frames, so its tokens line up with the chunk's
+latent frames one for one: past the native window the branch sees the same longer grid as the transformer, and vidlong's
+methods act on it too (the pipeline applies the transformer's methods to it, `vidlong.families.cosmos_transfer`). Its text
+cross-attention ``attn2`` keeps its own processor."""
+from __future__ import annotations
+
+from ..layout import TokenLayout
+from .cosmos import CosmosAdapter
+
+
+class CosmosControlNetAdapter(CosmosAdapter):
+    name = "cosmos-controlnet"
+    transformer_class = "CosmosControlNetModel"
+
+    def self_attentions(self, transformer) -> list:
+        return [block.attn1 for block in transformer.control_blocks]
+
+    def layout(self, transformer, args, kwargs, native_frames) -> TokenLayout:
+        """The grid of its control latents ``[B, C, F, H, W]`` (its first argument, ``controls_latents``)."""
+        latents = args[0] if args else kwargs["controls_latents"]
+        return TokenLayout.from_latents(latents.shape, transformer.config.patch_size, native_frames)
+
+
+COSMOS_CONTROLNET = CosmosControlNetAdapter()
