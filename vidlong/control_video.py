@@ -1,7 +1,7 @@
 """A control video from `generate`, the CLI and the app (``control_video``): the video a control model follows (depth, pose,
 edges, ...), whose length the output takes; Wan VACE's also with ``mask_video`` (frames it keeps where the mask is black)
-and ``reference_images``, CogVideoX-Fun's control pipeline the video alone. vidlong's methods let that video be longer
-than the native window in one call."""
+and ``reference_images``, CogVideoX-Fun's control pipeline and Cosmos-Transfer2.5 the video alone. vidlong's methods let
+that video be longer than the native window in one call (Cosmos-Transfer2.5's: in one chunk of its call)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -10,10 +10,13 @@ from .errors import VidlongError, named
 from .models import latent_frames
 
 #: the pipelines whose call takes a control video, and what else it takes (`ModelLimits.control`): "vace" (a mask video
-#: and reference images too), "fun" (the control video alone, which its call needs)
-CONTROL_PIPELINES = {"WanVACEPipeline": "vace", "CogVideoXFunControlPipeline": "fun"}
+#: and reference images too), "fun" and "transfer" (the control video alone, which their calls need)
+CONTROL_PIPELINES = {"WanVACEPipeline": "vace", "CogVideoXFunControlPipeline": "fun", "Cosmos2_5_TransferPipeline": "transfer"}
 #: the one-line name of the control models, for refusals
-CONTROL_MODELS = "a Wan VACE model (WanVACEPipeline) or a CogVideoX-Fun control model (CogVideoXFunControlPipeline)"
+CONTROL_MODELS = ("a Wan VACE model (WanVACEPipeline), a CogVideoX-Fun control model (CogVideoXFunControlPipeline) or "
+                  "Cosmos-Transfer2.5 (Cosmos2_5_TransferPipeline)")
+#: the control models that follow a control video alone, which their calls need, by `ModelLimits.control`
+VIDEO_ONLY_MODELS = {"fun": "a CogVideoX-Fun control model", "transfer": "a Cosmos-Transfer2.5 model"}
 
 
 def check_control_request(request, limits) -> Optional[int]:
@@ -22,9 +25,9 @@ def check_control_request(request, limits) -> Optional[int]:
     ``step·k + 1`` it holds: 4k+1, CogVideoX's 8k+1), or None without a control video."""
     from .video_to_video import frame_count, frames_taken, redrawn_frame_step
 
-    if request.mask_video is not None and limits.control == "fun":
-        raise VidlongError(f"{named('mask_video')} marks where a VACE model generates; a CogVideoX-Fun control model follows "
-                           f"its {named('control_video')} alone: drop {named('mask_video')}")
+    if request.mask_video is not None and limits.control in VIDEO_ONLY_MODELS:
+        raise VidlongError(f"{named('mask_video')} marks where a VACE model generates; {VIDEO_ONLY_MODELS[limits.control]} "
+                           f"follows its {named('control_video')} alone: drop {named('mask_video')}")
     if request.control_video is None:
         if request.mask_video is not None and limits.control == "vace":
             raise VidlongError(f"{named('mask_video')} marks where a VACE model generates over its control video: pass "
@@ -50,10 +53,10 @@ def check_control_request(request, limits) -> Optional[int]:
 
 
 def check_control_given(request, limits) -> None:
-    """One line where the pipeline of `limits` needs a control video (CogVideoX-Fun's) and `request` gives none; last of a
-    request's checks, so that what the model does not take at all is named first."""
-    if limits.control == "fun" and request.control_video is None:
-        raise VidlongError(f"a CogVideoX-Fun control model follows a control video: pass {named('control_video')} (its "
+    """One line where the pipeline of `limits` needs a control video (CogVideoX-Fun's, Cosmos-Transfer2.5's) and `request`
+    gives none; last of a request's checks, so that what the model does not take at all is named first."""
+    if limits.control in VIDEO_ONLY_MODELS and request.control_video is None:
+        raise VidlongError(f"{VIDEO_ONLY_MODELS[limits.control]} follows a control video: pass {named('control_video')} (its "
                            "length is the video's)")
 
 
@@ -85,16 +88,17 @@ def check_takes_control_video(limits, field: str = "control_video") -> None:
 def control_arguments(request, kind: str, frames: int, height: int, width: int) -> tuple[dict, Optional[float]]:
     """The call's control arguments of a checked request for a pipeline of `kind` (`CONTROL_PIPELINES`): the first `frames`
     of its control video (and mask video) as PIL images resized to `width` x `height` (the control video bilinear, the mask
-    nearest: diffusers' VACE call would keep a smaller video's own size, which the latents of that size would not match),
-    as VACE's ``video=`` and ``mask=`` or CogVideoX-Fun's ``control_video=``; and the control video file's frame rate (None
-    for frames from Python)."""
+    nearest: diffusers' VACE call would keep a smaller video's own size, which the latents of that size would not match;
+    Cosmos-Transfer2.5's would resize it to its height and a width of the video's aspect), as VACE's ``video=`` and
+    ``mask=``, CogVideoX-Fun's ``control_video=`` or Cosmos-Transfer2.5's ``controls=``; and the control video file's frame
+    rate (None for frames from Python)."""
     from PIL import Image
 
     from .video_to_video import input_video
 
     video, fps = input_video(request.control_video, frames, "control_video")
     frames_in = [Image.fromarray(frame).resize((width, height), Image.BILINEAR) for frame in video]
-    arguments = {"video" if kind == "vace" else "control_video": frames_in}
+    arguments = {{"vace": "video", "transfer": "controls"}.get(kind, "control_video"): frames_in}
     if request.mask_video is not None:
         masks = input_video(request.mask_video, frames, "mask_video")[0]
         arguments["mask"] = [Image.fromarray(frame).resize((width, height), Image.NEAREST) for frame in masks]

@@ -366,7 +366,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     redraw = request.video is not None and not every_step  # else the call continues or edits the video
     total_steps = steps_of(request, spec, n_latent, diagonal, every_step)
     if diagonal is None:  # a call that denoises chunk after chunk reports each chunk's steps
-        total_steps = pipe.steps_reported(total_steps, n_latent)
+        total_steps = pipe.steps_reported(total_steps, n_latent, methods)
     noise = request.noise or default_noise(request.method, request.preset)
     extra = {name: load_image(getattr(request, name), name) for name in ("image", "last_image") if has_image(getattr(request, name))}
     fps, first_frame = float(spec.fps), extra.get("image")

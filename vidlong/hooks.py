@@ -186,9 +186,10 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
             `SkyReelsV2Transformer3DModel`, `CogVideoXTransformer3DModel`, `HunyuanVideoTransformer3DModel`,
             `HunyuanVideo15Transformer3DModel`, `MochiTransformer3DModel`, `Kandinsky5Transformer3DModel`,
             `Kandinsky6Transformer3DModel`, `MotifVideoTransformer3DModel`, `EasyAnimateTransformer3DModel`,
-            `AllegroTransformer3DModel`, `AnyFlowTransformer3DModel`, `CosmosTransformer3DModel`, `SanaVideoTransformer3DModel` (no
-            UltraViCo and no softmax kernel: its self-attention is linear); `AnyFlowFARTransformer3DModel` and
-            `HeliosTransformer3DModel` refuse the methods in one line).
+            `AllegroTransformer3DModel`, `AnyFlowTransformer3DModel`, `CosmosTransformer3DModel`, `CosmosControlNetModel`
+            (Cosmos-Transfer2.5's control branch), `SanaVideoTransformer3DModel` (no UltraViCo and no softmax kernel: its
+            self-attention is linear); `AnyFlowFARTransformer3DModel` and `HeliosTransformer3DModel` refuse the methods in
+            one line).
         methods: method configs (`UltraViCo`, `SpectralFusion`, `SlidingWindow`, `RIFLEx`); none (or
             neutral settings) leaves the output bit-identical.
         native_frames: the model's native window in latent frames; default from `configs/models`.

@@ -63,6 +63,7 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVA
                   "AnyFlowFARPipeline": "t2v", "LucyEditPipeline": "v2v",
                   "HeliosPipeline": "t2v", "HeliosPyramidPipeline": "t2v", "HunyuanVideoFramepackPipeline": "i2v",
                   "Cosmos2_5_PredictBasePipeline": "t2v", "Cosmos2VideoToWorldPipeline": "i2v",
+                  "Cosmos2_5_TransferPipeline": "t2v",
                   "CosmosTextToWorldPipeline": "t2v", "CosmosVideoToWorldPipeline": "i2v",
                   "Kandinsky6TI2VAPipeline": "t2v", "Kandinsky6TI2VAImageToVideoPipeline": "i2v",
                   "SanaVideoPipeline": "t2v", "SanaImageToVideoPipeline": "i2v"}

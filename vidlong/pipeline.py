@@ -455,9 +455,10 @@ class VidlongPipelineMixin:
         (`frames_argument`; a family whose call makes the video window by window: a window's)."""
         return arguments[self.frames_argument]
 
-    def steps_reported(self, steps: int, latent_frames: int) -> int:
+    def steps_reported(self, steps: int, latent_frames: int, methods: tuple = ()) -> int:
         """The denoising steps its call reports (``callback_on_step_end``) making `latent_frames` latent frames with `steps`
-        steps: `steps` (a call that denoises chunk after chunk: each chunk's, Helios's and FramePack's)."""
+        steps and `methods` applied: `steps` (a call that denoises chunk after chunk: each chunk's, Helios's and FramePack's;
+        Cosmos-Transfer2.5's, whose chunk the methods set)."""
         return steps
 
     def check_parts(self) -> None:
@@ -739,6 +740,7 @@ PIPELINE_CLASSES = {
     "MotifVideoPipeline": "vidlong.families.motif:VidLongMotifVideoPipeline",
     "Cosmos2_5_PredictBasePipeline": "vidlong.families.cosmos:VidLongCosmos2_5_PredictBasePipeline",
     "Cosmos2VideoToWorldPipeline": "vidlong.families.cosmos_video2world:VidLongCosmos2VideoToWorldPipeline",
+    "Cosmos2_5_TransferPipeline": "vidlong.families.cosmos_transfer:VidLongCosmos2_5_TransferPipeline",
     "CosmosTextToWorldPipeline": "vidlong.families.cosmos1:VidLongCosmosTextToWorldPipeline",
     "CosmosVideoToWorldPipeline": "vidlong.families.cosmos1_video2world:VidLongCosmosVideoToWorldPipeline",
     "MotifVideoImage2VideoPipeline": "vidlong.families.motif_i2v:VidLongMotifVideoImage2VideoPipeline",

@@ -64,7 +64,7 @@ class ModelLimits:
             whose weights diffusers' `WanVideoToVideoPipeline` or `CogVideoXVideoToVideoPipeline` runs (Wan2.1's layout,
             CogVideoX-2B/5B's; `vidlong.models.folder_redraws`).
         no_stream_reason: why this pipeline does not stream though its family does (`_no_stream_reason`), else None.
-        control: the control inputs its call takes (`vidlong.control_video.CONTROL_PIPELINES`: "vace", "fun"), else None.
+        control: the control inputs its call takes (`vidlong.control_video.CONTROL_PIPELINES`: "vace", "fun", "transfer"), else None.
         dropped_frames: pixel frames its call drops from the front of a video (`_dropped_frames`), which a stream's first
             chunk drops too.
         no_methods_reason: why vidlong's methods do not run on its transformer (`_no_methods_reason`), else None.
@@ -160,14 +160,18 @@ def _dropped_frames(facts: dict) -> int:
 
 
 def _no_stream_reason(facts: dict) -> Optional[str]:
-    """`ModelLimits.no_stream_reason` from a pipeline's `vidlong.models.model_facts`: CogVideoX-Fun's control pipeline (one
-    whole control video a call); a SkyReels-V2 transformer left block-causal (``num_frame_per_block`` above 1: a stream's
-    windows would not fit its blocks); a step-distilled (MeanFlow) HunyuanVideo 1.5 transformer (``use_meanflow``)."""
+    """`ModelLimits.no_stream_reason` from a pipeline's `vidlong.models.model_facts`: CogVideoX-Fun's control pipeline and
+    Cosmos-Transfer2.5 (one whole control video a call); a SkyReels-V2 transformer left block-causal
+    (``num_frame_per_block`` above 1: a stream's windows would not fit its blocks); a step-distilled (MeanFlow) HunyuanVideo
+    1.5 transformer (``use_meanflow``)."""
     if facts.get("use_meanflow"):
         return ("this HunyuanVideo 1.5 model is step-distilled (use_meanflow): its streams and extensions are not wired "
                 "(each forward also takes the next step's timestep)")
     if facts["pipeline"] == "CogVideoXFunControlPipeline":
         return "a CogVideoX-Fun control model follows one whole control video: it generates but does not stream or extend"
+    if facts["pipeline"] == "Cosmos2_5_TransferPipeline":
+        return ("Cosmos-Transfer2.5 follows one whole control video, chunk after chunk in its own call: it generates but does "
+                "not stream or extend (a stream would have to carry the control video's chunks)")
     if facts.get("num_frame_per_block", 1) > 1:
         return (f"this SkyReels-V2 transformer attends block-causally ({facts['num_frame_per_block']} latent frames a block); "
                 "set transformer.config num_frame_per_block back to 1 to stream")

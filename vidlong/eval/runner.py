@@ -663,15 +663,16 @@ def check_cells(folder: Path, cells: Sequence[Cell]) -> None:
     model, a switch past the video's end); a pipeline that needs more than a prompt (an image, driving videos, a
     control video). Streams are checked for their timeline, a fifo stream also for its family."""
     from ..attention.adapters import adapter_named
+    from ..control_video import VIDEO_ONLY_MODELS
     from ..validate import TIMELINE_MODELS, check_generate
 
     as_generate = {"stream": "none", **dict.fromkeys(FIFO_STREAM_EVAL_METHODS, "fifo")}  # a stream checked as one video
     probes = {(c.method, c.ratio, c.prompt): Cell(as_generate.get(c.method, c.method), c.ratio, c.prompt, 0)  # fifo's family
               for c in cells if c.method not in STREAM_EVAL_METHODS or is_timeline(c.prompt) or c.method in FIFO_STREAM_EVAL_METHODS}
     limits = limits_for_folder(folder)
-    if limits.control == "fun":
-        raise VidlongError("vidlong eval makes its videos from its prompts alone, and a CogVideoX-Fun control model follows a "
-                           "control video: use vidlong generate --control-video with it")
+    if limits.control in VIDEO_ONLY_MODELS:
+        raise VidlongError(f"vidlong eval makes its videos from its prompts alone, and {VIDEO_ONLY_MODELS[limits.control]} "
+                           "follows a control video: use vidlong generate --control-video with it")
     if limits.task != "t2v":
         raise VidlongError(f"vidlong eval makes its videos from its prompts alone, and this model's pipeline ({limits.task}) "
                            "needs more (a first frame, driving videos): evaluate a text-to-video folder, or use vidlong generate")

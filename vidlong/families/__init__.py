@@ -1,7 +1,7 @@
 """vidlong's pipelines for the families beyond Wan, one module each (`skyreels`, `ltx`, `cogvideox`, `hunyuan`, `mochi`,
 `kandinsky5`, `kandinsky5_i2v`, `kandinsky6`, `ltx2_condition`, `motif`, `motif_i2v`, `easyanimate`, `allegro`, `anyflow`,
 `anyflow_far`, `lucy`, `helios`, `helios_pyramid`, `framepack`, `cosmos`, `cosmos_video2world`, `cosmos1`, `cosmos1_video2world`,
-`sana`; what they share in
+`cosmos_transfer`, `sana`; what they share in
 `common`, and in `guider` what those whose calls guide by a guider component share): diffusers' `SkyReelsV2Pipeline` and its
 image-to-video and diffusion-forcing pipelines (Wan's layout: Wan's surface serves them as it is), `LTXPipeline`,
 `LTXImageToVideoPipeline`, `LTXConditionPipeline`, `CogVideoXPipeline`, `CogVideoXImageToVideoPipeline`,
@@ -15,6 +15,7 @@ image-to-video and diffusion-forcing pipelines (Wan's layout: Wan's surface serv
 autoregressive `HeliosPipeline` and `HeliosPyramidPipeline` (Helios-Mid, -Distilled) and the image-to-video
 `HunyuanVideoFramepackPipeline` (FramePack), `Cosmos2_5_PredictBasePipeline` (Cosmos-Predict2.5, from text) and
 `Cosmos2VideoToWorldPipeline` (Cosmos-Predict2 Video2World, from an image; what Cosmos's share in `cosmos`),
+`Cosmos2_5_TransferPipeline` (Cosmos-Transfer2.5, a control video to a world video, chunk by chunk in its call),
 `CosmosTextToWorldPipeline` and `CosmosVideoToWorldPipeline` (Cosmos 1.0, from text or from an image) and
 `SanaVideoPipeline` and `SanaImageToVideoPipeline` (Sana-Video, text or image to video from one folder) with the
 surface of `VidlongPipelineMixin`. Each states how its
@@ -27,7 +28,7 @@ without the 4 frames its call drops; LTX-2 (`ltx2`, `ltx2_stream`) and Kandinsky
 stream each chunk by a call of their own pipeline, with its sound (what they share in `sound_stream`), and extend a video
 file at its frame rate (its frames encoded into the context; its sound track kept for its part, and encoded into the
 context by Kandinsky 6's audio VAE, so its new sound continues it, where LTX-2's is made anew: its audio VAE is not given
-the input's sound; saved latents not continued); CogVideoX-Fun control generates only;
+the input's sound; saved latents not continued); CogVideoX-Fun control and Cosmos-Transfer2.5 generate only;
 Kandinsky 5 runs each prompt of a guided batch through its own forward, as its
 call does; Allegro's streams follow its DDPM-family sampler (`AllegroStreamer`: its start noise and input scaling),
 AnyFlow's its flow-map sampler (`AnyFlowStreamer`: each forward's target timestep), Cosmos's its call's noise

@@ -307,7 +307,7 @@ class VidLongHunyuanVideoFramepackPipeline(HunyuanVideoVAE, VidlongPipelineMixin
         window = arguments.get("latent_window_size")
         return self.native_frames if window is None else window
 
-    def steps_reported(self, steps: int, latent_frames: int) -> int:
+    def steps_reported(self, steps: int, latent_frames: int, methods: tuple = ()) -> int:
         """Each section's steps, section after section (`latent_frames`: the image's, then the sections')."""
         return (latent_frames - 1) // self.native_frames * steps
 

@@ -289,7 +289,7 @@ class HeliosFamily:
     def _chunk_pixel_frames(self, arguments: dict) -> int:
         return self.spec.temporal_ratio * (self._chunk(arguments) - 1) + 1
 
-    def steps_reported(self, steps: int, latent_frames: int) -> int:
+    def steps_reported(self, steps: int, latent_frames: int, methods: tuple = ()) -> int:
         """Each chunk's steps, chunk after chunk (`chunk_steps`)."""
         return latent_frames // self.native_frames * self.chunk_steps(steps)
 

@@ -1,0 +1,124 @@
+"""NVIDIA Cosmos-Transfer2.5 under vidlong (`vidlong.families`): diffusers' `Cosmos2_5_TransferPipeline`, a control video
+(edge, depth, segmentation or blur maps) made into a world video chunk after chunk, each chunk conditioned on the last
+frames of the one before; what Cosmos pipelines share is `cosmos.CosmosFamily`."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from diffusers import Cosmos2_5_TransferPipeline
+
+from .. import hooks
+from ..pipeline import VidlongPipelineMixin
+from .cosmos import CosmosFamily
+
+
+class VidLongCosmos2_5_TransferPipeline(CosmosFamily, VidlongPipelineMixin, Cosmos2_5_TransferPipeline):
+    """diffusers' `Cosmos2_5_TransferPipeline` (Cosmos-Transfer2.5: Predict2.5's transformer, with the residuals of its
+    `CosmosControlNetModel` over the control video's latents added to every ``controlnet_block_every_n``-th block) with
+    vidlong's surface. Its video is as long as its control video (``controls=``; `vidlong generate --control-video`,
+    `GenerateRequest(control_video=...)`), made chunk after chunk by its own call: chunks of ``num_frames_per_chunk`` pixel
+    frames (the native window where none is given), each after the first starting from the last
+    ``num_ar_conditional_frames`` frames of the one before, decoded on its own, its noise, its conditioning frames' and its
+    control video's encodings drawn from the call's generator.
+
+    vidlong's methods act on the transformer's and the control branch's self-attentions alike (the branch's tokens are the
+    chunk's frames, its grid the latents'; `vidlong.attention.adapters.cosmos_controlnet`): the methods applied to the
+    transformer are put on the controlnet at every call, `apply` and `remove`. With methods applied and no
+    ``num_frames_per_chunk`` given, its chunk is the whole video up to its RoPE table (128 latent frames), so a longer
+    video has fewer seams (`chunk_frames`); with none, its call is diffusers' bit for bit. `generate` hands its call no
+    ``latents=`` but its generator (`call_latents`). It generates only: a stream or an extension would have to carry the
+    control video's chunks with it (`vidlong.validate._no_stream_reason`)."""
+
+    call_redraws_from = "noise"  # each chunk's noise and encodings, drawn in its call's order
+
+    def guards_video(self) -> bool:
+        """Always: its call runs its safety checker's video check on every video, whatever the checker."""
+        return True
+
+    def follow_transformer(self) -> None:
+        """The transformer's methods (`vidlong.hooks.state_of`) put on the control branch, or the branch's taken off where
+        the transformer has none."""
+        state = hooks.state_of(self.transformer)
+        if state is None or not state.methods or state.stream is not None:
+            hooks.remove(self.controlnet)
+        else:
+            hooks.apply(self.controlnet, *state.methods, native_frames=state.native_frames, kernel=state.kernel)
+
+    def apply(self, *methods, kernel: str = "auto") -> None:
+        """Apply `methods` to the transformer and its control branch."""
+        super().apply(*methods, kernel=kernel)
+        self.follow_transformer()
+
+    def remove(self) -> None:
+        """Remove vidlong's methods from the transformer and its control branch."""
+        super().remove()
+        self.follow_transformer()
+
+    def __call__(self, *args, **kwargs):
+        """Its call, the control branch given the transformer's methods first (`follow_transformer`)."""
+        self.follow_transformer()
+        return super().__call__(*args, **kwargs)
+
+    def call_defaults(self) -> dict:
+        """The spec's, but the length: the control video's."""
+        return {name: value for name, value in super().call_defaults().items() if name != "num_frames"}
+
+    def chunk_frames(self, frames: int, methods: bool) -> int:
+        """Pixel frames of its call's chunk for a video of `frames` pixel frames: the native window's without `methods`
+        (its call's default, 93 in its release), with them the whole video's, at most its RoPE table's latent frames'
+        (``4·(rows - 1) + 1``)."""
+        native = self.spec.native_pixel_frames
+        if not methods:
+            return native
+        rows = self.transformer.config.max_size[0] // self.transformer.config.patch_size[0]
+        return max(native, min(frames, self.spec.temporal_ratio * (rows - 1) + 1))
+
+    def complete_call(self, arguments: dict) -> None:
+        """Its chunk where none is given (`chunk_frames`: with the transformer's methods applied, the whole video's), and
+        its own default negative prompt for a ``negative_prompt`` of None (`generate`'s where none is given)."""
+        if "negative_prompt" in arguments and arguments["negative_prompt"] is None:
+            del arguments["negative_prompt"]
+        if arguments.get("num_frames_per_chunk") is None:
+            state = hooks.state_of(self.transformer)
+            controls = arguments.get("controls")
+            frames = arguments.get("num_frames") or (len(controls) if isinstance(controls, list) else 0)
+            arguments["num_frames_per_chunk"] = self.chunk_frames(frames, bool(state is not None and state.methods))
+
+    def forward_frames(self, arguments: dict) -> int:
+        """One forward spans one chunk."""
+        return arguments["num_frames_per_chunk"]
+
+    def chunks(self, frames: int, chunk: int, conditional: int = 1) -> int:
+        """Its call's chunks for `frames` pixel frames in chunks of `chunk`, each after the first starting from the last
+        `conditional` pixel frames of the one before (``num_ar_conditional_frames``)."""
+        return len(range(0, frames - conditional, chunk - conditional))
+
+    def steps_reported(self, steps: int, latent_frames: int, methods: tuple = ()) -> int:
+        """Each chunk's steps, chunk after chunk (`methods`: those `generate` applies, which set its chunk)."""
+        frames = self.spec.temporal_ratio * (latent_frames - 1) + 1
+        return self.chunks(frames, self.chunk_frames(frames, bool(methods))) * steps
+
+    def call_latents(self, latents: torch.Tensor) -> Optional[torch.Tensor]:
+        """None: its call draws every chunk's noise from its generator between the VAE's draws of that chunk's encodings,
+        so `generate` hands it the generator (`call_redraws_from`) and no ``latents=``, and with no method its video is
+        diffusers' call's with the same seed, every chunk."""
+        return None
+
+    def latents_shapes(self, arguments: dict, batch: int) -> tuple:
+        """A chunk's noise ``[B, C, f, h, w]`` (its call starts every chunk from the ``latents=`` it is given)."""
+        grid = self.latents_grid(arguments, batch)
+        return () if grid is None else (grid,)
+
+    def check_inputs(self, prompt, height, width, prompt_embeds=None, callback_on_step_end_tensor_inputs=None,
+                     num_ar_conditional_frames=None, num_ar_latent_conditional_frames=None, num_frames_per_chunk=None,
+                     num_frames=None, conditional_frame_timestep=0.1):
+        """diffusers' checks, but its RoPE bound: diffusers compares a chunk's pixel frames with its RoPE table's rows,
+        which are latent (token) frames, refusing chunks past 128 pixel frames that its table holds; vidlong's call has
+        checked the chunk's latent frames against the table (`vidlong.validate.check_latent_length`)."""
+        rows = max(size // patch for size, patch in zip(self.transformer.config.max_size, self.transformer.config.patch_size))
+        shown = min(num_frames_per_chunk, rows)
+        checked = super().check_inputs(prompt, height, width, prompt_embeds, callback_on_step_end_tensor_inputs,
+                                       num_ar_conditional_frames, num_ar_latent_conditional_frames, shown, num_frames,
+                                       conditional_frame_timestep)
+        return num_frames_per_chunk if shown < num_frames_per_chunk else checked
