@@ -654,6 +654,34 @@ def tiny_cosmos_transformer(seed: int = 0, predict25: bool = True, **release):
     return jittered(model)
 
 
+def tiny_cosmos_controlnet(seed: int = 0):
+    """A random CosmosControlNetModel, the control branch of `tiny_cosmos_transformer` (Predict2.5's): two blocks of 2 heads x
+    16 over the control video's latents, a condition-mask and a padding-mask channel (``in_channels``: the VAE's 4 + 2, none
+    padded), the same RoPE and text projection; each block's residual goes to one transformer block
+    (``controlnet_block_every_n`` 1)."""
+    from diffusers import CosmosControlNetModel
+
+    torch.manual_seed(seed)
+    model = CosmosControlNetModel(n_controlnet_blocks=2, in_channels=IN_CHANNELS + 2, latent_channels=IN_CHANNELS + 2,
+                                  model_channels=32, num_attention_heads=2, attention_head_dim=16, mlp_ratio=2.0,
+                                  text_embed_dim=TEXT_DIM, adaln_lora_dim=8, rope_scale=(1.0, 3.0, 3.0),
+                                  use_crossattn_projection=True, crossattn_proj_in_channels=2 * TEXT_DIM,
+                                  encoder_hidden_states_channels=TEXT_DIM)
+    return jittered(model)
+
+
+def cosmos_controlnet_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 2, dtype=torch.float32) -> dict:
+    """`cosmos_inputs` as its control branch takes them: the control video's latents ``[2, C, F, H, W]`` beside the noisy
+    latents, their condition mask, each frame's noise level, the text states and an all-zero padding mask ``[1, 1, 8·H, 8·W]``
+    (pixels, as its call gives it)."""
+    inputs = cosmos_inputs(frames, height, width, dtype=dtype)
+    gen = torch.Generator().manual_seed(seed)
+    return dict(controls_latents=torch.randn(inputs["hidden_states"].shape, generator=gen).to(dtype),
+                latents=inputs["hidden_states"], timestep=inputs["timestep"],
+                encoder_hidden_states=inputs["encoder_hidden_states"], condition_mask=inputs["condition_mask"],
+                padding_mask=torch.zeros(1, 1, 8 * height, 8 * width, dtype=dtype), return_dict=False)
+
+
 def cosmos_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32, predict25: bool = True) -> dict:
     """Latents ``[2, C, F, H, W]`` (latent frames) with an all-zero condition mask, each frame's noise level ``[2, 1, F, 1,
     1]`` as its calls give it, and two prompts' 5 text states (Predict2.5's joined Qwen layers, or Predict2's)."""

@@ -746,6 +746,18 @@ def tiny_cosmos_pipeline():
                                          vae=tiny_vae(), scheduler=scheduler, safety_checker=PassingSafetyChecker())
 
 
+def tiny_cosmos_transfer_pipeline():
+    """diffusers' `Cosmos2_5_TransferPipeline` (Cosmos-Transfer2.5) of `tiny_cosmos_pipeline`'s parts, its transformer taking
+    the residual of `tiny_cosmos_controlnet` at each block (``controlnet_block_every_n`` 1)."""
+    from diffusers import Cosmos2_5_TransferPipeline
+
+    from conftest import tiny_cosmos_controlnet, tiny_cosmos_transformer
+
+    parts = dict(tiny_cosmos_pipeline().components, transformer=tiny_cosmos_transformer(controlnet_block_every_n=1),
+                 controlnet=tiny_cosmos_controlnet())
+    return Cosmos2_5_TransferPipeline(**parts)
+
+
 def tiny_cosmos2_video2world_pipeline():
     """diffusers' `Cosmos2VideoToWorldPipeline` (Cosmos-Predict2 Video2World) of tiny random parts: `tiny_vae` (Wan2.1's
     layout), a one-layer T5 encoder of `TEXT_DIM`, `tiny_cosmos_transformer` of Predict2's text width, Euler over Karras σ

@@ -1,0 +1,212 @@
+"""NVIDIA Cosmos-Transfer2.5 (`Cosmos2_5_TransferPipeline`): a control video to a world video, chunk after chunk in its own
+call. Its control branch (`CosmosControlNetModel`) through its adapter: methods off = the stock branch bit for bit, each
+method equal to the float64 reference of Predict2.5's attention (`test_cosmos.ReferenceAttention`); the pipeline with no
+method = diffusers' call with the same generator bit for bit over several chunks, with methods the transformer's and the
+branch's attentions changed and the whole video one chunk; `vidlong generate --control-video` end to end; what it does not
+take refused in one line before loading.
+
+torchvision is not installed here, and the control branch's forward resizes its all-zero padding mask with torchvision's
+``transforms.functional.resize`` (nearest): these tests give its module a stand-in of that one function
+(`torch.nn.functional.interpolate`, nearest; a zero mask either way), where vidlong refuses a Transfer folder."""
+import json
+import types
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from conftest import cosmos_controlnet_inputs, tiny_cosmos_controlnet
+from family_checks import check_float64_reference, check_methods_off_and_removed, check_refused_before_loading
+from test_cosmos import METHODS, NATIVE, ReferenceAttention
+
+import vidlong
+from vidlong.attention.adapters.cosmos_controlnet import COSMOS_CONTROLNET
+from vidlong.cli import main
+from vidlong.generate import GenerateRequest, generate
+from vidlong.video_io import read_video, write_video
+
+CONTROL_FRAMES = 25  # 4k + 1 pixel frames: 7 latent frames, 3 chunks of the native 9 pixel frames (1 frame carried over)
+SIZE = (32, 48)  # pixels: latent 4x6, tokens 2x3
+
+
+@pytest.fixture(autouse=True)
+def resize_stand_in(monkeypatch):
+    """torchvision's nearest resize, the one function of it the control branch's module calls, on its module."""
+    from diffusers.models.controlnets import controlnet_cosmos
+
+    def resize(x, size, interpolation=None):
+        return torch.nn.functional.interpolate(x, size=size, mode="nearest")
+
+    monkeypatch.setattr(controlnet_cosmos, "transforms", types.SimpleNamespace(
+        functional=types.SimpleNamespace(resize=resize), InterpolationMode=types.SimpleNamespace(NEAREST="nearest")),
+        raising=False)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """`tiny_cosmos_transfer_pipeline` saved with a vidlong.yaml: native 3 latent frames, 32x48 at 16 fps, 2 steps,
+    guidance 2."""
+    import tiny_pipeline
+
+    path = tmp_path_factory.mktemp("cosmos-transfer")
+    tiny_pipeline.tiny_cosmos_transfer_pipeline().save_pretrained(path, safe_serialization=True)
+    (path / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-cosmos-transfer", native_frames=NATIVE, height=SIZE[0],
+                                                           width=SIZE[1], fps=16, num_inference_steps=2, guidance_scale=2.0)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def control_file(tmp_path_factory):
+    """A random control video of `CONTROL_FRAMES` frames, 32x48 at 10 fps."""
+    path = tmp_path_factory.mktemp("transfer-inputs") / "edges.mp4"
+    write_video(path, np.random.default_rng(0).integers(0, 255, (CONTROL_FRAMES, *SIZE, 3), dtype=np.uint8), fps=10)
+    return path
+
+
+def controls(control_file) -> list:
+    from PIL import Image
+
+    return [Image.fromarray(frame) for frame in read_video(control_file)[0]]
+
+
+def test_control_branch_methods_off_and_removed_are_stock_bit_for_bit():
+    """vidlong's processor goes on each control block's self-attention (not its cross-attention) and comes off; a neutral
+    plan is its own processor's output bit for bit; the methods change its residuals at 4x the native window."""
+    check_methods_off_and_removed(tiny_cosmos_controlnet, lambda model: torch.stack(model(**cosmos_controlnet_inputs(4 * NATIVE))[0]),
+                                  COSMOS_CONTROLNET.self_attentions, "CosmosAttnProcessor2_0", 2, NATIVE)
+
+
+@pytest.mark.parametrize("method", list(METHODS.values()), ids=list(METHODS))
+def test_control_branch_with_a_method_matches_float64_reference(method):
+    """At 4x the native window, in float32 on the CPU's dense kernel: its residuals are those of Predict2.5's attention
+    math in float64 (`test_cosmos.ReferenceAttention`)."""
+    check_float64_reference(tiny_cosmos_controlnet,
+                            lambda model, frames, dtype: torch.stack(model(**cosmos_controlnet_inputs(frames, dtype=dtype))[0]),
+                            COSMOS_CONTROLNET.self_attentions, ReferenceAttention, method, NATIVE)
+
+
+def test_spec_comes_from_configs_and_the_chunk_past_diffusers_pixel_bound_is_taken(folder):
+    """`load_pipeline` gives vidlong's class; a folder of its release (no vidlong.yaml) is configs/models' cosmos-transfer2.5:
+    24 latent frames (93 pixel: its call's chunk), 30 fps, 704x1280, 36 steps at 3; its RoPE table holds 128 latent frames a
+    forward, so a chunk of 201 pixel frames (51 latent) passes its checks, where diffusers' compares them with 128 pixel
+    frames."""
+    from diffusers import Cosmos2_5_TransferPipeline
+
+    from vidlong.models import family_of, model_facts, spec_for_facts
+
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    assert type(pipe).__name__ == "VidLongCosmos2_5_TransferPipeline" and pipe.facts()["family"] == "cosmos"
+    spec = spec_for_facts(model_facts(pipe.transformer.config, family=family_of(pipe.transformer),
+                                      pipeline="Cosmos2_5_TransferPipeline"))
+    assert (spec.name, spec.native_frames, spec.fps, spec.height, spec.width, spec.num_inference_steps, spec.guidance_scale) == \
+        ("cosmos-transfer2.5", 24, 30, 704, 1280, 36, 3.0)
+    checks = dict(prompt="a red ball", height=32, width=48, num_ar_conditional_frames=1, num_frames_per_chunk=201)
+    assert pipe.check_inputs(**checks) == 201
+    with pytest.raises(ValueError, match="too large for RoPE"):
+        Cosmos2_5_TransferPipeline.check_inputs(pipe, **checks)
+
+
+def test_call_with_no_method_is_diffusers_bit_for_bit_and_methods_act_on_both_attentions(folder, control_file):
+    """With no method, 25 control frames in chunks of the native 9: diffusers' own call from the same folder and generator,
+    bit for bit (3 chunks). With UltraViCo and FreeLong++ applied, vidlong's processor is on the transformer's and the
+    control branch's self-attentions, the chunk is the whole video (its latents 7 frames, not a chunk's 3) and the video
+    changes; removed, both are stock again and the call is diffusers' again."""
+    from diffusers import Cosmos2_5_TransferPipeline
+
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    stock = Cosmos2_5_TransferPipeline.from_pretrained(folder)
+    stock.set_progress_bar_config(disable=True)
+    call = dict(controls=controls(control_file), prompt="a red ball", height=32, width=48, num_inference_steps=2,
+                guidance_scale=2.0, output_type="np")
+
+    def run(p, **more):
+        return p(**call, generator=torch.Generator().manual_seed(3), **more).frames[0]
+
+    expected = run(stock, num_frames_per_chunk=9)
+    assert expected.shape == (CONTROL_FRAMES, *SIZE, 3) and np.array_equal(run(pipe), expected)
+    pipe.apply(vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion())
+    attentions = [*COSMOS_CONTROLNET.self_attentions(pipe.controlnet), *[b.attn1 for b in pipe.transformer.transformer_blocks]]
+    assert all(type(a.processor).__name__ == "VidlongAttnProcessor" for a in attentions)
+    seen = []
+    both = pipe(**call, generator=torch.Generator().manual_seed(3),
+                callback_on_step_end=lambda _p, _i, _t, kw: seen.append(kw["latents"].shape[2]) or {}).frames[0]
+    assert seen == [7, 7] and both.shape == expected.shape and not np.array_equal(both, expected)
+    pipe.remove()
+    assert all(type(a.processor).__name__ == "CosmosAttnProcessor2_0" for a in attentions)
+    assert np.array_equal(run(pipe), expected)
+
+
+@pytest.mark.parametrize("method, steps", [("none", 6), ("both", 2)])
+def test_generate_follows_the_control_video_as_its_call_does(folder, control_file, method, steps):
+    """`generate` takes the control video's length and frame rate; with no method it is diffusers' call with the same seed
+    bit for bit (its 3 chunks' 2 steps reported each), with both methods one chunk of the whole video (2 steps) and another
+    video."""
+    from diffusers import Cosmos2_5_TransferPipeline
+
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    reported = []
+    result = generate(pipe, GenerateRequest(prompt="a red ball", control_video=str(control_file), method=method, seed=3),
+                      progress=lambda stage, done, total: reported.append((done, total)) if stage == "denoise" else None)
+    assert result.frames.shape == (CONTROL_FRAMES, *SIZE, 3) and result.settings["fps"] == 10
+    assert reported[-1] == (steps, steps)
+    stock = Cosmos2_5_TransferPipeline.from_pretrained(folder)
+    stock.set_progress_bar_config(disable=True)
+    out = stock(controls=controls(control_file), prompt="a red ball", height=32, width=48, num_frames_per_chunk=9,
+                num_inference_steps=2, guidance_scale=2.0, generator=torch.Generator().manual_seed(3), output_type="np").frames[0]
+    same = np.array_equal((np.clip(out, 0, 1) * 255).round().astype(np.uint8), result.frames)
+    assert same == (method == "none")
+
+
+def test_vidlong_generate_writes_the_controlled_video_of_a_smaller_control_video(folder, tmp_path):
+    """`vidlong generate --control-video` of a 24x36 control video (another size, the model's aspect): its frames resized to
+    the model's 32x48, its first 17 frames (--frames), its frame rate, the method in the sidecar."""
+    small = tmp_path / "small.mp4"
+    write_video(small, np.random.default_rng(1).integers(0, 255, (21, 24, 36, 3), dtype=np.uint8), fps=12)
+    out = tmp_path / "world.mp4"
+    assert main(["generate", "--model", str(folder), "--control-video", str(small), "--frames", "17", "--method", "both",
+                 "--prompt", "a red ball", "--out", str(out)]) == 0
+    frames, fps = read_video(out)
+    assert frames.shape == (17, *SIZE, 3) and fps == 12
+    assert [m["name"] for m in json.loads(out.with_suffix(".json").read_text())["methods"]] == ["UltraViCo", "SpectralFusion"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["generate"], "a Cosmos-Transfer2.5 model follows a control video: pass --control-video"),
+    (["generate", "--control-video", "{control}", "--mask-video", "{control}"],
+     "a Cosmos-Transfer2.5 model follows its --control-video alone"),
+    (["generate", "--control-video", "{control}", "--ratio", "2"], "a controlled video is as long as its --control-video"),
+    (["generate", "--control-video", "{control}", "--frames", "14"], "14 frames can't be decoded by this VAE (needs 4k+1)"),
+    (["generate", "--control-video", "{control}", "--method", "fifo"], "needs a timestep per token"),
+    (["stream", "--chunks", "2"], "Cosmos-Transfer2.5 follows one whole control video, chunk after chunk in its own call"),
+    (["extend", "--video", "{control}", "--chunks", "1"], "Cosmos-Transfer2.5 follows one whole control video"),
+], ids=["no-control", "mask", "ratio", "frames", "fifo", "stream", "extend"])
+def test_what_it_does_not_take_is_refused_in_one_line_before_loading(folder, control_file, tmp_path, capsys, monkeypatch, args,
+                                                                     message):
+    line = check_refused_before_loading([args[0], "--model", str(folder), "--prompt", "a red ball",
+                                         *[str(control_file) if a == "{control}" else a for a in args[1:]]],
+                                        tmp_path / "x.mp4", capsys, monkeypatch)
+    assert message in line, line
+
+
+def test_without_torchvision_its_folder_is_refused_before_loading(folder, control_file, tmp_path, capsys, monkeypatch):
+    """Its control branch resizes its padding mask with torchvision: where its module has none, one line before loading."""
+    from diffusers.models.controlnets import controlnet_cosmos
+
+    monkeypatch.delattr(controlnet_cosmos, "transforms")
+    line = check_refused_before_loading(["generate", "--model", str(folder), "--prompt", "a red ball", "--control-video",
+                                         str(control_file)], tmp_path / "x.mp4", capsys, monkeypatch)
+    assert "control branch (CosmosControlNetModel) resizes its padding mask with torchvision" in line
+
+
+def test_info_says_it_takes_a_control_video_and_generates_only(folder, capsys):
+    """`vidlong info --json`: its pipeline and family, a control video taken, no stream and no extension (their line)."""
+    capsys.readouterr()
+    assert main(["info", "--model", str(folder), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["pipeline"], info["vidlong_pipeline"], info["family"]) == (
+        "Cosmos2_5_TransferPipeline", "VidLongCosmos2_5_TransferPipeline", "cosmos")
+    can = info["can"]
+    assert can["control_video"]["yes"] and not can["stream"]["yes"] and not can["extend"]["yes"]
+    assert "follows one whole control video" in can["stream"]["why"]
