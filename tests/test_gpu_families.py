@@ -2,7 +2,8 @@
 with `both` (UltraViCo + FreeLong++) at 2x the native length, a 2-chunk stream and an extension of a short video
 (the families that stream and extend; LTX-2's and Kandinsky 6's with their sound, Kandinsky 6's from text and from an
 image, LTX-2's condition pipeline's too, its `generate` from an image with a last frame; Lucy Edit's edit of a video, in
-one call and streamed; Sana-Video's generate with FreeLong++ alone, its self-attention linear).
+one call and streamed; Sana-Video's generate with FreeLong++ alone, its self-attention linear; Cosmos-Transfer2.5's
+`generate` from a control video, where torchvision is installed).
 Each output is finite, as long as it should be, and not one flat colour, and its latents stay near those of the same
 pipeline, seed and input in float32 on the CPU. Skipped without a GPU (``VIDLONG_GPU_TEST_DEVICE=cpu`` runs them on the
 CPU in bfloat16: a dry run of the file itself)."""
@@ -87,6 +88,8 @@ CASES = {
                               False, True, True),
     "cosmos-1.0-video2world": (("builder", "tiny_cosmos1_pipeline", dict(video2world=True),
                                 dict(native_frames=3, height=32, width=48, fps=16)), True, True, True),
+    "cosmos-transfer2.5": (("builder", "tiny_cosmos_transfer_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=16)),
+                           False, False, False),
     "kandinsky6": (("builder", "tiny_kandinsky6_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=24)), False, True,
                    True),
     "kandinsky6-i2v": (("builder", "tiny_kandinsky6_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=24)), True,
@@ -105,7 +108,9 @@ LAST_FRAME = {"ltx2-condition-i2v"}
 CONTINUING = {"skyreels-v2-df-v2v"}
 #: the cases whose `generate` edits a given video (`test_an_edited_video`): it makes none from the prompt alone
 EDITING = {"lucy-edit"}
-GENERATING = [name for name in CASES if name not in CONTINUING | EDITING]
+#: the cases whose `generate` follows a control video (`test_a_controlled_video`): it makes none from the prompt alone
+CONTROLLED = {"cosmos-transfer2.5"}
+GENERATING = [name for name in CASES if name not in CONTINUING | EDITING | CONTROLLED]
 #: the cases vidlong's methods do not act on (refused in one line: AnyFlow FAR's block-causal attention over a compressed
 #: cache): `generate` makes their 2x video with no method
 NO_METHODS = {"anyflow-far", "helios", "helios-pyramid", "framepack"}
@@ -373,3 +378,28 @@ def test_a_stream_edit_of_a_video_past_the_native_window(folders, name):
     for chunk, count in zip(chunks, [1] + [ratio] * 5, strict=True):
         assert chunk.latents.shape[2] == 1
         assert_frames(chunk.frames, count, pipe)
+
+
+@pytest.mark.parametrize("name", sorted(CONTROLLED))
+def test_a_controlled_video(folders, name):
+    """`generate` with `both` following a control video of 2x the native length (21 frames: 6 latent frames, one chunk of
+    its call with the methods): that many varied frames, its latents finite and within `LATENT_REL_ERR` of float32 on the
+    CPU; with no method its call's chunks of the native window (3 of them), another video. Skipped where torchvision, with
+    which its control branch resizes its padding mask, is not installed."""
+    from diffusers.models.controlnets import controlnet_cosmos
+
+    if getattr(controlnet_cosmos, "transforms", None) is None:
+        pytest.skip("its control branch resizes its padding mask with torchvision, which this machine's Python lacks")
+    frames = np.random.default_rng(2).integers(0, 256, (21, 32, 48, 3), dtype=np.uint8)
+
+    def run(pipe, method="both"):
+        made = generate(pipe, GenerateRequest(prompt=PROMPT, method=method, seed=3, control_video=frames))
+        return made, [made.latents]
+
+    pipe, made = assert_near_float32_on_the_cpu(folders(name), run, f"{name}: generate both following a 2x control video",
+                                                name)
+    assert made.latents.shape[2] == made.settings["latent_frames"] == 2 * pipe.spec.native_frames
+    assert_frames(made.frames, len(frames), pipe)
+    plain = run(pipe, "none")[0]
+    assert_frames(plain.frames, len(frames), pipe)
+    assert not np.array_equal(plain.frames, made.frames)
