@@ -79,6 +79,9 @@ MAX_NOISE_CORRELATION = 0.95
 #: methods one comparison may render
 COMPARE_MIN, COMPARE_MAX = 2, 4
 
+#: The control models' names on the "Follow a control video" accordion, by `ModelLimits.control`
+CONTROL_PAGE_NAMES = {"vace": "Wan VACE", "fun": "CogVideoX-Fun", "transfer": "Cosmos-Transfer2.5"}
+
 #: One phrase per method name, for the method control's help line (names not listed show bare).
 METHOD_HELP = {
     "none": "the stock model, just longer",
@@ -796,7 +799,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                         animating, control = pipe.task == "animate", app.limits.control
                         controlled, vace = control is not None, control == "vace"
                         with gr.Accordion("Animate the character (Wan Animate)" if animating else "Follow a control video "
-                                          f"({'Wan VACE' if vace else 'CogVideoX-Fun'})", visible=animating or controlled):
+                                          f"({CONTROL_PAGE_NAMES.get(control)})", visible=animating or controlled):
                             driving_videos = [
                                 gr.Video(label=label, sources=["upload"], elem_id=name.replace("_", "-"), visible=shown)
                                 for name, label, shown in zip(DRIVING_FIELDS, (
