@@ -179,9 +179,11 @@ def test_vidlong_generate_writes_the_controlled_video_of_a_smaller_control_video
     (["generate", "--control-video", "{control}", "--ratio", "2"], "a controlled video is as long as its --control-video"),
     (["generate", "--control-video", "{control}", "--frames", "14"], "14 frames can't be decoded by this VAE (needs 4k+1)"),
     (["generate", "--control-video", "{control}", "--method", "fifo"], "needs a timestep per token"),
+    (["generate", "--control-video", "{control}", "--method", "both", "--preset", "2x"],
+     "draws every chunk's noise itself from --seed, so specmix noise would not be used: pass --noise plain"),
     (["stream", "--chunks", "2"], "Cosmos-Transfer2.5 follows one whole control video, chunk after chunk in its own call"),
     (["extend", "--video", "{control}", "--chunks", "1"], "Cosmos-Transfer2.5 follows one whole control video"),
-], ids=["no-control", "mask", "ratio", "frames", "fifo", "stream", "extend"])
+], ids=["no-control", "mask", "ratio", "frames", "fifo", "preset-noise", "stream", "extend"])
 def test_what_it_does_not_take_is_refused_in_one_line_before_loading(folder, control_file, tmp_path, capsys, monkeypatch, args,
                                                                      message):
     line = check_refused_before_loading([args[0], "--model", str(folder), "--prompt", "a red ball",

@@ -34,6 +34,8 @@ def check_control_request(request, limits) -> Optional[int]:
                                f"{named('control_video')} too")
         return None
     check_takes_control_video(limits)
+    if limits.control == "transfer":
+        check_own_noise(request)
     if limits.control == "fun" and limits.geometry.patch[0] > 1:
         raise VidlongError("a CogVideoX-Fun control model in CogVideoX1.5's layout (a temporal patch of "
                            f"{limits.geometry.patch[0]} latent frames) is not implemented: use a CogVideoX-Fun 1.0/1.1 model")
@@ -50,6 +52,17 @@ def check_control_request(request, limits) -> Optional[int]:
         raise VidlongError(f"{named('control_video')} is too short for this model, which takes {step}k+1 of its frames: pass "
                            f"one of at least {step + 1} frames")
     return latent_frames(frames, ratio)
+
+
+def check_own_noise(request) -> None:
+    """One line where a request for Cosmos-Transfer2.5 would start from noise other than plain (its ``noise``, or a preset's
+    for FreeLong++): its call draws every chunk's noise itself, from the seed, which vidlong's noise kinds would not reach."""
+    from .methods import default_noise
+
+    noise = request.noise or default_noise(request.method, request.preset)
+    if noise != "plain":
+        raise VidlongError(f"Cosmos-Transfer2.5's call draws every chunk's noise itself from {named('seed')}, so {noise} noise "
+                           f"would not be used: pass {named('noise')} plain")
 
 
 def check_control_given(request, limits) -> None:

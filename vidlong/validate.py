@@ -171,7 +171,7 @@ def _no_stream_reason(facts: dict) -> Optional[str]:
         return "a CogVideoX-Fun control model follows one whole control video: it generates but does not stream or extend"
     if facts["pipeline"] == "Cosmos2_5_TransferPipeline":
         return ("Cosmos-Transfer2.5 follows one whole control video, chunk after chunk in its own call: it generates but does "
-                "not stream or extend (a stream would have to carry the control video's chunks)")
+                "not stream or extend (vidlong's streams take no control video to carry chunk by chunk; not implemented)")
     if facts.get("num_frame_per_block", 1) > 1:
         return (f"this SkyReels-V2 transformer attends block-causally ({facts['num_frame_per_block']} latent frames a block); "
                 "set transformer.config num_frame_per_block back to 1 to stream")
