@@ -20,7 +20,8 @@ class VidLongCosmos2_5_TransferPipeline(CosmosFamily, VidlongPipelineMixin, Cosm
     `GenerateRequest(control_video=...)`), made chunk after chunk by its own call: chunks of ``num_frames_per_chunk`` pixel
     frames (the native window where none is given), each after the first starting from the last
     ``num_ar_conditional_frames`` frames of the one before, decoded on its own, its noise, its conditioning frames' and its
-    control video's encodings drawn from the call's generator.
+    control video's encodings drawn from the call's generator. Its call keeps every chunk's decoded frames (float32, on the
+    CPU) until its end, so its memory grows with the video's length.
 
     vidlong's methods act on the transformer's and the control branch's self-attentions alike (the branch's tokens are the
     chunk's frames, its grid the latents'; `vidlong.attention.adapters.cosmos_controlnet`): the methods applied to the
