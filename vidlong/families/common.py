@@ -1,12 +1,15 @@
 """What vidlong's pipelines of the families beyond Wan share (`vidlong.families`): the decode overlap of their chunk
-decoders, the first frame as their image-to-video calls take it, the start noise of calls that draw it channels last, and
-two small contexts that set something for a call and put it back."""
+decoders, the first frame as their image-to-video calls take it, the start noise of calls that draw it channels last, the
+length of calls that name it otherwise than ``num_frames``, and two small contexts that set something for a call and put
+it back."""
 from __future__ import annotations
 
 import contextlib
 import logging
 
 import torch
+
+from ..errors import VidlongError
 
 #: latent frames of the previous chunk an `OverlapDecoder` decodes again with each chunk
 DECODE_OVERLAP = 2
@@ -34,6 +37,20 @@ class ChannelsLastNoise:
             return initial_noise(kind, shape, native_frames, generator)
         batch, channels, frames, height, width = shape
         return torch.randn((batch, frames, height, width, channels), generator=generator).permute(0, 4, 1, 2, 3)
+
+
+class LengthNamed:
+    """A pipeline whose diffusers call names the video's length (pixel frames) otherwise than ``num_frames``, its
+    `VidlongPipelineMixin.frames_argument` (Sana-Video's ``frames``, Latte's ``video_length``): vidlong's call takes
+    ``num_frames`` for it too, as every vidlong pipeline does, and hands it on under its call's name; not both."""
+
+    def __call__(self, *args, num_frames=None, **kwargs):
+        """``num_frames`` (pixel frames, as every vidlong pipeline takes it) is its call's `frames_argument`; not both."""
+        if num_frames is not None:
+            if kwargs.get(self.frames_argument) is not None:
+                raise VidlongError(f"give the length as num_frames or {self.frames_argument} (its call's name for it), not both")
+            kwargs[self.frames_argument] = num_frames
+        return super().__call__(*args, **kwargs)
 
 
 @contextlib.contextmanager

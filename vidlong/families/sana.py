@@ -13,13 +13,13 @@ import inspect
 import torch
 from diffusers import SanaImageToVideoPipeline, SanaVideoPipeline
 
-from ..errors import VidlongError
 from ..image_condition import FirstFrameLatent
 from ..pipeline import VidlongPipelineMixin, diffusers_class
 from ..vae_stream import LatentScaling
+from .common import LengthNamed
 
 
-class SanaVideoFamily:
+class SanaVideoFamily(LengthNamed):
     """What Sana-Video's pipelines share under vidlong: ``num_frames`` handed to their call's ``frames``, no resolution
     binning by default (vidlong's sizes are the video's: its call's 480p bins would make another size and resize it back),
     and their streams and extensions with the re-noised context: the prompt as their call encodes it, one forward on
@@ -28,14 +28,6 @@ class SanaVideoFamily:
     neighbouring frames of the same forward: the re-noised context frames ride in it, as the chunk's own do."""
 
     frames_argument = "frames"
-
-    def __call__(self, *args, num_frames=None, **kwargs):
-        """``num_frames`` (pixel frames, as every vidlong pipeline takes it) is its call's ``frames``; not both."""
-        if num_frames is not None:
-            if kwargs.get("frames") is not None:
-                raise VidlongError("give the length as num_frames or frames (its call's name for it), not both")
-            kwargs["frames"] = num_frames
-        return super().__call__(*args, **kwargs)
 
     def call_defaults(self) -> dict:
         """The spec's, and no resolution binning (`use_resolution_binning`: the video is made at the size asked for)."""
