@@ -188,8 +188,9 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
             `Kandinsky6Transformer3DModel`, `MotifVideoTransformer3DModel`, `EasyAnimateTransformer3DModel`,
             `AllegroTransformer3DModel`, `AnyFlowTransformer3DModel`, `CosmosTransformer3DModel`, `CosmosControlNetModel`
             (Cosmos-Transfer2.5's control branch), `SanaVideoTransformer3DModel` (no UltraViCo and no softmax kernel: its
-            self-attention is linear); `AnyFlowFARTransformer3DModel` and `HeliosTransformer3DModel` refuse the methods in
-            one line).
+            self-attention is linear), `LatteTransformer3DModel` (its temporal blocks' attention, one token a frame; past its
+            temporal table's rows, see `vidlong.families.latte.sincos_positions`); `AnyFlowFARTransformer3DModel` and
+            `HeliosTransformer3DModel` refuse the methods in one line).
         methods: method configs (`UltraViCo`, `SpectralFusion`, `SlidingWindow`, `RIFLEx`); none (or
             neutral settings) leaves the output bit-identical.
         native_frames: the model's native window in latent frames; default from `configs/models`.

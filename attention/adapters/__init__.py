@@ -18,6 +18,7 @@ from .hunyuan import HUNYUAN_VIDEO
 from .hunyuan15 import HUNYUAN_VIDEO_15
 from .kandinsky5 import KANDINSKY_5
 from .kandinsky6 import KANDINSKY_6
+from .latte import LATTE
 from .ltx import LTX_VIDEO
 from .ltx2 import LTX_2
 from .mochi import MOCHI
@@ -32,7 +33,7 @@ from .wan_vace import WAN_VACE
 ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, WAN_VACE, WAN_ANIMATE, SKYREELS_V2, LTX_VIDEO, LTX_2, COGVIDEOX, HUNYUAN_VIDEO,
                                        HUNYUAN_VIDEO_15, MOCHI, KANDINSKY_5, KANDINSKY_6, MOTIF_VIDEO, EASYANIMATE, ALLEGRO,
                                        ANYFLOW, ANYFLOW_FAR, HELIOS, FRAMEPACK, COSMOS, COSMOS_CONTROLNET,
-                                       SANA_VIDEO)
+                                       SANA_VIDEO, LATTE)
 
 
 def adapter_for(transformer, call: str = "vidlong.apply") -> FamilyAdapter:
