@@ -22,8 +22,8 @@ SIZE_HELP = ("pixels (default: the model's native {side}; with --image and no si
 #: the --model help of every command that loads a model (the app's too)
 MODEL_HELP = ("local diffusers pipeline folder (Wan, SkyReels-V2, LTX-Video, LTX-2, CogVideoX, HunyuanVideo 1.0 and 1.5, Mochi, "
               "Kandinsky 5.0 Video, Kandinsky 6, Motif-Video, EasyAnimate, Allegro, AnyFlow, AnyFlow FAR, Helios, FramePack, "
-              "Cosmos-Predict2.5, Cosmos-Predict2 Video2World, Cosmos-Transfer2.5, Cosmos 1.0, Sana-Video, Lucy Edit), or an "
-              "embedded model: default (the default), default-causal, default-distilled")
+              "Cosmos-Predict2.5, Cosmos-Predict2 Video2World, Cosmos-Transfer2.5, Cosmos 1.0, Sana-Video, Latte, Lucy Edit), "
+              "or an embedded model: default (the default), default-causal, default-distilled")
 
 
 def _add_model_options(p) -> None:
@@ -140,8 +140,8 @@ def _add_generate(sub) -> None:
                         help="pixel frames, a count its VAE decodes back to: 4k+1 for Wan, HunyuanVideo, Kandinsky 5 and 6, "
                              "Motif-Video, EasyAnimate, Cosmos-Predict2 and 2.5, Sana-Video and AnyFlow, FAR too (e.g. 81, 161, "
                              "321), 8k+1 for LTX-Video, LTX-2, CogVideoX and Cosmos 1.0, 6k+1 for Mochi, 4k, 4k+1 or 4k+2 for "
-                             "Allegro (e.g. 88), whole chunks for Helios "
-                             "(33, 65, 97, 129, ...), whole sections after the image's frame for FramePack (37, 73, 109, ...) "
+                             "Allegro (e.g. 88), any count for Latte (its image VAE: a latent frame a frame), whole chunks for "
+                             "Helios (33, 65, 97, 129, ...), whole sections after the image's frame for FramePack (37, 73, 109, ...) "
                              "(another is refused, naming the nearest); with --video, its first frames")
     p.add_argument("--method", default=None, help=" | ".join(METHOD_NAMES) + " (default: none; with --preset, both)")
     p.add_argument("--preset", default=None, help="method settings for a length ratio: 2x | 3x | 4x | 8x | 16x (with no "

@@ -66,7 +66,7 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVA
                   "Cosmos2_5_TransferPipeline": "t2v",
                   "CosmosTextToWorldPipeline": "t2v", "CosmosVideoToWorldPipeline": "i2v",
                   "Kandinsky6TI2VAPipeline": "t2v", "Kandinsky6TI2VAImageToVideoPipeline": "i2v",
-                  "SanaVideoPipeline": "t2v", "SanaImageToVideoPipeline": "i2v"}
+                  "SanaVideoPipeline": "t2v", "SanaImageToVideoPipeline": "i2v", "LattePipeline": "t2v"}
 
 
 def task_of(class_name) -> Optional[str]:
@@ -198,7 +198,7 @@ def model_facts(transformer_config, experts: int = 1, expand_timesteps: bool = F
     """What a match rule can test: the transformer's config plus the pipeline facts, the family
     (`vidlong.attention.adapters`: "wan", "wan-vace", "wan-animate", "skyreels-v2", "ltx-video", "ltx-2", "cogvideox",
     "hunyuan-video", "hunyuan-video-1.5", "mochi", "kandinsky5", "motif-video", "easyanimate", "allegro", "anyflow",
-    "anyflow-far", "helios", "framepack", "cosmos", "kandinsky6", "sana-video"), the diffusers pipeline class
+    "anyflow-far", "helios", "framepack", "cosmos", "kandinsky6", "sana-video", "latte"), the diffusers pipeline class
     (SkyReels-V2's diffusion-forcing 14B and text-to-video 14B transformers have one config) and its scheduler's class
     ("" where unknown; Kandinsky 6's distilled releases ship with `PiflowScheduler`)."""
     return dict(transformer_config, experts=experts, expand_timesteps=bool(expand_timesteps), task=task, family=family,
@@ -632,13 +632,20 @@ class Geometry:
         return self.pixel_multiple * -(-self.min_cells // self.patch[1])
 
 
+def image_vae(vae: dict) -> bool:
+    """Whether a VAE config is an image VAE's, every down block 2D (SD's `AutoencoderKL`, Latte's): it encodes each frame
+    alone, so it compresses no time."""
+    blocks = vae.get("down_block_types") or ()
+    return bool(blocks) and all(block.endswith("2D") for block in blocks)
+
+
 def geometry_from_configs(vae: dict, transformer: dict, family: Optional[str] = None) -> Geometry:
     """`Geometry` from a VAE's and a transformer's configs, in every family's spelling: channels are
     Wan's ``z_dim`` or the others' ``latent_channels``; the spatial factor Wan's ``scale_factor_spatial``,
     LTX-Video's and HunyuanVideo's ``spatial_compression_ratio`` (LTX: else its patch x 2^down-samplings),
     Mochi's product of ``spatial_expansions`` or CogVideoX's 2^(levels - 1); the temporal factor likewise (Mochi's
     product of ``temporal_expansions``, 6; EasyAnimate's MagVIT VAE's 2^(levels - 2), as its class sets it; Wan's 4 where
-    an early Wan config names none; else one line); the patch Wan's
+    an early Wan config names none; 1 for an image VAE, `image_vae`: Latte's; else one line); the patch Wan's
     ``[t, h, w]`` or the others' ``patch_size`` (h = w) with ``patch_size_t`` (None: 1); a decoder padding in reflect mode
     needs 2 latent cells a side; the call's own multiple of sides from the transformer's family (`Geometry.call_multiple`):
     `family`, else its config's ``_class_name`` (a saved config's; a held model's config has none)."""
@@ -651,7 +658,8 @@ def geometry_from_configs(vae: dict, transformer: dict, family: Optional[str] = 
                 or (vae.get("patch_size_t", 1) * 2**downs if "spatio_temporal_scaling" in vae else None)
                 or (math.prod(vae["temporal_expansions"]) if "temporal_expansions" in vae else None)
                 or (2 ** (len(vae["block_out_channels"]) - 2) if MAGVIT_BLOCK in (vae.get("down_block_types") or ()) else None)
-                or (WAN_TEMPORAL_RATIO if "z_dim" in vae else None))  # an early Wan VAE config's, which names none
+                or (WAN_TEMPORAL_RATIO if "z_dim" in vae else None)  # an early Wan VAE config's, which names none
+                or (1 if image_vae(vae) else None))
     if temporal is None:  # a VAE of another spelling: a guess would give wrong frame counts
         raise VidlongError(f"the VAE ({vae.get('_class_name') or 'its config'}) names no temporal compression vidlong reads "
                            "(scale_factor_temporal, temporal_compression_ratio); it is not a VAE of a family vidlong serves")

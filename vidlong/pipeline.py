@@ -33,16 +33,16 @@ from .video_to_video import REDRAWING_MODELS
 DECODE_CHUNK = 4
 
 #: the numeric arguments of the diffusers call that vidlong checks (NumPy numbers become Python ones)
-NUMBER_ARGUMENTS = {"num_frames", "frames", "height", "width", "num_inference_steps", "guidance_scale", "guidance_scale_2",
-                    "segment_frame_length", "prev_segment_conditioning_frames"}
+NUMBER_ARGUMENTS = {"num_frames", "frames", "video_length", "height", "width", "num_inference_steps", "guidance_scale",
+                    "guidance_scale_2", "segment_frame_length", "prev_segment_conditioning_frames"}
 
 #: The embedded default model, shipped inside the package.
 DEFAULT_MODEL_DIR = EMBEDDED_MODELS["default"]
 
 
 #: the call arguments a vidlong pipeline fills from its spec when they are left out or None (`call_defaults`, in some family)
-SPEC_FILLED_ARGUMENTS = frozenset({"height", "width", "num_frames", "frames", "num_inference_steps", "guidance_scale",
-                                   "guidance_scale_2", "frame_rate", "fps", "segment_frame_length"})
+SPEC_FILLED_ARGUMENTS = frozenset({"height", "width", "num_frames", "frames", "video_length", "num_inference_steps",
+                                   "guidance_scale", "guidance_scale_2", "frame_rate", "fps", "segment_frame_length"})
 
 
 def shown_call_signature(own, diffusers_call) -> inspect.Signature:
@@ -757,6 +757,7 @@ PIPELINE_CLASSES = {
     "Kandinsky6TI2VAImageToVideoPipeline": "vidlong.families.kandinsky6:VidLongKandinsky6TI2VAImageToVideoPipeline",
     "SanaVideoPipeline": "vidlong.families.sana:VidLongSanaVideoPipeline",
     "SanaImageToVideoPipeline": "vidlong.families.sana:VidLongSanaImageToVideoPipeline",
+    "LattePipeline": "vidlong.families.latte:VidLongLattePipeline",
 }
 
 
