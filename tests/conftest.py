@@ -714,3 +714,30 @@ def sana_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dty
     return dict(hidden_states=torch.randn(2, IN_CHANNELS, frames, height, width, generator=gen).to(dtype),
                 timestep=torch.tensor([700.0, 700.0]), encoder_hidden_states=torch.randn(2, 5, TEXT_DIM, generator=gen).to(dtype),
                 encoder_attention_mask=torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]), return_dict=False)
+
+
+#: the tiny Latte's native window: its transformer's ``video_length`` (the rows of its temporal table), latent = pixel frames
+LATTE_FRAMES = 4
+
+
+def tiny_latte_transformer(seed: int = 0):
+    """A random LatteTransformer3DModel (2 heads x 8, patch 2, two spatial and two temporal blocks with its release's
+    ``ada_norm_single``, T5 states of width `TEXT_DIM`, 2C output channels: a learned variance, as its release's) whose
+    temporal table has `LATTE_FRAMES` rows, for exact CPU checks."""
+    from diffusers import LatteTransformer3DModel
+
+    torch.manual_seed(seed)
+    model = LatteTransformer3DModel(num_attention_heads=2, attention_head_dim=8, in_channels=IN_CHANNELS,
+                                    out_channels=2 * IN_CHANNELS, num_layers=2, cross_attention_dim=16, sample_size=4,
+                                    patch_size=2, norm_type="ada_norm_single", num_embeds_ada_norm=1000, attention_bias=True,
+                                    activation_fn="gelu-approximate", caption_channels=TEXT_DIM, video_length=LATTE_FRAMES)
+    return jittered(model)
+
+
+def latte_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32) -> dict:
+    """Latents ``[2, C, F, H, W]`` (latent frames), a timestep per sample and two prompts' 5 T5 states (its call hands none
+    a mask: each prompt's states cut to its tokens)."""
+    gen = torch.Generator().manual_seed(seed)
+    return dict(hidden_states=torch.randn(2, IN_CHANNELS, frames, height, width, generator=gen).to(dtype),
+                timestep=torch.tensor([500, 500]), encoder_hidden_states=torch.randn(2, 5, TEXT_DIM, generator=gen).to(dtype),
+                return_dict=False)

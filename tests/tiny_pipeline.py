@@ -817,3 +817,21 @@ def tiny_sana_video_pipeline():
     scheduler = DPMSolverMultistepScheduler(use_flow_sigmas=True, prediction_type="flow_prediction", flow_shift=8.0)
     return SanaVideoPipeline(tokenizer=tokenizer, text_encoder=gemma.eval(), vae=tiny_vae(), transformer=tiny_sana_transformer(),
                              scheduler=scheduler)
+
+
+def tiny_latte_pipeline():
+    """diffusers' `LattePipeline` of tiny random parts: SD's image `AutoencoderKL` (8x space: four levels of 2 channels, one
+    layer each; no time), a one-layer T5 encoder, `conftest.tiny_latte_transformer` and its release's sampler,
+    `DDIMScheduler` (diffusers' defaults: DDPM's linear betas)."""
+    from diffusers import AutoencoderKL, DDIMScheduler, LattePipeline
+    from transformers import T5Config, T5EncoderModel
+
+    from conftest import IN_CHANNELS, TEXT_DIM, tiny_latte_transformer
+
+    torch.manual_seed(0)
+    vae = AutoencoderKL(down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                        block_out_channels=(2,) * 4, layers_per_block=1, norm_num_groups=1, latent_channels=IN_CHANNELS,
+                        sample_size=32)
+    text_encoder = T5EncoderModel(T5Config(vocab_size=64, d_model=TEXT_DIM, d_kv=8, d_ff=32, num_layers=1, num_heads=2))
+    return LattePipeline(tokenizer=tiny_tokenizer(), text_encoder=text_encoder.eval(), vae=vae.eval(),
+                         transformer=tiny_latte_transformer(), scheduler=DDIMScheduler())
