@@ -121,6 +121,7 @@ CASES = {
     "sana-video": (tiny_pipeline.tiny_sana_video_pipeline, 32, 32, False, False),
     "sana-video-i2v": (lambda: built_from("SanaImageToVideoPipeline", tiny_pipeline.tiny_sana_video_pipeline), 32, 32, True,
                        False),
+    "latte": (tiny_pipeline.tiny_latte_pipeline, 32, 32, False, False),
 }
 
 

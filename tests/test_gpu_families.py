@@ -33,9 +33,10 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(DEVICE == "cuda" and not torch
 #: the Wan kinds by `tiny_pipeline.save_tiny_pipeline` (32x32, native 3 latent frames), the other families by
 #: `test_family_pipelines.saved_family` or, for the builders it does not list, as it saves them (`spec_of`: the family
 #: whose vidlong.yaml sizes they take, or the sizes, as Mochi's, Kandinsky 5's, Motif-Video's, EasyAnimate's, Allegro's,
-#: AnyFlow's, Cosmos's (Predict2.5's, Predict2 Video2World's, 1.0's) and Sana-Video's own tests save them; Allegro's 32x32, one
-#: tile of its VAE in space; Kandinsky 5's image to video native 5, so that its call's renormalised first 4 latent frames
-#: have frames after them); LTX-2 by `tiny_pipeline.save_tiny_ltx2_pipeline`, as the diffusers class it names.
+#: AnyFlow's, Cosmos's (Predict2.5's, Predict2 Video2World's, 1.0's), Sana-Video's and Latte's (native 4: its table's rows)
+#: own tests save them; Allegro's 32x32, one tile of its VAE in space; Kandinsky 5's image to video native 5, so that
+#: its call's renormalised first 4 latent frames have frames after them); LTX-2 by `tiny_pipeline.save_tiny_ltx2_pipeline`,
+#: as the diffusers class it names.
 CASES = {
     "wan2.1": (("wan", "wan2.1"), False, True, True),
     "wan2.2": (("wan", "wan2.2"), False, True, True),
@@ -98,6 +99,7 @@ CASES = {
                    True),
     "sana-video-i2v": (("builder", "tiny_sana_video_pipeline", {}, dict(native_frames=3, height=32, width=32, fps=16)), True,
                        True, True),
+    "latte": (("builder", "tiny_latte_pipeline", {}, dict(native_frames=4, height=32, width=32, fps=10)), False, True, True),
 }
 #: the cases whose folder is a text-to-video pipeline's loaded with ``task="i2v"`` (Kandinsky 6's, Sana-Video's and LTX-2's
 #: condition pipeline's, given an image)
