@@ -25,7 +25,7 @@ from ..models import pixel_frames
 from ..pipeline import VidlongPipelineMixin
 from ..streaming import VideoStreamer
 from ..vae_stream import OverlapDecoder
-from .common import DECODE_OVERLAP
+from .common import DECODE_OVERLAP, EmptyNegativePrompt
 
 
 def tiles_extent(size: int, kernel: int, stride: int) -> int:
@@ -99,7 +99,7 @@ class AllegroStreamer(VideoStreamer):
         return self.sampler.renoise(clean.float(), noise, timestep)
 
 
-class VidLongAllegroPipeline(VidlongPipelineMixin, AllegroPipeline):
+class VidLongAllegroPipeline(EmptyNegativePrompt, VidlongPipelineMixin, AllegroPipeline):
     """diffusers' `AllegroPipeline` (Allegro: a T5 prompt by cross-attention, its 3D RoPE from the pipeline, a VAE of 4x
     time and 8x space that decodes by tiles) with vidlong's surface. Its call decodes every pixel (the module's docstring).
 
@@ -122,12 +122,6 @@ class VidLongAllegroPipeline(VidlongPipelineMixin, AllegroPipeline):
         if getattr(self, "vae", None) is not None and not self.vae.use_tiling:
             raise VidlongError("Allegro's VAE decodes and encodes by tiles alone: call pipe.vae.enable_tiling() first, as "
                                "diffusers' example does (vidlong.load_pipeline does it)")
-
-    def complete_call(self, arguments: dict) -> None:
-        """A negative prompt of None (`generate`'s where none is given) is its call's default, the empty prompt (diffusers'
-        encoding lower-cases it and fails on None)."""
-        if arguments.get("negative_prompt", "") is None and arguments.get("negative_prompt_embeds") is None:
-            arguments["negative_prompt"] = ""
 
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """Scaled latents ``[B, C, F, h, w]`` -> pixels ``[B, 3, 4F, 8h, 8w]``: diffusers' decode of the latents padded to

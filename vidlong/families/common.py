@@ -1,7 +1,7 @@
 """What vidlong's pipelines of the families beyond Wan share (`vidlong.families`): the decode overlap of their chunk
 decoders, the first frame as their image-to-video calls take it, the start noise of calls that draw it channels last, the
-length of calls that name it otherwise than ``num_frames``, and two small contexts that set something for a call and put
-it back."""
+length of calls that name it otherwise than ``num_frames``, the empty negative prompt of calls whose encoding fails on None,
+and two small contexts that set something for a call and put it back."""
 from __future__ import annotations
 
 import contextlib
@@ -51,6 +51,15 @@ class LengthNamed:
                 raise VidlongError(f"give the length as num_frames or {self.frames_argument} (its call's name for it), not both")
             kwargs[self.frames_argument] = num_frames
         return super().__call__(*args, **kwargs)
+
+
+class EmptyNegativePrompt:
+    """A pipeline whose diffusers call encodes an empty negative prompt by default and fails on None (Allegro's, which
+    lower-cases it, Sana-Video's, Latte's): a negative prompt of None (`generate`'s where none is given) is that default."""
+
+    def complete_call(self, arguments: dict) -> None:
+        if arguments.get("negative_prompt", "") is None and arguments.get("negative_prompt_embeds") is None:
+            arguments["negative_prompt"] = ""
 
 
 @contextlib.contextmanager

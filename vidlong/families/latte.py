@@ -21,7 +21,7 @@ from diffusers import LattePipeline
 
 from ..pipeline import DECODE_CHUNK, VidlongPipelineMixin
 from .allegro import AllegroStreamer, ChunkSampler
-from .common import LengthNamed
+from .common import EmptyNegativePrompt, LengthNamed
 
 
 def sincos_table(stock: torch.Tensor, frames: int) -> torch.Tensor:
@@ -68,7 +68,7 @@ class FrameDecoder:
         return torch.clamp(pixels, -1.0, 1.0)
 
 
-class VidLongLattePipeline(LengthNamed, VidlongPipelineMixin, LattePipeline):
+class VidLongLattePipeline(LengthNamed, EmptyNegativePrompt, VidlongPipelineMixin, LattePipeline):
     """diffusers' `LattePipeline` (Latte: spatial and temporal blocks alternating, a T5 prompt by the spatial blocks'
     cross-attention, an image VAE) with vidlong's surface; its calls and streams place the temporal table of each forward's
     frame count (the module's docstring).
@@ -87,12 +87,6 @@ class VidLongLattePipeline(LengthNamed, VidlongPipelineMixin, LattePipeline):
         """Its call, the temporal table of its video's length placed (`sincos_positions`)."""
         with sincos_positions(self.transformer):
             return super().__call__(*args, **kwargs)
-
-    def complete_call(self, arguments: dict) -> None:
-        """A negative prompt of None (`generate`'s where none is given) is its call's default, the empty prompt (its encoding
-        fails on None)."""
-        if arguments.get("negative_prompt", "") is None and arguments.get("negative_prompt_embeds") is None:
-            arguments["negative_prompt"] = ""
 
     def stream_text(self, prompt, negative_prompt, guided, guidance):
         """T5 states ``[B, T, D]`` cut to the prompt's unpadded T tokens as its call cuts them (``mask_feature``), the negative

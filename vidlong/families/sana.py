@@ -16,10 +16,10 @@ from diffusers import SanaImageToVideoPipeline, SanaVideoPipeline
 from ..image_condition import FirstFrameLatent
 from ..pipeline import VidlongPipelineMixin, diffusers_class
 from ..vae_stream import LatentScaling
-from .common import LengthNamed
+from .common import EmptyNegativePrompt, LengthNamed
 
 
-class SanaVideoFamily(LengthNamed):
+class SanaVideoFamily(LengthNamed, EmptyNegativePrompt):
     """What Sana-Video's pipelines share under vidlong: ``num_frames`` handed to their call's ``frames``, no resolution
     binning by default (vidlong's sizes are the video's: its call's 480p bins would make another size and resize it back),
     and their streams and extensions with the re-noised context: the prompt as their call encodes it, one forward on
@@ -32,12 +32,6 @@ class SanaVideoFamily(LengthNamed):
     def call_defaults(self) -> dict:
         """The spec's, and no resolution binning (`use_resolution_binning`: the video is made at the size asked for)."""
         return dict(super().call_defaults(), use_resolution_binning=False)
-
-    def complete_call(self, arguments: dict) -> None:
-        """A negative prompt of None (`generate`'s where none is given) is its call's default, the empty prompt (its encoding
-        fails on None)."""
-        if arguments.get("negative_prompt", "") is None and arguments.get("negative_prompt_embeds") is None:
-            arguments["negative_prompt"] = ""
 
     def stream_text(self, prompt, negative_prompt, guided, guidance):
         """Gemma 2 states ``[B, 300, D]`` and their mask ``[B, 300]`` as its call encodes them (its default instruction for
