@@ -55,8 +55,9 @@ def sincos_positions(transformer):
 
 
 class FrameDecoder:
-    """A stream's decoder for an image VAE: each chunk's latent frames ``[1, C, f, h, w]`` decoded alone, as its call decodes
-    them (``DECODE_CHUNK`` frames a batch), to pixels ``[1, 3, f, H, W]`` in [-1, 1]; nothing kept between chunks."""
+    """A stream's decoder for an image VAE: each chunk's latent frames ``[1, C, f, h, w]`` decoded each alone by its call's
+    `decode_latents` (``DECODE_CHUNK`` frames a batch, where its call batches 14), to pixels ``[1, 3, f, H, W]`` in [-1, 1];
+    nothing kept between chunks."""
 
     def __init__(self, pipe):
         self.pipe = pipe
@@ -76,7 +77,7 @@ class VidLongLattePipeline(LengthNamed, EmptyNegativePrompt, VidlongPipelineMixi
     It streams and extends with the re-noised context through its DDPM-family sampler (`AllegroStreamer`, `ChunkSampler`:
     the start noise scaled by ``init_noise_sigma``, each window by ``scale_model_input``, the context re-noised by the
     chunk's scheduler's ``add_noise``), its prompt as its call encodes it, chunks decoded frame by frame (`FrameDecoder`: an
-    image VAE keeps nothing between frames, so a chunk's frames are what a whole decode makes)."""
+    image VAE reads nothing across frames, so a chunk's frames are a whole decode's, but for the batching's last bits)."""
 
     chunk_streamer = AllegroStreamer
     frames_argument = "video_length"
