@@ -172,6 +172,82 @@ def test_vidlong_generate_writes_the_controlled_video_of_a_smaller_control_video
     assert [m["name"] for m in json.loads(out.with_suffix(".json").read_text())["methods"]] == ["UltraViCo", "SpectralFusion"]
 
 
+def kept_bytes(stream) -> int:
+    """Bytes of the tensors a stream holds between chunks (its attributes, tuples of them too)."""
+    values = [v for value in vars(stream).values() for v in (value if isinstance(value, tuple) else (value,))]
+    return sum(v.nbytes for v in values if isinstance(v, torch.Tensor))
+
+
+def test_stream_chunks_joined_are_its_call_bit_for_bit_and_keep_one_chunks_worth(folder, control_file, monkeypatch):
+    """`pipe.stream(prompt, control_video=...)`, no method: its call's 3 chunks of 9, 8 and 8 new pixel frames, each made by a
+    call over that chunk's control frames alone (latents of a chunk's 3 frames), yielded as it is made; joined, diffusers'
+    own call from the same folder and seed bit for bit. Between chunks it holds the same bytes (one conditioning frame
+    ``[1, 3, 1, 32, 48]`` and the prompt's encoding), and has read no control frame past the chunk it made. A 22-frame
+    video from Python (21 taken: a last chunk of 4 new frames, its control padded as the call pads it) = `generate`'s."""
+    from diffusers import Cosmos2_5_TransferPipeline
+
+    import vidlong.video_io
+
+    read, iter_frames = [], vidlong.video_io.iter_frames
+    monkeypatch.setattr(vidlong.video_io, "iter_frames", lambda path: (read.append(f) or f for f in iter_frames(path)))
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    stream = pipe.stream("a red ball", control_video=str(control_file), seed=3)
+    assert (stream.chunk, stream.chunks, stream.fps) == (9, 3, 10)
+    chunks, kept = [], []
+    for chunk in stream:
+        chunks.append(chunk)
+        kept.append(kept_bytes(stream))
+        assert stream.tail.shape == (1, 3, 1, *SIZE) and chunk.latents.shape[2] == 3
+        assert len(read) <= min(9 + 8 * chunk.index, CONTROL_FRAMES)
+    assert [len(c.frames) for c in chunks] == [9, 8, 8] and len(set(kept)) == 1 and stream.tail is None
+    stock = Cosmos2_5_TransferPipeline.from_pretrained(folder)
+    stock.set_progress_bar_config(disable=True)
+    out = stock(controls=controls(control_file), prompt="a red ball", height=32, width=48, num_frames_per_chunk=9,
+                num_inference_steps=2, guidance_scale=2.0, generator=torch.Generator().manual_seed(3), output_type="np").frames[0]
+    assert np.array_equal(np.concatenate([c.frames for c in chunks]), (np.clip(out, 0, 1) * 255).round().astype(np.uint8))
+    frames = np.random.default_rng(2).integers(0, 255, (22, *SIZE, 3), dtype=np.uint8)
+    streamed = [c.frames for c in pipe.stream("a red ball", control_video=frames, seed=5)]
+    assert [len(f) for f in streamed] == [9, 8, 4]
+    made = generate(pipe, GenerateRequest(prompt="a red ball", control_video=frames, seed=5)).frames
+    assert np.array_equal(np.concatenate(streamed), made)
+
+
+def test_stream_with_methods_is_one_longer_chunk_as_its_call_makes_it(folder, control_file):
+    """With UltraViCo and FreeLong++ applied, its chunk is its call's with them, the whole video (25 pixel frames): one chunk,
+    its call's with the same seed bit for bit."""
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    pipe.apply(vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion())
+    stream = pipe.stream("a red ball", control_video=str(control_file), seed=3)
+    chunks = list(stream)
+    assert (stream.chunk, len(chunks), chunks[0].latents.shape[2]) == (CONTROL_FRAMES, 1, 7)
+    out = pipe(controls=controls(control_file), prompt="a red ball", generator=torch.Generator().manual_seed(3),
+               output_type="np").frames[0]
+    assert np.array_equal(chunks[0].frames, (np.clip(out, 0, 1) * 255).round().astype(np.uint8))
+
+
+def test_python_stream_refuses_in_one_line(folder, control_file):
+    """No control video, a chunked stream's setting, a redrawn video, an extension; and a call while a stream is paused."""
+    from vidlong.errors import VidlongError
+
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    for call, says in [(lambda: pipe.stream("a red ball"), "pass control_video"),
+                       (lambda: pipe.stream("a red ball", control_video=str(control_file), streaming=vidlong.Streaming(chunk=2)),
+                        "streaming= sets its steps alone, not chunk"),
+                       (lambda: pipe.stream("a red ball", control_video=str(control_file), video=str(control_file)),
+                        "drop video"),
+                       (lambda: pipe.extend("a red ball", video=str(control_file)), "does not extend")]:
+        with pytest.raises(VidlongError, match=says):
+            call()
+    pipe.set_progress_bar_config(disable=True)
+    it = iter(pipe.stream("a red ball", control_video=str(control_file), chunks=1))
+    next(it)
+    with pytest.raises(VidlongError, match="a stream of this pipeline is paused mid-way"):
+        pipe(controls=controls(control_file), prompt="a red ball")
+    it.close()
+
+
 @pytest.mark.parametrize("args, message", [
     (["generate"], "a Cosmos-Transfer2.5 model follows a control video: pass --control-video"),
     (["generate", "--control-video", "{control}", "--mask-video", "{control}"],
@@ -181,14 +257,20 @@ def test_vidlong_generate_writes_the_controlled_video_of_a_smaller_control_video
     (["generate", "--control-video", "{control}", "--method", "fifo"], "needs a timestep per token"),
     (["generate", "--control-video", "{control}", "--method", "both", "--preset", "2x"],
      "draws every chunk's noise itself from --seed, so specmix noise would not be used: pass --noise plain"),
-    (["stream", "--chunks", "2"], "Cosmos-Transfer2.5 follows one whole control video, chunk after chunk in its own call"),
-    (["extend", "--video", "{control}", "--chunks", "1"], "Cosmos-Transfer2.5 follows one whole control video"),
+    (["stream", "--chunks", "2"], "Cosmos-Transfer2.5 follows one whole control video, chunk after chunk"),
+    (["extend", "--video", "{control}", "--chunks", "1"], "streams that video's chunks (vidlong stream --control-video), but "
+                                                          "does not extend"),
 ], ids=["no-control", "mask", "ratio", "frames", "fifo", "preset-noise", "stream", "extend"])
 def test_what_it_does_not_take_is_refused_in_one_line_before_loading(folder, control_file, tmp_path, capsys, monkeypatch, args,
                                                                      message):
+    from PIL import Image
+
+    Image.new("RGB", (48, 32)).save(tmp_path / "first.png")
+    write_video(tmp_path / "short.mp4", np.zeros((4, *SIZE, 3), np.uint8), fps=10)
+    given = {"{control}": str(control_file), "{image}": str(tmp_path / "first.png"), "{short}": str(tmp_path / "short.mp4"),
+             "{latents}": str(tmp_path / "x.pt")}
     line = check_refused_before_loading([args[0], "--model", str(folder), "--prompt", "a red ball",
-                                         *[str(control_file) if a == "{control}" else a for a in args[1:]]],
-                                        tmp_path / "x.mp4", capsys, monkeypatch)
+                                         *[given.get(a, a) for a in args[1:]]], tmp_path / "x.mp4", capsys, monkeypatch)
     assert message in line, line
 
 
@@ -202,13 +284,14 @@ def test_without_torchvision_its_folder_is_refused_before_loading(folder, contro
     assert "control branch (CosmosControlNetModel) resizes its padding mask with torchvision" in line
 
 
-def test_info_says_it_takes_a_control_video_and_generates_only(folder, capsys):
-    """`vidlong info --json`: its pipeline and family, a control video taken, no stream and no extension (their line)."""
+def test_info_says_it_takes_a_control_video_and_streams_but_does_not_extend(folder, capsys):
+    """`vidlong info --json`: its pipeline and family, a control video taken, a stream (its call's chunks: no chunked
+    stream's context or chunk) and no extension (its line)."""
     capsys.readouterr()
     assert main(["info", "--model", str(folder), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert (info["pipeline"], info["vidlong_pipeline"], info["family"]) == (
         "Cosmos2_5_TransferPipeline", "VidLongCosmos2_5_TransferPipeline", "cosmos")
     can = info["can"]
-    assert can["control_video"]["yes"] and not can["stream"]["yes"] and not can["extend"]["yes"]
-    assert "follows one whole control video" in can["stream"]["why"]
+    assert can["control_video"]["yes"] and can["stream"]["yes"] and not can["extend"]["yes"]
+    assert "does not extend" in can["extend"]["why"] and info["spec"]["stream_chunk"] is None

@@ -110,9 +110,39 @@ def control_arguments(request, kind: str, frames: int, height: int, width: int) 
     from .video_to_video import input_video
 
     video, fps = input_video(request.control_video, frames, "control_video")
-    frames_in = [Image.fromarray(frame).resize((width, height), Image.BILINEAR) for frame in video]
+    frames_in = [control_frame(frame, height, width) for frame in video]
     arguments = {{"vace": "video", "transfer": "controls"}.get(kind, "control_video"): frames_in}
     if request.mask_video is not None:
         masks = input_video(request.mask_video, frames, "mask_video")[0]
         arguments["mask"] = [Image.fromarray(frame).resize((width, height), Image.NEAREST) for frame in masks]
     return arguments, fps
+
+
+def control_frame(frame, height: int, width: int):
+    """A control video's frame, uint8 ``[H', W', 3]``, as the call takes it: a PIL image resized to `width` x `height`
+    (bilinear)."""
+    from PIL import Image
+
+    return Image.fromarray(frame).resize((width, height), Image.BILINEAR)
+
+
+def control_stream_frames(control_video, limits) -> int:
+    """Pixel frames of a Cosmos-Transfer2.5 stream over `control_video` (a file or frames): the most ``4k + 1`` it holds, at
+    least ``4 + 1`` (a stream's first chunk takes its first frame and at least one more latent frame); one line otherwise."""
+    from .video_to_video import frames_taken, redrawn_frame_step
+
+    ratio = limits.spec.temporal_ratio
+    frames = frames_taken(control_video, "control_video", None, redrawn_frame_step(limits.family, ratio))
+    if frames == 1:
+        raise VidlongError(f"{named('control_video')} is too short for a stream of its chunks: pass one of at least "
+                           f"{ratio + 1} frames")
+    return frames
+
+
+def check_control_stream_prompt(prompt) -> None:
+    """One line for a prompt schedule given to a Cosmos-Transfer2.5 stream, which takes one prompt (its call's)."""
+    from .schedulers.stream import parse_prompt_schedule
+
+    if len(parse_prompt_schedule(prompt)) > 1:
+        raise VidlongError(f"a Cosmos-Transfer2.5 stream takes one {named('prompt')} (its call's), not a schedule: give one "
+                           "prompt")

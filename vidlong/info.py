@@ -56,14 +56,18 @@ def model_info(path) -> dict:
         check_image_codec(limits, True)
 
     def stream(video: bool = False, extension: bool = False) -> None:
+        if limits.control == "transfer" and not video and not extension:  # its call's chunks (stream --control-video)
+            return
         check_streamable(limits, context, video=video, extension=extension)
         check_folder_guider(folder)
         uses_causal_sampler(Streaming(), spec, context == "renoise")
 
+    can_stream = _answer(stream)
+    chunked = can_stream["yes"] and limits.control != "transfer"  # a chunked stream's settings (not its call's chunks)
     can = dict(
         generate={"yes": True},
         fifo=_answer(lambda: check_diagonal(limits, video=limits.task == "v2v")),
-        stream=_answer(stream),
+        stream=can_stream,
         extend=_answer(lambda: stream(extension=True)),
         image=_answer(takes_image),
         last_image=_answer(lambda: (check_last_image(limits_for_folder(folder, image=True), True, False), takes_image())),
@@ -81,9 +85,8 @@ def model_info(path) -> dict:
         spec=dict(name=spec.name, native_latent_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames,
                   fps=spec.fps, height=spec.height, width=spec.width, steps=spec.num_inference_steps,
                   guidance=spec.guidance_scale,
-                  stream_context=(adapter.own_stream_context or context) if can["stream"]["yes"] or can["stream_redraw"]["yes"]
-                  else None,
-                  stream_chunk=model_streaming(spec).chunk if can["stream"]["yes"] or can["stream_redraw"]["yes"] else None,
+                  stream_context=(adapter.own_stream_context or context) if chunked or can["stream_redraw"]["yes"] else None,
+                  stream_chunk=model_streaming(spec).chunk if chunked or can["stream_redraw"]["yes"] else None,
                   longest_latent_frames=longest_latent_frames(limits), dropped_frames=limits.dropped_frames,
                   fewest_first_chunk=shown_first_chunk(limits)),
         can=can)

@@ -170,8 +170,9 @@ def _no_stream_reason(facts: dict) -> Optional[str]:
     if facts["pipeline"] == "CogVideoXFunControlPipeline":
         return "a CogVideoX-Fun control model follows one whole control video: it generates but does not stream or extend"
     if facts["pipeline"] == "Cosmos2_5_TransferPipeline":
-        return ("Cosmos-Transfer2.5 follows one whole control video, chunk after chunk in its own call: it generates but does "
-                "not stream or extend (vidlong's streams take no control video to carry chunk by chunk; not implemented)")
+        return ("Cosmos-Transfer2.5 follows one whole control video, chunk after chunk: it generates, and streams that "
+                "video's chunks (vidlong stream --control-video), but does not extend (a continuation would have no control "
+                "video; not implemented)")
     if facts.get("num_frame_per_block", 1) > 1:
         return (f"this SkyReels-V2 transformer attends block-causally ({facts['num_frame_per_block']} latent frames a block); "
                 "set transformer.config num_frame_per_block back to 1 to stream")

@@ -9,6 +9,7 @@ import torch
 from diffusers import Cosmos2_5_TransferPipeline
 
 from .. import hooks
+from ..errors import VidlongError, named
 from ..pipeline import VidlongPipelineMixin
 from .cosmos import CosmosFamily
 
@@ -28,8 +29,9 @@ class VidLongCosmos2_5_TransferPipeline(CosmosFamily, VidlongPipelineMixin, Cosm
     transformer are put on the controlnet at every call, `apply` and `remove`. With methods applied and no
     ``num_frames_per_chunk`` given, its chunk is the whole video up to its RoPE table (128 latent frames), so a longer
     video has fewer seams (`chunk_frames`); with none, its call is diffusers' bit for bit. `generate` hands its call no
-    ``latents=`` but its generator (`call_latents`). It generates only: a stream or an extension would have to carry the
-    control video's chunks with it (`vidlong.validate._no_stream_reason`)."""
+    ``latents=`` but its generator (`call_latents`). `stream` yields its call's chunks one by one as they are made, keeping
+    only what the next reads (`cosmos_transfer_stream.TransferStreamer`: memory flat with the video's length); it does not
+    extend (`vidlong.validate._no_stream_reason`)."""
 
     call_redraws_from = "noise"  # each chunk's noise and encodings, drawn in its call's order
 
@@ -60,6 +62,42 @@ class VidLongCosmos2_5_TransferPipeline(CosmosFamily, VidlongPipelineMixin, Cosm
         """Its call, the control branch given the transformer's methods first (`follow_transformer`)."""
         self.follow_transformer()
         return super().__call__(*args, **kwargs)
+
+    def stream(self, prompt: str, streaming=None, chunks=None, seconds=None, video=None, strength=None, control_video=None,
+               **kwargs):
+        """Its call's chunks over `control_video` one by one, as they are made (`TransferStreamer`; the arguments its):
+        an iterator of `StreamChunk`. `streaming` may set ``steps`` alone (a chunk is its call's, not a `Streaming`'s);
+        `chunks` N takes the first N. A video to redraw, a strength, seconds, a first frame, a prompt schedule and
+        diagonal denoising are refused in one line."""
+        from ..methods import Streaming, model_streaming
+        from ..control_video import check_control_stream_prompt
+        from .cosmos_transfer_stream import TransferStreamer
+
+        given = dict(video=video, strength=strength, seconds=seconds, image=kwargs.get("image"))
+        for name, value in given.items():
+            if value is not None:
+                raise VidlongError(f"a Cosmos-Transfer2.5 stream follows its {named('control_video')}, as long as it "
+                                   f"({named('chunks')} N: its first N chunks): drop {named(name)}")
+        if control_video is None:
+            raise VidlongError(f"Cosmos-Transfer2.5 streams the chunks of a control video: pass {named('control_video')}")
+        streaming, chunks, _ = self._stream_config("pipe.stream", streaming, chunks, None, kwargs)
+        spec = model_streaming(self.spec)
+        changed = ["diagonal denoising"] if not isinstance(streaming, Streaming) else [
+            field for field in ("chunk", "sinks", "window", "context", "sampler", "timesteps", "first_chunk")
+            if getattr(streaming, field) != getattr(spec, field)]
+        if changed:
+            raise VidlongError(f"a Cosmos-Transfer2.5 stream is its call's chunks ({named('num_frames_per_chunk')} pixel "
+                               f"frames, each after the first from the last frame of the one before): streaming= sets its "
+                               f"steps alone, not {changed[0]}")
+        check_control_stream_prompt(prompt)
+        kwargs.pop("image", None)
+        return TransferStreamer(self, prompt, control_video, chunks=chunks, steps=streaming.steps, **kwargs)
+
+    def extend(self, *args, **kwargs):
+        """Refused in one line (`vidlong.validate._no_stream_reason`): a continuation would have no control video."""
+        from ..validate import check_no_stream_reason, limits_for_pipeline
+
+        check_no_stream_reason(limits_for_pipeline(self))
 
     def call_defaults(self) -> dict:
         """The spec's, but the length: the control video's."""

@@ -1,0 +1,198 @@
+"""Streams of Cosmos-Transfer2.5 (`Cosmos2_5_TransferPipeline`): a control video of any length made into a world video chunk
+by chunk (``pipe.stream(prompt, control_video=...)``, ``vidlong stream --control-video``), each chunk one of its call's
+autoregressive chunks, yielded as it is made.
+
+Its call keeps every chunk's decoded frames until its end; here each chunk is one call of the pipeline over that chunk's
+control frames alone, handed what the whole call would have handed its chunk: the conditioning video (the last
+``num_ar_conditional_frames`` decoded pixel frames of the chunk before, the rest -1) and their latent frames as the
+condition (`prepare_latents`), the prompt's encoding of its first chunk (`encode_prompt`), and the stream's one generator,
+from which each chunk draws its noise, its conditioning frames' and its control frames' encodings in its call's order. So
+with no method its chunks joined are its call's video bit for bit (and `generate`'s), while what is kept between chunks is
+the conditioning frames ``[B, 3, c, H, W]`` and the control frames of one chunk: memory and time per chunk stay flat.
+
+Units: pixel frames throughout (a chunk of ``4k + 1``; the control video's first ``4k + 1`` frames are taken).
+"""
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+from typing import Iterator, Optional
+
+import numpy as np
+import torch
+
+from ..control_video import control_frame, control_stream_frames
+from ..streaming import StreamChunk, begin_run, own_call_while_streaming, streaming_on
+from .common import replaced
+
+#: pixel frames each chunk after the first starts from (its call's ``num_ar_conditional_frames`` default)
+CONDITIONAL_FRAMES = 1
+
+
+def chunk_starts(frames: int, chunk: int, conditional: int = CONDITIONAL_FRAMES) -> range:
+    """The first pixel frame of each of its call's chunks of `chunk` pixel frames over a video of `frames`, each after the
+    first starting from the last `conditional` frames of the one before (its call's ``chunk_idxs``)."""
+    return range(0, frames - conditional, chunk - conditional)
+
+
+def control_windows(frames: Iterator[np.ndarray], starts: range, chunk: int, total: int, height: int,
+                    width: int) -> Iterator[list]:
+    """The control frames of each chunk (from `starts`): a list of PIL images `width` x `height`
+    (`vidlong.control_video.control_frame`), pixel frames ``start .. min(start + chunk, total) - 1`` of `frames` (uint8
+    ``[H', W', 3]`` each, read as they are needed); only one chunk's frames are held."""
+    window, first = [], 0
+    for start in starts:
+        window, first = window[start - first:], start
+        while first + len(window) < min(start + chunk, total):
+            window.append(control_frame(next(frames), height, width))
+        yield list(window)
+
+
+class TransferStreamer:
+    """One stream of a Cosmos-Transfer2.5 pipeline over `control_video` (a video file's path, uint8 frames ``[T, H, W, 3]``
+    or a list of PIL images; its first ``4k + 1`` frames): iterate it for `StreamChunk`s, each holding its chunk's new
+    pixel frames uint8 ``[T, H, W, 3]`` (the first chunk's every frame, each later one's but its conditioning frame) and the
+    chunk's final latents ``[1, C, f, h, w]``.
+
+    Args:
+        pipe: a `VidLongCosmos2_5_TransferPipeline`; with methods applied, its chunk is the whole video up to its RoPE
+            table (`chunk_frames`), as `generate`'s is.
+        prompt: one prompt.
+        control_video: the video it follows; its frame rate (a file's) is the stream's.
+        chunks: the first `chunks` of its call's chunks (None: every one).
+        guidance, seed, height, width, negative_prompt: as for `generate` (None: the model's; the size: the control
+            video's aspect at the model's area; no negative prompt: its call's default).
+        steps: denoising steps per chunk (None: the model's).
+
+    Attributes:
+        chunk: pixel frames a chunk; frames: pixel frames of the whole video; starts: each chunk's first pixel frame.
+        tail: the conditioning frames the next chunk reads, ``[B, 3, c, H, W]`` in [-1, 1] on the CPU (None before the
+            first chunk): with the encoded prompt and one chunk's control frames, all a stream keeps between chunks.
+        on_step: None, or ``on_step(done, total)`` after each denoising step of a chunk.
+    """
+
+    step_kind = "chunk"
+
+    def __init__(self, pipe, prompt: str, control_video, chunks: Optional[int] = None, guidance: Optional[float] = None,
+                 seed: int = 0, height: Optional[int] = None, width: Optional[int] = None, negative_prompt: str = "",
+                 steps: Optional[int] = None, guidance_2: Optional[float] = None):
+        from PIL import Image
+
+        from .. import hooks
+        from ..generate import resolve_guidance
+        from ..validate import check_model_size, check_sampling, check_second_expert, limits_for_pipeline, video_size
+        from ..video_to_video import input_video, video_fps
+
+        limits, spec = limits_for_pipeline(pipe), pipe.spec
+        check_second_expert(guidance_2, limits)
+        check_sampling(guidance, None, seed)
+        self.frames = control_stream_frames(control_video, limits)
+        first = Image.fromarray(input_video(control_video, 1, "control_video")[0][0])
+        self.height, self.width = video_size(limits, height, width, first)
+        check_model_size(limits, self.height, self.width)
+        state = hooks.state_of(pipe.transformer)
+        self.chunk = pipe.chunk_frames(self.frames, bool(state is not None and state.methods))
+        self.starts = chunk_starts(self.frames, self.chunk)
+        self.chunks = len(self.starts) if chunks is None else min(chunks, len(self.starts))
+        self.pipe, self.prompt, self.control_video, self.negative_prompt = pipe, prompt, control_video, negative_prompt
+        self.fps = video_fps(control_video, spec.fps, "control_video")
+        self.steps = steps or spec.num_inference_steps
+        self.guidances = (resolve_guidance(spec, guidance, None)[0], None)
+        self.seed = int(seed)
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self.tail, self.text = None, None
+        self.started = self.running = False  # a stream runs once (`begin_run`)
+        self.on_step = None
+
+    def settings(self) -> dict:
+        """What the stream's .json sidecar records of it: its call's chunk and conditioning frames (pixel), steps and the
+        control video."""
+        video = self.control_video
+        return dict(chunk_pixel_frames=self.chunk, conditional_pixel_frames=CONDITIONAL_FRAMES, steps=self.steps,
+                    control_video=str(video) if isinstance(video, (str, bytes)) or hasattr(video, "__fspath__") else None)
+
+    def __iter__(self) -> Iterator[StreamChunk]:
+        """The chunks, once (`begin_run`); while it runs, calls, streams and method changes on the pipeline are refused, and
+        what it kept between chunks goes when it ends, is closed or is left."""
+        begin_run(self)
+        try:
+            with streaming_on(self.pipe):
+                yield from self._chunks()
+        finally:
+            self.running = False
+            self.tail = self.text = None
+
+    def _control_frames(self) -> Iterator[np.ndarray]:
+        """The control video's frames one at a time (a file's decoded as they are asked for)."""
+        from ..video_io import iter_frames
+        from ..video_to_video import input_video, is_video_path
+
+        if is_video_path(self.control_video):
+            return iter_frames(self.control_video)
+        return iter(input_video(self.control_video, self.frames, "control_video")[0])
+
+    def _chunks(self) -> Iterator[StreamChunk]:
+        windows = control_windows(self._control_frames(), self.starts, self.chunk, self.frames, self.height, self.width)
+        for index, controls in zip(range(self.chunks), windows):
+            start = time.perf_counter()
+            video, latents = self._make(index, controls)
+            frames = (np.clip(video, 0, 1) * 255).round().astype(np.uint8)  # as `generate` takes its call's video
+            yield StreamChunk(index, frames[CONDITIONAL_FRAMES if index else 0:], self.prompt, time.perf_counter() - start,
+                              latents)
+
+    def _make(self, index: int, controls: list) -> tuple:
+        """Chunk `index` by one call of the pipeline over its `controls`: (its frames ``[T, H, W, 3]`` in [0, 1], as its call
+        returns them, its conditioning frame first after the first chunk; its final latents ``[1, C, f, h, w]``)."""
+        pipe, made = self.pipe, {}
+
+        def on_step(_pipe, step, _t, kwargs):
+            made["latents"] = kwargs["latents"]
+            if self.on_step is not None:
+                self.on_step(step + 1, self.steps)
+            return {}
+
+        with ExitStack() as stack, own_call_while_streaming(pipe):
+            stack.enter_context(replaced(pipe.vae, "decode", self._keeping_tail(pipe.vae.decode)))
+            stack.enter_context(replaced(pipe, "encode_prompt", self._encoding(pipe.encode_prompt)))
+            if index:
+                stack.enter_context(replaced(pipe, "prepare_latents", self._conditioned(pipe.prepare_latents)))
+                if pipe.safety_checker is not None:  # the guardrail checked this prompt at the first chunk
+                    stack.enter_context(replaced(pipe.safety_checker, "check_text_safety", lambda _prompt: True))
+            video = pipe(controls=controls, prompt=self.prompt, negative_prompt=self.negative_prompt or None,
+                         height=self.height, width=self.width, num_frames_per_chunk=self.chunk,
+                         num_ar_conditional_frames=CONDITIONAL_FRAMES, num_inference_steps=self.steps,
+                         guidance_scale=self.guidances[0], generator=self.generator, output_type="np",
+                         callback_on_step_end=on_step).frames[0]
+        return video, made["latents"].detach().cpu()
+
+    def _keeping_tail(self, decode):
+        """`decode` (its VAE's), keeping the last conditioning frames of what it decodes (the chunk's whole window,
+        ``[B, 3, chunk, H, W]``) as `tail`, on the CPU as its call keeps a chunk."""
+        def decoding(*args, **kwargs):
+            out = decode(*args, **kwargs)
+            pixels = out[0] if isinstance(out, tuple) else out.sample
+            self.tail = pixels[:, :, pixels.shape[2] - CONDITIONAL_FRAMES:].detach().cpu().clone()
+            return out
+        return decoding
+
+    def _encoding(self, encode_prompt):
+        """`encode_prompt` (its call's) at the first chunk, its answer kept and handed back at every later one."""
+        def encoding(*args, **kwargs):
+            if self.text is None:
+                self.text = encode_prompt(*args, **kwargs)
+            return self.text
+        return encoding
+
+    def _conditioned(self, prepare_latents):
+        """Its call's `prepare_latents` for a chunk after the first: the video it encodes is `tail` followed by -1 (0 in
+        its processed pixels) to the chunk's length, and the condition those frames' latent frames, as its whole call hands
+        that chunk; its draws from the generator as the call's."""
+        ratio = self.pipe.vae_scale_factor_temporal
+        latent = max(0, (CONDITIONAL_FRAMES - 1) // ratio + 1)
+
+        def conditioned(*args, video, **kwargs):
+            window = torch.full(video.shape, -1.0, dtype=self.tail.dtype)
+            window[:, :, :CONDITIONAL_FRAMES] = self.tail
+            return prepare_latents(*args, video=window.to(video.device, video.dtype),
+                                   **dict(kwargs, num_cond_latent_frames=latent))
+        return conditioned
