@@ -23,7 +23,7 @@ import vidlong
 from vidlong.attention.adapters.cosmos_controlnet import COSMOS_CONTROLNET
 from vidlong.cli import main
 from vidlong.generate import GenerateRequest, generate
-from vidlong.video_io import read_video, write_video
+from vidlong.video_io import StreamingVideoWriter, read_video, write_video
 
 CONTROL_FRAMES = 25  # 4k + 1 pixel frames: 7 latent frames, 3 chunks of the native 9 pixel frames (1 frame carried over)
 SIZE = (32, 48)  # pixels: latent 4x6, tokens 2x3
@@ -248,6 +248,25 @@ def test_python_stream_refuses_in_one_line(folder, control_file):
     it.close()
 
 
+def test_vidlong_stream_writes_each_chunk_of_the_control_video(folder, control_file, tmp_path):
+    """`vidlong stream --control-video --chunks 2`: a playable mp4 of its first 2 chunks (17 frames) at the control video's
+    frame rate, its frames those of the Python stream's chunks appended to vidlong's stream writer (the same lossy encode),
+    and its sidecar."""
+    out = tmp_path / "world.mp4"
+    assert main(["stream", "--model", str(folder), "--control-video", str(control_file), "--prompt", "a red ball", "--seed", "3",
+                 "--chunks", "2", "--out", str(out)]) == 0
+    frames, fps = read_video(out)
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    with StreamingVideoWriter(tmp_path / "expected.mp4", fps=10) as writer:
+        for chunk in pipe.stream("a red ball", control_video=str(control_file), seed=3, chunks=2):
+            writer.append(chunk.frames)
+    assert frames.shape == (17, *SIZE, 3) and fps == 10 and np.array_equal(frames, read_video(tmp_path / "expected.mp4")[0])
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert (settings["command"], settings["chunks"], settings["pixel_frames"], settings["streaming"]["chunk_pixel_frames"],
+            settings["control_video"]) == ("stream", 2, 17, 9, str(control_file))
+
+
 @pytest.mark.parametrize("args, message", [
     (["generate"], "a Cosmos-Transfer2.5 model follows a control video: pass --control-video"),
     (["generate", "--control-video", "{control}", "--mask-video", "{control}"],
@@ -257,10 +276,18 @@ def test_python_stream_refuses_in_one_line(folder, control_file):
     (["generate", "--control-video", "{control}", "--method", "fifo"], "needs a timestep per token"),
     (["generate", "--control-video", "{control}", "--method", "both", "--preset", "2x"],
      "draws every chunk's noise itself from --seed, so specmix noise would not be used: pass --noise plain"),
-    (["stream", "--chunks", "2"], "Cosmos-Transfer2.5 follows one whole control video, chunk after chunk"),
+    (["stream", "--chunks", "2"], "a Cosmos-Transfer2.5 model streams the chunks of a control video: pass --control-video"),
+    (["stream", "--control-video", "{control}", "--image", "{image}"], "this model is text-to-video and takes no --image"),
+    (["stream", "--control-video", "{control}", "--seconds", "3"], "drop --seconds"),
+    (["stream", "--control-video", "{control}", "--chunk", "2"], "drop --chunk"),
+    (["stream", "--control-video", "{control}", "--method", "fifo"], "drop --method fifo"),
+    (["stream", "--control-video", "{control}", "--save-latents", "{latents}"], "drop --save-latents"),
+    (["stream", "--control-video", "{short}"], "--control-video is too short for a stream of its chunks"),
+    (["stream", "--control-video", "{control}", "--prompt", "0:a red ball; 1:a blue ball"], "takes one --prompt (its call's)"),
     (["extend", "--video", "{control}", "--chunks", "1"], "streams that video's chunks (vidlong stream --control-video), but "
                                                           "does not extend"),
-], ids=["no-control", "mask", "ratio", "frames", "fifo", "preset-noise", "stream", "extend"])
+], ids=["no-control", "mask", "ratio", "frames", "fifo", "preset-noise", "stream-no-control", "stream-image", "stream-seconds",
+        "stream-chunk", "stream-fifo", "stream-save-latents", "stream-short", "stream-schedule", "extend"])
 def test_what_it_does_not_take_is_refused_in_one_line_before_loading(folder, control_file, tmp_path, capsys, monkeypatch, args,
                                                                      message):
     from PIL import Image

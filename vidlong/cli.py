@@ -195,7 +195,9 @@ def _check_model(args) -> Path:
     check_compile(args.compile, folder, getattr(args, "offload", None))
     task = pipeline_task(folder, **_given(args))
     streamed_video = args.command == "stream" and bool(args.video)  # redrawn or edited chunk by chunk
-    if args.command != "generate" and args.method == "fifo":
+    if _streams_control_video(args, folder):  # its call's chunks, not a chunked stream's: `_check_control_stream`
+        pass
+    elif args.command != "generate" and args.method == "fifo":
         check_diagonal_stream(_streaming_config(args), limits_for_folder(folder, **_given(args)), video=streamed_video)
     elif args.command != "generate":
         streaming, spec = _streaming_config(args), spec_for_folder(folder)
@@ -459,6 +461,11 @@ def _add_stream(sub) -> None:
     p.add_argument("--strength", type=float, default=None,
                    help="with --video: how much of it is redrawn, in (0, 1] (default 0.8; 1: from pure noise; none for "
                         "Lucy Edit's edit)")
+    p.add_argument("--control-video", default=None,
+                   help="Cosmos-Transfer2.5 (Cosmos2_5_TransferPipeline) folders: the control video (edges, depth, "
+                        "segmentation) whose world video its call makes chunk by chunk, each chunk written as it is made; "
+                        "the stream is as long as it (its first 4k+1 frames; --chunks N: its first N chunks), at its frame "
+                        "rate and aspect")
     _add_stream_options(p)
     p.add_argument("--first-chunk", type=int, default=None,
                    help="latent frames of the first chunk, made with no context (default: the model's, else --chunk; "
@@ -650,6 +657,11 @@ def _run_stream(args) -> int:
     streaming = _streaming_config(args)
     folder = _check_model(args)
     limits = limits_for_folder(folder, **_given(args))
+    if _streams_control_video(args, folder):
+        return _run_control_stream(args, streaming, folder, limits, out)
+    if args.control_video is not None:
+        raise VidlongError("a stream follows a --control-video with Cosmos-Transfer2.5 alone (its call's chunks); other "
+                           "control models take one in vidlong generate: drop --control-video, or use vidlong generate")
     _check_stream_settings(args, streaming, limits, args.height, args.width)
     check_second_expert(args.guidance_2, limits)
     if args.video is not None:
@@ -670,6 +682,57 @@ def _run_stream(args) -> int:
     check_stream_fits(pipe, streaming, getattr(stream, "height", None), getattr(stream, "width", None))  # nothing ran yet
     settings = dict(_stream_settings(args, pipe, stream, args.prompt), video=args.video)
     return _write_stream(stream, out, latents_path, settings)
+
+
+def _streams_control_video(args, folder: Path) -> bool:
+    """Whether the command streams a Cosmos-Transfer2.5 folder: its call's chunks over a control video
+    (`vidlong.families.cosmos_transfer_stream`), refused in one line without one (`_check_control_stream`)."""
+    from .validate import limits_for_folder
+
+    return args.command == "stream" and limits_for_folder(folder, **_given(args)).control == "transfer"
+
+
+#: `vidlong stream` options a Cosmos-Transfer2.5 stream does not take (flag: args name): its chunks are its call's, as
+#: long as its control video
+CONTROL_STREAM_DROPS = {"--image": "image", "--video": "video", "--strength": "strength", "--seconds": "seconds",
+                        "--forever": "forever", "--cut-on-switch": "cut_on_switch", "--no-recache": "no_recache",
+                        "--save-latents": "save_latents", **CHUNKED_OPTIONS}
+
+
+def _check_control_stream(args, limits) -> None:
+    """A Cosmos-Transfer2.5 stream's arguments before any model loads: a control video (readable, of 5 frames at least,
+    the model's size), one prompt, and nothing of a chunked stream's (`CONTROL_STREAM_DROPS`, --method fifo)."""
+    from .control_video import check_control_stream_prompt, control_stream_frames
+    from .validate import check_model_size, video_size
+    from .video_to_video import input_video
+
+    if args.control_video is None:
+        raise VidlongError("a Cosmos-Transfer2.5 model streams the chunks of a control video: pass --control-video "
+                           "(the stream is as long as it)")
+    given = [flag for flag, name in CONTROL_STREAM_DROPS.items() if getattr(args, name, None) not in (None, False)]
+    if args.method == "fifo":
+        given.insert(0, "--method fifo")
+    if given:
+        raise VidlongError(f"a Cosmos-Transfer2.5 stream is its call's chunks over --control-video, as long as it (--chunks N: "
+                           f"its first N chunks): drop {given[0]}")
+    check_control_stream_prompt(args.prompt)
+    control_stream_frames(args.control_video, limits)
+    from PIL import Image
+
+    first = Image.fromarray(input_video(args.control_video, 1, "control_video")[0][0])
+    check_model_size(limits, *video_size(limits, args.height, args.width, first))
+
+
+def _run_control_stream(args, streaming, folder: Path, limits, out: Path) -> int:
+    """`vidlong stream --control-video` of a Cosmos-Transfer2.5 folder: each chunk of its call written as it is made."""
+    _check_control_stream(args, limits)
+    _note_variable_frame_rate(args, limits)
+    pipe = _load_pipeline(args, folder, args.device, streams=True)
+    stream = pipe.stream(args.prompt, streaming=streaming, control_video=args.control_video, chunks=args.chunks,
+                         guidance=args.guidance, seed=args.seed, height=args.height, width=args.width,
+                         negative_prompt=args.negative_prompt)
+    settings = dict(_stream_settings(args, pipe, stream, args.prompt), control_video=args.control_video)
+    return _write_stream(stream, out, None, settings)
 
 
 def _redraw_length(args, streaming, limits) -> dict:
