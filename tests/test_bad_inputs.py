@@ -88,6 +88,8 @@ CLI_ROWS = [
     ("generate", ["--pose-video", "{inputs}/clip.mp4"], "--pose-video drives a Wan Animate model (WanAnimatePipeline)", None),
     ("generate", ["--mask-video", "{inputs}/notes.txt"], "--mask-video drives a Wan Animate model", None),
     ("generate", ["--control-video", "{inputs}/clip.mp4"], "--control-video guides a Wan VACE model (WanVACEPipeline)", None),
+    ("stream", ["--control-video", "{inputs}/clip.mp4", "--chunks", "1"],
+     "a stream follows a --control-video with Cosmos-Transfer2.5 alone", None),
     ("generate", ["--seed", "18446744073709551616"], "--seed must be a whole number from 0", None),
     ("generate", ["--seed", "-1"], "--seed must be a whole number from 0", None),
     ("generate", ["--guidance", "nan"], "--guidance must be a finite number", None),
