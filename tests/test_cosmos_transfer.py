@@ -267,6 +267,25 @@ def test_vidlong_stream_writes_each_chunk_of_the_control_video(folder, control_f
             settings["control_video"]) == ("stream", 2, 17, 9, str(control_file))
 
 
+def test_an_interrupted_vidlong_stream_leaves_a_playable_file_of_its_finished_chunks(folder, control_file, tmp_path, monkeypatch):
+    """Ctrl-C while its second chunk is made: exit 130, the mp4 playable with the first chunk's 9 frames, its sidecar saying 1
+    chunk."""
+    from vidlong.families.cosmos_transfer_stream import TransferStreamer
+
+    make = TransferStreamer._make
+
+    def interrupted(self, index, controls):
+        if index:
+            raise KeyboardInterrupt
+        return make(self, index, controls)
+
+    monkeypatch.setattr(TransferStreamer, "_make", interrupted)
+    out = tmp_path / "world.mp4"
+    assert main(["stream", "--model", str(folder), "--control-video", str(control_file), "--prompt", "a red ball",
+                 "--out", str(out)]) == 130
+    assert read_video(out)[0].shape == (9, *SIZE, 3) and json.loads(out.with_suffix(".json").read_text())["chunks"] == 1
+
+
 @pytest.mark.parametrize("args, message", [
     (["generate"], "a Cosmos-Transfer2.5 model follows a control video: pass --control-video"),
     (["generate", "--control-video", "{control}", "--mask-video", "{control}"],
