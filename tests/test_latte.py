@@ -86,6 +86,21 @@ def test_the_temporal_table_past_its_rows_is_its_sincos_formula():
     assert model.temp_pos_embed is stock
 
 
+def test_the_table_past_its_rows_goes_on_the_latents_device_and_the_stock_buffer_comes_back():
+    """Group offloading holds the stock buffer off the forward's device between forwards (here on the meta device): the table
+    placed past its rows is on the latents' device, the output the one with the buffer at hand; after the context, on an
+    error too, the model holds its own buffer again and no hook."""
+    model = tiny_latte_transformer()
+    with torch.no_grad():
+        expected = placed_run(model, 2 * NATIVE, torch.float32)
+        model.temp_pos_embed = offloaded = model.temp_pos_embed.to("meta")
+        assert torch.equal(placed_run(model, 2 * NATIVE, torch.float32), expected)
+        with pytest.raises(KeyboardInterrupt), sincos_positions(model):
+            model(**latte_inputs(2 * NATIVE))
+            raise KeyboardInterrupt
+    assert model.temp_pos_embed is offloaded and not model._forward_pre_hooks
+
+
 def test_native_length_size_and_vae_ratio_come_from_configs():
     """16 frames (its call's video_length) at 10 fps, 512x512, 50 steps at 7.5 from configs/models; its image VAE (every down
     block 2D) compresses no time, 8x in space from its levels."""

@@ -24,27 +24,29 @@ from .allegro import AllegroStreamer, ChunkSampler
 from .common import EmptyNegativePrompt, LengthNamed
 
 
-def sincos_table(stock: torch.Tensor, frames: int) -> torch.Tensor:
-    """Latte's temporal table ``[1, frames, C]`` for a forward of `frames` frames: `stock` (its buffer ``[1, L, C]``) where
-    `frames` is L; else diffusers' 1D sin-cos embedding (`get_1d_sincos_pos_embed_from_grid`, as its transformer builds the
-    buffer) at positions ``0 .. frames - 1``, in `stock`'s dtype and device (its first L rows are `stock`'s)."""
+def sincos_table(stock: torch.Tensor, frames: int, device=None) -> torch.Tensor:
+    """Latte's temporal table ``[1, frames, C]`` for a forward of `frames` latent frames: `stock` (its buffer ``[1, L, C]``)
+    where `frames` is L; else diffusers' 1D sin-cos embedding (`get_1d_sincos_pos_embed_from_grid`, as its transformer builds
+    the buffer) at positions ``0 .. frames - 1``, in `stock`'s dtype, on `device` (None: `stock`'s; a forward's is its
+    latents', which an offloaded buffer's may not be), its first L rows `stock`'s."""
     from diffusers.models.embeddings import get_1d_sincos_pos_embed_from_grid
 
     if frames == stock.shape[1]:
         return stock
     table = get_1d_sincos_pos_embed_from_grid(stock.shape[2], torch.arange(0, frames).unsqueeze(1), output_type="pt")
-    return table.float().unsqueeze(0).to(stock)
+    return table.float().unsqueeze(0).to(device=stock.device if device is None else device, dtype=stock.dtype)
 
 
 @contextmanager
 def sincos_positions(transformer):
     """Within it, every forward of a `LatteTransformer3DModel` adds the temporal table of its latents' frame count
-    (`sincos_table`: the stock table at its own length); after it, the stock table is back."""
+    (`sincos_table`, on the latents' device, where group offloading may hold the stock buffer elsewhere: the stock table at
+    its own length); after it, on an error too, the stock table is back."""
     stock = transformer.temp_pos_embed
 
     def placed(module, args, kwargs):
-        latents = args[0] if args else kwargs["hidden_states"]
-        module.temp_pos_embed = sincos_table(stock, latents.shape[2])
+        latents = args[0] if args else kwargs["hidden_states"]  # [B, C, F, h, w]
+        module.temp_pos_embed = sincos_table(stock, latents.shape[2], latents.device)
 
     handle = transformer.register_forward_pre_hook(placed, with_kwargs=True)
     try:
