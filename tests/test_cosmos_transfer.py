@@ -127,14 +127,46 @@ def test_call_with_no_method_is_diffusers_bit_for_bit_and_methods_act_on_both_at
     assert expected.shape == (CONTROL_FRAMES, *SIZE, 3) and np.array_equal(run(pipe), expected)
     pipe.apply(vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion())
     attentions = [*COSMOS_CONTROLNET.self_attentions(pipe.controlnet), *[b.attn1 for b in pipe.transformer.transformer_blocks]]
-    assert all(type(a.processor).__name__ == "VidlongAttnProcessor" for a in attentions)
     seen = []
-    both = pipe(**call, generator=torch.Generator().manual_seed(3),
-                callback_on_step_end=lambda _p, _i, _t, kw: seen.append(kw["latents"].shape[2]) or {}).frames[0]
-    assert seen == [7, 7] and both.shape == expected.shape and not np.array_equal(both, expected)
+
+    def step(_p, _i, _t, kw):
+        seen.append((kw["latents"].shape[2], {type(a.processor).__name__ for a in attentions}))
+        return {}
+
+    both = pipe(**call, generator=torch.Generator().manual_seed(3), callback_on_step_end=step).frames[0]
+    assert seen == [(7, {"VidlongAttnProcessor"})] * 2 and both.shape == expected.shape and not np.array_equal(both, expected)
     pipe.remove()
     assert all(type(a.processor).__name__ == "CosmosAttnProcessor2_0" for a in attentions)
     assert np.array_equal(run(pipe), expected)
+
+
+def test_the_control_branch_carries_the_methods_for_a_call_alone(folder, control_file):
+    """The branch is stock outside a call: after `generate` with both methods on a pipeline with none (which sets its own
+    methods aside after it), after a call interrupted mid-way with methods applied, and once they are removed; the next call
+    puts the transformer's methods on it again."""
+    from vidlong.hooks import state_of
+
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    branch = COSMOS_CONTROLNET.self_attentions(pipe.controlnet)
+
+    def processors():
+        return {type(a.processor).__name__ for a in branch}
+
+    generate(pipe, GenerateRequest(prompt="a red ball", control_video=str(control_file), method="both", seed=3, steps=1))
+    assert processors() == {"CosmosAttnProcessor2_0"} and state_of(pipe.controlnet) is None
+    pipe.apply(vidlong.UltraViCo(alpha=0.8))
+    seen = []
+
+    def interrupt(_p, _i, _t, _kw):
+        seen.append(processors())
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        pipe(controls=controls(control_file), prompt="a red ball", num_inference_steps=1, callback_on_step_end=interrupt)
+    assert seen == [{"VidlongAttnProcessor"}] and processors() == {"CosmosAttnProcessor2_0"}
+    pipe.remove()
+    assert processors() == {"CosmosAttnProcessor2_0"}
 
 
 @pytest.mark.parametrize("method, steps", [("none", 6), ("both", 2)])

@@ -26,7 +26,8 @@ class VidLongCosmos2_5_TransferPipeline(CosmosFamily, VidlongPipelineMixin, Cosm
 
     vidlong's methods act on the transformer's and the control branch's self-attentions alike (the branch's tokens are the
     chunk's frames, its grid the latents'; `vidlong.attention.adapters.cosmos_controlnet`): the methods applied to the
-    transformer are put on the controlnet at every call, `apply` and `remove`. With methods applied and no
+    transformer are put on the controlnet for the length of each call and taken off after it, whatever its end (so a
+    `generate` that sets its own methods aside leaves no trace on the branch). With methods applied and no
     ``num_frames_per_chunk`` given, its chunk is the whole video up to its RoPE table (128 latent frames), so a longer
     video has fewer seams (`chunk_frames`); with none, its call is diffusers' bit for bit. `generate` hands its call no
     ``latents=`` but its generator (`call_latents`). `stream` yields its call's chunks one by one as they are made, keeping
@@ -39,29 +40,16 @@ class VidLongCosmos2_5_TransferPipeline(CosmosFamily, VidlongPipelineMixin, Cosm
         """Always: its call runs its safety checker's video check on every video, whatever the checker."""
         return True
 
-    def follow_transformer(self) -> None:
-        """The transformer's methods (`vidlong.hooks.state_of`) put on the control branch, or the branch's taken off where
-        the transformer has none."""
-        state = hooks.state_of(self.transformer)
-        if state is None or not state.methods or state.stream is not None:
-            hooks.remove(self.controlnet)
-        else:
-            hooks.apply(self.controlnet, *state.methods, native_frames=state.native_frames, kernel=state.kernel)
-
-    def apply(self, *methods, kernel: str = "auto") -> None:
-        """Apply `methods` to the transformer and its control branch."""
-        super().apply(*methods, kernel=kernel)
-        self.follow_transformer()
-
-    def remove(self) -> None:
-        """Remove vidlong's methods from the transformer and its control branch."""
-        super().remove()
-        self.follow_transformer()
-
     def __call__(self, *args, **kwargs):
-        """Its call, the control branch given the transformer's methods first (`follow_transformer`)."""
-        self.follow_transformer()
-        return super().__call__(*args, **kwargs)
+        """Its call, the control branch carrying the transformer's methods (`vidlong.hooks.state_of`) for its length alone:
+        stock again after it, on an error or an interruption too."""
+        state = hooks.state_of(self.transformer)
+        if state is not None and state.methods and state.stream is None:
+            hooks.apply(self.controlnet, *state.methods, native_frames=state.native_frames, kernel=state.kernel)
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            hooks.remove(self.controlnet)
 
     def stream(self, prompt: str, streaming=None, chunks=None, seconds=None, video=None, strength=None, control_video=None,
                **kwargs):
