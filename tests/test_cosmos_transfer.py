@@ -140,6 +140,21 @@ def test_call_with_no_method_is_diffusers_bit_for_bit_and_methods_act_on_both_at
     assert np.array_equal(run(pipe), expected)
 
 
+def test_with_methods_its_chunk_is_the_whole_control_video_in_each_form_its_call_takes(folder, control_file):
+    """With a method applied and no chunk given, a control video of 25 frames is one chunk (latents of 7 frames) whether its
+    call is given a list of frames, a NumPy video ``[F, H, W, 3]`` or a batch of one, a list of one video, or a torch video
+    ``[F, 3, H, W]``."""
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    pipe.apply(vidlong.UltraViCo(alpha=0.8))
+    video = read_video(control_file)[0] / 255.0
+    for given in (controls(control_file), video, video[None], [video], torch.from_numpy(video).permute(0, 3, 1, 2).float()):
+        seen = []
+        pipe(controls=given, prompt="a red ball", num_inference_steps=1, output_type="latent",
+             callback_on_step_end=lambda _p, _i, _t, kw: seen.append(kw["latents"].shape[2]) or {})
+        assert seen == [7], type(given)
+
+
 def test_the_control_branch_carries_the_methods_for_a_call_alone(folder, control_file):
     """The branch is stock outside a call: after `generate` with both methods on a pipeline with none (which sets its own
     methods aside after it), after a call interrupted mid-way with methods applied, and once they are removed; the next call

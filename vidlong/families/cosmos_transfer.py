@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
 import torch
 from diffusers import Cosmos2_5_TransferPipeline
 
@@ -12,6 +13,20 @@ from .. import hooks
 from ..errors import VidlongError, named
 from ..pipeline import VidlongPipelineMixin
 from .cosmos import CosmosFamily
+
+
+def control_length(controls) -> int:
+    """Pixel frames of a call's ``controls`` in each form its video processor takes: a list of frames (PIL images or arrays
+    ``[H, W, 3]``), a video or a batch of them as an array (frames 4th from last: NumPy ``[B, F, H, W, 3]``, torch
+    ``[B, F, 3, H, W]``), or a list of videos (the first's); 0 for none."""
+    if isinstance(controls, (np.ndarray, torch.Tensor)):
+        return controls.shape[-4] if controls.ndim >= 4 else 1
+    if not isinstance(controls, list) or not controls:
+        return 0
+    first = controls[0]
+    if isinstance(first, list):
+        return len(first)
+    return first.shape[-4] if isinstance(first, (np.ndarray, torch.Tensor)) and first.ndim >= 4 else len(controls)
 
 
 class VidLongCosmos2_5_TransferPipeline(CosmosFamily, VidlongPipelineMixin, Cosmos2_5_TransferPipeline):
@@ -108,8 +123,7 @@ class VidLongCosmos2_5_TransferPipeline(CosmosFamily, VidlongPipelineMixin, Cosm
             del arguments["negative_prompt"]
         if arguments.get("num_frames_per_chunk") is None:
             state = hooks.state_of(self.transformer)
-            controls = arguments.get("controls")
-            frames = arguments.get("num_frames") or (len(controls) if isinstance(controls, list) else 0)
+            frames = arguments.get("num_frames") or control_length(arguments.get("controls"))
             arguments["num_frames_per_chunk"] = self.chunk_frames(frames, bool(state is not None and state.methods))
 
     def forward_frames(self, arguments: dict) -> int:
