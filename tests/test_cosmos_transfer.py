@@ -350,10 +350,12 @@ def test_an_interrupted_vidlong_stream_leaves_a_playable_file_of_its_finished_ch
     (["stream", "--control-video", "{control}", "--save-latents", "{latents}"], "drop --save-latents"),
     (["stream", "--control-video", "{short}"], "--control-video is too short for a stream of its chunks"),
     (["stream", "--control-video", "{control}", "--prompt", "0:a red ball; 1:a blue ball"], "takes one --prompt (its call's)"),
+    (["stream", "--control-video", "{control}", "--guidance-2", "3"], "has one transformer: use --guidance alone"),
     (["extend", "--video", "{control}", "--chunks", "1"], "streams that video's chunks (vidlong stream --control-video), but "
                                                           "does not extend"),
 ], ids=["no-control", "mask", "ratio", "frames", "fifo", "preset-noise", "stream-no-control", "stream-image", "stream-seconds",
-        "stream-chunk", "stream-fifo", "stream-save-latents", "stream-short", "stream-schedule", "extend"])
+        "stream-chunk", "stream-fifo", "stream-save-latents", "stream-short", "stream-schedule", "stream-guidance-2",
+        "extend"])
 def test_what_it_does_not_take_is_refused_in_one_line_before_loading(folder, control_file, tmp_path, capsys, monkeypatch, args,
                                                                      message):
     from PIL import Image

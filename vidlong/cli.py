@@ -702,10 +702,9 @@ CONTROL_STREAM_DROPS = {"--image": "image", "--video": "video", "--strength": "s
 
 def _check_control_stream(args, limits) -> None:
     """A Cosmos-Transfer2.5 stream's arguments before any model loads: a control video (readable, of 5 frames at least,
-    the model's size), one prompt, and nothing of a chunked stream's (`CONTROL_STREAM_DROPS`, --method fifo)."""
-    from .control_video import check_control_stream_prompt, control_stream_frames
-    from .validate import check_model_size, video_size
-    from .video_to_video import input_video
+    the model's size), one prompt, no --guidance-2 (one transformer) and nothing of a chunked stream's
+    (`CONTROL_STREAM_DROPS`, --method fifo)."""
+    from .control_video import check_control_stream_prompt, control_stream_shape
 
     if args.control_video is None:
         raise VidlongError("a Cosmos-Transfer2.5 model streams the chunks of a control video: pass --control-video "
@@ -717,11 +716,7 @@ def _check_control_stream(args, limits) -> None:
         raise VidlongError(f"a Cosmos-Transfer2.5 stream is its call's chunks over --control-video, as long as it (--chunks N: "
                            f"its first N chunks): drop {given[0]}")
     check_control_stream_prompt(args.prompt)
-    control_stream_frames(args.control_video, limits)
-    from PIL import Image
-
-    first = Image.fromarray(input_video(args.control_video, 1, "control_video")[0][0])
-    check_model_size(limits, *video_size(limits, args.height, args.width, first))
+    control_stream_shape(args.control_video, limits, args.height, args.width, args.guidance_2)
 
 
 def _run_control_stream(args, streaming, folder: Path, limits, out: Path) -> int:

@@ -126,17 +126,27 @@ def control_frame(frame, height: int, width: int):
     return Image.fromarray(frame).resize((width, height), Image.BILINEAR)
 
 
-def control_stream_frames(control_video, limits) -> int:
-    """Pixel frames of a Cosmos-Transfer2.5 stream over `control_video` (a file or frames): the most ``4k + 1`` it holds, at
-    least ``4 + 1`` (a stream's first chunk takes its first frame and at least one more latent frame); one line otherwise."""
-    from .video_to_video import frames_taken, redrawn_frame_step
+def control_stream_shape(control_video, limits, height=None, width=None, guidance_2=None) -> tuple:
+    """A Cosmos-Transfer2.5 stream's ``(frames, height, width)`` over `control_video` (a file or frames), checked before any
+    model loads: its pixel frames the most ``4k + 1`` it holds, at least ``4 + 1`` (a stream's first chunk takes its first
+    frame and at least one more latent frame); its pixel size `height` x `width` where given, else its first frame's aspect at
+    the model's area (`vidlong.validate.video_size`), one the model takes; no `guidance_2` (one transformer). One line
+    otherwise."""
+    from PIL import Image
 
+    from .validate import check_model_size, check_second_expert, video_size
+    from .video_to_video import frames_taken, input_video, redrawn_frame_step
+
+    check_second_expert(guidance_2, limits)
     ratio = limits.spec.temporal_ratio
     frames = frames_taken(control_video, "control_video", None, redrawn_frame_step(limits.family, ratio))
     if frames == 1:
         raise VidlongError(f"{named('control_video')} is too short for a stream of its chunks: pass one of at least "
                            f"{ratio + 1} frames")
-    return frames
+    first = Image.fromarray(input_video(control_video, 1, "control_video")[0][0])
+    height, width = video_size(limits, height, width, first)
+    check_model_size(limits, height, width)
+    return frames, height, width
 
 
 def check_control_stream_prompt(prompt) -> None:

@@ -21,7 +21,7 @@ from typing import Iterator, Optional
 import numpy as np
 import torch
 
-from ..control_video import control_frame, control_stream_frames
+from ..control_video import control_frame, control_stream_shape
 from ..streaming import StreamChunk, begin_run, own_call_while_streaming, streaming_on
 from .common import replaced
 
@@ -63,6 +63,7 @@ class TransferStreamer:
         guidance, seed, height, width, negative_prompt: as for `generate` (None: the model's; the size: the control
             video's aspect at the model's area; no negative prompt: its call's default).
         steps: denoising steps per chunk (None: the model's).
+        guidance_2: refused in one line where given (one transformer: `vidlong.validate.check_second_expert`).
 
     Attributes:
         chunk: pixel frames a chunk; frames: pixel frames of the whole video; starts: each chunk's first pixel frame.
@@ -76,20 +77,14 @@ class TransferStreamer:
     def __init__(self, pipe, prompt: str, control_video, chunks: Optional[int] = None, guidance: Optional[float] = None,
                  seed: int = 0, height: Optional[int] = None, width: Optional[int] = None, negative_prompt: str = "",
                  steps: Optional[int] = None, guidance_2: Optional[float] = None):
-        from PIL import Image
-
         from .. import hooks
         from ..generate import resolve_guidance
-        from ..validate import check_model_size, check_sampling, check_second_expert, limits_for_pipeline, video_size
-        from ..video_to_video import input_video, video_fps
+        from ..validate import check_sampling, limits_for_pipeline
+        from ..video_to_video import video_fps
 
         limits, spec = limits_for_pipeline(pipe), pipe.spec
-        check_second_expert(guidance_2, limits)
         check_sampling(guidance, None, seed)
-        self.frames = control_stream_frames(control_video, limits)
-        first = Image.fromarray(input_video(control_video, 1, "control_video")[0][0])
-        self.height, self.width = video_size(limits, height, width, first)
-        check_model_size(limits, self.height, self.width)
+        self.frames, self.height, self.width = control_stream_shape(control_video, limits, height, width, guidance_2)
         state = hooks.state_of(pipe.transformer)
         self.chunk = pipe.chunk_frames(self.frames, bool(state is not None and state.methods))
         self.starts = chunk_starts(self.frames, self.chunk)
