@@ -69,9 +69,9 @@ class VidLongCosmos2_5_TransferPipeline(CosmosFamily, VidlongPipelineMixin, Cosm
     def stream(self, prompt: str, streaming=None, chunks=None, seconds=None, video=None, strength=None, control_video=None,
                **kwargs):
         """Its call's chunks over `control_video` one by one, as they are made: an iterator of `StreamChunk`
-        (`TransferStreamer`, whose keyword arguments it takes). `streaming` may set ``steps`` alone (a chunk is its call's, not a `Streaming`'s);
-        `chunks` N takes the first N. A video to redraw, a strength, seconds, a first frame, a prompt schedule and
-        diagonal denoising are refused in one line."""
+        (`TransferStreamer`, whose keyword arguments it takes). `streaming` may set ``steps`` alone (a chunk is its call's,
+        not a `Streaming`'s); `chunks` N takes the first N. A video to redraw, a strength, seconds, a first frame, a prompt
+        schedule and diagonal denoising are refused in one line."""
         from ..control_video import check_control_stream_prompt
         from ..methods import Streaming, model_streaming
         from .cosmos_transfer_stream import TransferStreamer
