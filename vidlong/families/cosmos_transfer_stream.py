@@ -146,15 +146,16 @@ class TransferStreamer:
                 self.on_step(step + 1, self.steps)
             return {}
 
+        # the first chunk's call encodes the prompt (its guardrail checking it); a later one is handed that encoding
+        text = dict(prompt=self.prompt, negative_prompt=self.negative_prompt or None) if self.text is None else \
+            dict(prompt=None, prompt_embeds=self.text[0], negative_prompt_embeds=self.text[1])
         with ExitStack() as stack, own_call_while_streaming(pipe):
             stack.enter_context(replaced(pipe.vae, "decode", self._keeping_tail(pipe.vae.decode)))
-            stack.enter_context(replaced(pipe, "encode_prompt", self._encoding(pipe.encode_prompt)))
+            if self.text is None:
+                stack.enter_context(replaced(pipe, "encode_prompt", self._encoding(pipe.encode_prompt)))
             if index:
                 stack.enter_context(replaced(pipe, "prepare_latents", self._conditioned(pipe.prepare_latents)))
-                if pipe.safety_checker is not None:  # the guardrail checked this prompt at the first chunk
-                    stack.enter_context(replaced(pipe.safety_checker, "check_text_safety", lambda _prompt: True))
-            video = pipe(controls=controls, prompt=self.prompt, negative_prompt=self.negative_prompt or None,
-                         height=self.height, width=self.width, num_frames_per_chunk=self.chunk,
+            video = pipe(controls=controls, **text, height=self.height, width=self.width, num_frames_per_chunk=self.chunk,
                          num_ar_conditional_frames=CONDITIONAL_FRAMES, num_inference_steps=self.steps,
                          guidance_scale=self.guidances[0], generator=self.generator, output_type="np",
                          callback_on_step_end=on_step).frames[0]
@@ -171,10 +172,11 @@ class TransferStreamer:
         return decoding
 
     def _encoding(self, encode_prompt):
-        """`encode_prompt` (its call's) at the first chunk, its answer kept and handed back at every later one."""
+        """`encode_prompt` (its call's) at the first chunk, its answer (prompt and negative prompt states ``[B, T, D]``, the
+        latter None unguided) kept as `text`, which later chunks' calls are handed as ``prompt_embeds`` and
+        ``negative_prompt_embeds``."""
         def encoding(*args, **kwargs):
-            if self.text is None:
-                self.text = encode_prompt(*args, **kwargs)
+            self.text = encode_prompt(*args, **kwargs)
             return self.text
         return encoding
 
