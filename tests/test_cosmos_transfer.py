@@ -228,8 +228,9 @@ def kept_bytes(stream) -> int:
 def test_stream_chunks_joined_are_its_call_bit_for_bit_and_keep_one_chunks_worth(folder, control_file, monkeypatch):
     """`pipe.stream(prompt, control_video=...)`, no method: its call's 3 chunks of 9, 8 and 8 new pixel frames, each made by a
     call over that chunk's control frames alone (latents of a chunk's 3 frames), yielded as it is made; joined, diffusers'
-    own call from the same folder and seed bit for bit. Between chunks it holds the same bytes (one conditioning frame
-    ``[1, 3, 1, 32, 48]`` and the prompt's encoding), and has read no control frame past the chunk it made. A 22-frame
+    own call from the same folder and seed bit for bit; its guardrail checks the prompt's text once. Between chunks it holds
+    the same bytes (one conditioning frame ``[1, 3, 1, 32, 48]`` and the prompt's encoding), and has read no control frame
+    past the chunk it made. A 22-frame
     video from Python (21 taken: a last chunk of 4 new frames, its control padded as the call pads it) = `generate`'s."""
     from diffusers import Cosmos2_5_TransferPipeline
 
@@ -239,6 +240,8 @@ def test_stream_chunks_joined_are_its_call_bit_for_bit_and_keep_one_chunks_worth
     monkeypatch.setattr(vidlong.video_io, "iter_frames", lambda path: (read.append(f) or f for f in iter_frames(path)))
     pipe = vidlong.load_pipeline(folder, device="cpu")
     pipe.set_progress_bar_config(disable=True)
+    checked = []
+    monkeypatch.setattr(type(pipe.safety_checker), "check_text_safety", lambda _self, prompt: checked.append(prompt) or True)
     stream = pipe.stream("a red ball", control_video=str(control_file), seed=3)
     assert (stream.chunk, stream.chunks, stream.fps) == (9, 3, 10)
     chunks, kept = [], []
@@ -248,6 +251,7 @@ def test_stream_chunks_joined_are_its_call_bit_for_bit_and_keep_one_chunks_worth
         assert stream.tail.shape == (1, 3, 1, *SIZE) and chunk.latents.shape[2] == 3
         assert len(read) <= min(9 + 8 * chunk.index, CONTROL_FRAMES)
     assert [len(c.frames) for c in chunks] == [9, 8, 8] and len(set(kept)) == 1 and stream.tail is None
+    assert checked == ["a red ball"]  # its guardrail's text check, at the first chunk's call alone
     stock = Cosmos2_5_TransferPipeline.from_pretrained(folder)
     stock.set_progress_bar_config(disable=True)
     out = stock(controls=controls(control_file), prompt="a red ball", height=32, width=48, num_frames_per_chunk=9,
