@@ -22,12 +22,15 @@ class CosmosAdapter(FamilyAdapter):
     transformer_class = "CosmosTransformer3DModel"
     stream_contexts = ("renoise",)
     no_cache_reason = "its rolling KV cache (keys re-placed with its fps-scaled RoPE) is not implemented yet"
+    #: the module list of its blocks, and the name of its forward's first argument (the latents ``[B, C, F, H, W]``)
+    blocks, latents_argument = "transformer_blocks", "hidden_states"
 
     def self_attentions(self, transformer) -> list:
-        return [block.attn1 for block in transformer.transformer_blocks]
+        return [block.attn1 for block in getattr(transformer, self.blocks)]
 
     def layout(self, transformer, args, kwargs, native_frames) -> TokenLayout:
-        latents = args[0] if args else kwargs["hidden_states"]
+        """The grid of its latents ``[B, C, F, H, W]`` (its forward's first argument, `latents_argument`)."""
+        latents = args[0] if args else kwargs[self.latents_argument]
         return TokenLayout.from_latents(latents.shape, transformer.config.patch_size, native_frames)
 
     def qkv(self, attn, hidden_states, rotary, text=None):

@@ -8,21 +8,13 @@ methods act on it too (the pipeline applies the transformer's methods to it, `vi
 cross-attention ``attn2`` keeps its own processor."""
 from __future__ import annotations
 
-from ..layout import TokenLayout
 from .cosmos import CosmosAdapter
 
 
 class CosmosControlNetAdapter(CosmosAdapter):
     name = "cosmos-controlnet"
     transformer_class = "CosmosControlNetModel"
-
-    def self_attentions(self, transformer) -> list:
-        return [block.attn1 for block in transformer.control_blocks]
-
-    def layout(self, transformer, args, kwargs, native_frames) -> TokenLayout:
-        """The grid of its control latents ``[B, C, F, H, W]`` (its first argument, ``controls_latents``)."""
-        latents = args[0] if args else kwargs["controls_latents"]
-        return TokenLayout.from_latents(latents.shape, transformer.config.patch_size, native_frames)
+    blocks, latents_argument = "control_blocks", "controls_latents"  # its control latents' grid
 
 
 COSMOS_CONTROLNET = CosmosControlNetAdapter()
