@@ -337,6 +337,24 @@ def test_an_interrupted_vidlong_stream_leaves_a_playable_file_of_its_finished_ch
     assert read_video(out)[0].shape == (9, *SIZE, 3) and json.loads(out.with_suffix(".json").read_text())["chunks"] == 1
 
 
+def test_a_control_video_shorter_than_its_header_ends_the_stream_in_one_line_keeping_its_chunks(folder, control_file, tmp_path,
+                                                                                                 capsys, monkeypatch):
+    """A control file whose frames end before the count its header gives (here: 12 of 25 decoded) ends the stream in one line
+    naming --control-video and the fix, exit 2 (a StopIteration inside a generator, a traceback, before), the mp4 playable
+    with the finished first chunk's 9 frames."""
+    from vidlong import video_io
+
+    iter_frames = video_io.iter_frames
+    monkeypatch.setattr(video_io, "iter_frames", lambda path: (frame for _, frame in zip(range(12), iter_frames(path))))
+    out = tmp_path / "world.mp4"
+    assert main(["stream", "--model", str(folder), "--control-video", str(control_file), "--prompt", "a red ball",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "--control-video ended after 12 frames, before the 25 its header counts; re-encode it" in err.strip().splitlines()[-1]
+    assert read_video(out)[0].shape == (9, *SIZE, 3)
+
+
 @pytest.mark.parametrize("args, message", [
     (["generate"], "a Cosmos-Transfer2.5 model follows a control video: pass --control-video"),
     (["generate", "--control-video", "{control}", "--mask-video", "{control}"],

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..control_video import control_frame, control_stream_shape
+from ..errors import VidlongError, named
 from ..streaming import StreamChunk, begin_run, own_call_while_streaming, streaming_on
 from .common import replaced
 
@@ -39,12 +40,17 @@ def control_windows(frames: Iterator[np.ndarray], starts: range, chunk: int, tot
                     width: int) -> Iterator[list]:
     """The control frames of each chunk (from `starts`): a list of PIL images `width` x `height`
     (`vidlong.control_video.control_frame`), pixel frames ``start .. min(start + chunk, total) - 1`` of `frames` (uint8
-    ``[H', W', 3]`` each, read as they are needed); only one chunk's frames are held."""
+    ``[H', W', 3]`` each, read as they are needed); only one chunk's frames are held. A video that ends before the `total`
+    frames its header counts is refused in one line when it ends (the chunks before it are made and written)."""
     window, first = [], 0
     for start in starts:
         window, first = window[start - first:], start
         while first + len(window) < min(start + chunk, total):
-            window.append(control_frame(next(frames), height, width))
+            frame = next(frames, None)
+            if frame is None:
+                raise VidlongError(f"{named('control_video')} ended after {first + len(window)} frames, before the {total} "
+                                   "its header counts; re-encode it (ffmpeg -i in.mp4 out.mp4) and stream it again")
+            window.append(control_frame(frame, height, width))
         yield list(window)
 
 
