@@ -114,6 +114,25 @@ def image_path(tmp_path_factory):
     return path
 
 
+def stand_in_torchvision_resize(monkeypatch) -> None:
+    """On diffusers' Cosmos control branch module (`controlnet_cosmos`), where torchvision is not installed, a stand-in of
+    the one torchvision function its forward calls (``transforms.functional.resize`` of its all-zero padding mask, nearest):
+    ``torch.nn.functional.interpolate``, nearest (a zero mask either way)."""
+    import types
+
+    from diffusers.models.controlnets import controlnet_cosmos
+
+    if getattr(controlnet_cosmos, "transforms", None) is not None:
+        return
+
+    def resize(x, size, interpolation=None):
+        return torch.nn.functional.interpolate(x, size=size, mode="nearest")
+
+    monkeypatch.setattr(controlnet_cosmos, "transforms", types.SimpleNamespace(
+        functional=types.SimpleNamespace(resize=resize), InterpolationMode=types.SimpleNamespace(NEAREST="nearest")),
+        raising=False)
+
+
 @pytest.fixture(scope="session")
 def last_image_path(tmp_path_factory):
     """Another 32x32 random RGB PNG: a last frame."""

@@ -211,19 +211,16 @@ def test_it_streams_from_its_context_and_extends(release, image_path, tmp_path):
     (["generate", "--frames", "20"], "8k+1"),
     (["stream", "--chunks", "2", "--save-latents", "s.pt"], "normalised by its VAE's statistics of their frame's place"),
     (["extend", "--latents", "s.pt", "--chunks", "1"], "normalised by its VAE's statistics of their frame's place"),
-    (["generate", "--image", "in.png"], "Cosmos-Predict2 and 1.0 Video2World or Sana-Video)"),
     (["extend", "--video", "in.mp4", "--chunks", "1", "--device", "cpu", "--dtype", "bfloat16"],
      "dtype bfloat16: this model's VAE (AutoencoderKLCosmos) encodes with avg_pool3d, which torch runs in bfloat16 on CUDA only"),
-], ids=["riflex", "window-sinks", "fifo", "cache", "past-learnable-tables", "frames", "save-latents", "latents", "image",
+], ids=["riflex", "window-sinks", "fifo", "cache", "past-learnable-tables", "frames", "save-latents", "latents",
         "cpu-bfloat16-encode"])
 def test_what_it_does_not_run_is_refused_before_loading(release, image_path, tmp_path, capsys, monkeypatch, command, says):
     """RIFLEx, the -sinks methods, fifo and a cached stream (as every family whose RoPE is made at every forward and whose
     streams re-noise), a length past its learnable tables' 120 latent frames (8·120 + 9 pixel frames), a length its VAE does
     not decode to, and saved latents (their frames' statistics are their place in the video, which a replay of their tail
-    does not know); Text2World's an image, naming Video2World's folders among those to use."""
+    does not know), and on the CPU in bfloat16 what its VAE would encode."""
     video2world, folder = release
-    if "--image" in command and video2world:
-        pytest.skip("Text2World's")
     if "--latents" in command:
         torch.save(torch.zeros(1), tmp_path / "s.pt")
     if "in.mp4" in command:
@@ -233,14 +230,21 @@ def test_what_it_does_not_run_is_refused_before_loading(release, image_path, tmp
                           capsys, monkeypatch)
 
 
+@pytest.mark.parametrize("release", [False], indirect=True, ids=["text2world"])
+def test_text2world_refuses_an_image_naming_the_folders_that_take_one(release, image_path, tmp_path, capsys, monkeypatch):
+    """Text2World given an image is refused in one line before loading, naming Video2World's folders among those to use."""
+    _, folder = release
+    check_release_refuses(folder, image_path, ["generate"], "Cosmos-Predict2 and 1.0 Video2World or Sana-Video)", tmp_path,
+                          capsys, monkeypatch)
+
+
+@pytest.mark.parametrize("release", [True], indirect=True, ids=["video2world"])
 def test_video2world_refuses_no_image_and_a_video_condition(release, tmp_path, capsys, monkeypatch):
     """Video2World without an image is refused in one line before loading; its call's ``video=`` condition, which vidlong
     does not serve, in one line naming `vidlong extend`, by name or by position (passed through to its call before)."""
     from PIL import Image
 
-    video2world, folder = release
-    if not video2world:
-        pytest.skip("Video2World's")
+    _, folder = release
     pipe = vidlong.load_pipeline(folder, device="cpu")  # before the refusal's check stubs loading out (run alone, it took it)
     check_release_refuses(folder, None, ["generate"], "this model is image-to-video: pass the first frame with --image",
                           tmp_path, capsys, monkeypatch)

@@ -9,13 +9,12 @@ torchvision is not installed here, and the control branch's forward resizes its 
 ``transforms.functional.resize`` (nearest): these tests give its module a stand-in of that one function
 (`torch.nn.functional.interpolate`, nearest; a zero mask either way), where vidlong refuses a Transfer folder."""
 import json
-import types
 
 import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import cosmos_controlnet_inputs, tiny_cosmos_controlnet
+from conftest import cosmos_controlnet_inputs, stand_in_torchvision_resize, tiny_cosmos_controlnet
 from family_checks import check_float64_reference, check_methods_off_and_removed, check_refused_before_loading
 from test_cosmos import METHODS, NATIVE, ReferenceAttention
 
@@ -31,15 +30,9 @@ SIZE = (32, 48)  # pixels: latent 4x6, tokens 2x3
 
 @pytest.fixture(autouse=True)
 def resize_stand_in(monkeypatch):
-    """torchvision's nearest resize, the one function of it the control branch's module calls, on its module."""
-    from diffusers.models.controlnets import controlnet_cosmos
-
-    def resize(x, size, interpolation=None):
-        return torch.nn.functional.interpolate(x, size=size, mode="nearest")
-
-    monkeypatch.setattr(controlnet_cosmos, "transforms", types.SimpleNamespace(
-        functional=types.SimpleNamespace(resize=resize), InterpolationMode=types.SimpleNamespace(NEAREST="nearest")),
-        raising=False)
+    """torchvision's nearest resize, the one function of it the control branch's module calls, on its module
+    (`conftest.stand_in_torchvision_resize`)."""
+    stand_in_torchvision_resize(monkeypatch)
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import yaml
 from PIL import Image
 
 import tiny_pipeline
+from conftest import stand_in_torchvision_resize
 from reference import rel_err
 from test_family_pipelines import FAMILIES, saved_family
 from vidlong.attention.adapters import adapter_named
@@ -383,15 +384,13 @@ def test_a_stream_edit_of_a_video_past_the_native_window(folders, name):
 
 
 @pytest.mark.parametrize("name", sorted(CONTROLLED))
-def test_a_controlled_video(folders, name):
+def test_a_controlled_video(folders, name, monkeypatch):
     """`generate` with `both` following a control video of 2x the native length (21 frames: 6 latent frames, one chunk of
     its call with the methods): that many varied frames, its latents finite and within `LATENT_REL_ERR` of float32 on the
-    CPU; with no method its call's chunks of the native window (3 of them), another video. Skipped where torchvision, with
-    which its control branch resizes its padding mask, is not installed."""
-    from diffusers.models.controlnets import controlnet_cosmos
-
-    if getattr(controlnet_cosmos, "transforms", None) is None:
-        pytest.skip("its control branch resizes its padding mask with torchvision, which this machine's Python lacks")
+    CPU; with no method its call's chunks of the native window (3 of them), another video. Where torchvision, with which its
+    control branch resizes its all-zero padding mask, is not installed, on both devices a stand-in of that resize
+    (`conftest.stand_in_torchvision_resize`)."""
+    stand_in_torchvision_resize(monkeypatch)
     frames = np.random.default_rng(2).integers(0, 256, (21, 32, 48, 3), dtype=np.uint8)
 
     def run(pipe, method="both"):
