@@ -42,8 +42,9 @@ EMBEDDED_MODELS = {"default": Path(__file__).parent / "default_model",
                    "default-distilled": Path(__file__).parent / "default_distilled_model"}
 
 #: the pipeline classes vidlong serves, by task: diffusers' (and vidlong's own LTXConditionImageToVideoPipeline,
-#: LTX2ConditionImageToVideoPipeline and Kandinsky6TI2VAImageToVideoPipeline: diffusers' LTXConditionPipeline,
-#: LTX2ConditionPipeline and Kandinsky6TI2VAPipeline given an image), each
+#: LTX2ConditionImageToVideoPipeline, Kandinsky6TI2VAImageToVideoPipeline and LTXI2VLongMultiPromptImageToVideoPipeline:
+#: diffusers' LTXConditionPipeline, LTX2ConditionPipeline, Kandinsky6TI2VAPipeline and LTXI2VLongMultiPromptPipeline
+#: given an image), each
 #: mapped to vidlong's class by `vidlong.pipeline.PIPELINE_CLASSES`; a folder saved under a vidlong class's name
 #: (``VidLong...``) has its diffusers class's task (`task_of`).
 PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVACEPipeline": "t2v",
@@ -66,7 +67,8 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVA
                   "Cosmos2_5_TransferPipeline": "t2v",
                   "CosmosTextToWorldPipeline": "t2v", "CosmosVideoToWorldPipeline": "i2v",
                   "Kandinsky6TI2VAPipeline": "t2v", "Kandinsky6TI2VAImageToVideoPipeline": "i2v",
-                  "SanaVideoPipeline": "t2v", "SanaImageToVideoPipeline": "i2v", "LattePipeline": "t2v"}
+                  "SanaVideoPipeline": "t2v", "SanaImageToVideoPipeline": "i2v", "LattePipeline": "t2v",
+                  "LTXI2VLongMultiPromptPipeline": "t2v", "LTXI2VLongMultiPromptImageToVideoPipeline": "i2v"}
 
 
 def task_of(class_name) -> Optional[str]:
@@ -343,14 +345,17 @@ def folder_class_name(folder: Path) -> str:
 #: ``LTXConditionImageToVideoPipeline``, as LTX-2's ``LTX2ConditionPipeline`` does, as ``LTX2ConditionImageToVideoPipeline``;
 #: SkyReels-V2's diffusion-forcing weights serve its three DF pipelines; Kandinsky 6's
 #: ``Kandinsky6TI2VAPipeline`` takes an image itself, as vidlong's ``Kandinsky6TI2VAImageToVideoPipeline``; Sana-Video's
-#: ``SanaVideoPipeline`` weights run its ``SanaImageToVideoPipeline``, as its docstring loads one release folder for both)
+#: ``SanaVideoPipeline`` weights run its ``SanaImageToVideoPipeline``, as its docstring loads one release folder for both;
+#: LTX-Video's ``LTXI2VLongMultiPromptPipeline`` takes the image itself, its ``cond_image``, as vidlong's
+#: ``LTXI2VLongMultiPromptImageToVideoPipeline``)
 IMAGE_TO_VIDEO_TWINS = {"LTXPipeline": "LTXImageToVideoPipeline", "WanPipeline": "WanImageToVideoPipeline",
                         "LTX2Pipeline": "LTX2ImageToVideoPipeline",
                         "LTXConditionPipeline": "LTXConditionImageToVideoPipeline",
                         "LTX2ConditionPipeline": "LTX2ConditionImageToVideoPipeline",
                         "SkyReelsV2DiffusionForcingPipeline": "SkyReelsV2DiffusionForcingImageToVideoPipeline",
                         "Kandinsky6TI2VAPipeline": "Kandinsky6TI2VAImageToVideoPipeline",
-                        "SanaVideoPipeline": "SanaImageToVideoPipeline"}
+                        "SanaVideoPipeline": "SanaImageToVideoPipeline",
+                        "LTXI2VLongMultiPromptPipeline": "LTXI2VLongMultiPromptImageToVideoPipeline"}
 
 
 def image_to_video_twin(folder: Path) -> Optional[str]:

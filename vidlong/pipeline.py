@@ -111,6 +111,9 @@ class VidlongPipelineMixin:
     #: its diffusers call's argument that takes the video's length in pixel frames (Sana-Video's call names it ``frames``;
     #: vidlong's call takes ``num_frames`` for it too)
     frames_argument = "num_frames"
+    #: its call's argument that takes the integer seed, which `generate` hands it (the request's) where given:
+    #: LTXI2VLongMultiPromptPipeline's ``seed``, from which its call seeds each window's noise; None: its generator alone
+    seed_argument: Optional[str] = None
     #: whether `load_pipeline` tiles its VAE's decode in space (diffusers' ``vae.enable_tiling()``, as its examples do for
     #: a VAE whose memory grows with the square of a frame's area: HunyuanVideo's); tiles start past 256 pixels
     tiled_vae = False
@@ -721,6 +724,8 @@ PIPELINE_CLASSES = {
     "LTXImageToVideoPipeline": "vidlong.families.ltx:VidLongLTXImageToVideoPipeline",
     "LTXConditionPipeline": "vidlong.families.ltx:VidLongLTXConditionPipeline",
     "LTXConditionImageToVideoPipeline": "vidlong.families.ltx:VidLongLTXConditionImageToVideoPipeline",
+    "LTXI2VLongMultiPromptPipeline": "vidlong.families.ltx_long:VidLongLTXI2VLongMultiPromptPipeline",
+    "LTXI2VLongMultiPromptImageToVideoPipeline": "vidlong.families.ltx_long:VidLongLTXI2VLongMultiPromptImageToVideoPipeline",
     "LTX2Pipeline": "vidlong.families.ltx2:VidLongLTX2Pipeline",
     "LTX2ImageToVideoPipeline": "vidlong.families.ltx2:VidLongLTX2ImageToVideoPipeline",
     "LTX2ConditionPipeline": "vidlong.families.ltx2_condition:VidLongLTX2ConditionPipeline",

@@ -161,7 +161,8 @@ def _dropped_frames(facts: dict) -> int:
 
 def _no_stream_reason(facts: dict) -> Optional[str]:
     """`ModelLimits.no_stream_reason` from a pipeline's `vidlong.models.model_facts`: CogVideoX-Fun's control pipeline and
-    Cosmos-Transfer2.5 (one whole control video a call); a SkyReels-V2 transformer left block-causal
+    Cosmos-Transfer2.5 (one whole control video a call); LTX-Video's long multi-prompt pipeline (no window final before
+    its call's end); a SkyReels-V2 transformer left block-causal
     (``num_frame_per_block`` above 1: a stream's windows would not fit its blocks); a step-distilled (MeanFlow) HunyuanVideo
     1.5 transformer (``use_meanflow``)."""
     if facts.get("use_meanflow"):
@@ -169,6 +170,10 @@ def _no_stream_reason(facts: dict) -> Optional[str]:
                 "(each forward also takes the next step's timestep)")
     if facts["pipeline"] == "CogVideoXFunControlPipeline":
         return "a CogVideoX-Fun control model follows one whole control video: it generates but does not stream or extend"
+    if facts["pipeline"].startswith("LTXI2VLongMultiPrompt"):
+        from .families.ltx_long import NO_STREAM_REASON
+
+        return NO_STREAM_REASON
     if facts["pipeline"] == "Cosmos2_5_TransferPipeline":
         return ("Cosmos-Transfer2.5 follows one whole control video, chunk after chunk: it generates, and streams that "
                 "video's chunks (vidlong stream --control-video), but does not extend (a continuation would have no control "

@@ -1,7 +1,7 @@
 """vidlong's pipelines for the families beyond Wan, one module each (`skyreels`, `ltx`, `cogvideox`, `hunyuan`, `mochi`,
 `kandinsky5`, `kandinsky5_i2v`, `kandinsky6`, `ltx2_condition`, `motif`, `motif_i2v`, `easyanimate`, `allegro`, `anyflow`,
 `anyflow_far`, `lucy`, `helios`, `helios_pyramid`, `framepack`, `cosmos`, `cosmos_video2world`, `cosmos1`, `cosmos1_video2world`,
-`cosmos_transfer`, `sana`, `latte`; what they share in
+`cosmos_transfer`, `sana`, `latte`, `ltx_long`; what they share in
 `common`, and in `guider` what those whose calls guide by a guider component share): diffusers' `SkyReelsV2Pipeline` and its
 image-to-video and diffusion-forcing pipelines (Wan's layout: Wan's surface serves them as it is), `LTXPipeline`,
 `LTXImageToVideoPipeline`, `LTXConditionPipeline`, `CogVideoXPipeline`, `CogVideoXImageToVideoPipeline`,
@@ -18,7 +18,8 @@ autoregressive `HeliosPipeline` and `HeliosPyramidPipeline` (Helios-Mid, -Distil
 `Cosmos2_5_TransferPipeline` (Cosmos-Transfer2.5, a control video to a world video, chunk by chunk in its call),
 `CosmosTextToWorldPipeline` and `CosmosVideoToWorldPipeline` (Cosmos 1.0, from text or from an image) and
 `SanaVideoPipeline` and `SanaImageToVideoPipeline` (Sana-Video, text or image to video from one folder) and
-`LattePipeline` (Latte: its temporal table placed for each forward's frames) with the surface of
+`LattePipeline` (Latte: its temporal table placed for each forward's frames) and `LTXI2VLongMultiPromptPipeline`
+(LTX-Video made long by its call's own windows, a prompt a window) with the surface of
 `VidlongPipelineMixin`. Each states how its
 ``latents=`` argument is laid out and what a stream needs where it differs from Wan's (its prompt encoding, one
 transformer forward on ``[B, C, f, h, w]`` latents, its sampler's timesteps, the forward process that re-noises the
@@ -29,7 +30,7 @@ without the 4 frames its call drops; LTX-2 (`ltx2`, `ltx2_stream`) and Kandinsky
 stream each chunk by a call of their own pipeline, with its sound (what they share in `sound_stream`), and extend a video
 file at its frame rate (its frames encoded into the context; its sound track kept for its part, and encoded into the
 context by Kandinsky 6's audio VAE, so its new sound continues it, where LTX-2's is made anew: its audio VAE is not given
-the input's sound; saved latents not continued); CogVideoX-Fun control and Cosmos-Transfer2.5 generate only;
+the input's sound; saved latents not continued); CogVideoX-Fun control, Cosmos-Transfer2.5 and LTX-Video's long multi-prompt pipeline generate only;
 Kandinsky 5 runs each prompt of a guided batch through its own forward, as its
 call does; Allegro's and Latte's streams follow their DDPM-family sampler (`AllegroStreamer`: its start noise and input scaling),
 AnyFlow's its flow-map sampler (`AnyFlowStreamer`: each forward's target timestep), Cosmos's its call's noise

@@ -1,0 +1,149 @@
+"""LTX-Video made long by its own temporal windows under vidlong (`vidlong.families`): diffusers'
+`LTXI2VLongMultiPromptPipeline` (LTX-Video 0.9.8 13B distilled in its docs), for text and, with an image, image to video.
+
+Its call makes the video window after window (``temporal_tile_size`` pixel frames each, overlapping by
+``temporal_overlap``; both divided by the VAE's 8 to latent frames), each window one denoising of its own, its noise
+drawn from ``seed + its first latent frame``, its prompt its own (a prompt with ``|`` gives one a window, the last
+repeated), the previous window's last latent frames and the image's latent appended to its tokens as conditions, its
+output cross-faded into the one before (AdaIN to the first window's statistics); the whole video is decoded once at
+the call's end, by spatial tiles, with decode noise drawn over all its latent frames.
+
+Units: ``temporal_tile_size`` and ``temporal_overlap`` pixel frames (its call's); windows in latent frames.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from diffusers import LTXI2VLongMultiPromptPipeline
+from diffusers.pipelines.ltx.pipeline_ltx_i2v_long_multi_prompt import split_into_temporal_windows
+
+from .. import hooks
+from ..errors import VidlongError, named
+from ..pipeline import VidlongPipelineMixin
+from .ltx import LTXFamily
+
+#: its call's window and overlap where none is given (pixel frames; its call's defaults)
+CALL_TILE, CALL_OVERLAP = 80, 24
+
+#: why it does not stream or extend (`vidlong.validate._no_stream_reason`)
+NO_STREAM_REASON = ("LTX-Video's long multi-prompt pipeline makes its windows one after another, but no window's frames are "
+                    "final before its call ends: the next window cross-fades into its last latent frames and the call decodes "
+                    "the whole video once (spatial tiles, decode noise drawn over every latent frame); it generates, it does "
+                    "not stream or extend")
+
+
+def call_windows(latent_frames: int, tile: int = CALL_TILE, overlap: int = CALL_OVERLAP, temporal: int = 8) -> list:
+    """Its call's windows ``[(start, end), ...]`` (latent frames, end exclusive) over `latent_frames`, for a `tile` and an
+    `overlap` in pixel frames, as its call divides them by the VAE's `temporal` ratio."""
+    return split_into_temporal_windows(latent_frames, max(1, tile // temporal), max(0, overlap // temporal), temporal)
+
+
+def prompt_parts(prompt) -> int:
+    """How many per-window prompts a call's `prompt` gives (``|`` parts of one string; 1 otherwise)."""
+    return len(prompt.split("|")) if isinstance(prompt, str) else 1
+
+
+def check_window_prompt(prompt, windows: int) -> None:
+    """One line where a ``|`` prompt has more parts than the call has `windows` (its call would drop the last parts
+    unread); fewer are its call's rule: the last part goes on."""
+    parts = prompt_parts(prompt)
+    if parts > windows:
+        raise VidlongError(f"{named('prompt')} gives {parts} prompts (split by '|', one a window) but this video has "
+                           f"{windows} window{'s' * (windows != 1)}: give at most {windows}, or make the video longer")
+
+
+def check_window_sizes(tile, overlap, temporal: int = 8) -> None:
+    """One line unless ``temporal_overlap`` (pixel frames) leaves each window a new latent frame: below
+    ``temporal_tile_size`` once both are divided by the VAE's `temporal` ratio (its call would step a frame at a time)."""
+    for name, value in (("temporal_tile_size", tile), ("temporal_overlap", overlap)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < (temporal if name == "temporal_tile_size" else 0):
+            least = f">= {temporal} (one latent frame)" if name == "temporal_tile_size" else ">= 0"
+            raise VidlongError(f"{named(name)} must be a whole number of pixel frames {least}, got {value!r}")
+    if overlap // temporal >= tile // temporal:
+        raise VidlongError(f"{named('temporal_overlap')} {overlap} must be under {named('temporal_tile_size')} {tile} in "
+                           f"latent frames ({overlap // temporal} >= {tile // temporal}, pixel frames // {temporal}): lower it")
+
+
+class VidLongLTXI2VLongMultiPromptPipeline(LTXFamily, VidlongPipelineMixin, LTXI2VLongMultiPromptPipeline):
+    """diffusers' `LTXI2VLongMultiPromptPipeline` with vidlong's surface. With no method its call is diffusers' bit for
+    bit; vidlong's ``image=`` is its ``cond_image`` (the image-to-video twin's, as `generate --image` hands it) and
+    `generate` hands its call the request's seed (``seed``, `seed_argument`) and its generator (the decode noise's).
+
+    vidlong's methods act on each window's transformer forward (the window's frames, then the frames its call appends as
+    conditions, in token order: `vidlong.attention.adapters.ltx`). With methods applied and no ``temporal_tile_size``
+    given, its window is the whole video (`window_frames`): one window, no seam, the methods stretching the native window
+    (the spec's, its call's default window of 80 pixel = 10 latent frames) over it; with none, its call's windows.
+    `generate` hands its call no ``latents=`` (its ``latents=`` are the base its windows' noise is mixed into, not noise).
+    It does not stream or extend (`NO_STREAM_REASON`)."""
+
+    call_redraws_from = "noise"  # its decode noise, from the generator as its call is handed it
+    seed_argument = "seed"
+
+    def __call__(self, *args, image=None, **kwargs):
+        """``image=`` is its call's ``cond_image`` (not both); a ``temporal_overlap`` that leaves no new latent frame a
+        window is refused in one line."""
+        if image is not None:
+            if kwargs.get("cond_image") is not None:
+                raise VidlongError(f"give the first frame as {named('image')} or {named('cond_image')} (its call's name), "
+                                   "not both")
+            kwargs["cond_image"] = image
+        return super().__call__(*args, **kwargs)
+
+    def complete_call(self, arguments: dict) -> None:
+        """Its window where none is given (`window_frames`: with the transformer's methods applied, the whole video), and
+        its window sizes checked (`check_window_sizes`)."""
+        if arguments.get("temporal_tile_size") is None:
+            state = hooks.state_of(self.transformer)
+            arguments["temporal_tile_size"] = self.window_frames(arguments.get("num_frames"),
+                                                                 bool(state is not None and state.methods))
+        check_window_sizes(arguments["temporal_tile_size"], arguments.get("temporal_overlap", CALL_OVERLAP),
+                           self.vae_temporal_compression_ratio)
+
+    def window_frames(self, frames: Optional[int], methods: bool) -> int:
+        """Its call's ``temporal_tile_size`` (pixel frames) for a video of `frames` pixel frames: its default (80)
+        without `methods`, with them the whole video's (its latent frames times the VAE's temporal ratio), at least 80."""
+        temporal = self.vae_temporal_compression_ratio
+        if not methods or frames is None:
+            return CALL_TILE
+        return max(CALL_TILE, temporal * ((frames - 1) // temporal + 1))
+
+    def latent_windows(self, arguments: dict) -> list:
+        """Its call's windows (latent frames) for `arguments` (by name, completed)."""
+        temporal = self.vae_temporal_compression_ratio
+        return call_windows((arguments["num_frames"] - 1) // temporal + 1, arguments["temporal_tile_size"],
+                            arguments.get("temporal_overlap", CALL_OVERLAP), temporal)
+
+    def forward_frames(self, arguments: dict) -> int:
+        """One forward spans one window (pixel frames of its longest)."""
+        longest = max(end - start for start, end in self.latent_windows(arguments))
+        return self.vae_temporal_compression_ratio * (longest - 1) + 1
+
+    def latents_frames(self, arguments: dict) -> Optional[int]:
+        """Its ``latents=`` are the whole video's base ``[B, C, F, h, w]``."""
+        frames = arguments.get("num_frames")
+        return None if frames is None else (frames - 1) // self.vae_temporal_compression_ratio + 1
+
+    def steps_reported(self, steps: int, latent_frames: int, methods: tuple = ()) -> int:
+        """Each window's steps, window after window: its loop runs over its timesteps but the last (``steps - 1``)."""
+        temporal = self.vae_temporal_compression_ratio
+        frames = temporal * (latent_frames - 1) + 1
+        windows = call_windows(latent_frames, self.window_frames(frames, bool(methods)), CALL_OVERLAP, temporal)
+        return len(windows) * (steps - 1)
+
+    def call_latents(self, latents: torch.Tensor) -> Optional[torch.Tensor]:
+        """None: its ``latents=`` are a base (zeros, the image's latent in frame 0), each window's noise drawn in its call
+        from ``seed`` (`seed_argument`)."""
+        return None
+
+    def grid_latents(self, latents: torch.Tensor, frames: int, height: int, width: int) -> torch.Tensor:
+        """Its output latents are ``[B, C, F, h, w]`` already."""
+        return latents
+
+
+class VidLongLTXI2VLongMultiPromptImageToVideoPipeline(VidLongLTXI2VLongMultiPromptPipeline):
+    """`VidLongLTXI2VLongMultiPromptPipeline` given an image (`generate --image`): the image is its call's
+    ``cond_image``, its latent the first frame of the first window (at its call's ``cond_strength``) and a condition frame
+    appended to every window."""
+
+    task = "i2v"
