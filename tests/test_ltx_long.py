@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import IN_CHANNELS, ltx_inputs, tiny_ltx_transformer
+from family_checks import NEUTRAL, block_self_attentions, check_float64_reference, check_methods_off_and_removed
+from test_ltx_video import ReferenceAttention
 
+import vidlong
 from vidlong.generate import GenerateRequest, generate
 from vidlong.pipeline import load_pipeline
 
@@ -40,35 +44,97 @@ def stock(long_folder):
     return pipe
 
 
-def stock_frames(stock, prompt=PROMPT, latent_frames=2 * NATIVE, **kwargs):
-    video = stock(prompt=prompt, height=SIZE, width=SIZE, num_frames=8 * (latent_frames - 1) + 1, num_inference_steps=3,
-                  frame_rate=25, seed=3, output_type="np", **kwargs).frames[0]
+LATENT = 13  # latent frames of the videos made: its call's 2 windows of 10, overlapping by 3
+FRAMES = 8 * (LATENT - 1) + 1
+
+
+def stock_frames(stock, **kwargs):
+    video = stock(prompt=PROMPT, height=SIZE, width=SIZE, num_frames=FRAMES, num_inference_steps=3, frame_rate=25, seed=3,
+                  output_type="np", **kwargs).frames[0]
     return (np.clip(video, 0, 1) * 255).round().astype(np.uint8)
 
 
+def latents_call(pipe, prompt=PROMPT, **kwargs):
+    """A call's latents (no decode) over `FRAMES` pixel frames with seed 5."""
+    return pipe(prompt=prompt, height=SIZE, width=SIZE, num_frames=FRAMES, num_inference_steps=3, seed=5,
+                output_type="latent", **kwargs).frames
+
+
 def test_generate_and_its_call_are_diffusers_call_bit_for_bit(long_folder, stock, image_path):
-    """`generate` at 2x (20 latent frames: its call's 3 windows of 10 overlapping by 3) with a '|' prompt is diffusers'
-    call with the same seed, bit for bit; its image-to-video twin hands the image on as ``cond_image``; vidlong's call with
-    ``output_type="latent"`` gives diffusers' latents bit for bit; each window's steps are reported."""
+    """`generate` of 13 latent frames (its call's 2 windows) with a '|' prompt is diffusers' call with the same seed, bit
+    for bit, each window's steps reported; its image-to-video twin hands the image on as ``cond_image``; vidlong's call
+    with ``output_type="latent"`` gives diffusers' latents bit for bit, the second window's prompt read."""
     from PIL import Image
 
     pipe = load_pipeline(long_folder, device="cpu")
     pipe.set_progress_bar_config(disable=True)
     assert type(pipe).__name__ == "VidLongLTXI2VLongMultiPromptPipeline" and pipe.task == "t2v"
     steps = []
-    text = generate(pipe, GenerateRequest(prompt=PROMPT, ratio=2, seed=3), progress=lambda stage, done, total: steps.append(
-        (stage, total)))
+    text = generate(pipe, GenerateRequest(prompt=PROMPT, frames=FRAMES, seed=3),
+                    progress=lambda stage, done, total: steps.append((stage, total)))
     assert np.array_equal(text.frames, stock_frames(stock))
-    assert ("denoise", 3 * 2) in steps  # 3 windows of 2 forwards (its loop skips its last timestep)
-    assert not np.array_equal(text.frames, stock_frames(stock, prompt="a red ball"))  # the second window's prompt counts
+    assert ("denoise", 2 * 2) in steps  # 2 windows of 2 forwards (its loop skips its last timestep)
 
-    kwargs = dict(prompt=PROMPT, height=SIZE, width=SIZE, num_frames=8 * 19 + 1, num_inference_steps=3, seed=5,
-                  output_type="latent")
-    assert torch.equal(pipe(**kwargs).frames, stock(**kwargs).frames)
+    latents = latents_call(pipe)
+    assert torch.equal(latents, latents_call(stock)) and not torch.equal(latents, latents_call(stock, "a red ball"))
 
     i2v = load_pipeline(long_folder, device="cpu", task="i2v")
     i2v.set_progress_bar_config(disable=True)
     assert type(i2v).__name__ == "VidLongLTXI2VLongMultiPromptImageToVideoPipeline" and i2v.task == "i2v"
-    image = generate(i2v, GenerateRequest(prompt=PROMPT, ratio=2, seed=3, image=str(image_path)))
+    image = generate(i2v, GenerateRequest(prompt=PROMPT, frames=FRAMES, seed=3, image=str(image_path)))
     assert np.array_equal(image.frames, stock_frames(stock, cond_image=Image.open(image_path).convert("RGB")))
     assert not np.array_equal(image.frames, text.frames)
+
+
+GRID = (2, 3)  # latent height, width of the transformer checks (test_ltx_video's ReferenceAttention's)
+WINDOW_NATIVE = 3  # latent frames: the native window of the transformer checks (test_ltx_video's)
+
+
+def window_inputs(frames: int, dtype=torch.float32) -> dict:
+    """One window's forward as its call makes it: `frames` token frames, the last 3 of them the previous window's tail
+    and the last the image's latent (``video_coords`` placing those at the window's start and at -1), the sizes 1."""
+    from diffusers.pipelines.ltx.pipeline_ltx_i2v_long_multi_prompt import build_video_coords_for_window
+
+    coords = build_video_coords_for_window(torch.zeros(1, IN_CHANNELS, frames, *GRID), overlap_len=3, guiding_len=0,
+                                           negative_len=1, rope_interpolation_scale=(8, 32, 32), frame_rate=25)
+    return dict(ltx_inputs(frames, *GRID, dtype=dtype), num_frames=1, height=1, width=1, video_coords=coords.to(dtype))
+
+
+def run_window(model, frames: int = 4 * WINDOW_NATIVE, dtype=torch.float32):
+    return model(**window_inputs(frames, dtype))[0]
+
+
+def test_a_windows_forward_with_methods_off_and_removed_is_stock_bit_for_bit():
+    check_methods_off_and_removed(tiny_ltx_transformer, run_window, block_self_attentions, "LTXVideoAttnProcessor", 2,
+                                  WINDOW_NATIVE, neutral=(*NEUTRAL, vidlong.SpectralFusion(windows=())))
+
+
+@pytest.mark.parametrize("method", [vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(windows=(1,))],
+                         ids=["ultravico", "fusion"])
+def test_a_windows_forward_with_a_method_matches_the_float64_reference(method):
+    """The window's frames and its appended condition frames laid out in token order (12 token frames of 2 x 3, native 3):
+    each method within 1e-5 of its float64 math (test_ltx_video's `ReferenceAttention`) and acting."""
+    check_float64_reference(tiny_ltx_transformer, run_window, block_self_attentions, ReferenceAttention, method,
+                            WINDOW_NATIVE)
+
+
+def test_with_methods_one_window_spans_the_video(long_folder, stock):
+    """With both methods and no ``temporal_tile_size``: one window of the whole video (its steps alone reported), another
+    video than the stock call's 2 windows and than its one window of 104 pixel frames (the methods act on it); a window
+    given is kept; removed, the call is stock again."""
+    pipe = load_pipeline(long_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    steps = []
+    both = generate(pipe, GenerateRequest(prompt=PROMPT, frames=FRAMES, seed=3, method="both"),
+                    progress=lambda stage, done, total: steps.append((stage, total)))
+    assert ("denoise", 2) in steps and both.frames.shape == (FRAMES, SIZE, SIZE, 3)
+    assert not np.array_equal(both.frames, stock_frames(stock))
+    pipe.apply(vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion())
+    whole, kept = dict(num_frames=FRAMES), dict(num_frames=FRAMES, temporal_tile_size=80)
+    pipe.complete_call(whole)
+    pipe.complete_call(kept)
+    assert (whole["temporal_tile_size"], pipe.forward_frames(whole)) == (104, FRAMES)
+    assert (kept["temporal_tile_size"], pipe.forward_frames(kept)) == (80, 73)
+    assert not torch.equal(latents_call(pipe), latents_call(stock, temporal_tile_size=104))
+    pipe.remove()
+    assert torch.equal(latents_call(pipe), latents_call(stock))

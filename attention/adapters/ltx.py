@@ -2,8 +2,8 @@
 pipeline's packed tokens ``[B, N, C]``, frame-major (``N = F·H·W`` after its patch ``(patch_size_t,
 patch_size, patch_size)``, 1 in LTX-Video's releases); text by cross-attention. The token grid comes
 from the forward's ``num_frames``, ``height``, ``width`` (latent sizes), or its ``video_coords`` (LTX-Video
-0.9.5+'s `LTXConditionPipeline`). Its forward takes a timestep per token (``[B, N]``), which diagonal
-denoising needs."""
+0.9.5+'s `LTXConditionPipeline`; `LTXI2VLongMultiPromptPipeline`'s windows, their frames in token order). Its
+forward takes a timestep per token (``[B, N]``), which diagonal denoising needs."""
 from __future__ import annotations
 
 import inspect
@@ -30,20 +30,26 @@ class LTXVideoAdapter(FamilyAdapter):
     def layout(self, transformer, args, kwargs, native_frames) -> TokenLayout:
         """From the forward's ``num_frames``, ``height``, ``width`` (latent sizes; `LTXPipeline`), else from its
         ``video_coords`` ``[B, 3, N]`` (`LTXConditionPipeline`: a frame-major grid of as many rows and columns as
-        its distinct coordinates, each frame's tokens at one time, later frames at later times)."""
+        its distinct coordinates, each frame's tokens at one time, later frames at later times). Sizes that do not count
+        its tokens with ``video_coords`` (`LTXI2VLongMultiPromptPipeline`'s 1, 1, 1: each window's forward) lay its frames
+        out in the order its tokens come: the window's frames, then those its call appends after them as conditions (the
+        previous window's last frames, the image's latent), each at its place in that order, not at its RoPE time."""
         p_t, p = transformer.config.patch_size_t, transformer.config.patch_size
         bound = inspect.signature(transformer.forward).bind_partial(*args, **kwargs).arguments
         frames, height, width = (bound.get(name) for name in ("num_frames", "height", "width"))
-        if None not in (frames, height, width):
-            return TokenLayout(frames // p_t, height // p, width // p, max(1, native_frames // p_t))
         coords = bound.get("video_coords")
+        sized = None not in (frames, height, width)
+        if sized and (coords is None or (frames // p_t) * (height // p) * (width // p) == coords.shape[-1]):
+            return TokenLayout(frames // p_t, height // p, width // p, max(1, native_frames // p_t))
         if coords is None:
             raise VidlongError("vidlong needs num_frames, height and width (latent sizes) or video_coords in an LTX-Video "
                                "transformer's forward to lay out its tokens; pass them as LTXPipeline or LTXConditionPipeline does")
         rows, columns = (coords[0, axis].unique().numel() for axis in (1, 2))
         times = coords[0, 0]
         per_frame = times.reshape(-1, rows * columns) if times.numel() % (rows * columns) == 0 else None
-        if per_frame is None or (per_frame != per_frame[:, :1]).any() or (per_frame[1:, 0] <= per_frame[:-1, 0]).any():
+        in_token_order = sized  # sizes that do not count its tokens (1, 1, 1): `LTXI2VLongMultiPromptPipeline`'s windows
+        if per_frame is None or (per_frame != per_frame[:, :1]).any() or (
+                not in_token_order and (per_frame[1:, 0] <= per_frame[:-1, 0]).any()):
             raise VidlongError("vidlong lays out LTX-Video's tokens as one frame-major grid of rising times; a condition "
                                "at a frame other than the first adds tokens outside it: condition the first frame only")
         return TokenLayout(per_frame.shape[0], rows, columns, max(1, native_frames // p_t))
