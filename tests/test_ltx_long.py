@@ -13,6 +13,7 @@ from family_checks import NEUTRAL, block_self_attentions, check_float64_referenc
 from test_ltx_video import ReferenceAttention
 
 import vidlong
+from vidlong.errors import VidlongError
 from vidlong.generate import GenerateRequest, generate
 from vidlong.pipeline import load_pipeline
 
@@ -138,3 +139,38 @@ def test_with_methods_one_window_spans_the_video(long_folder, stock):
     assert not torch.equal(latents_call(pipe), latents_call(stock, temporal_tile_size=104))
     pipe.remove()
     assert torch.equal(latents_call(pipe), latents_call(stock))
+
+
+@pytest.mark.parametrize("args, says", [
+    (["stream", "--prompt", "a red ball", "--chunks", "2"], "no window's frames are final before its call ends"),
+    (["extend", "--prompt", "a red ball", "--video", "in.mp4", "--chunks", "1"], "it does not stream or extend"),
+    (["generate", "--prompt", "0s: a red ball; 2s: a blue ball", "--ratio", "2"], "not a prompt schedule"),
+    (["generate", "--prompt", "a | b | c"], "gives 3 prompts (split by '|', one a window) but this video has 1 window"),
+    (["generate", "--prompt", "a | b | c", "--ratio", "2", "--method", "both"], "this video has 1 window"),
+], ids=["stream", "extend", "schedule", "parts", "parts-with-methods"])
+def test_bad_input_is_refused_in_one_line_before_loading(long_folder, args, says, tmp_path, capsys, monkeypatch):
+    from family_checks import check_refused_before_loading
+
+    if "--video" in args:
+        from vidlong.video_io import write_video
+
+        write_video(tmp_path / "in.mp4", np.zeros((9, SIZE, SIZE, 3), np.uint8), fps=25)
+        args = [str(tmp_path / "in.mp4") if a == "in.mp4" else a for a in args]
+    line = check_refused_before_loading([args[0], "--model", str(long_folder), *args[1:]], tmp_path / "o.mp4", capsys,
+                                        monkeypatch)
+    assert says in line
+
+
+def test_its_window_sizes_are_checked_and_streams_refused_in_python(long_folder):
+    """An overlap that leaves a window no new latent frame, a window under one latent frame and an image given under both
+    names are refused in one line before any model work; so are `stream` and `extend`."""
+    pipe = load_pipeline(long_folder, device="cpu")
+    for sizes, says in [(dict(temporal_tile_size=80, temporal_overlap=80), "temporal_overlap 80 must be under"),
+                        (dict(temporal_tile_size=4), "temporal_tile_size must be a whole number of pixel frames >= 8"),
+                        (dict(image="a.png", cond_image="b.png"), "not both")]:
+        with pytest.raises(VidlongError, match=says):
+            pipe(prompt=PROMPT, **sizes)
+    with pytest.raises(VidlongError, match="it does not stream or extend"):
+        pipe.stream(PROMPT, chunks=2)
+    with pytest.raises(VidlongError, match="it does not stream or extend"):
+        pipe.extend(PROMPT, video=np.zeros((9, SIZE, SIZE, 3), np.uint8), chunks=1)

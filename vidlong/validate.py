@@ -76,6 +76,7 @@ class ModelLimits:
             a negative prompt (`vidlong.models.NEGATIVE_PROMPT_UNREAD`), where one is refused (`check_negative_prompt`).
         no_latents_reason: why its extensions do not continue saved latents, where its pipeline says so and its family does
             not (`NO_LATENTS_PIPELINES`), else None.
+        pipeline: its diffusers pipeline class's name (vidlong's own twin's, given an image), for a pipeline's own checks.
     """
 
     spec: ModelSpec
@@ -95,6 +96,7 @@ class ModelLimits:
     edits: bool = False
     negative_prompt_unread: tuple = ()
     no_latents_reason: Optional[str] = None
+    pipeline: str = ""
 
     @property
     def chunks_alone(self) -> bool:
@@ -130,7 +132,14 @@ def limits_for_folder(folder, image: bool = False, video: bool = False) -> Model
                        folder_redraws(folder), _no_stream_reason(dict(facts, task=task)), CONTROL_PIPELINES.get(facts["pipeline"]),
                        _dropped_frames(dict(facts, task=task)), _no_methods_reason(facts), folder_continues(folder),
                        folder_edits(folder), NEGATIVE_PROMPT_UNREAD.get(facts["pipeline"], ()),
-                       NO_LATENTS_PIPELINES.get(facts["pipeline"]))
+                       NO_LATENTS_PIPELINES.get(facts["pipeline"]), task_pipeline(facts["pipeline"], task))
+
+
+def task_pipeline(pipeline: str, task: str) -> str:
+    """The pipeline class name a folder of `pipeline` loads as for `task` (its image-to-video twin's for "i2v")."""
+    from .models import IMAGE_TO_VIDEO_TWINS
+
+    return IMAGE_TO_VIDEO_TWINS.get(pipeline, pipeline) if task == "i2v" else pipeline
 
 
 def limits_for_pipeline(pipe) -> ModelLimits:
@@ -140,7 +149,7 @@ def limits_for_pipeline(pipe) -> ModelLimits:
                        _takes_last_frame(facts), _fixed_size(facts, geometry), pipe.redraws(), _no_stream_reason(facts),
                        CONTROL_PIPELINES.get(facts["pipeline"]), _dropped_frames(facts), _no_methods_reason(facts),
                        pipe.continues_video, pipe.edits_video, NEGATIVE_PROMPT_UNREAD.get(facts["pipeline"], ()),
-                       NO_LATENTS_PIPELINES.get(facts["pipeline"]))
+                       NO_LATENTS_PIPELINES.get(facts["pipeline"]), facts["pipeline"])
 
 
 def _no_methods_reason(facts: dict) -> Optional[str]:
@@ -868,6 +877,10 @@ def check_generate(request, limits: ModelLimits) -> int:
     if not diagonal:  # diagonal denoising only ever runs the native window
         check_latent_length(latent, limits)
     timeline = parse_prompt_timeline(request.prompt)
+    if limits.pipeline.startswith("LTXI2VLongMultiPrompt"):  # a prompt a window, by its call's '|'
+        from .families.ltx_long import check_window_request
+
+        check_window_request(request.prompt, len(timeline), latent, bool(methods))
     if len(timeline) > 1:
         check_prompt_timeline(limits)
         fps = spec.fps if request.video is None else video_fps(request.video, spec.fps)  # a redrawn video's own seconds

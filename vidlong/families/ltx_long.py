@@ -39,6 +39,13 @@ def call_windows(latent_frames: int, tile: int = CALL_TILE, overlap: int = CALL_
     return split_into_temporal_windows(latent_frames, max(1, tile // temporal), max(0, overlap // temporal), temporal)
 
 
+def window_tile(latent_frames: Optional[int], methods: bool, temporal: int = 8) -> int:
+    """The ``temporal_tile_size`` (pixel frames) vidlong hands its call for a video of `latent_frames` where none is given:
+    its default (80) without `methods`, with them the whole video's (`latent_frames` times the VAE's `temporal` ratio),
+    at least 80."""
+    return CALL_TILE if not methods or latent_frames is None else max(CALL_TILE, temporal * latent_frames)
+
+
 def prompt_parts(prompt) -> int:
     """How many per-window prompts a call's `prompt` gives (``|`` parts of one string; 1 otherwise)."""
     return len(prompt.split("|")) if isinstance(prompt, str) else 1
@@ -53,15 +60,26 @@ def check_window_prompt(prompt, windows: int) -> None:
                            f"{windows} window{'s' * (windows != 1)}: give at most {windows}, or make the video longer")
 
 
+def check_window_request(prompt: str, segments: int, latent_frames: int, methods: bool, temporal: int = 8) -> None:
+    """`generate`'s prompt for a video of `latent_frames` (`methods`: applied, its one window then the whole video's): a
+    prompt schedule of `segments` > 1 refused in one line (its call takes a prompt a window, by ``|``), and a ``|``
+    prompt of more parts than its windows (`check_window_prompt`)."""
+    if segments > 1:
+        raise VidlongError(f"this model's call takes a prompt a window, not a prompt schedule: give {named('prompt')} as "
+                           "\"first window's | second window's | ...\" (the last goes on over the windows after it)")
+    windows = call_windows(latent_frames, window_tile(latent_frames, methods, temporal), CALL_OVERLAP, temporal)
+    check_window_prompt(prompt, len(windows))
+
+
 def check_window_sizes(tile, overlap, temporal: int = 8) -> None:
     """One line unless ``temporal_overlap`` (pixel frames) leaves each window a new latent frame: below
     ``temporal_tile_size`` once both are divided by the VAE's `temporal` ratio (its call would step a frame at a time)."""
     for name, value in (("temporal_tile_size", tile), ("temporal_overlap", overlap)):
         if not isinstance(value, int) or isinstance(value, bool) or value < (temporal if name == "temporal_tile_size" else 0):
             least = f">= {temporal} (one latent frame)" if name == "temporal_tile_size" else ">= 0"
-            raise VidlongError(f"{named(name)} must be a whole number of pixel frames {least}, got {value!r}")
+            raise VidlongError(f"{name} must be a whole number of pixel frames {least}, got {value!r}")
     if overlap // temporal >= tile // temporal:
-        raise VidlongError(f"{named('temporal_overlap')} {overlap} must be under {named('temporal_tile_size')} {tile} in "
+        raise VidlongError(f"temporal_overlap {overlap} must be under temporal_tile_size {tile} in "
                            f"latent frames ({overlap // temporal} >= {tile // temporal}, pixel frames // {temporal}): lower it")
 
 
@@ -81,11 +99,10 @@ class VidLongLTXI2VLongMultiPromptPipeline(LTXFamily, VidlongPipelineMixin, LTXI
     seed_argument = "seed"
 
     def __call__(self, *args, image=None, **kwargs):
-        """``image=`` is its call's ``cond_image`` (not both); a ``temporal_overlap`` that leaves no new latent frame a
-        window is refused in one line."""
+        """``image=`` is its call's ``cond_image`` (not both)."""
         if image is not None:
             if kwargs.get("cond_image") is not None:
-                raise VidlongError(f"give the first frame as {named('image')} or {named('cond_image')} (its call's name), "
+                raise VidlongError(f"give the first frame as {named('image')} or cond_image (its call's name), "
                                    "not both")
             kwargs["cond_image"] = image
         return super().__call__(*args, **kwargs)
@@ -101,12 +118,9 @@ class VidLongLTXI2VLongMultiPromptPipeline(LTXFamily, VidlongPipelineMixin, LTXI
                            self.vae_temporal_compression_ratio)
 
     def window_frames(self, frames: Optional[int], methods: bool) -> int:
-        """Its call's ``temporal_tile_size`` (pixel frames) for a video of `frames` pixel frames: its default (80)
-        without `methods`, with them the whole video's (its latent frames times the VAE's temporal ratio), at least 80."""
+        """Its call's ``temporal_tile_size`` (pixel frames) for a video of `frames` pixel frames (`window_tile`)."""
         temporal = self.vae_temporal_compression_ratio
-        if not methods or frames is None:
-            return CALL_TILE
-        return max(CALL_TILE, temporal * ((frames - 1) // temporal + 1))
+        return window_tile(None if frames is None else (frames - 1) // temporal + 1, methods, temporal)
 
     def latent_windows(self, arguments: dict) -> list:
         """Its call's windows (latent frames) for `arguments` (by name, completed)."""
@@ -127,8 +141,7 @@ class VidLongLTXI2VLongMultiPromptPipeline(LTXFamily, VidlongPipelineMixin, LTXI
     def steps_reported(self, steps: int, latent_frames: int, methods: tuple = ()) -> int:
         """Each window's steps, window after window: its loop runs over its timesteps but the last (``steps - 1``)."""
         temporal = self.vae_temporal_compression_ratio
-        frames = temporal * (latent_frames - 1) + 1
-        windows = call_windows(latent_frames, self.window_frames(frames, bool(methods)), CALL_OVERLAP, temporal)
+        windows = call_windows(latent_frames, window_tile(latent_frames, bool(methods), temporal), CALL_OVERLAP, temporal)
         return len(windows) * (steps - 1)
 
     def call_latents(self, latents: torch.Tensor) -> Optional[torch.Tensor]:
