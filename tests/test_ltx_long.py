@@ -147,7 +147,8 @@ def test_with_methods_one_window_spans_the_video(long_folder, stock):
     (["generate", "--prompt", "0s: a red ball; 2s: a blue ball", "--ratio", "2"], "not a prompt schedule"),
     (["generate", "--prompt", "a | b | c"], "gives 3 prompts (split by '|', one a window) but this video has 1 window"),
     (["generate", "--prompt", "a | b | c", "--ratio", "2", "--method", "both"], "this video has 1 window"),
-], ids=["stream", "extend", "schedule", "parts", "parts-with-methods"])
+    (["generate", "--prompt", "a red ball", "--ratio", "2", "--method", "fifo"], "this pipeline's call makes windows of its own"),
+], ids=["stream", "extend", "schedule", "parts", "parts-with-methods", "fifo"])
 def test_bad_input_is_refused_in_one_line_before_loading(long_folder, args, says, tmp_path, capsys, monkeypatch):
     from family_checks import check_refused_before_loading
 

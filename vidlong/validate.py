@@ -510,6 +510,10 @@ def check_diagonal(limits: ModelLimits, instead: Optional[str] = None, video: bo
         why = adapter.no_fifo_reason or f"needs a timestep per token, which {adapter.transformer_class} does not take"
         raise VidlongError(f"{named('method')} fifo (diagonal denoising) {why}; it runs on Wan, SkyReels-V2 and LTX-Video "
                            f"models. Use another method for this model (e.g. {named('method')} {instead})")
+    if limits.pipeline.startswith("LTXI2VLongMultiPrompt"):
+        raise VidlongError(f"{named('method')} fifo (diagonal denoising) runs the model's own call on its native window, and "
+                           "this pipeline's call makes windows of its own; use another method for this model (e.g. "
+                           f"{named('method')} both: one window over the whole video)")
     if limits.geometry.patch[0] != 1:  # e.g. an LTX-Video config with patch_size_t 2
         raise VidlongError(f"{named('method')} fifo (diagonal denoising) gives each latent frame its own timestep, which a "
                            f"temporal patch of {limits.geometry.patch[0]} frames joins; use another method "
