@@ -49,8 +49,8 @@ LATENT = 13  # latent frames of the videos made: its call's 2 windows of 10, ove
 FRAMES = 8 * (LATENT - 1) + 1
 
 
-def stock_frames(stock, **kwargs):
-    video = stock(prompt=PROMPT, height=SIZE, width=SIZE, num_frames=FRAMES, num_inference_steps=3, frame_rate=25, seed=3,
+def stock_frames(stock, prompt=PROMPT, **kwargs):
+    video = stock(prompt=prompt, height=SIZE, width=SIZE, num_frames=FRAMES, num_inference_steps=3, frame_rate=25, seed=3,
                   output_type="np", **kwargs).frames[0]
     return (np.clip(video, 0, 1) * 255).round().astype(np.uint8)
 
@@ -120,16 +120,17 @@ def test_a_windows_forward_with_a_method_matches_the_float64_reference(method):
 
 
 def test_with_methods_one_window_spans_the_video(long_folder, stock):
-    """With both methods and no ``temporal_tile_size``: one window of the whole video (its steps alone reported), another
+    """With both methods and no ``temporal_tile_size`` (one prompt: a '|' prompt's second would have no window): one
+    window of the whole video (its steps alone reported), another
     video than the stock call's 2 windows and than its one window of 104 pixel frames (the methods act on it); a window
     given is kept; removed, the call is stock again."""
     pipe = load_pipeline(long_folder, device="cpu")
     pipe.set_progress_bar_config(disable=True)
     steps = []
-    both = generate(pipe, GenerateRequest(prompt=PROMPT, frames=FRAMES, seed=3, method="both"),
+    both = generate(pipe, GenerateRequest(prompt="a red ball", frames=FRAMES, seed=3, method="both"),
                     progress=lambda stage, done, total: steps.append((stage, total)))
     assert ("denoise", 2) in steps and both.frames.shape == (FRAMES, SIZE, SIZE, 3)
-    assert not np.array_equal(both.frames, stock_frames(stock))
+    assert not np.array_equal(both.frames, stock_frames(stock, "a red ball"))
     pipe.apply(vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion())
     whole, kept = dict(num_frames=FRAMES), dict(num_frames=FRAMES, temporal_tile_size=80)
     pipe.complete_call(whole)
