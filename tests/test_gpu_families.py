@@ -35,7 +35,8 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(DEVICE == "cuda" and not torch
 #: `test_family_pipelines.saved_family` or, for the builders it does not list, as it saves them (`spec_of`: the family
 #: whose vidlong.yaml sizes they take, or the sizes, as Mochi's, Kandinsky 5's, Motif-Video's, EasyAnimate's, Allegro's,
 #: AnyFlow's, Cosmos's (Predict2.5's, Predict2 Video2World's, 1.0's), Sana-Video's and Latte's (native 4: its table's rows)
-#: own tests save them; Allegro's 32x32, one tile of its VAE in space; Kandinsky 5's image to video native 5, so that
+#: own tests save them; Allegro's 32x32, one tile of its VAE in space; LTX-Video long's 96x96, 3 latent cells a side for its
+#: call's 4 x 4 decode tiles, native 10 latent frames, its call's window; Kandinsky 5's image to video native 5, so that
 #: its call's renormalised first 4 latent frames have frames after them); LTX-2 by `tiny_pipeline.save_tiny_ltx2_pipeline`,
 #: as the diffusers class it names.
 CASES = {
@@ -101,6 +102,8 @@ CASES = {
     "sana-video-i2v": (("builder", "tiny_sana_video_pipeline", {}, dict(native_frames=3, height=32, width=32, fps=16)), True,
                        True, True),
     "latte": (("builder", "tiny_latte_pipeline", {}, dict(native_frames=4, height=32, width=32, fps=10)), False, True, True),
+    "ltx-video-long": (("builder", "tiny_ltx_long_pipeline", {}, dict(native_frames=10, height=96, width=96, fps=25,
+                                                                       temporal_ratio=8)), False, False, False),
 }
 #: the cases whose folder is a text-to-video pipeline's loaded with ``task="i2v"`` (Kandinsky 6's, Sana-Video's and LTX-2's
 #: condition pipeline's, given an image)
@@ -127,6 +130,9 @@ SECTIONS_BLENDED = {"framepack"}
 #: the cases whose VAE's encoder runs `avg_pool3d`, which torch has no bfloat16 CPU kernel for (Cosmos 1.0's): the file's dry
 #: run on the CPU skips what encodes with it (an image's latent, an extension's input)
 NO_CPU_BFLOAT16_ENCODE = {"cosmos-1.0-text2world", "cosmos-1.0-video2world"}
+#: the cases whose call draws its noise from a generator on the model's device (LTX-Video's long multi-prompt: each window's
+#: from ``seed`` + its first latent frame, as diffusers' call does): compared with float32 on that device, not on the CPU
+NOISE_ON_DEVICE = {"ltx-video-long"}
 STREAMING = [name for name, (_, _, streams, _) in CASES.items() if streams]
 EXTENDING = [name for name, (*_, extends) in CASES.items() if extends]
 PROMPT = "a red ball bouncing"
@@ -226,13 +232,13 @@ def skip_what_this_machine_cannot_run(name, encodes: bool, image: bool = False) 
 
 def assert_near_float32_on_the_cpu(folder, run, what, name):
     """`run(pipe)` -> (its result, a list of latents) on the CUDA bfloat16 pipeline and on the CPU float32 one (bfloat16
-    for `DRAW_IN_MODEL_DTYPE`): the CUDA latents finite, in the same shapes, concatenated along time within
+    for `DRAW_IN_MODEL_DTYPE`; on CUDA for `NOISE_ON_DEVICE`): the CUDA latents finite, in the same shapes, concatenated along time within
     `LATENT_REL_ERR`. Returns the CUDA pipeline and its run's result."""
     task = "i2v" if name in LOADED_FOR_AN_IMAGE else None
     pipe = loaded(folder, task=task)
     made, latents = run(pipe)
     reference_dtype = DTYPE if name in DRAW_IN_MODEL_DTYPE else "float32"
-    _, reference = run(loaded(folder, "cpu", reference_dtype, task))
+    _, reference = run(loaded(folder, DEVICE if name in NOISE_ON_DEVICE else "cpu", reference_dtype, task))
     for x in latents:
         assert_finite(x)
     assert [x.shape for x in latents] == [x.shape for x in reference]

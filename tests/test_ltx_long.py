@@ -27,11 +27,10 @@ PROMPT = "a red ball | a blue ball"
 @pytest.fixture(scope="module")
 def long_folder(tmp_path_factory):
     """The tiny LTX-Video parts saved as an `LTXI2VLongMultiPromptPipeline` folder."""
-    from diffusers import LTXI2VLongMultiPromptPipeline
-    from tiny_pipeline import tiny_ltx_pipeline
+    from tiny_pipeline import tiny_ltx_long_pipeline
 
     folder = tmp_path_factory.mktemp("ltx-long")
-    LTXI2VLongMultiPromptPipeline(**tiny_ltx_pipeline().components).save_pretrained(folder, safe_serialization=True)
+    tiny_ltx_long_pipeline().save_pretrained(folder, safe_serialization=True)
     (folder / "vidlong.yaml").write_text(yaml.safe_dump(SPEC))
     return folder
 
@@ -78,6 +77,9 @@ def test_generate_and_its_call_are_diffusers_call_bit_for_bit(long_folder, stock
 
     latents = latents_call(pipe)
     assert torch.equal(latents, latents_call(stock)) and not torch.equal(latents, latents_call(stock, "a red ball"))
+    whole = stock(prompt=PROMPT, height=SIZE, width=SIZE, num_frames=FRAMES, num_inference_steps=text.settings["steps"],
+                  seed=3, output_type="latent").frames  # the joined windows' latents `generate` reports, not one window's
+    assert torch.equal(text.latents, whole.float())
 
     i2v = load_pipeline(long_folder, device="cpu", task="i2v")
     i2v.set_progress_bar_config(disable=True)

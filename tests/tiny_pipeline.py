@@ -401,6 +401,13 @@ def tiny_ltx_i2v_pipeline():
     return LTXImageToVideoPipeline(**tiny_ltx_pipeline().components)
 
 
+def tiny_ltx_long_pipeline():
+    """diffusers' `LTXI2VLongMultiPromptPipeline` (LTX-Video made long by its own windows) of `tiny_ltx_pipeline`'s parts."""
+    from diffusers import LTXI2VLongMultiPromptPipeline
+
+    return LTXI2VLongMultiPromptPipeline(**tiny_ltx_pipeline().components)
+
+
 def tiny_cogvideox_i2v_pipeline(patch_size_t=None):
     """diffusers' `CogVideoXImageToVideoPipeline` of `tiny_cogvideox_pipeline`'s parts, its transformer taking the
     image's latent channels too (`patch_size_t` 2: CogVideoX1.5-I2V's layout, with its ``ofs`` embedding)."""

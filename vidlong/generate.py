@@ -490,6 +490,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                                          on_frame=lambda done: report("denoise", steps_before_queue + done, total_steps))
                 final["latents"] = video
         if not as_latents:  # the pipeline decoded its own call
+            if pipe.decoded_latents() is not None:
+                final["latents"] = pipe.decoded_latents()
             frames = (np.clip(video[0], 0, 1) * 255).round().astype(np.uint8)
             if pipe.continues_video:  # the input's frames, then the new ones: not its last frames decoded once more
                 kept = len(extra["video"])

@@ -308,6 +308,12 @@ class VidlongPipelineMixin:
         with classifier-free guidance, the negative prompt's."""
         return 2 if guidance > 1 else 1
 
+    def decoded_latents(self) -> Optional[torch.Tensor]:
+        """The latents ``[B, C, F, h, w]`` its last call decoded, where its step callback saw others (a call that makes
+        its video window by window and joins the windows before decoding: LTX-Video's long multi-prompt); None: the last
+        step's, as the callback saw them, are the video's."""
+        return None
+
     def soundtrack(self, output):
         """The audio of a call's `output` as a `vidlong.video_io.Soundtrack`, or None: this pipeline makes video alone
         (LTX-2 makes both)."""

@@ -99,13 +99,29 @@ class VidLongLTXI2VLongMultiPromptPipeline(LTXFamily, VidlongPipelineMixin, LTXI
     seed_argument = "seed"
 
     def __call__(self, *args, image=None, **kwargs):
-        """``image=`` is its call's ``cond_image`` (not both)."""
+        """``image=`` is its call's ``cond_image`` (not both); the latents it decodes kept (`decoded_latents`)."""
         if image is not None:
             if kwargs.get("cond_image") is not None:
                 raise VidlongError(f"give the first frame as {named('image')} or cond_image (its call's name), "
                                    "not both")
             kwargs["cond_image"] = image
-        return super().__call__(*args, **kwargs)
+        self._decoded = None
+        stock_decode = self.vae_decode_tiled
+
+        def decode(latents, *decode_args, **decode_kwargs):
+            self._decoded = latents
+            return stock_decode(latents, *decode_args, **decode_kwargs)
+
+        self.vae_decode_tiled = decode
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            del self.vae_decode_tiled  # the class's method again
+
+    def decoded_latents(self) -> Optional[torch.Tensor]:
+        """The whole video's latents ``[B, C, F, h, w]`` its last call decoded, its windows joined (as its call returns
+        them with ``output_type="latent"``); its step callback sees one window's; None before a decoding call."""
+        return getattr(self, "_decoded", None)
 
     def complete_call(self, arguments: dict) -> None:
         """Its window where none is given (`window_frames`: with the transformer's methods applied, the whole video), and
