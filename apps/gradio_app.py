@@ -71,7 +71,7 @@ IMAGE_FILE = "an image file (PNG, JPEG, WebP)"
 STREAM_METHODS = ("chunked", "fifo")
 #: the Stream tab's fields, in the order its handler and `App.streamer` take them
 STREAM_FIELDS = ("prompt", "timeline", "seconds", "chunk", "context", "recache", "steps", "guidance", "seed", "image", "method",
-                 "cut", "partition_guidance", "noise_correlation", "video", "strength", "extend_video")
+                 "cut", "partition_guidance", "noise_correlation", "video", "strength", "extend_video", "control_video")
 #: the fifo method's fields in both tabs, as messages name them: guidance by partition (as written, "4.5,6,7.5") and
 #: noise correlation (up to `MAX_NOISE_CORRELATION`; `DiagonalDenoising` takes up to, not including, 1)
 FIFO_FIELDS = ("Guidance by partition", "Noise correlation")
@@ -294,6 +294,9 @@ class App:
         #: it streams, `vidlong.validate.streams`)
         self.stream_redraws = stream_redraws(self.limits)
         self.stream_extends = streams(self.limits)
+        #: whether the Stream tab follows an uploaded control video, its call's chunks one by one (Cosmos-Transfer2.5:
+        #: `pipe.stream(control_video=...)`, `vidlong.families.cosmos_transfer_stream`), the one stream its page has
+        self.stream_controls = self.limits.control == "transfer"
         #: the Stream tab's contexts: the family's (`FamilyAdapter.stream_contexts`)
         self.stream_contexts = adapter.stream_contexts
         #: whether "Re-encode the cache on a prompt switch" acts: a stream keeps a KV cache that a switch may keep (an
@@ -451,7 +454,7 @@ class App:
     def streamer(self, prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image=None,
                  method: str = "chunked", cut: bool = False, partition_guidance: Optional[str] = None,
                  noise_correlation: float = 0.0, video: Optional[str] = None, strength: Optional[float] = None,
-                 extend_video: Optional[str] = None):
+                 extend_video: Optional[str] = None, control_video: Optional[str] = None):
         """(streamer, chunks or None, timeline rows) of the Stream tab's fields, checked before anything
         runs. The stream prompt holds from 0 s, the timeline's prompts from their seconds on; either may
         be empty, not both. `method` "fifo" streams by diagonal denoising (Wan, LTX-Video; `DiagonalStreamer`), which
@@ -462,9 +465,13 @@ class App:
         its frame rate; on a model that edits a given video (Lucy Edit) the `video` is required and edited so, with no
         strength (`vidlong.edit_stream.EditStreamer`), and there is no `extend_video`. An `extend_video` is continued
         (`pipe.extend`, either method): the stream is its frames, then Seconds of new ones (and the timeline's seconds) at
-        its frame rate and size."""
+        its frame rate and size. On a Cosmos-Transfer2.5 page the stream follows `control_video` (`control_streamer`); on
+        another a control video is refused in one line."""
         check_streams(self.limits.family)
-        video, extend_video = _uploaded_path(video), _uploaded_path(extend_video)
+        video, extend_video, control_video = _uploaded_path(video), _uploaded_path(extend_video), _uploaded_path(control_video)
+        if control_video and not self.stream_controls:
+            raise VidlongError(f"{named('control_video')} guides a Cosmos-Transfer2.5 stream (its call's chunks); this model's "
+                               "stream takes none: remove it")
         if extend_video:
             check_not_redrawing(self.limits, extension=True)  # an edit does not extend
             count_input_frames(extend_video, "extend_video")  # a file that is no video, named as this field
@@ -481,6 +488,9 @@ class App:
         diagonal = _diagonal_of([method], partition_guidance, noise_correlation, bool(cut))
         if seconds is None or not float(seconds) >= 0 or float(seconds) == float("inf"):
             raise VidlongError(f"seconds must be a finite number >= 0 (0: until stopped), got {seconds!r}")
+        if self.stream_controls:
+            return self.control_streamer(prompt, timeline, steps, guidance, seed, image, method, video, extend_video,
+                                         control_video)
         unchanged = self.spec.guidance_scale if method == "fifo" else self.stream_guidance  # the model's own default
         guidance = None if guidance is None or float(guidance) == unchanged else float(guidance)
         if diagonal is not None:
@@ -530,6 +540,34 @@ class App:
                                f"stream's {chunks} (a prompt switches where a chunk starts); set Seconds longer or the entry "
                                "earlier")
         return streamer, chunks, rows
+
+    def control_streamer(self, prompt, timeline, steps, guidance, seed, image, method, video, extend_video,
+                         control_video) -> tuple:
+        """(streamer, chunks, timeline rows) of a Cosmos-Transfer2.5 page's Stream tab: its call's chunks over `control_video`
+        one by one (`pipe.stream`: as long as the control video, at its frame rate and aspect; Seconds is not used), at
+        `steps` per chunk, `guidance` and `seed`; one prompt (the prompt box, or the timeline's one row at 0 s). The chunked
+        method's chunk, context and re-encode (hidden on its page) are not used: its chunk is its call's. A timeline of
+        several prompts, the fifo method, a first frame, a video to redraw and one to continue (it does not extend) are
+        refused in one line (the fifo method's
+        fields and a cut on a switch already, by `streamer`)."""
+        rows = _timeline_rows(timeline)
+        if (prompt or "").strip():
+            rows = [(0.0, prompt.strip()), *rows]
+        if len(rows) > 1:
+            raise VidlongError("a Cosmos-Transfer2.5 stream takes one prompt (its call's), not a timeline: clear the prompt "
+                               "timeline, or give its one prompt at 0 s alone")
+        for given, field in ((method == "fifo", "choose Stream method chunked"), (image, "remove the first-frame image"),
+                             (video, "remove the video to redraw"),
+                             (extend_video, "it does not extend; remove the video to continue")):
+            if given:
+                raise VidlongError(f"a Cosmos-Transfer2.5 stream is its call's chunks over its control video: {field}")
+        seed = _seed(seed)
+        check_seed(seed)
+        steps = None if steps is None or int(steps) == self.stream_steps else int(steps)
+        guidance = None if guidance is None or float(guidance) == self.stream_guidance else float(guidance)
+        streamer = self.pipe.stream(rows[0][1] if rows else "", streaming=model_streaming(self.spec, steps=steps),
+                                    control_video=control_video, seed=seed, guidance=guidance)
+        return streamer, streamer.chunks, rows
 
     def _stream(self, job: Job, streamer: Union[VideoStreamer, DiagonalStreamer], chunks: Optional[int], events: queue.Queue,
                 settings: dict) -> None:
@@ -588,7 +626,8 @@ class App:
             settings = dict(command="extend" if continued else "stream", prompt=streamer.prompts[0][1],
                             timeline=[list(row) for row in rows], **self.pipe.run_settings(), seed=streamer.seed,
                             guidance=list(streamer.guidances), image=args[STREAM_FIELDS.index("image")],
-                            streaming=streamer.settings(), video=continued or _uploaded_path(args[STREAM_FIELDS.index("video")]))
+                            streaming=streamer.settings(), video=continued or _uploaded_path(args[STREAM_FIELDS.index("video")]),
+                            control_video=_uploaded_path(args[STREAM_FIELDS.index("control_video")]))
             if continued:
                 settings["input_frames"] = len(streamer.prefix.frames)
             events: queue.Queue = queue.Queue()
@@ -754,7 +793,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
 
     presets = preset_names()
     edits = app.limits.edits  # Lucy Edit: the Generate and Stream tabs edit an uploaded video, which they require
-    streaming = streams(app.limits)
+    streaming = streams(app.limits) or app.stream_controls  # Cosmos-Transfer2.5: its call's chunks over a control video
     if edits:
         about = ("Edit a video by the prompt: in one call, a training-free method acting past the native window (compare "
                  "methods side by side), or chunk by chunk at any length in the Stream tab.")
@@ -762,7 +801,9 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
         about = (("Generate a long video with a training-free method, compare methods side by side"
                   if app.limits.no_methods_reason is None else
                   "Generate a long video (vidlong's methods do not act on this model: its own call, longer)")
-                 + (", or stream one live." if streaming else ". (This model does not stream: its Stream tab is hidden.)"))
+                 + (", or stream its call's chunks over a control video in the Stream tab, each shown as it is made."
+                    if app.stream_controls else ", or stream one live." if streaming else
+                    ". (This model does not stream: its Stream tab is hidden.)"))
         if _runs_images_too(pipe):
             about += " To start from a first frame, serve this folder with `vidlong app --task i2v`."
     with gr.Blocks(title="vidlong", analytics_enabled=False) as demo:
@@ -864,18 +905,20 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                                      "below); fifo: diagonal denoising, generate's fifo video shown as it "
                                                      "is made, fewer vanishing objects, less motion", elem_id="stream-method",
                                                 visible=adapter_named(app.limits.family).timestep_per_token and not edits)
+                        controls = app.stream_controls  # its call's chunks, one prompt: no timeline, chunk or context
                         timeline = fields.guarded(gr.Dataframe(
                             headers=["from second", "prompt"], datatype=["number", "str"], row_count=(1, "dynamic"),
                             column_count=(2, "fixed"), type="array", label="Prompt timeline (optional: the prompt from each "
-                            "second on)", elem_id="timeline"), 'a table of [second, prompt] rows (through the API: '
-                            '{"headers": ["from second", "prompt"], "data": [[4, "a blue ball"]]})')
+                            "second on)", elem_id="timeline", visible=not controls), 'a table of [second, prompt] rows '
+                            '(through the API: {"headers": ["from second", "prompt"], "data": [[4, "a blue ball"]]})')
                         with gr.Row():
                             s_seconds = fields.Number(value=10, minimum=0, maximum=MAX_SECONDS, label="Seconds (0: until stopped)",
-                                                      elem_id="stream-seconds", visible=not edits)  # an edit: its video's
-                            s_chunk = fields.Number(value=app.stream_chunk, precision=0, minimum=1,
+                                                      elem_id="stream-seconds",  # an edit's, a control video's: its video's
+                                                      visible=not edits and not controls)
+                            s_chunk = fields.Number(value=app.stream_chunk, precision=0, minimum=1, visible=not controls,
                                                 maximum=spec.native_frames, label="Chunk (latent frames)")
                             s_context = fields.Dropdown([AUTO, *app.stream_contexts], value=AUTO, label="Context",
-                                                        accepts=(AUTO, "cache", "renoise"),
+                                                        accepts=(AUTO, "cache", "renoise"), visible=not controls,
                                                     info="how a chunk sees earlier frames")
                         with gr.Row():
                             s_steps = fields.Number(value=app.stream_steps, precision=0, minimum=1, maximum=MAX_STEPS,
@@ -894,6 +937,10 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                                 "stream is as long as it; Seconds is not used), at its frame rate and aspect",
                                                 sources=["upload"], elem_id="stream-redraw")
                             s_strength = _strength_input(edits, "stream-strength")
+                        with gr.Accordion("Follow a control video, chunk by chunk (Cosmos-Transfer2.5)", visible=controls):
+                            s_control = gr.Video(label="Control video (edges, depth, segmentation or blur): the stream is its "
+                                                 "call's chunks over it, each shown as it is made, as long as it, at its frame "
+                                                 "rate and aspect", sources=["upload"], elem_id="stream-control-video")
                         with gr.Accordion("Continue a video", open=False, visible=app.stream_extends):
                             s_extend = gr.Video(label="Video to continue: the stream is its frames, then Seconds of new ones "
                                                 "(the timeline's seconds count the new part) from its last frames, at its "
@@ -901,9 +948,10 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                         with gr.Row():
                             s_start = gr.Button("Start stream", variant="primary", elem_id="stream-start")
                             s_stop = gr.Button("Stop", variant="stop", elem_id="stream-stop")
-                        with gr.Row():
-                            next_prompt = gr.Textbox(label="Next prompt (while streaming)", scale=3, elem_id="next-prompt")
-                            switch = gr.Button("Switch prompt", scale=1, elem_id="switch")
+                        with gr.Row():  # not for a control video's stream: one prompt, its call's
+                            next_prompt = gr.Textbox(label="Next prompt (while streaming)", scale=3, elem_id="next-prompt",
+                                                     visible=not controls)
+                            switch = gr.Button("Switch prompt", scale=1, elem_id="switch", visible=not controls)
                     with gr.Column(scale=1):
                         live = gr.Video(label=f"Live: the newest {LIVE_SECONDS:g} s", format="mp4", autoplay=True, loop=True,
                                         interactive=False, height=300, elem_id="live")
@@ -918,7 +966,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                     partition_guidance, noise_correlation]  # FORM_FIELDS
         form = [*reloaded[:-2], image, last_image, *reloaded[-2:], redraw, strength, *driving_videos]  # the API's older order kept
         stream_form = [s_prompt, timeline, s_seconds, s_chunk, s_context, s_recache, s_steps, s_guidance, s_seed, image, s_method,
-                       s_cut, s_partition_guidance, s_noise_correlation, s_redraw, s_strength, s_extend]
+                       s_cut, s_partition_guidance, s_noise_correlation, s_redraw, s_strength, s_extend, s_control]
 
         def generate_handler(page: bool):
             async def generate_video(prompt: str, method: str = app.method, preset: str = NO_PRESET, ratio: float = 2.0,
@@ -955,9 +1003,10 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                              guidance: Optional[float] = None, seed: Optional[float] = 0, image: Optional[str] = None,
                              method: str = "chunked", cut: bool = False, partition_guidance: str = "",
                              noise_correlation: float = 0.0, video: Optional[str] = None, strength: Optional[float] = None,
-                             extend_video: Optional[str] = None, request: gr.Request = None, progress=gr.Progress()):
+                             extend_video: Optional[str] = None, control_video: Optional[str] = None,
+                             request: gr.Request = None, progress=gr.Progress()):
                 args = (prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image, method, cut,
-                        partition_guidance, noise_correlation, video, strength, extend_video)
+                        partition_guidance, noise_correlation, video, strength, extend_video, control_video)
                 async for update in app.stream_event(args, request, progress, page=page):
                     yield update
             return stream

@@ -778,6 +778,70 @@ def test_a_kandinsky6_model_generates_and_streams_videos_with_their_sound(tmp_pa
             client.predict(prompt="a red circle", seconds=1, chunk=1, context="cache", api_name="/stream")
 
 
+def test_a_cosmos_transfer_page_streams_an_uploaded_control_video_chunk_by_chunk(tmp_path_factory, monkeypatch):
+    """A Cosmos-Transfer2.5 folder's page: its Stream tab follows a control video ("Follow a control video, chunk by chunk"),
+    with no timeline, Seconds, Chunk, Context or prompt switch (one prompt; its call's chunks, as long as the video);
+    /stream's control_video, a 25-frame mp4 at 10 fps, streams its call's 3 chunks, each shown as it is made (chunk 1/3 to
+    3/3), the whole video its 25 frames at 10 fps frame for frame the Python stream's chunks appended to vidlong's stream
+    writer, its sidecar naming the control video; Stop at the second chunk's first step keeps the first chunk's 9 frames,
+    playable; no control video, a timeline of two prompts, the fifo method and a video to continue are refused in one line."""
+    import numpy as np
+    from conftest import stand_in_torchvision_resize
+    from gradio_client import handle_file
+    from test_cosmos_transfer import saved_folder, written_control_video
+
+    from vidlong.video_io import StreamingVideoWriter
+
+    stand_in_torchvision_resize(monkeypatch)
+    folder = saved_folder(tmp_path_factory.mktemp("transfer-page"))
+    inputs = tmp_path_factory.mktemp("transfer-page-inputs")
+    control = written_control_video(inputs / "edges.mp4")
+    with launched(folder, tmp_path_factory.mktemp("transfer-page-downloads")) as (demo, client):
+        assert field(demo, "Stream").visible and field(demo, "Follow a control video, chunk by chunk (Cosmos-Transfer2.5)").visible
+        for label in ("Prompt timeline (optional: the prompt from each second on)", "Seconds (0: until stopped)",
+                      "Chunk (latent frames)", "Context", "Next prompt (while streaming)", "Continue a video"):
+            hidden = [block for block in demo.blocks.values() if getattr(block, "label", None) == label]
+            assert hidden and not any(block.visible for block in hidden), label
+        job = client.submit(prompt="a red ball", seed=3, control_video=handle_file(str(control)), api_name="/stream")
+        streamed = job.result()
+        assert [status.split(":")[0] for _, status, *_ in job.outputs()[:-1]] == ["chunk 1/3", "chunk 2/3", "chunk 3/3"]
+        frames, fps = read_video(video_path(streamed[2]))
+        settings = json.loads(Path(streamed[3]).read_text())
+        assert frames.shape == (25, 32, 48, 3) and fps == 10 and settings["chunks"] == 3
+        assert Path(settings["control_video"]).name == "edges.mp4" and settings["streaming"]["chunk_pixel_frames"] == 9
+        app = demo.vidlong_app
+        with StreamingVideoWriter(inputs / "expected.mp4", fps=10) as writer:
+            for chunk in app.pipe.stream("a red ball", control_video=str(control), seed=3):
+                writer.append(chunk.frames)
+        assert np.array_equal(frames, read_video(inputs / "expected.mp4")[0])
+        streamer, chunks, _ = app.streamer("a red ball", [], 10, 3, "auto", True, None, None, 3, control_video=str(control))
+        kinds, _ = stream_stopped_at(app, streamer, chunks, 2 + 1)  # 2 steps a chunk: the second chunk's first step
+        assert [kind for kind, _ in kinds if kind != "status"] == ["chunk", "done"] and kinds[-1][1].settings["chunks"] == 1
+        assert read_video(kinds[-1][1].video)[0].shape == (9, 32, 48, 3)
+        given = dict(control_video=handle_file(str(control)))
+        for fields, message in (
+                (dict(), "^Cosmos-Transfer2.5 streams the chunks of a control video: pass control video$"),
+                (dict(given, timeline={"headers": ["from second", "prompt"], "data": [[1, "a blue ball"]]}),
+                 r"^a Cosmos-Transfer2.5 stream takes one prompt \(its call's\), not a timeline"),
+                (dict(given, method="fifo"), "its call's chunks over its control video: choose Stream method chunked$"),
+                (dict(given, extend_video=handle_file(str(control))), "it does not extend; remove the video to continue$")):
+            with pytest.raises(AppError, match=message):
+                client.predict(prompt="a red ball", **fields, api_name="/stream")
+
+
+def test_a_control_video_given_to_another_models_stream_is_refused_in_one_line(client, tmp_path):
+    """/stream's control_video on a model whose stream takes none (the tiny Wan): one line naming the field."""
+    import numpy as np
+    from gradio_client import handle_file
+
+    from vidlong.video_io import write_video
+
+    control = write_video(tmp_path / "edges.mp4", np.zeros((9, 32, 32, 3), np.uint8), fps=8)
+    with pytest.raises(AppError, match=r"^control video guides a Cosmos-Transfer2.5 stream \(its call's chunks\); this "
+                                       "model's stream takes none: remove it$"):
+        client.predict(prompt="a red circle", seconds=1, control_video=handle_file(str(control)), api_name="/stream")
+
+
 def test_outputs_stay_bounded_in_gradios_cache(demo, client, tmp_path):
     """The app's files live in Gradio's cache folder (served in place, no second copy) and are pruned to the
     newest KEEP_OUTPUTS videos with their settings."""
@@ -976,7 +1040,7 @@ def test_a_new_stream_clears_the_last_ones_clip_and_video_from_the_page_as_it_st
     import asyncio
 
     app = demo.vidlong_app
-    args = ("a red circle", [], 2, 3, "auto", True, 1, None, 0, None, "chunked", False, None, 0.0, None, 0.8, None)
+    args = ("a red circle", [], 2, 3, "auto", True, 1, None, 0, None, "chunked", False, None, 0.0, None, 0.8, None, None)
 
     async def first_update(page):
         updates = app.stream_event(args, None, lambda *a, **k: None, page=page)
@@ -1005,7 +1069,7 @@ def test_a_stream_stopped_before_its_first_chunk_says_so_on_the_page(demo, monke
         yield from real_iter(self)
 
     monkeypatch.setattr(gradio_app.VideoStreamer, "__iter__", stopped_at_first_step)
-    args = ("a red circle", [], 2, 3, "auto", True, 1, None, 0, None, "chunked", False, None, 0.0, None, 0.8, None)
+    args = ("a red circle", [], 2, 3, "auto", True, 1, None, 0, None, "chunked", False, None, 0.0, None, 0.8, None, None)
 
     async def statuses():
         return [status async for _, status, *_ in app.stream_event(args, None, lambda *a, **k: None, page=True)]
@@ -1025,7 +1089,7 @@ def test_a_video_to_continue_says_it_is_encoded_and_a_stop_meanwhile_holds(demo,
 
     app = demo.vidlong_app
     video = write_video(tmp_path / "in.mp4", np.full((9, 32, 32, 3), 90, np.uint8), fps=8)
-    args = ("a red circle", [], 1, 3, "auto", True, 1, None, 0, None, "chunked", False, None, 0.0, None, 0.8, str(video))
+    args = ("a red circle", [], 1, 3, "auto", True, 1, None, 0, None, "chunked", False, None, 0.0, None, 0.8, str(video), None)
     real_streamer = gradio_app.App.streamer
 
     def stopped_while_encoding(self, *fields):
@@ -1070,7 +1134,7 @@ def test_a_stream_with_no_end_counts_its_chunks_on_the_bar(demo):
     bars = []
 
     async def run(seconds):
-        args = ("a red circle", [], seconds, 3, "auto", True, 1, None, 0, None, "chunked", False, None, 0.0, None, 0.8, None)
+        args = ("a red circle", [], seconds, 3, "auto", True, 1, None, 0, None, "chunked", False, None, 0.0, None, 0.8, None, None)
         updates = app.stream_event(args, None, lambda value, **kw: bars.append((value, kw["desc"])), page=True)
         async for _, status, *_ in updates:
             if status.startswith("chunk 2"):

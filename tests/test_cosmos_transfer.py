@@ -35,25 +35,33 @@ def resize_stand_in(monkeypatch):
     stand_in_torchvision_resize(monkeypatch)
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    """`tiny_cosmos_transfer_pipeline` saved with a vidlong.yaml: native 3 latent frames, 32x48 at 16 fps, 2 steps,
+def saved_folder(path):
+    """`tiny_cosmos_transfer_pipeline` saved in `path` with a vidlong.yaml: native 3 latent frames, 32x48 at 16 fps, 2 steps,
     guidance 2."""
     import tiny_pipeline
 
-    path = tmp_path_factory.mktemp("cosmos-transfer")
     tiny_pipeline.tiny_cosmos_transfer_pipeline().save_pretrained(path, safe_serialization=True)
     (path / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-cosmos-transfer", native_frames=NATIVE, height=SIZE[0],
                                                            width=SIZE[1], fps=16, num_inference_steps=2, guidance_scale=2.0)))
     return path
 
 
+def written_control_video(path, frames: int = CONTROL_FRAMES, seed: int = 0):
+    """A random control video of `frames` frames, 32x48 at 10 fps, written to `path`."""
+    write_video(path, np.random.default_rng(seed).integers(0, 255, (frames, *SIZE, 3), dtype=np.uint8), fps=10)
+    return path
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """The folder (`saved_folder`)."""
+    return saved_folder(tmp_path_factory.mktemp("cosmos-transfer"))
+
+
 @pytest.fixture(scope="module")
 def control_file(tmp_path_factory):
-    """A random control video of `CONTROL_FRAMES` frames, 32x48 at 10 fps."""
-    path = tmp_path_factory.mktemp("transfer-inputs") / "edges.mp4"
-    write_video(path, np.random.default_rng(0).integers(0, 255, (CONTROL_FRAMES, *SIZE, 3), dtype=np.uint8), fps=10)
-    return path
+    """A random control video of `CONTROL_FRAMES` frames, 32x48 at 10 fps (`written_control_video`)."""
+    return written_control_video(tmp_path_factory.mktemp("transfer-inputs") / "edges.mp4")
 
 
 def controls(control_file) -> list:

@@ -105,6 +105,11 @@ class TransferStreamer:
         self.started = self.running = False  # a stream runs once (`begin_run`)
         self.on_step = None
 
+    @property
+    def prompts(self) -> list:
+        """Its prompt schedule as the other streams give theirs, ``[(chunk, prompt)]``: its one prompt, from chunk 0."""
+        return [(0, self.prompt)]
+
     def settings(self) -> dict:
         """What the stream's .json sidecar records of it: its call's chunk and conditioning frames (pixel), steps and the
         control video."""
