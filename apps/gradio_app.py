@@ -293,10 +293,11 @@ class App:
         #: whether the Stream tab redraws an uploaded video (`vidlong.redraw_stream`), and continues one (`pipe.extend`: where
         #: it streams, `vidlong.validate.streams`)
         self.stream_redraws = stream_redraws(self.limits)
-        self.stream_extends = streams(self.limits)
         #: whether the Stream tab follows an uploaded control video, its call's chunks one by one (Cosmos-Transfer2.5:
-        #: `pipe.stream(control_video=...)`, `vidlong.families.cosmos_transfer_stream`), the one stream its page has
+        #: `pipe.stream(control_video=...)`, `vidlong.families.cosmos_transfer_stream`), the one stream its page has, and
+        #: continues a video along one (`pipe.extend(video=..., control_video=...)`)
         self.stream_controls = self.limits.control == "transfer"
+        self.stream_extends = streams(self.limits) or self.stream_controls
         #: the Stream tab's contexts: the family's (`FamilyAdapter.stream_contexts`)
         self.stream_contexts = adapter.stream_contexts
         #: whether "Re-encode the cache on a prompt switch" acts: a stream keeps a KV cache that a switch may keep (an
@@ -489,8 +490,8 @@ class App:
         if seconds is None or not float(seconds) >= 0 or float(seconds) == float("inf"):
             raise VidlongError(f"seconds must be a finite number >= 0 (0: until stopped), got {seconds!r}")
         if self.stream_controls:
-            return self.control_streamer(prompt, timeline, steps, guidance, seed, image, method, video, extend_video,
-                                         control_video)
+            return self.control_streamer(prompt, timeline, seconds, steps, guidance, seed, image, method, video,
+                                         extend_video, control_video)
         unchanged = self.spec.guidance_scale if method == "fifo" else self.stream_guidance  # the model's own default
         guidance = None if guidance is None or float(guidance) == unchanged else float(guidance)
         if diagonal is not None:
@@ -541,15 +542,15 @@ class App:
                                "earlier")
         return streamer, chunks, rows
 
-    def control_streamer(self, prompt, timeline, steps, guidance, seed, image, method, video, extend_video,
+    def control_streamer(self, prompt, timeline, seconds, steps, guidance, seed, image, method, video, extend_video,
                          control_video) -> tuple:
         """(streamer, chunks, timeline rows) of a Cosmos-Transfer2.5 page's Stream tab: its call's chunks over `control_video`
-        one by one (`pipe.stream`: as long as the control video, at its frame rate and aspect; Seconds is not used), at
-        `steps` per chunk, `guidance` and `seed`; one prompt (the prompt box, or the timeline's one row at 0 s). The chunked
-        method's chunk, context and re-encode (hidden on its page) are not used: its chunk is its call's. A timeline of
-        several prompts, the fifo method, a first frame, a video to redraw and one to continue (it does not extend) are
-        refused in one line (the fifo method's
-        fields and a cut on a switch already, by `streamer`)."""
+        one by one (`pipe.stream`: as long as the control video, at its frame rate and aspect; `seconds` not used), or with
+        an `extend_video` its frames, then `seconds` of new ones along the control video covering both (`pipe.extend`: 0,
+        to the control video's end; at its frame rate and size); at `steps` per chunk, `guidance` and `seed`; one prompt
+        (the prompt box, or the timeline's one row at 0 s). The chunked method's chunk, context and re-encode (hidden on
+        its page) are not used: its chunk is its call's. A timeline of several prompts, the fifo method, a first frame and
+        a video to redraw are refused in one line (the fifo method's fields and a cut on a switch already, by `streamer`)."""
         rows = _timeline_rows(timeline)
         if (prompt or "").strip():
             rows = [(0.0, prompt.strip()), *rows]
@@ -557,16 +558,23 @@ class App:
             raise VidlongError("a Cosmos-Transfer2.5 stream takes one prompt (its call's), not a timeline: clear the prompt "
                                "timeline, or give its one prompt at 0 s alone")
         for given, field in ((method == "fifo", "choose Stream method chunked"), (image, "remove the first-frame image"),
-                             (video, "remove the video to redraw"),
-                             (extend_video, "it does not extend; remove the video to continue")):
+                             (video, "remove the video to redraw")):
             if given:
                 raise VidlongError(f"a Cosmos-Transfer2.5 stream is its call's chunks over its control video: {field}")
         seed = _seed(seed)
         check_seed(seed)
         steps = None if steps is None or int(steps) == self.stream_steps else int(steps)
         guidance = None if guidance is None or float(guidance) == self.stream_guidance else float(guidance)
-        streamer = self.pipe.stream(rows[0][1] if rows else "", streaming=model_streaming(self.spec, steps=steps),
-                                    control_video=control_video, seed=seed, guidance=guidance)
+        given = dict(streaming=model_streaming(self.spec, steps=steps), control_video=control_video, seed=seed, guidance=guidance)
+        if not extend_video:
+            streamer = self.pipe.stream(rows[0][1] if rows else "", **given)
+            return streamer, streamer.chunks, rows
+        with self.lock:  # not beside another run (a stopped one finishing its step)
+            try:
+                streamer = self.pipe.extend(rows[0][1] if rows else "", video=extend_video, seconds=float(seconds) or None,
+                                            **given)
+            except VidlongError as err:  # its video named as this field, not as /stream's video (the one to redraw)
+                raise VidlongError(str(err).replace(named("video"), named("extend_video"))) from None
         return streamer, streamer.chunks, rows
 
     def _stream(self, job: Job, streamer: Union[VideoStreamer, DiagonalStreamer], chunks: Optional[int], events: queue.Queue,
@@ -628,8 +636,9 @@ class App:
                             guidance=list(streamer.guidances), image=args[STREAM_FIELDS.index("image")],
                             streaming=streamer.settings(), video=continued or _uploaded_path(args[STREAM_FIELDS.index("video")]),
                             control_video=_uploaded_path(args[STREAM_FIELDS.index("control_video")]))
-            if continued:
-                settings["input_frames"] = len(streamer.prefix.frames)
+            if continued:  # a chunked stream's prefix, or a Cosmos-Transfer2.5 extension's input
+                given = getattr(streamer, "input_video", None)
+                settings["input_frames"] = len(streamer.prefix.frames if given is None else given)
             events: queue.Queue = queue.Queue()
             worker = threading.Thread(target=self._stream, args=(job, streamer, chunks, events, settings), daemon=True)
             worker.start()
@@ -913,8 +922,9 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                             '(through the API: {"headers": ["from second", "prompt"], "data": [[4, "a blue ball"]]})')
                         with gr.Row():
                             s_seconds = fields.Number(value=10, minimum=0, maximum=MAX_SECONDS, label="Seconds (0: until stopped)",
-                                                      elem_id="stream-seconds",  # an edit's, a control video's: its video's
-                                                      visible=not edits and not controls)
+                                                      elem_id="stream-seconds", visible=not edits,  # an edit: its video's
+                                                      info="a video to continue: its new seconds (0: to the control video's "
+                                                           "end); else not used" if controls else None)
                             s_chunk = fields.Number(value=app.stream_chunk, precision=0, minimum=1, visible=not controls,
                                                 maximum=spec.native_frames, label="Chunk (latent frames)")
                             s_context = fields.Dropdown([AUTO, *app.stream_contexts], value=AUTO, label="Context",

@@ -780,17 +780,18 @@ def test_a_kandinsky6_model_generates_and_streams_videos_with_their_sound(tmp_pa
 
 def test_a_cosmos_transfer_page_streams_an_uploaded_control_video_chunk_by_chunk(tmp_path_factory, monkeypatch):
     """A Cosmos-Transfer2.5 folder's page: its Stream tab follows a control video ("Follow a control video, chunk by chunk"),
-    with no timeline, Seconds, Chunk, Context or prompt switch (one prompt; its call's chunks, as long as the video);
+    with no timeline, Chunk, Context or prompt switch (one prompt; its call's chunks, as long as the video);
     /stream's control_video, a 25-frame mp4 at 10 fps, streams its call's 3 chunks, each shown as it is made (chunk 1/3 to
     3/3), the whole video its 25 frames at 10 fps frame for frame the Python stream's chunks appended to vidlong's stream
     writer, its sidecar naming the control video; Stop at the second chunk's first step keeps the first chunk's 9 frames,
-    playable; no control video, a timeline of two prompts, the fifo method and a video to continue are refused in one line."""
+    playable; "Continue a video" with it continues a 9-frame mp4 by Seconds 1 (10 frames) along it, as `pipe.extend` does;
+    no control video, a timeline of two prompts and the fifo method are refused in one line."""
     import numpy as np
     from conftest import stand_in_torchvision_resize
     from gradio_client import handle_file
     from test_cosmos_transfer import saved_folder, written_control_video
 
-    from vidlong.video_io import StreamingVideoWriter
+    from vidlong.video_io import StreamingVideoWriter, write_video
 
     stand_in_torchvision_resize(monkeypatch)
     folder = saved_folder(tmp_path_factory.mktemp("transfer-page"))
@@ -798,8 +799,9 @@ def test_a_cosmos_transfer_page_streams_an_uploaded_control_video_chunk_by_chunk
     control = written_control_video(inputs / "edges.mp4")
     with launched(folder, tmp_path_factory.mktemp("transfer-page-downloads")) as (demo, client):
         assert field(demo, "Stream").visible and field(demo, "Follow a control video, chunk by chunk (Cosmos-Transfer2.5)").visible
-        for label in ("Prompt timeline (optional: the prompt from each second on)", "Seconds (0: until stopped)",
-                      "Chunk (latent frames)", "Context", "Next prompt (while streaming)", "Continue a video"):
+        assert field(demo, "Continue a video").visible and field(demo, "Seconds (0: until stopped)").visible
+        for label in ("Prompt timeline (optional: the prompt from each second on)", "Chunk (latent frames)", "Context",
+                      "Next prompt (while streaming)"):
             hidden = [block for block in demo.blocks.values() if getattr(block, "label", None) == label]
             assert hidden and not any(block.visible for block in hidden), label
         job = client.submit(prompt="a red ball", seed=3, control_video=handle_file(str(control)), api_name="/stream")
@@ -819,12 +821,20 @@ def test_a_cosmos_transfer_page_streams_an_uploaded_control_video_chunk_by_chunk
         assert [kind for kind, _ in kinds if kind != "status"] == ["chunk", "done"] and kinds[-1][1].settings["chunks"] == 1
         assert read_video(kinds[-1][1].video)[0].shape == (9, 32, 48, 3)
         given = dict(control_video=handle_file(str(control)))
+        source = write_video(inputs / "in.mp4", np.random.default_rng(4).integers(0, 255, (9, 32, 48, 3), dtype=np.uint8), fps=10)
+        continued = client.predict(prompt="a red ball", seconds=1, seed=3, extend_video=handle_file(str(source)), **given,
+                                   api_name="/stream")
+        settings = json.loads(Path(continued[3]).read_text())
+        with StreamingVideoWriter(inputs / "extended.mp4", fps=10) as writer:
+            for item in app.pipe.extend("a red ball", video=str(source), control_video=str(control), seconds=1, seed=3):
+                writer.append(item.frames)
+        assert np.array_equal(read_video(video_path(continued[2]))[0], read_video(inputs / "extended.mp4")[0])
+        assert (settings["command"], settings["input_frames"], settings["pixel_frames"]) == ("extend", 9, 19)
         for fields, message in (
                 (dict(), "^Cosmos-Transfer2.5 streams the chunks of a control video: pass control video$"),
                 (dict(given, timeline={"headers": ["from second", "prompt"], "data": [[1, "a blue ball"]]}),
                  r"^a Cosmos-Transfer2.5 stream takes one prompt \(its call's\), not a timeline"),
-                (dict(given, method="fifo"), "its call's chunks over its control video: choose Stream method chunked$"),
-                (dict(given, extend_video=handle_file(str(control))), "it does not extend; remove the video to continue$")):
+                (dict(given, method="fifo"), "its call's chunks over its control video: choose Stream method chunked$")):
             with pytest.raises(AppError, match=message):
                 client.predict(prompt="a red ball", **fields, api_name="/stream")
 

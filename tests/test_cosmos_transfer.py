@@ -279,8 +279,38 @@ def test_stream_with_methods_is_one_longer_chunk_as_its_call_makes_it(folder, co
     assert np.array_equal(chunks[0].frames, (np.clip(out, 0, 1) * 255).round().astype(np.uint8))
 
 
+def as_tail(frames: np.ndarray) -> torch.Tensor:
+    """A chunk's last frame as written, uint8 ``[T, H, W, 3]``, as the conditioning frame ``[1, 3, 1, H, W]`` in [-1, 1]."""
+    return torch.from_numpy(frames[-1:]).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
+
+
+def test_an_extension_makes_the_chunks_its_call_makes_after_the_input_as_the_chunk_before(folder, control_file):
+    """`pipe.extend(prompt, video=..., control_video=...)` of a 9-frame input along the 25-frame control video: the input's
+    frames first, unchanged, then its call's chunks over the control frames from the input's last on (8 and 8 new frames),
+    the first conditioned on the input's last frame: bit for bit a stream's second and third chunks where its first chunk
+    is the input (its conditioning frame that chunk's last frame as written, its generator where the stream's was after
+    it). `seconds` 1 at the input's 10 fps: 10 new frames (a last chunk of 2); from a file too, at its frame rate."""
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    stream, made = pipe.stream("a red ball", control_video=str(control_file), seed=3), []
+    for chunk in stream:  # the second chunk conditioned on the first's last frame as written, as on an extension's input's
+        made.append(chunk.frames)
+        if chunk.index == 0:
+            stream.tail, after_first = as_tail(chunk.frames), stream.generator.get_state()
+    extension = pipe.extend("a red ball", video=made[0], control_video=str(control_file), fps=10, seed=7)
+    assert (extension.frames, extension.starts, extension.chunks, extension.fps) == (25, range(8, 24, 8), 2, 10)
+    extension.generator.set_state(after_first)
+    items = list(extension)
+    assert [item.is_input for item in items] == [True, False, False] and items[0].frames is made[0]
+    assert all(np.array_equal(item.frames, expected) for item, expected in zip(items[1:], made[1:]))
+    input_file = write_video(control_file.with_name("input.mp4"), made[0], fps=10)
+    second = pipe.extend("a red ball", video=str(input_file), control_video=str(control_file), seconds=1, seed=7)
+    assert [len(item.frames) for item in second] == [9, 8, 2] and second.fps == 10
+
+
 def test_python_stream_refuses_in_one_line(folder, control_file):
-    """No control video, a chunked stream's setting, a redrawn video, an extension; and a call while a stream is paused."""
+    """No control video, a chunked stream's setting, a redrawn video; an extension with no control video, one no longer than
+    its input, a size; and a call while a stream is paused."""
     from vidlong.errors import VidlongError
 
     pipe = vidlong.load_pipeline(folder, device="cpu")
@@ -289,7 +319,11 @@ def test_python_stream_refuses_in_one_line(folder, control_file):
                         "streaming= sets its steps alone, not chunk"),
                        (lambda: pipe.stream("a red ball", control_video=str(control_file), video=str(control_file)),
                         "drop video"),
-                       (lambda: pipe.extend("a red ball", video=str(control_file)), "does not extend")]:
+                       (lambda: pipe.extend("a red ball", video=str(control_file)), r"pass video \(--video\) and control_video"),
+                       (lambda: pipe.extend("a red ball", video=str(control_file), control_video=str(control_file), seconds=1),
+                        r"has 25 frames, no more than the 25 of the video \(--video\) it continues"),
+                       (lambda: pipe.extend("a red ball", video=str(control_file), control_video=str(control_file),
+                                            height=32), "pipe.extend takes the input's size from the video it continues")]:
         with pytest.raises(VidlongError, match=says):
             call()
     pipe.set_progress_bar_config(disable=True)
@@ -338,6 +372,26 @@ def test_an_interrupted_vidlong_stream_leaves_a_playable_file_of_its_finished_ch
     assert read_video(out)[0].shape == (9, *SIZE, 3) and json.loads(out.with_suffix(".json").read_text())["chunks"] == 1
 
 
+def test_vidlong_extend_writes_the_input_then_its_continuation_along_the_control_video(folder, control_file, tmp_path):
+    """`vidlong extend --video in.mp4 --control-video --seconds 1`: a 9-frame input at 10 fps, then 10 new frames (chunks of
+    8 and 2 over the control frames 9 to 18), at the input's frame rate, frame for frame the Python extension's items
+    appended to vidlong's stream writer (the input's frames unchanged but for that one lossy encode), and its sidecar."""
+    source = write_video(tmp_path / "in.mp4", np.random.default_rng(4).integers(0, 255, (9, *SIZE, 3), dtype=np.uint8), fps=10)
+    out = tmp_path / "longer.mp4"
+    assert main(["extend", "--model", str(folder), "--video", str(source), "--control-video", str(control_file), "--seconds", "1",
+                 "--prompt", "a red ball", "--seed", "3", "--out", str(out)]) == 0
+    frames, fps = read_video(out)
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    with StreamingVideoWriter(tmp_path / "expected.mp4", fps=10) as writer:
+        for item in pipe.extend("a red ball", video=str(source), control_video=str(control_file), seconds=1, seed=3):
+            writer.append(item.frames)
+    assert frames.shape == (19, *SIZE, 3) and fps == 10 and np.array_equal(frames, read_video(tmp_path / "expected.mp4")[0])
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert (settings["command"], settings["chunks"], settings["input_frames"], settings["pixel_frames"],
+            settings["control_video"]) == ("extend", 2, 9, 19, str(control_file))
+
+
 def test_a_control_video_shorter_than_its_header_ends_the_stream_in_one_line_keeping_its_chunks(folder, control_file, tmp_path,
                                                                                                  capsys, monkeypatch):
     """A control file whose frames end before the count its header gives (here: 12 of 25 decoded) ends the stream in one line
@@ -374,19 +428,30 @@ def test_a_control_video_shorter_than_its_header_ends_the_stream_in_one_line_kee
     (["stream", "--control-video", "{short}"], "--control-video is too short for a stream of its chunks"),
     (["stream", "--control-video", "{control}", "--prompt", "0:a red ball; 1:a blue ball"], "takes one --prompt (its call's)"),
     (["stream", "--control-video", "{control}", "--guidance-2", "3"], "has one transformer: use --guidance alone"),
-    (["extend", "--video", "{control}", "--chunks", "1"], "streams that video's chunks (vidlong stream --control-video), but "
-                                                          "does not extend"),
+    (["extend", "--video", "{input}"], "a Cosmos-Transfer2.5 model continues a video along a control video covering it, then "
+                                       "its continuation: pass --control-video"),
+    (["extend", "--video", "{input}", "--control-video", "{control}", "--seconds", "2"],
+     "--control-video has 25 frames, fewer than the 9 of --video and the 20 new ones of --seconds 2 (29): pass a control "
+     "video covering both, or --seconds 1.6 at most"),
+    (["extend", "--video", "{control}", "--control-video", "{control}"],
+     "--control-video has 25 frames, no more than the 25 of the --video it continues: pass one covering that video, then its "
+     "continuation"),
+    (["extend", "--video", "{input}", "--control-video", "{control}", "--save-latents", "{latents}"], "drop --save-latents"),
+    (["extend", "--video", "{input}", "--control-video", "{control}", "--chunk", "2"], "drop --chunk"),
+    (["extend", "--video", "{input}", "--control-video", "{control}", "--prompt", "0:a red ball; 1:a blue ball"],
+     "takes one --prompt (its call's)"),
 ], ids=["no-control", "mask", "ratio", "frames", "fifo", "preset-noise", "stream-no-control", "stream-image", "stream-seconds",
         "stream-chunk", "stream-fifo", "stream-save-latents", "stream-short", "stream-schedule", "stream-guidance-2",
-        "extend"])
+        "extend-no-control", "extend-too-short", "extend-no-more", "extend-save-latents", "extend-chunk", "extend-schedule"])
 def test_what_it_does_not_take_is_refused_in_one_line_before_loading(folder, control_file, tmp_path, capsys, monkeypatch, args,
                                                                      message):
     from PIL import Image
 
     Image.new("RGB", (48, 32)).save(tmp_path / "first.png")
     write_video(tmp_path / "short.mp4", np.zeros((4, *SIZE, 3), np.uint8), fps=10)
+    write_video(tmp_path / "in.mp4", np.zeros((9, *SIZE, 3), np.uint8), fps=10)
     given = {"{control}": str(control_file), "{image}": str(tmp_path / "first.png"), "{short}": str(tmp_path / "short.mp4"),
-             "{latents}": str(tmp_path / "x.pt")}
+             "{latents}": str(tmp_path / "x.pt"), "{input}": str(tmp_path / "in.mp4")}
     line = check_refused_before_loading([args[0], "--model", str(folder), "--prompt", "a red ball",
                                          *[given.get(a, a) for a in args[1:]]], tmp_path / "x.mp4", capsys, monkeypatch)
     assert message in line, line
@@ -402,14 +467,14 @@ def test_without_torchvision_its_folder_is_refused_before_loading(folder, contro
     assert "control branch (CosmosControlNetModel) resizes its padding mask with torchvision" in line
 
 
-def test_info_says_it_takes_a_control_video_and_streams_but_does_not_extend(folder, capsys):
-    """`vidlong info --json`: its pipeline and family, a control video taken, a stream (its call's chunks: no chunked
-    stream's context or chunk) and no extension (its line)."""
+def test_info_says_it_takes_a_control_video_streams_and_extends(folder, capsys):
+    """`vidlong info --json`: its pipeline and family, a control video taken, a stream and an extension (its call's chunks:
+    no chunked stream's context or chunk), no stream redrawing a video."""
     capsys.readouterr()
     assert main(["info", "--model", str(folder), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert (info["pipeline"], info["vidlong_pipeline"], info["family"]) == (
         "Cosmos2_5_TransferPipeline", "VidLongCosmos2_5_TransferPipeline", "cosmos")
     can = info["can"]
-    assert can["control_video"]["yes"] and can["stream"]["yes"] and not can["extend"]["yes"]
-    assert "does not extend" in can["extend"]["why"] and info["spec"]["stream_chunk"] is None
+    assert can["control_video"]["yes"] and can["stream"]["yes"] and can["extend"]["yes"] and not can["stream_redraw"]["yes"]
+    assert info["spec"]["stream_chunk"] is None

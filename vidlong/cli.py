@@ -487,6 +487,11 @@ def _add_extend(sub) -> None:
                         "output starts with their decoded frames")
     p.add_argument("--prompt", default=None,
                    help='prompt or schedule for the new chunks (default: the prompt in the input\'s .json sidecar)')
+    p.add_argument("--control-video", default=None,
+                   help="Cosmos-Transfer2.5 (Cosmos2_5_TransferPipeline) folders: a control video covering --video, then its "
+                        "continuation (its frame i the output's frame i): the new frames follow its frames past --video's, "
+                        "its call's chunks from --video's last frame (--seconds S: S seconds of them at --video's frame "
+                        "rate; none: to its end)")
     _add_stream_options(p)
     p.set_defaults(run=_run_extend)
 
@@ -686,11 +691,12 @@ def _run_stream(args) -> int:
 
 
 def _streams_control_video(args, folder: Path) -> bool:
-    """Whether the command streams a Cosmos-Transfer2.5 folder: its call's chunks over a control video
-    (`vidlong.families.cosmos_transfer_stream`), refused in one line without one (`_check_control_stream`)."""
+    """Whether the command streams or extends a Cosmos-Transfer2.5 folder: its call's chunks over a control video
+    (`vidlong.families.cosmos_transfer_stream`), refused in one line without one (`_check_control_stream`,
+    `_run_control_extend`)."""
     from .validate import limits_for_folder
 
-    return args.command == "stream" and limits_for_folder(folder, **_given(args)).control == "transfer"
+    return args.command in ("stream", "extend") and limits_for_folder(folder, **_given(args)).control == "transfer"
 
 
 #: `vidlong stream` options a Cosmos-Transfer2.5 stream does not take (flag: args name): its chunks are its call's, as
@@ -709,14 +715,49 @@ def _check_control_stream(args, limits) -> None:
     if args.control_video is None:
         raise VidlongError("a Cosmos-Transfer2.5 model streams the chunks of a control video: pass --control-video "
                            "(the stream is as long as it)")
-    given = [flag for flag, name in CONTROL_STREAM_DROPS.items() if getattr(args, name, None) not in (None, False)]
+    _refuse_given(args, CONTROL_STREAM_DROPS, "a Cosmos-Transfer2.5 stream is its call's chunks over --control-video, as "
+                                              "long as it (--chunks N: its first N chunks)")
+    check_control_stream_prompt(args.prompt)
+    control_stream_shape(args.control_video, limits, args.height, args.width, args.guidance_2)
+
+
+def _refuse_given(args, drops: dict, what: str) -> None:
+    """One line ``{what}: drop FLAG`` for the first of `drops` (flag: args name) or --method fifo that `args` gives."""
+    given = [flag for flag, name in drops.items() if getattr(args, name, None) not in (None, False)]
     if args.method == "fifo":
         given.insert(0, "--method fifo")
     if given:
-        raise VidlongError(f"a Cosmos-Transfer2.5 stream is its call's chunks over --control-video, as long as it (--chunks N: "
-                           f"its first N chunks): drop {given[0]}")
-    check_control_stream_prompt(args.prompt)
-    control_stream_shape(args.control_video, limits, args.height, args.width, args.guidance_2)
+        raise VidlongError(f"{what}: drop {given[0]}")
+
+
+#: `vidlong extend` options a Cosmos-Transfer2.5 extension does not take (flag: args name): its chunks are its call's, over
+#: the control video past its input's frames
+CONTROL_EXTEND_DROPS = {"--latents": "latents", "--save-latents": "save_latents", "--forever": "forever",
+                        "--cut-on-switch": "cut_on_switch", "--no-recache": "no_recache", **CHUNKED_OPTIONS}
+
+
+def _run_control_extend(args, streaming, folder: Path, limits, out: Path) -> int:
+    """`vidlong extend --video --control-video` of a Cosmos-Transfer2.5 folder: --video's frames, then its call's chunks over
+    the control frames past them, each written as it is made; refused in one line before loading: no --control-video or
+    --video, an option of a chunked stream or saved latents (`CONTROL_EXTEND_DROPS`, --method fifo), a prompt schedule,
+    --guidance-2, and a control video too short for --video and --seconds (`control_extension_shape`)."""
+    from .control_video import check_control_stream_prompt, control_extension_shape
+
+    if args.control_video is None:
+        raise VidlongError("a Cosmos-Transfer2.5 model continues a video along a control video covering it, then its "
+                           "continuation: pass --control-video")
+    _refuse_given(args, CONTROL_EXTEND_DROPS, "a Cosmos-Transfer2.5 extension is its call's chunks over --control-video past "
+                                              "--video's frames (--seconds S: S seconds of them; none: to its end)")
+    frames, _, prompt, fps = _extension_input(args, folder, limits.spec, streaming)
+    check_control_stream_prompt(prompt)
+    seconds = args.seconds or None  # none, or 0: to the control video's end
+    control_extension_shape(args.control_video, limits, frames, fps, seconds, args.guidance_2)
+    pipe = _load_pipeline(args, folder, args.device, streams=True)
+    stream = pipe.extend(prompt, video=frames, control_video=args.control_video, seconds=seconds, chunks=args.chunks, fps=fps,
+                         guidance=args.guidance, seed=args.seed, negative_prompt=args.negative_prompt)
+    settings = dict(_stream_settings(args, pipe, stream, prompt), video=args.video, control_video=args.control_video,
+                    input_frames=len(frames))
+    return _write_stream(stream, out, None, settings)
 
 
 def _run_control_stream(args, streaming, folder: Path, limits, out: Path) -> int:
@@ -910,6 +951,11 @@ def _run_extend(args) -> int:
     streaming = _streaming_config(args)
     folder = _check_model(args)
     limits = limits_for_folder(folder, **_given(args))
+    if _streams_control_video(args, folder):
+        return _run_control_extend(args, streaming, folder, limits, out)
+    if args.control_video is not None:
+        raise VidlongError("an extension follows a --control-video with Cosmos-Transfer2.5 alone (its call's chunks); other "
+                           "models continue a video without one: drop --control-video")
     _check_stream_settings(args, streaming, limits)
     check_second_expert(args.guidance_2, limits)
     extension_context(limits.spec, streaming, limits.family)

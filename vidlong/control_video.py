@@ -156,3 +156,45 @@ def check_control_stream_prompt(prompt) -> None:
     if len(parse_prompt_schedule(prompt)) > 1:
         raise VidlongError(f"a Cosmos-Transfer2.5 stream takes one {named('prompt')} (its call's), not a schedule: give one "
                            "prompt")
+
+
+def control_extension_frames(control_video, input_frames: int, fps: float, seconds: Optional[float] = None) -> int:
+    """Pixel frames of a Cosmos-Transfer2.5 extension's video, its input's `input_frames` then the new ones
+    (`vidlong.families.cosmos_transfer_stream.TransferStreamer`), checked before any model loads: `control_video` (a file or
+    frames) covers both, its frame i the output's frame i (its own frame rate is not read); the new frames are `seconds` at
+    the input's `fps`, rounded to whole frames (None: to the control video's end). One line naming the control video or
+    the seconds, and the fix, where it is too short."""
+    from .validate import check_finite
+    from .video_to_video import frame_count
+
+    held = frame_count(control_video, "control_video")
+    if held <= input_frames:
+        raise VidlongError(f"{named('control_video')} has {held} frames, no more than the {input_frames} of the "
+                           f"{named('video')} it continues: pass one covering that video, then its continuation")
+    if seconds is None:
+        return held
+    check_finite(named("seconds"), seconds)
+    new = round(seconds * fps)
+    if new < 1:
+        raise VidlongError(f"{named('seconds')} {seconds:g} is less than a frame at the video's {fps:g} fps: pass at least "
+                           f"{1 / fps:.3g}")
+    if input_frames + new > held:
+        raise VidlongError(f"{named('control_video')} has {held} frames, fewer than the {input_frames} of {named('video')} "
+                           f"and the {new} new ones of {named('seconds')} {seconds:g} ({input_frames + new}): pass a control "
+                           f"video covering both, or {named('seconds')} {(held - input_frames) / fps:g} at most")
+    return input_frames + new
+
+
+def control_extension_shape(control_video, limits, video, fps: float, seconds: Optional[float] = None,
+                            guidance_2=None) -> tuple:
+    """A Cosmos-Transfer2.5 extension's ``(frames, height, width)``, checked before any model loads: the pixel frames of its
+    `video` (uint8 ``[T, H, W, 3]``, or a file's `vidlong.video_io.VideoFileFrames`) and of the `seconds` of new ones at
+    `fps` (`control_extension_frames`), at the video's size, one the model takes; no `guidance_2` (one transformer). One
+    line otherwise."""
+    from .extend import check_video_for_model
+    from .validate import check_model_size, check_second_expert
+
+    check_second_expert(guidance_2, limits)
+    check_video_for_model(video, limits.geometry)
+    check_model_size(limits, *video.shape[1:3])
+    return control_extension_frames(control_video, len(video), fps, seconds), *video.shape[1:3]

@@ -56,7 +56,7 @@ def model_info(path) -> dict:
         check_image_codec(limits, True)
 
     def stream(video: bool = False, extension: bool = False) -> None:
-        if limits.control == "transfer" and not video and not extension:  # its call's chunks (stream --control-video)
+        if limits.control == "transfer" and not video:  # its call's chunks (stream and extend --control-video)
             return
         check_streamable(limits, context, video=video, extension=extension)
         check_folder_guider(folder)

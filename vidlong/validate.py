@@ -169,9 +169,9 @@ def _dropped_frames(facts: dict) -> int:
 
 
 def _no_stream_reason(facts: dict) -> Optional[str]:
-    """`ModelLimits.no_stream_reason` from a pipeline's `vidlong.models.model_facts`: CogVideoX-Fun's control pipeline and
-    Cosmos-Transfer2.5 (one whole control video a call); LTX-Video's long multi-prompt pipeline (no window final before
-    its call's end); a SkyReels-V2 transformer left block-causal
+    """`ModelLimits.no_stream_reason` from a pipeline's `vidlong.models.model_facts`: CogVideoX-Fun's control pipeline (one
+    whole control video a call), Cosmos-Transfer2.5 (its call's chunks over a control video alone) and LTX-Video's long
+    multi-prompt pipeline (no window final before its call's end); a SkyReels-V2 transformer left block-causal
     (``num_frame_per_block`` above 1: a stream's windows would not fit its blocks); a step-distilled (MeanFlow) HunyuanVideo
     1.5 transformer (``use_meanflow``)."""
     if facts.get("use_meanflow"):
@@ -184,9 +184,9 @@ def _no_stream_reason(facts: dict) -> Optional[str]:
 
         return NO_STREAM_REASON
     if facts["pipeline"] == "Cosmos2_5_TransferPipeline":
-        return ("Cosmos-Transfer2.5 follows one whole control video, chunk after chunk: it generates, and streams that "
-                "video's chunks (vidlong stream --control-video), but does not extend (a continuation would have no control "
-                "video; not implemented)")
+        return ("Cosmos-Transfer2.5 follows a control video, chunk after chunk: it generates, streams that video's chunks "
+                "(vidlong stream --control-video) and continues a video along one (vidlong extend --control-video), with "
+                "no chunked stream of its own")
     if facts.get("num_frame_per_block", 1) > 1:
         return (f"this SkyReels-V2 transformer attends block-causally ({facts['num_frame_per_block']} latent frames a block); "
                 "set transformer.config num_frame_per_block back to 1 to stream")

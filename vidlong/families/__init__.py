@@ -30,8 +30,9 @@ without the 4 frames its call drops; LTX-2 (`ltx2`, `ltx2_stream`) and Kandinsky
 stream each chunk by a call of their own pipeline, with its sound (what they share in `sound_stream`), and extend a video
 file at its frame rate (its frames encoded into the context; its sound track kept for its part, and encoded into the
 context by Kandinsky 6's audio VAE, so its new sound continues it, where LTX-2's is made anew: its audio VAE is not given
-the input's sound; saved latents not continued); CogVideoX-Fun control, Cosmos-Transfer2.5 and LTX-Video's long multi-prompt pipeline generate only;
-Kandinsky 5 runs each prompt of a guided batch through its own forward, as its
+the input's sound; saved latents not continued); CogVideoX-Fun control and LTX-Video's long multi-prompt pipeline generate
+only; Cosmos-Transfer2.5 streams its call's chunks over a control video and extends a video along one
+(`cosmos_transfer_stream`); Kandinsky 5 runs each prompt of a guided batch through its own forward, as its
 call does; Allegro's and Latte's streams follow their DDPM-family sampler (`AllegroStreamer`: its start noise and input scaling),
 AnyFlow's its flow-map sampler (`AnyFlowStreamer`: each forward's target timestep), Cosmos's its call's noise
 levels and guidance (`CosmosStreamer`; Predict2 Video2World's and 1.0's EDM latents, 1.0's stepped on the denoised,

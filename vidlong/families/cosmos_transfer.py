@@ -46,8 +46,9 @@ class VidLongCosmos2_5_TransferPipeline(CosmosFamily, VidlongPipelineMixin, Cosm
     ``num_frames_per_chunk`` given, its chunk is the whole video up to its RoPE table (128 latent frames), so a longer
     video has fewer seams (`chunk_frames`); with none, its call is diffusers' bit for bit. `generate` hands its call no
     ``latents=`` but its generator (`call_latents`). `stream` yields its call's chunks one by one as they are made, keeping
-    only what the next reads (`cosmos_transfer_stream.TransferStreamer`: memory flat with the video's length); it does not
-    extend (`vidlong.validate._no_stream_reason`)."""
+    only what the next reads (`cosmos_transfer_stream.TransferStreamer`: memory flat with the video's length); `extend`
+    continues a video along a control video covering it and its continuation, its call's chunks from the video's last
+    frame."""
 
     call_redraws_from = "noise"  # each chunk's noise and encodings, drawn in its call's order
 
@@ -72,8 +73,6 @@ class VidLongCosmos2_5_TransferPipeline(CosmosFamily, VidlongPipelineMixin, Cosm
         (`TransferStreamer`, whose keyword arguments it takes). `streaming` may set ``steps`` alone (a chunk is its call's,
         not a `Streaming`'s); `chunks` N takes the first N. A video to redraw, a strength, seconds, a first frame, a prompt
         schedule and diagonal denoising are refused in one line."""
-        from ..control_video import check_control_stream_prompt
-        from ..methods import Streaming, model_streaming
         from .cosmos_transfer_stream import TransferStreamer
 
         given = dict(video=video, strength=strength, seconds=seconds, image=kwargs.get("image"))
@@ -83,7 +82,48 @@ class VidLongCosmos2_5_TransferPipeline(CosmosFamily, VidlongPipelineMixin, Cosm
                                    f"({named('chunks')} N: its first N chunks): drop {named(name)}")
         if control_video is None:
             raise VidlongError(f"Cosmos-Transfer2.5 streams the chunks of a control video: pass {named('control_video')}")
-        streaming, chunks, _ = self._stream_config("pipe.stream", streaming, chunks, None, kwargs)
+        steps, chunks = self._call_chunks("pipe.stream", prompt, streaming, chunks, kwargs)
+        kwargs.pop("image", None)
+        return TransferStreamer(self, prompt, control_video, chunks=chunks, steps=steps, **kwargs)
+
+    def extend(self, prompt: str, video=None, latents=None, streaming=None, chunks=None, seconds=None, fps=None,
+               control_video=None, **kwargs):
+        """Continue `video` along `control_video`, which covers it and its continuation (its frame i the output's frame i):
+        an iterator of `StreamChunk`, the input's frames first, unchanged (``is_input``), then its call's chunks over the
+        control frames past the input, the first from the input's last frame as a chunk after the first starts from the one
+        before's (`TransferStreamer`, whose keyword arguments it takes). `video`: uint8 frames ``[T, H, W, 3]`` or a video
+        file's path or `vidlong.video_io.VideoFileFrames` (read as the output is written); `seconds` of new video at its frame
+        rate (`fps`, else its file's, else the model's; None: to the control video's end), `chunks` N: the first N new
+        chunks; `streaming` may set ``steps`` alone. Saved latents, a first frame, a size, a prompt schedule and a control
+        video too short for the input and the seconds are refused in one line."""
+        from ..extend import as_video_frames, input_video_file
+        from ..methods import model_streaming
+        from ..scalars import plain
+        from ..video_io import VideoFileFrames
+        from ..video_to_video import is_video_path
+        from .cosmos_transfer_stream import TransferStreamer
+
+        if latents is not None:
+            raise VidlongError(f"a Cosmos-Transfer2.5 extension continues a video's frames (its last conditions the first new "
+                               f"chunk), not saved latents: drop {named('latents')}, pass {named('video')}")
+        if video is None or control_video is None:
+            raise VidlongError("a Cosmos-Transfer2.5 extension continues a video along a control video covering it, then its "
+                               f"continuation: pass {named('video')} and {named('control_video')}")
+        steps, chunks = self._call_chunks("pipe.extend", prompt, streaming, chunks, kwargs)
+        if is_video_path(video):  # its last frames kept, the rest read again as they are written
+            video = input_video_file(video, self.spec, model_streaming(self.spec), self.facts()["family"])
+        elif not isinstance(video, VideoFileFrames):
+            video = as_video_frames(video)
+        return TransferStreamer(self, prompt, control_video, chunks=chunks, steps=steps, video=video, seconds=plain(seconds),
+                                fps=plain(fps), **kwargs)
+
+    def _call_chunks(self, call: str, prompt, streaming, chunks, kwargs: dict) -> tuple:
+        """(steps per chunk, chunks) of `stream` or `extend` (`call`), its chunks its call's: `streaming` (a
+        `vidlong.Streaming`) sets its steps alone; one prompt."""
+        from ..control_video import check_control_stream_prompt
+        from ..methods import Streaming, model_streaming
+
+        streaming, chunks, _ = self._stream_config(call, streaming, chunks, None, kwargs)
         spec = model_streaming(self.spec)
         changed = ["diagonal denoising"] if not isinstance(streaming, Streaming) else [
             field for field in ("chunk", "sinks", "window", "context", "sampler", "timesteps", "first_chunk")
@@ -93,14 +133,7 @@ class VidLongCosmos2_5_TransferPipeline(CosmosFamily, VidlongPipelineMixin, Cosm
                                f"frames, each after the first from the last frame of the one before): streaming= sets its "
                                f"steps alone, not {changed[0]}")
         check_control_stream_prompt(prompt)
-        kwargs.pop("image", None)
-        return TransferStreamer(self, prompt, control_video, chunks=chunks, steps=streaming.steps, **kwargs)
-
-    def extend(self, *args, **kwargs):
-        """Refused in one line (`vidlong.validate._no_stream_reason`): a continuation would have no control video."""
-        from ..validate import check_no_stream_reason, limits_for_pipeline
-
-        check_no_stream_reason(limits_for_pipeline(self))
+        return streaming.steps, chunks
 
     def call_defaults(self) -> dict:
         """The spec's, but the length: the control video's."""

@@ -10,6 +10,11 @@ from which each chunk draws its noise, its conditioning frames' and its control 
 with no method its chunks joined are its call's video bit for bit (and `generate`'s), while what is kept between chunks is
 the conditioning frames ``[B, 3, c, H, W]`` and the control frames of one chunk: memory and time per chunk stay flat.
 
+An extension (``pipe.extend(prompt, video=..., control_video=...)``, ``vidlong extend --control-video``) continues a video
+along a control video that covers it and its continuation: its chunks are those its call makes after a chunk that ends
+with the input's last frame, the input standing for that chunk: the first starts from the input's last
+``num_ar_conditional_frames`` frames, over the control frames from there on.
+
 Units: pixel frames throughout (a chunk of ``4k + 1``; the control video's first ``4k + 1`` frames are taken).
 """
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Iterator, Optional
 import numpy as np
 import torch
 
-from ..control_video import control_frame, control_stream_shape
+from ..control_video import control_extension_shape, control_frame, control_stream_shape
 from ..errors import VidlongError, named
 from ..streaming import StreamChunk, begin_run, own_call_while_streaming, streaming_on
 from .common import replaced
@@ -30,35 +35,45 @@ from .common import replaced
 CONDITIONAL_FRAMES = 1
 
 
-def chunk_starts(frames: int, chunk: int, conditional: int = CONDITIONAL_FRAMES) -> range:
+def chunk_starts(frames: int, chunk: int, conditional: int = CONDITIONAL_FRAMES, first: int = 0) -> range:
     """The first pixel frame of each of its call's chunks of `chunk` pixel frames over a video of `frames`, each after the
-    first starting from the last `conditional` frames of the one before (its call's ``chunk_idxs``)."""
-    return range(0, frames - conditional, chunk - conditional)
+    first starting from the last `conditional` frames of the one before (its call's ``chunk_idxs``), the first at `first`
+    (an extension's: its input's last `conditional` frames)."""
+    return range(first, frames - conditional, chunk - conditional)
 
 
 def control_windows(frames: Iterator[np.ndarray], starts: range, chunk: int, total: int, height: int,
                     width: int) -> Iterator[list]:
     """The control frames of each chunk (from `starts`): a list of PIL images `width` x `height`
     (`vidlong.control_video.control_frame`), pixel frames ``start .. min(start + chunk, total) - 1`` of `frames` (uint8
-    ``[H', W', 3]`` each, read as they are needed); only one chunk's frames are held. A video that ends before the `total`
-    frames its header counts is refused in one line when it ends (the chunks before it are made and written)."""
-    window, first = [], 0
+    ``[H', W', 3]`` each, read as they are needed; those before the first start skipped); only one chunk's frames are held.
+    A video that ends before the `total` frames its header counts is refused in one line when it ends (the chunks before it
+    are made and written)."""
+    window, first, read = [], 0, 0  # the window holds pixel frames first.. of the `read` read so far
     for start in starts:
         window, first = window[start - first:], start
         while first + len(window) < min(start + chunk, total):
             frame = next(frames, None)
             if frame is None:
-                raise VidlongError(f"{named('control_video')} ended after {first + len(window)} frames, before the {total} "
-                                   "its header counts; re-encode it (ffmpeg -i in.mp4 out.mp4) and stream it again")
-            window.append(control_frame(frame, height, width))
+                raise VidlongError(f"{named('control_video')} ended after {read} frames, before the {total} its header "
+                                   "counts; re-encode it (ffmpeg -i in.mp4 out.mp4) and stream it again")
+            read += 1
+            if read > first:
+                window.append(control_frame(frame, height, width))
         yield list(window)
+
+
+def whole_chunk(frames: int, ratio: int) -> int:
+    """The fewest pixel frames ``ratio·k + 1`` (a chunk its VAE decodes whole) holding `frames`."""
+    return ratio * -(-(frames - 1) // ratio) + 1
 
 
 class TransferStreamer:
     """One stream of a Cosmos-Transfer2.5 pipeline over `control_video` (a video file's path, uint8 frames ``[T, H, W, 3]``
-    or a list of PIL images; its first ``4k + 1`` frames): iterate it for `StreamChunk`s, each holding its chunk's new
-    pixel frames uint8 ``[T, H, W, 3]`` (the first chunk's every frame, each later one's but its conditioning frame) and the
-    chunk's final latents ``[1, C, f, h, w]``.
+    or a list of PIL images; its first ``4k + 1`` frames), or one extension of `video` along it: iterate it for
+    `StreamChunk`s, each holding its chunk's new pixel frames uint8 ``[T, H, W, 3]`` (a stream's first chunk's every frame,
+    each conditioned one's but its conditioning frame) and the chunk's final latents ``[1, C, f, h, w]``; an extension's
+    first item is its input's frames, unchanged (``is_input``; no latents: None).
 
     Args:
         pipe: a `VidLongCosmos2_5_TransferPipeline`; with methods applied, its chunk is the whole video up to its RoPE
@@ -70,9 +85,14 @@ class TransferStreamer:
             video's aspect at the model's area; no negative prompt: its call's default).
         steps: denoising steps per chunk (None: the model's).
         guidance_2: refused in one line where given (one transformer: `vidlong.validate.check_second_expert`).
+        video: an extension's input (uint8 frames ``[T, H, W, 3]``, or a video file's `vidlong.video_io.VideoFileFrames`),
+            which the control video covers first, its frame i the output's frame i (`control_extension_frames`); the
+            extension is at its size (`height` and `width` not read) and `fps` (None: its file's, else the model's).
+        seconds: an extension's new video at the input's frame rate (None: to the control video's end).
 
     Attributes:
-        chunk: pixel frames a chunk; frames: pixel frames of the whole video; starts: each chunk's first pixel frame.
+        chunk: pixel frames a chunk; frames: pixel frames of the whole video (an extension's input too); starts: each
+            chunk's first pixel frame; input_video: an extension's input (None for a stream).
         tail: the conditioning frames the next chunk reads, ``[B, 3, c, H, W]`` in [-1, 1] on the CPU (None before the
             first chunk): with the encoded prompt and one chunk's control frames, all a stream keeps between chunks.
         on_step: None, or ``on_step(done, total)`` after each denoising step of a chunk.
@@ -82,7 +102,8 @@ class TransferStreamer:
 
     def __init__(self, pipe, prompt: str, control_video, chunks: Optional[int] = None, guidance: Optional[float] = None,
                  seed: int = 0, height: Optional[int] = None, width: Optional[int] = None, negative_prompt: str = "",
-                 steps: Optional[int] = None, guidance_2: Optional[float] = None):
+                 steps: Optional[int] = None, guidance_2: Optional[float] = None, video=None, seconds: Optional[float] = None,
+                 fps: Optional[float] = None):
         from .. import hooks
         from ..generate import resolve_guidance
         from ..validate import check_sampling, limits_for_pipeline
@@ -90,13 +111,22 @@ class TransferStreamer:
 
         limits, spec = limits_for_pipeline(pipe), pipe.spec
         check_sampling(guidance, None, seed)
-        self.frames, self.height, self.width = control_stream_shape(control_video, limits, height, width, guidance_2)
         state = hooks.state_of(pipe.transformer)
-        self.chunk = pipe.chunk_frames(self.frames, bool(state is not None and state.methods))
-        self.starts = chunk_starts(self.frames, self.chunk)
+        methods = bool(state is not None and state.methods)
+        self.input_video = video
+        if video is None:
+            self.frames, self.height, self.width = control_stream_shape(control_video, limits, height, width, guidance_2)
+            self.chunk, first = pipe.chunk_frames(self.frames, methods), 0
+            self.fps = video_fps(control_video, spec.fps, "control_video")
+        else:
+            self.fps = float(fps or getattr(video, "fps", None) or spec.fps)
+            self.frames, self.height, self.width = control_extension_shape(control_video, limits, video, self.fps, seconds,
+                                                                           guidance_2)
+            first = len(video) - CONDITIONAL_FRAMES
+            self.chunk = pipe.chunk_frames(whole_chunk(self.frames - first, spec.temporal_ratio), methods)
+        self.starts = chunk_starts(self.frames, self.chunk, first=first)
         self.chunks = len(self.starts) if chunks is None else min(chunks, len(self.starts))
         self.pipe, self.prompt, self.control_video, self.negative_prompt = pipe, prompt, control_video, negative_prompt
-        self.fps = video_fps(control_video, spec.fps, "control_video")
         self.steps = steps or spec.num_inference_steps
         self.guidances = (resolve_guidance(spec, guidance, None)[0], None)
         self.seed = int(seed)
@@ -111,8 +141,8 @@ class TransferStreamer:
         return [(0, self.prompt)]
 
     def settings(self) -> dict:
-        """What the stream's .json sidecar records of it: its call's chunk and conditioning frames (pixel), steps and the
-        control video."""
+        """What the stream's (or extension's) .json sidecar records of it: its call's chunk and conditioning frames (pixel),
+        steps and the control video."""
         video = self.control_video
         return dict(chunk_pixel_frames=self.chunk, conditional_pixel_frames=CONDITIONAL_FRAMES, steps=self.steps,
                     control_video=str(video) if isinstance(video, (str, bytes)) or hasattr(video, "__fspath__") else None)
@@ -138,17 +168,22 @@ class TransferStreamer:
         return iter(input_video(self.control_video, self.frames, "control_video")[0])
 
     def _chunks(self) -> Iterator[StreamChunk]:
+        if self.input_video is not None:  # the chunk its first new one follows: the input, its last frames conditioning it
+            yield StreamChunk(-1, self.input_video, self.prompt, 0.0, None, is_input=True)
+            last = torch.from_numpy(np.asarray(self.input_video[len(self.input_video) - CONDITIONAL_FRAMES:]))
+            self.tail = last.permute(3, 0, 1, 2)[None].float() / 127.5 - 1  # [1, 3, c, H, W] in [-1, 1], as a decoded chunk
         windows = control_windows(self._control_frames(), self.starts, self.chunk, self.frames, self.height, self.width)
         for index, controls in zip(range(self.chunks), windows):
-            start = time.perf_counter()
+            start, conditioned = time.perf_counter(), self.tail is not None
             video, latents = self._make(index, controls)
             frames = (np.clip(video, 0, 1) * 255).round().astype(np.uint8)  # as `generate` takes its call's video
-            yield StreamChunk(index, frames[CONDITIONAL_FRAMES if index else 0:], self.prompt, time.perf_counter() - start,
-                              latents)
+            yield StreamChunk(index, frames[CONDITIONAL_FRAMES if conditioned else 0:], self.prompt,
+                              time.perf_counter() - start, latents)
 
     def _make(self, index: int, controls: list) -> tuple:
         """Chunk `index` by one call of the pipeline over its `controls`: (its frames ``[T, H, W, 3]`` in [0, 1], as its call
-        returns them, its conditioning frame first after the first chunk; its final latents ``[1, C, f, h, w]``)."""
+        returns them, its conditioning frame first where it has one (`tail`: after a stream's first chunk, every
+        extension's); its final latents ``[1, C, f, h, w]``)."""
         pipe, made = self.pipe, {}
 
         def on_step(_pipe, step, _t, kwargs):
@@ -164,7 +199,7 @@ class TransferStreamer:
             stack.enter_context(replaced(pipe.vae, "decode", self._keeping_tail(pipe.vae.decode)))
             if self.text is None:
                 stack.enter_context(replaced(pipe, "encode_prompt", self._encoding(pipe.encode_prompt)))
-            if index:
+            if self.tail is not None:  # a chunk after the first, or an extension's
                 stack.enter_context(replaced(pipe, "prepare_latents", self._conditioned(pipe.prepare_latents)))
             video = pipe(controls=controls, **text, height=self.height, width=self.width, num_frames_per_chunk=self.chunk,
                          num_ar_conditional_frames=CONDITIONAL_FRAMES, num_inference_steps=self.steps,
@@ -192,7 +227,7 @@ class TransferStreamer:
         return encoding
 
     def _conditioned(self, prepare_latents):
-        """Its call's `prepare_latents` for a chunk after the first: the video it encodes is `tail` followed by -1 (0 in
+        """Its call's `prepare_latents` for a conditioned chunk: the video it encodes is `tail` followed by -1 (0 in
         its processed pixels) to the chunk's length, and the condition those frames' latent frames, as its whole call hands
         that chunk; its draws from the generator as the call's."""
         ratio = self.pipe.vae_scale_factor_temporal
