@@ -183,7 +183,8 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
         transformer: a diffusers video transformer of a family vidlong serves
             (`vidlong.attention.adapters.ADAPTERS`: `WanTransformer3DModel`, `LTXVideoTransformer3DModel`,
             `LTX2VideoTransformer3DModel`, `WanVACETransformer3DModel`, `WanAnimateTransformer3DModel`,
-            `SkyReelsV2Transformer3DModel`, `CogVideoXTransformer3DModel`, `HunyuanVideoTransformer3DModel`,
+            `SkyReelsV2Transformer3DModel`, `CogVideoXTransformer3DModel`, `ConsisIDTransformer3DModel` (its video
+            self-attention; its face modules stock), `HunyuanVideoTransformer3DModel`,
             `HunyuanVideo15Transformer3DModel`, `MochiTransformer3DModel`, `Kandinsky5Transformer3DModel`,
             `Kandinsky6Transformer3DModel`, `MotifVideoTransformer3DModel`, `EasyAnimateTransformer3DModel`,
             `AllegroTransformer3DModel`, `AnyFlowTransformer3DModel`, `CosmosTransformer3DModel`, `CosmosControlNetModel`

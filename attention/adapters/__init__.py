@@ -9,6 +9,7 @@ from .anyflow import ANYFLOW
 from .anyflow_far import ANYFLOW_FAR
 from .base import FamilyAdapter
 from .cogvideox import COGVIDEOX
+from .consisid import CONSISID
 from .cosmos import COSMOS
 from .cosmos_controlnet import COSMOS_CONTROLNET
 from .easyanimate import EASYANIMATE
@@ -33,7 +34,7 @@ from .wan_vace import WAN_VACE
 ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, WAN_VACE, WAN_ANIMATE, SKYREELS_V2, LTX_VIDEO, LTX_2, COGVIDEOX, HUNYUAN_VIDEO,
                                        HUNYUAN_VIDEO_15, MOCHI, KANDINSKY_5, KANDINSKY_6, MOTIF_VIDEO, EASYANIMATE, ALLEGRO,
                                        ANYFLOW, ANYFLOW_FAR, HELIOS, FRAMEPACK, COSMOS, COSMOS_CONTROLNET,
-                                       SANA_VIDEO, LATTE)
+                                       SANA_VIDEO, LATTE, CONSISID)
 
 
 def adapter_for(transformer, call: str = "vidlong.apply") -> FamilyAdapter:

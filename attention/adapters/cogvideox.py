@@ -22,7 +22,7 @@ class CogVideoXAdapter(FamilyAdapter):
     def layout(self, transformer, args, kwargs, native_frames) -> TokenLayout:
         latents = args[0] if args else kwargs["hidden_states"]
         _, frames, _, height, width = latents.shape
-        p_t, p = transformer.config.patch_size_t or 1, transformer.config.patch_size
+        p_t, p = transformer.config.get("patch_size_t") or 1, transformer.config.patch_size  # ConsisID's config names none
         # CogVideoX1.5's calls pad a video's latent frames to its temporal patch: its native window is that many tokens
         return TokenLayout(frames // p_t, height // p, width // p, -(-native_frames // p_t))
 
