@@ -760,3 +760,34 @@ def latte_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dt
     return dict(hidden_states=torch.randn(2, IN_CHANNELS, frames, height, width, generator=gen).to(dtype),
                 timestep=torch.tensor([500, 500]), encoder_hidden_states=torch.randn(2, 5, TEXT_DIM, generator=gen).to(dtype),
                 return_dict=False)
+
+
+#: the face tensors of `tiny_consisid_transformer`: ``id_cond`` width, EVA-CLIP hidden width, its hidden states' count
+CONSISID_ID_DIM, CONSISID_VIT_DIM, CONSISID_SCALES = 6, 8, 2
+
+
+def tiny_consisid_transformer(seed: int = 0, face: bool = True, kps: bool = False):
+    """A random ConsisIDTransformer3DModel (CogVideoX-5B's layout at `tiny_cogvideox_transformer`'s size, its image's
+    latent as C more input channels, its 3D RoPE; with `face`, ``is_train_face``: a two-layer local facial extractor over
+    `CONSISID_SCALES` hidden states and a perceiver cross-attention after every block; `kps`: ``is_kps``) for exact CPU
+    checks."""
+    from diffusers import ConsisIDTransformer3DModel
+
+    torch.manual_seed(seed)
+    model = ConsisIDTransformer3DModel(num_attention_heads=2, attention_head_dim=16, in_channels=2 * IN_CHANNELS,
+                                       out_channels=IN_CHANNELS, time_embed_dim=16, text_embed_dim=TEXT_DIM, num_layers=2,
+                                       sample_width=8, sample_height=8, sample_frames=9, max_text_seq_length=5,
+                                       use_rotary_positional_embeddings=True, is_train_face=face, is_kps=kps,
+                                       cross_attn_interval=1, cross_attn_dim_head=8, cross_attn_num_heads=2,
+                                       LFE_id_dim=CONSISID_ID_DIM, LFE_vit_dim=CONSISID_VIT_DIM, LFE_depth=CONSISID_SCALES,
+                                       LFE_dim_head=4, LFE_num_heads=2, LFE_num_id_token=2, LFE_num_querie=3,
+                                       LFE_output_dim=21, LFE_ff_mult=1, LFE_num_scale=CONSISID_SCALES)  # 21: 2/3 of 32 wide
+    return jittered(model)
+
+
+def consisid_faces(seed: int = 5, dtype=torch.float32) -> dict:
+    """A face's tensors as ConsisID's ``process_face_embeddings_infer`` returns them, random, for `tiny_consisid_transformer`:
+    ``id_cond`` ``[1, CONSISID_ID_DIM]``, ``id_vit_hidden`` `CONSISID_SCALES` of ``[1, 7, CONSISID_VIT_DIM]``."""
+    gen = torch.Generator().manual_seed(seed)
+    return dict(id_cond=torch.randn(1, CONSISID_ID_DIM, generator=gen).to(dtype),
+                id_vit_hidden=[torch.randn(1, 7, CONSISID_VIT_DIM, generator=gen).to(dtype) for _ in range(CONSISID_SCALES)])

@@ -420,6 +420,18 @@ def tiny_cogvideox_i2v_pipeline(patch_size_t=None):
                                                                                               patch_size_t=patch_size_t)))
 
 
+def tiny_consisid_pipeline(face: bool = True, kps: bool = False):
+    """diffusers' `ConsisIDPipeline` of `tiny_cogvideox_pipeline`'s VAE and T5 encoder, `conftest.tiny_consisid_transformer`
+    (`face`: ``is_train_face``, `kps`: ``is_kps``) and CogVideoX's DDIM sampler (deterministic: `generate` is its call with
+    the same seed, bit for bit; its release ships CogVideoX's stochastic DPM one)."""
+    from diffusers import ConsisIDPipeline
+
+    from conftest import tiny_consisid_transformer
+
+    parts = tiny_cogvideox_pipeline().components
+    return ConsisIDPipeline(**dict(parts, transformer=tiny_consisid_transformer(face=face, kps=kps)))
+
+
 def tiny_ltx2_pipeline(latest: bool = False):
     """diffusers' `LTX2Pipeline` of tiny random parts: an LTX-2 video VAE with its releases' 32x spatial and 8x temporal
     compression (patch 4, a spatial, a temporal and two spatio-temporal down-samplings), an audio VAE and a vocoder

@@ -26,7 +26,7 @@ REDRAWING_MODELS = ("a Wan2.1 or CogVideoX-2B/5B text-to-video model (diffusers'
 
 #: families whose VAE decodes an even number F of latent frames to 4F pixel frames, not 4F - 3 (CogVideoX's: its first
 #: latent frame is one pixel frame only in an odd count), so that a redrawn video keeps its length at an odd count alone
-ODD_LATENT_FAMILIES = ("cogvideox",)
+ODD_LATENT_FAMILIES = ("cogvideox", "consisid")  # ConsisID: CogVideoX's VAE
 
 
 def continued_latent_frames(overlap_history: int, video_frames: int, temporal: int) -> int:

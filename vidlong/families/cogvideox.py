@@ -48,7 +48,7 @@ class CogVideoXFamily:
     converts_latents = False  # its calls move given latents to the device alone
 
     def noise_frames(self, frames: int) -> int:
-        patch = self.transformer.config.patch_size_t or 1
+        patch = self.transformer.config.get("patch_size_t") or 1  # ConsisID's config names none
         return -(-frames // patch) * patch
 
     def start_noise(self, kind: str, shape, native_frames: int, generator=None) -> torch.Tensor:
@@ -80,9 +80,9 @@ class CogVideoXFamily:
         spatial = self.vae_scale_factor_spatial
         rotary = self._prepare_rotary_positional_embeddings(height * spatial, width * spatial, frames, latents.device) \
             if transformer.config.use_rotary_positional_embeddings else None
-        ofs = None if transformer.config.get("ofs_embed_dim") is None else latents.new_full((1,), 2.0, dtype=torch.float32)
-        out = transformer(hidden_states=self.call_latents(latents), timestep=timestep, image_rotary_emb=rotary, ofs=ofs,
-                          return_dict=False, **text.kwargs, **extra)[0]
+        ofs = {} if transformer.config.get("ofs_embed_dim") is None else {"ofs": latents.new_full((1,), 2.0, dtype=torch.float32)}
+        out = transformer(hidden_states=self.call_latents(latents), timestep=timestep, image_rotary_emb=rotary,
+                          return_dict=False, **ofs, **text.kwargs, **extra)[0]
         return self.grid_latents(out, frames, height, width)
 
     def stream_scheduler(self, steps, window, generator=None):
@@ -111,7 +111,7 @@ def one_frame_patch(transformer) -> bool:
     what diffusers' `CogVideoXVideoToVideoPipeline` redraws. There its call takes an even number of latent frames alone,
     and the VAE decodes an even number F to 4F pixel frames (its text-to-video call pads a latent frame and drops it
     before decoding; the video-to-video call does not), so a 4k+1-frame video would not come back as itself."""
-    return (transformer.config.patch_size_t or 1) == 1
+    return (transformer.config.get("patch_size_t") or 1) == 1
 
 
 class VidLongCogVideoXPipeline(CogVideoXFamily, VidlongPipelineMixin, CogVideoXPipeline):
@@ -170,13 +170,13 @@ class VidLongCogVideoXVideoToVideoPipeline(CogVideoXFamily, VideoToVideoCall, Vi
         return latents * self.scheduler.init_noise_sigma
 
 
-class VidLongCogVideoXImageToVideoPipeline(CogVideoXFamily, VidlongPipelineMixin, CogVideoXImageToVideoPipeline):
-    """diffusers' `CogVideoXImageToVideoPipeline` (CogVideoX-5B-I2V, CogVideoX1.5-5B-I2V) with vidlong's surface:
-    the image's latent, then zeros, as extra input channels of every latent frame, as the pipeline conditions it. Its
-    call samples the image's latent from the VAE's posterior, then draws its noise: `generate` and streams draw them in
-    that order, and `generate` hands the call its generator from before the image's draw, so that with a deterministic
-    sampler (DDIM, its releases') no method with a seed is its call's video with that seed (a stochastic one's later
-    draws come one noise draw early: its call skips the draw of the noise it is given)."""
+class CogVideoXImageFamily(CogVideoXFamily):
+    """What CogVideoX's image-to-video calls share (CogVideoX-5B-I2V's, CogVideoX1.5-5B-I2V's, ConsisID's): the image's
+    latent, then zeros, as extra input channels of every latent frame. Its call samples the image's latent from the
+    VAE's posterior, then draws its noise: `generate` and streams draw them in that order, and `generate` hands the call
+    its generator from before the image's draw, so that with a deterministic sampler (DDIM, its releases') no method with a
+    seed is its call's video with that seed (a stochastic one's later draws come one noise draw early: its call skips the
+    draw of the noise it is given)."""
 
     task = "i2v"
     image_in_start_latents = True  # the image's latent drawn before the noise, as its call draws them
@@ -198,6 +198,11 @@ class VidLongCogVideoXImageToVideoPipeline(CogVideoXFamily, VidlongPipelineMixin
         _, image_latents = self.prepare_latents(pixels, 1, self.transformer.config.in_channels // 2, padded, height, width,
                                                 pixels.dtype, self._execution_device, generator, no_noise)
         return ChannelCondition(image_latents.transpose(1, 2))
+
+
+class VidLongCogVideoXImageToVideoPipeline(CogVideoXImageFamily, VidlongPipelineMixin, CogVideoXImageToVideoPipeline):
+    """diffusers' `CogVideoXImageToVideoPipeline` (CogVideoX-5B-I2V, CogVideoX1.5-5B-I2V) with vidlong's surface
+    (`CogVideoXImageFamily`)."""
 
 
 class VidLongCogVideoXFunControlPipeline(CogVideoXFamily, VidlongPipelineMixin, CogVideoXFunControlPipeline):
