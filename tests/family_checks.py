@@ -71,12 +71,12 @@ def check_processors_on(model, attentions, applied) -> None:
         applied(model)
 
 
-def check_float64_reference(build, run, attentions, reference, method, native: int, prepare=None) -> None:
-    """`method` applied to `build()` (a tiny transformer, the same weights at every call) at 4x the `native` window in
-    float32 on the CPU's dense kernel (`run(model, frames, dtype)` -> its output) is within 1e-5 of the same weights in
+def check_float64_reference(build, run, attentions, reference, method, native: int, prepare=None, ratio: int = 4) -> None:
+    """`method` applied to `build()` (a tiny transformer, the same weights at every call) at `ratio` x the `native` window
+    in float32 on the CPU's dense kernel (`run(model, frames, dtype)` -> its output) is within 1e-5 of the same weights in
     float64 whose `attentions(model)` run `reference(method, frames)` (the method's math written out; `prepare(model)`
     first, where a part of it keeps float32), and more than 1e-3 from the stock model's output (the method acts)."""
-    frames = 4 * native
+    frames = ratio * native
     model = build()
     vidlong.apply(model, method, native_frames=native)
     with torch.no_grad():

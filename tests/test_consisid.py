@@ -8,9 +8,9 @@ import pytest
 import torch
 import yaml
 from conftest import IN_CHANNELS, cogvideox_inputs, consisid_faces, tiny_consisid_transformer
-from family_checks import block_self_attentions, check_methods_off_and_removed
+from family_checks import block_self_attentions, check_float64_reference, check_methods_off_and_removed
 from PIL import Image
-from test_cogvideox import NATIVE, TEXT
+from test_cogvideox import NATIVE, TEXT, ReferenceAttention
 
 import vidlong
 from vidlong.attention.adapters import adapter_for
@@ -127,3 +127,40 @@ def test_a_folder_loads_as_vidlongs_consisid_pipeline_with_its_spec(folder, pipe
     release = spec_for_facts(model_facts({"patch_size": 2}, family="consisid"))  # configs/models/consisid.yaml
     assert (release.native_frames, release.fps, release.height, release.width) == (13, 8, 480, 720)
     assert (release.num_inference_steps, release.guidance_scale) == (50, 6.0)
+
+
+METHODS = {"ultravico": vidlong.UltraViCo(alpha=0.8), "fusion": vidlong.SpectralFusion(windows=(1,))}
+
+
+@FACES
+@pytest.mark.parametrize("ratio", [2, 4])
+@pytest.mark.parametrize("method", METHODS.values(), ids=METHODS.keys())
+def test_transformer_with_a_method_matches_float64_reference(method, ratio, face):
+    """UltraViCo and FreeLong++ at 2x and 4x the native window, the face tensors in: within 1e-5 of the float64 model whose
+    blocks' ``attn1`` run CogVideoX's reference (`test_cogvideox.ReferenceAttention`: the text pairs stock), its face modules
+    in float64 as they are."""
+    check_float64_reference(lambda: tiny_consisid_transformer(face=face),
+                            lambda model, frames, dtype: model(**consisid_inputs(frames, face, dtype=dtype))[0],
+                            block_self_attentions, ReferenceAttention, method, NATIVE, ratio=ratio)
+
+
+def test_the_methods_act_in_diffusers_call_at_2x_and_removed_it_is_stock():
+    """`vidlong.apply(pipe.transformer, ...)` on diffusers' own `ConsisIDPipeline` (the face's tensors given): 2x its
+    native window of 3 latent frames (``num_frames`` 21: 6 latent frames, which CogVideoX's VAE decodes to 24) changes the
+    video; removed, the call's video is the stock one bit for bit."""
+    from tiny_pipeline import tiny_consisid_pipeline
+
+    pipe = tiny_consisid_pipeline()
+    pipe.set_progress_bar_config(disable=True)
+
+    def call():
+        return pipe(image=face_image(), prompt="a red ball", num_frames=21, height=32, width=48, num_inference_steps=2,
+                    output_type="np", max_sequence_length=TEXT, generator=torch.Generator().manual_seed(0),
+                    **consisid_faces()).frames
+
+    stock = call()
+    vidlong.apply(pipe.transformer, vidlong.UltraViCo(), vidlong.SpectralFusion(), native_frames=NATIVE)
+    changed = call()
+    vidlong.remove(pipe.transformer)
+    assert changed.shape == stock.shape == (1, 24, 32, 48, 3)
+    assert np.array_equal(call(), stock) and not np.array_equal(changed, stock)
