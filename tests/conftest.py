@@ -321,12 +321,13 @@ def cli_generates_and_extends_from_an_image(folder, image, out_dir, chunk_frames
 
 
 def assert_image_to_video_is_the_stock_call(pipe, stock_class, folder, image, height: int, width: int, frames: int,
-                                            same: str = "noise", frames_argument: str = "num_frames", **call):
+                                            same: str = "noise", frames_argument: str = "num_frames", request=None, **call):
     """`generate` of "a red ball" at seed 3 from `image` (at `height` x `width`, `frames` pixel frames: the spec's native
     length, its 2 steps and guidance 2: a call that guides by its guider component takes the folder's, saved at 2) =
     `stock_class`'s own call from `folder` with the same noise (`same` "noise": the seed's first draw as ``latents=``) or
     the same seed (`same` "seed": ``generator=``), bit for bit after uint8 rounding; `frames_argument`: the call's name for the
-    length (Sana-Video's ``frames``), `call`: more of its arguments. Returns `generate`'s result."""
+    length (Sana-Video's ``frames``), `request`: more of the request's fields (ConsisID's ``identity``), `call`: more of its
+    arguments. Returns `generate`'s result."""
     import inspect
 
     import numpy as np
@@ -334,7 +335,8 @@ def assert_image_to_video_is_the_stock_call(pipe, stock_class, folder, image, he
 
     from vidlong.generate import GenerateRequest, generate
 
-    own = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=str(image), height=height, width=width))
+    own = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=str(image), height=height, width=width,
+                                         **(request or {})))
     stock = stock_class.from_pretrained(folder, local_files_only=True)
     stock.set_progress_bar_config(disable=True)
     geometry = pipe.geometry()

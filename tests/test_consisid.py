@@ -3,17 +3,24 @@ self-attention alone, its face modules (local facial extractor, perceiver cross-
 model bit for bit, with and without ``is_train_face``; vidlong's call = diffusers' `ConsisIDPipeline` bit for bit, with the
 face's tensors and (a transformer without ``is_train_face``) without them; a call that needs them and lacks them refused in
 one line."""
+import json
+
 import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import IN_CHANNELS, cogvideox_inputs, consisid_faces, tiny_consisid_transformer
-from family_checks import block_self_attentions, check_float64_reference, check_methods_off_and_removed
+from conftest import (IN_CHANNELS, assert_image_to_video_is_the_stock_call, cogvideox_inputs, consisid_faces,
+                      tiny_consisid_transformer)
+from family_checks import (RECORDED_METHODS, block_self_attentions, check_float64_reference, check_methods_off_and_removed,
+                           check_refused_before_loading)
 from PIL import Image
 from test_cogvideox import NATIVE, TEXT, ReferenceAttention
 
 import vidlong
 from vidlong.attention.adapters import adapter_for
+from vidlong.cli import main
+from vidlong.generate import GenerateRequest, generate
+from vidlong.video_io import read_video
 
 #: the transformer's two configs: with its releases' face modules (``is_train_face``) and without
 FACES = pytest.mark.parametrize("face", [True, False], ids=["face", "no-face"])
@@ -164,3 +171,120 @@ def test_the_methods_act_in_diffusers_call_at_2x_and_removed_it_is_stock():
     vidlong.remove(pipe.transformer)
     assert changed.shape == stock.shape == (1, 24, 32, 48, 3)
     assert np.array_equal(call(), stock) and not np.array_equal(changed, stock)
+
+
+def test_generate_with_no_method_is_diffusers_call_bit_for_bit(folder, pipe):
+    """`generate` from the image with the face's tensors from a torch file = diffusers' `ConsisIDPipeline` given the same
+    image, tensors and seed (its DDIM sampler; its image's latent drawn before the noise, as its call draws them); the
+    sidecar records the file."""
+    import diffusers
+
+    own = assert_image_to_video_is_the_stock_call(pipe, diffusers.ConsisIDPipeline, folder, folder / "face.png", 32, 48, 9,
+                                                  same="seed", request=dict(identity=str(folder / "face_id.pt")),
+                                                  **consisid_faces())
+    assert own.settings["identity"] == str(folder / "face_id.pt")
+    other = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=str(folder / "face.png"),
+                                           identity=consisid_faces(seed=6)))  # from Python: a dict of them
+    assert other.settings["identity"] == "in memory" and not np.array_equal(other.frames, own.frames)
+
+
+@pytest.mark.parametrize("method", ["ultravico", "freelong", "both"])
+def test_cli_generate_at_2x_with_the_identity_file_writes_the_mp4(folder, tmp_path, method):
+    """`vidlong generate --image --identity --ratio 2 --method m`: 2x its 3 latent frames is 6, and CogVideoX's VAE decodes
+    an odd count alone to 4k+1 frames, so 7 latent = 25 pixel frames at its 8 fps; the sidecar names the method and the
+    identity file."""
+    out = tmp_path / "long.mp4"
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(folder / "face.png"),
+                 "--identity", str(folder / "face_id.pt"), "--ratio", "2", "--method", method, "--out", str(out)]) == 0
+    frames, fps = read_video(out)
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert frames.shape == (25, 32, 48, 3) and fps == pytest.approx(8) and settings["latent_frames"] == 7
+    assert [m["name"] for m in settings["methods"]] == RECORDED_METHODS[method]
+    assert settings["identity"] == str(folder / "face_id.pt")
+
+
+@pytest.fixture(scope="module")
+def plain_folder(tmp_path_factory):
+    """A saved tiny `ConsisIDPipeline` whose transformer has no ``is_train_face`` (no face modules), as `folder`."""
+    from tiny_pipeline import tiny_consisid_pipeline
+
+    plain = tmp_path_factory.mktemp("consisid-plain")
+    tiny_consisid_pipeline(face=False).save_pretrained(plain, safe_serialization=True)
+    (plain / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-consisid-plain", native_frames=NATIVE, fps=8, height=32,
+                                                            width=48, num_inference_steps=1, guidance_scale=2.0)))
+    return plain
+
+
+def test_a_transformer_without_face_modules_generates_without_an_identity(plain_folder, folder, tmp_path):
+    """No ``is_train_face``: `vidlong generate --image` runs with no identity file, as diffusers' call does."""
+    out = tmp_path / "plain.mp4"
+    assert main(["generate", "--model", str(plain_folder), "--prompt", "a red ball", "--image", str(folder / "face.png"),
+                 "--out", str(out)]) == 0
+    assert read_video(out)[0].shape == (9, 32, 48, 3) and json.loads(out.with_suffix(".json").read_text())["identity"] is None
+
+
+def saved_faces(path, **fields):
+    """`consisid_faces` with `fields` changed (None: left out), saved at `path`; returns the path as text."""
+    faces = {name: value for name, value in dict(consisid_faces(), **fields).items() if value is not None}
+    torch.save(faces, path)
+    return str(path)
+
+
+IDENTITY_REFUSALS = {
+    "none": (None, "this ConsisID transformer (is_train_face) needs a face's identity tensors: pass --identity face_id.pt"),
+    "no-file": ("missing.pt", "--identity: no file at missing.pt; check the path"),
+    "not-torch": ("face.png", "--identity face.png is not a torch file of tensors"),
+    "no-id-cond": (dict(id_cond=None), "has no id_cond; save ConsisID's process_face_embeddings_infer outputs"),
+    "id-cond-shape": (dict(id_cond=torch.zeros(1, 5)), "id_cond has shape [1, 5], not [1, 6] as this transformer's config"),
+    "hidden-count": (dict(id_vit_hidden=[torch.zeros(1, 7, 8)]), "id_vit_hidden must be a list of 2 tensors [1, T, 8]"),
+    "hidden-shape": (dict(id_vit_hidden=[torch.zeros(1, 7, 8), torch.zeros(7, 8)]), "id_vit_hidden[1] has shape [7, 8]"),
+    "not-finite": (dict(id_cond=torch.full((1, 6), float("nan"))), "id_cond holds NaN or infinite values"),
+    "kps-shape": (dict(kps_cond=torch.zeros(4, 2)), "kps_cond has shape [4, 2], not [5, 2]"),
+    "unknown-field": (dict(face=torch.zeros(1)), "has a field 'face' ConsisID's call does not take"),
+}
+
+
+@pytest.mark.parametrize("given, says", IDENTITY_REFUSALS.values(), ids=IDENTITY_REFUSALS.keys())
+def test_a_missing_or_ill_shaped_identity_is_refused_in_one_line_before_loading(folder, tmp_path, capsys, monkeypatch,
+                                                                                 given, says):
+    """No --identity for an is_train_face transformer, no file, a file torch cannot read, a field missing, of the wrong
+    shape or not finite, a field its call does not take: one line naming it and the fix, exit 2, nothing loaded."""
+    identity = saved_faces(tmp_path / "bad.pt", **given) if isinstance(given, dict) else given
+    monkeypatch.chdir(folder)  # the relative paths: the folder's face.png, no missing.pt
+    args = ["generate", "--model", str(folder), "--prompt", "a red ball", "--image", "face.png"]
+    line = check_refused_before_loading([*args, *(["--identity", identity] if identity else [])], tmp_path / "g.mp4", capsys,
+                                        monkeypatch)
+    assert line.startswith("vidlong: error: ") and says in line, line
+
+
+def test_an_identity_for_a_model_without_face_modules_is_refused_in_one_line(plain_folder, folder, tmp_path, capsys,
+                                                                              monkeypatch):
+    line = check_refused_before_loading(["generate", "--model", str(plain_folder), "--prompt", "a red ball", "--image",
+                                         str(folder / "face.png"), "--identity", str(folder / "face_id.pt")],
+                                        tmp_path / "g.mp4", capsys, monkeypatch)
+    assert "--identity gives a ConsisID transformer with is_train_face its face tensors; this model takes none: drop" in line
+
+
+def test_generate_with_keypoints_is_diffusers_call_bit_for_bit(tmp_path):
+    """A transformer with ``is_kps``: its call draws the keypoints' drawing's latent after the image's and before its noise,
+    and puts it on frame 1; `generate` draws it as the call does (``draws_before_noise``), so its video with ``kps_cond`` is
+    diffusers' with the same seed, bit for bit, and the keypoints count."""
+    pytest.importorskip("cv2")  # diffusers' draw_kps draws with OpenCV
+    from tiny_pipeline import tiny_consisid_pipeline
+
+    from vidlong.models import ModelSpec
+
+    spec = ModelSpec(name="tiny-consisid-kps", native_frames=NATIVE, height=32, width=48, num_inference_steps=2,
+                     guidance_scale=2.0)
+    pipe = vidlong.from_pipe(tiny_consisid_pipeline(kps=True), spec=spec)
+    pipe.set_progress_bar_config(disable=True)
+    stock = tiny_consisid_pipeline(kps=True)
+    stock.set_progress_bar_config(disable=True)
+    kps = torch.tensor([[12.0, 10.0], [34.0, 10.0], [24.0, 16.0], [15.0, 24.0], [32.0, 24.0]])
+    faces = dict(consisid_faces(), kps_cond=kps)
+    own = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=face_image(), identity=faces))
+    video = stock(image=face_image(), prompt="a red ball", height=32, width=48, num_frames=9, num_inference_steps=2,
+                  guidance_scale=2.0, generator=torch.Generator().manual_seed(3), output_type="np", **faces).frames[0]
+    assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+    moved = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=face_image(), identity=dict(faces, kps_cond=kps + 4)))
+    assert not np.array_equal(moved.frames, own.frames)

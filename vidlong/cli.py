@@ -25,6 +25,11 @@ MODEL_HELP = ("local diffusers pipeline folder (Wan, SkyReels-V2, LTX-Video, LTX
               "Cosmos-Predict2.5, Cosmos-Predict2 Video2World, Cosmos-Transfer2.5, Cosmos 1.0, Sana-Video, Latte, ConsisID, "
               "Lucy Edit), or an embedded model: default (the default), default-causal, default-distilled")
 
+#: the help of --identity (generate, stream, extend)
+IDENTITY_HELP = ("ConsisID (ConsisIDPipeline) folders: a torch file of the face's tensors its call takes (id_cond, "
+                 "id_vit_hidden, optional kps_cond, as ConsisID's process_face_embeddings_infer returns them; how to save "
+                 "them: vidlong.identity); needed where its transformer has is_train_face (its releases')")
+
 
 def _add_model_options(p) -> None:
     p.add_argument("--model", default=None, help=MODEL_HELP)
@@ -124,6 +129,7 @@ def _add_generate(sub) -> None:
                    help="last frame (PNG/JPEG) too, with --image: Wan2.1 FLF2V, Wan2.2 I2V A14B and FramePack "
                         "(first-last-frame video); LTX-2's LTX2ConditionPipeline folders with or without --image (its "
                         "condition at the last latent frame)")
+    p.add_argument("--identity", default=None, help=IDENTITY_HELP)
     p.add_argument("--video", default=None,
                    help="video-to-video (Wan2.1 and CogVideoX-2B/5B text-to-video models): the video to redraw with the prompt "
                         "(mp4 or any file ffmpeg reads); the output has its length, frame rate and aspect. A SkyReels-V2 DF "
@@ -271,7 +277,7 @@ def _check_outputs(args) -> tuple[Path, Optional[Path]]:
 
 #: the flags of the files a command reads
 INPUT_FLAGS = ("video", "latents", "image", "last_image", "control_video", "mask_video", "pose_video", "face_video",
-               "background_video")
+               "background_video", "identity")
 
 
 def _check_not_an_input(args, out: Path, latents: Optional[Path]) -> None:
@@ -326,6 +332,7 @@ def _run_generate(args) -> int:
         last_image=args.last_image, video=args.video, strength=args.strength, pose_video=args.pose_video,
         face_video=args.face_video, background_video=args.background_video, mask_video=args.mask_video,
         control_video=args.control_video, segment_overlap=args.segment_overlap, reference_images=args.reference_images,
+        identity=args.identity,
     )
     latent = check_generate(request, limits)  # every field, before any model loads
     _note_variable_frame_rate(args, limits)

@@ -12,6 +12,7 @@ import torch
 
 from .control_video import control_arguments
 from .errors import VidlongError, named
+from .identity import load_identity
 from .methods import DiagonalDenoising, default_noise, method_switch, methods_for
 from .models import latent_frames, pixel_frames
 from .scalars import is_real, plain
@@ -74,6 +75,9 @@ class GenerateRequest:
             to keep where `mask_video` is black; CogVideoX-Fun's, which its call needs), as `video` is given; the output is
             as long as it (its first `frames`, or the most 4k+1 frames it holds, CogVideoX's 8k+1; `ratio` stays 1), at
             its frame rate and, without `height`/`width`, its aspect.
+        identity: a ConsisID model's face tensors (`vidlong.identity`: ``id_cond``, ``id_vit_hidden`` and optional
+            ``kps_cond``, as ConsisID's ``process_face_embeddings_infer`` returns them): the path of the torch file they are
+            saved in, or from Python a dict of them; needed where its transformer has ``is_train_face``, refused elsewhere.
     """
 
     prompt: str
@@ -100,6 +104,7 @@ class GenerateRequest:
     control_video: Optional[Union[str, Any]] = None
     segment_overlap: Optional[int] = None
     reference_images: Optional[list] = None
+    identity: Optional[Union[str, dict]] = None
 
     def __post_init__(self):  # NumPy numbers as Python ones, so that the settings stay JSON-ready
         for name in ("ratio", "frames", "steps", "guidance", "seed", "height", "width", "guidance_2", "strength",
@@ -280,7 +285,7 @@ def generate_settings(pipe, request: GenerateRequest, methods, latent_frames: in
     `frames`' count, or those `latent_frames` decode to), the `methods` and the run's own `values` (size, steps, ...)."""
     spec = pipe.spec
     settings = dict(
-        dataclasses.asdict(dataclasses.replace(request, reference_images=None, **dict.fromkeys(VIDEO_FIELDS))),
+        dataclasses.asdict(dataclasses.replace(request, reference_images=None, identity=None, **dict.fromkeys(VIDEO_FIELDS))),
         **pipe.run_settings(), native_frames=spec.native_frames, latent_frames=latent_frames,
         pixel_frames=pixel_frames(latent_frames, spec.temporal_ratio) if frames is None else int(frames.shape[0]),
         ratio=latent_frames / spec.native_frames, ratio_requested=None if request.frames is not None else request.ratio,
@@ -293,6 +298,8 @@ def generate_settings(pipe, request: GenerateRequest, methods, latent_frames: in
             settings[name] = "in memory"
         elif given is not None:
             settings[name] = str(given)
+    if request.identity is not None:
+        settings["identity"] = str(request.identity) if isinstance(request.identity, (str, os.PathLike)) else "in memory"
     if request.reference_images:
         settings["reference_images"] = [str(image) if isinstance(image, (str, os.PathLike)) else "in memory"
                                          for image in request.reference_images]
@@ -389,6 +396,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         extra, fps = {**extra, **controls}, file_fps or fps
     if request.reference_images:  # Wan VACE: their latent frames lead the grid (its call drops them before decoding)
         extra["reference_images"] = [load_image(image, "reference_images") for image in request.reference_images]
+    if request.identity is not None:  # ConsisID's face tensors (checked against its transformer by check_generate)
+        extra.update(load_identity(request.identity, limits.identity))
     steps = request.steps or spec.num_inference_steps
     switch = method_switch(request.method, steps, request.preset)
     skipped = steps - total_steps if redraw else 0  # a video-to-video call starts that far in

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Optional
 
 from .control_video import CONTROL_PIPELINES
 from .errors import VidlongError, named, naming_flags
+from .identity import FaceInputs, face_inputs
 from .scalars import is_real, is_whole
 from .method_names import NOISE_KINDS
 from .schedulers.stream import StreamSchedule, fewest_shown_latent_frames
@@ -77,6 +78,8 @@ class ModelLimits:
         no_latents_reason: why its extensions do not continue saved latents, where its pipeline says so and its family does
             not (`NO_LATENTS_PIPELINES`), else None.
         pipeline: its diffusers pipeline class's name (vidlong's own twin's, given an image), for a pipeline's own checks.
+        identity: the face tensors its call needs (`vidlong.identity.FaceInputs`: ConsisID's with ``is_train_face``), else
+            None.
     """
 
     spec: ModelSpec
@@ -97,6 +100,7 @@ class ModelLimits:
     negative_prompt_unread: tuple = ()
     no_latents_reason: Optional[str] = None
     pipeline: str = ""
+    identity: Optional[FaceInputs] = None
 
     @property
     def chunks_alone(self) -> bool:
@@ -132,7 +136,8 @@ def limits_for_folder(folder, image: bool = False, video: bool = False) -> Model
                        folder_redraws(folder), _no_stream_reason(dict(facts, task=task)), CONTROL_PIPELINES.get(facts["pipeline"]),
                        _dropped_frames(dict(facts, task=task)), _no_methods_reason(facts), folder_continues(folder),
                        folder_edits(folder), NEGATIVE_PROMPT_UNREAD.get(facts["pipeline"], ()),
-                       NO_LATENTS_PIPELINES.get(facts["pipeline"]), task_pipeline(facts["pipeline"], task))
+                       NO_LATENTS_PIPELINES.get(facts["pipeline"]), task_pipeline(facts["pipeline"], task),
+                       face_inputs(facts))
 
 
 def task_pipeline(pipeline: str, task: str) -> str:
@@ -149,7 +154,7 @@ def limits_for_pipeline(pipe) -> ModelLimits:
                        _takes_last_frame(facts), _fixed_size(facts, geometry), pipe.redraws(), _no_stream_reason(facts),
                        CONTROL_PIPELINES.get(facts["pipeline"]), _dropped_frames(facts), _no_methods_reason(facts),
                        pipe.continues_video, pipe.edits_video, NEGATIVE_PROMPT_UNREAD.get(facts["pipeline"], ()),
-                       NO_LATENTS_PIPELINES.get(facts["pipeline"]), facts["pipeline"])
+                       NO_LATENTS_PIPELINES.get(facts["pipeline"]), facts["pipeline"], face_inputs(facts))
 
 
 def _no_methods_reason(facts: dict) -> Optional[str]:
@@ -831,6 +836,7 @@ def check_generate(request, limits: ModelLimits) -> int:
     from .animate import check_animate_request
     from .control_video import check_control_given, check_control_request, check_reference_images
     from .generate import check_task, has_image, resolve_latent_frames
+    from .identity import check_identity_given, load_identity
     from .attention.adapters import adapter_named
     from .methods import DiagonalDenoising, methods_for
     from .video_to_video import check_redraws, check_video_request, video_fps
@@ -890,6 +896,9 @@ def check_generate(request, limits: ModelLimits) -> int:
         fps = spec.fps if request.video is None else video_fps(request.video, spec.fps)  # a redrawn video's own seconds
         timeline_latent_starts(timeline, fps, spec.temporal_ratio, latent)
     check_control_given(request, limits)
+    check_identity_given(request.identity, limits.identity)
+    if request.identity is not None:
+        load_identity(request.identity, limits.identity)
     return latent
 
 
