@@ -210,12 +210,14 @@ def check_cli_extension(folder, tmp_path, temporal: int, fps: float, size: tuple
     return extended
 
 
-def check_image_stream_context(pipe, image_path, temporal: int = 4) -> None:
+def check_image_stream_context(pipe, image_path, temporal: int = 4, **given) -> None:
     """On an image-to-video pipeline of `temporal` pixel frames a latent frame: a stream from `image_path` in chunks of 1
     latent frame (1, then `temporal` pixel frames each) starts as one with no window does, and its third chunk differs from
-    that one's: the window's frames, past the image's sink, count."""
-    chunks = [c.frames for c in pipe.stream("a red ball", Streaming(chunk=1), chunks=3, seed=0, image=str(image_path))]
-    alone = [c.frames for c in pipe.stream("a red ball", Streaming(chunk=1, window=0), chunks=3, seed=0, image=str(image_path))]
+    that one's: the window's frames, past the image's sink, count. `given`: more of the streams' arguments (ConsisID's
+    ``identity``)."""
+    chunks = [c.frames for c in pipe.stream("a red ball", Streaming(chunk=1), chunks=3, seed=0, image=str(image_path), **given)]
+    alone = [c.frames for c in pipe.stream("a red ball", Streaming(chunk=1, window=0), chunks=3, seed=0, image=str(image_path),
+                                           **given)]
     assert [len(c) for c in chunks] == [1, temporal, temporal] and np.array_equal(chunks[0], alone[0])
     assert not np.array_equal(chunks[2], alone[2])
 

@@ -11,8 +11,8 @@ import torch
 import yaml
 from conftest import (IN_CHANNELS, assert_image_to_video_is_the_stock_call, cogvideox_inputs, consisid_faces,
                       tiny_consisid_transformer)
-from family_checks import (RECORDED_METHODS, block_self_attentions, check_float64_reference, check_methods_off_and_removed,
-                           check_refused_before_loading)
+from family_checks import (RECORDED_METHODS, block_self_attentions, check_float64_reference, check_image_stream_context,
+                           check_methods_off_and_removed, check_refused_before_loading)
 from PIL import Image
 from test_cogvideox import NATIVE, TEXT, ReferenceAttention
 
@@ -288,3 +288,72 @@ def test_generate_with_keypoints_is_diffusers_call_bit_for_bit(tmp_path):
     assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
     moved = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=face_image(), identity=dict(faces, kps_cond=kps + 4)))
     assert not np.array_equal(moved.frames, own.frames)
+
+
+def test_a_stream_starts_with_generates_video_and_every_forward_takes_the_face(folder, pipe):
+    """A stream's first chunk of the native window is `generate`'s video (uint8 rounding aside); every forward of a stream
+    in chunks of 1 latent frame (its guided batch of 2) takes the file's face tensors as given, and the image's latent on
+    its window's first frame, zeros after; its window's frames count past the image's sink; another face, another stream."""
+    from vidlong.methods import Streaming
+
+    image, identity = str(folder / "face.png"), str(folder / "face_id.pt")
+    own = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=image, identity=identity))
+    first = next(iter(pipe.stream("a red ball", Streaming(chunk=1, first_chunk=NATIVE), chunks=1, seed=3, image=image,
+                                  identity=identity)))
+    assert np.abs(first.frames.astype(int) - own.frames.astype(int)).max() <= 1
+
+    seen = []
+    hook = pipe.transformer.register_forward_pre_hook(lambda m, a, k: seen.append(k), with_kwargs=True)
+    try:
+        chunks = [c.frames for c in pipe.stream("a red ball", Streaming(chunk=1, sinks=1, window=1), chunks=3, seed=1,
+                                                image=image, identity=identity)]
+    finally:
+        hook.remove()
+    faces = consisid_faces()
+    assert [len(c) for c in chunks] == [1, 4, 4] and len(seen) == 3 * 2  # 2 steps a chunk (a re-noised context: no cache)
+    for kwargs in seen:
+        x = kwargs["hidden_states"]  # [B, F, 2C, h, w]: frames before channels
+        assert x.shape[0] == 2 and torch.equal(kwargs["id_cond"], faces["id_cond"])
+        assert all(torch.equal(a, b) for a, b in zip(kwargs["id_vit_hidden"], faces["id_vit_hidden"], strict=True))
+        assert x[:, :1, IN_CHANNELS:].abs().sum() > 0 and (x[:, 1:, IN_CHANNELS:] == 0).all()
+    check_image_stream_context(pipe, folder / "face.png", identity=identity)
+    other = [c.frames for c in pipe.stream("a red ball", Streaming(chunk=1, sinks=1, window=1), chunks=3, seed=1, image=image,
+                                           identity=consisid_faces(seed=6))]
+    assert not np.array_equal(other[2], chunks[2])
+
+
+def test_cli_streams_and_extends_with_the_identity_file(folder, tmp_path):
+    """`vidlong stream --image --identity` (2 chunks of 1 latent frame: 1 + 4 frames) and `vidlong extend --identity` of its
+    output (1 chunk: 4 frames more, its frames first); the sidecars name the identity file."""
+    streamed, extended = tmp_path / "s.mp4", tmp_path / "e.mp4"
+    identity = ["--identity", str(folder / "face_id.pt")]
+    assert main(["stream", "--model", str(folder), "--prompt", "a red ball", "--image", str(folder / "face.png"), *identity,
+                 "--chunks", "2", "--chunk", "1", "--out", str(streamed)]) == 0
+    assert main(["extend", "--model", str(folder), "--video", str(streamed), *identity, "--chunks", "1", "--chunk", "1",
+                 "--prompt", "a red ball", "--out", str(extended)]) == 0
+    assert len(read_video(streamed)[0]) == 5 and len(read_video(extended)[0]) == 9
+    for out in (streamed, extended):
+        assert json.loads(out.with_suffix(".json").read_text())["identity"] == str(folder / "face_id.pt")
+
+
+@pytest.mark.parametrize("command", [["stream", "--image", "face.png", "--chunks", "2"], ["extend", "--video", "in.mp4"]],
+                         ids=["stream", "extend"])
+def test_a_stream_or_extension_without_the_identity_is_refused_in_one_line_before_loading(folder, tmp_path, capsys,
+                                                                                           monkeypatch, command):
+    monkeypatch.chdir(folder)
+    line = check_refused_before_loading([command[0], "--model", str(folder), "--prompt", "a red ball", *command[1:]],
+                                        tmp_path / "s.mp4", capsys, monkeypatch)
+    assert "needs a face's identity tensors: pass --identity face_id.pt" in line
+
+
+def test_a_stream_with_keypoints_is_refused_in_one_line():
+    """An ``is_kps`` transformer's stream given keypoints: its windows would need their latent as a condition frame."""
+    from tiny_pipeline import tiny_consisid_pipeline
+
+    from vidlong.models import ModelSpec
+
+    pipe = vidlong.from_pipe(tiny_consisid_pipeline(kps=True), spec=ModelSpec(name="tiny-consisid-kps", native_frames=NATIVE,
+                                                                              height=32, width=48, num_inference_steps=1))
+    with pytest.raises(vidlong.VidlongError, match=r"a ConsisID stream with keypoints \(is_kps\) is not implemented") as info:
+        pipe.stream("a red ball", chunks=1, image=face_image(), identity=dict(consisid_faces(), kps_cond=torch.zeros(5, 2)))
+    assert "\n" not in str(info.value)

@@ -462,6 +462,7 @@ def _add_stream(sub) -> None:
                                    "chunks arrive; Ctrl-C leaves a playable file with every finished chunk.")
     p.add_argument("--prompt", required=True, help='a prompt, or a schedule "0:a red ball; 20:a blue ball" (chunk: prompt)')
     p.add_argument("--image", default=None, help="first frame (PNG/JPEG) for image-to-video models")
+    p.add_argument("--identity", default=None, help=IDENTITY_HELP)
     p.add_argument("--video", default=None,
                    help="redraw this video chunk by chunk with the prompt, at any length (Wan and SkyReels-V2 text-to-video "
                         "models), or edit it so (Lucy Edit, which streams nothing else); the stream is as long as it "
@@ -489,6 +490,7 @@ def _add_extend(sub) -> None:
                                    "into the streaming cache, and new chunks stream from there. The output is the "
                                    "input's frames unchanged, then the new frames, at the input's size and frame rate.")
     p.add_argument("--video", default=None, help="the video to continue (mp4 or any file ffmpeg reads)")
+    p.add_argument("--identity", default=None, help=IDENTITY_HELP)
     p.add_argument("--latents", default=None, metavar="FILE.pt",
                    help="continue from latents saved with --save-latents (no VAE round trip); without --video the "
                         "output starts with their decoded frames")
@@ -670,6 +672,7 @@ def _run_stream(args) -> int:
     streaming = _streaming_config(args)
     folder = _check_model(args)
     limits = limits_for_folder(folder, **_given(args))
+    identity = _identity(args, limits)
     if _streams_control_video(args, folder):
         return _run_control_stream(args, streaming, folder, limits, out)
     if args.control_video is not None:
@@ -691,10 +694,19 @@ def _run_stream(args) -> int:
     redraw = dict(video=args.video, strength=args.strength) if args.video is not None else {}
     stream = pipe.stream(args.prompt, streaming=streaming, guidance=args.guidance, guidance_2=args.guidance_2,
                          seed=args.seed, height=args.height, width=args.width, negative_prompt=args.negative_prompt,
-                         image=load_image(args.image) if args.image else None, **length, **redraw)
+                         image=load_image(args.image) if args.image else None, **length, **redraw, **identity)
     check_stream_fits(pipe, streaming, getattr(stream, "height", None), getattr(stream, "width", None))  # nothing ran yet
-    settings = dict(_stream_settings(args, pipe, stream, args.prompt), video=args.video)
+    settings = dict(_stream_settings(args, pipe, stream, args.prompt), video=args.video, **identity)
     return _write_stream(stream, out, latents_path, settings)
+
+
+def _identity(args, limits) -> dict:
+    """--identity as a stream's or an extension's keyword argument (``{"identity": path}``; {} for a model that takes none),
+    checked before the model loads (`vidlong.identity.stream_identity`)."""
+    from .identity import stream_identity
+
+    stream_identity(args.identity, limits.identity)
+    return {} if args.identity is None else {"identity": args.identity}
 
 
 def _streams_control_video(args, folder: Path) -> bool:
@@ -963,6 +975,7 @@ def _run_extend(args) -> int:
     if args.control_video is not None:
         raise VidlongError("an extension follows a --control-video with Cosmos-Transfer2.5 alone (its call's chunks); other "
                            "models continue a video without one: drop --control-video")
+    identity = _identity(args, limits)  # before the input is read
     _check_stream_settings(args, streaming, limits)
     check_second_expert(args.guidance_2, limits)
     extension_context(limits.spec, streaming, limits.family)
@@ -977,9 +990,10 @@ def _run_extend(args) -> int:
     check_stream_fits(pipe, streaming, *(frames.shape[1:3] if frames is not None else
                               (side * pipe.geometry().spatial for side in latents.shape[-2:])))  # before the input is encoded
     stream = pipe.extend(prompt, video=frames, latents=latents, streaming=streaming, guidance=args.guidance, fps=fps,
-                         guidance_2=args.guidance_2, seed=args.seed, negative_prompt=args.negative_prompt, **_length(args))
+                         guidance_2=args.guidance_2, seed=args.seed, negative_prompt=args.negative_prompt, **_length(args),
+                         **identity)
     settings = dict(_stream_settings(args, pipe, stream, prompt), video=args.video, input_latents=args.latents,
-                    input_frames=None if frames is None else int(len(frames)))
+                    input_frames=None if frames is None else int(len(frames)), **identity)
     return _write_stream(stream, out, latents_path, settings)
 
 

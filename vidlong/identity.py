@@ -90,6 +90,20 @@ def load_identity(identity, faces: FaceInputs) -> dict:
     return arguments
 
 
+def stream_identity(identity, faces: Optional[FaceInputs]) -> Optional[dict]:
+    """A stream's or an extension's face arguments from `identity` (None where the model takes none), checked as
+    `check_identity_given` and `load_identity` check them; keypoints refused in one line (a window's condition channels
+    would need their latent on its frame 1, which vidlong's streams do not place)."""
+    check_identity_given(identity, faces)
+    if identity is None:
+        return None
+    arguments = load_identity(identity, faces)
+    if "kps_cond" in arguments:
+        raise VidlongError(f"a ConsisID stream with keypoints (is_kps) is not implemented: its windows' condition channels would "
+                           f"need the keypoints' latent; drop kps_cond from {named('identity')}, or use vidlong generate")
+    return arguments
+
+
 def _read(path) -> object:
     import torch
 
