@@ -122,6 +122,7 @@ CASES = {
     "sana-video-i2v": (lambda: built_from("SanaImageToVideoPipeline", tiny_pipeline.tiny_sana_video_pipeline), 32, 32, True,
                        False),
     "latte": (tiny_pipeline.tiny_latte_pipeline, 32, 32, False, False),
+    "consisid": (lambda: tiny_pipeline.tiny_consisid_pipeline(face=False), 32, 48, True, False),  # a call given no face's tensors
 }
 
 

@@ -3,7 +3,7 @@ with `both` (UltraViCo + FreeLong++) at 2x the native length, a 2-chunk stream a
 (the families that stream and extend; LTX-2's and Kandinsky 6's with their sound, Kandinsky 6's from text and from an
 image, LTX-2's condition pipeline's too, its `generate` from an image with a last frame; Lucy Edit's edit of a video, in
 one call and streamed; Sana-Video's generate with FreeLong++ alone, its self-attention linear; Cosmos-Transfer2.5's
-`generate` from a control video, where torchvision is installed).
+`generate` from a control video, where torchvision is installed; ConsisID's from an image with its face's tensors).
 Each output is finite, as long as it should be, and not one flat colour, and its latents stay near those of the same
 pipeline, seed and input in float32 on the CPU. Skipped without a GPU (``VIDLONG_GPU_TEST_DEVICE=cpu`` runs them on the
 CPU in bfloat16: a dry run of the file itself)."""
@@ -17,7 +17,7 @@ import yaml
 from PIL import Image
 
 import tiny_pipeline
-from conftest import stand_in_torchvision_resize
+from conftest import consisid_faces, stand_in_torchvision_resize
 from reference import rel_err
 from test_family_pipelines import FAMILIES, saved_family
 from vidlong.attention.adapters import adapter_named
@@ -104,10 +104,14 @@ CASES = {
     "latte": (("builder", "tiny_latte_pipeline", {}, dict(native_frames=4, height=32, width=32, fps=10)), False, True, True),
     "ltx-video-long": (("builder", "tiny_ltx_long_pipeline", {}, dict(native_frames=10, height=96, width=96, fps=25,
                                                                        temporal_ratio=8)), False, False, False),
+    "consisid": (("builder", "tiny_consisid_pipeline", {}, "cogvideox"), True, True, True),
 }
 #: the cases whose folder is a text-to-video pipeline's loaded with ``task="i2v"`` (Kandinsky 6's, Sana-Video's and LTX-2's
 #: condition pipeline's, given an image)
 LOADED_FOR_AN_IMAGE = {"kandinsky6-i2v", "sana-video-i2v", "ltx2-condition-i2v"}
+#: the cases whose calls need a face's tensors (ConsisID's ``is_train_face``): `generate`, streams and extensions are given
+#: `conftest.consisid_faces` as their ``identity``
+FACED = {"consisid"}
 #: the cases whose `generate` is given a last frame too (LTX-2's condition pipeline: a keyframe's tokens after the video's)
 LAST_FRAME = {"ltx2-condition-i2v"}
 #: the cases whose `generate` continues a given video (`test_a_continued_video`) rather than making one from the prompt
@@ -182,8 +186,14 @@ def first_frame(pipe, name, seed=7):
 
 
 def images(pipe, name) -> dict:
-    """`generate`'s images of a case: its first frame, and another as its last (`LAST_FRAME`)."""
-    return dict(image=first_frame(pipe, name), last_image=first_frame(pipe, name, 8) if name in LAST_FRAME else None)
+    """`generate`'s images of a case: its first frame, and another as its last (`LAST_FRAME`); its face's tensors (`FACED`)."""
+    return dict(image=first_frame(pipe, name), last_image=first_frame(pipe, name, 8) if name in LAST_FRAME else None,
+                **identity(name))
+
+
+def identity(name) -> dict:
+    """A case's face tensors as a request's, a stream's or an extension's ``identity`` (`FACED`), else none."""
+    return {"identity": consisid_faces()} if name in FACED else {}
 
 
 def assert_frames(frames, count, pipe):
@@ -217,7 +227,7 @@ LATENT_REL_ERR = 0.05
 #: (the CPU in bfloat16 against float32: 14% off for the first chunk, 110% for the second). Their reference is the CPU in
 #: bfloat16.
 DRAW_IN_MODEL_DTYPE = {"ltx-video-i2v", "cogvideox1.5-i2v", "kandinsky5-i2v", "motif-video-i2v", "framepack", "kandinsky6-i2v",
-                       "cosmos-predict2-video2world", "kandinsky6"}
+                       "cosmos-predict2-video2world", "kandinsky6", "consisid"}
 
 
 def skip_what_this_machine_cannot_run(name, encodes: bool, image: bool = False) -> None:
@@ -288,7 +298,8 @@ def test_a_two_chunk_stream(folders, name):
 
     def run(pipe):
         image = first_frame(pipe, name)
-        chunks = list(pipe.stream(PROMPT, Streaming(chunk=1), chunks=2, seed=0, **({"image": image} if image else {})))
+        chunks = list(pipe.stream(PROMPT, Streaming(chunk=1), chunks=2, seed=0, **({"image": image} if image else {}),
+                                  **identity(name)))
         return chunks, [chunk.latents for chunk in chunks]
 
     pipe, chunks = assert_near_float32_on_the_cpu(folders(name), run, f"{name}: 2-chunk stream", name)
@@ -321,7 +332,7 @@ def test_an_extension_of_a_short_video(folders, name):
         ramp = np.linspace(40, 200, count)[:, None, None, None]
         noise = np.random.default_rng(1).normal(0, 20, (count, height, width, 3))
         video = np.clip(ramp + noise, 0, 255).astype(np.uint8)
-        items = list(pipe.extend(PROMPT, video=video, streaming=Streaming(chunk=1), chunks=2, seed=1))
+        items = list(pipe.extend(PROMPT, video=video, streaming=Streaming(chunk=1), chunks=2, seed=1, **identity(name)))
         assert items[0].is_input and np.array_equal(items[0].frames, video)
         return items, [item.latents for item in items[1:]]
 
