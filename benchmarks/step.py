@@ -9,6 +9,7 @@ as time and peak GPU memory ratios to the stock forward; or of LTX-2's (``--shap
     python benchmarks/step.py --shape default --native 9 --size 128 128 --ratios 4 8   # the embedded model's shape (CPU)
     python benchmarks/step.py --shape 14b --ratios 2 4 --estimate-only    # vidlong.estimate's activations, no model built
     python benchmarks/step.py --shape ltx2 --native 61 --size 512 768 --ratios 1 2   # LTX-2 19B, 20 s at 24 fps native
+    python benchmarks/step.py --shape ltx --native 10 --size 512 704 --ratios 1 2 4   # LTX-Video 13B, its long call's window
 
 Methods: stock, UltraViCo, FreeLong++ and both, with the shipped preset of each length ("2x", "4x",
 "8x", "16x"; the defaults at 1x), applied by `vidlong.apply` with the kernel "auto" picks. Native window:
@@ -16,13 +17,15 @@ Methods: stock, UltraViCo, FreeLong++ and both, with the shipped preset of each 
 LTX-2 (`LTX2VideoTransformer3DModel`'s defaults: 48 layers, video 32 heads x 128, audio 32 x 64, 18.9 B parameters):
 128-channel latents packed at 32x spatial compression, an audio track as long as the video (25 latent frames a
 second at 24 fps), 1024 text tokens of the connectors' 3840-wide states; the methods act on its video self-attention.
+LTX-Video 0.9.8 13B (``--shape ltx``: 48 layers, 32 heads x 128): 128-channel latents packed at 32x spatial compression,
+128 text tokens of T5's 4096-wide states.
 """
 from __future__ import annotations
 
 import argparse
 
 import torch
-from diffusers import LTX2VideoTransformer3DModel, WanTransformer3DModel
+from diffusers import LTX2VideoTransformer3DModel, LTXVideoTransformer3DModel, WanTransformer3DModel
 
 import vidlong
 from common import print_table, time_ms
@@ -35,7 +38,11 @@ SHAPES = {
     "default": dict(num_attention_heads=5, attention_head_dim=64, ffn_dim=1024, num_layers=8),  # the embedded model's
     "small": dict(num_attention_heads=2, attention_head_dim=32, ffn_dim=64, num_layers=2),
     "ltx2": {},  # LTX2VideoTransformer3DModel's defaults: LTX-2's 19B
+    # LTX-Video 0.9.8 13B (LTXVideoTransformer3DModel; its long multi-prompt pipeline's in diffusers' docs)
+    "ltx": dict(num_attention_heads=32, attention_head_dim=128, cross_attention_dim=4096, num_layers=48),
 }
+#: the classes the non-Wan shapes build (their defaults filled in by `SHAPES`)
+OTHER_CLASSES = {"ltx2": LTX2VideoTransformer3DModel, "ltx": LTXVideoTransformer3DModel}
 #: LTX-2's audio latent frames per second of video (16 kHz audio, hop 160, 4x in time)
 LTX2_AUDIO_PER_SECOND = 25
 METHODS = ("none", "ultravico", "freelong", "both")
@@ -51,7 +58,7 @@ def build(shape: str, device: torch.device, dtype: torch.dtype, offload: bool = 
     torch.set_default_dtype(dtype)
     try:
         with torch.device("cpu") if offload else device:
-            model = LTX2VideoTransformer3DModel(**config) if shape == "ltx2" else WanTransformer3DModel(
+            model = OTHER_CLASSES[shape](**config) if shape in OTHER_CLASSES else WanTransformer3DModel(
                 in_channels=16, out_channels=16, text_dim=4096, freq_dim=256, cross_attn_norm=True, **config)
     finally:
         torch.set_default_dtype(previous)
@@ -85,6 +92,24 @@ def ltx2_forward(model, frames: int, size, fps: float, device: torch.device, dty
         with torch.no_grad():
             model(**inputs, timestep=t, sigma=t, num_frames=frames, height=h, width=w, fps=fps, audio_num_frames=audio,
                   return_dict=False)
+    return forward
+
+
+def ltx_forward(model, frames: int, size, device: torch.device, dtype: torch.dtype):
+    """One LTX-Video forward (no grad) over `frames` latent frames at `size` pixels (128-channel latents packed at 32x
+    spatial compression) with 128 text tokens of T5's 4096-wide states, as its pipelines call it (one sample, seeded
+    inputs, its RoPE scaled for 8x in time and 32x in space at 25 fps)."""
+    gen = torch.Generator().manual_seed(0)
+    h, w = size[0] // 32, size[1] // 32
+    inputs = dict(hidden_states=torch.randn(1, frames * h * w, 128, generator=gen),
+                  encoder_hidden_states=torch.randn(1, 128, 4096, generator=gen))
+    inputs = {name: x.to(device, dtype) for name, x in inputs.items()}
+    mask = torch.ones(1, 128, device=device, dtype=torch.long)
+
+    def forward():
+        with torch.no_grad():
+            model(**inputs, timestep=torch.tensor([500.0], device=device), encoder_attention_mask=mask, num_frames=frames,
+                  height=h, width=w, rope_interpolation_scale=(8 / 25, 32, 32), return_dict=False)
     return forward
 
 
@@ -159,7 +184,7 @@ def main() -> None:
         args.shape, args.ratios, args.size, args.repeat, args.native = "small", [1, 2], [32, 32], 1, 3
         native = args.native
     if args.estimate_only:
-        if args.shape == "ltx2":
+        if args.shape in OTHER_CLASSES:
             parser.error("--estimate-only counts the Wan shapes (vidlong.estimate's rules of thumb were fitted to them)")
         print_estimates(args)
         return
@@ -170,7 +195,7 @@ def main() -> None:
           f"({len(blocks_of(model))} blocks, {sum(p.numel() for p in model.parameters()) / 1e9:.2f} B parameters), {args.size[0]}x{args.size[1]}, {dtype}", flush=True)
     rows = []
     for frames, latents, text, preset in step_inputs(args.ratios, native, args.size, device, dtype):
-        cell = 32 if args.shape == "ltx2" else 16  # pixels per token: LTX-2's VAE 32x, Wan's 8x with patch 2
+        cell = 32 if args.shape in OTHER_CLASSES else 16  # pixels per token: LTX's VAEs 32x, Wan's 8x with patch 2
         row, stock = [frames, frames * (args.size[0] // cell) * (args.size[1] // cell)], None
         for method in args.methods:
             vidlong.apply(model, *methods_for(method, preset), native_frames=native)
@@ -180,6 +205,7 @@ def main() -> None:
                 model.compile_repeated_blocks()
 
             forward = (ltx2_forward(model, frames, args.size, 24.0, device, dtype) if args.shape == "ltx2"
+                       else ltx_forward(model, frames, args.size, device, dtype) if args.shape == "ltx"
                        else wan_forward(model, latents, text))
 
             forward()  # compiles the kernels of this length before timing or measuring memory
