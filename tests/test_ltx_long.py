@@ -24,15 +24,18 @@ SPEC = dict(name="tiny-ltx-long", native_frames=NATIVE, height=SIZE, width=SIZE,
 PROMPT = "a red ball | a blue ball"
 
 
-@pytest.fixture(scope="module")
-def long_folder(tmp_path_factory):
-    """The tiny LTX-Video parts saved as an `LTXI2VLongMultiPromptPipeline` folder."""
+def saved_folder(folder):
+    """The tiny LTX-Video parts saved at `folder` as an `LTXI2VLongMultiPromptPipeline` folder with `SPEC`; returns it."""
     from tiny_pipeline import tiny_ltx_long_pipeline
 
-    folder = tmp_path_factory.mktemp("ltx-long")
     tiny_ltx_long_pipeline().save_pretrained(folder, safe_serialization=True)
     (folder / "vidlong.yaml").write_text(yaml.safe_dump(SPEC))
     return folder
+
+
+@pytest.fixture(scope="module")
+def long_folder(tmp_path_factory):
+    return saved_folder(tmp_path_factory.mktemp("ltx-long"))
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +152,8 @@ def test_with_methods_one_window_spans_the_video(long_folder, stock):
     (["extend", "--prompt", "a red ball", "--video", "in.mp4", "--chunks", "1"], "it does not stream or extend"),
     (["generate", "--prompt", "0s: a red ball; 2s: a blue ball", "--ratio", "2"], "not a prompt schedule"),
     (["generate", "--prompt", "a | b | c"], "gives 3 prompts (split by '|', one a window) but this video has 1 window"),
-    (["generate", "--prompt", "a | b | c", "--ratio", "2", "--method", "both"], "this video has 1 window"),
+    (["generate", "--prompt", "a | b | c", "--ratio", "2", "--method", "both"],
+     "with a method its call makes one window of the whole video: give one prompt, or --method none for its own windows"),
     (["generate", "--prompt", "a red ball", "--ratio", "2", "--method", "fifo"], "this pipeline's call makes windows of its own"),
 ], ids=["stream", "extend", "schedule", "parts", "parts-with-methods", "fifo"])
 def test_bad_input_is_refused_in_one_line_before_loading(long_folder, args, says, tmp_path, capsys, monkeypatch):

@@ -887,14 +887,14 @@ def check_generate(request, limits: ModelLimits) -> int:
     if not diagonal:  # diagonal denoising only ever runs the native window
         check_latent_length(latent, limits)
     timeline = parse_prompt_timeline(request.prompt)
-    if limits.pipeline.startswith("LTXI2VLongMultiPrompt"):  # a prompt a window, by its call's '|'
-        from .families.ltx_long import check_window_request
-
-        check_window_request(request.prompt, len(timeline), latent, bool(methods))
     if len(timeline) > 1:
         check_prompt_timeline(limits)
         fps = spec.fps if request.video is None else video_fps(request.video, spec.fps)  # a redrawn video's own seconds
         timeline_latent_starts(timeline, fps, spec.temporal_ratio, latent)
+    if limits.pipeline.startswith("LTXI2VLongMultiPrompt"):  # a prompt a window, by its call's '|'
+        from .families.ltx_long import check_window_request
+
+        check_window_request(request.prompt, latent, bool(methods))
     check_control_given(request, limits)
     check_identity_given(request.identity, limits.identity)
     if request.identity is not None:
@@ -976,9 +976,14 @@ TIMELINE_MODELS = "Wan (not VACE or Animate), SkyReels-V2, LTX-Video or LTX-2 te
 
 def check_prompt_timeline(limits: ModelLimits) -> None:
     """One line unless the pipeline of `limits` follows a prompt timeline in `generate` (its family splits its text
-    cross-attention by frames, `FamilyAdapter.prompt_timeline`, and it makes the video from text alone)."""
+    cross-attention by frames, `FamilyAdapter.prompt_timeline`, and it makes the video from text alone; not LTX-Video's
+    long multi-prompt pipeline, whose call takes a prompt a window)."""
     from .attention.adapters import adapter_named
 
+    if limits.pipeline.startswith("LTXI2VLongMultiPrompt"):  # its call's own prompts: one a window, by '|'
+        from .families.ltx_long import schedule_refusal
+
+        raise schedule_refusal()
     if not adapter_named(limits.family).prompt_timeline:
         raise VidlongError(f"a prompt timeline (\"0s: ...; 4s: ...\") needs a {TIMELINE_MODELS} model; give one prompt")
     if limits.continues:

@@ -51,24 +51,27 @@ def prompt_parts(prompt) -> int:
     return len(prompt.split("|")) if isinstance(prompt, str) else 1
 
 
-def check_window_prompt(prompt, windows: int) -> None:
-    """One line where a ``|`` prompt has more parts than the call has `windows` (its call would drop the last parts
-    unread); fewer are its call's rule: the last part goes on."""
+def schedule_refusal() -> VidlongError:
+    """A prompt schedule's one-line refusal (`vidlong.validate.check_prompt_timeline`): its call takes a prompt a window,
+    by ``|``."""
+    return VidlongError(f"this model's call takes a prompt a window, not a prompt schedule: give {named('prompt')} as "
+                        "\"first window's | second window's | ...\" (the last goes on over the windows after it)")
+
+
+def check_window_request(prompt: str, latent_frames: int, methods: bool, temporal: int = 8) -> None:
+    """One line where `generate`'s ``|`` prompt for a video of `latent_frames` has more parts than its call's windows (its
+    call would leave the last unread; fewer are its call's rule: the last part goes on). With `methods` applied its one
+    window is the whole video's, whatever its length: the fix is one prompt, or no method."""
     parts = prompt_parts(prompt)
-    if parts > windows:
-        raise VidlongError(f"{named('prompt')} gives {parts} prompts (split by '|', one a window) but this video has "
-                           f"{windows} window{'s' * (windows != 1)}: give at most {windows}, or make the video longer")
-
-
-def check_window_request(prompt: str, segments: int, latent_frames: int, methods: bool, temporal: int = 8) -> None:
-    """`generate`'s prompt for a video of `latent_frames` (`methods`: applied, its one window then the whole video's): a
-    prompt schedule of `segments` > 1 refused in one line (its call takes a prompt a window, by ``|``), and a ``|``
-    prompt of more parts than its windows (`check_window_prompt`)."""
-    if segments > 1:
-        raise VidlongError(f"this model's call takes a prompt a window, not a prompt schedule: give {named('prompt')} as "
-                           "\"first window's | second window's | ...\" (the last goes on over the windows after it)")
-    windows = call_windows(latent_frames, window_tile(latent_frames, methods, temporal), CALL_OVERLAP, temporal)
-    check_window_prompt(prompt, len(windows))
+    windows = len(call_windows(latent_frames, window_tile(latent_frames, methods, temporal), CALL_OVERLAP, temporal))
+    if parts <= windows:
+        return
+    if methods:
+        raise VidlongError(f"{named('prompt')} gives {parts} prompts (split by '|', one a window) but with a method its call "
+                           f"makes one window of the whole video: give one prompt, or {named('method')} none for its own "
+                           f"windows of {CALL_TILE} frames, a prompt each")
+    raise VidlongError(f"{named('prompt')} gives {parts} prompts (split by '|', one a window) but this video has "
+                       f"{windows} window{'s' * (windows != 1)}: give at most {windows}, or make the video longer")
 
 
 def check_window_sizes(tile, overlap, temporal: int = 8) -> None:
