@@ -104,19 +104,22 @@ def test_a_call_without_the_faces_its_transformer_needs_is_refused_in_one_line()
              id_cond=consisid_faces()["id_cond"])
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    """A saved tiny `ConsisIDPipeline` (is_train_face) with a vidlong.yaml of native 3 latent frames, 2 steps, guidance 2,
-    its face's tensors saved beside it as ``face_id.pt`` and its image as ``face.png``."""
+def saved_folder(folder):
+    """A tiny `ConsisIDPipeline` (is_train_face) saved at `folder` with a vidlong.yaml of native 3 latent frames, 2 steps,
+    guidance 2, its face's tensors saved beside it as ``face_id.pt`` and its image as ``face.png``; returns `folder`."""
     from tiny_pipeline import tiny_consisid_pipeline
 
-    folder = tmp_path_factory.mktemp("consisid")
     tiny_consisid_pipeline().save_pretrained(folder, safe_serialization=True)
     (folder / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-consisid", native_frames=NATIVE, fps=8, height=32,
                                                              width=48, num_inference_steps=2, guidance_scale=2.0)))
     torch.save(consisid_faces(), folder / "face_id.pt")
     face_image(folder / "face.png")
     return folder
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return saved_folder(tmp_path_factory.mktemp("consisid"))
 
 
 @pytest.fixture(scope="module")
@@ -203,16 +206,20 @@ def test_cli_generate_at_2x_with_the_identity_file_writes_the_mp4(folder, tmp_pa
     assert settings["identity"] == str(folder / "face_id.pt")
 
 
-@pytest.fixture(scope="module")
-def plain_folder(tmp_path_factory):
-    """A saved tiny `ConsisIDPipeline` whose transformer has no ``is_train_face`` (no face modules), as `folder`."""
+def saved_plain_folder(plain):
+    """A tiny `ConsisIDPipeline` whose transformer has no ``is_train_face`` (no face modules) saved at `plain`, as
+    `saved_folder` (1 step, no face files); returns `plain`."""
     from tiny_pipeline import tiny_consisid_pipeline
 
-    plain = tmp_path_factory.mktemp("consisid-plain")
     tiny_consisid_pipeline(face=False).save_pretrained(plain, safe_serialization=True)
     (plain / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-consisid-plain", native_frames=NATIVE, fps=8, height=32,
                                                             width=48, num_inference_steps=1, guidance_scale=2.0)))
     return plain
+
+
+@pytest.fixture(scope="module")
+def plain_folder(tmp_path_factory):
+    return saved_plain_folder(tmp_path_factory.mktemp("consisid-plain"))
 
 
 def test_a_transformer_without_face_modules_generates_without_an_identity(plain_folder, folder, tmp_path):

@@ -34,6 +34,9 @@ def folders(tmp_path_factory):
                                save_tiny_pipeline, save_tiny_skyreels_df_pipeline, save_tiny_vace_pipeline,
                                save_tiny_wan_animate_pipeline)
 
+    from test_consisid import saved_folder as consisid_folder
+    from test_ltx_long import saved_folder as ltx_long_folder
+
     root = tmp_path_factory.mktemp("info")
     return {"default": "default", "i2v": save_tiny_pipeline(root / "i2v", "i2v"), "ti2v": save_tiny_pipeline(root / "ti2v", "ti2v"),
             "vace": save_tiny_vace_pipeline(root / "vace"), "animate": save_tiny_wan_animate_pipeline(root / "animate"),
@@ -41,7 +44,9 @@ def folders(tmp_path_factory):
             "fun": save_tiny_cogvideox_fun_pipeline(root / "fun"),
             # SkyReels-V2 DF video to video, continuing the 9-frame clip (3 latent frames) in a native window of 4
             "df-v2v": save_tiny_skyreels_df_pipeline(root / "df-v2v", video_to_video=True, native_frames=4),
-            "kandinsky6": save_tiny_kandinsky6_pipeline(root / "kandinsky6")}  # its sound, streamed too; an image too
+            "kandinsky6": save_tiny_kandinsky6_pipeline(root / "kandinsky6"),  # its sound, streamed too; an image too
+            "ltx-long": ltx_long_folder(root / "ltx-long"),  # its call's windows: no stream, a prompt a window by '|'
+            "consisid": consisid_folder(root / "consisid")}  # is_train_face: every command needs --identity (its face_id.pt)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +61,8 @@ def inputs(tmp_path_factory):
     return {"{clip}": str(folder / "clip.mp4"), "{png}": str(folder / "frame.png")}
 
 
-@pytest.mark.parametrize("kind", ["default", "i2v", "ti2v", "vace", "animate", "ltx2", "fun", "df-v2v", "kandinsky6"])
+@pytest.mark.parametrize("kind", ["default", "i2v", "ti2v", "vace", "animate", "ltx2", "fun", "df-v2v", "kandinsky6",
+                                  "ltx-long", "consisid"])
 def test_every_answer_is_what_the_command_does(kind, folders, inputs, tmp_path, capsys, monkeypatch):
     from vidlong.info import model_info
 
@@ -66,6 +72,8 @@ def test_every_answer_is_what_the_command_does(kind, folders, inputs, tmp_path, 
         command, *flags = asks
         base = NEEDS.get(info["task"], []) if command == "generate" or (command, info["task"]) == ("stream", "i2v") else []
         given = dict(zip(base[::2], base[1::2]), **dict(zip(flags[::2], flags[1::2])))
+        if info["identity"]:  # every command of a ConsisID folder with is_train_face: its face's tensors
+            given["--identity"] = str(folders[kind] / "face_id.pt")
         argv = [command, "--model", str(folders[kind]), *[item for pair in given.items() for item in pair]]
         argv = [inputs.get(a, a) for a in argv] + ([] if "--prompt" in given else ["--prompt", "a red ball"])
         assert main([*argv, "--out", str(tmp_path / f"{capability}.mp4")]) == 2
@@ -110,6 +118,34 @@ def test_a_folder_that_continues_a_video(folders, capsys):
     assert "vidlong generate --video" in info["can"]["stream_redraw"]["why"]
     assert main(["info", "--model", str(folders["df-v2v"])]) == 0
     assert "task v2v (generate --video continues it: its frames, then new ones)" in capsys.readouterr().out.splitlines()[0]
+
+
+def test_a_consisid_folder_says_it_needs_the_identity_file_and_what_it_holds(folders, tmp_path, capsys):
+    """A ConsisID folder whose transformer has ``is_train_face``: a line says generate, stream and extend need --identity
+    and what the file holds, its shapes this transformer's (``identity`` in the JSON; each command's refusal without it:
+    `test_every_answer_is_what_the_command_does` gives it the file); one without ``is_train_face`` needs none."""
+    from test_consisid import saved_plain_folder
+
+    assert main(["info", "--model", str(folders["consisid"])]) == 0
+    needs = [line for line in capsys.readouterr().out.splitlines() if "--identity" in line]
+    assert needs == ["needs --identity face_id.pt (generate, stream and extend): a torch file of the face's id_cond [1, 6] "
+                     "and id_vit_hidden (a list of 2 [1, T, 8]), as ConsisID's process_face_embeddings_infer returns them "
+                     "(how to save it: vidlong.identity)"]
+    assert main(["info", "--model", str(saved_plain_folder(tmp_path / "plain")), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["family"] == "consisid" and info["identity"] is None
+
+
+def test_an_ltx_long_folder_says_why_it_does_not_stream_and_takes_no_prompt_timeline(folders, capsys):
+    """LTX-Video's long multi-prompt pipeline: stream, extend and stream redraw say why not (no window final before its
+    call's end); a prompt timeline is refused as its generate refuses it (a prompt a window, by '|')."""
+    assert main(["info", "--model", str(folders["ltx-long"])]) == 0
+    said = {line.split(":")[0].strip(): line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
+    for name in ("stream", "extend", "stream redraw"):
+        assert said[name].startswith(f"  {name}: no (LTX-Video's long multi-prompt pipeline makes its windows one after "
+                                     "another, but no window's frames are final before its call ends"), said[name]
+    assert said["prompt timeline"].startswith("  prompt timeline: no (this model's call takes a prompt a window, not a prompt "
+                                              "schedule: give --prompt as"), said["prompt timeline"]
 
 
 def test_a_reader_that_goes_away_ends_it_quietly():

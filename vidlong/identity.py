@@ -39,6 +39,12 @@ class FaceInputs:
     scales: int
     keypoints: bool
 
+    def described(self) -> str:
+        """What its ``--identity`` file holds, in words: the fields this transformer's config takes and their shapes."""
+        fields = (f"a torch file of the face's id_cond [1, {self.id_dim}] and id_vit_hidden (a list of {self.scales} "
+                  f"[1, T, {self.vit_dim}])")
+        return fields + (", kps_cond [5, 2] optional (its keypoints: generate alone)" if self.keypoints else "")
+
 
 def face_inputs(facts: dict) -> Optional[FaceInputs]:
     """`FaceInputs` of a pipeline's `vidlong.models.model_facts` (its transformer's config): ConsisID's with

@@ -31,7 +31,9 @@ def model_info(path) -> dict:
     command's own refusal) where it is no. ``continues_video``: whether ``generate --video`` continues the video (its
     frames, then new ones: SkyReels-V2 DF video to video) rather than redrawing it; ``edits_video``: whether it edits the
     video by the prompt, every step and no strength (Lucy Edit), its ``redraw`` and ``stream_redraw`` then that edit (in one
-    call, chunk by chunk); a video-to-video folder's ``generate`` always takes one."""
+    call, chunk by chunk); a video-to-video folder's ``generate`` always takes one. ``identity``: where every command needs
+    ``--identity`` (ConsisID with ``is_train_face``), what its file holds (`vidlong.identity.FaceInputs.described`), else
+    None."""
     from .models import check_model_folder
 
     folder = check_model_folder(path)  # before the imports that bring diffusers: a wrong path is refused at once
@@ -81,6 +83,7 @@ def model_info(path) -> dict:
         folder=str(Path(folder)), pipeline=class_name,
         vidlong_pipeline=PIPELINE_CLASSES.get(class_name.removeprefix("VidLong"), "").rpartition(":")[2] or class_name,
         task=limits.task, continues_video=limits.continues, edits_video=limits.edits, family=facts["family"],
+        identity=None if limits.identity is None else limits.identity.described(),
         transformer=adapter.transformer_class, experts=limits.experts,
         spec=dict(name=spec.name, native_latent_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames,
                   fps=spec.fps, height=spec.height, width=spec.width, steps=spec.num_inference_steps,
@@ -113,6 +116,9 @@ def info_lines(info: dict) -> list[str]:
               if spec["longest_latent_frames"] else "one forward of the transformer places any number of latent frames "
               "(no RoPE table bounds it)")
              + ("; a stream, any length" if spec["stream_context"] else "")]
+    if info["identity"]:
+        lines.append(f"needs --identity face_id.pt (generate, stream and extend): {info['identity']}, as ConsisID's "
+                     "process_face_embeddings_infer returns them (how to save it: vidlong.identity)")
     for name, answer in info["can"].items():
         lines.append(f"  {name.replace('_', ' ')}: " + ("yes" if answer["yes"] else f"no ({answer['why']})"))
     return lines
