@@ -43,6 +43,7 @@ from vidlong.attention.adapters import adapter_named  # noqa: E402
 from vidlong.errors import Stopped, VidlongError, named  # noqa: E402
 from vidlong.estimate import Pace, check_fits, check_stream_fits, run_cost, together  # noqa: E402
 from vidlong.generate import GenerateRequest, generate, load_image  # noqa: E402
+from vidlong.identity import stream_identity  # noqa: E402
 from vidlong.methods import METHOD_NAMES, Streaming, load_preset, methods_for, model_streaming, preset_names  # noqa: E402
 from vidlong.method_names import NOISE_KINDS  # noqa: E402
 from vidlong.panels import side_by_side  # noqa: E402
@@ -71,7 +72,8 @@ IMAGE_FILE = "an image file (PNG, JPEG, WebP)"
 STREAM_METHODS = ("chunked", "fifo")
 #: the Stream tab's fields, in the order its handler and `App.streamer` take them
 STREAM_FIELDS = ("prompt", "timeline", "seconds", "chunk", "context", "recache", "steps", "guidance", "seed", "image", "method",
-                 "cut", "partition_guidance", "noise_correlation", "video", "strength", "extend_video", "control_video")
+                 "cut", "partition_guidance", "noise_correlation", "video", "strength", "extend_video", "control_video",
+                 "identity")
 #: the fifo method's fields in both tabs, as messages name them: guidance by partition (as written, "4.5,6,7.5") and
 #: noise correlation (up to `MAX_NOISE_CORRELATION`; `DiagonalDenoising` takes up to, not including, 1)
 FIFO_FIELDS = ("Guidance by partition", "Noise correlation")
@@ -113,6 +115,9 @@ FORM_FIELDS = ("prompt", "method", "preset", "ratio", "steps", "guidance", "seed
                "height", "width", "partition_guidance", "noise_correlation")
 
 
+#: the label of the face identity file a ConsisID transformer with ``is_train_face`` needs (`vidlong.identity`), on both tabs
+IDENTITY_LABEL = "Face identity"
+
 #: the command lines and arguments that shared refusals point to for a video or a first frame, as the page's places that do
 #: the same (the command's flags would otherwise lose their dashes with the fields' names: "vidlong extend video")
 APP_PLACES = {
@@ -121,6 +126,7 @@ APP_PLACES = {
     "vidlong generate --video": 'the Generate tab\'s "Redraw a video" (/generate\'s video)',
     "vidlong stream --image": 'the Stream tab from a first frame (/stream\'s image)',
     "image (--image) start.png": 'the "First frame (image-to-video)" field (the API\'s image)',
+    "identity (--identity) face_id.pt": f'the "{IDENTITY_LABEL}" file (the API\'s identity)',
 }
 #: the places of a page whose model edits a given video (Lucy Edit: `ModelLimits.edits`), its video fields' titles
 EDIT_PLACES = dict(APP_PLACES, **{
@@ -184,12 +190,12 @@ def _caption(settings: dict) -> str:
 
 
 def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
-                image=None, last_image=None, video=None, strength=None, *driving_videos) -> GenerateRequest:
+                image=None, last_image=None, video=None, strength=None, *inputs) -> GenerateRequest:
     """The page's fields as a `GenerateRequest` (unchecked); the dropdowns' "none"/"auto" and empty
     numbers are the model's defaults; with a `video` to redraw (or a control video), the video sets the length (the length
-    field is not used); `driving_videos`: the `DRIVING_FIELDS` (uploaded files, or empty), then Wan Animate's segment
-    overlap (1, 5, or empty)."""
-    given = dict(zip((*DRIVING_FIELDS, "segment_overlap"), driving_videos))
+    field is not used); `inputs`: the `DRIVING_FIELDS` (uploaded files, or empty), then Wan Animate's segment overlap (1, 5,
+    or empty), then ConsisID's face identity file (or empty)."""
+    given = dict(zip((*DRIVING_FIELDS, "segment_overlap", "identity"), inputs))
     driving = {name: _uploaded_path(given.get(name)) for name in DRIVING_FIELDS[:-1]}
     references = given.get("reference_images")
     driving["reference_images"] = [_uploaded_path(file) for file in references] if references else None
@@ -207,12 +213,12 @@ def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, neg
         height=None if height is None else int(height), width=None if width is None else int(width),
         image=image or None, last_image=last_image or None, video=video or None,
         strength=None if not video or strength is None else float(strength),
-        **driving,
+        identity=_uploaded_path(given.get("identity")), **driving,
     )
 
 
 def _uploaded_path(value) -> Optional[str]:
-    """The file of a video field as the page sends it unprocessed (Gradio's file data ``{"path": ...}``, or one inside
+    """The file of a video or file field as the page sends it unprocessed (Gradio's file data ``{"path": ...}``, or one inside
     ``{"video": ...}``) or processed (a path); None when empty."""
     if isinstance(value, dict):
         value = value.get("video", value)
@@ -455,7 +461,7 @@ class App:
     def streamer(self, prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image=None,
                  method: str = "chunked", cut: bool = False, partition_guidance: Optional[str] = None,
                  noise_correlation: float = 0.0, video: Optional[str] = None, strength: Optional[float] = None,
-                 extend_video: Optional[str] = None, control_video: Optional[str] = None):
+                 extend_video: Optional[str] = None, control_video: Optional[str] = None, identity: Optional[str] = None):
         """(streamer, chunks or None, timeline rows) of the Stream tab's fields, checked before anything
         runs. The stream prompt holds from 0 s, the timeline's prompts from their seconds on; either may
         be empty, not both. `method` "fifo" streams by diagonal denoising (Wan, LTX-Video; `DiagonalStreamer`), which
@@ -467,12 +473,16 @@ class App:
         strength (`vidlong.edit_stream.EditStreamer`), and there is no `extend_video`. An `extend_video` is continued
         (`pipe.extend`, either method): the stream is its frames, then Seconds of new ones (and the timeline's seconds) at
         its frame rate and size. On a Cosmos-Transfer2.5 page the stream follows `control_video` (`control_streamer`); on
-        another a control video is refused in one line."""
+        another a control video is refused in one line. `identity`: the face's tensors file a ConsisID transformer with
+        ``is_train_face`` needs, given to every window of the stream or the continuation, checked as the CLI's --identity
+        (`vidlong.identity.stream_identity`), refused in one line where the model takes none."""
         check_streams(self.limits.family)
         video, extend_video, control_video = _uploaded_path(video), _uploaded_path(extend_video), _uploaded_path(control_video)
         if control_video and not self.stream_controls:
             raise VidlongError(f"{named('control_video')} guides a Cosmos-Transfer2.5 stream (its call's chunks); this model's "
                                "stream takes none: remove it")
+        identity = _uploaded_path(identity)
+        faces = stream_identity(identity, self.limits.identity)  # the face's tensors, before anything runs
         if extend_video:
             check_not_redrawing(self.limits, extension=True)  # an edit does not extend
             count_input_frames(extend_video, "extend_video")  # a file that is no video, named as this field
@@ -518,7 +528,8 @@ class App:
             with self.lock:  # the video's last frames: not beside another run (a stopped one finishing its step)
                 try:
                     streamer = self.pipe.extend(first_prompt, video=extend_video, streaming=config,
-                                                seconds=float(seconds) or None, seed=seed, guidance=guidance)
+                                                seconds=float(seconds) or None, seed=seed, guidance=guidance,
+                                                **({} if identity is None else {"identity": identity}))
                 except VidlongError as err:  # its video named as this field, not as /stream's video (the one to redraw)
                     raise VidlongError(str(err).replace(named("video"), named("extend_video"))) from None
         elif video:  # as long as the video (an edit takes no strength: None)
@@ -530,6 +541,8 @@ class App:
             make = self.pipe.streamer(config)  # the family's own (LTX-2's), or diagonal denoising's
             streamer = make(self.pipe, first_prompt, config, seed=seed, guidance=guidance, image=image or None,
                             chunks=None if float(seconds) == 0 else counted)
+            if faces is not None:  # ConsisID's: every window's forwards take them (its `IdentityStreamer`)
+                streamer.identity = faces
         if not extend_video:  # made lazily: its size is known before anything runs
             check_stream_fits(self.pipe, config, getattr(streamer, "height", None), getattr(streamer, "width", None))
         streamer.follow_timeline(rows)
@@ -636,6 +649,9 @@ class App:
                             guidance=list(streamer.guidances), image=args[STREAM_FIELDS.index("image")],
                             streaming=streamer.settings(), video=continued or _uploaded_path(args[STREAM_FIELDS.index("video")]),
                             control_video=_uploaded_path(args[STREAM_FIELDS.index("control_video")]))
+            identity = _uploaded_path(args[STREAM_FIELDS.index("identity")])
+            if identity:  # as vidlong stream / extend --identity records it
+                settings["identity"] = identity
             if continued:  # a chunked stream's prefix, or a Cosmos-Transfer2.5 extension's input
                 given = getattr(streamer, "input_video", None)
                 settings["input_frames"] = len(streamer.prefix.frames if given is None else given)
@@ -827,6 +843,10 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                 label="The character (Wan Animate)" if pipe.task == "animate" else "First frame (image-to-video)"), IMAGE_FILE)
             last_image = fields.guarded(gr.Image(type="filepath", label="Last frame (first-last-frame models; Generate tab)",
                                                  visible=app.limits.last_frame != "no", elem_id="last-image"), IMAGE_FILE)
+            # ConsisID with is_train_face: the face's tensors, for Generate, Stream and Continue a video alike
+            identity = gr.File(type="filepath", label=f"{IDENTITY_LABEL} (face_id.pt: the face's id_cond and id_vit_hidden, "
+                               "and kps_cond, as ConsisID's process_face_embeddings_infer makes them; see vidlong.identity)",
+                               visible=app.limits.identity is not None, elem_id="identity")
         with gr.Tabs():
             with gr.Tab("Generate", id="generate-tab"):
                 with gr.Row():
@@ -974,9 +994,9 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
 
         reloaded = [prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
                     partition_guidance, noise_correlation]  # FORM_FIELDS
-        form = [*reloaded[:-2], image, last_image, *reloaded[-2:], redraw, strength, *driving_videos]  # the API's older order kept
+        form = [*reloaded[:-2], image, last_image, *reloaded[-2:], redraw, strength, *driving_videos, identity]  # older order kept
         stream_form = [s_prompt, timeline, s_seconds, s_chunk, s_context, s_recache, s_steps, s_guidance, s_seed, image, s_method,
-                       s_cut, s_partition_guidance, s_noise_correlation, s_redraw, s_strength, s_extend, s_control]
+                       s_cut, s_partition_guidance, s_noise_correlation, s_redraw, s_strength, s_extend, s_control, identity]
 
         def generate_handler(page: bool):
             async def generate_video(prompt: str, method: str = app.method, preset: str = NO_PRESET, ratio: float = 2.0,
@@ -989,10 +1009,10 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                      face_video: Optional[str] = None, background_video: Optional[str] = None,
                                      mask_video: Optional[str] = None, control_video: Optional[str] = None,
                                      reference_images: Optional[list] = None, segment_overlap: Optional[int] = None,
-                                     request: gr.Request = None, progress=gr.Progress()):
+                                     identity: Optional[str] = None, request: gr.Request = None, progress=gr.Progress()):
                 args = (prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
                         last_image, partition_guidance, noise_correlation, video, strength, pose_video, face_video,
-                        background_video, mask_video, control_video, reference_images, segment_overlap)
+                        background_video, mask_video, control_video, reference_images, segment_overlap, identity)
                 return await app.generate_event(app.single_run, args, request, progress, page=page)
             return generate_video
 
@@ -1001,10 +1021,10 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                partition_guidance: str = "", noise_correlation: float = 0.0, video: Optional[str] = None,
                                strength: Optional[float] = None, pose_video=None, face_video=None, background_video=None,
                                mask_video=None, control_video=None, reference_images=None, segment_overlap=None,
-                               request: gr.Request = None, progress=gr.Progress()):
+                               identity=None, request: gr.Request = None, progress=gr.Progress()):
             args = (compared, prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
                     last_image, partition_guidance, noise_correlation, video, strength, pose_video, face_video,
-                    background_video, mask_video, control_video, reference_images, segment_overlap)
+                    background_video, mask_video, control_video, reference_images, segment_overlap, identity)
             return await app.generate_event(app.compare_runs, args, request, progress, page=True)
 
         def stream_handler(page: bool):
@@ -1014,15 +1034,15 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                              method: str = "chunked", cut: bool = False, partition_guidance: str = "",
                              noise_correlation: float = 0.0, video: Optional[str] = None, strength: Optional[float] = None,
                              extend_video: Optional[str] = None, control_video: Optional[str] = None,
-                             request: gr.Request = None, progress=gr.Progress()):
+                             identity: Optional[str] = None, request: gr.Request = None, progress=gr.Progress()):
                 args = (prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image, method, cut,
-                        partition_guidance, noise_correlation, video, strength, extend_video, control_video)
+                        partition_guidance, noise_correlation, video, strength, extend_video, control_video, identity)
                 async for update in app.stream_event(args, request, progress, page=page):
                     yield update
             return stream
 
         outputs = [video, settings, sidecar, gallery]
-        note_fields = [ratio, method, preset, steps, height, width, redraw, strength, *driving_videos]
+        note_fields = [ratio, method, preset, steps, height, width, redraw, strength, *driving_videos, identity]
         def queued(trigger, handler, inputs, outputs):
             """`handler` queued on the model's one worker after `trigger`, its job reserved at the click."""
             return trigger(app.reserve, None, None, api_name=False, queue=False).then(

@@ -852,6 +852,124 @@ def test_a_control_video_given_to_another_models_stream_is_refused_in_one_line(c
         client.predict(prompt="a red circle", seconds=1, control_video=handle_file(str(control)), api_name="/stream")
 
 
+def identity_field(page):
+    """The "Face identity" file of `page` (ConsisID's --identity)."""
+    return next(block for block in page.blocks.values() if getattr(block, "elem_id", None) == "identity")
+
+
+#: a ConsisID transformer with is_train_face given no face identity file, as the page's refusals say it
+NEEDS_IDENTITY = (r"^this ConsisID transformer \(is_train_face\) needs a face's identity tensors: pass the \"Face identity\" "
+                  r"file \(the API's identity\) \(save ConsisID's process_face_embeddings_infer outputs")
+
+
+def test_a_consisid_page_takes_the_face_identity_file_to_generate_stream_and_continue(demo, client, tmp_path_factory):
+    """A ConsisID folder whose transformer has ``is_train_face``: its page shows the "Face identity" file (not the tiny
+    Wan's, nor that of a ConsisID one without is_train_face); the API's `identity` (the CLI's --identity face_id.pt) makes
+    /generate's video (another face, another video; Compare's runs take it too), a /stream from the image (its streamer
+    holding the file's tensors for every window) and, with a video to continue, its extension, each sidecar naming the
+    file as the CLI's does. Without it, or with a file torch cannot read or one of the wrong shape, each is refused in one
+    line naming the field (the CLI's checks); the length note says so until the file is given; a model that takes none
+    refuses one in one line."""
+    import re
+
+    import numpy as np
+    import torch
+    from conftest import consisid_faces
+    from gradio_client import handle_file
+    from test_consisid import saved_folder, saved_plain_folder
+
+    from vidlong.apps import gradio_app
+
+    folder, inputs = saved_folder(tmp_path_factory.mktemp("consisid-page")), tmp_path_factory.mktemp("consisid-inputs")
+    torch.save(consisid_faces(seed=6), inputs / "other_face.pt")
+    torch.save(dict(consisid_faces(), id_cond=torch.zeros(1, 5)), inputs / "bad_face.pt")
+    png, face = handle_file(str(folder / "face.png")), handle_file(str(folder / "face_id.pt"))
+    with served_client(folder, tmp_path_factory.mktemp("consisid-downloads")) as consisid:
+        video, settings = consisid.predict(prompt="a red ball", ratio=2, image=png, identity=face, api_name="/generate")
+        frames = read_video(video_path(video))[0]
+        assert len(frames) == settings["pixel_frames"] == 25 and Path(settings["identity"]).name == "face_id.pt"
+        other, _ = consisid.predict(prompt="a red ball", ratio=2, image=png, identity=handle_file(str(inputs / "other_face.pt")),
+                                    api_name="/generate")
+        assert not np.array_equal(read_video(video_path(other))[0], frames)
+        for given, message in ((png, r"^identity face.png is not a torch file of tensors \(UnpicklingError\); save ConsisID"),
+                               (handle_file(str(inputs / "bad_face.pt")),
+                                re.escape("identity bad_face.pt: id_cond has shape [1, 5], not [1, 6] as this transformer's"))):
+            with pytest.raises(AppError, match=message) as err:
+                consisid.predict(prompt="a red ball", image=png, identity=given, api_name="/generate")
+            assert "\n" not in str(err.value)
+        with pytest.raises(AppError, match=NEEDS_IDENTITY):
+            consisid.predict(prompt="a red ball", image=png, api_name="/generate")
+
+        stream = dict(prompt="a red ball", seconds=1, chunk=1, api_name="/stream")
+        _, _, streamed, sidecar, _ = consisid.submit(**stream, image=png, identity=face).result()
+        recorded, made = json.loads(Path(sidecar).read_text()), len(read_video(video_path(streamed))[0])
+        assert (recorded["command"], recorded["chunks"], made, Path(recorded["identity"]).name) == ("stream", 3, 9, "face_id.pt")
+        continued = dict(stream, seconds=0.5, extend_video=handle_file(video_path(streamed)))
+        _, _, extended, sidecar, _ = consisid.predict(**continued, identity=face)
+        recorded = json.loads(Path(sidecar).read_text())
+        assert (recorded["command"], recorded["input_frames"], Path(recorded["identity"]).name) == ("extend", 9, "face_id.pt")
+        assert len(read_video(video_path(extended))[0]) == 9 + 4  # its frames, then a chunk of 1 latent frame
+        for given in (dict(stream, image=png), continued):
+            with pytest.raises(AppError, match=NEEDS_IDENTITY):
+                consisid.predict(**given)
+
+    page = gradio_app.build_app(load_pipeline(folder, device="cpu"))
+    plain = gradio_app.build_app(load_pipeline(saved_plain_folder(tmp_path_factory.mktemp("consisid-plain-page")),
+                                               device="cpu"))
+    assert [identity_field(shown).visible for shown in (page, plain, demo)] == [True, False, False]
+    app, path = page.vidlong_app, str(folder / "face_id.pt")
+    streamer, _, _ = app.streamer("a red ball", [], 1, 1, "auto", True, None, None, 3, str(folder / "face.png"), identity=path)
+    assert torch.equal(streamer.identity["id_cond"], consisid_faces()["id_cond"])
+    runs = app.compare_runs(["none", "both"], "a red ball", "both", "none", 2, None, None, 0, "auto", "", None, None,
+                            str(folder / "face.png"), None, "", 0, None, None, *[None] * 7, path)
+    assert [request.identity for request, _ in runs] == [path, path]
+    assert re.match(r"^\*\*" + NEEDS_IDENTITY[1:], app.length_note(2, "both"))
+    noted = app.length_note(2, "both", gradio_app.NO_PRESET, None, None, None, None, None, *[None] * 7, {"path": path})
+    assert noted.startswith("7 latent frames = **25 frames**, 3.1 s at 8 fps"), noted
+    for endpoint, fields in (("/generate", {}), ("/stream", dict(seconds=1))):  # the tiny Wan takes no face
+        with pytest.raises(AppError, match=r"^identity gives a ConsisID transformer with is_train_face its face tensors; this "
+                                           "model takes none: drop identity$"):
+            client.predict(prompt="a red circle", identity=face, api_name=endpoint, **fields)
+
+
+def test_an_ltx_long_page_generates_a_prompt_a_window_and_offers_no_stream(tmp_path_factory):
+    """An `LTXI2VLongMultiPromptPipeline` folder: /generate with a '|' prompt and no method makes its call's 2 windows (13
+    latent frames at ratio 1.3), the second window's prompt read (another video than its first prompt's alone); with a
+    method, its one window of the whole video, a 2-part prompt is refused in one line naming the fix; its Stream tab (with
+    Continue a video) is not offered, and /stream, with a video to continue or without, refuses in one line saying why."""
+    import re
+
+    import gradio as gr
+    import numpy as np
+    from gradio_client import handle_file
+    from test_ltx_long import PROMPT, saved_folder
+
+    from vidlong.apps import gradio_app
+
+    folder = saved_folder(tmp_path_factory.mktemp("ltx-long-page"))
+    page = gradio_app.build_app(load_pipeline(folder, device="cpu"))
+    shown = {block.label: block.visible for block in page.blocks.values() if isinstance(block, (gr.Tab, gr.Accordion))}
+    assert (shown["Generate"], shown["Stream"], shown["Continue a video"]) == (True, False, False)
+    assert "This model does not stream: its Stream tab is hidden." in header(page)
+    with served_client(folder, tmp_path_factory.mktemp("ltx-long-downloads")) as ltx:
+        run = dict(method="none", ratio=1.3, steps=2, seed=3, api_name="/generate")  # 2 steps: a forward a window
+        video, settings = ltx.predict(prompt=PROMPT, **run)
+        frames = read_video(video_path(video))[0]
+        assert (settings["prompt"], settings["latent_frames"], len(frames)) == (PROMPT, 13, 97)
+        one, _ = ltx.predict(prompt="a red ball", **run)
+        assert not np.array_equal(read_video(video_path(one))[0], frames)
+        with pytest.raises(AppError, match=re.escape("prompt gives 2 prompts (split by '|', one a window) but with a method "
+                                                     "its call makes one window of the whole video: give one prompt, or "
+                                                     "method none for its own windows of 80 frames, a prompt each")):
+            ltx.predict(prompt=PROMPT, method="both", ratio=2, api_name="/generate")
+        why = re.escape("LTX-Video's long multi-prompt pipeline makes its windows one after another, but no window's frames "
+                        "are final before its call ends")
+        for given in ({}, dict(extend_video=handle_file(video_path(video)))):
+            with pytest.raises(AppError, match=f"^{why}") as err:
+                ltx.predict(prompt="a red ball", seconds=1, api_name="/stream", **given)
+            assert "\n" not in str(err.value)
+
+
 def test_outputs_stay_bounded_in_gradios_cache(demo, client, tmp_path):
     """The app's files live in Gradio's cache folder (served in place, no second copy) and are pruned to the
     newest KEEP_OUTPUTS videos with their settings."""
@@ -1050,7 +1168,7 @@ def test_a_new_stream_clears_the_last_ones_clip_and_video_from_the_page_as_it_st
     import asyncio
 
     app = demo.vidlong_app
-    args = ("a red circle", [], 2, 3, "auto", True, 1, None, 0, None, "chunked", False, None, 0.0, None, 0.8, None, None)
+    args = ("a red circle", [], 2, 3, "auto", True, 1, None, 0, None, "chunked", False, None, 0.0, None, 0.8, None, None, None)
 
     async def first_update(page):
         updates = app.stream_event(args, None, lambda *a, **k: None, page=page)
@@ -1079,7 +1197,7 @@ def test_a_stream_stopped_before_its_first_chunk_says_so_on_the_page(demo, monke
         yield from real_iter(self)
 
     monkeypatch.setattr(gradio_app.VideoStreamer, "__iter__", stopped_at_first_step)
-    args = ("a red circle", [], 2, 3, "auto", True, 1, None, 0, None, "chunked", False, None, 0.0, None, 0.8, None, None)
+    args = ("a red circle", [], 2, 3, "auto", True, 1, None, 0, None, "chunked", False, None, 0.0, None, 0.8, None, None, None)
 
     async def statuses():
         return [status async for _, status, *_ in app.stream_event(args, None, lambda *a, **k: None, page=True)]
@@ -1099,7 +1217,7 @@ def test_a_video_to_continue_says_it_is_encoded_and_a_stop_meanwhile_holds(demo,
 
     app = demo.vidlong_app
     video = write_video(tmp_path / "in.mp4", np.full((9, 32, 32, 3), 90, np.uint8), fps=8)
-    args = ("a red circle", [], 1, 3, "auto", True, 1, None, 0, None, "chunked", False, None, 0.0, None, 0.8, str(video), None)
+    args = ("a red circle", [], 1, 3, "auto", True, 1, None, 0, None, "chunked", False, None, 0.0, None, 0.8, str(video), None, None)
     real_streamer = gradio_app.App.streamer
 
     def stopped_while_encoding(self, *fields):
@@ -1144,7 +1262,8 @@ def test_a_stream_with_no_end_counts_its_chunks_on_the_bar(demo):
     bars = []
 
     async def run(seconds):
-        args = ("a red circle", [], seconds, 3, "auto", True, 1, None, 0, None, "chunked", False, None, 0.0, None, 0.8, None, None)
+        args = ("a red circle", [], seconds, 3, "auto", True, 1, None, 0, None, "chunked", False, None, 0.0, None, 0.8, None, None,
+                None)
         updates = app.stream_event(args, None, lambda value, **kw: bars.append((value, kw["desc"])), page=True)
         async for _, status, *_ in updates:
             if status.startswith("chunk 2"):

@@ -40,7 +40,7 @@ class IdentityCondition(ChannelCondition):
 class IdentityStreamer(VideoStreamer):
     """A ConsisID stream or extension: `VideoStreamer`'s re-noised context, each window's forwards given the face's tensors
     (`identity`, the call's face arguments from `vidlong.identity.load_identity`, set by the pipeline's `stream` and
-    `extend` before the first chunk; None for a transformer without ``is_train_face``)."""
+    `extend`, and by the app's Stream tab, before the first chunk; None for a transformer without ``is_train_face``)."""
 
     identity: Optional[dict] = None
 
