@@ -392,6 +392,25 @@ def test_vidlong_extend_writes_the_input_then_its_continuation_along_the_control
             settings["control_video"]) == ("extend", 2, 9, 19, str(control_file))
 
 
+def test_vidlong_extend_takes_steps_as_vidlong_stream_does(folder, control_file, tmp_path):
+    """`vidlong extend --control-video --steps 1` makes its chunk in 1 step, as `pipe.extend` with ``streaming`` of 1 step
+    does (the model's are 2), and its sidecar says 1."""
+    from vidlong.methods import model_streaming
+
+    source = write_video(tmp_path / "in.mp4", np.random.default_rng(4).integers(0, 255, (9, *SIZE, 3), dtype=np.uint8), fps=10)
+    out = tmp_path / "one-step.mp4"
+    assert main(["extend", "--model", str(folder), "--video", str(source), "--control-video", str(control_file), "--seconds",
+                 "0.8", "--steps", "1", "--prompt", "a red ball", "--seed", "3", "--out", str(out)]) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["streaming"]["steps"] == 1
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    with StreamingVideoWriter(tmp_path / "expected.mp4", fps=10) as writer:
+        for item in pipe.extend("a red ball", video=str(source), control_video=str(control_file), seconds=0.8, seed=3,
+                                streaming=model_streaming(pipe.spec, steps=1)):
+            writer.append(item.frames)
+    assert np.array_equal(read_video(out)[0], read_video(tmp_path / "expected.mp4")[0])
+
+
 def test_a_control_video_shorter_than_its_header_ends_the_stream_in_one_line_keeping_its_chunks(folder, control_file, tmp_path,
                                                                                                  capsys, monkeypatch):
     """A control file whose frames end before the count its header gives (here: 12 of 25 decoded) ends the stream in one line

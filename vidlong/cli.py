@@ -773,7 +773,7 @@ def _run_control_extend(args, streaming, folder: Path, limits, out: Path) -> int
     control_extension_shape(args.control_video, limits, frames, fps, seconds, args.guidance_2)
     pipe = _load_pipeline(args, folder, args.device, streams=True)
     stream = pipe.extend(prompt, video=frames, control_video=args.control_video, seconds=seconds, chunks=args.chunks, fps=fps,
-                         guidance=args.guidance, seed=args.seed, negative_prompt=args.negative_prompt)
+                         streaming=streaming, guidance=args.guidance, seed=args.seed, negative_prompt=args.negative_prompt)
     settings = dict(_stream_settings(args, pipe, stream, prompt), video=args.video, control_video=args.control_video,
                     input_frames=len(frames))
     return _write_stream(stream, out, None, settings)
