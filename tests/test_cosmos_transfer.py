@@ -459,9 +459,12 @@ def test_a_control_video_shorter_than_its_header_ends_the_stream_in_one_line_kee
     (["extend", "--video", "{input}", "--control-video", "{control}", "--chunk", "2"], "drop --chunk"),
     (["extend", "--video", "{input}", "--control-video", "{control}", "--prompt", "0:a red ball; 1:a blue ball"],
      "takes one --prompt (its call's)"),
+    (["extend", "--video", "{input}", "--control-video", "{control}", "--identity", "{latents}"],
+     "--identity gives a ConsisID transformer with is_train_face its face tensors; this model takes none: drop --identity"),
 ], ids=["no-control", "mask", "ratio", "frames", "fifo", "preset-noise", "stream-no-control", "stream-image", "stream-seconds",
         "stream-chunk", "stream-fifo", "stream-save-latents", "stream-short", "stream-schedule", "stream-guidance-2",
-        "extend-no-control", "extend-too-short", "extend-no-more", "extend-save-latents", "extend-chunk", "extend-schedule"])
+        "extend-no-control", "extend-too-short", "extend-no-more", "extend-save-latents", "extend-chunk", "extend-schedule",
+        "extend-identity"])
 def test_what_it_does_not_take_is_refused_in_one_line_before_loading(folder, control_file, tmp_path, capsys, monkeypatch, args,
                                                                      message):
     from PIL import Image

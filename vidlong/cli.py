@@ -970,12 +970,12 @@ def _run_extend(args) -> int:
     streaming = _streaming_config(args)
     folder = _check_model(args)
     limits = limits_for_folder(folder, **_given(args))
+    identity = _identity(args, limits)  # before the input is read
     if _streams_control_video(args, folder):
         return _run_control_extend(args, streaming, folder, limits, out)
     if args.control_video is not None:
         raise VidlongError("an extension follows a --control-video with Cosmos-Transfer2.5 alone (its call's chunks); other "
                            "models continue a video without one: drop --control-video")
-    identity = _identity(args, limits)  # before the input is read
     _check_stream_settings(args, streaming, limits)
     check_second_expert(args.guidance_2, limits)
     extension_context(limits.spec, streaming, limits.family)
