@@ -92,6 +92,23 @@ def test_generate_and_its_call_are_diffusers_call_bit_for_bit(long_folder, stock
     assert not np.array_equal(image.frames, text.frames)
 
 
+def test_a_decode_set_on_the_pipeline_decodes_its_call_and_stays(long_folder):
+    """A ``vae_decode_tiled`` a user set on the pipeline (a wrapper timing or compiling diffusers' decode) decodes the call's
+    video, its latents reported (`decoded_latents`), and is the pipeline's still after the call, where the call deleted it."""
+    pipe = load_pipeline(long_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    decode, seen = pipe.vae_decode_tiled, []
+
+    def timed(latents, *args, **kwargs):
+        seen.append(latents)
+        return decode(latents, *args, **kwargs)
+
+    pipe.vae_decode_tiled = timed
+    pipe(prompt=PROMPT, height=SIZE, width=SIZE, num_frames=FRAMES, num_inference_steps=2, seed=5, output_type="np")
+    assert len(seen) == 1 and pipe.decoded_latents() is seen[0] and seen[0].shape[2] == LATENT
+    assert vars(pipe).get("vae_decode_tiled") is timed
+
+
 GRID = (2, 3)  # latent height, width of the transformer checks (test_ltx_video's ReferenceAttention's)
 WINDOW_NATIVE = 3  # latent frames: the native window of the transformer checks (test_ltx_video's)
 

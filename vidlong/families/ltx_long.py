@@ -102,24 +102,20 @@ class VidLongLTXI2VLongMultiPromptPipeline(LTXFamily, VidlongPipelineMixin, LTXI
     seed_argument = "seed"
 
     def __call__(self, *args, image=None, **kwargs):
-        """``image=`` is its call's ``cond_image`` (not both); the latents it decodes kept (`decoded_latents`)."""
+        """``image=`` is its call's ``cond_image`` (not both); the latents it decodes kept (`vae_decode_tiled`)."""
         if image is not None:
             if kwargs.get("cond_image") is not None:
                 raise VidlongError(f"give the first frame as {named('image')} or cond_image (its call's name), "
                                    "not both")
             kwargs["cond_image"] = image
         self._decoded = None
-        stock_decode = self.vae_decode_tiled
+        return super().__call__(*args, **kwargs)
 
-        def decode(latents, *decode_args, **decode_kwargs):
-            self._decoded = latents
-            return stock_decode(latents, *decode_args, **decode_kwargs)
-
-        self.vae_decode_tiled = decode
-        try:
-            return super().__call__(*args, **kwargs)
-        finally:
-            del self.vae_decode_tiled  # the class's method again
+    def vae_decode_tiled(self, latents, *args, **kwargs):
+        """diffusers' decode of latents ``[B, C, F, h, w]``, which its call runs once on the whole video; `latents` kept
+        (`decoded_latents`)."""
+        self._decoded = latents
+        return super().vae_decode_tiled(latents, *args, **kwargs)
 
     def decoded_latents(self) -> Optional[torch.Tensor]:
         """The whole video's latents ``[B, C, F, h, w]`` its last call decoded, its windows joined (as its call returns
