@@ -310,7 +310,7 @@ def test_an_extension_makes_the_chunks_its_call_makes_after_the_input_as_the_chu
 
 def test_python_stream_refuses_in_one_line(folder, control_file):
     """No control video, a chunked stream's setting, a redrawn video; an extension with no control video, one no longer than
-    its input, a size; and a call while a stream is paused."""
+    its input, a size, a frame rate not a finite number > 0; and a call while a stream is paused."""
     from vidlong.errors import VidlongError
 
     pipe = vidlong.load_pipeline(folder, device="cpu")
@@ -323,7 +323,11 @@ def test_python_stream_refuses_in_one_line(folder, control_file):
                        (lambda: pipe.extend("a red ball", video=str(control_file), control_video=str(control_file), seconds=1),
                         r"has 25 frames, no more than the 25 of the video \(--video\) it continues"),
                        (lambda: pipe.extend("a red ball", video=str(control_file), control_video=str(control_file),
-                                            height=32), "pipe.extend takes the input's size from the video it continues")]:
+                                            height=32), "pipe.extend takes the input's size from the video it continues"),
+                       (lambda: pipe.extend("a red ball", video=np.zeros((9, *SIZE, 3), np.uint8),
+                                            control_video=str(control_file), fps=float("nan")), "fps must be a finite number, got nan"),
+                       (lambda: pipe.extend("a red ball", video=np.zeros((9, *SIZE, 3), np.uint8),
+                                            control_video=str(control_file), fps=0), "fps must be > 0 frames per second, got 0")]:
         with pytest.raises(VidlongError, match=says):
             call()
     pipe.set_progress_bar_config(disable=True)

@@ -639,7 +639,7 @@ class VidlongPipelineMixin:
         from .fifo_stream import chunk_layout
         from .methods import DiagonalDenoising
         from .schedulers.stream import check_prompt_starts, parse_prompt_schedule, stream_chunk_count
-        from .validate import check_diagonal_stream, check_finite, check_keeps_latents, check_sampling, limits_for_pipeline
+        from .validate import check_diagonal_stream, check_fps, check_keeps_latents, check_sampling, limits_for_pipeline
 
         streaming, chunks, seconds = self._stream_config("pipe.extend", streaming, chunks, seconds, kwargs)
         limits = limits_for_pipeline(self)
@@ -649,9 +649,7 @@ class VidlongPipelineMixin:
         if isinstance(streaming, DiagonalDenoising):  # before the input is read
             check_diagonal_stream(streaming, limits)
         fps = plain(fps)
-        check_finite("fps", fps)
-        if fps is not None and not fps > 0:
-            raise VidlongError(f"fps must be > 0 frames per second, got {fps!r}")
+        check_fps(fps)
         if isinstance(video, (str, os.PathLike)):
             video = input_video_file(video, self.spec, streaming, self.facts()["family"])
             fps = fps or video.fps

@@ -370,6 +370,14 @@ def check_finite(name: str, value, low: float | None = None, high: float | None 
         raise VidlongError(f"{name} must be <= {high:g}, got {value!r}")
 
 
+def check_fps(fps) -> None:
+    """An extension's `fps` (its input's frame rate, which its seconds are counted in; None: its file's, else the model's):
+    a finite number > 0, else one line."""
+    check_finite("fps", fps)
+    if fps is not None and not fps > 0:
+        raise VidlongError(f"fps must be > 0 frames per second, got {fps!r}")
+
+
 #: the dtypes a pipeline loads in, by name
 DTYPE_NAMES = ("float32", "bfloat16", "float16")
 

@@ -94,11 +94,12 @@ class VidLongCosmos2_5_TransferPipeline(CosmosFamily, VidlongPipelineMixin, Cosm
         before's (`TransferStreamer`, whose keyword arguments it takes). `video`: uint8 frames ``[T, H, W, 3]`` or a video
         file's path or `vidlong.video_io.VideoFileFrames` (read as the output is written); `seconds` of new video at its frame
         rate (`fps`, else its file's, else the model's; None: to the control video's end), `chunks` N: the first N new
-        chunks; `streaming` may set ``steps`` alone. Saved latents, a first frame, a size, a prompt schedule and a control
-        video too short for the input and the seconds are refused in one line."""
+        chunks; `streaming` may set ``steps`` alone. Saved latents, a first frame, a size, a prompt schedule, an `fps` not a
+        finite number > 0 and a control video too short for the input and the seconds are refused in one line."""
         from ..extend import as_video_frames, input_video_file
         from ..methods import model_streaming
         from ..scalars import plain
+        from ..validate import check_fps
         from ..video_io import VideoFileFrames
         from ..video_to_video import is_video_path
         from .cosmos_transfer_stream import TransferStreamer
@@ -110,12 +111,14 @@ class VidLongCosmos2_5_TransferPipeline(CosmosFamily, VidlongPipelineMixin, Cosm
             raise VidlongError("a Cosmos-Transfer2.5 extension continues a video along a control video covering it, then its "
                                f"continuation: pass {named('video')} and {named('control_video')}")
         steps, chunks = self._call_chunks("pipe.extend", prompt, streaming, chunks, kwargs)
+        fps = plain(fps)
+        check_fps(fps)
         if is_video_path(video):  # its last frames kept, the rest read again as they are written
             video = input_video_file(video, self.spec, model_streaming(self.spec), self.facts()["family"])
         elif not isinstance(video, VideoFileFrames):
             video = as_video_frames(video)
         return TransferStreamer(self, prompt, control_video, chunks=chunks, steps=steps, video=video, seconds=plain(seconds),
-                                fps=plain(fps), **kwargs)
+                                fps=fps, **kwargs)
 
     def _call_chunks(self, call: str, prompt, streaming, chunks, kwargs: dict) -> tuple:
         """(steps per chunk, chunks) of `stream` or `extend` (`call`), its chunks its call's: `streaming` (a
