@@ -172,7 +172,8 @@ def test_with_methods_one_window_spans_the_video(long_folder, stock):
     (["generate", "--prompt", "a | b | c", "--ratio", "2", "--method", "both"],
      "with a method its call makes one window of the whole video: give one prompt, or --method none for its own windows"),
     (["generate", "--prompt", "a red ball", "--ratio", "2", "--method", "fifo"], "this pipeline's call makes windows of its own"),
-], ids=["stream", "extend", "schedule", "parts", "parts-with-methods", "fifo"])
+    (["generate", "--prompt", "a red ball", "--steps", "1"], "--steps 1 would denoise nothing: this model's call runs each"),
+], ids=["stream", "extend", "schedule", "parts", "parts-with-methods", "fifo", "one-step"])
 def test_bad_input_is_refused_in_one_line_before_loading(long_folder, args, says, tmp_path, capsys, monkeypatch):
     from family_checks import check_refused_before_loading
 
@@ -187,12 +188,14 @@ def test_bad_input_is_refused_in_one_line_before_loading(long_folder, args, says
 
 
 def test_its_window_sizes_are_checked_and_streams_refused_in_python(long_folder):
-    """An overlap that leaves a window no new latent frame, a window under one latent frame and an image given under both
-    names are refused in one line before any model work; so are `stream` and `extend`."""
+    """An overlap that leaves a window no new latent frame, a window under one latent frame, an image given under both
+    names and 1 step (its call runs each window's steps but the last) are refused in one line before any model work; so
+    are `stream` and `extend`."""
     pipe = load_pipeline(long_folder, device="cpu")
     for sizes, says in [(dict(temporal_tile_size=80, temporal_overlap=80), "temporal_overlap 80 must be under"),
                         (dict(temporal_tile_size=4), "temporal_tile_size must be a whole number of pixel frames >= 8"),
-                        (dict(image="a.png", cond_image="b.png"), "not both")]:
+                        (dict(image="a.png", cond_image="b.png"), "not both"),
+                        (dict(num_inference_steps=1), "num_inference_steps 1 would denoise nothing")]:
         with pytest.raises(VidlongError, match=says):
             pipe(prompt=PROMPT, **sizes)
     with pytest.raises(VidlongError, match="it does not stream or extend"):

@@ -900,9 +900,10 @@ def check_generate(request, limits: ModelLimits) -> int:
         fps = spec.fps if request.video is None else video_fps(request.video, spec.fps)  # a redrawn video's own seconds
         timeline_latent_starts(timeline, fps, spec.temporal_ratio, latent)
     if limits.pipeline.startswith("LTXI2VLongMultiPrompt"):  # a prompt a window, by its call's '|'
-        from .families.ltx_long import check_window_request
+        from .families.ltx_long import check_window_request, check_window_steps
 
         check_window_request(request.prompt, latent, bool(methods))
+        check_window_steps(request.steps or spec.num_inference_steps, named("steps"))
     check_control_given(request, limits)
     check_identity_given(request.identity, limits.identity)
     if request.identity is not None:

@@ -74,6 +74,14 @@ def check_window_request(prompt: str, latent_frames: int, methods: bool, tempora
                        f"{windows} window{'s' * (windows != 1)}: give at most {windows}, or make the video longer")
 
 
+def check_window_steps(steps, name: str) -> None:
+    """One line where `steps` (its argument `name`) is under 2: its call runs each window's timesteps but the last, so
+    1 step would leave every window the noise it starts from."""
+    if isinstance(steps, int) and steps < 2:
+        raise VidlongError(f"{name} {steps} would denoise nothing: this model's call runs each window's steps but the last; "
+                           "give 2 or more")
+
+
 def check_window_sizes(tile, overlap, temporal: int = 8) -> None:
     """One line unless ``temporal_overlap`` (pixel frames) leaves each window a new latent frame: below
     ``temporal_tile_size`` once both are divided by the VAE's `temporal` ratio (its call would step a frame at a time)."""
@@ -124,13 +132,15 @@ class VidLongLTXI2VLongMultiPromptPipeline(LTXFamily, VidlongPipelineMixin, LTXI
 
     def complete_call(self, arguments: dict) -> None:
         """Its window where none is given (`window_frames`: with the transformer's methods applied, the whole video), and
-        its window sizes checked (`check_window_sizes`)."""
+        its window sizes (`check_window_sizes`) and steps (`check_window_steps`) checked."""
         if arguments.get("temporal_tile_size") is None:
             state = hooks.state_of(self.transformer)
             arguments["temporal_tile_size"] = self.window_frames(arguments.get("num_frames"),
                                                                  bool(state is not None and state.methods))
         check_window_sizes(arguments["temporal_tile_size"], arguments.get("temporal_overlap", CALL_OVERLAP),
                            self.vae_temporal_compression_ratio)
+        if arguments.get("sigmas") is None:
+            check_window_steps(arguments.get("num_inference_steps"), "num_inference_steps")
 
     def window_frames(self, frames: Optional[int], methods: bool) -> int:
         """Its call's ``temporal_tile_size`` (pixel frames) for a video of `frames` pixel frames (`window_tile`)."""
