@@ -325,7 +325,8 @@ def test_python_stream_refuses_in_one_line(folder, control_file):
                        (lambda: pipe.extend("a red ball", video=str(control_file), control_video=str(control_file),
                                             height=32), "pipe.extend takes the input's size from the video it continues"),
                        (lambda: pipe.extend("a red ball", video=np.zeros((9, *SIZE, 3), np.uint8),
-                                            control_video=str(control_file), fps=float("nan")), "fps must be a finite number, got nan"),
+                                            control_video=str(control_file), fps=float("nan")),
+                        "fps must be a finite number, got nan"),
                        (lambda: pipe.extend("a red ball", video=np.zeros((9, *SIZE, 3), np.uint8),
                                             control_video=str(control_file), fps=0), "fps must be > 0 frames per second, got 0")]:
         with pytest.raises(VidlongError, match=says):
