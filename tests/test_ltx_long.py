@@ -111,6 +111,7 @@ def test_a_decode_set_on_the_pipeline_decodes_its_call_and_stays(long_folder):
 
 GRID = (2, 3)  # latent height, width of the transformer checks (test_ltx_video's ReferenceAttention's)
 WINDOW_NATIVE = 3  # latent frames: the native window of the transformer checks (test_ltx_video's)
+CONDITION_FRAMES = 4  # latent frames its call appends to a window's forward here: the last window's 3, the index latent
 
 
 def window_inputs(frames: int, dtype=torch.float32) -> dict:
@@ -135,10 +136,25 @@ def test_a_windows_forward_with_methods_off_and_removed_is_stock_bit_for_bit():
 @pytest.mark.parametrize("method", [vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(windows=(1,))],
                          ids=["ultravico", "fusion"])
 def test_a_windows_forward_with_a_method_matches_the_float64_reference(method):
-    """The window's frames and its appended condition frames laid out in token order (12 token frames of 2 x 3, native 3):
-    each method within 1e-5 of its float64 math (test_ltx_video's `ReferenceAttention`) and acting."""
-    check_float64_reference(tiny_ltx_transformer, run_window, block_self_attentions, ReferenceAttention, method,
+    """A window's 8 frames of 2 x 3 tokens (native 3) and the 4 condition frames its call appends after them: each method
+    within 1e-5 of its float64 math with the conditions as text at the end (test_ltx_video's `ReferenceAttention`), and
+    acting."""
+    trailing = CONDITION_FRAMES * GRID[0] * GRID[1]
+    check_float64_reference(tiny_ltx_transformer, run_window, block_self_attentions,
+                            lambda method, frames: ReferenceAttention(method, frames - CONDITION_FRAMES, trailing), method,
                             WINDOW_NATIVE)
+
+
+def test_a_windows_layout_is_its_own_frames_its_conditions_after_them():
+    """The adapter's grid of a window's forward: the frames whose times rise (8 of 12), the tail and index frames its call
+    appends after them left out (the processor's trailing tokens); a window with no conditions, all its frames."""
+    from vidlong.attention.adapters.ltx import LTX_VIDEO
+
+    model = tiny_ltx_transformer()
+    assert LTX_VIDEO.layout(model, (), window_inputs(12), WINDOW_NATIVE).grid == (12 - CONDITION_FRAMES, *GRID, WINDOW_NATIVE)
+    plain = dict(window_inputs(12), video_coords=None)
+    assert LTX_VIDEO.layout(model, (), dict(plain, num_frames=12, height=GRID[0], width=GRID[1]),
+                            WINDOW_NATIVE).grid == (12, *GRID, WINDOW_NATIVE)
 
 
 def test_with_methods_one_window_spans_the_video(long_folder, stock):

@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import ltx_inputs, tiny_ltx_transformer
 from family_checks import NEUTRAL, block_self_attentions, check_methods_off_and_removed
-from reference import method_attention, rel_err
+from reference import method_attention, rel_err, text_last_method_attention
 
 import vidlong
 from vidlong.attention.adapters.ltx import LTX_VIDEO
@@ -27,16 +27,18 @@ def test_methods_off_and_removed_are_stock_bit_for_bit(frames):
 
 
 class ReferenceAttention:
-    """The methods' float64 math on an LTX-Video self-attention (q/k/v as its stock processor makes them)."""
+    """The methods' float64 math on an LTX-Video self-attention (q/k/v as its stock processor makes them): `frames` on the
+    grid, the `trailing` tokens after them (`LTXI2VLongMultiPromptPipeline`'s condition frames) as text at the end."""
 
-    def __init__(self, method, frames):
-        self.method, self.frames = method, frames
+    def __init__(self, method, frames, trailing=0):
+        self.method, self.frames, self.trailing = method, frames, trailing
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, image_rotary_emb=None):
         if encoder_hidden_states is not None:
             raise AssertionError("the reference replaces self-attention only")
         q, k, v = LTX_VIDEO.qkv(attn, hidden_states, image_rotary_emb)
-        out = method_attention(self.method, q, k, v, self.frames, GRID, NATIVE)
+        out = (text_last_method_attention(self.method, q, k, v, self.trailing, self.frames, GRID, NATIVE) if self.trailing
+               else method_attention(self.method, q, k, v, self.frames, GRID, NATIVE))
         return attn.to_out[1](attn.to_out[0](out.to(q.dtype).flatten(2, 3)))
 
 

@@ -2,8 +2,11 @@
 pipeline's packed tokens ``[B, N, C]``, frame-major (``N = F·H·W`` after its patch ``(patch_size_t,
 patch_size, patch_size)``, 1 in LTX-Video's releases); text by cross-attention. The token grid comes
 from the forward's ``num_frames``, ``height``, ``width`` (latent sizes), or its ``video_coords`` (LTX-Video
-0.9.5+'s `LTXConditionPipeline`; `LTXI2VLongMultiPromptPipeline`'s windows, their frames in token order). Its
-forward takes a timestep per token (``[B, N]``), which diagonal denoising needs."""
+0.9.5+'s `LTXConditionPipeline`; `LTXI2VLongMultiPromptPipeline`'s windows). Its forward takes a timestep per token
+(``[B, N]``), which diagonal denoising needs. The condition frames `LTXI2VLongMultiPromptPipeline` appends after a
+window's frames (the previous window's last frames, at the window's start in time; its index latent, before it) are
+left out of the grid: the methods treat them as joint attention treats text at the end (`FamilyAdapter.trailing_tokens`),
+every video query seeing them unmodified, their own rows stock."""
 from __future__ import annotations
 
 import inspect
@@ -20,6 +23,8 @@ class LTXVideoAdapter(FamilyAdapter):
     transformer_class = "LTXVideoTransformer3DModel"
     timestep_per_token = True  # its time embedding is read per token (diagonal denoising, method fifo)
     prompt_timeline = True  # text by cross-attention, its padding masked (`vidlong.timeline` splits the mask too)
+    trailing_tokens = True  # LTXI2VLongMultiPromptPipeline's condition frames, after a window's
+    text_at_end = True
 
     def self_attentions(self, transformer) -> list:
         return [block.attn1 for block in transformer.transformer_blocks]
@@ -31,9 +36,9 @@ class LTXVideoAdapter(FamilyAdapter):
         """From the forward's ``num_frames``, ``height``, ``width`` (latent sizes; `LTXPipeline`), else from its
         ``video_coords`` ``[B, 3, N]`` (`LTXConditionPipeline`: a frame-major grid of as many rows and columns as
         its distinct coordinates, each frame's tokens at one time, later frames at later times). Sizes that do not count
-        its tokens with ``video_coords`` (`LTXI2VLongMultiPromptPipeline`'s 1, 1, 1: each window's forward) lay its frames
-        out in the order its tokens come: the window's frames, then those its call appends after them as conditions (the
-        previous window's last frames, the image's latent), each at its place in that order, not at its RoPE time."""
+        its tokens with ``video_coords`` (`LTXI2VLongMultiPromptPipeline`'s 1, 1, 1: each window's forward) make a grid of
+        the frames whose times rise from the first, the window's own; those its call appends after them as conditions
+        (times back at the window's start or before it) are the forward's trailing tokens."""
         p_t, p = transformer.config.patch_size_t, transformer.config.patch_size
         bound = inspect.signature(transformer.forward).bind_partial(*args, **kwargs).arguments
         frames, height, width = (bound.get(name) for name in ("num_frames", "height", "width"))
@@ -47,12 +52,15 @@ class LTXVideoAdapter(FamilyAdapter):
         rows, columns = (coords[0, axis].unique().numel() for axis in (1, 2))
         times = coords[0, 0]
         per_frame = times.reshape(-1, rows * columns) if times.numel() % (rows * columns) == 0 else None
-        in_token_order = sized  # sizes that do not count its tokens (1, 1, 1): `LTXI2VLongMultiPromptPipeline`'s windows
-        if per_frame is None or (per_frame != per_frame[:, :1]).any() or (
-                not in_token_order and (per_frame[1:, 0] <= per_frame[:-1, 0]).any()):
+        if per_frame is None or (per_frame != per_frame[:, :1]).any():
             raise VidlongError("vidlong lays out LTX-Video's tokens as one frame-major grid of rising times; a condition "
                                "at a frame other than the first adds tokens outside it: condition the first frame only")
-        return TokenLayout(per_frame.shape[0], rows, columns, max(1, native_frames // p_t))
+        falls = (per_frame[1:, 0] <= per_frame[:-1, 0]).nonzero()
+        if falls.numel() and not sized:  # sizes that do not count its tokens (1, 1, 1): `LTXI2VLongMultiPromptPipeline`'s
+            raise VidlongError("vidlong lays out LTX-Video's tokens as one frame-major grid of rising times; a condition "
+                               "at a frame other than the first adds tokens outside it: condition the first frame only")
+        own = per_frame.shape[0] if not falls.numel() else int(falls[0, 0]) + 1  # the window's frames, conditions after
+        return TokenLayout(own, rows, columns, max(1, native_frames // p_t))
 
     def qkv(self, attn, hidden_states, rotary, text=None):
         """As diffusers' `LTXVideoAttnProcessor`: projections, RMS norms across heads, RoPE on the
