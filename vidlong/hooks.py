@@ -184,7 +184,7 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
             (`vidlong.attention.adapters.ADAPTERS`: `WanTransformer3DModel`, `LTXVideoTransformer3DModel`,
             `LTX2VideoTransformer3DModel`, `WanVACETransformer3DModel`, `WanAnimateTransformer3DModel`,
             `SkyReelsV2Transformer3DModel`, `CogVideoXTransformer3DModel`, `ConsisIDTransformer3DModel` (its video
-            self-attention; its face modules stock), `HunyuanVideoTransformer3DModel`,
+            self-attention; its face modules stock), `ChronoEditTransformer3DModel` (Wan's blocks), `HunyuanVideoTransformer3DModel`,
             `HunyuanVideo15Transformer3DModel`, `MochiTransformer3DModel`, `Kandinsky5Transformer3DModel`,
             `Kandinsky6Transformer3DModel`, `MotifVideoTransformer3DModel`, `EasyAnimateTransformer3DModel`,
             `AllegroTransformer3DModel`, `AnyFlowTransformer3DModel`, `CosmosTransformer3DModel`, `CosmosControlNetModel`

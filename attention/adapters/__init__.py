@@ -8,6 +8,7 @@ from .allegro import ALLEGRO
 from .anyflow import ANYFLOW
 from .anyflow_far import ANYFLOW_FAR
 from .base import FamilyAdapter
+from .chronoedit import CHRONOEDIT
 from .cogvideox import COGVIDEOX
 from .consisid import CONSISID
 from .cosmos import COSMOS
@@ -34,7 +35,7 @@ from .wan_vace import WAN_VACE
 ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, WAN_VACE, WAN_ANIMATE, SKYREELS_V2, LTX_VIDEO, LTX_2, COGVIDEOX, HUNYUAN_VIDEO,
                                        HUNYUAN_VIDEO_15, MOCHI, KANDINSKY_5, KANDINSKY_6, MOTIF_VIDEO, EASYANIMATE, ALLEGRO,
                                        ANYFLOW, ANYFLOW_FAR, HELIOS, FRAMEPACK, COSMOS, COSMOS_CONTROLNET,
-                                       SANA_VIDEO, LATTE, CONSISID)
+                                       SANA_VIDEO, LATTE, CONSISID, CHRONOEDIT)
 
 
 def adapter_for(transformer, call: str = "vidlong.apply") -> FamilyAdapter:
