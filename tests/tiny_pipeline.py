@@ -246,6 +246,38 @@ def save_tiny_lucy_pipeline(folder: Path, **spec) -> Path:
     return Path(folder)
 
 
+def tiny_chronoedit_transformer():
+    """A `ChronoEditTransformer3DModel` of `tiny_transformer`'s sizes over Wan2.1 I2V's 4 noise + 4 mask + 4 image channels
+    (4 out) with CLIP states (`CLIP_DIM`), its heads of 12 channels (where its RoPE module's table split, 2·(D // 6) a
+    spatial axis, and its forward's, D // 3, agree, as at its release's 128)."""
+    from diffusers import ChronoEditTransformer3DModel
+
+    return tiny_transformer(channels=12, out_channels=4, image_dim=CLIP_DIM, head_dim=12,
+                            model_class=ChronoEditTransformer3DModel)
+
+
+def tiny_chronoedit_pipeline():
+    """diffusers' `ChronoEditPipeline` of `tiny_pipeline`'s Wan2.1 I2V parts (its tiny CLIP, 4 latent channels, 8x),
+    `tiny_chronoedit_transformer` and UniPC's flow sampler (its call trims UniPC's history when its temporal reasoning ends
+    before its last step: a sampler without one fails there)."""
+    from diffusers import ChronoEditPipeline, UniPCMultistepScheduler
+
+    parts = {name: part for name, part in tiny_pipeline(kind="i2v").components.items()
+             if name not in ("transformer", "transformer_2", "scheduler")}
+    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
+    return ChronoEditPipeline(**parts, transformer=tiny_chronoedit_transformer(), scheduler=scheduler)
+
+
+def save_tiny_chronoedit_pipeline(folder: Path, **spec) -> Path:
+    """Save `tiny_chronoedit_pipeline` with a vidlong.yaml (native 3 latent frames, 32x32 at 8 fps, 2 steps, guidance 2;
+    `spec` overrides)."""
+    tiny_chronoedit_pipeline().save_pretrained(folder, safe_serialization=True)
+    values = dict(dict(name="tiny-chronoedit", native_frames=NATIVE_LATENT_FRAMES, height=32, width=32, fps=8,
+                       num_inference_steps=2, guidance_scale=2.0), **spec)
+    (Path(folder) / "vidlong.yaml").write_text(yaml.safe_dump(values))
+    return Path(folder)
+
+
 def save_tiny_pipeline(folder: Path, kind: str = "wan2.1", spec: bool = True) -> Path:
     """Save the tiny pipeline of `kind`, with a vidlong.yaml (native 3 latent frames, 32x32, 2 steps)
     unless `spec` is False."""

@@ -438,6 +438,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         extra["guidance_scale_2"] = guidance_2
     if pipe.seed_argument is not None:  # a call that seeds its own draws from an integer too
         extra[pipe.seed_argument] = int(request.seed)
+    extra.update(pipe.generate_arguments(steps))
 
     start = time.perf_counter()
     report("encode prompt", 0, 1)

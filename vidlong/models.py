@@ -69,7 +69,7 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVA
                   "Kandinsky6TI2VAPipeline": "t2v", "Kandinsky6TI2VAImageToVideoPipeline": "i2v",
                   "SanaVideoPipeline": "t2v", "SanaImageToVideoPipeline": "i2v", "LattePipeline": "t2v",
                   "LTXI2VLongMultiPromptPipeline": "t2v", "LTXI2VLongMultiPromptImageToVideoPipeline": "i2v",
-                  "ConsisIDPipeline": "i2v"}
+                  "ConsisIDPipeline": "i2v", "ChronoEditPipeline": "i2v"}
 
 
 def task_of(class_name) -> Optional[str]:
@@ -201,9 +201,9 @@ def model_facts(transformer_config, experts: int = 1, expand_timesteps: bool = F
     """What a match rule can test: the transformer's config plus the pipeline facts, the family
     (`vidlong.attention.adapters`: "wan", "wan-vace", "wan-animate", "skyreels-v2", "ltx-video", "ltx-2", "cogvideox",
     "hunyuan-video", "hunyuan-video-1.5", "mochi", "kandinsky5", "motif-video", "easyanimate", "allegro", "anyflow",
-    "anyflow-far", "helios", "framepack", "cosmos", "kandinsky6", "sana-video", "latte", "consisid"), the diffusers pipeline
-    class (SkyReels-V2's diffusion-forcing 14B and text-to-video 14B transformers have one config) and its scheduler's class
-    ("" where unknown; Kandinsky 6's distilled releases ship with `PiflowScheduler`)."""
+    "anyflow-far", "helios", "framepack", "cosmos", "kandinsky6", "sana-video", "latte", "consisid", "chronoedit"), the
+    diffusers pipeline class (SkyReels-V2's diffusion-forcing 14B and text-to-video 14B transformers have one config) and
+    its scheduler's class ("" where unknown; Kandinsky 6's distilled releases ship with `PiflowScheduler`)."""
     return dict(transformer_config, experts=experts, expand_timesteps=bool(expand_timesteps), task=task, family=family,
                 pipeline=pipeline.removeprefix("VidLong"), scheduler=scheduler)
 

@@ -459,6 +459,11 @@ class VidlongPipelineMixin:
 
         return call_pixel_frames(request, made, self.spec.temporal_ratio)
 
+    def generate_arguments(self, steps: int) -> dict:
+        """Arguments of its own that `generate` hands its call of `steps` denoising steps: none by default (ChronoEdit's
+        temporal reasoning through every step)."""
+        return {}
+
     def forward_frames(self, arguments: dict) -> int:
         """Pixel frames one transformer forward of a call with `arguments` (by name, completed) spans: its ``num_frames``
         (`frames_argument`; a family whose call makes the video window by window: a window's)."""
@@ -739,6 +744,7 @@ PIPELINE_CLASSES = {
     "CogVideoXVideoToVideoPipeline": "vidlong.families.cogvideox:VidLongCogVideoXVideoToVideoPipeline",
     "CogVideoXFunControlPipeline": "vidlong.families.cogvideox:VidLongCogVideoXFunControlPipeline",
     "ConsisIDPipeline": "vidlong.families.consisid:VidLongConsisIDPipeline",
+    "ChronoEditPipeline": "vidlong.families.chronoedit:VidLongChronoEditPipeline",
     "HunyuanVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanVideoPipeline",
     "HunyuanVideoImageToVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanVideoImageToVideoPipeline",
     "HunyuanSkyreelsImageToVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanSkyreelsImageToVideoPipeline",

@@ -1,7 +1,7 @@
 """vidlong's pipelines for the families beyond Wan, one module each (`skyreels`, `ltx`, `cogvideox`, `hunyuan`, `mochi`,
 `kandinsky5`, `kandinsky5_i2v`, `kandinsky6`, `ltx2_condition`, `motif`, `motif_i2v`, `easyanimate`, `allegro`, `anyflow`,
 `anyflow_far`, `lucy`, `helios`, `helios_pyramid`, `framepack`, `cosmos`, `cosmos_video2world`, `cosmos1`, `cosmos1_video2world`,
-`cosmos_transfer`, `sana`, `latte`, `ltx_long`, `consisid`; what they share in
+`cosmos_transfer`, `sana`, `latte`, `ltx_long`, `consisid`, `chronoedit`; what they share in
 `common`, and in `guider` what those whose calls guide by a guider component share): diffusers' `SkyReelsV2Pipeline` and its
 image-to-video and diffusion-forcing pipelines (Wan's layout: Wan's surface serves them as it is), `LTXPipeline`,
 `LTXImageToVideoPipeline`, `LTXConditionPipeline`, `CogVideoXPipeline`, `CogVideoXImageToVideoPipeline`,
@@ -19,8 +19,9 @@ autoregressive `HeliosPipeline` and `HeliosPyramidPipeline` (Helios-Mid, -Distil
 `CosmosTextToWorldPipeline` and `CosmosVideoToWorldPipeline` (Cosmos 1.0, from text or from an image) and
 `SanaVideoPipeline` and `SanaImageToVideoPipeline` (Sana-Video, text or image to video from one folder) and
 `LattePipeline` (Latte: its temporal table placed for each forward's frames), `LTXI2VLongMultiPromptPipeline`
-(LTX-Video made long by its call's own windows, a prompt a window) and `ConsisIDPipeline` (CogVideoX-5B image to video
-keeping a face's identity, its face's tensors handed to every forward) with the surface of `VidlongPipelineMixin`.
+(LTX-Video made long by its call's own windows, a prompt a window), `ConsisIDPipeline` (CogVideoX-5B image to video
+keeping a face's identity, its face's tensors handed to every forward) and `ChronoEditPipeline` (Wan2.1-I2V made an image
+editor: a short video from the image to its edit, the edit last) with the surface of `VidlongPipelineMixin`.
 Each states how its
 ``latents=`` argument is laid out and what a stream needs where it differs from Wan's (its prompt encoding, one
 transformer forward on ``[B, C, f, h, w]`` latents, its sampler's timesteps, the forward process that re-noises the
@@ -44,5 +45,5 @@ with only the history the next chunk reads (`HeliosStreamer`; `HeliosPyramidStre
 lengths whole chunks, FramePack by its call's vanilla
 sections likewise (`FramePackStreamer`; it does not extend); Lucy Edit edits a video in one
 call, or chunk by chunk in a stream given it (`vidlong.edit_stream`), and does not extend
-(`vidlong.validate.EDIT_EXTEND_REFUSAL`).
+(`vidlong.validate.EDIT_EXTEND_REFUSAL`); ChronoEdit edits an image in one call, and neither streams nor extends.
 """

@@ -1,0 +1,102 @@
+"""ChronoEdit (`ChronoEditPipeline`: Wan2.1-I2V-14B made an image editor, a short video from the input image to its edit,
+the edit its last frame; Wan's attention through `vidlong.attention.adapters.chronoedit`): methods off and removed = the
+stock transformer bit for bit, and a 2-latent-frame forward (the edit alone, its frames at RoPE positions 0 and 7) stock
+with them; each method equal to its float64 math at 2x the native window of reasoning frames; vidlong's call = diffusers'
+bit for bit (the plain edit, temporal reasoning ended mid-way and kept to the end); the spec from configs/models."""
+import numpy as np
+import pytest
+import torch
+from conftest import TEXT_DIM
+from family_checks import check_float64_reference, check_methods_off_and_removed
+from reference import WanReferenceAttention
+from tiny_pipeline import CLIP_DIM, CLIP_TOKENS, save_tiny_chronoedit_pipeline, tiny_chronoedit_transformer
+
+import vidlong
+from vidlong.attention.adapters.chronoedit import CHRONOEDIT
+
+NATIVE = 3  # latent frames (9 pixel frames)
+GRID = (2, 2)  # token rows, columns (32x32 pixels: latent 4x4, patch 2)
+METHODS = {"ultravico": vidlong.UltraViCo(alpha=0.8), "fusion": vidlong.SpectralFusion(windows=(1,))}
+
+
+def chronoedit_inputs(frames: int, dtype=torch.float32) -> dict:
+    """One forward's inputs as its call makes them for `frames` latent frames of 4x4 cells: noise, mask and image latent
+    channels ``[1, 12, F, 4, 4]``, a timestep, text states and CLIP states."""
+    gen = torch.Generator().manual_seed(1)
+    return dict(hidden_states=torch.randn(1, 12, frames, 4, 4, generator=gen).to(dtype), timestep=torch.tensor([500.0]),
+                encoder_hidden_states=torch.randn(1, 5, TEXT_DIM, generator=gen).to(dtype),
+                encoder_hidden_states_image=torch.randn(1, CLIP_TOKENS, CLIP_DIM, generator=gen).to(dtype), return_dict=False)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """`save_tiny_chronoedit_pipeline`: native 3 latent frames, 32x32 at 8 fps, 2 steps, guidance 2."""
+    return save_tiny_chronoedit_pipeline(tmp_path_factory.mktemp("chronoedit"), native_frames=NATIVE)
+
+
+@pytest.fixture(scope="module")
+def image():
+    """A 32x32 random image to edit."""
+    from PIL import Image
+
+    return Image.fromarray(np.random.default_rng(5).integers(0, 255, (32, 32, 3), dtype=np.uint8))
+
+
+def test_methods_off_and_removed_are_stock_bit_for_bit():
+    """vidlong's processor goes on every block's self-attention (its own copy of Wan's processor) and comes off: neutral
+    and removed the stock model bit for bit at 4x the native window, which both change."""
+    check_methods_off_and_removed(tiny_chronoedit_transformer, lambda model: model(**chronoedit_inputs(4 * NATIVE))[0],
+                                  CHRONOEDIT.self_attentions, "WanAttnProcessor", 2, NATIVE)
+
+
+@torch.no_grad()
+def test_the_edit_alone_is_stock_with_the_methods():
+    """A 2-latent-frame forward (its call's without temporal reasoning: the image's frame and the edit's, at RoPE positions 0
+    and rope_temporal_skip_len - 1 = 7) with the release's native window (8 latent frames: UltraViCo's far pairs start 4
+    frames apart, FreeLong++'s windows span both frames): both methods leave it stock bit for bit."""
+    stock = tiny_chronoedit_transformer()(**chronoedit_inputs(2))[0]
+    model = tiny_chronoedit_transformer()
+    assert vidlong.apply(model, *METHODS.values()).native_frames == 8
+    assert torch.equal(model(**chronoedit_inputs(2))[0], stock)
+
+
+@pytest.mark.parametrize("method", list(METHODS.values()), ids=list(METHODS))
+def test_transformer_with_a_method_matches_float64_reference(method):
+    """At 2x the native window of reasoning frames (6 latent frames at RoPE positions 0..5), in float32 on the CPU's dense
+    kernel, within 1e-5 of the same weights in float64 whose self-attentions run the method's math on Wan's q/k/v; its
+    text and image cross-attentions stock."""
+    check_float64_reference(tiny_chronoedit_transformer,
+                            lambda model, frames, dtype: model(**chronoedit_inputs(frames, dtype))[0], CHRONOEDIT.self_attentions,
+                            lambda m, frames: WanReferenceAttention(m, frames, GRID, NATIVE), method, NATIVE, ratio=2)
+
+
+def test_native_length_size_and_defaults_come_from_configs():
+    """8 latent frames (29 pixel frames, its documentation's temporal reasoning video) at 16 fps, 480x832, 50 steps at 5."""
+    from vidlong.models import family_of, model_facts, spec_for_facts
+
+    model = tiny_chronoedit_transformer()
+    spec = spec_for_facts(model_facts(model.config, task="i2v", family=family_of(model), pipeline="ChronoEditPipeline"))
+    assert (spec.name, spec.native_frames, spec.fps, spec.height, spec.width) == ("chronoedit", 8, 16, 480, 832)
+    assert (spec.num_inference_steps, spec.guidance_scale, spec.native_pixel_frames) == (50, 5.0, 29)
+
+
+@pytest.mark.parametrize("reasoning", [{}, dict(enable_temporal_reasoning=True, num_frames=13, num_temporal_reasoning_steps=1),
+                                       dict(enable_temporal_reasoning=True, num_frames=25, num_temporal_reasoning_steps=2)],
+                         ids=["edit", "reasoning-ended", "reasoning-kept"])
+def test_its_call_is_diffusers_bit_for_bit(folder, image, reasoning):
+    """vidlong's call with the spec's defaults (size, steps, guidance) = diffusers' `ChronoEditPipeline` with them, frames
+    and the edited last frame: the plain edit (5 frames whatever num_frames is), temporal reasoning ended after its first
+    step (the edit's 5 frames), and kept to the end past the native window (6 latent = 25 frames: the reasoning video, its
+    last frames decoded with the first alone)."""
+    from diffusers import ChronoEditPipeline
+
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    assert type(pipe).__name__ == "VidLongChronoEditPipeline" and pipe.facts()["family"] == "chronoedit"
+    stock = ChronoEditPipeline.from_pretrained(folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    ours = pipe(image=image, prompt="a red ball", generator=torch.Generator().manual_seed(3), **reasoning).frames[0]
+    theirs = stock(image=image, prompt="a red ball", height=32, width=32, num_inference_steps=2, guidance_scale=2.0,
+                   generator=torch.Generator().manual_seed(3), **reasoning).frames[0]
+    assert len(theirs) == (reasoning["num_frames"] if reasoning.get("num_temporal_reasoning_steps") == 2 else 5)
+    assert np.array_equal(ours, theirs) and np.array_equal(ours[-1], theirs[-1])
