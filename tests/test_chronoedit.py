@@ -100,3 +100,60 @@ def test_its_call_is_diffusers_bit_for_bit(folder, image, reasoning):
                    generator=torch.Generator().manual_seed(3), **reasoning).frames[0]
     assert len(theirs) == (reasoning["num_frames"] if reasoning.get("num_temporal_reasoning_steps") == 2 else 5)
     assert np.array_equal(ours, theirs) and np.array_equal(ours[-1], theirs[-1])
+
+
+@pytest.fixture(scope="module")
+def image_file(tmp_path_factory, image):
+    """`image` saved as a PNG."""
+    path = tmp_path_factory.mktemp("in") / "in.png"
+    image.save(path)
+    return path
+
+
+def test_generate_with_no_method_is_its_call_with_temporal_reasoning_bit_for_bit(folder, image, image_file):
+    """`generate` at 2x (6 latent = 21 pixel frames of reasoning video) with no method = diffusers' call with temporal
+    reasoning through both steps from the same noise, its edit last; both methods change it."""
+    from family_checks import check_generate_is_the_stock_call
+
+    from vidlong.generate import GenerateRequest, generate
+
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    result = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3, image=str(image_file)))
+    noise = torch.randn(1, 4, 2 * NATIVE, 4, 4, generator=torch.Generator().manual_seed(3))
+    check_generate_is_the_stock_call(folder, result, "ChronoEditPipeline", NATIVE, temporal=4, image=image, latents=noise,
+                                     guidance_scale=2.0, enable_temporal_reasoning=True, num_temporal_reasoning_steps=2)
+    both = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3, image=str(image_file), method="both"))
+    assert both.frames.shape == result.frames.shape and not np.array_equal(both.frames, result.frames)
+
+
+@pytest.mark.parametrize("method", ["ultravico", "freelong", "both"])
+def test_cli_generate_writes_the_mp4_and_the_edited_image_beside_it(folder, image_file, tmp_path, method):
+    """`vidlong generate --image --ratio 2`: the mp4 of 21 frames at 8 fps (`check_cli_generate`) and, beside it, the edit
+    as a PNG (``long.edited.png``): the last frame of `generate`'s video for the same request, named in the sidecar."""
+    import json
+
+    from family_checks import check_cli_generate
+    from PIL import Image
+
+    from vidlong.generate import GenerateRequest, generate
+
+    check_cli_generate(folder, tmp_path, method, NATIVE, temporal=4, fps=8, image=image_file)
+    edited = tmp_path / "long.edited.png"
+    assert json.loads((tmp_path / "long.json").read_text())["edited_image"] == str(edited)
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    result = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=0, image=str(image_file), method=method))
+    assert np.array_equal(np.asarray(Image.open(edited)), result.frames[-1])
+
+
+def test_an_edited_image_it_would_replace_or_read_is_refused_before_loading(folder, image_file, tmp_path, capsys, monkeypatch):
+    """The PNG beside --out exists (no --overwrite), or is the --image read: one line before any model loads, exit 2."""
+    from family_checks import check_refused_before_loading
+
+    (tmp_path / "e.edited.png").write_bytes(image_file.read_bytes())
+    args = ["generate", "--model", str(folder), "--prompt", "a red ball", "--image"]
+    line = check_refused_before_loading([*args, str(image_file)], tmp_path / "e.mp4", capsys, monkeypatch)
+    assert "e.edited.png exists" in line and "--overwrite" in line
+    line = check_refused_before_loading([*args, str(tmp_path / "e.edited.png")], tmp_path / "e.mp4", capsys, monkeypatch)
+    assert "is also an output of this run" in line

@@ -162,7 +162,8 @@ def _add_generate(sub) -> None:
                         "with its frames shuffled, FreeNoise-style)")
     p.add_argument("--height", type=int, default=None, help=SIZE_HELP.format(side="height"))
     p.add_argument("--width", type=int, default=None, help=SIZE_HELP.format(side="width"))
-    p.add_argument("--out", required=True, help="output .mp4 file; settings go to a .json beside it")
+    p.add_argument("--out", required=True, help="output .mp4 file; settings go to a .json beside it (an image editor's "
+                   "edit, ChronoEdit's last frame, to a .edited.png too)")
     p.add_argument("--save-latents", default=None, metavar="FILE.pt",
                    help="also save the final latents, to continue the video later with `vidlong extend --latents` (of a "
                         "continued --video, the window's: continue it with --video OUT.mp4 --latents FILE.pt)")
@@ -322,6 +323,7 @@ def _run_generate(args) -> int:
     diagonal = _diagonal(args)
     folder = _check_model(args)
     limits = limits_for_folder(folder, **_given(args))
+    edited = _check_edited_image(args, out, limits)
     # a redrawn or control video sets the length; a continued one does not: its window is --ratio's, or the preset's
     sets_length = args.control_video or (args.video and not limits.continues)
     preset_ratio = load_preset(args.preset)["ratio"] if args.preset and not sets_length else 1.0
@@ -338,6 +340,7 @@ def _run_generate(args) -> int:
     _note_variable_frame_rate(args, limits)
     from .estimate import GIB, check_fits, run_cost  # diffusers: imported once the request is known good
     from .extend import decoded_chunk, save_latents, video_identity
+    from .edited_image import write_edited_image
     from .files import atomic_write_text
     from .generate import generate
     from .video_io import write_video
@@ -365,12 +368,40 @@ def _run_generate(args) -> int:
                      decoded_chunk=decoded_chunk(pipe.facts()["family"], pipe.spec),
                      **video_identity(result.frames[-1], len(result.frames)))
         settings["latents"] = str(latents_path)
+    if edited is not None:  # an image editor's edit: the video's last frame
+        settings["edited_image"] = str(write_edited_image(edited, result.frames[-1]))
     atomic_write_text(out.with_suffix(".json"), json.dumps(settings, indent=2) + "\n")
     fps = result.settings["fps"]
     print(f"wrote {out} ({result.frames.shape[0]} frames, {result.frames.shape[2]}x{result.frames.shape[1]}, "
           f"{result.frames.shape[0] / fps:.1f} s at {fps:g} fps, {settings['ratio']:.2g}x native; made in "
-          f"{settings['seconds']:.1f} s)")
+          f"{settings['seconds']:.1f} s)" + (f"; the edited image: {edited}" if edited is not None else ""))
     return 0
+
+
+def _check_edited_image(args, out: Path, limits) -> Optional[Path]:
+    """Where the model edits the image (`vidlong.models.IMAGE_EDITING_PIPELINES`), the PNG of the edit beside --out
+    (`vidlong.edited_image`), checked before anything loads as --out's other files are: not the --image read, not replaced
+    unasked, held by this run (by rank 0 of a --parallel run, which writes it); else None."""
+    from .edited_image import edited_image_path
+    from .files import exclusive_lock
+    from .models import IMAGE_EDITING_PIPELINES
+    from .video_io import sweep_stale_temps
+
+    if limits.pipeline not in IMAGE_EDITING_PIPELINES:
+        return None
+    path = edited_image_path(out)
+    if isinstance(args.image, str) and args.image and _same_file(Path(args.image), path):
+        raise VidlongError(f"--image {args.image} is also an output of this run (the edited image, written beside --out); "
+                           "name --out otherwise")
+    if getattr(args, "parallel", None) and os.environ.get("RANK", "0") != "0":
+        return path
+    args.held.enter_context(exclusive_lock(path.with_name(f".{path.name}.lock"), f"another vidlong run is writing {path}; "
+                                           "wait for it to end, or choose another --out", remove=True))
+    if path.exists() and not args.overwrite:
+        raise VidlongError(f"{path} exists (--out {out} would write the edited image there); pass --overwrite to replace it, "
+                           "or choose another --out")
+    sweep_stale_temps(path)
+    return path
 
 
 def _load_pipeline(args, folder: Path, device, offload=None, streams=False):

@@ -411,6 +411,11 @@ def folder_continues(folder: Path) -> bool:
 EDITING_PIPELINES = ("LucyEditPipeline",)
 
 
+#: image-to-video pipeline classes whose call edits the given image, the edit its video's last frame (ChronoEdit's):
+#: `vidlong generate` writes that frame as a picture beside the video (`vidlong.edited_image`)
+IMAGE_EDITING_PIPELINES = ("ChronoEditPipeline",)
+
+
 def folder_edits(folder: Path) -> bool:
     """Whether a checked folder's pipeline edits a given video by the prompt (`EDITING_PIPELINES`)."""
     return folder_class_name(folder).removeprefix("VidLong") in EDITING_PIPELINES

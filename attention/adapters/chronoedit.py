@@ -22,7 +22,8 @@ class ChronoEditAdapter(WanAdapter):
                         "last), which a stream or an extension has no next chunk of")
     moves_rope = False
     timestep_per_token = False
-    no_fifo_reason = "its call edits one image in one short clip, which a diagonal queue has no next frame of"
+    no_fifo_reason = ("is not implemented for ChronoEditTransformer3DModel: its call edits one image in one short clip, "
+                      "which a diagonal queue has no next frame of")
     prompt_timeline = False
     rope_module = FamilyAdapter.rope_module
     temporal_shift = FamilyAdapter.temporal_shift
