@@ -157,3 +157,41 @@ def test_an_edited_image_it_would_replace_or_read_is_refused_before_loading(fold
     assert "e.edited.png exists" in line and "--overwrite" in line
     line = check_refused_before_loading([*args, str(tmp_path / "e.edited.png")], tmp_path / "e.mp4", capsys, monkeypatch)
     assert "is also an output of this run" in line
+
+
+#: (arguments after the model, prompt and image; what the refusal says) of what it does not run
+UNRUN = [(["stream", "--chunks", "2"], "its call edits one image in one short clip"),
+         (["generate", "--ratio", "2", "--method", "riflex"], "RIFLEx is not implemented for ChronoEditTransformer3DModel"),
+         (["generate", "--ratio", "2", "--method", "window-sinks"], "windows with sinks"),
+         (["generate", "--ratio", "2", "--method", "fifo"], "is not implemented for ChronoEditTransformer3DModel"),
+         (["generate", "--save-latents", "l.pt"], "vidlong extend does not run this model"),
+         (["generate", "--last-image", "LAST"], "this model takes no last frame")]
+
+
+@pytest.mark.parametrize("command, says", UNRUN, ids=[" ".join(c[:3]) for c, _ in UNRUN])
+def test_what_it_does_not_run_is_refused_in_one_line_before_loading(folder, image_file, tmp_path, capsys, monkeypatch, command,
+                                                                    says):
+    """An edit is one short clip: no stream or extension (no next chunk), no diagonal queue, no saved latents to extend;
+    RIFLEx and the -sinks methods move Wan's RoPE tables, which its RoPE module does not keep per axis; no last frame."""
+    from family_checks import check_refused_before_loading
+
+    command = [str(image_file) if arg == "LAST" else str(tmp_path / arg) if arg.endswith(".pt") else arg for arg in command]
+    args = [command[0], "--model", str(folder), "--prompt", "a red ball", "--image", str(image_file), *command[1:]]
+    assert says in check_refused_before_loading(args, tmp_path / "o.mp4", capsys, monkeypatch)
+
+
+def test_extend_is_refused_in_one_line_before_its_input_is_read(folder, tmp_path, capsys, monkeypatch):
+    """`vidlong extend` and `pipe.extend` / `pipe.stream`: the same line, before a missing input is looked for."""
+    from family_checks import check_refused_before_loading
+
+    from vidlong.errors import VidlongError
+
+    args = ["extend", "--model", str(folder), "--prompt", "a red ball", "--video", str(tmp_path / "none.mp4")]
+    assert "its call edits one image in one short clip" in check_refused_before_loading(args, tmp_path / "o.mp4", capsys,
+                                                                                       monkeypatch)
+    monkeypatch.undo()  # loading allowed again
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    for run in (lambda: pipe.extend("a red ball", video=str(tmp_path / "none.mp4")),
+                lambda: next(iter(pipe.stream("a red ball", chunks=2, image="none.png")))):
+        with pytest.raises(VidlongError, match="streaming is not available for ChronoEditTransformer3DModel"):
+            run()

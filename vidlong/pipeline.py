@@ -573,11 +573,14 @@ class VidlongPipelineMixin:
         numbers become Python ones, in `kwargs` too, and a ``negative_prompt`` of None ""."""
         from .methods import model_streaming
         from .streaming import refuse_call_while_streaming, refuse_diffusers_cache
-        from .validate import check_not_redrawing, check_stream_arguments, check_stream_length, check_streaming_config
+        from .validate import (check_not_redrawing, check_stream_arguments, check_stream_length, check_streaming_config,
+                               check_streams)
 
         refuse_call_while_streaming(self)
         self.check_parts()
-        check_not_redrawing(limits_for_pipeline(self), video, extension=call == "pipe.extend")
+        limits = limits_for_pipeline(self)
+        check_not_redrawing(limits, video, extension=call == "pipe.extend")
+        check_streams(limits.family)  # a family that does not stream (ChronoEdit's edit), before an extension's input is read
         refuse_diffusers_cache(self, "streams and extensions")
         refuse_offloading(self, "streams and extensions", "load the pipeline without offload (a stream's memory stays flat "
                           "with its length)")
