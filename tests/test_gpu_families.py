@@ -3,7 +3,8 @@ with `both` (UltraViCo + FreeLong++) at 2x the native length, a 2-chunk stream a
 (the families that stream and extend; LTX-2's and Kandinsky 6's with their sound, Kandinsky 6's from text and from an
 image, LTX-2's condition pipeline's too, its `generate` from an image with a last frame; Lucy Edit's edit of a video, in
 one call and streamed; Sana-Video's generate with FreeLong++ alone, its self-attention linear; Cosmos-Transfer2.5's
-`generate` from a control video, where torchvision is installed; ConsisID's from an image with its face's tensors).
+`generate` from a control video, where torchvision is installed; ConsisID's from an image with its face's tensors;
+ChronoEdit's edit of an image through its temporal reasoning video, which neither streams nor extends).
 Each output is finite, as long as it should be, and not one flat colour, and its latents stay near those of the same
 pipeline, seed and input in float32 on the CPU. Skipped without a GPU (``VIDLONG_GPU_TEST_DEVICE=cpu`` runs them on the
 CPU in bfloat16: a dry run of the file itself)."""
@@ -105,6 +106,8 @@ CASES = {
     "ltx-video-long": (("builder", "tiny_ltx_long_pipeline", {}, dict(native_frames=10, height=96, width=96, fps=25,
                                                                        temporal_ratio=8)), False, False, False),
     "consisid": (("builder", "tiny_consisid_pipeline", {}, "cogvideox"), True, True, True),
+    "chronoedit": (("builder", "tiny_chronoedit_pipeline", {}, dict(native_frames=3, height=32, width=32, fps=8)), True, False,
+                   False),
 }
 #: the cases whose folder is a text-to-video pipeline's loaded with ``task="i2v"`` (Kandinsky 6's, Sana-Video's and LTX-2's
 #: condition pipeline's, given an image)
