@@ -35,6 +35,16 @@ def folder(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def stock(folder):
+    """diffusers' own `ChronoEditPipeline` from `folder`, its progress bars off."""
+    from diffusers import ChronoEditPipeline
+
+    stock = ChronoEditPipeline.from_pretrained(folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    return stock
+
+
+@pytest.fixture(scope="module")
 def image():
     """A 32x32 random image to edit."""
     from PIL import Image
@@ -83,18 +93,12 @@ def test_native_length_size_and_defaults_come_from_configs():
 @pytest.mark.parametrize("reasoning", [{}, dict(enable_temporal_reasoning=True, num_frames=13, num_temporal_reasoning_steps=1),
                                        dict(enable_temporal_reasoning=True, num_frames=25, num_temporal_reasoning_steps=2)],
                          ids=["edit", "reasoning-ended", "reasoning-kept"])
-def test_its_call_is_diffusers_bit_for_bit(folder, image, reasoning):
+def test_its_call_is_diffusers_bit_for_bit(pipe, stock, image, reasoning):
     """vidlong's call with the spec's defaults (size, steps, guidance) = diffusers' `ChronoEditPipeline` with them, frames
     and the edited last frame: the plain edit (5 frames whatever num_frames is), temporal reasoning ended after its first
     step (the edit's 5 frames), and kept to the end past the native window (6 latent = 25 frames: the reasoning video, its
     last frames decoded with the first alone)."""
-    from diffusers import ChronoEditPipeline
-
-    pipe = vidlong.load_pipeline(folder, device="cpu")
-    pipe.set_progress_bar_config(disable=True)
     assert type(pipe).__name__ == "VidLongChronoEditPipeline" and pipe.facts()["family"] == "chronoedit"
-    stock = ChronoEditPipeline.from_pretrained(folder, local_files_only=True)
-    stock.set_progress_bar_config(disable=True)
     ours = pipe(image=image, prompt="a red ball", generator=torch.Generator().manual_seed(3), **reasoning).frames[0]
     theirs = stock(image=image, prompt="a red ball", height=32, width=32, num_inference_steps=2, guidance_scale=2.0,
                    generator=torch.Generator().manual_seed(3), **reasoning).frames[0]
@@ -110,15 +114,13 @@ def image_file(tmp_path_factory, image):
     return path
 
 
-def test_generate_with_no_method_is_its_call_with_temporal_reasoning_bit_for_bit(folder, image, image_file):
+def test_generate_with_no_method_is_its_call_with_temporal_reasoning_bit_for_bit(folder, pipe, image, image_file):
     """`generate` at 2x (6 latent = 21 pixel frames of reasoning video) with no method = diffusers' call with temporal
     reasoning through both steps from the same noise, its edit last; both methods change it."""
     from family_checks import check_generate_is_the_stock_call
 
     from vidlong.generate import GenerateRequest, generate
 
-    pipe = vidlong.load_pipeline(folder, device="cpu")
-    pipe.set_progress_bar_config(disable=True)
     result = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3, image=str(image_file)))
     noise = torch.randn(1, 4, 2 * NATIVE, 4, 4, generator=torch.Generator().manual_seed(3))
     check_generate_is_the_stock_call(folder, result, "ChronoEditPipeline", NATIVE, temporal=4, image=image, latents=noise,
@@ -128,7 +130,7 @@ def test_generate_with_no_method_is_its_call_with_temporal_reasoning_bit_for_bit
 
 
 @pytest.mark.parametrize("method", ["ultravico", "freelong", "both"])
-def test_cli_generate_writes_the_mp4_and_the_edited_image_beside_it(folder, image_file, tmp_path, method):
+def test_cli_generate_writes_the_mp4_and_the_edited_image_beside_it(folder, pipe, image_file, tmp_path, method):
     """`vidlong generate --image --ratio 2`: the mp4 of 21 frames at 8 fps (`check_cli_generate`) and, beside it, the edit
     as a PNG (``long.edited.png``): the last frame of `generate`'s video for the same request, named in the sidecar."""
     import json
@@ -141,8 +143,6 @@ def test_cli_generate_writes_the_mp4_and_the_edited_image_beside_it(folder, imag
     check_cli_generate(folder, tmp_path, method, NATIVE, temporal=4, fps=8, image=image_file)
     edited = tmp_path / "long.edited.png"
     assert json.loads((tmp_path / "long.json").read_text())["edited_image"] == str(edited)
-    pipe = vidlong.load_pipeline(folder, device="cpu")
-    pipe.set_progress_bar_config(disable=True)
     result = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=0, image=str(image_file), method=method))
     assert np.array_equal(np.asarray(Image.open(edited)), result.frames[-1])
 
@@ -180,7 +180,7 @@ def test_what_it_does_not_run_is_refused_in_one_line_before_loading(folder, imag
     assert says in check_refused_before_loading(args, tmp_path / "o.mp4", capsys, monkeypatch)
 
 
-def test_extend_is_refused_in_one_line_before_its_input_is_read(folder, tmp_path, capsys, monkeypatch):
+def test_extend_is_refused_in_one_line_before_its_input_is_read(folder, pipe, tmp_path, capsys, monkeypatch):
     """`vidlong extend` and `pipe.extend` / `pipe.stream`: the same line, before a missing input is looked for."""
     from family_checks import check_refused_before_loading
 
@@ -189,8 +189,6 @@ def test_extend_is_refused_in_one_line_before_its_input_is_read(folder, tmp_path
     args = ["extend", "--model", str(folder), "--prompt", "a red ball", "--video", str(tmp_path / "none.mp4")]
     assert "its call edits one image in one short clip" in check_refused_before_loading(args, tmp_path / "o.mp4", capsys,
                                                                                        monkeypatch)
-    monkeypatch.undo()  # loading allowed again
-    pipe = vidlong.load_pipeline(folder, device="cpu")
     for run in (lambda: pipe.extend("a red ball", video=str(tmp_path / "none.mp4")),
                 lambda: next(iter(pipe.stream("a red ball", chunks=2, image="none.png")))):
         with pytest.raises(VidlongError, match="streaming is not available for ChronoEditTransformer3DModel"):
