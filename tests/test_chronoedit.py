@@ -193,3 +193,25 @@ def test_extend_is_refused_in_one_line_before_its_input_is_read(folder, pipe, tm
                 lambda: next(iter(pipe.stream("a red ball", chunks=2, image="none.png")))):
         with pytest.raises(VidlongError, match="streaming is not available for ChronoEditTransformer3DModel"):
             run()
+
+
+def test_reasoning_ended_mid_way_with_a_sampler_without_history_is_refused_in_one_line(pipe, image, monkeypatch):
+    """With `FlowMatchEulerDiscreteScheduler` (no history for its call to trim where reasoning ends; diffusers fails there
+    with an AttributeError): reasoning ended before the last step refused in one line, before any forward; kept to the
+    end it runs."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from vidlong.errors import VidlongError
+
+    monkeypatch.setattr(pipe, "scheduler", FlowMatchEulerDiscreteScheduler(shift=3.0))
+    forwards = []
+    hook = pipe.transformer.register_forward_pre_hook(lambda *_: forwards.append(1))
+    try:
+        with pytest.raises(VidlongError, match="^num_temporal_reasoning_steps: .* at step 1 of 2 .* FlowMatchEuler"):
+            pipe(image=image, prompt="a red ball", enable_temporal_reasoning=True, num_frames=13, num_temporal_reasoning_steps=1)
+    finally:
+        hook.remove()
+    assert not forwards
+    frames = pipe(image=image, prompt="a red ball", enable_temporal_reasoning=True, num_frames=13, num_temporal_reasoning_steps=2,
+                  generator=torch.Generator().manual_seed(0)).frames[0]
+    assert len(frames) == 13

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from diffusers import ChronoEditPipeline
 
+from ..errors import VidlongError
 from ..pipeline import VidlongPipelineMixin
 
 #: pixel frames its call makes without temporal reasoning (the input image's latent frame and the edit's)
@@ -26,6 +27,17 @@ class VidLongChronoEditPipeline(VidlongPipelineMixin, ChronoEditPipeline):
     edit (first and last latent frames) apart from the reasoning frames, so `generate` takes its call's own decode."""
 
     task = "i2v"
+
+    def complete_call(self, arguments: dict) -> None:
+        """One line, before any work, where its call would end its temporal reasoning before its last step with a sampler
+        that keeps no history to trim there (diffusers' call reads UniPC's ``model_outputs`` at that step and fails with an
+        AttributeError: `FlowMatchEulerDiscreteScheduler`, its pipeline's annotated sampler, has none)."""
+        steps, total = arguments.get("num_temporal_reasoning_steps", 0), arguments["num_inference_steps"]
+        if arguments.get("enable_temporal_reasoning") and steps < total and not hasattr(self.scheduler, "model_outputs"):
+            raise VidlongError(f"num_temporal_reasoning_steps: its call ends temporal reasoning at step {steps} of {total} by "
+                               f"trimming its sampler's history, which this {type(self.scheduler).__name__} does not keep; "
+                               f"give num_temporal_reasoning_steps={total} (reasoning to the end), or load a "
+                               "UniPCMultistepScheduler")
 
     def forward_frames(self, arguments: dict) -> int:
         """Pixel frames of its forwards: ``num_frames`` with ``enable_temporal_reasoning``, else `EDIT_FRAMES` (its call's
