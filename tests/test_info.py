@@ -30,8 +30,8 @@ NEEDS = {"i2v": ["--image", "{png}"], "animate": ["--image", "{png}", "--pose-vi
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
-    from tiny_pipeline import (save_tiny_cogvideox_fun_pipeline, save_tiny_kandinsky6_pipeline, save_tiny_ltx2_pipeline,
-                               save_tiny_pipeline, save_tiny_skyreels_df_pipeline, save_tiny_vace_pipeline,
+    from tiny_pipeline import (save_tiny_chronoedit_pipeline, save_tiny_cogvideox_fun_pipeline, save_tiny_kandinsky6_pipeline,
+                               save_tiny_ltx2_pipeline, save_tiny_pipeline, save_tiny_skyreels_df_pipeline, save_tiny_vace_pipeline,
                                save_tiny_wan_animate_pipeline)
 
     from test_consisid import saved_folder as consisid_folder
@@ -46,7 +46,8 @@ def folders(tmp_path_factory):
             "df-v2v": save_tiny_skyreels_df_pipeline(root / "df-v2v", video_to_video=True, native_frames=4),
             "kandinsky6": save_tiny_kandinsky6_pipeline(root / "kandinsky6"),  # its sound, streamed too; an image too
             "ltx-long": ltx_long_folder(root / "ltx-long"),  # its call's windows: no stream, a prompt a window by '|'
-            "consisid": consisid_folder(root / "consisid")}  # is_train_face: every command needs --identity (its face_id.pt)
+            "consisid": consisid_folder(root / "consisid"),  # is_train_face: every command needs --identity (its face_id.pt)
+            "chronoedit": save_tiny_chronoedit_pipeline(root / "chronoedit")}  # edits an image: its edit a PNG, no stream
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,7 @@ def inputs(tmp_path_factory):
 
 
 @pytest.mark.parametrize("kind", ["default", "i2v", "ti2v", "vace", "animate", "ltx2", "fun", "df-v2v", "kandinsky6",
-                                  "ltx-long", "consisid"])
+                                  "ltx-long", "consisid", "chronoedit"])
 def test_every_answer_is_what_the_command_does(kind, folders, inputs, tmp_path, capsys, monkeypatch):
     from vidlong.info import model_info
 
@@ -146,6 +147,28 @@ def test_an_ltx_long_folder_says_why_it_does_not_stream_and_takes_no_prompt_time
                                      "another, but no window's frames are final before its call ends"), said[name]
     assert said["prompt timeline"].startswith("  prompt timeline: no (this model's call takes a prompt a window, not a prompt "
                                               "schedule: give --prompt as"), said["prompt timeline"]
+
+
+def test_a_chronoedit_folder_says_it_edits_the_image_writes_the_edit_as_a_png_and_does_not_stream(folders, capsys):
+    """ChronoEdit: its first line says generate --image edits the image, the edit (its video's last frame) written as
+    OUT.edited.png beside the mp4 (``edits_image`` in the JSON, false for a Wan folder); it takes the image and nothing else,
+    and its stream, extend, stream redraw and fifo say why not: an edit is one short clip (each line the command's own:
+    `test_every_answer_is_what_the_command_does`)."""
+    from vidlong.info import model_info
+
+    info = model_info(folders["chronoedit"])
+    assert (info["pipeline"], info["task"], info["edits_image"], model_info(folders["i2v"])["edits_image"]) == (
+        "ChronoEditPipeline", "i2v", True, False)
+    assert [name for name, answer in info["can"].items() if answer["yes"]] == ["generate", "image"]
+    for name in ("stream", "extend", "stream_redraw", "fifo"):
+        assert "its call edits one image in one short clip" in info["can"][name]["why"], name
+    assert main(["info", "--model", str(folders["chronoedit"])]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert ("task i2v (generate --image edits the image by the prompt: its video runs from the image to the edit, which is "
+            "its last frame, written as OUT.edited.png beside OUT.mp4)") in lines[0]
+    said = {line.split(":")[0].strip(): line for line in lines if line.startswith("  ")}
+    assert said["stream"].startswith("  stream: no (streaming is not available for ChronoEditTransformer3DModel: its call edits "
+                                     "one image in one short clip"), said["stream"]
 
 
 def test_a_reader_that_goes_away_ends_it_quietly():

@@ -379,15 +379,14 @@ def _run_generate(args) -> int:
 
 
 def _check_edited_image(args, out: Path, limits) -> Optional[Path]:
-    """Where the model edits the image (`vidlong.models.IMAGE_EDITING_PIPELINES`), the PNG of the edit beside --out
+    """Where the model edits the image (`ModelLimits.edits_image`), the PNG of the edit beside --out
     (`vidlong.edited_image`), checked before anything loads as --out's other files are: not the --image read, not replaced
     unasked, held by this run (by rank 0 of a --parallel run, which writes it); else None."""
     from .edited_image import edited_image_path
     from .files import exclusive_lock
-    from .models import IMAGE_EDITING_PIPELINES
     from .video_io import sweep_stale_temps
 
-    if limits.pipeline not in IMAGE_EDITING_PIPELINES:
+    if not limits.edits_image:
         return None
     path = edited_image_path(out)
     if isinstance(args.image, str) and args.image and _same_file(Path(args.image), path):

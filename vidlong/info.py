@@ -31,7 +31,9 @@ def model_info(path) -> dict:
     command's own refusal) where it is no. ``continues_video``: whether ``generate --video`` continues the video (its
     frames, then new ones: SkyReels-V2 DF video to video) rather than redrawing it; ``edits_video``: whether it edits the
     video by the prompt, every step and no strength (Lucy Edit), its ``redraw`` and ``stream_redraw`` then that edit (in one
-    call, chunk by chunk); a video-to-video folder's ``generate`` always takes one. ``identity``: where every command needs
+    call, chunk by chunk); a video-to-video folder's ``generate`` always takes one. ``edits_image``: whether ``generate
+    --image`` edits the image by the prompt, the edit its video's last frame, written as ``OUT.edited.png`` beside the mp4
+    (ChronoEdit: `ModelLimits.edits_image`). ``identity``: where every command needs
     ``--identity`` (ConsisID with ``is_train_face``), what its file holds (`vidlong.identity.FaceInputs.described`), else
     None."""
     from .models import check_model_folder
@@ -82,7 +84,8 @@ def model_info(path) -> dict:
     return dict(
         folder=str(Path(folder)), pipeline=class_name,
         vidlong_pipeline=PIPELINE_CLASSES.get(class_name.removeprefix("VidLong"), "").rpartition(":")[2] or class_name,
-        task=limits.task, continues_video=limits.continues, edits_video=limits.edits, family=facts["family"],
+        task=limits.task, continues_video=limits.continues, edits_video=limits.edits, edits_image=limits.edits_image,
+        family=facts["family"],
         identity=None if limits.identity is None else limits.identity.described(),
         transformer=adapter.transformer_class, experts=limits.experts,
         spec=dict(name=spec.name, native_latent_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames,
@@ -100,7 +103,9 @@ def info_lines(info: dict) -> list[str]:
     spec = info["spec"]
     continues = {"continues_video": " (generate --video continues it: its frames, then new ones)",
                  "edits_video": " (generate --video edits it by the prompt: every step, no strength; stream --video, chunk "
-                                "by chunk)"}
+                                "by chunk)",
+                 "edits_image": " (generate --image edits the image by the prompt: its video runs from the image to the edit, "
+                                "which is its last frame, written as OUT.edited.png beside OUT.mp4)"}
     continues = next((said for key, said in continues.items() if info[key]), "")
     lines = [f"{info['folder']}: {info['pipeline']} (vidlong's {info['vidlong_pipeline']}), task {info['task']}{continues}, "
              f"family {info['family']} ({info['transformer']}{', 2 experts' if info['experts'] == 2 else ''})",

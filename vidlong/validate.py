@@ -103,6 +103,14 @@ class ModelLimits:
     identity: Optional[FaceInputs] = None
 
     @property
+    def edits_image(self) -> bool:
+        """Whether its call edits the given image, the edit its video's last frame (`vidlong.models.IMAGE_EDITING_PIPELINES`:
+        ChronoEdit), which `vidlong generate` and the app write as a PNG beside the video (`vidlong.edited_image`)."""
+        from .models import IMAGE_EDITING_PIPELINES
+
+        return self.pipeline in IMAGE_EDITING_PIPELINES
+
+    @property
     def chunks_alone(self) -> bool:
         """Whether its streams' chunks are each decoded on its own, ``temporal·(c - 1) + 1`` pixel frames a chunk of c
         latent frames, as its call's whole chunks are (`FamilyAdapter.chunks_decoded_alone`: Helios), not ``temporal·c``
