@@ -14,7 +14,9 @@ Two named API endpoints for `gradio_client`, whose errors are one-line `AppError
     Client(url).submit(prompt="a red circle", seconds=4, api_name="/stream")               # live clips, then the mp4
 
 Only one run computes at a time (events queue on one worker, and a lock guards the pipeline). On a Lucy Edit folder
-the page edits an uploaded video, which both tabs require: Generate in one call, Stream chunk by chunk (no strength).
+the page edits an uploaded video, which both tabs require: Generate in one call, Stream chunk by chunk (no strength). On a
+ChronoEdit folder it edits an uploaded image: Generate shows the edit (its video's last frame) and its PNG, and /generate
+returns that PNG third: ``(mp4, settings, png)``.
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ from vidlong.apps.outputs import History, Output, OutputFolder, gradio_cache_fol
 from vidlong.attention.adapters import adapter_named  # noqa: E402
 from vidlong.errors import Stopped, VidlongError, named  # noqa: E402
 from vidlong.estimate import Pace, check_fits, check_stream_fits, run_cost, together  # noqa: E402
+from vidlong.edited_image import edited_image_path, write_edited_image  # noqa: E402
 from vidlong.generate import GenerateRequest, generate, load_image  # noqa: E402
 from vidlong.identity import stream_identity  # noqa: E402
 from vidlong.methods import METHOD_NAMES, Streaming, load_preset, methods_for, model_streaming, preset_names  # noqa: E402
@@ -114,6 +117,9 @@ LENGTH_RANGE = (1, 8)
 FORM_FIELDS = ("prompt", "method", "preset", "ratio", "steps", "guidance", "seed", "noise", "negative_prompt",
                "height", "width", "partition_guidance", "noise_correlation")
 
+
+#: the image field's label on a page whose model edits the image (ChronoEdit: `App.edits_image`)
+EDITED_IMAGE_LABEL = "Image to edit (its video runs from it to the edit, its last frame)"
 
 #: the label of the face identity file a ConsisID transformer with ``is_train_face`` needs (`vidlong.identity`), on both tabs
 IDENTITY_LABEL = "Face identity"
@@ -279,6 +285,10 @@ class App:
         self.limits = limits_for_pipeline(pipe)
         #: the page's places for a video, as its messages name them (a model that edits a given video: Lucy Edit's)
         self.places = EDIT_PLACES if self.limits.edits else APP_PLACES
+        #: whether its runs edit the given image, the edit their video's last frame (ChronoEdit: `ModelLimits.edits_image`),
+        #: written as a PNG beside the mp4 and shown; /generate's outputs then end with that PNG
+        self.edits_image = self.limits.edits_image
+        self.api_outputs = 3 if self.edits_image else 2
         #: the methods the page offers, those this model runs (`runs_method`), and its default: both, else the first (none)
         self.methods = [name for name in METHOD_NAMES if runs_method(name, self.limits)]
         self.method = "both" if "both" in self.methods else self.methods[0]
@@ -344,6 +354,7 @@ class App:
         if self.pipe.task != "animate":
             frames = call_pixel_count(latent, self.limits)  # the frames its call returns (Helios's: whole chunks)
             note = ("The edit is as long as the video to edit: " if self.limits.edits else
+                    "The video from the image to its edit (its last frame): " if self.edits_image else
                     "The video to redraw (the Length field is not used): " if video else
                     "The control video (the Length field is not used): " if request.control_video else "")
             note += (f"{latent} latent frames = **{frames} frames**, {frames / fps:.1f} s at {fps:g} fps "
@@ -374,7 +385,7 @@ class App:
             *driving_videos) -> tuple:
         """The page's fields as a checked run estimated to fit in memory: the `GenerateRequest` (seed -1 or empty:
         a random one) and the fifo method's `DiagonalDenoising` (None for another method)."""
-        self.check_edited(video, "/generate")
+        self.check_edited(video, image, "/generate")
         request = _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
                               last_image, video, strength, *driving_videos)
         diagonal = _diagonal_of([request.method], partition_guidance, noise_correlation)
@@ -383,7 +394,8 @@ class App:
 
     def _generate(self, job: Job, runs: list[tuple], progress) -> Output:
         """Worker: generate each run (one, or one per compared method: a request and fifo's `DiagonalDenoising` or
-        None), write the mp4 and record it."""
+        None), write the mp4 (where the model edits the image, `edits_image`, its last frame too: the edit, side by side
+        for a comparison, a PNG beside it named in the settings, as `vidlong generate` writes it) and record it."""
         progress(0, desc="waiting for the model" if self.lock.locked() else "starting")
         with self.lock:
             job.check()
@@ -405,6 +417,8 @@ class App:
                                 runs={method: result.settings for method, result in results.items()})
             # at the run's frame rate (a redrawn video's own)
             path = write_video(self.folder.new_path("video"), frames, fps=first.settings["fps"], audio=audio)
+            if self.edits_image:
+                settings = dict(settings, edited_image=str(write_edited_image(edited_image_path(path), frames[-1])))
         return self.history.add(path, settings, _caption(settings))
 
     async def generate_event(self, runs_of, args, request: Optional[gr.Request], progress, page: bool):
@@ -417,28 +431,31 @@ class App:
             output = await in_worker(job, self._generate, job, runs_of(*args), progress)
         except Stopped:
             gr.Info("Stopped: the model is free for the next run")
-            return (gr.update(),) * (4 if page else 2)
+            return (gr.update(),) * (6 if page else self.api_outputs)
         except Exception as err:  # noqa: BLE001 - one line to the user
             error = _as_app_error(err, self.places)
             if not page:
                 raise error from None
             _toast(error)
-            return (gr.update(),) * 4
+            return (gr.update(),) * 6
         finally:
             self.jobs.finish(session, job)
         if not page:
-            return str(output.video), output.settings
-        return str(output.video), output.settings, str(output.sidecar), self.history.gallery()
+            return (str(output.video), output.settings, *edited_outputs(output)[:self.api_outputs - 2])
+        return str(output.video), output.settings, str(output.sidecar), self.history.gallery(), *edited_outputs(output)
 
     def single_run(self, *fields) -> list[tuple]:
         return [self.run(*fields)]
 
-    def check_edited(self, video, endpoint: str) -> None:
-        """On a model that edits a given video (`ModelLimits.edits`: Lucy Edit), one line naming the field unless `video`
-        (the upload of the tab whose API is `endpoint`) is given."""
+    def check_edited(self, video, image, endpoint: str) -> None:
+        """On a model that edits a given video (`ModelLimits.edits`: Lucy Edit) or image (`edits_image`: ChronoEdit), one
+        line naming the field unless `video` or `image` (the uploads of the tab whose API is `endpoint`) is given."""
         if self.limits.edits and not _uploaded_path(video):
             raise VidlongError(f"Video to edit is empty: Lucy Edit edits a given video by the prompt; upload it ({endpoint}'s "
                                "video)")
+        if self.edits_image and not image:
+            raise VidlongError(f"Image to edit is empty: ChronoEdit edits a given image by the prompt; upload it ({endpoint}'s "
+                               "image)")
 
     def compare_runs(self, methods, *fields) -> list[tuple]:
         """One run per chosen method, all with the same prompt, seed and settings (the fifo fields: fifo's run's)."""
@@ -447,7 +464,7 @@ class App:
             raise VidlongError(f"compare needs {COMPARE_MIN} to {COMPARE_MAX} methods, got {len(methods)}; "
                                "tick them in Compare methods")
         request_fields, (partition_guidance, noise_correlation, video, strength) = fields[:13], fields[13:17]
-        self.check_edited(video, "/generate")
+        self.check_edited(video, request_fields[11], "/generate")  # its image: the 12th of `_request_of`'s fields
         first = _request_of(*request_fields, video, strength, *fields[17:])  # and Wan Animate's videos
         check_methods(methods, first)
         diagonal = _diagonal_of(methods, partition_guidance, noise_correlation)
@@ -490,7 +507,7 @@ class App:
                 if given:
                     raise VidlongError(f"Video to continue: the continuation starts from its own last frames; remove {field}, "
                                        "or the video to continue")
-        self.check_edited(video, "/stream")
+        self.check_edited(video, image, "/stream")
         if video and method == "fifo":
             raise VidlongError(f"a video is {'edited' if self.limits.edits else 'redrawn'} by the chunked method; choose Stream "
                                "method chunked" + ("" if self.limits.edits else ", or remove the video"))
@@ -739,12 +756,12 @@ class App:
         self.jobs.stop(_session(request))
 
     def reload(self, evt: gr.SelectData) -> tuple:
-        """A clicked history item: its video, settings and sidecar, and its settings back in the form (`FORM_FIELDS`, the
-        compared methods, Wan Animate's segment overlap)."""
+        """A clicked history item: its video, settings and sidecar, its settings back in the form (`FORM_FIELDS`, the
+        compared methods, Wan Animate's segment overlap), and its edited image and PNG (`edited_outputs`)."""
         clicked = str(evt.value)  # the gallery as this page shows it: its item names the video file
         item = next((item for item in self.history.items() if item.video.name in clicked), None)
         if item is None:
-            return (gr.update(),) * (3 + len(FORM_FIELDS) + 2)
+            return (gr.update(),) * (3 + len(FORM_FIELDS) + 4)
         settings = item.settings
         if "runs" in settings:  # a comparison: the first run's settings, the compared methods ticked
             settings = dict(next(iter(settings["runs"].values())), compared=settings["compared"])
@@ -756,7 +773,14 @@ class App:
             fields = [gr.update(value=values.get(name)) for name in FORM_FIELDS]
         compared = gr.update(value=settings["compared"]) if "compared" in settings else gr.update()
         overlap = gr.update(value=settings["segment_overlap"]) if "segment_overlap" in settings else gr.update()
-        return (str(item.video), item.settings, str(item.sidecar), *fields, compared, overlap)
+        return (str(item.video), item.settings, str(item.sidecar), *fields, compared, overlap, *edited_outputs(item))
+
+
+def edited_outputs(output: Output) -> tuple:
+    """The Generate tab's edited image and its PNG download of `output` (an image editor's: `App.edits_image`), each
+    None (empty) for another's."""
+    edited = None if output.edited_image is None else str(output.edited_image)
+    return edited, edited
 
 
 def _step_status(kind: str, done: int, total: int) -> str:
@@ -823,7 +847,10 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
         about = ("Edit a video by the prompt: in one call, a training-free method acting past the native window (compare "
                  "methods side by side), or chunk by chunk at any length in the Stream tab.")
     else:
-        about = (("Generate a long video with a training-free method, compare methods side by side"
+        about = (("Edit an image by the prompt: its video runs from the uploaded image to the edit, its last frame (shown "
+                  "as an image, its PNG to download); Length sets its reasoning frames, which a training-free method takes "
+                  "past the native window; compare methods side by side" if app.edits_image else
+                  "Generate a long video with a training-free method, compare methods side by side"
                   if app.limits.no_methods_reason is None else
                   "Generate a long video (vidlong's methods do not act on this model: its own call, longer)")
                  + (", or stream its call's chunks over a control video in the Stream tab, each shown as it is made."
@@ -840,7 +867,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
         with gr.Row():
             image = fields.guarded(gr.Image(
                 type="filepath", visible=pipe.task in ("i2v", "animate"), elem_id="image",
-                label="The character (Wan Animate)" if pipe.task == "animate" else "First frame (image-to-video)"), IMAGE_FILE)
+                label="The character (Wan Animate)" if pipe.task == "animate" else EDITED_IMAGE_LABEL if app.edits_image
+                else "First frame (image-to-video)"), IMAGE_FILE)
             last_image = fields.guarded(gr.Image(type="filepath", label="Last frame (first-last-frame models; Generate tab)",
                                                  visible=app.limits.last_frame != "no", elem_id="last-image"), IMAGE_FILE)
             # ConsisID with is_train_face: the face's tensors, for Generate, Stream and Continue a video alike
@@ -920,6 +948,11 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                                                if pipe.makes_audio else ""))  # one soundtrack per method
                             compare = gr.Button("Compare side by side", elem_id="compare")
                     with gr.Column(scale=1):
+                        # an image editor's edit (ChronoEdit): the video's last frame, and its PNG beside the mp4
+                        edited = gr.Image(label="Edited image (the video's last frame)", type="filepath", interactive=False,
+                                          height=440, visible=app.edits_image, elem_id="edited-image")
+                        edited_file = gr.File(label="Edited image (.png)", interactive=False, visible=app.edits_image,
+                                              elem_id="edited-file")
                         video = gr.Video(label="Video", format="mp4", autoplay=True, loop=True, interactive=False, height=440,
                                          elem_id="video")
                         sidecar = gr.File(label="Settings (.json)", interactive=False, elem_id="sidecar")
@@ -1041,7 +1074,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                     yield update
             return stream
 
-        outputs = [video, settings, sidecar, gallery]
+        outputs = [video, settings, sidecar, gallery, edited, edited_file]
         note_fields = [ratio, method, preset, steps, height, width, redraw, strength, *driving_videos, identity]
         def queued(trigger, handler, inputs, outputs):
             """`handler` queued on the model's one worker after `trigger`, its job reserved at the click."""
@@ -1061,8 +1094,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                                       s_partition_guidance, s_noise_correlation], api_name=False, queue=False)
         method.change(_fifo_fields, method, [partition_guidance, noise_correlation], api_name=False, queue=False)
         image.upload(app.image_size, image, [height, width], api_name=False, queue=False)
-        gallery.select(app.reload, None, [video, settings, sidecar, *reloaded, compared, driving_videos[-1]], api_name=False,
-                       queue=False)  # the last of the driving fields: Wan Animate's segment overlap
+        gallery.select(app.reload, None, [video, settings, sidecar, *reloaded, compared, driving_videos[-1], edited, edited_file],
+                       api_name=False, queue=False)  # the last of the driving fields: Wan Animate's segment overlap
         preset.input(_on_preset, preset, ratio, api_name=False, queue=False)
         for field in note_fields:
             field.change(app.length_note, note_fields, length_note, api_name=False, queue=False, preprocess=False)
@@ -1071,7 +1104,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
 
         # API-only endpoints (hidden triggers): their errors are one-line AppErrors for gradio_client
         api = gr.Button(visible=False)
-        api.click(generate_handler(False), form, [video, settings], api_name="generate", concurrency_limit=1, concurrency_id="model")
+        api.click(generate_handler(False), form, [video, settings, edited_file][:app.api_outputs], api_name="generate",
+                  concurrency_limit=1, concurrency_id="model")  # an image editor's: its edit's PNG third
         api_stream = gr.Button(visible=False)
         api_stream.click(stream_handler(False), stream_form, [live, status, full, s_sidecar, gallery], api_name="stream",
                          concurrency_limit=1, concurrency_id="model")

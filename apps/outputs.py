@@ -66,12 +66,14 @@ class OutputFolder:
 @dataclass
 class Output:
     """One finished video of the app: the mp4, its settings (as in the CLI's .json sidecar) and that
-    sidecar file, and a short caption."""
+    sidecar file, and a short caption; an image editor's edit (ChronoEdit's: the video's last frame, a PNG beside the mp4,
+    its settings' ``edited_image``), else None."""
 
     video: Path
     settings: dict
     sidecar: Path
     caption: str
+    edited_image: Optional[Path] = None
 
 
 class History:
@@ -83,15 +85,18 @@ class History:
         self._lock = threading.Lock()
 
     def add(self, video: Path, settings: dict, caption: str) -> Output:
-        """Record `video` with `settings`, written beside it as ``.json``; drops the oldest beyond `keep`."""
+        """Record `video` with `settings`, written beside it as ``.json`` (the edited image its settings name kept with it);
+        drops the oldest beyond `keep`, their files too."""
         sidecar = atomic_write_text(video.with_suffix(".json"), json.dumps(settings, indent=2) + "\n")
-        item = Output(video, settings, sidecar, caption)
+        edited = settings.get("edited_image")
+        item = Output(video, settings, sidecar, caption, None if edited is None else Path(edited))
         with self._lock:
             self._items.insert(0, item)
             dropped, self._items = self._items[self.keep :], self._items[: self.keep]
         for old in dropped:
-            old.video.unlink(missing_ok=True)
-            old.sidecar.unlink(missing_ok=True)
+            for path in (old.video, old.sidecar, old.edited_image):
+                if path is not None:
+                    path.unlink(missing_ok=True)
         return item
 
     def items(self) -> list[Output]:

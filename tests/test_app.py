@@ -107,7 +107,7 @@ def test_fifo_fields_reach_generates_diagonal_denoising_and_a_history_click_rest
     assert not np.array_equal(read_video(video_path(video))[0], read_video(video_path(plain_video))[0])
     app = demo.vidlong_app
     for item, shown in zip(app.history.items(), [("4.5,6,7.5", 0.5), ("", 0)]):  # newest first
-        form = dict(zip(gradio_app.FORM_FIELDS, app.reload(SimpleNamespace(value=item.video.name))[3:-2]))
+        form = dict(zip(gradio_app.FORM_FIELDS, app.reload(SimpleNamespace(value=item.video.name))[3:-4]))
         assert [form[name]["value"] for name in ("method", "partition_guidance", "noise_correlation")] == ["fifo", *shown]
 
 
@@ -696,6 +696,106 @@ def test_lucy_edit_streams_an_edit_of_an_uploaded_mp4_chunk_by_chunk_and_stop_ke
                                                                   "method chunked$")):
         with pytest.raises(AppError, match=message):
             client.predict(prompt="make it snowy", **given, api_name="/stream")
+
+
+@pytest.fixture(scope="module")
+def chronoedit(tmp_path_factory):
+    """(the app `launch` serves over the tiny ChronoEdit folder of `test_chronoedit`, its client)."""
+    from test_chronoedit import NATIVE
+    from tiny_pipeline import save_tiny_chronoedit_pipeline
+
+    folder = save_tiny_chronoedit_pipeline(tmp_path_factory.mktemp("chronoedit"), native_frames=NATIVE)
+    with launched(folder, tmp_path_factory.mktemp("chronoedit-downloads")) as served:
+        yield served
+
+
+def test_a_chronoedit_page_edits_an_uploaded_image_and_gives_the_edit_as_an_image_and_a_png(chronoedit, image_path):
+    """A ChronoEdit folder (`ChronoEditPipeline`, an image editor), served by `launch`: its image field is the image to edit,
+    the edited image and its PNG download are shown beside the video, Compare is offered, its Stream tab (with Continue a
+    video) is hidden and its header says so; its length note and /generate with both at 2x: the video from the image to
+    the edit (6 latent = 21 frames at 8 fps); /generate returns it, its settings and the edit's PNG third: `generate`'s
+    last frame for the same request bit for bit, the server's file beside its mp4 (``video-*.edited.png``, as `vidlong
+    generate` writes it) named in the settings and the sidecar. Without the image it is refused in one line naming the
+    field; /stream, with a video to continue too, in one line saying why."""
+    import gradio as gr
+    import numpy as np
+    from gradio_client import handle_file
+    from PIL import Image
+
+    from vidlong.apps import gradio_app
+    from vidlong.generate import GenerateRequest, generate
+
+    demo, client = chronoedit
+    app = demo.vidlong_app
+    shown = {block.label: block.visible for block in demo.blocks.values() if isinstance(block, (gr.Tab, gr.Accordion))}
+    assert [shown[label] for label in ("Generate", "Compare methods", "Stream", "Continue a video")] == [True, True, False, False]
+    for label in (gradio_app.EDITED_IMAGE_LABEL, "Edited image (the video's last frame)", "Edited image (.png)"):
+        assert field(demo, label).visible, label
+    assert "Edit an image by the prompt" in header(demo) and "This model does not stream: its Stream tab is hidden." in header(demo)
+    note = app.length_note(2, "both")
+    assert note.startswith("The video from the image to its edit (its last frame): 6 latent frames = **21 frames**"), note
+    image = handle_file(str(image_path))
+    video, settings, png = client.predict(prompt="a red ball", method="both", ratio=2, image=image, api_name="/generate")
+    frames, fps = read_video(video_path(video))
+    assert frames.shape == (21, 32, 32, 3) and fps == 8 and settings["pixel_frames"] == 21
+    item = app.history.items()[0]
+    assert settings["edited_image"] == str(item.video.with_suffix(".edited.png")) == str(item.edited_image)
+    assert json.loads(item.sidecar.read_text())["edited_image"] == settings["edited_image"]
+    assert Path(png).read_bytes() == item.edited_image.read_bytes()
+    ours = generate(app.pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=0, image=str(image_path), method="both"))
+    assert np.array_equal(np.asarray(Image.open(png)), ours.frames[-1])
+    with pytest.raises(AppError, match=r"^Image to edit is empty: ChronoEdit edits a given image by the prompt; upload it "
+                                       r"\(/generate's image\)$"):
+        client.predict(prompt="a red ball", api_name="/generate")
+    for given in ({}, dict(extend_video=handle_file(video_path(video)))):
+        with pytest.raises(AppError, match="^streaming is not available for ChronoEditTransformer3DModel: its call edits one "
+                                           "image in one short clip") as err:
+            client.predict(prompt="a red ball", seconds=1, image=image, api_name="/stream", **given)
+        assert "\n" not in str(err.value)
+
+
+def test_a_chronoedit_comparison_shows_both_edits_and_a_history_click_brings_an_edit_back(chronoedit, image_path):
+    """Compare none and both on the ChronoEdit page (its page event): the side-by-side video, and as the edited image and
+    its PNG both edits side by side (`side_by_side` of each method's `generate` last frame, labelled as the video's panels),
+    named in its settings; a history click brings back the comparison's edit with its video, and one on the plain run
+    before it (/generate, 1x) that run's edit."""
+    import asyncio
+
+    import numpy as np
+    from gradio_client import handle_file
+    from PIL import Image
+
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.panels import side_by_side
+
+    demo, client = chronoedit
+    app = demo.vidlong_app
+    client.predict(prompt="a red ball", method="none", ratio=1, image=handle_file(str(image_path)), api_name="/generate")
+    fields = ("a red ball", "both", "none", 2, None, None, 0, "auto", "", None, None, str(image_path), None, "", 0, None, None,
+              *[None] * 8)
+    outputs = asyncio.run(app.generate_event(app.compare_runs, (["none", "both"], *fields), None, lambda *a, **k: None, True))
+    video, settings, sidecar, _, edited, download = outputs
+    edits = {method: generate(app.pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=0, image=str(image_path),
+                                                        method=method)).frames for method in settings["compared"]}
+    assert settings["compared"] == ["none", "both"] and edited == download == settings["edited_image"]
+    assert np.array_equal(np.asarray(Image.open(edited)), side_by_side(edits)[-1])
+    comparison, plain = (app.history.items()[i] for i in (0, 1))
+    for item in (comparison, plain):
+        shown = app.reload(SimpleNamespace(value=item.video.name))
+        assert shown[0] == str(item.video) and shown[-2:] == (str(item.edited_image),) * 2
+
+
+def test_an_edited_image_leaves_the_disk_with_its_video(tmp_path):
+    """The history's outputs beyond its newest `keep` leave the disk with the edited image their settings name."""
+    from vidlong.apps.outputs import History, OutputFolder
+
+    history = History(OutputFolder(tmp_path), keep=1)
+    folder = history.folder.path
+    for name in ("a", "b"):
+        (folder / f"{name}.mp4").write_bytes(b"video")
+        (folder / f"{name}.edited.png").write_bytes(b"png")
+        history.add(folder / f"{name}.mp4", {"edited_image": str(folder / f"{name}.edited.png")}, name)
+    assert sorted(path.name for path in folder.iterdir()) == ["b.edited.png", "b.json", "b.mp4"]
 
 
 def test_another_family_generates_and_streams_and_refuses_the_cache_in_one_line(tmp_path_factory):
