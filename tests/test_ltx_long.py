@@ -189,7 +189,8 @@ def test_with_methods_one_window_spans_the_video(long_folder, stock):
      "with a method its call makes one window of the whole video: give one prompt, or --method none for its own windows"),
     (["generate", "--prompt", "a red ball", "--ratio", "2", "--method", "fifo"], "this pipeline's call makes windows of its own"),
     (["generate", "--prompt", "a red ball", "--steps", "1"], "--steps 1 would denoise nothing: this model's call runs each"),
-], ids=["stream", "extend", "schedule", "parts", "parts-with-methods", "fifo", "one-step"])
+    (["generate", "--prompt", "a red ball", "--height", "64"], "--height 64 must be at least 96 pixels"),
+], ids=["stream", "extend", "schedule", "parts", "parts-with-methods", "fifo", "one-step", "under-its-decode-tiles"])
 def test_bad_input_is_refused_in_one_line_before_loading(long_folder, args, says, tmp_path, capsys, monkeypatch):
     from family_checks import check_refused_before_loading
 
@@ -201,6 +202,23 @@ def test_bad_input_is_refused_in_one_line_before_loading(long_folder, args, says
     line = check_refused_before_loading([args[0], "--model", str(long_folder), *args[1:]], tmp_path / "o.mp4", capsys,
                                         monkeypatch)
     assert says in line
+
+
+def test_a_portrait_image_gives_each_side_the_cells_its_decode_tiles_overlap_by(long_folder, tmp_path):
+    """Its call decodes by 4 x 4 spatial tiles overlapping by 3 latent cells (``decode_overlap``), which a side of fewer
+    cells fails deep in, after every window's steps: the folder's and the pipeline's geometry take 3 cells (96 pixels) a
+    side at the fewest, so a portrait image at the spec's area (64 pixels wide) makes a 96-pixel-wide video."""
+    from PIL import Image
+
+    from vidlong.models import folder_geometry
+
+    pipe = load_pipeline(long_folder, device="cpu", task="i2v")
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.geometry() == folder_geometry(long_folder) and pipe.geometry().min_pixels == 96
+    portrait = tmp_path / "portrait.png"
+    Image.fromarray(np.random.default_rng(7).integers(0, 255, (192, 96, 3), dtype=np.uint8)).save(portrait)
+    made = generate(pipe, GenerateRequest(prompt="a red ball", frames=9, seed=3, image=str(portrait)))
+    assert made.frames.shape == (9, 128, 96, 3) and (made.settings["height"], made.settings["width"]) == (128, 96)
 
 
 def test_its_window_sizes_are_checked_and_streams_refused_in_python(long_folder):
