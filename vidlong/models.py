@@ -616,7 +616,7 @@ class Geometry:
         temporal: pixel frames per latent frame (4).
         patch: the transformer's patch ``(t, h, w)``.
         min_cells: latent rows (and columns) the VAE's decoder takes at the fewest: 2 where it pads in reflect mode
-            (LTX-2's), which a single row cannot do, else 1.
+            (LTX-2's), which a single row cannot do; a call's tiled decode's overlap (`TILED_DECODE_CELLS`); else 1.
         halvings: how many times its pipeline halves the latent grid and doubles it back (`PYRAMID_PIPELINES`: its
             scheduler's ``stages`` - 1), else 0.
         call_multiple: pixels its family's call takes heights and widths in multiples of, whatever the grid
@@ -690,16 +690,24 @@ def geometry_from_configs(vae: dict, transformer: dict, family: Optional[str] = 
 #: scheduler config's ``stages``) and doubled back: Helios-Mid's and -Distilled's
 PYRAMID_PIPELINES = {"HeliosPyramidPipeline"}
 
+#: pipeline classes whose call decodes by spatial tiles overlapping by this many latent cells, and so takes at least as
+#: many a side (a side of fewer leaves a tile narrower than its feathering, which fails after every step has run):
+#: LTX-Video long's 4 x 4 tiles, its call's ``decode_overlap`` default
+TILED_DECODE_CELLS = {"LTXI2VLongMultiPromptPipeline": 3}
+
 
 def folder_geometry(folder: Path) -> Geometry:
     """`Geometry` of a diffusers pipeline folder, from its JSON configs (a `PYRAMID_PIPELINES` folder's halvings from its
-    scheduler's)."""
+    scheduler's; a `TILED_DECODE_CELLS` folder's fewest cells a side)."""
     transformer = folder_configs(folder)[1]
     pyramid = folder_class_name(folder) in PYRAMID_PIPELINES
+    tiled = TILED_DECODE_CELLS.get(folder_class_name(folder))
     folder = pipeline_folder(folder)
     try:
         vae = json.loads((folder / "vae" / "config.json").read_text())
         geometry = geometry_from_configs(vae, transformer)
+        if tiled is not None:
+            geometry = dataclasses.replace(geometry, min_cells=max(geometry.min_cells, tiled))
         if pyramid:
             scheduler = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
             geometry = dataclasses.replace(geometry, halvings=int(scheduler.get("stages", 1)) - 1)

@@ -12,6 +12,7 @@ Units: ``temporal_tile_size`` and ``temporal_overlap`` pixel frames (its call's)
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Optional
 
 import torch
@@ -20,6 +21,7 @@ from diffusers.pipelines.ltx.pipeline_ltx_i2v_long_multi_prompt import split_int
 
 from .. import hooks
 from ..errors import VidlongError, named
+from ..models import TILED_DECODE_CELLS
 from ..pipeline import VidlongPipelineMixin
 from .ltx import LTXFamily
 
@@ -129,6 +131,13 @@ class VidLongLTXI2VLongMultiPromptPipeline(LTXFamily, VidlongPipelineMixin, LTXI
         """The whole video's latents ``[B, C, F, h, w]`` its last call decoded, its windows joined (as its call returns
         them with ``output_type="latent"``); its step callback sees one window's; None before a decoding call."""
         return getattr(self, "_decoded", None)
+
+    def geometry(self):
+        """Its latent grid, at least its call's tiled decode's overlap a side (`vidlong.models.TILED_DECODE_CELLS`: 3 latent
+        cells, 96 pixels), as its folder's is checked before loading."""
+        geometry = super().geometry()
+        return dataclasses.replace(geometry, min_cells=max(geometry.min_cells,
+                                                           TILED_DECODE_CELLS["LTXI2VLongMultiPromptPipeline"]))
 
     def complete_call(self, arguments: dict) -> None:
         """Its window where none is given (`window_frames`: with the transformer's methods applied, the whole video), and
