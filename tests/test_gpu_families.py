@@ -248,8 +248,8 @@ def skip_what_this_machine_cannot_run(name, encodes: bool, image: bool = False) 
 
 def assert_near_float32_on_the_cpu(folder, run, what, name):
     """`run(pipe)` -> (its result, a list of latents) on the CUDA bfloat16 pipeline and on the CPU float32 one (bfloat16
-    for `DRAW_IN_MODEL_DTYPE`; on CUDA for `NOISE_ON_DEVICE`): the CUDA latents finite, in the same shapes, concatenated along time within
-    `LATENT_REL_ERR`. Returns the CUDA pipeline and its run's result."""
+    for `DRAW_IN_MODEL_DTYPE`; on CUDA for `NOISE_ON_DEVICE`): the CUDA latents finite, in the same shapes, concatenated
+    along time within `LATENT_REL_ERR`. Returns the CUDA pipeline and its run's result."""
     task = "i2v" if name in LOADED_FOR_AN_IMAGE else None
     pipe = loaded(folder, task=task)
     made, latents = run(pipe)

@@ -557,8 +557,8 @@ class VidlongPipelineMixin:
             ratio = self.spec.temporal_ratio
             latent_frames(arguments[length], ratio, length, counts=frame_counts(limits))
             check_latent_length((self.forward_frames(arguments) - 1) // ratio + 1, limits)  # what one forward places
-        if arguments.get("height") is not None and arguments.get("width") is not None:
-            check_model_size(limits, arguments["height"], arguments["width"])
+        if arguments.get("height") is not None or arguments.get("width") is not None:  # the other the spec's
+            check_model_size(limits, arguments.get("height"), arguments.get("width"))
         for name, latents in given.items():
             if latents is not None:
                 check_call_latents(self, latents, arguments, name)
