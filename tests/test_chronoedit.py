@@ -159,6 +159,22 @@ def test_an_edited_image_it_would_replace_or_read_is_refused_before_loading(fold
     assert "is also an output of this run" in line
 
 
+@pytest.mark.parametrize("length", [["--frames", "1"], ["--ratio", "0.3"]], ids=["frames-1", "ratio-0.3"])
+def test_a_video_of_one_latent_frame_is_refused_before_loading(folder, pipe, image_file, tmp_path, capsys, monkeypatch, length):
+    """A video of 1 latent frame (1 pixel frame) is the input image's frame alone, its call's edit nowhere in it (the PNG
+    would be the input image): `vidlong generate` refuses it in one line before loading, exit 2, and `generate` likewise."""
+    from family_checks import check_refused_before_loading
+
+    from vidlong.errors import VidlongError
+    from vidlong.generate import GenerateRequest, generate
+
+    args = ["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image_file), *length]
+    line = check_refused_before_loading(args, tmp_path / "o.mp4", capsys, monkeypatch)
+    assert "1 latent frame" in line and "--frames 5" in line and not (tmp_path / "o.edited.png").exists()
+    with pytest.raises(VidlongError, match=r"^a video of 1 latent frame .* frames \(--frames\) 5"):
+        generate(pipe, GenerateRequest(prompt="a red ball", frames=1, image=str(image_file)))
+
+
 #: (arguments after the model, prompt and image; what the refusal says) of what it does not run
 UNRUN = [(["stream", "--chunks", "2"], "its call edits one image in one short clip"),
          (["generate", "--ratio", "2", "--method", "riflex"], "RIFLEx is not implemented for ChronoEditTransformer3DModel"),

@@ -22,8 +22,8 @@ from .scalars import is_real, is_whole
 from .method_names import NOISE_KINDS
 from .schedulers.stream import StreamSchedule, fewest_shown_latent_frames
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
-from .models import (NEGATIVE_PROMPT_UNREAD, Geometry, ModelSpec, folder_configs, folder_continues, folder_edits,
-                     folder_geometry, folder_redraws, pipeline_facts, pipeline_folder, pipeline_task, pixel_frames,
+from .models import (IMAGE_EDITING_PIPELINES, NEGATIVE_PROMPT_UNREAD, Geometry, ModelSpec, folder_configs, folder_continues,
+                     folder_edits, folder_geometry, folder_redraws, pipeline_facts, pipeline_folder, pipeline_task, pixel_frames,
                      spec_for_folder)
 
 if TYPE_CHECKING:  # annotations only: the checks run before torch, diffusers and any model load
@@ -902,6 +902,7 @@ def check_generate(request, limits: ModelLimits) -> int:
                            "ask for a shorter video or stream it (vidlong stream has no length limit)") from None
     if not diagonal:  # diagonal denoising only ever runs the native window
         check_latent_length(latent, limits)
+    check_edit_length(latent, limits)
     timeline = parse_prompt_timeline(request.prompt)
     if len(timeline) > 1:
         check_prompt_timeline(limits)
@@ -917,6 +918,15 @@ def check_generate(request, limits: ModelLimits) -> int:
     if request.identity is not None:
         load_identity(request.identity, limits.identity)
     return latent
+
+
+def check_edit_length(latent: int, limits: ModelLimits) -> None:
+    """One line where an image editor's video (`vidlong.models.IMAGE_EDITING_PIPELINES`: ChronoEdit's, the edit its last
+    frame, after the input image's) of `latent` latent frames has 1: that frame is the input image's alone, no edit in it."""
+    if limits.pipeline in IMAGE_EDITING_PIPELINES and latent < 2:
+        raise VidlongError(f"a video of 1 latent frame (1 pixel frame) is the input image alone: this model's edit is its "
+                           f"video's last frame, after the image's; ask for {named('frames')} "
+                           f"{limits.spec.temporal_ratio + 1} or more (2 latent frames)")
 
 
 def whole_chunk_pixel_frames(chunks: int, chunk: int, temporal_ratio: int) -> int:
