@@ -223,15 +223,15 @@ def test_a_portrait_image_gives_each_side_the_cells_its_decode_tiles_overlap_by(
 
 def test_its_window_sizes_are_checked_and_streams_refused_in_python(long_folder):
     """An overlap that leaves a window no new latent frame, a window under one latent frame, an image given under both
-    names, 1 step (its call runs each window's steps but the last) and a height alone under its decode tiles' 3 cells
-    (the spec's width) are refused in one line before any model work; so
-    are `stream` and `extend`."""
+    names, 1 step (its call runs each window's steps but the last; a NumPy 1 too) and a height alone under its decode
+    tiles' 3 cells (the spec's width) are refused in one line before any model work; so are `stream` and `extend`."""
     pipe = load_pipeline(long_folder, device="cpu")
     for sizes, says in [(dict(temporal_tile_size=80, temporal_overlap=80), "temporal_overlap 80 must be under"),
                         (dict(temporal_tile_size=4), "temporal_tile_size must be a whole number of pixel frames >= 8"),
                         (dict(image="a.png", cond_image="b.png"), "not both"),
                         (dict(num_inference_steps=1), "num_inference_steps 1 would denoise nothing"),
-                        (dict(height=64), r"height \(--height\) 64 must be at least 96 pixels")]:  # the spec's width
+                        (dict(height=64), r"height \(--height\) 64 must be at least 96 pixels"),  # the spec's width
+                        (dict(num_inference_steps=np.int64(1)), "num_inference_steps 1 would denoise nothing")]:
         with pytest.raises(VidlongError, match=says):
             pipe(prompt=PROMPT, **sizes)
     with pytest.raises(VidlongError, match="it does not stream or extend"):

@@ -23,6 +23,7 @@ from .. import hooks
 from ..errors import VidlongError, named
 from ..models import TILED_DECODE_CELLS
 from ..pipeline import VidlongPipelineMixin
+from ..scalars import is_whole
 from .ltx import LTXFamily
 
 #: its call's window and overlap where none is given (pixel frames; its call's defaults)
@@ -79,7 +80,7 @@ def check_window_request(prompt: str, latent_frames: int, methods: bool, tempora
 def check_window_steps(steps, name: str) -> None:
     """One line where `steps` (its argument `name`) is under 2: its call runs each window's timesteps but the last, so
     1 step would leave every window the noise it starts from."""
-    if isinstance(steps, int) and steps < 2:
+    if is_whole(steps) and steps < 2:  # a NumPy integer too: its call's arguments are made plain after this check
         raise VidlongError(f"{name} {steps} would denoise nothing: this model's call runs each window's steps but the last; "
                            "give 2 or more")
 
