@@ -148,7 +148,8 @@ def test_cli_generate_writes_the_mp4_and_the_edited_image_beside_it(folder, pipe
 
 
 def test_an_edited_image_it_would_replace_or_read_is_refused_before_loading(folder, image_file, tmp_path, capsys, monkeypatch):
-    """The PNG beside --out exists (no --overwrite), or is the --image read: one line before any model loads, exit 2."""
+    """The PNG beside --out exists (no --overwrite), is a folder (with --overwrite too), or is the --image read: one line
+    before any model loads, exit 2."""
     from family_checks import check_refused_before_loading
 
     (tmp_path / "e.edited.png").write_bytes(image_file.read_bytes())
@@ -157,6 +158,9 @@ def test_an_edited_image_it_would_replace_or_read_is_refused_before_loading(fold
     assert "e.edited.png exists" in line and "--overwrite" in line
     line = check_refused_before_loading([*args, str(tmp_path / "e.edited.png")], tmp_path / "e.mp4", capsys, monkeypatch)
     assert "is also an output of this run" in line
+    (tmp_path / "d.edited.png").mkdir()  # a folder there: refused even with --overwrite (os.replace cannot replace it)
+    line = check_refused_before_loading([*args, str(image_file), "--overwrite"], tmp_path / "d.mp4", capsys, monkeypatch)
+    assert "d.edited.png is a folder" in line and "choose another --out" in line
 
 
 @pytest.mark.parametrize("length", [["--frames", "1"], ["--ratio", "0.3"]], ids=["frames-1", "ratio-0.3"])

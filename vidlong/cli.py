@@ -380,8 +380,8 @@ def _run_generate(args) -> int:
 
 def _check_edited_image(args, out: Path, limits) -> Optional[Path]:
     """Where the model edits the image (`ModelLimits.edits_image`), the PNG of the edit beside --out
-    (`vidlong.edited_image`), checked before anything loads as --out's other files are: not the --image read, not replaced
-    unasked, held by this run (by rank 0 of a --parallel run, which writes it); else None."""
+    (`vidlong.edited_image`), checked before anything loads as --out's other files are: not the --image read, not a folder,
+    not replaced unasked, held by this run (by rank 0 of a --parallel run, which writes it); else None."""
     from .edited_image import edited_image_path
     from .files import exclusive_lock
     from .video_io import sweep_stale_temps
@@ -396,6 +396,8 @@ def _check_edited_image(args, out: Path, limits) -> Optional[Path]:
         return path
     args.held.enter_context(exclusive_lock(path.with_name(f".{path.name}.lock"), f"another vidlong run is writing {path}; "
                                            "wait for it to end, or choose another --out", remove=True))
+    if path.is_dir():  # no --overwrite replaces it: the run would fail at its end, its mp4 written without its sidecar
+        raise VidlongError(f"{path} is a folder (--out {out} would write the edited image there); choose another --out")
     if path.exists() and not args.overwrite:
         raise VidlongError(f"{path} exists (--out {out} would write the edited image there); pass --overwrite to replace it, "
                            "or choose another --out")
