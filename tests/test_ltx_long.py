@@ -190,7 +190,9 @@ def test_with_methods_one_window_spans_the_video(long_folder, stock):
     (["generate", "--prompt", "a red ball", "--ratio", "2", "--method", "fifo"], "this pipeline's call makes windows of its own"),
     (["generate", "--prompt", "a red ball", "--steps", "1"], "--steps 1 would denoise nothing: this model's call runs each"),
     (["generate", "--prompt", "a red ball", "--height", "64"], "--height 64 must be at least 96 pixels"),
-], ids=["stream", "extend", "schedule", "parts", "parts-with-methods", "fifo", "one-step", "under-its-decode-tiles"])
+    (["generate", "--prompt", "a red ball |", "--ratio", "2", "--method", "none"],
+     "--prompt part 2 (split by '|', one a window) is empty: give that window a prompt, or drop its '|'"),
+], ids=["stream", "extend", "schedule", "parts", "parts-with-methods", "fifo", "one-step", "under-its-decode-tiles", "empty-part"])
 def test_bad_input_is_refused_in_one_line_before_loading(long_folder, args, says, tmp_path, capsys, monkeypatch):
     from family_checks import check_refused_before_loading
 

@@ -63,8 +63,13 @@ def schedule_refusal() -> VidlongError:
 
 def check_window_request(prompt: str, latent_frames: int, methods: bool, temporal: int = 8) -> None:
     """One line where `generate`'s ``|`` prompt for a video of `latent_frames` has more parts than its call's windows (its
-    call would leave the last unread; fewer are its call's rule: the last part goes on). With `methods` applied its one
+    call would leave the last unread; fewer are its call's rule: the last part goes on), or an empty part (its call would
+    run that window, and those after it that the part goes on over, on no prompt). With `methods` applied its one
     window is the whole video's, whatever its length: the fix is one prompt, or no method."""
+    empty = next((i for i, part in enumerate(prompt.split("|"), start=1) if not part.strip()), None)
+    if empty is not None:
+        raise VidlongError(f"{named('prompt')} part {empty} (split by '|', one a window) is empty: give that window a prompt, "
+                           "or drop its '|'")
     parts = prompt_parts(prompt)
     windows = len(call_windows(latent_frames, window_tile(latent_frames, methods, temporal), CALL_OVERLAP, temporal))
     if parts <= windows:
