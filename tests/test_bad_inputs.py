@@ -109,6 +109,8 @@ CLI_ROWS = [
     ("generate", [], "it is a folder; name an .mp4 file", "out_is_folder"),
     ("generate", [], "exists; pass --overwrite", "out_exists"),
     ("generate", [], "x.json exists (--out {out} would replace it too); pass --overwrite", "json_exists"),
+    ("generate", ["--overwrite"], "x.json is a folder (--out {out} would write its settings there); choose another --out",
+     "json_folder"),
     ("stream", ["--prompt", "0:a red ball; 0:a blue ball"], "two prompts at chunk 0", None),
     ("stream", ["--prompt", "0:a red ball; 5:a blue ball", "--chunks", "5"], "switches at chunk 5 but the stream has 5 chunks (0-4)", None),
     ("stream", ["--prompt", "0s: a red ball; 4s: a blue ball"], "counts chunks, not seconds", None),
@@ -268,6 +270,8 @@ def _setup(kind, tmp_path, out_dir, subs, monkeypatch, request):
         (out_dir / "x.mp4").write_bytes(b"an earlier video")
     elif kind == "json_exists":
         (out_dir / "x.json").write_text("{}\n")
+    elif kind == "json_folder":  # no --overwrite replaces a folder
+        (out_dir / "x.json").mkdir()
     elif kind == "latents_exist":
         (out_dir / "x.pt").write_bytes(b"earlier latents")
     elif kind == "latents_folder":

@@ -253,9 +253,10 @@ def _add_overwrite(p) -> None:
 
 
 def _check_outputs(args) -> tuple[Path, Optional[Path]]:
-    """(--out, --save-latents), checked before anything loads: writable, not replacing files unasked, and held by this run
-    to its end (`args.held`, main's; by rank 0 of a --parallel run, the one that writes them): another run writing the
-    same file is refused in one line, where the two would write one mp4 at once or one would replace the other's."""
+    """(--out, --save-latents), checked before anything loads: writable (--out's .json no folder), not replacing files
+    unasked, and held by this run to its end (`args.held`, main's; by rank 0 of a --parallel run, the one that writes them):
+    another run writing the same file is refused in one line, where the two would write one mp4 at once or one would
+    replace the other's."""
     from .files import exclusive_lock
     from .validate import check_new_outputs
     from .video_io import check_output_path, sweep_stale_temps
@@ -265,6 +266,8 @@ def _check_outputs(args) -> tuple[Path, Optional[Path]]:
     _check_not_an_input(args, out, latents_path)
     writes = not getattr(args, "parallel", None) or os.environ.get("RANK", "0") == "0"  # a --parallel run's rank 0 alone
     sidecar = out.with_suffix(".json")  # a.mp4's and a.MP4's: one file
+    if sidecar.is_dir():  # no --overwrite replaces it: the run would fail at its end, its mp4 written without its sidecar
+        raise VidlongError(f"{sidecar} is a folder (--out {out} would write its settings there); choose another --out")
     for path, flag in ((out, "--out"), (sidecar, "--out"), (latents_path, "--save-latents")):
         if path is not None and writes:
             args.held.enter_context(exclusive_lock(path.with_name(f".{path.name}.lock"), f"another vidlong run is writing "
