@@ -30,11 +30,11 @@ def image_conditions(conditions, image=None, last_image=None) -> list:
     return given + [LTX2VideoCondition(frames, index) for frames, index in ((image, 0), (last_image, -1)) if frames is not None]
 
 
-class VidLongLTX2ConditionPipeline(LTX2Family, VidlongPipelineMixin, LTX2ConditionPipeline):
-    """diffusers' `LTX2ConditionPipeline` with vidlong's surface, from text (its conditions given by ``conditions=``,
-    ``image=`` and ``last_image=``). Its call draws its noise even when given latents, so `generate` hands it the
-    generator as it was before its own draw (`call_redraws_from`): the noise and the audio's noise are the stock call's
-    for that seed."""
+class LTX2Conditioned:
+    """What vidlong's LTX-2 pipelines with frame conditions share (diffusers' `LTX2ConditionPipeline`, and
+    `LTX2InContextPipeline`: `vidlong.families.ltx2_in_context`), before `LTX2Family` in their bases. Their call draws its
+    noise even when given latents, so `generate` hands it the generator as it was before its own draw
+    (`call_redraws_from`): the noise and the audio's noise are the stock call's for that seed."""
 
     call_redraws_from = "noise"
 
@@ -42,14 +42,17 @@ class VidLongLTX2ConditionPipeline(LTX2Family, VidlongPipelineMixin, LTX2Conditi
         """Its call (`VidlongPipelineMixin`), `image` (a PIL image or an image file's path) conditioning the first latent frame
         and `last_image` the last, after any ``conditions`` given, by name or by position (`image_conditions`); a prompt
         given by position, where its call takes ``conditions`` first, refused in one line as the mixin refuses it."""
+        from ..pipeline import diffusers_class
         from ..validate import load_call_images
 
         if image is None and last_image is None:
             return super().__call__(*args, **kwargs)
-        arguments = inspect.signature(LTX2ConditionPipeline.__call__).bind_partial(self, *args, **kwargs).arguments
+        stock = diffusers_class(self)
+        signature = inspect.signature(stock.__call__)
+        arguments = signature.bind_partial(self, *args, **kwargs).arguments
         del arguments["self"]
         arguments.update(image=image, last_image=last_image)
-        load_call_images(arguments, "conditions" if args else None, LTX2ConditionPipeline.__name__)
+        load_call_images(arguments, list(signature.parameters)[1] if args else None, stock.__name__)
         arguments["conditions"] = image_conditions(arguments.get("conditions"), arguments.pop("image"), arguments.pop("last_image"))
         return super().__call__(**arguments)
 
@@ -86,16 +89,23 @@ class VidLongLTX2ConditionPipeline(LTX2Family, VidlongPipelineMixin, LTX2Conditi
         """Its own (the conditions encoded, its noise drawn over the video's and the conditions' tokens), then, where given
         ``latents`` ``[B, C, F, h, w]`` at `noise_scale` 1 (where its own would drop them for its noise), the video's tokens
         mixed by the conditioning mask from them in place of its noise, as its own mixes its noise: at the same values, the
-        same numbers. At another `noise_scale` its own rule (given latents are a VAE's, partly noised)."""
+        same numbers (the rest of what its own returns as it is). At another `noise_scale` its own rule (given latents are a
+        VAE's, partly noised)."""
         if latents is not None and noise_scale != 1.0:
             return super().prepare_latents(*args, noise_scale=noise_scale, latents=latents, **kwargs)
-        noised, mask, clean, coords = super().prepare_latents(*args, noise_scale=noise_scale, **kwargs)
+        prepared = super().prepare_latents(*args, noise_scale=noise_scale, **kwargs)
         if latents is None:
-            return noised, mask, clean, coords
+            return prepared
+        noised, mask, clean = prepared[:3]
         start = self._pack_latents(latents.to(noised), self.transformer_spatial_patch_size, self.transformer_temporal_patch_size)
         video = start.shape[1]
         scaled = (1.0 - mask[:, :video]) * noise_scale
-        return torch.cat([start * scaled + clean[:, :video] * (1 - scaled), noised[:, video:]], dim=1), mask, clean, coords
+        return (torch.cat([start * scaled + clean[:, :video] * (1 - scaled), noised[:, video:]], dim=1), *prepared[1:])
+
+
+class VidLongLTX2ConditionPipeline(LTX2Conditioned, LTX2Family, VidlongPipelineMixin, LTX2ConditionPipeline):
+    """diffusers' `LTX2ConditionPipeline` with vidlong's surface, from text (its conditions given by ``conditions=``,
+    ``image=`` and ``last_image=``: `LTX2Conditioned`)."""
 
 
 class VidLongLTX2ConditionImageToVideoPipeline(VidLongLTX2ConditionPipeline):
