@@ -236,8 +236,8 @@ class WanReferenceAttention:
 class LTX2ReferenceAttention:
     """The methods' float64 math on an LTX-2 video self-attention (q/k/v and its gates as its stock processor makes them),
     as an attention processor: `method_attention` over the `grid` (token rows, columns per frame; `native` latent frames);
-    the `trailing` tokens after the video's (`LTX2ConditionPipeline`'s keyframes) as text after it
-    (`text_last_method_attention`); in the blocks spatio-temporal guidance perturbs, the values."""
+    the `trailing` tokens after the video's (`LTX2ConditionPipeline`'s keyframes, `LTX2InContextPipeline`'s reference
+    videos) as text after it (`text_last_method_attention`); in the blocks spatio-temporal guidance perturbs, the values."""
 
     def __init__(self, method, frames, grid, native, trailing=0):
         self.method, self.frames, self.grid, self.native, self.trailing = method, frames, grid, native, trailing

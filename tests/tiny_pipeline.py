@@ -511,11 +511,17 @@ def tiny_ltx2_pipeline(latest: bool = False):
 
 
 def save_tiny_ltx2_pipeline(folder: Path, latest: bool = False, pipeline: str = "LTX2Pipeline", **spec) -> Path:
-    """Save `tiny_ltx2_pipeline`'s parts as diffusers' `pipeline` class (LTX-2's share their parts: "LTX2ConditionPipeline")
-    with a vidlong.yaml (native 2 latent frames = 9 frames at 24 fps, 64x64, 2 steps, guidance 3; `spec` overrides)."""
+    """Save `tiny_ltx2_pipeline`'s parts as diffusers' `pipeline` class (LTX-2's share their parts: "LTX2ConditionPipeline",
+    "LTX2InContextPipeline": those its constructor takes) with a vidlong.yaml (native 2 latent frames = 9 frames at 24 fps,
+    64x64, 2 steps, guidance 3; `spec` overrides)."""
+    import inspect
+
     import diffusers
 
-    getattr(diffusers, pipeline)(**tiny_ltx2_pipeline(latest).components).save_pretrained(folder, safe_serialization=True)
+    cls = getattr(diffusers, pipeline)
+    takes = inspect.signature(cls.__init__).parameters
+    parts = {name: part for name, part in tiny_ltx2_pipeline(latest).components.items() if name in takes}
+    cls(**parts).save_pretrained(folder, safe_serialization=True)
     values = dict(dict(name="tiny-ltx2", native_frames=2, height=64, width=64, fps=24, num_inference_steps=2,
                        guidance_scale=3.0, temporal_ratio=8), **spec)
     (Path(folder) / "vidlong.yaml").write_text(yaml.safe_dump(values))

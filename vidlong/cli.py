@@ -113,8 +113,9 @@ def _add_animate_options(p) -> None:
     p.add_argument("--reference-images", nargs="+", default=None, metavar="IMAGE",
                    help="Wan VACE: reference images (subjects or a background to put in the video)")
     p.add_argument("--control-video", default=None,
-                   help="Wan VACE (WanVACEPipeline), CogVideoX-Fun control (CogVideoXFunControlPipeline) and "
-                        "Cosmos-Transfer2.5 (Cosmos2_5_TransferPipeline) folders: the control video (depth, pose, edges, "
+                   help="Wan VACE (WanVACEPipeline), CogVideoX-Fun control (CogVideoXFunControlPipeline), "
+                        "Cosmos-Transfer2.5 (Cosmos2_5_TransferPipeline) and LTX-2 IC-LoRA (LTX2InContextPipeline: its reference "
+                        "video) folders: the control video (depth, pose, edges, "
                         "segmentation; VACE: or frames to keep where --mask-video is black); the output has its length (its "
                         "first 4k+1 frames, CogVideoX's 8k+1, or --frames of them), frame rate and aspect, in one call with "
                         "any method (Cosmos-Transfer2.5's: chunk by chunk, one longer chunk with a method)")

@@ -10,11 +10,13 @@ from .errors import VidlongError, named
 from .models import latent_frames
 
 #: the pipelines whose call takes a control video, and what else it takes (`ModelLimits.control`): "vace" (a mask video
-#: and reference images too), "fun" and "transfer" (the control video alone, which their calls need)
-CONTROL_PIPELINES = {"WanVACEPipeline": "vace", "CogVideoXFunControlPipeline": "fun", "Cosmos2_5_TransferPipeline": "transfer"}
+#: and reference images too), "fun" and "transfer" (the control video alone, which their calls need), "in-context" (LTX-2's
+#: IC-LoRA reference video, ``reference_video=``: `vidlong.families.ltx2_in_context`; optional)
+CONTROL_PIPELINES = {"WanVACEPipeline": "vace", "CogVideoXFunControlPipeline": "fun", "Cosmos2_5_TransferPipeline": "transfer",
+                     "LTX2InContextPipeline": "in-context"}
 #: the one-line name of the control models, for refusals
-CONTROL_MODELS = ("a Wan VACE model (WanVACEPipeline), a CogVideoX-Fun control model (CogVideoXFunControlPipeline) or "
-                  "Cosmos-Transfer2.5 (Cosmos2_5_TransferPipeline)")
+CONTROL_MODELS = ("a Wan VACE model (WanVACEPipeline), a CogVideoX-Fun control model (CogVideoXFunControlPipeline), "
+                  "Cosmos-Transfer2.5 (Cosmos2_5_TransferPipeline) or LTX-2 with an IC-LoRA (LTX2InContextPipeline)")
 #: the control models that follow a control video alone, which their calls need, by `ModelLimits.control`
 VIDEO_ONLY_MODELS = {"fun": "a CogVideoX-Fun control model", "transfer": "a Cosmos-Transfer2.5 model"}
 
@@ -103,7 +105,8 @@ def control_arguments(request, kind: str, frames: int, height: int, width: int) 
     of its control video (and mask video) as PIL images resized to `width` x `height` (the control video bilinear, the mask
     nearest: diffusers' VACE call would keep a smaller video's own size, which the latents of that size would not match;
     Cosmos-Transfer2.5's would resize it to its height and a width of the video's aspect), as VACE's ``video=`` and
-    ``mask=``, CogVideoX-Fun's ``control_video=`` or Cosmos-Transfer2.5's ``controls=``; and the control video file's frame
+    ``mask=``, CogVideoX-Fun's ``control_video=``, Cosmos-Transfer2.5's ``controls=`` or LTX-2 IC-LoRA's ``reference_video=``
+    (its call would resize and crop it to the video's size); and the control video file's frame
     rate (None for frames from Python)."""
     from PIL import Image
 
@@ -111,7 +114,7 @@ def control_arguments(request, kind: str, frames: int, height: int, width: int) 
 
     video, fps = input_video(request.control_video, frames, "control_video")
     frames_in = [control_frame(frame, height, width) for frame in video]
-    arguments = {{"vace": "video", "transfer": "controls"}.get(kind, "control_video"): frames_in}
+    arguments = {{"vace": "video", "transfer": "controls", "in-context": "reference_video"}.get(kind, "control_video"): frames_in}
     if request.mask_video is not None:
         masks = input_video(request.mask_video, frames, "mask_video")[0]
         arguments["mask"] = [Image.fromarray(frame).resize((width, height), Image.NEAREST) for frame in masks]

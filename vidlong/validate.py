@@ -65,7 +65,8 @@ class ModelLimits:
             whose weights diffusers' `WanVideoToVideoPipeline` or `CogVideoXVideoToVideoPipeline` runs (Wan2.1's layout,
             CogVideoX-2B/5B's; `vidlong.models.folder_redraws`).
         no_stream_reason: why this pipeline does not stream though its family does (`_no_stream_reason`), else None.
-        control: the control inputs its call takes (`vidlong.control_video.CONTROL_PIPELINES`: "vace", "fun", "transfer"), else None.
+        control: the control inputs its call takes (`vidlong.control_video.CONTROL_PIPELINES`: "vace", "fun", "transfer",
+            "in-context"), else None.
         dropped_frames: pixel frames its call drops from the front of a video (`_dropped_frames`), which a stream's first
             chunk drops too.
         no_methods_reason: why vidlong's methods do not run on its transformer (`_no_methods_reason`), else None.
@@ -182,16 +183,20 @@ def _dropped_frames(facts: dict) -> int:
 
 
 def _no_stream_reason(facts: dict) -> Optional[str]:
-    """`ModelLimits.no_stream_reason` from a pipeline's `vidlong.models.model_facts`: CogVideoX-Fun's control pipeline (one
-    whole control video a call), Cosmos-Transfer2.5 (its call's chunks over a control video alone) and LTX-Video's long
-    multi-prompt pipeline (no window final before its call's end); a SkyReels-V2 transformer left block-causal
-    (``num_frame_per_block`` above 1: a stream's windows would not fit its blocks); a step-distilled (MeanFlow) HunyuanVideo
-    1.5 transformer (``use_meanflow``)."""
+    """`ModelLimits.no_stream_reason` from a pipeline's `vidlong.models.model_facts`: CogVideoX-Fun's control pipeline
+    (one whole control video a call), LTX-2's in-context pipeline (one whole reference video a call), Cosmos-Transfer2.5
+    (its call's chunks over a control video alone) and LTX-Video's long multi-prompt pipeline (no window final before
+    its call's end); a SkyReels-V2 transformer left block-causal (``num_frame_per_block`` above 1: a stream's windows
+    would not fit its blocks); a step-distilled (MeanFlow) HunyuanVideo 1.5 transformer (``use_meanflow``)."""
     if facts.get("use_meanflow"):
         return ("this HunyuanVideo 1.5 model is step-distilled (use_meanflow): its streams and extensions are not wired "
                 "(each forward also takes the next step's timestep)")
     if facts["pipeline"] == "CogVideoXFunControlPipeline":
         return "a CogVideoX-Fun control model follows one whole control video: it generates but does not stream or extend"
+    if facts["pipeline"] == "LTX2InContextPipeline":
+        from .families.ltx2_in_context import NO_STREAM_REASON
+
+        return NO_STREAM_REASON
     if facts["pipeline"].startswith("LTXI2VLongMultiPrompt"):
         from .families.ltx_long import NO_STREAM_REASON
 
@@ -217,8 +222,8 @@ def _takes_last_frame(facts: dict) -> str:
     """`ModelLimits.last_frame` from a pipeline's `vidlong.models.model_facts`: Wan's image-to-video by condition
     channels whose transformer takes two images' CLIP tokens (FLF2V's ``pos_embed_seq_len``) or none (Wan2.2 I2V A14B);
     FramePack's call, in its inverted order (`check_last_image`); LTX-2's condition pipeline (a condition at its last latent
-    frame, with or without an image)."""
-    if facts["family"] == "framepack" or facts["pipeline"].startswith("LTX2Condition"):
+    frame, with or without an image; its in-context pipeline's too)."""
+    if facts["family"] == "framepack" or facts["pipeline"].startswith(("LTX2Condition", "LTX2InContext")):
         return "optional"
     if facts["family"] != "wan" or facts["task"] != "i2v" or facts["expand_timesteps"]:
         return "no"

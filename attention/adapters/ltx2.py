@@ -7,8 +7,12 @@ in time). Its attention may be gated per head (``to_gate_logits``, LTX-2.3) and 
 (STG: in the perturbed blocks of a guidance forward the attention is skipped for the values).
 
 `LTX2ConditionPipeline` appends a condition at a later latent frame (a keyframe) after the video's tokens, at its own RoPE
-positions: the methods treat those tokens as joint attention treats text at the end (`FamilyAdapter.trailing_tokens`):
-every video query sees them unmodified, and their own rows attend to every key as the stock model's do."""
+positions, and `LTX2InContextPipeline` an IC-LoRA's reference video after those (at the RoPE positions of a video of its
+latent sizes from time 0: the generated video's own, where both are as long): the methods treat those tokens as joint
+attention treats text at the end (`FamilyAdapter.trailing_tokens`): every video query sees them unmodified, and their own
+rows attend to every key as the stock model's do. (Its ``conditioning_attention_strength`` below 1 masks the
+self-attention, where the processor falls back to the stock one: `vidlong.families.ltx2_in_context` refuses it under the
+methods.)"""
 from __future__ import annotations
 
 import inspect
@@ -28,7 +32,7 @@ class LTX2Adapter(FamilyAdapter):
     no_latents_reason = "LTX-2's saved latents would hold its video but not its sound"
     makes_sound = True
     prompt_timeline = True  # video and audio each by cross-attention to the text, its padding masked
-    trailing_tokens = True  # LTX2ConditionPipeline's keyframe conditions, after the video
+    trailing_tokens = True  # LTX2ConditionPipeline's keyframe conditions, LTX2InContextPipeline's references, after the video
     text_at_end = True
 
     def cross_attentions(self, transformer) -> list:

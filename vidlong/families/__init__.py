@@ -1,14 +1,15 @@
 """vidlong's pipelines for the families beyond Wan, one module each (`skyreels`, `ltx`, `cogvideox`, `hunyuan`, `mochi`,
-`kandinsky5`, `kandinsky5_i2v`, `kandinsky6`, `ltx2_condition`, `motif`, `motif_i2v`, `easyanimate`, `allegro`, `anyflow`,
-`anyflow_far`, `lucy`, `helios`, `helios_pyramid`, `framepack`, `cosmos`, `cosmos_video2world`, `cosmos1`, `cosmos1_video2world`,
-`cosmos_transfer`, `sana`, `latte`, `ltx_long`, `consisid`, `chronoedit`; what they share in
+`kandinsky5`, `kandinsky5_i2v`, `kandinsky6`, `ltx2_condition`, `ltx2_in_context`, `motif`, `motif_i2v`, `easyanimate`,
+`allegro`, `anyflow`, `anyflow_far`, `lucy`, `helios`, `helios_pyramid`, `framepack`, `cosmos`, `cosmos_video2world`,
+`cosmos1`, `cosmos1_video2world`, `cosmos_transfer`, `sana`, `latte`, `ltx_long`, `consisid`, `chronoedit`; what they share in
 `common`, and in `guider` what those whose calls guide by a guider component share): diffusers' `SkyReelsV2Pipeline` and its
 image-to-video and diffusion-forcing pipelines (Wan's layout: Wan's surface serves them as it is), `LTXPipeline`,
 `LTXImageToVideoPipeline`, `LTXConditionPipeline`, `CogVideoXPipeline`, `CogVideoXImageToVideoPipeline`,
 `HunyuanVideoPipeline`, `HunyuanVideoImageToVideoPipeline`, `HunyuanSkyreelsImageToVideoPipeline`,
 `HunyuanVideo15Pipeline`, `HunyuanVideo15ImageToVideoPipeline`, `MochiPipeline`, `Kandinsky5T2VPipeline`,
 `Kandinsky5I2VPipeline`, `Kandinsky6TI2VAPipeline` (text or image to video with its sound), `LTX2ConditionPipeline`
-(LTX-2 with its conditions: a first and a last frame, keyframes), `MotifVideoPipeline`,
+(LTX-2 with its conditions: a first and a last frame, keyframes), `LTX2InContextPipeline` (LTX-2 following an IC-LoRA's
+reference video, its tokens beside the video's), `MotifVideoPipeline`,
 `MotifVideoImage2VideoPipeline`, `EasyAnimatePipeline`,
 `EasyAnimateInpaintPipeline` (as image to video), `AllegroPipeline`, `AnyFlowPipeline`, the causal
 `AnyFlowFARPipeline`, `LucyEditPipeline` (Wan's layout, editing a given video whose latents go in on the channels) and the
@@ -32,8 +33,8 @@ without the 4 frames its call drops; LTX-2 (`ltx2`, `ltx2_stream`) and Kandinsky
 stream each chunk by a call of their own pipeline, with its sound (what they share in `sound_stream`), and extend a video
 file at its frame rate (its frames encoded into the context; its sound track kept for its part, and encoded into the
 context by Kandinsky 6's audio VAE, so its new sound continues it, where LTX-2's is made anew: its audio VAE is not given
-the input's sound; saved latents not continued); CogVideoX-Fun control and LTX-Video's long multi-prompt pipeline generate
-only; Cosmos-Transfer2.5 streams its call's chunks over a control video and extends a video along one
+the input's sound; saved latents not continued); CogVideoX-Fun control, LTX-2's in-context pipeline and LTX-Video's long
+multi-prompt pipeline generate only; Cosmos-Transfer2.5 streams its call's chunks over a control video and extends a video along one
 (`cosmos_transfer_stream`); Kandinsky 5 runs each prompt of a guided batch through its own forward, as its
 call does; Allegro's and Latte's streams follow their DDPM-family sampler (`AllegroStreamer`: its start noise and input scaling),
 AnyFlow's its flow-map sampler (`AnyFlowStreamer`: each forward's target timestep), Cosmos's its call's noise

@@ -1,0 +1,128 @@
+"""LTX-2's `LTX2InContextPipeline` (IC-LoRA reference videos) under vidlong, on a tiny random LTX-2 saved as that pipeline:
+its transformer with a reference video's tokens after the video's (methods off and removed = stock bit for bit, each method
+the float64 reference with those tokens as text after the video), `generate` = diffusers' call bit for bit with a reference
+video (video and sound), the CLI's --control-video as its reference, and the one-line refusals before loading."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import ltx2_inputs, mp4_audio, tiny_ltx2_transformer
+from family_checks import (NEUTRAL, block_self_attentions, check_float64_reference, check_generate_is_the_stock_call,
+                           check_methods_off_and_removed, check_refused_before_loading)
+from reference import LTX2ReferenceAttention
+
+import vidlong
+from vidlong.cli import main
+from vidlong.generate import GenerateRequest, generate
+from vidlong.video_io import read_video, write_video
+
+NATIVE = 3  # latent frames of the transformer checks
+GRID = (2, 3)  # latent height, width (patch 1: token rows, columns)
+
+
+def reference_inputs(frames: int, dtype=torch.float32) -> dict:
+    """`ltx2_inputs` with a reference video's tokens (as long as the video) after the video's, at the RoPE positions its
+    call gives them (`LTX2InContextPipeline._encode_reference_conditions`: a video of the reference's latent sizes from
+    time 0, the generated video's own positions), at 24 fps."""
+    inputs = ltx2_inputs(frames, *GRID, dtype=dtype)
+    coords = tiny_ltx2_transformer().rope.prepare_video_coords(1, frames, *GRID, torch.device("cpu"), fps=24.0)
+    tokens = torch.randn(inputs["hidden_states"].shape, generator=torch.Generator().manual_seed(2))
+    return dict(inputs, hidden_states=torch.cat([inputs["hidden_states"], tokens.to(dtype)], dim=1),
+                video_coords=torch.cat([coords, coords], dim=2))
+
+
+def run(model, frames: int, dtype=torch.float32) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([x.flatten() for x in model(**reference_inputs(frames, dtype))])  # video and audio
+
+
+def test_methods_off_and_removed_are_stock_bit_for_bit_with_a_reference_video():
+    check_methods_off_and_removed(lambda: tiny_ltx2_transformer(latest=True), lambda model: run(model, 4 * NATIVE),
+                                  block_self_attentions, "LTX2PerturbedAttnProcessor", 2, NATIVE,
+                                  neutral=(*NEUTRAL, vidlong.SpectralFusion(windows=())))
+
+
+@pytest.mark.parametrize("method", [vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(windows=(1,))],
+                         ids=["ultravico", "fusion"])
+def test_methods_match_float64_reference_with_a_reference_video(method):
+    """The reference's tokens out of the grid (at the video's own positions): every video query sees them unmodified,
+    their own rows stock."""
+    check_float64_reference(lambda: tiny_ltx2_transformer(latest=True), run, block_self_attentions,
+                            lambda m, frames: LTX2ReferenceAttention(m, frames, GRID, NATIVE, trailing=frames * GRID[0] * GRID[1]),
+                            method, NATIVE)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    from tiny_pipeline import save_tiny_ltx2_pipeline
+
+    return save_tiny_ltx2_pipeline(tmp_path_factory.mktemp("tiny-ltx2-ic"), latest=True, pipeline="LTX2InContextPipeline",
+                                   name="tiny-ltx2-ic")
+
+
+@pytest.fixture(scope="module")
+def reference_path(tmp_path_factory):
+    """A 25-frame 48x48 mp4 at 24 fps (a pose video's stand-in): 2x the tiny LTX-2's native 2 latent frames."""
+    frames = np.random.default_rng(4).integers(0, 255, (25, 48, 48, 3), dtype=np.uint8)
+    return write_video(tmp_path_factory.mktemp("reference") / "pose.mp4", frames, 24)
+
+
+def test_generate_is_its_call_bit_for_bit_with_a_reference_video(pipe, folder, reference_path):
+    """A control video as its reference, no method, 2x the native window (its 25 frames), video and sound: diffusers' call
+    with the same seed and ``reference_conditions=[LTX2ReferenceCondition(frames)]`` (its frames at the video's size); with
+    both methods the video changes; its call's ``reference_video=`` (a path) = ``reference_conditions=`` of its frames."""
+    from diffusers.pipelines.ltx2.pipeline_ltx2_ic_lora import LTX2ReferenceCondition
+    from PIL import Image
+
+    assert type(pipe).__name__ == "VidLongLTX2InContextPipeline"
+    plain = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, control_video=str(reference_path)))
+    frames = [Image.fromarray(frame).resize((64, 64), Image.BILINEAR) for frame in read_video(reference_path)[0]]
+    stock = check_generate_is_the_stock_call(folder, plain, "LTX2InContextPipeline", 2, 8,
+                                             reference_conditions=[LTX2ReferenceCondition(frames)], frame_rate=24,
+                                             guidance_scale=3.0, generator=torch.Generator().manual_seed(3))
+    assert np.array_equal(stock.audio[0].clamp(-1, 1).numpy(), plain.audio.samples)
+    both = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, method="both", control_video=str(reference_path)))
+    assert not np.array_equal(both.frames, plain.frames)
+    call = dict(prompt="a red ball", num_frames=9, num_inference_steps=1, output_type="latent")
+    by_path = pipe(reference_video=str(reference_path), generator=torch.Generator().manual_seed(1), **call).frames
+    given = [LTX2ReferenceCondition(list(read_video(reference_path)[0]))]
+    by_frames = pipe(reference_conditions=given, generator=torch.Generator().manual_seed(1), **call).frames
+    assert torch.equal(by_path, by_frames)
+
+
+def test_a_masked_reference_attention_under_the_methods_is_refused_in_one_line(pipe, reference_path):
+    """``conditioning_attention_strength`` below 1 masks the video's self-attention, which vidlong's processor leaves
+    stock: refused while methods are applied, before any step."""
+    vidlong.apply(pipe.transformer, vidlong.UltraViCo(), native_frames=2)
+    try:
+        with pytest.raises(vidlong.VidlongError, match="^conditioning_attention_strength below 1 .* remove the methods$"):
+            pipe(prompt="a red ball", reference_video=str(reference_path), conditioning_attention_strength=0.5, num_frames=9)
+    finally:
+        vidlong.remove(pipe.transformer)
+
+
+def test_vidlong_generate_follows_a_control_video_as_its_reference_with_its_sound(folder, reference_path, tmp_path):
+    """`vidlong generate --control-video pose.mp4 --method both`: the reference's 25 frames and frame rate (its square
+    aspect at the spec's size), the sidecar's control video, its sound track."""
+    out = tmp_path / "pose-led.mp4"
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--control-video", str(reference_path),
+                 "--method", "both", "--seed", "3", "--out", str(out)]) == 0
+    frames, fps = read_video(out)
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert frames.shape == (25, 64, 64, 3) and fps == 24 and settings["control_video"] == str(reference_path)
+    assert mp4_audio(out, 16000).shape[1] >= 16000 * 25 // 24 - 1024
+
+
+@pytest.mark.parametrize("extra, says", [
+    (["--frames", "33"], "--frames 33 is more than the video's 25 frames"),
+    (["--ratio", "2"], "a controlled video is as long as its --control-video: drop --ratio"),
+    (["--control-video", "missing.mp4"], "--control-video: no video file at missing.mp4"),
+    (["--stream"], "does not stream or extend"),
+], ids=["longer", "ratio", "unreadable", "stream"])
+def test_a_reference_it_cannot_follow_is_refused_in_one_line_before_loading(folder, reference_path, tmp_path, capsys,
+                                                                            monkeypatch, extra, says):
+    args = ["generate", "--model", str(folder), "--prompt", "a red ball", "--control-video", str(reference_path)]
+    if extra == ["--stream"]:
+        args, extra = ["stream", "--model", str(folder), "--prompt", "a red ball", "--chunks", "2"], []
+    assert says in check_refused_before_loading(args + extra, tmp_path / "g.mp4", capsys, monkeypatch)

@@ -1,0 +1,62 @@
+"""LTX-2 with in-context (IC-LoRA) reference videos under vidlong (`vidlong.families`): diffusers' `LTX2InContextPipeline`
+(the weights of `LTX2Pipeline`, with an IC-LoRA loaded; ``reference_conditions=[LTX2ReferenceCondition(frames, strength)]``
+beside the frame conditions of `LTX2ConditionPipeline`), with one argument of vidlong's own: ``reference_video=`` (a video
+file's path, or its frames), which `generate` gives from a control video (``control_video``, the CLI's --control-video).
+
+What differs from `LTX2ConditionPipeline` in what vidlong follows: its call encodes each reference video (resized and
+cropped to the video's size over ``reference_downscale_factor``, its first ``num_frames`` pixel frames: a longer one is cut
+there, a shorter one makes fewer tokens) and appends its tokens after the video's and the keyframes', at the RoPE positions
+of a video of its own latent sizes from time 0 (the generated video's positions where both are as long), kept clean at
+strength 1; the methods treat those tokens as text at the end, as the keyframes' (`vidlong.attention.adapters.ltx2`).
+Its ``conditioning_attention_strength`` below 1 (or a ``conditioning_attention_mask``) masks the video's self-attention,
+where vidlong's processor would fall back to the stock attention: refused while methods are applied.
+"""
+from __future__ import annotations
+
+from diffusers import LTX2InContextPipeline
+from diffusers.pipelines.ltx2.pipeline_ltx2_ic_lora import LTX2ReferenceCondition
+
+from ..errors import VidlongError
+from ..pipeline import VidlongPipelineMixin
+from .ltx2 import LTX2Family
+from .ltx2_condition import LTX2Conditioned
+
+#: why it does not stream or extend (`vidlong.validate._no_stream_reason`)
+NO_STREAM_REASON = ("LTX-2's in-context (IC-LoRA) pipeline follows one whole reference video in a call, its tokens beside "
+                    "the video's; LTX-2's streams and extensions make each chunk by a call of its own, which vidlong does not "
+                    "hand a slice of that video: it generates (with --control-video), it does not stream or extend")
+
+
+def reference_conditions(given, reference_video=None) -> list:
+    """diffusers' ``reference_conditions`` (one, a list or None) as a list, with `reference_video` (a video file's path, or
+    frames: PIL images or uint8 ``[T, H, W, 3]``) after them at strength 1."""
+    from ..video_to_video import input_video, is_video_path
+
+    references = [given] if isinstance(given, LTX2ReferenceCondition) else list(given or [])
+    if reference_video is None:
+        return references
+    frames = input_video(reference_video, None, "reference_video")[0] if is_video_path(reference_video) else reference_video
+    return references + [LTX2ReferenceCondition(list(frames) if hasattr(frames, "ndim") else frames)]
+
+
+class VidLongLTX2InContextPipeline(LTX2Conditioned, LTX2Family, VidlongPipelineMixin, LTX2InContextPipeline):
+    """diffusers' `LTX2InContextPipeline` with vidlong's surface, from text: its reference videos given by
+    ``reference_conditions=`` and ``reference_video=``, its frame conditions by ``conditions=``, ``image=`` and
+    ``last_image=`` (`LTX2Conditioned`)."""
+
+    def __call__(self, *args, reference_video=None, **kwargs):
+        """Its call (`LTX2Conditioned`), `reference_video` after any ``reference_conditions`` given by name
+        (`reference_conditions`); one line where the video's self-attention would be masked (its
+        ``conditioning_attention_strength`` below 1, or a ``conditioning_attention_mask``) under vidlong's methods."""
+        from ..hooks import state_of
+
+        masked = kwargs.get("conditioning_attention_strength", 1.0) < 1.0 or kwargs.get("conditioning_attention_mask") is not None
+        if masked and state_of(self.transformer) is not None:
+            raise VidlongError("conditioning_attention_strength below 1 or a conditioning_attention_mask masks LTX-2's video "
+                               "self-attention, which vidlong's methods do not act on: pass neither, or remove the methods")
+        if reference_video is not None:
+            if len(args) > 2:  # its call's third parameter
+                raise VidlongError("reference_video= adds to reference_conditions given by name: pass reference_conditions= "
+                                   "by name beside it")
+            kwargs["reference_conditions"] = reference_conditions(kwargs.get("reference_conditions"), reference_video)
+        return super().__call__(*args, **kwargs)
