@@ -24,6 +24,7 @@ from test_family_pipelines import FAMILIES, saved_family
 from vidlong.attention.adapters import adapter_named
 from vidlong.generate import GenerateRequest, generate, ratio_latent_frames
 from vidlong.methods import Streaming
+from vidlong.models import spec_for_folder
 from vidlong.pipeline import load_pipeline
 from vidlong.validate import fewest_frames_extended, limits_for_pipeline, odd_latents, shown_first_chunk
 
@@ -61,6 +62,7 @@ CASES = {
     "ltx2": (("ltx2", "LTX2Pipeline"), False, True, True),
     "ltx2-condition": (("ltx2", "LTX2ConditionPipeline"), False, True, True),
     "ltx2-condition-i2v": (("ltx2", "LTX2ConditionPipeline"), True, True, True),
+    "ltx2-ic": (("ltx2", "LTX2InContextPipeline"), False, False, False),
     "mochi": (("builder", "tiny_mochi_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=30)), False, True, True),
     "kandinsky5": (("builder", "tiny_kandinsky5_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=24)), False, True,
                    True),
@@ -121,8 +123,9 @@ LAST_FRAME = {"ltx2-condition-i2v"}
 CONTINUING = {"skyreels-v2-df-v2v"}
 #: the cases whose `generate` edits a given video (`test_an_edited_video`): it makes none from the prompt alone
 EDITING = {"lucy-edit"}
-#: the cases whose `generate` follows a control video (`test_a_controlled_video`): it makes none from the prompt alone
-CONTROLLED = {"cosmos-transfer2.5"}
+#: the cases whose `generate` follows a control video (`test_a_controlled_video`): Cosmos-Transfer2.5 makes none from the
+#: prompt alone; LTX-2's in-context pipeline takes it as its IC-LoRA reference video (its tokens after the video's)
+CONTROLLED = {"cosmos-transfer2.5", "ltx2-ic"}
 GENERATING = [name for name in CASES if name not in CONTINUING | EDITING | CONTROLLED]
 #: the cases vidlong's methods do not act on (refused in one line: AnyFlow FAR's block-causal attention over a compressed
 #: cache): `generate` makes their 2x video with no method
@@ -408,13 +411,16 @@ def test_a_stream_edit_of_a_video_past_the_native_window(folders, name):
 
 @pytest.mark.parametrize("name", sorted(CONTROLLED))
 def test_a_controlled_video(folders, name, monkeypatch):
-    """`generate` with `both` following a control video of 2x the native length (21 frames: 6 latent frames, one chunk of
-    its call with the methods): that many varied frames, its latents finite and within `LATENT_REL_ERR` of float32 on the
-    CPU; with no method its call's chunks of the native window (3 of them), another video. Where torchvision, with which its
+    """`generate` with `both` following a control video of 2x the native length (r·(2·native - 1) + 1 frames: Cosmos-Transfer2.5's
+    21, 6 latent frames, one chunk of its call with the methods; LTX-2's in-context pipeline's 25, its reference video):
+    that many varied frames, its latents finite and within `LATENT_REL_ERR` of float32 on the CPU; with no method another
+    video (Cosmos-Transfer2.5's: its call's chunks of the native window, 3 of them). Where torchvision, with which Cosmos's
     control branch resizes its all-zero padding mask, is not installed, on both devices a stand-in of that resize
     (`conftest.stand_in_torchvision_resize`)."""
     stand_in_torchvision_resize(monkeypatch)
-    frames = np.random.default_rng(2).integers(0, 256, (21, 32, 48, 3), dtype=np.uint8)
+    spec = spec_for_folder(folders(name))
+    length = spec.temporal_ratio * (2 * spec.native_frames - 1) + 1
+    frames = np.random.default_rng(2).integers(0, 256, (length, 32, 48, 3), dtype=np.uint8)
 
     def run(pipe, method="both"):
         made = generate(pipe, GenerateRequest(prompt=PROMPT, method=method, seed=3, control_video=frames))
