@@ -69,9 +69,10 @@ class VidlongAttnProcessor:
         text_tokens = 0 if text is None else text.shape[1]
         plan = self.state.plan
         stock = stream is None and (plan is None or plan.is_stock)
-        if self.adapter.trailing_tokens and not stock:  # tokens past the plan's grid (Kandinsky 6's image): as text at the end
-            text_tokens = hidden_states.shape[1] - plan.layout.num_tokens
         group = None if stock else ulysses_group(self._parallel_config)
+        if self.adapter.trailing_tokens and not stock:  # tokens past the plan's grid (Kandinsky 6's image): as text at the end
+            ranks = 1 if group is None else group.size()  # context parallelism: this rank holds 1 / ranks of the tokens
+            text_tokens = hidden_states.shape[1] * ranks - plan.layout.num_tokens
         if group is not None:  # context parallelism: every token of this rank's heads, as diffusers' Ulysses does
             if text_tokens:
                 raise VidlongError("vidlong runs attention with tokens beside the video's (the joint text of CogVideoX and "
