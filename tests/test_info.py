@@ -47,7 +47,9 @@ def folders(tmp_path_factory):
             "kandinsky6": save_tiny_kandinsky6_pipeline(root / "kandinsky6"),  # its sound, streamed too; an image too
             "ltx-long": ltx_long_folder(root / "ltx-long"),  # its call's windows: no stream, a prompt a window by '|'
             "consisid": consisid_folder(root / "consisid"),  # is_train_face: every command needs --identity (its face_id.pt)
-            "chronoedit": save_tiny_chronoedit_pipeline(root / "chronoedit")}  # edits an image: its edit a PNG, no stream
+            "chronoedit": save_tiny_chronoedit_pipeline(root / "chronoedit"),  # edits an image: its edit a PNG, no stream
+            # LTX-2 with an IC-LoRA: a reference video by --control-video, no stream or extension
+            "ltx2-ic": save_tiny_ltx2_pipeline(root / "ltx2-ic", latest=True, pipeline="LTX2InContextPipeline")}
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +65,7 @@ def inputs(tmp_path_factory):
 
 
 @pytest.mark.parametrize("kind", ["default", "i2v", "ti2v", "vace", "animate", "ltx2", "fun", "df-v2v", "kandinsky6",
-                                  "ltx-long", "consisid", "chronoedit"])
+                                  "ltx-long", "consisid", "chronoedit", "ltx2-ic"])
 def test_every_answer_is_what_the_command_does(kind, folders, inputs, tmp_path, capsys, monkeypatch):
     from vidlong.info import model_info
 
@@ -169,6 +171,27 @@ def test_a_chronoedit_folder_says_it_edits_the_image_writes_the_edit_as_a_png_an
     said = {line.split(":")[0].strip(): line for line in lines if line.startswith("  ")}
     assert said["stream"].startswith("  stream: no (streaming is not available for ChronoEditTransformer3DModel: its call edits "
                                      "one image in one short clip"), said["stream"]
+
+
+def test_an_ltx2_ic_folder_says_its_reference_video_comes_by_control_video_and_why_it_does_not_stream(folders, capsys):
+    """LTX-2's in-context (IC-LoRA) pipeline: a line says its reference video comes by --control-video (optional), the video
+    takes its length, and it neither streams nor extends (``control`` in the JSON; a Wan folder's None); stream and extend
+    say why not (each line the command's own: `test_every_answer_is_what_the_command_does`)."""
+    from vidlong.info import model_info
+
+    info = model_info(folders["ltx2-ic"])
+    assert (info["pipeline"], info["control"], model_info("default")["control"]) == ("LTX2InContextPipeline", "in-context", None)
+    assert [name for name, answer in info["can"].items() if answer["yes"]] == ["generate", "last_image", "prompt_timeline",
+                                                                                    "control_video"]
+    for name in ("stream", "extend"):
+        assert info["can"][name]["why"].startswith("LTX-2's in-context (IC-LoRA) pipeline follows one whole reference video "
+                                                   "in a call"), name
+    assert main(["info", "--model", str(folders["ltx2-ic"])]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[3] == ("--control-video (optional): its IC-LoRA reference video (a pose, depth or edge video, as its LoRA was "
+                        "trained), its tokens beside the video's; the video takes its length (--frames N: its first N), "
+                        "frame rate and aspect; it does not stream or extend, since one call follows the whole reference "
+                        "video (stream: below)"), lines[3]
 
 
 def test_a_reader_that_goes_away_ends_it_quietly():

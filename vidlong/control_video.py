@@ -14,6 +14,20 @@ from .models import latent_frames
 #: IC-LoRA reference video, ``reference_video=``: `vidlong.families.ltx2_in_context`; optional)
 CONTROL_PIPELINES = {"WanVACEPipeline": "vace", "CogVideoXFunControlPipeline": "fun", "Cosmos2_5_TransferPipeline": "transfer",
                      "LTX2InContextPipeline": "in-context"}
+#: what --control-video is to each kind of control pipeline, and what it sets (`vidlong info`'s line)
+CONTROL_VIDEO_ROLES = {
+    "vace": ("--control-video: the video it follows (depth, pose, edges, or frames to keep; with --mask-video and "
+             "--reference-images, optional); the video takes its length (--frames N: its first N), frame rate and aspect"),
+    "fun": ("needs --control-video: the video it follows (depth, pose, edges); the video takes its length (--frames N: its "
+            "first N), frame rate and aspect"),
+    "transfer": ("needs --control-video: the video it follows (edges, depth, segmentation or blur); the video takes its "
+                 "length (generate's --frames N: its first N), frame rate and aspect, a stream its call's chunks over it; an "
+                 "extension runs along it"),
+    "in-context": ("--control-video (optional): its IC-LoRA reference video (a pose, depth or edge video, as its LoRA was "
+                   "trained), its tokens beside the video's; the video takes its length (--frames N: its first N), frame "
+                   "rate and aspect; it does not stream or extend, since one call follows the whole reference video "
+                   "(stream: below)"),
+}
 #: the one-line name of the control models, for refusals
 CONTROL_MODELS = ("a Wan VACE model (WanVACEPipeline), a CogVideoX-Fun control model (CogVideoXFunControlPipeline), "
                   "Cosmos-Transfer2.5 (Cosmos2_5_TransferPipeline) or LTX-2 with an IC-LoRA (LTX2InContextPipeline)")

@@ -35,7 +35,8 @@ def model_info(path) -> dict:
     --image`` edits the image by the prompt, the edit its video's last frame, written as ``OUT.edited.png`` beside the mp4
     (ChronoEdit: `ModelLimits.edits_image`). ``identity``: where every command needs
     ``--identity`` (ConsisID with ``is_train_face``), what its file holds (`vidlong.identity.FaceInputs.described`), else
-    None."""
+    None. ``control``: the kind of control video its call takes (`vidlong.control_video.CONTROL_PIPELINES`), else None;
+    a line says what ``--control-video`` is to it (`vidlong.control_video.CONTROL_VIDEO_ROLES`)."""
     from .models import check_model_folder
 
     folder = check_model_folder(path)  # before the imports that bring diffusers: a wrong path is refused at once
@@ -66,6 +67,14 @@ def model_info(path) -> dict:
         check_folder_guider(folder)
         uses_causal_sampler(Streaming(), spec, context == "renoise")
 
+    def last_image() -> None:
+        if limits.task == "t2v" and limits.last_frame != "no":  # alone, as its call takes it (LTX-2's condition, in-context)
+            check_last_image(limits, True, False)
+            check_image_codec(limits, True, "last_image")
+            return
+        check_last_image(limits_for_folder(folder, image=True), True, False)
+        takes_image()
+
     can_stream = _answer(stream)
     chunked = can_stream["yes"] and limits.control != "transfer"  # a chunked stream's settings (not its call's chunks)
     can = dict(
@@ -74,7 +83,7 @@ def model_info(path) -> dict:
         stream=can_stream,
         extend=_answer(lambda: stream(extension=True)),
         image=_answer(takes_image),
-        last_image=_answer(lambda: (check_last_image(limits_for_folder(folder, image=True), True, False), takes_image())),
+        last_image=_answer(last_image),
         prompt_timeline=_answer(lambda: check_prompt_timeline(limits)),
         redraw=_answer(lambda: check_redraws(limits_for_folder(folder, video=True))),
         stream_redraw=_answer(lambda: (stream(video=True), check_stream_redraws(limits))),
@@ -85,7 +94,7 @@ def model_info(path) -> dict:
         folder=str(Path(folder)), pipeline=class_name,
         vidlong_pipeline=PIPELINE_CLASSES.get(class_name.removeprefix("VidLong"), "").rpartition(":")[2] or class_name,
         task=limits.task, continues_video=limits.continues, edits_video=limits.edits, edits_image=limits.edits_image,
-        family=facts["family"],
+        control=limits.control, family=facts["family"],
         identity=None if limits.identity is None else limits.identity.described(),
         transformer=adapter.transformer_class, experts=limits.experts,
         spec=dict(name=spec.name, native_latent_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames,
@@ -100,6 +109,8 @@ def model_info(path) -> dict:
 
 def info_lines(info: dict) -> list[str]:
     """`model_info` as lines for a person."""
+    from .control_video import CONTROL_VIDEO_ROLES
+
     spec = info["spec"]
     continues = {"continues_video": " (generate --video continues it: its frames, then new ones)",
                  "edits_video": " (generate --video edits it by the prompt: every step, no strength; stream --video, chunk "
@@ -121,6 +132,8 @@ def info_lines(info: dict) -> list[str]:
               if spec["longest_latent_frames"] else "one forward of the transformer places any number of latent frames "
               "(no RoPE table bounds it)")
              + ("; a stream, any length" if spec["stream_context"] else "")]
+    if info["control"]:
+        lines.append(CONTROL_VIDEO_ROLES[info["control"]])
     if info["identity"]:
         lines.append(f"needs --identity face_id.pt (generate, stream and extend): {info['identity']}, as ConsisID's "
                      "process_face_embeddings_infer returns them (how to save it: vidlong.identity)")
