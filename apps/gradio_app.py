@@ -85,7 +85,12 @@ MAX_NOISE_CORRELATION = 0.95
 COMPARE_MIN, COMPARE_MAX = 2, 4
 
 #: The control models' names on the "Follow a control video" accordion, by `ModelLimits.control`
-CONTROL_PAGE_NAMES = {"vace": "Wan VACE", "fun": "CogVideoX-Fun", "transfer": "Cosmos-Transfer2.5"}
+CONTROL_PAGE_NAMES = {"vace": "Wan VACE", "fun": "CogVideoX-Fun", "transfer": "Cosmos-Transfer2.5", "in-context": "LTX-2 IC-LoRA"}
+#: The control video field's label on that accordion, LTX-2 IC-LoRA's its reference video (`ModelLimits.control`)
+CONTROL_VIDEO_LABEL = ("Control video (depth, pose, edges, or frames to keep): the video has its length (the Length field is "
+                       "not used), frame rate and aspect")
+REFERENCE_VIDEO_LABEL = ("Reference video (IC-LoRA: a pose, depth or edge video, as its LoRA was trained): the video has its "
+                         "length (the Length field is not used), frame rate and aspect")
 
 #: One phrase per method name, for the method control's help line (names not listed show bare).
 METHOD_HELP = {
@@ -906,8 +911,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                     "Background video (replace mode, with a mask video)",
                                     "Mask video (replace mode): white where the character goes" if animating else
                                     "Mask video (optional): white where the model generates, black where it keeps the control "
-                                    "video", "Control video (depth, pose, edges, or frames to keep): the video has its length "
-                                    "(the Length field is not used), frame rate and aspect"),
+                                    "video", REFERENCE_VIDEO_LABEL if control == "in-context" else CONTROL_VIDEO_LABEL),
                                     (animating, animating, animating, animating or vace, controlled))]
                             driving_videos.append(gr.File(file_count="multiple", file_types=["image"], visible=vace,
                                                           label="Reference images (optional): subjects or a background to "

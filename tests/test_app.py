@@ -857,6 +857,42 @@ def test_an_ltx2_condition_model_served_for_an_image_takes_a_first_and_a_last_fr
         assert abs(mp4_audio(video_path(video), 16000).shape[1] / 16000 - 25 / 24) < 0.1
 
 
+def test_an_ltx2_ic_page_follows_an_uploaded_reference_video_and_offers_no_stream(tmp_path_factory):
+    """An `LTX2InContextPipeline` folder (LTX-2 with an IC-LoRA): Generate's "Follow a control video (LTX-2 IC-LoRA)" takes
+    the reference video, the Stream tab hidden; /generate's control_video, a 17-frame mp4 at 24 fps, makes a video as long
+    as it at its frame rate, with the methods and its sound, its sidecar naming the reference; the length note says the
+    reference sets the length; /stream refuses in one line saying why (one call follows the whole reference)."""
+    import numpy as np
+    from conftest import mp4_audio
+    from gradio_client import handle_file
+    from tiny_pipeline import save_tiny_ltx2_pipeline
+
+    from vidlong.video_io import write_video
+
+    folder = save_tiny_ltx2_pipeline(tmp_path_factory.mktemp("tiny-ltx2-ic"), num_inference_steps=1, latest=True,
+                                     pipeline="LTX2InContextPipeline")
+    inputs = tmp_path_factory.mktemp("ltx2-ic-inputs")
+    reference = write_video(inputs / "pose.mp4", np.random.default_rng(7).integers(0, 255, (17, 48, 48, 3), dtype=np.uint8),
+                            fps=24)
+    with launched(folder, tmp_path_factory.mktemp("ltx2-ic-downloads")) as (demo, client):
+        assert field(demo, "Follow a control video (LTX-2 IC-LoRA)").visible and not field(demo, "Stream").visible
+        upload = field(demo, "Reference video (IC-LoRA: a pose, depth or edge video, as its LoRA was trained): the video has "
+                             "its length (the Length field is not used), frame rate and aspect")
+        assert upload.visible
+        video, settings = client.predict(prompt="a red circle", method="both", ratio=3, api_name="/generate",
+                                         control_video=handle_file(str(reference)))
+        frames, fps = read_video(video_path(video))
+        assert frames.shape == (17, 64, 64, 3) and fps == 24 and settings["pixel_frames"] == 17
+        assert Path(settings["control_video"]).name == "pose.mp4"
+        assert abs(mp4_audio(video_path(video), 16000).shape[1] / 16000 - 17 / 24) < 0.1
+        note = demo.vidlong_app.length_note(3, "both", "none", 1, None, None, None, None, None, None, None, None,
+                                            {"path": str(reference)})
+        assert note.startswith("The control video (the Length field is not used): 3 latent frames = **17 frames**"), note
+        with pytest.raises(AppError, match="^LTX-2's in-context \\(IC-LoRA\\) pipeline follows one whole reference video in a "
+                                           "call"):
+            client.predict(prompt="a red circle", seconds=1, api_name="/stream")
+
+
 def test_a_kandinsky6_model_generates_and_streams_videos_with_their_sound(tmp_path_factory):
     """A Kandinsky 6 folder (`Kandinsky6TI2VAPipeline`): /generate's mp4 holds its sound as long as the video; the Stream
     tab is shown and /stream's whole video holds its sound as long as its frames (its live clips are silent); the KV-cache
