@@ -484,14 +484,42 @@ def test_what_it_does_not_take_is_refused_in_one_line_before_loading(folder, con
     assert message in line, line
 
 
-def test_without_torchvision_its_folder_is_refused_before_loading(folder, control_file, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("command", ["generate", "stream"])
+def test_without_torchvision_its_folder_is_refused_before_loading(folder, control_file, tmp_path, capsys, monkeypatch,
+                                                                  command):
     """Its control branch resizes its padding mask with torchvision: where its module has none, one line before loading."""
     from diffusers.models.controlnets import controlnet_cosmos
 
     monkeypatch.delattr(controlnet_cosmos, "transforms")
-    line = check_refused_before_loading(["generate", "--model", str(folder), "--prompt", "a red ball", "--control-video",
+    line = check_refused_before_loading([command, "--model", str(folder), "--prompt", "a red ball", "--control-video",
                                          str(control_file)], tmp_path / "x.mp4", capsys, monkeypatch)
     assert "control branch (CosmosControlNetModel) resizes its padding mask with torchvision" in line
+
+
+def test_without_torchvision_info_describes_it_and_says_generating_needs_it(folder, capsys, monkeypatch):
+    """`vidlong info` reads its configs alone: where torchvision is not installed it still describes the folder (exit 0, no
+    model loaded), its answers those of a machine with torchvision, and a last line (``needs`` in the JSON, None with it)
+    says generating needs it and how to install it."""
+    import vidlong.pipeline
+    from diffusers.models.controlnets import controlnet_cosmos
+
+    capsys.readouterr()
+    assert main(["info", "--model", str(folder), "--json"]) == 0
+    with_it = json.loads(capsys.readouterr().out)
+    monkeypatch.delattr(controlnet_cosmos, "transforms")
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    assert main(["info", "--model", str(folder), "--json"]) == 0
+    without = json.loads(capsys.readouterr().out)
+    assert with_it["needs"] is None and without == dict(with_it, needs=(
+        "Cosmos-Transfer2.5's control branch (CosmosControlNetModel) resizes its padding mask with torchvision, which is not "
+        "installed: pip install torchvision (or vidlong[cosmos])"))
+    assert main(["info", "--model", str(folder)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("Cosmos2_5_TransferPipeline (vidlong's VidLongCosmos2_5_TransferPipeline), task t2v, family "
+                             "cosmos (CosmosTransformer3DModel)") and "  control video: yes" in lines
+    assert lines[-1] == ("generating here (generate, stream, extend, the app) needs a package that is not installed: "
+                         "Cosmos-Transfer2.5's control branch (CosmosControlNetModel) resizes its padding mask with "
+                         "torchvision, which is not installed: pip install torchvision (or vidlong[cosmos])")
 
 
 def test_info_says_it_takes_a_control_video_streams_and_extends(folder, capsys):

@@ -36,16 +36,18 @@ def model_info(path) -> dict:
     (ChronoEdit: `ModelLimits.edits_image`). ``identity``: where every command needs
     ``--identity`` (ConsisID with ``is_train_face``), what its file holds (`vidlong.identity.FaceInputs.described`), else
     None. ``control``: the kind of control video its call takes (`vidlong.control_video.CONTROL_PIPELINES`), else None;
-    a line says what ``--control-video`` is to it (`vidlong.control_video.CONTROL_VIDEO_ROLES`)."""
+    a line says what ``--control-video`` is to it (`vidlong.control_video.CONTROL_VIDEO_ROLES`). ``needs``: where a
+    package its forward calls is not installed here (Cosmos's torchvision), the line every other command refuses it with
+    before loading, else None; the answers are then those of a machine with it (`FamilyAdapter.package_refusal`)."""
     from .models import check_model_folder
 
-    folder = check_model_folder(path)  # before the imports that bring diffusers: a wrong path is refused at once
+    folder = check_model_folder(path, packages=False)  # before the imports that bring diffusers: a wrong path at once
     from .animate import check_takes_driving_videos
     from .attention.adapters import adapter_named
     from .control_video import check_takes_control_video
     from .generate import check_task
     from .methods import Streaming, model_streaming
-    from .models import folder_class_name, pipeline_facts, pipeline_task, spec_for_folder
+    from .models import folder_class_name, folder_package_refusal, pipeline_facts, pipeline_task, spec_for_folder
     from .pipeline import PIPELINE_CLASSES
     from .validate import (check_diagonal, check_folder_guider, check_image_codec, check_last_image, check_prompt_timeline,
                            check_streamable, fewest_frames_extended, limits_for_folder, longest_latent_frames, resolve_context,
@@ -104,7 +106,7 @@ def model_info(path) -> dict:
                   stream_chunk=model_streaming(spec).chunk if chunked or can["stream_redraw"]["yes"] else None,
                   longest_latent_frames=longest_latent_frames(limits), dropped_frames=limits.dropped_frames,
                   fewest_first_chunk=shown_first_chunk(limits)),
-        can=can)
+        can=can, needs=folder_package_refusal(folder))
 
 
 def info_lines(info: dict) -> list[str]:
@@ -139,4 +141,6 @@ def info_lines(info: dict) -> list[str]:
                      "process_face_embeddings_infer returns them (how to save it: vidlong.identity)")
     for name, answer in info["can"].items():
         lines.append(f"  {name.replace('_', ' ')}: " + ("yes" if answer["yes"] else f"no ({answer['why']})"))
+    if info["needs"]:
+        lines.append(f"generating here (generate, stream, extend, the app) needs a package that is not installed: {info['needs']}")
     return lines

@@ -460,13 +460,14 @@ def pipeline_task(folder: Path, image: bool = False, video: bool = False) -> str
     return "i2v" if image and task == "t2v" and image_to_video_twin(folder) else task
 
 
-def check_model_folder(path: Union[str, Path, None]) -> Path:
+def check_model_folder(path: Union[str, Path, None], packages: bool = True) -> Path:
     """A model folder (a local diffusers pipeline folder, or a base model plus a LoRA; an embedded
-    model's name is resolved, None: the default model), or a one-line `VidlongError` naming the fix."""
+    model's name is resolved, None: the default model), or a one-line `VidlongError` naming the fix; with `packages`
+    False, a folder that needs a package not installed here is let through (`folder_package_refusal`: `vidlong info`)."""
     folder = resolve_model(path)
     link = lora_link(folder) if folder.is_dir() else None
     if link is not None:
-        check_model_folder(link.base)
+        check_model_folder(link.base, packages)
         return folder
     if folder.is_file():
         raise VidlongError(f"{named('path', '--model')} {folder} is a file; pass the diffusers pipeline folder that holds model_index.json")
@@ -482,29 +483,49 @@ def check_model_folder(path: Union[str, Path, None]) -> Path:
         raise VidlongError(f"{index} is not valid JSON; re-save the pipeline with save_pretrained()") from None
     if task_of(class_name) is None:
         raise VidlongError(f"{folder} holds a {class_name}; vidlong serves {', '.join(PIPELINE_TASKS)} folders")
-    check_folder_parts(folder)
+    check_folder_parts(folder, packages)
     return folder
 
 
-def check_folder_parts(folder: Path) -> None:
-    """One line where a pipeline folder cannot load here (its family's `FamilyAdapter.index_refusal` of its
-    model_index.json: Cosmos's guardrail) or its transformer and VAE cannot run in its pipeline class (the family's
-    `FamilyAdapter.parts_refusal` of their config.json files: EasyAnimate's), before any weights load. A folder whose
-    configs cannot be read is left to the checks that read them (`folder_configs`, `folder_geometry`), which name it."""
+def _folder_parts(folder: Path) -> Optional[tuple]:
+    """(its family's adapter, its pipeline class (diffusers' name), model_index.json, the transformer's and the VAE's
+    config.json) of a pipeline folder; None where they cannot be read or its transformer is of no family vidlong knows."""
     from .attention.adapters import adapter_named, family_of_class
 
     try:
         index, transformer, _ = folder_configs(folder)
         vae = json.loads((pipeline_folder(folder) / "vae" / "config.json").read_text())
     except (VidlongError, OSError, ValueError):
-        return
+        return None
     if not (isinstance(transformer, dict) and isinstance(vae, dict)):
-        return
+        return None
     family = family_of_class(transformer.get("_class_name", ""))
-    refusal = family and (adapter_named(family).index_refusal(index)
-                          or adapter_named(family).parts_refusal(index["_class_name"].removeprefix("VidLong"), transformer, vae))
+    if not family:
+        return None
+    return adapter_named(family), index["_class_name"].removeprefix("VidLong"), index, transformer, vae
+
+
+def check_folder_parts(folder: Path, packages: bool = True) -> None:
+    """One line where a pipeline folder cannot load here (its family's `FamilyAdapter.index_refusal` of its
+    model_index.json: Cosmos's guardrail), its transformer and VAE cannot run in its pipeline class (the family's
+    `FamilyAdapter.parts_refusal` of their config.json files: EasyAnimate's) or, with `packages`, a package its forward
+    calls is not installed (`folder_package_refusal`), before any weights load. A folder whose configs cannot be read is
+    left to the checks that read them (`folder_configs`, `folder_geometry`), which name it."""
+    parts = _folder_parts(folder)
+    if not parts:
+        return
+    adapter, pipeline, index, transformer, vae = parts
+    refusal = (adapter.index_refusal(index) or adapter.parts_refusal(pipeline, transformer, vae)
+               or (packages and adapter.package_refusal(pipeline, transformer)))
     if refusal:
         raise VidlongError(refusal)
+
+
+def folder_package_refusal(folder: Path) -> Optional[str]:
+    """The line a command refuses a pipeline folder with where a package its forward calls is not installed here (its
+    family's `FamilyAdapter.package_refusal`: Cosmos's torchvision), else None."""
+    parts = _folder_parts(folder)
+    return parts[0].package_refusal(parts[1], parts[3]) if parts else None
 
 
 def spec_for_transformer(transformer, native_frames: Optional[int] = None) -> ModelSpec:

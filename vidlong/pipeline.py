@@ -477,15 +477,17 @@ class VidlongPipelineMixin:
 
     def check_parts(self) -> None:
         """One line where its transformer and VAE cannot run in this pipeline class (their family's
-        `FamilyAdapter.parts_refusal`, which `vidlong.models.check_model_folder` asks of a folder's configs before loading):
+        `FamilyAdapter.parts_refusal`, which `vidlong.models.check_model_folder` asks of a folder's configs before loading)
+        or a package its transformer's forward calls is not installed (`FamilyAdapter.package_refusal`):
         a pipeline built from parts in Python is refused at its call, stream or extension."""
         from .attention.adapters import adapter_named
 
         transformer, vae = self.experts()[0], getattr(self, "vae", None)
         if vae is None:  # built without one (latents out): nothing to check it against
             return
-        refusal = adapter_named(family_of(transformer)).parts_refusal(type(self).__name__.removeprefix("VidLong"),
-                                                                      transformer.config, vae.config)
+        adapter, pipeline = adapter_named(family_of(transformer)), type(self).__name__.removeprefix("VidLong")
+        refusal = (adapter.parts_refusal(pipeline, transformer.config, vae.config)
+                   or adapter.package_refusal(pipeline, transformer.config))
         if refusal:
             raise VidlongError(refusal)
 

@@ -234,6 +234,13 @@ class FamilyAdapter:
         it can."""
         return None
 
+    def package_refusal(self, pipeline: str, transformer) -> Optional[str]:
+        """Why a pipeline of class `pipeline` (diffusers' name) with a transformer of this config (a mapping) cannot run on this
+        machine (a package its forward calls is not installed), for a one-line refusal before any model loads and before a
+        held pipeline's call or stream; `vidlong info`, which reads configs alone, describes such a folder and says this
+        line. None where it can run."""
+        return None
+
     def index_refusal(self, index) -> Optional[str]:
         """Why a pipeline folder whose ``model_index.json`` is `index` (a mapping) cannot load on this machine (a part its
         pipeline class builds as it loads needs a package that is not installed), for a one-line refusal before any model

@@ -49,7 +49,7 @@ class CosmosAdapter(FamilyAdapter):
         value = value.repeat_interleave(query.size(3) // value.size(3), dim=3)
         return query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2)
 
-    def parts_refusal(self, pipeline, transformer, vae) -> Optional[str]:
+    def package_refusal(self, pipeline, transformer) -> Optional[str]:
         """A transformer that takes the padding mask as a channel (``concat_padding_mask``, every release's) resizes it with
         torchvision in its forward: refused where torchvision is not installed. Cosmos-Transfer2.5's control branch
         (`CosmosControlNetModel`) always does, through the ``transforms`` its module imports where torchvision is installed:
