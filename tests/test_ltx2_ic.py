@@ -91,6 +91,16 @@ def test_generate_is_its_call_bit_for_bit_with_a_reference_video(pipe, folder, r
     assert torch.equal(by_path, by_frames)
 
 
+def test_a_reference_at_another_frame_rate_gives_the_call_its_rate_and_the_sound_its_length(pipe, tmp_path):
+    """A 12 fps reference: the video takes its rate (settings' fps 12) and so does its call's ``frame_rate``, so the sound
+    lasts the video's 25 / 12 s (given the spec's 24, it lasted half that: 0.69 s against 1.42 s)."""
+    frames = np.random.default_rng(5).integers(0, 255, (25, 48, 48, 3), dtype=np.uint8)
+    slow = write_video(tmp_path / "slow-pose.mp4", frames, 12)
+    made = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, control_video=str(slow)))
+    assert made.settings["fps"] == 12
+    assert abs(made.audio.samples.shape[1] / made.audio.rate - 25 / 12) < 0.1
+
+
 def test_a_masked_reference_attention_under_the_methods_is_refused_in_one_line(pipe, reference_path):
     """``conditioning_attention_strength`` below 1 masks the video's self-attention, which vidlong's processor leaves
     stock: refused while methods are applied, before any step."""

@@ -120,8 +120,9 @@ def control_arguments(request, kind: str, frames: int, height: int, width: int) 
     nearest: diffusers' VACE call would keep a smaller video's own size, which the latents of that size would not match;
     Cosmos-Transfer2.5's would resize it to its height and a width of the video's aspect), as VACE's ``video=`` and
     ``mask=``, CogVideoX-Fun's ``control_video=``, Cosmos-Transfer2.5's ``controls=`` or LTX-2 IC-LoRA's ``reference_video=``
-    (its call would resize and crop it to the video's size); and the control video file's frame
-    rate (None for frames from Python)."""
+    (its call would resize and crop it to the video's size; with the file's frame rate as its ``frame_rate``, the rate the
+    video is written at, so its sound lasts as long); and the control video file's frame rate (None for frames from
+    Python)."""
     from PIL import Image
 
     from .video_to_video import input_video
@@ -132,6 +133,8 @@ def control_arguments(request, kind: str, frames: int, height: int, width: int) 
     if request.mask_video is not None:
         masks = input_video(request.mask_video, frames, "mask_video")[0]
         arguments["mask"] = [Image.fromarray(frame).resize((width, height), Image.NEAREST) for frame in masks]
+    if kind == "in-context" and fps is not None:  # the video takes its reference's rate: its call's seconds (sound, RoPE) too
+        arguments["frame_rate"] = fps
     return arguments, fps
 
 
