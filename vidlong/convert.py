@@ -54,18 +54,16 @@ def strip_prefixes(state: dict) -> dict:
 
 
 def _load(path: Path) -> dict:
+    from .torch_file import read_torch_file
+
+    missing = f"no checkpoint at {path}: check the path"
     if not path.is_file():
-        raise VidlongError(f"no checkpoint at {path}: check the path")
+        raise VidlongError(missing)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         return load_file(str(path))
-    import torch
-
-    try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - pickle and zip errors of a damaged or foreign file
-        raise VidlongError(f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}); pass the .pt file") from None
+    return read_torch_file(path, missing, f"{path} is not a readable PyTorch checkpoint ({{error}}); pass the .pt file")
 
 
 def pick_weights(checkpoint: dict, entry: Optional[str], path: Path, explicit: bool = False) -> dict:

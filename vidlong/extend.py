@@ -415,13 +415,11 @@ def save_latents(path, latents: torch.Tensor, **meta) -> Path:
 def load_latents(path) -> tuple[torch.Tensor, dict]:
     """(latents ``[1, C, F, h, w]``, the file's other entries) of a file written by `save_latents`;
     a one-line error for anything else."""
+    from .torch_file import read_torch_file
+
     path = Path(path)
-    if not path.is_file():
-        raise VidlongError(f"no latents file at {path}: check the path (write one with --save-latents)")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch.load raises many types for a bad file
-        raise VidlongError(f"{path} is not a readable latents file ({type(err).__name__}); write one with --save-latents") from None
+    data = read_torch_file(path, f"no latents file at {path}: check the path (write one with --save-latents)",
+                           f"{path} is not a readable latents file ({{error}}); write one with --save-latents")
     if not isinstance(data, dict) or data.get("format") != LATENTS_FORMAT or not isinstance(data.get("latents"), torch.Tensor):
         raise VidlongError(f"{path} is not a vidlong latents file; write one with --save-latents")
     meta = {k: v for k, v in data.items() if k not in ("format", "latents")}

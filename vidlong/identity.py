@@ -111,15 +111,10 @@ def stream_identity(identity, faces: Optional[FaceInputs]) -> Optional[dict]:
 
 
 def _read(path) -> object:
-    import torch
+    from .torch_file import read_torch_file
 
-    if not os.path.isfile(path):
-        raise VidlongError(f"{named('identity')}: no file at {path}; check the path, or {MAKE_IT}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # a file torch cannot read (not a torch file, or one of pickled objects it refuses)
-        raise VidlongError(f"{named('identity')} {path} is not a torch file of tensors ({type(err).__name__}); "
-                           f"{MAKE_IT}") from None
+    return read_torch_file(path, f"{named('identity')}: no file at {path}; check the path, or {MAKE_IT}",
+                           f"{named('identity')} {path} is not a torch file of tensors ({{error}}); {MAKE_IT}")
 
 
 def _tensor(value, field: str, shape: tuple, where: str) -> torch.Tensor:
