@@ -112,6 +112,12 @@ class ModelLimits:
         return self.pipeline in IMAGE_EDITING_PIPELINES
 
     @property
+    def own_windows(self) -> bool:
+        """Whether its call makes the video from windows of its own, a prompt a window by ``|`` (LTX-Video's long
+        multi-prompt pipeline and its image twin, `vidlong.families.ltx_long`): no prompt schedule, no diagonal denoising."""
+        return self.pipeline.startswith("LTXI2VLongMultiPrompt")
+
+    @property
     def chunks_alone(self) -> bool:
         """Whether its streams' chunks are each decoded on its own, ``temporal·(c - 1) + 1`` pixel frames a chunk of c
         latent frames, as its call's whole chunks are (`FamilyAdapter.chunks_decoded_alone`: Helios), not ``temporal·c``
@@ -536,7 +542,7 @@ def check_diagonal(limits: ModelLimits, instead: Optional[str] = None, video: bo
         why = adapter.no_fifo_reason or f"needs a timestep per token, which {adapter.transformer_class} does not take"
         raise VidlongError(f"{named('method')} fifo (diagonal denoising) {why}; it runs on Wan, SkyReels-V2 and LTX-Video "
                            f"models. Use another method for this model (e.g. {named('method')} {instead})")
-    if limits.pipeline.startswith("LTXI2VLongMultiPrompt"):
+    if limits.own_windows:
         raise VidlongError(f"{named('method')} fifo (diagonal denoising) runs the model's own call on its native window, and "
                            "this pipeline's call makes windows of its own; use another method for this model (e.g. "
                            f"{named('method')} both: one window over the whole video)")
@@ -913,7 +919,7 @@ def check_generate(request, limits: ModelLimits) -> int:
         check_prompt_timeline(limits)
         fps = spec.fps if request.video is None else video_fps(request.video, spec.fps)  # a redrawn video's own seconds
         timeline_latent_starts(timeline, fps, spec.temporal_ratio, latent)
-    if limits.pipeline.startswith("LTXI2VLongMultiPrompt"):  # a prompt a window, by its call's '|'
+    if limits.own_windows:  # a prompt a window, by its call's '|'
         from .families.ltx_long import check_window_request, check_window_steps
 
         check_window_request(request.prompt, latent, bool(methods))
@@ -1012,7 +1018,7 @@ def check_prompt_timeline(limits: ModelLimits) -> None:
     long multi-prompt pipeline, whose call takes a prompt a window)."""
     from .attention.adapters import adapter_named
 
-    if limits.pipeline.startswith("LTXI2VLongMultiPrompt"):  # its call's own prompts: one a window, by '|'
+    if limits.own_windows:  # its call's own prompts: one a window, by '|'
         from .families.ltx_long import schedule_refusal
 
         raise schedule_refusal()

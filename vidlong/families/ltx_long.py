@@ -158,15 +158,19 @@ class VidLongLTXI2VLongMultiPromptPipeline(LTXFamily, VidlongPipelineMixin, LTXI
         if arguments.get("sigmas") is None:
             check_window_steps(arguments.get("num_inference_steps"), "num_inference_steps")
 
+    def latent_count(self, frames: int) -> int:
+        """Latent frames of `frames` pixel frames, as its call counts them (``(frames - 1) // 8 + 1``)."""
+        return (frames - 1) // self.vae_temporal_compression_ratio + 1
+
     def window_frames(self, frames: Optional[int], methods: bool) -> int:
         """Its call's ``temporal_tile_size`` (pixel frames) for a video of `frames` pixel frames (`window_tile`)."""
         temporal = self.vae_temporal_compression_ratio
-        return window_tile(None if frames is None else (frames - 1) // temporal + 1, methods, temporal)
+        return window_tile(None if frames is None else self.latent_count(frames), methods, temporal)
 
     def latent_windows(self, arguments: dict) -> list:
         """Its call's windows (latent frames) for `arguments` (by name, completed)."""
         temporal = self.vae_temporal_compression_ratio
-        return call_windows((arguments["num_frames"] - 1) // temporal + 1, arguments["temporal_tile_size"],
+        return call_windows(self.latent_count(arguments["num_frames"]), arguments["temporal_tile_size"],
                             arguments.get("temporal_overlap", CALL_OVERLAP), temporal)
 
     def forward_frames(self, arguments: dict) -> int:
@@ -177,7 +181,7 @@ class VidLongLTXI2VLongMultiPromptPipeline(LTXFamily, VidlongPipelineMixin, LTXI
     def latents_frames(self, arguments: dict) -> Optional[int]:
         """Its ``latents=`` are the whole video's base ``[B, C, F, h, w]``."""
         frames = arguments.get("num_frames")
-        return None if frames is None else (frames - 1) // self.vae_temporal_compression_ratio + 1
+        return None if frames is None else self.latent_count(frames)
 
     def steps_reported(self, steps: int, latent_frames: int, methods: tuple = ()) -> int:
         """Each window's steps, window after window: its loop runs over its timesteps but the last (``steps - 1``)."""
