@@ -14,6 +14,7 @@ from reference import LTX2ReferenceAttention
 
 import vidlong
 from vidlong.cli import main
+from vidlong.families.ltx2_in_context import DOWNSCALE_KEY
 from vidlong.generate import GenerateRequest, generate
 from vidlong.video_io import read_video, write_video
 
@@ -136,3 +137,51 @@ def test_a_reference_it_cannot_follow_is_refused_in_one_line_before_loading(fold
     if extra == ["--stream"]:
         args, extra = ["stream", "--model", str(folder), "--prompt", "a red ball", "--chunks", "2"], []
     assert says in check_refused_before_loading(args + extra, tmp_path / "g.mp4", capsys, monkeypatch)
+
+
+def ic_lora(path, weight_shape, metadata=None):
+    """A LoRA of the first block's video query whose product is zero (the merged weights stay the base's), its safetensors
+    `metadata` as an IC-LoRA's trainer writes it."""
+    from safetensors.torch import save_file
+
+    out_features, in_features = weight_shape
+    save_file({"transformer.transformer_blocks.0.attn1.to_q.lora_A.weight": torch.randn(2, in_features),
+               "transformer.transformer_blocks.0.attn1.to_q.lora_B.weight": torch.zeros(out_features, 2)},
+              str(path), metadata=metadata)
+    return path
+
+
+def test_an_ic_lora_that_records_its_reference_downscale_gives_the_call_that_factor(pipe, folder, reference_path, tmp_path):
+    """``--lora`` of an IC-LoRA whose metadata records ``reference_downscale_factor`` 2 (its product zero, so the weights
+    are the base's): its call's reference at half the size with the positions scaled, as diffusers' call given the factor
+    (and not as given 1); the factor passed to the call wins."""
+    shape = pipe.transformer.state_dict()["transformer_blocks.0.attn1.to_q.weight"].shape
+    lora = ic_lora(tmp_path / "ic.safetensors", shape, {DOWNSCALE_KEY: "2"})
+    with_lora = vidlong.load_pipeline(folder, device="cpu", loras=[lora])
+    with_lora.set_progress_bar_config(disable=True)
+
+    def latents(pipeline, **kwargs):
+        return pipeline(prompt="a red ball", reference_video=str(reference_path), num_frames=9, height=64, width=64,
+                        num_inference_steps=1, output_type="latent", generator=torch.Generator().manual_seed(1), **kwargs).frames
+
+    recorded = latents(with_lora)
+    assert torch.equal(recorded, latents(pipe, reference_downscale_factor=2))
+    assert not torch.equal(recorded, latents(pipe))
+    assert torch.equal(latents(with_lora, reference_downscale_factor=1), latents(pipe))
+
+
+@pytest.mark.parametrize("recorded, says", [
+    (["half"], "records reference_downscale_factor='half', not a whole number from 1"),
+    (["2", "4"], "the LoRAs record different reference_downscale_factors (a.safetensors: 2, b.safetensors: 4)"),
+], ids=["not-a-number", "two-factors"])
+def test_an_ic_lora_factor_it_cannot_use_is_refused_in_one_line_before_loading(pipe, folder, reference_path, tmp_path, capsys,
+                                                                               monkeypatch, recorded, says):
+    from diffusers import DiffusionPipeline
+
+    shape = pipe.transformer.state_dict()["transformer_blocks.0.attn1.to_q.weight"].shape
+    loras = [ic_lora(tmp_path / f"{name}.safetensors", shape, {DOWNSCALE_KEY: factor}) for name, factor in zip("ab", recorded)]
+    monkeypatch.setattr(DiffusionPipeline, "from_pretrained", classmethod(lambda *a, **k: pytest.fail("a model was loaded")))
+    args = ["generate", "--model", str(folder), "--prompt", "a red ball", "--control-video", str(reference_path)]
+    assert main([*args, *[arg for lora in loras for arg in ("--lora", str(lora))], "--out", str(tmp_path / "g.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0] and not (tmp_path / "g.mp4").exists(), err

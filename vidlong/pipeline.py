@@ -942,8 +942,8 @@ def pipeline_class_name(folder: Path, task: Optional[str] = None) -> str:
 
 def check_loras(folder: Path, loras: Sequence, loader) -> list:
     """``[(LoraFile, its LoraModules)]`` of `loras` (`LoraFile`s or paths), each read once and checked against `folder`'s
-    weights (`check_lora_file`; its `loader`: the pipeline class whose diffusers LoRA loader reads it) and experts, before
-    any model loads."""
+    weights (`check_lora_file`; its `loader`: the pipeline class whose diffusers LoRA loader reads it, and whose
+    ``check_lora_metadata``, where it has one, checks what else it reads from them) and experts, before any model loads."""
     from .models import folder_configs, weight_shapes
 
     if isinstance(loras, (str, os.PathLike, LoraFile)):
@@ -954,6 +954,8 @@ def check_loras(folder: Path, loras: Sequence, loader) -> list:
             raise VidlongError(f"{named('lora_2')} merges into a second transformer (Wan2.2 A14B's low-noise "
                                f"transformer_2), which this model has not; use {named('lora')}")
         checked.append((lora, check_lora_file(lora, weight_shapes(folder, lora.expert), loader)))
+    if hasattr(loader, "check_lora_metadata"):  # a pipeline that reads more than weights from its LoRAs
+        loader.check_lora_metadata([lora for lora, _ in checked])
     return checked
 
 

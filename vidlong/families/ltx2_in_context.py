@@ -10,8 +10,14 @@ of a video of its own latent sizes from time 0 (the generated video's positions 
 strength 1; the methods treat those tokens as text at the end, as the keyframes' (`vidlong.attention.adapters.ltx2`).
 Its ``conditioning_attention_strength`` below 1 (or a ``conditioning_attention_mask``) masks the video's self-attention,
 where vidlong's processor would fall back to the stock attention: refused while methods are applied.
+
+An IC-LoRA trained on references smaller than its videos records the ratio in its safetensors metadata
+(``reference_downscale_factor``), which diffusers' call takes as an argument but does not read: merged by ``--lora``
+(`vidlong.load_pipeline`'s ``loras``), its factor becomes the call's default (`lora_downscale_factor`).
 """
 from __future__ import annotations
+
+from typing import Optional
 
 from diffusers import LTX2InContextPipeline
 from diffusers.pipelines.ltx2.pipeline_ltx2_ic_lora import LTX2ReferenceCondition
@@ -25,6 +31,31 @@ from .ltx2_condition import LTX2Conditioned
 NO_STREAM_REASON = ("LTX-2's in-context (IC-LoRA) pipeline follows one whole reference video in a call, its tokens beside "
                     "the video's; LTX-2's streams and extensions make each chunk by a call of its own, which vidlong does not "
                     "hand a slice of that video: it generates (with --control-video), it does not stream or extend")
+
+
+#: the safetensors metadata entry where an IC-LoRA keeps the ratio of its videos' size to its references'
+DOWNSCALE_KEY = "reference_downscale_factor"
+
+
+def lora_downscale_factor(loras) -> Optional[int]:
+    """The ``reference_downscale_factor`` recorded in the metadata of `loras` (`vidlong.lora.LoraFile`s), None where none
+    records one; a one-line error for a factor that is no whole number from 1 or two LoRAs that record different ones."""
+    from safetensors import safe_open
+
+    found = {}
+    for lora in loras:
+        with safe_open(str(lora.path), framework="pt") as handle:  # the header only: read when its pipeline loaded
+            text = (handle.metadata() or {}).get(DOWNSCALE_KEY)
+        if text is None:
+            continue
+        if not text.strip().isdigit() or int(text) < 1:
+            raise VidlongError(f"{lora.path} records {DOWNSCALE_KEY}={text!r}, not a whole number from 1; save the LoRA "
+                               "again, or pass reference_downscale_factor= to the call")
+        found[lora.path] = int(text)
+    if len(set(found.values())) > 1:
+        listed = ", ".join(f"{path.name}: {factor}" for path, factor in found.items())
+        raise VidlongError(f"the LoRAs record different {DOWNSCALE_KEY}s ({listed}); merge one IC-LoRA at a time")
+    return next(iter(found.values()), None)
 
 
 def reference_conditions(given, reference_video=None) -> list:
@@ -44,9 +75,15 @@ class VidLongLTX2InContextPipeline(LTX2Conditioned, LTX2Family, VidlongPipelineM
     ``reference_conditions=`` and ``reference_video=``, its frame conditions by ``conditions=``, ``image=`` and
     ``last_image=`` (`LTX2Conditioned`)."""
 
+    @staticmethod
+    def check_lora_metadata(loras) -> None:
+        """`vidlong.pipeline.check_loras`' check, before loading: the factor its LoRAs record is one it can use."""
+        lora_downscale_factor(loras)
+
     def __call__(self, *args, reference_video=None, **kwargs):
         """Its call (`LTX2Conditioned`), `reference_video` after any ``reference_conditions`` given by name
-        (`reference_conditions`); one line where the video's self-attention would be masked (its
+        (`reference_conditions`), ``reference_downscale_factor`` by default the one its merged LoRAs record
+        (`lora_downscale_factor`; else its call's 1); one line where the video's self-attention would be masked (its
         ``conditioning_attention_strength`` below 1, or a ``conditioning_attention_mask``) under vidlong's methods."""
         from ..hooks import state_of
 
@@ -59,4 +96,7 @@ class VidLongLTX2InContextPipeline(LTX2Conditioned, LTX2Family, VidlongPipelineM
                 raise VidlongError("reference_video= adds to reference_conditions given by name: pass reference_conditions= "
                                    "by name beside it")
             kwargs["reference_conditions"] = reference_conditions(kwargs.get("reference_conditions"), reference_video)
+        factor = lora_downscale_factor(self.vidlong_loras)
+        if factor is not None:
+            kwargs.setdefault("reference_downscale_factor", factor)
         return super().__call__(*args, **kwargs)
