@@ -793,3 +793,45 @@ def consisid_faces(seed: int = 5, dtype=torch.float32) -> dict:
     gen = torch.Generator().manual_seed(seed)
     return dict(id_cond=torch.randn(1, CONSISID_ID_DIM, generator=gen).to(dtype),
                 id_vit_hidden=[torch.randn(1, 7, CONSISID_VIT_DIM, generator=gen).to(dtype) for _ in range(CONSISID_SCALES)])
+
+
+#: the pixel frames a latent frame of Sana-WM's VAE (LTX-2's) and its pixels a latent row or column
+SANA_WM_TEMPORAL, SANA_WM_SPATIAL = 8, 32
+
+
+def tiny_sana_wm_transformer(seed: int = 0, layers: int = 2, softmax_every_n: int = 2):
+    """A random SanaWMTransformer3DModel (2 heads x 24 in its attentions, whose camera branch pads them to 128 channels for
+    SDPA; `layers` blocks, every `softmax_every_n`-th a softmax block, the others its gated delta rule; patch (1, 1, 1);
+    Plücker maps of `SANA_WM_TEMPORAL` frames a latent frame after every block; Gemma-like states of width `TEXT_DIM`) for
+    exact CPU checks."""
+    from diffusers import SanaWMTransformer3DModel
+
+    torch.manual_seed(seed)
+    model = SanaWMTransformer3DModel(in_channels=IN_CHANNELS, num_layers=layers, hidden_size=48, num_attention_heads=2,
+                                     softmax_every_n=softmax_every_n, linear_head_dim=24, caption_channels=TEXT_DIM,
+                                     mlp_ratio=2.0, chunk_plucker_channels=6 * SANA_WM_TEMPORAL,
+                                     chunk_plucker_post_attn_blocks=layers)
+    return jittered(model)
+
+
+def sana_wm_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, dtype=torch.float32) -> dict:
+    """Latents ``[2, C, F, H, W]`` (latent frames) as a guided batch, a timestep per latent frame (the first frame's 0: its
+    image, as its call gives it), two prompts' 5 text states ``[2, 1, 5, TEXT_DIM]`` with their mask (the second's last 2
+    padding), and the camera of a walk forward turning left (diffusers' `prepare_camera` of its action string, intrinsics of a
+    90° view)."""
+    import numpy as np
+    from diffusers.pipelines.sana_wm.cam_utils import action_string_to_c2w, prepare_camera
+
+    gen = torch.Generator().manual_seed(seed)
+    steps = SANA_WM_TEMPORAL * (frames - 1)
+    c2w = action_string_to_c2w(f"w-{steps // 2},jw-{steps - steps // 2}")
+    size = (height * SANA_WM_SPATIAL, width * SANA_WM_SPATIAL)
+    intrinsics = np.tile(np.array([size[1] / 2, size[1] / 2, size[1] / 2, size[0] / 2], dtype=np.float32), (len(c2w), 1))
+    camera = prepare_camera(c2w, intrinsics, target_size=size, vae_stride=(SANA_WM_TEMPORAL, SANA_WM_SPATIAL, SANA_WM_SPATIAL))
+    timestep = torch.full((2, 1, frames), 700.0)
+    timestep[:, :, 0] = 0
+    return dict(hidden_states=torch.randn(2, IN_CHANNELS, frames, height, width, generator=gen).to(dtype), timestep=timestep,
+                encoder_hidden_states=torch.randn(2, 1, 5, TEXT_DIM, generator=gen).to(dtype),
+                mask=torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]),
+                camera_conditions=camera["raymap"].expand(2, -1, -1).to(dtype),
+                chunk_plucker=camera["chunk_plucker"].expand(2, -1, -1, -1, -1).to(dtype), return_dict=False)

@@ -74,7 +74,7 @@ class VidlongState:
 
 def set_processor(attention, processor) -> None:
     """Put `processor` on an attention module: diffusers' ``set_processor``, or its ``processor`` attribute where the
-    module has no setter (Mochi's `MochiAttention`, a plain module)."""
+    module has no setter (Mochi's `MochiAttention`, a plain module; Sana-WM's branch slots, `SanaWMBranch`)."""
     if hasattr(attention, "set_processor"):
         attention.set_processor(processor)
     else:

@@ -26,6 +26,7 @@ from .ltx2 import LTX_2
 from .mochi import MOCHI
 from .motif import MOTIF_VIDEO
 from .sana import SANA_VIDEO
+from .sana_wm import SANA_WM
 from .skyreels import SKYREELS_V2
 from .wan import WAN
 from .wan_animate import WAN_ANIMATE
@@ -35,7 +36,7 @@ from .wan_vace import WAN_VACE
 ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, WAN_VACE, WAN_ANIMATE, SKYREELS_V2, LTX_VIDEO, LTX_2, COGVIDEOX, HUNYUAN_VIDEO,
                                        HUNYUAN_VIDEO_15, MOCHI, KANDINSKY_5, KANDINSKY_6, MOTIF_VIDEO, EASYANIMATE, ALLEGRO,
                                        ANYFLOW, ANYFLOW_FAR, HELIOS, FRAMEPACK, COSMOS, COSMOS_CONTROLNET,
-                                       SANA_VIDEO, LATTE, CONSISID, CHRONOEDIT)
+                                       SANA_VIDEO, SANA_WM, LATTE, CONSISID, CHRONOEDIT)
 
 
 def adapter_for(transformer, call: str = "vidlong.apply") -> FamilyAdapter:
