@@ -5,16 +5,22 @@ float64 reference (RoPE and UCPE written out, attention from `reference`); `gene
 `SanaWMPipeline` bit for bit; `vidlong generate --camera` with each method writes the mp4; bad camera files, streams,
 extensions and the refiner refused in one line before loading."""
 
+import json
+
+import numpy as np
 import pytest
 import torch
-from conftest import sana_wm_inputs, tiny_sana_wm_transformer
-from family_checks import check_float64_reference, check_methods_off_and_removed
+from conftest import assert_image_to_video_is_the_stock_call, sana_wm_inputs, tiny_sana_wm_transformer
+from family_checks import (check_cli_generate, check_float64_reference, check_methods_off_and_removed,
+                           check_refused_before_loading, info_of_a_bare_copy)
+from PIL import Image
 from reference import method_attention
 
 import vidlong
 from vidlong.attention.adapters.sana_wm import SANA_WM
 
 NATIVE = 2  # latent frames
+TEMPORAL = 8  # pixel frames a latent frame (LTX-2's VAE)
 GRID = (4, 6)  # token rows, columns (patch 1)
 METHODS = {"ultravico": vidlong.UltraViCo(alpha=0.8), "fusion": vidlong.SpectralFusion(windows=(1,))}
 
@@ -25,9 +31,8 @@ def run(model, frames=4 * NATIVE, dtype=torch.float32):
 
 def test_methods_off_and_removed_are_stock_bit_for_bit():
     """Its branch modules take vidlong's processor in their place and come back on removal; a neutral plan runs their own
-    bfloat16 SDPA (the camera branch's padded heads too). Two softmax blocks of four: four branches."""
-    check_methods_off_and_removed(lambda: tiny_sana_wm_transformer(layers=4), run, SANA_WM.self_attentions, "StockBranch", 4,
-                                  NATIVE)
+    bfloat16 SDPA (the camera branch's padded heads too). One softmax block after a gated-delta-rule one: two branches."""
+    check_methods_off_and_removed(tiny_sana_wm_transformer, run, SANA_WM.self_attentions, "StockBranch", 2, NATIVE)
 
 
 def rope_pairs(x, table):
@@ -95,3 +100,145 @@ def test_a_transformer_without_softmax_blocks_is_refused():
     model = tiny_sana_wm_transformer(softmax_every_n=0)
     with pytest.raises(vidlong.VidlongError, match="softmax_every_n 0"):
         vidlong.apply(model, vidlong.UltraViCo(), native_frames=NATIVE)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    from tiny_pipeline import save_tiny_sana_wm_pipeline
+
+    return save_tiny_sana_wm_pipeline(tmp_path_factory.mktemp("sana-wm"))
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory):
+    """A random 120x80 image: another aspect than the tiny folder's 96x64 video (its call crops it; vidlong's default
+    intrinsics read its size)."""
+    path = tmp_path_factory.mktemp("image") / "start.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (80, 120, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def pipe(folder):
+    loaded = vidlong.load_pipeline(folder, device="cpu")
+    loaded.set_progress_bar_config(disable=True)
+    return loaded
+
+
+def camera_file(path, rollout: str, **fields):
+    """A camera JSON file at `path`: the poses of diffusers' rollout of the action string `rollout` as ``c2w`` (none where
+    it is empty), and `fields`."""
+    from diffusers.pipelines.sana_wm.cam_utils import action_string_to_c2w
+
+    poses = {"c2w": action_string_to_c2w(rollout).tolist()} if rollout else {}
+    path.write_text(json.dumps({**poses, **fields}))
+    return path
+
+
+def test_generate_with_no_method_is_its_call_bit_for_bit(pipe, folder, image, tmp_path):
+    """`load_pipeline` gives vidlong's class; `generate` from an image (native length) is diffusers' own `SanaWMPipeline` with
+    the same seed: with no camera, given the walk forward and the 90° view of the image vidlong gives it; with a camera file
+    of poses and intrinsics, given them. The two cameras make two videos."""
+    from diffusers import SanaWMPipeline
+    from diffusers.pipelines.sana_wm.cam_utils import action_string_to_c2w
+
+    from vidlong.camera import default_action, default_intrinsics
+
+    assert type(pipe).__name__ == "VidLongSanaWMPipeline"
+    frames = TEMPORAL * (NATIVE - 1) + 1
+    walk = assert_image_to_video_is_the_stock_call(pipe, SanaWMPipeline, folder, image, 64, 96, frames, same="seed",
+                                                   action=default_action(frames), intrinsics=default_intrinsics(120, 80))
+    path = camera_file(tmp_path / "camera.json", "lj-8", intrinsics=[50, 50, 60, 40])
+    turn = assert_image_to_video_is_the_stock_call(pipe, SanaWMPipeline, folder, image, 64, 96, frames, same="seed",
+                                                   request=dict(camera=str(path)), c2w=action_string_to_c2w("lj-8"),
+                                                   intrinsics=[50, 50, 60, 40])
+    assert turn.settings["camera"] == str(path) and not np.array_equal(walk.frames, turn.frames)
+
+
+@pytest.mark.parametrize("method", ["ultravico", "freelong", "both"])
+def test_cli_generates_twice_the_native_length_with_each_method(folder, image, tmp_path, method):
+    """`vidlong generate --image --ratio 2 --method M`: 4 latent = 25 frames at 64x96, 16 fps, the method in the sidecar."""
+    check_cli_generate(folder, tmp_path, method, NATIVE, TEMPORAL, 16, image=image)
+
+
+def test_cli_generate_follows_a_camera_file(folder, image, tmp_path):
+    """`vidlong generate --camera cam.json` (an action string of 24 frames, no intrinsics: the default view) at 2x: 25 frames,
+    the file in the sidecar."""
+    from vidlong.cli import main
+    from vidlong.video_io import read_video
+
+    camera, out = camera_file(tmp_path / "cam.json", "", action="w-12,jw-12"), tmp_path / "g.mp4"
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image), "--ratio", "2",
+                 "--method", "both", "--camera", str(camera), "--out", str(out)]) == 0
+    assert read_video(out)[0].shape[0] == 25 and json.loads(out.with_suffix(".json").read_text())["camera"] == str(camera)
+
+
+REFUSED = {
+    "missing": ([], "no file there"),
+    "not-json": ("not json {", "is not a JSON file"),
+    "both": (dict(c2w=[np.eye(4).tolist()] * 25, action="w-24"), "exactly one of c2w and action"),
+    "poses-3x3": (dict(c2w=[np.eye(3).tolist()] * 25), "c2w must be camera-to-world poses [F, 4, 4], got shape [25, 3, 3]"),
+    "keys": (dict(action="q-24"), "unknown keys ['q']"),
+    "short": (dict(action="w-8"), "holds 9 camera poses, fewer than the video's 25 frames"),
+    "focal": (dict(action="w-24", intrinsics=[-5, 5, 60, 40]), "focal length fx must be positive"),
+    "intrinsics-per-frame": (dict(action="w-24", intrinsics=[[50, 50, 60, 40]] * 9), "intrinsics holds 9 frames' values"),
+    "field": (dict(action="w-24", fov=90), "a field 'fov' Sana-WM's call does not take"),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED), ids=list(REFUSED))
+def test_a_bad_camera_file_is_refused_before_loading(folder, image, tmp_path, capsys, monkeypatch, case):
+    """Each bad ``--camera`` file: one line naming the field and the fix, exit 2, before the model loads."""
+    content, says = REFUSED[case]
+    path = tmp_path / "cam.json"
+    if content:
+        path.write_text(content if isinstance(content, str) else json.dumps(content))
+    args = ["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image), "--ratio", "2",
+            "--camera", str(path)]
+    line = check_refused_before_loading(args, tmp_path / "g.mp4", capsys, monkeypatch)
+    assert says in line and "--camera" in line
+
+
+def test_streams_extensions_and_other_methods_are_refused_before_loading(folder, image, tmp_path, capsys, monkeypatch):
+    """A stream and an extension (its camera is not sliced per window: `NO_STREAM_REASON`), RIFLEx, fifo, no image, bfloat16
+    on the CPU (its camera geometry refuses it) and a camera given to a model that takes none: one line each, before
+    loading."""
+    from vidlong.families.sana_wm import NO_STREAM_REASON
+
+    given = ["--model", str(folder), "--prompt", "a red ball"]
+    out = tmp_path / "o.mp4"
+    for args, says in [(["stream", *given, "--image", str(image), "--chunks", "2"], NO_STREAM_REASON),
+                       (["extend", *given, "--video", str(image), "--chunks", "2"], NO_STREAM_REASON),
+                       (["generate", *given, "--image", str(image), "--ratio", "2", "--method", "riflex"],
+                        "RIFLEx is not implemented for SanaWMTransformer3DModel"),
+                       (["generate", *given, "--image", str(image), "--ratio", "2", "--method", "fifo"],
+                        "needs a timestep per token"),
+                       (["generate", *given, "--ratio", "2"], "this model is image-to-video"),
+                       (["generate", *given, "--image", str(image), "--device", "cpu", "--dtype", "bfloat16"],
+                        "cannot run in bfloat16 on the CPU"),
+                       (["generate", "--model", "default", "--prompt", "a red ball", "--camera",
+                         str(camera_file(tmp_path / "c.json", "", action="w-8"))], "this model takes none: drop --camera")]:
+        assert says in check_refused_before_loading(args, out, capsys, monkeypatch), args
+
+
+def test_its_refiner_is_refused_before_loading(tmp_path, capsys, monkeypatch):
+    """A folder of its refiner (`SanaWMLTX2Refiner`, the second stage): one line saying it is not served and what to use."""
+    from vidlong.families.sana_wm import REFINER_REFUSAL
+
+    (tmp_path / "refiner").mkdir()
+    (tmp_path / "refiner" / "model_index.json").write_text(json.dumps({"_class_name": "SanaWMLTX2Refiner"}))
+    args = ["generate", "--model", str(tmp_path / "refiner"), "--prompt", "a red ball"]
+    assert REFINER_REFUSAL in check_refused_before_loading(args, tmp_path / "g.mp4", capsys, monkeypatch)
+
+
+def test_vidlong_info_names_its_spec_from_configs(folder, tmp_path, capsys):
+    """`vidlong info` on a folder with no vidlong.yaml: the release's spec from configs/models (21 latent frames = 161 at 16
+    fps, 704x1280, 60 steps at 5: its call's defaults), a line on --camera and its default, an image yes, streams and
+    extensions no (and why), fifo no."""
+    from vidlong.camera import CAMERA_LINE
+
+    out, _ = info_of_a_bare_copy(folder, tmp_path, capsys)
+    assert CAMERA_LINE in out.splitlines()
+    assert "family sana-wm (SanaWMTransformer3DModel)" in out and "native 21 latent frames = 161 frames at 16 fps" in out
+    assert "1280x704" in out and "60 steps, guidance 5" in out
+    assert "  image: yes" in out and "  fifo: no" in out and "  stream: no (Sana-WM's camera conditioning" in out

@@ -464,18 +464,35 @@ def tiny_consisid_pipeline(face: bool = True, kps: bool = False):
     return ConsisIDPipeline(**dict(parts, transformer=tiny_consisid_transformer(face=face, kps=kps)))
 
 
+def tiny_ltx2_vae():
+    """A tiny LTX-2 video VAE (LTX-2's and Sana-WM's) with its releases' 32x spatial and 8x temporal compression (patch 4, a
+    spatial, a temporal and two spatio-temporal down-samplings), `IN_CHANNELS` latent channels, in eval mode."""
+    from diffusers import AutoencoderKLLTX2Video
+
+    from conftest import IN_CHANNELS
+
+    vae = AutoencoderKLLTX2Video(
+        latent_channels=IN_CHANNELS, block_out_channels=(8,) * 4, decoder_block_out_channels=(8,) * 3,
+        layers_per_block=(1,) * 5, decoder_layers_per_block=(1,) * 4, spatio_temporal_scaling=(True,) * 4,
+        decoder_spatio_temporal_scaling=(True,) * 3, decoder_inject_noise=(False,) * 4,
+        downsample_type=("spatial", "temporal", "spatiotemporal", "spatiotemporal"), upsample_residual=(False,) * 3,
+        upsample_factor=(1,) * 3, timestep_conditioning=False, patch_size=4, patch_size_t=1, spatial_compression_ratio=32,
+        temporal_compression_ratio=8)
+    return vae.eval()
+
+
 def tiny_ltx2_pipeline(latest: bool = False):
     """diffusers' `LTX2Pipeline` of tiny random parts: an LTX-2 video VAE with its releases' 32x spatial and 8x temporal
     compression (patch 4, a spatial, a temporal and two spatio-temporal down-samplings), an audio VAE and a vocoder
     (16 kHz, 160 samples per mel frame: audio as long as the video; its decoder causal in time and 4x up, as its
     releases'), a two-layer Gemma 3 text model (with the tiny SigLIP its class holds) and its connectors,
     `tiny_ltx2_transformer` (`latest`: LTX-2.3's parts)."""
-    from diffusers import AutoencoderKLLTX2Audio, AutoencoderKLLTX2Video, LTX2Pipeline
+    from diffusers import AutoencoderKLLTX2Audio, LTX2Pipeline
     from diffusers.pipelines.ltx2 import LTX2TextConnectors
     from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration, Gemma3TextConfig, SiglipVisionConfig
 
-    from conftest import IN_CHANNELS, TEXT_DIM, tiny_ltx2_transformer
+    from conftest import TEXT_DIM, tiny_ltx2_transformer
 
     tokenizer = tiny_tokenizer()
     torch.manual_seed(0)
@@ -491,13 +508,7 @@ def tiny_ltx2_pipeline(latest: bool = False):
         audio_connector_num_attention_heads=2, audio_connector_attention_head_dim=8, audio_connector_num_layers=1,
         audio_connector_num_learnable_registers=None, connector_rope_base_seq_len=32, rope_theta=10000.0,
         rope_double_precision=False, causal_temporal_positioning=False, rope_type="split")
-    vae = AutoencoderKLLTX2Video(
-        latent_channels=IN_CHANNELS, block_out_channels=(8,) * 4, decoder_block_out_channels=(8,) * 3,
-        layers_per_block=(1,) * 5, decoder_layers_per_block=(1,) * 4, spatio_temporal_scaling=(True,) * 4,
-        decoder_spatio_temporal_scaling=(True,) * 3, decoder_inject_noise=(False,) * 4,
-        downsample_type=("spatial", "temporal", "spatiotemporal", "spatiotemporal"), upsample_residual=(False,) * 3,
-        upsample_factor=(1,) * 3, timestep_conditioning=False, patch_size=4, patch_size_t=1, spatial_compression_ratio=32,
-        temporal_compression_ratio=8)
+    vae = tiny_ltx2_vae()
     audio_vae = AutoencoderKLLTX2Audio(
         base_channels=4, output_channels=2, ch_mult=(1, 2, 4), num_res_blocks=1, attn_resolutions=None, in_channels=2,
         resolution=32, latent_channels=2, norm_type="pixel", causality_axis="height", dropout=0.0,
@@ -505,7 +516,7 @@ def tiny_ltx2_pipeline(latest: bool = False):
     vocoder = LTX2Vocoder(in_channels=2 * 8, hidden_channels=32, out_channels=2, upsample_kernel_sizes=[8, 10, 16],
                           upsample_factors=[4, 5, 8], resnet_kernel_sizes=[3], resnet_dilations=[[1, 3, 5]],
                           leaky_relu_negative_slope=0.1, output_sampling_rate=16000)
-    return LTX2Pipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae.eval(), audio_vae=audio_vae.eval(),
+    return LTX2Pipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, audio_vae=audio_vae.eval(),
                         text_encoder=gemma.eval(), tokenizer=tokenizer, connectors=connectors.eval(),
                         transformer=tiny_ltx2_transformer(latest=latest), vocoder=vocoder.eval())
 
@@ -856,23 +867,32 @@ def tiny_cosmos1_pipeline(video2world: bool = False, frames: int = 3):
                     scheduler=EDMEulerScheduler(final_sigmas_type="sigma_min"), safety_checker=PassingSafetyChecker())
 
 
+def tiny_gemma2(tokenizer):
+    """A one-layer Gemma 2 text model of width `TEXT_DIM` over `tokenizer` (Sana-Video's and Sana-WM's text encoder), in eval
+    mode."""
+    from transformers import Gemma2Config, Gemma2Model
+
+    from conftest import TEXT_DIM
+
+    return Gemma2Model(Gemma2Config(vocab_size=len(tokenizer), hidden_size=TEXT_DIM, intermediate_size=32, num_hidden_layers=1,
+                                    num_attention_heads=2, num_key_value_heads=1, head_dim=8, max_position_embeddings=1024,
+                                    pad_token_id=tokenizer.pad_token_id)).eval()
+
+
 def tiny_sana_video_pipeline():
     """diffusers' `SanaVideoPipeline` of tiny random parts: `tiny_vae` (Wan2.1's layout, 8x space, 4x time, as its release's),
     a one-layer Gemma 2 text model over the word-level tokenizer (its call's instruction for complex prompts, which it puts
     before every prompt, is mostly unknown words to it), `conftest.tiny_sana_transformer` and its release's sampler
     (DPM-Solver++ on flow sigmas, shift 8)."""
     from diffusers import DPMSolverMultistepScheduler, SanaVideoPipeline
-    from transformers import Gemma2Config, Gemma2Model
 
-    from conftest import TEXT_DIM, tiny_sana_transformer
+    from conftest import tiny_sana_transformer
 
     torch.manual_seed(0)
     tokenizer = tiny_tokenizer()
-    gemma = Gemma2Model(Gemma2Config(vocab_size=len(tokenizer), hidden_size=TEXT_DIM, intermediate_size=32, num_hidden_layers=1,
-                                     num_attention_heads=2, num_key_value_heads=1, head_dim=8, max_position_embeddings=1024,
-                                     pad_token_id=tokenizer.pad_token_id))
+    gemma = tiny_gemma2(tokenizer)
     scheduler = DPMSolverMultistepScheduler(use_flow_sigmas=True, prediction_type="flow_prediction", flow_shift=8.0)
-    return SanaVideoPipeline(tokenizer=tokenizer, text_encoder=gemma.eval(), vae=tiny_vae(), transformer=tiny_sana_transformer(),
+    return SanaVideoPipeline(tokenizer=tokenizer, text_encoder=gemma, vae=tiny_vae(), transformer=tiny_sana_transformer(),
                              scheduler=scheduler)
 
 
@@ -892,3 +912,29 @@ def tiny_latte_pipeline():
     text_encoder = T5EncoderModel(T5Config(vocab_size=64, d_model=TEXT_DIM, d_kv=8, d_ff=32, num_layers=1, num_heads=2))
     return LattePipeline(tokenizer=tiny_tokenizer(), text_encoder=text_encoder.eval(), vae=vae.eval(),
                          transformer=tiny_latte_transformer(), scheduler=DDIMScheduler())
+
+
+def tiny_sana_wm_pipeline():
+    """diffusers' `SanaWMPipeline` of tiny random parts: `tiny_ltx2_vae` (its release's LTX-2 VAE: 32x space, 8x time), a
+    one-layer Gemma 2 text model over the word-level tokenizer (its call's instruction before every prompt is mostly unknown
+    words to it), `conftest.tiny_sana_wm_transformer` (a gated-delta-rule block, then a softmax block) and its call's
+    sampler, flow matching's Euler steps."""
+    from diffusers import SanaWMPipeline
+
+    from conftest import tiny_sana_wm_transformer
+
+    torch.manual_seed(0)
+    tokenizer = tiny_tokenizer()
+    gemma = tiny_gemma2(tokenizer)
+    return SanaWMPipeline(tokenizer=tokenizer, text_encoder=gemma, vae=tiny_ltx2_vae(),
+                          transformer=tiny_sana_wm_transformer(), scheduler=FlowMatchEulerDiscreteScheduler())
+
+
+def save_tiny_sana_wm_pipeline(folder: Path, **spec) -> Path:
+    """Save `tiny_sana_wm_pipeline` with a vidlong.yaml (native 2 latent frames = 9 frames at 16 fps, 64x96, 2 steps,
+    guidance 2; `spec` overrides)."""
+    tiny_sana_wm_pipeline().save_pretrained(folder, safe_serialization=True)
+    values = dict(dict(name="tiny-sana-wm", native_frames=2, height=64, width=96, fps=16, num_inference_steps=2,
+                       guidance_scale=2.0, temporal_ratio=8), **spec)
+    (Path(folder) / "vidlong.yaml").write_text(yaml.safe_dump(values))
+    return Path(folder)

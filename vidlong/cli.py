@@ -22,8 +22,8 @@ SIZE_HELP = ("pixels (default: the model's native {side}; with --image and no si
 #: the --model help of every command that loads a model (the app's too)
 MODEL_HELP = ("local diffusers pipeline folder (Wan, SkyReels-V2, LTX-Video, LTX-2, CogVideoX, HunyuanVideo 1.0 and 1.5, Mochi, "
               "Kandinsky 5.0 Video, Kandinsky 6, Motif-Video, EasyAnimate, Allegro, AnyFlow, AnyFlow FAR, Helios, FramePack, "
-              "Cosmos-Predict2.5, Cosmos-Predict2 Video2World, Cosmos-Transfer2.5, Cosmos 1.0, Sana-Video, Latte, ConsisID, "
-              "Lucy Edit, ChronoEdit), or an embedded model: default (the default), default-causal, default-distilled")
+              "Cosmos-Predict2.5, Cosmos-Predict2 Video2World, Cosmos-Transfer2.5, Cosmos 1.0, Sana-Video, Sana-WM, Latte, "
+              "ConsisID, Lucy Edit, ChronoEdit), or an embedded model: default (the default), default-causal, default-distilled")
 
 #: the help of --identity (generate, stream, extend)
 IDENTITY_HELP = ("ConsisID (ConsisIDPipeline) folders: a torch file of the face's tensors its call takes (id_cond, "
@@ -131,6 +131,11 @@ def _add_generate(sub) -> None:
                         "(first-last-frame video); LTX-2's LTX2ConditionPipeline folders with or without --image (its "
                         "condition at the last latent frame)")
     p.add_argument("--identity", default=None, help=IDENTITY_HELP)
+    p.add_argument("--camera", default=None,
+                   help="Sana-WM (SanaWMPipeline) folders: a JSON file of its camera trajectory, {\"c2w\": [F x 4 x 4 poses]} "
+                        "or {\"action\": \"w-80,jw-40\"} (its WASD/IJKL keys held for that many frames), \"intrinsics\": "
+                        "[fx, fy, cx, cy] in the image's pixels optional (vidlong.camera); default: a steady walk forward "
+                        "and a 90 degree view")
     p.add_argument("--video", default=None,
                    help="video-to-video (Wan2.1 and CogVideoX-2B/5B text-to-video models): the video to redraw with the prompt "
                         "(mp4 or any file ffmpeg reads); the output has its length, frame rate and aspect. A SkyReels-V2 DF "
@@ -184,16 +189,17 @@ def _check_model(args) -> Path:
     from .models import check_model_folder, pipeline_facts, pipeline_task, spec_for_folder
     from .schedulers.timeline import parse_prompt_timeline
     from .video_to_video import check_redraws
-    from .validate import (check_compile, check_cpu_bfloat16_encode, check_device, check_diagonal_offload, check_diagonal_stream,
-                           check_dtype, check_folder_guider, check_image_codec, check_keeps_latents, check_negative_prompt,
-                           check_offload, check_streamable, fewest_frames_extended, limits_for_folder, resolve_context, streams,
-                           uses_causal_sampler)
+    from .validate import (check_compile, check_cpu_bfloat16_encode, check_cpu_bfloat16_forward, check_device,
+                           check_diagonal_offload, check_diagonal_stream, check_dtype, check_folder_guider, check_image_codec,
+                           check_keeps_latents, check_negative_prompt, check_offload, check_streamable, fewest_frames_extended,
+                           limits_for_folder, resolve_context, streams, uses_causal_sampler)
 
     folder = check_model_folder(args.model)
     device = check_device(args.device)
     check_dtype(args.dtype, device)
     encodes = args.command == "extend" or bool(getattr(args, "image", None) or getattr(args, "video", None))
     check_cpu_bfloat16_encode(folder, device, args.dtype, encodes)
+    check_cpu_bfloat16_forward(folder, device, args.dtype)
     if args.command == "generate":
         check_offload(args.offload, device)
         if args.method == "fifo":
@@ -282,7 +288,7 @@ def _check_outputs(args) -> tuple[Path, Optional[Path]]:
 
 #: the flags of the files a command reads
 INPUT_FLAGS = ("video", "latents", "image", "last_image", "control_video", "mask_video", "pose_video", "face_video",
-               "background_video", "identity")
+               "background_video", "identity", "camera")
 
 
 def _check_not_an_input(args, out: Path, latents: Optional[Path]) -> None:
@@ -338,7 +344,7 @@ def _run_generate(args) -> int:
         last_image=args.last_image, video=args.video, strength=args.strength, pose_video=args.pose_video,
         face_video=args.face_video, background_video=args.background_video, mask_video=args.mask_video,
         control_video=args.control_video, segment_overlap=args.segment_overlap, reference_images=args.reference_images,
-        identity=args.identity,
+        identity=args.identity, camera=args.camera,
     )
     latent = check_generate(request, limits)  # every field, before any model loads
     _note_variable_frame_rate(args, limits)

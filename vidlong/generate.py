@@ -12,6 +12,7 @@ import torch
 
 from .control_video import control_arguments
 from .errors import VidlongError, named
+from .camera import camera_given, read_camera
 from .identity import load_identity
 from .methods import DiagonalDenoising, default_noise, method_switch, methods_for
 from .models import latent_frames, pixel_frames
@@ -78,6 +79,9 @@ class GenerateRequest:
         identity: a ConsisID model's face tensors (`vidlong.identity`: ``id_cond``, ``id_vit_hidden`` and optional
             ``kps_cond``, as ConsisID's ``process_face_embeddings_infer`` returns them): the path of the torch file they are
             saved in, or from Python a dict of them; needed where its transformer has ``is_train_face``, refused elsewhere.
+        camera: a Sana-WM model's camera trajectory (`vidlong.camera`: ``c2w`` poses or an ``action`` string, optional
+            ``intrinsics``): the path of a JSON file of them, or from Python a dict of them; without one its call gets a
+            steady walk forward and a 90° view of the image; refused for other models.
     """
 
     prompt: str
@@ -105,6 +109,7 @@ class GenerateRequest:
     segment_overlap: Optional[int] = None
     reference_images: Optional[list] = None
     identity: Optional[Union[str, dict]] = None
+    camera: Optional[Union[str, dict]] = None
 
     def __post_init__(self):  # NumPy numbers as Python ones, so that the settings stay JSON-ready
         for name in ("ratio", "frames", "steps", "guidance", "seed", "height", "width", "guidance_2", "strength",
@@ -285,7 +290,8 @@ def generate_settings(pipe, request: GenerateRequest, methods, latent_frames: in
     `frames`' count, or those `latent_frames` decode to), the `methods` and the run's own `values` (size, steps, ...)."""
     spec = pipe.spec
     settings = dict(
-        dataclasses.asdict(dataclasses.replace(request, reference_images=None, identity=None, **dict.fromkeys(VIDEO_FIELDS))),
+        dataclasses.asdict(dataclasses.replace(request, reference_images=None, identity=None, camera=None,
+                                                     **dict.fromkeys(VIDEO_FIELDS))),
         **pipe.run_settings(), native_frames=spec.native_frames, latent_frames=latent_frames,
         pixel_frames=pixel_frames(latent_frames, spec.temporal_ratio) if frames is None else int(frames.shape[0]),
         ratio=latent_frames / spec.native_frames, ratio_requested=None if request.frames is not None else request.ratio,
@@ -300,6 +306,8 @@ def generate_settings(pipe, request: GenerateRequest, methods, latent_frames: in
             settings[name] = str(given)
     if request.identity is not None:
         settings["identity"] = str(request.identity) if isinstance(request.identity, (str, os.PathLike)) else "in memory"
+    if request.camera is not None:
+        settings["camera"] = camera_given(request.camera)
     if request.reference_images:
         settings["reference_images"] = [str(image) if isinstance(image, (str, os.PathLike)) else "in memory"
                                          for image in request.reference_images]
@@ -398,6 +406,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         extra["reference_images"] = [load_image(image, "reference_images") for image in request.reference_images]
     if request.identity is not None:  # ConsisID's face tensors (checked against its transformer by check_generate)
         extra.update(load_identity(request.identity, limits.identity))
+    if request.camera is not None:  # Sana-WM's trajectory (checked against the video's length by check_generate)
+        extra.update(read_camera(request.camera))
     steps = request.steps or spec.num_inference_steps
     switch = method_switch(request.method, steps, request.preset)
     skipped = steps - total_steps if redraw else 0  # a video-to-video call starts that far in
@@ -465,7 +475,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
             generator=noise_generator, **extra,  # after the initial noise: stochastic samplers (CogVideoX's DPM) draw from it
         )
         final.setdefault("audio", pipe.soundtrack(output))  # the whole video's (LTX-2), where there is one
-        return output.frames
+        return pipe.batched_frames(output.frames)
 
     try:
         with set_aside(pipe.experts()):  # this call's methods only; those the caller applied come back after

@@ -189,7 +189,8 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
             `Kandinsky6Transformer3DModel`, `MotifVideoTransformer3DModel`, `EasyAnimateTransformer3DModel`,
             `AllegroTransformer3DModel`, `AnyFlowTransformer3DModel`, `CosmosTransformer3DModel`, `CosmosControlNetModel`
             (Cosmos-Transfer2.5's control branch), `SanaVideoTransformer3DModel` (no UltraViCo and no softmax kernel: its
-            self-attention is linear), `LatteTransformer3DModel` (its temporal blocks' attention, one token a frame; past its
+            self-attention is linear), `SanaWMTransformer3DModel` (both branches of its softmax blocks; its gated-delta-rule
+            blocks stock), `LatteTransformer3DModel` (its temporal blocks' attention, one token a frame; past its
             temporal table's rows, see `vidlong.families.latte.sincos_positions`); `AnyFlowFARTransformer3DModel` and
             `HeliosTransformer3DModel` refuse the methods in one line).
         methods: method configs (`UltraViCo`, `SpectralFusion`, `SlidingWindow`, `RIFLEx`); none (or

@@ -35,15 +35,18 @@ def model_info(path) -> dict:
     --image`` edits the image by the prompt, the edit its video's last frame, written as ``OUT.edited.png`` beside the mp4
     (ChronoEdit: `ModelLimits.edits_image`). ``identity``: where every command needs
     ``--identity`` (ConsisID with ``is_train_face``), what its file holds (`vidlong.identity.FaceInputs.described`), else
-    None. ``control``: the kind of control video its call takes (`vidlong.control_video.CONTROL_PIPELINES`), else None;
-    a line says what ``--control-video`` is to it (`vidlong.control_video.CONTROL_VIDEO_ROLES`). ``needs``: where a
-    package its forward calls is not installed here (Cosmos's torchvision), the line every other command refuses it with
-    before loading, else None; the answers are then those of a machine with it (`FamilyAdapter.package_refusal`)."""
+    None. ``camera``: where generate takes ``--camera`` (Sana-WM: `vidlong.camera.CAMERA_PIPELINES`), what it is and its
+    default (`vidlong.camera.CAMERA_LINE`), else None. ``control``: the kind of control video its call takes
+    (`vidlong.control_video.CONTROL_PIPELINES`), else None; a line says what ``--control-video`` is to it
+    (`vidlong.control_video.CONTROL_VIDEO_ROLES`). ``needs``: where a package its forward calls is not installed here
+    (Cosmos's torchvision), the line every other command refuses it with before loading, else None; the answers are then
+    those of a machine with it (`FamilyAdapter.package_refusal`)."""
     from .models import check_model_folder
 
     folder = check_model_folder(path, packages=False)  # before the imports that bring diffusers: a wrong path at once
     from .animate import check_takes_driving_videos
     from .attention.adapters import adapter_named
+    from .camera import CAMERA_LINE, CAMERA_PIPELINES
     from .control_video import check_takes_control_video
     from .generate import check_task
     from .methods import Streaming, model_streaming
@@ -98,6 +101,7 @@ def model_info(path) -> dict:
         task=limits.task, continues_video=limits.continues, edits_video=limits.edits, edits_image=limits.edits_image,
         control=limits.control, family=facts["family"],
         identity=None if limits.identity is None else limits.identity.described(),
+        camera=CAMERA_LINE if class_name.removeprefix("VidLong") in CAMERA_PIPELINES else None,
         transformer=adapter.transformer_class, experts=limits.experts,
         spec=dict(name=spec.name, native_latent_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames,
                   fps=spec.fps, height=spec.height, width=spec.width, steps=spec.num_inference_steps,
@@ -139,6 +143,8 @@ def info_lines(info: dict) -> list[str]:
     if info["identity"]:
         lines.append(f"needs --identity face_id.pt (generate, stream and extend): {info['identity']}, as ConsisID's "
                      "process_face_embeddings_infer returns them (how to save it: vidlong.identity)")
+    if info["camera"]:
+        lines.append(info["camera"])
     for name, answer in info["can"].items():
         lines.append(f"  {name.replace('_', ' ')}: " + ("yes" if answer["yes"] else f"no ({answer['why']})"))
     if info["needs"]:

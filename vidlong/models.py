@@ -70,7 +70,7 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVA
                   "Kandinsky6TI2VAPipeline": "t2v", "Kandinsky6TI2VAImageToVideoPipeline": "i2v",
                   "SanaVideoPipeline": "t2v", "SanaImageToVideoPipeline": "i2v", "LattePipeline": "t2v",
                   "LTXI2VLongMultiPromptPipeline": "t2v", "LTXI2VLongMultiPromptImageToVideoPipeline": "i2v",
-                  "ConsisIDPipeline": "i2v", "ChronoEditPipeline": "i2v"}
+                  "ConsisIDPipeline": "i2v", "ChronoEditPipeline": "i2v", "SanaWMPipeline": "i2v"}
 
 
 def task_of(class_name) -> Optional[str]:
@@ -202,7 +202,7 @@ def model_facts(transformer_config, experts: int = 1, expand_timesteps: bool = F
     """What a match rule can test: the transformer's config plus the pipeline facts, the family
     (`vidlong.attention.adapters`: "wan", "wan-vace", "wan-animate", "skyreels-v2", "ltx-video", "ltx-2", "cogvideox",
     "hunyuan-video", "hunyuan-video-1.5", "mochi", "kandinsky5", "motif-video", "easyanimate", "allegro", "anyflow",
-    "anyflow-far", "helios", "framepack", "cosmos", "kandinsky6", "sana-video", "latte", "consisid", "chronoedit"), the
+    "anyflow-far", "helios", "framepack", "cosmos", "kandinsky6", "sana-video", "sana-wm", "latte", "consisid", "chronoedit"), the
     diffusers pipeline class (SkyReels-V2's diffusion-forcing 14B and text-to-video 14B transformers have one config) and
     its scheduler's class ("" where unknown; Kandinsky 6's distilled releases ship with `PiflowScheduler`)."""
     return dict(transformer_config, experts=experts, expand_timesteps=bool(expand_timesteps), task=task, family=family,
@@ -481,6 +481,10 @@ def check_model_folder(path: Union[str, Path, None], packages: bool = True) -> P
         class_name = json.loads(index.read_text()).get("_class_name")
     except (json.JSONDecodeError, AttributeError):
         raise VidlongError(f"{index} is not valid JSON; re-save the pipeline with save_pretrained()") from None
+    if class_name == "SanaWMLTX2Refiner":  # Sana-WM's second stage, a pipeline of its own
+        from .families.sana_wm import REFINER_REFUSAL
+
+        raise VidlongError(f"{folder} holds a SanaWMLTX2Refiner: {REFINER_REFUSAL}")
     if task_of(class_name) is None:
         raise VidlongError(f"{folder} holds a {class_name}; vidlong serves {', '.join(PIPELINE_TASKS)} folders")
     check_folder_parts(folder, packages)

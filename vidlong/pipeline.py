@@ -26,7 +26,8 @@ from .models import (EMBEDDED_MODELS, Geometry, ModelSpec, check_model_folder, f
                      image_to_video_twin, latent_frames, lora_link, model_facts, pipeline_folder, pipeline_task, spec_for_facts,
                      spec_for_folder, video_to_video_twin, what_folder_holds)
 from .scalars import plain
-from .validate import check_compile, check_device, check_dtype, check_model_size, check_offload, limits_for_pipeline
+from .validate import (check_compile, check_cpu_bfloat16_forward, check_device, check_dtype, check_model_size, check_offload,
+                       limits_for_pipeline)
 from .video_to_video import REDRAWING_MODELS
 
 #: latent frames `VidlongPipelineMixin.decode_uint8` decodes at a time
@@ -313,6 +314,11 @@ class VidlongPipelineMixin:
         its video window by window and joins the windows before decoding: LTX-Video's long multi-prompt); None: the last
         step's, as the callback saw them, are the video's."""
         return None
+
+    def batched_frames(self, frames):
+        """Its call's ``output.frames`` as a batch of videos (``[B, T, H, W, 3]`` for ``output_type="np"``): as they are
+        (Sana-WM's call returns its one video unbatched)."""
+        return frames
 
     def soundtrack(self, output):
         """The audio of a call's `output` as a `vidlong.video_io.Soundtrack`, or None: this pipeline makes video alone
@@ -779,6 +785,7 @@ PIPELINE_CLASSES = {
     "Kandinsky6TI2VAImageToVideoPipeline": "vidlong.families.kandinsky6:VidLongKandinsky6TI2VAImageToVideoPipeline",
     "SanaVideoPipeline": "vidlong.families.sana:VidLongSanaVideoPipeline",
     "SanaImageToVideoPipeline": "vidlong.families.sana:VidLongSanaImageToVideoPipeline",
+    "SanaWMPipeline": "vidlong.families.sana_wm:VidLongSanaWMPipeline",
     "LattePipeline": "vidlong.families.latte:VidLongLattePipeline",
 }
 
@@ -999,6 +1006,7 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
     check_offload(offload, device)
     check_compile(compile, folder, offload)
     dtype = check_dtype(dtype, device)
+    check_cpu_bfloat16_forward(folder, device, dtype)
     loras = check_loras(folder, loras, pipeline_class(class_name))
     try:
         pipe = pipeline_class(class_name).from_pretrained(

@@ -191,9 +191,10 @@ def _dropped_frames(facts: dict) -> int:
 def _no_stream_reason(facts: dict) -> Optional[str]:
     """`ModelLimits.no_stream_reason` from a pipeline's `vidlong.models.model_facts`: CogVideoX-Fun's control pipeline
     (one whole control video a call), LTX-2's in-context pipeline (one whole reference video a call), Cosmos-Transfer2.5
-    (its call's chunks over a control video alone) and LTX-Video's long multi-prompt pipeline (no window final before
-    its call's end); a SkyReels-V2 transformer left block-causal (``num_frame_per_block`` above 1: a stream's windows
-    would not fit its blocks); a step-distilled (MeanFlow) HunyuanVideo 1.5 transformer (``use_meanflow``)."""
+    (its call's chunks over a control video alone), LTX-Video's long multi-prompt pipeline (no window final before
+    its call's end) and Sana-WM (its camera conditioning over the whole trajectory); a SkyReels-V2 transformer left
+    block-causal (``num_frame_per_block`` above 1: a stream's windows would not fit its blocks); a step-distilled (MeanFlow)
+    HunyuanVideo 1.5 transformer (``use_meanflow``)."""
     if facts.get("use_meanflow"):
         return ("this HunyuanVideo 1.5 model is step-distilled (use_meanflow): its streams and extensions are not wired "
                 "(each forward also takes the next step's timestep)")
@@ -201,6 +202,10 @@ def _no_stream_reason(facts: dict) -> Optional[str]:
         return "a CogVideoX-Fun control model follows one whole control video: it generates but does not stream or extend"
     if facts["pipeline"] == "LTX2InContextPipeline":
         from .families.ltx2_in_context import NO_STREAM_REASON
+
+        return NO_STREAM_REASON
+    if facts["pipeline"] == "SanaWMPipeline":
+        from .families.sana_wm import NO_STREAM_REASON
 
         return NO_STREAM_REASON
     if facts["pipeline"].startswith("LTXI2VLongMultiPrompt"):
@@ -432,6 +437,25 @@ def check_cpu_bfloat16_encode(folder, device, dtype: Optional[str], encodes: boo
     vae = (folder_configs(Path(folder))[0].get("vae") or [None, None])[-1]
     if vae in NO_CPU_BFLOAT16_ENCODERS:
         raise VidlongError(_cpu_bfloat16_encode_refusal(vae))
+
+
+#: transformer classes whose forward torch cannot run in bfloat16 on the CPU, and why (Sana-WM's camera geometry: diffusers'
+#: `create_grid` refuses a CPU dtype other than float32 and float64)
+NO_CPU_BFLOAT16_TRANSFORMERS = {"SanaWMTransformer3DModel": "its camera geometry (diffusers' create_grid) runs on the CPU in "
+                                                            "float32 or float64 alone"}
+
+
+def check_cpu_bfloat16_forward(folder, device, dtype) -> None:
+    """One line where a pipeline folder's transformer (`NO_CPU_BFLOAT16_TRANSFORMERS`) would run on the CPU in bfloat16
+    (`dtype` a torch dtype or its name as the CLI takes it), before it loads."""
+    from .models import folder_configs
+
+    if str(dtype).removeprefix("torch.") != "bfloat16" or device.type != "cpu":
+        return
+    transformer = (folder_configs(Path(folder))[0].get("transformer") or [None, None])[-1]
+    if transformer in NO_CPU_BFLOAT16_TRANSFORMERS:
+        raise VidlongError(f"{named('dtype')} bfloat16: this model's transformer ({transformer}) cannot run in bfloat16 on "
+                           f"the CPU: {NO_CPU_BFLOAT16_TRANSFORMERS[transformer]}; on the CPU use float32")
 
 
 def check_vae_encodes_here(vae) -> None:
@@ -865,6 +889,7 @@ def check_generate(request, limits: ModelLimits) -> int:
     from .generate import check_task, has_image, resolve_latent_frames
     from .identity import check_identity_given, load_identity
     from .attention.adapters import adapter_named
+    from .camera import check_camera
     from .methods import DiagonalDenoising, methods_for
     from .video_to_video import check_redraws, check_video_request, video_fps
 
@@ -928,6 +953,7 @@ def check_generate(request, limits: ModelLimits) -> int:
     check_identity_given(request.identity, limits.identity)
     if request.identity is not None:
         load_identity(request.identity, limits.identity)
+    check_camera(request.camera, limits.pipeline, call_pixel_count(latent, limits))
     return latent
 
 

@@ -127,7 +127,9 @@ def ray_space(query, key, value, positions) -> tuple:
 class SanaWMAdapter(FamilyAdapter):
     name = "sana-wm"
     transformer_class = "SanaWMTransformer3DModel"
-    no_cache_reason = "it does not stream"
+    no_stream_reason = "its camera conditioning is not wired into vidlong's windows (vidlong.families.sana_wm.NO_STREAM_REASON)"
+    #: its RoPE table's rows (`SanaWMRotaryPosEmbed`'s ``max_seq_len``, fixed at 1024): the most token frames, rows or columns
+    rope_positions = 1024
 
     def self_attentions(self, transformer) -> list:
         """The main and camera branches of each softmax block (`SanaWMBranch`)."""

@@ -1,10 +1,11 @@
 """vidlong's pipelines for the families beyond Wan, one module each (`skyreels`, `ltx`, `cogvideox`, `hunyuan`, `mochi`,
 `kandinsky5`, `kandinsky5_i2v`, `kandinsky6`, `ltx2_condition`, `ltx2_in_context`, `motif`, `motif_i2v`, `easyanimate`,
 `allegro`, `anyflow`, `anyflow_far`, `lucy`, `helios`, `helios_pyramid`, `framepack`, `cosmos`, `cosmos_video2world`,
-`cosmos1`, `cosmos1_video2world`, `cosmos_transfer`, `sana`, `latte`, `ltx_long`, `consisid`, `chronoedit`; what they share in
-`common`, and in `guider` what those whose calls guide by a guider component share): diffusers' `SkyReelsV2Pipeline` and its
-image-to-video and diffusion-forcing pipelines (Wan's layout: Wan's surface serves them as it is), `LTXPipeline`,
-`LTXImageToVideoPipeline`, `LTXConditionPipeline`, `CogVideoXPipeline`, `CogVideoXImageToVideoPipeline`,
+`cosmos1`, `cosmos1_video2world`, `cosmos_transfer`, `sana`, `sana_wm`, `latte`, `ltx_long`, `consisid`, `chronoedit`; what
+they share in `common`, and in `guider` what those whose calls guide by a guider component share): diffusers'
+`SkyReelsV2Pipeline` and its image-to-video and diffusion-forcing pipelines (Wan's layout: Wan's surface serves them as
+it is), `LTXPipeline`, `LTXImageToVideoPipeline`, `LTXConditionPipeline`, `CogVideoXPipeline`,
+`CogVideoXImageToVideoPipeline`,
 `HunyuanVideoPipeline`, `HunyuanVideoImageToVideoPipeline`, `HunyuanSkyreelsImageToVideoPipeline`,
 `HunyuanVideo15Pipeline`, `HunyuanVideo15ImageToVideoPipeline`, `MochiPipeline`, `Kandinsky5T2VPipeline`,
 `Kandinsky5I2VPipeline`, `Kandinsky6TI2VAPipeline` (text or image to video with its sound), `LTX2ConditionPipeline`
@@ -18,7 +19,8 @@ autoregressive `HeliosPipeline` and `HeliosPyramidPipeline` (Helios-Mid, -Distil
 `Cosmos2VideoToWorldPipeline` (Cosmos-Predict2 Video2World, from an image; what Cosmos's share in `cosmos`),
 `Cosmos2_5_TransferPipeline` (Cosmos-Transfer2.5, a control video to a world video, chunk by chunk in its call),
 `CosmosTextToWorldPipeline` and `CosmosVideoToWorldPipeline` (Cosmos 1.0, from text or from an image) and
-`SanaVideoPipeline` and `SanaImageToVideoPipeline` (Sana-Video, text or image to video from one folder) and
+`SanaVideoPipeline` and `SanaImageToVideoPipeline` (Sana-Video, text or image to video from one folder), `SanaWMPipeline`
+(Sana-WM: image to video along a camera trajectory, `vidlong.camera`) and
 `LattePipeline` (Latte: its temporal table placed for each forward's frames), `LTXI2VLongMultiPromptPipeline`
 (LTX-Video made long by its call's own windows, a prompt a window), `ConsisIDPipeline` (CogVideoX-5B image to video
 keeping a face's identity, its face's tensors handed to every forward) and `ChronoEditPipeline` (Wan2.1-I2V made an image
@@ -34,10 +36,11 @@ stream each chunk by a call of their own pipeline, with its sound (what they sha
 file at its frame rate (its frames encoded into the context; its sound track kept for its part, and encoded into the
 context by Kandinsky 6's audio VAE, so its new sound continues it, where LTX-2's is made anew: its audio VAE is not given
 the input's sound; saved latents not continued); CogVideoX-Fun control, LTX-2's in-context pipeline and LTX-Video's long
-multi-prompt pipeline generate only; Cosmos-Transfer2.5 streams its call's chunks over a control video and extends a video along one
-(`cosmos_transfer_stream`); Kandinsky 5 runs each prompt of a guided batch through its own forward, as its
-call does; Allegro's and Latte's streams follow their DDPM-family sampler (`AllegroStreamer`: its start noise and input scaling),
-AnyFlow's its flow-map sampler (`AnyFlowStreamer`: each forward's target timestep), Cosmos's its call's noise
+multi-prompt pipeline generate only, and so does Sana-WM (its camera conditioning over the whole trajectory);
+Cosmos-Transfer2.5 streams its call's chunks over a control video and extends a video along one (`cosmos_transfer_stream`);
+Kandinsky 5 runs each prompt of a guided batch through its own forward, as its call does; Allegro's and Latte's streams
+follow their DDPM-family sampler (`AllegroStreamer`: its start noise and input scaling), AnyFlow's its flow-map sampler
+(`AnyFlowStreamer`: each forward's target timestep), Cosmos's its call's noise
 levels and guidance (`CosmosStreamer`; Predict2 Video2World's and 1.0's EDM latents, 1.0's stepped on the denoised,
 its chunks by its VAE's per-frame statistics; the image on each window's first frame, clean, 1.0's augmented as its
 call augments it); AnyFlow FAR streams by its own block-causal KV cache, bounded to its first chunk and the latest chunks
