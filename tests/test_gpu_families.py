@@ -4,7 +4,8 @@ with `both` (UltraViCo + FreeLong++) at 2x the native length, a 2-chunk stream a
 image, LTX-2's condition pipeline's too, its `generate` from an image with a last frame; Lucy Edit's edit of a video, in
 one call and streamed; Sana-Video's generate with FreeLong++ alone, its self-attention linear; Cosmos-Transfer2.5's
 `generate` from a control video, where torchvision is installed; ConsisID's from an image with its face's tensors;
-ChronoEdit's edit of an image through its temporal reasoning video, which neither streams nor extends).
+ChronoEdit's edit of an image through its temporal reasoning video, which neither streams nor extends; Sana-WM's from an
+image with vidlong's default camera, which neither streams nor extends).
 Each output is finite, as long as it should be, and not one flat colour, and its latents stay near those of the same
 pipeline, seed and input in float32 on the CPU. Skipped without a GPU (``VIDLONG_GPU_TEST_DEVICE=cpu`` runs them on the
 CPU in bfloat16: a dry run of the file itself)."""
@@ -37,10 +38,10 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(DEVICE == "cuda" and not torch
 #: `test_family_pipelines.saved_family` or, for the builders it does not list, as it saves them (`spec_of`: the family
 #: whose vidlong.yaml sizes they take, or the sizes, as Mochi's, Kandinsky 5's, Motif-Video's, EasyAnimate's, Allegro's,
 #: AnyFlow's, Cosmos's (Predict2.5's, Predict2 Video2World's, 1.0's), Sana-Video's and Latte's (native 4: its table's rows)
-#: own tests save them; Allegro's 32x32, one tile of its VAE in space; LTX-Video long's 96x96, 3 latent cells a side for its
-#: call's 4 x 4 decode tiles, native 10 latent frames, its call's window; Kandinsky 5's image to video native 5, so that
-#: its call's renormalised first 4 latent frames have frames after them); LTX-2 by `tiny_pipeline.save_tiny_ltx2_pipeline`,
-#: as the diffusers class it names.
+#: own tests save them; Sana-WM's 64x96, 2x3 cells of its LTX-2 VAE's 32 pixels; Allegro's 32x32, one tile of its VAE in
+#: space; LTX-Video long's 96x96, 3 latent cells a side for its call's 4 x 4 decode tiles, native 10 latent frames, its
+#: call's window; Kandinsky 5's image to video native 5, so that its call's renormalised first 4 latent frames have
+#: frames after them); LTX-2 by `tiny_pipeline.save_tiny_ltx2_pipeline`, as the diffusers class it names.
 CASES = {
     "wan2.1": (("wan", "wan2.1"), False, True, True),
     "wan2.2": (("wan", "wan2.2"), False, True, True),
@@ -104,6 +105,7 @@ CASES = {
                    True),
     "sana-video-i2v": (("builder", "tiny_sana_video_pipeline", {}, dict(native_frames=3, height=32, width=32, fps=16)), True,
                        True, True),
+    "sana-wm": (("builder", "tiny_sana_wm_pipeline", {}, dict(native_frames=2, height=64, width=96, fps=16)), True, False, False),
     "latte": (("builder", "tiny_latte_pipeline", {}, dict(native_frames=4, height=32, width=32, fps=10)), False, True, True),
     "ltx-video-long": (("builder", "tiny_ltx_long_pipeline", {}, dict(native_frames=10, height=96, width=96, fps=25,
                                                                        temporal_ratio=8)), False, False, False),
@@ -140,6 +142,9 @@ SECTIONS_BLENDED = {"framepack"}
 #: the cases whose VAE's encoder runs `avg_pool3d`, which torch has no bfloat16 CPU kernel for (Cosmos 1.0's): the file's dry
 #: run on the CPU skips what encodes with it (an image's latent, an extension's input)
 NO_CPU_BFLOAT16_ENCODE = {"cosmos-1.0-text2world", "cosmos-1.0-video2world"}
+#: the cases whose transformer torch cannot run in bfloat16 on the CPU (Sana-WM's camera geometry: diffusers' `create_grid`
+#: refuses it; `vidlong.validate.NO_CPU_BFLOAT16_TRANSFORMERS`): the file's dry run on the CPU skips them
+NO_CPU_BFLOAT16_FORWARD = {"sana-wm"}
 #: the cases whose call draws its noise from a generator on the model's device (LTX-Video's long multi-prompt: each window's
 #: from ``seed`` + its first latent frame, as diffusers' call does): compared with float32 on that device, not on the CPU
 NOISE_ON_DEVICE = {"ltx-video-long"}
@@ -241,10 +246,13 @@ DRAW_IN_MODEL_DTYPE = {"ltx-video-i2v", "cogvideox1.5-i2v", "kandinsky5-i2v", "m
 
 def skip_what_this_machine_cannot_run(name, encodes: bool, image: bool = False) -> None:
     """Skip a run of `name` that this machine cannot make: on the CPU in bfloat16 (the dry run) one that `encodes` with a VAE
-    in `NO_CPU_BFLOAT16_ENCODE`; without PyAV (the device machine's Python) an LTX-2 run given an `image`, which LTX-2
-    re-compresses with H.264 through PyAV before encoding it (an extension's frames are not re-compressed)."""
+    in `NO_CPU_BFLOAT16_ENCODE`, and any of `NO_CPU_BFLOAT16_FORWARD`; without PyAV (the device machine's Python) an
+    LTX-2 run given an `image`, which LTX-2 re-compresses with H.264 through PyAV before encoding it (an extension's frames
+    are not re-compressed)."""
     if DEVICE == "cpu" and encodes and name in NO_CPU_BFLOAT16_ENCODE:
         pytest.skip("its VAE's encoder runs avg_pool3d, which torch has no bfloat16 CPU kernel for")
+    if DEVICE == "cpu" and name in NO_CPU_BFLOAT16_FORWARD:
+        pytest.skip("its transformer's camera geometry refuses bfloat16 on the CPU (diffusers' create_grid)")
     if image and CASES[name][0][0] == "ltx2" and importlib.util.find_spec("av") is None:
         pytest.skip("LTX-2 re-compresses an image with H.264 through PyAV, which this machine's Python lacks")
 
