@@ -687,6 +687,29 @@ def test_every_served_class_has_a_task_and_a_vidlong_class_and_a_vidlong_class_n
     assert task_of("FluxPipeline") is None and task_of(None) is None and task_of(["WanPipeline"]) is None
 
 
+def test_every_pipeline_an_adapter_declares_unstreamed_or_without_latents_is_served_and_of_its_family():
+    """Each pipeline class an adapter names in `FamilyAdapter.no_stream_pipelines` or `no_latents_pipelines` is one vidlong
+    serves, whose transformer is of that adapter's family (so the lookup by a folder's family reaches it; a misspelt or
+    misplaced name fails here rather than letting a stream through that its own module says it cannot make)."""
+    import importlib
+    import inspect
+
+    from vidlong.attention.adapters import ADAPTERS, adapter_named, family_of_class
+    from vidlong.pipeline import PIPELINE_CLASSES
+
+    declared = [(adapter, declaration, name) for adapter in ADAPTERS
+                for declaration in ("no_stream_pipelines", "no_latents_pipelines") for name in getattr(adapter, declaration)]
+    assert {name for _, _, name in declared} >= {"CogVideoXFunControlPipeline", "LTX2InContextPipeline",
+                                                 "LTXI2VLongMultiPromptPipeline", "LTXI2VLongMultiPromptImageToVideoPipeline",
+                                                 "Cosmos2_5_TransferPipeline", "CosmosTextToWorldPipeline",
+                                                 "CosmosVideoToWorldPipeline"}
+    for adapter, declaration, name in declared:
+        module, class_name = PIPELINE_CLASSES[name].split(":")
+        transformer = inspect.signature(getattr(importlib.import_module(module), class_name).__init__).parameters["transformer"]
+        family = adapter_named(family_of_class(getattr(transformer.annotation, "__name__", transformer.annotation)))
+        assert getattr(family, declaration)[name] == getattr(adapter, declaration)[name], (adapter.name, name)
+
+
 def test_every_pipeline_class_shows_its_diffusers_calls_arguments():
     """`inspect.signature` (so ``help(pipe)`` and IPython) of every vidlong pipeline's call lists its diffusers call's
     arguments rather than ``*args, **kwargs``, those the spec fills defaulting to None, and the keywords vidlong's own call

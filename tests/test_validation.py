@@ -45,6 +45,28 @@ def test_bad_input_is_refused_before_diffusers_is_imported(model_dir, tmp_path):
     assert "--steps" in errors[0] and "missing.safetensors" in errors[1] and "--sinks" in errors[2] and "none.mp4" in errors[3]
 
 
+def test_a_pipeline_its_family_adapter_declares_unstreamed_is_refused_by_stream_and_extend(model_dir, tmp_path, monkeypatch,
+                                                                                          capsys):
+    """A pipeline that does not stream though its family does is declared in its family's adapter alone
+    (`FamilyAdapter.no_stream_pipelines`, by diffusers class name): the folder's limits carry its reason, and `vidlong stream`
+    and `vidlong extend` refuse it in that one line, exit 2, before loading; `generate` is not refused by it."""
+    import numpy as np
+
+    from vidlong.attention.adapters import adapter_named
+    from vidlong.validate import limits_for_folder
+    from vidlong.video_io import write_video
+
+    monkeypatch.setattr(adapter_named("wan"), "no_stream_pipelines", {"WanPipeline": "its call makes one whole video"})
+    assert limits_for_folder(model_dir).no_stream_reason == "its call makes one whole video"
+    video = write_video(tmp_path / "in.mp4", np.zeros((5, 32, 32, 3), np.uint8), fps=8)
+    out = str(tmp_path / "o.mp4")
+    for command in (["stream"], ["extend", "--video", str(video)]):
+        assert main([*command, "--model", str(model_dir), "--prompt", "a", "--out", out]) == 2
+        assert capsys.readouterr().err.strip().endswith("error: its call makes one whole video; use vidlong generate"), command
+    monkeypatch.setattr(adapter_named("wan"), "no_stream_pipelines", {})
+    assert limits_for_folder(model_dir).no_stream_reason is None
+
+
 def test_stale_temps_of_the_output_are_swept(tmp_path):
     import numpy as np
 

@@ -77,7 +77,7 @@ class ModelLimits:
         negative_prompt_unread: the commands ("generate", "stream": extensions too) whose video its pipeline makes without
             a negative prompt (`vidlong.models.NEGATIVE_PROMPT_UNREAD`), where one is refused (`check_negative_prompt`).
         no_latents_reason: why its extensions do not continue saved latents, where its pipeline says so and its family does
-            not (`NO_LATENTS_PIPELINES`), else None.
+            not (`_no_latents_reason`), else None.
         pipeline: its diffusers pipeline class's name (vidlong's own twin's, given an image), for a pipeline's own checks.
         identity: the face tensors its call needs (`vidlong.identity.FaceInputs`: ConsisID's with ``is_train_face``), else
             None.
@@ -134,12 +134,6 @@ class ModelLimits:
         return first + 1 if adapter_named(self.family).image_frame_first else first
 
 
-#: why a pipeline's extensions do not continue saved latents, by diffusers class, where its family's do
-_COSMOS1_LATENTS = ("Cosmos 1.0's latents are normalised by its VAE's statistics of their frame's place in the video, which "
-                    "saved latents' replay from their tail would not follow")
-NO_LATENTS_PIPELINES = {"CosmosTextToWorldPipeline": _COSMOS1_LATENTS, "CosmosVideoToWorldPipeline": _COSMOS1_LATENTS}
-
-
 def limits_for_folder(folder, image: bool = False, video: bool = False) -> ModelLimits:
     """`ModelLimits` of a checked pipeline folder, from its JSON configs alone; with an `image` or a `video` to redraw, of
     the pipeline it loads as for one (`vidlong.models.pipeline_task`)."""
@@ -151,7 +145,7 @@ def limits_for_folder(folder, image: bool = False, video: bool = False) -> Model
                        folder_redraws(folder), _no_stream_reason(dict(facts, task=task)), CONTROL_PIPELINES.get(facts["pipeline"]),
                        _dropped_frames(dict(facts, task=task)), _no_methods_reason(facts), folder_continues(folder),
                        folder_edits(folder), NEGATIVE_PROMPT_UNREAD.get(facts["pipeline"], ()),
-                       NO_LATENTS_PIPELINES.get(facts["pipeline"]), task_pipeline(facts["pipeline"], task),
+                       _no_latents_reason(facts), task_pipeline(facts["pipeline"], task),
                        face_inputs(facts))
 
 
@@ -169,7 +163,7 @@ def limits_for_pipeline(pipe) -> ModelLimits:
                        _takes_last_frame(facts), _fixed_size(facts, geometry), pipe.redraws(), _no_stream_reason(facts),
                        CONTROL_PIPELINES.get(facts["pipeline"]), _dropped_frames(facts), _no_methods_reason(facts),
                        pipe.continues_video, pipe.edits_video, NEGATIVE_PROMPT_UNREAD.get(facts["pipeline"], ()),
-                       NO_LATENTS_PIPELINES.get(facts["pipeline"]), facts["pipeline"], face_inputs(facts))
+                       _no_latents_reason(facts), facts["pipeline"], face_inputs(facts))
 
 
 def _no_methods_reason(facts: dict) -> Optional[str]:
@@ -189,37 +183,30 @@ def _dropped_frames(facts: dict) -> int:
 
 
 def _no_stream_reason(facts: dict) -> Optional[str]:
-    """`ModelLimits.no_stream_reason` from a pipeline's `vidlong.models.model_facts`: CogVideoX-Fun's control pipeline
-    (one whole control video a call), LTX-2's in-context pipeline (one whole reference video a call), Cosmos-Transfer2.5
-    (its call's chunks over a control video alone), LTX-Video's long multi-prompt pipeline (no window final before
-    its call's end) and Sana-WM (its camera conditioning over the whole trajectory); a SkyReels-V2 transformer left
-    block-causal (``num_frame_per_block`` above 1: a stream's windows would not fit its blocks); a step-distilled (MeanFlow)
-    HunyuanVideo 1.5 transformer (``use_meanflow``)."""
+    """`ModelLimits.no_stream_reason` from a pipeline's `vidlong.models.model_facts`: a step-distilled (MeanFlow) HunyuanVideo
+    1.5 transformer (``use_meanflow``); its pipeline's, where its family declares one (`FamilyAdapter.no_stream_pipelines`:
+    CogVideoX-Fun's control pipeline, LTX-2's in-context one, Cosmos-Transfer2.5, LTX-Video's long multi-prompt one); a
+    SkyReels-V2 transformer left block-causal (``num_frame_per_block`` above 1: a stream's windows would not fit its blocks)."""
+    from .attention.adapters import adapter_named
+
     if facts.get("use_meanflow"):
         return ("this HunyuanVideo 1.5 model is step-distilled (use_meanflow): its streams and extensions are not wired "
                 "(each forward also takes the next step's timestep)")
-    if facts["pipeline"] == "CogVideoXFunControlPipeline":
-        return "a CogVideoX-Fun control model follows one whole control video: it generates but does not stream or extend"
-    if facts["pipeline"] == "LTX2InContextPipeline":
-        from .families.ltx2_in_context import NO_STREAM_REASON
-
-        return NO_STREAM_REASON
-    if facts["pipeline"] == "SanaWMPipeline":
-        from .families.sana_wm import NO_STREAM_REASON
-
-        return NO_STREAM_REASON
-    if facts["pipeline"].startswith("LTXI2VLongMultiPrompt"):
-        from .families.ltx_long import NO_STREAM_REASON
-
-        return NO_STREAM_REASON
-    if facts["pipeline"] == "Cosmos2_5_TransferPipeline":
-        return ("Cosmos-Transfer2.5 follows a control video, chunk after chunk: it generates, streams that video's chunks "
-                "(vidlong stream --control-video) and continues a video along one (vidlong extend --control-video), with "
-                "no chunked stream of its own")
+    reason = adapter_named(facts["family"]).no_stream_pipelines.get(facts["pipeline"])
+    if reason is not None:
+        return reason
     if facts.get("num_frame_per_block", 1) > 1:
         return (f"this SkyReels-V2 transformer attends block-causally ({facts['num_frame_per_block']} latent frames a block); "
                 "set transformer.config num_frame_per_block back to 1 to stream")
     return None
+
+
+def _no_latents_reason(facts: dict) -> Optional[str]:
+    """`ModelLimits.no_latents_reason` from a pipeline's `vidlong.models.model_facts`: its pipeline's, where its family declares
+    one (`FamilyAdapter.no_latents_pipelines`: Cosmos 1.0's), else None."""
+    from .attention.adapters import adapter_named
+
+    return adapter_named(facts["family"]).no_latents_pipelines.get(facts["pipeline"])
 
 
 def _fixed_size(transformer_config, geometry: Geometry) -> Optional[tuple]:

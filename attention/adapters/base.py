@@ -2,7 +2,8 @@
 how an attention output goes back."""
 from __future__ import annotations
 
-from typing import Optional
+from types import MappingProxyType
+from typing import Mapping, Optional
 
 import torch
 
@@ -21,8 +22,12 @@ class FamilyAdapter:
             empty where it does not stream. The first is its default.
         no_cache_reason: why "cache" is not among them, for the one-line refusal.
         no_stream_reason: why it does not stream at all, where it does not.
+        no_stream_pipelines: why each of its pipelines that neither streams nor extends though the family does, by diffusers
+            class name (vidlong's image twin's too: `vidlong.validate.ModelLimits.no_stream_reason`); none by default.
         no_latents_reason: why its extensions do not continue saved latents (``--latents``, and so ``--save-latents``
             saves none), where they do not (None: they do).
+        no_latents_pipelines: why each of its pipelines whose extensions do not continue saved latents though the family's
+            do, by diffusers class name (`vidlong.validate.ModelLimits.no_latents_reason`); none by default.
         makes_sound: whether its transformer makes the video's sound too (LTX-2): its extensions are made at the input's
             frame rate (its call takes the rate; the sound keeps time with the frames) and keep the input's sound track.
         continues_sound: whether its extensions encode the input's sound into the context (its audio VAE encodes a
@@ -74,7 +79,9 @@ class FamilyAdapter:
     stream_contexts: tuple = ()
     no_cache_reason: str = "it is not implemented yet"
     no_stream_reason: str = "it is not implemented yet"
+    no_stream_pipelines: Mapping[str, str] = MappingProxyType({})
     no_latents_reason: Optional[str] = None
+    no_latents_pipelines: Mapping[str, str] = MappingProxyType({})
     makes_sound: bool = False
     continues_sound: bool = False
     linear: bool = False

@@ -14,6 +14,8 @@ class CogVideoXAdapter(FamilyAdapter):
     stream_contexts = ("renoise",)
     no_cache_reason = "its text tokens join every video self-attention, so each chunk would re-run them against the cache; not implemented yet"
     transformer_class = "CogVideoXTransformer3DModel"
+    no_stream_pipelines = {"CogVideoXFunControlPipeline": "a CogVideoX-Fun control model follows one whole control video: it "
+                                                          "generates but does not stream or extend"}
     joint_text = True
 
     def self_attentions(self, transformer) -> list:

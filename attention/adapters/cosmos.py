@@ -22,6 +22,13 @@ class CosmosAdapter(FamilyAdapter):
     transformer_class = "CosmosTransformer3DModel"
     stream_contexts = ("renoise",)
     no_cache_reason = "its rolling KV cache (keys re-placed with its fps-scaled RoPE) is not implemented yet"
+    no_stream_pipelines = {"Cosmos2_5_TransferPipeline": (
+        "Cosmos-Transfer2.5 follows a control video, chunk after chunk: it generates, streams that video's chunks (vidlong "
+        "stream --control-video) and continues a video along one (vidlong extend --control-video), with no chunked stream of "
+        "its own")}
+    no_latents_pipelines = dict.fromkeys(("CosmosTextToWorldPipeline", "CosmosVideoToWorldPipeline"), (
+        "Cosmos 1.0's latents are normalised by its VAE's statistics of their frame's place in the video, which saved "
+        "latents' replay from their tail would not follow"))
     #: the module list of its blocks, and the name of its forward's first argument (the latents ``[B, C, F, H, W]``)
     blocks, latents_argument = "transformer_blocks", "hidden_states"
 

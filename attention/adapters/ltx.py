@@ -21,6 +21,10 @@ class LTXVideoAdapter(FamilyAdapter):
     stream_contexts = ("renoise",)
     no_cache_reason = "its rolling KV cache (keys re-placed with its RoPE on joined heads) is not implemented yet"
     transformer_class = "LTXVideoTransformer3DModel"
+    no_stream_pipelines = dict.fromkeys(("LTXI2VLongMultiPromptPipeline", "LTXI2VLongMultiPromptImageToVideoPipeline"), (
+        "LTX-Video's long multi-prompt pipeline makes its windows one after another, but no window's frames are final before "
+        "its call ends: the next window cross-fades into its last latent frames and the call decodes the whole video once "
+        "(spatial tiles, decode noise drawn over every latent frame); it generates, it does not stream or extend"))
     timestep_per_token = True  # its time embedding is read per token (diagonal denoising, method fifo)
     prompt_timeline = True  # text by cross-attention, its padding masked (`vidlong.timeline` splits the mask too)
     trailing_tokens = True  # LTXI2VLongMultiPromptPipeline's condition frames, after a window's

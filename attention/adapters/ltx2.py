@@ -30,6 +30,10 @@ class LTX2Adapter(FamilyAdapter):
     stream_contexts = ("renoise",)  # each chunk one call of its pipeline (`vidlong.families.ltx2_stream`)
     no_cache_reason = "each chunk is a call of its pipeline (its sound and its guidance's forwards), the context re-noised into it"
     no_latents_reason = "LTX-2's saved latents would hold its video but not its sound"
+    no_stream_pipelines = {"LTX2InContextPipeline": (
+        "LTX-2's in-context (IC-LoRA) pipeline follows one whole reference video in a call, its tokens beside the video's; "
+        "LTX-2's streams and extensions make each chunk by a call of its own, which vidlong does not hand a slice of that "
+        "video: it generates (with --control-video), it does not stream or extend")}
     makes_sound = True
     prompt_timeline = True  # video and audio each by cross-attention to the text, its padding masked
     trailing_tokens = True  # LTX2ConditionPipeline's keyframe conditions, LTX2InContextPipeline's references, after the video

@@ -27,11 +27,6 @@ from ..pipeline import VidlongPipelineMixin
 from .ltx2 import LTX2Family
 from .ltx2_condition import LTX2Conditioned
 
-#: why it does not stream or extend (`vidlong.validate._no_stream_reason`)
-NO_STREAM_REASON = ("LTX-2's in-context (IC-LoRA) pipeline follows one whole reference video in a call, its tokens beside "
-                    "the video's; LTX-2's streams and extensions make each chunk by a call of its own, which vidlong does not "
-                    "hand a slice of that video: it generates (with --control-video), it does not stream or extend")
-
 
 #: the safetensors metadata entry where an IC-LoRA keeps the ratio of its videos' size to its references'
 DOWNSCALE_KEY = "reference_downscale_factor"

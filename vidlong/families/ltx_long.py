@@ -29,12 +29,6 @@ from .ltx import LTXFamily
 #: its call's window and overlap where none is given (pixel frames; its call's defaults)
 CALL_TILE, CALL_OVERLAP = 80, 24
 
-#: why it does not stream or extend (`vidlong.validate._no_stream_reason`)
-NO_STREAM_REASON = ("LTX-Video's long multi-prompt pipeline makes its windows one after another, but no window's frames are "
-                    "final before its call ends: the next window cross-fades into its last latent frames and the call decodes "
-                    "the whole video once (spatial tiles, decode noise drawn over every latent frame); it generates, it does "
-                    "not stream or extend")
-
 
 def call_windows(latent_frames: int, tile: int = CALL_TILE, overlap: int = CALL_OVERLAP, temporal: int = 8) -> list:
     """Its call's windows ``[(start, end), ...]`` (latent frames, end exclusive) over `latent_frames`, for a `tile` and an
@@ -113,7 +107,7 @@ class VidLongLTXI2VLongMultiPromptPipeline(LTXFamily, VidlongPipelineMixin, LTXI
     seam, the methods stretching the native window (the spec's, its call's default window of 80 pixel = 10 latent
     frames) over it; with none, its call's windows.
     `generate` hands its call no ``latents=`` (its ``latents=`` are the base its windows' noise is mixed into, not noise).
-    It does not stream or extend (`NO_STREAM_REASON`)."""
+    It does not stream or extend (`FamilyAdapter.no_stream_pipelines` of the LTX-Video adapter)."""
 
     call_redraws_from = "noise"  # its decode noise, from the generator as its call is handed it
     seed_argument = "seed"

@@ -16,11 +16,6 @@ from ..errors import VidlongError
 from ..pipeline import VidlongPipelineMixin
 from .common import EmptyNegativePrompt, replaced
 
-#: why it neither streams nor extends (`vidlong.validate._no_stream_reason`)
-NO_STREAM_REASON = ("Sana-WM's camera conditioning is relative to the video's first pose and packed 8 pixel frames a latent "
-                    "frame over the whole trajectory; vidlong's streams and extensions do not re-anchor it per window: it "
-                    "generates only")
-
 #: why a folder of its refiner is refused (`vidlong.models.check_model_folder`)
 REFINER_REFUSAL = ("vidlong serves Sana-WM's first stage (SanaWMPipeline); its refiner SanaWMLTX2Refiner (the second stage: a "
                    "chunk-causal LTX-2 with its own KV cache) is not served: refine with diffusers' own pipeline")
@@ -31,7 +26,7 @@ class VidLongSanaWMPipeline(EmptyNegativePrompt, VidlongPipelineMixin, SanaWMPip
     on its softmax blocks' two self-attentions (`vidlong.attention.adapters.sana_wm`). Where its call is given neither
     ``c2w`` nor ``action`` vidlong gives it a steady walk forward as long as the video, and without ``intrinsics`` a 90°
     view of the image (`vidlong.camera`). It takes vidlong's start noise as ``latents=`` (its call draws it otherwise), so
-    `generate` with no method is its call with the same seed, bit for bit. It generates only: `NO_STREAM_REASON`."""
+    `generate` with no method is its call with the same seed, bit for bit. It generates only (`vidlong.attention.adapters.sana_wm.SanaWMAdapter.no_stream_pipelines`)."""
 
     task = "i2v"
 
