@@ -308,6 +308,28 @@ def test_an_extension_makes_the_chunks_its_call_makes_after_the_input_as_the_chu
     assert [len(item.frames) for item in second] == [9, 8, 2] and second.fps == 10
 
 
+def test_an_extension_is_at_its_inputs_frame_rate_which_a_control_video_file_must_share(folder, control_file, tmp_path):
+    """Its call is told no frame rate and the control video's frame i is the output's frame i, so an extension is at its
+    input's rate (`fps`, else its file's) and a control video file within 1% of it is taken (10.05 for 10), one at
+    another rate refused in one line naming both rates and the ffmpeg line that converts it; input frames from Python with
+    no rate take the control file's (10, not the model's 16), as `generate` and a stream do; control frames from Python
+    carry none to compare."""
+    from vidlong.errors import VidlongError
+
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    frames = np.zeros((9, *SIZE, 3), np.uint8)
+    assert pipe.extend("a red ball", video=frames, control_video=str(control_file)).fps == 10
+    assert pipe.extend("a red ball", video=frames, control_video=str(control_file), fps=10.05).fps == 10.05
+    assert pipe.extend("a red ball", video=frames, control_video=controls(control_file), fps=12).fps == 12
+    source = write_video(tmp_path / "in.mp4", frames, fps=12)
+    says = (r"control_video \(--control-video\) runs at 10 fps and the video \(--video\) it continues at 12: its frame i is the "
+            rf"output's frame i, so they must share a rate; convert it first: ffmpeg -i {control_file} -r 12 "
+            rf"{control_file.with_name('edges_12fps.mp4')}$")
+    for given in (dict(video=str(source)), dict(video=frames, fps=12)):
+        with pytest.raises(VidlongError, match=says):
+            pipe.extend("a red ball", control_video=str(control_file), **given)
+
+
 def test_python_stream_refuses_in_one_line(folder, control_file):
     """No control video, a chunked stream's setting, a redrawn video; an extension with no control video, one no longer than
     its input, a size, a frame rate not a finite number > 0; and a call while a stream is paused."""
@@ -466,10 +488,13 @@ def test_a_control_video_shorter_than_its_header_ends_the_stream_in_one_line_kee
      "takes one --prompt (its call's)"),
     (["extend", "--video", "{input}", "--control-video", "{control}", "--identity", "{latents}"],
      "--identity gives a ConsisID transformer with is_train_face its face tensors; this model takes none: drop --identity"),
+    (["extend", "--video", "{input12}", "--control-video", "{control}"],
+     "--control-video runs at 10 fps and the --video it continues at 12: its frame i is the output's frame i, so they must "
+     "share a rate; convert it first: ffmpeg -i "),
 ], ids=["no-control", "mask", "ratio", "frames", "fifo", "preset-noise", "stream-no-control", "stream-image", "stream-seconds",
         "stream-chunk", "stream-fifo", "stream-save-latents", "stream-short", "stream-schedule", "stream-guidance-2",
         "extend-no-control", "extend-too-short", "extend-no-more", "extend-save-latents", "extend-chunk", "extend-schedule",
-        "extend-identity"])
+        "extend-identity", "extend-frame-rate"])
 def test_what_it_does_not_take_is_refused_in_one_line_before_loading(folder, control_file, tmp_path, capsys, monkeypatch, args,
                                                                      message):
     from PIL import Image
@@ -477,8 +502,9 @@ def test_what_it_does_not_take_is_refused_in_one_line_before_loading(folder, con
     Image.new("RGB", (48, 32)).save(tmp_path / "first.png")
     write_video(tmp_path / "short.mp4", np.zeros((4, *SIZE, 3), np.uint8), fps=10)
     write_video(tmp_path / "in.mp4", np.zeros((9, *SIZE, 3), np.uint8), fps=10)
+    write_video(tmp_path / "in12.mp4", np.zeros((9, *SIZE, 3), np.uint8), fps=12)
     given = {"{control}": str(control_file), "{image}": str(tmp_path / "first.png"), "{short}": str(tmp_path / "short.mp4"),
-             "{latents}": str(tmp_path / "x.pt"), "{input}": str(tmp_path / "in.mp4")}
+             "{latents}": str(tmp_path / "x.pt"), "{input}": str(tmp_path / "in.mp4"), "{input12}": str(tmp_path / "in12.mp4")}
     line = check_refused_before_loading([args[0], "--model", str(folder), "--prompt", "a red ball",
                                          *[given.get(a, a) for a in args[1:]]], tmp_path / "x.mp4", capsys, monkeypatch)
     assert message in line, line

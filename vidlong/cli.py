@@ -801,8 +801,9 @@ def _run_control_extend(args, streaming, folder: Path, limits, out: Path) -> int
     """`vidlong extend --video --control-video` of a Cosmos-Transfer2.5 folder: --video's frames, then its call's chunks over
     the control frames past them, each written as it is made; refused in one line before loading: no --control-video or
     --video, an option of a chunked stream or saved latents (`CONTROL_EXTEND_DROPS`, --method fifo), a prompt schedule,
-    --guidance-2, and a control video too short for --video and --seconds (`control_extension_shape`)."""
-    from .control_video import check_control_stream_prompt, control_extension_shape
+    --guidance-2, a control video too short for --video and --seconds (`control_extension_shape`) and one at another frame
+    rate than --video's (`control_extension_fps`)."""
+    from .control_video import check_control_stream_prompt, control_extension_fps, control_extension_shape
 
     if args.control_video is None:
         raise VidlongError("a Cosmos-Transfer2.5 model continues a video along a control video covering it, then its "
@@ -811,6 +812,7 @@ def _run_control_extend(args, streaming, folder: Path, limits, out: Path) -> int
                                               "--video's frames (--seconds S: S seconds of them; none: to its end)")
     frames, _, prompt, fps = _extension_input(args, folder, limits.spec, streaming)
     check_control_stream_prompt(prompt)
+    fps = control_extension_fps(args.control_video, fps, limits.spec.fps)
     seconds = args.seconds or None  # none, or 0: to the control video's end
     control_extension_shape(args.control_video, limits, frames, fps, seconds, args.guidance_2)
     pipe = _load_pipeline(args, folder, args.device, streams=True)

@@ -4,6 +4,9 @@ and ``reference_images``, CogVideoX-Fun's control pipeline and Cosmos-Transfer2.
 that video be longer than the native window in one call (Cosmos-Transfer2.5's: in one chunk of its call)."""
 from __future__ import annotations
 
+import math
+import shlex
+from pathlib import Path
 from typing import Optional
 
 from .errors import VidlongError, named
@@ -20,9 +23,10 @@ CONTROL_VIDEO_ROLES = {
              "--reference-images, optional); the video takes its length (--frames N: its first N), frame rate and aspect"),
     "fun": ("needs --control-video: the video it follows (depth, pose, edges); the video takes its length (--frames N: its "
             "first N), frame rate and aspect"),
-    "transfer": ("needs --control-video: the video it follows (edges, depth, segmentation or blur); the video takes its "
-                 "length (generate's --frames N: its first N), frame rate and aspect, a stream its call's chunks over it; an "
-                 "extension runs along it"),
+    "transfer": ("needs --control-video: the video it follows (edges, depth, segmentation or blur), a frame of it for each "
+                 "frame of the video (its call is told no frame rate); the video takes its length (generate's --frames N: its "
+                 "first N), frame rate and aspect, a stream its call's chunks over it; an extension runs along it at --video's "
+                 "frame rate, which it must share"),
     "in-context": ("--control-video (optional): its IC-LoRA reference video (a pose, depth or edge video, as its LoRA was "
                    "trained), its tokens beside the video's; the video takes its length (--frames N: its first N), frame "
                    "rate and aspect; it does not stream or extend, since one call follows the whole reference video "
@@ -178,12 +182,34 @@ def check_control_stream_prompt(prompt) -> None:
                            "prompt")
 
 
+def control_extension_fps(control_video, fps: Optional[float], default: float) -> float:
+    """The frame rate of a Cosmos-Transfer2.5 extension (frames a second), checked before any model loads: its input's `fps`
+    (a rate given, else its file's; None: unknown, frames from Python), which a control video file must share within 1%
+    (its frame i is the output's frame i: at another rate its frames would drive the new ones at other times than they
+    show, and its call is told no rate to make up for it); with no `fps`, the control video file's, as `generate` and a
+    stream take theirs; else `default` (the model's). One line naming both rates and the ffmpeg line that converts the
+    control video where they differ."""
+    from .video_to_video import is_video_path, video_fps
+
+    if not is_video_path(control_video):
+        return float(fps or default)
+    control = video_fps(control_video, default, "control_video")
+    if fps is None:
+        return control
+    if not math.isclose(fps, control, rel_tol=0.01):
+        converted = Path(control_video).with_name(f"{Path(control_video).stem}_{fps:g}fps.mp4")
+        raise VidlongError(f"{named('control_video')} runs at {control:g} fps and the {named('video')} it continues at "
+                           f"{fps:g}: its frame i is the output's frame i, so they must share a rate; convert it first: "
+                           f"ffmpeg -i {shlex.quote(str(control_video))} -r {fps:g} {shlex.quote(str(converted))}")
+    return float(fps)
+
+
 def control_extension_frames(control_video, input_frames: int, fps: float, seconds: Optional[float] = None) -> int:
     """Pixel frames of a Cosmos-Transfer2.5 extension's video, its input's `input_frames` then the new ones
     (`vidlong.families.cosmos_transfer_stream.TransferStreamer`), checked before any model loads: `control_video` (a file or
-    frames) covers both, its frame i the output's frame i (its own frame rate is not read); the new frames are `seconds` at
-    the input's `fps`, rounded to whole frames (None: to the control video's end). One line naming the control video or
-    the seconds, and the fix, where it is too short."""
+    frames) covers both, its frame i the output's frame i (a file at the input's rate: `control_extension_fps`); the new
+    frames are `seconds` at the input's `fps`, rounded to whole frames (None: to the control video's end). One line naming
+    the control video or the seconds, and the fix, where it is too short."""
     from .validate import check_finite
     from .video_to_video import frame_count
 

@@ -93,9 +93,10 @@ class VidLongCosmos2_5_TransferPipeline(CosmosFamily, VidlongPipelineMixin, Cosm
         control frames past the input, the first from the input's last frame as a chunk after the first starts from the one
         before's (`TransferStreamer`, whose keyword arguments it takes). `video`: uint8 frames ``[T, H, W, 3]`` or a video
         file's path or `vidlong.video_io.VideoFileFrames` (read as the output is written); `seconds` of new video at its frame
-        rate (`fps`, else its file's, else the model's; None: to the control video's end), `chunks` N: the first N new
-        chunks; `streaming` may set ``steps`` alone. Saved latents, a first frame, a size, a prompt schedule, an `fps` not a
-        finite number > 0 and a control video too short for the input and the seconds are refused in one line."""
+        rate (`fps`, else its file's, else the control video file's, else the model's; None: to the control video's end),
+        `chunks` N: the first N new chunks; `streaming` may set ``steps`` alone. Saved latents, a first frame, a size, a
+        prompt schedule, an `fps` not a finite number > 0, a control video too short for the input and the seconds and a
+        control video file at another frame rate than the input's are refused in one line."""
         from ..extend import as_video_frames, input_video_file
         from ..methods import model_streaming
         from ..scalars import plain

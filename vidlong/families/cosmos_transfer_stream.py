@@ -26,7 +26,7 @@ from typing import Iterator, Optional
 import numpy as np
 import torch
 
-from ..control_video import control_extension_shape, control_frame, control_stream_shape
+from ..control_video import control_extension_fps, control_extension_shape, control_frame, control_stream_shape
 from ..errors import VidlongError, named
 from ..streaming import StreamChunk, begin_run, own_call_while_streaming, streaming_on
 from .common import replaced
@@ -87,7 +87,8 @@ class TransferStreamer:
         guidance_2: refused in one line where given (one transformer: `vidlong.validate.check_second_expert`).
         video: an extension's input (uint8 frames ``[T, H, W, 3]``, or a video file's `vidlong.video_io.VideoFileFrames`),
             which the control video covers first, its frame i the output's frame i (`control_extension_frames`); the
-            extension is at its size (`height` and `width` not read) and `fps` (None: its file's, else the model's).
+            extension is at its size (`height` and `width` not read) and `fps` (None: its file's, else the control video
+            file's, else the model's; a control video file at another rate is refused: `control_extension_fps`).
         seconds: an extension's new video at the input's frame rate (None: to the control video's end).
 
     Attributes:
@@ -119,7 +120,7 @@ class TransferStreamer:
             self.chunk, first = pipe.chunk_frames(self.frames, methods), 0
             self.fps = video_fps(control_video, spec.fps, "control_video")
         else:
-            self.fps = float(fps or getattr(video, "fps", None) or spec.fps)
+            self.fps = control_extension_fps(control_video, fps or getattr(video, "fps", None), spec.fps)
             self.frames, self.height, self.width = control_extension_shape(control_video, limits, video, self.fps, seconds,
                                                                            guidance_2)
             first = len(video) - CONDITIONAL_FRAMES
