@@ -218,6 +218,39 @@ def test_a_folder_that_builds_the_guardrail_without_cosmos_guardrail_is_refused_
            "install cosmos_guardrail" in line
 
 
+def test_without_cosmos_guardrail_info_describes_a_folder_that_builds_it_and_says_generating_needs_it(folder, tmp_path, capsys,
+                                                                                                      monkeypatch):
+    """`vidlong info` reads configs alone: a folder whose pipeline builds NVIDIA's guardrail as it loads (its
+    ``safety_checker`` left out), where cosmos_guardrail is not installed, is described (exit 0, no model loaded), its answers
+    those of the same folder with a checker of its own, and its last line (``needs`` in the JSON) says generating needs
+    cosmos_guardrail and how to install it; the commands that would load it refuse it (the test above)."""
+    import json
+    import shutil
+
+    import diffusers.utils
+
+    import vidlong.pipeline
+    from vidlong.cli import main
+
+    bare = Path(shutil.copytree(folder, tmp_path / "bare"))
+    index = json.loads((bare / "model_index.json").read_text())
+    index.pop("safety_checker")
+    (bare / "model_index.json").write_text(json.dumps(index))
+    monkeypatch.setattr(diffusers.utils, "is_cosmos_guardrail_available", lambda: False)
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    capsys.readouterr()
+    answers = []
+    for path in (folder, bare):
+        assert main(["info", "--model", str(path), "--json"]) == 0
+        answers.append(json.loads(capsys.readouterr().out))
+    needs = ("this Cosmos folder's pipeline builds NVIDIA's guardrail (cosmos_guardrail's CosmosSafetyChecker) as it loads, "
+             "which is not installed: pip install cosmos_guardrail")
+    assert answers[0]["needs"] is None and answers[1] == dict(answers[0], folder=str(bare), needs=needs)
+    assert main(["info", "--model", str(bare)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == ("generating here (generate, stream, extend, the app) needs a package "
+                                                        f"that is not installed: {needs}")
+
+
 def stand_in_guardrail(unsafe: bool = False, video=lambda frames: frames * 0):
     """A guardrail whose video check answers `video(frames)` (by default every frame black; None, as NVIDIA's answers a video
     it blocks) and which, where `unsafe`, passes no prompt: the tests' stand-in for NVIDIA's, whose class it takes in

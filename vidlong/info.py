@@ -38,9 +38,10 @@ def model_info(path) -> dict:
     None. ``camera``: where generate takes ``--camera`` (Sana-WM: `vidlong.camera.CAMERA_PIPELINES`), what it is and its
     default (`vidlong.camera.CAMERA_LINE`), else None. ``control``: the kind of control video its call takes
     (`vidlong.control_video.CONTROL_PIPELINES`), else None; a line says what ``--control-video`` is to it
-    (`vidlong.control_video.CONTROL_VIDEO_ROLES`). ``needs``: where a package its forward calls is not installed here
-    (Cosmos's torchvision), the line every other command refuses it with before loading, else None; the answers are then
-    those of a machine with it (`FamilyAdapter.package_refusal`)."""
+    (`vidlong.control_video.CONTROL_VIDEO_ROLES`). ``needs``: where a package is not installed here that its pipeline
+    builds a part with as it loads (Cosmos's guardrail) or its forward calls (Cosmos's torchvision), the line every other
+    command refuses it with before loading, else None; the answers are then those of a machine with it
+    (`vidlong.models.folder_package_refusal`)."""
     from .models import check_model_folder
 
     folder = check_model_folder(path, packages=False)  # before the imports that bring diffusers: a wrong path at once

@@ -463,7 +463,8 @@ def pipeline_task(folder: Path, image: bool = False, video: bool = False) -> str
 def check_model_folder(path: Union[str, Path, None], packages: bool = True) -> Path:
     """A model folder (a local diffusers pipeline folder, or a base model plus a LoRA; an embedded
     model's name is resolved, None: the default model), or a one-line `VidlongError` naming the fix; with `packages`
-    False, a folder that needs a package not installed here is let through (`folder_package_refusal`: `vidlong info`)."""
+    False, a folder that needs a package not installed here to load or run is let through (`folder_package_refusal`:
+    `vidlong info`)."""
     folder = resolve_model(path)
     link = lora_link(folder) if folder.is_dir() else None
     if link is not None:
@@ -510,26 +511,30 @@ def _folder_parts(folder: Path) -> Optional[tuple]:
 
 
 def check_folder_parts(folder: Path, packages: bool = True) -> None:
-    """One line where a pipeline folder cannot load here (its family's `FamilyAdapter.index_refusal` of its
-    model_index.json: Cosmos's guardrail), its transformer and VAE cannot run in its pipeline class (the family's
-    `FamilyAdapter.parts_refusal` of their config.json files: EasyAnimate's) or, with `packages`, a package its forward
-    calls is not installed (`folder_package_refusal`), before any weights load. A folder whose configs cannot be read is
-    left to the checks that read them (`folder_configs`, `folder_geometry`), which name it."""
+    """One line where a pipeline folder's transformer and VAE cannot run in its pipeline class (the family's
+    `FamilyAdapter.parts_refusal` of their config.json files: EasyAnimate's) or, with `packages`, a package is not installed
+    here that its pipeline builds a part with as it loads or its forward calls (`folder_package_refusal`: Cosmos's guardrail,
+    torchvision), before any weights load. A folder whose configs cannot be read is left to the checks that read them
+    (`folder_configs`, `folder_geometry`), which name it."""
     parts = _folder_parts(folder)
     if not parts:
         return
     adapter, pipeline, index, transformer, vae = parts
-    refusal = (adapter.index_refusal(index) or adapter.parts_refusal(pipeline, transformer, vae)
+    refusal = ((packages and adapter.index_refusal(index)) or adapter.parts_refusal(pipeline, transformer, vae)
                or (packages and adapter.package_refusal(pipeline, transformer)))
     if refusal:
         raise VidlongError(refusal)
 
 
 def folder_package_refusal(folder: Path) -> Optional[str]:
-    """The line a command refuses a pipeline folder with where a package its forward calls is not installed here (its
-    family's `FamilyAdapter.package_refusal`: Cosmos's torchvision), else None."""
+    """The line a command refuses a pipeline folder with where a package is not installed here that its pipeline builds a
+    part with as it loads (its family's `FamilyAdapter.index_refusal` of its model_index.json: Cosmos's guardrail) or its
+    forward calls (`FamilyAdapter.package_refusal`: Cosmos's torchvision), else None."""
     parts = _folder_parts(folder)
-    return parts[0].package_refusal(parts[1], parts[3]) if parts else None
+    if not parts:
+        return None
+    adapter, pipeline, index, transformer, _ = parts
+    return adapter.index_refusal(index) or adapter.package_refusal(pipeline, transformer)
 
 
 def spec_for_transformer(transformer, native_frames: Optional[int] = None) -> ModelSpec:

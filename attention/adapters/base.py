@@ -251,7 +251,8 @@ class FamilyAdapter:
     def index_refusal(self, index) -> Optional[str]:
         """Why a pipeline folder whose ``model_index.json`` is `index` (a mapping) cannot load on this machine (a part its
         pipeline class builds as it loads needs a package that is not installed), for a one-line refusal before any model
-        loads (`vidlong.models.check_model_folder`); None where it can."""
+        loads (`vidlong.models.check_model_folder`); `vidlong info`, which reads configs alone, describes such a folder and
+        says this line. None where it can."""
         return None
 
     def text_projections(self, transformer) -> list:
