@@ -17,7 +17,7 @@ from vidlong.errors import VidlongError
 from vidlong.generate import GenerateRequest, generate
 from vidlong.pipeline import load_pipeline
 
-NATIVE = 10  # latent frames: its call's window, 80 pixel frames
+NATIVE = 10  # latent frames: its call's window (temporal_tile_size 80 pixel frames // 8), 73 pixel frames as a video
 SIZE = 96  # pixels: 3 x 3 latent cells (its call's 4 x 4 decode tiles need 3 a side)
 SPEC = dict(name="tiny-ltx-long", native_frames=NATIVE, height=SIZE, width=SIZE, fps=25, num_inference_steps=3,
             guidance_scale=1.0, temporal_ratio=8)
@@ -178,6 +178,19 @@ def test_with_methods_one_window_spans_the_video(long_folder, stock):
     assert not torch.equal(latents_call(pipe), latents_call(stock, temporal_tile_size=104))
     pipe.remove()
     assert torch.equal(latents_call(pipe), latents_call(stock))
+
+
+def test_info_gives_its_native_length_as_one_window_of_its_call(long_folder, capsys):
+    """`vidlong info`: native 10 latent frames = 73 frames, its call's default window (``temporal_tile_size`` 80 pixel
+    frames // 8): a 73-frame video is one window of its call, an 81-frame one (11 latent frames) two, the second from the
+    first's last 3 (24 // 8)."""
+    from vidlong.cli import main
+    from vidlong.families.ltx_long import call_windows
+
+    capsys.readouterr()
+    assert main(["info", "--model", str(long_folder)]) == 0
+    assert "native 10 latent frames = 73 frames at 25 fps" in capsys.readouterr().out.splitlines()[1]
+    assert call_windows(10) == [(0, 10)] and call_windows(11) == [(0, 10), (7, 11)]
 
 
 @pytest.mark.parametrize("args, says", [

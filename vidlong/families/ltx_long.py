@@ -104,8 +104,8 @@ class VidLongLTXI2VLongMultiPromptPipeline(LTXFamily, VidlongPipelineMixin, LTXI
     vidlong's methods act on each window's transformer forward: on the window's own frames, the frames its call appends
     after them as conditions seen by every video query unmodified, as text (`vidlong.attention.adapters.ltx`). With
     methods applied and no ``temporal_tile_size`` given, its window is the whole video (`window_frames`): one window, no
-    seam, the methods stretching the native window (the spec's, its call's default window of 80 pixel = 10 latent
-    frames) over it; with none, its call's windows.
+    seam, the methods stretching the native window (the spec's: its call's default window, ``temporal_tile_size`` 80 pixel
+    frames // 8 = 10 latent frames, 73 pixel frames as a video of its own) over it; with none, its call's windows.
     `generate` hands its call no ``latents=`` (its ``latents=`` are the base its windows' noise is mixed into, not noise).
     It does not stream or extend (`FamilyAdapter.no_stream_pipelines` of the LTX-Video adapter)."""
 
