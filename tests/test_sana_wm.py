@@ -200,15 +200,17 @@ def test_a_bad_camera_file_is_refused_before_loading(folder, image, tmp_path, ca
 
 
 def test_streams_extensions_and_other_methods_are_refused_before_loading(folder, image, tmp_path, capsys, monkeypatch):
-    """A stream and an extension (its camera is not sliced per window: `NO_STREAM_REASON`), RIFLEx, fifo, no image, bfloat16
+    """A stream and an extension (its camera is not sliced per window: its adapter's `no_stream_pipelines`), RIFLEx, fifo, no image, bfloat16
     on the CPU (its camera geometry refuses it) and a camera given to a model that takes none: one line each, before
     loading."""
-    from vidlong.families.sana_wm import NO_STREAM_REASON
+    from vidlong.attention.adapters.sana_wm import SanaWMAdapter
+
+    no_stream = SanaWMAdapter.no_stream_pipelines["SanaWMPipeline"]
 
     given = ["--model", str(folder), "--prompt", "a red ball"]
     out = tmp_path / "o.mp4"
-    for args, says in [(["stream", *given, "--image", str(image), "--chunks", "2"], NO_STREAM_REASON),
-                       (["extend", *given, "--video", str(image), "--chunks", "2"], NO_STREAM_REASON),
+    for args, says in [(["stream", *given, "--image", str(image), "--chunks", "2"], no_stream),
+                       (["extend", *given, "--video", str(image), "--chunks", "2"], no_stream),
                        (["generate", *given, "--image", str(image), "--ratio", "2", "--method", "riflex"],
                         "RIFLEx is not implemented for SanaWMTransformer3DModel"),
                        (["generate", *given, "--image", str(image), "--ratio", "2", "--method", "fifo"],
