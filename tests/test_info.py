@@ -194,6 +194,29 @@ def test_an_ltx2_ic_folder_says_its_reference_video_comes_by_control_video_and_w
                         "video (stream: below)"), lines[3]
 
 
+def test_an_ltx2_folder_says_it_follows_a_control_video_with_an_ic_lora(folders, tmp_path, capsys):
+    """LTX-2's own folder (`LTX2Pipeline`): a line says --control-video with an IC-LoRA (--lora) loads it as LTX-2's
+    in-context pipeline (``control_twin`` in the JSON; none for an in-context folder), its control_video answer the line
+    `vidlong generate --control-video` without --lora refuses with (`test_every_answer_is_what_the_command_does`); a folder
+    whose vidlong.yaml merges a LoRA into it counts as having one: yes."""
+    from vidlong.control_video import CONTROL_TWIN_ROLE
+    from vidlong.info import model_info
+
+    info = model_info(folders["ltx2"])
+    assert (info["control"], info["control_twin"], model_info(folders["ltx2-ic"])["control_twin"]) == (
+        None, "LTX2InContextPipeline", None)
+    assert info["can"]["control_video"]["why"].endswith("merge the IC-LoRA's .safetensors file by --lora")
+    assert main(["info", "--model", str(folders["ltx2"])]) == 0
+    assert CONTROL_TWIN_ROLE in capsys.readouterr().out.splitlines()
+    assert CONTROL_TWIN_ROLE.startswith("--control-video with an IC-LoRA (--lora ic-lora.safetensors, or one its vidlong.yaml "
+                                        "names): its reference video")
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "ic.safetensors").write_bytes(b"")  # its weights are read when it loads, not by info
+    (linked / "vidlong.yaml").write_text(f"base: {folders['ltx2']}\nlora: ic.safetensors\n")
+    assert model_info(linked)["can"]["control_video"] == {"yes": True}
+
+
 def test_a_reader_that_goes_away_ends_it_quietly():
     """`vidlong info | head -1`: the pipe closed before it writes ends it as a pipe's writer ends (exit 141, no error
     line), not with "error: BrokenPipeError"."""

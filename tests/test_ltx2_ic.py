@@ -1,7 +1,8 @@
 """LTX-2's `LTX2InContextPipeline` (IC-LoRA reference videos) under vidlong, on a tiny random LTX-2 saved as that pipeline:
 its transformer with a reference video's tokens after the video's (methods off and removed = stock bit for bit, each method
 the float64 reference with those tokens as text after the video), `generate` = diffusers' call bit for bit with a reference
-video (video and sound), the CLI's --control-video as its reference, and the one-line refusals before loading."""
+video (video and sound), the CLI's --control-video as its reference, and the one-line refusals before loading; LTX-2's own
+folder (saved as `LTX2Pipeline`) given a control video and an IC-LoRA by --lora loads as that pipeline (its twin)."""
 import json
 
 import numpy as np
@@ -185,3 +186,100 @@ def test_an_ic_lora_factor_it_cannot_use_is_refused_in_one_line_before_loading(p
     assert main([*args, *[arg for lora in loras for arg in ("--lora", str(lora))], "--out", str(tmp_path / "g.mp4")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and says in err[0] and not (tmp_path / "g.mp4").exists(), err
+
+
+@pytest.fixture(scope="module")
+def own_folder(tmp_path_factory):
+    """The same tiny LTX-2 saved as LTX-2's own `LTX2Pipeline` (its spec's name the in-context folder's, so that the
+    sidecars match)."""
+    from tiny_pipeline import save_tiny_ltx2_pipeline
+
+    return save_tiny_ltx2_pipeline(tmp_path_factory.mktemp("tiny-ltx2-own"), latest=True, name="tiny-ltx2-ic")
+
+
+@pytest.fixture(scope="module")
+def zero_lora(pipe, tmp_path_factory):
+    """`ic_lora` with no metadata: its product zero, so an LTX-2 folder with it merged keeps its weights."""
+    shape = pipe.transformer.state_dict()["transformer_blocks.0.attn1.to_q.weight"].shape
+    return ic_lora(tmp_path_factory.mktemp("ic-lora") / "ic-lora-pose.safetensors", shape)
+
+
+def test_ltx2s_own_folder_with_an_ic_lora_follows_a_control_video_as_the_in_context_folder(folder, own_folder, zero_lora,
+                                                                                           reference_path, tmp_path):
+    """``load_pipeline(LTX2Pipeline folder, task="control", loras=[IC-LoRA])`` is `VidLongLTX2InContextPipeline` over its
+    parts, its `generate` with the control video = the in-context folder's with the same LoRA bit for bit (video and sound,
+    with both methods); `vidlong generate --lora --control-video` on it writes the in-context folder's mp4 and sidecar (but
+    the paths and the time taken)."""
+    twin = vidlong.load_pipeline(own_folder, device="cpu", task="control", loras=[zero_lora])
+    saved_as_ic = vidlong.load_pipeline(folder, device="cpu", loras=[zero_lora])
+    assert type(twin).__name__ == "VidLongLTX2InContextPipeline" and twin.task == "t2v"
+    request = GenerateRequest(prompt="a red ball", seed=3, control_video=str(reference_path), method="both")
+    made, expected = generate(twin, request), generate(saved_as_ic, request)
+    assert np.array_equal(made.frames, expected.frames) and np.array_equal(made.audio.samples, expected.audio.samples)
+    outs = []
+    for model in (own_folder, folder):
+        outs.append(tmp_path / f"{model.name}.mp4")
+        assert main(["generate", "--model", str(model), "--lora", str(zero_lora), "--prompt", "a red ball", "--control-video",
+                     str(reference_path), "--method", "both", "--seed", "3", "--out", str(outs[-1])]) == 0
+    assert np.array_equal(read_video(outs[0])[0], read_video(outs[1])[0]) and read_video(outs[0])[0].shape[0] == 25
+    settings = [json.loads(out.with_suffix(".json").read_text()) for out in outs]
+    assert {key for key in settings[0] if settings[0][key] != settings[1][key]} == {"model_path", "out", "seconds"}
+
+
+@pytest.mark.parametrize("args, says", [
+    (["generate"], "an LTX2Pipeline folder follows --control-video as LTX-2's in-context pipeline, by an IC-LoRA trained on "
+                   "such references (pose, depth, edges), which its own weights are not: merge the IC-LoRA's .safetensors "
+                   "file by --lora"),
+    (["generate", "--lora", "{lora}", "--image", "{reference}"], "an LTX2Pipeline folder follows --control-video as LTX-2's "
+                                                                 "in-context pipeline, from text: it takes no --image with it"),
+    (["stream", "--lora", "{lora}", "--chunks", "2"], "LTX-2's in-context (IC-LoRA) pipeline follows one whole reference video"),
+    (["extend", "--lora", "{lora}", "--video", "{reference}"], "it does not stream or extend"),
+    (["generate", "--condition"], "an LTX2ConditionPipeline folder follows --control-video as LTX-2's in-context pipeline, "
+                                  "by an IC-LoRA"),
+], ids=["no-lora", "image", "stream", "extend", "condition-folder-no-lora"])
+def test_ltx2s_own_folder_with_a_control_video_is_refused_in_one_line_before_loading(own_folder, zero_lora, reference_path,
+                                                                                     tmp_path, capsys, monkeypatch, args, says):
+    """LTX-2's own folder given a control video loads as its in-context pipeline: without an IC-LoRA (the base weights do not
+    follow a reference), with an image, or streamed or extended (the in-context pipeline's reason), refused in one line before
+    loading; an `LTX2ConditionPipeline` folder as the plain one."""
+    from tiny_pipeline import save_tiny_ltx2_pipeline
+
+    command, *rest = args
+    model = own_folder
+    if rest == ["--condition"]:
+        model, rest = save_tiny_ltx2_pipeline(tmp_path / "condition", latest=True, pipeline="LTX2ConditionPipeline"), []
+    values = {"{lora}": str(zero_lora), "{reference}": str(reference_path)}
+    argv = [command, "--model", str(model), "--prompt", "a red ball", "--control-video", str(reference_path),
+            *[values.get(arg, arg) for arg in rest]]
+    assert says in check_refused_before_loading(argv, tmp_path / "g.mp4", capsys, monkeypatch)
+
+
+def test_ltx2s_own_folder_from_python_loads_as_its_in_context_pipeline_with_task_control(own_folder, zero_lora, reference_path,
+                                                                                          tmp_path, monkeypatch):
+    """``task="control"``: refused in one line without a LoRA (or on a folder with no control-video pipeline, before loading);
+    an `LTX2ConditionPipeline` folder loads as the in-context pipeline too, a folder whose vidlong.yaml names the IC-LoRA
+    with no ``loras``; the folder loaded as its own pipeline, given a control video, says to load it with task='control'."""
+    from diffusers import DiffusionPipeline
+    from tiny_pipeline import save_tiny_ltx2_pipeline
+
+    with monkeypatch.context() as patched:
+        patched.setattr(DiffusionPipeline, "from_pretrained", classmethod(lambda *a, **k: pytest.fail("a model was loaded")))
+        with pytest.raises(vidlong.VidlongError, match=r"which its own weights are not: merge the IC-LoRA's \.safetensors "
+                                                       r"file by loras \(--lora\)$"):
+            vidlong.load_pipeline(own_folder, device="cpu", task="control")
+        with pytest.raises(vidlong.VidlongError, match=r"^task \(--task\) control loads a pipeline that follows a control "
+                                                       r"video: .* holds a WanPipeline: drop task \(--task\) control$"):
+            vidlong.load_pipeline("default", device="cpu", task="control", loras=[zero_lora])
+    condition = save_tiny_ltx2_pipeline(tmp_path / "condition", latest=True, pipeline="LTX2ConditionPipeline")
+    assert type(vidlong.load_pipeline(condition, device="cpu", task="control", loras=[zero_lora])).__name__ == (
+        "VidLongLTX2InContextPipeline")
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "ic.safetensors").write_bytes(zero_lora.read_bytes())
+    (linked / "vidlong.yaml").write_text(f"base: {own_folder}\nlora: ic.safetensors\n")
+    assert type(vidlong.load_pipeline(linked, device="cpu", task="control")).__name__ == "VidLongLTX2InContextPipeline"
+    own = vidlong.load_pipeline(own_folder, device="cpu")
+    with pytest.raises(vidlong.VidlongError, match=r"^control_video \(--control-video\) is followed by LTX-2's in-context "
+                                                   r"pipeline with an IC-LoRA, which this LTX2Pipeline is not: load its folder "
+                                                   r"with task='control'"):
+        generate(own, GenerateRequest(prompt="a red ball", control_video=str(reference_path)))

@@ -223,7 +223,7 @@ def test_a_ti2v_text_to_video_folder_loads_as_its_image_to_video_pipeline_given_
                  "--out", str(tmp_path / "x.mp4")]) == 0
     with pytest.raises(vidlong.VidlongError, match="no image-to-video pipeline takes"):
         vidlong.load_pipeline(folders["wan2.2"], device="cpu", task="i2v")
-    with pytest.raises(vidlong.VidlongError, match="is 't2v', 'i2v', 'v2v' or 'animate', got 'image'"):
+    with pytest.raises(vidlong.VidlongError, match="is 't2v', 'i2v', 'v2v', 'animate' or 'control', got 'image'"):
         vidlong.load_pipeline(folders["wan2.2"], device="cpu", task="image")
 
 

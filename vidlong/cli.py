@@ -115,7 +115,8 @@ def _add_animate_options(p) -> None:
     p.add_argument("--control-video", default=None,
                    help="Wan VACE (WanVACEPipeline), CogVideoX-Fun control (CogVideoXFunControlPipeline), "
                         "Cosmos-Transfer2.5 (Cosmos2_5_TransferPipeline) and LTX-2 IC-LoRA (LTX2InContextPipeline: its reference "
-                        "video) folders: the control video (depth, pose, edges, "
+                        "video; an LTX2Pipeline or LTX2ConditionPipeline folder, with the IC-LoRA by --lora, loads as it) "
+                        "folders: the control video (depth, pose, edges, "
                         "segmentation; VACE: or frames to keep where --mask-video is black); the output has its length (its "
                         "first 4k+1 frames, CogVideoX's 8k+1, or --frames of them), frame rate and aspect, in one call with "
                         "any method (Cosmos-Transfer2.5's: chunk by chunk, one longer chunk with a method)")
@@ -186,10 +187,10 @@ def _add_generate(sub) -> None:
 def _check_model(args) -> Path:
     """The model folder, checked (and its task against --image, or against streaming) before anything loads."""
     from .generate import check_task, load_image
-    from .models import check_model_folder, pipeline_facts, pipeline_task, spec_for_folder
+    from .models import check_model_folder, control_video_twin, pipeline_facts, pipeline_task, spec_for_folder
     from .schedulers.timeline import parse_prompt_timeline
     from .video_to_video import check_redraws
-    from .validate import (check_compile, check_cpu_bfloat16_encode, check_cpu_bfloat16_forward, check_device,
+    from .validate import (check_compile, check_control_twin, check_cpu_bfloat16_encode, check_cpu_bfloat16_forward, check_device,
                            check_diagonal_offload, check_diagonal_stream, check_dtype, check_folder_guider, check_image_codec,
                            check_keeps_latents, check_negative_prompt, check_offload, check_streamable, fewest_frames_extended,
                            limits_for_folder, resolve_context, streams, uses_causal_sampler)
@@ -237,6 +238,8 @@ def _check_model(args) -> Path:
         if getattr(args, flag, None):
             dropped = (args.command, flag) == ("extend", "save_latents") or (flag == "latents" and getattr(args, "video", None))
             check_keeps_latents(limits_for_folder(folder, **_given(args)), named(flag), f"drop {named(flag)}" if dropped else None)
+    if args.command == "generate" and args.control_video and control_video_twin(folder):
+        check_control_twin(folder, lora_files(args), bool(args.image))  # an IC-LoRA to follow the control video by
     if args.command != "extend":  # an extension's image is its context's first frame
         check_task(task, bool(args.image), fewest_frames_extended(limits_for_folder(folder, **_given(args))))
         if args.image:
@@ -249,9 +252,12 @@ def _check_model(args) -> Path:
 
 def _given(args) -> dict:
     """What the command conditions on, as `vidlong.models.pipeline_task` takes it: a first frame (--image: a text-to-video
-    folder with an image-to-video twin then loads as it) and a video to redraw (generate's --video: a Wan2.1 or CogVideoX-2B/5B
-    text-to-video folder then loads as its video-to-video pipeline)."""
-    return dict(image=bool(getattr(args, "image", None)), video=args.command == "generate" and bool(args.video))
+    folder with an image-to-video twin then loads as it), a video to redraw (generate's --video: a Wan2.1 or CogVideoX-2B/5B
+    text-to-video folder then loads as its video-to-video pipeline) and a control video (--control-video: an LTX-2 folder then
+    loads as its in-context pipeline, `vidlong.models.control_video_twin`; its streams and extensions refused as that
+    pipeline's)."""
+    return dict(image=bool(getattr(args, "image", None)), video=args.command == "generate" and bool(args.video),
+                control=bool(getattr(args, "control_video", None)))
 
 
 def _add_overwrite(p) -> None:
@@ -421,7 +427,7 @@ def _load_pipeline(args, folder: Path, device, offload=None, streams=False):
     window, past which the steady state would run uncompiled), and a command that `streams` (stream,
     extend: one decode per chunk) on CUDA compiles Wan's VAE decoder too (26 pixel frames/s instead of 23
     on an H200, RESULTS.md); `generate` decodes once, where compiling would cost more than it saves."""
-    from .models import pipeline_task
+    from .models import load_task
     from .pipeline import load_pipeline
 
     if args.compile is not None:
@@ -429,7 +435,7 @@ def _load_pipeline(args, folder: Path, device, offload=None, streams=False):
 
         torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
     pipe = load_pipeline(folder, device=device, dtype=args.dtype, offload=offload, compile=args.compile,
-                         task=pipeline_task(folder, **_given(args)), loras=lora_files(args))
+                         task=load_task(folder, **_given(args)), loras=lora_files(args))
     if args.compile is not None and streams and pipe.device.type == "cuda" and type(pipe.vae).__name__ == "AutoencoderKLWan":
         pipe.vae.decoder.compile(backend=args.compile)  # not on the CPU: its decoder's oneDNN path does not trace
     return pipe

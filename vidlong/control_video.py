@@ -32,6 +32,13 @@ CONTROL_VIDEO_ROLES = {
                    "rate and aspect; it does not stream or extend, since one call follows the whole reference video "
                    "(stream: below)"),
 }
+#: what --control-video is to a folder with a control-video twin (`vidlong.models.control_video_twin`: LTX-2's own
+#: folders), `vidlong info`'s line
+CONTROL_TWIN_ROLE = ("--control-video with an IC-LoRA (--lora ic-lora.safetensors, or one its vidlong.yaml names): its reference "
+                     "video (a pose, depth or edge video, as its LoRA was trained), this folder then loaded as LTX-2's "
+                     "in-context pipeline (VidLongLTX2InContextPipeline; from Python load_pipeline(folder, task='control', "
+                     "loras=[...])); the video takes its length (--frames N: its first N), frame rate and aspect; with it, "
+                     "it does not stream or extend (one call follows the whole reference video)")
 #: the one-line name of the control models, for refusals
 CONTROL_MODELS = ("a Wan VACE model (WanVACEPipeline), a CogVideoX-Fun control model (CogVideoXFunControlPipeline), "
                   "Cosmos-Transfer2.5 (Cosmos2_5_TransferPipeline) or LTX-2 with an IC-LoRA (LTX2InContextPipeline)")
@@ -110,10 +117,17 @@ def check_reference_images(request, limits) -> None:
 
 
 def check_takes_control_video(limits, field: str = "control_video") -> None:
-    """One line unless the pipeline of `limits` takes `field`: a control video (`CONTROL_PIPELINES`), or reference images
+    """One line unless the pipeline of `limits` takes `field`: a control video (`CONTROL_PIPELINES`; a pipeline loaded from a
+    folder with a control-video twin, `vidlong.models.CONTROL_VIDEO_TWINS`, is told to load that), or reference images
     (Wan VACE's alone)."""
+    from .models import CONTROL_VIDEO_TWINS
+
     if field == "reference_images" and limits.control != "vace":
         raise VidlongError(f"{named(field)} guide a Wan VACE model (WanVACEPipeline); this model takes none: drop it")
+    if limits.control is None and limits.pipeline in CONTROL_VIDEO_TWINS:
+        raise VidlongError(f"{named(field)} is followed by LTX-2's in-context pipeline with an IC-LoRA, which this "
+                           f"{limits.pipeline} is not: load its folder with task='control' and loras=[the IC-LoRA file] "
+                           "(vidlong app --task control --lora FILE)")
     if limits.control is None:
         raise VidlongError(f"{named(field)} guides {CONTROL_MODELS}; this model takes none: drop it")
 

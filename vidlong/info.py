@@ -38,10 +38,12 @@ def model_info(path) -> dict:
     None. ``camera``: where generate takes ``--camera`` (Sana-WM: `vidlong.camera.CAMERA_PIPELINES`), what it is and its
     default (`vidlong.camera.CAMERA_LINE`), else None. ``control``: the kind of control video its call takes
     (`vidlong.control_video.CONTROL_PIPELINES`), else None; a line says what ``--control-video`` is to it
-    (`vidlong.control_video.CONTROL_VIDEO_ROLES`). ``needs``: where a package is not installed here that its pipeline
-    builds a part with as it loads (Cosmos's guardrail) or its forward calls (Cosmos's torchvision), the line every other
-    command refuses it with before loading, else None; the answers are then those of a machine with it
-    (`vidlong.models.folder_package_refusal`)."""
+    (`vidlong.control_video.CONTROL_VIDEO_ROLES`). ``control_twin``: the pipeline a control video loads it as
+    (`vidlong.models.control_video_twin`: an LTX-2 folder's in-context pipeline, with an IC-LoRA: its ``control_video``
+    answer without ``--lora``, `vidlong.control_video.CONTROL_TWIN_ROLE` its line), else None. ``needs``: where a package
+    is not installed here that its pipeline builds a part with as it loads (Cosmos's guardrail) or its forward calls
+    (Cosmos's torchvision), the line every other command refuses it with before loading, else None; the answers are then
+    those of a machine with it (`vidlong.models.folder_package_refusal`)."""
     from .models import check_model_folder
 
     folder = check_model_folder(path, packages=False)  # before the imports that bring diffusers: a wrong path at once
@@ -51,9 +53,10 @@ def model_info(path) -> dict:
     from .control_video import check_takes_control_video
     from .generate import check_task
     from .methods import Streaming, model_streaming
-    from .models import folder_class_name, folder_package_refusal, pipeline_facts, pipeline_task, spec_for_folder
+    from .models import (control_video_twin, folder_class_name, folder_package_refusal, pipeline_facts, pipeline_task,
+                         spec_for_folder)
     from .pipeline import PIPELINE_CLASSES
-    from .validate import (check_diagonal, check_folder_guider, check_image_codec, check_last_image, check_prompt_timeline,
+    from .validate import (check_control_twin, check_diagonal, check_folder_guider, check_image_codec, check_last_image, check_prompt_timeline,
                            check_streamable, fewest_frames_extended, limits_for_folder, longest_latent_frames, resolve_context,
                            shown_first_chunk, uses_causal_sampler)
     from .video_to_video import check_redraws, check_stream_redraws
@@ -81,6 +84,11 @@ def model_info(path) -> dict:
         check_last_image(limits_for_folder(folder, image=True), True, False)
         takes_image()
 
+    def control_video() -> None:
+        check_takes_control_video(limits_for_folder(folder, control=True))
+        if control_video_twin(folder):  # as `vidlong generate --control-video` asks, without --lora
+            check_control_twin(folder)
+
     can_stream = _answer(stream)
     chunked = can_stream["yes"] and limits.control != "transfer"  # a chunked stream's settings (not its call's chunks)
     can = dict(
@@ -93,14 +101,14 @@ def model_info(path) -> dict:
         prompt_timeline=_answer(lambda: check_prompt_timeline(limits)),
         redraw=_answer(lambda: check_redraws(limits_for_folder(folder, video=True))),
         stream_redraw=_answer(lambda: (stream(video=True), check_stream_redraws(limits))),
-        control_video=_answer(lambda: check_takes_control_video(limits)),
+        control_video=_answer(control_video),
         driving_videos=_answer(lambda: check_takes_driving_videos(limits)),
     )
     return dict(
         folder=str(Path(folder)), pipeline=class_name,
         vidlong_pipeline=PIPELINE_CLASSES.get(class_name.removeprefix("VidLong"), "").rpartition(":")[2] or class_name,
         task=limits.task, continues_video=limits.continues, edits_video=limits.edits, edits_image=limits.edits_image,
-        control=limits.control, family=facts["family"],
+        control=limits.control, control_twin=control_video_twin(folder), family=facts["family"],
         identity=None if limits.identity is None else limits.identity.described(),
         camera=CAMERA_LINE if class_name.removeprefix("VidLong") in CAMERA_PIPELINES else None,
         transformer=adapter.transformer_class, experts=limits.experts,
@@ -116,7 +124,7 @@ def model_info(path) -> dict:
 
 def info_lines(info: dict) -> list[str]:
     """`model_info` as lines for a person."""
-    from .control_video import CONTROL_VIDEO_ROLES
+    from .control_video import CONTROL_TWIN_ROLE, CONTROL_VIDEO_ROLES
 
     spec = info["spec"]
     continues = {"continues_video": " (generate --video continues it: its frames, then new ones)",
@@ -141,6 +149,8 @@ def info_lines(info: dict) -> list[str]:
              + ("; a stream, any length" if spec["stream_context"] else "")]
     if info["control"]:
         lines.append(CONTROL_VIDEO_ROLES[info["control"]])
+    if info["control_twin"]:
+        lines.append(CONTROL_TWIN_ROLE)
     if info["identity"]:
         lines.append(f"needs --identity face_id.pt (generate, stream and extend): {info['identity']}, as ConsisID's "
                      "process_face_embeddings_infer returns them (how to save it: vidlong.identity)")

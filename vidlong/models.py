@@ -389,6 +389,18 @@ def video_to_video_twin(folder: Path) -> Optional[str]:
     return VIDEO_TO_VIDEO_TWINS[name] if name in VIDEO_TO_VIDEO_TWINS and _unredrawn_layout(folder) is None else None
 
 
+#: text-to-video pipeline classes whose weights diffusers also runs following a control video, and that class: LTX-2's
+#: folders (``LTX2Pipeline``, ``LTX2ConditionPipeline``) as its in-context pipeline, an IC-LoRA's reference video its
+#: control video, the IC-LoRA merged by ``--lora`` (`vidlong.validate.check_control_twin`); its own conditions too
+CONTROL_VIDEO_TWINS = {"LTX2Pipeline": "LTX2InContextPipeline", "LTX2ConditionPipeline": "LTX2InContextPipeline"}
+
+
+def control_video_twin(folder: Path) -> Optional[str]:
+    """The pipeline class name that follows a control video with a checked text-to-video folder's weights
+    (`CONTROL_VIDEO_TWINS`), else None."""
+    return CONTROL_VIDEO_TWINS.get(folder_class_name(folder).removeprefix("VidLong"))
+
+
 #: pipeline classes whose calls make their video without a negative prompt, by the commands that ignore one: HunyuanVideo
 #: 1.0's and FramePack's guidance is an input of their transformer (embedded), their true classifier-free guidance, the one
 #: that reads a negative prompt, off at their call's ``true_cfg_scale`` 1; SkyReels V1's call runs it (6), its streams not
@@ -450,14 +462,23 @@ def what_folder_holds(folder: Path) -> str:
     return f"a {folder_class_name(folder)}" + (f" with {layout}" if layout else "")
 
 
-def pipeline_task(folder: Path, image: bool = False, video: bool = False) -> str:
+def pipeline_task(folder: Path, image: bool = False, video: bool = False, control: bool = False) -> str:
     """"t2v", "i2v", "v2v" or "animate" for a checked model folder (see `check_model_folder`); with an `image`, "i2v" also for a
     text-to-video folder that has an image-to-video twin (`image_to_video_twin`), which then loads as it; with a
-    `video` to redraw, "v2v" for a folder with a video-to-video twin (`video_to_video_twin`)."""
+    `video` to redraw, "v2v" for a folder with a video-to-video twin (`video_to_video_twin`); with a `control` video, the
+    task of a folder's control-video twin where it has one (`control_video_twin`: LTX-2's in-context pipeline, "t2v")."""
+    if control and control_video_twin(folder):
+        return task_of(control_video_twin(folder))
     task = task_of(folder_class_name(folder))
     if video and task == "t2v" and video_to_video_twin(folder):
         return "v2v"
     return "i2v" if image and task == "t2v" and image_to_video_twin(folder) else task
+
+
+def load_task(folder: Path, image: bool = False, video: bool = False, control: bool = False) -> str:
+    """`vidlong.load_pipeline`'s ``task`` for a checked folder given these inputs: "control" where a `control` video makes it
+    load as its control-video twin (`control_video_twin`), else `pipeline_task`'s."""
+    return "control" if control and control_video_twin(folder) else pipeline_task(folder, image, video)
 
 
 def check_model_folder(path: Union[str, Path, None], packages: bool = True) -> Path:

@@ -21,13 +21,14 @@ from diffusers import WanPipeline, WanVACEPipeline
 
 from . import hooks
 from .errors import VidlongError, named
+from .control_video import CONTROL_MODELS, CONTROL_PIPELINES
 from .lora import LoraFile, check_lora_file, fuse_lora_link, fuse_modules
-from .models import (EMBEDDED_MODELS, Geometry, ModelSpec, check_model_folder, family_of, folder_class_name, geometry_from_configs,
-                     image_to_video_twin, latent_frames, lora_link, model_facts, pipeline_folder, pipeline_task, spec_for_facts,
-                     spec_for_folder, video_to_video_twin, what_folder_holds)
+from .models import (EMBEDDED_MODELS, Geometry, ModelSpec, check_model_folder, control_video_twin, family_of, folder_class_name,
+                     geometry_from_configs, image_to_video_twin, latent_frames, lora_link, model_facts, pipeline_folder,
+                     pipeline_task, spec_for_facts, spec_for_folder, video_to_video_twin, what_folder_holds)
 from .scalars import plain
-from .validate import (check_compile, check_cpu_bfloat16_forward, check_device, check_dtype, check_model_size, check_offload,
-                       limits_for_pipeline)
+from .validate import (check_compile, check_control_twin, check_cpu_bfloat16_forward, check_device, check_dtype,
+                       check_model_size, check_offload, limits_for_pipeline)
 from .video_to_video import REDRAWING_MODELS
 
 #: latent frames `VidlongPipelineMixin.decode_uint8` decodes at a time
@@ -920,11 +921,18 @@ def hidden_progress_bars(pipe):
 def pipeline_class_name(folder: Path, task: Optional[str] = None) -> str:
     """The diffusers pipeline class a checked `folder` loads as for `task` (`load_pipeline`), or a one-line error."""
     name = folder_class_name(folder)
-    if task not in (None, "t2v", "i2v", "v2v", "animate"):
-        raise VidlongError(f"{named('task')} is 't2v', 'i2v', 'v2v' or 'animate', got {task!r}")
+    if task not in (None, "t2v", "i2v", "v2v", "animate", "control"):
+        raise VidlongError(f"{named('task')} is 't2v', 'i2v', 'v2v', 'animate' or 'control', got {task!r}")
     if task is not None and (task == "animate") != (pipeline_task(folder) == "animate"):
         holds = "a character-animation" if pipeline_task(folder) == "animate" else "no character-animation"
         raise VidlongError(f"model folder {folder} holds {holds} pipeline ({name}); drop {named('task')} {task}")
+    if task == "control" and name.removeprefix("VidLong") not in CONTROL_PIPELINES:
+        twin = control_video_twin(folder)
+        if twin is None:
+            raise VidlongError(f"{named('task')} control loads a pipeline that follows a control video: {CONTROL_MODELS}, or "
+                               f"LTX-2's own folder (LTX2Pipeline, LTX2ConditionPipeline) with an IC-LoRA; model folder "
+                               f"{folder} holds {what_folder_holds(folder)}: drop {named('task')} control")
+        return twin
     if task == "v2v" and pipeline_task(folder) != "v2v":
         twin = video_to_video_twin(folder)
         if twin is None:
@@ -995,7 +1003,11 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
         task: None (the folder's own pipeline), "t2v" (a text-to-video folder's own), "i2v" (image-to-video: the
             folder's own, or its twin), "v2v" (video-to-video: the folder's own, or its twin: a Wan2.1 text-to-video
             folder as ``VidLongWanVideoToVideoPipeline``, a CogVideoX-2B/5B one as ``VidLongCogVideoXVideoToVideoPipeline``)
-            or "animate" (a Wan Animate folder's own ``VidLongWanAnimatePipeline``).
+            or "animate" (a Wan Animate folder's own ``VidLongWanAnimatePipeline``) or "control" (a pipeline that follows
+            a control video: the folder's own where its call takes one, `vidlong.control_video.CONTROL_PIPELINES`, or its
+            twin, `vidlong.models.CONTROL_VIDEO_TWINS`: an LTX-2 ``LTX2Pipeline`` or ``LTX2ConditionPipeline`` folder as
+            ``VidLongLTX2InContextPipeline``, its IC-LoRA in `loras` or its ``vidlong.yaml``, else refused in one line;
+            the loaded pipeline's own task is "t2v", its reference video ``reference_video=``, generate's ``control_video``).
         loras: LoRA files merged into the transformers as they load (`vidlong.lora.LoraFile`, or a file's path: scale 1,
             the first transformer), after a ``vidlong.yaml``'s; each checked against the folder's weights before any loads.
     """
@@ -1007,6 +1019,8 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
     check_compile(compile, folder, offload)
     dtype = check_dtype(dtype, device)
     check_cpu_bfloat16_forward(folder, device, dtype)
+    if class_name == control_video_twin(folder):  # LTX-2's own weights, to follow a reference video by an IC-LoRA
+        check_control_twin(folder, loras)
     loras = check_loras(folder, loras, pipeline_class(class_name))
     try:
         pipe = pipeline_class(class_name).from_pretrained(

@@ -134,12 +134,16 @@ class ModelLimits:
         return first + 1 if adapter_named(self.family).image_frame_first else first
 
 
-def limits_for_folder(folder, image: bool = False, video: bool = False) -> ModelLimits:
-    """`ModelLimits` of a checked pipeline folder, from its JSON configs alone; with an `image` or a `video` to redraw, of
-    the pipeline it loads as for one (`vidlong.models.pipeline_task`)."""
+def limits_for_folder(folder, image: bool = False, video: bool = False, control: bool = False) -> ModelLimits:
+    """`ModelLimits` of a checked pipeline folder, from its JSON configs alone; with an `image`, a `video` to redraw or a
+    `control` video, of the pipeline it loads as for one (`vidlong.models.pipeline_task`; a control-video twin's,
+    `vidlong.models.control_video_twin`: an LTX-2 folder's in-context pipeline)."""
+    from .models import control_video_twin
+
     config = folder_configs(Path(folder))[1]
-    facts = pipeline_facts(Path(folder))
-    task, geometry = pipeline_task(folder, image, video), folder_geometry(folder)
+    twin = control_video_twin(Path(folder)) if control else None
+    facts = dict(pipeline_facts(Path(folder)), **({"pipeline": twin} if twin else {}))
+    task, geometry = pipeline_task(folder, image, video, control), folder_geometry(folder)
     return ModelLimits(spec_for_folder(folder), geometry, _rope_positions(facts), task, facts["family"],
                        facts["experts"], _takes_last_frame(dict(facts, task=task)), _fixed_size(config, geometry),
                        folder_redraws(folder), _no_stream_reason(dict(facts, task=task)), CONTROL_PIPELINES.get(facts["pipeline"]),
@@ -154,6 +158,23 @@ def task_pipeline(pipeline: str, task: str) -> str:
     from .models import IMAGE_TO_VIDEO_TWINS
 
     return IMAGE_TO_VIDEO_TWINS.get(pipeline, pipeline) if task == "i2v" else pipeline
+
+
+def check_control_twin(folder, loras=(), image: bool = False) -> None:
+    """A checked `folder` loaded as its control-video twin (`vidlong.models.control_video_twin`: an LTX-2 folder as its
+    in-context pipeline), before any model loads: one line without an IC-LoRA to follow the control video by, neither in
+    `loras` (`vidlong.lora.LoraFile`s or paths) nor its ``vidlong.yaml`` (LTX-2's own weights were not trained to follow a
+    reference video), or with an `image` (its in-context pipeline is loaded as text-to-video, as its own folders are)."""
+    from .models import folder_class_name, lora_link
+
+    name = folder_class_name(Path(folder))
+    if not loras and lora_link(Path(folder)) is None:
+        raise VidlongError(f"an {name} folder follows {named('control_video')} as LTX-2's in-context pipeline, by an IC-LoRA "
+                           f"trained on such references (pose, depth, edges), which its own weights are not: merge the "
+                           f"IC-LoRA's .safetensors file by {named('loras', '--lora')}")
+    if image:
+        raise VidlongError(f"an {name} folder follows {named('control_video')} as LTX-2's in-context pipeline, from text: it "
+                           f"takes no {named('image')} with it; drop {named('image')} (or {named('control_video')})")
 
 
 def limits_for_pipeline(pipe) -> ModelLimits:
