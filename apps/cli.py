@@ -21,10 +21,12 @@ def add_app_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
     p.add_argument("--dtype", default=None, choices=list(DTYPE_NAMES),
                    help="the model's dtype (default: bfloat16 on CUDA, float32 on the CPU; see vidlong stream --help)")
-    p.add_argument("--task", default=None, choices=("t2v", "i2v"),
+    p.add_argument("--task", default=None, choices=("t2v", "i2v", "control"),
                    help="i2v: load a text-to-video folder whose weights also run image-to-video (LTX-Video, LTX-2, Wan2.2 "
                         "TI2V-5B, SkyReels-V2 diffusion forcing, Kandinsky 6) as its image-to-video pipeline, its page with a "
-                        "first-frame field (default: the folder's own)")
+                        "first-frame field; control: an LTX-2 folder (LTX2Pipeline, LTX2ConditionPipeline) with its IC-LoRA "
+                        "(--lora) as LTX-2's in-context pipeline, its page following an uploaded reference video (default: "
+                        "the folder's own)")
     add_lora_options(p)
     p.set_defaults(run=run_app)
     return p

@@ -861,8 +861,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                  + (", or stream its call's chunks over a control video in the Stream tab, each shown as it is made."
                     if app.stream_controls else ", or stream one live." if streaming else
                     ". (This model does not stream: its Stream tab is hidden.)"))
-        if _runs_images_too(pipe):
-            about += " To start from a first frame, serve this folder with `vidlong app --task i2v`."
+        about += _twin_hints(pipe)
     with gr.Blocks(title="vidlong", analytics_enabled=False) as demo:
         gr.Markdown(
             "# vidlong: long videos from a short-video model\n"
@@ -1117,13 +1116,30 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
     return demo
 
 
-def _runs_images_too(pipe) -> bool:
-    """Whether `pipe` runs text to video from a folder whose weights also run image to video (`image_to_video_twin`: LTX-Video,
-    Wan2.2 TI2V-5B, Kandinsky 6, ...), a page of which with a first-frame field `vidlong app --task i2v` serves."""
-    from vidlong.models import image_to_video_twin
+def _own_folder(pipe) -> Optional[Path]:
+    """The model folder `pipe` was loaded from where it runs that folder's own pipeline (not a twin), else None."""
+    from vidlong.models import folder_class_name
 
     folder = pipe.config.get("_name_or_path")
-    return pipe.task == "t2v" and bool(folder) and Path(folder).is_dir() and image_to_video_twin(Path(folder)) is not None
+    if not folder or not Path(folder).is_dir():
+        return None
+    own = folder_class_name(Path(folder)).removeprefix("VidLong") == type(pipe).__name__.removeprefix("VidLong")
+    return Path(folder) if own else None
+
+
+def _twin_hints(pipe) -> str:
+    """What else the folder `pipe` runs as its own pipeline serves, as `vidlong app` flags: a first frame (`image_to_video_twin`:
+    LTX-Video, Wan2.2 TI2V-5B, Kandinsky 6, ...; `--task i2v`), a reference video with an IC-LoRA (`control_video_twin`:
+    LTX-2's; `--task control --lora`)."""
+    from vidlong.models import control_video_twin, image_to_video_twin
+
+    folder = _own_folder(pipe) if pipe.task == "t2v" else None
+    if folder is None:
+        return ""
+    hints = (" To start from a first frame, serve this folder with `vidlong app --task i2v`." if image_to_video_twin(folder)
+             else "")
+    return hints + (" To follow a reference video with an IC-LoRA, serve it with `vidlong app --task control --lora "
+                    "ic-lora.safetensors`." if control_video_twin(folder) else "")
 
 
 def _strength_input(edits: bool, elem_id: str):
@@ -1148,8 +1164,10 @@ def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 786
            **launch_kwargs) -> gr.Blocks:
     """Load `model` (a local diffusers pipeline folder; None: the embedded default) on `device` in `dtype`
     as the pipeline of `task` (`vidlong.load_pipeline`'s defaults; "i2v" loads a text-to-video folder whose weights also
-    run image to video, `vidlong.models.IMAGE_TO_VIDEO_TWINS`, as its image-to-video pipeline), with `loras` merged
-    (`vidlong.lora.LoraFile`s), and serve the app.
+    run image to video, `vidlong.models.IMAGE_TO_VIDEO_TWINS`, as its image-to-video pipeline; "control" an LTX-2 folder as
+    its in-context pipeline, `vidlong.models.CONTROL_VIDEO_TWINS`, its IC-LoRA in `loras`, its page the in-context folder's:
+    Generate follows an uploaded reference video, no Stream), with `loras` merged (`vidlong.lora.LoraFile`s), and serve the
+    app.
     A video-to-video folder is refused in one line (the page redraws and continues through the text-to-video one), but
     Lucy Edit's, whose page edits an uploaded video.
 

@@ -893,6 +893,32 @@ def test_an_ltx2_ic_page_follows_an_uploaded_reference_video_and_offers_no_strea
             client.predict(prompt="a red circle", seconds=1, api_name="/stream")
 
 
+def test_an_ltx2_folder_served_with_task_control_and_its_ic_lora_is_the_ic_lora_page(tmp_path_factory):
+    """`vidlong app --model LTX-2 --task control --lora ic.safetensors`: LTX-2's own folder as its in-context pipeline, the
+    page an in-context folder's (Generate following an uploaded reference video, no Stream tab, no first-frame hint); without
+    the LoRA refused in one line before loading; served as its own, no reference video, a Stream tab, and its header says
+    how to serve both twins."""
+    from test_ltx2_ic import ic_lora
+    from tiny_pipeline import save_tiny_ltx2_pipeline
+
+    from vidlong.apps import gradio_app
+
+    folder = save_tiny_ltx2_pipeline(tmp_path_factory.mktemp("tiny-ltx2-own"), num_inference_steps=1, latest=True)
+    assert parse_app("--model", str(folder), "--task", "control").task == "control"
+    with pytest.raises(VidlongError, match=r"which its own weights are not: merge the IC-LoRA's \.safetensors file by loras"):
+        gradio_app.launch(model=str(folder), device="cpu", task="control", prevent_thread_lock=True)
+    lora = ic_lora(tmp_path_factory.mktemp("ic-lora") / "ic.safetensors", (32, 32))
+    twin = load_pipeline(folder, device="cpu", task="control", loras=[lora])
+    demo = gradio_app.build_app(twin)
+    assert field(demo, "Follow a control video (LTX-2 IC-LoRA)").visible and not field(demo, "Stream").visible
+    assert "--task" not in header(demo)
+    own = gradio_app.build_app(load_pipeline(folder, device="cpu"))
+    assert not field(own, "Follow a control video (None)").visible and field(own, "Stream").visible
+    assert header(own).endswith("To start from a first frame, serve this folder with `vidlong app --task i2v`. To follow a "
+                                "reference video with an IC-LoRA, serve it with `vidlong app --task control --lora "
+                                "ic-lora.safetensors`.")
+
+
 def test_a_kandinsky6_model_generates_and_streams_videos_with_their_sound(tmp_path_factory):
     """A Kandinsky 6 folder (`Kandinsky6TI2VAPipeline`): /generate's mp4 holds its sound as long as the video; the Stream
     tab is shown and /stream's whole video holds its sound as long as its frames (its live clips are silent); the KV-cache
