@@ -283,3 +283,20 @@ def test_ltx2s_own_folder_from_python_loads_as_its_in_context_pipeline_with_task
                                                    r"pipeline with an IC-LoRA, which this LTX2Pipeline is not: load its folder "
                                                    r"with task='control'"):
         generate(own, GenerateRequest(prompt="a red ball", control_video=str(reference_path)))
+
+
+def test_an_ic_lora_its_vidlong_yaml_names_gives_the_call_its_factor_too(pipe, own_folder, reference_path, tmp_path):
+    """LTX-2's own folder plus an IC-LoRA by its vidlong.yaml (base and lora) whose metadata records
+    ``reference_downscale_factor`` 2, loaded with ``task="control"`` and no ``loras``: its call's reference at half the size,
+    as the in-context folder's call given the factor (the LoRA's product zero)."""
+    shape = pipe.transformer.state_dict()["transformer_blocks.0.attn1.to_q.weight"].shape
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    ic_lora(linked / "ic.safetensors", shape, {DOWNSCALE_KEY: "2"})
+    (linked / "vidlong.yaml").write_text(f"base: {own_folder}\nlora: ic.safetensors\n")
+    twin = vidlong.load_pipeline(linked, device="cpu", task="control")
+    twin.set_progress_bar_config(disable=True)
+    call = dict(prompt="a red ball", reference_video=str(reference_path), num_frames=9, height=64, width=64,
+                num_inference_steps=1, output_type="latent")
+    recorded = twin(generator=torch.Generator().manual_seed(1), **call).frames
+    assert torch.equal(recorded, pipe(reference_downscale_factor=2, generator=torch.Generator().manual_seed(1), **call).frames)

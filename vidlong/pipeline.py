@@ -101,6 +101,8 @@ class VidlongPipelineMixin:
     stream_float_latents = False
     #: the LoRA files `load_pipeline` merged into its transformers (`vidlong.lora.LoraFile`)
     vidlong_loras: tuple = ()
+    #: the LoRA files its folder's ``vidlong.yaml`` chain merged before them (`linked_loras`)
+    vidlong_linked_loras: tuple = ()
     #: whether its call converts given ``latents=`` to its dtype, as most diffusers calls do (CogVideoX's and EasyAnimate's
     #: image-to-video call move them to its device alone: there they must be in the transformer's dtype, `check_call_latents`)
     converts_latents = True
@@ -955,10 +957,18 @@ def pipeline_class_name(folder: Path, task: Optional[str] = None) -> str:
     return name
 
 
+def linked_loras(folder: Path) -> list:
+    """The `LoraFile`s a checked folder's ``vidlong.yaml`` chain merges as it loads (`lora_link`), from the pipeline folder
+    outwards; none for a plain pipeline folder."""
+    link = lora_link(folder)
+    return [] if link is None else [LoraFile(path, scale) for path, scale in link.loras]
+
+
 def check_loras(folder: Path, loras: Sequence, loader) -> list:
     """``[(LoraFile, its LoraModules)]`` of `loras` (`LoraFile`s or paths), each read once and checked against `folder`'s
     weights (`check_lora_file`; its `loader`: the pipeline class whose diffusers LoRA loader reads it, and whose
-    ``check_lora_metadata``, where it has one, checks what else it reads from them) and experts, before any model loads."""
+    ``check_lora_metadata``, where it has one, checks what else it reads from them and from the folder's own, `linked_loras`)
+    and experts, before any model loads."""
     from .models import folder_configs, weight_shapes
 
     if isinstance(loras, (str, os.PathLike, LoraFile)):
@@ -970,7 +980,7 @@ def check_loras(folder: Path, loras: Sequence, loader) -> list:
                                f"transformer_2), which this model has not; use {named('lora')}")
         checked.append((lora, check_lora_file(lora, weight_shapes(folder, lora.expert), loader)))
     if hasattr(loader, "check_lora_metadata"):  # a pipeline that reads more than weights from its LoRAs
-        loader.check_lora_metadata([lora for lora, _ in checked])
+        loader.check_lora_metadata(linked_loras(folder) + [lora for lora, _ in checked])
     return checked
 
 
@@ -1034,6 +1044,7 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
     for lora, modules in loras:  # as checked: each file read once
         fuse_modules(pipe.experts()[lora.expert], modules)
     pipe.vidlong_loras = tuple(lora for lora, _ in loras)  # the sidecars record them
+    pipe.vidlong_linked_loras = tuple(linked_loras(folder))
     if pipe.tiled_vae:
         pipe.vae.enable_tiling()
     pipe.vidlong_spec = spec

@@ -13,7 +13,8 @@ where vidlong's processor would fall back to the stock attention: refused while 
 
 An IC-LoRA trained on references smaller than its videos records the ratio in its safetensors metadata
 (``reference_downscale_factor``), which diffusers' call takes as an argument but does not read: merged by ``--lora``
-(`vidlong.load_pipeline`'s ``loras``), its factor becomes the call's default (`lora_downscale_factor`).
+(`vidlong.load_pipeline`'s ``loras``) or named by its folder's ``vidlong.yaml``, its factor becomes the call's default
+(`lora_downscale_factor`).
 """
 from __future__ import annotations
 
@@ -77,8 +78,8 @@ class VidLongLTX2InContextPipeline(LTX2Conditioned, LTX2Family, VidlongPipelineM
 
     def __call__(self, *args, reference_video=None, **kwargs):
         """Its call (`LTX2Conditioned`), `reference_video` after any ``reference_conditions`` given by name
-        (`reference_conditions`), ``reference_downscale_factor`` by default the one its merged LoRAs record
-        (`lora_downscale_factor`; else its call's 1); one line where the video's self-attention would be masked (its
+        (`reference_conditions`), ``reference_downscale_factor`` by default the one its merged LoRAs record, its folder's
+        ``vidlong.yaml``'s too (`lora_downscale_factor`; else its call's 1); one line where the video's self-attention would be masked (its
         ``conditioning_attention_strength`` below 1, or a ``conditioning_attention_mask``) under vidlong's methods."""
         from ..hooks import state_of
 
@@ -91,7 +92,7 @@ class VidLongLTX2InContextPipeline(LTX2Conditioned, LTX2Family, VidlongPipelineM
                 raise VidlongError("reference_video= adds to reference_conditions given by name: pass reference_conditions= "
                                    "by name beside it")
             kwargs["reference_conditions"] = reference_conditions(kwargs.get("reference_conditions"), reference_video)
-        factor = lora_downscale_factor(self.vidlong_loras)
+        factor = lora_downscale_factor(self.vidlong_linked_loras + self.vidlong_loras)
         if factor is not None:
             kwargs.setdefault("reference_downscale_factor", factor)
         return super().__call__(*args, **kwargs)
