@@ -56,9 +56,9 @@ def model_info(path) -> dict:
     from .models import (control_video_twin, folder_class_name, folder_package_refusal, pipeline_facts, pipeline_task,
                          spec_for_folder)
     from .pipeline import PIPELINE_CLASSES
-    from .validate import (check_control_twin, check_diagonal, check_folder_guider, check_image_codec, check_last_image, check_prompt_timeline,
-                           check_streamable, fewest_frames_extended, limits_for_folder, longest_latent_frames, resolve_context,
-                           shown_first_chunk, uses_causal_sampler)
+    from .validate import (check_control_twin, check_diagonal, check_folder_guider, check_image_codec, check_last_image,
+                           check_prompt_timeline, check_streamable, fewest_frames_extended, limits_for_folder,
+                           longest_latent_frames, resolve_context, shown_first_chunk, uses_causal_sampler)
     from .video_to_video import check_redraws, check_stream_redraws
 
     spec, facts, limits = spec_for_folder(folder), pipeline_facts(folder), limits_for_folder(folder)

@@ -79,8 +79,9 @@ class VidLongLTX2InContextPipeline(LTX2Conditioned, LTX2Family, VidlongPipelineM
     def __call__(self, *args, reference_video=None, **kwargs):
         """Its call (`LTX2Conditioned`), `reference_video` after any ``reference_conditions`` given by name
         (`reference_conditions`), ``reference_downscale_factor`` by default the one its merged LoRAs record, its folder's
-        ``vidlong.yaml``'s too (`lora_downscale_factor`; else its call's 1); one line where the video's self-attention would be masked (its
-        ``conditioning_attention_strength`` below 1, or a ``conditioning_attention_mask``) under vidlong's methods."""
+        ``vidlong.yaml``'s too (`lora_downscale_factor`; else its call's 1); one line where the video's self-attention would
+        be masked (its ``conditioning_attention_strength`` below 1, or a ``conditioning_attention_mask``) under vidlong's
+        methods."""
         from ..hooks import state_of
 
         masked = kwargs.get("conditioning_attention_strength", 1.0) < 1.0 or kwargs.get("conditioning_attention_mask") is not None
