@@ -308,6 +308,31 @@ def tiny_ltx_pipeline():
                        tokenizer=tiny_tokenizer(), transformer=tiny_ltx_transformer())
 
 
+def save_tiny_ltx_pipeline(folder: Path, **spec) -> Path:
+    """`tiny_ltx_pipeline` saved with a vidlong.yaml (native 2 latent frames = 9 frames at 25 fps, 64x64, 2 steps, guidance
+    2; `spec` overrides)."""
+    tiny_ltx_pipeline().save_pretrained(folder, safe_serialization=True)
+    values = dict(dict(name="tiny-ltx-video", native_frames=2, height=64, width=64, fps=25, num_inference_steps=2,
+                       guidance_scale=2.0), **spec)
+    (Path(folder) / "vidlong.yaml").write_text(yaml.safe_dump(values))
+    return Path(folder)
+
+
+def save_tiny_latent_upsampler(folder: Path, family: str) -> Path:
+    """A tiny random latent upsampler saved in `folder`: diffusers' `LTXLatentUpsamplerModel` (`family` "ltx-video") or
+    `LTX2LatentUpsamplerModel` ("ltx-2"), 2x in space, `IN_CHANNELS` latent channels, 32 middle channels (its GroupNorm's
+    32 groups), one ResBlock a stage."""
+    from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
+    from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
+
+    from conftest import IN_CHANNELS
+
+    torch.manual_seed(1)
+    model_class = {"ltx-video": LTXLatentUpsamplerModel, "ltx-2": LTX2LatentUpsamplerModel}[family]
+    model_class(in_channels=IN_CHANNELS, mid_channels=32, num_blocks_per_stage=1).save_pretrained(folder)
+    return Path(folder)
+
+
 def tiny_cogvideox_pipeline(patch_size_t=None):
     """diffusers' `CogVideoXPipeline` of tiny random parts: a CogVideoX VAE (8x space, 4x time), a one-layer
     T5 encoder, `tiny_cogvideox_transformer` with CogVideoX-5B's RoPE (`patch_size_t` 2: CogVideoX1.5's layout)."""

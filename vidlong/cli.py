@@ -174,6 +174,10 @@ def _add_generate(sub) -> None:
     p.add_argument("--save-latents", default=None, metavar="FILE.pt",
                    help="also save the final latents, to continue the video later with `vidlong extend --latents` (of a "
                         "continued --video, the window's: continue it with --video OUT.mp4 --latents FILE.pt)")
+    p.add_argument("--upsample", nargs="?", const=True, default=None, metavar="FOLDER",
+                   help="LTX-Video and LTX-2 folders: upsample the video's latents by the folder's own latent_upsampler/ (or "
+                        "the latent upsampler in FOLDER), then decode them: the mp4 at 2x the size, LTX-2's sound unchanged "
+                        "(vidlong.upsample)")
     p.add_argument("--offload", default=None, choices=["model", "group"],
                    help="keep the weights in CPU memory and bring them to the GPU when used: model (diffusers' model CPU "
                         "offload, needs accelerate) or group (diffusers' group offloading, block by block)")
@@ -231,6 +235,12 @@ def _check_model(args) -> Path:
     if args.command == "generate" and args.save_latents and task == "animate":
         raise VidlongError("--save-latents saves the latents a video continues from, and a Wan Animate call decodes each "
                            "segment and continues them itself: drop --save-latents")
+    if args.command != "generate" and getattr(args, "upsample", None) is not None:
+        raise VidlongError(f"--upsample upsamples a whole generated video's latents (vidlong generate); vidlong {args.command} "
+                           "does not upsample its chunks: drop --upsample")
+    if args.command == "generate" and args.save_latents and args.upsample is not None:
+        raise VidlongError("--save-latents would save the latents at the made size, which vidlong extend --latents would "
+                           "continue at that size, not the upsampled video's: drop --save-latents (extend the mp4 with --video)")
     if args.command in ("generate", "stream") and args.save_latents and not streams(limits_for_folder(folder, **_given(args))):
         raise VidlongError("--save-latents saves the latents vidlong extend --latents continues from, and vidlong extend "
                            "does not run this model: drop --save-latents")
@@ -350,7 +360,7 @@ def _run_generate(args) -> int:
         last_image=args.last_image, video=args.video, strength=args.strength, pose_video=args.pose_video,
         face_video=args.face_video, background_video=args.background_video, mask_video=args.mask_video,
         control_video=args.control_video, segment_overlap=args.segment_overlap, reference_images=args.reference_images,
-        identity=args.identity, camera=args.camera,
+        identity=args.identity, camera=args.camera, upsample=args.upsample,
     )
     latent = check_generate(request, limits)  # every field, before any model loads
     _note_variable_frame_rate(args, limits)
@@ -497,6 +507,7 @@ def _add_stream_options(p) -> None:
                    help="the causal sampler's noise levels from 1000 down, e.g. 1000,750,500,250 (default: the model's, "
                         "else --steps (4) evenly spaced)")
     p.add_argument("--out", required=True, help="output .mp4 file, appended as chunks arrive; settings go to a .json beside it")
+    p.add_argument("--upsample", nargs="?", const=True, default=None, help=argparse.SUPPRESS)  # refused: `_check_model`
     p.add_argument("--save-latents", default=None, metavar="FILE.pt",
                    help="also save latents to continue the output later without a re-encode (an extension of --video "
                         "saves its encoded tail and the new chunks: continue it with --video OUT.mp4 --latents FILE.pt)")

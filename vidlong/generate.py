@@ -82,6 +82,10 @@ class GenerateRequest:
         camera: a Sana-WM model's camera trajectory (`vidlong.camera`: ``c2w`` poses or an ``action`` string, optional
             ``intrinsics``): the path of a JSON file of them, or from Python a dict of them; without one its call gets a
             steady walk forward and a 90° view of the image; refused for other models.
+        upsample: LTX-Video's and LTX-2's latent upsampler after the video is made (`vidlong.upsample`): True, the model
+            folder's own ``latent_upsampler`` subfolder; the path of an upsampler's folder (or of a folder holding one in
+            ``latent_upsampler/``); None or False: none. The video's latents are upsampled (2x in space for the released
+            upsamplers) and decoded at that size; LTX-2's sound is unchanged; refused for other models.
     """
 
     prompt: str
@@ -110,11 +114,14 @@ class GenerateRequest:
     reference_images: Optional[list] = None
     identity: Optional[Union[str, dict]] = None
     camera: Optional[Union[str, dict]] = None
+    upsample: Optional[Union[bool, str]] = None
 
     def __post_init__(self):  # NumPy numbers as Python ones, so that the settings stay JSON-ready
         for name in ("ratio", "frames", "steps", "guidance", "seed", "height", "width", "guidance_2", "strength",
                      "segment_overlap"):
             setattr(self, name, plain(getattr(self, name)))
+        if isinstance(self.upsample, os.PathLike):  # a path as text, so that the settings stay JSON-ready
+            self.upsample = os.fspath(self.upsample)
         if self.method is None:  # a preset alone runs both methods at its settings
             self.method = "both" if self.preset else "none"
 
@@ -124,7 +131,8 @@ class GenerateResult:
     """frames: uint8 ``[T, H, W, 3]`` pixel frames (None from ``generate(..., decode=False)``); settings: every setting used (JSON-ready; ``ratio`` is the
     length made, whole latent frames over the native window, ``ratio_requested`` the one asked for);
     latents: the final normalised latents ``[1, C, F, h, w]`` (for `--save-latents`; of a continued video, the call's window:
-    the input's last frames encoded, then the new ones, as an extension's saved latents); audio: the video's
+    the input's last frames encoded, then the new ones, as an extension's saved latents; of an upsampled video, the made
+    size's, before the upsampler); audio: the video's
     `vidlong.video_io.Soundtrack` where the model makes one (LTX-2), else None."""
 
     frames: Optional[np.ndarray]
@@ -338,7 +346,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     from .pipeline import check_vidlong_pipeline, refuse_offloading
     from .streaming import refuse_call_while_streaming, refuse_diffusers_cache
     from .timeline import apply_prompt_timeline, remove_prompt_timeline  # diffusers' hooks: not before a run
-    from .validate import check_generate, limits_for_pipeline, video_size
+    from .validate import check_generate, check_upsample, limits_for_pipeline, video_size
 
     check_vidlong_pipeline(pipe, "generate")
     if not isinstance(request, GenerateRequest):
@@ -353,6 +361,9 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     if pipe.makes_audio and not decode:
         raise VidlongError(f"{type(pipe).__name__} decodes its video and its audio in one call: decode=False would leave the "
                            "audio out; drop it")
+    upsampler = check_upsample(request.upsample, limits)  # its folder, or None
+    if upsampler is not None and not decode:
+        raise VidlongError(f"{named('upsample')} decodes the upsampled latents: drop decode=False, or {named('upsample')}")
     if pipe.task == "animate":  # its call drives segment after segment from the pose and face videos
         from .animate import animate
 
@@ -483,7 +494,9 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
             if native_segments > 1:
                 for transformer in pipe.experts():
                     apply_prompt_timeline(transformer, starts[:native_segments], prompts["prompt_embeds"].shape[1] // native_segments)
-            as_latents = chunked or diagonal is not None or not decode  # fifo's queue starts from the native video's latents
+            # fifo's queue starts from the native video's latents; an upsampled video is decoded at its new size alone (where
+            # the call makes sound too, LTX-2's, it decodes both: its video is dropped)
+            as_latents = chunked or diagonal is not None or not decode or (upsampler is not None and not pipe.makes_audio)
             with pipe.segmented_text(native_segments):
                 video = native_video(prompts, latents, generator, on_step, "latent" if as_latents else "np",
                                      before_image if pipe.call_redraws_from == "image" else before_noise)
@@ -517,7 +530,11 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                 kept = len(extra["video"])
                 frames = np.concatenate([frames[:kept], frames[kept + pipe.repeated_frames(kept):]])
         else:
-            frames = pipe.decode_uint8(video) if decode else None
+            frames = pipe.decode_uint8(video) if decode and upsampler is None else None
+        if upsampler is not None:  # the whole video's latents, upsampled and decoded (`vidlong.upsample`)
+            from .upsample import upsampled_frames
+
+            frames = upsampled_frames(pipe, final["latents"], upsampler, height, width, request.seed)
     finally:
         decoding.remove()
         for transformer in pipe.experts():
@@ -534,6 +551,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     )
     if redraw:
         settings["strength"] = extra["strength"]
+    if upsampler is not None:  # the made size stays height and width
+        settings.update(upsample=str(upsampler), upsampled_height=int(frames.shape[1]), upsampled_width=int(frames.shape[2]))
     latents_out = final.get("latents")
     return GenerateResult(frames=frames, settings=settings, latents=None if latents_out is None else latents_out.float().cpu(),
                           audio=final.get("audio"))

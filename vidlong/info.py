@@ -27,11 +27,12 @@ def model_info(path) -> dict:
     table) and capabilities (JSON-ready): `generate` with vidlong's attention methods,
     ``fifo`` (diagonal denoising), ``stream``, ``extend``, an ``image`` (first frame), a ``last_image``, a ``prompt_timeline``,
     ``redraw`` (``generate --video`` at a strength), ``stream_redraw`` (``stream --video``), a ``control_video`` (Wan VACE,
-    CogVideoX-Fun) and ``driving_videos`` (Wan Animate's pose and face videos); each ``{"yes": bool}``, with ``"why"`` (the
-    command's own refusal) where it is no. ``continues_video``: whether ``generate --video`` continues the video (its
-    frames, then new ones: SkyReels-V2 DF video to video) rather than redrawing it; ``edits_video``: whether it edits the
-    video by the prompt, every step and no strength (Lucy Edit), its ``redraw`` and ``stream_redraw`` then that edit (in one
-    call, chunk by chunk); a video-to-video folder's ``generate`` always takes one. ``edits_image``: whether ``generate
+    CogVideoX-Fun), ``driving_videos`` (Wan Animate's pose and face videos) and ``upsample`` (``generate --upsample`` with
+    the folder's own latent upsampler, `vidlong.validate.check_upsample`: LTX-Video's and LTX-2's); each ``{"yes": bool}``,
+    with ``"why"`` (the command's own refusal) where it is no. ``continues_video``: whether ``generate --video`` continues
+    the video (its frames, then new ones: SkyReels-V2 DF video to video) rather than redrawing it; ``edits_video``: whether
+    it edits the video by the prompt, every step and no strength (Lucy Edit), its ``redraw`` and ``stream_redraw`` then that
+    edit (in one call, chunk by chunk); a video-to-video folder's ``generate`` always takes one. ``edits_image``: whether ``generate
     --image`` edits the image by the prompt, the edit its video's last frame, written as ``OUT.edited.png`` beside the mp4
     (ChronoEdit: `ModelLimits.edits_image`). ``identity``: where every command needs
     ``--identity`` (ConsisID with ``is_train_face``), what its file holds (`vidlong.identity.FaceInputs.described`), else
@@ -58,7 +59,7 @@ def model_info(path) -> dict:
     from .pipeline import PIPELINE_CLASSES
     from .validate import (check_control_twin, check_diagonal, check_folder_guider, check_image_codec, check_last_image,
                            check_prompt_timeline, check_streamable, fewest_frames_extended, limits_for_folder,
-                           longest_latent_frames, resolve_context, shown_first_chunk, uses_causal_sampler)
+                           check_upsample, longest_latent_frames, resolve_context, shown_first_chunk, uses_causal_sampler)
     from .video_to_video import check_redraws, check_stream_redraws
 
     spec, facts, limits = spec_for_folder(folder), pipeline_facts(folder), limits_for_folder(folder)
@@ -103,6 +104,7 @@ def model_info(path) -> dict:
         stream_redraw=_answer(lambda: (stream(video=True), check_stream_redraws(limits))),
         control_video=_answer(control_video),
         driving_videos=_answer(lambda: check_takes_driving_videos(limits)),
+        upsample=_answer(lambda: check_upsample(True, limits)),
     )
     return dict(
         folder=str(Path(folder)), pipeline=class_name,

@@ -81,6 +81,8 @@ class ModelLimits:
         pipeline: its diffusers pipeline class's name (vidlong's own twin's, given an image), for a pipeline's own checks.
         identity: the face tensors its call needs (`vidlong.identity.FaceInputs`: ConsisID's with ``is_train_face``), else
             None.
+        folder: the model folder it was read from (a loaded pipeline's ``_name_or_path``, where that is a folder), else None:
+            where an ``upsample`` of True looks for the folder's own latent upsampler (`check_upsample`).
     """
 
     spec: ModelSpec
@@ -102,6 +104,7 @@ class ModelLimits:
     no_latents_reason: Optional[str] = None
     pipeline: str = ""
     identity: Optional[FaceInputs] = None
+    folder: Optional[Path] = None
 
     @property
     def edits_image(self) -> bool:
@@ -150,7 +153,7 @@ def limits_for_folder(folder, image: bool = False, video: bool = False, control:
                        _dropped_frames(dict(facts, task=task)), _no_methods_reason(facts), folder_continues(folder),
                        folder_edits(folder), NEGATIVE_PROMPT_UNREAD.get(facts["pipeline"], ()),
                        _no_latents_reason(facts), task_pipeline(facts["pipeline"], task),
-                       face_inputs(facts))
+                       face_inputs(facts), Path(folder))
 
 
 def task_pipeline(pipeline: str, task: str) -> str:
@@ -184,7 +187,13 @@ def limits_for_pipeline(pipe) -> ModelLimits:
                        _takes_last_frame(facts), _fixed_size(facts, geometry), pipe.redraws(), _no_stream_reason(facts),
                        CONTROL_PIPELINES.get(facts["pipeline"]), _dropped_frames(facts), _no_methods_reason(facts),
                        pipe.continues_video, pipe.edits_video, NEGATIVE_PROMPT_UNREAD.get(facts["pipeline"], ()),
-                       _no_latents_reason(facts), facts["pipeline"], face_inputs(facts))
+                       _no_latents_reason(facts), facts["pipeline"], face_inputs(facts), _pipeline_folder(pipe))
+
+
+def _pipeline_folder(pipe) -> Optional[Path]:
+    """The folder a loaded pipeline was read from (its ``_name_or_path``, `load_pipeline`'s model folder), else None."""
+    path = pipe.config.get("_name_or_path")
+    return Path(path) if path and Path(path).is_dir() else None
 
 
 def _no_methods_reason(facts: dict) -> Optional[str]:
@@ -962,6 +971,7 @@ def check_generate(request, limits: ModelLimits) -> int:
     if request.identity is not None:
         load_identity(request.identity, limits.identity)
     check_camera(request.camera, limits.pipeline, call_pixel_count(latent, limits))
+    check_upsample(request.upsample, limits)
     return latent
 
 
@@ -1206,3 +1216,66 @@ def check_streamable(limits: ModelLimits, context: str, sinks: Optional[int] = N
                            "conditions the first frame of every window, which a cache of past K/V cannot carry)")
     if sinks == 0:
         raise VidlongError("an image-to-video model needs --sinks >= 1: the image sits on the first sink frame")
+
+
+#: the latent upsampler of each family that has one: (the model's name, its diffusers model class), the class that
+#: LTX-Video's (0.9.x) and LTX-2's releases save in their ``latent_upsampler`` subfolder (`check_upsample`)
+LATENT_UPSAMPLERS = {"ltx-video": ("LTX-Video", "LTXLatentUpsamplerModel"), "ltx-2": ("LTX-2", "LTX2LatentUpsamplerModel")}
+#: the subfolder of a model folder (or of a diffusers latent upsample pipeline's folder) that holds its latent upsampler
+UPSAMPLER_SUBFOLDER = "latent_upsampler"
+
+
+def own_upsampler(folder: Path) -> Optional[Path]:
+    """A model folder's own latent upsampler folder (its ``latent_upsampler`` subfolder with a config.json; a LoRA link's
+    base's), else None."""
+    for place in dict.fromkeys([Path(folder), pipeline_folder(Path(folder))]):
+        if (place / UPSAMPLER_SUBFOLDER / "config.json").is_file():
+            return place / UPSAMPLER_SUBFOLDER
+    return None
+
+
+def check_upsample(upsample, limits: ModelLimits) -> Optional[Path]:
+    """The folder of the latent upsampler (its config.json and weights) that `upsample` names, checked from its config before
+    any model loads; None for no upsampling (None, False). True: the model folder's own ``latent_upsampler`` subfolder
+    (`own_upsampler`); a path: that folder, or its ``latent_upsampler`` subfolder (a diffusers latent upsample pipeline's
+    folder). One line for a family without a latent upsampler (`LATENT_UPSAMPLERS`), a model folder without one where True
+    asks for it, a folder holding none or another class (another family's upsampler, a transformer), a temporal upsampler
+    (it would make more frames, not larger ones) and another latent channel count than the model's VAE."""
+    if upsample is None or upsample is False:
+        return None
+    if limits.family not in LATENT_UPSAMPLERS:
+        raise VidlongError(f"{named('upsample')} upsamples LTX-Video's and LTX-2's latents by their latent upsampler; this "
+                           f"model ({limits.pipeline or limits.family}) has none: drop {named('upsample')}")
+    model, class_name = LATENT_UPSAMPLERS[limits.family]
+    if upsample is True:
+        folder = None if limits.folder is None else own_upsampler(limits.folder)
+        if folder is None:
+            where = "this pipeline was loaded from no folder and" if limits.folder is None else f"{limits.folder}"
+            raise VidlongError(f"{named('upsample')}: {where} has no {UPSAMPLER_SUBFOLDER}/ folder; pass the folder of "
+                               f"{model}'s latent upsampler ({named('upsample')} path/to/upsampler)")
+    elif isinstance(upsample, (str, Path)) and str(upsample):
+        folder = Path(upsample)
+        if not folder.is_dir():
+            raise VidlongError(f"{named('upsample')}: no folder at {folder}; pass the folder of {model}'s latent upsampler")
+        if not (folder / "config.json").is_file() and (folder / UPSAMPLER_SUBFOLDER / "config.json").is_file():
+            folder = folder / UPSAMPLER_SUBFOLDER
+    else:
+        raise VidlongError(f"{named('upsample')} is True (the model folder's own {UPSAMPLER_SUBFOLDER}/) or the path of a "
+                           f"latent upsampler's folder, got {upsample!r:.80}")
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        raise VidlongError(f"{named('upsample')}: {folder} holds no readable config.json of a latent upsampler; pass the "
+                           f"folder of {model}'s latent upsampler ({class_name})") from None
+    found = config.get("_class_name") if isinstance(config, dict) else None
+    if found != class_name:
+        raise VidlongError(f"{named('upsample')}: {folder} holds a {found}, not the {class_name} that upsamples {model}'s "
+                           f"latents; pass {model}'s latent upsampler folder")
+    if config.get("temporal_upsample"):
+        raise VidlongError(f"{named('upsample')}: {folder} is a temporal latent upsampler (more frames, not larger ones), "
+                           "which vidlong does not run; pass a spatial one")
+    channels = config.get("in_channels", 128)
+    if channels != limits.geometry.channels:
+        raise VidlongError(f"{named('upsample')}: {folder} upsamples latents of {channels} channels, this model's VAE makes "
+                           f"{limits.geometry.channels}; pass the latent upsampler of this model's release")
+    return folder

@@ -1,0 +1,80 @@
+"""A generated LTX-Video or LTX-2 video made larger by its latent upsampler (`GenerateRequest.upsample`, ``vidlong generate
+--upsample [FOLDER]``), as their users' two-stage workflow does after a first stage at a lower size.
+
+The video's final normalised latents ``[1, C, F, h, w]`` (vidlong's, with or without the methods) go through diffusers' own
+latent upsample pipeline (`LTXLatentUpsamplePipeline`, `LTX2LatentUpsamplePipeline`), built over the loaded pipeline's VAE
+and the upsampler as their docstrings build it: de-normalised, upsampled to ``[1, C, F, s·h, s·w]`` (s = 2 for the
+released upsamplers; LTX-2's rational ones 1.5 too), then decoded by the VAE to ``s·H x s·W`` pixels at the same frame count.
+Diffusers' defaults stand: no AdaIN to the first stage's statistics (``adain_factor`` 0), no tone mapping
+(``tone_map_compression_ratio`` 0), decode timestep 0 (as vidlong's generation decodes: no decode noise). The decode
+runs through the VAE's spatial tiles (`tiled_decode`), which bound its memory by a tile's area rather than the frame's; it
+still grows with the video's length, as vidlong's decode of the generated video does. LTX-2's sound is its call's,
+unchanged. The upsampler's folder is checked before any model loads
+(`vidlong.validate.check_upsample`).
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+def upsample_classes(family: str) -> tuple:
+    """(its latent upsampler model class, its latent upsample pipeline class) of `family` ("ltx-video", "ltx-2"), diffusers'."""
+    from diffusers import LTX2LatentUpsamplePipeline, LTXLatentUpsamplePipeline
+    from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
+    from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
+
+    return {"ltx-video": (LTXLatentUpsamplerModel, LTXLatentUpsamplePipeline),
+            "ltx-2": (LTX2LatentUpsamplerModel, LTX2LatentUpsamplePipeline)}[family]
+
+
+def load_upsampler(pipe, folder: Path):
+    """The latent upsampler in `folder` (checked by `vidlong.validate.check_upsample`) in the VAE's dtype, on the pipeline's
+    execution device; kept on `pipe` for its next video upsampled from the same folder."""
+    kept = getattr(pipe, "_vidlong_upsampler", None)
+    if kept is not None and kept[0] == Path(folder).resolve():
+        return kept[1]
+    model_class = upsample_classes(pipe.facts()["family"])[0]
+    model = model_class.from_pretrained(folder, torch_dtype=pipe.vae.dtype, local_files_only=True).eval()
+    model.to(pipe._execution_device)
+    pipe._vidlong_upsampler = (Path(folder).resolve(), model)
+    return model
+
+
+def upsample_pipeline(pipe, folder: Path):
+    """Diffusers' latent upsample pipeline of `pipe`'s family over its VAE and the upsampler in `folder`."""
+    upsample = upsample_classes(pipe.facts()["family"])[1](vae=pipe.vae, latent_upsampler=load_upsampler(pipe, folder))
+    upsample.set_progress_bar_config(disable=True)
+    return upsample
+
+
+@contextlib.contextmanager
+def tiled_decode(vae):
+    """Within it, the VAE decodes by diffusers' spatial tiles (``vae.enable_tiling()``, as the upsample pipelines'
+    docstring calls it and `vidlong.pipeline.load_pipeline` does for the VAEs it tiles: tiles of 512 pixels, 448 apart, for
+    frames past 512 pixels a side), its own setting put back after. Its temporal tiles (``use_framewise_decoding``), which
+    no diffusers pipeline turns on, stay off: on the tiny test VAEs their decode was up to 227 (LTX-Video) and 246 (LTX-2)
+    grey levels off the whole video's, from its first frame on."""
+    tiled = vae.use_tiling
+    vae.enable_tiling()
+    try:
+        yield
+    finally:
+        vae.use_tiling = tiled
+
+
+@torch.no_grad()
+def upsampled_frames(pipe, latents: torch.Tensor, folder: Path, height: int, width: int, seed: int) -> np.ndarray:
+    """uint8 frames ``[T, s·H, s·W, 3]`` of the normalised latents ``[1, C, F, h, w]`` of a `height` x `width` pixel video
+    (T = the pixel frames F latent frames decode to) upsampled by the latent upsampler in `folder` (`upsample_pipeline`,
+    diffusers' defaults) and decoded through the VAE's spatial tiles (`tiled_decode`); its decode noise, drawn where the VAE is
+    timestep-conditioned (at scale 0: none added), from `seed`. The float frames are made 8-bit on the device, as
+    vidlong's decodes round them (``round(clip(x, 0, 1) · 255)``)."""
+    upsample = upsample_pipeline(pipe, folder)
+    extra = dict(latents_normalized=True) if pipe.facts()["family"] == "ltx-2" else {}  # LTX-Video's call always de-normalises
+    with tiled_decode(pipe.vae):
+        video = upsample(latents=latents.to(pipe._execution_device), height=height, width=width, output_type="pt",
+                         generator=torch.Generator().manual_seed(int(seed)), return_dict=False, **extra)[0]
+    return (video[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
