@@ -39,6 +39,17 @@ def without_upsampler(folder, where):
     return where
 
 
+def upsample_pipeline_folder(folder, where):
+    """`folder`'s VAE and upsampler linked into `where` as a diffusers `LTXLatentUpsamplePipeline` folder."""
+    where.mkdir()
+    for part in ("vae", "latent_upsampler"):
+        (where / part).symlink_to(folder / part)
+    (where / "model_index.json").write_text(json.dumps({
+        "_class_name": "LTXLatentUpsamplePipeline", "vae": ["diffusers", "AutoencoderKLLTXVideo"],
+        "latent_upsampler": ["diffusers.pipelines.ltx.modeling_latent_upsampler", "LTXLatentUpsamplerModel"]}))
+    return where
+
+
 def as_uint8(frames):
     """A float video ``[T, H, W, 3]`` as vidlong rounds one."""
     return (np.clip(frames, 0, 1) * 255).round().astype(np.uint8)
@@ -134,20 +145,23 @@ def write_config(folder, **config):
     ("own", ["stream", "--upsample", "--chunk", "1", "--chunks", "2"], "vidlong stream does not upsample its chunks: drop "
                                                                        "--upsample"),
     ("own", ["extend", "--upsample", "--video", "{tmp}/in.mp4", "--chunks", "1"], "vidlong extend does not upsample its chunks"),
+    ("upsampler", ["generate"], "holds a LTXLatentUpsamplePipeline, a latent upsampler, not a video model: pass it to vidlong "
+                                "generate --upsample {tmp}/upsample-pipeline beside an LTX-Video or LTX-2 --model"),
 ], ids=["wan", "no-own", "missing", "other-family", "transformer", "no-config", "temporal", "channels", "save-latents",
-        "stream", "extend"])
+        "stream", "extend", "upsample-pipeline-as-model"])
 def test_what_it_cannot_upsample_is_refused_in_one_line_before_loading(folders, tmp_path, capsys, monkeypatch, model, args,
                                                                        message):
     """Each refusal one line, exit code 2, no model loaded: another family; an LTX-Video folder without its own upsampler
     and none given; a given folder that is missing, holds another family's upsampler, a transformer, no config, a temporal
-    upsampler or one of other latent channels; with --save-latents; stream and extend."""
+    upsampler or one of other latent channels; with --save-latents; stream and extend; a diffusers latent upsample pipeline's
+    folder given as the model (its upsampler and VAE, as Lightricks' upsampler repositories hold them)."""
     import vidlong.pipeline
     from tiny_pipeline import save_tiny_pipeline
 
     monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
     own = folders["ltx-video"]
     models = {"wan": lambda: save_tiny_pipeline(tmp_path / "wan"), "bare": lambda: without_upsampler(own, tmp_path / "bare"),
-              "own": lambda: own}
+              "own": lambda: own, "upsampler": lambda: upsample_pipeline_folder(own, tmp_path / "upsample-pipeline")}
     write_config(tmp_path / "ltx2-upsampler" / "latent_upsampler", _class_name="LTX2LatentUpsamplerModel", in_channels=4)
     (tmp_path / "empty").mkdir()
     write_config(tmp_path / "temporal", _class_name="LTXLatentUpsamplerModel", in_channels=4, temporal_upsample=True)

@@ -507,6 +507,9 @@ def check_model_folder(path: Union[str, Path, None], packages: bool = True) -> P
         from .families.sana_wm import REFINER_REFUSAL
 
         raise VidlongError(f"{folder} holds a SanaWMLTX2Refiner: {REFINER_REFUSAL}")
+    if class_name in ("LTXLatentUpsamplePipeline", "LTX2LatentUpsamplePipeline"):  # LTX's second stage, after a video
+        raise VidlongError(f"{folder} holds a {class_name}, a latent upsampler, not a video model: pass it to vidlong generate "
+                           f"--upsample {folder} beside an LTX-Video or LTX-2 --model")
     if task_of(class_name) is None:
         raise VidlongError(f"{folder} holds a {class_name}; vidlong serves {', '.join(PIPELINE_TASKS)} folders")
     check_folder_parts(folder, packages)
