@@ -1,8 +1,9 @@
 """LTX-Video's and LTX-2's latent upsamplers after a generated video (`vidlong.upsample`, ``vidlong generate --upsample``):
-`generate` with ``upsample`` = vidlong's own latents of the video, then diffusers' latent upsample pipeline over the same VAE
-and upsampler (its defaults, the VAE's spatial tiling on, as its docstring does), bit for bit, LTX-2's sound unchanged; the CLI's
-mp4 at twice the size with its sound; what it cannot upsample refused in one line before loading; `vidlong info`'s line.
-Tiny random LTX-Video and LTX-2 folders, each with a tiny random upsampler of diffusers' class in ``latent_upsampler/``."""
+`generate` with ``upsample`` = vidlong's own latents of the video, then diffusers' latent upsample pipeline over the same
+VAE and upsampler (its defaults, the VAE's spatial tiling on, as its docstring does), bit for bit, LTX-2's sound unchanged;
+the CLI's mp4 at twice the size with its sound; from an image too; what it cannot upsample refused in one line before
+loading; `vidlong info`'s line. Tiny random LTX-Video and LTX-2 folders, each with a tiny random upsampler of diffusers'
+class in ``latent_upsampler/``."""
 import json
 import shutil
 
@@ -117,6 +118,17 @@ def test_vidlong_generate_upsample_writes_the_mp4_at_twice_the_size(folders, fam
         assert (settings["width"], settings["upsampled_width"], settings["upsample"]) == (64, 128, str(folder / "latent_upsampler"))
         if family == "ltx-2":
             assert abs(mp4_audio(out, 16000).shape[1] / 16000 - 25 / 24) < 0.1
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_an_image_to_video_upsample_keeps_the_videos_latents(folders, family, image_path):
+    """With ``--image`` (the folder as its image-to-video pipeline), `generate(upsample=True)`'s latents are the video's
+    without ``upsample`` bit for bit, its frames twice the size (a 32x32 image: the spec's 64x64, 128x128 upsampled)."""
+    pipe = vidlong.load_pipeline(folders[family], task="i2v")
+    pipe.set_progress_bar_config(disable=True)
+    upsampled = generate(pipe, GenerateRequest(**REQUEST, image=str(image_path), upsample=True))
+    plain = generate(pipe, GenerateRequest(**REQUEST, image=str(image_path)))
+    assert torch.equal(upsampled.latents, plain.latents) and upsampled.frames.shape == (25, 128, 128, 3)
 
 
 def write_config(folder, **config):
