@@ -181,6 +181,12 @@ REFUSED = {
     "keys": (dict(action="q-24"), "unknown keys ['q']"),
     "short": (dict(action="w-8"), "holds 9 camera poses, fewer than the video's 25 frames"),
     "focal": (dict(action="w-24", intrinsics=[-5, 5, 60, 40]), "focal length fx must be positive"),
+    "focal-y": (dict(action="w-24", intrinsics=[[[50, 0, 60], [0, 0, 40], [0, 0, 1]]] * 25), "focal length fy must be positive"),
+    "scaled-pose": (dict(c2w=[np.diag([2, 2, 2, 1]).tolist()] * 25), "c2w pose 0 is not a rigid camera-to-world transform "
+                    "(its rotation is not orthonormal (scaled or sheared)); give rotations that are orthonormal"),
+    "reflected-pose": (dict(c2w=[np.eye(4).tolist()] * 2 + [np.diag([1, -1, 1, 1]).tolist()] * 23),
+                       "c2w pose 2 is not a rigid camera-to-world transform (its rotation has determinant -1"),
+    "last-row": (dict(c2w=[[[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 1, 1]]] * 25), "(its last row is not [0, 0, 0, 1])"),
     "intrinsics-per-frame": (dict(action="w-24", intrinsics=[[50, 50, 60, 40]] * 9), "intrinsics holds 9 frames' values"),
     "field": (dict(action="w-24", fov=90), "a field 'fov' Sana-WM's call does not take"),
 }

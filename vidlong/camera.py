@@ -59,6 +59,7 @@ def read_camera(camera) -> dict:
         poses = _array(fields["c2w"], "c2w", where)
         if poses.ndim != 3 or poses.shape[1:] != (4, 4) or len(poses) < 1:
             raise VidlongError(f"{where}: c2w must be camera-to-world poses [F, 4, 4], got shape {list(poses.shape)}; {WRITE_IT}")
+        _check_rigid(poses, where)
         arguments["c2w"] = poses
     if fields.get("intrinsics") is not None:
         intrinsics = _array(fields["intrinsics"], "intrinsics", where)
@@ -66,11 +67,38 @@ def read_camera(camera) -> dict:
                 and not (intrinsics.ndim == 3 and intrinsics.shape[1:] == (3, 3)):
             raise VidlongError(f"{where}: intrinsics must be [fx, fy, cx, cy], a 3x3 K or one of either a frame, got shape "
                                f"{list(intrinsics.shape)}")
-        focal = intrinsics[..., 0, 0] if intrinsics.shape[-2:] == (3, 3) else intrinsics[..., 0]
-        if not (np.asarray(focal) > 0).all():
-            raise VidlongError(f"{where}: intrinsics' focal length fx must be positive (pixels of the input image)")
+        square = intrinsics.shape[-2:] == (3, 3)
+        for name, focal in (("fx", intrinsics[..., 0, 0] if square else intrinsics[..., 0]),
+                            ("fy", intrinsics[..., 1, 1] if square else intrinsics[..., 1])):
+            if not (np.asarray(focal) > 0).all():
+                raise VidlongError(f"{where}: intrinsics' focal length {name} must be positive (pixels of the input image)")
         arguments["intrinsics"] = intrinsics
     return arguments
+
+
+#: how far a pose's rotation may be from orthonormal (``max |RᵀR - I|``), its float32 rounding well inside it
+RIGID_TOLERANCE = 1e-3
+
+
+def _check_rigid(poses, where: str) -> None:
+    """One line unless every pose of `poses` ``[F, 4, 4]`` is rigid: an orthonormal rotation of determinant +1 and a last
+    row ``[0, 0, 0, 1]`` (its call inverts the first pose as one, ``[Rᵀ, -Rᵀt]``: another matrix would be conditioned on
+    silently wrong relative poses)."""
+    import numpy as np
+
+    rotations = poses[:, :3, :3].astype(np.float64)
+    drift = np.abs(rotations.transpose(0, 2, 1) @ rotations - np.eye(3)).max(axis=(1, 2))
+    flipped = np.linalg.det(rotations) < 0
+    rows = np.abs(poses[:, 3] - np.array([0, 0, 0, 1])).max(axis=1) > RIGID_TOLERANCE
+    bad = np.flatnonzero((drift > RIGID_TOLERANCE) | flipped | rows)
+    if len(bad):
+        i = int(bad[0])
+        why = ("its last row is not [0, 0, 0, 1]" if rows[i] else
+               "its rotation is not orthonormal (scaled or sheared)" if drift[i] > RIGID_TOLERANCE else
+               "its rotation has determinant -1 (a reflection: one axis flipped)")
+        raise VidlongError(f"{where}: c2w pose {i} is not a rigid camera-to-world transform ({why}); give rotations that are "
+                           "orthonormal with determinant +1, translations in the last column and a last row [0, 0, 0, 1] "
+                           "(OpenCV axes: x right, y down, z forward)")
 
 
 def trajectory_frames(arguments: dict) -> int:
