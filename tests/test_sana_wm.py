@@ -155,6 +155,21 @@ def test_generate_with_no_method_is_its_call_bit_for_bit(pipe, folder, image, tm
     assert turn.settings["camera"] == str(path) and not np.array_equal(walk.frames, turn.frames)
 
 
+def test_the_sidecar_records_the_default_camera_so_that_it_repeats(pipe, image, tmp_path):
+    """With no camera, the settings record the one vidlong gave its call (at 2x, 25 frames from the 120x80 image: ``w-24``
+    and ``[60, 60, 60, 40]``) as ``default: `` and a --camera file's JSON; that JSON as the camera makes the same video."""
+    from vidlong.generate import GenerateRequest, generate
+
+    request = dict(prompt="a red ball", seed=3, image=str(image), ratio=2, steps=1, height=64, width=96)
+    default = generate(pipe, GenerateRequest(**request))
+    recorded = default.settings["camera"]
+    assert recorded == 'default: {"action": "w-24", "intrinsics": [60.0, 60.0, 60.0, 40.0]}'
+    path = tmp_path / "default.json"
+    path.write_text(recorded.removeprefix("default: "))
+    again = generate(pipe, GenerateRequest(**request, camera=str(path)))
+    assert np.array_equal(again.frames, default.frames) and again.settings["camera"] == str(path)
+
+
 @pytest.mark.parametrize("method", ["ultravico", "freelong", "both"])
 def test_cli_generates_twice_the_native_length_with_each_method(folder, image, tmp_path, method):
     """`vidlong generate --image --ratio 2 --method M`: 4 latent = 25 frames at 64x96, 16 fps, the method in the sidecar."""

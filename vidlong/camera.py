@@ -41,6 +41,13 @@ def default_intrinsics(width: int, height: int) -> list:
     return [width / 2, width / 2, width / 2, height / 2]
 
 
+def default_camera_text(pixel_frames: int, width: int, height: int) -> str:
+    """What a sidecar records where vidlong gave a call of `pixel_frames` frames from a `width` x `height` image its default
+    camera: ``default: `` and the JSON object a ``--camera`` file of that camera holds (`default_action`,
+    `default_intrinsics`), so that the run can be repeated from it."""
+    return "default: " + json.dumps(dict(action=default_action(pixel_frames), intrinsics=default_intrinsics(width, height)))
+
+
 def read_camera(camera) -> dict:
     """The call's camera arguments from `camera` (a JSON file's path, or a dict of its fields): ``c2w`` (a float32 array
     ``[F, 4, 4]``) or ``action``, and ``intrinsics`` where given; a one-line error naming the field and the fix otherwise."""
@@ -178,7 +185,8 @@ def _array(value, field: str, where: str):
 
 
 def camera_given(camera) -> Optional[str]:
-    """What a sidecar records of `camera`: its path, "in memory" for a dict, None for none."""
+    """What a sidecar records of a given `camera`: its path, "in memory" for a dict, None for none (`generate` records
+    vidlong's default, `default_camera_text`, where the model takes a camera)."""
     if camera is None:
         return None
     return str(camera) if isinstance(camera, (str, os.PathLike)) else "in memory"

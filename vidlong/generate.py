@@ -12,7 +12,7 @@ import torch
 
 from .control_video import control_arguments
 from .errors import VidlongError, named
-from .camera import camera_given, read_camera
+from .camera import CAMERA_PIPELINES, camera_given, default_camera_text, read_camera
 from .identity import load_identity
 from .methods import DiagonalDenoising, default_noise, method_switch, methods_for
 from .models import latent_frames, pixel_frames
@@ -81,7 +81,8 @@ class GenerateRequest:
             saved in, or from Python a dict of them; needed where its transformer has ``is_train_face``, refused elsewhere.
         camera: a Sana-WM model's camera trajectory (`vidlong.camera`: ``c2w`` poses or an ``action`` string, optional
             ``intrinsics``): the path of a JSON file of them, or from Python a dict of them; without one its call gets a
-            steady walk forward and a 90° view of the image; refused for other models.
+            steady walk forward and a 90° view of the image, which the settings record (`vidlong.camera.default_camera_text`);
+            refused for other models.
         upsample: LTX-Video's and LTX-2's latent upsampler after the video is made (`vidlong.upsample`): True, the model
             folder's own ``latent_upsampler`` subfolder; the path of an upsampler's folder (or of a folder holding one in
             ``latent_upsampler/``); None or False: none. The video's latents are upsampled (2x in space for the released
@@ -553,6 +554,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         settings["strength"] = extra["strength"]
     if upsampler is not None:  # the made size stays height and width
         settings.update(upsample=str(upsampler), upsampled_height=int(frames.shape[1]), upsampled_width=int(frames.shape[2]))
+    if request.camera is None and limits.pipeline in CAMERA_PIPELINES:  # the camera vidlong gave its call (Sana-WM's)
+        settings["camera"] = default_camera_text(pipe.call_num_frames(request, made), *extra["image"].size)
     latents_out = final.get("latents")
     return GenerateResult(frames=frames, settings=settings, latents=None if latents_out is None else latents_out.float().cpu(),
                           audio=final.get("audio"))
