@@ -46,6 +46,7 @@ from vidlong.errors import Stopped, VidlongError, named  # noqa: E402
 from vidlong.estimate import Pace, check_fits, check_stream_fits, run_cost, together  # noqa: E402
 from vidlong.edited_image import edited_image_path, write_edited_image  # noqa: E402
 from vidlong.generate import GenerateRequest, generate, load_image  # noqa: E402
+from vidlong.camera import CAMERA_PIPELINES  # noqa: E402
 from vidlong.identity import stream_identity  # noqa: E402
 from vidlong.methods import METHOD_NAMES, Streaming, load_preset, methods_for, model_streaming, preset_names  # noqa: E402
 from vidlong.method_names import NOISE_KINDS  # noqa: E402
@@ -128,6 +129,8 @@ EDITED_IMAGE_LABEL = "Image to edit (its video runs from it to the edit, its las
 
 #: the label of the face identity file a ConsisID transformer with ``is_train_face`` needs (`vidlong.identity`), on both tabs
 IDENTITY_LABEL = "Face identity"
+#: the label of the camera file a Sana-WM page takes (`vidlong.camera`: the JSON of vidlong generate --camera), on Generate
+CAMERA_LABEL = "Camera"
 
 #: the command lines and arguments that shared refusals point to for a video or a first frame, as the page's places that do
 #: the same (the command's flags would otherwise lose their dashes with the fields' names: "vidlong extend video")
@@ -205,8 +208,8 @@ def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, neg
     """The page's fields as a `GenerateRequest` (unchecked); the dropdowns' "none"/"auto" and empty
     numbers are the model's defaults; with a `video` to redraw (or a control video), the video sets the length (the length
     field is not used); `inputs`: the `DRIVING_FIELDS` (uploaded files, or empty), then Wan Animate's segment overlap (1, 5,
-    or empty), then ConsisID's face identity file (or empty)."""
-    given = dict(zip((*DRIVING_FIELDS, "segment_overlap", "identity"), inputs))
+    or empty), then ConsisID's face identity file (or empty), then Sana-WM's camera file (or empty: vidlong's default)."""
+    given = dict(zip((*DRIVING_FIELDS, "segment_overlap", "identity", "camera"), inputs))
     driving = {name: _uploaded_path(given.get(name)) for name in DRIVING_FIELDS[:-1]}
     references = given.get("reference_images")
     driving["reference_images"] = [_uploaded_path(file) for file in references] if references else None
@@ -224,7 +227,7 @@ def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, neg
         height=None if height is None else int(height), width=None if width is None else int(width),
         image=image or None, last_image=last_image or None, video=video or None,
         strength=None if not video or strength is None else float(strength),
-        identity=_uploaded_path(given.get("identity")), **driving,
+        identity=_uploaded_path(given.get("identity")), camera=_uploaded_path(given.get("camera")), **driving,
     )
 
 
@@ -879,6 +882,11 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
             identity = gr.File(type="filepath", label=f"{IDENTITY_LABEL} (face_id.pt: the face's id_cond and id_vit_hidden, "
                                "and kps_cond, as ConsisID's process_face_embeddings_infer makes them; see vidlong.identity)",
                                visible=app.limits.identity is not None, elem_id="identity")
+            # Sana-WM: its camera trajectory, optional (its page generates only: it does not stream)
+            camera = gr.File(type="filepath", label=f"{CAMERA_LABEL} (optional; cam.json of c2w poses or an action string such "
+                             "as w-80,jw-40, and intrinsics, as vidlong generate --camera takes it; see vidlong.camera; "
+                             "empty: a steady walk forward and a 90 degree view of the image)",
+                             visible=app.limits.pipeline in CAMERA_PIPELINES, elem_id="camera")
         with gr.Tabs():
             with gr.Tab("Generate", id="generate-tab"):
                 with gr.Row():
@@ -1030,7 +1038,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
 
         reloaded = [prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
                     partition_guidance, noise_correlation]  # FORM_FIELDS
-        form = [*reloaded[:-2], image, last_image, *reloaded[-2:], redraw, strength, *driving_videos, identity]  # older order kept
+        form = [*reloaded[:-2], image, last_image, *reloaded[-2:], redraw, strength, *driving_videos, identity,
+                camera]  # older order kept
         stream_form = [s_prompt, timeline, s_seconds, s_chunk, s_context, s_recache, s_steps, s_guidance, s_seed, image, s_method,
                        s_cut, s_partition_guidance, s_noise_correlation, s_redraw, s_strength, s_extend, s_control, identity]
 
@@ -1045,10 +1054,11 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                      face_video: Optional[str] = None, background_video: Optional[str] = None,
                                      mask_video: Optional[str] = None, control_video: Optional[str] = None,
                                      reference_images: Optional[list] = None, segment_overlap: Optional[int] = None,
-                                     identity: Optional[str] = None, request: gr.Request = None, progress=gr.Progress()):
+                                     identity: Optional[str] = None, camera: Optional[str] = None,
+                                     request: gr.Request = None, progress=gr.Progress()):
                 args = (prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
                         last_image, partition_guidance, noise_correlation, video, strength, pose_video, face_video,
-                        background_video, mask_video, control_video, reference_images, segment_overlap, identity)
+                        background_video, mask_video, control_video, reference_images, segment_overlap, identity, camera)
                 return await app.generate_event(app.single_run, args, request, progress, page=page)
             return generate_video
 
@@ -1057,10 +1067,10 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                partition_guidance: str = "", noise_correlation: float = 0.0, video: Optional[str] = None,
                                strength: Optional[float] = None, pose_video=None, face_video=None, background_video=None,
                                mask_video=None, control_video=None, reference_images=None, segment_overlap=None,
-                               identity=None, request: gr.Request = None, progress=gr.Progress()):
+                               identity=None, camera=None, request: gr.Request = None, progress=gr.Progress()):
             args = (compared, prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
                     last_image, partition_guidance, noise_correlation, video, strength, pose_video, face_video,
-                    background_video, mask_video, control_video, reference_images, segment_overlap, identity)
+                    background_video, mask_video, control_video, reference_images, segment_overlap, identity, camera)
             return await app.generate_event(app.compare_runs, args, request, progress, page=True)
 
         def stream_handler(page: bool):
@@ -1078,7 +1088,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
             return stream
 
         outputs = [video, settings, sidecar, gallery, edited, edited_file]
-        note_fields = [ratio, method, preset, steps, height, width, redraw, strength, *driving_videos, identity]
+        note_fields = [ratio, method, preset, steps, height, width, redraw, strength, *driving_videos, identity, camera]
         def queued(trigger, handler, inputs, outputs):
             """`handler` queued on the model's one worker after `trigger`, its job reserved at the click."""
             return trigger(app.reserve, None, None, api_name=False, queue=False).then(

@@ -1014,9 +1014,10 @@ def test_a_control_video_given_to_another_models_stream_is_refused_in_one_line(c
         client.predict(prompt="a red circle", seconds=1, control_video=handle_file(str(control)), api_name="/stream")
 
 
-def identity_field(page):
-    """The "Face identity" file of `page` (ConsisID's --identity)."""
-    return next(block for block in page.blocks.values() if getattr(block, "elem_id", None) == "identity")
+def field_with_id(page, elem_id: str):
+    """The block of `page` whose element id is `elem_id` ("identity": ConsisID's --identity file; "camera": Sana-WM's
+    --camera file)."""
+    return next(block for block in page.blocks.values() if getattr(block, "elem_id", None) == elem_id)
 
 
 #: a ConsisID transformer with is_train_face given no face identity file, as the page's refusals say it
@@ -1078,7 +1079,7 @@ def test_a_consisid_page_takes_the_face_identity_file_to_generate_stream_and_con
     page = gradio_app.build_app(load_pipeline(folder, device="cpu"))
     plain = gradio_app.build_app(load_pipeline(saved_plain_folder(tmp_path_factory.mktemp("consisid-plain-page")),
                                                device="cpu"))
-    assert [identity_field(shown).visible for shown in (page, plain, demo)] == [True, False, False]
+    assert [field_with_id(shown, "identity").visible for shown in (page, plain, demo)] == [True, False, False]
     app, path = page.vidlong_app, str(folder / "face_id.pt")
     streamer, _, _ = app.streamer("a red ball", [], 1, 1, "auto", True, None, None, 3, str(folder / "face.png"), identity=path)
     assert torch.equal(streamer.identity["id_cond"], consisid_faces()["id_cond"])
@@ -1092,6 +1093,48 @@ def test_a_consisid_page_takes_the_face_identity_file_to_generate_stream_and_con
         with pytest.raises(AppError, match=r"^identity gives a ConsisID transformer with is_train_face its face tensors; this "
                                            "model takes none: drop identity$"):
             client.predict(prompt="a red circle", identity=face, api_name=endpoint, **fields)
+
+
+def test_a_sana_wm_page_takes_an_optional_camera_file(demo, client, tmp_path_factory):
+    """A Sana-WM folder's page shows the "Camera" file (not the tiny Wan's); /generate's `camera` (the JSON of vidlong generate
+    --camera) moves its camera (another video than vidlong's default, the sidecar naming the file), none gives the default
+    (the sidecar recording it); a camera file too short for the video or not JSON is refused in one line naming the field and
+    its file, before anything runs; the tiny Wan refuses one in one line."""
+    import re
+
+    import numpy as np
+    from gradio_client import handle_file
+    from PIL import Image
+    from tiny_pipeline import save_tiny_sana_wm_pipeline
+
+    from vidlong.apps import gradio_app
+
+    folder, inputs = save_tiny_sana_wm_pipeline(tmp_path_factory.mktemp("sana-wm-page")), tmp_path_factory.mktemp("wm-inputs")
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (64, 96, 3), dtype=np.uint8)).save(inputs / "start.png")
+    for name, content in (("turn.json", '{"action": "w-12,jw-12"}'), ("short.json", '{"action": "w-8"}'), ("bad.json", "{")):
+        (inputs / name).write_text(content)
+    png, turn = handle_file(str(inputs / "start.png")), handle_file(str(inputs / "turn.json"))
+    page = gradio_app.build_app(load_pipeline(folder, device="cpu"))
+    assert [field_with_id(shown, "camera").visible for shown in (page, demo)] == [True, False]
+    note = page.vidlong_app.length_note(2, "both", gradio_app.NO_PRESET, None, None, None, None, None, *[None] * 8,
+                                        {"path": str(inputs / "short.json")})
+    assert note.startswith("**camera ") and "holds 9 camera poses, fewer than the video's 25 frames" in note, note
+    with served_client(folder, tmp_path_factory.mktemp("sana-wm-downloads")) as wm:
+        run = dict(prompt="a red ball", ratio=2, image=png, method="both", api_name="/generate")
+        turned, settings = wm.predict(**run, camera=turn)
+        frames = read_video(video_path(turned))[0]
+        assert len(frames) == settings["pixel_frames"] == 25 and Path(settings["camera"]).name == "turn.json"
+        walked, settings = wm.predict(**run)
+        assert settings["camera"] == 'default: {"action": "w-24", "intrinsics": [48.0, 48.0, 48.0, 32.0]}'
+        assert not np.array_equal(read_video(video_path(walked))[0], frames)
+        for name, says in (("short.json", "camera short.json holds 9 camera poses, fewer than the video's 25 frames"),
+                           ("bad.json", "camera bad.json is not a JSON file")):
+            with pytest.raises(AppError, match="^" + re.escape(says)) as err:
+                wm.predict(**run, camera=handle_file(str(inputs / name)))
+            assert "\n" not in str(err.value)
+    with pytest.raises(AppError, match=r"^camera gives Sana-WM \(SanaWMPipeline\) folders their camera trajectory; this model "
+                                       "takes none: drop camera$"):
+        client.predict(prompt="a red circle", camera=turn, api_name="/generate")
 
 
 def test_an_ltx_long_page_generates_a_prompt_a_window_and_offers_no_stream(tmp_path_factory):
