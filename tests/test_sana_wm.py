@@ -6,6 +6,7 @@ float64 reference (RoPE and UCPE written out, attention from `reference`); `gene
 extensions and the refiner refused in one line before loading."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -218,6 +219,15 @@ def test_a_bad_camera_file_is_refused_before_loading(folder, image, tmp_path, ca
             "--camera", str(path)]
     line = check_refused_before_loading(args, tmp_path / "g.mp4", capsys, monkeypatch)
     assert says in line and "--camera" in line
+
+
+def test_its_call_checks_the_camera_it_is_given(pipe, image):
+    """`pipe(...)` given a camera checks it as --camera is checked, before any step: a trajectory shorter than its frames (its
+    call would cut the video to it) and a focal length fy of 0 (non-finite rays) refused in one line."""
+    for camera, says in ((dict(action="w-8"), "holds 9 camera poses, fewer than the video's 17 frames"),
+                         (dict(action="w-16", intrinsics=[50, 0, 60, 40]), "focal length fy must be positive")):
+        with pytest.raises(vidlong.VidlongError, match=re.escape(says)):
+            pipe(image=str(image), prompt="a red ball", num_frames=17, height=64, width=96, **camera)
 
 
 def test_streams_extensions_and_other_methods_are_refused_before_loading(folder, image, tmp_path, capsys, monkeypatch):

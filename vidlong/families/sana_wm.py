@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from diffusers import SanaWMPipeline
 
-from ..camera import default_action, default_intrinsics
+from ..camera import CAMERA_PIPELINES, check_camera, default_action, default_intrinsics
 from ..errors import VidlongError
 from ..pipeline import VidlongPipelineMixin
 from .common import EmptyNegativePrompt, replaced
@@ -38,13 +38,17 @@ class VidLongSanaWMPipeline(EmptyNegativePrompt, VidlongPipelineMixin, SanaWMPip
 
     def complete_call(self, arguments: dict) -> None:
         """The empty negative prompt for None (`EmptyNegativePrompt`), and the camera its call needs where none is given:
-        `default_action` over its frames, `default_intrinsics` of its image."""
+        `default_action` over its frames, `default_intrinsics` of its image; a camera given to it checked as ``--camera``
+        is (`vidlong.camera.check_camera`: its call would cut the video to a shorter trajectory, and make non-finite or
+        flipped rays of a focal length that is not positive, silently)."""
         super().complete_call(arguments)
         if arguments.get("c2w") is None and arguments.get("action") is None:
             arguments["action"] = default_action(arguments["num_frames"])
         image = arguments.get("image")
         if arguments.get("intrinsics") is None and hasattr(image, "size"):
             arguments["intrinsics"] = default_intrinsics(*image.size)
+        camera = {name: arguments[name] for name in ("c2w", "action", "intrinsics") if arguments.get(name) is not None}
+        check_camera(camera, CAMERA_PIPELINES[0], arguments["num_frames"])
 
     def prepare_latents(self, first_latent, num_frames, height, width, dtype, device, generator):
         """Its call's start latents and condition mask, from vidlong's ``latents=`` where given (checked against the grid its
