@@ -195,7 +195,10 @@ REFUSED = {
     "both": (dict(c2w=[np.eye(4).tolist()] * 25, action="w-24"), "exactly one of c2w and action"),
     "poses-3x3": (dict(c2w=[np.eye(3).tolist()] * 25), "c2w must be camera-to-world poses [F, 4, 4], got shape [25, 3, 3]"),
     "keys": (dict(action="q-24"), "unknown keys ['q']"),
-    "short": (dict(action="w-8"), "holds 9 camera poses, fewer than the video's 25 frames"),
+    "short": (dict(action="w-8"), "holds 9 camera poses, fewer than the video's 25 frames (its call would cut the video to "
+                                  "them): give a trajectory of 25 poses, or ask for --frames 9"),
+    "shorter-than-a-latent-frame": (dict(action="w-4"), "holds 5 camera poses, fewer than the video's 25 frames (its call would "
+                                                        "cut the video to them): give a trajectory of 25 poses"),
     "focal": (dict(action="w-24", intrinsics=[-5, 5, 60, 40]), "focal length fx must be positive"),
     "focal-y": (dict(action="w-24", intrinsics=[[[50, 0, 60], [0, 0, 40], [0, 0, 1]]] * 25), "focal length fy must be positive"),
     "scaled-pose": (dict(c2w=[np.diag([2, 2, 2, 1]).tolist()] * 25), "c2w pose 0 is not a rigid camera-to-world transform "
@@ -210,7 +213,8 @@ REFUSED = {
 
 @pytest.mark.parametrize("case", list(REFUSED), ids=list(REFUSED))
 def test_a_bad_camera_file_is_refused_before_loading(folder, image, tmp_path, capsys, monkeypatch, case):
-    """Each bad ``--camera`` file: one line naming the field and the fix, exit 2, before the model loads."""
+    """Each bad ``--camera`` file: one line naming the field and the fix, exit 2, before the model loads; a trajectory
+    shorter than the video suggests a shorter video only where its poses hold more than one latent frame."""
     content, says = REFUSED[case]
     path = tmp_path / "cam.json"
     if content:
@@ -218,7 +222,7 @@ def test_a_bad_camera_file_is_refused_before_loading(folder, image, tmp_path, ca
     args = ["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image), "--ratio", "2",
             "--camera", str(path)]
     line = check_refused_before_loading(args, tmp_path / "g.mp4", capsys, monkeypatch)
-    assert says in line and "--camera" in line
+    assert says in line and "--camera" in line and not re.search(r"--frames 1\b", line), line
 
 
 def test_its_call_checks_the_camera_it_is_given(pipe, image):

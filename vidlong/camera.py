@@ -117,9 +117,11 @@ def trajectory_frames(arguments: dict) -> int:
     return len(_parse_action_string(arguments["action"])) + 1
 
 
-def check_camera(camera, pipeline: str, pixel_frames: int) -> None:
+def check_camera(camera, pipeline: str, pixel_frames: int, temporal_ratio: int) -> None:
     """One line where `camera` is given to a pipeline whose call takes none, cannot be read (`read_camera`), or holds fewer
-    poses than the video's `pixel_frames` (its call would cut the video to them) or a per-frame intrinsics shorter than them."""
+    poses than the video's `pixel_frames` (its call would cut the video to them; the refusal names the longest video of
+    more than one latent frame, of `temporal_ratio` pixel frames each, that they hold, where there is one) or a per-frame
+    intrinsics shorter than them."""
     if camera is None:
         return
     if pipeline not in CAMERA_PIPELINES:
@@ -129,9 +131,10 @@ def check_camera(camera, pipeline: str, pixel_frames: int) -> None:
     poses = trajectory_frames(arguments)
     where = _where(camera)
     if poses < pixel_frames:
-        fits = (poses - 1) // 8 * 8 + 1
+        fits = (poses - 1) // temporal_ratio * temporal_ratio + 1
+        shorter = f", or ask for {named('frames')} {fits}" if fits > 1 else ""
         raise VidlongError(f"{where} holds {poses} camera poses, fewer than the video's {pixel_frames} frames (its call would cut "
-                           f"the video to them): give a trajectory of {pixel_frames} poses, or ask for {named('frames')} {fits}")
+                           f"the video to them): give a trajectory of {pixel_frames} poses{shorter}")
     intrinsics = arguments.get("intrinsics")
     if intrinsics is not None and intrinsics.shape not in ((4,), (3, 3)) and len(intrinsics) < pixel_frames:
         raise VidlongError(f"{where}: intrinsics holds {len(intrinsics)} frames' values, fewer than the video's {pixel_frames} "

@@ -970,7 +970,7 @@ def check_generate(request, limits: ModelLimits) -> int:
     check_identity_given(request.identity, limits.identity)
     if request.identity is not None:
         load_identity(request.identity, limits.identity)
-    check_camera(request.camera, limits.pipeline, call_pixel_count(latent, limits))
+    check_camera(request.camera, limits.pipeline, call_pixel_count(latent, limits), limits.spec.temporal_ratio)
     check_upsample(request.upsample, limits)
     return latent
 

@@ -48,7 +48,7 @@ class VidLongSanaWMPipeline(EmptyNegativePrompt, VidlongPipelineMixin, SanaWMPip
         if arguments.get("intrinsics") is None and hasattr(image, "size"):
             arguments["intrinsics"] = default_intrinsics(*image.size)
         camera = {name: arguments[name] for name in ("c2w", "action", "intrinsics") if arguments.get(name) is not None}
-        check_camera(camera, CAMERA_PIPELINES[0], arguments["num_frames"])
+        check_camera(camera, CAMERA_PIPELINES[0], arguments["num_frames"], self.spec.temporal_ratio)
 
     def prepare_latents(self, first_latent, num_frames, height, width, dtype, device, generator):
         """Its call's start latents and condition mask, from vidlong's ``latents=`` where given (checked against the grid its
