@@ -136,6 +136,17 @@ def test_bf16_with_the_default_launch_settings_on_cuda(methods, tma):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(DEVICE != "cuda", reason="needs CUDA")
+def test_float32_at_head_size_128_with_the_default_launch_settings_on_cuda():
+    """float32 inputs at head size 128 (Sana-WM's camera branch keeps its q, k, v in float32), the decay with the 3-branch
+    fusion, against the dense kernel: with three stages its blocks passed an H100's shared memory (Triton's OutOfResources)."""
+    layout = TokenLayout(16, 5, 7, NATIVE)
+    q, k, v = (t.to(DEVICE) for t in qkv(layout, batch=1, heads=2, dim=128))
+    plan = build_plan(layout, [vidlong.UltraViCo(), vidlong.SpectralFusion(windows=(2, 1))])
+    assert rel_err(run_plan(q, k, v, plan, fused.FusedKernel()), run_plan(q, k, v, plan, DenseKernel())) < 1e-4
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(DEVICE != "cuda", reason="needs CUDA")
 def test_inside_torch_compile_on_cuda():
     """A transformer with UltraViCo + FreeLong++ on the fused kernel, each block compiled by diffusers'
     `compile_repeated_blocks` (Inductor then launches the Triton kernel itself): the eager output."""

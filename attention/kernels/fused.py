@@ -380,7 +380,9 @@ class FusedKernel:
             in the inputs' dtype and for keys and values read by bulk copies (`tma`), the fastest
             settings measured at 84 latent frames on an H200, `benchmarks/RESULTS.md`; 64 otherwise,
             and for float32 inputs, whose values at 128 keys overflow an H200's shared memory).
-        num_warps, num_stages: Triton launch settings (None: Triton's defaults).
+        num_warps, num_stages: Triton launch settings (None: Triton's defaults). Three stages are lowered to two for
+            float32 inputs at head size 128 or more, whose query block and three stages of key and value blocks pass the
+            227 KB of shared memory of an H100 or H200 (`_launch`).
         qk: None, or "fp8" / "int8": the queries and smoothed keys in e4m3 / int8 with one scale per
             block (`quantize`), the logits from the low-precision product.
         pv: None, or "fp8": the values (one scale per channel) and the probabilities in e4m3.
@@ -458,6 +460,14 @@ class FusedKernel:
         """A tensor descriptor of ``[B, H, N, D]`` `x` loading ``[1, 1, block_n, D]`` boxes."""
         return TensorDescriptor.from_tensor(x, [1, 1, block_n, x.shape[-1]])  # the form Inductor can build
 
+    def _launch(self, query) -> dict:
+        """Triton's launch settings for `query`'s inputs: two stages, not three, for float32 at head size 128 or more (a
+        ``[128, 128]`` float32 query block and three stages of ``[64, 128]`` key and value blocks need 228 KB: Sana-WM's camera
+        branch on an H100)."""
+        if query.dtype == torch.float32 and query.shape[-1] >= 128 and self.launch.get("num_stages", 3) > 2:
+            return dict(self.launch, num_stages=2)
+        return self.launch
+
     def _keys_per_block(self, query, use_tma: bool) -> int:
         if self.block_n:
             return self.block_n
@@ -533,6 +543,6 @@ class FusedKernel:
                 HAS_TEXT=text is not None, HAS_TEXT_MASK=text is not None and text.visible is not None,
                 IEEE=ieee, QUANT_QK=self.qk is not None, FP8_PV=self.pv is not None,
                 TMA_K=key_source is not key, TMA_V=value_source is not value, BLOCK_M=self.block_m, BLOCK_N=block_n, HEAD_DIM=dim,
-                **self.launch,
+                **self._launch(query),
             )
         return outputs
