@@ -293,6 +293,31 @@ def test_a_last_frame_is_refused_in_one_line_where_it_cannot_go(folders, flf2v_f
     assert list(tmp_path.iterdir()) == []
 
 
+
+@pytest.mark.parametrize("flag", ["--image", "--last-image"])
+def test_a_video_or_a_folder_given_as_an_image_is_refused_saying_what_it_is(folders, image_path, tmp_path, capsys, monkeypatch,
+                                                                              flag):
+    """A user's mp4 (or a folder) where a first or a last frame goes: one line saying it is a video, with the ffmpeg line
+    taking a frame of it (and, for the first frame, vidlong extend), before any model loads; before, "is not a readable
+    image (UnidentifiedImageError)"."""
+    from vidlong import pipeline as pipeline_module
+    from vidlong.video_io import write_video
+
+    monkeypatch.setattr(pipeline_module, "load_pipeline", lambda *a, **k: pytest.fail("model loaded"))
+    clip = write_video(tmp_path / "clip.mp4", np.full((5, 32, 32, 3), 90, np.uint8), fps=8)
+    extend = f", or continue the video itself with vidlong extend --video {clip}" if flag == "--image" else ""
+    said = {clip: f"error: {flag} {clip} is a video, not an image; pass one frame of it as a PNG (its first: ffmpeg -i {clip} "
+                  f"-frames:v 1 {tmp_path / 'clip.png'}){extend}",
+            tmp_path: f"error: {flag} {tmp_path} is a folder; pass a PNG or JPEG file"}
+    for given, line in said.items():
+        images = {"--image": image_path, "--last-image": image_path, flag: given}
+        args = ["generate", "--model", str(folders["i2v-a14b"]), "--prompt", "a red circle", "--out", str(tmp_path / "x.mp4")]
+        assert main(args + [str(part) for pair in images.items() for part in pair]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.endswith(line) and len(err.splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
 # Transformer configs as the released diffusers folders have them (the keys the rules test).
 RELEASED = {
     "wan2.1-t2v-1.3b": (dict(num_layers=30, num_attention_heads=12, attention_head_dim=128, in_channels=16), 1, False, "t2v"),

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shlex
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 import numpy as np
@@ -166,11 +168,35 @@ def load_image(image, field: str = "image"):
                            "or a uint8 frame [H, W, 3]")
     if not os.path.exists(image):
         raise VidlongError(f"{named(field)}: no image file at {image}; check the path")
+    if os.path.isdir(image):
+        raise VidlongError(f"{named(field)} {image} is a folder; pass a PNG or JPEG file")
     try:
         with Image.open(image) as opened:
             return opened.convert("RGB")
     except (OSError, UnidentifiedImageError) as err:
+        if _is_video(image):
+            raise VidlongError(_video_for_image(image, field)) from None
         raise VidlongError(f"{named(field)} {image} is not a readable image ({type(err).__name__}); pass a PNG or JPEG file") from None
+
+
+def _is_video(path) -> bool:
+    """Whether ffmpeg reads the file at `path` as a video (its header alone: nothing decoded)."""
+    from .video_io import frame_size
+
+    try:
+        frame_size(path)
+    except Exception:  # noqa: BLE001 - ffmpeg's readers raise many types for a file that is no video
+        return False
+    return True
+
+
+def _video_for_image(path, field: str) -> str:
+    """The one line refusing a video given where an image is asked for: the ffmpeg line taking its first frame, and for the
+    first frame (`field` image) `vidlong extend`, which continues a video."""
+    frame = shlex.quote(str(Path(path).with_suffix(".png")))
+    extend = f", or continue the video itself with vidlong extend --video {shlex.quote(str(path))}" if field == "image" else ""
+    return (f"{named(field)} {path} is a video, not an image; pass one frame of it as a PNG (its first: ffmpeg -i "
+            f"{shlex.quote(str(path))} -frames:v 1 {frame}){extend}")
 
 
 def has_image(image) -> bool:
