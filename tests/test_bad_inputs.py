@@ -213,8 +213,10 @@ CLI_ROWS = [
     ("stream", ["--seconds", "1", "--chunks", "2"], "--chunks: not allowed with argument --seconds", ARGPARSE),
     ("stream", ["--model", "{zero_native}"], "native_frames of model 'tiny-wan2.1' must be a whole number >= 1", None),
     ("stream", [], "exists; pass --overwrite", "out_exists"),
-    ("extend", ["--latents", "{outdir}/missing.pt"], "no latents file at", None),
-    ("extend", ["--latents", "{inputs}/other.pt"], "is not a vidlong latents file", None),
+    ("extend", ["--latents", "{outdir}/missing.pt"], "--latents: no latents file at {outdir}/missing.pt; check the path", None),
+    ("extend", ["--latents", "{inputs}/other.pt"], "--latents {inputs}/other.pt is not a vidlong latents file; pass one written "
+     "by --save-latents", None),
+    ("extend", ["--latents", "{inputs}/notes.txt"], "--latents {inputs}/notes.txt is not a readable latents file", None),
     ("extend", ["--video", "{inputs}/notes.txt", "--chunks", "0"], "--chunks must be a whole number >= 1", None),
     ("extend", ["--video", "{inputs}/notes.txt", "--seconds", "inf"], "--seconds must be a finite number", None),
     ("extend", ["--video", "{inputs}/notes.txt", "--window", "9"], "already fill the model's native window of 3; use --window 0",
@@ -224,7 +226,8 @@ CLI_ROWS = [
     ("extend", ["--video", "{inputs}/clip40.mp4", "--prompt", "a red ball"],
      "e.g. ffmpeg -i {inputs}/clip40.mp4 -vf crop=32:32 {inputs}/clip40_32x32.mp4", None),  # the user's file, beside it
     ("extend", ["--video", "{inputs}/clip.mp4"], "extend needs --prompt", None),
-    ("extend", ["--video", "{inputs}/clip.mp4", "--latents", "{inputs}/other.pt"], "is not a vidlong latents file", None),
+    ("extend", ["--video", "{inputs}/clip.mp4", "--latents", "{inputs}/other.pt"], "--latents {inputs}/other.pt is not a vidlong "
+     "latents file", None),
     ("extend", ["--video", "{inputs}/notes.txt", "--first-chunk", "2"],
      "unrecognized arguments: --first-chunk (see vidlong extend --help)", ARGPARSE),
     ("stream", ["--method", "fifo", "--sinks", "2"], "--sinks is an option of --method chunked; --method fifo keeps one sink frame", None),

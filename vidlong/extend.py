@@ -418,10 +418,10 @@ def load_latents(path) -> tuple[torch.Tensor, dict]:
     from .torch_file import read_torch_file
 
     path = Path(path)
-    data = read_torch_file(path, f"no latents file at {path}: check the path (write one with --save-latents)",
-                           f"{path} is not a readable latents file ({{error}}); write one with --save-latents")
+    data = read_torch_file(path, f"--latents: no latents file at {path}; check the path (write one with --save-latents)",
+                           f"--latents {path} is not a readable latents file ({{error}}); pass one written by --save-latents")
     if not isinstance(data, dict) or data.get("format") != LATENTS_FORMAT or not isinstance(data.get("latents"), torch.Tensor):
-        raise VidlongError(f"{path} is not a vidlong latents file; write one with --save-latents")
+        raise VidlongError(f"--latents {path} is not a vidlong latents file; pass one written by --save-latents")
     meta = {k: v for k, v in data.items() if k not in ("format", "latents")}
     return data["latents"].float(), meta
 
