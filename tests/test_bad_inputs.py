@@ -217,6 +217,8 @@ CLI_ROWS = [
     ("extend", ["--latents", "{inputs}/other.pt"], "--latents {inputs}/other.pt is not a vidlong latents file; pass one written "
      "by --save-latents", None),
     ("extend", ["--latents", "{inputs}/notes.txt"], "--latents {inputs}/notes.txt is not a readable latents file", None),
+    ("extend", ["--video", "{inputs}"], "--video {inputs} is a folder; pass a video file", None),
+    ("generate", ["--video", "{inputs}"], "--video {inputs} is a folder; pass a video file", None),
     ("extend", ["--video", "{inputs}/notes.txt", "--chunks", "0"], "--chunks must be a whole number >= 1", None),
     ("extend", ["--video", "{inputs}/notes.txt", "--seconds", "inf"], "--seconds must be a finite number", None),
     ("extend", ["--video", "{inputs}/notes.txt", "--window", "9"], "already fill the model's native window of 3; use --window 0",

@@ -114,6 +114,8 @@ def _read_input(path, reader, field: str = "video"):
                 if field == "video" else "pass a video file")
         raise VidlongError(f"{named(field)} {path} is an image, not a video; {hint}")
     try:
+        if Path(path).is_dir():
+            raise VidlongError(f"{named(field)} {path} is a folder; pass a video file (mp4 or any file ffmpeg reads)")
         if not Path(path).is_file():
             raise VidlongError(f"{named(field)}: no video file at {path}; check the path")
         return reader(path)
