@@ -150,6 +150,15 @@ def test_process_exits_nonzero_without_traceback(model_dir, tmp_path, case):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_version_prints_the_package_version(capsys):
+    """`vidlong --version`, a new user's first command, prints the version and exits 0 (it was an unknown argument)."""
+    import vidlong
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"vidlong {vidlong.__version__}"
+
+
 def test_bad_output_path(model_dir, tmp_path, capsys):
     assert main(["generate", "--prompt", "x", "--model", str(model_dir), "--out", str(tmp_path / "missing" / "x.mp4")]) == 2
     assert "does not exist" in capsys.readouterr().err

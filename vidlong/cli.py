@@ -1140,7 +1140,10 @@ class OneLineErrors(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = OneLineErrors(prog="vidlong", description="Long and streaming video from diffusers video transformers, training-free.")
+    parser.add_argument("--version", action="version", version=f"vidlong {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_generate(sub)
     _add_stream(sub)
