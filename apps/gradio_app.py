@@ -1187,6 +1187,7 @@ def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 786
     from vidlong.pipeline import load_pipeline
 
     block = not launch_kwargs.pop("prevent_thread_lock", False)
+    quiet = launch_kwargs.pop("quiet", False)
     folder = check_model_folder(model)
     if folder_continues(folder):
         raise VidlongError("the app continues videos through a text-to-video pipeline, not SkyReels-V2 DF's video-to-video "
@@ -1198,14 +1199,24 @@ def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 786
     demo = build_app(pipe)
     demo.queue(default_concurrency_limit=1)
     try:
-        demo.launch(server_name=host, server_port=port, share=share, show_error=True, prevent_thread_lock=True, **launch_kwargs)
+        demo.launch(server_name=host, server_port=port, share=share, show_error=True, prevent_thread_lock=True, quiet=True,
+                    **launch_kwargs)
     except OSError as err:
         if "empty port" in str(err):
             raise VidlongError(f"port {port} on {host} is already in use; pass another --port") from None
         raise VidlongError(f"cannot serve on {host}:{port}: {_user_message(err)}") from None
+    if not quiet:
+        print(serving_line(demo), flush=True)
     if block:
         _serve_until_interrupted(demo)
     return demo
+
+
+def serving_line(demo: gr.Blocks) -> str:
+    """The line `launch` prints once the page is served: its address (and the public link where --share made one), in
+    vidlong's words where Gradio's own lines ask for ``share=True`` in ``launch()``, which a `vidlong app` user does not call."""
+    public = f" and {demo.share_url}" if demo.share_url else " (vidlong app --share: a public gradio.live link too)"
+    return f"vidlong app: open {demo.local_url} in a browser{public}; Ctrl-C stops it"
 
 
 def _serve_until_interrupted(demo: gr.Blocks) -> None:

@@ -1624,3 +1624,17 @@ def test_a_sound_models_compare_field_says_its_side_by_side_video_is_silent(demo
     assert field(demo, "Methods (2-4), same prompt and seed").visible  # before another page is built, as above
     sound = gradio_app.build_app(load_pipeline(save_tiny_kandinsky6_pipeline(tmp_path / "kandinsky6"), device="cpu"))
     assert field(sound, "Methods (2-4), same prompt and seed; side by side without sound (Generate keeps it)").visible
+
+
+def test_the_app_says_where_it_serves_in_vidlongs_words(model_dir, capsys):
+    """`launch` (what `vidlong app` runs) prints one line: the page's address and vidlong's --share for a public link
+    (Gradio's own lines asked a `vidlong app` user to "set `share=True` in `launch()`")."""
+    from vidlong.apps import gradio_app
+
+    demo = gradio_app.launch(model=str(model_dir), port=free_port(), device="cpu", prevent_thread_lock=True)
+    try:
+        printed = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    finally:
+        demo.close()
+    assert printed == [f"vidlong app: open {demo.local_url} in a browser (vidlong app --share: a public gradio.live link too); "
+                       "Ctrl-C stops it"]
