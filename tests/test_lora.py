@@ -120,13 +120,15 @@ def test_the_cli_merges_it_and_the_sidecar_records_it_and_a_second_expert_takes_
 
 @pytest.mark.parametrize("case, message", [
     ("missing", "--lora {tmp}/missing.safetensors does not exist; pass a .safetensors LoRA file (FILE or FILE:SCALE)"),
-    ("text", "is not a readable safetensors LoRA"),
+    ("text", "--lora {tmp}/notes.safetensors is not a readable safetensors LoRA (SafetensorError); pass a LoRA saved as "
+     ".safetensors"),
     ("module", "LoRA module 'transformer.blocks.9.attn1.to_q' has no base weight; is the LoRA made for this model?"),
     ("shape", "LoRA module 'transformer.blocks.0.attn1.to_q' is (32, 2) x (2, 16) but its weight is (32, 32)"),
-    ("dora", "is a DoRA (transformer.blocks.0.attn1.to_q.dora_scale), which vidlong does not merge; use a plain LoRA"),
-    ("text-encoder", "also holds weights of its text_encoder (text_encoder."),
+    ("dora", "--lora {tmp}/x.safetensors is a DoRA (transformer.blocks.0.attn1.to_q.dora_scale), which vidlong does not merge; "
+     "use a plain LoRA"),
+    ("text-encoder", "--lora {tmp}/x.safetensors also holds weights of its text_encoder (text_encoder."),
     ("alpha", "LoRA alpha 'transformer.blocks.0.attn1.to_qkv.alpha' belongs to no lora_A/lora_B pair"),
-    ("rslora", "sets peft's use_rslora, which vidlong's merge does not follow"),
+    ("rslora", "--lora {tmp}/x.safetensors sets peft's use_rslora, which vidlong's merge does not follow"),
     ("scale", "--lora {tmp}/style.safetensors's scale must be a finite number, got inf"),
     ("second", "--lora-2 merges into a second transformer (Wan2.2 A14B's low-noise transformer_2), which this model has not"),
 ])

@@ -71,31 +71,34 @@ class LoraFile:
 OTHER_COMPONENTS = ("text_encoder", "text_encoder_2", "connectors", "image_encoder", "vae", "audio_vae", "vocoder")
 
 
-def read_lora(path: Path, loader=None) -> tuple[dict, Optional[float]]:
+def read_lora(path: Path, loader=None, name: Optional[str] = None) -> tuple[dict, Optional[float]]:
     """(the transformer's LoRA tensors in `path`, in diffusers' names; the peft ``lora_alpha`` saved with them, or None).
     `loader`: a diffusers pipeline class whose ``lora_state_dict`` converts the family's other formats; None, or one without
     a LoRA loader (HunyuanVideo 1.5's): diffusers' format as written. A one-line error for a file it cannot read, one its
     loader does not convert, a DoRA, peft scalings the merge does not follow (rsLoRA, per-module alphas or ranks) and
-    weights of another component (a text encoder's, LTX-2's connectors)."""
+    weights of another component (a text encoder's, LTX-2's connectors), each naming the file as `name` (default: its
+    path; the CLI's, its flag and path)."""
     import json
 
     from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
+    name = name or str(path)
     try:
         with safe_open(str(path), framework="pt") as handle:
             keys, metadata = list(handle.keys()), handle.metadata() or {}
     except (SafetensorError, OSError, ValueError) as err:
-        raise VidlongError(f"{path} is not a readable safetensors LoRA ({type(err).__name__}); save it again") from None
+        raise VidlongError(f"{name} is not a readable safetensors LoRA ({type(err).__name__}); pass a LoRA saved as "
+                           ".safetensors") from None
     dora = next((key for key in keys if "dora_scale" in key or "lora_magnitude_vector" in key), None)
     if dora is not None:  # diffusers' loaders drop DoRA's magnitudes with a warning: merged without them, it would be wrong
-        raise VidlongError(f"{path} is a DoRA ({dora}), which vidlong does not merge; use a plain LoRA")
+        raise VidlongError(f"{name} is a DoRA ({dora}), which vidlong does not merge; use a plain LoRA")
     peft = json.loads(metadata.get("lora_adapter_metadata") or "{}")  # peft's config, as diffusers saves it
     peft = peft if isinstance(peft, dict) else {}
     scaled = [name for name in ("use_rslora", "alpha_pattern", "rank_pattern")
               if any(key.endswith(name) and value for key, value in peft.items())]
     if scaled:
-        raise VidlongError(f"{path} sets peft's {scaled[0]}, which vidlong's merge does not follow; merge it with peft "
+        raise VidlongError(f"{name} sets peft's {scaled[0]}, which vidlong's merge does not follow; merge it with peft "
                            "(pipe.load_lora_weights, pipe.fuse_lora) instead")
     try:
         if hasattr(loader, "lora_state_dict"):
@@ -103,13 +106,13 @@ def read_lora(path: Path, loader=None) -> tuple[dict, Optional[float]]:
         else:
             tensors, adapter = load_file(str(path)), peft
     except Exception as err:  # noqa: BLE001 - diffusers' converters raise KeyError, ValueError, ... for another model's keys
-        raise VidlongError(f"{path} is not a LoRA that {loader.__name__} reads ({type(err).__name__}: "
+        raise VidlongError(f"{name} is not a LoRA that {loader.__name__} reads ({type(err).__name__}: "
                            f"{str(err).splitlines()[0] if str(err) else 'no message'}); is it made for this model?") from None
     adapter = adapter if isinstance(adapter, dict) else {}  # diffusers' loaders hand back the metadata as they read it
     alpha = adapter.get("transformer.lora_alpha", adapter.get("lora_alpha"))  # diffusers packs it under the component
     others = [key for key in tensors if key.split(".")[0] in OTHER_COMPONENTS]
     if others:
-        raise VidlongError(f"{path} also holds weights of its {others[0].split('.')[0]} ({others[0]}), which vidlong does not "
+        raise VidlongError(f"{name} also holds weights of its {others[0].split('.')[0]} ({others[0]}), which vidlong does not "
                            "merge; use a LoRA of the transformer alone")
     return tensors, None if alpha is None else float(alpha)
 
@@ -217,5 +220,5 @@ def check_lora_file(lora: LoraFile, shapes: dict, loader=None) -> list:
         scale = f" ({tail!r} after the colon is no number: FILE:SCALE takes one, as 0.8)" if colon and Path(path).is_file() else ""
         raise VidlongError(f"{flag} {lora.path} does not exist{scale}; pass a .safetensors LoRA file (FILE or FILE:SCALE)")
     check_finite(f"{flag} {lora.path}'s scale", lora.scale, -100, 100)
-    tensors, alpha = read_lora(lora.path, loader)
+    tensors, alpha = read_lora(lora.path, loader, f"{flag} {lora.path}")
     return lora_modules(tensors, shapes, lora.scale, alpha)
