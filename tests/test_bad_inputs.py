@@ -185,6 +185,9 @@ CLI_ROWS = [
     ("generate", ["--save-latents", "{outdir}/y.pt"], "another vidlong run is writing {outdir}/y.pt; wait for it to end, or "
      "choose another --save-latents", "latents_held"),
     ("generate", ["--model", "{outdir}/nowhere"], "does not exist; pass a local diffusers pipeline folder", None),
+    ("generate", ["--model", "{model}/transformer"], "--model {model}/transformer is one component of the pipeline folder "
+     "{model}; pass that folder", None),
+    ("stream", ["--model", "{inputs}"], "--model {inputs} is not a diffusers pipeline folder (no model_index.json)", None),
     ("generate", ["--ratio", "2", "--frames", "9"], "--frames: not allowed with argument --ratio", ARGPARSE),
     ("generate", ["--steps", "abc"], "--steps: invalid int value", ARGPARSE),
     ("stream", ["--prompt", ""], "the prompt is empty", None),

@@ -497,8 +497,12 @@ def check_model_folder(path: Union[str, Path, None], packages: bool = True) -> P
         raise VidlongError(f"model folder {folder} does not exist; pass a local diffusers pipeline folder as {named('path', '--model')}, "
                            f"or one of the embedded models: {', '.join(EMBEDDED_MODELS)}")
     index = folder / "model_index.json"
+    if not index.is_file() and (folder.parent / "model_index.json").is_file():
+        raise VidlongError(f"{named('path', '--model')} {folder} is one component of the pipeline folder {folder.parent}; "
+                           "pass that folder")
     if not index.is_file():
-        raise VidlongError(f"{folder} is not a diffusers pipeline folder (no model_index.json); save one with pipe.save_pretrained()")
+        raise VidlongError(f"{named('path', '--model')} {folder} is not a diffusers pipeline folder (no model_index.json); "
+                           "save one with pipe.save_pretrained()")
     try:
         class_name = json.loads(index.read_text()).get("_class_name")
     except (json.JSONDecodeError, AttributeError):
