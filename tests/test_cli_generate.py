@@ -159,6 +159,29 @@ def test_version_prints_the_package_version(capsys):
     assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"vidlong {vidlong.__version__}"
 
 
+def test_a_path_typed_with_a_tilde_is_in_the_home_folder(model_dir, tmp_path, monkeypatch):
+    """``--out=~/v.mp4`` (no shell expands a ~ after =) and a quoted "~/..." name the home folder in every file option, as
+    --model's did (--out's was refused: "folder ~ does not exist; create it first"; --image's: "no image file at ~/...")."""
+    from vidlong.cli import build_parser
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert main(["generate", "--prompt", "a red circle", "--model", str(model_dir), "--out=~/v.mp4", "--save-latents", "~/v.pt"]) == 0
+    assert main(["extend", "--model", str(model_dir), "--video", "~/v.mp4", "--latents", "~/v.pt", "--chunks", "1",
+                 "--out", "~/w.mp4"]) == 0
+    assert len(read_video(tmp_path / "w.mp4")[0]) > len(read_video(tmp_path / "v.mp4")[0])
+    home = str(tmp_path)
+    parsed = build_parser().parse_args(["convert", "--source", "longlive", "--checkpoint", "~/a.pt", "--lora", "~/l.pt",
+                                        "--base", "~/base", "--out", "~/sf"])
+    assert [parsed.checkpoint, parsed.lora, parsed.base, parsed.out] == [f"{home}/a.pt", f"{home}/l.pt", f"{home}/base", f"{home}/sf"]
+    parsed = build_parser().parse_args(["eval", "--prompts", "~/p.txt", "--out", "~/ev", "--lora", "~/s.safetensors:0.5"])
+    assert [parsed.prompts, parsed.out, parsed.lora] == [f"{home}/p.txt", f"{home}/ev", [f"{home}/s.safetensors:0.5"]]
+    parsed = build_parser().parse_args(["generate", "--prompt", "~/not a path", "--out", "x.mp4", "--image", "~/i.png",
+                                        "--last-image", "~/j.png", "--control-video", "~/c.mp4", "--reference-images", "~/r.png"])
+    assert parsed.prompt == "~/not a path"  # a prompt is no path
+    assert [parsed.image, parsed.last_image, parsed.control_video, parsed.reference_images] == [
+        f"{home}/i.png", f"{home}/j.png", f"{home}/c.mp4", [f"{home}/r.png"]]
+
+
 def test_bad_output_path(model_dir, tmp_path, capsys):
     assert main(["generate", "--prompt", "x", "--model", str(model_dir), "--out", str(tmp_path / "missing" / "x.mp4")]) == 2
     assert "does not exist" in capsys.readouterr().err

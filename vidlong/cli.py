@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import VidlongError, named
+from .files import user_path
 from .method_names import METHOD_NAMES, NOISE_KINDS
 from .validate import DTYPE_NAMES
 
@@ -53,10 +54,10 @@ def _add_model_options(p) -> None:
 
 def add_lora_options(p) -> None:
     """``--lora`` and ``--lora-2`` (a command that loads a model, the app's too)."""
-    p.add_argument("--lora", action="append", default=[], metavar="FILE[:SCALE]",
+    p.add_argument("--lora", type=user_path, action="append", default=[], metavar="FILE[:SCALE]",
                    help="a LoRA .safetensors merged into the transformer as it loads (scale default 1; any format "
                         "diffusers' loader of the model converts: diffusers', Kohya's, ComfyUI's); repeat for several")
-    p.add_argument("--lora-2", action="append", default=[], metavar="FILE[:SCALE]",
+    p.add_argument("--lora-2", type=user_path, action="append", default=[], metavar="FILE[:SCALE]",
                    help="a LoRA merged into Wan2.2 A14B's second (low-noise) expert, transformer_2")
 
 
@@ -99,20 +100,21 @@ def _diagonal(args):
 
 def _add_animate_options(p) -> None:
     animate = p.add_argument_group("Wan Animate (WanAnimatePipeline folders; --image is the character)")
-    animate.add_argument("--pose-video", default=None,
+    animate.add_argument("--pose-video", type=user_path, default=None,
                          help="the pose video the character follows; the output has its length and frame rate, made in "
                               "segments of --ratio x the native window (1: diffusers' 77 frames)")
-    animate.add_argument("--face-video", default=None, help="the face video (crops of the face) the character's face follows")
+    animate.add_argument("--face-video", type=user_path, default=None,
+                         help="the face video (crops of the face) the character's face follows")
     animate.add_argument("--segment-overlap", type=int, default=None, choices=(1, 5),
                          help="pixel frames each segment after the first starts from (default 1)")
-    animate.add_argument("--background-video", default=None,
+    animate.add_argument("--background-video", type=user_path, default=None,
                          help="replace mode: the video to put the character in, where --mask-video is white")
-    animate.add_argument("--mask-video", default=None,
+    animate.add_argument("--mask-video", type=user_path, default=None,
                          help="replace mode: white where the character goes, black elsewhere (Wan VACE: white where the "
                               "model generates over --control-video, black where it keeps it)")
-    p.add_argument("--reference-images", nargs="+", default=None, metavar="IMAGE",
+    p.add_argument("--reference-images", type=user_path, nargs="+", default=None, metavar="IMAGE",
                    help="Wan VACE: reference images (subjects or a background to put in the video)")
-    p.add_argument("--control-video", default=None,
+    p.add_argument("--control-video", type=user_path, default=None,
                    help="Wan VACE (WanVACEPipeline), CogVideoX-Fun control (CogVideoXFunControlPipeline), "
                         "Cosmos-Transfer2.5 (Cosmos2_5_TransferPipeline) and LTX-2 IC-LoRA (LTX2InContextPipeline: its reference "
                         "video; an LTX2Pipeline or LTX2ConditionPipeline folder, with the IC-LoRA by --lora, loads as it) "
@@ -126,18 +128,18 @@ def _add_generate(sub) -> None:
     p = sub.add_parser("generate", help="generate one long video into an mp4 file",
                        description="Generate a video many times the model's native length.")
     p.add_argument("--prompt", required=True, help="text prompt")
-    p.add_argument("--image", default=None, help="first frame (PNG/JPEG) for image-to-video models")
-    p.add_argument("--last-image", default=None,
+    p.add_argument("--image", type=user_path, default=None, help="first frame (PNG/JPEG) for image-to-video models")
+    p.add_argument("--last-image", type=user_path, default=None,
                    help="last frame (PNG/JPEG) too, with --image: Wan2.1 FLF2V, Wan2.2 I2V A14B and FramePack "
                         "(first-last-frame video); LTX-2's LTX2ConditionPipeline folders with or without --image (its "
                         "condition at the last latent frame)")
-    p.add_argument("--identity", default=None, help=IDENTITY_HELP)
-    p.add_argument("--camera", default=None,
+    p.add_argument("--identity", type=user_path, default=None, help=IDENTITY_HELP)
+    p.add_argument("--camera", type=user_path, default=None,
                    help="Sana-WM (SanaWMPipeline) folders: a JSON file of its camera trajectory, {\"c2w\": [F x 4 x 4 poses]} "
                         "or {\"action\": \"w-80,jw-40\"} (its WASD/IJKL keys held for that many frames), \"intrinsics\": "
                         "[fx, fy, cx, cy] in the image's pixels optional (vidlong.camera); default: a steady walk forward "
                         "and a 90 degree view")
-    p.add_argument("--video", default=None,
+    p.add_argument("--video", type=user_path, default=None,
                    help="video-to-video (Wan2.1 and CogVideoX-2B/5B text-to-video models): the video to redraw with the prompt "
                         "(mp4 or any file ffmpeg reads); the output has its length, frame rate and aspect. A SkyReels-V2 DF "
                         "video-to-video folder continues it in one call instead: its frames unchanged, then the new ones of a "
@@ -169,12 +171,13 @@ def _add_generate(sub) -> None:
                         "with its frames shuffled, FreeNoise-style)")
     p.add_argument("--height", type=int, default=None, help=SIZE_HELP.format(side="height"))
     p.add_argument("--width", type=int, default=None, help=SIZE_HELP.format(side="width"))
-    p.add_argument("--out", required=True, help="output .mp4 file; settings go to a .json beside it (an image editor's "
+    p.add_argument("--out", type=user_path, required=True,
+                   help="output .mp4 file; settings go to a .json beside it (an image editor's "
                    "edit, ChronoEdit's last frame, to a .edited.png too)")
-    p.add_argument("--save-latents", default=None, metavar="FILE.pt",
+    p.add_argument("--save-latents", type=user_path, default=None, metavar="FILE.pt",
                    help="also save the final latents, to continue the video later with `vidlong extend --latents` (of a "
                         "continued --video, the window's: continue it with --video OUT.mp4 --latents FILE.pt)")
-    p.add_argument("--upsample", nargs="?", const=True, default=None, metavar="FOLDER",
+    p.add_argument("--upsample", nargs="?", const=True, type=user_path, default=None, metavar="FOLDER",
                    help="LTX-Video and LTX-2 folders: upsample the video's latents by the folder's own latent_upsampler/ (or "
                         "the latent upsampler in FOLDER), then decode them: the mp4 at 2x the size, LTX-2's sound unchanged "
                         "(vidlong.upsample)")
@@ -506,9 +509,10 @@ def _add_stream_options(p) -> None:
     p.add_argument("--timesteps", default=None, metavar="T1,T2,...",
                    help="the causal sampler's noise levels from 1000 down, e.g. 1000,750,500,250 (default: the model's, "
                         "else --steps (4) evenly spaced)")
-    p.add_argument("--out", required=True, help="output .mp4 file, appended as chunks arrive; settings go to a .json beside it")
+    p.add_argument("--out", type=user_path, required=True,
+                   help="output .mp4 file, appended as chunks arrive; settings go to a .json beside it")
     p.add_argument("--upsample", nargs="?", const=True, default=None, help=argparse.SUPPRESS)  # refused: `_check_model`
-    p.add_argument("--save-latents", default=None, metavar="FILE.pt",
+    p.add_argument("--save-latents", type=user_path, default=None, metavar="FILE.pt",
                    help="also save latents to continue the output later without a re-encode (an extension of --video "
                         "saves its encoded tail and the new chunks: continue it with --video OUT.mp4 --latents FILE.pt)")
     _add_overwrite(p)
@@ -520,16 +524,16 @@ def _add_stream(sub) -> None:
                                    "window of recent frames, so memory and time per chunk stay flat. The mp4 grows as "
                                    "chunks arrive; Ctrl-C leaves a playable file with every finished chunk.")
     p.add_argument("--prompt", required=True, help='a prompt, or a schedule "0:a red ball; 20:a blue ball" (chunk: prompt)')
-    p.add_argument("--image", default=None, help="first frame (PNG/JPEG) for image-to-video models")
-    p.add_argument("--identity", default=None, help=IDENTITY_HELP)
-    p.add_argument("--video", default=None,
+    p.add_argument("--image", type=user_path, default=None, help="first frame (PNG/JPEG) for image-to-video models")
+    p.add_argument("--identity", type=user_path, default=None, help=IDENTITY_HELP)
+    p.add_argument("--video", type=user_path, default=None,
                    help="redraw this video chunk by chunk with the prompt, at any length (Wan and SkyReels-V2 text-to-video "
                         "models), or edit it so (Lucy Edit, which streams nothing else); the stream is as long as it "
                         "(--chunks N: its first N chunks), at its frame rate and aspect")
     p.add_argument("--strength", type=float, default=None,
                    help="with --video: how much of it is redrawn, in (0, 1] (default 0.8; 1: from pure noise; none for "
                         "Lucy Edit's edit)")
-    p.add_argument("--control-video", default=None,
+    p.add_argument("--control-video", type=user_path, default=None,
                    help="Cosmos-Transfer2.5 (Cosmos2_5_TransferPipeline) folders: the control video (edges, depth, "
                         "segmentation) whose world video its call makes chunk by chunk, each chunk written as it is made; "
                         "the stream is as long as it (its first 4k+1 frames; --chunks N: its first N chunks), at its frame "
@@ -548,14 +552,14 @@ def _add_extend(sub) -> None:
                        description="Continue a video: its last frames are encoded once (or taken from --latents) "
                                    "into the streaming cache, and new chunks stream from there. The output is the "
                                    "input's frames unchanged, then the new frames, at the input's size and frame rate.")
-    p.add_argument("--video", default=None, help="the video to continue (mp4 or any file ffmpeg reads)")
-    p.add_argument("--identity", default=None, help=IDENTITY_HELP)
-    p.add_argument("--latents", default=None, metavar="FILE.pt",
+    p.add_argument("--video", type=user_path, default=None, help="the video to continue (mp4 or any file ffmpeg reads)")
+    p.add_argument("--identity", type=user_path, default=None, help=IDENTITY_HELP)
+    p.add_argument("--latents", type=user_path, default=None, metavar="FILE.pt",
                    help="continue from latents saved with --save-latents (no VAE round trip); without --video the "
                         "output starts with their decoded frames")
     p.add_argument("--prompt", default=None,
                    help='prompt or schedule for the new chunks (default: the prompt in the input\'s .json sidecar)')
-    p.add_argument("--control-video", default=None,
+    p.add_argument("--control-video", type=user_path, default=None,
                    help="Cosmos-Transfer2.5 (Cosmos2_5_TransferPipeline) folders: a control video covering --video, then its "
                         "continuation (its frame i the output's frame i): the new frames follow its frames past --video's, "
                         "its call's chunks from --video's last frame (--seconds S: S seconds of them at --video's frame "
@@ -1082,10 +1086,12 @@ def _add_convert(sub) -> None:
                                    "layout) into a diffusers pipeline folder with a vidlong.yaml of its sampler and "
                                    "streaming settings; the other components come from --base.")
     p.add_argument("--source", required=True, choices=["self-forcing", "causvid", "longlive"])
-    p.add_argument("--checkpoint", required=True, help="the .pt file (self_forcing_dmd.pt, CausVid's model.pt, longlive_base.pt)")
-    p.add_argument("--lora", default=None, help="LongLive's lora.pt (merged into the weights)")
-    p.add_argument("--base", required=True, help="a local diffusers Wan2.1-T2V-1.3B folder (text encoder, VAE, scheduler)")
-    p.add_argument("--out", required=True, help="the new pipeline folder")
+    p.add_argument("--checkpoint", type=user_path, required=True,
+                   help="the .pt file (self_forcing_dmd.pt, CausVid's model.pt, longlive_base.pt)")
+    p.add_argument("--lora", type=user_path, default=None, help="LongLive's lora.pt (merged into the weights)")
+    p.add_argument("--base", type=user_path, required=True,
+                   help="a local diffusers Wan2.1-T2V-1.3B folder (text encoder, VAE, scheduler)")
+    p.add_argument("--out", type=user_path, required=True, help="the new pipeline folder")
     p.add_argument("--weights", default=None,
                    help="the checkpoint's entry of weights (default: generator_ema for self-forcing, else generator)")
     p.add_argument("--lora-scale", type=float, default=1.0, help="LoRA alpha / rank (LongLive: 256 / 256 = 1)")

@@ -10,6 +10,12 @@ from pathlib import Path
 from .errors import VidlongError
 
 
+def user_path(text: str) -> str:
+    """A path a user typed, with a leading ``~`` or ``~user`` expanded to the home folder, as a shell would have where it
+    did not (``--out=~/x.mp4``, a quoted ``"~/x.mp4"``): the argparse type of the CLI's file and folder options."""
+    return os.path.expanduser(text)
+
+
 def atomic_write_bytes(path, data: bytes) -> Path:
     """Write `data` to `path` through a temporary file in the same folder and `os.replace`."""
     path = Path(path)

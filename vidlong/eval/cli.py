@@ -9,6 +9,7 @@ from pathlib import Path
 
 def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     """Add the `eval` subcommand to `subparsers` (the result of ``parser.add_subparsers()``)."""
+    from ..files import user_path
     from ..method_names import EVAL_DEFAULT_METHODS as DEFAULT_METHODS, EVAL_METHODS
 
     p = subparsers.add_parser(
@@ -25,7 +26,7 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--grid", default="lengths", choices=list(DEFAULT_METHODS),
                    help="lengths: the prompts at every ratio; timeline: prompt timelines that switch prompt in the middle "
                         "of the video, each segment scored against its own prompt")
-    p.add_argument("--prompts", default=None, help="text file, one prompt per line (default: 8 built-in shapes-world "
+    p.add_argument("--prompts", type=user_path, default=None, help="text file, one prompt per line (default: 8 built-in shapes-world "
                                                    "prompts; with --grid timeline, 4 built-in two-prompt timelines)")
     p.add_argument("--ratios", default="1,2,4,8,16", help="lengths as multiples of the native window, comma-separated")
     p.add_argument("--methods", default=None,
@@ -46,7 +47,7 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
                         "plain, UltraViCo as published; a +specmix / +plain / +freenoise suffix on a method forces it); plain: all plain")
     p.add_argument("--stream-chunk", type=int, default=None, help="latent frames per streamed chunk (default: native / 3)")
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
-    p.add_argument("--out", required=True,
+    p.add_argument("--out", type=user_path, required=True,
                    help="output folder (created; reused to resume cells of the same weights and settings: an edited scheduler "
                         "config or vidlong.yaml is not seen, give another folder; one run at a time)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
