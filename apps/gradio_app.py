@@ -139,6 +139,7 @@ APP_PLACES = {
     "vidlong stream --video": 'the Stream tab\'s "Redraw a video, chunk by chunk" (/stream\'s video)',
     "vidlong generate --video": 'the Generate tab\'s "Redraw a video" (/generate\'s video)',
     "vidlong stream --image": 'the Stream tab from a first frame (/stream\'s image)',
+    "vidlong generate --image": 'the "First frame (image-to-video)" field (/generate\'s image)',
     "image (--image) start.png": 'the "First frame (image-to-video)" field (the API\'s image)',
     "identity (--identity) face_id.pt": f'the "{IDENTITY_LABEL}" file (the API\'s identity)',
 }
@@ -151,12 +152,13 @@ EDIT_PLACES = dict(APP_PLACES, **{
 
 def _user_message(err: Exception, places: dict = APP_PLACES) -> str:
     """One line for the user, naming fields as the page does ("height", not the CLI's "--height" or the
-    Python "height (--height)", `vidlong.errors.named`), a command line's way with a video (and its example file, in.mp4)
+    Python "height (--height)", `vidlong.errors.named`), a command line's way with a video (and the file it names)
     as the page's place that does the same (`places`: `APP_PLACES`, or a video-editing page's `EDIT_PLACES`), and an
     uploaded file by its name (not its path in the server's Gradio cache)."""
     text = str(err).strip().splitlines()
     commands = "|".join(re.escape(command) for command in places)
-    text = [re.sub(fr"`?({commands})`?(?: in\.mp4)?", lambda m: places[m.group(1)], text[0])] if text else text
+    file = r"(?: [^\s()`;,]+\.[A-Za-z0-9]{2,4}\b)?"  # the command's file (in.mp4, an upload's path): the place holds it
+    text = [re.sub(fr"`?({commands})`?{file}", lambda m: places[m.group(1)], text[0])] if text else text
     line = re.sub(r"\b([a-z][a-z0-9_]*) \(--[a-z0-9-]+\)", lambda m: m.group(1).replace("_", " "),
                   text[0] if text else type(err).__name__)
     line = re.sub(re.escape(str(gradio_cache_folder())) + r"/\S*/([^/\s]+)", r"\1", line)

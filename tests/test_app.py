@@ -215,6 +215,20 @@ def test_a_video_given_to_a_stream_to_continue_comes_first_then_the_new_chunks(d
         assert "\n" not in str(err.value)
 
 
+def test_a_picture_given_as_the_video_to_redraw_names_the_first_frame_field(client, tmp_path):
+    """A PNG uploaded as /generate's video: the refusal names the page's first-frame field where the CLI's says
+    vidlong generate --image FILE (it read "use vidlong generate image in.png with an image-to-video model")."""
+    from gradio_client import handle_file
+    from PIL import Image
+
+    picture = tmp_path / "in.png"
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(picture)
+    with pytest.raises(AppError) as err:
+        client.predict(prompt="a red circle", video=handle_file(str(picture)), api_name="/generate")
+    assert str(err.value) == ('video in.png is an image, not a video; to start a video from it use the "First frame '
+                              '(image-to-video)" field (/generate\'s image) with an image-to-video model')
+
+
 def test_seed_minus_one_is_random_and_shown(client):
     seeds = {client.predict(prompt="a red circle", method="none", ratio=1, steps=1, seed=-1, api_name="/generate")[1]["seed"]
              for _ in range(2)}
