@@ -50,6 +50,8 @@ class StreamSchedule:
 
 #: a start written in seconds ("4s", "2.5s"): a generate timeline's, not a stream schedule's
 _SECONDS = re.compile(r"\d+(\.\d+)?\s*s")
+#: a schedule's or a timeline's entry whose start is a negative number ("-2: a blue ball", "-1s: a blue ball")
+NEGATIVE_START = re.compile(r"\s*-\s*\d+(\.\d+)?\s*s?\s*:")
 
 
 def parse_prompt_schedule(text: str) -> list[tuple[int, str]]:
@@ -78,6 +80,10 @@ def parse_prompt_schedule(text: str) -> list[tuple[int, str]]:
     if len(parts) == 1 and int(heads[0]) != 0:
         raise VidlongError(f"prompt schedule {text.strip()!r} must start at chunk 0: \"0:a red ball; 20:a blue ball\" (a "
                            f"prompt that begins with {heads[0]}: is written after 0:, \"0:{parts[0]}\")")
+    negative = next((part for part in parts if NEGATIVE_START.match(part)), None)
+    if negative is not None:
+        raise VidlongError(f"prompt schedule entry {negative!r} starts before chunk 0; number each prompt's first chunk from 0: "
+                           "\"0:a red ball; 20:a blue ball\"")
     unnumbered = next((part for part, head in zip(parts, heads) if not head.isdigit()), None)
     if unnumbered is not None:
         raise VidlongError(f"prompt schedule entry {unnumbered!r} needs a chunk number: \"0:a red ball; 20:a blue ball\"")

@@ -6,7 +6,7 @@ import math
 import re
 
 from ..errors import VidlongError, named
-from .stream import check_schedule
+from .stream import NEGATIVE_START, check_schedule
 
 _ENTRY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*s\s*:(.*)$", re.S)
 _CHUNK_ENTRY = re.compile(r"^\s*(\d+)\s*:(?!\d)", re.S)  # a stream schedule's "20: a blue ball" (not "16:9", "10:30")
@@ -26,6 +26,9 @@ def parse_prompt_timeline(text: str) -> list[tuple[float, str]]:
         return [(0.0, str(text).strip())]
     if not all(entries):
         bad = next(p.strip() for p, m in zip(parts, entries) if not m)
+        if NEGATIVE_START.match(bad):
+            raise VidlongError(f"prompt timeline entry {bad!r} starts before 0s; give each prompt its start in seconds from the "
+                               "video's beginning: \"0s: a red ball; 4s: a blue ball\"")
         raise VidlongError(f"prompt timeline entry {bad!r} needs a start in seconds: \"0s: a red ball; 4s: a blue ball\"")
     return check_schedule([(float(m.group(1)), m.group(2).strip()) for m in entries], "prompt timeline",
                           lambda second: f"{second:g}s", "\"0s: a red ball; 4s: a blue ball\"")

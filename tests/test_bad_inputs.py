@@ -192,6 +192,10 @@ CLI_ROWS = [
     ("generate", ["--steps", "abc"], "--steps: invalid int value", ARGPARSE),
     ("stream", ["--prompt", ""], "the prompt is empty", None),
     ("stream", ["--prompt", "2:a red ball"], "must start at chunk 0", None),
+    ("stream", ["--prompt", "0:a red ball; -2:a blue ball"], "prompt schedule entry '-2:a blue ball' starts before chunk 0; "
+     "number each prompt's first chunk from 0", None),
+    ("generate", ["--prompt", "0s: a red ball; -1s: a blue ball", "--ratio", "2"], "prompt timeline entry '-1s: a blue ball' "
+     "starts before 0s; give each prompt its start in seconds", None),
     ("stream", ["--chunk", "0"], "error: --chunk must be a whole number >= 1, got 0", None),
     ("stream", ["--chunk", "4"], "--chunk 4 exceeds the model's native window of 3", None),
     ("stream", ["--window", "-1"], "error: --window must be a whole number >= 0, got -1", None),
