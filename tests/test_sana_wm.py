@@ -235,9 +235,9 @@ def test_its_call_checks_the_camera_it_is_given(pipe, image):
 
 
 def test_streams_extensions_and_other_methods_are_refused_before_loading(folder, image, tmp_path, capsys, monkeypatch):
-    """A stream and an extension (its camera is not sliced per window: its adapter's `no_stream_pipelines`), RIFLEx, fifo, no image, bfloat16
-    on the CPU (its camera geometry refuses it) and a camera given to a model that takes none: one line each, before
-    loading."""
+    """A stream and an extension (its camera is not sliced per window: its adapter's `no_stream_pipelines`), RIFLEx, fifo,
+    no image, bfloat16 on the CPU (its camera geometry refuses it) and a camera given to a model that takes none: one line
+    each, before loading."""
     from vidlong.attention.adapters.sana_wm import SanaWMAdapter
 
     no_stream = SanaWMAdapter.no_stream_pipelines["SanaWMPipeline"]
