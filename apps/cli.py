@@ -12,7 +12,7 @@ def add_app_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("app", help="serve the Gradio app in the browser",
                               description="Serve a web page (Gradio) for generating and streaming long videos; also an API "
                                           "at /generate and /stream.")
-    from vidlong.cli import MODEL_HELP, add_lora_options
+    from vidlong.cli import MODEL_HELP, add_lora_options, user_path
 
     p.add_argument("--model", default=None, help=MODEL_HELP)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface)")
@@ -27,6 +27,10 @@ def add_app_parser(subparsers) -> argparse.ArgumentParser:
                         "first-frame field; control: an LTX-2 folder (LTX2Pipeline, LTX2ConditionPipeline) with its IC-LoRA "
                         "(--lora) as LTX-2's in-context pipeline, its page following an uploaded reference video (default: "
                         "the folder's own)")
+    p.add_argument("--upsample", type=user_path, default=None, metavar="FOLDER",
+                   help="LTX-Video and LTX-2: the latent upsampler the page's \"Upsample 2x\" runs after a video (as vidlong "
+                        "generate --upsample FOLDER), where the model folder has no latent_upsampler/ of its own (default: "
+                        "its own, the box shown only where there is one)")
     add_lora_options(p)
     p.set_defaults(run=run_app)
     return p
@@ -45,5 +49,5 @@ def run_app(args) -> int:
     from vidlong.cli import lora_files
 
     launch(model=args.model, host=args.host, port=args.port, share=args.share, device=args.device, dtype=args.dtype, task=args.task,
-           loras=lora_files(args))
+           loras=lora_files(args), upsample=args.upsample)
     return 0

@@ -44,8 +44,13 @@ def _check_choices(component, values) -> None:
                            print_exception=False)
 
 
+def _check_flag(component, value) -> None:
+    if value is not None and not isinstance(value, bool):  # Gradio would hand on any JSON value (a path, "yes") as it is
+        raise gr.Error(f"{field_name(component.label)} must be true or false, got {value!r:.80}", print_exception=False)
+
+
 def named(component, accepts=()):
-    """`component` (a Gradio Number, Slider, Radio, Dropdown or CheckboxGroup) with its value checked
+    """`component` (a Gradio Number, Slider, Radio, Dropdown, CheckboxGroup or Checkbox) with its value checked
     before its own preprocessing, so a refusal names the field; returns it. `accepts`: values taken beyond the choices
     the page offers, handed on as they are (the API's method a model does not run reaches the handler, whose refusal
     says why). (Wrapped on the instance: a subclass would make Gradio write a .pyi file beside this module.)"""
@@ -53,6 +58,9 @@ def named(component, accepts=()):
     multiple = isinstance(component, gr.CheckboxGroup)
 
     def checked(payload):
+        if isinstance(component, gr.Checkbox):
+            _check_flag(component, payload)
+            return preprocess(payload)
         if hasattr(component, "minimum"):
             _check_bounds(component, payload)
             return preprocess(payload)
@@ -118,4 +126,5 @@ def _factory(cls):
     return make
 
 
-Number, Slider, Radio, Dropdown, CheckboxGroup = map(_factory, (gr.Number, gr.Slider, gr.Radio, gr.Dropdown, gr.CheckboxGroup))
+Number, Slider, Radio, Dropdown, CheckboxGroup, Checkbox = map(_factory, (gr.Number, gr.Slider, gr.Radio, gr.Dropdown,
+                                                                     gr.CheckboxGroup, gr.Checkbox))

@@ -57,7 +57,7 @@ from vidlong.schedulers.stream import one_prompt_text, stream_chunk_count  # noq
 from vidlong.streaming import StreamSampling, VideoStreamer, held_frames, held_sound, resolve_context  # noqa: E402
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_SEED, MAX_STEPS, call_pixel_count, check_diagonal,  # noqa: E402
                               check_diagonal_stream, check_generate, check_methods_run, check_not_redrawing, check_seed,
-                              check_streams, limits_for_pipeline, streams, video_size)
+                              check_streams, check_upsample, limits_for_pipeline, streams, video_size)
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
 from vidlong.extend import count_input_frames, input_frame_size  # noqa: E402
 from vidlong.animate import ANIMATE_VIDEOS  # noqa: E402
@@ -77,7 +77,7 @@ STREAM_METHODS = ("chunked", "fifo")
 #: the Stream tab's fields, in the order its handler and `App.streamer` take them
 STREAM_FIELDS = ("prompt", "timeline", "seconds", "chunk", "context", "recache", "steps", "guidance", "seed", "image", "method",
                  "cut", "partition_guidance", "noise_correlation", "video", "strength", "extend_video", "control_video",
-                 "identity")
+                 "identity", "upsample")
 #: the fifo method's fields in both tabs, as messages name them: guidance by partition (as written, "4.5,6,7.5") and
 #: noise correlation (up to `MAX_NOISE_CORRELATION`; `DiagonalDenoising` takes up to, not including, 1)
 FIFO_FIELDS = ("Guidance by partition", "Noise correlation")
@@ -131,6 +131,8 @@ EDITED_IMAGE_LABEL = "Image to edit (its video runs from it to the edit, its las
 IDENTITY_LABEL = "Face identity"
 #: the label of the camera file a Sana-WM page takes (`vidlong.camera`: the JSON of vidlong generate --camera), on Generate
 CAMERA_LABEL = "Camera"
+#: the label of the box an LTX-Video or LTX-2 page with a latent upsampler shows (`App.upsamples`), on Generate
+UPSAMPLE_LABEL = "Upsample 2x"
 
 #: the command lines and arguments that shared refusals point to for a video or a first frame, as the page's places that do
 #: the same (the command's flags would otherwise lose their dashes with the fields' names: "vidlong extend video")
@@ -142,6 +144,7 @@ APP_PLACES = {
     "vidlong generate --image": 'the "First frame (image-to-video)" field (/generate\'s image)',
     "image (--image) start.png": 'the "First frame (image-to-video)" field (the API\'s image)',
     "identity (--identity) face_id.pt": f'the "{IDENTITY_LABEL}" file (the API\'s identity)',
+    "upsample (--upsample) path/to/upsampler": "serve the page with vidlong app --upsample FOLDER",
 }
 #: the places of a page whose model edits a given video (Lucy Edit: `ModelLimits.edits`), its video fields' titles
 EDIT_PLACES = dict(APP_PLACES, **{
@@ -162,7 +165,8 @@ def _user_message(err: Exception, places: dict = APP_PLACES) -> str:
     line = re.sub(r"\b([a-z][a-z0-9_]*) \(--[a-z0-9-]+\)", lambda m: m.group(1).replace("_", " "),
                   text[0] if text else type(err).__name__)
     line = re.sub(re.escape(str(gradio_cache_folder())) + r"/\S*/([^/\s]+)", r"\1", line)
-    return re.sub(r"--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)", lambda m: m.group(1).replace("-", " "), line)
+    # a flag of vidlong app itself (how to serve the page) keeps its dashes
+    return re.sub(r"(?<!vidlong app )--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)", lambda m: m.group(1).replace("-", " "), line)
 
 
 def _one_line(err: BaseException, places: dict = APP_PLACES) -> str:
@@ -206,12 +210,13 @@ def _caption(settings: dict) -> str:
 
 
 def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
-                image=None, last_image=None, video=None, strength=None, *inputs) -> GenerateRequest:
+                image=None, last_image=None, video=None, strength=None, *inputs, upsampler=True) -> GenerateRequest:
     """The page's fields as a `GenerateRequest` (unchecked); the dropdowns' "none"/"auto" and empty
     numbers are the model's defaults; with a `video` to redraw (or a control video), the video sets the length (the length
     field is not used); `inputs`: the `DRIVING_FIELDS` (uploaded files, or empty), then Wan Animate's segment overlap (1, 5,
-    or empty), then ConsisID's face identity file (or empty), then Sana-WM's camera file (or empty: vidlong's default)."""
-    given = dict(zip((*DRIVING_FIELDS, "segment_overlap", "identity", "camera"), inputs))
+    or empty), then ConsisID's face identity file (or empty), then Sana-WM's camera file (or empty: vidlong's default), then
+    the "Upsample 2x" box, which ticked (True) gives the request's `upsample` the page's `upsampler` (`App.upsampler`)."""
+    given = dict(zip((*DRIVING_FIELDS, "segment_overlap", "identity", "camera", "upsample"), inputs))
     driving = {name: _uploaded_path(given.get(name)) for name in DRIVING_FIELDS[:-1]}
     references = given.get("reference_images")
     driving["reference_images"] = [_uploaded_path(file) for file in references] if references else None
@@ -229,7 +234,8 @@ def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, neg
         height=None if height is None else int(height), width=None if width is None else int(width),
         image=image or None, last_image=last_image or None, video=video or None,
         strength=None if not video or strength is None else float(strength),
-        identity=_uploaded_path(given.get("identity")), camera=_uploaded_path(given.get("camera")), **driving,
+        identity=_uploaded_path(given.get("identity")), camera=_uploaded_path(given.get("camera")),
+        upsample=upsampler if given.get("upsample") is True else None, **driving,
     )
 
 
@@ -288,11 +294,20 @@ def _fifo_inputs(prefix: str = "") -> tuple:
 
 class App:
     """The page's handlers around one pipeline: one run computes at a time (`lock`); each page session
-    has at most one job (`jobs`); outputs land in `folder` and `history`."""
+    has at most one job (`jobs`); outputs land in `folder` and `history`; `upsample`: the latent upsampler's folder
+    ``vidlong app --upsample`` gave (checked), else None."""
 
-    def __init__(self, pipe, folder: Optional[OutputFolder] = None):
+    def __init__(self, pipe, folder: Optional[OutputFolder] = None, upsample: Optional[Path] = None):
         self.pipe, self.spec = pipe, pipe.spec
         self.limits = limits_for_pipeline(pipe)
+        #: what a ticked "Upsample 2x" gives `GenerateRequest.upsample`: the folder `upsample`, else True (the model folder's
+        #: own ``latent_upsampler/``, which `check_upsample` refuses in one line where there is none); `upsamples`: whether
+        #: it upsamples on this page (an LTX-Video or LTX-2 model with an upsampler), which then shows the box
+        self.upsampler = True if upsample is None else str(upsample)
+        try:
+            self.upsamples = check_upsample(self.upsampler, self.limits) is not None
+        except VidlongError:
+            self.upsamples = False
         #: the page's places for a video, as its messages name them (a model that edits a given video: Lucy Edit's)
         self.places = EDIT_PLACES if self.limits.edits else APP_PLACES
         #: whether its runs edit the given image, the edit their video's last frame (ChronoEdit: `ModelLimits.edits_image`),
@@ -350,7 +365,7 @@ class App:
             last = "last-frame" if self.limits.last_frame == "required" else None
             video = _uploaded_path(video)
             request = _request_of("-", method, preset, ratio, steps, None, 0, AUTO, "", height, width, image, last, video,
-                                  strength, *driving_videos)
+                                  strength, *driving_videos, upsampler=self.upsampler)
             latent = check_generate(request, self.limits)
             cost = run_cost(self.pipe, request, latent)
             given = video or request.control_video
@@ -369,6 +384,8 @@ class App:
                     "The control video (the Length field is not used): " if request.control_video else "")
             note += (f"{latent} latent frames = **{frames} frames**, {frames / fps:.1f} s at {fps:g} fps "
                      f"({latent / spec.native_frames:.2g}× the native {spec.native_frames}). ")
+        if request.upsample is not None:  # the estimate counts the video as made (`run_cost`)
+            note += "Then upsampled 2x by its latent upsampler (not in the estimate). "
         seconds = self.pace.seconds(cost)
         note += (f"Estimate: about **{duration_text(max(seconds, 1))}** and " if seconds is not None
                  else "Estimate (time after the first run): ")
@@ -397,7 +414,7 @@ class App:
         a random one) and the fifo method's `DiagonalDenoising` (None for another method)."""
         self.check_edited(video, image, "/generate")
         request = _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
-                              last_image, video, strength, *driving_videos)
+                              last_image, video, strength, *driving_videos, upsampler=self.upsampler)
         diagonal = _diagonal_of([request.method], partition_guidance, noise_correlation)
         check_fits(run_cost(self.pipe, request, check_generate(request, self.limits), diagonal))
         return request, diagonal
@@ -414,8 +431,9 @@ class App:
                 prefix = f"{request.method} ({i}/{len(runs)}): " if len(runs) > 1 else ""
                 start, stages = time.monotonic(), StageProgress(progress, job, prefix)
                 results[request.method] = generate(self.pipe, request, progress=stages, diagonal=diagonal)
-                self.pace.record(run_cost(self.pipe, request, results[request.method].settings["latent_frames"], diagonal),
-                                 time.monotonic() - start, stages.seconds_in("decode"))
+                if request.upsample is None:  # an upsampled run's time holds its upsampler's, which `run_cost` leaves out
+                    self.pace.record(run_cost(self.pipe, request, results[request.method].settings["latent_frames"],
+                                              diagonal), time.monotonic() - start, stages.seconds_in("decode"))
             progress(1.0, desc="write mp4")
             first = next(iter(results.values()))
             audio = first.audio if len(results) == 1 else None  # side by side: the methods' videos, no one soundtrack
@@ -475,7 +493,7 @@ class App:
                                "tick them in Compare methods")
         request_fields, (partition_guidance, noise_correlation, video, strength) = fields[:13], fields[13:17]
         self.check_edited(video, request_fields[11], "/generate")  # its image: the 12th of `_request_of`'s fields
-        first = _request_of(*request_fields, video, strength, *fields[17:])  # and Wan Animate's videos
+        first = _request_of(*request_fields, video, strength, *fields[17:], upsampler=self.upsampler)  # and the driving videos
         check_methods(methods, first)
         diagonal = _diagonal_of(methods, partition_guidance, noise_correlation)
         runs = [(dataclasses.replace(first, method=method), diagonal if method == "fifo" else None) for method in methods]
@@ -488,7 +506,8 @@ class App:
     def streamer(self, prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image=None,
                  method: str = "chunked", cut: bool = False, partition_guidance: Optional[str] = None,
                  noise_correlation: float = 0.0, video: Optional[str] = None, strength: Optional[float] = None,
-                 extend_video: Optional[str] = None, control_video: Optional[str] = None, identity: Optional[str] = None):
+                 extend_video: Optional[str] = None, control_video: Optional[str] = None, identity: Optional[str] = None,
+                 upsample: bool = False):
         """(streamer, chunks or None, timeline rows) of the Stream tab's fields, checked before anything
         runs. The stream prompt holds from 0 s, the timeline's prompts from their seconds on; either may
         be empty, not both. `method` "fifo" streams by diagonal denoising (Wan, LTX-Video; `DiagonalStreamer`), which
@@ -502,8 +521,12 @@ class App:
         its frame rate and size. On a Cosmos-Transfer2.5 page the stream follows `control_video` (`control_streamer`); on
         another a control video is refused in one line. `identity`: the face's tensors file a ConsisID transformer with
         ``is_train_face`` needs, given to every window of the stream or the continuation, checked as the CLI's --identity
-        (`vidlong.identity.stream_identity`), refused in one line where the model takes none."""
+        (`vidlong.identity.stream_identity`), refused in one line where the model takes none. `upsample` (/stream's, the
+        Generate tab's alone) is refused in one line, as vidlong stream --upsample is."""
         check_streams(self.limits.family)
+        if upsample:
+            raise VidlongError(f"{named('upsample')} upsamples a whole generated video's latents (the Generate tab's "
+                               f"{UPSAMPLE_LABEL}); a stream does not upsample its chunks: drop {named('upsample')}")
         video, extend_video, control_video = _uploaded_path(video), _uploaded_path(extend_video), _uploaded_path(control_video)
         if control_video and not self.stream_controls:
             raise VidlongError(f"{named('control_video')} guides a Cosmos-Transfer2.5 stream (its call's chunks); this model's "
@@ -767,15 +790,17 @@ class App:
 
     def reload(self, evt: gr.SelectData) -> tuple:
         """A clicked history item: its video, settings and sidecar, its settings back in the form (`FORM_FIELDS`, the
-        compared methods, Wan Animate's segment overlap), and its edited image and PNG (`edited_outputs`)."""
+        compared methods, Wan Animate's segment overlap, the "Upsample 2x" box), and its edited image and PNG
+        (`edited_outputs`)."""
         clicked = str(evt.value)  # the gallery as this page shows it: its item names the video file
         item = next((item for item in self.history.items() if item.video.name in clicked), None)
         if item is None:
-            return (gr.update(),) * (3 + len(FORM_FIELDS) + 4)
+            return (gr.update(),) * (3 + len(FORM_FIELDS) + 5)
         settings = item.settings
         if "runs" in settings:  # a comparison: the first run's settings, the compared methods ticked
             settings = dict(next(iter(settings["runs"].values())), compared=settings["compared"])
-        if settings.get("command") in ("stream", "extend"):
+        streamed = settings.get("command") in ("stream", "extend")
+        if streamed:
             fields = [gr.update()] * len(FORM_FIELDS)
         else:
             values = dict(settings, preset=settings.get("preset") or NO_PRESET,
@@ -783,7 +808,9 @@ class App:
             fields = [gr.update(value=values.get(name)) for name in FORM_FIELDS]
         compared = gr.update(value=settings["compared"]) if "compared" in settings else gr.update()
         overlap = gr.update(value=settings["segment_overlap"]) if "segment_overlap" in settings else gr.update()
-        return (str(item.video), item.settings, str(item.sidecar), *fields, compared, overlap, *edited_outputs(item))
+        upsampled = gr.update() if streamed else gr.update(value=bool(settings.get("upsample")))  # generate records its upsampler
+        return (str(item.video), item.settings, str(item.sidecar), *fields, compared, overlap, upsampled,
+                *edited_outputs(item))
 
 
 def edited_outputs(output: Output) -> tuple:
@@ -841,11 +868,12 @@ def _timeline_rows(timeline) -> list[tuple[float, str]]:
     return out
 
 
-def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
+def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[Path] = None) -> gr.Blocks:
     """The app's page for `pipe` (a vidlong pipeline from `vidlong.load_pipeline`; an image-to-video one
-    shows a first-frame input, a Wan Animate one the character's and its driving videos); outputs go to `folder` (default:
+    shows a first-frame input, a Wan Animate one the character's and its driving videos; an LTX-Video or LTX-2 one with a
+    latent upsampler, its folder's own or the folder `upsampler`, an "Upsample 2x" box); outputs go to `folder` (default:
     a new folder in Gradio's cache)."""
-    app = App(pipe, folder)
+    app = App(pipe, folder, upsampler)
     spec = app.spec
     multiple, least = app.limits.geometry.pixel_multiple, app.limits.geometry.min_pixels
     largest = None if app.limits.rope_positions is None else app.limits.rope_positions * multiple  # None: no RoPE table
@@ -908,6 +936,14 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                         ratio = fields.Slider(*LENGTH_RANGE, value=2, step=0.5, label="Length (× native window)", elem_id="ratio",
                                               visible=not edits)  # an edit is as long as its video
                         length_note = gr.Markdown(app.length_note(2, app.method), elem_id="length-note")
+                        # LTX-Video, LTX-2: their latent upsampler after the video (`vidlong.upsample`), for Generate and Compare
+                        upsample = fields.Checkbox(
+                            value=False, label=UPSAMPLE_LABEL, visible=app.upsamples, elem_id="upsample",
+                            info="the video's latents through " + ("the model folder's own latent_upsampler/"
+                                                                   if app.upsampler is True else "the latent upsampler "
+                                                                   f"{Path(app.upsampler).name}") + ", then decoded at "
+                                 "twice the width and height, the same frames" + (", its sound kept" if pipe.makes_audio
+                                                                                  else ""))
                         animating, control = pipe.task == "animate", app.limits.control
                         controlled, vace = control is not None, control == "vace"
                         with gr.Accordion("Animate the character (Wan Animate)" if animating else "Follow a control video "
@@ -1005,6 +1041,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                         s_cut = gr.Checkbox(value=False, label="Cut to the new prompt's own video on a switch (else blend)",
                                             visible=False, elem_id="stream-cut")
                         s_partition_guidance, s_noise_correlation = _fifo_inputs("stream-")
+                        # /stream's upsample, refused (`App.streamer`): a stream's chunks are not upsampled
+                        s_upsample = fields.Checkbox(value=False, label=UPSAMPLE_LABEL, visible=False, elem_id="stream-upsample")
                         with gr.Accordion(f"{'Edit' if edits else 'Redraw'} a video, chunk by chunk", open=edits,
                                           visible=app.stream_redraws):
                             s_redraw = gr.Video(label="Video to edit: the prompt edits it chunk by chunk, at any length (the "
@@ -1041,9 +1079,10 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
         reloaded = [prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
                     partition_guidance, noise_correlation]  # FORM_FIELDS
         form = [*reloaded[:-2], image, last_image, *reloaded[-2:], redraw, strength, *driving_videos, identity,
-                camera]  # older order kept
+                camera, upsample]  # older order kept
         stream_form = [s_prompt, timeline, s_seconds, s_chunk, s_context, s_recache, s_steps, s_guidance, s_seed, image, s_method,
-                       s_cut, s_partition_guidance, s_noise_correlation, s_redraw, s_strength, s_extend, s_control, identity]
+                       s_cut, s_partition_guidance, s_noise_correlation, s_redraw, s_strength, s_extend, s_control, identity,
+                       s_upsample]
 
         def generate_handler(page: bool):
             async def generate_video(prompt: str, method: str = app.method, preset: str = NO_PRESET, ratio: float = 2.0,
@@ -1056,11 +1095,12 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                      face_video: Optional[str] = None, background_video: Optional[str] = None,
                                      mask_video: Optional[str] = None, control_video: Optional[str] = None,
                                      reference_images: Optional[list] = None, segment_overlap: Optional[int] = None,
-                                     identity: Optional[str] = None, camera: Optional[str] = None,
+                                     identity: Optional[str] = None, camera: Optional[str] = None, upsample: bool = False,
                                      request: gr.Request = None, progress=gr.Progress()):
                 args = (prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
                         last_image, partition_guidance, noise_correlation, video, strength, pose_video, face_video,
-                        background_video, mask_video, control_video, reference_images, segment_overlap, identity, camera)
+                        background_video, mask_video, control_video, reference_images, segment_overlap, identity, camera,
+                        upsample)
                 return await app.generate_event(app.single_run, args, request, progress, page=page)
             return generate_video
 
@@ -1069,10 +1109,11 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                partition_guidance: str = "", noise_correlation: float = 0.0, video: Optional[str] = None,
                                strength: Optional[float] = None, pose_video=None, face_video=None, background_video=None,
                                mask_video=None, control_video=None, reference_images=None, segment_overlap=None,
-                               identity=None, camera=None, request: gr.Request = None, progress=gr.Progress()):
+                               identity=None, camera=None, upsample=False, request: gr.Request = None,
+                               progress=gr.Progress()):
             args = (compared, prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
                     last_image, partition_guidance, noise_correlation, video, strength, pose_video, face_video,
-                    background_video, mask_video, control_video, reference_images, segment_overlap, identity, camera)
+                    background_video, mask_video, control_video, reference_images, segment_overlap, identity, camera, upsample)
             return await app.generate_event(app.compare_runs, args, request, progress, page=True)
 
         def stream_handler(page: bool):
@@ -1082,15 +1123,18 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                              method: str = "chunked", cut: bool = False, partition_guidance: str = "",
                              noise_correlation: float = 0.0, video: Optional[str] = None, strength: Optional[float] = None,
                              extend_video: Optional[str] = None, control_video: Optional[str] = None,
-                             identity: Optional[str] = None, request: gr.Request = None, progress=gr.Progress()):
+                             identity: Optional[str] = None, upsample: bool = False, request: gr.Request = None,
+                             progress=gr.Progress()):
                 args = (prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image, method, cut,
-                        partition_guidance, noise_correlation, video, strength, extend_video, control_video, identity)
+                        partition_guidance, noise_correlation, video, strength, extend_video, control_video, identity,
+                        upsample)
                 async for update in app.stream_event(args, request, progress, page=page):
                     yield update
             return stream
 
         outputs = [video, settings, sidecar, gallery, edited, edited_file]
-        note_fields = [ratio, method, preset, steps, height, width, redraw, strength, *driving_videos, identity, camera]
+        note_fields = [ratio, method, preset, steps, height, width, redraw, strength, *driving_videos, identity, camera,
+                       upsample]
         def queued(trigger, handler, inputs, outputs):
             """`handler` queued on the model's one worker after `trigger`, its job reserved at the click."""
             return trigger(app.reserve, None, None, api_name=False, queue=False).then(
@@ -1109,8 +1153,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None) -> gr.Blocks:
                                                       s_partition_guidance, s_noise_correlation], api_name=False, queue=False)
         method.change(_fifo_fields, method, [partition_guidance, noise_correlation], api_name=False, queue=False)
         image.upload(app.image_size, image, [height, width], api_name=False, queue=False)
-        gallery.select(app.reload, None, [video, settings, sidecar, *reloaded, compared, driving_videos[-1], edited, edited_file],
-                       api_name=False, queue=False)  # the last of the driving fields: Wan Animate's segment overlap
+        gallery.select(app.reload, None, [video, settings, sidecar, *reloaded, compared, driving_videos[-1], upsample, edited,
+                                          edited_file], api_name=False, queue=False)  # the last driving field: the overlap
         preset.input(_on_preset, preset, ratio, api_name=False, queue=False)
         for field in note_fields:
             field.change(app.length_note, note_fields, length_note, api_name=False, queue=False, preprocess=False)
@@ -1173,13 +1217,14 @@ def _on_preset(preset: str):
 
 def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
            device: Optional[str] = None, dtype: Optional[str] = None, task: Optional[str] = None, loras=(),
-           **launch_kwargs) -> gr.Blocks:
+           upsample: Optional[Union[str, Path]] = None, **launch_kwargs) -> gr.Blocks:
     """Load `model` (a local diffusers pipeline folder; None: the embedded default) on `device` in `dtype`
     as the pipeline of `task` (`vidlong.load_pipeline`'s defaults; "i2v" loads a text-to-video folder whose weights also
     run image to video, `vidlong.models.IMAGE_TO_VIDEO_TWINS`, as its image-to-video pipeline; "control" an LTX-2 folder as
     its in-context pipeline, `vidlong.models.CONTROL_VIDEO_TWINS`, its IC-LoRA in `loras`, its page the in-context folder's:
     Generate follows an uploaded reference video, no Stream), with `loras` merged (`vidlong.lora.LoraFile`s), and serve the
-    app.
+    app. `upsample`: the folder of an LTX-Video or LTX-2 latent upsampler (`vidlong.validate.check_upsample`, before the model
+    loads) that the page's "Upsample 2x" runs, where the model folder has no ``latent_upsampler/`` of its own (or another).
     A video-to-video folder is refused in one line (the page redraws and continues through the text-to-video one), but
     Lucy Edit's, whose page edits an uploaded video.
 
@@ -1187,6 +1232,7 @@ def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 786
     """
     from vidlong.models import check_model_folder, folder_continues, folder_edits, pipeline_task
     from vidlong.pipeline import load_pipeline
+    from vidlong.validate import limits_for_folder
 
     block = not launch_kwargs.pop("prevent_thread_lock", False)
     quiet = launch_kwargs.pop("quiet", False)
@@ -1197,8 +1243,9 @@ def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 786
     if (task == "v2v" or pipeline_task(folder) == "v2v") and not folder_edits(folder):  # a Lucy Edit folder's page edits
         raise VidlongError("the app redraws videos through a text-to-video pipeline; open the model's text-to-video folder "
                            "(its Generate tab's \"Redraw a video\")")
+    upsampler = None if upsample is None else check_upsample(upsample, limits_for_folder(folder))
     pipe = load_pipeline(model, device=device, dtype=dtype, task=task, loras=loras)
-    demo = build_app(pipe)
+    demo = build_app(pipe, upsampler=upsampler)
     demo.queue(default_concurrency_limit=1)
     try:
         demo.launch(server_name=host, server_port=port, share=share, show_error=True, prevent_thread_lock=True, quiet=True,

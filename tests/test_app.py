@@ -1151,6 +1151,76 @@ def test_a_sana_wm_page_takes_an_optional_camera_file(demo, client, tmp_path_fac
         client.predict(prompt="a red circle", camera=turn, api_name="/generate")
 
 
+def test_an_ltx_page_with_a_latent_upsampler_upsamples_2x_on_generate_and_compare_and_stream_refuses_it(demo, client,
+                                                                                                          tmp_path_factory):
+    """A tiny LTX-Video folder with its own ``latent_upsampler/``: its page shows the "Upsample 2x" box (not the tiny Wan's),
+    the length note says the upsampler runs after the estimate's video; /generate's `upsample` (last in its order) makes the
+    video at twice the size, the same 25 frames, the settings naming the folder's upsampler, as generate(upsample=True) does;
+    unticked, the made size; Compare's runs all take it. A value that is not true or false, /stream's `upsample` and one
+    given to the tiny Wan are each refused in one line (the last by `vidlong.validate.check_upsample`)."""
+    from tiny_pipeline import save_tiny_latent_upsampler, save_tiny_ltx_pipeline
+
+    from vidlong.apps import gradio_app
+
+    folder = save_tiny_ltx_pipeline(tmp_path_factory.mktemp("ltx-upsample-page"))
+    upsampler = save_tiny_latent_upsampler(folder / "latent_upsampler", "ltx-video")
+    page = gradio_app.build_app(load_pipeline(folder, device="cpu"))
+    assert [field_with_id(shown, "upsample").visible for shown in (page, demo)] == [True, False]
+    app = page.vidlong_app
+    note = app.length_note(2, "both", gradio_app.NO_PRESET, None, None, None, None, None, *[None] * 9, True)
+    assert note.startswith("4 latent frames = **25 frames**") and "Then upsampled 2x by its latent upsampler" in note, note
+    runs = app.compare_runs(["none", "both"], "a red ball", "both", "none", 2, None, None, 0, "auto", "", None, None, None, None,
+                            "", 0, None, None, *[None] * 9, True)
+    assert [request.upsample for request, _ in runs] == [True, True]
+    with served_client(folder, tmp_path_factory.mktemp("ltx-upsample-downloads")) as ltx:
+        run = dict(prompt="a red ball", ratio=2, method="both", seed=3, api_name="/generate")
+        video, settings = ltx.predict(**run, upsample=True)
+        assert read_video(video_path(video))[0].shape == (25, 128, 128, 3)
+        assert (settings["upsample"], settings["height"], settings["upsampled_height"]) == (str(upsampler), 64, 128)
+        video, settings = ltx.predict(**run)
+        assert read_video(video_path(video))[0].shape == (25, 64, 64, 3) and settings["upsample"] is None
+        for fields, message in ((dict(run, upsample="yes"), r"^Upsample 2x must be true or false, got 'yes'$"),
+                                (dict(prompt="a red ball", seconds=1, upsample=True, api_name="/stream"),
+                                 r"^upsample upsamples a whole generated video's latents \(the Generate tab's Upsample 2x\); "
+                                 "a stream does not upsample its chunks: drop upsample$")):
+            with pytest.raises(AppError, match=message):
+                ltx.predict(**fields)
+    with pytest.raises(AppError, match=r"^upsample upsamples LTX-Video's and LTX-2's latents by their latent upsampler; this "
+                                       r"model \(WanPipeline\) has none: drop upsample$"):
+        client.predict(prompt="a red circle", upsample=True, api_name="/generate")
+
+
+def test_an_ltx_folder_without_an_upsampler_of_its_own_takes_one_from_vidlong_app_upsample(tmp_path_factory, capsys):
+    """An LTX-Video folder without ``latent_upsampler/``: its page hides the box, and `upsample` through the API is refused
+    in one line naming vidlong app --upsample FOLDER; served with that folder (`launch(upsample=...)`, the CLI's flag), the
+    box shows and a ticked run takes that folder. vidlong app --upsample on a Wan folder is refused in one line, exit 2,
+    before the model loads."""
+    from test_upsample import without_upsampler
+    from tiny_pipeline import save_tiny_latent_upsampler, save_tiny_ltx_pipeline
+
+    from vidlong.apps import gradio_app
+    from vidlong.cli import main
+
+    made = tmp_path_factory.mktemp("ltx-no-upsampler")
+    folder = without_upsampler(save_tiny_ltx_pipeline(made / "full"), made / "bare")
+    upsampler = save_tiny_latent_upsampler(made / "upsampler", "ltx-video")
+    pipe = load_pipeline(folder, device="cpu")
+    bare, served = gradio_app.build_app(pipe), gradio_app.build_app(pipe, upsampler=upsampler)
+    assert [field_with_id(shown, "upsample").visible for shown in (bare, served)] == [False, True]
+    fields = ("a red ball", "both", "none", 2, None, None, 0, "auto", "", None, None, None, None, "", 0, None, None, *[None] * 9)
+    with pytest.raises(VidlongError) as err:
+        bare.vidlong_app.run(*fields, True)
+    assert gradio_app._user_message(err.value) == (f"upsample: {folder} has no latent_upsampler/ folder; pass the folder of "
+                                                   "LTX-Video's latent upsampler (serve the page with vidlong app --upsample "
+                                                   "FOLDER)")
+    assert served.vidlong_app.run(*fields, True)[0].upsample == str(upsampler)
+    wan = save_tiny_pipeline(made / "wan")
+    capsys.readouterr()  # the folders' saving bars
+    assert main(["app", "--model", str(wan), "--upsample", str(upsampler), "--device", "cpu"]) == 2
+    assert capsys.readouterr().err == ("vidlong: error: --upsample upsamples LTX-Video's and LTX-2's latents by their latent "
+                                       "upsampler; this model (WanPipeline) has none: drop --upsample\n")
+
+
 def test_an_ltx_long_page_generates_a_prompt_a_window_and_offers_no_stream(tmp_path_factory):
     """An `LTXI2VLongMultiPromptPipeline` folder: /generate with a '|' prompt and no method makes its call's 2 windows (13
     latent frames at ratio 1.3), the second window's prompt read (another video than its first prompt's alone); with a
