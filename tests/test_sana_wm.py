@@ -235,12 +235,10 @@ def test_its_call_checks_the_camera_it_is_given(pipe, image):
 
 
 def test_streams_extensions_and_other_methods_are_refused_before_loading(folder, image, tmp_path, capsys, monkeypatch):
-    """A stream and an extension (its camera is not sliced per window: its adapter's `no_stream_pipelines`), RIFLEx, fifo,
-    no image, bfloat16 on the CPU (its camera geometry refuses it) and a camera given to a model that takes none: one line
-    each, before loading."""
-    from vidlong.attention.adapters.sana_wm import SanaWMAdapter
-
-    no_stream = SanaWMAdapter.no_stream_pipelines["SanaWMPipeline"]
+    """A stream and an extension (its camera is not sliced per window: its adapter's `no_stream_reason`, its family's one
+    reason), RIFLEx, fifo, no image, bfloat16 on the CPU (its camera geometry refuses it) and a camera given to a model that
+    takes none: one line each, before loading."""
+    no_stream = SANA_WM.no_stream_reason
 
     given = ["--model", str(folder), "--prompt", "a red ball"]
     out = tmp_path / "o.mp4"
@@ -256,6 +254,16 @@ def test_streams_extensions_and_other_methods_are_refused_before_loading(folder,
                        (["generate", "--model", "default", "--prompt", "a red ball", "--camera",
                          str(camera_file(tmp_path / "c.json", "", action="w-8"))], "this model takes none: drop --camera")]:
         assert says in check_refused_before_loading(args, out, capsys, monkeypatch), args
+
+
+def test_python_streams_and_extensions_give_the_clis_reason(pipe, image):
+    """`pipe.stream` and `pipe.extend` refuse in one line with the reason `vidlong stream` and `vidlong extend` give (its
+    family's `no_stream_reason`), not another."""
+    for run in (lambda: next(iter(pipe.stream("a red ball", chunks=2, image=str(image)))),
+                lambda: next(iter(pipe.extend("a red ball", video=np.zeros((9, 64, 96, 3), np.uint8), chunks=2)))):
+        with pytest.raises(vidlong.VidlongError) as refused:
+            run()
+        assert SANA_WM.no_stream_reason in str(refused.value) and "\n" not in str(refused.value)
 
 
 def test_its_refiner_is_refused_before_loading(tmp_path, capsys, monkeypatch):
@@ -278,4 +286,5 @@ def test_vidlong_info_names_its_spec_from_configs(folder, tmp_path, capsys):
     assert CAMERA_LINE in out.splitlines()
     assert "family sana-wm (SanaWMTransformer3DModel)" in out and "native 21 latent frames = 161 frames at 16 fps" in out
     assert "1280x704" in out and "60 steps, guidance 5" in out
-    assert "  image: yes" in out and "  fifo: no" in out and "  stream: no (Sana-WM's camera conditioning" in out
+    assert "  image: yes" in out and "  fifo: no" in out
+    assert f"  stream: no (streaming is not available for SanaWMTransformer3DModel: {SANA_WM.no_stream_reason}" in out

@@ -127,10 +127,8 @@ def ray_space(query, key, value, positions) -> tuple:
 class SanaWMAdapter(FamilyAdapter):
     name = "sana-wm"
     transformer_class = "SanaWMTransformer3DModel"
-    no_stream_reason = "its camera conditioning is not wired into vidlong's windows"
-    no_stream_pipelines = {"SanaWMPipeline": (
-        "Sana-WM's camera conditioning is relative to the video's first pose and packed 8 pixel frames a latent frame over "
-        "the whole trajectory; vidlong's streams and extensions do not re-anchor it per window: it generates only")}
+    no_stream_reason = ("its camera conditioning is relative to the video's first pose and packed 8 pixel frames a latent "
+                        "frame over the whole trajectory, which vidlong's streams and extensions do not re-anchor per window")
     #: its RoPE table's rows (`SanaWMRotaryPosEmbed`'s ``max_seq_len``, fixed at 1024): the most token frames, rows or columns
     rope_positions = 1024
 

@@ -26,8 +26,8 @@ class VidLongSanaWMPipeline(EmptyNegativePrompt, VidlongPipelineMixin, SanaWMPip
     on its softmax blocks' two self-attentions (`vidlong.attention.adapters.sana_wm`). Where its call is given neither
     ``c2w`` nor ``action`` vidlong gives it a steady walk forward as long as the video, and without ``intrinsics`` a 90°
     view of the image (`vidlong.camera`). It takes vidlong's start noise as ``latents=`` (its call draws it otherwise), so
-    `generate` with no method is its call with the same seed, bit for bit. It generates only
-    (`vidlong.attention.adapters.sana_wm.SanaWMAdapter.no_stream_pipelines`)."""
+    `generate` with no method is its call with the same seed, bit for bit. It generates only (its family streams nothing:
+    `vidlong.attention.adapters.sana_wm.SanaWMAdapter.no_stream_reason`)."""
 
     task = "i2v"
 
