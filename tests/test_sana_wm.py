@@ -234,6 +234,24 @@ def test_its_call_checks_the_camera_it_is_given(pipe, image):
             pipe(image=str(image), prompt="a red ball", num_frames=17, height=64, width=96, **camera)
 
 
+def test_a_pipeline_in_bfloat16_on_the_cpu_from_python_is_refused_in_one_line(folder, image):
+    """A diffusers `SanaWMPipeline` in bfloat16 on the CPU given to `vidlong.from_pipe` (or a loaded one moved so): its call
+    and `generate` refuse in one line naming the dtype, as `load_pipeline` and the CLI refuse it before loading (diffusers'
+    camera geometry would fail at its first forward, in two lines)."""
+    from diffusers import SanaWMPipeline
+
+    from vidlong.generate import GenerateRequest, generate
+
+    pipe = vidlong.from_pipe(SanaWMPipeline.from_pretrained(folder, torch_dtype=torch.bfloat16))
+    pipe.set_progress_bar_config(disable=True)
+    for run in (lambda: pipe(image=str(image), prompt="a red ball", num_frames=9, height=64, width=96),
+                lambda: generate(pipe, GenerateRequest(prompt="a red ball", image=str(image)))):
+        with pytest.raises(vidlong.VidlongError, match=r"^dtype \(--dtype\) bfloat16: this model's transformer "
+                                                       r"\(SanaWMTransformer3DModel\) cannot run in bfloat16 on the CPU: .*; "
+                                                       r"on the CPU use float32$"):
+            run()
+
+
 def test_streams_extensions_and_other_methods_are_refused_before_loading(folder, image, tmp_path, capsys, monkeypatch):
     """A stream and an extension (its camera is not sliced per window: its adapter's `no_stream_reason`, its family's one
     reason), RIFLEx, fifo, no image, bfloat16 on the CPU (its camera geometry refuses it) and a camera given to a model that

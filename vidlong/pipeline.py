@@ -534,15 +534,17 @@ class VidlongPipelineMixin:
         refused in one line (diffusers would fail deep in its loop, or make a video of NaN), and so are start `latents` of
         a shape the call does not take (`latents_shapes`) or a dtype it would not convert (`converts_latents`), an
         `output_type` diffusers refuses only after the last step, a video count above 1 where diffusers' call sets it to 1
-        (`videos_per_prompt`), a call while a stream of this pipeline is paused mid-way, and a prompt given by position where
-        diffusers' call takes an image or a video first. ``image=`` and ``last_image=`` take an image file's path too
-        (`load_call_images`), as streams do."""
+        (`videos_per_prompt`), a call while a stream of this pipeline is paused mid-way, a transformer in a dtype its forward
+        cannot run in on its device (`vidlong.validate.check_forward_here`: Sana-WM's in bfloat16 on the CPU), and a prompt
+        given by position where diffusers' call takes an image or a video first. ``image=`` and ``last_image=`` take an
+        image file's path too (`load_call_images`), as streams do."""
         from .streaming import refuse_call_while_streaming
         from .validate import (LATENTS_ARGUMENTS, MAX_GUIDANCE, check_call_inputs, check_call_latents, check_finite,
-                               check_latent_length, check_steps, frame_counts, load_call_images)
+                               check_forward_here, check_latent_length, check_steps, frame_counts, load_call_images)
 
         refuse_call_while_streaming(self)
         self.check_parts()
+        check_forward_here(self.experts())
         call = super().__call__
         bound = inspect.signature(call).bind_partial(*args, **kwargs)
         for name, value in self.call_defaults().items():  # a None too, but guidance_scale_2's (None: guidance_scale)

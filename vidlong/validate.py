@@ -471,8 +471,23 @@ def check_cpu_bfloat16_forward(folder, device, dtype) -> None:
         return
     transformer = (folder_configs(Path(folder))[0].get("transformer") or [None, None])[-1]
     if transformer in NO_CPU_BFLOAT16_TRANSFORMERS:
-        raise VidlongError(f"{named('dtype')} bfloat16: this model's transformer ({transformer}) cannot run in bfloat16 on "
-                           f"the CPU: {NO_CPU_BFLOAT16_TRANSFORMERS[transformer]}; on the CPU use float32")
+        raise VidlongError(_cpu_bfloat16_forward_refusal(transformer))
+
+
+def check_forward_here(transformers) -> None:
+    """`check_cpu_bfloat16_forward` for loaded `transformers` (a pipeline's experts) about to run (from Python: a call of a
+    pipeline `vidlong.from_pipe` wrapped, or one moved to bfloat16 after loading)."""
+    import torch
+
+    for transformer in transformers:
+        name = type(transformer).__name__
+        if name in NO_CPU_BFLOAT16_TRANSFORMERS and transformer.device.type == "cpu" and transformer.dtype == torch.bfloat16:
+            raise VidlongError(_cpu_bfloat16_forward_refusal(name))
+
+
+def _cpu_bfloat16_forward_refusal(transformer: str) -> str:
+    return (f"{named('dtype')} bfloat16: this model's transformer ({transformer}) cannot run in bfloat16 on the CPU: "
+            f"{NO_CPU_BFLOAT16_TRANSFORMERS[transformer]}; on the CPU use float32")
 
 
 def check_vae_encodes_here(vae) -> None:
