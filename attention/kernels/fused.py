@@ -380,9 +380,9 @@ class FusedKernel:
             in the inputs' dtype and for keys and values read by bulk copies (`tma`), the fastest
             settings measured at 84 latent frames on an H200, `benchmarks/RESULTS.md`; 64 otherwise,
             and for float32 inputs, whose values at 128 keys overflow an H200's shared memory).
-        num_warps, num_stages: Triton launch settings (None: Triton's defaults). Three stages are lowered to two for
-            float32 inputs at head size 128 or more, whose query block and three stages of key and value blocks pass the
-            227 KB of shared memory of an H100 or H200 (`_launch`).
+        num_warps, num_stages: Triton launch settings (None: Triton's defaults). More than two stages (Triton's default
+            three, or more given) are lowered to two for float32 inputs at head size 128 or more, whose query block and
+            three stages of key and value blocks pass the 227 KB of shared memory of an H100 or H200 (`_launch`).
         qk: None, or "fp8" / "int8": the queries and smoothed keys in e4m3 / int8 with one scale per
             block (`quantize`), the logits from the low-precision product.
         pv: None, or "fp8": the values (one scale per channel) and the probabilities in e4m3.
@@ -461,7 +461,7 @@ class FusedKernel:
         return TensorDescriptor.from_tensor(x, [1, 1, block_n, x.shape[-1]])  # the form Inductor can build
 
     def _launch(self, query) -> dict:
-        """Triton's launch settings for `query`'s inputs: two stages, not three, for float32 at head size 128 or more (a
+        """Triton's launch settings for `query`'s inputs: two stages, not three or more, for float32 at head size 128 or more (a
         ``[128, 128]`` float32 query block and three stages of ``[64, 128]`` key and value blocks need 228 KB: Sana-WM's camera
         branch on an H100)."""
         if query.dtype == torch.float32 and query.shape[-1] >= 128 and self.launch.get("num_stages", 3) > 2:
