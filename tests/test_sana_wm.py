@@ -208,6 +208,9 @@ REFUSED = {
     "last-row": (dict(c2w=[[[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 1, 1]]] * 25), "(its last row is not [0, 0, 0, 1])"),
     "intrinsics-per-frame": (dict(action="w-24", intrinsics=[[50, 50, 60, 40]] * 9), "intrinsics holds 9 frames' values"),
     "field": (dict(action="w-24", fov=90), "a field 'fov' Sana-WM's call does not take"),
+    # counted before diffusers' parser expands it a frame at a time (w-300000000: tens of GB before any line)
+    "action-too-long": (dict(action="w-8000,jw-200"), "action holds 8201 camera poses, more than the longest Sana-WM video's "
+                                                     "8185 frames (the 1024 latent frames of its RoPE table); shorten it"),
 }
 
 

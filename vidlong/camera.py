@@ -161,12 +161,36 @@ def _fields(camera) -> tuple:
     return camera, where
 
 
+#: pixel frames a Sana-WM latent frame holds (its LTX-2 VAE's temporal ratio)
+TEMPORAL_RATIO = 8
+
+
+def longest_trajectory() -> tuple:
+    """(the most pixel frames a Sana-WM video has, the latent frames of its RoPE table that bound it: its adapter's
+    ``rope_positions``)."""
+    from .attention.adapters.sana_wm import SanaWMAdapter
+
+    return (SanaWMAdapter.rope_positions - 1) * TEMPORAL_RATIO + 1, SanaWMAdapter.rope_positions
+
+
+def _action_poses(action: str) -> int:
+    """Camera poses `action` holds, counted without expanding it (diffusers' parser builds a list a frame): the start pose
+    and each segment's frames (the number after its last ``-``; a segment without one left to the parser)."""
+    tails = (segment.rpartition("-")[2] for segment in "".join(action.replace("，", ",").split()).split(","))
+    return 1 + sum(int(tail) for tail in tails if tail.isdigit())
+
+
 def _action(action, where: str) -> str:
-    """`action` checked as its call parses it (its keys, each segment's frames)."""
+    """`action` checked as its call parses it (its keys, each segment's frames), and no longer than any video it can
+    drive (`longest_trajectory`), counted before the parser expands it."""
     from diffusers.pipelines.sana_wm.cam_utils import _parse_action_string
 
     if not isinstance(action, str):
         raise VidlongError(f"{where}: action must be text such as \"w-80,jw-40\", got a {type(action).__name__}")
+    poses, (longest, table) = _action_poses(action), longest_trajectory()
+    if poses > longest:
+        raise VidlongError(f"{where}: action holds {poses} camera poses, more than the longest Sana-WM video's {longest} "
+                           f"frames (the {table} latent frames of its RoPE table); shorten it")
     try:
         _parse_action_string(action)
     except ValueError as error:
