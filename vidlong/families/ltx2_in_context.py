@@ -45,8 +45,8 @@ def lora_downscale_factor(loras) -> Optional[int]:
         if text is None:
             continue
         if not text.strip().isdigit() or int(text) < 1:
-            raise VidlongError(f"{lora.path} records {DOWNSCALE_KEY}={text!r}, not a whole number from 1; save the LoRA "
-                               "again, or pass reference_downscale_factor= to the call")
+            raise VidlongError(f"LoRA file {lora.path} records {DOWNSCALE_KEY}={text!r}, not a whole number from 1; save it "
+                               f"with the factor its references were trained at in its metadata's {DOWNSCALE_KEY}")
         found[lora.path] = int(text)
     if len(set(found.values())) > 1:
         listed = ", ".join(f"{path.name}: {factor}" for path, factor in found.items())
