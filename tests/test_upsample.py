@@ -1,9 +1,11 @@
 """LTX-Video's and LTX-2's latent upsamplers after a generated video (`vidlong.upsample`, ``vidlong generate --upsample``):
 `generate` with ``upsample`` = vidlong's own latents of the video, then diffusers' latent upsample pipeline over the same
 VAE and upsampler (its defaults, the VAE's spatial tiling on, as its docstring does), bit for bit, LTX-2's sound unchanged;
-the CLI's mp4 at twice the size with its sound; from an image too; what it cannot upsample refused in one line before
-loading; `vidlong info`'s line. Tiny random LTX-Video and LTX-2 folders, each with a tiny random upsampler of diffusers'
-class in ``latent_upsampler/``."""
+the CLI's mp4 at twice the size with its sound; from an image too; on every other LTX pipeline vidlong serves (LTX-Video's
+condition and long multi-prompt pipelines, LTX-2's condition and in-context ones), the video's own latents (no condition or
+reference tokens, the long call's windows joined); what it cannot upsample refused in one line before loading; `vidlong
+info`'s line. Tiny random LTX-Video and LTX-2 folders, each with a tiny random upsampler of diffusers' class in
+``latent_upsampler/``."""
 import json
 import shutil
 
@@ -56,6 +58,26 @@ def as_uint8(frames):
     return (np.clip(frames, 0, 1) * 255).round().astype(np.uint8)
 
 
+def stock_upsampled(folder, family, latents, height, width):
+    """uint8 frames of diffusers' latent upsample pipeline of `family` on normalised `latents` of a `height` x `width` video,
+    built as its docstring builds it (a VAE and the upsampler loaded from `folder` by diffusers, ``vae.enable_tiling()``),
+    its defaults, seed 3."""
+    from diffusers import AutoencoderKLLTX2Video, AutoencoderKLLTXVideo, LTX2LatentUpsamplePipeline, LTXLatentUpsamplePipeline
+    from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
+    from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
+
+    vae_class, model_class, pipeline_class = {
+        "ltx-video": (AutoencoderKLLTXVideo, LTXLatentUpsamplerModel, LTXLatentUpsamplePipeline),
+        "ltx-2": (AutoencoderKLLTX2Video, LTX2LatentUpsamplerModel, LTX2LatentUpsamplePipeline)}[family]
+    stock = pipeline_class(vae=vae_class.from_pretrained(folder, subfolder="vae"),
+                           latent_upsampler=model_class.from_pretrained(folder, subfolder="latent_upsampler"))
+    stock.set_progress_bar_config(disable=True)
+    stock.vae.enable_tiling()  # as the docstring does (its tiles start past 512 pixels: not these)
+    extra = dict(latents_normalized=True) if family == "ltx-2" else {}  # LTX-Video's call de-normalises given latents itself
+    return as_uint8(stock(latents=latents, height=height, width=width, output_type="np",
+                          generator=torch.Generator().manual_seed(3), **extra).frames[0])
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_generate_upsample_is_its_latents_through_diffusers_upsample_pipeline_bit_for_bit(folders, family):
     """`generate(upsample=True)` with both methods at 2x: its latents are the video's without ``upsample`` (bit for bit), and
@@ -63,10 +85,6 @@ def test_generate_upsample_is_its_latents_through_diffusers_upsample_pipeline_bi
     loaded from the folder by diffusers, ``vae.enable_tiling()``) with its defaults, at twice the size; LTX-2's sound is
     the video's without ``upsample``; the pipeline's VAE decodes the upsampled latents tiled and is untiled again after;
     an upsampler folder given by path (a folder holding ``latent_upsampler/``) gives the same video."""
-    from diffusers import LTX2LatentUpsamplePipeline, LTXLatentUpsamplePipeline
-    from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
-    from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
-
     folder = folders[family]
     pipe = vidlong.load_pipeline(folder)
     pipe.set_progress_bar_config(disable=True)
@@ -82,15 +100,7 @@ def test_generate_upsample_is_its_latents_through_diffusers_upsample_pipeline_bi
     if family == "ltx-2":
         assert np.array_equal(upsampled.audio.samples, plain.audio.samples)
 
-    model_class, pipeline_class = {"ltx-video": (LTXLatentUpsamplerModel, LTXLatentUpsamplePipeline),
-                                   "ltx-2": (LTX2LatentUpsamplerModel, LTX2LatentUpsamplePipeline)}[family]
-    vae = type(pipe.vae).from_pretrained(folder, subfolder="vae")
-    stock = pipeline_class(vae=vae, latent_upsampler=model_class.from_pretrained(folder, subfolder="latent_upsampler"))
-    stock.vae.enable_tiling()  # as the docstring does (its tiles start past 512 pixels: not these)
-    extra = dict(latents_normalized=True) if family == "ltx-2" else {}  # LTX-Video's call de-normalises given latents itself
-    out = stock(latents=plain.latents, height=64, width=64, output_type="np", generator=torch.Generator().manual_seed(3),
-                **extra).frames[0]
-    assert np.array_equal(as_uint8(out), upsampled.frames)
+    assert np.array_equal(stock_upsampled(folder, family, plain.latents, 64, 64), upsampled.frames)
 
     separate = folder.parent / f"{family}-upsampler"
     shutil.copytree(folder / "latent_upsampler", separate / "latent_upsampler", dirs_exist_ok=True)
@@ -129,6 +139,102 @@ def test_an_image_to_video_upsample_keeps_the_videos_latents(folders, family, im
     upsampled = generate(pipe, GenerateRequest(**REQUEST, image=str(image_path), upsample=True))
     plain = generate(pipe, GenerateRequest(**REQUEST, image=str(image_path)))
     assert torch.equal(upsampled.latents, plain.latents) and upsampled.frames.shape == (25, 128, 128, 3)
+
+
+#: each LTX pipeline kind beside LTXPipeline, LTX2Pipeline and their image-to-video twins: (the diffusers class its tiny
+#: folder is saved as, its family, its spec's overrides, the task it loads as, the request's arguments beyond prompt and
+#: seed: "{image}", "{last}", "{reference}" the test's files). LTX-2's first-last-frame: the last frame a keyframe whose
+#: tokens follow the video's; its in-context: a reference video's tokens after the video's; the long multi-prompt: no
+#: method, 13 latent frames (97 pixel frames at 96x96, as its tiled decode needs), its call's 2 windows joined.
+PIPELINE_KINDS = {
+    "ltx-condition": ("LTXConditionPipeline", "ltx-video", {}, None, dict(ratio=2, method="both")),
+    "ltx-condition-image": ("LTXConditionPipeline", "ltx-video", {}, "i2v", dict(ratio=2, method="both", image="{image}")),
+    "ltx-long": ("LTXI2VLongMultiPromptPipeline", "ltx-video",
+                 dict(native_frames=10, height=96, width=96, num_inference_steps=3, guidance_scale=1.0), None, dict(frames=97)),
+    "ltx2-first-last-frame": ("LTX2ConditionPipeline", "ltx-2", {}, "i2v",
+                              dict(ratio=2, method="both", image="{image}", last_image="{last}")),
+    "ltx2-in-context": ("LTX2InContextPipeline", "ltx-2", {}, None, dict(method="both", control_video="{reference}")),
+}
+
+
+@pytest.fixture(scope="module")
+def kind_folder(tmp_path_factory):
+    """kind (`PIPELINE_KINDS`) -> its tiny folder with its own ``latent_upsampler/``, saved on first use."""
+    from tiny_pipeline import save_tiny_latent_upsampler, save_tiny_ltx2_pipeline, save_tiny_ltx_pipeline
+
+    saved = {}
+
+    def folder_of(kind):
+        pipeline, family, spec = PIPELINE_KINDS[kind][:3]
+        if (pipeline, family) not in saved:
+            made = tmp_path_factory.mktemp(pipeline)
+            if family == "ltx-video":
+                save_tiny_ltx_pipeline(made, pipeline=pipeline, **spec)
+            else:
+                save_tiny_ltx2_pipeline(made, latest=True, pipeline=pipeline, **spec)
+            saved[pipeline, family] = save_tiny_latent_upsampler(made / "latent_upsampler", family).parent
+        return saved[pipeline, family]
+    return folder_of
+
+
+@pytest.fixture(scope="module")
+def reference_video(tmp_path_factory):
+    """A 25-frame 48x48 mp4 at 24 fps: the in-context pipeline's reference (its video's length)."""
+    from vidlong.video_io import write_video
+
+    frames = np.random.default_rng(4).integers(0, 255, (25, 48, 48, 3), dtype=np.uint8)
+    return write_video(tmp_path_factory.mktemp("reference") / "pose.mp4", frames, 24)
+
+
+def call_decode(pipe, latents):
+    """uint8 frames ``[T, H, W, 3]`` of normalised latents ``[1, C, F, h, w]`` decoded as the pipeline's own call decodes
+    its final ones (diffusers' code, no decode noise: the tiny VAEs take no timestep): the long multi-prompt call's tiled
+    decode with its defaults, else de-normalised and decoded whole."""
+    with torch.no_grad():
+        if hasattr(pipe, "vae_decode_tiled"):
+            video = pipe.vae_decode_tiled(latents, output_type="np")
+        else:
+            vae = pipe.vae
+            z = pipe._denormalize_latents(latents, vae.latents_mean, vae.latents_std, vae.config.scaling_factor)
+            video = pipe.video_processor.postprocess_video(vae.decode(z, None, return_dict=False)[0], output_type="np")
+    return as_uint8(video[0])
+
+
+@pytest.mark.parametrize("kind", list(PIPELINE_KINDS))
+def test_every_ltx_pipeline_upsamples_its_videos_own_latents_bit_for_bit_into_a_2x_mp4(kind_folder, kind, image_path,
+                                                                                       last_image_path, reference_video,
+                                                                                       tmp_path):
+    """LTX-Video's condition pipeline (text; an image), its long multi-prompt pipeline, LTX-2's condition pipeline (a first
+    and a last frame) and its in-context pipeline (a reference video): `generate(upsample=True)`'s latents are the video's
+    without ``upsample`` bit for bit, and those are the video's own (``[1, C, F, h, w]`` of its latent frames, decoded as
+    its call decodes them they give its frames: no condition or reference tokens, the long call's windows joined, not one
+    window's); its frames are diffusers' latent upsample pipeline on them (`stock_upsampled`), at twice the size; LTX-2's
+    sound is the video's without ``upsample``; ``vidlong generate --upsample`` writes the mp4 at twice the size."""
+    from vidlong.video_io import read_video
+
+    pipeline, family, _, task, given = PIPELINE_KINDS[kind]
+    folder = kind_folder(kind)
+    files = dict(image=image_path, last=last_image_path, reference=reference_video)
+    arguments = {name: value.format(**files) if isinstance(value, str) else value for name, value in given.items()}
+    pipe = vidlong.load_pipeline(folder, task=task)
+    pipe.set_progress_bar_config(disable=True)
+    upsampled = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, upsample=True, **arguments))
+    plain = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, **arguments))
+    frames, height, width = plain.settings["latent_frames"], plain.settings["height"], plain.settings["width"]
+    assert torch.equal(upsampled.latents, plain.latents) and plain.latents.shape[2:] == (frames, height // 32, width // 32)
+    assert np.array_equal(call_decode(pipe, plain.latents), plain.frames)
+    assert upsampled.frames.shape == (len(plain.frames), 2 * height, 2 * width, 3)
+    assert np.array_equal(upsampled.frames, stock_upsampled(folder, family, plain.latents, height, width))
+    if family == "ltx-2":
+        assert np.array_equal(upsampled.audio.samples, plain.audio.samples)
+
+    out = tmp_path / f"{kind}.mp4"
+    flags = {"image": "--image", "last_image": "--last-image", "control_video": "--control-video", "ratio": "--ratio",
+             "method": "--method", "frames": "--frames"}
+    cli = [part for name, value in arguments.items() for part in (flags[name], str(value))]
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--seed", "3", *cli, "--upsample",
+                 "--out", str(out)]) == 0
+    assert read_video(out)[0].shape == upsampled.frames.shape
 
 
 def write_config(folder, **config):

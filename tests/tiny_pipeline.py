@@ -308,10 +308,13 @@ def tiny_ltx_pipeline():
                        tokenizer=tiny_tokenizer(), transformer=tiny_ltx_transformer())
 
 
-def save_tiny_ltx_pipeline(folder: Path, **spec) -> Path:
-    """`tiny_ltx_pipeline` saved with a vidlong.yaml (native 2 latent frames = 9 frames at 25 fps, 64x64, 2 steps, guidance
-    2; `spec` overrides)."""
-    tiny_ltx_pipeline().save_pretrained(folder, safe_serialization=True)
+def save_tiny_ltx_pipeline(folder: Path, pipeline: str = "LTXPipeline", **spec) -> Path:
+    """`tiny_ltx_pipeline`'s parts saved as diffusers' `pipeline` class (LTX-Video's share their parts:
+    "LTXConditionPipeline", "LTXI2VLongMultiPromptPipeline") with a vidlong.yaml (native 2 latent frames = 9 frames at
+    25 fps, 64x64, 2 steps, guidance 2; `spec` overrides)."""
+    import diffusers
+
+    getattr(diffusers, pipeline)(**tiny_ltx_pipeline().components).save_pretrained(folder, safe_serialization=True)
     values = dict(dict(name="tiny-ltx-video", native_frames=2, height=64, width=64, fps=25, num_inference_steps=2,
                        guidance_scale=2.0), **spec)
     (Path(folder) / "vidlong.yaml").write_text(yaml.safe_dump(values))
