@@ -6,7 +6,10 @@ latent upsample pipeline (`LTXLatentUpsamplePipeline`, `LTX2LatentUpsamplePipeli
 and the upsampler as their docstrings build it: de-normalised, upsampled to ``[1, C, F, s·h, s·w]`` (s = 2 for the
 released upsamplers; LTX-2's rational ones 1.5 too), then decoded by the VAE to ``s·H x s·W`` pixels at the same frame count.
 Diffusers' defaults stand: no AdaIN to the first stage's statistics (``adain_factor`` 0), no tone mapping
-(``tone_map_compression_ratio`` 0), decode timestep 0 (as vidlong's generation decodes: no decode noise). The decode
+(``tone_map_compression_ratio`` 0), decode timestep 0 (as vidlong's generation decodes: no decode noise; but for the
+long multi-prompt pipeline, whose own call decodes at ``decode_timestep`` 0.05 with noise 0.025 where its VAE takes a
+timestep: its upsampled video is decoded clean). The latents are the whole video's its call decodes (`GenerateResult.latents`:
+the long call's windows joined; without LTX-2's keyframe and reference tokens, which follow the video's). The decode
 runs through the VAE's spatial tiles (`tiled_decode`), which bound its memory by a tile's area rather than the frame's; it
 still grows with the video's length, as vidlong's decode of the generated video does. LTX-2's sound is its call's,
 unchanged. The upsampler's folder is checked before any model loads
