@@ -126,7 +126,7 @@ CLI_ROWS = [
      "exceed the model's native window of 3; use --window 0", None),
     ("stream", ["--chunk", "1", "--sinks", "1", "--window", "2"],
      "--sinks 1 + --window 2 + --chunk 1 = 4 latent frames exceed the model's native window of 3; use --window 1 or less", None),
-    ("stream", ["--seconds", "-5"], "--seconds must be > 0, got -5.0; give --forever or --seconds 0 to stream until stopped", None),
+    ("stream", ["--seconds", "-5"], "--seconds must be > 0 (a length), got -5.0; --seconds 0 or --forever runs until stopped", None),
     ("stream", ["--seconds", "nan"], "--seconds must be a finite number", None),
     ("stream", ["--seconds", "1e308"], "--seconds must be at most 1e+07, got 1e+308; use --forever", None),
     ("stream", ["--chunks", "0"], "--chunks must be a whole number >= 1", None),

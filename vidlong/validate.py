@@ -339,8 +339,11 @@ def check_stream_length(chunks, seconds) -> None:
         raise VidlongError(f"{named('chunks')} must be a whole number >= 1, got {chunks!r}")
     check_finite(named("seconds"), seconds)
     if seconds is not None and not seconds > 0:
-        until_stopped = "--forever or --seconds 0" if naming_flags() else "neither chunks nor seconds"
-        raise VidlongError(f"{named('seconds')} must be > 0, got {seconds!r}; give {until_stopped} to stream until stopped")
+        if naming_flags():  # the CLI's 0 means until stopped, so only a negative length reaches here
+            raise VidlongError(f"{named('seconds')} must be > 0 (a length), got {seconds!r}; --seconds 0 or --forever "
+                               "runs until stopped")
+        raise VidlongError(f"{named('seconds')} must be > 0, got {seconds!r}; give neither chunks nor seconds to stream until "
+                           "stopped")
     if chunks is not None and seconds is not None:
         raise VidlongError(f"give {named('chunks')} or {named('seconds')}, not both")
     if seconds is not None and seconds > MAX_SECONDS:
