@@ -250,9 +250,8 @@ RUN_IN_FLOAT32 = {"sana-wm"}
 
 def skip_what_this_machine_cannot_run(name, encodes: bool, image: bool = False) -> None:
     """Skip a run of `name` that this machine cannot make: on the CPU in bfloat16 (the dry run) one that `encodes` with a VAE
-    in `NO_CPU_BFLOAT16_ENCODE`; without PyAV (the device machine's Python) an
-    LTX-2 run given an `image`, which LTX-2 re-compresses with H.264 through PyAV before encoding it (an extension's frames
-    are not re-compressed)."""
+    in `NO_CPU_BFLOAT16_ENCODE`; without PyAV (the device machine's Python) an LTX-2 run given an `image`, which LTX-2
+    re-compresses with H.264 through PyAV before encoding it (an extension's frames are not re-compressed)."""
     if DEVICE == "cpu" and encodes and name in NO_CPU_BFLOAT16_ENCODE:
         pytest.skip("its VAE's encoder runs avg_pool3d, which torch has no bfloat16 CPU kernel for")
     if image and CASES[name][0][0] == "ltx2" and importlib.util.find_spec("av") is None:
@@ -262,8 +261,7 @@ def skip_what_this_machine_cannot_run(name, encodes: bool, image: bool = False) 
 def assert_near_float32_on_the_cpu(folder, run, what, name):
     """`run(pipe)` -> (its result, a list of latents) on the CUDA bfloat16 pipeline (float32 for `RUN_IN_FLOAT32`) and on
     the CPU float32 one (bfloat16 for `DRAW_IN_MODEL_DTYPE`; on CUDA for `NOISE_ON_DEVICE`): the CUDA latents finite, in the
-    same shapes, concatenated
-    along time within `LATENT_REL_ERR`. Returns the CUDA pipeline and its run's result."""
+    same shapes, concatenated along time within `LATENT_REL_ERR`. Returns the CUDA pipeline and its run's result."""
     task = "i2v" if name in LOADED_FOR_AN_IMAGE else None
     dtype = "float32" if name in RUN_IN_FLOAT32 else DTYPE
     pipe = loaded(folder, dtype=dtype, task=task)

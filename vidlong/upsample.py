@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+
 def upsample_classes(family: str) -> tuple:
     """(its latent upsampler model class, its latent upsample pipeline class) of `family` ("ltx-video", "ltx-2"), diffusers'."""
     from diffusers import LTX2LatentUpsamplePipeline, LTXLatentUpsamplePipeline
