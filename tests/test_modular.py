@@ -2,10 +2,9 @@
 (``model_index.json``) the other tests save: ``vidlong.apply(pipe.transformer, ...)`` (and ``pipe.transformer_2``, Wan2.2's
 low-noise expert) on the modular pipeline's transformers, at 2x the native window with a fixed seed, gives the latents of
 the standard pipeline of the same folder with the same methods applied bit for bit (vidlong's own pipeline for Wan's,
-diffusers' for HunyuanVideo 1.5's); with the methods removed, the stock modular call's. LTX-2's modular call differs from its
-standard call by diffusers' own rounding (its guider's and scheduler's steps, ~1e-7 with every guidance off and no method),
-so there the first transformer forward is compared bit for bit (the same inputs, the same hooked output) and the whole call
-within that rounding."""
+diffusers' with `vidlong.apply` for HunyuanVideo 1.5's and LTX-2's); with the methods removed, the stock modular call's."""
+from typing import NamedTuple, Optional
+
 import PIL.Image
 import pytest
 import torch
@@ -14,29 +13,48 @@ from reference import rel_err
 
 import vidlong
 
-NATIVE = 3  # latent frames of the tiny Wan and HunyuanVideo 1.5 folders (tiny_pipeline.NATIVE_LATENT_FRAMES)
 GUIDANCE = 2.0
 METHODS = (vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion())
+#: LTX-2's classifier-free, spatio-temporal and modality guidance off, as its guiders' settings: with guidance its standard
+#: call runs the guided passes as one batch, its modular call one by one, which rounds apart (3e-7 relative at guidance 3)
+LTX2_OFF = dict(guidance_scale=1.0, stg_scale=0.0, modality_scale=1.0)
 
-#: case: (the folder's kind, diffusers' standard class to compare with (None: vidlong's own pipeline), the modular
-#: pipeline's class, its height, width)
+
+class Case(NamedTuple):
+    """A modular pipeline checked here: the folder's `kind` (`saved_folder`), the modular class diffusers builds from it,
+    diffusers' standard class compared with (None: vidlong's own pipeline of the folder), the size, native window (latent
+    frames) and pixel frames per latent frame."""
+
+    kind: str
+    modular_class: str
+    standard_class: Optional[str]
+    height: int
+    width: int
+    native: int = 3
+    temporal: int = 4
+
+
 CASES = {
-    "wan-t2v": ("wan2.1", None, "WanModularPipeline", 32, 32),
-    "wan22-t2v-two-experts": ("wan2.2", None, "Wan22ModularPipeline", 32, 32),
-    "wan-i2v": ("i2v", None, "WanImage2VideoModularPipeline", 32, 32),
-    "wan22-i2v-two-experts": ("i2v-a14b", None, "Wan22Image2VideoModularPipeline", 32, 32),
-    "hunyuan-video-1.5": ("hv15", "HunyuanVideo15Pipeline", "HunyuanVideo15ModularPipeline", 32, 48),
+    "wan-t2v": Case("wan2.1", "WanModularPipeline", None, 32, 32),
+    "wan22-t2v-two-experts": Case("wan2.2", "Wan22ModularPipeline", None, 32, 32),
+    "wan-i2v": Case("i2v", "WanImage2VideoModularPipeline", None, 32, 32),
+    "wan22-i2v-two-experts": Case("i2v-a14b", "Wan22Image2VideoModularPipeline", None, 32, 32),
+    "hunyuan-video-1.5": Case("hv15", "HunyuanVideo15ModularPipeline", "HunyuanVideo15Pipeline", 32, 48),
+    "ltx2": Case("ltx2", "LTX2ModularPipeline", "LTX2Pipeline", 64, 64, native=2, temporal=8),
 }
 
 
 def saved_folder(kind: str, path):
-    """A tiny standard pipeline folder of `kind` with a vidlong.yaml (native `NATIVE` latent frames, 2 steps)."""
+    """A tiny standard pipeline folder of `kind` (`tiny_pipeline`'s Wan kinds, "hv15", "ltx2") with a vidlong.yaml: 2 steps,
+    native 3 latent frames (LTX-2's 2)."""
     import tiny_pipeline
 
+    if kind == "ltx2":
+        return tiny_pipeline.save_tiny_ltx2_pipeline(path, latest=True)
     if kind != "hv15":
         return tiny_pipeline.save_tiny_pipeline(path, kind)
     tiny_pipeline.tiny_hunyuan15_pipeline().save_pretrained(path, safe_serialization=True)
-    (path / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-hv15", native_frames=NATIVE, height=32, width=48, fps=24,
+    (path / "vidlong.yaml").write_text(yaml.safe_dump(dict(name="tiny-hv15", native_frames=3, height=32, width=48, fps=24,
                                                            num_inference_steps=2)))
     return path
 
@@ -70,48 +88,62 @@ def set_guidance(pipe, **scales) -> None:
     pipe.update_components(**{name: getattr(pipe, name).new(**scales) for name in names})
 
 
+def standard_guidance(kind: str) -> dict:
+    """The standard call's guidance arguments matching `set_guidance` on the modular pipeline (HunyuanVideo 1.5's: none,
+    both read the guider saved in its folder)."""
+    if kind == "ltx2":
+        return dict(LTX2_OFF, **{f"audio_{name}": value for name, value in LTX2_OFF.items()})
+    return {} if kind == "hv15" else dict(guidance_scale=GUIDANCE)
+
+
 @pytest.fixture(scope="module", params=list(CASES))
 def case(request, tmp_path_factory):
-    """(case name, its folder, its modular pipeline)."""
-    folder = saved_folder(CASES[request.param][0], tmp_path_factory.mktemp(request.param))
+    """(its `Case`, its folder, its modular pipeline)."""
+    case = CASES[request.param]
+    folder = saved_folder(case.kind, tmp_path_factory.mktemp(request.param))
     pipe = modular_pipeline(folder)
-    if CASES[request.param][0] != "hv15":  # HunyuanVideo 1.5's guider is saved in its folder (6)
+    if case.kind == "ltx2":
+        set_guidance(pipe, **LTX2_OFF)
+    elif case.kind != "hv15":
         set_guidance(pipe, guidance_scale=GUIDANCE)
-    return request.param, folder, pipe
+    return case, folder, pipe
 
 
 def test_methods_on_a_modular_pipeline_are_the_standard_pipelines_bit_for_bit(case, image_path):
-    """At 2x native (6 latent frames), seed 0: the stock modular call = the standard call; `vidlong.apply` on every expert
-    of the modular pipeline = the standard pipeline with the same methods (vidlong's ``pipe.apply`` on Wan's, both experts
-    of Wan2.2's; `vidlong.apply` on diffusers' HunyuanVideo 1.5's) bit for bit, and the methods act; `vidlong.remove`:
-    the stock modular call again, the stock processors back."""
+    """At 2x native, seed 0: the stock modular call = the standard call; `vidlong.apply` on every expert of the modular
+    pipeline (the native window from the folder's vidlong.yaml) = the standard pipeline with the same methods (vidlong's
+    ``pipe.apply``, on both experts of Wan2.2's; `vidlong.apply` on diffusers' transformer) bit for bit, and the methods act;
+    `vidlong.remove`: the stock modular call again, the stock processors back. LTX-2's modular call returns its latents
+    packed, [B, tokens, C]: unpacked to the standard call's [B, C, F, h, w]."""
     import diffusers
 
-    name, folder, pipe = case
-    kind, standard_class, modular_class, height, width = CASES[name]
-    assert type(pipe).__name__ == modular_class
-    if standard_class is None:
+    case, folder, pipe = case
+    assert type(pipe).__name__ == case.modular_class
+    if case.standard_class is None:
         standard = vidlong.load_pipeline(folder, device="cpu")
     else:
-        standard = getattr(diffusers, standard_class).from_pretrained(folder, local_files_only=True)
+        standard = getattr(diffusers, case.standard_class).from_pretrained(folder, local_files_only=True)
     standard.set_progress_bar_config(disable=True)
-    args = dict(prompt="a red circle", height=height, width=width, num_frames=4 * (2 * NATIVE - 1) + 1, num_inference_steps=2)
-    if kind.startswith("i2v"):
+    frames = 2 * case.native
+    args = dict(prompt="a red circle", height=case.height, width=case.width, num_frames=case.temporal * (frames - 1) + 1,
+                num_inference_steps=2)
+    if case.kind.startswith("i2v"):
         args["image"] = PIL.Image.open(image_path).convert("RGB")
-    guidance = {} if kind == "hv15" else dict(guidance_scale=GUIDANCE)
 
     def modular_call():
-        return pipe(**args, generator=torch.Generator().manual_seed(0), output="latents")
+        latents = pipe(**args, generator=torch.Generator().manual_seed(0), output="latents")
+        return standard._unpack_latents(latents, frames, 2, 2, 1, 1) if case.kind == "ltx2" else latents
 
     def standard_call():
-        return standard(**args, **guidance, generator=torch.Generator().manual_seed(0), output_type="latent").frames
+        return standard(**args, **standard_guidance(case.kind), generator=torch.Generator().manual_seed(0),
+                        output_type="latent").frames
 
     stock = modular_call()
-    assert stock.shape[2] == 2 * NATIVE and torch.equal(stock, standard_call())
+    assert stock.shape[2] == frames and torch.equal(stock, standard_call())
     processors = [list(t.attn_processors.values()) for t in experts(pipe)]
     for transformer in experts(pipe):
-        assert vidlong.apply(transformer, *METHODS).native_frames == NATIVE  # the folder's vidlong.yaml
-    if standard_class is None:
+        assert vidlong.apply(transformer, *METHODS).native_frames == case.native
+    if case.standard_class is None:
         standard.apply(*METHODS)
     else:
         vidlong.apply(standard.transformer, *METHODS)
