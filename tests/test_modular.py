@@ -153,3 +153,37 @@ def test_methods_on_a_modular_pipeline_are_the_standard_pipelines_bit_for_bit(ca
         vidlong.remove(transformer)
     assert [list(t.attn_processors.values()) for t in experts(pipe)] == processors
     assert torch.equal(modular_call(), stock)
+
+
+@pytest.fixture(scope="module")
+def wan22_modular(tmp_path_factory):
+    """(the tiny Wan2.2 folder, its modular pipeline loaded, the same pipeline saved as a modular folder)."""
+    folder = saved_folder("wan2.2", tmp_path_factory.mktemp("wan22"))
+    pipe = modular_pipeline(folder)
+    saved = tmp_path_factory.mktemp("wan22-modular")
+    pipe.save_pretrained(str(saved))
+    return folder, pipe, saved
+
+
+def test_a_modular_pipeline_handed_over_whole_is_refused_naming_its_transformers(wan22_modular):
+    """`vidlong.apply` and `vidlong.remove` on the pipeline itself name both experts' calls; `vidlong.from_pipe` and
+    `generate` (vidlong's pipeline classes wrap the standard ones) say what runs the methods on it, where they said to pass a
+    diffusers pipeline (it is one) or to wrap it with from_pipe (which refused it); a modular pipeline's transformer before
+    ``load_components()`` (None) is named as such."""
+    import diffusers
+
+    from vidlong.generate import GenerateRequest, generate
+
+    folder, pipe, _ = wan22_modular
+    both = r"vidlong.apply\(pipe.transformer, ...\) and vidlong.apply\(pipe.transformer_2, ...\)"
+    with pytest.raises(vidlong.VidlongError, match=f"not the Wan22ModularPipeline: {both}"):
+        vidlong.apply(pipe, *METHODS)
+    with pytest.raises(vidlong.VidlongError, match=r"vidlong.remove\(pipe.transformer\) and vidlong.remove\(pipe.transformer_2\)"):
+        vidlong.remove(pipe)
+    for refused in (lambda: vidlong.from_pipe(pipe), lambda: generate(pipe, GenerateRequest(prompt="a red circle"))):
+        with pytest.raises(vidlong.VidlongError, match=f"diffusers' modular Wan22ModularPipeline; .*{both}.*vidlong.load_pipeline"):
+            refused()
+    unloaded = diffusers.ModularPipeline.from_pretrained(str(folder))
+    with pytest.raises(vidlong.VidlongError, match=r"got None, not a transformer .*pipe.load_components\(\)"):
+        vidlong.apply(unloaded.transformer, *METHODS)
+

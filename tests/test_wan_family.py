@@ -358,7 +358,8 @@ def test_apply_takes_native_length_from_the_folder_or_refuses(folders):
     pipe = vidlong.load_pipeline(folders["wan2.2"], device="cpu")
     with pytest.raises(vidlong.VidlongError, match=r"takes the pipeline's transformer.*vidlong.apply\(pipe.transformer, ...\)"):
         vidlong.apply(pipe, vidlong.UltraViCo())
-    with pytest.raises(vidlong.VidlongError, match=r"vidlong.remove takes .*vidlong.remove\(pipe.transformer\), or pipe.remove"):
+    with pytest.raises(vidlong.VidlongError, match=r"vidlong.remove takes .*vidlong.remove\(pipe.transformer\) and "
+                       r"vidlong.remove\(pipe.transformer_2\), or pipe.remove"):
         vidlong.remove(pipe)  # was a silent no-op that left the methods on
     with pytest.raises(vidlong.VidlongError, match="vidlong supports diffusers' WanTransformer3DModel"):
         vidlong.remove(torch.nn.Linear(2, 2))

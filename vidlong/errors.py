@@ -1,4 +1,5 @@
-"""vidlong's user-facing errors, and how their one line names an argument (`named`)."""
+"""vidlong's user-facing errors, and how their one line names an argument (`named`) and the calls on a pipeline's
+transformers (`expert_calls`)."""
 from __future__ import annotations
 
 import contextvars
@@ -54,3 +55,10 @@ def named(python: str, flag: Optional[str] = None) -> str:
     dashes (within `renamed`, the flag it gives)."""
     flag = flag or _RENAMED.get().get(python) or "--" + python.replace("_", "-")
     return flag if _FLAG_NAMES.get() else f"{python} ({flag})"
+
+
+def expert_calls(pipe, call: str) -> str:
+    """`call` (a format string taking an attribute name) for each transformer `pipe` holds, joined by "and": its
+    ``transformer`` and, where it has one (Wan2.2's low-noise expert), its ``transformer_2``."""
+    names = ["transformer"] + ["transformer_2"] * (getattr(pipe, "transformer_2", None) is not None)
+    return " and ".join(call.format(name) for name in names)

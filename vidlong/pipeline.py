@@ -20,7 +20,7 @@ import torch
 from diffusers import WanPipeline, WanVACEPipeline
 
 from . import hooks
-from .errors import VidlongError, named
+from .errors import VidlongError, expert_calls, named
 from .control_video import CONTROL_MODELS, CONTROL_PIPELINES
 from .lora import LoraFile, check_lora_file, fuse_lora_link, fuse_modules
 from .models import (EMBEDDED_MODELS, Geometry, ModelSpec, check_model_folder, control_video_twin, family_of, folder_class_name,
@@ -837,6 +837,7 @@ def from_pipe(pipe, spec: Optional[ModelSpec] = None) -> VidlongPipelineMixin:
             pipe.vidlong_spec = spec
         return pipe
     name = type(pipe).__name__
+    refuse_modular(pipe, "vidlong.from_pipe")
     if not isinstance(pipe, DiffusionPipeline):
         raise VidlongError(f"pipe is a {name}; pass a diffusers pipeline (for a model folder: vidlong.load_pipeline(path))")
     if name not in PIPELINE_CLASSES:
@@ -849,9 +850,21 @@ def from_pipe(pipe, spec: Optional[ModelSpec] = None) -> VidlongPipelineMixin:
     return made
 
 
+def refuse_modular(pipe, what: str) -> None:
+    """A one-line refusal of `what` (``vidlong.from_pipe``, ``generate``) given a pipeline of Modular Diffusers (a
+    ``ModularPipeline``: vidlong's pipeline classes subclass the standard ones, not it), naming what runs vidlong's methods
+    on it; nothing for anything else."""
+    if any(cls.__name__ == "ModularPipeline" for cls in type(pipe).__mro__):
+        each = expert_calls(pipe, "vidlong.apply(pipe.{}, ...)")
+        raise VidlongError(f"{what} takes a standard diffusers pipeline or a vidlong one, not diffusers' modular "
+                           f"{type(pipe).__name__}; apply the methods to its transformers ({each}) and call it as it is, or "
+                           "load the standard folder its parts came from with vidlong.load_pipeline(path)")
+
+
 def check_vidlong_pipeline(pipe, what: str) -> None:
     """A one-line refusal of `what` (``generate``, ``diagonal_latents``) given anything but a vidlong pipeline: a stock
     diffusers pipeline is wrapped by `from_pipe`, a model folder loaded by `load_pipeline`."""
+    refuse_modular(pipe, what)
     if not isinstance(pipe, VidlongPipelineMixin):
         raise VidlongError(f"{what} takes a vidlong pipeline, got a {type(pipe).__name__}; wrap it with vidlong.from_pipe(pipe) "
                            "(a diffusers pipeline), or load a model folder with vidlong.load_pipeline(path)")

@@ -3,7 +3,7 @@ a diffusers video transformer (see `FamilyAdapter`). A new family is one module 
 ``configs/models/*.yaml`` and its tests."""
 from __future__ import annotations
 
-from ...errors import VidlongError
+from ...errors import VidlongError, expert_calls
 from .allegro import ALLEGRO
 from .anyflow import ANYFLOW
 from .anyflow_far import ANYFLOW_FAR
@@ -51,10 +51,13 @@ def adapter_for(transformer, call: str = "vidlong.apply") -> FamilyAdapter:
         raise VidlongError(f"{call} got a {type(compiled).__name__} wrapped by torch.compile; pass the model itself (its "
                            "_orig_mod), and compile it in place (model.compile() or model.compile_repeated_blocks()): vidlong's "
                            "hooks go on the model")
-    if hasattr(transformer, "transformer"):  # a pipeline handed over whole
+    if transformer is None:
+        raise VidlongError(f"{call} got None, not a transformer (a modular pipeline's is None until pipe.load_components())")
+    if hasattr(transformer, "transformer"):  # a pipeline handed over whole (a standard or a modular one)
         method = call.removeprefix("vidlong.")
-        raise VidlongError(f"{call} takes the pipeline's transformer, not the {type(transformer).__name__}: "
-                           f"{call}(pipe.transformer{', ...' * (method == 'apply')}), or pipe.{method}(...) on a vidlong pipeline")
+        each = expert_calls(transformer, call + "(pipe.{}" + ", ..." * (method == "apply") + ")")
+        raise VidlongError(f"{call} takes the pipeline's transformer, not the {type(transformer).__name__}: {each}, "
+                           f"or pipe.{method}(...) on a vidlong pipeline")
     raise VidlongError(f"vidlong supports diffusers' {served}; got {type(transformer).__name__}")
 
 
