@@ -187,3 +187,19 @@ def test_a_modular_pipeline_handed_over_whole_is_refused_naming_its_transformers
     with pytest.raises(vidlong.VidlongError, match=r"got None, not a transformer .*pipe.load_components\(\)"):
         vidlong.apply(unloaded.transformer, *METHODS)
 
+
+def test_a_modular_folder_is_refused_before_loading(wan22_modular, tmp_path, capsys, monkeypatch):
+    """A folder of a modular pipeline's ``save_pretrained`` (modular_model_index.json, no model_index.json): `load_pipeline`
+    and ``vidlong generate --model`` refuse it in one line naming the two ways on (exit 2, nothing loaded), where they said to
+    save it with save_pretrained (which made it)."""
+    from family_checks import check_refused_before_loading
+
+    saved = wan22_modular[2]
+    says = f"{saved} holds a Modular Diffusers pipeline (modular_model_index.json)"
+    with pytest.raises(vidlong.VidlongError) as refused:
+        vidlong.load_pipeline(saved)
+    assert str(refused.value).startswith(f"path (--model) {says}")
+    line = check_refused_before_loading(["generate", "--model", str(saved), "--prompt", "a red circle"], tmp_path / "v.mp4",
+                                        capsys, monkeypatch)
+    assert line.startswith(f"vidlong: error: --model {says}")
+    assert "the standard diffusers folder its parts came from (model_index.json)" in line and "vidlong.apply(pipe.transformer" in line

@@ -500,6 +500,11 @@ def check_model_folder(path: Union[str, Path, None], packages: bool = True) -> P
     if not index.is_file() and (folder.parent / "model_index.json").is_file():
         raise VidlongError(f"{named('path', '--model')} {folder} is one component of the pipeline folder {folder.parent}; "
                            "pass that folder")
+    if not index.is_file() and (folder / "modular_model_index.json").is_file():
+        raise VidlongError(f"{named('path', '--model')} {folder} holds a Modular Diffusers pipeline (modular_model_index.json), "
+                           "which vidlong does not load: pass the standard diffusers folder its parts came from (model_index.json), "
+                           "or in Python load it with diffusers' ModularPipeline.from_pretrained and apply the methods to its "
+                           "transformer: vidlong.apply(pipe.transformer, vidlong.UltraViCo(), native_frames=...)")
     if not index.is_file():
         raise VidlongError(f"{named('path', '--model')} {folder} is not a diffusers pipeline folder (no model_index.json); "
                            "save one with pipe.save_pretrained()")
