@@ -2,7 +2,10 @@
 (``model_index.json``) the other tests save: ``vidlong.apply(pipe.transformer, ...)`` (and ``pipe.transformer_2``, Wan2.2's
 low-noise expert) on the modular pipeline's transformers, at 2x the native window with a fixed seed, gives the latents of
 the standard pipeline of the same folder with the same methods applied bit for bit (vidlong's own pipeline for Wan's,
-diffusers' with `vidlong.apply` for HunyuanVideo 1.5's and LTX-2's); with the methods removed, the stock modular call's."""
+diffusers' with `vidlong.apply` for HunyuanVideo 1.5's and the LTX ones); with the methods removed, the stock modular call's.
+LTX-Video's modular call needs classifier-free guidance (without it diffusers' blocks ask for a negative prompt embedding
+its text step leaves None), which its standard call runs as one batch of two and its modular call as two forwards: those
+round apart (1.6e-7 relative with no method, as with the methods), the one case compared within that rounding."""
 from typing import NamedTuple, Optional
 
 import PIL.Image
@@ -23,7 +26,8 @@ LTX2_OFF = dict(guidance_scale=1.0, stg_scale=0.0, modality_scale=1.0)
 class Case(NamedTuple):
     """A modular pipeline checked here: the folder's `kind` (`saved_folder`), the modular class diffusers builds from it,
     diffusers' standard class compared with (None: vidlong's own pipeline of the folder), the size, native window (latent
-    frames) and pixel frames per latent frame."""
+    frames), pixel frames per latent frame and the relative difference allowed between the modular and the standard call
+    (0: none, bit for bit)."""
 
     kind: str
     modular_class: str
@@ -32,6 +36,7 @@ class Case(NamedTuple):
     width: int
     native: int = 3
     temporal: int = 4
+    rounding: float = 0.0
 
 
 CASES = {
@@ -41,16 +46,19 @@ CASES = {
     "wan22-i2v-two-experts": Case("i2v-a14b", "Wan22Image2VideoModularPipeline", None, 32, 32),
     "hunyuan-video-1.5": Case("hv15", "HunyuanVideo15ModularPipeline", "HunyuanVideo15Pipeline", 32, 48),
     "ltx2": Case("ltx2", "LTX2ModularPipeline", "LTX2Pipeline", 64, 64, native=2, temporal=8),
+    "ltx-video": Case("ltx", "LTXModularPipeline", "LTXPipeline", 64, 64, native=2, temporal=8, rounding=1e-6),
 }
 
 
 def saved_folder(kind: str, path):
-    """A tiny standard pipeline folder of `kind` (`tiny_pipeline`'s Wan kinds, "hv15", "ltx2") with a vidlong.yaml: 2 steps,
-    native 3 latent frames (LTX-2's 2)."""
+    """A tiny standard pipeline folder of `kind` (`tiny_pipeline`'s Wan kinds, "hv15", "ltx2", "ltx") with a vidlong.yaml:
+    2 steps, native 3 latent frames (LTX's 2)."""
     import tiny_pipeline
 
     if kind == "ltx2":
         return tiny_pipeline.save_tiny_ltx2_pipeline(path, latest=True)
+    if kind == "ltx":
+        return tiny_pipeline.save_tiny_ltx_pipeline(path)
     if kind != "hv15":
         return tiny_pipeline.save_tiny_pipeline(path, kind)
     tiny_pipeline.tiny_hunyuan15_pipeline().save_pretrained(path, safe_serialization=True)
@@ -109,12 +117,12 @@ def case(request, tmp_path_factory):
     return case, folder, pipe
 
 
-def test_methods_on_a_modular_pipeline_are_the_standard_pipelines_bit_for_bit(case, image_path):
+def test_methods_on_a_modular_pipeline_give_the_standard_pipelines_latents(case, image_path):
     """At 2x native, seed 0: the stock modular call = the standard call; `vidlong.apply` on every expert of the modular
     pipeline (the native window from the folder's vidlong.yaml) = the standard pipeline with the same methods (vidlong's
     ``pipe.apply``, on both experts of Wan2.2's; `vidlong.apply` on diffusers' transformer) bit for bit, and the methods act;
-    `vidlong.remove`: the stock modular call again, the stock processors back. LTX-2's modular call returns its latents
-    packed, [B, tokens, C]: unpacked to the standard call's [B, C, F, h, w]."""
+    `vidlong.remove`: the stock modular call again, the stock processors back. LTX-2's modular call and LTX-Video's standard
+    call return their latents packed, [B, tokens, C]: unpacked to [B, C, F, h, w] (LTX's 32x VAE, patch 1)."""
     import diffusers
 
     case, folder, pipe = case
@@ -130,16 +138,21 @@ def test_methods_on_a_modular_pipeline_are_the_standard_pipelines_bit_for_bit(ca
     if case.kind.startswith("i2v"):
         args["image"] = PIL.Image.open(image_path).convert("RGB")
 
+    def unpacked(latents):
+        return standard._unpack_latents(latents, frames, case.height // 32, case.width // 32) if latents.ndim == 3 else latents
+
     def modular_call():
-        latents = pipe(**args, generator=torch.Generator().manual_seed(0), output="latents")
-        return standard._unpack_latents(latents, frames, 2, 2, 1, 1) if case.kind == "ltx2" else latents
+        return unpacked(pipe(**args, generator=torch.Generator().manual_seed(0), output="latents"))
 
     def standard_call():
-        return standard(**args, **standard_guidance(case.kind), generator=torch.Generator().manual_seed(0),
-                        output_type="latent").frames
+        return unpacked(standard(**args, **standard_guidance(case.kind), generator=torch.Generator().manual_seed(0),
+                                 output_type="latent").frames)
+
+    def same(modular, theirs) -> bool:
+        return torch.equal(modular, theirs) if case.rounding == 0 else rel_err(modular, theirs) < case.rounding
 
     stock = modular_call()
-    assert stock.shape[2] == frames and torch.equal(stock, standard_call())
+    assert stock.shape[2] == frames and same(stock, standard_call())
     processors = [list(t.attn_processors.values()) for t in experts(pipe)]
     for transformer in experts(pipe):
         assert vidlong.apply(transformer, *METHODS).native_frames == case.native
@@ -148,7 +161,7 @@ def test_methods_on_a_modular_pipeline_are_the_standard_pipelines_bit_for_bit(ca
     else:
         vidlong.apply(standard.transformer, *METHODS)
     long = modular_call()
-    assert torch.equal(long, standard_call()) and rel_err(long, stock) > 1e-3
+    assert same(long, standard_call()) and rel_err(long, stock) > 1e-3
     for transformer in experts(pipe):
         vidlong.remove(transformer)
     assert [list(t.attn_processors.values()) for t in experts(pipe)] == processors
