@@ -6,6 +6,7 @@ diffusers' with `vidlong.apply` for HunyuanVideo 1.5's and the LTX ones); with t
 LTX-Video's modular call needs classifier-free guidance (without it diffusers' blocks ask for a negative prompt embedding
 its text step leaves None), which its standard call runs as one batch of two and its modular call as two forwards: those
 round apart (1.6e-7 relative with no method, as with the methods), the one case compared within that rounding."""
+import json
 from typing import NamedTuple, Optional
 
 import PIL.Image
@@ -44,16 +45,24 @@ CASES = {
     "wan22-t2v-two-experts": Case("wan2.2", "Wan22ModularPipeline", None, 32, 32),
     "wan-i2v": Case("i2v", "WanImage2VideoModularPipeline", None, 32, 32),
     "wan22-i2v-two-experts": Case("i2v-a14b", "Wan22Image2VideoModularPipeline", None, 32, 32),
+    "wan22-vace-two-experts": Case("vace", "Wan22VaceModularPipeline", None, 32, 32),
     "hunyuan-video-1.5": Case("hv15", "HunyuanVideo15ModularPipeline", "HunyuanVideo15Pipeline", 32, 48),
     "ltx2": Case("ltx2", "LTX2ModularPipeline", "LTX2Pipeline", 64, 64, native=2, temporal=8),
     "ltx-video": Case("ltx", "LTXModularPipeline", "LTXPipeline", 64, 64, native=2, temporal=8, rounding=1e-6),
 }
 
+#: standard class -> the blocks of its modular pipeline, where `ModularPipeline.from_pretrained` does not find them
+UNMAPPED = {"LTX2Pipeline": "LTX2AutoBlocks", "HunyuanVideo15Pipeline": "HunyuanVideo15AutoBlocks",
+            "WanVACEPipeline": "Wan22VaceBlocks"}
+
 
 def saved_folder(kind: str, path):
-    """A tiny standard pipeline folder of `kind` (`tiny_pipeline`'s Wan kinds, "hv15", "ltx2", "ltx") with a vidlong.yaml:
-    2 steps, native 3 latent frames (LTX's 2)."""
+    """A tiny standard pipeline folder of `kind` (`tiny_pipeline`'s Wan kinds, "vace": Wan VACE's two experts, "hv15",
+    "ltx2", "ltx") with a vidlong.yaml: 2 steps, native 3 latent frames (LTX's 2)."""
     import tiny_pipeline
+
+    if kind == "vace":
+        return tiny_pipeline.save_tiny_vace_pipeline(path, experts=2)
 
     if kind == "ltx2":
         return tiny_pipeline.save_tiny_ltx2_pipeline(path, latest=True)
@@ -69,13 +78,11 @@ def saved_folder(kind: str, path):
 
 def modular_pipeline(folder):
     """diffusers' modular pipeline of a standard `folder`, its components loaded in float32: `ModularPipeline.from_pretrained`
-    picks Wan's class from the folder's ``model_index.json``; LTX-2's and HunyuanVideo 1.5's standard classes are not in
-    diffusers' auto-pipeline tables it maps by, so their blocks' ``init_pipeline``."""
+    picks the class from the folder's ``model_index.json`` (Wan's, LTX-Video's); the standard classes not in diffusers'
+    auto-pipeline tables it maps by (`UNMAPPED`) by their blocks' ``init_pipeline``."""
     import diffusers
 
-    index = (folder / "model_index.json").read_text()
-    blocks = next((b for name, b in (("LTX2Pipeline", "LTX2AutoBlocks"), ("HunyuanVideo15", "HunyuanVideo15AutoBlocks"))
-                   if f'"{name}' in index), None)
+    blocks = UNMAPPED.get(json.loads((folder / "model_index.json").read_text())["_class_name"])
     if blocks is None:
         pipe = diffusers.ModularPipeline.from_pretrained(str(folder))
     else:
