@@ -4,8 +4,9 @@ low-noise expert) on the modular pipeline's transformers, at 2x the native windo
 the standard pipeline of the same folder with the same methods applied bit for bit (vidlong's own pipeline for Wan's,
 diffusers' with `vidlong.apply` for HunyuanVideo 1.5's and the LTX ones); with the methods removed, the stock modular call's.
 LTX-Video's modular call needs classifier-free guidance (without it diffusers' blocks ask for a negative prompt embedding
-its text step leaves None), which its standard call runs as one batch of two and its modular call as two forwards: those
-round apart (1.6e-7 relative with no method, as with the methods), the one case compared within that rounding."""
+its text step leaves None), which its standard call runs as one batch of two and its modular call as two forwards: from text
+alone its transformer's output rounds apart between the two batch sizes (1.6e-7 relative over the call with no method, as
+with the methods), the one case compared within that rounding; from a first frame they agree bit for bit."""
 import json
 from typing import NamedTuple, Optional
 
@@ -27,8 +28,8 @@ LTX2_OFF = dict(guidance_scale=1.0, stg_scale=0.0, modality_scale=1.0)
 class Case(NamedTuple):
     """A modular pipeline checked here: the folder's `kind` (`saved_folder`), the modular class diffusers builds from it,
     diffusers' standard class compared with (None: vidlong's own pipeline of the folder), the size, native window (latent
-    frames), pixel frames per latent frame and the relative difference allowed between the modular and the standard call
-    (0: none, bit for bit)."""
+    frames), pixel frames per latent frame, the relative difference allowed between the modular and the standard call
+    (0: none, bit for bit) and whether the call takes a first frame (``image=``)."""
 
     kind: str
     modular_class: str
@@ -38,17 +39,20 @@ class Case(NamedTuple):
     native: int = 3
     temporal: int = 4
     rounding: float = 0.0
+    image: bool = False
 
 
 CASES = {
     "wan-t2v": Case("wan2.1", "WanModularPipeline", None, 32, 32),
     "wan22-t2v-two-experts": Case("wan2.2", "Wan22ModularPipeline", None, 32, 32),
-    "wan-i2v": Case("i2v", "WanImage2VideoModularPipeline", None, 32, 32),
-    "wan22-i2v-two-experts": Case("i2v-a14b", "Wan22Image2VideoModularPipeline", None, 32, 32),
+    "wan-i2v": Case("i2v", "WanImage2VideoModularPipeline", None, 32, 32, image=True),
+    "wan22-i2v-two-experts": Case("i2v-a14b", "Wan22Image2VideoModularPipeline", None, 32, 32, image=True),
     "wan22-vace-two-experts": Case("vace", "Wan22VaceModularPipeline", None, 32, 32),
     "hunyuan-video-1.5": Case("hv15", "HunyuanVideo15ModularPipeline", "HunyuanVideo15Pipeline", 32, 48),
     "ltx2": Case("ltx2", "LTX2ModularPipeline", "LTX2Pipeline", 64, 64, native=2, temporal=8),
+    "ltx2-i2v": Case("ltx2", "LTX2ModularPipeline", "LTX2ImageToVideoPipeline", 64, 64, native=2, temporal=8, image=True),
     "ltx-video": Case("ltx", "LTXModularPipeline", "LTXPipeline", 64, 64, native=2, temporal=8, rounding=1e-6),
+    "ltx-video-i2v": Case("ltx", "LTXModularPipeline", "LTXImageToVideoPipeline", 64, 64, native=2, temporal=8, image=True),
 }
 
 #: standard class -> the blocks of its modular pipeline, where `ModularPipeline.from_pretrained` does not find them
@@ -142,7 +146,7 @@ def test_methods_on_a_modular_pipeline_give_the_standard_pipelines_latents(case,
     frames = 2 * case.native
     args = dict(prompt="a red circle", height=case.height, width=case.width, num_frames=case.temporal * (frames - 1) + 1,
                 num_inference_steps=2)
-    if case.kind.startswith("i2v"):
+    if case.image:
         args["image"] = PIL.Image.open(image_path).convert("RGB")
 
     def unpacked(latents):
