@@ -180,7 +180,8 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
     """Apply `methods` (`UltraViCo`, `SpectralFusion`) to `transformer`; replaces earlier methods.
 
     Args:
-        transformer: a diffusers video transformer of a family vidlong serves
+        transformer: a diffusers video transformer of a family vidlong serves, from any pipeline, standard or Modular
+            Diffusers' (``pipe.transformer``, and ``pipe.transformer_2`` where it has two experts)
             (`vidlong.attention.adapters.ADAPTERS`: `WanTransformer3DModel`, `LTXVideoTransformer3DModel`,
             `LTX2VideoTransformer3DModel`, `WanVACETransformer3DModel`, `WanAnimateTransformer3DModel`,
             `SkyReelsV2Transformer3DModel`, `CogVideoXTransformer3DModel`, `ConsisIDTransformer3DModel` (its video

@@ -823,7 +823,8 @@ def from_pipe(pipe, spec: Optional[ModelSpec] = None) -> VidlongPipelineMixin:
     Args:
         pipe: a diffusers pipeline of a class vidlong wraps (`WanPipeline`, `LTXPipeline`, `HunyuanVideoPipeline`, ...),
             with no offloading enabled yet (enable it on the pipeline this returns) and its transformers as modules
-            (``torch.compile(module)`` wraps one: compile in place instead, ``module.compile()``).
+            (``torch.compile(module)`` wraps one: compile in place instead, ``module.compile()``). A Modular Diffusers
+            pipeline is refused in one line (`refuse_modular`): `vidlong.apply` on its transformers runs the methods in it.
         spec: the model's `ModelSpec`; default: the ``vidlong.yaml`` of the folder its modules came from, else the
             spec vidlong knows for their configs (`vidlong.models.spec_for_facts`), else it is asked for when used.
     """
