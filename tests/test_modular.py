@@ -67,7 +67,6 @@ def saved_folder(kind: str, path):
 
     if kind == "vace":
         return tiny_pipeline.save_tiny_vace_pipeline(path, experts=2)
-
     if kind == "ltx2":
         return tiny_pipeline.save_tiny_ltx2_pipeline(path, latest=True)
     if kind == "ltx":
