@@ -181,6 +181,15 @@ def _add_generate(sub) -> None:
                    help="LTX-Video and LTX-2 folders: upsample the video's latents by the folder's own latent_upsampler/ (or "
                         "the latent upsampler in FOLDER), then decode them: the mp4 at 2x the size, LTX-2's sound unchanged "
                         "(vidlong.upsample)")
+    p.add_argument("--refine", action="store_true",
+                   help="with --upsample: stage 2 of LTX-Video's and LTX-2's two-stage flow, the upsampled latents denoised "
+                        "again for a few steps at the new size by the model's own call, as diffusers' docs do (vidlong.refine)")
+    p.add_argument("--refine-steps", type=int, default=None, metavar="N",
+                   help="LTX-Video's refine pass: its num_inference_steps (default 10), of which --refine-strength's share runs")
+    p.add_argument("--refine-strength", type=float, default=None, metavar="S",
+                   help="LTX-Video's refine pass: its denoise_strength in (0, 1) (default 0.4: 4 of 10 steps)")
+    p.add_argument("--refine-lora", default=None, metavar="FILE[:SCALE]",
+                   help="LTX-2's refine pass: the dev checkpoint's distilled LoRA (.safetensors), merged for stage 2 alone")
     p.add_argument("--offload", default=None, choices=["model", "group"],
                    help="keep the weights in CPU memory and bring them to the GPU when used: model (diffusers' model CPU "
                         "offload, needs accelerate) or group (diffusers' group offloading, block by block)")
@@ -363,7 +372,8 @@ def _run_generate(args) -> int:
         last_image=args.last_image, video=args.video, strength=args.strength, pose_video=args.pose_video,
         face_video=args.face_video, background_video=args.background_video, mask_video=args.mask_video,
         control_video=args.control_video, segment_overlap=args.segment_overlap, reference_images=args.reference_images,
-        identity=args.identity, camera=args.camera, upsample=args.upsample,
+        identity=args.identity, camera=args.camera, upsample=args.upsample, refine=args.refine,
+        refine_steps=args.refine_steps, refine_strength=args.refine_strength, refine_lora=args.refine_lora,
     )
     latent = check_generate(request, limits)  # every field, before any model loads
     _note_variable_frame_rate(args, limits)

@@ -89,6 +89,15 @@ class GenerateRequest:
             folder's own ``latent_upsampler`` subfolder; the path of an upsampler's folder (or of a folder holding one in
             ``latent_upsampler/``); None or False: none. The video's latents are upsampled (2x in space for the released
             upsamplers) and decoded at that size; LTX-2's sound is unchanged; refused for other models.
+        refine: with `upsample`, stage 2 of LTX-Video's and LTX-2's two-stage generation (`vidlong.refine`): the upsampled
+            latents denoised again for a few steps at the new size by the family's own diffusers call, as diffusers' docs
+            do, the request's methods still applied, then decoded (LTX-2's sound is stage 2's); text- and image-to-video
+            (and LTX-Video's condition) pipelines alone.
+        refine_steps, refine_strength: LTX-Video's stage 2: its ``num_inference_steps`` (None: 10) and ``denoise_strength``
+            in (0, 1) (None: 0.4), which runs the last ``int(steps · strength)`` of them; LTX-2's runs its 3 distilled sigmas.
+        refine_lora: LTX-2's stage-2 LoRA (the dev checkpoint's distilled LoRA, a local ``.safetensors``), ``FILE`` or
+            ``FILE:SCALE`` (`vidlong.lora.LoraFile.parse`), merged into the transformer for stage 2 alone; None: none (a
+            distilled checkpoint needs none).
     """
 
     prompt: str
@@ -118,13 +127,18 @@ class GenerateRequest:
     identity: Optional[Union[str, dict]] = None
     camera: Optional[Union[str, dict]] = None
     upsample: Optional[Union[bool, str]] = None
+    refine: bool = False
+    refine_steps: Optional[int] = None
+    refine_strength: Optional[float] = None
+    refine_lora: Optional[str] = None
 
     def __post_init__(self):  # NumPy numbers as Python ones, so that the settings stay JSON-ready
         for name in ("ratio", "frames", "steps", "guidance", "seed", "height", "width", "guidance_2", "strength",
-                     "segment_overlap"):
+                     "segment_overlap", "refine_steps", "refine_strength"):
             setattr(self, name, plain(getattr(self, name)))
-        if isinstance(self.upsample, os.PathLike):  # a path as text, so that the settings stay JSON-ready
-            self.upsample = os.fspath(self.upsample)
+        for name in ("upsample", "refine_lora"):  # a path as text, so that the settings stay JSON-ready
+            if isinstance(getattr(self, name), os.PathLike):
+                setattr(self, name, os.fspath(getattr(self, name)))
         if self.method is None:  # a preset alone runs both methods at its settings
             self.method = "both" if self.preset else "none"
 
@@ -258,7 +272,8 @@ def call_pixel_frames(request: GenerateRequest, made: int, temporal_ratio: int) 
     return exact if exact is not None and (exact - 1) // temporal_ratio + 1 == made else pixel_frames(made, temporal_ratio)
 
 
-#: a progress callback: (stage, done, total), stages "encode prompt", "denoise" (steps), "decode" (latent frames)
+#: a progress callback: (stage, done, total), stages "encode prompt", "denoise" (steps), "refine" (stage 2's steps, after
+#: ``upsample``: `vidlong.refine`), "decode" (latent frames)
 Progress = Callable[[str, int, int], None]
 
 
@@ -373,7 +388,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     from .pipeline import check_vidlong_pipeline, refuse_offloading
     from .streaming import refuse_call_while_streaming, refuse_diffusers_cache
     from .timeline import apply_prompt_timeline, remove_prompt_timeline  # diffusers' hooks: not before a run
-    from .validate import check_generate, check_upsample, limits_for_pipeline, video_size
+    from .validate import check_generate, check_refine, check_upsample, limits_for_pipeline, video_size
 
     check_vidlong_pipeline(pipe, "generate")
     if not isinstance(request, GenerateRequest):
@@ -389,6 +404,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         raise VidlongError(f"{type(pipe).__name__} decodes its video and its audio in one call: decode=False would leave the "
                            "audio out; drop it")
     upsampler = check_upsample(request.upsample, limits)  # its folder, or None
+    refine_lora = check_refine(request, limits)  # its LoraFile, or None
+    refine = upsampler is not None and bool(request.refine)  # stage 2 after the upsampler (`vidlong.refine`)
     if upsampler is not None and not decode:
         raise VidlongError(f"{named('upsample')} decodes the upsampled latents: drop decode=False, or {named('upsample')}")
     if pipe.task == "animate":  # its call drives segment after segment from the pose and face videos
@@ -513,6 +530,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
             generator=noise_generator, **extra,  # after the initial noise: stochastic samplers (CogVideoX's DPM) draw from it
         )
         final.setdefault("audio", pipe.soundtrack(output))  # the whole video's (LTX-2), where there is one
+        if output_type == "latent" and pipe.makes_audio:  # its sound's latents, for a refine pass (LTX-2's, de-normalised)
+            final["audio_latents"] = output.audio
         return pipe.batched_frames(output.frames)
 
     try:
@@ -522,13 +541,24 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                 for transformer in pipe.experts():
                     apply_prompt_timeline(transformer, starts[:native_segments], prompts["prompt_embeds"].shape[1] // native_segments)
             # fifo's queue starts from the native video's latents; an upsampled video is decoded at its new size alone (where
-            # the call makes sound too, LTX-2's, it decodes both: its video is dropped)
-            as_latents = chunked or diagonal is not None or not decode or (upsampler is not None and not pipe.makes_audio)
+            # the call makes sound too, LTX-2's, it decodes both: its video is dropped; but a refined one's sound is stage 2's)
+            as_latents = chunked or diagonal is not None or not decode or (upsampler is not None and (refine or not pipe.makes_audio))
             with pipe.segmented_text(native_segments):
                 video = native_video(prompts, latents, generator, on_step, "latent" if as_latents else "np",
                                      before_image if pipe.call_redraws_from == "image" else before_noise)
-            if as_latents:  # the pipeline's final latents (TI2V's image-to-video puts the image's latent in frame 0 after the loop)
-                video = final["latents"] = pipe.grid_latents(video, *grid)[:, :, -made:]
+            if as_latents and not (refine and pipe.makes_audio):  # its final latents (TI2V's image-to-video puts the image's
+                video = final["latents"] = pipe.grid_latents(video, *grid)[:, :, -made:]  # latent in frame 0 after the loop)
+            if refine:  # stage 2 at the upsampled size, the methods still applied (`vidlong.refine`)
+                from .refine import refine_settings, refined_video
+
+                refined = refine_settings(limits.family, request.refine_steps, request.refine_strength, guidance, refine_lora)
+                call = dict(height=height, width=width, num_frames=pipe.call_num_frames(request, made), frame_rate=spec.fps,
+                            **({"image": extra["image"]} if "image" in extra else {}))
+                with pipe.segmented_text(native_segments):
+                    frames, output = refined_video(pipe, final["latents"], final.get("audio_latents"), upsampler, prompts, call,
+                                                   refined, request.seed, refine_lora,
+                                                   lambda done, total: report("refine", done, total))
+                final["audio"] = pipe.soundtrack(output)
             if diagonal is not None:
                 for transformer in pipe.experts():  # the queue sets its own timeline per window
                     remove_prompt_timeline(transformer)
@@ -556,9 +586,9 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
             if pipe.continues_video:  # the input's frames, then the new ones: not its last frames decoded once more
                 kept = len(extra["video"])
                 frames = np.concatenate([frames[:kept], frames[kept + pipe.repeated_frames(kept):]])
-        else:
+        elif not refine:
             frames = pipe.decode_uint8(video) if decode and upsampler is None else None
-        if upsampler is not None:  # the whole video's latents, upsampled and decoded (`vidlong.upsample`)
+        if upsampler is not None and not refine:  # the whole video's latents, upsampled and decoded (`vidlong.upsample`)
             from .upsample import upsampled_frames
 
             frames = upsampled_frames(pipe, final["latents"], upsampler, height, width, request.seed)
@@ -580,6 +610,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         settings["strength"] = extra["strength"]
     if upsampler is not None:  # the made size stays height and width
         settings.update(upsample=str(upsampler), upsampled_height=int(frames.shape[1]), upsampled_width=int(frames.shape[2]))
+    if refine:  # stage 2's own settings, resolved
+        settings["refine_pass"] = refined
     if request.camera is None and limits.pipeline in CAMERA_PIPELINES:  # the camera vidlong gave its call (Sana-WM's)
         settings["camera"] = default_camera_text(pipe.call_num_frames(request, made), *extra["image"].size)
     latents_out = final.get("latents")

@@ -209,12 +209,13 @@ def fuse_modules(transformer: torch.nn.Module, modules: list) -> None:
     transformer.load_state_dict(state)
 
 
-def check_lora_file(lora: LoraFile, shapes: dict, loader=None) -> list:
+def check_lora_file(lora: LoraFile, shapes: dict, loader=None, field: Optional[str] = None) -> list:
     """`lora`'s `LoraModule`s, read once, or a one-line error unless it merges into a transformer of weight `shapes` (name ->
-    shape, `vidlong.models.weight_shapes`): its file, scale and every module's name and size, before any model loads."""
+    shape, `vidlong.models.weight_shapes`): its file, scale and every module's name and size, before any model loads. The
+    error names `field` (default: ``lora``, or ``lora_2`` for the second transformer's)."""
     from .validate import check_finite
 
-    flag = named("lora_2" if lora.expert else "lora")
+    flag = named(field or ("lora_2" if lora.expert else "lora"))
     if not lora.path.is_file():
         path, colon, tail = str(lora.path).rpartition(":")
         scale = f" ({tail!r} after the colon is no number: FILE:SCALE takes one, as 0.8)" if colon and Path(path).is_file() else ""

@@ -990,6 +990,7 @@ def check_generate(request, limits: ModelLimits) -> int:
         load_identity(request.identity, limits.identity)
     check_camera(request.camera, limits.pipeline, call_pixel_count(latent, limits), limits.spec.temporal_ratio)
     check_upsample(request.upsample, limits)
+    check_refine(request, limits)
     return latent
 
 
@@ -1297,3 +1298,70 @@ def check_upsample(upsample, limits: ModelLimits) -> Optional[Path]:
         raise VidlongError(f"{named('upsample')}: {folder} upsamples latents of {channels} channels, this model's VAE makes "
                            f"{limits.geometry.channels}; pass the latent upsampler of this model's release")
     return folder
+
+
+#: the pipelines whose two-stage flow's stage 2 `vidlong.refine` runs (`check_refine`): LTX-Video's and LTX-2's text- and
+#: image-to-video pipelines and LTX-Video's condition pipeline (its image twin too)
+REFINE_PIPELINES = ("LTXPipeline", "LTXImageToVideoPipeline", "LTXConditionPipeline", "LTXConditionImageToVideoPipeline",
+                    "LTX2Pipeline", "LTX2ImageToVideoPipeline")
+
+
+def check_refine(request, limits: ModelLimits):
+    """The `vidlong.lora.LoraFile` of the request's ``refine_lora`` (checked against the model folder's transformer where
+    there is one, else at the run against the loaded one), or None; one line, before any model loads, for a refine pass
+    that cannot run: ``refine`` that is no bool, or without ``upsample``; a pipeline without its stage 2 in vidlong
+    (`REFINE_PIPELINES`: not LTX-Video's long multi-prompt pipeline, LTX-2's condition and in-context ones, other families);
+    method fifo; its knobs without ``refine``; LTX-Video's steps that are not whole from 1, a strength outside (0, 1) or one
+    leaving no step; LTX-2's steps or strength (its distilled sigmas are fixed); a LoRA on LTX-Video, or one missing or not
+    of this model."""
+    from .lora import LoraFile, check_lora_file
+    from .models import weight_shapes
+    from .pipeline import pipeline_class
+
+    refine, knobs = request.refine, [name for name in ("refine_steps", "refine_strength", "refine_lora")
+                                     if getattr(request, name) is not None]
+    if not (refine is None or isinstance(refine, bool)):
+        raise VidlongError(f"{named('refine')} is True or False, got {refine!r:.80}")
+    if not refine:
+        if knobs:
+            raise VidlongError(f"{named(knobs[0])} sets the refine pass: add {named('refine')} (with {named('upsample')}), "
+                               f"or drop {named(knobs[0])}")
+        return None
+    if limits.pipeline not in REFINE_PIPELINES:
+        raise VidlongError(f"{named('refine')} runs stage 2 of LTX-Video's and LTX-2's text- and image-to-video two-stage flow; "
+                           f"this model ({limits.pipeline or limits.family}) has none in vidlong: drop {named('refine')}")
+    if request.upsample is None or request.upsample is False:
+        raise VidlongError(f"{named('refine')} denoises the upsampled latents again at their new size: add "
+                           f"{named('upsample')}, or drop {named('refine')}")
+    if request.method == "fifo":
+        raise VidlongError(f"{named('refine')} keeps the request's methods for stage 2, and method fifo's diagonal denoising "
+                           f"runs no whole-video call: use another {named('method')}, or drop {named('refine')}")
+    if limits.family == "ltx-2":
+        fixed = next((name for name in knobs if name != "refine_lora"), None)
+        if fixed is not None:
+            raise VidlongError(f"LTX-2's refine pass runs its 3 distilled stage-2 sigmas (diffusers' "
+                               f"STAGE_2_DISTILLED_SIGMA_VALUES), no steps or strength: drop {named(fixed)}")
+    else:
+        if request.refine_lora is not None:
+            raise VidlongError(f"{named('refine_lora')} loads LTX-2's distilled LoRA for its stage 2; LTX-Video's refine pass "
+                               f"takes none: drop {named('refine_lora')}")
+        check_steps(request.refine_steps, named("refine_steps"))
+        strength = request.refine_strength
+        if strength is not None and (not is_real(strength) or not 0 < strength < 1):
+            raise VidlongError(f"{named('refine_strength')} must be a number in (0, 1) (diffusers' docs: 0.4), got "
+                               f"{strength!r:.80}")
+        steps, strength = request.refine_steps or 10, 0.4 if strength is None else strength
+        if int(steps * strength) < 1:
+            raise VidlongError(f"{named('refine_strength')} {strength} of {steps} steps runs none (int(steps · strength) = 0): "
+                               f"raise {named('refine_strength')} or {named('refine_steps')}")
+    if request.refine_lora is None:
+        return None
+    if not isinstance(request.refine_lora, str) or not request.refine_lora:
+        raise VidlongError(f"{named('refine_lora')} is the path of a .safetensors LoRA (FILE or FILE:SCALE), got "
+                           f"{request.refine_lora!r:.80}")
+    lora = LoraFile.parse(request.refine_lora)
+    if limits.folder is not None:
+        check_lora_file(lora, weight_shapes(limits.folder), pipeline_class(limits.pipeline), field="refine_lora")
+    elif not lora.path.is_file():
+        check_lora_file(lora, {}, None, field="refine_lora")  # its one line for a missing file
+    return lora

@@ -1,0 +1,184 @@
+"""Stage 2 of LTX-Video's and LTX-2's two-stage generation after ``--upsample`` (`vidlong.refine`, ``vidlong generate
+--upsample --refine``): with no method, `generate`'s video is diffusers' two-stage flow written out by hand (stage 1's call
+with latents out, the latent upsample pipeline, stage 2's call with the docs' arguments, decoded), bit for bit, for
+LTX-Video text- and image-to-video and LTX-2 text-to-video (its sound too); with both methods it differs and the
+transformer is stock again after; an LTX-2 stage-2 LoRA changes stage 2 alone and is taken out after; the CLI's mp4 and
+sidecar; what cannot refine refused in one line before loading. Tiny random folders with a tiny random upsampler in
+``latent_upsampler/`` (`test_upsample`'s)."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import vidlong
+import test_upsample
+from family_checks import check_refused_before_loading
+from test_upsample import as_uint8
+from vidlong.generate import GenerateRequest, generate
+
+folders, kind_folder = test_upsample.folders, test_upsample.kind_folder  # its tiny folders with their upsamplers
+
+REQUEST = dict(prompt="a red ball", ratio=2, seed=3, upsample=True, refine=True)  # 4 latent frames = 25 frames, 64x64
+
+
+def stock_two_stage(folder, family, image=None):
+    """uint8 frames (and LTX-2's waveform) of diffusers' two-stage flow as its docs write it, on the tiny `folder`: stage 1
+    (the folder's pipeline, its image-to-video twin given `image`, at the spec's 64x64, 25 frames, 2 steps, its guidance,
+    seed 3) with latents out; the folder's latent upsampler (`LTXLatentUpsamplePipeline` / `LTX2LatentUpsamplePipeline`,
+    latents out); stage 2 at 128x128 with the docs' arguments (LTX-Video: `LTXConditionPipeline.from_pipe`,
+    ``denoise_strength`` 0.4 of 10 steps, ``decode_timestep`` 0.05, ``image_cond_noise_scale`` 0.025, the image a frame-0
+    condition; LTX-2: its scheduler without dynamic or terminal shift, ``STAGE_2_DISTILLED_SIGMA_VALUES``, ``noise_scale`` its
+    first, guidance 1, stage 1's sound latents), seed 3, its VAE tiled."""
+    import diffusers
+    from diffusers import FlowMatchEulerDiscreteScheduler, LTXConditionPipeline
+    from diffusers.pipelines.ltx2.utils import STAGE_2_DISTILLED_SIGMA_VALUES
+    from PIL import Image
+
+    from vidlong.upsample import upsample_classes
+
+    name = {"ltx-video": "LTX", "ltx-2": "LTX2"}[family] + ("ImageToVideoPipeline" if image is not None else "Pipeline")
+    pipe = getattr(diffusers, name).from_pretrained(folder, local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+    given = {} if image is None else dict(image=Image.open(image).convert("RGB"))
+    fps = 25 if family == "ltx-video" else 24
+    guidance = 2.0 if family == "ltx-video" else 3.0
+    stage1 = pipe(prompt="a red ball", height=64, width=64, num_frames=25, num_inference_steps=2, guidance_scale=guidance,
+                  frame_rate=fps, generator=torch.Generator().manual_seed(3), output_type="latent", **given)
+    latents = stage1.frames  # LTXPipeline's and its image twin's come packed [1, S, C]: unpacked to [1, C, F, h, w]
+    latents = pipe._unpack_latents(latents, 4, 2, 2, 1, 1) if latents.ndim == 3 else latents
+    model_class, upsample_class = upsample_classes(family)
+    upsample = upsample_class(vae=pipe.vae, latent_upsampler=model_class.from_pretrained(folder, subfolder="latent_upsampler"))
+    upsampled = upsample(latents=latents, output_type="latent", return_dict=False)[0]
+    pipe.vae.enable_tiling()
+    common = dict(prompt="a red ball", height=128, width=128, num_frames=25, frame_rate=fps, latents=upsampled,
+                  generator=torch.Generator().manual_seed(3), output_type="np", **given)
+    if family == "ltx-video":
+        stage2 = LTXConditionPipeline.from_pipe(pipe)
+        stage2.set_progress_bar_config(disable=True)
+        out = stage2(**common, denoise_strength=0.4, num_inference_steps=10, guidance_scale=guidance, decode_timestep=0.05,
+                     image_cond_noise_scale=0.025)
+        return as_uint8(out.frames[0]), None
+    pipe.scheduler = FlowMatchEulerDiscreteScheduler.from_config(pipe.scheduler.config, use_dynamic_shifting=False,
+                                                                 shift_terminal=None)
+    out = pipe(**common, audio_latents=stage1.audio, sigmas=STAGE_2_DISTILLED_SIGMA_VALUES, num_inference_steps=3,
+               noise_scale=STAGE_2_DISTILLED_SIGMA_VALUES[0], guidance_scale=1.0)
+    return as_uint8(out.frames[0]), out.audio[0].float().clamp(-1, 1).numpy()
+
+
+@pytest.mark.parametrize("family, task", [("ltx-video", None), ("ltx-video", "i2v"), ("ltx-2", None)])
+def test_method_off_is_diffusers_two_stage_flow_bit_for_bit(folders, family, task, image_path):
+    """`generate(upsample=True, refine=True)` with no method: its frames (128x128 from a 64x64 video, 25 frames) are
+    `stock_two_stage`'s bit for bit, LTX-2's sound is stage 2's waveform; the stage-1 latents are the video's without
+    ``refine``; progress reaches the end of a "refine" stage (4 steps of LTX-Video's 10 at 0.4; LTX-2's 3 sigmas); the
+    settings record the resolved stage-2 settings."""
+    pipe = vidlong.load_pipeline(folders[family], task=task)
+    pipe.set_progress_bar_config(disable=True)
+    image = dict(image=str(image_path)) if task else {}
+    seen = []
+    refined = generate(pipe, GenerateRequest(**REQUEST, **image), progress=lambda *report: seen.append(report))
+    frames, audio = stock_two_stage(folders[family], family, image_path if task else None)
+    assert refined.frames.shape == (25, 128, 128, 3) and np.array_equal(refined.frames, frames)
+    if audio is not None:
+        assert np.array_equal(refined.audio.samples, audio)
+    plain = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3, **image))
+    assert torch.equal(refined.latents, plain.latents)
+    steps = [done for stage, done, total in seen if stage == "refine"]
+    assert steps == ([1, 2, 3, 4] if family == "ltx-video" else [1, 2, 3])
+    settings = refined.settings["refine_pass"]
+    assert settings == (dict(steps=10, strength=0.4, guidance=2.0, decode_timestep=0.05, image_cond_noise_scale=0.025)
+                        if family == "ltx-video" else dict(sigmas=[0.909375, 0.725, 0.421875], noise_scale=0.909375,
+                                                           guidance=1.0, lora=None))
+    assert refined.settings["refine"] is True and refined.settings["upsampled_height"] == 128
+
+
+@pytest.mark.parametrize("family", ["ltx-video", "ltx-2"])
+def test_both_methods_change_the_refined_video_and_are_removed_after(folders, family):
+    """With method "both" (the 2x preset's settings) the refined video differs from the method-off one, and after the run
+    the transformer is stock again: the method-off refined video once more, bit for bit."""
+    pipe = vidlong.load_pipeline(folders[family])
+    pipe.set_progress_bar_config(disable=True)
+    off = generate(pipe, GenerateRequest(**REQUEST))
+    on = generate(pipe, GenerateRequest(**REQUEST, method="both", preset="2x"))
+    assert not np.array_equal(on.frames, off.frames) and on.frames.shape == off.frames.shape
+    assert np.array_equal(generate(pipe, GenerateRequest(**REQUEST)).frames, off.frames)
+
+
+def test_ltx2_refine_lora_changes_stage_2_alone_and_is_taken_out(folders, tmp_path):
+    """A tiny random LoRA of the tiny LTX-2 transformer's video self-attention queries and values, in diffusers' format
+    (``transformer.<module>.lora_A.weight`` / ``lora_B.weight``; peft is not installed here), given as ``refine_lora``
+    (``FILE:SCALE``): the stage-1 latents are the ones without it, the refined video differs, the settings record it, and
+    the transformer's weights are those before the run, bit for bit."""
+    from safetensors.torch import save_file
+
+    pipe = vidlong.load_pipeline(folders["ltx-2"])
+    pipe.set_progress_bar_config(disable=True)
+    before = {name: value.clone() for name, value in pipe.transformer.state_dict().items()}
+    generator = torch.Generator().manual_seed(5)
+    tensors = {}
+    for name, weight in before.items():
+        if name.endswith(("attn1.to_q.weight", "attn1.to_v.weight")):
+            module = name[: -len(".weight")]
+            tensors[f"transformer.{module}.lora_A.weight"] = torch.randn(2, weight.shape[1], generator=generator)
+            tensors[f"transformer.{module}.lora_B.weight"] = torch.randn(weight.shape[0], 2, generator=generator)
+    lora = tmp_path / "stage2.safetensors"
+    save_file(tensors, str(lora))
+    off = generate(pipe, GenerateRequest(**REQUEST))
+    with_lora = generate(pipe, GenerateRequest(**REQUEST, refine_lora=f"{lora}:0.5"))
+    assert torch.equal(with_lora.latents, off.latents) and not np.array_equal(with_lora.frames, off.frames)
+    assert with_lora.settings["refine_pass"]["lora"] == dict(path=str(lora), scale=0.5, expert=0)
+    after = pipe.transformer.state_dict()
+    assert tensors and all(torch.equal(after[name], value) for name, value in before.items())
+
+
+def test_vidlong_generate_refine_writes_the_mp4_and_records_it(folders, tmp_path):
+    """``vidlong generate --upsample --refine --refine-steps 5 --refine-strength 0.6``: the mp4 at 128x128, its sidecar
+    recording the flags and the resolved stage-2 settings (3 steps of 5)."""
+    from vidlong.cli import main
+    from vidlong.video_io import read_video
+
+    out = tmp_path / "refined.mp4"
+    assert main(["generate", "--model", str(folders["ltx-video"]), "--prompt", "a red ball", "--ratio", "2", "--seed", "3",
+                 "--upsample", "--refine", "--refine-steps", "5", "--refine-strength", "0.6", "--out", str(out)]) == 0
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert read_video(out)[0].shape == (25, 128, 128, 3)
+    assert (settings["refine"], settings["refine_steps"], settings["refine_strength"]) == (True, 5, 0.6)
+    assert settings["refine_pass"]["steps"] == 5 and settings["refine_pass"]["strength"] == 0.6
+
+
+@pytest.mark.parametrize("model, args, message", [
+    ("ltx-video", ["--refine"], "--refine denoises the upsampled latents again at their new size: add --upsample, or drop "
+                                "--refine"),
+    ("ltx-video", ["--refine-steps", "4"], "--refine-steps sets the refine pass: add --refine (with --upsample), or drop "
+                                           "--refine-steps"),
+    ("ltx-video", ["--upsample", "--refine", "--refine-strength", "1"], "--refine-strength must be a number in (0, 1)"),
+    ("ltx-video", ["--upsample", "--refine", "--refine-strength", "0.05"], "--refine-strength 0.05 of 10 steps runs none"),
+    ("ltx-video", ["--upsample", "--refine", "--refine-steps", "0"], "--refine-steps must be a whole number from 1"),
+    ("ltx-video", ["--upsample", "--refine", "--refine-lora", "{tmp}/x.safetensors"], "--refine-lora loads LTX-2's "
+                                                                                      "distilled LoRA for its stage 2"),
+    ("ltx-video", ["--upsample", "--refine", "--method", "fifo"], "method fifo's diagonal denoising runs no whole-video call"),
+    ("ltx-2", ["--upsample", "--refine", "--refine-steps", "4"], "LTX-2's refine pass runs its 3 distilled stage-2 sigmas"),
+    ("ltx-2", ["--upsample", "--refine", "--refine-lora", "{tmp}/missing.safetensors"], "--refine-lora {tmp}/missing."
+                                                                                        "safetensors does not exist"),
+    ("ltx-2", ["--upsample", "--refine", "--refine-lora", "{tmp}/other.safetensors"], "is the LoRA made for this model?"),
+    ("ltx-long", ["--upsample", "--refine"], "this model (LTXI2VLongMultiPromptPipeline) has none in vidlong: drop --refine"),
+    ("ltx2-condition", ["--upsample", "--refine"], "this model (LTX2ConditionPipeline) has none in vidlong"),
+    ("wan", ["--refine"], "this model (WanPipeline) has none in vidlong: drop --refine"),
+], ids=["no-upsample", "steps-alone", "strength-1", "no-step", "steps-0", "lora-on-ltx-video", "fifo", "ltx2-steps",
+        "lora-missing", "lora-of-another-model", "long-multi-prompt", "ltx2-condition", "wan"])
+def test_what_cannot_refine_is_refused_in_one_line_before_loading(folders, kind_folder, tmp_path, capsys,
+                                                                   monkeypatch, model, args, message):
+    """Each refusal one line, exit code 2, no model loaded (`check_refused_before_loading`)."""
+    from safetensors.torch import save_file
+    from tiny_pipeline import save_tiny_pipeline
+
+    save_file({"transformer.nowhere.lora_A.weight": torch.zeros(2, 8), "transformer.nowhere.lora_B.weight": torch.zeros(8, 2)},
+              str(tmp_path / "other.safetensors"))
+    models = {"ltx-video": lambda: folders["ltx-video"], "ltx-2": lambda: folders["ltx-2"],
+              "ltx-long": lambda: kind_folder("ltx-long"), "ltx2-condition": lambda: kind_folder("ltx2-first-last-frame"),
+              "wan": lambda: save_tiny_pipeline(tmp_path / "wan")}
+    folder = models[model]()
+    filled = [arg.format(tmp=tmp_path) for arg in args]
+    said = check_refused_before_loading(["generate", "--model", str(folder), "--prompt", "a red ball", *filled],
+                                        tmp_path / "x.mp4", capsys, monkeypatch)
+    assert message.format(tmp=tmp_path) in said, said

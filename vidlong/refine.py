@@ -1,0 +1,140 @@
+"""Stage 2 of LTX-Video's and LTX-2's two-stage generation (`GenerateRequest.refine`, ``vidlong generate --upsample
+--refine``): the upsampled latents ``[1, C, F, s·h, s·w]`` (`vidlong.upsample`) denoised again for a few steps at the new
+size by the family's own diffusers call, as diffusers' docs run it, then decoded there.
+
+- LTX-Video: diffusers' `LTXConditionPipeline` over the loaded modules (``from_pipe``, for all: the text-to-video and 0.9.x
+  image-to-video pipelines' calls take no ``denoise_strength``) with the upsampled normalised latents, ``denoise_strength``
+  0.4 of ``num_inference_steps`` 10 (4 steps), ``decode_timestep`` 0.05, ``image_cond_noise_scale`` 0.025, the request's
+  guidance, and the image as a frame-0 condition (``image=``, strength 1) for image-to-video.
+- LTX-2: its own pipeline class (text- or image-to-video, the image still frame 0's condition) over the loaded modules with
+  a copy of the scheduler without dynamic shifting or terminal shift, the de-normalised upsampled latents and stage 1's
+  sound latents ``[1, C, L, M]``, noised to the first of ``STAGE_2_DISTILLED_SIGMA_VALUES`` (``noise_scale``) and denoised
+  along them (3 steps) at guidance 1; its sound is stage 2's. A distilled LoRA (`LoraFile`: a dev checkpoint's stage-2
+  LoRA; a distilled checkpoint needs none) is merged into the transformer for stage 2 alone and its weights put back after.
+
+The request's vidlong methods stay applied (they are temporal: the same latent frame count, the same native window); each
+forward reads its own token grid. Its noise comes from a generator seeded with the request's seed, as the docs' stage 2
+has its own. The decode runs through the VAE's spatial tiles (`vidlong.upsample.tiled_decode`). What cannot refine is
+refused before any model loads (`vidlong.validate.check_refine`).
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+#: LTX-Video's stage 2, as diffusers' docs call `LTXConditionPipeline` on the upsampled latents
+LTX_VIDEO_STEPS, LTX_VIDEO_STRENGTH, LTX_VIDEO_DECODE_TIMESTEP, LTX_VIDEO_IMAGE_NOISE = 10, 0.4, 0.05, 0.025
+
+
+def ltx2_sigmas() -> list:
+    """LTX-2's stage-2 sigmas (diffusers' ``STAGE_2_DISTILLED_SIGMA_VALUES``), first the noise level of its start."""
+    from diffusers.pipelines.ltx2.utils import STAGE_2_DISTILLED_SIGMA_VALUES
+
+    return list(STAGE_2_DISTILLED_SIGMA_VALUES)
+
+
+def refine_settings(family: str, steps: Optional[int], strength: Optional[float], guidance: float, lora=None) -> dict:
+    """The stage-2 settings a refined video records (JSON-ready): LTX-Video's steps, strength, guidance, decode timestep and
+    image noise (`steps` and `strength` None: the docs'); LTX-2's sigmas, noise scale, guidance 1 and LoRA (a `LoraFile`)."""
+    if family == "ltx-video":
+        return dict(steps=steps or LTX_VIDEO_STEPS, strength=LTX_VIDEO_STRENGTH if strength is None else strength,
+                    guidance=guidance, decode_timestep=LTX_VIDEO_DECODE_TIMESTEP, image_cond_noise_scale=LTX_VIDEO_IMAGE_NOISE)
+    sigmas = ltx2_sigmas()
+    return dict(sigmas=sigmas, noise_scale=sigmas[0], guidance=1.0, lora=None if lora is None else lora.describe())
+
+
+def stage_pipeline(pipe):
+    """The diffusers pipeline stage 2 calls, over `pipe`'s own modules (no copy: the methods applied to its transformer act):
+    LTX-Video's `LTXConditionPipeline` (a dynamically shifting scheduler copied without it: its call sets its own
+    unshifted timesteps and passes no shift), LTX-2's own class with a copy of the scheduler without dynamic shifting or
+    terminal shift, as the docs swap it."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, LTXConditionPipeline
+
+    from .pipeline import diffusers_class
+
+    config = pipe.scheduler.config
+    if pipe.facts()["family"] == "ltx-video":
+        stage_class, overrides = LTXConditionPipeline, dict(use_dynamic_shifting=False) if config.get("use_dynamic_shifting") else {}
+    else:
+        stage_class, overrides = diffusers_class(pipe), dict(use_dynamic_shifting=False, shift_terminal=None)
+    scheduler = FlowMatchEulerDiscreteScheduler.from_config(config, **overrides) if overrides else pipe.scheduler
+    stage = stage_class.from_pipe(pipe, scheduler=scheduler)
+    stage.set_progress_bar_config(disable=True)
+    return stage
+
+
+@contextlib.contextmanager
+def merged_lora(transformer, modules: list):
+    """Within it, the `vidlong.lora.LoraModule`s `modules` are merged into `transformer`'s weights (`add_modules`); after,
+    the weights they touched are put back as they were, bit for bit."""
+    from .lora import add_modules
+
+    if not modules:
+        yield
+        return
+    state = transformer.state_dict()
+    touched = {module.weight for module in modules} | {module.weight[: -len("weight")] + "bias" for module in modules
+                                                       if module.bias is not None}
+    kept = {name: state[name].detach().clone() for name in touched}
+    add_modules(state, modules)
+    transformer.load_state_dict(state)
+    try:
+        yield
+    finally:
+        transformer.load_state_dict(kept, strict=False)
+
+
+def lora_modules_of(pipe, lora) -> list:
+    """The checked `LoraModule`s of the `LoraFile` `lora` against `pipe`'s transformer (none for None), read by its class's
+    diffusers loader (`vidlong.lora.check_lora_file`, naming ``refine_lora``)."""
+    from .lora import check_lora_file
+    from .pipeline import diffusers_class
+
+    if lora is None:
+        return []
+    shapes = {name: tuple(value.shape) for name, value in pipe.transformer.state_dict().items()}
+    return check_lora_file(lora, shapes, diffusers_class(pipe), field="refine_lora")
+
+
+@torch.no_grad()
+def refined_video(pipe, latents: torch.Tensor, audio_latents: Optional[torch.Tensor], upsampler, prompts: dict, call: dict,
+                  settings: dict, seed: int, lora=None, progress: Optional[Callable[[int, int], None]] = None) -> tuple:
+    """(uint8 frames ``[T, s·H, s·W, 3]``, the call's output) of stage 2 on the normalised stage-1 latents ``[1, C, F, h, w]``
+    (and LTX-2's de-normalised sound latents ``[1, C, L, M]``) of a ``call["height"]`` x ``call["width"]`` pixel video
+    upsampled by the latent upsampler in the folder `upsampler` (`vidlong.upsample.upsample_pipeline`, latents out).
+    `prompts`: the prompt arguments of stage 1 (a prompt, or a timeline's encodings); `call`: ``height``, ``width``,
+    ``num_frames``, ``frame_rate`` and, for image-to-video, ``image``; `settings`: `refine_settings`; `lora`: a `LoraFile` or
+    None; `progress(done, total)` after each step. The float frames are made 8-bit on the device, as vidlong rounds them."""
+    from .upsample import tiled_decode, upsample_pipeline
+
+    family = pipe.facts()["family"]
+    device = pipe._execution_device
+    scale = dict(latents_normalized=True) if family == "ltx-2" else {}  # LTX-Video's call de-normalises given latents itself
+    upsampled = upsample_pipeline(pipe, upsampler)(latents=latents.to(device), output_type="latent", return_dict=False,
+                                                    **scale)[0]
+    height, width = upsampled.shape[3] * pipe.vae_spatial_compression_ratio, upsampled.shape[4] * pipe.vae_spatial_compression_ratio
+    stage = stage_pipeline(pipe)
+    if family == "ltx-video":
+        steps = dict(denoise_strength=settings["strength"], num_inference_steps=settings["steps"],
+                     guidance_scale=settings["guidance"], decode_timestep=settings["decode_timestep"],
+                     image_cond_noise_scale=settings["image_cond_noise_scale"])
+        total = min(int(settings["steps"] * settings["strength"]), settings["steps"])
+    else:
+        steps = dict(audio_latents=audio_latents.to(device), sigmas=settings["sigmas"], num_inference_steps=len(settings["sigmas"]),
+                     noise_scale=settings["noise_scale"], guidance_scale=settings["guidance"])
+        total = len(settings["sigmas"])
+
+    def on_step(_pipe, step, _t, _kwargs):
+        if progress is not None:
+            progress(step + 1, total)
+        return {}
+
+    with merged_lora(pipe.transformer, lora_modules_of(pipe, lora)), tiled_decode(pipe.vae):
+        output = stage(**prompts, **{**call, "height": height, "width": width}, latents=upsampled, **steps,
+                       generator=torch.Generator().manual_seed(int(seed)), output_type="pt", callback_on_step_end=on_step)
+    video = output.frames[0]
+    frames = (video.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return np.ascontiguousarray(frames), output
