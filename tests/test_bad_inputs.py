@@ -104,6 +104,8 @@ CLI_ROWS = [
     ("generate", ["--model", "{model}/model_index.json"], "is a file; pass the diffusers pipeline folder", None),
     ("generate", ["--device", "cuda"], "--device cuda was asked for but this machine has no CUDA device", "no_cuda"),
     ("generate", ["--steps", "0"], "--steps must be a whole number from 1", None),
+    ("generate", ["--refine"], "this model (WanPipeline) has none in vidlong: drop --refine", None),
+    ("generate", ["--refine-lora", "{inputs}/notes.txt"], "--refine-lora sets the refine pass: add --refine", None),
     ("generate", ["--height", "0"], "--height 0 must be at least 16 pixels (a multiple of 16); use --height 16 or more", None),
     ("generate", ["--width", "0"], "--width 0 must be at least 16 pixels", None),
     ("generate", [], "it is a folder; name an .mp4 file", "out_is_folder"),
@@ -448,6 +450,8 @@ PIPELINE_ROWS = [  # a loaded pipeline's own calls, which a Python user reaches 
     ("generate-progress-int", lambda pipe: generate(pipe, GenerateRequest(prompt="a"), progress=5),
      r"progress must be a function progress\(stage, done, total\), got int"),
     ("generate-prompt-int", lambda pipe: generate(pipe, GenerateRequest(prompt=5)), r"prompt \(--prompt\) must be text, got int"),
+    ("generate-refine-text", lambda pipe: generate(pipe, GenerateRequest(prompt="a", refine="yes")),
+     r"refine \(--refine\) is True or False, got 'yes'"),
     ("extend-video-int", lambda pipe: pipe.extend("a", video=123, chunks=1),
      r"video \(--video\) must be RGB frames .* or a video file's path, got int"),
     ("load-loras-one-path", lambda pipe: vidlong.load_pipeline(loras="style.safetensors"), r"loras takes a list of LoRA files"),
@@ -639,12 +643,13 @@ STREAMING_FIELDS = ["chunk", "sinks", "window", "recache_on_prompt_switch", "ste
 REQUEST_FIELDS = ["prompt", "ratio", "frames", "method", "preset", "noise", "steps", "guidance", "seed", "height",
                   "width", "negative_prompt", "image", "guidance_2", "video", "strength", "pose_video", "face_video",
                   "background_video", "mask_video", "control_video", "segment_overlap", "reference_images", "identity",
-                  "camera", "upsample"]
+                  "camera", "upsample", "refine", "refine_steps", "refine_strength", "refine_lora"]
 VALID_FIELDS = {"prompt": "a red circle", "ratio": 1.0, "frames": None, "method": "none", "preset": None, "noise": None,
                 "steps": 2, "guidance": 2.0, "seed": 0, "height": 32, "width": 32, "negative_prompt": "",
                 "image": None, "guidance_2": None, "video": None, "strength": None, "pose_video": None, "face_video": None,
                 "background_video": None, "mask_video": None, "control_video": None, "segment_overlap": None, "reference_images": None,
-                "identity": None, "camera": None, "upsample": None,
+                "identity": None, "camera": None, "upsample": None, "refine": False, "refine_steps": None,
+                "refine_strength": None, "refine_lora": None,
                 "chunk": 1, "sinks": 1, "window": 1,
                 "recache_on_prompt_switch": True, "context": None, "first_chunk": None, "seam_frames": 8}
 
