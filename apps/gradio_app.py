@@ -57,7 +57,7 @@ from vidlong.schedulers.stream import one_prompt_text, stream_chunk_count  # noq
 from vidlong.streaming import StreamSampling, VideoStreamer, held_frames, held_sound, resolve_context  # noqa: E402
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_SEED, MAX_STEPS, call_pixel_count, check_diagonal,  # noqa: E402
                               check_diagonal_stream, check_generate, check_methods_run, check_not_redrawing, check_seed,
-                              check_streams, check_upsample, limits_for_pipeline, streams, video_size)
+                              check_streams, check_upsample, limits_for_pipeline, REFINE_PIPELINES, streams, video_size)
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
 from vidlong.extend import count_input_frames, input_frame_size  # noqa: E402
 from vidlong.animate import ANIMATE_VIDEOS  # noqa: E402
@@ -133,6 +133,8 @@ IDENTITY_LABEL = "Face identity"
 CAMERA_LABEL = "Camera"
 #: the label of the box an LTX-Video or LTX-2 page with a latent upsampler shows (`App.upsamples`), on Generate
 UPSAMPLE_LABEL = "Upsample 2x"
+#: the label of the box beside it on a page whose pipeline has stage 2 in vidlong (`vidlong.validate.REFINE_PIPELINES`)
+REFINE_LABEL = "Refine"
 
 #: the command lines and arguments that shared refusals point to for a video or a first frame, as the page's places that do
 #: the same (the command's flags would otherwise lose their dashes with the fields' names: "vidlong extend video")
@@ -215,8 +217,9 @@ def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, neg
     numbers are the model's defaults; with a `video` to redraw (or a control video), the video sets the length (the length
     field is not used); `inputs`: the `DRIVING_FIELDS` (uploaded files, or empty), then Wan Animate's segment overlap (1, 5,
     or empty), then ConsisID's face identity file (or empty), then Sana-WM's camera file (or empty: vidlong's default), then
-    the "Upsample 2x" box, which ticked (True) gives the request's `upsample` the page's `upsampler` (`App.upsampler`)."""
-    given = dict(zip((*DRIVING_FIELDS, "segment_overlap", "identity", "camera", "upsample"), inputs))
+    the "Upsample 2x" box, which ticked (True) gives the request's `upsample` the page's `upsampler` (`App.upsampler`), then
+    the "Refine" box (the request's `refine`: stage 2 after the upsampler, `vidlong.refine`)."""
+    given = dict(zip((*DRIVING_FIELDS, "segment_overlap", "identity", "camera", "upsample", "refine"), inputs))
     driving = {name: _uploaded_path(given.get(name)) for name in DRIVING_FIELDS[:-1]}
     references = given.get("reference_images")
     driving["reference_images"] = [_uploaded_path(file) for file in references] if references else None
@@ -235,7 +238,7 @@ def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, neg
         image=image or None, last_image=last_image or None, video=video or None,
         strength=None if not video or strength is None else float(strength),
         identity=_uploaded_path(given.get("identity")), camera=_uploaded_path(given.get("camera")),
-        upsample=upsampler if given.get("upsample") is True else None, **driving,
+        upsample=upsampler if given.get("upsample") is True else None, refine=given.get("refine") is True, **driving,
     )
 
 
@@ -790,7 +793,7 @@ class App:
 
     def reload(self, evt: gr.SelectData) -> tuple:
         """A clicked history item: its video, settings and sidecar, its settings back in the form (`FORM_FIELDS`, the
-        compared methods, Wan Animate's segment overlap, the "Upsample 2x" box), and its edited image and PNG
+        compared methods, Wan Animate's segment overlap, the "Upsample 2x" and "Refine" boxes), and its edited image and PNG
         (`edited_outputs`)."""
         clicked = str(evt.value)  # the gallery as this page shows it: its item names the video file
         item = next((item for item in self.history.items() if item.video.name in clicked), None)
@@ -809,7 +812,8 @@ class App:
         compared = gr.update(value=settings["compared"]) if "compared" in settings else gr.update()
         overlap = gr.update(value=settings["segment_overlap"]) if "segment_overlap" in settings else gr.update()
         upsampled = gr.update() if streamed else gr.update(value=bool(settings.get("upsample")))  # generate records its upsampler
-        return (str(item.video), item.settings, str(item.sidecar), *fields, compared, overlap, upsampled,
+        refined = gr.update() if streamed else gr.update(value=bool(settings.get("refine")))
+        return (str(item.video), item.settings, str(item.sidecar), *fields, compared, overlap, upsampled, refined,
                 *edited_outputs(item))
 
 
@@ -944,6 +948,11 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                                                                    f"{Path(app.upsampler).name}") + ", then decoded at "
                                  "twice the width and height, the same frames" + (", its sound kept" if pipe.makes_audio
                                                                                   else ""))
+                        refine = fields.Checkbox(  # stage 2 after the upsampler (`vidlong.refine`), checked by check_refine
+                            value=False, label=REFINE_LABEL, elem_id="refine",
+                            visible=app.upsamples and app.limits.pipeline in REFINE_PIPELINES,
+                            info="with Upsample 2x: the upsampled latents denoised again for a few steps at the new size, "
+                                 "as diffusers' two-stage flow does (its defaults)")
                         animating, control = pipe.task == "animate", app.limits.control
                         controlled, vace = control is not None, control == "vace"
                         with gr.Accordion("Animate the character (Wan Animate)" if animating else "Follow a control video "
@@ -1079,7 +1088,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
         reloaded = [prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
                     partition_guidance, noise_correlation]  # FORM_FIELDS
         form = [*reloaded[:-2], image, last_image, *reloaded[-2:], redraw, strength, *driving_videos, identity,
-                camera, upsample]  # older order kept
+                camera, upsample, refine]  # older order kept
         stream_form = [s_prompt, timeline, s_seconds, s_chunk, s_context, s_recache, s_steps, s_guidance, s_seed, image, s_method,
                        s_cut, s_partition_guidance, s_noise_correlation, s_redraw, s_strength, s_extend, s_control, identity,
                        s_upsample]
@@ -1096,11 +1105,11 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                                      mask_video: Optional[str] = None, control_video: Optional[str] = None,
                                      reference_images: Optional[list] = None, segment_overlap: Optional[int] = None,
                                      identity: Optional[str] = None, camera: Optional[str] = None, upsample: bool = False,
-                                     request: gr.Request = None, progress=gr.Progress()):
+                                     refine: bool = False, request: gr.Request = None, progress=gr.Progress()):
                 args = (prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
                         last_image, partition_guidance, noise_correlation, video, strength, pose_video, face_video,
                         background_video, mask_video, control_video, reference_images, segment_overlap, identity, camera,
-                        upsample)
+                        upsample, refine)
                 return await app.generate_event(app.single_run, args, request, progress, page=page)
             return generate_video
 
@@ -1109,11 +1118,12 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                                partition_guidance: str = "", noise_correlation: float = 0.0, video: Optional[str] = None,
                                strength: Optional[float] = None, pose_video=None, face_video=None, background_video=None,
                                mask_video=None, control_video=None, reference_images=None, segment_overlap=None,
-                               identity=None, camera=None, upsample=False, request: gr.Request = None,
+                               identity=None, camera=None, upsample=False, refine=False, request: gr.Request = None,
                                progress=gr.Progress()):
             args = (compared, prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
                     last_image, partition_guidance, noise_correlation, video, strength, pose_video, face_video,
-                    background_video, mask_video, control_video, reference_images, segment_overlap, identity, camera, upsample)
+                    background_video, mask_video, control_video, reference_images, segment_overlap, identity, camera, upsample,
+                    refine)
             return await app.generate_event(app.compare_runs, args, request, progress, page=True)
 
         def stream_handler(page: bool):
@@ -1153,8 +1163,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                                                       s_partition_guidance, s_noise_correlation], api_name=False, queue=False)
         method.change(_fifo_fields, method, [partition_guidance, noise_correlation], api_name=False, queue=False)
         image.upload(app.image_size, image, [height, width], api_name=False, queue=False)
-        gallery.select(app.reload, None, [video, settings, sidecar, *reloaded, compared, driving_videos[-1], upsample, edited,
-                                          edited_file], api_name=False, queue=False)  # the last driving field: the overlap
+        gallery.select(app.reload, None, [video, settings, sidecar, *reloaded, compared, driving_videos[-1], upsample, refine,
+                                          edited, edited_file], api_name=False, queue=False)  # the last driving field: the overlap
         preset.input(_on_preset, preset, ratio, api_name=False, queue=False)
         for field in note_fields:
             field.change(app.length_note, note_fields, length_note, api_name=False, queue=False, preprocess=False)

@@ -1156,8 +1156,10 @@ def test_an_ltx_page_with_a_latent_upsampler_upsamples_2x_on_generate_and_compar
     """A tiny LTX-Video folder with its own ``latent_upsampler/``: its page shows the "Upsample 2x" box (not the tiny Wan's),
     the length note says the upsampler runs after the estimate's video; /generate's `upsample` (last in its order) makes the
     video at twice the size, the same 25 frames, the settings naming the folder's upsampler, as generate(upsample=True) does;
-    unticked, the made size; Compare's runs all take it. A value that is not true or false, /stream's `upsample` and one
-    given to the tiny Wan are each refused in one line (the last by `vidlong.validate.check_upsample`)."""
+    unticked, the made size; Compare's runs all take it. The "Refine" box beside it (shown on this page alone) refines the
+    upsampled video (`vidlong.refine`: its settings recorded), and refused without "Upsample 2x" by
+    `vidlong.validate.check_refine`. A value that is not true or false, /stream's `upsample` and one given to the tiny Wan are
+    each refused in one line (the last by `vidlong.validate.check_upsample`)."""
     from tiny_pipeline import save_tiny_latent_upsampler, save_tiny_ltx_pipeline
 
     from vidlong.apps import gradio_app
@@ -1165,13 +1167,13 @@ def test_an_ltx_page_with_a_latent_upsampler_upsamples_2x_on_generate_and_compar
     folder = save_tiny_ltx_pipeline(tmp_path_factory.mktemp("ltx-upsample-page"))
     upsampler = save_tiny_latent_upsampler(folder / "latent_upsampler", "ltx-video")
     page = gradio_app.build_app(load_pipeline(folder, device="cpu"))
-    assert [field_with_id(shown, "upsample").visible for shown in (page, demo)] == [True, False]
+    assert [field_with_id(shown, name).visible for name in ("upsample", "refine") for shown in (page, demo)] == [True, False] * 2
     app = page.vidlong_app
     note = app.length_note(2, "both", gradio_app.NO_PRESET, None, None, None, None, None, *[None] * 9, True)
     assert note.startswith("4 latent frames = **25 frames**") and "Then upsampled 2x by its latent upsampler" in note, note
     runs = app.compare_runs(["none", "both"], "a red ball", "both", "none", 2, None, None, 0, "auto", "", None, None, None, None,
-                            "", 0, None, None, *[None] * 9, True)
-    assert [request.upsample for request, _ in runs] == [True, True]
+                            "", 0, None, None, *[None] * 9, True, True)
+    assert [(request.upsample, request.refine) for request, _ in runs] == [(True, True)] * 2
     with served_client(folder, tmp_path_factory.mktemp("ltx-upsample-downloads")) as ltx:
         run = dict(prompt="a red ball", ratio=2, method="both", seed=3, api_name="/generate")
         video, settings = ltx.predict(**run, upsample=True)
@@ -1179,7 +1181,13 @@ def test_an_ltx_page_with_a_latent_upsampler_upsamples_2x_on_generate_and_compar
         assert (settings["upsample"], settings["height"], settings["upsampled_height"]) == (str(upsampler), 64, 128)
         video, settings = ltx.predict(**run)
         assert read_video(video_path(video))[0].shape == (25, 64, 64, 3) and settings["upsample"] is None
+        video, settings = ltx.predict(**run, upsample=True, refine=True)
+        assert read_video(video_path(video))[0].shape == (25, 128, 128, 3)
+        assert settings["refine"] is True and settings["refine_pass"]["strength"] == 0.4
         for fields, message in ((dict(run, upsample="yes"), r"^Upsample 2x must be true or false, got 'yes'$"),
+                                (dict(run, refine="yes"), r"^Refine must be true or false, got 'yes'$"),
+                                (dict(run, refine=True), r"^refine denoises the upsampled latents again at their new size: "
+                                                         "add upsample, or drop refine$"),
                                 (dict(prompt="a red ball", seconds=1, upsample=True, api_name="/stream"),
                                  r"^upsample upsamples a whole generated video's latents \(the Generate tab's Upsample 2x\); "
                                  "a stream does not upsample its chunks: drop upsample$")):
