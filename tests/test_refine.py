@@ -22,14 +22,15 @@ folders, kind_folder = test_upsample.folders, test_upsample.kind_folder  # its t
 REQUEST = dict(prompt="a red ball", ratio=2, seed=3, upsample=True, refine=True)  # 4 latent frames = 25 frames, 64x64
 
 
-def stock_two_stage(folder, family, image=None):
+def stock_two_stage(folder, family, image=None, condition=False):
     """uint8 frames (and LTX-2's waveform) of diffusers' two-stage flow as its docs write it, on the tiny `folder`: stage 1
-    (the folder's pipeline, its image-to-video twin given `image`, at the spec's 64x64, 25 frames, 2 steps, its guidance,
-    seed 3) with latents out; the folder's latent upsampler (`LTXLatentUpsamplePipeline` / `LTX2LatentUpsamplePipeline`,
-    latents out); stage 2 at 128x128 with the docs' arguments (LTX-Video: `LTXConditionPipeline.from_pipe`,
-    ``denoise_strength`` 0.4 of 10 steps, ``decode_timestep`` 0.05, ``image_cond_noise_scale`` 0.025, the image a frame-0
-    condition; LTX-2: its scheduler without dynamic or terminal shift, ``STAGE_2_DISTILLED_SIGMA_VALUES``, ``noise_scale`` its
-    first, guidance 1, stage 1's sound latents), seed 3, its VAE tiled."""
+    (the folder's pipeline, its image-to-video twin given `image`, or with `condition` `LTXConditionPipeline` and the image
+    its ``image=``, at the spec's 64x64, 25 frames, 2 steps, its guidance, seed 3) with latents out (`LTXPipeline`'s packed
+    tokens unpacked); the folder's latent upsampler (`LTXLatentUpsamplePipeline` / `LTX2LatentUpsamplePipeline`, latents
+    out); stage 2 at 128x128 with the docs' arguments (LTX-Video: `LTXConditionPipeline.from_pipe`, ``denoise_strength`` 0.4
+    of 10 steps, ``decode_timestep`` 0.05, ``image_cond_noise_scale`` 0.025, the image a frame-0 condition; LTX-2: its
+    scheduler without dynamic or terminal shift, ``STAGE_2_DISTILLED_SIGMA_VALUES``, ``noise_scale`` its first, guidance 1,
+    stage 1's sound latents), seed 3, its VAE tiled."""
     import diffusers
     from diffusers import FlowMatchEulerDiscreteScheduler, LTXConditionPipeline
     from diffusers.pipelines.ltx2.utils import STAGE_2_DISTILLED_SIGMA_VALUES
@@ -38,6 +39,7 @@ def stock_two_stage(folder, family, image=None):
     from vidlong.upsample import upsample_classes
 
     name = {"ltx-video": "LTX", "ltx-2": "LTX2"}[family] + ("ImageToVideoPipeline" if image is not None else "Pipeline")
+    name = "LTXConditionPipeline" if condition else name
     pipe = getattr(diffusers, name).from_pretrained(folder, local_files_only=True)
     pipe.set_progress_bar_config(disable=True)
     given = {} if image is None else dict(image=Image.open(image).convert("RGB"))
@@ -66,18 +68,22 @@ def stock_two_stage(folder, family, image=None):
     return as_uint8(out.frames[0]), out.audio[0].float().clamp(-1, 1).numpy()
 
 
-@pytest.mark.parametrize("family, task", [("ltx-video", None), ("ltx-video", "i2v"), ("ltx-2", None)])
-def test_method_off_is_diffusers_two_stage_flow_bit_for_bit(folders, family, task, image_path):
-    """`generate(upsample=True, refine=True)` with no method: its frames (128x128 from a 64x64 video, 25 frames) are
-    `stock_two_stage`'s bit for bit, LTX-2's sound is stage 2's waveform; the stage-1 latents are the video's without
-    ``refine``; progress reaches the end of a "refine" stage (4 steps of LTX-Video's 10 at 0.4; LTX-2's 3 sigmas); the
-    settings record the resolved stage-2 settings."""
-    pipe = vidlong.load_pipeline(folders[family], task=task)
+@pytest.mark.parametrize("family, task, kind", [("ltx-video", None, None), ("ltx-video", "i2v", None),
+                                               ("ltx-video", None, "ltx-condition"), ("ltx-video", "i2v", "ltx-condition-image"),
+                                               ("ltx-2", None, None)])
+def test_method_off_is_diffusers_two_stage_flow_bit_for_bit(folders, kind_folder, family, task, kind, image_path):
+    """`generate(upsample=True, refine=True)` with no method (an `LTXPipeline` folder, as text- and image-to-video; an
+    `LTXConditionPipeline` folder, from text and an image; an `LTX2Pipeline` folder): its frames (128x128 from a 64x64
+    video, 25 frames) are `stock_two_stage`'s bit for bit, LTX-2's sound is stage 2's waveform; the stage-1 latents are the
+    video's without ``refine``; progress reaches the end of a "refine" stage (4 steps of LTX-Video's 10 at 0.4; LTX-2's 3
+    sigmas); the settings record the resolved stage-2 settings."""
+    folder = kind_folder(kind) if kind else folders[family]
+    pipe = vidlong.load_pipeline(folder, task=task)
     pipe.set_progress_bar_config(disable=True)
     image = dict(image=str(image_path)) if task else {}
     seen = []
     refined = generate(pipe, GenerateRequest(**REQUEST, **image), progress=lambda *report: seen.append(report))
-    frames, audio = stock_two_stage(folders[family], family, image_path if task else None)
+    frames, audio = stock_two_stage(folder, family, image_path if task else None, condition=kind is not None)
     assert refined.frames.shape == (25, 128, 128, 3) and np.array_equal(refined.frames, frames)
     if audio is not None:
         assert np.array_equal(refined.audio.samples, audio)
