@@ -388,7 +388,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     from .pipeline import check_vidlong_pipeline, refuse_offloading
     from .streaming import refuse_call_while_streaming, refuse_diffusers_cache
     from .timeline import apply_prompt_timeline, remove_prompt_timeline  # diffusers' hooks: not before a run
-    from .validate import check_generate, check_refine, check_upsample, limits_for_pipeline, video_size
+    from .validate import check_generate, check_upsample, limits_for_pipeline, video_size
 
     check_vidlong_pipeline(pipe, "generate")
     if not isinstance(request, GenerateRequest):
@@ -404,8 +404,13 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         raise VidlongError(f"{type(pipe).__name__} decodes its video and its audio in one call: decode=False would leave the "
                            "audio out; drop it")
     upsampler = check_upsample(request.upsample, limits)  # its folder, or None
-    refine_lora = check_refine(request, limits)  # its LoraFile, or None
-    refine = upsampler is not None and bool(request.refine)  # stage 2 after the upsampler (`vidlong.refine`)
+    refine = upsampler is not None and bool(request.refine)  # stage 2 after the upsampler (checked by check_generate)
+    if refine:  # its LoRA read once, against the loaded transformer, before stage 1 runs
+        from .lora import LoraFile
+        from .refine import lora_modules_of
+
+        refine_lora = None if request.refine_lora is None else LoraFile.parse(request.refine_lora)
+        refine_modules = lora_modules_of(pipe, refine_lora)
     if upsampler is not None and not decode:
         raise VidlongError(f"{named('upsample')} decodes the upsampled latents: drop decode=False, or {named('upsample')}")
     if pipe.task == "animate":  # its call drives segment after segment from the pose and face videos
@@ -556,7 +561,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                             **({"image": extra["image"]} if "image" in extra else {}))
                 with pipe.segmented_text(native_segments):
                     frames, output = refined_video(pipe, final["latents"], final.get("audio_latents"), upsampler, prompts, call,
-                                                   refined, request.seed, refine_lora,
+                                                   refined, request.seed, refine_modules,
                                                    lambda done, total: report("refine", done, total))
                 final["audio"] = pipe.soundtrack(output)
             if diagonal is not None:

@@ -101,13 +101,14 @@ def lora_modules_of(pipe, lora) -> list:
 
 @torch.no_grad()
 def refined_video(pipe, latents: torch.Tensor, audio_latents: Optional[torch.Tensor], upsampler, prompts: dict, call: dict,
-                  settings: dict, seed: int, lora=None, progress: Optional[Callable[[int, int], None]] = None) -> tuple:
+                  settings: dict, seed: int, lora_modules: tuple = (), progress: Optional[Callable[[int, int], None]] = None
+                  ) -> tuple:
     """(uint8 frames ``[T, s·H, s·W, 3]``, the call's output) of stage 2 on the normalised stage-1 latents ``[1, C, F, h, w]``
     (and LTX-2's de-normalised sound latents ``[1, C, L, M]``) of a ``call["height"]`` x ``call["width"]`` pixel video
     upsampled by the latent upsampler in the folder `upsampler` (`vidlong.upsample.upsample_pipeline`, latents out).
     `prompts`: the prompt arguments of stage 1 (a prompt, or a timeline's encodings); `call`: ``height``, ``width``,
-    ``num_frames``, ``frame_rate`` and, for image-to-video, ``image``; `settings`: `refine_settings`; `lora`: a `LoraFile` or
-    None; `progress(done, total)` after each step. The float frames are made 8-bit on the device, as vidlong rounds them."""
+    ``num_frames``, ``frame_rate`` and, for image-to-video, ``image``; `settings`: `refine_settings`; `lora_modules`: the
+    stage-2 LoRA's (`lora_modules_of`), merged for this call alone; `progress(done, total)` after each step. The float frames are made 8-bit on the device, as vidlong rounds them."""
     from .upsample import tiled_decode, upsample_pipeline
 
     family = pipe.facts()["family"]
@@ -132,7 +133,7 @@ def refined_video(pipe, latents: torch.Tensor, audio_latents: Optional[torch.Ten
             progress(step + 1, total)
         return {}
 
-    with merged_lora(pipe.transformer, lora_modules_of(pipe, lora)), tiled_decode(pipe.vae):
+    with merged_lora(pipe.transformer, lora_modules), tiled_decode(pipe.vae):
         output = stage(**prompts, **{**call, "height": height, "width": width}, latents=upsampled, **steps,
                        generator=torch.Generator().manual_seed(int(seed)), output_type="pt", callback_on_step_end=on_step)
     video = output.frames[0]
