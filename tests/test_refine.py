@@ -73,10 +73,10 @@ def stock_two_stage(folder, family, image=None, condition=False):
                                                ("ltx-2", None, None), ("ltx-2", "i2v", None)])
 def test_method_off_is_diffusers_two_stage_flow_bit_for_bit(folders, kind_folder, family, task, kind, image_path):
     """`generate(upsample=True, refine=True)` with no method (an `LTXPipeline` folder, as text- and image-to-video; an
-    `LTXConditionPipeline` folder, from text and an image; an `LTX2Pipeline` folder, as text- and image-to-video): its frames (128x128 from a 64x64
-    video, 25 frames) are `stock_two_stage`'s bit for bit, LTX-2's sound is stage 2's waveform; the stage-1 latents are the
-    video's without ``refine``; progress reaches the end of a "refine" stage (4 steps of LTX-Video's 10 at 0.4; LTX-2's 3
-    sigmas); the settings record the resolved stage-2 settings."""
+    `LTXConditionPipeline` folder, from text and an image; an `LTX2Pipeline` folder, as text- and image-to-video): its frames
+    (128x128 from a 64x64 video, 25 frames) are `stock_two_stage`'s bit for bit, LTX-2's sound is stage 2's waveform; the
+    stage-1 latents are the video's without ``refine``; progress reaches the end of a "refine" stage (4 steps of
+    LTX-Video's 10 at 0.4; LTX-2's 3 sigmas); the settings record the resolved stage-2 settings."""
     folder = kind_folder(kind) if kind else folders[family]
     pipe = vidlong.load_pipeline(folder, task=task)
     pipe.set_progress_bar_config(disable=True)
