@@ -108,7 +108,8 @@ def refined_video(pipe, latents: torch.Tensor, audio_latents: Optional[torch.Ten
     upsampled by the latent upsampler in the folder `upsampler` (`vidlong.upsample.upsample_pipeline`, latents out).
     `prompts`: the prompt arguments of stage 1 (a prompt, or a timeline's encodings); `call`: ``height``, ``width``,
     ``num_frames``, ``frame_rate`` and, for image-to-video, ``image``; `settings`: `refine_settings`; `lora_modules`: the
-    stage-2 LoRA's (`lora_modules_of`), merged for this call alone; `progress(done, total)` after each step. The float frames are made 8-bit on the device, as vidlong rounds them."""
+    stage-2 LoRA's (`lora_modules_of`), merged for this call alone; `progress(done, total)` after each step. The float
+    frames are made 8-bit on the device, as vidlong rounds them."""
     from .upsample import tiled_decode, upsample_pipeline
 
     family = pipe.facts()["family"]
