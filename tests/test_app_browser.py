@@ -142,8 +142,9 @@ def test_stop_during_generate_frees_the_worker_for_another_tab(demo, browser, sl
     expect(first.get_by_text("Stopping at the next step")).to_be_visible()  # at once, not when the step ends
     expect(second.locator("#video video[src]")).to_be_attached()
     runs = {prompt: (start, end) for prompt, start, end in slow.spans}
-    assert runs["a long job"][1] - stopped_at < 2.0, "the stopped job ran on"
-    assert runs["the next job"][0] - stopped_at < 3.0, "the second tab's job did not start within a step or so"
+    # bounds far below the 100 s the long job would run on, wide enough for a loaded 2-core machine (2.08 s seen)
+    assert runs["a long job"][1] - stopped_at < 10.0, "the stopped job ran on"
+    assert runs["the next job"][0] - stopped_at < 12.0, "the second tab's job did not start soon after the stop"
     expect(first.get_by_text("Stopped").first).to_be_visible()
     first.close()
     second.close()
