@@ -16,6 +16,7 @@ import test_upsample
 from family_checks import check_refused_before_loading
 from test_upsample import as_uint8
 from vidlong.generate import GenerateRequest, generate
+from vidlong.refine import LTX2_UNGUIDED
 
 folders, kind_folder = test_upsample.folders, test_upsample.kind_folder  # its tiny folders with their upsamplers
 
@@ -29,8 +30,9 @@ def stock_two_stage(folder, family, image=None, condition=False):
     tokens unpacked); the folder's latent upsampler (`LTXLatentUpsamplePipeline` / `LTX2LatentUpsamplePipeline`, latents
     out); stage 2 at 128x128 with the docs' arguments (LTX-Video: `LTXConditionPipeline.from_pipe`, ``denoise_strength`` 0.4
     of 10 steps, ``decode_timestep`` 0.05, ``image_cond_noise_scale`` 0.025, the image a frame-0 condition; LTX-2: its
-    scheduler without dynamic or terminal shift, ``STAGE_2_DISTILLED_SIGMA_VALUES``, ``noise_scale`` its first, guidance 1,
-    stage 1's sound latents), seed 3, its VAE tiled."""
+    scheduler without dynamic or terminal shift, ``STAGE_2_DISTILLED_SIGMA_VALUES``, ``noise_scale`` its first, stage 1's
+    sound latents, every guidance knob off: ``guidance_scale=1.0`` alone leaves diffusers' audio, spatio-temporal and modality
+    guidance on), seed 3, its VAE tiled."""
     import diffusers
     from diffusers import FlowMatchEulerDiscreteScheduler, LTXConditionPipeline
     from diffusers.pipelines.ltx2.utils import STAGE_2_DISTILLED_SIGMA_VALUES
@@ -63,8 +65,10 @@ def stock_two_stage(folder, family, image=None, condition=False):
         return as_uint8(out.frames[0]), None
     pipe.scheduler = FlowMatchEulerDiscreteScheduler.from_config(pipe.scheduler.config, use_dynamic_shifting=False,
                                                                  shift_terminal=None)
+    unguided = dict(guidance_scale=1.0, audio_guidance_scale=1.0, stg_scale=0.0, audio_stg_scale=0.0, modality_scale=1.0,
+                    audio_modality_scale=1.0, guidance_rescale=0.0, audio_guidance_rescale=0.0)
     out = pipe(**common, audio_latents=stage1.audio, sigmas=STAGE_2_DISTILLED_SIGMA_VALUES, num_inference_steps=3,
-               noise_scale=STAGE_2_DISTILLED_SIGMA_VALUES[0], guidance_scale=1.0)
+               noise_scale=STAGE_2_DISTILLED_SIGMA_VALUES[0], **unguided)
     return as_uint8(out.frames[0]), out.audio[0].float().clamp(-1, 1).numpy()
 
 
@@ -94,8 +98,24 @@ def test_method_off_is_diffusers_two_stage_flow_bit_for_bit(folders, kind_folder
     settings = refined.settings["refine_pass"]
     assert settings == (dict(steps=10, strength=0.4, guidance=2.0, decode_timestep=0.05, image_cond_noise_scale=0.025)
                         if family == "ltx-video" else dict(sigmas=[0.909375, 0.725, 0.421875], noise_scale=0.909375,
-                                                           guidance=1.0, lora=None))
+                                                           guidance=LTX2_UNGUIDED, lora=None))
     assert refined.settings["refine"] is True and refined.settings["upsampled_height"] == 128
+
+
+def test_ltx2_stage_2_runs_one_unguided_forward_a_step(folders):
+    """LTX-2's stage 2 runs the positive prompt alone: at the upsampled grid (4 latent frames of 4x4 tokens) its transformer
+    runs once a step with a batch of 1, 3 forwards for the 3 sigmas (not diffusers' defaults behind ``guidance_scale=1.0``:
+    a batch of 2 for audio guidance, then spatio-temporal and modality forwards, 9 in all)."""
+    pipe = vidlong.load_pipeline(folders["ltx-2"])
+    pipe.set_progress_bar_config(disable=True)
+    shapes = []
+    hook = pipe.transformer.register_forward_pre_hook(lambda _m, _a, kwargs: shapes.append(tuple(kwargs["hidden_states"].shape)),
+                                                      with_kwargs=True)
+    try:
+        generate(pipe, GenerateRequest(**REQUEST))
+    finally:
+        hook.remove()
+    assert [shape[:2] for shape in shapes if shape[1] == 64] == [(1, 64)] * 3
 
 
 @pytest.mark.parametrize("family", ["ltx-video", "ltx-2"])

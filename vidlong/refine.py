@@ -9,7 +9,8 @@ size by the family's own diffusers call, as diffusers' docs run it, then decoded
 - LTX-2: its own pipeline class (text- or image-to-video, the image still frame 0's condition) over the loaded modules with
   a copy of the scheduler without dynamic shifting or terminal shift, the de-normalised upsampled latents and stage 1's
   sound latents ``[1, C, L, M]``, noised to the first of ``STAGE_2_DISTILLED_SIGMA_VALUES`` (``noise_scale``) and denoised
-  along them (3 steps) at guidance 1; its sound is stage 2's. A distilled LoRA (`LoraFile`: a dev checkpoint's stage-2
+  along them (3 steps) unguided (`LTX2_UNGUIDED`: every guidance knob off, not ``guidance_scale`` alone); its sound is stage
+  2's. A distilled LoRA (`LoraFile`: a dev checkpoint's stage-2
   LoRA; a distilled checkpoint needs none) is merged into the transformer for stage 2 alone and its weights put back after.
 
 The request's vidlong methods stay applied (they are temporal: the same latent frame count, the same native window); each
@@ -28,6 +29,13 @@ import torch
 #: LTX-Video's stage 2, as diffusers' docs call `LTXConditionPipeline` on the upsampled latents
 LTX_VIDEO_STEPS, LTX_VIDEO_STRENGTH, LTX_VIDEO_DECODE_TIMESTEP, LTX_VIDEO_IMAGE_NOISE = 10, 0.4, 0.05, 0.025
 
+#: LTX-2's stage 2 unguided (the positive prompt alone: one forward a step), as Lightricks' two-stage pipelines denoise it
+#: with the distilled weights: its call's guidance set off one knob at a time, since ``guidance_scale=1.0`` alone (the docs'
+#: sample) leaves diffusers' other defaults on (audio guidance 7, spatio-temporal 1, modality 3, rescale 0.7: three
+#: forwards and four samples a step; diffusers issue #14649)
+LTX2_UNGUIDED = dict(guidance_scale=1.0, audio_guidance_scale=1.0, stg_scale=0.0, audio_stg_scale=0.0, modality_scale=1.0,
+                     audio_modality_scale=1.0, guidance_rescale=0.0, audio_guidance_rescale=0.0)
+
 
 def ltx2_sigmas() -> list:
     """LTX-2's stage-2 sigmas (diffusers' ``STAGE_2_DISTILLED_SIGMA_VALUES``), first the noise level of its start."""
@@ -38,12 +46,13 @@ def ltx2_sigmas() -> list:
 
 def refine_settings(family: str, steps: Optional[int], strength: Optional[float], guidance: float, lora=None) -> dict:
     """The stage-2 settings a refined video records (JSON-ready): LTX-Video's steps, strength, guidance, decode timestep and
-    image noise (`steps` and `strength` None: the docs'); LTX-2's sigmas, noise scale, guidance 1 and LoRA (a `LoraFile`)."""
+    image noise (`steps` and `strength` None: the docs'); LTX-2's sigmas, noise scale, guidance (`LTX2_UNGUIDED`) and LoRA
+    (a `LoraFile`)."""
     if family == "ltx-video":
         return dict(steps=steps or LTX_VIDEO_STEPS, strength=LTX_VIDEO_STRENGTH if strength is None else strength,
                     guidance=guidance, decode_timestep=LTX_VIDEO_DECODE_TIMESTEP, image_cond_noise_scale=LTX_VIDEO_IMAGE_NOISE)
     sigmas = ltx2_sigmas()
-    return dict(sigmas=sigmas, noise_scale=sigmas[0], guidance=1.0, lora=None if lora is None else lora.describe())
+    return dict(sigmas=sigmas, noise_scale=sigmas[0], guidance=dict(LTX2_UNGUIDED), lora=None if lora is None else lora.describe())
 
 
 def stage_pipeline(pipe):
@@ -126,7 +135,7 @@ def refined_video(pipe, latents: torch.Tensor, audio_latents: Optional[torch.Ten
         total = min(int(settings["steps"] * settings["strength"]), settings["steps"])
     else:
         steps = dict(audio_latents=audio_latents.to(device), sigmas=settings["sigmas"], num_inference_steps=len(settings["sigmas"]),
-                     noise_scale=settings["noise_scale"], guidance_scale=settings["guidance"])
+                     noise_scale=settings["noise_scale"], **settings["guidance"])
         total = len(settings["sigmas"])
 
     def on_step(_pipe, step, _t, _kwargs):
