@@ -157,6 +157,38 @@ def test_ltx2_refine_lora_changes_stage_2_alone_and_is_taken_out(folders, tmp_pa
     assert tensors and all(torch.equal(after[name], value) for name, value in before.items())
 
 
+def test_merged_lora_writes_the_adapted_weights_alone_and_puts_them_back(folders):
+    """`merged_lora` on the tiny LTX-2 transformer with two LoRA modules (one with a ``lora_B`` bias): within it the adapted
+    weight and bias are ``W + f·B·A`` and ``b + f·b_B`` (float64, then float32: `add_modules` on a copy of the state), and
+    no other parameter is written (torch's version counter of each is unchanged: no load of the whole state); after it
+    every parameter is as before, bit for bit."""
+    from vidlong.lora import add_modules, lora_modules
+    from vidlong.refine import merged_lora
+
+    transformer = vidlong.load_pipeline(folders["ltx-2"]).transformer
+    params = dict(transformer.named_parameters())
+    before = {name: param.detach().clone() for name, param in params.items()}
+    generator = torch.Generator().manual_seed(7)
+    lora = {}
+    for module in ("transformer_blocks.0.attn1.to_q", "transformer_blocks.0.attn2.to_v"):
+        out, inner = params[f"{module}.weight"].shape
+        lora.update({f"{module}.lora_A.weight": torch.randn(2, inner, generator=generator),
+                     f"{module}.lora_B.weight": torch.randn(out, 2, generator=generator)})
+    lora["transformer_blocks.0.attn1.to_q.lora_B.bias"] = torch.randn(params["transformer_blocks.0.attn1.to_q.bias"].shape,
+                                                                     generator=generator)
+    modules = lora_modules(lora, {name: tuple(value.shape) for name, value in before.items()}, 0.5)
+    expected = dict(before)
+    add_modules(expected, modules)
+    adapted = {"transformer_blocks.0.attn1.to_q.weight", "transformer_blocks.0.attn1.to_q.bias",
+               "transformer_blocks.0.attn2.to_v.weight"}
+    versions = {name: param._version for name, param in params.items() if name not in adapted}
+    with merged_lora(transformer, modules):
+        assert all(torch.equal(params[name], expected[name]) and not torch.equal(params[name], before[name]) for name in adapted)
+        assert {name: params[name]._version for name in versions} == versions
+    assert all(torch.equal(param, before[name]) for name, param in params.items())
+    assert {name: params[name]._version for name in versions} == versions
+
+
 def test_vidlong_generate_refine_writes_the_mp4_and_records_it(folders, tmp_path):
     """``vidlong generate --upsample --refine --refine-steps 5 --refine-strength 0.6``: the mp4 at 128x128, its sidecar
     recording the flags and the resolved stage-2 settings (3 steps of 5)."""

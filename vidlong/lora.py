@@ -177,14 +177,16 @@ def merge_lora(state: dict, lora: dict, scale: float, alpha: Optional[float] = N
 
 
 def add_modules(state: dict, modules: list) -> None:
-    """`modules` (`LoraModule`s) added to `state` in place: ``W + factor·B·A`` and ``b + factor·b_B`` (in float64, then the
-    weight's dtype)."""
+    """`modules` (`LoraModule`s) added to `state` in place: ``W + factor·B·A`` and ``b + factor·b_B`` (in float64 on the
+    weight's device, then the weight's dtype; the LoRA's tensors, read into CPU memory, brought there)."""
     for module in modules:
         weight = state[module.weight]
-        state[module.weight] = (weight.double() + module.factor * (module.b.double() @ module.a.double())).to(weight.dtype)
+        b, a = (x.to(weight.device, torch.float64) for x in (module.b, module.a))
+        state[module.weight] = (weight.double() + module.factor * (b @ a)).to(weight.dtype)
         if module.bias is not None:
             name = module.weight[: -len("weight")] + "bias"
-            state[name] = (state[name].double() + module.factor * module.bias.double()).to(state[name].dtype)
+            bias = state[name]
+            state[name] = (bias.double() + module.factor * module.bias.to(bias.device, torch.float64)).to(bias.dtype)
 
 
 def fuse_lora_link(transformer: torch.nn.Module, link, loader=None) -> None:

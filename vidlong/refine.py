@@ -75,25 +75,36 @@ def stage_pipeline(pipe):
     return stage
 
 
+def adapted(module) -> list:
+    """The parameter names a `vidlong.lora.LoraModule` changes: its weight's, and its bias's where it has one."""
+    return [module.weight] + ([module.weight[: -len("weight")] + "bias"] if module.bias is not None else [])
+
+
 @contextlib.contextmanager
 def merged_lora(transformer, modules: list):
-    """Within it, the `vidlong.lora.LoraModule`s `modules` are merged into `transformer`'s weights (`add_modules`); after,
-    the weights they touched are put back as they were, bit for bit."""
+    """Within it, the `vidlong.lora.LoraModule`s `modules` are merged into `transformer`'s weights (`add_modules`, on each
+    weight's device); after, the weights they touched are put back as they were, bit for bit, from copies kept in CPU
+    memory. Only those weights are read and written, in place (no copy of the others, no load of the whole state: a
+    19B transformer's untouched weights stay as they are), and device memory grows by one weight's merge at a time."""
     from .lora import add_modules
 
     if not modules:
         yield
         return
-    state = transformer.state_dict()
-    touched = {module.weight for module in modules} | {module.weight[: -len("weight")] + "bias" for module in modules
-                                                       if module.bias is not None}
-    kept = {name: state[name].detach().clone() for name in touched}
-    add_modules(state, modules)
-    transformer.load_state_dict(state)
+    params = {name: transformer.get_parameter(name) for module in modules for name in adapted(module)}
+    kept = {name: param.detach().to("cpu", copy=True) for name, param in params.items()}
     try:
+        with torch.no_grad():
+            for module in modules:
+                merged = {name: params[name].detach() for name in adapted(module)}
+                add_modules(merged, [module])
+                for name, value in merged.items():
+                    params[name].copy_(value)
         yield
     finally:
-        transformer.load_state_dict(kept, strict=False)
+        with torch.no_grad():
+            for name, param in params.items():
+                param.copy_(kept[name])
 
 
 def lora_modules_of(pipe, lora) -> list:
