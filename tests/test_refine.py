@@ -157,6 +157,23 @@ def test_ltx2_refine_lora_changes_stage_2_alone_and_is_taken_out(folders, tmp_pa
     assert tensors and all(torch.equal(after[name], value) for name, value in before.items())
 
 
+@pytest.mark.parametrize("family", ["ltx-video", "ltx-2"])
+def test_a_prompt_timeline_is_refined_segment_by_segment(folders, family):
+    """``--prompt "0s: a red ball; 0.5s: ..."`` with ``refine``: stage 1's latents are the timeline's without it, and stage 2
+    follows the timeline too (its hooks read the upsampled grid; LTX-Video's segments encoded as `LTXConditionPipeline`
+    encodes a prompt): a timeline of one text twice is the refined video of that one prompt within a grey level (LTX-Video's
+    was 66 apart with stage 1's T5 encodings), and one with another text after 0.5 s differs from it."""
+    pipe = vidlong.load_pipeline(folders[family])
+    pipe.set_progress_bar_config(disable=True)
+    one = generate(pipe, GenerateRequest(**REQUEST))
+    same = generate(pipe, GenerateRequest(**dict(REQUEST, prompt="0s: a red ball; 0.5s: a red ball")))
+    other = generate(pipe, GenerateRequest(**dict(REQUEST, prompt="0s: a red ball; 0.5s: a blue cube")))
+    plain = generate(pipe, GenerateRequest(**dict(REQUEST, prompt="0s: a red ball; 0.5s: a blue cube", refine=False)))
+    assert torch.equal(other.latents, plain.latents) and [entry["latent_frame"] for entry in other.settings["timeline"]] == [0, 2]
+    assert np.abs(same.frames.astype(int) - one.frames.astype(int)).max() <= 1
+    assert not np.array_equal(other.frames, same.frames)
+
+
 def test_merged_lora_writes_the_adapted_weights_alone_and_puts_them_back(folders):
     """`merged_lora` on the tiny LTX-2 transformer with two LoRA modules (one with a ``lora_B`` bias): within it the adapted
     weight and bias are ``W + f·B·A`` and ``b + f·b_B`` (float64, then float32: `add_modules` on a copy of the state), and

@@ -562,7 +562,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                 with pipe.segmented_text(native_segments):
                     frames, output = refined_video(pipe, final["latents"], final.get("audio_latents"), upsampler, prompts, call,
                                                    refined, request.seed, refine_modules,
-                                                   lambda done, total: report("refine", done, total))
+                                                   lambda done, total: report("refine", done, total),
+                                                   tuple(prompt for _, prompt in timeline[:native_segments]), request.negative_prompt)
                 final["audio"] = pipe.soundtrack(output)
             if diagonal is not None:
                 for transformer in pipe.experts():  # the queue sets its own timeline per window

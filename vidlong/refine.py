@@ -119,14 +119,26 @@ def lora_modules_of(pipe, lora) -> list:
     return check_lora_file(lora, shapes, diffusers_class(pipe), field="refine_lora")
 
 
+def stage_prompts(pipe, stage, prompts: dict, texts: tuple, negative_prompt: Optional[str], guided: bool) -> dict:
+    """Stage 2's prompt arguments: stage 1's `prompts` (one prompt, which the stage's call encodes itself, as the docs' does;
+    or a timeline's encodings, ``[1, S·T, D]``, where `stage` is of `pipe`'s own diffusers class, which encodes as its call
+    did), else the timeline's segment `texts` encoded again by `stage` at the same ``T`` tokens (LTX-Video's text-to-video
+    and image-to-video pipelines, whose T5 encoder reads the padding, under `LTXConditionPipeline`, whose encoder masks it:
+    its call's own encoding of each text, the timeline's hooks still splitting ``T`` tokens a segment)."""
+    if "prompt_embeds" not in prompts or isinstance(pipe, type(stage)):
+        return prompts
+    return pipe.timeline_prompt_arguments(list(texts), negative_prompt, guided, encoder=stage)
+
+
 @torch.no_grad()
 def refined_video(pipe, latents: torch.Tensor, audio_latents: Optional[torch.Tensor], upsampler, prompts: dict, call: dict,
-                  settings: dict, seed: int, lora_modules: tuple = (), progress: Optional[Callable[[int, int], None]] = None
-                  ) -> tuple:
+                  settings: dict, seed: int, lora_modules: tuple = (), progress: Optional[Callable[[int, int], None]] = None,
+                  texts: tuple = (), negative_prompt: Optional[str] = None) -> tuple:
     """(uint8 frames ``[T, s·H, s·W, 3]``, the call's output) of stage 2 on the normalised stage-1 latents ``[1, C, F, h, w]``
     (and LTX-2's de-normalised sound latents ``[1, C, L, M]``) of a ``call["height"]`` x ``call["width"]`` pixel video
     upsampled by the latent upsampler in the folder `upsampler` (`vidlong.upsample.upsample_pipeline`, latents out).
-    `prompts`: the prompt arguments of stage 1 (a prompt, or a timeline's encodings); `call`: ``height``, ``width``,
+    `prompts`: the prompt arguments of stage 1 (a prompt, or the encodings of a timeline of the segment `texts` with the
+    `negative_prompt`: `stage_prompts`); `call`: ``height``, ``width``,
     ``num_frames``, ``frame_rate`` and, for image-to-video, ``image``; `settings`: `refine_settings`; `lora_modules`: the
     stage-2 LoRA's (`lora_modules_of`), merged for this call alone; `progress(done, total)` after each step. The float
     frames are made 8-bit on the device, as vidlong rounds them."""
@@ -144,6 +156,7 @@ def refined_video(pipe, latents: torch.Tensor, audio_latents: Optional[torch.Ten
                      guidance_scale=settings["guidance"], decode_timestep=settings["decode_timestep"],
                      image_cond_noise_scale=settings["image_cond_noise_scale"])
         total = min(int(settings["steps"] * settings["strength"]), settings["steps"])
+        prompts = stage_prompts(pipe, stage, prompts, texts, negative_prompt, settings["guidance"] > 1)
     else:
         steps = dict(audio_latents=audio_latents.to(device), sigmas=settings["sigmas"], num_inference_steps=len(settings["sigmas"]),
                      noise_scale=settings["noise_scale"], **settings["guidance"])

@@ -39,11 +39,13 @@ class LTXFamily:
     #: the text tokens its call encodes a prompt to (its ``max_sequence_length``)
     text_tokens = 128
 
-    def timeline_prompt_arguments(self, prompts, negative_prompt, guided):
-        """As its call encodes a prompt (`text_tokens`), every segment's after another, with the padding masks."""
+    def timeline_prompt_arguments(self, prompts, negative_prompt, guided, encoder=None):
+        """As its call encodes a prompt (`text_tokens`), every segment's after another, with the padding masks; `encoder`: the
+        LTX-Video pipeline whose ``encode_prompt`` encodes them (None: its own; `vidlong.refine`'s `LTXConditionPipeline`,
+        whose T5 encoder takes the padding mask, where the text-to-video pipelines' does not)."""
         from ..pipeline import joined_segments
 
-        embeds, mask, negative, negative_mask = self.encode_prompt(
+        embeds, mask, negative, negative_mask = (encoder or self).encode_prompt(
             prompts, negative_prompt=[negative_prompt or ""] * len(prompts), do_classifier_free_guidance=guided,
             max_sequence_length=self.text_tokens, device=self._execution_device)
         return dict(prompt_embeds=joined_segments(embeds), prompt_attention_mask=joined_segments(mask),
