@@ -28,8 +28,8 @@ def stock_two_stage(folder, family, image=None, condition=False):
     (the folder's pipeline, its image-to-video twin given `image`, or with `condition` `LTXConditionPipeline` and the image
     its ``image=``, at the spec's 64x64, 25 frames, 2 steps, its guidance, seed 3) with latents out (`LTXPipeline`'s packed
     tokens unpacked); the folder's latent upsampler (`LTXLatentUpsamplePipeline` / `LTX2LatentUpsamplePipeline`, latents
-    out); stage 2 at 128x128 with the docs' arguments (LTX-Video: `LTXConditionPipeline.from_pipe`, ``denoise_strength`` 0.4
-    of 10 steps, ``decode_timestep`` 0.05, ``image_cond_noise_scale`` 0.025, the image a frame-0 condition; LTX-2: its
+    out); stage 2 at 128x128 with the docs' arguments (LTX-Video: `LTXConditionPipeline.from_pipe`, its scheduler without
+    dynamic shifting where it shifts so, ``denoise_strength`` 0.4 of 10 steps, ``decode_timestep`` 0.05, ``image_cond_noise_scale`` 0.025, the image a frame-0 condition; LTX-2: its
     scheduler without dynamic or terminal shift, ``STAGE_2_DISTILLED_SIGMA_VALUES``, ``noise_scale`` its first, stage 1's
     sound latents, every guidance knob off: ``guidance_scale=1.0`` alone leaves diffusers' audio, spatio-temporal and modality
     guidance on), seed 3, its VAE tiled."""
@@ -57,8 +57,10 @@ def stock_two_stage(folder, family, image=None, condition=False):
     pipe.vae.enable_tiling()
     common = dict(prompt="a red ball", height=128, width=128, num_frames=25, frame_rate=fps, latents=upsampled,
                   generator=torch.Generator().manual_seed(3), output_type="np", **given)
-    if family == "ltx-video":
-        stage2 = LTXConditionPipeline.from_pipe(pipe)
+    if family == "ltx-video":  # a dynamically shifting scheduler (0.9.0/0.9.1's) without it: LTXConditionPipeline passes no mu
+        shifting = pipe.scheduler.config.use_dynamic_shifting
+        stage2 = LTXConditionPipeline.from_pipe(pipe, **dict(scheduler=FlowMatchEulerDiscreteScheduler.from_config(
+            pipe.scheduler.config, use_dynamic_shifting=False)) if shifting else {})
         stage2.set_progress_bar_config(disable=True)
         out = stage2(**common, denoise_strength=0.4, num_inference_steps=10, guidance_scale=guidance, decode_timestep=0.05,
                      image_cond_noise_scale=0.025)
@@ -155,6 +157,30 @@ def test_ltx2_refine_lora_changes_stage_2_alone_and_is_taken_out(folders, tmp_pa
     assert with_lora.settings["refine_pass"]["lora"] == dict(path=str(lora), scale=0.5, expert=0)
     after = pipe.transformer.state_dict()
     assert tensors and all(torch.equal(after[name], value) for name, value in before.items())
+
+
+def test_ltx_video_with_a_dynamically_shifting_scheduler_refines_without_its_shift(folders, tmp_path):
+    """An LTX-Video folder with LTX-Video 0.9.0/0.9.1's scheduler (dynamic shifting from 0.95 at 1024 tokens to 2.05 at 4096,
+    stretched to a terminal 0.1), on which `LTXConditionPipeline`'s own call raises (it passes no ``mu``): stage 1 shifts
+    its sigmas by the token count, stage 2 runs a copy of the scheduler without dynamic shifting (its terminal stretch
+    kept), and the refined video is `stock_two_stage`'s bit for bit; the loaded pipeline's scheduler is not changed."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, LTXConditionPipeline
+
+    folder = tmp_path / "ltx-0.9.1"
+    folder.mkdir()
+    for part in folders["ltx-video"].iterdir():
+        if part.name != "scheduler":
+            (folder / part.name).symlink_to(part)
+    shifting = FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True, base_shift=0.95, max_shift=2.05,
+                                               base_image_seq_len=1024, max_image_seq_len=4096, shift_terminal=0.1)
+    shifting.save_pretrained(folder / "scheduler")
+    pipe = vidlong.load_pipeline(folder)
+    pipe.set_progress_bar_config(disable=True)
+    with pytest.raises(ValueError, match="mu"):
+        LTXConditionPipeline.from_pipe(pipe)(prompt="a red ball", height=64, width=64, num_frames=9, num_inference_steps=2)
+    refined = generate(pipe, GenerateRequest(**REQUEST))
+    assert np.array_equal(refined.frames, stock_two_stage(folder, "ltx-video")[0])
+    assert pipe.scheduler.config.use_dynamic_shifting and pipe.scheduler.config.shift_terminal == 0.1
 
 
 @pytest.mark.parametrize("family", ["ltx-video", "ltx-2"])
