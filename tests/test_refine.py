@@ -247,6 +247,29 @@ def test_vidlong_generate_refine_writes_the_mp4_and_records_it(folders, tmp_path
     assert settings["refine_pass"]["steps"] == 5 and settings["refine_pass"]["strength"] == 0.6
 
 
+def test_vidlong_info_says_whether_the_folder_refines(folders, kind_folder, tmp_path):
+    """`vidlong info`: ``refine: yes`` for an LTX-Video and an LTX-2 folder with their own ``latent_upsampler/`` (and an
+    `LTXConditionPipeline` one), else no with ``generate --upsample --refine``'s line: an LTX-2 folder without an upsampler
+    (the upsampler's), LTX-Video's long multi-prompt pipeline (stage 2's), a Wan folder (``--upsample``'s, which it checks
+    first)."""
+    from test_upsample import without_upsampler
+    from tiny_pipeline import save_tiny_pipeline
+
+    from vidlong.info import info_lines, model_info
+
+    for folder in (*folders.values(), kind_folder("ltx-condition")):
+        assert model_info(folder)["can"]["refine"] == {"yes": True}
+        assert "  refine: yes" in info_lines(model_info(folder))
+    bare = model_info(without_upsampler(folders["ltx-2"], tmp_path / "bare"))["can"]["refine"]
+    assert not bare["yes"] and bare["why"].endswith("has no latent_upsampler/ folder; pass the folder of LTX-2's latent "
+                                                    "upsampler (--upsample path/to/upsampler)")
+    long = model_info(kind_folder("ltx-long"))["can"]["refine"]
+    assert long == {"yes": False, "why": "--refine runs stage 2 of LTX-Video's and LTX-2's text- and image-to-video two-stage "
+                                         "flow; this model (LTXI2VLongMultiPromptPipeline) has none in vidlong: drop --refine"}
+    wan = model_info(save_tiny_pipeline(tmp_path / "wan"))["can"]["refine"]
+    assert not wan["yes"] and wan["why"].startswith("--upsample upsamples LTX-Video's and LTX-2's latents")
+
+
 @pytest.mark.parametrize("model, args, message", [
     ("ltx-video", ["--refine"], "--refine denoises the upsampled latents again at their new size: add --upsample, or drop "
                                 "--refine"),

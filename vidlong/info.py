@@ -27,8 +27,10 @@ def model_info(path) -> dict:
     table) and capabilities (JSON-ready): `generate` with vidlong's attention methods,
     ``fifo`` (diagonal denoising), ``stream``, ``extend``, an ``image`` (first frame), a ``last_image``, a ``prompt_timeline``,
     ``redraw`` (``generate --video`` at a strength), ``stream_redraw`` (``stream --video``), a ``control_video`` (Wan VACE,
-    CogVideoX-Fun), ``driving_videos`` (Wan Animate's pose and face videos) and ``upsample`` (``generate --upsample`` with
-    the folder's own latent upsampler, `vidlong.validate.check_upsample`: LTX-Video's and LTX-2's); each ``{"yes": bool}``,
+    CogVideoX-Fun), ``driving_videos`` (Wan Animate's pose and face videos), ``upsample`` (``generate --upsample`` with
+    the folder's own latent upsampler, `vidlong.validate.check_upsample`: LTX-Video's and LTX-2's) and ``refine``
+    (``generate --upsample --refine``: that, then stage 2 at the new size, `vidlong.validate.check_refine`: their text- and
+    image-to-video pipelines and LTX-Video's condition pipeline); each ``{"yes": bool}``,
     with ``"why"`` (the command's own refusal) where it is no. ``continues_video``: whether ``generate --video`` continues
     the video (its frames, then new ones: SkyReels-V2 DF video to video) rather than redrawing it; ``edits_video``: whether
     it edits the video by the prompt, every step and no strength (Lucy Edit), its ``redraw`` and ``stream_redraw`` then that
@@ -52,13 +54,13 @@ def model_info(path) -> dict:
     from .attention.adapters import adapter_named
     from .camera import CAMERA_LINE, CAMERA_PIPELINES
     from .control_video import check_takes_control_video
-    from .generate import check_task
+    from .generate import GenerateRequest, check_task
     from .methods import Streaming, model_streaming
     from .models import (control_video_twin, folder_class_name, folder_package_refusal, pipeline_facts, pipeline_task,
                          spec_for_folder)
     from .pipeline import PIPELINE_CLASSES
     from .validate import (check_control_twin, check_diagonal, check_folder_guider, check_image_codec, check_last_image,
-                           check_prompt_timeline, check_streamable, fewest_frames_extended, limits_for_folder,
+                           check_prompt_timeline, check_refine, check_streamable, fewest_frames_extended, limits_for_folder,
                            check_upsample, longest_latent_frames, resolve_context, shown_first_chunk, uses_causal_sampler)
     from .video_to_video import check_redraws, check_stream_redraws
 
@@ -105,6 +107,8 @@ def model_info(path) -> dict:
         control_video=_answer(control_video),
         driving_videos=_answer(lambda: check_takes_driving_videos(limits)),
         upsample=_answer(lambda: check_upsample(True, limits)),
+        refine=_answer(lambda: (check_upsample(True, limits),  # in generate's order: its upsampler, then stage 2
+                                check_refine(GenerateRequest(prompt="", upsample=True, refine=True), limits))),
     )
     return dict(
         folder=str(Path(folder)), pipeline=class_name,
