@@ -387,7 +387,9 @@ class App:
                     "The control video (the Length field is not used): " if request.control_video else "")
             note += (f"{latent} latent frames = **{frames} frames**, {frames / fps:.1f} s at {fps:g} fps "
                      f"({latent / spec.native_frames:.2g}× the native {spec.native_frames}). ")
-        if request.upsample is not None:  # the estimate counts the video as made (`run_cost`)
+        if request.refine:  # the estimate counts stage 2's steps at twice the size (`run_cost`), not the upsampler's
+            note += "Then upsampled 2x by its latent upsampler and refined at that size (its steps in the estimate). "
+        elif request.upsample is not None:  # the estimate counts the video as made (`run_cost`)
             note += "Then upsampled 2x by its latent upsampler (not in the estimate). "
         seconds = self.pace.seconds(cost)
         note += (f"Estimate: about **{duration_text(max(seconds, 1))}** and " if seconds is not None
@@ -1144,7 +1146,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
 
         outputs = [video, settings, sidecar, gallery, edited, edited_file]
         note_fields = [ratio, method, preset, steps, height, width, redraw, strength, *driving_videos, identity, camera,
-                       upsample]
+                       upsample, refine]
         def queued(trigger, handler, inputs, outputs):
             """`handler` queued on the model's one worker after `trigger`, its job reserved at the click."""
             return trigger(app.reserve, None, None, api_name=False, queue=False).then(

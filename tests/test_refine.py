@@ -247,6 +247,23 @@ def test_vidlong_generate_refine_writes_the_mp4_and_records_it(folders, tmp_path
     assert settings["refine_pass"]["steps"] == 5 and settings["refine_pass"]["strength"] == 0.6
 
 
+@pytest.mark.parametrize("family", ["ltx-video", "ltx-2"])
+def test_the_estimate_counts_stage_2_at_twice_the_size(folders, family):
+    """`run_cost` of a refined request: the upsampled run's FLOPs plus stage 2's, its steps' forwards (LTX-Video's 4 of 10
+    steps, guided: its pipeline's forwards a step; LTX-2's 3 sigmas, one unguided forward each) over the 4x tokens of the
+    2x size (`estimate.block_flops` per block), and its memory at that size (the decoded video's 4x)."""
+    from vidlong.estimate import block_flops, run_cost, transformer_sizes, video_tokens
+
+    pipe = vidlong.load_pipeline(folders[family])
+    upsampled = run_cost(pipe, GenerateRequest(**dict(REQUEST, refine=False)), 4)
+    refined = run_cost(pipe, GenerateRequest(**REQUEST), 4)
+    heads, dim, ffn, layers = transformer_sizes(pipe.transformer.config)
+    tokens = video_tokens(pipe.geometry(), 4, 128, 128)
+    forwards = 4 * pipe.forwards_per_step(pipe.spec.guidance_scale) if family == "ltx-video" else 3
+    assert tokens == 64 and refined.flops - upsampled.flops == pytest.approx(block_flops(tokens, dim, ffn, 1) * layers * forwards)
+    assert refined.video_bytes == 4 * upsampled.video_bytes and refined.peak_bytes > upsampled.peak_bytes
+
+
 def test_vidlong_info_says_whether_the_folder_refines(folders, kind_folder, tmp_path):
     """`vidlong info`: ``refine: yes`` for an LTX-Video and an LTX-2 folder with their own ``latent_upsampler/`` (and an
     `LTXConditionPipeline` one), else no with ``generate --upsample --refine``'s line: an LTX-2 folder without an upsampler

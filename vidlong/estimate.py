@@ -87,11 +87,7 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
     blocks = layers + vace  # HunyuanVideo: dual- and single-stream blocks (`transformer_sizes`); Wan VACE: its VACE blocks
     branches = 1 if diagonal else attention_branches(methods, latent_frames // pt, max(1, spec.native_frames // pt))
 
-    per_block = (2 * 4 * tokens * dim * dim  # self-attention projections
-                 + branches * 2 * 2 * tokens * tokens * dim  # self-attention scores and values, per branch
-                 + 2 * 2 * tokens * dim * dim + 2 * 2 * TEXT_TOKENS * dim * dim + 2 * 2 * tokens * TEXT_TOKENS * dim  # cross-attention
-                 + 2 * 2 * tokens * dim * ffn)  # feed-forward
-    per_forward = float(per_block) * blocks * forwards
+    per_forward = block_flops(tokens, dim, ffn, branches) * blocks * forwards
     queue_forwards = diagonal.forwards_per_frame(spec.native_frames) * iterations if diagonal else 0
     by_queue_frame = diagonal.queue_guidance(spec.native_frames) if diagonal else None
     if by_queue_frame:  # a window whose queue frames are all at guidance 1 runs its prompt alone
@@ -99,6 +95,13 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
         batches = [2 if max(by_queue_frame[max(first, 0):stop]) > 1 else 1 for first, _, stop in spans]
         queue_forwards *= sum(batches) / (forwards * len(spans))
     flops = per_forward * (native_steps + queue_forwards)
+    if request.refine and request.upsample not in (None, False):  # stage 2 at the released upsamplers' 2x (`vidlong.refine`)
+        from .refine import refine_settings, stage_steps
+
+        settings = refine_settings(pipe.facts()["family"], request.refine_steps, request.refine_strength, guidance)
+        refine_steps, refine_forwards = stage_steps(settings, forwards)
+        height, width, tokens = 2 * height, 2 * width, video_tokens(geometry, window_frames, 2 * height, 2 * width)
+        flops += block_flops(tokens, dim, ffn, branches) * blocks * refine_forwards * refine_steps
     # a decode of a few latent frames at a time through Wan's VAE (FramePack's `decode_uint8` decodes the whole video, as its call)
     chunked = pipe.decodes_in_chunks() and pipe._wan_vae()
     made, whole_decode = pixel_frames(latent_frames, spec.temporal_ratio), not (chunked or diagonal)
@@ -123,6 +126,16 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
     else:
         decode = video * (4 + 4 + 1)
     return RunCost(flops, int(max(activations + logits, decode)), pipe.device, video, decoded)
+
+
+def block_flops(tokens: int, dim: int, ffn: int, branches: int) -> float:
+    """One transformer block's FLOPs on `tokens` video tokens (hidden size `dim`, feed-forward `ffn`, `branches` attention
+    branches): the self-attention's projections and its scores and values per branch, the cross-attention on
+    `TEXT_TOKENS` text tokens, the feed-forward."""
+    return float(2 * 4 * tokens * dim * dim  # self-attention projections
+                 + branches * 2 * 2 * tokens * tokens * dim  # self-attention scores and values, per branch
+                 + 2 * 2 * tokens * dim * dim + 2 * 2 * TEXT_TOKENS * dim * dim + 2 * 2 * tokens * TEXT_TOKENS * dim  # cross-attention
+                 + 2 * 2 * tokens * dim * ffn)  # feed-forward
 
 
 def video_tokens(geometry, frames: int, height: int, width: int) -> int:

@@ -55,6 +55,15 @@ def refine_settings(family: str, steps: Optional[int], strength: Optional[float]
     return dict(sigmas=sigmas, noise_scale=sigmas[0], guidance=dict(LTX2_UNGUIDED), lora=None if lora is None else lora.describe())
 
 
+def stage_steps(settings: dict, guided_forwards: int) -> tuple:
+    """(the steps stage 2 runs, the transformer's forwards a step) for its `settings` (`refine_settings`): LTX-Video's
+    ``int(steps · strength)`` of its steps at the request's guidance (`guided_forwards`, its pipeline's `forwards_per_step`);
+    LTX-2's sigmas unguided, one forward each."""
+    if "sigmas" in settings:
+        return len(settings["sigmas"]), 1
+    return min(int(settings["steps"] * settings["strength"]), settings["steps"]), guided_forwards
+
+
 def stage_pipeline(pipe):
     """The diffusers pipeline stage 2 calls, over `pipe`'s own modules (no copy: the methods applied to its transformer act):
     LTX-Video's `LTXConditionPipeline` (a dynamically shifting scheduler copied without it: its call sets its own
@@ -155,12 +164,11 @@ def refined_video(pipe, latents: torch.Tensor, audio_latents: Optional[torch.Ten
         steps = dict(denoise_strength=settings["strength"], num_inference_steps=settings["steps"],
                      guidance_scale=settings["guidance"], decode_timestep=settings["decode_timestep"],
                      image_cond_noise_scale=settings["image_cond_noise_scale"])
-        total = min(int(settings["steps"] * settings["strength"]), settings["steps"])
         prompts = stage_prompts(pipe, stage, prompts, texts, negative_prompt, settings["guidance"] > 1)
     else:
         steps = dict(audio_latents=audio_latents.to(device), sigmas=settings["sigmas"], num_inference_steps=len(settings["sigmas"]),
                      noise_scale=settings["noise_scale"], **settings["guidance"])
-        total = len(settings["sigmas"])
+    total = stage_steps(settings, 1)[0]
 
     def on_step(_pipe, step, _t, _kwargs):
         if progress is not None:
