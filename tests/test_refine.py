@@ -29,10 +29,10 @@ def stock_two_stage(folder, family, image=None, condition=False):
     its ``image=``, at the spec's 64x64, 25 frames, 2 steps, its guidance, seed 3) with latents out (`LTXPipeline`'s packed
     tokens unpacked); the folder's latent upsampler (`LTXLatentUpsamplePipeline` / `LTX2LatentUpsamplePipeline`, latents
     out); stage 2 at 128x128 with the docs' arguments (LTX-Video: `LTXConditionPipeline.from_pipe`, its scheduler without
-    dynamic shifting where it shifts so, ``denoise_strength`` 0.4 of 10 steps, ``decode_timestep`` 0.05, ``image_cond_noise_scale`` 0.025, the image a frame-0 condition; LTX-2: its
-    scheduler without dynamic or terminal shift, ``STAGE_2_DISTILLED_SIGMA_VALUES``, ``noise_scale`` its first, stage 1's
-    sound latents, every guidance knob off: ``guidance_scale=1.0`` alone leaves diffusers' audio, spatio-temporal and modality
-    guidance on), seed 3, its VAE tiled."""
+    dynamic shifting where it shifts so, ``denoise_strength`` 0.4 of 10 steps, ``decode_timestep`` 0.05,
+    ``image_cond_noise_scale`` 0.025, the image a frame-0 condition; LTX-2: its scheduler without dynamic or terminal
+    shift, ``STAGE_2_DISTILLED_SIGMA_VALUES``, ``noise_scale`` its first, stage 1's sound latents, every guidance knob off:
+    ``guidance_scale=1.0`` alone leaves diffusers' audio, spatio-temporal and modality guidance on), seed 3, its VAE tiled."""
     import diffusers
     from diffusers import FlowMatchEulerDiscreteScheduler, LTXConditionPipeline
     from diffusers.pipelines.ltx2.utils import STAGE_2_DISTILLED_SIGMA_VALUES

@@ -132,9 +132,10 @@ def block_flops(tokens: int, dim: int, ffn: int, branches: int) -> float:
     """One transformer block's FLOPs on `tokens` video tokens (hidden size `dim`, feed-forward `ffn`, `branches` attention
     branches): the self-attention's projections and its scores and values per branch, the cross-attention on
     `TEXT_TOKENS` text tokens, the feed-forward."""
+    cross = 2 * 2 * tokens * dim * dim + 2 * 2 * TEXT_TOKENS * dim * dim + 2 * 2 * tokens * TEXT_TOKENS * dim
     return float(2 * 4 * tokens * dim * dim  # self-attention projections
                  + branches * 2 * 2 * tokens * tokens * dim  # self-attention scores and values, per branch
-                 + 2 * 2 * tokens * dim * dim + 2 * 2 * TEXT_TOKENS * dim * dim + 2 * 2 * tokens * TEXT_TOKENS * dim  # cross-attention
+                 + cross  # cross-attention
                  + 2 * 2 * tokens * dim * ffn)  # feed-forward
 
 
