@@ -338,7 +338,12 @@ def _check_not_an_input(args, out: Path, latents: Optional[Path]) -> None:
 
 
 def _same_file(a: Path, b: Path) -> bool:
-    return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    """Whether `a` and `b` name one file; not where the system cannot look one up (a name too long: its own check refuses
+    it after)."""
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
 
 
 def _check_latents_path(path) -> Optional[Path]:
