@@ -551,9 +551,15 @@ VALID = {
     "--first-chunk": ["1", "3"],
     "--seconds": ["0.5", "1"],
     "--chunks": ["1", "2"],
+    # the tiny model is Wan's: every upsampler and refine knob is refused (the bare --upsample and --refine too, `fuzz_argv`)
+    "--upsample": [],
+    "--refine-steps": [],
+    "--refine-strength": [],
+    "--refine-lora": [],
 }
 GENERATE_FIELDS = ["--prompt", "--ratio", "--frames", "--method", "--preset", "--noise", "--steps", "--guidance",
-                   "--seed", "--height", "--width", "--negative-prompt", "--image", "--guidance-2", "--video", "--strength"]
+                   "--seed", "--height", "--width", "--negative-prompt", "--image", "--guidance-2", "--video", "--strength",
+                   "--upsample", "--refine-steps", "--refine-strength", "--refine-lora"]
 STREAM_FIELDS = ["--prompt", "--chunk", "--sinks", "--window", "--steps", "--context", "--first-chunk", "--seconds",
                  "--chunks", "--guidance", "--guidance-2", "--seed", "--height", "--width", "--negative-prompt", "--image",
                  "--video", "--strength"]
@@ -565,7 +571,8 @@ RUN_LIMIT_S = 2.0
 
 def fuzz_argv(rng, case, model_dir, out, inputs):
     """Argv of `generate` (even cases) or `stream` (odd): each field left out or given a valid value (the 9-frame clip
-    as --video three times in ten), then one to three fields (all of them one time in eight) given a value from `NASTY`."""
+    as --video three times in ten), then one to three fields (all of them one time in eight) given a value from `NASTY`;
+    a generate's flags without a value, ``--upsample`` and ``--refine``, each one time in six."""
     command = "generate" if case % 2 == 0 else "stream"
     fields = GENERATE_FIELDS if command == "generate" else STREAM_FIELDS
     values = {flag: rng.choice(VALID[flag]) for flag in fields if VALID[flag] and rng.random() < 0.5}
@@ -580,6 +587,8 @@ def fuzz_argv(rng, case, model_dir, out, inputs):
         if all(flag in values for flag in pair) and rng.random() < 0.8:
             del values[rng.choice(pair)]
     argv = [command, "--model", str(model_dir), "--out", str(out), *(f"{flag}={value}" for flag, value in values.items())]
+    if command == "generate":
+        argv += [flag for flag in ("--upsample", "--refine") if flag not in values and rng.random() < 1 / 6]
     if command == "stream":
         if rng.random() < 0.3:
             argv.append("--no-recache")
