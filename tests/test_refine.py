@@ -200,6 +200,39 @@ def test_a_prompt_timeline_is_refined_segment_by_segment(folders, family):
     assert not np.array_equal(other.frames, same.frames)
 
 
+def test_the_stage_2_lora_file_is_read_once_a_run(folders, tmp_path, monkeypatch, capsys):
+    """``vidlong generate --upsample --refine --refine-lora FILE`` reads the file once (`vidlong.lora.read_lora`): its check
+    before loading keeps the modules for the run (`vidlong.refine.checked_lora`), which takes them; `generate` from Python
+    reads it once too; a file changed since its check is read again; nothing is kept after a run."""
+    from safetensors.torch import save_file
+
+    import vidlong.lora
+    import vidlong.refine
+    from vidlong.cli import main
+
+    pipe = vidlong.load_pipeline(folders["ltx-2"])
+    pipe.set_progress_bar_config(disable=True)
+    weight = pipe.transformer.get_parameter("transformer_blocks.0.attn1.to_q.weight")
+    lora = tmp_path / "stage2.safetensors"
+    save_file({"transformer.transformer_blocks.0.attn1.to_q.lora_A.weight": torch.ones(2, weight.shape[1]),
+               "transformer.transformer_blocks.0.attn1.to_q.lora_B.weight": torch.ones(weight.shape[0], 2)}, str(lora))
+    reads, read = [], vidlong.lora.read_lora
+    monkeypatch.setattr(vidlong.lora, "read_lora", lambda *args, **kwargs: reads.append(args[0]) or read(*args, **kwargs))
+    out = tmp_path / "refined.mp4"
+    assert main(["generate", "--model", str(folders["ltx-2"]), "--prompt", "a red ball", "--ratio", "2", "--seed", "3",
+                 "--upsample", "--refine", "--refine-lora", str(lora), "--out", str(out)]) == 0, capsys.readouterr().err
+    assert reads == [lora] and not vidlong.refine._checked
+    generate(pipe, GenerateRequest(**REQUEST, refine_lora=str(lora)))
+    assert reads == [lora] * 2 and not vidlong.refine._checked
+    from vidlong.validate import check_generate, limits_for_pipeline
+
+    check_generate(GenerateRequest(**REQUEST, refine_lora=str(lora)), limits_for_pipeline(pipe))
+    save_file({"transformer.transformer_blocks.0.attn1.to_q.lora_A.weight": torch.zeros(2, weight.shape[1]),
+               "transformer.transformer_blocks.0.attn1.to_q.lora_B.weight": torch.zeros(weight.shape[0], 2)}, str(lora))
+    generate(pipe, GenerateRequest(**REQUEST, refine_lora=str(lora)))
+    assert reads == [lora] * 4 and not vidlong.refine._checked
+
+
 def test_merged_lora_writes_the_adapted_weights_alone_and_puts_them_back(folders):
     """`merged_lora` on the tiny LTX-2 transformer with two LoRA modules (one with a ``lora_B`` bias): within it the adapted
     weight and bias are ``W + f·B·A`` and ``b + f·b_B`` (float64, then float32: `add_modules` on a copy of the state), and

@@ -116,16 +116,43 @@ def merged_lora(transformer, modules: list):
                 param.copy_(kept[name])
 
 
-def lora_modules_of(pipe, lora) -> list:
-    """The checked `LoraModule`s of the `LoraFile` `lora` against `pipe`'s transformer (none for None), read by its class's
-    diffusers loader (`vidlong.lora.check_lora_file`, naming ``refine_lora``)."""
+#: the stage-2 LoRA's `LoraModule`s as `checked_lora` last read them, under `lora_key`, until a run takes them
+#: (`lora_modules_of`): its file read once, from the check before loading (`vidlong.validate.check_refine`) to the run
+_checked: dict = {}
+
+
+def lora_key(lora) -> tuple:
+    """What identifies a read of the `LoraFile` `lora`: its resolved path, size and modification time, and its scale."""
+    stat = lora.path.stat()
+    return str(lora.path.resolve()), stat.st_size, stat.st_mtime_ns, lora.scale
+
+
+def checked_lora(lora, shapes: dict, loader) -> list:
+    """The `LoraModule`s of the `LoraFile` `lora` checked against a transformer of weight `shapes` (name -> shape), read by
+    `loader`'s diffusers LoRA loader (`vidlong.lora.check_lora_file`, naming ``refine_lora``) unless the same file was read
+    last and its modules fit `shapes`; kept for the run (`lora_modules_of`), in place of any kept before."""
     from .lora import check_lora_file
+
+    kept = _checked.get(lora_key(lora)) if lora.path.is_file() else None
+    fits = kept is not None and all(shapes.get(module.weight) == (module.b.shape[0], module.a.shape[1]) for module in kept)
+    if not fits:
+        kept = check_lora_file(lora, shapes, loader, field="refine_lora")
+        _checked.clear()
+        _checked[lora_key(lora)] = kept
+    return kept
+
+
+def lora_modules_of(pipe, lora) -> list:
+    """The checked `LoraModule`s of the `LoraFile` `lora` against `pipe`'s transformer (none for None): those its check
+    before loading read where they fit it (`checked_lora`), taken (no longer kept) for this run."""
     from .pipeline import diffusers_class
 
     if lora is None:
         return []
-    shapes = {name: tuple(value.shape) for name, value in pipe.transformer.state_dict().items()}
-    return check_lora_file(lora, shapes, diffusers_class(pipe), field="refine_lora")
+    shapes = {name: tuple(value.shape) for name, value in pipe.transformer.named_parameters()}
+    modules = checked_lora(lora, shapes, diffusers_class(pipe))
+    _checked.clear()
+    return modules
 
 
 def stage_prompts(pipe, stage, prompts: dict, texts: tuple, negative_prompt: Optional[str], guided: bool) -> dict:
