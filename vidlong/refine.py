@@ -14,7 +14,8 @@ size by the family's own diffusers call, as diffusers' docs run it, then decoded
   LoRA; a distilled checkpoint needs none) is merged into the transformer for stage 2 alone and its weights put back after.
 
 The request's vidlong methods stay applied (they are temporal: the same latent frame count, the same native window); each
-forward reads its own token grid. Its noise comes from a generator seeded with the request's seed, as the docs' stage 2
+forward reads its own token grid, as a prompt timeline's hooks do (its segments' texts encoded as the stage's pipeline
+encodes a prompt: `stage_prompts`). Its noise comes from a generator seeded with the request's seed, as the docs' stage 2
 has its own. The decode runs through the VAE's spatial tiles (`vidlong.upsample.tiled_decode`). What cannot refine is
 refused before any model loads (`vidlong.validate.check_refine`).
 """
