@@ -135,7 +135,8 @@ def checked_lora(lora, shapes: dict, loader) -> list:
     from .lora import check_lora_file
 
     kept = _checked.get(lora_key(lora)) if lora.path.is_file() else None
-    fits = kept is not None and all(shapes.get(module.weight) == (module.b.shape[0], module.a.shape[1]) for module in kept)
+    fits = kept is not None and all(shapes.get(module.weight) == (module.b.shape[0], module.a.shape[1]) and (
+        module.bias is None or shapes.get(adapted(module)[1]) == tuple(module.bias.shape)) for module in kept)
     if not fits:
         kept = check_lora_file(lora, shapes, loader, field="refine_lora")
         _checked.clear()
