@@ -1084,8 +1084,9 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                         full = gr.Video(label="Whole stream (after it ends or stops)", format="mp4", interactive=False,
                                         height=300, elem_id="stream-video")
                         s_sidecar = gr.File(label="Settings (.json)", interactive=False, elem_id="stream-sidecar")
+        # six fixed columns: a lone item stays a thumbnail (not the panel's width), each with its caption inside the panel
         gallery = gr.Gallery(label="History (this server's newest outputs; click one to reload its settings)",
-                             columns=4, height=260, allow_preview=False, elem_id="history")
+                             columns=6, fit_columns=False, height=260, allow_preview=False, elem_id="history")
 
         reloaded = [prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
                     partition_guidance, noise_correlation]  # FORM_FIELDS

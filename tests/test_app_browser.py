@@ -105,6 +105,10 @@ def test_generate_shows_stages_video_and_one_line_errors(demo, browser, tmp_path
     expect(page.locator("#settings")).to_contain_text("latent_frames")
     expect(page.locator("#sidecar")).to_contain_text(".json")
     expect(page.locator("#history img, #history video").first).to_be_attached()
+    thumbnail, history = (page.locator(selector).bounding_box() for selector in ("#history button[aria-label^=Thumbnail]",
+                                                                                 "#history"))
+    assert thumbnail["width"] < history["width"] / 4, "a lone history item fills the panel's width"
+    assert thumbnail["y"] + thumbnail["height"] <= history["y"] + history["height"], "its caption is cut off below the panel"
     page.screenshot(path=str(tmp_path / "app.png"), full_page=True)
 
     shown = page.locator("#video video").get_attribute("src")
