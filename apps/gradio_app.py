@@ -552,7 +552,9 @@ class App:
         if cut and method != "fifo":
             raise VidlongError("cut on a prompt switch is the fifo method's; the chunked method re-encodes its cache on a switch")
         diagonal = _diagonal_of([method], partition_guidance, noise_correlation, bool(cut))
-        if seconds is None or not float(seconds) >= 0 or float(seconds) == float("inf"):
+        if seconds is None:
+            raise VidlongError("Seconds is empty; give the seconds to stream, e.g. 10, or 0 to stream until stopped")
+        if not float(seconds) >= 0 or float(seconds) == float("inf"):
             raise VidlongError(f"seconds must be a finite number >= 0 (0: until stopped), got {seconds!r}")
         if self.stream_controls:
             return self.control_streamer(prompt, timeline, seconds, steps, guidance, seed, image, method, video,

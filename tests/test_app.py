@@ -289,6 +289,7 @@ BAD_INPUTS = [  # (endpoint, fields, the start of the one-line message)
     ("/stream", dict(prompt=""), "the prompt is empty"),
     ("/stream", dict(seconds=-5), "Seconds must be from 0 to 1e+07, got -5"),
     ("/stream", dict(seconds=1e12), "Seconds must be from 0 to 1e+07, got 1e+12"),
+    ("/stream", dict(seconds=None), "Seconds is empty; give the seconds to stream, e.g. 10, or 0 to stream until stopped"),
     ("/stream", dict(chunk=0), "Chunk must be from 1 to 3, got 0"),
     ("/stream", dict(chunk=99), "Chunk must be from 1 to 3, got 99"),
     ("/stream", dict(steps=0), "Steps per chunk must be from 1 to 1000, got 0"),
