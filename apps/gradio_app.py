@@ -782,9 +782,11 @@ class App:
         except VidlongError as err:
             return html.escape(_user_message(err, self.places))
 
-    def reserve(self, request: gr.Request) -> None:
+    def reserve(self, request: gr.Request, *fields) -> None:
         """A page's click, before its run is queued: the session's job exists from now, so Stop reaches it
-        even while it waits behind another tab's run."""
+        even while it waits behind another tab's run. `fields`: the click's inputs, unused here but checked by their own
+        preprocessing first (`vidlong.apps.fields`), so a refused field is a toast of this step, which has no outputs: the
+        page keeps its last video, status and history in view (not Gradio's "Error" over each), and a running job runs on."""
         self.jobs.start(_session(request))
 
     def stop(self, request: gr.Request) -> None:
@@ -1151,8 +1153,9 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
         note_fields = [ratio, method, preset, steps, height, width, redraw, strength, *driving_videos, identity, camera,
                        upsample, refine]
         def queued(trigger, handler, inputs, outputs):
-            """`handler` queued on the model's one worker after `trigger`, its job reserved at the click."""
-            return trigger(app.reserve, None, None, api_name=False, queue=False).then(
+            """`handler` queued on the model's one worker after `trigger`, its job reserved at the click once its `inputs`
+            pass their checks (queued, as Stop is, to run at once with its refusal reaching the page)."""
+            return trigger(app.reserve, inputs, None, api_name=False, concurrency_limit=None).success(
                 handler, inputs, outputs, api_name=False, concurrency_limit=1, concurrency_id="model")
 
         for run in (queued(button.click, generate_handler(True), form, outputs),

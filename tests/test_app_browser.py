@@ -124,6 +124,9 @@ def test_generate_shows_stages_video_and_one_line_errors(demo, browser, tmp_path
     length.fill("20")
     length.press("Enter")
     expect(page.get_by_text("Length must be from 1 to 8, got 20")).to_be_visible()  # the slider's box takes any number
+    # a field's refusal, as a handler's: a toast, the last video and the history left in view (no "Error" over them)
+    assert page.locator("[data-testid=status-tracker] .error").count() == 0
+    assert page.locator("#video video").get_attribute("src") == shown
     assert "Traceback" not in page.locator("body").inner_text()
     page.close()
 
