@@ -799,12 +799,13 @@ class App:
 
     def reload(self, evt: gr.SelectData) -> tuple:
         """A clicked history item: its video, settings and sidecar, its settings back in the form (`FORM_FIELDS`, the
-        compared methods, Wan Animate's segment overlap, the "Upsample 2x" and "Refine" boxes), and its edited image and PNG
+        compared methods, Wan Animate's segment overlap, the "Upsample 2x" and "Refine" boxes), a stream's video and sidecar
+        on the Stream tab, the tab it was made on shown (the gallery sits below both), and its edited image and PNG
         (`edited_outputs`)."""
         clicked = str(evt.value)  # the gallery as this page shows it: its item names the video file
         item = next((item for item in self.history.items() if item.video.name in clicked), None)
         if item is None:
-            return (gr.update(),) * (3 + len(FORM_FIELDS) + 5)
+            return (gr.update(),) * (3 + len(FORM_FIELDS) + 9)
         settings = item.settings
         if "runs" in settings:  # a comparison: the first run's settings, the compared methods ticked
             settings = dict(next(iter(settings["runs"].values())), compared=settings["compared"])
@@ -819,7 +820,9 @@ class App:
         overlap = gr.update(value=settings["segment_overlap"]) if "segment_overlap" in settings else gr.update()
         upsampled = gr.update() if streamed else gr.update(value=bool(settings.get("upsample")))  # generate records its upsampler
         refined = gr.update() if streamed else gr.update(value=bool(settings.get("refine")))
-        return (str(item.video), item.settings, str(item.sidecar), *fields, compared, overlap, upsampled, refined,
+        stream = (str(item.video), str(item.sidecar)) if streamed else (gr.update(), gr.update())
+        tab = gr.Tabs(selected="stream-tab" if streamed else "generate-tab")
+        return (str(item.video), item.settings, str(item.sidecar), *fields, compared, overlap, upsampled, refined, *stream, tab,
                 *edited_outputs(item))
 
 
@@ -927,7 +930,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                              "as w-80,jw-40, and intrinsics, as vidlong generate --camera takes it; see vidlong.camera; "
                              "empty: a steady walk forward and a 90 degree view of the image)",
                              visible=app.limits.pipeline in CAMERA_PIPELINES, elem_id="camera")
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Generate", id="generate-tab"):
                 with gr.Row():
                     with gr.Column(scale=1):
@@ -1172,7 +1175,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
         method.change(_fifo_fields, method, [partition_guidance, noise_correlation], api_name=False, queue=False)
         image.upload(app.image_size, image, [height, width], api_name=False, queue=False)
         gallery.select(app.reload, None, [video, settings, sidecar, *reloaded, compared, driving_videos[-1], upsample, refine,
-                                          edited, edited_file], api_name=False, queue=False)  # the last driving field: the overlap
+                                          full, s_sidecar, tabs, edited, edited_file],
+                       api_name=False, queue=False)  # the last driving field: the overlap
         preset.input(_on_preset, preset, ratio, api_name=False, queue=False)
         for field in note_fields:
             field.change(app.length_note, note_fields, length_note, api_name=False, queue=False, preprocess=False)

@@ -111,6 +111,15 @@ def test_fifo_fields_reach_generates_diagonal_denoising_and_a_history_click_rest
         assert [form[name]["value"] for name in ("method", "partition_guidance", "noise_correlation")] == ["fifo", *shown]
 
 
+def test_a_history_click_on_an_output_no_longer_kept_changes_nothing(demo):
+    """An item the page still shows after the history dropped it (another tab's newer outputs): every output of the click
+    left as it is, one update for each (not too few, which Gradio refuses)."""
+    import gradio as gr
+
+    select = next(fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", "") == "reload")
+    assert demo.vidlong_app.reload(SimpleNamespace(value="video-09999-0.mp4")) == (gr.update(),) * len(select.outputs)
+
+
 def test_compare_gives_the_fifo_fields_to_its_fifo_run_alone(demo):
     app, fields = demo.vidlong_app, ("a red circle", "fifo", "none", 2, 1, None, 0, "auto", "", None, None, None, None)
     runs = app.compare_runs(["none", "fifo"], *fields, "1,3,3", 0.25, None, None)  # no video to redraw

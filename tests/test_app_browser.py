@@ -213,6 +213,13 @@ def test_stream_updates_live_switches_prompt_and_stop_keeps_a_playable_file(demo
     expect(page.locator("#stream-sidecar")).to_contain_text(".json")
     assert demo.vidlong_app.history.items()[0].settings["streaming"].get("method", "chunked") == method
     page.screenshot(path=str(tmp_path / "stream.png"), full_page=True)
+    shown = page.locator("#stream-video video").get_attribute("src")
+    page.close()
+
+    page = open_page(browser, demo)  # a new page's click on the stream in its history: it opens on the Stream tab
+    page.locator("#history").get_by_role("button", name=re.compile(r"^Thumbnail 1 of")).click()
+    expect(page.locator("#stream-video video")).to_have_attribute("src", shown)
+    expect(page.locator("#stream-sidecar")).to_contain_text(".json")
     page.close()
 
 
@@ -242,8 +249,10 @@ def test_compare_shows_synchronised_panels_and_history_reloads_settings(demo, br
     expect(page.locator("#settings")).to_contain_text("compared")
 
     page.get_by_label("Prompt").fill("something else")
+    page.get_by_role("tab", name="Stream").click()  # a generation clicked in the history opens on the Generate tab
     page.locator("#history").get_by_role("button", name=re.compile(r"^Thumbnail 1 of")).click()
-    expect(page.get_by_label("Prompt")).to_have_value("a yellow star")
+    expect(page.get_by_label("Prompt", exact=True)).to_be_visible()
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value("a yellow star")
     page.close()
 
 
