@@ -174,20 +174,18 @@ def refined_video(pipe, latents: torch.Tensor, audio_latents: Optional[torch.Ten
                   texts: tuple = (), negative_prompt: Optional[str] = None) -> tuple:
     """(uint8 frames ``[T, s·H, s·W, 3]``, the call's output) of stage 2 on the normalised stage-1 latents ``[1, C, F, h, w]``
     (and LTX-2's de-normalised sound latents ``[1, C, L, M]``) of a ``call["height"]`` x ``call["width"]`` pixel video
-    upsampled by the latent upsampler in the folder `upsampler` (`vidlong.upsample.upsample_pipeline`, latents out).
+    upsampled by the latent upsampler in the folder `upsampler` (`vidlong.upsample.upsampled`, latents out).
     `prompts`: the prompt arguments of stage 1 (a prompt, or the encodings of a timeline of the segment `texts` with the
     `negative_prompt`: `stage_prompts`); `call`: ``height``, ``width``,
     ``num_frames``, ``frame_rate`` and, for image-to-video, ``image``; `settings`: `refine_settings`; `lora_modules`: the
-    stage-2 LoRA's (`lora_modules_of`), merged for this call alone; `progress(done, total)` after each step. The float
-    frames are made 8-bit on the device, as vidlong rounds them."""
-    from .upsample import tiled_decode, upsample_pipeline
+    stage-2 LoRA's (`lora_modules_of`), merged for this call alone; `progress(done, total)` after each step. The frames
+    as `vidlong.upsample.uint8_frames` makes them."""
+    from .upsample import tiled_decode, uint8_frames, upsampled
 
     family = pipe.facts()["family"]
     device = pipe._execution_device
-    scale = dict(latents_normalized=True) if family == "ltx-2" else {}  # LTX-Video's call de-normalises given latents itself
-    upsampled = upsample_pipeline(pipe, upsampler)(latents=latents.to(device), output_type="latent", return_dict=False,
-                                                    **scale)[0]
-    height, width = upsampled.shape[3] * pipe.vae_spatial_compression_ratio, upsampled.shape[4] * pipe.vae_spatial_compression_ratio
+    upsampled_latents = upsampled(pipe, latents, upsampler, output_type="latent")
+    height, width = (side * pipe.vae_spatial_compression_ratio for side in upsampled_latents.shape[3:])
     stage = stage_pipeline(pipe)
     if family == "ltx-video":
         steps = dict(denoise_strength=settings["strength"], num_inference_steps=settings["steps"],
@@ -205,8 +203,6 @@ def refined_video(pipe, latents: torch.Tensor, audio_latents: Optional[torch.Ten
         return {}
 
     with merged_lora(pipe.transformer, lora_modules), tiled_decode(pipe.vae):
-        output = stage(**prompts, **{**call, "height": height, "width": width}, latents=upsampled, **steps,
+        output = stage(**prompts, **{**call, "height": height, "width": width}, latents=upsampled_latents, **steps,
                        generator=torch.Generator().manual_seed(int(seed)), output_type="pt", callback_on_step_end=on_step)
-    video = output.frames[0]
-    frames = (video.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    return np.ascontiguousarray(frames), output
+    return np.ascontiguousarray(uint8_frames(output.frames[0])), output

@@ -69,16 +69,28 @@ def tiled_decode(vae):
         vae.use_tiling = tiled
 
 
+def upsampled(pipe, latents: torch.Tensor, folder: Path, **call):
+    """The first output of diffusers' latent upsample pipeline (`upsample_pipeline`) on the normalised latents
+    ``[1, C, F, h, w]``, moved to the pipeline's execution device, with its call's other arguments `call` (``output_type``
+    "latent": the upsampled latents ``[1, C, F, s·h, s·w]``; "pt": the decoded video ``[1, T, 3, s·H, s·W]``)."""
+    normalised = dict(latents_normalized=True) if pipe.facts()["family"] == "ltx-2" else {}  # LTX-Video's always de-normalises
+    return upsample_pipeline(pipe, folder)(latents=latents.to(pipe._execution_device), return_dict=False, **normalised,
+                                           **call)[0]
+
+
+def uint8_frames(video: torch.Tensor) -> np.ndarray:
+    """uint8 frames ``[T, H, W, 3]`` of a decoded video ``[T, 3, H, W]`` in 0-1, made 8-bit on its device as vidlong's
+    decodes round them (``round(clip(x, 0, 1) · 255)``)."""
+    return (video.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
 @torch.no_grad()
 def upsampled_frames(pipe, latents: torch.Tensor, folder: Path, height: int, width: int, seed: int) -> np.ndarray:
     """uint8 frames ``[T, s·H, s·W, 3]`` of the normalised latents ``[1, C, F, h, w]`` of a `height` x `width` pixel video
-    (T = the pixel frames F latent frames decode to) upsampled by the latent upsampler in `folder` (`upsample_pipeline`,
-    diffusers' defaults) and decoded through the VAE's spatial tiles (`tiled_decode`); its decode noise, drawn where the VAE is
-    timestep-conditioned (at scale 0: none added), from `seed`. The float frames are made 8-bit on the device, as
-    vidlong's decodes round them (``round(clip(x, 0, 1) · 255)``)."""
-    upsample = upsample_pipeline(pipe, folder)
-    extra = dict(latents_normalized=True) if pipe.facts()["family"] == "ltx-2" else {}  # LTX-Video's call always de-normalises
+    (T = the pixel frames F latent frames decode to) upsampled by the latent upsampler in `folder` (`upsampled`, diffusers'
+    defaults) and decoded through the VAE's spatial tiles (`tiled_decode`); its decode noise, drawn where the VAE is
+    timestep-conditioned (at scale 0: none added), from `seed` (`uint8_frames`)."""
     with tiled_decode(pipe.vae):
-        video = upsample(latents=latents.to(pipe._execution_device), height=height, width=width, output_type="pt",
-                         generator=torch.Generator().manual_seed(int(seed)), return_dict=False, **extra)[0]
-    return (video[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        video = upsampled(pipe, latents, folder, height=height, width=width, output_type="pt",
+                          generator=torch.Generator().manual_seed(int(seed)))
+    return uint8_frames(video[0])
