@@ -1317,7 +1317,7 @@ def check_refine(request, limits: ModelLimits):
     from .lora import LoraFile, check_lora_file
     from .models import weight_shapes
     from .pipeline import pipeline_class
-    from .refine import checked_lora
+    from .refine import LTX_VIDEO_STRENGTH, checked_lora, refine_settings, stage_steps
 
     refine, knobs = request.refine, [name for name in ("refine_steps", "refine_strength", "refine_lora")
                                      if getattr(request, name) is not None]
@@ -1349,12 +1349,12 @@ def check_refine(request, limits: ModelLimits):
         check_steps(request.refine_steps, named("refine_steps"))
         strength = request.refine_strength
         if strength is not None and (not is_real(strength) or not 0 < strength < 1):
-            raise VidlongError(f"{named('refine_strength')} must be a number in (0, 1) (diffusers' docs: 0.4), got "
-                               f"{strength!r:.80}")
-        steps, strength = request.refine_steps or 10, 0.4 if strength is None else strength
-        if int(steps * strength) < 1:
-            raise VidlongError(f"{named('refine_strength')} {strength} of {steps} steps runs none (int(steps · strength) = 0): "
-                               f"raise {named('refine_strength')} or {named('refine_steps')}")
+            raise VidlongError(f"{named('refine_strength')} must be a number in (0, 1) (diffusers' docs: "
+                               f"{LTX_VIDEO_STRENGTH}), got {strength!r:.80}")
+        settings = refine_settings(limits.family, request.refine_steps, strength, guidance=1.0)
+        if stage_steps(settings, 1)[0] < 1:
+            raise VidlongError(f"{named('refine_strength')} {settings['strength']} of {settings['steps']} steps runs none "
+                               f"(int(steps · strength) = 0): raise {named('refine_strength')} or {named('refine_steps')}")
     if request.refine_lora is None:
         return None
     if not isinstance(request.refine_lora, str) or not request.refine_lora:
