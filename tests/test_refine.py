@@ -132,31 +132,37 @@ def test_both_methods_change_the_refined_video_and_are_removed_after(folders, fa
     assert np.array_equal(generate(pipe, GenerateRequest(**REQUEST)).frames, off.frames)
 
 
-def test_ltx2_refine_lora_changes_stage_2_alone_and_is_taken_out(folders, tmp_path):
-    """A tiny random LoRA of the tiny LTX-2 transformer's video self-attention queries and values, in diffusers' format
-    (``transformer.<module>.lora_A.weight`` / ``lora_B.weight``; peft is not installed here), given as ``refine_lora``
-    (``FILE:SCALE``): the stage-1 latents are the ones without it, the refined video differs, the settings record it, and
-    the transformer's weights are those before the run, bit for bit."""
+def tiny_stage2_lora(state: dict, path):
+    """A tiny random rank-2 LoRA of the LTX-2 transformer whose weights are `state`: its video self-attention queries and
+    values, in diffusers' format (``transformer.<module>.lora_A.weight`` / ``lora_B.weight``; peft is not installed here),
+    saved at `path` (returned)."""
     from safetensors.torch import save_file
 
-    pipe = vidlong.load_pipeline(folders["ltx-2"])
-    pipe.set_progress_bar_config(disable=True)
-    before = {name: value.clone() for name, value in pipe.transformer.state_dict().items()}
     generator = torch.Generator().manual_seed(5)
     tensors = {}
-    for name, weight in before.items():
+    for name, weight in state.items():
         if name.endswith(("attn1.to_q.weight", "attn1.to_v.weight")):
             module = name[: -len(".weight")]
             tensors[f"transformer.{module}.lora_A.weight"] = torch.randn(2, weight.shape[1], generator=generator)
             tensors[f"transformer.{module}.lora_B.weight"] = torch.randn(weight.shape[0], 2, generator=generator)
-    lora = tmp_path / "stage2.safetensors"
-    save_file(tensors, str(lora))
+    assert tensors
+    save_file(tensors, str(path))
+    return path
+
+
+def test_ltx2_refine_lora_changes_stage_2_alone_and_is_taken_out(folders, tmp_path):
+    """`tiny_stage2_lora` given as ``refine_lora`` (``FILE:SCALE``): the stage-1 latents are the ones without it, the refined video differs, the settings record it, and
+    the transformer's weights are those before the run, bit for bit."""
+    pipe = vidlong.load_pipeline(folders["ltx-2"])
+    pipe.set_progress_bar_config(disable=True)
+    before = {name: value.clone() for name, value in pipe.transformer.state_dict().items()}
+    lora = tiny_stage2_lora(before, tmp_path / "stage2.safetensors")
     off = generate(pipe, GenerateRequest(**REQUEST))
     with_lora = generate(pipe, GenerateRequest(**REQUEST, refine_lora=f"{lora}:0.5"))
     assert torch.equal(with_lora.latents, off.latents) and not np.array_equal(with_lora.frames, off.frames)
     assert with_lora.settings["refine_pass"]["lora"] == dict(path=str(lora), scale=0.5, expert=0)
     after = pipe.transformer.state_dict()
-    assert tensors and all(torch.equal(after[name], value) for name, value in before.items())
+    assert all(torch.equal(after[name], value) for name, value in before.items())
 
 
 def test_ltx_video_with_a_dynamically_shifting_scheduler_refines_without_its_shift(folders, tmp_path):

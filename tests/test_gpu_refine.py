@@ -1,0 +1,62 @@
+"""LTX's two-stage generation (`vidlong.refine`, ``--upsample --refine``) on CUDA in bfloat16, as `load_pipeline` loads a
+model on a GPU: the tiny LTX-Video and LTX-2 folders of `test_upsample` (with their tiny ``latent_upsampler/``), `generate`
+with `both` at 2x, upsampled and refined. The refined frames are finite, at the upsampled 128x128 and near those of the
+same run in float32 on the CPU; an LTX-2 stage-2 LoRA merged on the GPU changes the video and leaves every weight of the
+CUDA transformer as it was, bit for bit, on the GPU. Skipped without a GPU (``VIDLONG_GPU_TEST_DEVICE=cpu``: a dry run of
+the file on the CPU in bfloat16)."""
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import test_upsample
+from reference import rel_err
+from test_refine import REQUEST, tiny_stage2_lora
+from vidlong.generate import GenerateRequest, generate
+from vidlong.pipeline import load_pipeline
+
+DEVICE = os.environ.get("VIDLONG_GPU_TEST_DEVICE", "cuda")
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(DEVICE == "cuda" and not torch.cuda.is_available(), reason="needs CUDA")]
+
+folders = test_upsample.folders  # its tiny LTX-Video and LTX-2 folders with their upsamplers
+
+#: the bound on the bfloat16 refined frames' relative L2 error (as floats, 0-255) against float32 on the CPU
+FRAMES_REL_ERR = 0.05
+
+BOTH = dict(REQUEST, method="both", preset="2x")
+
+
+def loaded(folder, device=DEVICE, dtype="bfloat16"):
+    pipe = load_pipeline(folder, device=device, dtype=dtype)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@pytest.mark.parametrize("family", ["ltx-video", "ltx-2"])
+def test_a_refined_video_in_bfloat16_is_near_float32_on_the_cpu(folders, family):
+    """`both` at 2x, upsampled and refined on the device in bfloat16: 25 frames at 128x128, not one flat colour, within
+    `FRAMES_REL_ERR` of the same request in float32 on the CPU (LTX-2's sound finite)."""
+    made = generate(loaded(folders[family]), GenerateRequest(**BOTH))
+    reference = generate(loaded(folders[family], "cpu", "float32"), GenerateRequest(**BOTH))
+    assert made.frames.shape == reference.frames.shape == (25, 128, 128, 3) and made.frames.max() > made.frames.min()
+    error = rel_err(torch.from_numpy(made.frames).float(), torch.from_numpy(reference.frames).float())
+    print(f"\n{family} refined, {DEVICE} bfloat16 vs cpu float32: frames' relative error {error:.4f}")
+    assert error < FRAMES_REL_ERR
+    if made.audio is not None:
+        assert np.isfinite(made.audio.samples).all()
+
+
+def test_an_ltx2_stage_2_lora_merged_on_the_gpu_is_taken_out_bit_for_bit(folders, tmp_path):
+    """`test_refine.tiny_stage2_lora` at scale 0.5 on the device's bfloat16 transformer (`refine.merged_lora` keeps the
+    originals in CPU memory): the refined video differs from the one without it, and after the run every weight is on
+    its device again as it was, bit for bit."""
+    pipe = loaded(folders["ltx-2"])
+    before = {name: value.clone() for name, value in pipe.transformer.state_dict().items()}
+    lora = tiny_stage2_lora(before, tmp_path / "stage2.safetensors")
+    off = generate(pipe, GenerateRequest(**REQUEST))
+    with_lora = generate(pipe, GenerateRequest(**REQUEST, refine_lora=f"{lora}:0.5"))
+    assert not np.array_equal(with_lora.frames, off.frames)
+    after = pipe.transformer.state_dict()
+    assert all(after[name].device == value.device and torch.equal(after[name], value) for name, value in before.items())
