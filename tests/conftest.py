@@ -14,11 +14,12 @@ import torch
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
 
-#: the slowest files first (their seconds on 2 CPU cores, `--durations=0`, session 31: 159, 73, 67, 65, 59, 44,
-#: 33, 32), so that the README's two workers (`--dist loadfile --no-loadscope-reorder`: files in this
-#: order, each to the first free worker) end together instead of one of them starting the slowest last
-SLOWEST_FILES = ("test_default_model.py", "test_parallel.py", "test_eval_runner.py", "test_causal_model.py",
-                 "test_app_browser.py", "test_app.py", "test_validation.py", "test_fused_kernel.py")
+#: the slowest files first (their seconds on 2 CPU cores, --junitxml, session 61: 93, 70, 76, 40, 23, 23, 21, 20; the
+#: browser's file third, so that it does not start beside test_app's servers), so that the README's two workers
+#: (`--dist loadfile --no-loadscope-reorder`: files in this order, each to the first free worker) end together instead
+#: of one of them starting the slowest last
+SLOWEST_FILES = ("test_app.py", "test_default_model.py", "test_app_browser.py", "test_causal_model.py", "test_parallel.py",
+                 "test_family_pipelines.py", "test_eval_runner.py", "test_cosmos_transfer.py")
 
 
 def pytest_configure(config):
