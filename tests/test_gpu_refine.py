@@ -1,9 +1,9 @@
 """LTX's two-stage generation (`vidlong.refine`, ``--upsample --refine``) on CUDA in bfloat16, as `load_pipeline` loads a
 model on a GPU: the tiny LTX-Video and LTX-2 folders of `test_upsample` (with their tiny ``latent_upsampler/``), `generate`
 with `both` at 2x, upsampled and refined. The refined frames are finite, at the upsampled 128x128 and near those of the
-same run in float32 on the CPU; an LTX-2 stage-2 LoRA merged on the GPU changes the video and leaves every weight of the
-CUDA transformer as it was, bit for bit, on the GPU. Skipped without a GPU (``VIDLONG_GPU_TEST_DEVICE=cpu``: a dry run of
-the file on the CPU in bfloat16)."""
+same run on the CPU (float32; LTX-2's in bfloat16: `REFERENCE_DTYPE`); an LTX-2 stage-2 LoRA merged on the GPU changes
+the video and leaves every weight of the CUDA transformer as it was, bit for bit, on the GPU. Skipped without a GPU
+(``VIDLONG_GPU_TEST_DEVICE=cpu``: a dry run of the file on the CPU in bfloat16)."""
 import os
 
 import numpy as np
@@ -22,8 +22,14 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(DEVICE == "cuda" and not torch
 
 folders = test_upsample.folders  # its tiny LTX-Video and LTX-2 folders with their upsamplers
 
-#: the bound on the bfloat16 refined frames' relative L2 error (as floats, 0-255) against float32 on the CPU
+#: the bound on the bfloat16 refined frames' relative L2 error (as floats, 0-255) against their reference on the CPU
 FRAMES_REL_ERR = 0.05
+
+#: the reference's dtype on the CPU: float32, but bfloat16 for LTX-2, whose stage 2 noises the upsampled latents
+#: (``noise_scale`` 0.909: nine tenths noise) with a draw in their dtype (diffusers' `_create_noised_state`), and torch
+#: 2.11 draws bfloat16 normal noise from another stream than float32's (as `test_gpu_families.DRAW_IN_MODEL_DTYPE` says):
+#: on an H100 (session 61) its CUDA bfloat16 frames were 29% off float32 on the CPU, LTX-Video's 0.4% off
+REFERENCE_DTYPE = {"ltx-video": "float32", "ltx-2": "bfloat16"}
 
 BOTH = dict(REQUEST, method="both", preset="2x")
 
@@ -35,14 +41,14 @@ def loaded(folder, device=DEVICE, dtype="bfloat16"):
 
 
 @pytest.mark.parametrize("family", ["ltx-video", "ltx-2"])
-def test_a_refined_video_in_bfloat16_is_near_float32_on_the_cpu(folders, family):
+def test_a_refined_video_in_bfloat16_is_near_the_cpus(folders, family):
     """`both` at 2x, upsampled and refined on the device in bfloat16: 25 frames at 128x128, not one flat colour, within
-    `FRAMES_REL_ERR` of the same request in float32 on the CPU (LTX-2's sound finite)."""
+    `FRAMES_REL_ERR` of the same request on the CPU in `REFERENCE_DTYPE` (LTX-2's sound finite)."""
     made = generate(loaded(folders[family]), GenerateRequest(**BOTH))
-    reference = generate(loaded(folders[family], "cpu", "float32"), GenerateRequest(**BOTH))
+    reference = generate(loaded(folders[family], "cpu", REFERENCE_DTYPE[family]), GenerateRequest(**BOTH))
     assert made.frames.shape == reference.frames.shape == (25, 128, 128, 3) and made.frames.max() > made.frames.min()
     error = rel_err(torch.from_numpy(made.frames).float(), torch.from_numpy(reference.frames).float())
-    print(f"\n{family} refined, {DEVICE} bfloat16 vs cpu float32: frames' relative error {error:.4f}")
+    print(f"\n{family} refined, {DEVICE} bfloat16 vs cpu {REFERENCE_DTYPE[family]}: frames' relative error {error:.4f}")
     assert error < FRAMES_REL_ERR
     if made.audio is not None:
         assert np.isfinite(made.audio.samples).all()
