@@ -134,6 +134,24 @@ def stand_in_torchvision_resize(monkeypatch) -> None:
         raising=False)
 
 
+def stand_in_torchvision_to_tensor(monkeypatch) -> None:
+    """On diffusers' Cosmos-Predict2.5 pipeline module, where torchvision is not installed, a stand-in of the one torchvision
+    function its Image2World call runs (``transforms.functional.to_tensor`` of a PIL image: its bytes / 255 in float32,
+    ``[C, H, W]``), written with NumPy, so that its own ``image=`` call is the reference."""
+    import types
+
+    from diffusers.pipelines.cosmos import pipeline_cosmos2_5_predict
+
+    if getattr(pipeline_cosmos2_5_predict, "torchvision", None) is not None:
+        return
+
+    def to_tensor(picture):
+        return torch.from_numpy(np.ascontiguousarray((np.asarray(picture, np.float32) / np.float32(255)).transpose(2, 0, 1)))
+
+    monkeypatch.setattr(pipeline_cosmos2_5_predict, "torchvision", types.SimpleNamespace(
+        transforms=types.SimpleNamespace(functional=types.SimpleNamespace(to_tensor=to_tensor))), raising=False)
+
+
 @pytest.fixture(scope="session")
 def last_image_path(tmp_path_factory):
     """Another 32x32 random RGB PNG: a last frame."""

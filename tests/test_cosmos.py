@@ -3,10 +3,12 @@ Video2World from an image: self-attention
 over the video tokens alone (text by cross-attention), its processor's RoPE (halves rotated) and per-head RMS norms. Methods
 off = the stock model bit for bit; each method equal to a float64 reference (q/k/v written from its math, attention from
 `reference`); the spec from configs/models and the RoPE table's bound from the transformer's config; `generate` with no
-method = diffusers' `Cosmos2_5_PredictBasePipeline` bit for bit; `vidlong generate` with each method writes the mp4; it
-streams and extends with the re-noised context (its call's guidance and noise levels), and refuses in one line what it
-does not run. Predict2 Video2World the same from an image: `generate` = diffusers' `Cosmos2VideoToWorldPipeline` with the
-same seed bit for bit at any length; its streams' windows carry the image clean on their first frame."""
+method = diffusers' `Cosmos2_5_PredictBasePipeline` bit for bit, from text, from an image (Image2World, without
+torchvision) and continuing a video (Video2World); `vidlong generate` with each method writes the mp4; it streams and
+extends with the re-noised context (its call's guidance and noise levels; the image clean on each window's first frame),
+and refuses in one line what it does not run. Predict2 Video2World the same from an image: `generate` = diffusers'
+`Cosmos2VideoToWorldPipeline` with the same seed bit for bit at any length; its streams' windows carry the image clean on
+their first frame."""
 from pathlib import Path
 
 import numpy as np
@@ -172,13 +174,10 @@ def test_a_stream_starts_with_generates_video_continues_from_its_context_and_ext
 @pytest.mark.parametrize("command,says", [
     *unrun_by_a_rebuilt_rope_family("CosmosTransformer3DModel"),
     (["generate", "--frames", "517"], "RoPE"),
-    (["generate", "--image", "in.png"], "takes no --image; use an image-to-video model folder (Wan, SkyReels-V2, LTX-Video, "
-                                        "LTX-2, CogVideoX, HunyuanVideo, Kandinsky 5 and 6, Motif-Video, EasyAnimate, FramePack, "
-                                        "Cosmos-Predict2 and 1.0 Video2World or Sana-Video)"),
-], ids=["riflex", "window-sinks", "fifo", "cache", "past-rope-table", "image"])
+], ids=["riflex", "window-sinks", "fifo", "cache", "past-rope-table"])
 def test_what_it_does_not_run_is_refused_before_loading(folder, tmp_path, capsys, monkeypatch, command, says):
     """RIFLEx, the -sinks methods, fifo and a cached stream (as every family whose RoPE is made at every forward and whose
-    streams re-noise), a length past its RoPE table's 128 token frames, and an image (vidlong runs it from text)."""
+    streams re-noise), and a length past its RoPE table's 128 token frames."""
     check_release_refuses(folder, None, command, says, tmp_path, capsys, monkeypatch)
 
 
@@ -338,8 +337,83 @@ def test_vidlong_info_names_its_spec_and_its_rope_tables_bound(folder, tmp_path,
     forward's most latent frames from its transformer's RoPE table (128), streams and extensions yes, fifo no."""
     out, _ = info_of_a_bare_copy(folder, tmp_path, capsys)
     assert "family cosmos (CosmosTransformer3DModel)" in out and "spec cosmos-predict2.5: native 24 latent frames = 93 frames" in out
-    assert "places at most 128 latent frames" in out
-    assert "  stream: yes" in out and "  extend: yes" in out and "  fifo: no" in out
+    assert "places at most 128 latent frames" in out and "task t2v (generate --video continues it: its frames, then new ones)" in out
+    assert "  stream: yes" in out and "  extend: yes" in out and "  fifo: no" in out and "  image: yes" in out
+
+
+def test_image2world_is_its_image_call_and_its_streams_keep_the_image_clean(folder, image_path, monkeypatch):
+    """`load_pipeline(task="i2v")` gives vidlong's Image2World twin; `generate` from an image at 13 frames (4 latent frames,
+    past the native 3) with no method = diffusers' own ``image=`` call from the same folder, image and seed, bit for bit
+    (torchvision's ``to_tensor`` stood in where it is not installed: vidlong's call needs none); a stream's first chunk of
+    the native window is `generate`'s video (uint8 rounding aside: the image's latent frame clean under the condition mask
+    as the call keeps it), and its windows past the image's sink see the re-noised context."""
+    from PIL import Image
+    from conftest import stand_in_torchvision_to_tensor
+
+    from vidlong.generate import GenerateRequest, generate
+
+    pipe = vidlong.load_pipeline(folder, device="cpu", task="i2v")
+    assert type(pipe).__name__ == "VidLongCosmos2_5_PredictImageToWorldPipeline" and pipe.task == "i2v"
+    pipe.set_progress_bar_config(disable=True)
+    own = generate(pipe, GenerateRequest(prompt="a red ball", frames=13, seed=3, image=str(image_path), height=32, width=48))
+    stand_in_torchvision_to_tensor(monkeypatch)
+    check_generate_is_the_stock_call(folder, own, "Cosmos2_5_PredictBasePipeline", NATIVE, temporal=4, pixel_frames=13,
+                                     guidance_scale=2.0, image=Image.open(image_path).convert("RGB"),
+                                     generator=torch.Generator().manual_seed(3))
+    native = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=str(image_path), height=32, width=48))
+    first = next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1, first_chunk=NATIVE), chunks=1, seed=3,
+                                  image=Image.open(image_path), height=32, width=48)))
+    assert np.abs(first.frames.astype(int) - native.frames.astype(int)).max() <= 1
+    assert (first.latents - native.latents).abs().max() < 1e-4
+    check_image_stream_context(pipe, image_path)
+
+
+def test_video2world_continues_a_video_as_its_call_does(folder):
+    """`generate` given a video on Predict2.5's own pipeline continues it through its Video2World twin: the output is the
+    video's 7 frames (resized as its call resizes them), then diffusers' own ``video=`` call's window of 9 frames from the
+    same folder and seed, bit for bit, past the video's last 5 frames it starts with (2 latent frames, kept clean)."""
+    import diffusers
+    from PIL import Image
+
+    from vidlong.generate import GenerateRequest, generate
+
+    video = np.random.default_rng(2).integers(0, 255, (7, 40, 56, 3), dtype=np.uint8)
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    result = generate(pipe, GenerateRequest(prompt="a red ball", frames=9, seed=3, video=video, height=32, width=48))
+    stock = diffusers.Cosmos2_5_PredictBasePipeline.from_pretrained(folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    frames = [Image.fromarray(frame) for frame in video]
+    window = stock(prompt="a red ball", video=frames, height=32, width=48, num_frames=9, num_inference_steps=2,
+                   guidance_scale=2.0, generator=torch.Generator().manual_seed(3), output_type="np").frames[0]
+    resized = stock.video_processor.postprocess_video(stock.video_processor.preprocess_video(frames, 32, 48), "np")[0]
+    assert result.frames.shape == (7 + 9 - 5, 32, 48, 3) and result.settings["latent_frames"] == 3
+    assert np.array_equal(result.frames[:7], (resized * 255).round().astype(np.uint8))
+    assert np.array_equal(result.frames[7:], (np.clip(window[5:], 0, 1) * 255).round().astype(np.uint8))
+
+
+@pytest.mark.parametrize("given,says", [
+    (["--video", "{short}"], "--video holds 3 frames and Cosmos-Predict2.5 Video2World continues from its last 5; pass a "
+                             "video with at least 5 frames, or start from its last frame as --image (Image2World)"),
+    (["--video", "{clip}", "--frames", "5"], "the video's last 5 frames take 2 latent frames of the 2 made, leaving none new: "
+                                             "ask for --frames 9 or more"),
+    (["--video", "{clip}", "--strength", "0.5"], "this model continues its --video (Cosmos-Predict2.5 Video2World: its frames, "
+                                                 "then new ones): drop --strength"),
+    (["--video", "{clip}", "--image", "{image}"], "continues or edits the given video and takes no --image; drop it"),
+    (["--image", "{image}", "--height", "36"], "--height 36"),
+], ids=["too-few-frames", "no-new-frames", "strength", "image-and-video", "size"])
+def test_what_its_image_and_video_conditions_do_not_take_is_refused_before_loading(folder, image_path, tmp_path, capsys,
+                                                                                    monkeypatch, given, says):
+    """Predict2.5's Image2World and Video2World refuse in one line before loading: a video shorter than the 5 frames its
+    call continues from, a window they would fill, a strength (it continues, it does not redraw), an image with a video, and
+    a size off its latent grid."""
+    from vidlong.video_io import write_video
+
+    clips = {name: write_video(tmp_path / f"{name}.mp4", np.full((count, 32, 48, 3), 90, np.uint8), fps=16)
+             for name, count in (("short", 3), ("clip", 9))}
+    paths = dict(clips, image=image_path)
+    check_release_refuses(folder, None, ["generate", *(arg.format(**paths) for arg in given)], says, tmp_path, capsys,
+                          monkeypatch)
 
 
 def test_video2world_is_recognised_from_its_folder_with_its_spec(video2world_folder, tmp_path, capsys):

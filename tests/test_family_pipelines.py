@@ -669,19 +669,21 @@ def test_a_streams_decoder_takes_latents_on_another_device_than_its_vae(family_f
 
 def test_every_served_class_has_a_task_and_a_vidlong_class_and_a_vidlong_class_name_its_diffusers_task():
     """The two registries a family adds its pipelines to name the same classes (one forgotten fails here, not at a user's
-    folder), each vidlong class is a subclass of the diffusers class it serves (vidlong's own LTX condition image-to-video
-    class of its condition pipeline), and a folder saved under a vidlong class's name has its diffusers class's task."""
+    folder), each vidlong class is a subclass of the diffusers class it serves (vidlong's own twins, such as its LTX condition
+    image-to-video class, of the pipeline whose twin they are), and a folder saved under a vidlong class's name has its
+    diffusers class's task."""
     import importlib
 
     import diffusers
 
-    from vidlong.models import PIPELINE_TASKS, task_of
+    from vidlong.models import IMAGE_TO_VIDEO_TWINS, PIPELINE_TASKS, VIDEO_TO_VIDEO_TWINS, task_of
     from vidlong.pipeline import PIPELINE_CLASSES
 
     assert set(PIPELINE_CLASSES) == set(PIPELINE_TASKS)
+    twin_of = {twin: base for twins in (IMAGE_TO_VIDEO_TWINS, VIDEO_TO_VIDEO_TWINS) for base, twin in twins.items()}
     for name, path in PIPELINE_CLASSES.items():
         module, class_name = path.split(":")
-        served = getattr(diffusers, name, None) or getattr(diffusers, name.replace("ImageToVideo", ""))
+        served = getattr(diffusers, name, None) or getattr(diffusers, twin_of[name])
         assert issubclass(getattr(importlib.import_module(module), class_name), served), name
         assert task_of(class_name) == task_of(name) == PIPELINE_TASKS[name]
     assert task_of("FluxPipeline") is None and task_of(None) is None and task_of(["WanPipeline"]) is None

@@ -143,7 +143,8 @@ def _add_generate(sub) -> None:
                    help="video-to-video (Wan2.1 and CogVideoX-2B/5B text-to-video models): the video to redraw with the prompt "
                         "(mp4 or any file ffmpeg reads); the output has its length, frame rate and aspect. A SkyReels-V2 DF "
                         "video-to-video folder continues it in one call instead: its frames unchanged, then the new ones of a "
-                        "window of --ratio or --frames that starts from its last 17 frames, encoded (not shown again); a "
+                        "window of --ratio or --frames that starts from its last 17 frames, encoded (not shown again), and so does "
+                        "a Cosmos-Predict2.5 folder by its Video2World, from its last 5 frames; a "
                         "Lucy Edit folder edits it by the prompt (every step, no --strength). To continue a video: vidlong "
                         "extend")
     p.add_argument("--strength", type=float, default=None,

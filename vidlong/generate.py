@@ -58,7 +58,9 @@ class GenerateRequest:
             video-to-video folder (`vidlong.models.CONTINUING_PIPELINES`) the video is continued instead in the call's
             window of `frames` (or `ratio` x native) pixel frames, whose first latent frames are its last 17 frames encoded:
             the output is its frames unchanged, then the window's new ones (the window's latent frames past those, r each;
-            the call's decode of those encoded frames is dropped, `repeated_frames`). On a Lucy Edit folder
+            the call's decode of those encoded frames is dropped, `repeated_frames`); on a Cosmos-Predict2.5 text-to-world
+            pipeline (its Video2World twin) likewise, from its last 5 frames (the output: its frames as the call resizes
+            them, then the window's past those 5, `continued_frames`). On a Lucy Edit folder
             (`vidlong.models.EDITING_PIPELINES`) it is edited by the prompt: its latents condition every step, all of which
             run (no `strength`); the output is as long as it, as a redrawn video.
         strength: how much of `video` is redrawn, in (0, 1] (1: from pure noise; None: diffusers' 0.8): the call runs
@@ -233,7 +235,7 @@ def check_task(task: str, has_image: bool, extends: Optional[int] = 1) -> None:
         extend = f", or `vidlong extend --video` from {video}" if extends else ""
         raise VidlongError(f"this model is text-to-video and takes no {named('image')}; use an image-to-video model folder "
                            "(Wan, SkyReels-V2, LTX-Video, LTX-2, CogVideoX, HunyuanVideo, Kandinsky 5 and 6, Motif-Video, "
-                           f"EasyAnimate, FramePack, Cosmos-Predict2 and 1.0 Video2World or Sana-Video){extend}")
+                           f"EasyAnimate, FramePack, Cosmos-Predict2.5, Cosmos-Predict2 and 1.0 Video2World or Sana-Video){extend}")
 
 
 def resolve_latent_frames(request: GenerateRequest, native_frames: int, temporal_ratio: int = 4,
@@ -397,6 +399,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     if progress is not None and not callable(progress):
         raise VidlongError(f"progress must be a function progress(stage, done, total), got {type(progress).__name__}")
     refuse_call_while_streaming(pipe)  # before anything is set aside: the paused stream's hooks stay
+    if request.video is not None and pipe.continuing_twin():  # its twin's limits check a continued video
+        pipe = pipe.video_to_video()
     spec = pipe.spec
     limits = limits_for_pipeline(pipe)
     n_latent = check_generate(request, limits)
@@ -590,8 +594,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                 final["latents"] = pipe.decoded_latents()
             frames = (np.clip(video[0], 0, 1) * 255).round().astype(np.uint8)
             if pipe.continues_video:  # the input's frames, then the new ones: not its last frames decoded once more
-                kept = len(extra["video"])
-                frames = np.concatenate([frames[:kept], frames[kept + pipe.repeated_frames(kept):]])
+                frames = pipe.continued_frames(extra["video"], frames)
         elif not refine:
             frames = pipe.decode_uint8(video) if decode and upsampler is None else None
         if upsampler is not None and not refine:  # the whole video's latents, upsampled and decoded (`vidlong.upsample`)

@@ -32,7 +32,8 @@ def model_info(path) -> dict:
     (``generate --upsample --refine``: that, then stage 2 at the new size, `vidlong.validate.check_refine`: their text- and
     image-to-video pipelines and LTX-Video's condition pipeline); each ``{"yes": bool}``,
     with ``"why"`` (the command's own refusal) where it is no. ``continues_video``: whether ``generate --video`` continues
-    the video (its frames, then new ones: SkyReels-V2 DF video to video) rather than redrawing it; ``edits_video``: whether
+    the video (its frames, then new ones: SkyReels-V2 DF video to video, Cosmos-Predict2.5's Video2World) rather than redrawing
+    it; ``edits_video``: whether
     it edits the video by the prompt, every step and no strength (Lucy Edit), its ``redraw`` and ``stream_redraw`` then that
     edit (in one call, chunk by chunk); a video-to-video folder's ``generate`` always takes one. ``edits_image``: whether ``generate
     --image`` edits the image by the prompt, the edit its video's last frame, written as ``OUT.edited.png`` beside the mp4
@@ -113,7 +114,8 @@ def model_info(path) -> dict:
     return dict(
         folder=str(Path(folder)), pipeline=class_name,
         vidlong_pipeline=PIPELINE_CLASSES.get(class_name.removeprefix("VidLong"), "").rpartition(":")[2] or class_name,
-        task=limits.task, continues_video=limits.continues, edits_video=limits.edits, edits_image=limits.edits_image,
+        task=limits.task, continues_video=limits_for_folder(folder, video=True).continues, edits_video=limits.edits,
+        edits_image=limits.edits_image,
         control=limits.control, control_twin=control_video_twin(folder), family=facts["family"],
         identity=None if limits.identity is None else limits.identity.described(),
         camera=CAMERA_LINE if class_name.removeprefix("VidLong") in CAMERA_PIPELINES else None,

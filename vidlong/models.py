@@ -42,9 +42,10 @@ EMBEDDED_MODELS = {"default": Path(__file__).parent / "default_model",
                    "default-distilled": Path(__file__).parent / "default_distilled_model"}
 
 #: the pipeline classes vidlong serves, by task: diffusers' (and vidlong's own LTXConditionImageToVideoPipeline,
-#: LTX2ConditionImageToVideoPipeline, Kandinsky6TI2VAImageToVideoPipeline and LTXI2VLongMultiPromptImageToVideoPipeline:
-#: diffusers' LTXConditionPipeline, LTX2ConditionPipeline, Kandinsky6TI2VAPipeline and LTXI2VLongMultiPromptPipeline
-#: given an image), each
+#: LTX2ConditionImageToVideoPipeline, Kandinsky6TI2VAImageToVideoPipeline, LTXI2VLongMultiPromptImageToVideoPipeline and
+#: Cosmos2_5_PredictImageToWorldPipeline: diffusers' LTXConditionPipeline, LTX2ConditionPipeline, Kandinsky6TI2VAPipeline,
+#: LTXI2VLongMultiPromptPipeline and Cosmos2_5_PredictBasePipeline given an image; Cosmos2_5_PredictVideoToWorldPipeline:
+#: Cosmos2_5_PredictBasePipeline given a video to continue), each
 #: mapped to vidlong's class by `vidlong.pipeline.PIPELINE_CLASSES`; a folder saved under a vidlong class's name
 #: (``VidLong...``) has its diffusers class's task (`task_of`).
 PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVACEPipeline": "t2v",
@@ -64,7 +65,8 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVA
                   "EasyAnimateInpaintPipeline": "i2v", "AllegroPipeline": "t2v", "AnyFlowPipeline": "t2v",
                   "AnyFlowFARPipeline": "t2v", "LucyEditPipeline": "v2v",
                   "HeliosPipeline": "t2v", "HeliosPyramidPipeline": "t2v", "HunyuanVideoFramepackPipeline": "i2v",
-                  "Cosmos2_5_PredictBasePipeline": "t2v", "Cosmos2VideoToWorldPipeline": "i2v",
+                  "Cosmos2_5_PredictBasePipeline": "t2v", "Cosmos2_5_PredictImageToWorldPipeline": "i2v",
+                  "Cosmos2_5_PredictVideoToWorldPipeline": "v2v", "Cosmos2VideoToWorldPipeline": "i2v",
                   "Cosmos2_5_TransferPipeline": "t2v",
                   "CosmosTextToWorldPipeline": "t2v", "CosmosVideoToWorldPipeline": "i2v",
                   "Kandinsky6TI2VAPipeline": "t2v", "Kandinsky6TI2VAImageToVideoPipeline": "i2v",
@@ -349,7 +351,8 @@ def folder_class_name(folder: Path) -> str:
 #: ``Kandinsky6TI2VAPipeline`` takes an image itself, as vidlong's ``Kandinsky6TI2VAImageToVideoPipeline``; Sana-Video's
 #: ``SanaVideoPipeline`` weights run its ``SanaImageToVideoPipeline``, as its docstring loads one release folder for both;
 #: LTX-Video's ``LTXI2VLongMultiPromptPipeline`` takes the image itself, its ``cond_image``, as vidlong's
-#: ``LTXI2VLongMultiPromptImageToVideoPipeline``)
+#: ``LTXI2VLongMultiPromptImageToVideoPipeline``; Cosmos-Predict2.5's ``Cosmos2_5_PredictBasePipeline`` takes an image itself, its
+#: Image2World, as vidlong's ``Cosmos2_5_PredictImageToWorldPipeline``)
 IMAGE_TO_VIDEO_TWINS = {"LTXPipeline": "LTXImageToVideoPipeline", "WanPipeline": "WanImageToVideoPipeline",
                         "LTX2Pipeline": "LTX2ImageToVideoPipeline",
                         "LTXConditionPipeline": "LTXConditionImageToVideoPipeline",
@@ -357,7 +360,8 @@ IMAGE_TO_VIDEO_TWINS = {"LTXPipeline": "LTXImageToVideoPipeline", "WanPipeline":
                         "SkyReelsV2DiffusionForcingPipeline": "SkyReelsV2DiffusionForcingImageToVideoPipeline",
                         "Kandinsky6TI2VAPipeline": "Kandinsky6TI2VAImageToVideoPipeline",
                         "SanaVideoPipeline": "SanaImageToVideoPipeline",
-                        "LTXI2VLongMultiPromptPipeline": "LTXI2VLongMultiPromptImageToVideoPipeline"}
+                        "LTXI2VLongMultiPromptPipeline": "LTXI2VLongMultiPromptImageToVideoPipeline",
+                        "Cosmos2_5_PredictBasePipeline": "Cosmos2_5_PredictImageToWorldPipeline"}
 
 
 def image_to_video_twin(folder: Path) -> Optional[str]:
@@ -378,13 +382,17 @@ def image_to_video_twin(folder: Path) -> Optional[str]:
 
 
 #: text-to-video pipeline classes whose weights diffusers also runs as video-to-video, and that class
-#: (`video_to_video_twin`: not in the layouts `_unredrawn_layout` names)
-VIDEO_TO_VIDEO_TWINS = {"WanPipeline": "WanVideoToVideoPipeline", "CogVideoXPipeline": "CogVideoXVideoToVideoPipeline"}
+#: (`video_to_video_twin`: not in the layouts `_unredrawn_layout` names); Cosmos-Predict2.5's ``Cosmos2_5_PredictBasePipeline``
+#: takes a video itself, its Video2World continuing it (`CONTINUING_PIPELINES`), as vidlong's
+#: ``Cosmos2_5_PredictVideoToWorldPipeline``
+VIDEO_TO_VIDEO_TWINS = {"WanPipeline": "WanVideoToVideoPipeline", "CogVideoXPipeline": "CogVideoXVideoToVideoPipeline",
+                        "Cosmos2_5_PredictBasePipeline": "Cosmos2_5_PredictVideoToWorldPipeline"}
 
 
 def video_to_video_twin(folder: Path) -> Optional[str]:
     """The video-to-video pipeline class name that takes a checked text-to-video folder's weights (`VIDEO_TO_VIDEO_TWINS`:
-    Wan2.1's, CogVideoX-2B/5B's: one transformer, one timestep per sample, a latent frame per token frame), else None."""
+    Wan2.1's, CogVideoX-2B/5B's: one transformer, one timestep per sample, a latent frame per token frame; Cosmos-Predict2.5's
+    Video2World), else None."""
     name = folder_class_name(folder).removeprefix("VidLong")
     return VIDEO_TO_VIDEO_TWINS[name] if name in VIDEO_TO_VIDEO_TWINS and _unredrawn_layout(folder) is None else None
 
@@ -409,13 +417,19 @@ NEGATIVE_PROMPT_UNREAD = {"HunyuanVideoPipeline": ("generate", "stream"), "Hunyu
 
 
 #: video-to-video pipeline classes whose call continues the given video (the output: its frames, then new ones) where the
-#: others redraw it: SkyReels-V2 DF's; their folders stream and extend as their weights' text-to-video class does
-CONTINUING_PIPELINES = ("SkyReelsV2DiffusionForcingVideoToVideoPipeline",)
+#: others redraw it, by the model's name in refusals, the last pixel frames of the video its call encodes as its window's
+#: first latent frames (a shorter video: SkyReels-V2 DF's all of it) and the fewest it takes: SkyReels-V2 DF's
+#: (``overlap_history``, vidlong's default 17), Cosmos-Predict2.5's Video2World (``num_latent_conditional_frames`` 2: its
+#: last 5, which its call needs); their folders stream and extend as their weights' text-to-video class does
+CONTINUING_PIPELINES = {"SkyReelsV2DiffusionForcingVideoToVideoPipeline": ("SkyReels-V2 DF video to video", 17, 1),
+                        "Cosmos2_5_PredictVideoToWorldPipeline": ("Cosmos-Predict2.5 Video2World", 5, 5)}
 
 
 def folder_continues(folder: Path) -> bool:
-    """Whether a checked folder's pipeline continues a given video (`CONTINUING_PIPELINES`)."""
-    return folder_class_name(folder).removeprefix("VidLong") in CONTINUING_PIPELINES
+    """Whether a checked folder's pipeline continues a given video (`CONTINUING_PIPELINES`): its own, or its video-to-video
+    twin's (Cosmos-Predict2.5's)."""
+    name = folder_class_name(folder).removeprefix("VidLong")
+    return name in CONTINUING_PIPELINES or VIDEO_TO_VIDEO_TWINS.get(name) in CONTINUING_PIPELINES
 
 
 #: video-to-video pipeline classes whose call edits the given video by the prompt, its latents a condition of every

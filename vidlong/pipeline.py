@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
+import numpy as np
 import torch
 from diffusers import WanPipeline, WanVACEPipeline
 
@@ -267,6 +268,13 @@ class VidlongPipelineMixin:
         the video's last frames, encoded and decoded; `generate` drops them); 0 for a call that continues no video."""
         return 0
 
+    def continued_frames(self, video, frames):
+        """The output of its call continuing `video` (`continues_video`; uint8 ``[T, H, W, 3]``) from the call's uint8 `frames`
+        ``[t, H, W, 3]``: here its call's own, which hold the video's frames first, then the window, less the
+        `repeated_frames` the window starts with (SkyReels-V2 DF's)."""
+        kept = len(video)
+        return np.concatenate([frames[:kept], frames[kept + self.repeated_frames(kept):]])
+
     def decodes_in_chunks(self) -> bool:
         """Whether `generate` decodes through `decode_uint8` (not the pipeline's call): Wan's causal VAE, resident
         on the execution device (with offloading the pipeline's own decode runs), its spatial tiling off (diffusers'
@@ -401,13 +409,20 @@ class VidlongPipelineMixin:
         pipeline, or a text-to-video one with a `video_to_video` twin."""
         return False
 
+    def continuing_twin(self) -> bool:
+        """Whether its video-to-video twin continues a given video (`vidlong.models.CONTINUING_PIPELINES`: Cosmos-Predict2.5's
+        Video2World), where other twins redraw it."""
+        from .models import CONTINUING_PIPELINES, VIDEO_TO_VIDEO_TWINS
+
+        return self.task == "t2v" and VIDEO_TO_VIDEO_TWINS.get(type(self).__name__.removeprefix("VidLong")) in CONTINUING_PIPELINES
+
     def video_to_video(self):
         """vidlong's video-to-video pipeline of this text-to-video pipeline's own modules (its class from
         `vidlong.models.VIDEO_TO_VIDEO_TWINS`; no copy: methods applied to one act in both, and its offloading), with its
-        spec and progress bar; a one-line error where it does not redraw (`redraws`)."""
+        spec and progress bar; a one-line error where it neither redraws (`redraws`) nor continues (`continuing_twin`)."""
         from .models import VIDEO_TO_VIDEO_TWINS
 
-        if self.task != "t2v" or not self.redraws():
+        if self.task != "t2v" or not (self.redraws() or self.continuing_twin()):
             raise VidlongError(f"video-to-video runs {REDRAWING_MODELS}; this {type(self).__name__} has no video-to-video "
                                "twin")
         twin = over_modules(pipeline_class(VIDEO_TO_VIDEO_TWINS[type(self).__name__.removeprefix("VidLong")]), self)
@@ -772,6 +787,8 @@ PIPELINE_CLASSES = {
     "Kandinsky5I2VPipeline": "vidlong.families.kandinsky5_i2v:VidLongKandinsky5I2VPipeline",
     "MotifVideoPipeline": "vidlong.families.motif:VidLongMotifVideoPipeline",
     "Cosmos2_5_PredictBasePipeline": "vidlong.families.cosmos:VidLongCosmos2_5_PredictBasePipeline",
+    "Cosmos2_5_PredictImageToWorldPipeline": "vidlong.families.cosmos_world:VidLongCosmos2_5_PredictImageToWorldPipeline",
+    "Cosmos2_5_PredictVideoToWorldPipeline": "vidlong.families.cosmos_world:VidLongCosmos2_5_PredictVideoToWorldPipeline",
     "Cosmos2VideoToWorldPipeline": "vidlong.families.cosmos_video2world:VidLongCosmos2VideoToWorldPipeline",
     "Cosmos2_5_TransferPipeline": "vidlong.families.cosmos_transfer:VidLongCosmos2_5_TransferPipeline",
     "CosmosTextToWorldPipeline": "vidlong.families.cosmos1:VidLongCosmosTextToWorldPipeline",

@@ -150,17 +150,19 @@ def limits_for_folder(folder, image: bool = False, video: bool = False, control:
     return ModelLimits(spec_for_folder(folder), geometry, _rope_positions(facts), task, facts["family"],
                        facts["experts"], _takes_last_frame(dict(facts, task=task)), _fixed_size(config, geometry),
                        folder_redraws(folder), _no_stream_reason(dict(facts, task=task)), CONTROL_PIPELINES.get(facts["pipeline"]),
-                       _dropped_frames(dict(facts, task=task)), _no_methods_reason(facts), folder_continues(folder),
+                       _dropped_frames(dict(facts, task=task)), _no_methods_reason(facts), folder_continues(folder) and task == "v2v",
                        folder_edits(folder), NEGATIVE_PROMPT_UNREAD.get(facts["pipeline"], ()),
                        _no_latents_reason(facts), task_pipeline(facts["pipeline"], task),
                        face_inputs(facts), Path(folder))
 
 
 def task_pipeline(pipeline: str, task: str) -> str:
-    """The pipeline class name a folder of `pipeline` loads as for `task` (its image-to-video twin's for "i2v")."""
-    from .models import IMAGE_TO_VIDEO_TWINS
+    """The pipeline class name a folder of `pipeline` loads as for `task` (its image-to-video twin's for "i2v", its
+    video-to-video twin's for "v2v")."""
+    from .models import IMAGE_TO_VIDEO_TWINS, VIDEO_TO_VIDEO_TWINS
 
-    return IMAGE_TO_VIDEO_TWINS.get(pipeline, pipeline) if task == "i2v" else pipeline
+    twins = {"i2v": IMAGE_TO_VIDEO_TWINS, "v2v": VIDEO_TO_VIDEO_TWINS}.get(task, {})
+    return twins.get(pipeline, pipeline)
 
 
 def check_control_twin(folder, loras=(), image: bool = False) -> None:

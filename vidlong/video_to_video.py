@@ -10,14 +10,14 @@ from typing import Optional
 import numpy as np
 
 from .errors import VidlongError, named
-from .models import latent_frames, pixel_frames
+from .models import CONTINUING_PIPELINES, latent_frames, pixel_frames
 from .scalars import is_real
 
 #: diffusers' ``WanVideoToVideoPipeline``'s and ``CogVideoXVideoToVideoPipeline``'s default: how much of the video is redrawn
 DEFAULT_STRENGTH = 0.8
-#: the input video's last pixel frames a continuing pipeline's call encodes as its window's first latent frames (its
+#: the input video's last pixel frames SkyReels-V2 DF's video-to-video call encodes as its window's first latent frames (its
 #: ``overlap_history``: vidlong's default, diffusers' recommended value; `vidlong.models.CONTINUING_PIPELINES`)
-CONTINUED_FRAMES = 17
+CONTINUED_FRAMES = CONTINUING_PIPELINES["SkyReelsV2DiffusionForcingVideoToVideoPipeline"][1]
 #: the models that redraw a video, as the refusals name them
 REDRAWING_MODELS = ("a Wan2.1 or CogVideoX-2B/5B text-to-video model (diffusers' WanVideoToVideoPipeline, "
                     "CogVideoXVideoToVideoPipeline; not Wan2.2's two experts or per-token timesteps, nor CogVideoX1.5's "
@@ -111,7 +111,7 @@ def check_redraws(limits) -> None:
     that continues its video instead, `check_continued_video`: the line refusing a redraw's strength)."""
     if limits.continues:
         raise VidlongError(f"{named('strength')} is how much of a video is redrawn, and this model continues its "
-                           f"{named('video')} (SkyReels-V2 DF video to video: its frames, then new ones): drop {named('strength')}")
+                           f"{named('video')} ({continued_tail(limits)[0]}: its frames, then new ones): drop {named('strength')}")
     if not limits.redraws:
 
         from .validate import continue_hint
@@ -155,26 +155,35 @@ def check_edit_strength(strength) -> None:
                            f"prompt (every step runs): drop {named('strength')}")
 
 
+def continued_tail(limits) -> tuple:
+    """(the model's name, the last pixel frames of a video its call encodes, the fewest it takes) of a pipeline that
+    continues its video (`vidlong.validate.ModelLimits.continues`; `vidlong.models.CONTINUING_PIPELINES`)."""
+    return CONTINUING_PIPELINES[limits.pipeline]
+
+
 def check_continued_video(request, limits) -> int:
-    """A request to a pipeline that continues its video (`vidlong.validate.ModelLimits.continues`): a readable video, no
-    strength (`check_redraws` refuses it), and a window (`frames`, or `ratio` x native) of more latent frames than the
-    video's last `CONTINUED_FRAMES` take in it; returns the window's latent frames."""
+    """A request to a pipeline that continues its video (`vidlong.validate.ModelLimits.continues`): a readable video of at
+    least the frames its call takes (`continued_tail`), no strength (`check_redraws` refuses it), and a window (`frames`, or
+    `ratio` x native) of more latent frames than the video's last frames its call encodes take in it; returns the window's
+    latent frames."""
     from .generate import resolve_latent_frames
     from .validate import longest_latent_frames
 
+    model, tail, fewest = continued_tail(limits)
     if request.video is None:
-        raise VidlongError(f"this model folder continues a video (SkyReels-V2 DF video to video): pass it with {named('video')} "
-                           "in.mp4")
+        raise VidlongError(f"this model folder continues a video ({model}): pass it with {named('video')} in.mp4")
     if request.strength is not None:
         check_redraws(limits)
     count = frame_count(request.video)
-    if count < 1:
-        raise VidlongError(f"{named('video')} holds no frames; pass a video with at least 1 frame")
+    if count < fewest:
+        image = f", or start from its last frame as {named('image')} (Image2World)" if fewest > 1 else ""
+        raise VidlongError(f"{named('video')} holds {count} frames and {model} continues from its last {fewest}; pass a video "
+                           f"with at least {fewest} frames{image}")
     ratio = limits.spec.temporal_ratio
     latent = resolve_latent_frames(request, limits.spec.native_frames, ratio, longest_latent_frames(limits))
-    encoded = continued_latent_frames(CONTINUED_FRAMES, count, ratio)
+    encoded = continued_latent_frames(tail, count, ratio)
     if latent <= encoded:
-        raise VidlongError(f"the video's last {min(CONTINUED_FRAMES, count)} frames take {encoded} latent frames of the "
+        raise VidlongError(f"the video's last {min(tail, count)} frames take {encoded} latent frames of the "
                            f"{latent} made, leaving none new: ask for {named('frames')} {pixel_frames(encoded + 1, ratio)} or more")
     return latent
 

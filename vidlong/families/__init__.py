@@ -1,6 +1,6 @@
 """vidlong's pipelines for the families beyond Wan, one module each (`skyreels`, `ltx`, `cogvideox`, `hunyuan`, `mochi`,
 `kandinsky5`, `kandinsky5_i2v`, `kandinsky6`, `ltx2_condition`, `ltx2_in_context`, `motif`, `motif_i2v`, `easyanimate`,
-`allegro`, `anyflow`, `anyflow_far`, `lucy`, `helios`, `helios_pyramid`, `framepack`, `cosmos`, `cosmos_video2world`,
+`allegro`, `anyflow`, `anyflow_far`, `lucy`, `helios`, `helios_pyramid`, `framepack`, `cosmos`, `cosmos_world`, `cosmos_video2world`,
 `cosmos1`, `cosmos1_video2world`, `cosmos_transfer`, `sana`, `sana_wm`, `latte`, `ltx_long`, `consisid`, `chronoedit`; what
 they share in `common`, and in `guider` what those whose calls guide by a guider component share): diffusers'
 `SkyReelsV2Pipeline` and its image-to-video and diffusion-forcing pipelines (Wan's layout: Wan's surface serves them as
@@ -15,7 +15,8 @@ reference video, its tokens beside the video's), `MotifVideoPipeline`,
 `EasyAnimateInpaintPipeline` (as image to video), `AllegroPipeline`, `AnyFlowPipeline`, the causal
 `AnyFlowFARPipeline`, `LucyEditPipeline` (Wan's layout, editing a given video whose latents go in on the channels) and the
 autoregressive `HeliosPipeline` and `HeliosPyramidPipeline` (Helios-Mid, -Distilled) and the image-to-video
-`HunyuanVideoFramepackPipeline` (FramePack), `Cosmos2_5_PredictBasePipeline` (Cosmos-Predict2.5, from text) and
+`HunyuanVideoFramepackPipeline` (FramePack), `Cosmos2_5_PredictBasePipeline` (Cosmos-Predict2.5, from text; from an image
+and continuing a video as vidlong's twins of it in `cosmos_world`) and
 `Cosmos2VideoToWorldPipeline` (Cosmos-Predict2 Video2World, from an image; what Cosmos's share in `cosmos`),
 `Cosmos2_5_TransferPipeline` (Cosmos-Transfer2.5, a control video to a world video, chunk by chunk in its call),
 `CosmosTextToWorldPipeline` and `CosmosVideoToWorldPipeline` (Cosmos 1.0, from text or from an image) and

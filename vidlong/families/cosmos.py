@@ -1,6 +1,7 @@
 """NVIDIA Cosmos under vidlong (`vidlong.families`): what its pipelines share (`CosmosFamily`: NVIDIA's guardrail on a
 stream's prompt and on every decoded video, the stream `CosmosStreamer` over its sampler's noise levels) and diffusers'
-`Cosmos2_5_PredictBasePipeline` (Cosmos-Predict2.5, from text); Cosmos-Predict2's Video2World is `cosmos_video2world`."""
+`Cosmos2_5_PredictBasePipeline` (Cosmos-Predict2.5, from text; its image and video conditions are `cosmos_world`'s);
+Cosmos-Predict2's Video2World is `cosmos_video2world`."""
 from __future__ import annotations
 
 from contextlib import ExitStack
@@ -11,6 +12,7 @@ from diffusers import Cosmos2_5_PredictBasePipeline
 from diffusers.pipelines.cosmos import pipeline_cosmos2_5_predict
 
 from ..errors import VidlongError
+from ..image_condition import ImageCondition
 from ..pipeline import VidlongPipelineMixin
 from ..streaming import VideoStreamer
 from .common import replaced
@@ -90,6 +92,28 @@ class CosmosStreamer(VideoStreamer):
         return self.pipe.image_condition(image, self.height, self.width, self._chunk_frames(0), generator, latent=latent)
 
 
+class ConditioningFrame(ImageCondition):
+    """The image's latent ``[1, C, 1, h, w]`` as each window's first latent frame, kept clean by the pipeline's
+    `stream_forward` as its call keeps its conditioning frames (``condition_latent``: Predict2 Video2World's, Predict2.5
+    Image2World's): the window's latents are handed on as they are (the forward puts the image there), no per-token
+    timesteps, a window that starts the video left as its loop leaves it."""
+
+    def __init__(self, latent: torch.Tensor):
+        self.latent = latent
+
+    def hidden_states(self, latents: torch.Tensor, frames=None) -> torch.Tensor:
+        return latents
+
+    def timestep_mask(self, frames: int, patch) -> None:
+        return None
+
+    def first_frame(self, latents: torch.Tensor) -> torch.Tensor:
+        return latents
+
+    def extra(self, batch: int) -> dict:
+        return dict(condition_latent=self.latent)
+
+
 class CosmosFamily:
     """What vidlong's Cosmos pipelines share. Each has ``guards_video()`` (whether its call runs the safety checker's video
     check on every video it decodes: `generate` then decodes through its call, a stream's chunks through `GuardedDecoder`),
@@ -167,8 +191,8 @@ class VidLongCosmos2_5_PredictBasePipeline(CosmosFamily, VidlongPipelineMixin, C
     """diffusers' `Cosmos2_5_PredictBasePipeline` (Cosmos-Predict2.5: a Qwen2.5-VL prompt, every layer's states joined, by
     cross-attention; Wan2.1's VAE of 4x time and 8x space; its transformer's input the latents, a condition-mask channel
     and, inside its forward, a padding-mask channel) with vidlong's surface, from text (its ``image=`` and ``video=``
-    conditions are not vidlong's). `generate` decodes through Wan's streaming decoder, as for Wan, unless its safety
-    checker is NVIDIA's guardrail, whose video check its own call runs (`guards_video`).
+    conditions: vidlong's twins of it, `vidlong.families.cosmos_world`). `generate` decodes through Wan's streaming decoder,
+    as for Wan, unless its safety checker is NVIDIA's guardrail, whose video check its own call runs (`guards_video`).
 
     It streams and extends with the re-noised context (`CosmosStreamer`): its prompt's states (its call's default negative
     prompt where none is given; the guardrail's text check as its call runs it), each window with an all-zero condition

@@ -13,34 +13,11 @@ import torch
 from diffusers import Cosmos2VideoToWorldPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
-from ..image_condition import ImageCondition
 from ..pipeline import VidlongPipelineMixin
-from .cosmos import CosmosFamily, EDMLatents
+from .cosmos import ConditioningFrame, CosmosFamily, EDMLatents
 
 #: its call's default ``sigma_conditioning``: the noise level its transformer is told the clean conditioning frames are at
 SIGMA_CONDITIONING = 0.0001
-
-
-class ConditioningFrame(ImageCondition):
-    """The image's latent ``[1, C, 1, h, w]`` as each window's first latent frame, kept clean by the pipeline's
-    `stream_forward` as its call keeps its conditioning frames (``condition_latent``): the window's latents are handed on
-    as they are (the forward puts the image there), no per-token timesteps, a window that starts the video left as its
-    loop leaves it (its first frame ``σ_min``-close to the image's latent)."""
-
-    def __init__(self, latent: torch.Tensor):
-        self.latent = latent
-
-    def hidden_states(self, latents: torch.Tensor, frames=None) -> torch.Tensor:
-        return latents
-
-    def timestep_mask(self, frames: int, patch) -> None:
-        return None
-
-    def first_frame(self, latents: torch.Tensor) -> torch.Tensor:
-        return latents
-
-    def extra(self, batch: int) -> dict:
-        return dict(condition_latent=self.latent)
 
 
 class VidLongCosmos2VideoToWorldPipeline(EDMLatents, CosmosFamily, VidlongPipelineMixin, Cosmos2VideoToWorldPipeline):
