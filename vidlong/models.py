@@ -425,11 +425,11 @@ CONTINUING_PIPELINES = {"SkyReelsV2DiffusionForcingVideoToVideoPipeline": ("SkyR
                         "Cosmos2_5_PredictVideoToWorldPipeline": ("Cosmos-Predict2.5 Video2World", 5, 5)}
 
 
-def folder_continues(folder: Path) -> bool:
-    """Whether a checked folder's pipeline continues a given video (`CONTINUING_PIPELINES`): its own, or its video-to-video
-    twin's (Cosmos-Predict2.5's)."""
+def folder_continues(folder: Path, video: bool = False) -> bool:
+    """Whether a checked folder's pipeline continues a given video (`CONTINUING_PIPELINES`): its own (SkyReels-V2 DF's
+    video to video), or given a `video`, the video-to-video twin it loads as for one (Cosmos-Predict2.5's Video2World)."""
     name = folder_class_name(folder).removeprefix("VidLong")
-    return name in CONTINUING_PIPELINES or VIDEO_TO_VIDEO_TWINS.get(name) in CONTINUING_PIPELINES
+    return name in CONTINUING_PIPELINES or (video and VIDEO_TO_VIDEO_TWINS.get(name) in CONTINUING_PIPELINES)
 
 
 #: video-to-video pipeline classes whose call edits the given video by the prompt, its latents a condition of every
@@ -452,7 +452,7 @@ def folder_redraws(folder: Path) -> bool:
     """Whether a checked folder redraws a given video: a video-to-video folder, or a text-to-video one with a
     video-to-video twin, neither in a layout `_unredrawn_layout` names (but one that edits it, `folder_edits`, in any), nor one
     that continues it (`folder_continues`)."""
-    if pipeline_task(folder, video=True) != "v2v" or folder_continues(folder):
+    if pipeline_task(folder, video=True) != "v2v" or folder_continues(folder, video=True):
         return False
     return folder_edits(folder) or _unredrawn_layout(folder) is None
 

@@ -150,7 +150,7 @@ def limits_for_folder(folder, image: bool = False, video: bool = False, control:
     return ModelLimits(spec_for_folder(folder), geometry, _rope_positions(facts), task, facts["family"],
                        facts["experts"], _takes_last_frame(dict(facts, task=task)), _fixed_size(config, geometry),
                        folder_redraws(folder), _no_stream_reason(dict(facts, task=task)), CONTROL_PIPELINES.get(facts["pipeline"]),
-                       _dropped_frames(dict(facts, task=task)), _no_methods_reason(facts), folder_continues(folder) and task == "v2v",
+                       _dropped_frames(dict(facts, task=task)), _no_methods_reason(facts), folder_continues(folder, video),
                        folder_edits(folder), NEGATIVE_PROMPT_UNREAD.get(facts["pipeline"], ()),
                        _no_latents_reason(facts), task_pipeline(facts["pipeline"], task),
                        face_inputs(facts), Path(folder))
