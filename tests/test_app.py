@@ -881,6 +881,28 @@ def test_an_ltx2_condition_model_served_for_an_image_takes_a_first_and_a_last_fr
         assert abs(mp4_audio(video_path(video), 16000).shape[1] / 16000 - 25 / 24) < 0.1
 
 
+def test_a_cosmos_predict25_folder_opens_and_its_i2v_page_makes_a_video_from_an_image(tmp_path_factory, image_path):
+    """``vidlong app --task i2v`` on a Cosmos-Predict2.5 folder (`launch`, whose check refuses video-to-video folders,
+    opens it: the folder's continuing twin is used only for a given video): /generate from an uploaded image (its
+    Image2World twin) makes the video at 2x with the methods, its settings naming the image."""
+    from gradio_client import handle_file
+    from test_cosmos import NATIVE, saved_folder
+
+    from vidlong.apps import gradio_app
+
+    folder = saved_folder(tmp_path_factory.mktemp("cosmos-predict25"))
+    demo = gradio_app.launch(model=str(folder), port=free_port(), device="cpu", task="i2v", prevent_thread_lock=True,
+                             quiet=True)
+    try:
+        client = Client(demo.local_url, verbose=False, download_files=str(tmp_path_factory.mktemp("cosmos-downloads")))
+        video, settings = client.predict(prompt="a red circle", method="both", ratio=2, image=handle_file(str(image_path)),
+                                         api_name="/generate")
+        assert read_video(video_path(video))[0].shape[0] == settings["pixel_frames"] and settings["image"]
+        assert settings["latent_frames"] == 2 * NATIVE
+    finally:
+        demo.close()
+
+
 def test_an_ltx2_ic_page_follows_an_uploaded_reference_video_and_offers_no_stream(tmp_path_factory):
     """An `LTX2InContextPipeline` folder (LTX-2 with an IC-LoRA): Generate's "Follow a control video (LTX-2 IC-LoRA)" takes
     the reference video, the Stream tab hidden; /generate's control_video, a 17-frame mp4 at 24 fps, makes a video as long
