@@ -89,6 +89,8 @@ CASES = {
                   True),
     "cosmos-predict2.5": (("builder", "tiny_cosmos_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=16)), False,
                           True, True),
+    "cosmos-predict2.5-i2v": (("builder", "tiny_cosmos_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=16)),
+                              True, True, True),
     "cosmos-predict2-video2world": (("builder", "tiny_cosmos2_video2world_pipeline", {},
                                      dict(native_frames=3, height=32, width=48, fps=16)), True, True, True),
     "cosmos-1.0-text2world": (("builder", "tiny_cosmos1_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=16)),
@@ -113,9 +115,9 @@ CASES = {
     "chronoedit": (("builder", "tiny_chronoedit_pipeline", {}, dict(native_frames=3, height=32, width=32, fps=8)), True, False,
                    False),
 }
-#: the cases whose folder is a text-to-video pipeline's loaded with ``task="i2v"`` (Kandinsky 6's, Sana-Video's and LTX-2's
-#: condition pipeline's, given an image)
-LOADED_FOR_AN_IMAGE = {"kandinsky6-i2v", "sana-video-i2v", "ltx2-condition-i2v"}
+#: the cases whose folder is a text-to-video pipeline's loaded with ``task="i2v"`` (Kandinsky 6's, Sana-Video's, LTX-2's
+#: condition pipeline's and Cosmos-Predict2.5's (its Image2World twin), given an image)
+LOADED_FOR_AN_IMAGE = {"kandinsky6-i2v", "sana-video-i2v", "ltx2-condition-i2v", "cosmos-predict2.5-i2v"}
 #: the cases whose calls need a face's tensors (ConsisID's ``is_train_face``): `generate`, streams and extensions are given
 #: `conftest.consisid_faces` as their ``identity``
 FACED = {"consisid"}
