@@ -509,21 +509,14 @@ def tiny_ltx2_vae():
     return vae.eval()
 
 
-def tiny_ltx2_pipeline(latest: bool = False):
-    """diffusers' `LTX2Pipeline` of tiny random parts: an LTX-2 video VAE with its releases' 32x spatial and 8x temporal
-    compression (patch 4, a spatial, a temporal and two spatio-temporal down-samplings), an audio VAE and a vocoder
-    (16 kHz, 160 samples per mel frame: audio as long as the video; its decoder causal in time and 4x up, as its
-    releases'), a two-layer Gemma 3 text model (with the tiny SigLIP its class holds) and its connectors,
-    `tiny_ltx2_transformer` (`latest`: LTX-2.3's parts)."""
-    from diffusers import AutoencoderKLLTX2Audio, LTX2Pipeline
+def tiny_ltx2_text_parts(tokenizer) -> tuple:
+    """(a two-layer Gemma 3 text model over `tokenizer`, with the tiny SigLIP its class holds; its LTX-2 text connectors),
+    in eval mode: LTX-2's text side, and Sana-WM's refiner's."""
     from diffusers.pipelines.ltx2 import LTX2TextConnectors
-    from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration, Gemma3TextConfig, SiglipVisionConfig
 
-    from conftest import TEXT_DIM, tiny_ltx2_transformer
+    from conftest import TEXT_DIM
 
-    tokenizer = tiny_tokenizer()
-    torch.manual_seed(0)
     text = Gemma3TextConfig(vocab_size=len(tokenizer), hidden_size=TEXT_DIM, intermediate_size=32, num_hidden_layers=2,
                             num_attention_heads=2, num_key_value_heads=1, head_dim=8, sliding_window=8,
                             pad_token_id=tokenizer.pad_token_id)
@@ -536,6 +529,23 @@ def tiny_ltx2_pipeline(latest: bool = False):
         audio_connector_num_attention_heads=2, audio_connector_attention_head_dim=8, audio_connector_num_layers=1,
         audio_connector_num_learnable_registers=None, connector_rope_base_seq_len=32, rope_theta=10000.0,
         rope_double_precision=False, causal_temporal_positioning=False, rope_type="split")
+    return gemma.eval(), connectors.eval()
+
+
+def tiny_ltx2_pipeline(latest: bool = False):
+    """diffusers' `LTX2Pipeline` of tiny random parts: an LTX-2 video VAE with its releases' 32x spatial and 8x temporal
+    compression (patch 4, a spatial, a temporal and two spatio-temporal down-samplings), an audio VAE and a vocoder
+    (16 kHz, 160 samples per mel frame: audio as long as the video; its decoder causal in time and 4x up, as its
+    releases'), a two-layer Gemma 3 text model (with the tiny SigLIP its class holds) and its connectors
+    (`tiny_ltx2_text_parts`), `tiny_ltx2_transformer` (`latest`: LTX-2.3's parts)."""
+    from diffusers import AutoencoderKLLTX2Audio, LTX2Pipeline
+    from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
+
+    from conftest import tiny_ltx2_transformer
+
+    tokenizer = tiny_tokenizer()
+    torch.manual_seed(0)
+    gemma, connectors = tiny_ltx2_text_parts(tokenizer)
     vae = tiny_ltx2_vae()
     audio_vae = AutoencoderKLLTX2Audio(
         base_channels=4, output_channels=2, ch_mult=(1, 2, 4), num_res_blocks=1, attn_resolutions=None, in_channels=2,
@@ -545,7 +555,7 @@ def tiny_ltx2_pipeline(latest: bool = False):
                           upsample_factors=[4, 5, 8], resnet_kernel_sizes=[3], resnet_dilations=[[1, 3, 5]],
                           leaky_relu_negative_slope=0.1, output_sampling_rate=16000)
     return LTX2Pipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, audio_vae=audio_vae.eval(),
-                        text_encoder=gemma.eval(), tokenizer=tokenizer, connectors=connectors.eval(),
+                        text_encoder=gemma, tokenizer=tokenizer, connectors=connectors,
                         transformer=tiny_ltx2_transformer(latest=latest), vocoder=vocoder.eval())
 
 
@@ -965,4 +975,32 @@ def save_tiny_sana_wm_pipeline(folder: Path, **spec) -> Path:
     values = dict(dict(name="tiny-sana-wm", native_frames=2, height=64, width=96, fps=16, num_inference_steps=2,
                        guidance_scale=2.0, temporal_ratio=8), **spec)
     (Path(folder) / "vidlong.yaml").write_text(yaml.safe_dump(values))
+    return Path(folder)
+
+
+def tiny_sana_wm_refiner():
+    """diffusers' `SanaWMLTX2Refiner` (Sana-WM's stage 2) of tiny random parts, as its release ships it, without a VAE (it
+    takes the Sana-WM pipeline's): a one-layer `SanaWMLTX2RefinerTransformer3DModel` of `conftest.tiny_ltx2_transformer`'s
+    sizes (its zero-initialised parts randomised), `tiny_ltx2_text_parts` over the word-level tokenizer (32 tokens, not its
+    release's 1024) and its scheduler, flow matching's Euler steps at shift 1 (its distilled sigmas as they are)."""
+    from diffusers import SanaWMLTX2Refiner, SanaWMLTX2RefinerTransformer3DModel
+
+    from conftest import IN_CHANNELS, TEXT_DIM, jittered
+
+    tokenizer = tiny_tokenizer()
+    torch.manual_seed(0)
+    gemma, connectors = tiny_ltx2_text_parts(tokenizer)
+    transformer = jittered(SanaWMLTX2RefinerTransformer3DModel(
+        in_channels=IN_CHANNELS, out_channels=IN_CHANNELS, num_attention_heads=2, attention_head_dim=16,
+        cross_attention_dim=32, audio_in_channels=4, audio_out_channels=4, audio_num_attention_heads=2,
+        audio_attention_head_dim=8, audio_cross_attention_dim=16, num_layers=1, caption_channels=TEXT_DIM,
+        rope_double_precision=False))
+    return SanaWMLTX2Refiner(transformer=transformer, connectors=connectors, tokenizer=tokenizer, text_encoder=gemma,
+                             scheduler=FlowMatchEulerDiscreteScheduler(shift=1.0), text_max_sequence_length=32)
+
+
+def save_tiny_sana_wm_refiner(folder: Path) -> Path:
+    """Save `tiny_sana_wm_refiner` in `folder` (its own pipeline folder, as diffusers' conversion script writes the
+    release's beside the Sana-WM folder)."""
+    tiny_sana_wm_refiner().save_pretrained(folder, safe_serialization=True)
     return Path(folder)
