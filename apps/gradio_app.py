@@ -45,6 +45,7 @@ from vidlong.attention.adapters import adapter_named  # noqa: E402
 from vidlong.errors import Stopped, VidlongError, named  # noqa: E402
 from vidlong.estimate import Pace, check_fits, check_stream_fits, run_cost, together  # noqa: E402
 from vidlong.edited_image import edited_image_path, write_edited_image  # noqa: E402
+from vidlong.families.sana_wm_refiner import check_refiner  # noqa: E402
 from vidlong.generate import GenerateRequest, generate, load_image  # noqa: E402
 from vidlong.camera import CAMERA_PIPELINES  # noqa: E402
 from vidlong.identity import stream_identity  # noqa: E402
@@ -57,7 +58,8 @@ from vidlong.schedulers.stream import one_prompt_text, stream_chunk_count  # noq
 from vidlong.streaming import StreamSampling, VideoStreamer, held_frames, held_sound, resolve_context  # noqa: E402
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_SEED, MAX_STEPS, call_pixel_count, check_diagonal,  # noqa: E402
                               check_diagonal_stream, check_generate, check_methods_run, check_not_redrawing, check_seed,
-                              check_streams, check_upsample, limits_for_pipeline, REFINE_PIPELINES, streams, video_size)
+                              check_streams, check_upsample, limits_for_pipeline, REFINE_PIPELINES, REFINER_PIPELINES,
+                              streams, video_size)
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
 from vidlong.extend import count_input_frames, input_frame_size  # noqa: E402
 from vidlong.animate import ANIMATE_VIDEOS  # noqa: E402
@@ -133,7 +135,8 @@ IDENTITY_LABEL = "Face identity"
 CAMERA_LABEL = "Camera"
 #: the label of the box an LTX-Video or LTX-2 page with a latent upsampler shows (`App.upsamples`), on Generate
 UPSAMPLE_LABEL = "Upsample 2x"
-#: the label of the box beside it on a page whose pipeline has stage 2 in vidlong (`vidlong.validate.REFINE_PIPELINES`)
+#: the label of the box beside it on a page whose pipeline has stage 2 in vidlong (`vidlong.validate.REFINE_PIPELINES`), or
+#: alone on a Sana-WM page whose folder has its refiner (`App.refines`)
 REFINE_LABEL = "Refine"
 
 #: the command lines and arguments that shared refusals point to for a video or a first frame, as the page's places that do
@@ -311,6 +314,14 @@ class App:
             self.upsamples = check_upsample(self.upsampler, self.limits) is not None
         except VidlongError:
             self.upsamples = False
+        #: whether its "Refine" box shows: with "Upsample 2x" (LTX's stage 2), or alone where the model folder has Sana-WM's
+        #: refiner (`vidlong.families.sana_wm_refiner`: its `refine` True)
+        self.refiner = self.limits.pipeline in REFINER_PIPELINES
+        try:
+            self.refines = (check_refiner(True, self.limits) is not None if self.refiner else
+                            self.upsamples and self.limits.pipeline in REFINE_PIPELINES)
+        except VidlongError:
+            self.refines = False
         #: the page's places for a video, as its messages name them (a model that edits a given video: Lucy Edit's)
         self.places = EDIT_PLACES if self.limits.edits else APP_PLACES
         #: whether its runs edit the given image, the edit their video's last frame (ChronoEdit: `ModelLimits.edits_image`),
@@ -387,7 +398,9 @@ class App:
                     "The control video (the Length field is not used): " if request.control_video else "")
             note += (f"{latent} latent frames = **{frames} frames**, {frames / fps:.1f} s at {fps:g} fps "
                      f"({latent / spec.native_frames:.2g}× the native {spec.native_frames}). ")
-        if request.refine:  # the estimate counts stage 2's steps at twice the size (`run_cost`), not the upsampler's
+        if request.refine and self.refiner:  # Sana-WM's refiner: not in `run_cost`
+            note += "Then refined by its refiner at the same size, without the image's frame (not in the estimate). "
+        elif request.refine:  # the estimate counts stage 2's steps at twice the size (`run_cost`), not the upsampler's
             note += "Then upsampled 2x by its latent upsampler and refined at that size (its steps in the estimate). "
         elif request.upsample is not None:  # the estimate counts the video as made (`run_cost`)
             note += "Then upsampled 2x by its latent upsampler (not in the estimate). "
@@ -959,8 +972,10 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                                                                                   else ""))
                         refine = fields.Checkbox(  # stage 2 after the upsampler (`vidlong.refine`), checked by check_refine
                             value=False, label=REFINE_LABEL, elem_id="refine",
-                            visible=app.upsamples and app.limits.pipeline in REFINE_PIPELINES,
-                            info="with Upsample 2x: the upsampled latents denoised again for a few steps at the new size, "
+                            visible=app.refines,
+                            info="Sana-WM's refiner on the video's latents at the same size, as diffusers' two-stage flow "
+                                 "runs it (its defaults)" if app.refiner else
+                                 "with Upsample 2x: the upsampled latents denoised again for a few steps at the new size, "
                                  "as diffusers' two-stage flow does (its defaults)")
                         animating, control = pipe.task == "animate", app.limits.control
                         controlled, vace = control is not None, control == "vace"

@@ -1223,7 +1223,8 @@ def test_an_ltx_page_with_a_latent_upsampler_upsamples_2x_on_generate_and_compar
         for fields, message in ((dict(run, upsample="yes"), r"^Upsample 2x must be true or false, got 'yes'$"),
                                 (dict(run, refine="yes"), r"^Refine must be true or false, got 'yes'$"),
                                 (dict(run, refine=True), r"^refine denoises the upsampled latents again at their new size: "
-                                                         "add upsample, or drop refine$"),
+                                                         r"add upsample, or drop refine \(LTX-Video's and LTX-2's stage 2; "
+                                                         r"Sana-WM's refiner alone runs without upsample\)$"),
                                 (dict(prompt="a red ball", seconds=1, upsample=True, api_name="/stream"),
                                  r"^upsample upsamples a whole generated video's latents \(the Generate tab's Upsample 2x\); "
                                  "a stream does not upsample its chunks: drop upsample$")):

@@ -321,14 +321,17 @@ def test_vidlong_info_says_whether_the_folder_refines(folders, kind_folder, tmp_
                                                     "upsampler (--upsample path/to/upsampler)")
     long = model_info(kind_folder("ltx-long"))["can"]["refine"]
     assert long == {"yes": False, "why": "--refine runs stage 2 of LTX-Video's and LTX-2's text- and image-to-video two-stage "
-                                         "flow; this model (LTXI2VLongMultiPromptPipeline) has none in vidlong: drop --refine"}
+                                         "flow and Sana-WM's refiner; this model (LTXI2VLongMultiPromptPipeline) has none in "
+                                         "vidlong: drop --refine"}
     wan = model_info(save_tiny_pipeline(tmp_path / "wan"))["can"]["refine"]
     assert not wan["yes"] and wan["why"].startswith("--upsample upsamples LTX-Video's and LTX-2's latents")
 
 
 @pytest.mark.parametrize("model, args, message", [
     ("ltx-video", ["--refine"], "--refine denoises the upsampled latents again at their new size: add --upsample, or drop "
-                                "--refine"),
+                                "--refine (LTX-Video's and LTX-2's stage 2; Sana-WM's refiner alone runs without --upsample)"),
+    ("ltx-video", ["--upsample", "--refine", "{tmp}"], "--refine is True or False, got '{tmp}' (a folder: Sana-WM's refiner's "
+                                                       "alone)"),
     ("ltx-video", ["--refine-steps", "4"], "--refine-steps sets the refine pass: add --refine (with --upsample), or drop "
                                            "--refine-steps"),
     ("ltx-video", ["--upsample", "--refine", "--refine-strength", "1"], "--refine-strength must be a number in (0, 1)"),
@@ -344,7 +347,7 @@ def test_vidlong_info_says_whether_the_folder_refines(folders, kind_folder, tmp_
     ("ltx-long", ["--upsample", "--refine"], "this model (LTXI2VLongMultiPromptPipeline) has none in vidlong: drop --refine"),
     ("ltx2-condition", ["--upsample", "--refine"], "this model (LTX2ConditionPipeline) has none in vidlong"),
     ("wan", ["--refine"], "this model (WanPipeline) has none in vidlong: drop --refine"),
-], ids=["no-upsample", "steps-alone", "strength-1", "no-step", "steps-0", "lora-on-ltx-video", "fifo", "ltx2-steps",
+], ids=["no-upsample", "folder-on-ltx", "steps-alone", "strength-1", "no-step", "steps-0", "lora-on-ltx-video", "fifo", "ltx2-steps",
         "lora-missing", "lora-of-another-model", "long-multi-prompt", "ltx2-condition", "wan"])
 def test_what_cannot_refine_is_refused_in_one_line_before_loading(folders, kind_folder, tmp_path, capsys,
                                                                    monkeypatch, model, args, message):

@@ -111,6 +111,14 @@ def folder(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def refiner(folder):
+    """Its tiny refiner beside the folder, as diffusers' conversion script writes the release's (``<folder>-refiner``)."""
+    from tiny_pipeline import save_tiny_sana_wm_refiner
+
+    return save_tiny_sana_wm_refiner(folder.parent / (folder.name + "-refiner"))
+
+
+@pytest.fixture(scope="module")
 def image(tmp_path_factory):
     """A random 120x80 image: another aspect than the tiny folder's 96x64 video (its call crops it; vidlong's default
     intrinsics read its size)."""
@@ -177,16 +185,19 @@ def test_cli_generates_twice_the_native_length_with_each_method(folder, image, t
     check_cli_generate(folder, tmp_path, method, NATIVE, TEMPORAL, 16, image=image)
 
 
-def test_cli_generate_follows_a_camera_file(folder, image, tmp_path):
-    """`vidlong generate --camera cam.json` (an action string of 24 frames, no intrinsics: the default view) at 2x: 25 frames,
-    the file in the sidecar."""
+def test_cli_generate_follows_a_camera_file_and_refines(folder, refiner, image, tmp_path):
+    """`vidlong generate --camera cam.json` (an action string of 24 frames, no intrinsics: the default view) at 2x with
+    both methods, then `--refine FOLDER` (its refiner named): 25 frames made, 24 refined (its sink's dropped), the file,
+    the methods and the refine pass in the sidecar."""
     from vidlong.cli import main
     from vidlong.video_io import read_video
 
     camera, out = camera_file(tmp_path / "cam.json", "", action="w-12,jw-12"), tmp_path / "g.mp4"
     assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--image", str(image), "--ratio", "2",
-                 "--method", "both", "--camera", str(camera), "--out", str(out)]) == 0
-    assert read_video(out)[0].shape[0] == 25 and json.loads(out.with_suffix(".json").read_text())["camera"] == str(camera)
+                 "--method", "both", "--camera", str(camera), "--refine", str(refiner), "--out", str(out)]) == 0
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert read_video(out)[0].shape[0] == 24 and settings["camera"] == str(camera) and len(settings["methods"]) == 2
+    assert settings["refine"] == settings["refine_pass"]["refiner"] == str(refiner)
 
 
 REFUSED = {
@@ -287,14 +298,72 @@ def test_python_streams_and_extensions_give_the_clis_reason(pipe, image):
         assert SANA_WM.no_stream_reason in str(refused.value) and "\n" not in str(refused.value)
 
 
-def test_its_refiner_is_refused_before_loading(tmp_path, capsys, monkeypatch):
-    """A folder of its refiner (`SanaWMLTX2Refiner`, the second stage): one line saying it is not served and what to use."""
-    from vidlong.families.sana_wm import REFINER_REFUSAL
-
+def test_its_refiner_as_the_model_is_refused_before_loading(tmp_path, capsys, monkeypatch):
+    """A folder of its refiner (`SanaWMLTX2Refiner`, the second stage) as --model: one line saying how it runs (--refine on
+    the Sana-WM folder, naming this folder)."""
     (tmp_path / "refiner").mkdir()
     (tmp_path / "refiner" / "model_index.json").write_text(json.dumps({"_class_name": "SanaWMLTX2Refiner"}))
     args = ["generate", "--model", str(tmp_path / "refiner"), "--prompt", "a red ball"]
-    assert REFINER_REFUSAL in check_refused_before_loading(args, tmp_path / "g.mp4", capsys, monkeypatch)
+    line = check_refused_before_loading(args, tmp_path / "g.mp4", capsys, monkeypatch)
+    assert f"pass the Sana-WM folder as --model with --refine {tmp_path / 'refiner'} (or --refine alone" in line, line
+
+
+def test_generate_refine_with_no_method_is_diffusers_two_stage_flow_bit_for_bit(pipe, folder, refiner, image):
+    """`generate` with ``refine`` True (its refiner found beside the folder), native length: diffusers' two-stage flow written
+    out by hand, bit for bit after uint8 rounding: `SanaWMPipeline`'s call to latents (the same seed, vidlong's default
+    camera), the `SanaWMLTX2Refiner`'s call on them with its defaults, the pipeline's VAE, the seed's generator and 16 fps,
+    decoding without the sink's frame (8 frames of 9). Its settings record the refiner and its defaults; its one block
+    reports as stage "refine"; the result's latents are stage 1's; the refined video is not stage 1's."""
+    from diffusers import SanaWMLTX2Refiner, SanaWMPipeline
+    from diffusers.pipelines.sana_wm.refiner import STAGE_2_DISTILLED_SIGMA_VALUES
+
+    from vidlong.camera import default_action, default_intrinsics
+    from vidlong.generate import GenerateRequest, generate
+
+    stages = []
+    own = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=str(image), height=64, width=96, refine=True),
+                   progress=lambda *stage: stages.append(stage))
+    frames = TEMPORAL * (NATIVE - 1) + 1
+    stock = SanaWMPipeline.from_pretrained(folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    first = stock(image=Image.open(image), prompt="a red ball", height=64, width=96, num_frames=frames, num_inference_steps=2,
+                  guidance_scale=2.0, generator=torch.Generator().manual_seed(3), output_type="latent",
+                  action=default_action(frames), intrinsics=default_intrinsics(120, 80))
+    second = SanaWMLTX2Refiner.from_pretrained(refiner, vae=stock.vae, local_files_only=True)
+    second.set_progress_bar_config(disable=True)
+    video = second(first.latent, "a red ball", fps=16, generator=torch.Generator().manual_seed(3), output_type="np")
+    assert own.frames.shape == (frames - 1, 64, 96, 3)
+    assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+    assert own.settings["refine_pass"] == dict(refiner=str(refiner), block_size=3, kv_max_frames=11, sink_size=1,
+                                               sigmas=list(STAGE_2_DISTILLED_SIGMA_VALUES))
+    assert ("refine", 1, 1) in stages and torch.equal(own.latents, first.latent)
+    with torch.no_grad():
+        unrefined = stock.video_processor.postprocess_video(stock._decode_latents(first.latent), output_type="np")[0]
+    assert not np.array_equal(own.frames, (np.clip(unrefined[1:], 0, 1) * 255).round().astype(np.uint8))
+
+
+def test_what_cannot_refine_is_refused_before_loading(folder, refiner, image, tmp_path, capsys, monkeypatch):
+    """One line each, before loading: --refine on a copy of the folder with no refiner beside it (naming the way), a
+    missing folder, a folder of another pipeline, a refiner of other latent channels, LTX's knobs, --upsample, a video of
+    one latent frame (the refiner's sink alone)."""
+    import shutil
+
+    alone = shutil.copytree(folder, tmp_path / "alone")
+    (tmp_path / "wide" / "transformer").mkdir(parents=True)
+    (tmp_path / "wide" / "model_index.json").write_text(json.dumps({"_class_name": "SanaWMLTX2Refiner"}))
+    (tmp_path / "wide" / "transformer" / "config.json").write_text(json.dumps({"in_channels": 128}))
+    given = ["generate", "--prompt", "a red ball", "--image", str(image)]
+    for args, says in [(["--model", str(alone), "--refine"], f"--refine: {alone} has no Sana-WM refiner beside it (alone-refiner/) "
+                         "or in refiner/; pass the folder of its SanaWMLTX2Refiner (--refine path/to/SANA-WM-refiner)"),
+                       (["--model", str(folder), "--refine", str(tmp_path / "none")], f"no folder at {tmp_path / 'none'}"),
+                       (["--model", str(folder), "--refine", str(folder)], "holds a SanaWMPipeline, not Sana-WM's refiner"),
+                       (["--model", str(folder), "--refine", str(tmp_path / "wide")], "refines latents of 128 channels, this "
+                                                                                      "model's VAE makes 4"),
+                       (["--model", str(folder), "--refine", "--refine-steps", "4"], "Sana-WM's refiner runs its own call's 3 "
+                                                                                    "distilled sigmas"),
+                       (["--model", str(folder), "--refine", "--upsample"], "(SanaWMPipeline) has none: drop --upsample"),
+                       (["--model", str(folder), "--refine", "--frames", "1"], "keeps latent frame 0 as its sink")]:
+        assert says in check_refused_before_loading([*given, *args], tmp_path / "g.mp4", capsys, monkeypatch), args
 
 
 def test_vidlong_info_names_its_spec_from_configs(folder, tmp_path, capsys):
@@ -309,3 +378,26 @@ def test_vidlong_info_names_its_spec_from_configs(folder, tmp_path, capsys):
     assert "1280x704" in out and "60 steps, guidance 5" in out
     assert "  image: yes" in out and "  fifo: no" in out
     assert f"  stream: no (streaming is not available for SanaWMTransformer3DModel: {SANA_WM.no_stream_reason}" in out
+    assert "  refine: no (--refine: " in out and "pass the folder of its SanaWMLTX2Refiner" in out
+
+
+def test_vidlong_info_names_its_refiner(folder, refiner, capsys):
+    """`vidlong info` on the folder with its refiner beside it: refine yes, naming the refiner."""
+    from vidlong.cli import main
+
+    capsys.readouterr()
+    assert main(["info", "--model", str(folder)]) == 0
+    assert f"  refine: yes (its refiner {refiner}, at the same size" in capsys.readouterr().out
+
+
+def test_the_app_offers_refine_where_its_folder_has_a_refiner(pipe, refiner, tmp_path):
+    """The app on its pipeline (its refiner beside the folder): the Refine box shows (no Upsample 2x), and the length note of
+    a refined run says the refiner runs after, not in the estimate."""
+    from vidlong.apps.gradio_app import DRIVING_FIELDS, NO_PRESET, App
+    from vidlong.apps.outputs import OutputFolder
+
+    app = App(pipe, OutputFolder(tmp_path))
+    assert app.refines and not app.upsamples
+    fields = [None] * (len(DRIVING_FIELDS) + 4)  # the driving videos, overlap, identity, camera, upsample
+    note = app.length_note(2, "both", NO_PRESET, None, None, None, None, None, *fields, True)
+    assert "Then refined by its refiner at the same size, without the image's frame (not in the estimate)." in note, note

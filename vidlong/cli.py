@@ -182,9 +182,11 @@ def _add_generate(sub) -> None:
                    help="LTX-Video and LTX-2 folders: upsample the video's latents by the folder's own latent_upsampler/ (or "
                         "the latent upsampler in FOLDER), then decode them: the mp4 at 2x the size, LTX-2's sound unchanged "
                         "(vidlong.upsample)")
-    p.add_argument("--refine", action="store_true",
+    p.add_argument("--refine", nargs="?", const=True, type=user_path, default=False, metavar="FOLDER",
                    help="with --upsample: stage 2 of LTX-Video's and LTX-2's two-stage flow, the upsampled latents denoised "
-                        "again for a few steps at the new size by the model's own call, as diffusers' docs do (vidlong.refine)")
+                        "again for a few steps at the new size by the model's own call, as diffusers' docs do (vidlong.refine); "
+                        "Sana-WM folders, without --upsample: its refiner (SanaWMLTX2Refiner) on the video's latents at the "
+                        "same size, found beside the folder as <its name>-refiner/ or in its refiner/ (or the one in FOLDER)")
     p.add_argument("--refine-steps", type=int, default=None, metavar="N",
                    help="LTX-Video's refine pass: its num_inference_steps (default 10), of which --refine-strength's share runs")
     p.add_argument("--refine-strength", type=float, default=None, metavar="S",
@@ -398,7 +400,8 @@ def _run_generate(args) -> int:
     check_fits(cost)  # a run that will not fit is refused before its first step
     if rank == 0:
         print(f"estimate: {cost.flops / 1e12:.3g} TFLOP in the transformer, about {cost.peak_bytes / GIB:.2g} GiB of "
-              f"{'GPU memory' if cost.device.type == 'cuda' else 'RAM'} beyond the loaded model", flush=True)
+              f"{'GPU memory' if cost.device.type == 'cuda' else 'RAM'} beyond the loaded model"
+              + ("; Sana-WM's refiner after it not counted" if request.refine and not request.upsample else ""), flush=True)
     result = generate(pipe, request, diagonal=diagonal)
     if args.parallel:
         import torch.distributed as dist

@@ -94,7 +94,11 @@ class GenerateRequest:
         refine: with `upsample`, stage 2 of LTX-Video's and LTX-2's two-stage generation (`vidlong.refine`): the upsampled
             latents denoised again for a few steps at the new size by the family's own diffusers call, as diffusers' docs
             do, the request's methods still applied, then decoded (LTX-2's sound is stage 2's); text- and image-to-video
-            (and LTX-Video's condition) pipelines alone.
+            (and LTX-Video's condition) pipelines alone. Sana-WM's, without `upsample`: its refiner pipeline
+            (`SanaWMLTX2Refiner`) on the video's latents at the same size, then decoded without the image's frame
+            (`vidlong.families.sana_wm_refiner`; the methods act on stage 1 alone): True, the refiner beside the model
+            folder (``<folder>-refiner``) or in its ``refiner/``; a path, the refiner's folder. The result's latents stay
+            stage 1's.
         refine_steps, refine_strength: LTX-Video's stage 2: its ``num_inference_steps`` (None: 10) and ``denoise_strength``
             in (0, 1) (None: 0.4), which runs the last ``int(steps · strength)`` of them; LTX-2's runs its 3 distilled sigmas.
         refine_lora: LTX-2's stage-2 LoRA (the dev checkpoint's distilled LoRA, a local ``.safetensors``), ``FILE`` or
@@ -129,7 +133,7 @@ class GenerateRequest:
     identity: Optional[Union[str, dict]] = None
     camera: Optional[Union[str, dict]] = None
     upsample: Optional[Union[bool, str]] = None
-    refine: bool = False
+    refine: Union[bool, str] = False
     refine_steps: Optional[int] = None
     refine_strength: Optional[float] = None
     refine_lora: Optional[str] = None
@@ -138,7 +142,7 @@ class GenerateRequest:
         for name in ("ratio", "frames", "steps", "guidance", "seed", "height", "width", "guidance_2", "strength",
                      "segment_overlap", "refine_steps", "refine_strength"):
             setattr(self, name, plain(getattr(self, name)))
-        for name in ("upsample", "refine_lora"):  # a path as text, so that the settings stay JSON-ready
+        for name in ("upsample", "refine", "refine_lora"):  # a path as text, so that the settings stay JSON-ready
             if isinstance(getattr(self, name), os.PathLike):
                 setattr(self, name, os.fspath(getattr(self, name)))
         if self.method is None:  # a preset alone runs both methods at its settings
@@ -390,7 +394,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     from .pipeline import check_vidlong_pipeline, refuse_offloading
     from .streaming import refuse_call_while_streaming, refuse_diffusers_cache
     from .timeline import apply_prompt_timeline, remove_prompt_timeline  # diffusers' hooks: not before a run
-    from .validate import check_generate, check_upsample, limits_for_pipeline, video_size
+    from .validate import REFINER_PIPELINES, check_generate, check_upsample, limits_for_pipeline, video_size
 
     check_vidlong_pipeline(pipe, "generate")
     if not isinstance(request, GenerateRequest):
@@ -409,6 +413,11 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                            "audio out; drop it")
     upsampler = check_upsample(request.upsample, limits)  # its folder, or None
     refine = upsampler is not None and bool(request.refine)  # stage 2 after the upsampler (checked by check_generate)
+    refiner = None  # Sana-WM's refiner's folder: its stage 2, at the same size
+    if request.refine and limits.pipeline in REFINER_PIPELINES:
+        from .families.sana_wm_refiner import check_refiner
+
+        refiner = check_refiner(request.refine, limits)
     if refine:  # its LoRA read once, against the loaded transformer, before stage 1 runs
         from .lora import LoraFile
         from .refine import lora_modules_of
@@ -417,6 +426,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         refine_modules = lora_modules_of(pipe, refine_lora)
     if upsampler is not None and not decode:
         raise VidlongError(f"{named('upsample')} decodes the upsampled latents: drop decode=False, or {named('upsample')}")
+    if refiner is not None and not decode:
+        raise VidlongError(f"{named('refine')} decodes the refined latents: drop decode=False, or {named('refine')}")
     if pipe.task == "animate":  # its call drives segment after segment from the pose and face videos
         from .animate import animate
 
@@ -551,7 +562,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                     apply_prompt_timeline(transformer, starts[:native_segments], prompts["prompt_embeds"].shape[1] // native_segments)
             # fifo's queue starts from the native video's latents; an upsampled video is decoded at its new size alone (where
             # the call makes sound too, LTX-2's, it decodes both: its video is dropped; but a refined one's sound is stage 2's)
-            as_latents = chunked or diagonal is not None or not decode or (upsampler is not None and (refine or not pipe.makes_audio))
+            as_latents = (chunked or diagonal is not None or not decode or refiner is not None
+                          or (upsampler is not None and (refine or not pipe.makes_audio)))
             with pipe.segmented_text(native_segments):
                 video = native_video(prompts, latents, generator, on_step, "latent" if as_latents else "np",
                                      before_image if pipe.call_redraws_from == "image" else before_noise)
@@ -569,6 +581,12 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                                                    lambda done, total: report("refine", done, total),
                                                    tuple(prompt for _, prompt in timeline[:native_segments]), request.negative_prompt)
                 final["audio"] = pipe.soundtrack(output)
+            if refiner is not None:  # Sana-WM's refiner on the video's latents (`vidlong.families.sana_wm_refiner`)
+                from .families.sana_wm_refiner import refined_video as refiner_video, refiner_settings
+
+                refined = refiner_settings(refiner)
+                video = refiner_video(pipe, final["latents"], refiner, request.prompt, fps, request.seed,
+                                      lambda done, total: report("refine", done, total))
             if diagonal is not None:
                 for transformer in pipe.experts():  # the queue sets its own timeline per window
                     remove_prompt_timeline(transformer)
@@ -595,6 +613,10 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
             frames = (np.clip(video[0], 0, 1) * 255).round().astype(np.uint8)
             if pipe.continues_video:  # the input's frames, then the new ones: not its last frames decoded once more
                 frames = pipe.continued_frames(extra["video"], frames)
+        elif refiner is not None:  # decoded by `refiner_video`
+            from .upsample import uint8_frames
+
+            frames = uint8_frames(video)
         elif not refine:
             frames = pipe.decode_uint8(video) if decode and upsampler is None else None
         if upsampler is not None and not refine:  # the whole video's latents, upsampled and decoded (`vidlong.upsample`)
@@ -619,7 +641,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         settings["strength"] = extra["strength"]
     if upsampler is not None:  # the made size stays height and width
         settings.update(upsample=str(upsampler), upsampled_height=int(frames.shape[1]), upsampled_width=int(frames.shape[2]))
-    if refine:  # stage 2's own settings, resolved
+    if refine or refiner is not None:  # stage 2's own settings, resolved
         settings["refine_pass"] = refined
     if request.camera is None and limits.pipeline in CAMERA_PIPELINES:  # the camera vidlong gave its call (Sana-WM's)
         settings["camera"] = default_camera_text(pipe.call_num_frames(request, made), *extra["image"].size)

@@ -30,7 +30,8 @@ def model_info(path) -> dict:
     CogVideoX-Fun), ``driving_videos`` (Wan Animate's pose and face videos), ``upsample`` (``generate --upsample`` with
     the folder's own latent upsampler, `vidlong.validate.check_upsample`: LTX-Video's and LTX-2's) and ``refine``
     (``generate --upsample --refine``: that, then stage 2 at the new size, `vidlong.validate.check_refine`: their text- and
-    image-to-video pipelines and LTX-Video's condition pipeline); each ``{"yes": bool}``,
+    image-to-video pipelines and LTX-Video's condition pipeline; Sana-WM's ``generate --refine``, its refiner's folder
+    beside the model folder or in it, then under ``"refiner"``); each ``{"yes": bool}``,
     with ``"why"`` (the command's own refusal) where it is no. ``continues_video``: whether ``generate --video`` continues
     the video (its frames, then new ones: SkyReels-V2 DF video to video, Cosmos-Predict2.5's Video2World) rather than redrawing
     it; ``edits_video``: whether
@@ -55,6 +56,7 @@ def model_info(path) -> dict:
     from .attention.adapters import adapter_named
     from .camera import CAMERA_LINE, CAMERA_PIPELINES
     from .control_video import check_takes_control_video
+    from .families.sana_wm_refiner import check_refiner
     from .generate import GenerateRequest, check_task
     from .methods import Streaming, model_streaming
     from .models import (control_video_twin, folder_class_name, folder_package_refusal, pipeline_facts, pipeline_task,
@@ -62,6 +64,7 @@ def model_info(path) -> dict:
     from .pipeline import PIPELINE_CLASSES
     from .validate import (check_control_twin, check_diagonal, check_folder_guider, check_image_codec, check_last_image,
                            check_prompt_timeline, check_refine, check_streamable, fewest_frames_extended, limits_for_folder,
+                           REFINER_PIPELINES,
                            check_upsample, longest_latent_frames, resolve_context, shown_first_chunk, uses_causal_sampler)
     from .video_to_video import check_redraws, check_stream_redraws
 
@@ -88,6 +91,11 @@ def model_info(path) -> dict:
         check_last_image(limits_for_folder(folder, image=True), True, False)
         takes_image()
 
+    def refine() -> None:  # in generate's order: LTX's upsampler, then stage 2; Sana-WM's refiner alone
+        upsample = None if limits.pipeline in REFINER_PIPELINES else True
+        check_upsample(upsample, limits)
+        check_refine(GenerateRequest(prompt="", upsample=upsample, refine=True), limits)
+
     def control_video() -> None:
         check_takes_control_video(limits_for_folder(folder, control=True))
         if control_video_twin(folder):  # as `vidlong generate --control-video` asks, without --lora
@@ -108,9 +116,10 @@ def model_info(path) -> dict:
         control_video=_answer(control_video),
         driving_videos=_answer(lambda: check_takes_driving_videos(limits)),
         upsample=_answer(lambda: check_upsample(True, limits)),
-        refine=_answer(lambda: (check_upsample(True, limits),  # in generate's order: its upsampler, then stage 2
-                                check_refine(GenerateRequest(prompt="", upsample=True, refine=True), limits))),
+        refine=_answer(refine),
     )
+    if can["refine"]["yes"] and limits.pipeline in REFINER_PIPELINES:  # where its refiner is (Sana-WM's)
+        can["refine"]["refiner"] = str(check_refiner(True, limits))
     return dict(
         folder=str(Path(folder)), pipeline=class_name,
         vidlong_pipeline=PIPELINE_CLASSES.get(class_name.removeprefix("VidLong"), "").rpartition(":")[2] or class_name,
@@ -165,7 +174,9 @@ def info_lines(info: dict) -> list[str]:
     if info["camera"]:
         lines.append(info["camera"])
     for name, answer in info["can"].items():
-        lines.append(f"  {name.replace('_', ' ')}: " + ("yes" if answer["yes"] else f"no ({answer['why']})"))
+        lines.append(f"  {name.replace('_', ' ')}: " + ("yes" if answer["yes"] else f"no ({answer['why']})")
+                     + (f" (its refiner {answer['refiner']}, at the same size; vidlong's methods act on stage 1 alone)"
+                        if "refiner" in answer else ""))
     if info["needs"]:
         lines.append(f"generating here (generate, stream, extend, the app) needs a package that is not installed: {info['needs']}")
     return lines

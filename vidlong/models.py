@@ -529,7 +529,7 @@ def check_model_folder(path: Union[str, Path, None], packages: bool = True) -> P
     if class_name == "SanaWMLTX2Refiner":  # Sana-WM's second stage, a pipeline of its own
         from .families.sana_wm import REFINER_REFUSAL
 
-        raise VidlongError(f"{folder} holds a SanaWMLTX2Refiner: {REFINER_REFUSAL}")
+        raise VidlongError(f"{folder} holds a SanaWMLTX2Refiner: {REFINER_REFUSAL.format(folder=folder)}")
     if class_name in ("LTXLatentUpsamplePipeline", "LTX2LatentUpsamplePipeline"):  # LTX's second stage, after a video
         raise VidlongError(f"{folder} holds a {class_name}, a latent upsampler, not a video model: pass it to vidlong generate "
                            f"--upsample {folder} beside an LTX-Video or LTX-2 --model")

@@ -992,7 +992,7 @@ def check_generate(request, limits: ModelLimits) -> int:
         load_identity(request.identity, limits.identity)
     check_camera(request.camera, limits.pipeline, call_pixel_count(latent, limits), limits.spec.temporal_ratio)
     check_upsample(request.upsample, limits)
-    check_refine(request, limits)
+    check_refine(request, limits, latent)
     return latent
 
 
@@ -1306,12 +1306,17 @@ def check_upsample(upsample, limits: ModelLimits) -> Optional[Path]:
 #: image-to-video pipelines and LTX-Video's condition pipeline (its image twin too)
 REFINE_PIPELINES = ("LTXPipeline", "LTXImageToVideoPipeline", "LTXConditionPipeline", "LTXConditionImageToVideoPipeline",
                     "LTX2Pipeline", "LTX2ImageToVideoPipeline")
+#: the pipelines whose stage 2 is a refiner pipeline of its own, at the same size, without ``upsample``
+#: (`vidlong.families.sana_wm_refiner`): Sana-WM's
+REFINER_PIPELINES = ("SanaWMPipeline",)
 
 
-def check_refine(request, limits: ModelLimits):
+def check_refine(request, limits: ModelLimits, latent: Optional[int] = None):
     """The `vidlong.lora.LoraFile` of the request's ``refine_lora`` (checked against the model folder's transformer where
     there is one, else at the run against the loaded one), or None; one line, before any model loads, for a refine pass
-    that cannot run: ``refine`` that is no bool, or without ``upsample``; a pipeline without its stage 2 in vidlong
+    that cannot run: ``refine`` that is no bool (nor, for Sana-WM, its refiner's folder); Sana-WM's
+    (`REFINER_PIPELINES`: `vidlong.families.sana_wm_refiner.check_refiner_request`, over `latent` latent frames where
+    given); LTX's without ``upsample``; a pipeline without its stage 2 in vidlong
     (`REFINE_PIPELINES`: not LTX-Video's long multi-prompt pipeline, LTX-2's condition and in-context ones, other families);
     method fifo; its knobs without ``refine``; LTX-Video's steps that are not whole from 1, a strength outside (0, 1) or one
     leaving no step; LTX-2's steps or strength (its distilled sigmas are fixed); a LoRA on LTX-Video, or one missing or not
@@ -1323,19 +1328,25 @@ def check_refine(request, limits: ModelLimits):
 
     refine, knobs = request.refine, [name for name in ("refine_steps", "refine_strength", "refine_lora")
                                      if getattr(request, name) is not None]
-    if not (refine is None or isinstance(refine, bool)):
-        raise VidlongError(f"{named('refine')} is True or False, got {refine!r:.80}")
+    if not (refine is None or isinstance(refine, bool) or (isinstance(refine, str) and limits.pipeline in REFINER_PIPELINES)):
+        raise VidlongError(f"{named('refine')} is True or False, got {refine!r:.80} (a folder: Sana-WM's refiner's alone)")
     if not refine:
         if knobs:
             raise VidlongError(f"{named(knobs[0])} sets the refine pass: add {named('refine')} (with {named('upsample')}), "
                                f"or drop {named(knobs[0])}")
         return None
+    if limits.pipeline in REFINER_PIPELINES:
+        from .families.sana_wm_refiner import check_refiner_request
+
+        return check_refiner_request(request, limits, knobs, latent)
     if limits.pipeline not in REFINE_PIPELINES:
-        raise VidlongError(f"{named('refine')} runs stage 2 of LTX-Video's and LTX-2's text- and image-to-video two-stage flow; "
-                           f"this model ({limits.pipeline or limits.family}) has none in vidlong: drop {named('refine')}")
+        raise VidlongError(f"{named('refine')} runs stage 2 of LTX-Video's and LTX-2's text- and image-to-video two-stage flow "
+                           f"and Sana-WM's refiner; this model ({limits.pipeline or limits.family}) has none in vidlong: drop "
+                           f"{named('refine')}")
     if request.upsample is None or request.upsample is False:
-        raise VidlongError(f"{named('refine')} denoises the upsampled latents again at their new size: add "
-                           f"{named('upsample')}, or drop {named('refine')}")
+        raise VidlongError(f"{named('refine')} denoises the upsampled latents again at their new size: add {named('upsample')}, "
+                           f"or drop {named('refine')} (LTX-Video's and LTX-2's stage 2; Sana-WM's refiner alone runs "
+                           f"without {named('upsample')})")
     if request.method == "fifo":
         raise VidlongError(f"{named('refine')} keeps the request's methods for stage 2, and method fifo's diagonal denoising "
                            f"runs no whole-video call: use another {named('method')}, or drop {named('refine')}")

@@ -1,7 +1,8 @@
 """vidlong's pipelines for the families beyond Wan, one module each (`skyreels`, `ltx`, `cogvideox`, `hunyuan`, `mochi`,
 `kandinsky5`, `kandinsky5_i2v`, `kandinsky6`, `ltx2_condition`, `ltx2_in_context`, `motif`, `motif_i2v`, `easyanimate`,
-`allegro`, `anyflow`, `anyflow_far`, `lucy`, `helios`, `helios_pyramid`, `framepack`, `cosmos`, `cosmos_world`, `cosmos_video2world`,
-`cosmos1`, `cosmos1_video2world`, `cosmos_transfer`, `sana`, `sana_wm`, `latte`, `ltx_long`, `consisid`, `chronoedit`; what
+`allegro`, `anyflow`, `anyflow_far`, `lucy`, `helios`, `helios_pyramid`, `framepack`, `cosmos`, `cosmos_world`,
+`cosmos_video2world`, `cosmos1`, `cosmos1_video2world`, `cosmos_transfer`, `sana`, `sana_wm` (its refiner after it:
+`sana_wm_refiner`), `latte`, `ltx_long`, `consisid`, `chronoedit`; what
 they share in `common`, and in `guider` what those whose calls guide by a guider component share): diffusers'
 `SkyReelsV2Pipeline` and its image-to-video and diffusion-forcing pipelines (Wan's layout: Wan's surface serves them as
 it is), `LTXPipeline`, `LTXImageToVideoPipeline`, `LTXConditionPipeline`, `CogVideoXPipeline`,

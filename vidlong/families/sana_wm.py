@@ -1,6 +1,6 @@
 """Sana-WM under vidlong (`vidlong.families`): diffusers' `SanaWMPipeline`, the camera-controlled world model's first stage
-(its call: an image, a prompt and a camera trajectory to a video; its second stage, the refiner `SanaWMLTX2Refiner`, is a
-pipeline of its own vidlong does not serve: `REFINER_REFUSAL`).
+(its call: an image, a prompt and a camera trajectory to a video; its second stage, the refiner `SanaWMLTX2Refiner`, a
+pipeline of its own, runs after it on its latents: `vidlong.families.sana_wm_refiner`, not as a model: `REFINER_REFUSAL`).
 
 Its call encodes the prompt with Gemma 2 after its default instruction, puts the image's latent (its LTX-2 VAE's mode,
 normalised) on latent frame 0 with timestep 0 there, packs the camera (``c2w`` or ``action``, and ``intrinsics``:
@@ -16,9 +16,10 @@ from ..errors import VidlongError
 from ..pipeline import VidlongPipelineMixin
 from .common import EmptyNegativePrompt, replaced
 
-#: why a folder of its refiner is refused (`vidlong.models.check_model_folder`)
-REFINER_REFUSAL = ("vidlong serves Sana-WM's first stage (SanaWMPipeline); its refiner SanaWMLTX2Refiner (the second stage: a "
-                   "chunk-causal LTX-2 with its own KV cache) is not served: refine with diffusers' own pipeline")
+#: why a folder of its refiner is refused as a model, and how it runs (`vidlong.models.check_model_folder`: ``{folder}``)
+REFINER_REFUSAL = ("Sana-WM's second stage, which refines the latents of its first (SanaWMPipeline), is no model of its own: "
+                   "pass the Sana-WM folder as --model with --refine {folder} (or --refine alone where this folder lies "
+                   "beside it as <its name>-refiner/ or inside it as refiner/)")
 
 
 class VidLongSanaWMPipeline(EmptyNegativePrompt, VidlongPipelineMixin, SanaWMPipeline):
@@ -69,5 +70,6 @@ class VidLongSanaWMPipeline(EmptyNegativePrompt, VidlongPipelineMixin, SanaWMPip
         return latents, condition_mask
 
     def batched_frames(self, frames):
-        """Its call returns one video unbatched (``[T, H, W, 3]``, or a list of frames): as a batch of one."""
-        return [frames]
+        """Its call returns one video unbatched (``[T, H, W, 3]``, or a list of frames): as a batch of one; its latents
+        (``output_type="latent"``) come batched already (``[1, C, F, h, w]``)."""
+        return frames if isinstance(frames, torch.Tensor) and frames.ndim == 5 else [frames]
