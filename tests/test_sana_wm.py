@@ -313,7 +313,7 @@ def test_generate_refine_with_no_method_is_diffusers_two_stage_flow_bit_for_bit(
     out by hand, bit for bit after uint8 rounding: `SanaWMPipeline`'s call to latents (the same seed, vidlong's default
     camera), the `SanaWMLTX2Refiner`'s call on them with its defaults, the pipeline's VAE, the seed's generator and 16 fps,
     decoding without the sink's frame (8 frames of 9). Its settings record the refiner and its defaults; its one block
-    reports as stage "refine"; the result's latents are stage 1's; the refined video is not stage 1's."""
+    reports its 3 steps as stage "refine"; the result's latents are stage 1's; the refined video is not stage 1's."""
     from diffusers import SanaWMLTX2Refiner, SanaWMPipeline
     from diffusers.pipelines.sana_wm.refiner import STAGE_2_DISTILLED_SIGMA_VALUES
 
@@ -336,7 +336,7 @@ def test_generate_refine_with_no_method_is_diffusers_two_stage_flow_bit_for_bit(
     assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
     assert own.settings["refine_pass"] == dict(refiner=str(refiner), block_size=3, kv_max_frames=11, sink_size=1,
                                                sigmas=list(STAGE_2_DISTILLED_SIGMA_VALUES))
-    assert ("refine", 1, 1) in stages and torch.equal(own.latents, first.latent)
+    assert ("refine", 3, 3) in stages and torch.equal(own.latents, first.latent)
     with torch.no_grad():
         unrefined = stock.video_processor.postprocess_video(stock._decode_latents(first.latent), output_type="np")[0]
     assert not np.array_equal(own.frames, (np.clip(unrefined[1:], 0, 1) * 255).round().astype(np.uint8))

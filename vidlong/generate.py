@@ -279,7 +279,8 @@ def call_pixel_frames(request: GenerateRequest, made: int, temporal_ratio: int) 
 
 
 #: a progress callback: (stage, done, total), stages "encode prompt", "denoise" (steps), "refine" (stage 2's steps, after
-#: ``upsample``: `vidlong.refine`), "decode" (latent frames)
+#: ``upsample``: `vidlong.refine`; Sana-WM's refiner's, a block's at a time: `vidlong.families.sana_wm_refiner`), "decode"
+#: (latent frames)
 Progress = Callable[[str, int, int], None]
 
 

@@ -132,10 +132,10 @@ def load_refiner(pipe, folder: Path):
 
 class BlockProgress:
     """The progress bar the refiner's call opens (``with self.progress_bar(total=blocks)``, ``update()`` a block), reporting
-    each block to `progress(done, total)`."""
+    each block to `progress(done, total)` in its Euler steps (`steps` a block)."""
 
-    def __init__(self, total: int, progress: Callable[[int, int], None]):
-        self.total, self.done, self.progress = total, 0, progress
+    def __init__(self, total: int, progress: Callable[[int, int], None], steps: int):
+        self.total, self.done, self.progress, self.steps = total, 0, progress, steps
 
     def __enter__(self):
         return self
@@ -145,7 +145,7 @@ class BlockProgress:
 
     def update(self, count: int = 1) -> None:
         self.done += count
-        self.progress(self.done, self.total)
+        self.progress(self.done * self.steps, self.total * self.steps)
 
 
 @torch.no_grad()
@@ -154,13 +154,14 @@ def refined_video(pipe, latents: torch.Tensor, folder: Path, prompt: str, fps: f
     """The decoded video ``[T, 3, H, W]`` in 0-1 of Sana-WM's refiner in `folder` (`load_refiner`) on stage 1's normalised
     latents ``[1, C, F, h, w]``: its call with its defaults, `prompt`, `fps` and a CPU generator seeded with `seed`; the
     refined latents decoded by the pipeline's VAE and post-processed as the refiner's call does with a VAE (de-normalised,
-    decoded, the sink's pixel frames dropped: ``T = 8·(F - 1)``). `progress(done, total)` after each of its blocks."""
+    decoded, the sink's pixel frames dropped: ``T = 8·(F - 1)``). `progress(done, total)` after each of its blocks, in
+    Euler steps (each block runs its sigmas' steps)."""
     from .common import replaced
 
     refiner = load_refiner(pipe, folder)
     settings = refiner_settings(folder)
     reporting = contextlib.nullcontext() if progress is None else replaced(
-        refiner, "progress_bar", lambda iterable=None, total=None: BlockProgress(total, progress))
+        refiner, "progress_bar", lambda iterable=None, total=None: BlockProgress(total, progress, len(settings["sigmas"]) - 1))
     with reporting:
         refined = refiner(latents, prompt, fps=float(fps), generator=torch.Generator().manual_seed(int(seed)),
                           output_type="latent")
