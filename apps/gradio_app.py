@@ -221,7 +221,8 @@ def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, neg
     field is not used); `inputs`: the `DRIVING_FIELDS` (uploaded files, or empty), then Wan Animate's segment overlap (1, 5,
     or empty), then ConsisID's face identity file (or empty), then Sana-WM's camera file (or empty: vidlong's default), then
     the "Upsample 2x" box, which ticked (True) gives the request's `upsample` the page's `upsampler` (`App.upsampler`), then
-    the "Refine" box (the request's `refine`: stage 2 after the upsampler, `vidlong.refine`)."""
+    the "Refine" box (the request's `refine`: stage 2 after the upsampler, `vidlong.refine`; on a Sana-WM page, its refiner
+    beside the model folder, `vidlong.families.sana_wm_refiner`)."""
     given = dict(zip((*DRIVING_FIELDS, "segment_overlap", "identity", "camera", "upsample", "refine"), inputs))
     driving = {name: _uploaded_path(given.get(name)) for name in DRIVING_FIELDS[:-1]}
     references = given.get("reference_images")
