@@ -154,7 +154,8 @@ def refined_video(pipe, latents: torch.Tensor, folder: Path, prompt: str, fps: f
     """The decoded video ``[T, 3, H, W]`` in 0-1 of Sana-WM's refiner in `folder` (`load_refiner`) on stage 1's normalised
     latents ``[1, C, F, h, w]``: its call with its defaults, `prompt`, `fps` and a CPU generator seeded with `seed`; the
     refined latents decoded by the pipeline's VAE and post-processed as the refiner's call does with a VAE (de-normalised,
-    decoded, the sink's pixel frames dropped: ``T = 8·(F - 1)``). `progress(done, total)` after each of its blocks, in
+    decoded, its first ``sink_size`` pixel frames dropped: the sink latent frame's one, ``T = 8·(F - 1)``).
+    `progress(done, total)` after each of its blocks, in
     Euler steps (each block runs its sigmas' steps)."""
     from .common import replaced
 
