@@ -2,7 +2,8 @@
 model on a GPU: the tiny LTX-Video and LTX-2 folders of `test_upsample` (with their tiny ``latent_upsampler/``), `generate`
 with `both` at 2x, upsampled and refined. The refined frames are finite, at the upsampled 128x128 and near those of the
 same run on the CPU (float32; LTX-2's in bfloat16: `REFERENCE_DTYPE`); an LTX-2 stage-2 LoRA merged on the GPU changes
-the video and leaves every weight of the CUDA transformer as it was, bit for bit, on the GPU. Skipped without a GPU
+the video and leaves every weight of the CUDA transformer as it was, bit for bit, on the GPU; Sana-WM's refiner after `both` at 2x, on the device in float32, near
+the CPU's. Skipped without a GPU
 (``VIDLONG_GPU_TEST_DEVICE=cpu``: a dry run of the file on the CPU in bfloat16)."""
 import os
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+import test_sana_wm
 import test_upsample
 from reference import rel_err
 from test_refine import REQUEST, tiny_stage2_lora
@@ -21,6 +23,7 @@ DEVICE = os.environ.get("VIDLONG_GPU_TEST_DEVICE", "cuda")
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(DEVICE == "cuda" and not torch.cuda.is_available(), reason="needs CUDA")]
 
 folders = test_upsample.folders  # its tiny LTX-Video and LTX-2 folders with their upsamplers
+folder, refiner, image = test_sana_wm.folder, test_sana_wm.refiner, test_sana_wm.image  # Sana-WM's, its refiner, an image
 
 #: the bound on the bfloat16 refined frames' relative L2 error (as floats, 0-255) against their reference on the CPU
 FRAMES_REL_ERR = 0.05
@@ -34,8 +37,8 @@ REFERENCE_DTYPE = {"ltx-video": "float32", "ltx-2": "bfloat16"}
 BOTH = dict(REQUEST, method="both", preset="2x")
 
 
-def loaded(folder, device=DEVICE, dtype="bfloat16"):
-    pipe = load_pipeline(folder, device=device, dtype=dtype)
+def loaded(model, device=DEVICE, dtype="bfloat16"):
+    pipe = load_pipeline(model, device=device, dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -66,3 +69,20 @@ def test_an_ltx2_stage_2_lora_merged_on_the_gpu_is_taken_out_bit_for_bit(folders
     assert not np.array_equal(with_lora.frames, off.frames)
     after = pipe.transformer.state_dict()
     assert all(after[name].device == value.device and torch.equal(after[name], value) for name, value in before.items())
+
+
+def test_sana_wms_refiner_on_the_device_is_near_the_cpus(folder, refiner, image):
+    """Sana-WM (`test_sana_wm`'s tiny folder, its tiny refiner beside it) with `both` at 2x, then its refiner, on the device
+    in float32 (its tiny model in bfloat16 is 71% off float32 with or without the methods:
+    `test_gpu_families.RUN_IN_FLOAT32`): the refiner kept on the device, the refined frames within `FRAMES_REL_ERR` of the
+    CPU's."""
+    request = GenerateRequest(prompt="a red ball", seed=3, image=str(image), height=64, width=96, ratio=2, method="both",
+                              refine=True)
+    pipe = loaded(folder, dtype="float32")
+    made = generate(pipe, request)
+    reference = generate(loaded(folder, "cpu", "float32"), request)
+    assert made.frames.shape == reference.frames.shape and made.frames.max() > made.frames.min()
+    assert next(pipe._vidlong_refiner[1].transformer.parameters()).device.type == torch.device(DEVICE).type
+    error = rel_err(torch.from_numpy(made.frames).float(), torch.from_numpy(reference.frames).float())
+    print(f"\nsana-wm refined, {DEVICE} float32 vs cpu float32: frames' relative error {error:.4f}")
+    assert error < FRAMES_REL_ERR
