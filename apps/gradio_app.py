@@ -961,7 +961,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                             noise = fields.Dropdown([AUTO, *NOISE_KINDS], value=AUTO, label="Initial noise",
                                                 info="auto: the preset's, else plain", elem_id="noise")
                         ratio = fields.Slider(*LENGTH_RANGE, value=2, step=0.5, label="Length (× native window)", elem_id="ratio",
-                                              visible=not edits)  # an edit is as long as its video
+                                              visible=not edits, info=length_info(streaming))  # an edit: as long as its video
                         length_note = gr.Markdown(app.length_note(2, app.method), elem_id="length-note")
                         # LTX-Video, LTX-2: their latent upsampler after the video (`vidlong.upsample`), for Generate and Compare
                         upsample = fields.Checkbox(
@@ -1208,6 +1208,15 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                          concurrency_limit=1, concurrency_id="model")
     demo.vidlong_app = app  # for tests
     return demo
+
+
+def length_info(streaming: bool) -> str:
+    """The Length slider's note: its range, and that the browser sets a number typed past its end to the end when the box
+    is left (Gradio's slider does so without a word, and the run is the shorter video), with where a longer video is made
+    (`streaming`: the page's Stream tab too)."""
+    low, high = LENGTH_RANGE
+    return (f"{low:g} to {high:g}: a number typed past {high:g} becomes {high:g} when you leave the box (the page's longest "
+            "video in one call; longer: vidlong generate --ratio" + (", or the Stream tab, any length)" if streaming else ")"))
 
 
 def _own_folder(pipe) -> Optional[Path]:

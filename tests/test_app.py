@@ -563,6 +563,17 @@ def recache_field(demo):
     return field(demo, "Re-encode the cache on a prompt switch")
 
 
+def test_the_length_slider_says_a_number_typed_past_its_end_becomes_its_end(demo):
+    """Gradio's slider sets a number typed past its maximum to the maximum when its box is left, without a word: its note
+    says so, and where a longer video is made (the Stream tab only on a page that streams)."""
+    from vidlong.apps import gradio_app
+
+    info = field_with_id(demo, "ratio").info
+    assert field_with_id(demo, "ratio").maximum == 8 and "1 to 8: a number typed past 8 becomes 8 when you leave the box" in info
+    assert info.endswith("longer: vidlong generate --ratio, or the Stream tab, any length)")
+    assert gradio_app.length_info(False).endswith("longer: vidlong generate --ratio)")
+
+
 def test_the_page_offers_what_the_model_runs_and_the_recache_field_only_where_a_switch_may_keep_a_cache(demo, tmp_path_factory):
     """"Re-encode the cache on a prompt switch" acts on a KV-cache stream that may keep its cache on a switch: shown for a
     text-to-video Wan model, hidden for an image-to-video one (it streams with the re-noised context alone), also when the
