@@ -124,6 +124,11 @@ LENGTH_RANGE = (1, 8)
 #: the form fields a generation's settings reload into (settings key per field, in the page's order)
 FORM_FIELDS = ("prompt", "method", "preset", "ratio", "steps", "guidance", "seed", "noise", "negative_prompt",
                "height", "width", "partition_guidance", "noise_correlation")
+#: the Stream tab's fields its method shows or hides (`App.method_fields`), in its order
+STREAM_METHOD_FIELDS = ("chunk", "context", "steps", "recache", "cut", "guidance", "partition_guidance", "noise_correlation")
+#: the Stream tab's fields a stream's (or a continuation's) settings reload into (`App.stream_form`); its uploads are not,
+#: as a generation's are not
+STREAM_FORM_FIELDS = ("prompt", "timeline", "seconds", "method", "seed", *STREAM_METHOD_FIELDS)
 
 
 #: the image field's label on a page whose model edits the image (ChronoEdit: `App.edits_image`)
@@ -275,10 +280,10 @@ def _fifo_fields(method: str) -> list:
     return [gr.update(visible=True) if fifo else gr.update(visible=False, value=default) for default in ("", 0)]
 
 
-def _fifo_values(settings: dict) -> dict:
-    """A generation's fifo fields as the page shows them, from the `DiagonalDenoising` its settings record: guidance
-    by partition as written ("4.5,6,7.5"; empty: none) and noise correlation (0 for another method)."""
-    diagonal = next((m for m in settings.get("methods") or [] if m.get("name") == "DiagonalDenoising"), {})
+def _fifo_values(diagonal: dict) -> dict:
+    """The fifo fields as the page shows them, from the `DiagonalDenoising` a generation's settings record (or a fifo
+    stream's ``streaming``; empty for another method): guidance by partition as written ("4.5,6,7.5"; empty: none) and
+    noise correlation (0 for another method)."""
     return dict(partition_guidance=",".join(f"{g:g}" for g in diagonal.get("guidance_by_partition") or ()),
                 noise_correlation=diagonal.get("noise_correlation", 0))
 
@@ -718,7 +723,8 @@ class App:
             settings = dict(command="extend" if continued else "stream", prompt=streamer.prompts[0][1],
                             timeline=[list(row) for row in rows], **self.pipe.run_settings(), seed=streamer.seed,
                             guidance=list(streamer.guidances), image=args[STREAM_FIELDS.index("image")],
-                            streaming=streamer.settings(), video=continued or _uploaded_path(args[STREAM_FIELDS.index("video")]),
+                            streaming=streamer.settings(), seconds=float(args[STREAM_FIELDS.index("seconds")]),
+                            video=continued or _uploaded_path(args[STREAM_FIELDS.index("video")]),
                             control_video=_uploaded_path(args[STREAM_FIELDS.index("control_video")]))
             identity = _uploaded_path(args[STREAM_FIELDS.index("identity")])
             if identity:  # as vidlong stream / extend --identity records it
@@ -813,13 +819,13 @@ class App:
 
     def reload(self, evt: gr.SelectData) -> tuple:
         """A clicked history item: its video, settings and sidecar, its settings back in the form (`FORM_FIELDS`, the
-        compared methods, Wan Animate's segment overlap, the "Upsample 2x" and "Refine" boxes), a stream's video and sidecar
-        on the Stream tab, the tab it was made on shown (the gallery sits below both), and its edited image and PNG
-        (`edited_outputs`)."""
+        compared methods, Wan Animate's segment overlap, the "Upsample 2x" and "Refine" boxes), a stream's settings back in
+        the Stream tab's form (`stream_form`) and its video and sidecar on that tab, the tab it was made on shown (the
+        gallery sits below both), and its edited image and PNG (`edited_outputs`)."""
         clicked = str(evt.value)  # the gallery as this page shows it: its item names the video file
         item = next((item for item in self.history.items() if item.video.name in clicked), None)
         if item is None:
-            return (gr.update(),) * (3 + len(FORM_FIELDS) + 9)
+            return (gr.update(),) * (3 + len(FORM_FIELDS) + len(STREAM_FORM_FIELDS) + 9)
         settings = item.settings
         if "runs" in settings:  # a comparison: the first run's settings, the compared methods ticked
             settings = dict(next(iter(settings["runs"].values())), compared=settings["compared"])
@@ -827,17 +833,42 @@ class App:
         if streamed:
             fields = [gr.update()] * len(FORM_FIELDS)
         else:
+            diagonal = next((m for m in settings.get("methods") or [] if m.get("name") == "DiagonalDenoising"), {})
             values = dict(settings, preset=settings.get("preset") or NO_PRESET,
-                          ratio=settings.get("ratio_requested") or settings.get("ratio"), **_fifo_values(settings))
+                          ratio=settings.get("ratio_requested") or settings.get("ratio"), **_fifo_values(diagonal))
             fields = [gr.update(value=values.get(name)) for name in FORM_FIELDS]
         compared = gr.update(value=settings["compared"]) if "compared" in settings else gr.update()
         overlap = gr.update(value=settings["segment_overlap"]) if "segment_overlap" in settings else gr.update()
         upsampled = gr.update() if streamed else gr.update(value=bool(settings.get("upsample")))  # generate records its upsampler
         refined = gr.update() if streamed else gr.update(value=bool(settings.get("refine")))
         stream = (str(item.video), str(item.sidecar)) if streamed else (gr.update(), gr.update())
+        stream_fields = self.stream_form(settings) if streamed else [gr.update()] * len(STREAM_FORM_FIELDS)
         tab = gr.Tabs(selected="stream-tab" if streamed else "generate-tab")
-        return (str(item.video), item.settings, str(item.sidecar), *fields, compared, overlap, upsampled, refined, *stream, tab,
-                *edited_outputs(item))
+        return (str(item.video), item.settings, str(item.sidecar), *fields, compared, overlap, upsampled, refined,
+                *stream_fields, *stream, tab, *edited_outputs(item))
+
+    def stream_form(self, settings: dict) -> list:
+        """Updates of the Stream tab's fields (`STREAM_FORM_FIELDS`) to a stream's `settings` as its sidecar records them,
+        each field shown as its method shows it (`method_fields`): the prompt at 0 s in the prompt box and the later
+        ones in the timeline (a timeline whose first prompt starts later: all in it, the box empty), the seconds asked for
+        (a sidecar without them: unchanged), the method, the seed, the chunked method's chunk, context, steps (the model's
+        where the stream left them to it) and re-encode, or fifo's cut and fields, and the first guidance."""
+        streaming = settings.get("streaming") or {}
+        method = "fifo" if streaming.get("method") == "fifo" else "chunked"
+        rows = [list(row) for row in settings.get("timeline") or [[0, settings.get("prompt", "")]]]
+        prompt = rows.pop(0)[1] if rows and rows[0][0] == 0 else ""
+        values = dict(cut=bool(streaming.get("cut_on_prompt_switch")), **_fifo_values(streaming if method == "fifo" else {}))
+        if settings.get("guidance"):
+            values["guidance"] = settings["guidance"][0]
+        if method == "chunked":
+            context = streaming.get("context")
+            values.update(chunk=streaming.get("chunk"), context=context if context in self.stream_contexts else AUTO,
+                          steps=streaming.get("steps") or self.stream_steps, recache=streaming.get("recache_on_prompt_switch"))
+        shown = zip(STREAM_METHOD_FIELDS, self.method_fields(method))
+        return [gr.update(value=prompt), gr.update(value=rows),
+                gr.update(value=settings["seconds"]) if "seconds" in settings else gr.update(), gr.update(value=method),
+                gr.update(value=settings.get("seed")),
+                *[dict(update, **({"value": values[name]} if name in values else {})) for name, update in shown]]
 
 
 def edited_outputs(output: Output) -> tuple:
@@ -1115,6 +1146,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                     partition_guidance, noise_correlation]  # FORM_FIELDS
         form = [*reloaded[:-2], image, last_image, *reloaded[-2:], redraw, strength, *driving_videos, identity,
                 camera, upsample, refine]  # older order kept
+        stream_reloaded = [s_prompt, timeline, s_seconds, s_method, s_seed, s_chunk, s_context, s_steps, s_recache, s_cut,
+                           s_guidance, s_partition_guidance, s_noise_correlation]  # STREAM_FORM_FIELDS
         stream_form = [s_prompt, timeline, s_seconds, s_chunk, s_context, s_recache, s_steps, s_guidance, s_seed, image, s_method,
                        s_cut, s_partition_guidance, s_noise_correlation, s_redraw, s_strength, s_extend, s_control, identity,
                        s_upsample]
@@ -1186,12 +1219,12 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
         for stop_button in (stop, s_stop):
             stop_button.click(app.stop, None, None, api_name=False, concurrency_limit=None)
         switch.click(app.switch_prompt, next_prompt, status, api_name=False, queue=False)
-        s_method.change(app.method_fields, s_method, [s_chunk, s_context, s_steps, s_recache, s_cut, s_guidance,
-                                                      s_partition_guidance, s_noise_correlation], api_name=False, queue=False)
+        # the user's choice alone (`input`): a history click sets the method with its own fields' values (`stream_form`)
+        s_method.input(app.method_fields, s_method, stream_reloaded[-len(STREAM_METHOD_FIELDS):], api_name=False, queue=False)
         method.change(_fifo_fields, method, [partition_guidance, noise_correlation], api_name=False, queue=False)
         image.upload(app.image_size, image, [height, width], api_name=False, queue=False)
         gallery.select(app.reload, None, [video, settings, sidecar, *reloaded, compared, driving_videos[-1], upsample, refine,
-                                          full, s_sidecar, tabs, edited, edited_file],
+                                          *stream_reloaded, full, s_sidecar, tabs, edited, edited_file],
                        api_name=False, queue=False)  # the last driving field: the overlap
         preset.input(_on_preset, preset, ratio, api_name=False, queue=False)
         for field in note_fields:

@@ -1441,6 +1441,12 @@ def test_a_fifo_stream_through_the_api_follows_its_timeline(demo, client):
                                                     None, "fifo")
     assert isinstance(streamer, DiagonalStreamer) and chunks == 3
     assert streamer.prompts == [(0, "a red circle"), (2, "a blue square")]
+    form = stream_form_of(demo.vidlong_app, demo.vidlong_app.history.items()[0])  # a history click: the Stream tab's form
+    assert {name: form[name].get("value") for name in ("prompt", "timeline", "seconds", "method", "cut", "partition_guidance",
+                                                       "noise_correlation", "chunk")} == \
+        dict(prompt="a red circle", timeline=[[1, "a blue square"]], seconds=2, method="fifo", cut=True,
+             partition_guidance="1,3,3", noise_correlation=0.5, chunk=None)
+    assert [form[name]["visible"] for name in ("chunk", "cut", "partition_guidance")] == [False, True, True]
     with pytest.raises(AppError, match="cut on a prompt switch is the fifo method's"):
         client.predict(prompt="a red circle", seconds=2, cut=True, api_name="/stream")
 
@@ -1641,6 +1647,19 @@ def test_a_stream_that_fails_midway_keeps_its_chunks(demo, client, monkeypatch):
     assert kept.settings["prompt"] == "a failing stream" and kept.settings["chunks"] == 2
     assert kept.settings["error"] == "RuntimeError: out of memory"
     assert read_video(kept.video)[0].shape[0] == 9 + 12
+    form = stream_form_of(demo.vidlong_app, kept)  # a history click: its settings back in the Stream tab's form
+    assert {name: form[name].get("value") for name in gradio_app.STREAM_FORM_FIELDS} == \
+        dict(prompt="a failing stream", timeline=[], seconds=0, method="chunked", seed=0, chunk=3, context="cache", steps=1,
+             recache=True, cut=False, guidance=demo.vidlong_app.stream_guidance, partition_guidance="", noise_correlation=0)
+    assert [form[name]["visible"] for name in ("chunk", "cut", "partition_guidance")] == [True, False, False]
+
+
+def stream_form_of(app, item) -> dict:
+    """The Stream tab's fields (`STREAM_FORM_FIELDS`) as a click on the history `item` updates them."""
+    from vidlong.apps import gradio_app
+
+    first = 3 + len(gradio_app.FORM_FIELDS) + 4  # after the video, the settings, the sidecar, the form and its four boxes
+    return dict(zip(gradio_app.STREAM_FORM_FIELDS, app.reload(SimpleNamespace(value=item.video.name))[first:]))
 
 
 def test_stop_pressed_while_queued_holds():
