@@ -156,11 +156,19 @@ APP_PLACES = {
     "identity (--identity) face_id.pt": f'the "{IDENTITY_LABEL}" file (the API\'s identity)',
     "upsample (--upsample) path/to/upsampler": "serve the page with vidlong app --upsample FOLDER",
 }
+
 #: the places of a page whose model edits a given video (Lucy Edit: `ModelLimits.edits`), its video fields' titles
 EDIT_PLACES = dict(APP_PLACES, **{
     "vidlong stream --video": 'the Stream tab\'s "Edit a video, chunk by chunk" (/stream\'s video)',
     "vidlong generate --video": 'the Generate tab\'s "Edit a video" (/generate\'s video)',
 })
+
+
+def box_places(upsamples: bool, refines: bool) -> dict:
+    """The places of a page's "Upsample 2x" and "Refine" boxes where it shows them (`upsamples`, `refines`): their fields,
+    as shared refusals name them ("refine (--refine) ... add upsample (--upsample)"), by the boxes' labels in quotes."""
+    return {**({"upsample (--upsample)": f'"{UPSAMPLE_LABEL}"'} if upsamples else {}),
+            **({"refine (--refine)": f'"{REFINE_LABEL}"'} if refines else {})}
 
 
 def _user_message(err: Exception, places: dict = APP_PLACES) -> str:
@@ -328,8 +336,9 @@ class App:
                             self.upsamples and self.limits.pipeline in REFINE_PIPELINES)
         except VidlongError:
             self.refines = False
-        #: the page's places for a video, as its messages name them (a model that edits a given video: Lucy Edit's)
-        self.places = EDIT_PLACES if self.limits.edits else APP_PLACES
+        #: the page's places for a video, as its messages name them (a model that edits a given video: Lucy Edit's), and the
+        #: boxes it shows, by their labels (`box_places`)
+        self.places = dict(EDIT_PLACES if self.limits.edits else APP_PLACES, **box_places(self.upsamples, self.refines))
         #: whether its runs edit the given image, the edit their video's last frame (ChronoEdit: `ModelLimits.edits_image`),
         #: written as a PNG beside the mp4 and shown; /generate's outputs then end with that PNG
         self.edits_image = self.limits.edits_image
@@ -549,8 +558,8 @@ class App:
         Generate tab's alone) is refused in one line, as vidlong stream --upsample is."""
         check_streams(self.limits.family)
         if upsample:
-            raise VidlongError(f"{named('upsample')} upsamples a whole generated video's latents (the Generate tab's "
-                               f"{UPSAMPLE_LABEL}); a stream does not upsample its chunks: drop {named('upsample')}")
+            raise VidlongError(f"upsample upsamples a whole generated video's latents (the Generate tab's {UPSAMPLE_LABEL}); a "
+                               "stream does not upsample its chunks: drop upsample")  # /stream's field (the tab has no box)
         video, extend_video, control_video = _uploaded_path(video), _uploaded_path(extend_video), _uploaded_path(control_video)
         if control_video and not self.stream_controls:
             raise VidlongError(f"{named('control_video')} guides a Cosmos-Transfer2.5 stream (its call's chunks); this model's "
