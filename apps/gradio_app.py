@@ -43,7 +43,7 @@ from vidlong.apps.jobs import Job, Jobs, StageProgress, duration_text, in_worker
 from vidlong.apps.outputs import History, Output, OutputFolder, gradio_cache_folder  # noqa: E402
 from vidlong.attention.adapters import adapter_named  # noqa: E402
 from vidlong.errors import Stopped, VidlongError, named  # noqa: E402
-from vidlong.estimate import Pace, check_fits, check_stream_fits, run_cost, together  # noqa: E402
+from vidlong.estimate import Pace, check_fits, check_stream_fits, run_cost, together, upsampled_text  # noqa: E402
 from vidlong.edited_image import edited_image_path, write_edited_image  # noqa: E402
 from vidlong.families.sana_wm_refiner import check_refiner  # noqa: E402
 from vidlong.generate import GenerateRequest, generate, load_image  # noqa: E402
@@ -56,6 +56,7 @@ from vidlong.fifo_stream import DiagonalStreamer, chunk_layout  # noqa: E402
 from vidlong.methods import DiagonalDenoising, diagonal_of  # noqa: E402
 from vidlong.schedulers.stream import one_prompt_text, stream_chunk_count  # noqa: E402
 from vidlong.streaming import StreamSampling, VideoStreamer, held_frames, held_sound, resolve_context  # noqa: E402
+from vidlong.upsample import spatial_scale  # noqa: E402
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_SEED, MAX_STEPS, call_pixel_count, check_diagonal,  # noqa: E402
                               check_diagonal_stream, check_generate, check_methods_run, check_not_redrawing, check_seed,
                               check_streams, check_upsample, limits_for_pipeline, REFINE_PIPELINES, REFINER_PIPELINES,
@@ -138,7 +139,8 @@ EDITED_IMAGE_LABEL = "Image to edit (its video runs from it to the edit, its las
 IDENTITY_LABEL = "Face identity"
 #: the label of the camera file a Sana-WM page takes (`vidlong.camera`: the JSON of vidlong generate --camera), on Generate
 CAMERA_LABEL = "Camera"
-#: the label of the box an LTX-Video or LTX-2 page with a latent upsampler shows (`App.upsamples`), on Generate
+#: the label of the box an LTX-Video or LTX-2 page with a latent upsampler shows (`App.upsamples`), on Generate, for the
+#: released upsamplers' 2x (`App.upsample_label`: the upsampler's own scale)
 UPSAMPLE_LABEL = "Upsample 2x"
 #: the label of the box beside it on a page whose pipeline has stage 2 in vidlong (`vidlong.validate.REFINE_PIPELINES`), or
 #: alone on a Sana-WM page whose folder has its refiner (`App.refines`)
@@ -164,10 +166,11 @@ EDIT_PLACES = dict(APP_PLACES, **{
 })
 
 
-def box_places(upsamples: bool, refines: bool) -> dict:
-    """The places of a page's "Upsample 2x" and "Refine" boxes where it shows them (`upsamples`, `refines`): their fields,
-    as shared refusals name them ("refine (--refine) ... add upsample (--upsample)"), by the boxes' labels in quotes."""
-    return {**({"upsample (--upsample)": f'"{UPSAMPLE_LABEL}"'} if upsamples else {}),
+def box_places(upsample_label: Optional[str], refines: bool) -> dict:
+    """The places of a page's upsample box (labelled `upsample_label`; None where the page shows none) and "Refine" box
+    (where `refines`): their fields, as shared refusals name them ("refine (--refine) ... add upsample (--upsample)"), by
+    the boxes' labels in quotes."""
+    return {**({"upsample (--upsample)": f'"{upsample_label}"'} if upsample_label else {}),
             **({"refine (--refine)": f'"{REFINE_LABEL}"'} if refines else {})}
 
 
@@ -325,11 +328,15 @@ class App:
         #: it upsamples on this page (an LTX-Video or LTX-2 model with an upsampler), which then shows the box
         self.upsampler = True if upsample is None else str(upsample)
         try:
-            self.upsamples = check_upsample(self.upsampler, self.limits) is not None
+            upsampler = check_upsample(self.upsampler, self.limits)
         except VidlongError:
-            self.upsamples = False
-        #: whether its "Refine" box shows: with "Upsample 2x" (LTX's stage 2), or alone where the model folder has Sana-WM's
-        #: refiner (`vidlong.families.sana_wm_refiner`: its `refine` True)
+            upsampler = None
+        self.upsamples = upsampler is not None
+        #: the scale of its upsampler (`vidlong.upsample.spatial_scale`: LTX-2's 1.5x ones too), which its box's label names
+        self.upsample_scale = spatial_scale(upsampler) if self.upsamples else 2.0
+        self.upsample_label = f"Upsample {self.upsample_scale:g}x"
+        #: whether its "Refine" box shows: with the upsample box (LTX's stage 2), or alone where the model folder has
+        #: Sana-WM's refiner (`vidlong.families.sana_wm_refiner`: its `refine` True)
         self.refiner = self.limits.pipeline in REFINER_PIPELINES
         try:
             self.refines = (check_refiner(True, self.limits) is not None if self.refiner else
@@ -338,7 +345,8 @@ class App:
             self.refines = False
         #: the page's places for a video, as its messages name them (a model that edits a given video: Lucy Edit's), and the
         #: boxes it shows, by their labels (`box_places`)
-        self.places = dict(EDIT_PLACES if self.limits.edits else APP_PLACES, **box_places(self.upsamples, self.refines))
+        self.places = dict(EDIT_PLACES if self.limits.edits else APP_PLACES,
+                           **box_places(self.upsample_label if self.upsamples else None, self.refines))
         #: whether its runs edit the given image, the edit their video's last frame (ChronoEdit: `ModelLimits.edits_image`),
         #: written as a PNG beside the mp4 and shown; /generate's outputs then end with that PNG
         self.edits_image = self.limits.edits_image
@@ -415,14 +423,13 @@ class App:
                      f"({latent / spec.native_frames:.2g}× the native {spec.native_frames}). ")
         if request.refine and self.refiner:  # Sana-WM's refiner: not in `run_cost`
             note += "Then refined by its refiner at the same size, without the image's frame (not in the estimate). "
-        elif request.refine:  # the estimate counts stage 2's steps at twice the size (`run_cost`), not the upsampler's
-            note += "Then upsampled 2x by its latent upsampler and refined at that size (its steps in the estimate). "
-        elif request.upsample is not None:  # the estimate counts the video as made (`run_cost`)
-            note += "Then upsampled 2x by its latent upsampler (not in the estimate). "
+        elif cost.upsampled is not None:  # the estimate counts stage 2's steps at the upsampler's size (`run_cost`)
+            note += (f"Then upsampled {cost.upsampled[0]:g}x by its latent upsampler"
+                     + (" and refined at that size (its steps in the estimate). " if request.refine else ". "))
         seconds = self.pace.seconds(cost)
         note += (f"Estimate: about **{duration_text(max(seconds, 1))}** and " if seconds is not None
                  else "Estimate (time after the first run): ")
-        note += f"{cost.peak_bytes / 2**30:.2g} GiB beyond the model."
+        note += f"{cost.peak_bytes / 2**30:.2g} GiB beyond the model{upsampled_text(cost)}."
         try:
             check_fits(cost)
         except VidlongError as err:
@@ -558,8 +565,8 @@ class App:
         Generate tab's alone) is refused in one line, as vidlong stream --upsample is."""
         check_streams(self.limits.family)
         if upsample:
-            raise VidlongError(f"upsample upsamples a whole generated video's latents (the Generate tab's {UPSAMPLE_LABEL}); a "
-                               "stream does not upsample its chunks: drop upsample")  # /stream's field (the tab has no box)
+            raise VidlongError(f"upsample upsamples a whole generated video's latents (the Generate tab's "
+                               f"{self.upsample_label}); a stream does not upsample its chunks: drop upsample")  # /stream's
         video, extend_video, control_video = _uploaded_path(video), _uploaded_path(extend_video), _uploaded_path(control_video)
         if control_video and not self.stream_controls:
             raise VidlongError(f"{named('control_video')} guides a Cosmos-Transfer2.5 stream (its call's chunks); this model's "
@@ -1005,19 +1012,20 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                         length_note = gr.Markdown(app.length_note(2, app.method), elem_id="length-note")
                         # LTX-Video, LTX-2: their latent upsampler after the video (`vidlong.upsample`), for Generate and Compare
                         upsample = fields.Checkbox(
-                            value=False, label=UPSAMPLE_LABEL, visible=app.upsamples, elem_id="upsample",
+                            value=False, label=app.upsample_label, visible=app.upsamples, elem_id="upsample",
                             info="the video's latents through " + ("the model folder's own latent_upsampler/"
                                                                    if app.upsampler is True else "the latent upsampler "
                                                                    f"{Path(app.upsampler).name}") + ", then decoded at "
-                                 "twice the width and height, the same frames" + (", its sound kept" if pipe.makes_audio
+                                 + ("twice" if app.upsample_scale == 2 else f"{app.upsample_scale:g} times")
+                                 + " the width and height, the same frames" + (", its sound kept" if pipe.makes_audio
                                                                                   else ""))
                         refine = fields.Checkbox(  # stage 2 after the upsampler (`vidlong.refine`), checked by check_refine
                             value=False, label=REFINE_LABEL, elem_id="refine",
                             visible=app.refines,
                             info="Sana-WM's refiner on the video's latents at the same size, as diffusers' two-stage flow "
                                  "runs it (its defaults)" if app.refiner else
-                                 "with Upsample 2x: the upsampled latents denoised again for a few steps at the new size, "
-                                 "as diffusers' two-stage flow does (its defaults)")
+                                 f"with {app.upsample_label}: the upsampled latents denoised again for a few steps at the "
+                                 "new size, as diffusers' two-stage flow does (its defaults)")
                         animating, control = pipe.task == "animate", app.limits.control
                         controlled, vace = control is not None, control == "vace"
                         with gr.Accordion("Animate the character (Wan Animate)" if animating else "Follow a control video "
@@ -1116,7 +1124,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                                             visible=False, elem_id="stream-cut")
                         s_partition_guidance, s_noise_correlation = _fifo_inputs("stream-")
                         # /stream's upsample, refused (`App.streamer`): a stream's chunks are not upsampled
-                        s_upsample = fields.Checkbox(value=False, label=UPSAMPLE_LABEL, visible=False, elem_id="stream-upsample")
+                        s_upsample = fields.Checkbox(value=False, label=app.upsample_label, visible=False,
+                                                     elem_id="stream-upsample")
                         with gr.Accordion(f"{'Edit' if edits else 'Redraw'} a video, chunk by chunk", open=edits,
                                           visible=app.stream_redraws):
                             s_redraw = gr.Video(label="Video to edit: the prompt edits it chunk by chunk, at any length (the "

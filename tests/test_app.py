@@ -1197,8 +1197,8 @@ def test_a_sana_wm_page_takes_an_optional_camera_file(demo, client, tmp_path_fac
 def test_an_ltx_page_with_a_latent_upsampler_upsamples_2x_on_generate_and_compare_and_stream_refuses_it(demo, client,
                                                                                                           tmp_path_factory):
     """A tiny LTX-Video folder with its own ``latent_upsampler/``: its page shows the "Upsample 2x" box (not the tiny Wan's),
-    the length note says the upsampler runs after the estimate's video (with "Refine", that stage 2's steps are in the
-    estimate); /generate's `upsample` (last in its order) makes the
+    the length note says the upsampler runs after the estimate's video, decoded at its size (with "Refine", that stage 2's
+    steps are in the estimate); /generate's `upsample` (last in its order) makes the
     video at twice the size, the same 25 frames, the settings naming the folder's upsampler, as generate(upsample=True) does;
     unticked, the made size; Compare's runs all take it. The "Refine" box beside it (shown on this page alone) refines the
     upsampled video (`vidlong.refine`: its settings recorded), and refused without "Upsample 2x" by
@@ -1215,7 +1215,7 @@ def test_an_ltx_page_with_a_latent_upsampler_upsamples_2x_on_generate_and_compar
     app = page.vidlong_app
     note = app.length_note(2, "both", gradio_app.NO_PRESET, None, None, None, None, None, *[None] * 9, True)
     assert note.startswith("4 latent frames = **25 frames**") and "Then upsampled 2x by its latent upsampler" in note, note
-    assert "(not in the estimate)" in note
+    assert "; with the latent upsampler's 2x video decoded at 128x128 (its memory counted; the upsampler's compute" in note
     refined = app.length_note(2, "both", gradio_app.NO_PRESET, None, None, None, None, None, *[None] * 9, True, True)
     assert "Then upsampled 2x by its latent upsampler and refined at that size (its steps in the estimate)" in refined, refined
     unticked = app.length_note(2, "both", gradio_app.NO_PRESET, None, None, None, None, None, *[None] * 9, False, True)

@@ -290,7 +290,8 @@ def test_vidlong_generate_refine_writes_the_mp4_and_records_it(folders, tmp_path
 def test_the_estimate_counts_stage_2_at_twice_the_size(folders, family):
     """`run_cost` of a refined request: the upsampled run's FLOPs plus stage 2's, its steps' forwards (LTX-Video's 4 of 10
     steps, guided: its pipeline's forwards a step; LTX-2's 3 sigmas, one unguided forward each) over the 4x tokens of the
-    2x size (`estimate.block_flops` per block), and its memory at that size (the decoded video's 4x)."""
+    2x size (`estimate.block_flops` per block), and its memory at that size; the upsampled run's decoded video too (4x the
+    video made without the upsampler)."""
     from vidlong.estimate import block_flops, run_cost, transformer_sizes, video_tokens
 
     pipe = vidlong.load_pipeline(folders[family])
@@ -300,7 +301,9 @@ def test_the_estimate_counts_stage_2_at_twice_the_size(folders, family):
     tokens = video_tokens(pipe.geometry(), 4, 128, 128)
     forwards = 4 * pipe.forwards_per_step(pipe.spec.guidance_scale) if family == "ltx-video" else 3
     assert tokens == 64 and refined.flops - upsampled.flops == pytest.approx(block_flops(tokens, dim, ffn, 1) * layers * forwards)
-    assert refined.video_bytes == 4 * upsampled.video_bytes and refined.peak_bytes > upsampled.peak_bytes
+    made = run_cost(pipe, GenerateRequest(**dict(REQUEST, refine=False, upsample=None)), 4)
+    assert refined.video_bytes == upsampled.video_bytes == 4 * made.video_bytes and refined.upsampled == (2.0, 128, 128)
+    assert refined.peak_bytes >= upsampled.peak_bytes > made.peak_bytes and made.upsampled is None
 
 
 def test_vidlong_info_says_whether_the_folder_refines(folders, kind_folder, tmp_path):

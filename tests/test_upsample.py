@@ -109,10 +109,10 @@ def test_generate_upsample_is_its_latents_through_diffusers_upsample_pipeline_bi
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_vidlong_generate_upsample_writes_the_mp4_at_twice_the_size(folders, family, tmp_path):
+def test_vidlong_generate_upsample_writes_the_mp4_at_twice_the_size(folders, family, tmp_path, capsys):
     """``vidlong generate --upsample`` (the folder's own) and ``--upsample FOLDER`` (an upsampler's own folder): the mp4 at
     128x128 from a 64x64 video, 25 frames at the spec's rate, the sidecar naming the upsampler and both sizes; LTX-2's
-    with its sound as long as the video."""
+    with its sound as long as the video; its estimate line says what it counts of the upsampled decode."""
     from conftest import mp4_audio
 
     from vidlong.video_io import read_video
@@ -122,12 +122,40 @@ def test_vidlong_generate_upsample_writes_the_mp4_at_twice_the_size(folders, fam
         out = tmp_path / f"up{index}.mp4"
         assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--ratio", "2", "--method", "both",
                      "--seed", "3", "--upsample", *upsample, "--out", str(out)]) == 0
+        assert ("beyond the loaded model; with the latent upsampler's 2x video decoded at 128x128 (its memory counted; the "
+                "upsampler's compute and that decode's time not)\n") in capsys.readouterr().out
         frames, fps = read_video(out)
         settings = json.loads(out.with_suffix(".json").read_text())
         assert frames.shape == (25, 128, 128, 3) and fps == (25 if family == "ltx-video" else 24)
         assert (settings["width"], settings["upsampled_width"], settings["upsample"]) == (64, 128, str(folder / "latent_upsampler"))
         if family == "ltx-2":
             assert abs(mp4_audio(out, 16000).shape[1] / 16000 - 25 / 24) < 0.1
+
+
+def test_a_rational_upsampler_is_counted_and_named_at_its_own_scale(folders, tmp_path):
+    """An LTX-2 upsampler of 1.5x (its rational resampler's ``rational_spatial_scale``, read from its config alone:
+    `vidlong.upsample.spatial_scale`; the folder's own, 2): the video made at 64x64 is 96x96 (3x3 latents from 2x2), the
+    size `run_cost` decodes it at (and stage 2's when refined: its tokens, 4 frames of 3x3), and the app's box says
+    "Upsample 1.5x", its length note "upsampled 1.5x" with what the estimate leaves out."""
+    from tiny_pipeline import save_tiny_latent_upsampler
+
+    from vidlong.apps import gradio_app
+    from vidlong.estimate import run_cost
+    from vidlong.upsample import spatial_scale
+
+    rational = save_tiny_latent_upsampler(tmp_path / "x1.5", "ltx-2", scale=1.5)
+    assert (spatial_scale(rational), spatial_scale(folders["ltx-2"] / "latent_upsampler")) == (1.5, 2.0)
+    pipe = vidlong.load_pipeline(folders["ltx-2"])
+    pipe.set_progress_bar_config(disable=True)
+    made = generate(pipe, GenerateRequest(**REQUEST, steps=1, upsample=str(rational))).frames
+    cost, refined = (run_cost(pipe, GenerateRequest(**REQUEST, upsample=str(rational), refine=refine), 4) for refine in (0, 1))
+    assert made.shape == (25, 96, 96, 3) and cost.upsampled == (1.5, 96, 96) and cost.video_bytes == made.nbytes
+    assert refined.flops > cost.flops and refined.peak_bytes >= cost.peak_bytes
+    app = gradio_app.App(pipe, upsample=rational)
+    assert app.upsample_label == "Upsample 1.5x" and gradio_app.App(pipe).upsample_label == "Upsample 2x"
+    note = app.length_note(2, "none", gradio_app.NO_PRESET, None, None, None, None, None, *[None] * 9, True)
+    assert ("Then upsampled 1.5x by its latent upsampler. " in note and "beyond the model; with the latent upsampler's 1.5x "
+            "video decoded at 96x96 (its memory counted; the upsampler's compute and that decode's time not)." in note), note
 
 
 @pytest.mark.parametrize("family", FAMILIES)

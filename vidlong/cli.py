@@ -385,7 +385,7 @@ def _run_generate(args) -> int:
     )
     latent = check_generate(request, limits)  # every field, before any model loads
     _note_variable_frame_rate(args, limits)
-    from .estimate import GIB, check_fits, run_cost  # diffusers: imported once the request is known good
+    from .estimate import GIB, check_fits, run_cost, upsampled_text  # diffusers: imported once the request is known good
     from .extend import decoded_chunk, save_latents, video_identity
     from .edited_image import write_edited_image
     from .files import atomic_write_text
@@ -400,7 +400,7 @@ def _run_generate(args) -> int:
     check_fits(cost)  # a run that will not fit is refused before its first step
     if rank == 0:
         print(f"estimate: {cost.flops / 1e12:.3g} TFLOP in the transformer, about {cost.peak_bytes / GIB:.2g} GiB of "
-              f"{'GPU memory' if cost.device.type == 'cuda' else 'RAM'} beyond the loaded model"
+              f"{'GPU memory' if cost.device.type == 'cuda' else 'RAM'} beyond the loaded model{upsampled_text(cost)}"
               + ("; Sana-WM's refiner after it not counted" if request.refine and not request.upsample else ""), flush=True)
     result = generate(pipe, request, diagonal=diagonal)
     if args.parallel:

@@ -12,7 +12,9 @@ vector, and the self-attention's, six hidden vectors and one output per branch i
 branch and one more in the model's dtype (its differences and products). The decoded video: with a Wan VAE decoded in
 chunks (`VidlongPipelineMixin.decode_uint8`) the uint8 video plus two float32 copies of one chunk plus the decoder's own
 working memory, which does not grow with the length (`wan_decoder_bytes`), else float32 from the VAE, a
-float32 and a uint8 copy (those VAEs' own working memory not counted: not measured).
+float32 and a uint8 copy (those VAEs' own working memory not counted: not measured); a video upsampled by LTX-Video's or
+LTX-2's latent upsampler is decoded whole at its size (the upsampler's scale read from its config), where a refine pass
+also runs its steps; the upsampler's own compute and that decode's time are not counted (`upsampled_text` says so).
 Both are estimates, meant to tell a 10-second run from a 10-minute one and a fitting run from one
 that will not fit; `check_fits` refuses only a run estimated above the free memory.
 """
@@ -48,20 +50,22 @@ GIB = 1024**3
 class RunCost:
     """flops: the transformer's FLOPs over the whole run; peak_bytes: memory needed beyond the loaded
     weights; device: where it runs; video_bytes: the finished video (uint8); decoded_frames: latent
-    frames the VAE decodes."""
+    frames the VAE decodes (at the made size); upsampled: (scale, height, width in pixels) of a video decoded after
+    LTX-Video's or LTX-2's latent upsampler (`GenerateRequest.upsample`), else None."""
 
     flops: float
     peak_bytes: int
     device: torch.device
     video_bytes: int = 0
     decoded_frames: int = 0
+    upsampled: Optional[tuple] = None
 
 
 def together(costs: list[RunCost]) -> RunCost:
     """The cost of runs made one after another whose videos are all kept (a comparison)."""
     peak = max(c.peak_bytes for c in costs) + sum(c.video_bytes for c in costs[:-1])
     return RunCost(sum(c.flops for c in costs), peak, costs[0].device, sum(c.video_bytes for c in costs),
-                   sum(c.decoded_frames for c in costs))
+                   sum(c.decoded_frames for c in costs), costs[0].upsampled)
 
 
 def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optional[DiagonalDenoising] = None) -> RunCost:
@@ -95,16 +99,19 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
         batches = [2 if max(by_queue_frame[max(first, 0):stop]) > 1 else 1 for first, _, stop in spans]
         queue_forwards *= sum(batches) / (forwards * len(spans))
     flops = per_forward * (native_steps + queue_forwards)
-    if request.refine and request.upsample not in (None, False):  # stage 2 at the released upsamplers' 2x (`vidlong.refine`)
+    upsampled = upsampled_size(pipe, request.upsample, height, width)
+    if upsampled is not None:  # the video decoded whole at the upsampler's size (`vidlong.upsample`)
+        height, width = upsampled[1:]
+    if request.refine and upsampled is not None:  # stage 2 at that size (`vidlong.refine`)
         from .refine import refine_settings, stage_steps
 
         settings = refine_settings(pipe.facts()["family"], request.refine_steps, request.refine_strength, guidance)
         refine_steps, refine_forwards = stage_steps(settings, forwards)
-        height, width, tokens = 2 * height, 2 * width, video_tokens(geometry, window_frames, 2 * height, 2 * width)
+        tokens = video_tokens(geometry, window_frames, height, width)
         flops += block_flops(tokens, dim, ffn, branches) * blocks * refine_forwards * refine_steps
     # a decode of a few latent frames at a time through Wan's VAE (FramePack's `decode_uint8` decodes the whole video, as its call)
     chunked = pipe.decodes_in_chunks() and pipe._wan_vae()
-    made, whole_decode = pixel_frames(latent_frames, spec.temporal_ratio), not (chunked or diagonal)
+    made, whole_decode = pixel_frames(latent_frames, spec.temporal_ratio), not (chunked or diagonal) or upsampled is not None
     decoded = latent_frames
     if pipe.task == "animate":  # its call runs its steps for every segment, and keeps their decoded frames to the end
         from .animate import request_segments
@@ -125,7 +132,31 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
         decode = video + 2 * 4 * chunk + (wan_decoder_bytes(pipe.vae, height, width) if chunked else 0)
     else:
         decode = video * (4 + 4 + 1)
-    return RunCost(flops, int(max(activations + logits, decode)), pipe.device, video, decoded)
+    return RunCost(flops, int(max(activations + logits, decode)), pipe.device, video, decoded, upsampled)
+
+
+def upsampled_size(pipe, upsample, height: int, width: int) -> Optional[tuple]:
+    """(scale, height, width in pixels) of a `height` x `width` video decoded after the latent upsampler `upsample` names
+    (`GenerateRequest.upsample`, checked), its scale read from the upsampler's config (`vidlong.upsample.spatial_scale`,
+    no weights loaded); None without one."""
+    from .upsample import spatial_scale, upsampled_side
+    from .validate import limits_for_pipeline, upsampler_folder
+
+    if upsample is None or upsample is False:  # no model's limits to read
+        return None
+    folder = upsampler_folder(upsample, limits_for_pipeline(pipe))
+    scale, spatial = spatial_scale(folder), pipe.geometry().spatial
+    return scale, upsampled_side(height, spatial, scale), upsampled_side(width, spatial, scale)
+
+
+def upsampled_text(cost: RunCost) -> str:
+    """What an estimate's output line says of an upsampled video (`RunCost.upsampled`): its decode's memory is counted, the
+    upsampler's compute and the decode's time are not (neither is measured); empty without one."""
+    if cost.upsampled is None:
+        return ""
+    scale, height, width = cost.upsampled
+    return (f"; with the latent upsampler's {scale:g}x video decoded at {width}x{height} (its memory counted; the "
+            "upsampler's compute and that decode's time not)")
 
 
 def block_flops(tokens: int, dim: int, ffn: int, branches: int) -> float:

@@ -18,6 +18,8 @@ unchanged. The upsampler's folder is checked before any model loads
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +34,23 @@ def upsample_classes(family: str) -> tuple:
 
     return {"ltx-video": (LTXLatentUpsamplerModel, LTXLatentUpsamplePipeline),
             "ltx-2": (LTX2LatentUpsamplerModel, LTX2LatentUpsamplePipeline)}[family]
+
+
+def spatial_scale(folder: Path) -> float:
+    """The factor the latent upsampler in `folder` (checked by `vidlong.validate.check_upsample`) scales the latents' height
+    and width by, read from its config.json alone (no weights): an LTX-2 upsampler's ``rational_spatial_scale`` where it
+    runs its rational resampler (``use_rational_resampler``: 1.5 for LTX-2's 1.5x releases), else 2 (a pixel shuffle by 2:
+    LTX-Video's, LTX-2's without the rational resampler); diffusers' defaults (2.0, True) where the config names none."""
+    config = json.loads((Path(folder) / "config.json").read_text())
+    rational = config.get("_class_name") == "LTX2LatentUpsamplerModel" and config.get("use_rational_resampler", True)
+    return float(config.get("rational_spatial_scale", 2.0)) if rational else 2.0
+
+
+def upsampled_side(side: int, spatial: int, scale: float) -> int:
+    """The pixel height (or width) of a video `side` pixels high (a multiple of the VAE's `spatial` ratio) once its latents
+    are upsampled by `scale` and decoded: its latent side times the scale, rounded up (the rational resampler's
+    ``floor((num·h - 1) / den) + 1`` for a scale ``num/den``; 2x: twice it), times `spatial`."""
+    return math.ceil(side // spatial * scale) * spatial
 
 
 def load_upsampler(pipe, folder: Path):

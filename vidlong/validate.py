@@ -1255,34 +1255,45 @@ def own_upsampler(folder: Path) -> Optional[Path]:
     return None
 
 
-def check_upsample(upsample, limits: ModelLimits) -> Optional[Path]:
-    """The folder of the latent upsampler (its config.json and weights) that `upsample` names, checked from its config before
-    any model loads; None for no upsampling (None, False). True: the model folder's own ``latent_upsampler`` subfolder
-    (`own_upsampler`); a path: that folder, or its ``latent_upsampler`` subfolder (a diffusers latent upsample pipeline's
-    folder). One line for a family without a latent upsampler (`LATENT_UPSAMPLERS`), a model folder without one where True
-    asks for it, a folder holding none or another class (another family's upsampler, a transformer), a temporal upsampler
-    (it would make more frames, not larger ones) and another latent channel count than the model's VAE."""
+def upsampler_folder(upsample, limits: ModelLimits) -> Optional[Path]:
+    """The folder of the latent upsampler that `upsample` names, its config not read (`check_upsample` checks it); None for
+    no upsampling (None, False). True: the model folder's own ``latent_upsampler`` subfolder (`own_upsampler`); a path: that
+    folder, or its ``latent_upsampler`` subfolder (a diffusers latent upsample pipeline's folder). One line for a family
+    without a latent upsampler (`LATENT_UPSAMPLERS`), a model folder without one where True asks for it, a path that is no
+    folder, and another value."""
     if upsample is None or upsample is False:
         return None
     if limits.family not in LATENT_UPSAMPLERS:
         raise VidlongError(f"{named('upsample')} upsamples LTX-Video's and LTX-2's latents by their latent upsampler; this "
                            f"model ({limits.pipeline or limits.family}) has none: drop {named('upsample')}")
-    model, class_name = LATENT_UPSAMPLERS[limits.family]
+    model = LATENT_UPSAMPLERS[limits.family][0]
     if upsample is True:
         folder = None if limits.folder is None else own_upsampler(limits.folder)
         if folder is None:
             where = "this pipeline was loaded from no folder and" if limits.folder is None else f"{limits.folder}"
             raise VidlongError(f"{named('upsample')}: {where} has no {UPSAMPLER_SUBFOLDER}/ folder; pass the folder of "
                                f"{model}'s latent upsampler ({named('upsample')} path/to/upsampler)")
-    elif isinstance(upsample, (str, Path)) and str(upsample):
+        return folder
+    if isinstance(upsample, (str, Path)) and str(upsample):
         folder = Path(upsample)
         if not folder.is_dir():
             raise VidlongError(f"{named('upsample')}: no folder at {folder}; pass the folder of {model}'s latent upsampler")
         if not (folder / "config.json").is_file() and (folder / UPSAMPLER_SUBFOLDER / "config.json").is_file():
-            folder = folder / UPSAMPLER_SUBFOLDER
-    else:
-        raise VidlongError(f"{named('upsample')} is True (the model folder's own {UPSAMPLER_SUBFOLDER}/) or the path of a "
-                           f"latent upsampler's folder, got {upsample!r:.80}")
+            return folder / UPSAMPLER_SUBFOLDER
+        return folder
+    raise VidlongError(f"{named('upsample')} is True (the model folder's own {UPSAMPLER_SUBFOLDER}/) or the path of a "
+                       f"latent upsampler's folder, got {upsample!r:.80}")
+
+
+def check_upsample(upsample, limits: ModelLimits) -> Optional[Path]:
+    """The folder of the latent upsampler (its config.json and weights) that `upsample` names (`upsampler_folder`), checked
+    from its config before any model loads; None for no upsampling (None, False). One line for what `upsampler_folder`
+    refuses, a folder holding none or another class (another family's upsampler, a transformer), a temporal upsampler
+    (it would make more frames, not larger ones) and another latent channel count than the model's VAE."""
+    folder = upsampler_folder(upsample, limits)
+    if folder is None:
+        return None
+    model, class_name = LATENT_UPSAMPLERS[limits.family]
     try:
         config = json.loads((folder / "config.json").read_text())
     except (OSError, ValueError):
