@@ -79,8 +79,9 @@ def stock_upsampled(folder, family, latents, height, width):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_generate_upsample_is_its_latents_through_diffusers_upsample_pipeline_bit_for_bit(folders, family):
-    """`generate(upsample=True)` with both methods at 2x: its latents are the video's without ``upsample`` (bit for bit), and
+def test_generate_upsample_is_its_latents_through_diffusers_upsample_pipeline_bit_for_bit(folders, family, monkeypatch):
+    """`generate(upsample=True)` with both methods at 2x, its upsampler checked once (`check_upsample`, by
+    `check_generate`): its latents are the video's without ``upsample`` (bit for bit), and
     its frames are diffusers' latent upsample pipeline called on them as its docstring builds it (a VAE and the upsampler
     loaded from the folder by diffusers, ``vae.enable_tiling()``) with its defaults, at twice the size; LTX-2's sound is
     the video's without ``upsample``; the pipeline's VAE decodes the upsampled latents tiled and is untiled again after;
@@ -90,8 +91,11 @@ def test_generate_upsample_is_its_latents_through_diffusers_upsample_pipeline_bi
     pipe.set_progress_bar_config(disable=True)
     tiling = []  # the VAE's spatial tiling as its decoder runs
     hook = pipe.vae.decoder.register_forward_pre_hook(lambda *_: tiling.append(pipe.vae.use_tiling))
+    checks, check = [], vidlong.validate.check_upsample
+    monkeypatch.setattr(vidlong.validate, "check_upsample", lambda *args: checks.append(args[0]) or check(*args))
     upsampled = generate(pipe, GenerateRequest(**REQUEST, upsample=True))
     hook.remove()
+    assert checks == [True]
     plain = generate(pipe, GenerateRequest(**REQUEST))
     assert torch.equal(upsampled.latents, plain.latents) and plain.frames.shape == (25, 64, 64, 3)
     assert upsampled.frames.shape == (25, 128, 128, 3) and tiling[-1] and not pipe.vae.use_tiling

@@ -395,7 +395,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     from .pipeline import check_vidlong_pipeline, refuse_offloading
     from .streaming import refuse_call_while_streaming, refuse_diffusers_cache
     from .timeline import apply_prompt_timeline, remove_prompt_timeline  # diffusers' hooks: not before a run
-    from .validate import REFINER_PIPELINES, check_generate, check_upsample, limits_for_pipeline, video_size
+    from .validate import REFINER_PIPELINES, check_generate, limits_for_pipeline, upsampler_folder, video_size
 
     check_vidlong_pipeline(pipe, "generate")
     if not isinstance(request, GenerateRequest):
@@ -412,7 +412,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     if pipe.makes_audio and not decode:
         raise VidlongError(f"{type(pipe).__name__} decodes its video and its audio in one call: decode=False would leave the "
                            "audio out; drop it")
-    upsampler = check_upsample(request.upsample, limits)  # its folder, or None
+    upsampler = upsampler_folder(request.upsample, limits)  # its folder (checked by check_generate), or None
     refine = upsampler is not None and bool(request.refine)  # stage 2 after the upsampler (checked by check_generate)
     refiner = None  # Sana-WM's refiner's folder: its stage 2, at the same size
     if request.refine and limits.pipeline in REFINER_PIPELINES:
