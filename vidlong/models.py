@@ -530,7 +530,9 @@ def check_model_folder(path: Union[str, Path, None], packages: bool = True) -> P
         from .families.sana_wm import REFINER_REFUSAL
 
         raise VidlongError(f"{folder} holds a SanaWMLTX2Refiner: {REFINER_REFUSAL.format(folder=folder)}")
-    if class_name in ("LTXLatentUpsamplePipeline", "LTX2LatentUpsamplePipeline"):  # LTX's second stage, after a video
+    from .validate import LATENT_UPSAMPLERS
+
+    if class_name in [names[2] for names in LATENT_UPSAMPLERS.values()]:  # LTX's second stage, after a video
         raise VidlongError(f"{folder} holds a {class_name}, a latent upsampler, not a video model: pass it to vidlong generate "
                            f"--upsample {folder} beside an LTX-Video or LTX-2 --model")
     if task_of(class_name) is None:

@@ -27,13 +27,18 @@ import torch
 
 
 def upsample_classes(family: str) -> tuple:
-    """(its latent upsampler model class, its latent upsample pipeline class) of `family` ("ltx-video", "ltx-2"), diffusers'."""
-    from diffusers import LTX2LatentUpsamplePipeline, LTXLatentUpsamplePipeline
-    from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
-    from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
+    """(its latent upsampler model class, its latent upsample pipeline class) of `family` ("ltx-video", "ltx-2"), diffusers'
+    classes that `vidlong.validate.LATENT_UPSAMPLERS` names (the model class as the pipeline's module imports it: diffusers
+    exports the pipeline alone)."""
+    import importlib
 
-    return {"ltx-video": (LTXLatentUpsamplerModel, LTXLatentUpsamplePipeline),
-            "ltx-2": (LTX2LatentUpsamplerModel, LTX2LatentUpsamplePipeline)}[family]
+    import diffusers
+
+    from .validate import LATENT_UPSAMPLERS
+
+    _, model_name, pipeline_name = LATENT_UPSAMPLERS[family]
+    pipeline_class = getattr(diffusers, pipeline_name)
+    return getattr(importlib.import_module(pipeline_class.__module__), model_name), pipeline_class
 
 
 def spatial_scale(folder: Path) -> float:
@@ -41,8 +46,10 @@ def spatial_scale(folder: Path) -> float:
     and width by, read from its config.json alone (no weights): an LTX-2 upsampler's ``rational_spatial_scale`` where it
     runs its rational resampler (``use_rational_resampler``: 1.5 for LTX-2's 1.5x releases), else 2 (a pixel shuffle by 2:
     LTX-Video's, LTX-2's without the rational resampler); diffusers' defaults (2.0, True) where the config names none."""
+    from .validate import LATENT_UPSAMPLERS
+
     config = json.loads((Path(folder) / "config.json").read_text())
-    rational = config.get("_class_name") == "LTX2LatentUpsamplerModel" and config.get("use_rational_resampler", True)
+    rational = config.get("_class_name") == LATENT_UPSAMPLERS["ltx-2"][1] and config.get("use_rational_resampler", True)
     return float(config.get("rational_spatial_scale", 2.0)) if rational else 2.0
 
 

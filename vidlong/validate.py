@@ -1239,9 +1239,11 @@ def check_streamable(limits: ModelLimits, context: str, sinks: Optional[int] = N
         raise VidlongError("an image-to-video model needs --sinks >= 1: the image sits on the first sink frame")
 
 
-#: the latent upsampler of each family that has one: (the model's name, its diffusers model class), the class that
-#: LTX-Video's (0.9.x) and LTX-2's releases save in their ``latent_upsampler`` subfolder (`check_upsample`)
-LATENT_UPSAMPLERS = {"ltx-video": ("LTX-Video", "LTXLatentUpsamplerModel"), "ltx-2": ("LTX-2", "LTX2LatentUpsamplerModel")}
+#: the latent upsampler of each family that has one: (the model's name, its diffusers model class, the diffusers latent
+#: upsample pipeline that runs it), the model class that LTX-Video's (0.9.x) and LTX-2's releases save in their
+#: ``latent_upsampler`` subfolder (`check_upsample`), the classes `vidlong.upsample.upsample_classes` imports
+LATENT_UPSAMPLERS = {"ltx-video": ("LTX-Video", "LTXLatentUpsamplerModel", "LTXLatentUpsamplePipeline"),
+                     "ltx-2": ("LTX-2", "LTX2LatentUpsamplerModel", "LTX2LatentUpsamplePipeline")}
 #: the subfolder of a model folder (or of a diffusers latent upsample pipeline's folder) that holds its latent upsampler
 UPSAMPLER_SUBFOLDER = "latent_upsampler"
 
@@ -1293,7 +1295,7 @@ def check_upsample(upsample, limits: ModelLimits) -> Optional[Path]:
     folder = upsampler_folder(upsample, limits)
     if folder is None:
         return None
-    model, class_name = LATENT_UPSAMPLERS[limits.family]
+    model, class_name, _ = LATENT_UPSAMPLERS[limits.family]
     try:
         config = json.loads((folder / "config.json").read_text())
     except (OSError, ValueError):
