@@ -225,6 +225,16 @@ REFUSED = {
 }
 
 
+def test_the_longest_trajectory_is_counted_at_the_models_temporal_ratio(folder):
+    """The longest camera trajectory (`vidlong.camera.longest_trajectory`): the RoPE table's 1024 latent frames at the
+    temporal ratio of the model's VAE, its spec's (the tiny folder's LTX-2 VAE: 8), not a constant of its own."""
+    from vidlong.camera import longest_trajectory
+    from vidlong.validate import limits_for_folder
+
+    ratio = limits_for_folder(folder).spec.temporal_ratio
+    assert ratio == 8 and longest_trajectory(ratio) == (8185, 1024) and longest_trajectory(4) == (4093, 1024)
+
+
 @pytest.mark.parametrize("case", list(REFUSED), ids=list(REFUSED))
 def test_a_bad_camera_file_is_refused_before_loading(folder, image, tmp_path, capsys, monkeypatch, case):
     """Each bad ``--camera`` file: one line naming the field and the fix, exit 2, before the model loads; a trajectory

@@ -48,9 +48,10 @@ def default_camera_text(pixel_frames: int, width: int, height: int) -> str:
     return "default: " + json.dumps(dict(action=default_action(pixel_frames), intrinsics=default_intrinsics(width, height)))
 
 
-def read_camera(camera) -> dict:
+def read_camera(camera, temporal_ratio: int) -> dict:
     """The call's camera arguments from `camera` (a JSON file's path, or a dict of its fields): ``c2w`` (a float32 array
-    ``[F, 4, 4]``) or ``action``, and ``intrinsics`` where given; a one-line error naming the field and the fix otherwise."""
+    ``[F, 4, 4]``) or ``action`` (no longer than the longest video of the model's VAE's `temporal_ratio`: `_action`), and
+    ``intrinsics`` where given; a one-line error naming the field and the fix otherwise."""
     import numpy as np
 
     fields, where = _fields(camera)
@@ -61,7 +62,7 @@ def read_camera(camera) -> dict:
         raise VidlongError(f"{where} must hold exactly one of c2w and action; {WRITE_IT}")
     arguments = {}
     if "action" in fields:
-        arguments["action"] = _action(fields["action"], where)
+        arguments["action"] = _action(fields["action"], where, temporal_ratio)
     else:
         poses = _array(fields["c2w"], "c2w", where)
         if poses.ndim != 3 or poses.shape[1:] != (4, 4) or len(poses) < 1:
@@ -127,7 +128,7 @@ def check_camera(camera, pipeline: str, pixel_frames: int, temporal_ratio: int) 
     if pipeline not in CAMERA_PIPELINES:
         raise VidlongError(f"{named('camera')} gives Sana-WM (SanaWMPipeline) folders their camera trajectory; this model takes "
                            f"none: drop {named('camera')}")
-    arguments = read_camera(camera)
+    arguments = read_camera(camera, temporal_ratio)
     poses = trajectory_frames(arguments)
     where = _where(camera)
     if poses < pixel_frames:
@@ -161,16 +162,13 @@ def _fields(camera) -> tuple:
     return camera, where
 
 
-#: pixel frames a Sana-WM latent frame holds (its LTX-2 VAE's temporal ratio)
-TEMPORAL_RATIO = 8
-
-
-def longest_trajectory() -> tuple:
-    """(the most pixel frames a Sana-WM video has, the latent frames of its RoPE table that bound it: its adapter's
-    ``rope_positions``)."""
+def longest_trajectory(temporal_ratio: int) -> tuple:
+    """(the most pixel frames a Sana-WM video has, of `temporal_ratio` pixel frames a latent frame past the first (its
+    VAE's: the model's spec), the latent frames of its RoPE table that bound it: its adapter's ``rope_positions``)."""
     from .attention.adapters.sana_wm import SanaWMAdapter
+    from .models import pixel_frames
 
-    return (SanaWMAdapter.rope_positions - 1) * TEMPORAL_RATIO + 1, SanaWMAdapter.rope_positions
+    return pixel_frames(SanaWMAdapter.rope_positions, temporal_ratio), SanaWMAdapter.rope_positions
 
 
 def _action_poses(action: str) -> int:
@@ -180,14 +178,14 @@ def _action_poses(action: str) -> int:
     return 1 + sum(int(tail) for tail in tails if tail.isdigit())
 
 
-def _action(action, where: str) -> str:
+def _action(action, where: str, temporal_ratio: int) -> str:
     """`action` checked as its call parses it (its keys, each segment's frames), and no longer than any video it can
-    drive (`longest_trajectory`), counted before the parser expands it."""
+    drive (`longest_trajectory` at the VAE's `temporal_ratio`), counted before the parser expands it."""
     from diffusers.pipelines.sana_wm.cam_utils import _parse_action_string
 
     if not isinstance(action, str):
         raise VidlongError(f"{where}: action must be text such as \"w-80,jw-40\", got a {type(action).__name__}")
-    poses, (longest, table) = _action_poses(action), longest_trajectory()
+    poses, (longest, table) = _action_poses(action), longest_trajectory(temporal_ratio)
     if poses > longest:
         raise VidlongError(f"{where}: action holds {poses} camera poses, more than the longest Sana-WM video's {longest} "
                            f"frames (the {table} latent frames of its RoPE table); shorten it")

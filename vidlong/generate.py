@@ -483,7 +483,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     if request.identity is not None:  # ConsisID's face tensors (checked against its transformer by check_generate)
         extra.update(load_identity(request.identity, limits.identity))
     if request.camera is not None:  # Sana-WM's trajectory (checked against the video's length by check_generate)
-        extra.update(read_camera(request.camera))
+        extra.update(read_camera(request.camera, spec.temporal_ratio))
     steps = request.steps or spec.num_inference_steps
     switch = method_switch(request.method, steps, request.preset)
     skipped = steps - total_steps if redraw else 0  # a video-to-video call starts that far in
