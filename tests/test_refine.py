@@ -208,13 +208,14 @@ def test_a_prompt_timeline_is_refined_segment_by_segment(folders, family):
 
 def test_the_stage_2_lora_file_is_read_once_a_run(folders, tmp_path, monkeypatch, capsys):
     """``vidlong generate --upsample --refine --refine-lora FILE`` reads the file once (`vidlong.lora.read_lora`): its check
-    before loading keeps the modules for the run (`vidlong.refine.checked_lora`), which takes them; `generate` from Python
-    reads it once too; a file changed since its check is read again; nothing is kept after a run."""
+    before loading keeps the modules on the request for its run (`vidlong.refine.lora_reads`), which takes them; `generate`
+    from Python reads it once too; a file changed since the request's check is read again; nothing is kept after a run,
+    and nothing outside the request (no module state)."""
     from safetensors.torch import save_file
 
     import vidlong.lora
-    import vidlong.refine
     from vidlong.cli import main
+    from vidlong.refine import lora_reads
 
     pipe = vidlong.load_pipeline(folders["ltx-2"])
     pipe.set_progress_bar_config(disable=True)
@@ -227,16 +228,19 @@ def test_the_stage_2_lora_file_is_read_once_a_run(folders, tmp_path, monkeypatch
     out = tmp_path / "refined.mp4"
     assert main(["generate", "--model", str(folders["ltx-2"]), "--prompt", "a red ball", "--ratio", "2", "--seed", "3",
                  "--upsample", "--refine", "--refine-lora", str(lora), "--out", str(out)]) == 0, capsys.readouterr().err
-    assert reads == [lora] and not vidlong.refine._checked
-    generate(pipe, GenerateRequest(**REQUEST, refine_lora=str(lora)))
-    assert reads == [lora] * 2 and not vidlong.refine._checked
+    assert reads == [lora]
+    request = GenerateRequest(**REQUEST, refine_lora=str(lora))
+    generate(pipe, request)
+    assert reads == [lora] * 2 and lora_reads(request) == {}
     from vidlong.validate import check_generate, limits_for_pipeline
 
-    check_generate(GenerateRequest(**REQUEST, refine_lora=str(lora)), limits_for_pipeline(pipe))
+    request = GenerateRequest(**REQUEST, refine_lora=str(lora))
+    check_generate(request, limits_for_pipeline(pipe))
+    assert reads == [lora] * 3 and len(lora_reads(request)) == 1
     save_file({"transformer.transformer_blocks.0.attn1.to_q.lora_A.weight": torch.zeros(2, weight.shape[1]),
                "transformer.transformer_blocks.0.attn1.to_q.lora_B.weight": torch.zeros(weight.shape[0], 2)}, str(lora))
-    generate(pipe, GenerateRequest(**REQUEST, refine_lora=str(lora)))
-    assert reads == [lora] * 4 and not vidlong.refine._checked
+    generate(pipe, request)
+    assert reads == [lora] * 4 and lora_reads(request) == {}
 
 
 def test_merged_lora_writes_the_adapted_weights_alone_and_puts_them_back(folders):

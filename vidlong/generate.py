@@ -424,7 +424,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         from .refine import lora_modules_of
 
         refine_lora = None if request.refine_lora is None else LoraFile.parse(request.refine_lora)
-        refine_modules = lora_modules_of(pipe, refine_lora)
+        refine_modules = lora_modules_of(pipe, refine_lora, request)
     if upsampler is not None and not decode:
         raise VidlongError(f"{named('upsample')} decodes the upsampled latents: drop decode=False, or {named('upsample')}")
     if refiner is not None and not decode:

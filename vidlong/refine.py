@@ -117,43 +117,45 @@ def merged_lora(transformer, modules: list):
                 param.copy_(kept[name])
 
 
-#: the stage-2 LoRA's `LoraModule`s as `checked_lora` last read them, under `lora_key`, until a run takes them
-#: (`lora_modules_of`): its file read once, from the check before loading (`vidlong.validate.check_refine`) to the run
-_checked: dict = {}
-
-
 def lora_key(lora) -> tuple:
     """What identifies a read of the `LoraFile` `lora`: its resolved path, size and modification time, and its scale."""
     stat = lora.path.stat()
     return str(lora.path.resolve()), stat.st_size, stat.st_mtime_ns, lora.scale
 
 
-def checked_lora(lora, shapes: dict, loader) -> list:
+def lora_reads(request) -> dict:
+    """The stage-2 LoRA's read that a `GenerateRequest` carries from its check to its run (`lora_key` -> its `LoraModule`s,
+    at most one): state of the request itself, which the check before loading (`vidlong.validate.check_refine`) and
+    `generate`'s run share, so that the file is read once a run (a read of a 19B model's LoRA takes gigabytes)."""
+    return vars(request).setdefault("_refine_lora_read", {})
+
+
+def checked_lora(lora, shapes: dict, loader, reads: dict) -> list:
     """The `LoraModule`s of the `LoraFile` `lora` checked against a transformer of weight `shapes` (name -> shape), read by
-    `loader`'s diffusers LoRA loader (`vidlong.lora.check_lora_file`, naming ``refine_lora``) unless the same file was read
-    last and its modules fit `shapes`; kept for the run (`lora_modules_of`), in place of any kept before."""
+    `loader`'s diffusers LoRA loader (`vidlong.lora.check_lora_file`, naming ``refine_lora``) unless `reads` (a request's
+    `lora_reads`) holds the same file's modules and they fit `shapes`; kept in `reads` in place of any kept before."""
     from .lora import check_lora_file
 
-    kept = _checked.get(lora_key(lora)) if lora.path.is_file() else None
+    kept = reads.get(lora_key(lora)) if lora.path.is_file() else None
     fits = kept is not None and all(shapes.get(module.weight) == (module.b.shape[0], module.a.shape[1]) and (
         module.bias is None or shapes.get(adapted(module)[1]) == tuple(module.bias.shape)) for module in kept)
     if not fits:
         kept = check_lora_file(lora, shapes, loader, field="refine_lora")
-        _checked.clear()
-        _checked[lora_key(lora)] = kept
+        reads.clear()
+        reads[lora_key(lora)] = kept
     return kept
 
 
-def lora_modules_of(pipe, lora) -> list:
-    """The checked `LoraModule`s of the `LoraFile` `lora` against `pipe`'s transformer (none for None): those its check
-    before loading read where they fit it (`checked_lora`), taken (no longer kept) for this run."""
+def lora_modules_of(pipe, lora, request) -> list:
+    """The checked `LoraModule`s of the `LoraFile` `lora` against `pipe`'s transformer (none for None): those the check of
+    `request` before loading read where they fit it (`checked_lora`), taken (no longer kept on the request) for its run."""
     from .pipeline import diffusers_class
 
     if lora is None:
         return []
     shapes = {name: tuple(value.shape) for name, value in pipe.transformer.named_parameters()}
-    modules = checked_lora(lora, shapes, diffusers_class(pipe))
-    _checked.clear()
+    modules = checked_lora(lora, shapes, diffusers_class(pipe), lora_reads(request))
+    lora_reads(request).clear()
     return modules
 
 

@@ -1337,7 +1337,7 @@ def check_refine(request, limits: ModelLimits, latent: Optional[int] = None):
     from .lora import LoraFile, check_lora_file
     from .models import weight_shapes
     from .pipeline import pipeline_class
-    from .refine import LTX_VIDEO_STRENGTH, checked_lora, refine_settings, stage_steps
+    from .refine import LTX_VIDEO_STRENGTH, checked_lora, lora_reads, refine_settings, stage_steps
 
     refine, knobs = request.refine, [name for name in ("refine_steps", "refine_strength", "refine_lora")
                                      if getattr(request, name) is not None]
@@ -1387,8 +1387,8 @@ def check_refine(request, limits: ModelLimits, latent: Optional[int] = None):
         raise VidlongError(f"{named('refine_lora')} is the path of a .safetensors LoRA (FILE or FILE:SCALE), got "
                            f"{request.refine_lora!r:.80}")
     lora = LoraFile.parse(request.refine_lora)
-    if limits.folder is not None:  # read once, kept for the run (`vidlong.refine.checked_lora`)
-        checked_lora(lora, weight_shapes(limits.folder), pipeline_class(limits.pipeline))
+    if limits.folder is not None:  # read once, kept on the request for its run (`vidlong.refine.lora_reads`)
+        checked_lora(lora, weight_shapes(limits.folder), pipeline_class(limits.pipeline), lora_reads(request))
     elif not lora.path.is_file():
         check_lora_file(lora, {}, None, field="refine_lora")  # its one line for a missing file
     return lora
