@@ -63,6 +63,24 @@ def test_float_frames_in_unit_range(tmp_path):
     assert np.abs(back.astype(float) - frames).mean() < 3
 
 
+def test_decoded_frames_are_rounded_to_uint8_one_way_on_either_array_library():
+    """`rounded_uint8` (numpy, any layout) and `uint8_frames` (a torch video ``[T, 3, H, W]``, on its device) give the same
+    bits: clipped to 0-1, times 255, halves to even (127.5 -> 128, 0.5 -> 0), on values in range, out of it and at
+    every rounding boundary of float32."""
+    import torch
+
+    from vidlong.video_io import rounded_uint8, uint8_frames
+
+    rng = np.random.default_rng(0)
+    halves = (np.arange(256, dtype=np.float32) + 0.5) / 255  # x·255 at (or a rounding off) each k + 0.5
+    values = np.concatenate([rng.uniform(-0.5, 1.5, 4 * 3 * 5 * 8 - 261).astype(np.float32), halves,
+                             np.float32([0, 1, 0.5, 0.5 / 255, -1])]).reshape(4, 5, 8, 3)
+    numpy_frames = rounded_uint8(values)
+    assert numpy_frames.dtype == np.uint8 and numpy_frames.shape == (4, 5, 8, 3)
+    assert np.array_equal(numpy_frames, uint8_frames(torch.from_numpy(values).permute(0, 3, 1, 2)))
+    assert rounded_uint8(np.float32([0, 1, 0.5, 0.5 / 255, -1, 2])).tolist() == [0, 255, 128, 0, 0, 255]
+
+
 def test_odd_sizes_are_edge_padded(tmp_path):
     frames = _clip(t=5, h=33, w=47)
     back, _ = read_video(write_video(tmp_path / "odd.mp4", frames, fps=8))

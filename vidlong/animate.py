@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import torch
 
 from .errors import VidlongError, named
 from .models import pixel_frames
+from .video_io import rounded_uint8
 
 #: a request's driving videos: the two the call needs, and the two of "replace" mode
 ANIMATE_VIDEOS = ("pose_video", "face_video", "background_video", "mask_video")
@@ -147,7 +147,7 @@ def animate(pipe, request, methods, progress=None):
                      prev_segment_conditioning_frames=overlap,
                      generator=torch.Generator().manual_seed(int(request.seed)), output_type="np",
                      callback_on_step_end=on_step).frames[0]
-    frames = (np.clip(video, 0, 1) * 255).round().astype(np.uint8)
+    frames = rounded_uint8(video)
     report("decode", 1, 1)
     settings = generate_settings(pipe, request, methods, grid, frames=frames, height=height, width=width, steps=steps,
                                  guidance=guidance, noise="plain", fps=fps, seconds=time.perf_counter() - start)

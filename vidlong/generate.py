@@ -22,7 +22,7 @@ from .scalars import is_real, plain
 from .schedulers.noise import initial_noise
 from .schedulers.diagonal import queue_segments, queue_source
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
-from .video_io import Soundtrack
+from .video_io import Soundtrack, rounded_uint8
 from .video_to_video import DEFAULT_STRENGTH, denoised_steps, input_video
 
 
@@ -611,7 +611,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         if not as_latents:  # the pipeline decoded its own call
             if pipe.decoded_latents() is not None:
                 final["latents"] = pipe.decoded_latents()
-            frames = (np.clip(video[0], 0, 1) * 255).round().astype(np.uint8)
+            frames = rounded_uint8(video[0])
             if pipe.continues_video:  # the input's frames, then the new ones: not its last frames decoded once more
                 frames = pipe.continued_frames(extra["video"], frames)
         elif refiner is not None:  # decoded by `refiner_video`

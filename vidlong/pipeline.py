@@ -300,6 +300,8 @@ class VidlongPipelineMixin:
 
         from .vae_stream import StreamingWanDecoder
 
+        from .video_io import uint8_frames
+
         plain = None if fast else False  # None: the decoder picks its fast paths where they exist
         wan = self._wan_vae()
         decoder, pieces = StreamingWanDecoder(self.vae, onednn=plain, channels_last=plain) if wan else self.stream_decoder(), []
@@ -307,7 +309,7 @@ class VidlongPipelineMixin:
             piece = latents[:, :, start:start + chunk]
             pixels = decoder.decode(piece if wan else piece.to(self.vae.device))   # [1, 3, t, H, W] in [-1, 1]
             pixels = (pixels * 0.5 + 0.5).clamp(0, 1).float()                       # as diffusers' post-processing
-            pieces.append((pixels[0].permute(1, 2, 3, 0) * 255).round().to(torch.uint8).cpu().numpy())
+            pieces.append(uint8_frames(pixels[0].transpose(0, 1)))                 # [t, 3, H, W] in, [t, H, W, 3] out
         return np.concatenate(pieces)
 
     def segmented_text(self, segments: int):

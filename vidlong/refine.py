@@ -181,8 +181,9 @@ def refined_video(pipe, latents: torch.Tensor, audio_latents: Optional[torch.Ten
     `negative_prompt`: `stage_prompts`); `call`: ``height``, ``width``,
     ``num_frames``, ``frame_rate`` and, for image-to-video, ``image``; `settings`: `refine_settings`; `lora_modules`: the
     stage-2 LoRA's (`lora_modules_of`), merged for this call alone; `progress(done, total)` after each step. The frames
-    as `vidlong.upsample.uint8_frames` makes them."""
-    from .upsample import tiled_decode, uint8_frames, upsampled
+    as `vidlong.video_io.uint8_frames` makes them."""
+    from .upsample import tiled_decode, upsampled
+    from .video_io import uint8_frames
 
     family = pipe.facts()["family"]
     device = pipe._execution_device

@@ -104,18 +104,14 @@ def upsampled(pipe, latents: torch.Tensor, folder: Path, **call):
                                            **call)[0]
 
 
-def uint8_frames(video: torch.Tensor) -> np.ndarray:
-    """uint8 frames ``[T, H, W, 3]`` of a decoded video ``[T, 3, H, W]`` in 0-1, made 8-bit on its device as vidlong's
-    decodes round them (``round(clip(x, 0, 1) · 255)``)."""
-    return (video.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-
-
 @torch.no_grad()
 def upsampled_frames(pipe, latents: torch.Tensor, folder: Path, height: int, width: int, seed: int) -> np.ndarray:
     """uint8 frames ``[T, s·H, s·W, 3]`` of the normalised latents ``[1, C, F, h, w]`` of a `height` x `width` pixel video
     (T = the pixel frames F latent frames decode to) upsampled by the latent upsampler in `folder` (`upsampled`, diffusers'
     defaults) and decoded through the VAE's spatial tiles (`tiled_decode`); its decode noise, drawn where the VAE is
-    timestep-conditioned (at scale 0: none added), from `seed` (`uint8_frames`)."""
+    timestep-conditioned (at scale 0: none added), from `seed` (`vidlong.video_io.uint8_frames`)."""
+    from .video_io import uint8_frames
+
     with tiled_decode(pipe.vae):
         video = upsampled(pipe, latents, folder, height=height, width=width, output_type="pt",
                           generator=torch.Generator().manual_seed(int(seed)))

@@ -80,6 +80,20 @@ def sweep_stale_temps(path: Path) -> None:
             pass
 
 
+def rounded_uint8(frames: np.ndarray) -> np.ndarray:
+    """uint8 values of float frames in 0-1 (any layout: a frame ``[H, W, 3]``, a video ``[T, H, W, 3]``), as vidlong rounds
+    every decoded video: ``round(clip(x, 0, 1) · 255)``, halves to even."""
+    return (np.clip(frames, 0, 1) * 255).round().astype(np.uint8)
+
+
+def uint8_frames(video) -> np.ndarray:
+    """uint8 frames ``[T, H, W, 3]`` of a decoded video tensor ``[T, 3, H, W]`` in 0-1, rounded as `rounded_uint8` rounds
+    them (the same bits) on the tensor's own device, so that one uint8 copy reaches the CPU, not a float32 one."""
+    import torch
+
+    return (video.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
 def _to_uint8_even(frame) -> np.ndarray:
     """One RGB frame as uint8 [H, W, 3] with even H and W (edge-padded by one row/column if odd)."""
     frame = np.asarray(frame)
@@ -88,7 +102,7 @@ def _to_uint8_even(frame) -> np.ndarray:
     if frame.dtype != np.uint8:
         if not np.issubdtype(frame.dtype, np.floating):
             raise ValueError(f"expected uint8 frames or floats in [0, 1], got dtype {frame.dtype}")
-        frame = np.round(np.clip(frame, 0.0, 1.0) * 255.0).astype(np.uint8)
+        frame = rounded_uint8(frame)
     pad = ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0))
     return np.pad(frame, pad, mode="edge") if any(p[1] for p in pad) else frame
 

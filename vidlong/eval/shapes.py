@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..video_io import rounded_uint8
+
 #: Palette hues in degrees of the shapes world (``training/shapes_world.py`` draws with these).
 COLOUR_HUES: dict[str, float] = {
     "red": 0.0,
@@ -230,7 +232,7 @@ def check_video(frames: np.ndarray, prompt: str, min_area: int | None = None) ->
     frames = np.asarray(frames)
     if frames.dtype != np.uint8:
         if frames.max() <= 1.0 + 1e-6:  # float in [0, 1], e.g. WanPipeline(output_type="np")
-            frames = np.clip(np.round(frames * 255.0), 0, 255).astype(np.uint8)
+            frames = rounded_uint8(frames)  # clipped before rounding or after: the same bits
         else:
             frames = np.clip(np.round(frames), 0, 255).astype(np.uint8)
     if frames.ndim != 4 or frames.shape[-1] != 3:

@@ -29,6 +29,7 @@ import torch
 from ..control_video import control_extension_fps, control_extension_shape, control_frame, control_stream_shape
 from ..errors import VidlongError, named
 from ..streaming import StreamChunk, begin_run, own_call_while_streaming, streaming_on
+from ..video_io import rounded_uint8
 from .common import replaced
 
 #: pixel frames each chunk after the first starts from (its call's ``num_ar_conditional_frames`` default)
@@ -177,7 +178,7 @@ class TransferStreamer:
         for index, controls in zip(range(self.chunks), windows):
             start, conditioned = time.perf_counter(), self.tail is not None
             video, latents = self._make(index, controls)
-            frames = (np.clip(video, 0, 1) * 255).round().astype(np.uint8)  # as `generate` takes its call's video
+            frames = rounded_uint8(video)  # as `generate` takes its call's video
             yield StreamChunk(index, frames[CONDITIONAL_FRAMES if conditioned else 0:], self.prompt,
                               time.perf_counter() - start, latents)
 

@@ -36,6 +36,7 @@ from ..generate import load_image
 from ..models import SAMPLING_TYPES
 from ..pipeline import VidlongPipelineMixin
 from ..streaming import SeamBlend, StreamText, VideoStreamer, rolled_in, to_uint8
+from ..video_io import rounded_uint8
 from .hunyuan import HunyuanVideoVAE
 
 INVERTED, VANILLA = SAMPLING_TYPES
@@ -354,7 +355,7 @@ class VidLongHunyuanVideoFramepackPipeline(HunyuanVideoVAE, VidlongPipelineMixin
                 video = self._soft_append(video, current, overlap) if order == VANILLA else \
                     self._soft_append(current, video, overlap)
         frames = self.video_processor.postprocess_video(video, output_type="np")[0]
-        return (np.clip(frames, 0, 1) * 255).round().astype(np.uint8)
+        return rounded_uint8(frames)
 
     def stream_guided(self, guidance: float) -> bool:
         return False

@@ -30,6 +30,7 @@ from ..pipeline import VidlongPipelineMixin, diffusers_class
 from ..streaming import SeamBlend, VideoStreamer, replay, rolled_in
 from ..vae_stream import LatentScaling
 from ..validate import whole_chunk_pixel_frames
+from ..video_io import rounded_uint8
 
 #: diffusers' call's signature, and the defaults its streams take: its history, and the noise its video-to-video path gives
 #: a continued video
@@ -324,7 +325,7 @@ class HeliosFamily:
         ratio = self.spec.temporal_ratio
         video = video[:, :, :(video.shape[2] - 1) // ratio * ratio + 1]
         frames = self.video_processor.postprocess_video(video, output_type="np")[0]
-        return (np.clip(frames, 0, 1) * 255).round().astype(np.uint8)
+        return rounded_uint8(frames)
 
     def stream_decoder(self):
         return ChunkDecoder(self)
