@@ -802,8 +802,9 @@ class App:
         """The Stream tab's chunked-only fields shown for "chunked" (re-encode on a switch: where a stream keeps a cache,
         `stream_caches`), fifo's (cut on a switch: text-to-video; guidance by partition, noise correlation) for "fifo",
         and the guidance set to the method's default (the model's streaming guidance, or its generate guidance)."""
-        chunked = method != "fifo"
-        return [*[gr.update(visible=chunked)] * 3, gr.update(visible=chunked and self.stream_caches),
+        chunked = method != "fifo"  # a control video's stream (its call's chunks) has no chunk or context field
+        return [*[gr.update(visible=chunked and not self.stream_controls)] * 2, gr.update(visible=chunked),
+                gr.update(visible=chunked and self.stream_caches),
                 gr.update(visible=not chunked and self.pipe.task == "t2v", value=False),
                 gr.update(value=self.stream_guidance if chunked else self.spec.guidance_scale), *_fifo_fields(method)]
 
@@ -884,7 +885,7 @@ class App:
         return [gr.update(value=prompt), gr.update(value=rows),
                 gr.update(value=settings["seconds"]) if "seconds" in settings else gr.update(), gr.update(value=method),
                 gr.update(value=settings.get("seed")),
-                *[dict(update, **({"value": values[name]} if name in values else {})) for name, update in shown]]
+                *[dict(update, **({"value": values[name]} if values.get(name) is not None else {})) for name, update in shown]]
 
 
 def edited_outputs(output: Output) -> tuple:

@@ -1004,7 +1004,8 @@ def test_a_cosmos_transfer_page_streams_an_uploaded_control_video_chunk_by_chunk
     3/3), the whole video its 25 frames at 10 fps frame for frame the Python stream's chunks appended to vidlong's stream
     writer, its sidecar naming the control video; Stop at the second chunk's first step keeps the first chunk's 9 frames,
     playable; "Continue a video" with it continues a 9-frame mp4 by Seconds 1 (10 frames) along it, as `pipe.extend` does;
-    no control video, a timeline of two prompts and the fifo method are refused in one line."""
+    no control video, a timeline of two prompts and the fifo method are refused in one line; a history click on the
+    continuation refills the Stream tab's form, its Chunk and Context still hidden."""
     import numpy as np
     from conftest import stand_in_torchvision_resize
     from gradio_client import handle_file
@@ -1049,6 +1050,8 @@ def test_a_cosmos_transfer_page_streams_an_uploaded_control_video_chunk_by_chunk
                 writer.append(item.frames)
         assert np.array_equal(read_video(video_path(continued[2]))[0], read_video(inputs / "extended.mp4")[0])
         assert (settings["command"], settings["input_frames"], settings["pixel_frames"]) == ("extend", 9, 19)
+        form = stream_form_of(app, app.history.items()[0])  # a history click: its Chunk and Context stay hidden
+        assert [form[name].get("visible") for name in ("chunk", "context")] == [False, False] and form["seconds"]["value"] == 1
         for fields, message in (
                 (dict(), "^Cosmos-Transfer2.5 streams the chunks of a control video: pass control video$"),
                 (dict(given, timeline={"headers": ["from second", "prompt"], "data": [[1, "a blue ball"]]}),
