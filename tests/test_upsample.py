@@ -138,22 +138,24 @@ def test_vidlong_generate_upsample_writes_the_mp4_at_twice_the_size(folders, fam
 
 def test_a_rational_upsampler_is_counted_and_named_at_its_own_scale(folders, tmp_path):
     """An LTX-2 upsampler of 1.5x (its rational resampler's ``rational_spatial_scale``, read from its config alone:
-    `vidlong.upsample.spatial_scale`; the folder's own, 2): the video made at 64x64 is 96x96 (3x3 latents from 2x2), the
-    size `run_cost` decodes it at (and stage 2's when refined: its tokens, 4 frames of 3x3), and the app's box says
-    "Upsample 1.5x", its length note "upsampled 1.5x" with what the estimate leaves out."""
+    `vidlong.upsample.spatial_scale`; the folder's own, 2): a 64x64 video's 2x2 latents come out of it 3x3, which decode
+    to 96x96 (its VAE's 32 pixels a latent), the size `run_cost` decodes its 25 frames at (and stage 2's when refined),
+    and the app's box says "Upsample 1.5x", its length note "upsampled 1.5x" with what the estimate leaves out."""
     from tiny_pipeline import save_tiny_latent_upsampler
 
     from vidlong.apps import gradio_app
     from vidlong.estimate import run_cost
-    from vidlong.upsample import spatial_scale
+    from vidlong.upsample import spatial_scale, upsampled
 
     rational = save_tiny_latent_upsampler(tmp_path / "x1.5", "ltx-2", scale=1.5)
     assert (spatial_scale(rational), spatial_scale(folders["ltx-2"] / "latent_upsampler")) == (1.5, 2.0)
     pipe = vidlong.load_pipeline(folders["ltx-2"])
-    pipe.set_progress_bar_config(disable=True)
-    made = generate(pipe, GenerateRequest(**REQUEST, steps=1, upsample=str(rational))).frames
+    latents = torch.randn(1, pipe.vae.config.latent_channels, 4, 2, 2, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        sides = upsampled(pipe, latents, rational, output_type="latent").shape[3:]
     cost, refined = (run_cost(pipe, GenerateRequest(**REQUEST, upsample=str(rational), refine=refine), 4) for refine in (0, 1))
-    assert made.shape == (25, 96, 96, 3) and cost.upsampled == (1.5, 96, 96) and cost.video_bytes == made.nbytes
+    assert [side * pipe.vae_spatial_compression_ratio for side in sides] == [96, 96] and cost.upsampled == (1.5, 96, 96)
+    assert cost.video_bytes == 25 * 96 * 96 * 3
     assert refined.flops > cost.flops and refined.peak_bytes >= cost.peak_bytes
     app = gradio_app.App(pipe, upsample=rational)
     assert app.upsample_label == "Upsample 1.5x" and gradio_app.App(pipe).upsample_label == "Upsample 2x"
