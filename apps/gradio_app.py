@@ -139,11 +139,9 @@ EDITED_IMAGE_LABEL = "Image to edit (its video runs from it to the edit, its las
 IDENTITY_LABEL = "Face identity"
 #: the label of the camera file a Sana-WM page takes (`vidlong.camera`: the JSON of vidlong generate --camera), on Generate
 CAMERA_LABEL = "Camera"
-#: the label of the box an LTX-Video or LTX-2 page with a latent upsampler shows (`App.upsamples`), on Generate, for the
-#: released upsamplers' 2x (`App.upsample_label`: the upsampler's own scale)
-UPSAMPLE_LABEL = "Upsample 2x"
-#: the label of the box beside it on a page whose pipeline has stage 2 in vidlong (`vidlong.validate.REFINE_PIPELINES`), or
-#: alone on a Sana-WM page whose folder has its refiner (`App.refines`)
+#: the label of the box beside an LTX-Video or LTX-2 page's upsample box ("Upsample 2x", `App.upsample_label`) where its
+#: pipeline has stage 2 in vidlong (`vidlong.validate.REFINE_PIPELINES`), or alone on a Sana-WM page whose folder has its
+#: refiner (`App.refines`)
 REFINE_LABEL = "Refine"
 
 #: the command lines and arguments that shared refusals point to for a video or a first frame, as the page's places that do
@@ -158,7 +156,6 @@ APP_PLACES = {
     "identity (--identity) face_id.pt": f'the "{IDENTITY_LABEL}" file (the API\'s identity)',
     "upsample (--upsample) path/to/upsampler": "serve the page with vidlong app --upsample FOLDER",
 }
-
 #: the places of a page whose model edits a given video (Lucy Edit: `ModelLimits.edits`), its video fields' titles
 EDIT_PLACES = dict(APP_PLACES, **{
     "vidlong stream --video": 'the Stream tab\'s "Edit a video, chunk by chunk" (/stream\'s video)',
@@ -334,6 +331,7 @@ class App:
         self.upsamples = upsampler is not None
         #: the scale of its upsampler (`vidlong.upsample.spatial_scale`: LTX-2's 1.5x ones too), which its box's label names
         self.upsample_scale = spatial_scale(upsampler) if self.upsamples else 2.0
+        #: the label of its upsample box (on Generate; /stream's, hidden, refuses a ticked one): "Upsample 2x", or its scale
         self.upsample_label = f"Upsample {self.upsample_scale:g}x"
         #: whether its "Refine" box shows: with the upsample box (LTX's stage 2), or alone where the model folder has
         #: Sana-WM's refiner (`vidlong.families.sana_wm_refiner`: its `refine` True)
