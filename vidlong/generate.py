@@ -615,7 +615,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
             if pipe.continues_video:  # the input's frames, then the new ones: not its last frames decoded once more
                 frames = pipe.continued_frames(extra["video"], frames)
         elif refiner is not None:  # decoded by `refiner_video`
-            from .upsample import uint8_frames
+            from .video_io import uint8_frames
 
             frames = uint8_frames(video)
         elif not refine:

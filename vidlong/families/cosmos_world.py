@@ -16,6 +16,7 @@ import torch
 from ..errors import VidlongError
 from ..models import pixel_frames
 from ..pipeline_v2v import frame_list
+from ..video_io import rounded_uint8
 from .cosmos import ConditioningFrame, VidLongCosmos2_5_PredictBasePipeline
 
 #: its call's default ``num_latent_conditional_frames`` (Video2World): the video's last ``4·(n - 1) + 1`` pixel frames, 5
@@ -140,4 +141,4 @@ class VidLongCosmos2_5_PredictVideoToWorldPipeline(VidLongCosmos2_5_PredictBaseP
         height, width = frames.shape[1:3]
         pixels = self.video_processor.preprocess_video(frame_list(video), height, width)
         kept = self.video_processor.postprocess_video(pixels, output_type="np")[0]
-        return np.concatenate([(kept * 255).round().astype(np.uint8), frames[self.repeated_frames(len(video)):]])
+        return np.concatenate([rounded_uint8(kept), frames[self.repeated_frames(len(video)):]])
