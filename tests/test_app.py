@@ -1222,8 +1222,8 @@ def test_an_ltx_page_with_a_latent_upsampler_upsamples_2x_on_generate_and_compar
     refined = app.length_note(2, "both", gradio_app.NO_PRESET, None, None, None, None, None, *[None] * 9, True, True)
     assert "Then upsampled 2x by its latent upsampler and refined at that size (its steps in the estimate)" in refined, refined
     unticked = app.length_note(2, "both", gradio_app.NO_PRESET, None, None, None, None, None, *[None] * 9, False, True)
-    assert unticked == ('**"Refine" denoises the upsampled latents again at their new size: add "Upsample 2x", or drop '
-                        '"Refine"**'), unticked  # the boxes by their labels, where the page shows them
+    assert unticked == ('**"Refine" denoises the upsampled latents again at their new size (LTX\'s stage 2): add "Upsample 2x", '
+                        'or drop "Refine"**'), unticked  # the boxes by their labels, where the page shows them
     runs = app.compare_runs(["none", "both"], "a red ball", "both", "none", 2, None, None, 0, "auto", "", None, None, None, None,
                             "", 0, None, None, *[None] * 9, True, True)
     assert [(request.upsample, request.refine) for request, _ in runs] == [(True, True)] * 2
@@ -1239,9 +1239,8 @@ def test_an_ltx_page_with_a_latent_upsampler_upsamples_2x_on_generate_and_compar
         assert settings["refine"] is True and settings["refine_pass"]["strength"] == 0.4
         for fields, message in ((dict(run, upsample="yes"), r"^Upsample 2x must be true or false, got 'yes'$"),
                                 (dict(run, refine="yes"), r"^Refine must be true or false, got 'yes'$"),
-                                (dict(run, refine=True), r'^"Refine" denoises the upsampled latents again at their new size: '
-                                                         r'add "Upsample 2x", or drop "Refine" \(LTX-Video\'s and LTX-2\'s stage 2; '
-                                                         r"Sana-WM's refiner alone runs without upsample\)$"),
+                                (dict(run, refine=True), r'^"Refine" denoises the upsampled latents again at their new size '
+                                                         r'\(LTX\'s stage 2\): add "Upsample 2x", or drop "Refine"$'),
                                 (dict(prompt="a red ball", seconds=1, upsample=True, api_name="/stream"),
                                  r"^upsample upsamples a whole generated video's latents \(the Generate tab's Upsample 2x\); "
                                  "a stream does not upsample its chunks: drop upsample$")):

@@ -335,8 +335,8 @@ def test_vidlong_info_says_whether_the_folder_refines(folders, kind_folder, tmp_
 
 
 @pytest.mark.parametrize("model, args, message", [
-    ("ltx-video", ["--refine"], "--refine denoises the upsampled latents again at their new size: add --upsample, or drop "
-                                "--refine (LTX-Video's and LTX-2's stage 2; Sana-WM's refiner alone runs without --upsample)"),
+    ("ltx-video", ["--refine"], "--refine denoises the upsampled latents again at their new size (LTX's stage 2): add "
+                                "--upsample, or drop --refine"),
     ("ltx-video", ["--upsample", "--refine", "{tmp}"], "--refine is True or False, got '{tmp}' (a folder: Sana-WM's refiner's "
                                                        "alone)"),
     ("ltx-video", ["--refine-steps", "4"], "--refine-steps sets the refine pass: add --refine (with --upsample), or drop "

@@ -1357,9 +1357,8 @@ def check_refine(request, limits: ModelLimits, latent: Optional[int] = None):
                            f"and Sana-WM's refiner; this model ({limits.pipeline or limits.family}) has none in vidlong: drop "
                            f"{named('refine')}")
     if request.upsample is None or request.upsample is False:
-        raise VidlongError(f"{named('refine')} denoises the upsampled latents again at their new size: add {named('upsample')}, "
-                           f"or drop {named('refine')} (LTX-Video's and LTX-2's stage 2; Sana-WM's refiner alone runs "
-                           f"without {named('upsample')})")
+        raise VidlongError(f"{named('refine')} denoises the upsampled latents again at their new size (LTX's stage 2): add "
+                           f"{named('upsample')}, or drop {named('refine')}")
     if request.method == "fifo":
         raise VidlongError(f"{named('refine')} keeps the request's methods for stage 2, and method fifo's diagonal denoising "
                            f"runs no whole-video call: use another {named('method')}, or drop {named('refine')}")
