@@ -49,7 +49,8 @@ from vidlong.families.sana_wm_refiner import check_refiner  # noqa: E402
 from vidlong.generate import GenerateRequest, generate, load_image  # noqa: E402
 from vidlong.camera import CAMERA_PIPELINES  # noqa: E402
 from vidlong.identity import stream_identity  # noqa: E402
-from vidlong.methods import METHOD_NAMES, Streaming, load_preset, methods_for, model_streaming, preset_names  # noqa: E402
+from vidlong.methods import (METHOD_NAMES, STREAM_CONTEXTS, WINDOW_CONTEXTS, Streaming, load_preset,  # noqa: E402
+                             methods_for, model_streaming, preset_names)
 from vidlong.method_names import NOISE_KINDS  # noqa: E402
 from vidlong.panels import side_by_side  # noqa: E402
 from vidlong.fifo_stream import DiagonalStreamer, chunk_layout  # noqa: E402
@@ -361,8 +362,7 @@ class App:
         #: at most its native window: `model_streaming`'s; a causal sampler's levels at its guidance, else the model's steps
         #: and guidance)
         default = model_streaming(self.spec)
-        renoise = resolve_context(default, self.spec, pipe.task, self.limits.family) == "renoise"
-        sampling = StreamSampling.resolve(default, self.spec, renoise)
+        sampling = StreamSampling.resolve(default, self.spec, resolve_context(default, self.limits) in WINDOW_CONTEXTS)
         self.stream_chunk = default.chunk
         self.stream_steps, self.stream_guidance = sampling.step_count, sampling.guidances[0]
         adapter = adapter_named(self.limits.family)
@@ -374,8 +374,8 @@ class App:
         #: continues a video along one (`pipe.extend(video=..., control_video=...)`)
         self.stream_controls = self.limits.control == "transfer"
         self.stream_extends = streams(self.limits) or self.stream_controls
-        #: the Stream tab's contexts: the family's (`FamilyAdapter.stream_contexts`)
-        self.stream_contexts = adapter.stream_contexts
+        #: the Stream tab's contexts: its pipeline's (`FamilyAdapter.stream_contexts_of`: Cosmos-Predict2.5's clean one too)
+        self.stream_contexts = adapter.stream_contexts_of(self.limits.pipeline)
         #: whether "Re-encode the cache on a prompt switch" acts: a stream keeps a KV cache that a switch may keep (an
         #: image-to-video pipeline, and a family with no cache, stream with the re-noised context alone; AnyFlow FAR's
         #: encodes its cache again at every chunk, refusing to keep it: the field is hidden)
@@ -1111,7 +1111,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                             s_chunk = fields.Number(value=app.stream_chunk, precision=0, minimum=1, visible=not controls,
                                                 maximum=spec.native_frames, label="Chunk (latent frames)")
                             s_context = fields.Dropdown([AUTO, *app.stream_contexts], value=AUTO, label="Context",
-                                                        accepts=(AUTO, "cache", "renoise"), visible=not controls,
+                                                        accepts=(AUTO, *STREAM_CONTEXTS), visible=not controls,
                                                     info="how a chunk sees earlier frames")
                         with gr.Row():
                             s_steps = fields.Number(value=app.stream_steps, precision=0, minimum=1, maximum=MAX_STEPS,

@@ -5,8 +5,9 @@ off = the stock model bit for bit; each method equal to a float64 reference (q/k
 `reference`); the spec from configs/models and the RoPE table's bound from the transformer's config; `generate` with no
 method = diffusers' `Cosmos2_5_PredictBasePipeline` bit for bit, from text, from an image (Image2World, without
 torchvision) and continuing a video (Video2World); `vidlong generate` with each method writes the mp4; it streams and
-extends with the re-noised context (its call's guidance and noise levels; the image clean on each window's first frame),
-and refuses in one line what it does not run. Predict2 Video2World the same from an image: `generate` = diffusers'
+extends with the clean context (its Video2World call's conditioning: an extension's first chunk is that call's, bit for
+bit) or the re-noised one (its call's guidance and noise levels; from an image, the image clean on each window's first
+frame), and refuses in one line what it does not run. Predict2 Video2World the same from an image: `generate` = diffusers'
 `Cosmos2VideoToWorldPipeline` with the same seed bit for bit at any length; its streams' windows carry the image clean on
 their first frame."""
 from pathlib import Path
@@ -167,7 +168,7 @@ def test_cli_generate_writes_the_mp4(folder, tmp_path, method):
 def test_a_stream_starts_with_generates_video_continues_from_its_context_and_extends(folder, tmp_path):
     """A first chunk of the native window is `generate`'s video (uint8 rounding aside: its guided prompts batched, its call's
     ``cond + g·(cond - uncond)`` at each step's σ); later chunks of 1 latent frame bring 4 pixel frames each and depend on
-    the re-noised context; `vidlong stream` and `vidlong extend` write them."""
+    the context (its default, the clean one); `vidlong stream` and `vidlong extend` write them."""
     check_renoised_stream_and_extension(folder, tmp_path, NATIVE, temporal=4, fps=16)
 
 
@@ -334,11 +335,13 @@ def test_a_stream_without_a_safety_checker_is_refused_as_its_call_refuses_it(fol
 
 def test_vidlong_info_names_its_spec_and_its_rope_tables_bound(folder, tmp_path, capsys):
     """`vidlong info` on a folder with no vidlong.yaml: its spec from configs/models (24 latent frames = 93 at 16 fps), one
-    forward's most latent frames from its transformer's RoPE table (128), streams and extensions yes, fifo no."""
+    forward's most latent frames from its transformer's RoPE table (128), streams and extensions yes (the clean context by
+    default), fifo no."""
     out, _ = info_of_a_bare_copy(folder, tmp_path, capsys)
     assert "family cosmos (CosmosTransformer3DModel)" in out and "spec cosmos-predict2.5: native 24 latent frames = 93 frames" in out
     assert "places at most 128 latent frames" in out and "task t2v (generate --video continues it: its frames, then new ones)" in out
     assert "  stream: yes" in out and "  extend: yes" in out and "  fifo: no" in out and "  image: yes" in out
+    assert "streams with the clean context" in out
 
 
 def test_image2world_is_its_image_call_and_its_streams_keep_the_image_clean(folder, image_path, monkeypatch):
@@ -390,6 +393,38 @@ def test_video2world_continues_a_video_as_its_call_does(folder):
     assert result.frames.shape == (7 + 9 - 5, 32, 48, 3) and result.settings["latent_frames"] == 3
     assert np.array_equal(result.frames[:7], (resized * 255).round().astype(np.uint8))
     assert np.array_equal(result.frames[7:], (np.clip(window[5:], 0, 1) * 255).round().astype(np.uint8))
+
+
+def test_an_extensions_clean_context_is_its_video2world_calls_conditioning(folder):
+    """An extension continues by default with its context clean under the condition mask: its first chunk (1 latent
+    frame) after the 2 latent frames diffusers' own ``video=`` call makes of a 5-frame video (handed on as saved latents)
+    is that call's new latent frame bit for bit, given the same noise there (its sampler never steps the context, whose
+    velocity the call fixes and whose latents it hands the transformer clean); later chunks are finite and move on; the
+    re-noised context (``context="renoise"``) still runs and differs; an unknown context is refused in one line."""
+    import diffusers
+
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    stock = diffusers.Cosmos2_5_PredictBasePipeline.from_pretrained(folder, local_files_only=True)
+    stock.set_progress_bar_config(disable=True)
+    made = {}
+    prepare = stock.prepare_latents
+    stock.prepare_latents = lambda *args, **kwargs: made.setdefault("latents", prepare(*args, **kwargs))
+    video = torch.from_numpy(np.random.default_rng(2).integers(0, 255, (5, 32, 48, 3), dtype=np.uint8)).permute(3, 0, 1, 2)
+    noise = torch.randn((1, 4, 1, 4, 6), generator=torch.Generator().manual_seed(3))  # a stream's first draw: its chunk's
+    window = stock(prompt="a red ball", video=video[None].float() / 127.5 - 1, height=32, width=48, num_frames=9,
+                   num_inference_steps=2, guidance_scale=2.0, latents=torch.cat([torch.zeros(1, 4, 2, 4, 6), noise], dim=2),
+                   output_type="latent").frames
+    context = made["latents"][1][:, :, :2]  # its conditioning latents: the video's 2 latent frames, clean
+    clean = [c.latents for c in pipe.extend("a red ball", latents=context, streaming=vidlong.Streaming(chunk=1), chunks=3,
+                                            seed=3)][1:]
+    assert torch.equal(clean[0], window[:, :, 2:])
+    assert all(c.isfinite().all() for c in clean) and not torch.equal(clean[1], clean[2])
+    renoised = [c.latents for c in pipe.extend("a red ball", latents=context, chunks=1, seed=3,
+                                               streaming=vidlong.Streaming(chunk=1, context="renoise"))]
+    assert renoised[1].isfinite().all() and not torch.equal(renoised[1], clean[0])
+    with pytest.raises(vidlong.VidlongError, match=r"^Streaming context [^\n]*must be one of cache, renoise, clean, got 'noisy'$"):
+        vidlong.Streaming(context="noisy")
 
 
 @pytest.mark.parametrize("given,says", [
@@ -477,9 +512,12 @@ def test_video2world_streams_from_its_image_and_extends(video2world_folder, imag
     (False, ["generate"], "this model is image-to-video: pass the first frame with --image"),
     (True, ["stream", "--chunks", "2", "--sinks", "0"], "the image sits on the first sink frame"),
     (True, ["generate", "--frames", "517"], "RoPE"),
-], ids=["riflex", "window-sinks", "fifo", "cache", "no-image", "no-sink", "past-rope-table"])
+    (True, ["stream", "--chunks", "2", "--context", "clean"], "--context clean is not available for Cosmos2VideoToWorldPipeline: "
+                                                              "it keeps the context clean under a condition mask that only "
+                                                              "Cosmos-Predict2.5's streams take"),
+], ids=["riflex", "window-sinks", "fifo", "cache", "no-image", "no-sink", "past-rope-table", "clean-context"])
 def test_what_video2world_does_not_run_is_refused_before_loading(video2world_folder, image_path, tmp_path, capsys, monkeypatch,
                                                                  image, command, says):
     """As Predict2.5's: RIFLEx, the -sinks methods, fifo, a cached stream, past its RoPE table; and a request with no image,
-    or a stream with no sink frame for it."""
+    a stream with no sink frame for it, or one with Predict2.5's clean context."""
     check_release_refuses(video2world_folder, image_path if image else None, command, says, tmp_path, capsys, monkeypatch)

@@ -359,7 +359,7 @@ def test_image_to_video_extension(tmp_path_factory, made, kind):
     stream = pipe.extend("a red circle", video=video, streaming=SMALL, chunks=2)
     items = list(stream)
     assert np.array_equal(items[0].frames, video) and [len(c.frames) for c in items[1:]] == [4, 4]
-    assert stream.condition is not None and stream.renoise
+    assert stream.condition is not None and stream.context_mode == "renoise"
 
 
 def test_python_video_may_be_a_tensor_or_a_list_of_frames():

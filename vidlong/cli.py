@@ -206,13 +206,14 @@ def _add_generate(sub) -> None:
 def _check_model(args) -> Path:
     """The model folder, checked (and its task against --image, or against streaming) before anything loads."""
     from .generate import check_task, load_image
-    from .models import check_model_folder, control_video_twin, pipeline_facts, pipeline_task, spec_for_folder
+    from .models import check_model_folder, control_video_twin, pipeline_task
     from .schedulers.timeline import parse_prompt_timeline
     from .video_to_video import check_redraws
     from .validate import (check_compile, check_control_twin, check_cpu_bfloat16_encode, check_cpu_bfloat16_forward, check_device,
                            check_diagonal_offload, check_diagonal_stream, check_dtype, check_folder_guider, check_image_codec,
                            check_keeps_latents, check_negative_prompt, check_offload, check_streamable, fewest_frames_extended,
                            limits_for_folder, resolve_context, streams, uses_causal_sampler)
+    from .methods import WINDOW_CONTEXTS
 
     folder = check_model_folder(args.model)
     device = check_device(args.device)
@@ -235,14 +236,12 @@ def _check_model(args) -> Path:
     elif args.command != "generate" and args.method == "fifo":
         check_diagonal_stream(_streaming_config(args), limits_for_folder(folder, **_given(args)), video=streamed_video)
     elif args.command != "generate":
-        streaming, spec = _streaming_config(args), spec_for_folder(folder)
-        family = pipeline_facts(folder)["family"]
-        context = resolve_context(streaming, spec, task, family)
+        streaming, limits = _streaming_config(args), limits_for_folder(folder, **_given(args))
+        context = resolve_context(streaming, limits)
         with _preset_values_named(args):  # --preset longlive's cache on a family that re-noises alone
-            check_streamable(limits_for_folder(folder, **_given(args)), context, args.sinks, streamed_video,
-                             args.command == "extend")
+            check_streamable(limits, context, args.sinks, streamed_video, args.command == "extend")
         check_folder_guider(folder)  # a guider a stream does not follow (Motif-Video's, HunyuanVideo 1.5's)
-        uses_causal_sampler(streaming, spec, context == "renoise")
+        uses_causal_sampler(streaming, limits.spec, context in WINDOW_CONTEXTS)
     if args.command != "generate":  # generate's: check_generate
         check_negative_prompt(limits_for_folder(folder, **_given(args)), args.negative_prompt, "stream")
     if args.command == "generate" and args.video and not limits_for_folder(folder, video=True).continues:
@@ -518,10 +517,12 @@ def _add_stream_options(p) -> None:
     p.add_argument("--keep-sinks", action=argparse.BooleanOptionalAction, default=None,
                    help="on a prompt switch re-encode only the window, keeping the sinks' K/V (LongLive's way); "
                         "--no-keep-sinks re-encodes all (default: the preset's)")
-    p.add_argument("--context", default=None, choices=["cache", "renoise"],
-                   help="how a chunk sees earlier frames: their cached clean K/V, or re-noised to each step's level "
-                        "and denoised jointly (bidirectional models; default: the model's vidlong.yaml, else cache for Wan's "
-                        "text-to-video models and renoise for every other (vidlong info --model names it))")
+    p.add_argument("--context", default=None, choices=["cache", "renoise", "clean"],
+                   help="how a chunk sees earlier frames: their cached clean K/V, re-noised to each step's level "
+                        "and denoised jointly (bidirectional models), or clean under the condition mask beside the chunk, "
+                        "as its Video2World call conditions (Cosmos-Predict2.5); default: the model's vidlong.yaml, else cache "
+                        "for Wan's text-to-video models, clean for Cosmos-Predict2.5's and renoise for every other "
+                        "(vidlong info --model names it)")
     p.add_argument("--sampler", default=None, choices=["scheduler", "causal"],
                    help="how a chunk is denoised: the pipeline's scheduler, or the few-step causal sampler of "
                         "block-causal models (guidance 1 unless --guidance; default: the model's vidlong.yaml, else scheduler)")
@@ -879,6 +880,7 @@ def _redraw_length(args, streaming, limits) -> dict:
     """The chunks keyword of a stream redrawing or editing --video (written at the file's frame rate: `RedrawStreamer.fps`),
     after the checks that need no model: a model that redraws or edits, no --image, --method fifo or --seconds, the strength
     (none for an edit), a readable video."""
+    from .methods import WINDOW_CONTEXTS
     from .schedulers.causal import causal_levels
     from .validate import resolve_context, uses_causal_sampler
     from .video_to_video import (DEFAULT_STRENGTH, check_edit_strength, check_stream_redraws, check_strength,
@@ -891,7 +893,7 @@ def _redraw_length(args, streaming, limits) -> dict:
             raise VidlongError(f"a stream redrawing or editing --video is chunked and as long as the video (--chunks N: its "
                                f"first N chunks): drop {flag}")
     spec = limits.spec
-    causal = uses_causal_sampler(streaming, spec, resolve_context(streaming, spec, limits.task, limits.family) == "renoise")
+    causal = uses_causal_sampler(streaming, spec, resolve_context(streaming, limits) in WINDOW_CONTEXTS)
     steps = len(causal_levels(streaming, spec)) if causal else streaming.steps or spec.num_inference_steps  # as the stream steps
     if limits.edits:
         check_edit_strength(args.strength)

@@ -29,7 +29,7 @@ from .attention.execute import FLEX_MIN_TOKENS
 from .attention.layout import TokenLayout
 from .errors import VidlongError
 from .generate import GenerateRequest, steps_of
-from .methods import DiagonalDenoising, SpectralFusion, methods_for
+from .methods import WINDOW_CONTEXTS, DiagonalDenoising, SpectralFusion, methods_for
 from .schedulers.diagonal import window_spans
 from .models import pixel_frames
 from .pipeline import DECODE_CHUNK
@@ -243,17 +243,18 @@ def check_fits(cost: RunCost, free: Optional[int] = None, fix: str = "shorten th
 def check_stream_fits(pipe, streaming, height: Optional[int], width: Optional[int], free: Optional[int] = None) -> None:
     """Refuse a stream (or an extension) by `streaming` (a `Streaming` or a `DiagonalDenoising`) of `height` x `width`
     pixels (None: the spec's) whose chunks will not fit, whatever its length: its first chunk runs over at most the native
-    window, and each later one over the frames it attends to with the re-noised context (sinks + window + chunk:
-    `StreamSchedule.context_frames`, up to twice the native window), or over itself beside a KV cache of its sinks and
-    window (K and V of every layer, expert and guided sample); diagonal denoising's windows are native ones."""
+    window, and each later one over the frames it attends to with a context each window holds, re-noised or clean
+    (sinks + window + chunk: `StreamSchedule.context_frames`, up to twice the native window), or over itself beside a KV
+    cache of its sinks and window (K and V of every layer, expert and guided sample); diagonal denoising's windows are
+    native ones."""
     from .schedulers.stream import StreamSchedule
-    from .validate import resolve_context
+    from .validate import limits_for_pipeline, resolve_context
 
     spec = pipe.spec
     frames, cached = spec.native_frames, 0
     if not isinstance(streaming, DiagonalDenoising):
         schedule = StreamSchedule.resolve(spec.native_frames, streaming.chunk, streaming.sinks, streaming.window)
-        if resolve_context(streaming, spec, pipe.task, pipe.facts()["family"]) == "renoise":
+        if resolve_context(streaming, limits_for_pipeline(pipe)) in WINDOW_CONTEXTS:
             frames = max(frames, schedule.context_frames)
         else:
             cached = schedule.sinks + schedule.window

@@ -58,7 +58,7 @@ def model_info(path) -> dict:
     from .control_video import check_takes_control_video
     from .families.sana_wm_refiner import check_refiner
     from .generate import GenerateRequest, check_task
-    from .methods import Streaming, model_streaming
+    from .methods import WINDOW_CONTEXTS, Streaming, model_streaming
     from .models import (control_video_twin, folder_class_name, folder_package_refusal, pipeline_facts, pipeline_task,
                          spec_for_folder)
     from .pipeline import PIPELINE_CLASSES
@@ -70,7 +70,7 @@ def model_info(path) -> dict:
 
     spec, facts, limits = spec_for_folder(folder), pipeline_facts(folder), limits_for_folder(folder)
     adapter, class_name = adapter_named(facts["family"]), folder_class_name(folder)
-    context = resolve_context(Streaming(), spec, limits.task, limits.family)
+    context = resolve_context(Streaming(), limits)
 
     def takes_image() -> None:
         check_task(pipeline_task(folder, image=True), True, fewest_frames_extended(limits))
@@ -81,7 +81,7 @@ def model_info(path) -> dict:
             return
         check_streamable(limits, context, video=video, extension=extension)
         check_folder_guider(folder)
-        uses_causal_sampler(Streaming(), spec, context == "renoise")
+        uses_causal_sampler(Streaming(), spec, context in WINDOW_CONTEXTS)
 
     def last_image() -> None:
         if limits.task == "t2v" and limits.last_frame != "no":  # alone, as its call takes it (LTX-2's condition, in-context)

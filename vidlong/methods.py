@@ -366,8 +366,12 @@ class Streaming:
             every step the clean context latents are re-noised to the step's noise level and denoised
             jointly with the chunk in one bidirectional window of ``S + W + C`` frames (what
             bidirectional weights are trained on; one native-window forward per step, still flat per
-            chunk). None: the model's `stream_context` (vidlong.yaml), else "renoise" for image-to-video
-            pipelines and "cache" for the others.
+            chunk). "clean": the context latents stay clean in that window, under the condition mask
+            of a transformer that takes one, as its call conditions a video it continues (Cosmos-Predict2.5's
+            Video2World: its condition mask 1 and its conditioning timestep there; only the chunk is
+            denoised). None: the model's `stream_context` (vidlong.yaml), else "renoise" for image-to-video
+            pipelines, else the pipeline's own (`FamilyAdapter.stream_contexts_of`: "clean" for
+            Cosmos-Predict2.5, "cache" for Wan's text-to-video).
         first_chunk: latent frames of a new stream's first chunk, which has no context (at most the
             native window); None: the model's `stream_first_chunk` (vidlong.yaml), else `chunk`. A native-length first chunk gives later chunks a context
             made the way the model makes its best videos.
@@ -452,7 +456,9 @@ def _streaming_field(name: str) -> str:
 
 
 #: how a streamed chunk sees the frames before it (see `Streaming.context`)
-STREAM_CONTEXTS = ("cache", "renoise")
+STREAM_CONTEXTS = ("cache", "renoise", "clean")
+#: the contexts a chunk's window holds again at every step (stock bidirectional forwards, no KV cache)
+WINDOW_CONTEXTS = ("renoise", "clean")
 #: how a streamed chunk is denoised (see `Streaming.sampler`)
 STREAM_SAMPLERS = ("scheduler", "causal")
 #: named `Streaming` settings. longlive: LongLive's attention layout (3 sink frames and 12 attended frames

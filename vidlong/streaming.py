@@ -32,7 +32,7 @@ from .errors import VidlongError, named
 from .generate import load_image, resolve_guidance
 from .image_condition import token_timesteps
 from .live_prompts import LivePrompts, PromptSwitching
-from .methods import Streaming
+from .methods import WINDOW_CONTEXTS, Streaming
 from .models import pixel_frames
 from .schedulers.causal import CausalSampler, causal_levels
 from .schedulers.stream import StreamSchedule, first_chunk_from
@@ -98,9 +98,9 @@ class StreamSampling:
     guidances: tuple
 
     @classmethod
-    def resolve(cls, streaming: Streaming, spec, renoise: bool, guidance: Optional[float] = None,
+    def resolve(cls, streaming: Streaming, spec, windowed: bool, guidance: Optional[float] = None,
                 guidance_2: Optional[float] = None) -> "StreamSampling":
-        causal = uses_causal_sampler(streaming, spec, renoise)
+        causal = uses_causal_sampler(streaming, spec, windowed)
         if guidance is None:  # the model's stream guidance; the published few-step models are distilled without
             guidance = spec.stream_guidance if spec.stream_guidance is not None else (1.0 if causal else None)
             if guidance is not None and guidance_2 is None:  # a stream default holds for both experts
@@ -281,14 +281,14 @@ class VideoStreamer(PromptSwitching):
         check_stream(streaming, limits, height, width, extension=prefix is not None)
         check_stream_call(limits, guidance, guidance_2, seed, negative_prompt, image, extension=prefix is not None)
         self.pipe, self.streaming, self.chunks, self.prefix = pipe, streaming, chunks, prefix
-        family = pipe.facts()["family"]
-        self.renoise = resolve_context(streaming, spec, pipe.task, family) == "renoise"
+        self.context_mode = resolve_context(streaming, limits)  # "cache", "renoise" or "clean" (`Streaming.context`)
+        self.windowed = self.context_mode in WINDOW_CONTEXTS  # the context joins each step's window (no KV cache)
         self.schedule = StreamSchedule.resolve(spec.native_frames, streaming.chunk, streaming.sinks, streaming.window)
-        check_streamable(limits, "renoise" if self.renoise else "cache", self.schedule.sinks, self.given_video, prefix is not None)
+        check_streamable(limits, self.context_mode, self.schedule.sinks, self.given_video, prefix is not None)
         self.image, self.condition = None if image is None else load_image(image), None
         self.text_image = self.image  # the image a text encoder that reads one reads (an extension's: its context's first frame)
         self.live = LivePrompts(prompt, chunks, self._chunk_of_second)
-        sampling = StreamSampling.resolve(streaming, spec, self.renoise, guidance, guidance_2)
+        sampling = StreamSampling.resolve(streaming, spec, self.windowed, guidance, guidance_2)
         self.causal, self.timesteps, self.steps, self.guidances = (sampling.causal, sampling.timesteps, sampling.steps,
                                                                    sampling.guidances)
         self.first_chunk = max(streaming.first_chunk or spec.stream_first_chunk or self.schedule.chunk, shown_first_chunk(limits))
@@ -309,6 +309,7 @@ class VideoStreamer(PromptSwitching):
         self.started = self.running = False  # a stream runs once (`begin_run`)
         self.on_step, self.step_kind = None, "chunk"
         self.sink_latents: list[torch.Tensor] = []  # clean latent frames kept for re-caching
+        self.clean_context: Optional[torch.Tensor] = None  # the clean context's latents [1, C, f, h, w], while a chunk runs
         self.remembered = 0  # latent frames handed to `_remember` (the stream's frames are numbered in that order)
         self.window_latents: deque = deque(maxlen=max(self.schedule.window, 0) or None)
 
@@ -316,7 +317,7 @@ class VideoStreamer(PromptSwitching):
         """What the stream's .json sidecar records of its config, with what it resolved where the config
         left it to the model: sampler, levels, context, first chunk (none for an extension), sinks, window."""
         return dict(asdict(self.streaming), sampler="causal" if self.causal else "scheduler",
-                    timesteps=list(self.timesteps) if self.causal else None, context="renoise" if self.renoise else "cache",
+                    timesteps=list(self.timesteps) if self.causal else None, context=self.context_mode,
                     first_chunk=None if self.prefix is not None else self.first_chunk,
                     sinks=self.schedule.sinks, window=self.schedule.window)
 
@@ -392,12 +393,12 @@ class VideoStreamer(PromptSwitching):
 
     def _write(self, latents: torch.Tensor, text: StreamText, frames: Sequence[int]) -> None:
         """The clean forward (timestep 0) of `latents`, the stream's latent `frames`, on every expert: each writes its own
-        cache (nothing to write when the context is re-noised instead, or when the cache keeps none of these frames: its
-        sinks full and no window)."""
+        cache (nothing to write when the context joins each window instead, or when the cache keeps none of these frames:
+        its sinks full and no window)."""
         cache = self.contexts[0].cache
         kept = self.schedule.sinks + self.schedule.window > 0 if cache is None else \
             any(slot is not None for slot in cache.frame_slots(latents.shape[2]))
-        if self.renoise or not kept:
+        if self.windowed or not kept:
             return
         for expert in range(len(self.contexts)):
             self._run(expert, latents, 0.0, text, True, frames)
@@ -439,13 +440,16 @@ class VideoStreamer(PromptSwitching):
             self._write(torch.cat(frames[group], dim=2), text, numbers[group])
 
     def _denoise(self, text: StreamText, frames: int) -> torch.Tensor:
-        """A new chunk of `frames` latent frames, denoised with the context its mode gives it. Where the transformer's
+        """A new chunk of `frames` latent frames, denoised with the context its mode gives it (a windowed context's latents
+        before the chunk's in each step's window, `_window_context`; with the clean context, `clean_context` holds them while
+        the chunk is denoised, for the family's forward to keep clean under its condition mask). Where the transformer's
         temporal patch joins latent frames (CogVideoX1.5), its window is padded at the front to whole patches, as its
         call pads a video: the padding's frames start as noise drawn with the chunk's, are denoised with it and dropped."""
         pipe = self.pipe
         spatial = pipe.geometry().spatial
         frames_before = self._context_latents()
-        context = torch.cat(frames_before, dim=2).to(pipe.device) if self.renoise and frames_before else None
+        context = torch.cat(frames_before, dim=2).to(pipe.device) if self.windowed and frames_before else None
+        self.clean_context = context.float() if context is not None and self.context_mode == "clean" else None
         seen = frames + (context.shape[2] if context is not None else 0)
         pad = pipe.noise_frames(seen) - seen
         context_frames = self._context_frames() if context is not None else []
@@ -463,7 +467,8 @@ class VideoStreamer(PromptSwitching):
             if context is None:
                 pred = self._predict(latents, t, text, numbers)
             else:
-                window = torch.cat([latents[:, :, :pad].float(), self._renoised(context, t), latents[:, :, pad:].float()], dim=2)
+                window = torch.cat([latents[:, :, :pad].float(), self._window_context(context, t), latents[:, :, pad:].float()],
+                                   dim=2)
                 pred = self._predict(window, t, text, numbers)
                 pred = torch.cat([pred[:, :, :pad], pred[:, :, -frames:]], dim=2)
             latents = scheduler.step(pred, t, latents.float(), return_dict=False)[0]
@@ -475,9 +480,10 @@ class VideoStreamer(PromptSwitching):
         return latents
 
     def _attach(self, transformer, context: StreamContext) -> None:
-        """vidlong's stream hooks on `transformer` for the stream's run, over its `context`'s rolling KV cache; none with the
-        re-noised context (stock bidirectional forwards, no cache) or where the model keeps its own cache (AnyFlow FAR)."""
-        if not self.renoise:
+        """vidlong's stream hooks on `transformer` for the stream's run, over its `context`'s rolling KV cache; none with a
+        context each window holds (re-noised or clean: stock bidirectional forwards, no cache) or where the model keeps its
+        own cache (AnyFlow FAR)."""
+        if not self.windowed:
             hooks.apply(transformer, native_frames=self.pipe.native_frames, stream=context)
 
     def _decoder(self):
@@ -512,6 +518,11 @@ class VideoStreamer(PromptSwitching):
             shift = pipe.spec.stream_shift or config.get("shift") or config.get("flow_shift") or 1.0
             return CausalSampler(self.timesteps, shift, config.num_train_timesteps, self.generator, pipe.device)
         return pipe.stream_scheduler(self.steps, window, self.generator)
+
+    def _window_context(self, clean: torch.Tensor, timestep) -> torch.Tensor:
+        """The context latents ``[1, C, f, h, w]`` as the window of the step at `timestep` holds them: clean (in float32)
+        with the clean context, else re-noised to that step's level (`_renoised`)."""
+        return clean.float() if self.context_mode == "clean" else self._renoised(clean, timestep)
 
     def _renoised(self, clean: torch.Tensor, timestep) -> torch.Tensor:
         """Clean latents brought to the noise level of `timestep` (`_renoise`), with fresh noise from the stream's
@@ -597,7 +608,7 @@ class VideoStreamer(PromptSwitching):
                             self._write_context(text)
                             first = StreamChunk(-1, frames, self.live.snapshot()[0][1], time.perf_counter() - start,
                                                 self.prefix.history, is_input=True, audio=self._input_audio(frames))
-                        elif index > 0 and self.streaming.recache_on_prompt_switch and not self.renoise:
+                        elif index > 0 and self.streaming.recache_on_prompt_switch and not self.windowed:
                             self._recache(text)
                 if first is not None:
                     with self._handed_out():

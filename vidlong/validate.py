@@ -279,18 +279,24 @@ def _rope_positions(facts: dict) -> Optional[int]:
     return None if positions is None else int(positions)
 
 
-def check_streams(family: str, context: Optional[str] = None) -> None:
+def check_streams(family: str, context: Optional[str] = None, pipeline: str = "") -> None:
     """A one-line refusal unless the family streams (`FamilyAdapter.stream_contexts`), with `context`
-    ("cache" or "renoise") where one is given."""
+    ("cache", "renoise" or "clean") where one is given, on its pipeline named `pipeline` (a diffusers class name; "": the
+    family's contexts, `FamilyAdapter.stream_contexts_of`)."""
     from .attention.adapters import adapter_named
 
     adapter = adapter_named(family)
     if not adapter.stream_contexts:
         raise VidlongError(f"streaming is not available for {adapter.transformer_class}: {adapter.no_stream_reason}; "
                            "use vidlong generate for this model")
-    if context is not None and context not in adapter.stream_contexts:
-        raise VidlongError(f"{named('context')} {context} is not available for {adapter.transformer_class}: "
-                           f"{adapter.no_cache_reason}; stream with {named('context')} {adapter.stream_contexts[0]} (its default)")
+    contexts = adapter.stream_contexts_of(pipeline)
+    if context is not None and context not in contexts:
+        clean = context == "clean"  # a pipeline's own (`FamilyAdapter.pipeline_stream_contexts`), else the family's
+        reason = ("it keeps the context clean under a condition mask that only Cosmos-Predict2.5's streams take (its "
+                  "Video2World call's)" if clean else adapter.no_cache_reason)
+        raise VidlongError(f"{named('context')} {context} is not available for "
+                           f"{pipeline if clean and pipeline else adapter.transformer_class}: {reason}; stream with "
+                           f"{named('context')} {contexts[0]} (its default)")
 
 
 def fewest_frames_extended(limits: ModelLimits) -> Optional[int]:
@@ -326,11 +332,12 @@ def continue_hint(limits: ModelLimits) -> str:
     return f"; to continue a video use vidlong extend --video{one_call}"
 
 
-def default_stream_context(family: str) -> str:
-    """The stream context a family uses when neither the request nor the model names one."""
+def default_stream_context(family: str, pipeline: str = "") -> str:
+    """The stream context a family's pipeline named `pipeline` (a diffusers class name; "": the family's) uses when
+    neither the request nor the model names one (`FamilyAdapter.stream_contexts_of`)."""
     from .attention.adapters import adapter_named
 
-    contexts = adapter_named(family).stream_contexts
+    contexts = adapter_named(family).stream_contexts_of(pipeline)
     return contexts[0] if contexts else "cache"
 
 
@@ -847,7 +854,7 @@ def check_stream(streaming, limits: ModelLimits, height=None, width=None, extens
         check_diagonal_stream(streaming, limits, height, width, video)
         return
     check_no_stream_between_two_frames(limits)
-    check_streams(limits.family, streaming.context)
+    check_streams(limits.family, streaming.context, limits.pipeline)
     adapter = adapter_named(limits.family)
     refusal = adapter.stream_refusal(streaming)
     if refusal is not None:
@@ -1138,20 +1145,22 @@ def check_compile(backend: Optional[str], folder: Path, offload: Optional[str] =
                                    f"run without it")
 
 
-def resolve_context(streaming: Streaming, spec, task: str, family: str = "wan") -> str:
-    """The stream context in force: the config's, else the model's, else "renoise" for image-to-video
-    pipelines (the only one they stream with), else the family's default ("cache" for Wan, "renoise"
-    for the families with no KV cache: `FamilyAdapter.stream_contexts`)."""
-    return streaming.context or spec.stream_context or ("renoise" if task == "i2v" else default_stream_context(family))
+def resolve_context(streaming: Streaming, limits: ModelLimits) -> str:
+    """The stream context in force on the pipeline of `limits`: the config's, else the model's (`limits.spec`), else
+    "renoise" for image-to-video pipelines (the only one they stream with), else its pipeline's default ("cache" for Wan,
+    "clean" for Cosmos-Predict2.5, "renoise" for the families with no KV cache: `FamilyAdapter.stream_contexts_of`)."""
+    return (streaming.context or limits.spec.stream_context
+            or ("renoise" if limits.task == "i2v" else default_stream_context(limits.family, limits.pipeline)))
 
 
-def uses_causal_sampler(streaming: Streaming, spec, renoise: bool) -> bool:
+def uses_causal_sampler(streaming: Streaming, spec, windowed: bool) -> bool:
     """Whether a stream samples with the causal sampler (the config's choice, else the model's), or a
-    one-line error for settings that do not go together."""
+    one-line error for settings that do not go together (`windowed`: a context its chunks' windows hold again,
+    `vidlong.methods.WINDOW_CONTEXTS`)."""
     causal = (streaming.sampler or spec.stream_sampler or "scheduler") == "causal"
-    if causal and renoise:
+    if causal and windowed:
         raise VidlongError("the causal sampler streams with the K/V cache (--context cache, on models that have one): a "
-                           "re-noised context never gets below its few levels' noise, and block-causal weights need their "
+                           "re-noised or clean context in each window is no block-causal model's, whose weights need their "
                            "cache; drop --sampler causal")
     if streaming.timesteps is not None and not causal:
         raise VidlongError(f"{named('timesteps')} are the causal sampler's; add {named('sampler')} causal, or give "
@@ -1226,7 +1235,7 @@ def check_streamable(limits: ModelLimits, context: str, sinks: Optional[int] = N
     task = limits.task
     check_not_redrawing(limits, video, extension)
     check_no_stream_reason(limits)
-    check_streams(limits.family, context)
+    check_streams(limits.family, context, limits.pipeline)
     refusal = adapter_named(limits.family).spec_stream_refusal(limits.spec)  # what its spec cannot stream: FramePack's order
     if refusal is not None:
         raise VidlongError(refusal)

@@ -20,6 +20,9 @@ class FamilyAdapter:
             clean K/V, `vidlong.attention.stream_attention`) and/or "renoise" (the clean context
             re-noised to each step's level and run again with the chunk: stock forwards, no cache);
             empty where it does not stream. The first is its default.
+        pipeline_stream_contexts: the stream contexts of each of its pipelines whose streams differ from the family's, by
+            diffusers class name (`stream_contexts_of`): "clean" for one whose transformer keeps context latents clean
+            under its condition mask (Cosmos-Predict2.5's); none by default.
         no_cache_reason: why "cache" is not among them, for the one-line refusal.
         no_stream_reason: why it does not stream at all, where it does not.
         no_stream_pipelines: why each of its pipelines that neither streams nor extends though the family does, by diffusers
@@ -77,6 +80,7 @@ class FamilyAdapter:
     name: str = ""
     transformer_class: str = ""
     stream_contexts: tuple = ()
+    pipeline_stream_contexts: Mapping[str, tuple] = MappingProxyType({})
     no_cache_reason: str = "it is not implemented yet"
     no_stream_reason: str = "it is not implemented yet"
     no_stream_pipelines: Mapping[str, str] = MappingProxyType({})
@@ -210,6 +214,11 @@ class FamilyAdapter:
             return (f"{stream} denoises each chunk by {steps_by} ({named('steps')} N), not the causal sampler; drop "
                     f"{named('sampler')} / {named('timesteps')}")
         return None
+
+    def stream_contexts_of(self, pipeline: str = "") -> tuple:
+        """The stream contexts of its pipeline named `pipeline` (a diffusers class name; "": any of the family's), its
+        default first: `pipeline_stream_contexts`' where it names the pipeline, else `stream_contexts`."""
+        return self.pipeline_stream_contexts.get(pipeline, self.stream_contexts)
 
     def spec_stream_refusal(self, spec) -> Optional[str]:
         """Why a stream of the model of `spec` (its `vidlong.models.ModelSpec`) cannot run as the spec sets it (FramePack's

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+from types import MappingProxyType
 from typing import Optional
 
 from ..layout import TokenLayout
@@ -21,6 +22,9 @@ class CosmosAdapter(FamilyAdapter):
     name = "cosmos"
     transformer_class = "CosmosTransformer3DModel"
     stream_contexts = ("renoise",)
+    #: Cosmos-Predict2.5's streams keep their context clean under its condition mask, as its Video2World call conditions
+    #: (`vidlong.families.cosmos`), or re-noise it
+    pipeline_stream_contexts = MappingProxyType({"Cosmos2_5_PredictBasePipeline": ("clean", "renoise")})
     no_cache_reason = "its rolling KV cache (keys re-placed with its fps-scaled RoPE) is not implemented yet"
     no_stream_pipelines = {"Cosmos2_5_TransferPipeline": (
         "Cosmos-Transfer2.5 follows a control video, chunk after chunk: it generates, streams that video's chunks (vidlong "

@@ -52,8 +52,8 @@ from ..fifo_stream import chunk_layout
 from ..files import atomic_write_text, exclusive_lock, weights_fingerprint
 from ..generate import GenerateRequest, generate, ratio_latent_frames
 from ..method_names import EVAL_DEFAULT_METHODS, EVAL_METHODS, FIFO_STREAM_EVAL_METHODS, FUSION_METHODS, STREAM_EVAL_METHODS
-from ..methods import DiagonalDenoising, Streaming, preset_names
-from ..models import (EMBEDDED_MODELS, ModelSpec, check_model_folder, folder_class_name, pipeline_facts, pipeline_folder,
+from ..methods import WINDOW_CONTEXTS, DiagonalDenoising, Streaming, preset_names
+from ..models import (EMBEDDED_MODELS, ModelSpec, check_model_folder, folder_class_name, pipeline_folder,
                       pixel_frames, spec_for_folder, weight_folders)
 from ..schedulers.timeline import parse_prompt_timeline
 from ..streaming import held_sound
@@ -410,7 +410,7 @@ def stream_settings(folder: Path, spec: ModelSpec, config: EvalConfig) -> tuple[
     model's levels and guidance), as `VideoStreamer` resolves them; steps are model evaluations per chunk."""
     from ..streaming import StreamSampling
 
-    sampling = StreamSampling.resolve(stream_config(spec, config), spec, stream_context_for(folder, spec, config) == "renoise",
+    sampling = StreamSampling.resolve(stream_config(spec, config), spec, stream_context_for(folder, spec, config) in WINDOW_CONTEXTS,
                                       config.guidance)
     return sampling.step_count, sampling.guidances[0]
 
@@ -421,11 +421,10 @@ def stream_config(spec: ModelSpec, config: EvalConfig) -> Streaming:
 
 
 def stream_context_for(folder: Path, spec: ModelSpec, config: EvalConfig) -> str:
-    """"renoise" or "cache": the context a stream cell runs with (the model's, as `VideoStreamer` resolves it)."""
-    from ..models import pipeline_task
+    """"cache", "renoise" or "clean": the context a stream cell runs with (the model's, as `VideoStreamer` resolves it)."""
     from ..validate import resolve_context
 
-    return resolve_context(stream_config(spec, config), spec, pipeline_task(folder), pipeline_facts(folder)["family"])
+    return resolve_context(stream_config(spec, config), limits_for_folder(folder))
 
 
 def stream_chunk_for(spec: ModelSpec, chunk: Optional[int]) -> int:
@@ -823,7 +822,9 @@ def results_markdown(table: dict, header: dict) -> str:
     if header.get("stream_chunk"):
         chunk, first = header["stream_chunk"], header.get("stream_first_chunk") or header["stream_chunk"]
         context = {"renoise": "re-noised to each step's level and denoised with the chunk (stock bidirectional forwards)",
-                   "cache": "read from the rolling KV cache"}.get(header.get("stream_context"), "")
+                   "cache": "read from the rolling KV cache",
+                   "clean": "kept clean under the model's condition mask beside the chunk, as its call conditions"
+                   }.get(header.get("stream_context"), "")
         lines += [f"stream: a first chunk of {first} latent frames, then chunks of {chunk}, each seeing the sink frames and "
                   f"a rolling window that fill the native window with it{', ' + context if context else ''}; "
                   "the video is cut to the same length as the others.", ""]

@@ -60,8 +60,9 @@ class GuardedDecoder:
 class CosmosStreamer(VideoStreamer):
     """A Cosmos stream: each forward of a chunk's window takes the noise level (σ) of the step's timestep from the chunk's
     sampler (the pipeline's `stream_forward` makes its call's timestep input of it), a chunk starts and the re-noised
-    context is brought to σ by the pipeline's forward process (`sigma_start`, `sigma_renoise`), and guidance is its
-    calls' ``cond + g·(cond - uncond)``."""
+    context is brought to σ by the pipeline's forward process (`sigma_start`, `sigma_renoise`), the clean context
+    (Cosmos-Predict2.5's) goes to its forward as its ``condition_latent`` (kept clean under its condition mask), and
+    guidance is its calls' ``cond + g·(cond - uncond)``."""
 
     sampler = None  # the chunk's scheduler, while it is denoised
 
@@ -75,7 +76,8 @@ class CosmosStreamer(VideoStreamer):
         return float(self.sampler.sigmas[index])
 
     def _step_arguments(self, timestep) -> dict:
-        return dict(sigma=self._sigma(timestep))
+        clean = {} if self.clean_context is None else dict(condition_latent=self.clean_context)
+        return dict(sigma=self._sigma(timestep), **clean)
 
     def _renoise(self, clean, noise, timestep):
         return self.pipe.sigma_renoise(clean, noise, self._sigma(timestep))
@@ -112,6 +114,11 @@ class ConditioningFrame(ImageCondition):
 
     def extra(self, batch: int) -> dict:
         return dict(condition_latent=self.latent)
+
+
+#: its call's default ``conditional_frame_timestep`` (Predict2.5's): the timestep its transformer is told its clean
+#: conditioning frames are at
+CONDITIONAL_FRAME_TIMESTEP = 0.0001
 
 
 class CosmosFamily:
@@ -194,25 +201,40 @@ class VidLongCosmos2_5_PredictBasePipeline(CosmosFamily, VidlongPipelineMixin, C
     conditions: vidlong's twins of it, `vidlong.families.cosmos_world`). `generate` decodes through Wan's streaming decoder,
     as for Wan, unless its safety checker is NVIDIA's guardrail, whose video check its own call runs (`guards_video`).
 
-    It streams and extends with the re-noised context (`CosmosStreamer`): its prompt's states (its call's default negative
-    prompt where none is given; the guardrail's text check as its call runs it), each window with an all-zero condition
-    mask and every frame at the step's σ ``[B, 1, f, 1, 1]`` as its text-to-world call gives them, its call's sampler
-    (UniPC over flow σ), chunks decoded and encoded by Wan's VAE (the mixin's; through the guardrail's video check where it
-    is the pipeline's)."""
+    It streams and extends with the clean context by default (`CosmosStreamer`, `vidlong.Streaming.context` "clean"): each
+    window's context latents (sinks, then window) clean under a condition mask of 1 at ``conditional_frame_timestep``, the
+    chunk's frames at the step's σ, as its Video2World call conditions a video it continues; or with the re-noised
+    context ("renoise": every frame of a window at σ under an all-zero mask, as its text-to-world call gives them). Either
+    way: its prompt's states (its call's default negative prompt where none is given; the guardrail's text check as its
+    call runs it), its call's sampler (UniPC over flow σ), chunks decoded and encoded by Wan's VAE (the mixin's; through the
+    guardrail's video check where it is the pipeline's)."""
 
     def guards_video(self) -> bool:
         """Whether its safety checker is NVIDIA's guardrail (cosmos_guardrail's `CosmosSafetyChecker`), whose video check
         its call runs on every decoded video (on the frames as uint8 ``[T, H, W, 3]``); it runs no other checker's."""
         return isinstance(self.safety_checker, pipeline_cosmos2_5_predict.CosmosSafetyChecker)
 
-    def stream_forward(self, transformer, latents, timestep, text, *, sigma, **extra):
-        """Latents ``[B, C, f, h, w]`` at noise level `sigma` -> its velocity ``[B, C, f, h, w]``: an all-zero condition mask
-        ``[B, 1, f, h, w]``, σ for every frame ``[B, 1, f, 1, 1]`` and a zero padding mask of the window's pixel size, as
-        its text-to-world call hands them (`timestep`, the sampler's whole-number σ·1000, is not its input)."""
+    def stream_forward(self, transformer, latents, timestep, text, *, sigma, condition_latent=None, **extra):
+        """Latents ``[B, C, f, h, w]`` at noise level `sigma` -> its velocity ``[B, C, f, h, w]`` as its call makes it, with a
+        zero padding mask of the window's pixel size (`timestep`, the sampler's whole-number σ·1000, is not its input).
+        Given `condition_latent` ``[1, C, n, h, w]`` (an image's latent, a clean context's), the window's first n frames are
+        those clean latents under a condition mask of 1, at timestep ``conditional_frame_timestep``, their velocity the
+        flow's from them, ``(x - x_cond) / σ`` (its call's ``noise - x_cond``, along which its sampler keeps them), the
+        others' the transformer's at σ, as its Image2World and Video2World calls condition; without one, an all-zero mask
+        and σ for every frame ``[B, 1, f, 1, 1]``, as its text-to-world call."""
         batch, _, frames, height, width = latents.shape
         dtype, spatial = transformer.dtype, self.vae_scale_factor_spatial
-        return transformer(hidden_states=latents.to(dtype), condition_mask=latents.new_zeros(batch, 1, frames, height, width,
-                                                                                                dtype=dtype),
-                           timestep=torch.full((batch, 1, frames, 1, 1), sigma, device=latents.device),
-                           padding_mask=latents.new_zeros(1, 1, height * spatial, width * spatial, dtype=dtype),
-                           return_dict=False, **text.kwargs, **extra)[0]
+        kept = 0 if condition_latent is None else condition_latent.shape[2]
+        x = latents.float()
+        clean = x[:, :, :kept] if condition_latent is None else \
+            condition_latent.to(latents.device, torch.float32).expand(batch, -1, -1, -1, -1)
+        conditioned = x.new_zeros(batch, 1, frames, 1, 1)
+        conditioned[:, :, :kept] = 1
+        velocity = transformer(hidden_states=torch.cat([clean, x[:, :, kept:]], dim=2).to(dtype),
+                               condition_mask=conditioned.expand(-1, -1, -1, height, width).to(dtype),
+                               timestep=conditioned * CONDITIONAL_FRAME_TIMESTEP + (1 - conditioned) * sigma,
+                               padding_mask=latents.new_zeros(1, 1, height * spatial, width * spatial, dtype=dtype),
+                               return_dict=False, **text.kwargs, **extra)[0]
+        if not kept:
+            return velocity
+        return torch.cat([(x[:, :, :kept] - clean) / sigma, velocity[:, :, kept:].float()], dim=2)

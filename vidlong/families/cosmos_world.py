@@ -21,8 +21,6 @@ from .cosmos import ConditioningFrame, VidLongCosmos2_5_PredictBasePipeline
 
 #: its call's default ``num_latent_conditional_frames`` (Video2World): the video's last ``4·(n - 1) + 1`` pixel frames, 5
 CONDITIONAL_LATENT_FRAMES = 2
-#: its call's default ``conditional_frame_timestep``: the timestep its transformer is told the clean frames are at
-CONDITIONAL_FRAME_TIMESTEP = 0.0001
 
 
 def image_pixels(image) -> torch.Tensor:
@@ -77,27 +75,6 @@ class VidLongCosmos2_5_PredictImageToWorldPipeline(VidLongCosmos2_5_PredictBaseP
             mode = self.vae.encode(pixels).latent_dist.mode().float()
             latent = (mode - self.latents_mean.to(mode)) * self.latents_std.to(mode)
         return ConditioningFrame(latent)
-
-    def stream_forward(self, transformer, latents, timestep, text, *, sigma, condition_latent=None, **extra):
-        """Latents ``[B, C, f, h, w]`` at noise level `sigma` -> its velocity ``[B, C, f, h, w]`` as its Image2World call
-        makes it: frame 0 the clean `condition_latent` ``[1, C, 1, h, w]`` under a condition mask of 1 there, at timestep
-        ``conditional_frame_timestep``, its velocity the flow's from the clean latent, ``(x - x_cond) / σ`` (its call's
-        ``noise - x_cond``, along which its sampler keeps that frame), the others' the transformer's at σ; without one, the
-        text-to-world forward."""
-        if condition_latent is None:
-            return super().stream_forward(transformer, latents, timestep, text, sigma=sigma, **extra)
-        batch, _, frames, height, width = latents.shape
-        dtype, spatial = transformer.dtype, self.vae_scale_factor_spatial
-        clean = condition_latent.to(latents.device, torch.float32).expand(batch, -1, -1, -1, -1)
-        first = latents.new_zeros(batch, 1, frames, 1, 1, dtype=torch.float32)
-        first[:, :, :1] = 1
-        mask = first.expand(-1, -1, -1, height, width).to(dtype)
-        x = latents.float()
-        velocity = transformer(hidden_states=torch.cat([clean, x[:, :, 1:]], dim=2).to(dtype), condition_mask=mask,
-                               timestep=first * CONDITIONAL_FRAME_TIMESTEP + (1 - first) * sigma,
-                               padding_mask=latents.new_zeros(1, 1, height * spatial, width * spatial, dtype=dtype),
-                               return_dict=False, **text.kwargs, **extra)[0]
-        return torch.cat([(x[:, :, :1] - clean) / sigma, velocity[:, :, 1:].float()], dim=2)
 
 
 class VidLongCosmos2_5_PredictVideoToWorldPipeline(VidLongCosmos2_5_PredictBasePipeline):
