@@ -318,8 +318,9 @@ def test_its_refiner_as_the_model_is_refused_before_loading(tmp_path, capsys, mo
     assert f"pass the Sana-WM folder as --model with --refine {tmp_path / 'refiner'} (or --refine alone" in line, line
 
 
-def test_generate_refine_with_no_method_is_diffusers_two_stage_flow_bit_for_bit(pipe, folder, refiner, image):
-    """`generate` with ``refine`` True (its refiner found beside the folder), native length: diffusers' two-stage flow written
+def test_generate_refine_with_no_method_is_diffusers_two_stage_flow_bit_for_bit(pipe, folder, refiner, image, monkeypatch):
+    """`generate` with ``refine`` True (its refiner found beside the folder, checked once: by `check_generate`), native
+    length: diffusers' two-stage flow written
     out by hand, bit for bit after uint8 rounding: `SanaWMPipeline`'s call to latents (the same seed, vidlong's default
     camera), the `SanaWMLTX2Refiner`'s call on them with its defaults, the pipeline's VAE, the seed's generator and 16 fps,
     decoding without the sink's frame (8 frames of 9). Its settings record the refiner and its defaults; its one block
@@ -330,9 +331,13 @@ def test_generate_refine_with_no_method_is_diffusers_two_stage_flow_bit_for_bit(
     from vidlong.camera import default_action, default_intrinsics
     from vidlong.generate import GenerateRequest, generate
 
-    stages = []
+    from vidlong.families import sana_wm_refiner
+
+    stages, checks, check = [], [], sana_wm_refiner.check_refiner
+    monkeypatch.setattr(sana_wm_refiner, "check_refiner", lambda *args: checks.append(args[0]) or check(*args))
     own = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=str(image), height=64, width=96, refine=True),
                    progress=lambda *stage: stages.append(stage))
+    assert checks == [True]
     frames = TEMPORAL * (NATIVE - 1) + 1
     stock = SanaWMPipeline.from_pretrained(folder, local_files_only=True)
     stock.set_progress_bar_config(disable=True)

@@ -414,11 +414,11 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                            "audio out; drop it")
     upsampler = upsampler_folder(request.upsample, limits)  # its folder (checked by check_generate), or None
     refine = upsampler is not None and bool(request.refine)  # stage 2 after the upsampler (checked by check_generate)
-    refiner = None  # Sana-WM's refiner's folder: its stage 2, at the same size
+    refiner = None  # Sana-WM's refiner's folder (checked by check_generate): its stage 2, at the same size
     if request.refine and limits.pipeline in REFINER_PIPELINES:
-        from .families.sana_wm_refiner import check_refiner
+        from .families.sana_wm_refiner import refiner_folder
 
-        refiner = check_refiner(request.refine, limits)
+        refiner = refiner_folder(request.refine, limits)
     if refine:  # its LoRA read once, against the loaded transformer, before stage 1 runs
         from .lora import LoraFile
         from .refine import lora_modules_of

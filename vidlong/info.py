@@ -56,7 +56,7 @@ def model_info(path) -> dict:
     from .attention.adapters import adapter_named
     from .camera import CAMERA_LINE, CAMERA_PIPELINES
     from .control_video import check_takes_control_video
-    from .families.sana_wm_refiner import check_refiner
+    from .families.sana_wm_refiner import refiner_folder
     from .generate import GenerateRequest, check_task
     from .methods import WINDOW_CONTEXTS, Streaming, model_streaming
     from .models import (control_video_twin, folder_class_name, folder_package_refusal, pipeline_facts, pipeline_task,
@@ -119,7 +119,7 @@ def model_info(path) -> dict:
         refine=_answer(refine),
     )
     if can["refine"]["yes"] and limits.pipeline in REFINER_PIPELINES:  # where its refiner is (Sana-WM's)
-        can["refine"]["refiner"] = str(check_refiner(True, limits))
+        can["refine"]["refiner"] = str(refiner_folder(True, limits))
     return dict(
         folder=str(Path(folder)), pipeline=class_name,
         vidlong_pipeline=PIPELINE_CLASSES.get(class_name.removeprefix("VidLong"), "").rpartition(":")[2] or class_name,

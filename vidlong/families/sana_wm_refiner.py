@@ -54,22 +54,28 @@ def own_refiner(folder: Path) -> Optional[Path]:
     return None
 
 
+def refiner_folder(refine, limits) -> Path:
+    """The folder of the Sana-WM refiner that `refine` names, its configs not read (`check_refiner` checks them): True, the
+    model folder's (`own_refiner`); a path, that folder. One line for a model folder without one where True asks for it."""
+    if refine is not True:
+        return Path(refine)
+    folder = None if limits.folder is None else own_refiner(limits.folder)
+    if folder is None:
+        where = "this pipeline was loaded from no folder" if limits.folder is None else (
+            f"{limits.folder} has no Sana-WM refiner beside it ({Path(limits.folder).name}{REFINER_SUFFIX}/) or in "
+            f"{REFINER_SUBFOLDER}/")
+        raise VidlongError(f"{named('refine')}: {where}; pass the folder of its {REFINER_CLASS} ({named('refine')} "
+                           "path/to/SANA-WM-refiner), or drop it")
+    return folder
+
+
 def check_refiner(refine, limits) -> Path:
-    """The folder of the Sana-WM refiner that `refine` names (True: the model folder's, `own_refiner`; a path: that folder),
-    checked from its configs before any model loads: one line for a model folder without one, a folder that holds no
+    """The folder of the Sana-WM refiner that `refine` names (`refiner_folder`), checked from its configs before any model
+    loads: one line for what `refiner_folder` refuses, a path that is no folder, a folder that holds no
     `SanaWMLTX2Refiner`, or a refiner of other latent channels than the model's VAE makes."""
-    if refine is True:
-        folder = None if limits.folder is None else own_refiner(limits.folder)
-        if folder is None:
-            where = "this pipeline was loaded from no folder" if limits.folder is None else (
-                f"{limits.folder} has no Sana-WM refiner beside it ({Path(limits.folder).name}{REFINER_SUFFIX}/) or in "
-                f"{REFINER_SUBFOLDER}/")
-            raise VidlongError(f"{named('refine')}: {where}; pass the folder of its {REFINER_CLASS} ({named('refine')} "
-                               "path/to/SANA-WM-refiner), or drop it")
-    else:
-        folder = Path(refine)
-        if not folder.is_dir():
-            raise VidlongError(f"{named('refine')}: no folder at {folder}; pass the folder of Sana-WM's {REFINER_CLASS}")
+    folder = refiner_folder(refine, limits)
+    if not folder.is_dir():
+        raise VidlongError(f"{named('refine')}: no folder at {folder}; pass the folder of Sana-WM's {REFINER_CLASS}")
     found = refiner_class_of(folder)
     if found != REFINER_CLASS:
         raise VidlongError(f"{named('refine')}: {folder} holds {'a ' + found if found else 'no diffusers pipeline'}, not "
