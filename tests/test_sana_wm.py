@@ -359,8 +359,8 @@ def test_generate_refine_with_no_method_is_diffusers_two_stage_flow_bit_for_bit(
 
 def test_what_cannot_refine_is_refused_before_loading(folder, refiner, image, tmp_path, capsys, monkeypatch):
     """One line each, before loading: --refine on a copy of the folder with no refiner beside it (naming the way), a
-    missing folder, a folder of another pipeline, a refiner of other latent channels, LTX's knobs, --upsample, a video of
-    one latent frame (the refiner's sink alone)."""
+    missing folder, a folder of another pipeline, a refiner of other latent channels, LTX's knobs (with --refine or
+    without it: not "add --refine (with --upsample)"), --upsample, a video of one latent frame (the refiner's sink alone)."""
     import shutil
 
     alone = shutil.copytree(folder, tmp_path / "alone")
@@ -376,6 +376,8 @@ def test_what_cannot_refine_is_refused_before_loading(folder, refiner, image, tm
                                                                                       "model's VAE makes 4"),
                        (["--model", str(folder), "--refine", "--refine-steps", "4"], "Sana-WM's refiner runs its own call's 3 "
                                                                                     "distilled sigmas"),
+                       (["--model", str(folder), "--refine-lora", "x.safetensors"], "Sana-WM's refiner runs its own call's 3 "
+                                                                                   "distilled sigmas, --refine-lora sets LTX's"),
                        (["--model", str(folder), "--refine", "--upsample"], "(SanaWMPipeline) has none: drop --upsample"),
                        (["--model", str(folder), "--refine", "--frames", "1"], "keeps latent frame 0 as its sink")]:
         assert says in check_refused_before_loading([*given, *args], tmp_path / "g.mp4", capsys, monkeypatch), args

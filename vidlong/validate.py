@@ -1338,7 +1338,7 @@ def check_refine(request, limits: ModelLimits, latent: Optional[int] = None):
     there is one, else at the run against the loaded one), or None; one line, before any model loads, for a refine pass
     that cannot run: ``refine`` that is no bool (nor, for Sana-WM, its refiner's folder); Sana-WM's
     (`REFINER_PIPELINES`: `vidlong.families.sana_wm_refiner.check_refiner_request`, over `latent` latent frames where
-    given); LTX's without ``upsample``; a pipeline without its stage 2 in vidlong
+    given; LTX's knobs there with or without ``refine``); LTX's without ``upsample``; a pipeline without its stage 2 in vidlong
     (`REFINE_PIPELINES`: not LTX-Video's long multi-prompt pipeline, LTX-2's condition and in-context ones, other families);
     method fifo; its knobs without ``refine``; LTX-Video's steps that are not whole from 1, a strength outside (0, 1) or one
     leaving no step; LTX-2's steps or strength (its distilled sigmas are fixed); a LoRA on LTX-Video, or one missing or not
@@ -1352,15 +1352,15 @@ def check_refine(request, limits: ModelLimits, latent: Optional[int] = None):
                                      if getattr(request, name) is not None]
     if not (refine is None or isinstance(refine, bool) or (isinstance(refine, str) and limits.pipeline in REFINER_PIPELINES)):
         raise VidlongError(f"{named('refine')} is True or False, got {refine!r:.80} (a folder: Sana-WM's refiner's alone)")
+    if limits.pipeline in REFINER_PIPELINES and (refine or knobs):  # LTX's knobs refused there with or without it
+        from .families.sana_wm_refiner import check_refiner_request
+
+        return check_refiner_request(request, limits, knobs, latent)
     if not refine:
         if knobs:
             raise VidlongError(f"{named(knobs[0])} sets the refine pass: add {named('refine')} (with {named('upsample')}), "
                                f"or drop {named(knobs[0])}")
         return None
-    if limits.pipeline in REFINER_PIPELINES:
-        from .families.sana_wm_refiner import check_refiner_request
-
-        return check_refiner_request(request, limits, knobs, latent)
     if limits.pipeline not in REFINE_PIPELINES:
         raise VidlongError(f"{named('refine')} runs stage 2 of LTX-Video's and LTX-2's text- and image-to-video two-stage flow "
                            f"and Sana-WM's refiner; this model ({limits.pipeline or limits.family}) has none in vidlong: drop "
