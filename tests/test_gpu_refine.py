@@ -2,9 +2,9 @@
 model on a GPU: the tiny LTX-Video and LTX-2 folders of `test_upsample` (with their tiny ``latent_upsampler/``), `generate`
 with `both` at 2x, upsampled and refined. The refined frames are finite, at the upsampled 128x128 and near those of the
 same run on the CPU (float32; LTX-2's in bfloat16: `REFERENCE_DTYPE`); an LTX-2 stage-2 LoRA merged on the GPU changes
-the video and leaves every weight of the CUDA transformer as it was, bit for bit, on the GPU; Sana-WM's refiner after `both` at 2x, on the device in float32, near
-the CPU's. Skipped without a GPU
-(``VIDLONG_GPU_TEST_DEVICE=cpu``: a dry run of the file on the CPU in bfloat16)."""
+the video and leaves every weight of the CUDA transformer as it was, bit for bit, on the GPU; Sana-WM's refiner after
+`both` at 2x, on the device in float32, near the CPU's. Skipped without a GPU (``VIDLONG_GPU_TEST_DEVICE=cpu``: a dry run
+of the file on the CPU in bfloat16)."""
 import os
 
 import numpy as np

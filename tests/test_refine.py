@@ -151,8 +151,8 @@ def tiny_stage2_lora(state: dict, path):
 
 
 def test_ltx2_refine_lora_changes_stage_2_alone_and_is_taken_out(folders, tmp_path):
-    """`tiny_stage2_lora` given as ``refine_lora`` (``FILE:SCALE``): the stage-1 latents are the ones without it, the refined video differs, the settings record it, and
-    the transformer's weights are those before the run, bit for bit."""
+    """`tiny_stage2_lora` given as ``refine_lora`` (``FILE:SCALE``): the stage-1 latents are the ones without it, the
+    refined video differs, the settings record it, and the transformer's weights are those before the run, bit for bit."""
     pipe = vidlong.load_pipeline(folders["ltx-2"])
     pipe.set_progress_bar_config(disable=True)
     before = {name: value.clone() for name, value in pipe.transformer.state_dict().items()}
