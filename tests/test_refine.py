@@ -313,8 +313,8 @@ def test_the_estimate_counts_stage_2_at_twice_the_size(folders, family):
 def test_vidlong_info_says_whether_the_folder_refines(folders, kind_folder, tmp_path):
     """`vidlong info`: ``refine: yes`` for an LTX-Video and an LTX-2 folder with their own ``latent_upsampler/`` (and an
     `LTXConditionPipeline` one), else no with ``generate --upsample --refine``'s line: an LTX-2 folder without an upsampler
-    (the upsampler's), LTX-Video's long multi-prompt pipeline (stage 2's), a Wan folder (``--upsample``'s, which it checks
-    first)."""
+    (the upsampler's), LTX-Video's long multi-prompt pipeline and a Wan folder (``--refine``'s: neither has a stage 2,
+    LTX's or Sana-WM's, whatever upsampler it is given)."""
     from test_upsample import without_upsampler
     from tiny_pipeline import save_tiny_pipeline
 
@@ -331,7 +331,7 @@ def test_vidlong_info_says_whether_the_folder_refines(folders, kind_folder, tmp_
                                          "flow and Sana-WM's refiner; this model (LTXI2VLongMultiPromptPipeline) has none in "
                                          "vidlong: drop --refine"}
     wan = model_info(save_tiny_pipeline(tmp_path / "wan"))["can"]["refine"]
-    assert not wan["yes"] and wan["why"].startswith("--upsample upsamples LTX-Video's and LTX-2's latents")
+    assert not wan["yes"] and wan["why"].startswith("--refine runs stage 2 of LTX-Video's") and "(WanPipeline)" in wan["why"]
 
 
 @pytest.mark.parametrize("model, args, message", [

@@ -64,7 +64,7 @@ def model_info(path) -> dict:
     from .pipeline import PIPELINE_CLASSES
     from .validate import (check_control_twin, check_diagonal, check_folder_guider, check_image_codec, check_last_image,
                            check_prompt_timeline, check_refine, check_streamable, fewest_frames_extended, limits_for_folder,
-                           REFINER_PIPELINES,
+                           REFINE_PIPELINES, REFINER_PIPELINES,
                            check_upsample, longest_latent_frames, resolve_context, shown_first_chunk, uses_causal_sampler)
     from .video_to_video import check_redraws, check_stream_redraws
 
@@ -91,9 +91,10 @@ def model_info(path) -> dict:
         check_last_image(limits_for_folder(folder, image=True), True, False)
         takes_image()
 
-    def refine() -> None:  # in generate's order: LTX's upsampler, then stage 2; Sana-WM's refiner alone
+    def refine() -> None:  # a model without either stage 2 by --refine's own line, else LTX's upsampler before its stage 2
         upsample = None if limits.pipeline in REFINER_PIPELINES else True
-        check_upsample(upsample, limits)
+        if limits.pipeline in (*REFINE_PIPELINES, *REFINER_PIPELINES):
+            check_upsample(upsample, limits)
         check_refine(GenerateRequest(prompt="", upsample=upsample, refine=True), limits)
 
     def control_video() -> None:
