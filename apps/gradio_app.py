@@ -469,7 +469,8 @@ class App:
                 prefix = f"{request.method} ({i}/{len(runs)}): " if len(runs) > 1 else ""
                 start, stages = time.monotonic(), StageProgress(progress, job, prefix)
                 results[request.method] = generate(self.pipe, request, progress=stages, diagonal=diagonal)
-                if request.upsample is None:  # an upsampled run's time holds its upsampler's, which `run_cost` leaves out
+                # an upsampled or Sana-WM refined run's time holds its upsampler's or refiner's, which `run_cost` leaves out
+                if request.upsample is None and not request.refine:
                     self.pace.record(run_cost(self.pipe, request, results[request.method].settings["latent_frames"],
                                               diagonal), time.monotonic() - start, stages.seconds_in("decode"))
             progress(1.0, desc="write mp4")

@@ -407,10 +407,12 @@ def test_vidlong_info_names_its_refiner(folder, refiner, capsys):
     assert f"  refine: yes (its refiner {refiner}, at the same size" in capsys.readouterr().out
 
 
-def test_the_app_offers_refine_where_its_folder_has_a_refiner(pipe, refiner, tmp_path):
+def test_the_app_offers_refine_where_its_folder_has_a_refiner(pipe, refiner, image, tmp_path):
     """The app on its pipeline (its refiner beside the folder): the Refine box shows (no Upsample 2x), and the length note of
-    a refined run says the refiner runs after, not in the estimate."""
-    from vidlong.apps.gradio_app import DRIVING_FIELDS, NO_PRESET, App
+    a refined run says the refiner runs after, not in the estimate; a refined run records no pace (its time holds the
+    refiner's, which the estimate leaves out: the next note would say too long a time)."""
+    from vidlong.apps.gradio_app import AUTO, DRIVING_FIELDS, NO_PRESET, App
+    from vidlong.apps.jobs import Job
     from vidlong.apps.outputs import OutputFolder
 
     app = App(pipe, OutputFolder(tmp_path))
@@ -418,3 +420,7 @@ def test_the_app_offers_refine_where_its_folder_has_a_refiner(pipe, refiner, tmp
     fields = [None] * (len(DRIVING_FIELDS) + 4)  # the driving videos, overlap, identity, camera, upsample
     note = app.length_note(2, "both", NO_PRESET, None, None, None, None, None, *fields, True)
     assert "Then refined by its refiner at the same size, without the image's frame (not in the estimate)." in note, note
+    run = app.run("a red ball", "none", NO_PRESET, 1, 1, None, 3, AUTO, "", 64, 96, str(image), None, "", 0.0, None, None,
+                  *fields, True)
+    output = app._generate(Job(), [run], lambda *_, **__: None)
+    assert output.settings["refine_pass"]["refiner"] == str(refiner) and "Estimate (time after the first run)" in app.length_note(2)
