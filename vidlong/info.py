@@ -31,7 +31,8 @@ def model_info(path) -> dict:
     the folder's own latent upsampler, `vidlong.validate.check_upsample`: LTX-Video's and LTX-2's) and ``refine``
     (``generate --upsample --refine``: that, then stage 2 at the new size, `vidlong.validate.check_refine`: their text- and
     image-to-video pipelines and LTX-Video's condition pipeline; Sana-WM's ``generate --refine``, its refiner's folder
-    beside the model folder or in it, then under ``"refiner"``); each ``{"yes": bool}``,
+    beside the model folder or in it, then under ``"refiner"``; any other folder: ``generate --refine``'s line, neither
+    stage 2 being there); each ``{"yes": bool}``,
     with ``"why"`` (the command's own refusal) where it is no. ``continues_video``: whether ``generate --video`` continues
     the video (its frames, then new ones: SkyReels-V2 DF video to video, Cosmos-Predict2.5's Video2World) rather than redrawing
     it; ``edits_video``: whether
