@@ -338,8 +338,9 @@ class App:
         #: Sana-WM's refiner (`vidlong.families.sana_wm_refiner`: its `refine` True)
         self.refiner = self.limits.pipeline in REFINER_PIPELINES
         try:
-            self.refines = (check_refiner(True, self.limits) is not None if self.refiner else
-                            self.upsamples and self.limits.pipeline in REFINE_PIPELINES)
+            if self.refiner:
+                check_refiner(True, self.limits)  # one line where the folder has no refiner beside it or inside it
+            self.refines = self.refiner or (self.upsamples and self.limits.pipeline in REFINE_PIPELINES)
         except VidlongError:
             self.refines = False
         #: the page's places for a video, as its messages name them (a model that edits a given video: Lucy Edit's), and the
@@ -420,7 +421,8 @@ class App:
             note += (f"{latent} latent frames = **{frames} frames**, {frames / fps:.1f} s at {fps:g} fps "
                      f"({latent / spec.native_frames:.2g}× the native {spec.native_frames}). ")
         if request.refine and self.refiner:  # Sana-WM's refiner: not in `run_cost`
-            note += "Then refined by its refiner at the same size, without the image's frame (not in the estimate). "
+            note += (f"Then refined by its refiner at the same size, without the image's frame: **{frames - 1} frames** "
+                     "(not in the estimate). ")
         elif cost.upsampled is not None:  # the estimate counts stage 2's steps at the upsampler's size (`run_cost`)
             note += (f"Then upsampled {cost.upsampled[0]:g}x by its latent upsampler"
                      + (" and refined at that size (its steps in the estimate). " if request.refine else ". "))

@@ -419,7 +419,8 @@ def test_the_app_offers_refine_where_its_folder_has_a_refiner(pipe, refiner, ima
     assert app.refines and not app.upsamples
     fields = [None] * (len(DRIVING_FIELDS) + 4)  # the driving videos, overlap, identity, camera, upsample
     note = app.length_note(2, "both", NO_PRESET, None, None, None, None, None, *fields, True)
-    assert "Then refined by its refiner at the same size, without the image's frame (not in the estimate)." in note, note
+    assert "= **25 frames**" in note and "Then refined by its refiner at the same size, without the image's frame: **24 frames** " \
+        "(not in the estimate)." in note, note
     run = app.run("a red ball", "none", NO_PRESET, 1, 1, None, 3, AUTO, "", 64, 96, str(image), None, "", 0.0, None, None,
                   *fields, True)
     output = app._generate(Job(), [run], lambda *_, **__: None)
