@@ -180,8 +180,8 @@ def _add_generate(sub) -> None:
                         "continued --video, the window's: continue it with --video OUT.mp4 --latents FILE.pt)")
     p.add_argument("--upsample", nargs="?", const=True, type=user_path, default=None, metavar="FOLDER",
                    help="LTX-Video and LTX-2 folders: upsample the video's latents by the folder's own latent_upsampler/ (or "
-                        "the latent upsampler in FOLDER), then decode them: the mp4 at the upsampler's scale of the size (2x; LTX-2's "
-                        "1.5x upsamplers 1.5x), LTX-2's sound unchanged (vidlong.upsample)")
+                        "the latent upsampler in FOLDER), then decode them: the mp4 at the upsampler's scale of the size "
+                        "(2x; LTX-2's 1.5x upsamplers 1.5x), LTX-2's sound unchanged (vidlong.upsample)")
     p.add_argument("--refine", nargs="?", const=True, type=user_path, default=False, metavar="FOLDER",
                    help="with --upsample: stage 2 of LTX-Video's and LTX-2's two-stage flow, the upsampled latents denoised "
                         "again for a few steps at the new size by the model's own call, as diffusers' docs do (vidlong.refine); "
