@@ -425,11 +425,17 @@ CONTINUING_PIPELINES = {"SkyReelsV2DiffusionForcingVideoToVideoPipeline": ("SkyR
                         "Cosmos2_5_PredictVideoToWorldPipeline": ("Cosmos-Predict2.5 Video2World", 5, 5)}
 
 
+def twin_continues(class_name: str) -> bool:
+    """Whether the video-to-video twin of the pipeline class `class_name` (diffusers' or vidlong's ``VidLong`` one) continues
+    a given video (`CONTINUING_PIPELINES`: Cosmos-Predict2.5's Video2World), where other twins redraw it."""
+    return VIDEO_TO_VIDEO_TWINS.get(class_name.removeprefix("VidLong")) in CONTINUING_PIPELINES
+
+
 def folder_continues(folder: Path, video: bool = False) -> bool:
     """Whether a checked folder's pipeline continues a given video (`CONTINUING_PIPELINES`): its own (SkyReels-V2 DF's
-    video to video), or given a `video`, the video-to-video twin it loads as for one (Cosmos-Predict2.5's Video2World)."""
-    name = folder_class_name(folder).removeprefix("VidLong")
-    return name in CONTINUING_PIPELINES or (video and VIDEO_TO_VIDEO_TWINS.get(name) in CONTINUING_PIPELINES)
+    video to video), or given a `video`, the video-to-video twin it loads as for one (`twin_continues`)."""
+    name = folder_class_name(folder)
+    return name.removeprefix("VidLong") in CONTINUING_PIPELINES or (video and twin_continues(name))
 
 
 #: video-to-video pipeline classes whose call edits the given video by the prompt, its latents a condition of every

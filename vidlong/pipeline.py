@@ -414,9 +414,9 @@ class VidlongPipelineMixin:
     def continuing_twin(self) -> bool:
         """Whether its video-to-video twin continues a given video (`vidlong.models.CONTINUING_PIPELINES`: Cosmos-Predict2.5's
         Video2World), where other twins redraw it."""
-        from .models import CONTINUING_PIPELINES, VIDEO_TO_VIDEO_TWINS
+        from .models import twin_continues
 
-        return self.task == "t2v" and VIDEO_TO_VIDEO_TWINS.get(type(self).__name__.removeprefix("VidLong")) in CONTINUING_PIPELINES
+        return self.task == "t2v" and twin_continues(type(self).__name__)
 
     def video_to_video(self):
         """vidlong's video-to-video pipeline of this text-to-video pipeline's own modules (its class from
