@@ -566,8 +566,9 @@ class App:
         Generate tab's alone) is refused in one line, as vidlong stream --upsample is."""
         check_streams(self.limits.family)
         if upsample:
-            raise VidlongError(f"upsample upsamples a whole generated video's latents (the Generate tab's "
-                               f"{self.upsample_label}); a stream does not upsample its chunks: drop upsample")  # /stream's
+            where = f" (the Generate tab's {self.upsample_label})" if self.upsamples else ""
+            raise VidlongError(f"upsample upsamples a whole generated video's latents{where}; a stream does not upsample "
+                               "its chunks: drop upsample")  # /stream's
         video, extend_video, control_video = _uploaded_path(video), _uploaded_path(extend_video), _uploaded_path(control_video)
         if control_video and not self.stream_controls:
             raise VidlongError(f"{named('control_video')} guides a Cosmos-Transfer2.5 stream (its call's chunks); this model's "

@@ -1380,6 +1380,14 @@ def test_sigterm_stops_the_app_and_removes_its_files(model_dir, tmp_path):
     assert "Traceback" not in app.stderr.read().decode()
 
 
+def test_a_stream_asked_to_upsample_on_a_page_without_an_upsampler_names_no_box(client):
+    """/stream's ``upsample`` (hidden) on the default model's page, which shows no upsample box: refused in one line that
+    points to no box the page lacks."""
+    with pytest.raises(AppError, match=r"^upsample upsamples a whole generated video's latents; a stream does not upsample "
+                                       r"its chunks: drop upsample$"):
+        client.predict(prompt="a red ball", seconds=1, upsample=True, api_name="/stream")
+
+
 def test_estimate_shown_and_a_run_that_will_not_fit_refused(demo, client, monkeypatch):
     import vidlong.estimate
 
