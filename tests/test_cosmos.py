@@ -6,8 +6,9 @@ off = the stock model bit for bit; each method equal to a float64 reference (q/k
 method = diffusers' `Cosmos2_5_PredictBasePipeline` bit for bit, from text, from an image (Image2World, without
 torchvision) and continuing a video (Video2World); `vidlong generate` with each method writes the mp4; it streams and
 extends with the clean context (its Video2World call's conditioning: an extension's first chunk is that call's, bit for
-bit) or the re-noised one (its call's guidance and noise levels; from an image, the image clean on each window's first
-frame), and refuses in one line what it does not run. Predict2 Video2World the same from an image: `generate` = diffusers'
+bit; from an image too, the image's latent the context's first frame) or the re-noised one (its call's guidance and noise
+levels; from an image, the image clean on each window's first frame), and refuses in one line what it does not run.
+Predict2 Video2World the same from an image: `generate` = diffusers'
 `Cosmos2VideoToWorldPipeline` with the same seed bit for bit at any length; its streams' windows carry the image clean on
 their first frame."""
 from pathlib import Path
@@ -349,7 +350,9 @@ def test_image2world_is_its_image_call_and_its_streams_keep_the_image_clean(fold
     past the native 3) with no method = diffusers' own ``image=`` call from the same folder, image and seed, bit for bit
     (torchvision's ``to_tensor`` stood in where it is not installed: vidlong's call needs none); a stream's first chunk of
     the native window is `generate`'s video (uint8 rounding aside: the image's latent frame clean under the condition mask
-    as the call keeps it), and its windows past the image's sink see the re-noised context."""
+    as the call keeps it), with the clean context (its default) as with the re-noised one; its later chunks, whose windows
+    hold the context clean under the mask (the image's frame its first), are finite and differ from the re-noised
+    context's, and its windows past the image's sink see the context."""
     from PIL import Image
     from conftest import stand_in_torchvision_to_tensor
 
@@ -364,10 +367,22 @@ def test_image2world_is_its_image_call_and_its_streams_keep_the_image_clean(fold
                                      guidance_scale=2.0, image=Image.open(image_path).convert("RGB"),
                                      generator=torch.Generator().manual_seed(3))
     native = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=str(image_path), height=32, width=48))
-    first = next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1, first_chunk=NATIVE), chunks=1, seed=3,
-                                  image=Image.open(image_path), height=32, width=48)))
-    assert np.abs(first.frames.astype(int) - native.frames.astype(int)).max() <= 1
-    assert (first.latents - native.latents).abs().max() < 1e-4
+    streams = {context: pipe.stream("a red ball", vidlong.Streaming(chunk=1, first_chunk=NATIVE, context=context), chunks=3,
+                                    seed=3, image=Image.open(image_path), height=32, width=48) for context in (None, "renoise")}
+    forward, kept = pipe.stream_forward, []  # each forward's clean frames under the condition mask
+    monkeypatch.setattr(pipe, "stream_forward", lambda *args, condition_latent, **kw: forward(
+        *args, condition_latent=kept.append(condition_latent) or condition_latent, **kw))
+    clean = list(streams[None])
+    image, context = streams[None].condition.latent, kept[-1]  # the last window's: the sinks and window, the image first
+    assert context.shape[2] == streams[None].schedule.context_frames - 1 > 1 and (context[:, :, :1] - image).abs().max() < 1e-5
+    renoised = list(streams["renoise"])
+    assert all(torch.equal(latent, image) for latent in kept[len(kept) // 2:])  # the re-noised context's: the image alone
+    assert streams[None].context_mode == "clean" and streams[None].settings()["context"] == "clean"
+    for first in (clean[0], renoised[0]):
+        assert np.abs(first.frames.astype(int) - native.frames.astype(int)).max() <= 1
+        assert (first.latents - native.latents).abs().max() < 1e-4
+    assert all(c.latents.isfinite().all() for c in clean)
+    assert not any(torch.equal(a.latents, b.latents) for a, b in zip(clean[1:], renoised[1:]))
     check_image_stream_context(pipe, image_path)
 
 

@@ -2,7 +2,7 @@
 fifo queue. Each image-to-video pipeline makes its condition (`image_condition`); the two kinds here say
 how it enters a forward.
 
-A streamed window always starts at the video's first frame (sink 0, re-noised context; see
+A streamed window always starts at the video's first frame (sink 0, a context each window holds: re-noised, or clean; see
 `Streaming.context`), so the image sits at window position 0, as in the pipeline's own calls:
 - `ChannelCondition` (Wan2.1 I2V, Wan2.2 I2V A14B, CogVideoX I2V, HunyuanVideo 1.5 I2V, Motif-Video I2V, EasyAnimate
   InP): condition channels are concatenated to the latents' channels: Wan's 4 mask channels (1 on frame 0) and the VAE

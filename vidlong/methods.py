@@ -369,9 +369,10 @@ class Streaming:
             chunk). "clean": the context latents stay clean in that window, under the condition mask
             of a transformer that takes one, as its call conditions a video it continues (Cosmos-Predict2.5's
             Video2World: its condition mask 1 and its conditioning timestep there; only the chunk is
-            denoised). None: the model's `stream_context` (vidlong.yaml), else "renoise" for image-to-video
-            pipelines, else the pipeline's own (`FamilyAdapter.stream_contexts_of`: "clean" for
-            Cosmos-Predict2.5, "cache" for Wan's text-to-video).
+            denoised). None: the model's `stream_context` (vidlong.yaml), else the pipeline's own where
+            its family names one ("clean" for Cosmos-Predict2.5, from text or an image), else "renoise"
+            for image-to-video pipelines, else the family's ("cache" for Wan's text-to-video:
+            `vidlong.validate.resolve_context`).
         first_chunk: latent frames of a new stream's first chunk, which has no context (at most the
             native window); None: the model's `stream_first_chunk` (vidlong.yaml), else `chunk`. A native-length first chunk gives later chunks a context
             made the way the model makes its best videos.

@@ -248,7 +248,8 @@ class VideoStreamer(PromptSwitching):
     """Generates one stream with a vidlong pipeline; iterate it for `StreamChunk`s.
 
     Args:
-        pipe: a vidlong pipeline (one or two experts; image-to-video ones with the re-noised context).
+        pipe: a vidlong pipeline (one or two experts; image-to-video ones with the re-noised context, or the clean one
+            where it takes it: Cosmos-Predict2.5 Image2World's).
         prompt: one prompt, or a schedule ``"0:a red ball; 20:a blue ball"`` (chunk: prompt); `switch_prompt`
             changes it while the stream runs (re-caching as `Streaming.recache_on_prompt_switch` says).
         streaming: the `Streaming` config.
@@ -358,14 +359,15 @@ class VideoStreamer(PromptSwitching):
         """One forward of `expert` on window latents ``[1, C, f, h, w]``, the stream's latent `frames` (their numbers, as
         `_remember` counts them: what a condition of each frame reads, `vidlong.image_condition`); returns the raw
         prediction. The latents go in the transformer's dtype, or in float32 where the family's forward casts them itself
-        (`stream_float_latents`)."""
+        (`stream_float_latents`); the step's arguments (`_step_arguments`) go over the condition's (Cosmos-Predict2.5's
+        clean context, whose first frame is the image's, over its image latent)."""
         pipe, context = self.pipe, self.contexts[expert]
         transformer = pipe.experts()[expert]
         batch, dtype = text.batch, torch.float32 if pipe.stream_float_latents else transformer.dtype
         x = latents.to(pipe.device, dtype).expand(batch, -1, -1, -1, -1)
         extra = self._step_arguments(timestep)
         if self.condition is not None:
-            x, extra = self.condition.hidden_states(x, frames).to(dtype), {**extra, **self.condition.extra(batch)}
+            x, extra = self.condition.hidden_states(x, frames).to(dtype), {**self.condition.extra(batch), **extra}
         context.writing = writing
         try:
             return pipe.stream_forward(transformer, x, self._timestep(timestep, x, batch), text, **extra)

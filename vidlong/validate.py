@@ -1146,11 +1146,15 @@ def check_compile(backend: Optional[str], folder: Path, offload: Optional[str] =
 
 
 def resolve_context(streaming: Streaming, limits: ModelLimits) -> str:
-    """The stream context in force on the pipeline of `limits`: the config's, else the model's (`limits.spec`), else
-    "renoise" for image-to-video pipelines (the only one they stream with), else its pipeline's default ("cache" for Wan,
-    "clean" for Cosmos-Predict2.5, "renoise" for the families with no KV cache: `FamilyAdapter.stream_contexts_of`)."""
+    """The stream context in force on the pipeline of `limits`: the config's, else the model's (`limits.spec`), else its
+    pipeline's own default where its family names one (`FamilyAdapter.pipeline_stream_contexts`: "clean" for
+    Cosmos-Predict2.5, from text or an image), else "renoise" for image-to-video pipelines (the only one the others stream
+    with), else its family's default ("cache" for Wan, "renoise" for the families with no KV cache)."""
+    from .attention.adapters import adapter_named
+
+    own = limits.pipeline in adapter_named(limits.family).pipeline_stream_contexts
     return (streaming.context or limits.spec.stream_context
-            or ("renoise" if limits.task == "i2v" else default_stream_context(limits.family, limits.pipeline)))
+            or ("renoise" if limits.task == "i2v" and not own else default_stream_context(limits.family, limits.pipeline)))
 
 
 def uses_causal_sampler(streaming: Streaming, spec, windowed: bool) -> bool:
@@ -1226,8 +1230,9 @@ def check_folder_guider(folder) -> None:
 def check_streamable(limits: ModelLimits, context: str, sinks: Optional[int] = None, video: bool = False,
                      extension: bool = False) -> None:
     """The pipeline of `limits` streams with `context` (`check_streams`, `ModelLimits.no_stream_reason`); image-to-video
-    pipelines stream only with the re-noised context and at least one sink frame: every window must start at the
-    video's first frame, where their image condition sits (`vidlong.image_condition`); a spec its family's streams cannot
+    pipelines stream only with a context each window holds (re-noised; clean where the pipeline takes it: Cosmos-Predict2.5
+    Image2World's) and at least one sink frame: every window must start at the video's first frame, where their image
+    condition sits (`vidlong.image_condition`; the clean context's first frame); a spec its family's streams cannot
     follow is refused (`FamilyAdapter.spec_stream_refusal`: FramePack's inverted order); video-to-video ones do not stream,
     but for an edit of a given `video` (not an `extension`: `check_not_redrawing`)."""
     from .attention.adapters import adapter_named
@@ -1241,7 +1246,7 @@ def check_streamable(limits: ModelLimits, context: str, sinks: Optional[int] = N
         raise VidlongError(refusal)
     if task != "i2v":
         return
-    if context != "renoise":
+    if context == "cache":  # "clean" where `check_streams` lets the pipeline take it
         raise VidlongError("an image-to-video model streams and extends only with --context renoise (the image "
                            "conditions the first frame of every window, which a cache of past K/V cannot carry)")
     if sinks == 0:

@@ -22,9 +22,11 @@ class CosmosAdapter(FamilyAdapter):
     name = "cosmos"
     transformer_class = "CosmosTransformer3DModel"
     stream_contexts = ("renoise",)
-    #: Cosmos-Predict2.5's streams keep their context clean under its condition mask, as its Video2World call conditions
+    #: Cosmos-Predict2.5's streams, from text or an image (its Image2World twin's: the image's latent the context's first
+    #: frame), keep their context clean under its condition mask, as its Video2World call conditions
     #: (`vidlong.families.cosmos`), or re-noise it
-    pipeline_stream_contexts = MappingProxyType({"Cosmos2_5_PredictBasePipeline": ("clean", "renoise")})
+    pipeline_stream_contexts = MappingProxyType(dict.fromkeys(("Cosmos2_5_PredictBasePipeline",
+                                                               "Cosmos2_5_PredictImageToWorldPipeline"), ("clean", "renoise")))
     no_cache_reason = "its rolling KV cache (keys re-placed with its fps-scaled RoPE) is not implemented yet"
     no_stream_pipelines = {"Cosmos2_5_TransferPipeline": (
         "Cosmos-Transfer2.5 follows a control video, chunk after chunk: it generates, streams that video's chunks (vidlong "

@@ -38,9 +38,12 @@ class VidLongCosmos2_5_PredictImageToWorldPipeline(VidLongCosmos2_5_PredictBaseP
     (its image path's black frames, its video path's repeats). No draw precedes the noise (the posterior's mode), so
     `generate` with no method is its ``image=`` call with that seed, bit for bit, at any length.
 
-    It streams and extends with the re-noised context (`vidlong.families.cosmos.CosmosStreamer`), every window's first latent
-    frame the image's latent (`vidlong.families.cosmos.ConditioningFrame`; an extension's: its context's first frame) clean
-    under the condition mask at ``conditional_frame_timestep``, as its call conditions it."""
+    It streams and extends with the clean context by default (`vidlong.families.cosmos.CosmosStreamer`, as the text-to-world
+    pipeline's): a chunk with no context (a new stream's first) has its first latent frame the image's latent
+    (`vidlong.families.cosmos.ConditioningFrame`) clean under the condition mask at ``conditional_frame_timestep``, as its
+    call conditions it; later windows hold the context (sinks, then window) clean under that mask, the image's frame simply
+    its first (an extension's: its context's first frame). With ``context="renoise"``, every window's first latent frame is
+    the image's latent so, the rest of the context re-noised."""
 
     task = "i2v"
 
