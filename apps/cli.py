@@ -31,6 +31,10 @@ def add_app_parser(subparsers) -> argparse.ArgumentParser:
                    help="LTX-Video and LTX-2: the latent upsampler the page's \"Upsample 2x\" runs after a video (as vidlong "
                         "generate --upsample FOLDER), where the model folder has no latent_upsampler/ of its own (default: "
                         "its own, the box shown only where there is one)")
+    p.add_argument("--refine", type=user_path, default=None, metavar="FOLDER",
+                   help="Sana-WM: the refiner (SanaWMLTX2Refiner) the page's \"Refine\" runs after a video (as vidlong generate "
+                        "--refine FOLDER), where it sits neither beside the model folder (<its name>-refiner/) nor inside it "
+                        "(refiner/) (default: that one, the box shown only where there is one)")
     add_lora_options(p)
     p.set_defaults(run=run_app)
     return p
@@ -49,5 +53,5 @@ def run_app(args) -> int:
     from vidlong.cli import lora_files
 
     launch(model=args.model, host=args.host, port=args.port, share=args.share, device=args.device, dtype=args.dtype, task=args.task,
-           loras=lora_files(args), upsample=args.upsample)
+           loras=lora_files(args), upsample=args.upsample, refine=args.refine)
     return 0

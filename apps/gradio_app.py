@@ -156,6 +156,7 @@ APP_PLACES = {
     "image (--image) start.png": 'the "First frame (image-to-video)" field (the API\'s image)',
     "identity (--identity) face_id.pt": f'the "{IDENTITY_LABEL}" file (the API\'s identity)',
     "upsample (--upsample) path/to/upsampler": "serve the page with vidlong app --upsample FOLDER",
+    "refine (--refine) path/to/SANA-WM-refiner": "serve the page with vidlong app --refine FOLDER",
 }
 #: the places of a page whose model edits a given video (Lucy Edit: `ModelLimits.edits`), its video fields' titles
 EDIT_PLACES = dict(APP_PLACES, **{
@@ -229,14 +230,16 @@ def _caption(settings: dict) -> str:
 
 
 def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
-                image=None, last_image=None, video=None, strength=None, *inputs, upsampler=True) -> GenerateRequest:
+                image=None, last_image=None, video=None, strength=None, *inputs, upsampler=True,
+                refiner=True) -> GenerateRequest:
     """The page's fields as a `GenerateRequest` (unchecked); the dropdowns' "none"/"auto" and empty
     numbers are the model's defaults; with a `video` to redraw (or a control video), the video sets the length (the length
     field is not used); `inputs`: the `DRIVING_FIELDS` (uploaded files, or empty), then Wan Animate's segment overlap (1, 5,
     or empty), then ConsisID's face identity file (or empty), then Sana-WM's camera file (or empty: vidlong's default), then
     the "Upsample 2x" box, which ticked (True) gives the request's `upsample` the page's `upsampler` (`App.upsampler`), then
-    the "Refine" box (the request's `refine`: stage 2 after the upsampler, `vidlong.refine`; on a Sana-WM page, its refiner
-    beside the model folder, `vidlong.families.sana_wm_refiner`)."""
+    the "Refine" box (the request's `refine`: stage 2 after the upsampler, `vidlong.refine`; on a Sana-WM page, its refiner,
+    `vidlong.families.sana_wm_refiner`: ticked, the page's `refiner`, `App.refiner_folder`: True for the one beside the model
+    folder or inside it, or a folder's path)."""
     given = dict(zip((*DRIVING_FIELDS, "segment_overlap", "identity", "camera", "upsample", "refine"), inputs))
     driving = {name: _uploaded_path(given.get(name)) for name in DRIVING_FIELDS[:-1]}
     references = given.get("reference_images")
@@ -256,7 +259,8 @@ def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, neg
         image=image or None, last_image=last_image or None, video=video or None,
         strength=None if not video or strength is None else float(strength),
         identity=_uploaded_path(given.get("identity")), camera=_uploaded_path(given.get("camera")),
-        upsample=upsampler if given.get("upsample") is True else None, refine=given.get("refine") is True, **driving,
+        upsample=upsampler if given.get("upsample") is True else None,
+        refine=refiner if given.get("refine") is True else False, **driving,
     )
 
 
@@ -316,9 +320,11 @@ def _fifo_inputs(prefix: str = "") -> tuple:
 class App:
     """The page's handlers around one pipeline: one run computes at a time (`lock`); each page session
     has at most one job (`jobs`); outputs land in `folder` and `history`; `upsample`: the latent upsampler's folder
-    ``vidlong app --upsample`` gave (checked), else None."""
+    ``vidlong app --upsample`` gave (checked), else None; `refine`: Sana-WM's refiner's folder ``vidlong app --refine`` gave
+    (checked: `app_refiner`), else None."""
 
-    def __init__(self, pipe, folder: Optional[OutputFolder] = None, upsample: Optional[Path] = None):
+    def __init__(self, pipe, folder: Optional[OutputFolder] = None, upsample: Optional[Path] = None,
+                 refine: Optional[Path] = None):
         self.pipe, self.spec = pipe, pipe.spec
         self.limits = limits_for_pipeline(pipe)
         #: what a ticked "Upsample 2x" gives `GenerateRequest.upsample`: the folder `upsample`, else True (the model folder's
@@ -334,12 +340,14 @@ class App:
         self.upsample_scale = spatial_scale(upsampler) if self.upsamples else 2.0
         #: the label of its upsample box (on Generate; /stream's, hidden, refuses a ticked one): "Upsample 2x", or its scale
         self.upsample_label = f"Upsample {self.upsample_scale:g}x"
-        #: whether its "Refine" box shows: with the upsample box (LTX's stage 2), or alone where the model folder has
-        #: Sana-WM's refiner (`vidlong.families.sana_wm_refiner`: its `refine` True)
+        #: whether its "Refine" box shows: with the upsample box (LTX's stage 2), or alone on a Sana-WM page that has its
+        #: refiner (`vidlong.families.sana_wm_refiner`); `refiner_folder`: what a ticked box gives a Sana-WM run's `refine`,
+        #: the folder `refine`, else True (the one beside the model folder or inside it)
         self.refiner = self.limits.pipeline in REFINER_PIPELINES
+        self.refiner_folder = True if refine is None else str(refine)
         try:
             if self.refiner:
-                check_refiner(True, self.limits)  # one line where the folder has no refiner beside it or inside it
+                check_refiner(self.refiner_folder, self.limits)  # one line where it has none (beside, inside, or given)
             self.refines = self.refiner or (self.upsamples and self.limits.pipeline in REFINE_PIPELINES)
         except VidlongError:
             self.refines = False
@@ -401,7 +409,8 @@ class App:
             last = "last-frame" if self.limits.last_frame == "required" else None
             video = _uploaded_path(video)
             request = _request_of("-", method, preset, ratio, steps, None, 0, AUTO, "", height, width, image, last, video,
-                                  strength, *driving_videos, upsampler=self.upsampler)
+                                  strength, *driving_videos, upsampler=self.upsampler,
+                                  refiner=self.refiner_folder)
             latent = check_generate(request, self.limits)
             cost = run_cost(self.pipe, request, latent)
             given = video or request.control_video
@@ -454,7 +463,8 @@ class App:
         a random one) and the fifo method's `DiagonalDenoising` (None for another method)."""
         self.check_edited(video, image, "/generate")
         request = _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
-                              last_image, video, strength, *driving_videos, upsampler=self.upsampler)
+                              last_image, video, strength, *driving_videos, upsampler=self.upsampler,
+                              refiner=self.refiner_folder)
         diagonal = _diagonal_of([request.method], partition_guidance, noise_correlation)
         check_fits(run_cost(self.pipe, request, check_generate(request, self.limits), diagonal))
         return request, diagonal
@@ -534,7 +544,8 @@ class App:
                                "tick them in Compare methods")
         request_fields, (partition_guidance, noise_correlation, video, strength) = fields[:13], fields[13:17]
         self.check_edited(video, request_fields[11], "/generate")  # its image: the 12th of `_request_of`'s fields
-        first = _request_of(*request_fields, video, strength, *fields[17:], upsampler=self.upsampler)  # and the driving videos
+        first = _request_of(*request_fields, video, strength, *fields[17:], upsampler=self.upsampler,  # and the driving videos
+                            refiner=self.refiner_folder)
         check_methods(methods, first)
         diagonal = _diagonal_of(methods, partition_guidance, noise_correlation)
         runs = [(dataclasses.replace(first, method=method), diagonal if method == "fifo" else None) for method in methods]
@@ -945,12 +956,14 @@ def _timeline_rows(timeline) -> list[tuple[float, str]]:
     return out
 
 
-def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[Path] = None) -> gr.Blocks:
+def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[Path] = None,
+              refiner: Optional[Path] = None) -> gr.Blocks:
     """The app's page for `pipe` (a vidlong pipeline from `vidlong.load_pipeline`; an image-to-video one
     shows a first-frame input, a Wan Animate one the character's and its driving videos; an LTX-Video or LTX-2 one with a
-    latent upsampler, its folder's own or the folder `upsampler`, an "Upsample 2x" box); outputs go to `folder` (default:
-    a new folder in Gradio's cache)."""
-    app = App(pipe, folder, upsampler)
+    latent upsampler, its folder's own or the folder `upsampler`, an "Upsample 2x" box; a Sana-WM one with its refiner, the
+    one beside or inside its folder or the folder `refiner`, a "Refine" box); outputs go to `folder` (default: a new folder
+    in Gradio's cache)."""
+    app = App(pipe, folder, upsampler, refiner)
     spec = app.spec
     multiple, least = app.limits.geometry.pixel_multiple, app.limits.geometry.min_pixels
     largest = None if app.limits.rope_positions is None else app.limits.rope_positions * multiple  # None: no RoPE table
@@ -1025,8 +1038,9 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                         refine = fields.Checkbox(  # stage 2 after the upsampler (`vidlong.refine`), checked by check_refine
                             value=False, label=REFINE_LABEL, elem_id="refine",
                             visible=app.refines,
-                            info="Sana-WM's refiner on the video's latents at the same size, as diffusers' two-stage flow "
-                                 "runs it (its defaults)" if app.refiner else
+                            info=f"Sana-WM's refiner{'' if app.refiner_folder is True else ' ' + Path(app.refiner_folder).name}"
+                                 " on the video's latents at the same size, as diffusers' two-stage flow runs it (its defaults)"
+                                 if app.refiner else
                                  f"with {app.upsample_label}: the upsampled latents denoised again for a few steps at the "
                                  "new size, as diffusers' two-stage flow does (its defaults)")
                         animating, control = pipe.task == "animate", app.limits.control
@@ -1316,9 +1330,22 @@ def _on_preset(preset: str):
     return gr.update(value=load_preset(preset)["ratio"])
 
 
+def app_refiner(refine: Union[str, Path], limits) -> Path:
+    """The folder of the Sana-WM refiner that ``vidlong app --refine FOLDER`` names for the page's "Refine" box, checked
+    from its configs before the model loads (`vidlong.families.sana_wm_refiner.check_refiner`); one line on a model of
+    `limits` (`vidlong.validate.ModelLimits`) that is no Sana-WM (LTX's stage 2, its "Refine" beside "Upsample 2x", takes
+    no folder)."""
+    if limits.pipeline not in REFINER_PIPELINES:
+        ltx = " (its page's \"Refine\", LTX's stage 2, takes none)" if limits.pipeline in REFINE_PIPELINES else ""
+        raise VidlongError(f"--refine FOLDER names Sana-WM's refiner for its page's \"Refine\"; this model ({limits.pipeline}) "
+                           f"is no Sana-WM{ltx}: drop --refine")
+    return check_refiner(refine, limits)
+
+
 def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
            device: Optional[str] = None, dtype: Optional[str] = None, task: Optional[str] = None, loras=(),
-           upsample: Optional[Union[str, Path]] = None, **launch_kwargs) -> gr.Blocks:
+           upsample: Optional[Union[str, Path]] = None, refine: Optional[Union[str, Path]] = None,
+           **launch_kwargs) -> gr.Blocks:
     """Load `model` (a local diffusers pipeline folder; None: the embedded default) on `device` in `dtype`
     as the pipeline of `task` (`vidlong.load_pipeline`'s defaults; "i2v" loads a text-to-video folder whose weights also
     run image to video, `vidlong.models.IMAGE_TO_VIDEO_TWINS`, as its image-to-video pipeline; "control" an LTX-2 folder as
@@ -1326,6 +1353,8 @@ def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 786
     Generate follows an uploaded reference video, no Stream), with `loras` merged (`vidlong.lora.LoraFile`s), and serve the
     app. `upsample`: the folder of an LTX-Video or LTX-2 latent upsampler (`vidlong.validate.check_upsample`, before the model
     loads) that the page's "Upsample 2x" runs, where the model folder has no ``latent_upsampler/`` of its own (or another).
+    `refine`: the folder of a Sana-WM model's refiner (`app_refiner`, before the model loads) that the page's "Refine"
+    runs, where it sits neither beside the model folder nor inside it (or another).
     A video-to-video folder is refused in one line (the page redraws and continues through the text-to-video one), but
     Lucy Edit's, whose page edits an uploaded video.
 
@@ -1345,8 +1374,9 @@ def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 786
         raise VidlongError("the app redraws videos through a text-to-video pipeline; open the model's text-to-video folder "
                            "(its Generate tab's \"Redraw a video\")")
     upsampler = None if upsample is None else check_upsample(upsample, limits_for_folder(folder))
+    refiner = None if refine is None else app_refiner(refine, limits_for_folder(folder))
     pipe = load_pipeline(model, device=device, dtype=dtype, task=task, loras=loras)
-    demo = build_app(pipe, upsampler=upsampler)
+    demo = build_app(pipe, upsampler=upsampler, refiner=refiner)
     demo.queue(default_concurrency_limit=1)
     try:
         demo.launch(server_name=host, server_port=port, share=share, show_error=True, prevent_thread_lock=True, quiet=True,

@@ -425,3 +425,32 @@ def test_the_app_offers_refine_where_its_folder_has_a_refiner(pipe, refiner, ima
                   *fields, True)
     output = app._generate(Job(), [run], lambda *_, **__: None)
     assert output.settings["refine_pass"]["refiner"] == str(refiner) and "Estimate (time after the first run)" in app.length_note(2)
+
+
+def test_vidlong_app_refine_names_a_refiner_elsewhere(pipe, folder, refiner, image, tmp_path, capsys, monkeypatch):
+    """`vidlong app --refine FOLDER` (`launch(refine=...)`, `App`'s `refine`): a refiner neither beside nor inside the model
+    folder shows the Refine box, which names it, and a ticked run's `refine` is that folder; refused in one line, exit 2,
+    before the model loads: a folder that is no refiner (`check_refiner`'s line), and any folder on a model that is no
+    Sana-WM (the embedded default's page)."""
+    import shutil
+
+    from vidlong.apps.gradio_app import AUTO, DRIVING_FIELDS, NO_PRESET, App, build_app
+    from vidlong.cli import main
+
+    elsewhere = shutil.copytree(refiner, tmp_path / "elsewhere" / "wm-refiner")
+    page = build_app(pipe, refiner=elsewhere)
+    app, box = page.vidlong_app, next(block for block in page.blocks.values() if getattr(block, "elem_id", None) == "refine")
+    assert app.refines and app.refiner_folder == str(elsewhere) and box.visible and "refiner wm-refiner on" in box.info
+    fields = [None] * (len(DRIVING_FIELDS) + 4)  # the driving videos, overlap, identity, camera, upsample
+    request, _ = app.run("a red ball", "none", NO_PRESET, 1, 1, None, 3, AUTO, "", 64, 96, str(image), None, "", 0.0, None,
+                         None, *fields, True)
+    assert request.refine == str(elsewhere) and App(pipe).run("a red ball", "none", NO_PRESET, 1, 1, None, 3, AUTO, "", 64, 96,
+                                                              str(image), None, "", 0.0, None, None, *fields, True)[0].refine is True
+    monkeypatch.setattr("vidlong.pipeline.load_pipeline", lambda *args, **kwargs: pytest.fail("the model loaded"))
+    for model, says in ([str(folder)], f"--refine: {folder} holds a SanaWMPipeline, not Sana-WM's refiner"), \
+                       ([], "--refine FOLDER names Sana-WM's refiner for its page's \"Refine\"; this model (WanPipeline) is no "
+                            "Sana-WM: drop --refine"):
+        capsys.readouterr()
+        args = ["app", *(["--model", *model] if model else []), "--refine", str(folder if model else elsewhere), "--device", "cpu"]
+        assert main(args) == 2
+        assert capsys.readouterr().err.startswith(f"vidlong: error: {says}"), args
