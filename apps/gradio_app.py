@@ -60,8 +60,8 @@ from vidlong.streaming import StreamSampling, VideoStreamer, held_frames, held_s
 from vidlong.upsample import spatial_scale  # noqa: E402
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_SEED, MAX_STEPS, call_pixel_count, check_diagonal,  # noqa: E402
                               check_diagonal_stream, check_generate, check_methods_run, check_not_redrawing, check_seed,
-                              check_streams, check_upsample, limits_for_pipeline, REFINE_PIPELINES, REFINER_PIPELINES,
-                              streams, video_size)
+                              check_streams, check_upsample, limits_for_pipeline, REFINE_PIPELINES,
+                              SEPARATE_REFINER_PIPELINES, streams, video_size)
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
 from vidlong.extend import count_input_frames, input_frame_size  # noqa: E402
 from vidlong.animate import ANIMATE_VIDEOS  # noqa: E402
@@ -343,7 +343,7 @@ class App:
         #: whether its "Refine" box shows: with the upsample box (LTX's stage 2), or alone on a Sana-WM page that has its
         #: refiner (`vidlong.families.sana_wm_refiner`); `refiner_folder`: what a ticked box gives a Sana-WM run's `refine`,
         #: the folder `refine`, else True (the one beside the model folder or inside it)
-        self.refiner = self.limits.pipeline in REFINER_PIPELINES
+        self.refiner = self.limits.pipeline in SEPARATE_REFINER_PIPELINES
         self.refiner_folder = True if refine is None else str(refine)
         try:
             if self.refiner:
@@ -1335,7 +1335,7 @@ def app_refiner(refine: Union[str, Path], limits) -> Path:
     from its configs before the model loads (`vidlong.families.sana_wm_refiner.check_refiner`); one line on a model of
     `limits` (`vidlong.validate.ModelLimits`) that is no Sana-WM (LTX's stage 2, its "Refine" beside "Upsample 2x", takes
     no folder)."""
-    if limits.pipeline not in REFINER_PIPELINES:
+    if limits.pipeline not in SEPARATE_REFINER_PIPELINES:
         ltx = " (its page's \"Refine\", LTX's stage 2, takes none)" if limits.pipeline in REFINE_PIPELINES else ""
         raise VidlongError(f"--refine FOLDER names Sana-WM's refiner for its page's \"Refine\"; this model ({limits.pipeline}) "
                            f"is no Sana-WM{ltx}: drop --refine")

@@ -395,7 +395,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     from .pipeline import check_vidlong_pipeline, refuse_offloading
     from .streaming import refuse_call_while_streaming, refuse_diffusers_cache
     from .timeline import apply_prompt_timeline, remove_prompt_timeline  # diffusers' hooks: not before a run
-    from .validate import REFINER_PIPELINES, check_generate, limits_for_pipeline, upsampler_folder, video_size
+    from .validate import (SEPARATE_REFINER_PIPELINES, check_generate, limits_for_pipeline, upsampler_folder,
+                           video_size)
 
     check_vidlong_pipeline(pipe, "generate")
     if not isinstance(request, GenerateRequest):
@@ -415,7 +416,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     upsampler = upsampler_folder(request.upsample, limits)  # its folder (checked by check_generate), or None
     refine = upsampler is not None and bool(request.refine)  # stage 2 after the upsampler (checked by check_generate)
     refiner = None  # Sana-WM's refiner's folder (checked by check_generate): its stage 2, at the same size
-    if request.refine and limits.pipeline in REFINER_PIPELINES:
+    if request.refine and limits.pipeline in SEPARATE_REFINER_PIPELINES:
         from .families.sana_wm_refiner import refiner_folder
 
         refiner = refiner_folder(request.refine, limits)

@@ -65,7 +65,7 @@ def model_info(path) -> dict:
     from .pipeline import PIPELINE_CLASSES
     from .validate import (check_control_twin, check_diagonal, check_folder_guider, check_image_codec, check_last_image,
                            check_prompt_timeline, check_refine, check_streamable, fewest_frames_extended, limits_for_folder,
-                           REFINE_PIPELINES, REFINER_PIPELINES,
+                           REFINE_PIPELINES, SEPARATE_REFINER_PIPELINES,
                            check_upsample, longest_latent_frames, resolve_context, shown_first_chunk, uses_causal_sampler)
     from .video_to_video import check_redraws, check_stream_redraws
 
@@ -93,8 +93,8 @@ def model_info(path) -> dict:
         takes_image()
 
     def refine() -> None:  # a model without either stage 2 by --refine's own line, else LTX's upsampler before its stage 2
-        upsample = None if limits.pipeline in REFINER_PIPELINES else True
-        if limits.pipeline in (*REFINE_PIPELINES, *REFINER_PIPELINES):
+        upsample = None if limits.pipeline in SEPARATE_REFINER_PIPELINES else True
+        if limits.pipeline in (*REFINE_PIPELINES, *SEPARATE_REFINER_PIPELINES):
             check_upsample(upsample, limits)
         check_refine(GenerateRequest(prompt="", upsample=upsample, refine=True), limits)
 
@@ -120,7 +120,7 @@ def model_info(path) -> dict:
         upsample=_answer(lambda: check_upsample(True, limits)),
         refine=_answer(refine),
     )
-    if can["refine"]["yes"] and limits.pipeline in REFINER_PIPELINES:  # where its refiner is (Sana-WM's)
+    if can["refine"]["yes"] and limits.pipeline in SEPARATE_REFINER_PIPELINES:  # where its refiner is (Sana-WM's)
         can["refine"]["refiner"] = str(refiner_folder(True, limits))
     return dict(
         folder=str(Path(folder)), pipeline=class_name,

@@ -1335,19 +1335,19 @@ REFINE_PIPELINES = ("LTXPipeline", "LTXImageToVideoPipeline", "LTXConditionPipel
                     "LTX2Pipeline", "LTX2ImageToVideoPipeline")
 #: the pipelines whose stage 2 is a refiner pipeline of its own, at the same size, without ``upsample``
 #: (`vidlong.families.sana_wm_refiner`): Sana-WM's
-REFINER_PIPELINES = ("SanaWMPipeline",)
+SEPARATE_REFINER_PIPELINES = ("SanaWMPipeline",)
 
 
 def check_refine(request, limits: ModelLimits, latent: Optional[int] = None):
     """The `vidlong.lora.LoraFile` of the request's ``refine_lora`` (checked against the model folder's transformer where
     there is one, else at the run against the loaded one), or None; one line, before any model loads, for a refine pass
     that cannot run: ``refine`` that is no bool (nor, for Sana-WM, its refiner's folder); Sana-WM's
-    (`REFINER_PIPELINES`: `vidlong.families.sana_wm_refiner.check_refiner_request`, over `latent` latent frames where
-    given; LTX's knobs there with or without ``refine``); LTX's without ``upsample``; a pipeline without its stage 2 in vidlong
-    (`REFINE_PIPELINES`: not LTX-Video's long multi-prompt pipeline, LTX-2's condition and in-context ones, other families);
-    method fifo; its knobs without ``refine``; LTX-Video's steps that are not whole from 1, a strength outside (0, 1) or one
-    leaving no step; LTX-2's steps or strength (its distilled sigmas are fixed); a LoRA on LTX-Video, or one missing or not
-    of this model."""
+    (`SEPARATE_REFINER_PIPELINES`: `vidlong.families.sana_wm_refiner.check_refiner_request`, over `latent` latent frames
+    where given; LTX's knobs there with or without ``refine``); LTX's without ``upsample``; a pipeline without its stage 2
+    in vidlong (`REFINE_PIPELINES`: not LTX-Video's long multi-prompt pipeline, LTX-2's condition and in-context ones,
+    other families); method fifo; its knobs without ``refine``; LTX-Video's steps that are not whole from 1, a strength
+    outside (0, 1) or one leaving no step; LTX-2's steps or strength (its distilled sigmas are fixed); a LoRA on
+    LTX-Video, or one missing or not of this model."""
     from .lora import LoraFile, check_lora_file
     from .models import weight_shapes
     from .pipeline import pipeline_class
@@ -1355,9 +1355,10 @@ def check_refine(request, limits: ModelLimits, latent: Optional[int] = None):
 
     refine, knobs = request.refine, [name for name in ("refine_steps", "refine_strength", "refine_lora")
                                      if getattr(request, name) is not None]
-    if not (refine is None or isinstance(refine, bool) or (isinstance(refine, str) and limits.pipeline in REFINER_PIPELINES)):
+    separate = limits.pipeline in SEPARATE_REFINER_PIPELINES  # Sana-WM's: its refiner, a pipeline of its own
+    if not (refine is None or isinstance(refine, bool) or (isinstance(refine, str) and separate)):
         raise VidlongError(f"{named('refine')} is True or False, got {refine!r:.80} (a folder: Sana-WM's refiner's alone)")
-    if limits.pipeline in REFINER_PIPELINES and (refine or knobs):  # LTX's knobs refused there with or without it
+    if separate and (refine or knobs):  # LTX's knobs refused there with or without it
         from .families.sana_wm_refiner import check_refiner_request
 
         return check_refiner_request(request, limits, knobs, latent)
