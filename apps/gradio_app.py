@@ -340,15 +340,15 @@ class App:
         self.upsample_scale = spatial_scale(upsampler) if self.upsamples else 2.0
         #: the label of its upsample box (on Generate; /stream's, hidden, refuses a ticked one): "Upsample 2x", or its scale
         self.upsample_label = f"Upsample {self.upsample_scale:g}x"
-        #: whether its "Refine" box shows: with the upsample box (LTX's stage 2), or alone on a Sana-WM page that has its
-        #: refiner (`vidlong.families.sana_wm_refiner`); `refiner_folder`: what a ticked box gives a Sana-WM run's `refine`,
-        #: the folder `refine`, else True (the one beside the model folder or inside it)
-        self.refiner = self.limits.pipeline in SEPARATE_REFINER_PIPELINES
+        #: whether its model has a refiner pipeline of its own (`separate_refiner`: Sana-WM); whether its "Refine" box shows:
+        #: with the upsample box (LTX's stage 2), or alone on a Sana-WM page that has its refiner; `refiner_folder`: what a
+        #: ticked box gives a Sana-WM run's `refine`, the folder `refine`, else True (the one beside or inside the model folder)
+        self.separate_refiner = self.limits.pipeline in SEPARATE_REFINER_PIPELINES
         self.refiner_folder = True if refine is None else str(refine)
         try:
-            if self.refiner:
+            if self.separate_refiner:
                 check_refiner(self.refiner_folder, self.limits)  # one line where it has none (beside, inside, or given)
-            self.refines = self.refiner or (self.upsamples and self.limits.pipeline in REFINE_PIPELINES)
+            self.refines = self.separate_refiner or (self.upsamples and self.limits.pipeline in REFINE_PIPELINES)
         except VidlongError:
             self.refines = False
         #: the page's places for a video, as its messages name them (a model that edits a given video: Lucy Edit's), and the
@@ -429,7 +429,7 @@ class App:
                     "The control video (the Length field is not used): " if request.control_video else "")
             note += (f"{latent} latent frames = **{frames} frames**, {frames / fps:.1f} s at {fps:g} fps "
                      f"({latent / spec.native_frames:.2g}× the native {spec.native_frames}). ")
-        if request.refine and self.refiner:  # Sana-WM's refiner: not in `run_cost`
+        if request.refine and self.separate_refiner:  # Sana-WM's refiner: not in `run_cost`
             note += (f"Then refined by its refiner at the same size, without the image's frame: **{frames - 1} frames** "
                      "(not in the estimate). ")
         elif cost.upsampled is not None:  # the estimate counts stage 2's steps at the upsampler's size (`run_cost`)
@@ -1040,7 +1040,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                             visible=app.refines,
                             info=f"Sana-WM's refiner{'' if app.refiner_folder is True else ' ' + Path(app.refiner_folder).name}"
                                  " on the video's latents at the same size, as diffusers' two-stage flow runs it (its defaults)"
-                                 if app.refiner else
+                                 if app.separate_refiner else
                                  f"with {app.upsample_label}: the upsampled latents denoised again for a few steps at the "
                                  "new size, as diffusers' two-stage flow does (its defaults)")
                         animating, control = pipe.task == "animate", app.limits.control
