@@ -12,6 +12,7 @@ from .chronoedit import CHRONOEDIT
 from .cogvideox import COGVIDEOX
 from .consisid import CONSISID
 from .cosmos import COSMOS
+from .cosmos3 import COSMOS3
 from .cosmos_controlnet import COSMOS_CONTROLNET
 from .easyanimate import EASYANIMATE
 from .framepack import FRAMEPACK
@@ -35,7 +36,7 @@ from .wan_vace import WAN_VACE
 #: every family vidlong serves
 ADAPTERS: tuple[FamilyAdapter, ...] = (WAN, WAN_VACE, WAN_ANIMATE, SKYREELS_V2, LTX_VIDEO, LTX_2, COGVIDEOX, HUNYUAN_VIDEO,
                                        HUNYUAN_VIDEO_15, MOCHI, KANDINSKY_5, KANDINSKY_6, MOTIF_VIDEO, EASYANIMATE, ALLEGRO,
-                                       ANYFLOW, ANYFLOW_FAR, HELIOS, FRAMEPACK, COSMOS, COSMOS_CONTROLNET,
+                                       ANYFLOW, ANYFLOW_FAR, HELIOS, FRAMEPACK, COSMOS, COSMOS_CONTROLNET, COSMOS3,
                                        SANA_VIDEO, SANA_WM, LATTE, CONSISID, CHRONOEDIT)
 
 
