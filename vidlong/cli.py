@@ -23,8 +23,9 @@ SIZE_HELP = ("pixels (default: the model's native {side}; with --image and no si
 #: the --model help of every command that loads a model (the app's too)
 MODEL_HELP = ("local diffusers pipeline folder (Wan, SkyReels-V2, LTX-Video, LTX-2, CogVideoX, HunyuanVideo 1.0 and 1.5, Mochi, "
               "Kandinsky 5.0 Video, Kandinsky 6, Motif-Video, EasyAnimate, Allegro, AnyFlow, AnyFlow FAR, Helios, FramePack, "
-              "Cosmos-Predict2.5, Cosmos-Predict2 Video2World, Cosmos-Transfer2.5, Cosmos 1.0, Sana-Video, Sana-WM, Latte, "
-              "ConsisID, Lucy Edit, ChronoEdit), or an embedded model: default (the default), default-causal, default-distilled")
+              "Cosmos-Predict2.5, Cosmos-Predict2 Video2World, Cosmos-Transfer2.5, Cosmos 1.0, Cosmos 3, Sana-Video, Sana-WM, "
+              "Latte, ConsisID, Lucy Edit, ChronoEdit), or an embedded model: default (the default), default-causal, "
+              "default-distilled")
 
 #: the help of --identity (generate, stream, extend)
 IDENTITY_HELP = ("ConsisID (ConsisIDPipeline) folders: a torch file of the face's tensors its call takes (id_cond, "

@@ -181,19 +181,23 @@ def transformer_sizes(config) -> tuple[int, int, int, int]:
     """(attention heads, width, feed-forward width, blocks over the video tokens) of a transformer's config in every
     family's spelling: ``num_attention_heads`` x ``attention_head_dim`` wide and ``num_layers`` blocks (HunyuanVideo's
     dual-stream ones, then its ``num_single_layers``), or Kandinsky 5's ``model_dim`` in heads of ``sum(axes_dims)``
-    channels and ``num_visual_blocks``, or Sana-WM's ``hidden_size`` in heads of ``linear_head_dim`` channels; the
-    feed-forward Wan's ``ffn_dim``, Kandinsky 5's ``ff_dim``, else ``mlp_ratio`` (HunyuanVideo's; 4 where none is named)
-    times the width."""
+    channels and ``num_visual_blocks``, or Sana-WM's ``hidden_size`` in heads of ``linear_head_dim`` channels, or Cosmos
+    3's ``hidden_size`` in ``num_attention_heads`` and ``num_hidden_layers``; the feed-forward Wan's ``ffn_dim``, Kandinsky
+    5's ``ff_dim``, Cosmos 3's ``intermediate_size``, else ``mlp_ratio`` (HunyuanVideo's; 4 where none is named) times the
+    width."""
     if "model_dim" in config:
         dim = config["model_dim"]
         heads, layers = dim // sum(config["axes_dims"]), config["num_visual_blocks"]
     elif "linear_head_dim" in config:
         dim, layers = config["hidden_size"], config["num_layers"]
         heads = dim // config["linear_head_dim"]
+    elif "num_hidden_layers" in config:
+        heads, dim, layers = config["num_attention_heads"], config["hidden_size"], config["num_hidden_layers"]
     else:
         heads, layers = config["num_attention_heads"], config["num_layers"] + config.get("num_single_layers", 0)
         dim = heads * config["attention_head_dim"]
-    ffn = config.get("ffn_dim") or config.get("ff_dim") or int(config.get("mlp_ratio", 4.0) * dim)
+    ffn = (config.get("ffn_dim") or config.get("ff_dim") or config.get("intermediate_size")
+           or int(config.get("mlp_ratio", 4.0) * dim))
     return heads, dim, ffn, layers
 
 

@@ -189,7 +189,8 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
             `HunyuanVideo15Transformer3DModel`, `MochiTransformer3DModel`, `Kandinsky5Transformer3DModel`,
             `Kandinsky6Transformer3DModel`, `MotifVideoTransformer3DModel`, `EasyAnimateTransformer3DModel`,
             `AllegroTransformer3DModel`, `AnyFlowTransformer3DModel`, `CosmosTransformer3DModel`, `CosmosControlNetModel`
-            (Cosmos-Transfer2.5's control branch), `SanaVideoTransformer3DModel` (no UltraViCo and no softmax kernel: its
+            (Cosmos-Transfer2.5's control branch), `Cosmos3OmniTransformer` (its video queries and keys, the prompt's keys
+            joint text keys for them), `SanaVideoTransformer3DModel` (no UltraViCo and no softmax kernel: its
             self-attention is linear), `SanaWMTransformer3DModel` (both branches of its softmax blocks; its gated-delta-rule
             blocks stock), `LatteTransformer3DModel` (its temporal blocks' attention, one token a frame; past its
             temporal table's rows, see `vidlong.families.latte.sincos_positions`); `AnyFlowFARTransformer3DModel` and

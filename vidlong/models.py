@@ -72,7 +72,8 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVA
                   "Kandinsky6TI2VAPipeline": "t2v", "Kandinsky6TI2VAImageToVideoPipeline": "i2v",
                   "SanaVideoPipeline": "t2v", "SanaImageToVideoPipeline": "i2v", "LattePipeline": "t2v",
                   "LTXI2VLongMultiPromptPipeline": "t2v", "LTXI2VLongMultiPromptImageToVideoPipeline": "i2v",
-                  "ConsisIDPipeline": "i2v", "ChronoEditPipeline": "i2v", "SanaWMPipeline": "i2v"}
+                  "ConsisIDPipeline": "i2v", "ChronoEditPipeline": "i2v", "SanaWMPipeline": "i2v",
+                  "Cosmos3OmniPipeline": "t2v"}
 
 
 def task_of(class_name) -> Optional[str]:
@@ -204,7 +205,8 @@ def model_facts(transformer_config, experts: int = 1, expand_timesteps: bool = F
     """What a match rule can test: the transformer's config plus the pipeline facts, the family
     (`vidlong.attention.adapters`: "wan", "wan-vace", "wan-animate", "skyreels-v2", "ltx-video", "ltx-2", "cogvideox",
     "hunyuan-video", "hunyuan-video-1.5", "mochi", "kandinsky5", "motif-video", "easyanimate", "allegro", "anyflow",
-    "anyflow-far", "helios", "framepack", "cosmos", "kandinsky6", "sana-video", "sana-wm", "latte", "consisid", "chronoedit"), the
+    "anyflow-far", "helios", "framepack", "cosmos", "cosmos3", "kandinsky6", "sana-video", "sana-wm", "latte", "consisid",
+    "chronoedit"), the
     diffusers pipeline class (SkyReels-V2's diffusion-forcing 14B and text-to-video 14B transformers have one config) and
     its scheduler's class ("" where unknown; Kandinsky 6's distilled releases ship with `PiflowScheduler`)."""
     return dict(transformer_config, experts=experts, expand_timesteps=bool(expand_timesteps), task=task, family=family,
@@ -743,7 +745,8 @@ def geometry_from_configs(vae: dict, transformer: dict, family: Optional[str] = 
     Mochi's product of ``spatial_expansions`` or CogVideoX's 2^(levels - 1); the temporal factor likewise (Mochi's
     product of ``temporal_expansions``, 6; EasyAnimate's MagVIT VAE's 2^(levels - 2), as its class sets it; Wan's 4 where
     an early Wan config names none; 1 for an image VAE, `image_vae`: Latte's; else one line); the patch Wan's
-    ``[t, h, w]`` or the others' ``patch_size`` (h = w) with ``patch_size_t`` (None: 1); a decoder padding in reflect mode
+    ``[t, h, w]`` or the others' ``patch_size`` (h = w) with ``patch_size_t`` (None: 1), Cosmos 3's ``latent_patch_size`` in
+    space alone (absent: 2); a decoder padding in reflect mode
     needs 2 latent cells a side; the call's own multiple of sides from the transformer's family (`Geometry.call_multiple`):
     `family`, else its config's ``_class_name`` (a saved config's; a held model's config has none)."""
     downs = sum(vae.get("spatio_temporal_scaling") or ())  # LTX-Video's VAE, when its ratios are not written
@@ -760,7 +763,8 @@ def geometry_from_configs(vae: dict, transformer: dict, family: Optional[str] = 
     if temporal is None:  # a VAE of another spelling: a guess would give wrong frame counts
         raise VidlongError(f"the VAE ({vae.get('_class_name') or 'its config'}) names no temporal compression vidlong reads "
                            "(scale_factor_temporal, temporal_compression_ratio); it is not a VAE of a family vidlong serves")
-    patch = transformer.get("patch_size", (1, 2, 2))
+    side = transformer.get("latent_patch_size", 2)  # Cosmos 3's, in space alone
+    patch = transformer.get("patch_size", (1, side, side))
     if isinstance(patch, int):
         patch = (transformer.get("patch_size_t") or 1, patch, patch)
     reflects = "reflect" in (vae.get("decoder_spatial_padding_mode"), vae.get("spatial_padding_mode"))

@@ -810,6 +810,7 @@ PIPELINE_CLASSES = {
     "SanaVideoPipeline": "vidlong.families.sana:VidLongSanaVideoPipeline",
     "SanaImageToVideoPipeline": "vidlong.families.sana:VidLongSanaImageToVideoPipeline",
     "SanaWMPipeline": "vidlong.families.sana_wm:VidLongSanaWMPipeline",
+    "Cosmos3OmniPipeline": "vidlong.families.cosmos3:VidLongCosmos3OmniPipeline",
     "LattePipeline": "vidlong.families.latte:VidLongLattePipeline",
 }
 

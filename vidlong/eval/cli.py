@@ -20,7 +20,7 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--model", default="default",
                    help="local diffusers pipeline folder (Wan, SkyReels-V2, LTX-Video, LTX-2, CogVideoX, HunyuanVideo 1.0 "
                         "and 1.5, Mochi, Kandinsky 5.0 Video, Kandinsky 6, Motif-Video, EasyAnimate, Allegro, AnyFlow, AnyFlow "
-                        "FAR, Helios, FramePack, Cosmos-Predict2.5, Cosmos-Predict2 Video2World, Cosmos 1.0, Sana-Video, "
+                        "FAR, Helios, FramePack, Cosmos-Predict2.5, Cosmos-Predict2 Video2World, Cosmos 1.0, Cosmos 3, Sana-Video, "
                         "Sana-WM, Latte, ConsisID, ChronoEdit), or an embedded model: default (the default), default-causal, "
                         "default-distilled")
     p.add_argument("--grid", default="lengths", choices=list(DEFAULT_METHODS),

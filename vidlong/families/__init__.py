@@ -1,7 +1,7 @@
 """vidlong's pipelines for the families beyond Wan, one module each (`skyreels`, `ltx`, `cogvideox`, `hunyuan`, `mochi`,
 `kandinsky5`, `kandinsky5_i2v`, `kandinsky6`, `ltx2_condition`, `ltx2_in_context`, `motif`, `motif_i2v`, `easyanimate`,
 `allegro`, `anyflow`, `anyflow_far`, `lucy`, `helios`, `helios_pyramid`, `framepack`, `cosmos`, `cosmos_world`,
-`cosmos_video2world`, `cosmos1`, `cosmos1_video2world`, `cosmos_transfer`, `sana`, `sana_wm` (its refiner after it:
+`cosmos_video2world`, `cosmos1`, `cosmos1_video2world`, `cosmos_transfer`, `cosmos3`, `sana`, `sana_wm` (its refiner after it:
 `sana_wm_refiner`), `latte`, `ltx_long`, `consisid`, `chronoedit`; what
 they share in `common`, and in `guider` what those whose calls guide by a guider component share): diffusers'
 `SkyReelsV2Pipeline` and its image-to-video and diffusion-forcing pipelines (Wan's layout: Wan's surface serves them as
@@ -20,7 +20,8 @@ autoregressive `HeliosPipeline` and `HeliosPyramidPipeline` (Helios-Mid, -Distil
 and continuing a video as vidlong's twins of it in `cosmos_world`) and
 `Cosmos2VideoToWorldPipeline` (Cosmos-Predict2 Video2World, from an image; what Cosmos's share in `cosmos`),
 `Cosmos2_5_TransferPipeline` (Cosmos-Transfer2.5, a control video to a world video, chunk by chunk in its call),
-`CosmosTextToWorldPipeline` and `CosmosVideoToWorldPipeline` (Cosmos 1.0, from text or from an image) and
+`CosmosTextToWorldPipeline` and `CosmosVideoToWorldPipeline` (Cosmos 1.0, from text or from an image),
+`Cosmos3OmniPipeline` (Cosmos 3, from text: `cosmos3`; it generates only) and
 `SanaVideoPipeline` and `SanaImageToVideoPipeline` (Sana-Video, text or image to video from one folder), `SanaWMPipeline`
 (Sana-WM: image to video along a camera trajectory, `vidlong.camera`) and
 `LattePipeline` (Latte: its temporal table placed for each forward's frames), `LTXI2VLongMultiPromptPipeline`

@@ -1,7 +1,8 @@
 """What vidlong's pipelines of the families beyond Wan share (`vidlong.families`): the decode overlap of their chunk
 decoders, the first frame as their image-to-video calls take it, the start noise of calls that draw it channels last, the
-length of calls that name it otherwise than ``num_frames``, the empty negative prompt of calls whose encoding fails on None,
-and two small contexts that set something for a call and put it back."""
+length of calls that name it otherwise than ``num_frames``, the one video of calls that return it unbatched, the empty
+negative prompt of calls whose encoding fails on None, and two small contexts that set something for a call and put it
+back."""
 from __future__ import annotations
 
 import contextlib
@@ -51,6 +52,15 @@ class LengthNamed:
                 raise VidlongError(f"give the length as num_frames or {self.frames_argument} (its call's name for it), not both")
             kwargs[self.frames_argument] = num_frames
         return super().__call__(*args, **kwargs)
+
+
+class OneVideoOutput:
+    """A pipeline whose call returns its one video unbatched (``[T, H, W, 3]``, or a list of frames: Sana-WM's, Cosmos 3's)
+    and its latents (``output_type="latent"``) batched (``[1, C, F, h, w]``)."""
+
+    def batched_frames(self, frames):
+        """Its call's video as a batch of one; its latents as they come."""
+        return frames if isinstance(frames, torch.Tensor) and frames.ndim == 5 else [frames]
 
 
 class EmptyNegativePrompt:

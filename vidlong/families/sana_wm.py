@@ -14,7 +14,7 @@ from diffusers import SanaWMPipeline
 from ..camera import CAMERA_PIPELINES, check_camera, default_action, default_intrinsics
 from ..errors import VidlongError
 from ..pipeline import VidlongPipelineMixin
-from .common import EmptyNegativePrompt, replaced
+from .common import EmptyNegativePrompt, OneVideoOutput, replaced
 
 #: why a folder of its refiner is refused as a model, and how it runs (`vidlong.models.check_model_folder`: ``{folder}``)
 REFINER_REFUSAL = ("Sana-WM's second stage, which refines the latents of its first (SanaWMPipeline), is no model of its own: "
@@ -22,7 +22,7 @@ REFINER_REFUSAL = ("Sana-WM's second stage, which refines the latents of its fir
                    "beside it as <its name>-refiner/ or inside it as refiner/)")
 
 
-class VidLongSanaWMPipeline(EmptyNegativePrompt, VidlongPipelineMixin, SanaWMPipeline):
+class VidLongSanaWMPipeline(EmptyNegativePrompt, OneVideoOutput, VidlongPipelineMixin, SanaWMPipeline):
     """diffusers' `SanaWMPipeline` with vidlong's surface: image to video only (its call needs the first frame); the methods
     on its softmax blocks' two self-attentions (`vidlong.attention.adapters.sana_wm`). Where its call is given neither
     ``c2w`` nor ``action`` vidlong gives it a steady walk forward as long as the video, and without ``intrinsics`` a 90°
@@ -68,8 +68,3 @@ class VidLongSanaWMPipeline(EmptyNegativePrompt, VidlongPipelineMixin, SanaWMPip
         condition_mask = torch.zeros_like(latents)
         condition_mask[:, :, :1] = 1.0
         return latents, condition_mask
-
-    def batched_frames(self, frames):
-        """Its call returns one video unbatched (``[T, H, W, 3]``, or a list of frames): as a batch of one; its latents
-        (``output_type="latent"``) come batched already (``[1, C, F, h, w]``)."""
-        return frames if isinstance(frames, torch.Tensor) and frames.ndim == 5 else [frames]
