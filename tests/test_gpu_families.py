@@ -5,7 +5,8 @@ image, LTX-2's condition pipeline's too, its `generate` from an image with a las
 one call and streamed; Sana-Video's generate with FreeLong++ alone, its self-attention linear; Cosmos-Transfer2.5's
 `generate` from a control video, where torchvision is installed; ConsisID's from an image with its face's tensors;
 ChronoEdit's edit of an image through its temporal reasoning video, which neither streams nor extends; Sana-WM's from an
-image with vidlong's default camera, which neither streams nor extends).
+image with vidlong's default camera, which neither streams nor extends; Cosmos 3's from text, which neither streams nor
+extends).
 Each output is finite, as long as it should be, and not one flat colour, and its latents stay near those of the same
 pipeline, seed and input in float32 on the CPU. Skipped without a GPU (``VIDLONG_GPU_TEST_DEVICE=cpu`` runs them on the
 CPU in bfloat16: a dry run of the file itself)."""
@@ -38,10 +39,10 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(DEVICE == "cuda" and not torch
 #: `test_family_pipelines.saved_family` or, for the builders it does not list, as it saves them (`spec_of`: the family
 #: whose vidlong.yaml sizes they take, or the sizes, as Mochi's, Kandinsky 5's, Motif-Video's, EasyAnimate's, Allegro's,
 #: AnyFlow's, Cosmos's (Predict2.5's, Predict2 Video2World's, 1.0's), Sana-Video's and Latte's (native 4: its table's rows)
-#: own tests save them; Sana-WM's 64x96, 2x3 cells of its LTX-2 VAE's 32 pixels; Allegro's 32x32, one tile of its VAE in
-#: space; LTX-Video long's 96x96, 3 latent cells a side for its call's 4 x 4 decode tiles, native 10 latent frames, its
-#: call's window; Kandinsky 5's image to video native 5, so that its call's renormalised first 4 latent frames have
-#: frames after them); LTX-2 by `tiny_pipeline.save_tiny_ltx2_pipeline`, as the diffusers class it names.
+#: own tests save them; Cosmos 3's native 2; Sana-WM's 64x96, 2x3 cells of its LTX-2 VAE's 32 pixels; Allegro's 32x32, one
+#: tile of its VAE in space; LTX-Video long's 96x96, 3 latent cells a side for its call's 4 x 4 decode tiles, native 10
+#: latent frames, its call's window; Kandinsky 5's image to video native 5, so that its call's renormalised first 4
+#: latent frames have frames after them); LTX-2 by `tiny_pipeline.save_tiny_ltx2_pipeline`, as the diffusers class it names.
 CASES = {
     "wan2.1": (("wan", "wan2.1"), False, True, True),
     "wan2.2": (("wan", "wan2.2"), False, True, True),
@@ -114,6 +115,8 @@ CASES = {
     "consisid": (("builder", "tiny_consisid_pipeline", {}, "cogvideox"), True, True, True),
     "chronoedit": (("builder", "tiny_chronoedit_pipeline", {}, dict(native_frames=3, height=32, width=32, fps=8)), True, False,
                    False),
+    "cosmos3": (("builder", "tiny_cosmos3_pipeline", {}, dict(native_frames=2, height=32, width=48, fps=24)), False, False,
+                False),
 }
 #: the cases whose folder is a text-to-video pipeline's loaded with ``task="i2v"`` (Kandinsky 6's, Sana-Video's, LTX-2's
 #: condition pipeline's and Cosmos-Predict2.5's (its Image2World twin), given an image)

@@ -1005,3 +1005,46 @@ def save_tiny_sana_wm_refiner(folder: Path) -> Path:
     release's beside the Sana-WM folder)."""
     tiny_sana_wm_refiner().save_pretrained(folder, safe_serialization=True)
     return Path(folder)
+
+
+def tiny_cosmos3_transformer(text_k_norm: bool = False):
+    """A random two-layer `Cosmos3OmniTransformer` over the tiny tokenizer's words: 4 heads of 16 channels, 2 key-value heads
+    (grouped-query attention), `tiny_vae`'s 4 latent channels in 2x2 patches, its multimodal RoPE split 4 / 2 / 2 over
+    time, height and width; with `text_k_norm`, a release's other norm layout (``qk_norm_for_text`` off,
+    ``use_und_k_norm_for_gen``: the text keys normed apart for the video queries)."""
+    from diffusers import Cosmos3OmniTransformer
+
+    torch.manual_seed(0)
+    norms = dict(qk_norm_for_text=False, use_und_k_norm_for_gen=True) if text_k_norm else {}
+    model = Cosmos3OmniTransformer(head_dim=16, hidden_size=32, intermediate_size=32, latent_channel=4, num_attention_heads=4,
+                                   num_hidden_layers=2, num_key_value_heads=2, patch_latent_dim=16, vocab_size=len(WORDS) + 4,
+                                   rope_axes_dim=[4, 2, 2], unified_3d_mrope_temporal_modality_margin=100, **norms)
+    for name, parameter in model.named_parameters():  # its RMS norms start at 1: random weights, so that each one counts
+        if "norm" in name:
+            parameter.data.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+def tiny_cosmos3_pipeline():
+    """diffusers' `Cosmos3OmniPipeline` of tiny random parts: `tiny_cosmos3_transformer`, the word-level tokenizer with the
+    ``<|vision_start|>`` token its call ends every prompt with and a chat template of the messages' text, `tiny_vae` (Wan2.1's
+    layout, 8x space, 4x time; a release's is Wan2.2's), UniPC over flow sigmas; its safety checker off
+    (``enable_safety_checker=False``: NVIDIA's guardrail is not installed here)."""
+    from diffusers import Cosmos3OmniPipeline, UniPCMultistepScheduler
+
+    tokenizer = tiny_tokenizer()
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<|vision_start|>"]})
+    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
+    scheduler = UniPCMultistepScheduler(use_flow_sigmas=True, prediction_type="flow_prediction", flow_shift=3.0)
+    return Cosmos3OmniPipeline(transformer=tiny_cosmos3_transformer(), text_tokenizer=tokenizer, vae=tiny_vae(),
+                               scheduler=scheduler, enable_safety_checker=False)
+
+
+def save_tiny_cosmos3_pipeline(folder: Path, **spec) -> Path:
+    """Save `tiny_cosmos3_pipeline` with a vidlong.yaml (native 2 latent frames = 5 frames at 24 fps, 32x48, 2 steps,
+    guidance 6; `spec` overrides)."""
+    tiny_cosmos3_pipeline().save_pretrained(folder, safe_serialization=True)
+    values = dict(dict(name="tiny-cosmos3", native_frames=2, height=32, width=48, fps=24, num_inference_steps=2,
+                       guidance_scale=6.0), **spec)
+    (Path(folder) / "vidlong.yaml").write_text(yaml.safe_dump(values))
+    return Path(folder)

@@ -1,0 +1,183 @@
+"""NVIDIA Cosmos 3 (`Cosmos3OmniTransformer`, `Cosmos3OmniPipeline`) through its family adapter and pipeline: the methods act
+on the video ("gen") queries and keys of its mixture-of-transformers attention, the prompt's ("und") keys joint text keys
+for them, the prompt's own causal rows stock, grouped-query heads. Methods off and removed = the stock model bit for bit;
+each method equal to a float64 reference written from the math (projections, RMS norms, halves-rotated RoPE, heads
+repeated; attention from `reference`); `generate` with no method = diffusers' `Cosmos3OmniPipeline` bit for bit; `vidlong
+generate` with both methods writes the mp4; `vidlong info` describes the folder; what it does not serve is refused in one
+line."""
+
+import numpy as np
+import pytest
+import torch
+from family_checks import check_cli_generate, check_float64_reference, check_methods_off_and_removed, check_refused_before_loading
+from reference import joint_method_attention, plain_attention, rms_norm
+from tiny_pipeline import tiny_cosmos3_transformer
+
+import vidlong
+from vidlong.attention.adapters.cosmos3 import COSMOS3
+
+NATIVE = 2  # latent frames
+GRID = (2, 3)  # token rows, columns (latent 4x6, patch 2)
+WORDS = 5  # prompt tokens of the transformer-level tests
+METHODS = {"ultravico": vidlong.UltraViCo(alpha=0.8), "fusion": vidlong.SpectralFusion(windows=(1,))}
+
+
+def cosmos3_inputs(frames: int, dtype=torch.float32) -> dict:
+    """One forward's arguments as its call packs them: `WORDS` prompt tokens, then the video's `frames` latent frames of 4x6
+    cells (its fps-scaled multimodal RoPE positions from the pipeline's own helpers), every frame noisy at timestep 500."""
+    from diffusers.pipelines.cosmos.pipeline_cosmos3_omni import get_3d_mrope_ids_text_tokens, get_3d_mrope_ids_vae_tokens
+
+    generator = torch.Generator().manual_seed(1)
+    tokens = frames * GRID[0] * GRID[1]
+    text_positions, after = get_3d_mrope_ids_text_tokens(WORDS, 0, use_float_positions=True)
+    video_positions, _ = get_3d_mrope_ids_vae_tokens(frames, *GRID, after + 100, fps=24.0)
+    video = torch.arange(WORDS, WORDS + tokens)
+    return dict(input_ids=torch.randint(0, 17, (WORDS,), generator=generator), text_indexes=torch.arange(WORDS),
+                position_ids=torch.cat([text_positions, video_positions], dim=1), und_len=WORDS,
+                sequence_length=WORDS + tokens, vision_tokens=[torch.randn(1, 4, frames, 4, 6, generator=generator).to(dtype)],
+                vision_token_shapes=[(frames, *GRID)], vision_sequence_indexes=video, vision_mse_loss_indexes=video,
+                vision_timesteps=torch.full((tokens,), 500.0), vision_noisy_frame_indexes=[torch.arange(frames)],
+                return_dict=False)
+
+
+def run(model, frames=4 * NATIVE, dtype=torch.float32):
+    return model(**cosmos3_inputs(frames, dtype))[0][0]
+
+
+def modules(model) -> list:
+    """Each layer's attention module itself (the reference goes on as its stock processor is called)."""
+    return [layer.self_attn for layer in model.layers]
+
+
+@pytest.mark.parametrize("text_k_norm", [False, True], ids=["qk-norms", "text-key-norm"])
+def test_methods_off_and_removed_are_stock_bit_for_bit(text_k_norm):
+    """vidlong's processor goes on each layer's attention slot and comes off; a neutral plan runs its own two pathways (the
+    prompt's causal one, the video's over both with grouped-query heads), in either norm layout of its releases."""
+    check_methods_off_and_removed(lambda: tiny_cosmos3_transformer(text_k_norm), run, COSMOS3.self_attentions,
+                                  "Cosmos3AttnProcessor", 2, NATIVE)
+
+
+def halves_rotated(x, cos, sin):
+    """Its RoPE in float64 on ``[S, H, D]``: ``x·cos + (-x₂, x₁)·sin`` (`cos`, `sin` ``[S, D]``)."""
+    half = x.shape[-1] // 2
+    return x * cos[:, None] + torch.cat([-x[..., half:], x[..., :half]], dim=-1) * sin[:, None]
+
+
+class ReferenceAttention:
+    """The methods' float64 math on one Cosmos 3 attention, called as its stock processor is: the prompt's q/k/v and the
+    video's by their own projections, per-head RMS norms (the prompt's keys normed again for the video's queries where it has
+    ``k_norm_und_for_gen``), each rotated by its rows of the RoPE, key and value heads repeated to the query heads; the
+    prompt's rows causal over its own keys, the video's rows `joint_method_attention` with the prompt's keys as text first."""
+
+    def __init__(self, method, frames):
+        self.method, self.frames = method, frames
+
+    def __call__(self, attn, und_seq, gen_seq, rotary_emb):
+        cos_und, sin_und, cos_gen, sin_gen = (x.double() for x in rotary_emb)
+
+        def heads(x):
+            return x.double().unflatten(-1, (-1, attn.head_dim))
+
+        def normed(x, norm):
+            return x if norm is None or isinstance(norm, torch.nn.Identity) else rms_norm(x, norm)
+
+        def wide(x):
+            return x.repeat_interleave(attn.num_attention_heads // x.shape[1], dim=1)
+
+        q_und = halves_rotated(normed(heads(attn.to_q(und_seq)), attn.norm_q), cos_und, sin_und)
+        k_und = normed(heads(attn.to_k(und_seq)), attn.norm_k)
+        k_for_video = wide(halves_rotated(normed(k_und, attn.k_norm_und_for_gen), cos_und, sin_und))
+        k_und, v_und = wide(halves_rotated(k_und, cos_und, sin_und)), wide(heads(attn.to_v(und_seq)))
+        words = und_seq.shape[0]
+        causal = torch.ones(words, words, dtype=torch.bool).tril()
+        und_rows = plain_attention(q_und[None], k_und[None], v_und[None], causal)[0]
+        q = torch.cat([q_und, halves_rotated(normed(heads(attn.add_q_proj(gen_seq)), attn.norm_added_q), cos_gen, sin_gen)])
+        k = torch.cat([k_for_video, wide(halves_rotated(normed(heads(attn.add_k_proj(gen_seq)), attn.norm_added_k), cos_gen,
+                                                        sin_gen))])
+        v = torch.cat([v_und, wide(heads(attn.add_v_proj(gen_seq)))])
+        gen_rows = joint_method_attention(self.method, q[None], k[None], v[None], words, self.frames, GRID, NATIVE)[0, words:]
+        return attn.to_out(und_rows.flatten(-2)), attn.to_add_out(gen_rows.flatten(-2))
+
+
+@pytest.mark.parametrize("method", list(METHODS.values()), ids=list(METHODS))
+def test_transformer_with_a_method_matches_float64_reference(method):
+    """At 4x the native window, in float32 on the CPU's dense kernel, the text keys normed apart for the video queries (the
+    other norm layout's keys are the prompt's own, as the bit-for-bit test runs them)."""
+    check_float64_reference(lambda: tiny_cosmos3_transformer(text_k_norm=True), run, modules, ReferenceAttention, method,
+                            NATIVE)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    from tiny_pipeline import save_tiny_cosmos3_pipeline
+
+    return save_tiny_cosmos3_pipeline(tmp_path_factory.mktemp("cosmos3"))
+
+
+def test_generate_with_no_method_is_its_call_bit_for_bit(folder):
+    """`load_pipeline` gives vidlong's class; `generate` at 2x (4 latent = 13 frames, decoded by Wan's streaming decoder) is
+    diffusers' own `Cosmos3OmniPipeline` with the same seed (its own draw of the noise), bit for bit; its sound and image
+    conditions are refused in one line."""
+    from diffusers import Cosmos3OmniPipeline
+
+    from vidlong.generate import GenerateRequest, generate
+
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    assert type(pipe).__name__ == "VidLongCosmos3OmniPipeline"
+    result = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3, steps=2))
+    stock = Cosmos3OmniPipeline.from_pretrained(folder)
+    stock.set_progress_bar_config(disable=True)
+    video = stock(prompt="a red ball", num_frames=13, height=32, width=48, num_inference_steps=2, guidance_scale=6.0,
+                  generator=torch.Generator().manual_seed(3), output_type="np").video
+    assert result.frames.shape == (13, 32, 48, 3) and result.settings["latent_frames"] == 4
+    assert np.array_equal(result.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
+    for refused in (dict(enable_sound=True), dict(image=np.zeros((32, 48, 3), dtype=np.uint8))):
+        with pytest.raises(vidlong.VidlongError, match=f"drop {next(iter(refused))}$"):
+            pipe("a red ball", **refused)
+
+
+def test_cli_generates_twice_the_native_length_with_both_methods(folder, tmp_path):
+    """`vidlong generate --ratio 2 --method both`: 4 latent = 13 frames at 32x48, 24 fps, both methods in the sidecar."""
+    check_cli_generate(folder, tmp_path, "both", NATIVE, 4, 24)
+
+
+def test_info_describes_the_folder(folder, capsys):
+    """`vidlong info`: its pipeline, family and spec; it generates, and neither streams, extends nor takes an image."""
+    from vidlong.cli import main
+
+    capsys.readouterr()
+    assert main(["info", "--model", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "Cosmos3OmniPipeline" in out and "family cosmos3" in out and "spec tiny-cosmos3: native 2 latent frames" in out
+    assert "generate: yes" in out and "stream: no" in out and "extend: no" in out and "image: no" in out
+
+
+@pytest.mark.parametrize("args, says", [
+    (["stream", "--chunks", "2"], "its call denoises one packed sequence"),
+    (["generate", "--ratio", "2", "--method", "riflex"], "RIFLEx is not implemented for Cosmos3OmniTransformer"),
+    (["generate", "--image", "{image}"], "this model is text-to-video and takes no --image")], ids=["stream", "riflex", "image"])
+def test_what_it_does_not_run_is_refused_in_one_line(folder, tmp_path, capsys, monkeypatch, args, says):
+    """Streams (and extensions), RIFLEx and an image: one line, exit 2, before any model loads."""
+    from PIL import Image
+
+    image = tmp_path / "start.png"
+    Image.new("RGB", (48, 32)).save(image)
+    args = [a.format(image=image) for a in args]
+    line = check_refused_before_loading([args[0], "--model", str(folder), "--prompt", "a red ball", *args[1:]],
+                                        tmp_path / "g.mp4", capsys, monkeypatch)
+    assert says in line
+
+
+def test_a_folder_that_builds_the_guardrail_is_refused_without_it(folder, tmp_path, capsys, monkeypatch):
+    """``enable_safety_checker`` true (its default) with cosmos_guardrail not installed: its pipeline would build NVIDIA's
+    guardrail as it loads; refused in one line naming both fixes, as Cosmos-Predict2.5's folders are."""
+    import json
+    import shutil
+
+    guarded = shutil.copytree(folder, tmp_path / "guarded")
+    index = json.loads((guarded / "model_index.json").read_text())
+    (guarded / "model_index.json").write_text(json.dumps(dict(index, enable_safety_checker=True)))
+    line = check_refused_before_loading(["generate", "--model", str(guarded), "--prompt", "a red ball"], tmp_path / "g.mp4",
+                                        capsys, monkeypatch)
+    assert "pip install cosmos_guardrail" in line and "enable_safety_checker to false" in line
