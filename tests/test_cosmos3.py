@@ -142,6 +142,28 @@ def test_cli_generates_twice_the_native_length_with_both_methods(folder, tmp_pat
     check_cli_generate(folder, tmp_path, "both", NATIVE, 4, 24)
 
 
+def test_sides_its_transformer_pads_to_whole_patches_are_taken(folder):
+    """Its transformer pads the latent grid to whole 2x2 patches, so a side is any multiple of the VAE's factor: a release's
+    720 pixels (45 cells of Wan2.2's 16x VAE) pass; the tiny folder's 40 pixels (5 cells, the third patch row padded) make a
+    video with both methods at 2x, their grid the padded one."""
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.models import geometry_from_configs
+
+    release = geometry_from_configs(dict(scale_factor_spatial=16, scale_factor_temporal=4, z_dim=48),
+                                    dict(latent_patch_size=2), "cosmos3")
+    assert release.pixel_multiple == 16 and 720 % release.pixel_multiple == 0
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    grids = []
+    handle = pipe.transformer.register_forward_hook(
+        lambda module, args, output: grids.append(vidlong.hooks.state_of(module).plan.layout.grid))
+    try:
+        result = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3, steps=1, height=40, method="both"))
+    finally:
+        handle.remove()
+    assert result.frames.shape == (13, 40, 48, 3) and set(grids) == {(4, 3, 3, NATIVE)}
+
+
 def test_info_describes_the_folder(folder, capsys):
     """`vidlong info`: its pipeline, family and spec; it generates, and neither streams, extends nor takes an image."""
     from vidlong.cli import main

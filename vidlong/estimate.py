@@ -172,9 +172,9 @@ def block_flops(tokens: int, dim: int, ffn: int, branches: int) -> float:
 
 def video_tokens(geometry, frames: int, height: int, width: int) -> int:
     """The transformer's video tokens for `frames` latent frames of `height` x `width` pixels (its VAE's and patch's
-    factors, `geometry`)."""
+    factors, `geometry`; a grid its transformer pads to whole patches counts them)."""
     pt, ph, pw = geometry.patch
-    return frames // pt * (height // geometry.spatial // ph) * (width // geometry.spatial // pw)
+    return frames // pt * -(-(height // geometry.spatial) // ph) * -(-(width // geometry.spatial) // pw)
 
 
 def transformer_sizes(config) -> tuple[int, int, int, int]:

@@ -709,6 +709,8 @@ class Geometry:
             scheduler's ``stages`` - 1), else 0.
         call_multiple: pixels its family's call takes heights and widths in multiples of, whatever the grid
             (`FamilyAdapter.call_multiple`: Sana-Video's 32), else 1.
+        pads_patch: whether its transformer pads the latent grid to whole patches in space (`FamilyAdapter.pads_patch`:
+            Cosmos 3's), so that a side is any multiple of the VAE's factor.
     """
 
     channels: int
@@ -718,17 +720,23 @@ class Geometry:
     min_cells: int = 1
     halvings: int = 0
     call_multiple: int = 1
+    pads_patch: bool = False
 
     @property
     def pixel_multiple(self) -> int:
-        """Heights and widths must be multiples of this (VAE factor x patch, x 2 for each halving, and of the call's
-        multiple)."""
-        return math.lcm(self.spatial * self.patch[1] * 2**self.halvings, self.call_multiple)
+        """Heights and widths must be multiples of this (VAE factor x patch, the patch 1 where the transformer pads to it,
+        x 2 for each halving, and of the call's multiple)."""
+        return math.lcm(self.spatial * self._whole_cells * 2**self.halvings, self.call_multiple)
 
     @property
     def min_pixels(self) -> int:
         """The smallest height (and width) in pixels: the fewest whole patches that hold `min_cells` latent cells."""
-        return self.pixel_multiple * -(-self.min_cells // self.patch[1])
+        return self.pixel_multiple * -(-self.min_cells // self._whole_cells)
+
+    @property
+    def _whole_cells(self) -> int:
+        """Latent cells a side is a multiple of: the patch's, or 1 where the transformer pads to it."""
+        return 1 if self.pads_patch else self.patch[1]
 
 
 def image_vae(vae: dict) -> bool:
@@ -771,9 +779,10 @@ def geometry_from_configs(vae: dict, transformer: dict, family: Optional[str] = 
     from .attention.adapters import adapter_named, family_of_class
 
     family = family or family_of_class(transformer.get("_class_name"))
+    adapter = None if family is None else adapter_named(family)
     return Geometry(channels=int(vae.get("z_dim") or vae["latent_channels"]), spatial=int(spatial), temporal=int(temporal),
-                    patch=tuple(patch), min_cells=2 if reflects else 1,
-                    call_multiple=1 if family is None else adapter_named(family).call_multiple)
+                    patch=tuple(patch), min_cells=2 if reflects else 1, call_multiple=1 if adapter is None else adapter.call_multiple,
+                    pads_patch=adapter is not None and adapter.pads_patch)
 
 
 #: pipeline classes that denoise each chunk through a spatial pyramid, the latent grid halved ``stages - 1`` times (its

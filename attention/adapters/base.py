@@ -69,6 +69,8 @@ class FamilyAdapter:
             call's history, 16 + 2 + 1), else None (a stream's sinks and window: `vidlong.extend.extension_context`).
         call_multiple: pixels its pipelines' calls take heights and widths in multiples of, past the latent grid's own
             (`vidlong.models.Geometry.call_multiple`: Sana-Video's call refuses sides that are no multiple of 32), else 1.
+        pads_patch: whether its transformer pads the latent grid to whole patches in space (Cosmos 3's: a side any multiple
+            of its VAE's factor, the padded cells tokens of its grid; `vidlong.models.Geometry.pads_patch`).
         frame_counts: the pixel-frame counts its pipeline's call makes from F latent frames, ``ratio·(F - 1) + r`` for each
             ``r`` here (``ratio`` its VAE's pixel frames a latent frame, ``1 <= r <= ratio``; `vidlong.models.latent_frames`):
             (1,) for the ``ratio·k + 1`` lengths of a VAE whose first latent frame decodes to one pixel frame; another count
@@ -104,6 +106,7 @@ class FamilyAdapter:
     image_frame_first: bool = False
     extension_frames: Optional[int] = None
     call_multiple: int = 1
+    pads_patch: bool = False
     frame_counts: tuple = (1,)
     own_stream_context: Optional[str] = None
 

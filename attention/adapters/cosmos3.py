@@ -115,6 +115,7 @@ class Cosmos3Adapter(FamilyAdapter):
     transformer_class = "Cosmos3OmniTransformer"
     no_stream_reason = ("its call denoises one packed sequence of the prompt's tokens and the whole video's, which vidlong's "
                         "streams and extensions do not cut into windows yet")
+    pads_patch = True  # its 720-pixel sides: 45 cells of Wan2.2's VAE, 23 patches
     joint_text = True  # the und tokens: keys alone for the video queries (`qkv`), their own rows run apart (`Cosmos3Call`)
 
     def self_attentions(self, transformer) -> list:
