@@ -191,10 +191,11 @@ def ltx_inputs(frames: int, height: int = 2, width: int = 3, seed: int = 1, dtyp
                 return_dict=False)
 
 
-def tiny_ltx2_transformer(seed: int = 0, layers: int = 2, latest: bool = False):
+def tiny_ltx2_transformer(seed: int = 0, layers: int = 2, latest: bool = False, keyframes: bool = False):
     """A random LTX2VideoTransformer3DModel (video 2 heads x 16, audio 2 heads x 8, patch 1) for exact CPU checks, its
     zero-initialised parts randomised; `latest`: LTX-2.3's parts (per-head gates, STG's perturbable attention, prompt
-    modulation, split RoPE), else LTX-2.0's."""
+    modulation, split RoPE), else LTX-2.0's; `keyframes`: LTX-2.5's learned marker of single-pixel-frame latents
+    (``use_keyframes_abs_pos_embedding``)."""
     from diffusers import LTX2VideoTransformer3DModel
 
     torch.manual_seed(seed)
@@ -203,7 +204,8 @@ def tiny_ltx2_transformer(seed: int = 0, layers: int = 2, latest: bool = False):
         cross_attention_dim=32, audio_in_channels=4, audio_out_channels=4, audio_num_attention_heads=2,
         audio_attention_head_dim=8, audio_cross_attention_dim=16, num_layers=layers, caption_channels=TEXT_DIM,
         rope_double_precision=False, gated_attn=latest, audio_gated_attn=latest, perturbed_attn=latest,
-        cross_attn_mod=latest, audio_cross_attn_mod=latest, rope_type="split" if latest else "interleaved")
+        cross_attn_mod=latest, audio_cross_attn_mod=latest, rope_type="split" if latest else "interleaved",
+        use_keyframes_abs_pos_embedding=keyframes)
     return jittered(model)
 
 

@@ -5,8 +5,8 @@ image, LTX-2's condition pipeline's too, its `generate` from an image with a las
 one call and streamed; Sana-Video's generate with FreeLong++ alone, its self-attention linear; Cosmos-Transfer2.5's
 `generate` from a control video, where torchvision is installed; ConsisID's from an image with its face's tensors;
 ChronoEdit's edit of an image through its temporal reasoning video, which neither streams nor extends; Sana-WM's from an
-image with vidlong's default camera, which neither streams nor extends; Cosmos 3's from text, which neither streams nor
-extends).
+image with vidlong's default camera, which neither streams nor extends; Cosmos 3's from text and LTX-2.5's one DFR pass
+from text, which neither streams nor extends).
 Each output is finite, as long as it should be, and not one flat colour, and its latents stay near those of the same
 pipeline, seed and input in float32 on the CPU. Skipped without a GPU (``VIDLONG_GPU_TEST_DEVICE=cpu`` runs them on the
 CPU in bfloat16: a dry run of the file itself)."""
@@ -42,7 +42,8 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(DEVICE == "cuda" and not torch
 #: own tests save them; Cosmos 3's native 2; Sana-WM's 64x96, 2x3 cells of its LTX-2 VAE's 32 pixels; Allegro's 32x32, one
 #: tile of its VAE in space; LTX-Video long's 96x96, 3 latent cells a side for its call's 4 x 4 decode tiles, native 10
 #: latent frames, its call's window; Kandinsky 5's image to video native 5, so that its call's renormalised first 4
-#: latent frames have frames after them); LTX-2 by `tiny_pipeline.save_tiny_ltx2_pipeline`, as the diffusers class it names.
+#: latent frames have frames after them); LTX-2 by `tiny_pipeline.save_tiny_ltx2_pipeline`, as the diffusers class it names
+#: (LTX-2.5's with its arguments).
 CASES = {
     "wan2.1": (("wan", "wan2.1"), False, True, True),
     "wan2.2": (("wan", "wan2.2"), False, True, True),
@@ -65,6 +66,8 @@ CASES = {
     "ltx2-condition": (("ltx2", "LTX2ConditionPipeline"), False, True, True),
     "ltx2-condition-i2v": (("ltx2", "LTX2ConditionPipeline"), True, True, True),
     "ltx2-ic": (("ltx2", "LTX2InContextPipeline"), False, False, False),
+    "ltx2.5": (("ltx2", "LTX2DFRPipeline", dict(keyframes=True, num_inference_steps=8, guidance_scale=1.0)), False, False,
+               False),
     "mochi": (("builder", "tiny_mochi_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=30)), False, True, True),
     "kandinsky5": (("builder", "tiny_kandinsky5_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=24)), False, True,
                    True),
@@ -161,8 +164,9 @@ def save_case(name, tmp_path_factory):
         return tiny_pipeline.save_tiny_pipeline(tmp_path_factory.mktemp(name), how[1])
     if how[0] == "family":
         return saved_family(how[1], tmp_path_factory)
-    if how[0] == "ltx2":
-        return tiny_pipeline.save_tiny_ltx2_pipeline(tmp_path_factory.mktemp(name), latest=True, pipeline=how[1])
+    if how[0] == "ltx2":  # LTX-2.5's with its keyframe marker, its spec's 8 sigmas unguided
+        extra = how[2] if len(how) > 2 else {}
+        return tiny_pipeline.save_tiny_ltx2_pipeline(tmp_path_factory.mktemp(name), latest=True, pipeline=how[1], **extra)
     _, builder, arguments, spec_of = how
     folder = tmp_path_factory.mktemp(name)
     getattr(tiny_pipeline, builder)(**arguments).save_pretrained(folder, safe_serialization=True)

@@ -533,12 +533,12 @@ def tiny_ltx2_text_parts(tokenizer) -> tuple:
     return gemma.eval(), connectors.eval()
 
 
-def tiny_ltx2_pipeline(latest: bool = False):
+def tiny_ltx2_pipeline(latest: bool = False, keyframes: bool = False):
     """diffusers' `LTX2Pipeline` of tiny random parts: an LTX-2 video VAE with its releases' 32x spatial and 8x temporal
     compression (patch 4, a spatial, a temporal and two spatio-temporal down-samplings), an audio VAE and a vocoder
     (16 kHz, 160 samples per mel frame: audio as long as the video; its decoder causal in time and 4x up, as its
     releases'), a two-layer Gemma 3 text model (with the tiny SigLIP its class holds) and its connectors
-    (`tiny_ltx2_text_parts`), `tiny_ltx2_transformer` (`latest`: LTX-2.3's parts)."""
+    (`tiny_ltx2_text_parts`), `tiny_ltx2_transformer` (`latest`: LTX-2.3's parts; `keyframes`: LTX-2.5's marker)."""
     from diffusers import AutoencoderKLLTX2Audio, LTX2Pipeline
     from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
 
@@ -557,20 +557,21 @@ def tiny_ltx2_pipeline(latest: bool = False):
                           leaky_relu_negative_slope=0.1, output_sampling_rate=16000)
     return LTX2Pipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, audio_vae=audio_vae.eval(),
                         text_encoder=gemma, tokenizer=tokenizer, connectors=connectors,
-                        transformer=tiny_ltx2_transformer(latest=latest), vocoder=vocoder.eval())
+                        transformer=tiny_ltx2_transformer(latest=latest, keyframes=keyframes), vocoder=vocoder.eval())
 
 
-def save_tiny_ltx2_pipeline(folder: Path, latest: bool = False, pipeline: str = "LTX2Pipeline", **spec) -> Path:
+def save_tiny_ltx2_pipeline(folder: Path, latest: bool = False, pipeline: str = "LTX2Pipeline", keyframes: bool = False,
+                            **spec) -> Path:
     """Save `tiny_ltx2_pipeline`'s parts as diffusers' `pipeline` class (LTX-2's share their parts: "LTX2ConditionPipeline",
-    "LTX2InContextPipeline": those its constructor takes) with a vidlong.yaml (native 2 latent frames = 9 frames at 24 fps,
-    64x64, 2 steps, guidance 3; `spec` overrides)."""
+    "LTX2InContextPipeline", "LTX2DFRPipeline" with LTX-2.5's `keyframes` marker: those its constructor takes) with a
+    vidlong.yaml (native 2 latent frames = 9 frames at 24 fps, 64x64, 2 steps, guidance 3; `spec` overrides)."""
     import inspect
 
     import diffusers
 
     cls = getattr(diffusers, pipeline)
     takes = inspect.signature(cls.__init__).parameters
-    parts = {name: part for name, part in tiny_ltx2_pipeline(latest).components.items() if name in takes}
+    parts = {name: part for name, part in tiny_ltx2_pipeline(latest, keyframes).components.items() if name in takes}
     cls(**parts).save_pretrained(folder, safe_serialization=True)
     values = dict(dict(name="tiny-ltx2", native_frames=2, height=64, width=64, fps=24, num_inference_steps=2,
                        guidance_scale=3.0, temporal_ratio=8), **spec)

@@ -62,7 +62,7 @@ def check_control_request(request, limits) -> Optional[int]:
         return None
     check_takes_control_video(limits)
     if limits.control == "transfer":
-        check_own_noise(request)
+        check_own_noise(request, "Cosmos-Transfer2.5's call draws every chunk's noise")
     if limits.control == "fun" and limits.geometry.patch[0] > 1:
         raise VidlongError("a CogVideoX-Fun control model in CogVideoX1.5's layout (a temporal patch of "
                            f"{limits.geometry.patch[0]} latent frames) is not implemented: use a CogVideoX-Fun 1.0/1.1 model")
@@ -81,15 +81,16 @@ def check_control_request(request, limits) -> Optional[int]:
     return latent_frames(frames, ratio)
 
 
-def check_own_noise(request) -> None:
-    """One line where a request for Cosmos-Transfer2.5 would start from noise other than plain (its ``noise``, or a preset's
-    for FreeLong++): its call draws every chunk's noise itself, from the seed, which vidlong's noise kinds would not reach."""
+def check_own_noise(request, draws: str) -> None:
+    """One line where a request would start from noise other than plain (its ``noise``, or a preset's for FreeLong++) for a
+    model whose call `draws` its noise itself, from the seed, which vidlong's noise kinds would not reach (Cosmos-Transfer2.5's
+    every chunk's, LTX-2.5's over its canvas and keyframe slots)."""
     from .methods import default_noise
 
     noise = request.noise or default_noise(request.method, request.preset)
     if noise != "plain":
-        raise VidlongError(f"Cosmos-Transfer2.5's call draws every chunk's noise itself from {named('seed')}, so {noise} noise "
-                           f"would not be used: pass {named('noise')} plain")
+        raise VidlongError(f"{draws} itself from {named('seed')}, so {noise} noise would not be used: pass {named('noise')} "
+                           "plain")
 
 
 def check_control_given(request, limits) -> None:

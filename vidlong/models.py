@@ -55,7 +55,7 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVA
                   "SkyReelsV2DiffusionForcingVideoToVideoPipeline": "v2v", "LTXPipeline": "t2v",
                   "LTXImageToVideoPipeline": "i2v", "LTXConditionPipeline": "t2v", "LTX2Pipeline": "t2v",
                   "LTX2ImageToVideoPipeline": "i2v", "LTX2ConditionPipeline": "t2v", "LTX2ConditionImageToVideoPipeline": "i2v",
-                  "LTX2InContextPipeline": "t2v",
+                  "LTX2InContextPipeline": "t2v", "LTX2DFRPipeline": "t2v",
                   "CogVideoXPipeline": "t2v", "CogVideoXImageToVideoPipeline": "i2v",
                   "CogVideoXVideoToVideoPipeline": "v2v", "CogVideoXFunControlPipeline": "t2v", "HunyuanVideoPipeline": "t2v",
                   "HunyuanVideoImageToVideoPipeline": "i2v", "HunyuanSkyreelsImageToVideoPipeline": "i2v",
@@ -413,9 +413,11 @@ def control_video_twin(folder: Path) -> Optional[str]:
 
 #: pipeline classes whose calls make their video without a negative prompt, by the commands that ignore one: HunyuanVideo
 #: 1.0's and FramePack's guidance is an input of their transformer (embedded), their true classifier-free guidance, the one
-#: that reads a negative prompt, off at their call's ``true_cfg_scale`` 1; SkyReels V1's call runs it (6), its streams not
+#: that reads a negative prompt, off at their call's ``true_cfg_scale`` 1; SkyReels V1's call runs it (6), its streams not;
+#: LTX-2.5's DFR pass is distilled to run unguided (its call takes no negative prompt)
 NEGATIVE_PROMPT_UNREAD = {"HunyuanVideoPipeline": ("generate", "stream"), "HunyuanVideoImageToVideoPipeline": ("generate", "stream"),
-                          "HunyuanVideoFramepackPipeline": ("generate", "stream"), "HunyuanSkyreelsImageToVideoPipeline": ("stream",)}
+                          "HunyuanVideoFramepackPipeline": ("generate", "stream"), "HunyuanSkyreelsImageToVideoPipeline": ("stream",),
+                          "LTX2DFRPipeline": ("generate", "stream")}
 
 
 #: video-to-video pipeline classes whose call continues the given video (the output: its frames, then new ones) where the

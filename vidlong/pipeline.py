@@ -122,6 +122,9 @@ class VidlongPipelineMixin:
     #: whether `load_pipeline` tiles its VAE's decode in space (diffusers' ``vae.enable_tiling()``, as its examples do for
     #: a VAE whose memory grows with the square of a frame's area: HunyuanVideo's); tiles start past 256 pixels
     tiled_vae = False
+    #: optional parts of its folder that `load_pipeline` does not load (LTX-2.5's prompt enhancer and duration head, which
+    #: its call does not run with vidlong's arguments)
+    unloaded_parts: tuple = ()
 
     def __init_subclass__(cls, **kwargs):
         """Shows diffusers' call on a vidlong pipeline class: its ``__call__`` (the mixin's, or a vidlong class's own) gets
@@ -773,6 +776,7 @@ PIPELINE_CLASSES = {
     "LTX2ConditionPipeline": "vidlong.families.ltx2_condition:VidLongLTX2ConditionPipeline",
     "LTX2ConditionImageToVideoPipeline": "vidlong.families.ltx2_condition:VidLongLTX2ConditionImageToVideoPipeline",
     "LTX2InContextPipeline": "vidlong.families.ltx2_in_context:VidLongLTX2InContextPipeline",
+    "LTX2DFRPipeline": "vidlong.families.ltx2_dfr:VidLongLTX2DFRPipeline",
     "CogVideoXPipeline": "vidlong.families.cogvideox:VidLongCogVideoXPipeline",
     "CogVideoXImageToVideoPipeline": "vidlong.families.cogvideox:VidLongCogVideoXImageToVideoPipeline",
     "CogVideoXVideoToVideoPipeline": "vidlong.families.cogvideox:VidLongCogVideoXVideoToVideoPipeline",
@@ -1069,8 +1073,9 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
         check_control_twin(folder, loras)
     loras = check_loras(folder, loras, pipeline_class(class_name))
     try:
-        pipe = pipeline_class(class_name).from_pretrained(
-            pipeline_folder(folder), dtype=dtype, local_files_only=True)
+        cls = pipeline_class(class_name)
+        pipe = cls.from_pretrained(pipeline_folder(folder), dtype=dtype, local_files_only=True,
+                                   **dict.fromkeys(cls.unloaded_parts))
     except (OSError, ValueError, RuntimeError, EnvironmentError) as err:
         raise VidlongError(f"could not load the pipeline in {pipeline_folder(folder)}: {_first_line(err)}") from None
     if link is not None:

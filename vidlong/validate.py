@@ -998,6 +998,10 @@ def check_generate(request, limits: ModelLimits) -> int:
     if request.identity is not None:
         load_identity(request.identity, limits.identity)
     check_camera(request.camera, limits.pipeline, call_pixel_count(latent, limits), limits.spec.temporal_ratio)
+    if limits.pipeline == "LTX2DFRPipeline":  # its one DFR pass: its own steps, no guidance, its own noise
+        from .families.ltx2_dfr import check_dfr_request
+
+        check_dfr_request(request)
     check_upsample(request.upsample, limits)
     check_refine(request, limits, latent)
     return latent
@@ -1087,13 +1091,16 @@ TIMELINE_MODELS = "Wan (not VACE or Animate), SkyReels-V2, LTX-Video or LTX-2 te
 def check_prompt_timeline(limits: ModelLimits) -> None:
     """One line unless the pipeline of `limits` follows a prompt timeline in `generate` (its family splits its text
     cross-attention by frames, `FamilyAdapter.prompt_timeline`, and it makes the video from text alone; not LTX-Video's
-    long multi-prompt pipeline, whose call takes a prompt a window)."""
+    long multi-prompt pipeline, whose call takes a prompt a window, nor LTX-2.5's `LTX2DFRPipeline`)."""
     from .attention.adapters import adapter_named
 
     if limits.own_windows:  # its call's own prompts: one a window, by '|'
         from .families.ltx_long import schedule_refusal
 
         raise schedule_refusal()
+    if limits.pipeline == "LTX2DFRPipeline":
+        raise VidlongError("a prompt timeline (\"0s: ...; 4s: ...\") is not wired for LTX-2.5's DFR pass (its keyframe slots "
+                           "after the canvas are in no segment); give one prompt")
     if not adapter_named(limits.family).prompt_timeline:
         raise VidlongError(f"a prompt timeline (\"0s: ...; 4s: ...\") needs a {TIMELINE_MODELS} model; give one prompt")
     if limits.continues:
@@ -1260,6 +1267,10 @@ LATENT_UPSAMPLERS = {"ltx-video": ("LTX-Video", "LTXLatentUpsamplerModel", "LTXL
                      "ltx-2": ("LTX-2", "LTX2LatentUpsamplerModel", "LTX2LatentUpsamplePipeline")}
 #: the subfolder of a model folder (or of a diffusers latent upsample pipeline's folder) that holds its latent upsampler
 UPSAMPLER_SUBFOLDER = "latent_upsampler"
+#: why LTX-2.5's folders (`LTX2DFRPipeline`) take neither ``upsample`` nor ``refine`` (`upsampler_folder`, `check_refine`)
+DFR_RECIPE = ("LTX-2.5's 1080p recipe is not LTX-2's upsample then refine: after its latent upsampler it runs its DFR pass "
+              "again at full size on the upsampled keyframe slots, with the half-size video as an IC-LoRA reference, then "
+              "LTX2DFRTemporalRefinePipeline's temporal rounds, which vidlong does not run")
 
 
 def own_upsampler(folder: Path) -> Optional[Path]:
@@ -1275,13 +1286,15 @@ def upsampler_folder(upsample, limits: ModelLimits) -> Optional[Path]:
     """The folder of the latent upsampler that `upsample` names, its config not read (`check_upsample` checks it); None for
     no upsampling (None, False). True: the model folder's own ``latent_upsampler`` subfolder (`own_upsampler`); a path: that
     folder, or its ``latent_upsampler`` subfolder (a diffusers latent upsample pipeline's folder). One line for a family
-    without a latent upsampler (`LATENT_UPSAMPLERS`), a model folder without one where True asks for it, a path that is no
-    folder, and another value."""
+    without a latent upsampler (`LATENT_UPSAMPLERS`), LTX-2.5 (`DFR_RECIPE`), a model folder without one where True asks for
+    it, a path that is no folder, and another value."""
     if upsample is None or upsample is False:
         return None
     if limits.family not in LATENT_UPSAMPLERS:
         raise VidlongError(f"{named('upsample')} upsamples LTX-Video's and LTX-2's latents by their latent upsampler; this "
                            f"model ({limits.pipeline or limits.family}) has none: drop {named('upsample')}")
+    if limits.pipeline == "LTX2DFRPipeline":
+        raise VidlongError(f"{named('upsample')}: {DFR_RECIPE}; drop {named('upsample')}")
     model = LATENT_UPSAMPLERS[limits.family][0]
     if upsample is True:
         folder = None if limits.folder is None else own_upsampler(limits.folder)
@@ -1346,8 +1359,8 @@ def check_refine(request, limits: ModelLimits, latent: Optional[int] = None):
     where given; LTX's knobs there with or without ``refine``); LTX's without ``upsample``; a pipeline without its stage 2
     in vidlong (`REFINE_PIPELINES`: not LTX-Video's long multi-prompt pipeline, LTX-2's condition and in-context ones,
     other families); method fifo; its knobs without ``refine``; LTX-Video's steps that are not whole from 1, a strength
-    outside (0, 1) or one leaving no step; LTX-2's steps or strength (its distilled sigmas are fixed); a LoRA on
-    LTX-Video, or one missing or not of this model."""
+    outside (0, 1) or one leaving no step; LTX-2.5's (`DFR_RECIPE`); LTX-2's steps or strength (its distilled sigmas are
+    fixed); a LoRA on LTX-Video, or one missing or not of this model."""
     from .lora import LoraFile, check_lora_file
     from .models import weight_shapes
     from .pipeline import pipeline_class
@@ -1367,6 +1380,8 @@ def check_refine(request, limits: ModelLimits, latent: Optional[int] = None):
             raise VidlongError(f"{named(knobs[0])} sets the refine pass: add {named('refine')} (with {named('upsample')}), "
                                f"or drop {named(knobs[0])}")
         return None
+    if limits.pipeline == "LTX2DFRPipeline":
+        raise VidlongError(f"{named('refine')}: {DFR_RECIPE}; drop {named('refine')}")
     if limits.pipeline not in REFINE_PIPELINES:
         raise VidlongError(f"{named('refine')} runs stage 2 of LTX-Video's and LTX-2's text- and image-to-video two-stage flow "
                            f"and Sana-WM's refiner; this model ({limits.pipeline or limits.family}) has none in vidlong: drop "

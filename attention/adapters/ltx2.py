@@ -12,7 +12,8 @@ latent sizes from time 0: the generated video's own, where both are as long): th
 attention treats text at the end (`FamilyAdapter.trailing_tokens`): every video query sees them unmodified, and their own
 rows attend to every key as the stock model's do. (Its ``conditioning_attention_strength`` below 1 masks the
 self-attention, where the processor falls back to the stock one: `vidlong.families.ltx2_in_context` refuses it under the
-methods.)"""
+methods.) `LTX2DFRPipeline` (LTX-2.5) appends its generated keyframe slots after its padded canvas likewise, its forward
+given ``video_coords`` and, by `vidlong.families.ltx2_dfr`, the canvas's latent sizes."""
 from __future__ import annotations
 
 import inspect
@@ -33,7 +34,11 @@ class LTX2Adapter(FamilyAdapter):
     no_stream_pipelines = {"LTX2InContextPipeline": (
         "LTX-2's in-context (IC-LoRA) pipeline follows one whole reference video in a call, its tokens beside the video's; "
         "LTX-2's streams and extensions make each chunk by a call of its own, which vidlong does not hand a slice of that "
-        "video: it generates (with --control-video), it does not stream or extend")}
+        "video: it generates (with --control-video), it does not stream or extend"),
+        "LTX2DFRPipeline": (
+            "LTX-2.5's DFR pass pads its canvas to whole keyframe segments and generates a keyframe slot a segment beside the "
+            "video; LTX-2's streams and extensions make each chunk by a call with a given context, which vidlong does not "
+            "wire into its slots and canvas: it generates")}
     makes_sound = True
     prompt_timeline = True  # video and audio each by cross-attention to the text, its padding masked
     trailing_tokens = True  # LTX2ConditionPipeline's keyframe conditions, LTX2InContextPipeline's references, after the video

@@ -1,0 +1,163 @@
+"""LTX-2.5 (`LTX2DFRPipeline`: one DFR pass, its keyframe slots after its padded canvas) under vidlong: methods off = the
+stock transformer bit for bit and each method equal to the float64 dense reference on the canvas's tokens (the slots after
+them as trailing tokens), on the inputs its call makes; `generate` with no method = diffusers' call bit for bit (video and
+sound; a request shorter than its canvas trimmed as its call trims it), the methods acting through its call's forwards
+and removed after; the CLI end to end; what it does not take refused in one line before loading."""
+import numpy as np
+import pytest
+import torch
+from conftest import ltx2_inputs, tiny_ltx2_transformer
+from family_checks import NEUTRAL, block_self_attentions, check_methods_off_and_removed
+from reference import LTX2ReferenceAttention, rel_err
+
+import vidlong
+
+NATIVE = 2  # latent frames
+GRID = (2, 2)  # latent height, width of the tiny folder's 64x64 (patch 1: token rows, columns)
+CANVAS, SLOTS = 4, 1  # a 17-frame request: its canvas of 25 pixel (4 latent) frames, one keyframe slot at pixel frame 24
+
+
+@pytest.fixture(scope="module")
+def dfr_folder(tmp_path_factory):
+    from tiny_pipeline import save_tiny_ltx2_pipeline
+
+    return save_tiny_ltx2_pipeline(tmp_path_factory.mktemp("tiny-ltx2.5"), latest=True, pipeline="LTX2DFRPipeline",
+                                   keyframes=True, name="tiny-ltx2.5", num_inference_steps=8, guidance_scale=1.0)
+
+
+@pytest.fixture(scope="module")
+def dfr_pipe(dfr_folder):
+    pipe = vidlong.load_pipeline(dfr_folder)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@pytest.fixture(scope="module")
+def dfr_inputs(dfr_pipe):
+    """`run`'s inputs but the dtype: its call's tokens for a 17-frame request (canvas then slot, `prepare_latents`), their
+    ``video_coords`` and keyframes mask, and the canvas's latent sizes its forwards are handed."""
+    from diffusers.pipelines.ltx2.dfr_layout import resolve_canvas
+
+    frames, _, slots = resolve_canvas(17)
+    assert (frames, slots) == (8 * (CANVAS - 1) + 1, [24])
+    latents, _, _, coords, marks, _ = dfr_pipe.prepare_latents(
+        slot_frame_indices=slots, num_channels_latents=dfr_pipe.transformer.config.in_channels, height=64, width=64,
+        num_frames=frames, frame_rate=24.0, dtype=torch.float32, device=torch.device("cpu"),
+        generator=torch.Generator().manual_seed(0))
+    assert latents.shape[1] == (CANVAS + SLOTS) * GRID[0] * GRID[1]
+    return dict(video_coords=coords, video_keyframes_mask=marks, num_frames=CANVAS, height=GRID[0], width=GRID[1],
+                use_cross_timestep=True), latents
+
+
+def run(model, inputs, dtype=torch.float32):
+    extra, latents = inputs
+    args = dict(ltx2_inputs(CANVAS + SLOTS, *GRID, dtype=dtype), **extra, hidden_states=latents.to(dtype))
+    with torch.no_grad():
+        return torch.cat([x.flatten() for x in model(**args)])  # video and audio
+
+
+def test_methods_off_and_removed_are_stock_bit_for_bit_on_its_calls_tokens(dfr_inputs):
+    check_methods_off_and_removed(lambda: tiny_ltx2_transformer(latest=True, keyframes=True), lambda m: run(m, dfr_inputs),
+                                  block_self_attentions, "LTX2PerturbedAttnProcessor", 2, NATIVE,
+                                  neutral=(*NEUTRAL, vidlong.SpectralFusion(windows=())),
+                                  methods=(vidlong.UltraViCo(), vidlong.SpectralFusion()))
+
+
+@pytest.mark.parametrize("method", [vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(windows=(1,))],
+                         ids=["ultravico", "fusion"])
+def test_methods_match_float64_reference_on_the_canvas_with_the_slots_trailing(method, dfr_inputs):
+    model = tiny_ltx2_transformer(latest=True, keyframes=True)
+    vidlong.apply(model, method, native_frames=NATIVE, kernel="dense")
+    out = run(model, dfr_inputs)
+    reference = tiny_ltx2_transformer(latest=True, keyframes=True).to(torch.float64)
+    for block in reference.transformer_blocks:
+        block.attn1.set_processor(LTX2ReferenceAttention(method, CANVAS, GRID, NATIVE, trailing=SLOTS * GRID[0] * GRID[1]))
+    assert rel_err(out, run(reference, dfr_inputs, torch.float64)) < 1e-5
+    assert rel_err(out, run(tiny_ltx2_transformer(latest=True, keyframes=True), dfr_inputs)) > 1e-4
+
+
+def test_generate_is_its_call_bit_for_bit_the_canvas_trimmed_and_the_methods_act(dfr_folder, dfr_pipe):
+    """`generate` of 17 frames with no method = diffusers' `LTX2DFRPipeline` called with the same seed and the spec's size
+    and frame rate (its 8 distilled sigmas, unguided): the same frames and waveform; its forwards (one a step) are handed
+    the canvas's 4 latent frames beside its tokens (canvas, then the slot), the video and sound trimmed to the request;
+    `both` changes the video and is removed after (the transformer's processors stock again: removal restores its forward
+    bit for bit, `test_methods_off_and_removed_are_stock_bit_for_bit_on_its_calls_tokens`)."""
+    from diffusers import LTX2DFRPipeline
+
+    from vidlong.generate import GenerateRequest, generate
+
+    assert type(dfr_pipe).__name__ == "VidLongLTX2DFRPipeline" and dfr_pipe.spec.name == "tiny-ltx2.5"
+    seen = []
+    record = dfr_pipe.transformer.register_forward_hook(
+        lambda _m, _a, k, _o: seen.append((k["hidden_states"].shape[:2], k["num_frames"], k["height"], k["width"])),
+        with_kwargs=True)
+    try:
+        plain = generate(dfr_pipe, GenerateRequest(prompt="a red ball", frames=17, method="none", seed=3))
+    finally:
+        record.remove()
+    assert seen == [((1, (CANVAS + SLOTS) * 4), CANVAS, *GRID)] * 8 and dfr_pipe.forwards_per_step(1.0) == 1
+    assert plain.frames.shape == (17, 64, 64, 3) and plain.latents.shape[2] == 3
+    stock = LTX2DFRPipeline.from_pretrained(dfr_folder)  # its own parts: its call sets its tokenizer's padding side
+    stock.set_progress_bar_config(disable=True)
+    out = stock("a red ball", num_frames=17, height=64, width=64, frame_rate=24, output_type="np",
+                generator=torch.Generator().manual_seed(3))
+    assert np.array_equal((np.clip(out.frames[0], 0, 1) * 255).round().astype(np.uint8), plain.frames)
+    assert np.array_equal(out.audio[0].clamp(-1, 1).numpy(), plain.audio.samples)
+    assert abs(plain.audio.samples.shape[1] / 16000 - 17 / 24) < 0.05  # the request's duration, not the canvas's
+    both = generate(dfr_pipe, GenerateRequest(prompt="a red ball", frames=17, method="both", seed=3))
+    assert not np.array_equal(both.frames, plain.frames)
+    assert all(type(b.attn1.processor).__name__ != "VidlongAttnProcessor" for b in dfr_pipe.transformer.transformer_blocks)
+
+
+def test_vidlong_generate_writes_twice_the_native_length_with_its_sound(dfr_folder, tmp_path):
+    """`vidlong generate --ratio 2 --method both`: an mp4 of 2 x its native frames (a whole canvas: no padding) with its
+    sound."""
+    from conftest import mp4_audio
+
+    from vidlong.cli import main
+    from vidlong.video_io import read_video
+
+    out = tmp_path / "long.mp4"
+    assert main(["generate", "--model", str(dfr_folder), "--prompt", "a red ball", "--ratio", "2", "--method", "both",
+                 "--seed", "3", "--out", str(out)]) == 0
+    assert read_video(out)[0].shape == (25, 64, 64, 3)  # 2 x its 2 native latent frames: 4, 25 frames (its whole canvas)
+    assert mp4_audio(out, 16000).shape[1] > 0
+
+
+def test_its_spec_comes_from_configs_and_vidlong_info_says_what_it_does(dfr_folder, capsys):
+    from vidlong.cli import main
+    from vidlong.models import spec_for_facts
+
+    spec = spec_for_facts(dict(family="ltx-2", pipeline="LTX2DFRPipeline"))
+    assert (spec.name, spec.native_frames, spec.fps, spec.height, spec.width, spec.num_inference_steps,
+            spec.guidance_scale) == ("ltx-2.5", 61, 24, 704, 1216, 8, 1.0)
+    assert spec_for_facts(dict(family="ltx-2", pipeline="LTX2Pipeline")).name == "ltx-2"
+    assert main(["info", "--model", str(dfr_folder)]) == 0
+    lines = capsys.readouterr().out
+    assert "LTX2DFRPipeline (vidlong's VidLongLTX2DFRPipeline)" in lines and "generate: yes" in lines
+    for what in ("stream", "extend", "prompt timeline", "upsample", "refine"):
+        assert f"  {what}: no (" in lines, what
+
+
+@pytest.mark.parametrize("args,message", [
+    (["generate", "--steps", "4"], "runs its 8 distilled sigmas (diffusers' DISTILLED_SIGMA_VALUES), no other step count"),
+    (["generate", "--guidance", "3"], "distilled to run unguided (one forward a step): drop --guidance"),
+    (["generate", "--negative-prompt", "blur"], "without a negative prompt"),
+    (["generate", "--method", "freelong", "--preset", "4x"], "over its canvas and keyframe slots itself from --seed"),
+    (["generate", "--prompt", "0s: a red ball; 1s: a blue ball"], "not wired for LTX-2.5's DFR pass"),
+    (["generate", "--upsample", "{tmp}"], "--upsample: LTX-2.5's 1080p recipe is not LTX-2's upsample then refine"),
+    (["generate", "--refine"], "--refine: LTX-2.5's 1080p recipe is not LTX-2's upsample then refine"),
+    (["stream", "--chunks", "2"], "LTX-2.5's DFR pass pads its canvas to whole keyframe segments"),
+    (["extend", "--video", "{tmp}/in.mp4", "--chunks", "1"], "LTX-2.5's DFR pass pads its canvas to whole keyframe segments"),
+], ids=["steps", "guidance", "negative-prompt", "noise", "timeline", "upsample", "refine", "stream", "extend"])
+def test_what_it_does_not_take_is_refused_in_one_line_before_loading(dfr_folder, tmp_path, capsys, monkeypatch, args,
+                                                                     message):
+    import vidlong.pipeline
+    from vidlong.cli import main
+
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    prompt = [] if "--prompt" in args else ["--prompt", "a red ball"]
+    assert main([*args, "--model", str(dfr_folder), *prompt, "--out", str(tmp_path / "x.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
