@@ -96,6 +96,7 @@ def test_generate_is_its_call_bit_for_bit_the_canvas_trimmed_and_the_methods_act
     finally:
         record.remove()
     assert seen == [((1, (CANVAS + SLOTS) * 4), CANVAS, *GRID)] * 8 and dfr_pipe.forwards_per_step(1.0) == 1
+    assert dfr_pipe.forward_latent_frames(3) == CANVAS + SLOTS  # what the run estimate counts
     assert plain.frames.shape == (17, 64, 64, 3) and plain.latents.shape[2] == 3
     stock = LTX2DFRPipeline.from_pretrained(dfr_folder)  # its own parts: its call sets its tokenizer's padding side
     stock.set_progress_bar_config(disable=True)

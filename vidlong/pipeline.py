@@ -240,6 +240,11 @@ class VidlongPipelineMixin:
         to its temporal patch and drops the padding before decoding)."""
         return frames
 
+    def forward_latent_frames(self, frames: int) -> int:
+        """Latent frames of tokens one forward of its call holds for a video of `frames` latent frames (the run estimate's):
+        `frames` (LTX-2.5: its padded canvas and a latent frame a keyframe slot)."""
+        return frames
+
     def draws_before_noise(self, images: dict, shape, generator: torch.Generator) -> None:
         """Makes from `generator` the draws its call makes before its noise (`images`: the call's image arguments by name;
         `shape`: its noise's ``[1, C, F, h, w]``), so that `start_noise` then draws what its call would: none by default

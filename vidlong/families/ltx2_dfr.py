@@ -69,6 +69,12 @@ class VidLongLTX2DFRPipeline(LTX2Family, VidlongPipelineMixin, LTX2DFRPipeline):
             defaults.pop(name)
         return defaults
 
+    def forward_latent_frames(self, frames: int) -> int:
+        """Its canvas's latent frames for a video of `frames` latent frames (`resolve_canvas`), and one a keyframe slot."""
+        ratio = self.vae_temporal_compression_ratio
+        canvas, _, slots = resolve_canvas(ratio * (frames - 1) + 1, ratio)
+        return (canvas - 1) // ratio + 1 + len(slots)
+
     def forwards_per_step(self, guidance: float) -> int:
         """One: its distilled pass runs no guidance."""
         return 1
