@@ -57,10 +57,16 @@ def run(model, inputs, dtype=torch.float32):
 
 
 def test_methods_off_and_removed_are_stock_bit_for_bit_on_its_calls_tokens(dfr_inputs):
+    """And its forward given ``video_coords`` alone (diffusers' own call), whose slots they do not tell from the canvas's
+    frames, refused in one line under the methods."""
     check_methods_off_and_removed(lambda: tiny_ltx2_transformer(latest=True, keyframes=True), lambda m: run(m, dfr_inputs),
                                   block_self_attentions, "LTX2PerturbedAttnProcessor", 2, NATIVE,
                                   neutral=(*NEUTRAL, vidlong.SpectralFusion(windows=())),
                                   methods=(vidlong.UltraViCo(), vidlong.SpectralFusion()))
+    model = tiny_ltx2_transformer(latest=True, keyframes=True)
+    vidlong.apply(model, vidlong.UltraViCo(), native_frames=NATIVE)
+    with pytest.raises(vidlong.VidlongError, match="holds keyframe slots after its canvas, which its video_coords alone"):
+        run(model, (dict(dfr_inputs[0], num_frames=None, height=None, width=None), dfr_inputs[1]))
 
 
 @pytest.mark.parametrize("method", [vidlong.UltraViCo(alpha=0.8), vidlong.SpectralFusion(windows=(1,))],

@@ -72,8 +72,9 @@ class LTX2Adapter(FamilyAdapter):
 
     def layout(self, transformer, args, kwargs, native_frames) -> TokenLayout:
         """From the forward's ``num_frames``, ``height``, ``width`` (latent sizes; LTX-2's pipelines give them), the tokens
-        after that grid a condition's (`LTX2ConditionPipeline`'s keyframes); else from its ``video_coords`` (a frame-major
-        grid of as many rows and columns as distinct token starts, every token in it)."""
+        after that grid a condition's (`LTX2ConditionPipeline`'s keyframes, LTX-2.5's keyframe slots); else from its
+        ``video_coords`` (a frame-major grid of as many rows and columns as distinct token starts, every token in it), but
+        for an LTX-2.5 DFR forward (a ``video_keyframes_mask``), whose slots those do not tell from the canvas's frames."""
         p_t, p = transformer.config.patch_size_t, transformer.config.patch_size
         bound = inspect.signature(transformer.forward).bind_partial(*args, **kwargs).arguments
         tokens = bound["hidden_states"].shape[1]
@@ -81,6 +82,10 @@ class LTX2Adapter(FamilyAdapter):
         coords = bound.get("video_coords")
         if None not in (frames, height, width):
             grid = (frames // p_t, height // p, width // p)
+        elif coords is not None and bound.get("video_keyframes_mask") is not None:
+            raise VidlongError("an LTX-2.5 DFR forward (video_keyframes_mask) holds keyframe slots after its canvas, which its "
+                               "video_coords alone do not tell apart: pass num_frames, height and width (the canvas's latent "
+                               "sizes), as VidLongLTX2DFRPipeline's call does (vidlong.load_pipeline)")
         elif coords is not None:
             grid = tuple(coords[0, axis, :, 0].unique().numel() for axis in (0, 1, 2))
         else:
