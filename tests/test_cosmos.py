@@ -444,7 +444,7 @@ def test_an_extensions_clean_context_is_its_video2world_calls_conditioning(folde
 
 @pytest.mark.parametrize("given,says", [
     (["--video", "{short}"], "--video holds 3 frames and Cosmos-Predict2.5 Video2World continues from its last 5; pass a "
-                             "video with at least 5 frames, or start from its last frame as --image (Image2World)"),
+                             "video with at least 5 frames, or start from its last frame as --image"),
     (["--video", "{clip}", "--frames", "5"], "the video's last 5 frames take 2 latent frames of the 2 made, leaving none new: "
                                              "ask for --frames 9 or more"),
     (["--video", "{clip}", "--strength", "0.5"], "this model continues its --video (Cosmos-Predict2.5 Video2World: its frames, "

@@ -2,7 +2,9 @@
 surface, so that the methods act on a long input video's one call (`generate` with ``video=``; ``vidlong generate
 --video``): `VideoToVideoCall`, what vidlong's video-to-video pipelines add to diffusers' call, and
 `VidLongWanVideoToVideoPipeline` (diffusers' `WanVideoToVideoPipeline`); CogVideoX's is in `vidlong.families.cogvideox`.
-`VideoLengthCall`: what they share with Lucy Edit's call (`vidlong.families.lucy`), a video as long as the given one."""
+`VideoLengthCall`: what they share with Lucy Edit's call (`vidlong.families.lucy`), a video as long as the given one.
+`LastFramesContinuation`: calls that continue a video from its last frames, kept clean (Cosmos-Predict2.5's Video2World,
+Cosmos 3's ``video=``)."""
 from __future__ import annotations
 
 import inspect
@@ -14,7 +16,7 @@ from diffusers import WanVideoToVideoPipeline
 
 from .errors import VidlongError
 from .families.common import replaced
-from .models import family_of
+from .models import family_of, pixel_frames
 from .pipeline import VidlongPipelineMixin
 
 
@@ -34,6 +36,46 @@ class VideoLengthCall:
         defaults = super().call_defaults()
         del defaults["num_frames"]
         return defaults
+
+
+class LastFramesContinuation:
+    """A call that continues a given video (`vidlong.models.CONTINUING_PIPELINES`) from its last
+    ``4·(n - 1) + 1`` pixel frames, encoded as its window's first `continued_latent_frames` n latent frames and kept clean
+    (Cosmos-Predict2.5's Video2World, Cosmos 3's ``video=`` with ``condition_video_keep="last"``): `generate` takes its
+    call's own decoded window and puts before it the video's frames as its call resizes them (`continued_frames`). Before
+    `VidlongPipelineMixin` in a pipeline's bases."""
+
+    task = "v2v"
+    continues_video = True
+    #: the latent frames its call keeps clean at the window's start (its default): the video's last 4·(n - 1) + 1 frames
+    continued_latent_frames = 2
+
+    def decodes_in_chunks(self) -> bool:
+        """`generate` takes its call's own output, after which it puts the video's frames."""
+        return False
+
+    def repeated_frames(self, video_frames: int) -> int:
+        """The video's last pixel frames its call's window starts with again (``4·(n - 1) + 1``: 5 for n = 2)."""
+        return pixel_frames(self.continued_latent_frames, self.vae_scale_factor_temporal)
+
+    def continued_frames(self, video, frames: np.ndarray) -> np.ndarray:
+        """uint8 ``[T, H, W, 3]``: the continued `video`'s frames resized as its call resizes them (through its video
+        processor, to the window's size), then its call's window `frames` (uint8 ``[t, H, W, 3]``) past its first
+        `repeated_frames` (the video's last frames, encoded and decoded)."""
+        from .video_io import rounded_uint8
+
+        height, width = frames.shape[1:3]
+        pixels = self.video_processor.preprocess_video(frame_list(video), height, width)
+        kept = self.video_processor.postprocess_video(pixels, output_type="np")[0]
+        return np.concatenate([rounded_uint8(kept), frames[self.repeated_frames(len(video)):]])
+
+
+def check_continued_length(frames: int, needed: int, setting: str, fewer: str = "") -> None:
+    """One line where a video of `frames` pixel frames is shorter than the `needed` last frames a continuing call encodes
+    (by its `setting`, as the line names it; `fewer`: how to ask for fewer, where it can)."""
+    if frames < needed:
+        raise VidlongError(f"video holds {frames} frames and {setting} continues from its last {needed}; pass a longer video"
+                           f"{fewer}")
 
 
 class VideoToVideoCall(VideoLengthCall):

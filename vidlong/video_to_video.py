@@ -176,7 +176,7 @@ def check_continued_video(request, limits) -> int:
         check_redraws(limits)
     count = frame_count(request.video)
     if count < fewest:
-        image = f", or start from its last frame as {named('image')} (Image2World)" if fewest > 1 else ""
+        image = f", or start from its last frame as {named('image')}" if fewest > 1 else ""
         raise VidlongError(f"{named('video')} holds {count} frames and {model} continues from its last {fewest}; pass a video "
                            f"with at least {fewest} frames{image}")
     ratio = limits.spec.temporal_ratio

@@ -15,8 +15,7 @@ import torch
 
 from ..errors import VidlongError
 from ..models import pixel_frames
-from ..pipeline_v2v import frame_list
-from ..video_io import rounded_uint8
+from ..pipeline_v2v import LastFramesContinuation, check_continued_length, frame_list
 from .cosmos import ConditioningFrame, VidLongCosmos2_5_PredictBasePipeline
 
 #: its call's default ``num_latent_conditional_frames`` (Video2World): the video's last ``4·(n - 1) + 1`` pixel frames, 5
@@ -80,17 +79,16 @@ class VidLongCosmos2_5_PredictImageToWorldPipeline(VidLongCosmos2_5_PredictBaseP
         return ConditioningFrame(latent)
 
 
-class VidLongCosmos2_5_PredictVideoToWorldPipeline(VidLongCosmos2_5_PredictBasePipeline):
+class VidLongCosmos2_5_PredictVideoToWorldPipeline(LastFramesContinuation, VidLongCosmos2_5_PredictBasePipeline):
     """`Cosmos2_5_PredictBasePipeline` given a video to continue (Video2World, `vidlong.models.CONTINUING_PIPELINES`): its
     call resizes the video to ``height`` x ``width``, encodes its last ``4·(n - 1) + 1`` pixel frames
     (``num_latent_conditional_frames`` n, its default 2: 5 frames) as the window's first n latent frames, kept clean, and
     makes the rest; the window of ``num_frames`` counts them. uint8 frames (``[T, H, W, 3]`` or a list) are read as 0-255,
     as PIL images are (`vidlong.pipeline_v2v.frame_list`). `generate` returns the video's frames (as its call resizes them),
-    then the window's past those frames (`continued_frames`); with no method, the window is its call's, bit for bit.
-    Streams and extensions are the text-to-world pipeline's."""
+    then the window's past those frames (`vidlong.pipeline_v2v.LastFramesContinuation`); with no method, the window is its
+    call's, bit for bit. Streams and extensions are the text-to-world pipeline's."""
 
-    task = "v2v"
-    continues_video = True
+    continued_latent_frames = CONDITIONAL_LATENT_FRAMES
 
     def complete_call(self, arguments: dict) -> None:
         """uint8 frames as PIL images; a video of fewer frames than its ``num_latent_conditional_frames`` encode refused in
@@ -101,24 +99,5 @@ class VidLongCosmos2_5_PredictVideoToWorldPipeline(VidLongCosmos2_5_PredictBaseP
             return
         arguments["video"], latent = frames, arguments.get("num_latent_conditional_frames", CONDITIONAL_LATENT_FRAMES)
         needed = pixel_frames(latent, self.vae_scale_factor_temporal) if latent in (1, 2) else 0  # else its call refuses it
-        if len(frames) < needed:
-            raise VidlongError(f"video holds {len(frames)} frames and num_latent_conditional_frames {latent} continues from its "
-                               f"last {needed}; pass a longer video" + (", or num_latent_conditional_frames=1" if latent > 1 else ""))
-
-    def decodes_in_chunks(self) -> bool:
-        """`generate` takes its call's own output, after which it puts the video's frames."""
-        return False
-
-    def repeated_frames(self, video_frames: int) -> int:
-        """The video's last pixel frames its call's window starts with again (its default ``num_latent_conditional_frames``'s:
-        5)."""
-        return pixel_frames(CONDITIONAL_LATENT_FRAMES, self.vae_scale_factor_temporal)
-
-    def continued_frames(self, video, frames: np.ndarray) -> np.ndarray:
-        """uint8 ``[T, H, W, 3]``: the continued `video`'s frames resized as its call resizes them (through its video
-        processor, to the window's size), then its call's window `frames` (uint8 ``[t, H, W, 3]``) past its first
-        `repeated_frames` (the video's last frames, encoded and decoded)."""
-        height, width = frames.shape[1:3]
-        pixels = self.video_processor.preprocess_video(frame_list(video), height, width)
-        kept = self.video_processor.postprocess_video(pixels, output_type="np")[0]
-        return np.concatenate([rounded_uint8(kept), frames[self.repeated_frames(len(video)):]])
+        check_continued_length(len(frames), needed, f"num_latent_conditional_frames {latent}",
+                               ", or num_latent_conditional_frames=1" if latent > 1 else "")
