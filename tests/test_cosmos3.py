@@ -2,9 +2,12 @@
 on the video ("gen") queries and keys of its mixture-of-transformers attention, the prompt's ("und") keys joint text keys
 for them, the prompt's own causal rows stock, grouped-query heads. Methods off and removed = the stock model bit for bit;
 each method equal to a float64 reference written from the math (projections, RMS norms, halves-rotated RoPE, heads
-repeated; attention from `reference`); `generate` with no method = diffusers' `Cosmos3OmniPipeline` bit for bit; `vidlong
-generate` with both methods writes the mp4; `vidlong info` describes the folder; what it does not serve is refused in one
-line."""
+repeated; attention from `reference`); `generate` with no method = diffusers' `Cosmos3OmniPipeline` bit for bit, from
+text, from an image (its ``image=``) and continuing a video (its ``video=`` from the video's last frames), the methods
+changing the frames it makes and not those it keeps clean; `vidlong generate` with both methods writes the mp4, from text
+and from an image; `vidlong info` describes the folder; what it does not serve is refused in one line."""
+
+import re
 
 import numpy as np
 import pytest
@@ -15,6 +18,7 @@ from tiny_pipeline import tiny_cosmos3_transformer
 
 import vidlong
 from vidlong.attention.adapters.cosmos3 import COSMOS3
+from vidlong.video_io import rounded_uint8
 
 NATIVE = 2  # latent frames
 GRID = (2, 3)  # token rows, columns (latent 4x6, patch 2)
@@ -116,8 +120,8 @@ def folder(tmp_path_factory):
 
 def test_generate_with_no_method_is_its_call_bit_for_bit(folder):
     """`load_pipeline` gives vidlong's class; `generate` at 2x (4 latent = 13 frames, decoded by Wan's streaming decoder) is
-    diffusers' own `Cosmos3OmniPipeline` with the same seed (its own draw of the noise), bit for bit; its sound and image
-    conditions are refused in one line."""
+    diffusers' own `Cosmos3OmniPipeline` with the same seed (its own draw of the noise), bit for bit; its sound, its actions
+    and an image with a video are refused in one line."""
     from diffusers import Cosmos3OmniPipeline
 
     from vidlong.generate import GenerateRequest, generate
@@ -132,14 +136,103 @@ def test_generate_with_no_method_is_its_call_bit_for_bit(folder):
                   generator=torch.Generator().manual_seed(3), output_type="np").video
     assert result.frames.shape == (13, 32, 48, 3) and result.settings["latent_frames"] == 4
     assert np.array_equal(result.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
-    for refused in (dict(enable_sound=True), dict(image=np.zeros((32, 48, 3), dtype=np.uint8))):
-        with pytest.raises(vidlong.VidlongError, match=f"drop {next(iter(refused))}$"):
+    image = np.zeros((32, 48, 3), dtype=np.uint8)
+    for refused, says in ((dict(enable_sound=True), "drop enable_sound"), (dict(action=object()), "drop action"),
+                          (dict(image=image, video=[image] * 5), "drop image= or video=")):
+        with pytest.raises(vidlong.VidlongError, match=f"{says}$"):
             pipe("a red ball", **refused)
+
+
+def stock_pipeline(folder):
+    """diffusers' own `Cosmos3OmniPipeline` from `folder`, what its `prepare_latents` makes kept (``made["latents"]``: its
+    conditioned start ``[1, C, F, h, w]`` first, its condition mask ``[F, 1, 1]`` sixth)."""
+    from diffusers import Cosmos3OmniPipeline
+
+    stock, made = Cosmos3OmniPipeline.from_pretrained(folder), {}
+    stock.set_progress_bar_config(disable=True)
+    prepare = stock.prepare_latents
+    stock.prepare_latents = lambda *args, **kwargs: made.setdefault("latents", prepare(*args, **kwargs))
+    return stock, made
+
+
+def check_methods_keep_the_clean_frames(pipe, request, plain, kept: int) -> None:
+    """`generate` of `request` with each method: frames unlike `plain`'s (no method), its first `kept` latent frames,
+    those its call keeps clean under the condition mask, the same bits (their velocity zeroed, its sampler steps them as
+    it steps them with no method)."""
+    import dataclasses
+
+    from vidlong.generate import generate
+
+    for method in ("ultravico", "freelong"):
+        made = generate(pipe, dataclasses.replace(request, method=method))
+        assert not np.array_equal(made.frames, plain.frames) and torch.equal(made.latents[:, :, :kept], plain.latents[:, :, :kept])
+        assert not torch.equal(made.latents[:, :, kept:], plain.latents[:, :, kept:])
+
+
+def test_an_image_conditions_frame_0_as_its_call_does_bit_for_bit(folder, image_path):
+    """`load_pipeline(task="i2v")` gives vidlong's image-to-video twin; `generate` from an image (32x32, resized and cropped
+    to 32x48 by its call) at 2x (4 latent = 13 frames) with no method = diffusers' own ``image=`` call from the same seed,
+    bit for bit (its image's latent put in vidlong's noise under its condition mask, as its call puts it in its own); its
+    first latent frame stays that latent, clean, within float32 rounding; each method changes the video, not that frame."""
+    from PIL import Image
+
+    from vidlong.generate import GenerateRequest, generate
+
+    pipe = vidlong.load_pipeline(folder, device="cpu", task="i2v")
+    pipe.set_progress_bar_config(disable=True)
+    assert type(pipe).__name__ == "VidLongCosmos3OmniImageToVideoPipeline" and pipe.task == "i2v"
+    request = GenerateRequest(prompt="a red ball", ratio=2, seed=3, image=str(image_path), height=32, width=48)
+    plain = generate(pipe, request)
+    stock, made = stock_pipeline(folder)
+    video = stock(prompt="a red ball", image=Image.open(image_path), num_frames=13, height=32, width=48, num_inference_steps=2,
+                  guidance_scale=6.0, generator=torch.Generator().manual_seed(3), output_type="np").video
+    assert plain.frames.shape == (13, 32, 48, 3) and np.array_equal(plain.frames, rounded_uint8(video))
+    start, mask = made["latents"][0], made["latents"][5]
+    assert mask.flatten().tolist() == [1, 0, 0, 0] and (plain.latents[:, :, :1] - start[:, :, :1]).abs().max() < 1e-5
+    check_methods_keep_the_clean_frames(pipe, request, plain, 1)
+
+
+def test_a_video_is_continued_from_its_last_frames_as_its_call_does_bit_for_bit(folder):
+    """`generate` given a video on Cosmos 3's own pipeline continues it through its video-to-video twin: the video's 7 frames
+    (resized as its call resizes them), then diffusers' own ``video=`` call's window of 13 frames with
+    ``condition_video_keep="last"`` from the same seed, bit for bit, past the video's last 5 frames it starts with (2 latent
+    frames, kept clean); each method changes the new frames, not the 2 kept."""
+    from PIL import Image
+
+    from vidlong.generate import GenerateRequest, generate
+
+    video = np.random.default_rng(2).integers(0, 255, (7, 40, 56, 3), dtype=np.uint8)
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    request = GenerateRequest(prompt="a red ball", frames=13, seed=3, video=video, height=32, width=48)
+    plain = generate(pipe, request)
+    stock, made = stock_pipeline(folder)
+    frames = [Image.fromarray(frame) for frame in video]
+    window = stock(prompt="a red ball", video=frames, condition_video_keep="last", height=32, width=48, num_frames=13,
+                   num_inference_steps=2, guidance_scale=6.0, generator=torch.Generator().manual_seed(3), output_type="np").video
+    resized = stock.video_processor.postprocess_video(stock.video_processor.preprocess_video(frames, 32, 48), "np")[0]
+    assert plain.frames.shape == (7 + 13 - 5, 32, 48, 3) and plain.settings["latent_frames"] == 4
+    assert np.array_equal(plain.frames[:7], rounded_uint8(resized)) and np.array_equal(plain.frames[7:], rounded_uint8(window[5:]))
+    assert made["latents"][5].flatten().tolist() == [1, 1, 0, 0]
+    twin = pipe.video_to_video()
+    for refused, says in ((dict(condition_video_keep="first"), "drop condition_video_keep"),
+                          (dict(condition_frame_indexes_vision=[0]), "drop condition_frame_indexes_vision"),
+                          (dict(video=video[:3]), "holds 3 frames and condition_frame_indexes_vision (0, 1) continues from "
+                                                  "its last 5; pass a longer video")):
+        with pytest.raises(vidlong.VidlongError, match=re.escape(says) + "$"):
+            twin(**dict(dict(prompt="a red ball", video=video, num_frames=13), **refused))
+    check_methods_keep_the_clean_frames(pipe, request, plain, 2)
 
 
 def test_cli_generates_twice_the_native_length_with_both_methods(folder, tmp_path):
     """`vidlong generate --ratio 2 --method both`: 4 latent = 13 frames at 32x48, 24 fps, both methods in the sidecar."""
     check_cli_generate(folder, tmp_path, "both", NATIVE, 4, 24)
+
+
+def test_cli_generates_from_an_image_with_both_methods(folder, image_path, tmp_path):
+    """`vidlong generate --image start.png --ratio 2 --method both`: 13 frames at 32x48, 24 fps, both methods in the
+    sidecar."""
+    check_cli_generate(folder, tmp_path, "both", NATIVE, 4, 24, image=image_path)
 
 
 def test_sides_its_transformer_pads_to_whole_patches_are_taken(folder):
@@ -165,27 +258,37 @@ def test_sides_its_transformer_pads_to_whole_patches_are_taken(folder):
 
 
 def test_info_describes_the_folder(folder, capsys):
-    """`vidlong info`: its pipeline, family and spec; it generates, and neither streams, extends nor takes an image."""
+    """`vidlong info`: its pipeline, family and spec; it generates, from an image too, continues a video (`generate
+    --video`), and neither streams nor extends."""
     from vidlong.cli import main
 
     capsys.readouterr()
     assert main(["info", "--model", str(folder)]) == 0
     out = capsys.readouterr().out
     assert "Cosmos3OmniPipeline" in out and "family cosmos3" in out and "spec tiny-cosmos3: native 2 latent frames" in out
-    assert "generate: yes" in out and "stream: no" in out and "extend: no" in out and "image: no" in out
+    assert "generate: yes" in out and "stream: no" in out and "extend: no" in out and "image: yes" in out
+    assert "generate --video continues it: its frames, then new ones" in out
 
 
 @pytest.mark.parametrize("args, says", [
     (["stream", "--chunks", "2"], "its call denoises one packed sequence"),
     (["generate", "--ratio", "2", "--method", "riflex"], "RIFLEx is not implemented for Cosmos3OmniTransformer"),
-    (["generate", "--image", "{image}"], "this model is text-to-video and takes no --image")], ids=["stream", "riflex", "image"])
-def test_what_it_does_not_run_is_refused_in_one_line(folder, tmp_path, capsys, monkeypatch, args, says):
-    """Streams (and extensions), RIFLEx and an image: one line, exit 2, before any model loads."""
-    from PIL import Image
+    (["generate", "--video", "{short}"], "--video holds 3 frames and Cosmos 3 video to video continues from its last 5; pass a "
+                                         "video with at least 5 frames, or start from its last frame as --image"),
+    (["generate", "--video", "{clip}", "--frames", "5"], "the video's last 5 frames take 2 latent frames of the 2 made"),
+    (["generate", "--video", "{clip}", "--strength", "0.5"], "this model continues its --video (Cosmos 3 video to video: its "
+                                                             "frames, then new ones): drop --strength"),
+    (["generate", "--video", "{clip}", "--image", "{image}"], "continues or edits the given video and takes no --image; drop it"),
+], ids=["stream", "riflex", "too-few-frames", "no-new-frames", "strength", "image-and-video"])
+def test_what_it_does_not_run_is_refused_in_one_line(folder, image_path, tmp_path, capsys, monkeypatch, args, says):
+    """Streams (and extensions), RIFLEx; a video shorter than the 5 frames its call continues from, a window they would
+    fill, a strength (it continues, it does not redraw) and an image with a video: one line, exit 2, before any model
+    loads."""
+    from vidlong.video_io import write_video
 
-    image = tmp_path / "start.png"
-    Image.new("RGB", (48, 32)).save(image)
-    args = [a.format(image=image) for a in args]
+    clips = {name: write_video(tmp_path / f"{name}.mp4", np.full((count, 32, 48, 3), 90, np.uint8), fps=24)
+             for name, count in (("short", 3), ("clip", 9))}
+    args = [a.format(image=image_path, **clips) for a in args]
     line = check_refused_before_loading([args[0], "--model", str(folder), "--prompt", "a red ball", *args[1:]],
                                         tmp_path / "g.mp4", capsys, monkeypatch)
     assert says in line

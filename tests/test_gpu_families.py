@@ -120,10 +120,12 @@ CASES = {
                    False),
     "cosmos3": (("builder", "tiny_cosmos3_pipeline", {}, dict(native_frames=2, height=32, width=48, fps=24)), False, False,
                 False),
+    "cosmos3-i2v": (("builder", "tiny_cosmos3_pipeline", {}, dict(native_frames=2, height=32, width=48, fps=24)), True, False,
+                    False),
 }
 #: the cases whose folder is a text-to-video pipeline's loaded with ``task="i2v"`` (Kandinsky 6's, Sana-Video's, LTX-2's
-#: condition pipeline's and Cosmos-Predict2.5's (its Image2World twin), given an image)
-LOADED_FOR_AN_IMAGE = {"kandinsky6-i2v", "sana-video-i2v", "ltx2-condition-i2v", "cosmos-predict2.5-i2v"}
+#: condition pipeline's, Cosmos-Predict2.5's (its Image2World twin) and Cosmos 3's, given an image)
+LOADED_FOR_AN_IMAGE = {"kandinsky6-i2v", "sana-video-i2v", "ltx2-condition-i2v", "cosmos-predict2.5-i2v", "cosmos3-i2v"}
 #: the cases whose calls need a face's tensors (ConsisID's ``is_train_face``): `generate`, streams and extensions are given
 #: `conftest.consisid_faces` as their ``identity``
 FACED = {"consisid"}

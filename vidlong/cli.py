@@ -145,7 +145,7 @@ def _add_generate(sub) -> None:
                         "(mp4 or any file ffmpeg reads); the output has its length, frame rate and aspect. A SkyReels-V2 DF "
                         "video-to-video folder continues it in one call instead: its frames unchanged, then the new ones of a "
                         "window of --ratio or --frames that starts from its last 17 frames, encoded (not shown again), and so does "
-                        "a Cosmos-Predict2.5 folder by its Video2World, from its last 5 frames; a "
+                        "a Cosmos-Predict2.5 folder by its Video2World, and a Cosmos 3 folder, from its last 5 frames; a "
                         "Lucy Edit folder edits it by the prompt (every step, no --strength). To continue a video: vidlong "
                         "extend")
     p.add_argument("--strength", type=float, default=None,

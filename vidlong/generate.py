@@ -59,8 +59,9 @@ class GenerateRequest:
             window of `frames` (or `ratio` x native) pixel frames, whose first latent frames are its last 17 frames encoded:
             the output is its frames unchanged, then the window's new ones (the window's latent frames past those, r each;
             the call's decode of those encoded frames is dropped, `repeated_frames`); on a Cosmos-Predict2.5 text-to-world
-            pipeline (its Video2World twin) likewise, from its last 5 frames (the output: its frames as the call resizes
-            them, then the window's past those 5, `continued_frames`). On a Lucy Edit folder
+            pipeline (its Video2World twin) and a Cosmos 3 one (its ``video=`` from the video's last frames) likewise, from its
+            last 5 frames (the output: its frames as the call resizes them, then the window's past those 5,
+            `continued_frames`). On a Lucy Edit folder
             (`vidlong.models.EDITING_PIPELINES`) it is edited by the prompt: its latents condition every step, all of which
             run (no `strength`); the output is as long as it, as a redrawn video.
         strength: how much of `video` is redrawn, in (0, 1] (1: from pure noise; None: diffusers' 0.8): the call runs
@@ -239,7 +240,8 @@ def check_task(task: str, has_image: bool, extends: Optional[int] = 1) -> None:
         extend = f", or `vidlong extend --video` from {video}" if extends else ""
         raise VidlongError(f"this model is text-to-video and takes no {named('image')}; use an image-to-video model folder "
                            "(Wan, SkyReels-V2, LTX-Video, LTX-2, CogVideoX, HunyuanVideo, Kandinsky 5 and 6, Motif-Video, "
-                           f"EasyAnimate, FramePack, Cosmos-Predict2.5, Cosmos-Predict2 and 1.0 Video2World or Sana-Video){extend}")
+                           f"EasyAnimate, FramePack, Cosmos-Predict2.5, Cosmos-Predict2 and 1.0 Video2World, Cosmos 3 or Sana-Video)"
+                           f"{extend}")
 
 
 def resolve_latent_frames(request: GenerateRequest, native_frames: int, temporal_ratio: int = 4,

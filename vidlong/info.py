@@ -34,8 +34,8 @@ def model_info(path) -> dict:
     beside the model folder or in it, then under ``"refiner"``; any other folder: ``generate --refine``'s line, neither
     stage 2 being there); each ``{"yes": bool}``,
     with ``"why"`` (the command's own refusal) where it is no. ``continues_video``: whether ``generate --video`` continues
-    the video (its frames, then new ones: SkyReels-V2 DF video to video, Cosmos-Predict2.5's Video2World) rather than redrawing
-    it; ``edits_video``: whether
+    the video (its frames, then new ones: SkyReels-V2 DF video to video, Cosmos-Predict2.5's Video2World, Cosmos 3's video to
+    video) rather than redrawing it; ``edits_video``: whether
     it edits the video by the prompt, every step and no strength (Lucy Edit), its ``redraw`` and ``stream_redraw`` then that
     edit (in one call, chunk by chunk); a video-to-video folder's ``generate`` always takes one. ``edits_image``: whether ``generate
     --image`` edits the image by the prompt, the edit its video's last frame, written as ``OUT.edited.png`` beside the mp4

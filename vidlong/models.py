@@ -42,10 +42,11 @@ EMBEDDED_MODELS = {"default": Path(__file__).parent / "default_model",
                    "default-distilled": Path(__file__).parent / "default_distilled_model"}
 
 #: the pipeline classes vidlong serves, by task: diffusers' (and vidlong's own LTXConditionImageToVideoPipeline,
-#: LTX2ConditionImageToVideoPipeline, Kandinsky6TI2VAImageToVideoPipeline, LTXI2VLongMultiPromptImageToVideoPipeline and
-#: Cosmos2_5_PredictImageToWorldPipeline: diffusers' LTXConditionPipeline, LTX2ConditionPipeline, Kandinsky6TI2VAPipeline,
-#: LTXI2VLongMultiPromptPipeline and Cosmos2_5_PredictBasePipeline given an image; Cosmos2_5_PredictVideoToWorldPipeline:
-#: Cosmos2_5_PredictBasePipeline given a video to continue), each
+#: LTX2ConditionImageToVideoPipeline, Kandinsky6TI2VAImageToVideoPipeline, LTXI2VLongMultiPromptImageToVideoPipeline,
+#: Cosmos2_5_PredictImageToWorldPipeline and Cosmos3OmniImageToVideoPipeline: diffusers' LTXConditionPipeline,
+#: LTX2ConditionPipeline, Kandinsky6TI2VAPipeline, LTXI2VLongMultiPromptPipeline, Cosmos2_5_PredictBasePipeline and
+#: Cosmos3OmniPipeline given an image; Cosmos2_5_PredictVideoToWorldPipeline and Cosmos3OmniVideoToVideoPipeline:
+#: Cosmos2_5_PredictBasePipeline and Cosmos3OmniPipeline given a video to continue), each
 #: mapped to vidlong's class by `vidlong.pipeline.PIPELINE_CLASSES`; a folder saved under a vidlong class's name
 #: (``VidLong...``) has its diffusers class's task (`task_of`).
 PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVACEPipeline": "t2v",
@@ -73,7 +74,8 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVA
                   "SanaVideoPipeline": "t2v", "SanaImageToVideoPipeline": "i2v", "LattePipeline": "t2v",
                   "LTXI2VLongMultiPromptPipeline": "t2v", "LTXI2VLongMultiPromptImageToVideoPipeline": "i2v",
                   "ConsisIDPipeline": "i2v", "ChronoEditPipeline": "i2v", "SanaWMPipeline": "i2v",
-                  "Cosmos3OmniPipeline": "t2v"}
+                  "Cosmos3OmniPipeline": "t2v", "Cosmos3OmniImageToVideoPipeline": "i2v",
+                  "Cosmos3OmniVideoToVideoPipeline": "v2v"}
 
 
 def task_of(class_name) -> Optional[str]:
@@ -354,7 +356,8 @@ def folder_class_name(folder: Path) -> str:
 #: ``SanaVideoPipeline`` weights run its ``SanaImageToVideoPipeline``, as its docstring loads one release folder for both;
 #: LTX-Video's ``LTXI2VLongMultiPromptPipeline`` takes the image itself, its ``cond_image``, as vidlong's
 #: ``LTXI2VLongMultiPromptImageToVideoPipeline``; Cosmos-Predict2.5's ``Cosmos2_5_PredictBasePipeline`` takes an image itself, its
-#: Image2World, as vidlong's ``Cosmos2_5_PredictImageToWorldPipeline``)
+#: Image2World, as vidlong's ``Cosmos2_5_PredictImageToWorldPipeline``, and Cosmos 3's ``Cosmos3OmniPipeline`` its
+#: ``image=``, as vidlong's ``Cosmos3OmniImageToVideoPipeline``)
 IMAGE_TO_VIDEO_TWINS = {"LTXPipeline": "LTXImageToVideoPipeline", "WanPipeline": "WanImageToVideoPipeline",
                         "LTX2Pipeline": "LTX2ImageToVideoPipeline",
                         "LTXConditionPipeline": "LTXConditionImageToVideoPipeline",
@@ -363,7 +366,8 @@ IMAGE_TO_VIDEO_TWINS = {"LTXPipeline": "LTXImageToVideoPipeline", "WanPipeline":
                         "Kandinsky6TI2VAPipeline": "Kandinsky6TI2VAImageToVideoPipeline",
                         "SanaVideoPipeline": "SanaImageToVideoPipeline",
                         "LTXI2VLongMultiPromptPipeline": "LTXI2VLongMultiPromptImageToVideoPipeline",
-                        "Cosmos2_5_PredictBasePipeline": "Cosmos2_5_PredictImageToWorldPipeline"}
+                        "Cosmos2_5_PredictBasePipeline": "Cosmos2_5_PredictImageToWorldPipeline",
+                        "Cosmos3OmniPipeline": "Cosmos3OmniImageToVideoPipeline"}
 
 
 def image_to_video_twin(folder: Path) -> Optional[str]:
@@ -386,9 +390,11 @@ def image_to_video_twin(folder: Path) -> Optional[str]:
 #: text-to-video pipeline classes whose weights diffusers also runs as video-to-video, and that class
 #: (`video_to_video_twin`: not in the layouts `_unredrawn_layout` names); Cosmos-Predict2.5's ``Cosmos2_5_PredictBasePipeline``
 #: takes a video itself, its Video2World continuing it (`CONTINUING_PIPELINES`), as vidlong's
-#: ``Cosmos2_5_PredictVideoToWorldPipeline``
+#: ``Cosmos2_5_PredictVideoToWorldPipeline``, and so does Cosmos 3's ``Cosmos3OmniPipeline``, its ``video=`` from the video's
+#: last frames, as vidlong's ``Cosmos3OmniVideoToVideoPipeline``
 VIDEO_TO_VIDEO_TWINS = {"WanPipeline": "WanVideoToVideoPipeline", "CogVideoXPipeline": "CogVideoXVideoToVideoPipeline",
-                        "Cosmos2_5_PredictBasePipeline": "Cosmos2_5_PredictVideoToWorldPipeline"}
+                        "Cosmos2_5_PredictBasePipeline": "Cosmos2_5_PredictVideoToWorldPipeline",
+                        "Cosmos3OmniPipeline": "Cosmos3OmniVideoToVideoPipeline"}
 
 
 def video_to_video_twin(folder: Path) -> Optional[str]:
@@ -424,9 +430,12 @@ NEGATIVE_PROMPT_UNREAD = {"HunyuanVideoPipeline": ("generate", "stream"), "Hunyu
 #: others redraw it, by the model's name in refusals, the last pixel frames of the video its call encodes as its window's
 #: first latent frames (a shorter video: SkyReels-V2 DF's all of it) and the fewest it takes: SkyReels-V2 DF's
 #: (``overlap_history``, vidlong's default 17), Cosmos-Predict2.5's Video2World (``num_latent_conditional_frames`` 2: its
-#: last 5, which its call needs); their folders stream and extend as their weights' text-to-video class does
+#: last 5, which its call needs), Cosmos 3's video to video (``condition_frame_indexes_vision`` (0, 1): its last 5, which
+#: vidlong asks, where its call would repeat the last frame into them); their folders stream and extend as their weights'
+#: text-to-video class does
 CONTINUING_PIPELINES = {"SkyReelsV2DiffusionForcingVideoToVideoPipeline": ("SkyReels-V2 DF video to video", 17, 1),
-                        "Cosmos2_5_PredictVideoToWorldPipeline": ("Cosmos-Predict2.5 Video2World", 5, 5)}
+                        "Cosmos2_5_PredictVideoToWorldPipeline": ("Cosmos-Predict2.5 Video2World", 5, 5),
+                        "Cosmos3OmniVideoToVideoPipeline": ("Cosmos 3 video to video", 5, 5)}
 
 
 def twin_continues(class_name: str) -> bool:

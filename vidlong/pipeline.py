@@ -820,6 +820,8 @@ PIPELINE_CLASSES = {
     "SanaImageToVideoPipeline": "vidlong.families.sana:VidLongSanaImageToVideoPipeline",
     "SanaWMPipeline": "vidlong.families.sana_wm:VidLongSanaWMPipeline",
     "Cosmos3OmniPipeline": "vidlong.families.cosmos3:VidLongCosmos3OmniPipeline",
+    "Cosmos3OmniImageToVideoPipeline": "vidlong.families.cosmos3:VidLongCosmos3OmniImageToVideoPipeline",
+    "Cosmos3OmniVideoToVideoPipeline": "vidlong.families.cosmos3:VidLongCosmos3OmniVideoToVideoPipeline",
     "LattePipeline": "vidlong.families.latte:VidLongLattePipeline",
 }
 

@@ -22,7 +22,7 @@ and continuing a video as vidlong's twins of it in `cosmos_world`) and
 `Cosmos2VideoToWorldPipeline` (Cosmos-Predict2 Video2World, from an image; what Cosmos's share in `cosmos`),
 `Cosmos2_5_TransferPipeline` (Cosmos-Transfer2.5, a control video to a world video, chunk by chunk in its call),
 `CosmosTextToWorldPipeline` and `CosmosVideoToWorldPipeline` (Cosmos 1.0, from text or from an image),
-`Cosmos3OmniPipeline` (Cosmos 3, from text: `cosmos3`; it generates only) and
+`Cosmos3OmniPipeline` (Cosmos 3, from text, from an image and continuing a video: `cosmos3`; it generates only) and
 `SanaVideoPipeline` and `SanaImageToVideoPipeline` (Sana-Video, text or image to video from one folder), `SanaWMPipeline`
 (Sana-WM: image to video along a camera trajectory, `vidlong.camera`) and
 `LattePipeline` (Latte: its temporal table placed for each forward's frames), `LTXI2VLongMultiPromptPipeline`
