@@ -529,7 +529,7 @@ def test_video2world_streams_from_its_image_and_extends(video2world_folder, imag
     (True, ["generate", "--frames", "517"], "RoPE"),
     (True, ["stream", "--chunks", "2", "--context", "clean"], "--context clean is not available for Cosmos2VideoToWorldPipeline: "
                                                               "it keeps the context clean under a condition mask that only "
-                                                              "Cosmos-Predict2.5's streams take"),
+                                                              "Cosmos-Predict2.5's and Cosmos 3's streams take"),
 ], ids=["riflex", "window-sinks", "fifo", "cache", "no-image", "no-sink", "past-rope-table", "clean-context"])
 def test_what_video2world_does_not_run_is_refused_before_loading(video2world_folder, image_path, tmp_path, capsys, monkeypatch,
                                                                  image, command, says):

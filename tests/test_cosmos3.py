@@ -4,15 +4,18 @@ for them, the prompt's own causal rows stock, grouped-query heads. Methods off a
 each method equal to a float64 reference written from the math (projections, RMS norms, halves-rotated RoPE, heads
 repeated; attention from `reference`); `generate` with no method = diffusers' `Cosmos3OmniPipeline` bit for bit, from
 text, from an image (its ``image=``) and continuing a video (its ``video=`` from the video's last frames), the methods
-changing the frames it makes and not those it keeps clean; `vidlong generate` with both methods writes the mp4, from text
-and from an image; `vidlong info` describes the folder; what it does not serve is refused in one line."""
+changing the frames it makes and not those it keeps clean; streams and extensions keep their context clean under its
+condition mask (an extension's first chunk = its ``video=`` call's new frame, bit for bit), from text and from an image;
+`vidlong generate` with both methods writes the mp4, and from an image `vidlong stream` and `vidlong extend` run; `vidlong
+info` describes the folder; what it does not serve is refused in one line."""
 
 import re
 
 import numpy as np
 import pytest
 import torch
-from family_checks import check_cli_generate, check_float64_reference, check_methods_off_and_removed, check_refused_before_loading
+from family_checks import (check_cli_generate, check_float64_reference, check_image_to_video_cli, check_methods_off_and_removed,
+                           check_refused_before_loading)
 from reference import joint_method_attention, plain_attention, rms_norm
 from tiny_pipeline import tiny_cosmos3_transformer
 
@@ -22,6 +25,7 @@ from vidlong.video_io import rounded_uint8
 
 NATIVE = 2  # latent frames
 GRID = (2, 3)  # token rows, columns (latent 4x6, patch 2)
+GRID_CELLS = (4, 6)  # latent rows, columns of the tiny folder's 32x48 pixels
 WORDS = 5  # prompt tokens of the transformer-level tests
 METHODS = {"ultravico": vidlong.UltraViCo(alpha=0.8), "fusion": vidlong.SpectralFusion(windows=(1,))}
 
@@ -144,14 +148,19 @@ def test_generate_with_no_method_is_its_call_bit_for_bit(folder):
 
 
 def stock_pipeline(folder):
-    """diffusers' own `Cosmos3OmniPipeline` from `folder`, what its `prepare_latents` makes kept (``made["latents"]``: its
-    conditioned start ``[1, C, F, h, w]`` first, its condition mask ``[F, 1, 1]`` sixth)."""
+    """diffusers' own `Cosmos3OmniPipeline` from `folder`, what its `prepare_latents` made last kept (``made["latents"]``:
+    its conditioned start ``[1, C, F, h, w]`` first, its condition mask ``[F, 1, 1]`` sixth)."""
     from diffusers import Cosmos3OmniPipeline
 
     stock, made = Cosmos3OmniPipeline.from_pretrained(folder), {}
     stock.set_progress_bar_config(disable=True)
     prepare = stock.prepare_latents
-    stock.prepare_latents = lambda *args, **kwargs: made.setdefault("latents", prepare(*args, **kwargs))
+
+    def kept(*args, **kwargs):
+        made["latents"] = prepare(*args, **kwargs)
+        return made["latents"]
+
+    stock.prepare_latents = kept
     return stock, made
 
 
@@ -229,10 +238,63 @@ def test_cli_generates_twice_the_native_length_with_both_methods(folder, tmp_pat
     check_cli_generate(folder, tmp_path, "both", NATIVE, 4, 24)
 
 
-def test_cli_generates_from_an_image_with_both_methods(folder, image_path, tmp_path):
-    """`vidlong generate --image start.png --ratio 2 --method both`: 13 frames at 32x48, 24 fps, both methods in the
-    sidecar."""
-    check_cli_generate(folder, tmp_path, "both", NATIVE, 4, 24, image=image_path)
+def test_cli_generates_streams_and_extends_from_an_image(folder, image_path, tmp_path):
+    """`vidlong generate --image start.png --ratio 2 --method both` (13 frames), `vidlong stream --image` (2 chunks of 1
+    latent frame: 5 frames) and `vidlong extend` of the generated video (1 chunk: 4 frames more) write what they make."""
+    check_image_to_video_cli(folder, image_path, tmp_path, NATIVE)
+
+
+def test_a_stream_starts_as_generate_and_an_extension_keeps_its_context_as_its_video_call(folder):
+    """A stream's first chunk of the native window is `generate`'s latents, bit for bit (its prompt tokenized for that
+    window, its call's sampler); an extension of a clean latent frame (its default context, clean under the condition mask)
+    makes its first chunk as diffusers' own ``video=`` call keeping that frame (``condition_frame_indexes_vision=[0]``, 5
+    frames) makes its new latent frame from the same noise, within float32 rounding (measured 2.1e-6: its sampler steps the
+    kept frame at velocity 0, which moves it by rounding, 3e-8, where the stream hands the frame on exactly); its later
+    chunks move on; the re-noised context runs and differs."""
+    from PIL import Image
+
+    from vidlong.generate import GenerateRequest, generate
+
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    stream = pipe.stream("a red ball", vidlong.Streaming(chunk=1, first_chunk=NATIVE), chunks=1, seed=3)
+    first = next(iter(stream))
+    own = generate(pipe, GenerateRequest(prompt="a red ball", seed=3))
+    assert stream.context_mode == "clean" and torch.equal(first.latents, own.latents)
+    stock, _ = stock_pipeline(folder)
+    video = [Image.fromarray(np.random.default_rng(2).integers(0, 255, (32, 48, 3), dtype=np.uint8))]
+    call = dict(prompt="a red ball", video=video, condition_frame_indexes_vision=[0], height=32, width=48, num_frames=5)
+    context = stock.prepare_latents(**{n: call[n] for n in ("video", "condition_frame_indexes_vision", "height", "width")},
+                                    num_frames=5, device="cpu", dtype=torch.float32)[0][:, :, :1]
+    noise = torch.randn((1, 4, 1, *GRID_CELLS), generator=torch.Generator().manual_seed(3))  # an extension's first draw
+    window = stock(**call, num_inference_steps=2, latents=torch.cat([context, noise], dim=2), output_type="latent").video
+    clean = [c.latents for c in pipe.extend("a red ball", latents=context, streaming=vidlong.Streaming(chunk=1), chunks=3,
+                                            seed=3)][1:]
+    assert (clean[0] - window[:, :, 1:]).abs().max() < 1e-5 and not torch.equal(clean[1], clean[2])
+    renoised = [c.latents for c in pipe.extend("a red ball", latents=context, chunks=1, seed=3,
+                                               streaming=vidlong.Streaming(chunk=1, context="renoise"))]
+    assert renoised[1].isfinite().all() and not torch.equal(renoised[1], clean[0])
+
+
+def test_an_image_stream_keeps_the_image_clean_first(folder, image_path):
+    """From an image (its image-to-video twin): a stream's first chunk of the native window is `generate`'s video (the
+    image's latent frame clean under the condition mask, as its call keeps it; uint8 rounding and float32 aside), with the
+    clean context (its default) as with the re-noised one; later chunks are finite and differ between the two."""
+    from vidlong.generate import GenerateRequest, generate
+
+    pipe = vidlong.load_pipeline(folder, device="cpu", task="i2v")
+    pipe.set_progress_bar_config(disable=True)
+    native = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, image=str(image_path), height=32, width=48))
+    made = {}
+    for context in ("clean", "renoise"):
+        stream = pipe.stream("a red ball", vidlong.Streaming(chunk=1, first_chunk=NATIVE, context=None if context == "clean"
+                                                             else context), chunks=3, seed=3, image=str(image_path), height=32,
+                             width=48)
+        made[context] = list(stream)
+        assert stream.context_mode == context and all(c.latents.isfinite().all() for c in made[context])
+        assert np.abs(made[context][0].frames.astype(int) - native.frames.astype(int)).max() <= 1
+        assert (made[context][0].latents - native.latents).abs().max() < 1e-4
+    assert not any(torch.equal(a.latents, b.latents) for a, b in zip(made["clean"][1:], made["renoise"][1:]))
 
 
 def test_sides_its_transformer_pads_to_whole_patches_are_taken(folder):
@@ -259,19 +321,21 @@ def test_sides_its_transformer_pads_to_whole_patches_are_taken(folder):
 
 def test_info_describes_the_folder(folder, capsys):
     """`vidlong info`: its pipeline, family and spec; it generates, from an image too, continues a video (`generate
-    --video`), and neither streams nor extends."""
+    --video`), streams (with the clean context) and extends."""
     from vidlong.cli import main
 
     capsys.readouterr()
     assert main(["info", "--model", str(folder)]) == 0
     out = capsys.readouterr().out
     assert "Cosmos3OmniPipeline" in out and "family cosmos3" in out and "spec tiny-cosmos3: native 2 latent frames" in out
-    assert "generate: yes" in out and "stream: no" in out and "extend: no" in out and "image: yes" in out
+    assert "generate: yes" in out and "stream: yes" in out and "extend: yes" in out and "image: yes" in out
+    assert "streams with the clean context" in out
     assert "generate --video continues it: its frames, then new ones" in out
 
 
 @pytest.mark.parametrize("args, says", [
-    (["stream", "--chunks", "2"], "its call denoises one packed sequence"),
+    (["stream", "--chunks", "2", "--context", "cache"], "--context cache is not available for Cosmos3OmniTransformer: its "
+                                                        "rolling KV cache"),
     (["generate", "--ratio", "2", "--method", "riflex"], "RIFLEx is not implemented for Cosmos3OmniTransformer"),
     (["generate", "--video", "{short}"], "--video holds 3 frames and Cosmos 3 video to video continues from its last 5; pass a "
                                          "video with at least 5 frames, or start from its last frame as --image"),
@@ -279,9 +343,9 @@ def test_info_describes_the_folder(folder, capsys):
     (["generate", "--video", "{clip}", "--strength", "0.5"], "this model continues its --video (Cosmos 3 video to video: its "
                                                              "frames, then new ones): drop --strength"),
     (["generate", "--video", "{clip}", "--image", "{image}"], "continues or edits the given video and takes no --image; drop it"),
-], ids=["stream", "riflex", "too-few-frames", "no-new-frames", "strength", "image-and-video"])
+], ids=["cache", "riflex", "too-few-frames", "no-new-frames", "strength", "image-and-video"])
 def test_what_it_does_not_run_is_refused_in_one_line(folder, image_path, tmp_path, capsys, monkeypatch, args, says):
-    """Streams (and extensions), RIFLEx; a video shorter than the 5 frames its call continues from, a window they would
+    """A stream with the KV cache context, RIFLEx; a video shorter than the 5 frames its call continues from, a window they would
     fill, a strength (it continues, it does not redraw) and an image with a video: one line, exit 2, before any model
     loads."""
     from vidlong.video_io import write_video

@@ -118,10 +118,10 @@ CASES = {
     "consisid": (("builder", "tiny_consisid_pipeline", {}, "cogvideox"), True, True, True),
     "chronoedit": (("builder", "tiny_chronoedit_pipeline", {}, dict(native_frames=3, height=32, width=32, fps=8)), True, False,
                    False),
-    "cosmos3": (("builder", "tiny_cosmos3_pipeline", {}, dict(native_frames=2, height=32, width=48, fps=24)), False, False,
-                False),
-    "cosmos3-i2v": (("builder", "tiny_cosmos3_pipeline", {}, dict(native_frames=2, height=32, width=48, fps=24)), True, False,
-                    False),
+    "cosmos3": (("builder", "tiny_cosmos3_pipeline", {}, dict(native_frames=2, height=32, width=48, fps=24)), False, True,
+                True),
+    "cosmos3-i2v": (("builder", "tiny_cosmos3_pipeline", {}, dict(native_frames=2, height=32, width=48, fps=24)), True, True,
+                    True),
 }
 #: the cases whose folder is a text-to-video pipeline's loaded with ``task="i2v"`` (Kandinsky 6's, Sana-Video's, LTX-2's
 #: condition pipeline's, Cosmos-Predict2.5's (its Image2World twin) and Cosmos 3's, given an image)

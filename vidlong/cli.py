@@ -521,8 +521,9 @@ def _add_stream_options(p) -> None:
     p.add_argument("--context", default=None, choices=["cache", "renoise", "clean"],
                    help="how a chunk sees earlier frames: their cached clean K/V, re-noised to each step's level "
                         "and denoised jointly (bidirectional models), or clean under the condition mask beside the chunk, "
-                        "as its Video2World call conditions (Cosmos-Predict2.5); default: the model's vidlong.yaml, else cache "
-                        "for Wan's text-to-video models, clean for Cosmos-Predict2.5's and renoise for every other "
+                        "as its Video2World call conditions (Cosmos-Predict2.5; Cosmos 3: as its video= call); default: the "
+                        "model's vidlong.yaml, else cache for Wan's text-to-video models, clean for Cosmos-Predict2.5's and "
+                        "Cosmos 3's and renoise for every other "
                         "(vidlong info --model names it)")
     p.add_argument("--sampler", default=None, choices=["scheduler", "causal"],
                    help="how a chunk is denoised: the pipeline's scheduler, or the few-step causal sampler of "

@@ -249,7 +249,7 @@ class VideoStreamer(PromptSwitching):
 
     Args:
         pipe: a vidlong pipeline (one or two experts; image-to-video ones with the re-noised context, or the clean one
-            where it takes it: Cosmos-Predict2.5 Image2World's).
+            where it takes it: Cosmos-Predict2.5 Image2World's, Cosmos 3's).
         prompt: one prompt, or a schedule ``"0:a red ball; 20:a blue ball"`` (chunk: prompt); `switch_prompt`
             changes it while the stream runs (re-caching as `Streaming.recache_on_prompt_switch` says).
         streaming: the `Streaming` config.

@@ -292,8 +292,8 @@ def check_streams(family: str, context: Optional[str] = None, pipeline: str = ""
     contexts = adapter.stream_contexts_of(pipeline)
     if context is not None and context not in contexts:
         clean = context == "clean"  # a pipeline's own (`FamilyAdapter.pipeline_stream_contexts`), else the family's
-        reason = ("it keeps the context clean under a condition mask that only Cosmos-Predict2.5's streams take (its "
-                  "Video2World call's)" if clean else adapter.no_cache_reason)
+        reason = ("it keeps the context clean under a condition mask that only Cosmos-Predict2.5's and Cosmos 3's streams "
+                  "take (their calls' conditioning on a video)" if clean else adapter.no_cache_reason)
         raise VidlongError(f"{named('context')} {context} is not available for "
                            f"{pipeline if clean and pipeline else adapter.transformer_class}: {reason}; stream with "
                            f"{named('context')} {contexts[0]} (its default)")
@@ -1155,8 +1155,8 @@ def check_compile(backend: Optional[str], folder: Path, offload: Optional[str] =
 def resolve_context(streaming: Streaming, limits: ModelLimits) -> str:
     """The stream context in force on the pipeline of `limits`: the config's, else the model's (`limits.spec`), else its
     pipeline's own default where its family names one (`FamilyAdapter.pipeline_stream_contexts`: "clean" for
-    Cosmos-Predict2.5, from text or an image), else "renoise" for image-to-video pipelines (the only one the others stream
-    with), else its family's default ("cache" for Wan, "renoise" for the families with no KV cache)."""
+    Cosmos-Predict2.5 and Cosmos 3, from text or an image), else "renoise" for image-to-video pipelines (the only one the
+    others stream with), else its family's default ("cache" for Wan, "renoise" for the families with no KV cache)."""
     from .attention.adapters import adapter_named
 
     own = limits.pipeline in adapter_named(limits.family).pipeline_stream_contexts
@@ -1238,7 +1238,7 @@ def check_streamable(limits: ModelLimits, context: str, sinks: Optional[int] = N
                      extension: bool = False) -> None:
     """The pipeline of `limits` streams with `context` (`check_streams`, `ModelLimits.no_stream_reason`); image-to-video
     pipelines stream only with a context each window holds (re-noised; clean where the pipeline takes it: Cosmos-Predict2.5
-    Image2World's) and at least one sink frame: every window must start at the video's first frame, where their image
+    Image2World's, Cosmos 3's) and at least one sink frame: every window must start at the video's first frame, where their image
     condition sits (`vidlong.image_condition`; the clean context's first frame); a spec its family's streams cannot
     follow is refused (`FamilyAdapter.spec_stream_refusal`: FramePack's inverted order); video-to-video ones do not stream,
     but for an edit of a given `video` (not an `extension`: `check_not_redrawing`)."""

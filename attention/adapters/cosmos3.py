@@ -20,6 +20,7 @@ does not serve: `layout` refuses them."""
 from __future__ import annotations
 
 import inspect
+from types import MappingProxyType
 
 import torch
 
@@ -113,8 +114,13 @@ def und_pathway(attn, und_seq, cos, sin, backend=None, parallel_config=None) -> 
 class Cosmos3Adapter(FamilyAdapter):
     name = "cosmos3"
     transformer_class = "Cosmos3OmniTransformer"
-    no_stream_reason = ("its call denoises one packed sequence of the prompt's tokens and the whole video's, which vidlong's "
-                        "streams and extensions do not cut into windows yet")
+    stream_contexts = ("renoise",)
+    #: its streams, from text or an image (its image-to-video twin's: the image's latent the context's first frame), keep
+    #: their context clean under its condition mask, as its ``video=`` call keeps a video's frames (`vidlong.families.cosmos3`),
+    #: or re-noise it
+    pipeline_stream_contexts = MappingProxyType(dict.fromkeys(("Cosmos3OmniPipeline", "Cosmos3OmniImageToVideoPipeline"),
+                                                              ("clean", "renoise")))
+    no_cache_reason = "its rolling KV cache (a packed sequence with the prompt's tokens first) is not implemented yet"
     pads_patch = True  # its 720-pixel sides: 45 cells of Wan2.2's VAE, 23 patches
     joint_text = True  # the und tokens: keys alone for the video queries (`qkv`), their own rows run apart (`Cosmos3Call`)
 

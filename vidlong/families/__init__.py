@@ -22,7 +22,7 @@ and continuing a video as vidlong's twins of it in `cosmos_world`) and
 `Cosmos2VideoToWorldPipeline` (Cosmos-Predict2 Video2World, from an image; what Cosmos's share in `cosmos`),
 `Cosmos2_5_TransferPipeline` (Cosmos-Transfer2.5, a control video to a world video, chunk by chunk in its call),
 `CosmosTextToWorldPipeline` and `CosmosVideoToWorldPipeline` (Cosmos 1.0, from text or from an image),
-`Cosmos3OmniPipeline` (Cosmos 3, from text, from an image and continuing a video: `cosmos3`; it generates only) and
+`Cosmos3OmniPipeline` (Cosmos 3, from text, from an image and continuing a video: `cosmos3`) and
 `SanaVideoPipeline` and `SanaImageToVideoPipeline` (Sana-Video, text or image to video from one folder), `SanaWMPipeline`
 (Sana-WM: image to video along a camera trajectory, `vidlong.camera`) and
 `LattePipeline` (Latte: its temporal table placed for each forward's frames), `LTXI2VLongMultiPromptPipeline`
@@ -48,7 +48,8 @@ follow their DDPM-family sampler (`AllegroStreamer`: its start noise and input s
 (`AnyFlowStreamer`: each forward's target timestep), Cosmos's its call's noise
 levels and guidance (`CosmosStreamer`; Predict2 Video2World's and 1.0's EDM latents, 1.0's stepped on the denoised,
 its chunks by its VAE's per-frame statistics; the image on each window's first frame, clean, 1.0's augmented as its
-call augments it); AnyFlow FAR streams by its own block-causal KV cache, bounded to its first chunk and the latest chunks
+call augments it; Cosmos 3's each forward a packed sequence of the prompt and the window, `Cosmos3Streamer`); AnyFlow FAR
+streams by its own block-causal KV cache, bounded to its first chunk and the latest chunks
 (`AnyFlowFARStreamer`), Helios by its call's chunks
 with only the history the next chunk reads (`HeliosStreamer`; `HeliosPyramidStreamer` each chunk through its pyramid), its
 lengths whole chunks, FramePack by its call's vanilla

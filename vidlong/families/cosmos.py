@@ -121,7 +121,21 @@ class ConditioningFrame(ImageCondition):
 CONDITIONAL_FRAME_TIMESTEP = 0.0001
 
 
-class CosmosFamily:
+class FlowSigmas:
+    """A Cosmos pipeline whose sampler steps flow matching's latents (Predict2.5's, Cosmos 3's): `CosmosStreamer`'s start and
+    forward process at a noise level σ."""
+
+    def sigma_start(self, noise: torch.Tensor, scheduler) -> torch.Tensor:
+        """A chunk's latents ``[1, C, f, h, w]`` before its first step from standard normal `noise`: flow matching's, the
+        noise itself (σ = 1)."""
+        return noise
+
+    def sigma_renoise(self, clean: torch.Tensor, noise: torch.Tensor, sigma: float) -> torch.Tensor:
+        """Clean latents ``[1, C, f, h, w]`` at noise level `sigma`: flow matching's ``(1 - σ)·x_0 + σ·ε``."""
+        return (1 - sigma) * clean.float() + sigma * noise
+
+
+class CosmosFamily(FlowSigmas):
     """What vidlong's Cosmos pipelines share. Each has ``guards_video()`` (whether its call runs the safety checker's video
     check on every video it decodes: `generate` then decodes through its call, a stream's chunks through `GuardedDecoder`),
     `sigma_start` and `sigma_renoise` (its sampler's start and forward process at a noise level σ) and its own
@@ -149,15 +163,6 @@ class CosmosFamily:
 
     def decodes_in_chunks(self) -> bool:
         return not self.guards_video() and super().decodes_in_chunks()
-
-    def sigma_start(self, noise: torch.Tensor, scheduler) -> torch.Tensor:
-        """A chunk's latents ``[1, C, f, h, w]`` before its first step from standard normal `noise`: flow matching's, the
-        noise itself (σ = 1)."""
-        return noise
-
-    def sigma_renoise(self, clean: torch.Tensor, noise: torch.Tensor, sigma: float) -> torch.Tensor:
-        """Clean latents ``[1, C, f, h, w]`` at noise level `sigma`: flow matching's ``(1 - σ)·x_0 + σ·ε``."""
-        return (1 - sigma) * clean.float() + sigma * noise
 
     def stream_text(self, prompt, negative_prompt, guided, guidance):
         """Its text encoder's states ``[B, 512, D]`` (as its call encodes the prompt; its default negative prompt where none

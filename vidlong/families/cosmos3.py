@@ -12,6 +12,7 @@ frame repeated; the posterior's mode, normalised), starts from ``m·x_0 + (1 - m
 gives those frames' tokens no timestep. Units: latent frames unless named pixel."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 from diffusers import Cosmos3OmniPipeline
 
@@ -19,7 +20,9 @@ from ..errors import VidlongError
 from ..models import pixel_frames
 from ..pipeline import VidlongPipelineMixin
 from ..pipeline_v2v import LastFramesContinuation, check_continued_length, frame_list
+from ..streaming import VideoStreamer
 from .common import OneVideoOutput
+from .cosmos import ConditioningFrame, CosmosStreamer, FlowSigmas
 
 #: its call's arguments vidlong does not serve, and why: what it makes besides a video
 UNSERVED = {"enable_sound": "its sound", "action": "its action-conditioned runs"}
@@ -27,13 +30,27 @@ UNSERVED = {"enable_sound": "its sound", "action": "its action-conditioned runs"
 CONDITION_FRAMES = (0, 1)
 
 
-class VidLongCosmos3OmniPipeline(OneVideoOutput, VidlongPipelineMixin, Cosmos3OmniPipeline):
+class Cosmos3Streamer(CosmosStreamer):
+    """A Cosmos 3 stream: `CosmosStreamer`'s (each forward at its sampler's σ, the clean context kept clean under the
+    condition mask), guided as its call guides, ``uncond + g·(cond - uncond)``."""
+
+    _guided = VideoStreamer._guided
+
+
+class VidLongCosmos3OmniPipeline(FlowSigmas, OneVideoOutput, VidlongPipelineMixin, Cosmos3OmniPipeline):
     """diffusers' `Cosmos3OmniPipeline` with vidlong's surface: its call takes vidlong's start noise as ``latents=`` (in
     float32, as its call holds them) and, given an image or a video too, puts their clean latent frames in it as it puts
     them in its own noise (`prepare_latents`), so `generate` with no method is its call from that noise, bit for bit; its
     output's video is also its ``frames``, as vidlong reads every call's. Its sound (``enable_sound``) and actions are
-    refused in one line (`UNSERVED`); it generates only (its family streams nothing:
-    `vidlong.attention.adapters.cosmos3.Cosmos3Adapter.no_stream_reason`)."""
+    refused in one line (`UNSERVED`); its ``fps`` (its prompt's duration sentence, its RoPE's time scale) is the spec's.
+
+    It streams and extends (`Cosmos3Streamer`) with the clean context by default (`vidlong.Streaming.context` "clean"):
+    each window's context latents (sinks, then window) clean under its condition mask, as its ``video=`` call keeps a
+    video's frames, the chunk's at the step's σ; or with the re-noised context ("renoise": every frame at σ, an all-zero
+    mask, as its text-to-video call). Either way each forward packs the prompt as its call tokenizes it for the window (its
+    duration and size), its sampler is its call's UniPC and chunks are decoded and encoded by Wan's VAE (the mixin's)."""
+
+    chunk_streamer = Cosmos3Streamer
 
     def __call__(self, *args, **kwargs):
         output = super().__call__(*args, **kwargs)
@@ -49,9 +66,69 @@ class VidLongCosmos3OmniPipeline(OneVideoOutput, VidlongPipelineMixin, Cosmos3Om
         if arguments.get("image") is not None and arguments.get("video") is not None:
             raise VidlongError("Cosmos3OmniPipeline conditions on an image or on a video, not both: drop image= or video=")
 
+    def call_defaults(self) -> dict:
+        """The spec's, and its frame rate as the call's ``fps``."""
+        return dict(super().call_defaults(), fps=self.spec.fps)
+
     def call_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """Noise ``[1, C, F, h, w]`` in float32, as its call holds its latents whatever the transformer's dtype."""
         return latents.float()
+
+    def stream_text(self, prompt, negative_prompt, guided, guidance):
+        """A `StreamText` of the prompts as given (the negative one first when `guided`; None: its call's ""): its call
+        tokenizes them with the video's length and size, so each window's forward does (`stream_forward`)."""
+        from ..streaming import StreamText
+
+        return StreamText(2 if guided else 1, dict(prompt=prompt, negative_prompt=negative_prompt))
+
+    def stream_scheduler(self, steps: int, window: tuple, generator=None):
+        """Its call's sampler over `steps`: its UniPC, at its native flow σ where its config says
+        (``use_native_flow_schedule``: ``steps`` evenly spaced from ``1 - 1/T`` down, T its training timesteps)."""
+        if not self.config.use_native_flow_schedule:
+            return self.fresh_scheduler(steps)
+        trained = self.scheduler.config.num_train_timesteps
+        return self.fresh_scheduler(steps, sigmas=np.linspace(1.0 - 1.0 / trained, 0.0, steps + 1)[:-1])
+
+    def stream_forward(self, transformer, latents, timestep, text, *, sigma, condition_latent=None):
+        """Latents ``[B, C, f, h, w]`` (B 2: negative, then positive) at `timestep` (``[B]``, its sampler's) -> its velocity
+        ``[B, C, f, h, w]`` as its call makes it: each sample its own packed sequence, the prompt tokenized for a video of
+        the window's pixel frames and size at the spec's fps, then the window's tokens. Given `condition_latent` ``[1, C, n,
+        h, w]`` (an image's latent, a clean context's), the window's first n frames are those clean latents under its
+        condition mask (no timestep on their tokens), their velocity the flow's from them, ``(x - x_cond) / σ`` (0 where
+        they are those latents already, as its call zeroes it), as its ``image=`` and ``video=`` calls condition."""
+        batch, _, frames, height, width = latents.shape
+        kept = 0 if condition_latent is None else condition_latent.shape[2]
+        x = latents
+        if kept:
+            x = torch.cat([condition_latent.to(x).expand(batch, -1, -1, -1, -1), x[:, :, kept:]], dim=2)
+        spatial, fps = self.vae_scale_factor_spatial, float(self.spec.fps)
+        positive, negative = self.tokenize_prompt(
+            text.kwargs["prompt"], text.kwargs["negative_prompt"], num_frames=pixel_frames(frames, self.vae_scale_factor_temporal),
+            height=height * spatial, width=width * spatial, fps=fps)
+        velocities = [self.packed_forward(transformer, sample[None], tokens, float(timestep[0]), list(range(kept)), fps)
+                      for sample, tokens in zip(x, [negative, positive][-batch:])]
+        velocity = torch.cat(velocities).float()
+        if not kept:
+            return velocity
+        return torch.cat([(latents[:, :, :kept].float() - x[:, :, :kept].float()) / sigma, velocity[:, :, kept:]], dim=2)
+
+    def packed_forward(self, transformer, latents, input_ids: list, timestep: float, clean: list, fps: float):
+        """One packed forward of its call: the prompt's token ids `input_ids`, then the video `latents` ``[1, C, f, h, w]``
+        (its latent frames `clean` kept clean: no timestep on their tokens), the others at `timestep`, positions by its call's
+        helpers -> the video's velocity ``[1, C, f, h, w]``."""
+        device = latents.device
+        text = self._prepare_text_segment(input_ids, device=device)
+        vision = self._prepare_vision_segment(input_vision_tokens=latents, has_image_condition=bool(clean),
+                                              mrope_offset=text["vision_start_temporal_offset"], vision_fps=fps,
+                                              curr=text["und_len"], device=device, condition_frame_indexes=clean)
+        return transformer(
+            input_ids=text["input_ids"], text_indexes=text["text_indexes"], und_len=text["und_len"],
+            position_ids=torch.cat([text["text_mrope_ids"], vision["vision_mrope_ids"]], dim=1),
+            sequence_length=text["und_len"] + vision["num_vision_tokens"], vision_tokens=[latents],
+            vision_token_shapes=vision["vision_token_shapes"], vision_sequence_indexes=vision["vision_sequence_indexes"],
+            vision_mse_loss_indexes=vision["vision_mse_loss_indexes"],
+            vision_timesteps=torch.full((vision["num_noisy_vision_tokens"],), timestep, device=device),
+            vision_noisy_frame_indexes=vision["vision_noisy_frame_indexes"], return_dict=False)[0][0]
 
     def prepare_latents(self, *args, latents=None, **kwargs):
         """Its own; given noise `latents` ``[1, C, F, h, w]`` with an image or a video to condition on (its call would take
@@ -70,9 +147,31 @@ class VidLongCosmos3OmniImageToVideoPipeline(VidLongCosmos3OmniPipeline):
     (``task="i2v"``): its call resizes and centre-crops the image to the video's size, encodes it repeated to the video's
     length and keeps the first latent frame (Wan's causal VAE encodes it from the image alone) clean under its condition
     mask. No draw precedes the noise (the posterior's mode), so `generate` with no method is its ``image=`` call with that
-    seed, bit for bit, at any length."""
+    seed, bit for bit, at any length.
+
+    It streams and extends with the clean context by default, as the text-to-video pipeline (`Cosmos3Streamer`): a chunk
+    with no context (a new stream's first) has its first latent frame the image's latent (`image_condition`) clean under the
+    condition mask, as its call keeps it; later windows hold the context (sinks, then window) clean under that mask, the
+    image's frame its first. With ``context="renoise"``, every window's first latent frame is the image's latent so, the
+    rest of the context re-noised."""
 
     task = "i2v"
+
+    @torch.no_grad()
+    def image_condition(self, image, height: int, width: int, frames: int, generator=None, latent=None) -> ConditioningFrame:
+        """`vidlong.families.cosmos.ConditioningFrame` of the image's latent ``[1, C, 1, h, w]`` (float32) as its call makes it:
+        the image resized and centre-cropped to `height` x `width` pixels as its call does, encoded alone (Wan's causal VAE
+        encodes the first latent frame from the first pixel frame alone; the posterior's mode: no draw, `generator` and
+        `frames` unused), normalised by the VAE's statistics; or of `latent` ``[1, C, 1, h, w]`` where it is made already
+        (an extension's context's first frame)."""
+        from diffusers.pipelines.cosmos.pipeline_cosmos3_omni import _preprocess_conditioning_image
+
+        from ..generate import load_image
+
+        if latent is None:
+            pixels = _preprocess_conditioning_image(load_image(image), height, width).to(self._execution_device)
+            latent = self._encode_video(pixels[:, :, None]).float()
+        return ConditioningFrame(latent)
 
 
 class VidLongCosmos3OmniVideoToVideoPipeline(LastFramesContinuation, VidLongCosmos3OmniPipeline):
