@@ -65,6 +65,28 @@ def test_methods_off_and_removed_are_stock_bit_for_bit(text_k_norm):
                                   "Cosmos3AttnProcessor", 2, NATIVE)
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_methods_off_are_stock_bit_for_bit_on_cuda():
+    """On CUDA in bfloat16 (its attention kernels there, not the CPU's), a neutral plan's key and value heads repeated to the
+    query heads give diffusers' grouped-query call bit for bit, in both norm layouts."""
+
+    def on_cuda(value):
+        if isinstance(value, list):
+            return [on_cuda(item) for item in value]
+        return value.cuda() if isinstance(value, torch.Tensor) else value
+
+    def run_on_cuda(model):
+        inputs = {name: on_cuda(value) for name, value in cosmos3_inputs(4 * NATIVE).items()}
+        inputs["vision_tokens"] = [tokens.to(torch.bfloat16) for tokens in inputs["vision_tokens"]]
+        with torch.no_grad():
+            return model(**inputs)[0][0]
+
+    for text_k_norm in (False, True):
+        check_methods_off_and_removed(lambda: tiny_cosmos3_transformer(text_k_norm).to("cuda", torch.bfloat16), run_on_cuda,
+                                      COSMOS3.self_attentions, "Cosmos3AttnProcessor", 2, NATIVE)
+
+
 def halves_rotated(x, cos, sin):
     """Its RoPE in float64 on ``[S, H, D]``: ``x·cos + (-x₂, x₁)·sin`` (`cos`, `sin` ``[S, D]``)."""
     half = x.shape[-1] // 2
