@@ -671,6 +671,30 @@ def save_tiny_kandinsky6_pipeline(folder: Path, **spec) -> Path:
     return folder
 
 
+def save_tiny_kandinsky6_sr(folder: Path, **settings) -> Path:
+    """Save diffusers' `Kandinsky6SRPipeline` of tiny random parts in `folder`: a one-block SR transformer (4 latent
+    channels, a plain velocity output, tiles of 64x64, 64x96 and 96x64 pixels: 16 or 24 tokens a side, NABLA's 8-token
+    blocks), a K-VAE of 4x space and 4x time (three levels of 4 or 8 channels, one block each), a latent upscaler bank of
+    8 channels (x2 and x4) and a flow-matching scheduler; `settings` (window_frames, overlap_frames,
+    num_inference_steps) in its vidlong.yaml where given."""
+    from diffusers import (Kandinsky6SRLatentUpscalerBank, Kandinsky6SRPipeline, Kandinsky6SRTransformer3DModel,
+                           Kandinsky6SRVAE)
+
+    torch.manual_seed(0)
+    transformer = Kandinsky6SRTransformer3DModel(in_visual_dim=4, out_visual_dim=4, time_dim=16, model_dim=16, ff_dim=32,
+                                                 num_visual_blocks=1, axes_dims=(4, 2, 2), nabla_window=(3, 3, 3),
+                                                 tile_sizes=((64, 64), (64, 96), (96, 64)))
+    vae = Kandinsky6SRVAE(latent_channels=4, encoder_block_out_channels=(4, 8, 8), decoder_block_out_channels=(4, 8, 8),
+                          layers_per_block=1, temporal_compression_start_level=0)
+    bank = Kandinsky6SRLatentUpscalerBank(in_channels=4, stage_channels=(8, 8, 8), num_pre_blocks=1, num_mid_blocks=1,
+                                          num_post_blocks=1, num_x2_adapter_blocks=1)
+    Kandinsky6SRPipeline(transformer=transformer, vae=vae.eval(), scheduler=FlowMatchEulerDiscreteScheduler(),
+                         latent_upscaler=bank).save_pretrained(folder, safe_serialization=True)
+    if settings:
+        (Path(folder) / "vidlong.yaml").write_text(yaml.safe_dump(settings))
+    return Path(folder)
+
+
 def tiny_motif_pipeline(image_to_video: bool = False):
     """diffusers' `MotifVideoPipeline` (with `image_to_video`, `MotifVideoImage2VideoPipeline`) of tiny random parts:
     `tiny_vae` (Wan2.1's layout, 8x space, 4x time), a one-layer T5Gemma2 encoder (its SigLIP tower one tiny layer too, 4

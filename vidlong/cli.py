@@ -182,7 +182,11 @@ def _add_generate(sub) -> None:
     p.add_argument("--upsample", nargs="?", const=True, type=user_path, default=None, metavar="FOLDER",
                    help="LTX-Video and LTX-2 folders: upsample the video's latents by the folder's own latent_upsampler/ (or "
                         "the latent upsampler in FOLDER), then decode them: the mp4 at the upsampler's scale of the size "
-                        "(2x; LTX-2's 1.5x upsamplers 1.5x), LTX-2's sound unchanged (vidlong.upsample)")
+                        "(2x; LTX-2's 1.5x upsamplers 1.5x), LTX-2's sound unchanged (vidlong.upsample); Kandinsky 6 folders: "
+                        "its video super-resolution (a Kandinsky6SRPipeline FOLDER) on the video's frames, in windows of its "
+                        "native length (vidlong.families.kandinsky6_sr)")
+    p.add_argument("--upsample-scale", type=float, default=None, metavar="2|2.25|4",
+                   help="with --upsample on a Kandinsky 6 folder: its video super-resolution's scale (default 2.25, its call's)")
     p.add_argument("--refine", nargs="?", const=True, type=user_path, default=False, metavar="FOLDER",
                    help="with --upsample: stage 2 of LTX-Video's and LTX-2's two-stage flow, the upsampled latents denoised "
                         "again for a few steps at the new size by the model's own call, as diffusers' docs do (vidlong.refine); "
@@ -380,7 +384,7 @@ def _run_generate(args) -> int:
         last_image=args.last_image, video=args.video, strength=args.strength, pose_video=args.pose_video,
         face_video=args.face_video, background_video=args.background_video, mask_video=args.mask_video,
         control_video=args.control_video, segment_overlap=args.segment_overlap, reference_images=args.reference_images,
-        identity=args.identity, camera=args.camera, upsample=args.upsample, refine=args.refine,
+        identity=args.identity, camera=args.camera, upsample=args.upsample, upsample_scale=args.upsample_scale, refine=args.refine,
         refine_steps=args.refine_steps, refine_strength=args.refine_strength, refine_lora=args.refine_lora,
     )
     latent = check_generate(request, limits)  # every field, before any model loads

@@ -15,6 +15,7 @@ working memory, which does not grow with the length (`wan_decoder_bytes`), else 
 float32 and a uint8 copy (those VAEs' own working memory not counted: not measured); a video upsampled by LTX-Video's or
 LTX-2's latent upsampler is decoded whole at its size (the upsampler's scale read from its config), where a refine pass
 also runs its steps; the upsampler's own compute and that decode's time are not counted (`upsampled_text` says so).
+Kandinsky 6's video super-resolution is counted alike: the video at the size it makes, its compute and time not.
 Both are estimates, meant to tell a 10-second run from a 10-minute one and a fitting run from one
 that will not fit; `check_fits` refuses only a run estimated above the free memory.
 """
@@ -51,7 +52,8 @@ class RunCost:
     """flops: the transformer's FLOPs over the whole run; peak_bytes: memory needed beyond the loaded
     weights; device: where it runs; video_bytes: the finished video (uint8); decoded_frames: latent
     frames the VAE decodes (at the made size); upsampled: (scale, height, width in pixels) of a video decoded after
-    LTX-Video's or LTX-2's latent upsampler (`GenerateRequest.upsample`), else None."""
+    LTX-Video's or LTX-2's latent upsampler (`GenerateRequest.upsample`), or made by Kandinsky 6's video
+    super-resolution (where `super_resolution`), else None."""
 
     flops: float
     peak_bytes: int
@@ -59,13 +61,14 @@ class RunCost:
     video_bytes: int = 0
     decoded_frames: int = 0
     upsampled: Optional[tuple] = None
+    super_resolution: bool = False
 
 
 def together(costs: list[RunCost]) -> RunCost:
     """The cost of runs made one after another whose videos are all kept (a comparison)."""
     peak = max(c.peak_bytes for c in costs) + sum(c.video_bytes for c in costs[:-1])
     return RunCost(sum(c.flops for c in costs), peak, costs[0].device, sum(c.video_bytes for c in costs),
-                   sum(c.decoded_frames for c in costs), costs[0].upsampled)
+                   sum(c.decoded_frames for c in costs), costs[0].upsampled, costs[0].super_resolution)
 
 
 def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optional[DiagonalDenoising] = None) -> RunCost:
@@ -101,8 +104,8 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
         batches = [2 if max(by_queue_frame[max(first, 0):stop]) > 1 else 1 for first, _, stop in spans]
         queue_forwards *= sum(batches) / (forwards * len(spans))
     flops = per_forward * (native_steps + queue_forwards)
-    upsampled = upsampled_size(pipe, request.upsample, height, width)
-    if upsampled is not None:  # the video decoded whole at the upsampler's size (`vidlong.upsample`)
+    upsampled = upsampled_size(pipe, request.upsample, height, width, request.upsample_scale)
+    if upsampled is not None:  # the video decoded whole at the upsampler's size (`vidlong.upsample`; Kandinsky 6's SR: made)
         height, width = upsampled[1:]
     if request.refine and upsampled is not None:  # stage 2 at that size (`vidlong.refine`)
         from .refine import refine_settings, stage_steps
@@ -134,19 +137,26 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
         decode = video + 2 * 4 * chunk + (wan_decoder_bytes(pipe.vae, height, width) if chunked else 0)
     else:
         decode = video * (4 + 4 + 1)
-    return RunCost(flops, int(max(activations + logits, decode)), pipe.device, video, decoded, upsampled)
+    return RunCost(flops, int(max(activations + logits, decode)), pipe.device, video, decoded, upsampled,
+                   upsampled is not None and pipe.facts()["family"] == "kandinsky6")
 
 
-def upsampled_size(pipe, upsample, height: int, width: int) -> Optional[tuple]:
+def upsampled_size(pipe, upsample, height: int, width: int, scale: Optional[float] = None) -> Optional[tuple]:
     """(scale, height, width in pixels) of a `height` x `width` video decoded after the latent upsampler `upsample` names
     (`GenerateRequest.upsample`, checked), its scale read from the upsampler's config (`vidlong.upsample.spatial_scale`,
-    no weights loaded); None without one."""
+    no weights loaded); of Kandinsky 6's, the size its video super-resolution makes at `scale` (the request's
+    ``upsample_scale``; None: its call's default), `vidlong.families.kandinsky6_sr.sr_side`; None without one."""
     from .upsample import spatial_scale, upsampled_side
     from .validate import limits_for_pipeline, upsampler_folder
 
     if upsample is None or upsample is False:  # no model's limits to read
         return None
     folder = upsampler_folder(upsample, limits_for_pipeline(pipe))
+    if pipe.facts()["family"] == "kandinsky6":
+        from .families.kandinsky6_sr import call_default, sr_side, sr_spatial
+
+        scale, spatial = call_default("resolution_scale") if scale is None else scale, sr_spatial(folder)
+        return scale, sr_side(height, scale, spatial), sr_side(width, scale, spatial)
     scale, spatial = spatial_scale(folder), pipe.geometry().spatial
     return scale, upsampled_side(height, spatial, scale), upsampled_side(width, spatial, scale)
 
@@ -157,6 +167,9 @@ def upsampled_text(cost: RunCost) -> str:
     if cost.upsampled is None:
         return ""
     scale, height, width = cost.upsampled
+    if cost.super_resolution:
+        return (f"; with Kandinsky 6's video super-resolution's {scale:g}x video at {width}x{height} (that video's memory "
+                "counted; its windows' compute and time not)")
     return (f"; with the latent upsampler's {scale:g}x video decoded at {width}x{height} (its memory counted; the "
             "upsampler's compute and that decode's time not)")
 

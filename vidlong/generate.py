@@ -91,7 +91,11 @@ class GenerateRequest:
         upsample: LTX-Video's and LTX-2's latent upsampler after the video is made (`vidlong.upsample`): True, the model
             folder's own ``latent_upsampler`` subfolder; the path of an upsampler's folder (or of a folder holding one in
             ``latent_upsampler/``); None or False: none. The video's latents are upsampled (2x in space for the released
-            upsamplers) and decoded at that size; LTX-2's sound is unchanged; refused for other models.
+            upsamplers) and decoded at that size; LTX-2's sound is unchanged. Kandinsky 6's: the path of its video
+            super-resolution's folder (`Kandinsky6SRPipeline`, `vidlong.families.kandinsky6_sr`), run on the decoded frames
+            in windows of its native length, its sound unchanged. Refused for other models.
+        upsample_scale: Kandinsky 6's video super-resolution's ``resolution_scale``, 2, 2.25 or 4 (None: its call's 2.25);
+            refused elsewhere.
         refine: with `upsample`, stage 2 of LTX-Video's and LTX-2's two-stage generation (`vidlong.refine`): the upsampled
             latents denoised again for a few steps at the new size by the family's own diffusers call, as diffusers' docs
             do, the request's methods still applied, then decoded (LTX-2's sound is stage 2's); text- and image-to-video
@@ -134,6 +138,7 @@ class GenerateRequest:
     identity: Optional[Union[str, dict]] = None
     camera: Optional[Union[str, dict]] = None
     upsample: Optional[Union[bool, str]] = None
+    upsample_scale: Optional[float] = None
     refine: Union[bool, str] = False
     refine_steps: Optional[int] = None
     refine_strength: Optional[float] = None
@@ -141,7 +146,7 @@ class GenerateRequest:
 
     def __post_init__(self):  # NumPy numbers as Python ones, so that the settings stay JSON-ready
         for name in ("ratio", "frames", "steps", "guidance", "seed", "height", "width", "guidance_2", "strength",
-                     "segment_overlap", "refine_steps", "refine_strength"):
+                     "segment_overlap", "refine_steps", "refine_strength", "upsample_scale"):
             setattr(self, name, plain(getattr(self, name)))
         for name in ("upsample", "refine", "refine_lora"):  # a path as text, so that the settings stay JSON-ready
             if isinstance(getattr(self, name), os.PathLike):
@@ -623,7 +628,11 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
             frames = uint8_frames(video)
         elif not refine:
             frames = pipe.decode_uint8(video) if decode and upsampler is None else None
-        if upsampler is not None and not refine:  # the whole video's latents, upsampled and decoded (`vidlong.upsample`)
+        if upsampler is not None and limits.family == "kandinsky6":  # its frames through its video super-resolution
+            from .families.kandinsky6_sr import sr_frames
+
+            frames, sr_pass = sr_frames(pipe, frames, upsampler, request.upsample_scale, request.seed)
+        elif upsampler is not None and not refine:  # the whole video's latents, upsampled and decoded (`vidlong.upsample`)
             from .upsample import upsampled_frames
 
             frames = upsampled_frames(pipe, final["latents"], upsampler, height, width, request.seed)
@@ -645,6 +654,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         settings["strength"] = extra["strength"]
     if upsampler is not None:  # the made size stays height and width
         settings.update(upsample=str(upsampler), upsampled_height=int(frames.shape[1]), upsampled_width=int(frames.shape[2]))
+        if limits.family == "kandinsky6":  # its video super-resolution's own settings, resolved
+            settings["upsample_pass"] = sr_pass
     if refine or refiner is not None:  # stage 2's own settings, resolved
         settings["refine_pass"] = refined
     if request.camera is None and limits.pipeline in CAMERA_PIPELINES:  # the camera vidlong gave its call (Sana-WM's)

@@ -554,6 +554,11 @@ def check_model_folder(path: Union[str, Path, None], packages: bool = True) -> P
     if class_name in [names[2] for names in LATENT_UPSAMPLERS.values()]:  # LTX's second stage, after a video
         raise VidlongError(f"{folder} holds a {class_name}, a latent upsampler, not a video model: pass it to vidlong generate "
                            f"--upsample {folder} beside an LTX-Video or LTX-2 --model")
+    from .families.kandinsky6_sr import SR_CLASS
+
+    if class_name == SR_CLASS:  # Kandinsky 6's video super-resolution, after a video
+        raise VidlongError(f"{folder} holds a {class_name}, Kandinsky 6's video super-resolution, not a video model: pass it "
+                           f"to vidlong generate --upsample {folder} beside a Kandinsky 6 --model")
     if task_of(class_name) is None:
         raise VidlongError(f"{folder} holds a {class_name}; vidlong serves {', '.join(PIPELINE_TASKS)} folders")
     check_folder_parts(folder, packages)

@@ -1002,7 +1002,9 @@ def check_generate(request, limits: ModelLimits) -> int:
         from .families.ltx2_dfr import check_dfr_request
 
         check_dfr_request(request)
-    check_upsample(request.upsample, limits)
+    known_size = not has_image(request.image) or request.height is not None or request.width is not None
+    check_upsample(request.upsample, limits, request.upsample_scale,
+                   video_size(limits, request.height, request.width) if known_size else None)
     check_refine(request, limits, latent)
     return latent
 
@@ -1287,9 +1289,14 @@ def upsampler_folder(upsample, limits: ModelLimits) -> Optional[Path]:
     no upsampling (None, False). True: the model folder's own ``latent_upsampler`` subfolder (`own_upsampler`); a path: that
     folder, or its ``latent_upsampler`` subfolder (a diffusers latent upsample pipeline's folder). One line for a family
     without a latent upsampler (`LATENT_UPSAMPLERS`), LTX-2.5 (`DFR_RECIPE`), a model folder without one where True asks for
-    it, a path that is no folder, and another value."""
+    it, a path that is no folder, and another value. Kandinsky 6's: the folder of its video super-resolution, its configs
+    read (`vidlong.families.kandinsky6_sr.check_sr`)."""
     if upsample is None or upsample is False:
         return None
+    if limits.family == "kandinsky6":  # its video super-resolution, a pipeline folder of its own
+        from .families.kandinsky6_sr import check_sr
+
+        return check_sr(upsample, limits)
     if limits.family not in LATENT_UPSAMPLERS:
         raise VidlongError(f"{named('upsample')} upsamples LTX-Video's and LTX-2's latents by their latent upsampler; this "
                            f"model ({limits.pipeline or limits.family}) has none: drop {named('upsample')}")
@@ -1314,15 +1321,31 @@ def upsampler_folder(upsample, limits: ModelLimits) -> Optional[Path]:
                        f"latent upsampler's folder, got {upsample!r:.80}")
 
 
-def check_upsample(upsample, limits: ModelLimits) -> Optional[Path]:
+def check_upsample(upsample, limits: ModelLimits, scale=None, size: Optional[tuple] = None) -> Optional[Path]:
     """The folder of the latent upsampler (its config.json and weights) that `upsample` names (`upsampler_folder`), checked
     from its config before any model loads; None for no upsampling (None, False). One line for what `upsampler_folder`
-    refuses, a folder holding none or another class (another family's upsampler, a transformer), a temporal upsampler
-    (it would make more frames, not larger ones) and another latent channel count than the model's VAE."""
+    refuses, a folder holding none or another class (another family's upsampler, a transformer, Kandinsky 6's video
+    super-resolution), a temporal upsampler (it would make more frames, not larger ones) and another latent channel count
+    than the model's VAE. `scale`: the request's ``upsample_scale``, Kandinsky 6's alone (refused without ``upsample`` and
+    for LTX's, whose scale is its upsampler's); `size`: the video's ``(height, width)`` in pixels where known, which
+    Kandinsky 6's checks against its tiles (`vidlong.families.kandinsky6_sr.check_sr`)."""
+    from .families.kandinsky6_sr import SR_CLASS, check_sr, sr_class_of
+
+    if scale is not None and (upsample is None or upsample is False):
+        raise VidlongError(f"{named('upsample_scale')} sets the scale of Kandinsky 6's video super-resolution: add "
+                           f"{named('upsample')} FOLDER, or drop {named('upsample_scale')}")
+    if limits.family == "kandinsky6" and upsample is not None and upsample is not False:
+        return check_sr(upsample, limits, scale, size)
     folder = upsampler_folder(upsample, limits)
     if folder is None:
         return None
     model, class_name, _ = LATENT_UPSAMPLERS[limits.family]
+    if sr_class_of(folder) == SR_CLASS:
+        raise VidlongError(f"{named('upsample')}: {folder} holds Kandinsky 6's video super-resolution ({SR_CLASS}), which "
+                           f"sharpens Kandinsky 6's videos; pass {model}'s latent upsampler folder")
+    if scale is not None:
+        raise VidlongError(f"{named('upsample_scale')} sets the scale of Kandinsky 6's video super-resolution; {model}'s "
+                           f"latent upsampler scales by its own config's factor: drop {named('upsample_scale')}")
     try:
         config = json.loads((folder / "config.json").read_text())
     except (OSError, ValueError):
