@@ -30,7 +30,8 @@ def add_app_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--upsample", type=user_path, default=None, metavar="FOLDER",
                    help="LTX-Video and LTX-2: the latent upsampler the page's \"Upsample 2x\" runs after a video (as vidlong "
                         "generate --upsample FOLDER), where the model folder has no latent_upsampler/ of its own (default: "
-                        "its own, the box shown only where there is one)")
+                        "its own, the box shown only where there is one); Kandinsky 6: its video super-resolution's folder "
+                        "(Kandinsky6SRPipeline), the box \"Upsample 2.25x\" (its call's scale)")
     p.add_argument("--refine", type=user_path, default=None, metavar="FOLDER",
                    help="Sana-WM: the refiner (SanaWMLTX2Refiner) the page's \"Refine\" runs after a video (as vidlong generate "
                         "--refine FOLDER), where it sits neither beside the model folder (<its name>-refiner/) nor inside it "

@@ -57,6 +57,7 @@ from vidlong.fifo_stream import DiagonalStreamer, chunk_layout  # noqa: E402
 from vidlong.methods import DiagonalDenoising, diagonal_of  # noqa: E402
 from vidlong.schedulers.stream import one_prompt_text, stream_chunk_count  # noqa: E402
 from vidlong.streaming import StreamSampling, VideoStreamer, held_frames, held_sound, resolve_context  # noqa: E402
+from vidlong.families.kandinsky6_sr import call_default as sr_call_default  # noqa: E402
 from vidlong.upsample import spatial_scale  # noqa: E402
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_SEED, MAX_STEPS, call_pixel_count, check_diagonal,  # noqa: E402
                               check_diagonal_stream, check_generate, check_methods_run, check_not_redrawing, check_seed,
@@ -336,8 +337,12 @@ class App:
         except VidlongError:
             upsampler = None
         self.upsamples = upsampler is not None
-        #: the scale of its upsampler (`vidlong.upsample.spatial_scale`: LTX-2's 1.5x ones too), which its box's label names
-        self.upsample_scale = spatial_scale(upsampler) if self.upsamples else 2.0
+        #: whether that upsampler is Kandinsky 6's video super-resolution (`vidlong.families.kandinsky6_sr`: on its frames)
+        self.super_resolution = self.upsamples and self.limits.family == "kandinsky6"
+        #: the scale of its upsampler (`vidlong.upsample.spatial_scale`: LTX-2's 1.5x ones too; Kandinsky 6's video
+        #: super-resolution's call's default, 2.25), which its box's label names
+        self.upsample_scale = (sr_call_default("resolution_scale") if self.super_resolution else spatial_scale(upsampler)
+                               ) if self.upsamples else 2.0
         #: the label of its upsample box (on Generate; /stream's, hidden, refuses a ticked one): "Upsample 2x", or its scale
         self.upsample_label = f"Upsample {self.upsample_scale:g}x"
         #: whether its model has a refiner pipeline of its own (`separate_refiner`: Sana-WM); whether its "Refine" box shows:
@@ -433,7 +438,8 @@ class App:
             note += (f"Then refined by its refiner at the same size, without the image's frame: **{frames - 1} frames** "
                      "(not in the estimate). ")
         elif cost.upsampled is not None:  # the estimate counts stage 2's steps at the upsampler's size (`run_cost`)
-            note += (f"Then upsampled {cost.upsampled[0]:g}x by its latent upsampler"
+            note += (f"Then upsampled {cost.upsampled[0]:g}x by its "
+                     + ("video super-resolution" if self.super_resolution else "latent upsampler")
                      + (" and refined at that size (its steps in the estimate). " if request.refine else ". "))
         seconds = self.pace.seconds(cost)
         note += (f"Estimate: about **{duration_text(max(seconds, 1))}** and " if seconds is not None
@@ -1026,12 +1032,15 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                         ratio = fields.Slider(*LENGTH_RANGE, value=2, step=0.5, label="Length (× native window)", elem_id="ratio",
                                               visible=not edits, info=length_info(streaming))  # an edit: as long as its video
                         length_note = gr.Markdown(app.length_note(2, app.method), elem_id="length-note")
-                        # LTX-Video, LTX-2: their latent upsampler after the video (`vidlong.upsample`), for Generate and Compare
+                        # LTX-Video, LTX-2: their latent upsampler after the video (`vidlong.upsample`), for Generate and Compare;
+                        # Kandinsky 6: its video super-resolution on the video's frames (`vidlong.families.kandinsky6_sr`)
                         upsample = fields.Checkbox(
                             value=False, label=app.upsample_label, visible=app.upsamples, elem_id="upsample",
-                            info="the video's latents through " + ("the model folder's own latent_upsampler/"
-                                                                   if app.upsampler is True else "the latent upsampler "
-                                                                   f"{Path(app.upsampler).name}") + ", then decoded at "
+                            info=(f"the video's frames through its video super-resolution {Path(app.upsampler).name}, in "
+                                  "windows of its length: " if app.super_resolution else
+                                  "the video's latents through " + ("the model folder's own latent_upsampler/"
+                                                                    if app.upsampler is True else "the latent upsampler "
+                                                                    f"{Path(app.upsampler).name}") + ", then decoded at ")
                                  + ("twice" if app.upsample_scale == 2 else f"{app.upsample_scale:g} times")
                                  + " the width and height, the same frames" + (", its sound kept" if pipe.makes_audio
                                                                                   else ""))

@@ -192,3 +192,15 @@ def test_from_python_a_scale_it_does_not_take_is_refused_in_one_line(folders):
                                                    r"super-resolution is 2, 2.25 or 4 \(its call's resolution_scale\), got 3"):
         check_generate(GenerateRequest(**REQUEST, upsample=str(folders[1]), upsample_scale=3), limits_for_folder(folders[0]))
 
+
+def test_the_app_serves_the_sr_folder_as_its_upsample_box(folders, pipe):
+    """`vidlong app --upsample FOLDER` on a Kandinsky 6 page: its box "Upsample 2.25x" (its call's scale), ticked the SR
+    folder in the request, and its length note naming the video super-resolution and the estimate's size; without the
+    folder the box is hidden (the SR model is a folder of its own)."""
+    from vidlong.apps import gradio_app
+
+    app = gradio_app.App(pipe, upsample=folders[1])
+    assert app.upsamples and app.super_resolution and app.upsample_label == "Upsample 2.25x"
+    assert not gradio_app.App(pipe).upsamples
+    note = app.length_note(1, "none", gradio_app.NO_PRESET, None, None, None, None, None, *[None] * 9, True)
+    assert "Then upsampled 2.25x by its video super-resolution. " in note and "2.25x video at 112x72" in note, note
