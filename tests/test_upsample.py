@@ -294,18 +294,23 @@ def write_config(folder, **config):
                                                        "latent upsampler of this model's release"),
     ("own", ["generate", "--upsample", "--save-latents", "{tmp}/x.pt"], "--save-latents would save the latents at the made "
                                                                         "size"),
+    ("bare", ["generate", "--upsample", "{tmp}/k6-sr"], "holds Kandinsky 6's video super-resolution (Kandinsky6SRPipeline), "
+                                                        "which sharpens Kandinsky 6's videos; pass LTX-Video's latent upsampler"),
+    ("own", ["generate", "--upsample", "--upsample-scale", "2"], "--upsample-scale sets the scale of Kandinsky 6's video "
+                                                                "super-resolution; LTX-Video's latent upsampler scales by its own"),
     ("own", ["stream", "--upsample", "--chunk", "1", "--chunks", "2"], "vidlong stream does not upsample its chunks: drop "
                                                                        "--upsample"),
     ("own", ["extend", "--upsample", "--video", "{tmp}/in.mp4", "--chunks", "1"], "vidlong extend does not upsample its chunks"),
     ("upsampler", ["generate"], "holds a LTXLatentUpsamplePipeline, a latent upsampler, not a video model: pass it to vidlong "
                                 "generate --upsample {tmp}/upsample-pipeline beside an LTX-Video or LTX-2 --model"),
 ], ids=["wan", "no-own", "missing", "other-family", "transformer", "no-config", "temporal", "channels", "save-latents",
-        "stream", "extend", "upsample-pipeline-as-model"])
+        "kandinsky6-sr", "upsample-scale", "stream", "extend", "upsample-pipeline-as-model"])
 def test_what_it_cannot_upsample_is_refused_in_one_line_before_loading(folders, tmp_path, capsys, monkeypatch, model, args,
                                                                        message):
     """Each refusal one line, exit code 2, no model loaded: another family; an LTX-Video folder without its own upsampler
     and none given; a given folder that is missing, holds another family's upsampler, a transformer, no config, a temporal
-    upsampler or one of other latent channels; with --save-latents; stream and extend; a diffusers latent upsample pipeline's
+    upsampler or one of other latent channels, Kandinsky 6's video super-resolution; --upsample-scale (Kandinsky 6's
+    alone); with --save-latents; stream and extend; a diffusers latent upsample pipeline's
     folder given as the model (its upsampler and VAE, as Lightricks' upsampler repositories hold them)."""
     import vidlong.pipeline
     from tiny_pipeline import save_tiny_pipeline
@@ -316,6 +321,8 @@ def test_what_it_cannot_upsample_is_refused_in_one_line_before_loading(folders, 
               "own": lambda: own, "upsampler": lambda: upsample_pipeline_folder(own, tmp_path / "upsample-pipeline")}
     write_config(tmp_path / "ltx2-upsampler" / "latent_upsampler", _class_name="LTX2LatentUpsamplerModel", in_channels=4)
     (tmp_path / "empty").mkdir()
+    (tmp_path / "k6-sr").mkdir()
+    (tmp_path / "k6-sr" / "model_index.json").write_text(json.dumps({"_class_name": "Kandinsky6SRPipeline"}))
     write_config(tmp_path / "temporal", _class_name="LTXLatentUpsamplerModel", in_channels=4, temporal_upsample=True)
     write_config(tmp_path / "wide", _class_name="LTXLatentUpsamplerModel", in_channels=128)
     (tmp_path / "in.mp4").write_bytes(b"")
