@@ -286,8 +286,8 @@ def call_pixel_frames(request: GenerateRequest, made: int, temporal_ratio: int) 
 
 
 #: a progress callback: (stage, done, total), stages "encode prompt", "denoise" (steps), "refine" (stage 2's steps, after
-#: ``upsample``: `vidlong.refine`; Sana-WM's refiner's, a block's at a time: `vidlong.families.sana_wm_refiner`), "decode"
-#: (latent frames)
+#: ``upsample``: `vidlong.refine`; Sana-WM's refiner's, a block's at a time: `vidlong.families.sana_wm_refiner`), "upsample"
+#: (Kandinsky 6's video super-resolution's windows: `vidlong.families.kandinsky6_sr`), "decode" (latent frames)
 Progress = Callable[[str, int, int], None]
 
 
@@ -631,7 +631,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         if upsampler is not None and limits.family == "kandinsky6":  # its frames through its video super-resolution
             from .families.kandinsky6_sr import sr_frames
 
-            frames, sr_pass = sr_frames(pipe, frames, upsampler, request.upsample_scale, request.seed)
+            frames, sr_pass = sr_frames(pipe, frames, upsampler, request.upsample_scale, request.seed,
+                                        lambda done, total: report("upsample", done, total))
         elif upsampler is not None and not refine:  # the whole video's latents, upsampled and decoded (`vidlong.upsample`)
             from .upsample import upsampled_frames
 

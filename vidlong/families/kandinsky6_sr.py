@@ -220,11 +220,13 @@ def load_sr(pipe, folder: Path):
 
 
 @torch.no_grad()
-def sr_frames(pipe, frames: np.ndarray, folder: Path, scale: Optional[float], seed: int) -> tuple:
+def sr_frames(pipe, frames: np.ndarray, folder: Path, scale: Optional[float], seed: int,
+              progress: Optional[Callable[[int, int], None]] = None) -> tuple:
     """(uint8 frames ``[T, s·H, s·W, 3]``, the run's settings) of Kandinsky 6's video super-resolution in `folder`
     (`load_sr`, `sr_settings`) on the uint8 frames ``[T, H, W, 3]`` (T = 1 + 4k) of a Kandinsky 6 video at `scale` (None:
     its call's default): its call on each window (`window_starts`) as 0-1 floats, ``output_type="np"``, a CPU generator
-    seeded with `seed` for all of them in turn, the windows blended (`blended_windows`)."""
+    seeded with `seed` for all of them in turn, the windows blended (`blended_windows`); `progress(done, total)` after
+    each window."""
     sr, settings = load_sr(pipe, folder), sr_settings(folder)
     scale = call_default("resolution_scale") if scale is None else scale
     total = len(frames)
@@ -234,8 +236,11 @@ def sr_frames(pipe, frames: np.ndarray, folder: Path, scale: Optional[float], se
 
     def run(start: int) -> np.ndarray:
         clip = frames[start:start + window].astype(np.float32) / 255
-        return sr(video=clip, resolution_scale=scale, num_inference_steps=settings["num_inference_steps"],
+        made = sr(video=clip, resolution_scale=scale, num_inference_steps=settings["num_inference_steps"],
                   generator=generator, output_type="np").frames[0]
+        if progress is not None:
+            progress(starts.index(start) + 1, len(starts))
+        return made
 
     made = blended_windows(total, starts, window, run)
     return made, dict(settings, resolution_scale=scale, windows=len(starts))
