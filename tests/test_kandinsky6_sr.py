@@ -116,8 +116,8 @@ def test_vidlong_generate_upsample_writes_the_mp4_at_the_scaled_size(folders, tm
     out = tmp_path / "sr.mp4"
     assert main(["generate", "--model", str(folders[0]), "--prompt", "a red ball", "--upsample",
                  str(folders[1]), "--upsample-scale", "2", "--out", str(out)]) == 0
-    assert ("; with Kandinsky 6's video super-resolution's 2x video at 96x64 (that video's memory counted; its windows' "
-            "compute and time not)\n") in capsys.readouterr().out
+    assert ("; with Kandinsky 6's video super-resolution's 2x video at 96x64 (that video's memory and a window's in float "
+            "counted; its compute and time not)\n") in capsys.readouterr().out
     frames, fps = read_video(out)
     settings = json.loads(out.with_suffix(".json").read_text())
     assert frames.shape == (9, 64, 96, 3) and fps == 24
@@ -128,7 +128,8 @@ def test_vidlong_generate_upsample_writes_the_mp4_at_the_scaled_size(folders, tm
 
 def test_the_estimate_counts_the_video_at_the_size_the_sr_makes_and_steps_follow_the_scheduler(folders, pipe, tmp_path):
     """`run_cost` with the SR folder: the video at the size its call makes (2.25x of 32x48: pre-upscaled to 36x56, its
-    K-VAE's 4-pixel multiple, then 2x: 72x112; its default scale), no SR run; a release's 480x864 at each scale. Without
+    K-VAE's 4-pixel multiple, then 2x: 72x112; its default scale), its memory that uint8 video and two float32 copies of
+    its one window (its 9 frames: the 121-frame window is longer), no SR run; a release's 480x864 at each scale. Without
     a vidlong.yaml, its steps are its call's 4 with a flow-matching scheduler, 2 with a distilled release's
     PiflowScheduler."""
     from vidlong.estimate import run_cost
@@ -136,6 +137,7 @@ def test_the_estimate_counts_the_video_at_the_size_the_sr_makes_and_steps_follow
 
     cost = run_cost(pipe, GenerateRequest(**REQUEST, upsample=str(folders[1])), 3)
     assert cost.upsampled == (2.25, 72, 112) and cost.super_resolution and cost.video_bytes == 9 * 72 * 112 * 3
+    assert cost.peak_bytes == 9 * 72 * 112 * 3 * (1 + 4 + 4)
     assert [(sr_side(480, scale, 16), sr_side(864, scale, 16)) for scale in (2, 2.25, 4)] == [(960, 1728), (1088, 1952),
                                                                                               (1920, 3456)]
     bare = shutil.copytree(folders[1], tmp_path / "bare", ignore=shutil.ignore_patterns("vidlong.yaml"))

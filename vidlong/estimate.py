@@ -15,7 +15,9 @@ working memory, which does not grow with the length (`wan_decoder_bytes`), else 
 float32 and a uint8 copy (those VAEs' own working memory not counted: not measured); a video upsampled by LTX-Video's or
 LTX-2's latent upsampler is decoded whole at its size (the upsampler's scale read from its config), where a refine pass
 also runs its steps; the upsampler's own compute and that decode's time are not counted (`upsampled_text` says so).
-Kandinsky 6's video super-resolution is counted alike: the video at the size it makes, its compute and time not.
+Kandinsky 6's video super-resolution is counted alike: the uint8 video at the size it makes and two float32 copies of one
+of its windows (its blend's sums, its call's output), beside its call's own decode at the made size; its compute and time
+not.
 Both are estimates, meant to tell a 10-second run from a 10-minute one and a fitting run from one
 that will not fit; `check_fits` refuses only a run estimated above the free memory.
 """
@@ -105,7 +107,8 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
         queue_forwards *= sum(batches) / (forwards * len(spans))
     flops = per_forward * (native_steps + queue_forwards)
     upsampled = upsampled_size(pipe, request.upsample, height, width, request.upsample_scale)
-    if upsampled is not None:  # the video decoded whole at the upsampler's size (`vidlong.upsample`; Kandinsky 6's SR: made)
+    super_resolution = upsampled is not None and pipe.facts()["family"] == "kandinsky6"  # on the decoded frames, by windows
+    if upsampled is not None and not super_resolution:  # the video decoded whole at the upsampler's size (`vidlong.upsample`)
         height, width = upsampled[1:]
     if request.refine and upsampled is not None:  # stage 2 at that size (`vidlong.refine`)
         from .refine import refine_settings, stage_steps
@@ -137,8 +140,14 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
         decode = video + 2 * 4 * chunk + (wan_decoder_bytes(pipe.vae, height, width) if chunked else 0)
     else:
         decode = video * (4 + 4 + 1)
-    return RunCost(flops, int(max(activations + logits, decode)), pipe.device, video, decoded, upsampled,
-                   upsampled is not None and pipe.facts()["family"] == "kandinsky6")
+    if super_resolution:  # the video made at the SR's size, a window of it in float (its sum, its call's output) at a time
+        from .families.kandinsky6_sr import sr_settings
+        from .validate import limits_for_pipeline, upsampler_folder
+
+        window = min(made, sr_settings(upsampler_folder(request.upsample, limits_for_pipeline(pipe)))["window_frames"])
+        video = made * upsampled[1] * upsampled[2] * 3
+        decode = max(decode, video + window * upsampled[1] * upsampled[2] * 3 * (4 + 4))
+    return RunCost(flops, int(max(activations + logits, decode)), pipe.device, video, decoded, upsampled, super_resolution)
 
 
 def upsampled_size(pipe, upsample, height: int, width: int, scale: Optional[float] = None) -> Optional[tuple]:
@@ -169,7 +178,7 @@ def upsampled_text(cost: RunCost) -> str:
     scale, height, width = cost.upsampled
     if cost.super_resolution:
         return (f"; with Kandinsky 6's video super-resolution's {scale:g}x video at {width}x{height} (that video's memory "
-                "counted; its windows' compute and time not)")
+                "and a window's in float counted; its compute and time not)")
     return (f"; with the latent upsampler's {scale:g}x video decoded at {width}x{height} (its memory counted; the "
             "upsampler's compute and that decode's time not)")
 
