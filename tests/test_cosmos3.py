@@ -298,6 +298,20 @@ def test_a_stream_starts_as_generate_and_an_extension_keeps_its_context_as_its_v
     assert renoised[1].isfinite().all() and not torch.equal(renoised[1], clean[0])
 
 
+def test_streams_and_the_estimate_guide_wherever_its_call_does(folder):
+    """Its call runs the negative prompt's pass at any guidance but 1 (diffusers' ``do_classifier_free_guidance``: 0.5
+    too, where vidlong's default guides above 1 alone): a stream guides, and the run estimate counts two forwards a step,
+    exactly where its call does."""
+    from types import SimpleNamespace
+
+    from diffusers import Cosmos3OmniPipeline
+
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    for guidance in (0.0, 0.5, 1.0, 6.0):
+        guided = Cosmos3OmniPipeline.do_classifier_free_guidance.fget(SimpleNamespace(_guidance_scale=guidance))
+        assert pipe.stream_guided(guidance) == guided and pipe.forwards_per_step(guidance) == 1 + guided, guidance
+
+
 def test_an_image_stream_keeps_the_image_clean_first(folder, image_path):
     """From an image (its image-to-video twin): a stream's first chunk of the native window is `generate`'s video (the
     image's latent frame clean under the condition mask, as its call keeps it; uint8 rounding and float32 aside), with the

@@ -70,6 +70,14 @@ class VidLongCosmos3OmniPipeline(FlowSigmas, OneVideoOutput, VidlongPipelineMixi
         """The spec's, and its frame rate as the call's ``fps``."""
         return dict(super().call_defaults(), fps=self.spec.fps)
 
+    def stream_guided(self, guidance: float) -> bool:
+        """Guided wherever its call guides (its ``do_classifier_free_guidance``): at any scale but 1, below 1 too."""
+        return guidance != 1
+
+    def forwards_per_step(self, guidance: float) -> int:
+        """Its call's forwards a step at `guidance`: the prompt's, and the negative prompt's where it guides."""
+        return 2 if self.stream_guided(guidance) else 1
+
     def call_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """Noise ``[1, C, F, h, w]`` in float32, as its call holds its latents whatever the transformer's dtype."""
         return latents.float()
