@@ -168,3 +168,20 @@ def test_what_it_does_not_take_is_refused_in_one_line_before_loading(dfr_folder,
     assert main([*args, "--model", str(dfr_folder), *prompt, "--out", str(tmp_path / "x.mp4")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
+
+
+def test_from_pipe_keeps_the_held_pipelines_prompt_padding_side(dfr_pipe):
+    """diffusers' `LTX2DFRPipeline` reads its tokenizer's padding side as it is built (``tokenizer_padding_side``: what its
+    connectors are told of the prompt's padding; the tiny tokenizer's right) and its prompt encoding then sets the
+    tokenizer's to left: `vidlong.from_pipe` of a pipeline that has encoded a prompt keeps that pipeline's side, so its
+    `generate` is the held pipeline's call, not one told the other side (measured: other frames)."""
+    import inspect
+
+    from diffusers import LTX2DFRPipeline
+
+    takes = inspect.signature(LTX2DFRPipeline.__init__).parameters
+    dfr_pipe.tokenizer.padding_side = "right"  # as the folder's tokenizer loads
+    held = LTX2DFRPipeline(**{name: part for name, part in dfr_pipe.components.items() if name in takes})
+    held.encode_prompt("a red ball", device=torch.device("cpu"))
+    assert (held.tokenizer_padding_side, held.tokenizer.padding_side) == ("right", "left")
+    assert vidlong.from_pipe(held).tokenizer_padding_side == "right"

@@ -834,11 +834,16 @@ def diffusers_class(pipe) -> type:
 def over_modules(cls: type, pipe):
     """A pipeline of class `cls` built on `pipe`'s own modules (no copy: the same transformer, VAE and encoders) and the
     settings of its config that `cls` takes (Wan2.2's ``boundary_ratio``, ``expand_timesteps``), with its config's
-    ``_name_or_path`` (where its ``vidlong.yaml`` is looked for) and its progress bar settings."""
+    ``_name_or_path`` (where its ``vidlong.yaml`` is looked for), its progress bar settings and its
+    ``tokenizer_padding_side`` where both have one (LTX-2's condition, in-context and DFR pipelines read the tokenizer's
+    side as they are built, and their prompt encoding sets the tokenizer's to left: built after a call, `cls` would tell its
+    connectors another side than `pipe` does)."""
     takes = inspect.signature(cls.__init__).parameters
     modules = pipe.components
     settings = {name: value for name, value in pipe.config.items() if not name.startswith("_") and name not in modules}
     made = cls(**{name: value for name, value in {**settings, **modules}.items() if name in takes})
+    if hasattr(pipe, "tokenizer_padding_side") and hasattr(made, "tokenizer_padding_side"):
+        made.tokenizer_padding_side = pipe.tokenizer_padding_side
     if pipe.config.get("_name_or_path"):
         made.register_to_config(_name_or_path=pipe.config["_name_or_path"])
     made.set_progress_bar_config(**getattr(pipe, "_progress_bar_config", {}))
