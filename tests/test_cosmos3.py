@@ -394,6 +394,35 @@ def test_what_it_does_not_run_is_refused_in_one_line(folder, image_path, tmp_pat
     assert says in line
 
 
+def test_the_guardrail_checks_generates_and_a_streams_video_and_its_prompt(folder, monkeypatch):
+    """Where its safety checker is NVIDIA's guardrail (a release folder's, cosmos_guardrail installed; here a stand-in taken
+    for it), its call checks the prompt and the video it decodes: `generate`'s video (here: all black) and a chunk of a
+    stream pass its video check, a prompt it finds unsafe and a video it blocks are refused in one line, as
+    Cosmos-Predict2.5's are."""
+    from diffusers.pipelines.cosmos import pipeline_cosmos3_omni
+    from test_cosmos import stand_in_guardrail
+
+    from vidlong.generate import GenerateRequest, generate
+
+    def guarded_by(guardrail):
+        monkeypatch.setattr(pipeline_cosmos3_omni, "CosmosSafetyChecker", guardrail)  # its call checks by its class
+        pipe.safety_checker = guardrail()
+
+    pipe = vidlong.load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    guarded_by(stand_in_guardrail())
+    assert not generate(pipe, GenerateRequest(prompt="a red ball", seed=3, steps=1)).frames.any()
+    assert not next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=1, seed=0))).frames.any()
+    runs = (lambda: generate(pipe, GenerateRequest(prompt="a red ball", seed=3, steps=1)),
+            lambda: next(iter(pipe.stream("a red ball", vidlong.Streaming(chunk=1), chunks=1, seed=0))))
+    for guardrail, says in ((stand_in_guardrail(unsafe=True), "found the prompt unsafe"),
+                            (stand_in_guardrail(video=lambda frames: None), "blocked the video as unsafe")):
+        guarded_by(guardrail)
+        for run in runs:
+            with pytest.raises(vidlong.VidlongError, match=rf"^Cosmos Guardrail {says}[^\n]*$"):
+                run()
+
+
 def test_a_folder_that_builds_the_guardrail_is_refused_without_it(folder, tmp_path, capsys, monkeypatch):
     """``enable_safety_checker`` true (its default) with cosmos_guardrail not installed: its pipeline would build NVIDIA's
     guardrail as it loads; refused in one line naming both fixes, as Cosmos-Predict2.5's folders are."""

@@ -135,14 +135,10 @@ class FlowSigmas:
         return (1 - sigma) * clean.float() + sigma * noise
 
 
-class CosmosFamily(FlowSigmas):
-    """What vidlong's Cosmos pipelines share. Each has ``guards_video()`` (whether its call runs the safety checker's video
-    check on every video it decodes: `generate` then decodes through its call, a stream's chunks through `GuardedDecoder`),
-    `sigma_start` and `sigma_renoise` (its sampler's start and forward process at a noise level σ) and its own
-    `stream_forward`. Its calls hold their latents in float32 whatever the transformer's dtype, refuse a prompt NVIDIA's
-    guardrail finds unsafe, and guide by ``cond + g·(cond - uncond)`` (`CosmosStreamer`)."""
-
-    chunk_streamer = CosmosStreamer
+class GuardrailChecks:
+    """A Cosmos pipeline whose call checks its prompt and the video it decodes by its safety checker (Predict2.5's and the
+    others' of `CosmosFamily`, Cosmos 3's). Each has ``guards_video()``: whether its call runs the checker's video check on
+    every video it decodes; `generate` then decodes through its call, a stream's chunks through `GuardedDecoder`."""
 
     def __call__(self, *args, **kwargs):
         """Its own call, a prompt its safety checker finds unsafe refused in one line (`refusing_unsafe`) where its call
@@ -157,12 +153,25 @@ class CosmosFamily(FlowSigmas):
                 checks.enter_context(replaced(checker, "check_video_safety", refusing_blocked(checker.check_video_safety)))
             return super().__call__(*args, **kwargs)
 
+    def decodes_in_chunks(self) -> bool:
+        return not self.guards_video() and super().decodes_in_chunks()
+
+    def stream_decoder(self):
+        decoder = super().stream_decoder()
+        return GuardedDecoder(decoder, self.safety_checker) if self.guards_video() else decoder
+
+
+class CosmosFamily(GuardrailChecks, FlowSigmas):
+    """What vidlong's Cosmos pipelines share: its guardrail's checks (`GuardrailChecks`), `sigma_start` and `sigma_renoise`
+    (its sampler's start and forward process at a noise level σ) and its own `stream_forward`. Its calls hold their latents
+    in float32 whatever the transformer's dtype, refuse a prompt NVIDIA's guardrail finds unsafe, and guide by
+    ``cond + g·(cond - uncond)`` (`CosmosStreamer`)."""
+
+    chunk_streamer = CosmosStreamer
+
     def call_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """Noise ``[B, C, F, h, w]`` in float32, as its call holds its latents whatever the transformer's dtype."""
         return latents.float()
-
-    def decodes_in_chunks(self) -> bool:
-        return not self.guards_video() and super().decodes_in_chunks()
 
     def stream_text(self, prompt, negative_prompt, guided, guidance):
         """Its text encoder's states ``[B, 512, D]`` (as its call encodes the prompt; its default negative prompt where none
@@ -177,10 +186,6 @@ class CosmosFamily(FlowSigmas):
         states, negative = self.encode_prompt(prompt, negative_prompt, do_classifier_free_guidance=guided, device=self.device)
         states = torch.cat([negative, states]) if guided else states
         return StreamText(states.shape[0], dict(encoder_hidden_states=states.to(self.transformer.dtype)))
-
-    def stream_decoder(self):
-        decoder = super().stream_decoder()
-        return GuardedDecoder(decoder, self.safety_checker) if self.guards_video() else decoder
 
 
 class EDMLatents:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from diffusers import Cosmos3OmniPipeline
+from diffusers.pipelines.cosmos import pipeline_cosmos3_omni
 
 from ..errors import VidlongError
 from ..models import pixel_frames
@@ -22,7 +23,7 @@ from ..pipeline import VidlongPipelineMixin
 from ..pipeline_v2v import LastFramesContinuation, check_continued_length, frame_list
 from ..streaming import VideoStreamer
 from .common import OneVideoOutput
-from .cosmos import ConditioningFrame, CosmosStreamer, FlowSigmas
+from .cosmos import ConditioningFrame, CosmosStreamer, FlowSigmas, GuardrailChecks, refusing_unsafe
 
 #: its call's arguments vidlong does not serve, and why: what it makes besides a video
 UNSERVED = {"enable_sound": "its sound", "action": "its action-conditioned runs"}
@@ -37,7 +38,7 @@ class Cosmos3Streamer(CosmosStreamer):
     _guided = VideoStreamer._guided
 
 
-class VidLongCosmos3OmniPipeline(FlowSigmas, OneVideoOutput, VidlongPipelineMixin, Cosmos3OmniPipeline):
+class VidLongCosmos3OmniPipeline(GuardrailChecks, FlowSigmas, OneVideoOutput, VidlongPipelineMixin, Cosmos3OmniPipeline):
     """diffusers' `Cosmos3OmniPipeline` with vidlong's surface: its call takes vidlong's start noise as ``latents=`` (in
     float32, as its call holds them) and, given an image or a video too, puts their clean latent frames in it as it puts
     them in its own noise (`prepare_latents`), so `generate` with no method is its call from that noise, bit for bit; its
@@ -70,6 +71,11 @@ class VidLongCosmos3OmniPipeline(FlowSigmas, OneVideoOutput, VidlongPipelineMixi
         """The spec's, and its frame rate as the call's ``fps``."""
         return dict(super().call_defaults(), fps=self.spec.fps)
 
+    def guards_video(self) -> bool:
+        """Whether its safety checker is NVIDIA's guardrail (cosmos_guardrail's `CosmosSafetyChecker`), whose text and video
+        checks its call runs (a folder whose ``enable_safety_checker`` is false has none, and its call checks nothing)."""
+        return isinstance(self.safety_checker, pipeline_cosmos3_omni.CosmosSafetyChecker)
+
     def stream_guided(self, guidance: float) -> bool:
         """Guided wherever its call guides (its ``do_classifier_free_guidance``): at any scale but 1, below 1 too."""
         return guidance != 1
@@ -84,9 +90,12 @@ class VidLongCosmos3OmniPipeline(FlowSigmas, OneVideoOutput, VidlongPipelineMixi
 
     def stream_text(self, prompt, negative_prompt, guided, guidance):
         """A `StreamText` of the prompts as given (the negative one first when `guided`; None: its call's ""): its call
-        tokenizes them with the video's length and size, so each window's forward does (`stream_forward`)."""
+        tokenizes them with the video's length and size, so each window's forward does (`stream_forward`). A prompt NVIDIA's
+        guardrail finds unsafe is refused in one line, where it is its safety checker, as its call refuses it."""
         from ..streaming import StreamText
 
+        if self.guards_video():
+            refusing_unsafe(self.safety_checker.check_text_safety)(prompt)
         return StreamText(2 if guided else 1, dict(prompt=prompt, negative_prompt=negative_prompt))
 
     def stream_scheduler(self, steps: int, window: tuple, generator=None):
