@@ -5,8 +5,8 @@ image, LTX-2's condition pipeline's too, its `generate` from an image with a las
 one call and streamed; Sana-Video's generate with FreeLong++ alone, its self-attention linear; Cosmos-Transfer2.5's
 `generate` from a control video, where torchvision is installed; ConsisID's from an image with its face's tensors;
 ChronoEdit's edit of an image through its temporal reasoning video, which neither streams nor extends; Sana-WM's from an
-image with vidlong's default camera, which neither streams nor extends; Cosmos 3's from text and LTX-2.5's one DFR pass
-from text, which neither streams nor extends).
+image with vidlong's default camera, which neither streams nor extends; Cosmos 3's from text and from an image, streamed
+and extended too; LTX-2.5's one DFR pass from text, which neither streams nor extends).
 Each output is finite, as long as it should be, and not one flat colour, and its latents stay near those of the same
 pipeline, seed and input in float32 on the CPU. Skipped without a GPU (``VIDLONG_GPU_TEST_DEVICE=cpu`` runs them on the
 CPU in bfloat16: a dry run of the file itself)."""
