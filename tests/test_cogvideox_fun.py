@@ -76,7 +76,7 @@ def test_vidlong_generate_writes_the_controlled_video(fun_folder, control_file, 
     (["stream", "--chunks", "2"], "a CogVideoX-Fun control model follows one whole control video"),
     (["--control-video", "{control}", "--image", "{control}"], "this model is text-to-video and takes no --image; use an "
      "image-to-video model folder (Wan, SkyReels-V2, LTX-Video, LTX-2, CogVideoX, HunyuanVideo, Kandinsky 5 and 6, "
-     "Motif-Video, EasyAnimate, FramePack, Cosmos-Predict2.5, Cosmos-Predict2 and 1.0 Video2World or Sana-Video)"),
+     "Motif-Video, EasyAnimate, FramePack, Cosmos-Predict2.5, Cosmos-Predict2 and 1.0 Video2World, Cosmos 3 or Sana-Video)"),
 ], ids=["no-control", "mask", "references", "ratio", "frames", "stream", "image"])
 def test_what_it_does_not_take_is_refused_in_one_line_before_loading(fun_folder, control_file, tmp_path, capsys, monkeypatch,
                                                                      args, message):

@@ -234,7 +234,7 @@ def test_what_it_does_not_run_is_refused_before_loading(release, image_path, tmp
 def test_text2world_refuses_an_image_naming_the_folders_that_take_one(release, image_path, tmp_path, capsys, monkeypatch):
     """Text2World given an image is refused in one line before loading, naming Video2World's folders among those to use."""
     _, folder = release
-    check_release_refuses(folder, image_path, ["generate"], "Cosmos-Predict2 and 1.0 Video2World or Sana-Video)", tmp_path,
+    check_release_refuses(folder, image_path, ["generate"], "Cosmos-Predict2 and 1.0 Video2World, Cosmos 3 or Sana-Video)", tmp_path,
                           capsys, monkeypatch)
 
 

@@ -325,8 +325,8 @@ REFUSED = [(["generate", "--ratio", "2", "--method", "ultravico"], "its own boun
            (["generate", "--frames", "24"], "use --frames 17 or 25"),
            (["generate", "--image", "in.png"], "takes no --image; use an image-to-video model folder (Wan, SkyReels-V2, "
                                                "LTX-Video, LTX-2, CogVideoX, HunyuanVideo, Kandinsky 5 and 6, Motif-Video, "
-                                               "EasyAnimate, FramePack, Cosmos-Predict2.5, Cosmos-Predict2 and 1.0 Video2World "
-                                               "or Sana-Video), or "
+                                               "EasyAnimate, FramePack, Cosmos-Predict2.5, Cosmos-Predict2 and 1.0 Video2World, "
+                                               "Cosmos 3 or Sana-Video), or "
                                                "`vidlong extend "
                                                "--video` from a video of at "
                                                "least 9 frames"),
