@@ -2,7 +2,8 @@
 stock transformer bit for bit and each method equal to the float64 dense reference on the canvas's tokens (the slots after
 them as trailing tokens), on the inputs its call makes; `generate` with no method = diffusers' call bit for bit (video and
 sound; a request shorter than its canvas trimmed as its call trims it), the methods acting through its call's forwards
-and removed after; the CLI end to end; what it does not take refused in one line before loading."""
+and removed after, from text and from a first and a last image (its ``conditions``); the CLI end to end; what it does not
+take refused in one line before loading."""
 import numpy as np
 import pytest
 import torch
@@ -30,6 +31,16 @@ def dfr_pipe(dfr_folder):
     pipe = vidlong.load_pipeline(dfr_folder)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+@pytest.fixture(scope="module")
+def dfr_stock(dfr_folder):
+    """diffusers' own `LTX2DFRPipeline` from the folder, its own parts (its call sets its tokenizer's padding side)."""
+    from diffusers import LTX2DFRPipeline
+
+    stock = LTX2DFRPipeline.from_pretrained(dfr_folder)
+    stock.set_progress_bar_config(disable=True)
+    return stock
 
 
 @pytest.fixture(scope="module")
@@ -82,14 +93,12 @@ def test_methods_match_float64_reference_on_the_canvas_with_the_slots_trailing(m
     assert rel_err(out, run(tiny_ltx2_transformer(latest=True, keyframes=True), dfr_inputs)) > 1e-4
 
 
-def test_generate_is_its_call_bit_for_bit_the_canvas_trimmed_and_the_methods_act(dfr_folder, dfr_pipe):
+def test_generate_is_its_call_bit_for_bit_the_canvas_trimmed_and_the_methods_act(dfr_pipe, dfr_stock):
     """`generate` of 17 frames with no method = diffusers' `LTX2DFRPipeline` called with the same seed and the spec's size
     and frame rate (its 8 distilled sigmas, unguided): the same frames and waveform; its forwards (one a step) are handed
     the canvas's 4 latent frames beside its tokens (canvas, then the slot), the video and sound trimmed to the request;
     `both` changes the video and is removed after (the transformer's processors stock again: removal restores its forward
     bit for bit, `test_methods_off_and_removed_are_stock_bit_for_bit_on_its_calls_tokens`)."""
-    from diffusers import LTX2DFRPipeline
-
     from vidlong.generate import GenerateRequest, generate
 
     assert type(dfr_pipe).__name__ == "VidLongLTX2DFRPipeline" and dfr_pipe.spec.name == "tiny-ltx2.5"
@@ -104,9 +113,7 @@ def test_generate_is_its_call_bit_for_bit_the_canvas_trimmed_and_the_methods_act
     assert seen == [((1, (CANVAS + SLOTS) * 4), CANVAS, *GRID)] * 8 and dfr_pipe.forwards_per_step(1.0) == 1
     assert dfr_pipe.forward_latent_frames(3) == CANVAS + SLOTS  # what the run estimate counts
     assert plain.frames.shape == (17, 64, 64, 3) and plain.latents.shape[2] == 3
-    stock = LTX2DFRPipeline.from_pretrained(dfr_folder)  # its own parts: its call sets its tokenizer's padding side
-    stock.set_progress_bar_config(disable=True)
-    out = stock("a red ball", num_frames=17, height=64, width=64, frame_rate=24, output_type="np",
+    out = dfr_stock("a red ball", num_frames=17, height=64, width=64, frame_rate=24, output_type="np",
                 generator=torch.Generator().manual_seed(3))
     assert np.array_equal((np.clip(out.frames[0], 0, 1) * 255).round().astype(np.uint8), plain.frames)
     assert np.array_equal(out.audio[0].clamp(-1, 1).numpy(), plain.audio.samples)
@@ -116,19 +123,65 @@ def test_generate_is_its_call_bit_for_bit_the_canvas_trimmed_and_the_methods_act
     assert all(type(b.attn1.processor).__name__ != "VidlongAttnProcessor" for b in dfr_pipe.transformer.transformer_blocks)
 
 
-def test_vidlong_generate_writes_twice_the_native_length_with_its_sound(dfr_folder, tmp_path):
-    """`vidlong generate --ratio 2 --method both`: an mp4 of 2 x its native frames (a whole canvas: no padding) with its
-    sound."""
+def test_generate_from_a_first_and_a_last_image_is_its_call_with_those_conditions_and_keeps_the_first(dfr_pipe, dfr_stock,
+                                                                                                         image_path,
+                                                                                                         last_image_path):
+    """`generate` of 17 frames from ``image`` and ``last_image`` with no method = diffusers' call with
+    ``conditions=[LTX2VideoCondition(first, 0), LTX2VideoCondition(last, 2)]`` (the request's last latent frame: its -1 is
+    the padded canvas's, trimmed) bit for bit, frames and sound; the last's tokens between the canvas and the slot; `both`
+    changes the video, is removed after, and keeps the first latent frame the image's clean latent, as its call keeps it
+    (strength 1: its x0 blended back each step). Its call takes ``conditions`` after the prompt by position, as ``image=``."""
+    from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
+    from PIL import Image
+
+    from vidlong.families.ltx2_dfr import VidLongLTX2DFRImageToVideoPipeline
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.pipeline import over_modules
+
+    pipe = over_modules(VidLongLTX2DFRImageToVideoPipeline, dfr_pipe)  # what load_pipeline(task="i2v") loads (the CLI's test)
+    pipe.tokenizer_padding_side = dfr_pipe.tokenizer_padding_side  # its __init__ reads the tokenizer's, which calls set left
+    first, last = (Image.open(path).convert("RGB") for path in (image_path, last_image_path))
+    images = dict(prompt="a red ball", frames=17, seed=3, image=str(image_path), last_image=str(last_image_path))
+    plain = generate(pipe, GenerateRequest(method="none", **images))
+    out = dfr_stock("a red ball", conditions=[LTX2VideoCondition(first, 0), LTX2VideoCondition(last, 2)], num_frames=17,
+                    height=64, width=64, frame_rate=24, output_type="np", generator=torch.Generator().manual_seed(3))
+    assert np.array_equal((np.clip(out.frames[0], 0, 1) * 255).round().astype(np.uint8), plain.frames)
+    assert np.array_equal(out.audio[0].clamp(-1, 1).numpy(), plain.audio.samples)
+    seen = []
+    record = pipe.transformer.register_forward_hook(lambda _m, _a, k, _o: seen.append(k["hidden_states"].shape[1]),
+                                                    with_kwargs=True)
+    try:
+        both = generate(pipe, GenerateRequest(method="both", **images))
+    finally:
+        record.remove()
+    assert set(seen) == {(CANVAS + 1 + SLOTS) * 4} and not np.array_equal(both.frames, plain.frames)
+    assert all(type(b.attn1.processor).__name__ != "VidlongAttnProcessor" for b in pipe.transformer.transformer_blocks)
+    clean = pipe.encode_conditions([LTX2VideoCondition(first, 0)], 64, 64, 25)[0][1]  # [1, C, 1, h, w], normalised
+    assert torch.equal(both.latents[:, :, :1], clean) and torch.equal(plain.latents[:, :, :1], clean)
+    call = dict(num_frames=17, sigmas=[1.0], output_type="latent")
+    by_position = pipe("a red ball", [LTX2VideoCondition(first, 0)], generator=torch.Generator().manual_seed(1), **call).frames
+    by_name = pipe("a red ball", image=str(image_path), generator=torch.Generator().manual_seed(1), **call).frames
+    assert torch.equal(by_position, by_name)
+
+
+def test_vidlong_generate_writes_twice_the_native_length_from_an_image_with_its_sound(dfr_folder, image_path, tmp_path):
+    """`vidlong generate --image --ratio 2 --method both`: the folder loaded as its image-to-video twin, an mp4 of 2 x its
+    native frames (a whole canvas: no padding) with its sound, the sidecar naming the image (from text: the generate tests
+    above)."""
+    import json
+
     from conftest import mp4_audio
 
     from vidlong.cli import main
     from vidlong.video_io import read_video
 
     out = tmp_path / "long.mp4"
-    assert main(["generate", "--model", str(dfr_folder), "--prompt", "a red ball", "--ratio", "2", "--method", "both",
-                 "--seed", "3", "--out", str(out)]) == 0
+    assert main(["generate", "--model", str(dfr_folder), "--prompt", "a red ball", "--image", str(image_path), "--ratio", "2",
+                 "--method", "both", "--seed", "3", "--out", str(out)]) == 0
     assert read_video(out)[0].shape == (25, 64, 64, 3)  # 2 x its 2 native latent frames: 4, 25 frames (its whole canvas)
     assert mp4_audio(out, 16000).shape[1] > 0
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert settings["image"] == str(image_path) and settings["method"] == "both"
 
 
 def test_its_spec_comes_from_configs_and_vidlong_info_says_what_it_does(dfr_folder, capsys):
@@ -142,6 +195,7 @@ def test_its_spec_comes_from_configs_and_vidlong_info_says_what_it_does(dfr_fold
     assert main(["info", "--model", str(dfr_folder)]) == 0
     lines = capsys.readouterr().out
     assert "LTX2DFRPipeline (vidlong's VidLongLTX2DFRPipeline)" in lines and "generate: yes" in lines
+    assert "  image: yes" in lines and "  last image: yes" in lines
     for what in ("stream", "extend", "prompt timeline", "upsample", "refine"):
         assert f"  {what}: no (" in lines, what
 
@@ -156,7 +210,10 @@ def test_its_spec_comes_from_configs_and_vidlong_info_says_what_it_does(dfr_fold
     (["generate", "--refine"], "--refine: LTX-2.5's 1080p recipe is not LTX-2's upsample then refine"),
     (["stream", "--chunks", "2"], "LTX-2.5's DFR pass pads its canvas to whole keyframe segments"),
     (["extend", "--video", "{tmp}/in.mp4", "--chunks", "1"], "LTX-2.5's DFR pass pads its canvas to whole keyframe segments"),
-], ids=["steps", "guidance", "negative-prompt", "noise", "timeline", "upsample", "refine", "stream", "extend"])
+    (["stream", "--image", "{tmp}/in.png", "--chunks", "2"], "LTX-2.5's DFR pass pads its canvas to whole keyframe segments"),
+    (["generate", "--video", "{tmp}/in.mp4"], "--video (video-to-video) needs a Wan2.1 or CogVideoX-2B/5B text-to-video model"),
+], ids=["steps", "guidance", "negative-prompt", "noise", "timeline", "upsample", "refine", "stream", "extend", "stream-image",
+        "video"])
 def test_what_it_does_not_take_is_refused_in_one_line_before_loading(dfr_folder, tmp_path, capsys, monkeypatch, args,
                                                                      message):
     import vidlong.pipeline

@@ -132,8 +132,8 @@ def _add_generate(sub) -> None:
     p.add_argument("--image", type=user_path, default=None, help="first frame (PNG/JPEG) for image-to-video models")
     p.add_argument("--last-image", type=user_path, default=None,
                    help="last frame (PNG/JPEG) too, with --image: Wan2.1 FLF2V, Wan2.2 I2V A14B and FramePack "
-                        "(first-last-frame video); LTX-2's LTX2ConditionPipeline folders with or without --image (its "
-                        "condition at the last latent frame)")
+                        "(first-last-frame video); LTX-2's LTX2ConditionPipeline and LTX-2.5's folders with or without --image "
+                        "(its condition at the last latent frame)")
     p.add_argument("--identity", type=user_path, default=None, help=IDENTITY_HELP)
     p.add_argument("--camera", type=user_path, default=None,
                    help="Sana-WM (SanaWMPipeline) folders: a JSON file of its camera trajectory, {\"c2w\": [F x 4 x 4 poses]} "

@@ -42,11 +42,12 @@ EMBEDDED_MODELS = {"default": Path(__file__).parent / "default_model",
                    "default-distilled": Path(__file__).parent / "default_distilled_model"}
 
 #: the pipeline classes vidlong serves, by task: diffusers' (and vidlong's own LTXConditionImageToVideoPipeline,
-#: LTX2ConditionImageToVideoPipeline, Kandinsky6TI2VAImageToVideoPipeline, LTXI2VLongMultiPromptImageToVideoPipeline,
-#: Cosmos2_5_PredictImageToWorldPipeline and Cosmos3OmniImageToVideoPipeline: diffusers' LTXConditionPipeline,
-#: LTX2ConditionPipeline, Kandinsky6TI2VAPipeline, LTXI2VLongMultiPromptPipeline, Cosmos2_5_PredictBasePipeline and
-#: Cosmos3OmniPipeline given an image; Cosmos2_5_PredictVideoToWorldPipeline and Cosmos3OmniVideoToVideoPipeline:
-#: Cosmos2_5_PredictBasePipeline and Cosmos3OmniPipeline given a video to continue), each
+#: LTX2ConditionImageToVideoPipeline, LTX2DFRImageToVideoPipeline, Kandinsky6TI2VAImageToVideoPipeline,
+#: LTXI2VLongMultiPromptImageToVideoPipeline, Cosmos2_5_PredictImageToWorldPipeline and Cosmos3OmniImageToVideoPipeline:
+#: diffusers' LTXConditionPipeline, LTX2ConditionPipeline, LTX2DFRPipeline, Kandinsky6TI2VAPipeline,
+#: LTXI2VLongMultiPromptPipeline, Cosmos2_5_PredictBasePipeline and Cosmos3OmniPipeline given an image;
+#: Cosmos2_5_PredictVideoToWorldPipeline and Cosmos3OmniVideoToVideoPipeline: Cosmos2_5_PredictBasePipeline and
+#: Cosmos3OmniPipeline given a video to continue), each
 #: mapped to vidlong's class by `vidlong.pipeline.PIPELINE_CLASSES`; a folder saved under a vidlong class's name
 #: (``VidLong...``) has its diffusers class's task (`task_of`).
 PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVACEPipeline": "t2v",
@@ -56,7 +57,7 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVA
                   "SkyReelsV2DiffusionForcingVideoToVideoPipeline": "v2v", "LTXPipeline": "t2v",
                   "LTXImageToVideoPipeline": "i2v", "LTXConditionPipeline": "t2v", "LTX2Pipeline": "t2v",
                   "LTX2ImageToVideoPipeline": "i2v", "LTX2ConditionPipeline": "t2v", "LTX2ConditionImageToVideoPipeline": "i2v",
-                  "LTX2InContextPipeline": "t2v", "LTX2DFRPipeline": "t2v",
+                  "LTX2InContextPipeline": "t2v", "LTX2DFRPipeline": "t2v", "LTX2DFRImageToVideoPipeline": "i2v",
                   "CogVideoXPipeline": "t2v", "CogVideoXImageToVideoPipeline": "i2v",
                   "CogVideoXVideoToVideoPipeline": "v2v", "CogVideoXFunControlPipeline": "t2v", "HunyuanVideoPipeline": "t2v",
                   "HunyuanVideoImageToVideoPipeline": "i2v", "HunyuanSkyreelsImageToVideoPipeline": "i2v",
@@ -350,7 +351,8 @@ def folder_class_name(folder: Path) -> str:
 #: folder of one loads as its image-to-video twin when an image is given (LTX-Video's two pipelines share
 #: their weights, as LTX-2's do; Wan2.2 TI2V-5B's ``WanPipeline`` folder, with ``expand_timesteps``, is also its
 #: ``WanImageToVideoPipeline``; LTX-Video 0.9.5+'s ``LTXConditionPipeline`` takes the image itself, as vidlong's
-#: ``LTXConditionImageToVideoPipeline``, as LTX-2's ``LTX2ConditionPipeline`` does, as ``LTX2ConditionImageToVideoPipeline``;
+#: ``LTXConditionImageToVideoPipeline``, as LTX-2's ``LTX2ConditionPipeline`` does, as ``LTX2ConditionImageToVideoPipeline``,
+#: and LTX-2.5's ``LTX2DFRPipeline``, as ``LTX2DFRImageToVideoPipeline``;
 #: SkyReels-V2's diffusion-forcing weights serve its three DF pipelines; Kandinsky 6's
 #: ``Kandinsky6TI2VAPipeline`` takes an image itself, as vidlong's ``Kandinsky6TI2VAImageToVideoPipeline``; Sana-Video's
 #: ``SanaVideoPipeline`` weights run its ``SanaImageToVideoPipeline``, as its docstring loads one release folder for both;
@@ -362,6 +364,7 @@ IMAGE_TO_VIDEO_TWINS = {"LTXPipeline": "LTXImageToVideoPipeline", "WanPipeline":
                         "LTX2Pipeline": "LTX2ImageToVideoPipeline",
                         "LTXConditionPipeline": "LTXConditionImageToVideoPipeline",
                         "LTX2ConditionPipeline": "LTX2ConditionImageToVideoPipeline",
+                        "LTX2DFRPipeline": "LTX2DFRImageToVideoPipeline",
                         "SkyReelsV2DiffusionForcingPipeline": "SkyReelsV2DiffusionForcingImageToVideoPipeline",
                         "Kandinsky6TI2VAPipeline": "Kandinsky6TI2VAImageToVideoPipeline",
                         "SanaVideoPipeline": "SanaImageToVideoPipeline",
@@ -373,9 +376,9 @@ IMAGE_TO_VIDEO_TWINS = {"LTXPipeline": "LTXImageToVideoPipeline", "WanPipeline":
 def image_to_video_twin(folder: Path) -> Optional[str]:
     """The image-to-video pipeline class name that takes a checked text-to-video folder's weights
     (`IMAGE_TO_VIDEO_TWINS`: a diffusers class, or vidlong's ``LTXConditionImageToVideoPipeline``,
-    ``LTX2ConditionImageToVideoPipeline`` or ``Kandinsky6TI2VAImageToVideoPipeline``; Wan only with ``expand_timesteps``:
-    TI2V-5B; Kandinsky 6 only with a transformer its call conditions on an image: ``visual_cond`` and two token types), or
-    None."""
+    ``LTX2ConditionImageToVideoPipeline``, ``LTX2DFRImageToVideoPipeline`` or ``Kandinsky6TI2VAImageToVideoPipeline``; Wan
+    only with ``expand_timesteps``: TI2V-5B; Kandinsky 6 only with a transformer its call conditions on an image:
+    ``visual_cond`` and two token types), or None."""
     index = json.loads((pipeline_folder(folder) / "model_index.json").read_text())
     name = index["_class_name"].removeprefix("VidLong")
     if name == "WanPipeline" and not index.get("expand_timesteps", False):

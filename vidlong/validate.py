@@ -57,7 +57,7 @@ class ModelLimits:
         last_frame: whether the pipeline takes a last frame too: "required" (Wan2.1 FLF2V, whose transformer
             takes both images' CLIP tokens), "optional" (Wan2.2 I2V A14B: condition channels alone; FramePack's call, in
             its inverted order: `check_last_image`; LTX-2's `LTX2ConditionPipeline`, a condition at its last latent frame,
-            from text or an image) or "no" (the others; Wan2.1 I2V's CLIP input takes one image,
+            from text or an image, and LTX-2.5's `LTX2DFRPipeline`) or "no" (the others; Wan2.1 I2V's CLIP input takes one image,
             TI2V-5B's call ignores it).
         fixed_size: the one (height, width) in pixels the transformer takes, where a learned position table
             fixes it (CogVideoX-5B-I2V), else None.
@@ -252,8 +252,8 @@ def _takes_last_frame(facts: dict) -> str:
     """`ModelLimits.last_frame` from a pipeline's `vidlong.models.model_facts`: Wan's image-to-video by condition
     channels whose transformer takes two images' CLIP tokens (FLF2V's ``pos_embed_seq_len``) or none (Wan2.2 I2V A14B);
     FramePack's call, in its inverted order (`check_last_image`); LTX-2's condition pipeline (a condition at its last latent
-    frame, with or without an image; its in-context pipeline's too)."""
-    if facts["family"] == "framepack" or facts["pipeline"].startswith(("LTX2Condition", "LTX2InContext")):
+    frame, with or without an image; its in-context pipeline's too), and LTX-2.5's (at the request's last latent frame)."""
+    if facts["family"] == "framepack" or facts["pipeline"].startswith(("LTX2Condition", "LTX2InContext", "LTX2DFR")):
         return "optional"
     if facts["family"] != "wan" or facts["task"] != "i2v" or facts["expand_timesteps"]:
         return "no"
@@ -908,7 +908,7 @@ def check_last_image(limits: ModelLimits, given: bool, diagonal: bool) -> None:
         return
     if limits.last_frame == "no":
         raise VidlongError(f"{named('last_image')} needs a model that takes a last frame (Wan2.1 FLF2V, Wan2.2 I2V "
-                           "A14B, FramePack, LTX-2's LTX2ConditionPipeline); this model takes no last frame: drop it")
+                           "A14B, FramePack, LTX-2's LTX2ConditionPipeline, LTX-2.5); this model takes no last frame: drop it")
     if limits.family == "framepack" and limits.spec.sampling_type == "vanilla":
         raise VidlongError(f"{named('last_image')}: FramePack's call takes a last frame in its inverted order alone "
                            "(inverted_anti_drifting, its default), and this folder's vidlong.yaml sets sampling_type: vanilla: "

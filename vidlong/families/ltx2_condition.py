@@ -23,25 +23,26 @@ from ..pipeline import VidlongPipelineMixin
 from .ltx2 import LTX2Family
 
 
-def image_conditions(conditions, image=None, last_image=None) -> list:
-    """diffusers' ``conditions`` (one, a list or None) as a list, with `image` at latent frame 0 and `last_image` at the
-    last (index -1) after them, each at strength 1 and the release's CRF."""
+def image_conditions(conditions, image=None, last_image=None, last: int = -1) -> list:
+    """diffusers' ``conditions`` (one, a list or None) as a list, with `image` at latent frame 0 and `last_image` at latent
+    frame `last` (-1: the call's last) after them, each at strength 1 and the release's CRF."""
     given = [conditions] if isinstance(conditions, LTX2VideoCondition) else list(conditions or [])
-    return given + [LTX2VideoCondition(frames, index) for frames, index in ((image, 0), (last_image, -1)) if frames is not None]
+    return given + [LTX2VideoCondition(frames, index) for frames, index in ((image, 0), (last_image, last)) if frames is not None]
 
 
-class LTX2Conditioned:
-    """What vidlong's LTX-2 pipelines with frame conditions share (diffusers' `LTX2ConditionPipeline`, and
-    `LTX2InContextPipeline`: `vidlong.families.ltx2_in_context`), before `LTX2Family` in their bases. Their call draws its
-    noise even when given latents, so `generate` hands it the generator as it was before its own draw
-    (`call_redraws_from`): the noise and the audio's noise are the stock call's for that seed."""
+class ConditionImages:
+    """vidlong's ``image=`` and ``last_image=`` on a call taking diffusers' ``conditions`` (`LTX2VideoCondition`) first:
+    LTX-2's (`LTX2Conditioned`) and LTX-2.5's (`vidlong.families.ltx2_dfr`), before `LTX2Family` in their bases."""
 
-    call_redraws_from = "noise"
+    def last_image_index(self, arguments: dict) -> int:
+        """The latent frame `last_image` conditions in a call with `arguments` (by name): -1, its call's last."""
+        return -1
 
     def __call__(self, *args, image=None, last_image=None, **kwargs):
         """Its call (`VidlongPipelineMixin`), `image` (a PIL image or an image file's path) conditioning the first latent frame
-        and `last_image` the last, after any ``conditions`` given, by name or by position (`image_conditions`); a prompt
-        given by position, where its call takes ``conditions`` first, refused in one line as the mixin refuses it."""
+        and `last_image` the last (`last_image_index`), after any ``conditions`` given, by name or by position
+        (`image_conditions`); a prompt given by position, where its call takes ``conditions`` first, refused in one line as
+        the mixin refuses it."""
         from ..pipeline import diffusers_class
         from ..validate import load_call_images
 
@@ -53,8 +54,19 @@ class LTX2Conditioned:
         del arguments["self"]
         arguments.update(image=image, last_image=last_image)
         load_call_images(arguments, list(signature.parameters)[1] if args else None, stock.__name__)
-        arguments["conditions"] = image_conditions(arguments.get("conditions"), arguments.pop("image"), arguments.pop("last_image"))
+        arguments["conditions"] = image_conditions(arguments.get("conditions"), arguments.pop("image"), arguments.pop("last_image"),
+                                                   self.last_image_index(arguments))
         return super().__call__(**arguments)
+
+
+class LTX2Conditioned(ConditionImages):
+    """What vidlong's LTX-2 pipelines with frame conditions share (diffusers' `LTX2ConditionPipeline`, and
+    `LTX2InContextPipeline`: `vidlong.families.ltx2_in_context`), before `LTX2Family` in their bases: ``image=`` and
+    ``last_image=`` (`ConditionImages`). Their call draws its noise even when given latents, so `generate` hands it the
+    generator as it was before its own draw (`call_redraws_from`): the noise and the audio's noise are the stock call's for
+    that seed."""
+
+    call_redraws_from = "noise"
 
     def start_noise(self, kind: str, shape, native_frames: int, generator=None) -> torch.Tensor:
         """Noise of `kind` for latents `shape` ``[1, C, F, h, w]``: plain noise as its call draws it, over its packed tokens

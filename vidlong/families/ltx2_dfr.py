@@ -19,6 +19,14 @@ first sigma 1), so `generate` hands it no ``latents=`` and the generator as it w
 (`call_redraws_from`): with no method, the stock call with that seed. vidlong always gives ``num_frames`` (the request's
 length), so its duration head is never asked; it and the prompt enhancer (a Gemma 4 model that its call runs only with
 ``enable_prompt_enhancement``) are not loaded (`VidlongPipelineMixin.unloaded_parts`).
+
+Its ``conditions`` (`LTX2VideoCondition`, ``index`` a latent frame of its canvas) as `LTX2ConditionPipeline`'s: one at
+latent frame 0 sets the clean target of the canvas's first latent frames in place (conditioning mask = strength, those
+tokens' timestep ``t·(1 - strength)``, its x0 blended back each step: at strength 1 kept as encoded), so the methods see
+them as the canvas's; one at a later frame is appended after the canvas, before the slots (``[canvas | conditions |
+slots]``, at its own RoPE time), more trailing tokens. vidlong's ``image=`` and ``last_image=`` are conditions at latent
+frame 0 and at the request's last latent frame (`ConditionImages`; its call reads -1 on the padded canvas, whose frames past
+the request it trims); `VidLongLTX2DFRImageToVideoPipeline` is the folder given an image (`generate --image`).
 """
 from __future__ import annotations
 
@@ -33,6 +41,7 @@ from diffusers.pipelines.ltx2.utils import DISTILLED_SIGMA_VALUES
 from ..errors import VidlongError, named
 from ..pipeline import VidlongPipelineMixin
 from .ltx2 import LTX2Family
+from .ltx2_condition import ConditionImages
 
 #: the steps of its pass: its distilled sigmas (diffusers' DISTILLED_SIGMA_VALUES, the call's default ``sigmas``)
 DFR_STEPS = len(DISTILLED_SIGMA_VALUES)
@@ -53,9 +62,10 @@ def check_dfr_request(request) -> None:
     check_own_noise(request, "LTX-2.5's call draws its noise over its canvas and keyframe slots")
 
 
-class VidLongLTX2DFRPipeline(LTX2Family, VidlongPipelineMixin, LTX2DFRPipeline):
+class VidLongLTX2DFRPipeline(ConditionImages, LTX2Family, VidlongPipelineMixin, LTX2DFRPipeline):
     """diffusers' `LTX2DFRPipeline` (LTX-2.5) with vidlong's surface: one DFR pass, its keyframe slots generated as its call
-    does, the canvas's tokens the methods' video (see the module)."""
+    does, the canvas's tokens the methods' video, its ``conditions`` also given as ``image=`` and ``last_image=`` (see the
+    module)."""
 
     call_redraws_from = "noise"
     unloaded_parts = ("prompt_enhancer", "processor", "duration_head")
@@ -68,6 +78,11 @@ class VidLongLTX2DFRPipeline(LTX2Family, VidlongPipelineMixin, LTX2DFRPipeline):
         for name in ("num_inference_steps", "guidance_scale"):
             defaults.pop(name)
         return defaults
+
+    def last_image_index(self, arguments: dict) -> int:
+        """The request's last latent frame (``num_frames``, else the spec's): its call reads -1 on its padded canvas."""
+        frames = arguments.get("num_frames") or self.call_defaults()["num_frames"]
+        return (frames - 1) // self.vae_temporal_compression_ratio
 
     def forward_latent_frames(self, frames: int) -> int:
         """Its canvas's latent frames for a video of `frames` latent frames (`resolve_canvas`), and one a keyframe slot."""
@@ -140,3 +155,11 @@ class VidLongLTX2DFRPipeline(LTX2Family, VidlongPipelineMixin, LTX2DFRPipeline):
         if self.vidlong_canvas is not None and kwargs.get("num_frames") is None:
             kwargs.update(zip(("num_frames", "height", "width"), self.vidlong_canvas))
         return args, kwargs
+
+
+class VidLongLTX2DFRImageToVideoPipeline(VidLongLTX2DFRPipeline):
+    """`VidLongLTX2DFRPipeline` given an image for its first frame (`generate --image` hands it as ``image=``: a condition
+    at latent frame 0, strength 1, as its call's ``conditions=[LTX2VideoCondition(image, 0)]``). Its call encodes it at the
+    VAE's mode (no draw) and draws its noise after, from the generator `generate` hands it (`call_redraws_from`)."""
+
+    task = "i2v"
