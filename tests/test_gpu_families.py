@@ -68,6 +68,8 @@ CASES = {
     "ltx2-ic": (("ltx2", "LTX2InContextPipeline"), False, False, False),
     "ltx2.5": (("ltx2", "LTX2DFRPipeline", dict(keyframes=True, num_inference_steps=8, guidance_scale=1.0)), False, False,
                False),
+    "ltx2.5-i2v": (("ltx2", "LTX2DFRPipeline", dict(keyframes=True, num_inference_steps=8, guidance_scale=1.0)), True, False,
+                   False),
     "mochi": (("builder", "tiny_mochi_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=30)), False, True, True),
     "kandinsky5": (("builder", "tiny_kandinsky5_pipeline", {}, dict(native_frames=3, height=32, width=48, fps=24)), False, True,
                    True),
@@ -124,13 +126,15 @@ CASES = {
                     True),
 }
 #: the cases whose folder is a text-to-video pipeline's loaded with ``task="i2v"`` (Kandinsky 6's, Sana-Video's, LTX-2's
-#: condition pipeline's, Cosmos-Predict2.5's (its Image2World twin) and Cosmos 3's, given an image)
-LOADED_FOR_AN_IMAGE = {"kandinsky6-i2v", "sana-video-i2v", "ltx2-condition-i2v", "cosmos-predict2.5-i2v", "cosmos3-i2v"}
+#: condition pipeline's and LTX-2.5's DFR pipeline's, Cosmos-Predict2.5's (its Image2World twin) and Cosmos 3's, given an image)
+LOADED_FOR_AN_IMAGE = {"kandinsky6-i2v", "sana-video-i2v", "ltx2-condition-i2v", "ltx2.5-i2v", "cosmos-predict2.5-i2v",
+                       "cosmos3-i2v"}
 #: the cases whose calls need a face's tensors (ConsisID's ``is_train_face``): `generate`, streams and extensions are given
 #: `conftest.consisid_faces` as their ``identity``
 FACED = {"consisid"}
-#: the cases whose `generate` is given a last frame too (LTX-2's condition pipeline: a keyframe's tokens after the video's)
-LAST_FRAME = {"ltx2-condition-i2v"}
+#: the cases whose `generate` is given a last frame too (LTX-2's condition pipeline: a keyframe's tokens after the video's;
+#: LTX-2.5's: between its canvas's and its keyframe slots')
+LAST_FRAME = {"ltx2-condition-i2v", "ltx2.5-i2v"}
 #: the cases whose `generate` continues a given video (`test_a_continued_video`) rather than making one from the prompt
 CONTINUING = {"skyreels-v2-df-v2v"}
 #: the cases whose `generate` edits a given video (`test_an_edited_video`): it makes none from the prompt alone
