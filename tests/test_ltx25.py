@@ -139,7 +139,6 @@ def test_generate_from_a_first_and_a_last_image_is_its_call_with_those_condition
     from vidlong.pipeline import over_modules
 
     pipe = over_modules(VidLongLTX2DFRImageToVideoPipeline, dfr_pipe)  # what load_pipeline(task="i2v") loads (the CLI's test)
-    pipe.tokenizer_padding_side = dfr_pipe.tokenizer_padding_side  # its __init__ reads the tokenizer's, which calls set left
     first, last = (Image.open(path).convert("RGB") for path in (image_path, last_image_path))
     images = dict(prompt="a red ball", frames=17, seed=3, image=str(image_path), last_image=str(last_image_path))
     plain = generate(pipe, GenerateRequest(method="none", **images))
