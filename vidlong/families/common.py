@@ -100,3 +100,26 @@ def quiet(module: str):
         yield
     finally:
         log.setLevel(level)
+
+
+def kept_second_stage(pipe, folder, kept_as: str, load):
+    """A pipeline of its own that runs on `pipe`'s video (Sana-WM's refiner, Kandinsky 6's video super-resolution):
+    ``load(folder, dtype)`` from `folder` in `pipe`'s transformer's dtype, placed as `pipe` is (under diffusers' model CPU
+    offload on its execution device where `pipe` is offloaded, else moved there), its progress bar off; kept on `pipe` as
+    its attribute `kept_as` and given again for its next video from the same folder."""
+    from pathlib import Path
+
+    from ..pipeline import offloading_component
+
+    folder = Path(folder).resolve()
+    kept = getattr(pipe, kept_as, None)
+    if kept is not None and kept[0] == folder:
+        return kept[1]
+    made = load(folder, pipe.transformer.dtype)
+    if offloading_component(pipe) is not None:
+        made.enable_model_cpu_offload(device=pipe._execution_device)
+    else:
+        made.to(pipe._execution_device)
+    made.set_progress_bar_config(disable=True)
+    setattr(pipe, kept_as, (folder, made))
+    return made

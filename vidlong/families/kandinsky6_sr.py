@@ -196,27 +196,20 @@ def blended_windows(total: int, starts: list, window: int, run: Callable[[int], 
 
 
 def load_sr(pipe, folder: Path):
-    """The SR pipeline in `folder` (checked by `check_sr`) in the transformer's dtype on the Kandinsky 6 pipeline's
-    execution device (under diffusers' model CPU offload where the pipeline is offloaded), its transformer's blocks
-    compiled on CUDA (its flex attention uncompiled materialises the whole attention matrix: diffusers' example compiles
-    them); kept on `pipe` for its next video upsampled from the same folder."""
-    from ..pipeline import offloading_component
-
-    kept = getattr(pipe, "_vidlong_sr", None)
-    if kept is not None and kept[0] == Path(folder).resolve():
-        return kept[1]
+    """The SR pipeline in `folder` (checked by `check_sr`), placed and kept as `kept_second_stage` places and keeps it, its
+    transformer's blocks compiled on CUDA (its flex attention uncompiled materialises the whole attention matrix: diffusers'
+    example compiles them)."""
     from diffusers import Kandinsky6SRPipeline
 
-    sr = Kandinsky6SRPipeline.from_pretrained(folder, dtype=pipe.transformer.dtype, local_files_only=True)
-    if offloading_component(pipe) is not None:
-        sr.enable_model_cpu_offload(device=pipe._execution_device)
-    else:
-        sr.to(pipe._execution_device)
-    if torch.device(pipe._execution_device).type == "cuda":
-        sr.transformer.compile_repeated_blocks(fullgraph=True)
-    sr.set_progress_bar_config(disable=True)
-    pipe._vidlong_sr = (Path(folder).resolve(), sr)
-    return sr
+    from .common import kept_second_stage
+
+    def load(path: Path, dtype: torch.dtype):
+        sr = Kandinsky6SRPipeline.from_pretrained(path, dtype=dtype, local_files_only=True)
+        if torch.device(pipe._execution_device).type == "cuda":
+            sr.transformer.compile_repeated_blocks(fullgraph=True)
+        return sr
+
+    return kept_second_stage(pipe, folder, "_vidlong_sr", load)
 
 
 @torch.no_grad()

@@ -116,24 +116,14 @@ def refiner_settings(folder: Optional[Path]) -> dict:
 
 
 def load_refiner(pipe, folder: Path):
-    """The refiner in `folder` (checked by `check_refiner`), without a VAE, in the transformer's dtype on the pipeline's
-    execution device (with the pipeline offloaded, under diffusers' model CPU offload there); kept on `pipe` for its next
-    video refined from the same folder."""
+    """The refiner in `folder` (checked by `check_refiner`), without a VAE, placed and kept as `kept_second_stage` places
+    and keeps it."""
     from diffusers import SanaWMLTX2Refiner
 
-    from ..pipeline import offloading_component
+    from .common import kept_second_stage
 
-    kept = getattr(pipe, "_vidlong_refiner", None)
-    if kept is not None and kept[0] == Path(folder).resolve():
-        return kept[1]
-    refiner = SanaWMLTX2Refiner.from_pretrained(folder, torch_dtype=pipe.transformer.dtype, local_files_only=True)
-    if offloading_component(pipe) is not None:
-        refiner.enable_model_cpu_offload(device=pipe._execution_device)
-    else:
-        refiner.to(pipe._execution_device)
-    refiner.set_progress_bar_config(disable=True)
-    pipe._vidlong_refiner = (Path(folder).resolve(), refiner)
-    return refiner
+    return kept_second_stage(pipe, folder, "_vidlong_refiner", lambda path, dtype: SanaWMLTX2Refiner.from_pretrained(
+        path, torch_dtype=dtype, local_files_only=True))
 
 
 class BlockProgress:
