@@ -366,6 +366,10 @@ class App:
         self.api_outputs = 3 if self.edits_image else 2
         #: the methods the page offers, those this model runs (`runs_method`), and its default: both, else the first (none)
         self.methods = [name for name in METHOD_NAMES if runs_method(name, self.limits)]
+        #: whether its call takes no steps, guidance or noise but its own (LTX-2.5's one DFR pass: its distilled sigmas,
+        #: unguided, its noise drawn over its canvas, `vidlong.families.ltx2_dfr.check_dfr_request`): Generate's Steps,
+        #: Guidance and Initial noise hidden at the values it takes (the noise plain: a preset's method settings alone)
+        self.own_sampling = self.limits.pipeline == "LTX2DFRPipeline"
         self.method = "both" if "both" in self.methods else self.methods[0]
         self.lock = threading.Lock()
         self.jobs = Jobs()
@@ -413,7 +417,8 @@ class App:
             image = "first-frame" if self.pipe.task in ("i2v", "animate") else None  # the estimate needs no image, the check one
             last = "last-frame" if self.limits.last_frame == "required" else None
             video = _uploaded_path(video)
-            request = _request_of("-", method, preset, ratio, steps, None, 0, AUTO, "", height, width, image, last, video,
+            noise = "plain" if self.own_sampling else AUTO  # as its hidden field's, else the one a preset's noise refuses
+            request = _request_of("-", method, preset, ratio, steps, None, 0, noise, "", height, width, image, last, video,
                                   strength, *driving_videos, upsampler=self.upsampler,
                                   refiner=self.refiner_folder)
             latent = check_generate(request, self.limits)
@@ -1025,10 +1030,13 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                                           elem_id="method")
                         with gr.Row():
                             preset = fields.Dropdown([NO_PRESET, *presets], value=NO_PRESET, label="Preset",
-                                                 info="method settings and noise tuned for a ratio", elem_id="preset",
+                                                 info="method settings tuned for a ratio (the model draws its own noise)"
+                                                 if app.own_sampling else "method settings and noise tuned for a ratio",
+                                                 elem_id="preset",
                                                  visible=app.limits.no_methods_reason is None)  # a model no method acts on
-                            noise = fields.Dropdown([AUTO, *NOISE_KINDS], value=AUTO, label="Initial noise",
-                                                info="auto: the preset's, else plain", elem_id="noise")
+                            noise = fields.Dropdown([AUTO, *NOISE_KINDS], value="plain" if app.own_sampling else AUTO,
+                                                    label="Initial noise", info="auto: the preset's, else plain", elem_id="noise",
+                                                    visible=not app.own_sampling)
                         ratio = fields.Slider(*LENGTH_RANGE, value=2, step=0.5, label="Length (× native window)", elem_id="ratio",
                                               visible=not edits, info=length_info(streaming))  # an edit: as long as its video
                         length_note = gr.Markdown(app.length_note(2, app.method), elem_id="length-note")
@@ -1081,8 +1089,9 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                             strength = _strength_input(edits, "strength")
                         with gr.Row():
                             steps = fields.Number(value=spec.num_inference_steps, precision=0, minimum=1, maximum=MAX_STEPS,
-                                                  label="Steps")
-                            guidance = fields.Number(value=spec.guidance_scale, minimum=0, maximum=MAX_GUIDANCE, label="Guidance")
+                                                  label="Steps", elem_id="steps", visible=not app.own_sampling)
+                            guidance = fields.Number(value=spec.guidance_scale, minimum=0, maximum=MAX_GUIDANCE, label="Guidance",
+                                                     elem_id="guidance", visible=not app.own_sampling)
                             seed = fields.Number(value=0, precision=0, label="Seed (-1: random)")
                         partition_guidance, noise_correlation = _fifo_inputs()
                         with gr.Accordion("More", open=False):

@@ -241,3 +241,21 @@ def test_from_pipe_keeps_the_held_pipelines_prompt_padding_side(dfr_pipe):
     held.encode_prompt("a red ball", device=torch.device("cpu"))
     assert (held.tokenizer_padding_side, held.tokenizer.padding_side) == ("right", "left")
     assert vidlong.from_pipe(held).tokenizer_padding_side == "right"
+
+
+def test_its_app_page_hides_steps_guidance_and_noise_and_takes_a_preset(dfr_pipe):
+    """Its page (`vidlong app`): no Steps, Guidance or Initial noise fields, which its one DFR pass refuses other than its
+    own (its 8 distilled sigmas, unguided, its own noise), their values those it takes (noise plain), so that a run of the
+    page's values with a preset (whose FreeLong++ noise is SpecMix) is checked through, not refused after the click, and the
+    length note beside Length says its length, not that refusal."""
+    from vidlong.apps import gradio_app
+
+    page = gradio_app.build_app(dfr_pipe)
+    steps, guidance, noise = (next(block for block in page.blocks.values() if getattr(block, "elem_id", None) == name)
+                              for name in ("steps", "guidance", "noise"))
+    assert not any(block.visible for block in (steps, guidance, noise))
+    request, _ = page.vidlong_app.run("a red ball", "both", "2x", 2, steps.value, guidance.value, 0, noise.value, "", None,
+                                      None)
+    assert (request.preset, request.noise, request.steps, request.guidance) == ("2x", "plain", 8, 1.0)
+    note = page.vidlong_app.length_note(2, "both", "2x", steps.value)  # the note beside Length checks it as the run will
+    assert note.startswith("4 latent frames = **25 frames**"), note
