@@ -74,8 +74,9 @@ def test_a_longer_video_runs_in_windows_blended_linearly(folders, pipe, tmp_path
     """A 13-frame video through an SR folder whose vidlong.yaml sets 9-frame windows sharing 4 (1 step): two SR calls, on
     frames 0-8 and 4-12 (`window_starts`: the last window ends with the video, sharing 5), the first the stock call bit
     for bit; frames one window holds are its own, the 5 shared ones ``(1 - w)·a + w·b`` with ``w = (j + 1) / 6`` at
-    shared frame j (within one grey level of that float64 sum: the blend runs in float32); its progress reported after
-    each window. A 4x Kandinsky 6 video of 493 frames takes 5 windows of 121."""
+    shared frame j (within one grey level of that float64 sum: the blend runs in float32); its progress reported before
+    the first window (the app's bar then shows the upsample, not the decode before it, while the SR loads and runs) and
+    after each. A 4x Kandinsky 6 video of 493 frames takes 5 windows of 121."""
     from diffusers import Kandinsky6SRPipeline
     from tiny_pipeline import save_tiny_kandinsky6_sr
 
@@ -94,7 +95,7 @@ def test_a_longer_video_runs_in_windows_blended_linearly(folders, pipe, tmp_path
     monkeypatch.setattr(Kandinsky6SRPipeline, "__call__", recorded)
     reported = []
     made, settings = sr_frames(pipe, frames, windowed, 2, 3, lambda *done: reported.append(done))
-    assert len(calls) == settings["windows"] == 2 and made.shape == (13, 64, 96, 3) and reported == [(1, 2), (2, 2)]
+    assert len(calls) == settings["windows"] == 2 and made.shape == (13, 64, 96, 3) and reported == [(0, 2), (1, 2), (2, 2)]
     assert [video.tolist() for video, _ in calls] == [(frames[start:start + 9] / np.float32(255)).tolist() for start in (0, 4)]
     monkeypatch.setattr(Kandinsky6SRPipeline, "__call__", call)
     (a, first), (b, second) = [(None, output.astype(np.float64)) for _, output in calls]

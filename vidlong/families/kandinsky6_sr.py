@@ -218,13 +218,16 @@ def sr_frames(pipe, frames: np.ndarray, folder: Path, scale: Optional[float], se
     """(uint8 frames ``[T, s·H, s·W, 3]``, the run's settings) of Kandinsky 6's video super-resolution in `folder`
     (`load_sr`, `sr_settings`) on the uint8 frames ``[T, H, W, 3]`` (T = 1 + 4k) of a Kandinsky 6 video at `scale` (None:
     its call's default): its call on each window (`window_starts`) as 0-1 floats, ``output_type="np"``, a CPU generator
-    seeded with `seed` for all of them in turn, the windows blended (`blended_windows`); `progress(done, total)` after
-    each window."""
-    sr, settings = load_sr(pipe, folder), sr_settings(folder)
-    scale = call_default("resolution_scale") if scale is None else scale
+    seeded with `seed` for all of them in turn, the windows blended (`blended_windows`); `progress(done, total)` with 0
+    done before it loads (a progress bar's stage then the upsample's, not the decode's before it), then after each window."""
+    settings = sr_settings(folder)
     total = len(frames)
     window = min(total, settings["window_frames"])
     starts = window_starts(total, window, settings["overlap_frames"])
+    if progress is not None:
+        progress(0, len(starts))
+    sr = load_sr(pipe, folder)
+    scale = call_default("resolution_scale") if scale is None else scale
     generator = torch.Generator().manual_seed(int(seed))
 
     def run(start: int) -> np.ndarray:
