@@ -202,7 +202,7 @@ def test_its_spec_comes_from_configs_and_vidlong_info_says_what_it_does(dfr_fold
 @pytest.mark.parametrize("args,message", [
     (["generate", "--steps", "4"], "runs its 8 distilled sigmas (diffusers' DISTILLED_SIGMA_VALUES), no other step count"),
     (["generate", "--guidance", "3"], "distilled to run unguided (one forward a step): drop --guidance"),
-    (["generate", "--negative-prompt", "blur"], "without a negative prompt"),
+    (["generate", "--negative-prompt", "blur"], "without a negative prompt (its DFR pass is distilled to run unguided): drop"),
     (["generate", "--method", "freelong", "--preset", "4x"], "over its canvas and keyframe slots itself from --seed"),
     (["generate", "--prompt", "0s: a red ball; 1s: a blue ball"], "not wired for LTX-2.5's DFR pass"),
     (["generate", "--upsample", "{tmp}"], "--upsample: LTX-2.5's 1080p recipe is not LTX-2's upsample then refine"),

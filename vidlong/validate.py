@@ -636,8 +636,10 @@ def check_negative_prompt(limits: ModelLimits, negative_prompt, command: str) ->
     `limits` makes without one (`ModelLimits.negative_prompt_unread`), rather than leave it unread."""
     if negative_prompt and command in limits.negative_prompt_unread:
         where = "" if len(limits.negative_prompt_unread) > 1 else f" in its {command}s"
-        raise VidlongError(f"this model makes its video without a negative prompt{where} (its guidance is embedded in its "
-                           f"transformer; the classifier-free guidance that reads one is off): drop {named('negative_prompt')}")
+        why = ("its DFR pass is distilled to run unguided" if limits.pipeline == "LTX2DFRPipeline" else
+               "its guidance is embedded in its transformer; the classifier-free guidance that reads one is off")
+        raise VidlongError(f"this model makes its video without a negative prompt{where} ({why}): drop "
+                           f"{named('negative_prompt')}")
 
 
 def check_stream_call(limits: ModelLimits, guidance, guidance_2, seed, negative_prompt, image, extension: bool) -> None:
