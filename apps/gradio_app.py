@@ -129,8 +129,8 @@ FORM_FIELDS = ("prompt", "method", "preset", "ratio", "steps", "guidance", "seed
                "height", "width", "partition_guidance", "noise_correlation")
 #: the Stream tab's fields its method shows or hides (`App.method_fields`), in its order
 STREAM_METHOD_FIELDS = ("chunk", "context", "steps", "recache", "cut", "guidance", "partition_guidance", "noise_correlation")
-#: the Stream tab's fields a stream's (or a continuation's) settings reload into (`App.stream_form`); its uploads are not,
-#: as a generation's are not
+#: the Stream tab's fields a stream's (or a continuation's) settings reload into (`App.stream_form`); of its uploads, the
+#: first-frame image alone is refilled (`_image_update`), as of a generation's the first and last frames alone are
 STREAM_FORM_FIELDS = ("prompt", "timeline", "seconds", "method", "seed", *STREAM_METHOD_FIELDS)
 
 
@@ -860,13 +860,14 @@ class App:
 
     def reload(self, evt: gr.SelectData) -> tuple:
         """A clicked history item: its video, settings and sidecar, its settings back in the form (`FORM_FIELDS`, the
-        compared methods, Wan Animate's segment overlap, the "Upsample 2x" and "Refine" boxes), a stream's settings back in
-        the Stream tab's form (`stream_form`) and its video and sidecar on that tab, the tab it was made on shown (the
-        gallery sits below both), and its edited image and PNG (`edited_outputs`)."""
+        compared methods, Wan Animate's segment overlap, the "Upsample 2x" and "Refine" boxes), the first-frame and last-frame
+        images it was made from (`_image_update`; a stream's first frame alone, the last frame the Generate tab's), a stream's
+        settings back in the Stream tab's form (`stream_form`) and its video and sidecar on that tab, the tab it was made on
+        shown (the gallery sits below both), and its edited image and PNG (`edited_outputs`)."""
         clicked = str(evt.value)  # the gallery as this page shows it: its item names the video file
         item = next((item for item in self.history.items() if item.video.name in clicked), None)
         if item is None:
-            return (gr.update(),) * (3 + len(FORM_FIELDS) + len(STREAM_FORM_FIELDS) + 9)
+            return (gr.update(),) * (3 + len(FORM_FIELDS) + len(STREAM_FORM_FIELDS) + 11)
         settings = item.settings
         if "runs" in settings:  # a comparison: the first run's settings, the compared methods ticked
             settings = dict(next(iter(settings["runs"].values())), compared=settings["compared"])
@@ -882,10 +883,11 @@ class App:
         overlap = gr.update(value=settings["segment_overlap"]) if "segment_overlap" in settings else gr.update()
         upsampled = gr.update() if streamed else gr.update(value=bool(settings.get("upsample")))  # generate records its upsampler
         refined = gr.update() if streamed else gr.update(value=bool(settings.get("refine")))
+        images = (_image_update(settings, "image"), gr.update() if streamed else _image_update(settings, "last_image"))
         stream = (str(item.video), str(item.sidecar)) if streamed else (gr.update(), gr.update())
         stream_fields = self.stream_form(settings) if streamed else [gr.update()] * len(STREAM_FORM_FIELDS)
         tab = gr.Tabs(selected="stream-tab" if streamed else "generate-tab")
-        return (str(item.video), item.settings, str(item.sidecar), *fields, compared, overlap, upsampled, refined,
+        return (str(item.video), item.settings, str(item.sidecar), *fields, compared, overlap, upsampled, refined, *images,
                 *stream_fields, *stream, tab, *edited_outputs(item))
 
     def stream_form(self, settings: dict) -> list:
@@ -910,6 +912,16 @@ class App:
                 gr.update(value=settings["seconds"]) if "seconds" in settings else gr.update(), gr.update(value=method),
                 gr.update(value=settings.get("seed")),
                 *[dict(update, **({"value": values[name]} if values.get(name) is not None else {})) for name, update in shown]]
+
+
+def _image_update(settings: dict, name: str) -> dict:
+    """The update of the image field `name` ("image" or "last_image") to the file a history item's `settings` record it was
+    made from (the path the run was given: a page's upload, kept in Gradio's cache while the server runs): none recorded,
+    emptied; a file no longer on disk, or an image given in memory, left as it is."""
+    given = settings.get(name)
+    if given is None:
+        return gr.update(value=None)
+    return gr.update(value=given) if Path(given).is_file() else gr.update()
 
 
 def edited_outputs(output: Output) -> tuple:
@@ -1277,7 +1289,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
         method.change(_fifo_fields, method, [partition_guidance, noise_correlation], api_name=False, queue=False)
         image.upload(app.image_size, image, [height, width], api_name=False, queue=False)
         gallery.select(app.reload, None, [video, settings, sidecar, *reloaded, compared, driving_videos[-1], upsample, refine,
-                                          *stream_reloaded, full, s_sidecar, tabs, edited, edited_file],
+                                          image, last_image, *stream_reloaded, full, s_sidecar, tabs, edited, edited_file],
                        api_name=False, queue=False)  # the last driving field: the overlap
         preset.input(_on_preset, preset, ratio, api_name=False, queue=False)
         for field in note_fields:

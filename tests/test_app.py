@@ -432,7 +432,9 @@ def served_client(folder, downloads, task=None):
 
 def test_image_to_video_model_takes_a_first_frame(tmp_path_factory):
     """An image-to-video folder gets the first-frame input (a first-last-frame one, Wan2.1 FLF2V's layout, the
-    last-frame input too); the API takes the image files, and refuses a run without either in one line."""
+    last-frame input too); the API takes the image files, and refuses a run without either in one line. A click on its
+    history item puts back the first and last frames it was made from (the files the run used, in Gradio's cache), so
+    Generate runs again from them."""
     import numpy as np
     from gradio_client import handle_file
     from PIL import Image
@@ -442,20 +444,30 @@ def test_image_to_video_model_takes_a_first_frame(tmp_path_factory):
     folder = save_tiny_pipeline(tmp_path_factory.mktemp("tiny-flf2v"), "flf2v")
     png = tmp_path_factory.mktemp("img") / "start.png"
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(png)
-    with served_client(folder, tmp_path_factory.mktemp("i2v-downloads")) as client:
+    last = png.with_name("last.png")
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(last)
+    with launched(folder, tmp_path_factory.mktemp("i2v-downloads")) as (demo, client):
         video, settings = client.predict(prompt="a red circle", method="both", ratio=2, steps=1, image=handle_file(str(png)),
-                                         last_image=handle_file(str(png)), api_name="/generate")
+                                         last_image=handle_file(str(last)), api_name="/generate")
         assert read_video(video_path(video))[0].shape[0] == 4 * (2 * NATIVE_LATENT_FRAMES - 1) + 1
-        assert settings["image"] and settings["last_image"]
         with pytest.raises(AppError, match="image-to-video: pass the first frame"):
             client.predict(prompt="a red circle", ratio=1, steps=1, api_name="/generate")
         with pytest.raises(AppError, match="takes the last frame too"):
             client.predict(prompt="a red circle", ratio=1, steps=1, image=handle_file(str(png)), api_name="/generate")
-    portrait = png.with_name("portrait.png")  # a first frame given on the page sets the size fields to its aspect
-    Image.fromarray(np.random.default_rng(2).integers(0, 255, (64, 32, 3), dtype=np.uint8)).save(portrait)
-    app = gradio_app.App(load_pipeline(folder, device="cpu"))
-    assert [update["value"] for update in app.image_size(str(portrait))] == [32, 16]
-    assert all("value" not in update for update in app.image_size(None))
+        app = demo.vidlong_app
+        # a history click puts back the files the run was made from, so Generate runs again as it was
+        shown = app.reload(SimpleNamespace(value=app.history.items()[0].video.name))
+        form = {name: update["value"] for name, update in zip(gradio_app.FORM_FIELDS, shown[3:])}
+        images = [update["value"] for update in shown[3 + len(gradio_app.FORM_FIELDS) + 4:][:2]]
+        assert images == [settings["image"], settings["last_image"]]
+        for given, kept in zip((png, last), images):
+            assert np.array_equal(np.asarray(Image.open(kept)), np.asarray(Image.open(given)))
+        request, _ = app.run(*[form[name] for name in gradio_app.FORM_FIELDS[:11]], *images)
+        assert (request.image, request.last_image, request.seed) == (*images, settings["seed"])
+        portrait = png.with_name("portrait.png")  # a first frame given on the page sets the size fields to its aspect
+        Image.fromarray(np.random.default_rng(2).integers(0, 255, (64, 32, 3), dtype=np.uint8)).save(portrait)
+        assert [update["value"] for update in app.image_size(str(portrait))] == [32, 16]
+        assert all("value" not in update for update in app.image_size(None))
 
 
 def test_wan_animate_takes_the_character_and_its_driving_videos(tmp_path_factory):
@@ -1671,7 +1683,7 @@ def stream_form_of(app, item) -> dict:
     """The Stream tab's fields (`STREAM_FORM_FIELDS`) as a click on the history `item` updates them."""
     from vidlong.apps import gradio_app
 
-    first = 3 + len(gradio_app.FORM_FIELDS) + 4  # after the video, the settings, the sidecar, the form and its four boxes
+    first = 3 + len(gradio_app.FORM_FIELDS) + 6  # after the video, the settings, the sidecar, the form, its four boxes and images
     return dict(zip(gradio_app.STREAM_FORM_FIELDS, app.reload(SimpleNamespace(value=item.video.name))[first:]))
 
 
