@@ -111,7 +111,7 @@ def test_generate_is_its_call_bit_for_bit_the_canvas_trimmed_and_the_methods_act
     finally:
         record.remove()
     assert seen == [((1, (CANVAS + SLOTS) * 4), CANVAS, *GRID)] * 8 and dfr_pipe.forwards_per_step(1.0) == 1
-    assert dfr_pipe.forward_latent_frames(3) == CANVAS + SLOTS  # what the run estimate counts
+    assert dfr_pipe.forward_latent_frames(3, GenerateRequest(prompt="x")) == CANVAS + SLOTS  # what the run estimate counts
     assert plain.frames.shape == (17, 64, 64, 3) and plain.latents.shape[2] == 3
     out = dfr_stock("a red ball", num_frames=17, height=64, width=64, frame_rate=24, output_type="np",
                 generator=torch.Generator().manual_seed(3))
@@ -128,12 +128,14 @@ def test_generate_from_a_first_and_a_last_image_is_its_call_with_those_condition
                                                                                                          last_image_path):
     """`generate` of 17 frames from ``image`` and ``last_image`` with no method = diffusers' call with
     ``conditions=[LTX2VideoCondition(first, 0), LTX2VideoCondition(last, 2)]`` (the request's last latent frame: its -1 is
-    the padded canvas's, trimmed) bit for bit, frames and sound; the last's tokens between the canvas and the slot; `both`
+    the padded canvas's, trimmed) bit for bit, frames and sound; the last's tokens between the canvas and the slot, which
+    the run estimate counts (a first image alone adds none: its tokens replace the canvas's first frame's); `both`
     changes the video, is removed after, and keeps the first latent frame the image's clean latent, as its call keeps it
     (strength 1: its x0 blended back each step). Its call takes ``conditions`` after the prompt by position, as ``image=``."""
     from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
     from PIL import Image
 
+    from vidlong.estimate import run_cost
     from vidlong.families.ltx2_dfr import VidLongLTX2DFRImageToVideoPipeline
     from vidlong.generate import GenerateRequest, generate
     from vidlong.pipeline import over_modules
@@ -154,6 +156,10 @@ def test_generate_from_a_first_and_a_last_image_is_its_call_with_those_condition
     finally:
         record.remove()
     assert set(seen) == {(CANVAS + 1 + SLOTS) * 4} and not np.array_equal(both.frames, plain.frames)
+    first_only = GenerateRequest(**dict(images, last_image=None))
+    assert [pipe.forward_latent_frames(3, request) for request in (GenerateRequest(**images), first_only)] == \
+        [CANVAS + 1 + SLOTS, CANVAS + SLOTS]
+    assert run_cost(pipe, GenerateRequest(**images), 3).flops > run_cost(pipe, first_only, 3).flops
     assert all(type(b.attn1.processor).__name__ != "VidlongAttnProcessor" for b in pipe.transformer.transformer_blocks)
     clean = pipe.encode_conditions([LTX2VideoCondition(first, 0)], 64, 64, 25)[0][1]  # [1, C, 1, h, w], normalised
     assert torch.equal(both.latents[:, :, :1], clean) and torch.equal(plain.latents[:, :, :1], clean)

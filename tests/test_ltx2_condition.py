@@ -81,7 +81,8 @@ def test_generate_is_its_call_bit_for_bit_with_its_conditions(folder, image_path
     """At 2x the native window with no method, video and sound: diffusers' call with the same seed and
     ``conditions=[LTX2VideoCondition(first, 0), LTX2VideoCondition(last, -1)]`` (a latent frame index, as it reads one:
     the last frame's condition is a keyframe after the video's tokens); with both methods a first-last-frame video
-    changes."""
+    changes. Its forwards hold the tokens the run estimate counts (`forward_latent_frames`: the last frame's keyframe
+    after the video's)."""
     from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
     from PIL import Image
 
@@ -89,7 +90,15 @@ def test_generate_is_its_call_bit_for_bit_with_its_conditions(folder, image_path
     pipe.set_progress_bar_config(disable=True)
     assert type(pipe).__name__ == ("VidLongLTX2ConditionImageToVideoPipeline" if first else "VidLongLTX2ConditionPipeline")
     images = dict(image=str(image_path) if first else None, last_image=str(last_image_path) if last else None)
-    plain = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3, **images))
+    request, seen = GenerateRequest(prompt="a red ball", ratio=2, seed=3, **images), set()
+    record = pipe.transformer.register_forward_hook(lambda _m, _a, k, _o: seen.add(k["hidden_states"].shape[1]),
+                                                    with_kwargs=True)
+    try:
+        plain = generate(pipe, request)
+    finally:
+        record.remove()
+    frames, height, width = plain.latents.shape[2:]
+    assert pipe.forward_latent_frames(frames, request) == frames + last and seen == {(frames + last) * height * width}
     conditions = [LTX2VideoCondition(Image.open(path).convert("RGB"), index)
                   for path, index in ((images["image"], 0), (images["last_image"], -1)) if path is not None]
     stock = check_generate_is_the_stock_call(folder, plain, "LTX2ConditionPipeline", 2, 8, conditions=conditions or None,

@@ -86,9 +86,9 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
     diagonal = next((diagonal or m for m in methods if isinstance(m, DiagonalDenoising)), None)
     # forwards' latent frames and count: diagonal denoising runs only native windows (the native video's
     # steps, then one per partition per frame made), every other method `steps` forwards of the whole video (with VACE's
-    # lead; LTX-2.5's padded canvas and keyframe slots: `forward_latent_frames`)
+    # lead; LTX-2.5's padded canvas and keyframe slots, LTX-2's and LTX-2.5's last image appended: `forward_latent_frames`)
     leading = len(request.reference_images or ())
-    window_frames = spec.native_frames if diagonal else pipe.forward_latent_frames(latent_frames) + leading
+    window_frames = spec.native_frames if diagonal else pipe.forward_latent_frames(latent_frames, request) + leading
     iterations = latent_frames - diagonal.sink_frames if diagonal else 0  # the queue's, `forwards_per_frame` forwards each
     # of every native video (a timeline's segments too)
     native_steps = steps_of(request, spec, latent_frames, diagonal, pipe.continues_video or pipe.edits_video) - iterations

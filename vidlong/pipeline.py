@@ -240,9 +240,10 @@ class VidlongPipelineMixin:
         to its temporal patch and drops the padding before decoding)."""
         return frames
 
-    def forward_latent_frames(self, frames: int) -> int:
-        """Latent frames of tokens one forward of its call holds for a video of `frames` latent frames (the run estimate's):
-        `frames` (LTX-2.5: its padded canvas and a latent frame a keyframe slot)."""
+    def forward_latent_frames(self, frames: int, request) -> int:
+        """Latent frames of tokens one forward of its call holds for `request` (a `GenerateRequest`) made `frames` latent frames
+        long (the run estimate's): `frames` (LTX-2.5: its padded canvas and a latent frame a keyframe slot; LTX-2's and
+        LTX-2.5's frame conditions: a latent frame a last image appends, `ConditionImages.appended_latent_frames`)."""
         return frames
 
     def draws_before_noise(self, images: dict, shape, generator: torch.Generator) -> None:

@@ -38,6 +38,17 @@ class ConditionImages:
         """The latent frame `last_image` conditions in a call with `arguments` (by name): -1, its call's last."""
         return -1
 
+    def appended_latent_frames(self, request, frames: int) -> int:
+        """Latent frames of tokens its call appends after the video's for `request` made `frames` latent frames long: one for
+        a `last_image` (an image is one latent frame; it conditions the last latent frame, past 0: appended, with its own
+        positions), else none (an `image`, at latent frame 0, replaces that frame's tokens, as a last image does in a video
+        of one latent frame)."""
+        return int(request.last_image is not None and frames > 1)
+
+    def forward_latent_frames(self, frames: int, request) -> int:
+        """The video's latent frames of tokens (its family's) and those its conditions append (`appended_latent_frames`)."""
+        return super().forward_latent_frames(frames, request) + self.appended_latent_frames(request, frames)
+
     def __call__(self, *args, image=None, last_image=None, **kwargs):
         """Its call (`VidlongPipelineMixin`), `image` (a PIL image or an image file's path) conditioning the first latent frame
         and `last_image` the last (`last_image_index`), after any ``conditions`` given, by name or by position

@@ -84,11 +84,12 @@ class VidLongLTX2DFRPipeline(ConditionImages, LTX2Family, VidlongPipelineMixin, 
         frames = arguments.get("num_frames") or self.call_defaults()["num_frames"]
         return (frames - 1) // self.vae_temporal_compression_ratio
 
-    def forward_latent_frames(self, frames: int) -> int:
-        """Its canvas's latent frames for a video of `frames` latent frames (`resolve_canvas`), and one a keyframe slot."""
+    def forward_latent_frames(self, frames: int, request) -> int:
+        """Its canvas's latent frames for `request` made `frames` latent frames long (`resolve_canvas`), its last image's
+        appended one (`appended_latent_frames`) and one a keyframe slot (``[canvas | conditions | slots]``)."""
         ratio = self.vae_temporal_compression_ratio
         canvas, _, slots = resolve_canvas(ratio * (frames - 1) + 1, ratio)
-        return (canvas - 1) // ratio + 1 + len(slots)
+        return (canvas - 1) // ratio + 1 + self.appended_latent_frames(request, frames) + len(slots)
 
     def forwards_per_step(self, guidance: float) -> int:
         """One: its distilled pass runs no guidance."""
