@@ -62,7 +62,7 @@ from vidlong.upsample import spatial_scale  # noqa: E402
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_SEED, MAX_STEPS, call_pixel_count, check_diagonal,  # noqa: E402
                               check_diagonal_stream, check_generate, check_methods_run, check_not_redrawing, check_seed,
                               check_streams, check_upsample, limits_for_pipeline, REFINE_PIPELINES,
-                              SEPARATE_REFINER_PIPELINES, streams, video_size)
+                              SEPARATE_REFINER_PIPELINES, SUPER_RESOLUTION_FAMILY, streams, video_size)
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
 from vidlong.extend import count_input_frames, input_frame_size  # noqa: E402
 from vidlong.animate import ANIMATE_VIDEOS  # noqa: E402
@@ -338,7 +338,7 @@ class App:
             upsampler = None
         self.upsamples = upsampler is not None
         #: whether that upsampler is Kandinsky 6's video super-resolution (`vidlong.families.kandinsky6_sr`: on its frames)
-        self.super_resolution = self.upsamples and self.limits.family == "kandinsky6"
+        self.super_resolution = self.upsamples and self.limits.family == SUPER_RESOLUTION_FAMILY
         #: the scale of its upsampler (`vidlong.upsample.spatial_scale`: LTX-2's 1.5x ones too; Kandinsky 6's video
         #: super-resolution's call's default, 2.25), which its box's label names
         self.upsample_scale = (sr_call_default("resolution_scale") if self.super_resolution else spatial_scale(upsampler)

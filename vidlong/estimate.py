@@ -106,8 +106,12 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
         batches = [2 if max(by_queue_frame[max(first, 0):stop]) > 1 else 1 for first, _, stop in spans]
         queue_forwards *= sum(batches) / (forwards * len(spans))
     flops = per_forward * (native_steps + queue_forwards)
-    upsampled = upsampled_size(pipe, request.upsample, height, width, request.upsample_scale)
-    super_resolution = upsampled is not None and pipe.facts()["family"] == "kandinsky6"  # on the decoded frames, by windows
+    from .validate import SUPER_RESOLUTION_FAMILY, limits_for_pipeline, upsampler_folder
+
+    limits = limits_for_pipeline(pipe)
+    upsampler = upsampler_folder(request.upsample, limits)
+    super_resolution = upsampler is not None and limits.family == SUPER_RESOLUTION_FAMILY  # on the decoded frames, by windows
+    upsampled = upsampled_size(pipe, upsampler, super_resolution, height, width, request.upsample_scale)
     if upsampled is not None and not super_resolution:  # the video decoded whole at the upsampler's size (`vidlong.upsample`)
         height, width = upsampled[1:]
     if request.refine and upsampled is not None:  # stage 2 at that size (`vidlong.refine`)
@@ -142,26 +146,25 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
         decode = video * (4 + 4 + 1)
     if super_resolution:  # the video made at the SR's size, a window of it in float (its sum, its call's output) at a time
         from .families.kandinsky6_sr import sr_settings
-        from .validate import limits_for_pipeline, upsampler_folder
 
-        window = min(made, sr_settings(upsampler_folder(request.upsample, limits_for_pipeline(pipe)))["window_frames"])
+        window = min(made, sr_settings(upsampler)["window_frames"])
         video = made * upsampled[1] * upsampled[2] * 3
         decode = max(decode, video + window * upsampled[1] * upsampled[2] * 3 * (4 + 4))
     return RunCost(flops, int(max(activations + logits, decode)), pipe.device, video, decoded, upsampled, super_resolution)
 
 
-def upsampled_size(pipe, upsample, height: int, width: int, scale: Optional[float] = None) -> Optional[tuple]:
-    """(scale, height, width in pixels) of a `height` x `width` video decoded after the latent upsampler `upsample` names
-    (`GenerateRequest.upsample`, checked), its scale read from the upsampler's config (`vidlong.upsample.spatial_scale`,
-    no weights loaded); of Kandinsky 6's, the size its video super-resolution makes at `scale` (the request's
-    ``upsample_scale``; None: its call's default), `vidlong.families.kandinsky6_sr.sr_side`; None without one."""
+def upsampled_size(pipe, folder, super_resolution: bool, height: int, width: int,
+                   scale: Optional[float] = None) -> Optional[tuple]:
+    """(scale, height, width in pixels) of a `height` x `width` video decoded after the latent upsampler in `folder` (the
+    request's, `vidlong.validate.upsampler_folder`), its scale read from the upsampler's config
+    (`vidlong.upsample.spatial_scale`, no weights loaded); where `super_resolution` (Kandinsky 6's), the size its video
+    super-resolution makes at `scale` (the request's ``upsample_scale``; None: its call's default),
+    `vidlong.families.kandinsky6_sr.sr_side`; None without a folder."""
     from .upsample import spatial_scale, upsampled_side
-    from .validate import limits_for_pipeline, upsampler_folder
 
-    if upsample is None or upsample is False:  # no model's limits to read
+    if folder is None:
         return None
-    folder = upsampler_folder(upsample, limits_for_pipeline(pipe))
-    if pipe.facts()["family"] == "kandinsky6":
+    if super_resolution:
         from .families.kandinsky6_sr import call_default, sr_side, sr_spatial
 
         scale, spatial = call_default("resolution_scale") if scale is None else scale, sr_spatial(folder)

@@ -402,8 +402,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     from .pipeline import check_vidlong_pipeline, refuse_offloading
     from .streaming import refuse_call_while_streaming, refuse_diffusers_cache
     from .timeline import apply_prompt_timeline, remove_prompt_timeline  # diffusers' hooks: not before a run
-    from .validate import (SEPARATE_REFINER_PIPELINES, check_generate, limits_for_pipeline, upsampler_folder,
-                           video_size)
+    from .validate import (SEPARATE_REFINER_PIPELINES, SUPER_RESOLUTION_FAMILY, check_generate, limits_for_pipeline,
+                           upsampler_folder, video_size)
 
     check_vidlong_pipeline(pipe, "generate")
     if not isinstance(request, GenerateRequest):
@@ -628,7 +628,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
             frames = uint8_frames(video)
         elif not refine:
             frames = pipe.decode_uint8(video) if decode and upsampler is None else None
-        if upsampler is not None and limits.family == "kandinsky6":  # its frames through its video super-resolution
+        if upsampler is not None and limits.family == SUPER_RESOLUTION_FAMILY:  # its frames through its video super-resolution
             from .families.kandinsky6_sr import sr_frames
 
             frames, sr_pass = sr_frames(pipe, frames, upsampler, request.upsample_scale, request.seed,
@@ -655,7 +655,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         settings["strength"] = extra["strength"]
     if upsampler is not None:  # the made size stays height and width
         settings.update(upsample=str(upsampler), upsampled_height=int(frames.shape[1]), upsampled_width=int(frames.shape[2]))
-        if limits.family == "kandinsky6":  # its video super-resolution's own settings, resolved
+        if limits.family == SUPER_RESOLUTION_FAMILY:  # its video super-resolution's own settings, resolved
             settings["upsample_pass"] = sr_pass
     if refine or refiner is not None:  # stage 2's own settings, resolved
         settings["refine_pass"] = refined

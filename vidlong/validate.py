@@ -1271,6 +1271,9 @@ LATENT_UPSAMPLERS = {"ltx-video": ("LTX-Video", "LTXLatentUpsamplerModel", "LTXL
                      "ltx-2": ("LTX-2", "LTX2LatentUpsamplerModel", "LTX2LatentUpsamplePipeline")}
 #: the subfolder of a model folder (or of a diffusers latent upsample pipeline's folder) that holds its latent upsampler
 UPSAMPLER_SUBFOLDER = "latent_upsampler"
+#: the family whose ``upsample`` is a video super-resolution pipeline of its own run on the decoded frames (Kandinsky 6's,
+#: `vidlong.families.kandinsky6_sr`), not a latent upsampler
+SUPER_RESOLUTION_FAMILY = "kandinsky6"
 #: why LTX-2.5's folders (`LTX2DFRPipeline`) take neither ``upsample`` nor ``refine`` (`upsampler_folder`, `check_refine`)
 DFR_RECIPE = ("LTX-2.5's 1080p recipe is not LTX-2's upsample then refine: after its latent upsampler it runs its DFR pass "
               "again at full size on the upsampled keyframe slots, with the half-size video as an IC-LoRA reference, then "
@@ -1295,7 +1298,7 @@ def upsampler_folder(upsample, limits: ModelLimits) -> Optional[Path]:
     read (`vidlong.families.kandinsky6_sr.check_sr`)."""
     if upsample is None or upsample is False:
         return None
-    if limits.family == "kandinsky6":  # its video super-resolution, a pipeline folder of its own
+    if limits.family == SUPER_RESOLUTION_FAMILY:  # its video super-resolution, a pipeline folder of its own
         from .families.kandinsky6_sr import check_sr
 
         return check_sr(upsample, limits)
@@ -1336,7 +1339,7 @@ def check_upsample(upsample, limits: ModelLimits, scale=None, size: Optional[tup
     if scale is not None and (upsample is None or upsample is False):
         raise VidlongError(f"{named('upsample_scale')} sets the scale of Kandinsky 6's video super-resolution: add "
                            f"{named('upsample')} FOLDER, or drop {named('upsample_scale')}")
-    if limits.family == "kandinsky6" and upsample is not None and upsample is not False:
+    if limits.family == SUPER_RESOLUTION_FAMILY and upsample is not None and upsample is not False:
         return check_sr(upsample, limits, scale, size)
     folder = upsampler_folder(upsample, limits)
     if folder is None:
