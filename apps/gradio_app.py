@@ -62,7 +62,7 @@ from vidlong.upsample import spatial_scale  # noqa: E402
 from vidlong.validate import (MAX_GUIDANCE, MAX_SECONDS, MAX_SEED, MAX_STEPS, call_pixel_count, check_diagonal,  # noqa: E402
                               check_diagonal_stream, check_generate, check_methods_run, check_not_redrawing, check_seed,
                               check_streams, check_upsample, limits_for_pipeline, REFINE_PIPELINES,
-                              SEPARATE_REFINER_PIPELINES, SUPER_RESOLUTION_FAMILY, streams, video_size)
+                              DFR_PIPELINES, SEPARATE_REFINER_PIPELINES, SUPER_RESOLUTION_FAMILY, streams, video_size)
 from vidlong.video_io import StreamingVideoWriter, write_video  # noqa: E402
 from vidlong.extend import count_input_frames, input_frame_size  # noqa: E402
 from vidlong.animate import ANIMATE_VIDEOS  # noqa: E402
@@ -369,7 +369,7 @@ class App:
         #: whether its call takes no steps, guidance or noise but its own (LTX-2.5's one DFR pass: its distilled sigmas,
         #: unguided, its noise drawn over its canvas, `vidlong.families.ltx2_dfr.check_dfr_request`): Generate's Steps,
         #: Guidance and Initial noise hidden at the values it takes (the noise plain: a preset's method settings alone)
-        self.own_sampling = self.limits.pipeline == "LTX2DFRPipeline"
+        self.own_sampling = self.limits.pipeline in DFR_PIPELINES
         self.method = "both" if "both" in self.methods else self.methods[0]
         self.lock = threading.Lock()
         self.jobs = Jobs()

@@ -217,14 +217,21 @@ def test_its_spec_comes_from_configs_and_vidlong_info_says_what_it_does(dfr_fold
     (["extend", "--video", "{tmp}/in.mp4", "--chunks", "1"], "LTX-2.5's DFR pass pads its canvas to whole keyframe segments"),
     (["stream", "--image", "{tmp}/in.png", "--chunks", "2"], "LTX-2.5's DFR pass pads its canvas to whole keyframe segments"),
     (["generate", "--video", "{tmp}/in.mp4"], "--video (video-to-video) needs a Wan2.1 or CogVideoX-2B/5B text-to-video model"),
+    (["generate", "--image", "{tmp}/in.png", "--steps", "4"], "runs its 8 distilled sigmas"),
+    (["generate", "--image", "{tmp}/in.png", "--guidance", "3"], "distilled to run unguided (one forward a step): drop --guidance"),
+    (["generate", "--image", "{tmp}/in.png", "--negative-prompt", "blur"], "(its DFR pass is distilled to run unguided): drop"),
+    (["generate", "--image", "{tmp}/in.png", "--noise", "specmix"], "over its canvas and keyframe slots itself from --seed"),
 ], ids=["steps", "guidance", "negative-prompt", "noise", "timeline", "upsample", "refine", "stream", "extend", "stream-image",
-        "video"])
+        "video", "image-steps", "image-guidance", "image-negative-prompt", "image-noise"])
 def test_what_it_does_not_take_is_refused_in_one_line_before_loading(dfr_folder, tmp_path, capsys, monkeypatch, args,
                                                                      message):
     import vidlong.pipeline
     from vidlong.cli import main
 
+    from PIL import Image
+
     monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    Image.new("RGB", (64, 64), (200, 20, 20)).save(tmp_path / "in.png")  # a readable image: the refusal is the model's
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     prompt = [] if "--prompt" in args else ["--prompt", "a red ball"]
     assert main([*args, "--model", str(dfr_folder), *prompt, "--out", str(tmp_path / "x.mp4")]) == 2
@@ -265,3 +272,7 @@ def test_its_app_page_hides_steps_guidance_and_noise_and_takes_a_preset(dfr_pipe
     assert (request.preset, request.noise, request.steps, request.guidance) == ("2x", "plain", 8, 1.0)
     note = page.vidlong_app.length_note(2, "both", "2x", steps.value)  # the note beside Length checks it as the run will
     assert note.startswith("4 latent frames = **25 frames**"), note
+    from vidlong.families.ltx2_dfr import VidLongLTX2DFRImageToVideoPipeline
+    from vidlong.pipeline import over_modules
+
+    assert gradio_app.App(over_modules(VidLongLTX2DFRImageToVideoPipeline, dfr_pipe)).own_sampling  # its image page's too

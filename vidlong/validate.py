@@ -636,7 +636,7 @@ def check_negative_prompt(limits: ModelLimits, negative_prompt, command: str) ->
     `limits` makes without one (`ModelLimits.negative_prompt_unread`), rather than leave it unread."""
     if negative_prompt and command in limits.negative_prompt_unread:
         where = "" if len(limits.negative_prompt_unread) > 1 else f" in its {command}s"
-        why = ("its DFR pass is distilled to run unguided" if limits.pipeline == "LTX2DFRPipeline" else
+        why = ("its DFR pass is distilled to run unguided" if limits.pipeline in DFR_PIPELINES else
                "its guidance is embedded in its transformer; the classifier-free guidance that reads one is off")
         raise VidlongError(f"this model makes its video without a negative prompt{where} ({why}): drop "
                            f"{named('negative_prompt')}")
@@ -1000,7 +1000,7 @@ def check_generate(request, limits: ModelLimits) -> int:
     if request.identity is not None:
         load_identity(request.identity, limits.identity)
     check_camera(request.camera, limits.pipeline, call_pixel_count(latent, limits), limits.spec.temporal_ratio)
-    if limits.pipeline == "LTX2DFRPipeline":  # its one DFR pass: its own steps, no guidance, its own noise
+    if limits.pipeline in DFR_PIPELINES:  # its one DFR pass: its own steps, no guidance, its own noise
         from .families.ltx2_dfr import check_dfr_request
 
         check_dfr_request(request)
@@ -1102,7 +1102,7 @@ def check_prompt_timeline(limits: ModelLimits) -> None:
         from .families.ltx_long import schedule_refusal
 
         raise schedule_refusal()
-    if limits.pipeline == "LTX2DFRPipeline":
+    if limits.pipeline in DFR_PIPELINES:
         raise VidlongError("a prompt timeline (\"0s: ...; 4s: ...\") is not wired for LTX-2.5's DFR pass (its keyframe slots "
                            "after the canvas are in no segment); give one prompt")
     if not adapter_named(limits.family).prompt_timeline:
@@ -1274,6 +1274,8 @@ UPSAMPLER_SUBFOLDER = "latent_upsampler"
 #: the family whose ``upsample`` is a video super-resolution pipeline of its own run on the decoded frames (Kandinsky 6's,
 #: `vidlong.families.kandinsky6_sr`), not a latent upsampler
 SUPER_RESOLUTION_FAMILY = "kandinsky6"
+#: LTX-2.5's pipelines (`vidlong.families.ltx2_dfr`): its folder's and the image-to-video twin it loads as given an image
+DFR_PIPELINES = ("LTX2DFRPipeline", "LTX2DFRImageToVideoPipeline")
 #: why LTX-2.5's folders (`LTX2DFRPipeline`) take neither ``upsample`` nor ``refine`` (`upsampler_folder`, `check_refine`)
 DFR_RECIPE = ("LTX-2.5's 1080p recipe is not LTX-2's upsample then refine: after its latent upsampler it runs its DFR pass "
               "again at full size on the upsampled keyframe slots, with the half-size video as an IC-LoRA reference, then "
@@ -1305,7 +1307,7 @@ def upsampler_folder(upsample, limits: ModelLimits) -> Optional[Path]:
     if limits.family not in LATENT_UPSAMPLERS:
         raise VidlongError(f"{named('upsample')} upsamples LTX-Video's and LTX-2's latents by their latent upsampler; this "
                            f"model ({limits.pipeline or limits.family}) has none: drop {named('upsample')}")
-    if limits.pipeline == "LTX2DFRPipeline":
+    if limits.pipeline in DFR_PIPELINES:
         raise VidlongError(f"{named('upsample')}: {DFR_RECIPE}; drop {named('upsample')}")
     model = LATENT_UPSAMPLERS[limits.family][0]
     if upsample is True:
@@ -1408,7 +1410,7 @@ def check_refine(request, limits: ModelLimits, latent: Optional[int] = None):
             raise VidlongError(f"{named(knobs[0])} sets the refine pass: add {named('refine')} (with {named('upsample')}), "
                                f"or drop {named(knobs[0])}")
         return None
-    if limits.pipeline == "LTX2DFRPipeline":
+    if limits.pipeline in DFR_PIPELINES:
         raise VidlongError(f"{named('refine')}: {DFR_RECIPE}; drop {named('refine')}")
     if limits.pipeline not in REFINE_PIPELINES:
         raise VidlongError(f"{named('refine')} runs stage 2 of LTX-Video's and LTX-2's text- and image-to-video two-stage flow "
