@@ -4,10 +4,15 @@ from __future__ import annotations
 import triton_interpreter  # noqa: F401  (first: Triton must see TRITON_INTERPRET before diffusers imports it)
 
 import os
+import random
+import zlib
 
 import numpy as np
 import pytest
 import torch
+
+# no test reaches the network: Hugging Face's clients (gradio_client's among them) look for nothing on the Hub
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # under pytest-xdist each worker gets its share of the cores (two workers of two threads each would
 # fight over a 2-core machine); the processes tests start keep torch's default
@@ -47,6 +52,28 @@ def pytest_collection_modifyitems(items):
     rank = {name: place for place, name in enumerate(SLOWEST_FILES)}
     items.sort(key=lambda item: rank.get(item.path.name, len(SLOWEST_FILES)))
 
+
+
+def _seed_from(name: str) -> None:
+    """Seeds torch's, NumPy's and `random`'s global generators from `name`."""
+    seed = zlib.crc32(name.encode())
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def seeded_module(request):
+    """Each file's module-scoped fixtures draw from generators seeded by the file's name (see `seeded`)."""
+    _seed_from(request.node.nodeid)
+
+
+@pytest.fixture(autouse=True)
+def seeded(request):
+    """Each test draws from global generators seeded by its own id, so what it draws without a generator of its own is the
+    same whichever files its worker ran before it: the README's `--dist loadfile` hands each file to whichever worker is
+    free first, an order that differs from run to run and from machine to machine."""
+    _seed_from(request.node.nodeid)
 
 #: latent channels / patch of every tiny transformer here
 IN_CHANNELS = 4
