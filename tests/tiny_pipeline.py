@@ -579,6 +579,28 @@ def save_tiny_ltx2_pipeline(folder: Path, latest: bool = False, pipeline: str = 
     return Path(folder)
 
 
+def save_tiny_ltx2_decoder(folder: Path) -> Path:
+    """Save diffusers' `LTX2VideoDiffusionDecodePipeline` of a tiny random `LTX2VideoDiffusionDecoderModel` in `folder`: the
+    tiny LTX-2 VAE's 32x space and 8x time (upsample strides 1, 2x time, 2x and 2x, then patches of 8 pixels) and its
+    `IN_CHANNELS` latent channels, one block a stage of 16 channels (one head of 16), kernels of 3 latent frames and 1
+    cell (3x3x3 in the last stage and the diffusion stage, which one x0 step runs: its release's), no VAE (the LTX-2
+    statistics unused: its ``denormalize=False``)."""
+    from diffusers import LTX2VideoDiffusionDecodePipeline
+    from diffusers.models.autoencoders import LTX2VideoDiffusionDecoderModel
+
+    from conftest import IN_CHANNELS
+
+    torch.manual_seed(0)
+    model = LTX2VideoDiffusionDecoderModel(
+        latent_channels=IN_CHANNELS, patch_size=8, decoder_head_dim=16, decoder_stage_channels=(16,) * 5,
+        decoder_stage_depths=(1,) * 5, decoder_stage_kernels=((3, 1, 1),) * 3 + ((3, 3, 3),),
+        decoder_upsample_strides=((1, 1, 1), (2, 1, 1), (2, 2, 2), (2, 2, 2)), decoder_upsample_channel_reductions=(1,) * 4,
+        decoder_stage5_kernel=(3, 3, 3), decoder_t_emb_dim=16)
+    LTX2VideoDiffusionDecodePipeline(diffusion_decoder=model.eval(), scheduler=FlowMatchEulerDiscreteScheduler()).save_pretrained(
+        folder, safe_serialization=True)
+    return Path(folder)
+
+
 def save_tiny_cogvideox_fun_pipeline(folder: Path, **spec) -> Path:
     """diffusers' `CogVideoXFunControlPipeline` of `tiny_cogvideox_pipeline`'s parts, its transformer taking the control
     video's latent channels too, saved with a vidlong.yaml (native 3 latent frames, 32x48 at 8 fps, 2 steps, guidance 6;

@@ -185,6 +185,10 @@ def _add_generate(sub) -> None:
                         "(2x; LTX-2's 1.5x upsamplers 1.5x), LTX-2's sound unchanged (vidlong.upsample); Kandinsky 6 folders: "
                         "its video super-resolution (a Kandinsky6SRPipeline FOLDER) on the video's frames, in windows of its "
                         "native length (vidlong.families.kandinsky6_sr)")
+    p.add_argument("--decoder", type=user_path, default=None, metavar="FOLDER",
+                   help="LTX-2 and LTX-2.5 folders: decode the video's latents by LTX-2.5's diffusion decoder in FOLDER "
+                        "(LTX2VideoDiffusionDecodePipeline, seeded with --seed) instead of the VAE, the sound unchanged; not "
+                        "with --upsample or --refine (vidlong.families.ltx2_decoder)")
     p.add_argument("--upsample-scale", type=float, default=None, metavar="2|2.25|4",
                    help="with --upsample on a Kandinsky 6 folder: its video super-resolution's scale (default 2.25, its call's)")
     p.add_argument("--refine", nargs="?", const=True, type=user_path, default=False, metavar="FOLDER",
@@ -257,6 +261,9 @@ def _check_model(args) -> Path:
     if args.command != "generate" and getattr(args, "upsample", None) is not None:
         raise VidlongError(f"--upsample upsamples a whole generated video's latents (vidlong generate); vidlong {args.command} "
                            "does not upsample its chunks: drop --upsample")
+    if args.command != "generate" and getattr(args, "decoder", None) is not None:
+        raise VidlongError(f"--decoder decodes a whole generated video's latents (vidlong generate); vidlong {args.command} "
+                           "decodes its chunks by the VAE as they come: drop --decoder")
     if args.command == "generate" and args.save_latents and args.upsample is not None:
         raise VidlongError("--save-latents would save the latents at the made size, which vidlong extend --latents would "
                            "continue at that size, not the upsampled video's: drop --save-latents (extend the mp4 with --video)")
@@ -386,6 +393,7 @@ def _run_generate(args) -> int:
         control_video=args.control_video, segment_overlap=args.segment_overlap, reference_images=args.reference_images,
         identity=args.identity, camera=args.camera, upsample=args.upsample, upsample_scale=args.upsample_scale, refine=args.refine,
         refine_steps=args.refine_steps, refine_strength=args.refine_strength, refine_lora=args.refine_lora,
+        decoder=args.decoder,
     )
     latent = check_generate(request, limits)  # every field, before any model loads
     _note_variable_frame_rate(args, limits)
@@ -538,6 +546,7 @@ def _add_stream_options(p) -> None:
     p.add_argument("--out", type=user_path, required=True,
                    help="output .mp4 file, appended as chunks arrive; settings go to a .json beside it")
     p.add_argument("--upsample", nargs="?", const=True, default=None, help=argparse.SUPPRESS)  # refused: `_check_model`
+    p.add_argument("--decoder", default=None, help=argparse.SUPPRESS)  # refused: `_check_model`
     p.add_argument("--save-latents", type=user_path, default=None, metavar="FILE.pt",
                    help="also save latents to continue the output later without a re-encode (an extension of --video "
                         "saves its encoded tail and the new chunks: continue it with --video OUT.mp4 --latents FILE.pt)")

@@ -18,6 +18,9 @@ also runs its steps; the upsampler's own compute and that decode's time are not 
 Kandinsky 6's video super-resolution is counted alike: the uint8 video at the size it makes and two float32 copies of one
 of its windows (its blend's sums, its call's output), beside its call's own decode at the made size; its compute and time
 not.
+LTX-2.5's diffusion decoder (`GenerateRequest.decoder`) adds what diffusers' flex path of its neighborhood attention holds
+at its diffusion stage (`vidlong.families.ltx2_decoder.decoder_bytes`: the block mask, uncompiled the scores too) to the
+decode's memory; its compute and time are not counted.
 Both are estimates, meant to tell a 10-second run from a 10-minute one and a fitting run from one
 that will not fit; `check_fits` refuses only a run estimated above the free memory.
 """
@@ -55,7 +58,7 @@ class RunCost:
     weights; device: where it runs; video_bytes: the finished video (uint8); decoded_frames: latent
     frames the VAE decodes (at the made size); upsampled: (scale, height, width in pixels) of a video decoded after
     LTX-Video's or LTX-2's latent upsampler (`GenerateRequest.upsample`), or made by Kandinsky 6's video
-    super-resolution (where `super_resolution`), else None."""
+    super-resolution (where `super_resolution`), else None; decoder: whether LTX-2.5's diffusion decoder decodes it."""
 
     flops: float
     peak_bytes: int
@@ -64,13 +67,14 @@ class RunCost:
     decoded_frames: int = 0
     upsampled: Optional[tuple] = None
     super_resolution: bool = False
+    decoder: bool = False
 
 
 def together(costs: list[RunCost]) -> RunCost:
     """The cost of runs made one after another whose videos are all kept (a comparison)."""
     peak = max(c.peak_bytes for c in costs) + sum(c.video_bytes for c in costs[:-1])
     return RunCost(sum(c.flops for c in costs), peak, costs[0].device, sum(c.video_bytes for c in costs),
-                   sum(c.decoded_frames for c in costs), costs[0].upsampled, costs[0].super_resolution)
+                   sum(c.decoded_frames for c in costs), costs[0].upsampled, costs[0].super_resolution, costs[0].decoder)
 
 
 def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optional[DiagonalDenoising] = None) -> RunCost:
@@ -107,6 +111,7 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
         queue_forwards *= sum(batches) / (forwards * len(spans))
     flops = per_forward * (native_steps + queue_forwards)
     from .validate import SUPER_RESOLUTION_FAMILY, limits_for_pipeline, upsampler_folder
+    from .families.ltx2_decoder import check_decoder
 
     limits = limits_for_pipeline(pipe)
     upsampler = upsampler_folder(request.upsample, limits)
@@ -150,7 +155,13 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
         window = min(made, sr_settings(upsampler)["window_frames"])
         video = made * upsampled[1] * upsampled[2] * 3
         decode = max(decode, video + window * upsampled[1] * upsampled[2] * 3 * (4 + 4))
-    return RunCost(flops, int(max(activations + logits, decode)), pipe.device, video, decoded, upsampled, super_resolution)
+    decoder = check_decoder(request, limits)
+    if decoder is not None:  # its flex attention's mask (and uncompiled scores) at its diffusion stage, beside the video
+        from .families.ltx2_decoder import decoder_bytes
+
+        decode += decoder_bytes(decoder, made, height, width, compiled=pipe.device.type == "cuda")
+    return RunCost(flops, int(max(activations + logits, decode)), pipe.device, video, decoded, upsampled, super_resolution,
+                   decoder is not None)
 
 
 def upsampled_size(pipe, folder, super_resolution: bool, height: int, width: int,
@@ -175,7 +186,10 @@ def upsampled_size(pipe, folder, super_resolution: bool, height: int, width: int
 
 def upsampled_text(cost: RunCost) -> str:
     """What an estimate's output line says of an upsampled video (`RunCost.upsampled`): its decode's memory is counted, the
-    upsampler's compute and the decode's time are not (neither is measured); empty without one."""
+    upsampler's compute and the decode's time are not (neither is measured); of one LTX-2.5's diffusion decoder decodes
+    (`RunCost.decoder`), likewise; empty without either."""
+    if cost.decoder:
+        return "; with LTX-2.5's diffusion decoder's attention mask (its compute and time not counted)"
     if cost.upsampled is None:
         return ""
     scale, height, width = cost.upsampled

@@ -106,6 +106,10 @@ class GenerateRequest:
             stage 1's.
         refine_steps, refine_strength: LTX-Video's stage 2: its ``num_inference_steps`` (None: 10) and ``denoise_strength``
             in (0, 1) (None: 0.4), which runs the last ``int(steps · strength)`` of them; LTX-2's runs its 3 distilled sigmas.
+        decoder: LTX-2's and LTX-2.5's: the path of LTX-2.5's diffusion decoder's folder (`LTX2VideoDiffusionDecodePipeline`,
+            `vidlong.families.ltx2_decoder`), which decodes the video's latents in place of the VAE's decoder, as diffusers'
+            two calls do (the pipeline's ``output_type="latent"``, then the decode pipeline with ``denormalize=False`` and a
+            generator seeded with `seed`); the sound unchanged; None: the VAE decodes. Not with `upsample` or `refine`.
         refine_lora: LTX-2's stage-2 LoRA (the dev checkpoint's distilled LoRA, a local ``.safetensors``), ``FILE`` or
             ``FILE:SCALE`` (`vidlong.lora.LoraFile.parse`), merged into the transformer for stage 2 alone; None: none (a
             distilled checkpoint needs none).
@@ -143,12 +147,13 @@ class GenerateRequest:
     refine_steps: Optional[int] = None
     refine_strength: Optional[float] = None
     refine_lora: Optional[str] = None
+    decoder: Optional[str] = None
 
     def __post_init__(self):  # NumPy numbers as Python ones, so that the settings stay JSON-ready
         for name in ("ratio", "frames", "steps", "guidance", "seed", "height", "width", "guidance_2", "strength",
                      "segment_overlap", "refine_steps", "refine_strength", "upsample_scale"):
             setattr(self, name, plain(getattr(self, name)))
-        for name in ("upsample", "refine", "refine_lora"):  # a path as text, so that the settings stay JSON-ready
+        for name in ("upsample", "refine", "refine_lora", "decoder"):  # a path as text, so that the settings stay JSON-ready
             if isinstance(getattr(self, name), os.PathLike):
                 setattr(self, name, os.fspath(getattr(self, name)))
         if self.method is None:  # a preset alone runs both methods at its settings
@@ -404,6 +409,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     from .timeline import apply_prompt_timeline, remove_prompt_timeline  # diffusers' hooks: not before a run
     from .validate import (SEPARATE_REFINER_PIPELINES, SUPER_RESOLUTION_FAMILY, check_generate, limits_for_pipeline,
                            upsampler_folder, video_size)
+    from .families.ltx2_decoder import check_decoder
 
     check_vidlong_pipeline(pipe, "generate")
     if not isinstance(request, GenerateRequest):
@@ -437,6 +443,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         raise VidlongError(f"{named('upsample')} decodes the upsampled latents: drop decode=False, or {named('upsample')}")
     if refiner is not None and not decode:
         raise VidlongError(f"{named('refine')} decodes the refined latents: drop decode=False, or {named('refine')}")
+    decoder = check_decoder(request, limits)  # LTX-2.5's diffusion decoder's folder (checked by check_generate), or None
     if pipe.task == "animate":  # its call drives segment after segment from the pose and face videos
         from .animate import animate
 
@@ -561,6 +568,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         final.setdefault("audio", pipe.soundtrack(output))  # the whole video's (LTX-2), where there is one
         if output_type == "latent" and pipe.makes_audio:  # its sound's latents, for a refine pass (LTX-2's, de-normalised)
             final["audio_latents"] = output.audio
+        if output_type == "latent" and decoder is not None:  # its latents and audio latents, for LTX-2.5's diffusion decoder
+            final["call_output"] = output
         return pipe.batched_frames(output.frames)
 
     try:
@@ -571,13 +580,13 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                     apply_prompt_timeline(transformer, starts[:native_segments], prompts["prompt_embeds"].shape[1] // native_segments)
             # fifo's queue starts from the native video's latents; an upsampled video is decoded at its new size alone (where
             # the call makes sound too, LTX-2's, it decodes both: its video is dropped; but a refined one's sound is stage 2's)
-            as_latents = (chunked or diagonal is not None or not decode or refiner is not None
+            as_latents = (chunked or diagonal is not None or not decode or refiner is not None or decoder is not None
                           or (upsampler is not None and (refine or not pipe.makes_audio)))
             with pipe.segmented_text(native_segments):
                 video = native_video(prompts, latents, generator, on_step, "latent" if as_latents else "np",
                                      before_image if pipe.call_redraws_from == "image" else before_noise)
-            if as_latents and not (refine and pipe.makes_audio):  # its final latents (TI2V's image-to-video puts the image's
-                video = final["latents"] = pipe.grid_latents(video, *grid)[:, :, -made:]  # latent in frame 0 after the loop)
+            if as_latents and not (refine and pipe.makes_audio) and decoder is None:  # its final latents (TI2V's image-to-video
+                video = final["latents"] = pipe.grid_latents(video, *grid)[:, :, -made:]  # puts the image's latent in frame 0)
             if refine:  # stage 2 at the upsampled size, the methods still applied (`vidlong.refine`)
                 from .refine import refine_settings, refined_video
 
@@ -622,6 +631,11 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
             frames = rounded_uint8(video[0])
             if pipe.continues_video:  # the input's frames, then the new ones: not its last frames decoded once more
                 frames = pipe.continued_frames(extra["video"], frames)
+        elif decoder is not None:  # its de-normalised latents and audio latents: LTX-2.5's diffusion decoder, its sound
+            from .families.ltx2_decoder import decoded_video
+
+            frames, final["audio"], decoder_pass = decoded_video(pipe, final.pop("call_output"), decoder,
+                                                                 pipe.call_num_frames(request, made), spec.fps, request.seed)
         elif refiner is not None:  # decoded by `refiner_video`
             from .video_io import uint8_frames
 
@@ -657,6 +671,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         settings.update(upsample=str(upsampler), upsampled_height=int(frames.shape[1]), upsampled_width=int(frames.shape[2]))
         if limits.family == SUPER_RESOLUTION_FAMILY:  # its video super-resolution's own settings, resolved
             settings["upsample_pass"] = sr_pass
+    if decoder is not None:  # the folder that decoded it and its run's settings
+        settings.update(decoder=str(decoder), decoder_pass=decoder_pass)
     if refine or refiner is not None:  # stage 2's own settings, resolved
         settings["refine_pass"] = refined
     if request.camera is None and limits.pipeline in CAMERA_PIPELINES:  # the camera vidlong gave its call (Sana-WM's)

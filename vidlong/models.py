@@ -562,6 +562,11 @@ def check_model_folder(path: Union[str, Path, None], packages: bool = True) -> P
     if class_name == SR_CLASS:  # Kandinsky 6's video super-resolution, after a video
         raise VidlongError(f"{folder} holds a {class_name}, Kandinsky 6's video super-resolution, not a video model: pass it "
                            f"to vidlong generate --upsample {folder} beside a Kandinsky 6 --model")
+    from .families.ltx2_decoder import DECODER_CLASS
+
+    if class_name == DECODER_CLASS:  # LTX-2.5's diffusion decoder, in place of an LTX-2 video's VAE decode
+        raise VidlongError(f"{folder} holds a {class_name}, LTX-2.5's diffusion decoder, not a video model: pass it to "
+                           f"vidlong generate --decoder {folder} beside an LTX-2 or LTX-2.5 --model")
     if task_of(class_name) is None:
         raise VidlongError(f"{folder} holds a {class_name}; vidlong serves {', '.join(PIPELINE_TASKS)} folders")
     check_folder_parts(folder, packages)

@@ -932,6 +932,7 @@ def check_generate(request, limits: ModelLimits) -> int:
     """Every field of a `GenerateRequest` against `limits`; returns the video's latent frames."""
     from .animate import check_animate_request
     from .control_video import check_control_given, check_control_request, check_reference_images
+    from .families.ltx2_decoder import check_decoder
     from .generate import check_task, has_image, resolve_latent_frames
     from .identity import check_identity_given, load_identity
     from .attention.adapters import adapter_named
@@ -1004,6 +1005,7 @@ def check_generate(request, limits: ModelLimits) -> int:
         from .families.ltx2_dfr import check_dfr_request
 
         check_dfr_request(request)
+    check_decoder(request, limits)  # before upsample's and refine's own checks: its line names the pair
     known_size = not has_image(request.image) or request.height is not None or request.width is not None
     check_upsample(request.upsample, limits, request.upsample_scale,
                    video_size(limits, request.height, request.width) if known_size else None)

@@ -107,6 +107,18 @@ class LTX2Family(LTXFamily):
         more)."""
         return 4
 
+    def decode_audio(self, latents: torch.Tensor) -> torch.Tensor:
+        """De-normalised audio latents ``[B, C, L, M]`` (its call's ``output_type="latent"`` audio) -> its vocoder's
+        waveform ``[B, channels, samples]``: its audio VAE, then its vocoder, as its decoding call runs them."""
+        vae = self.audio_vae
+        return self.vocoder(vae.decode(latents.to(vae.device, vae.dtype), return_dict=False)[0])
+
+    def latent_output(self, output, num_frames: int, frame_rate: float) -> tuple:
+        """(de-normalised video latents ``[B, C, F, h, w]``, waveform ``[B, channels, samples]``) of a call's
+        ``output_type="latent"`` `output` of `num_frames` pixel frames at `frame_rate`: its latents as they come, its audio
+        latents through `decode_audio` (the sound its decoding call makes of them)."""
+        return output.frames, self.decode_audio(output.audio)
+
     def soundtrack(self, output) -> Optional[Soundtrack]:
         """The first video's audio of a call's `output` (its vocoder's waveform ``[B, channels, samples]`` at the vocoder's
         rate), or None where the call returned latents."""

@@ -70,12 +70,7 @@ class LTX2Streamer(SoundStreamer):
         pipe = self.pipe
         rate = pipe.vocoder.config.output_sampling_rate
         per_frame = pipe.audio_hop_length * pipe.audio_vae_temporal_compression_ratio * rate // pipe.audio_sampling_rate
-        return AudioOverlapDecoder(self._decode_audio, per_frame, rate)
-
-    def _decode_audio(self, latents: torch.Tensor) -> torch.Tensor:
-        """Audio latents ``[1, C, n, M]`` -> its vocoder's waveform ``[1, channels, samples]``."""
-        pipe, vae = self.pipe, self.pipe.audio_vae
-        return pipe.vocoder(vae.decode(latents.to(vae.device, vae.dtype), return_dict=False)[0])
+        return AudioOverlapDecoder(pipe.decode_audio, per_frame, rate)
 
     def _encode(self, prompt: str) -> StreamText:
         """The prompt as its call takes it, encoded once: text and negative text (its audio's guidance runs at any video

@@ -1,0 +1,113 @@
+"""LTX-2.5's diffusion decoder after an LTX-2 or LTX-2.5 video (`GenerateRequest.decoder` the folder of diffusers'
+`LTX2VideoDiffusionDecodePipeline`, ``vidlong generate --decoder FOLDER``), in place of the VAE's decoder.
+
+The decoder (`LTX2VideoDiffusionDecoderModel`) is a small diffusion model of its own: deterministic neighborhood-attention
+stages upsample the latents ``[1, C, F, h, w]`` into a context volume, then a diffusion stage denoises pixels drawn as
+noise ``[1, 3, T, H, W]`` (T = 8·(F - 1) + 1 pixel frames; one x0 step for its release). vidlong runs diffusers' own
+two-call recipe: the pipeline's call with ``output_type="latent"`` (its latents de-normalised; LTX-2.5's padded canvas cut
+to the request as its decoding call cuts it, `LTX2Family.latent_output`), then the decode pipeline's call on them with
+``denormalize=False`` and a CPU generator seeded with the request's seed; its frames rounded as every decoded video is
+(`vidlong.video_io.rounded_uint8`). The sound is the one the pipeline's decoding call makes of the same audio latents
+(its audio VAE, then its vocoder), unchanged. The folder is checked before any model loads (`check_decoder`) and the
+decode pipeline is loaded once and kept on the video pipeline for its next video (`kept_second_stage`).
+
+Its neighborhood attention runs on diffusers' ``flex`` backend (its default processor): on the CPU torch's unfused flex
+path (torch 2.13: it materialises the scores ``[1, heads, N, N]`` of a stage's N tokens), on CUDA compiled
+(`vidlong.compiled_flex`). Either way diffusers' ``create_block_mask`` materialises the stage's mask, N² bytes: at a
+release's sizes that is terabytes, which the run estimate counts (`decoder_bytes`) and refuses before the first step; such
+videos need NATTEN's kernels (`LTX2VideoVaeNeighborhoodNattenProcessor`, fetched from the Hub), which vidlong does not set.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from ..errors import VidlongError, named
+
+#: diffusers' class of LTX-2.5's diffusion decoder, in its folder's model_index.json
+DECODER_CLASS = "LTX2VideoDiffusionDecodePipeline"
+#: the model family whose latents it decodes (LTX-2's and LTX-2.5's pipelines)
+DECODER_FAMILY = "ltx-2"
+
+
+def check_decoder(request, limits) -> Optional[Path]:
+    """The folder of LTX-2.5's diffusion decoder that ``request.decoder`` names, checked before any model loads; None where
+    it names none. One line for another model family, a value that is no path, a path that is no folder or holds another
+    pipeline, and ``upsample`` or ``refine`` beside it (the latent upsampler decodes its latents with the VAE, and
+    decoding them first with the diffusion decoder leaves no latents to upsample: which of the two was meant is not
+    said)."""
+    from .kandinsky6_sr import sr_class_of
+
+    decoder = request.decoder
+    if decoder is None:
+        return None
+    if limits.family != DECODER_FAMILY:
+        raise VidlongError(f"{named('decoder')} decodes LTX-2's and LTX-2.5's latents by LTX-2.5's diffusion decoder; this "
+                           f"model ({limits.pipeline or limits.family}) is none of them: drop {named('decoder')}")
+    if not isinstance(decoder, (str, Path)) or not str(decoder):
+        raise VidlongError(f"{named('decoder')} is the path of LTX-2.5's diffusion decoder's folder ({DECODER_CLASS}), got "
+                           f"{decoder!r:.80}")
+    folder = Path(decoder)
+    if not folder.is_dir():
+        raise VidlongError(f"{named('decoder')}: no folder at {folder}; pass the folder of LTX-2.5's diffusion decoder "
+                           f"({DECODER_CLASS})")
+    found = sr_class_of(folder)
+    if found != DECODER_CLASS:
+        raise VidlongError(f"{named('decoder')}: {folder} holds {'a ' + found if found else 'no diffusers pipeline'}, not "
+                           f"LTX-2.5's diffusion decoder ({DECODER_CLASS}); pass its folder")
+    for other in ("upsample", "refine"):
+        if getattr(request, other):
+            raise VidlongError(f"{named('decoder')} decodes the video's own latents, and {named(other)} the upsampled ones "
+                               f"(by the VAE): drop one of them")
+    return folder
+
+
+def load_decoder(pipe, folder: Path):
+    """The decode pipeline in `folder` (checked by `check_decoder`), placed and kept as `kept_second_stage` places and keeps
+    it."""
+    from diffusers import LTX2VideoDiffusionDecodePipeline
+
+    from .common import kept_second_stage
+
+    def load(path: Path, dtype: torch.dtype):
+        return LTX2VideoDiffusionDecodePipeline.from_pretrained(path, dtype=dtype, local_files_only=True)
+
+    return kept_second_stage(pipe, folder, "_vidlong_decoder", load)
+
+
+@torch.no_grad()
+def decoded_video(pipe, output, folder: Path, num_frames: int, frame_rate: float, seed: int) -> tuple:
+    """(uint8 frames ``[T, H, W, 3]``, its `vidlong.video_io.Soundtrack`, the decode's settings: its steps and seed) of a
+    call of `pipe` (an LTX-2 or LTX-2.5 pipeline) with ``output_type="latent"`` making `num_frames` pixel frames at
+    `frame_rate`: its latents (`LTX2Family.latent_output`) decoded by the diffusion decoder in `folder` (`load_decoder`)
+    with ``denormalize=False`` and a CPU generator seeded with `seed`, its flex attention compiled on CUDA
+    (`vidlong.compiled_flex`); its sound as its decoding call makes it."""
+    from types import SimpleNamespace
+
+    from ..compiled_flex import compiled_flex
+    from ..video_io import rounded_uint8
+
+    latents, audio = pipe.latent_output(output, num_frames, frame_rate)
+    decoder = load_decoder(pipe, folder)
+    with compiled_flex(torch.device(pipe._execution_device)):
+        video = decoder(latents, generator=torch.Generator().manual_seed(int(seed)), output_type="np",
+                        denormalize=False).frames
+    steps = decoder.diffusion_decoder.config.decoder_num_inference_steps
+    return rounded_uint8(video[0]), pipe.soundtrack(SimpleNamespace(audio=audio)), dict(num_inference_steps=steps, seed=int(seed))
+
+
+def decoder_bytes(folder: Path, frames: int, height: int, width: int, compiled: bool) -> int:
+    """Bytes the diffusion decoder in `folder` needs to decode a video of `frames` pixel frames at `height` x `width`
+    pixels, from its config alone: its diffusion stage's N = frames·(height/p)·(width/p) tokens (p: its patch), whose flex
+    block mask diffusers materialises (N² bytes), plus, where flex runs uncompiled (not `compiled`: the CPU), the scores
+    ``[1, heads, N, N]`` in float32 and their softmax."""
+    import json
+
+    config = json.loads((Path(folder) / "diffusion_decoder" / "config.json").read_text())
+    patch = config.get("patch_size", 4)
+    tokens = frames * (height // patch) * (width // patch)
+    heads = config.get("decoder_stage_channels", [256])[-1] // config.get("decoder_head_dim", 64)
+    return tokens * tokens * (1 if compiled else 1 + 2 * 4 * heads)
+
