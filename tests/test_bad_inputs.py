@@ -652,13 +652,13 @@ STREAMING_FIELDS = ["chunk", "sinks", "window", "recache_on_prompt_switch", "ste
 REQUEST_FIELDS = ["prompt", "ratio", "frames", "method", "preset", "noise", "steps", "guidance", "seed", "height",
                   "width", "negative_prompt", "image", "guidance_2", "video", "strength", "pose_video", "face_video",
                   "background_video", "mask_video", "control_video", "segment_overlap", "reference_images", "identity",
-                  "camera", "upsample", "refine", "refine_steps", "refine_strength", "refine_lora"]
+                  "camera", "upsample", "refine", "refine_steps", "refine_strength", "refine_lora", "decoder"]
 VALID_FIELDS = {"prompt": "a red circle", "ratio": 1.0, "frames": None, "method": "none", "preset": None, "noise": None,
                 "steps": 2, "guidance": 2.0, "seed": 0, "height": 32, "width": 32, "negative_prompt": "",
                 "image": None, "guidance_2": None, "video": None, "strength": None, "pose_video": None, "face_video": None,
                 "background_video": None, "mask_video": None, "control_video": None, "segment_overlap": None, "reference_images": None,
                 "identity": None, "camera": None, "upsample": None, "refine": False, "refine_steps": None,
-                "refine_strength": None, "refine_lora": None,
+                "refine_strength": None, "refine_lora": None, "decoder": None,
                 "chunk": 1, "sinks": 1, "window": 1,
                 "recache_on_prompt_switch": True, "context": None, "first_chunk": None, "seam_frames": 8}
 
