@@ -15,7 +15,7 @@ import vidlong
 from vidlong.cli import main
 from vidlong.generate import GenerateRequest, generate
 
-REQUEST = dict(prompt="a red ball", seed=3)  # its native 2 latent frames: 9 frames at 24 fps, 64x64
+REQUEST = dict(prompt="a red ball", seed=3, steps=1)  # its native 2 latent frames: 9 frames at 24 fps, 64x64; one step
 
 
 @pytest.fixture(scope="module")
@@ -34,23 +34,32 @@ def pipe(folders):
     return pipe
 
 
-def test_generate_decoder_is_diffusers_two_calls_bit_for_bit_with_its_sound(folders, pipe):
-    """`generate` with ``decoder`` the folder: its frames are diffusers' LTX2Pipeline (from the folder, seed 3,
-    ``output_type="latent"``) then the decode pipeline (``denormalize=False``, a generator of seed 3), rounded as vidlong
-    rounds, not the VAE's; its sound is the one diffusers' decoding call makes of that call's audio latents (its audio VAE,
-    then its vocoder); the settings name the folder and its one step."""
+def test_generate_decoder_is_diffusers_two_calls_bit_for_bit_with_its_sound(folders, pipe, monkeypatch):
+    """`generate` with ``decoder`` the folder: its frames are diffusers' LTX2Pipeline (from the folder, seed 3, one step,
+    ``output_type="latent"``) then the decode pipeline (``denormalize=False``, a generator of seed 3; its own builder of
+    its block masks), rounded as vidlong rounds, not the VAE's, its five stages' masks built by `neighborhood_block_mask`
+    (the last its diffusion stage's 9 x 8 x 8 cells) and diffusers' builder its own again after; its sound is the one
+    diffusers' decoding call makes of that call's audio latents (its audio VAE, then its vocoder); the settings name the
+    folder and its one step."""
     from diffusers import LTX2Pipeline, LTX2VideoDiffusionDecodePipeline
+    from diffusers.models.autoencoders import ltx2_diffusion_decoder
 
+    from vidlong.families import ltx2_neighborhood
     from vidlong.video_io import rounded_uint8
 
+    stock_builder, neighborhood = ltx2_diffusion_decoder._neighborhood_block_mask, ltx2_neighborhood.neighborhood_block_mask
+    built = []  # (T, H, W, kernel) of each mask built
+    monkeypatch.setattr(ltx2_neighborhood, "neighborhood_block_mask", lambda *args: built.append(args[:4]) or neighborhood(*args))
     decoded = generate(pipe, GenerateRequest(**REQUEST, decoder=str(folders[1])))
+    assert len(built) == 5 and built[-1] == (9, 8, 8, (3, 3, 3))
+    assert ltx2_diffusion_decoder._neighborhood_block_mask is stock_builder
     assert decoded.frames.shape == (9, 64, 64, 3) and decoded.latents.shape == (1, 4, 2, 2, 2)
     assert decoded.settings["decoder"] == str(folders[1])
     assert decoded.settings["decoder_pass"] == dict(num_inference_steps=1, seed=3)
 
     stock = LTX2Pipeline.from_pretrained(folders[0])
     stock.set_progress_bar_config(disable=True)
-    out = stock("a red ball", num_frames=9, height=64, width=64, num_inference_steps=2, guidance_scale=3.0, frame_rate=24,
+    out = stock("a red ball", num_frames=9, height=64, width=64, num_inference_steps=1, guidance_scale=3.0, frame_rate=24,
                 output_type="latent", generator=torch.Generator().manual_seed(3))
     decode = LTX2VideoDiffusionDecodePipeline.from_pretrained(folders[1])
     frames = decode(out.frames, generator=torch.Generator().manual_seed(3), output_type="np", denormalize=False).frames[0]
@@ -61,6 +70,123 @@ def test_generate_decoder_is_diffusers_two_calls_bit_for_bit_with_its_sound(fold
     assert not np.array_equal(pipe.decode_uint8(decoded.latents), decoded.frames)  # the VAE's frames are others
 
 
+def _blocks(num_blocks, indices, columns: int) -> torch.Tensor:
+    """The bool ``[query blocks, columns]`` of a BlockMask's (num_blocks ``[1, 1, rows]``, indices ``[1, 1, rows, width]``):
+    each row's first num_blocks indices."""
+    rows = torch.arange(indices.shape[-1])[None, :] < num_blocks[0, 0, :, None]
+    dense = torch.zeros(indices.shape[-2], columns, dtype=torch.bool)
+    dense[torch.arange(indices.shape[-2])[:, None].expand_as(rows)[rows], indices[0, 0][rows].long()] = True
+    return dense
+
+
+def _token_mask(block_mask, tokens: int) -> torch.Tensor:
+    """The N x N token mask a BlockMask implies: its full blocks whole, its partial ones where its mask_mod holds."""
+    from torch.nn.attention.flex_attention import create_mask
+
+    columns = -(-tokens // 128)
+    partial, full = (_blocks(num, indices, columns).repeat_interleave(128, 0).repeat_interleave(128, 1)[:tokens, :tokens]
+                     for num, indices in ((block_mask.kv_num_blocks, block_mask.kv_indices),
+                                          (block_mask.full_kv_num_blocks, block_mask.full_kv_indices)))
+    return full | partial & create_mask(block_mask.mask_mod, 1, 1, tokens, tokens, "cpu")[0, 0]
+
+
+#: (grid (T, H, W), kernel): windows centred and at every edge, kernels beyond the grid (clipped), N no multiple of 128
+#: (all but two), full blocks (a frame of 128 or 256 tokens, windows as wide as the grid; (6, 8, 6) beside partial ones)
+GRIDS = [((3, 9, 50), (3, 5, 7)), ((5, 4, 3), (11, 11, 11)), ((1, 1, 300), (1, 1, 5)), ((7, 3, 50), (5, 1, 9)),
+         ((2, 9, 130), (3, 7, 7)), ((4, 8, 16), (3, 8, 16)), ((8, 8, 32), (3, 8, 32)), ((6, 8, 6), (11, 17, 11))]
+
+
+@pytest.mark.parametrize("grid, kernel", GRIDS)
+def test_block_mask_is_diffusers_blocks_and_tokens(grid, kernel):
+    """`neighborhood_block_mask` against diffusers' `_neighborhood_block_mask` (its N x N mask): the same partial and
+    full blocks, each row in the same order (what a compiled kernel reads), and the same N x N token mask implied (full
+    blocks whole, partial ones by the mask_mod) as diffusers' mask_mod's dense mask (`create_mask`: what torch's eager
+    path, the CPU's, reads alone)."""
+    from diffusers.models.autoencoders.ltx2_diffusion_decoder import _neighborhood_block_mask
+    from torch.nn.attention.flex_attention import create_mask
+
+    from vidlong.families.ltx2_neighborhood import neighborhood_block_mask
+
+    stock = _neighborhood_block_mask(*grid, kernel, torch.device("cpu"))
+    ours = neighborhood_block_mask(*grid, kernel, torch.device("cpu"))
+    tokens, columns = grid[0] * grid[1] * grid[2], stock.kv_indices.shape[-1]
+    for num, indices in (("kv_num_blocks", "kv_indices"), ("full_kv_num_blocks", "full_kv_indices")):
+        assert torch.equal(getattr(ours, num), getattr(stock, num))
+        width = getattr(ours, indices).shape[-1]
+        rows = torch.arange(width)[None, :] < getattr(ours, num)[0, 0, :, None]
+        assert torch.equal(getattr(ours, indices)[0, 0][rows], getattr(stock, indices)[0, 0, :, :width][rows])
+        assert torch.equal(_blocks(getattr(ours, num), getattr(ours, indices), columns),
+                           _blocks(getattr(stock, num), getattr(stock, indices), columns))
+    assert ours.seq_lengths == (tokens, tokens) and ours.BLOCK_SIZE == (128, 128)
+    assert torch.equal(_token_mask(ours, tokens), create_mask(stock.mask_mod, 1, 1, tokens, tokens, "cpu")[0, 0])
+    assert bool(ours.full_kv_num_blocks.any()) == (grid[1:] in ((8, 16), (8, 32), (8, 6)))  # full blocks tested
+
+
+def test_a_million_tokens_build_in_seconds_within_bounded_tensors():
+    """A stage of 16 x 256 x 256 cells (1,048,576 tokens: diffusers' builder would hold 1.1e12 bytes) with the release's
+    diffusion-stage kernel 11 x 11 x 11: built in seconds on the CPU, no tensor made on the way larger than a chunk's
+    int64 entries (16 MiB), the mask within `block_mask_bytes`; its first query block (t 0, h 0, w 0..127) reaches in
+    each key row (t, h) of t, h < 11 the keys w 0..132, blocks 2·(256·t + h) and the next."""
+    import time
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    from vidlong.families.ltx2_neighborhood import CHUNK_ENTRIES, block_mask_bytes, neighborhood_block_mask
+
+    class Largest(TorchDispatchMode):
+        """The bytes of the largest tensor any op makes within."""
+        largest = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            sizes = [t.numel() * t.element_size() for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
+            self.largest = max([self.largest, *sizes])
+            return out
+
+    start = time.perf_counter()
+    with Largest() as made:
+        mask = neighborhood_block_mask(16, 256, 256, (11, 11, 11), torch.device("cpu"))
+    seconds = time.perf_counter() - start
+    held = sum(t.numel() * t.element_size() for t in (mask.kv_num_blocks, mask.kv_indices, mask.full_kv_num_blocks,
+                                                       mask.full_kv_indices))
+    assert seconds < 10 and made.largest <= CHUNK_ENTRIES * 8 and held <= block_mask_bytes(16, 256, 256, (11,) * 3) < 2**30
+    first = sorted(2 * (256 * t + h) + j for t in range(11) for h in range(11) for j in (0, 1))
+    assert mask.kv_num_blocks[0, 0, 0] == len(first) and mask.kv_indices[0, 0, 0, :len(first)].tolist() == first
+    assert mask.kv_indices.shape == (1, 1, 8192, 242) and not mask.full_kv_num_blocks.any()
+
+
+def test_diffusers_builder_is_its_own_after_an_error_within():
+    """`neighborhood_masks`: within it diffusers' module builds by `neighborhood_block_mask`; after an error within, by its
+    own builder again, held by the module itself as before."""
+    from diffusers.models.autoencoders import ltx2_diffusion_decoder
+
+    from vidlong.families.ltx2_neighborhood import neighborhood_block_mask, neighborhood_masks
+
+    stock = ltx2_diffusion_decoder._neighborhood_block_mask
+    with pytest.raises(RuntimeError, match="^inside$"), neighborhood_masks():
+        assert ltx2_diffusion_decoder._neighborhood_block_mask is neighborhood_block_mask
+        raise RuntimeError("inside")
+    assert ltx2_diffusion_decoder._neighborhood_block_mask is stock and "_neighborhood_block_mask" in vars(ltx2_diffusion_decoder)
+
+
+def test_estimate_counts_the_block_mask_not_n_squared(tmp_path):
+    """`decoder_bytes` of a release's config (patches of 4, 256 channels of 64 a head, its diffusion stage's kernel
+    11 x 11 x 11) at 121 frames of 512x768 (2,973,696 tokens: diffusers' builder 8.8e12 bytes): compiled (CUDA) the
+    block mask's bound alone, under 1 GiB; uncompiled (the CPU) also the N x N mask its mask_mod makes and the float32
+    scores and softmax of its 4 heads."""
+    from vidlong.families.ltx2_decoder import decoder_bytes
+    from vidlong.families.ltx2_neighborhood import block_mask_bytes
+
+    (tmp_path / "diffusion_decoder").mkdir()
+    (tmp_path / "diffusion_decoder" / "config.json").write_text(json.dumps(dict(
+        patch_size=4, decoder_head_dim=64, decoder_stage_channels=[2048, 1024, 512, 512, 256],
+        decoder_stage5_kernel=[11, 11, 11])))
+    compiled, tokens = decoder_bytes(tmp_path, 121, 512, 768, compiled=True), 121 * 128 * 192
+    assert compiled == block_mask_bytes(121, 128, 192, (11, 11, 11)) < 2**30
+    assert decoder_bytes(tmp_path, 121, 512, 768, compiled=False) == compiled + tokens * tokens * (1 + 2 * 4 * 4)
+
+
 def test_vidlong_generate_decoder_writes_the_mp4_with_its_sound(folders, tmp_path, capsys):
     """``vidlong generate --decoder FOLDER``: its 9 frames at 64x64 and 24 fps, the sidecar naming the folder, the sound as
     long as the video, the estimate line saying what it counts."""
@@ -69,7 +195,7 @@ def test_vidlong_generate_decoder_writes_the_mp4_with_its_sound(folders, tmp_pat
     from vidlong.video_io import read_video
 
     out = tmp_path / "decoded.mp4"
-    assert main(["generate", "--model", str(folders[0]), "--prompt", "a red ball", "--seed", "3", "--decoder",
+    assert main(["generate", "--model", str(folders[0]), "--prompt", "a red ball", "--seed", "3", "--steps", "1", "--decoder",
                  str(folders[1]), "--out", str(out)]) == 0
     assert "beyond the loaded model; with LTX-2.5's diffusion decoder's attention mask" in capsys.readouterr().out
     frames, fps = read_video(out)

@@ -18,9 +18,9 @@ also runs its steps; the upsampler's own compute and that decode's time are not 
 Kandinsky 6's video super-resolution is counted alike: the uint8 video at the size it makes and two float32 copies of one
 of its windows (its blend's sums, its call's output), beside its call's own decode at the made size; its compute and time
 not.
-LTX-2.5's diffusion decoder (`GenerateRequest.decoder`) adds what diffusers' flex path of its neighborhood attention holds
-at its diffusion stage (`vidlong.families.ltx2_decoder.decoder_bytes`: the block mask, uncompiled the scores too) to the
-decode's memory; its compute and time are not counted.
+LTX-2.5's diffusion decoder (`GenerateRequest.decoder`) adds what the flex path of its neighborhood attention holds at its
+diffusion stage (`vidlong.families.ltx2_decoder.decoder_bytes`: the block mask vidlong builds, uncompiled the N x N scores
+too) to the decode's memory; its compute and time are not counted.
 Both are estimates, meant to tell a 10-second run from a 10-minute one and a fitting run from one
 that will not fit; `check_fits` refuses only a run estimated above the free memory.
 """
@@ -156,7 +156,7 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
         video = made * upsampled[1] * upsampled[2] * 3
         decode = max(decode, video + window * upsampled[1] * upsampled[2] * 3 * (4 + 4))
     decoder = check_decoder(request, limits)
-    if decoder is not None:  # its flex attention's mask (and uncompiled scores) at its diffusion stage, beside the video
+    if decoder is not None:  # its flex attention's block mask (and uncompiled scores) at its diffusion stage, beside the video
         from .families.ltx2_decoder import decoder_bytes
 
         decode += decoder_bytes(decoder, made, height, width, compiled=pipe.device.type == "cuda")

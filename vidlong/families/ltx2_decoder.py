@@ -11,11 +11,12 @@ to the request as its decoding call cuts it, `LTX2Family.latent_output`), then t
 (its audio VAE, then its vocoder), unchanged. The folder is checked before any model loads (`check_decoder`) and the
 decode pipeline is loaded once and kept on the video pipeline for its next video (`kept_second_stage`).
 
-Its neighborhood attention runs on diffusers' ``flex`` backend (its default processor): on the CPU torch's unfused flex
-path (torch 2.13: it materialises the scores ``[1, heads, N, N]`` of a stage's N tokens), on CUDA compiled
-(`vidlong.compiled_flex`). Either way diffusers' ``create_block_mask`` materialises the stage's mask, N² bytes: at a
-release's sizes that is terabytes, which the run estimate counts (`decoder_bytes`) and refuses before the first step; such
-videos need NATTEN's kernels (`LTX2VideoVaeNeighborhoodNattenProcessor`, fetched from the Hub), which vidlong does not set.
+Its neighborhood attention runs on diffusers' ``flex`` backend (its default processor): on CUDA compiled
+(`vidlong.compiled_flex`), on the CPU torch's unfused flex path (torch 2.13: it materialises the scores
+``[1, heads, N, N]`` of a stage's N tokens and its mask_mod's N x N mask, whatever the block mask). Diffusers' own
+builder of each stage's block mask materialises N x N booleans too (terabytes at a release's sizes); while vidlong
+decodes, `vidlong.families.ltx2_neighborhood.neighborhood_masks` builds the same block mask from the windows' bounds
+instead (megabytes), on every device. The run estimate counts that mask, and uncompiled the scores (`decoder_bytes`).
 """
 from __future__ import annotations
 
@@ -83,15 +84,17 @@ def decoded_video(pipe, output, folder: Path, num_frames: int, frame_rate: float
     call of `pipe` (an LTX-2 or LTX-2.5 pipeline) with ``output_type="latent"`` making `num_frames` pixel frames at
     `frame_rate`: its latents (`LTX2Family.latent_output`) decoded by the diffusion decoder in `folder` (`load_decoder`)
     with ``denormalize=False`` and a CPU generator seeded with `seed`, its flex attention compiled on CUDA
-    (`vidlong.compiled_flex`); its sound as its decoding call makes it."""
+    (`vidlong.compiled_flex`), its block masks built without N x N tensors (`neighborhood_masks`); its sound as its
+    decoding call makes it."""
     from types import SimpleNamespace
 
     from ..compiled_flex import compiled_flex
     from ..video_io import rounded_uint8
+    from .ltx2_neighborhood import neighborhood_masks
 
     latents, audio = pipe.latent_output(output, num_frames, frame_rate)
     decoder = load_decoder(pipe, folder)
-    with compiled_flex(torch.device(pipe._execution_device)):
+    with compiled_flex(torch.device(pipe._execution_device)), neighborhood_masks():
         video = decoder(latents, generator=torch.Generator().manual_seed(int(seed)), output_type="np",
                         denormalize=False).frames
     steps = decoder.diffusion_decoder.config.decoder_num_inference_steps
@@ -100,14 +103,18 @@ def decoded_video(pipe, output, folder: Path, num_frames: int, frame_rate: float
 
 def decoder_bytes(folder: Path, frames: int, height: int, width: int, compiled: bool) -> int:
     """Bytes the diffusion decoder in `folder` needs to decode a video of `frames` pixel frames at `height` x `width`
-    pixels, from its config alone: its diffusion stage's N = frames·(height/p)·(width/p) tokens (p: its patch), whose flex
-    block mask diffusers materialises (N² bytes), plus, where flex runs uncompiled (not `compiled`: the CPU), the scores
+    pixels, from its config alone, at its diffusion stage (its largest grid: `frames` x height/p x width/p cells of its
+    patch p, N tokens): its block mask (`vidlong.families.ltx2_neighborhood.block_mask_bytes`, at most) plus, where flex
+    runs uncompiled (not `compiled`: the CPU), the N x N mask its mask_mod makes (bytes) and the scores
     ``[1, heads, N, N]`` in float32 and their softmax."""
     import json
 
+    from .ltx2_neighborhood import block_mask_bytes
+
     config = json.loads((Path(folder) / "diffusion_decoder" / "config.json").read_text())
     patch = config.get("patch_size", 4)
-    tokens = frames * (height // patch) * (width // patch)
+    grid = (frames, height // patch, width // patch)
+    tokens = grid[0] * grid[1] * grid[2]
     heads = config.get("decoder_stage_channels", [256])[-1] // config.get("decoder_head_dim", 64)
-    return tokens * tokens * (1 if compiled else 1 + 2 * 4 * heads)
-
+    mask = block_mask_bytes(*grid, config.get("decoder_stage5_kernel", (11, 11, 11)))
+    return mask + (0 if compiled else tokens * tokens * (1 + 2 * 4 * heads))
