@@ -1338,7 +1338,8 @@ def check_upsample(upsample, limits: ModelLimits, scale=None, size: Optional[tup
     than the model's VAE. `scale`: the request's ``upsample_scale``, Kandinsky 6's alone (refused without ``upsample`` and
     for LTX's, whose scale is its upsampler's); `size`: the video's ``(height, width)`` in pixels where known, which
     Kandinsky 6's checks against its tiles (`vidlong.families.kandinsky6_sr.check_sr`)."""
-    from .families.kandinsky6_sr import SR_CLASS, check_sr, sr_class_of
+    from .families.common import pipeline_class_of
+    from .families.kandinsky6_sr import SR_CLASS, check_sr
 
     if scale is not None and (upsample is None or upsample is False):
         raise VidlongError(f"{named('upsample_scale')} sets the scale of Kandinsky 6's video super-resolution: add "
@@ -1349,7 +1350,7 @@ def check_upsample(upsample, limits: ModelLimits, scale=None, size: Optional[tup
     if folder is None:
         return None
     model, class_name, _ = LATENT_UPSAMPLERS[limits.family]
-    if sr_class_of(folder) == SR_CLASS:
+    if pipeline_class_of(folder) == SR_CLASS:
         raise VidlongError(f"{named('upsample')}: {folder} holds Kandinsky 6's video super-resolution ({SR_CLASS}), which "
                            f"sharpens Kandinsky 6's videos; pass {model}'s latent upsampler folder")
     if scale is not None:

@@ -6,11 +6,14 @@ back."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+from pathlib import Path
+from typing import Optional
 
 import torch
 
-from ..errors import VidlongError
+from ..errors import VidlongError, named
 
 #: latent frames of the previous chunk an `OverlapDecoder` decodes again with each chunk
 DECODE_OVERLAP = 2
@@ -102,13 +105,34 @@ def quiet(module: str):
         log.setLevel(level)
 
 
+def pipeline_class_of(folder: Path) -> Optional[str]:
+    """The ``_class_name`` of the pipeline in `folder` (its model_index.json), or None where there is none to read."""
+    try:
+        index = json.loads((Path(folder) / "model_index.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return index.get("_class_name") if isinstance(index, dict) else None
+
+
+def second_stage_folder(value, field: str, pipeline_class: str, what: str) -> Path:
+    """The folder `value` (the request's `field`) names, holding diffusers' `pipeline_class` (`what`: the model as users
+    know it, for the errors), checked before any model loads: one line for a path that is no folder or holds another
+    pipeline."""
+    folder = Path(value)
+    if not folder.is_dir():
+        raise VidlongError(f"{named(field)}: no folder at {folder}; pass the folder of {what} ({pipeline_class})")
+    found = pipeline_class_of(folder)
+    if found != pipeline_class:
+        raise VidlongError(f"{named(field)}: {folder} holds {'a ' + found if found else 'no diffusers pipeline'}, not {what} "
+                           f"({pipeline_class}); pass its folder")
+    return folder
+
+
 def kept_second_stage(pipe, folder, kept_as: str, load):
     """A pipeline of its own that runs on `pipe`'s video (Sana-WM's refiner, Kandinsky 6's video super-resolution):
     ``load(folder, dtype)`` from `folder` in `pipe`'s transformer's dtype, placed as `pipe` is (under diffusers' model CPU
     offload on its execution device where `pipe` is offloaded, else moved there), its progress bar off; kept on `pipe` as
     its attribute `kept_as` and given again for its next video from the same folder."""
-    from pathlib import Path
-
     from ..pipeline import offloading_component
 
     folder = Path(folder).resolve()

@@ -25,6 +25,7 @@ import yaml
 
 from ..errors import VidlongError, named
 from ..scalars import is_whole
+from .common import second_stage_folder
 
 #: diffusers' class of Kandinsky 6's video super-resolution, in its folder's model_index.json
 SR_CLASS = "Kandinsky6SRPipeline"
@@ -32,15 +33,6 @@ SR_CLASS = "Kandinsky6SRPipeline"
 SR_SCALES = (2, 2.25, 4)
 #: what a folder's own vidlong.yaml may set over `vidlong.configs`' ``upsamplers/kandinsky6-sr.yaml``
 SR_KEYS = ("window_frames", "overlap_frames", "num_inference_steps")
-
-
-def sr_class_of(folder: Path) -> Optional[str]:
-    """The ``_class_name`` of the pipeline in `folder` (its model_index.json), or None where there is none to read."""
-    try:
-        index = json.loads((Path(folder) / "model_index.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return index.get("_class_name") if isinstance(index, dict) else None
 
 
 def call_default(name: str):
@@ -122,14 +114,7 @@ def check_sr(upsample, limits, scale=None, size: Optional[tuple] = None) -> Path
         raise VidlongError(f"{named('upsample')}: Kandinsky 6's video super-resolution is a pipeline folder of its own "
                            f"({SR_CLASS}, e.g. Kandinsky-6.0-VSR-distilled2steps-5s-Diffusers); pass its folder "
                            f"({named('upsample')} path/to/VSR)")
-    folder = Path(upsample)
-    if not folder.is_dir():
-        raise VidlongError(f"{named('upsample')}: no folder at {folder}; pass the folder of Kandinsky 6's video "
-                           f"super-resolution ({SR_CLASS})")
-    found = sr_class_of(folder)
-    if found != SR_CLASS:
-        raise VidlongError(f"{named('upsample')}: {folder} holds {'a ' + found if found else 'no diffusers pipeline'}, not "
-                           f"Kandinsky 6's video super-resolution ({SR_CLASS}); pass its folder")
+    folder = second_stage_folder(upsample, "upsample", SR_CLASS, "Kandinsky 6's video super-resolution")
     if scale is not None and scale not in SR_SCALES:
         raise VidlongError(f"{named('upsample_scale')} of Kandinsky 6's video super-resolution is 2, 2.25 or 4 (its call's "
                            f"resolution_scale), got {scale!r:.40}")

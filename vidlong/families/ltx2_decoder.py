@@ -39,7 +39,7 @@ def check_decoder(request, limits) -> Optional[Path]:
     pipeline, and ``upsample`` or ``refine`` beside it (the latent upsampler decodes its latents with the VAE, and
     decoding them first with the diffusion decoder leaves no latents to upsample: which of the two was meant is not
     said)."""
-    from .kandinsky6_sr import sr_class_of
+    from .common import second_stage_folder
 
     decoder = request.decoder
     if decoder is None:
@@ -50,14 +50,7 @@ def check_decoder(request, limits) -> Optional[Path]:
     if not isinstance(decoder, (str, Path)) or not str(decoder):
         raise VidlongError(f"{named('decoder')} is the path of LTX-2.5's diffusion decoder's folder ({DECODER_CLASS}), got "
                            f"{decoder!r:.80}")
-    folder = Path(decoder)
-    if not folder.is_dir():
-        raise VidlongError(f"{named('decoder')}: no folder at {folder}; pass the folder of LTX-2.5's diffusion decoder "
-                           f"({DECODER_CLASS})")
-    found = sr_class_of(folder)
-    if found != DECODER_CLASS:
-        raise VidlongError(f"{named('decoder')}: {folder} holds {'a ' + found if found else 'no diffusers pipeline'}, not "
-                           f"LTX-2.5's diffusion decoder ({DECODER_CLASS}); pass its folder")
+    folder = second_stage_folder(decoder, "decoder", DECODER_CLASS, "LTX-2.5's diffusion decoder")
     for other in ("upsample", "refine"):
         if getattr(request, other):
             raise VidlongError(f"{named('decoder')} decodes the video's own latents, and {named(other)} the upsampled ones "
