@@ -26,20 +26,12 @@ from typing import Callable, Optional
 import torch
 
 from ..errors import VidlongError, named
+from .common import pipeline_class_of, second_stage_folder
 
 #: diffusers' class of Sana-WM's refiner, in its folder's model_index.json
 REFINER_CLASS = "SanaWMLTX2Refiner"
 #: where ``refine`` True finds it from a Sana-WM folder: beside it, as diffusers' conversion script writes it; inside it
 REFINER_SUFFIX, REFINER_SUBFOLDER = "-refiner", "refiner"
-
-
-def refiner_class_of(folder: Path) -> Optional[str]:
-    """The ``_class_name`` of the pipeline in `folder` (its model_index.json), or None where there is none to read."""
-    try:
-        index = json.loads((Path(folder) / "model_index.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return index.get("_class_name") if isinstance(index, dict) else None
 
 
 def own_refiner(folder: Path) -> Optional[Path]:
@@ -49,7 +41,7 @@ def own_refiner(folder: Path) -> Optional[Path]:
 
     for place in dict.fromkeys([Path(folder), pipeline_folder(Path(folder))]):
         for candidate in (place.parent / (place.name + REFINER_SUFFIX), place / REFINER_SUBFOLDER):
-            if refiner_class_of(candidate) == REFINER_CLASS:
+            if pipeline_class_of(candidate) == REFINER_CLASS:
                 return candidate
     return None
 
@@ -73,13 +65,7 @@ def check_refiner(refine, limits) -> Path:
     """The folder of the Sana-WM refiner that `refine` names (`refiner_folder`), checked from its configs before any model
     loads: one line for what `refiner_folder` refuses, a path that is no folder, a folder that holds no
     `SanaWMLTX2Refiner`, or a refiner of other latent channels than the model's VAE makes."""
-    folder = refiner_folder(refine, limits)
-    if not folder.is_dir():
-        raise VidlongError(f"{named('refine')}: no folder at {folder}; pass the folder of Sana-WM's {REFINER_CLASS}")
-    found = refiner_class_of(folder)
-    if found != REFINER_CLASS:
-        raise VidlongError(f"{named('refine')}: {folder} holds {'a ' + found if found else 'no diffusers pipeline'}, not "
-                           f"Sana-WM's refiner ({REFINER_CLASS}); pass its folder")
+    folder = second_stage_folder(refiner_folder(refine, limits), "refine", REFINER_CLASS, "Sana-WM's refiner")
     try:
         channels = json.loads((folder / "transformer" / "config.json").read_text()).get("in_channels", 128)
     except (OSError, ValueError, AttributeError):
