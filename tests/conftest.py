@@ -75,6 +75,19 @@ def seeded(request):
     free first, an order that differs from run to run and from machine to machine."""
     _seed_from(request.node.nodeid)
 
+@pytest.fixture
+def reaped():
+    """``reaped(process)`` returns the `subprocess.Popen` `process`, killed and waited for at the test's end if it still
+    runs: a test failing part way leaves no child running on (a ``--forever`` stream would hold a core for the rest of
+    the run, and a child blocked on its pipe would never end)."""
+    processes = []
+    yield lambda process: processes.append(process) or process
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+
+
 #: latent channels / patch of every tiny transformer here
 IN_CHANNELS = 4
 TEXT_DIM = 16

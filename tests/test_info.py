@@ -217,14 +217,14 @@ def test_an_ltx2_folder_says_it_follows_a_control_video_with_an_ic_lora(folders,
     assert model_info(linked)["can"]["control_video"] == {"yes": True}
 
 
-def test_a_reader_that_goes_away_ends_it_quietly():
+def test_a_reader_that_goes_away_ends_it_quietly(reaped):
     """`vidlong info | head -1`: the pipe closed before it writes ends it as a pipe's writer ends (exit 141, no error
     line), not with "error: BrokenPipeError"."""
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "vidlong", "info", "--model", "default"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = reaped(subprocess.Popen([sys.executable, "-m", "vidlong", "info", "--model", "default"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE))
     proc.stdout.close()  # before it has imported anything: its first line meets a closed pipe
-    err = proc.stderr.read().decode()
-    assert proc.wait() == 141 and err == "", err
+    err = proc.communicate(timeout=120)[1].decode()
+    assert proc.returncode == 141 and err == "", err

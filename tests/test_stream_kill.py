@@ -48,18 +48,18 @@ def _kill_after(process: subprocess.Popen, chunks: int, timeout: float = 120.0) 
     assert encoders, "no ffmpeg process under the stream"
     for proc in [process, *encoders]:
         os.kill(proc.pid, signal.SIGKILL)
-    process.wait()
+    process.wait(timeout=30)
     psutil.wait_procs(encoders, timeout=10)
     return reported[0]
 
 
-def test_sigkill_of_stream_and_encoder_keeps_all_but_the_last_chunk(model_dir, tmp_path, after=3):
+def test_sigkill_of_stream_and_encoder_keeps_all_but_the_last_chunk(model_dir, tmp_path, reaped, after=3):
     out = tmp_path / "killed.mp4"
     env = dict(os.environ, TQDM_MININTERVAL="0")
-    process = subprocess.Popen(
+    process = reaped(subprocess.Popen(
         [sys.executable, "-m", "vidlong.cli", "stream", "--prompt", "a red circle", "--model", str(model_dir),
          "--chunks", str(CHUNKS), "--out", str(out)],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env))
     reported = _kill_after(process, after)
     assert reported < CHUNKS
     frames, _ = read_video(out)

@@ -1,6 +1,7 @@
 """The validation layer beyond the table of bad inputs (tests/test_bad_inputs.py): `vidlong --help` loads no
 model code, stale temp files are swept, SIGTERM ends a stream as Ctrl-C does, a second interrupt exits at once."""
 import json
+import select
 import signal
 import socket
 import subprocess
@@ -91,10 +92,10 @@ def test_a_run_sweeps_what_a_killed_run_left_of_its_sidecar_and_latents(model_di
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json", "x.mp4", "x.pt"]
 
 
-def test_sigterm_ends_a_stream_like_ctrl_c(model_dir, tmp_path):
+def test_sigterm_ends_a_stream_like_ctrl_c(model_dir, tmp_path, reaped):
     out = tmp_path / "s.mp4"
-    proc = subprocess.Popen([sys.executable, "-m", "vidlong.cli", "stream", "--prompt", "a red circle", "--model", str(model_dir),
-                             "--forever", "--out", str(out)], stderr=subprocess.PIPE, text=True)
+    proc = reaped(subprocess.Popen([sys.executable, "-m", "vidlong.cli", "stream", "--prompt", "a red circle", "--model",
+                                    str(model_dir), "--forever", "--out", str(out)], stderr=subprocess.PIPE, text=True))
     deadline = time.time() + 60
     while time.time() < deadline and not (out.exists() and out.stat().st_size > 2000):
         time.sleep(0.2)
@@ -128,15 +129,16 @@ sys.exit(cli.main(["generate", "--prompt", "a red circle", "--out", sys.argv[1]]
 """
 
 
-def test_a_second_interrupt_exits_at_once_while_a_long_operation_runs(tmp_path):
+def test_a_second_interrupt_exits_at_once_while_a_long_operation_runs(tmp_path, reaped):
     """Ctrl-C (or SIGTERM) waits for the operation in flight; a second one exits at once, code 130."""
-    proc = subprocess.Popen([sys.executable, "-c", STUCK_RUN, str(tmp_path / "x.mp4")], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = reaped(subprocess.Popen([sys.executable, "-c", STUCK_RUN, str(tmp_path / "x.mp4")], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True))
+    assert select.select([proc.stdout], [], [], 120)[0], "the run printed nothing in 120 s"
     assert proc.stdout.readline().strip() == "stuck"
     proc.send_signal(signal.SIGTERM)
     time.sleep(1.0)
     if proc.poll() is not None:  # seen once in ~8 loaded parallel runs: the first interrupt reached the main
-        err = proc.communicate()[1]  # thread at once; then it must have ended as one interrupt does
+        err = proc.communicate(timeout=30)[1]  # thread at once; then it must have ended as one interrupt does
         assert proc.returncode == 130 and "vidlong: interrupted" in err and "Traceback" not in err, err[-800:]
         return
     start = time.time()

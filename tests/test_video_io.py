@@ -193,16 +193,40 @@ def _writer_process(path, conn):
         conn.recv()
 
 
-def _write_chunks(path, n):
-    """Fork a writer that appends n chunks then waits; returns (writer process, ffmpeg pid)."""
+#: seconds a forked writer has to append a chunk and report it (ffmpeg's start included, on a loaded machine)
+CHUNK_REPORT_S = 60
+
+
+@pytest.fixture
+def write_chunks():
+    """`_write_chunks` for this test; each writer it forked is killed at teardown, so that a test failing before its own
+    kill leaves none waiting for a go (multiprocessing would join it as the test process exits)."""
+    started = []
+    yield lambda path, n: _write_chunks(path, n, started)
+    for writer in started:
+        writer.kill()
+        writer.join(timeout=10)
+
+
+def _write_chunks(path, n, started):
+    """Fork a writer that appends n chunks then waits (appended to `started`); returns (writer process, ffmpeg pid).
+    Fails the test if a chunk is not reported within `CHUNK_REPORT_S` s or the writer dies first."""
     ctx = multiprocessing.get_context("fork")  # the child reuses the parent's imports: no slow start
     parent, child = ctx.Pipe()
-    writer = ctx.Process(target=_writer_process, args=(path, child))
+    writer = ctx.Process(target=_writer_process, args=(path, child), daemon=True)
     writer.start()
+    started.append(writer)
+    child.close()  # the writer's end: its death reads as the end of the pipe here
     for k in range(n):
         if k:
             parent.send("go")
-        frames_written, ffmpeg_pid = parent.recv()
+        try:
+            if not parent.poll(CHUNK_REPORT_S):
+                pytest.fail(f"the forked writer reported no chunk {k + 1} of {n} within {CHUNK_REPORT_S} s")
+            frames_written, ffmpeg_pid = parent.recv()
+        except EOFError:
+            writer.join(timeout=10)
+            pytest.fail(f"the forked writer ended (exit code {writer.exitcode}) before reporting chunk {k + 1} of {n}")
     assert frames_written == n * CHUNK
     return writer, ffmpeg_pid
 
@@ -221,9 +245,9 @@ def _wait_for_frames(path, predicate, timeout=20.0):
     return n
 
 
-def test_sigkill_of_writer_keeps_every_appended_frame(tmp_path):
+def test_sigkill_of_writer_keeps_every_appended_frame(tmp_path, write_chunks):
     path = tmp_path / "killed.mp4"
-    writer, _ = _write_chunks(path, 2)
+    writer, _ = write_chunks(path, 2)
     writer.kill()
     writer.join()
     assert _wait_for_frames(path, lambda n: n >= 2 * CHUNK) == 2 * CHUNK
@@ -232,9 +256,9 @@ def test_sigkill_of_writer_keeps_every_appended_frame(tmp_path):
     assert np.allclose(frames.reshape(2, -1).mean(1), _LEVELS[:2], atol=3)
 
 
-def test_sigkill_of_writer_and_ffmpeg_leaves_a_playable_file(tmp_path):
+def test_sigkill_of_writer_and_ffmpeg_leaves_a_playable_file(tmp_path, write_chunks):
     path = tmp_path / "killed.mp4"
-    writer, ffmpeg_pid = _write_chunks(path, len(_LEVELS))
+    writer, ffmpeg_pid = write_chunks(path, len(_LEVELS))
     seen = _wait_for_frames(path, lambda n: n > 0)
     assert seen > 0, "ffmpeg wrote no fragment before the kill"
     os.kill(ffmpeg_pid, signal.SIGKILL)
