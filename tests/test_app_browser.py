@@ -51,6 +51,17 @@ def browser():
             browser.close()
 
 
+@pytest.fixture(autouse=True)
+def pages_closed(request):
+    """Closes the pages a test left open (its own `browser.new_page` context each): a test failing part way leaves its tab,
+    whose job runs until the tab closes, so that a stream of Seconds 0 or a 1000-step run would hold the app's one worker
+    through the file's later tests."""
+    yield
+    if "browser" in request.fixturenames:
+        for context in request.getfixturevalue("browser").contexts:
+            context.close()
+
+
 def open_page(browser, demo, tab: str = "Generate"):
     from playwright.sync_api import expect
 
