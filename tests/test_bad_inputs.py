@@ -8,6 +8,7 @@ import os
 import random
 import shutil
 import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -598,14 +599,15 @@ def fuzz_argv(rng, case, model_dir, out, inputs):
 
 
 class _Interrupt:
-    """Interrupts the main thread as Ctrl-C does after `seconds` (SIGALRM)."""
+    """Interrupts the main thread as Ctrl-C does after `seconds` (SIGALRM); the alarm it took over (pytest-timeout's, the
+    same SIGALRM timer) is set again on exit for the seconds it had left, so that the test stays bounded by it."""
 
     def __init__(self, seconds):
         self.seconds = seconds
 
     def __enter__(self):
         self.previous = signal.signal(signal.SIGALRM, self._fire)
-        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        self.outer, self.start = signal.setitimer(signal.ITIMER_REAL, self.seconds)[0], time.monotonic()
         return self
 
     @staticmethod
@@ -615,6 +617,11 @@ class _Interrupt:
     def __exit__(self, *exc):
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, self.previous)
+        left = self.outer - (time.monotonic() - self.start)
+        if self.outer and left > 0:
+            signal.setitimer(signal.ITIMER_REAL, left)
+        elif self.outer:  # its time ran out meanwhile: it fires now (set again, the next run would take it over first)
+            signal.raise_signal(signal.SIGALRM)
         return False
 
 
