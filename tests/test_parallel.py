@@ -3,6 +3,7 @@ method's output equals the one-process output, and with no method the output is 
 context-parallel output bit for bit."""
 import os
 import socket
+import time
 
 import pytest
 import torch
@@ -19,6 +20,8 @@ from reference import rel_err
 NATIVE = 2
 FRAMES = 6          # 3x the native window: the decay and the fusion both act
 METHODS = ("none", "ultravico", "freelong", "both")
+#: seconds the two spawned ranks have for all their checks (about 30 on 2 loaded CPU cores)
+RANKS_S = 240
 
 
 def free_port() -> int:
@@ -125,7 +128,17 @@ def tiny_folder(tmp_path_factory):
 def two_ranks(tiny_folder, tmp_path_factory) -> dict:
     """`rank_checks`' results from 2 spawned CPU ranks (gloo)."""
     path = str(tmp_path_factory.mktemp("ranks") / "rank0.pt")
-    mp.start_processes(rank_checks, args=(2, free_port(), str(tiny_folder), path), nprocs=2, start_method="spawn")
+    ranks = mp.start_processes(rank_checks, args=(2, free_port(), str(tiny_folder), path), nprocs=2, join=False,
+                               start_method="spawn")
+    deadline = time.monotonic() + RANKS_S
+    try:
+        while not ranks.join(timeout=1):  # a rank's error is raised here
+            if time.monotonic() > deadline:
+                pytest.fail(f"the two ranks did not finish within {RANKS_S} s (a rank stuck in gloo waits 30 minutes)")
+    finally:  # none left running: multiprocessing would join it as the test process exits
+        for process in ranks.processes:
+            process.kill()
+            process.join(timeout=10)
     return torch.load(path)
 
 
