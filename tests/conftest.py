@@ -75,6 +75,7 @@ def seeded(request):
     free first, an order that differs from run to run and from machine to machine."""
     _seed_from(request.node.nodeid)
 
+
 @pytest.fixture
 def reaped():
     """``reaped(process)`` returns the `subprocess.Popen` `process`, killed and waited for at the test's end if it still
