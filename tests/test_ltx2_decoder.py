@@ -251,3 +251,16 @@ def test_from_python_refine_beside_it_is_refused_in_one_line(folders):
     with pytest.raises(vidlong.VidlongError, match=r"^decoder \(--decoder\) decodes the video's own latents, and refine "
                                                    r"\(--refine\) the upsampled ones \(by the VAE\): drop one of them$"):
         check_generate(GenerateRequest(**REQUEST, decoder=str(folders[1]), refine=True), limits_for_folder(folders[0]))
+
+
+def test_estimate_under_cpu_offload_counts_the_compiled_decode(folders, pipe, monkeypatch):
+    """Under model CPU offload on CUDA (`pipe.device` the CPU, its execution device CUDA) the decoder's flex attention runs
+    compiled on CUDA (`decoded_video`): the estimate counts its block mask, not the N x N scores of the CPU's eager path
+    (at a release's sizes hundreds of TB, which would refuse the run)."""
+    from vidlong.estimate import run_cost
+
+    request, tokens = GenerateRequest(**REQUEST, decoder=str(folders[1])), 9 * 8 * 8  # its diffusion stage: 9 x 8 x 8 cells
+    on_cpu = run_cost(pipe, request, 2).peak_bytes  # the N x N mask and one head's float32 scores and softmax beside it
+    monkeypatch.setattr(type(pipe), "_execution_device", property(lambda self: torch.device("cuda")))
+    assert pipe.device.type == "cpu" and on_cpu - run_cost(pipe, request, 2).peak_bytes == tokens * tokens * (1 + 2 * 4)
+

@@ -157,9 +157,12 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
         decode = max(decode, video + window * upsampled[1] * upsampled[2] * 3 * (4 + 4))
     decoder = check_decoder(request, limits)
     if decoder is not None:  # its flex attention's block mask (and uncompiled scores) at its diffusion stage, beside the video
+        from .compiled_flex import DEVICE_TYPES
         from .families.ltx2_decoder import decoder_bytes
 
-        decode += decoder_bytes(decoder, made, height, width, compiled=pipe.device.type == "cuda")
+        # compiled where `decoded_video` runs it: on the execution device (CUDA under CPU offload too, `pipe.device` the CPU)
+        compiled = torch.device(pipe._execution_device).type in DEVICE_TYPES
+        decode += decoder_bytes(decoder, made, height, width, compiled=compiled)
     return RunCost(flops, int(max(activations + logits, decode)), pipe.device, video, decoded, upsampled, super_resolution,
                    decoder is not None)
 
