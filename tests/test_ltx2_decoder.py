@@ -264,3 +264,23 @@ def test_estimate_under_cpu_offload_counts_the_compiled_decode(folders, pipe, mo
     monkeypatch.setattr(type(pipe), "_execution_device", property(lambda self: torch.device("cuda")))
     assert pipe.device.type == "cpu" and on_cpu - run_cost(pipe, request, 2).peak_bytes == tokens * tokens * (1 + 2 * 4)
 
+
+
+def test_overlapping_decodes_keep_its_builder_until_the_last_ends():
+    """Two decodes at once (two pipelines in two threads), the first begun ending first: the other still builds by
+    `neighborhood_block_mask` (diffusers' own would make N x N), and diffusers' builder is its own again when the last
+    ends (not left replaced for good)."""
+    from diffusers.models.autoencoders import ltx2_diffusion_decoder
+
+    from vidlong.families.ltx2_neighborhood import neighborhood_block_mask, neighborhood_masks
+
+    stock, first, second = ltx2_diffusion_decoder._neighborhood_block_mask, neighborhood_masks(), neighborhood_masks()
+    try:
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)
+        assert ltx2_diffusion_decoder._neighborhood_block_mask is neighborhood_block_mask
+        second.__exit__(None, None, None)
+        assert ltx2_diffusion_decoder._neighborhood_block_mask is stock
+    finally:  # whatever happened, the module's own again for the file's other tests
+        ltx2_diffusion_decoder._neighborhood_block_mask = stock

@@ -15,6 +15,7 @@ diffusers' bit for bit there; compiled (CUDA) the kernel visits the same blocks 
 """
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 
 import torch
@@ -178,13 +179,30 @@ def block_mask_bytes(frames: int, height: int, width: int, kernel_size) -> int:
     return min(blocks, _chunk(grid, kernel)) * entries * ENTRY_BYTES + blocks * min(blocks, entries) * PAIR_BYTES
 
 
+#: the decodes within `neighborhood_masks` now and, while any, the `replaced` context the first entered ("replacement")
+_within = dict(count=0)
+_within_lock = threading.Lock()
+
+
 @contextmanager
 def neighborhood_masks():
     """Within it, diffusers' LTX-2.5 diffusion decoder builds its neighborhood attention's masks by
-    `neighborhood_block_mask`, on every device; after it, on an error too, by its own builder again."""
+    `neighborhood_block_mask`, on every device; after it, on an error too, by its own builder again. Decodes that overlap
+    (two pipelines in two threads, in any order) share it: installed as the first begins, diffusers' own again as the
+    last ends."""
     from diffusers.models.autoencoders import ltx2_diffusion_decoder
 
     from .common import replaced
 
-    with replaced(ltx2_diffusion_decoder, "_neighborhood_block_mask", neighborhood_block_mask):
+    with _within_lock:
+        if not _within["count"]:
+            _within["replacement"] = replaced(ltx2_diffusion_decoder, "_neighborhood_block_mask", neighborhood_block_mask)
+            _within["replacement"].__enter__()
+        _within["count"] += 1
+    try:
         yield
+    finally:
+        with _within_lock:
+            _within["count"] -= 1
+            if not _within["count"]:
+                _within.pop("replacement").__exit__(None, None, None)
