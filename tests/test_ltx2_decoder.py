@@ -284,3 +284,25 @@ def test_overlapping_decodes_keep_its_builder_until_the_last_ends():
         assert ltx2_diffusion_decoder._neighborhood_block_mask is stock
     finally:  # whatever happened, the module's own again for the file's other tests
         ltx2_diffusion_decoder._neighborhood_block_mask = stock
+
+
+@pytest.mark.parametrize("config, says", [
+    (None, "holds no readable diffusion_decoder/config.json; pass the folder of LTX-2.5's diffusion decoder "
+           "(LTX2VideoDiffusionDecodePipeline)"),
+    ("[]", "holds no readable diffusion_decoder/config.json"),
+    (json.dumps(dict(latent_channels=8)), "decodes latents of 8 channels, this model's VAE makes 4; pass the diffusion "
+                                          "decoder of this model's release")],
+    ids=["no-config", "not-an-object", "other-channels"])
+def test_a_decoder_without_a_readable_config_or_of_other_channels_is_refused_before_loading(folders, tmp_path, config, says):
+    """A folder naming `LTX2VideoDiffusionDecodePipeline` whose diffusion_decoder/config.json is missing or no JSON object,
+    or whose decoder takes latents of other channels than the model's VAE makes: one line from the request's checks
+    (`check_generate`, before any model loads), not an error after the video is made."""
+    from vidlong.validate import check_generate, limits_for_folder
+
+    (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "LTX2VideoDiffusionDecodePipeline"}))
+    if config is not None:
+        (tmp_path / "diffusion_decoder").mkdir()
+        (tmp_path / "diffusion_decoder" / "config.json").write_text(config)
+    with pytest.raises(vidlong.VidlongError) as refused:
+        check_generate(GenerateRequest(**REQUEST, decoder=str(tmp_path)), limits_for_folder(folders[0]))
+    assert str(refused.value).startswith(f"decoder (--decoder): {tmp_path} ") and says in str(refused.value), refused.value

@@ -128,6 +128,19 @@ def second_stage_folder(value, field: str, pipeline_class: str, what: str) -> Pa
     return folder
 
 
+def second_stage_config(folder: Path, config: str, field: str, pipeline_class: str, what: str) -> dict:
+    """The JSON object in `folder`'s `config` file (a path inside it: its model's config.json) of diffusers'
+    `pipeline_class` (`what`: the model as users know it), read before any model loads: one line for the request's `field`
+    where it is missing or no JSON object."""
+    try:
+        found = json.loads((Path(folder) / config).read_text())
+    except (OSError, ValueError):
+        found = None
+    if not isinstance(found, dict):
+        raise VidlongError(f"{named(field)}: {folder} holds no readable {config}; pass the folder of {what} ({pipeline_class})")
+    return found
+
+
 def kept_second_stage(pipe, folder, kept_as: str, load):
     """A pipeline of its own that runs on `pipe`'s video (Sana-WM's refiner, Kandinsky 6's video super-resolution):
     ``load(folder, dtype)`` from `folder` in `pipe`'s transformer's dtype, placed as `pipe` is (under diffusers' model CPU

@@ -29,6 +29,8 @@ from ..errors import VidlongError, named
 
 #: diffusers' class of LTX-2.5's diffusion decoder, in its folder's model_index.json
 DECODER_CLASS = "LTX2VideoDiffusionDecodePipeline"
+#: its model's config in its folder (`check_decoder` reads it before loading, `decoder_bytes` for the run estimate)
+DECODER_CONFIG = "diffusion_decoder/config.json"
 #: the model family whose latents it decodes (LTX-2's and LTX-2.5's pipelines)
 DECODER_FAMILY = "ltx-2"
 
@@ -36,10 +38,11 @@ DECODER_FAMILY = "ltx-2"
 def check_decoder(request, limits) -> Optional[Path]:
     """The folder of LTX-2.5's diffusion decoder that ``request.decoder`` names, checked before any model loads; None where
     it names none. One line for another model family, a value that is no path, a path that is no folder or holds another
-    pipeline, and ``upsample`` or ``refine`` beside it (the latent upsampler decodes its latents with the VAE, and
+    pipeline, a decoder with no readable config or of other latent channels than the model's VAE makes, and ``upsample``
+    or ``refine`` beside it (the latent upsampler decodes its latents with the VAE, and
     decoding them first with the diffusion decoder leaves no latents to upsample: which of the two was meant is not
     said)."""
-    from .common import second_stage_folder
+    from .common import second_stage_config, second_stage_folder
 
     decoder = request.decoder
     if decoder is None:
@@ -51,6 +54,11 @@ def check_decoder(request, limits) -> Optional[Path]:
         raise VidlongError(f"{named('decoder')} is the path of LTX-2.5's diffusion decoder's folder ({DECODER_CLASS}), got "
                            f"{decoder!r:.80}")
     folder = second_stage_folder(decoder, "decoder", DECODER_CLASS, "LTX-2.5's diffusion decoder")
+    channels = second_stage_config(folder, DECODER_CONFIG, "decoder", DECODER_CLASS, "LTX-2.5's diffusion decoder").get(
+        "latent_channels", 128)
+    if channels != limits.geometry.channels:
+        raise VidlongError(f"{named('decoder')}: {folder} decodes latents of {channels} channels, this model's VAE makes "
+                           f"{limits.geometry.channels}; pass the diffusion decoder of this model's release")
     for other in ("upsample", "refine"):
         if getattr(request, other):
             raise VidlongError(f"{named('decoder')} decodes the video's own latents, and {named(other)} the upsampled ones "
@@ -104,7 +112,7 @@ def decoder_bytes(folder: Path, frames: int, height: int, width: int, compiled: 
 
     from .ltx2_neighborhood import block_mask_bytes
 
-    config = json.loads((Path(folder) / "diffusion_decoder" / "config.json").read_text())
+    config = json.loads((Path(folder) / DECODER_CONFIG).read_text())
     patch = config.get("patch_size", 4)
     grid = (frames, height // patch, width // patch)
     tokens = grid[0] * grid[1] * grid[2]

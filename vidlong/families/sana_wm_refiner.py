@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import json
 from pathlib import Path
 from typing import Callable, Optional
 
 import torch
 
 from ..errors import VidlongError, named
-from .common import pipeline_class_of, second_stage_folder
+from .common import pipeline_class_of, second_stage_config, second_stage_folder
 
 #: diffusers' class of Sana-WM's refiner, in its folder's model_index.json
 REFINER_CLASS = "SanaWMLTX2Refiner"
@@ -66,11 +65,8 @@ def check_refiner(refine, limits) -> Path:
     loads: one line for what `refiner_folder` refuses, a path that is no folder, a folder that holds no
     `SanaWMLTX2Refiner`, or a refiner of other latent channels than the model's VAE makes."""
     folder = second_stage_folder(refiner_folder(refine, limits), "refine", REFINER_CLASS, "Sana-WM's refiner")
-    try:
-        channels = json.loads((folder / "transformer" / "config.json").read_text()).get("in_channels", 128)
-    except (OSError, ValueError, AttributeError):
-        raise VidlongError(f"{named('refine')}: {folder} holds no readable transformer/config.json; pass the folder of "
-                           f"Sana-WM's {REFINER_CLASS}") from None
+    channels = second_stage_config(folder, "transformer/config.json", "refine", REFINER_CLASS, "Sana-WM's refiner").get(
+        "in_channels", 128)
     if channels != limits.geometry.channels:
         raise VidlongError(f"{named('refine')}: {folder} refines latents of {channels} channels, this model's VAE makes "
                            f"{limits.geometry.channels}; pass the refiner of this model's release")
