@@ -223,7 +223,8 @@ def test_ltx2s_own_folder_with_an_ic_lora_follows_a_control_video_as_the_in_cont
                      str(reference_path), "--method", "both", "--seed", "3", "--out", str(outs[-1])]) == 0
     assert np.array_equal(read_video(outs[0])[0], read_video(outs[1])[0]) and read_video(outs[0])[0].shape[0] == 25
     settings = [json.loads(out.with_suffix(".json").read_text()) for out in outs]
-    assert {key for key in settings[0] if settings[0][key] != settings[1][key]} == {"model_path", "out", "seconds"}
+    differ = {key for key in settings[0] if settings[0][key] != settings[1][key]}  # the time taken may be equal to the ms
+    assert differ - {"seconds"} == {"model_path", "out"} and settings[0].keys() == settings[1].keys()
 
 
 @pytest.mark.parametrize("args, says", [
