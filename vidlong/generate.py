@@ -568,8 +568,6 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         final.setdefault("audio", pipe.soundtrack(output))  # the whole video's (LTX-2), where there is one
         if output_type == "latent" and pipe.makes_audio:  # its sound's latents, for a refine pass (LTX-2's, de-normalised)
             final["audio_latents"] = output.audio
-        if output_type == "latent" and decoder is not None:  # its latents and audio latents, for LTX-2.5's diffusion decoder
-            final["call_output"] = output
         return pipe.batched_frames(output.frames)
 
     try:
@@ -634,7 +632,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         elif decoder is not None:  # its de-normalised latents and audio latents: LTX-2.5's diffusion decoder, its sound
             from .families.ltx2_decoder import decoded_video
 
-            frames, final["audio"], decoder_pass = decoded_video(pipe, final.pop("call_output"), decoder,
+            frames, final["audio"], decoder_pass = decoded_video(pipe, video, final["audio_latents"], decoder,
                                                                  pipe.call_num_frames(request, made), spec.fps, request.seed)
         elif refiner is not None:  # decoded by `refiner_video`
             from .video_io import uint8_frames

@@ -113,11 +113,11 @@ class LTX2Family(LTXFamily):
         vae = self.audio_vae
         return self.vocoder(vae.decode(latents.to(vae.device, vae.dtype), return_dict=False)[0])
 
-    def latent_output(self, output, num_frames: int, frame_rate: float) -> tuple:
+    def latent_output(self, latents: torch.Tensor, audio_latents: torch.Tensor, num_frames: int, frame_rate: float) -> tuple:
         """(de-normalised video latents ``[B, C, F, h, w]``, waveform ``[B, channels, samples]``) of a call's
-        ``output_type="latent"`` `output` of `num_frames` pixel frames at `frame_rate`: its latents as they come, its audio
-        latents through `decode_audio` (the sound its decoding call makes of them)."""
-        return output.frames, self.decode_audio(output.audio)
+        ``output_type="latent"`` output (its `latents` and `audio_latents`) of `num_frames` pixel frames at `frame_rate`:
+        its latents as they come, its audio latents through `decode_audio` (the sound its decoding call makes of them)."""
+        return latents, self.decode_audio(audio_latents)
 
     def soundtrack(self, output) -> Optional[Soundtrack]:
         """The first video's audio of a call's `output` (its vocoder's waveform ``[B, channels, samples]`` at the vocoder's

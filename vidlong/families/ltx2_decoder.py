@@ -80,20 +80,20 @@ def load_decoder(pipe, folder: Path):
 
 
 @torch.no_grad()
-def decoded_video(pipe, output, folder: Path, num_frames: int, frame_rate: float, seed: int) -> tuple:
+def decoded_video(pipe, latents, audio_latents, folder: Path, num_frames: int, frame_rate: float, seed: int) -> tuple:
     """(uint8 frames ``[T, H, W, 3]``, its `vidlong.video_io.Soundtrack`, the decode's settings: its steps and seed) of a
-    call of `pipe` (an LTX-2 or LTX-2.5 pipeline) with ``output_type="latent"`` making `num_frames` pixel frames at
-    `frame_rate`: its latents (`LTX2Family.latent_output`) decoded by the diffusion decoder in `folder` (`load_decoder`)
-    with ``denormalize=False`` and a CPU generator seeded with `seed`, its flex attention compiled on CUDA
-    (`vidlong.compiled_flex`), its block masks built without N x N tensors (`neighborhood_masks`); its sound as its
-    decoding call makes it."""
+    call of `pipe` (an LTX-2 or LTX-2.5 pipeline) with ``output_type="latent"`` (its `latents` ``[1, C, F, h, w]`` and
+    `audio_latents`, de-normalised) making `num_frames` pixel frames at `frame_rate`: its latents
+    (`LTX2Family.latent_output`) decoded by the diffusion decoder in `folder` (`load_decoder`) with ``denormalize=False``
+    and a CPU generator seeded with `seed`, its flex attention compiled on CUDA (`vidlong.compiled_flex`), its block masks
+    built without N x N tensors (`neighborhood_masks`); its sound as its decoding call makes it."""
     from types import SimpleNamespace
 
     from ..compiled_flex import compiled_flex
     from ..video_io import rounded_uint8
     from .ltx2_neighborhood import neighborhood_masks
 
-    latents, audio = pipe.latent_output(output, num_frames, frame_rate)
+    latents, audio = pipe.latent_output(latents, audio_latents, num_frames, frame_rate)
     decoder = load_decoder(pipe, folder)
     with compiled_flex(torch.device(pipe._execution_device)), neighborhood_masks():
         video = decoder(latents, generator=torch.Generator().manual_seed(int(seed)), output_type="np",

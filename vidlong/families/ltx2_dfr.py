@@ -114,13 +114,13 @@ class VidLongLTX2DFRPipeline(ConditionImages, LTX2Family, VidlongPipelineMixin, 
         canvas = resolve_canvas(arguments["num_frames"], self.vae_temporal_compression_ratio)[0]
         return ((*grid[:2], (canvas - 1) // self.vae_temporal_compression_ratio + 1, *grid[3:]),)
 
-    def latent_output(self, output, num_frames: int, frame_rate: float) -> tuple:
+    def latent_output(self, latents, audio_latents, num_frames: int, frame_rate: float) -> tuple:
         """LTX-2's (`LTX2Family.latent_output`), cut to the request as its decoding call cuts them: the padded canvas's
         latents to the latent frames `num_frames` pixel frames fill (diffusers' `trim_canvas`), the waveform to
         ``num_frames / frame_rate`` seconds at its vocoder's rate."""
         from diffusers.pipelines.ltx2.utils import trim_canvas
 
-        video, audio = super().latent_output(output, num_frames, frame_rate)
+        video, audio = super().latent_output(latents, audio_latents, num_frames, frame_rate)
         samples = min(audio.shape[-1], round(num_frames / frame_rate * self.vocoder.config.output_sampling_rate))
         return trim_canvas(video, num_frames, self.vae_temporal_compression_ratio), audio[..., :samples]
 
