@@ -8,9 +8,12 @@ from contextlib import contextmanager
 
 import torch
 
+from .families.common import SharedReplacement
+
 #: the device types where `compiled_flex` compiles by default (CUDA: torch's uncompiled flex is its debugging path there)
 DEVICE_TYPES = {"cuda"}
 _compiled = None  # the one torch.compile'd flex_attention, made at first use (its graphs are kept across calls)
+_BACKEND = SharedReplacement()  # diffusers' backend's module swapped while any call runs compiled
 
 
 class _FlexModule:
@@ -40,15 +43,13 @@ def flex_compiled():
 def compiled_flex(device: torch.device):
     """Within: diffusers' flex backend calls the compiled flex_attention, where `device`'s type is in `DEVICE_TYPES` and
     no torch.compile is tracing already. Blocks compiled by ``--compile`` trace through it, the flex attention inlined in
-    their own graphs. The module diffusers' backend reads is put back on leaving, an error's too."""
+    their own graphs. The module diffusers' backend reads is put back as the last call within leaves (calls in two threads
+    may overlap), an error's too."""
     from diffusers.models import attention_dispatch
 
     module = attention_dispatch.flex_attention
     if device.type not in DEVICE_TYPES or torch.compiler.is_compiling() or module is None:
         yield
         return
-    attention_dispatch.flex_attention = _FlexModule(module, flex_compiled())
-    try:
+    with _BACKEND.held(lambda: (attention_dispatch, "flex_attention", _FlexModule(module, flex_compiled()))):
         yield
-    finally:
-        attention_dispatch.flex_attention = module

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -89,6 +90,31 @@ def replaced(owner, name: str, value):
             delattr(owner, name)
         else:
             setattr(owner, name, before)
+
+
+class SharedReplacement:
+    """`replaced` for a process-wide swap that calls may hold at once (two pipelines in two threads, in any order):
+    ``with shared.held(make)``: the first to enter makes it (``make()`` gives ``(owner, name, value)``), the last to leave
+    undoes it, an error's too."""
+
+    def __init__(self):
+        self._lock, self._holders, self._replacement = threading.Lock(), 0, None
+
+    @contextlib.contextmanager
+    def held(self, make):
+        with self._lock:
+            if not self._holders:
+                self._replacement = replaced(*make())
+                self._replacement.__enter__()
+            self._holders += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holders -= 1
+                if not self._holders:
+                    self._replacement.__exit__(None, None, None)
+                    self._replacement = None
 
 
 @contextlib.contextmanager

@@ -15,10 +15,9 @@ diffusers' bit for bit there; compiled (CUDA) the kernel visits the same blocks 
 """
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
-
 import torch
+
+from .common import SharedReplacement
 
 #: tokens a block of queries or keys (torch's default sparse block, the one diffusers' builder uses)
 BLOCK = 128
@@ -179,12 +178,10 @@ def block_mask_bytes(frames: int, height: int, width: int, kernel_size) -> int:
     return min(blocks, _chunk(grid, kernel)) * entries * ENTRY_BYTES + blocks * min(blocks, entries) * PAIR_BYTES
 
 
-#: the decodes within `neighborhood_masks` now and, while any, the `replaced` context the first entered ("replacement")
-_within = dict(count=0)
-_within_lock = threading.Lock()
+#: diffusers' builder swapped for `neighborhood_block_mask` while any decode runs
+_BUILDER = SharedReplacement()
 
 
-@contextmanager
 def neighborhood_masks():
     """Within it, diffusers' LTX-2.5 diffusion decoder builds its neighborhood attention's masks by
     `neighborhood_block_mask`, on every device; after it, on an error too, by its own builder again. Decodes that overlap
@@ -192,17 +189,4 @@ def neighborhood_masks():
     last ends."""
     from diffusers.models.autoencoders import ltx2_diffusion_decoder
 
-    from .common import replaced
-
-    with _within_lock:
-        if not _within["count"]:
-            _within["replacement"] = replaced(ltx2_diffusion_decoder, "_neighborhood_block_mask", neighborhood_block_mask)
-            _within["replacement"].__enter__()
-        _within["count"] += 1
-    try:
-        yield
-    finally:
-        with _within_lock:
-            _within["count"] -= 1
-            if not _within["count"]:
-                _within.pop("replacement").__exit__(None, None, None)
+    return _BUILDER.held(lambda: (ltx2_diffusion_decoder, "_neighborhood_block_mask", neighborhood_block_mask))
