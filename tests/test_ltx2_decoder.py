@@ -306,3 +306,53 @@ def test_a_decoder_without_a_readable_config_or_of_other_channels_is_refused_bef
     with pytest.raises(vidlong.VidlongError) as refused:
         check_generate(GenerateRequest(**REQUEST, decoder=str(tmp_path)), limits_for_folder(folders[0]))
     assert str(refused.value).startswith(f"decoder (--decoder): {tmp_path} ") and says in str(refused.value), refused.value
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@pytest.mark.gpu
+@needs_cuda
+@pytest.mark.parametrize("grid, kernel", GRIDS)
+def test_compiled_flex_on_cuda_reads_the_narrow_block_mask_as_its_token_mask(grid, kernel):
+    """On CUDA, flex_attention compiled (what vidlong's decode runs there, `vidlong.compiled_flex`) with
+    `neighborhood_block_mask`'s mask (its kv_indices as wide as its widest row, not one column per key block) is the
+    attention of the N x N token mask that mask implies: SDPA in float32 with that boolean mask, q, k, v ``[1, 2, N, 64]``
+    float32, within 1e-4."""
+    import torch.nn.functional as F
+
+    from vidlong.compiled_flex import flex_compiled
+    from vidlong.families.ltx2_neighborhood import neighborhood_block_mask
+
+    tokens = grid[0] * grid[1] * grid[2]
+    allowed = _token_mask(neighborhood_block_mask(*grid, kernel, torch.device("cpu")), tokens).cuda()
+    q, k, v = torch.randn(3, 1, 2, tokens, 64, device="cuda").unbind(0)
+    made = flex_compiled()(q, k, v, block_mask=neighborhood_block_mask(*grid, kernel, torch.device("cuda")))
+    assert (made - F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)).abs().max() < 1e-4
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_on_cuda_generate_decoder_is_diffusers_two_calls_there(folders):
+    """On CUDA in float32, `generate` with ``decoder`` (its flex compiled, its masks vidlong's) against diffusers' own two
+    calls there (the decode pipeline's flex uncompiled, its masks its own builder's): frames within a grey level, the
+    sound the same within float32's rounding."""
+    from diffusers import LTX2Pipeline, LTX2VideoDiffusionDecodePipeline
+
+    from vidlong.video_io import rounded_uint8
+
+    pipe = vidlong.load_pipeline(folders[0], device="cuda", dtype=torch.float32)
+    pipe.set_progress_bar_config(disable=True)
+    decoded = generate(pipe, GenerateRequest(**REQUEST, decoder=str(folders[1])))
+    stock = LTX2Pipeline.from_pretrained(folders[0]).to("cuda")
+    stock.set_progress_bar_config(disable=True)
+    out = stock("a red ball", num_frames=9, height=64, width=64, num_inference_steps=1, guidance_scale=3.0, frame_rate=24,
+                output_type="latent", generator=torch.Generator().manual_seed(3))
+    decode = LTX2VideoDiffusionDecodePipeline.from_pretrained(folders[1]).to("cuda")
+    frames = rounded_uint8(decode(out.frames, generator=torch.Generator().manual_seed(3), output_type="np",
+                                  denormalize=False).frames[0])
+    assert decoded.frames.shape == frames.shape == (9, 64, 64, 3)
+    assert np.abs(decoded.frames.astype(int) - frames).max() <= 1
+    with torch.no_grad():
+        sound = stock.vocoder(stock.audio_vae.decode(out.audio.to(stock.audio_vae.dtype), return_dict=False)[0])
+    assert np.allclose(sound[0].clamp(-1, 1).cpu().numpy(), decoded.audio.samples, atol=1e-5)
