@@ -833,8 +833,9 @@ def diffusers_class(pipe) -> type:
     return next(base for base in type(pipe).__mro__ if base.__module__.startswith("diffusers."))
 
 
-def over_modules(cls: type, pipe):
-    """A pipeline of class `cls` built on `pipe`'s own modules (no copy: the same transformer, VAE and encoders) and the
+def over_modules(cls: type, pipe, **given):
+    """A pipeline of class `cls` built on `pipe`'s own modules (no copy: the same transformer, VAE and encoders; those
+    `given` in place of them or beside them) and the
     settings of its config that `cls` takes (Wan2.2's ``boundary_ratio``, ``expand_timesteps``), with its config's
     ``_name_or_path`` (where its ``vidlong.yaml`` is looked for), its progress bar settings and its
     ``tokenizer_padding_side`` where both have one (LTX-2's condition, in-context and DFR pipelines read the tokenizer's
@@ -843,7 +844,7 @@ def over_modules(cls: type, pipe):
     takes = inspect.signature(cls.__init__).parameters
     modules = pipe.components
     settings = {name: value for name, value in pipe.config.items() if not name.startswith("_") and name not in modules}
-    made = cls(**{name: value for name, value in {**settings, **modules}.items() if name in takes})
+    made = cls(**{name: value for name, value in {**settings, **modules, **given}.items() if name in takes})
     if hasattr(pipe, "tokenizer_padding_side") and hasattr(made, "tokenizer_padding_side"):
         made.tokenizer_padding_side = pipe.tokenizer_padding_side
     if pipe.config.get("_name_or_path"):

@@ -75,10 +75,16 @@ class LTXFamily:
         return OverlapDecoder(self._decode_chunk, self.vae_temporal_compression_ratio, DECODE_OVERLAP)
 
     def _decode_chunk(self, latents):
-        """As the call decodes (its default ``decode_timestep`` 0: no decode noise)."""
+        """As the call decodes (`decode_raw`) its normalised latents."""
         vae = self.vae
-        z = self._denormalize_latents(latents.to(vae.device), vae.latents_mean, vae.latents_std, vae.config.scaling_factor)
-        z = z.to(vae.dtype)
+        return self.decode_raw(self._denormalize_latents(latents.to(vae.device), vae.latents_mean, vae.latents_std,
+                                                         vae.config.scaling_factor))
+
+    def decode_raw(self, latents: torch.Tensor) -> torch.Tensor:
+        """De-normalised latents ``[B, C, F, h, w]`` -> pixels ``[B, 3, T, H, W]`` in [-1, 1], as the call decodes (its
+        default ``decode_timestep`` 0: no decode noise)."""
+        vae = self.vae
+        z = latents.to(vae.device, vae.dtype)
         timestep = torch.zeros(z.shape[0], device=z.device, dtype=z.dtype) if vae.config.timestep_conditioning else None
         return vae.decode(z, timestep, return_dict=False)[0]
 

@@ -30,6 +30,7 @@ the request it trims); `VidLongLTX2DFRImageToVideoPipeline` is the folder given 
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 from typing import Optional
 
@@ -62,15 +63,51 @@ def check_dfr_request(request) -> None:
     check_own_noise(request, "LTX-2.5's call draws its noise over its canvas and keyframe slots")
 
 
-class VidLongLTX2DFRPipeline(ConditionImages, LTX2Family, VidlongPipelineMixin, LTX2DFRPipeline):
+class CanvasSizes:
+    """A pipeline of LTX-2.5's DFR passes (`LTX2DFRPipeline`; `LTX2DFRTemporalRefinePipeline`, whose tiles are canvases too:
+    `vidlong.families.ltx2_temporal`), before it in the bases, whose transformer's forwards are given RoPE coordinates
+    alone: while its call runs (`canvas_sizes_handed`) each forward is also handed the latent sizes of the canvas its last
+    `prepare_latents` laid out."""
+
+    #: the latent sizes (frames, height, width) of the canvas its running call laid out (`prepare_latents`), else None
+    vidlong_canvas: Optional[tuple] = None
+
+    def prepare_latents(self, *args, **kwargs):
+        """Its own, the canvas's latent sizes kept (`vidlong_canvas`) for its forwards (`hand_canvas_sizes`)."""
+        bound = inspect.signature(super().prepare_latents).bind(*args, **kwargs)
+        bound.apply_defaults()
+        frames, height, width = (bound.arguments[name] for name in ("num_frames", "height", "width"))
+        self.vidlong_canvas = ((frames - 1) // self.vae_temporal_compression_ratio + 1,
+                                    height // self.vae_spatial_compression_ratio, width // self.vae_spatial_compression_ratio)
+        return super().prepare_latents(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def canvas_sizes_handed(self):
+        """Within it (its call), its transformer's forwards are handed the canvas's sizes (`hand_canvas_sizes`)."""
+        handle = self.transformer.register_forward_pre_hook(self.hand_canvas_sizes, with_kwargs=True)
+        try:
+            yield
+        finally:
+            handle.remove()
+            self.vidlong_canvas = None
+
+    def hand_canvas_sizes(self, transformer, args, kwargs):
+        """A forward pre-hook (torch's, with keyword arguments) on its transformer while its call runs: a forward given
+        ``video_coords`` alone is also handed the canvas's latent sizes ``num_frames``, ``height``, ``width``
+        (`vidlong_canvas`; its forward reads them only without ``video_coords``), so that vidlong lays out the canvas's
+        tokens and takes those after them (the keyframe slots) as trailing tokens."""
+        if self.vidlong_canvas is not None and kwargs.get("num_frames") is None:
+            kwargs.update(zip(("num_frames", "height", "width"), self.vidlong_canvas))
+        return args, kwargs
+
+
+class VidLongLTX2DFRPipeline(CanvasSizes, ConditionImages, LTX2Family, VidlongPipelineMixin, LTX2DFRPipeline):
     """diffusers' `LTX2DFRPipeline` (LTX-2.5) with vidlong's surface: one DFR pass, its keyframe slots generated as its call
     does, the canvas's tokens the methods' video, its ``conditions`` also given as ``image=`` and ``last_image=`` (see the
     module)."""
 
     call_redraws_from = "noise"
     unloaded_parts = ("prompt_enhancer", "processor", "duration_head")
-    #: the latent sizes (frames, height, width) of the canvas its running call laid out (`prepare_latents`), else None
-    vidlong_canvas: Optional[tuple] = None
 
     def call_defaults(self) -> dict:
         """The spec's size, length and frame rate; no steps or guidance (its call takes its distilled ``sigmas``)."""
@@ -128,15 +165,6 @@ class VidLongLTX2DFRPipeline(ConditionImages, LTX2Family, VidlongPipelineMixin, 
         """Its audio VAE's latents ``[B, C, L, M]`` of any length (its call refuses packed ones)."""
         return super().audio_latents_shapes(arguments, batch)[:1]
 
-    def prepare_latents(self, *args, **kwargs):
-        """Its own, the canvas's latent sizes kept (`vidlong_canvas`) for its forwards (`hand_canvas_sizes`)."""
-        bound = inspect.signature(super().prepare_latents).bind(*args, **kwargs)
-        bound.apply_defaults()
-        frames, height, width = (bound.arguments[name] for name in ("num_frames", "height", "width"))
-        self.vidlong_canvas = ((frames - 1) // self.vae_temporal_compression_ratio + 1,
-                                    height // self.vae_spatial_compression_ratio, width // self.vae_spatial_compression_ratio)
-        return super().prepare_latents(*args, **kwargs)
-
     def __call__(self, *args, num_inference_steps=None, guidance_scale=None, negative_prompt=None, **kwargs):
         """vidlong's call (`VidlongPipelineMixin`), also taking what `generate` hands every call: ``num_inference_steps``
         (None or the number of its ``sigmas``), ``guidance_scale`` (None or 1: it runs unguided) and ``negative_prompt``
@@ -151,21 +179,8 @@ class VidLongLTX2DFRPipeline(ConditionImages, LTX2Family, VidlongPipelineMixin, 
                                "drop guidance_scale")
         if negative_prompt:
             raise VidlongError("LTX2DFRPipeline reads no negative prompt (it runs unguided); drop negative_prompt")
-        handle = self.transformer.register_forward_pre_hook(self.hand_canvas_sizes, with_kwargs=True)
-        try:
+        with self.canvas_sizes_handed():
             return super().__call__(*args, **kwargs)
-        finally:
-            handle.remove()
-            self.vidlong_canvas = None
-
-    def hand_canvas_sizes(self, transformer, args, kwargs):
-        """A forward pre-hook (torch's, with keyword arguments) on its transformer while its call runs: a forward given
-        ``video_coords`` alone is also handed the canvas's latent sizes ``num_frames``, ``height``, ``width``
-        (`vidlong_canvas`; its forward reads them only without ``video_coords``), so that vidlong lays out the canvas's
-        tokens and takes those after them (the keyframe slots) as trailing tokens."""
-        if self.vidlong_canvas is not None and kwargs.get("num_frames") is None:
-            kwargs.update(zip(("num_frames", "height", "width"), self.vidlong_canvas))
-        return args, kwargs
 
 
 class VidLongLTX2DFRImageToVideoPipeline(VidLongLTX2DFRPipeline):
