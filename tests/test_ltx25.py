@@ -276,3 +276,126 @@ def test_its_app_page_hides_steps_guidance_and_noise_and_takes_a_preset(dfr_pipe
     from vidlong.pipeline import over_modules
 
     assert gradio_app.App(over_modules(VidLongLTX2DFRImageToVideoPipeline, dfr_pipe)).own_sampling  # its image page's too
+
+
+@pytest.fixture(scope="module")
+def temporal_folder(tmp_path_factory):
+    """A tiny random temporal latent upsampler (LTX-2.5's: ``2F - 1`` latent frames of F) in a folder of its own."""
+    from tiny_pipeline import save_tiny_latent_upsampler
+
+    return save_tiny_latent_upsampler(tmp_path_factory.mktemp("tiny-temporal"), "ltx-2", temporal=True)
+
+
+def test_generate_with_two_temporal_rounds_is_diffusers_chain_bit_for_bit_and_the_methods_act(dfr_pipe, dfr_stock,
+                                                                                             temporal_folder):
+    """`generate` of 17 frames with ``temporal_refine`` and 2 rounds, no method = diffusers' documented chain: its
+    `LTX2DFRPipeline` call with ``output_type="latent"``, then `LTX2DFRTemporalRefinePipeline` built over its parts (as its
+    docstring builds it, before the call: its prompt padding side the folder's) with the temporal upsampler and
+    `LTXEulerAncestralRFScheduler(eta=0.5)`, round 1 then 2 on the last one's latent output (``num_frames`` the input
+    canvas's, ``frame_rate`` doubled, ``source_seconds`` the first canvas's, the seed's generator), the last canvas cut to
+    ``4·16 + 1`` frames and decoded by the VAE: the same frames, normalised latents and waveform (cut to those frames'
+    seconds at 96 fps); the rounds' tiles (one, then two) run through the methods with `both` (the canvas's sizes handed
+    to their forwards, which the methods need), which change the video and are removed after."""
+    from diffusers import LTX2DFRTemporalRefinePipeline, LTXEulerAncestralRFScheduler
+    from diffusers.pipelines.ltx2 import LTX2LatentUpsamplerModel
+    from diffusers.pipelines.ltx2.utils import trim_canvas
+
+    from vidlong.generate import GenerateRequest, generate
+
+    request = dict(prompt="a red ball", frames=17, seed=3, temporal_refine=str(temporal_folder), temporal_rounds=2)
+    plain = generate(dfr_pipe, GenerateRequest(method="none", **request))
+    assert plain.frames.shape == (65, 64, 64, 3) and plain.latents.shape[2] == 9
+    assert (plain.settings["fps"], plain.settings["temporal_rounds"]) == (96.0, 2)
+    assert plain.settings["temporal_refine"] == str(temporal_folder)
+
+    dfr_stock.tokenizer.padding_side = "right"  # as the folder's tokenizer loads, before the docstring's first call
+    temporal = LTX2DFRTemporalRefinePipeline(scheduler=LTXEulerAncestralRFScheduler(eta=0.5),
+                                             temporal_latent_upsampler=LTX2LatentUpsamplerModel.from_pretrained(temporal_folder),
+                                             **{name: getattr(dfr_stock, name) for name in (
+                                                 "vae", "audio_vae", "text_encoder", "tokenizer", "connectors", "transformer",
+                                                 "vocoder")})
+    temporal.set_progress_bar_config(disable=True)
+    out = dfr_stock("a red ball", num_frames=17, height=64, width=64, frame_rate=24, output_type="latent",
+                    generator=torch.Generator().manual_seed(3))
+    canvas, fps = 25, 24.0
+    for index in (1, 2):
+        out = temporal(latents=out.frames, keyframes_latents=out.keyframes, keyframe_positions=out.keyframe_positions,
+                       audio_latents=out.audio, prompt="a red ball", height=64, width=64, num_frames=canvas, frame_rate=fps,
+                       source_seconds=25 / 24, round_index=index, generator=torch.Generator().manual_seed(3),
+                       output_type="latent")
+        canvas, fps = 2 * (canvas - 1) + 1, 2 * fps
+    assert out.keyframe_positions == [24, 48, 72, 96] and canvas == 97
+    vae = dfr_stock.vae
+    latents = trim_canvas(out.frames, 65, 8)
+    with torch.no_grad():
+        video = dfr_stock.video_processor.postprocess_video(vae.decode(latents, None, return_dict=False)[0], output_type="np")
+        audio = dfr_stock.vocoder(dfr_stock.audio_vae.decode(out.audio, return_dict=False)[0])
+    assert np.array_equal((np.clip(video[0], 0, 1) * 255).round().astype(np.uint8), plain.frames)
+    assert torch.equal(dfr_stock._normalize_latents(latents, vae.latents_mean, vae.latents_std, vae.config.scaling_factor),
+                       plain.latents)
+    assert np.array_equal(audio[0, :, :round(65 / 96 * 16000)].clamp(-1, 1).numpy(), plain.audio.samples)
+
+    seen = []
+    record = dfr_pipe.transformer.register_forward_hook(
+        lambda _m, _a, k, _o: seen.append((k["num_frames"], k["hidden_states"].shape[1] // 4)), with_kwargs=True)
+    try:
+        both = generate(dfr_pipe, GenerateRequest(method="both", **request))
+    finally:
+        record.remove()
+    # (canvas latent frames, token frames): the DFR pass, round 1's tile, round 2's two (the second from frame 0: its
+    # lead-in a segment and its seam), each a canvas then its anchors and slots, 4 sigmas a tile
+    assert seen == [(4, 4 + 1)] * 8 + [(7, 7 + 1 + 1)] * 8 + [(13, 13 + 2 + 2)] * 4
+    assert not np.array_equal(both.frames, plain.frames)
+    assert all(type(b.attn1.processor).__name__ != "VidlongAttnProcessor" for b in dfr_pipe.transformer.transformer_blocks)
+
+
+def test_vidlong_generate_temporal_refine_writes_twice_the_frames_at_twice_the_rate_with_its_sound(dfr_folder, temporal_folder,
+                                                                                                 tmp_path):
+    """`vidlong generate --temporal-refine FOLDER` (one round, the default): an mp4 of ``2·(17 - 1) + 1`` frames at 48 fps
+    with its sound, the sidecar naming the folder and the rounds."""
+    import json
+
+    from conftest import mp4_audio
+
+    from vidlong.cli import main
+    from vidlong.video_io import read_video
+
+    out = tmp_path / "twice.mp4"
+    assert main(["generate", "--model", str(dfr_folder), "--prompt", "a red ball", "--frames", "17", "--method", "none",
+                 "--temporal-refine", str(temporal_folder), "--out", str(out)]) == 0
+    frames, fps = read_video(out)[:2]
+    assert frames.shape == (33, 64, 64, 3) and fps == 48
+    assert mp4_audio(out, 16000).shape[1] > 0
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert (settings["temporal_refine"], settings["temporal_rounds"], settings["fps"]) == (str(temporal_folder), 1, 48.0)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--temporal-rounds", "2"], "--temporal-rounds sets LTX-2.5's temporal refine rounds: add --temporal-refine FOLDER"),
+    (["--temporal-refine", "{up}", "--temporal-rounds", "3"], "--temporal-rounds is 1 or 2 (each round doubles"),
+    (["--temporal-refine", "{tmp}/none"], "--temporal-refine: no folder at"),
+    (["--temporal-refine", "{model}"], "holds a LTX2DFRPipeline, not LTX-2.5's temporal latent upsampler"),
+    (["--temporal-refine", "{tmp}/spatial"], "is a spatial latent upsampler (larger frames), not a temporal one"),
+    (["--temporal-refine", "{tmp}"], "holds no readable config.json"),
+    (["--temporal-refine", "{up}", "--decoder", "{tmp}"], "drop one of them"),
+    (["--temporal-refine", "{up}", "--model", "vidlong/default_model"], "is not LTX-2.5: drop --temporal-refine"),
+    (["stream", "--chunks", "2", "--temporal-refine", "{up}"], "--temporal-refine runs LTX-2.5's temporal rounds on a whole"),
+    (["extend", "--video", "{tmp}/in.mp4", "--chunks", "1", "--temporal-rounds", "2"], "--temporal-rounds runs LTX-2.5's"),
+], ids=["rounds-alone", "rounds", "no-folder", "pipeline", "spatial", "no-config", "decoder", "family", "stream", "extend"])
+def test_temporal_refine_refused_in_one_line_before_loading(dfr_folder, temporal_folder, tmp_path, capsys, monkeypatch, args,
+                                                             message):
+    import vidlong.pipeline
+    from tiny_pipeline import save_tiny_latent_upsampler
+
+    from vidlong.cli import main
+
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: pytest.fail("a model was loaded"))
+    if "{tmp}/spatial" in args:
+        save_tiny_latent_upsampler(tmp_path / "spatial", "ltx-2")
+    command = [] if args[0] in ("stream", "extend") else ["generate"]
+    model = [] if "--model" in args else ["--model", str(dfr_folder)]
+    args = [a.replace("{tmp}", str(tmp_path)).replace("{up}", str(temporal_folder)).replace("{model}", str(dfr_folder))
+            for a in [*command, *args]]
+    assert main([*args, *model, "--prompt", "a red ball", "--out", str(tmp_path / "x.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err

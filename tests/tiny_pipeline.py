@@ -321,10 +321,11 @@ def save_tiny_ltx_pipeline(folder: Path, pipeline: str = "LTXPipeline", **spec) 
     return Path(folder)
 
 
-def save_tiny_latent_upsampler(folder: Path, family: str, scale: float = 2.0) -> Path:
+def save_tiny_latent_upsampler(folder: Path, family: str, scale: float = 2.0, temporal: bool = False) -> Path:
     """A tiny random latent upsampler saved in `folder`: diffusers' `LTXLatentUpsamplerModel` (`family` "ltx-video") or
     `LTX2LatentUpsamplerModel` ("ltx-2"), 2x in space (LTX-2's: its rational resampler's `scale`, 1.5 as its 1.5x
-    releases), `IN_CHANNELS` latent channels, 32 middle channels (its GroupNorm's 32 groups), one ResBlock a stage."""
+    releases; `temporal`: LTX-2.5's temporal one instead, ``2F - 1`` latent frames of F), `IN_CHANNELS` latent channels, 32
+    middle channels (its GroupNorm's 32 groups), one ResBlock a stage."""
     from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
     from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
 
@@ -333,6 +334,8 @@ def save_tiny_latent_upsampler(folder: Path, family: str, scale: float = 2.0) ->
     torch.manual_seed(1)
     model_class = {"ltx-video": LTXLatentUpsamplerModel, "ltx-2": LTX2LatentUpsamplerModel}[family]
     scaled = {} if family == "ltx-video" else dict(rational_spatial_scale=scale)
+    if temporal:
+        scaled = dict(spatial_upsample=False, temporal_upsample=True)
     model_class(in_channels=IN_CHANNELS, mid_channels=32, num_blocks_per_stage=1, **scaled).save_pretrained(folder)
     return Path(folder)
 

@@ -189,6 +189,13 @@ def _add_generate(sub) -> None:
                    help="LTX-2 and LTX-2.5 folders: decode the video's latents by LTX-2.5's diffusion decoder in FOLDER "
                         "(LTX2VideoDiffusionDecodePipeline, seeded with --seed) instead of the VAE, the sound unchanged; not "
                         "with --upsample or --refine (vidlong.families.ltx2_decoder)")
+    p.add_argument("--temporal-refine", type=user_path, default=None, metavar="FOLDER",
+                   help="LTX-2.5 folders: after its DFR pass, its temporal refine rounds (diffusers' "
+                        "LTX2DFRTemporalRefinePipeline over the model's own parts) with the temporal latent upsampler in "
+                        "FOLDER: each round doubles the frames and the frame rate, the sound unchanged; not with --decoder "
+                        "(vidlong.families.ltx2_temporal)")
+    p.add_argument("--temporal-rounds", type=int, default=None, metavar="1|2",
+                   help="with --temporal-refine: its rounds, 1 (2x the frames and frame rate, the default) or 2 (4x)")
     p.add_argument("--upsample-scale", type=float, default=None, metavar="2|2.25|4",
                    help="with --upsample on a Kandinsky 6 folder: its video super-resolution's scale (default 2.25, its call's)")
     p.add_argument("--refine", nargs="?", const=True, type=user_path, default=False, metavar="FOLDER",
@@ -230,6 +237,10 @@ def _check_model(args) -> Path:
     encodes = args.command == "extend" or bool(getattr(args, "image", None) or getattr(args, "video", None))
     check_cpu_bfloat16_encode(folder, device, args.dtype, encodes)
     check_cpu_bfloat16_forward(folder, device, args.dtype)
+    for flag in ("temporal_refine", "temporal_rounds"):
+        if args.command != "generate" and getattr(args, flag, None) is not None:
+            raise VidlongError(f"--{flag.replace('_', '-')} runs LTX-2.5's temporal rounds on a whole generated video "
+                               f"(vidlong generate); vidlong {args.command} does not: drop it")
     if args.command == "generate":
         check_offload(args.offload, device)
         if args.method == "fifo":
@@ -393,7 +404,7 @@ def _run_generate(args) -> int:
         control_video=args.control_video, segment_overlap=args.segment_overlap, reference_images=args.reference_images,
         identity=args.identity, camera=args.camera, upsample=args.upsample, upsample_scale=args.upsample_scale, refine=args.refine,
         refine_steps=args.refine_steps, refine_strength=args.refine_strength, refine_lora=args.refine_lora,
-        decoder=args.decoder,
+        decoder=args.decoder, temporal_refine=args.temporal_refine, temporal_rounds=args.temporal_rounds,
     )
     latent = check_generate(request, limits)  # every field, before any model loads
     _note_variable_frame_rate(args, limits)
@@ -547,6 +558,8 @@ def _add_stream_options(p) -> None:
                    help="output .mp4 file, appended as chunks arrive; settings go to a .json beside it")
     p.add_argument("--upsample", nargs="?", const=True, default=None, help=argparse.SUPPRESS)  # refused: `_check_model`
     p.add_argument("--decoder", default=None, help=argparse.SUPPRESS)  # refused: `_check_model`
+    p.add_argument("--temporal-refine", default=None, help=argparse.SUPPRESS)  # refused: `_check_model`
+    p.add_argument("--temporal-rounds", default=None, help=argparse.SUPPRESS)  # refused: `_check_model`
     p.add_argument("--save-latents", type=user_path, default=None, metavar="FILE.pt",
                    help="also save latents to continue the output later without a re-encode (an extension of --video "
                         "saves its encoded tail and the new chunks: continue it with --video OUT.mp4 --latents FILE.pt)")

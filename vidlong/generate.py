@@ -110,6 +110,12 @@ class GenerateRequest:
             `vidlong.families.ltx2_decoder`), which decodes the video's latents in place of the VAE's decoder, as diffusers'
             two calls do (the pipeline's ``output_type="latent"``, then the decode pipeline with ``denormalize=False`` and a
             generator seeded with `seed`); the sound unchanged; None: the VAE decodes. Not with `upsample` or `refine`.
+        temporal_refine: LTX-2.5's: the path of its temporal latent upsampler's folder (`LTX2LatentUpsamplerModel` with
+            ``temporal_upsample``, or a folder holding one in ``temporal_latent_upsampler/``), which runs diffusers'
+            `LTX2DFRTemporalRefinePipeline` after the DFR pass (`vidlong.families.ltx2_temporal`): each round doubles the
+            frames (``N -> 2(N - 1) + 1``) and the frame rate, the methods still applied, the sound unchanged; the result's
+            latents are the last round's, cut to the video. None: no rounds. Not with `decoder`.
+        temporal_rounds: with `temporal_refine`, 1 or 2 rounds (2x, 4x; None: 1).
         refine_lora: LTX-2's stage-2 LoRA (the dev checkpoint's distilled LoRA, a local ``.safetensors``), ``FILE`` or
             ``FILE:SCALE`` (`vidlong.lora.LoraFile.parse`), merged into the transformer for stage 2 alone; None: none (a
             distilled checkpoint needs none).
@@ -148,12 +154,14 @@ class GenerateRequest:
     refine_strength: Optional[float] = None
     refine_lora: Optional[str] = None
     decoder: Optional[str] = None
+    temporal_refine: Optional[str] = None
+    temporal_rounds: Optional[int] = None
 
     def __post_init__(self):  # NumPy numbers as Python ones, so that the settings stay JSON-ready
         for name in ("ratio", "frames", "steps", "guidance", "seed", "height", "width", "guidance_2", "strength",
-                     "segment_overlap", "refine_steps", "refine_strength", "upsample_scale"):
+                     "segment_overlap", "refine_steps", "refine_strength", "upsample_scale", "temporal_rounds"):
             setattr(self, name, plain(getattr(self, name)))
-        for name in ("upsample", "refine", "refine_lora", "decoder"):  # a path as text, so that the settings stay JSON-ready
+        for name in ("upsample", "refine", "refine_lora", "decoder", "temporal_refine"):  # a path as text: the settings JSON-ready
             if isinstance(getattr(self, name), os.PathLike):
                 setattr(self, name, os.fspath(getattr(self, name)))
         if self.method is None:  # a preset alone runs both methods at its settings
@@ -166,7 +174,7 @@ class GenerateResult:
     length made, whole latent frames over the native window, ``ratio_requested`` the one asked for);
     latents: the final normalised latents ``[1, C, F, h, w]`` (for `--save-latents`; of a continued video, the call's window:
     the input's last frames encoded, then the new ones, as an extension's saved latents; of an upsampled video, the made
-    size's, before the upsampler); audio: the video's
+    size's, before the upsampler; of LTX-2.5's temporal rounds, the last round's cut to the video); audio: the video's
     `vidlong.video_io.Soundtrack` where the model makes one (LTX-2), else None."""
 
     frames: Optional[np.ndarray]
@@ -410,6 +418,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     from .validate import (SEPARATE_REFINER_PIPELINES, SUPER_RESOLUTION_FAMILY, check_generate, limits_for_pipeline,
                            upsampler_folder, video_size)
     from .families.ltx2_decoder import check_decoder
+    from .families.ltx2_temporal import check_temporal_refine
 
     check_vidlong_pipeline(pipe, "generate")
     if not isinstance(request, GenerateRequest):
@@ -444,6 +453,10 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     if refiner is not None and not decode:
         raise VidlongError(f"{named('refine')} decodes the refined latents: drop decode=False, or {named('refine')}")
     decoder = check_decoder(request, limits)  # LTX-2.5's diffusion decoder's folder (checked by check_generate), or None
+    temporal = check_temporal_refine(request, limits)  # LTX-2.5's temporal latent upsampler's folder, or None
+    if temporal is not None and not decode:
+        raise VidlongError(f"{named('temporal_refine')} decodes its rounds' latents: drop decode=False, or "
+                           f"{named('temporal_refine')}")
     if pipe.task == "animate":  # its call drives segment after segment from the pose and face videos
         from .animate import animate
 
@@ -568,6 +581,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         final.setdefault("audio", pipe.soundtrack(output))  # the whole video's (LTX-2), where there is one
         if output_type == "latent" and pipe.makes_audio:  # its sound's latents, for a refine pass (LTX-2's, de-normalised)
             final["audio_latents"] = output.audio
+        if output_type == "latent" and temporal is not None:  # LTX-2.5's whole latent output: its canvas, keyframes, sound
+            final["dfr_output"] = output
         return pipe.batched_frames(output.frames)
 
     try:
@@ -579,12 +594,24 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
             # fifo's queue starts from the native video's latents; an upsampled video is decoded at its new size alone (where
             # the call makes sound too, LTX-2's, it decodes both: its video is dropped; but a refined one's sound is stage 2's)
             as_latents = (chunked or diagonal is not None or not decode or refiner is not None or decoder is not None
-                          or (upsampler is not None and (refine or not pipe.makes_audio)))
+                          or temporal is not None or (upsampler is not None and (refine or not pipe.makes_audio)))
             with pipe.segmented_text(native_segments):
                 video = native_video(prompts, latents, generator, on_step, "latent" if as_latents else "np",
                                      before_image if pipe.call_redraws_from == "image" else before_noise)
-            if as_latents and not (refine and pipe.makes_audio) and decoder is None:  # its final latents (TI2V's image-to-video
-                video = final["latents"] = pipe.grid_latents(video, *grid)[:, :, -made:]  # puts the image's latent in frame 0)
+            if as_latents and not (refine and pipe.makes_audio) and decoder is None and temporal is None:  # its final latents
+                video = final["latents"] = pipe.grid_latents(video, *grid)[:, :, -made:]  # (TI2V's image in frame 0)
+            if temporal is not None:  # LTX-2.5's temporal rounds on its call's latent output, the methods still applied
+                from .families.ltx2_condition import image_conditions
+                from .families.ltx2_temporal import made_frames, rounds_of, temporal_rounds
+
+                rounds, frames_made = rounds_of(request), pipe.call_num_frames(request, made)
+                images = image_conditions(None, extra.get("image"), extra.get("last_image"),
+                                          pipe.last_image_index(dict(num_frames=frames_made)))
+                call = dict(prompt=prompts["prompt"], height=height, width=width, num_frames=frames_made, frame_rate=spec.fps,
+                            conditions=images or None)
+                video = temporal_rounds(pipe, final["dfr_output"], temporal, rounds, call, request.seed,
+                                        lambda done, total: report("temporal refine", done, total))
+                frames_made, fps = made_frames(frames_made, rounds), float(spec.fps) * 2 ** rounds
             if refine:  # stage 2 at the upsampled size, the methods still applied (`vidlong.refine`)
                 from .refine import refine_settings, refined_video
 
@@ -634,6 +661,10 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
 
             frames, final["audio"], decoder_pass = decoded_video(pipe, video, final["audio_latents"], decoder,
                                                                  pipe.call_num_frames(request, made), spec.fps, request.seed)
+        elif temporal is not None:  # the last round's canvas cut to the video, decoded by the VAE; the sound
+            from .families.ltx2_temporal import temporal_frames
+
+            frames, final["audio"], final["latents"] = temporal_frames(pipe, video, frames_made, fps)
         elif refiner is not None:  # decoded by `refiner_video`
             from .video_io import uint8_frames
 
@@ -671,6 +702,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
             settings["upsample_pass"] = sr_pass
     if decoder is not None:  # the folder that decoded it and its run's settings
         settings.update(decoder=str(decoder), decoder_pass=decoder_pass)
+    if temporal is not None:  # its upsampler's folder and its rounds (``fps``: the doubled rate the video runs at)
+        settings.update(temporal_refine=str(temporal), temporal_rounds=rounds)
     if refine or refiner is not None:  # stage 2's own settings, resolved
         settings["refine_pass"] = refined
     if request.camera is None and limits.pipeline in CAMERA_PIPELINES:  # the camera vidlong gave its call (Sana-WM's)

@@ -933,6 +933,7 @@ def check_generate(request, limits: ModelLimits) -> int:
     from .animate import check_animate_request
     from .control_video import check_control_given, check_control_request, check_reference_images
     from .families.ltx2_decoder import check_decoder
+    from .families.ltx2_temporal import check_temporal_refine
     from .generate import check_task, has_image, resolve_latent_frames
     from .identity import check_identity_given, load_identity
     from .attention.adapters import adapter_named
@@ -1005,6 +1006,7 @@ def check_generate(request, limits: ModelLimits) -> int:
         from .families.ltx2_dfr import check_dfr_request
 
         check_dfr_request(request)
+    check_temporal_refine(request, limits)  # before the decoder's own check: its line names the pair
     check_decoder(request, limits)  # before upsample's and refine's own checks: its line names the pair
     known_size = not has_image(request.image) or request.height is not None or request.width is not None
     check_upsample(request.upsample, limits, request.upsample_scale,
@@ -1280,8 +1282,8 @@ SUPER_RESOLUTION_FAMILY = "kandinsky6"
 DFR_PIPELINES = ("LTX2DFRPipeline", "LTX2DFRImageToVideoPipeline")
 #: why LTX-2.5's folders (`LTX2DFRPipeline`) take neither ``upsample`` nor ``refine`` (`upsampler_folder`, `check_refine`)
 DFR_RECIPE = ("LTX-2.5's 1080p recipe is not LTX-2's upsample then refine: after its latent upsampler it runs its DFR pass "
-              "again at full size on the upsampled keyframe slots, with the half-size video as an IC-LoRA reference, then "
-              "LTX2DFRTemporalRefinePipeline's temporal rounds, which vidlong does not run")
+              "again at full size on the upsampled keyframe slots, with the half-size video as an IC-LoRA reference, which "
+              "vidlong does not run (its temporal rounds it does: temporal_refine)")
 
 
 def own_upsampler(folder: Path) -> Optional[Path]:

@@ -1,0 +1,173 @@
+"""LTX-2.5's temporal refine rounds after its DFR pass (`GenerateRequest.temporal_refine` the folder of its temporal latent
+upsampler, `temporal_rounds` 1 or 2; ``vidlong generate --temporal-refine FOLDER [--temporal-rounds 1|2]``): diffusers'
+`LTX2DFRTemporalRefinePipeline`, one call a round, each doubling the frames (``N -> 2(N - 1) + 1`` pixel frames) and
+the frame rate.
+
+A round is not a pipeline folder of its own: as diffusers' docstring builds it, it runs over the DFR pipeline's own parts
+(its transformer, VAEs, text encoder, connectors, vocoder) with the temporal latent upsampler (an
+`LTX2LatentUpsamplerModel` with ``temporal_upsample``: a folder of its own, latents ``[1, C, F, h, w]`` ->
+``[1, C, 2F - 1, h, w]``) and `LTXEulerAncestralRFScheduler` (``eta`` 0.5), which it needs in place of the folder's
+flow-match scheduler. So the flag names that upsampler's folder (or a folder holding it in ``temporal_latent_upsampler/``:
+a saved refine pipeline's, or a model folder's), checked before any model loads (`check_temporal_refine`); it is loaded
+once and kept on the pipeline (`vidlong.upsample.load_upsampler`).
+
+vidlong runs diffusers' documented chain: the DFR call with ``output_type="latent"`` (its raw padded canvas, its carry
+keyframes and their pixel positions, its audio latents), then round 1, 2, ... each on the last one's latent output, its
+``num_frames`` and ``frame_rate`` the input canvas's (untrimmed; the rate doubled a round), ``source_seconds`` the first
+canvas's seconds (the frozen stage-1 sound's), ``round_index`` the round, a CPU generator seeded with the request's seed
+(its noise and its tiles' ancestral seeds); a video from images gets their conditions (``condition_num_frames``: the
+request's). The last canvas is cut to the request's length at the new rate (``2^r·(n - 1) + 1`` frames, diffusers'
+`trim_canvas`) and decoded by the VAE as the pipelines decode (`temporal_frames`); the sound is the DFR pass's, which the
+rounds keep, cut to those seconds.
+
+The rounds share the DFR pipeline's transformer, so the request's methods act in them too: each tile of a round is a
+canvas whose keyframe anchors and slots trail it, laid out as the DFR pass's (`CanvasSizes`), the same native window.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from diffusers import LTX2DFRTemporalRefinePipeline
+
+from ..errors import VidlongError, named
+from ..scalars import is_whole
+from .ltx2_dfr import CanvasSizes
+
+#: diffusers' class of a round, and the class of its temporal latent upsampler (its folder's config.json)
+REFINE_CLASS, UPSAMPLER_CLASS = "LTX2DFRTemporalRefinePipeline", "LTX2LatentUpsamplerModel"
+#: the subfolder of a refine pipeline's (or a model's) folder that holds the temporal latent upsampler
+UPSAMPLER_SUBFOLDER = "temporal_latent_upsampler"
+#: the rounds vidlong runs: 2x and 4x the frames and the frame rate (diffusers: "the caller loops for 2x / 4x")
+TEMPORAL_ROUNDS = (1, 2)
+WHAT = "LTX-2.5's temporal latent upsampler"
+
+
+def check_temporal_refine(request, limits) -> Optional[Path]:
+    """The folder of the temporal latent upsampler that ``request.temporal_refine`` names, checked from its config before any
+    model loads; None where it names none. One line for ``temporal_rounds`` without it or not 1 or 2, a model that is not
+    LTX-2.5 (`vidlong.validate.DFR_PIPELINES`), a value that is no path, a path that is no folder, a folder of another
+    pipeline, an upsampler that is not temporal or of other latent channels than the model's VAE makes, and ``decoder``
+    beside it."""
+    from ..validate import DFR_PIPELINES
+    from .common import pipeline_class_of, second_stage_config
+
+    given, rounds = request.temporal_refine, request.temporal_rounds
+    if given is None:
+        if rounds is not None:
+            raise VidlongError(f"{named('temporal_rounds')} sets LTX-2.5's temporal refine rounds: add "
+                               f"{named('temporal_refine')} FOLDER, or drop {named('temporal_rounds')}")
+        return None
+    if limits.pipeline not in DFR_PIPELINES:
+        raise VidlongError(f"{named('temporal_refine')} runs LTX-2.5's temporal refine rounds ({REFINE_CLASS}) after its DFR "
+                           f"pass; this model ({limits.pipeline or limits.family}) is not LTX-2.5: drop {named('temporal_refine')}")
+    if rounds is not None and not (is_whole(rounds) and rounds in TEMPORAL_ROUNDS):
+        raise VidlongError(f"{named('temporal_rounds')} is 1 or 2 (each round doubles the frames and the frame rate: 2x, 4x), "
+                           f"got {rounds!r:.40}")
+    if not isinstance(given, (str, Path)) or not str(given):
+        raise VidlongError(f"{named('temporal_refine')} is the path of {WHAT}'s folder ({UPSAMPLER_CLASS}), got {given!r:.80}")
+    folder = Path(given)
+    if not folder.is_dir():
+        raise VidlongError(f"{named('temporal_refine')}: no folder at {folder}; pass the folder of {WHAT} ({UPSAMPLER_CLASS})")
+    if (folder / UPSAMPLER_SUBFOLDER / "config.json").is_file():
+        folder = folder / UPSAMPLER_SUBFOLDER
+    elif pipeline_class_of(folder) is not None:
+        raise VidlongError(f"{named('temporal_refine')}: {folder} holds a {pipeline_class_of(folder)}, not {WHAT} "
+                           f"({UPSAMPLER_CLASS}, or a {REFINE_CLASS} with its {UPSAMPLER_SUBFOLDER}/); pass its folder")
+    config = second_stage_config(folder, "config.json", "temporal_refine", UPSAMPLER_CLASS, WHAT)
+    if config.get("_class_name") != UPSAMPLER_CLASS:
+        raise VidlongError(f"{named('temporal_refine')}: {folder} holds a {config.get('_class_name')}, not {WHAT} "
+                           f"({UPSAMPLER_CLASS}); pass its folder")
+    if not config.get("temporal_upsample") or config.get("spatial_upsample", True):
+        raise VidlongError(f"{named('temporal_refine')}: {folder} is a spatial latent upsampler (larger frames), not a "
+                           f"temporal one (temporal_upsample alone: twice the frames); pass {WHAT}'s folder")
+    if config.get("in_channels", 128) != limits.geometry.channels:
+        raise VidlongError(f"{named('temporal_refine')}: {folder} upsamples latents of {config.get('in_channels', 128)} "
+                           f"channels, this model's VAE makes {limits.geometry.channels}; pass {WHAT} of this model's release")
+    if request.decoder is not None:
+        raise VidlongError(f"{named('temporal_refine')} decodes its rounds' latents by the VAE, {named('decoder')} the DFR "
+                           f"pass's by LTX-2.5's diffusion decoder: drop one of them")
+    return folder
+
+
+def rounds_of(request) -> int:
+    """The rounds a request checked by `check_temporal_refine` runs (``temporal_rounds``, else 1)."""
+    return 1 if request.temporal_rounds is None else int(request.temporal_rounds)
+
+
+def made_frames(frames: int, rounds: int) -> int:
+    """Pixel frames `rounds` rounds make of a video of `frames` pixel frames (``N -> 2(N - 1) + 1`` each)."""
+    return 2 ** rounds * (frames - 1) + 1
+
+
+class VidLongLTX2DFRTemporalRefinePipeline(CanvasSizes, LTX2DFRTemporalRefinePipeline):
+    """diffusers' `LTX2DFRTemporalRefinePipeline` whose transformer's forwards, while its call runs, are handed the latent
+    sizes of each tile's canvas (`CanvasSizes`: the methods lay out its tokens, its anchors and slots trailing)."""
+
+    def __call__(self, *args, **kwargs):
+        with self.canvas_sizes_handed():
+            return super().__call__(*args, **kwargs)
+
+
+def refine_pipeline(pipe, folder: Path) -> VidLongLTX2DFRTemporalRefinePipeline:
+    """A round's pipeline over `pipe`'s own modules (no copy: the methods applied to its transformer act;
+    `vidlong.pipeline.over_modules`, which keeps its prompt padding side), the temporal latent upsampler in `folder`
+    (`vidlong.upsample.load_upsampler`: kept on `pipe`) and `LTXEulerAncestralRFScheduler` at diffusers'
+    ``TEMPORAL_ANCESTRAL_ETA``, its progress bar off."""
+    from diffusers import LTXEulerAncestralRFScheduler
+    from diffusers.pipelines.ltx2.utils import TEMPORAL_ANCESTRAL_ETA
+
+    from ..pipeline import over_modules
+    from ..upsample import load_upsampler
+
+    refine = over_modules(VidLongLTX2DFRTemporalRefinePipeline, pipe, temporal_latent_upsampler=load_upsampler(pipe, folder),
+                          scheduler=LTXEulerAncestralRFScheduler(eta=TEMPORAL_ANCESTRAL_ETA))
+    refine.set_progress_bar_config(disable=True)
+    return refine
+
+
+@torch.no_grad()
+def temporal_rounds(pipe, output, folder: Path, rounds: int, call: dict, seed: int,
+                    progress: Optional[Callable[[int, int], None]] = None):
+    """The last round's latent output (`LTX2DFRPipelineOutput`: its raw padded canvas ``[1, C, F', h, w]``, the sound's
+    latents) of `rounds` rounds (`refine_pipeline`) on `output`, the DFR call's latent output (``frames``, ``keyframes``,
+    ``keyframe_positions``, ``audio``) for `call`: its ``prompt``, ``height``, ``width``, ``num_frames`` (the request's
+    pixel frames), ``frame_rate`` and, from images, ``conditions``; each round's generator a CPU one seeded with `seed`;
+    `progress(done, rounds)` after each."""
+    from diffusers.pipelines.ltx2.dfr_layout import resolve_canvas
+
+    refine = refine_pipeline(pipe, folder)
+    canvas, fps = resolve_canvas(call["num_frames"], pipe.vae_temporal_compression_ratio)[0], float(call["frame_rate"])
+    seconds = canvas / fps  # the DFR pass's sound, which each round cuts by its tiles' seconds
+    for index in range(1, rounds + 1):
+        output = refine(prompt=call["prompt"], latents=output.frames, keyframes_latents=output.keyframes,
+                        keyframe_positions=output.keyframe_positions, audio_latents=output.audio,
+                        conditions=call.get("conditions"), condition_num_frames=call["num_frames"], height=call["height"],
+                        width=call["width"], num_frames=canvas, frame_rate=fps, source_seconds=seconds, round_index=index,
+                        generator=torch.Generator().manual_seed(int(seed)), output_type="latent")
+        canvas, fps = made_frames(canvas, 1), 2 * fps
+        if progress is not None:
+            progress(index, rounds)
+    return output
+
+
+@torch.no_grad()
+def temporal_frames(pipe, output, frames: int, frame_rate: float) -> tuple:
+    """(uint8 frames ``[frames, H, W, 3]``, its `vidlong.video_io.Soundtrack`, the normalised latents ``[1, C, F, h, w]``
+    decoded) of a round's latent output (`temporal_rounds`) cut to `frames` pixel frames at `frame_rate`
+    (`LTX2Family.latent_output`: diffusers' `trim_canvas`, the sound to those seconds), decoded by the VAE whole, through
+    its spatial tiles (`vidlong.upsample.tiled_decode`), as its pipelines decode (``decode_timestep`` 0: no decode noise)."""
+    from types import SimpleNamespace
+
+    from ..upsample import tiled_decode
+    from ..video_io import rounded_uint8
+
+    latents, audio = pipe.latent_output(output.frames, output.audio, frames, frame_rate)
+    with tiled_decode(pipe.vae):
+        video = pipe.decode_raw(latents)
+    made: np.ndarray = rounded_uint8(pipe.video_processor.postprocess_video(video, output_type="np")[0])
+    vae = pipe.vae
+    normalised = pipe._normalize_latents(latents, vae.latents_mean, vae.latents_std, vae.config.scaling_factor)
+    return made, pipe.soundtrack(SimpleNamespace(audio=audio)), normalised
