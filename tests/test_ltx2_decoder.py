@@ -170,21 +170,107 @@ def test_diffusers_builder_is_its_own_after_an_error_within():
     assert ltx2_diffusion_decoder._neighborhood_block_mask is stock and "_neighborhood_block_mask" in vars(ltx2_diffusion_decoder)
 
 
-def test_estimate_counts_the_block_mask_not_n_squared(tmp_path):
-    """`decoder_bytes` of a release's config (patches of 4, 256 channels of 64 a head, its diffusion stage's kernel
-    11 x 11 x 11) at 121 frames of 512x768 (2,973,696 tokens: diffusers' builder 8.8e12 bytes): compiled (CUDA) the
-    block mask's bound alone, under 1 GiB; uncompiled (the CPU) also the N x N mask its mask_mod makes and the float32
-    scores and softmax of its 4 heads."""
+def test_estimate_of_a_release_counts_its_diffusion_stage_not_n_squared(tmp_path):
+    """`decoder_bytes` of a release's config (its defaults but patches of 4: 256 channels of 64 a head, its diffusion
+    stage's kernel 11 x 11 x 11) at 121 frames of 512x768 in bfloat16 (2,973,696 tokens: diffusers' builder 8.8e12
+    bytes): compiled (CUDA) the block mask's bound, the context over 138 frames (16 latent frames and 2 ghost ones through
+    strides 1, 2, 2, 2) and the noise's 48 pixel values a token, and a block's attention (six 256-vectors in bfloat16,
+    three in float32), about 19 GiB; uncompiled (the CPU) also K's and V's copies and 13 bytes per pair of tokens and
+    head."""
     from vidlong.families.ltx2_decoder import decoder_bytes
     from vidlong.families.ltx2_neighborhood import block_mask_bytes
 
     (tmp_path / "diffusion_decoder").mkdir()
-    (tmp_path / "diffusion_decoder" / "config.json").write_text(json.dumps(dict(
-        patch_size=4, decoder_head_dim=64, decoder_stage_channels=[2048, 1024, 512, 512, 256],
-        decoder_stage5_kernel=[11, 11, 11])))
-    compiled, tokens = decoder_bytes(tmp_path, 121, 512, 768, compiled=True), 121 * 128 * 192
-    assert compiled == block_mask_bytes(121, 128, 192, (11, 11, 11)) < 2**30
-    assert decoder_bytes(tmp_path, 121, 512, 768, compiled=False) == compiled + tokens * tokens * (1 + 2 * 4 * 4)
+    (tmp_path / "diffusion_decoder" / "config.json").write_text(json.dumps(dict(patch_size=4)))
+    compiled, tokens = decoder_bytes(tmp_path, 121, 512, 768, compiled=True, itemsize=2), 121 * 128 * 192
+    stage = (138 * 128 * 192 * 256 + tokens * 48) * 2 + tokens * 256 * (6 * 2 + 3 * 4)
+    assert compiled == block_mask_bytes(121, 128, 192, (11, 11, 11)) + stage and 18 < compiled / 2**30 < 20
+    eager = decoder_bytes(tmp_path, 121, 512, 768, compiled=False, itemsize=2)
+    assert eager == compiled + 2 * tokens * 256 * 2 + tokens * tokens * 4 * 13
+
+
+def test_estimate_counts_the_decoders_weights_until_it_is_loaded(folders, pipe, monkeypatch):
+    """`decoder_weight_bytes` from the folder's config alone is the loaded decoder's parameters and buffers, in float32 and
+    bfloat16; `run_cost` adds them until the pipeline keeps that decoder (`load_decoder`), then not again."""
+    from diffusers import LTX2VideoDiffusionDecodePipeline
+
+    from vidlong.estimate import run_cost
+    from vidlong.families.ltx2_decoder import KEPT_AS, decoder_weight_bytes
+
+    for dtype in (torch.float32, torch.bfloat16):
+        loaded = LTX2VideoDiffusionDecodePipeline.from_pretrained(folders[1], dtype=dtype).diffusion_decoder
+        assert decoder_weight_bytes(folders[1], dtype) == sum(t.nbytes for t in loaded.state_dict().values())
+    request = GenerateRequest(**REQUEST, decoder=str(folders[1]))
+    monkeypatch.delattr(pipe, KEPT_AS, raising=False)
+    before = run_cost(pipe, request, 2).peak_bytes
+    monkeypatch.setattr(pipe, KEPT_AS, (folders[1].resolve(), None), raising=False)
+    assert before - run_cost(pipe, request, 2).peak_bytes == decoder_weight_bytes(folders[1], torch.float32) > 0
+
+
+def _peak_bytes(call) -> int:
+    """The peak of the bytes `call` holds on the CPU beyond what it found: every allocation and free torch's profiler
+    records within it, in order."""
+    from torch._C._profiler import _EventType
+
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as profiled:
+        call()
+    events, sizes = list(profiled.profiler.kineto_results.experimental_event_tree()), []
+    while events:
+        event = events.pop()
+        events.extend(event.children)
+        if event.typed[0] == _EventType.Allocation:
+            sizes.append((event.start_time_ns, event.typed[1].alloc_size))
+    held = peak = 0
+    for _, size in sorted(sizes):
+        held += size
+        peak = max(peak, held)
+    return peak
+
+
+@pytest.fixture(scope="module")
+def wide_decoder(tmp_path_factory):
+    """A tiny decoder of a release's proportions at its diffusion stage: 128 channels in heads of 32, patches of 4 pixels
+    (48 pixel values a token beside 128 channels; the tiny one's 192 beside 16)."""
+    from tiny_pipeline import save_tiny_ltx2_decoder
+
+    return save_tiny_ltx2_decoder(tmp_path_factory.mktemp("wide-decoder"), channels=128, head_dim=32, patch=4)
+
+
+#: (the decoder, its decode's height and width from 2 x 2 latent cells, flex compiled, diffusers' SwiGLU tile in tokens)
+PEAKS = {"eager": ("tiny", 64, False, None), "fused": ("tiny", 64, True, None), "wide-fused": ("wide", 32, True, None),
+         "wide-fused-tiled": ("wide", 32, True, 64)}
+
+
+@pytest.mark.parametrize("case", list(PEAKS))
+def test_estimate_covers_the_measured_peak_of_the_tiny_decode(folders, wide_decoder, monkeypatch, case):
+    """`decoder_bytes` against the measured peak of a tiny decoder's call on the CPU (`_peak_bytes`, its weights loaded
+    before; 2 latent frames: 9 frames, 576 tokens at its diffusion stage), its block masks vidlong's: through torch's
+    eager flex path (its N x N scores; a first call's tracing of it too), and with flex standing in for a fused kernel (its
+    output alone, as compiled flex on CUDA holds; the frames then meaningless): at or above the peak, within 10% of it.
+    The tiny decoder's peak is its prediction's pixels; the wide one's (`wide_decoder`) a block's feed-forward, and with
+    diffusers' SwiGLU in tiles of 64 tokens (as a video of more than its 16,384 tokens runs) a block's attention."""
+    from diffusers import LTX2VideoDiffusionDecodePipeline
+    from diffusers.models import attention_dispatch
+    from diffusers.models.autoencoders import ltx2_diffusion_decoder
+
+    from vidlong.families.ltx2_decoder import decoder_bytes
+    from vidlong.families.ltx2_neighborhood import neighborhood_masks
+
+    kind, side, compiled, tile = PEAKS[case]
+    folder = folders[1] if kind == "tiny" else wide_decoder
+    model = LTX2VideoDiffusionDecodePipeline.from_pretrained(folder).diffusion_decoder
+    if compiled:
+        monkeypatch.setattr(attention_dispatch.flex_attention, "flex_attention", lambda query, *_, **__: torch.empty_like(query))
+    if tile:
+        monkeypatch.setattr(ltx2_diffusion_decoder, "_SWIGLU_TILE_SIZE", tile)
+    latents = torch.randn(1, 4, 2, 2, 2)
+
+    def decode():
+        with torch.no_grad(), neighborhood_masks():
+            model.decode(latents, generator=torch.Generator().manual_seed(3))
+
+    peak, estimate = _peak_bytes(decode), decoder_bytes(folder, 9, side, side, compiled=compiled, itemsize=4)
+    assert peak <= estimate <= 1.1 * peak, (estimate, peak)
 
 
 def test_vidlong_generate_decoder_writes_the_mp4_with_its_sound(folders, tmp_path, capsys):
@@ -197,7 +283,7 @@ def test_vidlong_generate_decoder_writes_the_mp4_with_its_sound(folders, tmp_pat
     out = tmp_path / "decoded.mp4"
     assert main(["generate", "--model", str(folders[0]), "--prompt", "a red ball", "--seed", "3", "--steps", "1", "--decoder",
                  str(folders[1]), "--out", str(out)]) == 0
-    assert "beyond the loaded model; with LTX-2.5's diffusion decoder's attention mask" in capsys.readouterr().out
+    assert "beyond the loaded model; with LTX-2.5's diffusion decoder's weights and activations" in capsys.readouterr().out
     frames, fps = read_video(out)
     settings = json.loads(out.with_suffix(".json").read_text())
     assert frames.shape == (9, 64, 64, 3) and fps == 24
@@ -255,14 +341,16 @@ def test_from_python_refine_beside_it_is_refused_in_one_line(folders):
 
 def test_estimate_under_cpu_offload_counts_the_compiled_decode(folders, pipe, monkeypatch):
     """Under model CPU offload on CUDA (`pipe.device` the CPU, its execution device CUDA) the decoder's flex attention runs
-    compiled on CUDA (`decoded_video`): the estimate counts its block mask, not the N x N scores of the CPU's eager path
-    (at a release's sizes hundreds of TB, which would refuse the run)."""
+    compiled on CUDA (`decoded_video`): the estimate counts its compiled activations, not the N x N scores of the CPU's
+    eager path (at a release's sizes hundreds of TB, which would refuse the run)."""
     from vidlong.estimate import run_cost
+    from vidlong.families.ltx2_decoder import decoder_bytes
 
-    request, tokens = GenerateRequest(**REQUEST, decoder=str(folders[1])), 9 * 8 * 8  # its diffusion stage: 9 x 8 x 8 cells
-    on_cpu = run_cost(pipe, request, 2).peak_bytes  # the N x N mask and one head's float32 scores and softmax beside it
+    request = GenerateRequest(**REQUEST, decoder=str(folders[1]))
+    on_cpu = run_cost(pipe, request, 2).peak_bytes  # one head's N x N float32 scores, their masked copy and softmax beside it
     monkeypatch.setattr(type(pipe), "_execution_device", property(lambda self: torch.device("cuda")))
-    assert pipe.device.type == "cpu" and on_cpu - run_cost(pipe, request, 2).peak_bytes == tokens * tokens * (1 + 2 * 4)
+    eager = decoder_bytes(folders[1], 9, 64, 64, compiled=False, itemsize=4) - decoder_bytes(folders[1], 9, 64, 64, True, 4)
+    assert pipe.device.type == "cpu" and on_cpu - run_cost(pipe, request, 2).peak_bytes == eager > 0
 
 
 

@@ -582,12 +582,13 @@ def save_tiny_ltx2_pipeline(folder: Path, latest: bool = False, pipeline: str = 
     return Path(folder)
 
 
-def save_tiny_ltx2_decoder(folder: Path) -> Path:
+def save_tiny_ltx2_decoder(folder: Path, channels: int = 16, head_dim: int = 16, patch: int = 8) -> Path:
     """Save diffusers' `LTX2VideoDiffusionDecodePipeline` of a tiny random `LTX2VideoDiffusionDecoderModel` in `folder`: the
     tiny LTX-2 VAE's 32x space and 8x time (upsample strides 1, 2x time, 2x and 2x, then patches of 8 pixels) and its
     `IN_CHANNELS` latent channels, one block a stage of 16 channels (one head of 16), kernels of 3 latent frames and 1
     cell (3x3x3 in the last stage and the diffusion stage, which one x0 step runs: its release's), no VAE (the LTX-2
-    statistics unused: its ``denormalize=False``)."""
+    statistics unused: its ``denormalize=False``). `channels`, `head_dim`, `patch`: other sizes (a decoder of patches of 4
+    pixels makes 16x the latents' size, not the VAE's 32x)."""
     from diffusers import LTX2VideoDiffusionDecodePipeline
     from diffusers.models.autoencoders import LTX2VideoDiffusionDecoderModel
 
@@ -595,7 +596,7 @@ def save_tiny_ltx2_decoder(folder: Path) -> Path:
 
     torch.manual_seed(0)
     model = LTX2VideoDiffusionDecoderModel(
-        latent_channels=IN_CHANNELS, patch_size=8, decoder_head_dim=16, decoder_stage_channels=(16,) * 5,
+        latent_channels=IN_CHANNELS, patch_size=patch, decoder_head_dim=head_dim, decoder_stage_channels=(channels,) * 5,
         decoder_stage_depths=(1,) * 5, decoder_stage_kernels=((3, 1, 1),) * 3 + ((3, 3, 3),),
         decoder_upsample_strides=((1, 1, 1), (2, 1, 1), (2, 2, 2), (2, 2, 2)), decoder_upsample_channel_reductions=(1,) * 4,
         decoder_stage5_kernel=(3, 3, 3), decoder_t_emb_dim=16)

@@ -18,9 +18,10 @@ also runs its steps; the upsampler's own compute and that decode's time are not 
 Kandinsky 6's video super-resolution is counted alike: the uint8 video at the size it makes and two float32 copies of one
 of its windows (its blend's sums, its call's output), beside its call's own decode at the made size; its compute and time
 not.
-LTX-2.5's diffusion decoder (`GenerateRequest.decoder`) adds what the flex path of its neighborhood attention holds at its
-diffusion stage (`vidlong.families.ltx2_decoder.decoder_bytes`: the block mask vidlong builds, uncompiled the N x N scores
-too) to the decode's memory; its compute and time are not counted.
+LTX-2.5's diffusion decoder (`GenerateRequest.decoder`) adds its weights where the pipeline does not hold them yet
+(`vidlong.families.ltx2_decoder.decoder_weight_bytes`, from its config) and what its diffusion stage holds at its largest
+phase (`vidlong.families.ltx2_decoder.decoder_bytes`: its context, pixels and a block's attention or feed-forward, the
+block mask vidlong builds, uncompiled the N x N scores too) to the decode's memory; its compute and time are not counted.
 Both are estimates, meant to tell a 10-second run from a 10-minute one and a fitting run from one
 that will not fit; `check_fits` refuses only a run estimated above the free memory.
 """
@@ -156,13 +157,15 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
         video = made * upsampled[1] * upsampled[2] * 3
         decode = max(decode, video + window * upsampled[1] * upsampled[2] * 3 * (4 + 4))
     decoder = check_decoder(request, limits)
-    if decoder is not None:  # its flex attention's block mask (and uncompiled scores) at its diffusion stage, beside the video
+    if decoder is not None:  # its weights (unless loaded) and its diffusion stage's activations, beside the video
         from .compiled_flex import DEVICE_TYPES
-        from .families.ltx2_decoder import decoder_bytes
+        from .families.ltx2_decoder import decoder_bytes, decoder_loaded, decoder_weight_bytes
 
         # compiled where `decoded_video` runs it: on the execution device (CUDA under CPU offload too, `pipe.device` the CPU)
         compiled = torch.device(pipe._execution_device).type in DEVICE_TYPES
-        decode += decoder_bytes(decoder, made, height, width, compiled=compiled)
+        dtype = pipe.transformer.dtype  # the decoder's, as `load_decoder` loads it
+        decode += decoder_bytes(decoder, made, height, width, compiled=compiled, itemsize=dtype.itemsize)
+        decode += 0 if decoder_loaded(pipe, decoder) else decoder_weight_bytes(decoder, dtype)
     return RunCost(flops, int(max(activations + logits, decode)), pipe.device, video, decoded, upsampled, super_resolution,
                    decoder is not None)
 
@@ -192,7 +195,7 @@ def upsampled_text(cost: RunCost) -> str:
     upsampler's compute and the decode's time are not (neither is measured); of one LTX-2.5's diffusion decoder decodes
     (`RunCost.decoder`), likewise; empty without either."""
     if cost.decoder:
-        return "; with LTX-2.5's diffusion decoder's attention mask (its compute and time not counted)"
+        return "; with LTX-2.5's diffusion decoder's weights and activations (its compute and time not counted)"
     if cost.upsampled is None:
         return ""
     scale, height, width = cost.upsampled

@@ -16,7 +16,10 @@ Its neighborhood attention runs on diffusers' ``flex`` backend (its default proc
 ``[1, heads, N, N]`` of a stage's N tokens and its mask_mod's N x N mask, whatever the block mask). Diffusers' own
 builder of each stage's block mask materialises N x N booleans too (terabytes at a release's sizes); while vidlong
 decodes, `vidlong.families.ltx2_neighborhood.neighborhood_masks` builds the same block mask from the windows' bounds
-instead (megabytes), on every device. The run estimate counts that mask, and uncompiled the scores (`decoder_bytes`).
+instead (megabytes), on every device. The run estimate counts the decoder's weights where they are not loaded yet
+(`decoder_weight_bytes`, from its config) and its activations at its diffusion stage: that mask, the stage's context,
+pixels and largest phase, and uncompiled the scores (`decoder_bytes`). Unlike diffusers' ``enable_tiling``, vidlong
+decodes the whole video in one pass: at a release's 121 frames of 512x768 in bfloat16 that stage holds about 19 GiB.
 """
 from __future__ import annotations
 
@@ -29,10 +32,12 @@ from ..errors import VidlongError, named
 
 #: diffusers' class of LTX-2.5's diffusion decoder, in its folder's model_index.json
 DECODER_CLASS = "LTX2VideoDiffusionDecodePipeline"
-#: its model's config in its folder (`check_decoder` reads it before loading, `decoder_bytes` for the run estimate)
+#: its model's config in its folder (`check_decoder` reads it before loading, `decoder_model` for the run estimate)
 DECODER_CONFIG = "diffusion_decoder/config.json"
 #: the model family whose latents it decodes (LTX-2's and LTX-2.5's pipelines)
 DECODER_FAMILY = "ltx-2"
+#: the video pipeline's attribute that keeps the loaded decode pipeline (and its folder) for its next video
+KEPT_AS = "_vidlong_decoder"
 
 
 def check_decoder(request, limits) -> Optional[Path]:
@@ -76,7 +81,7 @@ def load_decoder(pipe, folder: Path):
     def load(path: Path, dtype: torch.dtype):
         return LTX2VideoDiffusionDecodePipeline.from_pretrained(path, dtype=dtype, local_files_only=True)
 
-    return kept_second_stage(pipe, folder, "_vidlong_decoder", load)
+    return kept_second_stage(pipe, folder, KEPT_AS, load)
 
 
 @torch.no_grad()
@@ -102,20 +107,75 @@ def decoded_video(pipe, latents, audio_latents, folder: Path, num_frames: int, f
     return rounded_uint8(video[0]), pipe.soundtrack(SimpleNamespace(audio=audio)), dict(num_inference_steps=steps, seed=int(seed))
 
 
-def decoder_bytes(folder: Path, frames: int, height: int, width: int, compiled: bool) -> int:
-    """Bytes the diffusion decoder in `folder` needs to decode a video of `frames` pixel frames at `height` x `width`
-    pixels, from its config alone, at its diffusion stage (its largest grid: `frames` x height/p x width/p cells of its
-    patch p, N tokens): its block mask (`vidlong.families.ltx2_neighborhood.block_mask_bytes`, at most) plus, where flex
-    runs uncompiled (not `compiled`: the CPU), the N x N mask its mask_mod makes (bytes) and the scores
-    ``[1, heads, N, N]`` in float32 and their softmax."""
+#: bytes torch's eager flex path (the CPU's, torch 2.13) holds at its peak per pair of a stage's N tokens and per head,
+#: measured: the scaled float32 scores its math attention keeps, the masked scores, their softmax (float32 each) and the
+#: softmax's boolean -inf test, all at once
+EAGER_PAIR_BYTES = 13
+
+
+def decoder_model(folder: Path):
+    """The `LTX2VideoDiffusionDecoderModel` of the decoder in `folder` (checked by `check_decoder`) built from its config on
+    the meta device: its sizes and parameters as diffusers makes them, no weights read or held."""
     import json
+
+    from diffusers.models.autoencoders import LTX2VideoDiffusionDecoderModel
+
+    with torch.device("meta"):
+        return LTX2VideoDiffusionDecoderModel.from_config(json.loads((Path(folder) / DECODER_CONFIG).read_text()))
+
+
+def decoder_weight_bytes(folder: Path, dtype: torch.dtype) -> int:
+    """Bytes of the weights of the decoder in `folder` loaded in `dtype` (`load_decoder` loads it in the video pipeline's
+    transformer's dtype): its parameters and buffers (`decoder_model`, before loading)."""
+    model = decoder_model(folder)
+    return sum(t.numel() for t in (*model.parameters(), *model.buffers())) * dtype.itemsize
+
+
+def decoder_loaded(pipe, folder: Path) -> bool:
+    """Whether `pipe` already holds the decoder in `folder` (`load_decoder` keeps it for its next video): its weights are
+    then among the loaded ones."""
+    kept = getattr(pipe, KEPT_AS, None)
+    return kept is not None and kept[0] == Path(folder).resolve()
+
+
+def context_frames(decoder, frames: int) -> int:
+    """Frames of the context volume the diffusion stage reads for `frames` pixel frames (8·(F - 1) + 1 of F latent frames),
+    as its storage holds them: the latent frames and the trailing ghost frames its stages carry
+    (``trailing_pad_latent_frames``) through its upsamples' time strides (each stride 2 drops its leading frame, the last
+    one's drop and the ghost frames' crop are views of its output)."""
+    latent = (frames - 1) // decoder.temporal_compression_ratio + 1 + decoder.trailing_pad_latent_frames
+    strides = [upsample.stride[0] for upsample in decoder.upsamples]
+    for stride in strides[:-1]:
+        latent = latent * stride - (stride == 2)
+    return latent * strides[-1]
+
+
+def decoder_bytes(folder: Path, frames: int, height: int, width: int, compiled: bool, itemsize: int) -> int:
+    """Bytes of activations the diffusion decoder in `folder` holds to decode `frames` pixel frames at `height` x `width`
+    pixels, at its diffusion stage (its largest: N = `frames` x height/p x width/p tokens, one a patch of p x p pixels of a
+    frame, C channels), in values of `itemsize` bytes, from its config alone (`decoder_model`). The stage holds its context
+    (C a token, over `context_frames`) and its noise (3·p² pixel values a token) throughout, and at most one of:
+    a block's attention: six C-vectors (its input, the context added, the modulated input, Q, K, V) and three more in
+    float32 (the rotary embedding's working copies), and where flex runs uncompiled (not `compiled`: the CPU) copies of K
+    and V and `EAGER_PAIR_BYTES` per pair of tokens and head (its N x N scores); a block's feed-forward: three C-vectors
+    and three of its SwiGLU's hidden width per token of one tile (diffusers evaluates it 16,384 tokens at a time; the
+    output's buffer where there are more); the prediction: the last norm's output and two copies of its pixels. Plus its
+    block mask (`vidlong.families.ltx2_neighborhood.block_mask_bytes`, at most). The pipeline's frames after it are the
+    decoded video, counted as any decode's."""
+    from diffusers.models.autoencoders.ltx2_diffusion_decoder import _SWIGLU_TILE_SIZE
 
     from .ltx2_neighborhood import block_mask_bytes
 
-    config = json.loads((Path(folder) / DECODER_CONFIG).read_text())
-    patch = config.get("patch_size", 4)
+    decoder = decoder_model(folder).decoder
+    block = decoder.diff_blocks[0]
+    patch, channels, pixels = decoder.patch_size, decoder.context_channels, decoder.out_channels * decoder.patch_size**2
     grid = (frames, height // patch, width // patch)
     tokens = grid[0] * grid[1] * grid[2]
-    heads = config.get("decoder_stage_channels", [256])[-1] // config.get("decoder_head_dim", 64)
-    mask = block_mask_bytes(*grid, config.get("decoder_stage5_kernel", (11, 11, 11)))
-    return mask + (0 if compiled else tokens * tokens * (1 + 2 * 4 * heads))
+    held = (context_frames(decoder, frames) * grid[1] * grid[2] * channels + tokens * pixels) * itemsize
+    attention = tokens * channels * (6 * itemsize + 3 * 4)
+    if not compiled:
+        attention += 2 * tokens * channels * itemsize + tokens * tokens * block.attn.heads * EAGER_PAIR_BYTES
+    tile = min(tokens, _SWIGLU_TILE_SIZE)
+    feed_forward = ((3 + (tokens > tile)) * tokens * channels + 3 * tile * block.mlp.w_up.out_features) * itemsize
+    prediction = tokens * (channels + 2 * pixels) * itemsize
+    return held + max(attention, feed_forward, prediction) + block_mask_bytes(*grid, block.attn.kernel_size)
