@@ -36,6 +36,10 @@ def add_app_parser(subparsers) -> argparse.ArgumentParser:
                    help="Sana-WM: the refiner (SanaWMLTX2Refiner) the page's \"Refine\" runs after a video (as vidlong generate "
                         "--refine FOLDER), where it sits neither beside the model folder (<its name>-refiner/) nor inside it "
                         "(refiner/) (default: that one, the box shown only where there is one)")
+    p.add_argument("--decoder", type=user_path, default=None, metavar="FOLDER",
+                   help="LTX-2 and LTX-2.5: LTX-2.5's diffusion decoder (LTX2VideoDiffusionDecodePipeline) that the page's "
+                        "\"Diffusion decoder\" box decodes a video's latents by instead of the VAE (as vidlong generate "
+                        "--decoder FOLDER; the box shown only with it; not beside \"Upsample 2x\" or \"Refine\")")
     add_lora_options(p)
     p.set_defaults(run=run_app)
     return p
@@ -54,5 +58,5 @@ def run_app(args) -> int:
     from vidlong.cli import lora_files
 
     launch(model=args.model, host=args.host, port=args.port, share=args.share, device=args.device, dtype=args.dtype, task=args.task,
-           loras=lora_files(args), upsample=args.upsample, refine=args.refine)
+           loras=lora_files(args), upsample=args.upsample, refine=args.refine, decoder=args.decoder)
     return 0

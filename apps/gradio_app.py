@@ -45,6 +45,7 @@ from vidlong.attention.adapters import adapter_named  # noqa: E402
 from vidlong.errors import Stopped, VidlongError, named  # noqa: E402
 from vidlong.estimate import Pace, check_fits, check_stream_fits, run_cost, together, upsampled_text  # noqa: E402
 from vidlong.edited_image import edited_image_path, write_edited_image  # noqa: E402
+from vidlong.families.ltx2_decoder import decoder_folder  # noqa: E402
 from vidlong.families.sana_wm_refiner import check_refiner  # noqa: E402
 from vidlong.generate import GenerateRequest, generate, load_image  # noqa: E402
 from vidlong.camera import CAMERA_PIPELINES  # noqa: E402
@@ -82,7 +83,7 @@ STREAM_METHODS = ("chunked", "fifo")
 #: the Stream tab's fields, in the order its handler and `App.streamer` take them
 STREAM_FIELDS = ("prompt", "timeline", "seconds", "chunk", "context", "recache", "steps", "guidance", "seed", "image", "method",
                  "cut", "partition_guidance", "noise_correlation", "video", "strength", "extend_video", "control_video",
-                 "identity", "upsample")
+                 "identity", "upsample", "decoder")
 #: the fifo method's fields in both tabs, as messages name them: guidance by partition (as written, "4.5,6,7.5") and
 #: noise correlation (up to `MAX_NOISE_CORRELATION`; `DiagonalDenoising` takes up to, not including, 1)
 FIFO_FIELDS = ("Guidance by partition", "Noise correlation")
@@ -145,6 +146,9 @@ CAMERA_LABEL = "Camera"
 #: pipeline has stage 2 in vidlong (`vidlong.validate.REFINE_PIPELINES`), or alone on a Sana-WM page whose folder has its
 #: refiner (`App.refines`)
 REFINE_LABEL = "Refine"
+#: the label of the box of an LTX-2 or LTX-2.5 page served with ``vidlong app --decoder FOLDER`` (`App.decodes`): the video's
+#: latents decoded by LTX-2.5's diffusion decoder instead of the VAE
+DECODER_LABEL = "Diffusion decoder"
 
 #: the command lines and arguments that shared refusals point to for a video or a first frame, as the page's places that do
 #: the same (the command's flags would otherwise lose their dashes with the fields' names: "vidlong extend video")
@@ -158,6 +162,7 @@ APP_PLACES = {
     "identity (--identity) face_id.pt": f'the "{IDENTITY_LABEL}" file (the API\'s identity)',
     "upsample (--upsample) path/to/upsampler": "serve the page with vidlong app --upsample FOLDER",
     "refine (--refine) path/to/SANA-WM-refiner": "serve the page with vidlong app --refine FOLDER",
+    "decoder (--decoder) path/to/decoder": "serve the page with vidlong app --decoder FOLDER",
 }
 #: the places of a page whose model edits a given video (Lucy Edit: `ModelLimits.edits`), its video fields' titles
 EDIT_PLACES = dict(APP_PLACES, **{
@@ -166,12 +171,13 @@ EDIT_PLACES = dict(APP_PLACES, **{
 })
 
 
-def box_places(upsample_label: Optional[str], refines: bool) -> dict:
-    """The places of a page's upsample box (labelled `upsample_label`; None where the page shows none) and "Refine" box
-    (where `refines`): their fields, as shared refusals name them ("refine (--refine) ... add upsample (--upsample)"), by
-    the boxes' labels in quotes."""
+def box_places(upsample_label: Optional[str], refines: bool, decodes: bool = False) -> dict:
+    """The places of a page's upsample box (labelled `upsample_label`; None where the page shows none), "Refine" box
+    (where `refines`) and "Diffusion decoder" box (where `decodes`): their fields, as shared refusals name them ("refine
+    (--refine) ... add upsample (--upsample)"), by the boxes' labels in quotes."""
     return {**({"upsample (--upsample)": f'"{upsample_label}"'} if upsample_label else {}),
-            **({"refine (--refine)": f'"{REFINE_LABEL}"'} if refines else {})}
+            **({"refine (--refine)": f'"{REFINE_LABEL}"'} if refines else {}),
+            **({"decoder (--decoder)": f'"{DECODER_LABEL}"'} if decodes else {})}
 
 
 def _user_message(err: Exception, places: dict = APP_PLACES) -> str:
@@ -232,7 +238,7 @@ def _caption(settings: dict) -> str:
 
 def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
                 image=None, last_image=None, video=None, strength=None, *inputs, upsampler=True,
-                refiner=True) -> GenerateRequest:
+                refiner=True, decoder=True) -> GenerateRequest:
     """The page's fields as a `GenerateRequest` (unchecked); the dropdowns' "none"/"auto" and empty
     numbers are the model's defaults; with a `video` to redraw (or a control video), the video sets the length (the length
     field is not used); `inputs`: the `DRIVING_FIELDS` (uploaded files, or empty), then Wan Animate's segment overlap (1, 5,
@@ -240,8 +246,9 @@ def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, neg
     the "Upsample 2x" box, which ticked (True) gives the request's `upsample` the page's `upsampler` (`App.upsampler`), then
     the "Refine" box (the request's `refine`: stage 2 after the upsampler, `vidlong.refine`; on a Sana-WM page, its refiner,
     `vidlong.families.sana_wm_refiner`: ticked, the page's `refiner`, `App.refiner_folder`: True for the one beside the model
-    folder or inside it, or a folder's path)."""
-    given = dict(zip((*DRIVING_FIELDS, "segment_overlap", "identity", "camera", "upsample", "refine"), inputs))
+    folder or inside it, or a folder's path), then the "Diffusion decoder" box, which ticked gives the request's `decoder` the
+    page's `decoder` (`App.decoder`: the folder ``vidlong app --decoder`` named, else True, refused in one line)."""
+    given = dict(zip((*DRIVING_FIELDS, "segment_overlap", "identity", "camera", "upsample", "refine", "decoder"), inputs))
     driving = {name: _uploaded_path(given.get(name)) for name in DRIVING_FIELDS[:-1]}
     references = given.get("reference_images")
     driving["reference_images"] = [_uploaded_path(file) for file in references] if references else None
@@ -261,7 +268,8 @@ def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, neg
         strength=None if not video or strength is None else float(strength),
         identity=_uploaded_path(given.get("identity")), camera=_uploaded_path(given.get("camera")),
         upsample=upsampler if given.get("upsample") is True else None,
-        refine=refiner if given.get("refine") is True else False, **driving,
+        refine=refiner if given.get("refine") is True else False,
+        decoder=decoder if given.get("decoder") is True else None, **driving,
     )
 
 
@@ -322,10 +330,11 @@ class App:
     """The page's handlers around one pipeline: one run computes at a time (`lock`); each page session
     has at most one job (`jobs`); outputs land in `folder` and `history`; `upsample`: the latent upsampler's folder
     ``vidlong app --upsample`` gave (checked), else None; `refine`: Sana-WM's refiner's folder ``vidlong app --refine`` gave
-    (checked: `app_refiner`), else None."""
+    (checked: `app_refiner`), else None; `decoder`: LTX-2.5's diffusion decoder's folder ``vidlong app --decoder`` gave
+    (checked: `vidlong.families.ltx2_decoder.decoder_folder`), else None."""
 
     def __init__(self, pipe, folder: Optional[OutputFolder] = None, upsample: Optional[Path] = None,
-                 refine: Optional[Path] = None):
+                 refine: Optional[Path] = None, decoder: Optional[Path] = None):
         self.pipe, self.spec = pipe, pipe.spec
         self.limits = limits_for_pipeline(pipe)
         #: what a ticked "Upsample 2x" gives `GenerateRequest.upsample`: the folder `upsample`, else True (the model folder's
@@ -356,10 +365,18 @@ class App:
             self.refines = self.separate_refiner or (self.upsamples and self.limits.pipeline in REFINE_PIPELINES)
         except VidlongError:
             self.refines = False
+        #: what a ticked "Diffusion decoder" gives `GenerateRequest.decoder`: the folder `decoder`, else True (no model folder
+        #: holds one: `decoder_folder` refuses it in one line); `decodes`: whether the page shows the box (that folder given,
+        #: on an LTX-2 or LTX-2.5 model)
+        self.decoder = True if decoder is None else str(decoder)
+        try:
+            self.decodes = decoder is not None and decoder_folder(self.decoder, self.limits) is not None
+        except VidlongError:
+            self.decodes = False
         #: the page's places for a video, as its messages name them (a model that edits a given video: Lucy Edit's), and the
         #: boxes it shows, by their labels (`box_places`)
         self.places = dict(EDIT_PLACES if self.limits.edits else APP_PLACES,
-                           **box_places(self.upsample_label if self.upsamples else None, self.refines))
+                           **box_places(self.upsample_label if self.upsamples else None, self.refines, self.decodes))
         #: whether its runs edit the given image, the edit their video's last frame (ChronoEdit: `ModelLimits.edits_image`),
         #: written as a PNG beside the mp4 and shown; /generate's outputs then end with that PNG
         self.edits_image = self.limits.edits_image
@@ -420,7 +437,7 @@ class App:
             noise = "plain" if self.own_sampling else AUTO  # as its hidden field's, else the one a preset's noise refuses
             request = _request_of("-", method, preset, ratio, steps, None, 0, noise, "", height, width, image, last, video,
                                   strength, *driving_videos, upsampler=self.upsampler,
-                                  refiner=self.refiner_folder)
+                                  refiner=self.refiner_folder, decoder=self.decoder)
             latent = check_generate(request, self.limits)
             cost = run_cost(self.pipe, request, latent)
             given = video or request.control_video
@@ -446,6 +463,8 @@ class App:
             note += (f"Then upsampled {cost.upsampled[0]:g}x by its "
                      + ("video super-resolution" if self.super_resolution else "latent upsampler")
                      + (" and refined at that size (its steps in the estimate). " if request.refine else ". "))
+        elif cost.decoder:  # its weights and diffusion stage in the estimate's memory (`run_cost`)
+            note += "Then decoded by LTX-2.5's diffusion decoder instead of the VAE. "
         seconds = self.pace.seconds(cost)
         note += (f"Estimate: about **{duration_text(max(seconds, 1))}** and " if seconds is not None
                  else "Estimate (time after the first run): ")
@@ -475,7 +494,7 @@ class App:
         self.check_edited(video, image, "/generate")
         request = _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
                               last_image, video, strength, *driving_videos, upsampler=self.upsampler,
-                              refiner=self.refiner_folder)
+                              refiner=self.refiner_folder, decoder=self.decoder)
         diagonal = _diagonal_of([request.method], partition_guidance, noise_correlation)
         check_fits(run_cost(self.pipe, request, check_generate(request, self.limits), diagonal))
         return request, diagonal
@@ -492,8 +511,9 @@ class App:
                 prefix = f"{request.method} ({i}/{len(runs)}): " if len(runs) > 1 else ""
                 start, stages = time.monotonic(), StageProgress(progress, job, prefix)
                 results[request.method] = generate(self.pipe, request, progress=stages, diagonal=diagonal)
-                # an upsampled or Sana-WM refined run's time holds its upsampler's or refiner's, which `run_cost` leaves out
-                if request.upsample is None and not request.refine:
+                # an upsampled, Sana-WM refined or diffusion-decoded run's time holds its upsampler's, refiner's or decoder's,
+                # which `run_cost` leaves out
+                if request.upsample is None and not request.refine and request.decoder is None:
                     self.pace.record(run_cost(self.pipe, request, results[request.method].settings["latent_frames"],
                                               diagonal), time.monotonic() - start, stages.seconds_in("decode"))
             progress(1.0, desc="write mp4")
@@ -556,7 +576,7 @@ class App:
         request_fields, (partition_guidance, noise_correlation, video, strength) = fields[:13], fields[13:17]
         self.check_edited(video, request_fields[11], "/generate")  # its image: the 12th of `_request_of`'s fields
         first = _request_of(*request_fields, video, strength, *fields[17:], upsampler=self.upsampler,  # and the driving videos
-                            refiner=self.refiner_folder)
+                            refiner=self.refiner_folder, decoder=self.decoder)
         check_methods(methods, first)
         diagonal = _diagonal_of(methods, partition_guidance, noise_correlation)
         runs = [(dataclasses.replace(first, method=method), diagonal if method == "fifo" else None) for method in methods]
@@ -570,7 +590,7 @@ class App:
                  method: str = "chunked", cut: bool = False, partition_guidance: Optional[str] = None,
                  noise_correlation: float = 0.0, video: Optional[str] = None, strength: Optional[float] = None,
                  extend_video: Optional[str] = None, control_video: Optional[str] = None, identity: Optional[str] = None,
-                 upsample: bool = False):
+                 upsample: bool = False, decoder: bool = False):
         """(streamer, chunks or None, timeline rows) of the Stream tab's fields, checked before anything
         runs. The stream prompt holds from 0 s, the timeline's prompts from their seconds on; either may
         be empty, not both. `method` "fifo" streams by diagonal denoising (Wan, LTX-Video; `DiagonalStreamer`), which
@@ -584,13 +604,15 @@ class App:
         its frame rate and size. On a Cosmos-Transfer2.5 page the stream follows `control_video` (`control_streamer`); on
         another a control video is refused in one line. `identity`: the face's tensors file a ConsisID transformer with
         ``is_train_face`` needs, given to every window of the stream or the continuation, checked as the CLI's --identity
-        (`vidlong.identity.stream_identity`), refused in one line where the model takes none. `upsample` (/stream's, the
-        Generate tab's alone) is refused in one line, as vidlong stream --upsample is."""
+        (`vidlong.identity.stream_identity`), refused in one line where the model takes none. `upsample` and `decoder`
+        (/stream's, the Generate tab's alone) are refused in one line, as vidlong stream --upsample and --decoder are."""
         check_streams(self.limits.family)
-        if upsample:
-            where = f" (the Generate tab's {self.upsample_label})" if self.upsamples else ""
-            raise VidlongError(f"upsample upsamples a whole generated video's latents{where}; a stream does not upsample "
-                               "its chunks: drop upsample")  # /stream's
+        for ticked, name, does, shown, label, instead in (
+                (upsample, "upsample", "upsamples", self.upsamples, self.upsample_label, "does not upsample its chunks"),
+                (decoder, "decoder", "decodes", self.decodes, DECODER_LABEL, "decodes its chunks by the VAE as they come")):
+            if ticked:  # /stream's
+                where = f" (the Generate tab's {label})" if shown else ""
+                raise VidlongError(f"{name} {does} a whole generated video's latents{where}; a stream {instead}: drop {name}")
         video, extend_video, control_video = _uploaded_path(video), _uploaded_path(extend_video), _uploaded_path(control_video)
         if control_video and not self.stream_controls:
             raise VidlongError(f"{named('control_video')} guides a Cosmos-Transfer2.5 stream (its call's chunks); this model's "
@@ -860,14 +882,14 @@ class App:
 
     def reload(self, evt: gr.SelectData) -> tuple:
         """A clicked history item: its video, settings and sidecar, its settings back in the form (`FORM_FIELDS`, the
-        compared methods, Wan Animate's segment overlap, the "Upsample 2x" and "Refine" boxes), the first-frame and last-frame
-        images it was made from (`_image_update`; a stream's first frame alone, the last frame the Generate tab's), a stream's
-        settings back in the Stream tab's form (`stream_form`) and its video and sidecar on that tab, the tab it was made on
-        shown (the gallery sits below both), and its edited image and PNG (`edited_outputs`)."""
+        compared methods, Wan Animate's segment overlap, the "Upsample 2x", "Refine" and "Diffusion decoder" boxes), the
+        first-frame and last-frame images it was made from (`_image_update`; a stream's first frame alone, the last frame the
+        Generate tab's), a stream's settings back in the Stream tab's form (`stream_form`) and its video and sidecar on that
+        tab, the tab it was made on shown (the gallery sits below both), and its edited image and PNG (`edited_outputs`)."""
         clicked = str(evt.value)  # the gallery as this page shows it: its item names the video file
         item = next((item for item in self.history.items() if item.video.name in clicked), None)
         if item is None:
-            return (gr.update(),) * (3 + len(FORM_FIELDS) + len(STREAM_FORM_FIELDS) + 11)
+            return (gr.update(),) * (3 + len(FORM_FIELDS) + len(STREAM_FORM_FIELDS) + 12)
         settings = item.settings
         if "runs" in settings:  # a comparison: the first run's settings, the compared methods ticked
             settings = dict(next(iter(settings["runs"].values())), compared=settings["compared"])
@@ -883,11 +905,13 @@ class App:
         overlap = gr.update(value=settings["segment_overlap"]) if "segment_overlap" in settings else gr.update()
         upsampled = gr.update() if streamed else gr.update(value=bool(settings.get("upsample")))  # generate records its upsampler
         refined = gr.update() if streamed else gr.update(value=bool(settings.get("refine")))
+        decoded = gr.update() if streamed else gr.update(value=bool(settings.get("decoder")))  # generate records its folder
         images = (_image_update(settings, "image"), gr.update() if streamed else _image_update(settings, "last_image"))
         stream = (str(item.video), str(item.sidecar)) if streamed else (gr.update(), gr.update())
         stream_fields = self.stream_form(settings) if streamed else [gr.update()] * len(STREAM_FORM_FIELDS)
         tab = gr.Tabs(selected="stream-tab" if streamed else "generate-tab")
-        return (str(item.video), item.settings, str(item.sidecar), *fields, compared, overlap, upsampled, refined, *images,
+        return (str(item.video), item.settings, str(item.sidecar), *fields, compared, overlap, upsampled, refined, decoded,
+                *images,
                 *stream_fields, *stream, tab, *edited_outputs(item))
 
     def stream_form(self, settings: dict) -> list:
@@ -980,13 +1004,14 @@ def _timeline_rows(timeline) -> list[tuple[float, str]]:
 
 
 def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[Path] = None,
-              refiner: Optional[Path] = None) -> gr.Blocks:
+              refiner: Optional[Path] = None, decoder: Optional[Path] = None) -> gr.Blocks:
     """The app's page for `pipe` (a vidlong pipeline from `vidlong.load_pipeline`; an image-to-video one
     shows a first-frame input, a Wan Animate one the character's and its driving videos; an LTX-Video or LTX-2 one with a
     latent upsampler, its folder's own or the folder `upsampler`, an "Upsample 2x" box; a Sana-WM one with its refiner, the
-    one beside or inside its folder or the folder `refiner`, a "Refine" box); outputs go to `folder` (default: a new folder
-    in Gradio's cache)."""
-    app = App(pipe, folder, upsampler, refiner)
+    one beside or inside its folder or the folder `refiner`, a "Refine" box; an LTX-2 or LTX-2.5 one given LTX-2.5's diffusion
+    decoder's folder `decoder`, a "Diffusion decoder" box); outputs go to `folder` (default: a new folder in Gradio's
+    cache)."""
+    app = App(pipe, folder, upsampler, refiner, decoder)
     spec = app.spec
     multiple, least = app.limits.geometry.pixel_multiple, app.limits.geometry.min_pixels
     largest = None if app.limits.rope_positions is None else app.limits.rope_positions * multiple  # None: no RoPE table
@@ -1072,6 +1097,11 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                                  if app.separate_refiner else
                                  f"with {app.upsample_label}: the upsampled latents denoised again for a few steps at the "
                                  "new size, as diffusers' two-stage flow does (its defaults)")
+                        decoder = fields.Checkbox(  # in place of the VAE (`vidlong.families.ltx2_decoder`), checked by check_decoder
+                            value=False, label=DECODER_LABEL, elem_id="decoder", visible=app.decodes,
+                            info="the video's latents decoded by LTX-2.5's diffusion decoder "
+                                 f"{Path(app.decoder).name if app.decodes else ''} instead of the VAE, seeded with the seed, "
+                                 "its sound kept; not with the upsample or refine boxes")
                         animating, control = pipe.task == "animate", app.limits.control
                         controlled, vace = control is not None, control == "vace"
                         with gr.Accordion("Animate the character (Wan Animate)" if animating else "Follow a control video "
@@ -1173,6 +1203,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                         # /stream's upsample, refused (`App.streamer`): a stream's chunks are not upsampled
                         s_upsample = fields.Checkbox(value=False, label=app.upsample_label, visible=False,
                                                      elem_id="stream-upsample")
+                        # /stream's decoder, refused likewise: a stream's chunks are decoded by the VAE as they come
+                        s_decoder = fields.Checkbox(value=False, label=DECODER_LABEL, visible=False, elem_id="stream-decoder")
                         with gr.Accordion(f"{'Edit' if edits else 'Redraw'} a video, chunk by chunk", open=edits,
                                           visible=app.stream_redraws):
                             s_redraw = gr.Video(label="Video to edit: the prompt edits it chunk by chunk, at any length (the "
@@ -1210,12 +1242,12 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
         reloaded = [prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
                     partition_guidance, noise_correlation]  # FORM_FIELDS
         form = [*reloaded[:-2], image, last_image, *reloaded[-2:], redraw, strength, *driving_videos, identity,
-                camera, upsample, refine]  # older order kept
+                camera, upsample, refine, decoder]  # older order kept
         stream_reloaded = [s_prompt, timeline, s_seconds, s_method, s_seed, s_chunk, s_context, s_steps, s_recache, s_cut,
                            s_guidance, s_partition_guidance, s_noise_correlation]  # STREAM_FORM_FIELDS
         stream_form = [s_prompt, timeline, s_seconds, s_chunk, s_context, s_recache, s_steps, s_guidance, s_seed, image, s_method,
                        s_cut, s_partition_guidance, s_noise_correlation, s_redraw, s_strength, s_extend, s_control, identity,
-                       s_upsample]
+                       s_upsample, s_decoder]
 
         def generate_handler(page: bool):
             async def generate_video(prompt: str, method: str = app.method, preset: str = NO_PRESET, ratio: float = 2.0,
@@ -1229,11 +1261,12 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                                      mask_video: Optional[str] = None, control_video: Optional[str] = None,
                                      reference_images: Optional[list] = None, segment_overlap: Optional[int] = None,
                                      identity: Optional[str] = None, camera: Optional[str] = None, upsample: bool = False,
-                                     refine: bool = False, request: gr.Request = None, progress=gr.Progress()):
+                                     refine: bool = False, decoder: bool = False, request: gr.Request = None,
+                                     progress=gr.Progress()):
                 args = (prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
                         last_image, partition_guidance, noise_correlation, video, strength, pose_video, face_video,
                         background_video, mask_video, control_video, reference_images, segment_overlap, identity, camera,
-                        upsample, refine)
+                        upsample, refine, decoder)
                 return await app.generate_event(app.single_run, args, request, progress, page=page)
             return generate_video
 
@@ -1242,12 +1275,12 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                                partition_guidance: str = "", noise_correlation: float = 0.0, video: Optional[str] = None,
                                strength: Optional[float] = None, pose_video=None, face_video=None, background_video=None,
                                mask_video=None, control_video=None, reference_images=None, segment_overlap=None,
-                               identity=None, camera=None, upsample=False, refine=False, request: gr.Request = None,
-                               progress=gr.Progress()):
+                               identity=None, camera=None, upsample=False, refine=False, decoder=False,
+                               request: gr.Request = None, progress=gr.Progress()):
             args = (compared, prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
                     last_image, partition_guidance, noise_correlation, video, strength, pose_video, face_video,
                     background_video, mask_video, control_video, reference_images, segment_overlap, identity, camera, upsample,
-                    refine)
+                    refine, decoder)
             return await app.generate_event(app.compare_runs, args, request, progress, page=True)
 
         def stream_handler(page: bool):
@@ -1257,18 +1290,18 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                              method: str = "chunked", cut: bool = False, partition_guidance: str = "",
                              noise_correlation: float = 0.0, video: Optional[str] = None, strength: Optional[float] = None,
                              extend_video: Optional[str] = None, control_video: Optional[str] = None,
-                             identity: Optional[str] = None, upsample: bool = False, request: gr.Request = None,
-                             progress=gr.Progress()):
+                             identity: Optional[str] = None, upsample: bool = False, decoder: bool = False,
+                             request: gr.Request = None, progress=gr.Progress()):
                 args = (prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image, method, cut,
                         partition_guidance, noise_correlation, video, strength, extend_video, control_video, identity,
-                        upsample)
+                        upsample, decoder)
                 async for update in app.stream_event(args, request, progress, page=page):
                     yield update
             return stream
 
         outputs = [video, settings, sidecar, gallery, edited, edited_file]
         note_fields = [ratio, method, preset, steps, height, width, redraw, strength, *driving_videos, identity, camera,
-                       upsample, refine]
+                       upsample, refine, decoder]
         def queued(trigger, handler, inputs, outputs):
             """`handler` queued on the model's one worker after `trigger`, its job reserved at the click once its `inputs`
             pass their checks (queued, as Stop is, to run at once with its refusal reaching the page)."""
@@ -1289,7 +1322,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
         method.change(_fifo_fields, method, [partition_guidance, noise_correlation], api_name=False, queue=False)
         image.upload(app.image_size, image, [height, width], api_name=False, queue=False)
         gallery.select(app.reload, None, [video, settings, sidecar, *reloaded, compared, driving_videos[-1], upsample, refine,
-                                          image, last_image, *stream_reloaded, full, s_sidecar, tabs, edited, edited_file],
+                                          decoder, image, last_image, *stream_reloaded, full, s_sidecar, tabs, edited, edited_file],
                        api_name=False, queue=False)  # the last driving field: the overlap
         preset.input(_on_preset, preset, ratio, api_name=False, queue=False)
         for field in note_fields:
@@ -1375,7 +1408,7 @@ def app_refiner(refine: Union[str, Path], limits) -> Path:
 def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
            device: Optional[str] = None, dtype: Optional[str] = None, task: Optional[str] = None, loras=(),
            upsample: Optional[Union[str, Path]] = None, refine: Optional[Union[str, Path]] = None,
-           **launch_kwargs) -> gr.Blocks:
+           decoder: Optional[Union[str, Path]] = None, **launch_kwargs) -> gr.Blocks:
     """Load `model` (a local diffusers pipeline folder; None: the embedded default) on `device` in `dtype`
     as the pipeline of `task` (`vidlong.load_pipeline`'s defaults; "i2v" loads a text-to-video folder whose weights also
     run image to video, `vidlong.models.IMAGE_TO_VIDEO_TWINS`, as its image-to-video pipeline; "control" an LTX-2 folder as
@@ -1384,7 +1417,9 @@ def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 786
     app. `upsample`: the folder of an LTX-Video or LTX-2 latent upsampler (`vidlong.validate.check_upsample`, before the model
     loads) that the page's "Upsample 2x" runs, where the model folder has no ``latent_upsampler/`` of its own (or another).
     `refine`: the folder of a Sana-WM model's refiner (`app_refiner`, before the model loads) that the page's "Refine"
-    runs, where it sits neither beside the model folder nor inside it (or another).
+    runs, where it sits neither beside the model folder nor inside it (or another). `decoder`: the folder of LTX-2.5's
+    diffusion decoder (`vidlong.families.ltx2_decoder.decoder_folder`, before the model loads) that the page's "Diffusion
+    decoder" box decodes by, on an LTX-2 or LTX-2.5 model.
     A video-to-video folder is refused in one line (the page redraws and continues through the text-to-video one), but
     Lucy Edit's, whose page edits an uploaded video.
 
@@ -1405,8 +1440,9 @@ def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 786
                            "(its Generate tab's \"Redraw a video\")")
     upsampler = None if upsample is None else check_upsample(upsample, limits_for_folder(folder))
     refiner = None if refine is None else app_refiner(refine, limits_for_folder(folder))
+    decoder = None if decoder is None else decoder_folder(decoder, limits_for_folder(folder))
     pipe = load_pipeline(model, device=device, dtype=dtype, task=task, loras=loras)
-    demo = build_app(pipe, upsampler=upsampler, refiner=refiner)
+    demo = build_app(pipe, upsampler=upsampler, refiner=refiner, decoder=decoder)
     demo.queue(default_concurrency_limit=1)
     try:
         demo.launch(server_name=host, server_port=port, share=share, show_error=True, prevent_thread_lock=True, quiet=True,

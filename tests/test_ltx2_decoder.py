@@ -444,3 +444,65 @@ def test_on_cuda_generate_decoder_is_diffusers_two_calls_there(folders):
     with torch.no_grad():
         sound = stock.vocoder(stock.audio_vae.decode(out.audio.to(stock.audio_vae.dtype), return_dict=False)[0])
     assert np.allclose(sound[0].clamp(-1, 1).cpu().numpy(), decoded.audio.samples, atol=1e-5)
+
+
+def test_the_app_serves_the_decoder_as_its_box_and_refuses_it_as_the_cli_does(folders, pipe, tmp_path, capsys, monkeypatch):
+    """``vidlong app --decoder FOLDER`` (`launch(decoder=...)`, `build_app(decoder=...)`): the LTX-2 page shows its
+    "Diffusion decoder" box (a page without the folder does not); /generate's `decoder` (after `refine`) decodes the video
+    by it, the settings and the sidecar naming the folder as vidlong generate's do, a history click ticking the box back;
+    the length note says so; ticked beside "Upsample 2x", the CLI's one line naming both boxes by their labels; /stream's
+    `decoder` refused in one line as vidlong stream --decoder is; ticked through a page without the folder, one line
+    naming vidlong app --decoder FOLDER. ``vidlong app --decoder`` with a missing folder, or on another family's model
+    (the default Wan): one line, exit 2, before any model loads."""
+    from types import SimpleNamespace
+
+    import gradio as gr
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+    from test_app import field_with_id, free_port, video_path
+    from tiny_pipeline import save_tiny_latent_upsampler
+
+    from vidlong.apps import gradio_app
+    from vidlong.video_io import read_video
+
+    upsampler = save_tiny_latent_upsampler(tmp_path / "upsampler", "ltx-2")
+    demo = gradio_app.build_app(pipe, upsampler=upsampler, decoder=folders[1])
+    app, bare = demo.vidlong_app, gradio_app.App(pipe)
+    assert field_with_id(demo, "decoder").visible and app.decodes and not bare.decodes
+    fields = ("a red ball", "both", "none", 1, 1, None, 3, "auto", "", None, None, None, None, "", 0, None, None, *[None] * 9)
+    note = app.length_note(1, "both", gradio_app.NO_PRESET, 1, None, None, None, None, *[None] * 9, False, False, True)
+    assert "Then decoded by LTX-2.5's diffusion decoder instead of the VAE" in note and "weights and activations" in note
+    with pytest.raises(vidlong.VidlongError) as both:
+        app.run(*fields, True, False, True)
+    assert gradio_app._user_message(both.value, app.places) == ('"Diffusion decoder" decodes the video\'s own latents, and '
+                                                               '"Upsample 2x" the upsampled ones (by the VAE): drop one of them')
+    with pytest.raises(vidlong.VidlongError) as none:
+        bare.run(*fields, False, False, True)
+    assert gradio_app._user_message(none.value, bare.places) == ("decoder: no model folder holds LTX-2.5's diffusion "
+                                                                 "decoder; pass the folder of it (serve the page with "
+                                                                 "vidlong app --decoder FOLDER)")
+    demo.queue()
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, show_error=True)
+    try:
+        client = Client(demo.local_url, verbose=False, analytics_enabled=False, download_files=str(tmp_path / "downloads"))
+        video, settings = client.predict(prompt="a red ball", ratio=1, steps=1, seed=3, decoder=True, api_name="/generate")
+        assert read_video(video_path(video))[0].shape == (9, 64, 64, 3)
+        assert settings["decoder"] == str(folders[1]) and settings["decoder_pass"] == dict(num_inference_steps=1, seed=3)
+        with pytest.raises(AppError, match=r"^decoder decodes a whole generated video's latents \(the Generate tab's "
+                                           r"Diffusion decoder\); a stream decodes its chunks by the VAE as they come: "
+                                           r"drop decoder$"):
+            client.predict(prompt="a red ball", seconds=1, decoder=True, api_name="/stream")
+    finally:
+        demo.close()
+    item = app.history.items()[0]
+    assert json.loads(item.sidecar.read_text())["decoder"] == str(folders[1])  # the sidecar's, as vidlong generate's
+    shown = app.reload(SimpleNamespace(value=item.video.name))
+    assert shown[3 + len(gradio_app.FORM_FIELDS) + 4] == gr.update(value=True)  # after compared, overlap, two boxes
+    monkeypatch.setattr("vidlong.pipeline.load_pipeline", lambda *a, **k: pytest.fail("a model loaded"))
+    capsys.readouterr()
+    for model, decoder, says in ((folders[0], tmp_path / "none", f"--decoder: no folder at {tmp_path / 'none'}; pass the "
+                                  "folder of LTX-2.5's diffusion decoder (LTX2VideoDiffusionDecodePipeline)"),
+                                 (None, folders[1], "--decoder decodes LTX-2's and LTX-2.5's latents by LTX-2.5's diffusion "
+                                  "decoder; this model (WanPipeline) is none of them: drop --decoder")):
+        assert main(["app", *(["--model", str(model)] if model else []), "--decoder", str(decoder), "--device", "cpu"]) == 2
+        assert capsys.readouterr().err == f"vidlong: error: {says}\n"

@@ -40,21 +40,19 @@ DECODER_FAMILY = "ltx-2"
 KEPT_AS = "_vidlong_decoder"
 
 
-def check_decoder(request, limits) -> Optional[Path]:
-    """The folder of LTX-2.5's diffusion decoder that ``request.decoder`` names, checked before any model loads; None where
-    it names none. One line for another model family, a value that is no path, a path that is no folder or holds another
-    pipeline, a decoder with no readable config or of other latent channels than the model's VAE makes, and ``upsample``
-    or ``refine`` beside it (the latent upsampler decodes its latents with the VAE, and
-    decoding them first with the diffusion decoder leaves no latents to upsample: which of the two was meant is not
-    said)."""
+def decoder_folder(decoder, limits) -> Path:
+    """The folder of LTX-2.5's diffusion decoder that `decoder` (the request's ``decoder``, or ``vidlong app --decoder``'s)
+    names, checked before any model loads against the model of `limits`: one line for another model family, True (no
+    model folder holds one: its folder is given), a value that is no path, a path that is no folder or holds another
+    pipeline, and a decoder with no readable config or of other latent channels than the model's VAE makes."""
     from .common import second_stage_config, second_stage_folder
 
-    decoder = request.decoder
-    if decoder is None:
-        return None
     if limits.family != DECODER_FAMILY:
         raise VidlongError(f"{named('decoder')} decodes LTX-2's and LTX-2.5's latents by LTX-2.5's diffusion decoder; this "
                            f"model ({limits.pipeline or limits.family}) is none of them: drop {named('decoder')}")
+    if decoder is True:
+        raise VidlongError(f"{named('decoder')}: no model folder holds LTX-2.5's diffusion decoder; pass the folder of it "
+                           f"({named('decoder')} path/to/decoder)")
     if not isinstance(decoder, (str, Path)) or not str(decoder):
         raise VidlongError(f"{named('decoder')} is the path of LTX-2.5's diffusion decoder's folder ({DECODER_CLASS}), got "
                            f"{decoder!r:.80}")
@@ -64,6 +62,17 @@ def check_decoder(request, limits) -> Optional[Path]:
     if channels != limits.geometry.channels:
         raise VidlongError(f"{named('decoder')}: {folder} decodes latents of {channels} channels, this model's VAE makes "
                            f"{limits.geometry.channels}; pass the diffusion decoder of this model's release")
+    return folder
+
+
+def check_decoder(request, limits) -> Optional[Path]:
+    """The folder of LTX-2.5's diffusion decoder that ``request.decoder`` names (`decoder_folder`), checked before any model
+    loads; None where it names none. One line for what `decoder_folder` refuses, and ``upsample`` or ``refine`` beside it
+    (the latent upsampler decodes its latents with the VAE, and decoding them first with the diffusion decoder leaves no
+    latents to upsample: which of the two was meant is not said)."""
+    if request.decoder is None:
+        return None
+    folder = decoder_folder(request.decoder, limits)
     for other in ("upsample", "refine"):
         if getattr(request, other):
             raise VidlongError(f"{named('decoder')} decodes the video's own latents, and {named(other)} the upsampled ones "
