@@ -286,24 +286,34 @@ def temporal_folder(tmp_path_factory):
     return save_tiny_latent_upsampler(tmp_path_factory.mktemp("tiny-temporal"), "ltx-2", temporal=True)
 
 
-def test_generate_with_two_temporal_rounds_is_diffusers_chain_bit_for_bit_and_the_methods_act(dfr_pipe, dfr_stock,
-                                                                                             temporal_folder):
-    """`generate` of 17 frames with ``temporal_refine`` and 2 rounds, no method = diffusers' documented chain: its
-    `LTX2DFRPipeline` call with ``output_type="latent"``, then `LTX2DFRTemporalRefinePipeline` built over its parts (as its
-    docstring builds it, before the call: its prompt padding side the folder's) with the temporal upsampler and
-    `LTXEulerAncestralRFScheduler(eta=0.5)`, round 1 then 2 on the last one's latent output (``num_frames`` the input
-    canvas's, ``frame_rate`` doubled, ``source_seconds`` the first canvas's, the seed's generator), the last canvas cut to
-    ``4·16 + 1`` frames and decoded by the VAE: the same frames, normalised latents and waveform (cut to those frames'
-    seconds at 96 fps); the rounds' tiles (one, then two) run through the methods with `both` (the canvas's sizes handed
-    to their forwards, which the methods need), which change the video and are removed after."""
+def test_generate_with_two_temporal_rounds_from_images_is_diffusers_chain_bit_for_bit_and_the_methods_act(
+        dfr_pipe, dfr_stock, temporal_folder, image_path, last_image_path):
+    """`generate` of 17 frames from ``image`` and ``last_image`` with ``temporal_refine`` and 2 rounds, no method = diffusers'
+    documented chain: its `LTX2DFRPipeline` call with those ``conditions`` and ``output_type="latent"``, then
+    `LTX2DFRTemporalRefinePipeline` built over its parts (as its docstring builds it, before the call: its prompt padding
+    side the folder's) with the temporal upsampler and `LTXEulerAncestralRFScheduler(eta=0.5)`, round 1 then 2 on the last
+    one's latent output (``num_frames`` the input canvas's, ``frame_rate`` doubled, ``source_seconds`` the first canvas's,
+    the seed's generator) with the same ``conditions`` on the request's grid (``condition_num_frames`` 17: each round
+    places them at ``2^round`` times their pixel frame), the last canvas cut to ``4·16 + 1`` frames and decoded by the VAE:
+    the same frames, normalised latents and waveform (cut to those frames' seconds at 96 fps); the first latent frame the
+    image's clean latent after both rounds, as the DFR pass keeps it. The rounds' tiles run through the methods with `both`
+    (the canvas's sizes handed to their forwards, which the methods need; the last image's latent frame and the anchors and
+    slots after each tile's canvas), which change the video, keep that first frame and are removed after. (From text,
+    ``conditions`` is None: the CLI's test below.)"""
     from diffusers import LTX2DFRTemporalRefinePipeline, LTXEulerAncestralRFScheduler
     from diffusers.pipelines.ltx2 import LTX2LatentUpsamplerModel
+    from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
     from diffusers.pipelines.ltx2.utils import trim_canvas
+    from PIL import Image
 
+    from vidlong.families.ltx2_dfr import VidLongLTX2DFRImageToVideoPipeline
     from vidlong.generate import GenerateRequest, generate
+    from vidlong.pipeline import over_modules
 
-    request = dict(prompt="a red ball", frames=17, seed=3, temporal_refine=str(temporal_folder), temporal_rounds=2)
-    plain = generate(dfr_pipe, GenerateRequest(method="none", **request))
+    pipe = over_modules(VidLongLTX2DFRImageToVideoPipeline, dfr_pipe)  # what the CLI loads given --image
+    request = dict(prompt="a red ball", frames=17, seed=3, image=str(image_path), last_image=str(last_image_path),
+                   temporal_refine=str(temporal_folder), temporal_rounds=2)
+    plain = generate(pipe, GenerateRequest(method="none", **request))
     assert plain.frames.shape == (65, 64, 64, 3) and plain.latents.shape[2] == 9
     assert (plain.settings["fps"], plain.settings["temporal_rounds"]) == (96.0, 2)
     assert plain.settings["temporal_refine"] == str(temporal_folder)
@@ -315,14 +325,16 @@ def test_generate_with_two_temporal_rounds_is_diffusers_chain_bit_for_bit_and_th
                                                  "vae", "audio_vae", "text_encoder", "tokenizer", "connectors", "transformer",
                                                  "vocoder")})
     temporal.set_progress_bar_config(disable=True)
-    out = dfr_stock("a red ball", num_frames=17, height=64, width=64, frame_rate=24, output_type="latent",
-                    generator=torch.Generator().manual_seed(3))
+    first, last = (Image.open(path).convert("RGB") for path in (image_path, last_image_path))
+    conditions = [LTX2VideoCondition(first, 0), LTX2VideoCondition(last, 2)]  # 2: the request's last latent frame
+    out = dfr_stock("a red ball", conditions=conditions, num_frames=17, height=64, width=64, frame_rate=24,
+                    output_type="latent", generator=torch.Generator().manual_seed(3))
     canvas, fps = 25, 24.0
     for index in (1, 2):
         out = temporal(latents=out.frames, keyframes_latents=out.keyframes, keyframe_positions=out.keyframe_positions,
-                       audio_latents=out.audio, prompt="a red ball", height=64, width=64, num_frames=canvas, frame_rate=fps,
-                       source_seconds=25 / 24, round_index=index, generator=torch.Generator().manual_seed(3),
-                       output_type="latent")
+                       audio_latents=out.audio, conditions=conditions, condition_num_frames=17, prompt="a red ball",
+                       height=64, width=64, num_frames=canvas, frame_rate=fps, source_seconds=25 / 24, round_index=index,
+                       generator=torch.Generator().manual_seed(3), output_type="latent")
         canvas, fps = 2 * (canvas - 1) + 1, 2 * fps
     assert out.keyframe_positions == [24, 48, 72, 96] and canvas == 97
     vae = dfr_stock.vae
@@ -334,19 +346,21 @@ def test_generate_with_two_temporal_rounds_is_diffusers_chain_bit_for_bit_and_th
     assert torch.equal(dfr_stock._normalize_latents(latents, vae.latents_mean, vae.latents_std, vae.config.scaling_factor),
                        plain.latents)
     assert np.array_equal(audio[0, :, :round(65 / 96 * 16000)].clamp(-1, 1).numpy(), plain.audio.samples)
+    clean = pipe.encode_conditions(conditions[:1], 64, 64, 17)[0][1]  # [1, C, 1, h, w], normalised
+    assert torch.equal(plain.latents[:, :, :1], clean)
 
     seen = []
-    record = dfr_pipe.transformer.register_forward_hook(
+    record = pipe.transformer.register_forward_hook(
         lambda _m, _a, k, _o: seen.append((k["num_frames"], k["hidden_states"].shape[1] // 4)), with_kwargs=True)
     try:
-        both = generate(dfr_pipe, GenerateRequest(method="both", **request))
+        both = generate(pipe, GenerateRequest(method="both", **request))
     finally:
         record.remove()
-    # (canvas latent frames, token frames): the DFR pass, round 1's tile, round 2's two (the second from frame 0: its
-    # lead-in a segment and its seam), each a canvas then its anchors and slots, 4 sigmas a tile
-    assert seen == [(4, 4 + 1)] * 8 + [(7, 7 + 1 + 1)] * 8 + [(13, 13 + 2 + 2)] * 4
-    assert not np.array_equal(both.frames, plain.frames)
-    assert all(type(b.attn1.processor).__name__ != "VidlongAttnProcessor" for b in dfr_pipe.transformer.transformer_blocks)
+    # (canvas latent frames, token frames): the DFR pass, round 1's tiles, round 2's, each a canvas, then the last image's
+    # latent frame (at pixel frame 9, then 18, then 36: in every tile) and the tile's anchors and slots, 4 sigmas a tile
+    assert seen == [(4, 4 + 1 + 1)] * 8 + [(7, 7 + 1 + 2)] * 8 + [(13, 13 + 1 + 4)] * 4
+    assert not np.array_equal(both.frames, plain.frames) and torch.equal(both.latents[:, :, :1], clean)
+    assert all(type(b.attn1.processor).__name__ != "VidlongAttnProcessor" for b in pipe.transformer.transformer_blocks)
 
 
 def test_vidlong_generate_temporal_refine_writes_twice_the_frames_at_twice_the_rate_with_its_sound(dfr_folder, temporal_folder,

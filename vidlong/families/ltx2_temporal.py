@@ -15,10 +15,14 @@ vidlong runs diffusers' documented chain: the DFR call with ``output_type="laten
 keyframes and their pixel positions, its audio latents), then round 1, 2, ... each on the last one's latent output, its
 ``num_frames`` and ``frame_rate`` the input canvas's (untrimmed; the rate doubled a round), ``source_seconds`` the first
 canvas's seconds (the frozen stage-1 sound's), ``round_index`` the round, a CPU generator seeded with the request's seed
-(its noise and its tiles' ancestral seeds); a video from images gets their conditions (``condition_num_frames``: the
-request's). The last canvas is cut to the request's length at the new rate (``2^r·(n - 1) + 1`` frames, diffusers'
-`trim_canvas`) and decoded by the VAE as the pipelines decode (`temporal_frames`); the sound is the DFR pass's, which the
-rounds keep, cut to those seconds.
+(its noise and its tiles' ancestral seeds). A video from images gets the DFR pass's conditions in every round, as its
+docstring asks: ``index`` on the request's grid (``condition_num_frames`` the request's frames, so that the last image's
+latent frame is the request's, not the padded canvas's), which each round encodes as the pass did and places at
+``2^round`` times the pixel frame it had in the pass (pixel frame ``2·p`` is frame ``p`` of the round's input at twice its
+rate: the same second), in each tile that holds it; so the first image stays the first latent frame's clean target
+(strength 1) and the last one is a keyframe at its second. The last canvas is cut to the request's length at the new
+rate (``2^r·(n - 1) + 1`` frames, diffusers' `trim_canvas`) and decoded by the VAE as the pipelines decode
+(`temporal_frames`); the sound is the DFR pass's, which the rounds keep, cut to those seconds.
 
 The rounds share the DFR pipeline's transformer, so the request's methods act in them too: each tile of a round is a
 canvas whose keyframe anchors and slots trail it, laid out as the DFR pass's (`CanvasSizes`), the same native window.
