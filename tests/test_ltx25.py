@@ -286,6 +286,13 @@ def temporal_folder(tmp_path_factory):
     return save_tiny_latent_upsampler(tmp_path_factory.mktemp("tiny-temporal"), "ltx-2", temporal=True)
 
 
+#: the forwards of 17 frames from a first and a last image, then 2 temporal rounds, as (canvas latent frames, latent frames
+#: of tokens): the DFR pass's 8, round 1's tile's 4, round 2's two tiles' 4 each (the second from frame 0: its lead-in a
+#: segment and its seam), each tile a canvas, then the last image's latent frame (at pixel frame 9, then 18, then 36: in
+#: every tile) and its anchors and slots
+IMAGES_TWO_ROUNDS = [(4, 4 + 1 + 1)] * 8 + [(7, 7 + 1 + 2)] * 8 + [(13, 13 + 1 + 4)] * 4
+
+
 def test_generate_with_two_temporal_rounds_from_images_is_diffusers_chain_bit_for_bit_and_the_methods_act(
         dfr_pipe, dfr_stock, temporal_folder, image_path, last_image_path):
     """`generate` of 17 frames from ``image`` and ``last_image`` with ``temporal_refine`` and 2 rounds, no method = diffusers'
@@ -356,11 +363,38 @@ def test_generate_with_two_temporal_rounds_from_images_is_diffusers_chain_bit_fo
         both = generate(pipe, GenerateRequest(method="both", **request))
     finally:
         record.remove()
-    # (canvas latent frames, token frames): the DFR pass, round 1's tiles, round 2's, each a canvas, then the last image's
-    # latent frame (at pixel frame 9, then 18, then 36: in every tile) and the tile's anchors and slots, 4 sigmas a tile
-    assert seen == [(4, 4 + 1 + 1)] * 8 + [(7, 7 + 1 + 2)] * 8 + [(13, 13 + 1 + 4)] * 4
+    assert seen == IMAGES_TWO_ROUNDS
     assert not np.array_equal(both.frames, plain.frames) and torch.equal(both.latents[:, :, :1], clean)
     assert all(type(b.attn1.processor).__name__ != "VidlongAttnProcessor" for b in pipe.transformer.transformer_blocks)
+
+
+def test_the_estimate_counts_the_rounds_tiles_their_video_and_the_upsamplers_weights(dfr_pipe, temporal_folder, image_path,
+                                                                                     last_image_path, monkeypatch):
+    """`run_cost` of 2 rounds from a first and a last image, from diffusers' layout alone: the tiles the chain test's forwards
+    take (`IMAGES_TWO_ROUNDS`, measured there), their FLOPs beside the DFR pass's, the 4x video decoded whole (65 frames:
+    float32 twice and uint8, its 9 latent frames' decode paced) and the temporal upsampler's weights in the VAE's dtype
+    (the loaded model's bytes), not counted again once the pipeline holds it."""
+    from diffusers.pipelines.ltx2 import LTX2LatentUpsamplerModel
+
+    from vidlong.estimate import block_flops, run_cost, transformer_sizes
+    from vidlong.families.ltx2_temporal import rounds_plan
+    from vidlong.generate import GenerateRequest
+    from vidlong.upsample import load_upsampler
+    from vidlong.validate import limits_for_pipeline
+
+    monkeypatch.setattr(dfr_pipe, "_vidlong_upsampler", None, raising=False)  # none held: as before its first run
+    given = dict(prompt="a red ball", frames=17, method="none", image=str(image_path), last_image=str(last_image_path))
+    request = GenerateRequest(**given, temporal_refine=str(temporal_folder), temporal_rounds=2)
+    assert rounds_plan(dfr_pipe, request, limits_for_pipeline(dfr_pipe), 3).tiles == tuple(IMAGES_TWO_ROUNDS[8::4])
+    alone, rounds = run_cost(dfr_pipe, GenerateRequest(**given), 3), run_cost(dfr_pipe, request, 3)
+    _, dim, ffn, layers = transformer_sizes(dfr_pipe.transformer.config)
+    tiles = sum(block_flops(frames * 4, dim, ffn, 1) * layers for _, frames in IMAGES_TWO_ROUNDS[8:])
+    assert rounds.flops == pytest.approx(alone.flops + tiles) and (alone.decoded_frames, rounds.decoded_frames) == (3, 9)
+    upsampler = LTX2LatentUpsamplerModel.from_pretrained(temporal_folder)
+    weights = sum(p.numel() * p.element_size() for p in upsampler.parameters())
+    assert rounds.video_bytes == 65 * 64 * 64 * 3 and rounds.peak_bytes == rounds.video_bytes * (4 + 4 + 1) + weights
+    load_upsampler(dfr_pipe, temporal_folder)
+    assert rounds.peak_bytes - run_cost(dfr_pipe, request, 3).peak_bytes == weights
 
 
 def test_vidlong_generate_temporal_refine_writes_twice_the_frames_at_twice_the_rate_with_its_sound(dfr_folder, temporal_folder,

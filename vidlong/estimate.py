@@ -15,6 +15,10 @@ working memory, which does not grow with the length (`wan_decoder_bytes`), else 
 float32 and a uint8 copy (those VAEs' own working memory not counted: not measured); a video upsampled by LTX-Video's or
 LTX-2's latent upsampler is decoded whole at its size (the upsampler's scale read from its config), where a refine pass
 also runs its steps; the upsampler's own compute and that decode's time are not counted (`upsampled_text` says so).
+LTX-2.5's temporal rounds (`GenerateRequest.temporal_refine`) add each tile's forwards at its doubled canvas (its tokens the
+largest forward's where they are more), the video they make (``2^r`` times the frames) decoded whole, and the temporal
+upsampler's weights from its folder before it loads (`vidlong.families.ltx2_temporal.rounds_plan`); its own activations
+and the prompt's encoding again each round are not counted.
 Kandinsky 6's video super-resolution is counted alike: the uint8 video at the size it makes and two float32 copies of one
 of its windows (its blend's sums, its call's output), beside its call's own decode at the made size; its compute and time
 not.
@@ -138,6 +142,15 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
         segments = request_segments(pipe, request, latent_frames)
         flops *= segments
         made, whole_decode, decoded = frame_count(request.pose_video, "pose_video"), True, segments * (latent_frames - 1)
+    from .families.ltx2_temporal import rounds_plan
+
+    rounds = rounds_plan(pipe, request, limits, latent_frames)  # LTX-2.5's temporal rounds (`temporal_refine`), else None
+    if rounds is not None:  # each tile's forwards (the largest its activations); the video they make, decoded whole
+        tiles = [(video_tokens(geometry, frames, height, width), attention_branches(methods, canvas // pt, spec.native_frames // pt))
+                 for canvas, frames in rounds.tiles]
+        flops += sum(block_flops(n, dim, ffn, b) * blocks * rounds.steps for n, b in tiles)
+        tokens, branches = max(tokens, *(n for n, _ in tiles)), max(branches, *(b for _, b in tiles))
+        made, decoded = rounds.frames, (rounds.frames - 1) // spec.temporal_ratio + 1
 
     itemsize = pipe.experts()[0].dtype.itemsize
     # Wan VACE builds every VACE block's hint (and keeps the control states) before its main blocks run
@@ -150,6 +163,8 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
         decode = video + 2 * 4 * chunk + (wan_decoder_bytes(pipe.vae, height, width) if chunked else 0)
     else:
         decode = video * (4 + 4 + 1)
+    if rounds is not None:  # the temporal upsampler's weights, loaded beside the model for the rounds and held to the end
+        activations, decode = activations + rounds.weights, decode + rounds.weights
     if super_resolution:  # the video made at the SR's size, a window of it in float (its sum, its call's output) at a time
         from .families.kandinsky6_sr import sr_settings
 

@@ -329,12 +329,17 @@ def weight_folders(folder: Path) -> list[Path]:
 def weight_shapes(folder: Path, expert: int = 0) -> dict:
     """Every weight's name and shape in a model folder's transformer (`expert` 1: ``transformer_2``), from its safetensors
     files' headers alone (no weights read)."""
-    from safetensors import safe_open
-
     files = sorted((pipeline_folder(folder) / ("transformer_2" if expert else "transformer")).glob("*.safetensors"))
     if not files:
         raise VidlongError(f"{pipeline_folder(folder)} has no safetensors weights for its "
                            f"{'transformer_2' if expert else 'transformer'}; re-save it with save_pretrained()")
+    return safetensors_shapes(files)
+
+
+def safetensors_shapes(files) -> dict:
+    """Every weight's name and shape in the safetensors `files` (paths), from their headers alone (no weights read)."""
+    from safetensors import safe_open
+
     shapes = {}
     for file in files:
         with safe_open(str(file), framework="pt") as handle:

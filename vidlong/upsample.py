@@ -60,12 +60,18 @@ def upsampled_side(side: int, spatial: int, scale: float) -> int:
     return math.ceil(side // spatial * scale) * spatial
 
 
+def held_upsampler(pipe, folder: Path):
+    """The latent upsampler of `folder` that `pipe` holds (`load_upsampler` kept it), else None."""
+    kept = getattr(pipe, "_vidlong_upsampler", None)
+    return kept[1] if kept is not None and kept[0] == Path(folder).resolve() else None
+
+
 def load_upsampler(pipe, folder: Path):
     """The latent upsampler in `folder` (checked by `vidlong.validate.check_upsample`) in the VAE's dtype, on the pipeline's
     execution device; kept on `pipe` for its next video upsampled from the same folder."""
-    kept = getattr(pipe, "_vidlong_upsampler", None)
-    if kept is not None and kept[0] == Path(folder).resolve():
-        return kept[1]
+    kept = held_upsampler(pipe, folder)
+    if kept is not None:
+        return kept
     model_class = upsample_classes(pipe.facts()["family"])[0]
     model = model_class.from_pretrained(folder, torch_dtype=pipe.vae.dtype, local_files_only=True).eval()
     model.to(pipe._execution_device)

@@ -29,6 +29,7 @@ canvas whose keyframe anchors and slots trail it, laid out as the DFR pass's (`C
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -104,6 +105,55 @@ def rounds_of(request) -> int:
 def made_frames(frames: int, rounds: int) -> int:
     """Pixel frames `rounds` rounds make of a video of `frames` pixel frames (``N -> 2(N - 1) + 1`` each)."""
     return 2 ** rounds * (frames - 1) + 1
+
+
+@dataclass(frozen=True)
+class RoundsPlan:
+    """What a request's temporal rounds run (`rounds_plan`), for its run estimate: `tiles` the (canvas latent frames,
+    latent frames of tokens) of each tile of each round in order, its tokens the canvas's, then one latent frame each for the
+    image conditions it holds past its first frame, its anchors and its slots; `steps` the forwards a tile runs (its
+    sigmas, unguided); `frames` the pixel frames of the video the rounds make (decoded whole); `weights` the bytes of the
+    temporal upsampler's weights its run loads (0 where the pipeline holds them)."""
+
+    tiles: tuple
+    steps: int
+    frames: int
+    weights: int
+
+
+def rounds_plan(pipe, request, limits, latent_frames: int) -> Optional[RoundsPlan]:
+    """The `RoundsPlan` of `request` (checked: `check_temporal_refine`) making `latent_frames` latent frames with `pipe`, from
+    diffusers' own layout (`resolve_canvas`, `temporal_tile_plan`: each round's seams twice the last one's keyframe
+    positions, its tiles' slots added to them after it), its images placed as `temporal_rounds` places them and its
+    upsampler's weights counted from its safetensors headers in the VAE's dtype, nothing loaded; None without rounds."""
+    from diffusers.pipelines.ltx2.dfr_layout import resolve_canvas, temporal_tile_plan
+    from diffusers.pipelines.ltx2.utils import TEMPORAL_ROUND_DISTILLED_SIGMA_VALUES
+
+    from ..generate import has_image
+    from ..models import safetensors_shapes
+    from ..upsample import held_upsampler
+
+    folder = check_temporal_refine(request, limits)
+    if folder is None:
+        return None
+    ratio, frames = pipe.vae_temporal_compression_ratio, pipe.call_num_frames(request, latent_frames)
+    indices = [index for index, given in ((0, request.image), (pipe.last_image_index(dict(num_frames=frames)), request.last_image))
+               if has_image(given)]
+    pixels = [0 if index == 0 else (index - 1) * ratio + 1 for index in indices]  # diffusers' encode_conditions
+    canvas, _, positions = resolve_canvas(frames, ratio)
+    tiles = []
+    for index in range(1, rounds_of(request) + 1):
+        seams, canvas = [2 * position for position in positions], made_frames(canvas, 1)
+        plan = temporal_tile_plan(seams, canvas, 2 ** index, ratio)
+        for tile in plan:
+            appended = sum(tile.pixel_start < 2 ** index * pixel <= tile.pixel_end for pixel in pixels)  # at its start: in place
+            length = tile.interval.end - tile.interval.start
+            tiles.append((length, length + appended + len(tile.anchors) + len(tile.slots)))
+        positions = sorted({*seams, *(slot for tile in plan for slot in tile.slots)})
+    shapes = safetensors_shapes(sorted(folder.glob("*.safetensors"))).values()
+    weights = 0 if held_upsampler(pipe, folder) is not None else sum(int(np.prod(shape)) for shape in shapes)
+    return RoundsPlan(tuple(tiles), len(TEMPORAL_ROUND_DISTILLED_SIGMA_VALUES), made_frames(frames, rounds_of(request)),
+                      weights * pipe.vae.dtype.itemsize)
 
 
 class VidLongLTX2DFRTemporalRefinePipeline(CanvasSizes, LTX2DFRTemporalRefinePipeline):
