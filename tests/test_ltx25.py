@@ -429,7 +429,11 @@ def test_vidlong_generate_temporal_refine_writes_twice_the_frames_at_twice_the_r
     (["--temporal-refine", "{up}", "--model", "vidlong/default_model"], "is not LTX-2.5: drop --temporal-refine"),
     (["stream", "--chunks", "2", "--temporal-refine", "{up}"], "--temporal-refine runs LTX-2.5's temporal rounds on a whole"),
     (["extend", "--video", "{tmp}/in.mp4", "--chunks", "1", "--temporal-rounds", "2"], "--temporal-rounds runs LTX-2.5's"),
-], ids=["rounds-alone", "rounds", "no-folder", "pipeline", "spatial", "no-config", "decoder", "family", "stream", "extend"])
+    (["--temporal-refine", "{up}", "--save-latents", "{tmp}/x.pt"], "vidlong extend does not run this model: drop --save-latents"),
+    (["--model", "{up}"], "holds LTX-2.5's temporal latent upsampler (LTX2LatentUpsamplerModel with temporal_upsample), not a "
+                          "video model: pass it to vidlong generate --model <LTX-2.5 folder> --temporal-refine"),
+], ids=["rounds-alone", "rounds", "no-folder", "pipeline", "spatial", "no-config", "decoder", "family", "stream", "extend",
+        "save-latents", "as-model"])
 def test_temporal_refine_refused_in_one_line_before_loading(dfr_folder, temporal_folder, tmp_path, capsys, monkeypatch, args,
                                                              message):
     import vidlong.pipeline
@@ -466,3 +470,48 @@ def test_on_cuda_a_temporal_round_with_both_is_the_cpus(dfr_folder, temporal_fol
     assert made["cuda"].frames.shape == made["cpu"].frames.shape == (33, 64, 64, 3) and made["cuda"].settings["fps"] == 48.0
     cuda, cpu = made["cuda"].latents.float().cpu(), made["cpu"].latents.float()
     assert ((cuda - cpu).norm() / cpu.norm()).item() < 1e-3
+
+
+def holding_folder(folder, upsampler, place):
+    """An LTX-2.5 folder at `place` whose parts are `folder`'s (linked) beside its ``temporal_latent_upsampler/`` (`upsampler`,
+    linked), and a LoRA-linked folder beside it whose vidlong.yaml names it as its base: (holding, linked)."""
+    holding, linked = place / "holding", place / "linked"
+    holding.mkdir()
+    for part in folder.iterdir():
+        (holding / part.name).symlink_to(part)
+    (holding / "temporal_latent_upsampler").symlink_to(upsampler)
+    linked.mkdir()
+    (linked / "a.safetensors").write_bytes(b"")  # its weights are read when it loads, not by the checks
+    (linked / "vidlong.yaml").write_text(f"base: {holding}\nlora: a.safetensors\n")
+    return holding, linked
+
+
+def test_vidlong_info_on_a_temporal_upsampler_says_what_it_is_and_how_to_use_it(dfr_folder, temporal_folder, tmp_path, capsys):
+    """`vidlong info` on the temporal upsampler's folder and on a saved `LTX2DFRTemporalRefinePipeline`'s (its
+    ``temporal_latent_upsampler/``): one line, exit code 2, what it is and ``vidlong generate --model <LTX-2.5 folder>
+    --temporal-refine FOLDER``; on an LTX-2.5 folder holding one (and a LoRA link to it), a line of its own naming it and
+    the command (its JSON's ``temporal_upsampler``), on one without none."""
+    from vidlong.cli import main
+    from vidlong.info import model_info
+
+    refine = tmp_path / "refine"
+    refine.mkdir()
+    (refine / "model_index.json").write_text('{"_class_name": "LTX2DFRTemporalRefinePipeline"}')
+    (refine / "temporal_latent_upsampler").symlink_to(temporal_folder)
+    for folder, what in ((temporal_folder, "LTX-2.5's temporal latent upsampler (LTX2LatentUpsamplerModel with temporal_upsample)"),
+                         (refine, "a LTX2DFRTemporalRefinePipeline, whose temporal_latent_upsampler/ is LTX-2.5's temporal "
+                                  "latent upsampler")):
+        capsys.readouterr()
+        assert main(["info", "--model", str(folder)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"vidlong: error: {folder} holds {what}, not a video model: pass it to vidlong generate --model "
+                       f"<LTX-2.5 folder> --temporal-refine {folder} (its temporal refine rounds after the DFR pass, each "
+                       "doubling the frames and the frame rate)"]
+    holding, linked = holding_folder(dfr_folder, temporal_folder, tmp_path)
+    assert main(["info", "--model", str(holding)]) == 0
+    own = holding / "temporal_latent_upsampler"
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"its temporal latent upsampler {own}: LTX-2.5's temporal refine rounds after the DFR pass, each doubling the frames "
+        f"and the frame rate (vidlong generate --model {holding} --temporal-refine {own} [--temporal-rounds 1|2])")
+    assert (model_info(linked)["temporal_upsampler"], model_info(dfr_folder)["temporal_upsampler"]) == (str(own), None)
+

@@ -49,7 +49,9 @@ def model_info(path) -> dict:
     answer without ``--lora``, `vidlong.control_video.CONTROL_TWIN_ROLE` its line), else None. ``needs``: where a package
     is not installed here that its pipeline builds a part with as it loads (Cosmos's guardrail) or its forward calls
     (Cosmos's torchvision), the line every other command refuses it with before loading, else None; the answers are then
-    those of a machine with it (`vidlong.models.folder_package_refusal`)."""
+    those of a machine with it (`vidlong.models.folder_package_refusal`). ``temporal_upsampler``: an LTX-2.5 folder's own
+    temporal latent upsampler (its ``temporal_latent_upsampler/``, a LoRA link's base's), which ``generate --temporal-refine``
+    takes (`vidlong.families.ltx2_temporal`), else None."""
     from .models import check_model_folder
 
     folder = check_model_folder(path, packages=False)  # before the imports that bring diffusers: a wrong path at once
@@ -69,7 +71,11 @@ def model_info(path) -> dict:
                            check_upsample, longest_latent_frames, resolve_context, shown_first_chunk, uses_causal_sampler)
     from .video_to_video import check_redraws, check_stream_redraws
 
+    from .families.ltx2_temporal import UPSAMPLER_SUBFOLDER
+    from .validate import DFR_PIPELINES, own_upsampler
+
     spec, facts, limits = spec_for_folder(folder), pipeline_facts(folder), limits_for_folder(folder)
+    temporal = own_upsampler(folder, UPSAMPLER_SUBFOLDER) if limits.pipeline in DFR_PIPELINES else None
     adapter, class_name = adapter_named(facts["family"]), folder_class_name(folder)
     context = resolve_context(Streaming(), limits)
 
@@ -138,7 +144,7 @@ def model_info(path) -> dict:
                   stream_chunk=model_streaming(spec).chunk if chunked or can["stream_redraw"]["yes"] else None,
                   longest_latent_frames=longest_latent_frames(limits), dropped_frames=limits.dropped_frames,
                   fewest_first_chunk=shown_first_chunk(limits)),
-        can=can, needs=folder_package_refusal(folder))
+        can=can, needs=folder_package_refusal(folder), temporal_upsampler=None if temporal is None else str(temporal))
 
 
 def info_lines(info: dict) -> list[str]:
@@ -179,6 +185,10 @@ def info_lines(info: dict) -> list[str]:
         lines.append(f"  {name.replace('_', ' ')}: " + ("yes" if answer["yes"] else f"no ({answer['why']})")
                      + (f" (its refiner {answer['refiner']}, at the same size; vidlong's methods act on stage 1 alone)"
                         if "refiner" in answer else ""))
+    if info["temporal_upsampler"]:
+        lines.append(f"its temporal latent upsampler {info['temporal_upsampler']}: LTX-2.5's temporal refine rounds after the DFR "
+                     f"pass, each doubling the frames and the frame rate (vidlong generate --model {info['folder']} "
+                     f"--temporal-refine {info['temporal_upsampler']} [--temporal-rounds 1|2])")
     if info["needs"]:
         lines.append(f"generating here (generate, stream, extend, the app) needs a package that is not installed: {info['needs']}")
     return lines

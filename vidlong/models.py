@@ -547,8 +547,10 @@ def check_model_folder(path: Union[str, Path, None], packages: bool = True) -> P
                            "or in Python load it with diffusers' ModularPipeline.from_pretrained and apply the methods to its "
                            "transformer: vidlong.apply(pipe.transformer, vidlong.UltraViCo(), native_frames=...)")
     if not index.is_file():
-        raise VidlongError(f"{named('path', '--model')} {folder} is not a diffusers pipeline folder (no model_index.json); "
-                           "save one with pipe.save_pretrained()")
+        from .families.ltx2_temporal import temporal_folder_line
+
+        raise VidlongError(temporal_folder_line(folder) or f"{named('path', '--model')} {folder} is not a diffusers pipeline "
+                           "folder (no model_index.json); save one with pipe.save_pretrained()")
     try:
         class_name = json.loads(index.read_text()).get("_class_name")
     except (json.JSONDecodeError, AttributeError):
@@ -573,7 +575,10 @@ def check_model_folder(path: Union[str, Path, None], packages: bool = True) -> P
         raise VidlongError(f"{folder} holds a {class_name}, LTX-2.5's diffusion decoder, not a video model: pass it to "
                            f"vidlong generate --decoder {folder} beside an LTX-2 or LTX-2.5 --model")
     if task_of(class_name) is None:
-        raise VidlongError(f"{folder} holds a {class_name}; vidlong serves {', '.join(PIPELINE_TASKS)} folders")
+        from .families.ltx2_temporal import temporal_folder_line
+
+        raise VidlongError(temporal_folder_line(folder) or f"{folder} holds a {class_name}; vidlong serves "
+                           f"{', '.join(PIPELINE_TASKS)} folders")
     check_folder_parts(folder, packages)
     return folder
 

@@ -1286,12 +1286,12 @@ DFR_RECIPE = ("LTX-2.5's 1080p recipe is not LTX-2's upsample then refine: after
               "vidlong does not run (its temporal rounds it does: temporal_refine)")
 
 
-def own_upsampler(folder: Path) -> Optional[Path]:
-    """A model folder's own latent upsampler folder (its ``latent_upsampler`` subfolder with a config.json; a LoRA link's
-    base's), else None."""
+def own_upsampler(folder: Path, subfolder: str = UPSAMPLER_SUBFOLDER) -> Optional[Path]:
+    """A model folder's own latent upsampler folder (its `subfolder`, ``latent_upsampler`` or LTX-2.5's
+    ``temporal_latent_upsampler``, with a config.json; a LoRA link's base's), else None."""
     for place in dict.fromkeys([Path(folder), pipeline_folder(Path(folder))]):
-        if (place / UPSAMPLER_SUBFOLDER / "config.json").is_file():
-            return place / UPSAMPLER_SUBFOLDER
+        if (place / subfolder / "config.json").is_file():
+            return place / subfolder
     return None
 
 

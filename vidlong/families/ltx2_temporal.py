@@ -29,6 +29,7 @@ canvas whose keyframe anchors and slots trail it, laid out as the DFR pass's (`C
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -85,7 +86,7 @@ def check_temporal_refine(request, limits) -> Optional[Path]:
     if config.get("_class_name") != UPSAMPLER_CLASS:
         raise VidlongError(f"{named('temporal_refine')}: {folder} holds a {config.get('_class_name')}, not {WHAT} "
                            f"({UPSAMPLER_CLASS}); pass its folder")
-    if not config.get("temporal_upsample") or config.get("spatial_upsample", True):
+    if not is_temporal(config):
         raise VidlongError(f"{named('temporal_refine')}: {folder} is a spatial latent upsampler (larger frames), not a "
                            f"temporal one (temporal_upsample alone: twice the frames); pass {WHAT}'s folder")
     if config.get("in_channels", 128) != limits.geometry.channels:
@@ -95,6 +96,32 @@ def check_temporal_refine(request, limits) -> Optional[Path]:
         raise VidlongError(f"{named('temporal_refine')} decodes its rounds' latents by the VAE, {named('decoder')} the DFR "
                            f"pass's by LTX-2.5's diffusion decoder: drop one of them")
     return folder
+
+
+def is_temporal(config: dict) -> bool:
+    """Whether an `LTX2LatentUpsamplerModel`'s config (its config.json) is LTX-2.5's temporal upsampler's: ``temporal_upsample``
+    alone (twice the frames, not larger ones)."""
+    return bool(config.get("temporal_upsample")) and not config.get("spatial_upsample", True)
+
+
+def temporal_folder_line(folder: Path) -> Optional[str]:
+    """The line every command (`vidlong info` too) refuses a ``--model`` folder with that holds LTX-2.5's temporal latent
+    upsampler (its config.json: `is_temporal`) or a saved `LTX2DFRTemporalRefinePipeline` (its ``temporal_latent_upsampler/``
+    beside the parts it shares with LTX-2.5) in place of a video model: what it is and how to use it; else None."""
+    from .common import pipeline_class_of
+
+    try:
+        config = json.loads((Path(folder) / "config.json").read_text())
+    except (OSError, ValueError):
+        config = None
+    if isinstance(config, dict) and config.get("_class_name") == UPSAMPLER_CLASS and is_temporal(config):
+        what = f"{WHAT} ({UPSAMPLER_CLASS} with temporal_upsample)"
+    elif pipeline_class_of(folder) == REFINE_CLASS:
+        what = f"a {REFINE_CLASS}, whose {UPSAMPLER_SUBFOLDER}/ is {WHAT}"
+    else:
+        return None
+    return (f"{folder} holds {what}, not a video model: pass it to vidlong generate --model <LTX-2.5 folder> --temporal-refine "
+            f"{folder} (its temporal refine rounds after the DFR pass, each doubling the frames and the frame rate)")
 
 
 def rounds_of(request) -> int:
