@@ -515,3 +515,16 @@ def test_vidlong_info_on_a_temporal_upsampler_says_what_it_is_and_how_to_use_it(
         f"and the frame rate (vidlong generate --model {holding} --temporal-refine {own} [--temporal-rounds 1|2])")
     assert (model_info(linked)["temporal_upsampler"], model_info(dfr_folder)["temporal_upsampler"]) == (str(own), None)
 
+
+def test_temporal_refine_takes_a_model_folders_upsampler_and_a_lora_linked_ones(dfr_folder, temporal_folder, tmp_path):
+    """``temporal_refine`` naming an LTX-2.5 folder that holds ``temporal_latent_upsampler/``, or a LoRA-linked folder whose
+    base holds it (as ``upsample`` reads a link's ``latent_upsampler/``), is that upsampler's folder, checked before
+    loading (a link was refused: "holds no readable config.json")."""
+    from vidlong.families.ltx2_temporal import check_temporal_refine
+    from vidlong.generate import GenerateRequest
+    from vidlong.validate import limits_for_folder
+
+    holding, linked = holding_folder(dfr_folder, temporal_folder, tmp_path)
+    for given in (holding, linked):
+        request = GenerateRequest(prompt="a red ball", temporal_refine=str(given))
+        assert check_temporal_refine(request, limits_for_folder(linked)) == holding / "temporal_latent_upsampler"

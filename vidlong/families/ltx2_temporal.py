@@ -8,8 +8,8 @@ A round is not a pipeline folder of its own: as diffusers' docstring builds it, 
 `LTX2LatentUpsamplerModel` with ``temporal_upsample``: a folder of its own, latents ``[1, C, F, h, w]`` ->
 ``[1, C, 2F - 1, h, w]``) and `LTXEulerAncestralRFScheduler` (``eta`` 0.5), which it needs in place of the folder's
 flow-match scheduler. So the flag names that upsampler's folder (or a folder holding it in ``temporal_latent_upsampler/``:
-a saved refine pipeline's, or a model folder's), checked before any model loads (`check_temporal_refine`); it is loaded
-once and kept on the pipeline (`vidlong.upsample.load_upsampler`).
+a saved refine pipeline's, or a model folder's: a LoRA link's base's), checked before any model loads
+(`check_temporal_refine`); it is loaded once and kept on the pipeline (`vidlong.upsample.load_upsampler`).
 
 vidlong runs diffusers' documented chain: the DFR call with ``output_type="latent"`` (its raw padded canvas, its carry
 keyframes and their pixel positions, its audio latents), then round 1, 2, ... each on the last one's latent output, its
@@ -57,7 +57,7 @@ def check_temporal_refine(request, limits) -> Optional[Path]:
     LTX-2.5 (`vidlong.validate.DFR_PIPELINES`), a value that is no path, a path that is no folder, a folder of another
     pipeline, an upsampler that is not temporal or of other latent channels than the model's VAE makes, and ``decoder``
     beside it."""
-    from ..validate import DFR_PIPELINES
+    from ..validate import DFR_PIPELINES, own_upsampler
     from .common import pipeline_class_of, second_stage_config
 
     given, rounds = request.temporal_refine, request.temporal_rounds
@@ -77,8 +77,8 @@ def check_temporal_refine(request, limits) -> Optional[Path]:
     folder = Path(given)
     if not folder.is_dir():
         raise VidlongError(f"{named('temporal_refine')}: no folder at {folder}; pass the folder of {WHAT} ({UPSAMPLER_CLASS})")
-    if (folder / UPSAMPLER_SUBFOLDER / "config.json").is_file():
-        folder = folder / UPSAMPLER_SUBFOLDER
+    if own_upsampler(folder, UPSAMPLER_SUBFOLDER) is not None:  # a refine pipeline's or a model's (a LoRA link's base's)
+        folder = own_upsampler(folder, UPSAMPLER_SUBFOLDER)
     elif pipeline_class_of(folder) is not None:
         raise VidlongError(f"{named('temporal_refine')}: {folder} holds a {pipeline_class_of(folder)}, not {WHAT} "
                            f"({UPSAMPLER_CLASS}, or a {REFINE_CLASS} with its {UPSAMPLER_SUBFOLDER}/); pass its folder")
