@@ -528,3 +528,23 @@ def test_temporal_refine_takes_a_model_folders_upsampler_and_a_lora_linked_ones(
     for given in (holding, linked):
         request = GenerateRequest(prompt="a red ball", temporal_refine=str(given))
         assert check_temporal_refine(request, limits_for_folder(linked)) == holding / "temporal_latent_upsampler"
+
+
+def test_the_decodes_outside_its_calls_hand_the_vaes_their_latents_on_the_execution_device(dfr_pipe, monkeypatch):
+    """The rounds' video decode (`decode_raw`) and sound decode (`decode_audio`), which run the VAEs outside a pipeline call,
+    hand them their latents on the execution device, where model CPU offload's hooks move the VAEs' weights as their
+    decode begins (and not the latents); on the VAEs' own device, the CPU under offload, a CUDA decode failed. The
+    execution device here a stand-in ("meta"), each decode stopped as it is handed its latents."""
+    class Handed(Exception):
+        """Raised by a stand-in decode with the device of the latents it was handed."""
+
+    def decode(latents, *args, **kwargs):
+        raise Handed(latents.device)
+
+    monkeypatch.setattr(type(dfr_pipe), "_execution_device", property(lambda self: torch.device("meta")))
+    for vae in (dfr_pipe.vae, dfr_pipe.audio_vae):
+        monkeypatch.setattr(vae, "decode", decode)
+    for run, latents in ((dfr_pipe.decode_raw, torch.zeros(1, 4, 1, *GRID)), (dfr_pipe.decode_audio, torch.zeros(1, 8, 2, 4))):
+        with pytest.raises(Handed) as handed:
+            run(latents)
+        assert handed.value.args[0].type == "meta"

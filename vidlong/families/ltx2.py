@@ -109,9 +109,10 @@ class LTX2Family(LTXFamily):
 
     def decode_audio(self, latents: torch.Tensor) -> torch.Tensor:
         """De-normalised audio latents ``[B, C, L, M]`` (its call's ``output_type="latent"`` audio) -> its vocoder's
-        waveform ``[B, channels, samples]``: its audio VAE, then its vocoder, as its decoding call runs them."""
+        waveform ``[B, channels, samples]``: its audio VAE, then its vocoder, as its decoding call runs them, on its execution
+        device (`LTXFamily.decode_raw`)."""
         vae = self.audio_vae
-        return self.vocoder(vae.decode(latents.to(vae.device, vae.dtype), return_dict=False)[0])
+        return self.vocoder(vae.decode(latents.to(self._execution_device, vae.dtype), return_dict=False)[0])
 
     def latent_output(self, latents: torch.Tensor, audio_latents: torch.Tensor, num_frames: int, frame_rate: float) -> tuple:
         """(de-normalised video latents ``[B, C, F, h, w]``, waveform ``[B, channels, samples]``) of a call's
