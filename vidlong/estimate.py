@@ -17,8 +17,8 @@ LTX-2's latent upsampler is decoded whole at its size (the upsampler's scale rea
 also runs its steps; the upsampler's own compute and that decode's time are not counted (`upsampled_text` says so).
 LTX-2.5's temporal rounds (`GenerateRequest.temporal_refine`) add each tile's forwards at its doubled canvas (its tokens the
 largest forward's where they are more), the video they make (``2^r`` times the frames) decoded whole, and the temporal
-upsampler's weights from its folder before it loads (`vidlong.families.ltx2_temporal.rounds_plan`); its own activations
-and the prompt's encoding again each round are not counted.
+upsampler's weights from its folder before it loads (`vidlong.families.ltx2_temporal.rounds_plan`); the upsampler's
+activations and the prompt's encoding again each round are not counted.
 Kandinsky 6's video super-resolution is counted alike: the uint8 video at the size it makes and two float32 copies of one
 of its windows (its blend's sums, its call's output), beside its call's own decode at the made size; its compute and time
 not.

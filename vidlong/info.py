@@ -59,6 +59,7 @@ def model_info(path) -> dict:
     from .attention.adapters import adapter_named
     from .camera import CAMERA_LINE, CAMERA_PIPELINES
     from .control_video import check_takes_control_video
+    from .families.ltx2_temporal import UPSAMPLER_SUBFOLDER
     from .families.sana_wm_refiner import refiner_folder
     from .generate import GenerateRequest, check_task
     from .methods import WINDOW_CONTEXTS, Streaming, model_streaming
@@ -67,12 +68,9 @@ def model_info(path) -> dict:
     from .pipeline import PIPELINE_CLASSES
     from .validate import (check_control_twin, check_diagonal, check_folder_guider, check_image_codec, check_last_image,
                            check_prompt_timeline, check_refine, check_streamable, fewest_frames_extended, limits_for_folder,
-                           REFINE_PIPELINES, SEPARATE_REFINER_PIPELINES,
+                           DFR_PIPELINES, REFINE_PIPELINES, SEPARATE_REFINER_PIPELINES, own_upsampler,
                            check_upsample, longest_latent_frames, resolve_context, shown_first_chunk, uses_causal_sampler)
     from .video_to_video import check_redraws, check_stream_redraws
-
-    from .families.ltx2_temporal import UPSAMPLER_SUBFOLDER
-    from .validate import DFR_PIPELINES, own_upsampler
 
     spec, facts, limits = spec_for_folder(folder), pipeline_facts(folder), limits_for_folder(folder)
     temporal = own_upsampler(folder, UPSAMPLER_SUBFOLDER) if limits.pipeline in DFR_PIPELINES else None

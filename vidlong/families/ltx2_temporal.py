@@ -77,8 +77,9 @@ def check_temporal_refine(request, limits) -> Optional[Path]:
     folder = Path(given)
     if not folder.is_dir():
         raise VidlongError(f"{named('temporal_refine')}: no folder at {folder}; pass the folder of {WHAT} ({UPSAMPLER_CLASS})")
-    if own_upsampler(folder, UPSAMPLER_SUBFOLDER) is not None:  # a refine pipeline's or a model's (a LoRA link's base's)
-        folder = own_upsampler(folder, UPSAMPLER_SUBFOLDER)
+    held = own_upsampler(folder, UPSAMPLER_SUBFOLDER)  # a refine pipeline's or a model's (a LoRA link's base's)
+    if held is not None:
+        folder = held
     elif pipeline_class_of(folder) is not None:
         raise VidlongError(f"{named('temporal_refine')}: {folder} holds a {pipeline_class_of(folder)}, not {WHAT} "
                            f"({UPSAMPLER_CLASS}, or a {REFINE_CLASS} with its {UPSAMPLER_SUBFOLDER}/); pass its folder")
