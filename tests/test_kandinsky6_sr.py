@@ -212,16 +212,19 @@ def test_the_app_serves_the_sr_folder_as_its_upsample_box(folders, pipe):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_on_cuda_the_compiled_sr_is_the_stock_call_there(folders):
+def test_on_cuda_the_compiled_sr_is_the_stock_call_there(folders, tmp_path):
     """On CUDA in float32, `generate` with ``upsample`` at 2x (the SR transformer's blocks compiled, `load_sr`) against the
-    stock SR call there, uncompiled, on the video made without ``upsample`` (same seed): frames within 2 grey levels."""
+    stock SR call there, uncompiled, on the video made without ``upsample`` (same seed): frames within 2 grey levels. Its
+    SR folder's heads are of 16 channels (the compiled flex kernel takes no fewer)."""
     from diffusers import Kandinsky6SRPipeline
+    from tiny_pipeline import save_tiny_kandinsky6_sr
 
+    sr_folder = save_tiny_kandinsky6_sr(tmp_path / "sr", axes_dims=(8, 4, 4), num_inference_steps=1)
     pipe = vidlong.load_pipeline(folders[0], device="cuda", dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
-    upsampled = generate(pipe, GenerateRequest(**REQUEST, upsample=str(folders[1]), upsample_scale=2))
+    upsampled = generate(pipe, GenerateRequest(**REQUEST, upsample=str(sr_folder), upsample_scale=2))
     plain = generate(pipe, GenerateRequest(**REQUEST))
-    stock = Kandinsky6SRPipeline.from_pretrained(folders[1]).to("cuda")
+    stock = Kandinsky6SRPipeline.from_pretrained(sr_folder).to("cuda")
     stock.set_progress_bar_config(disable=True)
     frames = as_uint8(stock(video=plain.frames.astype(np.float32) / 255, resolution_scale=2, num_inference_steps=1,
                             generator=torch.Generator().manual_seed(3), output_type="np").frames[0])

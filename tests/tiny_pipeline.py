@@ -697,9 +697,10 @@ def save_tiny_kandinsky6_pipeline(folder: Path, **spec) -> Path:
     return folder
 
 
-def save_tiny_kandinsky6_sr(folder: Path, **settings) -> Path:
+def save_tiny_kandinsky6_sr(folder: Path, axes_dims=(4, 2, 2), **settings) -> Path:
     """Save diffusers' `Kandinsky6SRPipeline` of tiny random parts in `folder`: a one-block SR transformer (4 latent
-    channels, a plain velocity output, tiles of 64x64, 64x96 and 96x64 pixels: 16 or 24 tokens a side, NABLA's 8-token
+    channels, a head of sum(`axes_dims`) channels: (8, 4, 4) for CUDA's compiled flex, which takes 16 at least; a plain
+    velocity output, tiles of 64x64, 64x96 and 96x64 pixels: 16 or 24 tokens a side, NABLA's 8-token
     blocks), a K-VAE of 4x space and 4x time (three levels of 4 or 8 channels, one block each), a latent upscaler bank of
     8 channels (x2 and x4) and a flow-matching scheduler; `settings` (window_frames, overlap_frames,
     num_inference_steps) in its vidlong.yaml where given."""
@@ -708,7 +709,7 @@ def save_tiny_kandinsky6_sr(folder: Path, **settings) -> Path:
 
     torch.manual_seed(0)
     transformer = Kandinsky6SRTransformer3DModel(in_visual_dim=4, out_visual_dim=4, time_dim=16, model_dim=16, ff_dim=32,
-                                                 num_visual_blocks=1, axes_dims=(4, 2, 2), nabla_window=(3, 3, 3),
+                                                 num_visual_blocks=1, axes_dims=axes_dims, nabla_window=(3, 3, 3),
                                                  tile_sizes=((64, 64), (64, 96), (96, 64)))
     vae = Kandinsky6SRVAE(latent_channels=4, encoder_block_out_channels=(4, 8, 8), decoder_block_out_channels=(4, 8, 8),
                           layers_per_block=1, temporal_compression_start_level=0)

@@ -119,10 +119,10 @@ def _rows(codes, blocks: int, first: int, rows: int) -> tuple:
     return counts.int(), indices
 
 
-def _stacked(chunks: list) -> tuple:
-    """(kv_num_blocks ``[1, 1, blocks]``, kv_indices ``[1, 1, blocks, widest row]``) of the chunks' `_rows`, in order."""
-    widest = max(indices.shape[1] for _, indices in chunks)
-    indices = torch.cat([torch.nn.functional.pad(indices, (0, widest - indices.shape[1])) for _, indices in chunks])
+def _stacked(chunks: list, width: int) -> tuple:
+    """(kv_num_blocks ``[1, 1, blocks]``, kv_indices ``[1, 1, blocks, width]``) of the chunks' `_rows`, in order, each row
+    padded to `width` (at least its widest)."""
+    indices = torch.cat([torch.nn.functional.pad(indices, (0, width - indices.shape[1])) for _, indices in chunks])
     return torch.cat([counts for counts, _ in chunks])[None, None], indices[None, None]
 
 
@@ -152,9 +152,9 @@ def neighborhood_block_mask(frames: int, height: int, width: int, kernel_size, d
     """The `BlockMask` of the neighborhood attention of a ``(frames, height, width)`` grid's tokens (one stage's, latent
     or patch cells, not pixels), on `device`: diffusers' `_neighborhood_block_mask`'s blocks and mask_mod (see the
     module), in working memory of about ``CHUNK_ENTRIES · ENTRY_BYTES`` (~100 MB) plus the pairs it keeps, never N x N.
-    Its kv_indices are as wide as its widest row, not one column per key block: `BlockMask.to_dense`, which reads that
-    width as the key blocks' count, does not apply, nor torch's compiled CPU flex template, which asserts it (CUDA's
-    kernel reads a row up to its count); no q blocks (forward only: vidlong decodes without gradients)."""
+    Its two tables (the partial and the full blocks') are one width, their widest row's, not one column per key block:
+    `BlockMask.to_dense`, which reads that width as the key blocks' count, does not apply, nor torch's compiled CPU flex
+    template, which asserts it (CUDA's kernel reads a row up to its count); no q blocks (forward only: vidlong decodes without gradients)."""
     from torch.nn.attention.flex_attention import BlockMask
 
     grid, kernel, tokens, blocks = _clipped(frames, height, width, kernel_size)
@@ -166,7 +166,10 @@ def neighborhood_block_mask(frames: int, height: int, width: int, kernel_size, d
         whole = boxes.full(codes // blocks, codes % blocks)
         partial.append(_rows(codes[~whole], blocks, first, rows))
         full.append(_rows(codes[whole], blocks, first, rows))
-    return BlockMask.from_kv_blocks(*_stacked(partial), *_stacked(full), BLOCK_SIZE=BLOCK,
+    # one width for both tables, one column at least: torch 2.11's CUDA kernel reads the full blocks' table with the
+    # partial one's strides (torch 2.13's has its own), and a table of no column has no row stride
+    width = max(1, *(indices.shape[1] for _, indices in partial + full))
+    return BlockMask.from_kv_blocks(*_stacked(partial, width), *_stacked(full, width), BLOCK_SIZE=BLOCK,
                                     mask_mod=window_mask_mod(grid, kernel), seq_lengths=(tokens, tokens), compute_q_blocks=False)
 
 
