@@ -40,6 +40,10 @@ def add_app_parser(subparsers) -> argparse.ArgumentParser:
                    help="LTX-2 and LTX-2.5: LTX-2.5's diffusion decoder (LTX2VideoDiffusionDecodePipeline) that the page's "
                         "\"Diffusion decoder\" box decodes a video's latents by instead of the VAE (as vidlong generate "
                         "--decoder FOLDER; the box shown only with it; not beside \"Upsample 2x\" or \"Refine\")")
+    p.add_argument("--temporal-refine", type=user_path, default=None, metavar="FOLDER",
+                   help="LTX-2.5: the temporal latent upsampler whose refine rounds the page's \"Temporal refine\" runs after "
+                        "its DFR pass, 1 or 2 (each 2x the frames and the frame rate; as vidlong generate --temporal-refine "
+                        "FOLDER --temporal-rounds 1|2; the control shown only with it; not beside \"Diffusion decoder\")")
     add_lora_options(p)
     p.set_defaults(run=run_app)
     return p
@@ -58,5 +62,6 @@ def run_app(args) -> int:
     from vidlong.cli import lora_files
 
     launch(model=args.model, host=args.host, port=args.port, share=args.share, device=args.device, dtype=args.dtype, task=args.task,
-           loras=lora_files(args), upsample=args.upsample, refine=args.refine, decoder=args.decoder)
+           loras=lora_files(args), upsample=args.upsample, refine=args.refine, decoder=args.decoder,
+           temporal_refine=args.temporal_refine)
     return 0

@@ -46,6 +46,7 @@ from vidlong.errors import Stopped, VidlongError, named  # noqa: E402
 from vidlong.estimate import Pace, check_fits, check_stream_fits, run_cost, together, upsampled_text  # noqa: E402
 from vidlong.edited_image import edited_image_path, write_edited_image  # noqa: E402
 from vidlong.families.ltx2_decoder import decoder_folder  # noqa: E402
+from vidlong.families.ltx2_temporal import check_temporal_refine, made_frames  # noqa: E402
 from vidlong.families.sana_wm_refiner import check_refiner  # noqa: E402
 from vidlong.generate import GenerateRequest, generate, load_image  # noqa: E402
 from vidlong.camera import CAMERA_PIPELINES  # noqa: E402
@@ -83,7 +84,7 @@ STREAM_METHODS = ("chunked", "fifo")
 #: the Stream tab's fields, in the order its handler and `App.streamer` take them
 STREAM_FIELDS = ("prompt", "timeline", "seconds", "chunk", "context", "recache", "steps", "guidance", "seed", "image", "method",
                  "cut", "partition_guidance", "noise_correlation", "video", "strength", "extend_video", "control_video",
-                 "identity", "upsample", "decoder")
+                 "identity", "upsample", "decoder", "temporal_refine")
 #: the fifo method's fields in both tabs, as messages name them: guidance by partition (as written, "4.5,6,7.5") and
 #: noise correlation (up to `MAX_NOISE_CORRELATION`; `DiagonalDenoising` takes up to, not including, 1)
 FIFO_FIELDS = ("Guidance by partition", "Noise correlation")
@@ -149,6 +150,10 @@ REFINE_LABEL = "Refine"
 #: the label of the box of an LTX-2 or LTX-2.5 page served with ``vidlong app --decoder FOLDER`` (`App.decodes`): the video's
 #: latents decoded by LTX-2.5's diffusion decoder instead of the VAE
 DECODER_LABEL = "Diffusion decoder"
+#: the label of the control of an LTX-2.5 page served with ``vidlong app --temporal-refine FOLDER`` (`App.temporal_refines`):
+#: its temporal refine rounds after the DFR pass, and its choices, (label, rounds: 0 off) as /generate's `temporal_refine`
+TEMPORAL_LABEL = "Temporal refine"
+TEMPORAL_CHOICES = [("off", 0), ("1 round (2x frames and fps)", 1), ("2 rounds (4x)", 2)]
 
 #: the command lines and arguments that shared refusals point to for a video or a first frame, as the page's places that do
 #: the same (the command's flags would otherwise lose their dashes with the fields' names: "vidlong extend video")
@@ -163,6 +168,7 @@ APP_PLACES = {
     "upsample (--upsample) path/to/upsampler": "serve the page with vidlong app --upsample FOLDER",
     "refine (--refine) path/to/SANA-WM-refiner": "serve the page with vidlong app --refine FOLDER",
     "decoder (--decoder) path/to/decoder": "serve the page with vidlong app --decoder FOLDER",
+    "temporal_refine (--temporal-refine) path/to/temporal-upsampler": "serve the page with vidlong app --temporal-refine FOLDER",
 }
 #: the places of a page whose model edits a given video (Lucy Edit: `ModelLimits.edits`), its video fields' titles
 EDIT_PLACES = dict(APP_PLACES, **{
@@ -171,13 +177,15 @@ EDIT_PLACES = dict(APP_PLACES, **{
 })
 
 
-def box_places(upsample_label: Optional[str], refines: bool, decodes: bool = False) -> dict:
+def box_places(upsample_label: Optional[str], refines: bool, decodes: bool = False, temporal: bool = False) -> dict:
     """The places of a page's upsample box (labelled `upsample_label`; None where the page shows none), "Refine" box
-    (where `refines`) and "Diffusion decoder" box (where `decodes`): their fields, as shared refusals name them ("refine
-    (--refine) ... add upsample (--upsample)"), by the boxes' labels in quotes."""
+    (where `refines`), "Diffusion decoder" box (where `decodes`) and "Temporal refine" control (where `temporal`): their
+    fields, as shared refusals name them ("refine (--refine) ... add upsample (--upsample)"), by the boxes' labels in
+    quotes."""
     return {**({"upsample (--upsample)": f'"{upsample_label}"'} if upsample_label else {}),
             **({"refine (--refine)": f'"{REFINE_LABEL}"'} if refines else {}),
-            **({"decoder (--decoder)": f'"{DECODER_LABEL}"'} if decodes else {})}
+            **({"decoder (--decoder)": f'"{DECODER_LABEL}"'} if decodes else {}),
+            **({"temporal_refine (--temporal-refine)": f'"{TEMPORAL_LABEL}"'} if temporal else {})}
 
 
 def _user_message(err: Exception, places: dict = APP_PLACES) -> str:
@@ -238,7 +246,7 @@ def _caption(settings: dict) -> str:
 
 def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
                 image=None, last_image=None, video=None, strength=None, *inputs, upsampler=True,
-                refiner=True, decoder=True) -> GenerateRequest:
+                refiner=True, decoder=True, temporal=True) -> GenerateRequest:
     """The page's fields as a `GenerateRequest` (unchecked); the dropdowns' "none"/"auto" and empty
     numbers are the model's defaults; with a `video` to redraw (or a control video), the video sets the length (the length
     field is not used); `inputs`: the `DRIVING_FIELDS` (uploaded files, or empty), then Wan Animate's segment overlap (1, 5,
@@ -247,8 +255,13 @@ def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, neg
     the "Refine" box (the request's `refine`: stage 2 after the upsampler, `vidlong.refine`; on a Sana-WM page, its refiner,
     `vidlong.families.sana_wm_refiner`: ticked, the page's `refiner`, `App.refiner_folder`: True for the one beside the model
     folder or inside it, or a folder's path), then the "Diffusion decoder" box, which ticked gives the request's `decoder` the
-    page's `decoder` (`App.decoder`: the folder ``vidlong app --decoder`` named, else True, refused in one line)."""
-    given = dict(zip((*DRIVING_FIELDS, "segment_overlap", "identity", "camera", "upsample", "refine", "decoder"), inputs))
+    page's `decoder` (`App.decoder`: the folder ``vidlong app --decoder`` named, else True, refused in one line), then the
+    "Temporal refine" control's rounds (0: off), which set the request's `temporal_rounds` and give its `temporal_refine` the
+    page's `temporal` (`App.temporal_folder`: the folder ``vidlong app --temporal-refine`` named, else True, refused in one
+    line)."""
+    given = dict(zip((*DRIVING_FIELDS, "segment_overlap", "identity", "camera", "upsample", "refine", "decoder",
+                      "temporal_refine"), inputs))
+    rounds = given.get("temporal_refine")
     driving = {name: _uploaded_path(given.get(name)) for name in DRIVING_FIELDS[:-1]}
     references = given.get("reference_images")
     driving["reference_images"] = [_uploaded_path(file) for file in references] if references else None
@@ -269,7 +282,8 @@ def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, neg
         identity=_uploaded_path(given.get("identity")), camera=_uploaded_path(given.get("camera")),
         upsample=upsampler if given.get("upsample") is True else None,
         refine=refiner if given.get("refine") is True else False,
-        decoder=decoder if given.get("decoder") is True else None, **driving,
+        decoder=decoder if given.get("decoder") is True else None,
+        temporal_refine=temporal if rounds else None, temporal_rounds=rounds or None, **driving,
     )
 
 
@@ -331,10 +345,11 @@ class App:
     has at most one job (`jobs`); outputs land in `folder` and `history`; `upsample`: the latent upsampler's folder
     ``vidlong app --upsample`` gave (checked), else None; `refine`: Sana-WM's refiner's folder ``vidlong app --refine`` gave
     (checked: `app_refiner`), else None; `decoder`: LTX-2.5's diffusion decoder's folder ``vidlong app --decoder`` gave
-    (checked: `vidlong.families.ltx2_decoder.decoder_folder`), else None."""
+    (checked: `vidlong.families.ltx2_decoder.decoder_folder`), else None; `temporal`: LTX-2.5's temporal latent upsampler's
+    folder ``vidlong app --temporal-refine`` gave (checked: `app_temporal_refine`), else None."""
 
     def __init__(self, pipe, folder: Optional[OutputFolder] = None, upsample: Optional[Path] = None,
-                 refine: Optional[Path] = None, decoder: Optional[Path] = None):
+                 refine: Optional[Path] = None, decoder: Optional[Path] = None, temporal: Optional[Path] = None):
         self.pipe, self.spec = pipe, pipe.spec
         self.limits = limits_for_pipeline(pipe)
         #: what a ticked "Upsample 2x" gives `GenerateRequest.upsample`: the folder `upsample`, else True (the model folder's
@@ -373,10 +388,19 @@ class App:
             self.decodes = decoder is not None and decoder_folder(self.decoder, self.limits) is not None
         except VidlongError:
             self.decodes = False
+        #: what rounds chosen in "Temporal refine" give `GenerateRequest.temporal_refine`: the folder `temporal`, else True
+        #: (refused in one line by `vidlong.validate.check_generate`); `temporal_refines`: whether the page shows the control
+        #: (that folder given, on an LTX-2.5 model)
+        self.temporal_folder = True if temporal is None else str(temporal)
+        try:
+            self.temporal_refines = temporal is not None and app_temporal_refine(temporal, self.limits) is not None
+        except VidlongError:
+            self.temporal_refines = False
         #: the page's places for a video, as its messages name them (a model that edits a given video: Lucy Edit's), and the
         #: boxes it shows, by their labels (`box_places`)
         self.places = dict(EDIT_PLACES if self.limits.edits else APP_PLACES,
-                           **box_places(self.upsample_label if self.upsamples else None, self.refines, self.decodes))
+                           **box_places(self.upsample_label if self.upsamples else None, self.refines, self.decodes,
+                                        self.temporal_refines))
         #: whether its runs edit the given image, the edit their video's last frame (ChronoEdit: `ModelLimits.edits_image`),
         #: written as a PNG beside the mp4 and shown; /generate's outputs then end with that PNG
         self.edits_image = self.limits.edits_image
@@ -437,7 +461,7 @@ class App:
             noise = "plain" if self.own_sampling else AUTO  # as its hidden field's, else the one a preset's noise refuses
             request = _request_of("-", method, preset, ratio, steps, None, 0, noise, "", height, width, image, last, video,
                                   strength, *driving_videos, upsampler=self.upsampler,
-                                  refiner=self.refiner_folder, decoder=self.decoder)
+                                  refiner=self.refiner_folder, decoder=self.decoder, temporal=self.temporal_folder)
             latent = check_generate(request, self.limits)
             cost = run_cost(self.pipe, request, latent)
             given = video or request.control_video
@@ -465,6 +489,10 @@ class App:
                      + (" and refined at that size (its steps in the estimate). " if request.refine else ". "))
         elif cost.decoder:  # its weights and diffusion stage in the estimate's memory (`run_cost`)
             note += "Then decoded by LTX-2.5's diffusion decoder instead of the VAE. "
+        elif request.temporal_refine is not None:  # each round 2x the frames and the frame rate: the same seconds
+            rounds = request.temporal_rounds
+            note += (f"Then {rounds} temporal refine round{'s' if rounds > 1 else ''}: **{made_frames(frames, rounds)} frames** "
+                     f"at {fps * 2 ** rounds:g} fps. ")
         seconds = self.pace.seconds(cost)
         note += (f"Estimate: about **{duration_text(max(seconds, 1))}** and " if seconds is not None
                  else "Estimate (time after the first run): ")
@@ -494,7 +522,7 @@ class App:
         self.check_edited(video, image, "/generate")
         request = _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
                               last_image, video, strength, *driving_videos, upsampler=self.upsampler,
-                              refiner=self.refiner_folder, decoder=self.decoder)
+                              refiner=self.refiner_folder, decoder=self.decoder, temporal=self.temporal_folder)
         diagonal = _diagonal_of([request.method], partition_guidance, noise_correlation)
         check_fits(run_cost(self.pipe, request, check_generate(request, self.limits), diagonal))
         return request, diagonal
@@ -511,9 +539,10 @@ class App:
                 prefix = f"{request.method} ({i}/{len(runs)}): " if len(runs) > 1 else ""
                 start, stages = time.monotonic(), StageProgress(progress, job, prefix)
                 results[request.method] = generate(self.pipe, request, progress=stages, diagonal=diagonal)
-                # an upsampled, Sana-WM refined or diffusion-decoded run's time holds its upsampler's, refiner's or decoder's,
-                # which `run_cost` leaves out
-                if request.upsample is None and not request.refine and request.decoder is None:
+                # an upsampled, Sana-WM refined, diffusion-decoded or temporally refined run's time holds its upsampler's,
+                # refiner's, decoder's or rounds', which `run_cost` leaves out
+                if (request.upsample is None and not request.refine and request.decoder is None
+                        and request.temporal_refine is None):
                     self.pace.record(run_cost(self.pipe, request, results[request.method].settings["latent_frames"],
                                               diagonal), time.monotonic() - start, stages.seconds_in("decode"))
             progress(1.0, desc="write mp4")
@@ -576,7 +605,7 @@ class App:
         request_fields, (partition_guidance, noise_correlation, video, strength) = fields[:13], fields[13:17]
         self.check_edited(video, request_fields[11], "/generate")  # its image: the 12th of `_request_of`'s fields
         first = _request_of(*request_fields, video, strength, *fields[17:], upsampler=self.upsampler,  # and the driving videos
-                            refiner=self.refiner_folder, decoder=self.decoder)
+                            refiner=self.refiner_folder, decoder=self.decoder, temporal=self.temporal_folder)
         check_methods(methods, first)
         diagonal = _diagonal_of(methods, partition_guidance, noise_correlation)
         runs = [(dataclasses.replace(first, method=method), diagonal if method == "fifo" else None) for method in methods]
@@ -590,7 +619,7 @@ class App:
                  method: str = "chunked", cut: bool = False, partition_guidance: Optional[str] = None,
                  noise_correlation: float = 0.0, video: Optional[str] = None, strength: Optional[float] = None,
                  extend_video: Optional[str] = None, control_video: Optional[str] = None, identity: Optional[str] = None,
-                 upsample: bool = False, decoder: bool = False):
+                 upsample: bool = False, decoder: bool = False, temporal_refine: int = 0):
         """(streamer, chunks or None, timeline rows) of the Stream tab's fields, checked before anything
         runs. The stream prompt holds from 0 s, the timeline's prompts from their seconds on; either may
         be empty, not both. `method` "fifo" streams by diagonal denoising (Wan, LTX-Video; `DiagonalStreamer`), which
@@ -604,12 +633,15 @@ class App:
         its frame rate and size. On a Cosmos-Transfer2.5 page the stream follows `control_video` (`control_streamer`); on
         another a control video is refused in one line. `identity`: the face's tensors file a ConsisID transformer with
         ``is_train_face`` needs, given to every window of the stream or the continuation, checked as the CLI's --identity
-        (`vidlong.identity.stream_identity`), refused in one line where the model takes none. `upsample` and `decoder`
-        (/stream's, the Generate tab's alone) are refused in one line, as vidlong stream --upsample and --decoder are."""
+        (`vidlong.identity.stream_identity`), refused in one line where the model takes none. `upsample`, `decoder` and
+        `temporal_refine` (its rounds; /stream's, the Generate tab's alone) are refused in one line, as vidlong stream
+        --upsample, --decoder and --temporal-refine are."""
         check_streams(self.limits.family)
         for ticked, name, does, shown, label, instead in (
                 (upsample, "upsample", "upsamples", self.upsamples, self.upsample_label, "does not upsample its chunks"),
-                (decoder, "decoder", "decodes", self.decodes, DECODER_LABEL, "decodes its chunks by the VAE as they come")):
+                (decoder, "decoder", "decodes", self.decodes, DECODER_LABEL, "decodes its chunks by the VAE as they come"),
+                (temporal_refine, "temporal_refine", "runs LTX-2.5's temporal refine rounds on", self.temporal_refines,
+                 TEMPORAL_LABEL, "runs none on its chunks")):
             if ticked:  # /stream's
                 where = f" (the Generate tab's {label})" if shown else ""
                 raise VidlongError(f"{name} {does} a whole generated video's latents{where}; a stream {instead}: drop {name}")
@@ -882,14 +914,15 @@ class App:
 
     def reload(self, evt: gr.SelectData) -> tuple:
         """A clicked history item: its video, settings and sidecar, its settings back in the form (`FORM_FIELDS`, the
-        compared methods, Wan Animate's segment overlap, the "Upsample 2x", "Refine" and "Diffusion decoder" boxes), the
-        first-frame and last-frame images it was made from (`_image_update`; a stream's first frame alone, the last frame the
-        Generate tab's), a stream's settings back in the Stream tab's form (`stream_form`) and its video and sidecar on that
-        tab, the tab it was made on shown (the gallery sits below both), and its edited image and PNG (`edited_outputs`)."""
+        compared methods, Wan Animate's segment overlap, the "Upsample 2x", "Refine" and "Diffusion decoder" boxes and the
+        "Temporal refine" rounds), the first-frame and last-frame images it was made from (`_image_update`; a stream's first
+        frame alone, the last frame the Generate tab's), a stream's settings back in the Stream tab's form (`stream_form`)
+        and its video and sidecar on that tab, the tab it was made on shown (the gallery sits below both), and its edited
+        image and PNG (`edited_outputs`)."""
         clicked = str(evt.value)  # the gallery as this page shows it: its item names the video file
         item = next((item for item in self.history.items() if item.video.name in clicked), None)
         if item is None:
-            return (gr.update(),) * (3 + len(FORM_FIELDS) + len(STREAM_FORM_FIELDS) + 12)
+            return (gr.update(),) * (3 + len(FORM_FIELDS) + len(STREAM_FORM_FIELDS) + 13)
         settings = item.settings
         if "runs" in settings:  # a comparison: the first run's settings, the compared methods ticked
             settings = dict(next(iter(settings["runs"].values())), compared=settings["compared"])
@@ -906,13 +939,13 @@ class App:
         upsampled = gr.update() if streamed else gr.update(value=bool(settings.get("upsample")))  # generate records its upsampler
         refined = gr.update() if streamed else gr.update(value=bool(settings.get("refine")))
         decoded = gr.update() if streamed else gr.update(value=bool(settings.get("decoder")))  # generate records its folder
+        rounds = gr.update() if streamed else gr.update(value=settings.get("temporal_rounds") or 0)  # and its rounds
         images = (_image_update(settings, "image"), gr.update() if streamed else _image_update(settings, "last_image"))
         stream = (str(item.video), str(item.sidecar)) if streamed else (gr.update(), gr.update())
         stream_fields = self.stream_form(settings) if streamed else [gr.update()] * len(STREAM_FORM_FIELDS)
         tab = gr.Tabs(selected="stream-tab" if streamed else "generate-tab")
         return (str(item.video), item.settings, str(item.sidecar), *fields, compared, overlap, upsampled, refined, decoded,
-                *images,
-                *stream_fields, *stream, tab, *edited_outputs(item))
+                rounds, *images, *stream_fields, *stream, tab, *edited_outputs(item))
 
     def stream_form(self, settings: dict) -> list:
         """Updates of the Stream tab's fields (`STREAM_FORM_FIELDS`) to a stream's `settings` as its sidecar records them,
@@ -1004,14 +1037,14 @@ def _timeline_rows(timeline) -> list[tuple[float, str]]:
 
 
 def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[Path] = None,
-              refiner: Optional[Path] = None, decoder: Optional[Path] = None) -> gr.Blocks:
+              refiner: Optional[Path] = None, decoder: Optional[Path] = None, temporal: Optional[Path] = None) -> gr.Blocks:
     """The app's page for `pipe` (a vidlong pipeline from `vidlong.load_pipeline`; an image-to-video one
     shows a first-frame input, a Wan Animate one the character's and its driving videos; an LTX-Video or LTX-2 one with a
     latent upsampler, its folder's own or the folder `upsampler`, an "Upsample 2x" box; a Sana-WM one with its refiner, the
     one beside or inside its folder or the folder `refiner`, a "Refine" box; an LTX-2 or LTX-2.5 one given LTX-2.5's diffusion
-    decoder's folder `decoder`, a "Diffusion decoder" box); outputs go to `folder` (default: a new folder in Gradio's
-    cache)."""
-    app = App(pipe, folder, upsampler, refiner, decoder)
+    decoder's folder `decoder`, a "Diffusion decoder" box; an LTX-2.5 one given its temporal latent upsampler's folder
+    `temporal`, a "Temporal refine" control); outputs go to `folder` (default: a new folder in Gradio's cache)."""
+    app = App(pipe, folder, upsampler, refiner, decoder, temporal)
     spec = app.spec
     multiple, least = app.limits.geometry.pixel_multiple, app.limits.geometry.min_pixels
     largest = None if app.limits.rope_positions is None else app.limits.rope_positions * multiple  # None: no RoPE table
@@ -1102,6 +1135,13 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                             info="the video's latents decoded by LTX-2.5's diffusion decoder "
                                  f"{Path(app.decoder).name if app.decodes else ''} instead of the VAE, seeded with the seed, "
                                  "its sound kept; not with the upsample or refine boxes")
+                        # LTX-2.5: its temporal refine rounds after the DFR pass (`vidlong.families.ltx2_temporal`)
+                        temporal_refine = fields.Radio(
+                            TEMPORAL_CHOICES, value=0, label=TEMPORAL_LABEL, elem_id="temporal-refine",
+                            visible=app.temporal_refines,
+                            info="rounds of LTX-2.5's temporal refine after its pass, by the temporal latent upsampler "
+                                 f"{Path(app.temporal_folder).name if app.temporal_refines else ''}: each doubles the frames "
+                                 "and the frame rate (the same seconds), its sound kept; not with the diffusion decoder")
                         animating, control = pipe.task == "animate", app.limits.control
                         controlled, vace = control is not None, control == "vace"
                         with gr.Accordion("Animate the character (Wan Animate)" if animating else "Follow a control video "
@@ -1205,6 +1245,9 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                                                      elem_id="stream-upsample")
                         # /stream's decoder, refused likewise: a stream's chunks are decoded by the VAE as they come
                         s_decoder = fields.Checkbox(value=False, label=DECODER_LABEL, visible=False, elem_id="stream-decoder")
+                        # /stream's temporal refine rounds, refused likewise: they refine a whole generated video
+                        s_temporal_refine = fields.Radio(TEMPORAL_CHOICES, value=0, label=TEMPORAL_LABEL, visible=False,
+                                                         elem_id="stream-temporal-refine")
                         with gr.Accordion(f"{'Edit' if edits else 'Redraw'} a video, chunk by chunk", open=edits,
                                           visible=app.stream_redraws):
                             s_redraw = gr.Video(label="Video to edit: the prompt edits it chunk by chunk, at any length (the "
@@ -1242,12 +1285,12 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
         reloaded = [prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
                     partition_guidance, noise_correlation]  # FORM_FIELDS
         form = [*reloaded[:-2], image, last_image, *reloaded[-2:], redraw, strength, *driving_videos, identity,
-                camera, upsample, refine, decoder]  # older order kept
+                camera, upsample, refine, decoder, temporal_refine]  # older order kept
         stream_reloaded = [s_prompt, timeline, s_seconds, s_method, s_seed, s_chunk, s_context, s_steps, s_recache, s_cut,
                            s_guidance, s_partition_guidance, s_noise_correlation]  # STREAM_FORM_FIELDS
         stream_form = [s_prompt, timeline, s_seconds, s_chunk, s_context, s_recache, s_steps, s_guidance, s_seed, image, s_method,
                        s_cut, s_partition_guidance, s_noise_correlation, s_redraw, s_strength, s_extend, s_control, identity,
-                       s_upsample, s_decoder]
+                       s_upsample, s_decoder, s_temporal_refine]
 
         def generate_handler(page: bool):
             async def generate_video(prompt: str, method: str = app.method, preset: str = NO_PRESET, ratio: float = 2.0,
@@ -1261,12 +1304,12 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                                      mask_video: Optional[str] = None, control_video: Optional[str] = None,
                                      reference_images: Optional[list] = None, segment_overlap: Optional[int] = None,
                                      identity: Optional[str] = None, camera: Optional[str] = None, upsample: bool = False,
-                                     refine: bool = False, decoder: bool = False, request: gr.Request = None,
-                                     progress=gr.Progress()):
+                                     refine: bool = False, decoder: bool = False, temporal_refine: int = 0,
+                                     request: gr.Request = None, progress=gr.Progress()):
                 args = (prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
                         last_image, partition_guidance, noise_correlation, video, strength, pose_video, face_video,
                         background_video, mask_video, control_video, reference_images, segment_overlap, identity, camera,
-                        upsample, refine, decoder)
+                        upsample, refine, decoder, temporal_refine)
                 return await app.generate_event(app.single_run, args, request, progress, page=page)
             return generate_video
 
@@ -1275,12 +1318,12 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                                partition_guidance: str = "", noise_correlation: float = 0.0, video: Optional[str] = None,
                                strength: Optional[float] = None, pose_video=None, face_video=None, background_video=None,
                                mask_video=None, control_video=None, reference_images=None, segment_overlap=None,
-                               identity=None, camera=None, upsample=False, refine=False, decoder=False,
+                               identity=None, camera=None, upsample=False, refine=False, decoder=False, temporal_refine=0,
                                request: gr.Request = None, progress=gr.Progress()):
             args = (compared, prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
                     last_image, partition_guidance, noise_correlation, video, strength, pose_video, face_video,
                     background_video, mask_video, control_video, reference_images, segment_overlap, identity, camera, upsample,
-                    refine, decoder)
+                    refine, decoder, temporal_refine)
             return await app.generate_event(app.compare_runs, args, request, progress, page=True)
 
         def stream_handler(page: bool):
@@ -1291,17 +1334,17 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                              noise_correlation: float = 0.0, video: Optional[str] = None, strength: Optional[float] = None,
                              extend_video: Optional[str] = None, control_video: Optional[str] = None,
                              identity: Optional[str] = None, upsample: bool = False, decoder: bool = False,
-                             request: gr.Request = None, progress=gr.Progress()):
+                             temporal_refine: int = 0, request: gr.Request = None, progress=gr.Progress()):
                 args = (prompt, timeline, seconds, chunk, context, recache, steps, guidance, seed, image, method, cut,
                         partition_guidance, noise_correlation, video, strength, extend_video, control_video, identity,
-                        upsample, decoder)
+                        upsample, decoder, temporal_refine)
                 async for update in app.stream_event(args, request, progress, page=page):
                     yield update
             return stream
 
         outputs = [video, settings, sidecar, gallery, edited, edited_file]
         note_fields = [ratio, method, preset, steps, height, width, redraw, strength, *driving_videos, identity, camera,
-                       upsample, refine, decoder]
+                       upsample, refine, decoder, temporal_refine]
         def queued(trigger, handler, inputs, outputs):
             """`handler` queued on the model's one worker after `trigger`, its job reserved at the click once its `inputs`
             pass their checks (queued, as Stop is, to run at once with its refusal reaching the page)."""
@@ -1322,7 +1365,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
         method.change(_fifo_fields, method, [partition_guidance, noise_correlation], api_name=False, queue=False)
         image.upload(app.image_size, image, [height, width], api_name=False, queue=False)
         gallery.select(app.reload, None, [video, settings, sidecar, *reloaded, compared, driving_videos[-1], upsample, refine,
-                                          decoder, image, last_image, *stream_reloaded, full, s_sidecar, tabs, edited, edited_file],
+                                          decoder, temporal_refine, image, last_image, *stream_reloaded, full, s_sidecar, tabs,
+                                          edited, edited_file],
                        api_name=False, queue=False)  # the last driving field: the overlap
         preset.input(_on_preset, preset, ratio, api_name=False, queue=False)
         for field in note_fields:
@@ -1405,10 +1449,19 @@ def app_refiner(refine: Union[str, Path], limits) -> Path:
     return check_refiner(refine, limits)
 
 
+def app_temporal_refine(temporal: Union[str, Path], limits) -> Path:
+    """The folder of LTX-2.5's temporal latent upsampler that ``vidlong app --temporal-refine FOLDER`` names for the page's
+    "Temporal refine", checked before the model loads as ``vidlong generate --temporal-refine FOLDER`` checks it
+    (`vidlong.families.ltx2_temporal.check_temporal_refine` of a request naming it alone) on a model of `limits`: one line
+    on another model than LTX-2.5, and for a folder it refuses."""
+    return check_temporal_refine(GenerateRequest(prompt="-", temporal_refine=temporal), limits)
+
+
 def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
            device: Optional[str] = None, dtype: Optional[str] = None, task: Optional[str] = None, loras=(),
            upsample: Optional[Union[str, Path]] = None, refine: Optional[Union[str, Path]] = None,
-           decoder: Optional[Union[str, Path]] = None, **launch_kwargs) -> gr.Blocks:
+           decoder: Optional[Union[str, Path]] = None, temporal_refine: Optional[Union[str, Path]] = None,
+           **launch_kwargs) -> gr.Blocks:
     """Load `model` (a local diffusers pipeline folder; None: the embedded default) on `device` in `dtype`
     as the pipeline of `task` (`vidlong.load_pipeline`'s defaults; "i2v" loads a text-to-video folder whose weights also
     run image to video, `vidlong.models.IMAGE_TO_VIDEO_TWINS`, as its image-to-video pipeline; "control" an LTX-2 folder as
@@ -1419,7 +1472,8 @@ def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 786
     `refine`: the folder of a Sana-WM model's refiner (`app_refiner`, before the model loads) that the page's "Refine"
     runs, where it sits neither beside the model folder nor inside it (or another). `decoder`: the folder of LTX-2.5's
     diffusion decoder (`vidlong.families.ltx2_decoder.decoder_folder`, before the model loads) that the page's "Diffusion
-    decoder" box decodes by, on an LTX-2 or LTX-2.5 model.
+    decoder" box decodes by, on an LTX-2 or LTX-2.5 model. `temporal_refine`: the folder of LTX-2.5's temporal latent
+    upsampler (`app_temporal_refine`, before the model loads) whose rounds the page's "Temporal refine" runs, on LTX-2.5.
     A video-to-video folder is refused in one line (the page redraws and continues through the text-to-video one), but
     Lucy Edit's, whose page edits an uploaded video.
 
@@ -1441,8 +1495,9 @@ def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 786
     upsampler = None if upsample is None else check_upsample(upsample, limits_for_folder(folder))
     refiner = None if refine is None else app_refiner(refine, limits_for_folder(folder))
     decoder = None if decoder is None else decoder_folder(decoder, limits_for_folder(folder))
+    temporal = None if temporal_refine is None else app_temporal_refine(temporal_refine, limits_for_folder(folder))
     pipe = load_pipeline(model, device=device, dtype=dtype, task=task, loras=loras)
-    demo = build_app(pipe, upsampler=upsampler, refiner=refiner, decoder=decoder)
+    demo = build_app(pipe, upsampler=upsampler, refiner=refiner, decoder=decoder, temporal=temporal)
     demo.queue(default_concurrency_limit=1)
     try:
         demo.launch(server_name=host, server_port=port, share=share, show_error=True, prevent_thread_lock=True, quiet=True,

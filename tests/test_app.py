@@ -458,7 +458,7 @@ def test_image_to_video_model_takes_a_first_frame(tmp_path_factory):
         # a history click puts back the files the run was made from, so Generate runs again as it was
         shown = app.reload(SimpleNamespace(value=app.history.items()[0].video.name))
         form = {name: update["value"] for name, update in zip(gradio_app.FORM_FIELDS, shown[3:])}
-        images = [update["value"] for update in shown[3 + len(gradio_app.FORM_FIELDS) + 5:][:2]]  # after its five boxes
+        images = [update["value"] for update in shown[3 + len(gradio_app.FORM_FIELDS) + 6:][:2]]  # after its six boxes
         assert images == [settings["image"], settings["last_image"]]
         for given, kept in zip((png, last), images):
             assert np.array_equal(np.asarray(Image.open(kept)), np.asarray(Image.open(given)))
@@ -1683,7 +1683,7 @@ def stream_form_of(app, item) -> dict:
     """The Stream tab's fields (`STREAM_FORM_FIELDS`) as a click on the history `item` updates them."""
     from vidlong.apps import gradio_app
 
-    first = 3 + len(gradio_app.FORM_FIELDS) + 7  # after the video, settings, sidecar, the form, its five boxes and images
+    first = 3 + len(gradio_app.FORM_FIELDS) + 8  # after the video, settings, sidecar, the form, its six boxes and images
     return dict(zip(gradio_app.STREAM_FORM_FIELDS, app.reload(SimpleNamespace(value=item.video.name))[first:]))
 
 

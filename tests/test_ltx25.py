@@ -453,6 +453,77 @@ def test_temporal_refine_refused_in_one_line_before_loading(dfr_folder, temporal
     assert len(err) == 1 and message in err[0], err
 
 
+def test_the_app_serves_temporal_refine_as_its_control_and_refuses_it_as_the_cli_does(dfr_folder, temporal_folder, dfr_pipe,
+                                                                                   tmp_path, capsys, monkeypatch):
+    """``vidlong app --temporal-refine FOLDER`` (`launch(temporal_refine=...)`, `build_app(temporal=...)`): the LTX-2.5 page
+    shows its "Temporal refine" control (a page without the folder does not); /generate's `temporal_refine` (its rounds,
+    after `decoder`) runs them, the mp4 at twice the frames and the frame rate, the settings and the sidecar naming the
+    folder and the rounds as vidlong generate's do, a history click choosing them again; the length note says so; chosen
+    beside "Diffusion decoder", the CLI's one line naming both by their labels; /stream's `temporal_refine` refused in one
+    line as vidlong stream --temporal-refine is; chosen through a page without the folder, one line naming vidlong app
+    --temporal-refine FOLDER. ``vidlong app --temporal-refine`` with a missing folder, or on another family's model (the
+    default Wan): one line, exit 2, before any model loads."""
+    import json
+    from types import SimpleNamespace
+
+    import gradio as gr
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+    from test_app import field_with_id, free_port, video_path
+    from tiny_pipeline import save_tiny_ltx2_decoder
+
+    from vidlong.apps import gradio_app
+    from vidlong.cli import main
+    from vidlong.video_io import read_video
+
+    demo = gradio_app.build_app(dfr_pipe, decoder=save_tiny_ltx2_decoder(tmp_path / "decoder"), temporal=temporal_folder)
+    app, bare = demo.vidlong_app, gradio_app.App(dfr_pipe)
+    assert field_with_id(demo, "temporal-refine").visible and app.temporal_refines and not bare.temporal_refines
+    note = app.length_note(2, "none", gradio_app.NO_PRESET, None, None, None, None, None, *[None] * 9, False, False, False, 2)
+    assert note.startswith("4 latent frames = **25 frames**") and "Then 2 temporal refine rounds: **97 frames** at 96 fps" in note
+    fields = ("a red ball", "none", "none", 1, None, None, 3, "plain", "", None, None, None, None, "", 0, None, None, *[None] * 9)
+    with pytest.raises(vidlong.VidlongError) as both:
+        app.run(*fields, False, False, True, 1)
+    assert gradio_app._user_message(both.value, app.places) == (
+        '"Temporal refine" decodes its rounds\' latents by the VAE, "Diffusion decoder" the DFR pass\'s by LTX-2.5\'s '
+        "diffusion decoder: drop one of them")
+    with pytest.raises(vidlong.VidlongError) as none:
+        bare.run(*fields, False, False, False, 1)
+    assert gradio_app._user_message(none.value, bare.places) == (
+        "temporal refine: no folder of LTX-2.5's temporal latent upsampler was given; pass it (serve the page with vidlong "
+        "app --temporal-refine FOLDER)")
+    demo.queue()
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, show_error=True)
+    try:
+        client = Client(demo.local_url, verbose=False, analytics_enabled=False, download_files=str(tmp_path / "downloads"))
+        video, settings = client.predict(prompt="a red ball", method="none", ratio=1, seed=3, temporal_refine=1,
+                                         api_name="/generate")
+        frames, fps = read_video(video_path(video))[:2]
+        assert frames.shape == (2 * (9 - 1) + 1, 64, 64, 3) and fps == 48  # its native 9 frames, twice at twice the rate
+        assert (settings["temporal_refine"], settings["temporal_rounds"], settings["fps"]) == (str(temporal_folder), 1, 48.0)
+        with pytest.raises(AppError, match=r"^temporal_refine runs LTX-2.5's temporal refine rounds on a whole generated "
+                                           r"video's latents \(the Generate tab's Temporal refine\); a stream runs none on "
+                                           r"its chunks: drop temporal_refine$"):
+            client.predict(prompt="a red ball", seconds=1, temporal_refine=2, api_name="/stream")
+    finally:
+        demo.close()
+    item = app.history.items()[0]
+    sidecar = json.loads(item.sidecar.read_text())  # as vidlong generate's
+    assert (sidecar["temporal_refine"], sidecar["temporal_rounds"]) == (str(temporal_folder), 1)
+    shown = app.reload(SimpleNamespace(value=item.video.name))
+    assert shown[3 + len(gradio_app.FORM_FIELDS) + 5] == gr.update(value=1)  # after compared, overlap and three boxes
+    monkeypatch.setattr("vidlong.pipeline.load_pipeline", lambda *a, **k: pytest.fail("a model loaded"))
+    capsys.readouterr()
+    for model, folder, says in ((dfr_folder, tmp_path / "none", f"--temporal-refine: no folder at {tmp_path / 'none'}; pass "
+                                 "the folder of LTX-2.5's temporal latent upsampler (LTX2LatentUpsamplerModel)"),
+                                (None, temporal_folder, "--temporal-refine runs LTX-2.5's temporal refine rounds "
+                                 "(LTX2DFRTemporalRefinePipeline) after its DFR pass; this model (WanPipeline) is not LTX-2.5: "
+                                 "drop --temporal-refine")):
+        assert main(["app", *(["--model", str(model)] if model else []), "--temporal-refine", str(folder), "--device",
+                     "cpu"]) == 2
+        assert capsys.readouterr().err == f"vidlong: error: {says}\n"
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_on_cuda_a_temporal_round_with_both_is_the_cpus(dfr_folder, temporal_folder):
