@@ -293,6 +293,45 @@ def temporal_folder(tmp_path_factory):
 IMAGES_TWO_ROUNDS = [(4, 4 + 1 + 1)] * 8 + [(7, 7 + 1 + 2)] * 8 + [(13, 13 + 1 + 4)] * 4
 
 
+def stock_rounds(stock, temporal_folder, rounds: int, conditions=None) -> tuple:
+    """diffusers' documented chain for 17 frames, seed 3, on `stock`'s device: its `LTX2DFRPipeline` call (`stock`) with
+    `conditions` and ``output_type="latent"``, then `LTX2DFRTemporalRefinePipeline` built over its parts (as its docstring
+    builds it, before the call: its prompt padding side the folder's) with the temporal upsampler and
+    `LTXEulerAncestralRFScheduler(eta=0.5)`, `rounds` rounds each on the last one's latent output (``num_frames`` the input
+    canvas's, ``frame_rate`` doubled, ``source_seconds`` the first canvas's, the seed's CPU generator; the same `conditions`
+    on the request's grid, ``condition_num_frames`` 17), the last canvas cut to ``16·2^rounds + 1`` frames and decoded by
+    the VAE: (uint8 frames, their normalised latents ``[1, C, F, h, w]``, the waveform cut to those frames' seconds, the
+    last round's keyframe positions)."""
+    from diffusers import LTX2DFRTemporalRefinePipeline, LTXEulerAncestralRFScheduler
+    from diffusers.pipelines.ltx2 import LTX2LatentUpsamplerModel
+    from diffusers.pipelines.ltx2.utils import trim_canvas
+
+    stock.tokenizer.padding_side = "right"  # as the folder's tokenizer loads, before the docstring's first call
+    upsampler = LTX2LatentUpsamplerModel.from_pretrained(temporal_folder).to(stock._execution_device)
+    temporal = LTX2DFRTemporalRefinePipeline(scheduler=LTXEulerAncestralRFScheduler(eta=0.5), temporal_latent_upsampler=upsampler,
+                                             **{name: getattr(stock, name) for name in (
+                                                 "vae", "audio_vae", "text_encoder", "tokenizer", "connectors", "transformer",
+                                                 "vocoder")})
+    temporal.set_progress_bar_config(disable=True)
+    out = stock("a red ball", conditions=conditions, num_frames=17, height=64, width=64, frame_rate=24,
+                output_type="latent", generator=torch.Generator().manual_seed(3))
+    canvas, fps = 25, 24.0
+    for index in range(1, rounds + 1):
+        out = temporal(latents=out.frames, keyframes_latents=out.keyframes, keyframe_positions=out.keyframe_positions,
+                       audio_latents=out.audio, conditions=conditions, condition_num_frames=17, prompt="a red ball",
+                       height=64, width=64, num_frames=canvas, frame_rate=fps, source_seconds=25 / 24, round_index=index,
+                       generator=torch.Generator().manual_seed(3), output_type="latent")
+        canvas, fps = 2 * (canvas - 1) + 1, 2 * fps
+    made, vae = 16 * 2**rounds + 1, stock.vae
+    latents = trim_canvas(out.frames, made, 8)
+    with torch.no_grad():
+        video = stock.video_processor.postprocess_video(vae.decode(latents, None, return_dict=False)[0], output_type="np")
+        audio = stock.vocoder(stock.audio_vae.decode(out.audio, return_dict=False)[0])
+    return ((np.clip(video[0], 0, 1) * 255).round().astype(np.uint8),
+            stock._normalize_latents(latents, vae.latents_mean, vae.latents_std, vae.config.scaling_factor),
+            audio[0, :, :round(made / fps * 16000)].clamp(-1, 1).cpu().numpy(), out.keyframe_positions)
+
+
 def test_generate_with_two_temporal_rounds_from_images_is_diffusers_chain_bit_for_bit_and_the_methods_act(
         dfr_pipe, dfr_stock, temporal_folder, image_path, last_image_path):
     """`generate` of 17 frames from ``image`` and ``last_image`` with ``temporal_refine`` and 2 rounds, no method = diffusers'
@@ -307,10 +346,7 @@ def test_generate_with_two_temporal_rounds_from_images_is_diffusers_chain_bit_fo
     (the canvas's sizes handed to their forwards, which the methods need; the last image's latent frame and the anchors and
     slots after each tile's canvas), which change the video, keep that first frame and are removed after. (From text,
     ``conditions`` is None: the CLI's test below.)"""
-    from diffusers import LTX2DFRTemporalRefinePipeline, LTXEulerAncestralRFScheduler
-    from diffusers.pipelines.ltx2 import LTX2LatentUpsamplerModel
     from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
-    from diffusers.pipelines.ltx2.utils import trim_canvas
     from PIL import Image
 
     from vidlong.families.ltx2_dfr import VidLongLTX2DFRImageToVideoPipeline
@@ -325,34 +361,12 @@ def test_generate_with_two_temporal_rounds_from_images_is_diffusers_chain_bit_fo
     assert (plain.settings["fps"], plain.settings["temporal_rounds"]) == (96.0, 2)
     assert plain.settings["temporal_refine"] == str(temporal_folder)
 
-    dfr_stock.tokenizer.padding_side = "right"  # as the folder's tokenizer loads, before the docstring's first call
-    temporal = LTX2DFRTemporalRefinePipeline(scheduler=LTXEulerAncestralRFScheduler(eta=0.5),
-                                             temporal_latent_upsampler=LTX2LatentUpsamplerModel.from_pretrained(temporal_folder),
-                                             **{name: getattr(dfr_stock, name) for name in (
-                                                 "vae", "audio_vae", "text_encoder", "tokenizer", "connectors", "transformer",
-                                                 "vocoder")})
-    temporal.set_progress_bar_config(disable=True)
     first, last = (Image.open(path).convert("RGB") for path in (image_path, last_image_path))
     conditions = [LTX2VideoCondition(first, 0), LTX2VideoCondition(last, 2)]  # 2: the request's last latent frame
-    out = dfr_stock("a red ball", conditions=conditions, num_frames=17, height=64, width=64, frame_rate=24,
-                    output_type="latent", generator=torch.Generator().manual_seed(3))
-    canvas, fps = 25, 24.0
-    for index in (1, 2):
-        out = temporal(latents=out.frames, keyframes_latents=out.keyframes, keyframe_positions=out.keyframe_positions,
-                       audio_latents=out.audio, conditions=conditions, condition_num_frames=17, prompt="a red ball",
-                       height=64, width=64, num_frames=canvas, frame_rate=fps, source_seconds=25 / 24, round_index=index,
-                       generator=torch.Generator().manual_seed(3), output_type="latent")
-        canvas, fps = 2 * (canvas - 1) + 1, 2 * fps
-    assert out.keyframe_positions == [24, 48, 72, 96] and canvas == 97
-    vae = dfr_stock.vae
-    latents = trim_canvas(out.frames, 65, 8)
-    with torch.no_grad():
-        video = dfr_stock.video_processor.postprocess_video(vae.decode(latents, None, return_dict=False)[0], output_type="np")
-        audio = dfr_stock.vocoder(dfr_stock.audio_vae.decode(out.audio, return_dict=False)[0])
-    assert np.array_equal((np.clip(video[0], 0, 1) * 255).round().astype(np.uint8), plain.frames)
-    assert torch.equal(dfr_stock._normalize_latents(latents, vae.latents_mean, vae.latents_std, vae.config.scaling_factor),
-                       plain.latents)
-    assert np.array_equal(audio[0, :, :round(65 / 96 * 16000)].clamp(-1, 1).numpy(), plain.audio.samples)
+    frames, latents, audio, positions = stock_rounds(dfr_stock, temporal_folder, 2, conditions)
+    assert positions == [24, 48, 72, 96]
+    assert np.array_equal(frames, plain.frames) and torch.equal(latents, plain.latents)
+    assert np.array_equal(audio, plain.audio.samples)
     clean = pipe.encode_conditions(conditions[:1], 64, 64, 17)[0][1]  # [1, C, 1, h, w], normalised
     assert torch.equal(plain.latents[:, :, :1], clean)
 
@@ -526,21 +540,26 @@ def test_the_app_serves_temporal_refine_as_its_control_and_refuses_it_as_the_cli
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_on_cuda_a_temporal_round_with_both_is_the_cpus(dfr_folder, temporal_folder):
-    """On CUDA in float32, `generate` of 17 frames with `both` and one temporal round: the same shapes as on the CPU in
-    float32 (33 frames at 48 fps), its latents within 1e-3 relative L2 error of the CPU's (same seed: the rounds' noise is
-    drawn by CPU generators)."""
+def test_on_cuda_a_temporal_round_is_diffusers_chain_there(dfr_folder, temporal_folder):
+    """On CUDA in float32, `generate` of 17 frames with one temporal round and no method against diffusers' chain on CUDA
+    (`stock_rounds`): frames within a grey level, latents within 1e-4 relative L2 error; `both` changes it. Not against the
+    CPU: diffusers draws each tile's ancestral noise from a generator on the execution device (``torch.Generator(device)``
+    seeded from the call's), so the same seed makes other noise on CUDA than on the CPU (103% off, measured on an H100)."""
+    from diffusers import LTX2DFRPipeline
+
     from vidlong.generate import GenerateRequest, generate
 
-    request = GenerateRequest(prompt="a red ball", frames=17, seed=3, method="both", temporal_refine=str(temporal_folder))
-    made = {}
-    for device in ("cuda", "cpu"):
-        pipe = vidlong.load_pipeline(dfr_folder, device=device, dtype=torch.float32)
-        pipe.set_progress_bar_config(disable=True)
-        made[device] = generate(pipe, request)
-    assert made["cuda"].frames.shape == made["cpu"].frames.shape == (33, 64, 64, 3) and made["cuda"].settings["fps"] == 48.0
-    cuda, cpu = made["cuda"].latents.float().cpu(), made["cpu"].latents.float()
-    assert ((cuda - cpu).norm() / cpu.norm()).item() < 1e-3
+    pipe = vidlong.load_pipeline(dfr_folder, device="cuda", dtype=torch.float32)
+    pipe.set_progress_bar_config(disable=True)
+    request = dict(prompt="a red ball", frames=17, seed=3, temporal_refine=str(temporal_folder))
+    plain = generate(pipe, GenerateRequest(method="none", **request))
+    stock = LTX2DFRPipeline.from_pretrained(dfr_folder).to("cuda")
+    stock.set_progress_bar_config(disable=True)
+    frames, latents, _, _ = stock_rounds(stock, temporal_folder, 1)
+    assert plain.frames.shape == frames.shape == (33, 64, 64, 3) and plain.settings["fps"] == 48.0
+    assert np.abs(plain.frames.astype(int) - frames).max() <= 1
+    assert ((plain.latents.float().cpu() - latents.float().cpu()).norm() / latents.float().cpu().norm()).item() < 1e-4
+    assert not np.array_equal(generate(pipe, GenerateRequest(method="both", **request)).frames, plain.frames)
 
 
 def holding_folder(folder, upsampler, place):
