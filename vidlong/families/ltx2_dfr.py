@@ -35,7 +35,7 @@ import inspect
 from typing import Optional
 
 import torch
-from diffusers import LTX2DFRPipeline
+from diffusers import LTX2DFRPipeline, LTX2DFRTemporalRefinePipeline
 from diffusers.pipelines.ltx2.dfr_layout import resolve_canvas
 from diffusers.pipelines.ltx2.utils import DISTILLED_SIGMA_VALUES
 
@@ -189,3 +189,12 @@ class VidLongLTX2DFRImageToVideoPipeline(VidLongLTX2DFRPipeline):
     VAE's mode (no draw) and draws its noise after, from the generator `generate` hands it (`call_redraws_from`)."""
 
     task = "i2v"
+
+
+class VidLongLTX2DFRTemporalRefinePipeline(CanvasSizes, LTX2DFRTemporalRefinePipeline):
+    """diffusers' `LTX2DFRTemporalRefinePipeline` whose transformer's forwards, while its call runs, are handed the latent
+    sizes of each tile's canvas (`CanvasSizes`: the methods lay out its tokens, its anchors and slots trailing)."""
+
+    def __call__(self, *args, **kwargs):
+        with self.canvas_sizes_handed():
+            return super().__call__(*args, **kwargs)

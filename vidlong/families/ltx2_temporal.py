@@ -36,11 +36,9 @@ from typing import Callable, Optional
 
 import numpy as np
 import torch
-from diffusers import LTX2DFRTemporalRefinePipeline
 
 from ..errors import VidlongError, named
 from ..scalars import is_whole
-from .ltx2_dfr import CanvasSizes
 
 #: diffusers' class of a round, and the class of its temporal latent upsampler (its folder's config.json)
 REFINE_CLASS, UPSAMPLER_CLASS = "LTX2DFRTemporalRefinePipeline", "LTX2LatentUpsamplerModel"
@@ -184,16 +182,7 @@ def rounds_plan(pipe, request, limits, latent_frames: int) -> Optional[RoundsPla
                       weights * pipe.vae.dtype.itemsize)
 
 
-class VidLongLTX2DFRTemporalRefinePipeline(CanvasSizes, LTX2DFRTemporalRefinePipeline):
-    """diffusers' `LTX2DFRTemporalRefinePipeline` whose transformer's forwards, while its call runs, are handed the latent
-    sizes of each tile's canvas (`CanvasSizes`: the methods lay out its tokens, its anchors and slots trailing)."""
-
-    def __call__(self, *args, **kwargs):
-        with self.canvas_sizes_handed():
-            return super().__call__(*args, **kwargs)
-
-
-def refine_pipeline(pipe, folder: Path) -> VidLongLTX2DFRTemporalRefinePipeline:
+def refine_pipeline(pipe, folder: Path):
     """A round's pipeline over `pipe`'s own modules (no copy: the methods applied to its transformer act;
     `vidlong.pipeline.over_modules`, which keeps its prompt padding side), the temporal latent upsampler in `folder`
     (`vidlong.upsample.load_upsampler`: kept on `pipe`) and `LTXEulerAncestralRFScheduler` at diffusers'
@@ -203,6 +192,7 @@ def refine_pipeline(pipe, folder: Path) -> VidLongLTX2DFRTemporalRefinePipeline:
 
     from ..pipeline import over_modules
     from ..upsample import load_upsampler
+    from .ltx2_dfr import VidLongLTX2DFRTemporalRefinePipeline
 
     refine = over_modules(VidLongLTX2DFRTemporalRefinePipeline, pipe, temporal_latent_upsampler=load_upsampler(pipe, folder),
                           scheduler=LTXEulerAncestralRFScheduler(eta=TEMPORAL_ANCESTRAL_ETA))
