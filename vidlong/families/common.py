@@ -186,3 +186,11 @@ def kept_second_stage(pipe, folder, kept_as: str, load):
     made.set_progress_bar_config(disable=True)
     setattr(pipe, kept_as, (folder, made))
     return made
+
+
+def input_device(pipe, module) -> torch.device:
+    """Where `module` of `pipe` (a VAE run outside the pipeline's call) takes its inputs: its own device, or the pipeline's
+    execution device where its weights wait on the CPU for an offload hook (model CPU or group offloading) to move them
+    there as it runs (the hook moves the weights, not the inputs)."""
+    own = module.device
+    return pipe._execution_device if own.type == "cpu" else own

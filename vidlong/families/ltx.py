@@ -82,10 +82,12 @@ class LTXFamily:
 
     def decode_raw(self, latents: torch.Tensor) -> torch.Tensor:
         """De-normalised latents ``[B, C, F, h, w]`` -> pixels ``[B, 3, T, H, W]`` in [-1, 1], as the call decodes (its
-        default ``decode_timestep`` 0: no decode noise), on its execution device (under model CPU offload the VAE's decode
-        hook moves its weights there, not its inputs)."""
+        default ``decode_timestep`` 0: no decode noise), on the device the VAE takes its inputs on (`common.input_device`:
+        its own, or the execution device under offload)."""
+        from .common import input_device
+
         vae = self.vae
-        z = latents.to(self._execution_device, vae.dtype)
+        z = latents.to(input_device(self, vae), vae.dtype)
         timestep = torch.zeros(z.shape[0], device=z.device, dtype=z.dtype) if vae.config.timestep_conditioning else None
         return vae.decode(z, timestep, return_dict=False)[0]
 

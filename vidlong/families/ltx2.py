@@ -109,10 +109,12 @@ class LTX2Family(LTXFamily):
 
     def decode_audio(self, latents: torch.Tensor) -> torch.Tensor:
         """De-normalised audio latents ``[B, C, L, M]`` (its call's ``output_type="latent"`` audio) -> its vocoder's
-        waveform ``[B, channels, samples]``: its audio VAE, then its vocoder, as its decoding call runs them, on its execution
-        device (`LTXFamily.decode_raw`)."""
+        waveform ``[B, channels, samples]``: its audio VAE, then its vocoder, as its decoding call runs them, on the device
+        the audio VAE takes its inputs on (`common.input_device`, as `LTXFamily.decode_raw`)."""
+        from .common import input_device
+
         vae = self.audio_vae
-        return self.vocoder(vae.decode(latents.to(self._execution_device, vae.dtype), return_dict=False)[0])
+        return self.vocoder(vae.decode(latents.to(input_device(self, vae), vae.dtype), return_dict=False)[0])
 
     def latent_output(self, latents: torch.Tensor, audio_latents: torch.Tensor, num_frames: int, frame_rate: float) -> tuple:
         """(de-normalised video latents ``[B, C, F, h, w]``, waveform ``[B, channels, samples]``) of a call's
