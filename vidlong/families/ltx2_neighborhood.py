@@ -154,7 +154,8 @@ def neighborhood_block_mask(frames: int, height: int, width: int, kernel_size, d
     module), in working memory of about ``CHUNK_ENTRIES · ENTRY_BYTES`` (~100 MB) plus the pairs it keeps, never N x N.
     Its two tables (the partial and the full blocks') are one width, their widest row's, not one column per key block:
     `BlockMask.to_dense`, which reads that width as the key blocks' count, does not apply, nor torch's compiled CPU flex
-    template, which asserts it (CUDA's kernel reads a row up to its count); no q blocks (forward only: vidlong decodes without gradients)."""
+    template, which asserts it (CUDA's kernel reads a row up to its count); no q blocks (forward only: vidlong decodes
+    without gradients)."""
     from torch.nn.attention.flex_attention import BlockMask
 
     grid, kernel, tokens, blocks = _clipped(frames, height, width, kernel_size)
