@@ -416,18 +416,24 @@ def test_app_subcommand_errors_are_one_line(model_dir):
 
 
 @contextlib.contextmanager
-def served_client(folder, downloads, task=None):
-    """A client of the app served on a free port over the model folder `folder` (loaded for `task`, as ``vidlong app --task``
-    loads it), closed afterwards."""
-    from vidlong.apps import gradio_app
-
-    demo = gradio_app.build_app(load_pipeline(folder, device="cpu", task=task))
+def client_of(demo, downloads):
+    """A client of `demo` (a built page) served on a free port, its downloads in `downloads`; the server closed afterwards."""
     demo.queue()
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, show_error=True)
     try:
         yield Client(demo.local_url, verbose=False, analytics_enabled=False, download_files=str(downloads))
     finally:
         demo.close()
+
+
+@contextlib.contextmanager
+def served_client(folder, downloads, task=None):
+    """A client of the app served on a free port over the model folder `folder` (loaded for `task`, as ``vidlong app --task``
+    loads it), closed afterwards."""
+    from vidlong.apps import gradio_app
+
+    with client_of(gradio_app.build_app(load_pipeline(folder, device="cpu", task=task)), downloads) as client:
+        yield client
 
 
 def test_image_to_video_model_takes_a_first_frame(tmp_path_factory):

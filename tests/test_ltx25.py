@@ -481,9 +481,8 @@ def test_the_app_serves_temporal_refine_as_its_control_and_refuses_it_as_the_cli
     from types import SimpleNamespace
 
     import gradio as gr
-    from gradio_client import Client
     from gradio_client.exceptions import AppError
-    from test_app import field_with_id, free_port, video_path
+    from test_app import client_of, field_with_id, video_path
     from tiny_pipeline import save_tiny_ltx2_decoder
 
     from vidlong.apps import gradio_app
@@ -506,10 +505,7 @@ def test_the_app_serves_temporal_refine_as_its_control_and_refuses_it_as_the_cli
     assert gradio_app._user_message(none.value, bare.places) == (
         "temporal refine: no folder of LTX-2.5's temporal latent upsampler was given; pass it (serve the page with vidlong "
         "app --temporal-refine FOLDER)")
-    demo.queue()
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, show_error=True)
-    try:
-        client = Client(demo.local_url, verbose=False, analytics_enabled=False, download_files=str(tmp_path / "downloads"))
+    with client_of(demo, tmp_path / "downloads") as client:
         video, settings = client.predict(prompt="a red ball", method="none", ratio=1, seed=3, temporal_refine=1,
                                          api_name="/generate")
         frames, fps = read_video(video_path(video))[:2]
@@ -519,8 +515,6 @@ def test_the_app_serves_temporal_refine_as_its_control_and_refuses_it_as_the_cli
                                            r"video's latents \(the Generate tab's Temporal refine\); a stream runs none on "
                                            r"its chunks: drop temporal_refine$"):
             client.predict(prompt="a red ball", seconds=1, temporal_refine=2, api_name="/stream")
-    finally:
-        demo.close()
     item = app.history.items()[0]
     sidecar = json.loads(item.sidecar.read_text())  # as vidlong generate's
     assert (sidecar["temporal_refine"], sidecar["temporal_rounds"]) == (str(temporal_folder), 1)

@@ -457,9 +457,8 @@ def test_the_app_serves_the_decoder_as_its_box_and_refuses_it_as_the_cli_does(fo
     from types import SimpleNamespace
 
     import gradio as gr
-    from gradio_client import Client
     from gradio_client.exceptions import AppError
-    from test_app import field_with_id, free_port, video_path
+    from test_app import client_of, field_with_id, video_path
     from tiny_pipeline import save_tiny_latent_upsampler
 
     from vidlong.apps import gradio_app
@@ -481,10 +480,7 @@ def test_the_app_serves_the_decoder_as_its_box_and_refuses_it_as_the_cli_does(fo
     assert gradio_app._user_message(none.value, bare.places) == ("decoder: no model folder holds LTX-2.5's diffusion "
                                                                  "decoder; pass the folder of it (serve the page with "
                                                                  "vidlong app --decoder FOLDER)")
-    demo.queue()
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, show_error=True)
-    try:
-        client = Client(demo.local_url, verbose=False, analytics_enabled=False, download_files=str(tmp_path / "downloads"))
+    with client_of(demo, tmp_path / "downloads") as client:
         video, settings = client.predict(prompt="a red ball", ratio=1, steps=1, seed=3, decoder=True, api_name="/generate")
         assert read_video(video_path(video))[0].shape == (9, 64, 64, 3)
         assert settings["decoder"] == str(folders[1]) and settings["decoder_pass"] == dict(num_inference_steps=1, seed=3)
@@ -492,8 +488,6 @@ def test_the_app_serves_the_decoder_as_its_box_and_refuses_it_as_the_cli_does(fo
                                            r"Diffusion decoder\); a stream decodes its chunks by the VAE as they come: "
                                            r"drop decoder$"):
             client.predict(prompt="a red ball", seconds=1, decoder=True, api_name="/stream")
-    finally:
-        demo.close()
     item = app.history.items()[0]
     assert json.loads(item.sidecar.read_text())["decoder"] == str(folders[1])  # the sidecar's, as vidlong generate's
     shown = app.reload(SimpleNamespace(value=item.video.name))
