@@ -46,7 +46,7 @@ from vidlong.errors import Stopped, VidlongError, named  # noqa: E402
 from vidlong.estimate import Pace, check_fits, check_stream_fits, run_cost, together, upsampled_text  # noqa: E402
 from vidlong.edited_image import edited_image_path, write_edited_image  # noqa: E402
 from vidlong.families.ltx2_decoder import decoder_folder  # noqa: E402
-from vidlong.families.ltx2_temporal import check_temporal_refine, made_frames  # noqa: E402
+from vidlong.families.ltx2_temporal import made_frames, temporal_upsampler_folder  # noqa: E402
 from vidlong.families.sana_wm_refiner import check_refiner  # noqa: E402
 from vidlong.generate import GenerateRequest, generate, load_image  # noqa: E402
 from vidlong.camera import CAMERA_PIPELINES  # noqa: E402
@@ -346,7 +346,7 @@ class App:
     ``vidlong app --upsample`` gave (checked), else None; `refine`: Sana-WM's refiner's folder ``vidlong app --refine`` gave
     (checked: `app_refiner`), else None; `decoder`: LTX-2.5's diffusion decoder's folder ``vidlong app --decoder`` gave
     (checked: `vidlong.families.ltx2_decoder.decoder_folder`), else None; `temporal`: LTX-2.5's temporal latent upsampler's
-    folder ``vidlong app --temporal-refine`` gave (checked: `app_temporal_refine`), else None."""
+    folder ``vidlong app --temporal-refine`` gave (checked: `vidlong.families.ltx2_temporal.temporal_upsampler_folder`), else None."""
 
     def __init__(self, pipe, folder: Optional[OutputFolder] = None, upsample: Optional[Path] = None,
                  refine: Optional[Path] = None, decoder: Optional[Path] = None, temporal: Optional[Path] = None):
@@ -389,11 +389,11 @@ class App:
         except VidlongError:
             self.decodes = False
         #: what rounds chosen in "Temporal refine" give `GenerateRequest.temporal_refine`: the folder `temporal`, else True
-        #: (refused in one line by `vidlong.validate.check_generate`); `temporal_refines`: whether the page shows the control
+        #: (refused in one line by `temporal_upsampler_folder`); `temporal_refines`: whether the page shows the control
         #: (that folder given, on an LTX-2.5 model)
         self.temporal_folder = True if temporal is None else str(temporal)
         try:
-            self.temporal_refines = temporal is not None and app_temporal_refine(temporal, self.limits) is not None
+            self.temporal_refines = temporal is not None and temporal_upsampler_folder(temporal, self.limits) is not None
         except VidlongError:
             self.temporal_refines = False
         #: the page's places for a video, as its messages name them (a model that edits a given video: Lucy Edit's), and the
@@ -1449,14 +1449,6 @@ def app_refiner(refine: Union[str, Path], limits) -> Path:
     return check_refiner(refine, limits)
 
 
-def app_temporal_refine(temporal: Union[str, Path], limits) -> Path:
-    """The folder of LTX-2.5's temporal latent upsampler that ``vidlong app --temporal-refine FOLDER`` names for the page's
-    "Temporal refine", checked before the model loads as ``vidlong generate --temporal-refine FOLDER`` checks it
-    (`vidlong.families.ltx2_temporal.check_temporal_refine` of a request naming it alone) on a model of `limits`: one line
-    on another model than LTX-2.5, and for a folder it refuses."""
-    return check_temporal_refine(GenerateRequest(prompt="-", temporal_refine=temporal), limits)
-
-
 def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
            device: Optional[str] = None, dtype: Optional[str] = None, task: Optional[str] = None, loras=(),
            upsample: Optional[Union[str, Path]] = None, refine: Optional[Union[str, Path]] = None,
@@ -1473,7 +1465,8 @@ def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 786
     runs, where it sits neither beside the model folder nor inside it (or another). `decoder`: the folder of LTX-2.5's
     diffusion decoder (`vidlong.families.ltx2_decoder.decoder_folder`, before the model loads) that the page's "Diffusion
     decoder" box decodes by, on an LTX-2 or LTX-2.5 model. `temporal_refine`: the folder of LTX-2.5's temporal latent
-    upsampler (`app_temporal_refine`, before the model loads) whose rounds the page's "Temporal refine" runs, on LTX-2.5.
+    upsampler (`vidlong.families.ltx2_temporal.temporal_upsampler_folder`, before the model loads) whose rounds the page's
+    "Temporal refine" runs, on LTX-2.5.
     A video-to-video folder is refused in one line (the page redraws and continues through the text-to-video one), but
     Lucy Edit's, whose page edits an uploaded video.
 
@@ -1495,7 +1488,7 @@ def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 786
     upsampler = None if upsample is None else check_upsample(upsample, limits_for_folder(folder))
     refiner = None if refine is None else app_refiner(refine, limits_for_folder(folder))
     decoder = None if decoder is None else decoder_folder(decoder, limits_for_folder(folder))
-    temporal = None if temporal_refine is None else app_temporal_refine(temporal_refine, limits_for_folder(folder))
+    temporal = None if temporal_refine is None else temporal_upsampler_folder(temporal_refine, limits_for_folder(folder))
     pipe = load_pipeline(model, device=device, dtype=dtype, task=task, loras=loras)
     demo = build_app(pipe, upsampler=upsampler, refiner=refiner, decoder=decoder, temporal=temporal)
     demo.queue(default_concurrency_limit=1)

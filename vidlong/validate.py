@@ -1006,9 +1006,6 @@ def check_generate(request, limits: ModelLimits) -> int:
         from .families.ltx2_dfr import check_dfr_request
 
         check_dfr_request(request)
-    if request.temporal_refine is True and limits.pipeline in DFR_PIPELINES:  # the app's rounds, its page given no folder
-        raise VidlongError(f"{named('temporal_refine')}: no folder of LTX-2.5's temporal latent upsampler was given; pass it "
-                           f"({named('temporal_refine')} path/to/temporal-upsampler)")
     check_temporal_refine(request, limits)  # before the decoder's own check: its line names the pair
     check_decoder(request, limits)  # before upsample's and refine's own checks: its line names the pair
     known_size = not has_image(request.image) or request.height is not None or request.width is not None

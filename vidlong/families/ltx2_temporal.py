@@ -49,33 +49,29 @@ TEMPORAL_ROUNDS = (1, 2)
 WHAT = "LTX-2.5's temporal latent upsampler"
 
 
-def check_temporal_refine(request, limits) -> Optional[Path]:
-    """The folder of the temporal latent upsampler that ``request.temporal_refine`` names, checked from its config before any
-    model loads; None where it names none. One line for ``temporal_rounds`` without it or not 1 or 2, a model that is not
-    LTX-2.5 (`vidlong.validate.DFR_PIPELINES`), a value that is no path, a path that is no folder, a folder of another
-    pipeline, an upsampler that is not temporal or of other latent channels than the model's VAE makes, and ``decoder``
-    beside it."""
+def temporal_upsampler_folder(temporal_refine, limits) -> Path:
+    """The folder of the temporal latent upsampler that `temporal_refine` (the request's ``temporal_refine``, or ``vidlong
+    app --temporal-refine``'s) names, checked from its config before any model loads against the model of `limits`: one
+    line for a model that is not LTX-2.5 (`vidlong.validate.DFR_PIPELINES`), True (no folder given: the app's rounds on a
+    page served without one), a value that is no path, a path that is no folder, a folder of another pipeline, and an
+    upsampler that is not temporal or of other latent channels than the model's VAE makes. A refine pipeline's or a model's
+    folder (a LoRA link's base's) gives its ``temporal_latent_upsampler/``."""
     from ..validate import DFR_PIPELINES, own_upsampler
     from .common import pipeline_class_of, second_stage_config
 
-    given, rounds = request.temporal_refine, request.temporal_rounds
-    if given is None:
-        if rounds is not None:
-            raise VidlongError(f"{named('temporal_rounds')} sets LTX-2.5's temporal refine rounds: add "
-                               f"{named('temporal_refine')} FOLDER, or drop {named('temporal_rounds')}")
-        return None
     if limits.pipeline not in DFR_PIPELINES:
         raise VidlongError(f"{named('temporal_refine')} runs LTX-2.5's temporal refine rounds ({REFINE_CLASS}) after its DFR "
                            f"pass; this model ({limits.pipeline or limits.family}) is not LTX-2.5: drop {named('temporal_refine')}")
-    if rounds is not None and not (is_whole(rounds) and rounds in TEMPORAL_ROUNDS):
-        raise VidlongError(f"{named('temporal_rounds')} is 1 or 2 (each round doubles the frames and the frame rate: 2x, 4x), "
-                           f"got {rounds!r:.40}")
-    if not isinstance(given, (str, Path)) or not str(given):
-        raise VidlongError(f"{named('temporal_refine')} is the path of {WHAT}'s folder ({UPSAMPLER_CLASS}), got {given!r:.80}")
-    folder = Path(given)
+    if temporal_refine is True:
+        raise VidlongError(f"{named('temporal_refine')}: no folder of {WHAT} was given; pass it "
+                           f"({named('temporal_refine')} path/to/temporal-upsampler)")
+    if not isinstance(temporal_refine, (str, Path)) or not str(temporal_refine):
+        raise VidlongError(f"{named('temporal_refine')} is the path of {WHAT}'s folder ({UPSAMPLER_CLASS}), got "
+                           f"{temporal_refine!r:.80}")
+    folder = Path(temporal_refine)
     if not folder.is_dir():
         raise VidlongError(f"{named('temporal_refine')}: no folder at {folder}; pass the folder of {WHAT} ({UPSAMPLER_CLASS})")
-    held = own_upsampler(folder, UPSAMPLER_SUBFOLDER)  # a refine pipeline's or a model's (a LoRA link's base's)
+    held = own_upsampler(folder, UPSAMPLER_SUBFOLDER)
     if held is not None:
         folder = held
     elif pipeline_class_of(folder) is not None:
@@ -91,6 +87,23 @@ def check_temporal_refine(request, limits) -> Optional[Path]:
     if config.get("in_channels", 128) != limits.geometry.channels:
         raise VidlongError(f"{named('temporal_refine')}: {folder} upsamples latents of {config.get('in_channels', 128)} "
                            f"channels, this model's VAE makes {limits.geometry.channels}; pass {WHAT} of this model's release")
+    return folder
+
+
+def check_temporal_refine(request, limits) -> Optional[Path]:
+    """The folder of the temporal latent upsampler that ``request.temporal_refine`` names (`temporal_upsampler_folder`),
+    checked before any model loads; None where it names none. One line also for ``temporal_rounds`` without it or not 1 or
+    2, and for ``decoder`` beside it."""
+    given, rounds = request.temporal_refine, request.temporal_rounds
+    if given is None:
+        if rounds is not None:
+            raise VidlongError(f"{named('temporal_rounds')} sets LTX-2.5's temporal refine rounds: add "
+                               f"{named('temporal_refine')} FOLDER, or drop {named('temporal_rounds')}")
+        return None
+    folder = temporal_upsampler_folder(given, limits)
+    if rounds is not None and not (is_whole(rounds) and rounds in TEMPORAL_ROUNDS):
+        raise VidlongError(f"{named('temporal_rounds')} is 1 or 2 (each round doubles the frames and the frame rate: 2x, 4x), "
+                           f"got {rounds!r:.40}")
     if request.decoder is not None:
         raise VidlongError(f"{named('temporal_refine')} decodes its rounds' latents by the VAE, {named('decoder')} the DFR "
                            f"pass's by LTX-2.5's diffusion decoder: drop one of them")
