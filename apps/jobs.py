@@ -134,4 +134,4 @@ class StageProgress:
 
 
 #: what the progress bar counts in each stage of `vidlong.generate.generate`
-STAGE_UNITS = {"denoise": "steps", "refine": "steps", "upsample": "windows", "decode": "latent frames"}
+STAGE_UNITS = {"denoise": "steps", "refine": "steps", "temporal refine": "steps", "upsample": "windows", "decode": "latent frames"}

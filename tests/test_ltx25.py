@@ -382,6 +382,32 @@ def test_generate_with_two_temporal_rounds_from_images_is_diffusers_chain_bit_fo
     assert all(type(b.attn1.processor).__name__ != "VidlongAttnProcessor" for b in pipe.transformer.transformer_blocks)
 
 
+def test_the_rounds_report_each_tiles_steps_to_the_end_and_a_stop_lands_there(dfr_pipe, temporal_folder):
+    """`generate`'s progress in 2 temporal rounds: ``("temporal refine", done, total)`` after each step of each tile of each
+    round (the chain test's 12 forwards past the DFR pass's 8: diffusers' tile plan, 3 tiles of 4 sigmas), so the app's bar
+    reaches its end and its Stop lands at the next step, within a round (it landed only after a whole round): a progress
+    that raises `Stopped` at the last step's report ends the run there, no forward after it."""
+    from vidlong.errors import Stopped
+    from vidlong.generate import GenerateRequest, generate
+
+    reports, forwards = [], []
+
+    def progress(stage, done, total):
+        if stage == "temporal refine":
+            reports.append((done, total, len(forwards)))
+            if done == total:
+                raise Stopped("stopped by its user")
+
+    record = dfr_pipe.transformer.register_forward_hook(lambda *_: forwards.append(1))
+    try:
+        with pytest.raises(Stopped):
+            generate(dfr_pipe, GenerateRequest(prompt="a red ball", frames=17, seed=3, method="none",
+                                               temporal_refine=str(temporal_folder), temporal_rounds=2), progress=progress)
+    finally:
+        record.remove()
+    assert reports == [(done, 12, 8 + done) for done in range(1, 13)] and len(forwards) == 20
+
+
 def test_the_estimate_counts_the_rounds_tiles_their_video_and_the_upsamplers_weights(dfr_pipe, temporal_folder, image_path,
                                                                                      last_image_path, monkeypatch):
     """`run_cost` of 2 rounds from a first and a last image, from diffusers' layout alone: the tiles the chain test's forwards

@@ -160,12 +160,25 @@ class RoundsPlan:
     weights: int
 
 
+def tile_plans(frames: int, ratio: int, rounds: int) -> list:
+    """diffusers' tiles (`temporal_tile_plan`) of each of `rounds` rounds after a DFR pass of `frames` pixel frames (its
+    canvas and keyframe positions: `resolve_canvas`; `ratio` the VAE's temporal compression), as its rounds lay them out:
+    each round's seams twice the last one's keyframe positions, its tiles' slots added to them after it; no model."""
+    from diffusers.pipelines.ltx2.dfr_layout import resolve_canvas, temporal_tile_plan
+
+    canvas, _, positions = resolve_canvas(frames, ratio)
+    plans = []
+    for index in range(1, rounds + 1):
+        seams, canvas = [2 * position for position in positions], made_frames(canvas, 1)
+        plans.append(temporal_tile_plan(seams, canvas, 2 ** index, ratio))
+        positions = sorted({*seams, *(slot for tile in plans[-1] for slot in tile.slots)})
+    return plans
+
+
 def rounds_plan(pipe, request, limits, latent_frames: int) -> Optional[RoundsPlan]:
     """The `RoundsPlan` of `request` (checked: `check_temporal_refine`) making `latent_frames` latent frames with `pipe`, from
-    diffusers' own layout (`resolve_canvas`, `temporal_tile_plan`: each round's seams twice the last one's keyframe
-    positions, its tiles' slots added to them after it), its images placed as `temporal_rounds` places them and its
+    diffusers' own layout (`tile_plans`), its images placed as `temporal_rounds` places them and its
     upsampler's weights counted from its safetensors headers in the VAE's dtype, nothing loaded; None without rounds."""
-    from diffusers.pipelines.ltx2.dfr_layout import resolve_canvas, temporal_tile_plan
     from diffusers.pipelines.ltx2.utils import TEMPORAL_ROUND_DISTILLED_SIGMA_VALUES
 
     from ..generate import has_image
@@ -179,16 +192,12 @@ def rounds_plan(pipe, request, limits, latent_frames: int) -> Optional[RoundsPla
     indices = [index for index, given in ((0, request.image), (pipe.last_image_index(dict(num_frames=frames)), request.last_image))
                if has_image(given)]
     pixels = [0 if index == 0 else (index - 1) * ratio + 1 for index in indices]  # diffusers' encode_conditions
-    canvas, _, positions = resolve_canvas(frames, ratio)
     tiles = []
-    for index in range(1, rounds_of(request) + 1):
-        seams, canvas = [2 * position for position in positions], made_frames(canvas, 1)
-        plan = temporal_tile_plan(seams, canvas, 2 ** index, ratio)
+    for index, plan in enumerate(tile_plans(frames, ratio, rounds_of(request)), start=1):
         for tile in plan:
             appended = sum(tile.pixel_start < 2 ** index * pixel <= tile.pixel_end for pixel in pixels)  # at its start: in place
             length = tile.interval.end - tile.interval.start
             tiles.append((length, length + appended + len(tile.anchors) + len(tile.slots)))
-        positions = sorted({*seams, *(slot for tile in plan for slot in tile.slots)})
     shapes = safetensors_shapes(sorted(folder.glob("*.safetensors"))).values()
     weights = 0 if held_upsampler(pipe, folder) is not None else sum(int(np.prod(shape)) for shape in shapes)
     return RoundsPlan(tuple(tiles), len(TEMPORAL_ROUND_DISTILLED_SIGMA_VALUES), made_frames(frames, rounds_of(request)),
@@ -220,21 +229,31 @@ def temporal_rounds(pipe, output, folder: Path, rounds: int, call: dict, seed: i
     latents) of `rounds` rounds (`refine_pipeline`) on `output`, the DFR call's latent output (``frames``, ``keyframes``,
     ``keyframe_positions``, ``audio``) for `call`: its ``prompt``, ``height``, ``width``, ``num_frames`` (the request's
     pixel frames), ``frame_rate`` and, from images, ``conditions``; each round's generator a CPU one seeded with `seed`;
-    `progress(done, rounds)` after each."""
+    `progress(done, total)` after each step of each tile of each round (`total` all the rounds' tiles' steps: `tile_plans`),
+    so that one that raises ends the run at the next step."""
     from diffusers.pipelines.ltx2.dfr_layout import resolve_canvas
+    from diffusers.pipelines.ltx2.utils import TEMPORAL_ROUND_DISTILLED_SIGMA_VALUES
+
+    ratio = pipe.vae_temporal_compression_ratio
+    total = len(TEMPORAL_ROUND_DISTILLED_SIGMA_VALUES) * sum(map(len, tile_plans(call["num_frames"], ratio, rounds)))
+    done = [0]
+
+    def on_step(_pipe, _step, _t, _kwargs):
+        done[0] += 1
+        progress(done[0], total)
+        return {}
 
     refine = refine_pipeline(pipe, folder)
-    canvas, fps = resolve_canvas(call["num_frames"], pipe.vae_temporal_compression_ratio)[0], float(call["frame_rate"])
+    canvas, fps = resolve_canvas(call["num_frames"], ratio)[0], float(call["frame_rate"])
     seconds = canvas / fps  # the DFR pass's sound, which each round cuts by its tiles' seconds
     for index in range(1, rounds + 1):
         output = refine(prompt=call["prompt"], latents=output.frames, keyframes_latents=output.keyframes,
                         keyframe_positions=output.keyframe_positions, audio_latents=output.audio,
                         conditions=call.get("conditions"), condition_num_frames=call["num_frames"], height=call["height"],
                         width=call["width"], num_frames=canvas, frame_rate=fps, source_seconds=seconds, round_index=index,
-                        generator=torch.Generator().manual_seed(int(seed)), output_type="latent")
+                        generator=torch.Generator().manual_seed(int(seed)), output_type="latent",
+                        callback_on_step_end=None if progress is None else on_step, callback_on_step_end_tensor_inputs=[])
         canvas, fps = made_frames(canvas, 1), 2 * fps
-        if progress is not None:
-            progress(index, rounds)
     return output
 
 
