@@ -171,7 +171,9 @@ class GenerateRequest:
 @dataclass
 class GenerateResult:
     """frames: uint8 ``[T, H, W, 3]`` pixel frames (None from ``generate(..., decode=False)``); settings: every setting used (JSON-ready; ``ratio`` is the
-    length made, whole latent frames over the native window, ``ratio_requested`` the one asked for);
+    length made, whole latent frames over the native window, ``ratio_requested`` the one asked for; after LTX-2.5's temporal
+    rounds ``latent_frames`` and ``ratio`` stay the DFR pass's, the same seconds, and ``pixel_frames`` and ``fps`` are the
+    video's, ``2^r·(n - 1) + 1`` frames at ``2^r`` times the rate);
     latents: the final normalised latents ``[1, C, F, h, w]`` (for `--save-latents`; of a continued video, the call's window:
     the input's last frames encoded, then the new ones, as an extension's saved latents; of an upsampled video, the made
     size's, before the upsampler; of LTX-2.5's temporal rounds, the last round's cut to the video); audio: the video's
