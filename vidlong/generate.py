@@ -455,10 +455,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     if refiner is not None and not decode:
         raise VidlongError(f"{named('refine')} decodes the refined latents: drop decode=False, or {named('refine')}")
     decoder = check_decoder(request, limits)  # LTX-2.5's diffusion decoder's folder (checked by check_generate), or None
-    temporal = check_temporal_refine(request, limits)  # LTX-2.5's temporal latent upsampler's folder, or None
-    if temporal is not None and not decode:
-        raise VidlongError(f"{named('temporal_refine')} decodes its rounds' latents: drop decode=False, or "
-                           f"{named('temporal_refine')}")
+    temporal = check_temporal_refine(request, limits)  # its temporal latent upsampler's folder (decode=False refused: its sound)
     if pipe.task == "animate":  # its call drives segment after segment from the pose and face videos
         from .animate import animate
 
