@@ -467,13 +467,14 @@ def test_vidlong_generate_temporal_refine_writes_twice_the_frames_at_twice_the_r
     (["--temporal-refine", "{tmp}"], "holds no readable config.json"),
     (["--temporal-refine", "{up}", "--decoder", "{tmp}"], "drop one of them"),
     (["--temporal-refine", "{up}", "--model", "vidlong/default_model"], "is not LTX-2.5: drop --temporal-refine"),
+    (["--temporal-rounds", "2", "--model", "vidlong/default_model"], "is not LTX-2.5: drop --temporal-rounds"),
     (["stream", "--chunks", "2", "--temporal-refine", "{up}"], "--temporal-refine runs LTX-2.5's temporal rounds on a whole"),
     (["extend", "--video", "{tmp}/in.mp4", "--chunks", "1", "--temporal-rounds", "2"], "--temporal-rounds runs LTX-2.5's"),
     (["--temporal-refine", "{up}", "--save-latents", "{tmp}/x.pt"], "vidlong extend does not run this model: drop --save-latents"),
     (["--model", "{up}"], "holds LTX-2.5's temporal latent upsampler (LTX2LatentUpsamplerModel with temporal_upsample), not a "
                           "video model: pass it to vidlong generate --model <LTX-2.5 folder> --temporal-refine"),
-], ids=["rounds-alone", "rounds", "no-folder", "pipeline", "spatial", "no-config", "decoder", "family", "stream", "extend",
-        "save-latents", "as-model"])
+], ids=["rounds-alone", "rounds", "no-folder", "pipeline", "spatial", "no-config", "decoder", "family", "rounds-family",
+        "stream", "extend", "save-latents", "as-model"])
 def test_temporal_refine_refused_in_one_line_before_loading(dfr_folder, temporal_folder, tmp_path, capsys, monkeypatch, args,
                                                              message):
     import vidlong.pipeline

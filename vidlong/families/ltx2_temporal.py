@@ -92,10 +92,15 @@ def temporal_upsampler_folder(temporal_refine, limits) -> Path:
 
 def check_temporal_refine(request, limits) -> Optional[Path]:
     """The folder of the temporal latent upsampler that ``request.temporal_refine`` names (`temporal_upsampler_folder`),
-    checked before any model loads; None where it names none. One line also for ``temporal_rounds`` without it or not 1 or
-    2, and for ``decoder`` beside it."""
+    checked before any model loads; None where it names none. One line also for ``temporal_rounds`` without it (on another
+    model than LTX-2.5, naming that first) or not 1 or 2, and for ``decoder`` beside it."""
+    from ..validate import DFR_PIPELINES
+
     given, rounds = request.temporal_refine, request.temporal_rounds
     if given is None:
+        if rounds is not None and limits.pipeline not in DFR_PIPELINES:
+            raise VidlongError(f"{named('temporal_rounds')} sets LTX-2.5's temporal refine rounds; this model "
+                               f"({limits.pipeline or limits.family}) is not LTX-2.5: drop {named('temporal_rounds')}")
         if rounds is not None:
             raise VidlongError(f"{named('temporal_rounds')} sets LTX-2.5's temporal refine rounds: add "
                                f"{named('temporal_refine')} FOLDER, or drop {named('temporal_rounds')}")
