@@ -62,8 +62,9 @@ def upsampled_side(side: int, spatial: int, scale: float) -> int:
 
 def held_upsampler(pipe, folder: Path):
     """The latent upsampler of `folder` that `pipe` holds (`load_upsampler` kept it), else None."""
-    kept = getattr(pipe, "_vidlong_upsampler", None)
-    return kept[1] if kept is not None and kept[0] == Path(folder).resolve() else None
+    from .families.common import held_second_stage
+
+    return held_second_stage(pipe, folder, "_vidlong_upsampler")
 
 
 def load_upsampler(pipe, folder: Path):

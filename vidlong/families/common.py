@@ -140,13 +140,22 @@ def pipeline_class_of(folder: Path) -> Optional[str]:
     return index.get("_class_name") if isinstance(index, dict) else None
 
 
-def second_stage_folder(value, field: str, pipeline_class: str, what: str) -> Path:
-    """The folder `value` (the request's `field`) names, holding diffusers' `pipeline_class` (`what`: the model as users
-    know it, for the errors), checked before any model loads: one line for a path that is no folder or holds another
-    pipeline."""
+def second_stage_path(value, field: str, pipeline_class: str, what: str) -> Path:
+    """The folder `value` (the request's `field`) names, of diffusers' `pipeline_class` (`what`: the model as users know it,
+    for the errors), checked before any model loads: one line for a value that is no path and a path that is no folder."""
+    if not isinstance(value, (str, Path)) or not str(value):
+        raise VidlongError(f"{named(field)} is the path of {what}'s folder ({pipeline_class}), got {value!r:.80}")
     folder = Path(value)
     if not folder.is_dir():
         raise VidlongError(f"{named(field)}: no folder at {folder}; pass the folder of {what} ({pipeline_class})")
+    return folder
+
+
+def second_stage_folder(value, field: str, pipeline_class: str, what: str) -> Path:
+    """The folder `value` (the request's `field`) names, holding diffusers' `pipeline_class` (`what`: the model as users
+    know it, for the errors), checked before any model loads: one line for a value that is no folder (`second_stage_path`)
+    or a folder of another pipeline."""
+    folder = second_stage_path(value, field, pipeline_class, what)
     found = pipeline_class_of(folder)
     if found != pipeline_class:
         raise VidlongError(f"{named(field)}: {folder} holds {'a ' + found if found else 'no diffusers pipeline'}, not {what} "
@@ -167,6 +176,13 @@ def second_stage_config(folder: Path, config: str, field: str, pipeline_class: s
     return found
 
 
+def held_second_stage(pipe, folder, kept_as: str):
+    """The model or pipeline of `folder` that `pipe` keeps as its attribute `kept_as` (a ``(resolved folder, made)`` pair,
+    `kept_second_stage`'s, `vidlong.upsample.load_upsampler`'s), else None."""
+    kept = getattr(pipe, kept_as, None)
+    return kept[1] if kept is not None and kept[0] == Path(folder).resolve() else None
+
+
 def kept_second_stage(pipe, folder, kept_as: str, load):
     """A pipeline of its own that runs on `pipe`'s video (Sana-WM's refiner, Kandinsky 6's video super-resolution):
     ``load(folder, dtype)`` from `folder` in `pipe`'s transformer's dtype, placed as `pipe` is (under diffusers' model CPU
@@ -175,9 +191,9 @@ def kept_second_stage(pipe, folder, kept_as: str, load):
     from ..pipeline import offloading_component
 
     folder = Path(folder).resolve()
-    kept = getattr(pipe, kept_as, None)
-    if kept is not None and kept[0] == folder:
-        return kept[1]
+    kept = held_second_stage(pipe, folder, kept_as)
+    if kept is not None:
+        return kept
     made = load(folder, pipe.transformer.dtype)
     if offloading_component(pipe) is not None:
         made.enable_model_cpu_offload(device=pipe._execution_device)

@@ -53,9 +53,6 @@ def decoder_folder(decoder, limits) -> Path:
     if decoder is True:
         raise VidlongError(f"{named('decoder')}: no model folder holds LTX-2.5's diffusion decoder; pass the folder of it "
                            f"({named('decoder')} path/to/decoder)")
-    if not isinstance(decoder, (str, Path)) or not str(decoder):
-        raise VidlongError(f"{named('decoder')} is the path of LTX-2.5's diffusion decoder's folder ({DECODER_CLASS}), got "
-                           f"{decoder!r:.80}")
     folder = second_stage_folder(decoder, "decoder", DECODER_CLASS, "LTX-2.5's diffusion decoder")
     channels = second_stage_config(folder, DECODER_CONFIG, "decoder", DECODER_CLASS, "LTX-2.5's diffusion decoder").get(
         "latent_channels", 128)
@@ -143,8 +140,9 @@ def decoder_weight_bytes(folder: Path, dtype: torch.dtype) -> int:
 def decoder_loaded(pipe, folder: Path) -> bool:
     """Whether `pipe` already holds the decoder in `folder` (`load_decoder` keeps it for its next video): its weights are
     then among the loaded ones."""
-    kept = getattr(pipe, KEPT_AS, None)
-    return kept is not None and kept[0] == Path(folder).resolve()
+    from .common import held_second_stage
+
+    return held_second_stage(pipe, folder, KEPT_AS) is not None
 
 
 def context_frames(decoder, frames: int) -> int:

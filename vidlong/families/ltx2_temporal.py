@@ -57,7 +57,7 @@ def temporal_upsampler_folder(temporal_refine, limits) -> Path:
     upsampler that is not temporal or of other latent channels than the model's VAE makes. A refine pipeline's or a model's
     folder (a LoRA link's base's) gives its ``temporal_latent_upsampler/``."""
     from ..validate import DFR_PIPELINES, own_upsampler
-    from .common import pipeline_class_of, second_stage_config
+    from .common import pipeline_class_of, second_stage_config, second_stage_path
 
     if limits.pipeline not in DFR_PIPELINES:
         raise VidlongError(f"{named('temporal_refine')} runs LTX-2.5's temporal refine rounds ({REFINE_CLASS}) after its DFR "
@@ -65,12 +65,7 @@ def temporal_upsampler_folder(temporal_refine, limits) -> Path:
     if temporal_refine is True:
         raise VidlongError(f"{named('temporal_refine')}: no folder of {WHAT} was given; pass it "
                            f"({named('temporal_refine')} path/to/temporal-upsampler)")
-    if not isinstance(temporal_refine, (str, Path)) or not str(temporal_refine):
-        raise VidlongError(f"{named('temporal_refine')} is the path of {WHAT}'s folder ({UPSAMPLER_CLASS}), got "
-                           f"{temporal_refine!r:.80}")
-    folder = Path(temporal_refine)
-    if not folder.is_dir():
-        raise VidlongError(f"{named('temporal_refine')}: no folder at {folder}; pass the folder of {WHAT} ({UPSAMPLER_CLASS})")
+    folder = second_stage_path(temporal_refine, "temporal_refine", UPSAMPLER_CLASS, WHAT)
     held = own_upsampler(folder, UPSAMPLER_SUBFOLDER)
     if held is not None:
         folder = held
