@@ -166,6 +166,7 @@ REFUSED = {
     "wan": ("default", ["--upsample", "{sr}"], "this model (WanPipeline) has none: drop --upsample"),
     "as-model": ("{sr}", [], "holds a Kandinsky6SRPipeline, Kandinsky 6's video super-resolution, not a video model: pass "
                              "it to vidlong generate --upsample"),
+    "parallel": ("{k6}", ["--upsample", "{sr}", "--parallel", "ulysses"], "has no context-parallel plan"),
 }
 
 
@@ -174,7 +175,8 @@ def test_what_it_cannot_upsample_is_refused_in_one_line_before_loading(folders, 
     """Each refusal one line, exit code 2, no model loaded: True (the SR model is a folder of its own), a missing folder,
     one holding no pipeline or another (a Kandinsky 6 model), a scale its call does not take, a scale without
     ``--upsample``, a video smaller than its tile at that scale, a window of other than 1 + 4k frames in the folder's
-    vidlong.yaml, another family's model, and the SR folder given as the model."""
+    vidlong.yaml, another family's model, the SR folder given as the model, and --parallel (Kandinsky 6's transformer has no
+    context-parallel plan)."""
     k6, sr = folders
     shutil.copytree(sr, tmp_path / "odd", symlinks=True)
     (tmp_path / "odd" / "vidlong.yaml").write_text("window_frames: 8\n")

@@ -198,10 +198,13 @@ def test_refusals_are_one_line():
         with pytest.raises(VidlongError, match=f"diffusers' {name} has no context-parallel plan"):
             check_parallel_class(name)
     check_parallel_class("WanTransformer3DModel")
-    from tiny_pipeline import tiny_vace_pipeline
+    from tiny_pipeline import tiny_ltx_pipeline, tiny_vace_pipeline
+    from vidlong.pipeline import from_pipe
 
     with pytest.raises(VidlongError, match="WanVACETransformer3DModel has no context-parallel plan"):  # from Python too
         enable_context_parallel(tiny_vace_pipeline().transformer)
+    with pytest.raises(VidlongError, match="Ulysses attention fails in LTX-Video's pipeline calls"):  # its call, not its class
+        from_pipe(tiny_ltx_pipeline()).enable_parallelism()
 
 
 def test_torchrun_generate_with_parallel_ulysses_writes_the_video_once(tiny_folder, tmp_path):

@@ -360,7 +360,8 @@ def test_generate_refine_with_no_method_is_diffusers_two_stage_flow_bit_for_bit(
 def test_what_cannot_refine_is_refused_before_loading(folder, refiner, image, tmp_path, capsys, monkeypatch):
     """One line each, before loading: --refine on a copy of the folder with no refiner beside it (naming the way), a
     missing folder, a folder of another pipeline, a refiner of other latent channels, LTX's knobs (with --refine or
-    without it: not "add --refine (with --upsample)"), --upsample, a video of one latent frame (the refiner's sink alone)."""
+    without it: not "add --refine (with --upsample)"), --upsample, a video of one latent frame (the refiner's sink alone),
+    --parallel (Sana-WM's transformer has no context-parallel plan)."""
     import shutil
 
     alone = shutil.copytree(folder, tmp_path / "alone")
@@ -379,7 +380,8 @@ def test_what_cannot_refine_is_refused_before_loading(folder, refiner, image, tm
                        (["--model", str(folder), "--refine-lora", "x.safetensors"], "Sana-WM's refiner runs its own call's 3 "
                                                                                    "distilled sigmas, --refine-lora sets LTX's"),
                        (["--model", str(folder), "--refine", "--upsample"], "(SanaWMPipeline) has none: drop --upsample"),
-                       (["--model", str(folder), "--refine", "--frames", "1"], "keeps latent frame 0 as its sink")]:
+                       (["--model", str(folder), "--refine", "--frames", "1"], "keeps latent frame 0 as its sink"),
+                       (["--model", str(folder), "--refine", "--parallel", "ulysses"], "has no context-parallel plan")]:
         assert says in check_refused_before_loading([*given, *args], tmp_path / "g.mp4", capsys, monkeypatch), args
 
 

@@ -46,6 +46,26 @@ def check_parallel_class(class_name: str) -> None:
                            "run it on one device")
 
 
+#: the families whose pipelines' calls diffusers' context parallelism fails in though their transformer classes have a plan
+#: (family: the models named): `check_parallel_family`
+UNSPLIT_CALLS = {"ltx-video": "LTX-Video's", "ltx-2": "LTX-2's and LTX-2.5's"}
+
+
+def check_parallel_family(family: str) -> None:
+    """A one-line refusal of context parallelism for the pipelines of a family whose calls diffusers' (0.42.1) fails in
+    (`UNSPLIT_CALLS`), checked on 2 CPU ranks with its own call and no vidlong method: LTX-Video's and LTX-2's calls hand
+    the transformer a text mask of every attention head, ``[B, H, 1, N_text]``, which its Ulysses attention passes as it is
+    to attention over the rank's ``H / P`` heads (the first cross-attention fails); LTX-2.3's split RoPE
+    (``[B, H, N, D / 2]``: its plan splits 3 dims) and LTX-2.5's keyframe marker (``[B, N, 1]``: no plan entry) stay
+    unsplit too. Their transformers alone, called without a text mask, split (`enable_context_parallel`). Every second
+    stage of `vidlong.generate.generate` (``upsample``, ``refine``, ``decoder``, ``temporal_refine``) runs on these families
+    or on one with no plan (Sana-WM's refiner, Kandinsky 6's super-resolution), so none runs with context parallelism."""
+    if family in UNSPLIT_CALLS:
+        raise VidlongError(f"context parallelism (--parallel ulysses): diffusers' Ulysses attention fails in "
+                           f"{UNSPLIT_CALLS[family]} pipeline calls (their text mask keeps every attention head, and a rank "
+                           "attends with its share of them); run it on one device")
+
+
 def check_gpu_count(ranks: int, device: torch.device) -> None:
     """A one-line refusal of more CUDA ranks than this machine has GPUs."""
     if device.type == "cuda" and torch.cuda.device_count() < ranks:

@@ -464,9 +464,11 @@ class VidlongPipelineMixin:
         """Spread every expert's attention over the default process group with diffusers' context
         parallelism (Ulysses: each rank holds every token of ``heads / degree`` heads, so vidlong's
         methods stay exact; `vidlong.parallel`). Call in every rank, e.g. under torchrun; default
-        degree: the whole group."""
-        from .parallel import enable_context_parallel
+        degree: the whole group. Refused in one line for a family whose call diffusers' context parallelism fails in
+        (`vidlong.parallel.check_parallel_family`: LTX-Video's, LTX-2's)."""
+        from .parallel import check_parallel_family, enable_context_parallel
 
+        check_parallel_family(self.facts()["family"])
         for transformer in self.experts():
             enable_context_parallel(transformer, ulysses_degree)
 
