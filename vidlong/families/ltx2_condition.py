@@ -70,12 +70,12 @@ class ConditionImages:
         return super().__call__(**arguments)
 
 
-class LTX2Conditioned(ConditionImages):
-    """What vidlong's LTX-2 pipelines with frame conditions share (diffusers' `LTX2ConditionPipeline`, and
-    `LTX2InContextPipeline`: `vidlong.families.ltx2_in_context`), before `LTX2Family` in their bases: ``image=`` and
-    ``last_image=`` (`ConditionImages`). Their call draws its noise even when given latents, so `generate` hands it the
-    generator as it was before its own draw (`call_redraws_from`): the noise and the audio's noise are the stock call's for
-    that seed."""
+class LTX2AppendedTokens:
+    """What vidlong's LTX-2 pipelines whose call appends tokens after the video's share (diffusers' `LTX2ConditionPipeline`
+    its keyframes', `LTX2InContextPipeline` and `LTX2HDRPipeline` a reference video's: `vidlong.families.ltx2_in_context`,
+    `vidlong.families.ltx2_hdr`), before `LTX2Family` in their bases: their call takes latents ``[B, C, F, h, w]`` and draws
+    its noise over the packed tokens ``[B, N + K, C']`` even when given them, so `generate` hands it the generator as it was
+    before its own draw (`call_redraws_from`): the noise (and the audio's noise after it) is the stock call's for that seed."""
 
     call_redraws_from = "noise"
 
@@ -124,6 +124,12 @@ class LTX2Conditioned(ConditionImages):
         video = start.shape[1]
         scaled = (1.0 - mask[:, :video]) * noise_scale
         return (torch.cat([start * scaled + clean[:, :video] * (1 - scaled), noised[:, video:]], dim=1), *prepared[1:])
+
+
+class LTX2Conditioned(ConditionImages, LTX2AppendedTokens):
+    """What vidlong's LTX-2 pipelines with frame conditions share (diffusers' `LTX2ConditionPipeline`, and
+    `LTX2InContextPipeline`), before `LTX2Family` in their bases: ``image=`` and ``last_image=`` (`ConditionImages`), their
+    appended tokens' noise (`LTX2AppendedTokens`)."""
 
 
 class VidLongLTX2ConditionPipeline(LTX2Conditioned, LTX2Family, VidlongPipelineMixin, LTX2ConditionPipeline):

@@ -54,22 +54,27 @@ def lora_downscale_factor(loras) -> Optional[int]:
     return next(iter(found.values()), None)
 
 
-def reference_conditions(given, reference_video=None) -> list:
+def reference_conditions(given, reference_video=None, condition=LTX2ReferenceCondition) -> list:
     """diffusers' ``reference_conditions`` (one, a list or None) as a list, with `reference_video` (a video file's path, or
-    frames: PIL images or uint8 ``[T, H, W, 3]``) after them at strength 1."""
+    frames: PIL images or uint8 ``[T, H, W, 3]``) after them at strength 1, as a `condition` (its call's class:
+    `LTX2ReferenceCondition`, the HDR pipeline's `LTX2HDRReferenceCondition`)."""
     from ..video_to_video import input_video, is_video_path
 
-    references = [given] if isinstance(given, LTX2ReferenceCondition) else list(given or [])
+    references = [given] if isinstance(given, condition) else list(given or [])
     if reference_video is None:
         return references
     frames = input_video(reference_video, None, "reference_video")[0] if is_video_path(reference_video) else reference_video
-    return references + [LTX2ReferenceCondition(list(frames) if hasattr(frames, "ndim") else frames)]
+    return references + [condition(list(frames) if hasattr(frames, "ndim") else frames)]
 
 
-class VidLongLTX2InContextPipeline(LTX2Conditioned, LTX2Family, VidlongPipelineMixin, LTX2InContextPipeline):
-    """diffusers' `LTX2InContextPipeline` with vidlong's surface, from text: its reference videos given by
-    ``reference_conditions=`` and ``reference_video=``, its frame conditions by ``conditions=``, ``image=`` and
-    ``last_image=`` (`LTX2Conditioned`)."""
+class ReferenceVideo:
+    """What vidlong's LTX-2 pipelines that follow IC-LoRA reference videos share (diffusers' `LTX2InContextPipeline`, and
+    `LTX2HDRPipeline`: `vidlong.families.ltx2_hdr`), before `LTX2Family` in their bases: vidlong's ``reference_video=``
+    beside diffusers' ``reference_conditions=`` (of its call's `reference_condition` class), and the
+    ``reference_downscale_factor`` its merged IC-LoRAs record."""
+
+    #: the class of its call's ``reference_conditions``
+    reference_condition = LTX2ReferenceCondition
 
     @staticmethod
     def check_lora_metadata(loras) -> None:
@@ -77,23 +82,33 @@ class VidLongLTX2InContextPipeline(LTX2Conditioned, LTX2Family, VidlongPipelineM
         lora_downscale_factor(loras)
 
     def __call__(self, *args, reference_video=None, **kwargs):
-        """Its call (`LTX2Conditioned`), `reference_video` after any ``reference_conditions`` given by name
-        (`reference_conditions`), ``reference_downscale_factor`` by default the one its merged LoRAs record, its folder's
-        ``vidlong.yaml``'s too (`lora_downscale_factor`; else its call's 1); one line where the video's self-attention would
-        be masked (its ``conditioning_attention_strength`` below 1, or a ``conditioning_attention_mask``) under vidlong's
-        methods."""
+        """Its call, `reference_video` after any ``reference_conditions`` given by name (`reference_conditions`),
+        ``reference_downscale_factor`` by default the one its merged LoRAs record, its folder's ``vidlong.yaml``'s too
+        (`lora_downscale_factor`; else its call's 1)."""
+        if reference_video is not None:
+            if len(args) > 2:  # its call's third parameter
+                raise VidlongError("reference_video= adds to reference_conditions given by name: pass reference_conditions= "
+                                   "by name beside it")
+            kwargs["reference_conditions"] = reference_conditions(kwargs.get("reference_conditions"), reference_video,
+                                                                  self.reference_condition)
+        factor = lora_downscale_factor(self.vidlong_linked_loras + self.vidlong_loras)
+        if factor is not None:
+            kwargs.setdefault("reference_downscale_factor", factor)
+        return super().__call__(*args, **kwargs)
+
+
+class VidLongLTX2InContextPipeline(ReferenceVideo, LTX2Conditioned, LTX2Family, VidlongPipelineMixin, LTX2InContextPipeline):
+    """diffusers' `LTX2InContextPipeline` with vidlong's surface, from text: its reference videos given by
+    ``reference_conditions=`` and ``reference_video=`` (`ReferenceVideo`), its frame conditions by ``conditions=``,
+    ``image=`` and ``last_image=`` (`LTX2Conditioned`)."""
+
+    def __call__(self, *args, **kwargs):
+        """Its call (`ReferenceVideo`, `LTX2Conditioned`); one line where the video's self-attention would be masked (its
+        ``conditioning_attention_strength`` below 1, or a ``conditioning_attention_mask``) under vidlong's methods."""
         from ..hooks import state_of
 
         masked = kwargs.get("conditioning_attention_strength", 1.0) < 1.0 or kwargs.get("conditioning_attention_mask") is not None
         if masked and state_of(self.transformer) is not None:
             raise VidlongError("conditioning_attention_strength below 1 or a conditioning_attention_mask masks LTX-2's video "
                                "self-attention, which vidlong's methods do not act on: pass neither, or remove the methods")
-        if reference_video is not None:
-            if len(args) > 2:  # its call's third parameter
-                raise VidlongError("reference_video= adds to reference_conditions given by name: pass reference_conditions= "
-                                   "by name beside it")
-            kwargs["reference_conditions"] = reference_conditions(kwargs.get("reference_conditions"), reference_video)
-        factor = lora_downscale_factor(self.vidlong_linked_loras + self.vidlong_loras)
-        if factor is not None:
-            kwargs.setdefault("reference_downscale_factor", factor)
         return super().__call__(*args, **kwargs)
