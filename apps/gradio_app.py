@@ -93,7 +93,8 @@ MAX_NOISE_CORRELATION = 0.95
 COMPARE_MIN, COMPARE_MAX = 2, 4
 
 #: The control models' names on the "Follow a control video" accordion, by `ModelLimits.control`
-CONTROL_PAGE_NAMES = {"vace": "Wan VACE", "fun": "CogVideoX-Fun", "transfer": "Cosmos-Transfer2.5", "in-context": "LTX-2 IC-LoRA"}
+CONTROL_PAGE_NAMES = {"vace": "Wan VACE", "fun": "CogVideoX-Fun", "transfer": "Cosmos-Transfer2.5", "in-context": "LTX-2 IC-LoRA",
+                      "hdr": "LTX-2 HDR IC-LoRA"}
 #: The control video field's label on that accordion, LTX-2 IC-LoRA's its reference video (`ModelLimits.control`)
 CONTROL_VIDEO_LABEL = ("Control video (depth, pose, edges, or frames to keep): the video has its length (the Length field is "
                        "not used), frame rate and aspect")

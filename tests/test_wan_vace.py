@@ -189,8 +189,9 @@ def test_a_control_video_file_through_generate_and_the_cli(vace_folder, tmp_path
     (["--control-video", "{control}", "--mask-video", "{short}"], "--mask-video has fewer frames than the 13 of the control"),
     (["--control-video", "{control}", "--model", "default"], "--control-video guides a Wan VACE model (WanVACEPipeline), a "
                                                              "CogVideoX-Fun control model (CogVideoXFunControlPipeline), "
-                                                             "Cosmos-Transfer2.5 (Cosmos2_5_TransferPipeline) or LTX-2 with "
-                                                             "an IC-LoRA (LTX2InContextPipeline); this model takes none"),
+                                                             "Cosmos-Transfer2.5 (Cosmos2_5_TransferPipeline), LTX-2 with "
+                                                             "an IC-LoRA (LTX2InContextPipeline) or its HDR IC-LoRA "
+                                                             "(LTX2HDRPipeline); this model takes none"),
 ], ids=["mask-alone", "ratio", "frames", "short-mask", "not-vace"])
 def test_bad_control_requests_are_refused_in_one_line_before_loading(vace_folder, tmp_path, capsys, monkeypatch, flags, message):
     import vidlong.pipeline

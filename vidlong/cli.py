@@ -119,7 +119,8 @@ def _add_animate_options(p) -> None:
                    help="Wan VACE (WanVACEPipeline), CogVideoX-Fun control (CogVideoXFunControlPipeline), "
                         "Cosmos-Transfer2.5 (Cosmos2_5_TransferPipeline) and LTX-2 IC-LoRA (LTX2InContextPipeline: its reference "
                         "video; an LTX2Pipeline or LTX2ConditionPipeline folder, with the IC-LoRA by --lora, loads as it) "
-                        "folders: the control video (depth, pose, edges, "
+                        "and LTX-2 HDR IC-LoRA (LTX2HDRPipeline: the SDR video it makes linear HDR) folders: "
+                        "the control video (depth, pose, edges, "
                         "segmentation; VACE: or frames to keep where --mask-video is black); the output has its length (its "
                         "first 4k+1 frames, CogVideoX's 8k+1, or --frames of them), frame rate and aspect, in one call with "
                         "any method (Cosmos-Transfer2.5's: chunk by chunk, one longer chunk with a method)")
@@ -175,7 +176,7 @@ def _add_generate(sub) -> None:
     p.add_argument("--width", type=int, default=None, help=SIZE_HELP.format(side="width"))
     p.add_argument("--out", type=user_path, required=True,
                    help="output .mp4 file; settings go to a .json beside it (an image editor's "
-                   "edit, ChronoEdit's last frame, to a .edited.png too)")
+                   "edit, ChronoEdit's last frame, to a .edited.png too; LTX-2 HDR's linear frames to a .hdr.npy)")
     p.add_argument("--save-latents", type=user_path, default=None, metavar="FILE.pt",
                    help="also save the final latents, to continue the video later with `vidlong extend --latents` (of a "
                         "continued --video, the window's: continue it with --video OUT.mp4 --latents FILE.pt)")
@@ -196,6 +197,10 @@ def _add_generate(sub) -> None:
                         "(vidlong.families.ltx2_temporal)")
     p.add_argument("--temporal-rounds", type=int, default=None, metavar="1|2",
                    help="with --temporal-refine: its rounds, 1 (2x the frames and frame rate, the default) or 2 (4x)")
+    p.add_argument("--connector-embeds", type=user_path, default=None, metavar="FILE.safetensors",
+                   help="LTX-2 HDR IC-LoRA (LTX2HDRPipeline) folders: the HDR LoRA's pre-computed connector embeddings "
+                        "(video_context and audio_context, [1, S, D] each), which its call reads in place of --prompt's "
+                        "encoding, unguided (vidlong.families.ltx2_hdr)")
     p.add_argument("--upsample-scale", type=float, default=None, metavar="2|2.25|4",
                    help="with --upsample on a Kandinsky 6 folder: its video super-resolution's scale (default 2.25, its call's)")
     p.add_argument("--refine", nargs="?", const=True, type=user_path, default=False, metavar="FOLDER",
@@ -341,7 +346,7 @@ def _check_outputs(args) -> tuple[Path, Optional[Path]]:
 
 #: the flags of the files a command reads
 INPUT_FLAGS = ("video", "latents", "image", "last_image", "control_video", "mask_video", "pose_video", "face_video",
-               "background_video", "identity", "camera")
+               "background_video", "identity", "camera", "connector_embeds")
 
 
 def _check_not_an_input(args, out: Path, latents: Optional[Path]) -> None:
@@ -384,6 +389,7 @@ def _check_latents_path(path) -> Optional[Path]:
 
 def _run_generate(args) -> int:
     from .generate import GenerateRequest
+    from .hdr_video import hdr_path
     from .methods import load_preset
     from .validate import check_generate, limits_for_folder
 
@@ -392,6 +398,7 @@ def _run_generate(args) -> int:
     folder = _check_model(args)
     limits = limits_for_folder(folder, **_given(args))
     edited = _check_edited_image(args, out, limits)
+    hdr_out = _check_written_beside(args, out, hdr_path(out), "the linear HDR frames") if limits.control == "hdr" else None
     # a redrawn or control video sets the length; a continued one does not: its window is --ratio's, or the preset's
     sets_length = args.control_video or (args.video and not limits.continues)
     preset_ratio = load_preset(args.preset)["ratio"] if args.preset and not sets_length else 1.0
@@ -405,6 +412,7 @@ def _run_generate(args) -> int:
         identity=args.identity, camera=args.camera, upsample=args.upsample, upsample_scale=args.upsample_scale, refine=args.refine,
         refine_steps=args.refine_steps, refine_strength=args.refine_strength, refine_lora=args.refine_lora,
         decoder=args.decoder, temporal_refine=args.temporal_refine, temporal_rounds=args.temporal_rounds,
+        connector_embeds=args.connector_embeds,
     )
     latent = check_generate(request, limits)  # every field, before any model loads
     _note_variable_frame_rate(args, limits)
@@ -412,6 +420,7 @@ def _run_generate(args) -> int:
     from .extend import decoded_chunk, save_latents, video_identity
     from .edited_image import write_edited_image
     from .files import atomic_write_text
+    from .hdr_video import write_hdr
     from .generate import generate
     from .video_io import write_video
 
@@ -441,11 +450,14 @@ def _run_generate(args) -> int:
         settings["latents"] = str(latents_path)
     if edited is not None:  # an image editor's edit: the video's last frame
         settings["edited_image"] = str(write_edited_image(edited, result.frames[-1]))
+    if hdr_out is not None:  # LTX-2 HDR's linear frames, which the mp4 holds tone-mapped
+        settings["hdr_video"] = str(write_hdr(hdr_out, result.hdr))
     atomic_write_text(out.with_suffix(".json"), json.dumps(settings, indent=2) + "\n")
     fps = result.settings["fps"]
     print(f"wrote {out} ({result.frames.shape[0]} frames, {result.frames.shape[2]}x{result.frames.shape[1]}, "
           f"{result.frames.shape[0] / fps:.1f} s at {fps:g} fps, {settings['ratio']:.2g}x native; made in "
-          f"{settings['seconds']:.1f} s)" + (f"; the edited image: {edited}" if edited is not None else ""))
+          f"{settings['seconds']:.1f} s)" + (f"; the edited image: {edited}" if edited is not None else "")
+          + (f"; its linear HDR frames: {hdr_out}" if hdr_out is not None else ""))
     return 0
 
 
@@ -454,8 +466,6 @@ def _check_edited_image(args, out: Path, limits) -> Optional[Path]:
     (`vidlong.edited_image`), checked before anything loads as --out's other files are: not the --image read, not a folder,
     not replaced unasked, held by this run (by rank 0 of a --parallel run, which writes it); else None."""
     from .edited_image import edited_image_path
-    from .files import exclusive_lock
-    from .video_io import sweep_stale_temps
 
     if not limits.edits_image:
         return None
@@ -463,14 +473,24 @@ def _check_edited_image(args, out: Path, limits) -> Optional[Path]:
     if isinstance(args.image, str) and args.image and _same_file(Path(args.image), path):
         raise VidlongError(f"--image {args.image} is also an output of this run (the edited image, written beside --out); "
                            "name --out otherwise")
+    return _check_written_beside(args, out, path, "the edited image")
+
+
+def _check_written_beside(args, out: Path, path: Path, what: str) -> Path:
+    """`path`, a file this run writes beside --out (`what` it holds: the edited image, LTX-2 HDR's linear frames), checked
+    before anything loads as --out's other files are: not a folder, not replaced unasked, held by this run (by rank 0 of a
+    --parallel run, which writes it)."""
+    from .files import exclusive_lock
+    from .video_io import sweep_stale_temps
+
     if getattr(args, "parallel", None) and os.environ.get("RANK", "0") != "0":
         return path
     args.held.enter_context(exclusive_lock(path.with_name(f".{path.name}.lock"), f"another vidlong run is writing {path}; "
                                            "wait for it to end, or choose another --out", remove=True))
     if path.is_dir():  # no --overwrite replaces it: the run would fail at its end, its mp4 written without its sidecar
-        raise VidlongError(f"{path} is a folder (--out {out} would write the edited image there); choose another --out")
+        raise VidlongError(f"{path} is a folder (--out {out} would write {what} there); choose another --out")
     if path.exists() and not args.overwrite:
-        raise VidlongError(f"{path} exists (--out {out} would write the edited image there); pass --overwrite to replace it, "
+        raise VidlongError(f"{path} exists (--out {out} would write {what} there); pass --overwrite to replace it, "
                            "or choose another --out")
     sweep_stale_temps(path)
     return path

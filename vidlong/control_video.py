@@ -14,9 +14,10 @@ from .models import latent_frames
 
 #: the pipelines whose call takes a control video, and what else it takes (`ModelLimits.control`): "vace" (a mask video
 #: and reference images too), "fun" and "transfer" (the control video alone, which their calls need), "in-context" (LTX-2's
-#: IC-LoRA reference video, ``reference_video=``: `vidlong.families.ltx2_in_context`; optional)
+#: IC-LoRA reference video, ``reference_video=``: `vidlong.families.ltx2_in_context`; optional), "hdr" (LTX-2's HDR IC-LoRA
+#: pipeline's SDR reference video, as the in-context one's: `vidlong.families.ltx2_hdr`; needed)
 CONTROL_PIPELINES = {"WanVACEPipeline": "vace", "CogVideoXFunControlPipeline": "fun", "Cosmos2_5_TransferPipeline": "transfer",
-                     "LTX2InContextPipeline": "in-context"}
+                     "LTX2InContextPipeline": "in-context", "LTX2HDRPipeline": "hdr"}
 #: what --control-video is to each kind of control pipeline, and what it sets (`vidlong info`'s line)
 CONTROL_VIDEO_ROLES = {
     "vace": ("--control-video: the video it follows (depth, pose, edges, or frames to keep; with --mask-video and "
@@ -31,6 +32,11 @@ CONTROL_VIDEO_ROLES = {
                    "trained), its tokens beside the video's; the video takes its length (--frames N: its first N), frame "
                    "rate and aspect; it does not stream or extend, since one call follows the whole reference video "
                    "(stream: below)"),
+    "hdr": ("needs --control-video: the SDR video it turns into linear HDR (its HDR IC-LoRA's reference, resized keeping its "
+            "aspect and reflect-padded); its text from --prompt, or the HDR LoRA's connector embeddings in its place "
+            "(--connector-embeds FILE.safetensors of video_context and audio_context: unguided, no --negative-prompt); the "
+            "video takes its length (--frames N: its first N), frame rate and aspect; written as a tone-mapped SDR mp4 and "
+            "its linear HDR frames beside it (OUT.hdr.npy, float16), no sound; it does not stream or extend (stream: below)"),
 }
 #: what --control-video is to a folder with a control-video twin (`vidlong.models.control_video_twin`: LTX-2's own
 #: folders), `vidlong info`'s line
@@ -41,9 +47,11 @@ CONTROL_TWIN_ROLE = ("--control-video with an IC-LoRA (--lora ic-lora.safetensor
                      "it does not stream or extend (one call follows the whole reference video)")
 #: the one-line name of the control models, for refusals
 CONTROL_MODELS = ("a Wan VACE model (WanVACEPipeline), a CogVideoX-Fun control model (CogVideoXFunControlPipeline), "
-                  "Cosmos-Transfer2.5 (Cosmos2_5_TransferPipeline) or LTX-2 with an IC-LoRA (LTX2InContextPipeline)")
+                  "Cosmos-Transfer2.5 (Cosmos2_5_TransferPipeline), LTX-2 with an IC-LoRA (LTX2InContextPipeline) or its "
+                  "HDR IC-LoRA (LTX2HDRPipeline)")
 #: the control models that follow a control video alone, which their calls need, by `ModelLimits.control`
-VIDEO_ONLY_MODELS = {"fun": "a CogVideoX-Fun control model", "transfer": "a Cosmos-Transfer2.5 model"}
+VIDEO_ONLY_MODELS = {"fun": "a CogVideoX-Fun control model", "transfer": "a Cosmos-Transfer2.5 model",
+                     "hdr": "LTX-2's HDR IC-LoRA pipeline"}
 
 
 def check_control_request(request, limits) -> Optional[int]:
@@ -138,21 +146,26 @@ def control_arguments(request, kind: str, frames: int, height: int, width: int) 
     of its control video (and mask video) as PIL images resized to `width` x `height` (the control video bilinear, the mask
     nearest: diffusers' VACE call would keep a smaller video's own size, which the latents of that size would not match;
     Cosmos-Transfer2.5's would resize it to its height and a width of the video's aspect), as VACE's ``video=`` and
-    ``mask=``, CogVideoX-Fun's ``control_video=``, Cosmos-Transfer2.5's ``controls=`` or LTX-2 IC-LoRA's ``reference_video=``
+    ``mask=``, CogVideoX-Fun's ``control_video=``, Cosmos-Transfer2.5's ``controls=`` or LTX-2 IC-LoRA's (and HDR's)
+    ``reference_video=``
     (its call would resize and crop it to the video's size; with the file's frame rate as its ``frame_rate``, the rate the
-    video is written at, so its sound lasts as long); and the control video file's frame rate (None for frames from
-    Python)."""
+    video is written at, so its sound lasts as long; the HDR pipeline's at the video's own size, its call resizing it keeping
+    its aspect and reflect-padding it); and the control video file's frame rate (None for frames from Python)."""
     from PIL import Image
 
     from .video_to_video import input_video
 
     video, fps = input_video(request.control_video, frames, "control_video")
-    frames_in = [control_frame(frame, height, width) for frame in video]
-    arguments = {{"vace": "video", "transfer": "controls", "in-context": "reference_video"}.get(kind, "control_video"): frames_in}
+    if kind == "hdr":  # at its own size: its call resizes it keeping its aspect and reflect-pads it, as its LoRA was trained
+        frames_in = [Image.fromarray(frame) for frame in video]
+    else:
+        frames_in = [control_frame(frame, height, width) for frame in video]
+    references = kind in ("in-context", "hdr")  # LTX-2's IC-LoRA pipelines: a reference video
+    arguments = {{"vace": "video", "transfer": "controls"}.get(kind, "reference_video" if references else "control_video"): frames_in}
     if request.mask_video is not None:
         masks = input_video(request.mask_video, frames, "mask_video")[0]
         arguments["mask"] = [Image.fromarray(frame).resize((width, height), Image.NEAREST) for frame in masks]
-    if kind == "in-context" and fps is not None:  # the video takes its reference's rate: its call's seconds (sound, RoPE) too
+    if references and fps is not None:  # the video takes its reference's rate: its call's seconds (sound, RoPE) too
         arguments["frame_rate"] = fps
     return arguments, fps
 

@@ -22,6 +22,7 @@ from .scalars import is_real, plain
 from .schedulers.noise import initial_noise
 from .schedulers.diagonal import queue_segments, queue_source
 from .schedulers.timeline import parse_prompt_timeline, timeline_latent_starts
+from .hdr_video import tone_mapped_uint8
 from .video_io import Soundtrack, rounded_uint8
 from .video_to_video import DEFAULT_STRENGTH, denoised_steps, input_video
 
@@ -116,6 +117,10 @@ class GenerateRequest:
             frames (``N -> 2(N - 1) + 1``) and the frame rate, the methods still applied, the sound unchanged; the result's
             latents are the last round's, cut to the video. None: no rounds. Not with `decoder`.
         temporal_rounds: with `temporal_refine`, 1 or 2 rounds (2x, 4x; None: 1).
+        connector_embeds: LTX-2's HDR IC-LoRA pipeline's text in place of the prompt's (`vidlong.families.ltx2_hdr`): the HDR
+            LoRA's pre-computed connector embeddings, the path of a safetensors file of ``video_context`` and
+            ``audio_context`` (each ``[1, S, D]``), or from Python a dict of them; its call runs unguided with them (the
+            guidance 1; no negative prompt), the prompt recorded alone. None: its call encodes the prompt. Refused elsewhere.
         refine_lora: LTX-2's stage-2 LoRA (the dev checkpoint's distilled LoRA, a local ``.safetensors``), ``FILE`` or
             ``FILE:SCALE`` (`vidlong.lora.LoraFile.parse`), merged into the transformer for stage 2 alone; None: none (a
             distilled checkpoint needs none).
@@ -156,12 +161,14 @@ class GenerateRequest:
     decoder: Optional[str] = None
     temporal_refine: Optional[str] = None
     temporal_rounds: Optional[int] = None
+    connector_embeds: Optional[Union[str, dict]] = None
 
     def __post_init__(self):  # NumPy numbers as Python ones, so that the settings stay JSON-ready
         for name in ("ratio", "frames", "steps", "guidance", "seed", "height", "width", "guidance_2", "strength",
                      "segment_overlap", "refine_steps", "refine_strength", "upsample_scale", "temporal_rounds"):
             setattr(self, name, plain(getattr(self, name)))
-        for name in ("upsample", "refine", "refine_lora", "decoder", "temporal_refine"):  # a path as text: the settings JSON-ready
+        for name in ("upsample", "refine", "refine_lora", "decoder", "temporal_refine",
+                     "connector_embeds"):  # a path as text: the settings JSON-ready
             if isinstance(getattr(self, name), os.PathLike):
                 setattr(self, name, os.fspath(getattr(self, name)))
         if self.method is None:  # a preset alone runs both methods at its settings
@@ -177,12 +184,15 @@ class GenerateResult:
     latents: the final normalised latents ``[1, C, F, h, w]`` (for `--save-latents`; of a continued video, the call's window:
     the input's last frames encoded, then the new ones, as an extension's saved latents; of an upsampled video, the made
     size's, before the upsampler; of LTX-2.5's temporal rounds, the last round's cut to the video); audio: the video's
-    `vidlong.video_io.Soundtrack` where the model makes one (LTX-2), else None."""
+    `vidlong.video_io.Soundtrack` where the model makes one (LTX-2), else None; hdr: the linear HDR frames float32
+    ``[T, H, W, 3]`` in ``[0, inf)`` where the model makes them (LTX-2's HDR IC-LoRA pipeline: ``frames`` are then their
+    tone-mapped sRGB, `vidlong.hdr_video`), else None."""
 
     frames: Optional[np.ndarray]
     settings: dict
     latents: Optional[torch.Tensor] = None
     audio: Optional[Soundtrack] = None
+    hdr: Optional[np.ndarray] = None
 
 
 def resolve_guidance(spec, guidance: Optional[float], guidance_2: Optional[float]) -> tuple[float, float]:
@@ -369,7 +379,7 @@ def generate_settings(pipe, request: GenerateRequest, methods, latent_frames: in
     `frames`' count, or those `latent_frames` decode to), the `methods` and the run's own `values` (size, steps, ...)."""
     spec = pipe.spec
     settings = dict(
-        dataclasses.asdict(dataclasses.replace(request, reference_images=None, identity=None, camera=None,
+        dataclasses.asdict(dataclasses.replace(request, reference_images=None, identity=None, camera=None, connector_embeds=None,
                                                      **dict.fromkeys(VIDEO_FIELDS))),
         **pipe.run_settings(), native_frames=spec.native_frames, latent_frames=latent_frames,
         pixel_frames=pixel_frames(latent_frames, spec.temporal_ratio) if frames is None else int(frames.shape[0]),
@@ -383,8 +393,10 @@ def generate_settings(pipe, request: GenerateRequest, methods, latent_frames: in
             settings[name] = "in memory"
         elif given is not None:
             settings[name] = str(given)
-    if request.identity is not None:
-        settings["identity"] = str(request.identity) if isinstance(request.identity, (str, os.PathLike)) else "in memory"
+    for name in ("identity", "connector_embeds"):  # a file's path, or tensors given from Python
+        given = getattr(request, name)
+        if given is not None:
+            settings[name] = str(given) if isinstance(given, (str, os.PathLike)) else "in memory"
     if request.camera is not None:
         settings["camera"] = camera_given(request.camera)
     if request.reference_images:
@@ -511,12 +523,18 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         extra.update(load_identity(request.identity, limits.identity))
     if request.camera is not None:  # Sana-WM's trajectory (checked against the video's length by check_generate)
         extra.update(read_camera(request.camera, spec.temporal_ratio))
+    if request.connector_embeds is not None:  # LTX-2 HDR's text in place of the prompt's (checked by check_generate)
+        from .hdr_request import read_connector_embeds
+
+        extra.update(read_connector_embeds(request.connector_embeds).arguments())
     steps = request.steps or spec.num_inference_steps
     switch = method_switch(request.method, steps, request.preset)
     skipped = steps - total_steps if redraw else 0  # a video-to-video call starts that far in
     if switch is not None and switch[0] <= skipped:  # the methods after the switch from the start
         methods, switch = switch[1], None
     guidance, guidance_2 = resolve_guidance(spec, request.guidance, request.guidance_2)
+    if request.connector_embeds is not None:  # one sample's text: unguided (a guidance above 1 refused by check_generate)
+        guidance = 1.0
 
     generator = torch.Generator().manual_seed(int(request.seed))  # a NumPy integer too
     geometry = pipe.geometry()
@@ -652,7 +670,11 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         if not as_latents:  # the pipeline decoded its own call
             if pipe.decoded_latents() is not None:
                 final["latents"] = pipe.decoded_latents()
-            frames = rounded_uint8(video[0])
+            if pipe.makes_hdr:  # linear light: kept, and tone-mapped for the mp4
+                final["hdr"] = video[0]
+                frames = tone_mapped_uint8(video[0])
+            else:
+                frames = rounded_uint8(video[0])
             if pipe.continues_video:  # the input's frames, then the new ones: not its last frames decoded once more
                 frames = pipe.continued_frames(extra["video"], frames)
         elif decoder is not None:  # its de-normalised latents and audio latents: LTX-2.5's diffusion decoder, its sound
@@ -709,4 +731,4 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         settings["camera"] = default_camera_text(pipe.call_num_frames(request, made), *extra["image"].size)
     latents_out = final.get("latents")
     return GenerateResult(frames=frames, settings=settings, latents=None if latents_out is None else latents_out.float().cpu(),
-                          audio=final.get("audio"))
+                          audio=final.get("audio"), hdr=final.get("hdr"))

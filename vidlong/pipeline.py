@@ -93,6 +93,9 @@ class VidlongPipelineMixin:
     edits_video = False
     #: whether its call makes an audio track with the video (LTX-2: `soundtrack`), decoded in the same call
     makes_audio = False
+    #: whether its call's ``output_type="np"`` frames are linear HDR light in ``[0, inf)`` (LTX-2's HDR IC-LoRA pipeline:
+    #: `vidlong.families.ltx2_hdr`), which `generate` keeps (``GenerateResult.hdr``) and tone-maps (`vidlong.hdr_video`)
+    makes_hdr = False
     #: whether its text encoder reads the image with every prompt (HunyuanVideo-I2V's LLaVA): its `stream_text` then
     #: also takes ``image=``, the windows' first frame (a PIL image)
     text_reads_image = False
@@ -784,6 +787,7 @@ PIPELINE_CLASSES = {
     "LTX2ConditionPipeline": "vidlong.families.ltx2_condition:VidLongLTX2ConditionPipeline",
     "LTX2ConditionImageToVideoPipeline": "vidlong.families.ltx2_condition:VidLongLTX2ConditionImageToVideoPipeline",
     "LTX2InContextPipeline": "vidlong.families.ltx2_in_context:VidLongLTX2InContextPipeline",
+    "LTX2HDRPipeline": "vidlong.families.ltx2_hdr:VidLongLTX2HDRPipeline",
     "LTX2DFRPipeline": "vidlong.families.ltx2_dfr:VidLongLTX2DFRPipeline",
     "LTX2DFRImageToVideoPipeline": "vidlong.families.ltx2_dfr:VidLongLTX2DFRImageToVideoPipeline",
     "CogVideoXPipeline": "vidlong.families.cogvideox:VidLongCogVideoXPipeline",

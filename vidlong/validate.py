@@ -935,6 +935,7 @@ def check_generate(request, limits: ModelLimits) -> int:
     from .families.ltx2_decoder import check_decoder
     from .families.ltx2_temporal import check_temporal_refine
     from .generate import check_task, has_image, resolve_latent_frames
+    from .hdr_request import check_hdr_request
     from .identity import check_identity_given, load_identity
     from .attention.adapters import adapter_named
     from .camera import check_camera
@@ -971,6 +972,7 @@ def check_generate(request, limits: ModelLimits) -> int:
     latent = check_video_request(request, limits)
     controlled = check_control_request(request, limits)  # a control model's control video sets the length
     check_reference_images(request, limits)
+    check_hdr_request(request, limits)
     latent = latent if controlled is None else controlled
     most = None if diagonal else longest_latent_frames(limits)  # diagonal denoising only ever runs the native window
     if latent is None and adapter_named(limits.family).whole_chunks:
@@ -1299,9 +1301,9 @@ def upsampler_folder(upsample, limits: ModelLimits) -> Optional[Path]:
     """The folder of the latent upsampler that `upsample` names, its config not read (`check_upsample` checks it); None for
     no upsampling (None, False). True: the model folder's own ``latent_upsampler`` subfolder (`own_upsampler`); a path: that
     folder, or its ``latent_upsampler`` subfolder (a diffusers latent upsample pipeline's folder). One line for a family
-    without a latent upsampler (`LATENT_UPSAMPLERS`), LTX-2.5 (`DFR_RECIPE`), a model folder without one where True asks for
-    it, a path that is no folder, and another value. Kandinsky 6's: the folder of its video super-resolution, its configs
-    read (`vidlong.families.kandinsky6_sr.check_sr`)."""
+    without a latent upsampler (`LATENT_UPSAMPLERS`), LTX-2.5 (`DFR_RECIPE`), LTX-2 HDR (`vidlong.hdr_request.HDR_DECODE`), a
+    model folder without one where True asks for it, a path that is no folder, and another value. Kandinsky 6's: the folder
+    of its video super-resolution, its configs read (`vidlong.families.kandinsky6_sr.check_sr`)."""
     if upsample is None or upsample is False:
         return None
     if limits.family == SUPER_RESOLUTION_FAMILY:  # its video super-resolution, a pipeline folder of its own
@@ -1313,6 +1315,10 @@ def upsampler_folder(upsample, limits: ModelLimits) -> Optional[Path]:
                            f"model ({limits.pipeline or limits.family}) has none: drop {named('upsample')}")
     if limits.pipeline in DFR_PIPELINES:
         raise VidlongError(f"{named('upsample')}: {DFR_RECIPE}; drop {named('upsample')}")
+    if limits.control == "hdr":
+        from .hdr_request import HDR_DECODE
+
+        raise VidlongError(f"{named('upsample')}: {HDR_DECODE}; drop {named('upsample')}")
     model = LATENT_UPSAMPLERS[limits.family][0]
     if upsample is True:
         folder = None if limits.folder is None else own_upsampler(limits.folder)

@@ -8,7 +8,8 @@ in time). Its attention may be gated per head (``to_gate_logits``, LTX-2.3) and 
 
 `LTX2ConditionPipeline` appends a condition at a later latent frame (a keyframe) after the video's tokens, at its own RoPE
 positions, and `LTX2InContextPipeline` an IC-LoRA's reference video after those (at the RoPE positions of a video of its
-latent sizes from time 0: the generated video's own, where both are as long): the methods treat those tokens as joint
+latent sizes from time 0: the generated video's own, where both are as long), as `LTX2HDRPipeline` its SDR reference's
+(`vidlong.families.ltx2_hdr`): the methods treat those tokens as joint
 attention treats text at the end (`FamilyAdapter.trailing_tokens`): every video query sees them unmodified, and their own
 rows attend to every key as the stock model's do. (Its ``conditioning_attention_strength`` below 1 masks the
 self-attention, where the processor falls back to the stock one: `vidlong.families.ltx2_in_context` refuses it under the
@@ -35,6 +36,10 @@ class LTX2Adapter(FamilyAdapter):
         "LTX-2's in-context (IC-LoRA) pipeline follows one whole reference video in a call, its tokens beside the video's; "
         "LTX-2's streams and extensions make each chunk by a call of its own, which vidlong does not hand a slice of that "
         "video: it generates (with --control-video), it does not stream or extend"),
+        "LTX2HDRPipeline": (
+            "LTX-2's HDR IC-LoRA pipeline turns one whole reference video into HDR in a call, its tokens beside the video's; "
+            "LTX-2's streams and extensions make each chunk by a call of its own, which vidlong does not hand a slice of that "
+            "video: it generates (with --control-video), it does not stream or extend"),
         "LTX2DFRPipeline": (
             "LTX-2.5's DFR pass pads its canvas to whole keyframe segments and generates a keyframe slot a segment beside the "
             "video; LTX-2's streams and extensions make each chunk by a call with a given context, which vidlong does not "

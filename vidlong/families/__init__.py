@@ -1,8 +1,8 @@
 """vidlong's pipelines for the families beyond Wan, one module each (`skyreels`, `ltx`, `cogvideox`, `hunyuan`, `mochi`,
-`kandinsky5`, `kandinsky5_i2v`, `kandinsky6`, `ltx2_condition`, `ltx2_in_context`, `ltx2_dfr`, `motif`, `motif_i2v`, `easyanimate`,
-`allegro`, `anyflow`, `anyflow_far`, `lucy`, `helios`, `helios_pyramid`, `framepack`, `cosmos`, `cosmos_world`,
-`cosmos_video2world`, `cosmos1`, `cosmos1_video2world`, `cosmos_transfer`, `cosmos3`, `sana`, `sana_wm` (its refiner after it:
-`sana_wm_refiner`), `latte`, `ltx_long`, `consisid`, `chronoedit`; what
+`kandinsky5`, `kandinsky5_i2v`, `kandinsky6`, `ltx2_condition`, `ltx2_in_context`, `ltx2_hdr`, `ltx2_dfr`, `motif`,
+`motif_i2v`, `easyanimate`, `allegro`, `anyflow`, `anyflow_far`, `lucy`, `helios`, `helios_pyramid`, `framepack`, `cosmos`,
+`cosmos_world`, `cosmos_video2world`, `cosmos1`, `cosmos1_video2world`, `cosmos_transfer`, `cosmos3`, `sana`, `sana_wm` (its
+refiner after it: `sana_wm_refiner`), `latte`, `ltx_long`, `consisid`, `chronoedit`; what
 they share in `common`, and in `guider` what those whose calls guide by a guider component share): diffusers'
 `SkyReelsV2Pipeline` and its image-to-video and diffusion-forcing pipelines (Wan's layout: Wan's surface serves them as
 it is), `LTXPipeline`, `LTXImageToVideoPipeline`, `LTXConditionPipeline`, `CogVideoXPipeline`,
@@ -11,7 +11,8 @@ it is), `LTXPipeline`, `LTXImageToVideoPipeline`, `LTXConditionPipeline`, `CogVi
 `HunyuanVideo15Pipeline`, `HunyuanVideo15ImageToVideoPipeline`, `MochiPipeline`, `Kandinsky5T2VPipeline`,
 `Kandinsky5I2VPipeline`, `Kandinsky6TI2VAPipeline` (text or image to video with its sound), `LTX2ConditionPipeline`
 (LTX-2 with its conditions: a first and a last frame, keyframes), `LTX2InContextPipeline` (LTX-2 following an IC-LoRA's
-reference video, its tokens beside the video's), `LTX2DFRPipeline` (LTX-2.5's one DFR pass, its keyframe slots after its
+reference video, its tokens beside the video's), `LTX2HDRPipeline` (its HDR IC-LoRA: an SDR reference video made
+linear HDR), `LTX2DFRPipeline` (LTX-2.5's one DFR pass, its keyframe slots after its
 canvas), `MotifVideoPipeline`,
 `MotifVideoImage2VideoPipeline`, `EasyAnimatePipeline`,
 `EasyAnimateInpaintPipeline` (as image to video), `AllegroPipeline`, `AnyFlowPipeline`, the causal
@@ -39,7 +40,7 @@ without the 4 frames its call drops; LTX-2 (`ltx2`, `ltx2_stream`) and Kandinsky
 stream each chunk by a call of their own pipeline, with its sound (what they share in `sound_stream`), and extend a video
 file at its frame rate (its frames encoded into the context; its sound track kept for its part, and encoded into the
 context by Kandinsky 6's audio VAE, so its new sound continues it, where LTX-2's is made anew: its audio VAE is not given
-the input's sound; saved latents not continued); CogVideoX-Fun control, LTX-2's in-context pipeline and LTX-Video's long
+the input's sound; saved latents not continued); CogVideoX-Fun control, LTX-2's in-context and HDR pipelines and LTX-Video's long
 multi-prompt pipeline generate only, and so do Sana-WM (its camera conditioning over the whole trajectory) and LTX-2.5
 (its keyframe slots and padded canvas);
 Cosmos-Transfer2.5 streams its call's chunks over a control video and extends a video along one (`cosmos_transfer_stream`);

@@ -1,0 +1,184 @@
+"""LTX-2's `LTX2HDRPipeline` (its HDR IC-LoRA: an SDR reference video to linear HDR) under vidlong, on the tiny random LTX-2
+saved as that pipeline: `generate` with a control video as its reference = diffusers' call bit for bit (its linear frames,
+their tone map), from a prompt or from connector embeddings; the methods change it; the CLI's mp4 (tone-mapped, no sound)
+and float16 linear frames beside it; the tone map = diffusers' ``encode_hdr_tensor_to_mp4``'s; `vidlong info`'s answers; and
+the one-line refusals before loading. (Its transformer with a reference's tokens after the video's: test_ltx2_ic's checks,
+the same forward.)"""
+import json
+
+import numpy as np
+import pytest
+import torch
+from family_checks import check_refused_before_loading
+
+import vidlong
+from vidlong.cli import main
+from vidlong.generate import GenerateRequest, generate
+from vidlong.hdr_video import tone_mapped_uint8
+from vidlong.video_io import has_sound, read_video, write_video
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    from tiny_pipeline import save_tiny_ltx2_pipeline
+
+    return save_tiny_ltx2_pipeline(tmp_path_factory.mktemp("tiny-ltx2-hdr"), latest=True, pipeline="LTX2HDRPipeline",
+                                   name="tiny-ltx2-hdr")
+
+
+@pytest.fixture(scope="module")
+def reference_path(tmp_path_factory):
+    """A 25-frame 48x48 mp4 at 24 fps (an SDR clip's stand-in): 2x the tiny LTX-2's native 2 latent frames."""
+    frames = np.random.default_rng(4).integers(0, 255, (25, 48, 48, 3), dtype=np.uint8)
+    return write_video(tmp_path_factory.mktemp("reference") / "sdr.mp4", frames, 24)
+
+
+@pytest.fixture(scope="module")
+def stock(folder):
+    """diffusers' own `LTX2HDRPipeline` from the folder."""
+    from diffusers import LTX2HDRPipeline
+
+    pipe = LTX2HDRPipeline.from_pretrained(folder, local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@pytest.fixture(scope="module")
+def embeds(pipe, tmp_path_factory):
+    """Connector embeddings of "a red ball" (its text connectors' outputs, [1, S, D] each) in a safetensors file, as the HDR
+    LoRA ships its own."""
+    from safetensors.torch import save_file
+
+    with torch.no_grad():
+        states, mask, _, _ = pipe.encode_prompt("a red ball", do_classifier_free_guidance=False, device="cpu")
+        video, audio, _ = pipe.connectors(states, mask, padding_side=pipe.tokenizer_padding_side)
+    path = tmp_path_factory.mktemp("embeds") / "hdr-embeds.safetensors"
+    save_file({"video_context": video.contiguous(), "audio_context": audio.contiguous()}, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def unguided(stock, embeds, reference_path):
+    """diffusers' call given the connector embeddings (`stock_hdr`), unguided: its linear HDR video."""
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(embeds))
+    return stock_hdr(stock, reference_path, connector_video_embeds=tensors["video_context"],
+                     connector_audio_embeds=tensors["audio_context"])
+
+
+def stock_hdr(stock, reference_path, **call) -> np.ndarray:
+    """diffusers' call on the reference's 25 frames as they are (its own resize and reflect-pad), seed 3, at the spec's
+    64x64, 24 fps and 2 steps: its linear HDR video ``[25, 64, 64, 3]``."""
+    from diffusers.pipelines.ltx2.pipeline_ltx2_hdr_lora import LTX2HDRReferenceCondition
+    from PIL import Image
+
+    frames = [Image.fromarray(frame) for frame in read_video(reference_path)[0]]
+    output = stock(reference_conditions=[LTX2HDRReferenceCondition(frames)], num_frames=25, height=64, width=64,
+                   frame_rate=24, num_inference_steps=2, output_type="np", generator=torch.Generator().manual_seed(3), **call)
+    assert output.audio is None
+    return output.frames[0]
+
+
+def test_generate_is_its_call_bit_for_bit_with_a_reference_video(pipe, stock, reference_path):
+    """A control video as its reference, no method, 2x the native window (its 25 frames): the linear HDR frames are
+    diffusers' call's with the same seed bit for bit, the frames their tone map, no sound."""
+    assert type(pipe).__name__ == "VidLongLTX2HDRPipeline"
+    plain = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, control_video=str(reference_path)))
+    expected = stock_hdr(stock, reference_path, prompt="a red ball", guidance_scale=3.0)
+    assert plain.hdr.dtype == np.float32 and np.array_equal(plain.hdr, expected)
+    assert np.array_equal(plain.frames, tone_mapped_uint8(expected)) and plain.audio is None
+    assert plain.settings["latent_frames"] == 4 and plain.settings["fps"] == 24
+
+
+def test_connector_embeds_stand_in_for_the_prompt_unguided(pipe, embeds, unguided, reference_path):
+    """``connector_embeds`` from Python, a dict of the file's tensors: diffusers' call given ``connector_video_embeds`` and
+    ``connector_audio_embeds`` bit for bit, unguided (the spec's guidance 3 not used; the settings say 1); its own call
+    given them with a guidance above 1 is refused in one line. (The file: the CLI's test.)"""
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(embeds))
+    made = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, control_video=str(reference_path),
+                                          connector_embeds=tensors))
+    assert np.array_equal(made.hdr, unguided)
+    assert made.settings["guidance"] == 1 and made.settings["connector_embeds"] == "in memory"
+    with pytest.raises(vidlong.VidlongError, match="^connector_video_embeds are one sample's text, unguided"):
+        pipe(connector_video_embeds=tensors["video_context"], connector_audio_embeds=tensors["audio_context"],
+             guidance_scale=3.0, num_frames=9)
+
+
+def test_the_tone_map_is_diffusers_encode_hdr_tensor_to_mp4s(monkeypatch, tmp_path):
+    """`tone_mapped_uint8` = the uint8 frames diffusers' ``encode_hdr_tensor_to_mp4`` hands its encoder (default tone map:
+    clip, sRGB's transfer function, rounding), on values from below 0 to past 1, at the threshold and at halves."""
+    import av
+    from diffusers.pipelines.ltx2.export_utils import encode_hdr_tensor_to_mp4
+
+    hdr = np.random.default_rng(0).uniform(-0.1, 3.0, (2, 16, 16, 3)).astype(np.float32)
+    hdr[0, 0, 0] = (0.0031308, 0.5, 1.0)
+    handed = []
+    real = av.VideoFrame.from_ndarray
+    monkeypatch.setattr(av.VideoFrame, "from_ndarray", lambda array, format: handed.append(array.copy()) or real(array, format))
+    encode_hdr_tensor_to_mp4(torch.from_numpy(hdr), tmp_path / "d.mp4", frame_rate=24.0)
+    assert np.array_equal(tone_mapped_uint8(hdr), np.stack(handed))
+
+
+def test_vidlong_generate_writes_the_tone_mapped_mp4_and_the_linear_frames_beside_it(folder, embeds, unguided, reference_path,
+                                                                                      tmp_path):
+    """`vidlong generate --control-video sdr.mp4 --connector-embeds FILE --method both`: an mp4 of the reference's 25 frames
+    at its rate and square aspect, no sound; OUT.hdr.npy, float16 [25, 64, 64, 3], named in the sidecar with the embeddings'
+    file, its tone map the mp4's frames (each frame's mean, but the codec's loss); the methods changed it from diffusers'
+    call (no method) with the same embeddings and seed."""
+    out = tmp_path / "hdr.mp4"
+    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--control-video", str(reference_path),
+                 "--connector-embeds", str(embeds), "--method", "both", "--seed", "3", "--out", str(out)]) == 0
+    frames, fps = read_video(out)
+    settings = json.loads(out.with_suffix(".json").read_text())
+    linear = np.load(settings["hdr_video"])
+    assert frames.shape == (25, 64, 64, 3) and fps == 24 and not has_sound(out)
+    assert settings["hdr_video"] == str(tmp_path / "hdr.hdr.npy") and linear.dtype == np.float16 and linear.shape == frames.shape
+    assert settings["connector_embeds"] == str(embeds) and settings["guidance"] == 1
+    means = tone_mapped_uint8(linear.astype(np.float32)).mean(axis=(1, 2, 3)), frames.mean(axis=(1, 2, 3))
+    assert np.abs(means[0] - means[1]).max() < 3
+    assert not np.allclose(linear, unguided.astype(np.float16))
+
+
+def test_vidlong_info_says_what_it_takes(folder):
+    """`vidlong info` on an HDR folder: its control kind, a line naming --control-video (needed) and --connector-embeds,
+    and no stream, extend or upsample, each with its reason."""
+    from vidlong.control_video import CONTROL_VIDEO_ROLES
+    from vidlong.info import info_lines, model_info
+
+    info = model_info(folder)
+    assert (info["pipeline"], info["vidlong_pipeline"], info["control"]) == ("LTX2HDRPipeline", "VidLongLTX2HDRPipeline", "hdr")
+    assert CONTROL_VIDEO_ROLES["hdr"] in info_lines(info) and "--connector-embeds" in CONTROL_VIDEO_ROLES["hdr"]
+    for name in ("stream", "extend"):
+        assert info["can"][name]["why"].startswith("LTX-2's HDR IC-LoRA pipeline turns one whole reference video into HDR")
+    assert "decodes its latents to linear light by LogC3's inverse" in info["can"]["upsample"]["why"]
+    assert info["can"]["control_video"]["yes"]
+
+
+@pytest.mark.parametrize("extra, says", [
+    ([], "LTX-2's HDR IC-LoRA pipeline follows a control video: pass --control-video"),
+    (["--control-video", "{reference}", "--connector-embeds", "missing.safetensors"], "--connector-embeds: no file at missing"),
+    (["--control-video", "{reference}", "--connector-embeds", "{reference}"], "is not a safetensors file safetensors can read"),
+    (["--control-video", "{reference}", "--connector-embeds", "{wrong}"], "has no audio_context (it holds video_context)"),
+    (["--control-video", "{reference}", "--connector-embeds", "{embeds}", "--guidance", "3"], "drop --guidance 3 (or pass 1)"),
+    (["--control-video", "{reference}", "--connector-embeds", "{embeds}", "--negative-prompt", "blur"], "drop --negative-prompt"),
+    (["--control-video", "{reference}", "--upsample"], "--upsample: LTX-2's HDR pipeline decodes its latents to linear light"),
+    (["--control-video", "{reference}", "--stream"], "does not stream or extend"),
+    (["--model", "default", "--connector-embeds", "{embeds}"], "this model takes none: drop --connector-embeds"),
+], ids=["no-reference", "missing", "not-safetensors", "wrong-keys", "guided", "negative", "upsample", "stream", "not-hdr"])
+def test_what_it_cannot_run_is_refused_in_one_line_before_loading(folder, embeds, reference_path, tmp_path, capsys,
+                                                                  monkeypatch, extra, says):
+    from safetensors.torch import save_file
+
+    wrong = tmp_path / "wrong.safetensors"
+    save_file({"video_context": torch.zeros(1, 2, 16)}, str(wrong))
+    values = {"{reference}": str(reference_path), "{embeds}": str(embeds), "{wrong}": str(wrong)}
+    extra = [values.get(arg, arg) for arg in extra]
+    args = ["generate", "--model", str(folder), "--prompt", "a red ball"]
+    if "--stream" in extra:
+        args, extra = ["stream", "--model", str(folder), "--prompt", "a red ball", "--chunks", "2"], []
+    if extra[:1] == ["--model"]:
+        args, extra = ["generate", *extra[:2], "--prompt", "a red ball"], extra[2:]
+    assert says in check_refused_before_loading(args + extra, tmp_path / "g.mp4", capsys, monkeypatch)
