@@ -14,6 +14,7 @@ import time
 from typing import Callable, Optional
 
 from vidlong.errors import Stopped
+from vidlong.progress import STAGE_UNITS
 
 
 class Job:
@@ -132,6 +133,3 @@ class StageProgress:
             self.stage, self.started, self.first_done = stage, time.monotonic(), done
         self.progress((done, total), desc=f"{self.prefix}{stage}{self.eta(done, total)}", unit=STAGE_UNITS.get(stage, ""))
 
-
-#: what the progress bar counts in each stage of `vidlong.generate.generate`
-STAGE_UNITS = {"denoise": "steps", "refine": "steps", "temporal refine": "steps", "upsample": "windows", "decode": "latent frames"}

@@ -94,6 +94,22 @@ IN_CHANNELS = 4
 TEXT_DIM = 16
 
 
+@pytest.fixture
+def run_bars(monkeypatch) -> dict:
+    """`vidlong generate`'s bars (`vidlong.progress.RunBar`) made in the test, each to the (stage, count, total) it showed, in
+    order."""
+    from vidlong.progress import RunBar
+
+    shown, show = {}, RunBar._show
+
+    def recording(bar):
+        show(bar)
+        shown.setdefault(bar, []).append((bar.bar.desc.removesuffix(": "), bar.bar.n, bar.bar.total))
+
+    monkeypatch.setattr(RunBar, "_show", recording)
+    return shown
+
+
 def jittered(model):
     """`model` with 0.05 of standard normal noise added to every weight (from torch's global generator, after the caller's
     seed), the zero-initialised ones too, so that every path carries signal; in eval mode."""

@@ -383,14 +383,15 @@ def test_generate_with_two_temporal_rounds_from_images_is_diffusers_chain_bit_fo
 
 
 def test_the_rounds_report_each_tiles_steps_to_the_end_and_a_stop_lands_there(dfr_pipe, temporal_folder):
-    """`generate`'s progress in 2 temporal rounds: ``("temporal refine", done, total)`` after each step of each tile of each
-    round (the chain test's 12 forwards past the DFR pass's 8: diffusers' tile plan, 3 tiles of 4 sigmas), so the app's bar
-    reaches its end and its Stop lands at the next step, within a round (it landed only after a whole round): a progress
+    """`generate`'s progress in 2 temporal rounds: ``("temporal refine", 0, total)`` before them, then after each step of
+    each tile of each round (the chain test's 12 forwards past the DFR pass's 8: diffusers' tile plan, 3 tiles of 4 sigmas),
+    so the app's bar reaches its end and its Stop lands at the next step, within a round (it landed only after a whole
+    round), the total handed first to a progress with a ``plan`` (the CLI's bar: `vidlong.progress.RunBar`): a progress
     that raises `Stopped` at the last step's report ends the run there, no forward after it."""
     from vidlong.errors import Stopped
     from vidlong.generate import GenerateRequest, generate
 
-    reports, forwards = [], []
+    reports, forwards, plans = [], [], []
 
     def progress(stage, done, total):
         if stage == "temporal refine":
@@ -398,6 +399,7 @@ def test_the_rounds_report_each_tiles_steps_to_the_end_and_a_stop_lands_there(df
             if done == total:
                 raise Stopped("stopped by its user")
 
+    progress.plan = lambda steps: plans.append((steps, len(forwards)))
     record = dfr_pipe.transformer.register_forward_hook(lambda *_: forwards.append(1))
     try:
         with pytest.raises(Stopped):
@@ -405,7 +407,8 @@ def test_the_rounds_report_each_tiles_steps_to_the_end_and_a_stop_lands_there(df
                                                temporal_refine=str(temporal_folder), temporal_rounds=2), progress=progress)
     finally:
         record.remove()
-    assert reports == [(done, 12, 8 + done) for done in range(1, 13)] and len(forwards) == 20
+    assert reports == [(done, 12, 8 + done) for done in range(0, 13)] and len(forwards) == 20
+    assert plans == [({"denoise": 8, "temporal refine": 12}, 0)]
 
 
 def test_the_estimate_counts_the_rounds_tiles_their_video_and_the_upsamplers_weights(dfr_pipe, temporal_folder, image_path,
@@ -438,9 +441,10 @@ def test_the_estimate_counts_the_rounds_tiles_their_video_and_the_upsamplers_wei
 
 
 def test_vidlong_generate_temporal_refine_writes_twice_the_frames_at_twice_the_rate_with_its_sound(dfr_folder, temporal_folder,
-                                                                                                 tmp_path):
+                                                                                                 tmp_path, run_bars):
     """`vidlong generate --temporal-refine FOLDER` (one round, the default): an mp4 of ``2·(17 - 1) + 1`` frames at 48 fps
-    with its sound, the sidecar naming the folder and the rounds."""
+    with its sound, the sidecar naming the folder and the rounds; its one bar counts the DFR pass's steps and the round's
+    tile's to its total, known from the start."""
     import json
 
     from conftest import mp4_audio
@@ -456,6 +460,9 @@ def test_vidlong_generate_temporal_refine_writes_twice_the_frames_at_twice_the_r
     assert mp4_audio(out, 16000).shape[1] > 0
     settings = json.loads(out.with_suffix(".json").read_text())
     assert (settings["temporal_refine"], settings["temporal_rounds"], settings["fps"]) == (str(temporal_folder), 1, 48.0)
+    [shown] = run_bars.values()  # (stage, count, total): the DFR pass's 8 steps, then the round's tile's 4, one total throughout
+    assert {total for *_, total in shown} == {8 + 4} and shown[-1][1:] == (12, 12)
+    assert [count for stage, count, _ in shown if stage in ("denoise", "temporal refine")] == [*range(1, 9), *range(8, 13)]
 
 
 @pytest.mark.parametrize("args,message", [

@@ -40,17 +40,25 @@ def test_generate_decoder_is_diffusers_two_calls_bit_for_bit_with_its_sound(fold
     its block masks), rounded as vidlong rounds, not the VAE's, its five stages' masks built by `neighborhood_block_mask`
     (the last its diffusion stage's 9 x 8 x 8 cells) and diffusers' builder its own again after; its sound is the one
     diffusers' decoding call makes of that call's audio latents (its audio VAE, then its vocoder); the settings name the
-    folder and its one step."""
+    folder and its one step. The app's bar (`StageProgress`) shows its "diffusion decode" in steps: 0 before its step, 1
+    after it (each report checks the app's Stop)."""
     from diffusers import LTX2Pipeline, LTX2VideoDiffusionDecodePipeline
     from diffusers.models.autoencoders import ltx2_diffusion_decoder
 
+    from vidlong.apps.jobs import Job, StageProgress
     from vidlong.families import ltx2_neighborhood
     from vidlong.video_io import rounded_uint8
 
     stock_builder, neighborhood = ltx2_diffusion_decoder._neighborhood_block_mask, ltx2_neighborhood.neighborhood_block_mask
-    built = []  # (T, H, W, kernel) of each mask built
+    built, stepped, shown = [], [], []  # (T, H, W, kernel) of each mask built; the decoder's steps; the app's bar
     monkeypatch.setattr(ltx2_neighborhood, "neighborhood_block_mask", lambda *args: built.append(args[:4]) or neighborhood(*args))
-    decoded = generate(pipe, GenerateRequest(**REQUEST, decoder=str(folders[1])))
+    step = ltx2_diffusion_decoder.LTX2VideoDiffusionDecoder3d.forward_diffusion_step
+    monkeypatch.setattr(ltx2_diffusion_decoder.LTX2VideoDiffusionDecoder3d, "forward_diffusion_step",
+                        lambda *args: stepped.append(1) or step(*args))
+    bar = StageProgress(lambda done, desc, unit: shown.append((done, desc, unit, len(stepped))), Job())
+    decoded = generate(pipe, GenerateRequest(**REQUEST, decoder=str(folders[1])), progress=bar)
+    assert [s for s in shown if s[1] == "diffusion decode"] == [((0, 1), "diffusion decode", "steps", 0),
+                                                                ((1, 1), "diffusion decode", "steps", 1)]
     assert len(built) == 5 and built[-1] == (9, 8, 8, (3, 3, 3))
     assert ltx2_diffusion_decoder._neighborhood_block_mask is stock_builder
     assert decoded.frames.shape == (9, 64, 64, 3) and decoded.latents.shape == (1, 4, 2, 2, 2)
@@ -273,9 +281,10 @@ def test_estimate_covers_the_measured_peak_of_the_tiny_decode(folders, wide_deco
     assert peak <= estimate <= 1.1 * peak, (estimate, peak)
 
 
-def test_vidlong_generate_decoder_writes_the_mp4_with_its_sound(folders, tmp_path, capsys):
+def test_vidlong_generate_decoder_writes_the_mp4_with_its_sound(folders, tmp_path, capsys, run_bars):
     """``vidlong generate --decoder FOLDER``: its 9 frames at 64x64 and 24 fps, the sidecar naming the folder, the sound as
-    long as the video, the estimate line saying what it counts."""
+    long as the video, the estimate line saying what it counts; its one bar counts the video's step and the decoder's to
+    its total, known from the start."""
     from conftest import mp4_audio
 
     from vidlong.video_io import read_video
@@ -289,6 +298,9 @@ def test_vidlong_generate_decoder_writes_the_mp4_with_its_sound(folders, tmp_pat
     assert frames.shape == (9, 64, 64, 3) and fps == 24
     assert settings["decoder"] == str(folders[1]) and settings["decoder_pass"]["num_inference_steps"] == 1
     assert abs(mp4_audio(out, 16000, channels=2).shape[1] / 16000 - 9 / 24) < 0.1
+    [shown] = run_bars.values()  # (stage, count, total): the video's one step, then the decoder's one
+    assert [count for stage, count, _ in shown if stage in ("denoise", "diffusion decode")] == [1, 1, 2]
+    assert {total for *_, total in shown} == {2} and shown[-1][1:] == (2, 2)
 
 
 #: (the command and the arguments after the model and prompt, the model given, what the refusal says); "{ltx2}",

@@ -422,6 +422,8 @@ def _run_generate(args) -> int:
     from .files import atomic_write_text
     from .hdr_video import write_hdr
     from .generate import generate
+    from .pipeline import hidden_progress_bars
+    from .progress import RunBar
     from .video_io import write_video
 
     rank, device = _start_parallel(args, folder, limits.family) if args.parallel else (0, args.device)
@@ -434,7 +436,8 @@ def _run_generate(args) -> int:
         print(f"estimate: {cost.flops / 1e12:.3g} TFLOP in the transformer, about {cost.peak_bytes / GIB:.2g} GiB of "
               f"{'GPU memory' if cost.device.type == 'cuda' else 'RAM'} beyond the loaded model{upsampled_text(cost)}"
               + ("; Sana-WM's refiner after it not counted" if request.refine and not request.upsample else ""), flush=True)
-    result = generate(pipe, request, diagonal=diagonal)
+    with hidden_progress_bars(pipe), RunBar(disable=rank != 0) as bar:  # one bar over the run's steps, second stages' too
+        result = generate(pipe, request, progress=bar, diagonal=diagonal)
     if args.parallel:
         import torch.distributed as dist
 

@@ -311,8 +311,10 @@ def call_pixel_frames(request: GenerateRequest, made: int, temporal_ratio: int) 
 
 
 #: a progress callback: (stage, done, total), stages "encode prompt", "denoise" (steps), "refine" (stage 2's steps, after
-#: ``upsample``: `vidlong.refine`; Sana-WM's refiner's, a block's at a time: `vidlong.families.sana_wm_refiner`), "upsample"
-#: (Kandinsky 6's video super-resolution's windows: `vidlong.families.kandinsky6_sr`), "decode" (latent frames)
+#: ``upsample``: `vidlong.refine`; Sana-WM's refiner's, a block's at a time: `vidlong.families.sana_wm_refiner`), "temporal
+#: refine" (LTX-2.5's temporal rounds' tiles' steps), "diffusion decode" (its diffusion decoder's steps), "upsample"
+#: (Kandinsky 6's video super-resolution's windows: `vidlong.families.kandinsky6_sr`), "decode" (latent frames); one with a
+#: ``plan(steps)`` method is handed the stages counted in steps first (`planned_steps`, `vidlong.progress`)
 Progress = Callable[[str, int, int], None]
 
 
@@ -331,6 +333,29 @@ class _DecodeProgress:
 
     def remove(self) -> None:
         self._handle.remove()
+
+
+def planned_steps(pipe, request: GenerateRequest, denoise: int, made: int, temporal, decoder, refined: Optional[dict]) -> dict:
+    """``{stage: total}`` of the stages counted in steps (`vidlong.progress.STAGE_UNITS`) that `generate` runs for `request`
+    with `pipe`, in their order, each as its reports count it: `denoise` the denoising steps; stage 2's after the latent
+    upsampler (`refined`: its resolved settings, `vidlong.refine.stage_steps`); LTX-2.5's temporal rounds' on the call's
+    `made` latent frames (`temporal`: its upsampler's folder, `rounds_steps`) and its diffusion decoder's (`decoder`: its
+    folder, `decoder_steps`); none loaded. Sana-WM's refiner's blocks are known at its call alone: not planned."""
+    steps = {"denoise": denoise}
+    if refined is not None:
+        from .refine import stage_steps
+
+        steps["refine"] = stage_steps(refined, 1)[0]
+    if temporal is not None:
+        from .families.ltx2_temporal import rounds_of, rounds_steps
+
+        steps["temporal refine"] = rounds_steps(pipe.call_num_frames(request, made), pipe.vae_temporal_compression_ratio,
+                                                rounds_of(request))
+    if decoder is not None:
+        from .families.ltx2_decoder import decoder_steps
+
+        steps["diffusion decode"] = decoder_steps(decoder)
+    return steps
 
 
 def _prompt_arguments(pipe, timeline, negative_prompt: str, guided: bool) -> dict:
@@ -418,8 +443,9 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
 
     The request's methods are applied for this call only, even on error; methods the caller applied to
     `pipe` before are set aside for it and put back afterwards.
-    `progress(stage, done, total)` is called before the prompt is encoded, after each denoising step
-    and before each latent frame is decoded; one that raises (`vidlong.errors.Stopped`) ends the run there.
+    `progress(stage, done, total)` is called before the prompt is encoded, after each denoising step (a second stage's too)
+    and before each latent frame is decoded; one that raises (`vidlong.errors.Stopped`) ends the run there. One with a
+    ``plan`` method is handed the run's stages counted in steps before (`planned_steps`).
     With ``decode=False`` the latents come alone (``frames`` None): a caller that decodes them itself (a fifo
     stream's streaming decoder) saves the whole-video decode; a pipeline whose call makes sound too (LTX-2) refuses it.
     `diagonal`: the `DiagonalDenoising` settings of ``method="fifo"`` (default: its defaults).
@@ -535,6 +561,10 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     guidance, guidance_2 = resolve_guidance(spec, request.guidance, request.guidance_2)
     if request.connector_embeds is not None:  # one sample's text: unguided (a guidance above 1 refused by check_generate)
         guidance = 1.0
+    if refine:  # stage 2's settings, resolved before stage 1 runs
+        from .refine import refine_settings
+
+        refined = refine_settings(limits.family, request.refine_steps, request.refine_strength, guidance, refine_lora)
 
     generator = torch.Generator().manual_seed(int(request.seed))  # a NumPy integer too
     geometry = pipe.geometry()
@@ -571,6 +601,9 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         extra[pipe.seed_argument] = int(request.seed)
     extra.update(pipe.generate_arguments(steps))
 
+    planned = planned_steps(pipe, request, total_steps, made, temporal, decoder, refined if refine else None)
+    if callable(getattr(progress, "plan", None)):  # a bar over the whole run (`vidlong.progress.RunBar`): its total first
+        progress.plan(planned)
     start = time.perf_counter()
     report("encode prompt", 0, 1)
     timeline = parse_prompt_timeline(request.prompt)
@@ -620,6 +653,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
             if temporal is not None:  # LTX-2.5's temporal rounds on its call's latent output, the methods still applied
                 from .families.ltx2_condition import image_conditions
                 from .families.ltx2_temporal import made_frames, rounds_of, temporal_rounds
+                from .progress import StepCount
 
                 rounds, frames_made = rounds_of(request), pipe.call_num_frames(request, made)
                 images = image_conditions(None, extra.get("image"), extra.get("last_image"),
@@ -627,12 +661,11 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                 call = dict(prompt=prompts["prompt"], height=height, width=width, num_frames=frames_made, frame_rate=spec.fps,
                             conditions=images or None)
                 video = temporal_rounds(pipe, final["dfr_output"], temporal, rounds, call, request.seed,
-                                        lambda done, total: report("temporal refine", done, total))
+                                        StepCount("temporal refine", planned["temporal refine"], report))
                 frames_made, fps = made_frames(frames_made, rounds), float(spec.fps) * 2 ** rounds
             if refine:  # stage 2 at the upsampled size, the methods still applied (`vidlong.refine`)
-                from .refine import refine_settings, refined_video
+                from .refine import refined_video
 
-                refined = refine_settings(limits.family, request.refine_steps, request.refine_strength, guidance, refine_lora)
                 call = dict(height=height, width=width, num_frames=pipe.call_num_frames(request, made), frame_rate=spec.fps,
                             **({"image": extra["image"]} if "image" in extra else {}))
                 with pipe.segmented_text(native_segments):
@@ -679,9 +712,11 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                 frames = pipe.continued_frames(extra["video"], frames)
         elif decoder is not None:  # its de-normalised latents and audio latents: LTX-2.5's diffusion decoder, its sound
             from .families.ltx2_decoder import decoded_video
+            from .progress import StepCount
 
-            frames, final["audio"], decoder_pass = decoded_video(pipe, video, final["audio_latents"], decoder,
-                                                                 pipe.call_num_frames(request, made), spec.fps, request.seed)
+            frames, final["audio"], decoder_pass = decoded_video(
+                pipe, video, final["audio_latents"], decoder, pipe.call_num_frames(request, made), spec.fps, request.seed,
+                StepCount("diffusion decode", planned["diffusion decode"], report))
         elif temporal is not None:  # the last round's canvas cut to the video, decoded by the VAE; the sound
             from .families.ltx2_temporal import temporal_frames
 

@@ -29,6 +29,7 @@ from typing import Optional
 import torch
 
 from ..errors import VidlongError, named
+from ..progress import StepCount
 
 #: diffusers' class of LTX-2.5's diffusion decoder, in its folder's model_index.json
 DECODER_CLASS = "LTX2VideoDiffusionDecodePipeline"
@@ -90,14 +91,24 @@ def load_decoder(pipe, folder: Path):
     return kept_second_stage(pipe, folder, KEPT_AS, load)
 
 
+def decoder_steps(folder: Path) -> int:
+    """The steps of the diffusion stage of the decoder in `folder` (checked by `check_decoder`): its config's
+    ``decoder_num_inference_steps`` (`decoder_model`, before loading), which its untiled decode runs, one forward of its
+    output layer (``conv_out``) each."""
+    return int(decoder_model(folder).config.decoder_num_inference_steps)
+
+
 @torch.no_grad()
-def decoded_video(pipe, latents, audio_latents, folder: Path, num_frames: int, frame_rate: float, seed: int) -> tuple:
+def decoded_video(pipe, latents, audio_latents, folder: Path, num_frames: int, frame_rate: float, seed: int,
+                  steps: StepCount) -> tuple:
     """(uint8 frames ``[T, H, W, 3]``, its `vidlong.video_io.Soundtrack`, the decode's settings: its steps and seed) of a
     call of `pipe` (an LTX-2 or LTX-2.5 pipeline) with ``output_type="latent"`` (its `latents` ``[1, C, F, h, w]`` and
     `audio_latents`, de-normalised) making `num_frames` pixel frames at `frame_rate`: its latents
     (`LTX2Family.latent_output`) decoded by the diffusion decoder in `folder` (`load_decoder`) with ``denormalize=False``
     and a CPU generator seeded with `seed`, its flex attention compiled on CUDA (`vidlong.compiled_flex`), its block masks
-    built without N x N tensors (`neighborhood_masks`); its sound as its decoding call makes it."""
+    built without N x N tensors (`neighborhood_masks`); its sound as its decoding call makes it. `steps` (its total
+    `decoder_steps`) is started before the decoder loads and stepped after each step of its diffusion stage (its call
+    takes no step callback: a hook on its output layer), so that a report that raises ends the run there."""
     from types import SimpleNamespace
 
     from ..compiled_flex import compiled_flex
@@ -105,12 +116,14 @@ def decoded_video(pipe, latents, audio_latents, folder: Path, num_frames: int, f
     from .ltx2_neighborhood import neighborhood_masks
 
     latents, audio = pipe.latent_output(latents, audio_latents, num_frames, frame_rate)
+    steps.start()
     decoder = load_decoder(pipe, folder)
-    with compiled_flex(torch.device(pipe._execution_device)), neighborhood_masks():
+    with (compiled_flex(torch.device(pipe._execution_device)), neighborhood_masks(),
+          steps.hooked(decoder.diffusion_decoder.decoder.conv_out)):
         video = decoder(latents, generator=torch.Generator().manual_seed(int(seed)), output_type="np",
                         denormalize=False).frames
-    steps = decoder.diffusion_decoder.config.decoder_num_inference_steps
-    return rounded_uint8(video[0]), pipe.soundtrack(SimpleNamespace(audio=audio)), dict(num_inference_steps=steps, seed=int(seed))
+    made = decoder.diffusion_decoder.config.decoder_num_inference_steps
+    return rounded_uint8(video[0]), pipe.soundtrack(SimpleNamespace(audio=audio)), dict(num_inference_steps=made, seed=int(seed))
 
 
 #: bytes torch's eager flex path (the CPU's, torch 2.13) holds at its peak per pair of a stage's N tokens and per head,

@@ -32,12 +32,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import torch
 
 from ..errors import VidlongError, named
+from ..progress import StepCount
 from ..scalars import is_whole
 
 #: diffusers' class of a round, and the class of its temporal latent upsampler (its folder's config.json)
@@ -175,6 +176,14 @@ def tile_plans(frames: int, ratio: int, rounds: int) -> list:
     return plans
 
 
+def rounds_steps(frames: int, ratio: int, rounds: int) -> int:
+    """The steps `rounds` rounds after a DFR pass of `frames` pixel frames run (`ratio` the VAE's temporal compression): each
+    tile of each round (`tile_plans`) its distilled sigmas, as a round's ``callback_on_step_end`` counts them; no model."""
+    from diffusers.pipelines.ltx2.utils import TEMPORAL_ROUND_DISTILLED_SIGMA_VALUES
+
+    return len(TEMPORAL_ROUND_DISTILLED_SIGMA_VALUES) * sum(map(len, tile_plans(frames, ratio, rounds)))
+
+
 def rounds_plan(pipe, request, limits, latent_frames: int) -> Optional[RoundsPlan]:
     """The `RoundsPlan` of `request` (checked: `check_temporal_refine`) making `latent_frames` latent frames with `pipe`, from
     diffusers' own layout (`tile_plans`), its images placed as `temporal_rounds` places them and its
@@ -223,26 +232,17 @@ def refine_pipeline(pipe, folder: Path):
 
 
 @torch.no_grad()
-def temporal_rounds(pipe, output, folder: Path, rounds: int, call: dict, seed: int,
-                    progress: Optional[Callable[[int, int], None]] = None):
+def temporal_rounds(pipe, output, folder: Path, rounds: int, call: dict, seed: int, steps: StepCount):
     """The last round's latent output (`LTX2DFRPipelineOutput`: its raw padded canvas ``[1, C, F', h, w]``, the sound's
     latents) of `rounds` rounds (`refine_pipeline`) on `output`, the DFR call's latent output (``frames``, ``keyframes``,
     ``keyframe_positions``, ``audio``) for `call`: its ``prompt``, ``height``, ``width``, ``num_frames`` (the request's
     pixel frames), ``frame_rate`` and, from images, ``conditions``; each round's generator a CPU one seeded with `seed`;
-    `progress(done, total)` after each step of each tile of each round (`total` all the rounds' tiles' steps: `tile_plans`),
-    so that one that raises ends the run at the next step."""
+    `steps` (its total `rounds_steps`) started before the upsampler loads and stepped after each step of each tile of each
+    round, so that a report that raises ends the run at the next step."""
     from diffusers.pipelines.ltx2.dfr_layout import resolve_canvas
-    from diffusers.pipelines.ltx2.utils import TEMPORAL_ROUND_DISTILLED_SIGMA_VALUES
 
     ratio = pipe.vae_temporal_compression_ratio
-    total = len(TEMPORAL_ROUND_DISTILLED_SIGMA_VALUES) * sum(map(len, tile_plans(call["num_frames"], ratio, rounds)))
-    done = [0]
-
-    def on_step(_pipe, _step, _t, _kwargs):
-        done[0] += 1
-        progress(done[0], total)
-        return {}
-
+    steps.start()
     refine = refine_pipeline(pipe, folder)
     canvas, fps = resolve_canvas(call["num_frames"], ratio)[0], float(call["frame_rate"])
     seconds = canvas / fps  # the DFR pass's sound, which each round cuts by its tiles' seconds
@@ -252,7 +252,7 @@ def temporal_rounds(pipe, output, folder: Path, rounds: int, call: dict, seed: i
                         conditions=call.get("conditions"), condition_num_frames=call["num_frames"], height=call["height"],
                         width=call["width"], num_frames=canvas, frame_rate=fps, source_seconds=seconds, round_index=index,
                         generator=torch.Generator().manual_seed(int(seed)), output_type="latent",
-                        callback_on_step_end=None if progress is None else on_step, callback_on_step_end_tensor_inputs=[])
+                        callback_on_step_end=steps.on_step_end, callback_on_step_end_tensor_inputs=[])
         canvas, fps = made_frames(canvas, 1), 2 * fps
     return output
 

@@ -1,0 +1,92 @@
+"""A run's progress (`vidlong.generate.Progress`: ``progress(stage, done, total)``) as its stages report it: what each stage
+counts (`STAGE_UNITS`), a second stage's steps reported as they run (`StepCount`: LTX-2.5's temporal refine rounds, its
+diffusion decoder), and `vidlong generate`'s one bar over every step of the run (`RunBar`).
+
+A progress callback may also take the run's plan: `vidlong.generate.generate` calls its ``plan(steps)``, where it has one,
+once before its first report, ``steps`` the ``{stage: total}`` of the stages counted in steps that it knows it will run, in
+their order; so a bar over all of them knows its total from the start.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Callable
+
+#: what a run's progress counts in each stage of `vidlong.generate.generate` (the app's bar names it; the CLI's bar adds up
+#: the stages counted in steps)
+STAGE_UNITS = {"denoise": "steps", "refine": "steps", "temporal refine": "steps", "diffusion decode": "steps",
+               "upsample": "windows", "decode": "latent frames"}
+
+
+def counts_steps(stage: str) -> bool:
+    """Whether `stage` of a run's progress counts denoising steps (`STAGE_UNITS`)."""
+    return STAGE_UNITS.get(stage) == "steps"
+
+
+class StepCount:
+    """The `total` steps of a second stage `stage` reported to `progress` (a `vidlong.generate.Progress`) as they run: 0
+    done as it starts (`start`: before its model loads), then one more after each step, counted by diffusers'
+    ``callback_on_step_end`` (`on_step_end`) where its call takes one, else by a forward hook on a module its step runs
+    once (`hooked`). A report that raises (the app's Stop: `vidlong.errors.Stopped`) ends the run there."""
+
+    def __init__(self, stage: str, total: int, progress: Callable[[str, int, int], None]):
+        self.stage, self.total, self.progress, self.done = stage, int(total), progress, 0
+
+    def start(self) -> None:
+        """Report 0 of its steps done."""
+        self.done = 0
+        self.progress(self.stage, 0, self.total)
+
+    def step(self) -> None:
+        """Report one more step done."""
+        self.done += 1
+        self.progress(self.stage, self.done, self.total)
+
+    def on_step_end(self, _pipe, _step, _timestep, _kwargs) -> dict:
+        """diffusers' ``callback_on_step_end``: `step`, the call's tensors unchanged."""
+        self.step()
+        return {}
+
+    @contextlib.contextmanager
+    def hooked(self, module):
+        """Within it, each forward of `module` (a module the stage's step runs once, at its end) is a `step`."""
+        handle = module.register_forward_hook(lambda *_: self.step())
+        try:
+            yield
+        finally:
+            handle.remove()
+
+
+class RunBar:
+    """`vidlong generate`'s progress bar (tqdm, on stderr), a `vidlong.generate.Progress` callback: one count over the steps
+    of every stage counted in steps (`counts_steps`: its denoising steps, then a second stage's: LTX-2.5's temporal rounds'
+    tiles' steps, its diffusion decoder's), to the total of the run's plan (`plan`); a stage the plan did not name adds
+    its total as it starts. The bar's text names the stage running (the VAE's decode too, at its end)."""
+
+    def __init__(self, disable: bool = False):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=0, unit="step", dynamic_ncols=True, leave=False, disable=disable)
+        self.totals: dict = {}
+        self.done: dict = {}
+
+    def plan(self, steps: dict) -> None:
+        """The run's plan: ``{stage: total}`` of the stages counted in steps it will run."""
+        self.totals.update({stage: int(total) for stage, total in steps.items() if counts_steps(stage)})
+        self._show()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        self.bar.set_description(stage, refresh=False)
+        if counts_steps(stage):
+            self.totals[stage], self.done[stage] = int(total), int(done)
+        self._show()
+
+    def _show(self) -> None:
+        self.bar.total = sum(self.totals.values())
+        self.bar.update(sum(self.done.values()) - self.bar.n)
+
+    def __enter__(self) -> "RunBar":
+        return self
+
+    def __exit__(self, *_) -> bool:
+        self.bar.close()
+        return False
