@@ -66,6 +66,7 @@ CASES = {
     "ltx2-condition": (("ltx2", "LTX2ConditionPipeline"), False, True, True),
     "ltx2-condition-i2v": (("ltx2", "LTX2ConditionPipeline"), True, True, True),
     "ltx2-ic": (("ltx2", "LTX2InContextPipeline"), False, False, False),
+    "ltx2-hdr": (("ltx2", "LTX2HDRPipeline"), False, False, False),
     "ltx2.5": (("ltx2", "LTX2DFRPipeline", dict(keyframes=True, num_inference_steps=8, guidance_scale=1.0)), False, False,
                False),
     "ltx2.5-i2v": (("ltx2", "LTX2DFRPipeline", dict(keyframes=True, num_inference_steps=8, guidance_scale=1.0)), True, False,
@@ -140,8 +141,8 @@ CONTINUING = {"skyreels-v2-df-v2v"}
 #: the cases whose `generate` edits a given video (`test_an_edited_video`): it makes none from the prompt alone
 EDITING = {"lucy-edit"}
 #: the cases whose `generate` follows a control video (`test_a_controlled_video`): Cosmos-Transfer2.5 makes none from the
-#: prompt alone; LTX-2's in-context pipeline takes it as its IC-LoRA reference video (its tokens after the video's)
-CONTROLLED = {"cosmos-transfer2.5", "ltx2-ic"}
+#: prompt alone; LTX-2's in-context and HDR pipelines take it as their IC-LoRA's reference video (its tokens after the video's)
+CONTROLLED = {"cosmos-transfer2.5", "ltx2-ic", "ltx2-hdr"}
 GENERATING = [name for name in CASES if name not in CONTINUING | EDITING | CONTROLLED]
 #: the cases vidlong's methods do not act on (refused in one line: AnyFlow FAR's block-causal attention over a compressed
 #: cache): `generate` makes their 2x video with no method
