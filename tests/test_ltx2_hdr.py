@@ -124,19 +124,20 @@ def test_the_tone_map_is_diffusers_encode_hdr_tensor_to_mp4s(monkeypatch, tmp_pa
 
 def test_vidlong_generate_writes_the_tone_mapped_mp4_and_the_linear_frames_beside_it(folder, embeds, unguided, reference_path,
                                                                                       tmp_path):
-    """`vidlong generate --control-video sdr.mp4 --connector-embeds FILE --method both`: an mp4 of the reference's 25 frames
-    at its rate and square aspect, no sound; OUT.hdr.npy, float16 [25, 64, 64, 3], named in the sidecar with the embeddings'
-    file, its tone map the mp4's frames (each frame's mean, but the codec's loss); the methods changed it from diffusers'
-    call (no method) with the same embeddings and seed."""
+    """`vidlong generate --control-video sdr.mp4 --connector-embeds FILE --method both`, no --prompt (as diffusers' HDR
+    example has none): an mp4 of the reference's 25 frames at its rate and square aspect, no sound; OUT.hdr.npy, float16
+    [25, 64, 64, 3], named in the sidecar with the embeddings' file and an empty prompt, its tone map the mp4's frames (each
+    frame's mean, but the codec's loss); the methods changed it from diffusers' call (no method) with the same embeddings
+    and seed."""
     out = tmp_path / "hdr.mp4"
-    assert main(["generate", "--model", str(folder), "--prompt", "a red ball", "--control-video", str(reference_path),
+    assert main(["generate", "--model", str(folder), "--control-video", str(reference_path),
                  "--connector-embeds", str(embeds), "--method", "both", "--seed", "3", "--out", str(out)]) == 0
     frames, fps = read_video(out)
     settings = json.loads(out.with_suffix(".json").read_text())
     linear = np.load(settings["hdr_video"])
     assert frames.shape == (25, 64, 64, 3) and fps == 24 and not has_sound(out)
     assert settings["hdr_video"] == str(tmp_path / "hdr.hdr.npy") and linear.dtype == np.float16 and linear.shape == frames.shape
-    assert settings["connector_embeds"] == str(embeds) and settings["guidance"] == 1
+    assert settings["connector_embeds"] == str(embeds) and settings["guidance"] == 1 and settings["prompt"] == ""
     means = tone_mapped_uint8(linear.astype(np.float32)).mean(axis=(1, 2, 3)), frames.mean(axis=(1, 2, 3))
     assert np.abs(means[0] - means[1]).max() < 3
     assert not np.allclose(linear, unguided.astype(np.float16))
@@ -167,7 +168,12 @@ def test_vidlong_info_says_what_it_takes(folder):
     (["--control-video", "{reference}", "--upsample"], "--upsample: LTX-2's HDR pipeline decodes its latents to linear light"),
     (["--control-video", "{reference}", "--stream"], "does not stream or extend"),
     (["--model", "default", "--connector-embeds", "{embeds}"], "this model takes none: drop --connector-embeds"),
-], ids=["no-reference", "missing", "not-safetensors", "wrong-keys", "guided", "negative", "upsample", "stream", "not-hdr"])
+    (["{no prompt}", "--model", "default", "--connector-embeds", "{embeds}"],
+     "this model takes none: drop --connector-embeds and describe the video with --prompt"),
+    (["{no prompt}", "--control-video", "{reference}"], "--prompt is needed: describe the video, e.g. --prompt \"a red circle\" "
+     "(an LTX-2 HDR IC-LoRA folder takes --connector-embeds FILE.safetensors in its place)"),
+], ids=["no-reference", "missing", "not-safetensors", "wrong-keys", "guided", "negative", "upsample", "stream", "not-hdr",
+        "not-hdr-no-prompt", "no-prompt"])
 def test_what_it_cannot_run_is_refused_in_one_line_before_loading(folder, embeds, reference_path, tmp_path, capsys,
                                                                   monkeypatch, extra, says):
     from safetensors.torch import save_file
@@ -175,10 +181,13 @@ def test_what_it_cannot_run_is_refused_in_one_line_before_loading(folder, embeds
     wrong = tmp_path / "wrong.safetensors"
     save_file({"video_context": torch.zeros(1, 2, 16)}, str(wrong))
     values = {"{reference}": str(reference_path), "{embeds}": str(embeds), "{wrong}": str(wrong)}
+    prompt = ["--prompt", "a red ball"]
+    if extra[:1] == ["{no prompt}"]:
+        prompt, extra = [], extra[1:]
     extra = [values.get(arg, arg) for arg in extra]
-    args = ["generate", "--model", str(folder), "--prompt", "a red ball"]
+    args = ["generate", "--model", str(folder), *prompt]
     if "--stream" in extra:
         args, extra = ["stream", "--model", str(folder), "--prompt", "a red ball", "--chunks", "2"], []
     if extra[:1] == ["--model"]:
-        args, extra = ["generate", *extra[:2], "--prompt", "a red ball"], extra[2:]
+        args, extra = ["generate", *extra[:2], *prompt], extra[2:]
     assert says in check_refused_before_loading(args + extra, tmp_path / "g.mp4", capsys, monkeypatch)

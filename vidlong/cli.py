@@ -129,7 +129,9 @@ def _add_animate_options(p) -> None:
 def _add_generate(sub) -> None:
     p = sub.add_parser("generate", help="generate one long video into an mp4 file",
                        description="Generate a video many times the model's native length.")
-    p.add_argument("--prompt", required=True, help="text prompt")
+    p.add_argument("--prompt", default=None,
+                   help="text prompt (needed, but where --connector-embeds gives LTX-2 HDR's text in its place: then optional, "
+                        "not read, and the sidecar's prompt empty)")
     p.add_argument("--image", type=user_path, default=None, help="first frame (PNG/JPEG) for image-to-video models")
     p.add_argument("--last-image", type=user_path, default=None,
                    help="last frame (PNG/JPEG) too, with --image: Wan2.1 FLF2V, Wan2.2 I2V A14B and FramePack "
@@ -393,6 +395,7 @@ def _run_generate(args) -> int:
     from .methods import load_preset
     from .validate import check_generate, limits_for_folder
 
+    args.prompt = _generate_prompt(args)
     out, latents_path = _check_outputs(args)
     diagonal = _diagonal(args)
     folder = _check_model(args)
@@ -462,6 +465,15 @@ def _run_generate(args) -> int:
           f"{settings['seconds']:.1f} s)" + (f"; the edited image: {edited}" if edited is not None else "")
           + (f"; its linear HDR frames: {hdr_out}" if hdr_out is not None else ""))
     return 0
+
+
+def _generate_prompt(args) -> str:
+    """generate's --prompt, before anything else is checked: needed unless --connector-embeds gives LTX-2 HDR's text in its
+    place (its call reads those alone), where an omitted one is empty text, as the sidecar records it."""
+    if args.prompt is None and args.connector_embeds is None:
+        raise VidlongError("--prompt is needed: describe the video, e.g. --prompt \"a red circle\" (an LTX-2 HDR IC-LoRA "
+                           "folder takes --connector-embeds FILE.safetensors in its place)")
+    return "" if args.prompt is None else args.prompt
 
 
 def _check_edited_image(args, out: Path, limits) -> Optional[Path]:

@@ -34,7 +34,7 @@ class GenerateRequest:
     Attributes:
         prompt: the text prompt, or a prompt timeline ``"0s: a red ball; 4s: a blue ball"`` (Wan, SkyReels-V2,
             LTX-Video and LTX-2 text-to-video, and a redrawn `video`, in its own seconds: each segment's frames follow its
-            prompt, `vidlong.timeline`; LTX-2's sound too).
+            prompt, `vidlong.timeline`; LTX-2's sound too); empty ("") only with `connector_embeds`.
         ratio: length as a multiple of the native window (used when `frames` is None).
         frames: pixel frames (must be 4k+1 for Wan); overrides `ratio`.
         method: a `vidlong.method_names.METHOD_NAMES` name ("none", "ultravico", "freelong", "both", ...); None: "both" with a
@@ -120,7 +120,8 @@ class GenerateRequest:
         connector_embeds: LTX-2's HDR IC-LoRA pipeline's text in place of the prompt's (`vidlong.families.ltx2_hdr`): the HDR
             LoRA's pre-computed connector embeddings, the path of a safetensors file of ``video_context`` and
             ``audio_context`` (each ``[1, S, D]``), or from Python a dict of them; its call runs unguided with them (the
-            guidance 1; no negative prompt), the prompt recorded alone. None: its call encodes the prompt. Refused elsewhere.
+            guidance 1; no negative prompt), the prompt not read but recorded as given (it may then be empty, ""). None: its
+            call encodes the prompt. Refused elsewhere.
         refine_lora: LTX-2's stage-2 LoRA (the dev checkpoint's distilled LoRA, a local ``.safetensors``), ``FILE`` or
             ``FILE:SCALE`` (`vidlong.lora.LoraFile.parse`), merged into the transformer for stage 2 alone; None: none (a
             distilled checkpoint needs none).

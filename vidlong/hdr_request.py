@@ -86,8 +86,9 @@ def check_hdr_request(request, limits) -> None:
     hdr = limits.control == "hdr"
     if request.connector_embeds is not None:
         if not hdr:
+            describe = "" if request.prompt.strip() else f" and describe the video with {named('prompt')}"
             raise VidlongError(f"{named('connector_embeds')} gives LTX-2's HDR IC-LoRA pipeline (LTX2HDRPipeline) its text; this "
-                               f"model takes none: drop {named('connector_embeds')}")
+                               f"model takes none: drop {named('connector_embeds')}{describe}")
         read_connector_embeds(request.connector_embeds)
         if request.negative_prompt:
             raise VidlongError(f"with {named('connector_embeds')} its call reads them in place of the prompt's text, unguided: "

@@ -945,7 +945,7 @@ def check_generate(request, limits: ModelLimits) -> int:
     if not isinstance(request.prompt, str):
         raise VidlongError(f"{named('prompt')} must be text, got {type(request.prompt).__name__}; describe the video, e.g. "
                            "\"a red circle and a blue square\"")
-    if not request.prompt.strip():
+    if not request.prompt.strip() and request.connector_embeds is None:  # LTX-2 HDR's embeddings: its text in the prompt's place
         raise VidlongError("the prompt is empty; describe the video, e.g. \"a red circle and a blue square\"")
     if request.negative_prompt is not None and not isinstance(request.negative_prompt, str):
         raise VidlongError(f"{named('negative_prompt')} must be text, got {request.negative_prompt!r:.80}")
