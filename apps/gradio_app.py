@@ -16,7 +16,11 @@ Two named API endpoints for `gradio_client`, whose errors are one-line `AppError
 Only one run computes at a time (events queue on one worker, and a lock guards the pipeline). On a Lucy Edit folder
 the page edits an uploaded video, which both tabs require: Generate in one call, Stream chunk by chunk (no strength). On a
 ChronoEdit folder it edits an uploaded image: Generate shows the edit (its video's last frame) and its PNG, and /generate
-returns that PNG third: ``(mp4, settings, png)``.
+returns that PNG third: ``(mp4, settings, png)``. On an LTX-2 HDR IC-LoRA folder (`LTX2HDRPipeline`) Generate follows an
+uploaded SDR video, its text the prompt or uploaded connector embeddings (a .safetensors of video_context and audio_context,
+whose upload sets Guidance to 1: unguided; /generate's guidance=1 with them), shows the tone-mapped mp4 and offers its linear HDR frames as a download (float16
+``[T, H, W, 3]`` in a .hdr.npy beside the mp4, as `vidlong generate` writes them), which /generate returns third:
+``(mp4, settings, npy)``.
 """
 from __future__ import annotations
 
@@ -49,6 +53,7 @@ from vidlong.families.ltx2_decoder import decoder_folder  # noqa: E402
 from vidlong.families.ltx2_temporal import made_frames, temporal_upsampler_folder  # noqa: E402
 from vidlong.families.sana_wm_refiner import check_refiner  # noqa: E402
 from vidlong.generate import GenerateRequest, generate, load_image  # noqa: E402
+from vidlong.hdr_video import hdr_path, write_hdr  # noqa: E402
 from vidlong.camera import CAMERA_PIPELINES  # noqa: E402
 from vidlong.identity import stream_identity  # noqa: E402
 from vidlong.methods import (METHOD_NAMES, STREAM_CONTEXTS, WINDOW_CONTEXTS, Streaming, load_preset,  # noqa: E402
@@ -100,6 +105,13 @@ CONTROL_VIDEO_LABEL = ("Control video (depth, pose, edges, or frames to keep): t
                        "not used), frame rate and aspect")
 REFERENCE_VIDEO_LABEL = ("Reference video (IC-LoRA: a pose, depth or edge video, as its LoRA was trained): the video has its "
                          "length (the Length field is not used), frame rate and aspect")
+#: an LTX-2 HDR IC-LoRA page's (`App.makes_hdr`): its SDR video's label on that accordion, the upload of the HDR LoRA's
+#: connector embeddings (`GenerateRequest.connector_embeds`) and the download of its linear HDR frames (`vidlong.hdr_video`)
+SDR_VIDEO_LABEL = ("SDR video (the HDR IC-LoRA makes it linear HDR): the video has its length (the Length field is not used), "
+                   "frame rate and aspect")
+CONNECTOR_EMBEDS_LABEL = ("Connector embeddings (optional; the HDR LoRA's .safetensors of video_context and audio_context: its "
+                          "text in the prompt's place, unguided, Guidance set to 1; the prompt may then be empty)")
+HDR_FILE_LABEL = "Linear HDR frames (.hdr.npy: float16 [frames, height, width, 3], numpy.load; the video is their tone map)"
 
 #: One phrase per method name, for the method control's help line (names not listed show bare).
 METHOD_HELP = {
@@ -259,9 +271,9 @@ def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, neg
     page's `decoder` (`App.decoder`: the folder ``vidlong app --decoder`` named, else True, refused in one line), then the
     "Temporal refine" control's rounds (0: off), which set the request's `temporal_rounds` and give its `temporal_refine` the
     page's `temporal` (`App.temporal_folder`: the folder ``vidlong app --temporal-refine`` named, else True, refused in one
-    line)."""
+    line), then LTX-2 HDR's connector embeddings file (or empty: its call encodes the prompt)."""
     given = dict(zip((*DRIVING_FIELDS, "segment_overlap", "identity", "camera", "upsample", "refine", "decoder",
-                      "temporal_refine"), inputs))
+                      "temporal_refine", "connector_embeds"), inputs))
     rounds = given.get("temporal_refine")
     driving = {name: _uploaded_path(given.get(name)) for name in DRIVING_FIELDS[:-1]}
     references = given.get("reference_images")
@@ -284,7 +296,8 @@ def _request_of(prompt, method, preset, ratio, steps, guidance, seed, noise, neg
         upsample=upsampler if given.get("upsample") is True else None,
         refine=refiner if given.get("refine") is True else False,
         decoder=decoder if given.get("decoder") is True else None,
-        temporal_refine=temporal if rounds else None, temporal_rounds=rounds or None, **driving,
+        temporal_refine=temporal if rounds else None, temporal_rounds=rounds or None,
+        connector_embeds=_uploaded_path(given.get("connector_embeds")), **driving,
     )
 
 
@@ -405,7 +418,10 @@ class App:
         #: whether its runs edit the given image, the edit their video's last frame (ChronoEdit: `ModelLimits.edits_image`),
         #: written as a PNG beside the mp4 and shown; /generate's outputs then end with that PNG
         self.edits_image = self.limits.edits_image
-        self.api_outputs = 3 if self.edits_image else 2
+        #: whether its runs make linear HDR frames (LTX-2's HDR IC-LoRA: `ModelLimits.control` "hdr"), written as a .hdr.npy
+        #: beside the mp4 (its tone map) and offered as a download; /generate's outputs then end with that file
+        self.makes_hdr = self.limits.control == "hdr"
+        self.api_outputs = 3 if self.edits_image or self.makes_hdr else 2
         #: the methods the page offers, those this model runs (`runs_method`), and its default: both, else the first (none)
         self.methods = [name for name in METHOD_NAMES if runs_method(name, self.limits)]
         #: whether its call takes no steps, guidance or noise but its own (LTX-2.5's one DFR pass: its distilled sigmas,
@@ -531,7 +547,9 @@ class App:
     def _generate(self, job: Job, runs: list[tuple], progress) -> Output:
         """Worker: generate each run (one, or one per compared method: a request and fifo's `DiagonalDenoising` or
         None), write the mp4 (where the model edits the image, `edits_image`, its last frame too: the edit, side by side
-        for a comparison, a PNG beside it named in the settings, as `vidlong generate` writes it) and record it."""
+        for a comparison, a PNG beside it named in the settings, as `vidlong generate` writes it; where it makes linear HDR
+        frames, `makes_hdr`, a run's beside it as a .hdr.npy named in the settings, as `vidlong generate` writes them: a
+        comparison's mp4 shows the methods' tone maps alone) and record it."""
         progress(0, desc="waiting for the model" if self.lock.locked() else "starting")
         with self.lock:
             job.check()
@@ -559,6 +577,8 @@ class App:
             path = write_video(self.folder.new_path("video"), frames, fps=first.settings["fps"], audio=audio)
             if self.edits_image:
                 settings = dict(settings, edited_image=str(write_edited_image(edited_image_path(path), frames[-1])))
+            if self.makes_hdr and len(results) == 1:
+                settings = dict(settings, hdr_video=str(write_hdr(hdr_path(path), first.hdr)))
         return self.history.add(path, settings, _caption(settings))
 
     async def generate_event(self, runs_of, args, request: Optional[gr.Request], progress, page: bool):
@@ -571,18 +591,19 @@ class App:
             output = await in_worker(job, self._generate, job, runs_of(*args), progress)
         except Stopped:
             gr.Info("Stopped: the model is free for the next run")
-            return (gr.update(),) * (6 if page else self.api_outputs)
+            return (gr.update(),) * (PAGE_OUTPUTS if page else self.api_outputs)
         except Exception as err:  # noqa: BLE001 - one line to the user
             error = _as_app_error(err, self.places)
             if not page:
                 raise error from None
             _toast(error)
-            return (gr.update(),) * 6
+            return (gr.update(),) * PAGE_OUTPUTS
         finally:
             self.jobs.finish(session, job)
-        if not page:
-            return (str(output.video), output.settings, *edited_outputs(output)[:self.api_outputs - 2])
-        return str(output.video), output.settings, str(output.sidecar), self.history.gallery(), *edited_outputs(output)
+        if not page:  # its file third: an image editor's edit's PNG, or LTX-2 HDR's linear frames
+            edited, png, hdr = file_outputs(output)
+            return (str(output.video), output.settings, *([png] if self.edits_image else [hdr] if self.makes_hdr else []))
+        return str(output.video), output.settings, str(output.sidecar), self.history.gallery(), *file_outputs(output)
 
     def single_run(self, *fields) -> list[tuple]:
         return [self.run(*fields)]
@@ -919,11 +940,11 @@ class App:
         "Temporal refine" rounds), the first-frame and last-frame images it was made from (`_image_update`; a stream's first
         frame alone, the last frame the Generate tab's), a stream's settings back in the Stream tab's form (`stream_form`)
         and its video and sidecar on that tab, the tab it was made on shown (the gallery sits below both), and its edited
-        image and PNG (`edited_outputs`)."""
+        image and PNG and its linear HDR frames (`file_outputs`)."""
         clicked = str(evt.value)  # the gallery as this page shows it: its item names the video file
         item = next((item for item in self.history.items() if item.video.name in clicked), None)
         if item is None:
-            return (gr.update(),) * (3 + len(FORM_FIELDS) + len(STREAM_FORM_FIELDS) + 13)
+            return (gr.update(),) * (3 + len(FORM_FIELDS) + len(STREAM_FORM_FIELDS) + 14)
         settings = item.settings
         if "runs" in settings:  # a comparison: the first run's settings, the compared methods ticked
             settings = dict(next(iter(settings["runs"].values())), compared=settings["compared"])
@@ -946,7 +967,7 @@ class App:
         stream_fields = self.stream_form(settings) if streamed else [gr.update()] * len(STREAM_FORM_FIELDS)
         tab = gr.Tabs(selected="stream-tab" if streamed else "generate-tab")
         return (str(item.video), item.settings, str(item.sidecar), *fields, compared, overlap, upsampled, refined, decoded,
-                rounds, *images, *stream_fields, *stream, tab, *edited_outputs(item))
+                rounds, *images, *stream_fields, *stream, tab, *file_outputs(item))
 
     def stream_form(self, settings: dict) -> list:
         """Updates of the Stream tab's fields (`STREAM_FORM_FIELDS`) to a stream's `settings` as its sidecar records them,
@@ -982,11 +1003,15 @@ def _image_update(settings: dict, name: str) -> dict:
     return gr.update(value=given) if Path(given).is_file() else gr.update()
 
 
-def edited_outputs(output: Output) -> tuple:
-    """The Generate tab's edited image and its PNG download of `output` (an image editor's: `App.edits_image`), each
-    None (empty) for another's."""
+#: the Generate tab's outputs of a run on the page: video, settings, sidecar, history, and `file_outputs`
+PAGE_OUTPUTS = 7
+
+
+def file_outputs(output: Output) -> tuple:
+    """The Generate tab's edited image and its PNG download of `output` (an image editor's: `App.edits_image`), and its
+    linear HDR frames' download (LTX-2 HDR's: `App.makes_hdr`), each None (empty) for another's."""
     edited = None if output.edited_image is None else str(output.edited_image)
-    return edited, edited
+    return edited, edited, None if output.hdr_video is None else str(output.hdr_video)
 
 
 def _step_status(kind: str, done: int, total: int) -> str:
@@ -1067,6 +1092,9 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                     if app.stream_controls else ", or stream one live." if streaming else
                     ". (This model does not stream: its Stream tab is hidden.)"))
         about += _twin_hints(pipe)
+        if app.makes_hdr:
+            about += (" It makes an uploaded SDR video linear HDR: the video shows their tone map, and Generate offers the linear "
+                      "frames to download (.hdr.npy).")
     with gr.Blocks(title="vidlong", analytics_enabled=False) as demo:
         gr.Markdown(
             "# vidlong: long videos from a short-video model\n"
@@ -1155,7 +1183,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                                     "Background video (replace mode, with a mask video)",
                                     "Mask video (replace mode): white where the character goes" if animating else
                                     "Mask video (optional): white where the model generates, black where it keeps the control "
-                                    "video", REFERENCE_VIDEO_LABEL if control == "in-context" else CONTROL_VIDEO_LABEL),
+                                    "video", {"in-context": REFERENCE_VIDEO_LABEL, "hdr": SDR_VIDEO_LABEL}.get(control,
+                                                                                               CONTROL_VIDEO_LABEL)),
                                     (animating, animating, animating, animating or vace, controlled))]
                             driving_videos.append(gr.File(file_count="multiple", file_types=["image"], visible=vace,
                                                           label="Reference images (optional): subjects or a background to "
@@ -1163,6 +1192,10 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                             driving_videos.append(fields.Radio(
                                 [1, 5], value=1 if animating else None, visible=animating, elem_id="segment-overlap",
                                 label="Segment overlap (frames each segment after the first starts from, of the one before)"))
+                            # no file_types: Gradio's own refusal of another file names no field; check_generate's does
+                            connector_embeds = fields.guarded(gr.File(
+                                type="filepath", label=CONNECTOR_EMBEDS_LABEL, visible=app.makes_hdr, elem_id="connector-embeds"),
+                                "a .safetensors file of video_context and audio_context")
                         with gr.Accordion("Edit a video" if edits else "Redraw a video (video-to-video)", open=edits,
                                           visible=app.limits.redraws):
                             redraw = gr.Video(label="Video to edit: the prompt edits it; the edit is as long as it, at its frame "
@@ -1204,6 +1237,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                                               elem_id="edited-file")
                         video = gr.Video(label="Video", format="mp4", autoplay=True, loop=True, interactive=False, height=440,
                                          elem_id="video")
+                        # LTX-2 HDR's linear frames, whose tone map the video shows, beside the mp4
+                        hdr_file = gr.File(label=HDR_FILE_LABEL, interactive=False, visible=app.makes_hdr, elem_id="hdr-file")
                         sidecar = gr.File(label="Settings (.json)", interactive=False, elem_id="sidecar")
                         settings = gr.JSON(label="Settings used", max_height=320, elem_id="settings")
             with gr.Tab("Stream", id="stream-tab", visible=streaming or app.stream_redraws):  # Lucy Edit: an edit alone
@@ -1286,7 +1321,7 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
         reloaded = [prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width,
                     partition_guidance, noise_correlation]  # FORM_FIELDS
         form = [*reloaded[:-2], image, last_image, *reloaded[-2:], redraw, strength, *driving_videos, identity,
-                camera, upsample, refine, decoder, temporal_refine]  # older order kept
+                camera, upsample, refine, decoder, temporal_refine, connector_embeds]  # older order kept
         stream_reloaded = [s_prompt, timeline, s_seconds, s_method, s_seed, s_chunk, s_context, s_steps, s_recache, s_cut,
                            s_guidance, s_partition_guidance, s_noise_correlation]  # STREAM_FORM_FIELDS
         stream_form = [s_prompt, timeline, s_seconds, s_chunk, s_context, s_recache, s_steps, s_guidance, s_seed, image, s_method,
@@ -1306,11 +1341,12 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                                      reference_images: Optional[list] = None, segment_overlap: Optional[int] = None,
                                      identity: Optional[str] = None, camera: Optional[str] = None, upsample: bool = False,
                                      refine: bool = False, decoder: bool = False, temporal_refine: int = 0,
-                                     request: gr.Request = None, progress=gr.Progress()):
+                                     connector_embeds: Optional[str] = None, request: gr.Request = None,
+                                     progress=gr.Progress()):
                 args = (prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
                         last_image, partition_guidance, noise_correlation, video, strength, pose_video, face_video,
                         background_video, mask_video, control_video, reference_images, segment_overlap, identity, camera,
-                        upsample, refine, decoder, temporal_refine)
+                        upsample, refine, decoder, temporal_refine, connector_embeds)
                 return await app.generate_event(app.single_run, args, request, progress, page=page)
             return generate_video
 
@@ -1320,11 +1356,11 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                                strength: Optional[float] = None, pose_video=None, face_video=None, background_video=None,
                                mask_video=None, control_video=None, reference_images=None, segment_overlap=None,
                                identity=None, camera=None, upsample=False, refine=False, decoder=False, temporal_refine=0,
-                               request: gr.Request = None, progress=gr.Progress()):
+                               connector_embeds=None, request: gr.Request = None, progress=gr.Progress()):
             args = (compared, prompt, method, preset, ratio, steps, guidance, seed, noise, negative_prompt, height, width, image,
                     last_image, partition_guidance, noise_correlation, video, strength, pose_video, face_video,
                     background_video, mask_video, control_video, reference_images, segment_overlap, identity, camera, upsample,
-                    refine, decoder, temporal_refine)
+                    refine, decoder, temporal_refine, connector_embeds)
             return await app.generate_event(app.compare_runs, args, request, progress, page=True)
 
         def stream_handler(page: bool):
@@ -1343,9 +1379,9 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
                     yield update
             return stream
 
-        outputs = [video, settings, sidecar, gallery, edited, edited_file]
+        outputs = [video, settings, sidecar, gallery, edited, edited_file, hdr_file]  # PAGE_OUTPUTS
         note_fields = [ratio, method, preset, steps, height, width, redraw, strength, *driving_videos, identity, camera,
-                       upsample, refine, decoder, temporal_refine]
+                       upsample, refine, decoder, temporal_refine, connector_embeds]
         def queued(trigger, handler, inputs, outputs):
             """`handler` queued on the model's one worker after `trigger`, its job reserved at the click once its `inputs`
             pass their checks (queued, as Stop is, to run at once with its refusal reaching the page)."""
@@ -1367,8 +1403,10 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
         image.upload(app.image_size, image, [height, width], api_name=False, queue=False)
         gallery.select(app.reload, None, [video, settings, sidecar, *reloaded, compared, driving_videos[-1], upsample, refine,
                                           decoder, temporal_refine, image, last_image, *stream_reloaded, full, s_sidecar, tabs,
-                                          edited, edited_file],
+                                          edited, edited_file, hdr_file],
                        api_name=False, queue=False)  # the last driving field: the overlap
+        # the embeddings are one sample's text: their run is unguided (a guidance above 1 refused in one line)
+        connector_embeds.upload(lambda: gr.update(value=1), None, guidance, api_name=False, queue=False)
         preset.input(_on_preset, preset, ratio, api_name=False, queue=False)
         for field in note_fields:
             field.change(app.length_note, note_fields, length_note, api_name=False, queue=False, preprocess=False)
@@ -1377,8 +1415,8 @@ def build_app(pipe, folder: Optional[OutputFolder] = None, upsampler: Optional[P
 
         # API-only endpoints (hidden triggers): their errors are one-line AppErrors for gradio_client
         api = gr.Button(visible=False)
-        api.click(generate_handler(False), form, [video, settings, edited_file][:app.api_outputs], api_name="generate",
-                  concurrency_limit=1, concurrency_id="model")  # an image editor's: its edit's PNG third
+        api.click(generate_handler(False), form, [video, settings, edited_file if app.edits_image else hdr_file][:app.api_outputs],
+                  api_name="generate", concurrency_limit=1, concurrency_id="model")  # its edit's PNG or HDR frames third
         api_stream = gr.Button(visible=False)
         api_stream.click(stream_handler(False), stream_form, [live, status, full, s_sidecar, gallery], api_name="stream",
                          concurrency_limit=1, concurrency_id="model")

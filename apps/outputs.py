@@ -67,13 +67,15 @@ class OutputFolder:
 class Output:
     """One finished video of the app: the mp4, its settings (as in the CLI's .json sidecar) and that
     sidecar file, and a short caption; an image editor's edit (ChronoEdit's: the video's last frame, a PNG beside the mp4,
-    its settings' ``edited_image``), else None."""
+    its settings' ``edited_image``), else None; LTX-2 HDR's linear frames (float16 ``[T, H, W, 3]`` in a ``.hdr.npy`` beside
+    the mp4, its settings' ``hdr_video``: `vidlong.hdr_video`), else None."""
 
     video: Path
     settings: dict
     sidecar: Path
     caption: str
     edited_image: Optional[Path] = None
+    hdr_video: Optional[Path] = None
 
 
 class History:
@@ -85,16 +87,16 @@ class History:
         self._lock = threading.Lock()
 
     def add(self, video: Path, settings: dict, caption: str) -> Output:
-        """Record `video` with `settings`, written beside it as ``.json`` (the edited image its settings name kept with it);
-        drops the oldest beyond `keep`, their files too."""
+        """Record `video` with `settings`, written beside it as ``.json`` (the edited image and linear HDR frames its settings
+        name kept with it); drops the oldest beyond `keep`, their files too."""
         sidecar = atomic_write_text(video.with_suffix(".json"), json.dumps(settings, indent=2) + "\n")
-        edited = settings.get("edited_image")
-        item = Output(video, settings, sidecar, caption, None if edited is None else Path(edited))
+        edited, hdr = (settings.get(name) for name in ("edited_image", "hdr_video"))
+        item = Output(video, settings, sidecar, caption, None if edited is None else Path(edited), None if hdr is None else Path(hdr))
         with self._lock:
             self._items.insert(0, item)
             dropped, self._items = self._items[self.keep :], self._items[: self.keep]
         for old in dropped:
-            for path in (old.video, old.sidecar, old.edited_image):
+            for path in (old.video, old.sidecar, old.edited_image, old.hdr_video):
                 if path is not None:
                     path.unlink(missing_ok=True)
         return item

@@ -827,19 +827,20 @@ def test_a_chronoedit_comparison_shows_both_edits_and_a_history_click_brings_an_
     fields = ("a red ball", "both", "none", 2, None, None, 0, "auto", "", None, None, str(image_path), None, "", 0, None, None,
               *[None] * 8)
     outputs = asyncio.run(app.generate_event(app.compare_runs, (["none", "both"], *fields), None, lambda *a, **k: None, True))
-    video, settings, sidecar, _, edited, download = outputs
+    video, settings, sidecar, _, edited, download, hdr = outputs
     edits = {method: generate(app.pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=0, image=str(image_path),
                                                         method=method)).frames for method in settings["compared"]}
-    assert settings["compared"] == ["none", "both"] and edited == download == settings["edited_image"]
+    assert settings["compared"] == ["none", "both"] and edited == download == settings["edited_image"] and hdr is None
     assert np.array_equal(np.asarray(Image.open(edited)), side_by_side(edits)[-1])
     comparison, plain = (app.history.items()[i] for i in (0, 1))
     for item in (comparison, plain):
         shown = app.reload(SimpleNamespace(value=item.video.name))
-        assert shown[0] == str(item.video) and shown[-2:] == (str(item.edited_image),) * 2
+        assert shown[0] == str(item.video) and shown[-3:] == (str(item.edited_image),) * 2 + (None,)
 
 
 def test_an_edited_image_leaves_the_disk_with_its_video(tmp_path):
-    """The history's outputs beyond its newest `keep` leave the disk with the edited image their settings name."""
+    """The history's outputs beyond its newest `keep` leave the disk with the edited image and linear HDR frames their
+    settings name."""
     from vidlong.apps.outputs import History, OutputFolder
 
     history = History(OutputFolder(tmp_path), keep=1)
@@ -847,8 +848,10 @@ def test_an_edited_image_leaves_the_disk_with_its_video(tmp_path):
     for name in ("a", "b"):
         (folder / f"{name}.mp4").write_bytes(b"video")
         (folder / f"{name}.edited.png").write_bytes(b"png")
-        history.add(folder / f"{name}.mp4", {"edited_image": str(folder / f"{name}.edited.png")}, name)
-    assert sorted(path.name for path in folder.iterdir()) == ["b.edited.png", "b.json", "b.mp4"]
+        (folder / f"{name}.hdr.npy").write_bytes(b"npy")
+        history.add(folder / f"{name}.mp4", {"edited_image": str(folder / f"{name}.edited.png"),
+                                             "hdr_video": str(folder / f"{name}.hdr.npy")}, name)
+    assert sorted(path.name for path in folder.iterdir()) == ["b.edited.png", "b.hdr.npy", "b.json", "b.mp4"]
 
 
 def test_another_family_generates_and_streams_and_refuses_the_cache_in_one_line(tmp_path_factory):
@@ -966,6 +969,57 @@ def test_an_ltx2_ic_page_follows_an_uploaded_reference_video_and_offers_no_strea
         with pytest.raises(AppError, match="^LTX-2's in-context \\(IC-LoRA\\) pipeline follows one whole reference video in a "
                                            "call"):
             client.predict(prompt="a red circle", seconds=1, api_name="/stream")
+
+
+def test_an_ltx2_hdr_page_takes_connector_embeddings_and_offers_the_linear_hdr_frames(tmp_path_factory):
+    """An `LTX2HDRPipeline` folder (LTX-2's HDR IC-LoRA): Generate's "Follow a control video (LTX-2 HDR IC-LoRA)" takes the
+    SDR video and the connector embeddings' upload, the linear frames' download beside the video, no Stream tab, its header
+    says so; /generate with the embeddings and an empty prompt, a 17-frame mp4 at 24 fps: the tone-mapped mp4 as long as it,
+    and third its linear frames, float16 [17, 64, 64, 3], `generate`'s for the same request bit for bit (as float16), the
+    server's file beside its mp4 (``video-*.hdr.npy``, as `vidlong generate` writes it) named in the settings and sidecar,
+    the prompt empty and the run unguided (guidance 1, as the upload sets the page's field); refused in one line naming the
+    field: no prompt and no embeddings, a file safetensors cannot read as the embeddings, the Guidance field's 3 with them."""
+    import numpy as np
+    from gradio_client import handle_file
+    from test_ltx2_hdr import save_embeds
+    from tiny_pipeline import save_tiny_ltx2_pipeline
+
+    from vidlong.apps import gradio_app
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.video_io import write_video
+
+    folder = save_tiny_ltx2_pipeline(tmp_path_factory.mktemp("tiny-ltx2-hdr"), num_inference_steps=1, latest=True,
+                                     pipeline="LTX2HDRPipeline")
+    inputs = tmp_path_factory.mktemp("ltx2-hdr-inputs")
+    sdr = write_video(inputs / "sdr.mp4", np.random.default_rng(7).integers(0, 255, (17, 48, 48, 3), dtype=np.uint8), fps=24)
+    demo = gradio_app.build_app(load_pipeline(folder, device="cpu"))
+    app = demo.vidlong_app
+    embeds = save_embeds(app.pipe, inputs)
+    with client_of(demo, tmp_path_factory.mktemp("ltx2-hdr-downloads")) as client:
+        assert field(demo, "Follow a control video (LTX-2 HDR IC-LoRA)").visible and not field(demo, "Stream").visible
+        for label in (gradio_app.SDR_VIDEO_LABEL, gradio_app.CONNECTOR_EMBEDS_LABEL, gradio_app.HDR_FILE_LABEL):
+            assert field(demo, label).visible, label
+        assert "Generate offers the linear frames to download (.hdr.npy)" in header(demo)
+        given = dict(prompt="", method="both", api_name="/generate", control_video=handle_file(str(sdr)))  # the box left empty
+        video, settings, npy = client.predict(**given, connector_embeds=handle_file(str(embeds)), guidance=1)
+        frames, fps = read_video(video_path(video))
+        linear = np.load(npy)
+        assert frames.shape == linear.shape == (17, 64, 64, 3) and fps == 24 and linear.dtype == np.float16
+        item = app.history.items()[0]
+        assert settings["hdr_video"] == str(item.video.with_suffix(".hdr.npy")) == str(item.hdr_video)
+        assert json.loads(item.sidecar.read_text())["hdr_video"] == settings["hdr_video"]
+        assert Path(npy).read_bytes() == item.hdr_video.read_bytes()
+        assert settings["prompt"] == "" and settings["guidance"] == 1
+        assert Path(settings["connector_embeds"]).name == "hdr-embeds.safetensors"
+        ours = generate(app.pipe, GenerateRequest(prompt="", seed=0, method="both", control_video=str(sdr),
+                                                  connector_embeds=str(embeds)))
+        assert np.array_equal(linear, ours.hdr.astype(np.float16))
+        for extra, says in ((dict(), EMPTY_PROMPT),
+                            (dict(connector_embeds=handle_file(str(sdr))), "connector embeds sdr.mp4 is not a safetensors file"),
+                            (dict(connector_embeds=handle_file(str(embeds))), "drop guidance 3 \\(or pass 1\\)")):  # the page's
+            with pytest.raises(AppError, match=says) as err:
+                client.predict(**given, **extra)
+            assert "\n" not in str(err.value)
 
 
 def test_an_ltx2_folder_served_with_task_control_and_its_ic_lora_is_the_ic_lora_page(tmp_path_factory):

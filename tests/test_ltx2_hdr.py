@@ -45,14 +45,19 @@ def stock(folder):
 
 @pytest.fixture(scope="module")
 def embeds(pipe, tmp_path_factory):
-    """Connector embeddings of "a red ball" (its text connectors' outputs, [1, S, D] each) in a safetensors file, as the HDR
-    LoRA ships its own."""
+    """`save_embeds` of the module's pipeline."""
+    return save_embeds(pipe, tmp_path_factory.mktemp("embeds"))
+
+
+def save_embeds(pipe, folder):
+    """Connector embeddings of "a red ball" by the HDR pipeline `pipe` (its text connectors' outputs, [1, S, D] each) in
+    `folder`'s hdr-embeds.safetensors, as the HDR LoRA ships its own: the file's path."""
     from safetensors.torch import save_file
 
     with torch.no_grad():
         states, mask, _, _ = pipe.encode_prompt("a red ball", do_classifier_free_guidance=False, device="cpu")
         video, audio, _ = pipe.connectors(states, mask, padding_side=pipe.tokenizer_padding_side)
-    path = tmp_path_factory.mktemp("embeds") / "hdr-embeds.safetensors"
+    path = folder / "hdr-embeds.safetensors"
     save_file({"video_context": video.contiguous(), "audio_context": audio.contiguous()}, str(path))
     return path
 
