@@ -148,6 +148,39 @@ def test_vidlong_generate_writes_the_tone_mapped_mp4_and_the_linear_frames_besid
     assert not np.allclose(linear, unguided.astype(np.float16))
 
 
+def test_a_prompt_timeline_gives_each_segment_and_the_reference_of_its_time_its_text(pipe, folder, reference_path):
+    """What `vidlong info` says of an HDR folder (a prompt timeline: yes; its line: from --prompt, each segment's frames and
+    the reference's of their time, not with --connector-embeds, refused below): `generate` over the reference's 25 frames
+    (latent frames 0-1, then 2-3, from 0.4 s) with `both`: one prompt repeated = the single prompt, two prompts differ;
+    inside, every forward's video cross-attention in a block gives each segment's video tokens and the reference's tokens
+    of the same time (after the video's) that segment's text alone: 8 + 8 queries each."""
+    from vidlong.control_video import CONTROL_VIDEO_ROLES
+    from vidlong.info import model_info
+
+    assert model_info(folder)["can"]["prompt_timeline"]["yes"]
+    assert "a prompt timeline too: each segment's frames and the reference's of their time" in CONTROL_VIDEO_ROLES["hdr"]
+    assert "no --negative-prompt or prompt timeline" in CONTROL_VIDEO_ROLES["hdr"]
+    block, queries = pipe.transformer.transformer_blocks[0], []
+    stock = block.attn2.processor
+
+    def record(attn, hidden_states, encoder_hidden_states, *args, **kwargs):
+        queries.append((hidden_states.shape[1], encoder_hidden_states.shape[1]))  # queries, text tokens: one segment's
+        return stock(attn, hidden_states, encoder_hidden_states, *args, **kwargs)
+
+    made = {}
+    block.attn2.processor = record
+    try:
+        for prompt in ("a red circle", "0s: a red circle; 0.4s: a red circle", "0s: a red circle; 0.4s: a blue square"):
+            queries.clear()
+            made[prompt] = generate(pipe, GenerateRequest(prompt=prompt, seed=1, method="both", control_video=str(reference_path)))
+    finally:
+        block.attn2.processor = stock
+    one, twice, other = made.values()
+    assert twice.settings["timeline"][1]["latent_frame"] == 2 and queries[:2] == [(8 + 8, pipe.text_tokens)] * 2
+    assert (twice.latents - one.latents).abs().max() < 1e-5 < (other.latents - one.latents).abs().max()
+    assert not pipe.transformer._diffusers_hook.get_hook("vidlong_timeline_frames")
+
+
 def test_vidlong_info_says_what_it_takes(folder):
     """`vidlong info` on an HDR folder: its control kind, a line naming --control-video (needed) and --connector-embeds,
     and no stream, extend or upsample, each with its reason."""
@@ -175,10 +208,12 @@ def test_vidlong_info_says_what_it_takes(folder):
     (["--model", "default", "--connector-embeds", "{embeds}"], "this model takes none: drop --connector-embeds"),
     (["{no prompt}", "--model", "default", "--connector-embeds", "{embeds}"],
      "this model takes none: drop --connector-embeds and describe the video with --prompt"),
+    (["{no prompt}", "--control-video", "{reference}", "--connector-embeds", "{embeds}", "--prompt",
+      "0s: a red ball; 0.4s: a blue ball"], "which a timeline would split: give one --prompt"),
     (["{no prompt}", "--control-video", "{reference}"], "--prompt is needed: describe the video, e.g. --prompt \"a red circle\" "
      "(an LTX-2 HDR IC-LoRA folder takes --connector-embeds FILE.safetensors in its place)"),
 ], ids=["no-reference", "missing", "not-safetensors", "wrong-keys", "guided", "negative", "upsample", "stream", "not-hdr",
-        "not-hdr-no-prompt", "no-prompt"])
+        "not-hdr-no-prompt", "timeline-with-embeds", "no-prompt"])
 def test_what_it_cannot_run_is_refused_in_one_line_before_loading(folder, embeds, reference_path, tmp_path, capsys,
                                                                   monkeypatch, extra, says):
     from safetensors.torch import save_file

@@ -40,11 +40,13 @@ def tiny_qwen_vl_text() -> dict:
                 num_key_value_heads=2, max_position_embeddings=1024, bos_token_id=None, eos_token_id=None,
                 rope_scaling={"type": "mrope", "mrope_section": [1, 1, 2]})
 
-def tiny_tokenizer() -> PreTrainedTokenizerFast:
+def tiny_tokenizer(padding_side: str = "right") -> PreTrainedTokenizerFast:
+    """A word-level tokenizer of `WORDS`, padding on `padding_side` (saved with it)."""
     vocab = {w: i for i, w in enumerate(["<pad>", "</s>", "<unk>", *WORDS])}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
+                                   padding_side=padding_side)
 
 
 def tiny_umt5(tokenizer) -> UMT5EncoderModel:
@@ -575,6 +577,8 @@ def save_tiny_ltx2_pipeline(folder: Path, latest: bool = False, pipeline: str = 
     cls = getattr(diffusers, pipeline)
     takes = inspect.signature(cls.__init__).parameters
     parts = {name: part for name, part in tiny_ltx2_pipeline(latest, keyframes).components.items() if name in takes}
+    if pipeline == "LTX2HDRPipeline":  # it reads its connectors' padding side from the tokenizer once, where its encoding pads
+        parts["tokenizer"] = tiny_tokenizer(padding_side="left")  # left, as Gemma's: the right one would leave its text unread
     cls(**parts).save_pretrained(folder, safe_serialization=True)
     values = dict(dict(name="tiny-ltx2", native_frames=2, height=64, width=64, fps=24, num_inference_steps=2,
                        guidance_scale=3.0, temporal_ratio=8), **spec)

@@ -33,8 +33,10 @@ CONTROL_VIDEO_ROLES = {
                    "rate and aspect; it does not stream or extend, since one call follows the whole reference video "
                    "(stream: below)"),
     "hdr": ("needs --control-video: the SDR video it turns into linear HDR (its HDR IC-LoRA's reference, resized keeping its "
-            "aspect and reflect-padded); its text from --prompt, or the HDR LoRA's connector embeddings in its place "
-            "(--connector-embeds FILE.safetensors of video_context and audio_context: unguided, no --negative-prompt); the "
+            "aspect and reflect-padded); its text from --prompt (a prompt timeline too: each segment's frames and the "
+            "reference's of their time follow its prompt), or the HDR LoRA's connector embeddings in its place "
+            "(--connector-embeds FILE.safetensors of video_context and audio_context: unguided, --prompt then optional, no "
+            "--negative-prompt or prompt timeline); the "
             "video takes its length (--frames N: its first N), frame rate and aspect; written as a tone-mapped SDR mp4 and "
             "its linear HDR frames beside it (OUT.hdr.npy, float16), no sound; it does not stream or extend (stream: below)"),
 }

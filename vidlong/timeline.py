@@ -9,12 +9,14 @@ the segments share (identity, layout, motion) while the local windows and the cr
 each segment's prompt. One segment is the stock model bit for bit. Wan, SkyReels-V2, LTX-Video and LTX-2 models (the
 cross-attentions their adapters name); Wan2.1 image-to-video's CLIP image tokens (before the text in its
 cross-attention) go with every segment's text; LTX-Video's text padding mask is split with the text; LTX-2's audio
-tokens follow the segment of their time in its audio's cross-attention too.
+tokens follow the segment of their time in its audio's cross-attention too, and so do its tokens after the video's (its
+conditions' keyframes, its IC-LoRA and HDR pipelines' reference videos) in the video's (`FamilyAdapter.trailing_segments`).
 (`generate` takes a timeline for their text-to-video models; a fifo stream's prompt switches use it.)
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 import torch
 from diffusers.hooks import HookRegistry, ModelHook
@@ -31,13 +33,15 @@ class TimelineState:
     """starts: latent (token) frame where each segment starts; text_tokens: tokens per segment's text;
     tokens_per_frame: set by the transformer-level hook before each forward; image_tokens: whether CLIP
     image tokens come before the texts (Wan2.1 image-to-video); audio_starts: the audio token where each segment
-    starts (LTX-2's, one token per audio latent frame), set by the transformer-level hook too."""
+    starts (LTX-2's, one token per audio latent frame), and trailing: the segment of each token after the video's grid
+    (``[T]``; None: none, or in the last segment: `FamilyAdapter.trailing_segments`), set by the transformer-level hook too."""
 
     starts: tuple
     text_tokens: int
     tokens_per_frame: int = 0
     image_tokens: bool = False
     audio_starts: list = field(default_factory=list)
+    trailing: Optional[torch.Tensor] = None
 
 
 def video_token_starts(state: TimelineState) -> list:
@@ -55,15 +59,18 @@ class _FrameHook(ModelHook):
 
     def pre_forward(self, module, *args, **kwargs):
         state = self.state
-        state.tokens_per_frame = self.adapter.layout(module, args, kwargs, 1).tokens_per_frame
+        layout = self.adapter.layout(module, args, kwargs, 1)
+        state.tokens_per_frame = layout.tokens_per_frame
         if self.adapter.audio_cross_attentions(module):
             state.audio_starts = self.adapter.audio_starts(module, args, kwargs, video_token_starts(state))
+        state.trailing = self.adapter.trailing_segments(module, args, kwargs, layout.frames * layout.tokens_per_frame,
+                                                        video_token_starts(state))
         return args, kwargs
 
 
 class _SegmentedCrossAttention(ModelHook):
-    """A block's cross-attention, per segment: queries of segment s's frames (or, `audio`, of its audio tokens) against
-    segment s's text."""
+    """A block's cross-attention, per segment: queries of segment s's frames and of the tokens after them in its time
+    (`TimelineState.trailing`), or, `audio`, of its audio tokens, against segment s's text."""
 
     def __init__(self, state: TimelineState, audio: bool = False):
         super().__init__()
@@ -97,10 +104,23 @@ class _SegmentedCrossAttention(ModelHook):
             return dict(attention_mask=torch.cat([mask[..., :image], mask[..., image + s * state.text_tokens:
                                                                           image + (s + 1) * state.text_tokens]], dim=-1))
 
-        bounds = [*(state.audio_starts if self.audio else video_token_starts(state)), n]
-        pieces = [original(hidden_states[:, lo:hi], context(s), *args, **kwargs, **text_mask(s))
-                  for s, (lo, hi) in enumerate(zip(bounds, bounds[1:]))]
-        return torch.cat(pieces, dim=1)
+        trailing = None if self.audio else state.trailing
+        grid = n if trailing is None else n - trailing.numel()  # the video's tokens; those after it by their segments
+        bounds = [*(state.audio_starts if self.audio else video_token_starts(state)), grid]
+        spans = list(zip(bounds, bounds[1:]))
+        after = [] if trailing is None else [(trailing == s).nonzero()[:, 0] + grid for s in range(segments)]
+
+        def queries(s: int, lo: int, hi: int) -> torch.Tensor:
+            """Segment `s`'s queries: its tokens from `lo` to `hi`, then those after the grid in its time."""
+            return hidden_states[:, lo:hi] if trailing is None else torch.cat([hidden_states[:, lo:hi],
+                                                                               hidden_states[:, after[s]]], dim=1)
+
+        pieces = [original(queries(s, lo, hi), context(s), *args, **kwargs, **text_mask(s)) for s, (lo, hi) in enumerate(spans)]
+        out = torch.cat([piece[:, :hi - lo] for piece, (lo, hi) in zip(pieces, spans)], dim=1)
+        if trailing is None:
+            return out
+        rest = torch.cat([piece[:, hi - lo:] for piece, (lo, hi) in zip(pieces, spans)], dim=1)
+        return torch.cat([out, rest[:, torch.argsort(torch.cat(after))]], dim=1)  # each in its place
 
 
 def apply_prompt_timeline(transformer, starts, text_tokens: int) -> TimelineState:

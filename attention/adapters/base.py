@@ -130,6 +130,13 @@ class FamilyAdapter:
         forward's arguments, where `audio_cross_attentions` has modules."""
         raise NotImplementedError
 
+    def trailing_segments(self, transformer, args: tuple, kwargs: dict, grid_tokens: int, token_starts: list):
+        """The timeline segment of each token a forward holds after its `grid_tokens` video tokens (`trailing_tokens`:
+        LTX-2's conditions and references, by the time its RoPE gives them), ``[T]`` long, from that forward's arguments
+        (segment s starting at video token ``token_starts[s]``); None where it holds none or they are in no segment's time:
+        a prompt timeline then gives them the last segment's text."""
+        return None
+
     def cross_attentions(self, transformer) -> list:
         """The text cross-attention modules (video tokens as queries) a prompt timeline splits by frames,
         where `prompt_timeline`."""

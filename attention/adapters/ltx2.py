@@ -72,6 +72,18 @@ class LTX2Adapter(FamilyAdapter):
         ends = audio[0, 0, :, 1].float().contiguous()
         return torch.searchsorted(ends, begins, right=True).tolist()
 
+    def trailing_segments(self, transformer, args, kwargs, grid_tokens, token_starts):
+        """By the times its RoPE gives them (the forward's ``video_coords``, in seconds, as `LTX2InContextPipeline` and
+        `LTX2HDRPipeline` give their references' and `LTX2ConditionPipeline` its keyframes' after the video's): a token
+        after the video's is in the last segment that begins at or before its own start (the first, before the first)."""
+        bound = inspect.signature(transformer.forward).bind_partial(*args, **kwargs).arguments
+        coords = bound.get("video_coords")
+        if coords is None or bound["hidden_states"].shape[1] <= grid_tokens:
+            return None
+        times = coords[0, 0, :, 0].float()
+        begins = times[token_starts].contiguous()
+        return (torch.searchsorted(begins, times[grid_tokens:].contiguous(), right=True) - 1).clamp(min=0)
+
     def self_attentions(self, transformer) -> list:
         return [block.attn1 for block in transformer.transformer_blocks]
 
