@@ -18,9 +18,9 @@ the page edits an uploaded video, which both tabs require: Generate in one call,
 ChronoEdit folder it edits an uploaded image: Generate shows the edit (its video's last frame) and its PNG, and /generate
 returns that PNG third: ``(mp4, settings, png)``. On an LTX-2 HDR IC-LoRA folder (`LTX2HDRPipeline`) Generate follows an
 uploaded SDR video, its text the prompt or uploaded connector embeddings (a .safetensors of video_context and audio_context,
-whose upload sets Guidance to 1: unguided; /generate's guidance=1 with them), shows the tone-mapped mp4 and offers its linear HDR frames as a download (float16
-``[T, H, W, 3]`` in a .hdr.npy beside the mp4, as `vidlong generate` writes them), which /generate returns third:
-``(mp4, settings, npy)``.
+whose upload sets Guidance to 1: unguided; /generate's guidance=1 with them), shows the tone-mapped mp4 and offers its
+linear HDR frames as a download (float16 ``[T, H, W, 3]`` in a .hdr.npy beside the mp4, as `vidlong generate` writes
+them), which /generate returns third: ``(mp4, settings, npy)``.
 """
 from __future__ import annotations
 
