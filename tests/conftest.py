@@ -97,14 +97,15 @@ TEXT_DIM = 16
 @pytest.fixture
 def run_bars(monkeypatch) -> dict:
     """`vidlong generate`'s bars (`vidlong.progress.RunBar`) made in the test, each to the (stage, count, total) it showed, in
-    order."""
+    order, from its first draw (none before its total is known)."""
     from vidlong.progress import RunBar
 
     shown, show = {}, RunBar._show
 
     def recording(bar):
         show(bar)
-        shown.setdefault(bar, []).append((bar.bar.desc.removesuffix(": "), bar.bar.n, bar.bar.total))
+        if bar.bar is not None:
+            shown.setdefault(bar, []).append((bar.stage, bar.bar.n, bar.bar.total))
 
     monkeypatch.setattr(RunBar, "_show", recording)
     return shown

@@ -60,12 +60,12 @@ class RunBar:
     """`vidlong generate`'s progress bar (tqdm, on stderr), a `vidlong.generate.Progress` callback: one count over the steps
     of every stage counted in steps (`counts_steps`: its denoising steps, then a second stage's: LTX-2.5's temporal rounds'
     tiles' steps, its diffusion decoder's), to the total of the run's plan (`plan`); a stage the plan did not name adds
-    its total as it starts. The bar's text names the stage running (the VAE's decode too, at its end)."""
+    its total as it reports. Nothing is drawn before a total is known (no count of 0 steps without one). The bar's text
+    names the stage running (the VAE's decode too, at its end)."""
 
     def __init__(self, disable: bool = False):
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=0, unit="step", dynamic_ncols=True, leave=False, disable=disable)
+        self.disable, self.bar = disable, None  # its tqdm, drawn from the first total (`_show`)
+        self.stage, self.shown = "", None  # the stage running; the (stage, total) the bar last drew
         self.totals: dict = {}
         self.done: dict = {}
 
@@ -75,18 +75,30 @@ class RunBar:
         self._show()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        self.bar.set_description(stage, refresh=False)
+        self.stage = stage
         if counts_steps(stage):
             self.totals[stage], self.done[stage] = int(total), int(done)
         self._show()
 
     def _show(self) -> None:
-        self.bar.total = sum(self.totals.values())
+        """The bar at the run's count of steps: nothing before a total is known (no count of 0 steps), drawn at once where
+        its stage or total changes, else as tqdm paces it."""
+        total = sum(self.totals.values())
+        if total == 0:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="step", dynamic_ncols=True, leave=False, disable=self.disable)
+        changed, self.shown, self.bar.total = self.shown != (self.stage, total), (self.stage, total), total
         self.bar.update(sum(self.done.values()) - self.bar.n)
+        if changed:
+            self.bar.set_description(self.stage)  # redraws
 
     def __enter__(self) -> "RunBar":
         return self
 
     def __exit__(self, *_) -> bool:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
         return False
