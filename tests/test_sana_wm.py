@@ -185,10 +185,11 @@ def test_cli_generates_twice_the_native_length_with_each_method(folder, image, t
     check_cli_generate(folder, tmp_path, method, NATIVE, TEMPORAL, 16, image=image)
 
 
-def test_cli_generate_follows_a_camera_file_and_refines(folder, refiner, image, tmp_path):
+def test_cli_generate_follows_a_camera_file_and_refines(folder, refiner, image, tmp_path, run_bars):
     """`vidlong generate --camera cam.json` (an action string of 24 frames, no intrinsics: the default view) at 2x with
     both methods, then `--refine FOLDER` (its refiner named): 25 frames made, 24 refined (its sink's dropped), the file,
-    the methods and the refine pass in the sidecar."""
+    the methods and the refine pass in the sidecar; its one bar counts the video's 2 steps, then adds the refiner's 3 as
+    it starts (unplanned: its blocks known at its call), ending at its total."""
     from vidlong.cli import main
     from vidlong.video_io import read_video
 
@@ -198,6 +199,10 @@ def test_cli_generate_follows_a_camera_file_and_refines(folder, refiner, image, 
     settings = json.loads(out.with_suffix(".json").read_text())
     assert read_video(out)[0].shape[0] == 24 and settings["camera"] == str(camera) and len(settings["methods"]) == 2
     assert settings["refine"] == settings["refine_pass"]["refiner"] == str(refiner)
+    [shown] = run_bars.values()  # (stage, count, total)
+    started = shown.index(("refine", 2, 5))  # 0 of its steps as it starts, after the video's 2
+    assert {total for *_, total in shown[:started]} == {2} and {total for *_, total in shown[started:]} == {5}
+    assert shown[-1][1:] == (5, 5)
 
 
 REFUSED = {
@@ -323,8 +328,9 @@ def test_generate_refine_with_no_method_is_diffusers_two_stage_flow_bit_for_bit(
     length: diffusers' two-stage flow written
     out by hand, bit for bit after uint8 rounding: `SanaWMPipeline`'s call to latents (the same seed, vidlong's default
     camera), the `SanaWMLTX2Refiner`'s call on them with its defaults, the pipeline's VAE, the seed's generator and 16 fps,
-    decoding without the sink's frame (8 frames of 9). Its settings record the refiner and its defaults; its one block
-    reports its 3 steps as stage "refine"; the result's latents are stage 1's; the refined video is not stage 1's."""
+    decoding without the sink's frame (8 frames of 9). Its settings record the refiner and its defaults; stage "refine"
+    reports 0 of its 3 steps as it starts (its total known there: `vidlong generate`'s bar adds it) and 3 after its one
+    block; the result's latents are stage 1's; the refined video is not stage 1's."""
     from diffusers import SanaWMLTX2Refiner, SanaWMPipeline
     from diffusers.pipelines.sana_wm.refiner import STAGE_2_DISTILLED_SIGMA_VALUES
 
@@ -351,7 +357,8 @@ def test_generate_refine_with_no_method_is_diffusers_two_stage_flow_bit_for_bit(
     assert np.array_equal(own.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))
     assert own.settings["refine_pass"] == dict(refiner=str(refiner), block_size=3, kv_max_frames=11, sink_size=1,
                                                sigmas=list(STAGE_2_DISTILLED_SIGMA_VALUES))
-    assert ("refine", 3, 3) in stages and torch.equal(own.latents, first.latent)
+    assert [stage for stage in stages if stage[0] == "refine"] == [("refine", 0, 3), ("refine", 3, 3)]
+    assert torch.equal(own.latents, first.latent)
     with torch.no_grad():
         unrefined = stock.video_processor.postprocess_video(stock._decode_latents(first.latent), output_type="np")[0]
     assert not np.array_equal(own.frames, (np.clip(unrefined[1:], 0, 1) * 255).round().astype(np.uint8))

@@ -110,12 +110,14 @@ def load_refiner(pipe, folder: Path):
 
 class BlockProgress:
     """The progress bar the refiner's call opens (``with self.progress_bar(total=blocks)``, ``update()`` a block), reporting
-    each block to `progress(done, total)` in its Euler steps (`steps` a block)."""
+    0 as it opens (its total known from there), then each block to `progress(done, total)` in its Euler steps (`steps` a
+    block)."""
 
     def __init__(self, total: int, progress: Callable[[int, int], None], steps: int):
         self.total, self.done, self.progress, self.steps = total, 0, progress, steps
 
     def __enter__(self):
+        self.progress(0, self.total * self.steps)
         return self
 
     def __exit__(self, *_):
@@ -133,8 +135,8 @@ def refined_video(pipe, latents: torch.Tensor, folder: Path, prompt: str, fps: f
     latents ``[1, C, F, h, w]``: its call with its defaults, `prompt`, `fps` and a CPU generator seeded with `seed`; the
     refined latents decoded by the pipeline's VAE and post-processed as the refiner's call does with a VAE (de-normalised,
     decoded, its first ``sink_size`` pixel frames dropped: the sink latent frame's one, ``T = 8·(F - 1)``).
-    `progress(done, total)` after each of its blocks, in
-    Euler steps (each block runs its sigmas' steps)."""
+    `progress(done, total)` as its call starts (0 done) and after each of its blocks, in Euler steps (each block runs its
+    sigmas' steps)."""
     from .common import replaced
 
     refiner = load_refiner(pipe, folder)
