@@ -275,9 +275,10 @@ def test_merged_lora_writes_the_adapted_weights_alone_and_puts_them_back(folders
     assert {name: params[name]._version for name in versions} == versions
 
 
-def test_vidlong_generate_refine_writes_the_mp4_and_records_it(folders, tmp_path):
+def test_vidlong_generate_refine_writes_the_mp4_and_records_it(folders, tmp_path, run_bars):
     """``vidlong generate --upsample --refine --refine-steps 5 --refine-strength 0.6``: the mp4 at 128x128, its sidecar
-    recording the flags and the resolved stage-2 settings (3 steps of 5)."""
+    recording the flags and the resolved stage-2 settings (3 steps of 5); its one bar counts the video's 2 steps and stage
+    2's 3 to its total, known from its first draw."""
     from vidlong.cli import main
     from vidlong.video_io import read_video
 
@@ -288,6 +289,8 @@ def test_vidlong_generate_refine_writes_the_mp4_and_records_it(folders, tmp_path
     assert read_video(out)[0].shape == (25, 128, 128, 3)
     assert (settings["refine"], settings["refine_steps"], settings["refine_strength"]) == (True, 5, 0.6)
     assert settings["refine_pass"]["steps"] == 5 and settings["refine_pass"]["strength"] == 0.6
+    [shown] = run_bars.values()  # (stage, count, total)
+    assert {total for *_, total in shown} == {2 + 3} and shown[-1][1:] == (5, 5)
 
 
 @pytest.mark.parametrize("family", ["ltx-video", "ltx-2"])
