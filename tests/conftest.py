@@ -173,6 +173,16 @@ def image_path(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="session")
+def reference_path(tmp_path_factory):
+    """A 25-frame 48x48 mp4 at 24 fps, random pixels (an LTX-2 IC-LoRA's reference video's stand-in: a pose video, an SDR
+    clip): 2x the tiny LTX-2's native 2 latent frames."""
+    from vidlong.video_io import write_video
+
+    frames = np.random.default_rng(4).integers(0, 255, (25, 48, 48, 3), dtype=np.uint8)
+    return write_video(tmp_path_factory.mktemp("reference") / "reference.mp4", frames, 24)
+
+
 def stand_in_torchvision_resize(monkeypatch) -> None:
     """On diffusers' Cosmos control branch module (`controlnet_cosmos`), where torchvision is not installed, a stand-in of
     the one torchvision function its forward calls (``transforms.functional.resize`` of its all-zero padding mask, nearest):

@@ -15,7 +15,7 @@ import vidlong
 from vidlong.cli import main
 from vidlong.generate import GenerateRequest, generate
 from vidlong.hdr_video import tone_mapped_uint8
-from vidlong.video_io import has_sound, read_video, write_video
+from vidlong.video_io import has_sound, read_video
 
 
 @pytest.fixture(scope="module")
@@ -24,13 +24,6 @@ def folder(tmp_path_factory):
 
     return save_tiny_ltx2_pipeline(tmp_path_factory.mktemp("tiny-ltx2-hdr"), latest=True, pipeline="LTX2HDRPipeline",
                                    name="tiny-ltx2-hdr")
-
-
-@pytest.fixture(scope="module")
-def reference_path(tmp_path_factory):
-    """A 25-frame 48x48 mp4 at 24 fps (an SDR clip's stand-in): 2x the tiny LTX-2's native 2 latent frames."""
-    frames = np.random.default_rng(4).integers(0, 255, (25, 48, 48, 3), dtype=np.uint8)
-    return write_video(tmp_path_factory.mktemp("reference") / "sdr.mp4", frames, 24)
 
 
 @pytest.fixture(scope="module")

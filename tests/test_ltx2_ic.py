@@ -63,13 +63,6 @@ def folder(tmp_path_factory):
                                    name="tiny-ltx2-ic")
 
 
-@pytest.fixture(scope="module")
-def reference_path(tmp_path_factory):
-    """A 25-frame 48x48 mp4 at 24 fps (a pose video's stand-in): 2x the tiny LTX-2's native 2 latent frames."""
-    frames = np.random.default_rng(4).integers(0, 255, (25, 48, 48, 3), dtype=np.uint8)
-    return write_video(tmp_path_factory.mktemp("reference") / "pose.mp4", frames, 24)
-
-
 def test_generate_is_its_call_bit_for_bit_with_a_reference_video(pipe, folder, reference_path):
     """A control video as its reference, no method, 2x the native window (its 25 frames), video and sound: diffusers' call
     with the same seed and ``reference_conditions=[LTX2ReferenceCondition(frames)]`` (its frames at the video's size); with
