@@ -197,6 +197,7 @@ def test_vidlong_info_says_what_it_takes(folder):
     (["--control-video", "{reference}", "--connector-embeds", "{embeds}", "--guidance", "3"], "drop --guidance 3 (or pass 1)"),
     (["--control-video", "{reference}", "--connector-embeds", "{embeds}", "--negative-prompt", "blur"], "drop --negative-prompt"),
     (["--control-video", "{reference}", "--upsample"], "--upsample: LTX-2's HDR pipeline decodes its latents to linear light"),
+    (["--control-video", "{reference}", "--decoder", "{tmp}"], "--decoder: LTX-2's HDR pipeline decodes its latents to linear"),
     (["--control-video", "{reference}", "--stream"], "does not stream or extend"),
     (["--model", "default", "--connector-embeds", "{embeds}"], "this model takes none: drop --connector-embeds"),
     (["{no prompt}", "--model", "default", "--connector-embeds", "{embeds}"],
@@ -205,7 +206,7 @@ def test_vidlong_info_says_what_it_takes(folder):
       "0s: a red ball; 0.4s: a blue ball"], "which a timeline would split: give one --prompt"),
     (["{no prompt}", "--control-video", "{reference}"], "--prompt is needed: describe the video, e.g. --prompt \"a red circle\" "
      "(an LTX-2 HDR IC-LoRA folder takes --connector-embeds FILE.safetensors in its place)"),
-], ids=["no-reference", "missing", "not-safetensors", "wrong-keys", "guided", "negative", "upsample", "stream", "not-hdr",
+], ids=["no-reference", "missing", "not-safetensors", "wrong-keys", "guided", "negative", "upsample", "decoder", "stream", "not-hdr",
         "not-hdr-no-prompt", "timeline-with-embeds", "no-prompt"])
 def test_what_it_cannot_run_is_refused_in_one_line_before_loading(folder, embeds, reference_path, tmp_path, capsys,
                                                                   monkeypatch, extra, says):
@@ -213,7 +214,7 @@ def test_what_it_cannot_run_is_refused_in_one_line_before_loading(folder, embeds
 
     wrong = tmp_path / "wrong.safetensors"
     save_file({"video_context": torch.zeros(1, 2, 16)}, str(wrong))
-    values = {"{reference}": str(reference_path), "{embeds}": str(embeds), "{wrong}": str(wrong)}
+    values = {"{reference}": str(reference_path), "{embeds}": str(embeds), "{wrong}": str(wrong), "{tmp}": str(tmp_path)}
     prompt = ["--prompt", "a red ball"]
     if extra[:1] == ["{no prompt}"]:
         prompt, extra = [], extra[1:]
