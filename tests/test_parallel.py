@@ -208,8 +208,9 @@ def test_refusals_are_one_line():
 
 
 def test_torchrun_generate_with_parallel_ulysses_writes_the_video_once(tiny_folder, tmp_path):
-    """`torchrun --nproc-per-node 2 -m vidlong generate ... --parallel ulysses` on CPU (gloo): rank 0 writes
-    the mp4 and its .json; the frames match a one-process run (same seed) up to uint8 rounding."""
+    """`torchrun --nproc-per-node 2 -m vidlong generate ... --parallel ulysses` on CPU (gloo), both methods at the 2x preset
+    and a seed: rank 0 writes the mp4 and its .json and draws the one progress bar; the frames match a one-process run
+    (same seed) up to uint8 rounding."""
     import subprocess
     import sys
 
@@ -218,12 +219,14 @@ def test_torchrun_generate_with_parallel_ulysses_writes_the_video_once(tiny_fold
     from vidlong.cli import main
     from vidlong.video_io import read_video
 
-    common = ["generate", "--model", str(tiny_folder), "--prompt", "a red circle", "--ratio", "2", "--method", "both", "--device", "cpu"]
+    common = ["generate", "--model", str(tiny_folder), "--prompt", "a red circle", "--ratio", "2", "--method", "both",
+              "--preset", "2x", "--seed", "5", "--device", "cpu"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(free_port()),
                           "-m", "vidlong", *common, "--parallel", "ulysses", "--out", str(tmp_path / "two.mp4")],
                          capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stderr.count("encode prompt:") == 1  # the bar's first stage, drawn by rank 0 alone
     assert main([*common, "--out", str(tmp_path / "one.mp4")]) == 0  # the one-process run, here: no second start-up
     two, one = read_video(tmp_path / "two.mp4")[0], read_video(tmp_path / "one.mp4")[0]
     assert two.shape == one.shape and np.abs(two.astype(int) - one.astype(int)).mean() < 1.0
