@@ -74,10 +74,10 @@ class VidlongAttnProcessor:
             ranks = 1 if group is None else group.size()  # context parallelism: this rank holds 1 / ranks of the tokens
             text_tokens = hidden_states.shape[1] * ranks - plan.layout.num_tokens
         if group is not None:  # context parallelism: every token of this rank's heads, as diffusers' Ulysses does
-            if text_tokens:
-                raise VidlongError("vidlong runs attention with tokens beside the video's (the joint text of CogVideoX and "
-                                   "HunyuanVideo, Kandinsky 6's image, LTX-2's keyframes) on one device; context parallelism "
-                                   "serves Wan and LTX-Video: drop the parallel config, or the keyframe")
+            if text is not None:  # trailing tokens are in every rank's share of the tokens, so in order after `to_heads`
+                raise VidlongError("vidlong runs joint attention (the text of CogVideoX and HunyuanVideo beside the video's "
+                                   "tokens) on one device; context parallelism serves Wan, LTX-Video and LTX-2: drop the "
+                                   "parallel config")
             query, key, value = (to_heads(x, group) for x in (query, key, value))  # a stream's cache keeps these heads
         if stream is not None:
             out = stream.attend(self.kv, query, key, value, self._attention_backend)

@@ -221,6 +221,15 @@ def stand_in_torchvision_to_tensor(monkeypatch) -> None:
 
 
 @pytest.fixture(scope="session")
+def ltx2_folder(tmp_path_factory):
+    """The tiny LTX-2.3 pipeline's folder (`tiny_pipeline.save_tiny_ltx2_pipeline`), which test_ltx2 and test_parallel's ranks
+    only read."""
+    from tiny_pipeline import save_tiny_ltx2_pipeline
+
+    return save_tiny_ltx2_pipeline(tmp_path_factory.mktemp("tiny-ltx2"), latest=True)
+
+
+@pytest.fixture(scope="session")
 def last_image_path(tmp_path_factory):
     """Another 32x32 random RGB PNG: a last frame."""
     import numpy as np

@@ -85,13 +85,6 @@ def test_layout_from_video_coords_and_what_is_refused():
         vidlong.apply(model, native_frames=NATIVE, stream=StreamContext(sinks=1, window=1))
 
 
-@pytest.fixture(scope="module")
-def ltx2_folder(tmp_path_factory):
-    from tiny_pipeline import save_tiny_ltx2_pipeline
-
-    return save_tiny_ltx2_pipeline(tmp_path_factory.mktemp("tiny-ltx2"), latest=True)
-
-
 def test_generate_is_diffusers_call_bit_for_bit_video_and_audio_and_the_methods_act(ltx2_folder):
     """`generate` at 2x native with no method = diffusers' `LTX2Pipeline` called with the same seed and the spec's
     size, length, steps and guidance (its classifier-free, spatio-temporal and modality guidance): the same frames and

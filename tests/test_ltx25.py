@@ -480,8 +480,7 @@ def test_vidlong_generate_temporal_refine_writes_twice_the_frames_at_twice_the_r
     (["--temporal-refine", "{up}", "--save-latents", "{tmp}/x.pt"], "vidlong extend does not run this model: drop --save-latents"),
     (["--model", "{up}"], "holds LTX-2.5's temporal latent upsampler (LTX2LatentUpsamplerModel with temporal_upsample), not a "
                           "video model: pass it to vidlong generate --model <LTX-2.5 folder> --temporal-refine"),
-    (["--temporal-refine", "{up}", "--parallel", "ulysses"], "diffusers' Ulysses attention fails in LTX-2's and LTX-2.5's "
-                                                             "pipeline calls"),
+    (["--temporal-refine", "{up}", "--parallel", "ulysses"], "splits the main pass only; --temporal-refine runs on one device"),
 ], ids=["rounds-alone", "rounds", "no-folder", "pipeline", "spatial", "no-config", "decoder", "family", "rounds-family",
         "stream", "extend", "save-latents", "as-model", "parallel"])
 def test_temporal_refine_refused_in_one_line_before_loading(dfr_folder, temporal_folder, tmp_path, capsys, monkeypatch, args,

@@ -320,7 +320,7 @@ REFUSED = {
                                             "video model: pass it to vidlong generate --decoder"),
     "info": (["info"], "{decoder}", "LTX-2.5's diffusion decoder, not a video model: pass it to vidlong generate --decoder"),
     "parallel": (["generate", "--decoder", "{decoder}", "--parallel", "ulysses"], "{ltx2}",
-                 "diffusers' Ulysses attention fails in LTX-2's and LTX-2.5's pipeline calls"),
+                 "splits the main pass only; --decoder runs on one device: drop --decoder or --parallel"),
 }
 
 
@@ -328,8 +328,8 @@ REFUSED = {
 def test_what_it_cannot_decode_is_refused_in_one_line_before_loading(folders, tmp_path, capsys, monkeypatch, case):
     """Each refusal one line, exit code 2, no model loaded: a missing folder, one holding no pipeline or another (an LTX-2
     model), another family's model, ``--upsample`` beside it, ``stream`` and ``extend``, the decoder's folder given as
-    the model, to ``generate`` and to ``info``, and ``--parallel`` (diffusers' context parallelism fails in LTX-2's call:
-    `vidlong.parallel.check_parallel_family`)."""
+    the model, to ``generate`` and to ``info``, and ``--parallel`` (the main pass alone is split over ranks:
+    `vidlong.parallel.check_parallel_stages`)."""
     args, model, says = REFUSED[case]
     fill = dict(ltx2=folders[0], decoder=folders[1], tmp=tmp_path / "given")
     (tmp_path / "given").mkdir()

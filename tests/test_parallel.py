@@ -1,6 +1,7 @@
 """vidlong's plans under diffusers' context parallelism (Ulysses), 2 CPU processes over gloo: each
 method's output equals the one-process output, and with no method the output is diffusers' own
-context-parallel output bit for bit."""
+context-parallel output bit for bit; LTX-Video's and LTX-2's forwards (their text masks, LTX-2's audio, LTX-2.3's split
+RoPE, LTX-2.5's keyframe marker) and a tiny LTX-2.3 `generate` by their families' plans."""
 import os
 import socket
 import time
@@ -14,7 +15,7 @@ import vidlong
 from vidlong.errors import VidlongError
 from vidlong.methods import methods_for
 from vidlong.parallel import check_parallel_class, check_parallel_request, enable_context_parallel
-from conftest import ltx_inputs, tiny_ltx_transformer, tiny_transformer, transformer_inputs
+from conftest import ltx2_inputs, ltx_inputs, tiny_ltx2_transformer, tiny_ltx_transformer, tiny_transformer, transformer_inputs
 from reference import rel_err
 
 NATIVE = 2
@@ -51,12 +52,14 @@ def split_outputs() -> dict:
     return outputs(model)
 
 
+#: a text mask of 5 tokens, the last 2 padding
+PADDED = torch.tensor([[1.0, 1.0, 1.0, 0.0, 0.0]])
+
+
 def ltx_split_inputs() -> dict:
-    """A tiny LTX-Video transformer's inputs whose text splits over 2 ranks too (6 tokens; no text mask: diffusers' own
-    split of its mask fails on the CPU's attention)."""
-    inputs = ltx_inputs(FRAMES)
-    text = torch.randn(1, 6, inputs["encoder_hidden_states"].shape[2], generator=torch.Generator().manual_seed(3))
-    return dict(inputs, encoder_hidden_states=text, encoder_attention_mask=None)
+    """A tiny LTX-Video transformer's inputs, its text's last 2 tokens padding (its family's plan keeps the text whole on
+    every rank: `LTXVideoAdapter.context_parallel_plan`)."""
+    return dict(ltx_inputs(FRAMES), encoder_attention_mask=PADDED)
 
 
 def ltx_outputs(split: bool) -> dict:
@@ -66,6 +69,40 @@ def ltx_outputs(split: bool) -> dict:
     if split:
         enable_context_parallel(model)
     return {name: out.clone() for name, out in outputs(model, ltx_split_inputs()).items()}
+
+
+def ltx2_marked_inputs() -> dict:
+    """A tiny LTX-2 forward's inputs (`ltx2_inputs`) with what its plain call does not give: a timestep per video token
+    (image-to-video's, condition's), LTX-2.5's keyframe marker ``[B, N, 1]`` (the first latent frame), and its video's and
+    audio's text padded (`PADDED`)."""
+    inputs = ltx2_inputs(FRAMES)
+    tokens = inputs["hidden_states"].shape[1]
+    return dict(inputs, timestep=torch.linspace(0.0, 900.0, tokens)[None], audio_timestep=torch.tensor([500.0]),
+                video_keyframes_mask=(torch.arange(tokens) < tokens // FRAMES).float()[None, :, None],
+                encoder_attention_mask=PADDED, audio_encoder_attention_mask=PADDED)
+
+
+def ltx2_outputs(split: bool) -> dict:
+    """`outputs` (video) of a tiny LTX-2.5-style transformer (LTX-2.0's interleaved RoPE, the keyframe marker) on
+    `ltx2_marked_inputs`, its tokens split over the process group where `split`."""
+    model = tiny_ltx2_transformer(keyframes=True)
+    if split:
+        enable_context_parallel(model)
+    return {name: out.clone() for name, out in outputs(model, ltx2_marked_inputs()).items()}
+
+
+def ltx2_generate(folder: str, split: bool) -> dict:
+    """Frames ``[T, H, W, 3]`` and waveform of a tiny LTX-2.3 `generate` at 2x native (its split RoPE, gates, STG and
+    modality guidance, its text padded) with no method and with both, split over the process group where `split`."""
+    from vidlong.generate import GenerateRequest, generate
+    from vidlong.pipeline import load_pipeline
+
+    pipe = load_pipeline(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    if split:
+        pipe.enable_parallelism()
+    made = {name: generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, method=name, seed=3)) for name in ("none", "both")}
+    return {name: (torch.from_numpy(run.frames), torch.from_numpy(run.audio.samples)) for name, run in made.items()}
 
 
 def applied_first_output() -> torch.Tensor:
@@ -102,14 +139,15 @@ def chunks_and_cache_heads(streamer) -> tuple:
     return np.concatenate(frames), heads
 
 
-def rank_checks(rank: int, world: int, port: int, folder: str, path: str) -> None:
+def rank_checks(rank: int, world: int, port: int, folder: str, ltx2_folder: str, path: str) -> None:
     """Every two-rank run of the tests below, in one process group (one spawn: the ranks' start-up, the
     imports, costs more than the runs); rank 0 saves the results to `path`."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
         result = dict(methods=split_outputs(), applied_first=applied_first_output(), stream=stream_on_ranks(folder),
-                      ltx=ltx_outputs(split=True))
+                      ltx=ltx_outputs(split=True), ltx2=ltx2_outputs(split=True),
+                      ltx2_generate=ltx2_generate(ltx2_folder, split=True))
         if rank == 0:
             torch.save(result, path)
     finally:
@@ -125,10 +163,10 @@ def tiny_folder(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def two_ranks(tiny_folder, tmp_path_factory) -> dict:
+def two_ranks(tiny_folder, ltx2_folder, tmp_path_factory) -> dict:
     """`rank_checks`' results from 2 spawned CPU ranks (gloo)."""
     path = str(tmp_path_factory.mktemp("ranks") / "rank0.pt")
-    ranks = mp.start_processes(rank_checks, args=(2, free_port(), str(tiny_folder), path), nprocs=2, join=False,
+    ranks = mp.start_processes(rank_checks, args=(2, free_port(), str(tiny_folder), str(ltx2_folder), path), nprocs=2, join=False,
                                start_method="spawn")
     deadline = time.monotonic() + RANKS_S
     try:
@@ -160,6 +198,23 @@ def test_ltx_video_on_two_ranks_equals_one_process(two_ranks):
     for name in METHODS[1:]:
         assert rel_err(two_ranks["ltx"][name], one[name]) < 1e-5, name
         assert not torch.equal(one[name], one["stock"]), name
+
+
+def test_ltx2_on_two_ranks_equals_one_process(two_ranks, ltx2_folder):
+    """LTX-2 by its family's plan (`LTX2Adapter.context_parallel_plan`): a tiny transformer's forward with a timestep per
+    token, LTX-2.5's keyframe marker and its text padded, stock and each method within 1e-5 of one process (before, its
+    text mask of every head failed in the first cross-attention, its marker stayed whole); a tiny LTX-2.3 `generate` (its
+    split RoPE, before unsplit) with no method and with both: the frames within uint8 rounding, the waveform within 1e-5."""
+    one = ltx2_outputs(split=False)
+    for name in ("stock", *METHODS):
+        assert rel_err(two_ranks["ltx2"][name], one[name]) < 1e-5, name
+    assert rel_err(one["both"], one["stock"]) > 1e-3
+    made = ltx2_generate(str(ltx2_folder), split=False)
+    for name, (frames, audio) in made.items():
+        two_frames, two_audio = two_ranks["ltx2_generate"][name]
+        assert two_frames.shape == frames.shape and (two_frames.int() - frames.int()).abs().max() <= 1, name
+        assert rel_err(two_audio, audio) < 1e-5, name
+    assert (made["both"][0].int() - made["none"][0].int()).abs().float().mean() > 0.1  # the methods act
 
 
 def test_methods_applied_before_the_split_work_the_same(two_ranks):
@@ -198,13 +253,17 @@ def test_refusals_are_one_line():
         with pytest.raises(VidlongError, match=f"diffusers' {name} has no context-parallel plan"):
             check_parallel_class(name)
     check_parallel_class("WanTransformer3DModel")
-    from tiny_pipeline import tiny_ltx_pipeline, tiny_vace_pipeline
-    from vidlong.pipeline import from_pipe
+    from tiny_pipeline import tiny_vace_pipeline
+    from vidlong.generate import GenerateRequest
+    from vidlong.parallel import check_parallel_pipeline, check_parallel_stages
 
     with pytest.raises(VidlongError, match="WanVACETransformer3DModel has no context-parallel plan"):  # from Python too
         enable_context_parallel(tiny_vace_pipeline().transformer)
-    with pytest.raises(VidlongError, match="Ulysses attention fails in LTX-Video's pipeline calls"):  # its call, not its class
-        from_pipe(tiny_ltx_pipeline()).enable_parallelism()
+    with pytest.raises(VidlongError, match="IC-LoRA and HDR pipelines may mask .* run LTX2InContextPipeline on one device"):
+        check_parallel_pipeline("LTX2InContextPipeline")  # its call, not its class
+    check_parallel_pipeline("LTX2Pipeline", "LTX2DFRPipeline", "LTXConditionPipeline")
+    with pytest.raises(VidlongError, match="splits the main pass only; --upsample runs on one device: drop --upsample or"):
+        check_parallel_stages(GenerateRequest(prompt="a red ball", upsample=True, refine=True))
 
 
 def test_torchrun_generate_with_parallel_ulysses_writes_the_video_once(tiny_folder, tmp_path):

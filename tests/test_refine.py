@@ -357,8 +357,7 @@ def test_vidlong_info_says_whether_the_folder_refines(folders, kind_folder, tmp_
     ("ltx-long", ["--upsample", "--refine"], "this model (LTXI2VLongMultiPromptPipeline) has none in vidlong: drop --refine"),
     ("ltx2-condition", ["--upsample", "--refine"], "this model (LTX2ConditionPipeline) has none in vidlong"),
     ("wan", ["--refine"], "this model (WanPipeline) has none in vidlong: drop --refine"),
-    ("ltx-2", ["--upsample", "--refine", "--parallel", "ulysses"], "diffusers' Ulysses attention fails in LTX-2's and "
-                                                                   "LTX-2.5's pipeline calls"),
+    ("ltx-2", ["--upsample", "--refine", "--parallel", "ulysses"], "splits the main pass only; --upsample runs on one device"),
 ], ids=["no-upsample", "folder-on-ltx", "steps-alone", "strength-1", "no-step", "steps-0", "lora-on-ltx-video", "fifo", "ltx2-steps",
         "lora-missing", "lora-of-another-model", "long-multi-prompt", "ltx2-condition", "wan", "parallel"])
 def test_what_cannot_refine_is_refused_in_one_line_before_loading(folders, kind_folder, tmp_path, capsys,

@@ -303,8 +303,7 @@ def write_config(folder, **config):
     ("own", ["extend", "--upsample", "--video", "{tmp}/in.mp4", "--chunks", "1"], "vidlong extend does not upsample its chunks"),
     ("upsampler", ["generate"], "holds a LTXLatentUpsamplePipeline, a latent upsampler, not a video model: pass it to vidlong "
                                 "generate --upsample {tmp}/upsample-pipeline beside an LTX-Video or LTX-2 --model"),
-    ("own", ["generate", "--upsample", "--parallel", "ulysses"], "diffusers' Ulysses attention fails in LTX-Video's pipeline "
-                                                                 "calls"),
+    ("own", ["generate", "--upsample", "--parallel", "ulysses"], "splits the main pass only; --upsample runs on one device"),
 ], ids=["wan", "no-own", "missing", "other-family", "transformer", "no-config", "temporal", "channels", "save-latents",
         "kandinsky6-sr", "upsample-scale", "stream", "extend", "upsample-pipeline-as-model", "parallel"])
 def test_what_it_cannot_upsample_is_refused_in_one_line_before_loading(folders, tmp_path, capsys, monkeypatch, model, args,
@@ -314,7 +313,7 @@ def test_what_it_cannot_upsample_is_refused_in_one_line_before_loading(folders, 
     upsampler or one of other latent channels, Kandinsky 6's video super-resolution; --upsample-scale (Kandinsky 6's
     alone); with --save-latents; stream and extend; a diffusers latent upsample pipeline's
     folder given as the model (its upsampler and VAE, as Lightricks' upsampler repositories hold them); with --parallel
-    (diffusers' context parallelism fails in LTX-Video's call: `vidlong.parallel.check_parallel_family`)."""
+    (the main pass alone is split over ranks: `vidlong.parallel.check_parallel_stages`)."""
     import vidlong.pipeline
     from tiny_pipeline import save_tiny_pipeline
 

@@ -429,7 +429,7 @@ def _run_generate(args) -> int:
     from .progress import RunBar
     from .video_io import write_video
 
-    rank, device = _start_parallel(args, folder, limits.family) if args.parallel else (0, args.device)
+    rank, device = _start_parallel(args, folder, limits.pipeline, request) if args.parallel else (0, args.device)
     pipe = _load_pipeline(args, folder, device, offload=args.offload)
     if args.parallel:
         pipe.enable_parallelism()
@@ -531,16 +531,18 @@ def _load_pipeline(args, folder: Path, device, offload=None, streams=False):
     return pipe
 
 
-def _start_parallel(args, folder: Path, family: str):
+def _start_parallel(args, folder: Path, pipeline: str, request):
     """(rank, device) of this torchrun process, its process group started, after the checks that need
-    only the folder's configs (a transformer class with a context-parallel plan, a `family` whose call
-    diffusers' context parallelism runs, heads against ranks, ranks against GPUs)."""
+    only the folder's configs and the request (a transformer class with a context-parallel plan, a `pipeline` whose call
+    vidlong splits, no second stage, heads against ranks, ranks against GPUs)."""
     from .models import folder_configs
-    from .parallel import check_parallel_class, check_parallel_family, check_parallel_request, init_from_torchrun
+    from .parallel import (check_parallel_class, check_parallel_pipeline, check_parallel_request, check_parallel_stages,
+                           init_from_torchrun)
 
     config = folder_configs(folder)[1]
     check_parallel_class(config.get("_class_name", ""))
-    check_parallel_family(family)
+    check_parallel_pipeline(pipeline)
+    check_parallel_stages(request)
     rank, world, device = init_from_torchrun(args.device)
     check_parallel_request(world, int(config["num_attention_heads"]), device)
     return rank, device

@@ -453,6 +453,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     """
     from .diagonal import diagonal_latents
     from .hooks import set_aside
+    from .parallel import check_parallel_stages, ulysses_degree
     from .pipeline import check_vidlong_pipeline, refuse_offloading
     from .streaming import refuse_call_while_streaming, refuse_diffusers_cache
     from .timeline import apply_prompt_timeline, remove_prompt_timeline  # diffusers' hooks: not before a run
@@ -473,6 +474,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     spec = pipe.spec
     limits = limits_for_pipeline(pipe)
     n_latent = check_generate(request, limits)
+    if any(ulysses_degree(expert) > 1 for expert in pipe.experts()):
+        check_parallel_stages(request)
     if pipe.makes_audio and not decode:
         raise VidlongError(f"{type(pipe).__name__} decodes its video and its audio in one call: decode=False would leave the "
                            "audio out; drop it")

@@ -46,24 +46,39 @@ def check_parallel_class(class_name: str) -> None:
                            "run it on one device")
 
 
-#: the families whose pipelines' calls diffusers' context parallelism fails in though their transformer classes have a plan
-#: (family: the models named): `check_parallel_family`
-UNSPLIT_CALLS = {"ltx-video": "LTX-Video's", "ltx-2": "LTX-2's and LTX-2.5's"}
+#: the pipelines of families with a plan whose calls vidlong does not split (diffusers class name, or vidlong's image twin's:
+#: why): `check_parallel_pipeline`
+UNSPLIT_PIPELINES = {
+    **dict.fromkeys(("LTXI2VLongMultiPromptPipeline", "LTXI2VLongMultiPromptImageToVideoPipeline"), (
+        "LTX-Video's long multi-prompt pipeline runs each window with its condition frames appended, a token count "
+        "diffusers' engine does not split evenly over ranks")),
+    **dict.fromkeys(("LTX2InContextPipeline", "LTX2HDRPipeline"), (
+        "LTX-2's IC-LoRA and HDR pipelines may mask the video's self-attention over their reference's tokens "
+        "(conditioning_attention_strength), a mask diffusers' Ulysses attention does not split; their calls are not "
+        "checked on several ranks")),
+}
+
+#: the second stages of `vidlong.generate.generate` (its request's fields: their flags), which run on one device
+SECOND_STAGES = {"upsample": "--upsample", "refine": "--refine", "decoder": "--decoder", "temporal_refine": "--temporal-refine"}
 
 
-def check_parallel_family(family: str) -> None:
-    """A one-line refusal of context parallelism for the pipelines of a family whose calls diffusers' (0.42.1) fails in
-    (`UNSPLIT_CALLS`), checked on 2 CPU ranks with its own call and no vidlong method: LTX-Video's and LTX-2's calls hand
-    the transformer a text mask of every attention head, ``[B, H, 1, N_text]``, which its Ulysses attention passes as it is
-    to attention over the rank's ``H / P`` heads (the first cross-attention fails); LTX-2.3's split RoPE
-    (``[B, H, N, D / 2]``: its plan splits 3 dims) and LTX-2.5's keyframe marker (``[B, N, 1]``: no plan entry) stay
-    unsplit too. Their transformers alone, called without a text mask, split (`enable_context_parallel`). Every second
-    stage of `vidlong.generate.generate` (``upsample``, ``refine``, ``decoder``, ``temporal_refine``) runs on these families
-    or on one with no plan (Sana-WM's refiner, Kandinsky 6's super-resolution), so none runs with context parallelism."""
-    if family in UNSPLIT_CALLS:
-        raise VidlongError(f"context parallelism (--parallel ulysses): diffusers' Ulysses attention fails in "
-                           f"{UNSPLIT_CALLS[family]} pipeline calls (their text mask keeps every attention head, and a rank "
-                           "attends with its share of them); run it on one device")
+def check_parallel_pipeline(*class_names: str) -> None:
+    """A one-line refusal of context parallelism for a pipeline whose call vidlong does not split (`UNSPLIT_PIPELINES`:
+    any of `class_names`, e.g. a class's and its bases'). LTX-Video's and LTX-2's other calls (LTX-2.3's, LTX-2.5's DFR,
+    image-to-video and condition calls) split by their family's plan (`FamilyAdapter.context_parallel_plan`)."""
+    named = next((name for name in class_names if name in UNSPLIT_PIPELINES), None)
+    if named is not None:
+        raise VidlongError(f"context parallelism (--parallel ulysses): {UNSPLIT_PIPELINES[named]}; run {named} on one device")
+
+
+def check_parallel_stages(request) -> None:
+    """A one-line refusal of a second stage (`SECOND_STAGES`: LTX-Video's and LTX-2's latent upsampler and refinement,
+    LTX-2.5's diffusion decoder and temporal refinement, Sana-WM's refiner, Kandinsky 6's super-resolution) in a
+    `GenerateRequest` under context parallelism: the main pass alone is split over ranks."""
+    given = [flag for field, flag in SECOND_STAGES.items() if getattr(request, field) not in (None, False)]
+    if given:
+        raise VidlongError(f"context parallelism (--parallel ulysses) splits the main pass only; {given[0]} runs on one "
+                           f"device: drop {given[0]} or --parallel")
 
 
 def check_gpu_count(ranks: int, device: torch.device) -> None:
@@ -98,7 +113,9 @@ def init_from_torchrun(device: Optional[str]) -> tuple[int, int, torch.device]:
 
 def enable_context_parallel(transformer, ulysses_degree: Optional[int] = None, ring_degree: int = 1) -> None:
     """Split `transformer`'s tokens over the default process group with diffusers' context parallelism
-    (Ulysses), whether or not vidlong's methods are applied (before or after).
+    (Ulysses), whether or not vidlong's methods are applied (before or after): its family's plan
+    (`FamilyAdapter.context_parallel_plan`), and the attentions whose keys every rank holds whole
+    (`FamilyAdapter.whole_key_attentions`) attending on each rank alone.
 
     Args:
         ulysses_degree: ranks to spread the heads over (default: the whole process group).
@@ -106,6 +123,8 @@ def enable_context_parallel(transformer, ulysses_degree: Optional[int] = None, r
     """
     import torch.distributed as dist
     from diffusers import ContextParallelConfig
+
+    from .attention.adapters import adapter_for
 
     check_parallel_class(type(transformer).__name__)
     if not dist.is_initialized():
@@ -118,16 +137,36 @@ def enable_context_parallel(transformer, ulysses_degree: Optional[int] = None, r
     device = next(transformer.parameters()).device
     check_parallel_request(degree, transformer.config.num_attention_heads, device)
     config = ContextParallelConfig(ulysses_degree=degree)
+    adapter = adapter_for(transformer, "enable_context_parallel")
+    plan = adapter.context_parallel_plan(transformer)
     if device.type != "cpu":
-        transformer.enable_parallelism(config=config)
-        return
-    _enable_on_cpu(transformer, config)
+        transformer.enable_parallelism(config=config, cp_plan=plan)
+    else:
+        _enable_on_cpu(transformer, config, plan)
+    for attention in adapter.whole_key_attentions(transformer):
+        attention.processor._parallel_config = None  # diffusers' dispatch attends locally without one
 
 
-def _enable_on_cpu(transformer, cp_config) -> None:
+def token_plan(transformer, inputs: dict, ropes: tuple, rope_dims: int = 3) -> dict:
+    """A context-parallel plan of an LTX-style forward (`FamilyAdapter.context_parallel_plan`): its class's ``_cp_plan``
+    (diffusers': its video tokens split, ``[B, N, C]`` on dim 1) with its text left whole on every rank (its text
+    cross-attentions attend on each rank alone, their padding mask ``[B, H, 1, T]`` over every head:
+    `FamilyAdapter.whole_key_attentions`), each of `inputs` (a forward argument: the dims it is split with, on dim 1, its
+    tokens; left whole with others, e.g. a timestep ``[B]``) split, and the (cos, sin) outputs of each of the `ropes`
+    modules split on their token dim (1 of ``[B, N, D]``; 2 of split RoPE's ``[B, H, N, D / 2]``, `rope_dims` 4)."""
+    from diffusers.models._modeling_parallel import ContextParallelInput
+
+    plan = type(transformer)._cp_plan
+    root = {name: entry for name, entry in plan[""].items() if not name.startswith("encoder_")}
+    root.update({name: ContextParallelInput(split_dim=1, expected_dims=dims, split_output=False) for name, dims in inputs.items()})
+    rope = ContextParallelInput(split_dim=rope_dims - 2, expected_dims=rope_dims, split_output=True)
+    return {**plan, "": root, **{name: {0: rope, 1: rope} for name in ropes}}
+
+
+def _enable_on_cpu(transformer, cp_config, plan: dict) -> None:
     """What diffusers' `enable_parallelism` does, for CPU ranks (gloo), which it refuses (it picks a
     device by ``rank % accelerator count``, zero here): the same config, mesh, processor settings and
-    ``_cp_plan`` hooks (`diffusers.hooks.context_parallel.apply_context_parallel`)."""
+    `plan`'s hooks (`diffusers.hooks.context_parallel.apply_context_parallel`)."""
     import torch.distributed as dist
     from diffusers.hooks.context_parallel import apply_context_parallel
     from diffusers.models._modeling_parallel import ParallelConfig
@@ -143,7 +182,7 @@ def _enable_on_cpu(transformer, cp_config) -> None:
         processor = getattr(module, "processor", None)
         if processor is not None and hasattr(processor, "_parallel_config"):
             processor._parallel_config = config
-    apply_context_parallel(transformer, cp_config, transformer._cp_plan)
+    apply_context_parallel(transformer, cp_config, plan)
 
 
 def ulysses_degree(transformer) -> int:

@@ -467,11 +467,11 @@ class VidlongPipelineMixin:
         """Spread every expert's attention over the default process group with diffusers' context
         parallelism (Ulysses: each rank holds every token of ``heads / degree`` heads, so vidlong's
         methods stay exact; `vidlong.parallel`). Call in every rank, e.g. under torchrun; default
-        degree: the whole group. Refused in one line for a family whose call diffusers' context parallelism fails in
-        (`vidlong.parallel.check_parallel_family`: LTX-Video's, LTX-2's)."""
-        from .parallel import check_parallel_family, enable_context_parallel
+        degree: the whole group. Refused in one line for a pipeline whose call vidlong does not split
+        (`vidlong.parallel.check_parallel_pipeline`: LTX-Video's long multi-prompt one, LTX-2's IC-LoRA and HDR ones)."""
+        from .parallel import check_parallel_pipeline, enable_context_parallel
 
-        check_parallel_family(self.facts()["family"])
+        check_parallel_pipeline(*(base.__name__ for base in type(self).__mro__))
         for transformer in self.experts():
             enable_context_parallel(transformer, ulysses_degree)
 

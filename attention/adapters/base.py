@@ -142,6 +142,18 @@ class FamilyAdapter:
         where `prompt_timeline`."""
         raise NotImplementedError
 
+    def context_parallel_plan(self, transformer) -> dict:
+        """The plan diffusers' context parallelism splits `transformer`'s forward by (`vidlong.parallel.enable_context_parallel`
+        hands it to diffusers' engine): its class's ``_cp_plan``; a family whose calls give per-token inputs that plan leaves
+        whole gives its own."""
+        return type(transformer)._cp_plan
+
+    def whole_key_attentions(self, transformer) -> list:
+        """The attention modules whose keys every rank holds whole under `context_parallel_plan` (text, audio): each rank
+        attends there with its own queries over every head, as on one device, outside diffusers' Ulysses exchange; none by
+        default."""
+        return []
+
     def layout(self, transformer, args: tuple, kwargs: dict, native_frames: int) -> TokenLayout:
         """The token grid of one forward of `transformer`, from that forward's arguments. `native_frames` in latent
         frames. By default its latents ``[B, C, F, H, W]`` (the first argument or ``hidden_states``) patched frame-major by

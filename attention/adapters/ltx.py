@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 
 from ...errors import VidlongError
+from ...parallel import token_plan
 from ..layout import TokenLayout
 from .base import FamilyAdapter
 
@@ -35,6 +36,14 @@ class LTXVideoAdapter(FamilyAdapter):
 
     def cross_attentions(self, transformer) -> list:
         return [block.attn2 for block in transformer.transformer_blocks]
+
+    def context_parallel_plan(self, transformer) -> dict:
+        """diffusers' plan with its text whole on every rank (`whole_key_attentions`) and a timestep per token (``[B, N]``:
+        its image-to-video and condition calls') split with the tokens (`vidlong.parallel.token_plan`)."""
+        return token_plan(transformer, {"timestep": 2}, ("rope",))
+
+    def whole_key_attentions(self, transformer) -> list:
+        return self.cross_attentions(transformer)
 
     def layout(self, transformer, args, kwargs, native_frames) -> TokenLayout:
         """From the forward's ``num_frames``, ``height``, ``width`` (latent sizes; `LTXPipeline`), else from its

@@ -22,6 +22,7 @@ import inspect
 import torch
 
 from ...errors import VidlongError
+from ...parallel import token_plan
 from ..layout import TokenLayout
 from .base import FamilyAdapter
 
@@ -54,6 +55,23 @@ class LTX2Adapter(FamilyAdapter):
 
     def audio_cross_attentions(self, transformer) -> list:
         return [block.audio_attn2 for block in transformer.transformer_blocks]
+
+    def context_parallel_plan(self, transformer) -> dict:
+        """diffusers' plan with its text whole on every rank (`whole_key_attentions`), and split with the video's tokens: a
+        timestep per token (``[B, N]``: its image-to-video, condition and DFR calls'), LTX-2.5's keyframe marker
+        ``[B, N, 1]`` (where its transformer has one: diffusers' engine needs it in every forward, as LTX2DFRPipeline's
+        call passes it), and its video RoPE's and its audio-video cross-attention's video RoPE (``[B, N, D]``, or
+        LTX-2.3's split ``[B, H, N, D / 2]``) (`vidlong.parallel.token_plan`). Its audio stays whole on every rank."""
+        config = transformer.config
+        inputs = dict(timestep=2, **dict(video_keyframes_mask=3) if config.get("use_keyframes_abs_pos_embedding") else {})
+        return token_plan(transformer, inputs, ("rope", "cross_attn_rope"), 4 if config.rope_type == "split" else 3)
+
+    def whole_key_attentions(self, transformer) -> list:
+        """Its text cross-attentions, its audio self-attention and the audio-to-video cross-attention (audio keys); the
+        video-to-audio one (video keys) runs diffusers' Ulysses exchange, each rank's whole audio as its queries (a rank's
+        copy of them attends as one device's: the same queries, keys and values)."""
+        return [attention for block in transformer.transformer_blocks
+                for attention in (block.attn2, block.audio_attn1, block.audio_attn2, block.audio_to_video_attn)]
 
     def audio_starts(self, transformer, args, kwargs, token_starts) -> list:
         """By the times its RoPE gives the tokens (the forward's ``video_coords`` and ``audio_coords`` in seconds, or its

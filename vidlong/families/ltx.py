@@ -19,6 +19,12 @@ class LTXFamily:
     def call_defaults(self) -> dict:
         return dict(super().call_defaults(), frame_rate=self.spec.fps)
 
+    def __call__(self, *args, **kwargs):
+        """Its call (`VidlongPipelineMixin`), under context parallelism without diffusers' warning that a timestep of one
+        per sample stays whole (`vidlong.parallel.token_plan` splits one per token, as its image-to-video calls give it)."""
+        with quiet("diffusers.hooks.context_parallel"):
+            return super().__call__(*args, **kwargs)
+
     def call_latents(self, latents: torch.Tensor) -> torch.Tensor:
         return self._pack_latents(latents, self.transformer_spatial_patch_size, self.transformer_temporal_patch_size)
 
