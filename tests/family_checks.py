@@ -1,7 +1,10 @@
 """Checks a family's own test file runs: on its tiny transformer, `check_methods_off_and_removed` (every family with its
 own test file but the Wan-layout ones); on its tiny pipeline folder (Mochi's, Kandinsky 5's, Motif-Video's, HunyuanVideo's
 image to video, LTX-2's extension), `check_cli_generate`, `check_renoised_stream_and_extension`, `check_cli_extension`,
-`check_image_stream_context`, `check_image_to_video_cli`; on a family's folder, `info_of_a_bare_copy`."""
+`check_image_stream_context`, `check_image_to_video_cli`; the run estimate against the forwards a `generate` ran
+(`forward_shapes`, `check_estimate_counts_the_forwards`: LTX-2's appended tokens); on a family's folder,
+`info_of_a_bare_copy`."""
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -148,6 +151,34 @@ def check_generate_is_the_stock_call(folder, result, stock_class: str, native: i
     assert len(result.frames) == num_frames == result.settings["pixel_frames"]
     assert np.array_equal(result.frames, (np.clip(output.frames[0], 0, 1) * 255).round().astype(np.uint8))
     return output
+
+
+@contextlib.contextmanager
+def forward_shapes(transformer):
+    """While inside, the ``hidden_states`` shapes ``[B, N, C]`` of `transformer`'s forwards, in order (the list it gives)."""
+    shapes = []
+    hook = transformer.register_forward_pre_hook(lambda _m, _a, kwargs: shapes.append(tuple(kwargs["hidden_states"].shape)),
+                                                 with_kwargs=True)
+    try:
+        yield shapes
+    finally:
+        hook.remove()
+
+
+def check_estimate_counts_the_forwards(pipe, request, latent: int, shapes: list, monkeypatch) -> None:
+    """`run_cost` of `request` (no method, `latent` latent frames, at its pipeline's spec's size) against the forwards its
+    `generate` ran (`shapes`, `forward_shapes`): each over the tokens `forward_tokens` counts (the video's and those its
+    call appends), its FLOPs `block_flops` of each forward's tokens per sample, per block, and its activations (the
+    memory of a forward) over those tokens."""
+    from vidlong import estimate
+
+    tokens = {n for _, n, _ in shapes}
+    assert tokens == {estimate.forward_tokens(pipe, request, latent, pipe.spec.height, pipe.spec.width)}
+    _, dim, ffn, layers = estimate.transformer_sizes(pipe.transformer.config)
+    counted = sum(batch * estimate.block_flops(n, dim, ffn, 1) * layers for batch, n, _ in shapes)
+    activations, held = estimate.activation_bytes, []
+    monkeypatch.setattr(estimate, "activation_bytes", lambda n, *sizes: held.append(n) or activations(n, *sizes))
+    assert estimate.run_cost(pipe, request, latent).flops == pytest.approx(counted) and held == list(tokens)
 
 
 def check_cli_generate(folder, tmp_path, method: str, native: int, temporal: int, fps: float, image=None) -> None:

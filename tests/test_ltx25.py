@@ -99,6 +99,7 @@ def test_generate_is_its_call_bit_for_bit_the_canvas_trimmed_and_the_methods_act
     the canvas's 4 latent frames beside its tokens (canvas, then the slot), the video and sound trimmed to the request;
     `both` changes the video and is removed after (the transformer's processors stock again: removal restores its forward
     bit for bit, `test_methods_off_and_removed_are_stock_bit_for_bit_on_its_calls_tokens`)."""
+    from vidlong.estimate import forward_tokens
     from vidlong.generate import GenerateRequest, generate
 
     assert type(dfr_pipe).__name__ == "VidLongLTX2DFRPipeline" and dfr_pipe.spec.name == "tiny-ltx2.5"
@@ -111,7 +112,7 @@ def test_generate_is_its_call_bit_for_bit_the_canvas_trimmed_and_the_methods_act
     finally:
         record.remove()
     assert seen == [((1, (CANVAS + SLOTS) * 4), CANVAS, *GRID)] * 8 and dfr_pipe.forwards_per_step(1.0) == 1
-    assert dfr_pipe.forward_latent_frames(3, GenerateRequest(prompt="x")) == CANVAS + SLOTS  # what the run estimate counts
+    assert forward_tokens(dfr_pipe, GenerateRequest(prompt="x"), 3, 64, 64) == (CANVAS + SLOTS) * 4  # what the estimate counts
     assert plain.frames.shape == (17, 64, 64, 3) and plain.latents.shape[2] == 3
     out = dfr_stock("a red ball", num_frames=17, height=64, width=64, frame_rate=24, output_type="np",
                 generator=torch.Generator().manual_seed(3))
@@ -135,7 +136,7 @@ def test_generate_from_a_first_and_a_last_image_is_its_call_with_those_condition
     from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
     from PIL import Image
 
-    from vidlong.estimate import run_cost
+    from vidlong.estimate import forward_tokens, run_cost
     from vidlong.families.ltx2_dfr import VidLongLTX2DFRImageToVideoPipeline
     from vidlong.generate import GenerateRequest, generate
     from vidlong.pipeline import over_modules
@@ -157,8 +158,8 @@ def test_generate_from_a_first_and_a_last_image_is_its_call_with_those_condition
         record.remove()
     assert set(seen) == {(CANVAS + 1 + SLOTS) * 4} and not np.array_equal(both.frames, plain.frames)
     first_only = GenerateRequest(**dict(images, last_image=None))
-    assert [pipe.forward_latent_frames(3, request) for request in (GenerateRequest(**images), first_only)] == \
-        [CANVAS + 1 + SLOTS, CANVAS + SLOTS]
+    assert [forward_tokens(pipe, request, 3, 64, 64) for request in (GenerateRequest(**images), first_only)] == \
+        [(CANVAS + 1 + SLOTS) * 4, (CANVAS + SLOTS) * 4]
     assert run_cost(pipe, GenerateRequest(**images), 3).flops > run_cost(pipe, first_only, 3).flops
     assert all(type(b.attn1.processor).__name__ != "VidlongAttnProcessor" for b in pipe.transformer.transformer_blocks)
     clean = pipe.encode_conditions([LTX2VideoCondition(first, 0)], 64, 64, 25)[0][1]  # [1, C, 1, h, w], normalised

@@ -16,6 +16,7 @@ from reference import LTX2ReferenceAttention
 
 import vidlong
 from vidlong.cli import main
+from vidlong.estimate import forward_tokens
 from vidlong.generate import GenerateRequest, generate
 from vidlong.methods import Streaming
 from vidlong.video_io import read_video
@@ -81,7 +82,7 @@ def test_generate_is_its_call_bit_for_bit_with_its_conditions(folder, image_path
     """At 2x the native window with no method, video and sound: diffusers' call with the same seed and
     ``conditions=[LTX2VideoCondition(first, 0), LTX2VideoCondition(last, -1)]`` (a latent frame index, as it reads one:
     the last frame's condition is a keyframe after the video's tokens); with both methods a first-last-frame video
-    changes. Its forwards hold the tokens the run estimate counts (`forward_latent_frames`: the last frame's keyframe
+    changes. Its forwards hold the tokens the run estimate counts (`forward_tokens`: the last frame's keyframe
     after the video's)."""
     from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
     from PIL import Image
@@ -98,7 +99,7 @@ def test_generate_is_its_call_bit_for_bit_with_its_conditions(folder, image_path
     finally:
         record.remove()
     frames, height, width = plain.latents.shape[2:]
-    assert pipe.forward_latent_frames(frames, request) == frames + last and seen == {(frames + last) * height * width}
+    assert seen == {forward_tokens(pipe, request, frames, 64, 64)} == {(frames + last) * height * width}
     conditions = [LTX2VideoCondition(Image.open(path).convert("RGB"), index)
                   for path, index in ((images["image"], 0), (images["last_image"], -1)) if path is not None]
     stock = check_generate_is_the_stock_call(folder, plain, "LTX2ConditionPipeline", 2, 8, conditions=conditions or None,

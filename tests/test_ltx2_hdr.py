@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from family_checks import check_refused_before_loading
+from family_checks import check_estimate_counts_the_forwards, check_refused_before_loading, forward_shapes
 
 import vidlong
 from vidlong.cli import main
@@ -78,11 +78,16 @@ def stock_hdr(stock, reference_path, **call) -> np.ndarray:
     return output.frames[0]
 
 
-def test_generate_is_its_call_bit_for_bit_with_a_reference_video(pipe, stock, reference_path):
+def test_generate_is_its_call_bit_for_bit_with_a_reference_video(pipe, stock, reference_path, monkeypatch):
     """A control video as its reference, no method, 2x the native window (its 25 frames): the linear HDR frames are
-    diffusers' call's with the same seed bit for bit, the frames their tone map, no sound."""
+    diffusers' call's with the same seed bit for bit, the frames their tone map, no sound. Its forwards hold twice the
+    video's tokens (the reference's after them), as the run estimate counts them."""
     assert type(pipe).__name__ == "VidLongLTX2HDRPipeline"
-    plain = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, control_video=str(reference_path)))
+    request = GenerateRequest(prompt="a red ball", seed=3, control_video=str(reference_path))
+    with forward_shapes(pipe.transformer) as shapes:
+        plain = generate(pipe, request)
+    assert {n for _, n, _ in shapes} == {2 * 4 * 2 * 2}  # 4 latent frames of 2x2 tokens, twice
+    check_estimate_counts_the_forwards(pipe, request, 4, shapes, monkeypatch)
     expected = stock_hdr(stock, reference_path, prompt="a red ball", guidance_scale=3.0)
     assert plain.hdr.dtype == np.float32 and np.array_equal(plain.hdr, expected)
     assert np.array_equal(plain.frames, tone_mapped_uint8(expected)) and plain.audio is None

@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 import torch
 from conftest import ltx2_inputs, mp4_audio, tiny_ltx2_transformer
-from family_checks import (NEUTRAL, block_self_attentions, check_float64_reference, check_generate_is_the_stock_call,
-                           check_methods_off_and_removed, check_refused_before_loading)
+from family_checks import (NEUTRAL, block_self_attentions, check_estimate_counts_the_forwards, check_float64_reference,
+                           check_generate_is_the_stock_call, check_methods_off_and_removed, check_refused_before_loading,
+                           forward_shapes)
 from reference import LTX2ReferenceAttention
 
 import vidlong
 from vidlong.cli import main
+from vidlong.estimate import forward_tokens
 from vidlong.families.ltx2_in_context import DOWNSCALE_KEY
 from vidlong.generate import GenerateRequest, generate
 from vidlong.video_io import read_video, write_video
@@ -63,15 +65,20 @@ def folder(tmp_path_factory):
                                    name="tiny-ltx2-ic")
 
 
-def test_generate_is_its_call_bit_for_bit_with_a_reference_video(pipe, folder, reference_path):
+def test_generate_is_its_call_bit_for_bit_with_a_reference_video(pipe, folder, reference_path, monkeypatch):
     """A control video as its reference, no method, 2x the native window (its 25 frames), video and sound: diffusers' call
     with the same seed and ``reference_conditions=[LTX2ReferenceCondition(frames)]`` (its frames at the video's size); with
-    both methods the video changes; its call's ``reference_video=`` (a path) = ``reference_conditions=`` of its frames."""
+    both methods the video changes; its call's ``reference_video=`` (a path) = ``reference_conditions=`` of its frames. Its
+    forwards hold twice the video's tokens (the reference's after them, at factor 1), as the run estimate counts them."""
     from diffusers.pipelines.ltx2.pipeline_ltx2_ic_lora import LTX2ReferenceCondition
     from PIL import Image
 
     assert type(pipe).__name__ == "VidLongLTX2InContextPipeline"
-    plain = generate(pipe, GenerateRequest(prompt="a red ball", seed=3, control_video=str(reference_path)))
+    request = GenerateRequest(prompt="a red ball", seed=3, control_video=str(reference_path))
+    with forward_shapes(pipe.transformer) as shapes:
+        plain = generate(pipe, request)
+    assert {n for _, n, _ in shapes} == {2 * 4 * 2 * 2}  # 4 latent frames of 2x2 tokens, twice
+    check_estimate_counts_the_forwards(pipe, request, 4, shapes, monkeypatch)
     frames = [Image.fromarray(frame).resize((64, 64), Image.BILINEAR) for frame in read_video(reference_path)[0]]
     stock = check_generate_is_the_stock_call(folder, plain, "LTX2InContextPipeline", 2, 8,
                                              reference_conditions=[LTX2ReferenceCondition(frames)], frame_rate=24,
@@ -148,20 +155,25 @@ def ic_lora(path, weight_shape, metadata=None):
 def test_an_ic_lora_that_records_its_reference_downscale_gives_the_call_that_factor(pipe, folder, reference_path, tmp_path):
     """``--lora`` of an IC-LoRA whose metadata records ``reference_downscale_factor`` 2 (its product zero, so the weights
     are the base's): its call's reference at half the size with the positions scaled, as diffusers' call given the factor
-    (and not as given 1); the factor passed to the call wins."""
+    (and not as given 1); the factor passed to the call wins. At 64x96 its forwards hold the reference's 9 frames (of 25)
+    at 32x48 cut to the VAE's 32x32 after the video's, as the run estimate counts them."""
     shape = pipe.transformer.state_dict()["transformer_blocks.0.attn1.to_q.weight"].shape
     lora = ic_lora(tmp_path / "ic.safetensors", shape, {DOWNSCALE_KEY: "2"})
     with_lora = vidlong.load_pipeline(folder, device="cpu", loras=[lora])
     with_lora.set_progress_bar_config(disable=True)
 
-    def latents(pipeline, **kwargs):
-        return pipeline(prompt="a red ball", reference_video=str(reference_path), num_frames=9, height=64, width=64,
+    def latents(pipeline, height=64, width=64, **kwargs):
+        return pipeline(prompt="a red ball", reference_video=str(reference_path), num_frames=9, height=height, width=width,
                         num_inference_steps=1, output_type="latent", generator=torch.Generator().manual_seed(1), **kwargs).frames
 
     recorded = latents(with_lora)
     assert torch.equal(recorded, latents(pipe, reference_downscale_factor=2))
     assert not torch.equal(recorded, latents(pipe))
     assert torch.equal(latents(with_lora, reference_downscale_factor=1), latents(pipe))
+    with forward_shapes(with_lora.transformer) as shapes:
+        latents(with_lora, 64, 96)
+    request = GenerateRequest(prompt="a red ball", control_video=str(reference_path), frames=9, height=64, width=96)
+    assert {n for _, n, _ in shapes} == {forward_tokens(with_lora, request, 2, 64, 96)} == {2 * 2 * 3 + 2 * 1 * 1}
 
 
 @pytest.mark.parametrize("recorded, says", [

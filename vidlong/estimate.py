@@ -1,6 +1,8 @@
 """Before a run: about how much compute and memory it needs, and whether it fits this machine.
 
-The compute is the transformer's FLOPs, counted from its config, and the latent frames the VAE decodes;
+The compute is the transformer's FLOPs, counted from its config over the tokens a forward attends over (`forward_tokens`:
+the video's and those its call appends after them, LTX-2's and LTX-2.5's keyframes, an IC-LoRA's or HDR reference video's),
+and the latent frames the VAE decodes;
 `Pace` turns both into seconds at the rates the last finished run on the same device achieved (on a
 small model the decode can be most of a run, so it has a pace of its own). The memory is what the run needs beyond the loaded weights: the larger of one
 forward's live activations plus, for methods run by the dense kernel, its ``[1, H, 2048, N]`` float32
@@ -93,15 +95,16 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
     pt, ph, pw = geometry.patch
     methods = methods_for(request.method, request.preset)
     diagonal = next((diagonal or m for m in methods if isinstance(m, DiagonalDenoising)), None)
-    # forwards' latent frames and count: diagonal denoising runs only native windows (the native video's
-    # steps, then one per partition per frame made), every other method `steps` forwards of the whole video (with VACE's
-    # lead; LTX-2.5's padded canvas and keyframe slots, LTX-2's and LTX-2.5's last image appended: `forward_latent_frames`)
-    leading = len(request.reference_images or ())
-    window_frames = spec.native_frames if diagonal else pipe.forward_latent_frames(latent_frames, request) + leading
+    # forwards' tokens and count: diagonal denoising runs only native windows (the native video's steps, then one per
+    # partition per frame made), every other method `steps` forwards of the whole video and what its call appends
+    # (`forward_tokens`)
     iterations = latent_frames - diagonal.sink_frames if diagonal else 0  # the queue's, `forwards_per_frame` forwards each
     # of every native video (a timeline's segments too)
     native_steps = steps_of(request, spec, latent_frames, diagonal, pipe.continues_video or pipe.edits_video) - iterations
-    tokens = video_tokens(geometry, window_frames, height, width)
+    if diagonal:
+        tokens = video_tokens(geometry, spec.native_frames, height, width)
+    else:
+        tokens = forward_tokens(pipe, request, latent_frames, height, width)
     heads, dim, ffn, layers = transformer_sizes(config)
     vace = len(config.get("vace_layers") or ())  # Wan VACE: a VACE block per listed layer, over the control video's tokens
     blocks = layers + vace  # HunyuanVideo: dual- and single-stream blocks (`transformer_sizes`); Wan VACE: its VACE blocks
@@ -129,7 +132,7 @@ def run_cost(pipe, request: GenerateRequest, latent_frames: int, diagonal: Optio
 
         settings = refine_settings(pipe.facts()["family"], request.refine_steps, request.refine_strength, guidance)
         refine_steps, refine_forwards = stage_steps(settings, forwards)
-        tokens = video_tokens(geometry, window_frames, height, width)
+        tokens = video_tokens(geometry, latent_frames, height, width)  # its text- or image-to-video call: nothing appended
         flops += block_flops(tokens, dim, ffn, branches) * blocks * refine_forwards * refine_steps
     # a decode of a few latent frames at a time through Wan's VAE (FramePack's `decode_uint8` decodes the whole video, as its call)
     chunked = pipe.decodes_in_chunks() and pipe._wan_vae()
@@ -230,6 +233,17 @@ def block_flops(tokens: int, dim: int, ffn: int, branches: int) -> float:
                  + branches * 2 * 2 * tokens * tokens * dim  # self-attention scores and values, per branch
                  + cross  # cross-attention
                  + 2 * 2 * tokens * dim * ffn)  # feed-forward
+
+
+def forward_tokens(pipe, request: GenerateRequest, latent_frames: int, height: int, width: int) -> int:
+    """The tokens one forward of `pipe`'s call attends over for `request` made `latent_frames` long at `height` x `width`
+    pixels: the video's grid (`VidlongPipelineMixin.forward_latent_frames`: LTX-2.5's padded canvas; Wan VACE's reference
+    images a latent frame each before it) and the tokens its call appends after it
+    (`VidlongPipelineMixin.appended_tokens`: LTX-2's and LTX-2.5's keyframes, LTX-2.5's keyframe slots, an IC-LoRA's or
+    the HDR IC-LoRA's reference video at its downscale factor)."""
+    leading = len(request.reference_images or ())
+    grid = video_tokens(pipe.geometry(), pipe.forward_latent_frames(latent_frames, request) + leading, height, width)
+    return grid + pipe.appended_tokens(request, latent_frames, height, width)
 
 
 def video_tokens(geometry, frames: int, height: int, width: int) -> int:

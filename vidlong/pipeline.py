@@ -244,10 +244,17 @@ class VidlongPipelineMixin:
         return frames
 
     def forward_latent_frames(self, frames: int, request) -> int:
-        """Latent frames of tokens one forward of its call holds for `request` (a `GenerateRequest`) made `frames` latent frames
-        long (the run estimate's): `frames` (LTX-2.5: its padded canvas and a latent frame a keyframe slot; LTX-2's and
-        LTX-2.5's frame conditions: a latent frame a last image appends, `ConditionImages.appended_latent_frames`)."""
+        """Latent frames of the video's token grid one forward of its call holds for `request` (a `GenerateRequest`) made
+        `frames` latent frames long (the run estimate's, `vidlong.estimate.forward_tokens`): `frames` (LTX-2.5: its padded
+        canvas); the tokens its call appends after the grid: `appended_tokens`."""
         return frames
+
+    def appended_tokens(self, request, frames: int, height: int, width: int) -> int:
+        """Tokens one forward of its call holds after the video's grid for `request` made `frames` latent frames long at
+        `height` x `width` pixels (the run estimate's, `vidlong.estimate.forward_tokens`): none (LTX-2's and LTX-2.5's
+        keyframes and LTX-2.5's keyframe slots: `vidlong.families.ltx2_condition.ConditionImages.appended_tokens`; an
+        IC-LoRA's or the HDR IC-LoRA's reference video: `vidlong.families.ltx2_in_context.ReferenceVideo.appended_tokens`)."""
+        return 0
 
     def draws_before_noise(self, images: dict, shape, generator: torch.Generator) -> None:
         """Makes from `generator` the draws its call makes before its noise (`images`: the call's image arguments by name;

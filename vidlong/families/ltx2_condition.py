@@ -45,9 +45,13 @@ class ConditionImages:
         of one latent frame)."""
         return int(request.last_image is not None and frames > 1)
 
-    def forward_latent_frames(self, frames: int, request) -> int:
-        """The video's latent frames of tokens (its family's) and those its conditions append (`appended_latent_frames`)."""
-        return super().forward_latent_frames(frames, request) + self.appended_latent_frames(request, frames)
+    def appended_tokens(self, request, frames: int, height: int, width: int) -> int:
+        """Its conditions' tokens after the video's grid, its `appended_latent_frames` at the video's `height` x `width`
+        pixels (its call resizes an image to the video's size), beside those of the bases after it."""
+        from ..estimate import video_tokens
+
+        appended = video_tokens(self.geometry(), self.appended_latent_frames(request, frames), height, width)
+        return super().appended_tokens(request, frames, height, width) + appended
 
     def __call__(self, *args, image=None, last_image=None, **kwargs):
         """Its call (`VidlongPipelineMixin`), `image` (a PIL image or an image file's path) conditioning the first latent frame

@@ -122,11 +122,15 @@ class VidLongLTX2DFRPipeline(CanvasSizes, ConditionImages, LTX2Family, VidlongPi
         return (frames - 1) // self.vae_temporal_compression_ratio
 
     def forward_latent_frames(self, frames: int, request) -> int:
-        """Its canvas's latent frames for `request` made `frames` latent frames long (`resolve_canvas`), its last image's
-        appended one (`appended_latent_frames`) and one a keyframe slot (``[canvas | conditions | slots]``)."""
+        """Its padded canvas's latent frames for `request` made `frames` latent frames long (`resolve_canvas`)."""
         ratio = self.vae_temporal_compression_ratio
-        canvas, _, slots = resolve_canvas(ratio * (frames - 1) + 1, ratio)
-        return (canvas - 1) // ratio + 1 + self.appended_latent_frames(request, frames) + len(slots)
+        return (resolve_canvas(ratio * (frames - 1) + 1, ratio)[0] - 1) // ratio + 1
+
+    def appended_latent_frames(self, request, frames: int) -> int:
+        """Latent frames of tokens after its canvas (``[canvas | conditions | slots]``): its last image's
+        (`ConditionImages.appended_latent_frames`) and one a keyframe slot (`resolve_canvas`)."""
+        ratio = self.vae_temporal_compression_ratio
+        return super().appended_latent_frames(request, frames) + len(resolve_canvas(ratio * (frames - 1) + 1, ratio)[2])
 
     def forwards_per_step(self, guidance: float) -> int:
         """One: its distilled pass runs no guidance."""

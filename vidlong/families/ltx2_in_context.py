@@ -70,8 +70,9 @@ def reference_conditions(given, reference_video=None, condition=LTX2ReferenceCon
 class ReferenceVideo:
     """What vidlong's LTX-2 pipelines that follow IC-LoRA reference videos share (diffusers' `LTX2InContextPipeline`, and
     `LTX2HDRPipeline`: `vidlong.families.ltx2_hdr`), before `LTX2Family` in their bases: vidlong's ``reference_video=``
-    beside diffusers' ``reference_conditions=`` (of its call's `reference_condition` class), and the
-    ``reference_downscale_factor`` its merged IC-LoRAs record."""
+    beside diffusers' ``reference_conditions=`` (of its call's `reference_condition` class), the
+    ``reference_downscale_factor`` its merged IC-LoRAs record, and the tokens a request's reference appends (the run
+    estimate's)."""
 
     #: the class of its call's ``reference_conditions``
     reference_condition = LTX2ReferenceCondition
@@ -81,18 +82,36 @@ class ReferenceVideo:
         """`vidlong.pipeline.check_loras`' check, before loading: the factor its LoRAs record is one it can use."""
         lora_downscale_factor(loras)
 
+    def reference_downscale(self) -> int:
+        """The ``reference_downscale_factor`` its call takes by default: the one its merged LoRAs record, its folder's
+        ``vidlong.yaml``'s too (`lora_downscale_factor`), else its call's 1."""
+        return lora_downscale_factor(self.vidlong_linked_loras + self.vidlong_loras) or 1
+
+    def appended_tokens(self, request, frames: int, height: int, width: int) -> int:
+        """Those of the bases after it (the in-context pipeline's frame conditions) and, with a control video, its reference
+        video's after them: `generate` hands its call the control video's first pixel frames, as many as the video's
+        (`vidlong.control_video.control_arguments`), so `frames` latent frames of ``height // f`` x ``width // f`` pixels
+        (f: `reference_downscale`), each side cut to the VAE's multiple (the in-context call's resize rounds it down; the HDR
+        call's VAE takes no other), as diffusers' ``_encode_reference_conditions`` encodes it."""
+        from ..estimate import video_tokens
+
+        appended = super().appended_tokens(request, frames, height, width)
+        if request.control_video is None:
+            return appended
+        factor = self.reference_downscale()
+        return appended + video_tokens(self.geometry(), frames, height // factor, width // factor)
+
     def __call__(self, *args, reference_video=None, **kwargs):
         """Its call, `reference_video` after any ``reference_conditions`` given by name (`reference_conditions`),
-        ``reference_downscale_factor`` by default the one its merged LoRAs record, its folder's ``vidlong.yaml``'s too
-        (`lora_downscale_factor`; else its call's 1)."""
+        ``reference_downscale_factor`` by default `reference_downscale`."""
         if reference_video is not None:
             if len(args) > 2:  # its call's third parameter
                 raise VidlongError("reference_video= adds to reference_conditions given by name: pass reference_conditions= "
                                    "by name beside it")
             kwargs["reference_conditions"] = reference_conditions(kwargs.get("reference_conditions"), reference_video,
                                                                   self.reference_condition)
-        factor = lora_downscale_factor(self.vidlong_linked_loras + self.vidlong_loras)
-        if factor is not None:
+        factor = self.reference_downscale()
+        if factor != 1:  # else its call's own default
             kwargs.setdefault("reference_downscale_factor", factor)
         return super().__call__(*args, **kwargs)
 
