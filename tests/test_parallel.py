@@ -2,6 +2,7 @@
 method's output equals the one-process output, and with no method the output is diffusers' own
 context-parallel output bit for bit; LTX-Video's and LTX-2's forwards (their text masks, LTX-2's audio, LTX-2.3's split
 RoPE, LTX-2.5's keyframe marker) and a tiny LTX-2.3 `generate` by their families' plans."""
+import dataclasses
 import os
 import socket
 import time
@@ -261,9 +262,57 @@ def test_refusals_are_one_line():
         enable_context_parallel(tiny_vace_pipeline().transformer)
     with pytest.raises(VidlongError, match="IC-LoRA and HDR pipelines may mask .* run LTX2InContextPipeline on one device"):
         check_parallel_pipeline("LTX2InContextPipeline")  # its call, not its class
+    with pytest.raises(VidlongError, match="Helios's forwards hold its compressed history's tokens .* on one device"):
+        check_parallel_pipeline("VidLongHeliosPyramidPipeline", "HeliosPyramidPipeline")
     check_parallel_pipeline("LTX2Pipeline", "LTX2DFRPipeline", "LTXConditionPipeline")
     with pytest.raises(VidlongError, match="splits the main pass only; --upsample runs on one device: drop --upsample or"):
         check_parallel_stages(GenerateRequest(prompt="a red ball", upsample=True, refine=True))
+
+
+def test_a_split_that_does_not_divide_is_refused_before_loading(ltx2_folder):
+    """Each forward's video tokens against the ranks (`vidlong.parallel_split`), from the folder's configs alone: the tiny
+    LTX-2.3's 2 latent frames of 2 x 2 tokens (8) over 3 ranks refused in one line naming a --frames, a --height or --width
+    and a --nproc-per-node, each of which then passes; a 2.0-style condition call's last image (a latent frame appended)
+    counted in its forwards' tokens (12: 3 ranks pass, 8 do not)."""
+    from vidlong.errors import flag_names
+    from vidlong.generate import GenerateRequest
+    from vidlong.parallel_split import check_parallel_split, split_tokens
+    from vidlong.validate import check_generate, limits_for_folder
+
+    limits, plain = limits_for_folder(ltx2_folder), GenerateRequest(prompt="a red ball")
+    assert split_tokens(plain, limits, check_generate(plain, limits)).tokens == 8
+    with flag_names(), pytest.raises(VidlongError) as refused:
+        check_parallel_split(plain, limits, 2, ranks=3, heads=2)
+    assert str(refused.value).count("\n") == 0 and "8 video tokens (2 latent frames at 64x64)" in str(refused.value)
+    assert "does not divide by 3: use --frames 17; or --height 96 or --width 96; or --nproc-per-node 2" in str(refused.value)
+    for fixed in (dict(frames=17), dict(height=96), dict(width=96)):
+        request = GenerateRequest(prompt="a red ball", **fixed)
+        check_parallel_split(request, limits, check_generate(request, limits), ranks=3, heads=2)
+    check_parallel_split(plain, limits, 2, ranks=2, heads=2)
+    conditioned = dataclasses.replace(limits, pipeline="LTX2ConditionPipeline")
+    last = GenerateRequest(prompt="a red ball", last_image="last.png")
+    assert split_tokens(last, conditioned, 2).tokens == 12
+    check_parallel_split(last, conditioned, 2, ranks=3, heads=2)
+    with pytest.raises(VidlongError, match="12 video tokens .* does not divide by 8"):
+        check_parallel_split(last, conditioned, 2, ranks=8, heads=8)
+
+
+def test_torchrun_generate_refuses_a_split_that_does_not_divide_before_loading(tiny_folder, tmp_path, capsys, monkeypatch):
+    """`vidlong generate --parallel ulysses` as torchrun starts it (its RANK and WORLD_SIZE): the tiny Wan2.1's --frames 5
+    (2 latent frames of 2 x 2 tokens) over 3 ranks refused in one line, exit 2, before its process group starts or its
+    model loads (no torch.distributed group; no MASTER_ADDR, which that start would need)."""
+    from vidlong.cli import main
+
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    capsys.readouterr()
+    assert main(["generate", "--model", str(tiny_folder), "--prompt", "a red circle", "--frames", "5", "--device", "cpu",
+                 "--parallel", "ulysses", "--out", str(tmp_path / "x.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "8 video tokens (2 latent frames at 32x32)" in err[0] and "does not divide by 3" in err[0]
+    assert "--frames 9" in err[0] and "--nproc-per-node 2" in err[0] and not dist.is_initialized()
+    assert not (tmp_path / "x.mp4").exists()
 
 
 def test_torchrun_generate_with_parallel_ulysses_writes_the_video_once(tiny_folder, tmp_path):

@@ -429,7 +429,7 @@ def _run_generate(args) -> int:
     from .progress import RunBar
     from .video_io import write_video
 
-    rank, device = _start_parallel(args, folder, limits.pipeline, request) if args.parallel else (0, args.device)
+    rank, device = _start_parallel(args, folder, limits, request, latent) if args.parallel else (0, args.device)
     pipe = _load_pipeline(args, folder, device, offload=args.offload)
     if args.parallel:
         pipe.enable_parallelism()
@@ -531,20 +531,24 @@ def _load_pipeline(args, folder: Path, device, offload=None, streams=False):
     return pipe
 
 
-def _start_parallel(args, folder: Path, pipeline: str, request):
+def _start_parallel(args, folder: Path, limits, request, latent: int):
     """(rank, device) of this torchrun process, its process group started, after the checks that need
-    only the folder's configs and the request (a transformer class with a context-parallel plan, a `pipeline` whose call
-    vidlong splits, no second stage, heads against ranks, ranks against GPUs)."""
+    only the folder's configs and the request (`latent` latent frames long, on the pipeline of `limits`): a transformer
+    class with a context-parallel plan, a pipeline whose call vidlong splits, no second stage, each forward's tokens against
+    the ranks (`vidlong.parallel_split`), heads against ranks, ranks against GPUs."""
     from .models import folder_configs
     from .parallel import (check_parallel_class, check_parallel_pipeline, check_parallel_request, check_parallel_stages,
-                           init_from_torchrun)
+                           init_from_torchrun, torchrun_world)
+    from .parallel_split import check_parallel_split
 
     config = folder_configs(folder)[1]
+    heads = int(config["num_attention_heads"])
     check_parallel_class(config.get("_class_name", ""))
-    check_parallel_pipeline(pipeline)
+    check_parallel_pipeline(limits.pipeline)
     check_parallel_stages(request)
+    check_parallel_split(request, limits, latent, torchrun_world(), heads)
     rank, world, device = init_from_torchrun(args.device)
-    check_parallel_request(world, int(config["num_attention_heads"]), device)
+    check_parallel_request(world, heads, device)
     return rank, device
 
 

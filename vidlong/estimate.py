@@ -242,7 +242,8 @@ def forward_tokens(pipe, request: GenerateRequest, latent_frames: int, height: i
     (`VidlongPipelineMixin.appended_tokens`: LTX-2's and LTX-2.5's keyframes, LTX-2.5's keyframe slots, an IC-LoRA's or
     the HDR IC-LoRA's reference video at its downscale factor)."""
     leading = len(request.reference_images or ())
-    grid = video_tokens(pipe.geometry(), pipe.forward_latent_frames(latent_frames, request) + leading, height, width)
+    geometry = pipe.geometry()
+    grid = video_tokens(geometry, pipe.forward_latent_frames(latent_frames, request, geometry.temporal) + leading, height, width)
     return grid + pipe.appended_tokens(request, latent_frames, height, width)
 
 

@@ -474,8 +474,12 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     spec = pipe.spec
     limits = limits_for_pipeline(pipe)
     n_latent = check_generate(request, limits)
-    if any(ulysses_degree(expert) > 1 for expert in pipe.experts()):
+    degree = max(ulysses_degree(expert) for expert in pipe.experts())
+    if degree > 1:
+        from .parallel_split import check_parallel_split
+
         check_parallel_stages(request)
+        check_parallel_split(request, limits, n_latent, degree, pipe.experts()[0].config.num_attention_heads)
     if pipe.makes_audio and not decode:
         raise VidlongError(f"{type(pipe).__name__} decodes its video and its audio in one call: decode=False would leave the "
                            "audio out; drop it")

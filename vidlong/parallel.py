@@ -56,6 +56,11 @@ UNSPLIT_PIPELINES = {
         "LTX-2's IC-LoRA and HDR pipelines may mask the video's self-attention over their reference's tokens "
         "(conditioning_attention_strength), a mask diffusers' Ulysses attention does not split; their calls are not "
         "checked on several ranks")),
+    **dict.fromkeys(("HeliosPipeline", "HeliosPyramidPipeline"), (
+        "Helios's forwards hold its compressed history's tokens (three patch sizes, each padded; its pyramid's stages at "
+        "smaller sizes) beside its chunk's, which diffusers' plan splits together, a count vidlong does not check against "
+        "the ranks (vidlong.parallel_split), and its amplified history keys, where its config amplifies them, are found "
+        "from a rank's share of the tokens; its calls are not checked on several ranks")),
 }
 
 #: the second stages of `vidlong.generate.generate` (its request's fields: their flags), which run on one device
@@ -88,15 +93,21 @@ def check_gpu_count(ranks: int, device: torch.device) -> None:
                            f"use --nproc-per-node {torch.cuda.device_count()} or fewer")
 
 
+def torchrun_world() -> int:
+    """The world size of a process started by torchrun (its ``WORLD_SIZE``), read before its process group starts; a
+    one-line error outside torchrun."""
+    if "WORLD_SIZE" not in os.environ or "RANK" not in os.environ:
+        raise VidlongError("--parallel ulysses runs under torchrun: torchrun --nproc-per-node N -m vidlong generate ... "
+                           "--parallel ulysses")
+    return int(os.environ["WORLD_SIZE"])
+
+
 def init_from_torchrun(device: Optional[str]) -> tuple[int, int, torch.device]:
     """(rank, world size, this rank's device) of a process started by torchrun, with the default
     process group initialised (NCCL on CUDA, gloo on CPU); a one-line error outside torchrun."""
     import torch.distributed as dist
 
-    if "WORLD_SIZE" not in os.environ or "RANK" not in os.environ:
-        raise VidlongError("--parallel ulysses runs under torchrun: torchrun --nproc-per-node N -m vidlong generate ... "
-                           "--parallel ulysses")
-    world, rank, local = int(os.environ["WORLD_SIZE"]), int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", 0))
+    world, rank, local = torchrun_world(), int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", 0))
     kind = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")).type
     if kind == "cuda":
         check_gpu_count(world, torch.device("cuda"))

@@ -243,11 +243,21 @@ class VidlongPipelineMixin:
         to its temporal patch and drops the padding before decoding)."""
         return frames
 
-    def forward_latent_frames(self, frames: int, request) -> int:
+    @classmethod
+    def forward_latent_frames(cls, frames: int, request, temporal_ratio: int) -> int:
         """Latent frames of the video's token grid one forward of its call holds for `request` (a `GenerateRequest`) made
-        `frames` latent frames long (the run estimate's, `vidlong.estimate.forward_tokens`): `frames` (LTX-2.5: its padded
-        canvas); the tokens its call appends after the grid: `appended_tokens`."""
+        `frames` latent frames long, `temporal_ratio` its VAE's pixel frames a latent frame (a class method: the run
+        estimate's, `vidlong.estimate.forward_tokens`, and the context-parallel split's, read before any model loads,
+        `vidlong.parallel_split`): `frames` (LTX-2.5: its padded canvas); the tokens its call appends after the grid:
+        `appended_latent_frames`, `appended_tokens`."""
         return frames
+
+    @classmethod
+    def appended_latent_frames(cls, request, frames: int, temporal_ratio: int) -> int:
+        """Latent frames of tokens at the video's size its call appends after the grid for `request` made `frames` latent
+        frames long (a class method, as `forward_latent_frames`): none (LTX-2's and LTX-2.5's last image,
+        `vidlong.families.ltx2_condition.ConditionImages.appended_latent_frames`; LTX-2.5's keyframe slots)."""
+        return 0
 
     def appended_tokens(self, request, frames: int, height: int, width: int) -> int:
         """Tokens one forward of its call holds after the video's grid for `request` made `frames` latent frames long at

@@ -38,7 +38,8 @@ class ConditionImages:
         """The latent frame `last_image` conditions in a call with `arguments` (by name): -1, its call's last."""
         return -1
 
-    def appended_latent_frames(self, request, frames: int) -> int:
+    @classmethod
+    def appended_latent_frames(cls, request, frames: int, temporal_ratio: int) -> int:
         """Latent frames of tokens its call appends after the video's for `request` made `frames` latent frames long: one for
         a `last_image` (an image is one latent frame; it conditions the last latent frame, past 0: appended, with its own
         positions), else none (an `image`, at latent frame 0, replaces that frame's tokens, as a last image does in a video
@@ -50,7 +51,8 @@ class ConditionImages:
         pixels (its call resizes an image to the video's size), beside those of the bases after it."""
         from ..estimate import video_tokens
 
-        appended = video_tokens(self.geometry(), self.appended_latent_frames(request, frames), height, width)
+        geometry = self.geometry()
+        appended = video_tokens(geometry, self.appended_latent_frames(request, frames, geometry.temporal), height, width)
         return super().appended_tokens(request, frames, height, width) + appended
 
     def __call__(self, *args, image=None, last_image=None, **kwargs):

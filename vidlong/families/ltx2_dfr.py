@@ -121,16 +121,18 @@ class VidLongLTX2DFRPipeline(CanvasSizes, ConditionImages, LTX2Family, VidlongPi
         frames = arguments.get("num_frames") or self.call_defaults()["num_frames"]
         return (frames - 1) // self.vae_temporal_compression_ratio
 
-    def forward_latent_frames(self, frames: int, request) -> int:
-        """Its padded canvas's latent frames for `request` made `frames` latent frames long (`resolve_canvas`)."""
-        ratio = self.vae_temporal_compression_ratio
-        return (resolve_canvas(ratio * (frames - 1) + 1, ratio)[0] - 1) // ratio + 1
+    @classmethod
+    def forward_latent_frames(cls, frames: int, request, temporal_ratio: int) -> int:
+        """Its padded canvas's latent frames for `request` made `frames` latent frames long (`resolve_canvas`, in pixel
+        frames of `temporal_ratio` a latent frame)."""
+        return (resolve_canvas(temporal_ratio * (frames - 1) + 1, temporal_ratio)[0] - 1) // temporal_ratio + 1
 
-    def appended_latent_frames(self, request, frames: int) -> int:
+    @classmethod
+    def appended_latent_frames(cls, request, frames: int, temporal_ratio: int) -> int:
         """Latent frames of tokens after its canvas (``[canvas | conditions | slots]``): its last image's
         (`ConditionImages.appended_latent_frames`) and one a keyframe slot (`resolve_canvas`)."""
-        ratio = self.vae_temporal_compression_ratio
-        return super().appended_latent_frames(request, frames) + len(resolve_canvas(ratio * (frames - 1) + 1, ratio)[2])
+        slots = resolve_canvas(temporal_ratio * (frames - 1) + 1, temporal_ratio)[2]
+        return super().appended_latent_frames(request, frames, temporal_ratio) + len(slots)
 
     def forwards_per_step(self, guidance: float) -> int:
         """One: its distilled pass runs no guidance."""
