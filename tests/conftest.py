@@ -934,3 +934,15 @@ def sana_wm_inputs(frames: int, height: int = 4, width: int = 6, seed: int = 1, 
                 mask=torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]),
                 camera_conditions=camera["raymap"].expand(2, -1, -1).to(dtype),
                 chunk_plucker=camera["chunk_plucker"].expand(2, -1, -1, -1, -1).to(dtype), return_dict=False)
+
+
+def ic_lora(path, weight_shape, metadata=None):
+    """A LoRA of the first block's video query whose product is zero (the merged weights stay the base's), its safetensors
+    `metadata` as an IC-LoRA's trainer writes it."""
+    from safetensors.torch import save_file
+
+    out_features, in_features = weight_shape
+    save_file({"transformer.transformer_blocks.0.attn1.to_q.lora_A.weight": torch.randn(2, in_features),
+               "transformer.transformer_blocks.0.attn1.to_q.lora_B.weight": torch.zeros(out_features, 2)},
+              str(path), metadata=metadata)
+    return path

@@ -9,13 +9,15 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import ic_lora
 from family_checks import check_estimate_counts_the_forwards, check_refused_before_loading, forward_shapes
 
 import vidlong
 from vidlong.cli import main
 from vidlong.generate import GenerateRequest, generate
 from vidlong.hdr_video import tone_mapped_uint8
-from vidlong.video_io import has_sound, read_video
+from vidlong.reference_size import DOWNSCALE_KEY
+from vidlong.video_io import has_sound, read_video, write_video
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +36,14 @@ def stock(folder):
     pipe = LTX2HDRPipeline.from_pretrained(folder, local_files_only=True)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+@pytest.fixture(scope="module")
+def halving_lora(pipe, tmp_path_factory):
+    """An HDR IC-LoRA (`ic_lora`: its product zero, the folder's weights) whose metadata records
+    ``reference_downscale_factor`` 2: its references at half the video's size."""
+    shape = pipe.transformer.state_dict()["transformer_blocks.0.attn1.to_q.weight"].shape
+    return ic_lora(tmp_path_factory.mktemp("hdr-lora") / "hdr-half.safetensors", shape, {DOWNSCALE_KEY: "2"})
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +189,27 @@ def test_a_prompt_timeline_gives_each_segment_and_the_reference_of_its_time_its_
     assert not pipe.transformer._diffusers_hook.get_hook("vidlong_timeline_frames")
 
 
+def test_at_reference_downscale_2_generate_picks_a_size_its_call_encodes(pipe, folder, halving_lora, tmp_path):
+    """A 9-frame 32x96 control video (aspect 1:3) at the spec's 64x64 area: the size picked at factor 1 (64x96) would leave
+    a 32x48 reference at factor 2, which the HDR call's VAE does not encode; with `halving_lora` merged (``loras=``, the CLI's
+    --lora) `generate` picks 64x64 (sides of 64) and runs (1 step, unguided), its forwards the video's 2x2 tokens and then the
+    reference's 1x1 of its 2 latent frames; its own call given 64x96 is refused in one line."""
+    from PIL import Image
+
+    from vidlong.validate import limits_for_pipeline, video_size
+
+    control = write_video(tmp_path / "wide.mp4", np.random.default_rng(5).integers(0, 255, (9, 32, 96, 3), dtype=np.uint8), 24)
+    assert video_size(limits_for_pipeline(pipe), image=Image.fromarray(read_video(control)[0][0]), reference=True) == (64, 96)
+    halved = vidlong.load_pipeline(folder, device="cpu", loras=[halving_lora])
+    halved.set_progress_bar_config(disable=True)
+    with forward_shapes(halved.transformer) as shapes:
+        made = generate(halved, GenerateRequest(prompt="a red ball", control_video=str(control), steps=1, guidance=1))
+    assert made.hdr.shape == (9, 64, 64, 3) and {n for _, n, _ in shapes} == {2 * 2 * 2 + 2 * 1 * 1}
+    with pytest.raises(vidlong.VidlongError, match=r"^width \(--width\) 96: LTX-2's HDR IC-LoRA pipeline .*_factor 2, .* use "
+                                                   r"width \(--width\) 64 or 128$"):
+        halved(prompt="a red ball", reference_video=str(control), num_frames=9, height=64, width=96)
+
+
 def test_vidlong_info_says_what_it_takes(folder):
     """`vidlong info` on an HDR folder: its control kind, a line naming --control-video (needed) and --connector-embeds,
     and no stream, extend or upsample, each with its reason."""
@@ -211,15 +242,19 @@ def test_vidlong_info_says_what_it_takes(folder):
       "0s: a red ball; 0.4s: a blue ball"], "which a timeline would split: give one --prompt"),
     (["{no prompt}", "--control-video", "{reference}"], "--prompt is needed: describe the video, e.g. --prompt \"a red circle\" "
      "(an LTX-2 HDR IC-LoRA folder takes --connector-embeds FILE.safetensors in its place)"),
+    (["--control-video", "{reference}", "--lora", "{half}", "--height", "96", "--width", "160"], "--height 96 and --width 160: "
+     "LTX-2's HDR IC-LoRA pipeline encodes its reference at the video's size over its reference_downscale_factor 2, for its "
+     "VAE: each side a multiple of 64 pixels from 64; use --height 64 or 128 and --width 128 or 192"),
 ], ids=["no-reference", "missing", "not-safetensors", "wrong-keys", "guided", "negative", "upsample", "decoder", "stream", "not-hdr",
-        "not-hdr-no-prompt", "timeline-with-embeds", "no-prompt"])
-def test_what_it_cannot_run_is_refused_in_one_line_before_loading(folder, embeds, reference_path, tmp_path, capsys,
+        "not-hdr-no-prompt", "timeline-with-embeds", "no-prompt", "size-at-reference-downscale-2"])
+def test_what_it_cannot_run_is_refused_in_one_line_before_loading(folder, embeds, halving_lora, reference_path, tmp_path, capsys,
                                                                   monkeypatch, extra, says):
     from safetensors.torch import save_file
 
     wrong = tmp_path / "wrong.safetensors"
     save_file({"video_context": torch.zeros(1, 2, 16)}, str(wrong))
-    values = {"{reference}": str(reference_path), "{embeds}": str(embeds), "{wrong}": str(wrong), "{tmp}": str(tmp_path)}
+    values = {"{reference}": str(reference_path), "{embeds}": str(embeds), "{wrong}": str(wrong), "{tmp}": str(tmp_path),
+              "{half}": str(halving_lora)}
     prompt = ["--prompt", "a red ball"]
     if extra[:1] == ["{no prompt}"]:
         prompt, extra = [], extra[1:]

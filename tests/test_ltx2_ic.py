@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import ltx2_inputs, mp4_audio, tiny_ltx2_transformer
+from conftest import ic_lora, ltx2_inputs, mp4_audio, tiny_ltx2_transformer
 from family_checks import (NEUTRAL, block_self_attentions, check_estimate_counts_the_forwards, check_float64_reference,
                            check_generate_is_the_stock_call, check_methods_off_and_removed, check_refused_before_loading,
                            forward_shapes)
@@ -17,7 +17,7 @@ from reference import LTX2ReferenceAttention
 import vidlong
 from vidlong.cli import main
 from vidlong.estimate import forward_tokens
-from vidlong.families.ltx2_in_context import DOWNSCALE_KEY
+from vidlong.reference_size import DOWNSCALE_KEY
 from vidlong.generate import GenerateRequest, generate
 from vidlong.video_io import read_video, write_video
 
@@ -140,18 +140,6 @@ def test_a_reference_it_cannot_follow_is_refused_in_one_line_before_loading(fold
     assert says in check_refused_before_loading(args + extra, tmp_path / "g.mp4", capsys, monkeypatch)
 
 
-def ic_lora(path, weight_shape, metadata=None):
-    """A LoRA of the first block's video query whose product is zero (the merged weights stay the base's), its safetensors
-    `metadata` as an IC-LoRA's trainer writes it."""
-    from safetensors.torch import save_file
-
-    out_features, in_features = weight_shape
-    save_file({"transformer.transformer_blocks.0.attn1.to_q.lora_A.weight": torch.randn(2, in_features),
-               "transformer.transformer_blocks.0.attn1.to_q.lora_B.weight": torch.zeros(out_features, 2)},
-              str(path), metadata=metadata)
-    return path
-
-
 def test_an_ic_lora_that_records_its_reference_downscale_gives_the_call_that_factor(pipe, folder, reference_path, tmp_path):
     """``--lora`` of an IC-LoRA whose metadata records ``reference_downscale_factor`` 2 (its product zero, so the weights
     are the base's): its call's reference at half the size with the positions scaled, as diffusers' call given the factor
@@ -176,19 +164,23 @@ def test_an_ic_lora_that_records_its_reference_downscale_gives_the_call_that_fac
     assert {n for _, n, _ in shapes} == {forward_tokens(with_lora, request, 2, 64, 96)} == {2 * 2 * 3 + 2 * 1 * 1}
 
 
-@pytest.mark.parametrize("recorded, says", [
-    (["half"], "records reference_downscale_factor='half', not a whole number from 1"),
-    (["2", "4"], "the LoRAs record different reference_downscale_factors (a.safetensors: 2, b.safetensors: 4)"),
-], ids=["not-a-number", "two-factors"])
+@pytest.mark.parametrize("recorded, size, says", [
+    (["half"], [], "records reference_downscale_factor='half', not a whole number from 1"),
+    (["2", "4"], [], "the LoRAs record different reference_downscale_factors (a.safetensors: 2, b.safetensors: 4)"),
+    (["4"], ["--height", "64", "--width", "128"], "--height 64: LTX-2's in-context (IC-LoRA) pipeline encodes its reference "
+     "at the video's size over its reference_downscale_factor 4, for its VAE: each side at least 128 pixels; use --height 128"),
+], ids=["not-a-number", "two-factors", "reference-below-the-vae"])
 def test_an_ic_lora_factor_it_cannot_use_is_refused_in_one_line_before_loading(pipe, folder, reference_path, tmp_path, capsys,
-                                                                               monkeypatch, recorded, says):
+                                                                               monkeypatch, recorded, size, says):
+    """A factor that is no whole number, two LoRAs' different factors, or a --height at factor 4 whose reference (16 pixels)
+    its crop would round down to none of the VAE's 32 (diffusers' call fails there): one line, before loading."""
     from diffusers import DiffusionPipeline
 
     shape = pipe.transformer.state_dict()["transformer_blocks.0.attn1.to_q.weight"].shape
     loras = [ic_lora(tmp_path / f"{name}.safetensors", shape, {DOWNSCALE_KEY: factor}) for name, factor in zip("ab", recorded)]
     monkeypatch.setattr(DiffusionPipeline, "from_pretrained", classmethod(lambda *a, **k: pytest.fail("a model was loaded")))
     args = ["generate", "--model", str(folder), "--prompt", "a red ball", "--control-video", str(reference_path)]
-    assert main([*args, *[arg for lora in loras for arg in ("--lora", str(lora))], "--out", str(tmp_path / "g.mp4")]) == 2
+    assert main([*args, *[arg for lora in loras for arg in ("--lora", str(lora))], *size, "--out", str(tmp_path / "g.mp4")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and says in err[0] and not (tmp_path / "g.mp4").exists(), err
 

@@ -399,7 +399,7 @@ def _run_generate(args) -> int:
     out, latents_path = _check_outputs(args)
     diagonal = _diagonal(args)
     folder = _check_model(args)
-    limits = limits_for_folder(folder, **_given(args))
+    limits = limits_for_folder(folder, **_given(args), loras=lora_files(args))  # its LoRAs' reference downscale too
     edited = _check_edited_image(args, out, limits)
     hdr_out = _check_written_beside(args, out, hdr_path(out), "the linear HDR frames") if limits.control == "hdr" else None
     # a redrawn or control video sets the length; a continued one does not: its window is --ratio's, or the preset's

@@ -546,7 +546,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
         from PIL import Image
 
         first_frame = Image.fromarray(input_video(request.control_video, 1, "control_video")[0][0])
-    height, width = video_size(limits, request.height, request.width, first_frame)
+    height, width = video_size(limits, request.height, request.width, first_frame, request.control_video is not None)
     if request.control_video is not None:
         controls, file_fps = control_arguments(request, limits.control, pixel_frames(n_latent, spec.temporal_ratio), height,
                                                width)

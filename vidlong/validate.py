@@ -83,6 +83,8 @@ class ModelLimits:
             None.
         folder: the model folder it was read from (a loaded pipeline's ``_name_or_path``, where that is a folder), else None:
             where an ``upsample`` of True looks for the folder's own latent upsampler (`check_upsample`).
+        reference_downscale: the ``reference_downscale_factor`` its LoRAs record, at which LTX-2's IC-LoRA and HDR pipelines
+            encode a control video as a reference (`vidlong.reference_size`), else 1.
     """
 
     spec: ModelSpec
@@ -105,6 +107,7 @@ class ModelLimits:
     pipeline: str = ""
     identity: Optional[FaceInputs] = None
     folder: Optional[Path] = None
+    reference_downscale: int = 1
 
     @property
     def edits_image(self) -> bool:
@@ -137,23 +140,30 @@ class ModelLimits:
         return first + 1 if adapter_named(self.family).image_frame_first else first
 
 
-def limits_for_folder(folder, image: bool = False, video: bool = False, control: bool = False) -> ModelLimits:
+def limits_for_folder(folder, image: bool = False, video: bool = False, control: bool = False, loras=()) -> ModelLimits:
     """`ModelLimits` of a checked pipeline folder, from its JSON configs alone; with an `image`, a `video` to redraw or a
     `control` video, of the pipeline it loads as for one (`vidlong.models.pipeline_task`; a control-video twin's,
-    `vidlong.models.control_video_twin`: an LTX-2 folder's in-context pipeline)."""
-    from .models import control_video_twin
+    `vidlong.models.control_video_twin`: an LTX-2 folder's in-context pipeline); its reference downscale factor from the
+    headers of its ``vidlong.yaml``'s LoRA files and `loras` (`vidlong.lora.LoraFile`s merged as it loads)."""
+    from .models import control_video_twin, lora_link
+    from .reference_size import REFERENCE_KINDS, lora_downscale_factor
 
     config = folder_configs(Path(folder))[1]
     twin = control_video_twin(Path(folder)) if control else None
     facts = dict(pipeline_facts(Path(folder)), **({"pipeline": twin} if twin else {}))
     task, geometry = pipeline_task(folder, image, video, control), folder_geometry(folder)
+    kind = CONTROL_PIPELINES.get(facts["pipeline"])
+    factor = None
+    if kind in REFERENCE_KINDS:  # the factor its LoRAs' headers record
+        link = lora_link(Path(folder))
+        factor = lora_downscale_factor([path for path, _ in (link.loras if link else ())] + [lora.path for lora in loras])
     return ModelLimits(spec_for_folder(folder), geometry, _rope_positions(facts), task, facts["family"],
                        facts["experts"], _takes_last_frame(dict(facts, task=task)), _fixed_size(config, geometry),
-                       folder_redraws(folder), _no_stream_reason(dict(facts, task=task)), CONTROL_PIPELINES.get(facts["pipeline"]),
+                       folder_redraws(folder), _no_stream_reason(dict(facts, task=task)), kind,
                        _dropped_frames(dict(facts, task=task)), _no_methods_reason(facts), folder_continues(folder, video),
                        folder_edits(folder), NEGATIVE_PROMPT_UNREAD.get(facts["pipeline"], ()),
                        _no_latents_reason(facts), task_pipeline(facts["pipeline"], task),
-                       face_inputs(facts), Path(folder))
+                       face_inputs(facts), Path(folder), factor or 1)
 
 
 def task_pipeline(pipeline: str, task: str) -> str:
@@ -189,7 +199,8 @@ def limits_for_pipeline(pipe) -> ModelLimits:
                        _takes_last_frame(facts), _fixed_size(facts, geometry), pipe.redraws(), _no_stream_reason(facts),
                        CONTROL_PIPELINES.get(facts["pipeline"]), _dropped_frames(facts), _no_methods_reason(facts),
                        pipe.continues_video, pipe.edits_video, NEGATIVE_PROMPT_UNREAD.get(facts["pipeline"], ()),
-                       _no_latents_reason(facts), facts["pipeline"], face_inputs(facts), _pipeline_folder(pipe))
+                       _no_latents_reason(facts), facts["pipeline"], face_inputs(facts), _pipeline_folder(pipe),
+                       pipe.reference_downscale() if hasattr(pipe, "reference_downscale") else 1)
 
 
 def _pipeline_folder(pipe) -> Optional[Path]:
@@ -569,19 +580,23 @@ def check_size(height: int, width: int, multiple: int, rope_positions: int | Non
                                f"({rope_positions} RoPE positions); use {named(name)} {rope_positions * multiple} or less")
 
 
-def video_size(limits: ModelLimits, height=None, width=None, image=None) -> tuple:
+def video_size(limits: ModelLimits, height=None, width=None, image=None, reference: bool = False) -> tuple:
     """The video's ``(height, width)`` in pixels: as given (either one alone: the spec's other side); else, with a first
     frame (`image`, a PIL image: an image-to-video request's, or a redrawn video's first), the image's aspect at the
     spec's pixel area, each side floored to the model's pixel multiple (at least `Geometry.min_pixels`), as diffusers' image-to-video
     examples size a video (so the image is not squeezed or cropped to the spec's aspect); a model of one size
-    (`ModelLimits.fixed_size`) and a video with no image: the spec's."""
+    (`ModelLimits.fixed_size`) and a video with no image: the spec's. `reference`: the image is the first frame of a control
+    video its call encodes as a reference at its LoRAs' downscale factor (LTX-2's IC-LoRA and HDR pipelines), whose sides
+    are floored to that reference's multiple and least instead (`vidlong.reference_size.reference_sides`)."""
+    from .reference_size import reference_sides
+
     spec = limits.spec
     if height is not None or width is not None or image is None or limits.fixed_size is not None:
         return (spec.height if height is None else height), (spec.width if width is None else width)
-    multiple, aspect = limits.geometry.pixel_multiple, image.height / image.width
+    geometry, aspect = limits.geometry, image.height / image.width
+    multiple, least = reference_sides(limits) if reference else (geometry.pixel_multiple, geometry.min_pixels)
     area = spec.height * spec.width
-    return tuple(max(limits.geometry.min_pixels, int(math.sqrt(area * ratio)) // multiple * multiple)
-                 for ratio in (aspect, 1 / aspect))
+    return tuple(max(least, int(math.sqrt(area * ratio)) // multiple * multiple) for ratio in (aspect, 1 / aspect))
 
 
 def check_model_size(limits: ModelLimits, height=None, width=None) -> None:
@@ -940,6 +955,7 @@ def check_generate(request, limits: ModelLimits) -> int:
     from .attention.adapters import adapter_named
     from .camera import check_camera
     from .methods import DiagonalDenoising, methods_for
+    from .reference_size import check_reference_size
     from .video_to_video import check_redraws, check_video_request, video_fps
 
     if not isinstance(request.prompt, str):
@@ -969,6 +985,8 @@ def check_generate(request, limits: ModelLimits) -> int:
     check_steps(request.steps, family=limits.family)
     spec = limits.spec
     check_model_size(limits, request.height, request.width)
+    if request.control_video is not None and (request.height is not None or request.width is not None):  # the other the spec's
+        check_reference_size(limits, *video_size(limits, request.height, request.width))
     latent = check_video_request(request, limits)
     controlled = check_control_request(request, limits)  # a control model's control video sets the length
     check_reference_images(request, limits)

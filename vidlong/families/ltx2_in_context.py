@@ -14,44 +14,18 @@ where vidlong's processor would fall back to the stock attention: refused while 
 An IC-LoRA trained on references smaller than its videos records the ratio in its safetensors metadata
 (``reference_downscale_factor``), which diffusers' call takes as an argument but does not read: merged by ``--lora``
 (`vidlong.load_pipeline`'s ``loras``) or named by its folder's ``vidlong.yaml``, its factor becomes the call's default
-(`lora_downscale_factor`).
+(`vidlong.reference_size.lora_downscale_factor`).
 """
 from __future__ import annotations
-
-from typing import Optional
 
 from diffusers import LTX2InContextPipeline
 from diffusers.pipelines.ltx2.pipeline_ltx2_ic_lora import LTX2ReferenceCondition
 
 from ..errors import VidlongError
 from ..pipeline import VidlongPipelineMixin
+from ..reference_size import lora_downscale_factor
 from .ltx2 import LTX2Family
 from .ltx2_condition import LTX2Conditioned
-
-
-#: the safetensors metadata entry where an IC-LoRA keeps the ratio of its videos' size to its references'
-DOWNSCALE_KEY = "reference_downscale_factor"
-
-
-def lora_downscale_factor(loras) -> Optional[int]:
-    """The ``reference_downscale_factor`` recorded in the metadata of `loras` (`vidlong.lora.LoraFile`s), None where none
-    records one; a one-line error for a factor that is no whole number from 1 or two LoRAs that record different ones."""
-    from safetensors import safe_open
-
-    found = {}
-    for lora in loras:
-        with safe_open(str(lora.path), framework="pt") as handle:  # the header only: read when its pipeline loaded
-            text = (handle.metadata() or {}).get(DOWNSCALE_KEY)
-        if text is None:
-            continue
-        if not text.strip().isdigit() or int(text) < 1:
-            raise VidlongError(f"LoRA file {lora.path} records {DOWNSCALE_KEY}={text!r}, not a whole number from 1; save it "
-                               f"with the factor its references were trained at in its metadata's {DOWNSCALE_KEY}")
-        found[lora.path] = int(text)
-    if len(set(found.values())) > 1:
-        listed = ", ".join(f"{path.name}: {factor}" for path, factor in found.items())
-        raise VidlongError(f"the LoRAs record different {DOWNSCALE_KEY}s ({listed}); merge one IC-LoRA at a time")
-    return next(iter(found.values()), None)
 
 
 def reference_conditions(given, reference_video=None, condition=LTX2ReferenceCondition) -> list:
@@ -80,12 +54,12 @@ class ReferenceVideo:
     @staticmethod
     def check_lora_metadata(loras) -> None:
         """`vidlong.pipeline.check_loras`' check, before loading: the factor its LoRAs record is one it can use."""
-        lora_downscale_factor(loras)
+        lora_downscale_factor([lora.path for lora in loras])
 
     def reference_downscale(self) -> int:
         """The ``reference_downscale_factor`` its call takes by default: the one its merged LoRAs record, its folder's
         ``vidlong.yaml``'s too (`lora_downscale_factor`), else its call's 1."""
-        return lora_downscale_factor(self.vidlong_linked_loras + self.vidlong_loras) or 1
+        return lora_downscale_factor([lora.path for lora in self.vidlong_linked_loras + self.vidlong_loras]) or 1
 
     def appended_tokens(self, request, frames: int, height: int, width: int) -> int:
         """Those of the bases after it (the in-context pipeline's frame conditions) and, with a control video, its reference
@@ -103,7 +77,11 @@ class ReferenceVideo:
 
     def __call__(self, *args, reference_video=None, **kwargs):
         """Its call, `reference_video` after any ``reference_conditions`` given by name (`reference_conditions`),
-        ``reference_downscale_factor`` by default `reference_downscale`."""
+        ``reference_downscale_factor`` by default `reference_downscale`; one line for a ``height`` or ``width`` given by name
+        whose reference at that factor its call would not encode (`vidlong.reference_size.check_reference_size`)."""
+        from ..reference_size import check_reference_size
+        from ..validate import limits_for_pipeline, video_size
+
         if reference_video is not None:
             if len(args) > 2:  # its call's third parameter
                 raise VidlongError("reference_video= adds to reference_conditions given by name: pass reference_conditions= "
@@ -113,6 +91,10 @@ class ReferenceVideo:
         factor = self.reference_downscale()
         if factor != 1:  # else its call's own default
             kwargs.setdefault("reference_downscale_factor", factor)
+        if kwargs.get("reference_conditions") and (kwargs.get("height") is not None or kwargs.get("width") is not None):
+            limits = limits_for_pipeline(self)  # the other side the spec's
+            check_reference_size(limits, *video_size(limits, kwargs.get("height"), kwargs.get("width")),
+                                 kwargs.get("reference_downscale_factor", factor))
         return super().__call__(*args, **kwargs)
 
 
