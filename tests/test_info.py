@@ -212,7 +212,10 @@ def test_an_ltx2_folder_says_it_follows_a_control_video_with_an_ic_lora(folders,
                                         "names): its reference video")
     linked = tmp_path / "linked"
     linked.mkdir()
-    (linked / "ic.safetensors").write_bytes(b"")  # its weights are read when it loads, not by info
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"x": torch.zeros(1)}, str(linked / "ic.safetensors"))  # info reads its header (a reference downscale factor)
     (linked / "vidlong.yaml").write_text(f"base: {folders['ltx2']}\nlora: ic.safetensors\n")
     assert model_info(linked)["can"]["control_video"] == {"yes": True}
 

@@ -542,8 +542,8 @@ def _start_parallel(args, folder: Path, limits, request, latent: int):
     from .parallel_split import check_parallel_split
 
     config = folder_configs(folder)[1]
+    check_parallel_class(config.get("_class_name", ""))  # a class with a plan first: one without may name its heads otherwise
     heads = int(config["num_attention_heads"])
-    check_parallel_class(config.get("_class_name", ""))
     check_parallel_pipeline(limits.pipeline)
     check_parallel_stages(request)
     check_parallel_split(request, limits, latent, torchrun_world(), heads)
