@@ -71,6 +71,19 @@ class LoraFile:
 OTHER_COMPONENTS = ("text_encoder", "text_encoder_2", "connectors", "image_encoder", "vae", "audio_vae", "vocoder")
 
 
+def lora_header(path: Path, name: Optional[str] = None) -> tuple[list, dict]:
+    """(its tensors' names, its metadata) of the LoRA file at `path`, from its header alone; a one-line error naming it as
+    `name` (default: its path) where safetensors cannot read it."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="np") as handle:
+            return list(handle.keys()), handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise VidlongError(f"{name or path} is not a readable safetensors LoRA ({type(err).__name__}); pass a LoRA saved as "
+                           ".safetensors") from None
+
+
 def read_lora(path: Path, loader=None, name: Optional[str] = None) -> tuple[dict, Optional[float]]:
     """(the transformer's LoRA tensors in `path`, in diffusers' names; the peft ``lora_alpha`` saved with them, or None).
     `loader`: a diffusers pipeline class whose ``lora_state_dict`` converts the family's other formats; None, or one without
@@ -80,16 +93,10 @@ def read_lora(path: Path, loader=None, name: Optional[str] = None) -> tuple[dict
     path; the CLI's, its flag and path)."""
     import json
 
-    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
     name = name or str(path)
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            keys, metadata = list(handle.keys()), handle.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as err:
-        raise VidlongError(f"{name} is not a readable safetensors LoRA ({type(err).__name__}); pass a LoRA saved as "
-                           ".safetensors") from None
+    keys, metadata = lora_header(path, name)
     dora = next((key for key in keys if "dora_scale" in key or "lora_magnitude_vector" in key), None)
     if dora is not None:  # diffusers' loaders drop DoRA's magnitudes with a warning: merged without them, it would be wrong
         raise VidlongError(f"{name} is a DoRA ({dora}), which vidlong does not merge; use a plain LoRA")

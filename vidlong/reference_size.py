@@ -1,7 +1,7 @@
 """The size of the reference video LTX-2's IC-LoRA pipelines encode (`LTX2InContextPipeline`'s, `LTX2HDRPipeline`'s: a control
 video), read and checked before any model loads (no diffusers here): the ``reference_downscale_factor`` f their LoRAs record
-(`lora_downscale_factor`), and the video sizes in pixels whose reference at ``height // f`` x ``width // f`` their calls
-encode (`reference_sides`, `check_reference_size`).
+(`lora_downscale_factor`, from their headers: `vidlong.lora.lora_header`), and the video sizes in pixels whose reference at
+``height // f`` x ``width // f`` their calls encode (`reference_sides`, `check_reference_size`).
 
 Their calls encode it at the video's size over f: the in-context call resizes and crops it there, each side rounded down to
 the VAE's multiple (none left below one multiple, where its encode fails); the HDR call takes a video whose sides f divides
@@ -24,18 +24,13 @@ def lora_downscale_factor(paths) -> Optional[int]:
     """The ``reference_downscale_factor`` recorded in the metadata of the LoRA files at `paths` (`Path`s), None where none
     records one; a one-line error for a file safetensors cannot read, a factor that is no whole number from 1 or two LoRAs
     that record different ones. (A LoRA file that is not there: `vidlong.lora.check_lora_file`'s line, as it loads.)"""
-    from safetensors import SafetensorError, safe_open
+    from .lora import lora_header
 
     found = {}
     for path in paths:
         if not path.is_file():
             continue
-        try:
-            with safe_open(str(path), framework="np") as handle:  # the header only
-                text = (handle.metadata() or {}).get(DOWNSCALE_KEY)
-        except (SafetensorError, OSError, ValueError) as err:
-            raise VidlongError(f"LoRA file {path} is not a readable safetensors LoRA ({type(err).__name__}); pass a LoRA "
-                               "saved as .safetensors") from None
+        text = lora_header(path, f"LoRA file {path}")[1].get(DOWNSCALE_KEY)
         if text is None:
             continue
         if not text.strip().isdigit() or int(text) < 1:
