@@ -36,7 +36,7 @@ def check_parallel_request(degree: int, heads: int, device: torch.device) -> Non
 
 def check_parallel_class(class_name: str) -> None:
     """A one-line refusal of a transformer class that diffusers' context parallelism has no plan for (its
-    ``_cp_plan``: Wan's, LTX-Video's and LTX-2's have one; Wan VACE, SkyReels-V2, CogVideoX, HunyuanVideo 1.0 and 1.5,
+    ``_cp_plan``: Wan's, ChronoEdit's, Helios's, LTX-Video's and LTX-2's have one; Wan VACE, SkyReels-V2, CogVideoX, HunyuanVideo 1.0 and 1.5,
     Mochi, Kandinsky 5 and 6, Motif-Video, EasyAnimate, Allegro, AnyFlow, AnyFlow FAR, Cosmos, Cosmos 3, Sana-Video, Sana-WM,
     Latte, ConsisID none)."""
     import diffusers
