@@ -230,6 +230,10 @@ def test_vidlong_info_says_what_it_takes(folder):
     (["--control-video", "{reference}", "--connector-embeds", "missing.safetensors"], "--connector-embeds: no file at missing"),
     (["--control-video", "{reference}", "--connector-embeds", "{reference}"], "is not a safetensors file safetensors can read"),
     (["--control-video", "{reference}", "--connector-embeds", "{wrong}"], "has no audio_context (it holds video_context)"),
+    (["--control-video", "{reference}", "--connector-embeds", "{batched}"], "video_context must be a float tensor [1, S, D] (one "
+     "video's), got [2, 2, 16] F32"),
+    (["--control-video", "{reference}", "--connector-embeds", "{integer}"], "audio_context must be a float tensor [1, S, D] (one "
+     "video's), got [1, 2, 16] I64"),
     (["--control-video", "{reference}", "--connector-embeds", "{embeds}", "--guidance", "3"], "drop --guidance 3 (or pass 1)"),
     (["--control-video", "{reference}", "--connector-embeds", "{embeds}", "--negative-prompt", "blur"], "drop --negative-prompt"),
     (["--control-video", "{reference}", "--upsample"], "--upsample: LTX-2's HDR pipeline decodes its latents to linear light"),
@@ -245,8 +249,8 @@ def test_vidlong_info_says_what_it_takes(folder):
     (["--control-video", "{reference}", "--lora", "{half}", "--height", "96", "--width", "160"], "--height 96 and --width 160: "
      "LTX-2's HDR IC-LoRA pipeline encodes its reference at the video's size over its reference_downscale_factor 2, for its "
      "VAE: each side a multiple of 64 pixels from 64; use --height 64 or 128 and --width 128 or 192"),
-], ids=["no-reference", "missing", "not-safetensors", "wrong-keys", "guided", "negative", "upsample", "decoder", "stream", "not-hdr",
-        "not-hdr-no-prompt", "timeline-with-embeds", "no-prompt", "size-at-reference-downscale-2"])
+], ids=["no-reference", "missing", "not-safetensors", "wrong-keys", "batched", "integer", "guided", "negative", "upsample",
+        "decoder", "stream", "not-hdr", "not-hdr-no-prompt", "timeline-with-embeds", "no-prompt", "size-at-reference-downscale-2"])
 def test_what_it_cannot_run_is_refused_in_one_line_before_loading(folder, embeds, halving_lora, reference_path, tmp_path, capsys,
                                                                   monkeypatch, extra, says):
     from safetensors.torch import save_file
@@ -255,6 +259,10 @@ def test_what_it_cannot_run_is_refused_in_one_line_before_loading(folder, embeds
     save_file({"video_context": torch.zeros(1, 2, 16)}, str(wrong))
     values = {"{reference}": str(reference_path), "{embeds}": str(embeds), "{wrong}": str(wrong), "{tmp}": str(tmp_path),
               "{half}": str(halving_lora)}
+    for name, video, audio in (("batched", torch.zeros(2, 2, 16), torch.zeros(1, 2, 16)),
+                               ("integer", torch.zeros(1, 2, 16), torch.zeros(1, 2, 16, dtype=torch.int64))):
+        values[f"{{{name}}}"] = str(tmp_path / f"{name}.safetensors")
+        save_file({"video_context": video, "audio_context": audio}, values[f"{{{name}}}"])
     prompt = ["--prompt", "a red ball"]
     if extra[:1] == ["{no prompt}"]:
         prompt, extra = [], extra[1:]
