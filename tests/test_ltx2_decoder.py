@@ -411,6 +411,23 @@ def test_a_decoder_without_a_readable_config_or_of_other_channels_is_refused_bef
     assert str(refused.value).startswith(f"decoder (--decoder): {tmp_path} ") and says in str(refused.value), refused.value
 
 
+def test_its_steps_are_read_from_its_config_as_its_model_takes_them(folders, tmp_path):
+    """`decoder_steps` (the run's planned "diffusion decode" steps) reads diffusion_decoder/config.json: the steps the model
+    built from it holds (on the meta device), its ``decoder_num_inference_steps`` where given, else diffusers' default."""
+    from vidlong.families.ltx2_decoder import DECODER_CONFIG, decoder_model, decoder_steps
+
+    tiny = json.loads((folders[1] / DECODER_CONFIG).read_text())
+    (tmp_path / DECODER_CONFIG).parent.mkdir()
+    read, built = [], []
+    for steps in (None, 3):
+        config = {key: value for key, value in tiny.items() if key != "decoder_num_inference_steps"}
+        given = config if steps is None else {**config, "decoder_num_inference_steps": steps}
+        (tmp_path / DECODER_CONFIG).write_text(json.dumps(given))
+        read.append(decoder_steps(tmp_path))
+        built.append(decoder_model(tmp_path).config.decoder_num_inference_steps)
+    assert read == built and read[1] == 3
+
+
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 

@@ -33,7 +33,7 @@ from ..progress import StepCount
 
 #: diffusers' class of LTX-2.5's diffusion decoder, in its folder's model_index.json
 DECODER_CLASS = "LTX2VideoDiffusionDecodePipeline"
-#: its model's config in its folder (`check_decoder` reads it before loading, `decoder_model` for the run estimate)
+#: its model's config in its folder (`decoder_config` reads it before loading; `decoder_model` builds it for the run estimate)
 DECODER_CONFIG = "diffusion_decoder/config.json"
 #: the model family whose latents it decodes (LTX-2's and LTX-2.5's pipelines)
 DECODER_FAMILY = "ltx-2"
@@ -46,7 +46,7 @@ def decoder_folder(decoder, limits) -> Path:
     names, checked before any model loads against the model of `limits`: one line for another model family, True (no
     model folder holds one: its folder is given), a value that is no path, a path that is no folder or holds another
     pipeline, and a decoder with no readable config or of other latent channels than the model's VAE makes."""
-    from .common import second_stage_config, second_stage_folder
+    from .common import second_stage_folder
 
     if limits.family != DECODER_FAMILY:
         raise VidlongError(f"{named('decoder')} decodes LTX-2's and LTX-2.5's latents by LTX-2.5's diffusion decoder; this "
@@ -55,8 +55,7 @@ def decoder_folder(decoder, limits) -> Path:
         raise VidlongError(f"{named('decoder')}: no model folder holds LTX-2.5's diffusion decoder; pass the folder of it "
                            f"({named('decoder')} path/to/decoder)")
     folder = second_stage_folder(decoder, "decoder", DECODER_CLASS, "LTX-2.5's diffusion decoder")
-    channels = second_stage_config(folder, DECODER_CONFIG, "decoder", DECODER_CLASS, "LTX-2.5's diffusion decoder").get(
-        "latent_channels", 128)
+    channels = decoder_config(folder).get("latent_channels", 128)
     if channels != limits.geometry.channels:
         raise VidlongError(f"{named('decoder')}: {folder} decodes latents of {channels} channels, this model's VAE makes "
                            f"{limits.geometry.channels}; pass the diffusion decoder of this model's release")
@@ -92,10 +91,23 @@ def load_decoder(pipe, folder: Path):
 
 
 def decoder_steps(folder: Path) -> int:
-    """The steps of the diffusion stage of the decoder in `folder` (checked by `check_decoder`): its config's
-    ``decoder_num_inference_steps`` (`decoder_model`, before loading), which its untiled decode runs, one forward of its
-    output layer (``conv_out``) each."""
-    return int(decoder_model(folder).config.decoder_num_inference_steps)
+    """The steps of the diffusion stage of the decoder in `folder` (checked by `check_decoder`), before loading: its config's
+    ``decoder_num_inference_steps`` (diffusers' default where the config leaves it out), which its untiled decode runs, one
+    forward of its output layer (``conv_out``) each."""
+    import inspect
+
+    from diffusers.models.autoencoders import LTX2VideoDiffusionDecoderModel
+
+    default = inspect.signature(LTX2VideoDiffusionDecoderModel).parameters["decoder_num_inference_steps"].default
+    return int(decoder_config(folder).get("decoder_num_inference_steps", default))
+
+
+def decoder_config(folder: Path) -> dict:
+    """The config of the decoder's model in `folder` (`DECODER_CONFIG`), read before any model loads: one line for the
+    request's ``decoder`` where it is missing or no JSON object (`second_stage_config`)."""
+    from .common import second_stage_config
+
+    return second_stage_config(folder, DECODER_CONFIG, "decoder", DECODER_CLASS, "LTX-2.5's diffusion decoder")
 
 
 @torch.no_grad()
@@ -135,12 +147,10 @@ EAGER_PAIR_BYTES = 13
 def decoder_model(folder: Path):
     """The `LTX2VideoDiffusionDecoderModel` of the decoder in `folder` (checked by `check_decoder`) built from its config on
     the meta device: its sizes and parameters as diffusers makes them, no weights read or held."""
-    import json
-
     from diffusers.models.autoencoders import LTX2VideoDiffusionDecoderModel
 
     with torch.device("meta"):
-        return LTX2VideoDiffusionDecoderModel.from_config(json.loads((Path(folder) / DECODER_CONFIG).read_text()))
+        return LTX2VideoDiffusionDecoderModel.from_config(decoder_config(folder))
 
 
 def decoder_weight_bytes(folder: Path, dtype: torch.dtype) -> int:
