@@ -2,7 +2,7 @@
 own test file but the Wan-layout ones); on its tiny pipeline folder (Mochi's, Kandinsky 5's, Motif-Video's, HunyuanVideo's
 image to video, LTX-2's extension), `check_cli_generate`, `check_renoised_stream_and_extension`, `check_cli_extension`,
 `check_image_stream_context`, `check_image_to_video_cli`; the run estimate against the forwards a `generate` ran
-(`forward_shapes`, `check_estimate_counts_the_forwards`: LTX-2's appended tokens); on a family's folder,
+(`forward_shapes`, `generate_counting_forwards`: LTX-2's appended tokens); on a family's folder,
 `info_of_a_bare_copy`."""
 import contextlib
 import json
@@ -165,13 +165,16 @@ def forward_shapes(transformer):
         hook.remove()
 
 
-def check_estimate_counts_the_forwards(pipe, request, latent: int, shapes: list, monkeypatch) -> None:
-    """`run_cost` of `request` (no method, `latent` latent frames, at its pipeline's spec's size) against the forwards its
-    `generate` ran (`shapes`, `forward_shapes`): each over the tokens `forward_tokens` counts (the video's and those its
-    call appends), its FLOPs `block_flops` of each forward's tokens per sample, per block, and its activations (the
-    memory of a forward) over those tokens."""
+def generate_counting_forwards(pipe, request, latent: int, monkeypatch) -> tuple:
+    """(`generate`'s result of `request` on `pipe`, the ``hidden_states`` shapes ``[B, N, C]`` of its transformer's
+    forwards, `forward_shapes`), its `run_cost` (no method, `latent` latent frames, at the pipeline's spec's size) checked
+    against those forwards: each over the tokens `forward_tokens` counts (the video's and those its call appends), its
+    FLOPs `block_flops` of each forward's tokens per sample, per block, and its activations (the memory of a forward) over
+    those tokens."""
     from vidlong import estimate
 
+    with forward_shapes(pipe.transformer) as shapes:
+        made = generate(pipe, request)
     tokens = {n for _, n, _ in shapes}
     assert tokens == {estimate.forward_tokens(pipe, request, latent, pipe.spec.height, pipe.spec.width)}
     _, dim, ffn, layers = estimate.transformer_sizes(pipe.transformer.config)
@@ -179,6 +182,7 @@ def check_estimate_counts_the_forwards(pipe, request, latent: int, shapes: list,
     activations, held = estimate.activation_bytes, []
     monkeypatch.setattr(estimate, "activation_bytes", lambda n, *sizes: held.append(n) or activations(n, *sizes))
     assert estimate.run_cost(pipe, request, latent).flops == pytest.approx(counted) and held == list(tokens)
+    return made, shapes
 
 
 def check_cli_generate(folder, tmp_path, method: str, native: int, temporal: int, fps: float, image=None) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import ic_lora
-from family_checks import check_estimate_counts_the_forwards, check_refused_before_loading, forward_shapes
+from family_checks import check_refused_before_loading, forward_shapes, generate_counting_forwards
 
 import vidlong
 from vidlong.cli import main
@@ -94,10 +94,8 @@ def test_generate_is_its_call_bit_for_bit_with_a_reference_video(pipe, stock, re
     video's tokens (the reference's after them), as the run estimate counts them."""
     assert type(pipe).__name__ == "VidLongLTX2HDRPipeline"
     request = GenerateRequest(prompt="a red ball", seed=3, control_video=str(reference_path))
-    with forward_shapes(pipe.transformer) as shapes:
-        plain = generate(pipe, request)
+    plain, shapes = generate_counting_forwards(pipe, request, 4, monkeypatch)
     assert {n for _, n, _ in shapes} == {2 * 4 * 2 * 2}  # 4 latent frames of 2x2 tokens, twice
-    check_estimate_counts_the_forwards(pipe, request, 4, shapes, monkeypatch)
     expected = stock_hdr(stock, reference_path, prompt="a red ball", guidance_scale=3.0)
     assert plain.hdr.dtype == np.float32 and np.array_equal(plain.hdr, expected)
     assert np.array_equal(plain.frames, tone_mapped_uint8(expected)) and plain.audio is None

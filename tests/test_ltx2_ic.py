@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 from conftest import ic_lora, ltx2_inputs, mp4_audio, tiny_ltx2_transformer
-from family_checks import (NEUTRAL, block_self_attentions, check_estimate_counts_the_forwards, check_float64_reference,
-                           check_generate_is_the_stock_call, check_methods_off_and_removed, check_refused_before_loading,
-                           forward_shapes)
+from family_checks import (NEUTRAL, block_self_attentions, check_float64_reference, check_generate_is_the_stock_call,
+                           check_methods_off_and_removed, check_refused_before_loading, forward_shapes,
+                           generate_counting_forwards)
 from reference import LTX2ReferenceAttention
 
 import vidlong
@@ -75,10 +75,8 @@ def test_generate_is_its_call_bit_for_bit_with_a_reference_video(pipe, folder, r
 
     assert type(pipe).__name__ == "VidLongLTX2InContextPipeline"
     request = GenerateRequest(prompt="a red ball", seed=3, control_video=str(reference_path))
-    with forward_shapes(pipe.transformer) as shapes:
-        plain = generate(pipe, request)
+    plain, shapes = generate_counting_forwards(pipe, request, 4, monkeypatch)
     assert {n for _, n, _ in shapes} == {2 * 4 * 2 * 2}  # 4 latent frames of 2x2 tokens, twice
-    check_estimate_counts_the_forwards(pipe, request, 4, shapes, monkeypatch)
     frames = [Image.fromarray(frame).resize((64, 64), Image.BILINEAR) for frame in read_video(reference_path)[0]]
     stock = check_generate_is_the_stock_call(folder, plain, "LTX2InContextPipeline", 2, 8,
                                              reference_conditions=[LTX2ReferenceCondition(frames)], frame_rate=24,
