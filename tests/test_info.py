@@ -99,12 +99,25 @@ def test_it_prints_lines_or_json_and_reads_no_weights(folders, capsys, monkeypat
     lines = capsys.readouterr().out.splitlines()
     assert "WanPipeline (vidlong's VidLongWanPipeline), task t2v, family wan" in lines[0]
     assert "native 9 latent frames = 33 frames at 16 fps, 128x128" in lines[1] and "  stream: yes" in lines
+    assert lines[1].endswith("renoise context, 3 latent frames a chunk by default (its first 9)")  # its vidlong.yaml's
     assert lines[2] == ("one forward of the transformer places at most 1024 latent frames (114x native: its RoPE table); a "
                         "stream, any length")
     assert main(["info", "--model", str(folders["ltx2"])]) == 0  # no RoPE table
     assert capsys.readouterr().out.splitlines()[2] == ("one forward of the transformer places any number of latent frames "
                                                        "(no RoPE table bounds it); a stream, any length")
     assert main(["info", "--model", "/no/such/folder"]) == 2
+
+
+def test_the_distilled_models_stream_says_its_causal_sampler():
+    """A stream's sampler as the stream takes it from the model's vidlong.yaml: the distilled model's causal sampler, 4 levels
+    at guidance 1 (not generate's 20 steps at 3); the default model's first chunk: `test_it_prints_lines_or_json_...`."""
+    from vidlong.info import info_lines, model_info
+
+    info = model_info("default-distilled")
+    assert (info["spec"]["stream_first_chunk"], info["spec"]["stream_sampler"]) == (3, {"levels": [1000, 750, 500, 250],
+                                                                                         "guidance": 1.0})
+    assert info_lines(info)[1].endswith("cache context, 3 latent frames a chunk by default, by its causal sampler: 4 levels "
+                                        "a chunk at guidance 1")
 
 
 def test_a_folder_that_continues_a_video(folders, capsys):

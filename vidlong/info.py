@@ -124,6 +124,7 @@ def model_info(path) -> dict:
         upsample=_answer(lambda: check_upsample(True, limits)),
         refine=_answer(refine),
     )
+    streams = chunked or can["stream_redraw"]["yes"]  # a stream of vidlong's own chunks (not its call's)
     if can["refine"]["yes"] and limits.pipeline in SEPARATE_REFINER_PIPELINES:  # where its refiner is (Sana-WM's)
         can["refine"]["refiner"] = str(refiner_folder(True, limits))
     return dict(
@@ -138,11 +139,25 @@ def model_info(path) -> dict:
         spec=dict(name=spec.name, native_latent_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames,
                   fps=spec.fps, height=spec.height, width=spec.width, steps=spec.num_inference_steps,
                   guidance=spec.guidance_scale,
-                  stream_context=(adapter.own_stream_context or context) if chunked or can["stream_redraw"]["yes"] else None,
-                  stream_chunk=model_streaming(spec).chunk if chunked or can["stream_redraw"]["yes"] else None,
+                  stream_context=(adapter.own_stream_context or context) if streams else None,
+                  stream_chunk=model_streaming(spec).chunk if streams else None,
+                  stream_first_chunk=spec.stream_first_chunk if streams else None,
+                  stream_sampler=causal_sampler(spec) if streams else None,
                   longest_latent_frames=longest_latent_frames(limits), dropped_frames=limits.dropped_frames,
                   fewest_first_chunk=shown_first_chunk(limits)),
         can=can, needs=folder_package_refusal(folder), temporal_upsampler=None if temporal is None else str(temporal))
+
+
+def causal_sampler(spec) -> dict | None:
+    """A stream's causal sampler where the model's `vidlong.yaml` names it (`stream_sampler: causal`): its noise levels and
+    guidance a chunk (``{"levels": [...], "guidance": g}``); None: the scheduler's steps at the spec's guidance."""
+    if spec.stream_sampler != "causal":
+        return None
+    from .methods import model_streaming
+    from .schedulers.causal import causal_levels
+
+    guidance = spec.stream_guidance if spec.stream_guidance is not None else 1.0  # as `StreamSampling.resolve`
+    return dict(levels=list(causal_levels(model_streaming(spec), spec)), guidance=guidance)
 
 
 def info_lines(info: dict) -> list[str]:
@@ -162,6 +177,9 @@ def info_lines(info: dict) -> list[str]:
              f"at {spec['fps']} fps, {spec['width']}x{spec['height']} (width x height), {spec['steps']} steps, "
              f"guidance {spec['guidance']:g}"
              + (f"; streams with the {spec['stream_context']} context, {spec['stream_chunk']} latent frames a chunk by default"
+                + (f" (its first {first})" if (first := spec["stream_first_chunk"]) not in (None, spec["stream_chunk"]) else "")
+                + (f", by its causal sampler: {len(sampler['levels'])} levels a chunk at guidance {sampler['guidance']:g}"
+                   if (sampler := spec["stream_sampler"]) else "")
                 if spec["stream_context"] else "")
              + (f"; its call drops a video's first {spec['dropped_frames']} frames (a stream's first chunk too, which so "
                 f"takes {spec['fewest_first_chunk']} latent frames or more; no saved latents)" if spec["dropped_frames"] else ""),
