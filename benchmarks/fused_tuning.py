@@ -3,6 +3,7 @@
     python benchmarks/fused_tuning.py --frames 21 42
     python benchmarks/fused_tuning.py --frames 84 --kernels fused fused-int8   # the low-precision paths too
     python benchmarks/fused_tuning.py --tma off on      # keys and values by pointers, by Hopper's bulk copies
+    python benchmarks/fused_tuning.py --ws off auto     # the warp-specialized Gluon kernel (attention/kernels/hopper.py) or not
 
 For each kernel (`FUSED_KERNELS`: the fused kernel and its low-precision paths, whose time includes
 quantizing the operands; that alone is printed too) and (block_m, block_n, num_warps, num_stages)
@@ -36,6 +37,8 @@ def main():
     parser.add_argument("--stages", type=int, nargs="+", default=[2, 3])
     parser.add_argument("--kernels", nargs="+", default=["fused"], choices=list(FUSED_KERNELS))
     parser.add_argument("--tma", nargs="+", default=["auto"], choices=["auto", "off", "on"])
+    parser.add_argument("--ws", nargs="+", default=["off"], choices=["auto", "off", "on"],
+                        help="the warp-specialized Gluon kernel where it runs (auto), for every plan (on) or never (off)")
     args = parser.parse_args()
     rows = []
     for frames in args.frames:
@@ -49,11 +52,12 @@ def main():
             ms = time_ms(lambda: (quantize_token_blocks(q, 128, fmt),
                                   quantize_token_blocks(k, 128, fmt, shift=k.mean(dim=2, dtype=torch.float32))))
             print(f"{frames} frames: Q and K to {fmt}: {ms:.2f} ms ({ms / sdpa:.3f} SDPA)", flush=True)
-        for name, bm, bn, warps, stages, tma in itertools.product(
-                args.kernels, args.block_m, args.block_n, args.warps, args.stages, args.tma):
+        for name, bm, bn, warps, stages, tma, ws in itertools.product(
+                args.kernels, args.block_m, args.block_n, args.warps, args.stages, args.tma, args.ws):
             qk, pv = FUSED_KERNELS[name]
-            kernel = FusedKernel(bm, bn, warps, stages, qk=qk, pv=pv, tma={"auto": None, "on": True, "off": False}[tma])
-            row = [frames, f"{name} {bm}x{bn} w{warps} s{stages} tma-{tma}", sdpa]
+            kernel = FusedKernel(bm, bn, warps, stages, qk=qk, pv=pv, tma={"auto": None, "on": True, "off": False}[tma],
+                                 warp_specialized={"auto": None, "on": True, "off": False}[ws])
+            row = [frames, f"{name} {bm}x{bn} w{warps} s{stages} tma-{tma} ws-{ws}", sdpa]
             for plan in plans.values():
                 try:
                     ms = time_ms(lambda: kernel(q, k, v, plan))

@@ -134,6 +134,39 @@ def test_bf16_with_the_default_launch_settings_on_cuda(methods, tma):
     assert rel_err(out, run_plan(q, k, v, plan, DenseKernel())) < 1e-2
 
 
+def _on_hopper_with_gluon() -> bool:
+    return DEVICE == "cuda" and fused.hopper.gluon is not None and torch.cuda.get_device_capability()[0] == 9
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _on_hopper_with_gluon(), reason="needs a Hopper GPU and Triton with Gluon")
+@pytest.mark.parametrize("methods, grid, dim, dtype", [
+    ([], (5, 7), 128, torch.bfloat16),
+    ([vidlong.UltraViCo()], (5, 7), 128, torch.bfloat16),                                     # guard + centring
+    ([vidlong.UltraViCo(region="frame", center_keys=False)], (5, 7), 128, torch.float16),
+    ([vidlong.UltraViCo(guard_first_frame=False)], (3, 23), 64, torch.bfloat16),
+    ([vidlong.UltraViCo(alpha=0.6)], (30, 52), 128, torch.bfloat16),                          # Wan's 1560 tokens a frame
+    ([vidlong.SpectralFusion(windows=(2, 1))], (5, 7), 128, torch.bfloat16),                  # rings
+    ([vidlong.UltraViCo(), vidlong.SpectralFusion(windows=(2, 1))], (3, 23), 128, torch.bfloat16),
+    ([vidlong.UltraViCo(), vidlong.SpectralFusion(windows=(2, 1, 0.5))], (5, 7), 64, torch.bfloat16),      # K = 4
+])
+def test_warp_specialized_hopper_kernel_matches_the_float64_reference(methods, grid, dim, dtype):
+    """The Gluon kernel (`hopper`): every branch, sequences that end inside a key block and a query
+    program, both query halves, 64 and 128 channels, against the float64 dense plan and the Triton kernel."""
+    layout = TokenLayout(16 if grid[0] * grid[1] < 1000 else 5, *grid, NATIVE)
+    q, k, v = qkv(layout, batch=2, heads=3, dim=dim)
+    plan = build_plan(layout, methods)
+    heads_first = [t.to(dtype).transpose(1, 2) for t in (q, k, v)]
+    outputs = fused.FusedKernel(warp_specialized=True)(*heads_first, plan)
+    references = DenseKernel(compute_dtype=torch.float64)(*(t.double().transpose(1, 2) for t in (q, k, v)), plan)
+    triton_outputs = fused.FusedKernel(warp_specialized=False)(*heads_first, plan)
+    assert len(outputs) == plan.num_branches
+    for out, reference, triton_out in zip(outputs, references, triton_outputs):
+        assert out.dtype == dtype and out.shape == reference.shape
+        assert rel_err(out, reference) < 1e-2
+        assert rel_err(out, triton_out) < 1e-2
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(DEVICE != "cuda", reason="needs CUDA")
 def test_float32_at_head_size_128_with_the_default_launch_settings_on_cuda():

@@ -34,7 +34,7 @@ from typing import Optional
 import torch
 
 from ..mods import FarPair, FirstFrameGuard, PositiveDecay
-from . import quantize
+from . import hopper, quantize
 
 try:
     import triton
@@ -391,6 +391,10 @@ class FusedKernel:
             (Triton's interpreter runs them too). Under torch.compile Inductor builds the descriptors
             (`TensorDescriptor.from_tensor`) at launch. For values stored channel-major
             (``pv="fp8"``) and for tensors whose strides a descriptor cannot take, pointers regardless.
+        warp_specialized: run the pass on the warp-specialized Gluon kernel (`hopper`) rather than this
+            module's Triton kernel: None where it can (Hopper GPUs, 16-bit inputs at head size 64 or 128, no
+            text keys, no quantized operands, eager runs, Triton with Gluon), True always (raising where it
+            cannot), False (the default until it is measured on a GPU: `benchmarks/RESULTS.md`) never.
         On a GPU, FP8 needs compute capability 8.9 (Ada, Hopper) and INT8 8.0
         (`quantize.required_capability`);
         on the CPU they run in Triton's interpreter.
@@ -398,14 +402,14 @@ class FusedKernel:
 
     def __init__(self, block_m: int = 128, block_n: Optional[int] = None, num_warps: Optional[int] = 8,
                  num_stages: Optional[int] = 3, qk: Optional[str] = None, pv: Optional[str] = None,
-                 tma: Optional[bool] = None):
+                 tma: Optional[bool] = None, warp_specialized: Optional[bool] = False):
         if triton is None:
             raise RuntimeError("the fused kernel needs Triton (shipped with CUDA builds of PyTorch)")
         if qk not in (None, *quantize.FORMATS) or pv not in (None, "fp8"):
             raise ValueError(f"qk must be None, 'fp8' or 'int8' and pv None or 'fp8'; got {qk!r}, {pv!r}")
         self.block_m, self.block_n = block_m, block_n
         self.launch = {k: v for k, v in (("num_warps", num_warps), ("num_stages", num_stages)) if v is not None}
-        self.qk, self.pv, self.tma = qk, pv, tma
+        self.qk, self.pv, self.tma, self.warp_specialized = qk, pv, tma, warp_specialized
         self.name = "fused" + "".join(f"-{part}" for part in (qk, pv and f"{pv}pv") if part)
         self._window_tensors = {}
 
@@ -444,6 +448,20 @@ class FusedKernel:
             and torch.version.hip is None and _is_hopper(query.device))
         # quantized keys and FP8 values are fresh contiguous copies; channel-major values take pointers
         return bool(wanted and (self.qk or self._describable(key)) and (self.pv or self._describable(value)))
+
+    def _uses_warp_specialized(self, query, key, value, plan, text) -> bool:
+        """Whether `hopper.fused_attention` runs this call (`warp_specialized`)."""
+        if self.warp_specialized is False:
+            return False
+        possible = (
+            hopper.gluon is not None and text is None and not self.qk and not self.pv
+            and query.is_cuda and torch.version.hip is None and not torch.compiler.is_compiling()
+            and query.dtype in (torch.bfloat16, torch.float16) and query.shape[-1] in (64, 128)
+            and _is_hopper(query.device) and all(self._describable(x) for x in (query, key, value)))
+        if self.warp_specialized and not possible:
+            raise ValueError("warp_specialized=True needs 16-bit inputs of head size 64 or 128 without text keys or "
+                             "quantizing, on a Hopper GPU, in an eager run, and Triton with Gluon (3.5 or newer)")
+        return possible
 
     @staticmethod
     def _describable(x: torch.Tensor) -> bool:
@@ -509,6 +527,11 @@ class FusedKernel:
         # the decay's offset vector: centre minus smoothing (see the module docstring)
         offset_k = (mean_k if center else None) if not self.qk else (None if center else -mean_k)
         has_offset = offset_k is not None and decay != DECAY_NONE
+        if self._uses_warp_specialized(query, key, value, plan, text):
+            hopper.fused_attention(query, key, value, target.unsqueeze(0) if branches == 1 else target, windows,
+                                   offset_k if has_offset else None, layout, decay, alpha, far_limit,
+                                   plan.base_mask is not None)
+            return outputs
         scales = [windows] * 4  # Q, K, text K, V scales; unquantized, the kernel never reads them
         ieee = query.dtype == torch.float32  # products of float32 inputs in full precision
         use_tma = self._uses_tma(query, key, value)

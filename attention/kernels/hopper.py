@@ -1,0 +1,334 @@
+"""Warp-specialized Hopper kernel (Gluon) for the fused pass: every branch of a frame-window plan.
+
+The same pass as `fused` (rings of keys visited most local first, one running softmax, each branch's
+output written once its ring is done; UltraViCo's decay and the masks on unscaled logits, by
+`fused._decay`'s rules), scheduled by hand for Hopper. A program takes 128 queries of one (batch, head)
+and splits the work over three partitions of warps: a loader warp brings the two 64-query halves once
+and then the key and value blocks, `STAGES` deep, by Hopper's bulk tensor copies; two consumer
+warpgroups each run the online softmax of one half, their matrix products on the wgmma units. A
+consumer issues the next block's logits before this block's P·V and makes the next softmax while that
+P·V runs, so the matrix units and the exponentials overlap (FlashAttention-3's schedule, with explicit
+barriers, where Triton's pipeliner does not overlap them for this kernel). The loader and the consumers
+walk the same sequence of key blocks (`_ring_parts`, from the program's 128 rows); the masks keep each
+row to its own ring.
+
+Inputs ``[B, H, N, D]`` in bfloat16 or float16 with D 64 or 128, any strides a tensor descriptor takes;
+only on compute capability 9.x and in eager runs (Inductor does not launch Gluon kernels); no joint
+attention's text keys and no quantized operands (`fused.FusedKernel` picks). Units: frames are token frames.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+try:
+    from triton.experimental import gluon
+    from triton.experimental.gluon import language as gl
+    from triton.experimental.gluon.language.nvidia.hopper import (
+        fence_async_shared, mbarrier, tma, warpgroup_mma, warpgroup_mma_wait)
+    from triton.experimental.gluon.nvidia.hopper import TensorDescriptor
+except ImportError:  # Triton before Gluon's Hopper language (3.5)
+    gluon = None
+
+#: queries per consumer warpgroup, consumers per program, keys per block, key/value stages in flight
+HALF_M, CONSUMERS, BLOCK_N, STAGES = 64, 2, 128, 2
+
+if gluon is not None:
+
+    @gluon.jit
+    def _window_start(frame, window, frames):
+        """First frame of the `window`-frame span centred on `frame`, clamped into the video."""
+        return gl.minimum(gl.maximum(frame - window // 2, 0), frames - window)
+
+    @gluon.jit
+    def _ring_parts(windows_ptr, k, f_lo, f_hi, frames, tokens_per_frame, visible_end, NUM_BRANCHES: gl.constexpr,
+                    BLOCK: gl.constexpr):
+        """Key blocks of ring `k` for queries of frames ``[f_lo, f_hi]``: two parts, each ``first block, end
+        block, first token and end token visible to every query``; the narrowest ring (the only one of a
+        one-branch plan) has one part and an empty second."""
+        window = gl.load(windows_ptr + k)
+        s_lo = _window_start(f_lo, window, frames)
+        s_hi = _window_start(f_hi, window, frames)
+        a_lo = (s_lo * tokens_per_frame) // BLOCK
+        a_hi = gl.cdiv((s_hi + window) * tokens_per_frame, BLOCK)
+        a_full_lo = s_hi * tokens_per_frame
+        a_full_hi = gl.minimum((s_lo + window) * tokens_per_frame, visible_end)
+        b_lo = a_hi
+        b_hi = a_hi
+        b_full_lo = a_full_lo
+        b_full_hi = a_full_hi
+        if k < NUM_BRANCHES - 1:  # the window minus the inner one: a left part and a right part, one where they meet
+            inner = gl.load(windows_ptr + k + 1)
+            i_lo = _window_start(f_lo, inner, frames)
+            i_hi = _window_start(f_hi, inner, frames)
+            b_lo = ((i_lo + inner) * tokens_per_frame) // BLOCK
+            b_full_lo = (i_hi + inner) * tokens_per_frame
+            a_full_hi = gl.minimum(i_lo * tokens_per_frame, visible_end)
+            left_hi = gl.cdiv(i_hi * tokens_per_frame, BLOCK)
+            if b_lo < left_hi:
+                left_hi = b_hi
+                b_lo = b_hi
+            a_hi = left_hi
+        return a_lo, a_hi, a_full_lo, a_full_hi, b_lo, b_hi, b_full_lo, b_full_hi
+
+    @gluon.jit
+    def _program_frames(m0, n_tokens, tokens_per_frame, native_frames, HAS_GUARD: gl.constexpr, ROWS: gl.constexpr):
+        """Frames of a program's first and last rows, and the end of the keys all its rows may see
+        as far as the first-frame guard goes."""
+        f_lo = m0 // tokens_per_frame
+        f_hi = (gl.minimum(m0 + ROWS, n_tokens) - 1) // tokens_per_frame
+        visible_end = n_tokens
+        if HAS_GUARD:
+            if f_lo == 0:
+                visible_end = gl.minimum(n_tokens, native_frames * tokens_per_frame)
+        return f_lo, f_hi, visible_end
+
+    @gluon.jit
+    def _load(q_desc, k_desc, v_desc, windows_ptr, q_smem, k_smem, v_smem, q_bar, k_ready, v_ready, kv_free,
+              b, h, m0, n_tokens, tokens_per_frame, frames, native_frames, HAS_GUARD: gl.constexpr,
+              NUM_BRANCHES: gl.constexpr, HALF: gl.constexpr, BLOCK: gl.constexpr, NUM_STAGES: gl.constexpr):
+        """The loader warp: both query halves on `q_bar`, then every ring's key blocks in the consumers'
+        order, block j's keys into stage ``j % NUM_STAGES`` on `k_ready` and its values on `v_ready`, once
+        both consumers have freed the stage (`kv_free`)."""
+        mbarrier.expect(q_bar, 2 * q_desc.block_type.nbytes)
+        tma.async_copy_global_to_shared(q_desc, [b, h, m0, 0], q_bar, q_smem.index(0))
+        tma.async_copy_global_to_shared(q_desc, [b, h, m0 + HALF, 0], q_bar, q_smem.index(1))
+        f_lo, f_hi, visible_end = _program_frames(m0, n_tokens, tokens_per_frame, native_frames, HAS_GUARD, 2 * HALF)
+        j = 0
+        for ring in range(NUM_BRANCHES):
+            parts = _ring_parts(windows_ptr, NUM_BRANCHES - 1 - ring, f_lo, f_hi, frames, tokens_per_frame, visible_end,
+                                NUM_BRANCHES, BLOCK)
+            for part in gl.static_range(2):
+                for block in range(parts[4 * part], parts[4 * part + 1]):
+                    stage = j % NUM_STAGES
+                    mbarrier.wait(kv_free.index(stage), ((j // NUM_STAGES) & 1) ^ 1)  # a fresh barrier: passes
+                    mbarrier.expect(k_ready.index(stage), k_desc.block_type.nbytes)
+                    tma.async_copy_global_to_shared(k_desc, [b, h, block * BLOCK, 0], k_ready.index(stage),
+                                                    k_smem.index(stage))
+                    mbarrier.expect(v_ready.index(stage), v_desc.block_type.nbytes)
+                    tma.async_copy_global_to_shared(v_desc, [b, h, block * BLOCK, 0], v_ready.index(stage),
+                                                    v_smem.index(stage))
+                    j += 1
+
+    @gluon.jit
+    def _block_rules(qk, n0, full_lo, full_hi, rows, row_frame, c_row, ring_lo, ring_hi, inner_lo, inner_hi,
+                     m_first, m_last, f_lo, f_hi, n_tokens, tokens_per_frame, native_frames, alpha, far_limit,
+                     DECAY: gl.constexpr, HAS_GUARD: gl.constexpr, BLOCK: gl.constexpr, col_layout: gl.constexpr):
+        """UltraViCo's decay (`fused._decay`'s modes and region test over rows ``[m_first, m_last]``) and,
+        on a block not wholly inside tokens ``[full_lo, full_hi)``, the masks: each row's ring, the
+        sequence end, the first-frame guard, on one ``[HALF, BLOCK]`` block of unscaled logits. A row's ring
+        is frames ``[ring_lo, ring_hi)`` outside ``[inner_lo, inner_hi)`` (empty for the narrowest ring)."""
+        n_last = n0 + BLOCK - 1
+        if DECAY == 1:
+            qk = gl.minimum(qk, qk * alpha + c_row[:, None])
+        elif DECAY != 0:
+            if DECAY == 2:
+                d_min = gl.maximum(gl.maximum(n0 - m_last, m_first - n_last), 0)
+                d_max = gl.maximum(m_last - n0, n_last - m_first)
+            else:
+                g_lo = n0 // tokens_per_frame
+                g_hi = n_last // tokens_per_frame
+                d_min = gl.maximum(gl.maximum(g_lo - f_hi, f_lo - g_hi), 0)
+                d_max = gl.maximum(f_hi - g_lo, g_hi - f_lo)
+            if 2 * d_min > far_limit:
+                qk = gl.minimum(qk, qk * alpha + c_row[:, None])
+            elif 2 * d_max > far_limit:
+                kv = n0 + gl.arange(0, BLOCK, layout=col_layout)
+                if DECAY == 2:
+                    far = 2 * gl.abs(rows[:, None] - kv[None, :]) > far_limit
+                else:
+                    far = 2 * gl.abs(row_frame[:, None] - (kv // tokens_per_frame)[None, :]) > far_limit
+                qk = gl.where(far, gl.minimum(qk, qk * alpha + c_row[:, None]), qk)
+        if n0 < full_lo or n0 + BLOCK > full_hi:
+            kv = n0 + gl.arange(0, BLOCK, layout=col_layout)
+            kv_frame = (kv // tokens_per_frame)[None, :]
+            keep = ((kv_frame >= ring_lo[:, None]) & (kv_frame < ring_hi[:, None]) & (kv < n_tokens)[None, :]
+                    & ((kv_frame < inner_lo[:, None]) | (kv_frame >= inner_hi[:, None])))
+            if HAS_GUARD:
+                keep = keep & ((row_frame[:, None] > 0) | (kv_frame < native_frames))
+            qk = gl.where(keep, qk, float("-inf"))
+        return qk
+
+    @gluon.jit
+    def _softmax_step(qk, m_i, l_i, qk_scale, SAFE_MAX: gl.constexpr):
+        """One block of unscaled logits into the running row max (log2 units) and row sum: the block's
+        probabilities, the new max and sum, and the factor that rescales what came before. SAFE_MAX: rows
+        may have seen no key yet (a ring's edge block), whose max stays ``-inf``."""
+        m_new = gl.maximum(m_i, gl.max(qk, 1) * qk_scale)
+        if SAFE_MAX:
+            m_new = gl.where(m_new == float("-inf"), 0.0, m_new)
+        p = gl.exp2(qk * qk_scale - m_new[:, None])
+        correction = gl.exp2(m_i - m_new)
+        return p, m_new, l_i * correction + gl.sum(p, 1), correction
+
+    @gluon.jit
+    def _attend_part(q, no_logits, k_smem, v_smem, k_ready, v_ready, kv_free, j, lo, hi, full_lo, full_hi, acc, m_i, l_i,
+                     rows, row_frame, c_row, ring_lo, ring_hi, inner_lo, inner_hi, m_first, m_last, f_lo, f_hi,
+                     n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
+                     DECAY: gl.constexpr, HAS_GUARD: gl.constexpr, SAFE_MAX: gl.constexpr,
+                     BLOCK: gl.constexpr, HEAD_DIM: gl.constexpr, NUM_STAGES: gl.constexpr,
+                     s_layout: gl.constexpr, o_layout: gl.constexpr):
+        """Key blocks ``[lo, hi)`` (the `j`-th block of the loader's sequence first) into one consumer's
+        running softmax (`no_logits`: a ``[HALF, BLOCK]`` float32 block in the logits' layout); block i's P·V
+        runs while block i+1's logits and softmax are made."""
+        p_layout: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_layout, k_width=2)
+        col_layout: gl.constexpr = gl.SliceLayout(0, s_layout)
+        if hi > lo:
+            mbarrier.wait(k_ready.index(j % NUM_STAGES), (j // NUM_STAGES) & 1)
+            qk = warpgroup_mma(q, k_smem.index(j % NUM_STAGES).reshape([BLOCK, HEAD_DIM]).permute((1, 0)), no_logits,
+                               use_acc=False, is_async=True)
+            qk = warpgroup_mma_wait(num_outstanding=0, deps=(qk,))
+            qk = _block_rules(qk, lo * BLOCK, full_lo, full_hi, rows, row_frame, c_row, ring_lo, ring_hi, inner_lo,
+                              inner_hi, m_first, m_last, f_lo, f_hi, n_tokens, tokens_per_frame, native_frames, alpha,
+                              far_limit, DECAY, HAS_GUARD, BLOCK, col_layout)
+            p, m_i, l_i, correction = _softmax_step(qk, m_i, l_i, qk_scale, SAFE_MAX)
+            acc = acc * gl.convert_layout(correction, gl.SliceLayout(1, o_layout))[:, None]
+            for block in range(lo, hi - 1):
+                stage = j % NUM_STAGES
+                next_stage = (j + 1) % NUM_STAGES
+                mbarrier.wait(k_ready.index(next_stage), ((j + 1) // NUM_STAGES) & 1)
+                next_qk = warpgroup_mma(q, k_smem.index(next_stage).reshape([BLOCK, HEAD_DIM]).permute((1, 0)),
+                                        no_logits, use_acc=False, is_async=True)
+                mbarrier.wait(v_ready.index(stage), (j // NUM_STAGES) & 1)
+                pv = warpgroup_mma(gl.convert_layout(p.to(q.dtype), p_layout),
+                                   v_smem.index(stage).reshape([BLOCK, HEAD_DIM]), acc, is_async=True)
+                qk = warpgroup_mma_wait(num_outstanding=1, deps=(next_qk,))
+                qk = _block_rules(qk, (block + 1) * BLOCK, full_lo, full_hi, rows, row_frame, c_row, ring_lo, ring_hi,
+                                  inner_lo, inner_hi, m_first, m_last, f_lo, f_hi, n_tokens, tokens_per_frame,
+                                  native_frames, alpha, far_limit, DECAY, HAS_GUARD, BLOCK, col_layout)
+                p, m_i, l_i, correction = _softmax_step(qk, m_i, l_i, qk_scale, SAFE_MAX)
+                acc = warpgroup_mma_wait(num_outstanding=0, deps=(pv,))
+                mbarrier.arrive(kv_free.index(stage))
+                acc = acc * gl.convert_layout(correction, gl.SliceLayout(1, o_layout))[:, None]
+                j += 1
+            stage = j % NUM_STAGES
+            mbarrier.wait(v_ready.index(stage), (j // NUM_STAGES) & 1)
+            pv = warpgroup_mma(gl.convert_layout(p.to(q.dtype), p_layout), v_smem.index(stage).reshape([BLOCK, HEAD_DIM]),
+                               acc, is_async=True)
+            acc = warpgroup_mma_wait(num_outstanding=0, deps=(pv,))
+            mbarrier.arrive(kv_free.index(stage))
+            j += 1
+        return acc, m_i, l_i, j
+
+    @gluon.jit
+    def _consume(q_smem, k_smem, v_smem, o_smem, o_desc, windows_ptr, offset_ptr, q_bar, k_ready, v_ready, kv_free,
+                 b, h, pid_bh, half, m0, n_tokens, tokens_per_frame, frames, native_frames, qk_scale, alpha, far_limit,
+                 NUM_BRANCHES: gl.constexpr, DECAY: gl.constexpr, HAS_OFFSET: gl.constexpr, HAS_GUARD: gl.constexpr,
+                 HALF: gl.constexpr, BLOCK: gl.constexpr, HEAD_DIM: gl.constexpr, NUM_STAGES: gl.constexpr):
+        """One consumer warpgroup: query half `half` through every ring, each branch's output written to
+        its rows of `o_desc` (``[K, B, H, N, D]``; the bulk store clips rows past the sequence end)."""
+        s_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1], instr_shape=[16, BLOCK, 16])
+        o_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
+                                                           instr_shape=[16, HEAD_DIM, 16])
+        row_layout: gl.constexpr = gl.SliceLayout(1, s_layout)
+
+        m_first = m0 + half * HALF
+        m_last = gl.minimum(m_first + HALF, n_tokens) - 1
+        rows = m_first + gl.arange(0, HALF, layout=row_layout)
+        row_frame = gl.minimum(rows, n_tokens - 1) // tokens_per_frame
+        f_lo, f_hi, visible_end = _program_frames(m0, n_tokens, tokens_per_frame, native_frames, HAS_GUARD, 2 * HALF)
+
+        mbarrier.wait(q_bar, 0)
+        q = q_smem.index(half).reshape([HALF, HEAD_DIM])
+        if HAS_OFFSET:  # c = (1-α)·q·o, unscaled like the logits
+            q_layout: gl.constexpr = gl.BlockedLayout([1, 8], [4, 8], [4, 1], [1, 0])
+            q_rows = q.load(q_layout).to(gl.float32)
+            o_vec = gl.load(offset_ptr + pid_bh * HEAD_DIM + gl.arange(0, HEAD_DIM, layout=gl.SliceLayout(0, q_layout)))
+            c_row = gl.convert_layout(gl.sum(q_rows * o_vec[None, :], 1) * (1.0 - alpha), row_layout)
+        else:
+            c_row = gl.zeros([HALF], gl.float32, layout=row_layout)
+
+        m_i = gl.full([HALF], float("-inf"), gl.float32, layout=row_layout)
+        l_i = gl.zeros([HALF], gl.float32, layout=row_layout)
+        acc = gl.zeros([HALF, HEAD_DIM], gl.float32, layout=o_layout)
+        no_logits = gl.zeros([HALF, BLOCK], gl.float32, layout=s_layout)
+        o_tile = o_smem.index(half)
+        j = 0
+        for ring in range(NUM_BRANCHES):
+            k = NUM_BRANCHES - 1 - ring  # the branch this ring completes: most local first
+            window = gl.load(windows_ptr + k)
+            ring_lo = _window_start(row_frame, window, frames)
+            ring_hi = ring_lo + window
+            inner_lo = ring_lo * 0  # the narrowest ring has no inner window
+            inner_hi = inner_lo
+            if k < NUM_BRANCHES - 1:
+                inner = gl.load(windows_ptr + k + 1)
+                inner_lo = _window_start(row_frame, inner, frames)
+                inner_hi = inner_lo + inner
+            parts = _ring_parts(windows_ptr, k, f_lo, f_hi, frames, tokens_per_frame, visible_end, NUM_BRANCHES, BLOCK)
+            for part in gl.static_range(2):
+                acc, m_i, l_i, j = _attend_part(
+                    q, no_logits, k_smem, v_smem, k_ready, v_ready, kv_free, j, parts[4 * part], parts[4 * part + 1],
+                    parts[4 * part + 2], parts[4 * part + 3], acc, m_i, l_i, rows, row_frame, c_row, ring_lo, ring_hi,
+                    inner_lo, inner_hi, m_first, m_last, m_first // tokens_per_frame, m_last // tokens_per_frame,
+                    n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit, DECAY, HAS_GUARD,
+                    NUM_BRANCHES > 1, BLOCK, HEAD_DIM, NUM_STAGES, s_layout, o_layout)
+            l_o = gl.convert_layout(l_i, gl.SliceLayout(1, o_layout))
+            o_tile.reshape([HALF, HEAD_DIM]).store((acc / l_o[:, None]).to(q.dtype))
+            fence_async_shared()
+            tma.async_copy_shared_to_global(o_desc, [k, b, h, m_first, 0], o_tile)
+            tma.store_wait(pendings=0)
+
+    @gluon.jit
+    def _fused_attention(q_desc, k_desc, v_desc, o_desc, windows_ptr, offset_ptr, heads, n_tokens, tokens_per_frame,
+                         frames, native_frames, qk_scale, alpha, far_limit, NUM_BRANCHES: gl.constexpr,
+                         DECAY: gl.constexpr, HAS_OFFSET: gl.constexpr, HAS_GUARD: gl.constexpr, HALF: gl.constexpr,
+                         BLOCK: gl.constexpr, HEAD_DIM: gl.constexpr, NUM_STAGES: gl.constexpr):
+        """One program: queries ``[m0, m0 + 2·HALF)`` of one (batch, head), every branch."""
+        pid_m = gl.program_id(0)
+        pid_bh = gl.program_id(1)
+        b = pid_bh // heads
+        h = pid_bh % heads
+        m0 = pid_m * (2 * HALF)
+        dtype: gl.constexpr = q_desc.dtype
+
+        q_smem = gl.allocate_shared_memory(dtype, [2] + q_desc.block_type.shape, q_desc.layout)
+        o_smem = gl.allocate_shared_memory(dtype, [2] + o_desc.block_type.shape, o_desc.layout)
+        k_smem = gl.allocate_shared_memory(dtype, [NUM_STAGES] + k_desc.block_type.shape, k_desc.layout)
+        v_smem = gl.allocate_shared_memory(dtype, [NUM_STAGES] + v_desc.block_type.shape, v_desc.layout)
+        q_bar = gl.allocate_shared_memory(gl.int64, [1], mbarrier.MBarrierLayout())
+        k_ready = gl.allocate_shared_memory(gl.int64, [NUM_STAGES, 1], mbarrier.MBarrierLayout())
+        v_ready = gl.allocate_shared_memory(gl.int64, [NUM_STAGES, 1], mbarrier.MBarrierLayout())
+        kv_free = gl.allocate_shared_memory(gl.int64, [NUM_STAGES, 1], mbarrier.MBarrierLayout())
+        mbarrier.init(q_bar, count=1)
+        for stage in gl.static_range(NUM_STAGES):
+            mbarrier.init(k_ready.index(stage), count=1)
+            mbarrier.init(v_ready.index(stage), count=1)
+            mbarrier.init(kv_free.index(stage), count=2)  # both consumers release a stage
+
+        gl.warp_specialize([
+            (_consume, (q_smem, k_smem, v_smem, o_smem, o_desc, windows_ptr, offset_ptr, q_bar, k_ready, v_ready, kv_free,
+                        b, h, pid_bh, 0, m0, n_tokens, tokens_per_frame, frames, native_frames, qk_scale, alpha, far_limit,
+                        NUM_BRANCHES, DECAY, HAS_OFFSET, HAS_GUARD, HALF, BLOCK, HEAD_DIM, NUM_STAGES)),
+            (_consume, (q_smem, k_smem, v_smem, o_smem, o_desc, windows_ptr, offset_ptr, q_bar, k_ready, v_ready, kv_free,
+                        b, h, pid_bh, 1, m0, n_tokens, tokens_per_frame, frames, native_frames, qk_scale, alpha, far_limit,
+                        NUM_BRANCHES, DECAY, HAS_OFFSET, HAS_GUARD, HALF, BLOCK, HEAD_DIM, NUM_STAGES)),
+            (_load, (q_desc, k_desc, v_desc, windows_ptr, q_smem, k_smem, v_smem, q_bar, k_ready, v_ready, kv_free,
+                     b, h, m0, n_tokens, tokens_per_frame, frames, native_frames, HAS_GUARD, NUM_BRANCHES, HALF, BLOCK,
+                     NUM_STAGES)),
+        ], [4, 1], [232, 40])
+
+
+def descriptor(x: torch.Tensor, rows: int):
+    """A Gluon tensor descriptor of `x` (``[..., N, D]``, unit stride in D) moving ``[1, ..., 1, rows, D]`` boxes."""
+    block = [1] * (x.dim() - 2) + [rows, x.shape[-1]]
+    layout = gl.NVMMASharedLayout.get_default_for(block, gl.bfloat16 if x.dtype == torch.bfloat16 else gl.float16)
+    return TensorDescriptor.from_tensor(x, block, layout)
+
+
+def fused_attention(query, key, value, out, windows, offset_k, layout, decay: int, alpha: float, far_limit: int,
+                    guard: bool) -> None:
+    """Writes into `out` (``[K, B, H, N, D]``) every branch of ``[B, H, N, D]`` query/key/value (16-byte
+    aligned strides, unit stride in D): `windows` ``[K]`` int32 window of each branch in token frames,
+    global first; `decay` one of `fused`'s DECAY_* modes; `offset_k` ``[B·H, D]`` float32 decay offset
+    vector or None; `layout` the plan's `TokenLayout`; `guard` the first-frame guard."""
+    batch, heads, n_tokens, dim = query.shape
+    grid = (math.ceil(n_tokens / (CONSUMERS * HALF_M)), batch * heads)
+    with torch.cuda.device(query.device):
+        _fused_attention[grid](
+            descriptor(query, HALF_M), descriptor(key, BLOCK_N), descriptor(value, BLOCK_N), descriptor(out, HALF_M),
+            windows, offset_k if offset_k is not None else windows, heads, n_tokens, layout.tokens_per_frame,
+            layout.frames, layout.native_frames, math.log2(math.e) / math.sqrt(dim), alpha, far_limit,
+            NUM_BRANCHES=len(windows), DECAY=decay, HAS_OFFSET=offset_k is not None, HAS_GUARD=guard, HALF=HALF_M,
+            BLOCK=BLOCK_N, HEAD_DIM=dim, NUM_STAGES=STAGES, num_warps=4)
