@@ -13,7 +13,9 @@ base's transformer when it loads (`vidlong.lora`): the embedded ``default-causal
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -235,10 +237,17 @@ def spec_for_facts(facts: dict) -> Optional[ModelSpec]:
     return max(fitting, key=lambda pair: pair[0])[1] if fitting else None
 
 
+@functools.lru_cache(maxsize=64)
+def _parsed_yaml(text: str):
+    """`text` parsed by ``yaml.safe_load``, once per distinct text: a check of a model folder reads its ``vidlong.yaml``
+    from many places (its LoRA chain, class, configs, geometry), and PyYAML's parse (~1 ms) was most of that read."""
+    return yaml.safe_load(text)
+
+
 def read_yaml(path: Path) -> dict:
-    """A ``vidlong.yaml`` as a dict, or a one-line error naming the file."""
+    """A ``vidlong.yaml`` as a dict (the caller's own copy), or a one-line error naming the file."""
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = copy.deepcopy(_parsed_yaml(path.read_text())) or {}
     except (yaml.YAMLError, OSError) as err:
         raise VidlongError(f"{path} is not a valid vidlong.yaml ({type(err).__name__}); fix or delete it") from None
     if not isinstance(raw, dict):
