@@ -60,6 +60,7 @@ from vidlong.methods import (METHOD_NAMES, STREAM_CONTEXTS, WINDOW_CONTEXTS, Str
                              methods_for, model_streaming, preset_names)
 from vidlong.method_names import NOISE_KINDS  # noqa: E402
 from vidlong.panels import side_by_side  # noqa: E402
+from vidlong.progress import step_status  # noqa: E402
 from vidlong.fifo_stream import DiagonalStreamer, chunk_layout  # noqa: E402
 from vidlong.methods import DiagonalDenoising, diagonal_of  # noqa: E402
 from vidlong.schedulers.stream import one_prompt_text, stream_chunk_count  # noqa: E402
@@ -795,7 +796,7 @@ class App:
             with self.lock, StreamingVideoWriter(path, fps=fps) as writer:
                 job.streamer = streamer
                 streamer.on_step = lambda done, total: events.put(  # Stop holds at the next step, inside a chunk too
-                    ("status", _step_status(streamer.step_kind, done, total))) or job.check()
+                    ("status", step_status(streamer.step_kind, done, total))) or job.check()
                 iterator = iter(streamer)
                 try:
                     while (chunks is None or made < chunks) and not job.stop.is_set():
@@ -1012,12 +1013,6 @@ def file_outputs(output: Output) -> tuple:
     linear HDR frames' download (LTX-2 HDR's: `App.makes_hdr`), each None (empty) for another's."""
     edited = None if output.edited_image is None else str(output.edited_image)
     return edited, edited, None if output.hdr_video is None else str(output.hdr_video)
-
-
-def _step_status(kind: str, done: int, total: int) -> str:
-    """A stream's status after step `done` of `total` of what it makes (`kind`: "chunk", a fifo stream's "native video");
-    a chunk's decode follows its last step."""
-    return f"{kind}: step {done}/{total}" + ("; decoding" if kind == "chunk" and done == total else "")
 
 
 def _kept_in(recent: deque, frames) -> Iterator:

@@ -1559,22 +1559,27 @@ def stream_stopped_at(app, streamer, chunks, stop_at: int):
 
 def test_stop_ends_a_fifo_stream_inside_the_native_video_of_its_cut(demo):
     """Stop pressed while a fifo stream makes the native video it cuts to ends it at that video's next step,
-    not after all its steps; the chunk before the cut is kept, and the stream ends as stopped, not failed."""
+    not after all its steps; the chunk before the cut is kept, and the stream ends as stopped, not failed. The status
+    names the queue while a chunk's frames come out of it, not the native video before it."""
+    from vidlong.fifo_stream import CHUNK
+
     app = demo.vidlong_app
     streamer, chunks, _ = app.streamer("a red circle", [[1, "a blue square"]], 4, None, "auto", True, None, None, 0, None,
                                        "fifo", True)
     assert streamer.first_chunk_from(1) == 1 and chunks == 3  # the cut: chunk 1
-    per_video = []  # on_step calls of one native video, counted on a stream the app does not run
+    per_video = []  # on_step calls of the first chunk (its native video's, its queue's), counted on a stream the app does not run
     counted = app.streamer("a red circle", [], 1, None, "auto", True, None, None, 0, None, "fifo", True)[0]
     counted.on_step = lambda done, total: per_video.append(done)
     first = iter(counted)
     next(first)  # the first chunk: the native video the stream starts from
     first.close()
-    stop_at = len(per_video) + 1  # Stop pressed at the first step of the cut's native video
+    stop_at = len(per_video) + 1  # Stop pressed as the cut's native video starts
     kinds, checks = stream_stopped_at(app, streamer, chunks, stop_at)
     assert [kind for kind, _ in kinds if kind != "status"] == ["chunk", "done"]
     assert len(per_video) >= 2 and checks == stop_at < 2 * len(per_video)  # the cut's remaining steps never ran
     assert ("status", f"native video: step 1/{app.spec.num_inference_steps}") in kinds
+    assert [payload for kind, payload in kinds if kind == "status"][-2:] == [f"queue: latent frame {CHUNK}/{CHUNK}; decoding",
+                                                                            f"native video: step 0/{app.spec.num_inference_steps}"]
     kept = kinds[-1][1].settings
     assert kept["chunks"] == 1 and kept["error"] is None
 

@@ -110,7 +110,7 @@ def test_fifo_starts_from_the_pipelines_own_video_on_every_wan_pipeline(folders,
     assert made.latents.shape[2] == latent and made.frames.shape[0] == 4 * (latent - 1) + 1
     assert torch.equal(made.latents[:, :, :1], native.latents[:, :, :1])
     denoise = [(done, total) for stage, done, total in stages if stage == "denoise"]
-    assert denoise == [(i, 2 + latent - 1) for i in range(1, 2 + latent)]  # the native video's steps, then a frame each
+    assert denoise == [(i, 2 + latent - 1) for i in range(2 + latent)]  # 0 at its first forward, its 2 steps, then a frame each
     partitions = vidlong.DiagonalDenoising().partitions
     queue_forwards = [len(c) - 2 * n for c, n in zip(counts, native_forwards)]  # less the native video's, made again inside
     assert partitions * (latent - 1) <= sum(queue_forwards) <= len(pipe.experts()) * partitions * (latent - 1)
@@ -219,7 +219,7 @@ def test_a_segment_starting_inside_the_queue_gets_its_own_native_video(folders):
     latent, partitions = 4 * NATIVE, vidlong.DiagonalDenoising().partitions
     assert made.settings["timeline"][1]["latent_frame"] == NATIVE
     denoise = [(done, total) for stage, done, total in stages if stage == "denoise"]
-    assert denoise == [(i, 2 * 2 + latent - 1) for i in range(1, 2 * 2 + latent)]  # two native videos, then a frame each
+    assert denoise == [(i, 2 * 2 + latent - 1) for i in range(2 * 2 + latent)]  # from 0: two native videos, then a frame each
     guided = 2  # the tiny model's guidance runs a negative and a positive forward
     assert len(counts[0]) == 2 * 2 * guided + partitions * (latent - 1)
     single = run_cost(pipe, dataclasses.replace(request, prompt="a red circle"), latent).flops

@@ -309,27 +309,31 @@ def test_a_cut_on_a_switch_restarts_the_queue_from_the_new_prompts_own_video(fol
 
 
 def test_on_step_runs_in_the_native_videos_a_stream_makes_and_can_end_it(folders, capfd):
-    """`on_step(done, total)` is called at each step of the stream's native videos (its start and a cut),
-    whose progress bars stay hidden; one that raises ends the stream out of its iterator mid-way through a
-    cut, and the pipeline is free again."""
+    """`on_step(done, total)` counts the stream's native videos' steps (its start and a cut), from 0 as each one's first
+    forward starts, their progress bars hidden, and each chunk's latent frames out of the queue from 0 to the chunk's,
+    `step_kind` naming which; one that raises ends the stream out of its iterator mid-way through a cut, and the
+    pipeline is free again."""
     from vidlong.errors import Stopped
+    from vidlong.progress import step_status
 
     pipe = vidlong.load_pipeline(folders["wan2.1"], device="cpu")
     cut = vidlong.DiagonalDenoising(cut_on_prompt_switch=True)
     schedule = "0:a red circle; 2:a blue square"
     streamer = pipe.stream(schedule, streaming=cut, chunks=3, seed=1)
     calls = []
-    streamer.on_step = lambda done, total: calls.append((done, total))
+    streamer.on_step = lambda done, total: calls.append((streamer.step_kind, done, total))
     capfd.readouterr()
     list(streamer)
     steps = pipe.spec.num_inference_steps
-    assert calls == [(i, steps) for i in range(1, steps + 1)] * 2  # the start's native video, then the cut's
+    native = [("native video", done, steps) for done in range(steps + 1)]
+    queue = [("queue", done, CHUNK) for done in range(CHUNK + 1)]
+    assert calls == native + queue + queue + native + queue  # the start's native video, chunk 2's cut to its own
     assert "%|" not in capfd.readouterr().err  # no tqdm bar of the pipeline's own calls
-    per_video = steps
+    assert step_status(*calls[-1]) == f"queue: latent frame {CHUNK}/{CHUNK}; decoding"
 
     def stop_in_the_cut(done, total):
-        calls.append(1)
-        if len(calls) > per_video + 1:
+        calls.append((streamer.step_kind, done))
+        if calls.count(("native video", 1)) == 2:  # the cut's first step
             raise Stopped("stopped by its user")
 
     calls.clear()
@@ -339,5 +343,5 @@ def test_on_step_runs_in_the_native_videos_a_stream_makes_and_can_end_it(folders
     assert [next(stream).index, next(stream).index] == [0, 1]
     with pytest.raises(Stopped):
         next(stream)
-    assert len(calls) == per_video + 2
+    assert calls[-2:] == [("native video", 0), ("native video", 1)] and len(calls) == (steps + 1) + 2 * (CHUNK + 1) + 2
     assert generate(pipe, GenerateRequest(prompt="a red circle", steps=1)).latents.shape[2] == NATIVE  # free again

@@ -103,7 +103,7 @@ def test_generate_and_its_call_are_the_stock_pipeline_bit_for_bit(folder, pipe):
                           progress=lambda stage, done, total: steps.append((done, total)) if stage == "denoise" else None)
     finally:
         hook.remove()
-    assert steps == [(done, 6) for done in range(1, 7)]
+    assert steps == [(done, 6) for done in range(7)]  # 0 at its first forward
     assert decodes == [NATIVE] * 3  # each chunk once: its call decodes none when asked for latents
     video = stock_call(folder, 3, 2.0, 3, output_type="np")[0]
     assert len(result.frames) == 25 == result.settings["pixel_frames"] and result.settings["latent_frames"] == 3 * NATIVE
@@ -194,7 +194,7 @@ def test_the_pyramids_generate_and_stream_are_its_call_bit_for_bit(pyramid, tmp_
     steps = []  # the progress of its denoising: one step at each of 2 stages of 2 chunks, counted on to the end
     result = generate(pyramid, GenerateRequest(prompt="a red ball", ratio=2, seed=3, guidance=2.0),
                       progress=lambda stage, done, total: steps.append((done, total)) if stage == "denoise" else None)
-    assert steps == [(done, 4) for done in range(1, 5)]
+    assert steps == [(done, 4) for done in range(5)]  # 0 at its first forward
     assert torch.equal(result.latents, pyramid_call(pyramid, 2, 3, "latent"))
     video = pyramid_call(pyramid, 2, 3, "np")[0]
     assert len(result.frames) == 17 and np.array_equal(result.frames, (np.clip(video, 0, 1) * 255).round().astype(np.uint8))

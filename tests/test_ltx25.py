@@ -461,9 +461,9 @@ def test_vidlong_generate_temporal_refine_writes_twice_the_frames_at_twice_the_r
     assert mp4_audio(out, 16000).shape[1] > 0
     settings = json.loads(out.with_suffix(".json").read_text())
     assert (settings["temporal_refine"], settings["temporal_rounds"], settings["fps"]) == (str(temporal_folder), 1, 48.0)
-    [shown] = run_bars.values()  # (stage, count, total): the DFR pass's 8 steps, then the round's tile's 4, one total throughout
+    [shown] = run_bars.values()  # (stage, count, total): the DFR pass's 8 steps from 0, then the round's tile's 4, one total
     assert {total for *_, total in shown} == {8 + 4} and shown[-1][1:] == (12, 12)
-    assert [count for stage, count, _ in shown if stage in ("denoise", "temporal refine")] == [*range(1, 9), *range(8, 13)]
+    assert [count for stage, count, _ in shown if stage in ("denoise", "temporal refine")] == [*range(9), *range(8, 13)]
 
 
 @pytest.mark.parametrize("args,message", [

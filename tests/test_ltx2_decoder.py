@@ -298,8 +298,8 @@ def test_vidlong_generate_decoder_writes_the_mp4_with_its_sound(folders, tmp_pat
     assert frames.shape == (9, 64, 64, 3) and fps == 24
     assert settings["decoder"] == str(folders[1]) and settings["decoder_pass"]["num_inference_steps"] == 1
     assert abs(mp4_audio(out, 16000, channels=2).shape[1] / 16000 - 9 / 24) < 0.1
-    [shown] = run_bars.values()  # (stage, count, total): the video's one step, then the decoder's one
-    assert [count for stage, count, _ in shown if stage in ("denoise", "diffusion decode")] == [1, 1, 2]
+    [shown] = run_bars.values()  # (stage, count, total): 0 as the video's step starts, its one step, then the decoder's one
+    assert [count for stage, count, _ in shown if stage in ("denoise", "diffusion decode")] == [0, 1, 1, 2]
     assert {total for *_, total in shown} == {2} and shown[-1][1:] == (2, 2)
 
 

@@ -26,7 +26,7 @@ def test_the_methods_switch_after_half_the_steps(pipe, monkeypatch):
     request = dict(prompt="a red circle", ratio=2, steps=4)
     result = generate(pipe, GenerateRequest(method="both-then-window", **request),
                       progress=lambda stage, done, total: events.append((stage, done)) if stage == "denoise" else None)
-    assert events == [("apply", ("UltraViCo", "SpectralFusion")), ("denoise", 1),
+    assert events == [("apply", ("UltraViCo", "SpectralFusion")), ("denoise", 0), ("denoise", 1),
                       ("apply", ("SlidingWindow",)), ("denoise", 2), ("denoise", 3), ("denoise", 4)]
     assert result.settings["methods_after_step"]["step"] == 2
     assert [m["name"] for m in result.settings["methods_after_step"]["methods"]] == ["SlidingWindow"]

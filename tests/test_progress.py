@@ -1,9 +1,13 @@
 """`vidlong.progress`: `vidlong generate`'s one bar (`RunBar`) draws nothing before the run's total is known, then that total
-at once; a second stage's `StepCount` hook leaves its module as it found it, even when a report ends the run."""
+at once; a second stage's `StepCount` hook leaves its module as it found it, even when a report ends the run; `generate`
+names the denoising from its first forward on, not from its first step's end."""
 import pytest
 import torch
 
+from tiny_pipeline import save_tiny_pipeline
 from vidlong.errors import Stopped
+from vidlong.generate import GenerateRequest, generate
+from vidlong.pipeline import load_pipeline
 from vidlong.progress import RunBar, StepCount
 
 
@@ -41,3 +45,20 @@ def test_a_step_counts_hook_is_removed_after_its_stage_even_when_a_report_stops_
             layer(torch.zeros(1, 2))
     layer(torch.zeros(1, 2))
     assert reports == [("diffusion decode", done, 3) for done in range(3)] and not layer._forward_hooks
+
+
+def test_the_first_denoising_step_runs_under_denoise_and_the_prompts_encoding_before_it(tmp_path):
+    """On the tiny Wan, every forward of the text encoder runs under "encode prompt" and every transformer forward under
+    "denoise", the first step's at 0 of its steps (its start reported at the first forward, not at the step's end); the
+    start's hooks come off with the run."""
+    pipe = load_pipeline(save_tiny_pipeline(tmp_path), device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    reports, text, denoising = [], [], []
+    pipe.text_encoder.register_forward_hook(lambda *_: text.append(reports[-1][0]))
+    pipe.transformer.register_forward_hook(lambda *_: denoising.append(reports[-1]))
+    pre_hooks = dict(pipe.transformer._forward_pre_hooks)
+    generate(pipe, GenerateRequest(prompt="a red circle", method="none", steps=2), progress=lambda *report: reports.append(report))
+    assert text and set(text) == {"encode prompt"}
+    assert denoising[0] == ("denoise", 0, 2) and [stage for stage, _, _ in denoising] == ["denoise"] * len(denoising)
+    assert ("denoise", 1, 2) in denoising and reports[reports.index(("denoise", 0, 2)) - 1][0] == "encode prompt"
+    assert pipe.transformer._forward_pre_hooks == pre_hooks

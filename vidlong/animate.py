@@ -116,6 +116,7 @@ def animate(pipe, request, methods, progress=None):
     from .generate import GenerateResult, generate_settings, load_image, resolve_latent_frames
     from .hooks import set_aside
     from .pipeline_animate import driving_frames
+    from .progress import StepCount
     from .validate import limits_for_pipeline, video_size
     from .video_to_video import video_fps
 
@@ -130,23 +131,17 @@ def animate(pipe, request, methods, progress=None):
     overlap = check_segment_overlap(request.segment_overlap, "segment_overlap")
     segments = segment_count(len(videos["pose_video"]), segment, overlap)
     report = progress or (lambda stage, done, total: None)
-    done = [0]
-
-    def on_step(_pipe, _step, _t, _kwargs):
-        done[0] += 1
-        report("denoise", done[0], segments * steps)
-        return {}
-
+    denoising = StepCount("denoise", segments * steps, report)  # 0 done at the first forward, then after each step
     start = time.perf_counter()
     report("encode prompt", 0, 1)
-    with set_aside(pipe.experts()):
+    with set_aside(pipe.experts()), denoising.started_by(pipe.experts()):
         pipe.apply(*methods)
         video = pipe(image=load_image(request.image), **videos, prompt=request.prompt,
                      negative_prompt=request.negative_prompt or None, height=height, width=width, segment_frame_length=segment,
                      num_inference_steps=steps, guidance_scale=guidance, mode="replace" if "mask_video" in videos else "animate",
                      prev_segment_conditioning_frames=overlap,
                      generator=torch.Generator().manual_seed(int(request.seed)), output_type="np",
-                     callback_on_step_end=on_step).frames[0]
+                     callback_on_step_end=denoising.on_step_end).frames[0]
     frames = rounded_uint8(video)
     report("decode", 1, 1)
     settings = generate_settings(pipe, request, methods, grid, frames=frames, height=height, width=width, steps=steps,

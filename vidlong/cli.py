@@ -753,12 +753,13 @@ def _write_stream(stream, out: Path, latents_path: Optional[Path], settings: dic
     from .extend import decoded_chunk, save_latents, video_identity
     from .files import atomic_write_text
     from .interrupts import deferred_interrupts
+    from .progress import step_status
     from .streaming import held_frames, held_sound
     from .video_io import StreamingVideoWriter
 
     latents, code, chunks, last, fps = [], 0, 0, None, stream.fps
     with StreamingVideoWriter(out, fps=fps) as writer, tqdm(total=stream.chunks, unit="chunk", dynamic_ncols=True) as bar:
-        stream.on_step = lambda done, total: bar.set_postfix_str(f"{stream.step_kind}: step {done}/{total}")  # within a chunk
+        stream.on_step = lambda done, total: bar.set_postfix_str(step_status(stream.step_kind, done, total))  # within a chunk
         try:
             for chunk in stream:
                 # a new chunk goes to the file whole (an interrupt waits for it), counted with its latents and last frame;

@@ -74,11 +74,14 @@ class DiagonalStreamer(PromptSwitching):
         seam_frames: an extension's seam blend (`SeamBlend`) over this many new pixel frames (0: off).
 
     Attributes:
-        on_step: None, or ``on_step(done, total)``, called after each denoising step of the native videos the
-            stream makes (its start, and each cut), which pause it for the model's `total` steps: progress to
-            show (their own progress bars stay hidden), and an exception raised there ends the stream out of its
-            iterator (the app's Stop, `vidlong.errors.Stopped`).
-        step_kind: what those steps make, as progress names it ("native video").
+        on_step: None, or ``on_step(done, total)``, called as each native video the stream makes (its start, and
+            each cut) starts its denoising (0 done) and after each of its `total` steps, which pause the stream
+            (their own progress bars stay hidden), then as each chunk's queue pass starts (0 done) and after each
+            of the `total` latent frames it takes out of the queue (the chunk's; an extension's first chunk also
+            the sink's and the input's frames made again): progress to show, and an exception raised there ends the
+            stream out of its iterator (the app's Stop, `vidlong.errors.Stopped`).
+        step_kind: what `on_step`'s count is of, as progress names it (`vidlong.progress.step_status`): "native
+            video" (its denoising steps), "queue" (a chunk's latent frames).
     """
 
     def __init__(self, pipe, prompt: str, config: DiagonalDenoising = DiagonalDenoising(), chunks: Optional[int] = None,
@@ -140,6 +143,7 @@ class DiagonalStreamer(PromptSwitching):
         from .models import pixel_frames
         from .pipeline import hidden_progress_bars
 
+        self.step_kind = "native video"
         spec = self.pipe.spec
         request = GenerateRequest(prompt=prompt, frames=pixel_frames(spec.native_frames, spec.temporal_ratio),
                                   guidance=self.guidances[0], guidance_2=self.guidances[1] if
@@ -182,6 +186,18 @@ class DiagonalStreamer(PromptSwitching):
         entries = self.live.snapshot()
         text.follow([0 if chunk == 0 else offset + CHUNK * chunk for chunk, _ in entries], [prompt for _, prompt in entries])
 
+    def _from_queue(self, made: Iterator, total: int, cut: Optional[torch.Tensor]) -> list:
+        """`total` latent frames ``[1, C, 1, h, w]`` out of `made` (a `vidlong.diagonal.diagonal_stream`), the first after
+        starting its queue again from `cut` (a native video, clean latents ``[1, C, F, h, w]``) where one is given; each
+        counted to `on_step` as step kind "queue", from 0 as the pass starts."""
+        report = self.on_step or (lambda done, total: None)
+        self.step_kind, frames = "queue", []
+        report(0, total)
+        while len(frames) < total:
+            frames.append(next(made) if cut is None or frames else made.send(cut))
+            report(len(frames), total)
+        return frames
+
     @torch.no_grad()
     def _chunks(self, first: Optional[torch.Tensor], prompt: str, start: float) -> Iterator:
         from .diagonal import WindowText, diagonal_stream
@@ -207,8 +223,8 @@ class DiagonalStreamer(PromptSwitching):
                 previous, prompt = prompt, self.live.take(index)
                 self._follow_schedule(text, offset)
                 cut = self.config.cut_on_prompt_switch and index > 0 and prompt != previous
-                pulled = [made.send(self._cut(text, prompt, index))] if cut else []
-                latents = torch.cat([*pulled, *(next(made) for _ in range(drop + CHUNK - len(pulled)))][drop:], dim=2)
+                restart = self._cut(text, prompt, index) if cut else None  # the native video the queue starts again from
+                latents = torch.cat(self._from_queue(made, drop + CHUNK, restart)[drop:], dim=2)
                 drop = 0
                 frames = seam(to_uint8(decoder.decode(latents.to(pipe.device))))
                 yield StreamChunk(index, frames, prompt, time.perf_counter() - start, latents)

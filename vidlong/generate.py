@@ -18,6 +18,7 @@ from .camera import CAMERA_PIPELINES, camera_given, default_camera_text, read_ca
 from .identity import load_identity
 from .methods import DiagonalDenoising, default_noise, method_switch, methods_for
 from .models import latent_frames, pixel_frames
+from .progress import StepCount
 from .scalars import is_real, plain
 from .schedulers.noise import initial_noise
 from .schedulers.diagonal import queue_segments, queue_source
@@ -444,9 +445,11 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
 
     The request's methods are applied for this call only, even on error; methods the caller applied to
     `pipe` before are set aside for it and put back afterwards.
-    `progress(stage, done, total)` is called before the prompt is encoded, after each denoising step (a second stage's too)
-    and before each latent frame is decoded; one that raises (`vidlong.errors.Stopped`) ends the run there. One with a
-    ``plan`` method is handed the run's stages counted in steps before (`planned_steps`).
+    `progress(stage, done, total)` is called before the prompt is encoded, as the denoising starts (0 steps done, at a
+    transformer's first forward: `vidlong.progress.StepCount.started_by`), after each denoising step (a second stage's
+    too; fifo's queue: after each frame it makes) and before each latent frame is decoded; one that raises
+    (`vidlong.errors.Stopped`) ends the run there. One with a ``plan`` method is handed the run's stages counted in steps
+    before (`planned_steps`).
     With ``decode=False`` the latents come alone (``frames`` None): a caller that decodes them itself (a fifo
     stream's streaming decoder) saves the whole-video decode; a pipeline whose call makes sound too (LTX-2) refuses it.
     `diagonal`: the `DiagonalDenoising` settings of ``method="fifo"`` (default: its defaults).
@@ -588,20 +591,21 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
     if condition is not None:
         latents = condition.first_frame(latents)
 
-    final, reported = {}, [0]
+    final = {}
 
     def on_step(_pipe, step, _t, kwargs):
         final["latents"] = pipe.loop_latents(kwargs["latents"], *grid)[:, :, -made:]
         if switch is not None and skipped + step + 1 == switch[0]:
             pipe.remove()
             pipe.apply(*switch[1])
-        reported[0] += 1  # the call's steps so far: its step counter starts again each chunk of a chunked call (Helios)
-        report("denoise", reported[0], total_steps)
+        denoising.step()  # the call's steps so far: its step counter starts again each chunk of a chunked call (Helios)
         return {}
 
     def report(stage: str, done: int, total: int) -> None:
         if progress is not None:
             progress(stage, done, total)
+
+    denoising = StepCount("denoise", total_steps, report)  # 0 done as the call's first forward starts, not at its first step's end
 
     if len(pipe.experts()) == 2:
         extra["guidance_scale_2"] = guidance_2
@@ -653,7 +657,7 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
             # the call makes sound too, LTX-2's, it decodes both: its video is dropped; but a refined one's sound is stage 2's)
             as_latents = (chunked or diagonal is not None or not decode or refiner is not None or decoder is not None
                           or temporal is not None or (upsampler is not None and (refine or not pipe.makes_audio)))
-            with pipe.segmented_text(native_segments):
+            with pipe.segmented_text(native_segments), denoising.started_by(pipe.experts()):
                 video = native_video(prompts, latents, generator, on_step, "latent" if as_latents else "np",
                                      before_image if pipe.call_redraws_from == "image" else before_noise)
             if as_latents and not (refine and pipe.makes_audio) and decoder is None and temporal is None:  # its final latents
@@ -661,7 +665,6 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
             if temporal is not None:  # LTX-2.5's temporal rounds on its call's latent output, the methods still applied
                 from .families.ltx2_condition import image_conditions
                 from .families.ltx2_temporal import made_frames, rounds_of, temporal_rounds
-                from .progress import StepCount
 
                 rounds, frames_made = rounds_of(request), pipe.call_num_frames(request, made)
                 images = image_conditions(None, extra.get("image"), extra.get("last_image"),
@@ -720,7 +723,6 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                 frames = pipe.continued_frames(extra["video"], frames)
         elif decoder is not None:  # its de-normalised latents and audio latents: LTX-2.5's diffusion decoder, its sound
             from .families.ltx2_decoder import decoded_video
-            from .progress import StepCount
 
             frames, final["audio"], decoder_pass = decoded_video(
                 pipe, video, final["audio_latents"], decoder, pipe.call_num_frames(request, made), spec.fps, request.seed,

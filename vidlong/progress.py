@@ -1,6 +1,7 @@
 """A run's progress (`vidlong.generate.Progress`: ``progress(stage, done, total)``) as its stages report it: what each stage
-counts (`STAGE_UNITS`), a second stage's steps reported as they run (`StepCount`: LTX-2.5's temporal refine rounds, its
-diffusion decoder), and `vidlong generate`'s one bar over every step of the run (`RunBar`).
+counts (`STAGE_UNITS`), a stage's steps reported as they run (`StepCount`: the denoising's from its first forward, LTX-2.5's
+temporal refine rounds, its diffusion decoder), `vidlong generate`'s one bar over every step of the run (`RunBar`), and a
+stream's text for its steps within a chunk (`step_status`).
 
 A progress callback may also take the run's plan: `vidlong.generate.generate` calls its ``plan(steps)``, where it has one,
 once before its first report, ``steps`` the ``{stage: total}`` of the stages counted in steps that it knows it will run, in
@@ -22,11 +23,19 @@ def counts_steps(stage: str) -> bool:
     return STAGE_UNITS.get(stage) == "steps"
 
 
+def step_status(kind: str, done: int, total: int) -> str:
+    """A stream's progress text after its ``on_step(done, total)`` (`kind`: its ``step_kind``): a "chunk"'s denoising steps,
+    its decode after its last; a fifo stream's "native video"'s steps, its "queue"'s latent frames, then their decode."""
+    unit = "latent frame" if kind == "queue" else "step"
+    return f"{kind}: {unit} {done}/{total}" + ("; decoding" if kind in ("chunk", "queue") and done == total else "")
+
+
 class StepCount:
-    """The `total` steps of a second stage `stage` reported to `progress` (a `vidlong.generate.Progress`) as they run: 0
-    done as it starts (`start`: before its model loads), then one more after each step, counted by diffusers'
-    ``callback_on_step_end`` (`on_step_end`) where its call takes one, else by a forward hook on a module its step runs
-    once (`hooked`). A report that raises (the app's Stop: `vidlong.errors.Stopped`) ends the run there."""
+    """The `total` steps of a stage `stage` reported to `progress` (a `vidlong.generate.Progress`) as they run: 0 done as
+    it starts (`start`: a second stage's before its model loads; the denoising's at its first forward, `started_by`), then
+    one more after each step, counted by diffusers' ``callback_on_step_end`` (`on_step_end`) where its call takes one,
+    else by a forward hook on a module its step runs once (`hooked`). A report that raises (the app's Stop:
+    `vidlong.errors.Stopped`) ends the run there."""
 
     def __init__(self, stage: str, total: int, progress: Callable[[str, int, int], None]):
         self.stage, self.total, self.progress, self.done = stage, int(total), progress, 0
@@ -46,13 +55,33 @@ class StepCount:
         self.step()
         return {}
 
-    @contextlib.contextmanager
     def hooked(self, module):
         """Within it, each forward of `module` (a module the stage's step runs once, at its end) is a `step`."""
-        handle = module.register_forward_hook(lambda *_: self.step())
-        try:
-            yield
-        finally:
+        return _hooked([module.register_forward_hook], lambda *_: self.step())
+
+    def started_by(self, modules):
+        """Within it, the first forward of any of `modules` (the transformers its steps run) is its `start`, once: the
+        stage is named as its first step runs, not after it, and not before (the prompt's encoding, its text encoder's
+        forwards, comes first)."""
+        started = []
+
+        def begin(*_):
+            if not started:
+                started.append(True)
+                self.start()
+
+        return _hooked([module.register_forward_pre_hook for module in modules], begin)
+
+
+@contextlib.contextmanager
+def _hooked(registers: list, hook: Callable):
+    """Within it, `hook` registered by each of `registers` (modules' ``register_forward_hook`` or
+    ``register_forward_pre_hook``); the hooks come off as it ends, a raise too."""
+    handles = [register(hook) for register in registers]
+    try:
+        yield
+    finally:
+        for handle in handles:
             handle.remove()
 
 
