@@ -737,7 +737,7 @@ def test_lucy_edit_streams_an_edit_of_an_uploaded_mp4_chunk_by_chunk_and_stop_ke
     assert frames.shape == (9, 16, 16, 3) and fps == 10 and settings["chunks"] == 3 and settings["streaming"]["strength"] is None
     app = demo.vidlong_app
     streamer, chunks, _ = app.streamer("make it snowy", [], 10, 1, "auto", True, 2, None, 0, video=str(source))
-    kinds, checks = stream_stopped_at(app, streamer, chunks, 2 + 1)
+    kinds, checks = stream_stopped_at(app, streamer, chunks, 3 + 2)  # 0 and 2 steps a chunk: the second chunk's first step
     assert [kind for kind, _ in kinds if kind != "status"] == ["chunk", "done"] and kinds[-1][1].settings["chunks"] == 1
     for given, message in (
             (dict(), r"^Video to edit is empty: Lucy Edit edits a given video by the prompt; upload it \(/stream's video\)$"),
@@ -1109,7 +1109,7 @@ def test_a_cosmos_transfer_page_streams_an_uploaded_control_video_chunk_by_chunk
                 writer.append(chunk.frames)
         assert np.array_equal(frames, read_video(inputs / "expected.mp4")[0])
         streamer, chunks, _ = app.streamer("a red ball", [], 10, 3, "auto", True, None, None, 3, control_video=str(control))
-        kinds, _ = stream_stopped_at(app, streamer, chunks, 2 + 1)  # 2 steps a chunk: the second chunk's first step
+        kinds, _ = stream_stopped_at(app, streamer, chunks, 3 + 2)  # 0 and 2 steps a chunk: the second chunk's first step
         assert [kind for kind, _ in kinds if kind != "status"] == ["chunk", "done"] and kinds[-1][1].settings["chunks"] == 1
         assert read_video(kinds[-1][1].video)[0].shape == (9, 32, 48, 3)
         given = dict(control_video=handle_file(str(control)))
@@ -1591,10 +1591,10 @@ def test_stop_ends_a_chunked_stream_at_its_next_step_within_a_chunk(demo):
     app = demo.vidlong_app
     streamer, chunks, _ = app.streamer("a red circle", [], 2, 3, "auto", True, 3, None, 0)  # 2 s, 3 steps a chunk
     assert chunks >= 2
-    kinds, checks = stream_stopped_at(app, streamer, chunks, 3 + 1)
-    assert [kind for kind, _ in kinds if kind != "status"] == ["chunk", "done"] and checks == 3 + 1
-    assert [payload for kind, payload in kinds if kind == "status"][-4:] == ["chunk: step 1/3", "chunk: step 2/3",
-                                                                            "chunk: step 3/3; decoding", "chunk: step 1/3"]
+    kinds, checks = stream_stopped_at(app, streamer, chunks, 4 + 2)  # from 0 as each chunk starts
+    assert [kind for kind, _ in kinds if kind != "status"] == ["chunk", "done"] and checks == 4 + 2
+    assert [payload for kind, payload in kinds if kind == "status"][-6:] == [
+        "chunk: step 0/3", "chunk: step 1/3", "chunk: step 2/3", "chunk: step 3/3; decoding", "chunk: step 0/3", "chunk: step 1/3"]
     kept = kinds[-1][1]
     assert kept.settings["chunks"] == 1 and kept.settings["error"] is None
     assert read_video(kept.video)[0].shape[0] == 9

@@ -335,9 +335,9 @@ def test_an_image_to_video_stream_keeps_the_image_clean_in_every_window(tmp_path
 
 
 def test_a_stop_inside_a_chunks_call_ends_the_stream_and_frees_the_pipeline(ltx2_folder):
-    """`on_step` reports each step of a chunk's call (2 steps of 2 chunks here); an exception raised there (the app's Stop)
-    ends the stream out of its iterator mid-call, the context hook comes off the transformer, the sound the last chunk
-    held back comes out (`held_sound`, once) and the pipeline calls and streams again."""
+    """`on_step` reports each step of a chunk's call, from 0 at its first forward (2 steps of 2 chunks here); an exception
+    raised there (the app's Stop) ends the stream out of its iterator mid-call, the context hook comes off the transformer,
+    the sound the last chunk held back comes out (`held_sound`, once) and the pipeline calls and streams again."""
     from vidlong.errors import Stopped
     from vidlong.families.sound_stream import RenoisedContext
     from vidlong.streaming import held_sound
@@ -349,7 +349,7 @@ def test_a_stop_inside_a_chunks_call_ends_the_stream_and_frees_the_pipeline(ltx2
 
     def on_step(done, total):
         steps.append((done, total))
-        if len(steps) == 3:  # the second chunk's first step
+        if len(steps) == 5:  # the second chunk's first step
             raise Stopped
 
     stream.on_step = on_step
@@ -358,7 +358,7 @@ def test_a_stop_inside_a_chunks_call_ends_the_stream_and_frees_the_pipeline(ltx2
         for chunk in stream:
             made.append(chunk.index)
             first = chunk
-    assert made == [0] and steps == [(1, 2), (2, 2), (1, 2)] and stream.step_kind == "chunk"
+    assert made == [0] and steps == [(0, 2), (1, 2), (2, 2), (0, 2), (1, 2)] and stream.step_kind == "chunk"
     assert pipe.transformer._diffusers_hook.get_hook(RenoisedContext.name) is None
     with torch.no_grad():  # the sound the first chunk held back comes out after it: the chunk's whole sound
         whole = pipe.vocoder(pipe.audio_vae.decode(stream.chunk_audio, return_dict=False)[0])[0].numpy()

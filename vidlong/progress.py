@@ -73,6 +73,18 @@ class StepCount:
         return _hooked([module.register_forward_pre_hook for module in modules], begin)
 
 
+def stream_steps(stream, total: int) -> StepCount:
+    """The `total` denoising steps of a chunk of `stream` (a `vidlong.streaming.VideoStreamer`, or a family's streamer with
+    its ``on_step`` and ``step_kind``) counted to its ``on_step(done, total)``, none where it has none: `StepCount.start`
+    as its first step begins (`StepCount.started_by` where a pipeline's call runs them, its prompt's encoding first),
+    `StepCount.step` after each."""
+    def report(_kind: str, done: int, total: int) -> None:
+        if stream.on_step is not None:
+            stream.on_step(done, total)
+
+    return StepCount(stream.step_kind, total, report)
+
+
 @contextlib.contextmanager
 def _hooked(registers: list, hook: Callable):
     """Within it, `hook` registered by each of `registers` (modules' ``register_forward_hook`` or

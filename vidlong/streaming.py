@@ -34,6 +34,7 @@ from .image_condition import token_timesteps
 from .live_prompts import LivePrompts, PromptSwitching
 from .methods import WINDOW_CONTEXTS, Streaming
 from .models import pixel_frames
+from .progress import stream_steps
 from .schedulers.causal import CausalSampler, causal_levels
 from .schedulers.stream import StreamSchedule, first_chunk_from
 from .text_memo import apply_text_memo, remove_text_memo
@@ -264,9 +265,10 @@ class VideoStreamer(PromptSwitching):
     Attributes:
         given_video: whether the stream is given a video it redraws or edits (`vidlong.redraw_stream`): a video-editing
             pipeline streams only so (`vidlong.validate.check_not_redrawing`).
-        on_step: None, or ``on_step(done, total)``, called after each denoising step of a chunk: progress to show, and
-            an exception raised there ends the stream out of its iterator (the app's Stop, `vidlong.errors.Stopped`:
-            within a step, not a whole chunk), its hooks off the transformers and its cache freed.
+        on_step: None, or ``on_step(done, total)``, called as a chunk's denoising starts (0 done:
+            `vidlong.progress.stream_steps`) and after each of its `total` steps: progress to show, and an exception
+            raised there ends the stream out of its iterator (the app's Stop, `vidlong.errors.Stopped`: within a step,
+            not a whole chunk), its hooks off the transformers and its cache freed.
         step_kind: what those steps make, as progress names it ("chunk").
     """
 
@@ -465,7 +467,9 @@ class VideoStreamer(PromptSwitching):
             latents = self.condition.start(latents)
         scheduler = self._sampler((text.batch, *shape[1:2], pad + seen, *shape[3:]))
         latents, timesteps = self._starting_point(latents, scheduler)
-        for step, t in enumerate(timesteps):
+        steps = stream_steps(self, len(timesteps))
+        steps.start()
+        for t in timesteps:
             if context is None:
                 pred = self._predict(latents, t, text, numbers)
             else:
@@ -474,8 +478,7 @@ class VideoStreamer(PromptSwitching):
                 pred = self._predict(window, t, text, numbers)
                 pred = torch.cat([pred[:, :, :pad], pred[:, :, -frames:]], dim=2)
             latents = scheduler.step(pred, t, latents.float(), return_dict=False)[0]
-            if self.on_step is not None:
-                self.on_step(step + 1, len(timesteps))
+            steps.step()
         latents = latents[:, :, pad:]
         if context is None and self.condition is not None:  # this window starts the video
             latents = self.condition.first_frame(latents)

@@ -26,6 +26,7 @@ from diffusers import AnyFlowFARPipeline
 from ..compiled_flex import compiled_flex
 from ..errors import VidlongError
 from ..pipeline import VidlongPipelineMixin
+from ..progress import stream_steps
 from ..schedulers.stream import StreamSchedule
 from ..scalars import is_whole
 from ..streaming import VideoStreamer
@@ -136,6 +137,9 @@ class AnyFlowFARStreamer(VideoStreamer):
         partition = [chunk.shape[1] for chunk in context] + [frames]
         states = text.kwargs["encoder_hidden_states"]
         negative, positive = states.chunk(2) if guided else (None, states)
+        scheduler = pipe.fresh_scheduler(self.steps)
+        steps = stream_steps(self, len(scheduler.timesteps))
+        steps.start()  # its context's K/V written first: the chunk's work
         cache = self._cache(*shape[3:], states.shape[0])
         flag = {"num_cached_chunks": max(len(context) - 1, 0), "is_cache_step": False}
         if context:
@@ -143,7 +147,6 @@ class AnyFlowFARStreamer(VideoStreamer):
             pipe.encode_kv_cache(cache, flag, chunk_partition=partition[:-1], chunk_idx=len(context) - 1, output=clean,
                                  prompt_embeds=positive, negative_prompt_embeds=negative)
         self.footprints.append((tuple(partition), cache_elements(cache)))
-        scheduler = pipe.fresh_scheduler(self.steps)
         for step, t in enumerate(scheduler.timesteps):
             r = scheduler.sigmas[step + 1] * scheduler.config.num_train_timesteps
             if t != r:
@@ -155,8 +158,7 @@ class AnyFlowFARStreamer(VideoStreamer):
                     uncond, cond = pred.chunk(2)
                     pred = self._guided(uncond, cond, guidance)
                 latents = scheduler.step(pred, t, latents, return_dict=False)[0]
-            if self.on_step is not None:
-                self.on_step(step + 1, len(scheduler.timesteps))
+            steps.step()
         return latents.transpose(1, 2)
 
     def _write(self, latents, text, frames) -> None:

@@ -28,6 +28,7 @@ import torch
 
 from ..control_video import control_extension_fps, control_extension_shape, control_frame, control_stream_shape
 from ..errors import VidlongError, named
+from ..progress import stream_steps
 from ..streaming import StreamChunk, begin_run, own_call_while_streaming, streaming_on
 from ..video_io import rounded_uint8
 from .common import replaced
@@ -97,7 +98,8 @@ class TransferStreamer:
             chunk's first pixel frame; input_video: an extension's input (None for a stream).
         tail: the conditioning frames the next chunk reads, ``[B, 3, c, H, W]`` in [-1, 1] on the CPU (None before the
             first chunk): with the encoded prompt and one chunk's control frames, all a stream keeps between chunks.
-        on_step: None, or ``on_step(done, total)`` after each denoising step of a chunk.
+        on_step: None, or ``on_step(done, total)`` as a chunk's call starts its denoising (0 done, at its transformer's
+            first forward) and after each of its steps.
     """
 
     step_kind = "chunk"
@@ -186,18 +188,17 @@ class TransferStreamer:
         """Chunk `index` by one call of the pipeline over its `controls`: (its frames ``[T, H, W, 3]`` in [0, 1], as its call
         returns them, its conditioning frame first where it has one (`tail`: after a stream's first chunk, every
         extension's); its final latents ``[1, C, f, h, w]``)."""
-        pipe, made = self.pipe, {}
+        pipe, made, steps = self.pipe, {}, stream_steps(self, self.steps)
 
-        def on_step(_pipe, step, _t, kwargs):
+        def on_step(_pipe, _step, _t, kwargs):
             made["latents"] = kwargs["latents"]
-            if self.on_step is not None:
-                self.on_step(step + 1, self.steps)
+            steps.step()
             return {}
 
         # the first chunk's call encodes the prompt (its guardrail checking it); a later one is handed that encoding
         text = dict(prompt=self.prompt, negative_prompt=self.negative_prompt or None) if self.text is None else \
             dict(prompt=None, prompt_embeds=self.text[0], negative_prompt_embeds=self.text[1])
-        with ExitStack() as stack, own_call_while_streaming(pipe):
+        with ExitStack() as stack, own_call_while_streaming(pipe), steps.started_by(pipe.experts()):
             stack.enter_context(replaced(pipe.vae, "decode", self._keeping_tail(pipe.vae.decode)))
             if self.text is None:
                 stack.enter_context(replaced(pipe, "encode_prompt", self._encoding(pipe.encode_prompt)))

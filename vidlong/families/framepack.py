@@ -35,6 +35,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from ..generate import load_image
 from ..models import SAMPLING_TYPES
 from ..pipeline import VidlongPipelineMixin
+from ..progress import stream_steps
 from ..streaming import SeamBlend, StreamText, VideoStreamer, rolled_in, to_uint8
 from ..video_io import rounded_uint8
 from .hunyuan import HunyuanVideoVAE
@@ -215,12 +216,13 @@ class FramePackStreamer(VideoStreamer):
                                          config.get("base_shift", 0.5), config.get("max_shift", 1.15)))
         timesteps, _ = retrieve_timesteps(scheduler, self.steps, pipe.device, sigmas=np.linspace(1.0, 0.0, self.steps + 1)[:-1],
                                           mu=mu)
-        for step, t in enumerate(timesteps):
+        steps = stream_steps(self, len(timesteps))
+        steps.start()
+        for t in timesteps:
             pred = transformer(hidden_states=latents.to(transformer.dtype), timestep=t.expand(1), image_embeds=self.image_embeds,
                                return_dict=False, **text.kwargs, **history)[0]
             latents = scheduler.step(pred.float(), t, latents, return_dict=False)[0]
-            if self.on_step is not None:
-                self.on_step(step + 1, len(timesteps))
+            steps.step()
         return latents
 
     def remaining_frames(self) -> list:

@@ -27,6 +27,7 @@ from diffusers import HeliosPipeline
 from diffusers.pipelines.helios.pipeline_helios import calculate_shift
 
 from ..pipeline import VidlongPipelineMixin, diffusers_class
+from ..progress import stream_steps
 from ..streaming import SeamBlend, VideoStreamer, replay, rolled_in
 from ..vae_stream import LatentScaling
 from ..validate import whole_chunk_pixel_frames
@@ -164,13 +165,14 @@ class HeliosStreamer(VideoStreamer):
     def _chunk_loop(self, latents: torch.Tensor, draws, text, history: dict) -> torch.Tensor:
         """Noise ``[1, C, f, h, w]`` -> the chunk, through its scheduler's steps (Helios-Base's call; `draws`: none)."""
         scheduler = self._scheduler(latents.shape[2])
-        for step, t in enumerate(scheduler.timesteps):
+        steps = stream_steps(self, len(scheduler.timesteps))
+        steps.start()
+        for t in scheduler.timesteps:
             pred, uncond = self._predictions(latents, t.expand(1), text, history)
             if uncond is not None:
                 pred = self._guided(uncond, pred, self.guidances[0])
             latents = scheduler.step(pred, t, latents, return_dict=False)[0]
-            if self.on_step is not None:
-                self.on_step(step + 1, len(scheduler.timesteps))
+            steps.step()
         return latents
 
     def _predictions(self, latents: torch.Tensor, timestep: torch.Tensor, text, history: dict) -> tuple:

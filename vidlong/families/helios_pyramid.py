@@ -27,6 +27,7 @@ from diffusers import HeliosPyramidPipeline
 from diffusers.pipelines.helios.pipeline_helios_pyramid import optimized_scale
 
 from ..pipeline import VidlongPipelineMixin
+from ..progress import stream_steps
 from .helios import HeliosFamily, HeliosStreamer, shift_mu
 
 #: diffusers' call defaults its streams take (CFG-Zero*'s zero-init steps)
@@ -67,7 +68,8 @@ class HeliosPyramidStreamer(HeliosStreamer):
             latents = per_frame(latents, size, "bilinear") * 2
         starts = [latents]  # each stage's start, DMD's noisy tensor
         scheduler = copy.deepcopy(pipe.scheduler)
-        done, total = 0, sum(steps)
+        counted = stream_steps(self, sum(steps))
+        counted.start()
         for stage, count in enumerate(steps):
             scheduler.set_timesteps(count, stage, device=pipe.device, mu=shift_mu(pipe, latents.shape[2:]))
             if stage:
@@ -85,9 +87,7 @@ class HeliosPyramidStreamer(HeliosStreamer):
                 extra = dict(cur_sampling_step=step, dmd_noisy_tensor=starts[stage], dmd_sigmas=scheduler.sigmas,
                              dmd_timesteps=timesteps, all_timesteps=timesteps) if distilled else {}
                 latents = scheduler.step(pred, t, latents, generator=self.generator, return_dict=False, **extra)[0]
-                done += 1
-                if self.on_step is not None:
-                    self.on_step(done, total)
+                counted.step()
         return latents
 
 

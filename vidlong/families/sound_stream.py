@@ -23,6 +23,7 @@ import torch
 from diffusers.hooks import HookRegistry, ModelHook
 
 from ..models import pixel_frames
+from ..progress import stream_steps
 from ..streaming import StreamText, VideoStreamer, own_call_while_streaming
 from ..video_io import Soundtrack
 
@@ -365,17 +366,16 @@ class SoundStreamer(VideoStreamer):
                 begun = self.generator.get_state()
                 arguments["audio_latents"] = self._audio_latents(torch.randn(self._audio_shape(wanted), generator=self.generator))
                 drawn = begun, self.generator.get_state()   # where that draw began and ended
-        final = {}
+        final, steps = {}, stream_steps(self, self.steps)
 
-        def keep_latents(_pipe, step, _t, kwargs):
+        def keep_latents(_pipe, _step, _t, kwargs):
             final["latents"] = kwargs["latents"]
-            if self.on_step is not None:
-                self.on_step(step + 1, self.steps)
+            steps.step()
             return {}
 
         call, setup = self._call_setup(text, hook)
         on_transformer = contextlib.nullcontext() if hook is None else renoised_context(pipe.transformer, hook)
-        with own_call_while_streaming(pipe), hidden_progress_bars(pipe), on_transformer, setup:
+        with own_call_while_streaming(pipe), hidden_progress_bars(pipe), on_transformer, setup, steps.started_by(pipe.experts()):
             output = pipe(**call, height=self.height, width=self.width, num_frames=pixel_frames(window.shape[2], temporal),
                           frame_rate=fps, num_inference_steps=self.steps, guidance_scale=self.guidances[0],
                           latents=pipe.call_latents(window.to(pipe.device, pipe.transformer.dtype)), output_type="latent",
