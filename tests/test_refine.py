@@ -96,7 +96,7 @@ def test_method_off_is_diffusers_two_stage_flow_bit_for_bit(folders, kind_folder
     plain = generate(pipe, GenerateRequest(prompt="a red ball", ratio=2, seed=3, **image))
     assert torch.equal(refined.latents, plain.latents)
     steps = [done for stage, done, total in seen if stage == "refine"]
-    assert steps == ([1, 2, 3, 4] if family == "ltx-video" else [1, 2, 3])
+    assert steps == ([0, 1, 2, 3, 4] if family == "ltx-video" else [0, 1, 2, 3])  # 0 as stage 2 starts, at its upsampling
     settings = refined.settings["refine_pass"]
     assert settings == (dict(steps=10, strength=0.4, guidance=2.0, decode_timestep=0.05, image_cond_noise_scale=0.025)
                         if family == "ltx-video" else dict(sigmas=[0.909375, 0.725, 0.421875], noise_scale=0.909375,

@@ -180,13 +180,16 @@ def refined_video(pipe, latents: torch.Tensor, audio_latents: Optional[torch.Ten
     `prompts`: the prompt arguments of stage 1 (a prompt, or the encodings of a timeline of the segment `texts` with the
     `negative_prompt`: `stage_prompts`); `call`: ``height``, ``width``,
     ``num_frames``, ``frame_rate`` and, for image-to-video, ``image``; `settings`: `refine_settings`; `lora_modules`: the
-    stage-2 LoRA's (`lora_modules_of`), merged for this call alone; `progress(done, total)` after each step. The frames
-    as `vidlong.video_io.uint8_frames` makes them."""
+    stage-2 LoRA's (`lora_modules_of`), merged for this call alone; `progress(done, total)` as it starts (0 done: the
+    stage runs from its upsampling on) and after each step. The frames as `vidlong.video_io.uint8_frames` makes them."""
     from .upsample import tiled_decode, upsampled
     from .video_io import uint8_frames
 
     family = pipe.facts()["family"]
     device = pipe._execution_device
+    total = stage_steps(settings, 1)[0]
+    if progress is not None:
+        progress(0, total)
     upsampled_latents = upsampled(pipe, latents, upsampler, output_type="latent")
     height, width = (side * pipe.vae_spatial_compression_ratio for side in upsampled_latents.shape[3:])
     stage = stage_pipeline(pipe)
@@ -198,7 +201,6 @@ def refined_video(pipe, latents: torch.Tensor, audio_latents: Optional[torch.Ten
     else:
         steps = dict(audio_latents=audio_latents.to(device), sigmas=settings["sigmas"], num_inference_steps=len(settings["sigmas"]),
                      noise_scale=settings["noise_scale"], **settings["guidance"])
-    total = stage_steps(settings, 1)[0]
 
     def on_step(_pipe, step, _t, _kwargs):
         if progress is not None:
