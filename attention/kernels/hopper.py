@@ -2,7 +2,7 @@
 
 The same pass as `fused` (rings of keys visited most local first, one running softmax, each branch's
 output written once its ring is done; UltraViCo's decay and the masks on unscaled logits, by
-`fused._decay`'s rules), scheduled by hand for Hopper. A program takes 128 queries of one (batch, head)
+`rules`), scheduled by hand for Hopper. A program takes 128 queries of one (batch, head)
 and splits the work over three partitions of warps: a loader warp brings the two 64-query halves once
 and then the key and value blocks, `STAGES` deep, by Hopper's bulk tensor copies; two consumer
 warpgroups each run the online softmax of one half, their matrix products on the wgmma units. A
@@ -22,6 +22,8 @@ import math
 
 import torch
 
+from . import rules
+
 try:
     from triton.experimental import gluon
     from triton.experimental.gluon import language as gl
@@ -36,10 +38,9 @@ HALF_M, CONSUMERS, BLOCK_N, STAGES = 64, 2, 128, 2
 
 if gluon is not None:
 
-    @gluon.jit
-    def _window_start(frame, window, frames):
-        """First frame of the `window`-frame span centred on `frame`, clamped into the video."""
-        return gl.minimum(gl.maximum(frame - window // 2, 0), frames - window)
+    #: `rules`' Triton functions compiled again in Gluon: the one frame-window and decay rule of both kernels
+    _window_start = gluon.jit(rules.window_start.fn)
+    _decay = gluon.jit(rules.decay.fn)
 
     @gluon.jit
     def _ring_parts(windows_ptr, k, f_lo, f_hi, frames, tokens_per_frame, visible_end, NUM_BRANCHES: gl.constexpr,
@@ -115,33 +116,15 @@ if gluon is not None:
     def _block_rules(qk, n0, full_lo, full_hi, rows, row_frame, c_row, ring_lo, ring_hi, inner_lo, inner_hi,
                      m_first, m_last, f_lo, f_hi, n_tokens, tokens_per_frame, native_frames, alpha, far_limit,
                      DECAY: gl.constexpr, HAS_GUARD: gl.constexpr, BLOCK: gl.constexpr, col_layout: gl.constexpr):
-        """UltraViCo's decay (`fused._decay`'s modes and region test over rows ``[m_first, m_last]``) and,
+        """UltraViCo's decay (`rules.decay`'s modes and region test over rows ``[m_first, m_last]``) and,
         on a block not wholly inside tokens ``[full_lo, full_hi)``, the masks: each row's ring, the
         sequence end, the first-frame guard, on one ``[HALF, BLOCK]`` block of unscaled logits. A row's ring
         is frames ``[ring_lo, ring_hi)`` outside ``[inner_lo, inner_hi)`` (empty for the narrowest ring)."""
-        n_last = n0 + BLOCK - 1
-        if DECAY == 1:
-            qk = gl.minimum(qk, qk * alpha + c_row[:, None])
-        elif DECAY != 0:
-            if DECAY == 2:
-                d_min = gl.maximum(gl.maximum(n0 - m_last, m_first - n_last), 0)
-                d_max = gl.maximum(m_last - n0, n_last - m_first)
-            else:
-                g_lo = n0 // tokens_per_frame
-                g_hi = n_last // tokens_per_frame
-                d_min = gl.maximum(gl.maximum(g_lo - f_hi, f_lo - g_hi), 0)
-                d_max = gl.maximum(f_hi - g_lo, g_hi - f_lo)
-            if 2 * d_min > far_limit:
-                qk = gl.minimum(qk, qk * alpha + c_row[:, None])
-            elif 2 * d_max > far_limit:
-                kv = n0 + gl.arange(0, BLOCK, layout=col_layout)
-                if DECAY == 2:
-                    far = 2 * gl.abs(rows[:, None] - kv[None, :]) > far_limit
-                else:
-                    far = 2 * gl.abs(row_frame[:, None] - (kv // tokens_per_frame)[None, :]) > far_limit
-                qk = gl.where(far, gl.minimum(qk, qk * alpha + c_row[:, None]), qk)
+        kv = n0 + gl.arange(0, BLOCK, layout=col_layout)
+        if DECAY != 0:
+            qk = _decay(qk, c_row, rows, kv, row_frame, m_first, m_last, f_lo, f_hi, n0, tokens_per_frame, alpha,
+                        far_limit, DECAY, BLOCK)
         if n0 < full_lo or n0 + BLOCK > full_hi:
-            kv = n0 + gl.arange(0, BLOCK, layout=col_layout)
             kv_frame = (kv // tokens_per_frame)[None, :]
             keep = ((kv_frame >= ring_lo[:, None]) & (kv_frame < ring_hi[:, None]) & (kv < n_tokens)[None, :]
                     & ((kv_frame < inner_lo[:, None]) | (kv_frame >= inner_hi[:, None])))
