@@ -290,7 +290,7 @@ if gluon is not None:
             (_load, (q_desc, k_desc, v_desc, windows_ptr, q_smem, k_smem, v_smem, q_bar, k_ready, v_ready, kv_free,
                      b, h, m0, n_tokens, tokens_per_frame, frames, native_frames, HAS_GUARD, NUM_BRANCHES, HALF, BLOCK,
                      NUM_STAGES)),
-        ], [4, 1], [232, 40])
+        ], [4, 1], [240, 24])
 
 
 def descriptor(x: torch.Tensor, rows: int):
