@@ -15,9 +15,13 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # under pytest-xdist each worker gets its share of the cores (two workers of two threads each would
-# fight over a 2-core machine); the processes tests start keep torch's default
+# fight over a 2-core machine), and so do the processes its tests start (a `vidlong` command, the app, torchrun's
+# ranks), through OMP_NUM_THREADS: a tiny model's stream of 3 chunks took 12.6-13.3 s in a process of torch's default 2
+# threads beside a busy worker, 6.2-6.4 s in one of 1 (its ops are too small to share, and each waits on a thread the
+# other worker holds)
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 #: the slowest files first (their seconds on 2 CPU cores, --junitxml, session 61: 93, 70, 76, 40, 23, 23, 21, 20; the
 #: browser's file third, so that it does not start beside test_app's servers), so that the README's two workers
