@@ -76,7 +76,8 @@ def _decay_mode(plan) -> int:
 
 
 if triton is not None:
-    from .rules import decay as _decay, window_start as _window_start
+    from .rules import decay as _decay, program_frames as _program_frames, ring_parts as _ring_parts
+    from .rules import window_start as _window_start
 
     #: `quantize.P_SCALE`, as the kernel's compile-time constant
     P_SCALE = tl.constexpr(quantize.P_SCALE)
@@ -260,18 +261,13 @@ if triton is not None:
         if QUANT_QK:  # the query block's scale joins the logits' scale; `q` itself stays quantized
             qk_scale = qk_scale * tl.load(Q_SCALE + pid_bh * tl.num_programs(0) + pid_m)
         row_frame = tl.minimum(rows, n_tokens - 1) // tokens_per_frame
-        f_lo = m_first // tokens_per_frame
-        f_hi = tl.minimum(m_last, n_tokens - 1) // tokens_per_frame
+        # the rows' first and last frames; keys every query of this block may see, as far as the first-frame guard goes
+        f_lo, f_hi, visible_end = _program_frames(m_first, n_tokens, tokens_per_frame, native_frames, HAS_GUARD, BLOCK_M)
         if HAS_OFFSET:
             offset_k = tl.load(OFFSET_K + pid_bh * HEAD_DIM + offs_d)
             c_row = tl.sum(q.to(tl.float32) * offset_k[None, :], 1) * ((1.0 - alpha) * qk_scale)
         else:
             c_row = tl.zeros([BLOCK_M], dtype=tl.float32)
-        # keys every query of this block may see, as far as the first-frame guard goes
-        visible_end = n_tokens
-        if HAS_GUARD:
-            if f_lo == 0:
-                visible_end = tl.minimum(n_tokens, native_frames * tokens_per_frame)
 
         m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
         l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
@@ -284,48 +280,22 @@ if triton is not None:
                 TEXT_VISIBLE + b * n_text, n_text, qk_scale, HAS_TEXT_MASK, IEEE, QUANT_QK, FP8_PV, BLOCK_N, HEAD_DIM)
         for k in tl.static_range(NUM_BRANCHES - 1, -1, -1):
             window = tl.load(WINDOWS + k)
-            s_lo = _window_start(f_lo, window, frames)                     # window of the block's first row
-            s_hi = _window_start(f_hi, window, frames)                     # ... and of its last row
             ring_lo = _window_start(row_frame, window, frames)
             ring_hi = ring_lo + window
-            if k == NUM_BRANCHES - 1:
-                # the narrowest window: its hull over the block's rows; wholly visible where all overlap
-                acc, l_i, m_i = _attend_range(
-                    acc, l_i, m_i, q, c_row, rows, row_frame, k_src, v_src, b, h, ks_ptr, stride_kn, stride_vn,
-                    (s_lo * tokens_per_frame) // BLOCK_N, tl.cdiv((s_hi + window) * tokens_per_frame, BLOCK_N),
-                    s_hi * tokens_per_frame, tl.minimum((s_lo + window) * tokens_per_frame, visible_end),
-                    m_first, m_last, f_lo, f_hi, ring_lo, ring_hi, ring_lo, ring_hi,
-                    n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
-                    False, HAS_GUARD, DECAY, IEEE, QUANT_QK, FP8_PV, TMA_K, TMA_V, BLOCK_N, HEAD_DIM)
-            else:
+            inner_lo, inner_hi = ring_lo, ring_hi  # the narrowest ring has no inner window (HAS_INNER off)
+            if k < NUM_BRANCHES - 1:
                 inner = tl.load(WINDOWS + k + 1)
-                i_lo = _window_start(f_lo, inner, frames)
-                i_hi = _window_start(f_hi, inner, frames)
                 inner_lo = _window_start(row_frame, inner, frames)
                 inner_hi = inner_lo + inner
-                # the ring is this window minus the inner one: a left part [s_lo, i_hi) and a right
-                # part [i_lo + inner, s_hi + window); when their edge blocks meet, one range covers both
-                left_lo = (s_lo * tokens_per_frame) // BLOCK_N
-                left_hi = tl.cdiv(i_hi * tokens_per_frame, BLOCK_N)
-                right_lo = ((i_lo + inner) * tokens_per_frame) // BLOCK_N
-                right_hi = tl.cdiv((s_hi + window) * tokens_per_frame, BLOCK_N)
-                if right_lo < left_hi:
-                    left_hi = right_hi
-                    right_lo = right_hi
+            # the ring's key blocks over the block's rows, each part wholly visible where all its rows' rings overlap
+            parts = _ring_parts(WINDOWS, k, f_lo, f_hi, frames, tokens_per_frame, visible_end, NUM_BRANCHES, BLOCK_N)
+            for part in tl.static_range(1 if k == NUM_BRANCHES - 1 else 2):
                 acc, l_i, m_i = _attend_range(
                     acc, l_i, m_i, q, c_row, rows, row_frame, k_src, v_src, b, h, ks_ptr, stride_kn, stride_vn,
-                    left_lo, left_hi,
-                    s_hi * tokens_per_frame, tl.minimum(i_lo * tokens_per_frame, visible_end),
+                    parts[4 * part], parts[4 * part + 1], parts[4 * part + 2], parts[4 * part + 3],
                     m_first, m_last, f_lo, f_hi, ring_lo, ring_hi, inner_lo, inner_hi,
                     n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
-                    True, HAS_GUARD, DECAY, IEEE, QUANT_QK, FP8_PV, TMA_K, TMA_V, BLOCK_N, HEAD_DIM)
-                acc, l_i, m_i = _attend_range(
-                    acc, l_i, m_i, q, c_row, rows, row_frame, k_src, v_src, b, h, ks_ptr, stride_kn, stride_vn,
-                    right_lo, right_hi,
-                    (i_hi + inner) * tokens_per_frame, tl.minimum((s_lo + window) * tokens_per_frame, visible_end),
-                    m_first, m_last, f_lo, f_hi, ring_lo, ring_hi, inner_lo, inner_hi,
-                    n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
-                    True, HAS_GUARD, DECAY, IEEE, QUANT_QK, FP8_PV, TMA_K, TMA_V, BLOCK_N, HEAD_DIM)
+                    k < NUM_BRANCHES - 1, HAS_GUARD, DECAY, IEEE, QUANT_QK, FP8_PV, TMA_K, TMA_V, BLOCK_N, HEAD_DIM)
             out = acc / l_i[:, None]
             if FP8_PV:
                 out = out * (tl.load(V_SCALE + pid_bh * HEAD_DIM + offs_d) / P_SCALE)[None, :]

@@ -9,7 +9,7 @@ warpgroups each run the online softmax of one half, their matrix products on the
 consumer issues the next block's logits before this block's P·V and makes the next softmax while that
 P·V runs, so the matrix units and the exponentials overlap (FlashAttention-3's schedule, with explicit
 barriers, where Triton's pipeliner does not overlap them for this kernel). The loader and the consumers
-walk the same sequence of key blocks (`_ring_parts`, from the program's 128 rows); the masks keep each
+walk the same sequence of key blocks (`rules.ring_parts`, from the program's 128 rows); the masks keep each
 row to its own ring.
 
 Inputs ``[B, H, N, D]`` in bfloat16 or float16 with D 64 or 128, any strides a tensor descriptor takes;
@@ -38,52 +38,11 @@ HALF_M, CONSUMERS, BLOCK_N, STAGES = 64, 2, 128, 2
 
 if gluon is not None:
 
-    #: `rules`' Triton functions compiled again in Gluon: the one frame-window and decay rule of both kernels
+    #: `rules`' Triton functions compiled again in Gluon: one frame window, ring geometry and decay rule for both kernels
     _window_start = gluon.jit(rules.window_start.fn)
+    _program_frames = gluon.jit(rules.program_frames.fn)
+    _ring_parts = gluon.jit(rules.ring_parts.fn)
     _decay = gluon.jit(rules.decay.fn)
-
-    @gluon.jit
-    def _ring_parts(windows_ptr, k, f_lo, f_hi, frames, tokens_per_frame, visible_end, NUM_BRANCHES: gl.constexpr,
-                    BLOCK: gl.constexpr):
-        """Key blocks of ring `k` for queries of frames ``[f_lo, f_hi]``: two parts, each ``first block, end
-        block, first token and end token visible to every query``; the narrowest ring (the only one of a
-        one-branch plan) has one part and an empty second."""
-        window = gl.load(windows_ptr + k)
-        s_lo = _window_start(f_lo, window, frames)
-        s_hi = _window_start(f_hi, window, frames)
-        a_lo = (s_lo * tokens_per_frame) // BLOCK
-        a_hi = gl.cdiv((s_hi + window) * tokens_per_frame, BLOCK)
-        a_full_lo = s_hi * tokens_per_frame
-        a_full_hi = gl.minimum((s_lo + window) * tokens_per_frame, visible_end)
-        b_lo = a_hi
-        b_hi = a_hi
-        b_full_lo = a_full_lo
-        b_full_hi = a_full_hi
-        if k < NUM_BRANCHES - 1:  # the window minus the inner one: a left part and a right part, one where they meet
-            inner = gl.load(windows_ptr + k + 1)
-            i_lo = _window_start(f_lo, inner, frames)
-            i_hi = _window_start(f_hi, inner, frames)
-            b_lo = ((i_lo + inner) * tokens_per_frame) // BLOCK
-            b_full_lo = (i_hi + inner) * tokens_per_frame
-            a_full_hi = gl.minimum(i_lo * tokens_per_frame, visible_end)
-            left_hi = gl.cdiv(i_hi * tokens_per_frame, BLOCK)
-            if b_lo < left_hi:
-                left_hi = b_hi
-                b_lo = b_hi
-            a_hi = left_hi
-        return a_lo, a_hi, a_full_lo, a_full_hi, b_lo, b_hi, b_full_lo, b_full_hi
-
-    @gluon.jit
-    def _program_frames(m0, n_tokens, tokens_per_frame, native_frames, HAS_GUARD: gl.constexpr, ROWS: gl.constexpr):
-        """Frames of a program's first and last rows, and the end of the keys all its rows may see
-        as far as the first-frame guard goes."""
-        f_lo = m0 // tokens_per_frame
-        f_hi = (gl.minimum(m0 + ROWS, n_tokens) - 1) // tokens_per_frame
-        visible_end = n_tokens
-        if HAS_GUARD:
-            if f_lo == 0:
-                visible_end = gl.minimum(n_tokens, native_frames * tokens_per_frame)
-        return f_lo, f_hi, visible_end
 
     @gluon.jit
     def _load(q_desc, k_desc, v_desc, windows_ptr, q_smem, k_smem, v_smem, q_bar, k_ready, v_ready, kv_free,
