@@ -93,22 +93,22 @@ if gluon is not None:
         return qk
 
     @gluon.jit
-    def _softmax_step(qk, m_i, l_i, qk_scale, SAFE_MAX: gl.constexpr):
+    def _softmax_step(qk, m_i, l_i, qk_scale):
         """One block of unscaled logits into the running row max (log2 units) and row sum: the block's
-        probabilities, the new max and sum, and the factor that rescales what came before. SAFE_MAX: rows
-        may have seen no key yet (a ring's edge block), whose max stays ``-inf``."""
+        probabilities, the new max and sum, and the factor that rescales what came before. A row that has
+        seen no key yet (a ring's edge block, a local window's first block) keeps the max ``-inf``; its
+        exponents are taken against 0, as the Triton kernel's are."""
         m_new = gl.maximum(m_i, gl.max(qk, 1) * qk_scale)
-        if SAFE_MAX:
-            m_new = gl.where(m_new == float("-inf"), 0.0, m_new)
-        p = gl.exp2(qk * qk_scale - m_new[:, None])
-        correction = gl.exp2(m_i - m_new)
+        m_safe = gl.where(m_new == float("-inf"), 0.0, m_new)
+        p = gl.exp2(qk * qk_scale - m_safe[:, None])
+        correction = gl.exp2(m_i - m_safe)
         return p, m_new, l_i * correction + gl.sum(p, 1), correction
 
     @gluon.jit
     def _attend_part(q, no_logits, k_smem, v_smem, k_ready, v_ready, kv_free, j, lo, hi, full_lo, full_hi, acc, m_i, l_i,
                      rows, row_frame, c_row, ring_lo, ring_hi, inner_lo, inner_hi, m_first, m_last, f_lo, f_hi,
                      n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
-                     DECAY: gl.constexpr, HAS_GUARD: gl.constexpr, SAFE_MAX: gl.constexpr,
+                     DECAY: gl.constexpr, HAS_GUARD: gl.constexpr,
                      BLOCK: gl.constexpr, HEAD_DIM: gl.constexpr, NUM_STAGES: gl.constexpr,
                      s_layout: gl.constexpr, o_layout: gl.constexpr):
         """Key blocks ``[lo, hi)`` (the `j`-th block of the loader's sequence first) into one consumer's
@@ -124,7 +124,7 @@ if gluon is not None:
             qk = _block_rules(qk, lo * BLOCK, full_lo, full_hi, rows, row_frame, c_row, ring_lo, ring_hi, inner_lo,
                               inner_hi, m_first, m_last, f_lo, f_hi, n_tokens, tokens_per_frame, native_frames, alpha,
                               far_limit, DECAY, HAS_GUARD, BLOCK, col_layout)
-            p, m_i, l_i, correction = _softmax_step(qk, m_i, l_i, qk_scale, SAFE_MAX)
+            p, m_i, l_i, correction = _softmax_step(qk, m_i, l_i, qk_scale)
             acc = acc * gl.convert_layout(correction, gl.SliceLayout(1, o_layout))[:, None]
             for block in range(lo, hi - 1):
                 stage = j % NUM_STAGES
@@ -139,7 +139,7 @@ if gluon is not None:
                 qk = _block_rules(qk, (block + 1) * BLOCK, full_lo, full_hi, rows, row_frame, c_row, ring_lo, ring_hi,
                                   inner_lo, inner_hi, m_first, m_last, f_lo, f_hi, n_tokens, tokens_per_frame,
                                   native_frames, alpha, far_limit, DECAY, HAS_GUARD, BLOCK, col_layout)
-                p, m_i, l_i, correction = _softmax_step(qk, m_i, l_i, qk_scale, SAFE_MAX)
+                p, m_i, l_i, correction = _softmax_step(qk, m_i, l_i, qk_scale)
                 acc = warpgroup_mma_wait(num_outstanding=0, deps=(pv,))
                 mbarrier.arrive(kv_free.index(stage))
                 acc = acc * gl.convert_layout(correction, gl.SliceLayout(1, o_layout))[:, None]
@@ -205,7 +205,7 @@ if gluon is not None:
                     parts[4 * part + 2], parts[4 * part + 3], acc, m_i, l_i, rows, row_frame, c_row, ring_lo, ring_hi,
                     inner_lo, inner_hi, m_first, m_last, m_first // tokens_per_frame, m_last // tokens_per_frame,
                     n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit, DECAY, HAS_GUARD,
-                    NUM_BRANCHES > 1, BLOCK, HEAD_DIM, NUM_STAGES, s_layout, o_layout)
+                    BLOCK, HEAD_DIM, NUM_STAGES, s_layout, o_layout)
             l_o = gl.convert_layout(l_i, gl.SliceLayout(1, o_layout))
             o_tile.reshape([HALF, HEAD_DIM]).store((acc / l_o[:, None]).to(q.dtype))
             fence_async_shared()
