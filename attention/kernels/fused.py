@@ -331,9 +331,10 @@ class FusedKernel:
             (`TensorDescriptor.from_tensor`) at launch. For values stored channel-major
             (``pv="fp8"``) and for tensors whose strides a descriptor cannot take, pointers regardless.
         warp_specialized: run the pass on the warp-specialized Gluon kernel (`hopper`) rather than this
-            module's Triton kernel: None where it can (Hopper GPUs, 16-bit inputs at head size 64 or 128, no
-            text keys, no quantized operands, eager runs, Triton with Gluon), True always (raising where it
-            cannot), False (the default until it is measured on a GPU: `benchmarks/RESULTS.md`) never.
+            module's Triton kernel: None (the default) where it can at head size 128, the size measured
+            (faster on an H100 on every method's plan at 21-84 latent frames: `benchmarks/RESULTS.md`);
+            True where it can at all, raising elsewhere (Hopper GPUs, 16-bit inputs at head size 64 or
+            128, no text keys, no quantized operands, eager runs, Triton with Gluon); False never.
         On a GPU, FP8 needs compute capability 8.9 (Ada, Hopper) and INT8 8.0
         (`quantize.required_capability`);
         on the CPU they run in Triton's interpreter.
@@ -341,7 +342,7 @@ class FusedKernel:
 
     def __init__(self, block_m: int = 128, block_n: Optional[int] = None, num_warps: Optional[int] = 8,
                  num_stages: Optional[int] = 3, qk: Optional[str] = None, pv: Optional[str] = None,
-                 tma: Optional[bool] = None, warp_specialized: Optional[bool] = False):
+                 tma: Optional[bool] = None, warp_specialized: Optional[bool] = None):
         if triton is None:
             raise RuntimeError("the fused kernel needs Triton (shipped with CUDA builds of PyTorch)")
         if qk not in (None, *quantize.FORMATS) or pv not in (None, "fp8"):
@@ -400,7 +401,7 @@ class FusedKernel:
         if self.warp_specialized and not possible:
             raise ValueError("warp_specialized=True needs 16-bit inputs of head size 64 or 128 without text keys or "
                              "quantizing, on a Hopper GPU, in an eager run, and Triton with Gluon (3.5 or newer)")
-        return possible
+        return possible and (self.warp_specialized or query.shape[-1] == 128)
 
     @staticmethod
     def _describable(x: torch.Tensor) -> bool:

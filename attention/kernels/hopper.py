@@ -6,9 +6,10 @@ output written once its ring is done; UltraViCo's decay and the masks on unscale
 and splits the work over three partitions of warps: a loader warp brings the two 64-query halves once
 and then the key and value blocks, `STAGES` deep, by Hopper's bulk tensor copies; two consumer
 warpgroups each run the online softmax of one half, their matrix products on the wgmma units. A
-consumer issues the next block's logits before this block's P·V and makes the next softmax while that
-P·V runs, so the matrix units and the exponentials overlap (FlashAttention-3's schedule, with explicit
-barriers, where Triton's pipeliner does not overlap them for this kernel). The loader and the consumers
+consumer issues the next block's logits before this block's P·V. With one branch and no key centring it
+makes the next softmax while that P·V runs (FlashAttention-3's overlap within a warpgroup); otherwise
+after it, where the registers that overlap holds spill (measured on an H100: the overlap won on the
+plain pass and lost 0.2-0.3x SDPA on the decay and fusion plans, `benchmarks/RESULTS.md`). The loader and the consumers
 walk the same sequence of key blocks (`rules.ring_parts`, from the program's 128 rows); the masks keep each
 row to its own ring.
 
@@ -109,11 +110,11 @@ if gluon is not None:
                      rows, row_frame, c_row, ring_lo, ring_hi, inner_lo, inner_hi, m_first, m_last, f_lo, f_hi,
                      n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
                      DECAY: gl.constexpr, HAS_GUARD: gl.constexpr,
-                     BLOCK: gl.constexpr, HEAD_DIM: gl.constexpr, NUM_STAGES: gl.constexpr,
+                     BLOCK: gl.constexpr, HEAD_DIM: gl.constexpr, NUM_STAGES: gl.constexpr, OVERLAP: gl.constexpr,
                      s_layout: gl.constexpr, o_layout: gl.constexpr):
         """Key blocks ``[lo, hi)`` (the `j`-th block of the loader's sequence first) into one consumer's
         running softmax (`no_logits`: a ``[HALF, BLOCK]`` float32 block in the logits' layout); block i's P·V
-        runs while block i+1's logits and softmax are made."""
+        runs while block i+1's logits are made, and with OVERLAP its softmax too."""
         p_layout: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_layout, k_width=2)
         col_layout: gl.constexpr = gl.SliceLayout(0, s_layout)
         if hi > lo:
@@ -136,11 +137,14 @@ if gluon is not None:
                 pv = warpgroup_mma(gl.convert_layout(p.to(q.dtype), p_layout),
                                    v_smem.index(stage).reshape([BLOCK, HEAD_DIM]), acc, is_async=True)
                 qk = warpgroup_mma_wait(num_outstanding=1, deps=(next_qk,))
+                if not OVERLAP:
+                    acc = warpgroup_mma_wait(num_outstanding=0, deps=(pv,))
                 qk = _block_rules(qk, (block + 1) * BLOCK, full_lo, full_hi, rows, row_frame, c_row, ring_lo, ring_hi,
                                   inner_lo, inner_hi, m_first, m_last, f_lo, f_hi, n_tokens, tokens_per_frame,
                                   native_frames, alpha, far_limit, DECAY, HAS_GUARD, BLOCK, col_layout)
                 p, m_i, l_i, correction = _softmax_step(qk, m_i, l_i, qk_scale)
-                acc = warpgroup_mma_wait(num_outstanding=0, deps=(pv,))
+                if OVERLAP:
+                    acc = warpgroup_mma_wait(num_outstanding=0, deps=(pv,))
                 mbarrier.arrive(kv_free.index(stage))
                 acc = acc * gl.convert_layout(correction, gl.SliceLayout(1, o_layout))[:, None]
                 j += 1
@@ -157,7 +161,8 @@ if gluon is not None:
     def _consume(q_smem, k_smem, v_smem, o_smem, o_desc, windows_ptr, offset_ptr, q_bar, k_ready, v_ready, kv_free,
                  b, h, pid_bh, half, m0, n_tokens, tokens_per_frame, frames, native_frames, qk_scale, alpha, far_limit,
                  NUM_BRANCHES: gl.constexpr, DECAY: gl.constexpr, HAS_OFFSET: gl.constexpr, HAS_GUARD: gl.constexpr,
-                 HALF: gl.constexpr, BLOCK: gl.constexpr, HEAD_DIM: gl.constexpr, NUM_STAGES: gl.constexpr):
+                 HALF: gl.constexpr, BLOCK: gl.constexpr, HEAD_DIM: gl.constexpr, NUM_STAGES: gl.constexpr,
+                 OVERLAP: gl.constexpr):
         """One consumer warpgroup: query half `half` through every ring, each branch's output written to
         its rows of `o_desc` (``[K, B, H, N, D]``; the bulk store clips rows past the sequence end)."""
         s_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1], instr_shape=[16, BLOCK, 16])
@@ -205,7 +210,7 @@ if gluon is not None:
                     parts[4 * part + 2], parts[4 * part + 3], acc, m_i, l_i, rows, row_frame, c_row, ring_lo, ring_hi,
                     inner_lo, inner_hi, m_first, m_last, m_first // tokens_per_frame, m_last // tokens_per_frame,
                     n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit, DECAY, HAS_GUARD,
-                    BLOCK, HEAD_DIM, NUM_STAGES, s_layout, o_layout)
+                    BLOCK, HEAD_DIM, NUM_STAGES, OVERLAP, s_layout, o_layout)
             l_o = gl.convert_layout(l_i, gl.SliceLayout(1, o_layout))
             o_tile.reshape([HALF, HEAD_DIM]).store((acc / l_o[:, None]).to(q.dtype))
             fence_async_shared()
@@ -216,7 +221,7 @@ if gluon is not None:
     def _fused_attention(q_desc, k_desc, v_desc, o_desc, windows_ptr, offset_ptr, heads, n_tokens, tokens_per_frame,
                          frames, native_frames, qk_scale, alpha, far_limit, NUM_BRANCHES: gl.constexpr,
                          DECAY: gl.constexpr, HAS_OFFSET: gl.constexpr, HAS_GUARD: gl.constexpr, HALF: gl.constexpr,
-                         BLOCK: gl.constexpr, HEAD_DIM: gl.constexpr, NUM_STAGES: gl.constexpr):
+                         BLOCK: gl.constexpr, HEAD_DIM: gl.constexpr, NUM_STAGES: gl.constexpr, OVERLAP: gl.constexpr):
         """One program: queries ``[m0, m0 + 2·HALF)`` of one (batch, head), every branch."""
         pid_m = gl.program_id(0)
         pid_bh = gl.program_id(1)
@@ -242,10 +247,12 @@ if gluon is not None:
         gl.warp_specialize([
             (_consume, (q_smem, k_smem, v_smem, o_smem, o_desc, windows_ptr, offset_ptr, q_bar, k_ready, v_ready, kv_free,
                         b, h, pid_bh, 0, m0, n_tokens, tokens_per_frame, frames, native_frames, qk_scale, alpha, far_limit,
-                        NUM_BRANCHES, DECAY, HAS_OFFSET, HAS_GUARD, HALF, BLOCK, HEAD_DIM, NUM_STAGES)),
+                        NUM_BRANCHES, DECAY, HAS_OFFSET, HAS_GUARD, HALF, BLOCK, HEAD_DIM, NUM_STAGES,
+                        OVERLAP)),
             (_consume, (q_smem, k_smem, v_smem, o_smem, o_desc, windows_ptr, offset_ptr, q_bar, k_ready, v_ready, kv_free,
                         b, h, pid_bh, 1, m0, n_tokens, tokens_per_frame, frames, native_frames, qk_scale, alpha, far_limit,
-                        NUM_BRANCHES, DECAY, HAS_OFFSET, HAS_GUARD, HALF, BLOCK, HEAD_DIM, NUM_STAGES)),
+                        NUM_BRANCHES, DECAY, HAS_OFFSET, HAS_GUARD, HALF, BLOCK, HEAD_DIM, NUM_STAGES,
+                        OVERLAP)),
             (_load, (q_desc, k_desc, v_desc, windows_ptr, q_smem, k_smem, v_smem, q_bar, k_ready, v_ready, kv_free,
                      b, h, m0, n_tokens, tokens_per_frame, frames, native_frames, HAS_GUARD, NUM_BRANCHES, HALF, BLOCK,
                      NUM_STAGES)),
@@ -273,4 +280,5 @@ def fused_attention(query, key, value, out, windows, offset_k, layout, decay: in
             windows, offset_k if offset_k is not None else windows, heads, n_tokens, layout.tokens_per_frame,
             layout.frames, layout.native_frames, math.log2(math.e) / math.sqrt(dim), alpha, far_limit,
             NUM_BRANCHES=len(windows), DECAY=decay, HAS_OFFSET=offset_k is not None, HAS_GUARD=guard, HALF=HALF_M,
-            BLOCK=BLOCK_N, HEAD_DIM=dim, NUM_STAGES=STAGES, num_warps=4)
+            BLOCK=BLOCK_N, HEAD_DIM=dim, NUM_STAGES=STAGES, OVERLAP=len(windows) == 1 and offset_k is None,
+            num_warps=4)
