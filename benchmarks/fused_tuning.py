@@ -3,7 +3,7 @@
     python benchmarks/fused_tuning.py --frames 21 42
     python benchmarks/fused_tuning.py --frames 84 --kernels fused fused-int8   # the low-precision paths too
     python benchmarks/fused_tuning.py --tma off on      # keys and values by pointers, by Hopper's bulk copies
-    python benchmarks/fused_tuning.py --ws off auto     # the warp-specialized Gluon kernel (attention/kernels/hopper.py) or not
+    python benchmarks/fused_tuning.py --ws off auto     # the Triton kernel against the default (the Gluon kernel on Hopper)
 
 For each kernel (`FUSED_KERNELS`: the fused kernel and its low-precision paths, whose time includes
 quantizing the operands; that alone is printed too) and (block_m, block_n, num_warps, num_stages)
@@ -37,8 +37,9 @@ def main():
     parser.add_argument("--stages", type=int, nargs="+", default=[2, 3])
     parser.add_argument("--kernels", nargs="+", default=["fused"], choices=list(FUSED_KERNELS))
     parser.add_argument("--tma", nargs="+", default=["auto"], choices=["auto", "off", "on"])
-    parser.add_argument("--ws", nargs="+", default=["off"], choices=["auto", "off", "on"],
-                        help="the warp-specialized Gluon kernel where it runs (auto), for every plan (on) or never (off)")
+    parser.add_argument("--ws", nargs="+", default=["auto"], choices=["auto", "off", "on"],
+                        help="the warp-specialized Gluon kernel where FusedKernel picks it by default (auto: Hopper, head "
+                             "size 128), wherever it can run (on) or never (off: the Triton kernel)")
     args = parser.parse_args()
     rows = []
     for frames in args.frames:
