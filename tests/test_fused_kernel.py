@@ -1,4 +1,6 @@
 """The fused Triton kernel against the float64 dense reference (Triton's interpreter on CPU)."""
+import warnings
+
 import pytest
 import torch
 
@@ -165,6 +167,34 @@ def test_warp_specialized_hopper_kernel_matches_the_float64_reference(methods, g
         assert out.dtype == dtype and out.shape == reference.shape
         assert rel_err(out, reference) < 1e-2
         assert rel_err(out, triton_out) < 1e-2
+
+
+def test_the_default_runs_the_triton_kernel_from_then_on_where_the_gluon_kernel_does_not_build(monkeypatch):
+    """Gluon is experimental: where `hopper`'s kernel does not build (another Triton), the default
+    (``warp_specialized=None``) warns once and runs the Triton kernel, the same output, from then on;
+    ``warp_specialized=True`` raises the build error."""
+    layout = TokenLayout(8, 2, 3, NATIVE)
+    plan = build_plan(layout, [vidlong.UltraViCo(alpha=0.6)])
+    q, k, v = (t.transpose(1, 2) for t in qkv(layout, batch=1, dim=128))
+    builds = []
+
+    def does_not_build(*args):
+        builds.append(args)
+        raise fused.TritonError("PassManager::run failed")
+
+    monkeypatch.setattr(fused.FusedKernel, "_gluon_can_run", lambda self, *inputs: True)  # as on a Hopper GPU
+    monkeypatch.setattr(fused.hopper, "fused_attention", does_not_build)
+    monkeypatch.setattr(fused.FusedKernel, "gluon_failure", None)
+    triton_output = fused.FusedKernel(warp_specialized=False)(q, k, v, plan)[0]
+    with pytest.warns(RuntimeWarning, match="Gluon kernel did not build .*PassManager::run failed"):
+        first = fused.FusedKernel()(q, k, v, plan)[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        second = fused.FusedKernel()(q, k, v, plan)[0]
+    assert len(builds) == 1
+    assert torch.equal(first, triton_output) and torch.equal(second, triton_output)
+    with pytest.raises(fused.TritonError, match="PassManager"):
+        fused.FusedKernel(warp_specialized=True)(q, k, v, plan)
 
 
 @pytest.mark.gpu

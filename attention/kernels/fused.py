@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from typing import Optional
 
 import torch
@@ -39,6 +40,7 @@ from . import hopper, quantize
 try:
     import triton
     import triton.language as tl
+    from triton.errors import TritonError
 except ImportError:  # the kernel is optional: CUDA builds of torch ship Triton
     triton = None
 try:
@@ -332,7 +334,8 @@ class FusedKernel:
             (``pv="fp8"``) and for tensors whose strides a descriptor cannot take, pointers regardless.
         warp_specialized: run the pass on the warp-specialized Gluon kernel (`hopper`) rather than this
             module's Triton kernel: None (the default) where it can at head size 128, the size measured
-            (faster on an H100 on every method's plan at 21-84 latent frames: `benchmarks/RESULTS.md`);
+            (faster on an H100 on every method's plan at 21-84 latent frames: `benchmarks/RESULTS.md`), and
+            the Triton kernel from then on, with one warning, in a process where it fails to build;
             True where it can at all, raising elsewhere (Hopper GPUs, 16-bit inputs at head size 64 or
             128, no text keys, no quantized operands, eager runs, Triton with Gluon); False never.
         On a GPU, FP8 needs compute capability 8.9 (Ada, Hopper) and INT8 8.0
@@ -389,15 +392,22 @@ class FusedKernel:
         # quantized keys and FP8 values are fresh contiguous copies; channel-major values take pointers
         return bool(wanted and (self.qk or self._describable(key)) and (self.pv or self._describable(value)))
 
-    def _uses_warp_specialized(self, query, key, value, plan, text) -> bool:
-        """Whether `hopper.fused_attention` runs this call (`warp_specialized`)."""
-        if self.warp_specialized is False:
-            return False
-        possible = (
+    #: why the Gluon kernel failed to build in this process (then the default takes the Triton kernel), or None
+    gluon_failure: Optional[str] = None
+
+    def _gluon_can_run(self, query, key, value, text) -> bool:
+        """Whether `hopper.fused_attention` takes these inputs and this kernel's settings here."""
+        return (
             hopper.gluon is not None and text is None and not self.qk and not self.pv
             and query.is_cuda and torch.version.hip is None and not torch.compiler.is_compiling()
             and query.dtype in (torch.bfloat16, torch.float16) and query.shape[-1] in (64, 128)
             and _is_hopper(query.device) and all(self._describable(x) for x in (query, key, value)))
+
+    def _uses_warp_specialized(self, query, key, value, text) -> bool:
+        """Whether `hopper.fused_attention` runs this call (`warp_specialized`)."""
+        if self.warp_specialized is False or (self.warp_specialized is None and FusedKernel.gluon_failure):
+            return False
+        possible = self._gluon_can_run(query, key, value, text)
         if self.warp_specialized and not possible:
             raise ValueError("warp_specialized=True needs 16-bit inputs of head size 64 or 128 without text keys or "
                              "quantizing, on a Hopper GPU, in an eager run, and Triton with Gluon (3.5 or newer)")
@@ -467,11 +477,18 @@ class FusedKernel:
         # the decay's offset vector: centre minus smoothing (see the module docstring)
         offset_k = (mean_k if center else None) if not self.qk else (None if center else -mean_k)
         has_offset = offset_k is not None and decay != DECAY_NONE
-        if self._uses_warp_specialized(query, key, value, plan, text):
-            hopper.fused_attention(query, key, value, target.unsqueeze(0) if branches == 1 else target, windows,
-                                   offset_k if has_offset else None, layout, decay, alpha, far_limit,
-                                   plan.base_mask is not None)
-            return outputs
+        if self._uses_warp_specialized(query, key, value, text):
+            try:
+                hopper.fused_attention(query, key, value, target.unsqueeze(0) if branches == 1 else target, windows,
+                                       offset_k if has_offset else None, layout, decay, alpha, far_limit,
+                                       plan.base_mask is not None)
+                return outputs
+            except (TritonError, RuntimeError) as error:  # Gluon is experimental: another Triton may not build it
+                if self.warp_specialized:
+                    raise
+                FusedKernel.gluon_failure = f"{type(error).__name__}: {str(error).strip().splitlines()[-1][:200]}"
+                warnings.warn(f"vidlong: the warp-specialized Gluon kernel did not build on Triton {triton.__version__} "
+                              f"({FusedKernel.gluon_failure}); the Triton kernel runs instead", RuntimeWarning)
         scales = [windows] * 4  # Q, K, text K, V scales; unquantized, the kernel never reads them
         ieee = query.dtype == torch.float32  # products of float32 inputs in full precision
         use_tma = self._uses_tma(query, key, value)
