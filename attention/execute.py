@@ -9,7 +9,8 @@ from .plan import AttentionPlan
 
 #: the fused kernel's names and its low-precision operands (`FusedKernel`'s ``qk``, ``pv``)
 FUSED_KERNELS = {"fused": (None, None), "fused-fp8": ("fp8", None), "fused-int8": ("int8", None),
-                 "fused-fp8-fp8pv": ("fp8", "fp8"), "fused-int8-fp8pv": ("int8", "fp8")}
+                 "fused-fp8-fp8pv": ("fp8", "fp8"), "fused-int8-fp8pv": ("int8", "fp8"),
+                 "fused-triton": (None, None)}  # the Triton kernel where "fused" takes the Gluon one (Hopper)
 KERNELS = ("auto", "dense", "flex", *FUSED_KERNELS)
 
 #: On CUDA, "auto" runs plans the fused kernel cannot take with the dense kernel below this many
@@ -70,7 +71,7 @@ def make_kernel(name: str, device: torch.device, flex_options: dict | None = Non
         from .kernels.fused import FusedKernel
 
         qk, pv = FUSED_KERNELS[name]
-        return FusedKernel(qk=qk, pv=pv)
+        return FusedKernel(qk=qk, pv=pv, warp_specialized=False if name == "fused-triton" else None)
     raise ValueError(f"kernel must be one of {KERNELS}, got {name!r}")
 
 

@@ -35,7 +35,8 @@ def main():
     parser.add_argument("--block-n", type=int, nargs="+", default=[64, 128])
     parser.add_argument("--warps", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--stages", type=int, nargs="+", default=[2, 3])
-    parser.add_argument("--kernels", nargs="+", default=["fused"], choices=list(FUSED_KERNELS))
+    parser.add_argument("--kernels", nargs="+", default=["fused"], choices=[n for n in FUSED_KERNELS if n != "fused-triton"],
+                        help="the fused kernel and its low-precision paths (the Triton kernel against the Gluon one: --ws)")
     parser.add_argument("--tma", nargs="+", default=["auto"], choices=["auto", "off", "on"])
     parser.add_argument("--ws", nargs="+", default=["auto"], choices=["auto", "off", "on"],
                         help="the warp-specialized Gluon kernel where FusedKernel picks it by default (auto: Hopper, head "

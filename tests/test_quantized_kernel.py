@@ -128,7 +128,10 @@ def test_kernel_names_and_bad_settings():
     with pytest.raises(ValueError, match="qk must be"):
         fused.FusedKernel(pv="int8")
     # FP8 products need Ada/Hopper, INT8 Ampere (vidlong.apply refuses an older GPU in one line)
-    assert [required_capability(*FUSED_KERNELS[n]) for n in FUSED_KERNELS] == [(0, 0), (8, 9), (8, 0), (8, 9), (8, 9)]
+    assert [required_capability(*FUSED_KERNELS[n]) for n in FUSED_KERNELS] == [(0, 0), (8, 9), (8, 0), (8, 9), (8, 9), (0, 0)]
+    # "fused" takes the Gluon kernel where it can (Hopper, head size 128); "fused-triton" never does
+    assert make_kernel("fused", torch.device("cuda")).warp_specialized is None
+    assert make_kernel("fused-triton", torch.device("cuda")).warp_specialized is False
 
 
 def test_a_quantized_kernel_on_a_cpu_model_is_refused_in_one_line(monkeypatch):
@@ -154,7 +157,7 @@ def test_transformer_with_a_quantized_kernel_stays_close_to_the_dense_kernel():
 
 @pytest.mark.gpu
 @pytest.mark.skipif(DEVICE != "cuda", reason="needs CUDA")
-@pytest.mark.parametrize("name", [n for n in FUSED_KERNELS if n != "fused"])
+@pytest.mark.parametrize("name", [n for n in FUSED_KERNELS if FUSED_KERNELS[n] != (None, None)])
 @pytest.mark.parametrize("plan_name", ["decay", "both"])
 def test_quantized_kernels_in_bf16_at_wan_head_size_on_cuda(name, plan_name):
     """Compiled for the device (128-query blocks straddling frames of 35 tokens, head size 128, bf16):

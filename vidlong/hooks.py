@@ -202,7 +202,8 @@ def apply(transformer, *methods, native_frames: Optional[int] = None, kernel: st
             from 8192 tokens up and the dense kernel below; dense elsewhere), "dense", "flex", "fused",
             or the fused kernel's opt-in low-precision paths (Ada/Hopper GPUs): "fused-fp8" /
             "fused-int8" (queries and smoothed keys in e4m3 / int8 with per-block scales), and with
-            "-fp8pv" the values and probabilities in e4m3 too.
+            "-fp8pv" the values and probabilities in e4m3 too; "fused-triton": the fused Triton kernel
+            where "fused" (and "auto") take its warp-specialized Gluon form (Hopper, head size 128).
         stream: a `StreamContext` to generate chunk by chunk through a rolling KV cache (see
             `vidlong.streaming`); the methods are then unused (the window never exceeds native).
 

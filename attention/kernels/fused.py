@@ -353,7 +353,8 @@ class FusedKernel:
         self.block_m, self.block_n = block_m, block_n
         self.launch = {k: v for k, v in (("num_warps", num_warps), ("num_stages", num_stages)) if v is not None}
         self.qk, self.pv, self.tma, self.warp_specialized = qk, pv, tma, warp_specialized
-        self.name = "fused" + "".join(f"-{part}" for part in (qk, pv and f"{pv}pv") if part)
+        self.name = "fused" + "".join(f"-{part}" for part in (qk, pv and f"{pv}pv") if part) + (
+            "-triton" if warp_specialized is False and not (qk or pv) else "")
         self._window_tensors = {}
 
     def _windows(self, plan, device) -> torch.Tensor:
