@@ -64,7 +64,8 @@ def relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_attention_shape_arguments(parser)
-    parser.add_argument("--kernels", nargs="+", default=list(FUSED_KERNELS), choices=list(FUSED_KERNELS))
+    parser.add_argument("--kernels", nargs="+", default=[n for n in FUSED_KERNELS if n != "fused-triton"],
+                        choices=list(FUSED_KERNELS))
     parser.add_argument("--inputs", choices=("gaussian", "outliers"), default="gaussian")
     parser.add_argument("--no-error", action="store_true", help="time only (no float64 reference)")
     parser.add_argument("--json", help="also write the rows to this file")

@@ -128,11 +128,12 @@ def test_transformer_with_the_fused_kernel_matches_the_dense_kernel():
 @pytest.mark.parametrize("tma", [False, True], ids=["pointers", "descriptors"])
 def test_bf16_with_the_default_launch_settings_on_cuda(methods, tma):
     """Wan's head size, 128-query blocks straddling frames of 35 tokens, bf16 against float32 dense,
-    keys and values read by pointers and by Hopper's bulk copies."""
+    keys and values read by pointers and by Hopper's bulk copies (the Triton kernel, which the default
+    leaves for the Gluon one on Hopper: that is tested below)."""
     layout = TokenLayout(16, 5, 7, NATIVE)
     q, k, v = (t.to(DEVICE) for t in qkv(layout, batch=1, heads=2, dim=128))
     plan = build_plan(layout, methods)
-    out = run_plan(q.bfloat16(), k.bfloat16(), v.bfloat16(), plan, fused.FusedKernel(tma=tma))
+    out = run_plan(q.bfloat16(), k.bfloat16(), v.bfloat16(), plan, fused.FusedKernel(tma=tma, warp_specialized=False))
     assert rel_err(out, run_plan(q, k, v, plan, DenseKernel())) < 1e-2
 
 
@@ -195,6 +196,25 @@ def test_the_default_runs_the_triton_kernel_from_then_on_where_the_gluon_kernel_
     assert torch.equal(first, triton_output) and torch.equal(second, triton_output)
     with pytest.raises(fused.TritonError, match="PassManager"):
         fused.FusedKernel(warp_specialized=True)(q, k, v, plan)
+
+
+@pytest.mark.parametrize("error", [RuntimeError("Triton Error [CUDA]: an illegal memory access was encountered"),
+                                   torch.cuda.OutOfMemoryError("CUDA out of memory")], ids=["cuda-error", "out-of-memory"])
+def test_a_gpu_failure_in_the_gluon_kernel_is_raised_not_taken_for_a_build_failure(monkeypatch, error):
+    """A CUDA error or out of memory is the GPU's failure, not this Triton's: raised, and the Gluon
+    kernel stays the default's choice."""
+    layout = TokenLayout(4, 2, 3, NATIVE)
+    q, k, v = (t.transpose(1, 2) for t in qkv(layout, batch=1, dim=128))
+
+    def fails_on_the_gpu(*args):
+        raise error
+
+    monkeypatch.setattr(fused.FusedKernel, "_gluon_can_run", lambda self, *inputs: True)
+    monkeypatch.setattr(fused.hopper, "fused_attention", fails_on_the_gpu)
+    monkeypatch.setattr(fused.FusedKernel, "gluon_failure", None)
+    with pytest.raises(type(error)):
+        fused.FusedKernel()(q, k, v, build_plan(layout, []))
+    assert fused.FusedKernel.gluon_failure is None
 
 
 @pytest.mark.gpu

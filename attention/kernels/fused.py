@@ -69,6 +69,15 @@ def supports(plan, query: torch.Tensor) -> bool:
     )
 
 
+def _is_build_error(error: Exception) -> bool:
+    """Whether `error`, raised by `hopper.fused_attention`, says that this Triton cannot build or launch the
+    Gluon kernel (Gluon is experimental: its API and passes change between releases; an MLIR pass failure
+    is a bare RuntimeError) rather than that the GPU failed (a CUDA error, out of memory)."""
+    cuda_failure = isinstance(error, torch.cuda.OutOfMemoryError) or "[CUDA]" in str(error) or (
+        hasattr(torch, "AcceleratorError") and isinstance(error, torch.AcceleratorError))
+    return not cuda_failure
+
+
 def _decay_mode(plan) -> int:
     if plan.region_score_mod is None:
         return DECAY_NONE
@@ -484,10 +493,11 @@ class FusedKernel:
                                        offset_k if has_offset else None, layout, decay, alpha, far_limit,
                                        plan.base_mask is not None)
                 return outputs
-            except (TritonError, RuntimeError) as error:  # Gluon is experimental: another Triton may not build it
-                if self.warp_specialized:
+            except (TritonError, RuntimeError, TypeError, AttributeError) as error:
+                if self.warp_specialized or not _is_build_error(error):
                     raise
-                FusedKernel.gluon_failure = f"{type(error).__name__}: {str(error).strip().splitlines()[-1][:200]}"
+                last_line = (str(error).strip().splitlines() or [""])[-1][:200]
+                FusedKernel.gluon_failure = f"{type(error).__name__}: {last_line}"
                 warnings.warn(f"vidlong: the warp-specialized Gluon kernel did not build on Triton {triton.__version__} "
                               f"({FusedKernel.gluon_failure}); the Triton kernel runs instead", RuntimeWarning)
         scales = [windows] * 4  # Q, K, text K, V scales; unquantized, the kernel never reads them
