@@ -87,8 +87,8 @@ def _decay_mode(plan) -> int:
 
 
 if triton is not None:
-    from .rules import decay as _decay, program_frames as _program_frames, ring_parts as _ring_parts
-    from .rules import window_start as _window_start
+    from .rules import decay as _decay, program_frames as _program_frames
+    from .rules import ring_parts as _ring_parts, ring_rows as _ring_rows
 
     #: `quantize.P_SCALE`, as the kernel's compile-time constant
     P_SCALE = tl.constexpr(quantize.P_SCALE)
@@ -290,14 +290,7 @@ if triton is not None:
                 TEXT_K_SCALE + pid_bh * tl.cdiv(n_text, BLOCK_N), stride_tkn, stride_tvn,
                 TEXT_VISIBLE + b * n_text, n_text, qk_scale, HAS_TEXT_MASK, IEEE, QUANT_QK, FP8_PV, BLOCK_N, HEAD_DIM)
         for k in tl.static_range(NUM_BRANCHES - 1, -1, -1):
-            window = tl.load(WINDOWS + k)
-            ring_lo = _window_start(row_frame, window, frames)
-            ring_hi = ring_lo + window
-            inner_lo, inner_hi = ring_lo, ring_hi  # the narrowest ring has no inner window (HAS_INNER off)
-            if k < NUM_BRANCHES - 1:
-                inner = tl.load(WINDOWS + k + 1)
-                inner_lo = _window_start(row_frame, inner, frames)
-                inner_hi = inner_lo + inner
+            ring_lo, ring_hi, inner_lo, inner_hi = _ring_rows(WINDOWS, k, row_frame, frames, NUM_BRANCHES)
             # the ring's key blocks over the block's rows, each part wholly visible where all its rows' rings overlap
             parts = _ring_parts(WINDOWS, k, f_lo, f_hi, frames, tokens_per_frame, visible_end, NUM_BRANCHES, BLOCK_N)
             for part in tl.static_range(1 if k == NUM_BRANCHES - 1 else 2):

@@ -40,7 +40,7 @@ HALF_M, CONSUMERS, BLOCK_N, STAGES = 64, 2, 128, 2
 if gluon is not None:
 
     #: `rules`' Triton functions compiled again in Gluon: one frame window, ring geometry and decay rule for both kernels
-    _window_start = gluon.jit(rules.window_start.fn)
+    _ring_rows = gluon.jit(rules.ring_rows.fn)
     _program_frames = gluon.jit(rules.program_frames.fn)
     _ring_parts = gluon.jit(rules.ring_parts.fn)
     _decay = gluon.jit(rules.decay.fn)
@@ -194,15 +194,7 @@ if gluon is not None:
         j = 0
         for ring in range(NUM_BRANCHES):
             k = NUM_BRANCHES - 1 - ring  # the branch this ring completes: most local first
-            window = gl.load(windows_ptr + k)
-            ring_lo = _window_start(row_frame, window, frames)
-            ring_hi = ring_lo + window
-            inner_lo = ring_lo * 0  # the narrowest ring has no inner window
-            inner_hi = inner_lo
-            if k < NUM_BRANCHES - 1:
-                inner = gl.load(windows_ptr + k + 1)
-                inner_lo = _window_start(row_frame, inner, frames)
-                inner_hi = inner_lo + inner
+            ring_lo, ring_hi, inner_lo, inner_hi = _ring_rows(windows_ptr, k, row_frame, frames, NUM_BRANCHES)
             parts = _ring_parts(windows_ptr, k, f_lo, f_hi, frames, tokens_per_frame, visible_end, NUM_BRANCHES, BLOCK)
             for part in gl.static_range(2):
                 acc, m_i, l_i, j = _attend_part(

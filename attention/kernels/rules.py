@@ -1,5 +1,5 @@
 """Rules the fused kernels share, as Triton functions: the frame window of a row, the frames and visible keys of
-a program's rows, the key blocks of each ring, and UltraViCo's decay on a block of logits. `fused` calls them from
+a program's rows, each row's frames of a ring and the ring's key blocks, and UltraViCo's decay on a block of logits. `fused` calls them from
 its Triton kernel; `hopper` compiles the same functions again in Gluon (`gluon.jit(rule.fn)`). Units: frames are
 token frames."""
 try:
@@ -54,6 +54,20 @@ if triton is not None:
             if f_lo == 0:
                 visible_end = tl.minimum(n_tokens, native_frames * tokens_per_frame)
         return f_lo, f_hi, visible_end
+
+    @triton.jit
+    def ring_rows(windows_ptr, k, row_frame, frames, NUM_BRANCHES: tl.constexpr):
+        """Each row's frames of ring `k`: its window ``[ring_lo, ring_hi)`` minus the inner window ``[inner_lo,
+        inner_hi)`` (``windows_ptr[k + 1]`` frames; empty, ``[0, 0)``, for the narrowest ring, the last)."""
+        window = tl.load(windows_ptr + k)
+        ring_lo = window_start(row_frame, window, frames)
+        inner_lo = ring_lo * 0
+        inner_hi = inner_lo
+        if k < NUM_BRANCHES - 1:
+            inner = tl.load(windows_ptr + k + 1)
+            inner_lo = window_start(row_frame, inner, frames)
+            inner_hi = inner_lo + inner
+        return ring_lo, ring_lo + window, inner_lo, inner_hi
 
     @triton.jit
     def ring_parts(windows_ptr, k, f_lo, f_hi, frames, tokens_per_frame, visible_end, NUM_BRANCHES: tl.constexpr,
