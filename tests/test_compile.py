@@ -1,6 +1,11 @@
 """torch.compile of a transformer with vidlong's hooks: the whole forward is one graph (fullgraph=True
 raises at any graph break) for the stock model and with each method on the dense kernel, and its
 output is the eager one."""
+import ast
+import builtins
+import os
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -9,6 +14,7 @@ import torch
 import vidlong
 from conftest import tiny_transformer, transformer_inputs
 from vidlong.attention.execute import FUSED_KERNELS
+from vidlong.attention.kernels import fused
 from vidlong.attention.kernels.quantize import required_capability
 
 
@@ -112,3 +118,22 @@ def test_the_fused_kernel_compiles_without_graph_breaks_on_cuda(methods, kernel)
     reasons = sorted({b.reason.splitlines()[0] + (f" ({b.user_stack[-1].filename}:{b.user_stack[-1].lineno})"
                                                    if b.user_stack else "") for b in explained.break_reasons})
     assert not reasons, "\n".join(reasons)
+
+
+
+@pytest.mark.skipif(fused.triton is None, reason="needs Triton")
+def test_inductors_copy_of_the_fused_kernel_defines_every_function_it_calls():
+    """Inductor compiles a user-defined Triton kernel from its own copy of the source: the kernel and each
+    Triton function it calls, written under its ``def`` name. A function called by an alias or through a module
+    would be undefined there (a NameError on the GPU only), so every name called in the copy must be defined in it
+    or be a builtin (``tl.*`` calls are attributes). Built in a process without the CPU tests' interpreter, which
+    replaces the Triton functions Inductor walks."""
+    script = ("from torch._inductor.codegen.wrapper import user_defined_triton_kernel_transitive_closure_source_code as c;"
+              "from vidlong.attention.kernels import fused; print(c(fused._fused_attention))")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    source = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout
+    tree = ast.parse(source)
+    defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    called = {node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+    assert "decay" in defined and "ring_parts" in defined
+    assert not {name for name in called - defined if not hasattr(builtins, name)}

@@ -87,8 +87,9 @@ def _decay_mode(plan) -> int:
 
 
 if triton is not None:
-    from .rules import decay as _decay, program_frames as _program_frames
-    from .rules import ring_parts as _ring_parts, ring_rows as _ring_rows
+    # by their own names: Inductor's copy of a user-defined kernel (torch.compile) defines each called Triton
+    # function under its `def` name, so an alias or a module attribute would be undefined there
+    from .rules import decay, program_frames, ring_parts, ring_rows
 
     #: `quantize.P_SCALE`, as the kernel's compile-time constant
     P_SCALE = tl.constexpr(quantize.P_SCALE)
@@ -135,7 +136,7 @@ if triton is not None:
             k = _load_block(k_src, b, h, n0, kv, stride_kn, n_tokens, MASKED, TMA_K, True, BLOCK_N, HEAD_DIM)
             qk, scale = _logits(q, k, qk_scale, ks_ptr + block, IEEE, QUANT_QK)
             if DECAY != 0:
-                qk = _decay(qk, c_row / scale, rows, kv, row_frame, m_first, m_last, f_lo, f_hi, n0,
+                qk = decay(qk, c_row / scale, rows, kv, row_frame, m_first, m_last, f_lo, f_hi, n0,
                             tokens_per_frame, alpha, far_limit, DECAY, BLOCK_N)
             if MASKED:
                 kv_frame = (kv // tokens_per_frame)[None, :]
@@ -273,7 +274,7 @@ if triton is not None:
             qk_scale = qk_scale * tl.load(Q_SCALE + pid_bh * tl.num_programs(0) + pid_m)
         row_frame = tl.minimum(rows, n_tokens - 1) // tokens_per_frame
         # the rows' first and last frames; keys every query of this block may see, as far as the first-frame guard goes
-        f_lo, f_hi, visible_end = _program_frames(m_first, n_tokens, tokens_per_frame, native_frames, HAS_GUARD, BLOCK_M)
+        f_lo, f_hi, visible_end = program_frames(m_first, n_tokens, tokens_per_frame, native_frames, HAS_GUARD, BLOCK_M)
         if HAS_OFFSET:
             offset_k = tl.load(OFFSET_K + pid_bh * HEAD_DIM + offs_d)
             c_row = tl.sum(q.to(tl.float32) * offset_k[None, :], 1) * ((1.0 - alpha) * qk_scale)
@@ -290,9 +291,9 @@ if triton is not None:
                 TEXT_K_SCALE + pid_bh * tl.cdiv(n_text, BLOCK_N), stride_tkn, stride_tvn,
                 TEXT_VISIBLE + b * n_text, n_text, qk_scale, HAS_TEXT_MASK, IEEE, QUANT_QK, FP8_PV, BLOCK_N, HEAD_DIM)
         for k in tl.static_range(NUM_BRANCHES - 1, -1, -1):
-            ring_lo, ring_hi, inner_lo, inner_hi = _ring_rows(WINDOWS, k, row_frame, frames, NUM_BRANCHES)
+            ring_lo, ring_hi, inner_lo, inner_hi = ring_rows(WINDOWS, k, row_frame, frames, NUM_BRANCHES)
             # the ring's key blocks over the block's rows, each part wholly visible where all its rows' rings overlap
-            parts = _ring_parts(WINDOWS, k, f_lo, f_hi, frames, tokens_per_frame, visible_end, NUM_BRANCHES, BLOCK_N)
+            parts = ring_parts(WINDOWS, k, f_lo, f_hi, frames, tokens_per_frame, visible_end, NUM_BRANCHES, BLOCK_N)
             for part in tl.static_range(1 if k == NUM_BRANCHES - 1 else 2):
                 acc, l_i, m_i = _attend_range(
                     acc, l_i, m_i, q, c_row, rows, row_frame, k_src, v_src, b, h, ks_ptr, stride_kn, stride_vn,
