@@ -4,11 +4,12 @@
     python benchmarks/fused_tuning.py --frames 84 --kernels fused fused-int8   # the low-precision paths too
     python benchmarks/fused_tuning.py --tma off on      # keys and values by pointers, by Hopper's bulk copies
     python benchmarks/fused_tuning.py --ws off auto     # the Triton kernel against the default (the Gluon kernel on Hopper)
+    python benchmarks/fused_tuning.py --ws auto pingpong  # the Gluon kernel's consumers taking turns (hopper.PINGPONG)
 
 For each kernel (`FUSED_KERNELS`: the fused kernel and its low-precision paths, whose time includes
 quantizing the operands; that alone is printed too) and (block_m, block_n, num_warps, num_stages)
 setting (with ``--tma``: keys and values by pointers and/or tensor descriptors): the fused kernel alone (every branch,
-no band fusion) on the plain global plan, the UltraViCo decay plan and the 3-branch FreeLong++ plan,
+no band fusion) on the plain global plan, the UltraViCo decay plan, the 3-branch FreeLong++ plan and both,
 as ratios to stock SDPA on the same ``[B, N, H, D]`` inputs. Each row prints as it is measured.
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 from common import print_table, time_ms
 from vidlong import SpectralFusion, UltraViCo
 from vidlong.attention.execute import FUSED_KERNELS
+from vidlong.attention.kernels import hopper
 from vidlong.attention.kernels.fused import FusedKernel
 from vidlong.attention.kernels.quantize import quantize_token_blocks
 from vidlong.attention.layout import TokenLayout
@@ -38,9 +40,10 @@ def main():
     parser.add_argument("--kernels", nargs="+", default=["fused"], choices=[n for n in FUSED_KERNELS if n != "fused-triton"],
                         help="the fused kernel and its low-precision paths (the Triton kernel against the Gluon one: --ws)")
     parser.add_argument("--tma", nargs="+", default=["auto"], choices=["auto", "off", "on"])
-    parser.add_argument("--ws", nargs="+", default=["auto"], choices=["auto", "off", "on"],
+    parser.add_argument("--ws", nargs="+", default=["auto"], choices=["auto", "off", "on", "pingpong"],
                         help="the warp-specialized Gluon kernel where FusedKernel picks it by default (auto: Hopper, head "
-                             "size 128), wherever it can run (on) or never (off: the Triton kernel)")
+                             "size 128), wherever it can run (on), never (off: the Triton kernel), or as auto with its "
+                             "two consumers taking turns at the matrix units (pingpong: hopper.PINGPONG)")
     args = parser.parse_args()
     rows = []
     for frames in args.frames:
@@ -49,7 +52,8 @@ def main():
                    for _ in range(3))
         sdpa = time_ms(lambda: F.scaled_dot_product_attention(q, k, v))
         plans = {"plain": build_plan(layout, []), "decay": build_plan(layout, [UltraViCo()]),
-                 "fusion3 branches": build_plan(layout, [SpectralFusion(windows=(frames / 42, frames / 84))])}
+                 "fusion3 branches": build_plan(layout, [SpectralFusion(windows=(frames / 42, frames / 84))]),
+                 "both3 branches": build_plan(layout, [UltraViCo(), SpectralFusion(windows=(frames / 42, frames / 84))])}
         for fmt in sorted({FUSED_KERNELS[name][0] for name in args.kernels} - {None}):
             ms = time_ms(lambda: (quantize_token_blocks(q, 128, fmt),
                                   quantize_token_blocks(k, 128, fmt, shift=k.mean(dim=2, dtype=torch.float32))))
@@ -58,7 +62,8 @@ def main():
                 args.kernels, args.block_m, args.block_n, args.warps, args.stages, args.tma, args.ws):
             qk, pv = FUSED_KERNELS[name]
             kernel = FusedKernel(bm, bn, warps, stages, qk=qk, pv=pv, tma={"auto": None, "on": True, "off": False}[tma],
-                                 warp_specialized={"auto": None, "on": True, "off": False}[ws])
+                                 warp_specialized={"auto": None, "pingpong": None, "on": True, "off": False}[ws])
+            hopper.PINGPONG = ws == "pingpong"
             row = [frames, f"{name} {bm}x{bn} w{warps} s{stages} tma-{tma} ws-{ws}", sdpa]
             for plan in plans.values():
                 try:
