@@ -9,7 +9,7 @@
 For each kernel (`FUSED_KERNELS`: the fused kernel and its low-precision paths, whose time includes
 quantizing the operands; that alone is printed too) and (block_m, block_n, num_warps, num_stages)
 setting (with ``--tma``: keys and values by pointers and/or tensor descriptors): the fused kernel alone (every branch,
-no band fusion) on the plain global plan, the UltraViCo decay plan, the 3-branch FreeLong++ plan and both,
+no band fusion) on the plain global plan, the UltraViCo decay plan, the 3-branch FreeLong++ plan and both (`--plans`),
 as ratios to stock SDPA on the same ``[B, N, H, D]`` inputs. Each row prints as it is measured.
 """
 from __future__ import annotations
@@ -30,6 +30,19 @@ from vidlong.attention.layout import TokenLayout
 from vidlong.plans import build_plan
 
 
+#: the timed plans' methods at `frames` latent frames (native 21): the fused kernel alone, without the band fusion
+PLANS = {
+    "plain": lambda frames: [],
+    "decay": lambda frames: [UltraViCo()],
+    "decay-uncentred": lambda frames: [UltraViCo(center_keys=False)],
+    "decay-unguarded": lambda frames: [UltraViCo(guard_first_frame=False)],
+    "fusion3": lambda frames: [SpectralFusion(windows=(frames / 42, frames / 84))],
+    "both3": lambda frames: [UltraViCo(), SpectralFusion(windows=(frames / 42, frames / 84))],
+    "both3-uncentred": lambda frames: [UltraViCo(center_keys=False), SpectralFusion(windows=(frames / 42, frames / 84))],
+    "both3-unguarded": lambda frames: [UltraViCo(guard_first_frame=False), SpectralFusion(windows=(frames / 42, frames / 84))],
+}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, nargs="+", default=[21])
@@ -44,6 +57,8 @@ def main():
                         help="the warp-specialized Gluon kernel where FusedKernel picks it by default (auto: Hopper, head "
                              "size 128), wherever it can run (on), never (off: the Triton kernel), or as auto with its "
                              "two consumers taking turns at the matrix units (pingpong: hopper.PINGPONG)")
+    parser.add_argument("--plans", nargs="+", default=["plain", "decay", "fusion3", "both3"], choices=list(PLANS),
+                        help="-uncentred / -unguarded: UltraViCo without its key centring / first-frame guard (what each costs)")
     args = parser.parse_args()
     rows = []
     for frames in args.frames:
@@ -51,9 +66,7 @@ def main():
         q, k, v = (torch.randn(1, layout.num_tokens, 12, 128, device="cuda", dtype=torch.bfloat16).transpose(1, 2)
                    for _ in range(3))
         sdpa = time_ms(lambda: F.scaled_dot_product_attention(q, k, v))
-        plans = {"plain": build_plan(layout, []), "decay": build_plan(layout, [UltraViCo()]),
-                 "fusion3 branches": build_plan(layout, [SpectralFusion(windows=(frames / 42, frames / 84))]),
-                 "both3 branches": build_plan(layout, [UltraViCo(), SpectralFusion(windows=(frames / 42, frames / 84))])}
+        plans = {name: build_plan(layout, PLANS[name](frames)) for name in args.plans}
         for fmt in sorted({FUSED_KERNELS[name][0] for name in args.kernels} - {None}):
             ms = time_ms(lambda: (quantize_token_blocks(q, 128, fmt),
                                   quantize_token_blocks(k, 128, fmt, shift=k.mean(dim=2, dtype=torch.float32))))
