@@ -58,7 +58,9 @@ def main():
                              "size 128), wherever it can run (on), never (off: the Triton kernel), or as auto with its "
                              "two consumers taking turns at the matrix units (pingpong: hopper.PINGPONG)")
     parser.add_argument("--plans", nargs="+", default=["plain", "decay", "fusion3", "both3"], choices=list(PLANS),
-                        help="-uncentred / -unguarded: UltraViCo without its key centring / first-frame guard (what each costs)")
+                        help="-uncentred / -unguarded: UltraViCo without its key centring / first-frame guard (what each costs; "
+                             "decay-uncentred also moves the Gluon kernel to its overlapped schedule, one branch without "
+                             "centring)")
     args = parser.parse_args()
     rows = []
     for frames in args.frames:
@@ -75,7 +77,7 @@ def main():
                 args.kernels, args.block_m, args.block_n, args.warps, args.stages, args.tma, args.ws):
             qk, pv = FUSED_KERNELS[name]
             kernel = FusedKernel(bm, bn, warps, stages, qk=qk, pv=pv, tma={"auto": None, "on": True, "off": False}[tma],
-                                 warp_specialized={"auto": None, "pingpong": None, "on": True, "off": False}[ws])
+                                 warp_specialized={"auto": None, "pingpong": True, "on": True, "off": False}[ws])
             hopper.PINGPONG = ws == "pingpong"
             row = [frames, f"{name} {bm}x{bn} w{warps} s{stages} tma-{tma} ws-{ws}", sdpa]
             for plan in plans.values():

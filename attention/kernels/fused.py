@@ -7,7 +7,7 @@ attention and is written out before ring k+1 starts: K nested branches cost abou
 attention, with no log-sum-exp merge and no second pass over the queries.
 
 UltraViCo runs inside the same pass. Key blocks wholly inside or outside the far region skip the
-index test (`_decay`); key centring is folded into one offset per query: with ``μ = q·m̄·scale``
+index test (`rules.decay`); key centring is folded into one offset per query: with ``μ = q·m̄·scale``
 (``m̄`` the mean key), ``min(s - μ, α(s - μ)) + μ = min(s, α·s + (1-α)·μ)``, and adding ``μ`` to a
 query's logits leaves its softmax unchanged, so the uncentred logits need no centred copy of the keys.
 In general the offset is ``(1-α)·q·o·scale`` with ``o`` the centre minus any shift already taken off
@@ -48,7 +48,7 @@ try:
 except ImportError:  # Triton before 3.4: keys and values by pointers only
     TensorDescriptor = None
 
-#: `_decay`'s modes: no decay, on every pair, in a token-distance region, in a frame-distance region
+#: `rules.decay`'s modes: no decay, on every pair, in a token-distance region, in a frame-distance region
 DECAY_NONE, DECAY_ALL, DECAY_TOKEN, DECAY_FRAME = 0, 1, 2, 3
 
 
@@ -414,7 +414,7 @@ class FusedKernel:
         possible = self._gluon_can_run(query, key, value, text)
         if self.warp_specialized and not possible:
             raise ValueError("warp_specialized=True needs 16-bit inputs of head size 64 or 128 without text keys or "
-                             "quantizing, on a Hopper GPU, in an eager run, and Triton with Gluon (3.5 or newer)")
+                             "quantizing, on a Hopper GPU, in an eager run, and Triton with Gluon (3.6 or newer)")
         return possible and (self.warp_specialized or query.shape[-1] == 128)
 
     @staticmethod

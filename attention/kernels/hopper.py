@@ -26,20 +26,24 @@ import torch
 from . import rules
 
 try:
+    import triton
+    if tuple(int(part) for part in triton.__version__.split(".")[:2]) < (3, 6):
+        raise ImportError("3.5's Gluon takes warp_specialize's partitions in another form")
     from triton.experimental import gluon
     from triton.experimental.gluon import language as gl
     from triton.experimental.gluon.language.nvidia.hopper import (
         fence_async_shared, mbarrier, tma, warpgroup_mma, warpgroup_mma_wait)
     from triton.experimental.gluon.nvidia.hopper import TensorDescriptor
-except ImportError:  # Triton before Gluon's Hopper language (3.5)
+except ImportError:  # no Triton, or one before this kernel's Gluon (3.6)
     gluon = None
 
 #: queries per consumer warpgroup, consumers per program, keys per block, key/value stages in flight
 HALF_M, CONSUMERS, BLOCK_N, STAGES = 64, 2, 128, 2
-#: warps of a consumer warpgroup (the launch's num_warps; the loader's warp comes on top)
-CONSUMER_WARPS = 4
+#: the launch's num_warps: the default partition, the first consumer's warpgroup (fixed: the consumers' layouts
+#: and the second consumer's partition assume 4; the loader's warp comes on top: 9 warps in all)
+NUM_WARPS = 4
 #: the two consumers take turns issuing their matrix products (FlashAttention-3's ping-pong), so that one's
-#: softmax runs under the other's products; off until timed on a GPU (`benchmarks/fused_tuning.py --pingpong`)
+#: softmax runs under the other's products; off until timed on a GPU (`benchmarks/fused_tuning.py --ws pingpong`)
 PINGPONG = False
 
 if gluon is not None:
@@ -314,7 +318,7 @@ def fused_attention(query, key, value, out, windows, offset_k, layout, decay: in
     vector or None; `layout` the plan's `TokenLayout`; `guard` the first-frame guard."""
     grid, args, constants = _launch(query, key, value, out, windows, offset_k, layout, decay, alpha, far_limit, guard)
     with torch.cuda.device(query.device):
-        _fused_attention[grid](*args, **constants, num_warps=CONSUMER_WARPS)
+        _fused_attention[grid](*args, **constants, num_warps=NUM_WARPS)
 
 
 def compile_for(target, *inputs):
@@ -329,4 +333,4 @@ def compile_for(target, *inputs):
     signature = {name: mangle_type(arg) for name, arg in zip(_fused_attention.arg_names, args)}
     signature.update({name: "constexpr" for name in constants})
     return triton.compile(GluonASTSource(_fused_attention, signature, constants), target=target,
-                          options={"num_warps": CONSUMER_WARPS})
+                          options={"num_warps": NUM_WARPS})
