@@ -413,7 +413,7 @@ def test_video2world_continues_a_video_as_its_call_does(folder):
 def test_an_extensions_clean_context_is_its_video2world_calls_conditioning(folder):
     """An extension continues by default with its context clean under the condition mask: its first chunk (1 latent
     frame) after the 2 latent frames diffusers' own ``video=`` call makes of a 5-frame video (handed on as saved latents)
-    is that call's new latent frame bit for bit, given the same noise there (its sampler never steps the context, whose
+    is that call's new latent frame (bit for bit on some CPUs, a few ulp apart on others), given the same noise there (its sampler never steps the context, whose
     velocity the call fixes and whose latents it hands the transformer clean); later chunks are finite and move on; the
     re-noised context (``context="renoise"``) still runs and differs; an unknown context is refused in one line."""
     import diffusers
@@ -433,7 +433,7 @@ def test_an_extensions_clean_context_is_its_video2world_calls_conditioning(folde
     context = made["latents"][1][:, :, :2]  # its conditioning latents: the video's 2 latent frames, clean
     clean = [c.latents for c in pipe.extend("a red ball", latents=context, streaming=vidlong.Streaming(chunk=1), chunks=3,
                                             seed=3)][1:]
-    assert torch.equal(clean[0], window[:, :, 2:])
+    assert torch.allclose(clean[0], window[:, :, 2:], rtol=1e-5, atol=1e-5)  # bit for bit on some CPUs; a few ulp on others
     assert all(c.isfinite().all() for c in clean) and not torch.equal(clean[1], clean[2])
     renoised = [c.latents for c in pipe.extend("a red ball", latents=context, chunks=1, seed=3,
                                                streaming=vidlong.Streaming(chunk=1, context="renoise"))]

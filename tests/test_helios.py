@@ -4,6 +4,7 @@ the spec from configs/models; vidlong's lengths are whole chunks of its native w
 size; `vidlong stream` and `vidlong extend` write their mp4s; the methods and what its streams do not take are refused in
 one line before loading."""
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from PIL import Image
 
 import vidlong
 from vidlong.errors import VidlongError
+from vidlong.families.helios_pyramid import block_noise
 from vidlong.generate import GenerateRequest, generate
 from vidlong.methods import Streaming
 from vidlong.validate import check_generate, limits_for_pipeline, whole_chunk_pixel_frames
@@ -151,10 +153,13 @@ def pyramid(tmp_path_factory):
 
 def pyramid_call(pipe, chunks: int, seed: int, output_type: str, size: int = 32):
     """diffusers' own `HeliosPyramidPipeline` call over `pipe`'s modules (its config's, CFG-Zero* or not): `chunks` chunks of
-    `size` x `size` with guidance 2, one step at each of its 2 stages, its generator seeded with `seed`."""
+    `size` x `size` with guidance 2, one step at each of its 2 stages, its generator seeded with `seed`. Its block noise is
+    vidlong's `block_noise`: its own, bit for bit, where its float32 Cholesky factor holds; where it does not (this CPU's
+    LAPACK may reject it, `test_block_noise_where_its_float32_factor_fails`) its call fails, and vidlong's draws stand in."""
     from diffusers import HeliosPyramidPipeline
 
     stock = HeliosPyramidPipeline(**pipe.components, is_distilled=True, is_cfg_zero_star=pipe.config.is_cfg_zero_star)
+    stock.sample_block_noise = functools.partial(block_noise, stock)
     stock.set_progress_bar_config(disable=True)
     return stock("a red ball", height=size, width=size, num_frames=whole_chunk_pixel_frames(chunks, NATIVE, 4), guidance_scale=2.0,
                  num_latent_frames_per_chunk=NATIVE, pyramid_num_inference_steps_list=[1, 1], output_type=output_type,
@@ -343,3 +348,36 @@ def test_what_it_does_not_run_is_refused_in_one_line_before_loading(folder, tmp_
     refusal pointing to an extension of a video of one chunk's frames, the fewest it extends), a re-noised context, sinks
     or a window, a first chunk of its own, the causal sampler, a cache kept on a prompt switch."""
     check_release_refuses(folder, None, command, says, tmp_path, capsys, monkeypatch)
+
+
+def test_block_noise_where_its_float32_factor_fails(pyramid, monkeypatch):
+    """Its call's block noise (each 2x2 patch correlated by ``(1+γ)·I - γ·J``): at γ = 1/4, where its float32 Cholesky
+    factor exists on every CPU, vidlong's `block_noise` is its `sample_block_noise` bit for bit; where the factor fails (a
+    float32 Cholesky that raises, as strict LAPACK builds do at its γ = 1/3), the same draws mixed by the float64 factor:
+    within float32 rounding of its noise at γ = 1/4, and at γ = 1/3 finite, with the patches' covariance its matrix."""
+    from diffusers import HeliosPyramidPipeline
+
+    def draw(pipe, shape=(1, 2, 3, 8, 8)):
+        return pipe.sample_block_noise(*shape, (1, 2, 2), "cpu", torch.Generator().manual_seed(5))
+
+    gamma = pyramid.scheduler.config.gamma
+    pyramid.scheduler.register_to_config(gamma=0.25)
+    try:
+        stock = HeliosPyramidPipeline.sample_block_noise(pyramid, 1, 2, 3, 8, 8, (1, 2, 2), "cpu", torch.Generator().manual_seed(5))
+        assert torch.equal(draw(pyramid), stock)
+        cholesky = torch.linalg.cholesky
+
+        def strict_cholesky(matrix, *args, **kwargs):
+            if matrix.dtype == torch.float32:
+                raise torch.linalg.LinAlgError("linalg.cholesky: the input is not positive-definite")
+            return cholesky(matrix, *args, **kwargs)
+
+        monkeypatch.setattr(torch.linalg, "cholesky", strict_cholesky)
+        assert torch.allclose(draw(pyramid), stock, rtol=1e-5, atol=1e-6)
+        pyramid.scheduler.register_to_config(gamma=1 / 3)
+        noise = draw(pyramid, (1, 4, 8, 32, 32))
+        patches = noise.reshape(1, 4, 8, 16, 2, 16, 2).permute(0, 1, 2, 3, 5, 4, 6).reshape(-1, 4)
+        expected = torch.eye(4) * (4 / 3) - 1 / 3
+        assert torch.isfinite(noise).all() and torch.allclose(patches.T @ patches / len(patches), expected, atol=0.05)
+    finally:
+        pyramid.scheduler.register_to_config(gamma=gamma)

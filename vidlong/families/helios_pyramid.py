@@ -42,6 +42,28 @@ def per_frame(latents: torch.Tensor, size: tuple, mode: str) -> torch.Tensor:
     return F.interpolate(flat, size=size, mode=mode).reshape(b, f, c, *size).permute(0, 2, 1, 3, 4)
 
 
+def block_noise(pipe, batch_size, channel, num_frames, height, width, patch_size=(1, 2, 2), device=None, generator=None):
+    """Its call's block noise ``[B, C, f, h, w]`` (`HeliosPyramidPipeline.sample_block_noise`: each ``ph x pw`` patch's
+    values correlated by ``(1+γ)·I - γ·J``), drawn the same way where its float32 Cholesky factor fails. At its scheduler's
+    γ = 1/3 that matrix is singular and the 1e-8 it adds to the diagonal is below float32's resolution at 1, so strict
+    LAPACK builds reject it (seen on an AMD EPYC CPU; others return a factor): there the factor is taken in float64, where
+    the 1e-8 holds, and the same normal draws from `generator` are mixed by it. Elsewhere its own noise, bit for bit."""
+    try:
+        return HeliosPyramidPipeline.sample_block_noise(pipe, batch_size, channel, num_frames, height, width, patch_size,
+                                                        device, generator)
+    except torch.linalg.LinAlgError:  # raised before its draw: `generator` is untouched
+        pass
+    gamma, (_, ph, pw) = pipe.scheduler.config.gamma, patch_size
+    generator = generator if generator is not None else torch.Generator(device=device)
+    n = ph * pw
+    covariance = (torch.eye(n, dtype=torch.float64) * (1 + gamma) - gamma + torch.eye(n, dtype=torch.float64) * 1e-8)
+    factor = torch.linalg.cholesky(covariance).float().to(device)
+    blocks = batch_size * channel * num_frames * (height // ph) * (width // pw)
+    draws = torch.randn(blocks, n, generator=generator, device=generator.device).to(device)
+    mixed = (draws @ factor.T).view(batch_size, channel, num_frames, height // ph, width // pw, ph, pw)
+    return mixed.permute(0, 1, 2, 3, 5, 4, 6).reshape(batch_size, channel, num_frames, height, width)
+
+
 def stage_sizes(height: int, width: int, stages: int) -> list:
     """The latent ``(h, w)`` of each of `stages` stages, smallest first, as its call halves and doubles them."""
     for _ in range(stages - 1):
@@ -121,6 +143,10 @@ class VidLongHeliosPyramidPipeline(HeliosFamily, VidlongPipelineMixin, HeliosPyr
             return super().__call__(*args, **kwargs)
         finally:
             logger.removeFilter(_untrue_guidance_warning)
+
+    def sample_block_noise(self, *args, **kwargs) -> torch.Tensor:
+        """Its call's block noise, also where its float32 Cholesky factor fails (`block_noise`)."""
+        return block_noise(self, *args, **kwargs)
 
     def complete_call(self, arguments: dict) -> None:
         """Its chunk, and the spec's steps at each stage, where none are given."""
