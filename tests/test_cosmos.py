@@ -413,9 +413,10 @@ def test_video2world_continues_a_video_as_its_call_does(folder):
 def test_an_extensions_clean_context_is_its_video2world_calls_conditioning(folder):
     """An extension continues by default with its context clean under the condition mask: its first chunk (1 latent
     frame) after the 2 latent frames diffusers' own ``video=`` call makes of a 5-frame video (handed on as saved latents)
-    is that call's new latent frame (bit for bit on some CPUs, a few ulp apart on others), given the same noise there (its sampler never steps the context, whose
-    velocity the call fixes and whose latents it hands the transformer clean); later chunks are finite and move on; the
-    re-noised context (``context="renoise"``) still runs and differs; an unknown context is refused in one line."""
+    is that call's new latent frame (bit for bit on some CPUs, a few ulp apart on others), given the same noise there
+    (its sampler never steps the context, whose velocity the call fixes and whose latents it hands the transformer
+    clean); later chunks are finite and move on; the re-noised context (``context="renoise"``) still runs and differs;
+    an unknown context is refused in one line."""
     import diffusers
 
     pipe = vidlong.load_pipeline(folder, device="cpu")

@@ -365,6 +365,8 @@ def test_block_noise_where_its_float32_factor_fails(pyramid, monkeypatch):
     try:
         stock = HeliosPyramidPipeline.sample_block_noise(pyramid, 1, 2, 3, 8, 8, (1, 2, 2), "cpu", torch.Generator().manual_seed(5))
         assert torch.equal(draw(pyramid), stock)
+        listed = pyramid.sample_block_noise(1, 2, 3, 8, 8, (1, 2, 2), "cpu", [torch.Generator().manual_seed(5)])
+        assert torch.equal(listed, stock)  # a list of generators, as its call takes one
         cholesky = torch.linalg.cholesky
 
         def strict_cholesky(matrix, *args, **kwargs):
@@ -374,6 +376,8 @@ def test_block_noise_where_its_float32_factor_fails(pyramid, monkeypatch):
 
         monkeypatch.setattr(torch.linalg, "cholesky", strict_cholesky)
         assert torch.allclose(draw(pyramid), stock, rtol=1e-5, atol=1e-6)
+        listed = pyramid.sample_block_noise(1, 2, 3, 8, 8, (1, 2, 2), "cpu", [torch.Generator().manual_seed(5)])
+        assert torch.allclose(listed, stock, rtol=1e-5, atol=1e-6)
         pyramid.scheduler.register_to_config(gamma=1 / 3)
         noise = draw(pyramid, (1, 4, 8, 32, 32))
         patches = noise.reshape(1, 4, 8, 16, 2, 16, 2).permute(0, 1, 2, 3, 5, 4, 6).reshape(-1, 4)

@@ -174,9 +174,10 @@ SEEN = {"cache": [[k] for k in range(2) for _ in range(3)] + [[0], [1]] + [[k] f
 @pytest.mark.parametrize("context", ["cache", "renoise"])
 def test_a_long_stream_edit_gives_each_forward_its_frames_condition(lucy_folder, context):
     """A stream (native 3: 1 sink, a window of 1, chunks of 1; its prompt switched at chunk 2) editing a video of 13
-    frames, 4 latent frames: each forward's condition channels are the call's condition latents (to float32 rounding) of exactly its window's
-    frames (`SEEN`: a re-cache's too), the same in both halves of its guided batch; after each chunk the stream holds the
-    condition of its context's frames alone (the first, the latest: flat), and its chunks bring the video's 13 frames."""
+    frames, 4 latent frames: each forward's condition channels are the call's condition latents (to float32 rounding)
+    of exactly its window's frames (`SEEN`: a re-cache's too), the same in both halves of its guided batch; after each
+    chunk the stream holds the condition of its context's frames alone (the first, the latest: flat), and its chunks
+    bring the video's 13 frames."""
     from dataclasses import replace
 
     from diffusers import LucyEditPipeline

@@ -54,6 +54,7 @@ def block_noise(pipe, batch_size, channel, num_frames, height, width, patch_size
     except torch.linalg.LinAlgError:  # raised before its draw: `generator` is untouched
         pass
     gamma, (_, ph, pw) = pipe.scheduler.config.gamma, patch_size
+    generator = generator[0] if isinstance(generator, list) else generator  # as its call takes a list
     generator = generator if generator is not None else torch.Generator(device=device)
     n = ph * pw
     covariance = (torch.eye(n, dtype=torch.float64) * (1 + gamma) - gamma + torch.eye(n, dtype=torch.float64) * 1e-8)
