@@ -137,7 +137,7 @@ if triton is not None:
             qk, scale = _logits(q, k, qk_scale, ks_ptr + block, IEEE, QUANT_QK)
             if DECAY != 0:
                 qk = decay(qk, c_row / scale, rows, kv, row_frame, m_first, m_last, f_lo, f_hi, n0,
-                            tokens_per_frame, alpha, far_limit, DECAY, BLOCK_N)
+                           tokens_per_frame, alpha, far_limit, DECAY, BLOCK_N)
             if MASKED:
                 kv_frame = (kv // tokens_per_frame)[None, :]
                 keep = (kv_frame >= ring_lo[:, None]) & (kv_frame < ring_hi[:, None]) & (kv[None, :] < n_tokens)

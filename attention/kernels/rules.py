@@ -1,7 +1,7 @@
 """Rules the fused kernels share, as Triton functions: the frame window of a row, the frames and visible keys of
-a program's rows, each row's frames of a ring and the ring's key blocks, and UltraViCo's decay on a block of logits. `fused` calls them from
-its Triton kernel; `hopper` compiles the same functions again in Gluon (`gluon.jit(rule.fn)`). Units: frames are
-token frames."""
+a program's rows, each row's frames of a ring and the ring's key blocks, and UltraViCo's decay on a block of
+logits. `fused` calls them from its Triton kernel; `hopper` compiles the same functions again in Gluon
+(`gluon.jit(rule.fn)`). Units: frames are token frames."""
 try:
     import triton
     import triton.language as tl

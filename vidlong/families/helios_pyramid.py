@@ -57,7 +57,7 @@ def block_noise(pipe, batch_size, channel, num_frames, height, width, patch_size
     generator = generator[0] if isinstance(generator, list) else generator  # as its call takes a list
     generator = generator if generator is not None else torch.Generator(device=device)
     n = ph * pw
-    covariance = (torch.eye(n, dtype=torch.float64) * (1 + gamma) - gamma + torch.eye(n, dtype=torch.float64) * 1e-8)
+    covariance = torch.eye(n, dtype=torch.float64) * (1 + gamma + 1e-8) - gamma
     factor = torch.linalg.cholesky(covariance).float().to(device)
     blocks = batch_size * channel * num_frames * (height // ph) * (width // pw)
     draws = torch.randn(blocks, n, generator=generator, device=generator.device).to(device)
