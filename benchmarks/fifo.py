@@ -113,6 +113,8 @@ def main() -> None:
     parser.add_argument("--ratio", type=float, default=4.0)
     parser.add_argument("--seeds", type=int, nargs="+", default=[20, 21])
     parser.add_argument("--prompts", type=int, default=len(DEFAULT_PROMPTS))
+    parser.add_argument("--prompt", type=int, default=None, help="the built-in prompt of this index alone (a process per prompt)")
+    parser.add_argument("--model", default="default", help="an embedded model's name or a model folder (e.g. a LoRA folder)")
     parser.add_argument("--partitions", type=int, default=2)
     parser.add_argument("--sink", type=int, default=1, help="sink frames (latent; 0: none)")
     parser.add_argument("--no-sink", dest="sink", action="store_const", const=0)
@@ -137,13 +139,14 @@ def main() -> None:
     config = DiagonalDenoising(args.partitions, args.sink, args.lookahead,
                                guidance_by_partition=None if args.partition_guidance is None else tuple(args.partition_guidance),
                                noise_correlation=args.noise_correlation)
-    pipe = load_pipeline("default", device=args.device)
+    pipe = load_pipeline(args.model, device=args.device)
     spec = pipe.spec
     config.window(spec.native_frames)  # a sink that leaves no queue frame: refused before any video is made
     n_latent = max(1, round(args.ratio * spec.native_frames))
     rows = []
     guidance = spec.guidance_scale if args.guidance is None else args.guidance
     prompts = builtin_timelines(spec, args.ratio) if args.timeline else DEFAULT_PROMPTS[:args.prompts]
+    prompts = prompts if args.prompt is None else [prompts[args.prompt]]
     for prompt in prompts:
         for seed in args.seeds:
             began = time.perf_counter()
@@ -158,7 +161,7 @@ def main() -> None:
                 with tempfile.TemporaryDirectory() as tmp:
                     write_video(Path(tmp) / "v.mp4", frames, fps=spec.fps)
                     frames, _ = read_video(Path(tmp) / "v.mp4")
-            row = dict(method="fifo", partitions=args.partitions, sink=args.sink, lookahead=args.lookahead, guidance=args.guidance,
+            row = dict(method="fifo", model=args.model, partitions=args.partitions, sink=args.sink, lookahead=args.lookahead, guidance=args.guidance,
                        partition_guidance=args.partition_guidance, queue_shift=args.queue_shift, churn=args.churn,
                        churn_above=args.churn_above, coherent_tail=args.coherent_tail,
                        noise_correlation=args.noise_correlation, mp4=args.mp4, ratio=args.ratio, prompt=prompt,

@@ -31,7 +31,6 @@ import tempfile
 import time
 from typing import Optional
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -41,8 +40,8 @@ if __package__ in (None, ""):  # allow `python training/train_causal.py`
 from training import components as C  # noqa: E402
 from training.causal import add_lora, teacher_forced_prediction  # noqa: E402
 from training.data import ClipPool, make_worker_pool  # noqa: E402
-from training.train import (Log, autocast, embed_prompts, encode_clips, sample_sigmas, set_scheduled_lr,  # noqa: E402
-                            tokenize)
+from training.lora_loop import train_lora, write_lora_folder  # noqa: E402
+from training.train import Log, autocast, embed_prompts, encode_clips, sample_sigmas, tokenize  # noqa: E402
 
 CHUNK = 3            # latent frames per streamed chunk
 LAYOUT_FRAMES = 9    # sinks + window + chunk, the native window
@@ -129,19 +128,13 @@ def rollout_window(transformer, x0: torch.Tensor, text: torch.Tensor, empty: tor
 
 def train(transformer, lora: dict, latents: torch.Tensor, text_all: torch.Tensor, text_empty: torch.Tensor, args,
           device, log: Log, gen: torch.Generator) -> dict:
-    """The LoRA's training loop; the LoRA ends holding its EMA weights."""
-    params = list(lora.values())
-    opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
-    ema = {k: p.detach().clone() for k, p in lora.items()}
+    """The LoRA's training loop (`training.lora_loop.train_lora`); the LoRA ends holding its EMA weights."""
     levels = sampler_sigmas([int(t) for t in args.timesteps.split(",")], args.shift)
     clips, frames = latents.shape[0], latents.shape[2]
     dgen = torch.Generator().manual_seed(args.seed + 200)
-    t0, recent, rollouts, step = time.time(), [], 0, 0
-    warmup = max(1, min(100, args.steps // 10))
-    while step < args.steps:
-        lr = set_scheduled_lr(opt, "causal", step, args.steps, args.lr, warmup, t0, args.max_seconds)
-        if lr is None:
-            break
+    rollouts = [0]
+
+    def batch_loss(step: int) -> torch.Tensor:
         b = args.batch
         idx = torch.randint(0, clips, (b,), generator=gen)
         starts = torch.randint(2 * CHUNK, frames - CHUNK + 1, (b,), generator=gen)
@@ -157,7 +150,7 @@ def train(transformer, lora: dict, latents: torch.Tensor, text_all: torch.Tensor
             transformer.train()
             context = x0.clone()
             context[:n, :, CHUNK:2 * CHUNK] = own.to(context.dtype)
-            rollouts += n
+            rollouts[0] += n
         sig = chunk_sigmas(b, levels, gen).to(device)
         sig_frames = sig.repeat_interleave(CHUNK, dim=1)  # [B, 9]
         noise = torch.randn(x0.shape, generator=dgen).to(device)
@@ -165,62 +158,32 @@ def train(transformer, lora: dict, latents: torch.Tensor, text_all: torch.Tensor
         xt = (1 - s5) * x0 + s5 * noise
         with autocast(device):
             pred = teacher_forced_prediction(transformer, context, xt, sig_frames * 1000.0, text, CHUNK)
-        loss = F.mse_loss(pred.float(), noise - x0)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        with torch.no_grad():
-            decay = min(args.ema, (1 + step) / (10 + step))
-            for k, p in lora.items():
-                ema[k].mul_(decay).add_(p.detach(), alpha=1 - decay)
-        if step % 25 == 0 or step == args.steps - 1:
-            recent.append(loss.item())
-            log.row("causal", step, recent[-1], lr)
-            print(f"[causal] step {step} loss {recent[-1]:.4f} rollouts {rollouts} ({time.time() - t0:.0f}s)", flush=True)
-        step += 1
-    with torch.no_grad():
-        for k, p in lora.items():
-            p.copy_(ema[k])
-    return {"steps": step, "loss_last_logged": float(np.mean(recent[-8:])), "rollout_examples": rollouts,
-            "seconds": time.time() - t0}
+        return F.mse_loss(pred.float(), noise - x0)
+
+    result = train_lora(lora, args, log, "causal", batch_loss, describe=lambda: f"rollouts {rollouts[0]}")
+    return dict(result, rollout_examples=rollouts[0])
 
 
 def write_model_folder(folder: str, lora: dict, args, name: str = "default-causal", sampler: str = "scheduler",
                        base_folder: Optional[str] = None) -> None:
-    """The LoRA (diffusers format, float16) and the ``vidlong.yaml`` of the causal model `name`: its
-    base, `base_folder` (default ``args.base``; a distilled model's is its teacher), by its embedded
-    name when it is an embedded model, else by its absolute path; the stream settings shipped with
+    """The LoRA and the ``vidlong.yaml`` of the causal model `name` (`training.lora_loop.write_lora_folder`): its
+    base, `base_folder` (default ``args.base``; a distilled model's is its teacher); the stream settings shipped with
     `default-causal` (its `sampler` "scheduler": the few-step causal sampler scored far lower on it; a
     distilled model's is "causal")."""
-    from vidlong.models import EMBEDDED_MODELS
-    from safetensors.torch import save_file
-
-    os.makedirs(folder, exist_ok=True)
-    save_file({k: v.detach().to("cpu", torch.float16).contiguous() for k, v in lora.items()},
-              os.path.join(folder, "pytorch_lora_weights.safetensors"))
     timesteps = ", ".join(args.timesteps.split(","))
-    base_folder = os.path.realpath(base_folder or args.base)
-    base = next((n for n, path in EMBEDDED_MODELS.items() if os.path.realpath(path) == base_folder), base_folder)
-    with open(os.path.join(folder, "vidlong.yaml"), "w") as f:
-        f.write(
-            f"# {name}: the model {base} plus this LoRA (native_frames counts LATENT frames)\n"
-            f"name: {name}\n"
-            f"base: {base}\n"
-            "lora: pytorch_lora_weights.safetensors\n"
-            "native_frames: 9\n"
-            "native_pixel_frames: 33\n"
-            "fps: 16\n"
-            "height: 128\n"
-            "width: 128\n"
-            "num_inference_steps: 20\n"
-            f"guidance_scale: {args.guidance}\n"
-            "stream_context: cache\n"
-            f"stream_sampler: {sampler}\n"
-            f"stream_timesteps: [{timesteps}]\n"
-            f"stream_shift: {args.shift}\n"
-            "stream_first_chunk: 3\n"
-        )
+    write_lora_folder(folder, lora, base_folder or args.base, name, "the model {base} plus this LoRA (native_frames counts LATENT frames)",
+                      "native_frames: 9\n"
+                      "native_pixel_frames: 33\n"
+                      "fps: 16\n"
+                      "height: 128\n"
+                      "width: 128\n"
+                      "num_inference_steps: 20\n"
+                      f"guidance_scale: {args.guidance}\n"
+                      "stream_context: cache\n"
+                      f"stream_sampler: {sampler}\n"
+                      f"stream_timesteps: [{timesteps}]\n"
+                      f"stream_shift: {args.shift}\n"
+                      "stream_first_chunk: 3\n")
 
 
 class StreamData:
