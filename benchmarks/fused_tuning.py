@@ -4,7 +4,6 @@
     python benchmarks/fused_tuning.py --frames 84 --kernels fused fused-int8   # the low-precision paths too
     python benchmarks/fused_tuning.py --tma off on      # keys and values by pointers, by Hopper's bulk copies
     python benchmarks/fused_tuning.py --ws off auto     # the Triton kernel against the default (the Gluon kernel on Hopper)
-    python benchmarks/fused_tuning.py --ws auto pingpong  # the Gluon kernel's consumers taking turns (hopper.PINGPONG)
 
 For each kernel (`FUSED_KERNELS`: the fused kernel and its low-precision paths, whose time includes
 quantizing the operands; that alone is printed too) and (block_m, block_n, num_warps, num_stages)
@@ -23,7 +22,6 @@ import torch.nn.functional as F
 from common import print_table, time_ms
 from vidlong import SpectralFusion, UltraViCo
 from vidlong.attention.execute import FUSED_KERNELS
-from vidlong.attention.kernels import hopper
 from vidlong.attention.kernels.fused import FusedKernel
 from vidlong.attention.kernels.quantize import quantize_token_blocks
 from vidlong.attention.layout import TokenLayout
@@ -53,10 +51,9 @@ def main():
     parser.add_argument("--kernels", nargs="+", default=["fused"], choices=[n for n in FUSED_KERNELS if n != "fused-triton"],
                         help="the fused kernel and its low-precision paths (the Triton kernel against the Gluon one: --ws)")
     parser.add_argument("--tma", nargs="+", default=["auto"], choices=["auto", "off", "on"])
-    parser.add_argument("--ws", nargs="+", default=["auto"], choices=["auto", "off", "on", "pingpong"],
+    parser.add_argument("--ws", nargs="+", default=["auto"], choices=["auto", "off", "on"],
                         help="the warp-specialized Gluon kernel where FusedKernel picks it by default (auto: Hopper, head "
-                             "size 128), wherever it can run (on), never (off: the Triton kernel), or as auto with its "
-                             "two consumers taking turns at the matrix units (pingpong: hopper.PINGPONG)")
+                             "size 128), wherever it can run (on) or never (off: the Triton kernel)")
     parser.add_argument("--plans", nargs="+", default=["plain", "decay", "fusion3", "both3"], choices=list(PLANS),
                         help="-uncentred / -unguarded: UltraViCo without its key centring / first-frame guard (what each costs; "
                              "decay-uncentred also moves the Gluon kernel to its overlapped schedule, one branch without "
@@ -77,8 +74,7 @@ def main():
                 args.kernels, args.block_m, args.block_n, args.warps, args.stages, args.tma, args.ws):
             qk, pv = FUSED_KERNELS[name]
             kernel = FusedKernel(bm, bn, warps, stages, qk=qk, pv=pv, tma={"auto": None, "on": True, "off": False}[tma],
-                                 warp_specialized={"auto": None, "pingpong": True, "on": True, "off": False}[ws])
-            hopper.PINGPONG = ws == "pingpong"
+                                 warp_specialized={"auto": None, "on": True, "off": False}[ws])
             row = [frames, f"{name} {bm}x{bn} w{warps} s{stages} tma-{tma} ws-{ws}", sdpa]
             for plan in plans.values():
                 try:

@@ -1,5 +1,5 @@
 """Compiles the warp-specialized Gluon kernel for an H100 (sm_90a) on this machine, as `FusedKernel` would
-launch it on a Hopper GPU, and prints its shared memory in bytes: ``python hopper_build.py CASE [--pingpong]``.
+launch it on a Hopper GPU, and prints its shared memory in bytes: ``python hopper_build.py CASE``.
 
 Run by `test_fused_kernel.py` in a process of its own: the CPU tests' Triton interpreter turns the Triton functions
 the Gluon kernel compiles again (`rules`) into interpreted ones, which Gluon cannot compile.
@@ -18,7 +18,7 @@ CASES = [([], 128), ([vidlong.UltraViCo(), vidlong.SpectralFusion(windows=(2, 1)
          ([vidlong.UltraViCo(guard_first_frame=False)], 64)]
 
 
-def main(case: int, pingpong: bool) -> None:
+def main(case: int) -> None:
     from triton.backends.compiler import GPUTarget
     methods, dim = CASES[case]
     layout = TokenLayout(8, 2, 3, 4)
@@ -26,10 +26,9 @@ def main(case: int, pingpong: bool) -> None:
     launches = []
     fused.FusedKernel._gluon_can_run = lambda self, *inputs: True  # as on a Hopper GPU
     hopper.fused_attention = lambda *inputs: launches.append(inputs)
-    hopper.PINGPONG = pingpong
     fused.FusedKernel(warp_specialized=True)(q, k + 0.5, v, build_plan(layout, methods))
     print(hopper.compile_for(GPUTarget("cuda", 90, 32), *launches[0]).metadata.shared)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), "--pingpong" in sys.argv)
+    main(int(sys.argv[1]))

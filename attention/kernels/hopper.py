@@ -42,9 +42,6 @@ HALF_M, CONSUMERS, BLOCK_N, STAGES = 64, 2, 128, 2
 #: the launch's num_warps: the default partition, the first consumer's warpgroup (fixed: the consumers' layouts
 #: and the second consumer's partition assume 4; the loader's warp comes on top: 9 warps in all)
 NUM_WARPS = 4
-#: the two consumers take turns issuing their matrix products (FlashAttention-3's ping-pong), so that one's
-#: softmax runs under the other's products; off until timed on a GPU (`benchmarks/fused_tuning.py --ws pingpong`)
-PINGPONG = False
 
 if gluon is not None:
 
@@ -115,41 +112,21 @@ if gluon is not None:
         return p, m_new, l_i * correction + gl.sum(p, 1), correction
 
     @gluon.jit
-    def _take_turn(turn, half, t, PINGPONG: gl.constexpr):
-        """Before a consumer issues its `t`-th group of matrix products: with PINGPONG, wait until the other
-        consumer has issued its group before (consumer 0 goes first; a fresh barrier passes parity 1)."""
-        if PINGPONG:
-            mbarrier.wait(turn.index(half), (t & 1) ^ (1 - half))
-
-    @gluon.jit
-    def _pass_turn(turn, half, t, PINGPONG: gl.constexpr):
-        """After a consumer has issued its `t`-th group: the other consumer's turn. Returns the next `t` (without
-        PINGPONG `t` stays 0, so the default schedule carries no counter)."""
-        if PINGPONG:
-            mbarrier.arrive(turn.index(1 - half))
-            t += 1
-        return t
-
-    @gluon.jit
-    def _attend_part(q, no_logits, k_smem, v_smem, k_ready, v_ready, kv_free, turn, half, t, j, lo, hi, full_lo, full_hi,
-                     acc, m_i, l_i,
+    def _attend_part(q, no_logits, k_smem, v_smem, k_ready, v_ready, kv_free, j, lo, hi, full_lo, full_hi, acc, m_i, l_i,
                      rows, row_frame, c_row, ring_lo, ring_hi, inner_lo, inner_hi, m_first, m_last, f_lo, f_hi,
                      n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit,
                      DECAY: gl.constexpr, HAS_GUARD: gl.constexpr,
                      BLOCK: gl.constexpr, HEAD_DIM: gl.constexpr, NUM_STAGES: gl.constexpr, OVERLAP: gl.constexpr,
-                     PINGPONG: gl.constexpr, s_layout: gl.constexpr, o_layout: gl.constexpr):
-        """Key blocks ``[lo, hi)`` (the `j`-th block of the loader's sequence first) into the running softmax of
-        consumer `half` (`no_logits`: a ``[HALF, BLOCK]`` float32 block in the logits' layout); block i's P·V
-        runs while block i+1's logits are made, and with OVERLAP its softmax too. `t` counts the consumer's
-        groups of matrix products (`_take_turn`)."""
+                     s_layout: gl.constexpr, o_layout: gl.constexpr):
+        """Key blocks ``[lo, hi)`` (the `j`-th block of the loader's sequence first) into one consumer's running
+        softmax of its query half `q` (`no_logits`: a ``[HALF, BLOCK]`` float32 block in the logits' layout); block
+        i's P·V runs while block i+1's logits are made, and with OVERLAP its softmax too."""
         p_layout: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_layout, k_width=2)
         col_layout: gl.constexpr = gl.SliceLayout(0, s_layout)
         if hi > lo:
             mbarrier.wait(k_ready.index(j % NUM_STAGES), (j // NUM_STAGES) & 1)
-            _take_turn(turn, half, t, PINGPONG)
             qk = warpgroup_mma(q, k_smem.index(j % NUM_STAGES).reshape([BLOCK, HEAD_DIM]).permute((1, 0)), no_logits,
                                use_acc=False, is_async=True)
-            t = _pass_turn(turn, half, t, PINGPONG)
             qk = warpgroup_mma_wait(num_outstanding=0, deps=(qk,))
             qk = _block_rules(qk, lo * BLOCK, full_lo, full_hi, rows, row_frame, c_row, ring_lo, ring_hi, inner_lo,
                               inner_hi, m_first, m_last, f_lo, f_hi, n_tokens, tokens_per_frame, native_frames, alpha,
@@ -160,13 +137,11 @@ if gluon is not None:
                 stage = j % NUM_STAGES
                 next_stage = (j + 1) % NUM_STAGES
                 mbarrier.wait(k_ready.index(next_stage), ((j + 1) // NUM_STAGES) & 1)
-                _take_turn(turn, half, t, PINGPONG)
                 next_qk = warpgroup_mma(q, k_smem.index(next_stage).reshape([BLOCK, HEAD_DIM]).permute((1, 0)),
                                         no_logits, use_acc=False, is_async=True)
                 mbarrier.wait(v_ready.index(stage), (j // NUM_STAGES) & 1)
                 pv = warpgroup_mma(gl.convert_layout(p.to(q.dtype), p_layout),
                                    v_smem.index(stage).reshape([BLOCK, HEAD_DIM]), acc, is_async=True)
-                t = _pass_turn(turn, half, t, PINGPONG)
                 qk = warpgroup_mma_wait(num_outstanding=1, deps=(next_qk,))
                 if not OVERLAP:
                     acc = warpgroup_mma_wait(num_outstanding=0, deps=(pv,))
@@ -181,21 +156,19 @@ if gluon is not None:
                 j += 1
             stage = j % NUM_STAGES
             mbarrier.wait(v_ready.index(stage), (j // NUM_STAGES) & 1)
-            _take_turn(turn, half, t, PINGPONG)
             pv = warpgroup_mma(gl.convert_layout(p.to(q.dtype), p_layout), v_smem.index(stage).reshape([BLOCK, HEAD_DIM]),
                                acc, is_async=True)
-            t = _pass_turn(turn, half, t, PINGPONG)
             acc = warpgroup_mma_wait(num_outstanding=0, deps=(pv,))
             mbarrier.arrive(kv_free.index(stage))
             j += 1
-        return acc, m_i, l_i, t, j
+        return acc, m_i, l_i, j
 
     @gluon.jit
-    def _consume(q_smem, k_smem, v_smem, o_smem, o_desc, windows_ptr, offset_ptr, q_bar, k_ready, v_ready, kv_free, turn,
+    def _consume(q_smem, k_smem, v_smem, o_smem, o_desc, windows_ptr, offset_ptr, q_bar, k_ready, v_ready, kv_free,
                  b, h, pid_bh, half, m0, n_tokens, tokens_per_frame, frames, native_frames, qk_scale, alpha, far_limit,
                  NUM_BRANCHES: gl.constexpr, DECAY: gl.constexpr, HAS_OFFSET: gl.constexpr, HAS_GUARD: gl.constexpr,
                  HALF: gl.constexpr, BLOCK: gl.constexpr, HEAD_DIM: gl.constexpr, NUM_STAGES: gl.constexpr,
-                 OVERLAP: gl.constexpr, PINGPONG: gl.constexpr):
+                 OVERLAP: gl.constexpr):
         """One consumer warpgroup: query half `half` through every ring, each branch's output written to
         its rows of `o_desc` (``[K, B, H, N, D]``; the bulk store clips rows past the sequence end)."""
         s_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1], instr_shape=[16, BLOCK, 16])
@@ -225,19 +198,17 @@ if gluon is not None:
         no_logits = gl.zeros([HALF, BLOCK], gl.float32, layout=s_layout)
         o_tile = o_smem.index(half)
         j = 0
-        t = 0
         for ring in range(NUM_BRANCHES):
             k = NUM_BRANCHES - 1 - ring  # the branch this ring completes: most local first
             ring_lo, ring_hi, inner_lo, inner_hi = _ring_rows(windows_ptr, k, row_frame, frames, NUM_BRANCHES)
             parts = _ring_parts(windows_ptr, k, f_lo, f_hi, frames, tokens_per_frame, visible_end, NUM_BRANCHES, BLOCK)
             for part in gl.static_range(2):
-                acc, m_i, l_i, t, j = _attend_part(
-                    q, no_logits, k_smem, v_smem, k_ready, v_ready, kv_free, turn, half, t, j, parts[4 * part],
-                    parts[4 * part + 1],
+                acc, m_i, l_i, j = _attend_part(
+                    q, no_logits, k_smem, v_smem, k_ready, v_ready, kv_free, j, parts[4 * part], parts[4 * part + 1],
                     parts[4 * part + 2], parts[4 * part + 3], acc, m_i, l_i, rows, row_frame, c_row, ring_lo, ring_hi,
                     inner_lo, inner_hi, m_first, m_last, m_first // tokens_per_frame, m_last // tokens_per_frame,
                     n_tokens, tokens_per_frame, native_frames, qk_scale, alpha, far_limit, DECAY, HAS_GUARD,
-                    BLOCK, HEAD_DIM, NUM_STAGES, OVERLAP, PINGPONG, s_layout, o_layout)
+                    BLOCK, HEAD_DIM, NUM_STAGES, OVERLAP, s_layout, o_layout)
             l_o = gl.convert_layout(l_i, gl.SliceLayout(1, o_layout))
             o_tile.reshape([HALF, HEAD_DIM]).store((acc / l_o[:, None]).to(q.dtype))
             fence_async_shared()
@@ -248,8 +219,7 @@ if gluon is not None:
     def _fused_attention(q_desc, k_desc, v_desc, o_desc, windows_ptr, offset_ptr, heads, n_tokens, tokens_per_frame,
                          frames, native_frames, qk_scale, alpha, far_limit, NUM_BRANCHES: gl.constexpr,
                          DECAY: gl.constexpr, HAS_OFFSET: gl.constexpr, HAS_GUARD: gl.constexpr, HALF: gl.constexpr,
-                         BLOCK: gl.constexpr, HEAD_DIM: gl.constexpr, NUM_STAGES: gl.constexpr, OVERLAP: gl.constexpr,
-                         PINGPONG: gl.constexpr):
+                         BLOCK: gl.constexpr, HEAD_DIM: gl.constexpr, NUM_STAGES: gl.constexpr, OVERLAP: gl.constexpr):
         """One program: queries ``[m0, m0 + 2·HALF)`` of one (batch, head), every branch."""
         pid_m = gl.program_id(0)
         pid_bh = gl.program_id(1)
@@ -266,24 +236,21 @@ if gluon is not None:
         k_ready = gl.allocate_shared_memory(gl.int64, [NUM_STAGES, 1], mbarrier.MBarrierLayout())
         v_ready = gl.allocate_shared_memory(gl.int64, [NUM_STAGES, 1], mbarrier.MBarrierLayout())
         kv_free = gl.allocate_shared_memory(gl.int64, [NUM_STAGES, 1], mbarrier.MBarrierLayout())
-        turn = gl.allocate_shared_memory(gl.int64, [2, 1], mbarrier.MBarrierLayout())  # each consumer's turn
         mbarrier.init(q_bar, count=1)
-        for consumer in gl.static_range(2):
-            mbarrier.init(turn.index(consumer), count=1)
         for stage in gl.static_range(NUM_STAGES):
             mbarrier.init(k_ready.index(stage), count=1)
             mbarrier.init(v_ready.index(stage), count=1)
             mbarrier.init(kv_free.index(stage), count=2)  # both consumers release a stage
 
         gl.warp_specialize([
-            (_consume, (q_smem, k_smem, v_smem, o_smem, o_desc, windows_ptr, offset_ptr, q_bar, k_ready, v_ready, kv_free, turn,
+            (_consume, (q_smem, k_smem, v_smem, o_smem, o_desc, windows_ptr, offset_ptr, q_bar, k_ready, v_ready, kv_free,
                         b, h, pid_bh, 0, m0, n_tokens, tokens_per_frame, frames, native_frames, qk_scale, alpha, far_limit,
                         NUM_BRANCHES, DECAY, HAS_OFFSET, HAS_GUARD, HALF, BLOCK, HEAD_DIM, NUM_STAGES,
-                        OVERLAP, PINGPONG)),
-            (_consume, (q_smem, k_smem, v_smem, o_smem, o_desc, windows_ptr, offset_ptr, q_bar, k_ready, v_ready, kv_free, turn,
+                        OVERLAP)),
+            (_consume, (q_smem, k_smem, v_smem, o_smem, o_desc, windows_ptr, offset_ptr, q_bar, k_ready, v_ready, kv_free,
                         b, h, pid_bh, 1, m0, n_tokens, tokens_per_frame, frames, native_frames, qk_scale, alpha, far_limit,
                         NUM_BRANCHES, DECAY, HAS_OFFSET, HAS_GUARD, HALF, BLOCK, HEAD_DIM, NUM_STAGES,
-                        OVERLAP, PINGPONG)),
+                        OVERLAP)),
             (_load, (q_desc, k_desc, v_desc, windows_ptr, q_smem, k_smem, v_smem, q_bar, k_ready, v_ready, kv_free,
                      b, h, m0, n_tokens, tokens_per_frame, frames, native_frames, HAS_GUARD, NUM_BRANCHES, HALF, BLOCK,
                      NUM_STAGES)),
@@ -306,7 +273,7 @@ def _launch(query, key, value, out, windows, offset_k, layout, decay: int, alpha
             layout.frames, layout.native_frames, math.log2(math.e) / math.sqrt(dim), alpha, far_limit)
     constants = dict(NUM_BRANCHES=len(windows), DECAY=decay, HAS_OFFSET=offset_k is not None, HAS_GUARD=guard,
                      HALF=HALF_M, BLOCK=BLOCK_N, HEAD_DIM=dim, NUM_STAGES=STAGES,
-                     OVERLAP=len(windows) == 1 and offset_k is None, PINGPONG=PINGPONG)
+                     OVERLAP=len(windows) == 1 and offset_k is None)
     return grid, args, constants
 
 
