@@ -100,12 +100,15 @@ def queue_variant(pipe, seed: int, shift=None, churn=0.0, churn_above=0.0, coher
         pipe.fresh_scheduler = original_scheduler
 
 
-def fifo_latents(pipe, prompt: str, seed: int, latent_frames: int, config: DiagonalDenoising, guidance: float, **variant):
+def fifo_latents(pipe, prompt: str, seed: int, latent_frames: int, config: DiagonalDenoising, guidance: float,
+                 queue_pipe=None, **variant):
     """Normalised latents ``[1, C, latent_frames, h, w]`` of `prompt` by diagonal denoising with `config`
-    at `guidance` (the native video's and the queue's), with the prototype `variant` (`queue_variant`)."""
+    at `guidance` (the native video's and the queue's), with the prototype `variant` (`queue_variant`); the native
+    video by `pipe`, the queue by `queue_pipe` (default: `pipe`; a model of the same latent space)."""
     first = generate(pipe, GenerateRequest(prompt=prompt, frames=pipe.spec.native_pixel_frames, seed=seed, guidance=guidance)).latents
-    with queue_variant(pipe, seed, **variant):
-        return diagonal_latents(pipe, first, prompt, latent_frames, config, guidances=(guidance,) * 2, seed=seed)
+    queue_pipe = queue_pipe or pipe
+    with queue_variant(queue_pipe, seed, **variant):
+        return diagonal_latents(queue_pipe, first, prompt, latent_frames, config, guidances=(guidance,) * 2, seed=seed)
 
 
 def main() -> None:
@@ -115,6 +118,8 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=len(DEFAULT_PROMPTS))
     parser.add_argument("--prompt", type=int, default=None, help="the built-in prompt of this index alone (a process per prompt)")
     parser.add_argument("--model", default="default", help="an embedded model's name or a model folder (e.g. a LoRA folder)")
+    parser.add_argument("--queue-model", default=None, help="the model that denoises the queue (default: --model, which makes "
+                        "the native video the queue starts from)")
     parser.add_argument("--partitions", type=int, default=2)
     parser.add_argument("--sink", type=int, default=1, help="sink frames (latent; 0: none)")
     parser.add_argument("--no-sink", dest="sink", action="store_const", const=0)
@@ -136,10 +141,13 @@ def main() -> None:
     parser.add_argument("--pair", default=None, help="a stored eval results.csv to pair with (prints the paired difference per method)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
+    if args.queue_model and args.timeline:
+        parser.error("--queue-model takes one prompt's queue; the timeline grid runs vidlong's own fifo (one model)")
     config = DiagonalDenoising(args.partitions, args.sink, args.lookahead,
                                guidance_by_partition=None if args.partition_guidance is None else tuple(args.partition_guidance),
                                noise_correlation=args.noise_correlation)
     pipe = load_pipeline(args.model, device=args.device)
+    queue_pipe = None if args.queue_model is None else load_pipeline(args.queue_model, device=args.device)
     spec = pipe.spec
     config.window(spec.native_frames)  # a sink that leaves no queue frame: refused before any video is made
     n_latent = max(1, round(args.ratio * spec.native_frames))
@@ -155,13 +163,14 @@ def main() -> None:
                                                         method="fifo", seed=seed, guidance=guidance), diagonal=config).frames
             else:
                 variant = dict(shift=args.queue_shift, churn=args.churn, churn_above=args.churn_above, coherent_tail=args.coherent_tail)
-                frames = pipe.decode_uint8(fifo_latents(pipe, prompt, seed, n_latent, config, guidance, **variant).to(pipe.vae.dtype))
+                frames = pipe.decode_uint8(fifo_latents(pipe, prompt, seed, n_latent, config, guidance, queue_pipe,
+                                                        **variant).to(pipe.vae.dtype))
             seconds = time.perf_counter() - began
             if args.mp4:
                 with tempfile.TemporaryDirectory() as tmp:
                     write_video(Path(tmp) / "v.mp4", frames, fps=spec.fps)
                     frames, _ = read_video(Path(tmp) / "v.mp4")
-            row = dict(method="fifo", model=args.model, partitions=args.partitions, sink=args.sink, lookahead=args.lookahead, guidance=args.guidance,
+            row = dict(method="fifo", model=args.model, queue_model=args.queue_model, partitions=args.partitions, sink=args.sink, lookahead=args.lookahead, guidance=args.guidance,
                        partition_guidance=args.partition_guidance, queue_shift=args.queue_shift, churn=args.churn,
                        churn_above=args.churn_above, coherent_tail=args.coherent_tail,
                        noise_correlation=args.noise_correlation, mp4=args.mp4, ratio=args.ratio, prompt=prompt,

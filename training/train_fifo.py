@@ -62,7 +62,8 @@ def parse_args(argv=None):
     p.add_argument("--cfg-dropout", type=float, default=0.1)
     p.add_argument("--plain-share", type=float, default=0.25, help="share of the batch that is a plain clip at one level")
     p.add_argument("--shift", type=float, default=2.0, help="the base model's flow shift (the queue's levels)")
-    p.add_argument("--guidance", type=float, default=4.5, help="the guidance vidlong.yaml gives (fifo's on the default model)")
+    p.add_argument("--guidance", type=float, default=4.5, help="the guidance its vidlong.yaml gives: fifo's measured setting on the default model "
+                   "(the default model's own is 3)")
     p.add_argument("--encode-batch", type=int, default=64)
     a = p.parse_args(argv)
     if a.smoke:
