@@ -7,6 +7,7 @@ The folder: the LoRA in diffusers' format (float16) and a ``vidlong.yaml`` namin
 """
 from __future__ import annotations
 
+import argparse
 import os
 import time
 from typing import Callable, Optional
@@ -15,6 +16,60 @@ import numpy as np
 import torch
 
 from training.train import Log, set_scheduled_lr
+
+
+#: the ``vidlong.yaml`` lines of a LoRA on the embedded default model that restate its spec (latent frames)
+DEFAULT_SPEC = ("native_frames: 9\n"
+                "native_pixel_frames: 33\n"
+                "fps: 16\n"
+                "height: 128\n"
+                "width: 128\n"
+                "num_inference_steps: 20\n")
+
+
+def lora_run_parser(description: str, seed: int, seed_note: str) -> argparse.ArgumentParser:
+    """The arguments every LoRA trainer on shapes-world clips takes (its own added after): the base folder, the
+    output, clip seed `seed` (`seed_note`: which seeds other runs used), the clip pool, the LoRA and the loop."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--base", default="vidlong/default_model", help="the bidirectional pipeline folder to start from")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=seed, help=f"clip seed ({seed_note})")
+    p.add_argument("--smoke", action="store_true", help="a few CPU steps on a handful of small clips")
+    p.add_argument("--device", default=None)
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--work-dir", default=None)
+    p.add_argument("--clips", type=int, default=6144)
+    p.add_argument("--rank", type=int, default=64, help="LoRA rank")
+    p.add_argument("--lora-init", default=None, help="a trained model folder whose LoRA this run continues")
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--max-seconds", type=float, default=float("inf"), help="wall-clock cap of the training loop")
+    p.add_argument("--ema", type=float, default=0.995)
+    p.add_argument("--cfg-dropout", type=float, default=0.1)
+    p.add_argument("--encode-batch", type=int, default=64)
+    return p
+
+
+def parse_lora_run(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """`parser`'s arguments; with ``--smoke`` a few steps on 4 clips, batch 2, no worker processes."""
+    a = parser.parse_args(argv)
+    if a.smoke:
+        a.clips, a.steps, a.batch, a.encode_batch, a.workers = 4, 3, 2, 2, 0
+    return a
+
+
+def lora_transformer(args, device: torch.device) -> tuple:
+    """The transformer of ``args.base`` on `device` with a LoRA of rank ``args.rank`` on every adapted Linear
+    (`training.causal.add_lora`, continuing ``args.lora_init`` where given): (transformer, LoRA parameters by key)."""
+    from training import components as C
+    from training.causal import add_lora
+
+    transformer = C.load_component(args.base, "transformer").to(device)
+    lora = add_lora(transformer, args.rank, args.lora_init)
+    for p in lora.values():
+        p.data = p.data.to(device)
+    return transformer, lora
 
 
 def train_lora(lora: dict, args, log: Log, stage: str, batch_loss: Callable[[int], torch.Tensor],

@@ -23,7 +23,6 @@ LoRA format, with a ``vidlong.yaml`` that names the base model and the streaming
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -38,9 +37,10 @@ if __package__ in (None, ""):  # allow `python training/train_causal.py`
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from training import components as C  # noqa: E402
-from training.causal import add_lora, teacher_forced_prediction  # noqa: E402
+from training.causal import teacher_forced_prediction  # noqa: E402
 from training.data import ClipPool, make_worker_pool  # noqa: E402
-from training.lora_loop import train_lora, write_lora_folder  # noqa: E402
+from training.lora_loop import (DEFAULT_SPEC, lora_run_parser, lora_transformer, parse_lora_run, train_lora,  # noqa: E402
+                                write_lora_folder)
 from training.train import Log, autocast, embed_prompts, encode_clips, sample_sigmas, tokenize  # noqa: E402
 
 CHUNK = 3            # latent frames per streamed chunk
@@ -49,32 +49,14 @@ CLIP_PIXEL_FRAMES = 65  # 17 latent frames: room for a window up to 8 frames aft
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--base", default="vidlong/default_model", help="the bidirectional pipeline folder to start from")
-    p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int, default=5, help="clip seed (the default model's runs used 0-2)")
-    p.add_argument("--smoke", action="store_true", help="a few CPU steps on a handful of small clips")
-    p.add_argument("--device", default=None)
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--work-dir", default=None)
-    p.add_argument("--clips", type=int, default=6144)
-    p.add_argument("--rank", type=int, default=64, help="LoRA rank")
-    p.add_argument("--lora-init", default=None, help="a trained model folder whose LoRA this run continues")
-    p.add_argument("--steps", type=int, default=4000)
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--lr", type=float, default=3e-4)
-    p.add_argument("--max-seconds", type=float, default=float("inf"), help="wall-clock cap of the training loop")
-    p.add_argument("--ema", type=float, default=0.995)
-    p.add_argument("--cfg-dropout", type=float, default=0.1)
+    p = lora_run_parser(__doc__.split("\n")[0], 5, "the default model's runs used 0-2")
     p.add_argument("--rollout-share", type=float, default=0.5, help="share of the batch whose window is the model's own rollout")
     p.add_argument("--rollout-from", type=float, default=0.3, help="rollouts start after this share of the steps")
     p.add_argument("--timesteps", default="1000,750,500,250", help="causal sampler levels (rollouts and vidlong.yaml)")
     p.add_argument("--shift", type=float, default=2.0, help="causal sampler shift (the base model's flow shift)")
     p.add_argument("--guidance", type=float, default=3.0, help="guidance of the rollouts and vidlong.yaml")
-    p.add_argument("--encode-batch", type=int, default=64)
-    a = p.parse_args(argv)
+    a = parse_lora_run(p, argv)
     if a.smoke:
-        a.clips, a.steps, a.batch, a.encode_batch, a.workers = 4, 3, 2, 2, 0
         a.rollout_from = 0.0
     return a
 
@@ -171,13 +153,9 @@ def write_model_folder(folder: str, lora: dict, args, name: str = "default-causa
     `default-causal` (its `sampler` "scheduler": the few-step causal sampler scored far lower on it; a
     distilled model's is "causal")."""
     timesteps = ", ".join(args.timesteps.split(","))
-    write_lora_folder(folder, lora, base_folder or args.base, name, "the model {base} plus this LoRA (native_frames counts LATENT frames)",
-                      "native_frames: 9\n"
-                      "native_pixel_frames: 33\n"
-                      "fps: 16\n"
-                      "height: 128\n"
-                      "width: 128\n"
-                      "num_inference_steps: 20\n"
+    write_lora_folder(folder, lora, base_folder or args.base, name,
+                      "the model {base} plus this LoRA (native_frames counts LATENT frames)",
+                      DEFAULT_SPEC +
                       f"guidance_scale: {args.guidance}\n"
                       "stream_context: cache\n"
                       f"stream_sampler: {sampler}\n"
@@ -224,10 +202,7 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     data = StreamData(args, "causal")
     device, gen, latents = data.device, data.gen, data.latents
-    transformer = C.load_component(args.base, "transformer").to(device)
-    lora = add_lora(transformer, args.rank, args.lora_init)
-    for p in lora.values():
-        p.data = p.data.to(device)
+    transformer, lora = lora_transformer(args, device)
     log = Log(os.path.join(args.out, "train_log.csv"))
     summary = {"args": vars(args), "device": str(device), "latent_shape": list(latents.shape),
                "lora_params": sum(p.numel() for p in lora.values())}

@@ -23,7 +23,6 @@ guidance. Only the LoRA trains (`training.causal.add_lora`, `training.lora_loop.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -32,9 +31,8 @@ import torch
 if __package__ in (None, ""):  # allow `python training/train_fifo.py`
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from training import components as C  # noqa: E402
-from training.causal import add_lora  # noqa: E402
-from training.lora_loop import train_lora, write_lora_folder  # noqa: E402
+from training.lora_loop import (DEFAULT_SPEC, lora_run_parser, lora_transformer, parse_lora_run, train_lora,  # noqa: E402
+                                write_lora_folder)
 from training.train import Log, autocast, sample_sigmas  # noqa: E402
 from training.train_causal import LAYOUT_FRAMES, StreamData, finish_run  # noqa: E402
 
@@ -43,32 +41,13 @@ QUEUE_LEVELS = (16, 24, 32, 48)    # the queue's level counts drawn: 2, 3, 4 or 
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--base", default="vidlong/default_model", help="the bidirectional pipeline folder to start from")
-    p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int, default=7, help="clip seed (the default model's runs used 0-2, the causal ones 5-6)")
-    p.add_argument("--smoke", action="store_true", help="a few CPU steps on a handful of small clips")
-    p.add_argument("--device", default=None)
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--work-dir", default=None)
-    p.add_argument("--clips", type=int, default=6144)
-    p.add_argument("--rank", type=int, default=64, help="LoRA rank")
-    p.add_argument("--lora-init", default=None, help="a trained model folder whose LoRA this run continues")
-    p.add_argument("--steps", type=int, default=4000)
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--lr", type=float, default=3e-4)
-    p.add_argument("--max-seconds", type=float, default=float("inf"), help="wall-clock cap of the training loop")
-    p.add_argument("--ema", type=float, default=0.995)
-    p.add_argument("--cfg-dropout", type=float, default=0.1)
+    p = lora_run_parser(__doc__.split("\n")[0], 7, "the default model's runs used 0-2, the causal ones 5-6")
     p.add_argument("--plain-share", type=float, default=0.25, help="share of the batch that is a plain clip at one level")
     p.add_argument("--shift", type=float, default=2.0, help="the base model's flow shift (the queue's levels)")
-    p.add_argument("--guidance", type=float, default=4.5, help="the guidance its vidlong.yaml gives: fifo's measured setting on the default model "
-                   "(the default model's own is 3)")
-    p.add_argument("--encode-batch", type=int, default=64)
-    a = p.parse_args(argv)
-    if a.smoke:
-        a.clips, a.steps, a.batch, a.encode_batch, a.workers = 4, 3, 2, 2, 0
-    return a
+    p.add_argument("--guidance", type=float, default=4.5,
+                   help="the guidance its vidlong.yaml gives: fifo's measured setting on the default model "
+                        "(the default model's own is 3)")
+    return parse_lora_run(p, argv)
 
 
 def shifted(t: torch.Tensor, shift: float) -> torch.Tensor:
@@ -100,10 +79,7 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     data = StreamData(args, "fifo")
     device, gen, latents = data.device, data.gen, data.latents
-    transformer = C.load_component(args.base, "transformer").to(device)
-    lora = add_lora(transformer, args.rank, args.lora_init)
-    for p in lora.values():
-        p.data = p.data.to(device)
+    transformer, lora = lora_transformer(args, device)
     transformer.train()
     tokens = transformer.config.patch_size[1] * transformer.config.patch_size[2]
     dgen = torch.Generator().manual_seed(args.seed + 300)
@@ -131,12 +107,7 @@ def main(argv=None) -> dict:
     log.close()
     write_lora_folder(os.path.join(args.out, "model"), lora, args.base, "default-fifo",
                       "the model {base} plus this LoRA, taught diagonal denoising (native_frames counts LATENT frames)",
-                      "native_frames: 9\n"
-                      "native_pixel_frames: 33\n"
-                      "fps: 16\n"
-                      "height: 128\n"
-                      "width: 128\n"
-                      "num_inference_steps: 20\n"
+                      DEFAULT_SPEC +
                       f"guidance_scale: {args.guidance}\n"
                       "stream_context: renoise\n"
                       "stream_first_chunk: 9\n")
