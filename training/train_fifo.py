@@ -12,11 +12,15 @@ Each example is 9 latent frames at RoPE positions 0..8, drawn from a 17-latent-f
   long video) at rising levels ``sigma(t)``, ``t = (a + 1 + k) / n`` for queue frame k, where n is the
   queue's level count (16, 24, 32 or 48: 2, 3, 4 or 6 partitions of 8 frames; the shipped 3 give the
   default model's 24) and a is drawn in ``[0, n - 8]``; ``sigma(t) = s·t / (1 + (s - 1)·t)`` with the
-  model's flow shift s (the levels fifo's scheduler gives, `vidlong.diagonal.queue_sigmas`);
-- a **plain clip** (``--plain-share``): frames 0..8 at one level, as the default model was trained, so
-  that the native video the queue starts from stays the model's.
+  model's flow shift s (within 0.002 of the levels fifo's scheduler gives, `vidlong.diagonal.queue_sigmas`);
+- a **plain clip** (``--plain-share``): frames 0..8 at one level, as the default model was trained, meant to
+  keep the native video the queue starts from the model's.
 Flow-matching loss (target noise - x0) on every noisy frame (not the sink); 10% of prompts dropped for
 guidance. Only the LoRA trains (`training.causal.add_lora`, `training.lora_loop.train_lora`).
+
+Status (session 69, RESULTS.md): an experiment, not shipped. One 100 s run (2,048 clips) learned the windows
+(held-out loss 0.34 -> 0.14) but lost the cyan ball from its own 1x video; as the queue alone (the default model
+making the native video) it gave fewer unprompted colours, not more prompted objects, at 4x.
 
     python -m training.train_fifo --base vidlong/default_model --out out/fifo --max-seconds 200   # GPU
     python -m training.train_fifo --smoke --out /tmp/fifo_smoke                                  # CPU, seconds
