@@ -170,7 +170,8 @@ def main() -> None:
                 with tempfile.TemporaryDirectory() as tmp:
                     write_video(Path(tmp) / "v.mp4", frames, fps=spec.fps)
                     frames, _ = read_video(Path(tmp) / "v.mp4")
-            row = dict(method="fifo", model=args.model, queue_model=args.queue_model, partitions=args.partitions, sink=args.sink, lookahead=args.lookahead, guidance=args.guidance,
+            row = dict(method="fifo", model=args.model, queue_model=args.queue_model, partitions=args.partitions, sink=args.sink,
+                       lookahead=args.lookahead, guidance=args.guidance,
                        partition_guidance=args.partition_guidance, queue_shift=args.queue_shift, churn=args.churn,
                        churn_above=args.churn_above, coherent_tail=args.coherent_tail,
                        noise_correlation=args.noise_correlation, mp4=args.mp4, ratio=args.ratio, prompt=prompt,

@@ -15,6 +15,8 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
+from training import components as C
+from training.causal import add_lora
 from training.train import Log, set_scheduled_lr
 
 
@@ -62,9 +64,6 @@ def parse_lora_run(parser: argparse.ArgumentParser, argv=None) -> argparse.Names
 def lora_transformer(args, device: torch.device) -> tuple:
     """The transformer of ``args.base`` on `device` with a LoRA of rank ``args.rank`` on every adapted Linear
     (`training.causal.add_lora`, continuing ``args.lora_init`` where given): (transformer, LoRA parameters by key)."""
-    from training import components as C
-    from training.causal import add_lora
-
     transformer = C.load_component(args.base, "transformer").to(device)
     lora = add_lora(transformer, args.rank, args.lora_init)
     for p in lora.values():
