@@ -115,15 +115,15 @@ class LoRALinear(torch.nn.Module):
         return self.base(x) + (x @ self.lora_A.t().to(x.dtype)) @ self.lora_B.t().to(x.dtype)
 
 
-def add_lora(transformer, rank: int, init_folder: str | None = None) -> dict:
-    """Freeze `transformer` and wrap every `LORA_TARGETS` layer of its blocks; returns the LoRA
-    parameters by diffusers LoRA key (``transformer.blocks.0.attn1.to_q.lora_A.weight`` ...).
+def add_lora(transformer, rank: int, init_folder: str | None = None, targets=LORA_TARGETS) -> dict:
+    """Freeze `transformer` and wrap the `targets` layers (a subset of `LORA_TARGETS`) of each of its blocks;
+    returns the LoRA parameters by diffusers LoRA key (``transformer.blocks.0.attn1.to_q.lora_A.weight`` ...).
     `init_folder`: a model folder whose ``pytorch_lora_weights.safetensors`` (same rank) the LoRA starts
     from, to continue a run."""
     transformer.requires_grad_(False)
     params = {}
     for index, block in enumerate(transformer.blocks):
-        for target in LORA_TARGETS:
+        for target in targets:
             parent_name, _, leaf = target.rpartition(".")
             parent = block.get_submodule(parent_name)
             wrapped = LoRALinear(getattr(parent, leaf), rank)

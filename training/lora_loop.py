@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from training import components as C
-from training.causal import add_lora
+from training.causal import LORA_TARGETS, add_lora
 from training.train import Log, set_scheduled_lr
 
 
@@ -43,6 +43,8 @@ def lora_run_parser(description: str, seed: int, seed_note: str) -> argparse.Arg
     p.add_argument("--clips", type=int, default=6144)
     p.add_argument("--rank", type=int, default=64, help="LoRA rank")
     p.add_argument("--lora-init", default=None, help="a trained model folder whose LoRA this run continues")
+    p.add_argument("--targets", nargs="+", choices=LORA_TARGETS, default=list(LORA_TARGETS),
+                   help="the Linear layers of each block the LoRA adapts (default: all)")
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-4)
@@ -62,10 +64,10 @@ def parse_lora_run(parser: argparse.ArgumentParser, argv=None) -> argparse.Names
 
 
 def lora_transformer(args, device: torch.device) -> tuple:
-    """The transformer of ``args.base`` on `device` with a LoRA of rank ``args.rank`` on every adapted Linear
+    """The transformer of ``args.base`` on `device` with a LoRA of rank ``args.rank`` on the ``args.targets`` Linears
     (`training.causal.add_lora`, continuing ``args.lora_init`` where given): (transformer, LoRA parameters by key)."""
     transformer = C.load_component(args.base, "transformer").to(device)
-    lora = add_lora(transformer, args.rank, args.lora_init)
+    lora = add_lora(transformer, args.rank, args.lora_init, args.targets)
     for p in lora.values():
         p.data = p.data.to(device)
     return transformer, lora
