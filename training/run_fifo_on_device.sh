@@ -7,8 +7,8 @@
 # CARRY holds diffusers.tar.xz (benchmarks/device_setup.sh). One scoring process per variant and prompt (PROMPTS: the
 # built-in prompts' indices, default all 8; DEVICE: cuda; SCORE: the variants beside the default model's, "lora" and/or
 # "queue", default both; RATIOS; SEEDS).
-# Writes to $OUT: train.log, model.tar (the model folder, train_log.csv, summary.json), rows/VARIANT_RATIO_pI.json
-# and each process's log.
+# Writes to $OUT: train.log, model.tar (the model folder, train_log.csv, summary.json) and rows.tar (rows/VARIANT_RATIO_pI.json
+# and each process's log; one tar, since the device tool returns a handful of files per call).
 set -uo pipefail
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
 REPO=$PWD
@@ -52,3 +52,4 @@ for (model, ratio), cell in sorted(by.items()):
           f"vanish {mean('shapes_vanish_events'):.2f} repetition {mean('repetition'):.3f} flicker {mean('temporal_flicker'):.3f} "
           f"colour fidelity {mean('shapes_colour_fidelity'):.3f}")
 EOF
+tar cf "$OUT/rows.tar" -C "$OUT" rows && rm -rf "$OUT/rows"
