@@ -18,9 +18,10 @@ Each example is 9 latent frames at RoPE positions 0..8, drawn from a 17-latent-f
 Flow-matching loss (target noise - x0) on every noisy frame (not the sink); 10% of prompts dropped for
 guidance. Only the LoRA trains (`training.causal.add_lora`, `training.lora_loop.train_lora`).
 
-Status (session 69, RESULTS.md): an experiment, not shipped. One 100 s run (2,048 clips) learned the windows
-(held-out loss 0.34 -> 0.14) but lost the cyan ball from its own 1x video; as the queue alone (the default model
-making the native video) it gave fewer unprompted colours, not more prompted objects, at 4x.
+Status (sessions 69-70, RESULTS.md): an experiment, not shipped. Run 1 (100 s, 2,048 clips, rank 64) learned the
+windows (held-out loss 0.34 -> 0.14) but lost the cyan ball from its own 1x video; as the queue alone it gave fewer
+unprompted colours, not more prompted objects, at 4x. Run 2 (6,144 clips, rank 16, no cross-attention, half plain)
+kept its native video but not more objects at 4x-8x either way, with more flicker.
 
     python -m training.train_fifo --base vidlong/default_model --out out/fifo --max-seconds 200   # GPU
     python -m training.train_fifo --smoke --out /tmp/fifo_smoke                                  # CPU, seconds
