@@ -161,15 +161,15 @@ def test_the_embedded_causal_model_streams_with_its_own_settings(causal_pipe, tm
     causal = causal_pipe
     default = load_pipeline("default", device="cpu")
     spec = causal.spec
-    assert (spec.name, spec.stream_context, spec.stream_sampler, spec.stream_first_chunk) == \
-        ("default-causal", "cache", "scheduler", 3)
+    assert (spec.name, spec.stream_context, spec.stream_sampler, spec.stream_first_chunk, spec.stream_guidance, spec.guidance_scale) == \
+        ("default-causal", "cache", "scheduler", 3, 4.5, 3.0)
     changed = [k for k, v in default.transformer.state_dict().items() if not torch.equal(v, causal.transformer.state_dict()[k])]
     assert len(changed) == 8 * 10  # every adapted Linear of the 8 blocks, nothing else
     assert main(["stream", "--model", "default-causal", "--prompt", "a red circle", "--seconds", "1", "--steps", "2",
                  "--out", str(tmp_path / "s.mp4")]) == 0
     sidecar = json.loads((tmp_path / "s.json").read_text())
     assert (sidecar["model"], sidecar["model_path"], sidecar["streaming"]["sampler"]) == ("default-causal", "default-causal", "scheduler")
-    assert sidecar["streaming"]["steps"] == 2 and sidecar["guidance"] == [3.0, 3.0]
+    assert sidecar["streaming"]["steps"] == 2 and sidecar["guidance"] == [4.5, 4.5]  # its stream guidance, not generate's 3
 
 
 def test_the_embedded_distilled_model_streams_with_the_causal_sampler_at_guidance_1(causal_pipe, tmp_path):
@@ -180,6 +180,7 @@ def test_the_embedded_distilled_model_streams_with_the_causal_sampler_at_guidanc
 
     distilled, causal = load_pipeline("default-distilled", device="cpu"), causal_pipe
     assert (distilled.spec.stream_sampler, distilled.spec.stream_context, distilled.spec.native_frames) == ("causal", "cache", 9)
+    assert distilled.spec.stream_guidance is None  # its base's 4.5 not inherited: the causal sampler's 1
     causal_state = causal.transformer.state_dict()
     changed = [k for k, v in distilled.transformer.state_dict().items() if not torch.equal(v, causal_state[k])]
     assert len(changed) == 8 * 10
