@@ -6,7 +6,7 @@
 # CARRY holds diffusers.tar.xz and earlier model folders (copied to /tmp/carry/). TRAIN: ';'-separated
 # train_causal.py argument sets, trained side by side into /tmp/runK. COMPARE: ';'-separated
 # compare_streams arguments run while they train; each new model is then compared at NEW_GUIDANCE
-# ("3 1"). COMPARE_SECONDS: a time limit for each compare process. TRAINER: the training module
+# ("3 1"), or with the compare_streams arguments NEW_COMPARE in full. COMPARE_SECONDS: a time limit for each compare process. TRAINER: the training module
 # (default train_causal; distill_causal for the few-step distillation, e.g.
 # TRAINER=distill_causal TRAIN="--teacher /tmp/pkg/vidlong/default_causal_model --max-seconds 900" NEW_GUIDANCE=1). Writes to $OUT: log.txt, runK.tar (the model folder, train_log.csv, summary.json, train log),
 # compare.tar.gz.
@@ -40,7 +40,8 @@ for k in "${!TRAINS[@]}"; do
     echo "== run$k: ${TRAINS[$k]}" | tee -a $OUT/log.txt
     grep "^\[done\]\|^\[encode\]\|cap hit" /tmp/run$k.log | tee -a $OUT/log.txt
     tar cf $OUT/run$k.tar -C /tmp/run$k .
-    compare new$k --models /tmp/run$k/model --guidance ${NEW_GUIDANCE:-3 1}
+    # shellcheck disable=SC2086
+    compare new$k --models /tmp/run$k/model ${NEW_COMPARE:---guidance ${NEW_GUIDANCE:-3 1}}
 done
 wait
 python3 -m training.compare_streams --merge $(ls /tmp/cmp/*.json) 2>&1 | tee -a $OUT/log.txt
