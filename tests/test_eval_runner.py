@@ -225,6 +225,19 @@ def test_markdown_table_means_over_prompts_and_seeds():
     assert "Shapes-world" not in md  # no checker column had a value
 
 
+def test_the_report_names_a_streams_own_guidance_where_it_differs():
+    """A model whose streams take their own guidance (`default-causal`'s ``stream_guidance: 4.5``; generate's is 3) has
+    it named on the report's stream line; where a stream runs at the header's steps and guidance, the line says nothing."""
+    rows = [dict(method="stream", ratio="4.0", seconds="1", dynamic_degree="0.1")]
+    header = dict(model="m", weights="0123abcd4567", native_frames=9, native_pixel_frames=33, steps=20, guidance=3.0,
+                  noise="method", prompts=1, seeds=1, stream_chunk=3, stream_first_chunk=3, stream_context="cache",
+                  stream_steps=20, stream_guidance=4.5)
+    table = runner.aggregate(rows, ["stream"], [4.0])
+    assert "each chunk at 20 steps and guidance 4.5 (the model's stream settings); " in runner.results_markdown(table, header)
+    same = runner.results_markdown(table, dict(header, stream_guidance=3.0))
+    assert "the model's stream settings" not in same and "read from the rolling KV cache; the video is cut" in same
+
+
 def test_plots_of_columns_the_table_no_longer_has_are_removed(tmp_path):
     """A shapes-world plot left by an earlier run into the folder goes when this run's table has no shapes column; a
     file of another name stays."""

@@ -17,14 +17,17 @@ from training.compare_streams import main  # noqa: E402
 HIGH, LOW, CUT = (float(x) for x in os.environ["GS"].split(":"))
 
 
+stock_predict = streaming.VideoStreamer._predict
+
+
 def predict_with_guidance_by_timestep(self, latents, timestep, text, frames):
-    """`VideoStreamer._predict` with the guidance scale HIGH at timesteps >= CUT and LOW below."""
-    expert = self.pipe.expert_at(float(timestep))
-    pred = self._run(expert, latents, timestep, text, False, frames)
-    if not self.cfg:
-        return pred
-    uncond, cond = pred.float().chunk(2)
-    return self._guided(uncond, cond, HIGH if float(timestep) >= CUT else LOW)
+    """`VideoStreamer._predict` with every expert's guidance scale HIGH at timesteps >= CUT and LOW below."""
+    kept = self.guidances
+    self.guidances = tuple(HIGH if float(timestep) >= CUT else LOW for _ in kept)
+    try:
+        return stock_predict(self, latents, timestep, text, frames)
+    finally:
+        self.guidances = kept
 
 
 streaming.VideoStreamer._predict = predict_with_guidance_by_timestep

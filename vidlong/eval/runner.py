@@ -640,7 +640,8 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
                       native_frames=spec.native_frames, native_pixel_frames=spec.native_pixel_frames,
                       stream_chunk=stream_chunk_for(spec, config.stream_chunk) if "stream" in config.methods else None,
                       stream_first_chunk=spec.stream_first_chunk, stream_context=stream_context_for(folder, spec, config)
-                      if "stream" in config.methods else None)
+                      if "stream" in config.methods else None,
+                      stream_steps=stream_steps, stream_guidance=stream_guidance)
         table = aggregate(outcome.rows, config.methods, config.ratios)
         atomic_write_text(out / "results.md", results_markdown(table, header))
         plots = write_plots(table, config.methods, config.ratios, out) if config.plots else []
@@ -794,6 +795,15 @@ COLUMN_NOTES = {
 }
 
 
+def stream_sampling_note(header: dict) -> str:
+    """What a stream cell's chunks ran at, where the model's stream settings differ from the header's steps and guidance
+    (e.g. `default-causal`'s ``stream_guidance``), else nothing."""
+    steps, guidance = header.get("stream_steps"), header.get("stream_guidance")
+    if guidance is None or (steps, guidance) == (header["steps"], header["guidance"]):
+        return ""
+    return f"each chunk at {steps} steps and guidance {guidance:g} (the model's stream settings); "
+
+
 def results_markdown(table: dict, header: dict) -> str:
     """The Markdown report: how it was made, then one table of video metrics and one of shapes stats."""
     lines = ["# vidlong eval: long-video quality", ""]
@@ -827,7 +837,7 @@ def results_markdown(table: dict, header: dict) -> str:
                    }.get(header.get("stream_context"), "")
         lines += [f"stream: a first chunk of {first} latent frames, then chunks of {chunk}, each seeing the sink frames and "
                   f"a rolling window that fill the native window with it{', ' + context if context else ''}; "
-                  "the video is cut to the same length as the others.", ""]
+                  f"{stream_sampling_note(header)}the video is cut to the same length as the others.", ""]
     for prefix, note in COLUMN_NOTES.items():
         if any(c[0].startswith(prefix) for c in table["columns"]):
             lines += [note, ""]
