@@ -233,9 +233,9 @@ def test_the_report_names_a_streams_own_guidance_where_it_differs():
                   noise="method", prompts=1, seeds=1, stream_chunk=3, stream_first_chunk=3, stream_context="cache",
                   stream_steps=20, stream_guidance=4.5)
     table = runner.aggregate(rows, ["stream"], [4.0])
-    assert "each chunk at 20 steps and guidance 4.5 (the model's stream settings); " in runner.results_markdown(table, header)
+    assert "each chunk at 20 steps and guidance 4.5 (a stream's own settings); " in runner.results_markdown(table, header)
     same = runner.results_markdown(table, dict(header, stream_guidance=3.0))
-    assert "the model's stream settings" not in same and "read from the rolling KV cache; the video is cut" in same
+    assert "a stream's own settings" not in same and "read from the rolling KV cache; the video is cut" in same
 
 
 def test_plots_of_columns_the_table_no_longer_has_are_removed(tmp_path):

@@ -6,7 +6,8 @@
 # CARRY holds diffusers.tar.xz and earlier model folders (copied to /tmp/carry/). TRAIN: ';'-separated
 # train_causal.py argument sets, trained side by side into /tmp/runK. COMPARE: ';'-separated
 # compare_streams arguments run while they train; each new model is then compared at NEW_GUIDANCE
-# ("3 1"), or with the compare_streams arguments NEW_COMPARE in full. COMPARE_SECONDS: a time limit for each compare process. TRAINER: the training module
+# ("3 1"), or with the compare_streams arguments NEW_COMPARE in full. COMPARE_SECONDS: a time limit for
+# each compare process. TRAINER: the training module
 # (default train_causal; distill_causal for the few-step distillation, e.g.
 # TRAINER=distill_causal TRAIN="--teacher /tmp/pkg/vidlong/default_causal_model --max-seconds 900" NEW_GUIDANCE=1). Writes to $OUT: log.txt, runK.tar (the model folder, train_log.csv, summary.json, train log),
 # compare.tar.gz.

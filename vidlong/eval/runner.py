@@ -801,7 +801,7 @@ def stream_sampling_note(header: dict) -> str:
     steps, guidance = header.get("stream_steps"), header.get("stream_guidance")
     if guidance is None or (steps, guidance) == (header["steps"], header["guidance"]):
         return ""
-    return f"each chunk at {steps} steps and guidance {guidance:g} (the model's stream settings); "
+    return f"each chunk at {steps} steps and guidance {guidance:g} (a stream's own settings); "
 
 
 def results_markdown(table: dict, header: dict) -> str:
