@@ -127,6 +127,23 @@ def test_missing_input_names_the_path(tmp_path):
         count_frames(tmp_path / "nope.mp4")
 
 
+def test_reading_starts_ffmpeg_without_python_in_the_forked_child(tmp_path, monkeypatch):
+    """A read's ffmpeg is started with no ``preexec_fn`` (Python run between fork and exec, which hung a read in the app's
+    threaded server once): imageio-ffmpeg's own switch for it is set where the environment does not set it."""
+    started = []
+    popen = subprocess.Popen
+
+    def recording(*args, **kwargs):
+        started.append(kwargs.get("preexec_fn"))
+        return popen(*args, **kwargs)
+
+    path = write_video(tmp_path / "v.mp4", np.zeros((3, 16, 16, 3), np.uint8), fps=8)
+    monkeypatch.delenv("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT", raising=False)
+    monkeypatch.setattr(subprocess, "Popen", recording)
+    assert read_video(path)[0].shape == (3, 16, 16, 3)
+    assert started and started == [None] * len(started)
+
+
 def test_streaming_writer_appends_chunks(tmp_path):
     frames = _clip(t=12)
     with StreamingVideoWriter(tmp_path / "s.mp4", fps=8) as writer:

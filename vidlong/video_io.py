@@ -39,9 +39,17 @@ _FRAGMENTED = "+frag_every_frame+empty_moov+default_base_moof"
 
 def _ffmpeg():
     """imageio-ffmpeg, imported when a file is first written or read (importing vidlong needs no ffmpeg); its warning that a
-    rotated (phone) video's frames come out turned (ffmpeg turns them upright, as players show them) left out."""
+    rotated (phone) video's frames come out turned (ffmpeg turns them upright, as players show them) left out.
+
+    Its reader starts ffmpeg with ``preexec_fn=os.setpgrp`` (keeping Ctrl-C from the reader), Python run in the forked child
+    before ffmpeg starts, which Python's docs call unsafe with threads: in the app (Gradio's server threads) a read of a
+    video hung there for good (the child never reached ffmpeg; seen once in the test suite). Its own switch
+    ``IMAGEIO_FFMPEG_NO_PREVENT_SIGINT`` (imageio-ffmpeg's fix for that hang) is set unless the environment sets it: the
+    reader's ffmpeg then shares vidlong's Ctrl-C, which ends the read as it ends the run (the writer's ffmpeg, started
+    here in a session of its own without Python in the child, still outlives it to finish a stream's file)."""
     import imageio_ffmpeg
 
+    os.environ.setdefault("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT", "1")
     logging.getLogger("imageio_ffmpeg").addFilter(_upright_frames_filter)  # once: a filter already there is not added
     return imageio_ffmpeg
 
