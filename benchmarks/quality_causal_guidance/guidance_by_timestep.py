@@ -9,7 +9,7 @@ stream's classifier-free guidance chosen by the step's timestep, ``GS="HI:LO:T"`
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))  # after an installed vidlong
 
 import vidlong.streaming as streaming  # noqa: E402
 from training.compare_streams import main  # noqa: E402

@@ -1,4 +1,4 @@
-"""The experiment of RESULTS.md's "Correlated starting noise for a causal stream's chunks" (session 72):
+"""The experiment of RESULTS.md's "Correlated starting noise for each chunk" (session 72):
 `training.compare_streams` with each chunk's starting noise drawn as ``c·previous + sqrt(1 - c²)·fresh`` (``previous``:
 the chunk before's starting noise, latent frame for latent frame; ``fresh``: the noise the stream draws anyway, so
 ``NC=0`` is the stock stream draw for draw), as fifo's `noise_correlation` does for the frames joining its queue.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The 16x rows of "Correlated starting noise for a causal stream's chunks" (session 72) on one GPU: every prompt x seed
+# The 16x rows of RESULTS.md's "Correlated starting noise for each chunk" (session 72) on one GPU: every prompt x seed
 # 0-1 at NC=0 (the stock stream) and NC=0.5, one process each, side by side on the card; rows and logs in $OUT/r16.tar.
 # Run from the repository root with the device setup sourced (benchmarks/device_setup.sh).
 set -u
