@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import html
 import logging
 import os
 import queue
 import re
 import secrets
+import socket
 import threading
 import time
 from collections import deque
@@ -1483,6 +1485,27 @@ def app_refiner(refine: Union[str, Path], limits) -> Path:
     return check_refiner(refine, limits)
 
 
+def check_address(host: str, port: int) -> None:
+    """Refuse, before a model loads, an address the page cannot be served on: a `host` that names no address or none of
+    this machine's (``--host``), a `port` something already listens on (``--port``). The port is bound the way Gradio's
+    server binds it (address reuse on, so a port left waiting by a closed server passes), then let go."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError):
+        raise VidlongError(f"--host {host} names no address; use 127.0.0.1 (this machine only) or 0.0.0.0 (every "
+                           f"interface)") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address[:2])
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                raise VidlongError(f"port {port} on {host} is already in use; pass another --port") from None
+            if err.errno == errno.EADDRNOTAVAIL:
+                raise VidlongError(f"--host {host} is not an address of this machine; use 127.0.0.1 or 0.0.0.0") from None
+            raise VidlongError(f"cannot serve on {host}:{port} ({err.strerror}); pass another --port or --host") from None
+
+
 def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
            device: Optional[str] = None, dtype: Optional[str] = None, task: Optional[str] = None, loras=(),
            upsample: Optional[Union[str, Path]] = None, refine: Optional[Union[str, Path]] = None,
@@ -1523,6 +1546,7 @@ def launch(model: Optional[str] = None, host: str = "127.0.0.1", port: int = 786
     refiner = None if refine is None else app_refiner(refine, limits_for_folder(folder))
     decoder = None if decoder is None else decoder_folder(decoder, limits_for_folder(folder))
     temporal = None if temporal_refine is None else temporal_upsampler_folder(temporal_refine, limits_for_folder(folder))
+    check_address(host, port)
     pipe = load_pipeline(model, device=device, dtype=dtype, task=task, loras=loras)
     demo = build_app(pipe, upsampler=upsampler, refiner=refiner, decoder=decoder, temporal=temporal)
     demo.queue(default_concurrency_limit=1)

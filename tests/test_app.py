@@ -400,19 +400,35 @@ def test_app_subcommand_options():
     assert (defaults.model, defaults.host, defaults.port) == (None, "127.0.0.1", 7860)
 
 
-def test_app_subcommand_errors_are_one_line(model_dir):
+def test_app_subcommand_errors_are_one_line(model_dir, monkeypatch):
     with pytest.raises(VidlongError, match="does not exist"):
         parse_app("--model", "/nonexistent/wan").run(parse_app("--model", "/nonexistent/wan"))
     args = parse_app("--model", str(model_dir), "--device", "cpu", "--dtype", "float16")
     with pytest.raises(VidlongError, match="float16 runs on CUDA only"):
         args.run(args)
-    with socket.socket() as busy:
+    import vidlong.pipeline
+
+    loaded = []
+    monkeypatch.setattr(vidlong.pipeline, "load_pipeline", lambda *a, **k: loaded.append(a))
+    with socket.socket() as busy:  # the address refused before the model loads
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         args = parse_app("--model", str(model_dir), "--port", str(port))
-        with pytest.raises(VidlongError, match=f"port {port} on 127.0.0.1 is already in use; pass another --port"):
+        with pytest.raises(VidlongError, match=f"^port {port} on 127.0.0.1 is already in use; pass another --port$"):
             args.run(args)
+    args = parse_app("--model", str(model_dir), "--host", "192.0.2.1", "--port", str(port))  # TEST-NET-1: no machine's
+    with pytest.raises(VidlongError, match=r"^--host 192\.0\.2\.1 is not an address of this machine; use 127\.0\.0\.1"):
+        args.run(args)
+
+    def unknown_name(*_, **__):  # a resolver's answer to a mistyped name (a real lookup could wait on the network)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", unknown_name)
+    args = parse_app("--model", str(model_dir), "--host", "localhos", "--port", str(port))
+    with pytest.raises(VidlongError, match="^--host localhos names no address; use 127.0.0.1"):
+        args.run(args)
+    assert loaded == []
 
 
 @contextlib.contextmanager
