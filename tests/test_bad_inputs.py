@@ -102,6 +102,8 @@ CLI_ROWS = [
      "starts a prompt at 9s but the video lasts", None),
     ("generate", ["--model", "{zero_native}"], "native_frames of model 'tiny-wan2.1' must be a whole number >= 1", None),
     ("generate", ["--out", "{ro}/x.mp4"], "{ro_message}", "readonly"),
+    ("generate", ["--out", "{outdir}/" + "v" * 240 + ".mp4"], "its name is 244 bytes, and this file system takes", None),
+    ("stream", ["--save-latents", "{outdir}/" + "l" * 240 + ".pt"], "its name is 243 bytes, and this file system takes", None),
     ("generate", ["--model", "{model}/model_index.json"], "is a file; pass the diffusers pipeline folder", None),
     ("generate", ["--device", "cuda"], "--device cuda was asked for but this machine has no CUDA device", "no_cuda"),
     ("generate", ["--steps", "0"], "--steps must be a whole number from 1", None),

@@ -127,6 +127,7 @@ def test_unknown_layouts_are_refused_naming_the_key(base, reference, tmp_path, c
     (["--source", "causvid", "--weights", "generator_ema"], "has no 'generator_ema' entry of weights (its entries: generator)"),
     (["--source", "causvid", "--saved", "tensor"], "holds a Tensor, not a dict of weights"),
     (["--source", "causvid", "--saved", "list entry"], "'generator' entry is a list, not a dict of weights"),
+    (["--source", "causvid", "--out", "c" * 240], "its name is 240 bytes, and this file system takes"),  # before any write
 ])
 def test_bad_convert_input_is_one_line(base, reference, tmp_path, capsys, args, message):
     saved = {"tensor": torch.zeros(2), "list entry": {"generator": [1]}}

@@ -163,6 +163,7 @@ def test_bad_input_is_one_line_error(model_dir, tmp_path):
         (["--guidance", "-5"], "--guidance must be >= 0, got -5.0"),
         (["--device", "bogus"], "(--device) 'bogus' is not a device; use cpu, cuda or cuda:N"),
         (["--out", ""], "--out is empty; give the folder"),
+        (["--out", str(tmp_path / ("e" * 240))], "its name is 240 bytes, and this file system takes"),
         (["--lora", f"{tmp_path / 'l1.safetensors'}:abc"], "('abc' after the colon is no number: FILE:SCALE takes one, as 0.8)"),
         (["--ratios", "0.3"], "fewer than 2 latent frames"),
         (["--methods", "direct", "--stream-chunk", "1"], "--methods has no stream; add stream to --methods or drop --stream-chunk"),

@@ -22,6 +22,7 @@ from typing import Optional
 import yaml
 
 from .errors import VidlongError
+from .files import check_name_fits, check_writable_folder
 from .lora import clean_name, merge_lora
 from .models import spec_for_folder
 
@@ -123,6 +124,8 @@ def convert(source: str, checkpoint: Path, base: Path, out: Path, lora: Optional
         raise VidlongError(f"--out {out} exists; pass --overwrite to replace it, or choose another --out")
     if out.exists() and not out.is_dir():
         raise VidlongError(f"--out {out} is a file; name a folder")
+    check_writable_folder(out.parent, f"--out {out}")  # its staging folder is made beside it, then renamed
+    check_name_fits(out, f"--out {out}")
 
     state = strip_prefixes(pick_weights(_load(checkpoint), weights or spec.weights, checkpoint, explicit=weights is not None))
     if lora is not None:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .errors import VidlongError, named
-from .files import atomic_write_bytes
+from .files import atomic_write_bytes, check_name_fits
 from .models import Geometry, pixel_frames
 
 
@@ -387,6 +387,7 @@ def check_latents_path(path, name: str) -> Path:
         raise VidlongError(f"{name} {path} is a folder; name a file in it, e.g. {path / 'latents.pt'}")
     if not os.access(path.parent, os.W_OK):
         raise VidlongError(f"{name} {path}: folder {path.parent} is not writable; choose another")
+    check_name_fits(path, f"{name} {path}")
     return path
 
 

@@ -16,6 +16,41 @@ def user_path(text: str) -> str:
     return os.path.expanduser(text)
 
 
+#: bytes that the hidden files written beside an output add to its name, at most: ``.NAME.XXXXXXXX.wav.tmp`` (a video's
+#: sound while it is written); ``.NAME.XXXXXXXX.tmp`` (`atomic_write_bytes`, the video's writer), ``.NAME.lock`` and a
+#: converted folder's ``.NAME.XXXXXXXX`` staging folder add less
+HIDDEN_NAME_EXTRA = 18
+
+
+def check_name_fits(path: Path, what: str) -> None:
+    """One line (`what` and the fix) where `path`'s name is too long for its folder's file system, counting the hidden
+    temporary file written beside it (`HIDDEN_NAME_EXTRA`); the system's own error would come only at the write."""
+    try:
+        limit = os.pathconf(nearest_folder(path.parent), "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    size = len(os.fsencode(path.name))
+    if size + HIDDEN_NAME_EXTRA > limit:
+        raise VidlongError(f"{what}: its name is {size} bytes, and this file system takes {limit - HIDDEN_NAME_EXTRA} at "
+                           f"most there (with vidlong's temporary file beside it); shorten the name")
+
+
+def nearest_folder(path: Path) -> Path:
+    """`path` if it is a folder, else the nearest folder above it that exists (the one a new folder would be made in)."""
+    path = Path(os.path.abspath(path))
+    while not path.is_dir() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_writable_folder(folder: Path, what: str) -> None:
+    """One line (`what` and the fix) where nothing can be written into `folder`, or, where it does not exist yet, into the
+    nearest folder above it that does (where it would be made)."""
+    place = nearest_folder(folder)
+    if not os.access(place, os.W_OK | os.X_OK):
+        raise VidlongError(f"{what}: folder {place} is not writable; choose another")
+
+
 def atomic_write_bytes(path, data: bytes) -> Path:
     """Write `data` to `path` through a temporary file in the same folder and `os.replace`."""
     path = Path(path)

@@ -32,6 +32,7 @@ from typing import Optional
 import numpy as np
 
 from vidlong.errors import VidlongError
+from vidlong.files import check_name_fits
 
 _CRF = 18  # x264 constant-quality setting: visually lossless for generated frames
 _FRAGMENTED = "+frag_every_frame+empty_moov+default_base_moof"
@@ -75,6 +76,7 @@ def check_output_path(path) -> Path:
         raise VidlongError(f"cannot write video to {path}: folder {path.parent} is not writable; choose another --out")
     if path.is_dir():
         raise VidlongError(f"cannot write video to {path}: it is a folder; name an .mp4 file")
+    check_name_fits(path, f"cannot write video to {path}")
     return path
 
 

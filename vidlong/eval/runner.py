@@ -49,7 +49,7 @@ import numpy as np
 
 from ..errors import VidlongError, named, renamed
 from ..fifo_stream import chunk_layout
-from ..files import atomic_write_text, exclusive_lock, weights_fingerprint
+from ..files import atomic_write_text, check_name_fits, check_writable_folder, exclusive_lock, weights_fingerprint
 from ..generate import GenerateRequest, generate, ratio_latent_frames
 from ..method_names import EVAL_DEFAULT_METHODS, EVAL_METHODS, FIFO_STREAM_EVAL_METHODS, FUSION_METHODS, STREAM_EVAL_METHODS
 from ..methods import WINDOW_CONTEXTS, DiagonalDenoising, Streaming, preset_names
@@ -532,6 +532,8 @@ def run_eval(config: EvalConfig, progress: bool = True, pipe=None) -> EvalOutcom
         raise VidlongError(f"--out {out} is a file; give a folder")
     if not out.parent.is_dir():
         raise VidlongError(f"cannot write to {out}: folder {out.parent} does not exist; create it first")
+    check_writable_folder(out, f"cannot write to {out}")  # the folder, or where it is made
+    check_name_fits(out, f"cannot write to {out}")
     check_steps(config.steps, "--steps", limits_for_folder(folder).family)  # before a folder with no vidlong.yaml loads
     loras = ()
     if config.loras:
