@@ -43,8 +43,9 @@ def zero_native_dir(model_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
-    """Input files the rows name: a text file, a PNG, a torch file that is no latents file, and two
-    9-frame videos without .json sidecars, at 32x32 and at 40x40 (no multiple of the model's 16)."""
+    """Input files the rows name: a text file, a PNG, a torch file that is no latents file, two 9-frame videos
+    without .json sidecars, at 32x32 and at 40x40 (no multiple of the model's 16), and a model folder with an empty
+    model_index.json."""
     import numpy as np
     from PIL import Image
 
@@ -56,6 +57,8 @@ def inputs(tmp_path_factory):
     (folder / "notes.txt").write_text("not a video\n")
     Image.new("RGB", (32, 32), (200, 30, 30)).save(folder / "frame.png")
     torch.save({"something": 1}, folder / "other.pt")
+    (folder / "no_class").mkdir()  # a model folder whose model_index.json names no pipeline class
+    (folder / "no_class" / "model_index.json").write_text("{}\n")
     return folder
 
 
@@ -226,6 +229,8 @@ CLI_ROWS = [
     ("stream", ["--model", "{zero_native}"], "native_frames of model 'tiny-wan2.1' must be a whole number >= 1", None),
     ("stream", [], "exists; pass --overwrite", "out_exists"),
     ("extend", ["--latents", "{outdir}/missing.pt"], "--latents: no latents file at {outdir}/missing.pt; check the path", None),
+    ("extend", ["--latents", "{inputs}", "--prompt", "a"], "--latents {inputs} is a folder; name the file in it", None),
+    ("generate", ["--model", "{inputs}/no_class"], "model_index.json names no pipeline class", None),
     ("extend", ["--latents", "{inputs}/other.pt"], "--latents {inputs}/other.pt is not a vidlong latents file; pass one written "
      "by --save-latents", None),
     ("extend", ["--latents", "{inputs}/notes.txt"], "--latents {inputs}/notes.txt is not a readable latents file", None),

@@ -307,7 +307,7 @@ def test_a_video_or_a_folder_given_as_an_image_is_refused_saying_what_it_is(fold
     clip = write_video(tmp_path / "clip.mp4", np.full((5, 32, 32, 3), 90, np.uint8), fps=8)
     extend = f", or continue the video itself with vidlong extend --video {clip}" if flag == "--image" else ""
     said = {clip: f"error: {flag} {clip} is a video, not an image; pass one frame of it as a PNG (its first: ffmpeg -i {clip} "
-                  f"-frames:v 1 {tmp_path / 'clip.png'}){extend}",
+                  f"-frames:v 1 {tmp_path / 'clip_first_frame.png'}){extend}",
             tmp_path: f"error: {flag} {tmp_path} is a folder; pass a PNG or JPEG file"}
     for given, line in said.items():
         images = {"--image": image_path, "--last-image": image_path, flag: given}

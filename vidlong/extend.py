@@ -421,7 +421,7 @@ def load_latents(path) -> tuple[torch.Tensor, dict]:
     from .torch_file import read_torch_file
 
     path = Path(path)
-    data = read_torch_file(path, f"--latents: no latents file at {path}; check the path (write one with --save-latents)",
+    data = read_torch_file(path, "--latents", f"--latents: no latents file at {path}; check the path (write one with --save-latents)",
                            f"--latents {path} is not a readable latents file ({{error}}); pass one written by --save-latents")
     if not isinstance(data, dict) or data.get("format") != LATENTS_FORMAT or not isinstance(data.get("latents"), torch.Tensor):
         raise VidlongError(f"--latents {path} is not a vidlong latents file; pass one written by --save-latents")

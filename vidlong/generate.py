@@ -246,7 +246,7 @@ def _is_video(path) -> bool:
 def _video_for_image(path, field: str) -> str:
     """The one line refusing a video given where an image is asked for: the ffmpeg line taking its first frame, and for the
     first frame (`field` image) `vidlong extend`, which continues a video."""
-    frame = shlex.quote(str(Path(path).with_suffix(".png")))
+    frame = shlex.quote(str(Path(path).with_name(f"{Path(path).stem}_first_frame.png")))  # never the video's own name
     extend = f", or continue the video itself with vidlong extend --video {shlex.quote(str(path))}" if field == "image" else ""
     return (f"{named(field)} {path} is a video, not an image; pass one frame of it as a PNG (its first: ffmpeg -i "
             f"{shlex.quote(str(path))} -frames:v 1 {frame}){extend}")

@@ -113,7 +113,7 @@ def stream_identity(identity, faces: Optional[FaceInputs]) -> Optional[dict]:
 def _read(path) -> object:
     from .torch_file import read_torch_file
 
-    return read_torch_file(path, f"{named('identity')}: no file at {path}; check the path, or {MAKE_IT}",
+    return read_torch_file(path, named('identity'), f"{named('identity')}: no file at {path}; check the path, or {MAKE_IT}",
                            f"{named('identity')} {path} is not a torch file of tensors ({{error}}); {MAKE_IT}")
 
 

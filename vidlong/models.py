@@ -565,6 +565,8 @@ def check_model_folder(path: Union[str, Path, None], packages: bool = True) -> P
         class_name = json.loads(index.read_text()).get("_class_name")
     except (json.JSONDecodeError, AttributeError):
         raise VidlongError(f"{index} is not valid JSON; re-save the pipeline with save_pretrained()") from None
+    if not isinstance(class_name, str) or not class_name:
+        raise VidlongError(f"{index} names no pipeline class (its \"_class_name\"); re-save the pipeline with save_pretrained()")
     if class_name == "SanaWMLTX2Refiner":  # Sana-WM's second stage, a pipeline of its own
         from .families.sana_wm import REFINER_REFUSAL
 
