@@ -19,6 +19,7 @@ from diffusers import WanPipeline
 import vidlong
 from vidlong import pipeline as pipeline_module
 from vidlong.cli import main
+from vidlong.errors import VidlongError
 from vidlong.diagonal import diagonal_latents
 from vidlong.files import exclusive_lock
 from vidlong.generate import GenerateRequest, generate
@@ -231,6 +232,9 @@ CLI_ROWS = [
     ("extend", ["--latents", "{outdir}/missing.pt"], "--latents: no latents file at {outdir}/missing.pt; check the path", None),
     ("extend", ["--latents", "{inputs}", "--prompt", "a"], "--latents {inputs} is a folder; name the file in it", None),
     ("generate", ["--model", "{inputs}/no_class"], "model_index.json names no pipeline class", None),
+    ("generate", ["--model", "{damaged}"], "{damaged}/transformer holds a model's config.json and no weights file", "no_weights"),
+    ("stream", ["--model", "{damaged}"], "{damaged}/transformer/diffusion_pytorch_model.safetensors is not a whole safetensors "
+     "file", "cut_weights"),
     ("extend", ["--latents", "{inputs}/other.pt"], "--latents {inputs}/other.pt is not a vidlong latents file; pass one written "
      "by --save-latents", None),
     ("extend", ["--latents", "{inputs}/notes.txt"], "--latents {inputs}/notes.txt is not a readable latents file", None),
@@ -284,6 +288,14 @@ def _setup(kind, tmp_path, out_dir, subs, monkeypatch, request):
         else:
             subs["{ro_message}"] = f"folder {ro} is not writable; choose another --out"
         subs["{ro}"] = str(ro)
+    elif kind in ("no_weights", "cut_weights"):  # an incomplete download: the transformer's weights gone, or cut short
+        damaged = shutil.copytree(subs["{model}"], tmp_path / "damaged")
+        weights = damaged / "transformer" / "diffusion_pytorch_model.safetensors"
+        if kind == "no_weights":
+            weights.unlink()
+        else:
+            weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+        subs["{damaged}"] = str(damaged)
     elif kind == "no_cuda":  # the row runs on GPU machines too: CUDA is hidden from it
         monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     elif kind == "out_is_folder":
@@ -358,6 +370,26 @@ def test_cli_bad_input(command, args, message, kind, model_dir, zero_native_dir,
     assert files_under(tmp_path) == before  # nothing written
     if kind == "readonly" and Path(subs["{ro}"]).exists():
         Path(subs["{ro}"]).chmod(0o755)  # let pytest clean it up
+
+
+def test_a_sharded_part_needs_one_whole_index(model_dir, tmp_path):
+    """A sharded part passes where one of its ``*.index.json`` files has every shard it names (a folder may hold a
+    variant's index without its shards), and is refused, naming the first missing shard, where none does."""
+    from vidlong.folder_weights import check_folder_weights
+
+    folder = shutil.copytree(model_dir, tmp_path / "sharded")
+    part = folder / "transformer"
+    (part / "diffusion_pytorch_model.safetensors").rename(part / "diffusion_pytorch_model-00001-of-00001.safetensors")
+    index = {"weight_map": {"a": "diffusion_pytorch_model-00001-of-00001.safetensors"}}
+    (part / "diffusion_pytorch_model.safetensors.index.json").write_text(json.dumps(index))
+    variant = {"weight_map": {"a": "diffusion_pytorch_model.fp16-00001-of-00002.safetensors",
+                              "b": "diffusion_pytorch_model.fp16-00002-of-00002.safetensors"}}
+    (part / "diffusion_pytorch_model.safetensors.index.fp16.json").write_text(json.dumps(variant))
+    check_folder_weights(folder)
+    (part / "diffusion_pytorch_model.safetensors.index.json").write_text(json.dumps(variant))
+    with pytest.raises(VidlongError, match=r"transformer lacks diffusion_pytorch_model\.fp16-00001-of-00002\.safetensors "
+                                           r"\(2 of the 2 weight files diffusion_pytorch_model\.safetensors\.index"):
+        check_folder_weights(folder)
 
 
 # --------------------------------------------------------------------------------------------------

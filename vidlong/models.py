@@ -27,6 +27,7 @@ from typing import Optional, Union
 import yaml
 
 from .errors import VidlongError, named
+from .folder_weights import check_folder_weights
 from .scalars import is_whole
 
 #: Wan's VAEs (2.1 and 2.2): pixel frames = 4 · (latent frames - 1) + 1.
@@ -592,6 +593,7 @@ def check_model_folder(path: Union[str, Path, None], packages: bool = True) -> P
         raise VidlongError(temporal_folder_line(folder) or f"{folder} holds a {class_name}; vidlong serves "
                            f"{', '.join(PIPELINE_TASKS)} folders")
     check_folder_parts(folder, packages)
+    check_folder_weights(folder)
     return folder
 
 
