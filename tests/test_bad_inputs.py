@@ -372,6 +372,27 @@ def test_cli_bad_input(command, args, message, kind, model_dir, zero_native_dir,
         Path(subs["{ro}"]).chmod(0o755)  # let pytest clean it up
 
 
+@pytest.mark.parametrize("command", ["generate", "stream"])
+def test_a_full_disk_after_the_video_keeps_it_and_says_so_in_one_line(command, model_dir, tmp_path, capsys, monkeypatch):
+    """Where the file system refuses the .json beside a finished video (a full disk), the video stays and one line says
+    what is missing (exit 2), not a system error after the run (exit 1)."""
+    import errno
+
+    from vidlong import files
+
+    def full_disk(path, text):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(files, "atomic_write_text", full_disk)
+    out = tmp_path / "x.mp4"
+    args = ["--steps", "1", "--frames", "5"] if command == "generate" else ["--steps", "1", "--chunks", "1"]
+    assert run_main([command, "--model", str(model_dir), "--prompt", "a red circle", "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (f"vidlong: error: {out} is written and kept, but not the files beside it (its .json settings, any "
+                       f"--save-latents): No space left on device; free space in {tmp_path} (a run again needs --overwrite)")
+    assert "Traceback" not in "\n".join(err) and out.stat().st_size > 0 and not out.with_suffix(".json").exists()
+
+
 def test_a_sharded_part_needs_one_whole_index(model_dir, tmp_path):
     """A sharded part passes where one of its ``*.index.json`` files has every shard it names (a folder may hold a
     variant's index without its shards), and is refused, naming the first missing shard, where none does."""

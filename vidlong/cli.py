@@ -449,16 +449,17 @@ def _run_generate(args) -> int:
         return 0
     write_video(out, result.frames, fps=result.settings["fps"], audio=result.audio)
     settings = dict(result.settings, model_path=str(args.model or "default"), compile=args.compile, out=str(out))
-    if latents_path is not None:
-        save_latents(latents_path, result.latents, model=pipe.spec.name, prompt=request.prompt, fps=result.settings["fps"],
-                     decoded_chunk=decoded_chunk(pipe.facts()["family"], pipe.spec),
-                     **video_identity(result.frames[-1], len(result.frames)))
-        settings["latents"] = str(latents_path)
-    if edited is not None:  # an image editor's edit: the video's last frame
-        settings["edited_image"] = str(write_edited_image(edited, result.frames[-1]))
-    if hdr_out is not None:  # LTX-2 HDR's linear frames, which the mp4 holds tone-mapped
-        settings["hdr_video"] = str(write_hdr(hdr_out, result.hdr))
-    atomic_write_text(out.with_suffix(".json"), json.dumps(settings, indent=2) + "\n")
+    with files_beside(out):
+        if latents_path is not None:
+            save_latents(latents_path, result.latents, model=pipe.spec.name, prompt=request.prompt, fps=result.settings["fps"],
+                         decoded_chunk=decoded_chunk(pipe.facts()["family"], pipe.spec),
+                         **video_identity(result.frames[-1], len(result.frames)))
+            settings["latents"] = str(latents_path)
+        if edited is not None:  # an image editor's edit: the video's last frame
+            settings["edited_image"] = str(write_edited_image(edited, result.frames[-1]))
+        if hdr_out is not None:  # LTX-2 HDR's linear frames, which the mp4 holds tone-mapped
+            settings["hdr_video"] = str(write_hdr(hdr_out, result.hdr))
+        atomic_write_text(out.with_suffix(".json"), json.dumps(settings, indent=2) + "\n")
     fps = result.settings["fps"]
     print(f"wrote {out} ({result.frames.shape[0]} frames, {result.frames.shape[2]}x{result.frames.shape[1]}, "
           f"{result.frames.shape[0] / fps:.1f} s at {fps:g} fps, {settings['ratio']:.2g}x native; made in "
@@ -743,6 +744,18 @@ def _length(args) -> dict:
                 seconds=None if forever else (args.seconds or (None if args.chunks else 10.0)))
 
 
+@contextlib.contextmanager
+def files_beside(out: Path):
+    """Around what a run writes after its video `out` (its .json, --save-latents, an edit's image, HDR frames): where the
+    file system refuses one (a full disk), one line saying the video is kept and what is missing, instead of a system
+    error after the run."""
+    try:
+        yield
+    except OSError as err:
+        raise VidlongError(f"{out} is written and kept, but not the files beside it (its .json settings, any --save-latents): "
+                           f"{err.strerror or err}; free space in {out.parent} (a run again needs --overwrite)") from None
+
+
 def _write_stream(stream, out: Path, latents_path: Optional[Path], settings: dict) -> int:
     """Append every chunk of `stream` to `out` as it arrives, at its frame rate (`stream.fps`: the model's, an extended or
     redrawn video's own); on Ctrl-C keep what was made (exit 130).
@@ -789,12 +802,13 @@ def _write_stream(stream, out: Path, latents_path: Optional[Path], settings: dic
         print("vidlong: interrupted before the first chunk; nothing written", file=sys.stderr)
         return 130
     settings = dict(settings, chunks=chunks, pixel_frames=writer.frames_written, fps=float(fps), out=str(out))
-    if latents_path is not None and latents:
-        save_latents(latents_path, torch.cat(latents, dim=2), model=settings["model"], prompt=settings["prompt"], fps=float(fps),
-                     chunks=chunks, decoded_chunk=decoded_chunk(stream.pipe.facts()["family"], stream.pipe.spec),
-                     **video_identity(last, writer.frames_written))
-        settings["latents"] = str(latents_path)
-    atomic_write_text(out.with_suffix(".json"), json.dumps(settings, indent=2) + "\n")
+    with files_beside(out):
+        if latents_path is not None and latents:
+            save_latents(latents_path, torch.cat(latents, dim=2), model=settings["model"], prompt=settings["prompt"],
+                         fps=float(fps), chunks=chunks, decoded_chunk=decoded_chunk(stream.pipe.facts()["family"], stream.pipe.spec),
+                         **video_identity(last, writer.frames_written))
+            settings["latents"] = str(latents_path)
+        atomic_write_text(out.with_suffix(".json"), json.dumps(settings, indent=2) + "\n")
     if code == 0:
         print(f"wrote {out} ({writer.frames_written} frames, {writer.frames_written / fps:.1f} s at {fps:g} fps)")
     return code
