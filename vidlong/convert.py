@@ -64,7 +64,8 @@ def _load(path: Path) -> dict:
         from safetensors.torch import load_file
 
         return load_file(str(path))
-    return read_torch_file(path, "--checkpoint", missing, f"{path} is not a readable PyTorch checkpoint ({{error}}); pass the .pt file")
+    return read_torch_file(path, "--checkpoint", missing,
+                           f"{path} is not a readable PyTorch checkpoint ({{error}}); pass the .pt file")
 
 
 def pick_weights(checkpoint: dict, entry: Optional[str], path: Path, explicit: bool = False) -> dict:
