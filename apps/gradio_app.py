@@ -1497,7 +1497,7 @@ def check_address(host: str, port: int) -> None:
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(address[:2])
+            probe.bind(address)
         except OSError as err:
             if err.errno == errno.EADDRINUSE:
                 raise VidlongError(f"port {port} on {host} is already in use; pass another --port") from None
