@@ -435,6 +435,11 @@ API_ROWS = [
     ("stream-chunk-0", lambda: vidlong.Streaming(chunk=0), r"Streaming chunk \(--chunk\)"),
     ("native-frames-0", lambda: _apply(vidlong.UltraViCo(), native_frames=0), "native_frames= must be a whole number"),
     ("spatial-cutoff", lambda: vidlong.SpectralFusion(spatial_cutoff=-1), "SpectralFusion spatial_cutoff"),
+    ("guard-as-text", lambda: vidlong.UltraViCo(guard_first_frame="False"),  # a string reads as true: the guard stayed on
+     "UltraViCo guard_first_frame must be True or False, got 'False'"),
+    ("centre-as-number", lambda: vidlong.UltraViCo(center_keys=0), "UltraViCo center_keys must be True or False, got 0"),
+    ("dtype-twice", lambda: vidlong.load_pipeline(dtype="float32", torch_dtype=torch.float32),
+     "load_pipeline got dtype='float32' and torch_dtype=torch.float32; pass one of them"),
     ("kernel-fused-cpu", lambda: _apply(vidlong.UltraViCo(), kernel="fused"), "kernel='fused' runs on CUDA"),
     ("kernel-flex-cpu", lambda: _apply(vidlong.UltraViCo(), kernel="flex"), "kernel='flex' runs on CUDA"),
     # added

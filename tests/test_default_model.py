@@ -187,6 +187,14 @@ def test_garbage_weight_file_fails_to_load(tmp_path):
         _load(str(broken))
 
 
+def test_diffusers_torch_dtype_is_taken_as_dtype():
+    """``load_pipeline(torch_dtype=...)``, as diffusers' from_pretrained is called, loads in that dtype (a TypeError before)."""
+    import vidlong
+
+    pipe = vidlong.load_pipeline(torch_dtype=torch.bfloat16)
+    assert pipe.transformer.dtype == pipe.vae.dtype == torch.bfloat16
+
+
 def test_loss_plot_draws_continued_runs_after_the_run_they_continue(tmp_path):
     from training.plot import panels, plot_log, read_stages
 

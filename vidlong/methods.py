@@ -57,6 +57,7 @@ class UltraViCo:
 
     def __post_init__(self):
         _plain_fields(self, ("alpha", "beta"))
+        _check_flags(self, ("guard_first_frame", "center_keys"), lambda name: f"UltraViCo {name}")
         if not _positive(self.alpha) or self.alpha > 1:
             raise VidlongError(f"UltraViCo alpha must be in (0, 1], got {self.alpha!r}; the paper's default is 0.9")
         if self.region not in ("token", "frame"):
@@ -260,9 +261,7 @@ class DiagonalDenoising:
             raise VidlongError(f"DiagonalDenoising partitions must be a whole number >= 1, got {self.partitions!r}")
         if not isinstance(self.sink, bool) and (not is_whole(self.sink) or self.sink < 0):
             raise VidlongError(f"DiagonalDenoising sink must be True, False or a whole number of frames >= 0, got {self.sink!r}")
-        for name in ("lookahead", "cut_on_prompt_switch"):
-            if not isinstance(getattr(self, name), bool):
-                raise VidlongError(f"DiagonalDenoising {name} must be True or False, got {getattr(self, name)!r}")
+        _check_flags(self, ("lookahead", "cut_on_prompt_switch"), lambda name: f"DiagonalDenoising {name}")
         if self.guidance_by_partition is not None:
             try:
                 scales = tuple(self.guidance_by_partition)
@@ -423,9 +422,7 @@ class Streaming:
             value = getattr(self, name)
             if value is not None and (not is_whole(value) or value < 0):
                 raise VidlongError(f"{_streaming_field(name)} must be a whole number >= 0, got {value!r}")
-        for name in ("recache_on_prompt_switch", "keep_sinks_on_switch"):
-            if not isinstance(getattr(self, name), bool):
-                raise VidlongError(f"{_streaming_field(name)} must be True or False, got {getattr(self, name)!r}")
+        _check_flags(self, ("recache_on_prompt_switch", "keep_sinks_on_switch"), _streaming_field)
         if self.context not in (None, *STREAM_CONTEXTS):
             raise VidlongError(f"{_streaming_field('context')} must be one of {', '.join(STREAM_CONTEXTS)}, got {self.context!r}")
         if self.sampler not in (None, *STREAM_SAMPLERS):
@@ -518,6 +515,14 @@ def anchor_frames(anchors: float, layout: TokenLayout) -> int:
 def _positive(value) -> bool:
     """A finite real number > 0."""
     return is_real(value) and value > 0
+
+
+def _check_flags(config, names, field=lambda name: name) -> None:
+    """One line for the first of a config's `names` that is not True or False (a string such as "False" would read as
+    true), naming it as `field(name)` does."""
+    for name in names:
+        if not isinstance(getattr(config, name), bool):
+            raise VidlongError(f"{field(name)} must be True or False, got {getattr(config, name)!r}")
 
 
 def _plain_fields(config, names) -> None:

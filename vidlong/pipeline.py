@@ -1064,7 +1064,8 @@ def check_loras(folder: Path, loras: Sequence, loader) -> list:
 
 def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.device, None] = None,
                   dtype: Optional[torch.dtype] = None, offload: Optional[str] = None,
-                  compile: Optional[str] = None, task: Optional[str] = None, loras: Sequence = ()) -> VidlongPipelineMixin:
+                  compile: Optional[str] = None, task: Optional[str] = None, loras: Sequence = (),
+                  torch_dtype: Optional[torch.dtype] = None) -> VidlongPipelineMixin:
     """Load a video pipeline from a local folder (default: the embedded model), never from a hub.
 
     Returns the vidlong subclass of the folder's diffusers pipeline (`PIPELINE_CLASSES`): e.g. a
@@ -1098,7 +1099,11 @@ def load_pipeline(path: Union[str, Path, None] = None, device: Union[str, torch.
             the loaded pipeline's own task is "t2v", its reference video ``reference_video=``, generate's ``control_video``).
         loras: LoRA files merged into the transformers as they load (`vidlong.lora.LoraFile`, or a file's path: scale 1,
             the first transformer), after a ``vidlong.yaml``'s; each checked against the folder's weights before any loads.
+        torch_dtype: diffusers' ``from_pretrained`` name for `dtype`, taken as it (one of the two).
     """
+    if torch_dtype is not None and dtype is not None:
+        raise VidlongError(f"load_pipeline got dtype={dtype!r} and torch_dtype={torch_dtype!r}; pass one of them")
+    dtype = dtype if dtype is not None else torch_dtype
     folder = check_model_folder(path)
     class_name = pipeline_class_name(folder, task)
     spec, link = spec_for_folder(folder), lora_link(folder)
