@@ -503,6 +503,12 @@ PIPELINE_ROWS = [  # a loaded pipeline's own calls, which a Python user reaches 
     ("stream-seed-neg", lambda pipe: pipe.stream("a", chunks=1, seed=-1), r"seed \(--seed\) must be a whole number"),
     ("call-frames-6", lambda pipe: pipe("a", num_frames=6), "6 frames can't be decoded by this VAE .*; use num_frames 5 or num_frames 9"),
     ("call-frames-float", lambda pipe: pipe("a", num_frames=5.0), "num_frames must be a whole number"),
+    ("decode-numpy", lambda pipe: pipe.decode_uint8(np.zeros((1, pipe.geometry().channels, 2, 4, 4), np.float32)),
+     r"latents \(--latents\) is a ndarray; pass the torch tensor"),
+    ("decode-batch-2", lambda pipe: pipe.decode_uint8(torch.zeros(2, pipe.geometry().channels, 2, 4, 4)),
+     r"holds latents of shape \(2, "),  # a batch of two decoded the first video alone
+    ("decode-chunk-0", lambda pipe: pipe.decode_uint8(torch.zeros(1, pipe.geometry().channels, 2, 4, 4), chunk=0),
+     "decode_uint8 chunk must be a whole number of latent frames >= 1, got 0"),
     ("call-frames-past-rope", lambda pipe: pipe("a", num_frames=257), "65 latent frames is more than this model's RoPE table"),
     ("call-latents-nan", lambda pipe: pipe("a", latents=torch.full((1, 4, 3, 4, 4), float("nan"))), "latents hold NaN"),
     ("call-latents-list", lambda pipe: pipe("a", latents=[0.0]), "latents must be a torch tensor"),

@@ -327,10 +327,14 @@ class VidlongPipelineMixin:
         do: flat memory, frames near each chunk's start a little off a whole-video decode."""
         import numpy as np
 
+        from .extend import check_latents_for_model
+        from .scalars import is_whole
         from .vae_stream import StreamingWanDecoder
-
         from .video_io import uint8_frames
 
+        check_latents_for_model(latents, self.geometry())
+        if not is_whole(chunk) or chunk < 1:
+            raise VidlongError(f"decode_uint8 chunk must be a whole number of latent frames >= 1, got {chunk!r}")
         plain = None if fast else False  # None: the decoder picks its fast paths where they exist
         wan = self._wan_vae()
         decoder, pieces = StreamingWanDecoder(self.vae, onednn=plain, channels_last=plain) if wan else self.stream_decoder(), []
