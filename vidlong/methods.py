@@ -517,7 +517,7 @@ def _positive(value) -> bool:
     return is_real(value) and value > 0
 
 
-def _check_flags(config, names, field=lambda name: name) -> None:
+def _check_flags(config, names, field) -> None:
     """One line for the first of a config's `names` that is not True or False (a string such as "False" would read as
     true), naming it as `field(name)` does."""
     for name in names:
