@@ -348,10 +348,9 @@ def _pixels(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
 
 
-def check_latents_for_model(latents: torch.Tensor, geometry: Geometry, made_by: Optional[str] = None) -> None:
-    """A one-line error unless `latents` are floating-point ``[1, C, F, h, w]`` with this model's channel count, on a grid
-    of its patch; `made_by`: the name of the model their file says made them (`save_latents`' ``model``), for the error
-    to name."""
+def check_latent_tensor(latents: torch.Tensor, channels: int, made_by: Optional[str] = None) -> None:
+    """A one-line error unless `latents` are finite floating-point ``[1, C, F, h, w]`` with `channels` channels (a VAE's);
+    `made_by`: the name of the model their file says made them (`save_latents`' ``model``), for the error to name."""
     if not isinstance(latents, torch.Tensor):
         raise VidlongError(f"{named('latents')} is a {type(latents).__name__}; pass the torch tensor [1, C, frames, h, w] "
                            "that load_latents returns (torch.from_numpy(array) for a NumPy array)")
@@ -362,15 +361,21 @@ def check_latents_for_model(latents: torch.Tensor, geometry: Geometry, made_by: 
         where = " on the meta device, which holds no values" if latents.is_meta else ""
         raise VidlongError(f"{named('latents')} holds {latents.dtype} latents{where}; pass the floating-point latents that "
                            "load_latents returns")
-    if latents.shape[1] != geometry.channels:
+    if latents.shape[1] != channels:
         maker = f"{made_by}'s folder" if isinstance(made_by, str) and made_by else "the model that made them"
         raise VidlongError(f"{named('latents')} holds {latents.shape[1]}-channel latents but this model's VAE has "
-                           f"{geometry.channels}; continue them with {maker} (--model)")
+                           f"{channels}; continue them with {maker} (--model)")
+    if not torch.isfinite(latents).all():
+        raise VidlongError(f"{named('latents')} holds NaN or infinite values; save the latents again")
+
+
+def check_latents_for_model(latents: torch.Tensor, geometry: Geometry, made_by: Optional[str] = None) -> None:
+    """`check_latent_tensor` with this model's channel count, and a one-line error unless their grid is whole patches of
+    its transformer (latents to continue)."""
+    check_latent_tensor(latents, geometry.channels, made_by)
     if latents.shape[3] % geometry.patch[1] or latents.shape[4] % geometry.patch[2]:
         raise VidlongError(f"{named('latents')} has a latent grid of {latents.shape[3]}x{latents.shape[4]}, not a multiple of "
                            f"this model's patch {geometry.patch[1]}x{geometry.patch[2]}; use the model that made them")
-    if not torch.isfinite(latents).all():
-        raise VidlongError(f"{named('latents')} holds NaN or infinite values; save the latents again")
 
 
 #: the keys of a latents file written by `save_latents`

@@ -327,12 +327,12 @@ class VidlongPipelineMixin:
         do: flat memory, frames near each chunk's start a little off a whole-video decode."""
         import numpy as np
 
-        from .extend import check_latents_for_model
+        from .extend import check_latent_tensor
         from .scalars import is_whole
         from .vae_stream import StreamingWanDecoder
         from .video_io import uint8_frames
 
-        check_latents_for_model(latents, self.geometry())
+        check_latent_tensor(latents, self.geometry().channels)  # any grid: a transformer that pads made them
         if not is_whole(chunk) or chunk < 1:
             raise VidlongError(f"decode_uint8 chunk must be a whole number of latent frames >= 1, got {chunk!r}")
         plain = None if fast else False  # None: the decoder picks its fast paths where they exist
