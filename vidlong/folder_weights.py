@@ -9,6 +9,10 @@ from pathlib import Path
 from .errors import VidlongError
 from .files import WEIGHT_SUFFIXES
 
+#: the libraries whose models keep their weights in their part's folder (another's part, as Cosmos's guardrail, may fetch
+#: its own)
+WEIGHT_LIBRARIES = ("diffusers", "transformers")
+
 #: what a fresh copy of a folder fixes
 FETCH_AGAIN = "an incomplete download or copy; fetch the model folder again"
 
@@ -23,13 +27,14 @@ def _model_config(path: Path) -> bool:
 
 
 def check_folder_weights(folder: Path) -> None:
-    """One line naming the first model part of pipeline folder `folder` (the folders its ``model_index.json`` lists that
-    hold a model's config.json) whose every ``*.index.json`` names a weight file it lacks, that holds no weight file, or
-    that holds a safetensors file cut short."""
+    """One line naming the first model part of pipeline folder `folder` (the folders its ``model_index.json`` lists from
+    `WEIGHT_LIBRARIES` that hold a model's config.json) whose every ``*.index.json`` names a weight file it lacks, that
+    holds no weight file, or that holds a safetensors file cut short."""
     index = json.loads((folder / "model_index.json").read_text())
     for name, entry in index.items():
         part = folder / name
-        if name.startswith("_") or not isinstance(entry, list) or None in entry or not _model_config(part / "config.json"):
+        if (name.startswith("_") or not isinstance(entry, list) or entry[0] not in WEIGHT_LIBRARIES
+                or not _model_config(part / "config.json")):
             continue
         files = [path for path in part.iterdir() if path.is_file()]
         indexes = [path for path in files if path.name.endswith(".index.json")]
