@@ -9,7 +9,6 @@ Units: latent frames unless named pixel; a clip of 4k+1 pixel frames encodes to 
 """
 from __future__ import annotations
 
-import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 
 from .errors import VidlongError, named
-from .files import atomic_write_bytes, check_name_fits
+from .files import atomic_write_bytes, check_name_fits, check_writable_folder
 from .models import Geometry, pixel_frames
 
 
@@ -390,8 +389,7 @@ def check_latents_path(path, name: str) -> Path:
         raise VidlongError(f"{name} {path}: folder {path.parent} does not exist; create it first")
     if path.is_dir():
         raise VidlongError(f"{name} {path} is a folder; name a file in it, e.g. {path / 'latents.pt'}")
-    if not os.access(path.parent, os.W_OK):
-        raise VidlongError(f"{name} {path}: folder {path.parent} is not writable; choose another")
+    check_writable_folder(path.parent, f"{name} {path}")
     check_name_fits(path, f"{name} {path}")
     return path
 
