@@ -12,33 +12,36 @@ import sys
 sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))  # after an installed vidlong
 
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 import vidlong.attention.stream_attention as stream_attention  # noqa: E402
 from training.compare_streams import main  # noqa: E402
 
 SINK_BIAS = float(os.environ["SINK_BIAS"])
-stock_attend = stream_attention.StreamContext.attend
+stock_attend, stock_dispatch = stream_attention.StreamContext.attend, stream_attention.dispatch_attention_fn
+attending = []  # the StreamContext whose attend runs now
 
 
-def attend_leaning_on_sinks(self, layer, query, key, value, backend=None):
-    """`StreamContext.attend` with `SINK_BIAS` added to the logits of the cached sink frames' keys."""
-    if self._rotary_cache is None or not self.cache.sinks_filled or SINK_BIAS == 0:
+def attend_noting_the_context(self, layer, query, key, value, backend=None):
+    """`StreamContext.attend` as it is, its context noted for `dispatch_with_sink_bias`."""
+    attending.append(self)
+    try:
         return stock_attend(self, layer, query, key, value, backend)
-    q = stream_attention.apply_wan_rotary(query, *self._rotary_chunk)
-    cached_k, cached_v = self.cache.read(layer)
-    k = torch.cat([stream_attention.apply_wan_rotary(cached_k, *self._rotary_cache),
-                   stream_attention.apply_wan_rotary(key, *self._rotary_chunk)], dim=1)
-    v = torch.cat([cached_v, value], dim=1)
-    bias = torch.zeros(1, k.shape[1], dtype=q.dtype, device=q.device)  # [1, keys], broadcast over queries
-    bias[:, : self.cache.sinks_filled * self.cache.tokens_per_frame] = SINK_BIAS  # sinks lead the storage order
-    out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=bias)
-    if self.writing:
-        self.cache.write(layer, key, value, self._write_indices)
-    return out.transpose(1, 2)
+    finally:
+        attending.pop()
 
 
-stream_attention.StreamContext.attend = attend_leaning_on_sinks
+def dispatch_with_sink_bias(query, key, value, attn_mask=None, **kwargs):
+    """diffusers' `dispatch_attention_fn` on ``[B, N, H, D]`` inputs, `SINK_BIAS` added to the logits of the cached sink
+    frames' keys (they lead the keys `attend` passes)."""
+    context = attending[-1] if attending else None
+    if context is not None and context._rotary_cache is not None and context.cache.sinks_filled and SINK_BIAS:
+        attn_mask = torch.zeros(1, key.shape[1], dtype=query.dtype, device=query.device)  # [1, keys]: every query's
+        attn_mask[:, : context.cache.sinks_filled * context.cache.tokens_per_frame] = SINK_BIAS
+    return stock_dispatch(query, key, value, attn_mask=attn_mask, **kwargs)
+
+
+stream_attention.StreamContext.attend = attend_noting_the_context
+stream_attention.dispatch_attention_fn = dispatch_with_sink_bias
 
 if __name__ == "__main__":
     main()
