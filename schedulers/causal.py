@@ -24,16 +24,16 @@ def even_timesteps(steps: int, num_train_timesteps: int = 1000) -> tuple[int, ..
     return tuple(round(num_train_timesteps * (1 - i / steps)) for i in range(steps))
 
 
-def check_timesteps(timesteps: Sequence, num_train_timesteps: int = 1000) -> tuple[int, ...]:
+def check_timesteps(timesteps: Sequence, num_train_timesteps: int = 1000, field: str = "--timesteps") -> tuple[int, ...]:
     """A strictly decreasing list of whole timesteps in (0, num_train_timesteps] from num_train_timesteps (a chunk starts
-    from pure noise), else one line naming it."""
+    from pure noise), else one line naming it as `field`."""
     values = tuple(timesteps)
     if not values or any(not is_whole(t) or not 0 < t <= num_train_timesteps for t in values) \
             or any(a <= b for a, b in zip(values, values[1:])):
-        raise VidlongError(f"--timesteps must be whole numbers in 1..{num_train_timesteps}, strictly decreasing "
+        raise VidlongError(f"{field} must be whole numbers in 1..{num_train_timesteps}, strictly decreasing "
                            f"(e.g. 1000,750,500,250), got {','.join(map(str, values)) or 'none'}")
     if values[0] != num_train_timesteps:
-        raise VidlongError(f"--timesteps must start at {num_train_timesteps}: a chunk starts from pure noise (a redraw's "
+        raise VidlongError(f"{field} must start at {num_train_timesteps}: a chunk starts from pure noise (a redraw's "
                            f"--strength picks the level it starts at), got {','.join(map(str, values))}")
     return tuple(int(t) for t in values)
 

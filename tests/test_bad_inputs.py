@@ -438,6 +438,9 @@ API_ROWS = [
     ("guard-as-text", lambda: vidlong.UltraViCo(guard_first_frame="False"),  # a string reads as true: the guard stayed on
      "UltraViCo guard_first_frame must be True or False, got 'False'"),
     ("centre-as-number", lambda: vidlong.UltraViCo(center_keys=0), "UltraViCo center_keys must be True or False, got 0"),
+    ("window-as-text", lambda: vidlong.SlidingWindow(window="1"), r"SlidingWindow window must be > 0 .*, got '1'"),
+    ("timesteps-from-python", lambda: vidlong.Streaming(timesteps=(900, 500)),  # was named as the CLI's flag alone
+     r"Streaming timesteps \(--timesteps\) must start at 1000"),
     ("dtype-twice", lambda: vidlong.load_pipeline(dtype="float32", torch_dtype=torch.float32),
      "load_pipeline got dtype='float32' and torch_dtype=torch.float32; pass one of them"),
     ("kernel-fused-cpu", lambda: _apply(vidlong.UltraViCo(), kernel="fused"), "kernel='fused' runs on CUDA"),
@@ -559,6 +562,13 @@ PIPELINE_ROWS = [  # a loaded pipeline's own calls, which a Python user reaches 
      "fps must be a finite number"),
     ("extend-fps-0", lambda pipe: pipe.extend("a", video=np.zeros((9, 32, 32, 3), np.uint8), seconds=1, fps=0), "fps must be > 0"),
     ("switch-to-a-schedule", lambda pipe: pipe.stream("a", chunks=2).switch_prompt("0:a; 1:b"), "takes one prompt, not a schedule"),
+    ("switch-to-a-number", lambda pipe: pipe.stream("a", chunks=2).switch_prompt(5), "the new prompt must be text, got int"),
+    ("stream-on-step-number", lambda pipe: setattr(pipe.stream("a", chunks=1), "on_step", 5),  # failed inside a chunk
+     r"on_step must be a function on_step\(done, total\) or None, got int"),
+    ("fifo-on-step-number", lambda pipe: setattr(pipe.stream("a", chunks=1, streaming=vidlong.DiagonalDenoising()), "on_step", 5),
+     r"on_step must be a function on_step\(done, total\) or None, got int"),
+    ("generate-decode-text", lambda pipe: generate(pipe, GenerateRequest(prompt="a"), decode="no"),  # "no" read as true
+     "decode must be True or False, got 'no'"),
     ("extend-height", lambda pipe: pipe.extend("a", video=np.zeros((9, 32, 32, 3), np.uint8), chunks=1, height=48),
      "pipe.extend takes the input's size from the video it continues; drop height="),
     ("extend-image", lambda pipe: pipe.extend("a", video=np.zeros((9, 32, 32, 3), np.uint8), chunks=1, image=np.zeros((32, 32, 3), np.uint8)),

@@ -28,6 +28,7 @@ import torch
 from .errors import VidlongError
 from .live_prompts import LivePrompts, PromptSwitching
 from .methods import DiagonalDenoising, Streaming
+from .progress import StepCallback
 from .schedulers.stream import first_chunk_from
 
 #: latent frames per chunk handed out (a stream's first chunk: the sink and the next CHUNK - 1)
@@ -83,6 +84,8 @@ class DiagonalStreamer(PromptSwitching):
         step_kind: what `on_step`'s count is of, as progress names it (`vidlong.progress.step_status`): "native
             video" (its denoising steps), "queue" (a chunk's latent frames).
     """
+
+    on_step = StepCallback()
 
     def __init__(self, pipe, prompt: str, config: DiagonalDenoising = DiagonalDenoising(), chunks: Optional[int] = None,
                  guidance: Optional[float] = None, guidance_2: Optional[float] = None, seed: int = 0,

@@ -471,6 +471,8 @@ def generate(pipe, request: GenerateRequest, progress: Optional[Progress] = None
                            "generate(pipe, GenerateRequest(prompt=\"a red ball\", ratio=2))")
     if progress is not None and not callable(progress):
         raise VidlongError(f"progress must be a function progress(stage, done, total), got {type(progress).__name__}")
+    if not isinstance(decode, bool):  # "no" would read as true
+        raise VidlongError(f"decode must be True or False, got {decode!r}")
     refuse_call_while_streaming(pipe)  # before anything is set aside: the paused stream's hooks stay
     if request.video is not None and pipe.continuing_twin():  # its twin's limits check a continued video
         pipe = pipe.video_to_video()

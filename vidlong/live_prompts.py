@@ -43,7 +43,9 @@ class LivePrompts:
     def switch(self, prompt: str) -> int:
         """`prompt` from the next chunk not begun yet, in place of the schedule's later entries; returns
         that chunk's index (a one-line error once the stream's last chunk has begun: no chunk would take it)."""
-        if not isinstance(prompt, str) or not prompt.strip():
+        if not isinstance(prompt, str):
+            raise VidlongError(f"the new prompt must be text, got {type(prompt).__name__}; e.g. switch_prompt(\"a blue ball\")")
+        if not prompt.strip():
             raise VidlongError("the new prompt is empty; describe what the stream should show next")
         entries = parse_prompt_schedule(prompt)  # as a stream's prompt is read: "0:16:9 shot" is the prompt "16:9 shot"
         if len(entries) > 1:

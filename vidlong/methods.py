@@ -71,7 +71,7 @@ class UltraViCo:
         except (TypeError, ValueError):
             raise VidlongError(f"UltraViCo beta_bands must be (low, high) frame distances, got {self.beta_bands!r}") from None
         if any(not 0 <= low <= high for low, high in self.beta_bands):
-            raise VidlongError(f"UltraViCo beta_bands must be (low, high) frame distances, low <= high, got {self.beta_bands}")
+            raise VidlongError(f"UltraViCo beta_bands must be (low, high) frame distances, low <= high, got {self.beta_bands!r}")
 
     @classmethod
     def preset(cls, name: str) -> "UltraViCo":
@@ -187,7 +187,7 @@ class SlidingWindow:
     def __post_init__(self):
         _plain_fields(self, ("window", "anchors"))
         if not _positive(self.window):
-            raise VidlongError(f"SlidingWindow window must be > 0 (a multiple of the native length), got {self.window}")
+            raise VidlongError(f"SlidingWindow window must be > 0 (a multiple of the native length), got {self.window!r}")
         check_anchors("SlidingWindow", self.anchors, self.anchor_positions)
 
     def anchor_frames_for(self, layout: TokenLayout) -> int:
@@ -432,7 +432,7 @@ class Streaming:
 
             if isinstance(self.timesteps, (str, bytes)) or not hasattr(self.timesteps, "__iter__"):
                 raise VidlongError(f"{_streaming_field('timesteps')} must be a list such as (1000, 750, 500, 250), got {self.timesteps!r}")
-            object.__setattr__(self, "timesteps", check_timesteps(self.timesteps))
+            object.__setattr__(self, "timesteps", check_timesteps(self.timesteps, field=_streaming_field("timesteps")))
 
 
 def model_streaming(spec, preset: Optional[str] = None, **changes) -> Streaming:

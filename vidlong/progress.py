@@ -12,10 +12,28 @@ from __future__ import annotations
 import contextlib
 from typing import Callable
 
+from .errors import VidlongError
+
 #: what a run's progress counts in each stage of `vidlong.generate.generate` (the app's bar names it; the CLI's bar adds up
 #: the stages counted in steps)
 STAGE_UNITS = {"denoise": "steps", "refine": "steps", "temporal refine": "steps", "diffusion decode": "steps",
                "upsample": "windows", "decode": "latent frames"}
+
+
+class StepCallback:
+    """A stream's ``on_step`` attribute: None or a function ``on_step(done, total)``; anything else is refused in one line
+    when it is set (called mid-stream, a number would fail inside a chunk)."""
+
+    def __set_name__(self, owner, name):
+        self.slot = "_" + name
+
+    def __get__(self, stream, owner=None):
+        return self if stream is None else getattr(stream, self.slot, None)
+
+    def __set__(self, stream, callback):
+        if callback is not None and not callable(callback):
+            raise VidlongError(f"on_step must be a function on_step(done, total) or None, got {type(callback).__name__}")
+        setattr(stream, self.slot, callback)
 
 
 def counts_steps(stage: str) -> bool:

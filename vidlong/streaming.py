@@ -34,7 +34,7 @@ from .image_condition import token_timesteps
 from .live_prompts import LivePrompts, PromptSwitching
 from .methods import WINDOW_CONTEXTS, Streaming
 from .models import pixel_frames
-from .progress import stream_steps
+from .progress import StepCallback, stream_steps
 from .schedulers.causal import CausalSampler, causal_levels
 from .schedulers.stream import StreamSchedule, first_chunk_from
 from .text_memo import apply_text_memo, remove_text_memo
@@ -273,6 +273,7 @@ class VideoStreamer(PromptSwitching):
     """
 
     given_video = False
+    on_step = StepCallback()
 
     def __init__(self, pipe, prompt: str, streaming: Streaming = Streaming(), chunks: Optional[int] = None,
                  guidance: Optional[float] = None, guidance_2: Optional[float] = None, seed: int = 0,

@@ -28,7 +28,7 @@ import torch
 
 from ..control_video import control_extension_fps, control_extension_shape, control_frame, control_stream_shape
 from ..errors import VidlongError, named
-from ..progress import stream_steps
+from ..progress import StepCallback, stream_steps
 from ..streaming import StreamChunk, begin_run, own_call_while_streaming, streaming_on
 from ..video_io import rounded_uint8
 from .common import replaced
@@ -103,6 +103,8 @@ class TransferStreamer:
     """
 
     step_kind = "chunk"
+
+    on_step = StepCallback()
 
     def __init__(self, pipe, prompt: str, control_video, chunks: Optional[int] = None, guidance: Optional[float] = None,
                  seed: int = 0, height: Optional[int] = None, width: Optional[int] = None, negative_prompt: str = "",
