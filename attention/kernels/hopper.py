@@ -6,10 +6,11 @@ output written once its ring is done; UltraViCo's decay and the masks on unscale
 and splits the work over three partitions of warps: a loader warp brings the two 64-query halves once
 and then the key and value blocks, `STAGES` deep, by Hopper's bulk tensor copies; two consumer
 warpgroups each run the online softmax of one half, their matrix products on the wgmma units. A
-consumer issues the next block's logits before this block's P·V. With one branch and no key centring it
-makes the next softmax while that P·V runs (FlashAttention-3's overlap within a warpgroup); otherwise
-after it, where the registers that overlap holds spill (measured on an H100: the overlap won on the
-plain pass and lost 0.2-0.3x SDPA on the decay and fusion plans, `benchmarks/RESULTS.md`). The loader and the consumers
+consumer issues the next block's logits before this block's P·V, and decays them (in place, a few registers)
+while that P·V runs. With one branch and no key centring it makes the next softmax under the P·V too
+(FlashAttention-3's overlap within a warpgroup); otherwise after it, where the registers that overlap holds
+spill (measured on an H100: the overlap won on the plain pass and lost 0.2-0.3x SDPA on the decay and fusion
+plans; the masks under the P·V spill too, `benchmarks/RESULTS.md`). The loader and the consumers
 walk the same sequence of key blocks (`rules.ring_parts`, from the program's 128 rows); the masks keep each
 row to its own ring.
 
@@ -79,17 +80,25 @@ if gluon is not None:
                     j += 1
 
     @gluon.jit
-    def _block_rules(qk, n0, full_lo, full_hi, rows, row_frame, c_row, ring_lo, ring_hi, inner_lo, inner_hi,
-                     m_first, m_last, f_lo, f_hi, n_tokens, tokens_per_frame, native_frames, alpha, far_limit,
-                     DECAY: gl.constexpr, HAS_GUARD: gl.constexpr, BLOCK: gl.constexpr, col_layout: gl.constexpr):
-        """UltraViCo's decay (`rules.decay`'s modes and region test over rows ``[m_first, m_last]``) and,
-        on a block not wholly inside tokens ``[full_lo, full_hi)``, the masks: each row's ring, the
-        sequence end, the first-frame guard, on one ``[HALF, BLOCK]`` block of unscaled logits. A row's ring
-        is frames ``[ring_lo, ring_hi)`` outside ``[inner_lo, inner_hi)`` (empty for the narrowest ring)."""
-        kv = n0 + gl.arange(0, BLOCK, layout=col_layout)
+    def _block_decay(qk, n0, rows, row_frame, c_row, m_first, m_last, f_lo, f_hi, tokens_per_frame, alpha, far_limit,
+                     DECAY: gl.constexpr, BLOCK: gl.constexpr, col_layout: gl.constexpr):
+        """UltraViCo's decay (`rules.decay`'s modes and region test over rows ``[m_first, m_last]``) on one ``[HALF,
+        BLOCK]`` block of unscaled logits from key `n0`: in place, so that it can run while a P·V still holds the
+        previous block's probabilities in registers."""
         if DECAY != 0:
+            kv = n0 + gl.arange(0, BLOCK, layout=col_layout)
             qk = _decay(qk, c_row, rows, kv, row_frame, m_first, m_last, f_lo, f_hi, n0, tokens_per_frame, alpha,
                         far_limit, DECAY, BLOCK)
+        return qk
+
+    @gluon.jit
+    def _block_masks(qk, n0, full_lo, full_hi, row_frame, ring_lo, ring_hi, inner_lo, inner_hi, n_tokens,
+                     tokens_per_frame, native_frames, HAS_GUARD: gl.constexpr, BLOCK: gl.constexpr,
+                     col_layout: gl.constexpr):
+        """On a ``[HALF, BLOCK]`` block of logits from key `n0` not wholly inside tokens ``[full_lo, full_hi)``, the
+        masks: each row's ring, the sequence end, the first-frame guard. A row's ring is frames ``[ring_lo, ring_hi)``
+        outside ``[inner_lo, inner_hi)`` (empty for the narrowest ring)."""
+        kv = n0 + gl.arange(0, BLOCK, layout=col_layout)
         if n0 < full_lo or n0 + BLOCK > full_hi:
             kv_frame = (kv // tokens_per_frame)[None, :]
             keep = ((kv_frame >= ring_lo[:, None]) & (kv_frame < ring_hi[:, None]) & (kv < n_tokens)[None, :]
@@ -128,9 +137,10 @@ if gluon is not None:
             qk = warpgroup_mma(q, k_smem.index(j % NUM_STAGES).reshape([BLOCK, HEAD_DIM]).permute((1, 0)), no_logits,
                                use_acc=False, is_async=True)
             qk = warpgroup_mma_wait(num_outstanding=0, deps=(qk,))
-            qk = _block_rules(qk, lo * BLOCK, full_lo, full_hi, rows, row_frame, c_row, ring_lo, ring_hi, inner_lo,
-                              inner_hi, m_first, m_last, f_lo, f_hi, n_tokens, tokens_per_frame, native_frames, alpha,
-                              far_limit, DECAY, HAS_GUARD, BLOCK, col_layout)
+            qk = _block_decay(qk, lo * BLOCK, rows, row_frame, c_row, m_first, m_last, f_lo, f_hi, tokens_per_frame,
+                              alpha, far_limit, DECAY, BLOCK, col_layout)
+            qk = _block_masks(qk, lo * BLOCK, full_lo, full_hi, row_frame, ring_lo, ring_hi, inner_lo, inner_hi,
+                              n_tokens, tokens_per_frame, native_frames, HAS_GUARD, BLOCK, col_layout)
             p, m_i, l_i, correction = _softmax_step(qk, m_i, l_i, qk_scale)
             acc = acc * gl.convert_layout(correction, gl.SliceLayout(1, o_layout))[:, None]
             for block in range(lo, hi - 1):
@@ -143,11 +153,12 @@ if gluon is not None:
                 pv = warpgroup_mma(gl.convert_layout(p.to(q.dtype), p_layout),
                                    v_smem.index(stage).reshape([BLOCK, HEAD_DIM]), acc, is_async=True)
                 qk = warpgroup_mma_wait(num_outstanding=1, deps=(next_qk,))
+                qk = _block_decay(qk, (block + 1) * BLOCK, rows, row_frame, c_row, m_first, m_last, f_lo, f_hi,
+                                  tokens_per_frame, alpha, far_limit, DECAY, BLOCK, col_layout)
                 if not OVERLAP:
                     acc = warpgroup_mma_wait(num_outstanding=0, deps=(pv,))
-                qk = _block_rules(qk, (block + 1) * BLOCK, full_lo, full_hi, rows, row_frame, c_row, ring_lo, ring_hi,
-                                  inner_lo, inner_hi, m_first, m_last, f_lo, f_hi, n_tokens, tokens_per_frame,
-                                  native_frames, alpha, far_limit, DECAY, HAS_GUARD, BLOCK, col_layout)
+                qk = _block_masks(qk, (block + 1) * BLOCK, full_lo, full_hi, row_frame, ring_lo, ring_hi, inner_lo,
+                                  inner_hi, n_tokens, tokens_per_frame, native_frames, HAS_GUARD, BLOCK, col_layout)
                 p, m_i, l_i, correction = _softmax_step(qk, m_i, l_i, qk_scale)
                 if OVERLAP:
                     acc = warpgroup_mma_wait(num_outstanding=0, deps=(pv,))
