@@ -40,9 +40,12 @@ def check_timesteps(timesteps: Sequence, num_train_timesteps: int = 1000, field:
 
 def causal_levels(streaming, spec) -> tuple[int, ...]:
     """The causal sampler's levels for a `vidlong.Streaming` config at the model's `spec`: the config's, else its steps
-    evenly spaced, else the model's (`stream_timesteps`), else `CAUSAL_STEPS` evenly spaced; checked."""
+    evenly spaced, else the model's (`stream_timesteps`, named so where it is wrong), else `CAUSAL_STEPS` evenly spaced;
+    checked."""
+    if not (streaming.timesteps or streaming.steps) and spec.stream_timesteps:
+        return check_timesteps(spec.stream_timesteps, field="the model's stream_timesteps (its vidlong.yaml)")
     return check_timesteps(streaming.timesteps or (streaming.steps and even_timesteps(streaming.steps))
-                           or spec.stream_timesteps or even_timesteps(CAUSAL_STEPS))
+                           or even_timesteps(CAUSAL_STEPS))
 
 
 class CausalSampler:

@@ -844,3 +844,18 @@ def test_none_in_the_pipeline_call_takes_the_models_default(tiny_pipe):
         return tiny_pipe("a red ball", num_inference_steps=1, output_type="latent",
                          generator=torch.Generator().manual_seed(0), **given).frames
     assert torch.equal(latents(height=None, width=None, num_frames=None, guidance_scale=None), latents())
+
+
+def test_every_streamer_refuses_a_step_callback_that_is_not_a_function():
+    """`on_step` is called inside a chunk: a number set there is refused when set, on each kind of stream."""
+    from vidlong.families.cosmos_transfer_stream import TransferStreamer
+    from vidlong.fifo_stream import DiagonalStreamer
+    from vidlong.streaming import VideoStreamer
+
+    for kind in (VideoStreamer, DiagonalStreamer, TransferStreamer):
+        stream = kind.__new__(kind)
+        with pytest.raises(vidlong.VidlongError, match=r"^on_step must be a function on_step\(done, total\) or None, got int$"):
+            stream.on_step = 5
+        assert stream.on_step is None
+        stream.on_step = print
+        assert stream.on_step is print

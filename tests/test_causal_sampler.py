@@ -5,7 +5,7 @@ import torch
 import vidlong
 from tiny_pipeline import save_tiny_pipeline
 from vidlong.cli import main
-from vidlong.schedulers.causal import CausalSampler, even_timesteps
+from vidlong.schedulers.causal import CausalSampler, causal_levels, even_timesteps
 from vidlong.video_io import read_video
 
 
@@ -46,6 +46,18 @@ def test_sampler_matches_the_float64_reference():
 
 def test_even_timesteps():
     assert even_timesteps(4) == (1000, 750, 500, 250) and even_timesteps(1) == (1000,)
+
+
+def test_wrong_timesteps_are_named_where_they_come_from():
+    """The causal levels from a model's vidlong.yaml are named as its field, the user's as the flag (Python: the field)."""
+    from types import SimpleNamespace
+
+    spec = SimpleNamespace(stream_timesteps=(900, 500))
+    with pytest.raises(vidlong.VidlongError, match=r"^the model's stream_timesteps \(its vidlong.yaml\) must start at 1000"):
+        causal_levels(vidlong.Streaming(), spec)
+    assert causal_levels(vidlong.Streaming(timesteps=(1000, 500)), spec) == (1000, 500)
+    with pytest.raises(vidlong.VidlongError, match=r"^Streaming timesteps \(--timesteps\) must start at 1000"):
+        vidlong.Streaming(timesteps=(900, 500))
 
 
 def test_causal_stream_runs_one_forward_per_level_without_guidance(model_dir):

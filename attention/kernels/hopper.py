@@ -9,7 +9,7 @@ warpgroups each run the online softmax of one half, their matrix products on the
 consumer issues the next block's logits before this block's P·V, and decays them (in place, a few registers)
 while that P·V runs. With one branch and no key centring it makes the next softmax under the P·V too
 (FlashAttention-3's overlap within a warpgroup); otherwise after it, where the registers that overlap holds
-spill (measured on an H100: the overlap won on the plain pass and lost 0.2-0.3x SDPA on the decay and fusion
+spill (measured on an H100: the overlap won on the plain pass and lost 0.2-0.3x SDPA on the centred decay and the fusion
 plans; the masks under the P·V spill too, `benchmarks/RESULTS.md`). The loader and the consumers
 walk the same sequence of key blocks (`rules.ring_parts`, from the program's 128 rows); the masks keep each
 row to its own ring.
@@ -129,7 +129,7 @@ if gluon is not None:
                      s_layout: gl.constexpr, o_layout: gl.constexpr):
         """Key blocks ``[lo, hi)`` (the `j`-th block of the loader's sequence first) into one consumer's running
         softmax of its query half `q` (`no_logits`: a ``[HALF, BLOCK]`` float32 block in the logits' layout); block
-        i's P·V runs while block i+1's logits are made, and with OVERLAP its softmax too."""
+        i's P·V runs while block i+1's logits are made and decayed, and with OVERLAP its masks and softmax too."""
         p_layout: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_layout, k_width=2)
         col_layout: gl.constexpr = gl.SliceLayout(0, s_layout)
         if hi > lo:

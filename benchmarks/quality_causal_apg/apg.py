@@ -37,9 +37,11 @@ def predict_with_apg(self, latents, timestep, text, frames):
     """`VideoStreamer._predict` with APG in place of plain classifier-free guidance."""
     expert = self.pipe.expert_at(float(timestep))
     pred = self._run(expert, latents, timestep, text, False, frames)
-    if not self.cfg or float(timestep) <= 0:
+    if not self.cfg:
         return pred
     uncond, cond = pred.float().chunk(2)
+    if float(timestep) <= 0:  # no noise left to project against (the causal levels never reach 0)
+        return self._guided(uncond, cond, self.guidances[expert])
     return projected_guidance(latents, uncond, cond, timestep, self.guidances[expert])
 
 
