@@ -46,6 +46,16 @@ def test_bad_input_is_refused_before_diffusers_is_imported(model_dir, tmp_path):
     assert "--steps" in errors[0] and "missing.safetensors" in errors[1] and "--sinks" in errors[2] and "none.mp4" in errors[3]
 
 
+def test_info_answers_from_the_folder_without_importing_diffusers(model_dir):
+    """`vidlong info` reads a model folder's configs alone: about 2 s on a small machine where importing diffusers
+    took it to 7 s (its refine answer imported vidlong.pipeline for a LoRA check it does not make)."""
+    code = (f"import sys; from vidlong.cli import main; print(main(['info', '--model', {str(model_dir)!r}]), "
+            "'diffusers' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip().splitlines()[-1] == "0 False", (result.stdout, result.stderr)
+    assert "generate: yes" in result.stdout and "refine: no" in result.stdout
+
+
 def test_a_pipeline_its_family_adapter_declares_unstreamed_is_refused_by_stream_and_extend(model_dir, tmp_path, monkeypatch,
                                                                                           capsys):
     """A pipeline that does not stream though its family does is declared in its family's adapter alone

@@ -63,9 +63,8 @@ def model_info(path) -> dict:
     from .families.sana_wm_refiner import refiner_folder
     from .generate import GenerateRequest, check_task
     from .methods import WINDOW_CONTEXTS, Streaming, model_streaming
-    from .models import (control_video_twin, folder_class_name, folder_package_refusal, pipeline_facts, pipeline_task,
-                         spec_for_folder)
-    from .pipeline import PIPELINE_CLASSES
+    from .models import (PIPELINE_CLASSES, control_video_twin, folder_class_name, folder_package_refusal, pipeline_facts,
+                         pipeline_task, spec_for_folder)
     from .validate import (check_control_twin, check_diagonal, check_folder_guider, check_image_codec, check_last_image,
                            check_prompt_timeline, check_refine, check_streamable, fewest_frames_extended, limits_for_folder,
                            DFR_PIPELINES, REFINE_PIPELINES, SEPARATE_REFINER_PIPELINES, own_upsampler,

@@ -51,7 +51,7 @@ EMBEDDED_MODELS = {"default": Path(__file__).parent / "default_model",
 #: LTXI2VLongMultiPromptPipeline, Cosmos2_5_PredictBasePipeline and Cosmos3OmniPipeline given an image;
 #: Cosmos2_5_PredictVideoToWorldPipeline and Cosmos3OmniVideoToVideoPipeline: Cosmos2_5_PredictBasePipeline and
 #: Cosmos3OmniPipeline given a video to continue), each
-#: mapped to vidlong's class by `vidlong.pipeline.PIPELINE_CLASSES`; a folder saved under a vidlong class's name
+#: mapped to vidlong's class by `PIPELINE_CLASSES`; a folder saved under a vidlong class's name
 #: (``VidLong...``) has its diffusers class's task (`task_of`).
 PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVACEPipeline": "t2v",
                   "WanVideoToVideoPipeline": "v2v", "WanAnimatePipeline": "animate", "SkyReelsV2Pipeline": "t2v",
@@ -81,6 +81,79 @@ PIPELINE_TASKS = {"WanPipeline": "t2v", "WanImageToVideoPipeline": "i2v", "WanVA
                   "ConsisIDPipeline": "i2v", "ChronoEditPipeline": "i2v", "SanaWMPipeline": "i2v",
                   "Cosmos3OmniPipeline": "t2v", "Cosmos3OmniImageToVideoPipeline": "i2v",
                   "Cosmos3OmniVideoToVideoPipeline": "v2v"}
+
+#: vidlong's pipeline class ("module:class", imported only when asked for) of each diffusers pipeline
+#: class name in `PIPELINE_TASKS` (the same names: a test holds them so); here, apart from `vidlong.pipeline`, so that
+#: `vidlong info` names the class without importing diffusers
+PIPELINE_CLASSES = {
+    "WanPipeline": "vidlong.pipeline:VidLongWanPipeline",
+    "WanImageToVideoPipeline": "vidlong.pipeline_i2v:VidLongWanImageToVideoPipeline",
+    "WanVACEPipeline": "vidlong.pipeline:VidLongWanVACEPipeline",
+    "WanVideoToVideoPipeline": "vidlong.pipeline_v2v:VidLongWanVideoToVideoPipeline",
+    "WanAnimatePipeline": "vidlong.pipeline_animate:VidLongWanAnimatePipeline",
+    "SkyReelsV2Pipeline": "vidlong.families.skyreels:VidLongSkyReelsV2Pipeline",
+    "SkyReelsV2ImageToVideoPipeline": "vidlong.families.skyreels:VidLongSkyReelsV2ImageToVideoPipeline",
+    "SkyReelsV2DiffusionForcingPipeline": "vidlong.families.skyreels:VidLongSkyReelsV2DiffusionForcingPipeline",
+    "SkyReelsV2DiffusionForcingImageToVideoPipeline":
+        "vidlong.families.skyreels:VidLongSkyReelsV2DiffusionForcingImageToVideoPipeline",
+    "SkyReelsV2DiffusionForcingVideoToVideoPipeline":
+        "vidlong.families.skyreels:VidLongSkyReelsV2DiffusionForcingVideoToVideoPipeline",
+    "LTXPipeline": "vidlong.families.ltx:VidLongLTXPipeline",
+    "LTXImageToVideoPipeline": "vidlong.families.ltx:VidLongLTXImageToVideoPipeline",
+    "LTXConditionPipeline": "vidlong.families.ltx:VidLongLTXConditionPipeline",
+    "LTXConditionImageToVideoPipeline": "vidlong.families.ltx:VidLongLTXConditionImageToVideoPipeline",
+    "LTXI2VLongMultiPromptPipeline": "vidlong.families.ltx_long:VidLongLTXI2VLongMultiPromptPipeline",
+    "LTXI2VLongMultiPromptImageToVideoPipeline": "vidlong.families.ltx_long:VidLongLTXI2VLongMultiPromptImageToVideoPipeline",
+    "LTX2Pipeline": "vidlong.families.ltx2:VidLongLTX2Pipeline",
+    "LTX2ImageToVideoPipeline": "vidlong.families.ltx2:VidLongLTX2ImageToVideoPipeline",
+    "LTX2ConditionPipeline": "vidlong.families.ltx2_condition:VidLongLTX2ConditionPipeline",
+    "LTX2ConditionImageToVideoPipeline": "vidlong.families.ltx2_condition:VidLongLTX2ConditionImageToVideoPipeline",
+    "LTX2InContextPipeline": "vidlong.families.ltx2_in_context:VidLongLTX2InContextPipeline",
+    "LTX2HDRPipeline": "vidlong.families.ltx2_hdr:VidLongLTX2HDRPipeline",
+    "LTX2DFRPipeline": "vidlong.families.ltx2_dfr:VidLongLTX2DFRPipeline",
+    "LTX2DFRImageToVideoPipeline": "vidlong.families.ltx2_dfr:VidLongLTX2DFRImageToVideoPipeline",
+    "CogVideoXPipeline": "vidlong.families.cogvideox:VidLongCogVideoXPipeline",
+    "CogVideoXImageToVideoPipeline": "vidlong.families.cogvideox:VidLongCogVideoXImageToVideoPipeline",
+    "CogVideoXVideoToVideoPipeline": "vidlong.families.cogvideox:VidLongCogVideoXVideoToVideoPipeline",
+    "CogVideoXFunControlPipeline": "vidlong.families.cogvideox:VidLongCogVideoXFunControlPipeline",
+    "ConsisIDPipeline": "vidlong.families.consisid:VidLongConsisIDPipeline",
+    "ChronoEditPipeline": "vidlong.families.chronoedit:VidLongChronoEditPipeline",
+    "HunyuanVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanVideoPipeline",
+    "HunyuanVideoImageToVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanVideoImageToVideoPipeline",
+    "HunyuanSkyreelsImageToVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanSkyreelsImageToVideoPipeline",
+    "HunyuanVideo15Pipeline": "vidlong.families.hunyuan:VidLongHunyuanVideo15Pipeline",
+    "HunyuanVideo15ImageToVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanVideo15ImageToVideoPipeline",
+    "MochiPipeline": "vidlong.families.mochi:VidLongMochiPipeline",
+    "Kandinsky5T2VPipeline": "vidlong.families.kandinsky5:VidLongKandinsky5T2VPipeline",
+    "Kandinsky5I2VPipeline": "vidlong.families.kandinsky5_i2v:VidLongKandinsky5I2VPipeline",
+    "MotifVideoPipeline": "vidlong.families.motif:VidLongMotifVideoPipeline",
+    "Cosmos2_5_PredictBasePipeline": "vidlong.families.cosmos:VidLongCosmos2_5_PredictBasePipeline",
+    "Cosmos2_5_PredictImageToWorldPipeline": "vidlong.families.cosmos_world:VidLongCosmos2_5_PredictImageToWorldPipeline",
+    "Cosmos2_5_PredictVideoToWorldPipeline": "vidlong.families.cosmos_world:VidLongCosmos2_5_PredictVideoToWorldPipeline",
+    "Cosmos2VideoToWorldPipeline": "vidlong.families.cosmos_video2world:VidLongCosmos2VideoToWorldPipeline",
+    "Cosmos2_5_TransferPipeline": "vidlong.families.cosmos_transfer:VidLongCosmos2_5_TransferPipeline",
+    "CosmosTextToWorldPipeline": "vidlong.families.cosmos1:VidLongCosmosTextToWorldPipeline",
+    "CosmosVideoToWorldPipeline": "vidlong.families.cosmos1_video2world:VidLongCosmosVideoToWorldPipeline",
+    "MotifVideoImage2VideoPipeline": "vidlong.families.motif_i2v:VidLongMotifVideoImage2VideoPipeline",
+    "EasyAnimatePipeline": "vidlong.families.easyanimate:VidLongEasyAnimatePipeline",
+    "EasyAnimateInpaintPipeline": "vidlong.families.easyanimate:VidLongEasyAnimateInpaintPipeline",
+    "AllegroPipeline": "vidlong.families.allegro:VidLongAllegroPipeline",
+    "AnyFlowPipeline": "vidlong.families.anyflow:VidLongAnyFlowPipeline",
+    "AnyFlowFARPipeline": "vidlong.families.anyflow_far:VidLongAnyFlowFARPipeline",
+    "LucyEditPipeline": "vidlong.families.lucy:VidLongLucyEditPipeline",
+    "HeliosPipeline": "vidlong.families.helios:VidLongHeliosPipeline",
+    "HeliosPyramidPipeline": "vidlong.families.helios_pyramid:VidLongHeliosPyramidPipeline",
+    "HunyuanVideoFramepackPipeline": "vidlong.families.framepack:VidLongHunyuanVideoFramepackPipeline",
+    "Kandinsky6TI2VAPipeline": "vidlong.families.kandinsky6:VidLongKandinsky6TI2VAPipeline",
+    "Kandinsky6TI2VAImageToVideoPipeline": "vidlong.families.kandinsky6:VidLongKandinsky6TI2VAImageToVideoPipeline",
+    "SanaVideoPipeline": "vidlong.families.sana:VidLongSanaVideoPipeline",
+    "SanaImageToVideoPipeline": "vidlong.families.sana:VidLongSanaImageToVideoPipeline",
+    "SanaWMPipeline": "vidlong.families.sana_wm:VidLongSanaWMPipeline",
+    "Cosmos3OmniPipeline": "vidlong.families.cosmos3:VidLongCosmos3OmniPipeline",
+    "Cosmos3OmniImageToVideoPipeline": "vidlong.families.cosmos3:VidLongCosmos3OmniImageToVideoPipeline",
+    "Cosmos3OmniVideoToVideoPipeline": "vidlong.families.cosmos3:VidLongCosmos3OmniVideoToVideoPipeline",
+    "LattePipeline": "vidlong.families.latte:VidLongLattePipeline",
+}
 
 
 def task_of(class_name) -> Optional[str]:

@@ -24,9 +24,9 @@ from . import hooks
 from .errors import VidlongError, expert_calls, named
 from .control_video import CONTROL_MODELS, CONTROL_PIPELINES
 from .lora import LoraFile, check_lora_file, fuse_lora_link, fuse_modules
-from .models import (EMBEDDED_MODELS, Geometry, ModelSpec, check_model_folder, control_video_twin, family_of, folder_class_name,
-                     geometry_from_configs, image_to_video_twin, latent_frames, lora_link, model_facts, pipeline_folder,
-                     pipeline_task, spec_for_facts, spec_for_folder, video_to_video_twin, what_folder_holds)
+from .models import (EMBEDDED_MODELS, PIPELINE_CLASSES, Geometry, ModelSpec, check_model_folder, control_video_twin, family_of,
+                     folder_class_name, geometry_from_configs, image_to_video_twin, latent_frames, lora_link, model_facts,
+                     pipeline_folder, pipeline_task, spec_for_facts, spec_for_folder, video_to_video_twin, what_folder_holds)
 from .scalars import plain
 from .validate import (check_compile, check_control_twin, check_cpu_bfloat16_forward, check_device, check_dtype,
                        check_model_size, check_offload, limits_for_pipeline)
@@ -780,79 +780,6 @@ class VidLongWanVACEPipeline(VidlongPipelineMixin, WanVACEPipeline):
             return frames + 1
         per_video = images[0] if images and isinstance(images[0], (list, tuple)) else images
         return frames + len(per_video)
-
-
-#: vidlong's pipeline class ("module:class", imported only when asked for) of each diffusers pipeline
-#: class name in `vidlong.models.PIPELINE_TASKS` (the same names: a test holds them so)
-PIPELINE_CLASSES = {
-    "WanPipeline": "vidlong.pipeline:VidLongWanPipeline",
-    "WanImageToVideoPipeline": "vidlong.pipeline_i2v:VidLongWanImageToVideoPipeline",
-    "WanVACEPipeline": "vidlong.pipeline:VidLongWanVACEPipeline",
-    "WanVideoToVideoPipeline": "vidlong.pipeline_v2v:VidLongWanVideoToVideoPipeline",
-    "WanAnimatePipeline": "vidlong.pipeline_animate:VidLongWanAnimatePipeline",
-    "SkyReelsV2Pipeline": "vidlong.families.skyreels:VidLongSkyReelsV2Pipeline",
-    "SkyReelsV2ImageToVideoPipeline": "vidlong.families.skyreels:VidLongSkyReelsV2ImageToVideoPipeline",
-    "SkyReelsV2DiffusionForcingPipeline": "vidlong.families.skyreels:VidLongSkyReelsV2DiffusionForcingPipeline",
-    "SkyReelsV2DiffusionForcingImageToVideoPipeline":
-        "vidlong.families.skyreels:VidLongSkyReelsV2DiffusionForcingImageToVideoPipeline",
-    "SkyReelsV2DiffusionForcingVideoToVideoPipeline":
-        "vidlong.families.skyreels:VidLongSkyReelsV2DiffusionForcingVideoToVideoPipeline",
-    "LTXPipeline": "vidlong.families.ltx:VidLongLTXPipeline",
-    "LTXImageToVideoPipeline": "vidlong.families.ltx:VidLongLTXImageToVideoPipeline",
-    "LTXConditionPipeline": "vidlong.families.ltx:VidLongLTXConditionPipeline",
-    "LTXConditionImageToVideoPipeline": "vidlong.families.ltx:VidLongLTXConditionImageToVideoPipeline",
-    "LTXI2VLongMultiPromptPipeline": "vidlong.families.ltx_long:VidLongLTXI2VLongMultiPromptPipeline",
-    "LTXI2VLongMultiPromptImageToVideoPipeline": "vidlong.families.ltx_long:VidLongLTXI2VLongMultiPromptImageToVideoPipeline",
-    "LTX2Pipeline": "vidlong.families.ltx2:VidLongLTX2Pipeline",
-    "LTX2ImageToVideoPipeline": "vidlong.families.ltx2:VidLongLTX2ImageToVideoPipeline",
-    "LTX2ConditionPipeline": "vidlong.families.ltx2_condition:VidLongLTX2ConditionPipeline",
-    "LTX2ConditionImageToVideoPipeline": "vidlong.families.ltx2_condition:VidLongLTX2ConditionImageToVideoPipeline",
-    "LTX2InContextPipeline": "vidlong.families.ltx2_in_context:VidLongLTX2InContextPipeline",
-    "LTX2HDRPipeline": "vidlong.families.ltx2_hdr:VidLongLTX2HDRPipeline",
-    "LTX2DFRPipeline": "vidlong.families.ltx2_dfr:VidLongLTX2DFRPipeline",
-    "LTX2DFRImageToVideoPipeline": "vidlong.families.ltx2_dfr:VidLongLTX2DFRImageToVideoPipeline",
-    "CogVideoXPipeline": "vidlong.families.cogvideox:VidLongCogVideoXPipeline",
-    "CogVideoXImageToVideoPipeline": "vidlong.families.cogvideox:VidLongCogVideoXImageToVideoPipeline",
-    "CogVideoXVideoToVideoPipeline": "vidlong.families.cogvideox:VidLongCogVideoXVideoToVideoPipeline",
-    "CogVideoXFunControlPipeline": "vidlong.families.cogvideox:VidLongCogVideoXFunControlPipeline",
-    "ConsisIDPipeline": "vidlong.families.consisid:VidLongConsisIDPipeline",
-    "ChronoEditPipeline": "vidlong.families.chronoedit:VidLongChronoEditPipeline",
-    "HunyuanVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanVideoPipeline",
-    "HunyuanVideoImageToVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanVideoImageToVideoPipeline",
-    "HunyuanSkyreelsImageToVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanSkyreelsImageToVideoPipeline",
-    "HunyuanVideo15Pipeline": "vidlong.families.hunyuan:VidLongHunyuanVideo15Pipeline",
-    "HunyuanVideo15ImageToVideoPipeline": "vidlong.families.hunyuan:VidLongHunyuanVideo15ImageToVideoPipeline",
-    "MochiPipeline": "vidlong.families.mochi:VidLongMochiPipeline",
-    "Kandinsky5T2VPipeline": "vidlong.families.kandinsky5:VidLongKandinsky5T2VPipeline",
-    "Kandinsky5I2VPipeline": "vidlong.families.kandinsky5_i2v:VidLongKandinsky5I2VPipeline",
-    "MotifVideoPipeline": "vidlong.families.motif:VidLongMotifVideoPipeline",
-    "Cosmos2_5_PredictBasePipeline": "vidlong.families.cosmos:VidLongCosmos2_5_PredictBasePipeline",
-    "Cosmos2_5_PredictImageToWorldPipeline": "vidlong.families.cosmos_world:VidLongCosmos2_5_PredictImageToWorldPipeline",
-    "Cosmos2_5_PredictVideoToWorldPipeline": "vidlong.families.cosmos_world:VidLongCosmos2_5_PredictVideoToWorldPipeline",
-    "Cosmos2VideoToWorldPipeline": "vidlong.families.cosmos_video2world:VidLongCosmos2VideoToWorldPipeline",
-    "Cosmos2_5_TransferPipeline": "vidlong.families.cosmos_transfer:VidLongCosmos2_5_TransferPipeline",
-    "CosmosTextToWorldPipeline": "vidlong.families.cosmos1:VidLongCosmosTextToWorldPipeline",
-    "CosmosVideoToWorldPipeline": "vidlong.families.cosmos1_video2world:VidLongCosmosVideoToWorldPipeline",
-    "MotifVideoImage2VideoPipeline": "vidlong.families.motif_i2v:VidLongMotifVideoImage2VideoPipeline",
-    "EasyAnimatePipeline": "vidlong.families.easyanimate:VidLongEasyAnimatePipeline",
-    "EasyAnimateInpaintPipeline": "vidlong.families.easyanimate:VidLongEasyAnimateInpaintPipeline",
-    "AllegroPipeline": "vidlong.families.allegro:VidLongAllegroPipeline",
-    "AnyFlowPipeline": "vidlong.families.anyflow:VidLongAnyFlowPipeline",
-    "AnyFlowFARPipeline": "vidlong.families.anyflow_far:VidLongAnyFlowFARPipeline",
-    "LucyEditPipeline": "vidlong.families.lucy:VidLongLucyEditPipeline",
-    "HeliosPipeline": "vidlong.families.helios:VidLongHeliosPipeline",
-    "HeliosPyramidPipeline": "vidlong.families.helios_pyramid:VidLongHeliosPyramidPipeline",
-    "HunyuanVideoFramepackPipeline": "vidlong.families.framepack:VidLongHunyuanVideoFramepackPipeline",
-    "Kandinsky6TI2VAPipeline": "vidlong.families.kandinsky6:VidLongKandinsky6TI2VAPipeline",
-    "Kandinsky6TI2VAImageToVideoPipeline": "vidlong.families.kandinsky6:VidLongKandinsky6TI2VAImageToVideoPipeline",
-    "SanaVideoPipeline": "vidlong.families.sana:VidLongSanaVideoPipeline",
-    "SanaImageToVideoPipeline": "vidlong.families.sana:VidLongSanaImageToVideoPipeline",
-    "SanaWMPipeline": "vidlong.families.sana_wm:VidLongSanaWMPipeline",
-    "Cosmos3OmniPipeline": "vidlong.families.cosmos3:VidLongCosmos3OmniPipeline",
-    "Cosmos3OmniImageToVideoPipeline": "vidlong.families.cosmos3:VidLongCosmos3OmniImageToVideoPipeline",
-    "Cosmos3OmniVideoToVideoPipeline": "vidlong.families.cosmos3:VidLongCosmos3OmniVideoToVideoPipeline",
-    "LattePipeline": "vidlong.families.latte:VidLongLattePipeline",
-}
 
 
 def diffusers_class(pipe) -> type:

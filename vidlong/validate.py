@@ -1422,7 +1422,6 @@ def check_refine(request, limits: ModelLimits, latent: Optional[int] = None):
     fixed); a LoRA on LTX-Video, or one missing or not of this model."""
     from .lora import LoraFile, check_lora_file
     from .models import weight_shapes
-    from .pipeline import pipeline_class
     from .refine import LTX_VIDEO_STRENGTH, checked_lora, lora_reads, refine_settings, stage_steps
 
     refine, knobs = request.refine, [name for name in ("refine_steps", "refine_strength", "refine_lora")
@@ -1476,6 +1475,8 @@ def check_refine(request, limits: ModelLimits, latent: Optional[int] = None):
                            f"{request.refine_lora!r:.80}")
     lora = LoraFile.parse(request.refine_lora)
     if limits.folder is not None:  # read once, kept on the request for its run (`vidlong.refine.lora_reads`)
+        from .pipeline import pipeline_class  # diffusers: only for a refine LoRA's keys, not for `vidlong info`'s answers
+
         checked_lora(lora, weight_shapes(limits.folder), pipeline_class(limits.pipeline), lora_reads(request))
     elif not lora.path.is_file():
         check_lora_file(lora, {}, None, field="refine_lora")  # its one line for a missing file
