@@ -16,16 +16,17 @@ from vanish_phase import main  # noqa: E402
 from vidlong.streaming import VideoStreamer  # noqa: E402
 
 FIRST_GUIDANCE = float(os.environ["FIRST_GUIDANCE"])
+stock_guided = VideoStreamer._guided
 
 
 def guided_first_frame_more(self, uncond, cond, guidance):
-    """Classifier-free guidance of a chunk's predictions ``[B, C, frames, h, w]``, its first latent frame at `FIRST_GUIDANCE`
-    once the stream has made frames before it (the first chunk, which starts the video, as it was)."""
+    """`VideoStreamer._guided` of a chunk's predictions ``[B, C, frames, h, w]`` with a guidance per latent frame: its
+    first at `FIRST_GUIDANCE` once the stream has made frames before it (the first chunk, which starts the video, as it was)."""
     if self.remembered == 0:
-        return uncond + guidance * (cond - uncond)
+        return stock_guided(self, uncond, cond, guidance)
     scale = torch.full((1, 1, cond.shape[2], 1, 1), float(guidance), dtype=cond.dtype, device=cond.device)
     scale[:, :, 0] = FIRST_GUIDANCE
-    return uncond + scale * (cond - uncond)
+    return stock_guided(self, uncond, cond, scale)
 
 
 VideoStreamer._guided = guided_first_frame_more
